@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every test against one build tree (normally build/asan: ASan + UBSan) and ends with
+# the line "N passed, N failed". Exits non-zero if anything failed or crashed.
+#
+#   unit:   <build>/tests/test_*      cmocka binaries, TAP output
+#   api:    tests/api/*.test.mjs      node:test over real HTTP against the sanitized tallyd
+#   compat: tests/compat/*.test.mjs   Lago's own JavaScript client against tallyd
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/asan}
+export TALLY_BIN_DIR="$PWD/$build"
+export TALLY_SHARED_DATA="${TALLY_SHARED_DATA:-$PWD/../shared/data}"
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+passed=0
+failed=0
+log_dir="$build/test-logs"
+mkdir -p "$log_dir"
+
+count_tap() { # file -> adds its ok / not ok lines to the totals
+  local ok bad
+  ok=$(grep -cE '^ok [0-9]+' "$1" || true)
+  bad=$(grep -cE '^not ok [0-9]+' "$1" || true)
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  echo "$ok $bad"
+}
+
+echo "== unit tests"
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log_dir/$name.log" 2>&1
+  rc=$?
+  read -r ok bad < <(count_tap "$log_dir/$name.log")
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    failed=$((failed + 1)) # crashed or a sanitizer stopped it: one failure more
+    echo "   $name: exited $rc without a failing test (sanitizer or crash):"
+    tail -n 30 "$log_dir/$name.log" | sed 's/^/     /'
+  elif [ "$bad" -ne 0 ]; then
+    echo "   $name: $ok passed, $bad FAILED"
+    grep -E -A8 '^not ok' "$log_dir/$name.log" | sed 's/^/     /' | head -60
+  else
+    echo "   $name: $ok passed"
+  fi
+done
+
+echo "== node dependencies"
+if ! (cd tests && npm ci --no-audit --no-fund --loglevel=error >"../$log_dir/npm.log" 2>&1); then
+  echo "   npm ci failed:"; tail -n 20 "$log_dir/npm.log" | sed 's/^/     /'
+  failed=$((failed + 1))
+fi
+
+for suite in api compat; do
+  files=(tests/$suite/*.test.mjs)
+  [ -e "${files[0]}" ] || continue
+  echo "== $suite tests"
+  node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" >"$log_dir/$suite.log" 2>&1
+  rc=$?
+  ok=$(grep -E '^# pass [0-9]+' "$log_dir/$suite.log" | awk '{print $3}')
+  bad=$(grep -E '^# fail [0-9]+' "$log_dir/$suite.log" | awk '{print $3}')
+  ok=${ok:-0}; bad=${bad:-0}
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    failed=$((failed + 1))
+    echo "   $suite: node exited $rc without a failing test:"; tail -n 30 "$log_dir/$suite.log" | sed 's/^/     /'
+  elif [ "$bad" -ne 0 ]; then
+    echo "   $suite: $ok passed, $bad FAILED"
+    grep -E -B2 -A25 '^\s*not ok' "$log_dir/$suite.log" | head -120 | sed 's/^/     /'
+  else
+    echo "   $suite: $ok passed"
+  fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

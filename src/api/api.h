@@ -1,0 +1,98 @@
+/*
+ * api/api: the HTTP face of Tally (libmicrohttpd), and what handlers share.
+ *
+ * Threads: libmicrohttpd runs API_THREADS_DEFAULT event-loop threads (epoll); each request is
+ * served start to finish by one of them. Reads are answered on that thread from a read-only
+ * store connection (a consistent WAL snapshot, never blocking the writer). Writes become
+ * commands: the connection is suspended, the engine's writer applies and commits, and its
+ * `done` resumes the connection, so no HTTP thread ever waits on a commit.
+ *
+ * Limits, each named and answered with a clear error: body size (413), header size (431,
+ * answered by libmicrohttpd), JSON nesting (400), string lengths (422), page size (400).
+ */
+#ifndef TALLY_API_API_H
+#define TALLY_API_API_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/metrics.h"
+#include "api/request.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "sys/tzdb.h"
+
+#define API_THREADS_DEFAULT 2
+#define API_BODY_MAX_DEFAULT ((size_t)1 << 20)   /* 1 MiB */
+#define API_HEADER_MAX ((size_t)64 << 10)         /* per connection, headers included */
+#define API_CONNECTIONS_MAX 4096
+#define API_CONNECTION_TIMEOUT_SEC 60
+#define API_PAGE_SIZE_DEFAULT 100                 /* Lago's default per_page */
+#define API_PAGE_SIZE_MAX 1000
+#define API_DRAIN_TIMEOUT_SEC 30
+
+struct api_config {
+    const char *host;     /* numeric IPv4 or IPv6 address */
+    uint16_t port;
+    const char *data_dir; /* for the read-only connections */
+    unsigned threads;
+    size_t body_max;
+    bool log_requests;    /* one JSON line per request on stderr */
+};
+
+struct reader_pool;
+
+struct api {
+    struct api_config config;
+    struct engine *engine;       /* borrowed; outlives the api */
+    struct tzdb *tzdb;           /* borrowed */
+    struct reader_pool *readers; /* owned */
+    struct metrics metrics;
+    struct MHD_Daemon *daemon;
+    _Atomic int64_t waiting;     /* requests whose command is in the engine */
+    _Atomic bool draining;       /* shutting down: no new commands */
+};
+
+/* Starts listening. Returns NULL with a message on failure. Main thread. */
+struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
+                      char err[STORE_ERR_MAX]);
+/*
+ * Stops accepting connections and commands and waits (up to API_DRAIN_TIMEOUT_SEC) until
+ * every submitted command has been answered. Main thread.
+ */
+void api_drain(struct api *api);
+/* The port actually bound (useful with port 0). Any thread. */
+uint16_t api_port(struct api *api);
+/* Closes every connection and frees the api. Call after api_drain. Main thread. */
+void api_stop(struct api *api);
+
+/* ---- for handlers (HTTP threads) ---------------------------------------------------------- */
+
+/* A read-only store connection for the length of one handler call. */
+struct store_reader *api_reader_acquire(struct api *api);
+void api_reader_release(struct api *api, struct store_reader *r);
+
+/*
+ * Hands a command to the engine; the answer is sent when cmd->done runs. The command must be
+ * allocated in req->arena; the api fills in owner, done, arena and the idempotency fields.
+ */
+void api_submit(struct request *req, struct command *cmd);
+
+/* Starts a JSON answer: sets the status and returns the response buffer, emptied. */
+struct buf *api_respond(struct request *req, int status);
+
+/* A query-string argument of the request, or NULL. */
+const char *api_query(struct request *req, const char *name);
+
+/*
+ * Reads ?page=&per_page= as Lago does (defaults 1 and 100). False after answering 400 when
+ * either is not a positive integer or per_page exceeds API_PAGE_SIZE_MAX.
+ */
+bool api_pagination(struct request *req, int64_t *page, int64_t *per_page);
+/* Writes Lago's "meta" member for a page of a list of `total` items. */
+struct jsonw;
+void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t total);
+
+#endif

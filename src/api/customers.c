@@ -1,0 +1,436 @@
+/*
+ * api/customers: see customers.h.
+ *
+ * The JSON sub-documents (billing_configuration, shipping_address, metadata) are validated
+ * member by member and re-rendered canonically before they are stored, so what is stored is
+ * always Tally's own JSON, never a client's bytes.
+ */
+#include "api/customers.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/json_in.h"
+#include "core/country.h"
+#include "sys/entropy.h"
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+void customers_render(struct jsonw *w, const struct customer *c)
+{
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", c->lago_id);
+    jsonw_kv_int(w, "sequential_id", c->sequential_id);
+    jsonw_kv_cstr(w, "external_id", c->external_id);
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++)
+        jsonw_kv_cstr(w, customer_text_fields[i].name, c->text[i]);
+    /* Organizations have no time zone of their own yet: theirs is UTC. */
+    jsonw_kv_cstr(w, "applicable_timezone",
+                  c->text[CUSTOMER_TIMEZONE] ? c->text[CUSTOMER_TIMEZONE] : "UTC");
+    jsonw_key(w, "net_payment_term");
+    if (c->net_payment_term == CUSTOMER_INT_NULL)
+        jsonw_null(w);
+    else
+        jsonw_int(w, c->net_payment_term);
+    jsonw_key(w, "invoice_grace_period");
+    if (c->invoice_grace_period == CUSTOMER_INT_NULL)
+        jsonw_null(w);
+    else
+        jsonw_int(w, c->invoice_grace_period);
+    jsonw_kv_int(w, "applicable_invoice_grace_period",
+                 c->invoice_grace_period == CUSTOMER_INT_NULL ? 0 : c->invoice_grace_period);
+
+    /* billing_configuration is stored as object members; the grace period joins them. */
+    jsonw_key(w, "billing_configuration");
+    jsonw_object_begin(w);
+    jsonw_key(w, "invoice_grace_period");
+    if (c->invoice_grace_period == CUSTOMER_INT_NULL)
+        jsonw_null(w);
+    else
+        jsonw_int(w, c->invoice_grace_period);
+    const char *members = c->doc[CUSTOMER_BILLING_CONFIGURATION];
+    if (members && *members) {
+        buf_append_char(w->out, ',');
+        buf_append_str(w->out, members);
+    }
+    jsonw_object_end(w);
+    jsonw_kv_raw(w, "shipping_address",
+                 c->doc[CUSTOMER_SHIPPING_ADDRESS]
+                     ? c->doc[CUSTOMER_SHIPPING_ADDRESS]
+                     : "{\"address_line1\":null,\"address_line2\":null,\"city\":null,"
+                       "\"zipcode\":null,\"state\":null,\"country\":null}");
+    jsonw_kv_raw(w, "metadata", c->doc[CUSTOMER_METADATA] ? c->doc[CUSTOMER_METADATA] : "[]");
+    jsonw_key(w, "created_at");
+    jsonw_time(w, c->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, c->updated_at, false);
+    jsonw_object_end(w);
+}
+
+static void render_one(struct buf *out, const struct customer *c)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "customer");
+    customers_render(&w, c);
+    jsonw_object_end(&w);
+}
+
+/* Writer thread, inside the transaction. */
+static void render_command(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "customer_not_found"))
+        return;
+    cmd->http_status = 200;
+    render_one(&cmd->response, &cmd->customer);
+}
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+/* Parsing state: the first refusal wins and is answered as a 422. */
+struct parse {
+    struct request *req;
+    struct json_in_error err;
+    bool failed;
+};
+
+static bool refuse(struct parse *p, const char *field, const char *code)
+{
+    if (!p->failed) {
+        p->err.field = field;
+        p->err.code = code;
+        p->failed = true;
+    }
+    return false;
+}
+
+static bool check(struct parse *p, enum json_in_result r)
+{
+    if (r == JSON_IN_INVALID && !p->failed) {
+        p->failed = true;
+        return false;
+    }
+    return r != JSON_IN_INVALID;
+}
+
+static char *upper_copy(struct arena *a, const char *s)
+{
+    char *u = arena_strndup(a, s, strlen(s));
+    for (char *q = u; q && *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    return u;
+}
+
+static bool parse_text_fields(struct parse *p, struct json_object *obj, struct customer_input *in)
+{
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++) {
+        const struct customer_text_field *f = &customer_text_fields[i];
+        enum json_in_result r =
+            json_in_string(obj, f->name, f->max_len, &p->req->arena, &in->values.text[i], &p->err);
+        if (!check(p, r))
+            return false;
+        in->has_text[i] = r != JSON_IN_ABSENT;
+    }
+    /* Lago accepts country and currency codes in any case and stores them upper case. */
+    if (in->values.text[CUSTOMER_COUNTRY])
+        in->values.text[CUSTOMER_COUNTRY] = upper_copy(&p->req->arena, in->values.text[CUSTOMER_COUNTRY]);
+    if (in->values.text[CUSTOMER_CURRENCY])
+        in->values.text[CUSTOMER_CURRENCY] =
+            upper_copy(&p->req->arena, in->values.text[CUSTOMER_CURRENCY]);
+    return true;
+}
+
+static bool parse_optional_int(struct parse *p, struct json_object *obj, const char *key,
+                               int64_t max, int32_t *out, bool *has)
+{
+    int64_t v;
+    enum json_in_result r = json_in_int(obj, key, 0, max, &v, &p->err);
+    if (!check(p, r))
+        return false;
+    if (r == JSON_IN_VALUE)
+        *out = (int32_t)v;
+    else if (r == JSON_IN_NULL)
+        *out = CUSTOMER_INT_NULL;
+    if (r != JSON_IN_ABSENT)
+        *has = true;
+    return true;
+}
+
+static const char *json_text(struct parse *p, struct buf *b)
+{
+    if (buf_failed(b))
+        return NULL;
+    return arena_strndup(&p->req->arena, b->data ? b->data : "", b->len);
+}
+
+/* billing_configuration: known members re-rendered; invoice_grace_period taken out. */
+static bool parse_billing_configuration(struct parse *p, struct json_object *obj,
+                                        struct customer_input *in)
+{
+    static const char *const string_keys[] = {
+        "payment_provider", "payment_provider_code", "provider_customer_id", "document_locale",
+        "subscription_invoice_issuing_date_anchor", "subscription_invoice_issuing_date_adjustment",
+        NULL};
+    static const char *const bool_keys[] = {"sync", "sync_with_provider", NULL};
+    struct json_object *bc;
+    if (!json_object_object_get_ex(obj, "billing_configuration", &bc))
+        return true;
+    if (bc && !json_object_is_type(bc, json_type_object))
+        return refuse(p, "billing_configuration", "invalid_type");
+    in->has_doc[CUSTOMER_BILLING_CONFIGURATION] = true;
+    if (!bc) {
+        in->values.doc[CUSTOMER_BILLING_CONFIGURATION] = NULL;
+        return true;
+    }
+    if (!parse_optional_int(p, bc, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,
+                            &in->values.invoice_grace_period, &in->has_invoice_grace_period))
+        return false;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w); /* the braces are dropped below: only members are stored */
+    for (int i = 0; string_keys[i]; i++) {
+        const char *v = NULL;
+        enum json_in_result r = json_in_string(bc, string_keys[i], 255, &p->req->arena, &v, &p->err);
+        if (!check(p, r))
+            goto fail;
+        if (r != JSON_IN_ABSENT)
+            jsonw_kv_cstr(&w, string_keys[i], v);
+    }
+    for (int i = 0; bool_keys[i]; i++) {
+        bool v;
+        enum json_in_result r = json_in_bool(bc, bool_keys[i], &v, &p->err);
+        if (!check(p, r))
+            goto fail;
+        if (r == JSON_IN_VALUE)
+            jsonw_kv_bool(&w, bool_keys[i], v);
+    }
+    jsonw_object_end(&w);
+    if (!buf_failed(&b)) {
+        b.data[b.len - 1] = '\0';
+        in->values.doc[CUSTOMER_BILLING_CONFIGURATION] = arena_strndup(&p->req->arena, b.data + 1, b.len - 2);
+    }
+    buf_free(&b);
+    return true;
+fail:
+    buf_free(&b);
+    return false;
+}
+
+static bool parse_shipping_address(struct parse *p, struct json_object *obj,
+                                   struct customer_input *in)
+{
+    static const char *const keys[] = {"address_line1", "address_line2", "city",
+                                       "zipcode",       "state",         "country"};
+    struct json_object *sa;
+    if (!json_object_object_get_ex(obj, "shipping_address", &sa))
+        return true;
+    in->has_doc[CUSTOMER_SHIPPING_ADDRESS] = true;
+    if (!sa) {
+        in->values.doc[CUSTOMER_SHIPPING_ADDRESS] = NULL;
+        return true;
+    }
+    if (!json_object_is_type(sa, json_type_object))
+        return refuse(p, "shipping_address", "invalid_type");
+    struct buf b;
+    struct jsonw w;
+    bool ok = true;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    for (size_t i = 0; ok && i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = NULL;
+        ok = check(p, json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err));
+        if (ok && v && strcmp(keys[i], "country") == 0) {
+            v = upper_copy(&p->req->arena, v);
+            if (!country_is_valid(v, strlen(v)))
+                ok = refuse(p, "shipping_address.country", "country_code_invalid");
+        }
+        jsonw_kv_cstr(&w, keys[i], v);
+    }
+    jsonw_object_end(&w);
+    if (ok)
+        in->values.doc[CUSTOMER_SHIPPING_ADDRESS] = json_text(p, &b);
+    buf_free(&b);
+    return ok;
+}
+
+static bool parse_metadata_item(struct parse *p, struct json_object *item, struct jsonw *w)
+{
+    const char *key = NULL, *value = NULL;
+    bool display = false;
+    char id[ENTROPY_UUID_TEXT];
+    if (!json_object_is_type(item, json_type_object))
+        return refuse(p, "metadata", "invalid_type");
+    enum json_in_result r = json_in_string(item, "key", CUSTOMER_METADATA_KEY_MAX, &p->req->arena,
+                                           &key, &p->err);
+    if (!check(p, r))
+        return false;
+    if (r != JSON_IN_VALUE || !*key)
+        return refuse(p, "metadata.key", "value_is_mandatory");
+    r = json_in_string(item, "value", CUSTOMER_METADATA_VALUE_MAX, &p->req->arena, &value, &p->err);
+    if (!check(p, r))
+        return false;
+    if (r != JSON_IN_VALUE)
+        return refuse(p, "metadata.value", "value_is_mandatory");
+    if (!check(p, json_in_bool(item, "display_in_invoice", &display, &p->err)))
+        return false;
+    if (!entropy_uuid(id))
+        return refuse(p, "metadata", "out_of_entropy");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", id);
+    jsonw_kv_cstr(w, "key", key);
+    jsonw_kv_cstr(w, "value", value);
+    jsonw_kv_bool(w, "display_in_invoice", display);
+    jsonw_object_end(w);
+    return true;
+}
+
+static bool parse_metadata(struct parse *p, struct json_object *obj, struct customer_input *in)
+{
+    struct json_object *md;
+    if (!json_object_object_get_ex(obj, "metadata", &md))
+        return true;
+    in->has_doc[CUSTOMER_METADATA] = true;
+    if (!md) {
+        in->values.doc[CUSTOMER_METADATA] = NULL;
+        return true;
+    }
+    if (!json_object_is_type(md, json_type_array))
+        return refuse(p, "metadata", "invalid_type");
+    size_t n = json_object_array_length(md);
+    if (n > CUSTOMER_METADATA_MAX)
+        return refuse(p, "metadata", "too_many_items");
+    struct buf b;
+    struct jsonw w;
+    bool ok = true;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = parse_metadata_item(p, json_object_array_get_idx(md, i), &w);
+    jsonw_array_end(&w);
+    if (ok)
+        in->values.doc[CUSTOMER_METADATA] = json_text(p, &b);
+    buf_free(&b);
+    return ok;
+}
+
+static bool parse_customer(struct parse *p, struct json_object *obj, struct customer_input *in)
+{
+    customer_init_defaults(&in->values);
+    enum json_in_result r = json_in_string(obj, "external_id", CUSTOMER_EXTERNAL_ID_MAX,
+                                           &p->req->arena, &in->values.external_id, &p->err);
+    if (!check(p, r))
+        return false;
+    if (r != JSON_IN_VALUE || !*in->values.external_id)
+        return refuse(p, "external_id", "value_is_mandatory");
+    if (!parse_text_fields(p, obj, in) ||
+        !parse_optional_int(p, obj, "net_payment_term", CUSTOMER_NET_PAYMENT_TERM_MAX,
+                            &in->values.net_payment_term, &in->has_net_payment_term) ||
+        !parse_optional_int(p, obj, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,
+                            &in->values.invoice_grace_period, &in->has_invoice_grace_period) ||
+        !parse_billing_configuration(p, obj, in) || !parse_shipping_address(p, obj, in) ||
+        !parse_metadata(p, obj, in))
+        return false;
+    const char *field, *code;
+    if (!customer_input_validate(in, &field, &code))
+        return refuse(p, field, code);
+    const char *tz = in->values.text[CUSTOMER_TIMEZONE];
+    if (in->has_text[CUSTOMER_TIMEZONE] && tz && !tzdb_get(p->req->api->tzdb, tz, strlen(tz)))
+        return refuse(p, "timezone", "invalid_timezone");
+    if (!entropy_uuid(in->values.lago_id))
+        return refuse(p, "lago_id", "out_of_entropy");
+    return true;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+
+void customers_upsert(struct request *req)
+{
+    const char *why;
+    struct json_object *root = json_in_parse(req->body.data, req->body.len, &why);
+    if (!root) {
+        api_error_bad_request(req, why);
+        return;
+    }
+    struct json_object *obj = json_in_root(root, "customer");
+    struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
+    struct parse p = {.req = req};
+    if (!obj) {
+        api_error_bad_request(req, "param is missing or the value is empty: customer");
+    } else if (!cmd) {
+        api_error(req, 500, "out_of_memory", NULL);
+    } else if (!parse_customer(&p, obj, &cmd->as.customer_upsert.input)) {
+        api_error_validation(req, p.err.field, p.err.code);
+    } else {
+        cmd->kind = COMMAND_CUSTOMER_UPSERT;
+        cmd->org_id = req->org_id;
+        cmd->render = render_command;
+        api_submit(req, cmd);
+    }
+    json_object_put(root);
+}
+
+void customers_get(struct request *req)
+{
+    struct customer c;
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s =
+        store_customer_get(store_reader_conn(r), req->org_id, req->params[0], &c, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "customer_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+    else
+        render_one(api_respond(req, 200), &c);
+}
+
+void customers_list(struct request *req)
+{
+    int64_t page, per_page, total;
+    if (!api_pagination(req, &page, &per_page))
+        return;
+    struct customer *items;
+    size_t count;
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s = store_customer_list(store_reader_conn(r), req->org_id,
+                                              (page - 1) * per_page, per_page, &items, &count,
+                                              &total, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "customers");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        customers_render(&w, &items[i]);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}
+
+void customers_delete(struct request *req)
+{
+    struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
+    if (!cmd) {
+        api_error(req, 500, "out_of_memory", NULL);
+        return;
+    }
+    cmd->kind = COMMAND_CUSTOMER_DELETE;
+    cmd->org_id = req->org_id;
+    cmd->as.customer_delete.external_id = req->params[0];
+    cmd->render = render_command;
+    api_submit(req, cmd);
+}

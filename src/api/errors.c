@@ -1,0 +1,118 @@
+/* api/errors: see errors.h. */
+#include "api/errors.h"
+
+#include "util/jsonw.h"
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+void api_error_render(struct buf *out, int status, const char *error, const char *code,
+                      const char *message)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_kv_int(&w, "status", status);
+    jsonw_kv_cstr(&w, "error", error ? error : reason(status));
+    if (code)
+        jsonw_kv_cstr(&w, "code", code);
+    if (message)
+        jsonw_kv_cstr(&w, "message", message);
+    jsonw_object_end(&w);
+}
+
+void api_error_render_validation(struct buf *out, const char *field, const char *code)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_kv_int(&w, "status", 422);
+    jsonw_kv_cstr(&w, "error", "Unprocessable Entity");
+    jsonw_kv_cstr(&w, "code", "validation_errors");
+    jsonw_key(&w, "error_details");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, field);
+    jsonw_array_begin(&w);
+    jsonw_cstr(&w, code);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+}
+
+void api_error_bad_request(struct request *req, const char *what)
+{
+    struct buf text;
+    buf_init(&text);
+    buf_printf(&text, "BadRequest: %s", what);
+    req->status = 400;
+    api_error_render(&req->response, 400, text.data, NULL, NULL);
+    buf_free(&text);
+}
+
+void api_error_unauthorized(struct request *req)
+{
+    req->status = 401;
+    api_error_render(&req->response, 401, "Unauthorized", NULL, NULL);
+}
+
+void api_error_not_found(struct request *req, const char *code)
+{
+    req->status = 404;
+    api_error_render(&req->response, 404, "Not Found", code, NULL);
+}
+
+void api_error_validation(struct request *req, const char *field, const char *code)
+{
+    req->status = 422;
+    api_error_render_validation(&req->response, field, code);
+}
+
+void api_error(struct request *req, int status, const char *code, const char *message)
+{
+    req->status = status;
+    api_error_render(&req->response, status, NULL, code, message);
+}
+
+bool api_error_render_command(struct command *cmd, const char *not_found_code)
+{
+    switch (cmd->result) {
+    case COMMAND_OK:
+    case COMMAND_IDEMPOTENT_REPLAY:
+        return false;
+    case COMMAND_NOT_FOUND:
+        cmd->http_status = 404;
+        api_error_render(&cmd->response, 404, "Not Found", not_found_code, NULL);
+        return true;
+    case COMMAND_INVALID:
+        cmd->http_status = 422;
+        api_error_render_validation(&cmd->response, cmd->invalid_field, cmd->invalid_code);
+        return true;
+    case COMMAND_IDEMPOTENT_CONFLICT:
+        cmd->http_status = 409;
+        api_error_render(&cmd->response, 409, NULL, "idempotency_key_reused",
+                         "this Idempotency-Key was already used with a different request");
+        return true;
+    case COMMAND_STORE_FAILED:
+        cmd->http_status = 500;
+        api_error_render(&cmd->response, 500, NULL, "store_failed", NULL);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,42 @@
+/*
+ * api/errors: Lago's error answers, so Lago's clients recognise them.
+ *
+ *   400 {"status":400,"error":"BadRequest: <what>"}
+ *   401 {"status":401,"error":"Unauthorized"}
+ *   404 {"status":404,"error":"Not Found","code":"<resource>_not_found"}
+ *   405/409/413/500/503 {"status":N,"error":"<reason>","code":"<code>","message":"<text>"}
+ *   422 {"status":422,"error":"Unprocessable Entity","code":"validation_errors",
+ *        "error_details":{"<field>":["<code>"]}}
+ *
+ * Tally adds a human "message" where Lago has none to give (limits, idempotency), keeping
+ * Lago's keys so that clients that read only those still work.
+ *
+ * Threads: any (they only write into the request).
+ */
+#ifndef TALLY_API_ERRORS_H
+#define TALLY_API_ERRORS_H
+
+#include <stdbool.h>
+
+#include "api/request.h"
+
+void api_error_bad_request(struct request *req, const char *what);
+void api_error_unauthorized(struct request *req);
+void api_error_not_found(struct request *req, const char *code);
+void api_error_validation(struct request *req, const char *field, const char *code);
+/* Any other status: reason phrase from the status, Tally's code and message. */
+void api_error(struct request *req, int status, const char *code, const char *message);
+
+/* Renders into a buffer (for answers rendered on the writer thread). */
+void api_error_render(struct buf *out, int status, const char *error, const char *code,
+                      const char *message);
+void api_error_render_validation(struct buf *out, const char *field, const char *code);
+
+/*
+ * Writer thread: renders the answer of a command that did not succeed (not found, refused,
+ * idempotency conflict) into cmd->response. Returns false when the command succeeded and the
+ * caller renders the resource.
+ */
+bool api_error_render_command(struct command *cmd, const char *not_found_code);
+
+#endif

@@ -1,0 +1,125 @@
+/* api/json_in: see json_in.h. */
+#include "api/json_in.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+
+struct json_object *json_in_parse(const char *body, size_t len, const char **why)
+{
+    if (len == 0) {
+        *why = "the request body is empty";
+        return NULL;
+    }
+    if (len > INT32_MAX) {
+        *why = "the request body is too large";
+        return NULL;
+    }
+    struct json_tokener *tok = json_tokener_new_ex(API_JSON_DEPTH_MAX);
+    if (!tok) {
+        *why = "out of memory";
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *root = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (jerr == json_tokener_error_depth) {
+        json_object_put(root);
+        *why = "the JSON body nests deeper than 32 levels";
+        return NULL;
+    }
+    if (jerr != json_tokener_success || !root) {
+        json_object_put(root);
+        *why = jerr == json_tokener_continue ? "the JSON body is incomplete"
+                                             : "the body is not valid JSON";
+        return NULL;
+    }
+    /* Whitespace may follow the value; anything else is a second value or garbage. */
+    for (; used < len; used++) {
+        char c = body[used];
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+            json_object_put(root);
+            *why = "the body holds more than one JSON value";
+            return NULL;
+        }
+    }
+    return root;
+}
+
+struct json_object *json_in_root(struct json_object *root, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, key, &v) || !json_object_is_type(v, json_type_object))
+        return NULL;
+    return v;
+}
+
+static enum json_in_result lookup(struct json_object *obj, const char *key,
+                                  struct json_object **v)
+{
+    if (!json_object_object_get_ex(obj, key, v))
+        return JSON_IN_ABSENT;
+    return *v ? JSON_IN_VALUE : JSON_IN_NULL;
+}
+
+static enum json_in_result refuse(struct json_in_error *err, const char *field, const char *code)
+{
+    err->field = field;
+    err->code = code;
+    return JSON_IN_INVALID;
+}
+
+enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
+                                   struct arena *a, const char **out, struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    if (r == JSON_IN_NULL)
+        *out = NULL;
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (!json_object_is_type(v, json_type_string))
+        return refuse(err, key, "invalid_type");
+    size_t len = (size_t)json_object_get_string_len(v);
+    if (len > max_len)
+        return refuse(err, key, "value_is_too_long");
+    const char *s = json_object_get_string(v);
+    if (memchr(s, '\0', len))
+        return refuse(err, key, "invalid_value"); /* "\u0000" would truncate the C string */
+    *out = arena_strndup(a, s, len);
+    return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
+}
+
+enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min,
+                                int64_t max, int64_t *out, struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (!json_object_is_type(v, json_type_int))
+        return refuse(err, key, "invalid_type");
+    /* json-c saturates at the int64 limits and says so through errno. */
+    errno = 0;
+    int64_t n = json_object_get_int64(v);
+    if (errno == ERANGE || n < min || n > max)
+        return refuse(err, key, "value_is_out_of_range");
+    *out = n;
+    return JSON_IN_VALUE;
+}
+
+enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,
+                                 struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (!json_object_is_type(v, json_type_boolean))
+        return refuse(err, key, "invalid_type");
+    *out = json_object_get_boolean(v);
+    return JSON_IN_VALUE;
+}

@@ -1,0 +1,56 @@
+/*
+ * api/json_in: reading request bodies with json-c, within Tally's limits.
+ *
+ * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX); the
+ * getters here copy what a handler keeps into the request arena and say precisely what is
+ * wrong with a field, as Lago's (field, code) pairs. Numbers are never read through a
+ * double: integers through json-c's int64 with a range check, decimals (later) from their
+ * source text by core/money.
+ *
+ * Threads: any; each call works on its own request's objects.
+ */
+#ifndef TALLY_API_JSON_IN_H
+#define TALLY_API_JSON_IN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+
+struct json_object;
+
+#define API_JSON_DEPTH_MAX 32
+
+/* Why a field was refused; the codes are Lago's where Lago has one. */
+struct json_in_error {
+    const char *field;
+    const char *code;
+};
+
+/*
+ * Parses a whole body. Returns the root (caller releases with json_object_put) or NULL with
+ * a short human reason in *why (a static string).
+ */
+struct json_object *json_in_parse(const char *body, size_t len, const char **why);
+
+/* The object under `key` of `root`, which must be a JSON object: Lago's "root key". */
+struct json_object *json_in_root(struct json_object *root, const char *key);
+
+enum json_in_result {
+    JSON_IN_ABSENT,  /* key not there: leave the value alone */
+    JSON_IN_NULL,    /* explicitly null */
+    JSON_IN_VALUE,   /* a value of the right type */
+    JSON_IN_INVALID, /* wrong type or out of range: *err says which */
+};
+
+/* A string of at most max_len bytes, copied into the arena. */
+enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
+                                   struct arena *a, const char **out, struct json_in_error *err);
+/* An integer in [min, max]. */
+enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min,
+                                int64_t max, int64_t *out, struct json_in_error *err);
+enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,
+                                 struct json_in_error *err);
+
+#endif

@@ -1,0 +1,134 @@
+/* api/metrics: see metrics.h. */
+#include "api/metrics.h"
+
+#include <inttypes.h>
+
+static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
+    200, 201, 400, 401, 402, 403, 404, 405, 409, 413, 422, 429, 431, 500, 503,
+};
+
+/* Bucket upper bounds in microseconds, and the same bounds as Prometheus labels (seconds). */
+static const int64_t latency_bounds_usec[METRICS_LATENCY_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+    2500000,
+};
+static const char *const latency_labels[METRICS_LATENCY_BUCKETS] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2.5",   "+Inf",
+};
+
+static int status_slot(int status)
+{
+    for (int i = 0; i < METRICS_STATUS_SLOTS - 1; i++)
+        if (status_codes[i] == status)
+            return i;
+    return METRICS_STATUS_SLOTS - 1;
+}
+
+void metrics_count_request(struct metrics *m, int route, int status, int64_t duration_usec)
+{
+    int r = route < 0 || route >= METRICS_ROUTES_MAX - 1 ? METRICS_ROUTES_MAX - 1 : route;
+    atomic_fetch_add_explicit(&m->requests[r][status_slot(status)], 1, memory_order_relaxed);
+    int b = 0;
+    while (b < METRICS_LATENCY_BUCKETS - 1 && duration_usec > latency_bounds_usec[b])
+        b++;
+    atomic_fetch_add_explicit(&m->latency_buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_sum_usec, (uint64_t)(duration_usec > 0 ? duration_usec : 0),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+}
+
+/* Seconds as decimal text from microseconds, without floating point. */
+static void append_seconds(struct buf *out, uint64_t usec)
+{
+    buf_printf(out, "%" PRIu64 ".%06" PRIu64, usec / 1000000, usec % 1000000);
+}
+
+static void render_requests(struct metrics *m, const char *const *route_names, int route_count,
+                            struct buf *out)
+{
+    buf_append_str(out, "# HELP tally_http_requests_total HTTP requests answered, by route and "
+                        "status.\n# TYPE tally_http_requests_total counter\n");
+    for (int r = 0; r < METRICS_ROUTES_MAX; r++) {
+        const char *name = r < route_count ? route_names[r] : "unmatched";
+        if (r >= route_count && r != METRICS_ROUTES_MAX - 1)
+            continue;
+        for (int s = 0; s < METRICS_STATUS_SLOTS; s++) {
+            uint64_t n = atomic_load_explicit(&m->requests[r][s], memory_order_relaxed);
+            if (n == 0)
+                continue;
+            buf_printf(out, "tally_http_requests_total{route=\"%s\",status=\"", name);
+            if (s < METRICS_STATUS_SLOTS - 1)
+                buf_printf(out, "%d", status_codes[s]);
+            else
+                buf_append_str(out, "other");
+            buf_printf(out, "\"} %" PRIu64 "\n", n);
+        }
+    }
+}
+
+static void render_latency(struct metrics *m, struct buf *out)
+{
+    buf_append_str(out, "# HELP tally_http_request_duration_seconds Time from the first byte of "
+                        "a request to its answer.\n"
+                        "# TYPE tally_http_request_duration_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (int b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+        cumulative += atomic_load_explicit(&m->latency_buckets[b], memory_order_relaxed);
+        buf_printf(out, "tally_http_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+                   latency_labels[b], cumulative);
+    }
+    buf_append_str(out, "tally_http_request_duration_seconds_sum ");
+    append_seconds(out, atomic_load_explicit(&m->latency_sum_usec, memory_order_relaxed));
+    buf_printf(out, "\ntally_http_request_duration_seconds_count %" PRIu64 "\n",
+               atomic_load_explicit(&m->latency_count, memory_order_relaxed));
+    buf_printf(out,
+               "# HELP tally_http_requests_in_flight Requests being served now.\n"
+               "# TYPE tally_http_requests_in_flight gauge\ntally_http_requests_in_flight %" PRId64
+               "\n",
+               atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+}
+
+static void render_engine(struct engine *engine, struct buf *out)
+{
+    struct engine_stats s;
+    engine_stats(engine, &s);
+    buf_append_str(out, "# HELP tally_engine_commit_batch_size Commands per group commit.\n"
+                        "# TYPE tally_engine_commit_batch_size histogram\n");
+    uint64_t cumulative = 0, batches = 0;
+    for (int b = 0; b < ENGINE_BATCH_BUCKETS; b++) {
+        cumulative += s.batch_size_buckets[b];
+        if (b < ENGINE_BATCH_BUCKETS - 1)
+            buf_printf(out, "tally_engine_commit_batch_size_bucket{le=\"%d\"} %" PRIu64 "\n",
+                       1 << b, cumulative);
+        else
+            buf_printf(out, "tally_engine_commit_batch_size_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                       cumulative);
+    }
+    batches = cumulative;
+    buf_printf(out,
+               "tally_engine_commit_batch_size_sum %" PRIu64 "\n"
+               "tally_engine_commit_batch_size_count %" PRIu64 "\n"
+               "# HELP tally_engine_queue_depth Commands waiting for the writer.\n"
+               "# TYPE tally_engine_queue_depth gauge\ntally_engine_queue_depth %" PRIu64 "\n"
+               "# HELP tally_engine_commands_total Commands applied.\n"
+               "# TYPE tally_engine_commands_total counter\ntally_engine_commands_total %" PRIu64
+               "\n"
+               "# HELP tally_engine_commits_total Durable group commits.\n"
+               "# TYPE tally_engine_commits_total counter\ntally_engine_commits_total %" PRIu64 "\n"
+               "# HELP tally_engine_commit_failures_total Group commits that failed (nothing "
+               "applied).\n"
+               "# TYPE tally_engine_commit_failures_total counter\n"
+               "tally_engine_commit_failures_total %" PRIu64 "\n",
+               s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits,
+               s.commit_failures);
+}
+
+void metrics_render(struct metrics *m, const char *const *route_names, int route_count,
+                    struct engine *engine, struct buf *out)
+{
+    render_requests(m, route_names, route_count, out);
+    render_latency(m, out);
+    if (engine)
+        render_engine(engine, out);
+}

@@ -1,0 +1,26 @@
+/* api/ops: see ops.h. */
+#include "api/ops.h"
+
+#include "api/api.h"
+#include "api/routes.h"
+#include "util/jsonw.h"
+
+void ops_health(struct request *req)
+{
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "status", "ok");
+    jsonw_kv_int(&w, "schema_version", store_latest_schema_version());
+    jsonw_object_end(&w);
+}
+
+void ops_metrics(struct request *req)
+{
+    const char *names[METRICS_ROUTES_MAX];
+    for (int i = 0; i < api_route_count && i < METRICS_ROUTES_MAX; i++)
+        names[i] = api_routes[i].name;
+    struct buf *out = api_respond(req, 200);
+    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_render(&req->api->metrics, names, api_route_count, req->api->engine, out);
+}

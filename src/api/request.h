@@ -1,0 +1,56 @@
+/*
+ * api/request: one HTTP request as the handlers see it.
+ *
+ * A request owns an arena: everything allocated while serving it (parsed JSON copies,
+ * commands, rendered bodies' scratch) is freed at once when the connection reports the
+ * request complete. Handlers answer either at once (api_respond_*) or by submitting a
+ * command to the engine (api_submit), in which case the answer is sent after the commit.
+ *
+ * Threads: a request is served by the HTTP thread that owns its connection; while a command
+ * is in the engine, only the writer thread touches that command.
+ */
+#ifndef TALLY_API_REQUEST_H
+#define TALLY_API_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/command.h"
+#include "util/arena.h"
+#include "util/buf.h"
+
+struct api;
+struct MHD_Connection;
+
+#define API_PATH_PARAMS_MAX 2
+
+enum request_state {
+    REQUEST_READING, /* receiving the body */
+    REQUEST_WAITING, /* a command is in the engine; the connection is suspended */
+    REQUEST_ANSWERED,
+};
+
+struct request {
+    struct arena arena;
+    struct api *api;              /* borrowed: lives as long as the server */
+    struct MHD_Connection *conn;  /* borrowed from libmicrohttpd for the request's life */
+    const char *method;
+    const char *path;             /* decoded, without the query string */
+    int route;                    /* index in the route table, -1 when unmatched */
+    const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
+
+    struct buf body;              /* the request body as received */
+    bool body_too_large;
+
+    int64_t org_id;               /* set once the API key is checked */
+    const char *idempotency_key;  /* the header, NULL when absent */
+
+    enum request_state state;
+    int status;
+    struct buf response;          /* JSON (or text for /metrics) */
+    const char *content_type;
+    struct command *cmd;          /* when submitted */
+    int64_t started_usec;
+};
+
+#endif

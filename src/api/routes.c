@@ -1,0 +1,77 @@
+/* api/routes: see routes.h. */
+#include "api/routes.h"
+
+#include <string.h>
+
+#include "api/customers.h"
+#include "api/ops.h"
+#include "api/test_clock.h"
+#include "api/metrics.h"
+
+const struct route api_routes[] = {
+    {"GET", "/health", "health", false, ops_health},
+    {"GET", "/metrics", "metrics", false, ops_metrics},
+    {"POST", "/api/v1/customers", "customers.upsert", true, customers_upsert},
+    {"GET", "/api/v1/customers", "customers.list", true, customers_list},
+    {"GET", "/api/v1/customers/{}", "customers.get", true, customers_get},
+    {"DELETE", "/api/v1/customers/{}", "customers.delete", true, customers_delete},
+    {"GET", "/api/v1/test_clock", "test_clock.get", true, test_clock_get},
+    {"POST", "/api/v1/test_clock/advance", "test_clock.advance", true, test_clock_advance},
+};
+const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
+
+_Static_assert(sizeof api_routes / sizeof api_routes[0] < METRICS_ROUTES_MAX,
+               "metrics has a slot per route");
+
+/* Matches one pattern; captured segments point into `path` (lengths in caps_len). */
+static bool match_pattern(const char *pattern, const char *path, const char **caps,
+                          size_t *caps_len, int *ncaps)
+{
+    *ncaps = 0;
+    while (*pattern && *path) {
+        if (pattern[0] == '{' && pattern[1] == '}') {
+            size_t seg = strcspn(path, "/");
+            if (seg == 0 || *ncaps == API_PATH_PARAMS_MAX)
+                return false;
+            caps[*ncaps] = path;
+            caps_len[(*ncaps)++] = seg;
+            path += seg;
+            pattern += 2;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+enum route_match routes_match(const char *method, const char *path, int *route,
+                              const char *params[API_PATH_PARAMS_MAX], struct arena *a)
+{
+    bool path_known = false;
+    /* A trailing slash names the same resource. */
+    size_t len = strlen(path);
+    char trimmed[2048];
+    if (len > 1 && path[len - 1] == '/' && len < sizeof trimmed) {
+        memcpy(trimmed, path, len - 1);
+        trimmed[len - 1] = '\0';
+        path = trimmed;
+    }
+    for (int i = 0; i < api_route_count; i++) {
+        const char *caps[API_PATH_PARAMS_MAX];
+        size_t caps_len[API_PATH_PARAMS_MAX];
+        int ncaps;
+        if (!match_pattern(api_routes[i].pattern, path, caps, caps_len, &ncaps))
+            continue;
+        path_known = true;
+        if (strcmp(api_routes[i].method, method) != 0)
+            continue;
+        *route = i;
+        for (int c = 0; c < ncaps; c++)
+            params[c] = arena_strndup(a, caps[c], caps_len[c]);
+        return ROUTE_FOUND;
+    }
+    return path_known ? ROUTE_WRONG_METHOD : ROUTE_NO_PATH;
+}

@@ -1,0 +1,42 @@
+/*
+ * api/routes: the table of every route Tally answers, and the matcher.
+ *
+ * One table, read top to bottom, is the whole API surface: method, path pattern ("{}"
+ * captures one path segment), the name used in logs and metrics, whether it needs an API
+ * key, and the handler. Adding a resource is adding lines here.
+ *
+ * Threads: any (the table is constant).
+ */
+#ifndef TALLY_API_ROUTES_H
+#define TALLY_API_ROUTES_H
+
+#include <stdbool.h>
+
+#include "api/request.h"
+#include "util/arena.h"
+
+struct route {
+    const char *method;
+    const char *pattern;
+    const char *name;
+    bool authenticated;
+    void (*handle)(struct request *req);
+};
+
+extern const struct route api_routes[];
+extern const int api_route_count;
+
+enum route_match {
+    ROUTE_FOUND,
+    ROUTE_WRONG_METHOD, /* the path exists with other methods: 405 */
+    ROUTE_NO_PATH,      /* 404 */
+};
+
+/*
+ * Finds the route for method and path. On ROUTE_FOUND sets *route and copies captured
+ * segments into params[] (allocated in `a`).
+ */
+enum route_match routes_match(const char *method, const char *path, int *route,
+                              const char *params[API_PATH_PARAMS_MAX], struct arena *a);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * api/server.c: libmicrohttpd glue: the request lifecycle, authentication, limits,
+ * suspension while the engine commits, logging and metrics. Resource logic lives in the
+ * handler files (customers.c, test_clock.c, ops.c); this file knows none of it.
+ *
+ * Lifecycle of a request (libmicrohttpd calls access() several times per request):
+ *   1. first call: allocate the request and its arena;
+ *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
+ *      the request answered 413 once complete);
+ *   3. last call: route, authenticate, run the handler. A handler that submits a command
+ *      leaves the request WAITING and the connection suspended;
+ *   4. the writer's done() renders the answer and resumes the connection; libmicrohttpd
+ *      calls access() once more and the answer is queued;
+ *   5. completed(): log, count, free the arena.
+ */
+#include "api/api.h"
+
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/errors.h"
+#include "api/routes.h"
+#include "sys/digest.h"
+#include "sys/wallclock.h"
+#include "util/jsonw.h"
+
+/* ---- read-only connections -------------------------------------------------------------- */
+
+struct reader_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t available;
+    struct store_reader **free_list;
+    size_t free_count, size;
+};
+
+static void reader_pool_free(struct reader_pool *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->free_count; i++)
+        store_reader_close(p->free_list[i]);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->available);
+    free(p->free_list);
+    free(p);
+}
+
+static struct reader_pool *reader_pool_new(const char *data_dir, size_t size,
+                                           char err[STORE_ERR_MAX])
+{
+    struct reader_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->available, NULL);
+    p->free_list = calloc(size, sizeof *p->free_list);
+    p->size = size;
+    if (!p->free_list)
+        goto fail;
+    for (size_t i = 0; i < size; i++) {
+        struct store_reader *r = store_reader_open(data_dir, err);
+        if (!r)
+            goto fail;
+        p->free_list[p->free_count++] = r;
+    }
+    return p;
+fail:
+    reader_pool_free(p);
+    return NULL;
+}
+
+struct store_reader *api_reader_acquire(struct api *api)
+{
+    struct reader_pool *p = api->readers;
+    pthread_mutex_lock(&p->lock);
+    while (p->free_count == 0)
+        pthread_cond_wait(&p->available, &p->lock);
+    struct store_reader *r = p->free_list[--p->free_count];
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+void api_reader_release(struct api *api, struct store_reader *r)
+{
+    struct reader_pool *p = api->readers;
+    pthread_mutex_lock(&p->lock);
+    p->free_list[p->free_count++] = r;
+    pthread_cond_signal(&p->available);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- helpers for handlers --------------------------------------------------------------- */
+
+struct buf *api_respond(struct request *req, int status)
+{
+    req->status = status;
+    buf_reset(&req->response);
+    return &req->response;
+}
+
+const char *api_query(struct request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool parse_positive(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return v > 0;
+}
+
+bool api_pagination(struct request *req, int64_t *page, int64_t *per_page)
+{
+    const char *p = api_query(req, "page"), *pp = api_query(req, "per_page");
+    *page = 1;
+    *per_page = API_PAGE_SIZE_DEFAULT;
+    if (p && !parse_positive(p, page)) {
+        api_error_bad_request(req, "page must be a positive integer");
+        return false;
+    }
+    if (pp && !parse_positive(pp, per_page)) {
+        api_error_bad_request(req, "per_page must be a positive integer");
+        return false;
+    }
+    if (*per_page > API_PAGE_SIZE_MAX) {
+        api_error_bad_request(req, "per_page must be at most 1000");
+        return false;
+    }
+    if (*page > INT64_MAX / *per_page) {
+        api_error_bad_request(req, "page is too large");
+        return false;
+    }
+    return true;
+}
+
+void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t total)
+{
+    int64_t pages = (total + per_page - 1) / per_page;
+    jsonw_key(w, "meta");
+    jsonw_object_begin(w);
+    /* Lago: an empty list has current_page and total_pages 0. */
+    jsonw_kv_int(w, "current_page", total == 0 ? 0 : page);
+    jsonw_key(w, "next_page");
+    if (page < pages)
+        jsonw_int(w, page + 1);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "prev_page");
+    if (page > 1 && total > 0)
+        jsonw_int(w, page - 1 < pages ? page - 1 : pages);
+    else
+        jsonw_null(w);
+    jsonw_kv_int(w, "total_pages", pages);
+    jsonw_kv_int(w, "total_count", total);
+    jsonw_object_end(w);
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+/* Writer thread: the batch holding the command is durable (or failed). */
+static void command_done(struct command *cmd)
+{
+    struct request *req = cmd->owner;
+    struct api *api = req->api;
+    if (cmd->result == COMMAND_STORE_FAILED) {
+        req->status = 500;
+        api_error_render(&req->response, 500, NULL, "store_failed",
+                         "the change could not be saved; nothing was applied, retry later");
+    } else {
+        req->status = cmd->http_status;
+        struct buf tmp = req->response;
+        req->response = cmd->response;
+        cmd->response = tmp;
+    }
+    req->state = REQUEST_ANSWERED;
+    atomic_fetch_sub(&api->waiting, 1);
+    MHD_resume_connection(req->conn);
+}
+
+void api_submit(struct request *req, struct command *cmd)
+{
+    struct api *api = req->api;
+    cmd->owner = req;
+    cmd->done = command_done;
+    cmd->arena = &req->arena;
+    buf_init(&cmd->response);
+    if (req->idempotency_key) {
+        const void *parts[5] = {req->method, "\n", req->path, "\n", req->body.data ? req->body.data : ""};
+        size_t lens[5] = {strlen(req->method), 1, strlen(req->path), 1, req->body.len};
+        cmd->idempotency_key = req->idempotency_key;
+        digest_sha256(parts, lens, 5, cmd->request_hash);
+    }
+    req->cmd = cmd;
+    req->state = REQUEST_WAITING;
+    atomic_fetch_add(&api->waiting, 1);
+    /* Suspend before submitting: the writer may finish (and resume) before we return. */
+    MHD_suspend_connection(req->conn);
+    engine_submit(api->engine, cmd);
+}
+
+/* ---- authentication ------------------------------------------------------------------------ */
+
+static bool authenticate(struct request *req)
+{
+    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    size_t len = strlen(key);
+    if (len == 0 || len > 256)
+        return false;
+    char hash[DIGEST_SHA256_HEX];
+    digest_sha256_hex(key, len, hash);
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_org org;
+    enum store_status s = store_org_by_key_hash(store_reader_conn(r), hash, &org, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK)
+        return false;
+    req->org_id = org.id;
+    return true;
+}
+
+static bool read_idempotency_key(struct request *req)
+{
+    const char *k = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (!k)
+        return true;
+    size_t len = strlen(k);
+    if (len == 0 || len > COMMAND_IDEMPOTENCY_KEY_MAX) {
+        api_error_bad_request(req, "Idempotency-Key must be 1 to 255 characters");
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (k[i] < 0x21 || k[i] > 0x7e) {
+            api_error_bad_request(req, "Idempotency-Key must be printable ASCII without spaces");
+            return false;
+        }
+    }
+    req->idempotency_key = arena_strndup(&req->arena, k, len);
+    return true;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+static void dispatch(struct request *req)
+{
+    struct api *api = req->api;
+    enum route_match m =
+        routes_match(req->method, req->path, &req->route, req->params, &req->arena);
+    if (m == ROUTE_NO_PATH) {
+        api_error_not_found(req, "resource_not_found");
+        return;
+    }
+    if (m == ROUTE_WRONG_METHOD) {
+        api_error(req, 405, "method_not_allowed", "this path does not accept that method");
+        return;
+    }
+    const struct route *route = &api_routes[req->route];
+    if (req->body_too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes",
+                 api->config.body_max);
+        api_error(req, 413, "body_too_large", msg);
+        return;
+    }
+    if (route->authenticated && !authenticate(req)) {
+        api_error_unauthorized(req);
+        return;
+    }
+    bool mutating = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+    if (mutating && atomic_load(&api->draining)) {
+        api_error(req, 503, "shutting_down", "the server is stopping; retry on its successor");
+        return;
+    }
+    if (mutating && !read_idempotency_key(req))
+        return;
+    route->handle(req);
+}
+
+static enum MHD_Result queue_answer(struct request *req)
+{
+    size_t len;
+    char *body = buf_take(&req->response, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+        len, body ? body : (char *)"", body ? free : NULL);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            req->content_type ? req->content_type
+                                              : "application/json; charset=utf-8");
+    if (atomic_load(&req->api->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    struct api *api = cls;
+    (void)version;
+    struct request *req = *con_cls;
+    if (!req) {
+        struct arena a;
+        arena_init(&a);
+        req = arena_alloc(&a, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->arena = a;
+        req->api = api;
+        req->conn = conn;
+        req->method = arena_strndup(&req->arena, method, strlen(method));
+        req->path = arena_strndup(&req->arena, url, strlen(url));
+        req->route = -1;
+        req->started_usec = wallclock_monotonic_usec();
+        buf_init(&req->body);
+        buf_init(&req->response);
+        if (!req->method || !req->path) {
+            arena_free(&req->arena);
+            return MHD_NO;
+        }
+        atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (req->state == REQUEST_READING && *upload_data_size > 0) {
+        if (req->body.len + *upload_data_size > api->config.body_max)
+            req->body_too_large = true;
+        else
+            buf_append(&req->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->state == REQUEST_READING) {
+        if (buf_failed(&req->body))
+            api_error(req, 500, "out_of_memory", "the request could not be buffered");
+        else
+            dispatch(req);
+        if (req->state == REQUEST_WAITING)
+            return MHD_YES; /* suspended; command_done resumes */
+        req->state = REQUEST_ANSWERED;
+    }
+    return queue_answer(req);
+}
+
+static void log_request(struct request *req, int64_t duration)
+{
+    char ts[TIMESTAMP_TEXT_MAX];
+    timestamp_format(wallclock_now(), true, ts);
+    struct buf line;
+    struct jsonw w;
+    buf_init(&line);
+    jsonw_init(&w, &line);
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "ts", ts);
+    jsonw_kv_cstr(&w, "method", req->method);
+    jsonw_kv_cstr(&w, "path", req->path);
+    jsonw_kv_cstr(&w, "route", req->route >= 0 ? api_routes[req->route].name : NULL);
+    jsonw_kv_int(&w, "status", req->status);
+    jsonw_kv_int(&w, "duration_us", duration);
+    jsonw_kv_int(&w, "bytes_in", (int64_t)req->body.len);
+    if (req->org_id)
+        jsonw_kv_int(&w, "org", req->org_id);
+    if (req->idempotency_key)
+        jsonw_kv_cstr(&w, "idempotency_key", req->idempotency_key);
+    jsonw_object_end(&w);
+    buf_append_char(&line, '\n');
+    if (!buf_failed(&line))
+        fwrite(line.data, 1, line.len, stderr);
+    buf_free(&line);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api *api = cls;
+    struct request *req = *con_cls;
+    (void)conn;
+    if (!req)
+        return;
+    int64_t duration = wallclock_monotonic_usec() - req->started_usec;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status == 0)
+        req->status = 499; /* the client went away before an answer */
+    metrics_count_request(&api->metrics, req->route, req->status, duration);
+    if (api->config.log_requests)
+        log_request(req, duration);
+    atomic_fetch_sub_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
+    if (req->cmd)
+        buf_free(&req->cmd->response);
+    buf_free(&req->body);
+    buf_free(&req->response);
+    struct arena a = req->arena; /* req itself lives in the arena */
+    arena_free(&a);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
+                      char err[STORE_ERR_MAX])
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *addr = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%u", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &addr);
+    if (gai != 0) {
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s: %s", cfg->host, gai_strerror(gai));
+        return NULL;
+    }
+    struct api *api = calloc(1, sizeof *api);
+    if (!api) {
+        freeaddrinfo(addr);
+        snprintf(err, STORE_ERR_MAX, "out of memory");
+        return NULL;
+    }
+    api->config = *cfg;
+    api->engine = engine;
+    api->tzdb = tzdb;
+    /* One reader per HTTP thread, plus one for /metrics-style side work. */
+    api->readers = reader_pool_new(cfg->data_dir, cfg->threads + 1, err);
+    if (!api->readers)
+        goto fail;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    api->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
+        api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_SEC,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    if (!api->daemon) {
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u (address in use?)", cfg->host,
+                 cfg->port);
+        goto fail;
+    }
+    freeaddrinfo(addr);
+    return api;
+fail:
+    freeaddrinfo(addr);
+    reader_pool_free(api->readers);
+    free(api);
+    return NULL;
+}
+
+uint16_t api_port(struct api *api)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : api->config.port;
+}
+
+void api_drain(struct api *api)
+{
+    atomic_store(&api->draining, true);
+    MHD_socket listen_fd = MHD_quiesce_daemon(api->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    int64_t deadline = wallclock_monotonic_usec() + (int64_t)API_DRAIN_TIMEOUT_SEC * 1000000;
+    while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
+        usleep(1000);
+}
+
+void api_stop(struct api *api)
+{
+    if (!api)
+        return;
+    MHD_stop_daemon(api->daemon);
+    reader_pool_free(api->readers);
+    free(api);
+}

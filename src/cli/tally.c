@@ -1,0 +1,163 @@
+/*
+ * tally: the command-line tool. It works on a data directory directly (no server needed)
+ * and refuses when a tallyd holds that directory, since the server is the only writer.
+ *
+ *   tally [--data-dir DIR] org create NAME [--test-clock 2026-01-01T00:00:00Z]
+ *
+ * The new organization's API key is printed once, as the last line; Tally keeps only its
+ * SHA-256, so a lost key is replaced, never recovered.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/timestamp.h"
+#include "store/store.h"
+#include "sys/digest.h"
+#include "sys/entropy.h"
+#include "sys/wallclock.h"
+
+#define ORG_NAME_MAX 255
+#define API_KEY_RANDOM_BYTES 32
+#define API_KEY_PREFIX "tly_"
+
+static const char usage[] =
+    "usage: tally [--data-dir DIR] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  org create NAME [--test-clock T]   create an organization and print its API key\n"
+    "\n"
+    "options:\n"
+    "  --data-dir DIR   the data directory of the tallyd to administer (default ./data);\n"
+    "                   that tallyd must not be running\n"
+    "  --help           help (also after any command: tally org create --help)\n";
+
+static const char org_usage[] = "usage: tally [--data-dir DIR] org create NAME [--test-clock T]\n";
+
+static const char org_create_usage[] =
+    "usage: tally [--data-dir DIR] org create NAME [--test-clock T]\n"
+    "\n"
+    "Creates an organization and prints its API key as the last line of output. The key is\n"
+    "shown once: Tally stores only its hash.\n"
+    "\n"
+    "  --test-clock T   the organization lives on a test clock starting at T (ISO 8601, e.g.\n"
+    "                   2026-01-01T00:00:00Z); it moves only through\n"
+    "                   POST /api/v1/test_clock/advance\n";
+
+static bool is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
+}
+
+static int org_create(const char *data_dir, int argc, char **argv)
+{
+    const char *name = NULL;
+    bool has_clock = false;
+    tally_time clock = 0;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            fputs(org_create_usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--test-clock") == 0) {
+            if (i + 1 >= argc || !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock)) {
+                fprintf(stderr, "tally: --test-clock wants an ISO 8601 time such as "
+                                "2026-01-01T00:00:00Z\n");
+                return 2;
+            }
+            has_clock = true;
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "tally: unknown option '%s'\n%s", argv[i], org_create_usage);
+            return 2;
+        } else if (!name) {
+            name = argv[i];
+        } else {
+            fprintf(stderr, "tally: one NAME only (quote a name with spaces)\n");
+            return 2;
+        }
+    }
+    if (!name || !*name || strlen(name) > ORG_NAME_MAX) {
+        fprintf(stderr, "tally: org create needs a NAME of 1 to %d bytes\n%s", ORG_NAME_MAX,
+                org_create_usage);
+        return 2;
+    }
+
+    char err[STORE_ERR_MAX];
+    int lock_fd = store_lock(data_dir, err);
+    if (lock_fd < 0) {
+        fprintf(stderr, "tally: %s\n", err);
+        return 1;
+    }
+    struct store *st = store_open(data_dir, err);
+    if (!st) {
+        fprintf(stderr, "tally: %s\n", err);
+        store_unlock(lock_fd);
+        return 1;
+    }
+    unsigned char random[API_KEY_RANDOM_BYTES];
+    char key[sizeof API_KEY_PREFIX + 2 * API_KEY_RANDOM_BYTES];
+    char hash[DIGEST_SHA256_HEX];
+    int64_t id = 0;
+    int rc = 1;
+    if (!entropy_fill(random, sizeof random)) {
+        fprintf(stderr, "tally: the kernel gave no random bytes\n");
+        goto done;
+    }
+    memcpy(key, API_KEY_PREFIX, sizeof API_KEY_PREFIX - 1);
+    digest_to_hex(random, sizeof random, key + sizeof API_KEY_PREFIX - 1);
+    digest_sha256_hex(key, strlen(key), hash);
+    tally_time now = has_clock ? clock : wallclock_now();
+    if (store_begin(st) != STORE_OK ||
+        store_org_insert(st, name, hash, has_clock, clock, now, &id) != STORE_OK ||
+        store_commit(st) != STORE_OK) {
+        fprintf(stderr, "tally: cannot create the organization: %s\n",
+                store_errmsg(store_conn(st)));
+        goto done;
+    }
+    printf("organization %lld \"%s\" created in %s\n", (long long)id, name, data_dir);
+    if (has_clock) {
+        char t[TIMESTAMP_TEXT_MAX];
+        timestamp_format(clock, false, t);
+        printf("test clock: %s (advance it with POST /api/v1/test_clock/advance)\n", t);
+    }
+    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
+    rc = 0;
+done:
+    store_close(st);
+    store_unlock(lock_fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *data_dir = "./data";
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
+            data_dir = argv[++i];
+            continue;
+        }
+        fprintf(stderr, "tally: unknown option '%s'\n%s", argv[i], usage);
+        return 2;
+    }
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(argv[i], "org") == 0) {
+        if (i + 1 < argc && is_help(argv[i + 1])) {
+            fputs(org_usage, stdout);
+            return 0;
+        }
+        if (i + 1 < argc && strcmp(argv[i + 1], "create") == 0)
+            return org_create(data_dir, argc - i - 2, argv + i + 2);
+        fprintf(stderr, "tally: unknown org command\n%s", org_usage);
+        return 2;
+    }
+    fprintf(stderr, "tally: unknown command '%s'\n%s", argv[i], usage);
+    return 2;
+}

@@ -1,0 +1,59 @@
+/*
+ * core/timestamp: instants in UTC and the proleptic Gregorian calendar.
+ *
+ * An instant is an int64 count of microseconds since 1970-01-01T00:00:00Z (tally_time).
+ * Microseconds cover Lago's millisecond event timestamps with room to spare, and an int64
+ * of them spans ±292,000 years, so arithmetic on instants never needs an overflow check
+ * inside the supported range [TIMESTAMP_MIN, TIMESTAMP_MAX] (years 0001..9999).
+ *
+ * Pure functions only: no clock reads (the engine passes `now` in), no time zones (core/tz).
+ */
+#ifndef TALLY_CORE_TIMESTAMP_H
+#define TALLY_CORE_TIMESTAMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int64_t tally_time; /* microseconds since the Unix epoch, UTC */
+
+#define TIMESTAMP_USEC_PER_SEC INT64_C(1000000)
+#define TIMESTAMP_USEC_PER_DAY (INT64_C(86400) * TIMESTAMP_USEC_PER_SEC)
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z */
+#define TIMESTAMP_MIN (INT64_C(-62135596800) * TIMESTAMP_USEC_PER_SEC)
+#define TIMESTAMP_MAX (INT64_C(253402300800) * TIMESTAMP_USEC_PER_SEC - 1)
+
+/* Longest text timestamp_format writes, with its NUL: "2026-01-01T00:00:00.000000Z". */
+#define TIMESTAMP_TEXT_MAX 32
+
+struct civil_date {
+    int32_t year;  /* 1..9999 in the supported range */
+    int32_t month; /* 1..12 */
+    int32_t day;   /* 1..31 */
+};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. Any valid date. */
+int64_t timestamp_days_from_civil(struct civil_date d);
+struct civil_date timestamp_civil_from_days(int64_t days);
+
+bool timestamp_is_leap_year(int32_t year);
+int32_t timestamp_days_in_month(int32_t year, int32_t month);
+/* 0 = Monday .. 6 = Sunday (ISO 8601). */
+int32_t timestamp_weekday_from_days(int64_t days);
+
+/*
+ * Parses an ISO 8601 / RFC 3339 date-time: "2026-01-01T00:00:00Z", with an optional
+ * fraction of up to 6 digits, and "Z" or "+hh:mm"/"-hh:mm". A bare date "2026-01-01" means
+ * midnight UTC. `text` is borrowed for the call and need not be NUL-terminated.
+ * Returns false (and leaves *out untouched) on anything else, including impossible dates.
+ */
+bool timestamp_parse_iso8601(const char *text, size_t len, tally_time *out);
+
+/*
+ * Writes `t` as "YYYY-MM-DDTHH:MM:SSZ" (Lago's resource timestamps). With `millis` true,
+ * writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (Lago's event timestamps). `out` must hold
+ * TIMESTAMP_TEXT_MAX bytes. Returns the length written (without the NUL).
+ */
+size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX]);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * engine/command: what the API asks the writer to do, as plain data.
+ *
+ * A command is built by an HTTP thread (parsed, validated, ids drawn), handed to
+ * engine_submit, applied by the writer thread inside a group-commit transaction, and
+ * handed back through `done` once the transaction holding it is durable (or has failed).
+ *
+ * Ownership: the submitter allocates the command and everything it points to (usually in
+ * its request arena) and must keep it alive until `done` runs; between submit and done the
+ * engine alone touches it. `done` runs on the writer thread and must be quick: it only
+ * wakes the waiting request.
+ */
+#ifndef TALLY_ENGINE_COMMAND_H
+#define TALLY_ENGINE_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/customer.h"
+#include "core/timestamp.h"
+#include "util/arena.h"
+#include "util/buf.h"
+
+#define COMMAND_IDEMPOTENCY_KEY_MAX 255
+
+enum command_kind {
+    COMMAND_CUSTOMER_UPSERT,
+    COMMAND_CUSTOMER_DELETE,
+    COMMAND_TEST_CLOCK_ADVANCE,
+};
+
+/* The outcome of applying one command; the API maps it to an HTTP answer. */
+enum command_result {
+    COMMAND_OK,             /* applied */
+    COMMAND_NOT_FOUND,      /* the thing it names does not exist: 404 */
+    COMMAND_INVALID,        /* a rule refused it: 422 with field/code */
+    COMMAND_IDEMPOTENT_REPLAY, /* the key was seen with this request: answer copied */
+    COMMAND_IDEMPOTENT_CONFLICT, /* the key was seen with another request: 409 */
+    COMMAND_STORE_FAILED,   /* the database failed: 500, nothing changed */
+};
+
+struct command;
+/*
+ * Renders the HTTP answer of an applied command into cmd->response (status and body). The
+ * engine calls it on the writer thread, inside the transaction, so that an idempotent
+ * answer can be stored with the change it describes.
+ */
+typedef void (*command_render_fn)(struct command *cmd);
+typedef void (*command_done_fn)(struct command *cmd);
+
+struct command {
+    enum command_kind kind;
+    int64_t org_id;
+
+    /* Optional Idempotency-Key and the fingerprint of the request it came with. */
+    const char *idempotency_key;
+    uint8_t request_hash[32];
+
+    union {
+        struct {
+            struct customer_input input; /* external_id, lago_id drawn by the API */
+        } customer_upsert;
+        struct {
+            const char *external_id;
+        } customer_delete;
+        struct {
+            tally_time to;
+        } test_clock_advance;
+    } as;
+
+    /* Set by the writer. */
+    tally_time now;              /* the organization's clock when the command was applied */
+    enum command_result result;
+    const char *invalid_field;   /* with COMMAND_INVALID: Lago's field and error code */
+    const char *invalid_code;
+    struct customer customer;    /* the customer as saved or deleted (customer commands) */
+    struct arena *arena;         /* where the writer may allocate result data; the submitter's */
+
+    /* The HTTP answer, written by `render` (or copied from an idempotent replay). */
+    int http_status;
+    struct buf response;
+
+    command_render_fn render;
+    command_done_fn done;
+    void *owner; /* the submitter's context, for `done` */
+
+    struct command *next; /* engine queue link */
+};
+
+#endif

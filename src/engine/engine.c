@@ -1,0 +1,377 @@
+/*
+ * engine/engine.c: the writer thread, its queue, group commit, and the command handlers.
+ *
+ * State the engine keeps in memory is the organizations' clocks (the only state every
+ * command reads). It is changed only here, and reloaded from the store whenever a
+ * transaction fails, so memory never runs ahead of the disk.
+ */
+#include "engine/engine.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sys/wallclock.h"
+
+struct org_clock {
+    int64_t org_id;
+    bool has_test_clock;
+    tally_time test_clock_now;
+};
+
+struct engine {
+    struct store *store;
+    pthread_t thread;
+
+    pthread_mutex_t lock; /* guards the queue and `stopping` */
+    pthread_cond_t wake;
+    struct command *head, *tail;
+    bool stopping;
+
+    /* Writer-thread state. */
+    struct org_clock *orgs; /* sorted by org_id */
+    size_t org_count;
+    bool reload_orgs;
+
+    /* Counters: written by the writer, read by anyone. */
+    _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
+    _Atomic uint64_t batch_buckets[ENGINE_BATCH_BUCKETS];
+};
+
+/* ---- organizations' clocks ------------------------------------------------------------- */
+
+struct org_load {
+    struct org_clock *items;
+    size_t count, cap;
+    bool failed;
+};
+
+static void collect_org(const struct store_org *o, void *ctx)
+{
+    struct org_load *l = ctx;
+    if (l->failed)
+        return;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct org_clock *p = realloc(l->items, cap * sizeof *p);
+        if (!p) {
+            l->failed = true;
+            return;
+        }
+        l->items = p;
+        l->cap = cap;
+    }
+    l->items[l->count++] = (struct org_clock){o->id, o->has_test_clock, o->test_clock_now};
+}
+
+static bool load_orgs(struct engine *e)
+{
+    struct org_load l = {0};
+    if (store_org_each(store_conn(e->store), collect_org, &l) != STORE_OK || l.failed) {
+        free(l.items);
+        return false;
+    }
+    free(e->orgs);
+    e->orgs = l.items;
+    e->org_count = l.count;
+    e->reload_orgs = false;
+    return true;
+}
+
+static struct org_clock *find_org(struct engine *e, int64_t org_id)
+{
+    size_t lo = 0, hi = e->org_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->orgs[mid].org_id == org_id)
+            return &e->orgs[mid];
+        if (e->orgs[mid].org_id < org_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* ---- command handlers ------------------------------------------------------------------- */
+
+static enum command_result invalid(struct command *cmd, const char *field, const char *code)
+{
+    cmd->invalid_field = field;
+    cmd->invalid_code = code;
+    return COMMAND_INVALID;
+}
+
+static enum command_result apply_customer_upsert(struct engine *e, struct command *cmd)
+{
+    const struct customer_input *in = &cmd->as.customer_upsert.input;
+    struct customer *c = &cmd->customer;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             in->values.external_id, c, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    if (s == STORE_NOT_FOUND) {
+        customer_init_defaults(c);
+        c->org_id = cmd->org_id;
+        c->external_id = in->values.external_id;
+        memcpy(c->lago_id, in->values.lago_id, sizeof c->lago_id);
+        c->created_at = cmd->now;
+        if (store_customer_next_sequential_id(e->store, cmd->org_id, &c->sequential_id) !=
+            STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    customer_apply(c, in);
+    c->updated_at = cmd->now;
+    return store_customer_save(e->store, c) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_customer_delete(struct engine *e, struct command *cmd)
+{
+    struct customer *c = &cmd->customer;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             cmd->as.customer_delete.external_id, c, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    return store_customer_delete(e->store, c->id, cmd->now) == STORE_OK ? COMMAND_OK
+                                                                        : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
+                                                    struct org_clock *org)
+{
+    tally_time to = cmd->as.test_clock_advance.to;
+    if (!org->has_test_clock)
+        return invalid(cmd, "test_clock", "organization_has_no_test_clock");
+    if (to < org->test_clock_now)
+        return invalid(cmd, "to", "cannot_move_backwards");
+    if (store_org_set_test_clock(e->store, org->org_id, to) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* Later issues run the time-driven work due in (now, to] here, in order, before the
+     * clock moves: period closes, expiries, reminders. */
+    org->test_clock_now = to;
+    cmd->now = to;
+    return COMMAND_OK;
+}
+
+static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_clock *org)
+{
+    switch (cmd->kind) {
+    case COMMAND_CUSTOMER_UPSERT:
+        return apply_customer_upsert(e, cmd);
+    case COMMAND_CUSTOMER_DELETE:
+        return apply_customer_delete(e, cmd);
+    case COMMAND_TEST_CLOCK_ADVANCE:
+        return apply_test_clock_advance(e, cmd, org);
+    }
+    assert(!"unknown command kind");
+    return COMMAND_STORE_FAILED;
+}
+
+/* ---- one command inside the group transaction ------------------------------------------- */
+
+/* An earlier answer under the same Idempotency-Key, if any: replay or conflict. */
+static bool answer_from_key(struct engine *e, struct command *cmd, bool *failed)
+{
+    struct store_idempotent_answer prior;
+    enum store_status s =
+        store_idempotency_get(e->store, cmd->org_id, cmd->idempotency_key, &prior, cmd->arena);
+    if (s == STORE_NOT_FOUND)
+        return false;
+    if (s != STORE_OK) {
+        *failed = true;
+        return false;
+    }
+    if (memcmp(prior.request_hash, cmd->request_hash, sizeof prior.request_hash) != 0) {
+        cmd->result = COMMAND_IDEMPOTENT_CONFLICT;
+        cmd->render(cmd);
+        return true;
+    }
+    cmd->result = COMMAND_IDEMPOTENT_REPLAY;
+    cmd->http_status = prior.http_status;
+    buf_reset(&cmd->response);
+    buf_append(&cmd->response, prior.body, prior.body_len);
+    return true;
+}
+
+static bool remember_answer(struct engine *e, struct command *cmd)
+{
+    struct store_idempotent_answer a;
+    memcpy(a.request_hash, cmd->request_hash, sizeof a.request_hash);
+    a.http_status = cmd->http_status;
+    a.body = cmd->response.data ? cmd->response.data : "";
+    a.body_len = cmd->response.len;
+    return store_idempotency_put(e->store, cmd->org_id, cmd->idempotency_key, &a, cmd->now) ==
+           STORE_OK;
+}
+
+static void apply_one(struct engine *e, struct command *cmd)
+{
+    struct org_clock *org = find_org(e, cmd->org_id);
+    cmd->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
+    if (store_savepoint(e->store) != STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
+    bool failed = false;
+    if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
+        goto release;
+    if (failed)
+        goto fail;
+    cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
+    if (cmd->result == COMMAND_STORE_FAILED)
+        goto fail;
+    if (cmd->result != COMMAND_OK)
+        store_savepoint_rollback(e->store), store_savepoint(e->store);
+    cmd->render(cmd);
+    if (cmd->idempotency_key && !remember_answer(e, cmd))
+        goto fail;
+release:
+    if (store_savepoint_release(e->store) == STORE_OK)
+        return;
+fail:
+    store_savepoint_rollback(e->store);
+    cmd->result = COMMAND_STORE_FAILED;
+    e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
+}
+
+/* ---- the writer loop -------------------------------------------------------------------- */
+
+static void count_batch(struct engine *e, size_t n)
+{
+    size_t bucket = 0;
+    while (bucket < ENGINE_BATCH_BUCKETS - 1 && ((size_t)1 << bucket) < n)
+        bucket++;
+    atomic_fetch_add(&e->batch_buckets[bucket], 1);
+    atomic_fetch_add(&e->batch_size_sum, n);
+    atomic_fetch_add(&e->commands, n);
+}
+
+static void apply_batch(struct engine *e, struct command *batch, size_t n)
+{
+    bool began = store_begin(e->store) == STORE_OK;
+    for (struct command *c = batch; c; c = c->next) {
+        if (began)
+            apply_one(e, c);
+        else
+            c->result = COMMAND_STORE_FAILED;
+    }
+    bool committed = began && store_commit(e->store) == STORE_OK;
+    if (began && !committed) {
+        store_rollback(e->store);
+        e->reload_orgs = true;
+    }
+    atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
+    count_batch(e, n);
+    if (e->reload_orgs && !load_orgs(e))
+        fprintf(stderr, "tallyd: engine: cannot reload organizations: %s\n",
+                store_errmsg(store_conn(e->store)));
+    /* Answer only now: every change in the batch is on disk, or none is. */
+    struct command *c = batch;
+    while (c) {
+        struct command *next = c->next;
+        if (!committed)
+            c->result = COMMAND_STORE_FAILED;
+        c->next = NULL;
+        c->done(c);
+        c = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (!e->head && !e->stopping)
+            pthread_cond_wait(&e->wake, &e->lock);
+        if (!e->head) {
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        struct command *batch = e->head, *last = batch;
+        size_t n = 1;
+        while (last->next && n < ENGINE_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        e->head = last->next;
+        if (!e->head)
+            e->tail = NULL;
+        last->next = NULL;
+        atomic_fetch_sub(&e->queue_depth, n);
+        pthread_mutex_unlock(&e->lock);
+        apply_batch(e, batch, n);
+    }
+    return NULL;
+}
+
+struct engine *engine_start(struct store *st, char err[STORE_ERR_MAX])
+{
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, STORE_ERR_MAX, "engine: out of memory");
+        return NULL;
+    }
+    e->store = st;
+    if (!load_orgs(e)) {
+        snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
+                 store_errmsg(store_conn(st)));
+        free(e);
+        return NULL;
+    }
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
+        snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
+        free(e->orgs);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void engine_submit(struct engine *e, struct command *cmd)
+{
+    cmd->next = NULL;
+    pthread_mutex_lock(&e->lock);
+    assert(!e->stopping);
+    if (e->tail)
+        e->tail->next = cmd;
+    else
+        e->head = cmd;
+    e->tail = cmd;
+    atomic_fetch_add(&e->queue_depth, 1);
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void engine_stop(struct engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->thread, NULL);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->wake);
+    store_close(e->store);
+    free(e->orgs);
+    free(e);
+}
+
+void engine_stats(struct engine *e, struct engine_stats *out)
+{
+    out->commands = atomic_load(&e->commands);
+    out->commits = atomic_load(&e->commits);
+    out->commit_failures = atomic_load(&e->commit_failures);
+    out->queue_depth = atomic_load(&e->queue_depth);
+    out->batch_size_sum = atomic_load(&e->batch_size_sum);
+    for (int i = 0; i < ENGINE_BATCH_BUCKETS; i++)
+        out->batch_size_buckets[i] = atomic_load(&e->batch_buckets[i]);
+}

@@ -1,0 +1,52 @@
+/*
+ * engine/: the single writer. One thread applies every command, in arrival order, and
+ * commits them in groups: it takes everything queued (up to ENGINE_BATCH_MAX), applies each
+ * inside its own savepoint of one transaction, commits once (one fsync for the group), and
+ * only then tells each submitter. Throughput comes from the group, latency from never
+ * waiting for a batch to fill.
+ *
+ * Because only this thread mutates state, nothing it owns needs a lock, and the order of
+ * commands is the order of the log. Time is an input: each command is applied at its
+ * organization's clock (the real clock, or a test clock that moves only when told).
+ *
+ * Threads: engine_submit and engine_stats from any thread; engine_start/engine_stop from
+ * the thread that owns the engine (main).
+ */
+#ifndef TALLY_ENGINE_ENGINE_H
+#define TALLY_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/command.h"
+#include "store/store.h"
+
+#define ENGINE_BATCH_MAX 1024
+#define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
+
+struct engine;
+
+struct engine_stats {
+    uint64_t commands;
+    uint64_t commits;
+    uint64_t commit_failures;
+    uint64_t queue_depth;
+    uint64_t batch_size_buckets[ENGINE_BATCH_BUCKETS]; /* counts per bucket (not cumulative) */
+    uint64_t batch_size_sum;
+};
+
+/*
+ * Starts the writer thread over an opened store, which the engine takes (closed by
+ * engine_stop). Returns NULL with a message if the store cannot be read.
+ */
+struct engine *engine_start(struct store *st, char err[STORE_ERR_MAX]);
+
+/* Queues a command. The caller keeps it alive until cmd->done(cmd) has run. */
+void engine_submit(struct engine *e, struct command *cmd);
+
+/* Applies and commits everything already queued, then stops the thread and frees all. */
+void engine_stop(struct engine *e);
+
+void engine_stats(struct engine *e, struct engine_stats *out);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * tallyd: the server. A thin main: parse options, take the data directory, open the store,
+ * start the writer and the HTTP threads, wait for SIGTERM/SIGINT, then stop in order
+ * (stop accepting, let in-flight commands commit and answer, stop the writer, close).
+ *
+ * Signals are blocked before any thread starts, so every thread inherits the mask and only
+ * this main thread receives them, synchronously, through sigwait: no handler code runs in
+ * signal context.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "sys/tzdb.h"
+#include "util/cmdline.h"
+
+#define TALLYD_THREADS_MAX 64
+
+static const char usage[] =
+    "usage: tallyd [options]\n"
+    "\n"
+    "Tally's server: the Lago-compatible REST API on the embedded SQLite store.\n"
+    "\n"
+    "options:\n"
+    "  --listen HOST:PORT   address to listen on (default 127.0.0.1:3000; port 0 picks one)\n"
+    "  --data-dir DIR       where the database lives (default ./data)\n"
+    "  --threads N          HTTP threads (default 2)\n"
+    "  --max-body BYTES     largest request body accepted (default 1048576)\n"
+    "  --quiet              no per-request log lines\n"
+    "  --help               this text\n"
+    "\n"
+    "Create an organization and its API key first with: tally org create NAME\n";
+
+struct options {
+    char host[CMDLINE_HOST_MAX];
+    uint16_t port;
+    const char *data_dir;
+    unsigned threads;
+    size_t body_max;
+    bool quiet;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    strcpy(o->host, "127.0.0.1");
+    o->port = 3000;
+    o->data_dir = "./data";
+    o->threads = API_THREADS_DEFAULT;
+    o->body_max = API_BODY_MAX_DEFAULT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        } else if (!v) {
+            fprintf(stderr, "tallyd: %s needs a value (see tallyd --help)\n", a);
+            return 2;
+        } else if (strcmp(a, "--listen") == 0) {
+            if (!cmdline_parse_listen(v, o->host, &o->port)) {
+                fprintf(stderr, "tallyd: --listen wants HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--data-dir") == 0) {
+            o->data_dir = v;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (!cmdline_parse_u64(v, 1, TALLYD_THREADS_MAX, &n)) {
+                fprintf(stderr, "tallyd: --threads wants 1 to %d, got '%s'\n", TALLYD_THREADS_MAX, v);
+                return 2;
+            }
+            o->threads = (unsigned)n;
+        } else if (strcmp(a, "--max-body") == 0) {
+            if (!cmdline_parse_u64(v, 1024, (uint64_t)1 << 30, &n)) {
+                fprintf(stderr, "tallyd: --max-body wants 1024 to 1073741824 bytes, got '%s'\n", v);
+                return 2;
+            }
+            o->body_max = (size_t)n;
+        } else {
+            fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    char err[STORE_ERR_MAX];
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct engine *engine = NULL;
+    struct api *api = NULL;
+    struct tzdb *tzdb = NULL;
+    int lock_fd = store_lock(o.data_dir, err);
+    if (lock_fd < 0)
+        goto fail;
+    struct store *st = store_open(o.data_dir, err);
+    if (!st)
+        goto fail;
+    int schema = store_schema_version(st);
+    tzdb = tzdb_open(NULL);
+    if (!tzdb) {
+        snprintf(err, sizeof err, "cannot open the time zone database (is tzdata installed?)");
+        store_close(st);
+        goto fail;
+    }
+    engine = engine_start(st, err); /* takes the store */
+    if (!engine) {
+        store_close(st);
+        goto fail;
+    }
+    struct api_config cfg = {.host = o.host, .port = o.port, .data_dir = o.data_dir,
+                             .threads = o.threads, .body_max = o.body_max,
+                             .log_requests = !o.quiet};
+    api = api_start(&cfg, engine, tzdb, err);
+    if (!api)
+        goto fail;
+    bool v6 = strchr(o.host, ':') != NULL;
+    printf("tallyd: listening on http://%s%s%s:%u (data dir %s, schema version %d)\n",
+           v6 ? "[" : "", o.host, v6 ? "]" : "", api_port(api), o.data_dir, schema);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    fprintf(stderr, "tallyd: %s received: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    api_drain(api);
+    api_stop(api);
+    engine_stop(engine);
+    tzdb_close(tzdb);
+    store_unlock(lock_fd);
+    fprintf(stderr, "tallyd: stopped cleanly\n");
+    return 0;
+
+fail:
+    fprintf(stderr, "tallyd: %s\n", err);
+    if (api)
+        api_stop(api);
+    engine_stop(engine);
+    tzdb_close(tzdb);
+    store_unlock(lock_fd);
+    return 1;
+}

@@ -1,0 +1,733 @@
+/*
+ * store/store.c: the SQLite implementation of store.h.
+ *
+ * Shape: each connection keeps its prepared statements (prepared once, on first use, from
+ * the sql[] table below), so a query costs a bind and a step. Migrations are an ordered list
+ * of SQL scripts; PRAGMA user_version records how many have run. The customer columns are
+ * generated from core/customer's field table so that adding a field is one line there and
+ * one migration here.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+
+/* ---- schema ------------------------------------------------------------------------------- */
+
+static const char *const migrations[] = {
+    /* 1: organizations, idempotency answers, customers */
+    "CREATE TABLE organizations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  api_key_hash TEXT NOT NULL UNIQUE,"
+    "  has_test_clock INTEGER NOT NULL DEFAULT 0,"
+    "  test_clock_now INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE idempotency_keys ("
+    "  org_id INTEGER NOT NULL REFERENCES organizations(id),"
+    "  key TEXT NOT NULL,"
+    "  request_hash BLOB NOT NULL,"
+    "  http_status INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE customers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL REFERENCES organizations(id),"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  sequential_id INTEGER NOT NULL,"
+    "  external_id TEXT NOT NULL,"
+    "  name TEXT, firstname TEXT, lastname TEXT, email TEXT, phone TEXT, url TEXT,"
+    "  logo_url TEXT, legal_name TEXT, legal_number TEXT, tax_identification_number TEXT,"
+    "  address_line1 TEXT, address_line2 TEXT, city TEXT, state TEXT, zipcode TEXT,"
+    "  country TEXT, currency TEXT, timezone TEXT, account_type TEXT, customer_type TEXT,"
+    "  finalize_zero_amount_invoice TEXT,"
+    "  net_payment_term INTEGER, invoice_grace_period INTEGER,"
+    "  billing_configuration TEXT, shipping_address TEXT, metadata TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE UNIQUE INDEX customers_live_external_id ON customers(org_id, external_id)"
+    "  WHERE deleted_at IS NULL;"
+    "CREATE INDEX customers_by_org_created ON customers(org_id, created_at, id);",
+};
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- connections and statements --------------------------------------------------------- */
+
+enum stmt_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
+    STMT_ORG_INSERT,
+    STMT_ORG_EACH,
+    STMT_ORG_BY_KEY,
+    STMT_ORG_GET,
+    STMT_ORG_SET_CLOCK,
+    STMT_IDEM_GET,
+    STMT_IDEM_PUT,
+    STMT_CUSTOMER_GET,
+    STMT_CUSTOMER_INSERT,
+    STMT_CUSTOMER_UPDATE,
+    STMT_CUSTOMER_DELETE,
+    STMT_CUSTOMER_NEXT_SEQ,
+    STMT_CUSTOMER_COUNT,
+    STMT_CUSTOMER_PAGE,
+    STMT_COUNT
+};
+
+#define ORG_COLUMNS "id, name, has_test_clock, test_clock_now, created_at"
+/* Column order of every customer SELECT; read_customer depends on it. */
+#define CUSTOMER_FIXED_COLUMNS "id, org_id, lago_id, sequential_id, external_id"
+#define CUSTOMER_TEXT_COLUMNS                                                                      \
+    "name, firstname, lastname, email, phone, url, logo_url, legal_name, legal_number,"            \
+    " tax_identification_number, address_line1, address_line2, city, state, zipcode, country,"   \
+    " currency, timezone, account_type, customer_type, finalize_zero_amount_invoice"
+#define CUSTOMER_TAIL_COLUMNS                                                                      \
+    "net_payment_term, invoice_grace_period, billing_configuration, shipping_address, metadata," \
+    " created_at, updated_at"
+#define CUSTOMER_COLUMNS                                                                           \
+    CUSTOMER_FIXED_COLUMNS ", " CUSTOMER_TEXT_COLUMNS ", " CUSTOMER_TAIL_COLUMNS
+/* 5 fixed + 21 text + 7 tail = 33 columns; the text columns follow customer_text_fields. */
+#define CUSTOMER_COLUMN_COUNT 33
+
+static const char *const sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT cmd",
+    [STMT_RELEASE] = "RELEASE cmd",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO cmd",
+    [STMT_ORG_INSERT] = "INSERT INTO organizations(name, api_key_hash, has_test_clock,"
+                        " test_clock_now, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_ORG_EACH] = "SELECT " ORG_COLUMNS " FROM organizations ORDER BY id",
+    [STMT_ORG_BY_KEY] = "SELECT " ORG_COLUMNS " FROM organizations WHERE api_key_hash = ?1",
+    [STMT_ORG_GET] = "SELECT " ORG_COLUMNS " FROM organizations WHERE id = ?1",
+    [STMT_ORG_SET_CLOCK] = "UPDATE organizations SET test_clock_now = ?2 WHERE id = ?1",
+    [STMT_IDEM_GET] = "SELECT request_hash, http_status, body FROM idempotency_keys"
+                      " WHERE org_id = ?1 AND key = ?2",
+    [STMT_IDEM_PUT] = "INSERT INTO idempotency_keys(org_id, key, request_hash, http_status,"
+                      " body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_CUSTOMER_GET] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
+                          " WHERE org_id = ?1 AND external_id = ?2 AND deleted_at IS NULL",
+    [STMT_CUSTOMER_INSERT] =
+        "INSERT INTO customers(" CUSTOMER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+    /* Same parameter numbering as the insert; ?1 (id) selects the row. */
+    [STMT_CUSTOMER_UPDATE] =
+        "UPDATE customers SET external_id = ?5, name = ?6, firstname = ?7, lastname = ?8,"
+        " email = ?9, phone = ?10, url = ?11, logo_url = ?12, legal_name = ?13,"
+        " legal_number = ?14, tax_identification_number = ?15, address_line1 = ?16,"
+        " address_line2 = ?17, city = ?18, state = ?19, zipcode = ?20, country = ?21,"
+        " currency = ?22, timezone = ?23, account_type = ?24, customer_type = ?25,"
+        " finalize_zero_amount_invoice = ?26, net_payment_term = ?27,"
+        " invoice_grace_period = ?28, billing_configuration = ?29, shipping_address = ?30,"
+        " metadata = ?31, updated_at = ?33 WHERE id = ?1",
+    [STMT_CUSTOMER_DELETE] = "UPDATE customers SET deleted_at = ?2 WHERE id = ?1",
+    [STMT_CUSTOMER_NEXT_SEQ] =
+        "SELECT COALESCE(MAX(sequential_id), 0) + 1 FROM customers WHERE org_id = ?1",
+    [STMT_CUSTOMER_COUNT] =
+        "SELECT COUNT(*) FROM customers WHERE org_id = ?1 AND deleted_at IS NULL",
+    [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
+                           " WHERE org_id = ?1 AND deleted_at IS NULL"
+                           " ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+};
+
+struct store_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[STMT_COUNT];
+};
+
+struct store {
+    struct store_conn conn;
+};
+
+struct store_reader {
+    struct store_conn conn;
+};
+
+static void set_err(char err[STORE_ERR_MAX], const char *what, const char *detail)
+{
+    snprintf(err, STORE_ERR_MAX, "%s: %s", what, detail);
+}
+
+/* Returns the statement, reset and with its bindings cleared; NULL if it cannot prepare. */
+static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = c->stmts[id];
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+    }
+    if (sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id], NULL) !=
+        SQLITE_OK)
+        return NULL;
+    return c->stmts[id];
+}
+
+/* Steps a statement that returns no rows. */
+static enum store_status exec_stmt(struct store_conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = stmt(c, id);
+    if (!s)
+        return STORE_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static void conn_close(struct store_conn *c)
+{
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+}
+
+const char *store_errmsg(struct store_conn *c)
+{
+    return sqlite3_errmsg(c->db);
+}
+
+struct store_conn *store_conn(struct store *st)
+{
+    return &st->conn;
+}
+
+struct store_conn *store_reader_conn(struct store_reader *r)
+{
+    return &r->conn;
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    char path[4096];
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+        set_err(err, data_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s", data_dir, STORE_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_err(err, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, STORE_ERR_MAX,
+                 "the data directory %s is in use by another Tally process (pid %s, probably "
+                 "tallyd); stop it first",
+                 data_dir, pid[0] ? pid : "unknown");
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        set_err(err, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void store_unlock(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* closing releases the flock */
+}
+
+static bool exec_script(sqlite3 *db, const char *script, char err[STORE_ERR_MAX])
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, script, NULL, NULL, &msg) == SQLITE_OK)
+        return true;
+    set_err(err, "database", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return false;
+}
+
+static int read_user_version(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
+{
+    int version = read_user_version(db);
+    if (version < 0) {
+        set_err(err, "database", sqlite3_errmsg(db));
+        return false;
+    }
+    if (version > MIGRATION_COUNT) {
+        snprintf(err, STORE_ERR_MAX,
+                 "the database has schema version %d, newer than this Tally knows (%d): it was "
+                 "written by a newer release; run that release or a later one",
+                 version, MIGRATION_COUNT);
+        return false;
+    }
+    for (int v = version; v < MIGRATION_COUNT; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
+        if (!exec_script(db, "BEGIN IMMEDIATE", err))
+            return false;
+        if (!exec_script(db, migrations[v], err) || !exec_script(db, bump, err) ||
+            !exec_script(db, "COMMIT", err)) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+static sqlite3 *open_db(const char *data_dir, int flags, char err[STORE_ERR_MAX])
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", data_dir, STORE_DB_FILE);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) {
+        set_err(err, "store", "out of memory");
+        return NULL;
+    }
+    st->conn.db = open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+    if (!st->conn.db)
+        goto fail;
+    /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. */
+    if (!exec_script(st->conn.db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                     " PRAGMA foreign_keys = ON;",
+                     err))
+        goto fail;
+    if (!migrate(st->conn.db, err))
+        goto fail;
+    return st;
+fail:
+    store_close(st);
+    return NULL;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    conn_close(&st->conn);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    return read_user_version(st->conn.db);
+}
+
+int store_latest_schema_version(void)
+{
+    return MIGRATION_COUNT;
+}
+
+struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    struct store_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        set_err(err, "store", "out of memory");
+        return NULL;
+    }
+    r->conn.db = open_db(data_dir, SQLITE_OPEN_READONLY, err);
+    if (!r->conn.db) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+    if (!r)
+        return;
+    conn_close(&r->conn);
+    free(r);
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+enum store_status store_begin(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_BEGIN);
+}
+
+enum store_status store_commit(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_COMMIT);
+}
+
+void store_rollback(struct store *st)
+{
+    exec_stmt(&st->conn, STMT_ROLLBACK);
+}
+
+enum store_status store_savepoint(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_SAVEPOINT);
+}
+
+enum store_status store_savepoint_release(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_RELEASE);
+}
+
+void store_savepoint_rollback(struct store *st)
+{
+    /* ROLLBACK TO keeps the savepoint open; RELEASE closes it. */
+    exec_stmt(&st->conn, STMT_ROLLBACK_TO);
+    exec_stmt(&st->conn, STMT_RELEASE);
+}
+
+/* ---- helpers for reading rows -------------------------------------------------------------- */
+
+static const char *column_text(sqlite3_stmt *s, int col, struct arena *a)
+{
+    if (sqlite3_column_type(s, col) == SQLITE_NULL)
+        return NULL;
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s, col));
+}
+
+static void bind_text(sqlite3_stmt *s, int idx, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(s, idx, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, idx);
+}
+
+static void bind_optional_int(sqlite3_stmt *s, int idx, int32_t v)
+{
+    if (v == CUSTOMER_INT_NULL)
+        sqlite3_bind_null(s, idx);
+    else
+        sqlite3_bind_int(s, idx, v);
+}
+
+/* Steps a statement expected to return at most one row. */
+static enum store_status step_one(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
+}
+
+/* ---- organizations ------------------------------------------------------------------------ */
+
+enum store_status store_org_insert(struct store *st, const char *name,
+                                   const char *api_key_hash_hex, bool has_test_clock,
+                                   tally_time test_clock_now, tally_time created_at,
+                                   int64_t *id_out)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    bind_text(s, 1, name);
+    bind_text(s, 2, api_key_hash_hex);
+    sqlite3_bind_int(s, 3, has_test_clock);
+    sqlite3_bind_int64(s, 4, test_clock_now);
+    sqlite3_bind_int64(s, 5, created_at);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return STORE_ERROR;
+    *id_out = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+static void read_org(sqlite3_stmt *s, struct store_org *o)
+{
+    o->id = sqlite3_column_int64(s, 0);
+    o->name = (const char *)sqlite3_column_text(s, 1);
+    o->has_test_clock = sqlite3_column_int(s, 2) != 0;
+    o->test_clock_now = sqlite3_column_int64(s, 3);
+    o->created_at = sqlite3_column_int64(s, 4);
+}
+
+enum store_status store_org_each(struct store_conn *c,
+                                 void (*fn)(const struct store_org *org, void *ctx), void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_ORG_EACH);
+    if (!s)
+        return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_org o;
+        read_org(s, &o);
+        fn(&o, ctx);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static enum store_status org_query(struct store_conn *c, sqlite3_stmt *s, struct store_org *out,
+                                   struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK) {
+        read_org(s, out);
+        out->name = column_text(s, 1, a);
+    }
+    sqlite3_reset(s);
+    (void)c;
+    return r;
+}
+
+enum store_status store_org_by_key_hash(struct store_conn *c, const char *api_key_hash_hex,
+                                        struct store_org *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_ORG_BY_KEY);
+    if (!s)
+        return STORE_ERROR;
+    bind_text(s, 1, api_key_hash_hex);
+    return org_query(c, s, out, a);
+}
+
+enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
+                                struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_ORG_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    return org_query(c, s, out, a);
+}
+
+enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tally_time now)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_CLOCK);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+/* ---- idempotency -------------------------------------------------------------------------- */
+
+enum store_status store_idempotency_get(struct store *st, int64_t org_id, const char *key,
+                                        struct store_idempotent_answer *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_IDEM_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, key);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK) {
+        const void *hash = sqlite3_column_blob(s, 0);
+        if (sqlite3_column_bytes(s, 0) == (int)sizeof out->request_hash && hash)
+            memcpy(out->request_hash, hash, sizeof out->request_hash);
+        else
+            memset(out->request_hash, 0, sizeof out->request_hash);
+        out->http_status = sqlite3_column_int(s, 1);
+        const void *body = sqlite3_column_blob(s, 2);
+        out->body_len = (size_t)sqlite3_column_bytes(s, 2);
+        out->body = arena_strndup(a, body ? body : "", out->body_len);
+        if (!out->body)
+            r = STORE_ERROR;
+    }
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_idempotency_put(struct store *st, int64_t org_id, const char *key,
+                                        const struct store_idempotent_answer *answer,
+                                        tally_time created_at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_IDEM_PUT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, key);
+    sqlite3_bind_blob(s, 3, answer->request_hash, sizeof answer->request_hash, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, answer->http_status);
+    sqlite3_bind_blob(s, 5, answer->body, (int)answer->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, created_at);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+/* ---- customers ---------------------------------------------------------------------------- */
+
+static bool read_customer(sqlite3_stmt *s, struct customer *c, struct arena *a)
+{
+    int col = 0;
+    c->id = sqlite3_column_int64(s, col++);
+    c->org_id = sqlite3_column_int64(s, col++);
+    const unsigned char *lago_id = sqlite3_column_text(s, col++);
+    snprintf(c->lago_id, sizeof c->lago_id, "%s", lago_id ? (const char *)lago_id : "");
+    c->sequential_id = sqlite3_column_int64(s, col++);
+    c->external_id = column_text(s, col++, a);
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++)
+        c->text[i] = column_text(s, col++, a);
+    c->net_payment_term = sqlite3_column_type(s, col) == SQLITE_NULL
+                              ? CUSTOMER_INT_NULL
+                              : sqlite3_column_int(s, col);
+    col++;
+    c->invoice_grace_period = sqlite3_column_type(s, col) == SQLITE_NULL
+                                  ? CUSTOMER_INT_NULL
+                                  : sqlite3_column_int(s, col);
+    col++;
+    for (int i = 0; i < CUSTOMER_DOC_COUNT; i++)
+        c->doc[i] = column_text(s, col++, a);
+    c->created_at = sqlite3_column_int64(s, col++);
+    c->updated_at = sqlite3_column_int64(s, col++);
+    return col == CUSTOMER_COLUMN_COUNT && c->external_id;
+}
+
+enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
+                                     struct customer *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_customer(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_customer_save(struct store *st, struct customer *c)
+{
+    bool insert = c->id == 0;
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_CUSTOMER_INSERT : STMT_CUSTOMER_UPDATE);
+    if (!s)
+        return STORE_ERROR;
+    int p = 1;
+    if (insert)
+        sqlite3_bind_null(s, p++); /* id: SQLite assigns the rowid */
+    else
+        sqlite3_bind_int64(s, p++, c->id);
+    sqlite3_bind_int64(s, p++, c->org_id);
+    bind_text(s, p++, c->lago_id);
+    sqlite3_bind_int64(s, p++, c->sequential_id);
+    bind_text(s, p++, c->external_id);
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++)
+        bind_text(s, p++, c->text[i]);
+    bind_optional_int(s, p++, c->net_payment_term);
+    bind_optional_int(s, p++, c->invoice_grace_period);
+    for (int i = 0; i < CUSTOMER_DOC_COUNT; i++)
+        bind_text(s, p++, c->doc[i]);
+    sqlite3_bind_int64(s, p++, c->created_at);
+    sqlite3_bind_int64(s, p++, c->updated_at);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return STORE_ERROR;
+    if (insert)
+        c->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_DELETE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, customer_id);
+    sqlite3_bind_int64(s, 2, at);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_customer_next_sequential_id(struct store *st, int64_t org_id,
+                                                    int64_t *out)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_NEXT_SEQ);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
+                                      int64_t limit, struct customer **out, size_t *count,
+                                      int64_t *total, struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    enum store_status r = step_one(s);
+    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit <= 0 || offset >= *total)
+        return STORE_OK;
+    int64_t n = *total - offset < limit ? *total - offset : limit;
+    struct customer *items = arena_alloc(a, sizeof *items * (size_t)n);
+    if (!items || !(s = stmt(c, STMT_CUSTOMER_PAGE)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, limit);
+    sqlite3_bind_int64(s, 3, offset);
+    size_t got = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && got < (size_t)n) {
+        if (!read_customer(s, &items[got], a)) {
+            sqlite3_reset(s);
+            return STORE_ERROR;
+        }
+        got++;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return STORE_ERROR;
+    *out = items;
+    *count = got;
+    return STORE_OK;
+}

@@ -1,0 +1,136 @@
+/*
+ * store/: what Tally keeps on disk, behind a narrow interface. SQL never leaves store/.
+ *
+ * The only implementation today is SQLite (store.c) in WAL mode with synchronous=FULL, so a
+ * COMMIT returns only once the write-ahead log is fsynced: the engine acknowledges nothing
+ * before that. Two kinds of handle:
+ *
+ *  - struct store: the one read-write connection. Only the engine's writer thread uses it
+ *    (the CLI uses it too, but only on a data directory no tallyd holds: see store_lock).
+ *  - struct store_reader: read-only connections for HTTP threads. WAL gives each read a
+ *    consistent snapshot and readers never block the writer.
+ *
+ * Both kinds answer the same queries (customer_get, ...) through the functions below that
+ * take a `struct store_conn *`: get one with store_conn / store_reader_conn.
+ *
+ * Memory: strings returned in structs are allocated in the arena the caller passes and live
+ * as long as it.
+ */
+#ifndef TALLY_STORE_STORE_H
+#define TALLY_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/customer.h"
+#include "core/timestamp.h"
+#include "util/arena.h"
+
+#define STORE_ERR_MAX 512
+#define STORE_DB_FILE "tally.db"
+#define STORE_LOCK_FILE "tally.lock"
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,
+    STORE_ERROR, /* the database failed: disk, corruption; the message says which */
+};
+
+struct store;
+struct store_reader;
+struct store_conn;
+
+/* ---- opening ---------------------------------------------------------------------------- */
+
+/*
+ * Takes the data directory's lock file (an exclusive flock held until store_unlock), so
+ * that one process at a time owns a data directory. Returns the descriptor, or -1 with a
+ * message naming the process that holds it. Any thread; called once per process.
+ */
+int store_lock(const char *data_dir, char err[STORE_ERR_MAX]);
+void store_unlock(int lock_fd);
+
+/*
+ * Opens (creating if needed) DATA_DIR/tally.db, applies pending migrations in order and
+ * records the schema version. Refuses a database written by a newer Tally. Returns NULL
+ * with a message on failure. The caller owns the result (store_close).
+ */
+struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX]);
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+/* The newest schema this build knows. */
+int store_latest_schema_version(void);
+
+/* Read-only connection on an opened data directory. Owned by the caller (store_reader_close). */
+struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_MAX]);
+void store_reader_close(struct store_reader *r);
+
+struct store_conn *store_conn(struct store *st);
+struct store_conn *store_reader_conn(struct store_reader *r);
+/* The last error's text on this connection, for logs and 500 bodies. */
+const char *store_errmsg(struct store_conn *c);
+
+/* ---- transactions (writer only) ---------------------------------------------------------- */
+
+enum store_status store_begin(struct store *st);
+enum store_status store_commit(struct store *st); /* durable (fsynced) when it returns OK */
+void store_rollback(struct store *st);
+/* One command = one savepoint inside the group-commit transaction. */
+enum store_status store_savepoint(struct store *st);
+enum store_status store_savepoint_release(struct store *st);
+void store_savepoint_rollback(struct store *st);
+
+/* ---- organizations ------------------------------------------------------------------------ */
+
+struct store_org {
+    int64_t id;
+    const char *name;
+    bool has_test_clock;
+    tally_time test_clock_now; /* meaningful when has_test_clock */
+    tally_time created_at;
+};
+
+enum store_status store_org_insert(struct store *st, const char *name,
+                                   const char *api_key_hash_hex, bool has_test_clock,
+                                   tally_time test_clock_now, tally_time created_at,
+                                   int64_t *id_out);
+/* Calls fn for each organization; strings live until fn returns. */
+enum store_status store_org_each(struct store_conn *c,
+                                 void (*fn)(const struct store_org *org, void *ctx), void *ctx);
+enum store_status store_org_by_key_hash(struct store_conn *c, const char *api_key_hash_hex,
+                                        struct store_org *out, struct arena *a);
+enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tally_time now);
+enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
+                                struct arena *a);
+
+/* ---- idempotency --------------------------------------------------------------------------- */
+
+struct store_idempotent_answer {
+    uint8_t request_hash[32];
+    int http_status;
+    const char *body; /* the first answer's bytes */
+    size_t body_len;
+};
+enum store_status store_idempotency_get(struct store *st, int64_t org_id, const char *key,
+                                        struct store_idempotent_answer *out, struct arena *a);
+enum store_status store_idempotency_put(struct store *st, int64_t org_id, const char *key,
+                                        const struct store_idempotent_answer *answer,
+                                        tally_time created_at);
+
+/* ---- customers ---------------------------------------------------------------------------- */
+
+/* Live (not deleted) customer by external id. */
+enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
+                                     struct customer *out, struct arena *a);
+/* Inserts (c->id == 0, sets it) or updates the row. */
+enum store_status store_customer_save(struct store *st, struct customer *c);
+enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);
+enum store_status store_customer_next_sequential_id(struct store *st, int64_t org_id,
+                                                    int64_t *out);
+/* A page of live customers, newest first; *total counts them all. */
+enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
+                                      int64_t limit, struct customer **out, size_t *count,
+                                      int64_t *total, struct arena *a);
+
+#endif

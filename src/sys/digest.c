@@ -1,0 +1,38 @@
+/* sys/digest: see digest.h. */
+#include "sys/digest.h"
+
+#include <assert.h>
+#include <openssl/evp.h>
+
+void digest_sha256(const void *const *parts, const size_t *lens, size_t count,
+                   uint8_t out[DIGEST_SHA256_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    /* The only failure is memory exhaustion inside OpenSSL; there is nothing to recover. */
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < count; i++)
+        ok = EVP_DigestUpdate(ctx, parts[i], lens[i]);
+    ok = ok && EVP_DigestFinal_ex(ctx, out, &n);
+    assert(ok && n == DIGEST_SHA256_LEN);
+    (void)ok;
+    EVP_MD_CTX_free(ctx);
+}
+
+void digest_to_hex(const uint8_t *bytes, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex[bytes[i] >> 4];
+        out[2 * i + 1] = hex[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+void digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX])
+{
+    uint8_t d[DIGEST_SHA256_LEN];
+    const void *parts[1] = {data};
+    digest_sha256(parts, &len, 1, d);
+    digest_to_hex(d, sizeof d, out);
+}

@@ -1,0 +1,22 @@
+/*
+ * sys/digest: SHA-256 through OpenSSL, for API keys (stored only as their hash) and for
+ * Idempotency-Key fingerprints (a replay must carry the same request to get the first answer).
+ *
+ * Threads: any.
+ */
+#ifndef TALLY_SYS_DIGEST_H
+#define TALLY_SYS_DIGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DIGEST_SHA256_LEN 32
+#define DIGEST_SHA256_HEX 65 /* 64 hex digits + NUL */
+
+/* Hashes the concatenation of `count` parts (parts[i], lens[i]). */
+void digest_sha256(const void *const *parts, const size_t *lens, size_t count,
+                   uint8_t out[DIGEST_SHA256_LEN]);
+void digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX]);
+void digest_to_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 bytes */);
+
+#endif

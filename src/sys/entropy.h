@@ -1,0 +1,23 @@
+/*
+ * sys/entropy: random bytes from the kernel, and the identifiers made from them.
+ *
+ * Identifiers (lago_id UUIDs, API keys) are drawn in the API threads and carried inside
+ * commands, so the engine itself stays deterministic: replaying a command log gives the
+ * same ids. (File name chosen so it never shadows the system's <sys/random.h>.)
+ *
+ * Threads: any.
+ */
+#ifndef TALLY_SYS_ENTROPY_H
+#define TALLY_SYS_ENTROPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ENTROPY_UUID_TEXT 37 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" + NUL */
+
+/* Fills buf with len bytes from getrandom(2). False only if the kernel refuses. */
+bool entropy_fill(void *buf, size_t len);
+/* Writes a random (version 4) UUID in lower-case text. */
+bool entropy_uuid(char out[ENTROPY_UUID_TEXT]);
+
+#endif

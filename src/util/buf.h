@@ -1,0 +1,37 @@
+/*
+ * util/buf: a growable byte buffer, the one way Tally builds text (JSON bodies, SQL-free
+ * log lines, metrics). Appends never fail silently: on out-of-memory the buffer records the
+ * failure and ignores further appends, and the caller checks buf_failed() once at the end
+ * instead of after every append.
+ *
+ * Ownership: the buffer owns its bytes; buf_take hands them to the caller (free()).
+ * Threads: one thread at a time.
+ */
+#ifndef TALLY_UTIL_BUF_H
+#define TALLY_UTIL_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+    char *data; /* always NUL-terminated when len > 0 or after any append */
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b); /* keeps the memory */
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_append_str(struct buf *b, const char *s);
+void buf_append_char(struct buf *b, char c);
+void buf_append_i64(struct buf *b, int64_t v);
+void buf_append_u64(struct buf *b, uint64_t v);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool buf_failed(const struct buf *b);
+/* Hands the bytes to the caller, who frees them with free(); the buffer is left empty. */
+char *buf_take(struct buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,42 @@
+/* util/cmdline: see cmdline.h. */
+#include "util/cmdline.h"
+
+#include <string.h>
+
+bool cmdline_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!text || !*text)
+        return false;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cmdline_parse_listen(const char *text, char host[CMDLINE_HOST_MAX], uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon)
+        return false;
+    const char *h = text;
+    size_t hlen = (size_t)(colon - text);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= CMDLINE_HOST_MAX || memchr(h, ']', hlen))
+        return false;
+    uint64_t p;
+    if (!cmdline_parse_u64(colon + 1, 0, 65535, &p))
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return true;
+}

@@ -1,0 +1,175 @@
+/* util/jsonw: see jsonw.h. */
+#include "util/jsonw.h"
+
+#include <assert.h>
+#include <string.h>
+
+void jsonw_init(struct jsonw *w, struct buf *out)
+{
+    memset(w, 0, sizeof *w);
+    w->out = out;
+}
+
+/* Called before every value: writes the comma that separates it from its sibling. */
+static void before_value(struct jsonw *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->has_items[w->depth])
+        buf_append_char(w->out, ',');
+    w->has_items[w->depth] = true;
+}
+
+static void open_level(struct jsonw *w, char c)
+{
+    before_value(w);
+    buf_append_char(w->out, c);
+    assert(w->depth + 1 < JSONW_MAX_DEPTH);
+    w->depth++;
+    w->has_items[w->depth] = false;
+}
+
+static void close_level(struct jsonw *w, char c)
+{
+    assert(w->depth > 0 && !w->after_key);
+    w->depth--;
+    buf_append_char(w->out, c);
+}
+
+void jsonw_object_begin(struct jsonw *w)
+{
+    open_level(w, '{');
+}
+
+void jsonw_object_end(struct jsonw *w)
+{
+    close_level(w, '}');
+}
+
+void jsonw_array_begin(struct jsonw *w)
+{
+    open_level(w, '[');
+}
+
+void jsonw_array_end(struct jsonw *w)
+{
+    close_level(w, ']');
+}
+
+static void write_escaped(struct buf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_append_char(out, '"');
+    size_t run = 0; /* start of the current run of bytes that need no escape */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(out, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': buf_append(out, "\\\"", 2); break;
+        case '\\': buf_append(out, "\\\\", 2); break;
+        case '\n': buf_append(out, "\\n", 2); break;
+        case '\r': buf_append(out, "\\r", 2); break;
+        case '\t': buf_append(out, "\\t", 2); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(out, esc, 6);
+        }
+        }
+    }
+    buf_append(out, s + run, len - run);
+    buf_append_char(out, '"');
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+    assert(!w->after_key);
+    before_value(w);
+    write_escaped(w->out, key, strlen(key));
+    buf_append_char(w->out, ':');
+    w->after_key = true;
+}
+
+void jsonw_string(struct jsonw *w, const char *s, size_t len)
+{
+    before_value(w);
+    write_escaped(w->out, s, len);
+}
+
+void jsonw_cstr(struct jsonw *w, const char *s)
+{
+    if (!s) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_string(w, s, strlen(s));
+}
+
+void jsonw_int(struct jsonw *w, int64_t v)
+{
+    before_value(w);
+    buf_append_i64(w->out, v);
+}
+
+void jsonw_bool(struct jsonw *w, bool v)
+{
+    before_value(w);
+    buf_append_str(w->out, v ? "true" : "false");
+}
+
+void jsonw_null(struct jsonw *w)
+{
+    before_value(w);
+    buf_append(w->out, "null", 4);
+}
+
+void jsonw_raw(struct jsonw *w, const char *json)
+{
+    if (!json) {
+        jsonw_null(w);
+        return;
+    }
+    before_value(w);
+    buf_append_str(w->out, json);
+}
+
+void jsonw_time(struct jsonw *w, tally_time t, bool millis)
+{
+    char text[TIMESTAMP_TEXT_MAX];
+    size_t n = timestamp_format(t, millis, text);
+    jsonw_string(w, text, n);
+}
+
+void jsonw_kv_cstr(struct jsonw *w, const char *key, const char *s)
+{
+    jsonw_key(w, key);
+    jsonw_cstr(w, s);
+}
+
+void jsonw_kv_int(struct jsonw *w, const char *key, int64_t v)
+{
+    jsonw_key(w, key);
+    jsonw_int(w, v);
+}
+
+void jsonw_kv_bool(struct jsonw *w, const char *key, bool v)
+{
+    jsonw_key(w, key);
+    jsonw_bool(w, v);
+}
+
+void jsonw_kv_raw(struct jsonw *w, const char *key, const char *json)
+{
+    jsonw_key(w, key);
+    jsonw_raw(w, json);
+}
+
+void jsonw_kv_null(struct jsonw *w, const char *key)
+{
+    jsonw_key(w, key);
+    jsonw_null(w);
+}

@@ -1,0 +1,167 @@
+// Customers over real HTTP: create, upsert, get, list with pagination, delete, validation.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']); });
+after(async () => { await t.cleanup(); });
+
+async function json(res) { return { status: res.status, body: await res.json() }; }
+
+test('create returns the customer in Lago shape with the organization clock', async () => {
+  const r = await json(await t.api('/api/v1/customers', {
+    method: 'POST',
+    body: { customer: {
+      external_id: 'cus_1', name: 'Ada', email: 'ada@example.com', currency: 'EUR',
+      timezone: 'Europe/Paris', country: 'fr', address_line1: '1 rue X', city: 'Paris',
+      tax_identification_number: 'FR123', net_payment_term: 30,
+      billing_configuration: { invoice_grace_period: 3, payment_provider: 'stripe', document_locale: 'fr' },
+      shipping_address: { city: 'Lyon', country: 'FR' },
+      metadata: [{ key: 'plan', value: 'gold', display_in_invoice: true }],
+    } },
+  }));
+  assert.equal(r.status, 200);
+  const c = r.body.customer;
+  assert.match(c.lago_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(c.external_id, 'cus_1');
+  assert.equal(c.name, 'Ada');
+  assert.equal(c.currency, 'EUR');
+  assert.equal(c.country, 'FR');
+  assert.equal(c.timezone, 'Europe/Paris');
+  assert.equal(c.applicable_timezone, 'Europe/Paris');
+  assert.equal(c.net_payment_term, 30);
+  assert.equal(c.invoice_grace_period, 3);
+  assert.deepEqual(c.billing_configuration, { invoice_grace_period: 3, payment_provider: 'stripe', document_locale: 'fr' });
+  assert.equal(c.shipping_address.city, 'Lyon');
+  assert.equal(c.shipping_address.address_line1, null);
+  assert.equal(c.metadata.length, 1);
+  assert.equal(c.metadata[0].key, 'plan');
+  assert.equal(c.metadata[0].display_in_invoice, true);
+  assert.equal(c.account_type, 'customer');
+  assert.equal(c.sequential_id, 1);
+  assert.equal(c.created_at, '2026-01-01T00:00:00Z');
+});
+
+test('POST with an existing external_id updates only the fields it names', async () => {
+  const before = (await json(await t.api('/api/v1/customers/cus_1'))).body.customer;
+  await t.api('/api/v1/test_clock/advance', { method: 'POST', body: { test_clock: { to: '2026-01-02T00:00:00Z' } } });
+  const r = await json(await t.api('/api/v1/customers', {
+    method: 'POST', body: { customer: { external_id: 'cus_1', name: 'Ada L.', email: null } },
+  }));
+  assert.equal(r.status, 200);
+  const c = r.body.customer;
+  assert.equal(c.lago_id, before.lago_id);
+  assert.equal(c.sequential_id, before.sequential_id);
+  assert.equal(c.name, 'Ada L.');
+  assert.equal(c.email, null);
+  assert.equal(c.currency, 'EUR');
+  assert.equal(c.city, 'Paris');
+  assert.deepEqual(c.metadata, before.metadata);
+  assert.equal(c.created_at, '2026-01-01T00:00:00Z');
+  assert.equal(c.updated_at, '2026-01-02T00:00:00Z');
+  const got = (await json(await t.api('/api/v1/customers/cus_1'))).body.customer;
+  assert.deepEqual(got, c);
+});
+
+test('list pages newest first with Lago meta', async () => {
+  for (let i = 2; i <= 5; i++) {
+    await t.api('/api/v1/test_clock/advance', { method: 'POST', body: { test_clock: { to: `2026-01-0${i + 1}T00:00:00Z` } } });
+    const r = await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `cus_${i}` } } });
+    assert.equal(r.status, 200);
+  }
+  const p1 = (await json(await t.api('/api/v1/customers?page=1&per_page=2'))).body;
+  assert.deepEqual(p1.customers.map((c) => c.external_id), ['cus_5', 'cus_4']);
+  assert.deepEqual(p1.meta, { current_page: 1, next_page: 2, prev_page: null, total_pages: 3, total_count: 5 });
+  const p3 = (await json(await t.api('/api/v1/customers?page=3&per_page=2'))).body;
+  assert.deepEqual(p3.customers.map((c) => c.external_id), ['cus_1']);
+  assert.deepEqual(p3.meta, { current_page: 3, next_page: null, prev_page: 2, total_pages: 3, total_count: 5 });
+  const all = (await json(await t.api('/api/v1/customers'))).body;
+  assert.equal(all.customers.length, 5);
+  assert.deepEqual(all.customers.map((c) => c.sequential_id), [5, 4, 3, 2, 1]);
+  const bad = await json(await t.api('/api/v1/customers?per_page=0'));
+  assert.equal(bad.status, 400);
+  const big = await json(await t.api('/api/v1/customers?per_page=1001'));
+  assert.equal(big.status, 400);
+});
+
+test('delete answers the customer, then it is gone and its external_id is free again', async () => {
+  const del = await json(await t.api('/api/v1/customers/cus_2', { method: 'DELETE' }));
+  assert.equal(del.status, 200);
+  assert.equal(del.body.customer.external_id, 'cus_2');
+  const gone = await json(await t.api('/api/v1/customers/cus_2'));
+  assert.equal(gone.status, 404);
+  assert.deepEqual(gone.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  const again = await json(await t.api('/api/v1/customers/cus_2', { method: 'DELETE' }));
+  assert.equal(again.status, 404);
+  const list = (await json(await t.api('/api/v1/customers'))).body;
+  assert.equal(list.meta.total_count, 4);
+  const reborn = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'cus_2' } } }));
+  assert.equal(reborn.status, 200);
+  assert.notEqual(reborn.body.customer.lago_id, del.body.customer.lago_id);
+  assert.equal(reborn.body.customer.sequential_id, 6);
+});
+
+test('invalid fields are 422 naming the field, and change nothing', async () => {
+  const cases = [
+    [{ external_id: 'x1', currency: 'ZZZ' }, 'currency', 'value_is_invalid'],
+    [{ external_id: 'x1', currency: 'XAU' }, 'currency', 'value_is_invalid'],
+    [{ external_id: 'x1', timezone: 'Mars/Olympus' }, 'timezone', 'invalid_timezone'],
+    [{ external_id: 'x1', timezone: '../../etc/passwd' }, 'timezone', 'invalid_timezone'],
+    [{ external_id: 'x1', country: 'XX' }, 'country', 'country_code_invalid'],
+    [{ external_id: 'x1', email: 'not-an-email' }, 'email', 'invalid_email_format'],
+    [{ external_id: 'x1', account_type: 'robot' }, 'account_type', 'value_is_invalid'],
+    [{ external_id: 'x1', net_payment_term: -1 }, 'net_payment_term', 'value_is_out_of_range'],
+    [{ external_id: 'x1', net_payment_term: '30' }, 'net_payment_term', 'invalid_type'],
+    [{ external_id: 'x1', name: 'n'.repeat(256) }, 'name', 'value_is_too_long'],
+    [{ external_id: 'x1', name: 42 }, 'name', 'invalid_type'],
+    [{ external_id: 'e'.repeat(256) }, 'external_id', 'value_is_too_long'],
+    [{ external_id: '' }, 'external_id', 'value_is_mandatory'],
+    [{ name: 'no id' }, 'external_id', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: [{ key: 'k' }] }, 'metadata.value', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'metadata', 'too_many_items'],
+    [{ external_id: 'x1', billing_configuration: { invoice_grace_period: 366 } }, 'invoice_grace_period', 'value_is_out_of_range'],
+    [{ external_id: 'x1', shipping_address: { country: 'QQ' } }, 'shipping_address.country', 'country_code_invalid'],
+  ];
+  for (const [customer, field, code] of cases) {
+    const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+    assert.equal(r.status, 422, JSON.stringify(customer));
+    assert.deepEqual(r.body, { status: 422, error: 'Unprocessable Entity', code: 'validation_errors', error_details: { [field]: [code] } });
+  }
+  assert.equal((await t.api('/api/v1/customers/x1')).status, 404);
+  // An update that fails leaves the customer as it was.
+  const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'cus_1', name: 'Changed', currency: 'NOPE' } } }));
+  assert.equal(r.status, 422);
+  assert.equal((await json(await t.api('/api/v1/customers/cus_1'))).body.customer.name, 'Ada L.');
+});
+
+test('time zones from the system tz database are accepted, including recent ones', async () => {
+  for (const tz of ['America/New_York', 'Asia/Kolkata', 'Pacific/Chatham', 'Australia/Lord_Howe', 'UTC', 'America/Mexico_City']) {
+    const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `tz_${tz}`, timezone: tz } } }));
+    assert.equal(r.status, 200, tz);
+    assert.equal(r.body.customer.applicable_timezone, tz);
+  }
+});
+
+test('strings survive byte for byte, including unicode and escapes', async () => {
+  const name = 'Zoë "Ω" \\ \n\t 日本 😀';
+  const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'uni', name } } }));
+  assert.equal(r.status, 200);
+  assert.equal(r.body.customer.name, name);
+  assert.equal((await json(await t.api('/api/v1/customers/uni'))).body.customer.name, name);
+});
+
+test('organizations are walled off: another organization sees none of these customers', async () => {
+  // A second organization can only be created while tallyd is stopped: restart around it.
+  const { createOrg } = await import('../lib/tallyd.mjs');
+  let otherKey;
+  await t.restart({ between: (dir) => { otherKey = createOrg(dir, 'Other'); } });
+  const s = { url: t.url };
+  const res = await fetch(`${s.url}/api/v1/customers/cus_1`, { headers: { Authorization: `Bearer ${otherKey}` } });
+  assert.equal(res.status, 404);
+  const list = await (await fetch(`${s.url}/api/v1/customers`, { headers: { Authorization: `Bearer ${otherKey}` } })).json();
+  assert.equal(list.meta.total_count, 0);
+  assert.deepEqual(list.meta, { current_page: 0, next_page: null, prev_page: null, total_pages: 0, total_count: 0 });
+  const mine = await fetch(`${s.url}/api/v1/customers/cus_1`, { headers: { Authorization: `Bearer ${t.key}` } });
+  assert.equal(mine.status, 200);
+});
