@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc make cmake ninja-build pkg-config git ca-certificates tzdata iso-codes curl
   libmicrohttpd-dev libjson-c-dev libsqlite3-dev libssl-dev
-  libcmocka-dev libgmp-dev
+  libcmocka-dev libgmp-dev sqlite3
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

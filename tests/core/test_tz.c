@@ -736,6 +736,120 @@ static void test_fuzz(void **state)
     print_message("fuzz: %zu inputs, %zu accepted\n", total, accepted);
 }
 
+/* Random but well-formed zones: transitions seconds apart, offsets up to 26 hours, folds
+ * inside folds. Whatever the data, every instant's local time must map back to a range of
+ * instants that contains it, and the ends of that range must show the same local time. */
+static void test_fuzz_structured(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t n;
+        int32_t off[2];
+    } footers[] = {
+        {"", 0, {0, 0}},
+        {"EST5EDT,M3.2.0,M11.1.0", 2, {-18000, -14400}},
+        {"<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45", 2, {45900, 49500}},
+        {"XXX-24<YYY>+24,J1/0,J2/0", 2, {86400, -86400}},
+        {"ZZZ24", 1, {-86400, 0}},
+        {"EST5EDT4,0/0,J365/25", 2, {-18000, -14400}},
+        {"IST-1GMT0,M10.5.0,M3.5.0/1", 2, {3600, 0}},
+    };
+    uint8_t buf[4096];
+    rng_state = UINT64_C(0x5eed5);
+    size_t checked = 0, kinds[3] = {0};
+    for (int iter = 0; iter < 3000; iter++) {
+        struct tzif f = {0};
+        f.version = (uint8_t) "234"[rng() % 3];
+        f.typecnt = 1 + rng() % 4;
+        f.timecnt = rng() % 9;
+        int64_t at = (int64_t)(rng() % 400000) - 200000;
+        for (size_t i = 0; i < f.timecnt; i++) {
+            at += 1 + (int64_t)(rng() % 4 ? rng() % 7200 : rng() % 400000);
+            f.times[i] = at;
+            f.idx[i] = (uint8_t)(rng() % f.typecnt);
+        }
+        for (size_t i = 0; i < f.typecnt; i++) {
+            f.utoff[i] = (int32_t)(rng() % (2 * TZ_MAX_OFFSET_SECONDS + 1)) - TZ_MAX_OFFSET_SECONDS;
+            if (rng() % 2)
+                f.utoff[i] = f.utoff[i] / 1800 * 1800;
+            f.isdst[i] = (uint8_t)(rng() % 2);
+            f.desig[i] = (uint8_t)(4 * (rng() % 2));
+        }
+        f.chars = "AAA\0BBB\0";
+        f.charcnt = 8;
+        size_t fi = rng() % (sizeof footers / sizeof footers[0]);
+        f.footer = footers[fi].text;
+        /* Every offset the zone can show, for the brute-force oracle below. */
+        int32_t offs[6];
+        size_t noffs = 0;
+        for (size_t i = 0; i < f.typecnt; i++)
+            offs[noffs++] = f.utoff[i];
+        for (size_t i = 0; i < footers[fi].n; i++)
+            offs[noffs++] = footers[fi].off[i];
+        size_t n = build(&f, buf);
+        struct tz_zone *z;
+        assert_int_equal(tz_parse(buf, n, &z), TZ_OK);
+        for (int k = 0; k < 40; k++) {
+            tally_time t = ((int64_t)(rng() % 1200000) - 600000) * SEC;
+            if (k >= 20 && f.timecnt > 0) /* right at and around transitions */
+                t = (f.times[rng() % f.timecnt] + (int64_t)(rng() % 5) - 2) * SEC;
+            struct tz_local l, le, ll;
+            tally_time e, la;
+            enum tz_match m;
+            assert_int_equal(tz_to_local(z, t, &l), TZ_OK);
+            assert_int_equal(
+                tz_from_local(z, &l.civil, TZ_FOLD_EARLIER, TZ_GAP_SHIFT_FORWARD, &e, &m), TZ_OK);
+            assert_int_equal(
+                tz_from_local(z, &l.civil, TZ_FOLD_LATER, TZ_GAP_NEXT_VALID, &la, NULL), TZ_OK);
+            assert_int_not_equal(m, TZ_MATCH_GAP);
+            assert_true(e <= t && t <= la);
+            assert_true(m != TZ_MATCH_UNIQUE || e == la);
+            assert_int_equal(tz_to_local(z, e, &le), TZ_OK);
+            assert_int_equal(tz_to_local(z, la, &ll), TZ_OK);
+            assert_memory_equal(&le.civil, &l.civil, sizeof l.civil);
+            assert_memory_equal(&ll.civil, &l.civil, sizeof l.civil);
+            /* A random local time against the oracle: an instant t shows local time L
+             * exactly when t = L - o for an offset o that the zone shows at t. */
+            struct tz_civil c = l.civil;
+            c.hour = (int32_t)(rng() % 24);
+            c.minute = (int32_t)(rng() % 60);
+            int64_t L = timestamp_days_from_civil(c.date) * 86400 + c.hour * 3600 + c.minute * 60 +
+                        c.second;
+            int64_t lo = INT64_MAX, hi = INT64_MIN;
+            size_t count = 0;
+            for (size_t i = 0; i < noffs; i++) {
+                bool dup = false;
+                for (size_t j = 0; j < i; j++)
+                    dup = dup || offs[j] == offs[i];
+                assert_int_equal(tz_to_local(z, (L - offs[i]) * SEC + c.usec, &le), TZ_OK);
+                if (!dup && le.utc_offset == offs[i]) {
+                    count++;
+                    lo = L - offs[i] < lo ? L - offs[i] : lo;
+                    hi = L - offs[i] > hi ? L - offs[i] : hi;
+                }
+            }
+            assert_int_equal(tz_from_local(z, &c, TZ_FOLD_EARLIER, TZ_GAP_SHIFT_FORWARD, &e, &m),
+                             TZ_OK);
+            assert_int_equal(tz_from_local(z, &c, TZ_FOLD_LATER, TZ_GAP_SHIFT_FORWARD, &la, NULL),
+                             TZ_OK);
+            kinds[m]++;
+            if (count == 0) {
+                assert_int_equal(m, TZ_MATCH_GAP);
+            } else {
+                assert_int_equal(m, count == 1 ? TZ_MATCH_UNIQUE : TZ_MATCH_FOLD);
+                assert_int_equal(e, lo * SEC + c.usec);
+                assert_int_equal(la, hi * SEC + c.usec);
+            }
+            checked++;
+        }
+        tz_free(z);
+    }
+    print_message("structured fuzz: %zu instants; random local times: %zu unique, %zu folds, "
+                  "%zu gaps\n",
+                  checked, kinds[TZ_MATCH_UNIQUE], kinds[TZ_MATCH_FOLD], kinds[TZ_MATCH_GAP]);
+}
+
 /* ---- tzdb --------------------------------------------------------------------------- */
 
 static void test_tzdb_names(void **state)
@@ -1066,7 +1180,8 @@ static int collect(const char *path, const struct stat *sb, int type, struct FTW
     if (type == FTW_D && (strcmp(rel, "posix") == 0 || strcmp(rel, "right") == 0))
         return FTW_SKIP_SUBTREE;
     /* Symbolic links too (US/Eastern): tzdb and glibc follow them. */
-    if ((type != FTW_F && type != FTW_SL) || all_zone_count == MAX_ALL_ZONES || !tzdb_name_valid(rel, strlen(rel)))
+    if ((type != FTW_F && type != FTW_SL) || all_zone_count == MAX_ALL_ZONES ||
+        !tzdb_name_valid(rel, strlen(rel)))
         return FTW_CONTINUE;
     uint8_t magic[4];
     FILE *f = fopen(path, "rb");
@@ -1106,14 +1221,23 @@ static void test_against_glibc(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utc),          cmocka_unit_test(test_new_york),
-        cmocka_unit_test(test_paris),        cmocka_unit_test(test_kolkata),
-        cmocka_unit_test(test_chatham),      cmocka_unit_test(test_lord_howe),
-        cmocka_unit_test(test_odd_days),     cmocka_unit_test(test_posix_strings),
-        cmocka_unit_test(test_arguments),    cmocka_unit_test(test_built_files),
-        cmocka_unit_test(test_malformed),    cmocka_unit_test(test_fuzz),
-        cmocka_unit_test(test_tzdb_names),   cmocka_unit_test(test_tzdb_root),
-        cmocka_unit_test(test_tzdb_threads), cmocka_unit_test(test_against_glibc),
+        cmocka_unit_test(test_utc),
+        cmocka_unit_test(test_new_york),
+        cmocka_unit_test(test_paris),
+        cmocka_unit_test(test_kolkata),
+        cmocka_unit_test(test_chatham),
+        cmocka_unit_test(test_lord_howe),
+        cmocka_unit_test(test_odd_days),
+        cmocka_unit_test(test_posix_strings),
+        cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_built_files),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_fuzz_structured),
+        cmocka_unit_test(test_tzdb_names),
+        cmocka_unit_test(test_tzdb_root),
+        cmocka_unit_test(test_tzdb_threads),
+        cmocka_unit_test(test_against_glibc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

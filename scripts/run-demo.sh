@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make run`: starts tallyd on DATA_DIR with a demo organization, creating it on first use.
+# The demo key is kept in DATA_DIR/demo-api-key (mode 0600) so that every `make run` prints
+# the same one; real organizations are made with `tally org create`, whose key is shown once.
+set -euo pipefail
+tallyd=$1 tally=$2 data_dir=$3 listen=$4
+
+mkdir -p "$data_dir"
+key_file="$data_dir/demo-api-key"
+if [ ! -s "$key_file" ]; then
+  out=$("$tally" --data-dir "$data_dir" org create "Demo")
+  (umask 077; printf '%s\n' "$out" | tail -n 1 >"$key_file")
+fi
+key=$(cat "$key_file")
+url="http://$listen"
+cat <<MSG
+Tally is starting on the embedded SQLite store in $data_dir.
+
+  URL:     $url
+  API key: $key
+
+  curl -s -X POST $url/api/v1/customers -H "Authorization: Bearer $key" \\
+       -H 'Content-Type: application/json' -d '{"customer":{"external_id":"acme_1","name":"Acme"}}'
+
+Stop with Ctrl-C (SIGINT/SIGTERM drain in-flight requests and exit cleanly).
+MSG
+exec "$tallyd" --data-dir "$data_dir" --listen "$listen"

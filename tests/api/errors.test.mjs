@@ -1,0 +1,94 @@
+// Lago's error shapes and Tally's named limits, over real HTTP.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startWithOrg, startTallyd } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(); });
+after(async () => { await t.cleanup(); });
+
+const body = async (res) => ({ status: res.status, body: await res.json() });
+
+test('401 without a key, with a wrong key, and with a malformed header', async () => {
+  for (const headers of [{}, { Authorization: 'Bearer tly_nope' }, { Authorization: 'Basic abc' }, { Authorization: 'Bearer ' }]) {
+    const r = await body(await fetch(`${t.url}/api/v1/customers`, { headers }));
+    assert.deepEqual(r, { status: 401, body: { status: 401, error: 'Unauthorized' } });
+  }
+});
+
+test('400 for a missing root key, malformed JSON, trailing garbage, empty body', async () => {
+  const cases = [
+    ['{"customers":{}}', 'BadRequest: param is missing or the value is empty: customer'],
+    ['{"customer":"x"}', 'BadRequest: param is missing or the value is empty: customer'],
+    ['[1,2]', 'BadRequest: param is missing or the value is empty: customer'],
+    ['{"customer":{', 'BadRequest: the JSON body is incomplete'],
+    ['{"customer":{}} {}', 'BadRequest: the body is not valid JSON'],
+    ['{"customer":{}} x', 'BadRequest: the body is not valid JSON'],
+    ['{"customer":{},}', 'BadRequest: the body is not valid JSON'],
+    ['{"customer":{"external_id":"a",}}', 'BadRequest: the body is not valid JSON'],
+    ['', 'BadRequest: the request body is empty'],
+  ];
+  for (const [raw, error] of cases) {
+    const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw }));
+    assert.deepEqual(r, { status: 400, body: { status: 400, error } }, raw);
+  }
+});
+
+test('invalid UTF-8 in a body is refused', async () => {
+  const raw = Buffer.concat([Buffer.from('{"customer":{"external_id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]);
+  const r = await t.api('/api/v1/customers', { method: 'POST', raw });
+  assert.equal(r.status, 400);
+});
+
+test('JSON nested deeper than 32 levels is a 400, not a crash', async () => {
+  const raw = '{"customer":' + '['.repeat(5000) + ']'.repeat(5000) + '}';
+  const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw }));
+  assert.equal(r.status, 400);
+  assert.match(r.body.error, /nests deeper than 32/);
+});
+
+test('404 for unknown routes and resources, 405 for a known path with another method', async () => {
+  assert.deepEqual(await body(await t.api('/api/v1/nothing')), { status: 404, body: { status: 404, error: 'Not Found', code: 'resource_not_found' } });
+  assert.deepEqual(await body(await t.api('/api/v1/customers/nobody')), { status: 404, body: { status: 404, error: 'Not Found', code: 'customer_not_found' } });
+  const r = await body(await t.api('/api/v1/customers', { method: 'PATCH' }));
+  assert.equal(r.status, 405);
+  assert.equal(r.body.code, 'method_not_allowed');
+});
+
+test('a body over the limit is a 413 naming the limit, and nothing is created', async () => {
+  const raw = JSON.stringify({ customer: { external_id: 'big', name: 'x'.repeat(2 * 1024 * 1024) } });
+  const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw }));
+  assert.equal(r.status, 413);
+  assert.equal(r.body.code, 'body_too_large');
+  assert.match(r.body.message, /1048576 bytes/);
+  assert.equal((await t.api('/api/v1/customers/big')).status, 404);
+});
+
+test('headers over the limit are refused by the server, which stays up', async () => {
+  const r = await t.api('/api/v1/customers', { headers: { 'X-Big': 'h'.repeat(100 * 1024) } }).catch((e) => e);
+  if (r instanceof Response) assert.ok(r.status === 431 || r.status === 413, `status ${r.status}`);
+  assert.equal((await fetch(`${t.url}/health`)).status, 200);
+});
+
+test('a malformed request line gets a 400 and the server stays up', async () => {
+  const { port, hostname } = new URL(t.url);
+  const reply = await new Promise((resolve) => {
+    const s = net.connect(Number(port), hostname, () => s.end('GARBAGE / HTTP/9.9\r\n\r\n'));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('close', () => resolve(data));
+    s.on('error', () => resolve(data));
+  });
+  assert.match(reply, /^HTTP\/1\.[01] [45]\d\d/);
+  assert.equal((await fetch(`${t.url}/health`)).status, 200);
+});
+
+test('a body limit can be set at start and is enforced', async () => {
+  const s = await startTallyd(t.dataDir + '-small', ['--max-body', '2048']).catch((e) => e);
+  // a fresh directory has no organization; a 413 is still decided before authentication
+  assert.ok(!(s instanceof Error), String(s));
+  const r = await fetch(`${s.url}/api/v1/customers`, { method: 'POST', body: 'x'.repeat(4096), headers: { Authorization: 'Bearer x' } });
+  assert.equal(r.status, 413);
+  await s.stop();
+});

@@ -1,0 +1,87 @@
+// Idempotency-Key on every mutating call: a replay returns the first answer byte for byte,
+// the same key with another request is a 409, and replays survive a restart.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']); });
+after(async () => { await t.cleanup(); });
+
+const post = (path, body, key) => t.api(path, { method: 'POST', body, headers: key ? { 'Idempotency-Key': key } : {} });
+
+test('a replay returns the first answer byte for byte and changes nothing', async () => {
+  const first = await post('/api/v1/customers', { customer: { external_id: 'idem_1', name: 'First' } }, 'key-1');
+  const firstText = await first.text();
+  assert.equal(first.status, 200);
+  // The world moves on: the customer is renamed without a key ...
+  await post('/api/v1/customers', { customer: { external_id: 'idem_1', name: 'Renamed' } });
+  // ... and a retry of the first request still gets the first answer, and renames nothing.
+  const replay = await post('/api/v1/customers', { customer: { external_id: 'idem_1', name: 'First' } }, 'key-1');
+  assert.equal(replay.status, 200);
+  assert.equal(await replay.text(), firstText);
+  const now = await (await t.api('/api/v1/customers/idem_1')).json();
+  assert.equal(now.customer.name, 'Renamed');
+});
+
+test('the same key with a different body is a 409 and changes nothing', async () => {
+  const r = await post('/api/v1/customers', { customer: { external_id: 'idem_1', name: 'Other' } }, 'key-1');
+  assert.equal(r.status, 409);
+  const b = await r.json();
+  assert.equal(b.code, 'idempotency_key_reused');
+  assert.equal((await (await t.api('/api/v1/customers/idem_1')).json()).customer.name, 'Renamed');
+});
+
+test('the same key on another path is a 409', async () => {
+  const r = await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-06-01T00:00:00Z' } }, 'key-1');
+  assert.equal(r.status, 409);
+});
+
+test('concurrent requests with one key apply once', async () => {
+  const reqs = Array.from({ length: 20 }, () => post('/api/v1/customers', { customer: { external_id: 'idem_conc' } }, 'key-conc'));
+  const texts = await Promise.all((await Promise.all(reqs)).map(async (r) => [r.status, await r.text()]));
+  for (const [status, text] of texts) {
+    assert.equal(status, 200);
+    assert.equal(text, texts[0][1]);
+  }
+  const list = await (await t.api('/api/v1/customers?per_page=1000')).json();
+  assert.equal(list.customers.filter((c) => c.external_id === 'idem_conc').length, 1);
+});
+
+test('a refused request is replayed as refused, deletes too', async () => {
+  const bad = await post('/api/v1/test_clock/advance', { test_clock: { to: '2025-01-01T00:00:00Z' } }, 'key-back');
+  assert.equal(bad.status, 422);
+  const again = await post('/api/v1/test_clock/advance', { test_clock: { to: '2025-01-01T00:00:00Z' } }, 'key-back');
+  assert.equal(again.status, 422);
+  const d1 = await t.api('/api/v1/customers/idem_conc', { method: 'DELETE', headers: { 'Idempotency-Key': 'key-del' } });
+  const d1Text = await d1.text();
+  const d2 = await t.api('/api/v1/customers/idem_conc', { method: 'DELETE', headers: { 'Idempotency-Key': 'key-del' } });
+  assert.equal(d1.status, 200);
+  assert.equal(d2.status, 200);
+  assert.equal(await d2.text(), d1Text);
+});
+
+test('keys are checked: too long or with spaces is a 400', async () => {
+  const long = await post('/api/v1/customers', { customer: { external_id: 'k' } }, 'k'.repeat(256));
+  assert.equal(long.status, 400);
+  const spaced = await post('/api/v1/customers', { customer: { external_id: 'k' } }, 'has space');
+  assert.equal(spaced.status, 400);
+  assert.equal((await t.api('/api/v1/customers/k')).status, 404);
+});
+
+test('replays survive a restart and a SIGKILL', async () => {
+  const first = await post('/api/v1/customers', { customer: { external_id: 'idem_kill' } }, 'key-kill');
+  const firstText = await first.text();
+  await t.restart({ kill: true });
+  const replay = await post('/api/v1/customers', { customer: { external_id: 'idem_kill' } }, 'key-kill');
+  assert.equal(await replay.text(), firstText);
+});
+
+test('keys are per organization', async () => {
+  const { createOrg } = await import('../lib/tallyd.mjs');
+  let other;
+  await t.restart({ between: (dir) => { other = createOrg(dir, 'Other'); } });
+  const r = await t.api('/api/v1/customers', { method: 'POST', key: other, body: { customer: { external_id: 'x' } }, headers: { 'Idempotency-Key': 'key-1' } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).customer.external_id, 'x');
+});

@@ -1,0 +1,158 @@
+// The server as a process: durability across SIGKILL, clean SIGTERM, the data-directory
+// lock, schema versions, /health, /metrics, and the CLI's help and refusals.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startWithOrg, startTallyd, newDataDir, createOrg, tally, tallydBin } from '../lib/tallyd.mjs';
+
+test('a customer acknowledged with 200 survives a SIGKILL sent right after the answer', async () => {
+  const t = await startWithOrg();
+  try {
+    for (let round = 0; round < 5; round++) {
+      const r = await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `durable_${round}`, name: `Round ${round}` } } });
+      assert.equal(r.status, 200);
+      await r.text();
+      await t.restart({ kill: true }); // SIGKILL the moment the 200 is read
+      const got = await t.api(`/api/v1/customers/durable_${round}`);
+      assert.equal(got.status, 200);
+      assert.equal((await got.json()).customer.name, `Round ${round}`);
+    }
+  } finally { await t.cleanup(); }
+});
+
+test('every acknowledged customer survives a SIGKILL during a concurrent load', async () => {
+  const t = await startWithOrg();
+  try {
+    const acked = [];
+    let stop = false;
+    const worker = async (w) => {
+      for (let i = 0; !stop; i++) {
+        const id = `load_${w}_${i}`;
+        try {
+          const r = await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: id } } });
+          if (r.status === 200) { await r.text(); acked.push(id); }
+        } catch { return; } // the connection died with the server
+      }
+    };
+    const workers = Array.from({ length: 16 }, (_, w) => worker(w));
+    await new Promise((r) => setTimeout(r, 1500));
+    await t.server.kill();
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(acked.length > 20, `only ${acked.length} acknowledged`);
+    await t.restart({ kill: true, between: () => {} }).catch(() => {});
+    const stored = new Set();
+    for (let page = 1; ; page++) {
+      const list = await (await t.api(`/api/v1/customers?per_page=1000&page=${page}`)).json();
+      for (const c of list.customers) stored.add(c.external_id);
+      if (!list.meta.next_page) break;
+    }
+    for (const id of acked) assert.ok(stored.has(id), `${id} was acknowledged but is missing`);
+  } finally { await t.cleanup(); }
+});
+
+test('concurrent writes are group-committed (metrics show batches larger than one)', async () => {
+  const t = await startWithOrg();
+  try {
+    const reqs = Array.from({ length: 64 }, (_, i) => t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `g${i}` } } }));
+    for (const r of await Promise.all(reqs)) assert.equal(r.status, 200);
+    const m = await (await fetch(`${t.url}/metrics`)).text();
+    const count = Number(m.match(/^tally_engine_commit_batch_size_count (\d+)$/m)[1]);
+    const sum = Number(m.match(/^tally_engine_commit_batch_size_sum (\d+)$/m)[1]);
+    assert.equal(sum, 64);
+    assert.ok(count < 64, `64 commands in ${count} commits`);
+    assert.match(m, /^tally_http_requests_total\{route="customers.upsert",status="200"\} 64$/m);
+    assert.match(m, /^# TYPE tally_http_request_duration_seconds histogram$/m);
+    assert.match(m, /^tally_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
+    assert.match(m, /^tally_engine_queue_depth 0$/m);
+    assert.match(m, /^tally_engine_commits_total \d+$/m);
+  } finally { await t.cleanup(); }
+});
+
+test('GET /health answers without a key', async () => {
+  const t = await startWithOrg();
+  try {
+    const r = await fetch(`${t.url}/health`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { status: 'ok', schema_version: 1 });
+  } finally { await t.cleanup(); }
+});
+
+test('SIGTERM lets in-flight writes commit and answer, then exits 0', async () => {
+  const t = await startWithOrg();
+  const reqs = Array.from({ length: 32 }, (_, i) => t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `term_${i}` } } }).then(async (r) => [r.status, await r.text()]).catch((e) => [0, String(e)]));
+  await new Promise((r) => setTimeout(r, 5));
+  t.server.child.kill('SIGTERM');
+  const results = await Promise.all(reqs);
+  const r = await t.server.exited;
+  assert.equal(r.code, 0, t.server.stderr());
+  assert.match(t.server.stderr(), /stopped cleanly/);
+  const acked = results.filter(([s]) => s === 200).length;
+  t.server = await startTallyd(t.dataDir);
+  t.url = t.server.url;
+  const list = await (await t.api('/api/v1/customers?per_page=1000')).json();
+  assert.ok(list.meta.total_count >= acked, `${acked} acknowledged, ${list.meta.total_count} stored`);
+  for (const [status] of results) assert.ok(status === 200 || status === 503 || status === 0, `status ${status}`);
+  await t.cleanup();
+});
+
+test('one process per data directory: a second tallyd and the CLI refuse while one runs', async () => {
+  const t = await startWithOrg();
+  try {
+    const second = spawnSync(tallydBin, ['--data-dir', t.dataDir, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /in use by another Tally process \(pid \d+/);
+    const cli = tally(['--data-dir', t.dataDir, 'org', 'create', 'Late']);
+    assert.equal(cli.status, 1);
+    assert.match(cli.stderr, /in use by another Tally process.*stop it first/);
+  } finally { await t.cleanup(); }
+});
+
+test('a database from a newer Tally is refused with a clear message', async () => {
+  const dir = newDataDir();
+  try {
+    createOrg(dir, 'Future');
+    const bump = spawnSync('sqlite3', [join(dir, 'tally.db'), 'PRAGMA user_version = 999;'], { encoding: 'utf8' });
+    assert.equal(bump.status, 0, bump.stderr);
+    const r = spawnSync(tallydBin, ['--data-dir', dir, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /schema version 999, newer than this Tally knows \(1\)/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('tally org create prints the key last, with a test clock when asked', async () => {
+  const dir = newDataDir();
+  try {
+    const r = tally(['--data-dir', dir, 'org', 'create', 'Clocked', '--test-clock', '2026-01-01T00:00:00Z']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[lines.length - 1], /^tly_[0-9a-f]{64}$/);
+    assert.match(r.stdout, /test clock: 2026-01-01T00:00:00Z/);
+    // the key is stored only as a hash
+    const dump = spawnSync('sqlite3', [join(dir, 'tally.db'), 'SELECT api_key_hash FROM organizations;'], { encoding: 'utf8' });
+    assert.equal(dump.stdout.trim().length, 64);
+    assert.ok(!dump.stdout.includes(lines[lines.length - 1].slice(4)));
+    const bad = tally(['--data-dir', dir, 'org', 'create', 'X', '--test-clock', 'soon']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /ISO 8601/);
+    assert.equal(tally(['--data-dir', dir, 'org', 'create']).status, 2);
+    assert.equal(tally(['--data-dir', dir, 'frobnicate']).status, 2);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('--help everywhere', async () => {
+  for (const args of [['--help'], ['org', '--help'], ['org', 'create', '--help']]) {
+    const r = tally(args);
+    assert.equal(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /usage: tally/);
+  }
+  const d = spawnSync(tallydBin, ['--help'], { encoding: 'utf8' });
+  assert.equal(d.status, 0);
+  assert.match(d.stdout, /usage: tallyd/);
+  assert.match(d.stdout, /--listen HOST:PORT/);
+  const bad = spawnSync(tallydBin, ['--listen', 'nowhere'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--listen wants HOST:PORT/);
+});

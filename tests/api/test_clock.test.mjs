@@ -1,0 +1,59 @@
+// Test clocks: an organization created with --test-clock lives on a clock that moves only
+// through POST /test_clock/advance, never backwards; real-clock organizations cannot move.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg, createOrg } from '../lib/tallyd.mjs';
+
+let t;
+let realKey;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  await t.restart({ between: (dir) => { realKey = createOrg(dir, 'Real'); } });
+});
+after(async () => { await t.cleanup(); });
+
+const advance = (to, key) => t.api('/api/v1/test_clock/advance', { method: 'POST', key, body: { test_clock: { to } } });
+
+test('reads the clock it was created with', async () => {
+  const r = await (await t.api('/api/v1/test_clock')).json();
+  assert.deepEqual(r, { test_clock: { now: '2026-01-01T00:00:00.000Z', enabled: true } });
+});
+
+test('advances forward, stays put on the same instant, refuses to go back', async () => {
+  let r = await advance('2026-03-31T22:00:00-02:00');
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { test_clock: { now: '2026-04-01T00:00:00.000Z', enabled: true } });
+  r = await advance('2026-04-01T00:00:00Z');
+  assert.equal(r.status, 200);
+  r = await advance('2026-03-01T00:00:00Z');
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { to: ['cannot_move_backwards'] });
+  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-04-01T00:00:00.000Z');
+});
+
+test('every command is applied at the test clock', async () => {
+  await advance('2026-05-05T05:05:05Z');
+  const c = await (await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'clocked' } } })).json();
+  assert.equal(c.customer.created_at, '2026-05-05T05:05:05Z');
+});
+
+test('bad input: not a date, missing, missing root', async () => {
+  for (const [body, status] of [[{ test_clock: { to: 'tomorrow' } }, 422], [{ test_clock: { to: '2026-02-30T00:00:00Z' } }, 422], [{ test_clock: {} }, 422], [{ clock: {} }, 400]]) {
+    const r = await t.api('/api/v1/test_clock/advance', { method: 'POST', body });
+    assert.equal(r.status, status, JSON.stringify(body));
+  }
+});
+
+test('the clock survives a restart', async () => {
+  await t.restart({ kill: true });
+  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-05-05T05:05:05.000Z');
+});
+
+test('a real-clock organization reads real time and cannot be advanced', async () => {
+  const r = await (await t.api('/api/v1/test_clock', { key: realKey })).json();
+  assert.equal(r.test_clock.enabled, false);
+  assert.ok(Math.abs(Date.parse(r.test_clock.now) - Date.now()) < 60000);
+  const a = await advance('2030-01-01T00:00:00Z', realKey);
+  assert.equal(a.status, 422);
+  assert.deepEqual((await a.json()).error_details, { test_clock: ['organization_has_no_test_clock'] });
+});
