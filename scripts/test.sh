@@ -18,14 +18,6 @@ failed=0
 log_dir="$build/test-logs"
 mkdir -p "$log_dir"
 
-count_tap() { # file -> adds its ok / not ok lines to the totals
-  local ok bad
-  ok=$(grep -cE '^ok [0-9]+' "$1" || true)
-  bad=$(grep -cE '^not ok [0-9]+' "$1" || true)
-  passed=$((passed + ok))
-  failed=$((failed + bad))
-  echo "$ok $bad"
-}
 
 echo "== unit tests"
 for t in "$build"/tests/test_*; do
@@ -33,7 +25,10 @@ for t in "$build"/tests/test_*; do
   name=$(basename "$t")
   CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log_dir/$name.log" 2>&1
   rc=$?
-  read -r ok bad < <(count_tap "$log_dir/$name.log")
+  ok=$(grep -cE '^ok [0-9]+' "$log_dir/$name.log")
+  bad=$(grep -cE '^not ok [0-9]+' "$log_dir/$name.log")
+  passed=$((passed + ok))
+  failed=$((failed + bad))
   if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
     failed=$((failed + 1)) # crashed or a sanitizer stopped it: one failure more
     echo "   $name: exited $rc without a failing test (sanitizer or crash):"

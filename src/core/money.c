@@ -153,7 +153,7 @@ static u256 u256_mul(u128 a, u128 b)
     uint64_t a0 = (uint64_t)a, a1 = (uint64_t)(a >> 64);
     uint64_t b0 = (uint64_t)b, b1 = (uint64_t)(b >> 64);
     u128 p00 = (u128)a0 * b0, p01 = (u128)a0 * b1, p10 = (u128)a1 * b0, p11 = (u128)a1 * b1;
-    u128 mid = (p00 >> 64) + (uint64_t)p01 + (uint64_t)p10;      /* < 3 * 2^64 */
+    u128 mid = (p00 >> 64) + (uint64_t)p01 + (uint64_t)p10;    /* < 3 * 2^64 */
     u128 high = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64); /* < 2^128: no carry out */
     return (u256){{(uint64_t)p00, (uint64_t)mid, (uint64_t)high, (uint64_t)(high >> 64)}};
 }
@@ -300,8 +300,7 @@ static u256 pow10_wide(int32_t e)
 static enum money_status fit(bool neg, u256 mag, int32_t scale, money_t *out)
 {
     /* |value| >= 10^38, i.e. mag >= 10^(38+scale); past scale 38 that bound exceeds 2^256. */
-    if (scale <= MONEY_SCALE_MAX &&
-        u256_cmp(mag, u256_mul(COEF_LIMIT, pow10_tab[scale])) >= 0)
+    if (scale <= MONEY_SCALE_MAX && u256_cmp(mag, u256_mul(COEF_LIMIT, pow10_tab[scale])) >= 0)
         return MONEY_ERR_OVERFLOW;
     while (scale > MONEY_SCALE_MAX || !u256_fits128(mag) || u256_low(mag) >= COEF_LIMIT) {
         if (u256_divmod_small(&mag, 10) != 0)
@@ -504,8 +503,7 @@ enum money_status money_parse(const char *text, size_t len, money_t *out)
         if (d.frac_len == 0)
             return MONEY_ERR_SYNTAX;
     }
-    if (i < len && (text[i] == 'e' || text[i] == 'E') &&
-        !parse_exponent(text, len, &i, &exponent))
+    if (i < len && (text[i] == 'e' || text[i] == 'E') && !parse_exponent(text, len, &i, &exponent))
         return MONEY_ERR_SYNTAX;
     if (i != len)
         return MONEY_ERR_SYNTAX;
@@ -652,8 +650,7 @@ enum money_status money_add(money_t a, money_t b, money_t *out)
         if (__builtin_mul_overflow(y, (i128)pow10_tab[a.scale - b.scale], &y))
             return add_wide(a, b, out);
     }
-    if (__builtin_add_overflow(x, y, &sum) || sum <= -MONEY_COEF_LIMIT ||
-        sum >= MONEY_COEF_LIMIT)
+    if (__builtin_add_overflow(x, y, &sum) || sum <= -MONEY_COEF_LIMIT || sum >= MONEY_COEF_LIMIT)
         return add_wide(a, b, out);
     *out = (money_t){sum, s};
     return MONEY_OK;

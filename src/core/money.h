@@ -44,7 +44,7 @@
 #define MONEY_DIGITS_MAX 38 /* |coef| < 10^38 */
 #define MONEY_SCALE_MAX 38  /* 0 <= scale <= 38 */
 /* 10^38, the exclusive bound on |coef|. */
-#define MONEY_COEF_LIMIT                                                                       \
+#define MONEY_COEF_LIMIT                                                                           \
     ((__int128)UINT64_C(10000000000000000000) * (__int128)UINT64_C(10000000000000000000))
 /*
  * Buffer size that holds any money_format/money_format_fraction output with its NUL:

@@ -25,10 +25,10 @@
  * - Gap (a local time that never happens, e.g. 02:30 on the night clocks go forward): the
  *   caller picks enum tz_gap. TZ_GAP_SHIFT_FORWARD moves the time forward by the length of
  *   the gap (02:30 in New York's spring gap becomes 03:30 EDT), which is what java.time,
- *   Python's zoneinfo (fold=0), JavaScript Temporal ("compatible") and glibc's mktime with
- *   tm_isdst=0 do. TZ_GAP_NEXT_VALID answers the transition instant itself, the first
- *   instant after the gap: tz_start_of_day() uses it, so a day whose midnight is skipped
- *   starts at the first instant that exists on it.
+ *   Python's zoneinfo (fold=0) and JavaScript Temporal ("compatible") do: the time is read
+ *   with the offset in force before the gap. TZ_GAP_NEXT_VALID answers the transition
+ *   instant itself, the first instant after the gap: tz_start_of_day() uses it, so a day
+ *   whose midnight is skipped starts at the first instant that exists on it.
  */
 #ifndef TALLY_CORE_TZ_H
 #define TALLY_CORE_TZ_H

@@ -224,8 +224,9 @@ static void apply_one(struct engine *e, struct command *cmd)
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
-    if (cmd->result != COMMAND_OK)
-        store_savepoint_rollback(e->store), store_savepoint(e->store);
+    /* A refused command leaves no trace but its answer, which the key still records. */
+    if (cmd->result != COMMAND_OK && store_savepoint_undo(e->store) != STORE_OK)
+        goto fail;
     cmd->render(cmd);
     if (cmd->idempotency_key && !remember_answer(e, cmd))
         goto fail;

@@ -409,6 +409,11 @@ enum store_status store_savepoint_release(struct store *st)
     return exec_stmt(&st->conn, STMT_RELEASE);
 }
 
+enum store_status store_savepoint_undo(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_ROLLBACK_TO);
+}
+
 void store_savepoint_rollback(struct store *st)
 {
     /* ROLLBACK TO keeps the savepoint open; RELEASE closes it. */

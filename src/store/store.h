@@ -79,7 +79,10 @@ void store_rollback(struct store *st);
 /* One command = one savepoint inside the group-commit transaction. */
 enum store_status store_savepoint(struct store *st);
 enum store_status store_savepoint_release(struct store *st);
+/* Abandons the command: undoes its changes and closes its savepoint. */
 void store_savepoint_rollback(struct store *st);
+/* Undoes the command's changes but keeps its savepoint open (to record its refusal). */
+enum store_status store_savepoint_undo(struct store *st);
 
 /* ---- organizations ------------------------------------------------------------------------ */
 

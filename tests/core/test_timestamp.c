@@ -1,0 +1,142 @@
+/*
+ * core/timestamp: calendar arithmetic checked against glibc (timegm/gmtime_r) over every
+ * day of years 1..9999, and ISO 8601 parsing/formatting by example and by round trip.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <time.h>
+
+#include "core/timestamp.h"
+
+static void every_day_matches_glibc(void **state)
+{
+    (void)state;
+    struct civil_date first = {1, 1, 1};
+    int64_t day = timestamp_days_from_civil(first);
+    assert_int_equal(day * 86400, TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC);
+    int64_t checked = 0;
+    for (int32_t y = 1; y <= 9999; y++) {
+        for (int32_t m = 1; m <= 12; m++) {
+            int32_t dim = timestamp_days_in_month(y, m);
+            for (int32_t d = 1; d <= dim; d++, day++, checked++) {
+                struct civil_date c = {y, m, d};
+                assert_int_equal(timestamp_days_from_civil(c), day);
+                struct civil_date back = timestamp_civil_from_days(day);
+                assert_true(back.year == y && back.month == m && back.day == d);
+                /* glibc agrees on a sample (every 97th day keeps the test fast). */
+                if (checked % 97 == 0) {
+                    time_t secs = (time_t)(day * 86400);
+                    struct tm tm;
+                    assert_non_null(gmtime_r(&secs, &tm));
+                    assert_int_equal(tm.tm_year + 1900, y);
+                    assert_int_equal(tm.tm_mon + 1, m);
+                    assert_int_equal(tm.tm_mday, d);
+                    assert_int_equal((tm.tm_wday + 6) % 7, timestamp_weekday_from_days(day));
+                }
+            }
+        }
+    }
+    assert_int_equal(day * 86400 * TIMESTAMP_USEC_PER_SEC - 1, TIMESTAMP_MAX);
+    assert_int_equal(checked, 3652059); /* days in 1..9999 */
+}
+
+static void leap_years(void **state)
+{
+    (void)state;
+    assert_true(timestamp_is_leap_year(2024));
+    assert_true(timestamp_is_leap_year(2000));
+    assert_false(timestamp_is_leap_year(1900));
+    assert_false(timestamp_is_leap_year(2100));
+    assert_int_equal(timestamp_days_in_month(2024, 2), 29);
+    assert_int_equal(timestamp_days_in_month(2100, 2), 28);
+    assert_int_equal(timestamp_days_in_month(2026, 4), 30);
+}
+
+static tally_time parse(const char *s)
+{
+    tally_time t = 42;
+    assert_true(timestamp_parse_iso8601(s, strlen(s), &t));
+    return t;
+}
+
+static void parse_refuses(const char *s)
+{
+    tally_time t = 42;
+    assert_false(timestamp_parse_iso8601(s, strlen(s), &t));
+    assert_int_equal(t, 42); /* untouched */
+}
+
+static void parses_iso8601(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("1970-01-01T00:00:00Z"), 0);
+    assert_int_equal(parse("2026-01-01T00:00:00Z"), INT64_C(1767225600) * 1000000);
+    assert_int_equal(parse("2026-01-01"), INT64_C(1767225600) * 1000000);
+    assert_int_equal(parse("2026-01-01T01:00:00+01:00"), INT64_C(1767225600) * 1000000);
+    assert_int_equal(parse("2025-12-31T23:00:00-01:00"), INT64_C(1767225600) * 1000000);
+    assert_int_equal(parse("2026-01-01T00:00:00.5Z"), INT64_C(1767225600) * 1000000 + 500000);
+    assert_int_equal(parse("2026-01-01t00:00:00.000123z"), INT64_C(1767225600) * 1000000 + 123);
+    assert_int_equal(parse("1969-12-31T23:59:59.999999Z"), -1);
+    assert_int_equal(parse("0001-01-01T00:00:00Z"), TIMESTAMP_MIN);
+    assert_int_equal(parse("9999-12-31T23:59:59.999999Z"), TIMESTAMP_MAX);
+    assert_int_equal(parse("2024-02-29T12:00:00Z"), INT64_C(1709208000) * 1000000);
+    const char *bad[] = {"", "2026", "2026-1-01", "2026-02-30", "2025-02-29", "2026-13-01",
+                         "2026-00-10", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+                         "2026-01-01T00:00:60Z", "2026-01-01T00:00:00", "2026-01-01T00:00Z",
+                         "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567Z",
+                         "2026-01-01T00:00:00+0100", "2026-01-01T00:00:00+24:00",
+                         "2026-01-01T00:00:00Zjunk", " 2026-01-01", "0000-01-01",
+                         "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", "abcd-ef-gh"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        parse_refuses(bad[i]);
+    /* Not NUL-terminated: the length bounds the parse. */
+    tally_time t;
+    assert_true(timestamp_parse_iso8601("2026-01-01XXXX", 10, &t));
+}
+
+static void formats_as_lago_does(void **state)
+{
+    (void)state;
+    char out[TIMESTAMP_TEXT_MAX];
+    assert_int_equal(timestamp_format(0, false, out), 20);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    timestamp_format(parse("2026-03-08T07:30:05.123456Z"), true, out);
+    assert_string_equal(out, "2026-03-08T07:30:05.123Z");
+    timestamp_format(-1, true, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    timestamp_format(TIMESTAMP_MIN, false, out);
+    assert_string_equal(out, "0001-01-01T00:00:00Z");
+    timestamp_format(TIMESTAMP_MAX, true, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+}
+
+static void format_parse_round_trip(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        tally_time t = TIMESTAMP_MIN + (tally_time)(x % (uint64_t)(TIMESTAMP_MAX - TIMESTAMP_MIN));
+        t -= t % 1000000 < 0 ? t % 1000000 + 1000000 : t % 1000000; /* whole seconds */
+        char out[TIMESTAMP_TEXT_MAX];
+        size_t n = timestamp_format(t, false, out);
+        tally_time back;
+        assert_true(timestamp_parse_iso8601(out, n, &back));
+        assert_int_equal(back, t);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_day_matches_glibc), cmocka_unit_test(leap_years),
+        cmocka_unit_test(parses_iso8601),          cmocka_unit_test(formats_as_lago_does),
+        cmocka_unit_test(format_parse_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,301 @@
+/*
+ * engine/: the single writer without HTTP: commands in, durable results out. Group commit,
+ * per-command isolation inside a batch, clocks, idempotency, and a store failure that must
+ * fail one command and leave its batch-mates applied.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+#define T0 (INT64_C(1767225600) * 1000000) /* 2026-01-01T00:00:00Z */
+
+struct harness {
+    char dir[64];
+    struct engine *engine;
+    int64_t org, real_org;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+};
+
+/* A command with its own arena, as an HTTP request would own it. */
+struct pending {
+    struct command cmd;
+    struct arena arena;
+    struct harness *h;
+};
+
+static void render(struct command *cmd)
+{
+    cmd->http_status = cmd->result == COMMAND_OK ? 200 : 422;
+    buf_reset(&cmd->response);
+    buf_printf(&cmd->response, "{\"result\":%d,\"now\":%lld}", (int)cmd->result, (long long)cmd->now);
+}
+
+static void done(struct command *cmd)
+{
+    struct pending *p = cmd->owner;
+    pthread_mutex_lock(&p->h->lock);
+    p->h->done++;
+    pthread_cond_broadcast(&p->h->cond);
+    pthread_mutex_unlock(&p->h->lock);
+}
+
+static struct pending *new_command(struct harness *h, enum command_kind kind, int64_t org)
+{
+    struct pending *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    arena_init(&p->arena);
+    p->h = h;
+    p->cmd.kind = kind;
+    p->cmd.org_id = org;
+    p->cmd.render = render;
+    p->cmd.done = done;
+    p->cmd.owner = p;
+    p->cmd.arena = &p->arena;
+    buf_init(&p->cmd.response);
+    return p;
+}
+
+static struct pending *upsert(struct harness *h, const char *external_id, const char *name)
+{
+    struct pending *p = new_command(h, COMMAND_CUSTOMER_UPSERT, h->org);
+    struct customer_input *in = &p->cmd.as.customer_upsert.input;
+    customer_init_defaults(&in->values);
+    in->values.external_id = arena_strndup(&p->arena, external_id, strlen(external_id));
+    static int next_id;
+    snprintf(in->values.lago_id, sizeof in->values.lago_id, "00000000-0000-4000-8000-%012d",
+             ++next_id);
+    in->values.text[CUSTOMER_NAME] = name;
+    in->has_text[CUSTOMER_NAME] = name != NULL;
+    return p;
+}
+
+static void free_pending(struct pending *p)
+{
+    buf_free(&p->cmd.response);
+    arena_free(&p->arena);
+    free(p);
+}
+
+/* Submits and waits for `n` commands. */
+static void run(struct harness *h, struct pending **ps, int n)
+{
+    pthread_mutex_lock(&h->lock);
+    int target = h->done + n;
+    pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < n; i++)
+        engine_submit(h->engine, &ps[i]->cmd);
+    pthread_mutex_lock(&h->lock);
+    while (h->done < target)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static int setup(void **state)
+{
+    struct harness *h = calloc(1, sizeof *h);
+    strcpy(h->dir, "/tmp/tally-engine-XXXXXX");
+    assert_non_null(mkdtemp(h->dir));
+    char err[STORE_ERR_MAX];
+    struct store *st = store_open(h->dir, err);
+    assert_non_null(st);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_org_insert(st, "Clocked", "h1", true, T0, T0, &h->org), STORE_OK);
+    assert_int_equal(store_org_insert(st, "Real", "h2", false, 0, T0, &h->real_org), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    h->engine = engine_start(st, err);
+    assert_non_null(h->engine);
+    *state = h;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct harness *h = *state;
+    engine_stop(h->engine);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+    assert_int_equal(system(cmd), 0);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+    free(h);
+    return 0;
+}
+
+static struct customer read_customer(struct harness *h, const char *external_id, struct arena *a,
+                                     enum store_status *status)
+{
+    char err[STORE_ERR_MAX];
+    struct store_reader *r = store_reader_open(h->dir, err);
+    assert_non_null(r);
+    struct customer c;
+    memset(&c, 0, sizeof c);
+    *status = store_customer_get(store_reader_conn(r), h->org, external_id, &c, a);
+    store_reader_close(r);
+    return c;
+}
+
+static void group_commit_applies_every_command_once(void **state)
+{
+    struct harness *h = *state;
+    enum { N = 300 };
+    struct pending *ps[N];
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "c%03d", i);
+        ps[i] = upsert(h, id, "n");
+    }
+    run(h, ps, N);
+    struct engine_stats s;
+    engine_stats(h->engine, &s);
+    assert_int_equal(s.commands, N);
+    assert_int_equal(s.batch_size_sum, N);
+    assert_true(s.commits >= 1 && s.commits <= N);
+    assert_int_equal(s.commit_failures, 0);
+    assert_int_equal(s.queue_depth, 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ps[i]->cmd.result, COMMAND_OK);
+        assert_int_equal(ps[i]->cmd.customer.sequential_id, i + 1); /* applied in order */
+        assert_int_equal(ps[i]->cmd.now, T0);
+        free_pending(ps[i]);
+    }
+    struct arena a;
+    arena_init(&a);
+    enum store_status st;
+    struct customer c = read_customer(h, "c299", &a, &st);
+    assert_int_equal(st, STORE_OK);
+    assert_string_equal(c.text[CUSTOMER_NAME], "n");
+    arena_free(&a);
+}
+
+static void clock_moves_forward_only_and_stamps_commands(void **state)
+{
+    struct harness *h = *state;
+    struct pending *ps[4];
+    ps[0] = new_command(h, COMMAND_TEST_CLOCK_ADVANCE, h->org);
+    ps[0]->cmd.as.test_clock_advance.to = T0 + 3600 * INT64_C(1000000);
+    ps[1] = upsert(h, "late", NULL);
+    ps[2] = new_command(h, COMMAND_TEST_CLOCK_ADVANCE, h->org);
+    ps[2]->cmd.as.test_clock_advance.to = T0; /* backwards */
+    ps[3] = new_command(h, COMMAND_TEST_CLOCK_ADVANCE, h->real_org);
+    ps[3]->cmd.as.test_clock_advance.to = T0;
+    run(h, ps, 4);
+    assert_int_equal(ps[0]->cmd.result, COMMAND_OK);
+    assert_int_equal(ps[1]->cmd.result, COMMAND_OK);
+    assert_int_equal(ps[1]->cmd.customer.created_at, T0 + 3600 * INT64_C(1000000));
+    assert_int_equal(ps[2]->cmd.result, COMMAND_INVALID);
+    assert_string_equal(ps[2]->cmd.invalid_code, "cannot_move_backwards");
+    assert_int_equal(ps[3]->cmd.result, COMMAND_INVALID);
+    assert_string_equal(ps[3]->cmd.invalid_code, "organization_has_no_test_clock");
+    for (int i = 0; i < 4; i++)
+        free_pending(ps[i]);
+}
+
+static void idempotency_key_replays_and_conflicts(void **state)
+{
+    struct harness *h = *state;
+    struct pending *ps[3];
+    for (int i = 0; i < 3; i++) {
+        ps[i] = upsert(h, "idem", i == 2 ? "other" : "same");
+        ps[i]->cmd.idempotency_key = "key";
+        memset(ps[i]->cmd.request_hash, i == 2 ? 2 : 1, sizeof ps[i]->cmd.request_hash);
+    }
+    run(h, ps, 3); /* all three in one batch, most likely: the key works inside a batch too */
+    assert_int_equal(ps[0]->cmd.result, COMMAND_OK);
+    assert_int_equal(ps[1]->cmd.result, COMMAND_IDEMPOTENT_REPLAY);
+    assert_int_equal(ps[1]->cmd.http_status, 200);
+    assert_string_equal(ps[1]->cmd.response.data, ps[0]->cmd.response.data);
+    assert_int_equal(ps[2]->cmd.result, COMMAND_IDEMPOTENT_CONFLICT);
+    for (int i = 0; i < 3; i++)
+        free_pending(ps[i]);
+}
+
+static void a_failing_command_leaves_its_batch_mates_applied(void **state)
+{
+    struct harness *h = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", h->dir, STORE_DB_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON customers "
+                                  "WHEN NEW.external_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct pending *ps[3] = {upsert(h, "before", NULL), upsert(h, "boom", NULL), upsert(h, "after", NULL)};
+    run(h, ps, 3);
+    assert_int_equal(ps[0]->cmd.result, COMMAND_OK);
+    assert_int_equal(ps[1]->cmd.result, COMMAND_STORE_FAILED);
+    assert_int_equal(ps[2]->cmd.result, COMMAND_OK);
+    struct arena a;
+    arena_init(&a);
+    enum store_status st;
+    read_customer(h, "before", &a, &st);
+    assert_int_equal(st, STORE_OK);
+    read_customer(h, "boom", &a, &st);
+    assert_int_equal(st, STORE_NOT_FOUND);
+    read_customer(h, "after", &a, &st);
+    assert_int_equal(st, STORE_OK);
+    arena_free(&a);
+    for (int i = 0; i < 3; i++)
+        free_pending(ps[i]);
+}
+
+static void stop_drains_the_queue(void **state)
+{
+    struct harness *h = *state;
+    enum { N = 50 };
+    struct pending *ps[N];
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "drain%02d", i);
+        ps[i] = upsert(h, id, NULL);
+        engine_submit(h->engine, &ps[i]->cmd);
+    }
+    engine_stop(h->engine); /* must apply, commit and answer all before returning */
+    assert_int_equal(h->done >= N, 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ps[i]->cmd.result, COMMAND_OK);
+        free_pending(ps[i]);
+    }
+    char err[STORE_ERR_MAX];
+    struct store *st = store_open(h->dir, err);
+    assert_non_null(st);
+    h->engine = engine_start(st, err);
+    assert_non_null(h->engine);
+    struct arena a;
+    arena_init(&a);
+    enum store_status s;
+    read_customer(h, "drain49", &a, &s);
+    assert_int_equal(s, STORE_OK);
+    arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(group_commit_applies_every_command_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(clock_moves_forward_only_and_stamps_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(idempotency_key_replays_and_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failing_command_leaves_its_batch_mates_applied, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(stop_drains_the_queue, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,253 @@
+/*
+ * store/: migrations and schema versions, the data-directory lock, customers, idempotency
+ * answers and savepoints, on a real SQLite database in a temporary directory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/tally-store-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return strdup(d);
+}
+
+static void remove_dir(char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+static void raw_exec(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void migrates_and_refuses_newer(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    char err[STORE_ERR_MAX];
+    struct store *st = store_open(dir, err);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), store_latest_schema_version());
+    store_close(st);
+    st = store_open(dir, err); /* reopening applies nothing and keeps the version */
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), store_latest_schema_version());
+    store_close(st);
+    raw_exec(dir, "PRAGMA user_version = 77;");
+    assert_null(store_open(dir, err));
+    assert_non_null(strstr(err, "schema version 77, newer than this Tally knows"));
+    remove_dir(dir);
+}
+
+static void one_lock_holder(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    char err[STORE_ERR_MAX];
+    int fd = store_lock(dir, err);
+    assert_true(fd >= 0);
+    /* A second open file description conflicts even within one process. */
+    int again = store_lock(dir, err);
+    assert_int_equal(again, -1);
+    assert_non_null(strstr(err, "in use by another Tally process"));
+    store_unlock(fd);
+    fd = store_lock(dir, err);
+    assert_true(fd >= 0);
+    store_unlock(fd);
+    remove_dir(dir);
+}
+
+static struct store *open_with_org(char **dir, int64_t *org)
+{
+    char err[STORE_ERR_MAX];
+    *dir = make_dir();
+    struct store *st = store_open(*dir, err);
+    assert_non_null(st);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_org_insert(st, "Acme", "hash-1", true, 1000, 1000, org), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    return st;
+}
+
+static void customers_round_trip(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct arena a;
+    arena_init(&a);
+    struct customer c;
+    customer_init_defaults(&c);
+    c.org_id = org;
+    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
+    c.external_id = "ext-1";
+    c.sequential_id = 1;
+    c.text[CUSTOMER_NAME] = "Ann";
+    c.text[CUSTOMER_ZIPCODE] = "75001";
+    c.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] = "skip";
+    c.net_payment_term = 15;
+    c.doc[CUSTOMER_METADATA] = "[]";
+    c.created_at = c.updated_at = 5000;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    assert_true(c.id > 0);
+    assert_int_equal(store_commit(st), STORE_OK);
+
+    char err[STORE_ERR_MAX];
+    struct store_reader *r = store_reader_open(dir, err);
+    assert_non_null(r);
+    struct customer got;
+    assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &got, &a), STORE_OK);
+    assert_string_equal(got.lago_id, c.lago_id);
+    assert_string_equal(got.text[CUSTOMER_NAME], "Ann");
+    assert_string_equal(got.text[CUSTOMER_ZIPCODE], "75001");
+    assert_string_equal(got.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE], "skip");
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++) /* every column lands in its own field */
+        if (i != CUSTOMER_NAME && i != CUSTOMER_ZIPCODE && i != CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE &&
+            i != CUSTOMER_ACCOUNT_TYPE)
+            assert_null(got.text[i]);
+    assert_int_equal(got.net_payment_term, 15);
+    assert_int_equal(got.invoice_grace_period, CUSTOMER_INT_NULL);
+    assert_string_equal(got.doc[CUSTOMER_METADATA], "[]");
+    assert_null(got.doc[CUSTOMER_SHIPPING_ADDRESS]);
+    assert_int_equal(got.created_at, 5000);
+    assert_int_equal(store_customer_get(store_reader_conn(r), org + 1, "ext-1", &got, &a),
+                     STORE_NOT_FOUND); /* walled off by organization */
+
+    /* Every text field survives on its own (catches a column order mismatch). */
+    for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++) {
+        struct customer u = got;
+        char value[32];
+        snprintf(value, sizeof value, "v%d", i);
+        memset(u.text, 0, sizeof u.text);
+        u.text[i] = value;
+        assert_int_equal(store_begin(st), STORE_OK);
+        assert_int_equal(store_customer_save(st, &u), STORE_OK);
+        assert_int_equal(store_commit(st), STORE_OK);
+        struct customer back;
+        assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &back, &a), STORE_OK);
+        for (int j = 0; j < CUSTOMER_TEXT_COUNT; j++) {
+            if (j == i)
+                assert_string_equal(back.text[j], value);
+            else
+                assert_null(back.text[j]);
+        }
+    }
+
+    struct customer *items;
+    size_t count;
+    int64_t total;
+    assert_int_equal(store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
+                     STORE_OK);
+    assert_int_equal(total, 1);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_delete(st, c.id, 6000), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &got, &a), STORE_NOT_FOUND);
+    assert_int_equal(store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
+                     STORE_OK);
+    assert_int_equal(total, 0);
+    store_reader_close(r);
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
+static void savepoints_undo_one_command(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct arena a;
+    arena_init(&a);
+    struct store_idempotent_answer ans = {.http_status = 200, .body = "{\"a\":1}", .body_len = 7};
+    memset(ans.request_hash, 7, sizeof ans.request_hash);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_savepoint(st), STORE_OK);
+    assert_int_equal(store_idempotency_put(st, org, "k1", &ans, 1), STORE_OK);
+    assert_int_equal(store_savepoint_release(st), STORE_OK);
+    assert_int_equal(store_savepoint(st), STORE_OK);
+    assert_int_equal(store_idempotency_put(st, org, "k2", &ans, 1), STORE_OK);
+    store_savepoint_rollback(st);
+    assert_int_equal(store_commit(st), STORE_OK);
+    struct store_idempotent_answer got;
+    assert_int_equal(store_idempotency_get(st, org, "k1", &got, &a), STORE_OK);
+    assert_int_equal(got.http_status, 200);
+    assert_int_equal(got.body_len, 7);
+    assert_memory_equal(got.body, "{\"a\":1}", 7);
+    assert_memory_equal(got.request_hash, ans.request_hash, sizeof ans.request_hash);
+    assert_int_equal(store_idempotency_get(st, org, "k2", &got, &a), STORE_NOT_FOUND);
+    /* A duplicate key is an error the engine sees, never a silent overwrite. */
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_idempotency_put(st, org, "k1", &ans, 1), STORE_ERROR);
+    store_rollback(st);
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
+static void org_clock_and_keys(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct arena a;
+    arena_init(&a);
+    struct store_org o;
+    assert_int_equal(store_org_by_key_hash(store_conn(st), "hash-1", &o, &a), STORE_OK);
+    assert_int_equal(o.id, org);
+    assert_string_equal(o.name, "Acme");
+    assert_true(o.has_test_clock);
+    assert_int_equal(o.test_clock_now, 1000);
+    assert_int_equal(store_org_by_key_hash(store_conn(st), "hash-2", &o, &a), STORE_NOT_FOUND);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_org_set_test_clock(st, org, 99000), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(store_org_get(store_conn(st), org, &o, &a), STORE_OK);
+    assert_int_equal(o.test_clock_now, 99000);
+    int64_t other;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_org_insert(st, "Dup", "hash-1", false, 0, 0, &other), STORE_ERROR);
+    store_rollback(st);
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(migrates_and_refuses_newer),
+        cmocka_unit_test(one_lock_holder),
+        cmocka_unit_test(customers_round_trip),
+        cmocka_unit_test(savepoints_undo_one_command),
+        cmocka_unit_test(org_clock_and_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
