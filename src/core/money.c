@@ -5,9 +5,9 @@
  * cannot be trusted); only then does it compute the exact result in 256 bits (a product of two
  * coefficients, or a coefficient aligned to a 38-decimal scale, needs at most 254 bits) and
  * fit it back into a value, reporting OVERFLOW or PRECISION when it will not go. Keeping the
- * wide path separate keeps the common cases at a few nanoseconds and the rare ones obviously
- * exact. Magnitudes are unsigned and the sign travels beside them, so that no step relies on
- * the asymmetry of two's complement.
+ * wide path separate keeps the common cases fast and the rare ones obviously exact. Outside
+ * the fast paths, magnitudes are unsigned and the sign travels beside them, so that no step
+ * relies on the asymmetry of two's complement.
  */
 #include "core/money.h"
 
@@ -214,13 +214,14 @@ static void divmnu(u256 *q, u256 *r, const uint64_t *u, const uint64_t *v, int m
     uint64_t un[5] = {0}, vn[4] = {0};
     int s = __builtin_clzll(v[n - 1]);
 
-    /* Normalise so that v's top bit is set; the shifts are guarded because x >> 64 is UB. */
+    /* Normalise so that v's top bit is set. x >> (64 - s) is written (x >> 1) >> (63 - s)
+     * because a shift by 64 is undefined when s is 0. */
     for (int i = n - 1; i > 0; i--)
-        vn[i] = (v[i] << s) | (s ? v[i - 1] >> (64 - s) : 0);
+        vn[i] = (v[i] << s) | (v[i - 1] >> 1 >> (63 - s));
     vn[0] = v[0] << s;
-    un[m] = s ? u[m - 1] >> (64 - s) : 0;
+    un[m] = u[m - 1] >> 1 >> (63 - s);
     for (int i = m - 1; i > 0; i--)
-        un[i] = (u[i] << s) | (s ? u[i - 1] >> (64 - s) : 0);
+        un[i] = (u[i] << s) | (u[i - 1] >> 1 >> (63 - s));
     un[0] = u[0] << s;
 
     *q = (u256){{0}};
@@ -260,7 +261,7 @@ static void divmnu(u256 *q, u256 *r, const uint64_t *u, const uint64_t *v, int m
     }
     *r = (u256){{0}};
     for (int i = 0; i < n - 1; i++)
-        r->w[i] = (un[i] >> s) | (s ? un[i + 1] << (64 - s) : 0);
+        r->w[i] = (un[i] >> s) | (un[i + 1] << 1 << (63 - s));
     r->w[n - 1] = un[n - 1] >> s;
 }
 
@@ -548,8 +549,9 @@ size_t money_format_fraction(money_t v, int32_t min_fraction_digits, char *out, 
     char digits[MONEY_DIGITS_MAX];
     int n = 1, scale = 0;
 
+    /* Checked, not only asserted: this writes into the caller's buffer even under NDEBUG. */
     assert(money_is_valid(v));
-    if (min_fraction_digits < 0 || min_fraction_digits > MONEY_SCALE_MAX)
+    if (!money_is_valid(v) || min_fraction_digits < 0 || min_fraction_digits > MONEY_SCALE_MAX)
         return format_fail(out, cap);
     digits[0] = '0';
     if (v.coef != 0) {

@@ -56,7 +56,8 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
     "CREATE UNIQUE INDEX customers_live_external_id ON customers(org_id, external_id)"
     "  WHERE deleted_at IS NULL;"
-    "CREATE INDEX customers_by_org_created ON customers(org_id, created_at, id);",
+    "CREATE INDEX customers_by_org_created ON customers(org_id, created_at, id);"
+    "CREATE UNIQUE INDEX customers_by_org_sequence ON customers(org_id, sequential_id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -80,13 +81,14 @@ enum stmt_id {
     STMT_CUSTOMER_INSERT,
     STMT_CUSTOMER_UPDATE,
     STMT_CUSTOMER_DELETE,
-    STMT_CUSTOMER_NEXT_SEQ,
     STMT_CUSTOMER_COUNT,
     STMT_CUSTOMER_PAGE,
     STMT_COUNT
 };
 
-#define ORG_COLUMNS "id, name, has_test_clock, test_clock_now, created_at"
+#define ORG_COLUMNS                                                                                \
+    "id, name, has_test_clock, test_clock_now, created_at,"                                       \
+    " (SELECT COALESCE(MAX(sequential_id), 0) FROM customers c WHERE c.org_id = organizations.id)"
 /* Column order of every customer SELECT; read_customer depends on it. */
 #define CUSTOMER_FIXED_COLUMNS "id, org_id, lago_id, sequential_id, external_id"
 #define CUSTOMER_TEXT_COLUMNS                                                                      \
@@ -135,8 +137,6 @@ static const char *const sql[STMT_COUNT] = {
         " invoice_grace_period = ?28, billing_configuration = ?29, shipping_address = ?30,"
         " metadata = ?31, updated_at = ?33 WHERE id = ?1",
     [STMT_CUSTOMER_DELETE] = "UPDATE customers SET deleted_at = ?2 WHERE id = ?1",
-    [STMT_CUSTOMER_NEXT_SEQ] =
-        "SELECT COALESCE(MAX(sequential_id), 0) + 1 FROM customers WHERE org_id = ?1",
     [STMT_CUSTOMER_COUNT] =
         "SELECT COUNT(*) FROM customers WHERE org_id = ?1 AND deleted_at IS NULL",
     [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
@@ -159,7 +159,21 @@ struct store_reader {
 
 static void set_err(char err[STORE_ERR_MAX], const char *what, const char *detail)
 {
-    snprintf(err, STORE_ERR_MAX, "%s: %s", what, detail);
+    /* A long path may cut the message short; the start names the file and is enough. */
+    if (snprintf(err, STORE_ERR_MAX, "%s: %s", what, detail) >= STORE_ERR_MAX)
+        err[STORE_ERR_MAX - 1] = '\0';
+}
+
+/* DATA_DIR/FILE, refused when longer than STORE_PATH_MAX. */
+static bool data_path(char out[STORE_PATH_MAX], const char *data_dir, const char *file,
+                      char err[STORE_ERR_MAX])
+{
+    int n = snprintf(out, STORE_PATH_MAX, "%s/%s", data_dir, file);
+    if (n < 0 || n >= STORE_PATH_MAX) {
+        set_err(err, "data directory", "path too long");
+        return false;
+    }
+    return true;
 }
 
 /* Returns the statement, reset and with its bindings cleared; NULL if it cannot prepare. */
@@ -214,12 +228,13 @@ struct store_conn *store_reader_conn(struct store_reader *r)
 
 int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
 {
-    char path[4096];
+    char path[STORE_PATH_MAX];
+    if (!data_path(path, data_dir, STORE_LOCK_FILE, err))
+        return -1;
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         set_err(err, data_dir, strerror(errno));
         return -1;
     }
-    snprintf(path, sizeof path, "%s/%s", data_dir, STORE_LOCK_FILE);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         set_err(err, path, strerror(errno));
@@ -230,10 +245,11 @@ int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
         ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
-        snprintf(err, STORE_ERR_MAX,
-                 "the data directory %s is in use by another Tally process (pid %s, probably "
-                 "tallyd); stop it first",
-                 data_dir, pid[0] ? pid : "unknown");
+        if (snprintf(err, STORE_ERR_MAX,
+                     "the data directory %s is in use by another Tally process (pid %s, probably "
+                     "tallyd); stop it first",
+                     data_dir, pid[0] ? pid : "unknown") >= STORE_ERR_MAX)
+            err[STORE_ERR_MAX - 1] = '\0';
         close(fd);
         return -1;
     }
@@ -305,8 +321,9 @@ static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
 
 static sqlite3 *open_db(const char *data_dir, int flags, char err[STORE_ERR_MAX])
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", data_dir, STORE_DB_FILE);
+    char path[STORE_PATH_MAX];
+    if (!data_path(path, data_dir, STORE_DB_FILE, err))
+        return NULL;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
@@ -380,6 +397,37 @@ void store_reader_close(struct store_reader *r)
         return;
     conn_close(&r->conn);
     free(r);
+}
+
+/* Statements allowed to read a whole table: they exist to visit every row. */
+static bool may_scan(enum stmt_id id)
+{
+    return id == STMT_ORG_EACH;
+}
+
+bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
+{
+    for (int id = STMT_ORG_INSERT; id < STMT_COUNT; id++) {
+        char text[2048];
+        snprintf(text, sizeof text, "EXPLAIN QUERY PLAN %s", sql[id]);
+        sqlite3_stmt *s;
+        if (sqlite3_prepare_v2(st->conn.db, text, -1, &s, NULL) != SQLITE_OK) {
+            set_err(err, sql[id], sqlite3_errmsg(st->conn.db));
+            return false;
+        }
+        bool ok = true;
+        while (ok && sqlite3_step(s) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(s, 3);
+            if (detail && strncmp(detail, "SCAN ", 5) == 0 && !may_scan((enum stmt_id)id)) {
+                set_err(err, sql[id], detail);
+                ok = false;
+            }
+        }
+        sqlite3_finalize(s);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 /* ---- transactions ------------------------------------------------------------------------- */
@@ -486,6 +534,7 @@ static void read_org(sqlite3_stmt *s, struct store_org *o)
     o->has_test_clock = sqlite3_column_int(s, 2) != 0;
     o->test_clock_now = sqlite3_column_int64(s, 3);
     o->created_at = sqlite3_column_int64(s, 4);
+    o->last_customer_sequential_id = sqlite3_column_int64(s, 5);
 }
 
 enum store_status store_org_each(struct store_conn *c,
@@ -680,20 +729,6 @@ enum store_status store_customer_delete(struct store *st, int64_t customer_id, t
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
-}
-
-enum store_status store_customer_next_sequential_id(struct store *st, int64_t org_id,
-                                                    int64_t *out)
-{
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_NEXT_SEQ);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return r;
 }
 
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,

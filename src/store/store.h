@@ -28,6 +28,7 @@
 #include "util/arena.h"
 
 #define STORE_ERR_MAX 512
+#define STORE_PATH_MAX 4096 /* a data directory path plus its file name */
 #define STORE_DB_FILE "tally.db"
 #define STORE_LOCK_FILE "tally.lock"
 
@@ -62,6 +63,12 @@ int store_schema_version(struct store *st);
 /* The newest schema this build knows. */
 int store_latest_schema_version(void);
 
+/*
+ * Checks that no statement reads a whole table where an index should serve (a per-row cost
+ * that grows with the table: the kind of bug a benchmark finds and a test should). Tests only.
+ */
+bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX]);
+
 /* Read-only connection on an opened data directory. Owned by the caller (store_reader_close). */
 struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_reader_close(struct store_reader *r);
@@ -92,6 +99,7 @@ struct store_org {
     bool has_test_clock;
     tally_time test_clock_now; /* meaningful when has_test_clock */
     tally_time created_at;
+    int64_t last_customer_sequential_id; /* 0 before the first customer */
 };
 
 enum store_status store_org_insert(struct store *st, const char *name,
@@ -129,8 +137,6 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
 /* Inserts (c->id == 0, sets it) or updates the row. */
 enum store_status store_customer_save(struct store *st, struct customer *c);
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);
-enum store_status store_customer_next_sequential_id(struct store *st, int64_t org_id,
-                                                    int64_t *out);
 /* A page of live customers, newest first; *total counts them all. */
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
                                       int64_t limit, struct customer **out, size_t *count,

@@ -243,6 +243,8 @@ static void a_failing_command_leaves_its_batch_mates_applied(void **state)
     assert_int_equal(ps[0]->cmd.result, COMMAND_OK);
     assert_int_equal(ps[1]->cmd.result, COMMAND_STORE_FAILED);
     assert_int_equal(ps[2]->cmd.result, COMMAND_OK);
+    /* The failed command consumed no customer number. */
+    assert_int_equal(ps[2]->cmd.customer.sequential_id, ps[0]->cmd.customer.sequential_id + 1);
     struct arena a;
     arena_init(&a);
     enum store_status st;
@@ -285,6 +287,11 @@ static void stop_drains_the_queue(void **state)
     read_customer(h, "drain49", &a, &s);
     assert_int_equal(s, STORE_OK);
     arena_free(&a);
+    /* Numbering continues where the previous writer stopped. */
+    struct pending *next = upsert(h, "after-restart", NULL);
+    run(h, &next, 1);
+    assert_int_equal(next->cmd.customer.sequential_id, N + 1);
+    free_pending(next);
 }
 
 int main(void)

@@ -240,6 +240,20 @@ static void org_clock_and_keys(void **state)
     remove_dir(dir);
 }
 
+static void no_statement_scans_a_table(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    char err[STORE_ERR_MAX] = "";
+    bool ok = store_check_query_plans(st, err);
+    if (!ok)
+        fail_msg("%s", err);
+    store_close(st);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +262,7 @@ int main(void)
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
         cmocka_unit_test(org_clock_and_keys),
+        cmocka_unit_test(no_statement_scans_a_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

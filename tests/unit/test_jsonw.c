@@ -1,0 +1,170 @@
+/*
+ * util/jsonw, util/buf, util/arena: the writer's output is valid JSON that json-c reads back
+ * to the same values, for every byte string that is valid UTF-8 (random cases included).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/jsonw.h"
+
+static json_object *parse(const struct buf *b)
+{
+    struct json_tokener *tok = json_tokener_new();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, b->data, (int)b->len);
+    assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
+    json_tokener_free(tok);
+    return o;
+}
+
+static void nested_document(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "s", "a\"b\\c\n\t\x01");
+    jsonw_kv_int(&w, "min", INT64_MIN);
+    jsonw_kv_int(&w, "max", INT64_MAX);
+    jsonw_kv_bool(&w, "t", true);
+    jsonw_kv_null(&w, "n");
+    jsonw_kv_cstr(&w, "null_string", NULL);
+    jsonw_key(&w, "list");
+    jsonw_array_begin(&w);
+    jsonw_int(&w, 1);
+    jsonw_object_begin(&w);
+    jsonw_object_end(&w);
+    jsonw_array_begin(&w);
+    jsonw_array_end(&w);
+    jsonw_raw(&w, "{\"raw\":[1,2]}");
+    jsonw_array_end(&w);
+    jsonw_key(&w, "when");
+    jsonw_time(&w, 0, true);
+    jsonw_object_end(&w);
+    assert_false(buf_failed(&b));
+    assert_string_equal(b.data, "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\",\"min\":-9223372036854775808,"
+                                "\"max\":9223372036854775807,\"t\":true,\"n\":null,"
+                                "\"null_string\":null,\"list\":[1,{},[],{\"raw\":[1,2]}],"
+                                "\"when\":\"1970-01-01T00:00:00.000Z\"}");
+    json_object *o = parse(&b);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "s", &v));
+    assert_string_equal(json_object_get_string(v), "a\"b\\c\n\t\x01");
+    json_object_put(o);
+    buf_free(&b);
+}
+
+/* Random valid UTF-8 strings (1- to 4-byte sequences, control characters included). */
+static size_t random_utf8(uint64_t *x, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (n + 4 < cap) {
+        *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+        uint32_t cp;
+        switch (*x % 4) {
+        case 0: cp = (uint32_t)(*x >> 8) % 0x80; break;
+        case 1: cp = 0x80 + (uint32_t)(*x >> 8) % (0x800 - 0x80); break;
+        case 2: cp = 0x800 + (uint32_t)(*x >> 8) % (0x10000 - 0x800); break;
+        default: cp = 0x10000 + (uint32_t)(*x >> 8) % (0x110000 - 0x10000); break;
+        }
+        if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+            continue;
+        if (cp < 0x80) {
+            out[n++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[n++] = (char)(0xC0 | cp >> 6);
+            out[n++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[n++] = (char)(0xE0 | cp >> 12);
+            out[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[n++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[n++] = (char)(0xF0 | cp >> 18);
+            out[n++] = (char)(0x80 | (cp >> 12 & 0x3F));
+            out[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[n++] = (char)(0x80 | (cp & 0x3F));
+        }
+        if (*x % 7 == 0)
+            break;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void random_strings_round_trip(void **state)
+{
+    (void)state;
+    uint64_t x = 0x1234567887654321u;
+    struct buf b;
+    buf_init(&b);
+    for (int i = 0; i < 20000; i++) {
+        char s[256];
+        size_t n = random_utf8(&x, s, sizeof s);
+        struct jsonw w;
+        buf_reset(&b);
+        jsonw_init(&w, &b);
+        jsonw_array_begin(&w);
+        jsonw_string(&w, s, n);
+        jsonw_array_end(&w);
+        json_object *o = parse(&b);
+        json_object *v = json_object_array_get_idx(o, 0);
+        assert_int_equal((size_t)json_object_get_string_len(v), n);
+        assert_memory_equal(json_object_get_string(v), s, n);
+        json_object_put(o);
+    }
+    buf_free(&b);
+}
+
+static void buf_and_arena(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    for (int i = 0; i < 10000; i++)
+        buf_append_i64(&b, i % 2 ? -i : i);
+    buf_printf(&b, "|%s|", "end");
+    assert_false(buf_failed(&b));
+    size_t len;
+    char *taken = buf_take(&b, &len);
+    assert_int_equal(strlen(taken), len);
+    assert_memory_equal(taken, "0-12-34", 7);
+    assert_string_equal(taken + len - 5, "|end|");
+    assert_null(b.data);
+    free(taken);
+
+    struct arena a;
+    arena_init(&a);
+    for (int i = 1; i < 2000; i++) {
+        unsigned char *p = arena_alloc(&a, (size_t)i);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+        for (int j = 0; j < i; j++)
+            assert_int_equal(p[j], 0);
+        memset(p, 0xAB, (size_t)i);
+    }
+    assert_null(arena_alloc(&a, ARENA_MAX_ALLOC + 1));
+    char *s = arena_strndup(&a, "hello world", 5);
+    assert_string_equal(s, "hello");
+    arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(nested_document),
+        cmocka_unit_test(random_strings_round_trip),
+        cmocka_unit_test(buf_and_arena),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
