@@ -26,7 +26,7 @@
 
 #define API_THREADS_DEFAULT 2
 #define API_BODY_MAX_DEFAULT ((size_t)1 << 20)   /* 1 MiB */
-#define API_HEADER_MAX ((size_t)64 << 10)         /* per connection, headers included */
+#define API_HEADER_MAX ((size_t)32 << 10)         /* per connection, headers included */
 #define API_CONNECTIONS_MAX 4096
 #define API_CONNECTION_TIMEOUT_SEC 60
 #define API_PAGE_SIZE_DEFAULT 100                 /* Lago's default per_page */

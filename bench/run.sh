@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Tally's benchmarks, each beside its baseline measured in the same run. Prints figures;
+# docs/BENCHMARKS.md records them with this command. Needs root for apt (wrk, postgresql).
+#
+#   make bench                        (or bench/run.sh)
+#   DURATION=10 CONNECTIONS=64 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+PG_PORT=${PG_PORT:-5499}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d /tmp/tally-bench-XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  [ -n "${tallyd_pid:-}" ] && kill "$tallyd_pid" 2>/dev/null || true
+  if [ -f "$work/pg/postmaster.pid" ]; then
+    runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u +%Y-%m-%dT%H:%MZ)"
+
+echo "== engine in-process (no HTTP): customer upserts, group commit, fsync per commit"
+build/release/bench/bench_engine_customers 200000 4 256
+build/release/bench/bench_engine_customers 20000 1 1
+
+echo "== HTTP: tallyd, wrk $CONNECTIONS connections, ${DURATION}s, POST /customers (unique ids)"
+key=$(build/tally --data-dir "$work/tally" org create Bench | tail -n 1)
+build/tallyd --data-dir "$work/tally" --listen 127.0.0.1:0 --quiet >"$work/tallyd.out" 2>"$work/tallyd.err" &
+tallyd_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/tallyd.out" 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://[^ ]*' "$work/tallyd.out")
+TALLY_KEY=$key TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/customers.lua "$url" | tee "$work/wrk.txt"
+tally_rps=$(awk '/Requests\/sec/{print $2}' "$work/wrk.txt")
+echo "tallyd peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
+stored=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers?per_page=1" | grep -o '"total_count":[0-9]*')
+echo "tallyd stored customers: $stored"
+kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
+
+echo "== baseline: PostgreSQL 15, pgbench $CONNECTIONS clients, ${DURATION}s, one INSERT per transaction (fsync on)"
+mkdir -p "$work/pg" "$work/pgsock" && chown postgres "$work/pg" "$work/pgsock"
+runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$work/pg" >/dev/null
+runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg" -l "$work/pg/log" \
+  -o "-p $PG_PORT -k $work/pgsock -c max_connections=200 -c fsync=on -c synchronous_commit=on" start >/dev/null
+psql_() { runuser -u postgres -- psql -q -h "$work/pgsock" -p "$PG_PORT" -d postgres "$@"; }
+psql_ -c "CREATE TABLE customers (id bigserial PRIMARY KEY, org_id bigint NOT NULL, lago_id uuid NOT NULL UNIQUE,
+  sequential_id bigint NOT NULL, external_id text NOT NULL, name text, currency text, timezone text, country text,
+  email text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, deleted_at timestamptz);
+  CREATE UNIQUE INDEX ON customers (org_id, external_id) WHERE deleted_at IS NULL;
+  CREATE SEQUENCE customer_seq;"
+cp bench/pg_customers.sql "$work/pg_customers.sql" && chmod 644 "$work/pg_customers.sql"
+runuser -u postgres -- pgbench -n -h "$work/pgsock" -p "$PG_PORT" -c "$CONNECTIONS" -j 2 -T "$DURATION" \
+  -f "$work/pg_customers.sql" postgres | tee "$work/pgbench.txt"
+pg_tps=$(awk '/^tps/{print $3; exit}' "$work/pgbench.txt")
+echo "== summary: tallyd ${tally_rps} customers/s over HTTP vs PostgreSQL ${pg_tps} inserts/s: ratio $(awk -v a="$tally_rps" -v b="$pg_tps" 'BEGIN{printf "%.1f", a/b}')x"
