@@ -117,8 +117,8 @@ int main(int argc, char **argv)
     pthread_t *threads = calloc((size_t)submitters, sizeof *threads);
     int64_t t0 = wallclock_monotonic_usec();
     for (int i = 0; i < submitters; i++) {
-        s[i] = (struct submitter){.engine = e, .org = org, .id = i, .count = total / submitters,
-                                  .window = window};
+        s[i] = (struct submitter){
+            .engine = e, .org = org, .id = i, .count = total / submitters, .window = window};
         pthread_mutex_init(&s[i].lock, NULL);
         pthread_cond_init(&s[i].cond, NULL);
         pthread_create(&threads[i], NULL, submit_all, &s[i]);

@@ -25,21 +25,21 @@
 #include "sys/tzdb.h"
 
 #define API_THREADS_DEFAULT 2
-#define API_BODY_MAX_DEFAULT ((size_t)1 << 20)   /* 1 MiB */
-#define API_HEADER_MAX ((size_t)32 << 10)         /* per connection, headers included */
+#define API_BODY_MAX_DEFAULT ((size_t)1 << 20) /* 1 MiB */
+#define API_HEADER_MAX ((size_t)32 << 10)      /* per connection, headers included */
 #define API_CONNECTIONS_MAX 4096
 #define API_CONNECTION_TIMEOUT_SEC 60
-#define API_PAGE_SIZE_DEFAULT 100                 /* Lago's default per_page */
+#define API_PAGE_SIZE_DEFAULT 100 /* Lago's default per_page */
 #define API_PAGE_SIZE_MAX 1000
 #define API_DRAIN_TIMEOUT_SEC 30
 
 struct api_config {
-    const char *host;     /* numeric IPv4 or IPv6 address */
+    const char *host; /* numeric IPv4 or IPv6 address */
     uint16_t port;
     const char *data_dir; /* for the read-only connections */
     unsigned threads;
     size_t body_max;
-    bool log_requests;    /* one JSON line per request on stderr */
+    bool log_requests; /* one JSON line per request on stderr */
 };
 
 struct reader_pool;
@@ -51,8 +51,8 @@ struct api {
     struct reader_pool *readers; /* owned */
     struct metrics metrics;
     struct MHD_Daemon *daemon;
-    _Atomic int64_t waiting;     /* requests whose command is in the engine */
-    _Atomic bool draining;       /* shutting down: no new commands */
+    _Atomic int64_t waiting; /* requests whose command is in the engine */
+    _Atomic bool draining;   /* shutting down: no new commands */
 };
 
 /* Starts listening. Returns NULL with a message on failure. Main thread. */

@@ -138,7 +138,8 @@ static bool parse_text_fields(struct parse *p, struct json_object *obj, struct c
     }
     /* Lago accepts country and currency codes in any case and stores them upper case. */
     if (in->values.text[CUSTOMER_COUNTRY])
-        in->values.text[CUSTOMER_COUNTRY] = upper_copy(&p->req->arena, in->values.text[CUSTOMER_COUNTRY]);
+        in->values.text[CUSTOMER_COUNTRY] =
+            upper_copy(&p->req->arena, in->values.text[CUSTOMER_COUNTRY]);
     if (in->values.text[CUSTOMER_CURRENCY])
         in->values.text[CUSTOMER_CURRENCY] =
             upper_copy(&p->req->arena, in->values.text[CUSTOMER_CURRENCY]);
@@ -172,10 +173,13 @@ static const char *json_text(struct parse *p, struct buf *b)
 static bool parse_billing_configuration(struct parse *p, struct json_object *obj,
                                         struct customer_input *in)
 {
-    static const char *const string_keys[] = {
-        "payment_provider", "payment_provider_code", "provider_customer_id", "document_locale",
-        "subscription_invoice_issuing_date_anchor", "subscription_invoice_issuing_date_adjustment",
-        NULL};
+    static const char *const string_keys[] = {"payment_provider",
+                                              "payment_provider_code",
+                                              "provider_customer_id",
+                                              "document_locale",
+                                              "subscription_invoice_issuing_date_anchor",
+                                              "subscription_invoice_issuing_date_adjustment",
+                                              NULL};
     static const char *const bool_keys[] = {"sync", "sync_with_provider", NULL};
     struct json_object *bc;
     if (!json_object_object_get_ex(obj, "billing_configuration", &bc))
@@ -197,7 +201,8 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
     jsonw_object_begin(&w); /* the braces are dropped below: only members are stored */
     for (int i = 0; string_keys[i]; i++) {
         const char *v = NULL;
-        enum json_in_result r = json_in_string(bc, string_keys[i], 255, &p->req->arena, &v, &p->err);
+        enum json_in_result r =
+            json_in_string(bc, string_keys[i], 255, &p->req->arena, &v, &p->err);
         if (!check(p, r))
             goto fail;
         if (r != JSON_IN_ABSENT)
@@ -214,7 +219,8 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
     jsonw_object_end(&w);
     if (!buf_failed(&b)) {
         b.data[b.len - 1] = '\0';
-        in->values.doc[CUSTOMER_BILLING_CONFIGURATION] = arena_strndup(&p->req->arena, b.data + 1, b.len - 2);
+        in->values.doc[CUSTOMER_BILLING_CONFIGURATION] =
+            arena_strndup(&p->req->arena, b.data + 1, b.len - 2);
     }
     buf_free(&b);
     return true;
@@ -268,8 +274,8 @@ static bool parse_metadata_item(struct parse *p, struct json_object *item, struc
     char id[ENTROPY_UUID_TEXT];
     if (!json_object_is_type(item, json_type_object))
         return refuse(p, "metadata", "invalid_type");
-    enum json_in_result r = json_in_string(item, "key", CUSTOMER_METADATA_KEY_MAX, &p->req->arena,
-                                           &key, &p->err);
+    enum json_in_result r =
+        json_in_string(item, "key", CUSTOMER_METADATA_KEY_MAX, &p->req->arena, &key, &p->err);
     if (!check(p, r))
         return false;
     if (r != JSON_IN_VALUE || !*key)
@@ -401,9 +407,9 @@ void customers_list(struct request *req)
     struct customer *items;
     size_t count;
     struct store_reader *r = api_reader_acquire(req->api);
-    enum store_status s = store_customer_list(store_reader_conn(r), req->org_id,
-                                              (page - 1) * per_page, per_page, &items, &count,
-                                              &total, &req->arena);
+    enum store_status s =
+        store_customer_list(store_reader_conn(r), req->org_id, (page - 1) * per_page, per_page,
+                            &items, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
         api_error(req, 500, "store_failed", NULL);

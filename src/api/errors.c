@@ -94,8 +94,7 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
 {
     switch (cmd->result) {
     case COMMAND_OK:
-    case COMMAND_IDEMPOTENT_REPLAY:
-        return false;
+    case COMMAND_IDEMPOTENT_REPLAY: return false;
     case COMMAND_NOT_FOUND:
         cmd->http_status = 404;
         api_error_render(&cmd->response, 404, "Not Found", not_found_code, NULL);

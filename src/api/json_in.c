@@ -51,14 +51,13 @@ struct json_object *json_in_parse(const char *body, size_t len, const char **why
 struct json_object *json_in_root(struct json_object *root, const char *key)
 {
     struct json_object *v;
-    if (!json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, key, &v) || !json_object_is_type(v, json_type_object))
+    if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, key, &v) ||
+        !json_object_is_type(v, json_type_object))
         return NULL;
     return v;
 }
 
-static enum json_in_result lookup(struct json_object *obj, const char *key,
-                                  struct json_object **v)
+static enum json_in_result lookup(struct json_object *obj, const char *key, struct json_object **v)
 {
     if (!json_object_object_get_ex(obj, key, v))
         return JSON_IN_ABSENT;
@@ -93,8 +92,8 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
     return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
 }
 
-enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min,
-                                int64_t max, int64_t *out, struct json_in_error *err)
+enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,
+                                int64_t *out, struct json_in_error *err)
 {
     struct json_object *v;
     enum json_in_result r = lookup(obj, key, &v);

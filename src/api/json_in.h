@@ -48,8 +48,8 @@ enum json_in_result {
 enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
                                    struct arena *a, const char **out, struct json_in_error *err);
 /* An integer in [min, max]. */
-enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min,
-                                int64_t max, int64_t *out, struct json_in_error *err);
+enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,
+                                int64_t *out, struct json_in_error *err);
 enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,
                                  struct json_in_error *err);
 

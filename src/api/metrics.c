@@ -9,8 +9,7 @@ static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
 
 /* Bucket upper bounds in microseconds, and the same bounds as Prometheus labels (seconds). */
 static const int64_t latency_bounds_usec[METRICS_LATENCY_BUCKETS - 1] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-    2500000,
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
 };
 static const char *const latency_labels[METRICS_LATENCY_BUCKETS] = {
     "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
@@ -33,7 +32,8 @@ void metrics_count_request(struct metrics *m, int route, int status, int64_t dur
     while (b < METRICS_LATENCY_BUCKETS - 1 && duration_usec > latency_bounds_usec[b])
         b++;
     atomic_fetch_add_explicit(&m->latency_buckets[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->latency_sum_usec, (uint64_t)(duration_usec > 0 ? duration_usec : 0),
+    atomic_fetch_add_explicit(&m->latency_sum_usec,
+                              (uint64_t)(duration_usec > 0 ? duration_usec : 0),
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
 }
@@ -120,8 +120,7 @@ static void render_engine(struct engine *engine, struct buf *out)
                "applied).\n"
                "# TYPE tally_engine_commit_failures_total counter\n"
                "tally_engine_commit_failures_total %" PRIu64 "\n",
-               s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits,
-               s.commit_failures);
+               s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits, s.commit_failures);
 }
 
 void metrics_render(struct metrics *m, const char *const *route_names, int route_count,

@@ -32,24 +32,24 @@ enum request_state {
 
 struct request {
     struct arena arena;
-    struct api *api;              /* borrowed: lives as long as the server */
-    struct MHD_Connection *conn;  /* borrowed from libmicrohttpd for the request's life */
+    struct api *api;             /* borrowed: lives as long as the server */
+    struct MHD_Connection *conn; /* borrowed from libmicrohttpd for the request's life */
     const char *method;
-    const char *path;             /* decoded, without the query string */
-    int route;                    /* index in the route table, -1 when unmatched */
+    const char *path;                        /* decoded, without the query string */
+    int route;                               /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
 
-    struct buf body;              /* the request body as received */
+    struct buf body; /* the request body as received */
     bool body_too_large;
 
-    int64_t org_id;               /* set once the API key is checked */
-    const char *idempotency_key;  /* the header, NULL when absent */
+    int64_t org_id;              /* set once the API key is checked */
+    const char *idempotency_key; /* the header, NULL when absent */
 
     enum request_state state;
     int status;
-    struct buf response;          /* JSON (or text for /metrics) */
+    struct buf response; /* JSON (or text for /metrics) */
     const char *content_type;
-    struct command *cmd;          /* when submitted */
+    struct command *cmd; /* when submitted */
     int64_t started_usec;
 };
 

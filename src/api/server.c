@@ -200,7 +200,8 @@ void api_submit(struct request *req, struct command *cmd)
     cmd->arena = &req->arena;
     buf_init(&cmd->response);
     if (req->idempotency_key) {
-        const void *parts[5] = {req->method, "\n", req->path, "\n", req->body.data ? req->body.data : ""};
+        const void *parts[5] = {req->method, "\n", req->path, "\n",
+                                req->body.data ? req->body.data : ""};
         size_t lens[5] = {strlen(req->method), 1, strlen(req->path), 1, req->body.len};
         cmd->idempotency_key = req->idempotency_key;
         digest_sha256(parts, lens, 5, cmd->request_hash);
@@ -316,9 +317,8 @@ static enum MHD_Result queue_answer(struct request *req)
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct api *api = cls;
     (void)version;
@@ -422,7 +422,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
                       char err[STORE_ERR_MAX])
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *addr = NULL;
     char port[8];
@@ -451,9 +452,8 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
         api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_SEC,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_CONNECTION_TIMEOUT_SEC, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (!api->daemon) {
         snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u (address in use?)", cfg->host,
                  cfg->port);

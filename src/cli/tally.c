@@ -59,7 +59,8 @@ static int org_create(const char *data_dir, int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--test-clock") == 0) {
-            if (i + 1 >= argc || !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock)) {
+            if (i + 1 >= argc ||
+                !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock)) {
                 fprintf(stderr, "tally: --test-clock wants an ISO 8601 time such as "
                                 "2026-01-01T00:00:00Z\n");
                 return 2;

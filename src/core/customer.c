@@ -66,8 +66,7 @@ static bool fail(const char **field, const char **code, const char *f, const cha
     return false;
 }
 
-bool customer_input_validate(const struct customer_input *in, const char **field,
-                             const char **code)
+bool customer_input_validate(const struct customer_input *in, const char **field, const char **code)
 {
     static const char *const account_types[] = {"customer", "partner", NULL};
     static const char *const customer_types[] = {"company", "individual", NULL};

@@ -67,18 +67,12 @@ static const u128 pow10_tab[MONEY_SCALE_MAX + 1] = {
 const char *money_status_text(enum money_status status)
 {
     switch (status) {
-    case MONEY_OK:
-        return "ok";
-    case MONEY_ERR_SYNTAX:
-        return "not a decimal number";
-    case MONEY_ERR_OVERFLOW:
-        return "number too large";
-    case MONEY_ERR_PRECISION:
-        return "number has too many digits to be held exactly";
-    case MONEY_ERR_DIV_BY_ZERO:
-        return "division by zero";
-    case MONEY_ERR_INVALID:
-        return "scale, exponent or rounding mode out of range";
+    case MONEY_OK: return "ok";
+    case MONEY_ERR_SYNTAX: return "not a decimal number";
+    case MONEY_ERR_OVERFLOW: return "number too large";
+    case MONEY_ERR_PRECISION: return "number has too many digits to be held exactly";
+    case MONEY_ERR_DIV_BY_ZERO: return "division by zero";
+    case MONEY_ERR_INVALID: return "scale, exponent or rounding mode out of range";
     }
     return "unknown money status";
 }
@@ -325,21 +319,14 @@ static bool rounds_away(enum money_round mode, bool neg, bool odd, bool inexact,
     if (!inexact)
         return false;
     switch (mode) {
-    case MONEY_ROUND_HALF_UP:
-        return half >= 0;
-    case MONEY_ROUND_HALF_EVEN:
-        return half > 0 || (half == 0 && odd);
-    case MONEY_ROUND_HALF_DOWN:
-        return half > 0;
-    case MONEY_ROUND_FLOOR:
-        return neg;
-    case MONEY_ROUND_CEIL:
-        return !neg;
-    case MONEY_ROUND_UP:
-        return true;
+    case MONEY_ROUND_HALF_UP: return half >= 0;
+    case MONEY_ROUND_HALF_EVEN: return half > 0 || (half == 0 && odd);
+    case MONEY_ROUND_HALF_DOWN: return half > 0;
+    case MONEY_ROUND_FLOOR: return neg;
+    case MONEY_ROUND_CEIL: return !neg;
+    case MONEY_ROUND_UP: return true;
     case MONEY_ROUND_DOWN:
-    case MONEY_ROUND_EXACT:
-        break;
+    case MONEY_ROUND_EXACT: break;
     }
     return false;
 }

@@ -32,16 +32,11 @@ static bool spec_valid(const struct period_spec *spec)
 static int64_t months_per_period(enum period_interval iv)
 {
     switch (iv) {
-    case PERIOD_WEEKLY:
-        break;
-    case PERIOD_MONTHLY:
-        return 1;
-    case PERIOD_QUARTERLY:
-        return 3;
-    case PERIOD_SEMIANNUAL:
-        return 6;
-    case PERIOD_YEARLY:
-        return 12;
+    case PERIOD_WEEKLY: break;
+    case PERIOD_MONTHLY: return 1;
+    case PERIOD_QUARTERLY: return 3;
+    case PERIOD_SEMIANNUAL: return 6;
+    case PERIOD_YEARLY: return 12;
     }
     return 0;
 }

@@ -15,10 +15,10 @@ int64_t timestamp_days_from_civil(struct civil_date d)
 {
     int64_t y = d.year - (d.month <= 2);
     int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;                                     /* [0, 399] */
-    int64_t mp = (d.month + 9) % 12;                                 /* March = 0 */
-    int64_t doy = (153 * mp + 2) / 5 + d.day - 1;                    /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;             /* [0, 146096] */
+    int64_t yoe = y - era * 400;                         /* [0, 399] */
+    int64_t mp = (d.month + 9) % 12;                     /* March = 0 */
+    int64_t doy = (153 * mp + 2) / 5 + d.day - 1;        /* [0, 365] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -135,8 +135,8 @@ bool timestamp_parse_iso8601(const char *s, size_t len, tally_time *out)
     if (pos != len)
         return false;
 done:;
-    int64_t secs = timestamp_days_from_civil(d) * 86400 + hh * 3600 + mm * 60 + ss -
-                   (int64_t)offset_min * 60;
+    int64_t secs =
+        timestamp_days_from_civil(d) * 86400 + hh * 3600 + mm * 60 + ss - (int64_t)offset_min * 60;
     tally_time t = secs * TIMESTAMP_USEC_PER_SEC + usec;
     if (t < TIMESTAMP_MIN || t > TIMESTAMP_MAX)
         return false;

@@ -75,28 +75,17 @@ struct tz_zone {
 const char *tz_status_name(enum tz_status status)
 {
     switch (status) {
-    case TZ_OK:
-        return "TZ_OK";
-    case TZ_ERR_ARG:
-        return "TZ_ERR_ARG";
-    case TZ_ERR_TRUNCATED:
-        return "TZ_ERR_TRUNCATED";
-    case TZ_ERR_MAGIC:
-        return "TZ_ERR_MAGIC";
-    case TZ_ERR_VERSION:
-        return "TZ_ERR_VERSION";
-    case TZ_ERR_LIMIT:
-        return "TZ_ERR_LIMIT";
-    case TZ_ERR_INVALID:
-        return "TZ_ERR_INVALID";
-    case TZ_ERR_FOOTER:
-        return "TZ_ERR_FOOTER";
-    case TZ_ERR_UNSUPPORTED:
-        return "TZ_ERR_UNSUPPORTED";
-    case TZ_ERR_NOMEM:
-        return "TZ_ERR_NOMEM";
-    case TZ_ERR_RANGE:
-        return "TZ_ERR_RANGE";
+    case TZ_OK: return "TZ_OK";
+    case TZ_ERR_ARG: return "TZ_ERR_ARG";
+    case TZ_ERR_TRUNCATED: return "TZ_ERR_TRUNCATED";
+    case TZ_ERR_MAGIC: return "TZ_ERR_MAGIC";
+    case TZ_ERR_VERSION: return "TZ_ERR_VERSION";
+    case TZ_ERR_LIMIT: return "TZ_ERR_LIMIT";
+    case TZ_ERR_INVALID: return "TZ_ERR_INVALID";
+    case TZ_ERR_FOOTER: return "TZ_ERR_FOOTER";
+    case TZ_ERR_UNSUPPORTED: return "TZ_ERR_UNSUPPORTED";
+    case TZ_ERR_NOMEM: return "TZ_ERR_NOMEM";
+    case TZ_ERR_RANGE: return "TZ_ERR_RANGE";
     }
     return "TZ_ERR_UNKNOWN";
 }
@@ -551,12 +540,9 @@ static int64_t rule_day(const struct rule_date *r, int32_t year)
 {
     int64_t jan1 = timestamp_days_from_civil((struct civil_date){year, 1, 1});
     switch (r->kind) {
-    case RULE_JULIAN1:
-        return jan1 + r->day - 1 + (timestamp_is_leap_year(year) && r->day >= 60);
-    case RULE_JULIAN0:
-        return jan1 + r->day;
-    case RULE_MONTH:
-        break;
+    case RULE_JULIAN1: return jan1 + r->day - 1 + (timestamp_is_leap_year(year) && r->day >= 60);
+    case RULE_JULIAN0: return jan1 + r->day;
+    case RULE_MONTH: break;
     }
     int64_t first = timestamp_days_from_civil((struct civil_date){year, r->month, 1});
     int32_t wd_sunday0 = (timestamp_weekday_from_days(first) + 1) % 7;

@@ -32,12 +32,12 @@ enum command_kind {
 
 /* The outcome of applying one command; the API maps it to an HTTP answer. */
 enum command_result {
-    COMMAND_OK,             /* applied */
-    COMMAND_NOT_FOUND,      /* the thing it names does not exist: 404 */
-    COMMAND_INVALID,        /* a rule refused it: 422 with field/code */
-    COMMAND_IDEMPOTENT_REPLAY, /* the key was seen with this request: answer copied */
+    COMMAND_OK,                  /* applied */
+    COMMAND_NOT_FOUND,           /* the thing it names does not exist: 404 */
+    COMMAND_INVALID,             /* a rule refused it: 422 with field/code */
+    COMMAND_IDEMPOTENT_REPLAY,   /* the key was seen with this request: answer copied */
     COMMAND_IDEMPOTENT_CONFLICT, /* the key was seen with another request: 409 */
-    COMMAND_STORE_FAILED,   /* the database failed: 500, nothing changed */
+    COMMAND_STORE_FAILED,        /* the database failed: 500, nothing changed */
 };
 
 struct command;
@@ -70,12 +70,12 @@ struct command {
     } as;
 
     /* Set by the writer. */
-    tally_time now;              /* the organization's clock when the command was applied */
+    tally_time now; /* the organization's clock when the command was applied */
     enum command_result result;
-    const char *invalid_field;   /* with COMMAND_INVALID: Lago's field and error code */
+    const char *invalid_field; /* with COMMAND_INVALID: Lago's field and error code */
     const char *invalid_code;
-    struct customer customer;    /* the customer as saved or deleted (customer commands) */
-    struct arena *arena;         /* where the writer may allocate result data; the submitter's */
+    struct customer customer; /* the customer as saved or deleted (customer commands) */
+    struct arena *arena;      /* where the writer may allocate result data; the submitter's */
 
     /* The HTTP answer, written by `render` (or copied from an idempotent replay). */
     int http_status;

@@ -166,12 +166,9 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
-    case COMMAND_CUSTOMER_UPSERT:
-        return apply_customer_upsert(e, cmd, org);
-    case COMMAND_CUSTOMER_DELETE:
-        return apply_customer_delete(e, cmd);
-    case COMMAND_TEST_CLOCK_ADVANCE:
-        return apply_test_clock_advance(e, cmd, org);
+    case COMMAND_CUSTOMER_UPSERT: return apply_customer_upsert(e, cmd, org);
+    case COMMAND_CUSTOMER_DELETE: return apply_customer_delete(e, cmd);
+    case COMMAND_TEST_CLOCK_ADVANCE: return apply_test_clock_advance(e, cmd, org);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;

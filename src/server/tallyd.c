@@ -73,7 +73,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->data_dir = v;
         } else if (strcmp(a, "--threads") == 0) {
             if (!cmdline_parse_u64(v, 1, TALLYD_THREADS_MAX, &n)) {
-                fprintf(stderr, "tallyd: --threads wants 1 to %d, got '%s'\n", TALLYD_THREADS_MAX, v);
+                fprintf(stderr, "tallyd: --threads wants 1 to %d, got '%s'\n", TALLYD_THREADS_MAX,
+                        v);
                 return 2;
             }
             o->threads = (unsigned)n;
@@ -128,8 +129,11 @@ int main(int argc, char **argv)
         store_close(st);
         goto fail;
     }
-    struct api_config cfg = {.host = o.host, .port = o.port, .data_dir = o.data_dir,
-                             .threads = o.threads, .body_max = o.body_max,
+    struct api_config cfg = {.host = o.host,
+                             .port = o.port,
+                             .data_dir = o.data_dir,
+                             .threads = o.threads,
+                             .body_max = o.body_max,
                              .log_requests = !o.quiet};
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)

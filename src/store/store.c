@@ -87,16 +87,16 @@ enum stmt_id {
 };
 
 #define ORG_COLUMNS                                                                                \
-    "id, name, has_test_clock, test_clock_now, created_at,"                                       \
+    "id, name, has_test_clock, test_clock_now, created_at,"                                        \
     " (SELECT COALESCE(MAX(sequential_id), 0) FROM customers c WHERE c.org_id = organizations.id)"
 /* Column order of every customer SELECT; read_customer depends on it. */
 #define CUSTOMER_FIXED_COLUMNS "id, org_id, lago_id, sequential_id, external_id"
 #define CUSTOMER_TEXT_COLUMNS                                                                      \
     "name, firstname, lastname, email, phone, url, logo_url, legal_name, legal_number,"            \
-    " tax_identification_number, address_line1, address_line2, city, state, zipcode, country,"   \
+    " tax_identification_number, address_line1, address_line2, city, state, zipcode, country,"     \
     " currency, timezone, account_type, customer_type, finalize_zero_amount_invoice"
 #define CUSTOMER_TAIL_COLUMNS                                                                      \
-    "net_payment_term, invoice_grace_period, billing_configuration, shipping_address, metadata," \
+    "net_payment_term, invoice_grace_period, billing_configuration, shipping_address, metadata,"   \
     " created_at, updated_at"
 #define CUSTOMER_COLUMNS                                                                           \
     CUSTOMER_FIXED_COLUMNS ", " CUSTOMER_TEXT_COLUMNS ", " CUSTOMER_TAIL_COLUMNS
@@ -506,10 +506,9 @@ static enum store_status step_one(sqlite3_stmt *s)
 
 /* ---- organizations ------------------------------------------------------------------------ */
 
-enum store_status store_org_insert(struct store *st, const char *name,
-                                   const char *api_key_hash_hex, bool has_test_clock,
-                                   tally_time test_clock_now, tally_time created_at,
-                                   int64_t *id_out)
+enum store_status store_org_insert(struct store *st, const char *name, const char *api_key_hash_hex,
+                                   bool has_test_clock, tally_time test_clock_now,
+                                   tally_time created_at, int64_t *id_out)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_INSERT);
     if (!s)
@@ -657,13 +656,11 @@ static bool read_customer(sqlite3_stmt *s, struct customer *c, struct arena *a)
     c->external_id = column_text(s, col++, a);
     for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++)
         c->text[i] = column_text(s, col++, a);
-    c->net_payment_term = sqlite3_column_type(s, col) == SQLITE_NULL
-                              ? CUSTOMER_INT_NULL
-                              : sqlite3_column_int(s, col);
+    c->net_payment_term =
+        sqlite3_column_type(s, col) == SQLITE_NULL ? CUSTOMER_INT_NULL : sqlite3_column_int(s, col);
     col++;
-    c->invoice_grace_period = sqlite3_column_type(s, col) == SQLITE_NULL
-                                  ? CUSTOMER_INT_NULL
-                                  : sqlite3_column_int(s, col);
+    c->invoice_grace_period =
+        sqlite3_column_type(s, col) == SQLITE_NULL ? CUSTOMER_INT_NULL : sqlite3_column_int(s, col);
     col++;
     for (int i = 0; i < CUSTOMER_DOC_COUNT; i++)
         c->doc[i] = column_text(s, col++, a);

@@ -102,10 +102,9 @@ struct store_org {
     int64_t last_customer_sequential_id; /* 0 before the first customer */
 };
 
-enum store_status store_org_insert(struct store *st, const char *name,
-                                   const char *api_key_hash_hex, bool has_test_clock,
-                                   tally_time test_clock_now, tally_time created_at,
-                                   int64_t *id_out);
+enum store_status store_org_insert(struct store *st, const char *name, const char *api_key_hash_hex,
+                                   bool has_test_clock, tally_time test_clock_now,
+                                   tally_time created_at, int64_t *id_out);
 /* Calls fn for each organization; strings live until fn returns. */
 enum store_status store_org_each(struct store_conn *c,
                                  void (*fn)(const struct store_org *org, void *ctx), void *ctx);

@@ -91,7 +91,8 @@ static void enums_and_integers(void **state)
     expect_accepted(input_with(CUSTOMER_ACCOUNT_TYPE, "partner"));
     expect_accepted(input_with(CUSTOMER_CUSTOMER_TYPE, "company"));
     expect_accepted(input_with(CUSTOMER_CUSTOMER_TYPE, NULL));
-    expect_refused(input_with(CUSTOMER_CUSTOMER_TYPE, "alien"), "customer_type", "value_is_invalid");
+    expect_refused(input_with(CUSTOMER_CUSTOMER_TYPE, "alien"), "customer_type",
+                   "value_is_invalid");
     expect_refused(input_with(CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE, "maybe"),
                    "finalize_zero_amount_invoice", "value_is_invalid");
     struct customer_input in = input_with(CUSTOMER_NAME, "n");
@@ -111,8 +112,8 @@ static void emails(void **state)
 {
     (void)state;
     const char *good[] = {"a@b.co", "first.last+tag@example.com", ""};
-    const char *bad[] = {"a", "@b.co", "a@", "a@b", "a@b.", "a@@b.co", "a b@c.co", "a@b@c.co",
-                         "a,b@c.co"};
+    const char *bad[] = {"a",       "@b.co",    "a@",       "a@b",     "a@b.",
+                         "a@@b.co", "a b@c.co", "a@b@c.co", "a,b@c.co"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         expect_accepted(input_with(CUSTOMER_EMAIL, good[i]));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

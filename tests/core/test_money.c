@@ -873,12 +873,9 @@ static u128 rand_mag(int nd)
     if (nd == 0)
         return 0;
     switch (below(16)) {
-    case 0:
-        return p10(nd) - 1;
-    case 1:
-        return p10(nd - 1);
-    case 2:
-        return 5 * p10(nd - 1);
+    case 0: return p10(nd) - 1;
+    case 1: return p10(nd - 1);
+    case 2: return 5 * p10(nd - 1);
     case 3:
     case 4:
     case 5: {
@@ -886,37 +883,28 @@ static u128 rand_mag(int nd)
         u128 m = rand_u128() % p10(nd);
         return m / p10(tz) * p10(tz);
     }
-    default:
-        return rand_u128() % p10(nd);
+    default: return rand_u128() % p10(nd);
     }
 }
 
 static int rand_digits(void)
 {
     switch (below(8)) {
-    case 0:
-        return 38;
-    case 1:
-        return (int)below(4);
-    case 2:
-        return 35 + (int)below(4);
-    default:
-        return (int)below(39);
+    case 0: return 38;
+    case 1: return (int)below(4);
+    case 2: return 35 + (int)below(4);
+    default: return (int)below(39);
     }
 }
 
 static int32_t rand_scale(void)
 {
     switch (below(8)) {
-    case 0:
-        return 0;
-    case 1:
-        return 38;
+    case 0: return 0;
+    case 1: return 38;
     case 2:
-    case 3:
-        return (int32_t)below(7);
-    default:
-        return (int32_t)below(39);
+    case 3: return (int32_t)below(7);
+    default: return (int32_t)below(39);
     }
 }
 
@@ -980,27 +968,14 @@ static bool ref_div_round(mpz_t q, const mpz_t num, const mpz_t den, enum money_
         int half = mpz_cmp(twice, den);
         bool away = false;
         switch (mode) {
-        case MONEY_ROUND_FLOOR:
-            mpz_fdiv_q(q, num, den);
-            break;
-        case MONEY_ROUND_CEIL:
-            mpz_cdiv_q(q, num, den);
-            break;
-        case MONEY_ROUND_UP:
-            away = true;
-            break;
-        case MONEY_ROUND_HALF_UP:
-            away = half >= 0;
-            break;
-        case MONEY_ROUND_HALF_DOWN:
-            away = half > 0;
-            break;
-        case MONEY_ROUND_HALF_EVEN:
-            away = half > 0 || (half == 0 && mpz_odd_p(q));
-            break;
+        case MONEY_ROUND_FLOOR: mpz_fdiv_q(q, num, den); break;
+        case MONEY_ROUND_CEIL: mpz_cdiv_q(q, num, den); break;
+        case MONEY_ROUND_UP: away = true; break;
+        case MONEY_ROUND_HALF_UP: away = half >= 0; break;
+        case MONEY_ROUND_HALF_DOWN: away = half > 0; break;
+        case MONEY_ROUND_HALF_EVEN: away = half > 0 || (half == 0 && mpz_odd_p(q)); break;
         case MONEY_ROUND_DOWN:
-        case MONEY_ROUND_EXACT:
-            break;
+        case MONEY_ROUND_EXACT: break;
         }
         if (away) {
             if (sign > 0)
@@ -1080,11 +1055,8 @@ static void prop_add_sub(void **state)
                 }
             }
             break;
-        case 1:
-            b = rand_money_with(rand_digits(), a.scale);
-            break;
-        default:
-            b = rand_money();
+        case 1: b = rand_money_with(rand_digits(), a.scale); break;
+        default: b = rand_money();
         }
         bool sub = i & 1;
         enum money_status got = sub ? money_sub(a, b, &out) : money_add(a, b, &out);
@@ -1493,19 +1465,11 @@ static void exhaustive_round(void **state)
                     long ce = fl + 1, tr0 = c >= 0 ? fl : ce, aw = c >= 0 ? ce : fl;
                     bool odd_fl = (fl % 2) != 0;
                     switch ((enum money_round)mode) {
-                    case MONEY_ROUND_FLOOR:
-                        want = fl;
-                        break;
-                    case MONEY_ROUND_CEIL:
-                        want = ce;
-                        break;
+                    case MONEY_ROUND_FLOOR: want = fl; break;
+                    case MONEY_ROUND_CEIL: want = ce; break;
                     case MONEY_ROUND_DOWN:
-                    case MONEY_ROUND_EXACT:
-                        want = tr0;
-                        break;
-                    case MONEY_ROUND_UP:
-                        want = aw;
-                        break;
+                    case MONEY_ROUND_EXACT: want = tr0; break;
+                    case MONEY_ROUND_UP: want = aw; break;
                     case MONEY_ROUND_HALF_UP:
                         want = 2 * rem > d ? ce : 2 * rem < d ? fl : aw;
                         break;

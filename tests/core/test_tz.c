@@ -683,15 +683,9 @@ static void test_fuzz(void **state)
                 uint64_t r = rng();
                 size_t at = (size_t)(rng() % len);
                 switch (r % 6) {
-                case 0: /* flip a bit */
-                    buf[at] ^= (uint8_t)(1u << (r >> 8) % 8);
-                    break;
-                case 1: /* random byte */
-                    buf[at] = (uint8_t)(r >> 8);
-                    break;
-                case 2: /* truncate */
-                    len = at + 1;
-                    break;
+                case 0: /* flip a bit */ buf[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
+                case 1: /* random byte */ buf[at] = (uint8_t)(r >> 8); break;
+                case 2: /* truncate */ len = at + 1; break;
                 case 3: /* hit a header count (either header) */
                     at = (r >> 8) % 2 ? 20 + 4 * ((r >> 16) % 6) : len / 2;
                     put32(buf + at, (uint32_t)(r >> 32) % 4 ? (uint32_t)(r >> 40) % 300

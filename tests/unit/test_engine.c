@@ -40,7 +40,8 @@ static void render(struct command *cmd)
 {
     cmd->http_status = cmd->result == COMMAND_OK ? 200 : 422;
     buf_reset(&cmd->response);
-    buf_printf(&cmd->response, "{\"result\":%d,\"now\":%lld}", (int)cmd->result, (long long)cmd->now);
+    buf_printf(&cmd->response, "{\"result\":%d,\"now\":%lld}", (int)cmd->result,
+               (long long)cmd->now);
 }
 
 static void done(struct command *cmd)
@@ -232,13 +233,15 @@ static void a_failing_command_leaves_its_batch_mates_applied(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TRIGGER boom BEFORE INSERT ON customers "
-                                  "WHEN NEW.external_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TRIGGER boom BEFORE INSERT ON customers "
+                     "WHEN NEW.external_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
-    struct pending *ps[3] = {upsert(h, "before", NULL), upsert(h, "boom", NULL), upsert(h, "after", NULL)};
+    struct pending *ps[3] = {upsert(h, "before", NULL), upsert(h, "boom", NULL),
+                             upsert(h, "after", NULL)};
     run(h, ps, 3);
     assert_int_equal(ps[0]->cmd.result, COMMAND_OK);
     assert_int_equal(ps[1]->cmd.result, COMMAND_STORE_FAILED);
@@ -298,7 +301,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(group_commit_applies_every_command_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(clock_moves_forward_only_and_stamps_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(clock_moves_forward_only_and_stamps_commands, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(idempotency_key_replays_and_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_command_leaves_its_batch_mates_applied, setup,
                                         teardown),

@@ -126,8 +126,8 @@ static void customers_round_trip(void **state)
     assert_string_equal(got.text[CUSTOMER_ZIPCODE], "75001");
     assert_string_equal(got.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE], "skip");
     for (int i = 0; i < CUSTOMER_TEXT_COUNT; i++) /* every column lands in its own field */
-        if (i != CUSTOMER_NAME && i != CUSTOMER_ZIPCODE && i != CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE &&
-            i != CUSTOMER_ACCOUNT_TYPE)
+        if (i != CUSTOMER_NAME && i != CUSTOMER_ZIPCODE &&
+            i != CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE && i != CUSTOMER_ACCOUNT_TYPE)
             assert_null(got.text[i]);
     assert_int_equal(got.net_payment_term, 15);
     assert_int_equal(got.invoice_grace_period, CUSTOMER_INT_NULL);
@@ -148,7 +148,8 @@ static void customers_round_trip(void **state)
         assert_int_equal(store_customer_save(st, &u), STORE_OK);
         assert_int_equal(store_commit(st), STORE_OK);
         struct customer back;
-        assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &back, &a), STORE_OK);
+        assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &back, &a),
+                         STORE_OK);
         for (int j = 0; j < CUSTOMER_TEXT_COUNT; j++) {
             if (j == i)
                 assert_string_equal(back.text[j], value);
@@ -160,16 +161,19 @@ static void customers_round_trip(void **state)
     struct customer *items;
     size_t count;
     int64_t total;
-    assert_int_equal(store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
-                     STORE_OK);
+    assert_int_equal(
+        store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
+        STORE_OK);
     assert_int_equal(total, 1);
     assert_int_equal(count, 1);
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_customer_delete(st, c.id, 6000), STORE_OK);
     assert_int_equal(store_commit(st), STORE_OK);
-    assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &got, &a), STORE_NOT_FOUND);
-    assert_int_equal(store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
-                     STORE_OK);
+    assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &got, &a),
+                     STORE_NOT_FOUND);
+    assert_int_equal(
+        store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
+        STORE_OK);
     assert_int_equal(total, 0);
     store_reader_close(r);
     arena_free(&a);
@@ -257,12 +261,9 @@ static void no_statement_scans_a_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(migrates_and_refuses_newer),
-        cmocka_unit_test(one_lock_holder),
-        cmocka_unit_test(customers_round_trip),
-        cmocka_unit_test(savepoints_undo_one_command),
-        cmocka_unit_test(org_clock_and_keys),
-        cmocka_unit_test(no_statement_scans_a_table),
+        cmocka_unit_test(migrates_and_refuses_newer), cmocka_unit_test(one_lock_holder),
+        cmocka_unit_test(customers_round_trip),       cmocka_unit_test(savepoints_undo_one_command),
+        cmocka_unit_test(org_clock_and_keys),         cmocka_unit_test(no_statement_scans_a_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
