@@ -80,6 +80,23 @@ void api_reader_release(struct api *api, struct store_reader *r);
  */
 void api_submit(struct request *req, struct command *cmd);
 
+/*
+ * Parses the body and returns the object under Lago's root key (`{"customer": {...}}`).
+ * On failure answers 400 (malformed JSON, or the root key missing) and returns NULL. The
+ * whole document is returned in *doc for the caller to release with json_object_put, on
+ * success and failure alike (it may be NULL).
+ */
+struct json_object;
+struct json_object *api_body_object(struct request *req, const char *root_key,
+                                    struct json_object **doc);
+
+/*
+ * A zeroed command of `kind` for the request's organization, in the request arena; NULL
+ * after answering 500 when memory runs out. Submit it with api_submit.
+ */
+struct command *api_new_command(struct request *req, enum command_kind kind,
+                                command_render_fn render);
+
 /* Starts a JSON answer: sets the status and returns the response buffer, emptied. */
 struct buf *api_respond(struct request *req, int status);
 

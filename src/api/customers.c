@@ -360,28 +360,16 @@ static bool parse_customer(struct parse *p, struct json_object *obj, struct cust
 
 void customers_upsert(struct request *req)
 {
-    const char *why;
-    struct json_object *root = json_in_parse(req->body.data, req->body.len, &why);
-    if (!root) {
-        api_error_bad_request(req, why);
-        return;
-    }
-    struct json_object *obj = json_in_root(root, "customer");
-    struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "customer", &doc);
+    struct command *cmd =
+        obj ? api_new_command(req, COMMAND_CUSTOMER_UPSERT, render_command) : NULL;
     struct parse p = {.req = req};
-    if (!obj) {
-        api_error_bad_request(req, "param is missing or the value is empty: customer");
-    } else if (!cmd) {
-        api_error(req, 500, "out_of_memory", NULL);
-    } else if (!parse_customer(&p, obj, &cmd->as.customer_upsert.input)) {
+    if (cmd && !parse_customer(&p, obj, &cmd->as.customer_upsert.input))
         api_error_validation(req, p.err.field, p.err.code);
-    } else {
-        cmd->kind = COMMAND_CUSTOMER_UPSERT;
-        cmd->org_id = req->org_id;
-        cmd->render = render_command;
+    else if (cmd)
         api_submit(req, cmd);
-    }
-    json_object_put(root);
+    json_object_put(doc);
 }
 
 void customers_get(struct request *req)
@@ -429,14 +417,9 @@ void customers_list(struct request *req)
 
 void customers_delete(struct request *req)
 {
-    struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
-    if (!cmd) {
-        api_error(req, 500, "out_of_memory", NULL);
+    struct command *cmd = api_new_command(req, COMMAND_CUSTOMER_DELETE, render_command);
+    if (!cmd)
         return;
-    }
-    cmd->kind = COMMAND_CUSTOMER_DELETE;
-    cmd->org_id = req->org_id;
     cmd->as.customer_delete.external_id = req->params[0];
-    cmd->render = render_command;
     api_submit(req, cmd);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api/errors.h"
+#include "api/json_in.h"
 #include "api/routes.h"
 #include "sys/digest.h"
 #include "sys/wallclock.h"
@@ -168,6 +169,38 @@ void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t tot
     jsonw_kv_int(w, "total_pages", pages);
     jsonw_kv_int(w, "total_count", total);
     jsonw_object_end(w);
+}
+
+struct json_object *api_body_object(struct request *req, const char *root_key,
+                                    struct json_object **doc)
+{
+    const char *why;
+    *doc = json_in_parse(req->body.data, req->body.len, &why);
+    if (!*doc) {
+        api_error_bad_request(req, why);
+        return NULL;
+    }
+    struct json_object *obj = json_in_root(*doc, root_key);
+    if (!obj) {
+        char what[128];
+        snprintf(what, sizeof what, "param is missing or the value is empty: %s", root_key);
+        api_error_bad_request(req, what);
+    }
+    return obj;
+}
+
+struct command *api_new_command(struct request *req, enum command_kind kind,
+                                command_render_fn render)
+{
+    struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
+    if (!cmd) {
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+        return NULL;
+    }
+    cmd->kind = kind;
+    cmd->org_id = req->org_id;
+    cmd->render = render;
+    return cmd;
 }
 
 /* ---- commands --------------------------------------------------------------------------- */

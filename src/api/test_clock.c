@@ -49,33 +49,21 @@ static void render_advance(struct command *cmd)
 
 void test_clock_advance(struct request *req)
 {
-    const char *why;
-    struct json_object *root = json_in_parse(req->body.data, req->body.len, &why);
-    if (!root) {
-        api_error_bad_request(req, why);
-        return;
-    }
-    struct json_object *obj = json_in_root(root, "test_clock");
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "test_clock", &doc);
     const char *to_text = NULL;
     struct json_in_error err;
     tally_time to;
+    struct command *cmd;
     if (!obj) {
-        api_error_bad_request(req, "param is missing or the value is empty: test_clock");
+        /* answered */
     } else if (json_in_string(obj, "to", 64, &req->arena, &to_text, &err) != JSON_IN_VALUE) {
         api_error_validation(req, "to", "value_is_mandatory");
     } else if (!timestamp_parse_iso8601(to_text, strlen(to_text), &to)) {
         api_error_validation(req, "to", "invalid_date");
-    } else {
-        struct command *cmd = arena_alloc(&req->arena, sizeof *cmd);
-        if (!cmd) {
-            api_error(req, 500, "out_of_memory", NULL);
-        } else {
-            cmd->kind = COMMAND_TEST_CLOCK_ADVANCE;
-            cmd->org_id = req->org_id;
-            cmd->as.test_clock_advance.to = to;
-            cmd->render = render_advance;
-            api_submit(req, cmd);
-        }
+    } else if ((cmd = api_new_command(req, COMMAND_TEST_CLOCK_ADVANCE, render_advance))) {
+        cmd->as.test_clock_advance.to = to;
+        api_submit(req, cmd);
     }
-    json_object_put(root);
+    json_object_put(doc);
 }

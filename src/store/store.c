@@ -191,15 +191,19 @@ static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
     return c->stmts[id];
 }
 
-/* Steps a statement that returns no rows. */
-static enum store_status exec_stmt(struct store_conn *c, enum stmt_id id)
+/* Runs a bound statement that returns no rows, and resets it. */
+static enum store_status step_done(sqlite3_stmt *s)
 {
-    sqlite3_stmt *s = stmt(c, id);
-    if (!s)
-        return STORE_ERROR;
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+/* Runs a statement without parameters that returns no rows. */
+static enum store_status exec_stmt(struct store_conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = stmt(c, id);
+    return s ? step_done(s) : STORE_ERROR;
 }
 
 static void conn_close(struct store_conn *c)
@@ -518,9 +522,7 @@ enum store_status store_org_insert(struct store *st, const char *name, const cha
     sqlite3_bind_int(s, 3, has_test_clock);
     sqlite3_bind_int64(s, 4, test_clock_now);
     sqlite3_bind_int64(s, 5, created_at);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
+    if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     *id_out = sqlite3_last_insert_rowid(st->conn.db);
     return STORE_OK;
@@ -592,9 +594,7 @@ enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tal
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return step_done(s);
 }
 
 /* ---- idempotency -------------------------------------------------------------------------- */
@@ -638,9 +638,7 @@ enum store_status store_idempotency_put(struct store *st, int64_t org_id, const 
     sqlite3_bind_int(s, 4, answer->http_status);
     sqlite3_bind_blob(s, 5, answer->body, (int)answer->body_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, created_at);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return step_done(s);
 }
 
 /* ---- customers ---------------------------------------------------------------------------- */
@@ -707,9 +705,7 @@ enum store_status store_customer_save(struct store *st, struct customer *c)
         bind_text(s, p++, c->doc[i]);
     sqlite3_bind_int64(s, p++, c->created_at);
     sqlite3_bind_int64(s, p++, c->updated_at);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
+    if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)
         c->id = sqlite3_last_insert_rowid(st->conn.db);
@@ -723,9 +719,7 @@ enum store_status store_customer_delete(struct store *st, int64_t customer_id, t
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, customer_id);
     sqlite3_bind_int64(s, 2, at);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return step_done(s);
 }
 
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
