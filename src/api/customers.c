@@ -52,10 +52,8 @@ void customers_render(struct jsonw *w, const struct customer *c)
     else
         jsonw_int(w, c->invoice_grace_period);
     const char *members = c->doc[CUSTOMER_BILLING_CONFIGURATION];
-    if (members && *members) {
-        buf_append_char(w->out, ',');
-        buf_append_str(w->out, members);
-    }
+    if (members)
+        jsonw_raw_members(w, members, strlen(members));
     jsonw_object_end(w);
     jsonw_kv_raw(w, "shipping_address",
                  c->doc[CUSTOMER_SHIPPING_ADDRESS]

@@ -103,6 +103,16 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         cmd->http_status = 422;
         api_error_render_validation(&cmd->response, cmd->invalid_field, cmd->invalid_code);
         return true;
+    case COMMAND_STALE:
+        cmd->http_status = 409;
+        api_error_render(&cmd->response, 409, NULL, "concurrent_update",
+                         "the resource changed while this request was applied; retry it");
+        return true;
+    case COMMAND_REF_NOT_FOUND:
+        cmd->http_status = 404;
+        api_error_render(&cmd->response, 404, "Not Found",
+                         catalog_kind_not_found_code(cmd->missing_ref->kind), NULL);
+        return true;
     case COMMAND_IDEMPOTENT_CONFLICT:
         cmd->http_status = 409;
         api_error_render(&cmd->response, 409, NULL, "idempotency_key_reused",

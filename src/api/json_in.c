@@ -1,9 +1,10 @@
 /* api/json_in: see json_in.h. */
 #include "api/json_in.h"
 
-#include <errno.h>
 #include <json-c/json.h>
 #include <string.h>
+
+#include "core/money.h"
 
 struct json_object *json_in_parse(const char *body, size_t len, const char **why)
 {
@@ -57,11 +58,32 @@ struct json_object *json_in_root(struct json_object *root, const char *key)
     return v;
 }
 
+/*
+ * json-c keeps no text for integers and silently saturates those past the int64 range (to
+ * INT64_MIN, INT64_MAX or UINT64_MAX, errno untouched). The saturation values are therefore
+ * refused: an integer is exact only strictly inside the int64 range.
+ */
+static bool exact_int64(struct json_object *v, int64_t *out)
+{
+    int64_t n = json_object_get_int64(v);
+    if (n == INT64_MAX || n == INT64_MIN)
+        return false;
+    *out = n;
+    return true;
+}
+
 static enum json_in_result lookup(struct json_object *obj, const char *key, struct json_object **v)
 {
     if (!json_object_object_get_ex(obj, key, v))
         return JSON_IN_ABSENT;
     return *v ? JSON_IN_VALUE : JSON_IN_NULL;
+}
+
+bool json_in_refuse(struct json_in_error *err, const char *field, const char *code)
+{
+    err->field = field;
+    err->code = code;
+    return false;
 }
 
 static enum json_in_result refuse(struct json_in_error *err, const char *field, const char *code)
@@ -92,6 +114,17 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
     return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
 }
 
+bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
+                             struct arena *a, const char **out, struct json_in_error *err)
+{
+    enum json_in_result r = json_in_string(obj, key, max_len, a, out, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE || !**out)
+        return json_in_refuse(err, key, "value_is_mandatory");
+    return true;
+}
+
 enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,
                                 int64_t *out, struct json_in_error *err)
 {
@@ -101,10 +134,8 @@ enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_
         return r;
     if (!json_object_is_type(v, json_type_int))
         return refuse(err, key, "invalid_type");
-    /* json-c saturates at the int64 limits and says so through errno. */
-    errno = 0;
-    int64_t n = json_object_get_int64(v);
-    if (errno == ERANGE || n < min || n > max)
+    int64_t n;
+    if (!exact_int64(v, &n) || n < min || n > max)
         return refuse(err, key, "value_is_out_of_range");
     *out = n;
     return JSON_IN_VALUE;
@@ -120,5 +151,66 @@ enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool 
     if (!json_object_is_type(v, json_type_boolean))
         return refuse(err, key, "invalid_type");
     *out = json_object_get_boolean(v);
+    return JSON_IN_VALUE;
+}
+
+enum json_in_result json_in_decimal(struct json_object *obj, const char *key, money_t *out,
+                                    struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    if (r != JSON_IN_VALUE)
+        return r;
+    const char *text;
+    int64_t n;
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+    case json_type_double: /* json-c keeps a double's source text: read that, not the double */
+        text = json_object_get_string(v);
+        if (money_parse(text, strlen(text), out) != MONEY_OK)
+            return refuse(err, key, "invalid_value");
+        return JSON_IN_VALUE;
+    case json_type_int:
+        if (!exact_int64(v, &n))
+            return refuse(err, key, "value_is_out_of_range");
+        *out = money_from_int(n);
+        return JSON_IN_VALUE;
+    default: return refuse(err, key, "invalid_type");
+    }
+}
+
+enum json_in_result json_in_string_array(struct json_object *obj, const char *key, size_t max_items,
+                                         size_t max_len, struct arena *a, const char ***out,
+                                         size_t *count, struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    *count = 0;
+    if (r == JSON_IN_NULL)
+        *out = NULL;
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (!json_object_is_type(v, json_type_array))
+        return refuse(err, key, "invalid_type");
+    size_t n = json_object_array_length(v);
+    if (n > max_items)
+        return refuse(err, key, "too_many_items");
+    const char **items = arena_alloc(a, sizeof *items * (n ? n : 1));
+    if (!items)
+        return refuse(err, key, "out_of_memory");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string))
+            return refuse(err, key, "invalid_type");
+        size_t len = (size_t)json_object_get_string_len(e);
+        const char *s = json_object_get_string(e);
+        if (len == 0 || len > max_len || memchr(s, '\0', len))
+            return refuse(err, key, "invalid_value");
+        items[i] = arena_strndup(a, s, len);
+        if (!items[i])
+            return refuse(err, key, "out_of_memory");
+    }
+    *out = items;
+    *count = n;
     return JSON_IN_VALUE;
 }

@@ -4,8 +4,8 @@
  * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX); the
  * getters here copy what a handler keeps into the request arena and say precisely what is
  * wrong with a field, as Lago's (field, code) pairs. Numbers are never read through a
- * double: integers through json-c's int64 with a range check, decimals (later) from their
- * source text by core/money.
+ * double: integers through json-c's int64 with a range check (json-c saturates silently past
+ * int64; the saturation values are refused), decimals from their source text by core/money.
  *
  * Threads: any; each call works on its own request's objects.
  */
@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/money.h"
 #include "util/arena.h"
 
 struct json_object;
@@ -27,6 +28,9 @@ struct json_in_error {
     const char *field;
     const char *code;
 };
+
+/* Records a refusal and returns false, so parsers can `return json_in_refuse(...)`. */
+bool json_in_refuse(struct json_in_error *err, const char *field, const char *code);
 
 /*
  * Parses a whole body. Returns the root (caller releases with json_object_put) or NULL with
@@ -47,9 +51,22 @@ enum json_in_result {
 /* A string of at most max_len bytes, copied into the arena. */
 enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
                                    struct arena *a, const char **out, struct json_in_error *err);
+/* A required, non-empty string: absent, null or "" is value_is_mandatory. */
+bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
+                             struct arena *a, const char **out, struct json_in_error *err);
 /* An integer in [min, max]. */
 enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,
                                 int64_t *out, struct json_in_error *err);
+/*
+ * A decimal given as a JSON number or a string ("20", 20, 20.5, "1e-7"), read from its
+ * source text by core/money: exact, never through a double.
+ */
+enum json_in_result json_in_decimal(struct json_object *obj, const char *key, money_t *out,
+                                    struct json_in_error *err);
+/* An array of at most max_items non-empty strings of at most max_len bytes each. */
+enum json_in_result json_in_string_array(struct json_object *obj, const char *key, size_t max_items,
+                                         size_t max_len, struct arena *a, const char ***out,
+                                         size_t *count, struct json_in_error *err);
 enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,
                                  struct json_in_error *err);
 

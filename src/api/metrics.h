@@ -16,7 +16,7 @@
 #include "engine/engine.h"
 #include "util/buf.h"
 
-#define METRICS_ROUTES_MAX 32   /* route table size, plus one slot for unmatched paths */
+#define METRICS_ROUTES_MAX 96   /* route table size, plus one slot for unmatched paths */
 #define METRICS_STATUS_SLOTS 16 /* the statuses Tally answers, plus "other" */
 #define METRICS_LATENCY_BUCKETS 15
 

@@ -21,6 +21,7 @@
 
 struct api;
 struct MHD_Connection;
+struct catalog_resource;
 
 #define API_PATH_PARAMS_MAX 2
 
@@ -38,6 +39,7 @@ struct request {
     const char *path;                        /* decoded, without the query string */
     int route;                               /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
+    const struct catalog_resource *resource; /* the route's, for catalog handlers */
 
     struct buf body; /* the request body as received */
     bool body_too_large;

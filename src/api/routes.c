@@ -3,20 +3,44 @@
 
 #include <string.h>
 
+#include "api/add_ons.h"
+#include "api/billable_metrics.h"
+#include "api/catalog.h"
 #include "api/customers.h"
 #include "api/ops.h"
+#include "api/taxes.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
 
 const struct route api_routes[] = {
-    {"GET", "/health", "health", false, ops_health},
-    {"GET", "/metrics", "metrics", false, ops_metrics},
-    {"POST", "/api/v1/customers", "customers.upsert", true, customers_upsert},
-    {"GET", "/api/v1/customers", "customers.list", true, customers_list},
-    {"GET", "/api/v1/customers/{}", "customers.get", true, customers_get},
-    {"DELETE", "/api/v1/customers/{}", "customers.delete", true, customers_delete},
-    {"GET", "/api/v1/test_clock", "test_clock.get", true, test_clock_get},
-    {"POST", "/api/v1/test_clock/advance", "test_clock.advance", true, test_clock_advance},
+    {"GET", "/health", "health", false, ops_health, NULL},
+    {"GET", "/metrics", "metrics", false, ops_metrics, NULL},
+    {"POST", "/api/v1/customers", "customers.upsert", true, customers_upsert, NULL},
+    {"GET", "/api/v1/customers", "customers.list", true, customers_list, NULL},
+    {"GET", "/api/v1/customers/{}", "customers.get", true, customers_get, NULL},
+    {"DELETE", "/api/v1/customers/{}", "customers.delete", true, customers_delete, NULL},
+    {"GET", "/api/v1/test_clock", "test_clock.get", true, test_clock_get, NULL},
+    {"POST", "/api/v1/test_clock/advance", "test_clock.advance", true, test_clock_advance, NULL},
+    {"POST", "/api/v1/taxes", "taxes.create", true, catalog_create, &taxes_resource},
+    {"GET", "/api/v1/taxes", "taxes.list", true, catalog_list, &taxes_resource},
+    {"GET", "/api/v1/taxes/{}", "taxes.get", true, catalog_get, &taxes_resource},
+    {"PUT", "/api/v1/taxes/{}", "taxes.update", true, catalog_update, &taxes_resource},
+    {"DELETE", "/api/v1/taxes/{}", "taxes.delete", true, catalog_delete, &taxes_resource},
+    {"POST", "/api/v1/billable_metrics", "billable_metrics.create", true, catalog_create,
+     &billable_metrics_resource},
+    {"GET", "/api/v1/billable_metrics", "billable_metrics.list", true, catalog_list,
+     &billable_metrics_resource},
+    {"GET", "/api/v1/billable_metrics/{}", "billable_metrics.get", true, catalog_get,
+     &billable_metrics_resource},
+    {"PUT", "/api/v1/billable_metrics/{}", "billable_metrics.update", true, catalog_update,
+     &billable_metrics_resource},
+    {"DELETE", "/api/v1/billable_metrics/{}", "billable_metrics.delete", true, catalog_delete,
+     &billable_metrics_resource},
+    {"POST", "/api/v1/add_ons", "add_ons.create", true, catalog_create, &add_ons_resource},
+    {"GET", "/api/v1/add_ons", "add_ons.list", true, catalog_list, &add_ons_resource},
+    {"GET", "/api/v1/add_ons/{}", "add_ons.get", true, catalog_get, &add_ons_resource},
+    {"PUT", "/api/v1/add_ons/{}", "add_ons.update", true, catalog_update, &add_ons_resource},
+    {"DELETE", "/api/v1/add_ons/{}", "add_ons.delete", true, catalog_delete, &add_ons_resource},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -15,12 +15,15 @@
 #include "api/request.h"
 #include "util/arena.h"
 
+struct catalog_resource;
+
 struct route {
     const char *method;
     const char *pattern;
     const char *name;
     bool authenticated;
     void (*handle)(struct request *req);
+    const struct catalog_resource *resource; /* for the generic catalog handlers */
 };
 
 extern const struct route api_routes[];

@@ -308,6 +308,7 @@ static void dispatch(struct request *req)
         return;
     }
     const struct route *route = &api_routes[req->route];
+    req->resource = route->resource;
     if (req->body_too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes",

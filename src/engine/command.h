@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/catalog.h"
 #include "core/customer.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
@@ -28,6 +29,8 @@ enum command_kind {
     COMMAND_CUSTOMER_UPSERT,
     COMMAND_CUSTOMER_DELETE,
     COMMAND_TEST_CLOCK_ADVANCE,
+    COMMAND_CATALOG_PUT,
+    COMMAND_CATALOG_DELETE,
 };
 
 /* The outcome of applying one command; the API maps it to an HTTP answer. */
@@ -37,10 +40,13 @@ enum command_result {
     COMMAND_INVALID,             /* a rule refused it: 422 with field/code */
     COMMAND_IDEMPOTENT_REPLAY,   /* the key was seen with this request: answer copied */
     COMMAND_IDEMPOTENT_CONFLICT, /* the key was seen with another request: 409 */
+    COMMAND_STALE,               /* the item changed since the request read it: 409, retry */
+    COMMAND_REF_NOT_FOUND,       /* a definition names a missing item: 404 (ref_kind says which) */
     COMMAND_STORE_FAILED,        /* the database failed: 500, nothing changed */
 };
 
 struct command;
+struct store_conn;
 /*
  * Renders the HTTP answer of an applied command into cmd->response (status and body). The
  * engine calls it on the writer thread, inside the transaction, so that an idempotent
@@ -67,6 +73,21 @@ struct command {
         struct {
             tally_time to;
         } test_clock_advance;
+        /*
+         * Create (item.id == 0) or replace a catalog item. A replace carries the updated_at
+         * the request read, and is refused as stale if the item changed since (the request
+         * merged its fields into that version). Every ref must exist.
+         */
+        struct {
+            struct catalog_item item;
+            tally_time expected_updated_at;
+            const struct catalog_ref *refs;
+            size_t ref_count;
+        } catalog_put;
+        struct {
+            enum catalog_kind kind;
+            const char *code;
+        } catalog_delete;
     } as;
 
     /* Set by the writer. */
@@ -75,7 +96,12 @@ struct command {
     const char *invalid_field; /* with COMMAND_INVALID: Lago's field and error code */
     const char *invalid_code;
     struct customer customer; /* the customer as saved or deleted (customer commands) */
-    struct arena *arena;      /* where the writer may allocate result data; the submitter's */
+    struct catalog_item item; /* the catalog item as saved or deleted (catalog commands) */
+    const struct catalog_ref *missing_ref; /* with COMMAND_REF_NOT_FOUND */
+    /* The writer's store connection, for `render` to look up related items; valid only
+     * during the render call. */
+    struct store_conn *conn;
+    struct arena *arena; /* where the writer may allocate result data; the submitter's */
 
     /* The HTTP answer, written by `render` (or copied from an idempotent replay). */
     int http_status;

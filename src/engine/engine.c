@@ -163,12 +163,80 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     return COMMAND_OK;
 }
 
+static enum command_result check_refs(struct engine *e, struct command *cmd)
+{
+    for (size_t i = 0; i < cmd->as.catalog_put.ref_count; i++) {
+        const struct catalog_ref *ref = &cmd->as.catalog_put.refs[i];
+        struct catalog_item found;
+        enum store_status s =
+            ref->lago_id ? store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id,
+                                                        ref->kind, ref->lago_id, &found, cmd->arena)
+                         : store_catalog_get(store_conn(e->store), cmd->org_id, ref->kind,
+                                             ref->code, &found, cmd->arena);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+        if (s == STORE_NOT_FOUND) {
+            cmd->missing_ref = ref;
+            return COMMAND_REF_NOT_FOUND;
+        }
+    }
+    return COMMAND_OK;
+}
+
+static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
+{
+    struct catalog_item *it = &cmd->item;
+    *it = cmd->as.catalog_put.item;
+    it->org_id = cmd->org_id;
+    struct catalog_item same_code;
+    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id, it->kind, it->code,
+                                            &same_code, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    if (s == STORE_OK && same_code.id != it->id)
+        return invalid(cmd, "code", "value_already_exist");
+    if (it->id != 0) {
+        struct catalog_item current;
+        s = store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id, it->kind, it->lago_id,
+                                         &current, cmd->arena);
+        if (s != STORE_OK)
+            return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+        if (current.updated_at != cmd->as.catalog_put.expected_updated_at)
+            return COMMAND_STALE;
+        it->created_at = current.created_at;
+    } else {
+        it->created_at = cmd->now;
+    }
+    enum command_result r = check_refs(e, cmd);
+    if (r != COMMAND_OK)
+        return r;
+    /* updated_at tells versions apart (the check above): it must move on every save. */
+    it->updated_at = it->id != 0 && cmd->now <= cmd->as.catalog_put.expected_updated_at
+                         ? cmd->as.catalog_put.expected_updated_at + 1
+                         : cmd->now;
+    return store_catalog_save(e->store, it) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_catalog_delete(struct engine *e, struct command *cmd)
+{
+    struct catalog_item *it = &cmd->item;
+    enum store_status s =
+        store_catalog_get(store_conn(e->store), cmd->org_id, cmd->as.catalog_delete.kind,
+                          cmd->as.catalog_delete.code, it, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    return store_catalog_delete(e->store, it->id, cmd->now) == STORE_OK ? COMMAND_OK
+                                                                        : COMMAND_STORE_FAILED;
+}
+
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
     case COMMAND_CUSTOMER_UPSERT: return apply_customer_upsert(e, cmd, org);
     case COMMAND_CUSTOMER_DELETE: return apply_customer_delete(e, cmd);
     case COMMAND_TEST_CLOCK_ADVANCE: return apply_test_clock_advance(e, cmd, org);
+    case COMMAND_CATALOG_PUT: return apply_catalog_put(e, cmd);
+    case COMMAND_CATALOG_DELETE: return apply_catalog_delete(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -190,7 +258,9 @@ static bool answer_from_key(struct engine *e, struct command *cmd, bool *failed)
     }
     if (memcmp(prior.request_hash, cmd->request_hash, sizeof prior.request_hash) != 0) {
         cmd->result = COMMAND_IDEMPOTENT_CONFLICT;
+        cmd->conn = store_conn(e->store);
         cmd->render(cmd);
+        cmd->conn = NULL;
         return true;
     }
     cmd->result = COMMAND_IDEMPOTENT_REPLAY;
@@ -230,7 +300,9 @@ static void apply_one(struct engine *e, struct command *cmd)
     /* A refused command leaves no trace but its answer, which the key still records. */
     if (cmd->result != COMMAND_OK && store_savepoint_undo(e->store) != STORE_OK)
         goto fail;
+    cmd->conn = store_conn(e->store);
     cmd->render(cmd);
+    cmd->conn = NULL;
     if (cmd->idempotency_key && !remember_answer(e, cmd))
         goto fail;
 release:

@@ -58,6 +58,19 @@ static const char *const migrations[] = {
     "  WHERE deleted_at IS NULL;"
     "CREATE INDEX customers_by_org_created ON customers(org_id, created_at, id);"
     "CREATE UNIQUE INDEX customers_by_org_sequence ON customers(org_id, sequential_id);",
+    /* 2: the catalog (core/catalog.h): one table for every kind of definition */
+    "CREATE TABLE catalog_items ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL REFERENCES organizations(id),"
+    "  kind INTEGER NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE UNIQUE INDEX catalog_live_code ON catalog_items(org_id, kind, code)"
+    "  WHERE deleted_at IS NULL;"
+    "CREATE INDEX catalog_by_lago_id ON catalog_items(org_id, kind, lago_id);"
+    "CREATE INDEX catalog_by_created ON catalog_items(org_id, kind, created_at, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -83,6 +96,13 @@ enum stmt_id {
     STMT_CUSTOMER_DELETE,
     STMT_CUSTOMER_COUNT,
     STMT_CUSTOMER_PAGE,
+    STMT_CATALOG_GET,
+    STMT_CATALOG_GET_BY_LAGO_ID,
+    STMT_CATALOG_INSERT,
+    STMT_CATALOG_UPDATE,
+    STMT_CATALOG_DELETE,
+    STMT_CATALOG_COUNT,
+    STMT_CATALOG_PAGE,
     STMT_COUNT
 };
 
@@ -102,6 +122,8 @@ enum stmt_id {
     CUSTOMER_FIXED_COLUMNS ", " CUSTOMER_TEXT_COLUMNS ", " CUSTOMER_TAIL_COLUMNS
 /* 5 fixed + 21 text + 7 tail = 33 columns; the text columns follow customer_text_fields. */
 #define CUSTOMER_COLUMN_COUNT 33
+
+#define CATALOG_COLUMNS "id, org_id, kind, code, lago_id, body, created_at, updated_at"
 
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -142,6 +164,21 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
                            " WHERE org_id = ?1 AND deleted_at IS NULL"
                            " ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+    [STMT_CATALOG_GET] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
+                         " AND kind = ?2 AND code = ?3 AND deleted_at IS NULL",
+    [STMT_CATALOG_GET_BY_LAGO_ID] = "SELECT " CATALOG_COLUMNS " FROM catalog_items"
+                                    " WHERE org_id = ?1 AND kind = ?2 AND lago_id = ?3"
+                                    " AND deleted_at IS NULL",
+    [STMT_CATALOG_INSERT] = "INSERT INTO catalog_items(org_id, kind, code, lago_id, body,"
+                            " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_CATALOG_UPDATE] = "UPDATE catalog_items SET code = ?2, body = ?3, updated_at = ?4"
+                            " WHERE id = ?1",
+    [STMT_CATALOG_DELETE] = "UPDATE catalog_items SET deleted_at = ?2 WHERE id = ?1",
+    [STMT_CATALOG_COUNT] = "SELECT COUNT(*) FROM catalog_items WHERE org_id = ?1 AND kind = ?2"
+                           " AND deleted_at IS NULL",
+    [STMT_CATALOG_PAGE] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
+                          " AND kind = ?2 AND deleted_at IS NULL"
+                          " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
 };
 
 struct store_conn {
@@ -758,6 +795,134 @@ enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int6
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return STORE_ERROR;
+    *out = items;
+    *count = got;
+    return STORE_OK;
+}
+
+/* ---- catalog ------------------------------------------------------------------------------ */
+
+static bool read_catalog_item(sqlite3_stmt *s, struct catalog_item *it, struct arena *a)
+{
+    it->id = sqlite3_column_int64(s, 0);
+    it->org_id = sqlite3_column_int64(s, 1);
+    it->kind = (enum catalog_kind)sqlite3_column_int(s, 2);
+    it->code = column_text(s, 3, a);
+    const unsigned char *lago_id = sqlite3_column_text(s, 4);
+    snprintf(it->lago_id, sizeof it->lago_id, "%s", lago_id ? (const char *)lago_id : "");
+    it->body = column_text(s, 5, a);
+    it->created_at = sqlite3_column_int64(s, 6);
+    it->updated_at = sqlite3_column_int64(s, 7);
+    return it->code && it->body;
+}
+
+static enum store_status catalog_one(sqlite3_stmt *s, struct catalog_item *out, struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_catalog_item(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
+                                    const char *code, struct catalog_item *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, (int)kind);
+    bind_text(s, 3, code);
+    return catalog_one(s, out, a);
+}
+
+enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
+                                               enum catalog_kind kind, const char *lago_id,
+                                               struct catalog_item *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET_BY_LAGO_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, (int)kind);
+    bind_text(s, 3, lago_id);
+    return catalog_one(s, out, a);
+}
+
+enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
+{
+    bool insert = it->id == 0;
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_CATALOG_INSERT : STMT_CATALOG_UPDATE);
+    if (!s)
+        return STORE_ERROR;
+    if (insert) {
+        sqlite3_bind_int64(s, 1, it->org_id);
+        sqlite3_bind_int(s, 2, (int)it->kind);
+        bind_text(s, 3, it->code);
+        bind_text(s, 4, it->lago_id);
+        bind_text(s, 5, it->body);
+        sqlite3_bind_int64(s, 6, it->created_at);
+        sqlite3_bind_int64(s, 7, it->updated_at);
+    } else {
+        sqlite3_bind_int64(s, 1, it->id);
+        bind_text(s, 2, it->code);
+        bind_text(s, 3, it->body);
+        sqlite3_bind_int64(s, 4, it->updated_at);
+    }
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    if (insert)
+        it->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CATALOG_DELETE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, item_id);
+    sqlite3_bind_int64(s, 2, at);
+    return step_done(s);
+}
+
+enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
+                                     int64_t offset, int64_t limit, struct catalog_item **out,
+                                     size_t *count, int64_t *total, struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_CATALOG_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, (int)kind);
+    enum store_status r = step_one(s);
+    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit <= 0 || offset >= *total)
+        return STORE_OK;
+    int64_t n = *total - offset < limit ? *total - offset : limit;
+    struct catalog_item *items = arena_alloc(a, sizeof *items * (size_t)n);
+    if (!items || !(s = stmt(c, STMT_CATALOG_PAGE)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, (int)kind);
+    sqlite3_bind_int64(s, 3, limit);
+    sqlite3_bind_int64(s, 4, offset);
+    size_t got = 0;
+    int rc;
+    while (got < (size_t)n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!read_catalog_item(s, &items[got], a)) {
+            sqlite3_reset(s);
+            return STORE_ERROR;
+        }
+        got++;
+    }
+    sqlite3_reset(s);
     *out = items;
     *count = got;
     return STORE_OK;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/catalog.h"
 #include "core/customer.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
@@ -140,5 +141,21 @@ enum store_status store_customer_delete(struct store *st, int64_t customer_id, t
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
                                       int64_t limit, struct customer **out, size_t *count,
                                       int64_t *total, struct arena *a);
+
+/* ---- catalog (core/catalog.h) ------------------------------------------------------------ */
+
+/* The live item of that kind and code (or lago_id). */
+enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
+                                    const char *code, struct catalog_item *out, struct arena *a);
+enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
+                                               enum catalog_kind kind, const char *lago_id,
+                                               struct catalog_item *out, struct arena *a);
+/* Inserts (it->id == 0, sets it) or updates code, body and updated_at. */
+enum store_status store_catalog_save(struct store *st, struct catalog_item *it);
+enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at);
+/* A page of live items of a kind, newest first; *total counts them all. */
+enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
+                                     int64_t offset, int64_t limit, struct catalog_item **out,
+                                     size_t *count, int64_t *total, struct arena *a);
 
 #endif

@@ -137,6 +137,15 @@ void jsonw_raw(struct jsonw *w, const char *json)
     buf_append_str(w->out, json);
 }
 
+void jsonw_raw_members(struct jsonw *w, const char *members, size_t len)
+{
+    assert(!w->after_key);
+    if (len == 0)
+        return;
+    before_value(w);
+    buf_append(w->out, members, len);
+}
+
 void jsonw_time(struct jsonw *w, tally_time t, bool millis)
 {
     char text[TIMESTAMP_TEXT_MAX];

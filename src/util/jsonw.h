@@ -42,6 +42,11 @@ void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* Writes already-valid JSON text (a stored sub-document) as one value; NULL writes null. */
 void jsonw_raw(struct jsonw *w, const char *json);
+/*
+ * Writes already-valid object members ("a":1,"b":2) into the current object, as if each had
+ * been written with jsonw_key and a value. Empty text writes nothing.
+ */
+void jsonw_raw_members(struct jsonw *w, const char *members, size_t len);
 /* An instant as Lago formats it ("2026-01-01T00:00:00Z", or with milliseconds). */
 void jsonw_time(struct jsonw *w, tally_time t, bool millis);
 

@@ -1,0 +1,268 @@
+/* api/catalog: see catalog.h. */
+#include "api/catalog.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "sys/entropy.h"
+
+/* ---- helpers for resources ---------------------------------------------------------------- */
+
+const char *catalog_body_text(struct arena *a, struct buf *b)
+{
+    if (buf_failed(b) || b->len < 2)
+        return NULL;
+    return arena_strndup(a, b->data, b->len);
+}
+
+void catalog_write_body_members(struct jsonw *w, const char *body)
+{
+    /* The body is an object Tally wrote: its members are the text between the braces. */
+    size_t len = strlen(body);
+    if (len > 2)
+        jsonw_raw_members(w, body + 1, len - 2);
+}
+
+struct json_object *catalog_parse_body(const char *body)
+{
+    return json_tokener_parse(body);
+}
+
+void catalog_open_item(struct jsonw *w, const struct catalog_item *item)
+{
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", item->lago_id);
+    jsonw_kv_cstr(w, "code", item->code);
+    catalog_write_body_members(w, item->body);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, item->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, item->updated_at, false);
+}
+
+bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum catalog_kind kind,
+                     const char *code, const char *lago_id, struct json_in_error *err)
+{
+    if (!def->refs) {
+        def->refs = arena_alloc(&req->arena, sizeof *def->refs * CATALOG_REFS_MAX);
+        if (!def->refs) {
+            err->field = catalog_kind_plural(kind);
+            err->code = "out_of_memory";
+            return false;
+        }
+    }
+    if (def->ref_count == CATALOG_REFS_MAX) {
+        err->field = catalog_kind_plural(kind);
+        err->code = "too_many_items";
+        return false;
+    }
+    def->refs[def->ref_count++] = (struct catalog_ref){kind, code, lago_id};
+    return true;
+}
+
+bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struct jsonw *w,
+                             struct catalog_definition *def, struct json_in_error *err)
+{
+    const char **codes = NULL;
+    size_t n = 0;
+    enum json_in_result r = json_in_string_array(obj, "tax_codes", CATALOG_REFS_MAX,
+                                                 CATALOG_CODE_MAX, &req->arena, &codes, &n, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    jsonw_key(w, "tax_codes");
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        bool repeated = false;
+        for (size_t j = 0; j < i; j++)
+            repeated = repeated || strcmp(codes[i], codes[j]) == 0;
+        if (repeated)
+            continue; /* a tax applies once however often it is named */
+        jsonw_cstr(w, codes[i]);
+        if (!catalog_add_ref(req, def, CATALOG_TAX, codes[i], NULL, err))
+            return false;
+    }
+    jsonw_array_end(w);
+    return true;
+}
+
+void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org_id,
+                          struct store_conn *conn, struct arena *a)
+{
+    struct json_object *codes;
+    jsonw_key(w, "taxes");
+    jsonw_array_begin(w);
+    if (body && json_object_object_get_ex(body, "tax_codes", &codes) &&
+        json_object_is_type(codes, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(codes); i++) {
+            const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
+            struct catalog_item tax;
+            if (store_catalog_get(conn, org_id, CATALOG_TAX, code, &tax, a) != STORE_OK)
+                continue;
+            catalog_open_item(w, &tax);
+            jsonw_object_end(w);
+        }
+    }
+    jsonw_array_end(w);
+}
+
+/* ---- rendering answers -------------------------------------------------------------------- */
+
+static void render_item(struct buf *out, const struct catalog_resource *r,
+                        const struct catalog_item *item, struct store_conn *conn, struct arena *a)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, catalog_kind_singular(r->kind));
+    r->render(&w, item, conn, a);
+    jsonw_object_end(&w);
+}
+
+/* Writer thread. The command's owner is the request, whose route names the resource. */
+static void render_command(struct command *cmd)
+{
+    struct request *req = cmd->owner;
+    const struct catalog_resource *r = req->resource;
+    if (api_error_render_command(cmd, catalog_kind_not_found_code(r->kind)))
+        return;
+    cmd->http_status = 200;
+    render_item(&cmd->response, r, &cmd->item, cmd->conn, cmd->arena);
+}
+
+/* ---- handlers ---------------------------------------------------------------------------- */
+
+static bool parse_definition(struct request *req, struct json_object *obj,
+                             struct catalog_definition *def)
+{
+    struct json_in_error err = {0};
+    memset(def, 0, sizeof *def);
+    if (!req->resource->parse(req, obj, def, &err)) {
+        api_error_validation(req, err.field, err.code);
+        return false;
+    }
+    return true;
+}
+
+static void submit_put(struct request *req, const struct catalog_definition *def,
+                       const struct catalog_item *existing)
+{
+    struct command *cmd = api_new_command(req, COMMAND_CATALOG_PUT, render_command);
+    if (!cmd)
+        return;
+    struct catalog_item *it = &cmd->as.catalog_put.item;
+    it->kind = req->resource->kind;
+    it->code = def->code;
+    it->body = def->body;
+    if (existing) {
+        it->id = existing->id;
+        memcpy(it->lago_id, existing->lago_id, sizeof it->lago_id);
+        cmd->as.catalog_put.expected_updated_at = existing->updated_at;
+    } else if (!entropy_uuid(it->lago_id)) {
+        api_error(req, 500, "out_of_entropy", "no random bytes for an id");
+        return;
+    }
+    cmd->as.catalog_put.refs = def->refs;
+    cmd->as.catalog_put.ref_count = def->ref_count;
+    api_submit(req, cmd);
+}
+
+void catalog_create(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
+    struct catalog_definition def;
+    if (obj && parse_definition(req, obj, &def))
+        submit_put(req, &def, NULL);
+    json_object_put(doc);
+}
+
+static enum store_status read_item(struct request *req, const char *code, struct catalog_item *out)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id,
+                                            req->resource->kind, code, out, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, catalog_kind_not_found_code(req->resource->kind));
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+    return s;
+}
+
+void catalog_update(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
+    struct catalog_item existing;
+    struct json_object *merged = NULL;
+    struct catalog_definition def;
+    if (!obj || read_item(req, req->params[0], &existing) != STORE_OK)
+        goto done;
+    merged = catalog_parse_body(existing.body);
+    if (!merged) {
+        api_error(req, 500, "store_corrupt", "a stored definition could not be read");
+        goto done;
+    }
+    json_object_object_add(merged, "code", json_object_new_string(existing.code));
+    json_object_object_foreach(obj, key, value) {
+        json_object_object_add(merged, key, json_object_get(value));
+    }
+    if (parse_definition(req, merged, &def))
+        submit_put(req, &def, &existing);
+done:
+    json_object_put(merged);
+    json_object_put(doc);
+}
+
+void catalog_get(struct request *req)
+{
+    struct catalog_item item;
+    if (read_item(req, req->params[0], &item) != STORE_OK)
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    render_item(api_respond(req, 200), req->resource, &item, store_reader_conn(r), &req->arena);
+    api_reader_release(req->api, r);
+}
+
+void catalog_list(struct request *req)
+{
+    int64_t page, per_page, total;
+    if (!api_pagination(req, &page, &per_page))
+        return;
+    const struct catalog_resource *res = req->resource;
+    struct catalog_item *items;
+    size_t count;
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s = store_catalog_list(store_reader_conn(r), req->org_id, res->kind,
+                                             (page - 1) * per_page, per_page, &items, &count,
+                                             &total, &req->arena);
+    if (s != STORE_OK) {
+        api_reader_release(req->api, r);
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, catalog_kind_plural(res->kind));
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        res->render(&w, &items[i], store_reader_conn(r), &req->arena);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+    api_reader_release(req->api, r);
+}
+
+void catalog_delete(struct request *req)
+{
+    struct command *cmd = api_new_command(req, COMMAND_CATALOG_DELETE, render_command);
+    if (!cmd)
+        return;
+    cmd->as.catalog_delete.kind = req->resource->kind;
+    cmd->as.catalog_delete.code = req->params[0];
+    api_submit(req, cmd);
+}

@@ -1,0 +1,85 @@
+/*
+ * api/catalog: the five routes every catalog resource has (taxes, billable metrics, plans,
+ * add-ons, coupons), written once.
+ *
+ *   POST   /<plural>          create; an existing code is 422 value_already_exist
+ *   PUT    /<plural>/{code}   update: the fields given replace the stored ones (the code too)
+ *   GET    /<plural>/{code}
+ *   GET    /<plural>          a page, newest first
+ *   DELETE /<plural>/{code}   answers the deleted item
+ *
+ * A resource supplies a descriptor: how to parse a definition into canonical JSON (and the
+ * other items it names), and how to render an item. Create parses the client's object;
+ * update parses the stored body with the client's fields laid over it (core/catalog.h says
+ * why), and the writer refuses the update as stale if the item changed in between.
+ *
+ * Threads: HTTP threads; `render` also runs on the writer (conn is then the writer's).
+ */
+#ifndef TALLY_API_CATALOG_H
+#define TALLY_API_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/json_in.h"
+#include "api/request.h"
+#include "core/catalog.h"
+#include "util/jsonw.h"
+
+struct json_object;
+struct store_conn;
+
+/* What a resource's parse produces. Strings and arrays live in the request arena. */
+struct catalog_definition {
+    const char *code;
+    const char *body; /* canonical JSON object, without the code */
+    struct catalog_ref *refs;
+    size_t ref_count;
+};
+
+struct catalog_resource {
+    enum catalog_kind kind;
+    /*
+     * Reads a whole definition from obj (every field, since an update has been merged in).
+     * On refusal sets *err (Lago's field and code) and returns false.
+     */
+    bool (*parse)(struct request *req, struct json_object *obj, struct catalog_definition *out,
+                  struct json_in_error *err);
+    /* Writes one item (without its root key); may look up related items through conn. */
+    void (*render)(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                   struct arena *a);
+};
+
+void catalog_create(struct request *req);
+void catalog_update(struct request *req);
+void catalog_get(struct request *req);
+void catalog_list(struct request *req);
+void catalog_delete(struct request *req);
+
+/* ---- for resources ------------------------------------------------------------------------ */
+
+/* Finishes a canonical body written with w into b: copies it into the arena (NULL if OOM). */
+const char *catalog_body_text(struct arena *a, struct buf *b);
+/* Writes the members of a stored body (an object's text without its braces) into w's object. */
+void catalog_write_body_members(struct jsonw *w, const char *body);
+/* Parses a stored body (always valid JSON: Tally wrote it). Release with json_object_put. */
+struct json_object *catalog_parse_body(const char *body);
+/*
+ * Opens an item's object and writes what every resource shares: lago_id, code, the body's
+ * members, created_at, updated_at. The caller adds its own fields and closes the object.
+ */
+void catalog_open_item(struct jsonw *w, const struct catalog_item *item);
+/*
+ * Writes "taxes": [<tax objects>] for the tax codes listed under "tax_codes" in a body
+ * (Lago renders applied taxes as full objects); codes whose tax is gone are skipped.
+ */
+void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org_id,
+                          struct store_conn *conn, struct arena *a);
+/* Records that the definition names another item; false (refusal in err) past the limit. */
+bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum catalog_kind kind,
+                     const char *code, const char *lago_id, struct json_in_error *err);
+/* Reads "tax_codes" into refs (appending) and writes it canonically into w. */
+bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struct jsonw *w,
+                             struct catalog_definition *def, struct json_in_error *err);
+
+#endif

@@ -1,0 +1,60 @@
+/* api/taxes: see taxes.h. */
+#include "api/taxes.h"
+
+#include <json-c/json.h>
+
+#include "core/money.h"
+
+static bool parse_tax(struct request *req, struct json_object *obj, struct catalog_definition *out,
+                      struct json_in_error *err)
+{
+    const char *name = NULL, *description = NULL;
+    money_t rate;
+    bool applied = false;
+    enum json_in_result r;
+    if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err) ||
+        !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err))
+        return false;
+    if ((r = json_in_decimal(obj, "rate", &rate, err)) == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE)
+        return json_in_refuse(err, "rate", "value_is_mandatory");
+    if (money_sign(rate) < 0 || money_cmp(rate, money_from_int(TAX_RATE_MAX)) > 0)
+        return json_in_refuse(err, "rate", "value_is_out_of_range");
+    if (json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,
+                       err) == JSON_IN_INVALID ||
+        json_in_bool(obj, "applied_to_organization", &applied, err) == JSON_IN_INVALID)
+        return false;
+
+    char rate_text[MONEY_TEXT_MAX];
+    money_format(money_normalize(rate), rate_text, sizeof rate_text);
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "name", name);
+    jsonw_key(&w, "rate"); /* a JSON number, as Lago answers it, written from exact text */
+    jsonw_raw(&w, rate_text);
+    jsonw_kv_cstr(&w, "description", description);
+    jsonw_kv_bool(&w, "applied_to_organization", applied);
+    jsonw_object_end(&w);
+    out->body = catalog_body_text(&req->arena, &b);
+    buf_free(&b);
+    return out->body ? true : json_in_refuse(err, "tax", "out_of_memory");
+}
+
+static void render_tax(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                       struct arena *a)
+{
+    (void)conn;
+    (void)a;
+    catalog_open_item(w, item);
+    jsonw_object_end(w);
+}
+
+const struct catalog_resource taxes_resource = {
+    .kind = CATALOG_TAX,
+    .parse = parse_tax,
+    .render = render_tax,
+};

@@ -1,0 +1,173 @@
+// The catalog over real HTTP: taxes, billable metrics, add-ons. Create, read, list, update
+// (fields laid over the stored definition, code renames), delete, validation, references.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']); });
+after(async () => { await t.cleanup(); });
+
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  return { status: r.status, body: await r.json() };
+};
+const details = (r) => r.body.error_details;
+
+test('taxes: create, get, list, update, rename, delete', async () => {
+  let r = await call('POST', '/api/v1/taxes', { tax: { code: 'vat_fr', name: 'TVA', rate: '20.0', description: 'France' } });
+  assert.equal(r.status, 200);
+  const tax = r.body.tax;
+  assert.match(tax.lago_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual({ ...tax, lago_id: 'x' }, {
+    lago_id: 'x', code: 'vat_fr', name: 'TVA', rate: 20, description: 'France', applied_to_organization: false,
+    created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+  });
+  r = await call('GET', '/api/v1/taxes/vat_fr');
+  assert.deepEqual(r.body.tax, tax);
+  r = await call('PUT', '/api/v1/taxes/vat_fr', { tax: { rate: 5.5 } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.tax.rate, 5.5);
+  assert.equal(r.body.tax.name, 'TVA');
+  assert.equal(r.body.tax.lago_id, tax.lago_id);
+  r = await call('PUT', '/api/v1/taxes/vat_fr', { tax: { code: 'vat_fr_reduced' } });
+  assert.equal(r.body.tax.code, 'vat_fr_reduced');
+  assert.equal((await call('GET', '/api/v1/taxes/vat_fr')).status, 404);
+  await call('POST', '/api/v1/taxes', { tax: { code: 'vat_de', name: 'MwSt', rate: 19 } });
+  r = await call('GET', '/api/v1/taxes?per_page=1');
+  assert.deepEqual(r.body.taxes.map((x) => x.code), ['vat_de']);
+  assert.equal(r.body.meta.total_count, 2);
+  r = await call('DELETE', '/api/v1/taxes/vat_de');
+  assert.equal(r.body.tax.code, 'vat_de');
+  assert.deepEqual((await call('GET', '/api/v1/taxes/vat_de')).body, { status: 404, error: 'Not Found', code: 'tax_not_found' });
+});
+
+test('taxes: validation and exact rates', async () => {
+  const cases = [
+    [{ name: 'T', rate: 1 }, 'code', 'value_is_mandatory'],
+    [{ code: 't', rate: 1 }, 'name', 'value_is_mandatory'],
+    [{ code: 't', name: 'T' }, 'rate', 'value_is_mandatory'],
+    [{ code: 't', name: 'T', rate: 'abc' }, 'rate', 'invalid_value'],
+    [{ code: 't', name: 'T', rate: -1 }, 'rate', 'value_is_out_of_range'],
+    [{ code: 't', name: 'T', rate: 1001 }, 'rate', 'value_is_out_of_range'],
+    [{ code: 't', name: 'T', rate: true }, 'rate', 'invalid_type'],
+    [{ code: 'vat_fr_reduced', name: 'T', rate: 1 }, 'code', 'value_already_exist'],
+  ];
+  for (const [tax, field, code] of cases) {
+    const r = await call('POST', '/api/v1/taxes', { tax });
+    assert.equal(r.status, 422, JSON.stringify(tax));
+    assert.deepEqual(details(r), { [field]: [code] }, JSON.stringify(tax));
+  }
+  // An integer past int64 must not be saturated into a plausible rate.
+  const raw = '{"tax":{"code":"big","name":"B","rate":12345678901234567890123}}';
+  const big = await t.api('/api/v1/taxes', { method: 'POST', raw });
+  assert.equal(big.status, 422);
+  // A rate with many decimals is kept exactly, not through a double.
+  const r = await t.api('/api/v1/taxes', { method: 'POST', raw: '{"tax":{"code":"exact","name":"E","rate":8.875000000000000000001}}' });
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /"rate":8\.875000000000000000001[,}]/);
+  // renaming onto an existing code is refused
+  const clash = await call('PUT', '/api/v1/taxes/exact', { tax: { code: 'vat_fr_reduced' } });
+  assert.deepEqual(details(clash), { code: ['value_already_exist'] });
+  assert.equal((await call('PUT', '/api/v1/taxes/nope', { tax: { rate: 1 } })).status, 404);
+});
+
+test('billable metrics: every aggregation type, filters, rounding', async () => {
+  const metrics = [
+    { code: 'calls', name: 'API calls', aggregation_type: 'count_agg', field_name: 'ignored' },
+    { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens', recurring: false, rounding_function: 'ceil', rounding_precision: 2 },
+    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user_id', recurring: true },
+    { code: 'peak', name: 'Peak GPUs', aggregation_type: 'max_agg', field_name: 'gpus' },
+    { code: 'last', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
+    { code: 'gpu_s', name: 'GPU time', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', recurring: true },
+    { code: 'llm', name: 'LLM tokens', aggregation_type: 'sum_agg', field_name: 'tokens', filters: [{ key: 'model', values: ['gpt', 'claude'] }, { key: 'kind', values: ['input', 'output'] }] },
+  ];
+  for (const m of metrics) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: m });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const bm = r.body.billable_metric;
+    assert.equal(bm.code, m.code);
+    assert.equal(bm.aggregation_type, m.aggregation_type);
+    assert.equal(bm.recurring, m.recurring ?? false);
+  }
+  const calls = (await call('GET', '/api/v1/billable_metrics/calls')).body.billable_metric;
+  assert.equal(calls.field_name, null);
+  const tokens = (await call('GET', '/api/v1/billable_metrics/tokens')).body.billable_metric;
+  assert.equal(tokens.rounding_function, 'ceil');
+  assert.equal(tokens.rounding_precision, 2);
+  assert.equal((await call('GET', '/api/v1/billable_metrics/gpu_s')).body.billable_metric.weighted_interval, 'seconds');
+  const llm = (await call('GET', '/api/v1/billable_metrics/llm')).body.billable_metric;
+  assert.deepEqual(llm.filters, [{ key: 'model', values: ['gpt', 'claude'] }, { key: 'kind', values: ['input', 'output'] }]);
+  const list = (await call('GET', '/api/v1/billable_metrics')).body;
+  assert.equal(list.meta.total_count, metrics.length);
+  const upd = await call('PUT', '/api/v1/billable_metrics/tokens', { billable_metric: { name: 'Tokens (all)', rounding_function: null } });
+  assert.equal(upd.body.billable_metric.name, 'Tokens (all)');
+  assert.equal(upd.body.billable_metric.rounding_function, null);
+  assert.equal(upd.body.billable_metric.field_name, 'tokens');
+});
+
+test('billable metrics: Lago validation rules', async () => {
+  const cases = [
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg' }, 'field_name', 'value_is_mandatory'],
+    [{ code: 'b', name: 'B', aggregation_type: 'median_agg', field_name: 'x' }, 'aggregation_type', 'value_is_invalid'],
+    [{ code: 'b', name: 'B' }, 'aggregation_type', 'value_is_mandatory'],
+    [{ code: 'b', name: 'B', aggregation_type: 'count_agg', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
+    [{ code: 'b', name: 'B', aggregation_type: 'max_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
+    [{ code: 'b', name: 'B', aggregation_type: 'latest_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', rounding_function: 'banker' }, 'rounding_function', 'value_is_invalid'],
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: [] }] }, 'filters', 'invalid_format'],
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: ['a'] }, { key: 'k', values: ['b'] }] }, 'filters', 'invalid_format'],
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', expression: 'round(x)' }, 'expression', 'not_supported'],
+    [{ code: 'calls', name: 'B', aggregation_type: 'count_agg' }, 'code', 'value_already_exist'],
+  ];
+  for (const [billable_metric, field, code] of cases) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric });
+    assert.equal(r.status, 422, JSON.stringify(billable_metric));
+    assert.deepEqual(details(r), { [field]: [code] }, JSON.stringify(billable_metric));
+  }
+});
+
+test('add-ons: price in cents and currency, taxes named by code and answered in full', async () => {
+  await call('POST', '/api/v1/taxes', { tax: { code: 'gst', name: 'GST', rate: '10' } });
+  let r = await call('POST', '/api/v1/add_ons', { add_on: { code: 'setup', name: 'Setup fee', amount_cents: 50000, amount_currency: 'eur', tax_codes: ['gst', 'gst'] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const a = r.body.add_on;
+  assert.equal(a.amount_cents, 50000);
+  assert.equal(a.amount_currency, 'EUR');
+  assert.deepEqual(a.tax_codes, ['gst']);
+  assert.equal(a.taxes.length, 1);
+  assert.equal(a.taxes[0].code, 'gst');
+  assert.equal(a.taxes[0].rate, 10);
+  // a tax rate change shows in the add-on (taxes are looked up, not copied)
+  await call('PUT', '/api/v1/taxes/gst', { tax: { rate: 15 } });
+  assert.equal((await call('GET', '/api/v1/add_ons/setup')).body.add_on.taxes[0].rate, 15);
+  r = await call('POST', '/api/v1/add_ons', { add_on: { code: 'x', name: 'X', amount_cents: 1, amount_currency: 'EUR', tax_codes: ['nope'] } });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'tax_not_found' });
+  for (const [add_on, field, code] of [
+    [{ code: 'x', name: 'X', amount_currency: 'EUR' }, 'amount_cents', 'value_is_mandatory'],
+    [{ code: 'x', name: 'X', amount_cents: 1 }, 'amount_currency', 'value_is_mandatory'],
+    [{ code: 'x', name: 'X', amount_cents: -1, amount_currency: 'EUR' }, 'amount_cents', 'value_is_out_of_range'],
+    [{ code: 'x', name: 'X', amount_cents: 1, amount_currency: 'ZZZ' }, 'amount_currency', 'value_is_invalid'],
+  ]) {
+    const v = await call('POST', '/api/v1/add_ons', { add_on });
+    assert.deepEqual(details(v), { [field]: [code] }, JSON.stringify(add_on));
+  }
+  assert.equal((await call('GET', '/api/v1/add_ons/x')).status, 404);
+});
+
+test('catalog writes honour Idempotency-Key, and concurrent updates never lose one', async () => {
+  const key = { 'Idempotency-Key': 'tax-create-1' };
+  const a = await t.api('/api/v1/taxes', { method: 'POST', headers: key, body: { tax: { code: 'idem', name: 'I', rate: 1 } } });
+  const b = await t.api('/api/v1/taxes', { method: 'POST', headers: key, body: { tax: { code: 'idem', name: 'I', rate: 1 } } });
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  assert.equal(await b.text(), await a.text());
+  // 20 concurrent renames of the description: each either applies or is told to retry.
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    call('PUT', '/api/v1/taxes/idem', { tax: { description: `d${i}` } })));
+  const applied = results.filter((r) => r.status === 200);
+  assert.ok(applied.length >= 1);
+  for (const r of results) assert.ok(r.status === 200 || (r.status === 409 && r.body.code === 'concurrent_update'), JSON.stringify(r.body));
+  const final = (await call('GET', '/api/v1/taxes/idem')).body.tax.description;
+  assert.ok(applied.some((r) => r.body.tax.description === final));
+});
