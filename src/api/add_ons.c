@@ -48,8 +48,8 @@ static bool parse_add_on(struct request *req, struct json_object *obj,
     const char *name = NULL, *display = NULL, *description = NULL;
     if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err) ||
         !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
-        json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display,
-                       err) == JSON_IN_INVALID ||
+        json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
+            JSON_IN_INVALID ||
         json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,
                        err) == JSON_IN_INVALID)
         return false;
@@ -71,8 +71,8 @@ static bool parse_add_on(struct request *req, struct json_object *obj,
     return ok && (out->body || json_in_refuse(err, "add_on", "out_of_memory"));
 }
 
-static void render_add_on(struct jsonw *w, const struct catalog_item *item,
-                          struct store_conn *conn, struct arena *a)
+static void render_add_on(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                          struct arena *a)
 {
     struct json_object *body = catalog_parse_body(item->body);
     catalog_open_item(w, item);

@@ -64,8 +64,7 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
             JSON_IN_INVALID ||
         json_in_int(obj, "rounding_precision", BILLABLE_METRIC_PRECISION_MIN,
                     BILLABLE_METRIC_PRECISION_MAX, &precision, err) == JSON_IN_INVALID ||
-        json_in_string(obj, "expression", 4096, &req->arena, &expression, err) ==
-            JSON_IN_INVALID ||
+        json_in_string(obj, "expression", 4096, &req->arena, &expression, err) == JSON_IN_INVALID ||
         json_in_string(obj, "weighted_interval", 16, &req->arena, &interval, err) ==
             JSON_IN_INVALID)
         return false;
@@ -132,8 +131,8 @@ static bool parse_definition(struct request *req, struct json_object *obj,
     return out->body ? true : json_in_refuse(err, "billable_metric", "out_of_memory");
 }
 
-static void render_metric(struct jsonw *w, const struct catalog_item *item,
-                          struct store_conn *conn, struct arena *a)
+static void render_metric(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                          struct arena *a)
 {
     (void)conn;
     (void)a;

@@ -172,7 +172,8 @@ static void submit_put(struct request *req, const struct catalog_definition *def
 void catalog_create(struct request *req)
 {
     struct json_object *doc;
-    struct json_object *obj = api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
+    struct json_object *obj =
+        api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_definition def;
     if (obj && parse_definition(req, obj, &def))
         submit_put(req, &def, NULL);
@@ -182,8 +183,8 @@ void catalog_create(struct request *req)
 static enum store_status read_item(struct request *req, const char *code, struct catalog_item *out)
 {
     struct store_reader *r = api_reader_acquire(req->api);
-    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id,
-                                            req->resource->kind, code, out, &req->arena);
+    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id, req->resource->kind,
+                                            code, out, &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, catalog_kind_not_found_code(req->resource->kind));
@@ -195,7 +196,8 @@ static enum store_status read_item(struct request *req, const char *code, struct
 void catalog_update(struct request *req)
 {
     struct json_object *doc;
-    struct json_object *obj = api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
+    struct json_object *obj =
+        api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_item existing;
     struct json_object *merged = NULL;
     struct catalog_definition def;
@@ -207,7 +209,8 @@ void catalog_update(struct request *req)
         goto done;
     }
     json_object_object_add(merged, "code", json_object_new_string(existing.code));
-    json_object_object_foreach(obj, key, value) {
+    json_object_object_foreach(obj, key, value)
+    {
         json_object_object_add(merged, key, json_object_get(value));
     }
     if (parse_definition(req, merged, &def))
@@ -236,9 +239,9 @@ void catalog_list(struct request *req)
     struct catalog_item *items;
     size_t count;
     struct store_reader *r = api_reader_acquire(req->api);
-    enum store_status s = store_catalog_list(store_reader_conn(r), req->org_id, res->kind,
-                                             (page - 1) * per_page, per_page, &items, &count,
-                                             &total, &req->arena);
+    enum store_status s =
+        store_catalog_list(store_reader_conn(r), req->org_id, res->kind, (page - 1) * per_page,
+                           per_page, &items, &count, &total, &req->arena);
     if (s != STORE_OK) {
         api_reader_release(req->api, r);
         api_error(req, 500, "store_failed", NULL);

@@ -6,6 +6,7 @@
 #include "api/add_ons.h"
 #include "api/billable_metrics.h"
 #include "api/catalog.h"
+#include "api/coupons.h"
 #include "api/customers.h"
 #include "api/ops.h"
 #include "api/taxes.h"
@@ -41,6 +42,11 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/add_ons/{}", "add_ons.get", true, catalog_get, &add_ons_resource},
     {"PUT", "/api/v1/add_ons/{}", "add_ons.update", true, catalog_update, &add_ons_resource},
     {"DELETE", "/api/v1/add_ons/{}", "add_ons.delete", true, catalog_delete, &add_ons_resource},
+    {"POST", "/api/v1/coupons", "coupons.create", true, catalog_create, &coupons_resource},
+    {"GET", "/api/v1/coupons", "coupons.list", true, catalog_list, &coupons_resource},
+    {"GET", "/api/v1/coupons/{}", "coupons.get", true, catalog_get, &coupons_resource},
+    {"PUT", "/api/v1/coupons/{}", "coupons.update", true, catalog_update, &coupons_resource},
+    {"DELETE", "/api/v1/coupons/{}", "coupons.delete", true, catalog_delete, &coupons_resource},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -4,12 +4,9 @@
 #include <string.h>
 
 static const char *const aggregation_names[AGGREGATION_KIND_COUNT] = {
-    [AGGREGATION_COUNT] = "count_agg",
-    [AGGREGATION_SUM] = "sum_agg",
-    [AGGREGATION_MAX] = "max_agg",
-    [AGGREGATION_UNIQUE_COUNT] = "unique_count_agg",
-    [AGGREGATION_LATEST] = "latest_agg",
-    [AGGREGATION_WEIGHTED_SUM] = "weighted_sum_agg",
+    [AGGREGATION_COUNT] = "count_agg",   [AGGREGATION_SUM] = "sum_agg",
+    [AGGREGATION_MAX] = "max_agg",       [AGGREGATION_UNIQUE_COUNT] = "unique_count_agg",
+    [AGGREGATION_LATEST] = "latest_agg", [AGGREGATION_WEIGHTED_SUM] = "weighted_sum_agg",
 };
 
 static const char *const rounding_names[] = {
@@ -83,8 +80,7 @@ bool billable_metric_validate(const struct billable_metric *m, const char **fiel
     bool needs_field = m->aggregation != AGGREGATION_COUNT;
     if (needs_field && (!m->field_name || !*m->field_name))
         return fail(field, code, "field_name", "value_is_mandatory");
-    if (m->recurring && (m->aggregation == AGGREGATION_COUNT ||
-                         m->aggregation == AGGREGATION_MAX ||
+    if (m->recurring && (m->aggregation == AGGREGATION_COUNT || m->aggregation == AGGREGATION_MAX ||
                          m->aggregation == AGGREGATION_LATEST))
         return fail(field, code, "recurring", "not_compatible_with_aggregation_type");
     if (m->rounding_precision < BILLABLE_METRIC_PRECISION_MIN ||

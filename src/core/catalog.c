@@ -10,7 +10,8 @@ struct kind_names {
 
 static const struct kind_names names[] = {
     [CATALOG_TAX] = {"tax", "taxes", "tax_not_found"},
-    [CATALOG_BILLABLE_METRIC] = {"billable_metric", "billable_metrics", "billable_metric_not_found"},
+    [CATALOG_BILLABLE_METRIC] = {"billable_metric", "billable_metrics",
+                                 "billable_metric_not_found"},
     [CATALOG_PLAN] = {"plan", "plans", "plan_not_found"},
     [CATALOG_ADD_ON] = {"add_on", "add_ons", "add_on_not_found"},
     [CATALOG_COUPON] = {"coupon", "coupons", "coupon_not_found"},

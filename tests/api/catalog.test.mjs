@@ -171,3 +171,45 @@ test('catalog writes honour Idempotency-Key, and concurrent updates never lose o
   const final = (await call('GET', '/api/v1/taxes/idem')).body.tax.description;
   assert.ok(applied.some((r) => r.body.tax.description === final));
 });
+
+test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
+  let r = await call('POST', '/api/v1/coupons', { coupon: { code: 'welcome', name: 'Welcome', coupon_type: 'fixed_amount', amount_cents: 1000, amount_currency: 'USD', frequency: 'recurring', frequency_duration: 3, expiration: 'time_limit', expiration_at: '2026-12-31T23:59:59Z' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  let c = r.body.coupon;
+  assert.equal(c.coupon_type, 'fixed_amount');
+  assert.equal(c.amount_cents, 1000);
+  assert.equal(c.amount_currency, 'USD');
+  assert.equal(c.percentage_rate, null);
+  assert.equal(c.frequency, 'recurring');
+  assert.equal(c.frequency_duration, 3);
+  assert.equal(c.expiration_at, '2026-12-31T23:59:59Z');
+  assert.equal(c.reusable, true);
+  assert.equal(c.limited_plans, false);
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'tenoff', name: '10%', coupon_type: 'percentage', percentage_rate: '10', billable_metric_codes: ['tokens'] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  c = r.body.coupon;
+  assert.equal(c.percentage_rate, '10.0');
+  assert.equal(c.frequency, 'once');
+  assert.equal(c.expiration, 'no_expiration');
+  assert.equal(c.limited_billable_metrics, true);
+  assert.deepEqual(c.billable_metric_codes, ['tokens']);
+  // switch a coupon's type: the other type's fields must now be given
+  r = await call('PUT', '/api/v1/coupons/tenoff', { coupon: { coupon_type: 'fixed_amount' } });
+  assert.deepEqual(details(r), { amount_cents: ['value_is_mandatory'] });
+  r = await call('PUT', '/api/v1/coupons/tenoff', { coupon: { coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'EUR' } });
+  assert.equal(r.body.coupon.percentage_rate, null);
+  assert.equal(r.body.coupon.amount_cents, 500);
+  for (const [coupon, field, code] of [
+    [{ code: 'c', name: 'C', coupon_type: 'gift' }, 'coupon_type', 'value_is_invalid'],
+    [{ code: 'c', name: 'C', coupon_type: 'percentage' }, 'percentage_rate', 'value_is_mandatory'],
+    [{ code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: '120' }, 'percentage_rate', 'value_is_out_of_range'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', frequency: 'recurring' }, 'frequency_duration', 'value_is_mandatory'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit' }, 'expiration_at', 'value_is_mandatory'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: 'soon' }, 'expiration_at', 'invalid_date'],
+  ]) {
+    const v = await call('POST', '/api/v1/coupons', { coupon });
+    assert.deepEqual(details(v), { [field]: [code] }, JSON.stringify(coupon));
+  }
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: 5, billable_metric_codes: ['nope'] } });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+});

@@ -1,0 +1,155 @@
+/* api/coupons: see coupons.h. */
+#include "api/coupons.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "api/add_ons.h"
+#include "core/money.h"
+
+static bool one_of(const char *s, const char *a, const char *b, const char *c)
+{
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
+}
+
+/* plan_codes or billable_metric_codes: each must exist; written canonically. */
+static bool parse_limits(struct request *req, struct json_object *obj, const char *key,
+                         enum catalog_kind kind, struct jsonw *w, struct catalog_definition *def,
+                         bool *limited, struct json_in_error *err)
+{
+    const char **codes = NULL;
+    size_t n = 0;
+    if (json_in_string_array(obj, key, CATALOG_REFS_MAX, CATALOG_CODE_MAX, &req->arena, &codes,
+                             &n, err) == JSON_IN_INVALID)
+        return false;
+    jsonw_key(w, key);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        jsonw_cstr(w, codes[i]);
+        if (!catalog_add_ref(req, def, kind, codes[i], NULL, err))
+            return false;
+    }
+    jsonw_array_end(w);
+    *limited = n > 0;
+    return true;
+}
+
+static bool parse_discount(struct request *req, struct json_object *obj, const char *type,
+                           struct jsonw *w, struct json_in_error *err)
+{
+    if (strcmp(type, "fixed_amount") == 0) {
+        jsonw_kv_null(w, "percentage_rate");
+        return add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, w, err);
+    }
+    money_t rate;
+    enum json_in_result r = json_in_decimal(obj, "percentage_rate", &rate, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE)
+        return json_in_refuse(err, "percentage_rate", "value_is_mandatory");
+    if (money_sign(rate) <= 0 || money_cmp(rate, money_from_int(100)) > 0)
+        return json_in_refuse(err, "percentage_rate", "value_is_out_of_range");
+    char text[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(rate), 1, text, sizeof text); /* Lago: "10.0" */
+    jsonw_kv_cstr(w, "percentage_rate", text);
+    jsonw_kv_null(w, "amount_cents");
+    jsonw_kv_null(w, "amount_currency");
+    return true;
+}
+
+static bool parse_terms(struct request *req, struct json_object *obj, struct jsonw *w,
+                        struct json_in_error *err)
+{
+    const char *frequency = "once", *expiration = "no_expiration", *expiration_at = NULL;
+    int64_t duration = 0;
+    bool reusable = true;
+    enum json_in_result dr;
+    if (json_in_string(obj, "frequency", 16, &req->arena, &frequency, err) == JSON_IN_INVALID ||
+        (dr = json_in_int(obj, "frequency_duration", 1, COUPON_FREQUENCY_DURATION_MAX, &duration,
+                          err)) == JSON_IN_INVALID ||
+        json_in_bool(obj, "reusable", &reusable, err) == JSON_IN_INVALID ||
+        json_in_string(obj, "expiration", 16, &req->arena, &expiration, err) == JSON_IN_INVALID ||
+        json_in_string(obj, "expiration_at", 64, &req->arena, &expiration_at, err) ==
+            JSON_IN_INVALID)
+        return false;
+    if (!frequency || !one_of(frequency, "once", "recurring", "forever"))
+        return json_in_refuse(err, "frequency", "value_is_invalid");
+    bool recurring = strcmp(frequency, "recurring") == 0;
+    if (recurring && dr != JSON_IN_VALUE)
+        return json_in_refuse(err, "frequency_duration", "value_is_mandatory");
+    if (!expiration || !one_of(expiration, "no_expiration", "time_limit", NULL))
+        return json_in_refuse(err, "expiration", "value_is_invalid");
+    bool limited = strcmp(expiration, "time_limit") == 0;
+    tally_time at = 0;
+    if (limited && !expiration_at)
+        return json_in_refuse(err, "expiration_at", "value_is_mandatory");
+    if (limited && !timestamp_parse_iso8601(expiration_at, strlen(expiration_at), &at))
+        return json_in_refuse(err, "expiration_at", "invalid_date");
+    jsonw_kv_cstr(w, "frequency", frequency);
+    jsonw_key(w, "frequency_duration");
+    if (recurring)
+        jsonw_int(w, duration);
+    else
+        jsonw_null(w);
+    jsonw_kv_bool(w, "reusable", reusable);
+    jsonw_kv_cstr(w, "expiration", expiration);
+    jsonw_key(w, "expiration_at");
+    if (limited)
+        jsonw_time(w, at, false);
+    else
+        jsonw_null(w);
+    return true;
+}
+
+static bool parse_coupon(struct request *req, struct json_object *obj,
+                         struct catalog_definition *out, struct json_in_error *err)
+{
+    const char *name = NULL, *description = NULL, *type = NULL;
+    if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err) ||
+        !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
+        json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,
+                       err) == JSON_IN_INVALID ||
+        !json_in_required_string(obj, "coupon_type", 16, &req->arena, &type, err))
+        return false;
+    if (!one_of(type, "fixed_amount", "percentage", NULL))
+        return json_in_refuse(err, "coupon_type", "value_is_invalid");
+    struct buf b;
+    struct jsonw w;
+    bool limited_plans = false, limited_metrics = false;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "name", name);
+    jsonw_kv_cstr(&w, "description", description);
+    jsonw_kv_cstr(&w, "coupon_type", type);
+    bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, err) &&
+              parse_limits(req, obj, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
+              parse_limits(req, obj, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
+                           &limited_metrics, err);
+    /* Lago limits a coupon to plans or to metrics, not both. */
+    if (ok && limited_plans && limited_metrics)
+        ok = json_in_refuse(err, "coupon", "only_one_limitation_type_per_coupon");
+    jsonw_kv_bool(&w, "limited_plans", limited_plans);
+    jsonw_kv_bool(&w, "limited_billable_metrics", limited_metrics);
+    jsonw_object_end(&w);
+    if (ok)
+        out->body = catalog_body_text(&req->arena, &b);
+    buf_free(&b);
+    return ok && (out->body || json_in_refuse(err, "coupon", "out_of_memory"));
+}
+
+static void render_coupon(struct jsonw *w, const struct catalog_item *item,
+                          struct store_conn *conn, struct arena *a)
+{
+    (void)conn;
+    (void)a;
+    catalog_open_item(w, item);
+    jsonw_kv_null(w, "terminated_at");
+    jsonw_object_end(w);
+}
+
+const struct catalog_resource coupons_resource = {
+    .kind = CATALOG_COUPON,
+    .parse = parse_coupon,
+    .render = render_coupon,
+};
