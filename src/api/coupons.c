@@ -19,8 +19,8 @@ static bool parse_limits(struct request *req, struct json_object *obj, const cha
 {
     const char **codes = NULL;
     size_t n = 0;
-    if (json_in_string_array(obj, key, CATALOG_REFS_MAX, CATALOG_CODE_MAX, &req->arena, &codes,
-                             &n, err) == JSON_IN_INVALID)
+    if (json_in_string_array(obj, key, CATALOG_REFS_MAX, CATALOG_CODE_MAX, &req->arena, &codes, &n,
+                             err) == JSON_IN_INVALID)
         return false;
     jsonw_key(w, key);
     jsonw_array_begin(w);
@@ -138,8 +138,8 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     return ok && (out->body || json_in_refuse(err, "coupon", "out_of_memory"));
 }
 
-static void render_coupon(struct jsonw *w, const struct catalog_item *item,
-                          struct store_conn *conn, struct arena *a)
+static void render_coupon(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                          struct arena *a)
 {
     (void)conn;
     (void)a;

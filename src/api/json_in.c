@@ -190,27 +190,36 @@ enum json_in_result json_in_string_array(struct json_object *obj, const char *ke
         *out = NULL;
     if (r != JSON_IN_VALUE)
         return r;
+    return json_in_string_list(v, key, max_items, max_len, a, out, count, err) ? JSON_IN_VALUE
+                                                                               : JSON_IN_INVALID;
+}
+
+bool json_in_string_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                         struct arena *a, const char ***out, size_t *count,
+                         struct json_in_error *err)
+{
+    *count = 0;
     if (!json_object_is_type(v, json_type_array))
-        return refuse(err, key, "invalid_type");
+        return json_in_refuse(err, key, "invalid_type");
     size_t n = json_object_array_length(v);
     if (n > max_items)
-        return refuse(err, key, "too_many_items");
+        return json_in_refuse(err, key, "too_many_items");
     const char **items = arena_alloc(a, sizeof *items * (n ? n : 1));
     if (!items)
-        return refuse(err, key, "out_of_memory");
+        return json_in_refuse(err, key, "out_of_memory");
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
         if (!json_object_is_type(e, json_type_string))
-            return refuse(err, key, "invalid_type");
+            return json_in_refuse(err, key, "invalid_type");
         size_t len = (size_t)json_object_get_string_len(e);
         const char *s = json_object_get_string(e);
         if (len == 0 || len > max_len || memchr(s, '\0', len))
-            return refuse(err, key, "invalid_value");
+            return json_in_refuse(err, key, "invalid_value");
         items[i] = arena_strndup(a, s, len);
         if (!items[i])
-            return refuse(err, key, "out_of_memory");
+            return json_in_refuse(err, key, "out_of_memory");
     }
     *out = items;
     *count = n;
-    return JSON_IN_VALUE;
+    return true;
 }

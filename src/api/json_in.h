@@ -67,6 +67,10 @@ enum json_in_result json_in_decimal(struct json_object *obj, const char *key, mo
 enum json_in_result json_in_string_array(struct json_object *obj, const char *key, size_t max_items,
                                          size_t max_len, struct arena *a, const char ***out,
                                          size_t *count, struct json_in_error *err);
+/* The same for a value already in hand (not under a key); `key` names it in refusals. */
+bool json_in_string_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                         struct arena *a, const char ***out, size_t *count,
+                         struct json_in_error *err);
 enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,
                                  struct json_in_error *err);
 

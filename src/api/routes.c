@@ -9,6 +9,7 @@
 #include "api/coupons.h"
 #include "api/customers.h"
 #include "api/ops.h"
+#include "api/plans.h"
 #include "api/taxes.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
@@ -47,6 +48,11 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/coupons/{}", "coupons.get", true, catalog_get, &coupons_resource},
     {"PUT", "/api/v1/coupons/{}", "coupons.update", true, catalog_update, &coupons_resource},
     {"DELETE", "/api/v1/coupons/{}", "coupons.delete", true, catalog_delete, &coupons_resource},
+    {"POST", "/api/v1/plans", "plans.create", true, catalog_create, &plans_resource},
+    {"GET", "/api/v1/plans", "plans.list", true, catalog_list, &plans_resource},
+    {"GET", "/api/v1/plans/{}", "plans.get", true, catalog_get, &plans_resource},
+    {"PUT", "/api/v1/plans/{}", "plans.update", true, catalog_update, &plans_resource},
+    {"DELETE", "/api/v1/plans/{}", "plans.delete", true, catalog_delete, &plans_resource},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -196,8 +196,9 @@ size_t charge_model_validate(const struct charge_model_properties *p,
  *                 free_units_per_events N set, of the first N events only; otherwise of the
  *                 events up to and including the first whose prefix sum exceeds
  *                 free_units_per_total_aggregation; empty when neither is set.
- *   UNITS         count_agg and unique_count_agg: 1, 2, ..., floor(units), whatever the
- *                 free-unit options (held implicitly, so a large count costs nothing).
+ *   UNITS         count_agg and unique_count_agg: 1, 2, ..., floor(units) whenever a free
+ *                 option is set, whichever it is (held implicitly, so a large count costs
+ *                 nothing); empty when neither is set.
  */
 enum charge_model_running_total {
     CHARGE_MODEL_RUNNING_TOTAL_NONE,
@@ -211,9 +212,9 @@ enum charge_model_running_total {
  * volume reads full_units.
  */
 struct charge_model_input {
-    money_t units;       /* the aggregate after the metric's rounding; may be fractional */
-    bool has_full_units; /* set only for a prorated charge (Lago: prorated && full_units_number) */
-    money_t full_units;  /* the unprorated aggregate: chooses volume's range */
+    money_t units;        /* the aggregate after the metric's rounding; may be fractional */
+    bool has_full_units;  /* set only for a prorated charge (Lago: prorated && full_units_number) */
+    money_t full_units;   /* the unprorated aggregate: chooses volume's range */
     int64_t events_count; /* events aggregated (Lago's aggregation_result.count) */
     /*
      * Each event's value in Lago's order (created_at ascending), borrowed for the call: the
@@ -247,8 +248,7 @@ const char *charge_model_status_text(enum charge_model_status status);
  * CHARGE_MODEL_ERR_OVERFLOW or _PRECISION. *amount is written only on CHARGE_MODEL_OK.
  */
 enum charge_model_status charge_model_amount(const struct charge_model_properties *p,
-                                             const struct charge_model_input *in,
-                                             money_t *amount);
+                                             const struct charge_model_input *in, money_t *amount);
 
 /*
  * Lago's fee: an amount whose units or amount is negative becomes 0; otherwise the amount is

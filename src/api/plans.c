@@ -1,0 +1,168 @@
+/* api/plans: see plans.h. */
+#include "api/plans.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "api/add_ons.h"
+#include "api/api.h"
+#include "api/charges.h"
+#include "core/money.h"
+
+static const char *const intervals[] = {"weekly", "monthly", "quarterly", "semiannual", "yearly",
+                                        NULL};
+
+static bool known_interval(const char *s)
+{
+    for (int i = 0; intervals[i]; i++)
+        if (strcmp(s, intervals[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool parse_commitment(struct request *req, struct json_object *obj, struct jsonw *w,
+                             struct catalog_definition *def, struct json_in_error *err)
+{
+    struct json_object *mc;
+    jsonw_key(w, "minimum_commitment");
+    if (!json_object_object_get_ex(obj, "minimum_commitment", &mc) || !mc) {
+        jsonw_null(w);
+        return true;
+    }
+    if (!json_object_is_type(mc, json_type_object))
+        return json_in_refuse(err, "minimum_commitment", "invalid_type");
+    int64_t cents;
+    const char *display = NULL;
+    enum json_in_result r = json_in_int(mc, "amount_cents", 0, INT64_MAX - 1, &cents, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE)
+        return json_in_refuse(err, "minimum_commitment", "value_is_mandatory");
+    if (json_in_string(mc, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
+        JSON_IN_INVALID)
+        return false;
+    jsonw_object_begin(w);
+    jsonw_kv_int(w, "amount_cents", cents);
+    jsonw_kv_cstr(w, "invoice_display_name", display);
+    bool ok = catalog_parse_tax_codes(req, mc, w, def, err);
+    jsonw_object_end(w);
+    return ok;
+}
+
+static bool parse_charges(struct request *req, struct json_object *obj, struct jsonw *w,
+                          struct catalog_definition *def, struct json_in_error *err)
+{
+    struct json_object *list;
+    jsonw_key(w, "charges");
+    jsonw_array_begin(w);
+    bool ok = true;
+    if (json_object_object_get_ex(obj, "charges", &list) && list) {
+        if (!json_object_is_type(list, json_type_array))
+            return json_in_refuse(err, "charges", "invalid_type");
+        if (json_object_array_length(list) > CHARGES_PER_PLAN_MAX)
+            return json_in_refuse(err, "charges", "too_many_items");
+        struct store_reader *r = api_reader_acquire(req->api);
+        for (size_t i = 0; ok && i < json_object_array_length(list); i++)
+            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
+                               def, err);
+        api_reader_release(req->api, r);
+    }
+    jsonw_array_end(w);
+    return ok;
+}
+
+static bool parse_fields(struct request *req, struct json_object *obj, struct jsonw *w,
+                         struct json_in_error *err)
+{
+    const char *name = NULL, *display = NULL, *description = NULL, *interval = NULL;
+    bool pay_in_advance = false, monthly = false;
+    money_t trial = money_from_int(0);
+    if (!json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
+        json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display,
+                       err) == JSON_IN_INVALID ||
+        json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,
+                       err) == JSON_IN_INVALID ||
+        !json_in_required_string(obj, "interval", 16, &req->arena, &interval, err) ||
+        json_in_bool(obj, "pay_in_advance", &pay_in_advance, err) == JSON_IN_INVALID ||
+        json_in_bool(obj, "bill_charges_monthly", &monthly, err) == JSON_IN_INVALID ||
+        json_in_decimal(obj, "trial_period", &trial, err) == JSON_IN_INVALID)
+        return false;
+    if (!known_interval(interval))
+        return json_in_refuse(err, "interval", "value_is_invalid");
+    if (money_sign(trial) < 0 ||
+        money_cmp(trial, money_from_int(PLAN_TRIAL_PERIOD_MAX_DAYS)) > 0)
+        return json_in_refuse(err, "trial_period", "value_is_out_of_range");
+    bool long_interval = strcmp(interval, "yearly") == 0 || strcmp(interval, "semiannual") == 0;
+    if (monthly && !long_interval)
+        return json_in_refuse(err, "bill_charges_monthly", "only_with_yearly_or_semiannual");
+    char trial_text[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(trial), 1, trial_text, sizeof trial_text);
+    jsonw_kv_cstr(w, "name", name);
+    jsonw_kv_cstr(w, "invoice_display_name", display);
+    jsonw_kv_cstr(w, "description", description);
+    jsonw_kv_cstr(w, "interval", interval);
+    jsonw_kv_bool(w, "pay_in_advance", pay_in_advance);
+    jsonw_key(w, "bill_charges_monthly");
+    if (long_interval)
+        jsonw_bool(w, monthly);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "trial_period"); /* days, a number as Lago answers it */
+    jsonw_raw(w, trial_text);
+    return true;
+}
+
+static bool parse_plan(struct request *req, struct json_object *obj, struct catalog_definition *out,
+                       struct json_in_error *err)
+{
+    if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err))
+        return false;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    bool ok = parse_fields(req, obj, &w, err) &&
+              add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, &w, err) &&
+              catalog_parse_tax_codes(req, obj, &w, out, err) &&
+              parse_commitment(req, obj, &w, out, err) && parse_charges(req, obj, &w, out, err);
+    jsonw_object_end(&w);
+    if (ok)
+        out->body = catalog_body_text(&req->arena, &b);
+    buf_free(&b);
+    return ok && (out->body || json_in_refuse(err, "plan", "out_of_memory"));
+}
+
+static void render_plan(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                        struct arena *a)
+{
+    struct json_object *body = catalog_parse_body(item->body);
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", item->lago_id);
+    jsonw_kv_cstr(w, "code", item->code);
+    json_object_object_foreach(body, key, value) {
+        jsonw_key(w, key);
+        if (strcmp(key, "charges") != 0) {
+            jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
+            continue;
+        }
+        jsonw_array_begin(w);
+        for (size_t i = 0; i < json_object_array_length(value); i++)
+            charges_render(w, json_object_array_get_idx(value, i), item->org_id, item->created_at,
+                           conn, a);
+        jsonw_array_end(w);
+    }
+    catalog_render_taxes(w, body, item->org_id, conn, a);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, item->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, item->updated_at, false);
+    jsonw_object_end(w);
+    json_object_put(body);
+}
+
+const struct catalog_resource plans_resource = {
+    .kind = CATALOG_PLAN,
+    .parse = parse_plan,
+    .render = render_plan,
+};

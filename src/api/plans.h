@@ -1,0 +1,18 @@
+/*
+ * api/plans: /api/v1/plans in Lago's shapes: an interval, a subscription fee (amount_cents
+ * in amount_currency, in advance or in arrears), a trial, taxes, a minimum commitment and
+ * the charges that price usage (api/charges.h). The routes are the catalog's.
+ *
+ * Editing a plan changes its definition for every subscription on it from then on; invoices
+ * already issued keep the amounts they were issued with (docs/API.md, "Plan changes").
+ */
+#ifndef TALLY_API_PLANS_H
+#define TALLY_API_PLANS_H
+
+#include "api/catalog.h"
+
+#define PLAN_TRIAL_PERIOD_MAX_DAYS 3650
+
+extern const struct catalog_resource plans_resource;
+
+#endif

@@ -1,0 +1,665 @@
+/*
+ * core/charge_model: Lago's charge models and their property rules. See charge_model.h for
+ * the semantics; this file cites the Lago source each rule comes from, so that a divergence
+ * can be traced to the line it diverges from.
+ *
+ * All arithmetic goes through core/money, exact or failing: a step that cannot be held in
+ * 38 digits stops the computation with a status instead of rounding, because Lago's
+ * BigDecimal never rounds before the fee either.
+ */
+#include "core/charge_model.h"
+
+#include <string.h>
+
+/* ---- Kinds ---------------------------------------------------------------------------------- */
+
+static const char *const kind_names[CHARGE_MODEL_KIND_COUNT] = {
+    [CHARGE_MODEL_STANDARD] = "standard",
+    [CHARGE_MODEL_GRADUATED] = "graduated",
+    [CHARGE_MODEL_GRADUATED_PERCENTAGE] = "graduated_percentage",
+    [CHARGE_MODEL_PACKAGE] = "package",
+    [CHARGE_MODEL_PERCENTAGE] = "percentage",
+    [CHARGE_MODEL_VOLUME] = "volume",
+};
+
+bool charge_model_kind_parse(const char *text, size_t len, enum charge_model_kind *out)
+{
+    if (text == NULL)
+        return false;
+    for (int k = 0; k < CHARGE_MODEL_KIND_COUNT; k++) {
+        if (strlen(kind_names[k]) == len && memcmp(kind_names[k], text, len) == 0) {
+            *out = (enum charge_model_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *charge_model_kind_name(enum charge_model_kind kind)
+{
+    if ((unsigned)kind >= CHARGE_MODEL_KIND_COUNT)
+        return NULL;
+    return kind_names[kind];
+}
+
+const char *charge_model_status_text(enum charge_model_status status)
+{
+    switch (status) {
+    case CHARGE_MODEL_OK: return "ok";
+    case CHARGE_MODEL_ERR_INVALID: return "invalid charge model properties or input";
+    case CHARGE_MODEL_ERR_OVERFLOW: return "amount too large";
+    case CHARGE_MODEL_ERR_PRECISION: return "amount needs more than 38 digits";
+    }
+    return "unknown charge model status";
+}
+
+/* ---- Checked arithmetic --------------------------------------------------------------------- */
+
+static enum charge_model_status from_money(enum money_status st)
+{
+    switch (st) {
+    case MONEY_OK: return CHARGE_MODEL_OK;
+    case MONEY_ERR_OVERFLOW: return CHARGE_MODEL_ERR_OVERFLOW;
+    case MONEY_ERR_PRECISION: return CHARGE_MODEL_ERR_PRECISION;
+    default: return CHARGE_MODEL_ERR_INVALID;
+    }
+}
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        enum charge_model_status try_st_ = (expr);                                                 \
+        if (try_st_ != CHARGE_MODEL_OK)                                                            \
+            return try_st_;                                                                        \
+    } while (0)
+
+static enum charge_model_status add(money_t a, money_t b, money_t *out)
+{
+    return from_money(money_add(a, b, out));
+}
+
+static enum charge_model_status sub(money_t a, money_t b, money_t *out)
+{
+    return from_money(money_sub(a, b, out));
+}
+
+static enum charge_model_status mul(money_t a, money_t b, money_t *out)
+{
+    return from_money(money_mul(a, b, out));
+}
+
+/*
+ * x * rate / 100, exactly. Lago writes `x * rate / 100` in BigDecimal; dividing by 100 only
+ * moves the decimal point, so multiplying by 0.01 is the same value with no rounding.
+ */
+static enum charge_model_status percent_of(money_t x, money_t rate, money_t *out)
+{
+    money_t t;
+    TRY(mul(x, rate, &t));
+    return mul(t, (money_t){1, 2}, out);
+}
+
+static bool valid(money_t v)
+{
+    return money_is_valid(v);
+}
+
+/* ---- Validation ----------------------------------------------------------------------------- */
+
+/* Collects errors in Lago's order; counts past `cap` so the caller learns the total. */
+struct error_sink {
+    struct charge_model_error *errors;
+    size_t cap;
+    size_t count;
+};
+
+static void report(struct error_sink *sink, const char *field, const char *code)
+{
+    if (sink->count < sink->cap)
+        sink->errors[sink->count] = (struct charge_model_error){field, code};
+    sink->count++;
+}
+
+/*
+ * Validators::DecimalAmountService#valid_amount?: a finite decimal, zero or positive. The
+ * "is it a decimal string at all" half is the parser's; an invalid money_t counts as not one.
+ */
+static bool valid_amount(money_t v)
+{
+    return valid(v) && money_sign(v) >= 0;
+}
+
+/* The field and codes a ranged kind reports under. */
+struct ranges_names {
+    const char *field;
+    const char *missing;
+    const char *invalid;
+};
+
+static const struct ranges_names graduated_names = {"graduated_ranges", "missing_graduated_ranges",
+                                                    "invalid_graduated_ranges"};
+static const struct ranges_names graduated_percentage_names = {
+    "graduated_percentage_ranges", "missing_graduated_percentage_ranges",
+    "invalid_graduated_percentage_ranges"};
+static const struct ranges_names volume_names = {"volume_ranges", "missing_volume_ranges",
+                                                 "invalid_volume_ranges"};
+
+/*
+ * Validators::RangeBoundsValidator#valid_bounds? with the next from_value the kind's
+ * validator passes. Graduated and graduated_percentage pass the previous to_value and accept
+ * it or it + 1 (decimal adjacent ranges, or integer ranges one unit apart). Volume passes
+ * the previous to_value + 1; Tally accepts exactly that. Lago's shared check would also take
+ * to_value + 2 there, which leaves a hole no range covers (its compute then fails on a nil
+ * range), so Tally refuses it. The first range must start at 0 exactly: Lago's "+ 1" would
+ * also let it start at 1, which its own spec calls "does not start at 0".
+ */
+static bool valid_bounds(const struct charge_model_ranges *r, size_t i, bool volume)
+{
+    const struct charge_model_range *range = &r->items[i];
+    if (!valid(range->from_value) || (range->has_to_value && !valid(range->to_value)))
+        return false;
+    if (i == 0) {
+        if (!money_is_zero(range->from_value))
+            return false;
+    } else {
+        const struct charge_model_range *prev = &r->items[i - 1];
+        if (!valid(prev->from_value) || (prev->has_to_value && !valid(prev->to_value)))
+            return false;
+        /* Lago: (range[:to_value] || 0), so an open range before this one counts as 0. */
+        money_t next = prev->has_to_value ? prev->to_value : MONEY_ZERO;
+        money_t next_plus_one;
+        if (money_add(next, money_from_int(1), &next_plus_one) != MONEY_OK)
+            return false;
+        bool ok = volume ? money_cmp(range->from_value, next_plus_one) == 0
+                         : (money_cmp(range->from_value, next) == 0 ||
+                            money_cmp(range->from_value, next_plus_one) == 0);
+        if (!ok)
+            return false;
+    }
+    if (i + 1 == r->count)
+        return !range->has_to_value;
+    /* (range[:to_value] || 0) > from_value: an open range that is not the last fails. */
+    money_t to = range->has_to_value ? range->to_value : MONEY_ZERO;
+    return money_cmp(to, range->from_value) > 0;
+}
+
+static void validate_ranges(const struct charge_model_properties *p, struct error_sink *sink)
+{
+    const struct ranges_names *names = p->kind == CHARGE_MODEL_GRADUATED ? &graduated_names
+                                       : p->kind == CHARGE_MODEL_VOLUME
+                                           ? &volume_names
+                                           : &graduated_percentage_names;
+    const struct charge_model_ranges *r = &p->ranges;
+    if (r->count == 0 || r->items == NULL) {
+        report(sink, names->field, names->missing);
+        return;
+    }
+    if (r->count > CHARGE_MODEL_RANGES_MAX) {
+        report(sink, names->field, names->invalid);
+        return;
+    }
+    for (size_t i = 0; i < r->count; i++) {
+        const struct charge_model_range *range = &r->items[i];
+        if (p->kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) {
+            /* Charges::Validators::GraduatedPercentageService#validate_rate_and_amounts */
+            if (!valid_amount(range->flat_amount))
+                report(sink, "flat_amount", "invalid_amount");
+            if (!valid_amount(range->rate))
+                report(sink, "rate", "invalid_rate");
+        } else {
+            /* GraduatedService / VolumeService#validate_amounts */
+            if (!valid_amount(range->per_unit_amount))
+                report(sink, "per_unit_amount", "invalid_amount");
+            if (!valid_amount(range->flat_amount))
+                report(sink, "flat_amount", "invalid_amount");
+        }
+        if (!valid_bounds(r, i, p->kind == CHARGE_MODEL_VOLUME))
+            report(sink, names->field, names->invalid);
+    }
+}
+
+/* Charges::Validators::PercentageService#valid?, in its order. */
+static void validate_percentage(const struct charge_model_percentage *pc, struct error_sink *sink)
+{
+    if (!valid_amount(pc->rate))
+        report(sink, "rate", "invalid_rate");
+    if (pc->has_fixed_amount && !valid_amount(pc->fixed_amount))
+        report(sink, "fixed_amount", "invalid_fixed_amount");
+    if (pc->has_free_units_per_events && pc->free_units_per_events <= 0)
+        report(sink, "free_units_per_events", "invalid_free_units_per_events");
+    if (pc->has_free_units_per_total_aggregation &&
+        !valid_amount(pc->free_units_per_total_aggregation))
+        report(sink, "free_units_per_total_aggregation",
+               "invalid_free_units_per_total_aggregation");
+    if (pc->has_per_transaction_min_amount && !valid_amount(pc->per_transaction_min_amount))
+        report(sink, "per_transaction_min_amount", "invalid_amount");
+    if (pc->has_per_transaction_max_amount && !valid_amount(pc->per_transaction_max_amount))
+        report(sink, "per_transaction_max_amount", "invalid_amount");
+    /* Lago compares the two whenever both are present, valid or not. */
+    if (pc->has_per_transaction_min_amount && pc->has_per_transaction_max_amount &&
+        valid(pc->per_transaction_min_amount) && valid(pc->per_transaction_max_amount) &&
+        money_cmp(pc->per_transaction_min_amount, pc->per_transaction_max_amount) > 0)
+        report(sink, "per_transaction_max_amount",
+               "per_transaction_max_lower_than_per_transaction_min");
+}
+
+size_t charge_model_validate(const struct charge_model_properties *p,
+                             struct charge_model_error *errors, size_t cap)
+{
+    struct error_sink sink = {errors, errors ? cap : 0, 0};
+    switch (p->kind) {
+    case CHARGE_MODEL_STANDARD:
+        if (!valid_amount(p->standard.amount))
+            report(&sink, "amount", "invalid_amount");
+        break;
+    case CHARGE_MODEL_PACKAGE:
+        /* Charges::Validators::PackageService: amount, free_units, package_size. */
+        if (!valid_amount(p->package.amount))
+            report(&sink, "amount", "invalid_amount");
+        if (p->package.free_units < 0)
+            report(&sink, "free_units", "invalid_free_units");
+        if (p->package.package_size <= 0)
+            report(&sink, "package_size", "invalid_package_size");
+        break;
+    case CHARGE_MODEL_PERCENTAGE: validate_percentage(&p->percentage, &sink); break;
+    case CHARGE_MODEL_GRADUATED:
+    case CHARGE_MODEL_GRADUATED_PERCENTAGE:
+    case CHARGE_MODEL_VOLUME: validate_ranges(p, &sink); break;
+    default: report(&sink, "charge_model", "value_is_invalid"); break;
+    }
+    return sink.count;
+}
+
+/* ---- Graduated and graduated_percentage ----------------------------------------------------- */
+
+static bool ranges_usable(const struct charge_model_ranges *r)
+{
+    if (r->count == 0 || r->count > CHARGE_MODEL_RANGES_MAX || r->items == NULL)
+        return false;
+    for (size_t i = 0; i < r->count; i++) {
+        const struct charge_model_range *g = &r->items[i];
+        if (!valid(g->from_value) || (g->has_to_value && !valid(g->to_value)) ||
+            !valid(g->per_unit_amount) || !valid(g->rate) || !valid(g->flat_amount))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * ChargeModels::AdjacentRanges.adjacent?: at least two ranges and every from_value equal to
+ * the previous to_value (an open previous range counts as 0). One range that is not so makes
+ * the whole charge count units the "+1" way, even where two ranges touch.
+ */
+static bool ranges_adjacent(const struct charge_model_ranges *r)
+{
+    if (r->count < 2)
+        return false;
+    for (size_t i = 1; i < r->count; i++) {
+        const struct charge_model_range *prev = &r->items[i - 1];
+        money_t prev_to = prev->has_to_value ? prev->to_value : MONEY_ZERO;
+        if (money_cmp(r->items[i].from_value, prev_to) != 0)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Sum over the tiers reached of (tier units x price + flat), as
+ * ChargeModels::AmountDetails::RangeGraduatedService#units and
+ * RangeGraduatedPercentageService#units count them:
+ *   effective = min(units, to)          (units when the range is open)
+ *   tier units = effective              when from = 0
+ *              = effective - from       when the ranges are adjacent
+ *              = effective - from + 1   otherwise (integer ranges 0..10, 11..20)
+ * and the walk stops after the first tier whose to_value is >= units (or that is open).
+ * The first tier's flat amount is included at 0 units: lago-api PR #5760 removed the
+ * zero-units guards ("apply flat fee even when usage is zero").
+ */
+static enum charge_model_status graduated_amount(const struct charge_model_ranges *r, money_t units,
+                                                 bool percentage, money_t *out)
+{
+    bool adjacent = ranges_adjacent(r);
+    money_t total = MONEY_ZERO;
+    for (size_t i = 0; i < r->count; i++) {
+        const struct charge_model_range *g = &r->items[i];
+        bool capped = g->has_to_value && money_cmp(units, g->to_value) >= 0;
+        money_t tier_units = capped ? g->to_value : units;
+        if (!money_is_zero(g->from_value)) {
+            TRY(sub(tier_units, g->from_value, &tier_units));
+            if (!adjacent)
+                TRY(add(tier_units, money_from_int(1), &tier_units));
+        }
+        money_t part;
+        if (percentage)
+            TRY(percent_of(tier_units, g->rate, &part));
+        else
+            TRY(mul(tier_units, g->per_unit_amount, &part));
+        TRY(add(total, part, &total));
+        TRY(add(total, g->flat_amount, &total));
+        if (!g->has_to_value || money_cmp(g->to_value, units) >= 0)
+            break;
+    }
+    *out = total;
+    return CHARGE_MODEL_OK;
+}
+
+/* ---- Volume --------------------------------------------------------------------------------- */
+
+/*
+ * ChargeModels::VolumeService: the first range (in from_value order, which validation
+ * guarantees) with from_value <= ceil(n) and (open or n <= to_value), n being the full units
+ * for a prorated charge; then units x per_unit_amount + flat_amount. The ceiling is what puts
+ * 100.5 units in the 101.. range. No range (n <= -1, or a hole between decimal bounds such as
+ * 0..10.5 then 11.5..) charges nothing, as Lago's spec "when aggregation is negative" says.
+ */
+static enum charge_model_status volume_amount(const struct charge_model_ranges *r,
+                                              const struct charge_model_input *in, money_t *out)
+{
+    money_t n = in->has_full_units ? in->full_units : in->units;
+    money_t ceil_n;
+    TRY(from_money(money_round(n, 0, MONEY_ROUND_CEIL, &ceil_n)));
+    for (size_t i = 0; i < r->count; i++) {
+        const struct charge_model_range *g = &r->items[i];
+        if (money_cmp(g->from_value, ceil_n) > 0)
+            continue;
+        if (g->has_to_value && money_cmp(n, g->to_value) > 0)
+            continue;
+        money_t per_unit_total;
+        TRY(mul(in->units, g->per_unit_amount, &per_unit_total));
+        return add(per_unit_total, g->flat_amount, out);
+    }
+    *out = MONEY_ZERO;
+    return CHARGE_MODEL_OK;
+}
+
+/* ---- Package -------------------------------------------------------------------------------- */
+
+/*
+ * ChargeModels::PackageService: paid = units - free_units; nothing when negative; otherwise
+ * ceil(paid / package_size) packages at `amount` each. Lago divides with Float#fdiv, which
+ * rounds past 15-17 significant digits; Tally's ceiling is exact, so the two agree wherever
+ * the double is exact and Tally is right where it is not.
+ */
+static enum charge_model_status package_amount(const struct charge_model_package *pk, money_t units,
+                                               money_t *out)
+{
+    if (pk->package_size <= 0 || pk->free_units < 0 || !valid(pk->amount))
+        return CHARGE_MODEL_ERR_INVALID;
+    money_t paid;
+    TRY(sub(units, money_from_int(pk->free_units), &paid));
+    if (money_sign(paid) < 0) {
+        *out = MONEY_ZERO;
+        return CHARGE_MODEL_OK;
+    }
+    money_t packages;
+    TRY(from_money(
+        money_div(paid, money_from_int(pk->package_size), 0, MONEY_ROUND_CEIL, &packages)));
+    return mul(packages, pk->amount, out);
+}
+
+/* ---- Percentage ----------------------------------------------------------------------------- */
+
+/*
+ * What the percentage model reads from Lago's running total: its last element, its length,
+ * its element N-1 when N < length, and how many elements are below the free total. Lengths
+ * are money_t because the UNITS running total is as long as the (unbounded) units.
+ */
+struct running_total_view {
+    money_t last;  /* 0 when empty (Lago: running_total&.last || 0) */
+    money_t count; /* number of elements */
+    money_t at_n;  /* element free_units_per_events - 1, if it exists */
+    bool has_at_n;
+    money_t below_free_total; /* elements < free_units_per_total_aggregation */
+};
+
+static enum charge_model_status running_total_units(money_t units, int64_t n, money_t free_total,
+                                                    struct running_total_view *rt)
+{
+    /* CountService#running_total: [] when neither free option is set, else
+     * (1..aggregation).to_a: 1, 2, ..., floor(units), empty below 1. */
+    *rt = (struct running_total_view){
+        .last = MONEY_ZERO, .count = MONEY_ZERO, .below_free_total = MONEY_ZERO};
+    if (n == 0 && money_is_zero(free_total))
+        return CHARGE_MODEL_OK;
+    money_t k = MONEY_ZERO;
+    if (money_cmp(units, money_from_int(1)) >= 0)
+        TRY(from_money(money_round(units, 0, MONEY_ROUND_FLOOR, &k)));
+    rt->last = k;
+    rt->count = k;
+    rt->has_at_n = n > 0 && money_cmp(money_from_int(n), k) < 0;
+    if (rt->has_at_n)
+        rt->at_n = money_from_int(n);
+    /* Integers j in 1..k with j < F are 1..min(k, ceil(F) - 1). */
+    rt->below_free_total = MONEY_ZERO;
+    if (money_cmp(free_total, money_from_int(1)) > 0) {
+        money_t c;
+        TRY(from_money(money_round(free_total, 0, MONEY_ROUND_CEIL, &c)));
+        TRY(sub(c, money_from_int(1), &c));
+        rt->below_free_total = money_cmp(c, k) < 0 ? c : k;
+    }
+    return CHARGE_MODEL_OK;
+}
+
+/*
+ * BillableMetrics::Aggregations::SumService#running_total: nothing when neither free option
+ * is set; the prefix sums of the first N events when free_units_per_events is set; else the
+ * prefix sums up to and including the first one past the free total (the loop checks
+ * "free_total < total" before adding each value).
+ */
+static enum charge_model_status running_total_events(const struct charge_model_input *in, int64_t n,
+                                                     money_t free_total,
+                                                     struct running_total_view *rt)
+{
+    *rt = (struct running_total_view){
+        .last = MONEY_ZERO, .count = MONEY_ZERO, .below_free_total = MONEY_ZERO};
+    if (n == 0 && money_is_zero(free_total))
+        return CHARGE_MODEL_OK;
+    if (in->event_values == NULL && in->event_values_count > 0)
+        return CHARGE_MODEL_ERR_INVALID;
+    money_t total = MONEY_ZERO;
+    size_t taken = 0, below = 0;
+    for (size_t i = 0; i < in->event_values_count; i++) {
+        if (n > 0) {
+            if ((uint64_t)taken >= (uint64_t)n)
+                break;
+        } else if (money_cmp(free_total, total) < 0) {
+            break;
+        }
+        if (!valid(in->event_values[i]))
+            return CHARGE_MODEL_ERR_INVALID;
+        TRY(add(total, in->event_values[i], &total));
+        taken++;
+        if (money_cmp(total, free_total) < 0)
+            below++;
+    }
+    rt->last = taken > 0 ? total : MONEY_ZERO;
+    /* taken and below are at most SIZE_MAX / 16 here (array lengths): they fit int64. */
+    rt->count = money_from_int((int64_t)taken);
+    rt->below_free_total = money_from_int((int64_t)below);
+    /* The prefix list is at most N long, so "N < length" never holds: no element N-1. */
+    rt->has_at_n = false;
+    return CHARGE_MODEL_OK;
+}
+
+/*
+ * ChargeModels::PercentageService#compute_amount with per-transaction min or max
+ * (#compute_amount_with_transaction_min_max): each event is priced alone, in order.
+ *   - While free events remain (N counts down) or free amount remains (F counts down by each
+ *     value), an event is free; when the free amount runs out inside an event, the rest of
+ *     that event is paid (and both allowances end).
+ *   - A paid event costs value x rate / 100 + fixed_amount, raised to the min if below it,
+ *     else lowered to the max if above it.
+ * Lago's reduce returns 0 for a free event ("next 0"), which resets its accumulator; free
+ * events always come first (the allowances only shrink), so that is the same as adding 0.
+ * Units play no part: only the events' values do.
+ */
+static enum charge_model_status percentage_min_max(const struct charge_model_percentage *pc,
+                                                   const struct charge_model_input *in,
+                                                   money_t *out)
+{
+    if (in->event_values == NULL && in->event_values_count > 0)
+        return CHARGE_MODEL_ERR_INVALID;
+    int64_t free_events = pc->has_free_units_per_events ? pc->free_units_per_events : 0;
+    money_t free_amount = pc->has_free_units_per_total_aggregation
+                              ? pc->free_units_per_total_aggregation
+                              : MONEY_ZERO;
+    money_t fixed = pc->has_fixed_amount ? pc->fixed_amount : MONEY_ZERO;
+    money_t total = MONEY_ZERO;
+    for (size_t i = 0; i < in->event_values_count; i++) {
+        money_t value = in->event_values[i];
+        if (!valid(value))
+            return CHARGE_MODEL_ERR_INVALID;
+        if (free_events > 0 || money_sign(free_amount) > 0) {
+            /* Only the sign of the free-event counter is ever read: stop at 0 so it cannot
+             * wrap, where Lago's Integer goes on to -1, -2, ... */
+            if (free_events > 0)
+                free_events--;
+            if (money_sign(free_amount) <= 0) {
+                total = MONEY_ZERO;
+                continue;
+            }
+            if (money_cmp(free_amount, value) > 0) {
+                TRY(sub(free_amount, value, &free_amount));
+                total = MONEY_ZERO;
+                continue;
+            }
+            TRY(sub(value, free_amount, &value));
+            free_amount = MONEY_ZERO;
+            free_events = 0;
+        }
+        money_t event_amount;
+        TRY(percent_of(value, pc->rate, &event_amount));
+        TRY(add(event_amount, fixed, &event_amount));
+        if (pc->has_per_transaction_min_amount &&
+            money_cmp(event_amount, pc->per_transaction_min_amount) < 0)
+            event_amount = pc->per_transaction_min_amount;
+        else if (pc->has_per_transaction_max_amount &&
+                 money_cmp(event_amount, pc->per_transaction_max_amount) > 0)
+            event_amount = pc->per_transaction_max_amount;
+        TRY(add(total, event_amount, &total));
+    }
+    *out = total;
+    return CHARGE_MODEL_OK;
+}
+
+/*
+ * ChargeModels::PercentageService#compute_amount without min/max:
+ *   free_units_value = 0                       if the running total's last element is 0
+ *                    = running_total[N - 1]    if 0 < N < its length
+ *                    = last                    if the free total is 0 or last <= it
+ *                    = free total              otherwise
+ *   free_units_count = the smallest non-zero of [N, elements below the free total], or 0
+ *   amount = (units - free_units_value) x rate / 100   (0 if free_units_value > units)
+ *          + (events_count - free_units_count) x fixed (0 if units is 0 or
+ *                                                       free_units_count >= events_count)
+ */
+static enum charge_model_status percentage_amount(const struct charge_model_percentage *pc,
+                                                  const struct charge_model_input *in, money_t *out)
+{
+    if (!valid(pc->rate) || (pc->has_fixed_amount && !valid(pc->fixed_amount)) ||
+        (pc->has_free_units_per_total_aggregation &&
+         !valid(pc->free_units_per_total_aggregation)) ||
+        (pc->has_per_transaction_min_amount && !valid(pc->per_transaction_min_amount)) ||
+        (pc->has_per_transaction_max_amount && !valid(pc->per_transaction_max_amount)) ||
+        (pc->has_free_units_per_events && pc->free_units_per_events < 0) || in->events_count < 0)
+        return CHARGE_MODEL_ERR_INVALID;
+    if (pc->has_per_transaction_min_amount || pc->has_per_transaction_max_amount)
+        return percentage_min_max(pc, in, out);
+
+    /* properties["free_units_per_events"].to_i and BigDecimal(... || 0): absent is 0. */
+    int64_t n = pc->has_free_units_per_events ? pc->free_units_per_events : 0;
+    money_t free_total = pc->has_free_units_per_total_aggregation
+                             ? pc->free_units_per_total_aggregation
+                             : MONEY_ZERO;
+    struct running_total_view rt = {
+        .last = MONEY_ZERO, .count = MONEY_ZERO, .below_free_total = MONEY_ZERO};
+    switch (in->running_total) {
+    case CHARGE_MODEL_RUNNING_TOTAL_NONE: break;
+    case CHARGE_MODEL_RUNNING_TOTAL_EVENT_VALUES:
+        TRY(running_total_events(in, n, free_total, &rt));
+        break;
+    case CHARGE_MODEL_RUNNING_TOTAL_UNITS:
+        TRY(running_total_units(in->units, n, free_total, &rt));
+        break;
+    default: return CHARGE_MODEL_ERR_INVALID;
+    }
+
+    money_t free_value;
+    if (money_is_zero(rt.last))
+        free_value = MONEY_ZERO;
+    else if (rt.has_at_n)
+        free_value = rt.at_n;
+    else if (money_is_zero(free_total) || money_cmp(rt.last, free_total) <= 0)
+        free_value = rt.last;
+    else
+        free_value = free_total;
+
+    money_t free_count = MONEY_ZERO;
+    bool have_count = false;
+    if (n != 0) {
+        free_count = money_from_int(n);
+        have_count = true;
+    }
+    if (!money_is_zero(rt.below_free_total) &&
+        (!have_count || money_cmp(rt.below_free_total, free_count) < 0))
+        free_count = rt.below_free_total;
+
+    money_t percentage = MONEY_ZERO;
+    if (money_cmp(free_value, in->units) <= 0) {
+        money_t paid;
+        TRY(sub(in->units, free_value, &paid));
+        TRY(percent_of(paid, pc->rate, &percentage));
+    }
+
+    money_t fixed_total = MONEY_ZERO;
+    money_t events = money_from_int(in->events_count);
+    if (!money_is_zero(in->units) && pc->has_fixed_amount && money_cmp(free_count, events) < 0) {
+        money_t paid_events;
+        TRY(sub(events, free_count, &paid_events));
+        TRY(mul(paid_events, pc->fixed_amount, &fixed_total));
+    }
+    return add(percentage, fixed_total, out);
+}
+
+/* ---- Entry points --------------------------------------------------------------------------- */
+
+enum charge_model_status charge_model_amount(const struct charge_model_properties *p,
+                                             const struct charge_model_input *in, money_t *amount)
+{
+    if (p == NULL || in == NULL || amount == NULL || !valid(in->units) ||
+        (in->has_full_units && !valid(in->full_units)))
+        return CHARGE_MODEL_ERR_INVALID;
+    switch (p->kind) {
+    case CHARGE_MODEL_STANDARD:
+        /* ChargeModels::StandardService: units x amount. */
+        if (!valid(p->standard.amount))
+            return CHARGE_MODEL_ERR_INVALID;
+        return mul(in->units, p->standard.amount, amount);
+    case CHARGE_MODEL_GRADUATED:
+    case CHARGE_MODEL_GRADUATED_PERCENTAGE:
+        if (!ranges_usable(&p->ranges))
+            return CHARGE_MODEL_ERR_INVALID;
+        return graduated_amount(&p->ranges, in->units, p->kind == CHARGE_MODEL_GRADUATED_PERCENTAGE,
+                                amount);
+    case CHARGE_MODEL_VOLUME:
+        if (!ranges_usable(&p->ranges))
+            return CHARGE_MODEL_ERR_INVALID;
+        return volume_amount(&p->ranges, in, amount);
+    case CHARGE_MODEL_PACKAGE: return package_amount(&p->package, in->units, amount);
+    case CHARGE_MODEL_PERCENTAGE: return percentage_amount(&p->percentage, in, amount);
+    default: return CHARGE_MODEL_ERR_INVALID;
+    }
+}
+
+enum charge_model_status charge_model_fee_cents(money_t units, money_t amount, int32_t exponent,
+                                                int64_t *cents)
+{
+    if (!valid(units) || !valid(amount) || exponent < 0 || exponent > MONEY_SCALE_MAX)
+        return CHARGE_MODEL_ERR_INVALID;
+    /* Fees::ChargeService#init_fee: "Prevent trying to create a fee with negative units or
+     * amount." */
+    if (money_sign(units) < 0 || money_sign(amount) < 0) {
+        *cents = 0;
+        return CHARGE_MODEL_OK;
+    }
+    return from_money(money_to_minor_units(amount, exponent, MONEY_ROUND_HALF_UP, cents));
+}
