@@ -1,0 +1,145 @@
+// Plans and their charges over real HTTP: every charge model's properties, Lago's charge
+// rules, filters against the metric's, updates that keep charge ids, taxes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const metric = {};
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  for (const bm of [
+    { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens', filters: [{ key: 'model', values: ['small', 'large'] }] },
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+    { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
+    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true },
+    { code: 'peak', name: 'Peak', aggregation_type: 'max_agg', field_name: 'gpus' },
+  ]) {
+    const r = await t.api('/api/v1/billable_metrics', { method: 'POST', body: { billable_metric: bm } });
+    metric[bm.code] = (await r.json()).billable_metric.lago_id;
+  }
+  await t.api('/api/v1/taxes', { method: 'POST', body: { tax: { code: 'vat', name: 'VAT', rate: 20 } } });
+});
+after(async () => { await t.cleanup(); });
+
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  return { status: r.status, body: await r.json() };
+};
+const plan = (code, charges, extra = {}) => ({ plan: { code, name: code, interval: 'monthly', amount_cents: 1000, amount_currency: 'USD', charges, ...extra } });
+const charge = (bm, charge_model, properties, extra = {}) => ({ billable_metric_id: metric[bm], charge_model, properties, ...extra });
+
+test('a plan with every charge model', async () => {
+  const charges = [
+    charge('calls', 'standard', { amount: '0.0001' }),
+    charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: 100, per_unit_amount: '1', flat_amount: '10' }, { from_value: 101, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] }),
+    charge('tokens', 'graduated_percentage', { graduated_percentage_ranges: [{ from_value: 0, to_value: 10, rate: '1', flat_amount: '0' }, { from_value: 10, to_value: null, rate: '0.5', flat_amount: '1' }] }),
+    charge('calls', 'package', { amount: '5', package_size: 1000, free_units: 100 }),
+    charge('tokens', 'percentage', { rate: '1.5', fixed_amount: '0.1', free_units_per_events: 3, free_units_per_total_aggregation: '50', per_transaction_min_amount: '0.01', per_transaction_max_amount: '10' }),
+    charge('tokens', 'volume', { volume_ranges: [{ from_value: 0, to_value: 100, per_unit_amount: '2', flat_amount: '1' }, { from_value: 101, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }),
+  ];
+  const r = await call('POST', '/api/v1/plans', plan('all_models', charges, { tax_codes: ['vat'], trial_period: 7, pay_in_advance: true, minimum_commitment: { amount_cents: 5000, invoice_display_name: 'Min' } }));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const p = r.body.plan;
+  assert.equal(p.charges.length, 6);
+  assert.deepEqual(p.charges.map((c) => c.charge_model), ['standard', 'graduated', 'graduated_percentage', 'package', 'percentage', 'volume']);
+  assert.deepEqual(p.charges[0].properties, { amount: '0.0001' });
+  assert.equal(p.charges[0].billable_metric_code, 'calls');
+  assert.equal(p.charges[0].lago_billable_metric_id, metric.calls);
+  assert.deepEqual(p.charges[3].properties, { amount: '5', package_size: 1000, free_units: 100 });
+  assert.deepEqual(p.charges[4].properties, { rate: '1.5', fixed_amount: '0.1', free_units_per_events: 3, free_units_per_total_aggregation: '50', per_transaction_min_amount: '0.01', per_transaction_max_amount: '10' });
+  assert.deepEqual(p.charges[5].properties.volume_ranges[1], { from_value: 101, to_value: null, per_unit_amount: '1', flat_amount: '0' });
+  assert.equal(p.trial_period, 7);
+  assert.equal(p.pay_in_advance, true);
+  assert.deepEqual(p.minimum_commitment, { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: [] });
+  assert.equal(p.taxes[0].code, 'vat');
+  assert.deepEqual((await call('GET', '/api/v1/plans/all_models')).body.plan, p);
+});
+
+test('charge properties are validated with Lago\'s codes', async () => {
+  const cases = [
+    [charge('calls', 'standard', { amount: '-1' }), 'properties', 'invalid_amount'],
+    [charge('calls', 'standard', {}), 'properties', 'invalid_amount'],
+    [charge('calls', 'standard', { amount: 'ten' }), 'properties', 'invalid_amount'],
+    [charge('calls', 'package', { amount: '1', package_size: 0 }), 'properties', 'invalid_package_size'],
+    [charge('calls', 'package', { amount: '1', package_size: 10, free_units: -1 }), 'properties', 'invalid_free_units'],
+    [charge('tokens', 'percentage', { rate: '-1' }), 'properties', 'invalid_rate'],
+    [charge('tokens', 'percentage', { rate: '1', per_transaction_min_amount: '5', per_transaction_max_amount: '1' }), 'properties', 'per_transaction_max_lower_than_per_transaction_min'],
+    [charge('tokens', 'graduated', {}), 'properties', 'missing_graduated_ranges'],
+    [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 1, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
+    [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }, { from_value: 10, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
+    [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: 10, per_unit_amount: '1', flat_amount: '0' }, { from_value: 20, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
+    [charge('tokens', 'volume', { volume_ranges: [] }), 'properties', 'missing_volume_ranges'],
+    [charge('tokens', 'graduated_percentage', { graduated_percentage_ranges: [{ from_value: 0, to_value: null, rate: '-2', flat_amount: '0' }] }), 'properties', 'invalid_rate'],
+    [charge('tokens', 'fancy', { amount: '1' }), 'charge_model', 'value_is_invalid'],
+  ];
+  for (const [c, field, code] of cases) {
+    const r = await call('POST', '/api/v1/plans', plan('bad', [c]));
+    assert.equal(r.status, 422, JSON.stringify(c));
+    assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(c));
+  }
+});
+
+test('charge and metric rules: pay in advance, proration, min amount, percentage on latest, filters', async () => {
+  const cases = [
+    [charge('tokens', 'volume', { volume_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }, { pay_in_advance: true }), 'pay_in_advance', 'invalid_aggregation_type_or_charge_model'],
+    [charge('peak', 'standard', { amount: '1' }, { pay_in_advance: true }), 'pay_in_advance', 'invalid_aggregation_type_or_charge_model'],
+    [charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, min_amount_cents: 100 }), 'min_amount_cents', 'not_compatible_with_pay_in_advance'],
+    [charge('calls', 'standard', { amount: '1' }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
+    [charge('seats', 'package', { amount: '1', package_size: 1 }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
+    [charge('storage', 'percentage', { rate: '1' }), 'billable_metric', 'invalid_value'],
+    [charge('calls', 'standard', { amount: '1' }, { invoiceable: false }), 'invoiceable', 'not_compatible_with_pay_in_arrears'],
+    [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { region: ['eu'] } }] }), 'filters', 'invalid_format'],
+    [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { model: ['huge'] } }] }), 'filters', 'invalid_format'],
+  ];
+  for (const [c, field, code] of cases) {
+    const r = await call('POST', '/api/v1/plans', plan('bad', [c]));
+    assert.equal(r.status, 422, JSON.stringify(c));
+    assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(c));
+  }
+  // the allowed combinations
+  const ok = await call('POST', '/api/v1/plans', plan('rules_ok', [
+    charge('seats', 'standard', { amount: '10' }, { prorated: true }),
+    charge('seats', 'volume', { volume_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }, { prorated: true }),
+    charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, invoiceable: false, regroup_paid_fees: 'invoice' }),
+    charge('tokens', 'standard', { amount: '1' }, { filters: [{ invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } }, { properties: { amount: '2' }, values: { model: ['__ALL_FILTER_VALUES__'] } }] }),
+  ]));
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.deepEqual(ok.body.plan.charges[3].filters[0], { invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } });
+});
+
+test('plan fields: interval, currency, references', async () => {
+  for (const [extra, field, code] of [
+    [{ interval: 'daily' }, 'interval', 'value_is_invalid'],
+    [{ amount_currency: 'XYZ' }, 'amount_currency', 'value_is_invalid'],
+    [{ amount_cents: -5 }, 'amount_cents', 'value_is_out_of_range'],
+    [{ bill_charges_monthly: true }, 'bill_charges_monthly', 'only_with_yearly_or_semiannual'],
+    [{ trial_period: -1 }, 'trial_period', 'value_is_out_of_range'],
+  ]) {
+    const r = await call('POST', '/api/v1/plans', plan('bad', [], extra));
+    assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(extra));
+  }
+  let r = await call('POST', '/api/v1/plans', plan('bad', [{ billable_metric_id: '00000000-0000-4000-8000-000000000000', charge_model: 'standard', properties: { amount: '1' } }]));
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+  r = await call('POST', '/api/v1/plans', plan('bad', [], { tax_codes: ['nope'] }));
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'tax_not_found' });
+  r = await call('POST', '/api/v1/plans', plan('yearly', [], { interval: 'yearly', bill_charges_monthly: true }));
+  assert.equal(r.body.plan.bill_charges_monthly, true);
+});
+
+test('updating a plan keeps what is not named, and charge ids across edits', async () => {
+  const created = (await call('POST', '/api/v1/plans', plan('editable', [charge('calls', 'standard', { amount: '1' })]))).body.plan;
+  let r = await call('PUT', '/api/v1/plans/editable', { plan: { amount_cents: 2000 } });
+  assert.equal(r.body.plan.amount_cents, 2000);
+  assert.equal(r.body.plan.charges[0].lago_id, created.charges[0].lago_id);
+  // Lago's clients name the charge to keep by id
+  r = await call('PUT', '/api/v1/plans/editable', { plan: { charges: [{ id: created.charges[0].lago_id, billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } }, charge('tokens', 'standard', { amount: '3' })] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.plan.charges.length, 2);
+  assert.equal(r.body.plan.charges[0].lago_id, created.charges[0].lago_id);
+  assert.deepEqual(r.body.plan.charges[0].properties, { amount: '2' });
+  assert.notEqual(r.body.plan.charges[1].lago_id, created.charges[0].lago_id);
+  const del = await call('DELETE', '/api/v1/plans/editable');
+  assert.equal(del.body.plan.code, 'editable');
+  assert.equal((await call('GET', '/api/v1/plans/editable')).status, 404);
+});

@@ -1,0 +1,77 @@
+// Lago's JavaScript client creating a catalog against tallyd: taxes, billable metrics,
+// add-ons, coupons and a plan with charges, read back and updated through the client.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from 'lago-javascript-client';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+let lago;
+before(async () => {
+  t = await startWithOrg();
+  lago = Client(t.key, { baseUrl: `${t.url}/api/v1` });
+});
+after(async () => { await t.cleanup(); });
+
+test('taxes through the client', async () => {
+  const { data } = await lago.taxes.createTax({ tax: { name: 'VAT FR', code: 'vat_fr', rate: '20.0', description: 'France' } });
+  assert.equal(data.tax.code, 'vat_fr');
+  assert.equal(data.tax.rate, 20);
+  const upd = await lago.taxes.updateTax('vat_fr', { tax: { rate: '10.0' } });
+  assert.equal(upd.data.tax.rate, 10);
+  const all = await lago.taxes.findAllTaxes({ page: 1, per_page: 10 });
+  assert.equal(all.data.meta.total_count, 1);
+  assert.equal((await lago.taxes.findTax('vat_fr')).data.tax.name, 'VAT FR');
+});
+
+let tokens;
+test('billable metrics through the client', async () => {
+  const { data } = await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Tokens', code: 'tokens', aggregation_type: 'sum_agg', field_name: 'total_tokens', filters: [{ key: 'model', values: ['small', 'large'] }] } });
+  tokens = data.billable_metric;
+  assert.equal(tokens.aggregation_type, 'sum_agg');
+  assert.deepEqual(tokens.filters, [{ key: 'model', values: ['small', 'large'] }]);
+  const got = await lago.billableMetrics.findBillableMetric('tokens');
+  assert.equal(got.data.billable_metric.lago_id, tokens.lago_id);
+  await assert.rejects(lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'T', code: 'tokens', aggregation_type: 'count_agg' } }), (res) => {
+    assert.equal(res.status, 422);
+    assert.deepEqual(res.error.error_details, { code: ['value_already_exist'] });
+    return true;
+  });
+});
+
+test('add-ons and coupons through the client', async () => {
+  const a = await lago.addOns.createAddOn({ add_on: { name: 'Setup', code: 'setup', amount_cents: 10000, amount_currency: 'EUR', tax_codes: ['vat_fr'] } });
+  assert.equal(a.data.add_on.taxes[0].code, 'vat_fr');
+  const c = await lago.coupons.createCoupon({ coupon: { name: 'Launch', code: 'launch', coupon_type: 'percentage', percentage_rate: '15', frequency: 'recurring', frequency_duration: 6, expiration: 'no_expiration' } });
+  assert.equal(c.data.coupon.percentage_rate, '15.0');
+  assert.equal(c.data.coupon.frequency_duration, 6);
+  const list = await lago.coupons.findAllCoupons();
+  assert.equal(list.data.coupons.length, 1);
+  await lago.addOns.destroyAddOn('setup');
+  await assert.rejects(lago.addOns.findAddOn('setup'), (res) => res.status === 404);
+});
+
+test('a plan with graduated and package charges through the client', async () => {
+  const { data } = await lago.plans.createPlan({
+    plan: {
+      name: 'Startup', code: 'startup', interval: 'monthly', amount_cents: 9900, amount_currency: 'EUR',
+      pay_in_advance: true, trial_period: 14, tax_codes: ['vat_fr'],
+      charges: [
+        { billable_metric_id: tokens.lago_id, charge_model: 'graduated', properties: { graduated_ranges: [
+          { from_value: 0, to_value: 1000000, per_unit_amount: '0.000002', flat_amount: '0' },
+          { from_value: 1000001, to_value: null, per_unit_amount: '0.000001', flat_amount: '0' }] },
+          filters: [{ invoice_display_name: 'Large model', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '0.00001', flat_amount: '0' }] }, values: { model: ['large'] } }] },
+        { billable_metric_id: tokens.lago_id, charge_model: 'package', properties: { amount: '1', package_size: 1000, free_units: 0 } },
+      ],
+    },
+  });
+  assert.equal(data.plan.code, 'startup');
+  assert.equal(data.plan.charges.length, 2);
+  assert.equal(data.plan.charges[0].billable_metric_code, 'tokens');
+  assert.equal(data.plan.charges[0].filters[0].invoice_display_name, 'Large model');
+  const upd = await lago.plans.updatePlan('startup', { plan: { name: 'Startup 2026' } });
+  assert.equal(upd.data.plan.name, 'Startup 2026');
+  assert.equal(upd.data.plan.charges[1].lago_id, data.plan.charges[1].lago_id);
+  const all = await lago.plans.findAllPlans({ per_page: 5 });
+  assert.equal(all.data.plans[0].code, 'startup');
+});
