@@ -100,6 +100,16 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
 /* Starts a JSON answer: sets the status and returns the response buffer, emptied. */
 struct buf *api_respond(struct request *req, int status);
 
+/* Calls fn for every value of a repeated query argument ("status[]=a&status[]=b"). */
+void api_query_each(struct request *req, const char *name,
+                    void (*fn)(const char *value, void *ctx), void *ctx);
+
+/*
+ * The organization's clock for a read: its test clock, or the real time. False after
+ * answering 500 if the store fails.
+ */
+bool api_org_now(struct request *req, tally_time *now);
+
 /* A query-string argument of the request, or NULL. */
 const char *api_query(struct request *req, const char *name);
 

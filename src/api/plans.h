@@ -15,4 +15,8 @@
 
 extern const struct catalog_resource plans_resource;
 
+struct plan_terms;
+/* Reads what a subscription needs from a stored plan (interval, fee, currency, trial). */
+bool plans_terms(const struct catalog_item *plan, struct plan_terms *out);
+
 #endif

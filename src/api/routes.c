@@ -10,6 +10,7 @@
 #include "api/customers.h"
 #include "api/ops.h"
 #include "api/plans.h"
+#include "api/subscriptions.h"
 #include "api/taxes.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
@@ -53,6 +54,12 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/plans/{}", "plans.get", true, catalog_get, &plans_resource},
     {"PUT", "/api/v1/plans/{}", "plans.update", true, catalog_update, &plans_resource},
     {"DELETE", "/api/v1/plans/{}", "plans.delete", true, catalog_delete, &plans_resource},
+    {"POST", "/api/v1/subscriptions", "subscriptions.create", true, subscriptions_create, NULL},
+    {"GET", "/api/v1/subscriptions", "subscriptions.list", true, subscriptions_list, NULL},
+    {"GET", "/api/v1/subscriptions/{}", "subscriptions.get", true, subscriptions_get, NULL},
+    {"PUT", "/api/v1/subscriptions/{}", "subscriptions.update", true, subscriptions_update, NULL},
+    {"DELETE", "/api/v1/subscriptions/{}", "subscriptions.terminate", true,
+     subscriptions_terminate, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

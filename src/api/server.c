@@ -111,6 +111,43 @@ const char *api_query(struct request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct query_each {
+    const char *name;
+    void (*fn)(const char *value, void *ctx);
+    void *ctx;
+};
+
+static enum MHD_Result visit_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct query_each *q = cls;
+    (void)kind;
+    if (key && value && strcmp(key, q->name) == 0)
+        q->fn(value, q->ctx);
+    return MHD_YES;
+}
+
+void api_query_each(struct request *req, const char *name,
+                    void (*fn)(const char *value, void *ctx), void *ctx)
+{
+    struct query_each q = {name, fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_argument, &q);
+}
+
+bool api_org_now(struct request *req, tally_time *now)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_org org;
+    enum store_status s = store_org_get(store_reader_conn(r), req->org_id, &org, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return false;
+    }
+    *now = org.has_test_clock ? org.test_clock_now : wallclock_now();
+    return true;
+}
+
 static bool parse_positive(const char *s, int64_t *out)
 {
     int64_t v = 0;

@@ -19,6 +19,7 @@
 
 #include "core/catalog.h"
 #include "core/customer.h"
+#include "core/subscription.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -31,6 +32,47 @@ enum command_kind {
     COMMAND_TEST_CLOCK_ADVANCE,
     COMMAND_CATALOG_PUT,
     COMMAND_CATALOG_DELETE,
+    COMMAND_SUBSCRIPTION_CREATE,
+    COMMAND_SUBSCRIPTION_UPDATE,
+    COMMAND_SUBSCRIPTION_TERMINATE,
+};
+
+/*
+ * POST /subscriptions: subscribe a customer (created if unknown) to a plan, or change the
+ * plan of the live subscription with that external id. The plan, and the live subscription
+ * with its plan, are as the request read them; the writer refuses the command as stale if
+ * either changed since.
+ */
+struct subscription_request {
+    const char *external_customer_id;
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT]; /* for a customer created on the way */
+    const char *external_id;
+    const char *name;
+    enum period_billing_time billing_time;
+    bool has_subscription_at;
+    tally_time subscription_at;
+    bool has_ending_at;
+    tally_time ending_at;
+    char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    const char *plan_code;
+    struct plan_terms plan;
+    tally_time plan_updated_at;
+    int64_t current_id; /* the live subscription the request saw, or 0 */
+    tally_time current_updated_at;
+    struct plan_terms current_plan; /* its plan's terms, when current_id != 0 */
+};
+
+/* PUT /subscriptions/{external_id}: the fields named change. */
+struct subscription_update {
+    const char *external_id;
+    bool has_name;
+    const char *name;
+    bool has_ending_at;
+    bool ending_at_null;
+    tally_time ending_at;
+    bool has_subscription_at;
+    tally_time subscription_at;
 };
 
 /* The outcome of applying one command; the API maps it to an HTTP answer. */
@@ -88,6 +130,12 @@ struct command {
             enum catalog_kind kind;
             const char *code;
         } catalog_delete;
+        struct subscription_request subscription_create;
+        struct subscription_update subscription_update;
+        struct {
+            const char *external_id;
+            bool pending_only; /* DELETE ?status=pending: cancel the pending one */
+        } subscription_terminate;
     } as;
 
     /* Set by the writer. */
@@ -97,6 +145,7 @@ struct command {
     const char *invalid_code;
     struct customer customer; /* the customer as saved or deleted (customer commands) */
     struct catalog_item item; /* the catalog item as saved or deleted (catalog commands) */
+    struct subscription subscription; /* as saved (subscription commands) */
     const struct catalog_ref *missing_ref; /* with COMMAND_REF_NOT_FOUND */
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sys/tzdb.h"
 #include "sys/wallclock.h"
 
 /* What every command of an organization reads: its clock, and its customer numbering. */
@@ -27,6 +28,7 @@ struct org_state {
 
 struct engine {
     struct store *store;
+    struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
     pthread_t thread;
 
     pthread_mutex_t lock; /* guards the queue and `stopping` */
@@ -126,7 +128,18 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
         c->created_at = cmd->now;
         c->sequential_id = org->last_customer_sequential_id + 1;
     }
+    const char *had = c->text[CUSTOMER_CURRENCY];
     customer_apply(c, in);
+    const char *has = c->text[CUSTOMER_CURRENCY];
+    if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
+        /* The first subscription fixed the currency: it stays while any is live. */
+        int64_t live;
+        if (store_customer_live_subscriptions(store_conn(e->store), cmd->org_id, c->id, cmd->now,
+                                              &live) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (live > 0)
+            return invalid(cmd, "currency", "currencies_does_not_match");
+    }
     c->updated_at = cmd->now;
     if (store_customer_save(e->store, c) != STORE_OK)
         return COMMAND_STORE_FAILED;
@@ -229,6 +242,231 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
                                                                         : COMMAND_STORE_FAILED;
 }
 
+/* ---- subscriptions -------------------------------------------------------------------- */
+
+static const struct catalog_ref plan_ref = {CATALOG_PLAN, NULL, NULL};
+
+static const struct tz_zone *customer_zone(struct engine *e, const char *timezone)
+{
+    const char *name = timezone ? timezone : "UTC";
+    return e->tzdb ? tzdb_get(e->tzdb, name, strlen(name)) : NULL;
+}
+
+/* The customer a subscription is for, created if unknown, its currency fixed by the plan. */
+static enum command_result subscription_customer(struct engine *e, struct command *cmd,
+                                                 struct org_state *org, struct customer *c)
+{
+    const struct subscription_request *rq = &cmd->as.subscription_create;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             rq->external_customer_id, c, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    const char *currency = c->text[CUSTOMER_CURRENCY];
+    if (s == STORE_OK && currency && strcmp(currency, rq->plan.currency) != 0)
+        return invalid(cmd, "currency", "currencies_does_not_match");
+    if (s == STORE_OK && currency)
+        return COMMAND_OK;
+    if (s == STORE_NOT_FOUND) {
+        customer_init_defaults(c);
+        c->org_id = cmd->org_id;
+        c->external_id = rq->external_customer_id;
+        memcpy(c->lago_id, rq->customer_lago_id, sizeof c->lago_id);
+        c->sequential_id = org->last_customer_sequential_id + 1;
+        c->created_at = cmd->now;
+    }
+    c->text[CUSTOMER_CURRENCY] = rq->plan.currency;
+    c->updated_at = cmd->now;
+    if (store_customer_save(e->store, c) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (c->sequential_id > org->last_customer_sequential_id)
+        org->last_customer_sequential_id = c->sequential_id;
+    return COMMAND_OK;
+}
+
+static void subscription_from_request(struct subscription *sub, const struct command *cmd,
+                                      int64_t customer_id)
+{
+    const struct subscription_request *rq = &cmd->as.subscription_create;
+    memset(sub, 0, sizeof *sub);
+    sub->org_id = cmd->org_id;
+    sub->customer_id = customer_id;
+    memcpy(sub->lago_id, rq->lago_id, sizeof sub->lago_id);
+    sub->external_id = rq->external_id;
+    sub->name = rq->name;
+    memcpy(sub->plan_lago_id, rq->plan_lago_id, sizeof sub->plan_lago_id);
+    sub->plan_code = rq->plan_code;
+    sub->billing_time = rq->billing_time;
+    sub->subscription_at = rq->has_subscription_at ? rq->subscription_at : cmd->now;
+    sub->started_at = sub->subscription_at;
+    sub->has_ending_at = rq->has_ending_at;
+    sub->ending_at = rq->ending_at;
+    sub->created_at = sub->updated_at = cmd->now;
+}
+
+/* Moves the live subscription `old` to the new plan: the new one starts at `switch_at`. */
+static enum command_result switch_plan(struct engine *e, struct command *cmd,
+                                       struct subscription *old, tally_time switch_at)
+{
+    struct subscription *next = &cmd->subscription;
+    subscription_from_request(next, cmd, old->customer_id);
+    next->billing_time = old->billing_time;
+    next->subscription_at = old->subscription_at; /* the anchor stays: periods do not move */
+    next->started_at = switch_at;
+    if (!cmd->as.subscription_create.name)
+        next->name = old->name;
+    next->previous_id = old->id;
+    if (store_subscription_save(e->store, next) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    old->has_terminated_at = true;
+    old->terminated_at = switch_at;
+    old->next_id = next->id;
+    old->updated_at = cmd->now;
+    return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result change_plan(struct engine *e, struct command *cmd,
+                                       struct store_subscription *live)
+{
+    const struct subscription_request *rq = &cmd->as.subscription_create;
+    struct subscription *old = &live->sub;
+    enum subscription_change kind;
+    if (!subscription_change_kind(old, &rq->current_plan, rq->plan_lago_id, &rq->plan, cmd->now,
+                                  &kind))
+        return invalid(cmd, "amount_cents", "value_is_out_of_range");
+    struct period current;
+    enum command_result r;
+    switch (kind) {
+    case SUBSCRIPTION_CHANGE_NONE:
+        cmd->subscription = *old;
+        return COMMAND_OK;
+    case SUBSCRIPTION_CHANGE_PENDING:
+        memcpy(old->plan_lago_id, rq->plan_lago_id, sizeof old->plan_lago_id);
+        old->plan_code = rq->plan_code;
+        if (rq->name)
+            old->name = rq->name;
+        old->updated_at = cmd->now;
+        cmd->subscription = *old;
+        return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK
+                                                                   : COMMAND_STORE_FAILED;
+    case SUBSCRIPTION_CHANGE_UPGRADE:
+        return switch_plan(e, cmd, old, cmd->now);
+    case SUBSCRIPTION_CHANGE_DOWNGRADE:
+        if (old->next_id != 0)
+            return invalid(cmd, "plan_code", "downgrade_already_scheduled");
+        if (subscription_current_period(old, &rq->current_plan,
+                                        customer_zone(e, live->customer_timezone), cmd->now,
+                                        &current) != PERIOD_OK)
+            return invalid(cmd, "subscription_at", "value_is_out_of_range");
+        r = switch_plan(e, cmd, old, current.end);
+        if (r == COMMAND_OK)
+            cmd->subscription = *old; /* Lago answers the current one, naming what comes next */
+        return r;
+    }
+    return COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_subscription_create(struct engine *e, struct command *cmd,
+                                                     struct org_state *org)
+{
+    const struct subscription_request *rq = &cmd->as.subscription_create;
+    struct catalog_item plan;
+    enum store_status s = store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id,
+                                                       CATALOG_PLAN, rq->plan_lago_id, &plan,
+                                                       cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    if (s == STORE_NOT_FOUND) {
+        cmd->missing_ref = &plan_ref;
+        return COMMAND_REF_NOT_FOUND;
+    }
+    if (plan.updated_at != rq->plan_updated_at)
+        return COMMAND_STALE;
+    struct customer customer;
+    enum command_result r = subscription_customer(e, cmd, org, &customer);
+    if (r != COMMAND_OK)
+        return r;
+    struct store_subscription live;
+    s = store_subscription_live(store_conn(e->store), cmd->org_id, rq->external_id, cmd->now,
+                                &live, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    tally_time seen = s == STORE_OK ? live.sub.updated_at : 0;
+    if ((s == STORE_OK ? live.sub.id : 0) != rq->current_id || seen != rq->current_updated_at)
+        return COMMAND_STALE;
+    if (s == STORE_OK && live.sub.customer_id != customer.id)
+        return invalid(cmd, "external_id", "value_already_exist");
+    if (s == STORE_OK)
+        return change_plan(e, cmd, &live);
+    subscription_from_request(&cmd->subscription, cmd, customer.id);
+    return store_subscription_save(e->store, &cmd->subscription) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_subscription_update(struct engine *e, struct command *cmd)
+{
+    const struct subscription_update *u = &cmd->as.subscription_update;
+    struct store_subscription live;
+    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
+                                                  u->external_id, cmd->now, &live, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    struct subscription *sub = &live.sub;
+    if (u->has_name)
+        sub->name = u->name;
+    if (u->has_ending_at) {
+        if (!u->ending_at_null && u->ending_at <= cmd->now)
+            return invalid(cmd, "ending_at", "invalid_date");
+        sub->has_ending_at = !u->ending_at_null;
+        sub->ending_at = u->ending_at;
+    }
+    if (u->has_subscription_at) {
+        /* Only a subscription that has not started may move its start (Lago's rule). */
+        if (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id)
+            return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
+        sub->subscription_at = sub->started_at = u->subscription_at;
+    }
+    sub->updated_at = cmd->now;
+    cmd->subscription = *sub;
+    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
+{
+    struct store_subscription live;
+    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
+                                                  cmd->as.subscription_terminate.external_id,
+                                                  cmd->now, &live, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    struct subscription *sub = &live.sub;
+    bool pending = subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING;
+    if (cmd->as.subscription_terminate.pending_only != pending)
+        return COMMAND_NOT_FOUND;
+    if (pending) {
+        sub->has_canceled_at = true;
+        sub->canceled_at = cmd->now;
+    } else {
+        sub->has_terminated_at = true;
+        sub->terminated_at = cmd->now;
+    }
+    sub->updated_at = cmd->now;
+    if (sub->next_id != 0) {
+        /* A downgrade scheduled on it dies with it. */
+        struct store_subscription next;
+        if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
+                                   cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        next.sub.has_canceled_at = true;
+        next.sub.canceled_at = cmd->now;
+        next.sub.updated_at = cmd->now;
+        if (store_subscription_save(e->store, &next.sub) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    cmd->subscription = *sub;
+    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
@@ -237,6 +475,9 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_TEST_CLOCK_ADVANCE: return apply_test_clock_advance(e, cmd, org);
     case COMMAND_CATALOG_PUT: return apply_catalog_put(e, cmd);
     case COMMAND_CATALOG_DELETE: return apply_catalog_delete(e, cmd);
+    case COMMAND_SUBSCRIPTION_CREATE: return apply_subscription_create(e, cmd, org);
+    case COMMAND_SUBSCRIPTION_UPDATE: return apply_subscription_update(e, cmd);
+    case COMMAND_SUBSCRIPTION_TERMINATE: return apply_subscription_terminate(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -303,6 +544,8 @@ static void apply_one(struct engine *e, struct command *cmd)
     cmd->conn = store_conn(e->store);
     cmd->render(cmd);
     cmd->conn = NULL;
+    if (cmd->result == COMMAND_STORE_FAILED) /* rendering read the store and failed */
+        goto fail;
     if (cmd->idempotency_key && !remember_answer(e, cmd))
         goto fail;
 release:
@@ -385,7 +628,7 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-struct engine *engine_start(struct store *st, char err[STORE_ERR_MAX])
+struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_ERR_MAX])
 {
     struct engine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -393,6 +636,7 @@ struct engine *engine_start(struct store *st, char err[STORE_ERR_MAX])
         return NULL;
     }
     e->store = st;
+    e->tzdb = tzdb;
     if (!load_orgs(e)) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
                  store_errmsg(store_conn(st)));

@@ -37,9 +37,10 @@ struct engine_stats {
 
 /*
  * Starts the writer thread over an opened store, which the engine takes (closed by
- * engine_stop). Returns NULL with a message if the store cannot be read.
+ * engine_stop). The tz database is borrowed and must outlive the engine. Returns NULL with a message if the store cannot be read.
  */
-struct engine *engine_start(struct store *st, char err[STORE_ERR_MAX]);
+struct tzdb;
+struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_ERR_MAX]);
 
 /* Queues a command. The caller keeps it alive until cmd->done(cmd) has run. */
 void engine_submit(struct engine *e, struct command *cmd);

@@ -124,7 +124,7 @@ int main(int argc, char **argv)
         store_close(st);
         goto fail;
     }
-    engine = engine_start(st, err); /* takes the store */
+    engine = engine_start(st, tzdb, err); /* takes the store */
     if (!engine) {
         store_close(st);
         goto fail;

@@ -71,6 +71,24 @@ static const char *const migrations[] = {
     "  WHERE deleted_at IS NULL;"
     "CREATE INDEX catalog_by_lago_id ON catalog_items(org_id, kind, lago_id);"
     "CREATE INDEX catalog_by_created ON catalog_items(org_id, kind, created_at, id);",
+    /* 3: subscriptions (core/subscription.h): instants, not a status */
+    "CREATE TABLE subscriptions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL REFERENCES organizations(id),"
+    "  customer_id INTEGER NOT NULL REFERENCES customers(id),"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  external_id TEXT NOT NULL,"
+    "  name TEXT,"
+    "  plan_lago_id TEXT NOT NULL,"
+    "  plan_code TEXT NOT NULL,"
+    "  billing_time INTEGER NOT NULL,"
+    "  subscription_at INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+    "  ending_at INTEGER, terminated_at INTEGER, canceled_at INTEGER,"
+    "  previous_id INTEGER, next_id INTEGER,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX subscriptions_by_external_id ON subscriptions(org_id, external_id, started_at);"
+    "CREATE INDEX subscriptions_by_customer ON subscriptions(org_id, customer_id, created_at);"
+    "CREATE INDEX subscriptions_by_created ON subscriptions(org_id, created_at, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -103,6 +121,13 @@ enum stmt_id {
     STMT_CATALOG_DELETE,
     STMT_CATALOG_COUNT,
     STMT_CATALOG_PAGE,
+    STMT_SUBSCRIPTION_INSERT,
+    STMT_SUBSCRIPTION_UPDATE,
+    STMT_SUBSCRIPTION_GET,
+    STMT_SUBSCRIPTION_BY_EXTERNAL_ID,
+    STMT_SUBSCRIPTION_COUNT,
+    STMT_SUBSCRIPTION_PAGE,
+    STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_COUNT
 };
 
@@ -124,6 +149,24 @@ enum stmt_id {
 #define CUSTOMER_COLUMN_COUNT 33
 
 #define CATALOG_COLUMNS "id, org_id, kind, code, lago_id, body, created_at, updated_at"
+
+/* Column order of every subscription SELECT; read_subscription depends on it. */
+#define SUBSCRIPTION_COLUMNS                                                                       \
+    "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"            \
+    " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                 \
+    " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"     \
+    " c.lago_id, c.external_id, c.timezone"
+/* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,
+ * 1 active, 2 terminated, 3 canceled. */
+#define SUBSCRIPTION_STATUS_AT                                                                     \
+    "(CASE WHEN s.canceled_at IS NOT NULL AND s.canceled_at <= ?2 THEN 3"                          \
+    " WHEN ?2 < s.started_at THEN 0"                                                             \
+    " WHEN MIN(COALESCE(s.terminated_at, 9223372036854775807),"                                  \
+    "          COALESCE(s.ending_at, 9223372036854775807)) <= ?2 THEN 2 ELSE 1 END)"
+#define SUBSCRIPTION_FILTER                                                                        \
+    " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                              \
+    " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                     \
+    " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0"
 
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -179,6 +222,34 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CATALOG_PAGE] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
                           " AND kind = ?2 AND deleted_at IS NULL"
                           " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    [STMT_SUBSCRIPTION_INSERT] =
+        "INSERT INTO subscriptions(org_id, customer_id, lago_id, external_id, name, plan_lago_id,"
+        " plan_code, billing_time, subscription_at, started_at, ending_at, terminated_at,"
+        " canceled_at, previous_id, next_id, created_at, updated_at) VALUES (?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    /* Same parameter numbering as the insert; ?1 (id) selects the row. */
+    [STMT_SUBSCRIPTION_UPDATE] =
+        "UPDATE subscriptions SET customer_id = ?3, external_id = ?5, name = ?6,"
+        " plan_lago_id = ?7, plan_code = ?8, billing_time = ?9, subscription_at = ?10,"
+        " started_at = ?11, ending_at = ?12, terminated_at = ?13, canceled_at = ?14,"
+        " previous_id = ?15, next_id = ?16, updated_at = ?18 WHERE id = ?1",
+    [STMT_SUBSCRIPTION_GET] = "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
+                              " JOIN customers c ON c.id = s.customer_id"
+                              " WHERE s.org_id = ?1 AND s.id = ?2",
+    /* Every subscription with that external id not over at ?3, the active one first. */
+    [STMT_SUBSCRIPTION_BY_EXTERNAL_ID] =
+        "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
+        " JOIN customers c ON c.id = s.customer_id"
+        " WHERE s.org_id = ?1 AND s.external_id = ?2 AND (s.canceled_at IS NULL OR s.canceled_at > ?3)"
+        " AND MIN(COALESCE(s.terminated_at, 9223372036854775807),"
+        "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
+        " ORDER BY s.started_at, s.id LIMIT 1",
+    [STMT_SUBSCRIPTION_COUNT] = "SELECT COUNT(*)" SUBSCRIPTION_FILTER,
+    [STMT_SUBSCRIPTION_PAGE] = "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
+                               " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
+        "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
+        " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
 };
 
 struct store_conn {
@@ -926,4 +997,180 @@ enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum 
     *out = items;
     *count = got;
     return STORE_OK;
+}
+
+/* ---- subscriptions ------------------------------------------------------------------------- */
+
+static bool column_instant(sqlite3_stmt *s, int col, tally_time *out)
+{
+    if (sqlite3_column_type(s, col) == SQLITE_NULL)
+        return false;
+    *out = sqlite3_column_int64(s, col);
+    return true;
+}
+
+static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, struct arena *a)
+{
+    struct subscription *sub = &out->sub;
+    memset(out, 0, sizeof *out);
+    sub->id = sqlite3_column_int64(s, 0);
+    sub->org_id = sqlite3_column_int64(s, 1);
+    sub->customer_id = sqlite3_column_int64(s, 2);
+    snprintf(sub->lago_id, sizeof sub->lago_id, "%s", (const char *)sqlite3_column_text(s, 3));
+    sub->external_id = column_text(s, 4, a);
+    sub->name = column_text(s, 5, a);
+    snprintf(sub->plan_lago_id, sizeof sub->plan_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 6));
+    sub->plan_code = column_text(s, 7, a);
+    sub->billing_time = sqlite3_column_int(s, 8) ? PERIOD_ANNIVERSARY : PERIOD_CALENDAR;
+    sub->subscription_at = sqlite3_column_int64(s, 9);
+    sub->started_at = sqlite3_column_int64(s, 10);
+    sub->has_ending_at = column_instant(s, 11, &sub->ending_at);
+    sub->has_terminated_at = column_instant(s, 12, &sub->terminated_at);
+    sub->has_canceled_at = column_instant(s, 13, &sub->canceled_at);
+    sub->previous_id = sqlite3_column_int64(s, 14);
+    sub->next_id = sqlite3_column_int64(s, 15);
+    sub->created_at = sqlite3_column_int64(s, 16);
+    sub->updated_at = sqlite3_column_int64(s, 17);
+    snprintf(out->customer_lago_id, sizeof out->customer_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 18));
+    out->customer_external_id = column_text(s, 19, a);
+    out->customer_timezone = column_text(s, 20, a);
+    return sub->external_id && sub->plan_code && out->customer_external_id;
+}
+
+static void bind_instant(sqlite3_stmt *s, int idx, bool has, tally_time t)
+{
+    if (has)
+        sqlite3_bind_int64(s, idx, t);
+    else
+        sqlite3_bind_null(s, idx);
+}
+
+enum store_status store_subscription_save(struct store *st, struct subscription *sub)
+{
+    bool insert = sub->id == 0;
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_SUBSCRIPTION_INSERT : STMT_SUBSCRIPTION_UPDATE);
+    if (!s)
+        return STORE_ERROR;
+    if (!insert)
+        sqlite3_bind_int64(s, 1, sub->id);
+    sqlite3_bind_int64(s, 2, sub->org_id);
+    sqlite3_bind_int64(s, 3, sub->customer_id);
+    bind_text(s, 4, sub->lago_id);
+    bind_text(s, 5, sub->external_id);
+    bind_text(s, 6, sub->name);
+    bind_text(s, 7, sub->plan_lago_id);
+    bind_text(s, 8, sub->plan_code);
+    sqlite3_bind_int(s, 9, sub->billing_time == PERIOD_ANNIVERSARY);
+    sqlite3_bind_int64(s, 10, sub->subscription_at);
+    sqlite3_bind_int64(s, 11, sub->started_at);
+    bind_instant(s, 12, sub->has_ending_at, sub->ending_at);
+    bind_instant(s, 13, sub->has_terminated_at, sub->terminated_at);
+    bind_instant(s, 14, sub->has_canceled_at, sub->canceled_at);
+    sqlite3_bind_int64(s, 15, sub->previous_id);
+    sqlite3_bind_int64(s, 16, sub->next_id);
+    sqlite3_bind_int64(s, 17, sub->created_at);
+    sqlite3_bind_int64(s, 18, sub->updated_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    if (insert)
+        sub->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+static enum store_status subscription_one(sqlite3_stmt *s, struct store_subscription *out,
+                                          struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_subscription(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, int64_t id,
+                                         struct store_subscription *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, id);
+    return subscription_one(s, out, a);
+}
+
+enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
+                                          const char *external_id, tally_time now,
+                                          struct store_subscription *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_BY_EXTERNAL_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    sqlite3_bind_int64(s, 3, now);
+    return subscription_one(s, out, a);
+}
+
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
+                                          int64_t customer_id, unsigned status_mask,
+                                          tally_time now, int64_t offset, int64_t limit,
+                                          struct store_subscription **out, size_t *count,
+                                          int64_t *total, struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, customer_id);
+    sqlite3_bind_int64(s, 4, status_mask);
+    enum store_status r = step_one(s);
+    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit <= 0 || offset >= *total)
+        return STORE_OK;
+    int64_t n = *total - offset < limit ? *total - offset : limit;
+    struct store_subscription *items = arena_alloc(a, sizeof *items * (size_t)n);
+    if (!items || !(s = stmt(c, STMT_SUBSCRIPTION_PAGE)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, customer_id);
+    sqlite3_bind_int64(s, 4, status_mask);
+    sqlite3_bind_int64(s, 5, limit);
+    sqlite3_bind_int64(s, 6, offset);
+    size_t got = 0;
+    while (got < (size_t)n && sqlite3_step(s) == SQLITE_ROW) {
+        if (!read_subscription(s, &items[got], a)) {
+            sqlite3_reset(s);
+            return STORE_ERROR;
+        }
+        got++;
+    }
+    sqlite3_reset(s);
+    *out = items;
+    *count = got;
+    return STORE_OK;
+}
+
+enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
+                                                    int64_t customer_id, tally_time now,
+                                                    int64_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_CUSTOMER_LIVE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, customer_id);
+    enum store_status r = step_one(s);
+    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
 }

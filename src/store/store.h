@@ -25,6 +25,7 @@
 
 #include "core/catalog.h"
 #include "core/customer.h"
+#include "core/subscription.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
 
@@ -157,5 +158,40 @@ enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_
 enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
                                      int64_t offset, int64_t limit, struct catalog_item **out,
                                      size_t *count, int64_t *total, struct arena *a);
+
+/* ---- subscriptions (core/subscription.h) ------------------------------------------------- */
+
+/* A subscription with what answers about it need from its customer. */
+struct store_subscription {
+    struct subscription sub;
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    const char *customer_external_id;
+    const char *customer_timezone; /* NULL: UTC */
+};
+
+/* Inserts (sub->id == 0, sets it) or updates every field. */
+enum store_status store_subscription_save(struct store *st, struct subscription *sub);
+enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, int64_t id,
+                                         struct store_subscription *out, struct arena *a);
+/*
+ * The subscription with that external id that is not over at `now`: the active one, or the
+ * pending one if none is active (a scheduled downgrade is pending beside its active one).
+ */
+enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
+                                          const char *external_id, tally_time now,
+                                          struct store_subscription *out, struct arena *a);
+/*
+ * A page of subscriptions, newest first, whose status at `now` is in status_mask (bit
+ * 1 << enum subscription_status), of one customer (customer_id) or all (0).
+ */
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
+                                          int64_t customer_id, unsigned status_mask,
+                                          tally_time now, int64_t offset, int64_t limit,
+                                          struct store_subscription **out, size_t *count,
+                                          int64_t *total, struct arena *a);
+/* How many of a customer's subscriptions are pending or active at `now`. */
+enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
+                                                    int64_t customer_id, tally_time now,
+                                                    int64_t *count);
 
 #endif

@@ -1,0 +1,417 @@
+/*
+ * api/subscriptions: see subscriptions.h.
+ *
+ * The HTTP thread reads what a subscription request depends on (the plan, the live
+ * subscription and its plan) and hands it to the writer, which refuses the command as stale
+ * if any of it changed in between; the decisions themselves (new, same plan, upgrade,
+ * downgrade) are core/subscription's.
+ */
+#include "api/subscriptions.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/json_in.h"
+#include "api/plans.h"
+#include "core/subscription.h"
+#include "core/tz.h"
+#include "sys/entropy.h"
+#include "util/jsonw.h"
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
+{
+    jsonw_key(w, key);
+    if (has)
+        jsonw_time(w, t, false);
+    else
+        jsonw_null(w);
+}
+
+static void write_local_date(struct jsonw *w, const struct tz_zone *zone, tally_time t)
+{
+    struct tz_local local;
+    if (!zone || tz_to_local(zone, t, &local) != TZ_OK) {
+        jsonw_null(w);
+        return;
+    }
+    char text[16];
+    snprintf(text, sizeof text, "%04d-%02d-%02d", (int)local.civil.date.year,
+             (int)local.civil.date.month, (int)local.civil.date.day);
+    jsonw_cstr(w, text);
+}
+
+/* Plan changes around `sub`: where it came from, where it goes and when. */
+static void render_plan_changes(struct jsonw *w, const struct subscription *sub, tally_time now,
+                                const struct tz_zone *zone, struct store_conn *conn,
+                                struct arena *a)
+{
+    struct store_subscription other;
+    jsonw_key(w, "previous_plan_code");
+    if (sub->previous_id &&
+        store_subscription_get(conn, sub->org_id, sub->previous_id, &other, a) == STORE_OK)
+        jsonw_cstr(w, other.sub.plan_code);
+    else
+        jsonw_null(w);
+    bool scheduled = sub->next_id &&
+                     store_subscription_get(conn, sub->org_id, sub->next_id, &other, a) ==
+                         STORE_OK &&
+                     subscription_status_at(&other.sub, now) == SUBSCRIPTION_PENDING;
+    jsonw_kv_cstr(w, "next_plan_code", scheduled ? other.sub.plan_code : NULL);
+    jsonw_key(w, "downgrade_plan_date");
+    if (scheduled)
+        write_local_date(w, zone, other.sub.started_at);
+    else
+        jsonw_null(w);
+}
+
+static void render_periods(struct jsonw *w, const struct subscription *sub,
+                           const struct plan_terms *terms, const struct tz_zone *zone,
+                           tally_time now)
+{
+    struct period p;
+    bool known = terms && zone &&
+                 subscription_current_period(sub, terms, zone, now, &p) == PERIOD_OK;
+    time_or_null(w, "current_billing_period_started_at", known, known ? p.start : 0);
+    /* Lago reports a period's end as its last second. */
+    time_or_null(w, "current_billing_period_ending_at", known,
+                 known ? p.end - TIMESTAMP_USEC_PER_SEC : 0);
+    tally_time trial_end;
+    bool ended = terms && subscription_trial_end(sub, terms, &trial_end) && trial_end <= now;
+    time_or_null(w, "trial_ended_at", ended, ended ? trial_end : 0);
+}
+
+static void render_subscription(struct jsonw *w, const struct store_subscription *row,
+                                tally_time now, struct request *req, struct store_conn *conn)
+{
+    const struct subscription *sub = &row->sub;
+    const char *tz = row->customer_timezone ? row->customer_timezone : "UTC";
+    const struct tz_zone *zone = tzdb_get(req->api->tzdb, tz, strlen(tz));
+    struct catalog_item plan;
+    struct plan_terms terms;
+    bool has_plan = store_catalog_get_by_lago_id(conn, sub->org_id, CATALOG_PLAN,
+                                                 sub->plan_lago_id, &plan,
+                                                 &req->arena) == STORE_OK &&
+                    plans_terms(&plan, &terms);
+    enum subscription_status status = subscription_status_at(sub, now);
+    tally_time end = subscription_end(sub);
+
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", sub->lago_id);
+    jsonw_kv_cstr(w, "external_id", sub->external_id);
+    jsonw_kv_cstr(w, "lago_customer_id", row->customer_lago_id);
+    jsonw_kv_cstr(w, "external_customer_id", row->customer_external_id);
+    jsonw_kv_cstr(w, "billing_time",
+                  sub->billing_time == PERIOD_ANNIVERSARY ? "anniversary" : "calendar");
+    jsonw_kv_cstr(w, "name", sub->name);
+    jsonw_kv_cstr(w, "plan_code", has_plan ? plan.code : sub->plan_code);
+    jsonw_kv_cstr(w, "status", subscription_status_name(status));
+    jsonw_key(w, "created_at");
+    jsonw_time(w, sub->created_at, false);
+    jsonw_key(w, "subscription_at");
+    jsonw_time(w, sub->subscription_at, false);
+    time_or_null(w, "started_at", status != SUBSCRIPTION_PENDING && status != SUBSCRIPTION_CANCELED,
+                 sub->started_at);
+    time_or_null(w, "ending_at", sub->has_ending_at, sub->ending_at);
+    time_or_null(w, "terminated_at", status == SUBSCRIPTION_TERMINATED, end);
+    time_or_null(w, "canceled_at", status == SUBSCRIPTION_CANCELED, sub->canceled_at);
+    render_plan_changes(w, sub, now, zone, conn, &req->arena);
+    render_periods(w, sub, has_plan ? &terms : NULL, zone, now);
+    jsonw_key(w, "plan");
+    if (has_plan)
+        plans_resource.render(w, &plan, conn, &req->arena);
+    else
+        jsonw_null(w);
+    jsonw_object_end(w);
+}
+
+static void render_one(struct buf *out, const struct store_subscription *row, tally_time now,
+                       struct request *req, struct store_conn *conn)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "subscription");
+    render_subscription(&w, row, now, req, conn);
+    jsonw_object_end(&w);
+}
+
+/* Writer thread: render the subscription as saved, with its customer, at the command's clock. */
+static void render_command(struct command *cmd)
+{
+    struct request *req = cmd->owner;
+    struct store_subscription row;
+    if (api_error_render_command(cmd, "subscription_not_found"))
+        return;
+    if (store_subscription_get(cmd->conn, cmd->org_id, cmd->subscription.id, &row, cmd->arena) !=
+        STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        api_error_render_command(cmd, NULL);
+        return;
+    }
+    cmd->http_status = 200;
+    render_one(&cmd->response, &row, cmd->now, req, cmd->conn);
+}
+
+/* ---- create ------------------------------------------------------------------------------- */
+
+static bool read_instant(struct request *req, struct json_object *obj, const char *key,
+                         bool *has, tally_time *out, struct json_in_error *err)
+{
+    const char *text = NULL;
+    enum json_in_result r = json_in_string(obj, key, 64, &req->arena, &text, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    *has = r == JSON_IN_VALUE;
+    if (*has && !timestamp_parse_iso8601(text, strlen(text), out))
+        return json_in_refuse(err, key, "invalid_date");
+    return true;
+}
+
+static bool parse_request(struct request *req, struct json_object *obj,
+                          struct subscription_request *rq, const char **plan_code,
+                          struct json_in_error *err)
+{
+    const char *billing_time = NULL;
+    struct json_object *overrides;
+    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX,
+                                 &req->arena, &rq->external_customer_id, err) ||
+        !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code,
+                                 err) ||
+        json_in_string(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena,
+                       &rq->external_id, err) == JSON_IN_INVALID ||
+        json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &rq->name, err) ==
+            JSON_IN_INVALID ||
+        json_in_string(obj, "billing_time", 16, &req->arena, &billing_time, err) ==
+            JSON_IN_INVALID ||
+        !read_instant(req, obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
+                      err) ||
+        !read_instant(req, obj, "ending_at", &rq->has_ending_at, &rq->ending_at, err))
+        return false;
+    /* Lago: without an external_id, the subscription takes the customer's. */
+    if (!rq->external_id || !*rq->external_id)
+        rq->external_id = rq->external_customer_id;
+    if (billing_time && strcmp(billing_time, "calendar") != 0 &&
+        strcmp(billing_time, "anniversary") != 0)
+        return json_in_refuse(err, "billing_time", "value_is_invalid");
+    rq->billing_time = billing_time && strcmp(billing_time, "anniversary") == 0
+                           ? PERIOD_ANNIVERSARY
+                           : PERIOD_CALENDAR;
+    if (json_object_object_get_ex(obj, "plan_overrides", &overrides) && overrides)
+        return json_in_refuse(err, "plan_overrides", "not_supported");
+    if (rq->has_ending_at && rq->has_subscription_at && rq->ending_at <= rq->subscription_at)
+        return json_in_refuse(err, "ending_at", "invalid_date");
+    return true;
+}
+
+/* Reads, as of now, what the writer will check again: the plan, the live subscription. */
+static bool read_context(struct request *req, struct subscription_request *rq,
+                         const char *plan_code)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    struct catalog_item plan;
+    struct store_subscription live;
+    tally_time now;
+    bool ok = false;
+    enum store_status s = store_catalog_get(conn, req->org_id, CATALOG_PLAN, plan_code, &plan,
+                                            &req->arena);
+    if (s == STORE_NOT_FOUND) {
+        api_error_not_found(req, "plan_not_found");
+        goto done;
+    }
+    if (s != STORE_OK || !plans_terms(&plan, &rq->plan))
+        goto fail;
+    memcpy(rq->plan_lago_id, plan.lago_id, sizeof rq->plan_lago_id);
+    rq->plan_code = plan.code;
+    rq->plan_updated_at = plan.updated_at;
+    api_reader_release(req->api, r);
+    r = NULL;
+    if (!api_org_now(req, &now))
+        return false;
+    r = api_reader_acquire(req->api);
+    conn = store_reader_conn(r);
+    s = store_subscription_live(conn, req->org_id, rq->external_id, now, &live, &req->arena);
+    if (s == STORE_OK) {
+        rq->current_id = live.sub.id;
+        rq->current_updated_at = live.sub.updated_at;
+        /* A plan deleted since keeps its subscriptions; changing away from it is an upgrade. */
+        if (store_catalog_get_by_lago_id(conn, req->org_id, CATALOG_PLAN, live.sub.plan_lago_id,
+                                         &plan, &req->arena) == STORE_OK)
+            plans_terms(&plan, &rq->current_plan);
+    } else if (s != STORE_NOT_FOUND) {
+        goto fail;
+    }
+    ok = true;
+    goto done;
+fail:
+    api_error(req, 500, "store_failed", NULL);
+done:
+    if (r)
+        api_reader_release(req->api, r);
+    return ok;
+}
+
+void subscriptions_create(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "subscription", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_SUBSCRIPTION_CREATE, render_command)
+                              : NULL;
+    struct json_in_error err = {0};
+    const char *plan_code = NULL;
+    if (!cmd)
+        goto done;
+    struct subscription_request *rq = &cmd->as.subscription_create;
+    if (!parse_request(req, obj, rq, &plan_code, &err)) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    if (!read_context(req, rq, plan_code))
+        goto done;
+    if (!entropy_uuid(rq->lago_id) || !entropy_uuid(rq->customer_lago_id)) {
+        api_error(req, 500, "out_of_entropy", NULL);
+        goto done;
+    }
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
+
+/* ---- reads --------------------------------------------------------------------------------- */
+
+void subscriptions_get(struct request *req)
+{
+    tally_time now;
+    if (!api_org_now(req, &now))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_subscription row;
+    enum store_status s = store_subscription_live(store_reader_conn(r), req->org_id,
+                                                  req->params[0], now, &row, &req->arena);
+    if (s == STORE_OK)
+        render_one(api_respond(req, 200), &row, now, req, store_reader_conn(r));
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "subscription_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+}
+
+struct status_filter {
+    unsigned mask;
+    bool invalid;
+};
+
+static void add_status(const char *value, void *ctx)
+{
+    struct status_filter *f = ctx;
+    for (int st = SUBSCRIPTION_PENDING; st <= SUBSCRIPTION_CANCELED; st++) {
+        if (strcmp(value, subscription_status_name((enum subscription_status)st)) == 0) {
+            f->mask |= 1u << st;
+            return;
+        }
+    }
+    f->invalid = true;
+}
+
+void subscriptions_list(struct request *req)
+{
+    int64_t page, per_page, total = 0, customer_id = 0;
+    tally_time now;
+    struct status_filter filter = {0};
+    if (!api_pagination(req, &page, &per_page) || !api_org_now(req, &now))
+        return;
+    api_query_each(req, "status[]", add_status, &filter);
+    api_query_each(req, "status", add_status, &filter);
+    if (filter.invalid) {
+        api_error_bad_request(req, "status must be pending, active, terminated or canceled");
+        return;
+    }
+    if (filter.mask == 0)
+        filter.mask = 1u << SUBSCRIPTION_ACTIVE; /* Lago: active only, unless asked */
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    const char *customer = api_query(req, "external_customer_id");
+    struct store_subscription *rows = NULL;
+    size_t count = 0;
+    enum store_status s = STORE_OK;
+    if (customer) {
+        struct customer c;
+        s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
+        customer_id = c.id;
+    }
+    if (s == STORE_OK)
+        s = store_subscription_list(conn, req->org_id, customer_id, filter.mask, now,
+                                    (page - 1) * per_page, per_page, &rows, &count, &total,
+                                    &req->arena);
+    if (s == STORE_ERROR) {
+        api_reader_release(req->api, r);
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "subscriptions");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        render_subscription(&w, &rows[i], now, req, conn);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, s == STORE_OK ? total : 0);
+    jsonw_object_end(&w);
+    api_reader_release(req->api, r);
+}
+
+/* ---- changes ------------------------------------------------------------------------------- */
+
+void subscriptions_update(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "subscription", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_SUBSCRIPTION_UPDATE, render_command)
+                              : NULL;
+    struct json_in_error err = {0};
+    if (!cmd)
+        goto done;
+    struct subscription_update *u = &cmd->as.subscription_update;
+    u->external_id = req->params[0];
+    enum json_in_result name =
+        json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &u->name, &err);
+    struct json_object *ending;
+    u->has_ending_at = json_object_object_get_ex(obj, "ending_at", &ending);
+    u->ending_at_null = u->has_ending_at && !ending;
+    bool has_ending = false;
+    if (name == JSON_IN_INVALID ||
+        (u->has_ending_at && !u->ending_at_null &&
+         !read_instant(req, obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
+        !read_instant(req, obj, "subscription_at", &u->has_subscription_at, &u->subscription_at,
+                      &err)) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    u->has_name = name != JSON_IN_ABSENT;
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
+
+void subscriptions_terminate(struct request *req)
+{
+    struct command *cmd = api_new_command(req, COMMAND_SUBSCRIPTION_TERMINATE, render_command);
+    if (!cmd)
+        return;
+    const char *status = api_query(req, "status");
+    if (status && strcmp(status, "pending") != 0 && strcmp(status, "active") != 0) {
+        api_error_bad_request(req, "status must be active or pending");
+        return;
+    }
+    cmd->as.subscription_terminate.external_id = req->params[0];
+    cmd->as.subscription_terminate.pending_only = status && strcmp(status, "pending") == 0;
+    api_submit(req, cmd);
+}

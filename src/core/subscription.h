@@ -1,0 +1,127 @@
+/*
+ * core/subscription: a customer's subscription to a plan, and its rules, as pure functions.
+ *
+ * Shape: a subscription's state is a function of a few instants and the clock. It is
+ * pending before started_at, active until it ends (terminated_at, which may lie in the
+ * future for a scheduled downgrade, or ending_at), terminated after, canceled if canceled
+ * before it started. Storing instants instead of a status means nothing has to run at the
+ * moment a subscription starts or ends for its status to be right at any clock, test clocks
+ * included; work that must happen at those moments (invoices) is scheduled from the same
+ * instants by later issues.
+ *
+ * Plan changes follow Lago: a plan worth at least as much per year is an upgrade and takes
+ * effect at once (the old subscription ends now, the new one starts now); a cheaper plan is
+ * a downgrade and takes effect when the current billing period ends. Both keep the
+ * subscription's anchor (subscription_at), so anniversary periods do not move.
+ */
+#ifndef TALLY_CORE_SUBSCRIPTION_H
+#define TALLY_CORE_SUBSCRIPTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/money.h"
+#include "core/period.h"
+#include "core/timestamp.h"
+
+#define SUBSCRIPTION_LAGO_ID_TEXT 37
+#define SUBSCRIPTION_EXTERNAL_ID_MAX 255
+#define SUBSCRIPTION_NAME_MAX 255
+
+/* What a subscription needs to know of its plan. */
+struct plan_terms {
+    enum period_interval interval;
+    int64_t amount_cents;
+    char currency[4];
+    money_t trial_period_days; /* may be fractional, as Lago's */
+    bool pay_in_advance;
+};
+
+enum subscription_status {
+    SUBSCRIPTION_PENDING,
+    SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_TERMINATED,
+    SUBSCRIPTION_CANCELED,
+};
+
+struct subscription {
+    int64_t id; /* store row id; 0 before the first save */
+    int64_t org_id;
+    int64_t customer_id;
+    char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    const char *external_id;
+    const char *name; /* NULL when none */
+    char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    const char *plan_code; /* the plan's code when subscribed (its current code is the plan's) */
+    enum period_billing_time billing_time;
+    tally_time subscription_at; /* Lago's subscription_at: the anchor of anniversary periods */
+    tally_time started_at;      /* it is active from here */
+    bool has_ending_at;
+    tally_time ending_at; /* set by the client: the subscription ends by itself then */
+    bool has_terminated_at;
+    tally_time terminated_at; /* terminated, upgraded or downgraded away: may be in the future */
+    bool has_canceled_at;
+    tally_time canceled_at; /* canceled before it started */
+    int64_t previous_id;    /* the subscription this one replaced (plan change), or 0 */
+    int64_t next_id;        /* the subscription replacing this one, or 0 */
+    tally_time created_at;
+    tally_time updated_at;
+};
+
+/* Lago's names: "pending", "active", "terminated", "canceled". */
+const char *subscription_status_name(enum subscription_status s);
+/* The instant it stops being active (the earlier of terminated_at and ending_at), or
+ * TIMESTAMP_MAX when neither is set. */
+tally_time subscription_end(const struct subscription *s);
+enum subscription_status subscription_status_at(const struct subscription *s, tally_time now);
+/* Pending or active: the subscription a new request with its external_id acts on. */
+bool subscription_is_live(const struct subscription *s, tally_time now);
+
+/* The plan's fee over a year, in cents (for upgrade vs downgrade). False on overflow. */
+bool plan_terms_yearly_amount(const struct plan_terms *t, int64_t *out);
+
+enum subscription_change {
+    SUBSCRIPTION_CHANGE_NONE,      /* same plan: nothing to do */
+    SUBSCRIPTION_CHANGE_UPGRADE,   /* switch now */
+    SUBSCRIPTION_CHANGE_DOWNGRADE, /* switch at the end of the current period */
+    SUBSCRIPTION_CHANGE_PENDING,   /* not started yet: its plan is simply replaced */
+};
+
+/*
+ * What subscribing `current` (live at now) to a new plan means. False only if a yearly
+ * amount overflows (then nothing can be decided: the caller refuses the request).
+ */
+bool subscription_change_kind(const struct subscription *current, const struct plan_terms *from,
+                              const char *new_plan_lago_id, const struct plan_terms *to,
+                              tally_time now, enum subscription_change *out);
+
+/* The layout of the subscription's billing periods under a plan, in the customer's zone. */
+struct period_spec subscription_period_spec(const struct subscription *s,
+                                            const struct plan_terms *t,
+                                            const struct tz_zone *zone);
+/*
+ * The billing period current at `now`: the period containing now, or for a subscription
+ * not started yet the one containing its start, or for one that ended the one containing
+ * its last instant.
+ */
+enum period_status subscription_current_period(const struct subscription *s,
+                                               const struct plan_terms *t,
+                                               const struct tz_zone *zone, tally_time now,
+                                               struct period *out);
+
+/*
+ * When the plan's trial ends for this subscription (started_at + trial days, to the
+ * microsecond). False when the plan has no trial.
+ */
+bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,
+                            tally_time *out);
+
+/*
+ * Lago's day proration of a plan fee: amount_cents / days_in_period * days_billed, rounded
+ * half up to the cent. Days are local calendar days (core/period). False on bad input
+ * (days_in_period <= 0, days_billed outside [0, days_in_period]) or overflow.
+ */
+bool subscription_prorated_cents(int64_t amount_cents, int64_t days_billed,
+                                 int64_t days_in_period, int64_t *out);
+
+#endif
