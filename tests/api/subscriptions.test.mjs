@@ -1,0 +1,185 @@
+// Subscriptions over real HTTP on a test clock: periods in several time zones (month ends,
+// leap years, DST), pending starts, trials, upgrades now, downgrades at period end,
+// termination, cancellation, currencies, listing by status.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2024-01-31T12:00:00Z']);
+  for (const [code, interval, amount, currency, extra] of [
+    ['monthly', 'monthly', 4900, 'EUR', {}],
+    ['cheap', 'monthly', 900, 'EUR', {}],
+    ['yearly', 'yearly', 49000, 'EUR', {}],
+    ['weekly', 'weekly', 100, 'EUR', {}],
+    ['quarterly', 'quarterly', 10000, 'EUR', {}],
+    ['semiannual', 'semiannual', 20000, 'EUR', {}],
+    ['trial', 'monthly', 1000, 'EUR', { trial_period: 14 }],
+    ['dollars', 'monthly', 1000, 'USD', {}],
+  ]) {
+    const r = await t.api('/api/v1/plans', { method: 'POST', body: { plan: { code, name: code, interval, amount_cents: amount, amount_currency: currency, ...extra } } });
+    assert.equal(r.status, 200);
+  }
+});
+after(async () => { await t.cleanup(); });
+
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  return { status: r.status, body: await r.json() };
+};
+const advance = (to) => call('POST', '/api/v1/test_clock/advance', { test_clock: { to } });
+const customer = (external_id, timezone) => call('POST', '/api/v1/customers', { customer: { external_id, timezone } });
+const subscribe = (external_customer_id, plan_code, external_id, extra = {}) =>
+  call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id, plan_code, external_id, ...extra } });
+const period = (s) => [s.current_billing_period_started_at, s.current_billing_period_ending_at];
+
+test('calendar periods in UTC and in other zones, across month ends and a leap day', async () => {
+  let r = await subscribe('utc', 'monthly', 'utc_sub');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.status, 'active');
+  assert.deepEqual(period(r.body.subscription), ['2024-01-01T00:00:00Z', '2024-01-31T23:59:59Z']);
+  await customer('paris', 'Europe/Paris');
+  r = await subscribe('paris', 'monthly', 'paris_sub');
+  assert.deepEqual(period(r.body.subscription), ['2023-12-31T23:00:00Z', '2024-01-31T22:59:59Z']);
+  // 12:00Z Jan 31 is already Feb 1 in Kiritimati (+14): its February has 29 days in 2024.
+  await customer('kiritimati', 'Pacific/Kiritimati');
+  r = await subscribe('kiritimati', 'monthly', 'kiri_sub');
+  assert.deepEqual(period(r.body.subscription), ['2024-01-31T10:00:00Z', '2024-02-29T09:59:59Z']);
+  await customer('kolkata', 'Asia/Kolkata');
+  for (const [plan, start, end] of [
+    ['yearly', '2023-12-31T18:30:00Z', '2024-12-31T18:29:59Z'],
+    ['quarterly', '2023-12-31T18:30:00Z', '2024-03-31T18:29:59Z'],
+    ['semiannual', '2023-12-31T18:30:00Z', '2024-06-30T18:29:59Z'],
+    ['weekly', '2024-01-28T18:30:00Z', '2024-02-04T18:29:59Z'], // Monday Jan 29 local
+  ]) {
+    r = await subscribe('kolkata', plan, `kolkata_${plan}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(period(r.body.subscription), [start, end], plan);
+  }
+});
+
+test('anniversary periods keep a month-end anchor and cross DST in New York', async () => {
+  await customer('ny', 'America/New_York');
+  // Jan 31 local anniversary: Feb 29 (leap), Mar 31, Apr 30 ...
+  const r = await subscribe('ny', 'monthly', 'ny_sub', { billing_time: 'anniversary' });
+  assert.equal(r.body.subscription.billing_time, 'anniversary');
+  assert.deepEqual(period(r.body.subscription), ['2024-01-31T05:00:00Z', '2024-02-29T04:59:59Z']);
+  await advance('2024-03-15T12:00:00Z'); // after the March 10 change to EDT (-4)
+  let s = (await call('GET', '/api/v1/subscriptions/ny_sub')).body.subscription;
+  assert.deepEqual(period(s), ['2024-02-29T05:00:00Z', '2024-03-31T03:59:59Z']);
+  await advance('2024-04-10T00:00:00Z');
+  s = (await call('GET', '/api/v1/subscriptions/ny_sub')).body.subscription;
+  assert.deepEqual(period(s), ['2024-03-31T04:00:00Z', '2024-04-30T03:59:59Z']);
+  // Chatham (+13:45 / +12:45) and Lord Howe (30-minute DST)
+  await customer('chatham', 'Pacific/Chatham');
+  s = (await subscribe('chatham', 'monthly', 'chatham_sub')).body.subscription;
+  // April 1 is still in daylight time (+13:45, until April 7); May 1 is standard (+12:45)
+  assert.deepEqual(period(s), ['2024-03-31T10:15:00Z', '2024-04-30T11:14:59Z']);
+  await customer('lordhowe', 'Australia/Lord_Howe');
+  s = (await subscribe('lordhowe', 'monthly', 'lh_sub')).body.subscription;
+  assert.deepEqual(period(s), ['2024-03-31T13:00:00Z', '2024-04-30T13:29:59Z']);
+});
+
+test('a future subscription_at is pending until the clock reaches it; trials end on time', async () => {
+  let r = await subscribe('later', 'trial', 'later_sub', { subscription_at: '2024-05-01T00:00:00Z' });
+  assert.equal(r.body.subscription.status, 'pending');
+  assert.equal(r.body.subscription.started_at, null);
+  // the default list shows active subscriptions only
+  let list = (await call('GET', '/api/v1/subscriptions?external_customer_id=later')).body;
+  assert.equal(list.meta.total_count, 0);
+  list = (await call('GET', '/api/v1/subscriptions?external_customer_id=later&status[]=pending')).body;
+  assert.equal(list.subscriptions[0].external_id, 'later_sub');
+  await advance('2024-05-10T00:00:00Z');
+  r = await call('GET', '/api/v1/subscriptions/later_sub');
+  assert.equal(r.body.subscription.status, 'active');
+  assert.equal(r.body.subscription.started_at, '2024-05-01T00:00:00Z');
+  assert.equal(r.body.subscription.trial_ended_at, null);
+  await advance('2024-05-15T00:00:00Z');
+  r = await call('GET', '/api/v1/subscriptions/later_sub');
+  assert.equal(r.body.subscription.trial_ended_at, '2024-05-15T00:00:00Z');
+});
+
+test('upgrade takes effect at once; downgrade at the end of the period', async () => {
+  await advance('2024-06-10T00:00:00Z');
+  let r = await subscribe('changer', 'monthly', 'chg');
+  const first = r.body.subscription;
+  r = await subscribe('changer', 'yearly', 'chg'); // 49000/yr > 4900*12? no: 49000 < 58800
+  assert.equal(r.body.subscription.plan_code, 'monthly');
+  assert.equal(r.body.subscription.next_plan_code, 'yearly');
+  assert.equal(r.body.subscription.downgrade_plan_date, '2024-07-01');
+  assert.equal(r.body.subscription.lago_id, first.lago_id);
+  // asking again for the same change is refused rather than stacked
+  r = await subscribe('changer', 'cheap', 'chg');
+  assert.deepEqual(r.body.error_details, { plan_code: ['downgrade_already_scheduled'] });
+  await advance('2024-07-01T00:00:00Z');
+  r = await call('GET', '/api/v1/subscriptions/chg');
+  assert.equal(r.body.subscription.plan_code, 'yearly');
+  assert.equal(r.body.subscription.previous_plan_code, 'monthly');
+  assert.equal(r.body.subscription.started_at, '2024-07-01T00:00:00Z');
+  // an upgrade (more per year) switches now
+  await call('PUT', '/api/v1/plans/monthly', { plan: { amount_cents: 4900 } });
+  await advance('2024-07-20T12:00:00Z');
+  r = await subscribe('changer', 'monthly', 'chg');
+  assert.equal(r.body.subscription.plan_code, 'monthly');
+  assert.equal(r.body.subscription.status, 'active');
+  assert.equal(r.body.subscription.started_at, '2024-07-20T12:00:00Z');
+  assert.equal(r.body.subscription.previous_plan_code, 'yearly');
+  const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated')).body;
+  assert.deepEqual(all.subscriptions.map((s) => [s.plan_code, s.status]), [['monthly', 'active'], ['yearly', 'terminated'], ['monthly', 'terminated']]);
+  // the same plan again changes nothing
+  const same = await subscribe('changer', 'monthly', 'chg');
+  assert.equal(same.body.subscription.lago_id, r.body.subscription.lago_id);
+});
+
+test('termination, ending_at and cancelling a pending subscription', async () => {
+  let r = await subscribe('ender', 'monthly', 'end_sub', { ending_at: '2024-08-15T00:00:00Z' });
+  assert.equal(r.body.subscription.ending_at, '2024-08-15T00:00:00Z');
+  await advance('2024-08-16T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/subscriptions/end_sub')).status, 404);
+  const ended = (await call('GET', '/api/v1/subscriptions?external_customer_id=ender&status[]=terminated')).body.subscriptions[0];
+  assert.equal(ended.status, 'terminated');
+  assert.equal(ended.terminated_at, '2024-08-15T00:00:00Z');
+  r = await subscribe('ender', 'monthly', 'term_sub');
+  r = await call('PUT', '/api/v1/subscriptions/term_sub', { subscription: { name: 'Renamed', ending_at: '2030-01-01T00:00:00Z' } });
+  assert.equal(r.body.subscription.name, 'Renamed');
+  r = await call('DELETE', '/api/v1/subscriptions/term_sub');
+  assert.equal(r.body.subscription.status, 'terminated');
+  assert.equal(r.body.subscription.terminated_at, '2024-08-16T00:00:00Z');
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/term_sub')).status, 404);
+  r = await subscribe('ender', 'monthly', 'pend_sub', { subscription_at: '2025-01-01T00:00:00Z' });
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/pend_sub')).status, 404); // not active
+  r = await call('DELETE', '/api/v1/subscriptions/pend_sub?status=pending');
+  assert.equal(r.body.subscription.status, 'canceled');
+  assert.equal(r.body.subscription.canceled_at, '2024-08-16T00:00:00Z');
+});
+
+test('currencies: fixed by the first subscription; another currency is refused', async () => {
+  let r = await subscribe('euro_only', 'monthly', 'eur_sub');
+  const c = (await call('GET', '/api/v1/customers/euro_only')).body.customer;
+  assert.equal(c.currency, 'EUR');
+  r = await subscribe('euro_only', 'dollars', 'usd_sub');
+  assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
+  r = await call('POST', '/api/v1/customers', { customer: { external_id: 'euro_only', currency: 'USD' } });
+  assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
+  // an external_id belongs to one customer
+  r = await subscribe('someone_else', 'monthly', 'eur_sub');
+  assert.deepEqual(r.body.error_details, { external_id: ['value_already_exist'] });
+});
+
+test('bad requests', async () => {
+  for (const [sub, field, code] of [
+    [{ plan_code: 'monthly' }, 'external_customer_id', 'value_is_mandatory'],
+    [{ external_customer_id: 'x' }, 'plan_code', 'value_is_mandatory'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', billing_time: 'sometimes' }, 'billing_time', 'value_is_invalid'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: 'tomorrow' }, 'subscription_at', 'invalid_date'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: '2025-01-01T00:00:00Z', ending_at: '2024-01-01T00:00:00Z' }, 'ending_at', 'invalid_date'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { amount_cents: 1 } }, 'plan_overrides', 'not_supported'],
+  ]) {
+    const r = await call('POST', '/api/v1/subscriptions', { subscription: sub });
+    assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(sub));
+  }
+  const r = await subscribe('x', 'no_such_plan', 'x1');
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'plan_not_found' });
+  assert.equal((await call('GET', '/api/v1/customers/x')).status, 404); // nothing was created
+});
