@@ -101,8 +101,8 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
 struct buf *api_respond(struct request *req, int status);
 
 /* Calls fn for every value of a repeated query argument ("status[]=a&status[]=b"). */
-void api_query_each(struct request *req, const char *name,
-                    void (*fn)(const char *value, void *ctx), void *ctx);
+void api_query_each(struct request *req, const char *name, void (*fn)(const char *value, void *ctx),
+                    void *ctx);
 
 /*
  * The organization's clock for a read: its test clock, or the real time. False after

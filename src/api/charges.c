@@ -27,8 +27,8 @@ static void write_decimal(struct jsonw *w, const char *key, money_t v, bool as_s
  * An amount in the properties: a decimal (string or number). Absent or malformed is the
  * model's code, as Lago's decimal check reports it. *present says whether it was given.
  */
-static bool read_amount(struct json_object *props, const char *key, const char *code,
-                        bool required, money_t *out, bool *present, struct json_in_error *err)
+static bool read_amount(struct json_object *props, const char *key, const char *code, bool required,
+                        money_t *out, bool *present, struct json_in_error *err)
 {
     struct json_in_error ignored;
     enum json_in_result r = json_in_decimal(props, key, out, &ignored);
@@ -178,22 +178,18 @@ bool charges_parse_properties(struct request *req, struct json_object *props,
         ok = read_amount(props, "amount", "invalid_amount", true, &p->package.amount, NULL, err) &&
              read_count(props, "package_size", "invalid_package_size", 1, true,
                         &p->package.package_size, NULL, err) &&
-             read_count(props, "free_units", "invalid_free_units", 0, false,
-                        &p->package.free_units, NULL, err);
+             read_count(props, "free_units", "invalid_free_units", 0, false, &p->package.free_units,
+                        NULL, err);
         if (ok) {
             write_decimal(w, "amount", p->package.amount, true);
             jsonw_kv_int(w, "package_size", p->package.package_size);
             jsonw_kv_int(w, "free_units", p->package.free_units);
         }
         break;
-    case CHARGE_MODEL_PERCENTAGE:
-        ok = parse_percentage(props, &p->percentage, w, err);
-        break;
+    case CHARGE_MODEL_PERCENTAGE: ok = parse_percentage(props, &p->percentage, w, err); break;
     case CHARGE_MODEL_GRADUATED:
     case CHARGE_MODEL_GRADUATED_PERCENTAGE:
-    case CHARGE_MODEL_VOLUME:
-        ok = parse_ranges(req, props, kind, p, w, err);
-        break;
+    case CHARGE_MODEL_VOLUME: ok = parse_ranges(req, props, kind, p, w, err); break;
     case CHARGE_MODEL_KIND_COUNT:
         ok = json_in_refuse(err, "charge_model", "value_is_invalid");
         break;
@@ -219,15 +215,17 @@ static bool parse_filter_values(struct request *req, struct json_object *values,
         return json_in_refuse(err, "filters", "invalid_format");
     jsonw_key(w, "values");
     jsonw_object_begin(w);
-    json_object_object_foreach(values, key, list) {
+    json_object_object_foreach(values, key, list)
+    {
         const struct billable_metric_filter *mf = NULL;
         for (size_t i = 0; m && i < m->filter_count && !mf; i++)
             if (strcmp(m->filters[i].key, key) == 0)
                 mf = &m->filters[i];
         const char **items;
         size_t n;
-        bool ok = json_in_string_list(list, "filters", BILLABLE_METRIC_FILTER_VALUES_MAX,
-                                      BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &items, &n, err);
+        bool ok =
+            json_in_string_list(list, "filters", BILLABLE_METRIC_FILTER_VALUES_MAX,
+                                BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &items, &n, err);
         if (!ok || n == 0 || (m && !mf))
             return json_in_refuse(err, "filters", "invalid_format");
         jsonw_key(w, key);
@@ -258,7 +256,8 @@ static bool parse_filters(struct request *req, struct json_object *charge,
             json_object_array_length(list) > CHARGE_FILTERS_MAX)
             return json_in_refuse(err, "filters", "invalid_format");
         for (size_t i = 0; i < json_object_array_length(list); i++) {
-            struct json_object *f = json_object_array_get_idx(list, i), *props = NULL, *values = NULL;
+            struct json_object *f = json_object_array_get_idx(list, i), *props = NULL,
+                               *values = NULL;
             const char *display = NULL;
             struct charge_model_properties p;
             if (!json_object_is_type(f, json_type_object))
@@ -309,7 +308,8 @@ static bool load_metric(struct request *req, struct store_conn *conn, const char
             fs[i].key = arena_strndup(&req->arena, json_object_get_string(key),
                                       (size_t)json_object_get_string_len(key));
             fs[i].value_count = json_object_array_length(vals);
-            const char **values = arena_alloc(&req->arena, sizeof *values * (fs[i].value_count + 1));
+            const char **values =
+                arena_alloc(&req->arena, sizeof *values * (fs[i].value_count + 1));
             for (size_t k = 0; values && k < fs[i].value_count; k++) {
                 struct json_object *e = json_object_array_get_idx(vals, k);
                 values[k] = arena_strndup(&req->arena, json_object_get_string(e),
@@ -337,8 +337,8 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
         return json_in_refuse(err, "min_amount_cents", "not_compatible_with_pay_in_advance");
     if (prorated &&
         !(m->recurring && m->aggregation != AGGREGATION_WEIGHTED_SUM &&
-          (kind == CHARGE_MODEL_STANDARD || (!pay_in_advance && (kind == CHARGE_MODEL_VOLUME ||
-                                                                 kind == CHARGE_MODEL_GRADUATED)))))
+          (kind == CHARGE_MODEL_STANDARD ||
+           (!pay_in_advance && (kind == CHARGE_MODEL_VOLUME || kind == CHARGE_MODEL_GRADUATED)))))
         return json_in_refuse(err, "prorated", "invalid_billable_metric_or_charge_model");
     if ((kind == CHARGE_MODEL_PERCENTAGE || kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) &&
         m->aggregation == AGGREGATION_LATEST)
@@ -427,7 +427,8 @@ void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
     bool found = metric_id && store_catalog_get_by_lago_id(conn, org_id, CATALOG_BILLABLE_METRIC,
                                                            metric_id, &metric, a) == STORE_OK;
     jsonw_object_begin(w);
-    json_object_object_foreach(charge, key, value) {
+    json_object_object_foreach(charge, key, value)
+    {
         if (strcmp(key, "billable_metric_id") == 0 || strcmp(key, "tax_codes") == 0)
             continue;
         jsonw_key(w, key);

@@ -12,8 +12,8 @@
 #include "core/subscription.h"
 
 /* Indexed by enum period_interval. */
-static const char *const intervals[] = {"weekly", "monthly", "quarterly", "semiannual", "yearly",
-                                        NULL};
+static const char *const intervals[] = {"weekly",     "monthly", "quarterly",
+                                        "semiannual", "yearly",  NULL};
 
 static bool known_interval(const char *s)
 {
@@ -81,8 +81,8 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
     bool pay_in_advance = false, monthly = false;
     money_t trial = money_from_int(0);
     if (!json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
-        json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display,
-                       err) == JSON_IN_INVALID ||
+        json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
+            JSON_IN_INVALID ||
         json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,
                        err) == JSON_IN_INVALID ||
         !json_in_required_string(obj, "interval", 16, &req->arena, &interval, err) ||
@@ -92,8 +92,7 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
         return false;
     if (!known_interval(interval))
         return json_in_refuse(err, "interval", "value_is_invalid");
-    if (money_sign(trial) < 0 ||
-        money_cmp(trial, money_from_int(PLAN_TRIAL_PERIOD_MAX_DAYS)) > 0)
+    if (money_sign(trial) < 0 || money_cmp(trial, money_from_int(PLAN_TRIAL_PERIOD_MAX_DAYS)) > 0)
         return json_in_refuse(err, "trial_period", "value_is_out_of_range");
     bool long_interval = strcmp(interval, "yearly") == 0 || strcmp(interval, "semiannual") == 0;
     if (monthly && !long_interval)
@@ -143,7 +142,8 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", item->lago_id);
     jsonw_kv_cstr(w, "code", item->code);
-    json_object_object_foreach(body, key, value) {
+    json_object_object_foreach(body, key, value)
+    {
         jsonw_key(w, key);
         if (strcmp(key, "charges") != 0) {
             jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));

@@ -58,8 +58,8 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/subscriptions", "subscriptions.list", true, subscriptions_list, NULL},
     {"GET", "/api/v1/subscriptions/{}", "subscriptions.get", true, subscriptions_get, NULL},
     {"PUT", "/api/v1/subscriptions/{}", "subscriptions.update", true, subscriptions_update, NULL},
-    {"DELETE", "/api/v1/subscriptions/{}", "subscriptions.terminate", true,
-     subscriptions_terminate, NULL},
+    {"DELETE", "/api/v1/subscriptions/{}", "subscriptions.terminate", true, subscriptions_terminate,
+     NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

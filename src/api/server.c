@@ -127,8 +127,8 @@ static enum MHD_Result visit_argument(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-void api_query_each(struct request *req, const char *name,
-                    void (*fn)(const char *value, void *ctx), void *ctx)
+void api_query_each(struct request *req, const char *name, void (*fn)(const char *value, void *ctx),
+                    void *ctx)
 {
     struct query_each q = {name, fn, ctx};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_argument, &q);

@@ -57,10 +57,10 @@ static void render_plan_changes(struct jsonw *w, const struct subscription *sub,
         jsonw_cstr(w, other.sub.plan_code);
     else
         jsonw_null(w);
-    bool scheduled = sub->next_id &&
-                     store_subscription_get(conn, sub->org_id, sub->next_id, &other, a) ==
-                         STORE_OK &&
-                     subscription_status_at(&other.sub, now) == SUBSCRIPTION_PENDING;
+    bool scheduled =
+        sub->next_id &&
+        store_subscription_get(conn, sub->org_id, sub->next_id, &other, a) == STORE_OK &&
+        subscription_status_at(&other.sub, now) == SUBSCRIPTION_PENDING;
     jsonw_kv_cstr(w, "next_plan_code", scheduled ? other.sub.plan_code : NULL);
     jsonw_key(w, "downgrade_plan_date");
     if (scheduled)
@@ -74,8 +74,8 @@ static void render_periods(struct jsonw *w, const struct subscription *sub,
                            tally_time now)
 {
     struct period p;
-    bool known = terms && zone &&
-                 subscription_current_period(sub, terms, zone, now, &p) == PERIOD_OK;
+    bool known =
+        terms && zone && subscription_current_period(sub, terms, zone, now, &p) == PERIOD_OK;
     time_or_null(w, "current_billing_period_started_at", known, known ? p.start : 0);
     /* Lago reports a period's end as its last second. */
     time_or_null(w, "current_billing_period_ending_at", known,
@@ -93,9 +93,8 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     const struct tz_zone *zone = tzdb_get(req->api->tzdb, tz, strlen(tz));
     struct catalog_item plan;
     struct plan_terms terms;
-    bool has_plan = store_catalog_get_by_lago_id(conn, sub->org_id, CATALOG_PLAN,
-                                                 sub->plan_lago_id, &plan,
-                                                 &req->arena) == STORE_OK &&
+    bool has_plan = store_catalog_get_by_lago_id(conn, sub->org_id, CATALOG_PLAN, sub->plan_lago_id,
+                                                 &plan, &req->arena) == STORE_OK &&
                     plans_terms(&plan, &terms);
     enum subscription_status status = subscription_status_at(sub, now);
     tally_time end = subscription_end(sub);
@@ -160,8 +159,8 @@ static void render_command(struct command *cmd)
 
 /* ---- create ------------------------------------------------------------------------------- */
 
-static bool read_instant(struct request *req, struct json_object *obj, const char *key,
-                         bool *has, tally_time *out, struct json_in_error *err)
+static bool read_instant(struct request *req, struct json_object *obj, const char *key, bool *has,
+                         tally_time *out, struct json_in_error *err)
 {
     const char *text = NULL;
     enum json_in_result r = json_in_string(obj, key, 64, &req->arena, &text, err);
@@ -179,10 +178,9 @@ static bool parse_request(struct request *req, struct json_object *obj,
 {
     const char *billing_time = NULL;
     struct json_object *overrides;
-    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX,
-                                 &req->arena, &rq->external_customer_id, err) ||
-        !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code,
-                                 err) ||
+    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
+                                 &rq->external_customer_id, err) ||
+        !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ||
         json_in_string(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena,
                        &rq->external_id, err) == JSON_IN_INVALID ||
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &rq->name, err) ==
@@ -199,9 +197,8 @@ static bool parse_request(struct request *req, struct json_object *obj,
     if (billing_time && strcmp(billing_time, "calendar") != 0 &&
         strcmp(billing_time, "anniversary") != 0)
         return json_in_refuse(err, "billing_time", "value_is_invalid");
-    rq->billing_time = billing_time && strcmp(billing_time, "anniversary") == 0
-                           ? PERIOD_ANNIVERSARY
-                           : PERIOD_CALENDAR;
+    rq->billing_time = billing_time && strcmp(billing_time, "anniversary") == 0 ? PERIOD_ANNIVERSARY
+                                                                                : PERIOD_CALENDAR;
     if (json_object_object_get_ex(obj, "plan_overrides", &overrides) && overrides)
         return json_in_refuse(err, "plan_overrides", "not_supported");
     if (rq->has_ending_at && rq->has_subscription_at && rq->ending_at <= rq->subscription_at)
@@ -219,8 +216,8 @@ static bool read_context(struct request *req, struct subscription_request *rq,
     struct store_subscription live;
     tally_time now;
     bool ok = false;
-    enum store_status s = store_catalog_get(conn, req->org_id, CATALOG_PLAN, plan_code, &plan,
-                                            &req->arena);
+    enum store_status s =
+        store_catalog_get(conn, req->org_id, CATALOG_PLAN, plan_code, &plan, &req->arena);
     if (s == STORE_NOT_FOUND) {
         api_error_not_found(req, "plan_not_found");
         goto done;
@@ -261,8 +258,8 @@ void subscriptions_create(struct request *req)
 {
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "subscription", &doc);
-    struct command *cmd = obj ? api_new_command(req, COMMAND_SUBSCRIPTION_CREATE, render_command)
-                              : NULL;
+    struct command *cmd =
+        obj ? api_new_command(req, COMMAND_SUBSCRIPTION_CREATE, render_command) : NULL;
     struct json_in_error err = {0};
     const char *plan_code = NULL;
     if (!cmd)
@@ -292,8 +289,8 @@ void subscriptions_get(struct request *req)
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_subscription row;
-    enum store_status s = store_subscription_live(store_reader_conn(r), req->org_id,
-                                                  req->params[0], now, &row, &req->arena);
+    enum store_status s = store_subscription_live(store_reader_conn(r), req->org_id, req->params[0],
+                                                  now, &row, &req->arena);
     if (s == STORE_OK)
         render_one(api_respond(req, 200), &row, now, req, store_reader_conn(r));
     api_reader_release(req->api, r);
@@ -374,8 +371,8 @@ void subscriptions_update(struct request *req)
 {
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "subscription", &doc);
-    struct command *cmd = obj ? api_new_command(req, COMMAND_SUBSCRIPTION_UPDATE, render_command)
-                              : NULL;
+    struct command *cmd =
+        obj ? api_new_command(req, COMMAND_SUBSCRIPTION_UPDATE, render_command) : NULL;
     struct json_in_error err = {0};
     if (!cmd)
         goto done;

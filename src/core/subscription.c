@@ -44,7 +44,7 @@ bool subscription_is_live(const struct subscription *s, tally_time now)
 bool plan_terms_yearly_amount(const struct plan_terms *t, int64_t *out)
 {
     static const int64_t per_year[] = {
-        [PERIOD_WEEKLY] = 52, [PERIOD_MONTHLY] = 12, [PERIOD_QUARTERLY] = 4,
+        [PERIOD_WEEKLY] = 52,    [PERIOD_MONTHLY] = 12, [PERIOD_QUARTERLY] = 4,
         [PERIOD_SEMIANNUAL] = 2, [PERIOD_YEARLY] = 1,
     };
     return !__builtin_mul_overflow(t->amount_cents, per_year[t->interval], out);
@@ -70,8 +70,7 @@ bool subscription_change_kind(const struct subscription *current, const struct p
 }
 
 struct period_spec subscription_period_spec(const struct subscription *s,
-                                            const struct plan_terms *t,
-                                            const struct tz_zone *zone)
+                                            const struct plan_terms *t, const struct tz_zone *zone)
 {
     return (struct period_spec){
         .interval = t->interval,
@@ -112,11 +111,10 @@ bool subscription_trial_end(const struct subscription *s, const struct plan_term
     return true;
 }
 
-bool subscription_prorated_cents(int64_t amount_cents, int64_t days_billed,
-                                 int64_t days_in_period, int64_t *out)
+bool subscription_prorated_cents(int64_t amount_cents, int64_t days_billed, int64_t days_in_period,
+                                 int64_t *out)
 {
-    if (days_in_period <= 0 || days_billed < 0 || days_billed > days_in_period ||
-        amount_cents < 0)
+    if (days_in_period <= 0 || days_billed < 0 || days_billed > days_in_period || amount_cents < 0)
         return false;
     /* round half up of amount * days / period, in 128 bits so the product cannot overflow */
     __int128 num = (__int128)amount_cents * days_billed;

@@ -97,8 +97,7 @@ bool subscription_change_kind(const struct subscription *current, const struct p
 
 /* The layout of the subscription's billing periods under a plan, in the customer's zone. */
 struct period_spec subscription_period_spec(const struct subscription *s,
-                                            const struct plan_terms *t,
-                                            const struct tz_zone *zone);
+                                            const struct plan_terms *t, const struct tz_zone *zone);
 /*
  * The billing period current at `now`: the period containing now, or for a subscription
  * not started yet the one containing its start, or for one that ended the one containing
@@ -121,7 +120,7 @@ bool subscription_trial_end(const struct subscription *s, const struct plan_term
  * half up to the cent. Days are local calendar days (core/period). False on bad input
  * (days_in_period <= 0, days_billed outside [0, days_in_period]) or overflow.
  */
-bool subscription_prorated_cents(int64_t amount_cents, int64_t days_billed,
-                                 int64_t days_in_period, int64_t *out);
+bool subscription_prorated_cents(int64_t amount_cents, int64_t days_billed, int64_t days_in_period,
+                                 int64_t *out);
 
 #endif

@@ -143,8 +143,8 @@ struct command {
     enum command_result result;
     const char *invalid_field; /* with COMMAND_INVALID: Lago's field and error code */
     const char *invalid_code;
-    struct customer customer; /* the customer as saved or deleted (customer commands) */
-    struct catalog_item item; /* the catalog item as saved or deleted (catalog commands) */
+    struct customer customer;         /* the customer as saved or deleted (customer commands) */
+    struct catalog_item item;         /* the catalog item as saved or deleted (catalog commands) */
     struct subscription subscription; /* as saved (subscription commands) */
     const struct catalog_ref *missing_ref; /* with COMMAND_REF_NOT_FOUND */
     /* The writer's store connection, for `render` to look up related items; valid only

@@ -336,9 +336,7 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
     struct period current;
     enum command_result r;
     switch (kind) {
-    case SUBSCRIPTION_CHANGE_NONE:
-        cmd->subscription = *old;
-        return COMMAND_OK;
+    case SUBSCRIPTION_CHANGE_NONE: cmd->subscription = *old; return COMMAND_OK;
     case SUBSCRIPTION_CHANGE_PENDING:
         memcpy(old->plan_lago_id, rq->plan_lago_id, sizeof old->plan_lago_id);
         old->plan_code = rq->plan_code;
@@ -347,9 +345,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         old->updated_at = cmd->now;
         cmd->subscription = *old;
         return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK
-                                                                   : COMMAND_STORE_FAILED;
-    case SUBSCRIPTION_CHANGE_UPGRADE:
-        return switch_plan(e, cmd, old, cmd->now);
+                                                                  : COMMAND_STORE_FAILED;
+    case SUBSCRIPTION_CHANGE_UPGRADE: return switch_plan(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
         if (old->next_id != 0)
             return invalid(cmd, "plan_code", "downgrade_already_scheduled");
@@ -370,9 +367,8 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
 {
     const struct subscription_request *rq = &cmd->as.subscription_create;
     struct catalog_item plan;
-    enum store_status s = store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id,
-                                                       CATALOG_PLAN, rq->plan_lago_id, &plan,
-                                                       cmd->arena);
+    enum store_status s = store_catalog_get_by_lago_id(
+        store_conn(e->store), cmd->org_id, CATALOG_PLAN, rq->plan_lago_id, &plan, cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
     if (s == STORE_NOT_FOUND) {
@@ -386,8 +382,8 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
     if (r != COMMAND_OK)
         return r;
     struct store_subscription live;
-    s = store_subscription_live(store_conn(e->store), cmd->org_id, rq->external_id, cmd->now,
-                                &live, cmd->arena);
+    s = store_subscription_live(store_conn(e->store), cmd->org_id, rq->external_id, cmd->now, &live,
+                                cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
     tally_time seen = s == STORE_OK ? live.sub.updated_at : 0;
@@ -398,17 +394,16 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
     if (s == STORE_OK)
         return change_plan(e, cmd, &live);
     subscription_from_request(&cmd->subscription, cmd, customer.id);
-    return store_subscription_save(e->store, &cmd->subscription) == STORE_OK
-               ? COMMAND_OK
-               : COMMAND_STORE_FAILED;
+    return store_subscription_save(e->store, &cmd->subscription) == STORE_OK ? COMMAND_OK
+                                                                             : COMMAND_STORE_FAILED;
 }
 
 static enum command_result apply_subscription_update(struct engine *e, struct command *cmd)
 {
     const struct subscription_update *u = &cmd->as.subscription_update;
     struct store_subscription live;
-    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
-                                                  u->external_id, cmd->now, &live, cmd->arena);
+    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id, u->external_id,
+                                                  cmd->now, &live, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     struct subscription *sub = &live.sub;

@@ -37,7 +37,8 @@ struct engine_stats {
 
 /*
  * Starts the writer thread over an opened store, which the engine takes (closed by
- * engine_stop). The tz database is borrowed and must outlive the engine. Returns NULL with a message if the store cannot be read.
+ * engine_stop). The tz database is borrowed and must outlive the engine. Returns NULL with a
+ * message if the store cannot be read.
  */
 struct tzdb;
 struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_ERR_MAX]);

@@ -152,20 +152,20 @@ enum stmt_id {
 
 /* Column order of every subscription SELECT; read_subscription depends on it. */
 #define SUBSCRIPTION_COLUMNS                                                                       \
-    "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"            \
-    " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                 \
-    " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"     \
+    "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"             \
+    " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                  \
+    " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"       \
     " c.lago_id, c.external_id, c.timezone"
 /* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,
  * 1 active, 2 terminated, 3 canceled. */
 #define SUBSCRIPTION_STATUS_AT                                                                     \
     "(CASE WHEN s.canceled_at IS NOT NULL AND s.canceled_at <= ?2 THEN 3"                          \
-    " WHEN ?2 < s.started_at THEN 0"                                                             \
-    " WHEN MIN(COALESCE(s.terminated_at, 9223372036854775807),"                                  \
+    " WHEN ?2 < s.started_at THEN 0"                                                               \
+    " WHEN MIN(COALESCE(s.terminated_at, 9223372036854775807),"                                    \
     "          COALESCE(s.ending_at, 9223372036854775807)) <= ?2 THEN 2 ELSE 1 END)"
 #define SUBSCRIPTION_FILTER                                                                        \
-    " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                              \
-    " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                     \
+    " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                               \
+    " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
     " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0"
 
 static const char *const sql[STMT_COUNT] = {
@@ -237,13 +237,13 @@ static const char *const sql[STMT_COUNT] = {
                               " JOIN customers c ON c.id = s.customer_id"
                               " WHERE s.org_id = ?1 AND s.id = ?2",
     /* Every subscription with that external id not over at ?3, the active one first. */
-    [STMT_SUBSCRIPTION_BY_EXTERNAL_ID] =
-        "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
-        " JOIN customers c ON c.id = s.customer_id"
-        " WHERE s.org_id = ?1 AND s.external_id = ?2 AND (s.canceled_at IS NULL OR s.canceled_at > ?3)"
-        " AND MIN(COALESCE(s.terminated_at, 9223372036854775807),"
-        "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
-        " ORDER BY s.started_at, s.id LIMIT 1",
+    [STMT_SUBSCRIPTION_BY_EXTERNAL_ID] = "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
+                                         " JOIN customers c ON c.id = s.customer_id"
+                                         " WHERE s.org_id = ?1 AND s.external_id = ?2 AND "
+                                         "(s.canceled_at IS NULL OR s.canceled_at > ?3)"
+                                         " AND MIN(COALESCE(s.terminated_at, 9223372036854775807),"
+                                         "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
+                                         " ORDER BY s.started_at, s.id LIMIT 1",
     [STMT_SUBSCRIPTION_COUNT] = "SELECT COUNT(*)" SUBSCRIPTION_FILTER,
     [STMT_SUBSCRIPTION_PAGE] = "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
                                " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5 OFFSET ?6",
@@ -1113,11 +1113,10 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
     return subscription_one(s, out, a);
 }
 
-enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
-                                          int64_t customer_id, unsigned status_mask,
-                                          tally_time now, int64_t offset, int64_t limit,
-                                          struct store_subscription **out, size_t *count,
-                                          int64_t *total, struct arena *a)
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                          unsigned status_mask, tally_time now, int64_t offset,
+                                          int64_t limit, struct store_subscription **out,
+                                          size_t *count, int64_t *total, struct arena *a)
 {
     *out = NULL;
     *count = 0;

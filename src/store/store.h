@@ -184,11 +184,10 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
  * A page of subscriptions, newest first, whose status at `now` is in status_mask (bit
  * 1 << enum subscription_status), of one customer (customer_id) or all (0).
  */
-enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
-                                          int64_t customer_id, unsigned status_mask,
-                                          tally_time now, int64_t offset, int64_t limit,
-                                          struct store_subscription **out, size_t *count,
-                                          int64_t *total, struct arena *a);
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                          unsigned status_mask, tally_time now, int64_t offset,
+                                          int64_t limit, struct store_subscription **out,
+                                          size_t *count, int64_t *total, struct arena *a);
 /* How many of a customer's subscriptions are pending or active at `now`. */
 enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                     int64_t customer_id, tally_time now,
