@@ -1,0 +1,52 @@
+// Lago's JavaScript client subscribing customers against tallyd: create, find, list by
+// customer and status, update, upgrade, terminate.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from 'lago-javascript-client';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+let lago;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-15T09:30:00Z']);
+  lago = Client(t.key, { baseUrl: `${t.url}/api/v1` });
+  await lago.plans.createPlan({ plan: { name: 'Starter', code: 'starter', interval: 'monthly', amount_cents: 1900, amount_currency: 'USD' } });
+  await lago.plans.createPlan({ plan: { name: 'Scale', code: 'scale', interval: 'monthly', amount_cents: 9900, amount_currency: 'USD' } });
+  await lago.customers.createCustomer({ customer: { external_id: 'acme', name: 'Acme', timezone: 'America/Los_Angeles' } });
+});
+after(async () => { await t.cleanup(); });
+
+test('createSubscription and findSubscription', async () => {
+  const { data } = await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'starter', external_id: 'acme_main', billing_time: 'calendar', name: 'Main' } });
+  const s = data.subscription;
+  assert.equal(s.external_id, 'acme_main');
+  assert.equal(s.status, 'active');
+  assert.equal(s.plan_code, 'starter');
+  assert.equal(s.current_billing_period_started_at, '2026-03-01T08:00:00Z');
+  assert.equal(s.current_billing_period_ending_at, '2026-04-01T06:59:59Z'); // PST to PDT on March 8
+  const found = await lago.subscriptions.findSubscription('acme_main');
+  assert.equal(found.data.subscription.lago_id, s.lago_id);
+  assert.equal(found.data.subscription.plan.code, 'starter');
+});
+
+test('findAllSubscriptions by customer and status', async () => {
+  const { data } = await lago.subscriptions.findAllSubscriptions({ external_customer_id: 'acme', 'status[]': ['active', 'pending'] });
+  assert.equal(data.subscriptions.length, 1);
+  assert.equal(data.meta.total_count, 1);
+});
+
+test('updateSubscription, an upgrade, and destroySubscription', async () => {
+  const upd = await lago.subscriptions.updateSubscription('acme_main', { subscription: { name: 'Primary' } });
+  assert.equal(upd.data.subscription.name, 'Primary');
+  const up = await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'scale', external_id: 'acme_main' } });
+  assert.equal(up.data.subscription.plan_code, 'scale');
+  assert.equal(up.data.subscription.previous_plan_code, 'starter');
+  assert.equal(up.data.subscription.name, 'Primary');
+  const gone = await lago.subscriptions.destroySubscription('acme_main');
+  assert.equal(gone.data.subscription.status, 'terminated');
+  await assert.rejects(lago.subscriptions.findSubscription('acme_main'), (res) => {
+    assert.equal(res.status, 404);
+    assert.equal(res.error.code, 'subscription_not_found');
+    return true;
+  });
+});

@@ -1,0 +1,170 @@
+/*
+ * core/subscription: status as a function of instants and the clock, plan-change decisions,
+ * trial ends, current periods, and Lago's day proration, including against brute force.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "core/subscription.h"
+#include "sys/tzdb.h"
+
+#define DAY TIMESTAMP_USEC_PER_DAY
+
+static tally_time iso(const char *s)
+{
+    tally_time t;
+    if (!timestamp_parse_iso8601(s, strlen(s), &t))
+        fail_msg("bad time %s", s);
+    return t;
+}
+
+static struct subscription base(void)
+{
+    struct subscription s;
+    memset(&s, 0, sizeof s);
+    strcpy(s.plan_lago_id, "plan-a");
+    s.subscription_at = s.started_at = iso("2026-01-10T00:00:00Z");
+    return s;
+}
+
+static void status_follows_the_clock(void **state)
+{
+    (void)state;
+    struct subscription s = base();
+    assert_int_equal(subscription_status_at(&s, iso("2026-01-09T23:59:59Z")), SUBSCRIPTION_PENDING);
+    assert_int_equal(subscription_status_at(&s, s.started_at), SUBSCRIPTION_ACTIVE);
+    assert_int_equal(subscription_end(&s), TIMESTAMP_MAX);
+    s.has_ending_at = true;
+    s.ending_at = iso("2026-03-01T00:00:00Z");
+    s.has_terminated_at = true;
+    s.terminated_at = iso("2026-02-01T00:00:00Z"); /* the earlier end wins */
+    assert_int_equal(subscription_end(&s), s.terminated_at);
+    assert_int_equal(subscription_status_at(&s, s.terminated_at - 1), SUBSCRIPTION_ACTIVE);
+    assert_int_equal(subscription_status_at(&s, s.terminated_at), SUBSCRIPTION_TERMINATED);
+    assert_true(subscription_is_live(&s, s.terminated_at - 1));
+    assert_false(subscription_is_live(&s, s.terminated_at));
+    struct subscription p = base();
+    p.has_canceled_at = true;
+    p.canceled_at = iso("2026-01-05T00:00:00Z");
+    assert_int_equal(subscription_status_at(&p, iso("2026-01-04T00:00:00Z")), SUBSCRIPTION_PENDING);
+    assert_int_equal(subscription_status_at(&p, iso("2026-01-20T00:00:00Z")), SUBSCRIPTION_CANCELED);
+    assert_string_equal(subscription_status_name(SUBSCRIPTION_CANCELED), "canceled");
+}
+
+static void plan_changes(void **state)
+{
+    (void)state;
+    struct subscription s = base();
+    struct plan_terms monthly = {.interval = PERIOD_MONTHLY, .amount_cents = 1000};
+    struct plan_terms yearly_cheaper = {.interval = PERIOD_YEARLY, .amount_cents = 11999};
+    struct plan_terms yearly_same = {.interval = PERIOD_YEARLY, .amount_cents = 12000};
+    struct plan_terms weekly = {.interval = PERIOD_WEEKLY, .amount_cents = 231};
+    enum subscription_change k;
+    tally_time now = iso("2026-01-20T00:00:00Z");
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", &yearly_cheaper, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_NONE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &yearly_cheaper, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_DOWNGRADE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &yearly_same, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_UPGRADE); /* equal yearly amount is an upgrade */
+    int64_t y;
+    assert_true(plan_terms_yearly_amount(&weekly, &y));
+    assert_int_equal(y, 12012); /* 231 a week is more than 1000 a month over a year */
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &weekly, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_UPGRADE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &monthly,
+                                         iso("2026-01-01T00:00:00Z"), &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_PENDING);
+    struct plan_terms huge = {.interval = PERIOD_WEEKLY, .amount_cents = INT64_MAX / 2};
+    assert_false(subscription_change_kind(&s, &monthly, "plan-b", &huge, now, &k));
+}
+
+static void trial_end(void **state)
+{
+    (void)state;
+    struct subscription s = base();
+    struct plan_terms t = {.interval = PERIOD_MONTHLY, .trial_period_days = money_from_int(0)};
+    tally_time end;
+    assert_false(subscription_trial_end(&s, &t, &end));
+    assert_int_equal(money_parse("14", 2, &t.trial_period_days), MONEY_OK);
+    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_int_equal(end, s.started_at + 14 * DAY);
+    assert_int_equal(money_parse("0.5", 3, &t.trial_period_days), MONEY_OK);
+    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_int_equal(end, s.started_at + DAY / 2);
+    assert_int_equal(money_parse("0.0000000001", 12, &t.trial_period_days), MONEY_OK);
+    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_int_equal(end, s.started_at + 8); /* 8.64 microseconds, rounded down */
+}
+
+static void current_period_clamps_to_the_subscription(void **state)
+{
+    (void)state;
+    struct tzdb *db = tzdb_open(NULL);
+    assert_non_null(db);
+    const struct tz_zone *utc = tzdb_get(db, "UTC", 3);
+    struct subscription s = base();
+    s.billing_time = PERIOD_ANNIVERSARY;
+    struct plan_terms t = {.interval = PERIOD_MONTHLY};
+    struct period p;
+    /* before it starts: the period of its start */
+    assert_int_equal(subscription_current_period(&s, &t, utc, iso("2025-06-01T00:00:00Z"), &p),
+                     PERIOD_OK);
+    assert_int_equal(p.start, iso("2026-01-10T00:00:00Z"));
+    assert_int_equal(p.end, iso("2026-02-10T00:00:00Z"));
+    /* after it ended: the period holding its last instant */
+    s.has_terminated_at = true;
+    s.terminated_at = iso("2026-03-10T00:00:00Z");
+    assert_int_equal(subscription_current_period(&s, &t, utc, iso("2027-01-01T00:00:00Z"), &p),
+                     PERIOD_OK);
+    assert_int_equal(p.start, iso("2026-02-10T00:00:00Z"));
+    assert_int_equal(p.end, iso("2026-03-10T00:00:00Z"));
+    tzdb_close(db);
+}
+
+static void proration_matches_lago(void **state)
+{
+    (void)state;
+    int64_t c;
+    assert_true(subscription_prorated_cents(4900, 31, 31, &c));
+    assert_int_equal(c, 4900);
+    assert_true(subscription_prorated_cents(4900, 0, 31, &c));
+    assert_int_equal(c, 0);
+    assert_true(subscription_prorated_cents(4900, 17, 31, &c)); /* 2687.096... */
+    assert_int_equal(c, 2687);
+    assert_true(subscription_prorated_cents(100, 1, 8, &c)); /* 12.5 rounds half up */
+    assert_int_equal(c, 13);
+    assert_true(subscription_prorated_cents(INT64_MAX, 30, 31, &c));
+    assert_int_equal(c, (int64_t)(((__int128)INT64_MAX * 30 * 2 + 31) / 62));
+    assert_false(subscription_prorated_cents(100, 32, 31, &c));
+    assert_false(subscription_prorated_cents(100, 1, 0, &c));
+    assert_false(subscription_prorated_cents(-1, 1, 2, &c));
+    /* against brute force: every amount up to 2000 cents, every day count of a 28..31 month */
+    for (int64_t period = 28; period <= 31; period++)
+        for (int64_t days = 0; days <= period; days++)
+            for (int64_t amount = 0; amount <= 2000; amount++) {
+                assert_true(subscription_prorated_cents(amount, days, period, &c));
+                int64_t num = amount * days, q = num / period, r = num % period;
+                int64_t expect = 2 * r >= period ? q + 1 : q;
+                if (c != expect)
+                    fail_msg("%lld * %lld / %lld: %lld, expected %lld", (long long)amount,
+                             (long long)days, (long long)period, (long long)c, (long long)expect);
+            }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(status_follows_the_clock),
+        cmocka_unit_test(plan_changes),
+        cmocka_unit_test(trial_end),
+        cmocka_unit_test(current_period_clamps_to_the_subscription),
+        cmocka_unit_test(proration_matches_lago),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
