@@ -97,7 +97,8 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
     case COMMAND_IDEMPOTENT_REPLAY: return false;
     case COMMAND_NOT_FOUND:
         cmd->http_status = 404;
-        api_error_render(&cmd->response, 404, "Not Found", not_found_code, NULL);
+        api_error_render(&cmd->response, 404, "Not Found",
+                         cmd->not_found_code ? cmd->not_found_code : not_found_code, NULL);
         return true;
     case COMMAND_INVALID:
         cmd->http_status = 422;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/add_ons.h"
+#include "api/applied_coupons.h"
 #include "api/billable_metrics.h"
 #include "api/catalog.h"
 #include "api/coupons.h"
@@ -60,6 +61,13 @@ const struct route api_routes[] = {
     {"PUT", "/api/v1/subscriptions/{}", "subscriptions.update", true, subscriptions_update, NULL},
     {"DELETE", "/api/v1/subscriptions/{}", "subscriptions.terminate", true, subscriptions_terminate,
      NULL},
+    {"POST", "/api/v1/applied_coupons", "applied_coupons.create", true, applied_coupons_create,
+     NULL},
+    {"GET", "/api/v1/applied_coupons", "applied_coupons.list", true, applied_coupons_list, NULL},
+    {"GET", "/api/v1/customers/{}/applied_coupons", "customers.applied_coupons.list", true,
+     applied_coupons_list_for_customer, NULL},
+    {"DELETE", "/api/v1/customers/{}/applied_coupons/{}", "customers.applied_coupons.terminate",
+     true, applied_coupons_terminate, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

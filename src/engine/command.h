@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/applied_coupon.h"
 #include "core/catalog.h"
 #include "core/customer.h"
 #include "core/subscription.h"
@@ -35,6 +36,8 @@ enum command_kind {
     COMMAND_SUBSCRIPTION_CREATE,
     COMMAND_SUBSCRIPTION_UPDATE,
     COMMAND_SUBSCRIPTION_TERMINATE,
+    COMMAND_APPLIED_COUPON_CREATE,
+    COMMAND_APPLIED_COUPON_TERMINATE,
 };
 
 /*
@@ -136,6 +139,18 @@ struct command {
             const char *external_id;
             bool pending_only; /* DELETE ?status=pending: cancel the pending one */
         } subscription_terminate;
+        /* The coupon's terms with this customer's overrides, read by the request; the writer
+         * refuses it as stale if the coupon changed since. */
+        struct {
+            const char *external_customer_id;
+            struct applied_coupon coupon;
+            tally_time coupon_updated_at;
+            bool reusable;
+        } applied_coupon_create;
+        struct {
+            const char *external_customer_id;
+            const char *lago_id;
+        } applied_coupon_terminate;
     } as;
 
     /* Set by the writer. */
@@ -146,6 +161,8 @@ struct command {
     struct customer customer;         /* the customer as saved or deleted (customer commands) */
     struct catalog_item item;         /* the catalog item as saved or deleted (catalog commands) */
     struct subscription subscription; /* as saved (subscription commands) */
+    struct applied_coupon applied_coupon; /* as saved (applied coupon commands) */
+    const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
     const struct catalog_ref *missing_ref; /* with COMMAND_REF_NOT_FOUND */
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */

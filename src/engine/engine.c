@@ -462,6 +462,71 @@ static enum command_result apply_subscription_terminate(struct engine *e, struct
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* ---- applied coupons ------------------------------------------------------------------ */
+
+static enum command_result not_found(struct command *cmd, const char *code)
+{
+    cmd->not_found_code = code;
+    return COMMAND_NOT_FOUND;
+}
+
+static enum command_result apply_coupon_create(struct engine *e, struct command *cmd)
+{
+    struct applied_coupon *c = &cmd->applied_coupon;
+    *c = cmd->as.applied_coupon_create.coupon;
+    c->org_id = cmd->org_id;
+    c->created_at = cmd->now;
+    struct catalog_item coupon;
+    enum store_status s = store_catalog_get_by_lago_id(
+        store_conn(e->store), cmd->org_id, CATALOG_COUPON, c->coupon_lago_id, &coupon, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "coupon_not_found") : COMMAND_STORE_FAILED;
+    if (coupon.updated_at != cmd->as.applied_coupon_create.coupon_updated_at)
+        return COMMAND_STALE;
+    if (c->has_expiration_at && c->expiration_at <= cmd->now)
+        return invalid(cmd, "coupon", "coupon_expired");
+    struct customer customer;
+    s = store_customer_get(store_conn(e->store), cmd->org_id,
+                           cmd->as.applied_coupon_create.external_customer_id, &customer,
+                           cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
+    const char *currency = customer.text[CUSTOMER_CURRENCY];
+    if (c->type == COUPON_FIXED_AMOUNT && currency && strcmp(currency, c->amount_currency) != 0)
+        return invalid(cmd, "currency", "currencies_does_not_match");
+    if (!cmd->as.applied_coupon_create.reusable) {
+        int64_t uses;
+        if (store_applied_coupon_uses(store_conn(e->store), cmd->org_id, c->coupon_lago_id,
+                                      customer.id, &uses) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (uses > 0)
+            return invalid(cmd, "coupon", "coupon_is_not_reusable");
+    }
+    c->customer_id = customer.id;
+    applied_coupon_start(c);
+    return store_applied_coupon_insert(e->store, c) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_coupon_terminate(struct engine *e, struct command *cmd)
+{
+    struct store_applied_coupon found;
+    enum store_status s =
+        store_applied_coupon_get(store_conn(e->store), cmd->org_id,
+                                 cmd->as.applied_coupon_terminate.lago_id, &found, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    if (s == STORE_NOT_FOUND || found.coupon.has_terminated_at ||
+        strcmp(found.customer_external_id, cmd->as.applied_coupon_terminate.external_customer_id) !=
+            0)
+        return not_found(cmd, "applied_coupon_not_found");
+    found.coupon.has_terminated_at = true;
+    found.coupon.terminated_at = cmd->now;
+    cmd->applied_coupon = found.coupon;
+    return store_applied_coupon_terminate(e->store, found.coupon.id, cmd->now) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
@@ -473,6 +538,8 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_SUBSCRIPTION_CREATE: return apply_subscription_create(e, cmd, org);
     case COMMAND_SUBSCRIPTION_UPDATE: return apply_subscription_update(e, cmd);
     case COMMAND_SUBSCRIPTION_TERMINATE: return apply_subscription_terminate(e, cmd);
+    case COMMAND_APPLIED_COUPON_CREATE: return apply_coupon_create(e, cmd);
+    case COMMAND_APPLIED_COUPON_TERMINATE: return apply_coupon_terminate(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;

@@ -89,6 +89,23 @@ static const char *const migrations[] = {
     "CREATE INDEX subscriptions_by_external_id ON subscriptions(org_id, external_id, started_at);"
     "CREATE INDEX subscriptions_by_customer ON subscriptions(org_id, customer_id, created_at);"
     "CREATE INDEX subscriptions_by_created ON subscriptions(org_id, created_at, id);",
+    /* 4: coupons applied to customers (core/applied_coupon.h) */
+    "CREATE TABLE applied_coupons ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL REFERENCES organizations(id),"
+    "  customer_id INTEGER NOT NULL REFERENCES customers(id),"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  coupon_lago_id TEXT NOT NULL, coupon_code TEXT NOT NULL, coupon_name TEXT NOT NULL,"
+    "  coupon_type INTEGER NOT NULL,"
+    "  amount_cents INTEGER NOT NULL, amount_cents_remaining INTEGER NOT NULL,"
+    "  amount_currency TEXT, percentage_rate TEXT,"
+    "  frequency INTEGER NOT NULL, frequency_duration INTEGER NOT NULL,"
+    "  frequency_duration_remaining INTEGER NOT NULL,"
+    "  expiration_at INTEGER, terminated_at INTEGER, created_at INTEGER NOT NULL);"
+    "CREATE INDEX applied_coupons_by_customer ON applied_coupons(org_id, customer_id, created_at);"
+    "CREATE INDEX applied_coupons_by_coupon ON applied_coupons(org_id, coupon_lago_id, "
+    "customer_id);"
+    "CREATE INDEX applied_coupons_by_created ON applied_coupons(org_id, created_at, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -128,6 +145,12 @@ enum stmt_id {
     STMT_SUBSCRIPTION_COUNT,
     STMT_SUBSCRIPTION_PAGE,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
+    STMT_APPLIED_COUPON_INSERT,
+    STMT_APPLIED_COUPON_TERMINATE,
+    STMT_APPLIED_COUPON_GET,
+    STMT_APPLIED_COUPON_USES,
+    STMT_APPLIED_COUPON_COUNT,
+    STMT_APPLIED_COUPON_PAGE,
     STMT_COUNT
 };
 
@@ -167,6 +190,17 @@ enum stmt_id {
     " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                               \
     " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
     " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0"
+
+#define APPLIED_COUPON_COLUMNS                                                                     \
+    "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id, a.coupon_code, a.coupon_name,"    \
+    " a.coupon_type, a.amount_cents, a.amount_cents_remaining, a.amount_currency,"                 \
+    " a.percentage_rate, a.frequency, a.frequency_duration, a.frequency_duration_remaining,"       \
+    " a.expiration_at, a.terminated_at, a.created_at, c.lago_id, c.external_id"
+#define APPLIED_COUPON_FILTER                                                                      \
+    " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"                             \
+    " WHERE a.org_id = ?1 AND (?2 = 0 OR a.customer_id = ?2)"                                      \
+    " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
+    "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"
 
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -250,6 +284,21 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
+    [STMT_APPLIED_COUPON_INSERT] =
+        "INSERT INTO applied_coupons(org_id, customer_id, lago_id, coupon_lago_id, coupon_code,"
+        " coupon_name, coupon_type, amount_cents, amount_cents_remaining, amount_currency,"
+        " percentage_rate, frequency, frequency_duration, frequency_duration_remaining,"
+        " expiration_at, terminated_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    [STMT_APPLIED_COUPON_TERMINATE] = "UPDATE applied_coupons SET terminated_at = ?2 WHERE id = ?1",
+    [STMT_APPLIED_COUPON_GET] = "SELECT " APPLIED_COUPON_COLUMNS
+                                " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"
+                                " WHERE a.org_id = ?1 AND a.lago_id = ?2",
+    [STMT_APPLIED_COUPON_USES] = "SELECT COUNT(*) FROM applied_coupons WHERE org_id = ?1"
+                                 " AND coupon_lago_id = ?2 AND customer_id = ?3",
+    [STMT_APPLIED_COUPON_COUNT] = "SELECT COUNT(*)" APPLIED_COUPON_FILTER,
+    [STMT_APPLIED_COUPON_PAGE] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FILTER
+                                 " ORDER BY a.created_at DESC, a.id DESC LIMIT ?4 OFFSET ?5",
 };
 
 struct store_conn {
@@ -1172,4 +1221,150 @@ enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r;
+}
+
+/* ---- applied coupons ---------------------------------------------------------------------- */
+
+static bool read_applied_coupon(sqlite3_stmt *s, struct store_applied_coupon *out, struct arena *a)
+{
+    struct applied_coupon *c = &out->coupon;
+    memset(out, 0, sizeof *out);
+    c->id = sqlite3_column_int64(s, 0);
+    c->org_id = sqlite3_column_int64(s, 1);
+    c->customer_id = sqlite3_column_int64(s, 2);
+    snprintf(c->lago_id, sizeof c->lago_id, "%s", (const char *)sqlite3_column_text(s, 3));
+    snprintf(c->coupon_lago_id, sizeof c->coupon_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 4));
+    c->coupon_code = column_text(s, 5, a);
+    c->coupon_name = column_text(s, 6, a);
+    c->type = sqlite3_column_int(s, 7) ? COUPON_PERCENTAGE : COUPON_FIXED_AMOUNT;
+    c->amount_cents = sqlite3_column_int64(s, 8);
+    c->amount_cents_remaining = sqlite3_column_int64(s, 9);
+    const unsigned char *currency = sqlite3_column_text(s, 10);
+    snprintf(c->amount_currency, sizeof c->amount_currency, "%s",
+             currency ? (const char *)currency : "");
+    c->percentage_rate = column_text(s, 11, a);
+    c->frequency = (enum coupon_frequency)sqlite3_column_int(s, 12);
+    c->frequency_duration = sqlite3_column_int64(s, 13);
+    c->frequency_duration_remaining = sqlite3_column_int64(s, 14);
+    c->has_expiration_at = column_instant(s, 15, &c->expiration_at);
+    c->has_terminated_at = column_instant(s, 16, &c->terminated_at);
+    c->created_at = sqlite3_column_int64(s, 17);
+    snprintf(out->customer_lago_id, sizeof out->customer_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 18));
+    out->customer_external_id = column_text(s, 19, a);
+    return c->coupon_code && c->coupon_name && out->customer_external_id;
+}
+
+enum store_status store_applied_coupon_insert(struct store *st, struct applied_coupon *c)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPON_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, c->org_id);
+    sqlite3_bind_int64(s, 2, c->customer_id);
+    bind_text(s, 3, c->lago_id);
+    bind_text(s, 4, c->coupon_lago_id);
+    bind_text(s, 5, c->coupon_code);
+    bind_text(s, 6, c->coupon_name);
+    sqlite3_bind_int(s, 7, c->type == COUPON_PERCENTAGE);
+    sqlite3_bind_int64(s, 8, c->amount_cents);
+    sqlite3_bind_int64(s, 9, c->amount_cents_remaining);
+    bind_text(s, 10, c->type == COUPON_FIXED_AMOUNT ? c->amount_currency : NULL);
+    bind_text(s, 11, c->percentage_rate);
+    sqlite3_bind_int(s, 12, (int)c->frequency);
+    sqlite3_bind_int64(s, 13, c->frequency_duration);
+    sqlite3_bind_int64(s, 14, c->frequency_duration_remaining);
+    bind_instant(s, 15, c->has_expiration_at, c->expiration_at);
+    bind_instant(s, 16, c->has_terminated_at, c->terminated_at);
+    sqlite3_bind_int64(s, 17, c->created_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    c->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_applied_coupon_terminate(struct store *st, int64_t id, tally_time at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPON_TERMINATE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, at);
+    return step_done(s);
+}
+
+enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
+                                           const char *lago_id, struct store_applied_coupon *out,
+                                           struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_applied_coupon(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
+                                            const char *coupon_lago_id, int64_t customer_id,
+                                            int64_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_USES);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, coupon_lago_id);
+    sqlite3_bind_int64(s, 3, customer_id);
+    enum store_status r = step_one(s);
+    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
+                                            int64_t customer_id, int status, int64_t offset,
+                                            int64_t limit, struct store_applied_coupon **out,
+                                            size_t *count, int64_t *total, struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, customer_id);
+    sqlite3_bind_int(s, 3, status);
+    enum store_status r = step_one(s);
+    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit <= 0 || offset >= *total)
+        return STORE_OK;
+    int64_t n = *total - offset < limit ? *total - offset : limit;
+    struct store_applied_coupon *items = arena_alloc(a, sizeof *items * (size_t)n);
+    if (!items || !(s = stmt(c, STMT_APPLIED_COUPON_PAGE)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, customer_id);
+    sqlite3_bind_int(s, 3, status);
+    sqlite3_bind_int64(s, 4, limit);
+    sqlite3_bind_int64(s, 5, offset);
+    size_t got = 0;
+    while (got < (size_t)n && sqlite3_step(s) == SQLITE_ROW) {
+        if (!read_applied_coupon(s, &items[got], a)) {
+            sqlite3_reset(s);
+            return STORE_ERROR;
+        }
+        got++;
+    }
+    sqlite3_reset(s);
+    *out = items;
+    *count = got;
+    return STORE_OK;
 }

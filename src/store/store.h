@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/applied_coupon.h"
 #include "core/catalog.h"
 #include "core/customer.h"
 #include "core/subscription.h"
@@ -192,5 +193,28 @@ enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, 
 enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                     int64_t customer_id, tally_time now,
                                                     int64_t *count);
+
+/* ---- applied coupons (core/applied_coupon.h) ---------------------------------------------- */
+
+struct store_applied_coupon {
+    struct applied_coupon coupon;
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    const char *customer_external_id;
+};
+
+enum store_status store_applied_coupon_insert(struct store *st, struct applied_coupon *c);
+enum store_status store_applied_coupon_terminate(struct store *st, int64_t id, tally_time at);
+enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
+                                           const char *lago_id, struct store_applied_coupon *out,
+                                           struct arena *a);
+/* How many times a coupon was ever applied to a customer (for non-reusable coupons). */
+enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
+                                            const char *coupon_lago_id, int64_t customer_id,
+                                            int64_t *count);
+/* A page, newest first; customer_id 0 for all; status 0 any, 1 active, 2 terminated. */
+enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
+                                            int64_t customer_id, int status, int64_t offset,
+                                            int64_t limit, struct store_applied_coupon **out,
+                                            size_t *count, int64_t *total, struct arena *a);
 
 #endif

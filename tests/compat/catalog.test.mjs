@@ -75,3 +75,14 @@ test('a plan with graduated and package charges through the client', async () =>
   const all = await lago.plans.findAllPlans({ per_page: 5 });
   assert.equal(all.data.plans[0].code, 'startup');
 });
+
+test('applied coupons through the client', async () => {
+  await lago.customers.createCustomer({ customer: { external_id: 'coupon_user', currency: 'EUR' } });
+  const { data } = await lago.appliedCoupons.applyCoupon({ applied_coupon: { external_customer_id: 'coupon_user', coupon_code: 'launch' } });
+  assert.equal(data.applied_coupon.coupon_code, 'launch');
+  assert.equal(data.applied_coupon.percentage_rate, '15.0');
+  const list = await lago.appliedCoupons.findAllAppliedCoupons({ external_customer_id: 'coupon_user' });
+  assert.equal(list.data.applied_coupons.length, 1);
+  const del = await lago.customers.deleteAppliedCoupon('coupon_user', data.applied_coupon.lago_id);
+  assert.equal(del.data.applied_coupon.status, 'terminated');
+});

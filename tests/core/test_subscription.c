@@ -52,7 +52,8 @@ static void status_follows_the_clock(void **state)
     p.has_canceled_at = true;
     p.canceled_at = iso("2026-01-05T00:00:00Z");
     assert_int_equal(subscription_status_at(&p, iso("2026-01-04T00:00:00Z")), SUBSCRIPTION_PENDING);
-    assert_int_equal(subscription_status_at(&p, iso("2026-01-20T00:00:00Z")), SUBSCRIPTION_CANCELED);
+    assert_int_equal(subscription_status_at(&p, iso("2026-01-20T00:00:00Z")),
+                     SUBSCRIPTION_CANCELED);
     assert_string_equal(subscription_status_name(SUBSCRIPTION_CANCELED), "canceled");
 }
 

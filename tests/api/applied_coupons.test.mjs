@@ -1,0 +1,85 @@
+// Coupons applied to customers: terms copied and overridable, reusability, currencies,
+// expiry on the organization's clock, listing and termination.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  const coupons = [
+    { code: 'ten', name: 'Ten off', coupon_type: 'fixed_amount', amount_cents: 1000, amount_currency: 'EUR', frequency: 'once' },
+    { code: 'pct', name: 'Twenty percent', coupon_type: 'percentage', percentage_rate: '20', frequency: 'recurring', frequency_duration: 3, reusable: false },
+    { code: 'soon_gone', name: 'Flash', coupon_type: 'percentage', percentage_rate: '5', expiration: 'time_limit', expiration_at: '2026-01-10T00:00:00Z' },
+  ];
+  for (const coupon of coupons) assert.equal((await t.api('/api/v1/coupons', { method: 'POST', body: { coupon } })).status, 200);
+  for (const [external_id, currency] of [['anna', 'EUR'], ['bob', 'USD']])
+    await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id, currency } } });
+});
+after(async () => { await t.cleanup(); });
+
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  return { status: r.status, body: await r.json() };
+};
+const apply = (applied_coupon) => call('POST', '/api/v1/applied_coupons', { applied_coupon });
+
+test('a fixed coupon applied with its terms, then one with overrides', async () => {
+  let r = await apply({ external_customer_id: 'anna', coupon_code: 'ten' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const a = r.body.applied_coupon;
+  assert.equal(a.coupon_code, 'ten');
+  assert.equal(a.coupon_name, 'Ten off');
+  assert.equal(a.status, 'active');
+  assert.equal(a.amount_cents, 1000);
+  assert.equal(a.amount_cents_remaining, 1000);
+  assert.equal(a.amount_currency, 'EUR');
+  assert.equal(a.percentage_rate, null);
+  assert.equal(a.external_customer_id, 'anna');
+  assert.equal(a.created_at, '2026-01-01T00:00:00Z');
+  r = await apply({ external_customer_id: 'anna', coupon_code: 'ten', amount_cents: 250, frequency: 'recurring', frequency_duration: 2 });
+  assert.equal(r.body.applied_coupon.amount_cents, 250);
+  assert.equal(r.body.applied_coupon.frequency, 'recurring');
+  assert.equal(r.body.applied_coupon.frequency_duration_remaining, 2);
+});
+
+test('currencies, reusability, unknown names', async () => {
+  let r = await apply({ external_customer_id: 'bob', coupon_code: 'ten' });
+  assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'pct' });
+  assert.equal(r.body.applied_coupon.percentage_rate, '20.0');
+  assert.equal(r.body.applied_coupon.frequency_duration, 3);
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'pct' });
+  assert.deepEqual(r.body.error_details, { coupon: ['coupon_is_not_reusable'] });
+  r = await apply({ external_customer_id: 'nobody', coupon_code: 'pct' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'nothing' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'coupon_not_found' });
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone', percentage_rate: '150' });
+  assert.deepEqual(r.body.error_details, { percentage_rate: ['value_is_out_of_range'] });
+});
+
+test('an expired coupon cannot be applied', async () => {
+  let r = await apply({ external_customer_id: 'anna', coupon_code: 'soon_gone' });
+  assert.equal(r.status, 200);
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-10T00:00:00Z' } });
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' });
+  assert.deepEqual(r.body.error_details, { coupon: ['coupon_expired'] });
+});
+
+test('listing and terminating', async () => {
+  let list = (await call('GET', '/api/v1/applied_coupons?external_customer_id=anna')).body;
+  assert.equal(list.meta.total_count, 3);
+  const one = list.applied_coupons[0];
+  let r = await call('DELETE', `/api/v1/customers/anna/applied_coupons/${one.lago_id}`);
+  assert.equal(r.body.applied_coupon.status, 'terminated');
+  assert.equal(r.body.applied_coupon.terminated_at, '2026-01-10T00:00:00Z');
+  assert.equal((await call('DELETE', `/api/v1/customers/anna/applied_coupons/${one.lago_id}`)).status, 404);
+  assert.equal((await call('DELETE', `/api/v1/customers/bob/applied_coupons/${list.applied_coupons[1].lago_id}`)).status, 404);
+  list = (await call('GET', '/api/v1/customers/anna/applied_coupons?status=active')).body;
+  assert.equal(list.meta.total_count, 2);
+  list = (await call('GET', '/api/v1/applied_coupons?status=terminated')).body;
+  assert.deepEqual(list.applied_coupons.map((a) => a.lago_id), [one.lago_id]);
+  list = (await call('GET', '/api/v1/applied_coupons')).body;
+  assert.equal(list.meta.total_count, 4);
+});
