@@ -213,7 +213,8 @@ void catalog_update(struct request *req)
     {
         json_object_object_add(merged, key, json_object_get(value));
     }
-    if (parse_definition(req, merged, &def))
+    if (parse_definition(req, merged, &def) &&
+        (!req->resource->check_update || req->resource->check_update(req, &existing, &def)))
         submit_put(req, &def, &existing);
 done:
     json_object_put(merged);

@@ -45,6 +45,12 @@ struct catalog_resource {
      */
     bool (*parse)(struct request *req, struct json_object *obj, struct catalog_definition *out,
                   struct json_in_error *err);
+    /*
+     * Optional: refuses an update that would break what depends on the item (a plan's
+     * interval under live subscriptions). Answers the request itself and returns false.
+     */
+    bool (*check_update)(struct request *req, const struct catalog_item *existing,
+                         const struct catalog_definition *updated);
     /* Writes one item (without its root key); may look up related items through conn. */
     void (*render)(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
                    struct arena *a);

@@ -8,6 +8,7 @@
 #include "api/add_ons.h"
 #include "api/api.h"
 #include "api/charges.h"
+#include "api/errors.h"
 #include "core/money.h"
 #include "core/subscription.h"
 
@@ -164,9 +165,45 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     json_object_put(body);
 }
 
+/*
+ * Live subscriptions bill on a plan's interval and in its currency: those cannot change
+ * under them (their periods and invoices would silently change meaning). Prices can: they
+ * apply from the edit on. The check runs on the HTTP thread; a subscription created in the
+ * instant between it and the write is the one case it can miss.
+ */
+static bool check_plan_update(struct request *req, const struct catalog_item *existing,
+                              const struct catalog_definition *updated)
+{
+    struct plan_terms before, after;
+    struct catalog_item next = *existing;
+    next.body = updated->body;
+    if (!plans_terms(existing, &before) || !plans_terms(&next, &after))
+        return true; /* unreadable terms are the parser's to refuse */
+    if (before.interval == after.interval && strcmp(before.currency, after.currency) == 0)
+        return true;
+    tally_time now;
+    if (!api_org_now(req, &now))
+        return false;
+    struct store_reader *r = api_reader_acquire(req->api);
+    int64_t live = 0;
+    enum store_status s = store_plan_live_subscriptions(store_reader_conn(r), req->org_id,
+                                                        existing->lago_id, now, &live);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return false;
+    }
+    if (live == 0)
+        return true;
+    api_error_validation(req, before.interval != after.interval ? "interval" : "amount_currency",
+                         "plan_has_subscriptions");
+    return false;
+}
+
 const struct catalog_resource plans_resource = {
     .kind = CATALOG_PLAN,
     .parse = parse_plan,
+    .check_update = check_plan_update,
     .render = render_plan,
 };
 

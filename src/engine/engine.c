@@ -238,6 +238,15 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
                           cmd->as.catalog_delete.code, it, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    if (it->kind == CATALOG_PLAN) {
+        /* A plan goes only once nobody is subscribed to it: terminate those first. */
+        int64_t live;
+        if (store_plan_live_subscriptions(store_conn(e->store), cmd->org_id, it->lago_id,
+                                          cmd->now, &live) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (live > 0)
+            return invalid(cmd, "plan", "plan_has_subscriptions");
+    }
     return store_catalog_delete(e->store, it->id, cmd->now) == STORE_OK ? COMMAND_OK
                                                                         : COMMAND_STORE_FAILED;
 }

@@ -88,7 +88,8 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE INDEX subscriptions_by_external_id ON subscriptions(org_id, external_id, started_at);"
     "CREATE INDEX subscriptions_by_customer ON subscriptions(org_id, customer_id, created_at);"
-    "CREATE INDEX subscriptions_by_created ON subscriptions(org_id, created_at, id);",
+    "CREATE INDEX subscriptions_by_created ON subscriptions(org_id, created_at, id);"
+    "CREATE INDEX subscriptions_by_plan ON subscriptions(org_id, plan_lago_id);",
     /* 4: coupons applied to customers (core/applied_coupon.h) */
     "CREATE TABLE applied_coupons ("
     "  id INTEGER PRIMARY KEY,"
@@ -145,6 +146,7 @@ enum stmt_id {
     STMT_SUBSCRIPTION_COUNT,
     STMT_SUBSCRIPTION_PAGE,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
+    STMT_PLAN_LIVE_SUBSCRIPTIONS,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -283,6 +285,9 @@ static const char *const sql[STMT_COUNT] = {
                                " ORDER BY s.created_at DESC, s.id DESC LIMIT ?5 OFFSET ?6",
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
+        " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
+    [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
+        "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
     [STMT_APPLIED_COUPON_INSERT] =
         "INSERT INTO applied_coupons(org_id, customer_id, lago_id, coupon_lago_id, coupon_code,"
@@ -1367,4 +1372,20 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
     *out = items;
     *count = got;
     return STORE_OK;
+}
+
+enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
+                                                const char *plan_lago_id, tally_time now,
+                                                int64_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_PLAN_LIVE_SUBSCRIPTIONS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    bind_text(s, 3, plan_lago_id);
+    enum store_status r = step_one(s);
+    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
 }

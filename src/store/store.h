@@ -189,6 +189,10 @@ enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, 
                                           unsigned status_mask, tally_time now, int64_t offset,
                                           int64_t limit, struct store_subscription **out,
                                           size_t *count, int64_t *total, struct arena *a);
+/* How many subscriptions to a plan are pending or active at `now`. */
+enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
+                                                const char *plan_lago_id, tally_time now,
+                                                int64_t *count);
 /* How many of a customer's subscriptions are pending or active at `now`. */
 enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                     int64_t customer_id, tally_time now,

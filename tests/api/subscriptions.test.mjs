@@ -183,3 +183,21 @@ test('bad requests', async () => {
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'plan_not_found' });
   assert.equal((await call('GET', '/api/v1/customers/x')).status, 404); // nothing was created
 });
+
+test('a plan under live subscriptions keeps its interval and currency, and cannot be deleted', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'fresh_q', name: 'Q', interval: 'quarterly', amount_cents: 10000, amount_currency: 'EUR' } });
+  await subscribe('loyal', 'fresh_q', 'loyal_sub');
+  let r = await call('PUT', '/api/v1/plans/fresh_q', { plan: { interval: 'monthly' } });
+  assert.deepEqual(r.body.error_details, { interval: ['plan_has_subscriptions'] });
+  r = await call('PUT', '/api/v1/plans/fresh_q', { plan: { amount_currency: 'USD' } });
+  assert.deepEqual(r.body.error_details, { amount_currency: ['plan_has_subscriptions'] });
+  r = await call('DELETE', '/api/v1/plans/fresh_q');
+  assert.deepEqual(r.body.error_details, { plan: ['plan_has_subscriptions'] });
+  // prices may change: they apply from now on
+  r = await call('PUT', '/api/v1/plans/fresh_q', { plan: { amount_cents: 12000 } });
+  assert.equal(r.body.plan.amount_cents, 12000);
+  await call('DELETE', '/api/v1/subscriptions/loyal_sub');
+  r = await call('PUT', '/api/v1/plans/fresh_q', { plan: { interval: 'monthly' } });
+  assert.equal(r.body.plan.interval, 'monthly');
+  assert.equal((await call('DELETE', '/api/v1/plans/fresh_q')).status, 200);
+});
