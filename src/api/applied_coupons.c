@@ -161,17 +161,16 @@ void applied_coupons_create(struct request *req)
     struct applied_coupon *c = &cmd->as.applied_coupon_create.coupon;
     bool *reusable = &cmd->as.applied_coupon_create.reusable;
     *reusable = true;
-    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX,
-                                 &req->arena, &cmd->as.applied_coupon_create.external_customer_id,
-                                 &err) ||
+    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
+                                 &cmd->as.applied_coupon_create.external_customer_id, &err) ||
         !json_in_required_string(obj, "coupon_code", CATALOG_CODE_MAX, &req->arena, &code, &err)) {
         api_error_validation(req, err.field, err.code);
         goto done;
     }
     struct store_reader *r = api_reader_acquire(req->api);
     struct catalog_item coupon;
-    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_COUPON,
-                                            code, &coupon, &req->arena);
+    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_COUPON, code,
+                                            &coupon, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
         s == STORE_NOT_FOUND ? api_error_not_found(req, "coupon_not_found")
@@ -224,9 +223,8 @@ static void list(struct request *req, const char *external_customer_id)
         customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_applied_coupon_list(conn, req->org_id, customer_id, wanted,
-                                      (page - 1) * per_page, per_page, &rows, &count, &total,
-                                      &req->arena);
+        s = store_applied_coupon_list(conn, req->org_id, customer_id, wanted, (page - 1) * per_page,
+                                      per_page, &rows, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_ERROR) {
         api_error(req, 500, "store_failed", NULL);
@@ -256,8 +254,7 @@ void applied_coupons_list_for_customer(struct request *req)
 
 void applied_coupons_terminate(struct request *req)
 {
-    struct command *cmd =
-        api_new_command(req, COMMAND_APPLIED_COUPON_TERMINATE, render_command);
+    struct command *cmd = api_new_command(req, COMMAND_APPLIED_COUPON_TERMINATE, render_command);
     if (!cmd)
         return;
     cmd->as.applied_coupon_terminate.external_customer_id = req->params[0];

@@ -233,3 +233,90 @@ bool plans_terms(const struct catalog_item *plan, struct plan_terms *out)
     json_object_put(body);
     return ok;
 }
+
+static const char *const overridable[] = {
+    "amount_cents", "amount_currency",
+    "name",         "invoice_display_name",
+    "description",  "trial_period",
+    "tax_codes",    "minimum_commitment",
+    "charges",      NULL,
+};
+
+static bool is_overridable(const char *key)
+{
+    for (int i = 0; overridable[i]; i++)
+        if (strcmp(key, overridable[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Lays each override charge (named by id) over the stored charge with that lago_id. */
+static bool override_charges(struct json_object *stored, struct json_object *given,
+                             struct json_in_error *err)
+{
+    if (!json_object_is_type(given, json_type_array))
+        return json_in_refuse(err, "plan_overrides", "invalid_type");
+    for (size_t i = 0; i < json_object_array_length(given); i++) {
+        struct json_object *o = json_object_array_get_idx(given, i), *id, *target = NULL;
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "id", &id))
+            return json_in_refuse(err, "plan_overrides", "charge_id_is_mandatory");
+        for (size_t k = 0; stored && k < json_object_array_length(stored) && !target; k++) {
+            struct json_object *c = json_object_array_get_idx(stored, k), *lago_id;
+            if (json_object_object_get_ex(c, "lago_id", &lago_id) &&
+                strcmp(json_object_get_string(lago_id), json_object_get_string(id)) == 0)
+                target = c;
+        }
+        if (!target)
+            return json_in_refuse(err, "plan_overrides", "charge_not_found");
+        json_object_object_foreach(o, key, value)
+        {
+            if (strcmp(key, "id") != 0 && strcmp(key, "billable_metric_id") != 0 &&
+                strcmp(key, "charge_model") != 0)
+                json_object_object_add(target, key, json_object_get(value));
+        }
+    }
+    return true;
+}
+
+bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
+                           struct json_object *overrides, const char **body,
+                           struct json_in_error *err)
+{
+    if (!json_object_is_type(overrides, json_type_object))
+        return json_in_refuse(err, "plan_overrides", "invalid_type");
+    struct json_object *merged = catalog_parse_body(plan->body), *charges = NULL;
+    if (!merged)
+        return json_in_refuse(err, "plan_overrides", "store_corrupt");
+    json_object_object_add(merged, "code", json_object_new_string(plan->code));
+    json_object_object_get_ex(merged, "charges", &charges);
+    bool ok = true;
+    json_object_object_foreach(overrides, key, value)
+    {
+        if (!ok)
+            break;
+        if (!is_overridable(key))
+            ok = json_in_refuse(err, "plan_overrides", "not_overridable");
+        else if (strcmp(key, "charges") == 0)
+            ok = override_charges(charges, value, err);
+        else
+            json_object_object_add(merged, key, json_object_get(value));
+    }
+    struct catalog_definition def = {0};
+    if (ok && parse_plan(req, merged, &def, err)) {
+        *body = def.body;
+        /* the plan's own references were checked when it was saved; new tax codes now */
+        struct store_reader *r = api_reader_acquire(req->api);
+        for (size_t i = 0; ok && i < def.ref_count; i++) {
+            struct catalog_item found;
+            if (def.refs[i].kind == CATALOG_TAX &&
+                store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_TAX, def.refs[i].code,
+                                  &found, &req->arena) != STORE_OK)
+                ok = json_in_refuse(err, "plan_overrides", "tax_not_found");
+        }
+        api_reader_release(req->api, r);
+    } else if (ok) {
+        ok = false; /* parse_plan's refusal stands, under its own field */
+    }
+    json_object_put(merged);
+    return ok;
+}

@@ -16,6 +16,16 @@
 extern const struct catalog_resource plans_resource;
 
 struct plan_terms;
+struct json_object;
+
+/*
+ * A subscription's own plan: the stored plan with Lago's plan_overrides laid over it
+ * (amount, currency, names, trial, taxes, minimum commitment; charges named by id take the
+ * fields given), parsed and validated as a plan. Refusals name "plan_overrides".
+ */
+bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
+                           struct json_object *overrides, const char **body,
+                           struct json_in_error *err);
 /* Reads what a subscription needs from a stored plan (interval, fee, currency, trial). */
 bool plans_terms(const struct catalog_item *plan, struct plan_terms *out);
 

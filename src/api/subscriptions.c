@@ -23,6 +23,15 @@
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
+/* A stored plan as a subscription sees it: its own definition if it has one. */
+static struct catalog_item as_subscribed(const struct catalog_item *plan, const char *own_body)
+{
+    struct catalog_item item = *plan;
+    if (own_body)
+        item.body = own_body;
+    return item;
+}
+
 static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
 {
     jsonw_key(w, key);
@@ -91,11 +100,14 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     const struct subscription *sub = &row->sub;
     const char *tz = row->customer_timezone ? row->customer_timezone : "UTC";
     const struct tz_zone *zone = tzdb_get(req->api->tzdb, tz, strlen(tz));
-    struct catalog_item plan;
+    struct catalog_item stored, plan;
     struct plan_terms terms;
     bool has_plan = store_catalog_get_by_lago_id(conn, sub->org_id, CATALOG_PLAN, sub->plan_lago_id,
-                                                 &plan, &req->arena) == STORE_OK &&
-                    plans_terms(&plan, &terms);
+                                                 &stored, &req->arena) == STORE_OK;
+    if (has_plan) {
+        plan = as_subscribed(&stored, sub->plan_body);
+        has_plan = plans_terms(&plan, &terms);
+    }
     enum subscription_status status = subscription_status_at(sub, now);
     tally_time end = subscription_end(sub);
 
@@ -174,7 +186,7 @@ static bool read_instant(struct request *req, struct json_object *obj, const cha
 
 static bool parse_request(struct request *req, struct json_object *obj,
                           struct subscription_request *rq, const char **plan_code,
-                          struct json_in_error *err)
+                          struct json_object **plan_overrides, struct json_in_error *err)
 {
     const char *billing_time = NULL;
     struct json_object *overrides;
@@ -200,7 +212,7 @@ static bool parse_request(struct request *req, struct json_object *obj,
     rq->billing_time = billing_time && strcmp(billing_time, "anniversary") == 0 ? PERIOD_ANNIVERSARY
                                                                                 : PERIOD_CALENDAR;
     if (json_object_object_get_ex(obj, "plan_overrides", &overrides) && overrides)
-        return json_in_refuse(err, "plan_overrides", "not_supported");
+        *plan_overrides = overrides;
     if (rq->has_ending_at && rq->has_subscription_at && rq->ending_at <= rq->subscription_at)
         return json_in_refuse(err, "ending_at", "invalid_date");
     return true;
@@ -208,7 +220,7 @@ static bool parse_request(struct request *req, struct json_object *obj,
 
 /* Reads, as of now, what the writer will check again: the plan, the live subscription. */
 static bool read_context(struct request *req, struct subscription_request *rq,
-                         const char *plan_code)
+                         const char *plan_code, struct json_object *overrides)
 {
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
@@ -222,7 +234,15 @@ static bool read_context(struct request *req, struct subscription_request *rq,
         api_error_not_found(req, "plan_not_found");
         goto done;
     }
-    if (s != STORE_OK || !plans_terms(&plan, &rq->plan))
+    if (s != STORE_OK)
+        goto fail;
+    struct json_in_error err = {0};
+    if (overrides && !plans_apply_overrides(req, &plan, overrides, &rq->plan_body, &err)) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    struct catalog_item subscribed = as_subscribed(&plan, rq->plan_body);
+    if (!plans_terms(&subscribed, &rq->plan))
         goto fail;
     memcpy(rq->plan_lago_id, plan.lago_id, sizeof rq->plan_lago_id);
     rq->plan_code = plan.code;
@@ -239,8 +259,10 @@ static bool read_context(struct request *req, struct subscription_request *rq,
         rq->current_updated_at = live.sub.updated_at;
         /* A plan deleted since keeps its subscriptions; changing away from it is an upgrade. */
         if (store_catalog_get_by_lago_id(conn, req->org_id, CATALOG_PLAN, live.sub.plan_lago_id,
-                                         &plan, &req->arena) == STORE_OK)
-            plans_terms(&plan, &rq->current_plan);
+                                         &plan, &req->arena) == STORE_OK) {
+            struct catalog_item current = as_subscribed(&plan, live.sub.plan_body);
+            plans_terms(&current, &rq->current_plan);
+        }
     } else if (s != STORE_NOT_FOUND) {
         goto fail;
     }
@@ -262,14 +284,15 @@ void subscriptions_create(struct request *req)
         obj ? api_new_command(req, COMMAND_SUBSCRIPTION_CREATE, render_command) : NULL;
     struct json_in_error err = {0};
     const char *plan_code = NULL;
+    struct json_object *overrides = NULL;
     if (!cmd)
         goto done;
     struct subscription_request *rq = &cmd->as.subscription_create;
-    if (!parse_request(req, obj, rq, &plan_code, &err)) {
+    if (!parse_request(req, obj, rq, &plan_code, &overrides, &err)) {
         api_error_validation(req, err.field, err.code);
         goto done;
     }
-    if (!read_context(req, rq, plan_code))
+    if (!read_context(req, rq, plan_code, overrides))
         goto done;
     if (!entropy_uuid(rq->lago_id) || !entropy_uuid(rq->customer_lago_id)) {
         api_error(req, 500, "out_of_entropy", NULL);

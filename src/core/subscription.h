@@ -53,6 +53,7 @@ struct subscription {
     const char *name; /* NULL when none */
     char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     const char *plan_code; /* the plan's code when subscribed (its current code is the plan's) */
+    const char *plan_body; /* its own plan definition (plan_overrides), or NULL for the plan's */
     enum period_billing_time billing_time;
     tally_time subscription_at; /* Lago's subscription_at: the anchor of anniversary periods */
     tally_time started_at;      /* it is active from here */

@@ -59,7 +59,8 @@ struct subscription_request {
     char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     const char *plan_code;
-    struct plan_terms plan;
+    const char *plan_body;  /* the subscription's own plan (plan_overrides), or NULL */
+    struct plan_terms plan; /* of plan_body when given */
     tally_time plan_updated_at;
     int64_t current_id; /* the live subscription the request saw, or 0 */
     tally_time current_updated_at;

@@ -241,8 +241,8 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
     if (it->kind == CATALOG_PLAN) {
         /* A plan goes only once nobody is subscribed to it: terminate those first. */
         int64_t live;
-        if (store_plan_live_subscriptions(store_conn(e->store), cmd->org_id, it->lago_id,
-                                          cmd->now, &live) != STORE_OK)
+        if (store_plan_live_subscriptions(store_conn(e->store), cmd->org_id, it->lago_id, cmd->now,
+                                          &live) != STORE_OK)
             return COMMAND_STORE_FAILED;
         if (live > 0)
             return invalid(cmd, "plan", "plan_has_subscriptions");
@@ -304,6 +304,7 @@ static void subscription_from_request(struct subscription *sub, const struct com
     sub->name = rq->name;
     memcpy(sub->plan_lago_id, rq->plan_lago_id, sizeof sub->plan_lago_id);
     sub->plan_code = rq->plan_code;
+    sub->plan_body = rq->plan_body;
     sub->billing_time = rq->billing_time;
     sub->subscription_at = rq->has_subscription_at ? rq->subscription_at : cmd->now;
     sub->started_at = sub->subscription_at;
@@ -345,10 +346,17 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
     struct period current;
     enum command_result r;
     switch (kind) {
-    case SUBSCRIPTION_CHANGE_NONE: cmd->subscription = *old; return COMMAND_OK;
+    case SUBSCRIPTION_CHANGE_NONE:
+        if (!rq->plan_body) {
+            cmd->subscription = *old;
+            return COMMAND_OK;
+        }
+        /* same plan, new overrides: the subscription's own plan is replaced in place */
+        /* fall through */
     case SUBSCRIPTION_CHANGE_PENDING:
         memcpy(old->plan_lago_id, rq->plan_lago_id, sizeof old->plan_lago_id);
         old->plan_code = rq->plan_code;
+        old->plan_body = rq->plan_body;
         if (rq->name)
             old->name = rq->name;
         old->updated_at = cmd->now;

@@ -107,6 +107,8 @@ static const char *const migrations[] = {
     "CREATE INDEX applied_coupons_by_coupon ON applied_coupons(org_id, coupon_lago_id, "
     "customer_id);"
     "CREATE INDEX applied_coupons_by_created ON applied_coupons(org_id, created_at, id);",
+    /* 5: a subscription's own plan definition when created with plan_overrides */
+    "ALTER TABLE subscriptions ADD COLUMN plan_body TEXT;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -180,7 +182,7 @@ enum stmt_id {
     "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"             \
     " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                  \
     " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"       \
-    " c.lago_id, c.external_id, c.timezone"
+    " c.lago_id, c.external_id, c.timezone, s.plan_body"
 /* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,
  * 1 active, 2 terminated, 3 canceled. */
 #define SUBSCRIPTION_STATUS_AT                                                                     \
@@ -261,14 +263,14 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_INSERT] =
         "INSERT INTO subscriptions(org_id, customer_id, lago_id, external_id, name, plan_lago_id,"
         " plan_code, billing_time, subscription_at, started_at, ending_at, terminated_at,"
-        " canceled_at, previous_id, next_id, created_at, updated_at) VALUES (?2, ?3, ?4, ?5, ?6,"
-        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        " canceled_at, previous_id, next_id, created_at, updated_at, plan_body) VALUES (?2, ?3,"
+        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     /* Same parameter numbering as the insert; ?1 (id) selects the row. */
     [STMT_SUBSCRIPTION_UPDATE] =
         "UPDATE subscriptions SET customer_id = ?3, external_id = ?5, name = ?6,"
         " plan_lago_id = ?7, plan_code = ?8, billing_time = ?9, subscription_at = ?10,"
         " started_at = ?11, ending_at = ?12, terminated_at = ?13, canceled_at = ?14,"
-        " previous_id = ?15, next_id = ?16, updated_at = ?18 WHERE id = ?1",
+        " previous_id = ?15, next_id = ?16, updated_at = ?18, plan_body = ?19 WHERE id = ?1",
     [STMT_SUBSCRIPTION_GET] = "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
                               " JOIN customers c ON c.id = s.customer_id"
                               " WHERE s.org_id = ?1 AND s.id = ?2",
@@ -1090,6 +1092,7 @@ static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, s
              (const char *)sqlite3_column_text(s, 18));
     out->customer_external_id = column_text(s, 19, a);
     out->customer_timezone = column_text(s, 20, a);
+    sub->plan_body = column_text(s, 21, a);
     return sub->external_id && sub->plan_code && out->customer_external_id;
 }
 
@@ -1126,6 +1129,7 @@ enum store_status store_subscription_save(struct store *st, struct subscription 
     sqlite3_bind_int64(s, 16, sub->next_id);
     sqlite3_bind_int64(s, 17, sub->created_at);
     sqlite3_bind_int64(s, 18, sub->updated_at);
+    bind_text(s, 19, sub->plan_body);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

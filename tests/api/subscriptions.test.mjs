@@ -174,7 +174,9 @@ test('bad requests', async () => {
     [{ external_customer_id: 'x', plan_code: 'monthly', billing_time: 'sometimes' }, 'billing_time', 'value_is_invalid'],
     [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: 'tomorrow' }, 'subscription_at', 'invalid_date'],
     [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: '2025-01-01T00:00:00Z', ending_at: '2024-01-01T00:00:00Z' }, 'ending_at', 'invalid_date'],
-    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { amount_cents: 1 } }, 'plan_overrides', 'not_supported'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { interval: 'weekly' } }, 'plan_overrides', 'not_overridable'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { amount_cents: -1 } }, 'amount_cents', 'value_is_out_of_range'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { charges: [{ id: 'nope', properties: { amount: '1' } }] } }, 'plan_overrides', 'charge_not_found'],
   ]) {
     const r = await call('POST', '/api/v1/subscriptions', { subscription: sub });
     assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(sub));
@@ -200,4 +202,29 @@ test('a plan under live subscriptions keeps its interval and currency, and canno
   r = await call('PUT', '/api/v1/plans/fresh_q', { plan: { interval: 'monthly' } });
   assert.equal(r.body.plan.interval, 'monthly');
   assert.equal((await call('DELETE', '/api/v1/plans/fresh_q')).status, 200);
+});
+
+test('plan_overrides give a subscription its own plan; the plan itself is untouched', async () => {
+  const bm = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'api_calls', name: 'Calls', aggregation_type: 'count_agg' } })).body.billable_metric;
+  const plan = (await call('POST', '/api/v1/plans', { plan: { code: 'custom_base', name: 'Base', interval: 'monthly', amount_cents: 5000, amount_currency: 'EUR', charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } })).body.plan;
+  const charge = plan.charges[0].lago_id;
+  let r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_cents: 3500, name: 'Base (negotiated)', trial_period: 30, charges: [{ id: charge, properties: { amount: '0.005' } }] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const own = r.body.subscription.plan;
+  assert.equal(own.code, 'custom_base');
+  assert.equal(own.amount_cents, 3500);
+  assert.equal(own.name, 'Base (negotiated)');
+  assert.equal(own.trial_period, 30);
+  assert.deepEqual(own.charges[0].properties, { amount: '0.005' });
+  assert.equal(own.charges[0].lago_id, charge);
+  const parent = (await call('GET', '/api/v1/plans/custom_base')).body.plan;
+  assert.equal(parent.amount_cents, 5000);
+  assert.deepEqual(parent.charges[0].properties, { amount: '0.01' });
+  // the same plan with other overrides replaces the subscription's own plan in place
+  r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_cents: 3000 } });
+  assert.equal(r.body.subscription.plan.amount_cents, 3000);
+  assert.equal(r.body.subscription.lago_id, (await call('GET', '/api/v1/subscriptions/bigco_sub')).body.subscription.lago_id);
+  // and an override in another currency must still match the customer's
+  r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_currency: 'USD' } });
+  assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
 });

@@ -86,3 +86,23 @@ test('applied coupons through the client', async () => {
   const del = await lago.customers.deleteAppliedCoupon('coupon_user', data.applied_coupon.lago_id);
   assert.equal(del.data.applied_coupon.status, 'terminated');
 });
+
+test('a plan with every charge model, through the client', async () => {
+  const bm = (await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Requests', code: 'requests', aggregation_type: 'count_agg' } })).data.billable_metric;
+  const ranges = [{ from_value: 0, to_value: 100, per_unit_amount: '0.1', flat_amount: '1' }, { from_value: 101, to_value: null, per_unit_amount: '0.05', flat_amount: '0' }];
+  const { data } = await lago.plans.createPlan({
+    plan: {
+      name: 'Every model', code: 'every_model', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+      charges: [
+        { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.01' } },
+        { billable_metric_id: tokens.lago_id, charge_model: 'graduated', properties: { graduated_ranges: ranges } },
+        { billable_metric_id: tokens.lago_id, charge_model: 'graduated_percentage', properties: { graduated_percentage_ranges: [{ from_value: 0, to_value: null, rate: '1.5', flat_amount: '0' }] } },
+        { billable_metric_id: bm.lago_id, charge_model: 'package', properties: { amount: '10', package_size: 1000, free_units: 100 } },
+        { billable_metric_id: tokens.lago_id, charge_model: 'percentage', properties: { rate: '2.5', fixed_amount: '0.3', free_units_per_events: 5 } },
+        { billable_metric_id: tokens.lago_id, charge_model: 'volume', properties: { volume_ranges: ranges } },
+      ],
+    },
+  });
+  assert.deepEqual(data.plan.charges.map((c) => c.charge_model), ['standard', 'graduated', 'graduated_percentage', 'package', 'percentage', 'volume']);
+  assert.deepEqual(data.plan.charges[5].properties.volume_ranges, ranges);
+});
