@@ -672,6 +672,62 @@ static enum store_status step_one(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
 }
 
+/* ---- pages of a list ---------------------------------------------------------------------- */
+
+/*
+ * A list query is two statements over the same filter: COUNT(*) with parameters ?1..?n, and
+ * the page with the same parameters then LIMIT ?n+1 OFFSET ?n+2. Rows become items of
+ * item_size bytes through `read`.
+ */
+struct page_query {
+    enum stmt_id count_stmt, page_stmt;
+    const int64_t *params;
+    int param_count;
+    size_t item_size;
+    bool (*read)(sqlite3_stmt *s, void *item, struct arena *a);
+};
+
+static enum store_status page_of(struct store_conn *c, const struct page_query *q, int64_t offset,
+                                 int64_t limit, void **out, size_t *count, int64_t *total,
+                                 struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, q->count_stmt);
+    if (!s)
+        return STORE_ERROR;
+    for (int i = 0; i < q->param_count; i++)
+        sqlite3_bind_int64(s, i + 1, q->params[i]);
+    enum store_status r = step_one(s);
+    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit <= 0 || offset >= *total)
+        return STORE_OK;
+    int64_t n = *total - offset < limit ? *total - offset : limit;
+    unsigned char *items = arena_alloc(a, q->item_size * (size_t)n);
+    if (!items || !(s = stmt(c, q->page_stmt)))
+        return STORE_ERROR;
+    for (int i = 0; i < q->param_count; i++)
+        sqlite3_bind_int64(s, i + 1, q->params[i]);
+    sqlite3_bind_int64(s, q->param_count + 1, limit);
+    sqlite3_bind_int64(s, q->param_count + 2, offset);
+    size_t got = 0;
+    int rc;
+    while (got < (size_t)n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!q->read(s, items + got * q->item_size, a)) {
+            sqlite3_reset(s);
+            return STORE_ERROR;
+        }
+        got++;
+    }
+    sqlite3_reset(s);
+    *out = items;
+    *count = got;
+    return STORE_OK;
+}
+
 /* ---- organizations ------------------------------------------------------------------------ */
 
 enum store_status store_org_insert(struct store *st, const char *name, const char *api_key_hash_hex,
@@ -886,45 +942,22 @@ enum store_status store_customer_delete(struct store *st, int64_t customer_id, t
     return step_done(s);
 }
 
+static bool read_customer_item(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_customer(s, item, a);
+}
+
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
                                       int64_t limit, struct customer **out, size_t *count,
                                       int64_t *total, struct arena *a)
 {
-    *out = NULL;
-    *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_COUNT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    enum store_status r = step_one(s);
-    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (r != STORE_OK)
-        return STORE_ERROR;
-    if (limit <= 0 || offset >= *total)
-        return STORE_OK;
-    int64_t n = *total - offset < limit ? *total - offset : limit;
-    struct customer *items = arena_alloc(a, sizeof *items * (size_t)n);
-    if (!items || !(s = stmt(c, STMT_CUSTOMER_PAGE)))
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, limit);
-    sqlite3_bind_int64(s, 3, offset);
-    size_t got = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && got < (size_t)n) {
-        if (!read_customer(s, &items[got], a)) {
-            sqlite3_reset(s);
-            return STORE_ERROR;
-        }
-        got++;
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return STORE_ERROR;
+    const int64_t params[] = {org_id};
+    const struct page_query q = {STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, 1,
+                                 sizeof **out, read_customer_item};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
-    *count = got;
-    return STORE_OK;
+    return r;
 }
 
 /* ---- catalog ------------------------------------------------------------------------------ */
@@ -1014,45 +1047,22 @@ enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_
     return step_done(s);
 }
 
+static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_catalog_item(s, item, a);
+}
+
 enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
                                      int64_t offset, int64_t limit, struct catalog_item **out,
                                      size_t *count, int64_t *total, struct arena *a)
 {
-    *out = NULL;
-    *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_CATALOG_COUNT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int(s, 2, (int)kind);
-    enum store_status r = step_one(s);
-    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (r != STORE_OK)
-        return STORE_ERROR;
-    if (limit <= 0 || offset >= *total)
-        return STORE_OK;
-    int64_t n = *total - offset < limit ? *total - offset : limit;
-    struct catalog_item *items = arena_alloc(a, sizeof *items * (size_t)n);
-    if (!items || !(s = stmt(c, STMT_CATALOG_PAGE)))
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int(s, 2, (int)kind);
-    sqlite3_bind_int64(s, 3, limit);
-    sqlite3_bind_int64(s, 4, offset);
-    size_t got = 0;
-    int rc;
-    while (got < (size_t)n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!read_catalog_item(s, &items[got], a)) {
-            sqlite3_reset(s);
-            return STORE_ERROR;
-        }
-        got++;
-    }
-    sqlite3_reset(s);
+    const int64_t params[] = {org_id, (int64_t)kind};
+    const struct page_query q = {STMT_CATALOG_COUNT, STMT_CATALOG_PAGE, params, 2, sizeof **out,
+                                 read_catalog_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
-    *count = got;
-    return STORE_OK;
+    return r;
 }
 
 /* ---- subscriptions ------------------------------------------------------------------------- */
@@ -1171,49 +1181,24 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
     return subscription_one(s, out, a);
 }
 
-enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                          unsigned status_mask, tally_time now, int64_t offset,
-                                          int64_t limit, struct store_subscription **out,
-                                          size_t *count, int64_t *total, struct arena *a)
+static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
 {
-    *out = NULL;
-    *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_COUNT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, now);
-    sqlite3_bind_int64(s, 3, customer_id);
-    sqlite3_bind_int64(s, 4, status_mask);
-    enum store_status r = step_one(s);
-    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (r != STORE_OK)
-        return STORE_ERROR;
-    if (limit <= 0 || offset >= *total)
-        return STORE_OK;
-    int64_t n = *total - offset < limit ? *total - offset : limit;
-    struct store_subscription *items = arena_alloc(a, sizeof *items * (size_t)n);
-    if (!items || !(s = stmt(c, STMT_SUBSCRIPTION_PAGE)))
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, now);
-    sqlite3_bind_int64(s, 3, customer_id);
-    sqlite3_bind_int64(s, 4, status_mask);
-    sqlite3_bind_int64(s, 5, limit);
-    sqlite3_bind_int64(s, 6, offset);
-    size_t got = 0;
-    while (got < (size_t)n && sqlite3_step(s) == SQLITE_ROW) {
-        if (!read_subscription(s, &items[got], a)) {
-            sqlite3_reset(s);
-            return STORE_ERROR;
-        }
-        got++;
-    }
-    sqlite3_reset(s);
+    return read_subscription(s, item, a);
+}
+
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
+                                          int64_t customer_id, unsigned status_mask,
+                                          tally_time now, int64_t offset, int64_t limit,
+                                          struct store_subscription **out, size_t *count,
+                                          int64_t *total, struct arena *a)
+{
+    const int64_t params[] = {org_id, now, customer_id, (int64_t)status_mask};
+    const struct page_query q = {STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 4,
+                                 sizeof **out, read_subscription_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
-    *count = got;
-    return STORE_OK;
+    return r;
 }
 
 enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
@@ -1335,47 +1320,23 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
     return r;
 }
 
+static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_applied_coupon(s, item, a);
+}
+
 enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
                                             int64_t customer_id, int status, int64_t offset,
                                             int64_t limit, struct store_applied_coupon **out,
                                             size_t *count, int64_t *total, struct arena *a)
 {
-    *out = NULL;
-    *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_COUNT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, customer_id);
-    sqlite3_bind_int(s, 3, status);
-    enum store_status r = step_one(s);
-    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (r != STORE_OK)
-        return STORE_ERROR;
-    if (limit <= 0 || offset >= *total)
-        return STORE_OK;
-    int64_t n = *total - offset < limit ? *total - offset : limit;
-    struct store_applied_coupon *items = arena_alloc(a, sizeof *items * (size_t)n);
-    if (!items || !(s = stmt(c, STMT_APPLIED_COUPON_PAGE)))
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, customer_id);
-    sqlite3_bind_int(s, 3, status);
-    sqlite3_bind_int64(s, 4, limit);
-    sqlite3_bind_int64(s, 5, offset);
-    size_t got = 0;
-    while (got < (size_t)n && sqlite3_step(s) == SQLITE_ROW) {
-        if (!read_applied_coupon(s, &items[got], a)) {
-            sqlite3_reset(s);
-            return STORE_ERROR;
-        }
-        got++;
-    }
-    sqlite3_reset(s);
+    const int64_t params[] = {org_id, customer_id, status};
+    const struct page_query q = {STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 3,
+                                 sizeof **out, read_applied_coupon_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
-    *count = got;
-    return STORE_OK;
+    return r;
 }
 
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
