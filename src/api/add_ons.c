@@ -65,10 +65,7 @@ static bool parse_add_on(struct request *req, struct json_object *obj,
     ok = add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, &w, err) &&
          catalog_parse_tax_codes(req, obj, &w, out, err);
     jsonw_object_end(&w);
-    if (ok)
-        out->body = catalog_body_text(&req->arena, &b);
-    buf_free(&b);
-    return ok && (out->body || json_in_refuse(err, "add_on", "out_of_memory"));
+    return catalog_finish_body(req, ok, &b, out, err);
 }
 
 static void render_add_on(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,

@@ -126,22 +126,11 @@ static bool parse_definition(struct request *req, struct json_object *obj,
     }
     jsonw_array_end(&w);
     jsonw_object_end(&w);
-    out->body = catalog_body_text(&req->arena, &b);
-    buf_free(&b);
-    return out->body ? true : json_in_refuse(err, "billable_metric", "out_of_memory");
-}
-
-static void render_metric(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                          struct arena *a)
-{
-    (void)conn;
-    (void)a;
-    catalog_open_item(w, item);
-    jsonw_object_end(w);
+    return catalog_finish_body(req, true, &b, out, err);
 }
 
 const struct catalog_resource billable_metrics_resource = {
     .kind = CATALOG_BILLABLE_METRIC,
     .parse = parse_definition,
-    .render = render_metric,
+    .render = catalog_render_plain,
 };

@@ -10,11 +10,23 @@
 
 /* ---- helpers for resources ---------------------------------------------------------------- */
 
-const char *catalog_body_text(struct arena *a, struct buf *b)
+bool catalog_finish_body(struct request *req, bool ok, struct buf *b,
+                         struct catalog_definition *def, struct json_in_error *err)
 {
-    if (buf_failed(b) || b->len < 2)
-        return NULL;
-    return arena_strndup(a, b->data, b->len);
+    if (ok &&
+        (buf_failed(b) || b->len < 2 || !(def->body = arena_strndup(&req->arena, b->data, b->len))))
+        ok = json_in_refuse(err, catalog_kind_singular(req->resource->kind), "out_of_memory");
+    buf_free(b);
+    return ok;
+}
+
+void catalog_render_plain(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                          struct arena *a)
+{
+    (void)conn;
+    (void)a;
+    catalog_open_item(w, item);
+    jsonw_object_end(w);
 }
 
 void catalog_write_body_members(struct jsonw *w, const char *body)

@@ -64,8 +64,15 @@ void catalog_delete(struct request *req);
 
 /* ---- for resources ------------------------------------------------------------------------ */
 
-/* Finishes a canonical body written with w into b: copies it into the arena (NULL if OOM). */
-const char *catalog_body_text(struct arena *a, struct buf *b);
+/*
+ * Ends a parse: when `ok`, the canonical body written into b becomes def->body (copied into
+ * the request arena). Frees b either way and returns whether the definition stands.
+ */
+bool catalog_finish_body(struct request *req, bool ok, struct buf *b,
+                         struct catalog_definition *def, struct json_in_error *err);
+/* The whole render of a resource whose answer is exactly its common shape (taxes, metrics). */
+void catalog_render_plain(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
+                          struct arena *a);
 /* Writes the members of a stored body (an object's text without its braces) into w's object. */
 void catalog_write_body_members(struct jsonw *w, const char *body);
 /* Parses a stored body (always valid JSON: Tally wrote it). Release with json_object_put. */

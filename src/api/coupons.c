@@ -132,10 +132,7 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     jsonw_kv_bool(&w, "limited_plans", limited_plans);
     jsonw_kv_bool(&w, "limited_billable_metrics", limited_metrics);
     jsonw_object_end(&w);
-    if (ok)
-        out->body = catalog_body_text(&req->arena, &b);
-    buf_free(&b);
-    return ok && (out->body || json_in_refuse(err, "coupon", "out_of_memory"));
+    return catalog_finish_body(req, ok, &b, out, err);
 }
 
 static void render_coupon(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,

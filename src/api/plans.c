@@ -130,10 +130,7 @@ static bool parse_plan(struct request *req, struct json_object *obj, struct cata
               catalog_parse_tax_codes(req, obj, &w, out, err) &&
               parse_commitment(req, obj, &w, out, err) && parse_charges(req, obj, &w, out, err);
     jsonw_object_end(&w);
-    if (ok)
-        out->body = catalog_body_text(&req->arena, &b);
-    buf_free(&b);
-    return ok && (out->body || json_in_refuse(err, "plan", "out_of_memory"));
+    return catalog_finish_body(req, ok, &b, out, err);
 }
 
 static void render_plan(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,

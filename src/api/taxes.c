@@ -39,22 +39,11 @@ static bool parse_tax(struct request *req, struct json_object *obj, struct catal
     jsonw_kv_cstr(&w, "description", description);
     jsonw_kv_bool(&w, "applied_to_organization", applied);
     jsonw_object_end(&w);
-    out->body = catalog_body_text(&req->arena, &b);
-    buf_free(&b);
-    return out->body ? true : json_in_refuse(err, "tax", "out_of_memory");
-}
-
-static void render_tax(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                       struct arena *a)
-{
-    (void)conn;
-    (void)a;
-    catalog_open_item(w, item);
-    jsonw_object_end(w);
+    return catalog_finish_body(req, true, &b, out, err);
 }
 
 const struct catalog_resource taxes_resource = {
     .kind = CATALOG_TAX,
     .parse = parse_tax,
-    .render = render_tax,
+    .render = catalog_render_plain,
 };

@@ -953,7 +953,7 @@ enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int6
 {
     const int64_t params[] = {org_id};
     const struct page_query q = {STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, 1,
-                                 sizeof **out, read_customer_item};
+                                 sizeof **out,        read_customer_item};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
@@ -1057,8 +1057,8 @@ enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum 
                                      size_t *count, int64_t *total, struct arena *a)
 {
     const int64_t params[] = {org_id, (int64_t)kind};
-    const struct page_query q = {STMT_CATALOG_COUNT, STMT_CATALOG_PAGE, params, 2, sizeof **out,
-                                 read_catalog_row};
+    const struct page_query q = {STMT_CATALOG_COUNT, STMT_CATALOG_PAGE, params, 2,
+                                 sizeof **out,       read_catalog_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
@@ -1186,15 +1186,15 @@ static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
     return read_subscription(s, item, a);
 }
 
-enum store_status store_subscription_list(struct store_conn *c, int64_t org_id,
-                                          int64_t customer_id, unsigned status_mask,
-                                          tally_time now, int64_t offset, int64_t limit,
-                                          struct store_subscription **out, size_t *count,
-                                          int64_t *total, struct arena *a)
+enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                          unsigned status_mask, tally_time now, int64_t offset,
+                                          int64_t limit, struct store_subscription **out,
+                                          size_t *count, int64_t *total, struct arena *a)
 {
     const int64_t params[] = {org_id, now, customer_id, (int64_t)status_mask};
-    const struct page_query q = {STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 4,
-                                 sizeof **out, read_subscription_row};
+    const struct page_query q = {
+        STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 4, sizeof **out,
+        read_subscription_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
@@ -1331,8 +1331,9 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
                                             size_t *count, int64_t *total, struct arena *a)
 {
     const int64_t params[] = {org_id, customer_id, status};
-    const struct page_query q = {STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 3,
-                                 sizeof **out, read_applied_coupon_row};
+    const struct page_query q = {
+        STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 3, sizeof **out,
+        read_applied_coupon_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
