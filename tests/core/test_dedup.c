@@ -1,0 +1,99 @@
+/* core/dedup: against a plain sorted array as the reference, through inserts, lookups and
+ * removals (which must keep every other member reachable), across growth. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dedup.h"
+
+static uint64_t next(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+static const uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static struct siphash128 fp_of(uint64_t id)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "org1/sub/%llu", (unsigned long long)id);
+    return dedup_fingerprint(key, text, (size_t)n);
+}
+
+static void random_operations_match_a_reference(void **state)
+{
+    (void)state;
+    enum { IDS = 40000, OPS = 400000 };
+    uint64_t seed = 20261126;
+    const char *env = getenv("TALLY_SEED");
+    if (env)
+        seed = strtoull(env, NULL, 10);
+    print_message("seed %llu\n", (unsigned long long)seed);
+    uint64_t x = seed | 1;
+    static bool present[IDS];
+    static uint64_t stored[IDS];
+    memset(present, 0, sizeof present);
+    struct dedup d;
+    assert_true(dedup_init(&d));
+    size_t count = 0;
+    for (int op = 0; op < OPS; op++) {
+        uint64_t id = next(&x) % IDS;
+        struct siphash128 fp = fp_of(id);
+        uint64_t v;
+        switch (next(&x) % 4) {
+        case 0:
+        case 1: {
+            enum dedup_result r = dedup_insert(&d, fp, id * 7);
+            assert_int_equal(r, present[id] ? DEDUP_EXISTS : DEDUP_INSERTED);
+            if (!present[id]) {
+                present[id] = true;
+                stored[id] = id * 7;
+                count++;
+            }
+            break;
+        }
+        case 2:
+            assert_int_equal(dedup_remove(&d, fp), present[id]);
+            if (present[id])
+                count--;
+            present[id] = false;
+            break;
+        default:
+            assert_int_equal(dedup_find(&d, fp, &v), present[id]);
+            if (present[id])
+                assert_int_equal(v, stored[id]);
+        }
+        assert_int_equal(d.count, count);
+    }
+    for (uint64_t id = 0; id < IDS; id++) /* every member still reachable after all removals */
+        assert_int_equal(dedup_find(&d, fp_of(id), NULL), present[id]);
+    assert_true(dedup_memory_bytes(&d) <= 4 * count * sizeof(struct dedup_slot) + 65536);
+    dedup_free(&d);
+}
+
+static void fingerprints_never_look_empty(void **state)
+{
+    (void)state;
+    for (uint64_t id = 0; id < 100000; id++)
+        assert_true(fp_of(id).hi & 1);
+    /* a different key gives different fingerprints for the same identity */
+    uint8_t other[16] = {0};
+    struct siphash128 a = dedup_fingerprint(key, "x", 1), b = dedup_fingerprint(other, "x", 1);
+    assert_true(a.lo != b.lo || a.hi != b.hi);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(random_operations_match_a_reference),
+        cmocka_unit_test(fingerprints_never_look_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
