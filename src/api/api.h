@@ -39,7 +39,8 @@ struct api_config {
     const char *data_dir; /* for the read-only connections */
     unsigned threads;
     size_t body_max;
-    bool log_requests; /* one JSON line per request on stderr */
+    size_t event_batch_max; /* events per POST /events/batch (EVENT_BATCH_DEFAULT..LIMIT) */
+    bool log_requests;      /* one JSON line per request on stderr */
 };
 
 struct reader_pool;

@@ -37,7 +37,9 @@ void api_error_render(struct buf *out, int status, const char *error, const char
     jsonw_object_end(&w);
 }
 
-void api_error_render_validation(struct buf *out, const char *field, const char *code)
+/* Lago's 422, its details nested under `index` when it is not NULL. */
+static void render_validation(struct buf *out, const char *index, const char *field,
+                              const char *code)
 {
     struct jsonw w;
     buf_reset(out);
@@ -48,12 +50,29 @@ void api_error_render_validation(struct buf *out, const char *field, const char 
     jsonw_kv_cstr(&w, "code", "validation_errors");
     jsonw_key(&w, "error_details");
     jsonw_object_begin(&w);
+    if (index) {
+        jsonw_key(&w, index);
+        jsonw_object_begin(&w);
+    }
     jsonw_key(&w, field);
     jsonw_array_begin(&w);
     jsonw_cstr(&w, code);
     jsonw_array_end(&w);
+    if (index)
+        jsonw_object_end(&w);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
+}
+
+void api_error_render_validation(struct buf *out, const char *field, const char *code)
+{
+    render_validation(out, NULL, field, code);
+}
+
+void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
+                                         const char *code)
+{
+    render_validation(out, index, field, code);
 }
 
 void api_error_bad_request(struct request *req, const char *what)

@@ -31,6 +31,9 @@ void api_error(struct request *req, int status, const char *code, const char *me
 void api_error_render(struct buf *out, int status, const char *error, const char *code,
                       const char *message);
 void api_error_render_validation(struct buf *out, const char *field, const char *code);
+/* A batch's refusal, keyed by the item's index: "error_details": {"3": {"field": ["code"]}}. */
+void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
+                                         const char *code);
 
 /*
  * Writer thread: renders the answer of a command that did not succeed (not found, refused,

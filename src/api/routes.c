@@ -9,6 +9,7 @@
 #include "api/catalog.h"
 #include "api/coupons.h"
 #include "api/customers.h"
+#include "api/events.h"
 #include "api/ops.h"
 #include "api/plans.h"
 #include "api/subscriptions.h"
@@ -68,6 +69,10 @@ const struct route api_routes[] = {
      applied_coupons_list_for_customer, NULL},
     {"DELETE", "/api/v1/customers/{}/applied_coupons/{}", "customers.applied_coupons.terminate",
      true, applied_coupons_terminate, NULL},
+    {"POST", "/api/v1/events", "events.create", true, events_create, NULL},
+    {"POST", "/api/v1/events/batch", "events.batch", true, events_create_batch, NULL},
+    {"GET", "/api/v1/events", "events.list", true, events_list, NULL},
+    {"GET", "/api/v1/events/{}", "events.get", true, events_get, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -20,6 +20,8 @@
 #include "core/applied_coupon.h"
 #include "core/catalog.h"
 #include "core/customer.h"
+#include "core/event.h"
+#include "core/siphash.h"
 #include "core/subscription.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
@@ -38,6 +40,16 @@ enum command_kind {
     COMMAND_SUBSCRIPTION_TERMINATE,
     COMMAND_APPLIED_COUPON_CREATE,
     COMMAND_APPLIED_COUPON_TERMINATE,
+    COMMAND_EVENTS_INGEST,
+};
+
+/* What the writer learned about one accepted event, for its answer. */
+struct event_result {
+    int64_t id; /* the store's */
+    struct siphash128 fingerprint;
+    tally_time timestamp; /* the event's own, or the clock's when it had none */
+    char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
 };
 
 /*
@@ -152,6 +164,16 @@ struct command {
             const char *external_customer_id;
             const char *lago_id;
         } applied_coupon_terminate;
+        /*
+         * Events, all or nothing: one refused event refuses the batch, and the refusal
+         * names its index (failed_index) with Lago's field and code.
+         */
+        struct {
+            const struct event *events;
+            size_t count;
+            struct event_result *results; /* count of them, in the submitter's arena */
+            size_t failed_index;
+        } events_ingest;
     } as;
 
     /* Set by the writer. */

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dedup.h"
+#include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
 
@@ -40,6 +42,12 @@ struct engine {
     struct org_state *orgs; /* sorted by org_id */
     size_t org_count;
     bool reload_orgs;
+    uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
+    struct dedup accepted;                    /* every accepted event's identity */
+    /* Identities added since the last commit, to take back out if it fails (memory never
+     * runs ahead of the disk); `command_mark` is where the current command's start. */
+    struct siphash128 *added;
+    size_t added_count, added_cap, command_mark;
 
     /* Counters: written by the writer, read by anyone. */
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
@@ -544,6 +552,176 @@ static enum command_result apply_coupon_terminate(struct engine *e, struct comma
                : COMMAND_STORE_FAILED;
 }
 
+/* ---- events ------------------------------------------------------------------------- */
+
+static bool note_added(struct engine *e, struct siphash128 fp)
+{
+    if (e->added_count == e->added_cap) {
+        size_t cap = e->added_cap ? e->added_cap * 2 : 1024;
+        struct siphash128 *p = realloc(e->added, cap * sizeof *p);
+        if (!p)
+            return false;
+        e->added = p;
+        e->added_cap = cap;
+    }
+    e->added[e->added_count++] = fp;
+    return true;
+}
+
+/* Takes the identities added from `mark` on back out of the set. */
+static void forget_added(struct engine *e, size_t mark)
+{
+    while (e->added_count > mark)
+        dedup_remove(&e->accepted, e->added[--e->added_count]);
+}
+
+static enum command_result refuse_event(struct command *cmd, size_t index, const char *field,
+                                        const char *code)
+{
+    cmd->as.events_ingest.failed_index = index;
+    return invalid(cmd, field, code);
+}
+
+/* Lookups shared by consecutive events of one batch (they mostly name the same things). */
+struct ingest_cache {
+    const char *external_subscription_id;
+    tally_time from, to; /* the cached subscription covers events in [from, to) */
+    struct store_subscription sub;
+    const char *code;
+};
+
+static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
+                                                struct ingest_cache *c, const struct event *ev,
+                                                tally_time at)
+{
+    if (c->external_subscription_id &&
+        strcmp(c->external_subscription_id, ev->external_subscription_id) == 0 && at >= c->from &&
+        at < c->to)
+        return COMMAND_OK;
+    enum store_status s = store_subscription_at(
+        store_conn(e->store), cmd->org_id, ev->external_subscription_id, at, &c->sub, cmd->arena);
+    if (s != STORE_OK) {
+        c->external_subscription_id = NULL;
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    }
+    c->external_subscription_id = ev->external_subscription_id;
+    c->from = c->sub.sub.started_at;
+    c->to = subscription_end(&c->sub.sub);
+    return COMMAND_OK;
+}
+
+static enum command_result resolve_metric(struct engine *e, struct command *cmd,
+                                          struct ingest_cache *c, const char *code)
+{
+    if (c->code && strcmp(c->code, code) == 0)
+        return COMMAND_OK;
+    struct catalog_item metric;
+    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
+                                            CATALOG_BILLABLE_METRIC, code, &metric, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    c->code = code;
+    return COMMAND_OK;
+}
+
+static enum command_result ingest_one(struct engine *e, struct command *cmd,
+                                      struct ingest_cache *cache, size_t i)
+{
+    const struct event *ev = &cmd->as.events_ingest.events[i];
+    struct event_result *res = &cmd->as.events_ingest.results[i];
+    res->timestamp = ev->has_timestamp ? ev->timestamp : cmd->now;
+    enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
+    if (r != COMMAND_OK)
+        return r == COMMAND_NOT_FOUND
+                   ? refuse_event(cmd, i, "external_subscription_id", "subscription_not_found")
+                   : r;
+    r = resolve_metric(e, cmd, cache, ev->code);
+    if (r != COMMAND_OK)
+        return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
+                                      : r;
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+    size_t len = event_identity(cmd->org_id, ev->external_subscription_id, ev->transaction_id,
+                                identity, sizeof identity);
+    assert(len > 0); /* the API bounds both ids */
+    res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
+    if (dedup_find(&e->accepted, res->fingerprint, NULL))
+        return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    struct store_event row = {
+        .org_id = cmd->org_id,
+        .subscription_id = cache->sub.sub.id,
+        .transaction_id = ev->transaction_id,
+        .external_subscription_id = ev->external_subscription_id,
+        .code = ev->code,
+        .timestamp = res->timestamp,
+        .properties_json = ev->properties_json,
+        .created_at = cmd->now,
+    };
+    char amount[MONEY_TEXT_MAX];
+    if (ev->has_precise_total_amount_cents) {
+        money_format(ev->precise_total_amount_cents, amount, sizeof amount);
+        row.precise_total_amount_cents = amount;
+    }
+    if (store_event_insert(e->store, &row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    res->id = store_last_insert_id(e->store);
+    memcpy(res->subscription_lago_id, cache->sub.sub.lago_id, sizeof res->subscription_lago_id);
+    memcpy(res->customer_lago_id, cache->sub.customer_lago_id, sizeof res->customer_lago_id);
+    if (dedup_insert(&e->accepted, res->fingerprint, (uint64_t)res->id) != DEDUP_INSERTED ||
+        !note_added(e, res->fingerprint))
+        return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
+    return COMMAND_OK;
+}
+
+static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
+{
+    struct ingest_cache cache = {0};
+    for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
+        enum command_result r = ingest_one(e, cmd, &cache, i);
+        if (r != COMMAND_OK)
+            return r; /* apply_one undoes the rows; the identities go with forget_added */
+    }
+    return COMMAND_OK;
+}
+
+static bool add_stored_identity(int64_t id, int64_t org_id, const char *external_subscription_id,
+                                const char *transaction_id, void *ctx)
+{
+    struct engine *e = ctx;
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+    size_t len =
+        event_identity(org_id, external_subscription_id, transaction_id, identity, sizeof identity);
+    return len > 0 &&
+           dedup_insert(&e->accepted, dedup_fingerprint(e->fingerprint_key, identity, len),
+                        (uint64_t)id) != DEDUP_NO_MEMORY;
+}
+
+/* The fingerprint key (made on first start) and the set of every accepted identity. */
+static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
+{
+    enum store_status s = store_setting_get(store_conn(e->store), ENGINE_FINGERPRINT_KEY_SETTING,
+                                            e->fingerprint_key, sizeof e->fingerprint_key);
+    if (s == STORE_NOT_FOUND) {
+        if (!entropy_fill(e->fingerprint_key, sizeof e->fingerprint_key) ||
+            store_begin(e->store) != STORE_OK ||
+            store_setting_put(e->store, ENGINE_FINGERPRINT_KEY_SETTING, e->fingerprint_key,
+                              sizeof e->fingerprint_key) != STORE_OK ||
+            store_commit(e->store) != STORE_OK) {
+            store_rollback(e->store);
+            snprintf(err, STORE_ERR_MAX, "engine: cannot create the event fingerprint key");
+            return false;
+        }
+    } else if (s != STORE_OK) {
+        snprintf(err, STORE_ERR_MAX, "engine: cannot read the event fingerprint key");
+        return false;
+    }
+    if (!dedup_init(&e->accepted) ||
+        store_event_each_identity(store_conn(e->store), add_stored_identity, e) != STORE_OK) {
+        snprintf(err, STORE_ERR_MAX, "engine: cannot load accepted event identities");
+        return false;
+    }
+    return true;
+}
+
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
@@ -557,6 +735,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_SUBSCRIPTION_TERMINATE: return apply_subscription_terminate(e, cmd);
     case COMMAND_APPLIED_COUPON_CREATE: return apply_coupon_create(e, cmd);
     case COMMAND_APPLIED_COUPON_TERMINATE: return apply_coupon_terminate(e, cmd);
+    case COMMAND_EVENTS_INGEST: return apply_events_ingest(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -610,6 +789,7 @@ static void apply_one(struct engine *e, struct command *cmd)
         return;
     }
     bool failed = false;
+    e->command_mark = e->added_count;
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
     if (failed)
@@ -618,8 +798,11 @@ static void apply_one(struct engine *e, struct command *cmd)
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */
-    if (cmd->result != COMMAND_OK && store_savepoint_undo(e->store) != STORE_OK)
-        goto fail;
+    if (cmd->result != COMMAND_OK) {
+        forget_added(e, e->command_mark);
+        if (store_savepoint_undo(e->store) != STORE_OK)
+            goto fail;
+    }
     cmd->conn = store_conn(e->store);
     cmd->render(cmd);
     cmd->conn = NULL;
@@ -632,6 +815,7 @@ release:
         return;
 fail:
     store_savepoint_rollback(e->store);
+    forget_added(e, e->command_mark);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
 }
@@ -661,7 +845,9 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     if (began && !committed) {
         store_rollback(e->store);
         e->reload_orgs = true;
+        forget_added(e, 0);
     }
+    e->added_count = 0; /* committed, or taken back out */
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
     count_batch(e, n);
     if (e->reload_orgs && !load_orgs(e))
@@ -716,6 +902,11 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     }
     e->store = st;
     e->tzdb = tzdb;
+    if (!load_events(e, err)) {
+        dedup_free(&e->accepted);
+        free(e);
+        return NULL;
+    }
     if (!load_orgs(e)) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
                  store_errmsg(store_conn(st)));
@@ -760,6 +951,8 @@ void engine_stop(struct engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
+    dedup_free(&e->accepted);
+    free(e->added);
     free(e->orgs);
     free(e);
 }

@@ -22,6 +22,7 @@
 #include "store/store.h"
 
 #define ENGINE_BATCH_MAX 1024
+#define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
 #define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 struct engine;

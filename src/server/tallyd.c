@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/event.h"
 #include "engine/engine.h"
 #include "store/store.h"
 #include "sys/tzdb.h"
@@ -30,7 +31,9 @@ static const char usage[] =
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:3000; port 0 picks one)\n"
     "  --data-dir DIR       where the database lives (default ./data)\n"
     "  --threads N          HTTP threads (default 2)\n"
-    "  --max-body BYTES     largest request body accepted (default 1048576)\n"
+    "  --max-body BYTES     largest request body accepted (default 1048576, or 1 KiB per\n"
+    "                       event of the largest batch if that is more)\n"
+    "  --max-batch N        events per POST /events/batch (default 100, at most 10000)\n"
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
     "\n"
@@ -42,6 +45,8 @@ struct options {
     const char *data_dir;
     unsigned threads;
     size_t body_max;
+    bool body_max_given;
+    size_t event_batch_max;
     bool quiet;
 };
 
@@ -52,6 +57,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->data_dir = "./data";
     o->threads = API_THREADS_DEFAULT;
     o->body_max = API_BODY_MAX_DEFAULT;
+    o->event_batch_max = EVENT_BATCH_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -84,12 +90,23 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->body_max = (size_t)n;
+            o->body_max_given = true;
+        } else if (strcmp(a, "--max-batch") == 0) {
+            if (!cmdline_parse_u64(v, 1, EVENT_BATCH_LIMIT, &n)) {
+                fprintf(stderr, "tallyd: --max-batch wants 1 to %d events, got '%s'\n",
+                        EVENT_BATCH_LIMIT, v);
+                return 2;
+            }
+            o->event_batch_max = (size_t)n;
         } else {
             fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
             return 2;
         }
         i++;
     }
+    /* A full batch must fit in a body: about 1 KiB an event leaves room for properties. */
+    if (!o->body_max_given && o->body_max < o->event_batch_max * 1024)
+        o->body_max = o->event_batch_max * 1024;
     return -1;
 }
 
@@ -134,6 +151,7 @@ int main(int argc, char **argv)
                              .data_dir = o.data_dir,
                              .threads = o.threads,
                              .body_max = o.body_max,
+                             .event_batch_max = o.event_batch_max,
                              .log_requests = !o.quiet};
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)

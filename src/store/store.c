@@ -109,6 +109,24 @@ static const char *const migrations[] = {
     "CREATE INDEX applied_coupons_by_created ON applied_coupons(org_id, created_at, id);",
     /* 5: a subscription's own plan definition when created with plan_overrides */
     "ALTER TABLE subscriptions ADD COLUMN plan_body TEXT;",
+    /* 6: usage events, appended; settings (the event fingerprint key) */
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  subscription_id INTEGER NOT NULL,"
+    "  transaction_id TEXT NOT NULL,"
+    "  external_subscription_id TEXT NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  timestamp INTEGER NOT NULL,"
+    "  properties TEXT NOT NULL,"
+    "  precise_total_amount_cents TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    /* rows arrive in id order: this index grows at its end, never in the middle */
+    "CREATE INDEX events_by_org ON events(org_id, id);"
+    /* GET /events/{transaction_id}: a random-position write per event, the known cost this
+     * index has until the lookup moves to memory (docs/ARCHITECTURE.md, Events) */
+    "CREATE INDEX events_by_transaction_id ON events(org_id, transaction_id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -149,6 +167,14 @@ enum stmt_id {
     STMT_SUBSCRIPTION_PAGE,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
+    STMT_SUBSCRIPTION_AT,
+    STMT_SETTING_GET,
+    STMT_SETTING_PUT,
+    STMT_EVENT_INSERT,
+    STMT_EVENT_IDENTITIES,
+    STMT_EVENT_BY_TXID,
+    STMT_EVENT_COUNT,
+    STMT_EVENT_PAGE,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -205,6 +231,16 @@ enum stmt_id {
     " WHERE a.org_id = ?1 AND (?2 = 0 OR a.customer_id = ?2)"                                      \
     " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
     "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"
+
+#define EVENT_COLUMNS                                                                              \
+    "e.id, e.org_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp,"           \
+    " e.properties, e.precise_total_amount_cents, e.created_at, s.lago_id, c.lago_id"
+#define EVENT_FILTER                                                                               \
+    " FROM events e JOIN subscriptions s ON s.id = e.subscription_id"                              \
+    " JOIN customers c ON c.id = s.customer_id"                                                    \
+    " WHERE e.org_id = ?1 AND (?2 IS NULL OR e.code = ?2)"                                         \
+    " AND (?3 IS NULL OR e.external_subscription_id = ?3)"                                         \
+    " AND (?4 IS NULL OR e.timestamp >= ?4) AND (?5 IS NULL OR e.timestamp < ?5)"
 
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -288,6 +324,29 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
+    [STMT_SUBSCRIPTION_AT] = "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
+                             " JOIN customers c ON c.id = s.customer_id"
+                             " WHERE s.org_id = ?1 AND s.external_id = ?2 AND s.started_at <= ?3"
+                             " AND s.canceled_at IS NULL"
+                             " AND MIN(COALESCE(s.terminated_at, 9223372036854775807),"
+                             "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
+                             " ORDER BY s.started_at DESC LIMIT 1",
+    [STMT_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
+    [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)",
+    [STMT_EVENT_INSERT] =
+        "INSERT INTO events(org_id, subscription_id, transaction_id, external_subscription_id,"
+        " code, timestamp, properties, precise_total_amount_cents, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_EVENT_IDENTITIES] = "SELECT id, org_id, external_subscription_id, transaction_id"
+                              " FROM events ORDER BY id",
+    [STMT_EVENT_BY_TXID] = "SELECT " EVENT_COLUMNS " FROM events e"
+                           " JOIN subscriptions s ON s.id = e.subscription_id"
+                           " JOIN customers c ON c.id = s.customer_id"
+                           " WHERE e.org_id = ?1 AND e.transaction_id = ?2 ORDER BY e.id DESC"
+                           " LIMIT 1",
+    [STMT_EVENT_COUNT] = "SELECT COUNT(*)" EVENT_FILTER,
+    [STMT_EVENT_PAGE] =
+        "SELECT " EVENT_COLUMNS EVENT_FILTER " ORDER BY e.id DESC LIMIT ?6 OFFSET ?7",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -570,7 +629,7 @@ void store_reader_close(struct store_reader *r)
 /* Statements allowed to read a whole table: they exist to visit every row. */
 static bool may_scan(enum stmt_id id)
 {
-    return id == STMT_ORG_EACH;
+    return id == STMT_ORG_EACH || id == STMT_EVENT_IDENTITIES;
 }
 
 bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
@@ -679,13 +738,30 @@ static enum store_status step_one(sqlite3_stmt *s)
  * the page with the same parameters then LIMIT ?n+1 OFFSET ?n+2. Rows become items of
  * item_size bytes through `read`.
  */
+/* A filter parameter: an integer, or text when `text` is set (NULL text binds NULL). */
+struct page_param {
+    int64_t value;
+    bool is_text;
+    const char *text;
+};
+
 struct page_query {
     enum stmt_id count_stmt, page_stmt;
-    const int64_t *params;
+    const struct page_param *params;
     int param_count;
     size_t item_size;
     bool (*read)(sqlite3_stmt *s, void *item, struct arena *a);
 };
+
+static void bind_params(sqlite3_stmt *s, const struct page_query *q)
+{
+    for (int i = 0; i < q->param_count; i++) {
+        if (q->params[i].is_text)
+            bind_text(s, i + 1, q->params[i].text);
+        else
+            sqlite3_bind_int64(s, i + 1, q->params[i].value);
+    }
+}
 
 static enum store_status page_of(struct store_conn *c, const struct page_query *q, int64_t offset,
                                  int64_t limit, void **out, size_t *count, int64_t *total,
@@ -696,8 +772,7 @@ static enum store_status page_of(struct store_conn *c, const struct page_query *
     sqlite3_stmt *s = stmt(c, q->count_stmt);
     if (!s)
         return STORE_ERROR;
-    for (int i = 0; i < q->param_count; i++)
-        sqlite3_bind_int64(s, i + 1, q->params[i]);
+    bind_params(s, q);
     enum store_status r = step_one(s);
     *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
@@ -709,8 +784,7 @@ static enum store_status page_of(struct store_conn *c, const struct page_query *
     unsigned char *items = arena_alloc(a, q->item_size * (size_t)n);
     if (!items || !(s = stmt(c, q->page_stmt)))
         return STORE_ERROR;
-    for (int i = 0; i < q->param_count; i++)
-        sqlite3_bind_int64(s, i + 1, q->params[i]);
+    bind_params(s, q);
     sqlite3_bind_int64(s, q->param_count + 1, limit);
     sqlite3_bind_int64(s, q->param_count + 2, offset);
     size_t got = 0;
@@ -951,7 +1025,7 @@ enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int6
                                       int64_t limit, struct customer **out, size_t *count,
                                       int64_t *total, struct arena *a)
 {
-    const int64_t params[] = {org_id};
+    const struct page_param params[] = {{.value = org_id}};
     const struct page_query q = {STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, 1,
                                  sizeof **out,        read_customer_item};
     void *items;
@@ -1056,7 +1130,7 @@ enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum 
                                      int64_t offset, int64_t limit, struct catalog_item **out,
                                      size_t *count, int64_t *total, struct arena *a)
 {
-    const int64_t params[] = {org_id, (int64_t)kind};
+    const struct page_param params[] = {{.value = org_id}, {.value = (int64_t)kind}};
     const struct page_query q = {STMT_CATALOG_COUNT, STMT_CATALOG_PAGE, params, 2,
                                  sizeof **out,       read_catalog_row};
     void *items;
@@ -1191,7 +1265,8 @@ enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, 
                                           int64_t limit, struct store_subscription **out,
                                           size_t *count, int64_t *total, struct arena *a)
 {
-    const int64_t params[] = {org_id, now, customer_id, (int64_t)status_mask};
+    const struct page_param params[] = {
+        {.value = org_id}, {.value = now}, {.value = customer_id}, {.value = (int64_t)status_mask}};
     const struct page_query q = {
         STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 4, sizeof **out,
         read_subscription_row};
@@ -1330,7 +1405,8 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
                                             int64_t limit, struct store_applied_coupon **out,
                                             size_t *count, int64_t *total, struct arena *a)
 {
-    const int64_t params[] = {org_id, customer_id, status};
+    const struct page_param params[] = {
+        {.value = org_id}, {.value = customer_id}, {.value = status}};
     const struct page_query q = {
         STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 3, sizeof **out,
         read_applied_coupon_row};
@@ -1354,4 +1430,144 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r;
+}
+
+/* ---- settings ----------------------------------------------------------------------------- */
+
+enum store_status store_setting_get(struct store_conn *c, const char *name, void *value, size_t len)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SETTING_GET);
+    if (!s)
+        return STORE_ERROR;
+    bind_text(s, 1, name);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && (size_t)sqlite3_column_bytes(s, 0) != len)
+        r = STORE_ERROR;
+    if (r == STORE_OK)
+        memcpy(value, sqlite3_column_blob(s, 0), len);
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_setting_put(struct store *st, const char *name, const void *value,
+                                    size_t len)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_SETTING_PUT);
+    if (!s)
+        return STORE_ERROR;
+    bind_text(s, 1, name);
+    sqlite3_bind_blob(s, 2, value, (int)len, SQLITE_STATIC);
+    return step_done(s);
+}
+
+/* ---- events -------------------------------------------------------------------------------- */
+
+enum store_status store_event_insert(struct store *st, const struct store_event *e)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_EVENT_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, e->org_id);
+    sqlite3_bind_int64(s, 2, e->subscription_id);
+    bind_text(s, 3, e->transaction_id);
+    bind_text(s, 4, e->external_subscription_id);
+    bind_text(s, 5, e->code);
+    sqlite3_bind_int64(s, 6, e->timestamp);
+    bind_text(s, 7, e->properties_json);
+    bind_text(s, 8, e->precise_total_amount_cents);
+    sqlite3_bind_int64(s, 9, e->created_at);
+    return step_done(s);
+}
+
+int64_t store_last_insert_id(struct store *st)
+{
+    return sqlite3_last_insert_rowid(st->conn.db);
+}
+
+enum store_status store_event_each_identity(struct store_conn *c,
+                                            bool (*fn)(int64_t id, int64_t org_id,
+                                                       const char *external_subscription_id,
+                                                       const char *transaction_id, void *ctx),
+                                            void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_IDENTITIES);
+    if (!s)
+        return STORE_ERROR;
+    int rc;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        ok = fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                ctx);
+    sqlite3_reset(s);
+    return ok && rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static bool read_event(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    struct store_event *e = item;
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(s, 0);
+    e->org_id = sqlite3_column_int64(s, 1);
+    e->transaction_id = column_text(s, 2, a);
+    e->external_subscription_id = column_text(s, 3, a);
+    e->code = column_text(s, 4, a);
+    e->timestamp = sqlite3_column_int64(s, 5);
+    e->properties_json = column_text(s, 6, a);
+    e->precise_total_amount_cents = column_text(s, 7, a);
+    e->created_at = sqlite3_column_int64(s, 8);
+    snprintf(e->subscription_lago_id, sizeof e->subscription_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 9));
+    snprintf(e->customer_lago_id, sizeof e->customer_lago_id, "%s",
+             (const char *)sqlite3_column_text(s, 10));
+    return e->transaction_id && e->external_subscription_id && e->code && e->properties_json;
+}
+
+enum store_status store_event_by_transaction_id(struct store_conn *c, int64_t org_id,
+                                                const char *transaction_id, struct store_event *out,
+                                                struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_BY_TXID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, transaction_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_event(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_event_list(struct store_conn *c, int64_t org_id,
+                                   const struct store_event_filter *f, int64_t offset,
+                                   int64_t limit, struct store_event **out, size_t *count,
+                                   int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {
+        {.value = org_id},
+        {.is_text = true, .text = f->code},
+        {.is_text = true, .text = f->external_subscription_id},
+        {.value = f->from, .is_text = !f->has_from, .text = NULL},
+        {.value = f->to, .is_text = !f->has_to, .text = NULL},
+    };
+    const struct page_query q = {STMT_EVENT_COUNT, STMT_EVENT_PAGE, params, 5,
+                                 sizeof **out,     read_event};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
+                                        const char *external_id, tally_time at,
+                                        struct store_subscription *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_AT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    sqlite3_bind_int64(s, 3, at);
+    return subscription_one(s, out, a);
 }

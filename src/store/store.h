@@ -221,4 +221,65 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
                                             int64_t limit, struct store_applied_coupon **out,
                                             size_t *count, int64_t *total, struct arena *a);
 
+/* ---- settings (database-wide values) -------------------------------------------------------- */
+
+/* A fixed-size setting; STORE_ERROR if it exists with another size. */
+enum store_status store_setting_get(struct store_conn *c, const char *name, void *value,
+                                    size_t len);
+enum store_status store_setting_put(struct store *st, const char *name, const void *value,
+                                    size_t len);
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+struct store_event {
+    int64_t id; /* the store's, in acceptance order */
+    int64_t org_id;
+    int64_t subscription_id;
+    const char *transaction_id;
+    const char *external_subscription_id;
+    const char *code;
+    tally_time timestamp;
+    const char *properties_json;
+    const char *precise_total_amount_cents; /* decimal text, or NULL */
+    tally_time created_at;
+    /* filled when read back */
+    char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+};
+
+enum store_status store_event_insert(struct store *st, const struct store_event *e);
+/* The rowid of the last insert on the writer's connection. */
+int64_t store_last_insert_id(struct store *st);
+/* Every stored event's identity, in acceptance order (rebuilds the dedup set); fn returns
+ * false to stop with an error. */
+enum store_status store_event_each_identity(struct store_conn *c,
+                                            bool (*fn)(int64_t id, int64_t org_id,
+                                                       const char *external_subscription_id,
+                                                       const char *transaction_id, void *ctx),
+                                            void *ctx);
+/* The latest event with that transaction id in the organization. */
+enum store_status store_event_by_transaction_id(struct store_conn *c, int64_t org_id,
+                                                const char *transaction_id, struct store_event *out,
+                                                struct arena *a);
+
+struct store_event_filter {
+    const char *code;                     /* NULL: any */
+    const char *external_subscription_id; /* NULL: any */
+    bool has_from, has_to;
+    tally_time from, to; /* timestamp in [from, to) */
+};
+/* A page of events, newest accepted first. */
+enum store_status store_event_list(struct store_conn *c, int64_t org_id,
+                                   const struct store_event_filter *f, int64_t offset,
+                                   int64_t limit, struct store_event **out, size_t *count,
+                                   int64_t *total, struct arena *a);
+
+/*
+ * The subscription with that external id that was active at `at` (started, not yet ended):
+ * the one an event with that timestamp belongs to.
+ */
+enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
+                                        const char *external_id, tally_time at,
+                                        struct store_subscription *out, struct arena *a);
+
 #endif

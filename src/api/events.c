@@ -1,0 +1,391 @@
+/* api/events: see events.h. */
+#include "api/events.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/json_in.h"
+#include "core/dedup.h"
+#include "core/subscription.h"
+#include "engine/engine.h"
+#include "util/jsonw.h"
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+/* An event's lago_id: its identity fingerprint written as a UUID (version 8, custom). */
+static void lago_id_of(struct siphash128 fp, char out[37])
+{
+    uint8_t b[16];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (uint8_t)(fp.hi >> (56 - 8 * i));
+        b[8 + i] = (uint8_t)(fp.lo >> (56 - 8 * i));
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x80);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = '\0';
+}
+
+struct event_view {
+    struct siphash128 fingerprint;
+    const char *transaction_id, *external_subscription_id, *code, *properties_json;
+    const char *precise_total_amount_cents; /* text or NULL */
+    tally_time timestamp, created_at;
+    const char *subscription_lago_id, *customer_lago_id;
+};
+
+static void render_event(struct jsonw *w, const struct event_view *v)
+{
+    char lago_id[37];
+    lago_id_of(v->fingerprint, lago_id);
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", lago_id);
+    jsonw_kv_cstr(w, "transaction_id", v->transaction_id);
+    jsonw_kv_cstr(w, "lago_customer_id", v->customer_lago_id);
+    jsonw_kv_cstr(w, "code", v->code);
+    jsonw_key(w, "timestamp");
+    jsonw_time(w, v->timestamp, true);
+    jsonw_kv_cstr(w, "precise_total_amount_cents", v->precise_total_amount_cents);
+    jsonw_kv_raw(w, "properties", v->properties_json);
+    jsonw_kv_cstr(w, "lago_subscription_id", v->subscription_lago_id);
+    jsonw_kv_cstr(w, "external_subscription_id", v->external_subscription_id);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, v->created_at, false);
+    jsonw_object_end(w);
+}
+
+/* Writer thread: the accepted events, or the refusal naming the event (by index in a batch). */
+static void render_ingest(struct command *cmd)
+{
+    struct request *req = cmd->owner;
+    bool batch = strcmp(req->path, "/api/v1/events") != 0;
+    if (cmd->result == COMMAND_INVALID && batch) {
+        char index[24];
+        snprintf(index, sizeof index, "%zu", cmd->as.events_ingest.failed_index);
+        cmd->http_status = 422;
+        api_error_render_indexed_validation(&cmd->response, index, cmd->invalid_field,
+                                            cmd->invalid_code);
+        return;
+    }
+    if (api_error_render_command(cmd, "event_not_found"))
+        return;
+    struct jsonw w;
+    cmd->http_status = 200;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, batch ? "events" : "event");
+    if (batch)
+        jsonw_array_begin(&w);
+    for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
+        const struct event *e = &cmd->as.events_ingest.events[i];
+        const struct event_result *r = &cmd->as.events_ingest.results[i];
+        char amount[MONEY_TEXT_MAX];
+        if (e->has_precise_total_amount_cents)
+            money_format(e->precise_total_amount_cents, amount, sizeof amount);
+        struct event_view v = {r->fingerprint, e->transaction_id, e->external_subscription_id,
+                               e->code, e->properties_json,
+                               e->has_precise_total_amount_cents ? amount : NULL,
+                               r->timestamp, cmd->now, r->subscription_lago_id,
+                               r->customer_lago_id};
+        render_event(&w, &v);
+    }
+    if (batch)
+        jsonw_array_end(&w);
+    jsonw_object_end(&w);
+}
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+/*
+ * json-c keeps no text for integers and saturates those past int64 silently: such a value
+ * inside properties would be stored wrong. Refuse it instead (send it as a string).
+ */
+static bool integers_exact(struct json_object *v, int depth)
+{
+    if (depth > API_JSON_DEPTH_MAX)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_int: {
+        int64_t n = json_object_get_int64(v);
+        return n != INT64_MAX && n != INT64_MIN;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!integers_exact(json_object_array_get_idx(v, i), depth + 1))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(v, key, value) {
+            (void)key;
+            if (!integers_exact(value, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
+static bool parse_properties(struct request *req, struct json_object *obj, struct event *e,
+                             struct json_in_error *err)
+{
+    struct json_object *props;
+    e->properties_json = "{}";
+    if (!json_object_object_get_ex(obj, "properties", &props) || !props)
+        return true;
+    if (!json_object_is_type(props, json_type_object))
+        return json_in_refuse(err, "properties", "invalid_type");
+    size_t n = (size_t)json_object_object_length(props);
+    if (n > EVENT_PROPERTIES_MAX)
+        return json_in_refuse(err, "properties", "too_many_items");
+    if (!integers_exact(props, 0))
+        return json_in_refuse(err, "properties", "integer_out_of_range");
+    struct event_property *pairs = arena_alloc(&req->arena, sizeof *pairs * (n ? n : 1));
+    if (!pairs)
+        return json_in_refuse(err, "properties", "out_of_memory");
+    size_t i = 0;
+    json_object_object_foreach(props, key, value) {
+        const char *text = json_object_is_type(value, json_type_string)
+                               ? json_object_get_string(value)
+                               : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+        size_t len = strlen(text);
+        if (strlen(key) > EVENT_PROPERTY_KEY_MAX || len > EVENT_PROPERTY_VALUE_MAX)
+            return json_in_refuse(err, "properties", "value_is_too_long");
+        pairs[i].key = arena_strndup(&req->arena, key, strlen(key));
+        pairs[i].value = value ? arena_strndup(&req->arena, text, len) : NULL;
+        i++;
+    }
+    const char *text = json_object_to_json_string_ext(props, JSON_C_TO_STRING_PLAIN);
+    e->properties = pairs;
+    e->property_count = n;
+    e->properties_json = arena_strndup(&req->arena, text, strlen(text));
+    return e->properties_json != NULL || json_in_refuse(err, "properties", "out_of_memory");
+}
+
+static bool parse_timestamp(struct json_object *obj, struct event *e, struct json_in_error *err)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, "timestamp", &v) || !v)
+        return true;
+    const char *text;
+    int64_t n;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        n = json_object_get_int64(v);
+        if (n == INT64_MAX || n == INT64_MIN || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
+            n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
+            return json_in_refuse(err, "timestamp", "invalid_format");
+        e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
+        e->has_timestamp = true;
+        return true;
+    case json_type_double: /* the source text, never the double */
+    case json_type_string:
+        text = json_object_get_string(v);
+        if (!event_parse_timestamp(text, strlen(text), &e->timestamp))
+            return json_in_refuse(err, "timestamp", "invalid_format");
+        e->has_timestamp = true;
+        return true;
+    default:
+        return json_in_refuse(err, "timestamp", "invalid_format");
+    }
+}
+
+static bool parse_event(struct request *req, struct json_object *obj, struct event *e,
+                        struct json_in_error *err)
+{
+    memset(e, 0, sizeof *e);
+    if (!json_object_is_type(obj, json_type_object))
+        return json_in_refuse(err, "event", "invalid_type");
+    enum json_in_result amount;
+    if (!json_in_required_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                                 &e->transaction_id, err) ||
+        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                                 &req->arena, &e->external_subscription_id, err) ||
+        !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) ||
+        !parse_timestamp(obj, e, err) || !parse_properties(req, obj, e, err) ||
+        (amount = json_in_decimal(obj, "precise_total_amount_cents",
+                                  &e->precise_total_amount_cents, err)) == JSON_IN_INVALID)
+        return false;
+    e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
+    return true;
+}
+
+static void submit(struct request *req, struct event *events, size_t count)
+{
+    struct command *cmd = api_new_command(req, COMMAND_EVENTS_INGEST, render_ingest);
+    struct event_result *results = arena_alloc(&req->arena, sizeof *results * count);
+    if (!cmd || !results) {
+        if (cmd)
+            api_error(req, 500, "out_of_memory", NULL);
+        return;
+    }
+    cmd->as.events_ingest.events = events;
+    cmd->as.events_ingest.count = count;
+    cmd->as.events_ingest.results = results;
+    api_submit(req, cmd);
+}
+
+void events_create(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "event", &doc);
+    struct event *e = obj ? arena_alloc(&req->arena, sizeof *e) : NULL;
+    struct json_in_error err = {0};
+    if (obj && !e)
+        api_error(req, 500, "out_of_memory", NULL);
+    else if (e && !parse_event(req, obj, e, &err))
+        api_error_validation(req, err.field, err.code);
+    else if (e)
+        submit(req, e, 1);
+    json_object_put(doc);
+}
+
+void events_create_batch(struct request *req)
+{
+    const char *why;
+    struct json_object *doc = json_in_parse(req->body.data, req->body.len, &why), *list;
+    if (!doc) {
+        api_error_bad_request(req, why);
+        return;
+    }
+    if (!json_object_is_type(doc, json_type_object) ||
+        !json_object_object_get_ex(doc, "events", &list) ||
+        !json_object_is_type(list, json_type_array)) {
+        api_error_bad_request(req, "param is missing or the value is empty: events");
+        goto done;
+    }
+    size_t n = json_object_array_length(list);
+    if (n == 0) {
+        api_error_validation(req, "events", "no_events");
+        goto done;
+    }
+    if (n > req->api->config.event_batch_max) {
+        api_error_validation(req, "events", "too_many_events");
+        goto done;
+    }
+    struct event *events = arena_alloc(&req->arena, sizeof *events * n);
+    if (!events) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_in_error err = {0};
+        if (!parse_event(req, json_object_array_get_idx(list, i), &events[i], &err)) {
+            char index[24];
+            snprintf(index, sizeof index, "%zu", i);
+            req->status = 422;
+            api_error_render_indexed_validation(&req->response, index, err.field, err.code);
+            goto done;
+        }
+    }
+    submit(req, events, n);
+done:
+    json_object_put(doc);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+static struct event_view view_of(const struct store_event *e, const uint8_t key[16])
+{
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+    size_t len = event_identity(e->org_id, e->external_subscription_id, e->transaction_id,
+                                identity, sizeof identity);
+    struct event_view v = {dedup_fingerprint(key, identity, len), e->transaction_id,
+                           e->external_subscription_id, e->code, e->properties_json,
+                           e->precise_total_amount_cents, e->timestamp, e->created_at,
+                           e->subscription_lago_id, e->customer_lago_id};
+    return v;
+}
+
+void events_get(struct request *req)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_event e;
+    uint8_t key[SIPHASH_KEY_LEN];
+    enum store_status s = store_event_by_transaction_id(store_reader_conn(r), req->org_id,
+                                                        req->params[0], &e, &req->arena);
+    if (s == STORE_OK)
+        s = store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING, key,
+                              sizeof key) == STORE_OK
+                ? STORE_OK
+                : STORE_ERROR;
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND) {
+        api_error_not_found(req, "event_not_found");
+        return;
+    }
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    struct event_view v = view_of(&e, key);
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "event");
+    render_event(&w, &v);
+    jsonw_object_end(&w);
+}
+
+static bool query_instant(struct request *req, const char *name, bool *has, tally_time *out)
+{
+    const char *text = api_query(req, name);
+    *has = text != NULL;
+    if (text && !timestamp_parse_iso8601(text, strlen(text), out)) {
+        char what[96];
+        snprintf(what, sizeof what, "%s must be an ISO 8601 date-time", name);
+        api_error_bad_request(req, what);
+        return false;
+    }
+    return true;
+}
+
+void events_list(struct request *req)
+{
+    int64_t page, per_page, total;
+    struct store_event_filter f = {.code = api_query(req, "code"),
+                                   .external_subscription_id =
+                                       api_query(req, "external_subscription_id")};
+    if (!api_pagination(req, &page, &per_page) ||
+        !query_instant(req, "timestamp_from", &f.has_from, &f.from) ||
+        !query_instant(req, "timestamp_to", &f.has_to, &f.to))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_event *rows;
+    size_t count;
+    uint8_t key[SIPHASH_KEY_LEN];
+    enum store_status s = store_event_list(store_reader_conn(r), req->org_id, &f,
+                                           (page - 1) * per_page, per_page, &rows, &count,
+                                           &total, &req->arena);
+    enum store_status k = store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING,
+                                            key, sizeof key);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK || (k != STORE_OK && count > 0)) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "events");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++) {
+        struct event_view v = view_of(&rows[i], key);
+        render_event(&w, &v);
+    }
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}

@@ -1,0 +1,24 @@
+/*
+ * api/events: usage events in Lago's shapes.
+ *
+ *   POST /events          {"event": {...}}     one event
+ *   POST /events/batch    {"events": [...]}    up to the configured batch size, all or nothing
+ *   GET  /events          ?code= &external_subscription_id= &timestamp_from= &timestamp_to=
+ *   GET  /events/{transaction_id}
+ *
+ * Tally checks synchronously what Lago checks later (the subscription exists at the event's
+ * time, the metric code exists): an event it accepts is billable, and a 200 means it is on
+ * disk and counted. Duplicates (same subscription and transaction id, however late) are 422
+ * value_already_exist, found in the writer's in-memory set (core/dedup).
+ */
+#ifndef TALLY_API_EVENTS_H
+#define TALLY_API_EVENTS_H
+
+#include "api/request.h"
+
+void events_create(struct request *req);
+void events_create_batch(struct request *req);
+void events_get(struct request *req);
+void events_list(struct request *req);
+
+#endif

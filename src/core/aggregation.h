@@ -1,0 +1,353 @@
+/*
+ * core/aggregation: how accepted events become a billable quantity, one event at a time.
+ *
+ * What it owns:
+ *   - struct aggregation: the state of one (charge, filter bucket, billing period) for one of
+ *     Lago's six aggregation types, updated exactly by each event (aggregation_add) and
+ *     readable at any moment (aggregation_units) at a cost that does not grow with the number
+ *     of events;
+ *   - the rule by which Lago decides that an event's property counts as a number;
+ *   - carrying a recurring metric's state into the next period, and late events;
+ *   - the metric's rounding of units (aggregation_round);
+ *   - which charge filter an event belongs to (aggregation_filter_matches/_bucket).
+ *
+ * Why shaped so. The credit cost of an event is fee(units after) - fee(units before)
+ * (DESIGN.md §3), so every type is an incremental state rather than a query over stored
+ * events, and every type is exact: numbers are money_t (38 digits) and the time-weighted sum
+ * keeps its integral in 512-bit integers, so the only failures are reported ones. Results do
+ * not depend on the order in which events arrive, only on their (timestamp, sequence):
+ * Lago recomputes from stored events ordered by timestamp, so a late event must land where
+ * a recomputation would put it (see "Order" below).
+ *
+ * Lago's semantics (lago-api app/services/billable_metrics/aggregations/*_service.rb and
+ * app/services/events/stores/postgres_store.rb, postgres/{unique_count,weighted_sum}_query.rb):
+ *
+ *   type          units                                       events_count (Lago's count)
+ *   count         events                                      events
+ *   sum           Σ value (recurring: since the first period) numeric events (idem)
+ *   max           max value, 0 with none (may be negative)    numeric events
+ *   latest        value of the greatest (timestamp, sequence), numeric events
+ *                 0 with none, and 0 when it is negative
+ *   unique_count  values whose last operation is "add"        = units (Lago sets count so)
+ *   weighted_sum  ceil20(∫ level dt / duration), see below     numeric events of the period
+ *
+ *   Numbers. sum, max, latest and weighted_sum read only events whose property is present
+ *   and numeric (Lago's presence and numeric conditions): others answer AGGREGATION_IGNORED
+ *   and change nothing, not even the count. Lago's test is the regex ^-?\d+(\.\d+)?$ on the
+ *   property's text: a JSON number always passes (it may carry an exponent: 1e3 is 1000),
+ *   a JSON string passes only in that plain form ("007" is 7, "1e3", "+1", " 1", "1." and
+ *   ".5" are not numbers). A number that passes but does not fit a money_t (more than 38
+ *   digits or decimals) is AGGREGATION_ERR_OVERFLOW / _PRECISION: Tally cannot hold it
+ *   exactly, so the caller refuses the event rather than bill something else.
+ *
+ *   unique_count. Per distinct value text, the operation of the event with the greatest
+ *   (timestamp, sequence) decides: "add" (or no operation_type) makes it present, "remove"
+ *   absent. This is what Lago's LAG window over events ordered by timestamp sums to. An
+ *   absent property is one distinct value of its own (Lago's SQL groups NULLs together),
+ *   distinct from "". Any operation_type other than "add"/"remove" is refused
+ *   (AGGREGATION_ERR_OPERATION): Lago does not validate it and its SQL then counts such an
+ *   event as a removal, even of a value never added, which can make the count negative.
+ *
+ *   weighted_sum. The property is a delta to a level that starts at the initial value (0, or
+ *   the previous period's final level for a recurring metric) at `from`. Lago's query sums
+ *   level_i × seconds(t_i → t_i+1) / (charges_duration_in_days × 86400) with the last
+ *   segment running to the period's end, then ceils to 20 decimals. Here the integral is
+ *   kept as ∫ = level × (x - from) - Σ delta_i × (t_i - from), which is linear in the events,
+ *   so an out-of-order event lands exactly where a time-sorted recomputation puts it, in O(1)
+ *   time and memory. The denominator is `duration` (aggregation_set_duration; default
+ *   to - from): Lago divides by the whole billing period's days even when the subscription
+ *   started within it, and by whole days across a DST change. Tally divides exactly and
+ *   ceils once at 20 decimals; Lago divides each segment in PostgreSQL numeric (about 20
+ *   significant digits) before summing, so the two may differ beyond the 16th digit.
+ *   Current usage: Lago computes it up to the period's end (charges_to_datetime), i.e. it
+ *   assumes the current level holds until `to`. aggregation_units with now >= to gives that;
+ *   an earlier `now` gives the part accrued so far (Tally's addition). With now = to the
+ *   units change only when an event arrives (d × (to - t) / duration), never with time
+ *   alone, so debiting fee(after) - fee(before) per event telescopes to the period's fee
+ *   with nothing left to accrue at period close: the engine should read units at `to`.
+ *
+ * Order. Every type is a function of the set of events and their (timestamp, sequence), never
+ * of arrival order: count, sum and weighted_sum are sums; max is a max; latest and
+ * unique_count compare (timestamp, sequence), the sequence (arrival order, unique and
+ * increasing) breaking timestamp ties as Lago's created_at does. Where Lago itself depends
+ * on order: its latest ties go to the greater created_at (same rule), and its unique_count
+ * and weighted_sum ties on timestamp are decided by PostgreSQL's unspecified row order
+ * (weighted_sum is unaffected: tied rows get zero-length segments). The only order-dependent
+ * outcome here is an overflow of a sum whose intermediate total leaves money_t while the
+ * final one would not: the offending event is refused with the state unchanged.
+ *
+ * Late events (timestamp before the current period's `from`). The rule:
+ *   1. An event belongs to the period containing its timestamp. aggregation_add refuses any
+ *      other (AGGREGATION_ERR_OUT_OF_PERIOD) and the caller routes it; nothing is dropped
+ *      silently here.
+ *   2. If the caller still holds that past period's state (not yet invoiced, or kept for a
+ *      grace period), it applies the event there with aggregation_add: the result equals a
+ *      recomputation of that period, whatever the order. What to bill for a period already
+ *      invoiced (a credit, an adjustment, nothing as Lago does) is the caller's decision.
+ *   3. For a recurring metric (sum, unique_count, weighted_sum) the event also changes every
+ *      later period, because Lago's recurring scope reads all events since the start: the
+ *      caller applies it to each later state with aggregation_add_carried, which gives
+ *      exactly what aggregation_carry_over would have carried had the event arrived in time.
+ *      Non-recurring metrics (and count, max, latest, never recurring) ignore other periods.
+ *   4. An event later than `to` (a future period) is refused the same way.
+ *
+ * Memory (sizeof(struct aggregation) is fixed, a few hundred bytes, no heap for most):
+ *   count, max, latest, weighted_sum: O(1), no allocation, ever.
+ *   sum: O(1); with aggregation_keep_values (for the percentage charge model), 48 bytes per
+ *        numeric event (value + order key), arrays doubled on growth; an out-of-order
+ *        event costs a memmove of the kept values after it.
+ *   unique_count: one table entry (40 bytes, load ≤ 3/4) per distinct value ever seen in
+ *        the period, present or removed (a removed value must stay to order a late add),
+ *        plus the value's bytes once. Carry-over copies the table.
+ *
+ * Thread safety: no globals; a state belongs to one thread at a time (the engine's writer).
+ * Every function may be called from any thread on states that thread owns; the filter
+ * functions read only their arguments.
+ */
+#ifndef TALLY_CORE_AGGREGATION_H
+#define TALLY_CORE_AGGREGATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/billable_metric.h"
+#include "core/event.h"
+#include "core/money.h"
+#include "core/timestamp.h"
+
+/* Most distinct values one unique_count state holds (present or removed). */
+#define AGGREGATION_UNIQUE_VALUES_MAX (1u << 20)
+/* Longest value text a unique_count state keeps, in bytes (event.h's property limit). */
+#define AGGREGATION_VALUE_TEXT_MAX EVENT_PROPERTY_VALUE_MAX
+/* Most per-event values a sum state keeps for the percentage model. */
+#define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
+/* Lago ceils a weighted sum to this many decimals (WeightedSumService: .ceil(20)). */
+#define AGGREGATION_WEIGHTED_SCALE 20
+/* Lago's wildcard in a charge filter's values: the one value ["__ALL_FILTER_VALUES__"]. */
+#define AGGREGATION_FILTER_WILDCARD "__ALL_FILTER_VALUES__"
+/* 512-bit integers: weighted_sum's exact integral (see aggregation.c for the bound). */
+#define AGGREGATION_WIDE_LIMBS 8
+
+enum aggregation_status {
+    AGGREGATION_OK = 0,
+    AGGREGATION_IGNORED,             /* not counted, as Lago: property absent or not numeric */
+    AGGREGATION_ERR_OUT_OF_PERIOD,   /* timestamp outside the state's period: route it */
+    AGGREGATION_ERR_OVERFLOW,        /* a value or result reaches 10^38 (money_t's bound) */
+    AGGREGATION_ERR_PRECISION,       /* exact value needs more than 38 digits or decimals */
+    AGGREGATION_ERR_OPERATION,       /* operation_type is neither "add" nor "remove" */
+    AGGREGATION_ERR_LIMIT,           /* a named limit above is reached */
+    AGGREGATION_ERR_NO_MEMORY,       /* malloc/realloc failed; the state is unchanged */
+    AGGREGATION_ERR_NOW_BEFORE_EVENT, /* weighted_sum read at `now` before an event it holds */
+    AGGREGATION_ERR_INVALID,         /* bad arguments (NULL, from >= to, wrong type, ...) */
+};
+
+/* A static English message for `status` ("unknown aggregation status" out of range). */
+const char *aggregation_status_text(enum aggregation_status status);
+
+/* One event as an aggregation reads it. Everything is borrowed for the call. */
+struct aggregation_event {
+    tally_time timestamp;
+    /* Arrival order: unique and increasing per organization (Lago's created_at). It breaks
+     * ties of timestamp for latest and unique_count. */
+    uint64_t sequence;
+    /* properties[field_name] as Lago's properties->>field reads it: a string's contents, a
+     * number's or boolean's JSON text. NULL when absent or JSON null. Not read by count. */
+    const char *value;
+    size_t value_len;
+    /* The property was a JSON string: Lago's strict numeric form applies (no exponent).
+     * false (a number, or not known) also accepts a JSON number's exponent. */
+    bool value_is_string;
+    /* properties.operation_type, read by unique_count only: NULL or "add" adds, "remove"
+     * removes, anything else is refused. NUL-terminated. */
+    const char *operation_type;
+};
+
+/* Where a sum's kept values are ordered: (timestamp, sequence). */
+struct aggregation_order {
+    tally_time timestamp;
+    uint64_t sequence;
+};
+
+struct aggregation_unique_entry; /* aggregation.c */
+
+/*
+ * One state. The caller owns the struct (it may live in an array); the fields are private:
+ * read and change them only through the functions below. Initialize with aggregation_init,
+ * release with aggregation_free.
+ */
+struct aggregation {
+    enum billable_metric_aggregation kind;
+    bool recurring;
+    bool keep_values;
+    tally_time from, to, duration;
+    int64_t events_count;
+    union {
+        money_t sum;
+        struct {
+            bool has_value;
+            money_t value;
+        } max;
+        struct {
+            bool has_value;
+            money_t value;
+            struct aggregation_order at;
+        } latest;
+        struct {
+            struct aggregation_unique_entry *entries; /* open addressing, capacity 2^k */
+            size_t capacity, used, present;
+            char *pool; /* the values' bytes, back to back */
+            size_t pool_len, pool_cap;
+            uint64_t key[2]; /* SipHash key */
+        } unique;
+        struct {
+            uint64_t level[AGGREGATION_WIDE_LIMBS];  /* initial + Σ delta, × 10^38 */
+            uint64_t moment[AGGREGATION_WIDE_LIMBS]; /* Σ delta × (t - from) µs, × 10^38 */
+            bool has_events;
+            tally_time last; /* greatest timestamp aggregated */
+        } weighted;
+    } u;
+    struct {
+        struct aggregation_order *order;
+        money_t *values;
+        size_t count, cap;
+    } kept;
+};
+
+/*
+ * Starts an empty state for metric `m` (its aggregation and recurring flag are copied; m is
+ * not kept) over the period [from, to). AGGREGATION_ERR_INVALID for a NULL argument, an
+ * unknown type, from >= to, or a recurring flag on count, max or latest. The state owns no
+ * memory yet; a state that did must be freed first.
+ */
+enum aggregation_status aggregation_init(struct aggregation *a, const struct billable_metric *m,
+                                         tally_time from, tally_time to);
+
+/* Releases what the state owns. Safe on a zeroed or already freed state; init again to reuse. */
+void aggregation_free(struct aggregation *a);
+
+/*
+ * weighted_sum's denominator, in microseconds: Lago's charges_duration_in_days × 86400 s,
+ * which is the full billing period even when the subscription starts inside it. Defaults to
+ * to - from. AGGREGATION_ERR_INVALID if duration <= 0 or the state is another type.
+ */
+enum aggregation_status aggregation_set_duration(struct aggregation *a, tally_time duration);
+
+/*
+ * unique_count's hash key (SipHash-1-3). Values come from clients, so the engine should pass
+ * a secret random key (sys/entropy) to keep crafted values from colliding; the default is a
+ * fixed key. Only on an empty unique_count state (AGGREGATION_ERR_INVALID otherwise).
+ */
+enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t k0, uint64_t k1);
+
+/*
+ * Keeps each numeric event's value of a sum state, ordered by (timestamp, sequence), for the
+ * percentage charge model (aggregation_values). Only on an empty sum state
+ * (AGGREGATION_ERR_INVALID otherwise). count needs none: its values are all 1.
+ */
+enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep);
+
+/*
+ * Applies one event. AGGREGATION_OK: aggregated. AGGREGATION_IGNORED: Lago would not count
+ * it (see "Numbers"); nothing changed. Any error leaves the state exactly as it was:
+ * OUT_OF_PERIOD (timestamp not in [from, to)), OVERFLOW/PRECISION (the value or the new
+ * total does not fit), OPERATION, LIMIT, NO_MEMORY, INVALID.
+ */
+enum aggregation_status aggregation_add(struct aggregation *a, const struct aggregation_event *e);
+
+/*
+ * Applies to a recurring state an event of an earlier period (timestamp < from, else
+ * AGGREGATION_ERR_OUT_OF_PERIOD), as carry-over would have brought it: sum adds the value
+ * and counts the event, unique_count records the operation at its own (timestamp,
+ * sequence), weighted_sum adds the delta to the initial level (not counted: Lago counts
+ * only the period's events). AGGREGATION_ERR_INVALID on a non-recurring state.
+ */
+enum aggregation_status aggregation_add_carried(struct aggregation *a,
+                                                const struct aggregation_event *e);
+
+/*
+ * Starts `next` (initialized, empty, same type, recurring, next->from >= prev->to) from
+ * `prev`'s end state: sum's total, count and kept values; unique_count's table (with the
+ * hash key); weighted_sum's final level as the initial one. `prev` is unchanged.
+ * AGGREGATION_ERR_INVALID otherwise; AGGREGATION_ERR_NO_MEMORY leaves `next` empty.
+ */
+enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
+                                               struct aggregation *next);
+
+/*
+ * The units before the metric's rounding. `now` is read by weighted_sum only: the integral
+ * runs to clamp(now, from, to) (now >= to: Lago's value, see weighted_sum above);
+ * AGGREGATION_ERR_NOW_BEFORE_EVENT if that instant precedes an event the state holds.
+ * OVERFLOW/PRECISION when the value does not fit a money_t (weighted_sum only).
+ */
+enum aggregation_status aggregation_units(const struct aggregation *a, tally_time now,
+                                          money_t *units);
+
+/* Lago's aggregation count (the table above): the charge model's events_count. */
+int64_t aggregation_events_count(const struct aggregation *a);
+
+/*
+ * weighted_sum's current level: the initial value plus every delta (Lago's
+ * total_aggregated_units). AGGREGATION_ERR_INVALID for another type.
+ */
+enum aggregation_status aggregation_weighted_level(const struct aggregation *a, money_t *level);
+
+/*
+ * The kept values of a sum state in (timestamp, sequence) order, Lago's events_values order
+ * (ORDER BY timestamp): borrowed until the state next changes. Count 0 and NULL when none
+ * are kept.
+ */
+void aggregation_values(const struct aggregation *a, const money_t **values, size_t *count);
+
+/*
+ * The metric's rounding of units (Lago's ApplyRoundingService): none, round (half up),
+ * ceil or floor at rounding_precision decimals; a negative precision rounds to tens,
+ * hundreds... (123.456 at -2: round 100, ceil 200). AGGREGATION_ERR_INVALID for a precision
+ * outside BILLABLE_METRIC_PRECISION_MIN..MAX, OVERFLOW if the result reaches 10^38.
+ */
+enum aggregation_status aggregation_round(const struct billable_metric *m, money_t units,
+                                          money_t *out);
+
+/* ---- Charge filters --------------------------------------------------------------------- */
+
+/* One key of a charge filter and the values it accepts (all borrowed). */
+struct aggregation_filter_key {
+    const char *key;
+    const char *const *values; /* exactly {AGGREGATION_FILTER_WILDCARD}: the wildcard */
+    size_t value_count;
+};
+
+/* A charge filter's `values` object: every key must match. */
+struct aggregation_filter {
+    const struct aggregation_filter_key *keys;
+    size_t key_count;
+};
+
+/*
+ * Whether an event's properties match filter `f` (Lago's ChargeFilters::EventMatchingService):
+ * for every key, the event has the property and its value is one of the key's values, or
+ * the key's values are the wildcard. What the wildcard accepts depends on `m`:
+ *   m == NULL: any present value (EventMatchingService, which Lago uses for pay in advance);
+ *   m != NULL: a value declared for that key in the metric's filters (Lago's invoice query
+ *              expands the wildcard so: a value the metric does not declare falls to the
+ *              default bucket at invoicing). The engine should pass the metric.
+ * A property whose value is NULL (JSON null) matches only a wildcard, and only with m NULL.
+ * A key a filter repeats in the properties: the first occurrence is read.
+ */
+bool aggregation_filter_matches(const struct billable_metric *m, const struct aggregation_filter *f,
+                                const struct event_property *props, size_t n);
+
+/*
+ * The bucket of an event among a charge's filters: the index of the matching filter with the
+ * most keys, the first such in the charge's order on a tie (Ruby's max_by, as
+ * EventMatchingService), or filter_count for the default bucket (no filter matches). One
+ * event goes to exactly one bucket. Lago's invoice query agrees when filters nest
+ * ({region: us} and {region: us, cloud: aws}); for filters that overlap without nesting
+ * ({region: us} and {cloud: aws}) it counts an event matching both in both fees, a double
+ * charge Tally does not reproduce.
+ */
+size_t aggregation_filter_bucket(const struct billable_metric *m,
+                                 const struct aggregation_filter *filters, size_t filter_count,
+                                 const struct event_property *props, size_t n);
+
+#endif

@@ -1,0 +1,53 @@
+/* core/event: see event.h. */
+#include "core/event.h"
+
+#include <string.h>
+
+bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
+{
+    money_t seconds, usec;
+    int64_t n;
+    if (money_parse(text, len, &seconds) != MONEY_OK ||
+        money_mul_round(seconds, money_from_int(TIMESTAMP_USEC_PER_SEC), 0, MONEY_ROUND_FLOOR,
+                        &usec) != MONEY_OK ||
+        money_to_minor_units(usec, 0, MONEY_ROUND_FLOOR, &n) != MONEY_OK)
+        return false;
+    if (n < TIMESTAMP_MIN || n > TIMESTAMP_MAX)
+        return false;
+    *out = n;
+    return true;
+}
+
+static size_t put_part(uint8_t *buf, size_t at, size_t cap, const void *data, size_t len)
+{
+    if (at + 4 + len > cap)
+        return 0;
+    buf[at] = (uint8_t)(len >> 24);
+    buf[at + 1] = (uint8_t)(len >> 16);
+    buf[at + 2] = (uint8_t)(len >> 8);
+    buf[at + 3] = (uint8_t)len;
+    memcpy(buf + at + 4, data, len);
+    return at + 4 + len;
+}
+
+size_t event_identity(int64_t org_id, const char *external_subscription_id,
+                      const char *transaction_id, uint8_t *buf, size_t cap)
+{
+    uint8_t org[8];
+    for (int i = 0; i < 8; i++)
+        org[i] = (uint8_t)((uint64_t)org_id >> (56 - 8 * i));
+    size_t at = put_part(buf, 0, cap, org, sizeof org);
+    if (at)
+        at = put_part(buf, at, cap, external_subscription_id, strlen(external_subscription_id));
+    if (at)
+        at = put_part(buf, at, cap, transaction_id, strlen(transaction_id));
+    return at;
+}
+
+const char *event_property(const struct event *e, const char *key)
+{
+    for (size_t i = 0; i < e->property_count; i++)
+        if (strcmp(e->properties[i].key, key) == 0)
+            return e->properties[i].value;
+    return NULL;
+}

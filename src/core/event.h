@@ -1,0 +1,62 @@
+/*
+ * core/event: a usage event as Tally holds it between the API and the store: who it is
+ * (organization, external subscription id, transaction id: its identity for deduplication),
+ * what it measures (the billable metric's code), when (the event's own timestamp), and its
+ * properties, both as pairs (the aggregations read values by key) and as canonical JSON
+ * (what is stored and answered).
+ */
+#ifndef TALLY_CORE_EVENT_H
+#define TALLY_CORE_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/money.h"
+#include "core/timestamp.h"
+
+#define EVENT_TRANSACTION_ID_MAX 255
+#define EVENT_CODE_MAX 255
+#define EVENT_PROPERTIES_MAX 128      /* keys per event */
+#define EVENT_PROPERTY_KEY_MAX 255
+#define EVENT_PROPERTY_VALUE_MAX 4096 /* bytes of one value's JSON text */
+#define EVENT_BATCH_DEFAULT 100       /* Lago's LAGO_EVENTS_BATCH_MAX_LENGTH */
+#define EVENT_BATCH_LIMIT 10000       /* the most --max-batch may allow */
+
+struct event_property {
+    const char *key;
+    const char *value; /* a string's text, or a number's/boolean's JSON text */
+};
+
+struct event {
+    const char *transaction_id;
+    const char *external_subscription_id;
+    const char *code;
+    bool has_timestamp; /* absent: the organization's clock when accepted */
+    tally_time timestamp;
+    const struct event_property *properties;
+    size_t property_count;
+    const char *properties_json; /* canonical object text */
+    bool has_precise_total_amount_cents;
+    money_t precise_total_amount_cents;
+};
+
+/*
+ * Lago's event timestamp: Unix seconds as an integer or decimal, in a JSON number or string
+ * ("1700000000", 1700000000.123). Read exactly from the text and truncated to the
+ * microsecond. False for anything else or outside years 1..9999.
+ */
+bool event_parse_timestamp(const char *text, size_t len, tally_time *out);
+
+/*
+ * Writes an event's identity (organization, external subscription id, transaction id) into
+ * buf as the bytes that are fingerprinted: lengths prefix each part, so no two identities
+ * share bytes. Returns the length, or 0 if cap is too small.
+ */
+size_t event_identity(int64_t org_id, const char *external_subscription_id,
+                      const char *transaction_id, uint8_t *buf, size_t cap);
+
+/* The value of a property by key, or NULL. */
+const char *event_property(const struct event *e, const char *key);
+
+#endif

@@ -1,0 +1,165 @@
+// Events over real HTTP: Lago's shapes, timestamps read exactly, all-or-nothing batches with
+// per-index errors, exact deduplication (within a batch, across batches, across restarts and
+// a SIGKILL), synchronous subscription and metric checks, limits, reads.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg, startTallyd } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-02-01T00:00:00Z']);
+  const call = (path, body) => t.api(path, { method: 'POST', body });
+  await call('/api/v1/billable_metrics', { billable_metric: { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' } });
+  await call('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } });
+  await call('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR' } });
+  for (const s of ['sub_a', 'sub_b'])
+    await call('/api/v1/subscriptions', { subscription: { external_customer_id: `cust_${s}`, plan_code: 'p', external_id: s, subscription_at: '2026-01-01T00:00:00Z' } });
+});
+after(async () => { await t.cleanup(); });
+
+const post = async (path, body, raw) => {
+  const r = await t.api(path, { method: 'POST', body, raw });
+  return { status: r.status, body: await r.json() };
+};
+const ev = (transaction_id, extra = {}) => ({ transaction_id, external_subscription_id: 'sub_a', code: 'tokens', properties: { tokens: 10 }, ...extra });
+
+test('one event: Lago shape, the organization clock as default timestamp', async () => {
+  const r = await post('/api/v1/events', { event: ev('e1', { properties: { tokens: 1500, model: 'large', price: 12.3450 } }) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const e = r.body.event;
+  assert.match(e.lago_id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(e.transaction_id, 'e1');
+  assert.equal(e.code, 'tokens');
+  assert.equal(e.external_subscription_id, 'sub_a');
+  assert.equal(e.timestamp, '2026-02-01T00:00:00.000Z');
+  assert.equal(e.precise_total_amount_cents, null);
+  assert.deepEqual(e.properties, { tokens: 1500, model: 'large', price: 12.345 });
+  assert.match(e.lago_subscription_id, /^[0-9a-f-]{36}$/);
+  assert.match(e.lago_customer_id, /^[0-9a-f-]{36}$/);
+  const got = await (await t.api('/api/v1/events/e1')).json();
+  assert.deepEqual(got.event, e);
+});
+
+test('timestamps: integer, decimal and string Unix seconds, read exactly', async () => {
+  const cases = [
+    [1769904000, '2026-02-01T00:00:00.000Z'],
+    ['1769904000', '2026-02-01T00:00:00.000Z'],
+    [1769904000.123, '2026-02-01T00:00:00.123Z'],
+    ['1769904000.9999999', '2026-02-01T00:00:00.999Z'],
+    [1767225600, '2026-01-01T00:00:00.000Z'],
+  ];
+  let i = 0;
+  for (const [timestamp, iso] of cases) {
+    const r = await post('/api/v1/events', { event: ev(`ts${i++}`, { timestamp }) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.event.timestamp, iso, String(timestamp));
+  }
+  for (const timestamp of ['yesterday', '1e400', true, '', -99999999999999]) {
+    const r = await post('/api/v1/events', { event: ev(`bad_ts_${String(timestamp)}`, { timestamp }) });
+    assert.equal(r.status, 422, String(timestamp));
+    assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
+  }
+  // an event before its subscription started has no subscription to bill
+  const early = await post('/api/v1/events', { event: ev('early', { timestamp: 1700000000 }) });
+  assert.deepEqual(early.body.error_details, { external_subscription_id: ['subscription_not_found'] });
+});
+
+test('exact amounts and numbers in properties survive; integers past int64 are refused', async () => {
+  let r = await post('/api/v1/events', null, '{"event":{"transaction_id":"amt","external_subscription_id":"sub_a","code":"tokens","precise_total_amount_cents":"1234.5678901234567890123","properties":{"tokens":"99999999999999999999999.5"}}}');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const text = await (await t.api('/api/v1/events/amt')).text();
+  assert.match(text, /"precise_total_amount_cents":"1234.5678901234567890123"/);
+  assert.match(text, /"tokens":"99999999999999999999999.5"/);
+  r = await post('/api/v1/events', null, '{"event":{"transaction_id":"huge","external_subscription_id":"sub_a","code":"tokens","properties":{"tokens":123456789012345678901234}}}');
+  assert.deepEqual(r.body.error_details, { properties: ['integer_out_of_range'] });
+});
+
+test('duplicates: across requests, inside a batch, per subscription', async () => {
+  let r = await post('/api/v1/events', { event: ev('e1') });
+  assert.deepEqual(r.body, { status: 422, error: 'Unprocessable Entity', code: 'validation_errors', error_details: { transaction_id: ['value_already_exist'] } });
+  r = await post('/api/v1/events/batch', { events: [ev('d1'), ev('d2'), ev('d1')] });
+  assert.deepEqual(r.body.error_details, { 2: { transaction_id: ['value_already_exist'] } });
+  // all or nothing: d1 and d2 were not kept
+  assert.equal((await t.api('/api/v1/events/d2')).status, 404);
+  r = await post('/api/v1/events/batch', { events: [ev('d1'), ev('d2')] });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.events.length, 2);
+  // the same transaction id on another subscription is another event (Lago's scope)
+  r = await post('/api/v1/events', { event: ev('d1', { external_subscription_id: 'sub_b' }) });
+  assert.equal(r.status, 200);
+});
+
+test('batches: per-index errors, limits, unknown names', async () => {
+  let r = await post('/api/v1/events/batch', { events: [] });
+  assert.deepEqual(r.body.error_details, { events: ['no_events'] });
+  r = await post('/api/v1/events/batch', { events: Array.from({ length: 101 }, (_, i) => ev(`many${i}`)) });
+  assert.deepEqual(r.body.error_details, { events: ['too_many_events'] });
+  r = await post('/api/v1/events/batch', { events: [ev('ok1'), { external_subscription_id: 'sub_a', code: 'tokens' }] });
+  assert.deepEqual(r.body.error_details, { 1: { transaction_id: ['value_is_mandatory'] } });
+  r = await post('/api/v1/events/batch', { events: [ev('ok1'), ev('x2', { code: 'nope' })] });
+  assert.deepEqual(r.body.error_details, { 1: { code: ['billable_metric_not_found'] } });
+  r = await post('/api/v1/events/batch', { events: [ev('ok1'), ev('x3', { external_subscription_id: 'nobody' })] });
+  assert.deepEqual(r.body.error_details, { 1: { external_subscription_id: ['subscription_not_found'] } });
+  assert.equal((await t.api('/api/v1/events/ok1')).status, 404);
+  r = await post('/api/v1/events/batch', { evnts: [] });
+  assert.equal(r.status, 400);
+  r = await post('/api/v1/events/batch', { events: Array.from({ length: 100 }, (_, i) => ev(`full${i}`, { code: i % 2 ? 'calls' : 'tokens' })) });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.events.length, 100);
+});
+
+test('listing filters by code, subscription and time', async () => {
+  const all = await (await t.api('/api/v1/events?per_page=1000')).json();
+  const calls = await (await t.api('/api/v1/events?code=calls&per_page=1000')).json();
+  assert.equal(calls.meta.total_count, 50);
+  assert.ok(calls.events.every((e) => e.code === 'calls'));
+  const b = await (await t.api('/api/v1/events?external_subscription_id=sub_b')).json();
+  assert.deepEqual(b.events.map((e) => e.transaction_id), ['d1']);
+  const jan = await (await t.api('/api/v1/events?timestamp_from=2026-01-01T00:00:00Z&timestamp_to=2026-01-02T00:00:00Z')).json();
+  assert.deepEqual(jan.events.map((e) => e.transaction_id), ['ts4']);
+  assert.ok(all.meta.total_count > 100);
+  assert.equal((await t.api('/api/v1/events?timestamp_from=soon')).status, 400);
+});
+
+test('deduplication survives a restart and a SIGKILL', async () => {
+  const r = await post('/api/v1/events', { event: ev('before_kill') });
+  assert.equal(r.status, 200);
+  await t.restart({ kill: true });
+  for (const id of ['before_kill', 'e1', 'd1', 'full7']) {
+    const again = await post('/api/v1/events', { event: ev(id, { code: id === 'full7' ? 'calls' : 'tokens' }) });
+    assert.deepEqual(again.body.error_details, { transaction_id: ['value_already_exist'] }, id);
+  }
+});
+
+test('Idempotency-Key on a batch replays the first answer', async () => {
+  const headers = { 'Idempotency-Key': 'batch-1' };
+  const a = await t.api('/api/v1/events/batch', { method: 'POST', headers, body: { events: [ev('idem1'), ev('idem2')] } });
+  const b = await t.api('/api/v1/events/batch', { method: 'POST', headers, body: { events: [ev('idem1'), ev('idem2')] } });
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  assert.equal(await b.text(), await a.text());
+});
+
+test('--max-batch raises the batch limit', async () => {
+  const { newDataDir, createOrg } = await import('../lib/tallyd.mjs');
+  const dir = newDataDir();
+  const key = createOrg(dir, 'Big batches');
+  const s = await startTallyd(dir, ['--max-batch', '2000']);
+  const call = async (path, body) => {
+    const r = await fetch(`${s.url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json() };
+  };
+  try {
+    await call('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } });
+    await call('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR' } });
+    await call('/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'p', external_id: 's', subscription_at: '2020-01-01T00:00:00Z' } });
+    const events = Array.from({ length: 2000 }, (_, i) => ({ transaction_id: `b${i}`, external_subscription_id: 's', code: 'calls' }));
+    let r = await call('/api/v1/events/batch', { events });
+    assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+    assert.equal(r.body.events.length, 2000);
+    r = await call('/api/v1/events/batch', { events: [...events, { transaction_id: 'one_more', external_subscription_id: 's', code: 'calls' }] });
+    assert.deepEqual(r.body.error_details, { events: ['too_many_events'] });
+  } finally {
+    await s.stop();
+  }
+});
