@@ -1,0 +1,42 @@
+// Lago's JavaScript client sending events to tallyd and reading them back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from 'lago-javascript-client';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+let lago;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-04-01T00:00:00Z']);
+  lago = Client(t.key, { baseUrl: `${t.url}/api/v1` });
+  await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Tokens', code: 'tokens', aggregation_type: 'sum_agg', field_name: 'total' } });
+  await lago.plans.createPlan({ plan: { name: 'P', code: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } });
+  await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'p', external_id: 'acme_sub' } });
+});
+after(async () => { await t.cleanup(); });
+
+test('createEvent, and a duplicate reaches the client as a 422', async () => {
+  const { data } = await lago.events.createEvent({ event: { transaction_id: 'tx-1', external_subscription_id: 'acme_sub', code: 'tokens', timestamp: 1775001600, properties: { total: 1200 } } });
+  assert.equal(data.event.transaction_id, 'tx-1');
+  assert.equal(data.event.timestamp, '2026-04-01T00:00:00.000Z');
+  await assert.rejects(lago.events.createEvent({ event: { transaction_id: 'tx-1', external_subscription_id: 'acme_sub', code: 'tokens', properties: { total: 1 } } }), (res) => {
+    assert.equal(res.status, 422);
+    assert.deepEqual(res.error.error_details, { transaction_id: ['value_already_exist'] });
+    return true;
+  });
+});
+
+test('findAllEvents and findEvent', async () => {
+  const all = await lago.events.findAllEvents({ per_page: 10 });
+  assert.equal(all.data.events.length, 1);
+  assert.equal(all.data.events[0].properties.total, 1200);
+  const one = await lago.events.findEvent('tx-1');
+  assert.equal(one.data.event.external_subscription_id, 'acme_sub');
+});
+
+test('createBatchEvents', async () => {
+  const events = Array.from({ length: 20 }, (_, i) => ({ transaction_id: `batch-${i}`, external_subscription_id: 'acme_sub', code: 'tokens', properties: { total: i } }));
+  const { data } = await lago.events.createBatchEvents({ events });
+  assert.equal(data.events.length, 20);
+  assert.equal(data.events[19].transaction_id, 'batch-19');
+});
