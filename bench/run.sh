@@ -47,6 +47,28 @@ stored=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers?per_page
 echo "tallyd stored customers: $stored"
 kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
+echo "== engine in-process (no HTTP): events in batches of 100 over 1000 subscriptions"
+build/release/bench/bench_engine_events 500000 2 100 1000
+build/release/bench/bench_dedup 10000000
+
+echo "== HTTP: tallyd, wrk $CONNECTIONS connections, ${DURATION}s, POST /events/batch (100 unique events each)"
+ekey=$(build/tally --data-dir "$work/tally-events" org create Events | tail -n 1)
+build/tallyd --data-dir "$work/tally-events" --listen 127.0.0.1:0 --quiet >"$work/tallyd-events.out" 2>&1 &
+tallyd_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/tallyd-events.out" 2>/dev/null && break; sleep 0.1; done
+eurl=$(grep -o 'http://[^ ]*' "$work/tallyd-events.out")
+api() { curl -s -o /dev/null -H "Authorization: Bearer $ekey" -H 'Content-Type: application/json' -X POST "$eurl/api/v1/$1" -d "$2"; }
+api billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
+api plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,"amount_currency":"USD"}}'
+for i in $(seq 0 999); do
+  api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
+done
+TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
+events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
+echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
+echo "tallyd stored events: $(curl -s -H "Authorization: Bearer $ekey" "$eurl/api/v1/events?per_page=1" | grep -o '"total_count":[0-9]*')"
+kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
+
 echo "== baseline: PostgreSQL 15, pgbench $CONNECTIONS clients, ${DURATION}s, one INSERT per transaction (fsync on)"
 mkdir -p "$work/pg" "$work/pgsock" && chown postgres "$work/pg" "$work/pgsock"
 runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$work/pg" >/dev/null
@@ -62,4 +84,15 @@ cp bench/pg_customers.sql "$work/pg_customers.sql" && chmod 644 "$work/pg_custom
 runuser -u postgres -- pgbench -n -h "$work/pgsock" -p "$PG_PORT" -c "$CONNECTIONS" -j 2 -T "$DURATION" \
   -f "$work/pg_customers.sql" postgres | tee "$work/pgbench.txt"
 pg_tps=$(awk '/^tps/{print $3; exit}' "$work/pgbench.txt")
+
+echo "== baseline: PostgreSQL 15, Lago's event write path: 100 events per transaction, unique ids, JSON properties"
+psql_ -c "CREATE TABLE events (id bigserial PRIMARY KEY, org_id bigint NOT NULL, external_subscription_id text NOT NULL,
+  transaction_id text NOT NULL, code text NOT NULL, timestamp timestamptz NOT NULL, properties jsonb NOT NULL,
+  created_at timestamptz NOT NULL);
+  CREATE UNIQUE INDEX ON events (org_id, external_subscription_id, transaction_id);"
+cp bench/pg_events.sql "$work/pg_events.sql" && chmod 644 "$work/pg_events.sql"
+runuser -u postgres -- pgbench -n -h "$work/pgsock" -p "$PG_PORT" -c "$CONNECTIONS" -j 2 -T "$DURATION" \
+  -f "$work/pg_events.sql" postgres | tee "$work/pgbench-events.txt"
+pg_events=$(awk '/^tps/{print $3 * 100; exit}' "$work/pgbench-events.txt")
 echo "== summary: tallyd ${tally_rps} customers/s over HTTP vs PostgreSQL ${pg_tps} inserts/s: ratio $(awk -v a="$tally_rps" -v b="$pg_tps" 'BEGIN{printf "%.1f", a/b}')x"
+echo "== summary: tallyd ${events_rps} events/s over HTTP vs PostgreSQL ${pg_events} events/s: ratio $(awk -v a="$events_rps" -v b="$pg_events" 'BEGIN{printf "%.2f", a/b}')x"

@@ -19,7 +19,7 @@
  * Lago recomputes from stored events ordered by timestamp, so a late event must land where
  * a recomputation would put it (see "Order" below).
  *
- * Lago's semantics (lago-api app/services/billable_metrics/aggregations/*_service.rb and
+ * Lago's semantics (lago-api app/services/billable_metrics/aggregations/<type>_service.rb and
  * app/services/events/stores/postgres_store.rb, postgres/{unique_count,weighted_sum}_query.rb):
  *
  *   type          units                                       events_count (Lago's count)
@@ -131,15 +131,15 @@
 
 enum aggregation_status {
     AGGREGATION_OK = 0,
-    AGGREGATION_IGNORED,             /* not counted, as Lago: property absent or not numeric */
-    AGGREGATION_ERR_OUT_OF_PERIOD,   /* timestamp outside the state's period: route it */
-    AGGREGATION_ERR_OVERFLOW,        /* a value or result reaches 10^38 (money_t's bound) */
-    AGGREGATION_ERR_PRECISION,       /* exact value needs more than 38 digits or decimals */
-    AGGREGATION_ERR_OPERATION,       /* operation_type is neither "add" nor "remove" */
-    AGGREGATION_ERR_LIMIT,           /* a named limit above is reached */
-    AGGREGATION_ERR_NO_MEMORY,       /* malloc/realloc failed; the state is unchanged */
+    AGGREGATION_IGNORED,              /* not counted, as Lago: property absent or not numeric */
+    AGGREGATION_ERR_OUT_OF_PERIOD,    /* timestamp outside the state's period: route it */
+    AGGREGATION_ERR_OVERFLOW,         /* a value or result reaches 10^38 (money_t's bound) */
+    AGGREGATION_ERR_PRECISION,        /* exact value needs more than 38 digits or decimals */
+    AGGREGATION_ERR_OPERATION,        /* operation_type is neither "add" nor "remove" */
+    AGGREGATION_ERR_LIMIT,            /* a named limit above is reached */
+    AGGREGATION_ERR_NO_MEMORY,        /* malloc/realloc failed; the state is unchanged */
     AGGREGATION_ERR_NOW_BEFORE_EVENT, /* weighted_sum read at `now` before an event it holds */
-    AGGREGATION_ERR_INVALID,         /* bad arguments (NULL, from >= to, wrong type, ...) */
+    AGGREGATION_ERR_INVALID,          /* bad arguments (NULL, from >= to, wrong type, ...) */
 };
 
 /* A static English message for `status` ("unknown aggregation status" out of range). */

@@ -1,0 +1,992 @@
+/*
+ * core/aggregation: Lago's six aggregation types as incremental, exact, order-independent
+ * states. See aggregation.h for the semantics, the late-event rule and the memory costs.
+ *
+ * Inside:
+ *   - numbers: Lago's numeric test on the property text, then money_parse (exact);
+ *   - unique_count: an open-addressing table (SipHash-1-3, linear probing, load <= 3/4)
+ *     whose entries keep the last (timestamp, sequence) and operation of each value, and a
+ *     pool holding the values' bytes; no allocation per event once a value is known;
+ *   - weighted_sum: two 512-bit two's complement integers at scale 10^38: the level
+ *     (initial + Σ delta) and the moment Σ delta × (t - from) in microseconds. Bound: a
+ *     delta is below 10^38 at scale <= 38, so |delta × 10^38| < 10^76 < 2^253; times a
+ *     time difference below 2^63 µs gives < 2^316; a sum of at most 2^63 such terms stays
+ *     below 2^379, far from 2^511. So additions and multiplications here never overflow and
+ *     need no check; only the conversion back to money_t can fail, and it says so;
+ *   - sum's optional kept values: two parallel arrays sorted by (timestamp, sequence), so
+ *     that aggregation_values hands the charge model a plain money_t array.
+ */
+#include "core/aggregation.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef unsigned __int128 u128;
+
+/* ---- Statuses ---------------------------------------------------------------------------- */
+
+const char *aggregation_status_text(enum aggregation_status status)
+{
+    switch (status) {
+    case AGGREGATION_OK: return "ok";
+    case AGGREGATION_IGNORED: return "event not aggregated (property absent or not numeric)";
+    case AGGREGATION_ERR_OUT_OF_PERIOD: return "event timestamp outside the period";
+    case AGGREGATION_ERR_OVERFLOW: return "aggregate does not fit (10^38 or more)";
+    case AGGREGATION_ERR_PRECISION: return "aggregate needs more than 38 digits or decimals";
+    case AGGREGATION_ERR_OPERATION: return "operation_type must be add or remove";
+    case AGGREGATION_ERR_LIMIT: return "aggregation limit reached";
+    case AGGREGATION_ERR_NO_MEMORY: return "out of memory";
+    case AGGREGATION_ERR_NOW_BEFORE_EVENT: return "instant precedes an aggregated event";
+    case AGGREGATION_ERR_INVALID: return "invalid aggregation argument";
+    }
+    return "unknown aggregation status";
+}
+
+static enum aggregation_status from_money_status(enum money_status st)
+{
+    switch (st) {
+    case MONEY_OK: return AGGREGATION_OK;
+    case MONEY_ERR_OVERFLOW: return AGGREGATION_ERR_OVERFLOW;
+    case MONEY_ERR_PRECISION: return AGGREGATION_ERR_PRECISION;
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
+/* ---- Order keys --------------------------------------------------------------------------- */
+
+/* -1, 0, 1 as (timestamp, sequence) a <, =, > b. */
+static int order_cmp(struct aggregation_order a, struct aggregation_order b)
+{
+    if (a.timestamp != b.timestamp)
+        return a.timestamp < b.timestamp ? -1 : 1;
+    if (a.sequence != b.sequence)
+        return a.sequence < b.sequence ? -1 : 1;
+    return 0;
+}
+
+static struct aggregation_order event_order(const struct aggregation_event *e)
+{
+    return (struct aggregation_order){e->timestamp, e->sequence};
+}
+
+/* ---- Lago's numbers ------------------------------------------------------------------------ */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * The property as a number, the way Lago's numeric_condition (^-?\d+(\.\d+)?$ on the text)
+ * and PostgreSQL's ::numeric read it. A JSON number may also carry an exponent (its jsonb
+ * text never shows one). Leading zeros are Lago-valid ("007") but not JSON, so they are
+ * skipped before money_parse. AGGREGATION_IGNORED for anything Lago would not count.
+ */
+static enum aggregation_status parse_number(const struct aggregation_event *e, money_t *out)
+{
+    const char *s = e->value;
+    size_t n = e->value_len;
+    if (!s || n == 0)
+        return AGGREGATION_IGNORED;
+    size_t i = 0;
+    bool neg = s[0] == '-';
+    if (neg)
+        i++;
+    size_t int_start = i;
+    while (i < n && is_digit(s[i]))
+        i++;
+    size_t int_end = i;
+    if (int_end == int_start)
+        return AGGREGATION_IGNORED;
+    if (i < n && s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == f)
+            return AGGREGATION_IGNORED;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E') && !e->value_is_string) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t x = i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == x)
+            return AGGREGATION_IGNORED;
+    }
+    if (i != n)
+        return AGGREGATION_IGNORED;
+    while (int_start + 1 < int_end && s[int_start] == '0')
+        int_start++;
+    money_t v;
+    enum money_status st = money_parse(s + int_start, n - int_start, &v);
+    if (st == MONEY_ERR_SYNTAX)
+        return AGGREGATION_IGNORED; /* unreachable: the grammar above is JSON's */
+    if (st != MONEY_OK)
+        return from_money_status(st);
+    *out = neg ? money_neg(v) : v;
+    return AGGREGATION_OK;
+}
+
+/* ---- 512-bit integers (weighted_sum) ---------------------------------------------------- */
+
+#define WIDE_SCALE 38 /* the weighted sum's fixed scale: every money_t fits exactly */
+
+static const uint64_t pow10_u64[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
+static bool wide_is_neg(const uint64_t w[AGGREGATION_WIDE_LIMBS])
+{
+    return (w[AGGREGATION_WIDE_LIMBS - 1] >> 63) != 0;
+}
+
+static bool wide_is_zero(const uint64_t w[AGGREGATION_WIDE_LIMBS])
+{
+    for (size_t i = 0; i < AGGREGATION_WIDE_LIMBS; i++)
+        if (w[i] != 0)
+            return false;
+    return true;
+}
+
+static void wide_neg(uint64_t w[AGGREGATION_WIDE_LIMBS])
+{
+    uint64_t carry = 1;
+    for (size_t i = 0; i < AGGREGATION_WIDE_LIMBS; i++) {
+        uint64_t v = ~w[i] + carry;
+        carry = (carry && v == 0) ? 1 : 0;
+        w[i] = v;
+    }
+}
+
+static void wide_add(uint64_t w[AGGREGATION_WIDE_LIMBS], const uint64_t x[AGGREGATION_WIDE_LIMBS])
+{
+    uint64_t carry = 0;
+    for (size_t i = 0; i < AGGREGATION_WIDE_LIMBS; i++) {
+        u128 s = (u128)w[i] + x[i] + carry;
+        w[i] = (uint64_t)s;
+        carry = (uint64_t)(s >> 64);
+    }
+}
+
+static void wide_sub(uint64_t w[AGGREGATION_WIDE_LIMBS], const uint64_t x[AGGREGATION_WIDE_LIMBS])
+{
+    uint64_t t[AGGREGATION_WIDE_LIMBS];
+    memcpy(t, x, sizeof t);
+    wide_neg(t);
+    wide_add(w, t);
+}
+
+/* w × m modulo 2^512: exact for any signed w whose product fits (always, see the bound). */
+static void wide_mul_u64(uint64_t w[AGGREGATION_WIDE_LIMBS], uint64_t m)
+{
+    uint64_t carry = 0;
+    for (size_t i = 0; i < AGGREGATION_WIDE_LIMBS; i++) {
+        u128 p = (u128)w[i] * m + carry;
+        w[i] = (uint64_t)p;
+        carry = (uint64_t)(p >> 64);
+    }
+}
+
+static void wide_mul_pow10(uint64_t w[AGGREGATION_WIDE_LIMBS], int32_t e)
+{
+    while (e > 0) {
+        int32_t k = e > 19 ? 19 : e;
+        wide_mul_u64(w, pow10_u64[k]);
+        e -= k;
+    }
+}
+
+/* Unsigned w /= d; returns the remainder. */
+static uint64_t wide_divmod_u64(uint64_t w[AGGREGATION_WIDE_LIMBS], uint64_t d)
+{
+    u128 r = 0;
+    for (size_t i = AGGREGATION_WIDE_LIMBS; i-- > 0;) {
+        u128 cur = (r << 64) | w[i];
+        w[i] = (uint64_t)(cur / d);
+        r = cur % d;
+    }
+    return (uint64_t)r;
+}
+
+/* v × 10^WIDE_SCALE as a wide integer. */
+static void wide_from_money(money_t v, uint64_t out[AGGREGATION_WIDE_LIMBS])
+{
+    memset(out, 0, sizeof(uint64_t) * AGGREGATION_WIDE_LIMBS);
+    u128 mag = v.coef < 0 ? (u128)(-v.coef) : (u128)v.coef;
+    out[0] = (uint64_t)mag;
+    out[1] = (uint64_t)(mag >> 64);
+    wide_mul_pow10(out, WIDE_SCALE - v.scale);
+    if (v.coef < 0)
+        wide_neg(out);
+}
+
+/* Unsigned w < 10^38, and then its value. */
+static bool wide_fits_coef(const uint64_t w[AGGREGATION_WIDE_LIMBS], u128 *v)
+{
+    for (size_t i = 2; i < AGGREGATION_WIDE_LIMBS; i++)
+        if (w[i] != 0)
+            return false;
+    u128 x = ((u128)w[1] << 64) | w[0];
+    if (x >= (u128)MONEY_COEF_LIMIT)
+        return false;
+    *v = x;
+    return true;
+}
+
+/* The signed w / 10^scale as a money_t, exactly: the shortest representation that fits. */
+static enum aggregation_status wide_to_money(const uint64_t w[AGGREGATION_WIDE_LIMBS],
+                                             int32_t scale, money_t *out)
+{
+    uint64_t mag[AGGREGATION_WIDE_LIMBS];
+    memcpy(mag, w, sizeof mag);
+    bool neg = wide_is_neg(mag);
+    if (neg)
+        wide_neg(mag);
+    while (scale > 0 && !wide_is_zero(mag)) {
+        uint64_t t[AGGREGATION_WIDE_LIMBS];
+        memcpy(t, mag, sizeof t);
+        if (wide_divmod_u64(t, 10) != 0)
+            break;
+        memcpy(mag, t, sizeof t);
+        scale--;
+    }
+    if (wide_is_zero(mag))
+        scale = 0;
+    u128 coef;
+    if (!wide_fits_coef(mag, &coef)) {
+        /* Too many digits: overflow if the integer part alone is too large. */
+        int32_t e = scale;
+        while (e > 0) {
+            int32_t k = e > 19 ? 19 : e;
+            wide_divmod_u64(mag, pow10_u64[k]);
+            e -= k;
+        }
+        return wide_fits_coef(mag, &coef) ? AGGREGATION_ERR_PRECISION : AGGREGATION_ERR_OVERFLOW;
+    }
+    __int128 c = neg ? -(__int128)coef : (__int128)coef;
+    return from_money_status(money_from_coef(c, scale, out));
+}
+
+/* ---- unique_count's table ------------------------------------------------------------------ */
+
+struct aggregation_unique_entry {
+    uint64_t hash;
+    uint64_t offset; /* of the value's bytes in the pool */
+    struct aggregation_order at;
+    uint32_t len;
+    uint8_t flags;
+};
+
+enum {
+    ENTRY_USED = 1,
+    ENTRY_PRESENT = 2, /* the last operation is add */
+    ENTRY_NULL = 4,    /* the absent property (SQL NULL), a value of its own */
+};
+
+#define UNIQUE_CAPACITY_MIN 16
+#define UNIQUE_POOL_MIN 256
+/* Default SipHash key ("tally-aggregation"): fixed, so not secret; see set_hash_key. */
+#define UNIQUE_KEY0 UINT64_C(0x74616c6c792d6167)
+#define UNIQUE_KEY1 UINT64_C(0x6772656761746521)
+
+static uint64_t rotl64(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = rotl64(v1, 13);                                                                       \
+        v1 ^= v0;                                                                                  \
+        v0 = rotl64(v0, 32);                                                                       \
+        v2 += v3;                                                                                  \
+        v3 = rotl64(v3, 16);                                                                       \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = rotl64(v3, 21);                                                                       \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = rotl64(v1, 17);                                                                       \
+        v1 ^= v2;                                                                                  \
+        v2 = rotl64(v2, 32);                                                                       \
+    } while (0)
+
+/* SipHash-1-3 of `len` bytes: a keyed hash, so clients cannot aim values at one slot. */
+static uint64_t siphash13(const uint64_t key[2], const char *data, size_t len)
+{
+    uint64_t v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
+    uint64_t v1 = key[1] ^ UINT64_C(0x646f72616e646f6d);
+    uint64_t v2 = key[0] ^ UINT64_C(0x6c7967656e657261);
+    uint64_t v3 = key[1] ^ UINT64_C(0x7465646279746573);
+    const unsigned char *p = (const unsigned char *)data;
+    size_t full = len - len % 8;
+    for (size_t i = 0; i < full; i += 8) {
+        uint64_t m = 0;
+        for (int b = 0; b < 8; b++)
+            m |= (uint64_t)p[i + (size_t)b] << (8 * b);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)len << 56;
+    for (size_t b = 0; b < len % 8; b++)
+        last |= (uint64_t)p[full + b] << (8 * b);
+    v3 ^= last;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static bool entry_is(const struct aggregation *a, const struct aggregation_unique_entry *en,
+                     uint64_t hash, const char *value, size_t len)
+{
+    if (en->hash != hash)
+        return false;
+    if (!value)
+        return (en->flags & ENTRY_NULL) != 0;
+    return !(en->flags & ENTRY_NULL) && en->len == len &&
+           (len == 0 || memcmp(a->u.unique.pool + en->offset, value, len) == 0);
+}
+
+/* The slot of the value, or of the empty slot where it would go. */
+static size_t unique_slot(const struct aggregation *a, uint64_t hash, const char *value, size_t len)
+{
+    size_t mask = a->u.unique.capacity - 1;
+    size_t i = (size_t)hash & mask;
+    for (;;) {
+        const struct aggregation_unique_entry *en = &a->u.unique.entries[i];
+        if (!(en->flags & ENTRY_USED) || entry_is(a, en, hash, value, len))
+            return i;
+        i = (i + 1) & mask;
+    }
+}
+
+static uint64_t unique_hash(const struct aggregation *a, const char *value, size_t len)
+{
+    /* NULL and "" hash apart so that they never share a probe chain needlessly. */
+    return value ? siphash13(a->u.unique.key, value, len)
+                 : siphash13(a->u.unique.key, "", 0) ^ UINT64_C(0x9e3779b97f4a7c15);
+}
+
+/* Doubles the table (or creates it). The state is unchanged on failure. */
+static bool unique_grow(struct aggregation *a)
+{
+    size_t cap = a->u.unique.capacity ? a->u.unique.capacity * 2 : UNIQUE_CAPACITY_MIN;
+    struct aggregation_unique_entry *fresh = calloc(cap, sizeof *fresh);
+    if (!fresh)
+        return false;
+    struct aggregation_unique_entry *old = a->u.unique.entries;
+    size_t old_cap = a->u.unique.capacity;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (!(old[i].flags & ENTRY_USED))
+            continue;
+        size_t j = (size_t)old[i].hash & (cap - 1);
+        while (fresh[j].flags & ENTRY_USED)
+            j = (j + 1) & (cap - 1);
+        fresh[j] = old[i];
+    }
+    free(old);
+    a->u.unique.entries = fresh;
+    a->u.unique.capacity = cap;
+    return true;
+}
+
+static bool pool_reserve(struct aggregation *a, size_t more)
+{
+    size_t need = a->u.unique.pool_len + more;
+    if (need <= a->u.unique.pool_cap)
+        return true;
+    size_t cap = a->u.unique.pool_cap ? a->u.unique.pool_cap : UNIQUE_POOL_MIN;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(a->u.unique.pool, cap);
+    if (!p)
+        return false;
+    a->u.unique.pool = p;
+    a->u.unique.pool_cap = cap;
+    return true;
+}
+
+/*
+ * Records an operation at `at` for a value: the greatest (timestamp, sequence) decides. A
+ * duplicate (timestamp, sequence) (a caller's bug) still gives an order-independent result:
+ * remove wins.
+ */
+static enum aggregation_status unique_apply(struct aggregation *a, const char *value, size_t len,
+                                            bool add, struct aggregation_order at)
+{
+    if (value && len > AGGREGATION_VALUE_TEXT_MAX)
+        return AGGREGATION_ERR_LIMIT;
+    uint64_t hash = unique_hash(a, value, len);
+    if (a->u.unique.capacity) {
+        size_t i = unique_slot(a, hash, value, len);
+        struct aggregation_unique_entry *en = &a->u.unique.entries[i];
+        if (en->flags & ENTRY_USED) {
+            int c = order_cmp(at, en->at);
+            if (c < 0 || (c == 0 && (add || !(en->flags & ENTRY_PRESENT))))
+                return AGGREGATION_OK; /* an older decision: superseded, nothing changes */
+            bool was = (en->flags & ENTRY_PRESENT) != 0;
+            en->at = at;
+            if (add)
+                en->flags |= ENTRY_PRESENT;
+            else
+                en->flags &= (uint8_t)~ENTRY_PRESENT;
+            a->u.unique.present = a->u.unique.present - (was ? 1 : 0) + (add ? 1 : 0);
+            return AGGREGATION_OK;
+        }
+    }
+    if (a->u.unique.used >= AGGREGATION_UNIQUE_VALUES_MAX)
+        return AGGREGATION_ERR_LIMIT;
+    if ((a->u.unique.used + 1) * 4 > a->u.unique.capacity * 3 && !unique_grow(a))
+        return AGGREGATION_ERR_NO_MEMORY;
+    if (value && !pool_reserve(a, len))
+        return AGGREGATION_ERR_NO_MEMORY;
+    size_t i = unique_slot(a, hash, value, len);
+    struct aggregation_unique_entry *en = &a->u.unique.entries[i];
+    en->hash = hash;
+    en->at = at;
+    en->offset = a->u.unique.pool_len;
+    en->len = (uint32_t)(value ? len : 0);
+    en->flags = (uint8_t)(ENTRY_USED | (add ? ENTRY_PRESENT : 0) | (value ? 0 : ENTRY_NULL));
+    if (value && len > 0) {
+        memcpy(a->u.unique.pool + a->u.unique.pool_len, value, len);
+        a->u.unique.pool_len += len;
+    }
+    a->u.unique.used++;
+    if (add)
+        a->u.unique.present++;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status parse_operation(const struct aggregation_event *e, bool *add)
+{
+    if (!e->operation_type || strcmp(e->operation_type, "add") == 0) {
+        *add = true;
+        return AGGREGATION_OK;
+    }
+    if (strcmp(e->operation_type, "remove") == 0) {
+        *add = false;
+        return AGGREGATION_OK;
+    }
+    return AGGREGATION_ERR_OPERATION;
+}
+
+/* ---- Kept values (sum) -------------------------------------------------------------------- */
+
+static enum aggregation_status kept_insert(struct aggregation *a, struct aggregation_order at,
+                                           money_t v)
+{
+    if (a->kept.count >= AGGREGATION_KEPT_VALUES_MAX)
+        return AGGREGATION_ERR_LIMIT;
+    if (a->kept.count == a->kept.cap) {
+        size_t cap = a->kept.cap ? a->kept.cap * 2 : 16;
+        struct aggregation_order *o = realloc(a->kept.order, cap * sizeof *o);
+        if (!o)
+            return AGGREGATION_ERR_NO_MEMORY;
+        a->kept.order = o;
+        money_t *vals = realloc(a->kept.values, cap * sizeof *vals);
+        if (!vals)
+            return AGGREGATION_ERR_NO_MEMORY; /* order grew alone: harmless, cap unchanged */
+        a->kept.values = vals;
+        a->kept.cap = cap;
+    }
+    /* Upper bound by (timestamp, sequence): in-order arrivals append in O(1). */
+    size_t lo = 0, hi = a->kept.count;
+    if (hi > 0 && order_cmp(a->kept.order[hi - 1], at) <= 0) {
+        lo = hi;
+    } else {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (order_cmp(a->kept.order[mid], at) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    size_t tail = a->kept.count - lo;
+    memmove(a->kept.order + lo + 1, a->kept.order + lo, tail * sizeof *a->kept.order);
+    memmove(a->kept.values + lo + 1, a->kept.values + lo, tail * sizeof *a->kept.values);
+    a->kept.order[lo] = at;
+    a->kept.values[lo] = v;
+    a->kept.count++;
+    return AGGREGATION_OK;
+}
+
+/* ---- Life cycle ---------------------------------------------------------------------------- */
+
+static bool kind_is_valid(enum billable_metric_aggregation k)
+{
+    return (unsigned)k < (unsigned)AGGREGATION_KIND_COUNT;
+}
+
+static bool kind_may_recur(enum billable_metric_aggregation k)
+{
+    return k == AGGREGATION_SUM || k == AGGREGATION_UNIQUE_COUNT || k == AGGREGATION_WEIGHTED_SUM;
+}
+
+enum aggregation_status aggregation_init(struct aggregation *a, const struct billable_metric *m,
+                                         tally_time from, tally_time to)
+{
+    if (!a || !m || !kind_is_valid(m->aggregation) || from >= to ||
+        (m->recurring && !kind_may_recur(m->aggregation)))
+        return AGGREGATION_ERR_INVALID;
+    memset(a, 0, sizeof *a);
+    a->kind = m->aggregation;
+    a->recurring = m->recurring;
+    a->from = from;
+    a->to = to;
+    a->duration = to - from;
+    if (a->kind == AGGREGATION_UNIQUE_COUNT) {
+        a->u.unique.key[0] = UNIQUE_KEY0;
+        a->u.unique.key[1] = UNIQUE_KEY1;
+    }
+    return AGGREGATION_OK;
+}
+
+void aggregation_free(struct aggregation *a)
+{
+    if (!a)
+        return;
+    if (a->kind == AGGREGATION_UNIQUE_COUNT) {
+        free(a->u.unique.entries);
+        free(a->u.unique.pool);
+        a->u.unique.entries = NULL;
+        a->u.unique.pool = NULL;
+        a->u.unique.capacity = a->u.unique.used = a->u.unique.present = 0;
+        a->u.unique.pool_len = a->u.unique.pool_cap = 0;
+    }
+    free(a->kept.order);
+    free(a->kept.values);
+    a->kept.order = NULL;
+    a->kept.values = NULL;
+    a->kept.count = a->kept.cap = 0;
+}
+
+/* Nothing aggregated yet (carried state counts as something). */
+static bool is_empty(const struct aggregation *a)
+{
+    if (a->events_count != 0 || a->kept.count != 0)
+        return false;
+    switch (a->kind) {
+    case AGGREGATION_SUM: return money_is_zero(a->u.sum);
+    case AGGREGATION_UNIQUE_COUNT: return a->u.unique.used == 0;
+    case AGGREGATION_WEIGHTED_SUM:
+        return !a->u.weighted.has_events && wide_is_zero(a->u.weighted.level);
+    default: return true;
+    }
+}
+
+enum aggregation_status aggregation_set_duration(struct aggregation *a, tally_time duration)
+{
+    if (!a || a->kind != AGGREGATION_WEIGHTED_SUM || duration <= 0)
+        return AGGREGATION_ERR_INVALID;
+    a->duration = duration;
+    return AGGREGATION_OK;
+}
+
+enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t k0, uint64_t k1)
+{
+    if (!a || a->kind != AGGREGATION_UNIQUE_COUNT || a->u.unique.used != 0)
+        return AGGREGATION_ERR_INVALID;
+    a->u.unique.key[0] = k0;
+    a->u.unique.key[1] = k1;
+    return AGGREGATION_OK;
+}
+
+enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep)
+{
+    if (!a || a->kind != AGGREGATION_SUM || !is_empty(a))
+        return AGGREGATION_ERR_INVALID;
+    a->keep_values = keep;
+    return AGGREGATION_OK;
+}
+
+/* ---- Adding events ------------------------------------------------------------------------- */
+
+static enum aggregation_status count_one(struct aggregation *a)
+{
+    if (a->events_count == INT64_MAX)
+        return AGGREGATION_ERR_OVERFLOW;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status add_sum(struct aggregation *a, const struct aggregation_event *e)
+{
+    money_t v, total;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st != AGGREGATION_OK)
+        return st;
+    if ((st = count_one(a)) != AGGREGATION_OK)
+        return st;
+    if ((st = from_money_status(money_add(a->u.sum, v, &total))) != AGGREGATION_OK)
+        return st;
+    if (a->keep_values && (st = kept_insert(a, event_order(e), v)) != AGGREGATION_OK)
+        return st;
+    a->u.sum = total;
+    a->events_count++;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status add_max(struct aggregation *a, const struct aggregation_event *e)
+{
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st != AGGREGATION_OK || (st = count_one(a)) != AGGREGATION_OK)
+        return st;
+    if (!a->u.max.has_value || money_cmp(v, a->u.max.value) > 0) {
+        a->u.max.value = v;
+        a->u.max.has_value = true;
+    }
+    a->events_count++;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status add_latest(struct aggregation *a, const struct aggregation_event *e)
+{
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st != AGGREGATION_OK || (st = count_one(a)) != AGGREGATION_OK)
+        return st;
+    struct aggregation_order at = event_order(e);
+    int c = a->u.latest.has_value ? order_cmp(at, a->u.latest.at) : 1;
+    /* A duplicate (timestamp, sequence) keeps the greater value: still order-independent. */
+    if (c > 0 || (c == 0 && money_cmp(v, a->u.latest.value) > 0)) {
+        a->u.latest.value = v;
+        a->u.latest.at = at;
+        a->u.latest.has_value = true;
+    }
+    a->events_count++;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status add_unique(struct aggregation *a, const struct aggregation_event *e)
+{
+    bool add;
+    enum aggregation_status st = parse_operation(e, &add);
+    if (st != AGGREGATION_OK)
+        return st;
+    return unique_apply(a, e->value, e->value_len, add, event_order(e));
+}
+
+static enum aggregation_status add_weighted(struct aggregation *a,
+                                            const struct aggregation_event *e)
+{
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st != AGGREGATION_OK || (st = count_one(a)) != AGGREGATION_OK)
+        return st;
+    uint64_t d[AGGREGATION_WIDE_LIMBS];
+    wide_from_money(v, d);
+    wide_add(a->u.weighted.level, d);
+    wide_mul_u64(d, (uint64_t)(e->timestamp - a->from));
+    wide_add(a->u.weighted.moment, d);
+    if (!a->u.weighted.has_events || e->timestamp > a->u.weighted.last)
+        a->u.weighted.last = e->timestamp;
+    a->u.weighted.has_events = true;
+    a->events_count++;
+    return AGGREGATION_OK;
+}
+
+enum aggregation_status aggregation_add(struct aggregation *a, const struct aggregation_event *e)
+{
+    if (!a || !e || !kind_is_valid(a->kind))
+        return AGGREGATION_ERR_INVALID;
+    if (e->timestamp < a->from || e->timestamp >= a->to)
+        return AGGREGATION_ERR_OUT_OF_PERIOD;
+    switch (a->kind) {
+    case AGGREGATION_COUNT: {
+        enum aggregation_status st = count_one(a);
+        if (st == AGGREGATION_OK)
+            a->events_count++;
+        return st;
+    }
+    case AGGREGATION_SUM: return add_sum(a, e);
+    case AGGREGATION_MAX: return add_max(a, e);
+    case AGGREGATION_LATEST: return add_latest(a, e);
+    case AGGREGATION_UNIQUE_COUNT: return add_unique(a, e);
+    case AGGREGATION_WEIGHTED_SUM: return add_weighted(a, e);
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
+enum aggregation_status aggregation_add_carried(struct aggregation *a,
+                                                const struct aggregation_event *e)
+{
+    if (!a || !e || !a->recurring)
+        return AGGREGATION_ERR_INVALID;
+    if (e->timestamp >= a->from)
+        return AGGREGATION_ERR_OUT_OF_PERIOD;
+    switch (a->kind) {
+    case AGGREGATION_SUM: return add_sum(a, e);
+    case AGGREGATION_UNIQUE_COUNT: return add_unique(a, e);
+    case AGGREGATION_WEIGHTED_SUM: {
+        money_t v;
+        enum aggregation_status st = parse_number(e, &v);
+        if (st != AGGREGATION_OK)
+            return st;
+        uint64_t d[AGGREGATION_WIDE_LIMBS];
+        wide_from_money(v, d);
+        wide_add(a->u.weighted.level, d); /* the initial level; it weighs from `from` */
+        return AGGREGATION_OK;
+    }
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
+enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
+                                               struct aggregation *next)
+{
+    if (!prev || !next || prev == next || prev->kind != next->kind || !prev->recurring ||
+        !next->recurring || next->from < prev->to || !is_empty(next))
+        return AGGREGATION_ERR_INVALID;
+    switch (prev->kind) {
+    case AGGREGATION_SUM:
+        if (next->keep_values && !prev->keep_values && prev->events_count > 0)
+            return AGGREGATION_ERR_INVALID; /* the values to keep were not kept */
+        if (next->keep_values && prev->kept.count > 0) {
+            size_t n = prev->kept.count;
+            struct aggregation_order *o = malloc(n * sizeof *o);
+            money_t *v = malloc(n * sizeof *v);
+            if (!o || !v) {
+                free(o);
+                free(v);
+                return AGGREGATION_ERR_NO_MEMORY;
+            }
+            memcpy(o, prev->kept.order, n * sizeof *o);
+            memcpy(v, prev->kept.values, n * sizeof *v);
+            next->kept.order = o;
+            next->kept.values = v;
+            next->kept.count = next->kept.cap = n;
+        }
+        next->u.sum = prev->u.sum;
+        next->events_count = prev->events_count; /* Lago counts since the start, too */
+        return AGGREGATION_OK;
+    case AGGREGATION_UNIQUE_COUNT: {
+        struct aggregation_unique_entry *en = NULL;
+        char *pool = NULL;
+        if (prev->u.unique.capacity) {
+            en = malloc(prev->u.unique.capacity * sizeof *en);
+            if (!en)
+                return AGGREGATION_ERR_NO_MEMORY;
+            memcpy(en, prev->u.unique.entries, prev->u.unique.capacity * sizeof *en);
+        }
+        if (prev->u.unique.pool_len) {
+            pool = malloc(prev->u.unique.pool_len);
+            if (!pool) {
+                free(en);
+                return AGGREGATION_ERR_NO_MEMORY;
+            }
+            memcpy(pool, prev->u.unique.pool, prev->u.unique.pool_len);
+        }
+        next->u.unique = prev->u.unique;
+        next->u.unique.entries = en;
+        next->u.unique.pool = pool;
+        next->u.unique.pool_cap = prev->u.unique.pool_len;
+        return AGGREGATION_OK;
+    }
+    case AGGREGATION_WEIGHTED_SUM:
+        memcpy(next->u.weighted.level, prev->u.weighted.level, sizeof next->u.weighted.level);
+        return AGGREGATION_OK;
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
+/* ---- Reading ------------------------------------------------------------------------------ */
+
+static enum aggregation_status weighted_units(const struct aggregation *a, tally_time now,
+                                              money_t *units)
+{
+    tally_time x = now < a->from ? a->from : now > a->to ? a->to : now;
+    if (a->u.weighted.has_events && x < a->u.weighted.last)
+        return AGGREGATION_ERR_NOW_BEFORE_EVENT;
+    /* ∫ from..x = level × (x - from) - Σ delta × (t - from), at scale 10^38 × µs. */
+    uint64_t n[AGGREGATION_WIDE_LIMBS];
+    memcpy(n, a->u.weighted.level, sizeof n);
+    wide_mul_u64(n, (uint64_t)(x - a->from));
+    wide_sub(n, a->u.weighted.moment);
+    /* ceil(∫ / duration) at AGGREGATION_WEIGHTED_SCALE decimals: divide the magnitude by
+     * 10^(38-20) and by the duration; ceil(N/ab) = ceil(ceil(N/a)/b) = floor + (any rest). */
+    bool neg = wide_is_neg(n);
+    if (neg)
+        wide_neg(n);
+    uint64_t r1 = wide_divmod_u64(n, pow10_u64[WIDE_SCALE - AGGREGATION_WEIGHTED_SCALE]);
+    uint64_t r2 = wide_divmod_u64(n, (uint64_t)a->duration);
+    if (!neg && (r1 | r2) != 0) {
+        uint64_t one[AGGREGATION_WIDE_LIMBS] = {1};
+        wide_add(n, one);
+    }
+    if (neg)
+        wide_neg(n); /* ceil of a negative quotient is minus the floor of its magnitude */
+    return wide_to_money(n, AGGREGATION_WEIGHTED_SCALE, units);
+}
+
+enum aggregation_status aggregation_units(const struct aggregation *a, tally_time now,
+                                          money_t *units)
+{
+    if (!a || !units)
+        return AGGREGATION_ERR_INVALID;
+    switch (a->kind) {
+    case AGGREGATION_COUNT: *units = money_from_int(a->events_count); return AGGREGATION_OK;
+    case AGGREGATION_SUM: *units = a->u.sum; return AGGREGATION_OK;
+    case AGGREGATION_MAX:
+        *units = a->u.max.has_value ? a->u.max.value : MONEY_ZERO;
+        return AGGREGATION_OK;
+    case AGGREGATION_LATEST:
+        /* LatestService#compute_aggregation_value: a negative latest value bills as 0. */
+        *units = a->u.latest.has_value && money_sign(a->u.latest.value) > 0 ? a->u.latest.value
+                                                                            : MONEY_ZERO;
+        return AGGREGATION_OK;
+    case AGGREGATION_UNIQUE_COUNT:
+        *units = money_from_int((int64_t)a->u.unique.present);
+        return AGGREGATION_OK;
+    case AGGREGATION_WEIGHTED_SUM: return weighted_units(a, now, units);
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
+int64_t aggregation_events_count(const struct aggregation *a)
+{
+    if (!a)
+        return 0;
+    if (a->kind == AGGREGATION_UNIQUE_COUNT)
+        return (int64_t)a->u.unique.present; /* UniqueCountService: count = aggregation */
+    return a->events_count;
+}
+
+enum aggregation_status aggregation_weighted_level(const struct aggregation *a, money_t *level)
+{
+    if (!a || !level || a->kind != AGGREGATION_WEIGHTED_SUM)
+        return AGGREGATION_ERR_INVALID;
+    return wide_to_money(a->u.weighted.level, WIDE_SCALE, level);
+}
+
+void aggregation_values(const struct aggregation *a, const money_t **values, size_t *count)
+{
+    bool any = a && a->kept.count > 0;
+    if (values)
+        *values = any ? a->kept.values : NULL;
+    if (count)
+        *count = any ? a->kept.count : 0;
+}
+
+/* ---- Rounding ------------------------------------------------------------------------------ */
+
+enum aggregation_status aggregation_round(const struct billable_metric *m, money_t units,
+                                          money_t *out)
+{
+    if (!m || !out || !money_is_valid(units))
+        return AGGREGATION_ERR_INVALID;
+    enum money_round mode;
+    switch (m->rounding) {
+    case ROUNDING_NONE: *out = units; return AGGREGATION_OK;
+    case ROUNDING_ROUND: mode = MONEY_ROUND_HALF_UP; break;
+    case ROUNDING_CEIL: mode = MONEY_ROUND_CEIL; break;
+    case ROUNDING_FLOOR: mode = MONEY_ROUND_FLOOR; break;
+    default: return AGGREGATION_ERR_INVALID;
+    }
+    int32_t p = m->rounding_precision;
+    if (p < BILLABLE_METRIC_PRECISION_MIN || p > BILLABLE_METRIC_PRECISION_MAX)
+        return AGGREGATION_ERR_INVALID;
+    if (p >= 0)
+        return from_money_status(money_round(units, p, mode, out));
+    /* BigDecimal#round(-k): to a multiple of 10^k, with the same mode. */
+    money_t step = money_from_int((int64_t)pow10_u64[-p]), q;
+    enum money_status st = money_div(units, step, 0, mode, &q);
+    if (st != MONEY_OK)
+        return from_money_status(st);
+    return from_money_status(money_mul(q, step, out));
+}
+
+/* ---- Filters ------------------------------------------------------------------------------- */
+
+static const struct event_property *find_property(const struct event_property *props, size_t n,
+                                                  const char *key)
+{
+    for (size_t i = 0; props && i < n; i++)
+        if (props[i].key && strcmp(props[i].key, key) == 0)
+            return &props[i];
+    return NULL;
+}
+
+static bool in_list(const char *const *values, size_t count, const char *v)
+{
+    for (size_t i = 0; values && i < count; i++)
+        if (values[i] && strcmp(values[i], v) == 0)
+            return true;
+    return false;
+}
+
+static bool is_wildcard(const struct aggregation_filter_key *k)
+{
+    return k->value_count == 1 && k->values && k->values[0] &&
+           strcmp(k->values[0], AGGREGATION_FILTER_WILDCARD) == 0;
+}
+
+bool aggregation_filter_matches(const struct billable_metric *m, const struct aggregation_filter *f,
+                                const struct event_property *props, size_t n)
+{
+    if (!f || (f->key_count > 0 && !f->keys))
+        return false;
+    for (size_t i = 0; i < f->key_count; i++) {
+        const struct aggregation_filter_key *k = &f->keys[i];
+        if (!k->key)
+            return false;
+        const struct event_property *p = find_property(props, n, k->key);
+        if (!p)
+            return false;
+        if (is_wildcard(k)) {
+            if (!m)
+                continue; /* EventMatchingService: any present value */
+            if (!p->value)
+                return false;
+            const struct billable_metric_filter *mf = NULL;
+            for (size_t j = 0; m->filters && j < m->filter_count && !mf; j++)
+                if (m->filters[j].key && strcmp(m->filters[j].key, k->key) == 0)
+                    mf = &m->filters[j];
+            if (!mf || !in_list(mf->values, mf->value_count, p->value))
+                return false;
+            continue;
+        }
+        if (!p->value || !in_list(k->values, k->value_count, p->value))
+            return false;
+    }
+    return true;
+}
+
+size_t aggregation_filter_bucket(const struct billable_metric *m,
+                                 const struct aggregation_filter *filters, size_t filter_count,
+                                 const struct event_property *props, size_t n)
+{
+    size_t best = filter_count;
+    for (size_t i = 0; filters && i < filter_count; i++) {
+        if (!aggregation_filter_matches(m, &filters[i], props, n))
+            continue;
+        if (best == filter_count || filters[i].key_count > filters[best].key_count)
+            best = i; /* strictly more keys: the first of equals stays */
+    }
+    return best;
+}
