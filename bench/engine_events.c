@@ -109,9 +109,12 @@ static bool seed(struct store *st, int64_t *org, int subs)
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, "bench", "bench-key", false, 0, 0, org) != STORE_OK)
         return false;
-    struct catalog_item metric = {.org_id = *org, .kind = CATALOG_BILLABLE_METRIC,
-                                  .code = "tokens", .lago_id = "00000000-0000-4000-8000-000000000001",
-                                  .body = "{\"aggregation_type\":\"sum_agg\",\"field_name\":\"tokens\"}"};
+    struct catalog_item metric = {
+        .org_id = *org,
+        .kind = CATALOG_BILLABLE_METRIC,
+        .code = "tokens",
+        .lago_id = "00000000-0000-4000-8000-000000000001",
+        .body = "{\"aggregation_type\":\"sum_agg\",\"field_name\":\"tokens\"}"};
     if (store_catalog_save(st, &metric) != STORE_OK)
         return false;
     for (int i = 0; i < subs; i++) {
@@ -126,8 +129,11 @@ static bool seed(struct store *st, int64_t *org, int subs)
         memcpy(c.lago_id, lago_id, sizeof c.lago_id);
         if (store_customer_save(st, &c) != STORE_OK)
             return false;
-        struct subscription sub = {.org_id = *org, .customer_id = c.id, .external_id = ext,
-                                   .plan_code = "p", .plan_lago_id = "plan"};
+        struct subscription sub = {.org_id = *org,
+                                   .customer_id = c.id,
+                                   .external_id = ext,
+                                   .plan_code = "p",
+                                   .plan_lago_id = "plan"};
         snprintf(sub.lago_id, sizeof sub.lago_id, "10000000-0000-4000-8000-%012d", i);
         if (store_subscription_save(st, &sub) != STORE_OK)
             return false;
@@ -161,8 +167,8 @@ int main(int argc, char **argv)
     long batches = total / batch / submitters;
     int64_t t0 = wallclock_monotonic_usec();
     for (int i = 0; i < submitters; i++) {
-        s[i] = (struct submitter){.engine = e, .org = org, .id = i, .batch = batch, .subs = subs,
-                                  .batches = batches};
+        s[i] = (struct submitter){
+            .engine = e, .org = org, .id = i, .batch = batch, .subs = subs, .batches = batches};
         pthread_mutex_init(&s[i].lock, NULL);
         pthread_cond_init(&s[i].cond, NULL);
         pthread_create(&threads[i], NULL, submit_all, &s[i]);

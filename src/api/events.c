@@ -93,10 +93,15 @@ static void render_ingest(struct command *cmd)
         char amount[MONEY_TEXT_MAX];
         if (e->has_precise_total_amount_cents)
             money_format(e->precise_total_amount_cents, amount, sizeof amount);
-        struct event_view v = {r->fingerprint, e->transaction_id, e->external_subscription_id,
-                               e->code, e->properties_json,
+        struct event_view v = {r->fingerprint,
+                               e->transaction_id,
+                               e->external_subscription_id,
+                               e->code,
+                               e->properties_json,
                                e->has_precise_total_amount_cents ? amount : NULL,
-                               r->timestamp, cmd->now, r->subscription_lago_id,
+                               r->timestamp,
+                               cmd->now,
+                               r->subscription_lago_id,
                                r->customer_lago_id};
         render_event(&w, &v);
     }
@@ -126,15 +131,15 @@ static bool integers_exact(struct json_object *v, int depth)
                 return false;
         return true;
     case json_type_object: {
-        json_object_object_foreach(v, key, value) {
+        json_object_object_foreach(v, key, value)
+        {
             (void)key;
             if (!integers_exact(value, depth + 1))
                 return false;
         }
         return true;
     }
-    default:
-        return true;
+    default: return true;
     }
 }
 
@@ -156,7 +161,8 @@ static bool parse_properties(struct request *req, struct json_object *obj, struc
     if (!pairs)
         return json_in_refuse(err, "properties", "out_of_memory");
     size_t i = 0;
-    json_object_object_foreach(props, key, value) {
+    json_object_object_foreach(props, key, value)
+    {
         const char *text = json_object_is_type(value, json_type_string)
                                ? json_object_get_string(value)
                                : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
@@ -197,8 +203,7 @@ static bool parse_timestamp(struct json_object *obj, struct event *e, struct jso
             return json_in_refuse(err, "timestamp", "invalid_format");
         e->has_timestamp = true;
         return true;
-    default:
-        return json_in_refuse(err, "timestamp", "invalid_format");
+    default: return json_in_refuse(err, "timestamp", "invalid_format");
     }
 }
 
@@ -215,8 +220,8 @@ static bool parse_event(struct request *req, struct json_object *obj, struct eve
                                  &req->arena, &e->external_subscription_id, err) ||
         !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) ||
         !parse_timestamp(obj, e, err) || !parse_properties(req, obj, e, err) ||
-        (amount = json_in_decimal(obj, "precise_total_amount_cents",
-                                  &e->precise_total_amount_cents, err)) == JSON_IN_INVALID)
+        (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
+                                  err)) == JSON_IN_INVALID)
         return false;
     e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
     return true;
@@ -300,12 +305,18 @@ done:
 static struct event_view view_of(const struct store_event *e, const uint8_t key[16])
 {
     uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(e->org_id, e->external_subscription_id, e->transaction_id,
-                                identity, sizeof identity);
-    struct event_view v = {dedup_fingerprint(key, identity, len), e->transaction_id,
-                           e->external_subscription_id, e->code, e->properties_json,
-                           e->precise_total_amount_cents, e->timestamp, e->created_at,
-                           e->subscription_lago_id, e->customer_lago_id};
+    size_t len = event_identity(e->org_id, e->external_subscription_id, e->transaction_id, identity,
+                                sizeof identity);
+    struct event_view v = {dedup_fingerprint(key, identity, len),
+                           e->transaction_id,
+                           e->external_subscription_id,
+                           e->code,
+                           e->properties_json,
+                           e->precise_total_amount_cents,
+                           e->timestamp,
+                           e->created_at,
+                           e->subscription_lago_id,
+                           e->customer_lago_id};
     return v;
 }
 
@@ -366,11 +377,11 @@ void events_list(struct request *req)
     struct store_event *rows;
     size_t count;
     uint8_t key[SIPHASH_KEY_LEN];
-    enum store_status s = store_event_list(store_reader_conn(r), req->org_id, &f,
-                                           (page - 1) * per_page, per_page, &rows, &count,
-                                           &total, &req->arena);
-    enum store_status k = store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING,
-                                            key, sizeof key);
+    enum store_status s =
+        store_event_list(store_reader_conn(r), req->org_id, &f, (page - 1) * per_page, per_page,
+                         &rows, &count, &total, &req->arena);
+    enum store_status k =
+        store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING, key, sizeof key);
     api_reader_release(req->api, r);
     if (s != STORE_OK || (k != STORE_OK && count > 0)) {
         api_error(req, 500, "store_failed", NULL);

@@ -17,7 +17,7 @@
 
 #define EVENT_TRANSACTION_ID_MAX 255
 #define EVENT_CODE_MAX 255
-#define EVENT_PROPERTIES_MAX 128      /* keys per event */
+#define EVENT_PROPERTIES_MAX 128 /* keys per event */
 #define EVENT_PROPERTY_KEY_MAX 255
 #define EVENT_PROPERTY_VALUE_MAX 4096 /* bytes of one value's JSON text */
 #define EVENT_BATCH_DEFAULT 100       /* Lago's LAGO_EVENTS_BATCH_MAX_LENGTH */

@@ -731,6 +731,17 @@ static enum store_status step_one(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
 }
 
+/* Sets the instant column a statement names (?2) on row ?1: deletions, terminations. */
+static enum store_status stamp_row(struct store *st, enum stmt_id id, int64_t row, tally_time at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, id);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, row);
+    sqlite3_bind_int64(s, 2, at);
+    return step_done(s);
+}
+
 /* ---- pages of a list ---------------------------------------------------------------------- */
 
 /*
@@ -1008,12 +1019,7 @@ enum store_status store_customer_save(struct store *st, struct customer *c)
 
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_DELETE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, customer_id);
-    sqlite3_bind_int64(s, 2, at);
-    return step_done(s);
+    return stamp_row(st, STMT_CUSTOMER_DELETE, customer_id, at);
 }
 
 static bool read_customer_item(sqlite3_stmt *s, void *item, struct arena *a)
@@ -1113,12 +1119,7 @@ enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
 
 enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CATALOG_DELETE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, item_id);
-    sqlite3_bind_int64(s, 2, at);
-    return step_done(s);
+    return stamp_row(st, STMT_CATALOG_DELETE, item_id, at);
 }
 
 static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
@@ -1355,12 +1356,7 @@ enum store_status store_applied_coupon_insert(struct store *st, struct applied_c
 
 enum store_status store_applied_coupon_terminate(struct store *st, int64_t id, tally_time at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPON_TERMINATE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, at);
-    return step_done(s);
+    return stamp_row(st, STMT_APPLIED_COUPON_TERMINATE, id, at);
 }
 
 enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
