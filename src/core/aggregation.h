@@ -91,7 +91,7 @@
  *      Non-recurring metrics (and count, max, latest, never recurring) ignore other periods.
  *   4. An event later than `to` (a future period) is refused the same way.
  *
- * Memory (sizeof(struct aggregation) is fixed, a few hundred bytes, no heap for most):
+ * Memory (sizeof(struct aggregation): 224 bytes on x86-64; no heap for most types):
  *   count, max, latest, weighted_sum: O(1), no allocation, ever.
  *   sum: O(1); with aggregation_keep_values (for the percentage charge model), 48 bytes per
  *        numeric event (value + order key), arrays doubled on growth; an out-of-order
