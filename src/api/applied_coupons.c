@@ -10,7 +10,7 @@
 #include "api/catalog.h"
 #include "api/coupons.h"
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "core/money.h"
 #include "sys/entropy.h"
 #include "util/jsonw.h"

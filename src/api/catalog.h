@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "api/request.h"
 #include "core/catalog.h"
 #include "util/jsonw.h"

@@ -6,8 +6,8 @@
  * Parsing reads the billable metric through the caller's store connection to apply Lago's
  * rules that join a charge and its metric (pay in advance, proration, filters, the
  * percentage models' ban on latest_agg); the writer still checks the metric exists when the
- * plan is saved. Properties are parsed into core/charge_model's structs, validated there,
- * and written back canonically: amounts as decimal strings, bounds and counts as numbers.
+ * plan is saved. Properties go through json/charge_json, which the engine also uses to read
+ * stored plans.
  */
 #ifndef TALLY_API_CHARGES_H
 #define TALLY_API_CHARGES_H
@@ -34,13 +34,5 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
 /* Writes a stored charge as Lago answers it (metric code and taxes looked up through conn). */
 void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
                     tally_time created_at, struct store_conn *conn, struct arena *a);
-
-/*
- * Reads a charge model's properties object into p (ranges in the arena) and writes it
- * canonically. Refusals use Lago's "properties" field with the model's code.
- */
-bool charges_parse_properties(struct request *req, struct json_object *props,
-                              enum charge_model_kind kind, struct charge_model_properties *p,
-                              struct jsonw *w, struct json_in_error *err);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "core/country.h"
 #include "sys/entropy.h"
 

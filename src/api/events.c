@@ -7,7 +7,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "core/dedup.h"
 #include "core/subscription.h"
 #include "engine/engine.h"

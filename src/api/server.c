@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "api/routes.h"
 #include "sys/digest.h"
 #include "sys/wallclock.h"

@@ -14,7 +14,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "api/plans.h"
 #include "core/subscription.h"
 #include "core/tz.h"

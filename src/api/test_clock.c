@@ -6,7 +6,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
-#include "api/json_in.h"
+#include "json/json_in.h"
 #include "sys/wallclock.h"
 #include "util/jsonw.h"
 

@@ -1,5 +1,5 @@
-/* api/json_in: see json_in.h. */
-#include "api/json_in.h"
+/* json/json_in: see json_in.h. */
+#include "json/json_in.h"
 
 #include <json-c/json.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 /*
- * api/json_in: reading request bodies with json-c, within Tally's limits.
+ * json/json_in: reading JSON (request bodies, stored definitions) with json-c, within Tally's
+ * limits.
  *
  * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX); the
  * getters here copy what a handler keeps into the request arena and say precisely what is

@@ -1,0 +1,202 @@
+/*
+ * json/charge_json: a charge model's properties, from JSON to core/charge_model's structs.
+ * The API reads a client's properties with it (writing them back canonically), and the engine
+ * reads stored plans with it: one reader, so what was validated is what is priced.
+ */
+#include "json/charge_json.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+
+static void write_decimal(struct jsonw *w, const char *key, money_t v, bool as_string)
+{
+    char text[MONEY_TEXT_MAX];
+    money_format(money_normalize(v), text, sizeof text);
+    jsonw_key(w, key);
+    if (as_string)
+        jsonw_cstr(w, text);
+    else
+        jsonw_raw(w, text);
+}
+
+/*
+ * An amount in the properties: a decimal (string or number). Absent or malformed is the
+ * model's code, as Lago's decimal check reports it. *present says whether it was given.
+ */
+static bool read_amount(struct json_object *props, const char *key, const char *code, bool required,
+                        money_t *out, bool *present, struct json_in_error *err)
+{
+    struct json_in_error ignored;
+    enum json_in_result r = json_in_decimal(props, key, out, &ignored);
+    if (r == JSON_IN_INVALID || (required && r != JSON_IN_VALUE))
+        return json_in_refuse(err, "properties", code);
+    if (present)
+        *present = r == JSON_IN_VALUE;
+    return true;
+}
+
+static bool read_count(struct json_object *props, const char *key, const char *code, int64_t min,
+                       bool required, int64_t *out, bool *present, struct json_in_error *err)
+{
+    struct json_in_error ignored;
+    enum json_in_result r = json_in_int(props, key, min, INT64_MAX - 1, out, &ignored);
+    if (r == JSON_IN_INVALID || (required && r != JSON_IN_VALUE))
+        return json_in_refuse(err, "properties", code);
+    if (present)
+        *present = r == JSON_IN_VALUE;
+    return true;
+}
+
+/* Each tiered model's list key and Lago's codes for a missing or malformed list. */
+struct ranges_names {
+    const char *key, *missing, *invalid;
+};
+
+static struct ranges_names ranges_names(enum charge_model_kind kind)
+{
+    switch (kind) {
+    case CHARGE_MODEL_GRADUATED:
+        return (struct ranges_names){"graduated_ranges", "missing_graduated_ranges",
+                                     "invalid_graduated_ranges"};
+    case CHARGE_MODEL_GRADUATED_PERCENTAGE:
+        return (struct ranges_names){"graduated_percentage_ranges",
+                                     "missing_graduated_percentage_ranges",
+                                     "invalid_graduated_percentage_ranges"};
+    default:
+        return (struct ranges_names){"volume_ranges", "missing_volume_ranges",
+                                     "invalid_volume_ranges"};
+    }
+}
+
+static bool parse_ranges(struct arena *a, struct json_object *props,
+                         enum charge_model_kind kind, struct charge_model_properties *p,
+                         struct jsonw *w, struct json_in_error *err)
+{
+    struct ranges_names names = ranges_names(kind);
+    const char *key = names.key, *invalid_code = names.invalid;
+    bool percentage = kind == CHARGE_MODEL_GRADUATED_PERCENTAGE;
+    struct json_object *list;
+    if (!json_object_object_get_ex(props, key, &list) || !list)
+        return json_in_refuse(err, "properties", names.missing);
+    if (!json_object_is_type(list, json_type_array) ||
+        json_object_array_length(list) > CHARGE_MODEL_RANGES_MAX)
+        return json_in_refuse(err, "properties", invalid_code);
+    size_t n = json_object_array_length(list);
+    struct charge_model_range *ranges = arena_alloc(a, sizeof *ranges * (n ? n : 1));
+    if (!ranges)
+        return json_in_refuse(err, "properties", "out_of_memory");
+    jsonw_key(w, key);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *r = json_object_array_get_idx(list, i);
+        struct charge_model_range *g = &ranges[i];
+        struct json_in_error ignored;
+        if (!json_object_is_type(r, json_type_object) ||
+            json_in_decimal(r, "from_value", &g->from_value, &ignored) != JSON_IN_VALUE)
+            return json_in_refuse(err, "properties", invalid_code);
+        enum json_in_result to = json_in_decimal(r, "to_value", &g->to_value, &ignored);
+        if (to == JSON_IN_INVALID)
+            return json_in_refuse(err, "properties", invalid_code);
+        g->has_to_value = to == JSON_IN_VALUE;
+        if (!read_amount(r, percentage ? "rate" : "per_unit_amount",
+                         percentage ? "invalid_rate" : "invalid_amount", true,
+                         percentage ? &g->rate : &g->per_unit_amount, NULL, err) ||
+            !read_amount(r, "flat_amount", "invalid_amount", true, &g->flat_amount, NULL, err))
+            return false;
+        jsonw_object_begin(w);
+        write_decimal(w, "from_value", g->from_value, false);
+        if (g->has_to_value)
+            write_decimal(w, "to_value", g->to_value, false);
+        else
+            jsonw_kv_null(w, "to_value");
+        if (percentage)
+            write_decimal(w, "rate", g->rate, true);
+        else
+            write_decimal(w, "per_unit_amount", g->per_unit_amount, true);
+        write_decimal(w, "flat_amount", g->flat_amount, true);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    p->ranges.items = ranges;
+    p->ranges.count = n;
+    return true;
+}
+
+static bool parse_percentage(struct json_object *props, struct charge_model_percentage *pc,
+                             struct jsonw *w, struct json_in_error *err)
+{
+    if (!read_amount(props, "rate", "invalid_rate", true, &pc->rate, NULL, err) ||
+        !read_amount(props, "fixed_amount", "invalid_fixed_amount", false, &pc->fixed_amount,
+                     &pc->has_fixed_amount, err) ||
+        !read_count(props, "free_units_per_events", "invalid_free_units_per_events", 1, false,
+                    &pc->free_units_per_events, &pc->has_free_units_per_events, err) ||
+        !read_amount(props, "free_units_per_total_aggregation",
+                     "invalid_free_units_per_total_aggregation", false,
+                     &pc->free_units_per_total_aggregation,
+                     &pc->has_free_units_per_total_aggregation, err) ||
+        !read_amount(props, "per_transaction_min_amount", "invalid_amount", false,
+                     &pc->per_transaction_min_amount, &pc->has_per_transaction_min_amount, err) ||
+        !read_amount(props, "per_transaction_max_amount", "invalid_amount", false,
+                     &pc->per_transaction_max_amount, &pc->has_per_transaction_max_amount, err))
+        return false;
+    write_decimal(w, "rate", pc->rate, true);
+    if (pc->has_fixed_amount)
+        write_decimal(w, "fixed_amount", pc->fixed_amount, true);
+    if (pc->has_free_units_per_events)
+        jsonw_kv_int(w, "free_units_per_events", pc->free_units_per_events);
+    if (pc->has_free_units_per_total_aggregation)
+        write_decimal(w, "free_units_per_total_aggregation", pc->free_units_per_total_aggregation,
+                      true);
+    if (pc->has_per_transaction_min_amount)
+        write_decimal(w, "per_transaction_min_amount", pc->per_transaction_min_amount, true);
+    if (pc->has_per_transaction_max_amount)
+        write_decimal(w, "per_transaction_max_amount", pc->per_transaction_max_amount, true);
+    return true;
+}
+
+bool charge_json_properties(struct arena *a, struct json_object *props,
+                            enum charge_model_kind kind, struct charge_model_properties *p,
+                            struct jsonw *w, struct json_in_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    if (!props || !json_object_is_type(props, json_type_object))
+        return json_in_refuse(err, "properties", props ? "invalid_type" : "value_is_mandatory");
+    jsonw_object_begin(w);
+    bool ok = true;
+    switch (kind) {
+    case CHARGE_MODEL_STANDARD:
+        ok = read_amount(props, "amount", "invalid_amount", true, &p->standard.amount, NULL, err);
+        if (ok)
+            write_decimal(w, "amount", p->standard.amount, true);
+        break;
+    case CHARGE_MODEL_PACKAGE:
+        ok = read_amount(props, "amount", "invalid_amount", true, &p->package.amount, NULL, err) &&
+             read_count(props, "package_size", "invalid_package_size", 1, true,
+                        &p->package.package_size, NULL, err) &&
+             read_count(props, "free_units", "invalid_free_units", 0, false, &p->package.free_units,
+                        NULL, err);
+        if (ok) {
+            write_decimal(w, "amount", p->package.amount, true);
+            jsonw_kv_int(w, "package_size", p->package.package_size);
+            jsonw_kv_int(w, "free_units", p->package.free_units);
+        }
+        break;
+    case CHARGE_MODEL_PERCENTAGE: ok = parse_percentage(props, &p->percentage, w, err); break;
+    case CHARGE_MODEL_GRADUATED:
+    case CHARGE_MODEL_GRADUATED_PERCENTAGE:
+    case CHARGE_MODEL_VOLUME: ok = parse_ranges(a, props, kind, p, w, err); break;
+    case CHARGE_MODEL_KIND_COUNT:
+        ok = json_in_refuse(err, "charge_model", "value_is_invalid");
+        break;
+    }
+    jsonw_object_end(w);
+    if (!ok)
+        return false;
+    struct charge_model_error first;
+    if (charge_model_validate(p, &first, 1) > 0)
+        return json_in_refuse(err, "properties", first.code);
+    return true;
+}
+
