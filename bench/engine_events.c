@@ -54,7 +54,8 @@ static void *submit_all(void *arg)
     struct submitter *s = arg;
     struct slot slots[WINDOW];
     memset(slots, 0, sizeof slots);
-    static const struct event_property props[] = {{"tokens", "1234"}, {"model", "\"large\""}};
+    static const struct event_property props[] = {{"tokens", "1234", false},
+                                                  {"model", "large", true}};
     for (long b = 0; b < s->batches; b++) {
         pthread_mutex_lock(&s->lock);
         while (s->in_flight == WINDOW)

@@ -25,7 +25,8 @@
 
 struct event_property {
     const char *key;
-    const char *value; /* a string's text, or a number's/boolean's JSON text */
+    const char *value; /* a string's text, or a number's/boolean's JSON text; NULL for null */
+    bool is_string;    /* the value was a JSON string (Lago's strict numeric form applies) */
 };
 
 struct event {

@@ -8,7 +8,6 @@
 #include <json-c/json.h>
 #include <string.h>
 
-
 static void write_decimal(struct jsonw *w, const char *key, money_t v, bool as_string)
 {
     char text[MONEY_TEXT_MAX];
@@ -69,9 +68,9 @@ static struct ranges_names ranges_names(enum charge_model_kind kind)
     }
 }
 
-static bool parse_ranges(struct arena *a, struct json_object *props,
-                         enum charge_model_kind kind, struct charge_model_properties *p,
-                         struct jsonw *w, struct json_in_error *err)
+static bool parse_ranges(struct arena *a, struct json_object *props, enum charge_model_kind kind,
+                         struct charge_model_properties *p, struct jsonw *w,
+                         struct json_in_error *err)
 {
     struct ranges_names names = ranges_names(kind);
     const char *key = names.key, *invalid_code = names.invalid;
@@ -155,9 +154,9 @@ static bool parse_percentage(struct json_object *props, struct charge_model_perc
     return true;
 }
 
-bool charge_json_properties(struct arena *a, struct json_object *props,
-                            enum charge_model_kind kind, struct charge_model_properties *p,
-                            struct jsonw *w, struct json_in_error *err)
+bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
+                            struct charge_model_properties *p, struct jsonw *w,
+                            struct json_in_error *err)
 {
     memset(p, 0, sizeof *p);
     p->kind = kind;
@@ -199,4 +198,3 @@ bool charge_json_properties(struct arena *a, struct json_object *props,
         return json_in_refuse(err, "properties", first.code);
     return true;
 }
-

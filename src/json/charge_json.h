@@ -19,8 +19,8 @@ struct json_object;
  * w (amounts as decimal strings, bounds and counts as numbers), then validates it with
  * core/charge_model. Refusals use Lago's "properties" field with the model's code.
  */
-bool charge_json_properties(struct arena *a, struct json_object *props,
-                            enum charge_model_kind kind, struct charge_model_properties *p,
-                            struct jsonw *w, struct json_in_error *err);
+bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
+                            struct charge_model_properties *p, struct jsonw *w,
+                            struct json_in_error *err);
 
 #endif

@@ -300,7 +300,8 @@ static void test_sum_lago(void **state)
         const char *v, *region;
     } evs[] = {{"12", "europe"}, {"8", "europe"}, {"12", "africa"}};
     for (size_t i = 0; i < COUNT(evs); i++) {
-        struct event_property props[] = {{"value", evs[i].v}, {"region", evs[i].region}};
+        struct event_property props[] = {{"value", evs[i].v, false},
+                                         {"region", evs[i].region, false}};
         size_t b = aggregation_filter_bucket(NULL, &f, 1, props, 2);
         add_ok(&buckets[b], EV(to - DAY, 40 + i, evs[i].v));
     }
@@ -549,7 +550,7 @@ static void test_latest_lago(void **state)
                {now - TIMESTAMP_USEC_PER_SEC, "8", "europe"},
                {now - TIMESTAMP_USEC_PER_SEC, "12", "africa"}};
     for (size_t i = 0; i < COUNT(evs); i++) {
-        struct event_property props[] = {{"region", evs[i].region}};
+        struct event_property props[] = {{"region", evs[i].region, true}};
         if (aggregation_filter_matches(NULL, &f, props, 1))
             add_ok(&a, EV(evs[i].t, i + 1, evs[i].v));
     }
@@ -1516,12 +1517,13 @@ static void test_filters(void **state)
                               f_us_aws = {us_aws, 2}, f_all = {&k_all_region, 1},
                               f_all_all = {all_all, 2}, f_mixed = {&k_mixed, 1};
 
-    struct event_property p_us_aws[] = {{"value", "3"}, {"region", "us"}, {"cloud", "aws"}};
-    struct event_property p_eu[] = {{"region", "europe"}};
-    struct event_property p_mars[] = {{"region", "mars"}, {"cloud", "aws"}};
-    struct event_property p_null[] = {{"region", NULL}};
-    struct event_property p_none[] = {{"other", "us"}};
-    struct event_property p_dup[] = {{"region", "europe"}, {"region", "us"}};
+    struct event_property p_us_aws[] = {
+        {"value", "3", true}, {"region", "us", true}, {"cloud", "aws", true}};
+    struct event_property p_eu[] = {{"region", "europe", true}};
+    struct event_property p_mars[] = {{"region", "mars", true}, {"cloud", "aws", true}};
+    struct event_property p_null[] = {{"region", NULL, true}};
+    struct event_property p_none[] = {{"other", "us", true}};
+    struct event_property p_dup[] = {{"region", "europe", true}, {"region", "us", true}};
 
     assert_true(aggregation_filter_matches(&m, &f_us, p_us_aws, 3));
     assert_false(aggregation_filter_matches(&m, &f_us, p_eu, 1));
@@ -1548,9 +1550,9 @@ static void test_filters(void **state)
     /* Buckets: the most specific match; the first of equals; else the default (count). */
     struct aggregation_filter charge1[] = {f_us, f_us_aws, f_aws};
     assert_int_equal(aggregation_filter_bucket(&m, charge1, 3, p_us_aws, 3), 1);
-    struct event_property p_us_gcp[] = {{"region", "us"}, {"cloud", "gcp"}};
+    struct event_property p_us_gcp[] = {{"region", "us", true}, {"cloud", "gcp", true}};
     assert_int_equal(aggregation_filter_bucket(&m, charge1, 3, p_us_gcp, 2), 0);
-    struct event_property p_eu_aws[] = {{"region", "europe"}, {"cloud", "aws"}};
+    struct event_property p_eu_aws[] = {{"region", "europe", true}, {"cloud", "aws", true}};
     assert_int_equal(aggregation_filter_bucket(&m, charge1, 3, p_eu_aws, 2), 2);
     assert_int_equal(aggregation_filter_bucket(&m, charge1, 3, p_eu, 1), 3); /* default */
     struct aggregation_filter charge2[] = {f_aws, f_us}; /* overlapping, not nested */

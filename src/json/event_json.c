@@ -1,0 +1,80 @@
+/* json/event_json: see event_json.h. */
+#include "json/event_json.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+/*
+ * json-c keeps no text for integers and saturates those past int64 silently: such a value
+ * inside properties would be stored wrong. Refuse it instead (send it as a string).
+ */
+static bool integers_exact(struct json_object *v, int depth)
+{
+    if (depth > API_JSON_DEPTH_MAX)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_int: {
+        int64_t n = json_object_get_int64(v);
+        return n != INT64_MAX && n != INT64_MIN;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!integers_exact(json_object_array_get_idx(v, i), depth + 1))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(v, key, value)
+        {
+            (void)key;
+            if (!integers_exact(value, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
+bool event_json_properties(struct arena *a, struct json_object *props, struct event *e,
+                           struct json_in_error *err)
+{
+    if (!json_object_is_type(props, json_type_object))
+        return json_in_refuse(err, "properties", "invalid_type");
+    size_t n = (size_t)json_object_object_length(props);
+    if (n > EVENT_PROPERTIES_MAX)
+        return json_in_refuse(err, "properties", "too_many_items");
+    if (!integers_exact(props, 0))
+        return json_in_refuse(err, "properties", "integer_out_of_range");
+    struct event_property *pairs = arena_alloc(a, sizeof *pairs * (n ? n : 1));
+    if (!pairs)
+        return json_in_refuse(err, "properties", "out_of_memory");
+    size_t i = 0;
+    json_object_object_foreach(props, key, value)
+    {
+        bool is_string = json_object_is_type(value, json_type_string);
+        const char *text = is_string ? json_object_get_string(value)
+                                     : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+        size_t len = strlen(text);
+        if (strlen(key) > EVENT_PROPERTY_KEY_MAX || len > EVENT_PROPERTY_VALUE_MAX)
+            return json_in_refuse(err, "properties", "value_is_too_long");
+        pairs[i].key = arena_strndup(a, key, strlen(key));
+        pairs[i].value = value ? arena_strndup(a, text, len) : NULL;
+        pairs[i].is_string = is_string;
+        i++;
+    }
+    const char *text = json_object_to_json_string_ext(props, JSON_C_TO_STRING_PLAIN);
+    e->properties = pairs;
+    e->property_count = n;
+    e->properties_json = arena_strndup(a, text, strlen(text));
+    return e->properties_json != NULL || json_in_refuse(err, "properties", "out_of_memory");
+}
+
+bool event_json_properties_text(struct arena *a, const char *json, struct event *e)
+{
+    struct json_object *props = json_tokener_parse(json);
+    struct json_in_error err;
+    bool ok = props && event_json_properties(a, props, e, &err);
+    json_object_put(props);
+    return ok;
+}

@@ -1,0 +1,29 @@
+/*
+ * json/event_json: an event's properties from JSON to core/event's pairs. The API reads a
+ * client's properties with it, and the engine a stored event's when it rebuilds usage: the
+ * pairs an aggregation sees are the same either way. Threads: any.
+ */
+#ifndef TALLY_JSON_EVENT_JSON_H
+#define TALLY_JSON_EVENT_JSON_H
+
+#include <stdbool.h>
+
+#include "core/event.h"
+#include "json/json_in.h"
+#include "util/arena.h"
+
+struct json_object;
+
+/*
+ * Fills e->properties (pairs: a string's contents, or a number's or boolean's JSON text;
+ * NULL for null) and e->properties_json (canonical text) from a properties object, in `a`.
+ * Refuses more than EVENT_PROPERTIES_MAX keys, over-long keys or values, and integers past
+ * the 64-bit range (json-c would silently saturate them).
+ */
+bool event_json_properties(struct arena *a, struct json_object *props, struct event *e,
+                           struct json_in_error *err);
+
+/* The same from stored canonical text. False if it is not an object Tally wrote. */
+bool event_json_properties_text(struct arena *a, const char *json, struct event *e);
+
+#endif
