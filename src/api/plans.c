@@ -9,19 +9,14 @@
 #include "api/api.h"
 #include "api/charges.h"
 #include "api/errors.h"
+#include "json/plan_json.h"
 #include "core/money.h"
 #include "core/subscription.h"
 
-/* Indexed by enum period_interval. */
-static const char *const intervals[] = {"weekly",     "monthly", "quarterly",
-                                        "semiannual", "yearly",  NULL};
-
 static bool known_interval(const char *s)
 {
-    for (int i = 0; intervals[i]; i++)
-        if (strcmp(s, intervals[i]) == 0)
-            return true;
-    return false;
+    enum period_interval ignored;
+    return plan_json_interval_parse(s, &ignored);
 }
 
 static bool parse_commitment(struct request *req, struct json_object *obj, struct jsonw *w,
@@ -206,29 +201,7 @@ const struct catalog_resource plans_resource = {
 
 bool plans_terms(const struct catalog_item *plan, struct plan_terms *out)
 {
-    struct json_object *body = catalog_parse_body(plan->body), *v;
-    bool ok = body != NULL;
-    memset(out, 0, sizeof *out);
-    if (ok && (ok = json_object_object_get_ex(body, "interval", &v))) {
-        const char *interval = json_object_get_string(v);
-        int i = 0;
-        while (intervals[i] && strcmp(interval, intervals[i]) != 0)
-            i++;
-        ok = intervals[i] != NULL;
-        out->interval = (enum period_interval)i;
-    }
-    if (ok && (ok = json_object_object_get_ex(body, "amount_cents", &v)))
-        out->amount_cents = json_object_get_int64(v);
-    if (ok && (ok = json_object_object_get_ex(body, "amount_currency", &v)))
-        snprintf(out->currency, sizeof out->currency, "%s", json_object_get_string(v));
-    if (ok && (ok = json_object_object_get_ex(body, "trial_period", &v))) {
-        const char *text = json_object_get_string(v);
-        ok = money_parse(text, strlen(text), &out->trial_period_days) == MONEY_OK;
-    }
-    if (ok && json_object_object_get_ex(body, "pay_in_advance", &v))
-        out->pay_in_advance = json_object_get_boolean(v);
-    json_object_put(body);
-    return ok;
+    return plan_json_terms(plan->body, out);
 }
 
 static const char *const overridable[] = {

@@ -31,8 +31,7 @@ static bool integers_exact(struct json_object *v, int depth)
         }
         return true;
     }
-    default:
-        return true;
+    default: return true;
     }
 }
 
@@ -53,8 +52,9 @@ bool event_json_properties(struct arena *a, struct json_object *props, struct ev
     json_object_object_foreach(props, key, value)
     {
         bool is_string = json_object_is_type(value, json_type_string);
-        const char *text = is_string ? json_object_get_string(value)
-                                     : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+        const char *text = is_string
+                               ? json_object_get_string(value)
+                               : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
         size_t len = strlen(text);
         if (strlen(key) > EVENT_PROPERTY_KEY_MAX || len > EVENT_PROPERTY_VALUE_MAX)
             return json_in_refuse(err, "properties", "value_is_too_long");

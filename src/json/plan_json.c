@@ -1,0 +1,50 @@
+/* json/plan_json: see plan_json.h. */
+#include "json/plan_json.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const intervals[] = {
+    [PERIOD_WEEKLY] = "weekly",         [PERIOD_MONTHLY] = "monthly",
+    [PERIOD_QUARTERLY] = "quarterly",   [PERIOD_SEMIANNUAL] = "semiannual",
+    [PERIOD_YEARLY] = "yearly",
+};
+
+const char *plan_json_interval_name(enum period_interval interval)
+{
+    return intervals[interval];
+}
+
+bool plan_json_interval_parse(const char *text, enum period_interval *out)
+{
+    for (size_t i = 0; i < sizeof intervals / sizeof intervals[0]; i++) {
+        if (strcmp(text, intervals[i]) == 0) {
+            *out = (enum period_interval)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool plan_json_terms(const char *body, struct plan_terms *out)
+{
+    struct json_object *doc = json_tokener_parse(body), *v;
+    bool ok = doc != NULL;
+    memset(out, 0, sizeof *out);
+    if (ok)
+        ok = json_object_object_get_ex(doc, "interval", &v) &&
+             plan_json_interval_parse(json_object_get_string(v), &out->interval);
+    if (ok && (ok = json_object_object_get_ex(doc, "amount_cents", &v)))
+        out->amount_cents = json_object_get_int64(v);
+    if (ok && (ok = json_object_object_get_ex(doc, "amount_currency", &v)))
+        snprintf(out->currency, sizeof out->currency, "%s", json_object_get_string(v));
+    if (ok && (ok = json_object_object_get_ex(doc, "trial_period", &v))) {
+        const char *text = json_object_get_string(v);
+        ok = money_parse(text, strlen(text), &out->trial_period_days) == MONEY_OK;
+    }
+    if (ok && json_object_object_get_ex(doc, "pay_in_advance", &v))
+        out->pay_in_advance = json_object_get_boolean(v);
+    json_object_put(doc);
+    return ok;
+}
