@@ -14,6 +14,7 @@
 #include "api/plans.h"
 #include "api/subscriptions.h"
 #include "api/taxes.h"
+#include "api/usage.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
 
@@ -73,6 +74,8 @@ const struct route api_routes[] = {
     {"POST", "/api/v1/events/batch", "events.batch", true, events_create_batch, NULL},
     {"GET", "/api/v1/events", "events.list", true, events_list, NULL},
     {"GET", "/api/v1/events/{}", "events.get", true, events_get, NULL},
+    {"GET", "/api/v1/customers/{}/current_usage", "customers.current_usage", true, usage_current,
+     NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -23,6 +23,7 @@
 #include "core/event.h"
 #include "core/siphash.h"
 #include "core/subscription.h"
+#include "store/store.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -41,6 +42,7 @@ enum command_kind {
     COMMAND_APPLIED_COUPON_CREATE,
     COMMAND_APPLIED_COUPON_TERMINATE,
     COMMAND_EVENTS_INGEST,
+    COMMAND_USAGE_READ,
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -105,6 +107,7 @@ enum command_result {
 
 struct command;
 struct store_conn;
+struct usage;
 /*
  * Renders the HTTP answer of an applied command into cmd->response (status and body). The
  * engine calls it on the writer thread, inside the transaction, so that an idempotent
@@ -174,6 +177,11 @@ struct command {
             struct event_result *results; /* count of them, in the submitter's arena */
             size_t failed_index;
         } events_ingest;
+        /* A customer's current usage: read in the writer, where the live aggregates are. */
+        struct {
+            const char *external_customer_id;
+            const char *external_subscription_id;
+        } usage_read;
     } as;
 
     /* Set by the writer. */
@@ -186,7 +194,9 @@ struct command {
     struct subscription subscription; /* as saved (subscription commands) */
     struct applied_coupon applied_coupon; /* as saved (applied coupon commands) */
     const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
-    const struct catalog_ref *missing_ref; /* with COMMAND_REF_NOT_FOUND */
+    const struct usage *usage;  /* COMMAND_USAGE_READ: valid only during `render` */
+    struct store_subscription usage_subscription; /* and the subscription it is of */
+    const struct catalog_ref *missing_ref;        /* with COMMAND_REF_NOT_FOUND */
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */
     struct store_conn *conn;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/dedup.h"
+#include "engine/usage.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -44,6 +45,7 @@ struct engine {
     bool reload_orgs;
     uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
     struct dedup accepted;                    /* every accepted event's identity */
+    struct usage_book usage;                  /* live usage per subscription (a cache) */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct siphash128 *added;
@@ -646,6 +648,12 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
     if (dedup_find(&e->accepted, res->fingerprint, NULL))
         return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    /* The usage is built (from stored events) before this one is stored, then takes it. */
+    const char *failed;
+    struct usage *usage = usage_book_get(&e->usage, e->store, e->tzdb, &cache->sub, cmd->now,
+                                         e->fingerprint_key, &failed);
+    if (!usage)
+        return COMMAND_STORE_FAILED;
     struct store_event row = {
         .org_id = cmd->org_id,
         .subscription_id = cache->sub.sub.id,
@@ -664,6 +672,16 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (store_event_insert(e->store, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
     res->id = store_last_insert_id(e->store);
+    switch (usage_apply(usage, ev, res->timestamp, (uint64_t)res->id)) {
+    case AGGREGATION_OK: break;
+    case AGGREGATION_ERR_OPERATION:
+        return refuse_event(cmd, i, "properties", "invalid_operation_type");
+    case AGGREGATION_ERR_LIMIT: return refuse_event(cmd, i, "properties", "too_many_unique_values");
+    case AGGREGATION_ERR_OVERFLOW:
+    case AGGREGATION_ERR_PRECISION:
+        return refuse_event(cmd, i, "properties", "value_is_out_of_range");
+    default: return COMMAND_STORE_FAILED;
+    }
     memcpy(res->subscription_lago_id, cache->sub.sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub.customer_lago_id, sizeof res->customer_lago_id);
     if (dedup_insert(&e->accepted, res->fingerprint, (uint64_t)res->id) != DEDUP_INSERTED ||
@@ -681,6 +699,29 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
             return r; /* apply_one undoes the rows; the identities go with forget_added */
     }
     return COMMAND_OK;
+}
+
+static enum command_result apply_usage_read(struct engine *e, struct command *cmd)
+{
+    struct customer customer;
+    struct store_subscription *row = &cmd->usage_subscription;
+    enum store_status s =
+        store_customer_get(store_conn(e->store), cmd->org_id,
+                           cmd->as.usage_read.external_customer_id, &customer, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
+    s = store_subscription_live(store_conn(e->store), cmd->org_id,
+                                cmd->as.usage_read.external_subscription_id, cmd->now, row,
+                                cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    if (s == STORE_NOT_FOUND || row->sub.customer_id != customer.id ||
+        subscription_status_at(&row->sub, cmd->now) != SUBSCRIPTION_ACTIVE)
+        return not_found(cmd, "subscription_not_found");
+    const char *failed;
+    cmd->usage =
+        usage_book_get(&e->usage, e->store, e->tzdb, row, cmd->now, e->fingerprint_key, &failed);
+    return cmd->usage ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 static bool add_stored_identity(int64_t id, int64_t org_id, const char *external_subscription_id,
@@ -736,6 +777,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_APPLIED_COUPON_CREATE: return apply_coupon_create(e, cmd);
     case COMMAND_APPLIED_COUPON_TERMINATE: return apply_coupon_terminate(e, cmd);
     case COMMAND_EVENTS_INGEST: return apply_events_ingest(e, cmd);
+    case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -780,6 +822,30 @@ static bool remember_answer(struct engine *e, struct command *cmd)
            STORE_OK;
 }
 
+/*
+ * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes,
+ * subscriptions) or an events command that did not fully apply drops it, to be rebuilt
+ * from disk on next use.
+ */
+static void forget_usage_if_stale(struct engine *e, const struct command *cmd)
+{
+    switch (cmd->kind) {
+    case COMMAND_CATALOG_PUT:
+    case COMMAND_CATALOG_DELETE:
+    case COMMAND_SUBSCRIPTION_CREATE:
+    case COMMAND_SUBSCRIPTION_UPDATE:
+    case COMMAND_SUBSCRIPTION_TERMINATE:
+        if (cmd->result == COMMAND_OK)
+            usage_book_clear(&e->usage);
+        break;
+    case COMMAND_EVENTS_INGEST:
+        if (cmd->result != COMMAND_OK)
+            usage_book_clear(&e->usage);
+        break;
+    default: break;
+    }
+}
+
 static void apply_one(struct engine *e, struct command *cmd)
 {
     struct org_state *org = find_org(e, cmd->org_id);
@@ -795,6 +861,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     if (failed)
         goto fail;
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
+    forget_usage_if_stale(e, cmd);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */
@@ -816,6 +883,7 @@ release:
 fail:
     store_savepoint_rollback(e->store);
     forget_added(e, e->command_mark);
+    usage_book_clear(&e->usage);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
 }
@@ -846,6 +914,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         store_rollback(e->store);
         e->reload_orgs = true;
         forget_added(e, 0);
+        usage_book_clear(&e->usage);
     }
     e->added_count = 0; /* committed, or taken back out */
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
@@ -902,6 +971,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     }
     e->store = st;
     e->tzdb = tzdb;
+    usage_book_init(&e->usage);
     if (!load_events(e, err)) {
         dedup_free(&e->accepted);
         free(e);
@@ -952,6 +1022,7 @@ void engine_stop(struct engine *e)
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
     dedup_free(&e->accepted);
+    usage_book_free(&e->usage);
     free(e->added);
     free(e->orgs);
     free(e);

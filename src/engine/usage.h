@@ -61,7 +61,7 @@ struct usage {
 
 /* What a charge (or one of its buckets) costs now. */
 struct usage_amount {
-    money_t units;       /* after the metric's rounding */
+    money_t units; /* after the metric's rounding */
     int64_t events_count;
     int64_t amount_cents;
 };
@@ -84,7 +84,7 @@ void usage_book_free(struct usage_book *b);
  */
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
-                             const char **failed);
+                             const uint8_t hash_key[16], const char **failed);
 
 /*
  * Applies one accepted event (stored with id `sequence`) to every charge of its metric.

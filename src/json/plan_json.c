@@ -6,8 +6,8 @@
 #include <string.h>
 
 static const char *const intervals[] = {
-    [PERIOD_WEEKLY] = "weekly",         [PERIOD_MONTHLY] = "monthly",
-    [PERIOD_QUARTERLY] = "quarterly",   [PERIOD_SEMIANNUAL] = "semiannual",
+    [PERIOD_WEEKLY] = "weekly",       [PERIOD_MONTHLY] = "monthly",
+    [PERIOD_QUARTERLY] = "quarterly", [PERIOD_SEMIANNUAL] = "semiannual",
     [PERIOD_YEARLY] = "yearly",
 };
 

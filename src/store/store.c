@@ -124,6 +124,8 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL);"
     /* rows arrive in id order: this index grows at its end, never in the middle */
     "CREATE INDEX events_by_org ON events(org_id, id);"
+    /* a subscription's events of a period, to rebuild its live usage */
+    "CREATE INDEX events_by_subscription ON events(subscription_id, timestamp);"
     /* GET /events/{transaction_id}: a random-position write per event, the known cost this
      * index has until the lookup moves to memory (docs/ARCHITECTURE.md, Events) */
     "CREATE INDEX events_by_transaction_id ON events(org_id, transaction_id);",
@@ -174,6 +176,7 @@ enum stmt_id {
     STMT_EVENT_IDENTITIES,
     STMT_EVENT_BY_TXID,
     STMT_EVENT_COUNT,
+    STMT_EVENT_FOR_USAGE,
     STMT_EVENT_PAGE,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
@@ -344,6 +347,9 @@ static const char *const sql[STMT_COUNT] = {
                            " JOIN customers c ON c.id = s.customer_id"
                            " WHERE e.org_id = ?1 AND e.transaction_id = ?2 ORDER BY e.id DESC"
                            " LIMIT 1",
+    [STMT_EVENT_FOR_USAGE] = "SELECT id, code, timestamp, properties FROM events"
+                             " WHERE subscription_id = ?1 AND timestamp >= ?2 AND timestamp < ?3"
+                             " ORDER BY id",
     [STMT_EVENT_COUNT] = "SELECT COUNT(*)" EVENT_FILTER,
     [STMT_EVENT_PAGE] =
         "SELECT " EVENT_COLUMNS EVENT_FILTER " ORDER BY e.id DESC LIMIT ?6 OFFSET ?7",
@@ -1566,4 +1572,26 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
     bind_text(s, 2, external_id);
     sqlite3_bind_int64(s, 3, at);
     return subscription_one(s, out, a);
+}
+
+enum store_status store_event_each_in_period(struct store_conn *c, int64_t subscription_id,
+                                             tally_time from, tally_time to,
+                                             bool (*fn)(int64_t id, const char *code,
+                                                        tally_time timestamp,
+                                                        const char *properties_json, void *ctx),
+                                             void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_FOR_USAGE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to);
+    int rc;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        ok = fn(sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                sqlite3_column_int64(s, 2), (const char *)sqlite3_column_text(s, 3), ctx);
+    sqlite3_reset(s);
+    return ok && rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }

@@ -257,6 +257,13 @@ enum store_status store_event_each_identity(struct store_conn *c,
                                                        const char *external_subscription_id,
                                                        const char *transaction_id, void *ctx),
                                             void *ctx);
+/* A subscription's events timestamped in [from, to), in acceptance order; fn false stops. */
+enum store_status store_event_each_in_period(struct store_conn *c, int64_t subscription_id,
+                                             tally_time from, tally_time to,
+                                             bool (*fn)(int64_t id, const char *code,
+                                                        tally_time timestamp,
+                                                        const char *properties_json, void *ctx),
+                                             void *ctx);
 /* The latest event with that transaction id in the organization. */
 enum store_status store_event_by_transaction_id(struct store_conn *c, int64_t org_id,
                                                 const char *transaction_id, struct store_event *out,
