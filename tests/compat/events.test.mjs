@@ -40,3 +40,13 @@ test('createBatchEvents', async () => {
   assert.equal(data.events.length, 20);
   assert.equal(data.events[19].transaction_id, 'batch-19');
 });
+
+test('findCustomerCurrentUsage reads the live usage', async () => {
+  const bm = (await lago.billableMetrics.findBillableMetric('tokens')).data.billable_metric;
+  await lago.plans.updatePlan('p', { plan: { charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.001' } }] } });
+  const { data } = await lago.customers.findCustomerCurrentUsage('acme', { external_subscription_id: 'acme_sub' });
+  const total = 1200 + Array.from({ length: 20 }, (_, i) => i).reduce((a, b) => a + b, 0);
+  assert.equal(data.customer_usage.charges_usage[0].units, `${total}.0`);
+  assert.equal(data.customer_usage.amount_cents, Math.round(total * 0.1));
+  assert.equal(data.customer_usage.currency, 'USD');
+});

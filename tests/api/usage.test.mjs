@@ -1,0 +1,130 @@
+// Current usage over real HTTP: every aggregation type fed by events and priced by its
+// charge model the moment the events are acknowledged; filters; taxes; duplicates and refused
+// batches count nothing; other periods' events do not count; restarts and SIGKILL rebuild it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const metric = {};
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-10T12:00:00Z']);
+  const post = async (path, body) => (await t.api(path, { method: 'POST', body })).json();
+  for (const bm of [
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+    { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens', filters: [{ key: 'model', values: ['small', 'large'] }] },
+    { code: 'peak', name: 'Peak', aggregation_type: 'max_agg', field_name: 'gpus' },
+    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user' },
+    { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
+    { code: 'gpu_time', name: 'GPU time', aggregation_type: 'weighted_sum_agg', field_name: 'gpus' },
+  ]) metric[bm.code] = (await post('/api/v1/billable_metrics', { billable_metric: bm })).billable_metric.lago_id;
+  await post('/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '20' } });
+  const charge = (code, charge_model, properties, extra = {}) => ({ billable_metric_id: metric[code], charge_model, properties, ...extra });
+  await post('/api/v1/plans', { plan: { code: 'usage', name: 'Usage', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
+    charge('calls', 'package', { amount: '1', package_size: 100, free_units: 0 }),
+    charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: 1000, per_unit_amount: '0.01', flat_amount: '1' }, { from_value: 1001, to_value: null, per_unit_amount: '0.005', flat_amount: '0' }] },
+      { filters: [{ invoice_display_name: 'Large', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '0.1', flat_amount: '0' }] }, values: { model: ['large'] } }] }),
+    charge('peak', 'standard', { amount: '2' }),
+    charge('seats', 'standard', { amount: '5' }),
+    charge('storage', 'volume', { volume_ranges: [{ from_value: 0, to_value: 100, per_unit_amount: '0.5', flat_amount: '0' }, { from_value: 101, to_value: null, per_unit_amount: '0.25', flat_amount: '0' }] }),
+    charge('gpu_time', 'standard', { amount: '31' }),
+  ] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'acme', plan_code: 'usage', external_id: 'acme_sub', subscription_at: '2026-03-01T00:00:00Z' } });
+});
+after(async () => { await t.cleanup(); });
+
+const usage = async () => (await (await t.api('/api/v1/customers/acme/current_usage?external_subscription_id=acme_sub')).json()).customer_usage;
+const byCode = (u, code) => u.charges_usage.find((c) => c.billable_metric.code === code);
+let n = 0;
+const ev = (code, properties = {}, extra = {}) => ({ transaction_id: `u${n++}`, external_subscription_id: 'acme_sub', code, properties, ...extra });
+const send = async (...events) => {
+  const r = await t.api('/api/v1/events/batch', { method: 'POST', body: { events } });
+  assert.equal(r.status, 200, await r.text());
+};
+
+test('an empty period: the period bounds, and only the first tier flat fee', async () => {
+  const u = await usage();
+  assert.equal(u.from_datetime, '2026-03-01T00:00:00Z');
+  assert.equal(u.to_datetime, '2026-03-31T23:59:59Z');
+  assert.equal(u.issuing_date, '2026-03-31');
+  assert.equal(u.currency, 'EUR');
+  assert.equal(u.charges_usage.length, 6);
+  assert.equal(byCode(u, 'tokens').amount_cents, 100);
+  assert.equal(u.amount_cents, 100);
+  assert.equal(u.taxes_amount_cents, 20);
+  assert.equal(u.total_amount_cents, 120);
+});
+
+test('each acknowledged event is in the very next read, for every aggregation type', async () => {
+  for (let b = 0; b < 3; b++) await send(...Array.from({ length: b < 2 ? 100 : 50 }, () => ev('calls')));
+  let u = await usage();
+  assert.equal(byCode(u, 'calls').units, '250.0');
+  assert.equal(byCode(u, 'calls').amount_cents, 300); // 3 packages of 100
+  await send(ev('tokens', { tokens: 500, model: 'small' }), ev('tokens', { tokens: 800 }), ev('tokens', { tokens: 10, model: 'large' }));
+  u = await usage();
+  const tokens = byCode(u, 'tokens');
+  assert.equal(tokens.units, '1310.0');
+  assert.equal(tokens.amount_cents, 1350); // 1300 default: 11 + 300 * 0.005; 10 large: 1.00
+  assert.deepEqual(tokens.filters.map((f) => [f.invoice_display_name, f.units, f.amount_cents]), [['Large', '10.0', 100], [null, '1300.0', 1250]]);
+  await send(ev('peak', { gpus: 3 }), ev('peak', { gpus: 8 }), ev('peak', { gpus: 5 }));
+  assert.equal(byCode(await usage(), 'peak').amount_cents, 1600);
+  await send(ev('seats', { user: 'ann' }), ev('seats', { user: 'bob' }), ev('seats', { user: 'ann' }), ev('seats', { user: 'cid' }), ev('seats', { user: 'bob', operation_type: 'remove' }));
+  assert.equal(byCode(await usage(), 'seats').units, '2.0');
+  assert.equal(byCode(await usage(), 'seats').amount_cents, 1000);
+  await send(ev('storage', { gb: 120 }, { timestamp: '1773144000' }), ev('storage', { gb: 40 }, { timestamp: '1773100000' }));
+  // latest by timestamp: 120 GB (the later timestamp), volume: 120 * 0.25
+  assert.equal(byCode(await usage(), 'storage').amount_cents, 3000);
+});
+
+test('a weighted sum: units are GPU-months over the whole period, exact', async () => {
+  // +2 GPUs at March 16 00:00 local (UTC): 2 GPUs for 16 of 31 days
+  await send(ev('gpu_time', { gpus: 2 }, { timestamp: '1773619200' }));
+  const g = byCode(await usage(), 'gpu_time');
+  assert.equal(g.units, '1.03225806451612903226'); // 32/31, rounded up at 20 decimals as Lago
+  assert.equal(g.amount_cents, 3200); // 31 per GPU-month * 32/31
+});
+
+test('duplicates, refused batches and other periods add nothing', async () => {
+  const before = await usage();
+  let r = await t.api('/api/v1/events/batch', { method: 'POST', body: { events: [ev('calls'), ev('calls', {}, { transaction_id: 'u0' })] } });
+  assert.equal(r.status, 422);
+  r = await t.api('/api/v1/events/batch', { method: 'POST', body: { events: [ev('calls'), ev('nope')] } });
+  assert.equal(r.status, 422);
+  await send(ev('calls', {}, { timestamp: '1775044800' })); // April 1 noon: the next period's
+  const after = await usage();
+  assert.deepEqual(after, before);
+});
+
+test('usage is rebuilt identically after a restart and after a SIGKILL', async () => {
+  const before = await usage();
+  await t.restart();
+  assert.deepEqual(await usage(), before);
+  await send(ev('calls'));
+  await t.restart({ kill: true });
+  const again = await usage();
+  assert.equal(byCode(again, 'calls').units, '251.0');
+});
+
+test('a plan edit prices the current usage at once; a new period starts from zero', async () => {
+  const planBefore = await (await t.api('/api/v1/plans/usage')).json();
+  const charges = planBefore.plan.charges.map((c) => ({ id: c.lago_id, billable_metric_id: c.lago_billable_metric_id, charge_model: c.charge_model, properties: c.properties, filters: c.filters }));
+  charges[2].properties = { amount: '3' };
+  const r = await t.api('/api/v1/plans/usage', { method: 'PUT', body: { plan: { charges } } });
+  assert.equal(r.status, 200);
+  assert.equal(byCode(await usage(), 'peak').amount_cents, 2400);
+  await t.api('/api/v1/test_clock/advance', { method: 'POST', body: { test_clock: { to: '2026-04-02T00:00:00Z' } } });
+  const april = await usage();
+  assert.equal(april.from_datetime, '2026-04-01T00:00:00Z');
+  assert.equal(byCode(april, 'calls').units, '1.0'); // the event sent ahead for April counts now
+  // a recurring-free count starts over; the weighted sum's level does not carry (not recurring)
+  assert.equal(byCode(april, 'gpu_time').units, '0.0');
+});
+
+test('unknown customer or subscription', async () => {
+  let r = await t.api('/api/v1/customers/nobody/current_usage?external_subscription_id=acme_sub');
+  assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  r = await t.api('/api/v1/customers/acme/current_usage?external_subscription_id=nope');
+  assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'subscription_not_found' });
+  r = await t.api('/api/v1/customers/acme/current_usage');
+  assert.equal(r.status, 400);
+});
