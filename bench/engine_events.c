@@ -1,8 +1,9 @@
 /*
  * bench/engine_events: event ingestion through the engine, without HTTP. Submitter threads
  * send batches of BATCH events (unique transaction ids, spread over SUBS subscriptions) as
- * fast as the writer takes them; every batch is durable when its done() runs. Prints
- * events/s and commits. JSON parsing is the HTTP benchmark's; here events arrive parsed.
+ * fast as the writer takes them; every batch is durable (and priced: each subscription's plan
+ * has a graduated charge on the metric) when its done() runs. Prints events/s and commits. JSON
+ * parsing is the HTTP benchmark's; here events arrive parsed.
  *
  *   build/release/bench/bench_engine_events [EVENTS] [SUBMITTERS] [BATCH] [SUBS]
  */
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "sys/tzdb.h"
 #include "sys/wallclock.h"
 
 struct submitter {
@@ -115,8 +117,25 @@ static bool seed(struct store *st, int64_t *org, int subs)
         .kind = CATALOG_BILLABLE_METRIC,
         .code = "tokens",
         .lago_id = "00000000-0000-4000-8000-000000000001",
-        .body = "{\"aggregation_type\":\"sum_agg\",\"field_name\":\"tokens\"}"};
-    if (store_catalog_save(st, &metric) != STORE_OK)
+        .body = "{\"name\":\"Tokens\",\"aggregation_type\":\"sum_agg\",\"field_name\":\"tokens\","
+                "\"recurring\":false,\"filters\":[]}"};
+    /* a graduated charge on the metric: every event is priced in the engine */
+    struct catalog_item plan = {
+        .org_id = *org,
+        .kind = CATALOG_PLAN,
+        .code = "p",
+        .lago_id = "00000000-0000-4000-8000-000000000002",
+        .body =
+            "{\"name\":\"P\",\"interval\":\"monthly\",\"amount_cents\":0,"
+            "\"amount_currency\":\"USD\",\"trial_period\":0.0,\"pay_in_advance\":false,"
+            "\"tax_codes\":[],\"charges\":[{\"lago_id\":\"00000000-0000-4000-8000-000000000003\","
+            "\"billable_metric_id\":\"00000000-0000-4000-8000-000000000001\","
+            "\"charge_model\":\"graduated\",\"properties\":{\"graduated_ranges\":["
+            "{\"from_value\":0,\"to_value\":100000,\"per_unit_amount\":\"0.00002\","
+            "\"flat_amount\":\"0\"},{\"from_value\":100001,\"to_value\":null,"
+            "\"per_unit_amount\":\"0.00001\",\"flat_amount\":\"0\"}]},\"filters\":[],"
+            "\"tax_codes\":[]}]}"};
+    if (store_catalog_save(st, &metric) != STORE_OK || store_catalog_save(st, &plan) != STORE_OK)
         return false;
     for (int i = 0; i < subs; i++) {
         char ext[16], lago_id[40];
@@ -134,7 +153,7 @@ static bool seed(struct store *st, int64_t *org, int subs)
                                    .customer_id = c.id,
                                    .external_id = ext,
                                    .plan_code = "p",
-                                   .plan_lago_id = "plan"};
+                                   .plan_lago_id = "00000000-0000-4000-8000-000000000002"};
         snprintf(sub.lago_id, sizeof sub.lago_id, "10000000-0000-4000-8000-%012d", i);
         if (store_subscription_save(st, &sub) != STORE_OK)
             return false;
@@ -158,7 +177,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot seed: %s\n", st ? store_errmsg(store_conn(st)) : err);
         return 1;
     }
-    struct engine *e = engine_start(st, NULL, err);
+    struct tzdb *tzdb = tzdb_open(NULL);
+    struct engine *e = tzdb ? engine_start(st, tzdb, err) : NULL;
     if (!e) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
@@ -188,6 +208,7 @@ int main(int argc, char **argv)
            events, batch, subs, (double)elapsed / 1e6, (double)events * 1e6 / (double)elapsed,
            (unsigned long long)stats.commits, failures);
     engine_stop(e);
+    tzdb_close(tzdb);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 && failures == 0 ? 0 : 1;

@@ -139,7 +139,8 @@ void usage_current(struct request *req)
 {
     const char *sub = api_query(req, "external_subscription_id");
     if (!sub || !*sub) {
-        api_error_bad_request(req, "param is missing or the value is empty: external_subscription_id");
+        api_error_bad_request(req,
+                              "param is missing or the value is empty: external_subscription_id");
         return;
     }
     struct command *cmd = api_new_command(req, COMMAND_USAGE_READ, render_usage);

@@ -2,6 +2,7 @@
 #include "engine/usage.h"
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,14 @@ static void usage_free(struct usage *u)
     arena_free(&a);
 }
 
+/* The book is an open-addressing table keyed by subscription id (linear probing,
+ * backward-shift deletion), at most half full: one probe or two per event. */
+static size_t slot_of(const struct usage_book *b, int64_t subscription_id)
+{
+    uint64_t h = (uint64_t)subscription_id * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(h >> 32) & (b->cap - 1);
+}
+
 void usage_book_init(struct usage_book *b)
 {
     memset(b, 0, sizeof *b);
@@ -29,8 +38,12 @@ void usage_book_init(struct usage_book *b)
 
 void usage_book_clear(struct usage_book *b)
 {
-    for (size_t i = 0; i < b->count; i++)
-        usage_free(b->items[i]);
+    for (size_t i = 0; i < b->cap; i++) {
+        if (b->items[i]) {
+            usage_free(b->items[i]);
+            b->items[i] = NULL;
+        }
+    }
     b->count = 0;
 }
 
@@ -41,24 +54,60 @@ void usage_book_free(struct usage_book *b)
     usage_book_init(b);
 }
 
+static size_t book_find(const struct usage_book *b, int64_t subscription_id)
+{
+    if (b->cap == 0)
+        return SIZE_MAX;
+    for (size_t i = slot_of(b, subscription_id);; i = (i + 1) & (b->cap - 1)) {
+        if (!b->items[i])
+            return SIZE_MAX;
+        if (b->items[i]->subscription_id == subscription_id)
+            return i;
+    }
+}
+
+static void book_place(struct usage_book *b, struct usage *u)
+{
+    size_t i = slot_of(b, u->subscription_id);
+    while (b->items[i])
+        i = (i + 1) & (b->cap - 1);
+    b->items[i] = u;
+}
+
 static bool book_put(struct usage_book *b, struct usage *u)
 {
-    if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        struct usage **p = realloc(b->items, cap * sizeof *p);
-        if (!p)
+    if ((b->count + 1) * 2 > b->cap) {
+        size_t old_cap = b->cap, cap = b->cap ? b->cap * 2 : 64;
+        struct usage **old = b->items, **fresh = calloc(cap, sizeof *fresh);
+        if (!fresh)
             return false;
-        b->items = p;
+        b->items = fresh;
         b->cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i])
+                book_place(b, old[i]);
+        free(old);
     }
-    b->items[b->count++] = u;
+    book_place(b, u);
+    b->count++;
     return true;
 }
 
-static void book_drop(struct usage_book *b, size_t i)
+static void book_drop(struct usage_book *b, size_t hole)
 {
-    usage_free(b->items[i]);
-    b->items[i] = b->items[--b->count];
+    usage_free(b->items[hole]);
+    b->items[hole] = NULL;
+    b->count--;
+    /* pull later members of the probe run back, so each stays reachable from its home */
+    for (size_t j = (hole + 1) & (b->cap - 1); b->items[j]; j = (j + 1) & (b->cap - 1)) {
+        size_t want = slot_of(b, b->items[j]->subscription_id);
+        bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
+        if (!stays) {
+            b->items[hole] = b->items[j];
+            b->items[j] = NULL;
+            hole = j;
+        }
+    }
 }
 
 /* ---- building from the plan ------------------------------------------------------------------ */
@@ -144,8 +193,8 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     jsonw_init(&w, &scratch);
     bool ok = charge_json_properties(b->a, props, kind, &bucket->properties, &w, &err);
     buf_free(&scratch);
-    if (!ok || aggregation_init(&bucket->aggregation, &c->metric, b->u->from, b->u->to) !=
-                   AGGREGATION_OK)
+    if (!ok ||
+        aggregation_init(&bucket->aggregation, &c->metric, b->u->from, b->u->to) != AGGREGATION_OK)
         return false;
     uint64_t k0 = 0, k1 = 0;
     for (int i = 0; i < 8; i++) {
@@ -165,9 +214,9 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
 {
     struct catalog_item metric;
     const char *metric_id = copy(b->a, member(charge, "billable_metric_id"));
-    if (!metric_id || store_catalog_get_by_lago_id(store_conn(b->st), b->org_id,
-                                                   CATALOG_BILLABLE_METRIC, metric_id, &metric,
-                                                   b->a) != STORE_OK ||
+    if (!metric_id ||
+        store_catalog_get_by_lago_id(store_conn(b->st), b->org_id, CATALOG_BILLABLE_METRIC,
+                                     metric_id, &metric, b->a) != STORE_OK ||
         !metric_json_read(b->a, metric.body, &c->metric))
         return false;
     struct json_object *metric_doc = json_tokener_parse(metric.body);
@@ -228,8 +277,9 @@ static bool replay_event(int64_t id, const char *code, tally_time timestamp,
     return true;
 }
 
-static struct usage *build(struct store *st, struct tzdb *tzdb, const struct store_subscription *row,
-                           tally_time now, const uint8_t hash_key[16], const char **failed)
+static struct usage *build(struct store *st, struct tzdb *tzdb,
+                           const struct store_subscription *row, tally_time now,
+                           const uint8_t hash_key[16], const char **failed)
 {
     struct arena a;
     arena_init(&a);
@@ -291,14 +341,12 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed)
 {
-    for (size_t i = 0; i < b->count; i++) {
+    size_t i = book_find(b, row->sub.id);
+    if (i != SIZE_MAX) {
         struct usage *u = b->items[i];
-        if (u->subscription_id != row->sub.id)
-            continue;
         if (now >= u->from && now < u->to)
             return u;
         book_drop(b, i); /* the period moved on */
-        break;
     }
     struct usage *u = build(st, tzdb, row, now, hash_key, failed);
     if (u && !book_put(b, u)) {
@@ -320,8 +368,8 @@ enum aggregation_status usage_apply(struct usage *u, const struct event *e, tall
         struct usage_charge *c = &u->charges[i];
         if (strcmp(c->metric_code, e->code) != 0)
             continue;
-        size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count,
-                                             e->properties, e->property_count);
+        size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
+                                             e->property_count);
         struct aggregation_event ev = {.timestamp = timestamp, .sequence = sequence};
         for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
             if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {

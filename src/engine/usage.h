@@ -66,9 +66,9 @@ struct usage_amount {
     int64_t amount_cents;
 };
 
-/* subscription id -> usage, for the writer. */
+/* subscription id -> usage, for the writer (a hash table). */
 struct usage_book {
-    struct usage **items;
+    struct usage **items; /* cap slots, NULL when free */
     size_t count, cap;
 };
 

@@ -580,7 +580,7 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
     /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. */
     if (!exec_script(st->conn.db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                     " PRAGMA foreign_keys = ON;",
+                     " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
                      err))
         goto fail;
     if (!migrate(st->conn.db, err))
