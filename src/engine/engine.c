@@ -902,7 +902,9 @@ static void count_batch(struct engine *e, size_t n)
 
 static void apply_batch(struct engine *e, struct command *batch, size_t n)
 {
-    bool began = store_begin(e->store) == STORE_OK;
+    /* Memory that may be stale (a failed command or commit) is reloaded before anything is
+     * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
+    bool began = (!e->reload_orgs || load_orgs(e)) && store_begin(e->store) == STORE_OK;
     for (struct command *c = batch; c; c = c->next) {
         if (began)
             apply_one(e, c);
@@ -919,9 +921,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     e->added_count = 0; /* committed, or taken back out */
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
     count_batch(e, n);
-    if (e->reload_orgs && !load_orgs(e))
-        fprintf(stderr, "tallyd: engine: cannot reload organizations: %s\n",
-                store_errmsg(store_conn(e->store)));
+    if (e->reload_orgs)
+        load_orgs(e); /* or at the next batch, which will not start without it */
     /* Answer only now: every change in the batch is on disk, or none is. */
     struct command *c = batch;
     while (c) {
