@@ -263,34 +263,34 @@ static struct event_view view_of(const struct store_event *e, const uint8_t key[
     return v;
 }
 
-void events_get(struct request *req)
+/* Writer thread: the event the transaction id points at, read from the store by id. */
+static void render_found(struct command *cmd)
 {
-    struct store_reader *r = api_reader_acquire(req->api);
-    struct store_event e;
-    uint8_t key[SIPHASH_KEY_LEN];
-    enum store_status s = store_event_by_transaction_id(store_reader_conn(r), req->org_id,
-                                                        req->params[0], &e, &req->arena);
-    if (s == STORE_OK)
-        s = store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING, key,
-                              sizeof key) == STORE_OK
-                ? STORE_OK
-                : STORE_ERROR;
-    api_reader_release(req->api, r);
-    if (s == STORE_NOT_FOUND) {
-        api_error_not_found(req, "event_not_found");
+    if (api_error_render_command(cmd, "event_not_found"))
         return;
-    }
-    if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+    uint8_t key[SIPHASH_KEY_LEN];
+    if (store_setting_get(cmd->conn, ENGINE_FINGERPRINT_KEY_SETTING, key, sizeof key) != STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
         return;
     }
     struct jsonw w;
-    struct event_view v = view_of(&e, key);
-    jsonw_init(&w, api_respond(req, 200));
+    struct event_view v = view_of(&cmd->event, key);
+    cmd->http_status = 200;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
     jsonw_object_begin(&w);
     jsonw_key(&w, "event");
     render_event(&w, &v);
     jsonw_object_end(&w);
+}
+
+void events_get(struct request *req)
+{
+    struct command *cmd = api_new_command(req, COMMAND_EVENT_FIND, render_found);
+    if (!cmd)
+        return;
+    cmd->as.event_find.transaction_id = req->params[0];
+    api_submit(req, cmd);
 }
 
 static bool query_instant(struct request *req, const char *name, bool *has, tally_time *out)

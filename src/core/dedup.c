@@ -50,6 +50,19 @@ bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value)
     }
 }
 
+bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value)
+{
+    for (size_t i = home(d, fp);; i = (i + 1) & d->mask) {
+        struct dedup_slot *s = &d->slots[i];
+        if (s->hi == 0)
+            return false;
+        if (same(s, fp)) {
+            s->value = value;
+            return true;
+        }
+    }
+}
+
 static void place(struct dedup *d, struct dedup_slot slot)
 {
     size_t i = (size_t)slot.lo & d->mask;

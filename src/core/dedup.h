@@ -50,6 +50,8 @@ void dedup_free(struct dedup *d);
 /* True if present; *value (may be NULL) receives what was stored with it. */
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value);
 enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value);
+/* Replaces the value stored with a present fingerprint. False if absent. */
+bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value);
 /* Removes a fingerprint (undoing an insert whose commit failed). False if absent. */
 bool dedup_remove(struct dedup *d, struct siphash128 fp);
 size_t dedup_memory_bytes(const struct dedup *d);

@@ -43,6 +43,7 @@ enum command_kind {
     COMMAND_APPLIED_COUPON_TERMINATE,
     COMMAND_EVENTS_INGEST,
     COMMAND_USAGE_READ,
+    COMMAND_EVENT_FIND,
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -177,6 +178,10 @@ struct command {
             struct event_result *results; /* count of them, in the submitter's arena */
             size_t failed_index;
         } events_ingest;
+        /* GET /events/{transaction_id}: the writer knows where each transaction id is. */
+        struct {
+            const char *transaction_id;
+        } event_find;
         /* A customer's current usage: read in the writer, where the live aggregates are. */
         struct {
             const char *external_customer_id;
@@ -196,6 +201,7 @@ struct command {
     const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
     const struct usage *usage;  /* COMMAND_USAGE_READ: valid only during `render` */
     struct store_subscription usage_subscription; /* and the subscription it is of */
+    struct store_event event;                     /* COMMAND_EVENT_FIND's result */
     const struct catalog_ref *missing_ref;        /* with COMMAND_REF_NOT_FOUND */
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */

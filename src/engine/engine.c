@@ -29,6 +29,12 @@ struct org_state {
     int64_t last_customer_sequential_id;
 };
 
+struct txid_change {
+    struct siphash128 fp;
+    bool existed; /* it pointed to `previous`, else it was absent */
+    uint64_t previous;
+};
+
 struct engine {
     struct store *store;
     struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
@@ -45,11 +51,15 @@ struct engine {
     bool reload_orgs;
     uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
     struct dedup accepted;                    /* every accepted event's identity */
+    struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
     struct usage_book usage;                  /* live usage per subscription (a cache) */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct siphash128 *added;
     size_t added_count, added_cap, command_mark;
+    /* by_transaction changes since the last commit, to undo in reverse if it fails. */
+    struct txid_change *txid_changes;
+    size_t txid_count, txid_cap, txid_mark;
 
     /* Counters: written by the writer, read by anyone. */
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
@@ -577,6 +587,47 @@ static void forget_added(struct engine *e, size_t mark)
         dedup_remove(&e->accepted, e->added[--e->added_count]);
 }
 
+static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t org_id,
+                                                 const char *transaction_id)
+{
+    /* An empty subscription id: no event identity has one, so the spaces never meet. */
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX];
+    size_t len = event_identity(org_id, "", transaction_id, identity, sizeof identity);
+    assert(len > 0);
+    return dedup_fingerprint(e->fingerprint_key, identity, len);
+}
+
+/* Points the transaction id at event `id`, remembering what it pointed at before. */
+static bool note_transaction(struct engine *e, struct siphash128 fp, uint64_t id, bool undoable)
+{
+    uint64_t previous;
+    bool existed = dedup_find(&e->by_transaction, fp, &previous);
+    if (undoable) {
+        if (e->txid_count == e->txid_cap) {
+            size_t cap = e->txid_cap ? e->txid_cap * 2 : 1024;
+            struct txid_change *p = realloc(e->txid_changes, cap * sizeof *p);
+            if (!p)
+                return false;
+            e->txid_changes = p;
+            e->txid_cap = cap;
+        }
+        e->txid_changes[e->txid_count++] = (struct txid_change){fp, existed, previous};
+    }
+    return existed ? dedup_set_value(&e->by_transaction, fp, id)
+                   : dedup_insert(&e->by_transaction, fp, id) == DEDUP_INSERTED;
+}
+
+static void forget_transactions(struct engine *e, size_t mark)
+{
+    while (e->txid_count > mark) {
+        const struct txid_change *c = &e->txid_changes[--e->txid_count];
+        if (c->existed)
+            dedup_set_value(&e->by_transaction, c->fp, c->previous);
+        else
+            dedup_remove(&e->by_transaction, c->fp);
+    }
+}
+
 static enum command_result refuse_event(struct command *cmd, size_t index, const char *field,
                                         const char *code)
 {
@@ -685,7 +736,9 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     memcpy(res->subscription_lago_id, cache->sub.sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub.customer_lago_id, sizeof res->customer_lago_id);
     if (dedup_insert(&e->accepted, res->fingerprint, (uint64_t)res->id) != DEDUP_INSERTED ||
-        !note_added(e, res->fingerprint))
+        !note_added(e, res->fingerprint) ||
+        !note_transaction(e, transaction_fingerprint(e, cmd->org_id, ev->transaction_id),
+                          (uint64_t)res->id, true))
         return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
     return COMMAND_OK;
 }
@@ -724,6 +777,20 @@ static enum command_result apply_usage_read(struct engine *e, struct command *cm
     return cmd->usage ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+static enum command_result apply_event_find(struct engine *e, struct command *cmd)
+{
+    uint64_t id;
+    if (!dedup_find(&e->by_transaction,
+                    transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id),
+                    &id))
+        return not_found(cmd, "event_not_found");
+    enum store_status s =
+        store_event_get(store_conn(e->store), cmd->org_id, (int64_t)id, &cmd->event, cmd->arena);
+    if (s != STORE_OK) /* another organization's fingerprint cannot match: the key has the org */
+        return s == STORE_NOT_FOUND ? not_found(cmd, "event_not_found") : COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
 static bool add_stored_identity(int64_t id, int64_t org_id, const char *external_subscription_id,
                                 const char *transaction_id, void *ctx)
 {
@@ -733,7 +800,9 @@ static bool add_stored_identity(int64_t id, int64_t org_id, const char *external
         event_identity(org_id, external_subscription_id, transaction_id, identity, sizeof identity);
     return len > 0 &&
            dedup_insert(&e->accepted, dedup_fingerprint(e->fingerprint_key, identity, len),
-                        (uint64_t)id) != DEDUP_NO_MEMORY;
+                        (uint64_t)id) != DEDUP_NO_MEMORY &&
+           note_transaction(e, transaction_fingerprint(e, org_id, transaction_id), (uint64_t)id,
+                            false);
 }
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
@@ -755,7 +824,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         snprintf(err, STORE_ERR_MAX, "engine: cannot read the event fingerprint key");
         return false;
     }
-    if (!dedup_init(&e->accepted) ||
+    if (!dedup_init(&e->accepted) || !dedup_init(&e->by_transaction) ||
         store_event_each_identity(store_conn(e->store), add_stored_identity, e) != STORE_OK) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot load accepted event identities");
         return false;
@@ -778,6 +847,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_APPLIED_COUPON_TERMINATE: return apply_coupon_terminate(e, cmd);
     case COMMAND_EVENTS_INGEST: return apply_events_ingest(e, cmd);
     case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
+    case COMMAND_EVENT_FIND: return apply_event_find(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -856,6 +926,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     }
     bool failed = false;
     e->command_mark = e->added_count;
+    e->txid_mark = e->txid_count;
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
     if (failed)
@@ -867,6 +938,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     /* A refused command leaves no trace but its answer, which the key still records. */
     if (cmd->result != COMMAND_OK) {
         forget_added(e, e->command_mark);
+        forget_transactions(e, e->txid_mark);
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
     }
@@ -883,6 +955,7 @@ release:
 fail:
     store_savepoint_rollback(e->store);
     forget_added(e, e->command_mark);
+    forget_transactions(e, e->txid_mark);
     usage_book_clear(&e->usage);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
@@ -916,9 +989,11 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         store_rollback(e->store);
         e->reload_orgs = true;
         forget_added(e, 0);
+        forget_transactions(e, 0);
         usage_book_clear(&e->usage);
     }
     e->added_count = 0; /* committed, or taken back out */
+    e->txid_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
     count_batch(e, n);
     if (e->reload_orgs)
@@ -975,6 +1050,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     usage_book_init(&e->usage);
     if (!load_events(e, err)) {
         dedup_free(&e->accepted);
+        dedup_free(&e->by_transaction);
         free(e);
         return NULL;
     }
@@ -1023,8 +1099,10 @@ void engine_stop(struct engine *e)
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
     dedup_free(&e->accepted);
+    dedup_free(&e->by_transaction);
     usage_book_free(&e->usage);
     free(e->added);
+    free(e->txid_changes);
     free(e->orgs);
     free(e);
 }

@@ -125,10 +125,7 @@ static const char *const migrations[] = {
     /* rows arrive in id order: this index grows at its end, never in the middle */
     "CREATE INDEX events_by_org ON events(org_id, id);"
     /* a subscription's events of a period, to rebuild its live usage */
-    "CREATE INDEX events_by_subscription ON events(subscription_id, timestamp);"
-    /* GET /events/{transaction_id}: a random-position write per event, the known cost this
-     * index has until the lookup moves to memory (docs/ARCHITECTURE.md, Events) */
-    "CREATE INDEX events_by_transaction_id ON events(org_id, transaction_id);",
+    "CREATE INDEX events_by_subscription ON events(subscription_id, timestamp);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -174,7 +171,7 @@ enum stmt_id {
     STMT_SETTING_PUT,
     STMT_EVENT_INSERT,
     STMT_EVENT_IDENTITIES,
-    STMT_EVENT_BY_TXID,
+    STMT_EVENT_BY_ID,
     STMT_EVENT_COUNT,
     STMT_EVENT_FOR_USAGE,
     STMT_EVENT_PAGE,
@@ -342,11 +339,10 @@ static const char *const sql[STMT_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STMT_EVENT_IDENTITIES] = "SELECT id, org_id, external_subscription_id, transaction_id"
                               " FROM events ORDER BY id",
-    [STMT_EVENT_BY_TXID] = "SELECT " EVENT_COLUMNS " FROM events e"
-                           " JOIN subscriptions s ON s.id = e.subscription_id"
-                           " JOIN customers c ON c.id = s.customer_id"
-                           " WHERE e.org_id = ?1 AND e.transaction_id = ?2 ORDER BY e.id DESC"
-                           " LIMIT 1",
+    [STMT_EVENT_BY_ID] = "SELECT " EVENT_COLUMNS " FROM events e"
+                         " JOIN subscriptions s ON s.id = e.subscription_id"
+                         " JOIN customers c ON c.id = s.customer_id"
+                         " WHERE e.org_id = ?1 AND e.id = ?2",
     [STMT_EVENT_FOR_USAGE] = "SELECT id, code, timestamp, properties FROM events"
                              " WHERE subscription_id = ?1 AND timestamp >= ?2 AND timestamp < ?3"
                              " ORDER BY id",
@@ -1525,15 +1521,14 @@ static bool read_event(sqlite3_stmt *s, void *item, struct arena *a)
     return e->transaction_id && e->external_subscription_id && e->code && e->properties_json;
 }
 
-enum store_status store_event_by_transaction_id(struct store_conn *c, int64_t org_id,
-                                                const char *transaction_id, struct store_event *out,
-                                                struct arena *a)
+enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
+                                  struct store_event *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_BY_TXID);
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_BY_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
-    bind_text(s, 2, transaction_id);
+    sqlite3_bind_int64(s, 2, id);
     enum store_status r = step_one(s);
     if (r == STORE_OK && !read_event(s, out, a))
         r = STORE_ERROR;

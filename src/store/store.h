@@ -264,10 +264,9 @@ enum store_status store_event_each_in_period(struct store_conn *c, int64_t subsc
                                                         tally_time timestamp,
                                                         const char *properties_json, void *ctx),
                                              void *ctx);
-/* The latest event with that transaction id in the organization. */
-enum store_status store_event_by_transaction_id(struct store_conn *c, int64_t org_id,
-                                                const char *transaction_id, struct store_event *out,
-                                                struct arena *a);
+/* An event by its id (the writer finds ids by transaction id in memory). */
+enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
+                                  struct store_event *out, struct arena *a);
 
 struct store_event_filter {
     const char *code;                     /* NULL: any */

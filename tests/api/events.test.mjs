@@ -163,3 +163,23 @@ test('--max-batch raises the batch limit', async () => {
     await s.stop();
   }
 });
+
+test('GET by transaction id: the latest event with it, undone with a refused batch, kept across restarts', async () => {
+  await post('/api/v1/events', { event: ev('shared', { external_subscription_id: 'sub_a', properties: { tokens: 1 } }) });
+  await post('/api/v1/events', { event: ev('shared', { external_subscription_id: 'sub_b', properties: { tokens: 2 } }) });
+  let got = await (await t.api('/api/v1/events/shared')).json();
+  assert.equal(got.event.external_subscription_id, 'sub_b');
+  // a refused batch that would have pointed "shared" elsewhere leaves it where it was
+  const r = await post('/api/v1/events/batch', { events: [ev('shared', { external_subscription_id: 'sub_c_missing' })] });
+  assert.equal(r.status, 422);
+  const r2 = await post('/api/v1/events/batch', { events: [ev('shared', { code: 'calls' }), ev('refused_txid', { code: 'nope' })] });
+  assert.equal(r2.status, 422);
+  got = await (await t.api('/api/v1/events/shared')).json();
+  assert.equal(got.event.external_subscription_id, 'sub_b');
+  assert.equal((await t.api('/api/v1/events/refused_txid')).status, 404);
+  await t.restart({ kill: true });
+  got = await (await t.api('/api/v1/events/shared')).json();
+  assert.equal(got.event.external_subscription_id, 'sub_b');
+  assert.equal(got.event.properties.tokens, 2);
+  assert.deepEqual(await (await t.api('/api/v1/events/never')).json(), { status: 404, error: 'Not Found', code: 'event_not_found' });
+});

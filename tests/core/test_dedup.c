@@ -66,6 +66,12 @@ static void random_operations_match_a_reference(void **state)
             present[id] = false;
             break;
         default:
+            if (present[id] && next(&x) % 2) { /* values can be replaced in place */
+                stored[id] = next(&x);
+                assert_true(dedup_set_value(&d, fp, stored[id]));
+            } else if (!present[id]) {
+                assert_false(dedup_set_value(&d, fp, 1));
+            }
             assert_int_equal(dedup_find(&d, fp, &v), present[id]);
             if (present[id])
                 assert_int_equal(v, stored[id]);
