@@ -17,6 +17,7 @@
 
 #include "core/dedup.h"
 #include "engine/usage.h"
+#include "json/event_json.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -33,6 +34,11 @@ struct txid_change {
     struct siphash128 fp;
     bool existed; /* it pointed to `previous`, else it was absent */
     uint64_t previous;
+};
+
+struct usage_touch {
+    int64_t org_id, subscription_id;
+    size_t keep;
 };
 
 struct engine {
@@ -53,6 +59,7 @@ struct engine {
     struct dedup accepted;                    /* every accepted event's identity */
     struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
     struct usage_book usage;                  /* live usage per subscription (a cache) */
+    bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct siphash128 *added;
@@ -60,6 +67,10 @@ struct engine {
     /* by_transaction changes since the last commit, to undo in reverse if it fails. */
     struct txid_change *txid_changes;
     size_t txid_count, txid_cap, txid_mark;
+    /* Live usages events were added to since the last commit, with how many references each
+     * had before: a failed command or commit rebuilds them without its events. */
+    struct usage_touch *touches;
+    size_t touch_count, touch_cap, touch_mark;
 
     /* Counters: written by the writer, read by anyone. */
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
@@ -628,6 +639,42 @@ static void forget_transactions(struct engine *e, size_t mark)
     }
 }
 
+static bool note_touch(struct engine *e, int64_t org_id, const struct usage *u)
+{
+    if (e->touch_count == e->touch_cap) {
+        size_t cap = e->touch_cap ? e->touch_cap * 2 : 256;
+        struct usage_touch *p = realloc(e->touches, cap * sizeof *p);
+        if (!p)
+            return false;
+        e->touches = p;
+        e->touch_cap = cap;
+    }
+    e->touches[e->touch_count++] = (struct usage_touch){org_id, u->subscription_id, u->event_count};
+    return true;
+}
+
+/* The clock a command of this organization would read now (for rebuilding usage). */
+static tally_time org_now(struct engine *e, int64_t org_id)
+{
+    struct org_state *org = find_org(e, org_id);
+    return org && org->has_test_clock ? org->test_clock_now : wallclock_now();
+}
+
+/*
+ * Takes the events of failed work back out of the live usages it touched (from `mark` on),
+ * rebuilding each from the store without them. If even that fails, the usage leaves the
+ * book and is built again on next use: never left ahead of the disk.
+ */
+static void forget_touches(struct engine *e, size_t mark)
+{
+    while (e->touch_count > mark) {
+        const struct usage_touch *t = &e->touches[--e->touch_count];
+        if (!usage_book_refresh(&e->usage, e->store, e->tzdb, t->org_id, t->subscription_id,
+                                org_now(e, t->org_id), e->fingerprint_key, t->keep))
+            e->usage_incomplete = true;
+    }
+}
+
 static enum command_result refuse_event(struct command *cmd, size_t index, const char *field,
                                         const char *code)
 {
@@ -723,6 +770,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (store_event_insert(e->store, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
     res->id = store_last_insert_id(e->store);
+    if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
+        return COMMAND_STORE_FAILED;
     switch (usage_apply(usage, ev, res->timestamp, (uint64_t)res->id)) {
     case AGGREGATION_OK: break;
     case AGGREGATION_ERR_OPERATION:
@@ -791,18 +840,86 @@ static enum command_result apply_event_find(struct engine *e, struct command *cm
     return COMMAND_OK;
 }
 
-static bool add_stored_identity(int64_t id, int64_t org_id, const char *external_subscription_id,
-                                const char *transaction_id, void *ctx)
+/* Subscriptions the startup scan found not live: their events feed no usage. */
+static bool skipped(const struct dedup *set, int64_t subscription_id)
 {
-    struct engine *e = ctx;
+    return dedup_find(set, (struct siphash128){(uint64_t)subscription_id, 1}, NULL);
+}
+
+struct scan {
+    struct engine *e;
+    struct dedup not_live;
+    struct arena scratch;
+    bool usage_only; /* a rescan after a usage left the book: identities are already known */
+    bool ok;
+};
+
+/* Feeds one stored event to the live usage of its subscription (built on first sight). */
+static bool feed_usage(struct scan *sc, const struct store_event *stored)
+{
+    struct engine *e = sc->e;
+    if (!e->tzdb || skipped(&sc->not_live, stored->subscription_id))
+        return true;
+    tally_time now = org_now(e, stored->org_id);
+    struct usage *u = usage_book_find(&e->usage, stored->subscription_id);
+    if (!u) {
+        struct store_subscription row;
+        if (store_subscription_get(store_conn(e->store), stored->org_id, stored->subscription_id,
+                                   &row, &sc->scratch) != STORE_OK)
+            return false;
+        if (!subscription_is_live(&row.sub, now))
+            return dedup_insert(&sc->not_live,
+                                (struct siphash128){(uint64_t)stored->subscription_id, 1},
+                                0) != DEDUP_NO_MEMORY;
+        const char *failed;
+        u = usage_book_get(&e->usage, e->store, e->tzdb, &row, now, e->fingerprint_key, &failed);
+        if (!u)
+            return false;
+    }
+    struct event ev = {.code = stored->code};
+    return usage_note(u, stored->id, stored->timestamp) &&
+           event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
+           usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
+}
+
+/* One stored event at start: its identity, its transaction id, its usage. */
+static bool load_event(const struct store_event *stored, void *ctx)
+{
+    struct scan *sc = ctx;
+    struct engine *e = sc->e;
     uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len =
-        event_identity(org_id, external_subscription_id, transaction_id, identity, sizeof identity);
-    return len > 0 &&
-           dedup_insert(&e->accepted, dedup_fingerprint(e->fingerprint_key, identity, len),
-                        (uint64_t)id) != DEDUP_NO_MEMORY &&
-           note_transaction(e, transaction_fingerprint(e, org_id, transaction_id), (uint64_t)id,
-                            false);
+    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
+                                stored->transaction_id, identity, sizeof identity);
+    if (sc->usage_only)
+        sc->ok = feed_usage(sc, stored);
+    else
+        sc->ok =
+            len > 0 &&
+            dedup_insert(&e->accepted, dedup_fingerprint(e->fingerprint_key, identity, len),
+                         (uint64_t)stored->id) != DEDUP_NO_MEMORY &&
+            note_transaction(e, transaction_fingerprint(e, stored->org_id, stored->transaction_id),
+                             (uint64_t)stored->id, false) &&
+            feed_usage(sc, stored);
+    if (sc->scratch.total > ((size_t)1 << 20)) { /* keep the scan's memory flat */
+        arena_free(&sc->scratch);
+        arena_init(&sc->scratch);
+    }
+    return sc->ok;
+}
+
+/* Rebuilds every live usage from one scan of the stored events (after one left the book). */
+static bool rescan_usage(struct engine *e)
+{
+    struct scan sc = {.e = e, .usage_only = true, .ok = true};
+    arena_init(&sc.scratch);
+    usage_book_clear(&e->usage);
+    bool ok = dedup_init(&sc.not_live) &&
+              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
+    dedup_free(&sc.not_live);
+    arena_free(&sc.scratch);
+    if (ok)
+        e->usage_incomplete = false;
+    return ok;
 }
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
@@ -824,12 +941,16 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         snprintf(err, STORE_ERR_MAX, "engine: cannot read the event fingerprint key");
         return false;
     }
-    if (!dedup_init(&e->accepted) || !dedup_init(&e->by_transaction) ||
-        store_event_each_identity(store_conn(e->store), add_stored_identity, e) != STORE_OK) {
-        snprintf(err, STORE_ERR_MAX, "engine: cannot load accepted event identities");
-        return false;
-    }
-    return true;
+    struct scan sc = {.e = e, .ok = true};
+    arena_init(&sc.scratch);
+    bool ok = dedup_init(&e->accepted) && dedup_init(&e->by_transaction) &&
+              dedup_init(&sc.not_live) &&
+              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
+    dedup_free(&sc.not_live);
+    arena_free(&sc.scratch);
+    if (!ok)
+        snprintf(err, STORE_ERR_MAX, "engine: cannot load the stored events");
+    return ok;
 }
 
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
@@ -897,23 +1018,59 @@ static bool remember_answer(struct engine *e, struct command *cmd)
  * subscriptions) or an events command that did not fully apply drops it, to be rebuilt
  * from disk on next use.
  */
-static void forget_usage_if_stale(struct engine *e, const struct command *cmd)
+struct refresh_all {
+    struct engine *e;
+    int64_t *ids, *orgs;
+    size_t count;
+};
+
+static void collect_usage(struct usage *u, void *ctx)
 {
+    struct refresh_all *r = ctx;
+    r->ids[r->count] = u->subscription_id;
+    r->orgs[r->count++] = u->org_id;
+}
+
+/*
+ * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
+ * a subscription's bounds rebuilds what it priced, from the plan as it is now.
+ */
+static void refresh_usage(struct engine *e, const struct command *cmd)
+{
+    if (cmd->result != COMMAND_OK)
+        return;
+    int64_t subs[2] = {0, 0};
     switch (cmd->kind) {
     case COMMAND_CATALOG_PUT:
-    case COMMAND_CATALOG_DELETE:
+    case COMMAND_CATALOG_DELETE: {
+        struct refresh_all r = {e, malloc(sizeof(int64_t) * (e->usage.count + 1)),
+                                malloc(sizeof(int64_t) * (e->usage.count + 1)), 0};
+        if (r.ids && r.orgs) {
+            usage_book_each(&e->usage, collect_usage, &r);
+            for (size_t i = 0; i < r.count; i++)
+                if (!usage_book_refresh(&e->usage, e->store, e->tzdb, r.orgs[i], r.ids[i], cmd->now,
+                                        e->fingerprint_key, SIZE_MAX))
+                    e->usage_incomplete = true;
+        } else {
+            e->usage_incomplete = true; /* out of memory: rescan before the next batch */
+        }
+        free(r.ids);
+        free(r.orgs);
+        return;
+    }
     case COMMAND_SUBSCRIPTION_CREATE:
     case COMMAND_SUBSCRIPTION_UPDATE:
     case COMMAND_SUBSCRIPTION_TERMINATE:
-        if (cmd->result == COMMAND_OK)
-            usage_book_clear(&e->usage);
+        subs[0] = cmd->subscription.id;
+        subs[1] = cmd->subscription.previous_id ? cmd->subscription.previous_id
+                                                : cmd->subscription.next_id;
         break;
-    case COMMAND_EVENTS_INGEST:
-        if (cmd->result != COMMAND_OK)
-            usage_book_clear(&e->usage);
-        break;
-    default: break;
+    default: return;
     }
+    for (int i = 0; i < 2; i++)
+        if (subs[i] && !usage_book_refresh(&e->usage, e->store, e->tzdb, cmd->org_id, subs[i],
+                                           cmd->now, e->fingerprint_key, SIZE_MAX))
+            e->usage_incomplete = true;
 }
 
 static void apply_one(struct engine *e, struct command *cmd)
@@ -927,12 +1084,13 @@ static void apply_one(struct engine *e, struct command *cmd)
     bool failed = false;
     e->command_mark = e->added_count;
     e->txid_mark = e->txid_count;
+    e->touch_mark = e->touch_count;
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
     if (failed)
         goto fail;
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
-    forget_usage_if_stale(e, cmd);
+    refresh_usage(e, cmd);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */
@@ -941,6 +1099,7 @@ static void apply_one(struct engine *e, struct command *cmd)
         forget_transactions(e, e->txid_mark);
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
+        forget_touches(e, e->touch_mark); /* after the undo: the rows are gone too */
     }
     cmd->conn = store_conn(e->store);
     cmd->render(cmd);
@@ -956,7 +1115,7 @@ fail:
     store_savepoint_rollback(e->store);
     forget_added(e, e->command_mark);
     forget_transactions(e, e->txid_mark);
-    usage_book_clear(&e->usage);
+    forget_touches(e, e->touch_mark);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
 }
@@ -977,7 +1136,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
 {
     /* Memory that may be stale (a failed command or commit) is reloaded before anything is
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
-    bool began = (!e->reload_orgs || load_orgs(e)) && store_begin(e->store) == STORE_OK;
+    bool began = (!e->reload_orgs || load_orgs(e)) && (!e->usage_incomplete || rescan_usage(e)) &&
+                 store_begin(e->store) == STORE_OK;
     for (struct command *c = batch; c; c = c->next) {
         if (began)
             apply_one(e, c);
@@ -990,10 +1150,11 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         e->reload_orgs = true;
         forget_added(e, 0);
         forget_transactions(e, 0);
-        usage_book_clear(&e->usage);
+        forget_touches(e, 0);
     }
     e->added_count = 0; /* committed, or taken back out */
     e->txid_count = 0;
+    e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
     count_batch(e, n);
     if (e->reload_orgs)
@@ -1048,15 +1209,15 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     e->store = st;
     e->tzdb = tzdb;
     usage_book_init(&e->usage);
-    if (!load_events(e, err)) {
+    err[0] = '\0';
+    if (!load_orgs(e) || !load_events(e, err)) {
+        if (!err[0])
+            snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
+                     store_errmsg(store_conn(st)));
+        usage_book_free(&e->usage);
         dedup_free(&e->accepted);
         dedup_free(&e->by_transaction);
-        free(e);
-        return NULL;
-    }
-    if (!load_orgs(e)) {
-        snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
-                 store_errmsg(store_conn(st)));
+        free(e->orgs);
         free(e);
         return NULL;
     }
@@ -1101,6 +1262,7 @@ void engine_stop(struct engine *e)
     dedup_free(&e->accepted);
     dedup_free(&e->by_transaction);
     usage_book_free(&e->usage);
+    free(e->touches);
     free(e->added);
     free(e->txid_changes);
     free(e->orgs);

@@ -19,6 +19,7 @@ static void usage_free(struct usage *u)
     for (size_t i = 0; i < u->charge_count; i++)
         for (size_t k = 0; u->charges[i].buckets && k <= u->charges[i].filter_count; k++)
             aggregation_free(&u->charges[i].buckets[k].aggregation);
+    free(u->events);
     struct arena a = u->arena; /* u lives in its own arena */
     arena_free(&a);
 }
@@ -260,26 +261,43 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
 
 struct replay {
     struct usage *u;
-    struct arena *a;
     bool ok;
 };
 
-static bool replay_event(int64_t id, const char *code, tally_time timestamp,
-                         const char *properties_json, void *ctx)
+static bool replay_event(const struct store_event *stored, void *ctx)
 {
     struct replay *r = ctx;
-    struct event e = {.code = code};
-    if (!event_json_properties_text(r->a, properties_json, &e) ||
-        usage_apply(r->u, &e, timestamp, (uint64_t)id) != AGGREGATION_OK) {
-        r->ok = false;
-        return false;
+    struct event e = {.code = stored->code};
+    struct arena scratch;
+    arena_init(&scratch);
+    r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
+            usage_apply(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
+    arena_free(&scratch);
+    return r->ok;
+}
+
+/* Keeps the references that may still count (timestamped at or after `from`), and replays
+ * those of the period from the store, in acceptance order. */
+static bool replay_refs(struct store *st, struct usage *u, const struct usage_event_ref *refs,
+                        size_t count)
+{
+    struct replay r = {u, true};
+    for (size_t i = 0; i < count; i++) {
+        if (refs[i].timestamp < u->from)
+            continue;
+        if (!usage_note(u, refs[i].id, refs[i].timestamp))
+            return false;
+        if (refs[i].timestamp < u->to &&
+            store_event_raw(store_conn(st), refs[i].id, replay_event, &r) != STORE_OK)
+            return false;
     }
-    return true;
+    return r.ok;
 }
 
 static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
-                           const uint8_t hash_key[16], const char **failed)
+                           const uint8_t hash_key[16], const struct usage_event_ref *refs,
+                           size_t ref_count, const char **failed)
 {
     struct arena a;
     arena_init(&a);
@@ -295,6 +313,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     struct plan_terms terms;
     struct period period;
     u->subscription_id = row->sub.id;
+    u->org_id = row->sub.org_id;
     const char *body = row->sub.plan_body;
     if (!body && store_catalog_get_by_lago_id(store_conn(st), b.org_id, CATALOG_PLAN,
                                               row->sub.plan_lago_id, &item, b.a) == STORE_OK)
@@ -323,10 +342,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
             goto fail;
     }
     *failed = "events";
-    struct replay r = {u, b.a, true};
-    if (store_event_each_in_period(store_conn(st), row->sub.id, u->from, u->to, replay_event, &r) !=
-            STORE_OK ||
-        !r.ok)
+    if (!replay_refs(st, u, refs, ref_count))
         goto fail;
     json_object_put(plan);
     *failed = NULL;
@@ -337,24 +353,105 @@ fail:
     return NULL;
 }
 
+/* A new usage for the subscription's current period, taking over `old`'s references. */
+static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
+                             const struct store_subscription *row, tally_time now,
+                             const uint8_t hash_key[16], const struct usage *old,
+                             const char **failed)
+{
+    return build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
+                 failed);
+}
+
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed)
 {
     size_t i = book_find(b, row->sub.id);
+    if (i != SIZE_MAX && now >= b->items[i]->from && now < b->items[i]->to)
+        return b->items[i];
+    /* none yet, or the period moved on: the new period's events are among the references */
+    struct usage *u =
+        rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL, failed);
+    if (!u)
+        return NULL;
     if (i != SIZE_MAX) {
-        struct usage *u = b->items[i];
-        if (now >= u->from && now < u->to)
-            return u;
-        book_drop(b, i); /* the period moved on */
+        usage_free(b->items[i]);
+        b->items[i] = u;
+        return u;
     }
-    struct usage *u = build(st, tzdb, row, now, hash_key, failed);
-    if (u && !book_put(b, u)) {
+    if (!book_put(b, u)) {
         usage_free(u);
         *failed = "memory";
         return NULL;
     }
     return u;
+}
+
+bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
+                        int64_t subscription_id, tally_time now, const uint8_t hash_key[16],
+                        size_t keep)
+{
+    size_t i = book_find(b, subscription_id);
+    if (i == SIZE_MAX)
+        return true;
+    struct usage *old = b->items[i];
+    if (keep < old->event_count)
+        old->event_count = keep;
+    struct arena scratch;
+    arena_init(&scratch);
+    struct store_subscription row;
+    const char *failed;
+    struct usage *u = NULL;
+    enum store_status s =
+        store_subscription_get(store_conn(st), org_id, subscription_id, &row, &scratch);
+    if (s == STORE_OK)
+        u = rebuild(st, tzdb, &row, now, hash_key, old, &failed);
+    arena_free(&scratch);
+    if (!u && s != STORE_NOT_FOUND)
+        return false;
+    book_drop(b, i); /* frees `old`, whose references `u` has copied */
+    if (u && !book_put(b, u)) {
+        usage_free(u);
+        return false;
+    }
+    return true;
+}
+
+void usage_book_forget(struct usage_book *b, int64_t subscription_id)
+{
+    size_t i = book_find(b, subscription_id);
+    if (i != SIZE_MAX)
+        book_drop(b, i);
+}
+
+void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < b->cap; i++)
+        if (b->items[i])
+            fn(b->items[i], ctx);
+}
+
+struct usage *usage_book_find(struct usage_book *b, int64_t subscription_id)
+{
+    size_t i = book_find(b, subscription_id);
+    return i == SIZE_MAX ? NULL : b->items[i];
+}
+
+bool usage_note(struct usage *u, int64_t id, tally_time timestamp)
+{
+    if (timestamp < u->from)
+        return true; /* an earlier period's: never counted here again */
+    if (u->event_count == u->event_cap) {
+        size_t cap = u->event_cap ? u->event_cap * 2 : 64;
+        struct usage_event_ref *p = realloc(u->events, cap * sizeof *p);
+        if (!p)
+            return false;
+        u->events = p;
+        u->event_cap = cap;
+    }
+    u->events[u->event_count++] = (struct usage_event_ref){id, timestamp};
+    return true;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */

@@ -4,13 +4,14 @@
  * (core/aggregation) that each accepted event updates in the same command. The period's fee
  * is therefore known at every moment, at a cost that does not grow with the events.
  *
- * A subscription's usage is built on first need (an event, a read) from its plan and from the
- * events already stored for its current period, then kept up to date event by event. It is
- * a cache of the store, never ahead of it: whenever a command or a commit fails, or a plan,
- * metric, tax or subscription changes, the engine drops the states and they are rebuilt from
- * disk on next use. Events timestamped outside the current period are stored but do not
- * count here: earlier periods are the invoices' (a later issue), and a future period's events
- * are read when that period becomes current.
+ * A subscription's usage is built from its plan when first needed, fed by the writer's
+ * startup scan of the stored events and then by each accepted event, and remembers which
+ * stored events it may count (`events`). No index on the events table is needed to rebuild
+ * it: when its plan, metric or taxes change, when a command that touched it fails, or when
+ * its period moves on, it is rebuilt from its plan and those references, read back by id.
+ * It is therefore a cache of the store, never ahead of it. Events timestamped before the
+ * current period are stored but do not count here (earlier periods are the invoices'); events
+ * of a later period count when that period becomes current.
  *
  * Threads: the engine's writer only.
  */
@@ -49,14 +50,26 @@ struct usage_charge {
     money_t tax_rate;             /* the sum of the charge's (or plan's) tax rates, percent */
 };
 
+/* A stored event the usage may count: now, or when its period comes. */
+struct usage_event_ref {
+    int64_t id;
+    tally_time timestamp;
+};
+
 struct usage {
     int64_t subscription_id;
+    int64_t org_id;
     tally_time from, to; /* the period [from, to) */
     char currency[4];
     int32_t exponent;
     struct usage_charge *charges;
     size_t charge_count;
-    struct arena arena; /* owns everything above */
+    /* Every stored event of the subscription timestamped at or after `from`, in acceptance
+     * order: what a rebuild (a plan edit, a failed command, the next period) replays. 16
+     * bytes an event of the current period (and of later ones sent early). */
+    struct usage_event_ref *events;
+    size_t event_count, event_cap;
+    struct arena arena; /* owns everything above but `events` (malloc'd, grows) */
 };
 
 /* What a charge (or one of its buckets) costs now. */
@@ -85,6 +98,25 @@ void usage_book_free(struct usage_book *b);
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed);
+
+/* The book's usage for a subscription, or NULL (no lookup in the store). */
+struct usage *usage_book_find(struct usage_book *b, int64_t subscription_id);
+/* Takes one subscription's usage out of the book (it is built again on next use). */
+void usage_book_forget(struct usage_book *b, int64_t subscription_id);
+/* Calls fn for every usage in the book. */
+void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx), void *ctx);
+/*
+ * Rebuilds one subscription's usage (if the book has it) from the store and the first `keep`
+ * of its references (SIZE_MAX: all): after a change to what prices it, or to take back the
+ * events of a failed command. A subscription gone from the store leaves the book. False on a
+ * store failure.
+ */
+bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
+                        int64_t subscription_id, tally_time now, const uint8_t hash_key[16],
+                        size_t keep);
+
+/* Remembers a stored event the usage may count (now or in a later period). */
+bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
 
 /*
  * Applies one accepted event (stored with id `sequence`) to every charge of its metric.

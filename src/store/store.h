@@ -250,20 +250,16 @@ struct store_event {
 enum store_status store_event_insert(struct store *st, const struct store_event *e);
 /* The rowid of the last insert on the writer's connection. */
 int64_t store_last_insert_id(struct store *st);
-/* Every stored event's identity, in acceptance order (rebuilds the dedup set); fn returns
- * false to stop with an error. */
-enum store_status store_event_each_identity(struct store_conn *c,
-                                            bool (*fn)(int64_t id, int64_t org_id,
-                                                       const char *external_subscription_id,
-                                                       const char *transaction_id, void *ctx),
-                                            void *ctx);
-/* A subscription's events timestamped in [from, to), in acceptance order; fn false stops. */
-enum store_status store_event_each_in_period(struct store_conn *c, int64_t subscription_id,
-                                             tally_time from, tally_time to,
-                                             bool (*fn)(int64_t id, const char *code,
-                                                        tally_time timestamp,
-                                                        const char *properties_json, void *ctx),
-                                             void *ctx);
+/*
+ * Every stored event, in acceptance order, read straight from the row (strings valid until
+ * fn returns; the subscription and customer lago ids are not filled). fn false stops with an
+ * error. The writer rebuilds its memory (deduplication, live usage) from this at start.
+ */
+enum store_status store_event_each(struct store_conn *c,
+                                   bool (*fn)(const struct store_event *e, void *ctx), void *ctx);
+/* One event by id, the same way; STORE_NOT_FOUND if there is none. */
+enum store_status store_event_raw(struct store_conn *c, int64_t id,
+                                  bool (*fn)(const struct store_event *e, void *ctx), void *ctx);
 /* An event by its id (the writer finds ids by transaction id in memory). */
 enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
                                   struct store_event *out, struct arena *a);
