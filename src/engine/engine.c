@@ -1132,8 +1132,41 @@ static void count_batch(struct engine *e, size_t n)
     atomic_fetch_add(&e->commands, n);
 }
 
+static bool reads_only(const struct command *c)
+{
+    return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND;
+}
+
+/*
+ * Reads that need the writer's memory (live usage, the transaction-id map) are answered
+ * before the batch's writes, from the committed state, and at once: they change nothing, so
+ * they need no commit and do not wait for the group's fsync. A read sees every write that
+ * was acknowledged before it arrived (those were committed by an earlier batch).
+ */
+static struct command *answer_reads(struct engine *e, struct command *batch, size_t *n)
+{
+    struct command *writes = NULL, **tail = &writes;
+    while (batch) {
+        struct command *next = batch->next;
+        batch->next = NULL;
+        if (reads_only(batch) && !e->reload_orgs && !e->usage_incomplete) {
+            apply_one(e, batch);
+            batch->done(batch);
+            (*n)--;
+        } else {
+            *tail = batch;
+            tail = &batch->next;
+        }
+        batch = next;
+    }
+    return writes;
+}
+
 static void apply_batch(struct engine *e, struct command *batch, size_t n)
 {
+    batch = answer_reads(e, batch, &n);
+    if (!batch)
+        return;
     /* Memory that may be stale (a failed command or commit) is reloaded before anything is
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
     bool began = (!e->reload_orgs || load_orgs(e)) && (!e->usage_incomplete || rescan_usage(e)) &&
