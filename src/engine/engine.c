@@ -21,6 +21,7 @@
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
+#include "util/vec.h"
 
 /* What every command of an organization reads: its clock, and its customer numbering. */
 struct org_state {
@@ -90,15 +91,9 @@ static void collect_org(const struct store_org *o, void *ctx)
     struct org_load *l = ctx;
     if (l->failed)
         return;
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct org_state *p = realloc(l->items, cap * sizeof *p);
-        if (!p) {
-            l->failed = true;
-            return;
-        }
-        l->items = p;
-        l->cap = cap;
+    if (!vec_room((void **)&l->items, &l->cap, l->count, sizeof *l->items, 16)) {
+        l->failed = true;
+        return;
     }
     l->items[l->count++] = (struct org_state){o->id, o->has_test_clock, o->test_clock_now,
                                               o->last_customer_sequential_id};
@@ -579,14 +574,8 @@ static enum command_result apply_coupon_terminate(struct engine *e, struct comma
 
 static bool note_added(struct engine *e, struct siphash128 fp)
 {
-    if (e->added_count == e->added_cap) {
-        size_t cap = e->added_cap ? e->added_cap * 2 : 1024;
-        struct siphash128 *p = realloc(e->added, cap * sizeof *p);
-        if (!p)
-            return false;
-        e->added = p;
-        e->added_cap = cap;
-    }
+    if (!vec_room((void **)&e->added, &e->added_cap, e->added_count, sizeof *e->added, 1024))
+        return false;
     e->added[e->added_count++] = fp;
     return true;
 }
@@ -614,14 +603,9 @@ static bool note_transaction(struct engine *e, struct siphash128 fp, uint64_t id
     uint64_t previous;
     bool existed = dedup_find(&e->by_transaction, fp, &previous);
     if (undoable) {
-        if (e->txid_count == e->txid_cap) {
-            size_t cap = e->txid_cap ? e->txid_cap * 2 : 1024;
-            struct txid_change *p = realloc(e->txid_changes, cap * sizeof *p);
-            if (!p)
-                return false;
-            e->txid_changes = p;
-            e->txid_cap = cap;
-        }
+        if (!vec_room((void **)&e->txid_changes, &e->txid_cap, e->txid_count,
+                      sizeof *e->txid_changes, 1024))
+            return false;
         e->txid_changes[e->txid_count++] = (struct txid_change){fp, existed, previous};
     }
     return existed ? dedup_set_value(&e->by_transaction, fp, id)
@@ -641,14 +625,8 @@ static void forget_transactions(struct engine *e, size_t mark)
 
 static bool note_touch(struct engine *e, int64_t org_id, const struct usage *u)
 {
-    if (e->touch_count == e->touch_cap) {
-        size_t cap = e->touch_cap ? e->touch_cap * 2 : 256;
-        struct usage_touch *p = realloc(e->touches, cap * sizeof *p);
-        if (!p)
-            return false;
-        e->touches = p;
-        e->touch_cap = cap;
-    }
+    if (!vec_room((void **)&e->touches, &e->touch_cap, e->touch_count, sizeof *e->touches, 256))
+        return false;
     e->touches[e->touch_count++] = (struct usage_touch){org_id, u->subscription_id, u->event_count};
     return true;
 }

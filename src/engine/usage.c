@@ -11,6 +11,7 @@
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
+#include "util/vec.h"
 
 /* ---- the book ------------------------------------------------------------------------------ */
 
@@ -442,14 +443,8 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp)
 {
     if (timestamp < u->from)
         return true; /* an earlier period's: never counted here again */
-    if (u->event_count == u->event_cap) {
-        size_t cap = u->event_cap ? u->event_cap * 2 : 64;
-        struct usage_event_ref *p = realloc(u->events, cap * sizeof *p);
-        if (!p)
-            return false;
-        u->events = p;
-        u->event_cap = cap;
-    }
+    if (!vec_room((void **)&u->events, &u->event_cap, u->event_count, sizeof *u->events, 64))
+        return false;
     u->events[u->event_count++] = (struct usage_event_ref){id, timestamp};
     return true;
 }
