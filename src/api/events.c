@@ -12,6 +12,7 @@
 #include "core/dedup.h"
 #include "core/subscription.h"
 #include "engine/engine.h"
+#include "engine/usage.h"
 #include "util/jsonw.h"
 
 /* ---- rendering ------------------------------------------------------------------------------ */
@@ -342,4 +343,108 @@ void events_list(struct request *req)
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);
+}
+
+/* ---- estimate_fees ------------------------------------------------------------------------ */
+
+static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
+                       const struct usage_estimate *est)
+{
+    const struct usage *u = cmd->usage;
+    const struct store_subscription *row = &cmd->usage_subscription;
+    money_t taxes = usage_charge_taxes(c, est->amount_cents);
+    int64_t tax_cents = 0;
+    money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents);
+    char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
+    money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
+    jsonw_object_begin(w);
+    jsonw_kv_null(w, "lago_id");
+    jsonw_kv_cstr(w, "lago_charge_id", c->lago_id);
+    jsonw_kv_null(w, "lago_invoice_id");
+    jsonw_kv_cstr(w, "lago_subscription_id", row->sub.lago_id);
+    jsonw_kv_cstr(w, "external_subscription_id", row->sub.external_id);
+    jsonw_kv_cstr(w, "lago_customer_id", row->customer_lago_id);
+    jsonw_kv_cstr(w, "external_customer_id", row->customer_external_id);
+    jsonw_kv_int(w, "amount_cents", est->amount_cents);
+    jsonw_kv_cstr(w, "amount_currency", u->currency);
+    jsonw_kv_int(w, "taxes_amount_cents", tax_cents);
+    jsonw_kv_cstr(w, "taxes_rate", rate);
+    jsonw_kv_int(w, "total_amount_cents", est->amount_cents + tax_cents);
+    jsonw_kv_cstr(w, "units", units);
+    jsonw_kv_int(w, "events_count", 1);
+    jsonw_kv_bool(w, "pay_in_advance", true);
+    jsonw_kv_bool(w, "invoiceable", c->invoiceable);
+    jsonw_key(w, "from_date");
+    jsonw_time(w, u->from, false);
+    jsonw_key(w, "to_date");
+    jsonw_time(w, u->to - TIMESTAMP_USEC_PER_SEC, false);
+    jsonw_kv_cstr(w, "payment_status", "pending");
+    jsonw_kv_null(w, "created_at");
+    jsonw_key(w, "item");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "type", "charge");
+    jsonw_kv_cstr(w, "code", c->metric_code);
+    jsonw_kv_cstr(w, "name", c->metric_name);
+    jsonw_kv_cstr(w, "invoice_display_name", c->invoice_display_name);
+    jsonw_kv_cstr(w, "filter_invoice_display_name", est->bucket->invoice_display_name);
+    jsonw_kv_raw(w, "filters", est->bucket->values_json);
+    jsonw_kv_cstr(w, "lago_item_id", c->lago_id);
+    jsonw_kv_cstr(w, "item_type", "Charge");
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* Writer thread, before any write of the batch: nothing changes. */
+static void render_estimate(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "subscription_not_found"))
+        return;
+    const struct event *ev = cmd->as.fees_estimate.event;
+    struct jsonw w;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "fees");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < cmd->usage->charge_count; i++) {
+        const struct usage_charge *c = &cmd->usage->charges[i];
+        struct usage_estimate est;
+        if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
+            continue;
+        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est)) {
+            cmd->http_status = 422;
+            api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range");
+            return;
+        }
+        render_fee(&w, cmd, c, &est);
+    }
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+    cmd->http_status = 200;
+}
+
+void events_estimate_fees(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "event", &doc);
+    struct event *e = obj ? arena_alloc(&req->arena, sizeof *e) : NULL;
+    struct json_in_error err = {0};
+    struct command *cmd = NULL;
+    if (obj && !e) {
+        api_error(req, 500, "out_of_memory", NULL);
+    } else if (e) {
+        /* the estimate needs no transaction id: Lago's takes none */
+        if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                                     &req->arena, &e->external_subscription_id, &err) ||
+            !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
+            !parse_properties(req, obj, e, &err))
+            api_error_validation(req, err.field, err.code);
+        else if ((cmd = api_new_command(req, COMMAND_FEES_ESTIMATE, render_estimate))) {
+            cmd->as.fees_estimate.event = e;
+            req->idempotency_key = NULL; /* it changes nothing: there is nothing to replay */
+            api_submit(req, cmd);
+        }
+    }
+    json_object_put(doc);
 }

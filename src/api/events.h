@@ -20,5 +20,7 @@ void events_create(struct request *req);
 void events_create_batch(struct request *req);
 void events_get(struct request *req);
 void events_list(struct request *req);
+/* POST /events/estimate_fees: what an event would cost under the pay-in-advance charges. */
+void events_estimate_fees(struct request *req);
 
 #endif

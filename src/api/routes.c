@@ -74,6 +74,8 @@ const struct route api_routes[] = {
     {"POST", "/api/v1/events/batch", "events.batch", true, events_create_batch, NULL},
     {"GET", "/api/v1/events", "events.list", true, events_list, NULL},
     {"GET", "/api/v1/events/{}", "events.get", true, events_get, NULL},
+    {"POST", "/api/v1/events/estimate_fees", "events.estimate_fees", true, events_estimate_fees,
+     NULL},
     {"GET", "/api/v1/customers/{}/current_usage", "customers.current_usage", true, usage_current,
      NULL},
 };

@@ -868,6 +868,60 @@ enum aggregation_status aggregation_units(const struct aggregation *a, tally_tim
     }
 }
 
+/* unique_count: whether the value is present after the event (the table is only read). */
+static int64_t unique_present_after(const struct aggregation *a, const char *value, size_t len,
+                                    bool add, struct aggregation_order at)
+{
+    int64_t present = (int64_t)a->u.unique.present;
+    if (a->u.unique.capacity) {
+        uint64_t hash = unique_hash(a, value, len);
+        const struct aggregation_unique_entry *en =
+            &a->u.unique.entries[unique_slot(a, hash, value, len)];
+        if (en->flags & ENTRY_USED) {
+            int c = order_cmp(at, en->at);
+            if (c < 0 || (c == 0 && (add || !(en->flags & ENTRY_PRESENT))))
+                return present; /* superseded: no change, as in unique_apply */
+            return present - ((en->flags & ENTRY_PRESENT) ? 1 : 0) + (add ? 1 : 0);
+        }
+    }
+    return present + (add ? 1 : 0);
+}
+
+enum aggregation_status aggregation_preview(const struct aggregation *a,
+                                            const struct aggregation_event *e, money_t *units,
+                                            int64_t *events_count)
+{
+    enum aggregation_status st = aggregation_units(a, a->to, units);
+    if (st != AGGREGATION_OK)
+        return st;
+    *events_count = aggregation_events_count(a);
+    money_t v;
+    bool add;
+    switch (a->kind) {
+    case AGGREGATION_COUNT:
+        *units = money_from_int(a->events_count + 1);
+        *events_count = a->events_count + 1;
+        return AGGREGATION_OK;
+    case AGGREGATION_SUM:
+        st = parse_number(e, &v);
+        if (st == AGGREGATION_IGNORED)
+            return AGGREGATION_OK;
+        if (st != AGGREGATION_OK)
+            return st;
+        *events_count = a->events_count + 1;
+        return from_money_status(money_add(*units, v, units));
+    case AGGREGATION_UNIQUE_COUNT:
+        if ((st = parse_operation(e, &add)) != AGGREGATION_OK)
+            return st;
+        if (e->value && e->value_len > AGGREGATION_VALUE_TEXT_MAX)
+            return AGGREGATION_ERR_LIMIT;
+        *events_count = unique_present_after(a, e->value, e->value_len, add, event_order(e));
+        *units = money_from_int(*events_count);
+        return AGGREGATION_OK;
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
 int64_t aggregation_events_count(const struct aggregation *a)
 {
     if (!a)

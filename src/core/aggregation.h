@@ -283,6 +283,16 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
 enum aggregation_status aggregation_units(const struct aggregation *a, tally_time now,
                                           money_t *units);
 
+/*
+ * What aggregation_add would make of the state, without changing it: the units (before
+ * rounding) and events count after the event. For the types a pay-in-advance charge may use
+ * (count, sum, unique_count: Lago's estimate_fees); AGGREGATION_ERR_INVALID for the others.
+ * An event Lago would ignore leaves both as they are.
+ */
+enum aggregation_status aggregation_preview(const struct aggregation *a,
+                                            const struct aggregation_event *e, money_t *units,
+                                            int64_t *events_count);
+
 /* Lago's aggregation count (the table above): the charge model's events_count. */
 int64_t aggregation_events_count(const struct aggregation *a);
 

@@ -44,6 +44,7 @@ enum command_kind {
     COMMAND_EVENTS_INGEST,
     COMMAND_USAGE_READ,
     COMMAND_EVENT_FIND,
+    COMMAND_FEES_ESTIMATE,
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -178,6 +179,10 @@ struct command {
             struct event_result *results; /* count of them, in the submitter's arena */
             size_t failed_index;
         } events_ingest;
+        /* POST /events/estimate_fees: what the event would cost, changing nothing. */
+        struct {
+            const struct event *event;
+        } fees_estimate;
         /* GET /events/{transaction_id}: the writer knows where each transaction id is. */
         struct {
             const char *transaction_id;

@@ -781,27 +781,55 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     return COMMAND_OK;
 }
 
-static enum command_result apply_usage_read(struct engine *e, struct command *cmd)
+/* The live usage of an active subscription for a read; its row is left in the command. */
+static enum command_result usage_for_read(struct engine *e, struct command *cmd,
+                                          const char *external_subscription_id)
 {
-    struct customer customer;
     struct store_subscription *row = &cmd->usage_subscription;
-    enum store_status s =
-        store_customer_get(store_conn(e->store), cmd->org_id,
-                           cmd->as.usage_read.external_customer_id, &customer, cmd->arena);
-    if (s != STORE_OK)
-        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
-    s = store_subscription_live(store_conn(e->store), cmd->org_id,
-                                cmd->as.usage_read.external_subscription_id, cmd->now, row,
-                                cmd->arena);
+    enum store_status s = store_subscription_live(
+        store_conn(e->store), cmd->org_id, external_subscription_id, cmd->now, row, cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
-    if (s == STORE_NOT_FOUND || row->sub.customer_id != customer.id ||
-        subscription_status_at(&row->sub, cmd->now) != SUBSCRIPTION_ACTIVE)
+    if (s == STORE_NOT_FOUND || subscription_status_at(&row->sub, cmd->now) != SUBSCRIPTION_ACTIVE)
         return not_found(cmd, "subscription_not_found");
     const char *failed;
     cmd->usage =
         usage_book_get(&e->usage, e->store, e->tzdb, row, cmd->now, e->fingerprint_key, &failed);
     return cmd->usage ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_usage_read(struct engine *e, struct command *cmd)
+{
+    struct customer customer;
+    enum store_status s =
+        store_customer_get(store_conn(e->store), cmd->org_id,
+                           cmd->as.usage_read.external_customer_id, &customer, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
+    enum command_result r = usage_for_read(e, cmd, cmd->as.usage_read.external_subscription_id);
+    if (r == COMMAND_OK && cmd->usage_subscription.sub.customer_id != customer.id)
+        return not_found(cmd, "subscription_not_found");
+    return r;
+}
+
+static enum command_result apply_fees_estimate(struct engine *e, struct command *cmd)
+{
+    const struct event *ev = cmd->as.fees_estimate.event;
+    enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
+    if (r != COMMAND_OK)
+        return r;
+    struct catalog_item metric;
+    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
+                                            CATALOG_BILLABLE_METRIC, ev->code, &metric, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
+                                    : COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < cmd->usage->charge_count; i++) {
+        const struct usage_charge *c = &cmd->usage->charges[i];
+        if (c->pay_in_advance && strcmp(c->metric_code, ev->code) == 0)
+            return COMMAND_OK;
+    }
+    return invalid(cmd, "code", "does_not_match_an_instant_charge");
 }
 
 static enum command_result apply_event_find(struct engine *e, struct command *cmd)
@@ -947,6 +975,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_EVENTS_INGEST: return apply_events_ingest(e, cmd);
     case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
     case COMMAND_EVENT_FIND: return apply_event_find(e, cmd);
+    case COMMAND_FEES_ESTIMATE: return apply_fees_estimate(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -1112,7 +1141,8 @@ static void count_batch(struct engine *e, size_t n)
 
 static bool reads_only(const struct command *c)
 {
-    return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND;
+    return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND ||
+           c->kind == COMMAND_FEES_ESTIMATE;
 }
 
 /*

@@ -229,6 +229,9 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
     c->lago_id = copy(b->a, member(charge, "lago_id"));
     c->charge_model = copy(b->a, member(charge, "charge_model"));
     c->invoice_display_name = copy(b->a, member(charge, "invoice_display_name"));
+    c->pay_in_advance = json_object_get_boolean(member(charge, "pay_in_advance"));
+    struct json_object *invoiceable = member(charge, "invoiceable");
+    c->invoiceable = !invoiceable || json_object_get_boolean(invoiceable);
     enum charge_model_kind kind;
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))
@@ -491,22 +494,83 @@ static enum charge_model_running_total running_total(enum billable_metric_aggreg
     }
 }
 
-bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
-                         const struct usage_bucket *b, tally_time now, struct usage_amount *out)
+/* The fee of a bucket whose aggregate would be `raw` units over `events` events. */
+static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
+                  money_t raw, int64_t events, const money_t *values, size_t value_count,
+                  struct usage_amount *out)
 {
-    money_t raw, amount;
-    (void)now; /* Lago reads a weighted sum to the period's end: units move only with events */
-    if (aggregation_units(&b->aggregation, u->to, &raw) != AGGREGATION_OK ||
-        aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
+    money_t amount;
+    if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
         return false;
-    out->events_count = aggregation_events_count(&b->aggregation);
+    out->events_count = events;
     struct charge_model_input in = {.units = out->units,
-                                    .events_count = out->events_count,
+                                    .events_count = events,
+                                    .event_values = values,
+                                    .event_values_count = value_count,
                                     .running_total = running_total(c->metric.aggregation)};
-    aggregation_values(&b->aggregation, &in.event_values, &in.event_values_count);
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
            charge_model_fee_cents(out->units, amount, u->exponent, &out->amount_cents) ==
                CHARGE_MODEL_OK;
+}
+
+bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
+                         const struct usage_bucket *b, tally_time now, struct usage_amount *out)
+{
+    money_t raw;
+    const money_t *values;
+    size_t count;
+    (void)now; /* Lago reads a weighted sum to the period's end: units move only with events */
+    if (aggregation_units(&b->aggregation, u->to, &raw) != AGGREGATION_OK)
+        return false;
+    aggregation_values(&b->aggregation, &values, &count);
+    return price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out);
+}
+
+bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
+                    tally_time timestamp, struct usage_estimate *out)
+{
+    size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
+                                         e->property_count);
+    const struct usage_bucket *b = &c->buckets[k];
+    struct aggregation_event ev = {.timestamp = timestamp, .sequence = UINT64_MAX};
+    for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
+        if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {
+            ev.value = e->properties[p].value;
+            ev.value_len = ev.value ? strlen(ev.value) : 0;
+            ev.value_is_string = e->properties[p].is_string;
+            break;
+        }
+    }
+    ev.operation_type = event_property(e, "operation_type");
+    struct usage_amount before, after;
+    money_t raw_after;
+    int64_t events_after;
+    const money_t *values;
+    size_t count;
+    aggregation_values(&b->aggregation, &values, &count);
+    if (!usage_bucket_amount(u, c, b, timestamp, &before) ||
+        aggregation_preview(&b->aggregation, &ev, &raw_after, &events_after) != AGGREGATION_OK)
+        return false;
+    /* a kept sum's values gain the event's own value, last (it is the newest) */
+    money_t *with = NULL;
+    if (count > 0 || c->metric.aggregation == AGGREGATION_SUM) {
+        money_t added;
+        with = malloc(sizeof *with * (count + 1));
+        if (!with || money_sub(raw_after, before.units, &added) != MONEY_OK) {
+            free(with);
+            return false;
+        }
+        if (count)
+            memcpy(with, values, sizeof *with * count);
+        with[count] = added;
+    }
+    bool ok = price(u, c, b, raw_after, events_after, with, with && count ? count + 1 : 0, &after);
+    free(with);
+    if (!ok || money_sub(after.units, before.units, &out->units) != MONEY_OK ||
+        __builtin_sub_overflow(after.amount_cents, before.amount_cents, &out->amount_cents))
+        return false;
+    out->bucket = b;
+    return true;
 }
 
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,

@@ -48,6 +48,7 @@ struct usage_charge {
     size_t filter_count;
     struct usage_bucket *buckets; /* filter_count + 1: the last is the default bucket */
     money_t tax_rate;             /* the sum of the charge's (or plan's) tax rates, percent */
+    bool pay_in_advance, invoiceable;
 };
 
 /* A stored event the usage may count: now, or when its period comes. */
@@ -132,6 +133,19 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, tally_time now, struct usage_amount *out);
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out);
+/*
+ * What one more event would cost under a pay-in-advance charge, without changing anything
+ * (Lago's estimate_fees): the bucket it would fall in, its units (the aggregate's change) and
+ * fee(after) - fee(before) in cents. False if the charge's aggregation cannot preview.
+ */
+struct usage_estimate {
+    const struct usage_bucket *bucket;
+    money_t units;
+    int64_t amount_cents;
+};
+bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
+                    tally_time timestamp, struct usage_estimate *out);
+
 /* The taxes of a charge's amount, unrounded, in cents. */
 money_t usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents);
 

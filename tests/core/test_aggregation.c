@@ -1589,20 +1589,74 @@ static int teardown(void **state)
     return 0;
 }
 
+/* aggregation_preview says what aggregation_add then does, for every pay-in-advance type,
+ * over random sequences (unique values added and removed out of order included). */
+static void test_preview_matches_add(void **state)
+{
+    (void)state;
+    static const char *const values[] = {"a", "b", "c", "7", "1.5", "abc", NULL};
+    static const char *const ops[] = {NULL, "add", "remove"};
+    enum billable_metric_aggregation kinds[] = {AGGREGATION_COUNT, AGGREGATION_SUM,
+                                                AGGREGATION_UNIQUE_COUNT};
+    uint64_t x = 0x5DEECE66Du;
+    for (size_t k = 0; k < 3; k++) {
+        struct billable_metric m = metric(kinds[k], false);
+        for (int run = 0; run < 200; run++) {
+            struct aggregation a;
+            assert_int_equal(aggregation_init(&a, &m, 0, 1000000), AGGREGATION_OK);
+            for (uint64_t seq = 1; seq <= 30; seq++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                struct aggregation_event e = EV((tally_time)(x % 1000), seq, values[x % 7]);
+                e.operation_type = ops[(x >> 8) % 3];
+                money_t preview_units, units;
+                int64_t preview_events;
+                assert_int_equal(aggregation_preview(&a, &e, &preview_units, &preview_events),
+                                 AGGREGATION_OK);
+                enum aggregation_status st = aggregation_add(&a, &e);
+                assert_true(st == AGGREGATION_OK || st == AGGREGATION_IGNORED);
+                assert_int_equal(aggregation_units(&a, 1000000, &units), AGGREGATION_OK);
+                assert_int_equal(money_cmp(units, preview_units), 0);
+                assert_int_equal(aggregation_events_count(&a), preview_events);
+            }
+            aggregation_free(&a);
+        }
+    }
+    struct billable_metric mx = metric(AGGREGATION_MAX, false);
+    struct aggregation a;
+    money_t u;
+    int64_t n;
+    struct aggregation_event e = EV(1, 1, "3");
+    assert_int_equal(aggregation_init(&a, &mx, 0, 10), AGGREGATION_OK);
+    assert_int_equal(aggregation_preview(&a, &e, &u, &n), AGGREGATION_ERR_INVALID);
+    aggregation_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_text),         cmocka_unit_test(test_init_rules),
-        cmocka_unit_test(test_count_lago),          cmocka_unit_test(test_sum_lago),
-        cmocka_unit_test(test_sum_numeric_rule),    cmocka_unit_test(test_sum_limits),
-        cmocka_unit_test(test_sum_kept_values),     cmocka_unit_test(test_max_lago),
-        cmocka_unit_test(test_latest_lago),         cmocka_unit_test(prop_latest_order),
-        cmocka_unit_test(test_unique_count_lago),   cmocka_unit_test(test_unique_count_edges),
-        cmocka_unit_test(test_unique_count_limit),  cmocka_unit_test(prop_unique_count_shuffles),
-        cmocka_unit_test(test_weighted_sum_lago),   cmocka_unit_test(test_weighted_sum_now),
-        cmocka_unit_test(test_weighted_sum_limits), cmocka_unit_test(prop_weighted_sum_brute_force),
-        cmocka_unit_test(test_carry_over_rules),    cmocka_unit_test(prop_recurring_late_events),
-        cmocka_unit_test(test_rounding_lago),       cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_preview_matches_add),
+        cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_init_rules),
+        cmocka_unit_test(test_count_lago),
+        cmocka_unit_test(test_sum_lago),
+        cmocka_unit_test(test_sum_numeric_rule),
+        cmocka_unit_test(test_sum_limits),
+        cmocka_unit_test(test_sum_kept_values),
+        cmocka_unit_test(test_max_lago),
+        cmocka_unit_test(test_latest_lago),
+        cmocka_unit_test(prop_latest_order),
+        cmocka_unit_test(test_unique_count_lago),
+        cmocka_unit_test(test_unique_count_edges),
+        cmocka_unit_test(test_unique_count_limit),
+        cmocka_unit_test(prop_unique_count_shuffles),
+        cmocka_unit_test(test_weighted_sum_lago),
+        cmocka_unit_test(test_weighted_sum_now),
+        cmocka_unit_test(test_weighted_sum_limits),
+        cmocka_unit_test(prop_weighted_sum_brute_force),
+        cmocka_unit_test(test_carry_over_rules),
+        cmocka_unit_test(prop_recurring_late_events),
+        cmocka_unit_test(test_rounding_lago),
+        cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

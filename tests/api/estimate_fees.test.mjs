@@ -1,0 +1,81 @@
+// POST /events/estimate_fees: what one more event would cost under the pay-in-advance
+// charges, fee(after) - fee(before), computed from the live aggregates and changing nothing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-05-10T00:00:00Z']);
+  const post = async (path, body) => (await t.api(path, { method: 'POST', body })).json();
+  const calls = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).billable_metric;
+  const gb = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'gb', name: 'GB', aggregation_type: 'sum_agg', field_name: 'gb', filters: [{ key: 'region', values: ['eu', 'us'] }] } })).billable_metric;
+  const seats = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user' } })).billable_metric;
+  const later = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'later', name: 'Later', aggregation_type: 'count_agg' } })).billable_metric;
+  await post('/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: 10 } });
+  await post('/api/v1/plans', { plan: { code: 'instant', name: 'Instant', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
+    { billable_metric_id: calls.lago_id, charge_model: 'package', pay_in_advance: true, properties: { amount: '5', package_size: 10, free_units: 0 } },
+    { billable_metric_id: gb.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.5' }, filters: [{ invoice_display_name: 'EU', properties: { amount: '0.75' }, values: { region: ['eu'] } }] },
+    { billable_metric_id: seats.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '12' } },
+    { billable_metric_id: later.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+  ] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'cust', plan_code: 'instant', external_id: 'sub' } });
+});
+after(async () => { await t.cleanup(); });
+
+let n = 0;
+const estimate = async (code, properties = {}) => {
+  const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'sub', code, properties } } });
+  return { status: r.status, body: await r.json() };
+};
+const send = (code, properties = {}) => t.api('/api/v1/events', { method: 'POST', body: { event: { transaction_id: `x${n++}`, external_subscription_id: 'sub', code, properties } } });
+
+test('a package charge bills the event that opens a new package', async () => {
+  let r = await estimate('calls');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.fees.length, 1);
+  const fee = r.body.fees[0];
+  assert.equal(fee.amount_cents, 500); // the first call opens the first package
+  assert.equal(fee.taxes_amount_cents, 50);
+  assert.equal(fee.total_amount_cents, 550);
+  assert.equal(fee.units, '1.0');
+  assert.equal(fee.events_count, 1);
+  assert.equal(fee.lago_id, null);
+  assert.equal(fee.item.code, 'calls');
+  for (let i = 0; i < 3; i++) await send('calls');
+  r = await estimate('calls');
+  assert.equal(r.body.fees[0].amount_cents, 0); // the 4th call is inside the paid package
+  for (let i = 0; i < 7; i++) await send('calls'); // 10 sent: the first package is full
+  r = await estimate('calls');
+  assert.equal(r.body.fees[0].amount_cents, 500); // the 11th opens the second
+});
+
+test('a sum with filters, and a unique count that knows who is already counted', async () => {
+  let r = await estimate('gb', { gb: 4, region: 'eu' });
+  assert.equal(r.body.fees[0].amount_cents, 300);
+  assert.equal(r.body.fees[0].item.filter_invoice_display_name, 'EU');
+  r = await estimate('gb', { gb: 4, region: 'asia' });
+  assert.equal(r.body.fees[0].amount_cents, 200);
+  assert.equal(r.body.fees[0].units, '4.0');
+  await send('seats', { user: 'ann' });
+  r = await estimate('seats', { user: 'ann' });
+  assert.equal(r.body.fees[0].amount_cents, 0);
+  r = await estimate('seats', { user: 'bob' });
+  assert.equal(r.body.fees[0].amount_cents, 1200);
+});
+
+test('estimates change nothing', async () => {
+  const usage = async () => (await (await t.api('/api/v1/customers/cust/current_usage?external_subscription_id=sub')).json()).customer_usage;
+  const before = await usage();
+  for (let i = 0; i < 5; i++) await estimate('calls');
+  assert.deepEqual(await usage(), before);
+});
+
+test('errors: no instant charge, unknown metric or subscription', async () => {
+  let r = await estimate('later');
+  assert.deepEqual(r.body.error_details, { code: ['does_not_match_an_instant_charge'] });
+  r = await estimate('nope');
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+  r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'nobody', code: 'calls' } } });
+  assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'subscription_not_found' });
+});
