@@ -454,6 +454,24 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
+/* What a charge's aggregation sees of an event: its metric's field, borrowed from `e`. */
+static struct aggregation_event aggregation_event_of(const struct usage_charge *c,
+                                                     const struct event *e, tally_time timestamp,
+                                                     uint64_t sequence)
+{
+    struct aggregation_event ev = {.timestamp = timestamp, .sequence = sequence};
+    for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
+        if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {
+            ev.value = e->properties[p].value;
+            ev.value_len = ev.value ? strlen(ev.value) : 0;
+            ev.value_is_string = e->properties[p].is_string;
+            break;
+        }
+    }
+    ev.operation_type = event_property(e, "operation_type");
+    return ev;
+}
+
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence)
 {
@@ -465,16 +483,7 @@ enum aggregation_status usage_apply(struct usage *u, const struct event *e, tall
             continue;
         size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
                                              e->property_count);
-        struct aggregation_event ev = {.timestamp = timestamp, .sequence = sequence};
-        for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
-            if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {
-                ev.value = e->properties[p].value;
-                ev.value_len = ev.value ? strlen(ev.value) : 0;
-                ev.value_is_string = e->properties[p].is_string;
-                break;
-            }
-        }
-        ev.operation_type = event_property(e, "operation_type");
+        struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
         enum aggregation_status s = aggregation_add(&c->buckets[k].aggregation, &ev);
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
             return s;
@@ -532,16 +541,7 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
     size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
                                          e->property_count);
     const struct usage_bucket *b = &c->buckets[k];
-    struct aggregation_event ev = {.timestamp = timestamp, .sequence = UINT64_MAX};
-    for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
-        if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {
-            ev.value = e->properties[p].value;
-            ev.value_len = ev.value ? strlen(ev.value) : 0;
-            ev.value_is_string = e->properties[p].is_string;
-            break;
-        }
-    }
-    ev.operation_type = event_property(e, "operation_type");
+    struct aggregation_event ev = aggregation_event_of(c, e, timestamp, UINT64_MAX);
     struct usage_amount before, after;
     money_t raw_after;
     int64_t events_after;
