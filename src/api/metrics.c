@@ -3,6 +3,8 @@
 
 #include <inttypes.h>
 
+#include "engine/usage_view.h"
+
 static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
     200, 201, 400, 401, 402, 403, 404, 405, 409, 413, 422, 429, 431, 500, 503,
 };
@@ -121,6 +123,15 @@ static void render_engine(struct engine *engine, struct buf *out)
                "# TYPE tally_engine_commit_failures_total counter\n"
                "tally_engine_commit_failures_total %" PRIu64 "\n",
                s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits, s.commit_failures);
+    struct usage_views *views = engine_usage_views(engine);
+    buf_printf(out,
+               "# HELP tally_usage_views Current usage answers published for readers.\n"
+               "# TYPE tally_usage_views gauge\ntally_usage_views %zu\n"
+               "# HELP tally_usage_view_answers_total Current usage reads answered from a view, "
+               "without the writer.\n"
+               "# TYPE tally_usage_view_answers_total counter\n"
+               "tally_usage_view_answers_total %" PRIu64 "\n",
+               usage_views_count(views), atomic_load(&views->answered));
 }
 
 void metrics_render(struct metrics *m, const char *const *route_names, int route_count,

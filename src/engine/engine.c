@@ -17,6 +17,7 @@
 
 #include "core/dedup.h"
 #include "engine/usage.h"
+#include "engine/usage_view.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
@@ -60,6 +61,8 @@ struct engine {
     struct dedup accepted;                    /* every accepted event's identity */
     struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
     struct usage_book usage;                  /* live usage per subscription (a cache) */
+    struct usage_views views; /* committed usage answers, for readers (the writer renders) */
+    uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
@@ -983,6 +986,22 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
 
 /* ---- one command inside the group transaction ------------------------------------------- */
 
+/*
+ * Whether a command can change an organization's current usage answers other than by
+ * adding events (a price, a metric, a customer's zone, a subscription, the clock): such
+ * commands are rare, and drop the organization's views rather than work out which.
+ */
+static bool changes_what_usage_shows(enum command_kind kind)
+{
+    switch (kind) {
+    case COMMAND_EVENTS_INGEST:
+    case COMMAND_USAGE_READ:
+    case COMMAND_EVENT_FIND:
+    case COMMAND_FEES_ESTIMATE: return false;
+    default: return true;
+    }
+}
+
 /* An earlier answer under the same Idempotency-Key, if any: replay or conflict. */
 static bool answer_from_key(struct engine *e, struct command *cmd, bool *failed)
 {
@@ -1096,6 +1115,8 @@ static void apply_one(struct engine *e, struct command *cmd)
         goto release;
     if (failed)
         goto fail;
+    if (org && changes_what_usage_shows(cmd->kind))
+        usage_views_drop_org(&e->views, cmd->org_id); /* its next reads ask the writer */
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     refresh_usage(e, cmd);
     if (cmd->result == COMMAND_STORE_FAILED)
@@ -1129,6 +1150,80 @@ fail:
 
 /* ---- the writer loop -------------------------------------------------------------------- */
 
+/* How long a view of this usage stays the answer on the real clock: to its period's end.
+ * A test clock moves only by a command, which drops the organization's views. */
+static tally_time view_valid_until(struct engine *e, const struct usage *u)
+{
+    struct org_state *org = find_org(e, u->org_id);
+    return org && org->has_test_clock ? INT64_MAX : u->to;
+}
+
+/* A usage read the writer answered from committed state becomes the view later reads use. */
+static void publish_read(struct engine *e, const struct command *cmd)
+{
+    if (cmd->kind != COMMAND_USAGE_READ || cmd->result != COMMAND_OK || cmd->http_status != 200)
+        return;
+    const struct store_subscription *row = &cmd->usage_subscription;
+    struct usage_view *v = usage_view_new(cmd->usage, row->customer_external_id,
+                                          row->customer_timezone, view_valid_until(e, cmd->usage),
+                                          e->batch_number, cmd->response.data, cmd->response.len);
+    if (!v)
+        return; /* the reads keep asking the writer */
+    usage_view_touch(v, wallclock_now());
+    usage_views_put(&e->views, v);
+}
+
+/* Renders `u`'s view again (committed state), or drops it if nobody read it lately. */
+static void renew_view(struct engine *e, const struct usage *u, struct usage_view *old,
+                       tally_time now)
+{
+    int64_t last_read = atomic_load(&old->last_read);
+    struct usage_view *v = NULL;
+    if (now - last_read <= USAGE_VIEW_IDLE_USEC) {
+        const char *tz = old->customer_timezone ? old->customer_timezone : "UTC";
+        struct buf body;
+        buf_init(&body);
+        if (usage_view_render(u, tzdb_get(e->tzdb, tz, strlen(tz)), &body))
+            v = usage_view_new(u, old->external_customer_id, old->customer_timezone,
+                               view_valid_until(e, u), e->batch_number, body.data, body.len);
+        buf_free(&body);
+    }
+    if (!v) {
+        usage_views_drop(&e->views, u->org_id, u->external_id);
+        return;
+    }
+    usage_view_touch(v, last_read);
+    usage_views_put(&e->views, v);
+}
+
+/*
+ * After a commit and before any of its answers leave: every view whose subscription the
+ * batch's events changed is rendered again, so that a read after an acknowledgement sees it.
+ */
+static void renew_touched_views(struct engine *e)
+{
+    if (usage_views_count(&e->views) == 0)
+        return;
+    e->batch_number++;
+    tally_time now = wallclock_now();
+    int64_t previous = 0;
+    for (size_t i = 0; i < e->touch_count; i++) {
+        const struct usage_touch *t = &e->touches[i];
+        if (t->subscription_id == previous)
+            continue;
+        previous = t->subscription_id;
+        const struct usage *u = usage_book_find(&e->usage, t->subscription_id);
+        if (!u) { /* it left the book: its view cannot be found, so none can be trusted */
+            usage_views_clear(&e->views);
+            return;
+        }
+        struct usage_view *old = usage_views_get(&e->views, u->org_id, u->external_id);
+        if (old && old->rendered_in != e->batch_number)
+            renew_view(e, u, old, now);
+        usage_view_release(old);
+    }
+}
+
 static void count_batch(struct engine *e, size_t n)
 {
     size_t bucket = 0;
@@ -1159,6 +1254,7 @@ static struct command *answer_reads(struct engine *e, struct command *batch, siz
         batch->next = NULL;
         if (reads_only(batch) && !e->reload_orgs && !e->usage_incomplete) {
             apply_one(e, batch);
+            publish_read(e, batch);
             batch->done(batch);
             (*n)--;
         } else {
@@ -1193,6 +1289,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         forget_transactions(e, 0);
         forget_touches(e, 0);
     }
+    if (committed)
+        renew_touched_views(e);
     e->added_count = 0; /* committed, or taken back out */
     e->txid_count = 0;
     e->touch_count = 0;
@@ -1264,6 +1362,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     }
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
+    usage_views_init(&e->views);
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
         free(e->orgs);
@@ -1303,11 +1402,17 @@ void engine_stop(struct engine *e)
     dedup_free(&e->accepted);
     dedup_free(&e->by_transaction);
     usage_book_free(&e->usage);
+    usage_views_free(&e->views);
     free(e->touches);
     free(e->added);
     free(e->txid_changes);
     free(e->orgs);
     free(e);
+}
+
+struct usage_views *engine_usage_views(struct engine *e)
+{
+    return &e->views;
 }
 
 void engine_stats(struct engine *e, struct engine_stats *out)

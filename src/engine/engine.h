@@ -9,7 +9,7 @@
  * commands is the order of the log. Time is an input: each command is applied at its
  * organization's clock (the real clock, or a test clock that moves only when told).
  *
- * Threads: engine_submit and engine_stats from any thread; engine_start/engine_stop from
+ * Threads: engine_submit, engine_stats and engine_usage_views from any thread; engine_start/engine_stop from
  * the thread that owns the engine (main).
  */
 #ifndef TALLY_ENGINE_ENGINE_H
@@ -51,5 +51,10 @@ void engine_submit(struct engine *e, struct command *cmd);
 void engine_stop(struct engine *e);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* The published current-usage answers (engine/usage_view.h says how to read them). They
+ * live as long as the engine. Any thread. */
+struct usage_views;
+struct usage_views *engine_usage_views(struct engine *e);
 
 #endif

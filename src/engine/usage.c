@@ -318,6 +318,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     struct period period;
     u->subscription_id = row->sub.id;
     u->org_id = row->sub.org_id;
+    u->external_id = arena_strndup(b.a, row->sub.external_id, strlen(row->sub.external_id));
     const char *body = row->sub.plan_body;
     if (!body && store_catalog_get_by_lago_id(store_conn(st), b.org_id, CATALOG_PLAN,
                                               row->sub.plan_lago_id, &item, b.a) == STORE_OK)
@@ -325,7 +326,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     const char *tz = row->customer_timezone ? row->customer_timezone : "UTC";
     const struct tz_zone *zone = tzdb ? tzdb_get(tzdb, tz, strlen(tz)) : NULL;
     *failed = "plan";
-    if (!body || !plan_json_terms(body, &terms) || !zone ||
+    if (!u->external_id || !body || !plan_json_terms(body, &terms) || !zone ||
         subscription_current_period(&row->sub, &terms, zone, now, &period) != PERIOD_OK ||
         !(plan = json_tokener_parse(body)))
         goto fail;

@@ -1,0 +1,307 @@
+/* engine/usage_view: see usage_view.h. */
+#include "engine/usage_view.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/aggregation.h"
+#include "util/jsonw.h"
+
+/* ---- the answer --------------------------------------------------------------------------- */
+
+static void write_units(struct jsonw *w, const char *key, money_t units)
+{
+    char text[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(units), 1, text, sizeof text); /* Lago: "12.0" */
+    jsonw_kv_cstr(w, key, text);
+}
+
+static void write_date(struct jsonw *w, const char *key, tally_time t, const struct tz_zone *zone)
+{
+    struct tz_local local;
+    char text[16];
+    jsonw_key(w, key);
+    if (!zone || tz_to_local(zone, t, &local) != TZ_OK) {
+        jsonw_null(w);
+        return;
+    }
+    snprintf(text, sizeof text, "%04d-%02d-%02d", (int)local.civil.date.year,
+             (int)local.civil.date.month, (int)local.civil.date.day);
+    jsonw_cstr(w, text);
+}
+
+/* One charge's usage; false if its amount cannot be computed (an overflow). Amounts read
+ * the period to its end (a weighted sum's units move only with events). */
+static bool write_charge(struct jsonw *w, const struct usage *u, const struct usage_charge *c,
+                         int64_t *amount_cents, money_t *taxes)
+{
+    struct usage_amount total;
+    if (!usage_charge_amount(u, c, u->to, &total))
+        return false;
+    *amount_cents = total.amount_cents;
+    *taxes = usage_charge_taxes(c, total.amount_cents);
+    jsonw_object_begin(w);
+    write_units(w, "units", total.units);
+    jsonw_kv_int(w, "events_count", total.events_count);
+    jsonw_kv_int(w, "amount_cents", total.amount_cents);
+    jsonw_kv_cstr(w, "amount_currency", u->currency);
+    jsonw_key(w, "charge");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", c->lago_id);
+    jsonw_kv_cstr(w, "charge_model", c->charge_model);
+    jsonw_kv_cstr(w, "invoice_display_name", c->invoice_display_name);
+    jsonw_object_end(w);
+    jsonw_key(w, "billable_metric");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", c->metric_lago_id);
+    jsonw_kv_cstr(w, "name", c->metric_name);
+    jsonw_kv_cstr(w, "code", c->metric_code);
+    jsonw_kv_cstr(w, "aggregation_type", billable_metric_aggregation_name(c->metric.aggregation));
+    jsonw_object_end(w);
+    jsonw_key(w, "filters");
+    jsonw_array_begin(w);
+    for (size_t k = 0; c->filter_count > 0 && k <= c->filter_count; k++) {
+        const struct usage_bucket *b = &c->buckets[k];
+        struct usage_amount part;
+        if (!usage_bucket_amount(u, c, b, u->to, &part))
+            return false;
+        jsonw_object_begin(w);
+        write_units(w, "units", part.units);
+        jsonw_kv_int(w, "amount_cents", part.amount_cents);
+        jsonw_kv_int(w, "events_count", part.events_count);
+        jsonw_kv_cstr(w, "invoice_display_name", b->invoice_display_name);
+        jsonw_kv_raw(w, "values", b->values_json);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "grouped_usage");
+    jsonw_array_begin(w);
+    jsonw_array_end(w);
+    jsonw_object_end(w);
+    return true;
+}
+
+bool usage_view_render(const struct usage *u, const struct tz_zone *zone, struct buf *out)
+{
+    struct jsonw w;
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "customer_usage");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "from_datetime");
+    jsonw_time(&w, u->from, false);
+    jsonw_key(&w, "to_datetime");
+    jsonw_time(&w, u->to - TIMESTAMP_USEC_PER_SEC, false);
+    write_date(&w, "issuing_date", u->to - TIMESTAMP_USEC_PER_SEC, zone);
+    jsonw_kv_cstr(&w, "currency", u->currency);
+    jsonw_kv_null(&w, "lago_invoice_id");
+    jsonw_key(&w, "charges_usage");
+    jsonw_array_begin(&w);
+    int64_t amount = 0;
+    money_t taxes = money_from_int(0);
+    bool ok = true;
+    for (size_t i = 0; ok && i < u->charge_count; i++) {
+        int64_t charge_cents;
+        money_t charge_taxes;
+        ok = write_charge(&w, u, &u->charges[i], &charge_cents, &charge_taxes) &&
+             !__builtin_add_overflow(amount, charge_cents, &amount) &&
+             money_add(taxes, charge_taxes, &taxes) == MONEY_OK;
+    }
+    jsonw_array_end(&w);
+    /* Taxes are summed unrounded and rounded once, as Lago's invoice does. */
+    int64_t tax_cents = 0;
+    ok = ok && money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK;
+    jsonw_kv_int(&w, "amount_cents", amount);
+    jsonw_kv_int(&w, "taxes_amount_cents", tax_cents);
+    jsonw_kv_int(&w, "total_amount_cents", amount + tax_cents);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+    return ok && !buf_failed(out);
+}
+
+/* ---- one view ----------------------------------------------------------------------------- */
+
+/* Copies `s` (n bytes and a NUL) to *cursor and moves it on. */
+static const char *put_text(char **cursor, const char *s, size_t n)
+{
+    char *at = *cursor;
+    memcpy(at, s, n);
+    at[n] = '\0';
+    *cursor += n + 1;
+    return at;
+}
+
+struct usage_view *usage_view_new(const struct usage *u, const char *external_customer_id,
+                                  const char *customer_timezone, tally_time valid_until,
+                                  uint64_t rendered_in, const char *body, size_t body_len)
+{
+    size_t sub_len = strlen(u->external_id), cust_len = strlen(external_customer_id);
+    size_t tz_len = customer_timezone ? strlen(customer_timezone) : 0;
+    /* One block: the view, then its strings and body (every length is bounded by a request
+     * limit or by the writer's own rendering, so the sum cannot overflow). */
+    struct usage_view *v =
+        malloc(sizeof *v + sub_len + 1 + cust_len + 1 + tz_len + 1 + body_len + 1);
+    if (!v)
+        return NULL;
+    char *cursor = (char *)(v + 1);
+    atomic_init(&v->refs, 1);
+    atomic_init(&v->last_read, 0);
+    v->org_id = u->org_id;
+    v->subscription_id = u->subscription_id;
+    v->valid_until = valid_until;
+    v->rendered_in = rendered_in;
+    v->external_subscription_id = put_text(&cursor, u->external_id, sub_len);
+    v->external_customer_id = put_text(&cursor, external_customer_id, cust_len);
+    v->customer_timezone = customer_timezone ? put_text(&cursor, customer_timezone, tz_len) : NULL;
+    v->body = put_text(&cursor, body, body_len);
+    v->body_len = body_len;
+    v->next = NULL;
+    return v;
+}
+
+void usage_view_release(struct usage_view *v)
+{
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1)
+        free(v);
+}
+
+void usage_view_touch(struct usage_view *v, tally_time now)
+{
+    atomic_store_explicit(&v->last_read, now, memory_order_relaxed);
+}
+
+/* ---- the map ------------------------------------------------------------------------------ */
+
+/* FNV-1a over the organization and the external id. Only a tenant's own ids share its
+ * chains, and USAGE_VIEWS_MAX bounds them. */
+static size_t bucket_of(int64_t org_id, const char *external_subscription_id)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (int i = 0; i < 8; i++) {
+        h ^= (uint8_t)((uint64_t)org_id >> (8 * i));
+        h *= 1099511628211ULL;
+    }
+    for (const char *p = external_subscription_id; *p; p++) {
+        h ^= (uint8_t)*p;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % USAGE_VIEWS_BUCKETS);
+}
+
+/* The link that points at the view of that key, or at the chain's terminating NULL. Under
+ * the lock. */
+static struct usage_view **link_of(struct usage_views *m, int64_t org_id, const char *external_id)
+{
+    struct usage_view **link = &m->buckets[bucket_of(org_id, external_id)];
+    while (*link &&
+           ((*link)->org_id != org_id || strcmp((*link)->external_subscription_id, external_id)))
+        link = &(*link)->next;
+    return link;
+}
+
+void usage_views_init(struct usage_views *m)
+{
+    memset(m->buckets, 0, sizeof m->buckets);
+    atomic_init(&m->count, 0);
+    atomic_init(&m->answered, 0);
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void usage_views_free(struct usage_views *m)
+{
+    usage_views_clear(m);
+    pthread_mutex_destroy(&m->lock);
+}
+
+struct usage_view *usage_views_get(struct usage_views *m, int64_t org_id,
+                                   const char *external_subscription_id)
+{
+    pthread_mutex_lock(&m->lock);
+    struct usage_view *v = *link_of(m, org_id, external_subscription_id);
+    if (v)
+        atomic_fetch_add(&v->refs, 1);
+    pthread_mutex_unlock(&m->lock);
+    return v;
+}
+
+bool usage_views_put(struct usage_views *m, struct usage_view *v)
+{
+    pthread_mutex_lock(&m->lock);
+    struct usage_view **link = link_of(m, v->org_id, v->external_subscription_id);
+    struct usage_view *old = *link;
+    if (!old && m->count >= USAGE_VIEWS_MAX) {
+        pthread_mutex_unlock(&m->lock);
+        usage_view_release(v);
+        return false;
+    }
+    v->next = old ? old->next : NULL;
+    *link = v;
+    if (!old)
+        m->count++;
+    pthread_mutex_unlock(&m->lock);
+    usage_view_release(old); /* the map's reference; a reader may still hold its own */
+    return true;
+}
+
+/* Unlinks *link (under the lock) and returns it for release outside the lock. */
+static struct usage_view *unlink_view(struct usage_views *m, struct usage_view **link)
+{
+    struct usage_view *v = *link;
+    *link = v->next;
+    m->count--;
+    return v;
+}
+
+void usage_views_drop(struct usage_views *m, int64_t org_id, const char *external_subscription_id)
+{
+    pthread_mutex_lock(&m->lock);
+    struct usage_view **link = link_of(m, org_id, external_subscription_id);
+    struct usage_view *v = *link ? unlink_view(m, link) : NULL;
+    pthread_mutex_unlock(&m->lock);
+    usage_view_release(v);
+}
+
+/* Drops every view of one organization (org_id > 0) or of all (0). */
+static void drop_where(struct usage_views *m, int64_t org_id)
+{
+    if (m->count == 0)
+        return;
+    struct usage_view *gone = NULL;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < USAGE_VIEWS_BUCKETS && m->count > 0; i++) {
+        struct usage_view **link = &m->buckets[i];
+        while (*link) {
+            if (org_id != 0 && (*link)->org_id != org_id) {
+                link = &(*link)->next;
+                continue;
+            }
+            struct usage_view *v = unlink_view(m, link);
+            v->next = gone;
+            gone = v;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    while (gone) {
+        struct usage_view *next = gone->next;
+        usage_view_release(gone);
+        gone = next;
+    }
+}
+
+void usage_views_drop_org(struct usage_views *m, int64_t org_id)
+{
+    assert(org_id > 0);
+    drop_where(m, org_id);
+}
+
+void usage_views_clear(struct usage_views *m)
+{
+    drop_where(m, 0);
+}
+
+size_t usage_views_count(struct usage_views *m)
+{
+    return atomic_load(&m->count);
+}
