@@ -63,6 +63,7 @@ api plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,
 for i in $(seq 0 999); do
   api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
 done
+node bench/usage_probe.mjs "$eurl" "$ekey" first
 node bench/usage_probe.mjs "$eurl" "$ekey" $((DURATION - 2)) >"$work/probe.txt" &
 probe_pid=$!
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
