@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/dedup.h"
+#include "engine/sub_cache.h"
 #include "engine/usage.h"
 #include "engine/usage_view.h"
 #include "json/event_json.h"
@@ -61,7 +62,8 @@ struct engine {
     struct dedup accepted;                    /* every accepted event's identity */
     struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
     struct usage_book usage;                  /* live usage per subscription (a cache) */
-    struct usage_views views; /* committed usage answers, for readers (the writer renders) */
+    struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
+    struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
@@ -663,11 +665,9 @@ static enum command_result refuse_event(struct command *cmd, size_t index, const
     return invalid(cmd, field, code);
 }
 
-/* Lookups shared by consecutive events of one batch (they mostly name the same things). */
+/* Lookups for one event, and what consecutive events of a batch share (the metric). */
 struct ingest_cache {
-    const char *external_subscription_id;
-    tally_time from, to; /* the cached subscription covers events in [from, to) */
-    struct store_subscription sub;
+    const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
     const char *code;
 };
 
@@ -675,19 +675,10 @@ static enum command_result resolve_subscription(struct engine *e, struct command
                                                 struct ingest_cache *c, const struct event *ev,
                                                 tally_time at)
 {
-    if (c->external_subscription_id &&
-        strcmp(c->external_subscription_id, ev->external_subscription_id) == 0 && at >= c->from &&
-        at < c->to)
-        return COMMAND_OK;
-    enum store_status s = store_subscription_at(
-        store_conn(e->store), cmd->org_id, ev->external_subscription_id, at, &c->sub, cmd->arena);
-    if (s != STORE_OK) {
-        c->external_subscription_id = NULL;
+    enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
+                                       ev->external_subscription_id, at, &c->sub);
+    if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    }
-    c->external_subscription_id = ev->external_subscription_id;
-    c->from = c->sub.sub.started_at;
-    c->to = subscription_end(&c->sub.sub);
     return COMMAND_OK;
 }
 
@@ -729,13 +720,13 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         return refuse_event(cmd, i, "transaction_id", "value_already_exist");
     /* The usage is built (from stored events) before this one is stored, then takes it. */
     const char *failed;
-    struct usage *usage = usage_book_get(&e->usage, e->store, e->tzdb, &cache->sub, cmd->now,
+    struct usage *usage = usage_book_get(&e->usage, e->store, e->tzdb, cache->sub, cmd->now,
                                          e->fingerprint_key, &failed);
     if (!usage)
         return COMMAND_STORE_FAILED;
     struct store_event row = {
         .org_id = cmd->org_id,
-        .subscription_id = cache->sub.sub.id,
+        .subscription_id = cache->sub->sub.id,
         .transaction_id = ev->transaction_id,
         .external_subscription_id = ev->external_subscription_id,
         .code = ev->code,
@@ -763,8 +754,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         return refuse_event(cmd, i, "properties", "value_is_out_of_range");
     default: return COMMAND_STORE_FAILED;
     }
-    memcpy(res->subscription_lago_id, cache->sub.sub.lago_id, sizeof res->subscription_lago_id);
-    memcpy(res->customer_lago_id, cache->sub.customer_lago_id, sizeof res->customer_lago_id);
+    memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
+    memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
     if (dedup_insert(&e->accepted, res->fingerprint, (uint64_t)res->id) != DEDUP_INSERTED ||
         !note_added(e, res->fingerprint) ||
         !note_transaction(e, transaction_fingerprint(e, cmd->org_id, ev->transaction_id),
@@ -1115,14 +1106,17 @@ static void apply_one(struct engine *e, struct command *cmd)
         goto release;
     if (failed)
         goto fail;
-    if (org && changes_what_usage_shows(cmd->kind))
+    if (org && changes_what_usage_shows(cmd->kind)) {
         usage_views_drop_org(&e->views, cmd->org_id); /* its next reads ask the writer */
+        sub_cache_invalidate(&e->subscriptions);
+    }
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     refresh_usage(e, cmd);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */
     if (cmd->result != COMMAND_OK) {
+        sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
         forget_added(e, e->command_mark);
         forget_transactions(e, e->txid_mark);
         if (store_savepoint_undo(e->store) != STORE_OK)
@@ -1141,6 +1135,7 @@ release:
         return;
 fail:
     store_savepoint_rollback(e->store);
+    sub_cache_invalidate(&e->subscriptions);
     forget_added(e, e->command_mark);
     forget_transactions(e, e->txid_mark);
     forget_touches(e, e->touch_mark);
@@ -1284,6 +1279,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     bool committed = began && store_commit(e->store) == STORE_OK;
     if (began && !committed) {
         store_rollback(e->store);
+        sub_cache_invalidate(&e->subscriptions);
         e->reload_orgs = true;
         forget_added(e, 0);
         forget_transactions(e, 0);
@@ -1363,6 +1359,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
+    sub_cache_init(&e->subscriptions, e->fingerprint_key);
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
         free(e->orgs);
@@ -1403,6 +1400,7 @@ void engine_stop(struct engine *e)
     dedup_free(&e->by_transaction);
     usage_book_free(&e->usage);
     usage_views_free(&e->views);
+    sub_cache_free(&e->subscriptions);
     free(e->touches);
     free(e->added);
     free(e->txid_changes);

@@ -1,0 +1,54 @@
+/*
+ * engine/sub_cache: the subscriptions events name, remembered by the writer.
+ *
+ * Every event names its subscription by external id and is priced by the one active at its
+ * timestamp. Reading that row from SQLite for each event was a third of the writer's time
+ * when a batch spreads over many subscriptions, so the writer keeps each row it read, with
+ * the span of time it covers, keyed by (organization, external id).
+ *
+ * It is a cache of committed state and of the batch being applied, and it is dropped whole
+ * (lazily, at the next lookup) whenever it could be wrong: before any command that can
+ * change a subscription or what its row carries (the customer's zone, the plan), and after a
+ * command or commit that failed. Dropping is a flag, so commands that do it thousands of
+ * times a second (customer upserts) pay nothing. Its memory is bounded by SUB_CACHE_BYTES_MAX;
+ * past it, it starts over.
+ *
+ * Threads: the engine's writer only.
+ */
+#ifndef TALLY_ENGINE_SUB_CACHE_H
+#define TALLY_ENGINE_SUB_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/siphash.h"
+#include "store/store.h"
+#include "util/arena.h"
+
+#define SUB_CACHE_BYTES_MAX ((size_t)64 << 20)
+
+struct sub_cache_entry;
+
+struct sub_cache {
+    struct sub_cache_entry **slots; /* open addressing; NULL is free */
+    size_t mask, count;
+    struct arena arena;      /* every entry and the rows' strings */
+    bool stale;              /* drop everything before the next lookup */
+    const uint8_t *hash_key; /* borrowed: the engine's secret, so ids cannot be made to collide */
+};
+
+void sub_cache_init(struct sub_cache *c, const uint8_t hash_key[SIPHASH_KEY_LEN]);
+void sub_cache_free(struct sub_cache *c);
+/* Marks everything stale: the next lookup starts from an empty cache. */
+void sub_cache_invalidate(struct sub_cache *c);
+
+/*
+ * The subscription with that external id active at `at`, from memory or else from the
+ * store (then remembered). The row is borrowed until the next sub_cache call.
+ */
+enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
+                               const char *external_id, tally_time at,
+                               const struct store_subscription **out);
+
+#endif

@@ -1,0 +1,72 @@
+// Events find the subscription active at their timestamp, and follow every change to it at
+// once, although the writer remembers the subscriptions events named (engine/sub_cache): an
+// upgrade now, a downgrade at the period's end, a termination; late events still go to the
+// subscription that was active when they happened.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  return { status: r.status, body: await r.json() };
+};
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-02-10T00:00:00Z']);
+  const bm = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).body.billable_metric;
+  for (const [code, amount_cents, price] of [['small', 1000, '1'], ['big', 5000, '2'], ['tiny', 100, '3']])
+    await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'EUR', charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: price } }] } });
+});
+after(async () => { await t.cleanup(); });
+
+const subscribe = (plan_code) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'acme', plan_code, external_id: 'x', subscription_at: '2026-02-01T00:00:00Z' } });
+const advance = (to) => call('POST', '/api/v1/test_clock/advance', { test_clock: { to } });
+let n = 0;
+const send = async (extra = {}) => call('POST', '/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: 'x', code: 'calls', ...extra } });
+const sentTo = async (extra) => {
+  const r = await send(extra);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.event.lago_subscription_id;
+};
+const usage = async () => (await call('GET', '/api/v1/customers/acme/current_usage?external_subscription_id=x')).body.customer_usage;
+
+test('an upgrade takes the next event at once; a late event goes to the subscription of its time', async () => {
+  const small = (await subscribe('small')).body.subscription;
+  for (let i = 0; i < 3; i++) assert.equal(await sentTo(), small.lago_id);
+  await advance('2026-02-12T00:00:00Z');
+  const big = (await subscribe('big')).body.subscription;
+  assert.notEqual(big.lago_id, small.lago_id);
+  assert.equal(big.started_at, '2026-02-12T00:00:00Z');
+  assert.equal(await sentTo(), big.lago_id);
+  const late = Date.parse('2026-02-11T00:00:00Z') / 1000;
+  assert.equal(await sentTo({ timestamp: late }), small.lago_id);
+  assert.equal(await sentTo(), big.lago_id);
+  const u = await usage();
+  assert.equal(u.charges_usage[0].events_count, 2);
+  assert.equal(u.amount_cents, 400); // 2 events at the big plan's 2 EUR
+});
+
+test('a downgrade takes the events from the start of the next period', async () => {
+  const big = (await call('GET', '/api/v1/subscriptions/x')).body.subscription;
+  const r = await subscribe('tiny');
+  assert.equal(r.body.subscription.next_plan_code, 'tiny');
+  assert.equal(await sentTo(), big.lago_id);
+  await advance('2026-03-01T00:00:00Z');
+  const tiny = (await call('GET', '/api/v1/subscriptions/x')).body.subscription;
+  assert.equal(tiny.plan_code, 'tiny');
+  assert.equal(await sentTo(), tiny.lago_id);
+  const lastOfFebruary = Date.parse('2026-02-28T23:00:00Z') / 1000;
+  assert.equal(await sentTo({ timestamp: lastOfFebruary }), big.lago_id);
+  assert.equal((await usage()).amount_cents, 300);
+});
+
+test('after a termination, events for it are refused, late ones still accepted', async () => {
+  const tiny = (await call('GET', '/api/v1/subscriptions/x')).body.subscription;
+  assert.equal(await sentTo(), tiny.lago_id);
+  await advance('2026-03-05T00:00:00Z');
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/x')).status, 200);
+  const r = await send();
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { external_subscription_id: ['subscription_not_found'] });
+  assert.equal(await sentTo({ timestamp: Date.parse('2026-03-02T00:00:00Z') / 1000 }), tiny.lago_id);
+});
