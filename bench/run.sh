@@ -63,13 +63,15 @@ api plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,
 for i in $(seq 0 999); do
   api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
 done
+TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
+events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
+echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
+echo "== HTTP: current usage read while the same ingest runs again (the probe takes CPU from it)"
 node bench/usage_probe.mjs "$eurl" "$ekey" first
 node bench/usage_probe.mjs "$eurl" "$ekey" $((DURATION - 2)) >"$work/probe.txt" &
 probe_pid=$!
-TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
+TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | grep -E 'Requests/sec|50%|99%'
 wait "$probe_pid"; cat "$work/probe.txt"
-events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
-echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
 echo "tallyd stored events: $(curl -s -H "Authorization: Bearer $ekey" "$eurl/api/v1/events?per_page=1" | grep -o '"total_count":[0-9]*')"
 kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
