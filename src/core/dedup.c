@@ -36,31 +36,32 @@ static bool same(const struct dedup_slot *s, struct siphash128 fp)
     return s->lo == fp.lo && s->hi == fp.hi;
 }
 
+/* The slot holding fp, or the empty slot that ends its probe run (where it would go). */
+static size_t probe(const struct dedup *d, struct siphash128 fp)
+{
+    size_t i = home(d, fp);
+    while (d->slots[i].hi != 0 && !same(&d->slots[i], fp))
+        i = (i + 1) & d->mask;
+    return i;
+}
+
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value)
 {
-    for (size_t i = home(d, fp);; i = (i + 1) & d->mask) {
-        const struct dedup_slot *s = &d->slots[i];
-        if (s->hi == 0)
-            return false;
-        if (same(s, fp)) {
-            if (value)
-                *value = s->value;
-            return true;
-        }
-    }
+    const struct dedup_slot *s = &d->slots[probe(d, fp)];
+    if (s->hi == 0)
+        return false;
+    if (value)
+        *value = s->value;
+    return true;
 }
 
 bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value)
 {
-    for (size_t i = home(d, fp);; i = (i + 1) & d->mask) {
-        struct dedup_slot *s = &d->slots[i];
-        if (s->hi == 0)
-            return false;
-        if (same(s, fp)) {
-            s->value = value;
-            return true;
-        }
-    }
+    struct dedup_slot *s = &d->slots[probe(d, fp)];
+    if (s->hi == 0)
+        return false;
+    s->value = value;
+    return true;
 }
 
 static void place(struct dedup *d, struct dedup_slot slot)
@@ -88,13 +89,31 @@ static bool grow(struct dedup *d)
     return true;
 }
 
+/* Room for one more at a load of at most three quarters (probe runs stay short). */
+static bool make_room(struct dedup *d)
+{
+    return (d->count + 1) * 4 <= (d->mask + 1) * 3 || grow(d);
+}
+
 enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value)
 {
-    if (dedup_find(d, fp, NULL))
-        return DEDUP_EXISTS;
-    if ((d->count + 1) * 4 > (d->mask + 1) * 3 && !grow(d))
+    uint64_t ignored;
+    return dedup_put(d, fp, value, false, &ignored);
+}
+
+enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t value, bool replace,
+                            uint64_t *previous)
+{
+    if (!make_room(d))
         return DEDUP_NO_MEMORY;
-    place(d, (struct dedup_slot){fp.lo, fp.hi, value});
+    struct dedup_slot *s = &d->slots[probe(d, fp)];
+    if (s->hi != 0) {
+        *previous = s->value;
+        if (replace)
+            s->value = value;
+        return DEDUP_EXISTS;
+    }
+    *s = (struct dedup_slot){fp.lo, fp.hi, value};
     d->count++;
     return DEDUP_INSERTED;
 }

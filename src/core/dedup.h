@@ -49,7 +49,15 @@ bool dedup_init(struct dedup *d);
 void dedup_free(struct dedup *d);
 /* True if present; *value (may be NULL) receives what was stored with it. */
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value);
+/* Adds fp with value, unless present (DEDUP_EXISTS, nothing changed). One probe. */
 enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value);
+/*
+ * Adds fp with value, or if present (DEDUP_EXISTS) gives its value in *previous and, with
+ * `replace`, stores the new one. One probe: a caller that must know whether an identity is
+ * new and remember it pays one cache miss, not two.
+ */
+enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t value, bool replace,
+                            uint64_t *previous);
 /* Replaces the value stored with a present fingerprint. False if absent. */
 bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value);
 /* Removes a fingerprint (undoing an insert whose commit failed). False if absent. */

@@ -605,16 +605,16 @@ static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t
 /* Points the transaction id at event `id`, remembering what it pointed at before. */
 static bool note_transaction(struct engine *e, struct siphash128 fp, uint64_t id, bool undoable)
 {
-    uint64_t previous;
-    bool existed = dedup_find(&e->by_transaction, fp, &previous);
-    if (undoable) {
-        if (!vec_room((void **)&e->txid_changes, &e->txid_cap, e->txid_count,
-                      sizeof *e->txid_changes, 1024))
-            return false;
-        e->txid_changes[e->txid_count++] = (struct txid_change){fp, existed, previous};
-    }
-    return existed ? dedup_set_value(&e->by_transaction, fp, id)
-                   : dedup_insert(&e->by_transaction, fp, id) == DEDUP_INSERTED;
+    if (undoable && !vec_room((void **)&e->txid_changes, &e->txid_cap, e->txid_count,
+                              sizeof *e->txid_changes, 1024))
+        return false;
+    uint64_t previous = 0;
+    enum dedup_result r = dedup_put(&e->by_transaction, fp, id, true, &previous);
+    if (r == DEDUP_NO_MEMORY)
+        return false;
+    if (undoable)
+        e->txid_changes[e->txid_count++] = (struct txid_change){fp, r == DEDUP_EXISTS, previous};
+    return true;
 }
 
 static void forget_transactions(struct engine *e, size_t mark)
@@ -716,8 +716,17 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
                                 identity, sizeof identity);
     assert(len > 0); /* the API bounds both ids */
     res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
-    if (dedup_find(&e->accepted, res->fingerprint, NULL))
-        return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    /* Taken at once (one probe), so that a duplicate later in the batch is refused too; a
+     * refused or failed command takes its identities back out (forget_added). */
+    switch (dedup_insert(&e->accepted, res->fingerprint, 0)) {
+    case DEDUP_INSERTED: break;
+    case DEDUP_EXISTS: return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    case DEDUP_NO_MEMORY: return COMMAND_STORE_FAILED; /* refuse rather than forget one */
+    }
+    if (!note_added(e, res->fingerprint)) {
+        dedup_remove(&e->accepted, res->fingerprint);
+        return COMMAND_STORE_FAILED;
+    }
     /* The usage is built (from stored events) before this one is stored, then takes it. */
     const char *failed;
     struct usage *usage = usage_book_get(&e->usage, e->store, e->tzdb, cache->sub, cmd->now,
@@ -756,9 +765,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     }
     memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
-    if (dedup_insert(&e->accepted, res->fingerprint, (uint64_t)res->id) != DEDUP_INSERTED ||
-        !note_added(e, res->fingerprint) ||
-        !note_transaction(e, transaction_fingerprint(e, cmd->org_id, ev->transaction_id),
+    if (!note_transaction(e, transaction_fingerprint(e, cmd->org_id, ev->transaction_id),
                           (uint64_t)res->id, true))
         return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
     return COMMAND_OK;

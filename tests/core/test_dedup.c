@@ -1,4 +1,4 @@
-/* core/dedup: against a plain sorted array as the reference, through inserts, lookups and
+/* core/dedup: against a plain array as the reference, through inserts, puts, lookups and
  * removals (which must keep every other member reachable), across growth. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,7 +47,21 @@ static void random_operations_match_a_reference(void **state)
         uint64_t id = next(&x) % IDS;
         struct siphash128 fp = fp_of(id);
         uint64_t v;
-        switch (next(&x) % 4) {
+        switch (next(&x) % 5) {
+        case 4: { /* put: insert, or read the old value and maybe replace it, in one probe */
+            bool replace = next(&x) % 2;
+            uint64_t previous = 0, value = next(&x);
+            enum dedup_result r = dedup_put(&d, fp, value, replace, &previous);
+            assert_int_equal(r, present[id] ? DEDUP_EXISTS : DEDUP_INSERTED);
+            if (present[id])
+                assert_int_equal(previous, stored[id]);
+            if (!present[id] || replace)
+                stored[id] = value;
+            if (!present[id])
+                count++;
+            present[id] = true;
+            break;
+        }
         case 0:
         case 1: {
             enum dedup_result r = dedup_insert(&d, fp, id * 7);
