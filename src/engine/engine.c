@@ -58,6 +58,8 @@ struct engine {
     struct org_state *orgs; /* sorted by org_id */
     size_t org_count;
     bool reload_orgs;
+    /* Event ids are the writer's: the last one given, and where the current command began. */
+    int64_t last_event_id, event_id_mark;
     uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
     struct dedup accepted;                    /* every accepted event's identity */
     struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
@@ -104,10 +106,12 @@ static void collect_org(const struct store_org *o, void *ctx)
                                               o->last_customer_sequential_id};
 }
 
+/* Reloads what the writer numbers or clocks from (organizations, the last event id). */
 static bool load_orgs(struct engine *e)
 {
     struct org_load l = {0};
-    if (store_org_each(store_conn(e->store), collect_org, &l) != STORE_OK || l.failed) {
+    if (store_org_each(store_conn(e->store), collect_org, &l) != STORE_OK || l.failed ||
+        store_event_last_id(store_conn(e->store), &e->last_event_id) != STORE_OK) {
         free(l.items);
         return false;
     }
@@ -696,8 +700,10 @@ static enum command_result resolve_metric(struct engine *e, struct command *cmd,
     return COMMAND_OK;
 }
 
+/* Checks and applies event i in memory, and leaves its row in `row` for the command's
+ * INSERTs (store_events_insert), which follow its last event. */
 static enum command_result ingest_one(struct engine *e, struct command *cmd,
-                                      struct ingest_cache *cache, size_t i)
+                                      struct ingest_cache *cache, size_t i, struct store_event *row)
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
@@ -733,7 +739,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
                                          e->fingerprint_key, &failed);
     if (!usage)
         return COMMAND_STORE_FAILED;
-    struct store_event row = {
+    *row = (struct store_event){
+        .id = ++e->last_event_id,
         .org_id = cmd->org_id,
         .subscription_id = cache->sub->sub.id,
         .transaction_id = ev->transaction_id,
@@ -743,14 +750,14 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         .properties_json = ev->properties_json,
         .created_at = cmd->now,
     };
-    char amount[MONEY_TEXT_MAX];
     if (ev->has_precise_total_amount_cents) {
-        money_format(ev->precise_total_amount_cents, amount, sizeof amount);
-        row.precise_total_amount_cents = amount;
+        char *amount = arena_alloc(cmd->arena, MONEY_TEXT_MAX);
+        if (!amount)
+            return COMMAND_STORE_FAILED;
+        money_format(ev->precise_total_amount_cents, amount, MONEY_TEXT_MAX);
+        row->precise_total_amount_cents = amount;
     }
-    if (store_event_insert(e->store, &row) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    res->id = store_last_insert_id(e->store);
+    res->id = row->id;
     if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
         return COMMAND_STORE_FAILED;
     switch (usage_apply(usage, ev, res->timestamp, (uint64_t)res->id)) {
@@ -774,12 +781,17 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
 {
     struct ingest_cache cache = {0};
-    for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
-        enum command_result r = ingest_one(e, cmd, &cache, i);
+    size_t count = cmd->as.events_ingest.count;
+    struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
+    if (!rows)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        enum command_result r = ingest_one(e, cmd, &cache, i, &rows[i]);
         if (r != COMMAND_OK)
-            return r; /* apply_one undoes the rows; the identities go with forget_added */
+            return r; /* apply_one undoes the memory: identities, ids, usages */
     }
-    return COMMAND_OK;
+    return store_events_insert(e->store, rows, count) == STORE_OK ? COMMAND_OK
+                                                                  : COMMAND_STORE_FAILED;
 }
 
 /* The live usage of an active subscription for a read; its row is left in the command. */
@@ -1107,6 +1119,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     }
     bool failed = false;
     e->command_mark = e->added_count;
+    e->event_id_mark = e->last_event_id;
     e->txid_mark = e->txid_count;
     e->touch_mark = e->touch_count;
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
@@ -1124,6 +1137,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     /* A refused command leaves no trace but its answer, which the key still records. */
     if (cmd->result != COMMAND_OK) {
         sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
+        e->last_event_id = e->event_id_mark;
         forget_added(e, e->command_mark);
         forget_transactions(e, e->txid_mark);
         if (store_savepoint_undo(e->store) != STORE_OK)
@@ -1143,6 +1157,7 @@ release:
 fail:
     store_savepoint_rollback(e->store);
     sub_cache_invalidate(&e->subscriptions);
+    e->last_event_id = e->event_id_mark;
     forget_added(e, e->command_mark);
     forget_transactions(e, e->txid_mark);
     forget_touches(e, e->touch_mark);

@@ -232,7 +232,7 @@ enum store_status store_setting_put(struct store *st, const char *name, const vo
 /* ---- events ------------------------------------------------------------------------------ */
 
 struct store_event {
-    int64_t id; /* the store's, in acceptance order */
+    int64_t id; /* the writer gives it, in acceptance order */
     int64_t org_id;
     int64_t subscription_id;
     const char *transaction_id;
@@ -247,9 +247,15 @@ struct store_event {
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
 };
 
-enum store_status store_event_insert(struct store *st, const struct store_event *e);
-/* The rowid of the last insert on the writer's connection. */
-int64_t store_last_insert_id(struct store *st);
+#define STORE_EVENTS_PER_INSERT 32 /* rows one INSERT statement carries */
+/*
+ * Appends events whose ids the writer gave (each above every stored id, increasing), many
+ * rows per statement. Writer only, inside its transaction.
+ */
+enum store_status store_events_insert(struct store *st, const struct store_event *events,
+                                      size_t count);
+/* The highest stored event id (0 if none): where the writer's numbering resumes. */
+enum store_status store_event_last_id(struct store_conn *c, int64_t *id);
 /*
  * Every stored event, in acceptance order, read straight from the row (strings valid until
  * fn returns; the subscription and customer lago ids are not filled). fn false stops with an
