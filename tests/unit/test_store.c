@@ -244,6 +244,70 @@ static void org_clock_and_keys(void **state)
     remove_dir(dir);
 }
 
+struct event_check {
+    int64_t next_id;
+    int count;
+};
+
+static bool check_event(const struct store_event *e, void *ctx)
+{
+    struct event_check *c = ctx;
+    char tx[32], props[48];
+    snprintf(tx, sizeof tx, "tx-%lld", (long long)e->id);
+    snprintf(props, sizeof props, "{\"n\":%lld}", (long long)e->id);
+    assert_int_equal(e->id, c->next_id);
+    assert_string_equal(e->transaction_id, tx);
+    assert_string_equal(e->properties_json, props);
+    assert_int_equal(e->timestamp, 5000 + e->id);
+    assert_int_equal(e->subscription_id, e->id % 3 + 1);
+    c->next_id++;
+    c->count++;
+    return true;
+}
+
+/* Many rows per INSERT and the rest one by one: every column lands in its own row. */
+static void events_insert_in_chunks(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    enum { COUNT = 2 * STORE_EVENTS_PER_INSERT + 7 };
+    static char tx[COUNT][32], props[COUNT][48];
+    struct store_event rows[COUNT];
+    for (int i = 0; i < COUNT; i++) {
+        int64_t id = i + 1;
+        snprintf(tx[i], sizeof tx[i], "tx-%lld", (long long)id);
+        snprintf(props[i], sizeof props[i], "{\"n\":%lld}", (long long)id);
+        rows[i] = (struct store_event){.id = id,
+                                       .org_id = org,
+                                       .subscription_id = id % 3 + 1,
+                                       .transaction_id = tx[i],
+                                       .external_subscription_id = "sub",
+                                       .code = "calls",
+                                       .timestamp = 5000 + id,
+                                       .properties_json = props[i],
+                                       .created_at = 1000};
+    }
+    int64_t last;
+    assert_int_equal(store_event_last_id(store_conn(st), &last), STORE_OK);
+    assert_int_equal(last, 0);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows, COUNT), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(store_event_last_id(store_conn(st), &last), STORE_OK);
+    assert_int_equal(last, COUNT);
+    struct event_check c = {.next_id = 1};
+    assert_int_equal(store_event_each(store_conn(st), check_event, &c), STORE_OK);
+    assert_int_equal(c.count, COUNT);
+    /* an id already stored refuses the whole call */
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows + COUNT - 1, 1), STORE_ERROR);
+    store_rollback(st);
+    store_close(st);
+    remove_dir(dir);
+}
+
 static void no_statement_scans_a_table(void **state)
 {
     (void)state;
@@ -264,6 +328,7 @@ int main(void)
         cmocka_unit_test(migrates_and_refuses_newer), cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),       cmocka_unit_test(savepoints_undo_one_command),
         cmocka_unit_test(org_clock_and_keys),         cmocka_unit_test(no_statement_scans_a_table),
+        cmocka_unit_test(events_insert_in_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
