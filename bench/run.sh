@@ -66,12 +66,12 @@ done
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
 events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
 echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
-echo "== HTTP: current usage read while the same ingest runs again (the probe takes CPU from it)"
-node bench/usage_probe.mjs "$eurl" "$ekey" first
-node bench/usage_probe.mjs "$eurl" "$ekey" $((DURATION - 2)) >"$work/probe.txt" &
-probe_pid=$!
+echo "== HTTP: current usage read (wrk, 1 connection, bench/usage.lua) while the same ingest runs again"
+node bench/usage_probe.mjs "$eurl" "$ekey"
+TALLY_KEY=$ekey wrk -t1 -c1 -d$((DURATION - 2))s -s bench/usage.lua "$eurl" | tail -n 1 >"$work/reads.txt" &
+reads_pid=$!
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | grep -E 'Requests/sec|50%|99%'
-wait "$probe_pid"; cat "$work/probe.txt"
+wait "$reads_pid"; cat "$work/reads.txt"
 echo "tallyd stored events: $(curl -s -H "Authorization: Bearer $ekey" "$eurl/api/v1/events?per_page=1" | grep -o '"total_count":[0-9]*')"
 kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
