@@ -13,22 +13,17 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
 
 bool dedup_init(struct dedup *d)
 {
-    d->slots = calloc(DEDUP_INITIAL_SLOTS, sizeof *d->slots);
-    d->mask = DEDUP_INITIAL_SLOTS - 1;
-    d->count = 0;
-    return d->slots != NULL;
+    *d = (struct dedup){0};
+    d->table.slots = calloc(DEDUP_INITIAL_SLOTS, sizeof *d->table.slots);
+    d->table.mask = DEDUP_INITIAL_SLOTS - 1;
+    return d->table.slots != NULL;
 }
 
 void dedup_free(struct dedup *d)
 {
-    free(d->slots);
-    d->slots = NULL;
-    d->count = 0;
-}
-
-static size_t home(const struct dedup *d, struct siphash128 fp)
-{
-    return (size_t)fp.lo & d->mask;
+    free(d->table.slots);
+    free(d->old.slots);
+    *d = (struct dedup){0};
 }
 
 static bool same(const struct dedup_slot *s, struct siphash128 fp)
@@ -36,63 +31,115 @@ static bool same(const struct dedup_slot *s, struct siphash128 fp)
     return s->lo == fp.lo && s->hi == fp.hi;
 }
 
-/* The slot holding fp, or the empty slot that ends its probe run (where it would go). */
-static size_t probe(const struct dedup *d, struct siphash128 fp)
+/* The slot of t holding fp, or the empty slot that ends its probe run (where it would go). */
+static struct dedup_slot *probe(const struct dedup_table *t, struct siphash128 fp)
 {
-    size_t i = home(d, fp);
-    while (d->slots[i].hi != 0 && !same(&d->slots[i], fp))
-        i = (i + 1) & d->mask;
-    return i;
+    size_t i = (size_t)fp.lo & t->mask;
+    while (t->slots[i].hi != 0 && !same(&t->slots[i], fp))
+        i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+/*
+ * The slot holding fp, in the table or (while growing) the old one, or NULL. An entry is in
+ * one of them only: moving takes it out of the old table.
+ */
+static struct dedup_slot *find_slot(const struct dedup *d, struct siphash128 fp)
+{
+    struct dedup_slot *s = probe(&d->table, fp);
+    if (s->hi != 0)
+        return s;
+    if (d->old.slots) {
+        s = probe(&d->old, fp);
+        if (s->hi != 0)
+            return s;
+    }
+    return NULL;
 }
 
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value)
 {
-    const struct dedup_slot *s = &d->slots[probe(d, fp)];
-    if (s->hi == 0)
-        return false;
-    if (value)
+    const struct dedup_slot *s = find_slot(d, fp);
+    if (s && value)
         *value = s->value;
-    return true;
+    return s != NULL;
 }
 
 bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value)
 {
-    struct dedup_slot *s = &d->slots[probe(d, fp)];
-    if (s->hi == 0)
-        return false;
-    s->value = value;
-    return true;
+    struct dedup_slot *s = find_slot(d, fp);
+    if (s)
+        s->value = value;
+    return s != NULL;
 }
 
-static void place(struct dedup *d, struct dedup_slot slot)
+/* Takes the entry out of slot i of t, pulling later members of its probe run back so that
+ * every entry stays reachable from its home slot without tombstones (backward shift). */
+static void take_out(struct dedup_table *t, size_t i)
 {
-    size_t i = (size_t)slot.lo & d->mask;
-    while (d->slots[i].hi != 0)
-        i = (i + 1) & d->mask;
-    d->slots[i] = slot;
+    size_t hole = i;
+    for (size_t j = (hole + 1) & t->mask; t->slots[j].hi != 0; j = (j + 1) & t->mask) {
+        size_t want = (size_t)t->slots[j].lo & t->mask;
+        /* j may move to the hole if its home is not in (hole, j] (cyclically). */
+        bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
+        if (!stays) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole] = (struct dedup_slot){0, 0, 0};
+}
+
+/*
+ * Moves up to `budget` slots of the old table across, from where the last move stopped. A
+ * slot's entry goes to the table and leaves the old one; the backward shift that follows may
+ * pull a later entry into the slot just emptied, so the slot is looked at again before the
+ * cursor moves on. An entry shifted back past the cursor cannot happen: a run that wraps
+ * below the cursor was moved whole when the cursor passed it.
+ */
+static void move_some(struct dedup *d, size_t budget)
+{
+    struct dedup_table *old = &d->old;
+    size_t size = old->mask + 1;
+    while (d->moved < size && budget-- > 0) {
+        struct dedup_slot *s = &old->slots[d->moved];
+        if (s->hi == 0) {
+            d->moved++;
+            continue;
+        }
+        *probe(&d->table, (struct siphash128){s->lo, s->hi}) = *s;
+        take_out(old, d->moved);
+    }
+    if (d->moved == size) {
+        free(old->slots);
+        *old = (struct dedup_table){0};
+        d->moved = 0;
+    }
 }
 
 static bool grow(struct dedup *d)
 {
-    size_t old_size = d->mask + 1, size = old_size * 2;
+    if (d->old.slots)
+        move_some(d, SIZE_MAX); /* finish the last growth first (rare: growth outpaced it) */
+    size_t size = (d->table.mask + 1) * 2;
     if (size > DEDUP_MAX_SLOTS)
         return false;
-    struct dedup_slot *old = d->slots, *fresh = calloc(size, sizeof *fresh);
+    struct dedup_slot *fresh = calloc(size, sizeof *fresh);
     if (!fresh)
         return false;
-    d->slots = fresh;
-    d->mask = size - 1;
-    for (size_t i = 0; i < old_size; i++)
-        if (old[i].hi != 0)
-            place(d, old[i]);
-    free(old);
+    d->old = d->table;
+    d->moved = 0;
+    d->table = (struct dedup_table){fresh, size - 1};
     return true;
 }
 
-/* Room for one more at a load of at most three quarters (probe runs stay short). */
+/* Room for one more at a load of at most three quarters of the table (probe runs stay
+ * short); the entries still in the old table count against it too. */
 static bool make_room(struct dedup *d)
 {
-    return (d->count + 1) * 4 <= (d->mask + 1) * 3 || grow(d);
+    if (d->old.slots)
+        move_some(d, DEDUP_MOVE_SLOTS);
+    return (d->count + 1) * 4 <= (d->table.mask + 1) * 3 || grow(d);
 }
 
 enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value)
@@ -106,7 +153,12 @@ enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t valu
 {
     if (!make_room(d))
         return DEDUP_NO_MEMORY;
-    struct dedup_slot *s = &d->slots[probe(d, fp)];
+    struct dedup_slot *s = probe(&d->table, fp);
+    if (s->hi == 0 && d->old.slots) {
+        struct dedup_slot *in_old = probe(&d->old, fp);
+        if (in_old->hi != 0)
+            s = in_old;
+    }
     if (s->hi != 0) {
         *previous = s->value;
         if (replace)
@@ -120,30 +172,21 @@ enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t valu
 
 bool dedup_remove(struct dedup *d, struct siphash128 fp)
 {
-    size_t i = home(d, fp);
-    while (!same(&d->slots[i], fp)) {
-        if (d->slots[i].hi == 0)
-            return false;
-        i = (i + 1) & d->mask;
+    struct dedup_table *t = &d->table;
+    struct dedup_slot *s = probe(t, fp);
+    if (s->hi == 0 && d->old.slots) {
+        t = &d->old;
+        s = probe(t, fp);
     }
-    /* Backward shift: pull later members of the probe run into the hole, so that every
-     * entry stays reachable from its home slot without tombstones. */
-    size_t hole = i;
-    for (size_t j = (hole + 1) & d->mask; d->slots[j].hi != 0; j = (j + 1) & d->mask) {
-        size_t want = (size_t)d->slots[j].lo & d->mask;
-        /* j may move to the hole if its home is not in (hole, j] (cyclically). */
-        bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
-        if (!stays) {
-            d->slots[hole] = d->slots[j];
-            hole = j;
-        }
-    }
-    d->slots[hole] = (struct dedup_slot){0, 0, 0};
+    if (s->hi == 0)
+        return false;
+    take_out(t, (size_t)(s - t->slots));
     d->count--;
     return true;
 }
 
 size_t dedup_memory_bytes(const struct dedup *d)
 {
-    return (d->mask + 1) * sizeof *d->slots;
+    size_t slots = d->table.mask + 1 + (d->old.slots ? d->old.mask + 1 : 0);
+    return slots * sizeof(struct dedup_slot);
 }

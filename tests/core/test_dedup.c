@@ -98,6 +98,40 @@ static void random_operations_match_a_reference(void **state)
     dedup_free(&d);
 }
 
+/* Growing moves a little of the old table with each insert: while it does, every entry is
+ * found, in whichever table it is, and the old table goes once all of it is across. */
+static void growth_moves_a_little_per_insert(void **state)
+{
+    (void)state;
+    struct dedup d;
+    assert_true(dedup_init(&d));
+    bool saw_growth = false;
+    uint64_t id = 0;
+    for (int growths = 0; growths < 4;) {
+        assert_int_equal(dedup_insert(&d, fp_of(id), id), DEDUP_INSERTED);
+        id++;
+        if (d.old.slots) {
+            if (!saw_growth) { /* it just doubled: the old table is still almost all there */
+                saw_growth = true;
+                growths++;
+                assert_int_equal(d.table.mask + 1, 2 * (d.old.mask + 1));
+                assert_true(d.moved <= DEDUP_MOVE_SLOTS);
+            }
+            for (uint64_t probe = 0; probe < id; probe += 1 + id / 64) {
+                uint64_t v;
+                assert_true(dedup_find(&d, fp_of(probe), &v));
+                assert_int_equal(v, probe);
+            }
+        } else {
+            saw_growth = false;
+        }
+    }
+    assert_int_equal(d.count, id);
+    for (uint64_t i = 0; i < id; i++)
+        assert_int_equal(dedup_insert(&d, fp_of(i), 0), DEDUP_EXISTS);
+    dedup_free(&d);
+}
+
 static void fingerprints_never_look_empty(void **state)
 {
     (void)state;
@@ -114,6 +148,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_operations_match_a_reference),
         cmocka_unit_test(fingerprints_never_look_empty),
+        cmocka_unit_test(growth_moves_a_little_per_insert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
