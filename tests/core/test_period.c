@@ -19,37 +19,7 @@
 #define HOUR (3600 * SEC)
 #define DAY TIMESTAMP_USEC_PER_DAY
 
-static struct tzdb *db;
-
-static int setup(void **state)
-{
-    (void)state;
-    db = tzdb_open(NULL);
-    return db == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tzdb_close(db);
-    return 0;
-}
-
-static const struct tz_zone *zone(const char *name)
-{
-    const struct tz_zone *z = tzdb_get(db, name, strlen(name));
-    if (z == NULL)
-        fail_msg("zone %s did not load", name);
-    return z;
-}
-
-static tally_time iso(const char *text)
-{
-    tally_time t;
-    if (!timestamp_parse_iso8601(text, strlen(text), &t))
-        fail_msg("bad timestamp in test: %s", text);
-    return t;
-}
+#include "tz_fixture.h"
 
 static struct period_spec spec(enum period_interval iv, enum period_billing_time bt,
                                const char *anchor, const char *zone_name)

@@ -31,37 +31,7 @@
 #define ZONEINFO "/usr/share/zoneinfo"
 #define SEC TIMESTAMP_USEC_PER_SEC
 
-static struct tzdb *db;
-
-static int setup(void **state)
-{
-    (void)state;
-    db = tzdb_open(NULL);
-    return db == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tzdb_close(db);
-    return 0;
-}
-
-static const struct tz_zone *zone(const char *name)
-{
-    const struct tz_zone *z = tzdb_get(db, name, strlen(name));
-    if (z == NULL)
-        fail_msg("zone %s did not load", name);
-    return z;
-}
-
-static tally_time iso(const char *text)
-{
-    tally_time t;
-    if (!timestamp_parse_iso8601(text, strlen(text), &t))
-        fail_msg("bad timestamp in test: %s", text);
-    return t;
-}
+#include "tz_fixture.h"
 
 static struct tz_civil civil(int32_t y, int32_t mo, int32_t d, int32_t h, int32_t mi, int32_t s)
 {
