@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 10000000;
     struct dedup d;
-    if (n <= 0 || !dedup_init(&d))
+    if (n <= 0 || !dedup_init(&d, 0))
         return 2;
     int64_t t0 = wallclock_monotonic_usec();
     for (long i = 0; i < n; i++)

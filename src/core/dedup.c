@@ -11,11 +11,14 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
     return fp;
 }
 
-bool dedup_init(struct dedup *d)
+bool dedup_init(struct dedup *d, size_t expected)
 {
+    size_t slots = DEDUP_INITIAL_SLOTS;
+    while (slots < DEDUP_MAX_SLOTS && slots / 4 * 3 < expected)
+        slots *= 2;
     *d = (struct dedup){0};
-    d->table.slots = calloc(DEDUP_INITIAL_SLOTS, sizeof *d->table.slots);
-    d->table.mask = DEDUP_INITIAL_SLOTS - 1;
+    d->table.slots = calloc(slots, sizeof *d->table.slots);
+    d->table.mask = slots - 1;
     return d->table.slots != NULL;
 }
 

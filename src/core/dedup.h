@@ -55,7 +55,9 @@ enum dedup_result { DEDUP_INSERTED, DEDUP_EXISTS, DEDUP_NO_MEMORY };
 struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const void *identity,
                                     size_t len);
 
-bool dedup_init(struct dedup *d);
+/* An empty set with room for `expected` entries before it first grows (the writer's start-up
+ * knows how many events it will read back). */
+bool dedup_init(struct dedup *d, size_t expected);
 void dedup_free(struct dedup *d);
 /* True if present; *value (may be NULL) receives what was stored with it. */
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value);

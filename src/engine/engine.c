@@ -932,7 +932,7 @@ static bool rescan_usage(struct engine *e)
     struct scan sc = {.e = e, .usage_only = true, .ok = true};
     arena_init(&sc.scratch);
     usage_book_clear(&e->usage);
-    bool ok = dedup_init(&sc.not_live) &&
+    bool ok = dedup_init(&sc.not_live, 0) &&
               store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
@@ -962,8 +962,10 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     }
     struct scan sc = {.e = e, .ok = true};
     arena_init(&sc.scratch);
-    bool ok = dedup_init(&e->accepted) && dedup_init(&e->by_transaction) &&
-              dedup_init(&sc.not_live) &&
+    /* ids are dense (a refused command's are given again), so the last one counts them */
+    size_t stored = (size_t)e->last_event_id;
+    bool ok = dedup_init(&e->accepted, stored) && dedup_init(&e->by_transaction, stored) &&
+              dedup_init(&sc.not_live, 0) &&
               store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);

@@ -41,7 +41,7 @@ static void random_operations_match_a_reference(void **state)
     static uint64_t stored[IDS];
     memset(present, 0, sizeof present);
     struct dedup d;
-    assert_true(dedup_init(&d));
+    assert_true(dedup_init(&d, 0));
     size_t count = 0;
     for (int op = 0; op < OPS; op++) {
         uint64_t id = next(&x) % IDS;
@@ -104,7 +104,7 @@ static void growth_moves_a_little_per_insert(void **state)
 {
     (void)state;
     struct dedup d;
-    assert_true(dedup_init(&d));
+    assert_true(dedup_init(&d, 0));
     bool saw_growth = false;
     uint64_t id = 0;
     for (int growths = 0; growths < 4;) {
