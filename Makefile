@@ -8,7 +8,7 @@ DATA_DIR       ?= ./data
 LISTEN         ?= 127.0.0.1:3000
 JOBS           ?= $(shell nproc)
 
-.PHONY: all deps build build-test run test unit-test format clean bench
+.PHONY: all deps build build-test build-race run test unit-test format clean bench
 
 all: build
 
@@ -26,8 +26,14 @@ build-test: deps
 run: build
 	@scripts/run-demo.sh build/tallyd build/tally "$(DATA_DIR)" "$(LISTEN)"
 
-test: build-test
-	@scripts/test.sh $(TEST_BUILD_DIR)
+# ThreadSanitizer build of what runs threads: the server, the CLI, and the unit tests of
+# the engine and the published usage views. scripts/test.sh runs them as its "race" suite.
+build-race: deps
+	@cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=THREAD >/dev/null
+	@cmake --build build/tsan -j $(JOBS) --target tallyd tally test_engine test_usage_view
+
+test: build-test build-race
+	@scripts/test.sh $(TEST_BUILD_DIR) build/tsan
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' | grep -v '_table\.c$$')

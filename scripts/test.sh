@@ -5,9 +5,12 @@
 #   unit:   <build>/tests/test_*      cmocka binaries, TAP output
 #   api:    tests/api/*.test.mjs      node:test over real HTTP against the sanitized tallyd
 #   compat: tests/compat/*.test.mjs   Lago's own JavaScript client against tallyd
+#   race:   (second argument, a ThreadSanitizer build) the threaded unit tests and the
+#           concurrency-heavy API tests again, against that build's tallyd
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/asan}
+race_build=${2:-}
 export TALLY_BIN_DIR="$PWD/$build"
 export TALLY_SHARED_DATA="${TALLY_SHARED_DATA:-$PWD/../shared/data}"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
@@ -19,39 +22,37 @@ log_dir="$build/test-logs"
 mkdir -p "$log_dir"
 
 
-echo "== unit tests"
-for t in "$build"/tests/test_*; do
-  [ -x "$t" ] || continue
-  name=$(basename "$t")
-  CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log_dir/$name.log" 2>&1
-  rc=$?
-  ok=$(grep -cE '^ok [0-9]+' "$log_dir/$name.log")
-  bad=$(grep -cE '^not ok [0-9]+' "$log_dir/$name.log")
-  passed=$((passed + ok))
-  failed=$((failed + bad))
-  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-    failed=$((failed + 1)) # crashed or a sanitizer stopped it: one failure more
-    echo "   $name: exited $rc without a failing test (sanitizer or crash):"
-    tail -n 30 "$log_dir/$name.log" | sed 's/^/     /'
-  elif [ "$bad" -ne 0 ]; then
-    echo "   $name: $ok passed, $bad FAILED"
-    grep -E -A8 '^not ok' "$log_dir/$name.log" | sed 's/^/     /' | head -60
-  else
-    echo "   $name: $ok passed"
-  fi
-done
+# Runs cmocka binaries (TAP) and counts their results.
+run_unit() {
+  for t in "$@"; do
+    [ -x "$t" ] || continue
+    local name log rc ok bad
+    name=$(basename "$t")
+    log="$log_dir/$name${suffix:-}.log"
+    CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+    rc=$?
+    ok=$(grep -cE '^ok [0-9]+' "$log")
+    bad=$(grep -cE '^not ok [0-9]+' "$log")
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+      failed=$((failed + 1)) # crashed or a sanitizer stopped it: one failure more
+      echo "   $name: exited $rc without a failing test (sanitizer or crash):"
+      tail -n 30 "$log" | sed 's/^/     /'
+    elif [ "$bad" -ne 0 ]; then
+      echo "   $name: $ok passed, $bad FAILED"
+      grep -E -A8 '^not ok' "$log" | sed 's/^/     /' | head -60
+    else
+      echo "   $name: $ok passed"
+    fi
+  done
+}
 
-echo "== node dependencies"
-if ! (cd tests && npm ci --no-audit --no-fund --loglevel=error >"../$log_dir/npm.log" 2>&1); then
-  echo "   npm ci failed:"; tail -n 20 "$log_dir/npm.log" | sed 's/^/     /'
-  failed=$((failed + 1))
-fi
-
-for suite in api compat; do
-  files=(tests/$suite/*.test.mjs)
-  [ -e "${files[0]}" ] || continue
-  echo "== $suite tests"
-  node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" >"$log_dir/$suite.log" 2>&1
+# Runs node:test files as one suite named $1 and counts their results.
+run_node() {
+  local suite=$1 rc ok bad
+  shift
+  node --test --test-concurrency=1 --test-reporter=tap "$@" >"$log_dir/$suite.log" 2>&1
   rc=$?
   ok=$(grep -E '^# pass [0-9]+' "$log_dir/$suite.log" | awk '{print $3}')
   bad=$(grep -E '^# fail [0-9]+' "$log_dir/$suite.log" | awk '{print $3}')
@@ -67,7 +68,35 @@ for suite in api compat; do
   else
     echo "   $suite: $ok passed"
   fi
+}
+
+echo "== unit tests"
+run_unit "$build"/tests/test_*
+
+echo "== node dependencies"
+if ! (cd tests && npm ci --no-audit --no-fund --loglevel=error >"../$log_dir/npm.log" 2>&1); then
+  echo "   npm ci failed:"; tail -n 20 "$log_dir/npm.log" | sed 's/^/     /'
+  failed=$((failed + 1))
+fi
+
+for suite in api compat; do
+  files=(tests/$suite/*.test.mjs)
+  [ -e "${files[0]}" ] || continue
+  echo "== $suite tests"
+  run_node "$suite" "${files[@]}"
 done
+
+# The race suite: the same server under ThreadSanitizer, driven by the tests whose requests
+# cross threads the most (group commit, concurrent ingest and reads, kills during load). A
+# race stops tallyd (halt_on_error), which fails the test that was talking to it.
+if [ -n "$race_build" ]; then
+  echo "== race tests (ThreadSanitizer, $race_build)"
+  suffix=.tsan run_unit "$race_build"/tests/test_engine "$race_build"/tests/test_usage_view
+  TALLY_BIN_DIR="$PWD/$race_build" TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+    run_node race tests/api/server.test.mjs tests/api/usage_views.test.mjs \
+    tests/api/events_subscriptions.test.mjs tests/api/events_durability.test.mjs \
+    tests/api/idempotency.test.mjs
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -430,7 +430,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             api_error(req, 500, "out_of_memory", "the request could not be buffered");
         else
             dispatch(req);
-        if (req->state == REQUEST_WAITING)
+        /* req->cmd, not req->state: once submitted, the writer may already be answering
+         * (command_done writes the state), and this thread must not read it until resumed. */
+        if (req->cmd)
             return MHD_YES; /* suspended; command_done resumes */
         req->state = REQUEST_ANSWERED;
     }
