@@ -35,23 +35,8 @@
 #define HOUR (INT64_C(3600) * TIMESTAMP_USEC_PER_SEC)
 #define DAY TIMESTAMP_USEC_PER_DAY
 
-static uint64_t seed;
-static uint64_t rng_state;
+#include "splitmix.h"
 static uint64_t total_cases;
-
-static uint64_t rnd(void)
-{
-    /* splitmix64: small, fast, good enough to drive property tests reproducibly */
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-    return n ? rnd() % n : 0;
-}
 
 static money_t M(const char *text)
 {
@@ -567,11 +552,11 @@ static void prop_latest_order(void **state)
     for (int round = 0; round < 300; round++) {
         struct aggregation_event evs[12];
         char texts[12][24];
-        size_t n = 1 + rnd_below(COUNT(evs));
+        size_t n = 1 + below(COUNT(evs));
         size_t best = 0;
         for (size_t i = 0; i < n; i++) {
-            snprintf(texts[i], sizeof texts[i], "%" PRId64, (int64_t)rnd_below(200) - 50);
-            evs[i] = EV((tally_time)rnd_below(4), i + 1, texts[i]);
+            snprintf(texts[i], sizeof texts[i], "%" PRId64, (int64_t)below(200) - 50);
+            evs[i] = EV((tally_time)below(4), i + 1, texts[i]);
             if (evs[i].timestamp > evs[best].timestamp ||
                 (evs[i].timestamp == evs[best].timestamp && evs[i].sequence > evs[best].sequence))
                 best = i;
@@ -581,7 +566,7 @@ static void prop_latest_order(void **state)
             want = MONEY_ZERO;
         for (int shuffle = 0; shuffle < 5; shuffle++) {
             for (size_t i = n; i > 1; i--) {
-                size_t j = rnd_below(i);
+                size_t j = below(i);
                 struct aggregation_event t = evs[i - 1];
                 evs[i - 1] = evs[j];
                 evs[j] = t;
@@ -767,9 +752,9 @@ static void prop_unique_count_shuffles(void **state)
     for (int d = 0; d < DOMAIN_MAX; d++)
         snprintf(texts[d], sizeof texts[d], "v%d", d);
     for (int round = 0; round < 200; round++) {
-        size_t n = 1 + rnd_below(EVENTS_MAX);
-        size_t domain = 1 + rnd_below(round % 2 ? DOMAIN_MAX : 8);
-        uint64_t stamps = 1 + rnd_below(20);
+        size_t n = 1 + below(EVENTS_MAX);
+        size_t domain = 1 + below(round % 2 ? DOMAIN_MAX : 8);
+        uint64_t stamps = 1 + below(20);
         /* reference: per value, the op of the greatest (t, seq); index DOMAIN_MAX = NULL */
         tally_time best_t[DOMAIN_MAX + 1];
         uint64_t best_s[DOMAIN_MAX + 1];
@@ -777,12 +762,12 @@ static void prop_unique_count_shuffles(void **state)
         for (size_t d = 0; d <= DOMAIN_MAX; d++)
             best_op[d] = -1;
         for (size_t i = 0; i < n; i++) {
-            size_t d = rnd_below(domain + 1); /* domain itself: the absent value */
+            size_t d = below(domain + 1); /* domain itself: the absent value */
             const char *v = d == domain ? NULL : texts[d];
             size_t ref = d == domain ? DOMAIN_MAX : d;
-            uint64_t r = rnd_below(3);
+            uint64_t r = below(3);
             const char *op = r == 0 ? "remove" : r == 1 ? "add" : NULL;
-            evs[i] = EVU((tally_time)rnd_below(stamps), i + 1, v, op);
+            evs[i] = EVU((tally_time)below(stamps), i + 1, v, op);
             if (best_op[ref] < 0 || evs[i].timestamp > best_t[ref] ||
                 (evs[i].timestamp == best_t[ref] && evs[i].sequence > best_s[ref])) {
                 best_t[ref] = evs[i].timestamp;
@@ -795,14 +780,14 @@ static void prop_unique_count_shuffles(void **state)
             want += best_op[d] == 1;
         for (int shuffle = 0; shuffle < 6; shuffle++) {
             for (size_t i = n; i > 1; i--) {
-                size_t j = rnd_below(i);
+                size_t j = below(i);
                 struct aggregation_event t = evs[i - 1];
                 evs[i - 1] = evs[j];
                 evs[j] = t;
             }
             struct aggregation a;
             expect_st(aggregation_init(&a, &m, 0, 100), AGGREGATION_OK);
-            expect_st(aggregation_set_hash_key(&a, rnd(), rnd()), AGGREGATION_OK);
+            expect_st(aggregation_set_hash_key(&a, next(), next()), AGGREGATION_OK);
             for (size_t i = 0; i < n; i++)
                 add_ok(&a, evs[i]);
             money_t got;
@@ -1076,20 +1061,20 @@ static int wevent_cmp(const void *pa, const void *pb)
  */
 static void random_delta(char out[MONEY_TEXT_MAX], bool wide)
 {
-    uint64_t kind = rnd_below(100);
+    uint64_t kind = below(100);
     __int128 coef;
     int32_t scale;
     if (kind < 75 || (!wide && kind < 97)) {
-        coef = (__int128)rnd_below(2001) - 1000;
-        scale = (int32_t)rnd_below(4);
+        coef = (__int128)below(2001) - 1000;
+        scale = (int32_t)below(4);
     } else if (kind < 97) {
-        coef = (__int128)(rnd() >> 1) * (__int128)(rnd() >> 40);
-        scale = 12 + (int32_t)rnd_below(27);
+        coef = (__int128)(next() >> 1) * (__int128)(next() >> 40);
+        scale = 12 + (int32_t)below(27);
     } else {
-        coef = (__int128)(rnd() >> 2) * (__int128)(rnd() >> 2) % MONEY_COEF_LIMIT;
-        scale = (int32_t)rnd_below(39);
+        coef = (__int128)(next() >> 2) * (__int128)(next() >> 2) % MONEY_COEF_LIMIT;
+        scale = (int32_t)below(39);
     }
-    if (rnd_below(2))
+    if (below(2))
         coef = -coef;
     money_t v;
     if (money_from_coef(coef, scale, &v) != MONEY_OK)
@@ -1114,22 +1099,21 @@ static void prop_weighted_sum_brute_force(void **state)
     mpq_inits(integral, level, d, seg, NULL);
     uint64_t fitting = 0, all = 0;
     for (int round = 0; round < 1500; round++) {
-        tally_time from = T("2023-08-01T00:00:00Z") + (tally_time)rnd_below(DAY);
-        tally_time len = (tally_time)(1 + rnd_below(round % 3 ? 31 * (uint64_t)DAY : 1000));
+        tally_time from = T("2023-08-01T00:00:00Z") + (tally_time)below(DAY);
+        tally_time len = (tally_time)(1 + below(round % 3 ? 31 * (uint64_t)DAY : 1000));
         tally_time to = from + len;
-        tally_time duration =
-            rnd_below(4) == 0 ? len + (tally_time)rnd_below(5 * (uint64_t)DAY) : len;
-        size_t n = rnd_below(EVENTS_MAX + 1);
-        uint64_t pool = 1 + rnd_below(8); /* few distinct instants: ties */
+        tally_time duration = below(4) == 0 ? len + (tally_time)below(5 * (uint64_t)DAY) : len;
+        size_t n = below(EVENTS_MAX + 1);
+        uint64_t pool = 1 + below(8); /* few distinct instants: ties */
         tally_time instants[8];
         for (size_t i = 0; i < 8; i++)
-            instants[i] = from + (tally_time)rnd_below((uint64_t)len);
+            instants[i] = from + (tally_time)below((uint64_t)len);
         for (size_t i = 0; i < n; i++) {
-            uint64_t r = rnd_below(10);
+            uint64_t r = below(10);
             evs[i].t = r == 0   ? from
                        : r == 1 ? to - 1
-                       : r < 5  ? instants[rnd_below(pool)]
-                                : from + (tally_time)rnd_below((uint64_t)len);
+                       : r < 5  ? instants[below(pool)]
+                                : from + (tally_time)below((uint64_t)len);
             random_delta(evs[i].text, round % 4 == 0);
             order[i] = i;
         }
@@ -1144,7 +1128,7 @@ static void prop_weighted_sum_brute_force(void **state)
         expect_st(aggregation_set_duration(&a, duration), AGGREGATION_OK);
         expect_st(aggregation_carry_over(&prev, &a), AGGREGATION_OK);
         for (size_t i = n; i > 1; i--) {
-            size_t j = rnd_below(i), t = order[i - 1];
+            size_t j = below(i), t = order[i - 1];
             order[i - 1] = order[j];
             order[j] = t;
         }
@@ -1155,7 +1139,7 @@ static void prop_weighted_sum_brute_force(void **state)
         memcpy(sorted, evs, n * sizeof *evs);
         qsort(sorted, n, sizeof *sorted, wevent_cmp);
         tally_time last = n ? sorted[n - 1].t : from;
-        tally_time xs[2] = {to, last + (tally_time)rnd_below((uint64_t)(to - last) + 1)};
+        tally_time xs[2] = {to, last + (tally_time)below((uint64_t)(to - last) + 1)};
         for (int xi = 0; xi < 2; xi++) {
             tally_time x = xs[xi];
             mpq_from_text(level, init_text);
@@ -1361,27 +1345,27 @@ static void prop_recurring_late_events(void **state)
     for (int round = 0; round < 600; round++) {
         enum billable_metric_aggregation kind = kinds[round % 3];
         struct billable_metric m = metric(kind, true);
-        size_t n = rnd_below(EVENTS_MAX + 1);
+        size_t n = below(EVENTS_MAX + 1);
         for (size_t i = 0; i < n; i++) {
-            tally_time t = (tally_time)rnd_below(PERIODS * LEN);
+            tally_time t = (tally_time)below(PERIODS * LEN);
             size_t p = (size_t)(t / LEN);
             const char *op = NULL;
             if (kind == AGGREGATION_UNIQUE_COUNT) {
-                snprintf(texts[i], sizeof texts[i], "%s", uvalues[rnd_below(COUNT(uvalues))]);
-                op = rnd_below(3) == 0 ? "remove" : NULL;
+                snprintf(texts[i], sizeof texts[i], "%s", uvalues[below(COUNT(uvalues))]);
+                op = below(3) == 0 ? "remove" : NULL;
             } else {
-                snprintf(texts[i], sizeof texts[i], "%" PRId64 ".%02u",
-                         (int64_t)rnd_below(200) - 100, (unsigned)rnd_below(100));
+                snprintf(texts[i], sizeof texts[i], "%" PRId64 ".%02u", (int64_t)below(200) - 100,
+                         (unsigned)below(100));
             }
             evs[i] = EVU(t, i + 1, texts[i], op);
             evs[i].value_is_string = false;
             /* arrives in its own period's phase, or late in a later one */
-            phase[i] = p + (rnd_below(3) == 0 ? rnd_below(PERIODS - p) : 0);
+            phase[i] = p + (below(3) == 0 ? below(PERIODS - p) : 0);
             idx[i] = i;
         }
         /* arrival: by phase, shuffled within a phase */
         for (size_t i = n; i > 1; i--) {
-            size_t j = rnd_below(i), t = idx[i - 1];
+            size_t j = below(i), t = idx[i - 1];
             idx[i - 1] = idx[j];
             idx[j] = t;
         }
@@ -1576,7 +1560,7 @@ static int setup(void **state)
     (void)state;
     const char *env = getenv("TALLY_SEED");
     seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261125);
-    rng_state = seed;
+    rng = seed;
     print_message("aggregation: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
     return 0;
 }

@@ -1181,28 +1181,8 @@ static void test_validate_ranges(void **state)
 
 /* ---- Property tests ------------------------------------------------------------------------- */
 
-static uint64_t seed;
-static uint64_t rng;
+#include "splitmix.h"
 static uint64_t total_cases;
-
-static uint64_t next(void)
-{
-    /* splitmix64, as in test_money.c */
-    uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(uint32_t n)
-{
-    return (uint32_t)(next() % n);
-}
-
-static void reseed(uint64_t salt)
-{
-    rng = seed ^ (salt * UINT64_C(0x2545f4914f6cdd1d));
-}
 
 static money_t rand_money(uint64_t max_coef, int32_t max_scale)
 {

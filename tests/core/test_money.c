@@ -835,32 +835,11 @@ static void test_minor_units(void **state)
 
 /* ---- Property tests against GMP ------------------------------------------------------------ */
 
-static uint64_t seed;
-static uint64_t rng;
+#include "splitmix.h"
 static uint64_t total_cases;
 static struct timespec started;
 static mpz_t LIM;                    /* 10^38 */
 static mpz_t ta, tb, tc, td, tq, tr; /* scratch */
-
-static uint64_t next(void)
-{
-    /* splitmix64: tiny, fast, and every seed gives a full-period stream. */
-    uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint32_t below(uint32_t n)
-{
-    return (uint32_t)(next() % n);
-}
-
-/* Each property test has its own stream, so that one test can be replayed alone. */
-static void reseed(uint64_t salt)
-{
-    rng = seed ^ (salt * UINT64_C(0x2545f4914f6cdd1d));
-}
 
 static u128 rand_u128(void)
 {
