@@ -1,6 +1,8 @@
 /* api/errors: see errors.h. */
 #include "api/errors.h"
 
+#include <stdio.h>
+
 #include "util/jsonw.h"
 
 static const char *reason(int status)
@@ -142,6 +144,15 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         cmd->http_status = 500;
         api_error_render(&cmd->response, 500, NULL, "store_failed", NULL);
         return true;
+    case COMMAND_INSUFFICIENT_CREDITS: {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "wallet %s cannot pay for this usage: %lld cents short; nothing was recorded",
+                 cmd->short_wallet_lago_id, (long long)cmd->short_cents);
+        cmd->http_status = 402;
+        api_error_render(&cmd->response, 402, NULL, "insufficient_credits", message);
+        return true;
+    }
     }
     return false;
 }

@@ -10,11 +10,14 @@
 #include "api/coupons.h"
 #include "api/customers.h"
 #include "api/events.h"
+#include "api/ledger_entries.h"
 #include "api/ops.h"
 #include "api/plans.h"
 #include "api/subscriptions.h"
 #include "api/taxes.h"
 #include "api/usage.h"
+#include "api/wallet_transactions.h"
+#include "api/wallets.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
 
@@ -78,6 +81,32 @@ const struct route api_routes[] = {
      NULL},
     {"GET", "/api/v1/customers/{}/current_usage", "customers.current_usage", true, usage_current,
      NULL},
+    {"POST", "/api/v1/wallets", "wallets.create", true, wallets_create, NULL},
+    {"GET", "/api/v1/wallets", "wallets.list", true, wallets_list, NULL},
+    {"GET", "/api/v1/wallets/{}", "wallets.get", true, wallets_get, NULL},
+    {"PUT", "/api/v1/wallets/{}", "wallets.update", true, wallets_update, NULL},
+    {"DELETE", "/api/v1/wallets/{}", "wallets.terminate", true, wallets_terminate, NULL},
+    {"GET", "/api/v1/wallets/{}/wallet_transactions", "wallets.wallet_transactions", true,
+     wallet_transactions_list_for_wallet, NULL},
+    {"POST", "/api/v1/customers/{}/wallets", "customers.wallets.create", true,
+     wallets_create_for_customer, NULL},
+    {"GET", "/api/v1/customers/{}/wallets", "customers.wallets.list", true,
+     wallets_list_for_customer, NULL},
+    {"GET", "/api/v1/customers/{}/wallets/{}", "customers.wallets.get", true,
+     wallets_get_for_customer, NULL},
+    {"PUT", "/api/v1/customers/{}/wallets/{}", "customers.wallets.update", true,
+     wallets_update_for_customer, NULL},
+    {"DELETE", "/api/v1/customers/{}/wallets/{}", "customers.wallets.terminate", true,
+     wallets_terminate_for_customer, NULL},
+    {"POST", "/api/v1/wallet_transactions", "wallet_transactions.create", true,
+     wallet_transactions_create, NULL},
+    {"GET", "/api/v1/wallet_transactions/{}", "wallet_transactions.get", true,
+     wallet_transactions_get, NULL},
+    {"GET", "/api/v1/wallet_transactions/{}/consumptions", "wallet_transactions.consumptions", true,
+     wallet_transactions_consumptions, NULL},
+    {"GET", "/api/v1/wallet_transactions/{}/fundings", "wallet_transactions.fundings", true,
+     wallet_transactions_fundings, NULL},
+    {"GET", "/api/v1/ledger_entries", "ledger_entries.list", true, ledger_entries_list, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

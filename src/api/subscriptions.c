@@ -171,17 +171,12 @@ static void render_command(struct command *cmd)
 
 /* ---- create ------------------------------------------------------------------------------- */
 
-static bool read_instant(struct request *req, struct json_object *obj, const char *key, bool *has,
-                         tally_time *out, struct json_in_error *err)
+static bool read_instant(struct json_object *obj, const char *key, bool *has, tally_time *out,
+                         struct json_in_error *err)
 {
-    const char *text = NULL;
-    enum json_in_result r = json_in_string(obj, key, 64, &req->arena, &text, err);
-    if (r == JSON_IN_INVALID)
-        return false;
+    enum json_in_result r = json_in_instant(obj, key, out, err);
     *has = r == JSON_IN_VALUE;
-    if (*has && !timestamp_parse_iso8601(text, strlen(text), out))
-        return json_in_refuse(err, key, "invalid_date");
-    return true;
+    return r != JSON_IN_INVALID;
 }
 
 static bool parse_request(struct request *req, struct json_object *obj,
@@ -199,9 +194,9 @@ static bool parse_request(struct request *req, struct json_object *obj,
             JSON_IN_INVALID ||
         json_in_string(obj, "billing_time", 16, &req->arena, &billing_time, err) ==
             JSON_IN_INVALID ||
-        !read_instant(req, obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
+        !read_instant(obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
                       err) ||
-        !read_instant(req, obj, "ending_at", &rq->has_ending_at, &rq->ending_at, err))
+        !read_instant(obj, "ending_at", &rq->has_ending_at, &rq->ending_at, err))
         return false;
     /* Lago: without an external_id, the subscription takes the customer's. */
     if (!rq->external_id || !*rq->external_id)
@@ -409,9 +404,8 @@ void subscriptions_update(struct request *req)
     bool has_ending = false;
     if (name == JSON_IN_INVALID ||
         (u->has_ending_at && !u->ending_at_null &&
-         !read_instant(req, obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
-        !read_instant(req, obj, "subscription_at", &u->has_subscription_at, &u->subscription_at,
-                      &err)) {
+         !read_instant(obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
+        !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err)) {
         api_error_validation(req, err.field, err.code);
         goto done;
     }

@@ -45,6 +45,10 @@ enum command_kind {
     COMMAND_USAGE_READ,
     COMMAND_EVENT_FIND,
     COMMAND_FEES_ESTIMATE,
+    COMMAND_WALLET_CREATE,
+    COMMAND_WALLET_UPDATE,
+    COMMAND_WALLET_TERMINATE,
+    COMMAND_WALLET_TOP_UP,
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -95,16 +99,47 @@ struct subscription_update {
     tally_time subscription_at;
 };
 
+/*
+ * Credits coming into (paid, granted) or leaving (voided) a wallet: POST /wallet_transactions,
+ * and the first credits of a new wallet. Amounts are credits as the request gave them.
+ */
+struct wallet_credits {
+    bool has_paid, has_granted, has_voided;
+    money_t paid, granted, voided;
+    const char *name;
+    int32_t priority; /* the grants' */
+    bool has_expiration_at;
+    tally_time expiration_at; /* the grants' (a Tally addition) */
+    bool invoice_requires_successful_payment;
+    const char *details_json; /* metadata and the like, shown back; or NULL */
+};
+
+/* POST /wallets: the wallet as the request defines it (ids and balances zero). */
+struct wallet_request {
+    const char *external_customer_id;
+    bool code_generated; /* from the name: made unique by the writer if taken (Lago's rule) */
+    struct store_wallet wallet;
+    struct wallet_credits credits;
+};
+
+/* PUT /wallets/{id}: the wallet as the request read it, with its changes merged in; refused
+ * as stale if it changed since. */
+struct wallet_update {
+    struct store_wallet wallet;
+    tally_time expected_updated_at;
+};
+
 /* The outcome of applying one command; the API maps it to an HTTP answer. */
 enum command_result {
-    COMMAND_OK,                  /* applied */
-    COMMAND_NOT_FOUND,           /* the thing it names does not exist: 404 */
-    COMMAND_INVALID,             /* a rule refused it: 422 with field/code */
-    COMMAND_IDEMPOTENT_REPLAY,   /* the key was seen with this request: answer copied */
-    COMMAND_IDEMPOTENT_CONFLICT, /* the key was seen with another request: 409 */
-    COMMAND_STALE,               /* the item changed since the request read it: 409, retry */
-    COMMAND_REF_NOT_FOUND,       /* a definition names a missing item: 404 (ref_kind says which) */
-    COMMAND_STORE_FAILED,        /* the database failed: 500, nothing changed */
+    COMMAND_OK,                   /* applied */
+    COMMAND_NOT_FOUND,            /* the thing it names does not exist: 404 */
+    COMMAND_INVALID,              /* a rule refused it: 422 with field/code */
+    COMMAND_IDEMPOTENT_REPLAY,    /* the key was seen with this request: answer copied */
+    COMMAND_IDEMPOTENT_CONFLICT,  /* the key was seen with another request: 409 */
+    COMMAND_STALE,                /* the item changed since the request read it: 409, retry */
+    COMMAND_REF_NOT_FOUND,        /* a definition names a missing item: 404 (ref_kind says which) */
+    COMMAND_STORE_FAILED,         /* the database failed: 500, nothing changed */
+    COMMAND_INSUFFICIENT_CREDITS, /* a limited wallet cannot pay for it: 402, nothing changed */
 };
 
 struct command;
@@ -187,6 +222,15 @@ struct command {
         struct {
             const char *transaction_id;
         } event_find;
+        struct wallet_request wallet_create;
+        struct wallet_update wallet_update;
+        struct {
+            const char *lago_id;
+        } wallet_terminate;
+        struct {
+            const char *wallet_lago_id;
+            struct wallet_credits credits;
+        } wallet_top_up;
         /* A customer's current usage: read in the writer, where the live aggregates are. */
         struct {
             const char *external_customer_id;
@@ -208,6 +252,13 @@ struct command {
     struct store_subscription usage_subscription; /* and the subscription it is of */
     struct store_event event;                     /* COMMAND_EVENT_FIND's result */
     const struct catalog_ref *missing_ref;        /* with COMMAND_REF_NOT_FOUND */
+    /* Wallet commands: the wallet as saved, and the transactions made (lago ids, in order). */
+    char wallet_lago_id[WALLET_LAGO_ID_TEXT];
+    char transaction_lago_ids[3][WALLET_LAGO_ID_TEXT];
+    size_t transaction_count;
+    /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
+    char short_wallet_lago_id[WALLET_LAGO_ID_TEXT];
+    int64_t short_cents;
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */
     struct store_conn *conn;

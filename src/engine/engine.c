@@ -19,6 +19,7 @@
 #include "engine/sub_cache.h"
 #include "engine/usage.h"
 #include "engine/usage_view.h"
+#include "engine/wallets.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
@@ -66,6 +67,7 @@ struct engine {
     struct usage_book usage;                  /* live usage per subscription (a cache) */
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
+    struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
@@ -778,6 +780,27 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     return COMMAND_OK;
 }
 
+/*
+ * Debits the wallets of every subscription the command's events touched, once each, now
+ * that all its events are in the usages: a batch is paid for, or refused, as a whole.
+ */
+static enum command_result debit_wallets(struct engine *e, struct command *cmd)
+{
+    for (size_t i = e->touch_mark; i < e->touch_count; i++) {
+        int64_t sub = e->touches[i].subscription_id;
+        bool seen = false;
+        for (size_t k = e->touch_mark; k < i && !seen; k++)
+            seen = e->touches[k].subscription_id == sub;
+        const struct usage *u = seen ? NULL : usage_book_find(&e->usage, sub);
+        if (!u)
+            continue;
+        enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
 {
     struct ingest_cache cache = {0};
@@ -788,10 +811,11 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     for (size_t i = 0; i < count; i++) {
         enum command_result r = ingest_one(e, cmd, &cache, i, &rows[i]);
         if (r != COMMAND_OK)
-            return r; /* apply_one undoes the memory: identities, ids, usages */
+            return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
     }
-    return store_events_insert(e->store, rows, count) == STORE_OK ? COMMAND_OK
-                                                                  : COMMAND_STORE_FAILED;
+    if (store_events_insert(e->store, rows, count) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return debit_wallets(e, cmd);
 }
 
 /* The live usage of an active subscription for a read; its row is left in the command. */
@@ -991,6 +1015,10 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
     case COMMAND_EVENT_FIND: return apply_event_find(e, cmd);
     case COMMAND_FEES_ESTIMATE: return apply_fees_estimate(e, cmd);
+    case COMMAND_WALLET_CREATE:
+    case COMMAND_WALLET_UPDATE:
+    case COMMAND_WALLET_TERMINATE:
+    case COMMAND_WALLET_TOP_UP: return wallets_apply(&e->wallets, e->store, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -1009,7 +1037,11 @@ static bool changes_what_usage_shows(enum command_kind kind)
     case COMMAND_EVENTS_INGEST:
     case COMMAND_USAGE_READ:
     case COMMAND_EVENT_FIND:
-    case COMMAND_FEES_ESTIMATE: return false;
+    case COMMAND_FEES_ESTIMATE:
+    case COMMAND_WALLET_CREATE:
+    case COMMAND_WALLET_UPDATE:
+    case COMMAND_WALLET_TERMINATE:
+    case COMMAND_WALLET_TOP_UP: return false;
     default: return true;
     }
 }
@@ -1124,6 +1156,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     e->event_id_mark = e->last_event_id;
     e->txid_mark = e->txid_count;
     e->touch_mark = e->touch_count;
+    wallet_book_mark_command(&e->wallets);
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
     if (failed)
@@ -1142,6 +1175,7 @@ static void apply_one(struct engine *e, struct command *cmd)
         e->last_event_id = e->event_id_mark;
         forget_added(e, e->command_mark);
         forget_transactions(e, e->txid_mark);
+        wallet_book_undo_command(&e->wallets);
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
         forget_touches(e, e->touch_mark); /* after the undo: the rows are gone too */
@@ -1163,6 +1197,7 @@ fail:
     forget_added(e, e->command_mark);
     forget_transactions(e, e->txid_mark);
     forget_touches(e, e->touch_mark);
+    wallet_book_undo_command(&e->wallets);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
 }
@@ -1308,7 +1343,9 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         forget_added(e, 0);
         forget_transactions(e, 0);
         forget_touches(e, 0);
+        wallet_book_clear(&e->wallets);
     }
+    wallet_book_committed(&e->wallets);
     if (committed)
         renew_touched_views(e);
     e->added_count = 0; /* committed, or taken back out */
@@ -1358,6 +1395,22 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Frees the writer's memory and the engine itself (not the store). */
+static void free_state(struct engine *e)
+{
+    dedup_free(&e->accepted);
+    dedup_free(&e->by_transaction);
+    usage_book_free(&e->usage);
+    usage_views_free(&e->views);
+    sub_cache_free(&e->subscriptions);
+    wallet_book_free(&e->wallets);
+    free(e->touches);
+    free(e->added);
+    free(e->txid_changes);
+    free(e->orgs);
+    free(e);
+}
+
 struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_ERR_MAX])
 {
     struct engine *e = calloc(1, sizeof *e);
@@ -1368,6 +1421,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     e->store = st;
     e->tzdb = tzdb;
     usage_book_init(&e->usage);
+    wallet_book_init(&e->wallets);
     err[0] = '\0';
     if (!load_orgs(e) || !load_events(e, err)) {
         if (!err[0])
@@ -1386,9 +1440,10 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     sub_cache_init(&e->subscriptions, e->fingerprint_key);
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
-        free(e->orgs);
-        free(e);
-        return NULL;
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->wake);
+        free_state(e);
+        return NULL; /* the caller still owns the store */
     }
     return e;
 }
@@ -1420,16 +1475,7 @@ void engine_stop(struct engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
-    dedup_free(&e->accepted);
-    dedup_free(&e->by_transaction);
-    usage_book_free(&e->usage);
-    usage_views_free(&e->views);
-    sub_cache_free(&e->subscriptions);
-    free(e->touches);
-    free(e->added);
-    free(e->txid_changes);
-    free(e->orgs);
-    free(e);
+    free_state(e);
 }
 
 struct usage_views *engine_usage_views(struct engine *e)

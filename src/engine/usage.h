@@ -60,6 +60,7 @@ struct usage_event_ref {
 struct usage {
     int64_t subscription_id;
     int64_t org_id;
+    int64_t customer_id;
     const char *external_id; /* the subscription's */
     tally_time from, to; /* the period [from, to) */
     char currency[4];

@@ -223,3 +223,18 @@ bool json_in_string_list(struct json_object *v, const char *key, size_t max_item
     *count = n;
     return true;
 }
+
+enum json_in_result json_in_instant(struct json_object *obj, const char *key, tally_time *out,
+                                    struct json_in_error *err)
+{
+    struct json_object *v;
+    enum json_in_result r = lookup(obj, key, &v);
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (!json_object_is_type(v, json_type_string))
+        return refuse(err, key, "invalid_date");
+    const char *text = json_object_get_string(v);
+    if (!timestamp_parse_iso8601(text, (size_t)json_object_get_string_len(v), out))
+        return refuse(err, key, "invalid_date");
+    return JSON_IN_VALUE;
+}

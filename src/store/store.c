@@ -125,6 +125,70 @@ static const char *const migrations[] = {
     /* rows arrive in id order: this index grows at its end, never in the middle; no index
      * is keyed by a random value (docs/BENCHMARKS.md shows what one costs) */
     "CREATE INDEX events_by_org ON events(org_id, id);",
+    /* 7: prepaid credits (core/wallet.h): wallets, their transactions (inbound ones are the
+     * grants), which grants paid for what, the ledger (core/ledger.h), and what each usage
+     * charge has debited so far in its period */
+    "CREATE TABLE wallets ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  customer_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  code TEXT NOT NULL, name TEXT, currency TEXT NOT NULL, rate_amount TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL, credit_limit INTEGER NOT NULL,"
+    "  overdraft_limit_cents INTEGER NOT NULL,"
+    "  balance_cents INTEGER NOT NULL, consumed_cents INTEGER NOT NULL,"
+    "  overdrawn_cents INTEGER NOT NULL,"
+    "  expiration_at INTEGER, terminated_at INTEGER, last_consumed_at INTEGER,"
+    "  terms TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX wallets_by_customer ON wallets(org_id, customer_id, created_at, id);"
+    "CREATE INDEX wallets_by_org ON wallets(org_id, created_at, id);"
+    "CREATE TABLE wallet_transactions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  wallet_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  transaction_type INTEGER NOT NULL, status INTEGER NOT NULL,"
+    "  transaction_status INTEGER NOT NULL, source INTEGER NOT NULL,"
+    "  amount_cents INTEGER NOT NULL, remaining_cents INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL, paid INTEGER NOT NULL, expiration_at INTEGER,"
+    "  name TEXT, details TEXT,"
+    "  settled_at INTEGER, failed_at INTEGER, created_at INTEGER NOT NULL);"
+    "CREATE INDEX wallet_transactions_by_wallet ON wallet_transactions(wallet_id, id);"
+    "CREATE INDEX wallet_transactions_live_grants ON wallet_transactions(wallet_id)"
+    "  WHERE remaining_cents > 0;"
+    "CREATE TABLE wallet_consumptions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  inbound_id INTEGER NOT NULL, outbound_id INTEGER NOT NULL,"
+    "  amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX wallet_consumptions_by_inbound ON wallet_consumptions(inbound_id, id);"
+    "CREATE INDEX wallet_consumptions_by_outbound ON wallet_consumptions(outbound_id, id);"
+    "CREATE TABLE ledger_postings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, wallet_id INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL, cause INTEGER NOT NULL, wallet_transaction_id INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE ledger_entries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  posting_id INTEGER NOT NULL,"
+    "  org_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,"
+    "  account INTEGER NOT NULL, wallet_id INTEGER NOT NULL, currency TEXT NOT NULL,"
+    "  amount_cents INTEGER NOT NULL, balance_after_cents INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX ledger_entries_by_org ON ledger_entries(org_id, id);"
+    "CREATE INDEX ledger_entries_by_account ON ledger_entries(org_id, currency, account,"
+    "  wallet_id, id);"
+    "CREATE INDEX ledger_entries_by_customer ON ledger_entries(org_id, customer_id, id);"
+    "CREATE INDEX ledger_entries_by_wallet ON ledger_entries(wallet_id, id);"
+    "CREATE TABLE charge_debits ("
+    "  subscription_id INTEGER NOT NULL, charge_lago_id TEXT NOT NULL,"
+    "  period_from INTEGER NOT NULL,"
+    "  org_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,"
+    "  charged_cents INTEGER NOT NULL, fundings TEXT NOT NULL,"
+    "  PRIMARY KEY (subscription_id, charge_lago_id, period_from)) WITHOUT ROWID;"
+    "CREATE INDEX charge_debits_by_customer ON charge_debits(org_id, customer_id, period_from);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -183,6 +247,33 @@ enum stmt_id {
     STMT_APPLIED_COUPON_USES,
     STMT_APPLIED_COUPON_COUNT,
     STMT_APPLIED_COUPON_PAGE,
+    STMT_WALLET_INSERT,
+    STMT_WALLET_UPDATE,
+    STMT_WALLET_GET,
+    STMT_WALLET_BY_ID,
+    STMT_WALLETS_OF_CUSTOMER,
+    STMT_WALLET_COUNT,
+    STMT_WALLET_PAGE,
+    STMT_WT_INSERT,
+    STMT_WT_SET_REMAINING,
+    STMT_WT_SET_STATE,
+    STMT_WT_GET,
+    STMT_WT_BY_ID,
+    STMT_WT_LIVE_GRANTS,
+    STMT_WT_COUNT,
+    STMT_WT_PAGE,
+    STMT_CONSUMPTION_INSERT,
+    STMT_CONSUMPTION_COUNT_BY_INBOUND,
+    STMT_CONSUMPTION_PAGE_BY_INBOUND,
+    STMT_CONSUMPTION_COUNT_BY_OUTBOUND,
+    STMT_CONSUMPTION_PAGE_BY_OUTBOUND,
+    STMT_POSTING_INSERT,
+    STMT_ENTRY_INSERT,
+    STMT_ENTRY_COUNT,
+    STMT_ENTRY_PAGE,
+    STMT_ACCOUNT_BALANCE,
+    STMT_CHARGE_DEBIT_PUT,
+    STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_COUNT
 };
 
@@ -243,6 +334,42 @@ enum stmt_id {
     " WHERE e.org_id = ?1 AND (?2 IS NULL OR e.code = ?2)"                                         \
     " AND (?3 IS NULL OR e.external_subscription_id = ?3)"                                         \
     " AND (?4 IS NULL OR e.timestamp >= ?4) AND (?5 IS NULL OR e.timestamp < ?5)"
+
+/* Column order of every wallet SELECT; read_wallet depends on it. */
+#define WALLET_COLUMNS                                                                             \
+    "w.id, w.org_id, w.customer_id, w.lago_id, w.code, w.name, w.currency, w.rate_amount,"         \
+    " w.priority, w.credit_limit, w.overdraft_limit_cents, w.balance_cents, w.consumed_cents,"     \
+    " w.overdrawn_cents, w.expiration_at, w.terminated_at, w.last_consumed_at, w.terms,"           \
+    " w.created_at, w.updated_at, c.lago_id, c.external_id"
+#define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
+#define WALLET_FILTER                                                                              \
+    WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
+                " AND (?3 IS NULL OR w.currency = ?3)"
+/* Column order of every wallet transaction SELECT; read_wallet_transaction depends on it. */
+#define WT_COLUMNS                                                                                 \
+    "t.id, t.org_id, t.wallet_id, t.lago_id, t.transaction_type, t.status,"                        \
+    " t.transaction_status, t.source, t.amount_cents, t.remaining_cents, t.priority, t.paid,"      \
+    " t.expiration_at, t.name, t.details, t.settled_at, t.failed_at, t.created_at, w.lago_id,"     \
+    " w.rate_amount, w.currency"
+#define WT_COLUMN_COUNT 21
+#define WT_FILTER                                                                                  \
+    " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"                             \
+    " WHERE t.wallet_id = ?1 AND (?2 < 0 OR t.status = ?2)"                                        \
+    " AND (?3 < 0 OR t.transaction_type = ?3) AND (?4 < 0 OR t.transaction_status = ?4)"
+#define CONSUMPTION_COLUMNS "k.id, k.lago_id, k.amount_cents, k.created_at, " WT_COLUMNS
+#define CONSUMPTION_FROM(other)                                                                    \
+    " FROM wallet_consumptions k JOIN wallet_transactions t ON t.id = k." other                    \
+    " JOIN wallets w ON w.id = t.wallet_id"
+#define ENTRY_COLUMNS                                                                              \
+    "e.id, e.posting_id, p.cause, e.account, e.amount_cents, e.balance_after_cents, e.currency,"   \
+    " e.created_at, w.lago_id, c.external_id, t.lago_id"
+#define ENTRY_FILTER                                                                               \
+    " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id"                         \
+    " JOIN customers c ON c.id = e.customer_id"                                                    \
+    " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
+    " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
+    " WHERE e.org_id = ?1 AND (?2 = 0 OR e.customer_id = ?2) AND (?3 = 0 OR e.wallet_id = ?3)"     \
+    " AND (?4 IS NULL OR e.created_at >= ?4) AND (?5 IS NULL OR e.created_at < ?5)"
 
 #define EVENT_INSERT_PREFIX                                                                        \
     "INSERT INTO events(id, org_id, subscription_id, transaction_id, external_subscription_id,"    \
@@ -373,6 +500,75 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_APPLIED_COUPON_COUNT] = "SELECT COUNT(*)" APPLIED_COUPON_FILTER,
     [STMT_APPLIED_COUPON_PAGE] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FILTER
                                  " ORDER BY a.created_at DESC, a.id DESC LIMIT ?4 OFFSET ?5",
+    [STMT_WALLET_INSERT] =
+        "INSERT INTO wallets(org_id, customer_id, lago_id, code, name, currency, rate_amount,"
+        " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
+        " overdrawn_cents, expiration_at, terminated_at, last_consumed_at, terms, created_at,"
+        " updated_at) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+    [STMT_WALLET_UPDATE] =
+        "UPDATE wallets SET name = ?6, priority = ?9, credit_limit = ?10,"
+        " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
+        " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
+        " last_consumed_at = ?17, terms = ?18, updated_at = ?20 WHERE id = ?1",
+    [STMT_WALLET_GET] =
+        "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.lago_id = ?2 AND w.org_id = ?1",
+    [STMT_WALLET_BY_ID] = "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.id = ?1",
+    [STMT_WALLETS_OF_CUSTOMER] =
+        "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.org_id = ?1 AND w.customer_id = ?2"
+        " AND w.terminated_at IS NULL ORDER BY w.created_at, w.id",
+    [STMT_WALLET_COUNT] = "SELECT COUNT(*)" WALLET_FILTER,
+    [STMT_WALLET_PAGE] = "SELECT " WALLET_COLUMNS WALLET_FILTER
+                         " ORDER BY w.created_at DESC, w.id DESC LIMIT ?4 OFFSET ?5",
+    [STMT_WT_INSERT] =
+        "INSERT INTO wallet_transactions(org_id, wallet_id, lago_id, transaction_type, status,"
+        " transaction_status, source, amount_cents, remaining_cents, priority, paid,"
+        " expiration_at, name, details, settled_at, failed_at, created_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [STMT_WT_SET_REMAINING] = "UPDATE wallet_transactions SET remaining_cents = ?2 WHERE id = ?1",
+    [STMT_WT_SET_STATE] = "UPDATE wallet_transactions SET status = ?2, remaining_cents = ?3,"
+                          " settled_at = ?4, failed_at = ?5 WHERE id = ?1",
+    [STMT_WT_GET] =
+        "SELECT " WT_COLUMNS " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
+        " WHERE t.lago_id = ?2 AND t.org_id = ?1",
+    [STMT_WT_BY_ID] =
+        "SELECT " WT_COLUMNS " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
+        " WHERE t.id = ?1",
+    [STMT_WT_LIVE_GRANTS] =
+        "SELECT " WT_COLUMNS " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
+        " WHERE t.wallet_id = ?1 AND t.remaining_cents > 0",
+    [STMT_WT_COUNT] = "SELECT COUNT(*)" WT_FILTER,
+    [STMT_WT_PAGE] = "SELECT " WT_COLUMNS WT_FILTER " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_CONSUMPTION_INSERT] = "INSERT INTO wallet_consumptions(org_id, lago_id, inbound_id,"
+                                " outbound_id, amount_cents, created_at) VALUES (?,?,?,?,?,?)",
+    [STMT_CONSUMPTION_COUNT_BY_INBOUND] =
+        "SELECT COUNT(*) FROM wallet_consumptions k WHERE k.inbound_id = ?1",
+    [STMT_CONSUMPTION_PAGE_BY_INBOUND] = "SELECT " CONSUMPTION_COLUMNS CONSUMPTION_FROM(
+        "outbound_id") " WHERE k.inbound_id = ?1 ORDER BY k.id LIMIT ?2 OFFSET ?3",
+    [STMT_CONSUMPTION_COUNT_BY_OUTBOUND] =
+        "SELECT COUNT(*) FROM wallet_consumptions k WHERE k.outbound_id = ?1",
+    [STMT_CONSUMPTION_PAGE_BY_OUTBOUND] = "SELECT " CONSUMPTION_COLUMNS CONSUMPTION_FROM(
+        "inbound_id") " WHERE k.outbound_id = ?1 ORDER BY k.id LIMIT ?2 OFFSET ?3",
+    [STMT_POSTING_INSERT] = "INSERT INTO ledger_postings(org_id, customer_id, wallet_id, currency,"
+                            " cause, wallet_transaction_id, created_at) VALUES (?,?,?,?,?,?,?)",
+    /* The account's balance after this line: its last line's, plus this amount. */
+    [STMT_ENTRY_INSERT] =
+        "INSERT INTO ledger_entries(posting_id, org_id, customer_id, account, wallet_id,"
+        " currency, amount_cents, balance_after_cents, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 + COALESCE((SELECT balance_after_cents"
+        " FROM ledger_entries WHERE org_id = ?2 AND currency = ?6 AND account = ?4"
+        " AND wallet_id = ?5 ORDER BY id DESC LIMIT 1), 0), ?8)",
+    [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
+    [STMT_ENTRY_PAGE] =
+        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?6 OFFSET ?7",
+    [STMT_ACCOUNT_BALANCE] = "SELECT balance_after_cents FROM ledger_entries WHERE org_id = ?1"
+                             " AND currency = ?2 AND account = ?3 AND wallet_id = ?4"
+                             " ORDER BY id DESC LIMIT 1",
+    [STMT_CHARGE_DEBIT_PUT] =
+        "INSERT OR REPLACE INTO charge_debits(subscription_id, charge_lago_id, period_from,"
+        " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)",
+    [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
+        "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings"
+        " FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from",
 };
 
 struct store_conn {
@@ -1653,4 +1849,519 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
     bind_text(s, 2, external_id);
     sqlite3_bind_int64(s, 3, at);
     return subscription_one(s, out, a);
+}
+
+/* ---- wallets -------------------------------------------------------------------------------- */
+
+static bool column_money(sqlite3_stmt *s, int col, money_t *out)
+{
+    const char *t = (const char *)sqlite3_column_text(s, col);
+    return t && money_parse(t, (size_t)sqlite3_column_bytes(s, col), out) == MONEY_OK;
+}
+
+static void column_lago_id(sqlite3_stmt *s, int col, char out[WALLET_LAGO_ID_TEXT])
+{
+    const char *t = (const char *)sqlite3_column_text(s, col);
+    snprintf(out, WALLET_LAGO_ID_TEXT, "%s", t ? t : "");
+}
+
+static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a)
+{
+    memset(w, 0, sizeof *w);
+    w->id = sqlite3_column_int64(s, 0);
+    w->org_id = sqlite3_column_int64(s, 1);
+    w->customer_id = sqlite3_column_int64(s, 2);
+    column_lago_id(s, 3, w->lago_id);
+    w->code = column_text(s, 4, a);
+    w->name = column_text(s, 5, a);
+    snprintf(w->currency, sizeof w->currency, "%s", (const char *)sqlite3_column_text(s, 6));
+    bool ok = column_money(s, 7, &w->rate_amount);
+    w->priority = sqlite3_column_int(s, 8);
+    int limit = sqlite3_column_int(s, 9);
+    w->limit = limit == WALLET_LIMIT_HARD   ? WALLET_LIMIT_HARD
+               : limit == WALLET_LIMIT_SOFT ? WALLET_LIMIT_SOFT
+                                            : WALLET_LIMIT_NONE;
+    w->overdraft_limit_cents = sqlite3_column_int64(s, 10);
+    w->balance_cents = sqlite3_column_int64(s, 11);
+    w->consumed_cents = sqlite3_column_int64(s, 12);
+    w->overdrawn_cents = sqlite3_column_int64(s, 13);
+    w->has_expiration_at = column_instant(s, 14, &w->expiration_at);
+    w->has_terminated_at = column_instant(s, 15, &w->terminated_at);
+    w->has_last_consumed_at = column_instant(s, 16, &w->last_consumed_at);
+    w->terms_json = column_text(s, 17, a);
+    w->created_at = sqlite3_column_int64(s, 18);
+    w->updated_at = sqlite3_column_int64(s, 19);
+    column_lago_id(s, 20, w->customer_lago_id);
+    w->external_customer_id = column_text(s, 21, a);
+    return ok && w->code && w->terms_json && w->external_customer_id;
+}
+
+enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
+{
+    bool insert = w->id == 0;
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_WALLET_INSERT : STMT_WALLET_UPDATE);
+    if (!s)
+        return STORE_ERROR;
+    char rate[MONEY_TEXT_MAX];
+    money_format(w->rate_amount, rate, sizeof rate);
+    if (!insert)
+        sqlite3_bind_int64(s, 1, w->id);
+    sqlite3_bind_int64(s, 2, w->org_id);
+    sqlite3_bind_int64(s, 3, w->customer_id);
+    bind_text(s, 4, w->lago_id);
+    bind_text(s, 5, w->code);
+    bind_text(s, 6, w->name);
+    bind_text(s, 7, w->currency);
+    bind_text(s, 8, rate);
+    sqlite3_bind_int(s, 9, w->priority);
+    sqlite3_bind_int(s, 10, (int)w->limit);
+    sqlite3_bind_int64(s, 11, w->overdraft_limit_cents);
+    sqlite3_bind_int64(s, 12, w->balance_cents);
+    sqlite3_bind_int64(s, 13, w->consumed_cents);
+    sqlite3_bind_int64(s, 14, w->overdrawn_cents);
+    bind_instant(s, 15, w->has_expiration_at, w->expiration_at);
+    bind_instant(s, 16, w->has_terminated_at, w->terminated_at);
+    bind_instant(s, 17, w->has_last_consumed_at, w->last_consumed_at);
+    bind_text(s, 18, w->terms_json);
+    sqlite3_bind_int64(s, 19, w->created_at);
+    sqlite3_bind_int64(s, 20, w->updated_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    if (insert)
+        w->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+static enum store_status wallet_one(sqlite3_stmt *s, struct store_wallet *out, struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_wallet(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                   struct store_wallet *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WALLET_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    return wallet_one(s, out, a);
+}
+
+enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct store_wallet *out,
+                                     struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WALLET_BY_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    return wallet_one(s, out, a);
+}
+
+enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                         struct store_wallet **out, size_t *count, struct arena *a)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_WALLETS_OF_CUSTOMER);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, customer_id);
+    /* Active wallets are bounded (WALLET_PER_CUSTOMER_MAX); a few more are read if an older
+     * store holds more, never silently dropped. */
+    size_t cap = WALLET_PER_CUSTOMER_MAX;
+    struct store_wallet *items = arena_alloc(a, cap * sizeof *items);
+    int rc = SQLITE_DONE;
+    while (items && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*count == cap) {
+            struct store_wallet *bigger = arena_alloc(a, 2 * cap * sizeof *items);
+            if (bigger)
+                memcpy(bigger, items, cap * sizeof *items);
+            items = bigger;
+            cap *= 2;
+            if (!items)
+                break;
+        }
+        if (!read_wallet(s, &items[*count], a)) {
+            items = NULL;
+            break;
+        }
+        (*count)++;
+    }
+    sqlite3_reset(s);
+    if (!items || rc != SQLITE_DONE)
+        return STORE_ERROR;
+    *out = items;
+    return STORE_OK;
+}
+
+static bool read_wallet_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_wallet(s, item, a);
+}
+
+enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                    const char *currency, int64_t offset, int64_t limit,
+                                    struct store_wallet **out, size_t *count, int64_t *total,
+                                    struct arena *a)
+{
+    const struct page_param params[] = {
+        {.value = org_id}, {.value = customer_id}, {.is_text = true, .text = currency}};
+    const struct page_query q = {STMT_WALLET_COUNT, STMT_WALLET_PAGE, params, 3,
+                                 sizeof **out,      read_wallet_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+/* ---- wallet transactions --------------------------------------------------------------------- */
+
+static bool read_wallet_transaction(sqlite3_stmt *s, int first, struct store_wallet_transaction *t,
+                                    struct arena *a)
+{
+    memset(t, 0, sizeof *t);
+    t->id = sqlite3_column_int64(s, first + 0);
+    t->org_id = sqlite3_column_int64(s, first + 1);
+    t->wallet_id = sqlite3_column_int64(s, first + 2);
+    column_lago_id(s, first + 3, t->lago_id);
+    t->type = sqlite3_column_int(s, first + 4) ? WALLET_OUTBOUND : WALLET_INBOUND;
+    int state = sqlite3_column_int(s, first + 5), status = sqlite3_column_int(s, first + 6),
+        source = sqlite3_column_int(s, first + 7);
+    if (state < WALLET_TX_PENDING || state > WALLET_TX_FAILED || status < WALLET_TX_PURCHASED ||
+        status > WALLET_TX_USAGE_REFUND || source < WALLET_SOURCE_MANUAL ||
+        source > WALLET_SOURCE_THRESHOLD)
+        return false;
+    t->state = (enum wallet_transaction_state)state;
+    t->status = (enum wallet_transaction_status)status;
+    t->source = (enum wallet_transaction_source)source;
+    t->amount_cents = sqlite3_column_int64(s, first + 8);
+    t->remaining_cents = sqlite3_column_int64(s, first + 9);
+    t->priority = sqlite3_column_int(s, first + 10);
+    t->paid = sqlite3_column_int(s, first + 11) != 0;
+    t->has_expiration_at = column_instant(s, first + 12, &t->expiration_at);
+    t->name = column_text(s, first + 13, a);
+    t->details_json = column_text(s, first + 14, a);
+    t->has_settled_at = column_instant(s, first + 15, &t->settled_at);
+    t->has_failed_at = column_instant(s, first + 16, &t->failed_at);
+    t->created_at = sqlite3_column_int64(s, first + 17);
+    column_lago_id(s, first + 18, t->wallet_lago_id);
+    snprintf(t->currency, sizeof t->currency, "%s",
+             (const char *)sqlite3_column_text(s, first + 20));
+    return column_money(s, first + 19, &t->rate_amount);
+}
+
+enum store_status store_wallet_transaction_insert(struct store *st,
+                                                  struct store_wallet_transaction *t)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, t->org_id);
+    sqlite3_bind_int64(s, 2, t->wallet_id);
+    bind_text(s, 3, t->lago_id);
+    sqlite3_bind_int(s, 4, (int)t->type);
+    sqlite3_bind_int(s, 5, (int)t->state);
+    sqlite3_bind_int(s, 6, (int)t->status);
+    sqlite3_bind_int(s, 7, (int)t->source);
+    sqlite3_bind_int64(s, 8, t->amount_cents);
+    sqlite3_bind_int64(s, 9, t->remaining_cents);
+    sqlite3_bind_int(s, 10, t->priority);
+    sqlite3_bind_int(s, 11, t->paid);
+    bind_instant(s, 12, t->has_expiration_at, t->expiration_at);
+    bind_text(s, 13, t->name);
+    bind_text(s, 14, t->details_json);
+    bind_instant(s, 15, t->has_settled_at, t->settled_at);
+    bind_instant(s, 16, t->has_failed_at, t->failed_at);
+    sqlite3_bind_int64(s, 17, t->created_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    t->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
+                                                         int64_t remaining_cents)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_REMAINING);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, remaining_cents);
+    return step_done(s);
+}
+
+enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
+                                               const char *lago_id,
+                                               struct store_wallet_transaction *out,
+                                               struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_wallet_transaction(s, 0, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t id,
+                                                 struct store_wallet_transaction *out,
+                                                 struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_BY_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_wallet_transaction(s, 0, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_id,
+                                           bool (*fn)(const struct store_wallet_transaction *t,
+                                                      void *ctx),
+                                           void *ctx, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_LIVE_GRANTS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    int rc;
+    enum store_status r = STORE_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_wallet_transaction t;
+        if (!read_wallet_transaction(s, 0, &t, a) || !fn(&t, ctx)) {
+            r = STORE_ERROR;
+            break;
+        }
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+static bool read_wallet_transaction_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_wallet_transaction(s, 0, item, a);
+}
+
+enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wallet_id,
+                                                const struct store_wallet_transaction_filter *f,
+                                                int64_t offset, int64_t limit,
+                                                struct store_wallet_transaction **out,
+                                                size_t *count, int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {
+        {.value = wallet_id}, {.value = f->state}, {.value = f->type}, {.value = f->status}};
+    const struct page_query q = {
+        STMT_WT_COUNT, STMT_WT_PAGE, params, 4, sizeof **out, read_wallet_transaction_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+enum store_status store_wallet_consumption_insert(struct store *st, int64_t org_id,
+                                                  const char *lago_id, int64_t inbound_id,
+                                                  int64_t outbound_id, int64_t amount_cents,
+                                                  tally_time at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CONSUMPTION_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    sqlite3_bind_int64(s, 3, inbound_id);
+    sqlite3_bind_int64(s, 4, outbound_id);
+    sqlite3_bind_int64(s, 5, amount_cents);
+    sqlite3_bind_int64(s, 6, at);
+    return step_done(s);
+}
+
+static bool read_consumption_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    struct store_wallet_consumption *k = item;
+    k->id = sqlite3_column_int64(s, 0);
+    column_lago_id(s, 1, k->lago_id);
+    k->amount_cents = sqlite3_column_int64(s, 2);
+    k->created_at = sqlite3_column_int64(s, 3);
+    return read_wallet_transaction(s, 4, &k->other, a);
+}
+
+enum store_status store_wallet_consumption_list(struct store_conn *c, int64_t transaction_id,
+                                                bool of_inbound, int64_t offset, int64_t limit,
+                                                struct store_wallet_consumption **out,
+                                                size_t *count, int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {{.value = transaction_id}};
+    const struct page_query q = {
+        of_inbound ? STMT_CONSUMPTION_COUNT_BY_INBOUND : STMT_CONSUMPTION_COUNT_BY_OUTBOUND,
+        of_inbound ? STMT_CONSUMPTION_PAGE_BY_INBOUND : STMT_CONSUMPTION_PAGE_BY_OUTBOUND,
+        params,
+        1,
+        sizeof **out,
+        read_consumption_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+/* ---- the ledger ----------------------------------------------------------------------------- */
+
+enum store_status store_ledger_post(struct store *st, const struct store_posting_ref *ref,
+                                    const struct ledger_posting *p)
+{
+    if (!ledger_posting_balanced(p))
+        return STORE_ERROR; /* never written: the engine asserts this before */
+    sqlite3_stmt *s = stmt(&st->conn, STMT_POSTING_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, ref->org_id);
+    sqlite3_bind_int64(s, 2, ref->customer_id);
+    sqlite3_bind_int64(s, 3, ref->wallet_id);
+    bind_text(s, 4, ref->currency);
+    sqlite3_bind_int(s, 5, (int)p->cause);
+    sqlite3_bind_int64(s, 6, ref->wallet_transaction_id);
+    sqlite3_bind_int64(s, 7, ref->at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    int64_t posting_id = sqlite3_last_insert_rowid(st->conn.db);
+    for (size_t i = 0; i < p->count; i++) {
+        const struct ledger_line *l = &p->lines[i];
+        if (!(s = stmt(&st->conn, STMT_ENTRY_INSERT)))
+            return STORE_ERROR;
+        sqlite3_bind_int64(s, 1, posting_id);
+        sqlite3_bind_int64(s, 2, ref->org_id);
+        sqlite3_bind_int64(s, 3, ref->customer_id);
+        sqlite3_bind_int(s, 4, (int)l->account);
+        sqlite3_bind_int64(s, 5, ledger_account_is_wallet(l->account) ? ref->wallet_id : 0);
+        bind_text(s, 6, ref->currency);
+        sqlite3_bind_int64(s, 7, l->amount_cents);
+        sqlite3_bind_int64(s, 8, ref->at);
+        if (step_done(s) != STORE_OK)
+            return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
+                                       enum ledger_account account, int64_t wallet_id,
+                                       int64_t *balance)
+{
+    sqlite3_stmt *s = stmt(c, STMT_ACCOUNT_BALANCE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, currency);
+    sqlite3_bind_int(s, 3, (int)account);
+    sqlite3_bind_int64(s, 4, wallet_id);
+    enum store_status r = step_one(s);
+    *balance = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_ERROR ? STORE_ERROR : STORE_OK;
+}
+
+static bool read_entry_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    struct store_ledger_entry *e = item;
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(s, 0);
+    e->posting_id = sqlite3_column_int64(s, 1);
+    int cause = sqlite3_column_int(s, 2), account = sqlite3_column_int(s, 3);
+    if (cause < 0 || cause >= LEDGER_CAUSE_COUNT || account < 0 || account >= LEDGER_ACCOUNT_COUNT)
+        return false;
+    e->cause = (enum ledger_cause)cause;
+    e->account = (enum ledger_account)account;
+    e->amount_cents = sqlite3_column_int64(s, 4);
+    e->balance_after_cents = sqlite3_column_int64(s, 5);
+    snprintf(e->currency, sizeof e->currency, "%s", (const char *)sqlite3_column_text(s, 6));
+    e->created_at = sqlite3_column_int64(s, 7);
+    e->wallet_lago_id = ledger_account_is_wallet(e->account) ? column_text(s, 8, a) : NULL;
+    e->external_customer_id = column_text(s, 9, a);
+    e->wallet_transaction_lago_id = column_text(s, 10, a);
+    return e->external_customer_id != NULL;
+}
+
+enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
+                                    const struct store_ledger_filter *f, int64_t offset,
+                                    int64_t limit, struct store_ledger_entry **out, size_t *count,
+                                    int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {
+        {.value = org_id},
+        {.value = f->customer_id},
+        {.value = f->wallet_id},
+        {.value = f->from, .is_text = !f->has_from, .text = NULL}, /* NULL: no bound */
+        {.value = f->to, .is_text = !f->has_to, .text = NULL},
+    };
+    const struct page_query q = {STMT_ENTRY_COUNT, STMT_ENTRY_PAGE, params, 5,
+                                 sizeof **out,     read_entry_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+/* ---- charge debits ----------------------------------------------------------------------------
+ */
+
+enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CHARGE_DEBIT_PUT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, d->subscription_id);
+    bind_text(s, 2, d->charge_lago_id);
+    sqlite3_bind_int64(s, 3, d->period_from);
+    sqlite3_bind_int64(s, 4, d->org_id);
+    sqlite3_bind_int64(s, 5, d->customer_id);
+    sqlite3_bind_int64(s, 6, d->charged_cents);
+    bind_text(s, 7, d->fundings);
+    return step_done(s);
+}
+
+enum store_status
+store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                bool (*fn)(const struct store_charge_debit *d, void *ctx),
+                                void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CHARGE_DEBITS_OF_CUSTOMER);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, customer_id);
+    int rc;
+    enum store_status r = STORE_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_charge_debit d = {
+            .subscription_id = sqlite3_column_int64(s, 0),
+            .charge_lago_id = (const char *)sqlite3_column_text(s, 1),
+            .period_from = sqlite3_column_int64(s, 2),
+            .org_id = org_id,
+            .customer_id = customer_id,
+            .charged_cents = sqlite3_column_int64(s, 3),
+            .fundings = (const char *)sqlite3_column_text(s, 4),
+        };
+        if (!d.charge_lago_id || !d.fundings || !fn(&d, ctx)) {
+            r = STORE_ERROR;
+            break;
+        }
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
 }

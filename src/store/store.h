@@ -27,6 +27,9 @@
 #include "core/catalog.h"
 #include "core/customer.h"
 #include "core/subscription.h"
+#include "core/ledger.h"
+#include "core/money.h"
+#include "core/wallet.h"
 #include "core/timestamp.h"
 #include "util/arena.h"
 
@@ -289,5 +292,169 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
 enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
                                         const char *external_id, tally_time at,
                                         struct store_subscription *out, struct arena *a);
+
+/* ---- wallets (core/wallet.h) ----------------------------------------------------------- */
+
+struct store_wallet {
+    int64_t id; /* 0 before the first save */
+    int64_t org_id, customer_id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    const char *code, *name;
+    char currency[4];
+    money_t rate_amount; /* the price of one credit, in currency units */
+    int32_t priority;
+    enum wallet_limit limit;
+    int64_t overdraft_limit_cents; /* soft limit: how far below zero usage may take it */
+    int64_t balance_cents;         /* the grants' remaining amounts less the overdrawn part */
+    int64_t consumed_cents;        /* usage (net of refund steps) and voids, ever */
+    int64_t overdrawn_cents;       /* owed by a soft-limited wallet below zero */
+    bool has_expiration_at, has_terminated_at, has_last_consumed_at;
+    tally_time expiration_at, terminated_at, last_consumed_at;
+    const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */
+    tally_time created_at, updated_at;
+    /* filled when read */
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    const char *external_customer_id;
+};
+
+/* Inserts (w->id == 0, sets it) or updates every mutable column. Writer only. */
+enum store_status store_wallet_save(struct store *st, struct store_wallet *w);
+enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                   struct store_wallet *out, struct arena *a);
+enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct store_wallet *out,
+                                     struct arena *a);
+/* A customer's active wallets, oldest first (at most WALLET_PER_CUSTOMER_MAX are). */
+enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                         struct store_wallet **out, size_t *count, struct arena *a);
+/* A page of wallets (customer_id 0 and currency NULL: any), newest first. */
+enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                    const char *currency, int64_t offset, int64_t limit,
+                                    struct store_wallet **out, size_t *count, int64_t *total,
+                                    struct arena *a);
+
+struct store_wallet_transaction {
+    int64_t id; /* 0 before the insert */
+    int64_t org_id, wallet_id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    enum wallet_transaction_type type;
+    enum wallet_transaction_state state;
+    enum wallet_transaction_status status;
+    enum wallet_transaction_source source;
+    int64_t amount_cents;
+    int64_t remaining_cents; /* inbound and settled: what is left of the grant */
+    int32_t priority;
+    bool paid; /* the grant's cost basis: paid credits, or free ones */
+    bool has_expiration_at, has_settled_at, has_failed_at;
+    tally_time expiration_at, settled_at, failed_at, created_at;
+    const char *name;
+    const char *details_json; /* metadata, purchase_order_number, ... as JSON, or NULL */
+    /* filled when read: the wallet's, to show credits */
+    char wallet_lago_id[WALLET_LAGO_ID_TEXT];
+    money_t rate_amount;
+    char currency[4];
+};
+
+enum store_status store_wallet_transaction_insert(struct store *st,
+                                                  struct store_wallet_transaction *t);
+enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
+                                                         int64_t remaining_cents);
+enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
+                                               const char *lago_id,
+                                               struct store_wallet_transaction *out,
+                                               struct arena *a);
+enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t id,
+                                                 struct store_wallet_transaction *out,
+                                                 struct arena *a);
+/* Calls fn for each settled inbound transaction of the wallet with credits left. */
+enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_id,
+                                           bool (*fn)(const struct store_wallet_transaction *t,
+                                                      void *ctx),
+                                           void *ctx, struct arena *a);
+/* Filters of a wallet's transactions; a negative value: any. */
+struct store_wallet_transaction_filter {
+    int state, type, status;
+};
+enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wallet_id,
+                                                const struct store_wallet_transaction_filter *f,
+                                                int64_t offset, int64_t limit,
+                                                struct store_wallet_transaction **out,
+                                                size_t *count, int64_t *total, struct arena *a);
+
+/* Which grant (inbound) paid for which debit (outbound, or a refund step given back). */
+struct store_wallet_consumption {
+    int64_t id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    int64_t amount_cents;
+    tally_time created_at;
+    struct store_wallet_transaction other; /* the transaction on the other side */
+};
+enum store_status store_wallet_consumption_insert(struct store *st, int64_t org_id,
+                                                  const char *lago_id, int64_t inbound_id,
+                                                  int64_t outbound_id, int64_t amount_cents,
+                                                  tally_time at);
+/* The consumptions of an inbound transaction (of_inbound) or the fundings of a debit. */
+enum store_status store_wallet_consumption_list(struct store_conn *c, int64_t transaction_id,
+                                                bool of_inbound, int64_t offset, int64_t limit,
+                                                struct store_wallet_consumption **out,
+                                                size_t *count, int64_t *total, struct arena *a);
+
+/* ---- the ledger (core/ledger.h) ------------------------------------------------------- */
+
+/* Who and what a posting is about. */
+struct store_posting_ref {
+    int64_t org_id, customer_id, wallet_id;
+    const char *currency;
+    int64_t wallet_transaction_id;
+    tally_time at;
+};
+/*
+ * Writes a balanced posting: its wallet accounts are the wallet's, the others the
+ * organization's in that currency; each line records the account's balance after it.
+ */
+enum store_status store_ledger_post(struct store *st, const struct store_posting_ref *ref,
+                                    const struct ledger_posting *p);
+/* An account's balance (debit positive); wallet_id 0 for the organization's accounts. */
+enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
+                                       enum ledger_account account, int64_t wallet_id,
+                                       int64_t *balance);
+
+struct store_ledger_entry {
+    int64_t id, posting_id;
+    enum ledger_cause cause;
+    enum ledger_account account;
+    int64_t amount_cents, balance_after_cents; /* debit positive */
+    char currency[4];
+    tally_time created_at;
+    const char *wallet_lago_id; /* NULL for the organization's accounts */
+    const char *external_customer_id;
+    const char *wallet_transaction_lago_id; /* the transaction the posting belongs to */
+};
+struct store_ledger_filter {
+    int64_t customer_id, wallet_id; /* 0: any */
+    bool has_from, has_to;
+    tally_time from, to; /* created_at in [from, to) */
+};
+/* A page of entries, newest first. */
+enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
+                                    const struct store_ledger_filter *f, int64_t offset,
+                                    int64_t limit, struct store_ledger_entry **out, size_t *count,
+                                    int64_t *total, struct arena *a);
+
+/* ---- what usage charges have debited (engine/wallets.c) ----------------------------------- */
+
+struct store_charge_debit {
+    int64_t subscription_id;
+    const char *charge_lago_id;
+    tally_time period_from;
+    int64_t org_id, customer_id;
+    int64_t charged_cents;
+    const char *fundings; /* the engine's text: which sources paid, in order */
+};
+enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d);
+/* Every row of a customer, oldest period first; strings valid until fn returns. */
+enum store_status
+store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                bool (*fn)(const struct store_charge_debit *d, void *ctx),
+                                void *ctx);
 
 #endif

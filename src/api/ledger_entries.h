@@ -1,0 +1,19 @@
+/*
+ * api/ledger_entries: GET /api/v1/ledger_entries, the double-entry ledger under every credit
+ * balance (core/ledger.h), a Tally addition. Each entry is one line of a posting: its account,
+ * direction (debit or credit), amount, and the account's balance before and after, shown in the
+ * account's normal direction (a customer's unused credits are a positive liability).
+ *
+ * Filters: external_customer_id, wallet_id (a wallet's lago_id), from and to (ISO 8601 on the
+ * entry's creation time, to excluded). Newest first, paginated as Lago's lists.
+ *
+ * Threads: HTTP threads.
+ */
+#ifndef TALLY_API_LEDGER_ENTRIES_H
+#define TALLY_API_LEDGER_ENTRIES_H
+
+#include "api/request.h"
+
+void ledger_entries_list(struct request *req);
+
+#endif

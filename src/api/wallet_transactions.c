@@ -1,0 +1,381 @@
+/* api/wallet_transactions: see wallet_transactions.h. */
+#include "api/wallet_transactions.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/wallets.h"
+#include "json/json_in.h"
+#include "util/jsonw.h"
+
+#define WALLET_TX_METADATA_MAX 15 /* key/value pairs, Lago's limit */
+#define WALLET_TX_METADATA_TEXT_MAX 255
+
+static void detail(struct jsonw *w, struct json_object *details, const char *key,
+                   const char *fallback)
+{
+    struct json_object *v;
+    jsonw_key(w, key);
+    if (details && json_object_object_get_ex(details, key, &v) && v)
+        jsonw_raw(w, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    else
+        jsonw_raw(w, fallback);
+}
+
+static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
+{
+    jsonw_key(w, key);
+    has ? jsonw_time(w, t, false) : jsonw_null(w);
+}
+
+static void render_transaction(struct jsonw *w, const struct store_wallet_transaction *t)
+{
+    struct json_object *details = t->details_json ? json_tokener_parse(t->details_json) : NULL;
+    bool inbound = t->type == WALLET_INBOUND;
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", t->lago_id);
+    jsonw_kv_cstr(w, "lago_wallet_id", t->wallet_lago_id);
+    jsonw_kv_null(w, "lago_invoice_id");
+    jsonw_kv_null(w, "lago_credit_note_id");
+    jsonw_kv_null(w, "lago_voided_invoice_id");
+    jsonw_kv_null(w, "billing_entity_code");
+    jsonw_kv_cstr(w, "status", wallet_transaction_state_name(t->state));
+    jsonw_kv_cstr(w, "source", wallet_transaction_source_name(t->source));
+    jsonw_kv_cstr(w, "transaction_status", wallet_transaction_status_name(t->status));
+    jsonw_kv_cstr(w, "transaction_type", wallet_transaction_type_name(t->type));
+    jsonw_key(w, "amount");
+    wallets_write_amount(w, t->amount_cents, t->currency);
+    jsonw_key(w, "credit_amount");
+    wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
+    jsonw_key(w, "remaining_amount_cents");
+    inbound ? jsonw_int(w, t->remaining_cents) : jsonw_null(w);
+    jsonw_key(w, "remaining_credit_amount");
+    if (inbound)
+        wallets_write_credits(w, t->remaining_cents, t->rate_amount, t->currency);
+    else
+        jsonw_null(w);
+    jsonw_kv_int(w, "priority", t->priority);
+    detail(w, details, "purchase_order_number", "null");
+    time_or_null(w, "settled_at", t->has_settled_at, t->settled_at);
+    time_or_null(w, "failed_at", t->has_failed_at, t->failed_at);
+    time_or_null(w, "created_at", true, t->created_at);
+    detail(w, details, "invoice_requires_successful_payment", "false");
+    detail(w, details, "metadata", "[]");
+    jsonw_kv_cstr(w, "name", t->name);
+    jsonw_kv_raw(w, "payment_method",
+                 "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");
+    time_or_null(w, "expiration_at", t->has_expiration_at, t->expiration_at); /* Tally */
+    jsonw_object_end(w);
+    json_object_put(details);
+}
+
+static void render_created(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "wallet_not_found"))
+        return;
+    struct store_wallet_transaction rows[3];
+    for (size_t i = 0; i < cmd->transaction_count; i++) {
+        if (store_wallet_transaction_get(cmd->conn, cmd->org_id, cmd->transaction_lago_ids[i],
+                                         &rows[i], cmd->arena) != STORE_OK) {
+            cmd->result = COMMAND_STORE_FAILED;
+            return;
+        }
+    }
+    struct jsonw w;
+    cmd->http_status = 200;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "wallet_transactions");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < cmd->transaction_count; i++)
+        render_transaction(&w, &rows[i]);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+}
+
+/* ---- create -------------------------------------------------------------------------------- */
+
+/* metadata: [{key, value}], at most WALLET_TX_METADATA_MAX of them. */
+static bool valid_metadata(struct json_object *v, struct json_in_error *err)
+{
+    if (!json_object_is_type(v, json_type_array) ||
+        json_object_array_length(v) > WALLET_TX_METADATA_MAX)
+        return json_in_refuse(err, "metadata", "invalid_type");
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        struct json_object *item = json_object_array_get_idx(v, i), *key, *value;
+        if (!json_object_is_type(item, json_type_object) ||
+            !json_object_object_get_ex(item, "key", &key) ||
+            !json_object_is_type(key, json_type_string) ||
+            json_object_get_string_len(key) > WALLET_TX_METADATA_TEXT_MAX ||
+            !json_object_object_get_ex(item, "value", &value) ||
+            (value && (!json_object_is_type(value, json_type_string) ||
+                       json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)))
+            return json_in_refuse(err, "metadata", "invalid_type");
+    }
+    return true;
+}
+
+static bool read_credits(struct json_object *obj, const char *key, bool *has, money_t *out,
+                         struct json_in_error *err)
+{
+    enum json_in_result r = json_in_decimal(obj, key, out, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    *has = r == JSON_IN_VALUE && money_sign(*out) != 0;
+    if (r == JSON_IN_VALUE && money_sign(*out) < 0)
+        return json_in_refuse(err, key, "invalid_amount");
+    return true;
+}
+
+/* details: what the transaction shows back (metadata, purchase order, payment rule). */
+static const char *details_of(struct request *req, struct json_object *obj, bool requires_payment,
+                              struct json_in_error *err)
+{
+    struct json_object *details = json_object_new_object(), *v;
+    const char *out = NULL, *po = NULL;
+    if (!details)
+        return NULL;
+    if (json_object_object_get_ex(obj, "metadata", &v) && v) {
+        if (!valid_metadata(v, err))
+            goto done;
+        json_object_object_add(details, "metadata", json_object_get(v));
+    }
+    if (json_in_string(obj, "purchase_order_number", 255, &req->arena, &po, err) == JSON_IN_INVALID)
+        goto done;
+    if (po)
+        json_object_object_add(details, "purchase_order_number", json_object_new_string(po));
+    json_object_object_add(details, "invoice_requires_successful_payment",
+                           json_object_new_boolean(requires_payment));
+    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
+    out = arena_strndup(&req->arena, text, strlen(text));
+done:
+    json_object_put(details);
+    return out;
+}
+
+void wallet_transactions_create(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "wallet_transaction", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_WALLET_TOP_UP, render_created) : NULL;
+    struct json_in_error err = {0};
+    const char *wallet_id = NULL;
+    if (!cmd)
+        goto done;
+    struct wallet_credits *c = &cmd->as.wallet_top_up.credits;
+    if (!json_in_required_string(obj, "wallet_id", 64, &req->arena, &wallet_id, &err))
+        goto refused;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_wallet wallet;
+    enum store_status s =
+        store_wallet_get(store_reader_conn(r), req->org_id, wallet_id, &wallet, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        s == STORE_NOT_FOUND ? api_error_not_found(req, "wallet_not_found")
+                             : api_error(req, 500, "store_failed", NULL);
+        goto done;
+    }
+    cmd->as.wallet_top_up.wallet_lago_id = wallet_id;
+    int64_t priority;
+    enum json_in_result jr;
+    bool ignore_limits = false;
+    c->invoice_requires_successful_payment = wallets_terms_require_payment(wallet.terms_json);
+    c->priority = WALLET_PRIORITY_MAX;
+    if (!read_credits(obj, "paid_credits", &c->has_paid, &c->paid, &err) ||
+        !read_credits(obj, "granted_credits", &c->has_granted, &c->granted, &err) ||
+        !read_credits(obj, "voided_credits", &c->has_voided, &c->voided, &err) ||
+        json_in_string(obj, "name", WALLET_NAME_MAX, &req->arena, &c->name, &err) ==
+            JSON_IN_INVALID ||
+        (jr = json_in_int(obj, "priority", WALLET_PRIORITY_MIN, WALLET_PRIORITY_MAX, &priority,
+                          &err)) == JSON_IN_INVALID ||
+        json_in_bool(obj, "invoice_requires_successful_payment",
+                     &c->invoice_requires_successful_payment, &err) == JSON_IN_INVALID ||
+        json_in_bool(obj, "ignore_paid_top_up_limits", &ignore_limits, &err) == JSON_IN_INVALID)
+        goto refused;
+    if (jr == JSON_IN_VALUE)
+        c->priority = (int32_t)priority;
+    if ((jr = json_in_instant(obj, "expiration_at", &c->expiration_at, &err)) == JSON_IN_INVALID)
+        goto refused;
+    c->has_expiration_at = jr == JSON_IN_VALUE;
+    struct json_object *v;
+    if (json_object_object_get_ex(obj, "voided_transaction_id", &v) && v) {
+        json_in_refuse(&err, "voided_transaction_id", "not_supported_yet");
+        goto refused;
+    }
+    if (!c->has_paid && !c->has_granted && !c->has_voided) {
+        json_in_refuse(&err, "paid_credits", "value_is_mandatory");
+        goto refused;
+    }
+    int64_t paid_cents = 0;
+    if (c->has_paid && !ignore_limits &&
+        wallet_credits_to_cents(c->paid, wallet.rate_amount,
+                                wallets_currency_exponent(wallet.currency),
+                                &paid_cents) == MONEY_OK &&
+        paid_cents > 0 && !wallets_top_up_bounds_ok(wallet.terms_json, paid_cents, &err))
+        goto refused;
+    if (!(c->details_json = details_of(req, obj, c->invoice_requires_successful_payment, &err)))
+        goto refused;
+    api_submit(req, cmd);
+    goto done;
+refused:
+    if (err.code)
+        api_error_validation(req, err.field, err.code);
+    else
+        api_error(req, 500, "out_of_memory", NULL);
+done:
+    json_object_put(doc);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+static bool find_transaction(struct request *req, struct store_wallet_transaction *out)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s = store_wallet_transaction_get(store_reader_conn(r), req->org_id,
+                                                       req->params[0], out, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "wallet_transaction_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+    return s == STORE_OK;
+}
+
+void wallet_transactions_get(struct request *req)
+{
+    struct store_wallet_transaction t;
+    if (!find_transaction(req, &t))
+        return;
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "wallet_transaction");
+    render_transaction(&w, &t);
+    jsonw_object_end(&w);
+}
+
+/* A list filter: -1 when absent; false after answering 400 for an unknown value. */
+static bool filter_of(struct request *req, const char *name,
+                      bool (*parse)(const char *text, int *value), int *out)
+{
+    const char *text = api_query(req, name);
+    *out = -1;
+    if (!text)
+        return true;
+    if (parse(text, out))
+        return true;
+    char what[96];
+    snprintf(what, sizeof what, "unknown %s", name);
+    api_error_bad_request(req, what);
+    return false;
+}
+
+static bool parse_state(const char *text, int *v)
+{
+    enum wallet_transaction_state s;
+    return wallet_transaction_state_parse(text, &s) && (*v = (int)s, true);
+}
+
+static bool parse_type(const char *text, int *v)
+{
+    enum wallet_transaction_type t;
+    return wallet_transaction_type_parse(text, &t) && (*v = (int)t, true);
+}
+
+static bool parse_status(const char *text, int *v)
+{
+    enum wallet_transaction_status s;
+    return wallet_transaction_status_parse(text, &s) && (*v = (int)s, true);
+}
+
+void wallet_transactions_list_for_wallet(struct request *req)
+{
+    int64_t page, per_page, total = 0;
+    struct store_wallet_transaction_filter f;
+    if (!api_pagination(req, &page, &per_page) ||
+        !filter_of(req, "status", parse_state, &f.state) ||
+        !filter_of(req, "transaction_type", parse_type, &f.type) ||
+        !filter_of(req, "transaction_status", parse_status, &f.status))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    struct store_wallet wallet;
+    struct store_wallet_transaction *rows = NULL;
+    size_t count = 0;
+    enum store_status s = store_wallet_get(conn, req->org_id, req->params[0], &wallet, &req->arena);
+    if (s == STORE_OK)
+        s = store_wallet_transaction_list(conn, wallet.id, &f, (page - 1) * per_page, per_page,
+                                          &rows, &count, &total, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        s == STORE_NOT_FOUND ? api_error_not_found(req, "wallet_not_found")
+                             : api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "wallet_transactions");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        render_transaction(&w, &rows[i]);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}
+
+/* Consumptions of a grant (of_inbound), or fundings of a debit: the other side of each. */
+static void traces(struct request *req, bool of_inbound)
+{
+    int64_t page, per_page, total = 0;
+    struct store_wallet_transaction t;
+    if (!api_pagination(req, &page, &per_page) || !find_transaction(req, &t))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_wallet_consumption *rows = NULL;
+    size_t count = 0;
+    enum store_status s =
+        store_wallet_consumption_list(store_reader_conn(r), t.id, of_inbound, (page - 1) * per_page,
+                                      per_page, &rows, &count, &total, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    const char *root =
+        of_inbound ? "wallet_transaction_consumptions" : "wallet_transaction_fundings";
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, root);
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++) {
+        jsonw_object_begin(&w);
+        jsonw_kv_cstr(&w, "lago_id", rows[i].lago_id);
+        jsonw_kv_int(&w, "amount_cents", rows[i].amount_cents);
+        jsonw_key(&w, "credit_amount");
+        wallets_write_credits(&w, rows[i].amount_cents, t.rate_amount, t.currency);
+        jsonw_key(&w, "created_at");
+        jsonw_time(&w, rows[i].created_at, false);
+        jsonw_key(&w, "wallet_transaction");
+        render_transaction(&w, &rows[i].other);
+        jsonw_object_end(&w);
+    }
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}
+
+void wallet_transactions_consumptions(struct request *req)
+{
+    traces(req, true);
+}
+
+void wallet_transactions_fundings(struct request *req)
+{
+    traces(req, false);
+}

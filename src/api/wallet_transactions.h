@@ -1,0 +1,28 @@
+/*
+ * api/wallet_transactions: credits in and out of wallets, in Lago's shapes.
+ *
+ *   POST /wallet_transactions              paid, granted and voided credits; answers
+ *                                          {"wallet_transactions":[...]} as Lago does
+ *   GET  /wallet_transactions/{id}
+ *   GET  /wallets/{id}/wallet_transactions  (status, transaction_type, transaction_status)
+ *   GET  /wallet_transactions/{id}/consumptions   which debits a grant paid for
+ *   GET  /wallet_transactions/{id}/fundings       which grants paid for a debit
+ *
+ * Tally adds `expiration_at` on a top-up (the grant's own expiry) and the transaction
+ * statuses `usage` and `usage_refund` for usage debited in real time. POST honours
+ * Idempotency-Key, so a retried top-up counts once.
+ *
+ * Threads: HTTP threads (handlers); render functions on the writer.
+ */
+#ifndef TALLY_API_WALLET_TRANSACTIONS_H
+#define TALLY_API_WALLET_TRANSACTIONS_H
+
+#include "api/request.h"
+
+void wallet_transactions_create(struct request *req);
+void wallet_transactions_get(struct request *req);
+void wallet_transactions_list_for_wallet(struct request *req);
+void wallet_transactions_consumptions(struct request *req);
+void wallet_transactions_fundings(struct request *req);
+
+#endif

@@ -1,0 +1,647 @@
+/* api/wallets: see wallets.h. */
+#include "api/wallets.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "core/catalog.h"
+#include "core/currency.h"
+#include "core/wallet.h"
+#include "json/json_in.h"
+#include "util/jsonw.h"
+
+#define WALLET_METADATA_MAX 4096 /* bytes of a wallet's metadata object, as JSON */
+#define WALLET_PURCHASE_ORDER_MAX 255
+
+int32_t wallets_currency_exponent(const char *currency)
+{
+    const struct currency *c = currency_find(currency, strlen(currency));
+    return c && c->exponent >= 0 ? c->exponent : 2;
+}
+
+/* ---- rendering ------------------------------------------------------------------------------- */
+
+static void write_decimal(struct jsonw *w, money_t v)
+{
+    char text[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(v), 1, text, sizeof text);
+    jsonw_cstr(w, text);
+}
+
+void wallets_write_credits(struct jsonw *w, int64_t cents, money_t rate_amount,
+                           const char *currency)
+{
+    money_t credits;
+    if (wallet_cents_to_credits(cents, rate_amount, wallets_currency_exponent(currency),
+                                &credits) != MONEY_OK)
+        credits = money_from_int(0); /* a stored rate is > 0: cannot happen */
+    write_decimal(w, credits);
+}
+
+void wallets_write_amount(struct jsonw *w, int64_t cents, const char *currency)
+{
+    money_t amount;
+    if (money_from_minor_units(cents, wallets_currency_exponent(currency), &amount) != MONEY_OK)
+        amount = money_from_int(0);
+    write_decimal(w, amount);
+}
+
+static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
+{
+    jsonw_key(w, key);
+    has ? jsonw_time(w, t, false) : jsonw_null(w);
+}
+
+/* A member of the stored terms, copied as it is, or `fallback` JSON. */
+static void term(struct jsonw *w, struct json_object *terms, const char *key, const char *fallback)
+{
+    struct json_object *v;
+    jsonw_key(w, key);
+    if (terms && json_object_object_get_ex(terms, key, &v) && v)
+        jsonw_raw(w, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    else
+        jsonw_raw(w, fallback);
+}
+
+static void render_wallet(struct jsonw *w, const struct store_wallet *row)
+{
+    struct json_object *terms = json_tokener_parse(row->terms_json);
+    const char *cur = row->currency;
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", row->lago_id);
+    jsonw_kv_cstr(w, "lago_customer_id", row->customer_lago_id);
+    jsonw_kv_cstr(w, "external_customer_id", row->external_customer_id);
+    jsonw_kv_null(w, "billing_entity_code");
+    jsonw_kv_cstr(w, "status", row->has_terminated_at ? "terminated" : "active");
+    jsonw_kv_cstr(w, "currency", cur);
+    jsonw_kv_cstr(w, "name", row->name);
+    jsonw_kv_cstr(w, "code", row->code);
+    term(w, terms, "purchase_order_number", "null");
+    jsonw_key(w, "rate_amount");
+    write_decimal(w, row->rate_amount);
+    /* Usage is debited as it happens, so the ongoing balance is the balance. */
+    const char *credit_keys[] = {"credits_balance", "credits_ongoing_balance"};
+    for (size_t i = 0; i < 2; i++) {
+        jsonw_key(w, credit_keys[i]);
+        wallets_write_credits(w, row->balance_cents, row->rate_amount, cur);
+    }
+    jsonw_key(w, "credits_ongoing_usage_balance");
+    wallets_write_credits(w, 0, row->rate_amount, cur);
+    jsonw_kv_int(w, "balance_cents", row->balance_cents);
+    jsonw_kv_int(w, "ongoing_balance_cents", row->balance_cents);
+    jsonw_kv_int(w, "ongoing_usage_balance_cents", 0);
+    jsonw_key(w, "consumed_credits");
+    wallets_write_credits(w, row->consumed_cents, row->rate_amount, cur);
+    jsonw_kv_int(w, "consumed_amount_cents", row->consumed_cents);
+    time_or_null(w, "created_at", true, row->created_at);
+    time_or_null(w, "expiration_at", row->has_expiration_at, row->expiration_at);
+    time_or_null(w, "last_balance_sync_at", true, row->updated_at);
+    time_or_null(w, "last_consumed_credit_at", row->has_last_consumed_at, row->last_consumed_at);
+    time_or_null(w, "terminated_at", row->has_terminated_at, row->terminated_at);
+    term(w, terms, "invoice_requires_successful_payment", "false");
+    term(w, terms, "paid_top_up_min_amount_cents", "null");
+    term(w, terms, "paid_top_up_max_amount_cents", "null");
+    jsonw_kv_int(w, "priority", row->priority);
+    jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
+    term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
+    jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
+    jsonw_kv_raw(w, "payment_method",
+                 "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");
+    term(w, terms, "metadata", "{}");
+    /* Tally's additions */
+    jsonw_kv_cstr(w, "limit", wallet_limit_name(row->limit));
+    jsonw_key(w, "overdraft_credits");
+    wallets_write_credits(w, row->overdraft_limit_cents, row->rate_amount, cur);
+    jsonw_key(w, "overdrawn_credits");
+    wallets_write_credits(w, row->overdrawn_cents, row->rate_amount, cur);
+    jsonw_kv_int(w, "overdrawn_cents", row->overdrawn_cents);
+    jsonw_object_end(w);
+    json_object_put(terms);
+}
+
+static void render_one(struct buf *out, const struct store_wallet *row)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "wallet");
+    render_wallet(&w, row);
+    jsonw_object_end(&w);
+}
+
+static void render_command(struct command *cmd)
+{
+    struct store_wallet row;
+    if (api_error_render_command(cmd, "wallet_not_found"))
+        return;
+    if (store_wallet_get(cmd->conn, cmd->org_id, cmd->wallet_lago_id, &row, cmd->arena) !=
+        STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
+    cmd->http_status = 200;
+    render_one(&cmd->response, &row);
+}
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+/* Lago's code from a name: lower case, runs of other characters as one "_". */
+static const char *code_from_name(struct arena *a, const char *name)
+{
+    if (!name || !*name)
+        return "default";
+    size_t len = strlen(name), n = 0;
+    char *code = arena_alloc(a, len + 1);
+    if (!code)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (isalnum(c))
+            code[n++] = (char)tolower(c);
+        else if (n > 0 && code[n - 1] != '_')
+            code[n++] = '_';
+    }
+    while (n > 0 && code[n - 1] == '_')
+        n--;
+    code[n] = '\0';
+    return n ? code : "default";
+}
+
+/* applies_to: known fee types, and billable metrics that exist. */
+static bool parse_applies_to(struct request *req, struct json_object *v, struct json_in_error *err,
+                             bool *metric_missing)
+{
+    const char **types = NULL, **codes = NULL;
+    size_t type_count = 0, code_count = 0;
+    if (!json_object_is_type(v, json_type_object))
+        return json_in_refuse(err, "applies_to", "invalid_limitations");
+    if (json_in_string_array(v, "fee_types", 3, 32, &req->arena, &types, &type_count, err) ==
+            JSON_IN_INVALID ||
+        json_in_string_array(v, "billable_metric_codes", WALLET_METRIC_CODES_MAX, CATALOG_CODE_MAX,
+                             &req->arena, &codes, &code_count, err) == JSON_IN_INVALID)
+        return false;
+    for (size_t i = 0; i < type_count; i++) {
+        unsigned bit;
+        if (!wallet_fee_type_parse(types[i], &bit))
+            return json_in_refuse(err, "applies_to", "invalid_limitations");
+    }
+    struct store_reader *r = api_reader_acquire(req->api);
+    bool ok = true;
+    for (size_t i = 0; ok && i < code_count; i++) {
+        struct catalog_item metric;
+        enum store_status s =
+            store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_BILLABLE_METRIC, codes[i],
+                              &metric, &req->arena);
+        if (s != STORE_OK) {
+            *metric_missing = s == STORE_NOT_FOUND;
+            ok = json_in_refuse(err, "applies_to", "billable_metric_not_found");
+        }
+    }
+    api_reader_release(req->api, r);
+    return ok;
+}
+
+/* A metadata object of string values, bounded. */
+static bool valid_metadata(struct json_object *v, struct json_in_error *err)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return json_in_refuse(err, "metadata", "invalid_type");
+    json_object_object_foreach(v, key, value)
+    {
+        (void)key;
+        if (value && !json_object_is_type(value, json_type_string))
+            return json_in_refuse(err, "metadata", "invalid_type");
+    }
+    if (strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) > WALLET_METADATA_MAX)
+        return json_in_refuse(err, "metadata", "value_is_too_long");
+    return true;
+}
+
+/*
+ * The terms the writer stores as JSON, merged over `base` (a wallet's current terms, or
+ * NULL): only the keys the request names change. NULL after refusing.
+ */
+static const char *parse_terms(struct request *req, struct json_object *obj, const char *base,
+                               struct json_in_error *err, bool *metric_missing)
+{
+    struct json_object *terms = base ? json_tokener_parse(base) : json_object_new_object(), *v;
+    const char *out = NULL;
+    if (!terms)
+        return NULL;
+    bool flag;
+    int64_t min = 0, max = 0;
+    enum json_in_result rmin, rmax;
+    if (json_in_bool(obj, "invoice_requires_successful_payment", &flag, err) == JSON_IN_VALUE)
+        json_object_object_add(terms, "invoice_requires_successful_payment",
+                               json_object_new_boolean(flag));
+    else if (err->code)
+        goto done;
+    if ((rmin = json_in_int(obj, "paid_top_up_min_amount_cents", 1, WALLET_CENTS_MAX, &min, err)) ==
+            JSON_IN_INVALID ||
+        (rmax = json_in_int(obj, "paid_top_up_max_amount_cents", 1, WALLET_CENTS_MAX, &max, err)) ==
+            JSON_IN_INVALID)
+        goto done;
+    if (rmin != JSON_IN_ABSENT)
+        json_object_object_add(terms, "paid_top_up_min_amount_cents",
+                               rmin == JSON_IN_VALUE ? json_object_new_int64(min) : NULL);
+    if (rmax != JSON_IN_ABSENT)
+        json_object_object_add(terms, "paid_top_up_max_amount_cents",
+                               rmax == JSON_IN_VALUE ? json_object_new_int64(max) : NULL);
+    struct json_object *jmin, *jmax;
+    if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &jmin) && jmin &&
+        json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &jmax) && jmax &&
+        json_object_get_int64(jmax) < json_object_get_int64(jmin)) {
+        json_in_refuse(err, "paid_top_up_max_amount_cents", "value_is_out_of_range");
+        goto done;
+    }
+    const char *po = NULL;
+    enum json_in_result r = json_in_string(obj, "purchase_order_number", WALLET_PURCHASE_ORDER_MAX,
+                                           &req->arena, &po, err);
+    if (r == JSON_IN_INVALID)
+        goto done;
+    if (r != JSON_IN_ABSENT)
+        json_object_object_add(terms, "purchase_order_number",
+                               po ? json_object_new_string(po) : NULL);
+    if (json_object_object_get_ex(obj, "applies_to", &v) && v) {
+        if (!parse_applies_to(req, v, err, metric_missing))
+            goto done;
+        struct json_object *applies = json_object_new_object(), *list;
+        const char *keys[] = {"fee_types", "billable_metric_codes"};
+        for (size_t i = 0; i < 2; i++) {
+            bool given = json_object_object_get_ex(v, keys[i], &list) && list;
+            json_object_object_add(applies, keys[i],
+                                   given ? json_object_get(list) : json_object_new_array());
+        }
+        json_object_object_add(terms, "applies_to", applies);
+    }
+    if (json_object_object_get_ex(obj, "metadata", &v)) {
+        if (v && !valid_metadata(v, err))
+            goto done;
+        json_object_object_add(terms, "metadata", v ? json_object_get(v) : NULL);
+    }
+    const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
+    out = arena_strndup(&req->arena, text, strlen(text));
+done:
+    json_object_put(terms);
+    return out;
+}
+
+/* limit and overdraft_credits, over what the wallet had. */
+static bool parse_limit(struct request *req, struct json_object *obj, struct store_wallet *w,
+                        struct json_in_error *err)
+{
+    const char *limit = NULL;
+    money_t overdraft;
+    enum json_in_result r = json_in_string(obj, "limit", 8, &req->arena, &limit, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (limit && !wallet_limit_parse(limit, &w->limit))
+        return json_in_refuse(err, "limit", "value_is_invalid");
+    if ((r = json_in_decimal(obj, "overdraft_credits", &overdraft, err)) == JSON_IN_INVALID)
+        return false;
+    if (r == JSON_IN_VALUE) {
+        if (money_sign(overdraft) < 0 ||
+            wallet_credits_to_cents(overdraft, w->rate_amount,
+                                    wallets_currency_exponent(w->currency),
+                                    &w->overdraft_limit_cents) != MONEY_OK)
+            return json_in_refuse(err, "overdraft_credits", "value_is_out_of_range");
+    }
+    if (w->limit != WALLET_LIMIT_SOFT)
+        w->overdraft_limit_cents = 0;
+    return true;
+}
+
+static bool parse_common(struct request *req, struct json_object *obj, struct store_wallet *w,
+                         struct json_in_error *err)
+{
+    int64_t priority;
+    enum json_in_result r;
+    if (json_in_string(obj, "name", WALLET_NAME_MAX, &req->arena, &w->name, err) ==
+            JSON_IN_INVALID ||
+        (r = json_in_int(obj, "priority", WALLET_PRIORITY_MIN, WALLET_PRIORITY_MAX, &priority,
+                         err)) == JSON_IN_INVALID)
+        return false;
+    if (r == JSON_IN_VALUE)
+        w->priority = (int32_t)priority;
+    if ((r = json_in_instant(obj, "expiration_at", &w->expiration_at, err)) == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_ABSENT)
+        w->has_expiration_at = r == JSON_IN_VALUE;
+    struct json_object *rules;
+    if (json_object_object_get_ex(obj, "recurring_transaction_rules", &rules) && rules &&
+        json_object_is_type(rules, json_type_array) && json_object_array_length(rules) > 0)
+        return json_in_refuse(err, "recurring_transaction_rules", "not_supported_yet");
+    return parse_limit(req, obj, w, err);
+}
+
+/* The first credits of a new wallet: paid_credits, granted_credits and their transaction. */
+static bool parse_initial_credits(struct request *req, struct json_object *obj,
+                                  struct wallet_credits *c, bool requires_payment,
+                                  struct json_in_error *err)
+{
+    int64_t priority;
+    enum json_in_result r;
+    if ((r = json_in_decimal(obj, "paid_credits", &c->paid, err)) == JSON_IN_INVALID)
+        return false;
+    c->has_paid = r == JSON_IN_VALUE;
+    if ((r = json_in_decimal(obj, "granted_credits", &c->granted, err)) == JSON_IN_INVALID)
+        return false;
+    c->has_granted = r == JSON_IN_VALUE;
+    if ((c->has_paid && money_sign(c->paid) < 0) || (c->has_granted && money_sign(c->granted) < 0))
+        return json_in_refuse(
+            err, c->has_paid && money_sign(c->paid) < 0 ? "paid_credits" : "granted_credits",
+            "invalid_amount");
+    c->priority = WALLET_PRIORITY_MAX;
+    if ((r = json_in_int(obj, "transaction_priority", WALLET_PRIORITY_MIN, WALLET_PRIORITY_MAX,
+                         &priority, err)) == JSON_IN_INVALID)
+        return false;
+    if (r == JSON_IN_VALUE)
+        c->priority = (int32_t)priority;
+    if (json_in_string(obj, "transaction_name", WALLET_NAME_MAX, &req->arena, &c->name, err) ==
+        JSON_IN_INVALID)
+        return false;
+    c->invoice_requires_successful_payment = requires_payment;
+    return true;
+}
+
+bool wallets_top_up_bounds_ok(const char *terms_json, int64_t cents, struct json_in_error *err)
+{
+    struct json_object *terms = json_tokener_parse(terms_json), *v;
+    bool ok = true;
+    if (terms && json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
+        cents < json_object_get_int64(v))
+        ok = json_in_refuse(err, "paid_credits", "amount_below_minimum");
+    if (ok && terms && json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
+        cents > json_object_get_int64(v))
+        ok = json_in_refuse(err, "paid_credits", "amount_above_maximum");
+    json_object_put(terms);
+    return ok;
+}
+
+bool wallets_terms_require_payment(const char *terms_json)
+{
+    struct json_object *terms = json_tokener_parse(terms_json), *v;
+    bool requires = terms &&
+                    json_object_object_get_ex(terms, "invoice_requires_successful_payment", &v) &&
+                    json_object_get_boolean(v);
+    json_object_put(terms);
+    return requires;
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+static void create(struct request *req, const char *external_customer_id)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "wallet", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_WALLET_CREATE, render_command) : NULL;
+    struct json_in_error err = {0};
+    bool metric_missing = false;
+    const char *currency = NULL;
+    if (!cmd)
+        goto done;
+    struct wallet_request *rq = &cmd->as.wallet_create;
+    struct store_wallet *w = &rq->wallet;
+    w->priority = WALLET_PRIORITY_MAX;
+    rq->external_customer_id = external_customer_id;
+    enum json_in_result r;
+    if ((!external_customer_id &&
+         !json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX,
+                                  &req->arena, &rq->external_customer_id, &err)) ||
+        !json_in_required_string(obj, "currency", 3, &req->arena, &currency, &err))
+        goto refused;
+    if (!currency_find(currency, strlen(currency))) {
+        json_in_refuse(&err, "currency", "value_is_invalid");
+        goto refused;
+    }
+    memcpy(w->currency, currency, 4);
+    if ((r = json_in_decimal(obj, "rate_amount", &w->rate_amount, &err)) == JSON_IN_INVALID)
+        goto refused;
+    if (r != JSON_IN_VALUE || money_sign(w->rate_amount) <= 0) {
+        json_in_refuse(&err, "rate_amount",
+                       r == JSON_IN_VALUE ? "invalid_amount" : "value_is_mandatory");
+        goto refused;
+    }
+    w->rate_amount = money_normalize(w->rate_amount);
+    if (!parse_common(req, obj, w, &err) ||
+        json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &w->code, &err) ==
+            JSON_IN_INVALID ||
+        !(w->terms_json = parse_terms(req, obj, NULL, &err, &metric_missing)))
+        goto refused;
+    if (!w->code || !*w->code) {
+        rq->code_generated = true;
+        if (!(w->code = code_from_name(&req->arena, w->name))) {
+            api_error(req, 500, "out_of_memory", NULL);
+            goto done;
+        }
+    }
+    if (!parse_initial_credits(req, obj, &rq->credits, wallets_terms_require_payment(w->terms_json),
+                               &err))
+        goto refused;
+    bool ignore_limits = false;
+    if (json_in_bool(obj, "ignore_paid_top_up_limits_on_creation", &ignore_limits, &err) ==
+        JSON_IN_INVALID)
+        goto refused;
+    int64_t paid_cents = 0;
+    if (rq->credits.has_paid && !ignore_limits &&
+        wallet_credits_to_cents(rq->credits.paid, w->rate_amount,
+                                wallets_currency_exponent(w->currency), &paid_cents) == MONEY_OK &&
+        paid_cents > 0 && !wallets_top_up_bounds_ok(w->terms_json, paid_cents, &err))
+        goto refused;
+    api_submit(req, cmd);
+    goto done;
+refused:
+    if (metric_missing)
+        api_error_not_found(req, "billable_metric_not_found");
+    else if (err.code)
+        api_error_validation(req, err.field, err.code);
+    else
+        api_error(req, 500, "out_of_memory", NULL);
+done:
+    json_object_put(doc);
+}
+
+void wallets_create(struct request *req)
+{
+    create(req, NULL);
+}
+
+void wallets_create_for_customer(struct request *req)
+{
+    create(req, req->params[0]);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+/* The wallet a route names: /wallets/{lago_id} or /customers/{external_id}/wallets/{code}. */
+static enum store_status find_wallet(struct request *req, bool by_code, struct store_wallet *out)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    enum store_status s;
+    if (!by_code) {
+        s = store_wallet_get(conn, req->org_id, req->params[0], out, &req->arena);
+    } else {
+        struct customer c;
+        struct store_wallet *rows;
+        size_t count = 0;
+        s = store_customer_get(conn, req->org_id, req->params[0], &c, &req->arena);
+        if (s == STORE_OK)
+            s = store_customer_wallets(conn, req->org_id, c.id, &rows, &count, &req->arena);
+        if (s == STORE_OK) {
+            s = STORE_NOT_FOUND;
+            for (size_t i = 0; i < count; i++) {
+                if (strcmp(rows[i].code, req->params[1]) == 0) {
+                    *out = rows[i];
+                    s = STORE_OK;
+                }
+            }
+        }
+    }
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "wallet_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+    return s;
+}
+
+static void get(struct request *req, bool by_code)
+{
+    struct store_wallet w;
+    if (find_wallet(req, by_code, &w) == STORE_OK)
+        render_one(api_respond(req, 200), &w);
+}
+
+void wallets_get(struct request *req)
+{
+    get(req, false);
+}
+
+void wallets_get_for_customer(struct request *req)
+{
+    get(req, true);
+}
+
+static void list(struct request *req, const char *external_customer_id)
+{
+    int64_t page, per_page, total = 0, customer_id = 0;
+    if (!api_pagination(req, &page, &per_page))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    struct store_wallet *rows = NULL;
+    size_t count = 0;
+    enum store_status s = STORE_OK;
+    if (external_customer_id) {
+        struct customer c;
+        s = store_customer_get(conn, req->org_id, external_customer_id, &c, &req->arena);
+        customer_id = c.id;
+    }
+    if (s == STORE_OK)
+        s = store_wallet_list(conn, req->org_id, customer_id, api_query(req, "currency"),
+                              (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_ERROR) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    if (s == STORE_NOT_FOUND) {
+        api_error_not_found(req, "customer_not_found");
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "wallets");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        render_wallet(&w, &rows[i]);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}
+
+void wallets_list(struct request *req)
+{
+    list(req, api_query(req, "external_customer_id"));
+}
+
+void wallets_list_for_customer(struct request *req)
+{
+    list(req, req->params[0]);
+}
+
+/* ---- update and terminate ------------------------------------------------------------------ */
+
+static void update(struct request *req, bool by_code)
+{
+    struct store_wallet current;
+    if (find_wallet(req, by_code, &current) != STORE_OK)
+        return;
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "wallet", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_WALLET_UPDATE, render_command) : NULL;
+    struct json_in_error err = {0};
+    bool metric_missing = false;
+    if (!cmd)
+        goto done;
+    struct wallet_update *u = &cmd->as.wallet_update;
+    u->wallet = current;
+    u->expected_updated_at = current.updated_at;
+    if (!parse_common(req, obj, &u->wallet, &err) ||
+        !(u->wallet.terms_json =
+              parse_terms(req, obj, current.terms_json, &err, &metric_missing))) {
+        if (metric_missing)
+            api_error_not_found(req, "billable_metric_not_found");
+        else
+            api_error_validation(req, err.field ? err.field : "wallet",
+                                 err.code ? err.code : "invalid");
+        goto done;
+    }
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
+
+void wallets_update(struct request *req)
+{
+    update(req, false);
+}
+
+void wallets_update_for_customer(struct request *req)
+{
+    update(req, true);
+}
+
+static void terminate(struct request *req, bool by_code)
+{
+    struct store_wallet current;
+    if (find_wallet(req, by_code, &current) != STORE_OK)
+        return;
+    struct command *cmd = api_new_command(req, COMMAND_WALLET_TERMINATE, render_command);
+    if (!cmd)
+        return;
+    char *id = arena_strndup(&req->arena, current.lago_id, strlen(current.lago_id));
+    if (!id) {
+        api_error(req, 500, "out_of_memory", NULL);
+        return;
+    }
+    cmd->as.wallet_terminate.lago_id = id;
+    api_submit(req, cmd);
+}
+
+void wallets_terminate(struct request *req)
+{
+    terminate(req, false);
+}
+
+void wallets_terminate_for_customer(struct request *req)
+{
+    terminate(req, true);
+}

@@ -1,0 +1,45 @@
+/*
+ * api/wallets: prepaid-credit wallets in Lago's shapes (/wallets and /customers/{id}/wallets),
+ * with Tally's additions: `limit` (none, hard, soft) and `overdraft_credits`.
+ *
+ * Balances are read from the store as the writer left them after the last commit, which
+ * debits usage in the same transaction as its events: a read after an acknowledged event
+ * already shows it. Writes go to the writer (engine/wallets).
+ *
+ * Threads: HTTP threads (handlers); the render functions run on the writer thread.
+ */
+#ifndef TALLY_API_WALLETS_H
+#define TALLY_API_WALLETS_H
+
+#include "api/request.h"
+#include "store/store.h"
+
+struct jsonw;
+
+void wallets_create(struct request *req);
+void wallets_create_for_customer(struct request *req);
+void wallets_list(struct request *req);
+void wallets_list_for_customer(struct request *req);
+void wallets_get(struct request *req);
+void wallets_get_for_customer(struct request *req);
+void wallets_update(struct request *req);
+void wallets_update_for_customer(struct request *req);
+void wallets_terminate(struct request *req);
+void wallets_terminate_for_customer(struct request *req);
+
+/* Whether the wallet's terms make paid credits wait for their payment. */
+bool wallets_terms_require_payment(const char *terms_json);
+/* False (refusing paid_credits) when a paid top-up of `cents` is outside the wallet's
+ * paid_top_up_min/max_amount_cents. */
+struct json_in_error;
+bool wallets_top_up_bounds_ok(const char *terms_json, int64_t cents, struct json_in_error *err);
+/* The minor-unit exponent of a currency code (2 if unknown). */
+int32_t wallets_currency_exponent(const char *currency);
+
+/* Writes a credit amount (cents at the wallet's rate) as Lago's decimal string ("10.0"). */
+void wallets_write_credits(struct jsonw *w, int64_t cents, money_t rate_amount,
+                           const char *currency);
+/* Writes an amount in cents as currency units ("10.0"). */
+void wallets_write_amount(struct jsonw *w, int64_t cents, const char *currency);
+
+#endif

@@ -1,0 +1,217 @@
+/* core/wallet: see wallet.h. */
+#include "core/wallet.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const char *const limit_names[] = {
+    [WALLET_LIMIT_NONE] = "none",
+    [WALLET_LIMIT_HARD] = "hard",
+    [WALLET_LIMIT_SOFT] = "soft",
+};
+
+const char *wallet_limit_name(enum wallet_limit l)
+{
+    assert(l >= WALLET_LIMIT_NONE && l <= WALLET_LIMIT_SOFT);
+    return limit_names[l];
+}
+
+bool wallet_limit_parse(const char *text, enum wallet_limit *out)
+{
+    for (int l = WALLET_LIMIT_NONE; l <= WALLET_LIMIT_SOFT; l++) {
+        if (strcmp(text, limit_names[l]) == 0) {
+            *out = (enum wallet_limit)l;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool wallet_fee_type_parse(const char *text, unsigned *bit)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } types[] = {
+        {"charge", WALLET_FEE_CHARGE},
+        {"subscription", WALLET_FEE_SUBSCRIPTION},
+        {"commitment", WALLET_FEE_COMMITMENT},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(text, types[i].name) == 0) {
+            *bit = types[i].bit;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric_code)
+{
+    if (a->fee_types == 0 && a->metric_code_count == 0)
+        return true; /* unrestricted */
+    if (a->fee_types & WALLET_FEE_CHARGE)
+        return true;
+    for (size_t i = 0; i < a->metric_code_count; i++)
+        if (strcmp(a->metric_codes[i], metric_code) == 0)
+            return true;
+    return false;
+}
+
+enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
+                                          int64_t *cents)
+{
+    money_t floored, amount;
+    enum money_status s = money_round(credits, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, &floored);
+    if (s == MONEY_OK)
+        s = money_mul_round(floored, rate_amount, exponent, MONEY_ROUND_HALF_UP, &amount);
+    if (s == MONEY_OK)
+        s = money_to_minor_units(amount, exponent, MONEY_ROUND_EXACT, cents);
+    if (s == MONEY_OK && (*cents > WALLET_CENTS_MAX || *cents < -WALLET_CENTS_MAX))
+        s = MONEY_ERR_OVERFLOW;
+    return s;
+}
+
+enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
+                                          money_t *credits)
+{
+    money_t amount;
+    enum money_status s = money_from_minor_units(cents, exponent, &amount);
+    if (s == MONEY_OK)
+        s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, MONEY_ROUND_HALF_UP, credits);
+    return s;
+}
+
+static int compare_i64(int64_t a, int64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+int wallet_grant_compare(const struct wallet_grant *a, const struct wallet_grant *b)
+{
+    int c = compare_i64(a->priority, b->priority);
+    if (c)
+        return c;
+    if (a->has_expiration != b->has_expiration)
+        return a->has_expiration ? -1 : 1; /* a grant that expires goes before one that does not */
+    if (a->has_expiration && (c = compare_i64(a->expiration_at, b->expiration_at)))
+        return c;
+    if (a->paid != b->paid)
+        return a->paid ? 1 : -1; /* the lowest cost basis first: granted credits */
+    if ((c = compare_i64(a->created_at, b->created_at)))
+        return c;
+    return compare_i64(a->id, b->id);
+}
+
+size_t wallet_grant_position(const struct wallet_grant *grants, size_t count,
+                             const struct wallet_grant *g)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (wallet_grant_compare(&grants[mid], g) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
+                         struct wallet_take *takes, size_t *take_count)
+{
+    assert(want >= 0);
+    int64_t covered = 0;
+    *take_count = 0;
+    for (size_t i = 0; i < count && covered < want; i++) {
+        assert(i == 0 || wallet_grant_compare(&grants[i - 1], &grants[i]) < 0);
+        if (grants[i].remaining_cents <= 0)
+            continue;
+        int64_t part = want - covered;
+        if (part > grants[i].remaining_cents)
+            part = grants[i].remaining_cents;
+        takes[(*take_count)++] = (struct wallet_take){i, part};
+        covered += part;
+    }
+    return covered;
+}
+
+static const char *const type_names[] = {
+    [WALLET_INBOUND] = "inbound", [WALLET_OUTBOUND] = "outbound"};
+static const char *const state_names[] = {[WALLET_TX_PENDING] = "pending",
+                                          [WALLET_TX_SETTLED] = "settled",
+                                          [WALLET_TX_FAILED] = "failed"};
+static const char *const status_names[] = {
+    [WALLET_TX_PURCHASED] = "purchased", [WALLET_TX_GRANTED] = "granted",
+    [WALLET_TX_VOIDED] = "voided",       [WALLET_TX_INVOICED] = "invoiced",
+    [WALLET_TX_USAGE] = "usage",         [WALLET_TX_USAGE_REFUND] = "usage_refund",
+};
+static const char *const source_names[] = {[WALLET_SOURCE_MANUAL] = "manual",
+                                           [WALLET_SOURCE_INTERVAL] = "interval",
+                                           [WALLET_SOURCE_THRESHOLD] = "threshold"};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *name_of(const char *const *names, size_t count, int value)
+{
+    assert(value >= 0 && (size_t)value < count);
+    return names[value];
+}
+
+static bool parse_name(const char *const *names, size_t count, const char *text, int *out)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(names[i], text) == 0) {
+            *out = (int)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *wallet_transaction_type_name(enum wallet_transaction_type t)
+{
+    return name_of(type_names, COUNT_OF(type_names), t);
+}
+
+const char *wallet_transaction_state_name(enum wallet_transaction_state s)
+{
+    return name_of(state_names, COUNT_OF(state_names), s);
+}
+
+const char *wallet_transaction_status_name(enum wallet_transaction_status s)
+{
+    return name_of(status_names, COUNT_OF(status_names), s);
+}
+
+const char *wallet_transaction_source_name(enum wallet_transaction_source s)
+{
+    return name_of(source_names, COUNT_OF(source_names), s);
+}
+
+bool wallet_transaction_type_parse(const char *text, enum wallet_transaction_type *out)
+{
+    int v;
+    if (!parse_name(type_names, COUNT_OF(type_names), text, &v))
+        return false;
+    *out = (enum wallet_transaction_type)v;
+    return true;
+}
+
+bool wallet_transaction_state_parse(const char *text, enum wallet_transaction_state *out)
+{
+    int v;
+    if (!parse_name(state_names, COUNT_OF(state_names), text, &v))
+        return false;
+    *out = (enum wallet_transaction_state)v;
+    return true;
+}
+
+bool wallet_transaction_status_parse(const char *text, enum wallet_transaction_status *out)
+{
+    int v;
+    if (!parse_name(status_names, COUNT_OF(status_names), text, &v))
+        return false;
+    *out = (enum wallet_transaction_status)v;
+    return true;
+}

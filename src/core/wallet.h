@@ -1,0 +1,139 @@
+/*
+ * core/wallet: the rules of prepaid credits, as plain data: how credits convert to money and
+ * back, which wallets may pay for a fee, in which order a wallet's grants are consumed, and
+ * how a debit is split over grants, an overdraft and what credits leave uncovered.
+ *
+ * Credits are a display unit. What a wallet holds is money, in the minor units of its
+ * currency (int64 cents), because that is what was paid and what will be invoiced: a credit
+ * is worth `rate_amount` currency units and every amount snaps to whole cents on the way in,
+ * as Lago's do (`round(credits x rate_amount, exponent)`). The ledger therefore balances to the
+ * cent, and credits shown are cents / 10^exponent / rate_amount at WALLET_CREDITS_SCALE.
+ *
+ * A grant is one inbound credit (a purchase, a free grant, a rollover): its own remaining
+ * amount, cost basis (paid credits cost rate_amount each, granted ones nothing), priority,
+ * creation time and optional expiry. Grants are consumed in wallet_grant_compare's order:
+ * priority (lower first), then the soonest expiry (none last), then the lowest cost basis
+ * (granted before paid), then the oldest; the row id breaks the last ties so that the order
+ * is total and a replay consumes the same grants.
+ *
+ * Pure: no I/O, no clock, no globals. Any thread.
+ */
+#ifndef TALLY_CORE_WALLET_H
+#define TALLY_CORE_WALLET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/money.h"
+#include "core/timestamp.h"
+
+#define WALLET_CREDITS_SCALE 5 /* credits are read and shown with 5 decimals, as Lago's */
+#define WALLET_PRIORITY_MIN 1
+#define WALLET_PRIORITY_MAX 50       /* and the default: applied last */
+#define WALLET_PER_CUSTOMER_MAX 6    /* active wallets of one customer (Lago's limit) */
+#define WALLET_LIVE_GRANTS_MAX 10000 /* grants with credits left in one wallet */
+#define WALLET_NAME_MAX 255
+#define WALLET_CODE_MAX 255
+#define WALLET_METRIC_CODES_MAX 100 /* applies_to.billable_metric_codes */
+#define WALLET_LAGO_ID_TEXT 37
+/* 10^25 - 1 credits is Lago's bound; cents must also fit int64. */
+#define WALLET_CENTS_MAX ((int64_t)1 << 62)
+
+enum wallet_limit {
+    WALLET_LIMIT_NONE, /* usage goes on; what credits do not cover is invoiced (Lago) */
+    WALLET_LIMIT_HARD, /* usage credits cannot cover is refused */
+    WALLET_LIMIT_SOFT, /* usage may overdraw the wallet down to its overdraft, then is refused */
+};
+
+const char *wallet_limit_name(enum wallet_limit l);
+bool wallet_limit_parse(const char *text, enum wallet_limit *out);
+
+/* Which fees a wallet may pay (Lago's applies_to). Empty lists: any fee. */
+enum wallet_fee_type {
+    WALLET_FEE_CHARGE = 1 << 0,
+    WALLET_FEE_SUBSCRIPTION = 1 << 1,
+    WALLET_FEE_COMMITMENT = 1 << 2,
+};
+bool wallet_fee_type_parse(const char *text, unsigned *bit);
+
+struct wallet_applies_to {
+    unsigned fee_types; /* WALLET_FEE_* bits */
+    const char *const *metric_codes;
+    size_t metric_code_count;
+};
+
+/* Whether a wallet with these terms may pay a usage fee of metric `metric_code`. */
+bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric_code);
+
+/*
+ * Credits to cents: credits are floored to WALLET_CREDITS_SCALE decimals, priced at
+ * rate_amount and rounded half up to the currency's minor unit. MONEY_ERR_OVERFLOW past
+ * WALLET_CENTS_MAX. The credits a positive amount names may round to 0 cents: the caller
+ * refuses that (amount_rounds_to_zero).
+ */
+enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
+                                          int64_t *cents);
+/* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals. */
+enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
+                                          money_t *credits);
+
+struct wallet_grant {
+    int64_t id; /* its inbound wallet transaction's */
+    int64_t remaining_cents;
+    int32_t priority;
+    bool paid; /* cost basis: rate_amount a credit; granted credits cost nothing */
+    bool has_expiration;
+    tally_time expiration_at;
+    tally_time created_at;
+};
+
+/* <0 if a is consumed before b, >0 after, 0 only for the same grant. */
+int wallet_grant_compare(const struct wallet_grant *a, const struct wallet_grant *b);
+
+/* Where the grant belongs in grants[0..count) kept in consumption order. */
+size_t wallet_grant_position(const struct wallet_grant *grants, size_t count,
+                             const struct wallet_grant *g);
+
+/* One part of a debit: `cents` taken from grants[grant]. */
+struct wallet_take {
+    size_t grant;
+    int64_t cents;
+};
+
+/*
+ * Plans taking up to `want` cents from grants[0..count), kept in consumption order: fills
+ * takes[] (at most `count` of them) and returns the cents covered (<= want). Changes
+ * nothing: the caller applies the takes.
+ */
+int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
+                         struct wallet_take *takes, size_t *take_count);
+
+/* Wallet transactions, as Lago names them; Tally adds two transaction statuses for usage
+ * debited in real time: `usage` (outbound) and `usage_refund` (inbound, a fee that went down). */
+enum wallet_transaction_type { WALLET_INBOUND, WALLET_OUTBOUND };
+enum wallet_transaction_state { WALLET_TX_PENDING, WALLET_TX_SETTLED, WALLET_TX_FAILED };
+enum wallet_transaction_status {
+    WALLET_TX_PURCHASED,
+    WALLET_TX_GRANTED,
+    WALLET_TX_VOIDED,
+    WALLET_TX_INVOICED,
+    WALLET_TX_USAGE,
+    WALLET_TX_USAGE_REFUND,
+};
+enum wallet_transaction_source {
+    WALLET_SOURCE_MANUAL,
+    WALLET_SOURCE_INTERVAL,
+    WALLET_SOURCE_THRESHOLD
+};
+
+const char *wallet_transaction_type_name(enum wallet_transaction_type t);
+const char *wallet_transaction_state_name(enum wallet_transaction_state s);
+const char *wallet_transaction_status_name(enum wallet_transaction_status s);
+const char *wallet_transaction_source_name(enum wallet_transaction_source s);
+/* Parsers for list filters; false for an unknown name. */
+bool wallet_transaction_type_parse(const char *text, enum wallet_transaction_type *out);
+bool wallet_transaction_state_parse(const char *text, enum wallet_transaction_state *out);
+bool wallet_transaction_status_parse(const char *text, enum wallet_transaction_status *out);
+
+#endif

@@ -1,0 +1,1182 @@
+/* engine/wallets: see wallets.h. */
+#include "engine/wallets.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/currency.h"
+#include "core/ledger.h"
+#include "engine/usage.h"
+#include "sys/entropy.h"
+#include "util/vec.h"
+
+/* Who paid (part of) a charge's debit: a grant, a soft wallet's overdraft, or nobody (left to
+ * the invoice). A charge's fundings are a stack: refund steps pop the latest first. */
+enum funding_kind { FUNDING_GRANT = 'g', FUNDING_OVERDRAFT = 'o', FUNDING_UNCOVERED = 'u' };
+
+struct funding {
+    enum funding_kind kind;
+    int64_t wallet_id, grant_id; /* 0 where the kind has none */
+    int64_t cents;
+};
+
+#define FUNDING_TEXT_MAX 64 /* one funding as text: "g:<wallet>:<grant>:<cents>;" */
+
+/* What one charge of one subscription has debited in its current period. */
+struct charge_debit {
+    int64_t subscription_id;
+    char *charge_lago_id; /* in the customer's arena */
+    tally_time period_from;
+    int64_t charged_cents;
+    struct funding *fundings; /* malloc'd */
+    size_t funding_count, funding_cap;
+    bool dirty;
+};
+
+/* A grant's change in the current command: for its row, consumption rows and postings. */
+struct grant_move {
+    int64_t grant_id;
+    int64_t cents; /* > 0 taken, < 0 given back */
+};
+
+struct live_wallet {
+    struct store_wallet row; /* strings in the customer's arena */
+    unsigned fee_types;
+    const char **metric_codes;
+    size_t metric_code_count;
+    struct wallet_grant *grants; /* live grants in consumption order; malloc'd */
+    size_t grant_count, grant_cap;
+    /* The current command's changes, written and reset by flush_wallet. */
+    struct grant_move *moves; /* malloc'd */
+    size_t move_count, move_cap;
+    int64_t taken_paid, taken_free, overdrawn_added;
+    int64_t given_paid, given_free, overdraft_given;
+    bool dirty;
+};
+
+struct customer_wallets {
+    int64_t org_id, customer_id;
+    struct live_wallet *wallets;
+    size_t wallet_count;
+    struct charge_debit *debits; /* malloc'd */
+    size_t debit_count, debit_cap;
+    struct arena arena;
+};
+
+/* ---- the book ------------------------------------------------------------------------------ */
+
+static void customer_free(struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        free(cw->wallets[i].grants);
+        free(cw->wallets[i].moves);
+    }
+    for (size_t i = 0; i < cw->debit_count; i++)
+        free(cw->debits[i].fundings);
+    free(cw->debits);
+    struct arena a = cw->arena; /* cw lives in its own arena */
+    arena_free(&a);
+}
+
+static size_t slot_of(const struct wallet_book *b, int64_t customer_id)
+{
+    uint64_t h = (uint64_t)customer_id * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(h >> 32) & (b->cap - 1);
+}
+
+void wallet_book_init(struct wallet_book *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void wallet_book_clear(struct wallet_book *b)
+{
+    for (size_t i = 0; i < b->cap; i++) {
+        if (b->items[i]) {
+            customer_free(b->items[i]);
+            b->items[i] = NULL;
+        }
+    }
+    b->count = 0;
+    b->touched_count = b->touched_mark = 0;
+}
+
+void wallet_book_free(struct wallet_book *b)
+{
+    wallet_book_clear(b);
+    free(b->items);
+    free(b->touched);
+    wallet_book_init(b);
+}
+
+static struct customer_wallets *book_find(const struct wallet_book *b, int64_t customer_id)
+{
+    if (b->cap == 0)
+        return NULL;
+    for (size_t i = slot_of(b, customer_id);; i = (i + 1) & (b->cap - 1)) {
+        if (!b->items[i])
+            return NULL;
+        if (b->items[i]->customer_id == customer_id)
+            return b->items[i];
+    }
+}
+
+/* Takes one customer out (backward-shift deletion keeps every other reachable). */
+static void book_forget(struct wallet_book *b, int64_t customer_id)
+{
+    if (b->cap == 0)
+        return;
+    size_t i = slot_of(b, customer_id);
+    while (b->items[i] && b->items[i]->customer_id != customer_id)
+        i = (i + 1) & (b->cap - 1);
+    if (!b->items[i])
+        return;
+    customer_free(b->items[i]);
+    b->items[i] = NULL;
+    b->count--;
+    for (size_t j = (i + 1) & (b->cap - 1); b->items[j]; j = (j + 1) & (b->cap - 1)) {
+        size_t home = slot_of(b, b->items[j]->customer_id);
+        /* move j back to i if its home is not in (i, j] cyclically */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            b->items[i] = b->items[j];
+            b->items[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static bool book_put(struct wallet_book *b, struct customer_wallets *cw)
+{
+    if (2 * (b->count + 1) > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        struct customer_wallets **items = calloc(cap, sizeof *items);
+        if (!items)
+            return false;
+        for (size_t i = 0; i < b->cap; i++) {
+            if (!b->items[i])
+                continue;
+            size_t h =
+                (size_t)(((uint64_t)b->items[i]->customer_id * UINT64_C(0x9E3779B97F4A7C15)) >>
+                         32) &
+                (cap - 1);
+            while (items[h])
+                h = (h + 1) & (cap - 1);
+            items[h] = b->items[i];
+        }
+        free(b->items);
+        b->items = items;
+        b->cap = cap;
+    }
+    size_t i = slot_of(b, cw->customer_id);
+    while (b->items[i])
+        i = (i + 1) & (b->cap - 1);
+    b->items[i] = cw;
+    b->count++;
+    return true;
+}
+
+void wallet_book_mark_command(struct wallet_book *b)
+{
+    b->touched_mark = b->touched_count;
+}
+
+void wallet_book_undo_command(struct wallet_book *b)
+{
+    while (b->touched_count > b->touched_mark)
+        book_forget(b, b->touched[--b->touched_count]);
+}
+
+void wallet_book_committed(struct wallet_book *b)
+{
+    b->touched_count = b->touched_mark = 0;
+}
+
+static bool touch(struct wallet_book *b, int64_t customer_id)
+{
+    for (size_t i = b->touched_mark; i < b->touched_count; i++)
+        if (b->touched[i] == customer_id)
+            return true;
+    if (!vec_room((void **)&b->touched, &b->touched_cap, b->touched_count, sizeof *b->touched, 64))
+        return false;
+    b->touched[b->touched_count++] = customer_id;
+    return true;
+}
+
+/* ---- loading a customer ---------------------------------------------------------------------- */
+
+/* applies_to from the wallet's terms; false if they cannot be read. */
+static bool read_applies_to(struct live_wallet *w, struct arena *a)
+{
+    struct json_object *terms = json_tokener_parse(w->row.terms_json), *applies, *list;
+    if (!terms)
+        return false;
+    bool ok = true;
+    if (json_object_object_get_ex(terms, "applies_to", &applies) && applies) {
+        if (json_object_object_get_ex(applies, "fee_types", &list) &&
+            json_object_is_type(list, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(list); i++) {
+                unsigned bit;
+                const char *t = json_object_get_string(json_object_array_get_idx(list, i));
+                if (t && wallet_fee_type_parse(t, &bit))
+                    w->fee_types |= bit;
+            }
+        }
+        if (json_object_object_get_ex(applies, "billable_metric_codes", &list) &&
+            json_object_is_type(list, json_type_array)) {
+            size_t n = json_object_array_length(list);
+            w->metric_codes = arena_alloc(a, (n ? n : 1) * sizeof *w->metric_codes);
+            ok = w->metric_codes != NULL;
+            for (size_t i = 0; ok && i < n; i++) {
+                struct json_object *v = json_object_array_get_idx(list, i);
+                const char *code = arena_strndup(a, json_object_get_string(v),
+                                                 (size_t)json_object_get_string_len(v));
+                ok = code != NULL;
+                if (ok)
+                    w->metric_codes[w->metric_code_count++] = code;
+            }
+        }
+    }
+    json_object_put(terms);
+    return ok;
+}
+
+static bool grant_insert(struct live_wallet *w, const struct wallet_grant *g)
+{
+    if (!vec_room((void **)&w->grants, &w->grant_cap, w->grant_count, sizeof *w->grants, 8))
+        return false;
+    size_t at = wallet_grant_position(w->grants, w->grant_count, g);
+    memmove(&w->grants[at + 1], &w->grants[at], (w->grant_count - at) * sizeof *w->grants);
+    w->grants[at] = *g;
+    w->grant_count++;
+    return true;
+}
+
+static struct wallet_grant grant_of(const struct store_wallet_transaction *t)
+{
+    return (struct wallet_grant){
+        .id = t->id,
+        .remaining_cents = t->remaining_cents,
+        .priority = t->priority,
+        .paid = t->paid,
+        .has_expiration = t->has_expiration_at,
+        .expiration_at = t->expiration_at,
+        .created_at = t->created_at,
+    };
+}
+
+static bool load_grant(const struct store_wallet_transaction *t, void *ctx)
+{
+    struct wallet_grant g = grant_of(t);
+    return t->state == WALLET_TX_SETTLED && t->type == WALLET_INBOUND ? grant_insert(ctx, &g)
+                                                                      : true;
+}
+
+static struct charge_debit *find_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                       const char *charge_lago_id)
+{
+    for (size_t i = 0; i < cw->debit_count; i++)
+        if (cw->debits[i].subscription_id == subscription_id &&
+            strcmp(cw->debits[i].charge_lago_id, charge_lago_id) == 0)
+            return &cw->debits[i];
+    return NULL;
+}
+
+static bool push_funding(struct charge_debit *d, struct funding f)
+{
+    if (d->funding_count > 0) {
+        struct funding *last = &d->fundings[d->funding_count - 1];
+        if (last->kind == f.kind && last->wallet_id == f.wallet_id &&
+            last->grant_id == f.grant_id) {
+            last->cents += f.cents;
+            return true;
+        }
+    }
+    if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count, sizeof *d->fundings, 4))
+        return false;
+    d->fundings[d->funding_count++] = f;
+    return true;
+}
+
+static bool parse_fundings(struct charge_debit *d, const char *text)
+{
+    while (*text) {
+        struct funding f = {0};
+        char kind;
+        long long wallet, grant, cents;
+        int used = 0;
+        if (sscanf(text, "%c:%lld:%lld:%lld;%n", &kind, &wallet, &grant, &cents, &used) != 4 ||
+            used == 0 ||
+            (kind != FUNDING_GRANT && kind != FUNDING_OVERDRAFT && kind != FUNDING_UNCOVERED))
+            return false;
+        f.kind = (enum funding_kind)kind;
+        f.wallet_id = wallet;
+        f.grant_id = grant;
+        f.cents = cents;
+        if (!push_funding(d, f))
+            return false;
+        text += used;
+    }
+    return true;
+}
+
+/* The debit of (subscription, charge) starting over (a new period, or first seen). */
+static void debit_reset(struct charge_debit *d, tally_time period_from)
+{
+    d->period_from = period_from;
+    d->charged_cents = 0;
+    d->funding_count = 0;
+}
+
+static struct charge_debit *add_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                      const char *charge_lago_id, tally_time period_from)
+{
+    if (!vec_room((void **)&cw->debits, &cw->debit_cap, cw->debit_count, sizeof *cw->debits, 8))
+        return NULL;
+    char *id = arena_strndup(&cw->arena, charge_lago_id, strlen(charge_lago_id));
+    if (!id)
+        return NULL;
+    struct charge_debit *d = &cw->debits[cw->debit_count++];
+    *d = (struct charge_debit){.subscription_id = subscription_id, .charge_lago_id = id};
+    debit_reset(d, period_from);
+    return d;
+}
+
+static bool load_debit(const struct store_charge_debit *row, void *ctx)
+{
+    struct customer_wallets *cw = ctx;
+    /* Rows come oldest period first: a later period's row replaces an earlier one. */
+    struct charge_debit *d = find_debit(cw, row->subscription_id, row->charge_lago_id);
+    if (!d && !(d = add_debit(cw, row->subscription_id, row->charge_lago_id, row->period_from)))
+        return false;
+    debit_reset(d, row->period_from);
+    d->charged_cents = row->charged_cents;
+    return parse_fundings(d, row->fundings);
+}
+
+static struct customer_wallets *load_customer(struct store *st, int64_t org_id, int64_t customer_id)
+{
+    struct arena arena;
+    arena_init(&arena);
+    struct customer_wallets *cw = arena_alloc(&arena, sizeof *cw);
+    if (!cw) {
+        arena_free(&arena);
+        return NULL;
+    }
+    *cw = (struct customer_wallets){.org_id = org_id, .customer_id = customer_id, .arena = arena};
+    struct store_wallet *rows;
+    size_t count;
+    struct store_conn *conn = store_conn(st);
+    if (store_customer_wallets(conn, org_id, customer_id, &rows, &count, &cw->arena) != STORE_OK)
+        goto fail;
+    cw->wallets = arena_alloc(&cw->arena, (count ? count : 1) * sizeof *cw->wallets);
+    if (!cw->wallets)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        struct live_wallet *w = &cw->wallets[cw->wallet_count++];
+        *w = (struct live_wallet){.row = rows[i]};
+        if (!read_applies_to(w, &cw->arena) ||
+            store_wallet_live_grants(conn, w->row.id, load_grant, w, &cw->arena) != STORE_OK)
+            goto fail;
+    }
+    if (count > 0 &&
+        store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
+        goto fail;
+    return cw;
+fail:
+    customer_free(cw);
+    return NULL;
+}
+
+static struct customer_wallets *customer_get(struct wallet_book *b, struct store *st,
+                                             int64_t org_id, int64_t customer_id)
+{
+    struct customer_wallets *cw = book_find(b, customer_id);
+    if (cw)
+        return cw;
+    if (!(cw = load_customer(st, org_id, customer_id)))
+        return NULL;
+    if (!book_put(b, cw)) {
+        customer_free(cw);
+        return NULL;
+    }
+    return cw;
+}
+
+static struct live_wallet *wallet_by_id(struct customer_wallets *cw, int64_t wallet_id)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].row.id == wallet_id)
+            return &cw->wallets[i];
+    return NULL;
+}
+
+/* ---- balances ------------------------------------------------------------------------------- */
+
+static int64_t grants_total(const struct live_wallet *w)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        sum += w->grants[i].remaining_cents;
+    return sum;
+}
+
+static bool note_move(struct live_wallet *w, int64_t grant_id, int64_t cents)
+{
+    if (!vec_room((void **)&w->moves, &w->move_cap, w->move_count, sizeof *w->moves, 8))
+        return false;
+    w->moves[w->move_count++] = (struct grant_move){grant_id, cents};
+    w->dirty = true;
+    return true;
+}
+
+static bool usable(const struct live_wallet *w, tally_time now)
+{
+    return !w->row.has_terminated_at && !(w->row.has_expiration_at && w->row.expiration_at <= now);
+}
+
+/* Takes up to `want` from one wallet's grants then overdraft; returns what it took. */
+static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                                bool *failed)
+{
+    struct wallet_take takes[64];
+    int64_t taken = 0;
+    while (taken < want) {
+        size_t n;
+        /* at most 64 grants a round: a debit that spans more simply takes more rounds */
+        size_t span = w->grant_count < 64 ? w->grant_count : 64;
+        int64_t got = wallet_plan_take(w->grants, span, want - taken, takes, &n);
+        if (got == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            struct wallet_grant *g = &w->grants[takes[i].grant];
+            g->remaining_cents -= takes[i].cents;
+            *(g->paid ? &w->taken_paid : &w->taken_free) += takes[i].cents;
+            if (!note_move(w, g->id, takes[i].cents) ||
+                !push_funding(d, (struct funding){FUNDING_GRANT, w->row.id, g->id, takes[i].cents}))
+                *failed = true;
+        }
+        taken += got;
+        /* emptied grants leave the live list (a refund step loads them back) */
+        size_t keep = 0;
+        for (size_t i = 0; i < w->grant_count; i++)
+            if (w->grants[i].remaining_cents > 0)
+                w->grants[keep++] = w->grants[i];
+        w->grant_count = keep;
+    }
+    if (taken < want && w->row.limit == WALLET_LIMIT_SOFT) {
+        int64_t room = w->row.overdraft_limit_cents - w->row.overdrawn_cents;
+        int64_t part = want - taken < room ? want - taken : room;
+        if (part > 0) {
+            w->row.overdrawn_cents += part;
+            w->overdrawn_added += part;
+            w->dirty = true;
+            if (!push_funding(d, (struct funding){FUNDING_OVERDRAFT, w->row.id, 0, part}))
+                *failed = true;
+            taken += part;
+        }
+    }
+    return taken;
+}
+
+/* Whether wallet w may pay a usage fee of `metric_code` in `currency`. */
+static bool pays_for(const struct live_wallet *w, const char *currency, const char *metric_code,
+                     tally_time now)
+{
+    struct wallet_applies_to a = {w->fee_types, w->metric_codes, w->metric_code_count};
+    return usable(w, now) && strcmp(w->row.currency, currency) == 0 &&
+           wallet_may_pay_charge(&a, metric_code);
+}
+
+/* Wallet order for paying a fee: priority, then the oldest. */
+static int payer_compare(const void *pa, const void *pb)
+{
+    const struct live_wallet *a = *(const struct live_wallet *const *)pa,
+                             *b = *(const struct live_wallet *const *)pb;
+    if (a->row.priority != b->row.priority)
+        return a->row.priority < b->row.priority ? -1 : 1;
+    if (a->row.created_at != b->row.created_at)
+        return a->row.created_at < b->row.created_at ? -1 : 1;
+    return (a->row.id > b->row.id) - (a->row.id < b->row.id);
+}
+
+static enum command_result debit(struct customer_wallets *cw, struct command *cmd,
+                                 struct charge_debit *d, const char *currency,
+                                 const char *metric_code, int64_t want)
+{
+    struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
+    size_t n = 0;
+    bool any_unlimited = false, failed = false;
+    for (size_t i = 0; i < cw->wallet_count && n < sizeof payers / sizeof payers[0]; i++) {
+        if (!pays_for(&cw->wallets[i], currency, metric_code, cmd->now))
+            continue;
+        payers[n++] = &cw->wallets[i];
+        any_unlimited |= cw->wallets[i].row.limit == WALLET_LIMIT_NONE;
+    }
+    qsort(payers, n, sizeof payers[0], payer_compare);
+    int64_t left = want;
+    for (size_t i = 0; i < n && left > 0; i++)
+        left -= take_from_wallet(payers[i], d, left, &failed);
+    if (failed)
+        return COMMAND_STORE_FAILED;
+    if (left == 0)
+        return COMMAND_OK;
+    if (n > 0 && !any_unlimited) {
+        /* The last wallet that could have paid is the one to top up. */
+        const struct live_wallet *w = payers[n - 1];
+        memcpy(cmd->short_wallet_lago_id, w->row.lago_id, sizeof cmd->short_wallet_lago_id);
+        cmd->short_cents = left;
+        return COMMAND_INSUFFICIENT_CREDITS;
+    }
+    return push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, left}) ? COMMAND_OK
+                                                                            : COMMAND_STORE_FAILED;
+}
+
+/* A grant by id: live, or loaded back from the store (emptied grants leave the live list). */
+static struct wallet_grant *grant_for_refund(struct live_wallet *w, struct store *st,
+                                             int64_t grant_id, struct arena *a)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == grant_id)
+            return &w->grants[i];
+    struct store_wallet_transaction t;
+    if (store_wallet_transaction_by_id(store_conn(st), grant_id, &t, a) != STORE_OK)
+        return NULL;
+    struct wallet_grant g = grant_of(&t);
+    g.remaining_cents = 0;
+    if (!grant_insert(w, &g))
+        return NULL;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == grant_id)
+            return &w->grants[i];
+    return NULL;
+}
+
+/* Gives `cents` back to the sources that paid last. */
+static enum command_result give_back(struct customer_wallets *cw, struct store *st,
+                                     struct command *cmd, struct charge_debit *d, int64_t cents)
+{
+    while (cents > 0 && d->funding_count > 0) {
+        struct funding *f = &d->fundings[d->funding_count - 1];
+        int64_t part = f->cents < cents ? f->cents : cents;
+        struct live_wallet *w =
+            f->kind == FUNDING_UNCOVERED ? NULL : wallet_by_id(cw, f->wallet_id);
+        if (f->kind == FUNDING_GRANT && w) {
+            struct wallet_grant *g = grant_for_refund(w, st, f->grant_id, cmd->arena);
+            if (!g || !note_move(w, g->id, -part))
+                return COMMAND_STORE_FAILED;
+            g->remaining_cents += part;
+            *(g->paid ? &w->given_paid : &w->given_free) += part;
+        } else if (f->kind == FUNDING_OVERDRAFT && w) {
+            /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
+            assert(part <= w->row.overdrawn_cents);
+            w->row.overdrawn_cents -= part;
+            w->overdraft_given += part;
+            w->dirty = true;
+        }
+        /* An uncovered part lowers what the invoice will charge; a wallet terminated since
+         * was voided with its credits: neither gives credits back. */
+        f->cents -= part;
+        if (f->cents == 0)
+            d->funding_count--;
+        cents -= part;
+    }
+    return COMMAND_OK;
+}
+
+/* ---- writing a command's changes ---------------------------------------------------------- */
+
+static bool new_lago_id(char out[WALLET_LAGO_ID_TEXT])
+{
+    return entropy_uuid(out);
+}
+
+static enum store_status post(struct store *st, const struct live_wallet *w,
+                              int64_t wallet_transaction_id, tally_time at,
+                              const struct ledger_posting *p)
+{
+    assert(ledger_posting_balanced(p));
+    struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
+                                    w->row.currency, wallet_transaction_id, at};
+    return store_ledger_post(st, &ref, p);
+}
+
+/* Inserts a settled usage transaction and its consumption rows (moves of one sign). */
+static enum store_status usage_transaction(struct store *st, struct live_wallet *w, bool refund,
+                                           int64_t amount, tally_time now, int64_t *id)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = refund ? WALLET_INBOUND : WALLET_OUTBOUND,
+        .state = WALLET_TX_SETTLED,
+        .status = refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE,
+        .source = WALLET_SOURCE_MANUAL,
+        .amount_cents = amount,
+        .priority = WALLET_PRIORITY_MAX,
+        .has_settled_at = true,
+        .settled_at = now,
+        .created_at = now,
+    };
+    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return STORE_ERROR;
+    *id = t.id;
+    for (size_t i = 0; i < w->move_count; i++) {
+        const struct grant_move *m = &w->moves[i];
+        if ((m->cents < 0) != refund)
+            continue;
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, t.id,
+                                            refund ? -m->cents : m->cents, now) != STORE_OK)
+            return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == grant_id)
+            return w->grants[i].remaining_cents;
+    return 0; /* emptied: it left the live list */
+}
+
+/* Writes one wallet's changes of the current command: grants, transactions, postings. */
+static enum store_status flush_wallet(struct store *st, struct live_wallet *w, tally_time now)
+{
+    int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
+    int64_t given = w->given_paid + w->given_free + w->overdraft_given;
+    int64_t id;
+    if (taken > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, w->taken_paid);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, w->taken_free);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, w->overdrawn_added);
+        if (usage_transaction(st, w, false, taken, now, &id) != STORE_OK ||
+            post(st, w, id, now, &p) != STORE_OK)
+            return STORE_ERROR;
+    }
+    if (given > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_REFUND_STEP);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, w->given_paid);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_REVENUE, w->given_free);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_REVENUE, w->overdraft_given);
+        if (usage_transaction(st, w, true, given, now, &id) != STORE_OK ||
+            post(st, w, id, now, &p) != STORE_OK)
+            return STORE_ERROR;
+    }
+    for (size_t i = 0; i < w->move_count; i++) {
+        int64_t grant = w->moves[i].grant_id;
+        bool seen = false; /* one UPDATE per grant */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = w->moves[k].grant_id == grant;
+        if (!seen && store_wallet_transaction_set_remaining(st, grant, grant_remaining(w, grant)) !=
+                         STORE_OK)
+            return STORE_ERROR;
+    }
+    w->row.consumed_cents += taken - given;
+    w->row.balance_cents = grants_total(w) - w->row.overdrawn_cents;
+    if (taken > given) {
+        w->row.has_last_consumed_at = true;
+        w->row.last_consumed_at = now;
+    }
+    w->row.updated_at = now;
+    if (store_wallet_save(st, &w->row) != STORE_OK)
+        return STORE_ERROR;
+    w->move_count = 0;
+    w->taken_paid = w->taken_free = w->overdrawn_added = 0;
+    w->given_paid = w->given_free = w->overdraft_given = 0;
+    w->dirty = false;
+    return STORE_OK;
+}
+
+static bool format_fundings(const struct charge_debit *d, struct arena *a, const char **out)
+{
+    size_t cap = d->funding_count * FUNDING_TEXT_MAX + 1, len = 0;
+    char *text = arena_alloc(a, cap);
+    if (!text)
+        return false;
+    text[0] = '\0';
+    for (size_t i = 0; i < d->funding_count; i++) {
+        const struct funding *f = &d->fundings[i];
+        len += (size_t)snprintf(text + len, cap - len, "%c:%" PRId64 ":%" PRId64 ":%" PRId64 ";",
+                                (char)f->kind, f->wallet_id, f->grant_id, f->cents);
+    }
+    *out = text;
+    return true;
+}
+
+#ifdef TALLY_CHECK_INVARIANTS
+/* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts. */
+static void check_wallet(struct store *st, const struct live_wallet *w)
+{
+    int64_t paid = 0, free_credits = 0, overdraft = 0;
+    struct store_conn *c = store_conn(st);
+    assert(w->row.balance_cents == grants_total(w) - w->row.overdrawn_cents);
+    if (store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_PAID_CREDITS,
+                             w->row.id, &paid) != STORE_OK ||
+        store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                             w->row.id, &free_credits) != STORE_OK ||
+        store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_OVERDRAFT,
+                             w->row.id, &overdraft) != STORE_OK)
+        return; /* the store failed: the command fails on its own */
+    /* the credit accounts hold credit (negative) balances */
+    assert(-paid - free_credits - overdraft == w->row.balance_cents);
+    assert(overdraft == w->row.overdrawn_cents);
+    int64_t paid_grants = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].paid)
+            paid_grants += w->grants[i].remaining_cents;
+    assert(-paid == paid_grants);
+}
+#endif
+
+static enum command_result flush_customer(struct store *st, struct customer_wallets *cw,
+                                          tally_time now, struct arena *a)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        if (cw->wallets[i].dirty && flush_wallet(st, &cw->wallets[i], now) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+#ifdef TALLY_CHECK_INVARIANTS
+        check_wallet(st, &cw->wallets[i]);
+#endif
+    }
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        if (!d->dirty)
+            continue;
+        struct store_charge_debit row = {d->subscription_id,
+                                         d->charge_lago_id,
+                                         d->period_from,
+                                         cw->org_id,
+                                         cw->customer_id,
+                                         d->charged_cents,
+                                         NULL};
+        if (!format_fundings(d, a, &row.fundings) || store_charge_debit_put(st, &row) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        d->dirty = false;
+    }
+    return COMMAND_OK;
+}
+
+/* ---- real-time debit ------------------------------------------------------------------------ */
+
+/* A charge's cost now: its fee and the fee's taxes, in cents. */
+static bool charge_cost(const struct usage *u, const struct usage_charge *c, tally_time now,
+                        int64_t *cents)
+{
+    struct usage_amount amount;
+    if (!usage_charge_amount(u, c, now, &amount))
+        return false;
+    money_t taxes = usage_charge_taxes(c, amount.amount_cents);
+    int64_t tax_cents;
+    if (money_round(taxes, 0, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK ||
+        money_to_minor_units(taxes, 0, MONEY_ROUND_EXACT, &tax_cents) != MONEY_OK)
+        return false;
+    return !__builtin_add_overflow(amount.amount_cents, tax_cents, cents);
+}
+
+enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, const struct usage *u,
+                                        int64_t customer_id)
+{
+    struct customer_wallets *cw = customer_get(b, st, u->org_id, customer_id);
+    if (!cw)
+        return COMMAND_STORE_FAILED;
+    if (cw->wallet_count == 0)
+        return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
+    if (!touch(b, customer_id))
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        int64_t cost;
+        if (!charge_cost(u, c, cmd->now, &cost))
+            return COMMAND_STORE_FAILED;
+        struct charge_debit *d = find_debit(cw, u->subscription_id, c->lago_id);
+        if (!d && !(d = add_debit(cw, u->subscription_id, c->lago_id, u->from)))
+            return COMMAND_STORE_FAILED;
+        if (d->period_from != u->from)
+            debit_reset(d, u->from); /* a new period: the last one is the invoice's */
+        int64_t step = cost - d->charged_cents;
+        if (step == 0)
+            continue;
+        enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, c->metric_code, step)
+                                         : give_back(cw, st, cmd, d, -step);
+        if (r != COMMAND_OK)
+            return r;
+        d->charged_cents = cost;
+        d->dirty = true;
+    }
+    return flush_customer(st, cw, cmd->now, cmd->arena);
+}
+
+/* ---- wallet commands ------------------------------------------------------------------------ */
+
+static enum command_result refuse(struct command *cmd, const char *field, const char *code)
+{
+    cmd->invalid_field = field;
+    cmd->invalid_code = code;
+    return COMMAND_INVALID;
+}
+
+static int32_t currency_exponent(const char *code)
+{
+    const struct currency *c = currency_find(code, strlen(code));
+    return c ? c->exponent : 2;
+}
+
+/*
+ * Credits that repay a wallet's overdraft paid, in effect, for the usage that overdrew it:
+ * the charges' overdraft fundings become fundings of the new grant, so that a later refund
+ * step gives the credits back to it.
+ */
+static bool reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
+                               int64_t grant_id, int64_t cents)
+{
+    for (size_t i = 0; i < cw->debit_count && cents > 0; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        for (size_t k = 0; k < d->funding_count && cents > 0; k++) {
+            struct funding *f = &d->fundings[k];
+            if (f->kind != FUNDING_OVERDRAFT || f->wallet_id != w->row.id)
+                continue;
+            int64_t part = f->cents < cents ? f->cents : cents;
+            if (part < f->cents) { /* split: the rest stays overdraft, just after */
+                if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count,
+                              sizeof *d->fundings, 4))
+                    return false;
+                f = &d->fundings[k];
+                memmove(f + 1, f, (d->funding_count - k) * sizeof *f);
+                d->funding_count++;
+                f[1].cents -= part;
+            }
+            *f = (struct funding){FUNDING_GRANT, w->row.id, grant_id, part};
+            cents -= part;
+            d->dirty = true;
+        }
+    }
+    return true;
+}
+
+/* A new settled grant (or a pending purchase) and its posting; repays an overdraft first. */
+static enum command_result add_credits(struct store *st, struct command *cmd,
+                                       struct customer_wallets *cw, struct live_wallet *w,
+                                       bool paid, int64_t cents, const struct wallet_credits *cr,
+                                       bool pending)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_INBOUND,
+        .state = pending ? WALLET_TX_PENDING : WALLET_TX_SETTLED,
+        .status = paid ? WALLET_TX_PURCHASED : WALLET_TX_GRANTED,
+        .source = WALLET_SOURCE_MANUAL,
+        .amount_cents = cents,
+        .remaining_cents = pending ? 0 : cents,
+        .priority = cr->priority,
+        .paid = paid,
+        .has_expiration_at = cr->has_expiration_at,
+        .expiration_at = cr->expiration_at,
+        .name = cr->name,
+        .details_json = cr->details_json,
+        .has_settled_at = !pending,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    /* A soft wallet below zero is repaid first: the overdraft was usage these credits pay. */
+    int64_t repay = pending ? 0 : (w->row.overdrawn_cents < cents ? w->row.overdrawn_cents : cents);
+    t.remaining_cents -= repay;
+    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (cmd->transaction_count < 3)
+        memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    if (pending)
+        return COMMAND_OK; /* no credits until it is paid */
+    enum ledger_account credits =
+        paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
+    struct ledger_posting p;
+    ledger_posting_init(&p, paid ? LEDGER_CAUSE_PURCHASE : LEDGER_CAUSE_GRANT);
+    ledger_posting_move(&p, credits, paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS, cents);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay);
+    if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    w->row.overdrawn_cents -= repay;
+    if (repay > 0 && !reassign_overdraft(cw, w, t.id, repay))
+        return COMMAND_STORE_FAILED;
+    struct wallet_grant g = grant_of(&t);
+    if (g.remaining_cents > 0 && !grant_insert(w, &g))
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/* Voids `cents` of the wallet's credits, in consumption order, as one outbound transaction. */
+static enum command_result void_credits(struct store *st, struct command *cmd,
+                                        struct live_wallet *w, int64_t cents, const char *name)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_OUTBOUND,
+        .state = WALLET_TX_SETTLED,
+        .status = WALLET_TX_VOIDED,
+        .source = WALLET_SOURCE_MANUAL,
+        .amount_cents = cents,
+        .priority = WALLET_PRIORITY_MAX,
+        .name = name,
+        .has_settled_at = true,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (cmd->transaction_count < 3)
+        memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_VOID);
+    int64_t left = cents;
+    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
+        struct wallet_grant *g = &w->grants[i];
+        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
+        if (part <= 0)
+            continue;
+        g->remaining_cents -= part;
+        left -= part;
+        /* paid credits voided are breakage; free ones take back what was granted */
+        if (g->paid)
+            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
+        else
+            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                part);
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
+                                            cmd->now) != STORE_OK ||
+            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    assert(left == 0);
+    if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    size_t keep = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].remaining_cents > 0)
+            w->grants[keep++] = w->grants[i];
+    w->grant_count = keep;
+    w->row.consumed_cents += cents;
+    return COMMAND_OK;
+}
+
+/* Paid, granted and voided credits of one request, in that order (Lago's). */
+static enum command_result move_credits(struct store *st, struct command *cmd,
+                                        struct customer_wallets *cw, struct live_wallet *w,
+                                        const struct wallet_credits *cr)
+{
+    int32_t exponent = currency_exponent(w->row.currency);
+    int64_t paid = 0, granted = 0, voided = 0;
+    if ((cr->has_paid &&
+         wallet_credits_to_cents(cr->paid, w->row.rate_amount, exponent, &paid) != MONEY_OK) ||
+        paid < 0)
+        return refuse(cmd, "paid_credits", "invalid_paid_credits");
+    if ((cr->has_granted && wallet_credits_to_cents(cr->granted, w->row.rate_amount, exponent,
+                                                    &granted) != MONEY_OK) ||
+        granted < 0)
+        return refuse(cmd, "granted_credits", "invalid_granted_credits");
+    if ((cr->has_voided &&
+         wallet_credits_to_cents(cr->voided, w->row.rate_amount, exponent, &voided) != MONEY_OK) ||
+        voided < 0)
+        return refuse(cmd, "voided_credits", "invalid_voided_credits");
+    if ((cr->has_paid && money_sign(cr->paid) > 0 && paid == 0) ||
+        (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0) ||
+        (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0))
+        return refuse(cmd, "amount", "amount_rounds_to_zero");
+    if (voided > grants_total(w))
+        return refuse(cmd, "voided_credits", "insufficient_credits");
+    enum command_result r = COMMAND_OK;
+    if (paid > 0)
+        r = add_credits(st, cmd, cw, w, true, paid, cr, cr->invoice_requires_successful_payment);
+    if (r == COMMAND_OK && granted > 0)
+        r = add_credits(st, cmd, cw, w, false, granted, cr, false);
+    if (r == COMMAND_OK && voided > 0)
+        r = void_credits(st, cmd, w, voided, cr->name);
+    if (r != COMMAND_OK)
+        return r;
+    w->row.balance_cents = grants_total(w) - w->row.overdrawn_cents;
+    w->row.updated_at = cmd->now;
+    if (store_wallet_save(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return flush_customer(st, cw, cmd->now, cmd->arena); /* fundings that changed hands */
+}
+
+/* The customer's live wallet with that lago id, loading the customer if needed. */
+static enum command_result live_wallet_of(struct wallet_book *b, struct store *st,
+                                          struct command *cmd, const char *lago_id,
+                                          struct customer_wallets **cw_out,
+                                          struct live_wallet **w_out)
+{
+    struct store_wallet row;
+    enum store_status s = store_wallet_get(store_conn(st), cmd->org_id, lago_id, &row, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    if (row.has_terminated_at)
+        return refuse(cmd, "wallet_id", "wallet_is_terminated");
+    struct customer_wallets *cw = customer_get(b, st, cmd->org_id, row.customer_id);
+    if (!cw || !touch(b, row.customer_id))
+        return COMMAND_STORE_FAILED;
+    struct live_wallet *w = wallet_by_id(cw, row.id);
+    if (!w)
+        return COMMAND_STORE_FAILED; /* active on disk but not loaded: cannot be */
+    *cw_out = cw;
+    *w_out = w;
+    return COMMAND_OK;
+}
+
+static bool code_taken(const struct customer_wallets *cw, const char *code)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (strcmp(cw->wallets[i].row.code, code) == 0)
+            return true;
+    return false;
+}
+
+static enum command_result apply_create(struct wallet_book *b, struct store *st,
+                                        struct command *cmd)
+{
+    struct wallet_request *req = &cmd->as.wallet_create;
+    struct customer customer;
+    enum store_status s = store_customer_get(store_conn(st), cmd->org_id, req->external_customer_id,
+                                             &customer, cmd->arena);
+    if (s != STORE_OK) {
+        cmd->not_found_code = "customer_not_found";
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    }
+    const char *currency = customer.text[CUSTOMER_CURRENCY];
+    if (currency && strcmp(currency, req->wallet.currency) != 0)
+        return refuse(cmd, "currency", "currencies_does_not_match");
+    struct customer_wallets *cw = customer_get(b, st, cmd->org_id, customer.id);
+    if (!cw || !touch(b, customer.id))
+        return COMMAND_STORE_FAILED;
+    if (cw->wallet_count >= WALLET_PER_CUSTOMER_MAX)
+        return refuse(cmd, "customer", "wallet_limit_reached");
+    struct store_wallet w = req->wallet;
+    if (code_taken(cw, w.code)) {
+        if (!req->code_generated)
+            return refuse(cmd, "code", "value_already_exist");
+        /* Lago's rule for a code made from the name: the time makes it unique */
+        size_t cap = strlen(w.code) + 24;
+        char *code = arena_alloc(cmd->arena, cap);
+        if (!code)
+            return COMMAND_STORE_FAILED;
+        snprintf(code, cap, "%s_%lld", w.code, (long long)(cmd->now / 1000000));
+        w.code = code;
+        if (code_taken(cw, w.code))
+            return refuse(cmd, "code", "value_already_exist");
+    }
+    if (!currency) { /* Lago: a wallet gives a customer without one its currency */
+        customer.text[CUSTOMER_CURRENCY] = req->wallet.currency;
+        customer.updated_at = cmd->now;
+        if (store_customer_save(st, &customer) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    w.org_id = cmd->org_id;
+    w.customer_id = customer.id;
+    w.created_at = w.updated_at = cmd->now;
+    if (!new_lago_id(w.lago_id) || store_wallet_save(st, &w) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    memcpy(cmd->wallet_lago_id, w.lago_id, sizeof w.lago_id);
+    /* Loaded back whole (with its terms), so memory holds what the disk holds. */
+    book_forget(b, customer.id);
+    struct live_wallet *live;
+    enum command_result r = live_wallet_of(b, st, cmd, w.lago_id, &cw, &live);
+    if (r != COMMAND_OK)
+        return r;
+    return move_credits(st, cmd, cw, live, &req->credits);
+}
+
+static enum command_result apply_update(struct wallet_book *b, struct store *st,
+                                        struct command *cmd)
+{
+    struct wallet_update *u = &cmd->as.wallet_update;
+    struct customer_wallets *cw;
+    struct live_wallet *w;
+    enum command_result r = live_wallet_of(b, st, cmd, u->wallet.lago_id, &cw, &w);
+    if (r != COMMAND_OK)
+        return r;
+    if (w->row.updated_at != u->expected_updated_at)
+        return COMMAND_STALE;
+    struct store_wallet row = w->row; /* balances as the writer has them */
+    row.name = u->wallet.name;
+    row.priority = u->wallet.priority;
+    row.limit = u->wallet.limit;
+    row.overdraft_limit_cents = u->wallet.overdraft_limit_cents;
+    row.has_expiration_at = u->wallet.has_expiration_at;
+    row.expiration_at = u->wallet.expiration_at;
+    row.terms_json = u->wallet.terms_json;
+    row.updated_at = cmd->now;
+    if (row.limit == WALLET_LIMIT_SOFT && row.overdrawn_cents > row.overdraft_limit_cents)
+        return refuse(cmd, "overdraft_credits", "value_is_out_of_range");
+    if (row.limit != WALLET_LIMIT_SOFT && row.overdrawn_cents > 0)
+        return refuse(cmd, "limit", "wallet_is_overdrawn");
+    if (store_wallet_save(st, &row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
+    book_forget(b, row.customer_id); /* its terms changed: loaded again on next use */
+    return COMMAND_OK;
+}
+
+/* Terminating a wallet voids what is left of it (Lago leaves it frozen; the ledger says where
+ * it went). An overdraft stays owed. */
+static enum command_result apply_terminate(struct wallet_book *b, struct store *st,
+                                           struct command *cmd)
+{
+    struct customer_wallets *cw;
+    struct live_wallet *w;
+    enum command_result r = live_wallet_of(b, st, cmd, cmd->as.wallet_terminate.lago_id, &cw, &w);
+    if (r != COMMAND_OK)
+        return r;
+    int64_t left = grants_total(w);
+    if (left > 0 && (r = void_credits(st, cmd, w, left, NULL)) != COMMAND_OK)
+        return r;
+    w->row.balance_cents = -w->row.overdrawn_cents;
+    w->row.has_terminated_at = true;
+    w->row.terminated_at = cmd->now;
+    w->row.updated_at = cmd->now;
+    if (store_wallet_save(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
+    book_forget(b, w->row.customer_id);
+    return COMMAND_OK;
+}
+
+static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
+                                        struct command *cmd)
+{
+    struct customer_wallets *cw;
+    struct live_wallet *w;
+    enum command_result r =
+        live_wallet_of(b, st, cmd, cmd->as.wallet_top_up.wallet_lago_id, &cw, &w);
+    if (r != COMMAND_OK) {
+        if (r == COMMAND_NOT_FOUND)
+            cmd->not_found_code = "wallet_not_found";
+        return r;
+    }
+    memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
+    return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits);
+}
+
+enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd)
+{
+    switch (cmd->kind) {
+    case COMMAND_WALLET_CREATE: return apply_create(b, st, cmd);
+    case COMMAND_WALLET_UPDATE: return apply_update(b, st, cmd);
+    case COMMAND_WALLET_TERMINATE: return apply_terminate(b, st, cmd);
+    case COMMAND_WALLET_TOP_UP: return apply_top_up(b, st, cmd);
+    default: break;
+    }
+    assert(!"not a wallet command");
+    return COMMAND_STORE_FAILED;
+}

@@ -1,0 +1,73 @@
+/*
+ * engine/wallets: prepaid credits in the writer. Every customer's active wallets with their
+ * live grants, and what each usage charge of the customer's subscriptions has debited so far
+ * in its period, kept in memory as a cache of the store (like engine/usage): loaded on first
+ * use, written through in the command that changes them, and dropped whenever a command
+ * touching them is refused or fails, so memory is never ahead of the disk.
+ *
+ * Real-time debit. A usage charge's cost is its period fee with the fee's taxes, in cents.
+ * After the events of a command are applied, each charge they touched is priced again and
+ * the difference with what it has debited so far is taken from the wallets that may pay for
+ * it (currency, applies_to, then wallet priority), grant by grant in core/wallet's order; a
+ * negative difference (volume pricing, `latest`) gives credits back to the sources that paid
+ * last, in reverse order. Because each command debits `cost now - debited so far`, the debits
+ * of a period add up to exactly its fee, whatever the charge model, and the part of a
+ * time-weighted fee that accrues between events is debited at the next one.
+ *
+ * What credits cannot cover: with limit `none` it is left to the invoice (Lago's behaviour);
+ * a `soft` wallet may go below zero down to its overdraft, which a later top-up repays first;
+ * past that, or with limit `hard`, the whole command is refused (COMMAND_INSUFFICIENT_CREDITS)
+ * and changes nothing. The writer is the only one to touch balances, so many clients racing on
+ * one wallet cannot overdraw it.
+ *
+ * Every balance change is a ledger posting (core/ledger.h) written in the same command.
+ *
+ * Threads: the engine's writer only.
+ */
+#ifndef TALLY_ENGINE_WALLETS_H
+#define TALLY_ENGINE_WALLETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/wallet.h"
+#include "engine/command.h"
+#include "store/store.h"
+
+struct usage;
+struct customer_wallets;
+
+struct wallet_book {
+    struct customer_wallets **items; /* open addressing by customer id, at most half full */
+    size_t count, cap;
+    /* Customers changed by the current command / batch: dropped if it does not commit. */
+    int64_t *touched;
+    size_t touched_count, touched_cap, touched_mark;
+};
+
+void wallet_book_init(struct wallet_book *b);
+void wallet_book_free(struct wallet_book *b);
+/* Where the current command starts (for wallet_book_undo_command). */
+void wallet_book_mark_command(struct wallet_book *b);
+/* Drops what the current command touched (it was refused or failed; reloaded on next use). */
+void wallet_book_undo_command(struct wallet_book *b);
+/* Drops everything (the batch did not commit). */
+void wallet_book_clear(struct wallet_book *b);
+/* The batch committed: nothing to undo any more. */
+void wallet_book_committed(struct wallet_book *b);
+
+/*
+ * Debits (or credits back) what the usage's charges cost since they were last debited, for
+ * a subscription of `customer_id`, at cmd->now. COMMAND_OK (also when the customer has no
+ * wallet), COMMAND_INSUFFICIENT_CREDITS (cmd says which wallet, and by how much), or
+ * COMMAND_STORE_FAILED.
+ */
+enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, const struct usage *u,
+                                        int64_t customer_id);
+
+/* The wallet commands (COMMAND_WALLET_*). */
+enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);
+
+#endif

@@ -1,0 +1,328 @@
+/*
+ * Tests of core/ledger: the accounts' names and kinds against the table in ledger.h, how lines
+ * merge and cancel in a posting, moves and balance, and random moves against a per-account
+ * reference.
+ *
+ * The property test prints its seed; TALLY_SEED=<n> replays a run.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ledger.h"
+#include "splitmix.h"
+
+/* ---- Accounts ------------------------------------------------------------------------------- */
+
+/* The table of ledger.h: name, whether a wallet's, whether debit-normal (asset or expense). */
+static const struct {
+    enum ledger_account account;
+    const char *name;
+    bool wallet;
+    bool debit_normal;
+} accounts[] = {
+    {LEDGER_RECEIVABLE, "receivable", false, true},                       /* asset */
+    {LEDGER_REVENUE, "revenue", false, false},                            /* income */
+    {LEDGER_BREAKAGE, "breakage", false, false},                          /* income */
+    {LEDGER_PROMOTIONAL_GRANTS, "promotional_grants", false, true},       /* expense */
+    {LEDGER_CUSTOMER_PAID_CREDITS, "customer_paid_credits", true, false}, /* liability */
+    {LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, "customer_promotional_credits", true, false}, /* liab. */
+    {LEDGER_CUSTOMER_OVERDRAFT, "customer_overdraft", true, true},                      /* asset */
+};
+#define ACCOUNTS (sizeof accounts / sizeof accounts[0])
+
+static void account_table(void **state)
+{
+    (void)state;
+    assert_int_equal(ACCOUNTS, LEDGER_ACCOUNT_COUNT);
+    for (size_t i = 0; i < ACCOUNTS; i++) {
+        enum ledger_account a = accounts[i].account;
+        assert_string_equal(ledger_account_name(a), accounts[i].name);
+        enum ledger_account back = LEDGER_ACCOUNT_COUNT;
+        assert_true(ledger_account_parse(accounts[i].name, &back));
+        assert_int_equal(back, a);
+        if (ledger_account_is_wallet(a) != accounts[i].wallet)
+            fail_msg("%s: is_wallet %d", accounts[i].name, ledger_account_is_wallet(a));
+        if (ledger_account_debit_normal(a) != accounts[i].debit_normal)
+            fail_msg("%s: debit_normal %d", accounts[i].name, ledger_account_debit_normal(a));
+    }
+    /* every account by its number, too: names are distinct and parse back */
+    for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++) {
+        const char *name = ledger_account_name((enum ledger_account)a);
+        assert_non_null(name);
+        enum ledger_account back = LEDGER_ACCOUNT_COUNT;
+        assert_true(ledger_account_parse(name, &back));
+        assert_int_equal(back, a);
+        for (int b = 0; b < a; b++)
+            assert_string_not_equal(name, ledger_account_name((enum ledger_account)b));
+    }
+    static const char *const bad[] = {"",         "Receivable", "receivables", "receivabl",
+                                      "customer", "customer_",  "overdraft",   "revenue "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        enum ledger_account out;
+        if (ledger_account_parse(bad[i], &out))
+            fail_msg("ledger_account_parse(\"%s\") accepted", bad[i]);
+    }
+}
+
+static void cause_names(void **state)
+{
+    (void)state;
+    static const char *const names[LEDGER_CAUSE_COUNT] = {
+        [LEDGER_CAUSE_PURCHASE] = "purchase",
+        [LEDGER_CAUSE_GRANT] = "grant",
+        [LEDGER_CAUSE_CONSUMPTION] = "consumption",
+        [LEDGER_CAUSE_REFUND_STEP] = "refund_step",
+        [LEDGER_CAUSE_VOID] = "void",
+        [LEDGER_CAUSE_EXPIRY] = "expiry",
+    };
+    for (int c = 0; c < LEDGER_CAUSE_COUNT; c++)
+        assert_string_equal(ledger_cause_name((enum ledger_cause)c), names[c]);
+}
+
+/* ---- Postings ------------------------------------------------------------------------------- */
+
+/* The amount on the account's line, 0 if none; fails if the account has two lines. */
+static int64_t line_of(const struct ledger_posting *p, enum ledger_account a)
+{
+    int64_t amount = 0;
+    int lines = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->lines[i].account == a) {
+            amount = p->lines[i].amount_cents;
+            lines++;
+        }
+    }
+    if (lines > 1)
+        fail_msg("%s has %d lines", ledger_account_name(a), lines);
+    if (lines == 1 && amount == 0)
+        fail_msg("%s has a zero line", ledger_account_name(a));
+    return amount;
+}
+
+static void init_is_empty(void **state)
+{
+    (void)state;
+    struct ledger_posting p;
+    memset(&p, 0x5a, sizeof p);
+    ledger_posting_init(&p, LEDGER_CAUSE_EXPIRY);
+    assert_int_equal(p.cause, LEDGER_CAUSE_EXPIRY);
+    assert_int_equal(p.count, 0);
+    assert_true(ledger_posting_empty(&p));
+}
+
+static void add_merges_and_cancels(void **state)
+{
+    (void)state;
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+
+    /* zero adds nothing */
+    ledger_posting_add(&p, LEDGER_REVENUE, 0);
+    assert_true(ledger_posting_empty(&p));
+
+    /* one account's amounts merge into one line */
+    ledger_posting_add(&p, LEDGER_REVENUE, -100);
+    ledger_posting_add(&p, LEDGER_REVENUE, -50);
+    assert_int_equal(p.count, 1);
+    assert_int_equal(p.lines[0].account, LEDGER_REVENUE);
+    assert_int_equal(p.lines[0].amount_cents, -150);
+    assert_false(ledger_posting_balanced(&p)); /* a line alone does not balance */
+
+    /* three lines; the first cancels and goes, the others stay as they were */
+    ledger_posting_add(&p, LEDGER_CUSTOMER_PAID_CREDITS, 120);
+    ledger_posting_add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 30);
+    assert_int_equal(p.count, 3);
+    assert_true(ledger_posting_balanced(&p));
+    ledger_posting_add(&p, LEDGER_REVENUE, 150);
+    assert_int_equal(p.count, 2);
+    assert_int_equal(line_of(&p, LEDGER_REVENUE), 0);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 120);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS), 30);
+    assert_false(ledger_posting_balanced(&p));
+
+    /* the last line cancels too */
+    ledger_posting_add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, -30);
+    assert_int_equal(p.count, 1);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 120);
+    ledger_posting_add(&p, LEDGER_CUSTOMER_PAID_CREDITS, -120);
+    assert_true(ledger_posting_empty(&p));
+
+    /* a line that crosses zero changes side and stays one line */
+    ledger_posting_add(&p, LEDGER_BREAKAGE, 10);
+    ledger_posting_add(&p, LEDGER_BREAKAGE, -25);
+    assert_int_equal(p.count, 1);
+    assert_int_equal(line_of(&p, LEDGER_BREAKAGE), -15);
+
+    /* every account at once fits */
+    ledger_posting_init(&p, LEDGER_CAUSE_VOID);
+    for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
+        ledger_posting_add(&p, (enum ledger_account)a, a + 1);
+    for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
+        ledger_posting_add(&p, (enum ledger_account)a, 1000);
+    assert_int_equal(p.count, LEDGER_ACCOUNT_COUNT);
+    for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
+        assert_int_equal(line_of(&p, (enum ledger_account)a), a + 1001);
+    assert_int_equal(p.cause, LEDGER_CAUSE_VOID);
+}
+
+static void moves_and_balance(void **state)
+{
+    (void)state;
+    struct ledger_posting p;
+
+    /* a purchase: the customer owes what the wallet now holds */
+    ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, 1797);
+    assert_int_equal(p.count, 2);
+    assert_int_equal(line_of(&p, LEDGER_RECEIVABLE), 1797);             /* debit */
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), -1797); /* credit */
+    assert_true(ledger_posting_balanced(&p));
+    assert_false(ledger_posting_empty(&p));
+
+    /* a line added alone unbalances it, and its opposite rebalances it */
+    ledger_posting_add(&p, LEDGER_REVENUE, -1);
+    assert_false(ledger_posting_balanced(&p));
+    ledger_posting_add(&p, LEDGER_BREAKAGE, 1);
+    assert_true(ledger_posting_balanced(&p));
+
+    /* a move and its reverse leave nothing */
+    ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 500);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, 500);
+    assert_true(ledger_posting_empty(&p));
+    assert_int_equal(p.count, 0);
+
+    /* a consumption over paid, free and overdraft credits */
+    ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 300);
+    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 200);
+    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, 50);
+    assert_int_equal(p.count, 4);
+    assert_int_equal(line_of(&p, LEDGER_REVENUE), -550);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 300);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS), 200);
+    assert_int_equal(line_of(&p, LEDGER_CUSTOMER_OVERDRAFT), 50);
+    assert_true(ledger_posting_balanced(&p));
+
+    /* a move of nothing, or onto the same account, adds no line */
+    ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
+    ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 0);
+    assert_true(ledger_posting_empty(&p));
+    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_REVENUE, 42);
+    assert_true(ledger_posting_empty(&p));
+
+    /* large amounts: the sum does not wrap */
+    ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, INT64_MAX);
+    assert_true(ledger_posting_balanced(&p));
+    struct ledger_posting wrap = {.cause = LEDGER_CAUSE_PURCHASE,
+                                  .lines = {{LEDGER_RECEIVABLE, INT64_MAX},
+                                            {LEDGER_CUSTOMER_OVERDRAFT, INT64_MAX},
+                                            {LEDGER_PROMOTIONAL_GRANTS, 2}},
+                                  .count = 3}; /* 2^64: zero in 64 bits */
+    assert_false(ledger_posting_balanced(&wrap));
+    struct ledger_posting big = {.cause = LEDGER_CAUSE_PURCHASE,
+                                 .lines = {{LEDGER_RECEIVABLE, INT64_MAX},
+                                           {LEDGER_CUSTOMER_OVERDRAFT, INT64_MAX},
+                                           {LEDGER_REVENUE, -INT64_MAX},
+                                           {LEDGER_BREAKAGE, -INT64_MAX}},
+                                 .count = 4};
+    assert_true(ledger_posting_balanced(&big));
+
+    /* a zero line is not balanced, even when the sum is zero */
+    struct ledger_posting zero = {
+        .cause = LEDGER_CAUSE_VOID,
+        .lines = {{LEDGER_REVENUE, 5}, {LEDGER_BREAKAGE, 0}, {LEDGER_RECEIVABLE, -5}},
+        .count = 3};
+    assert_false(ledger_posting_balanced(&zero));
+}
+
+/* Random moves and adds against per-account sums; undoing them all leaves the posting empty. */
+static void random_moves_property(void **state)
+{
+    (void)state;
+    enum { MOVES = 24 };
+    reseed(1);
+    for (uint64_t round = 0; round < 50000; round++) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, (enum ledger_cause)below(LEDGER_CAUSE_COUNT));
+        int64_t sums[LEDGER_ACCOUNT_COUNT] = {0};
+        struct {
+            enum ledger_account from, to;
+            int64_t cents;
+        } moves[MOVES];
+        size_t n = (size_t)below(MOVES + 1);
+        for (size_t k = 0; k < n; k++) {
+            moves[k].from = (enum ledger_account)below(LEDGER_ACCOUNT_COUNT);
+            moves[k].to = (enum ledger_account)below(LEDGER_ACCOUNT_COUNT);
+            /* small amounts, so that lines often cancel */
+            moves[k].cents = below(2) ? (int64_t)below(4) : (int64_t)below(1000000);
+            ledger_posting_move(&p, moves[k].from, moves[k].to, moves[k].cents);
+            sums[moves[k].to] += moves[k].cents;
+            sums[moves[k].from] -= moves[k].cents;
+            size_t nonzero = 0;
+            for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++) {
+                nonzero += sums[a] != 0;
+                if (line_of(&p, (enum ledger_account)a) != sums[a])
+                    fail_msg("moves (seed %" PRIu64 ", round %" PRIu64
+                             ", move %zu): %s has %" PRId64 ", want %" PRId64,
+                             seed, round, k, ledger_account_name((enum ledger_account)a),
+                             line_of(&p, (enum ledger_account)a), sums[a]);
+            }
+            if (p.count != nonzero || !ledger_posting_balanced(&p) ||
+                ledger_posting_empty(&p) != (nonzero == 0))
+                fail_msg("moves (seed %" PRIu64 ", round %" PRIu64 ", move %zu): %zu lines, want "
+                         "%zu, balanced %d",
+                         seed, round, k, p.count, nonzero, ledger_posting_balanced(&p));
+        }
+        /* one line more unbalances it, unless it is zero */
+        struct ledger_posting extra = p;
+        int64_t cents = (int64_t)below(5);
+        ledger_posting_add(&extra, (enum ledger_account)below(LEDGER_ACCOUNT_COUNT), cents);
+        if (ledger_posting_balanced(&extra) != (cents == 0))
+            fail_msg("moves (seed %" PRIu64 ", round %" PRIu64 "): adding %" PRId64
+                     " leaves it balanced %d",
+                     seed, round, cents, ledger_posting_balanced(&extra));
+        /* undo in a shuffled order: nothing is left */
+        for (size_t k = n; k > 1; k--) {
+            size_t j = (size_t)below(k);
+            __typeof__(moves[0]) t = moves[k - 1];
+            moves[k - 1] = moves[j];
+            moves[j] = t;
+        }
+        for (size_t k = 0; k < n; k++)
+            ledger_posting_move(&p, moves[k].to, moves[k].from, moves[k].cents);
+        if (!ledger_posting_empty(&p))
+            fail_msg("moves (seed %" PRIu64 ", round %" PRIu64 "): %zu lines after undoing", seed,
+                     round, p.count);
+    }
+}
+
+/* ---- Main ----------------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *env = getenv("TALLY_SEED");
+    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261127);
+    print_message("ledger: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(account_table),     cmocka_unit_test(cause_names),
+        cmocka_unit_test(init_is_empty),     cmocka_unit_test(add_merges_and_cancels),
+        cmocka_unit_test(moves_and_balance), cmocka_unit_test(random_moves_property),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,632 @@
+/*
+ * Tests of core/wallet: credits <-> cents conversions on Lago's examples and a round-trip
+ * property, the names of limits and fee types, which wallets may pay a charge, the grants'
+ * consumption order (hand-checked cases, then random grants against an independent reference
+ * of the order) and the planning of a debit over grants.
+ *
+ * The property tests print their seed; TALLY_SEED=<n> replays a run. Every failure message
+ * names the seed and the case number.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/money.h"
+#include "core/wallet.h"
+#include "splitmix.h"
+
+/* ---- Helpers -------------------------------------------------------------------------------- */
+
+static money_t M(const char *text)
+{
+    money_t v = {0, 0};
+    enum money_status st = money_parse(text, strlen(text), &v);
+    if (st != MONEY_OK)
+        fail_msg("money_parse(\"%s\") = %d", text, (int)st);
+    return v;
+}
+
+static const char *text_of(money_t v, char buf[MONEY_TEXT_MAX])
+{
+    if (money_format(v, buf, MONEY_TEXT_MAX) == 0)
+        fail_msg("money_format failed with MONEY_TEXT_MAX");
+    return buf;
+}
+
+static void check_to_cents(const char *credits, const char *rate, int32_t exponent,
+                           enum money_status want_status, int64_t want_cents)
+{
+    int64_t cents = -12345;
+    enum money_status st = wallet_credits_to_cents(M(credits), M(rate), exponent, &cents);
+    if (st != want_status)
+        fail_msg("credits_to_cents(%s, rate %s, exp %d): status %d, want %d", credits, rate,
+                 exponent, (int)st, (int)want_status);
+    if (want_status == MONEY_OK && cents != want_cents)
+        fail_msg("credits_to_cents(%s, rate %s, exp %d): %" PRId64 " cents, want %" PRId64, credits,
+                 rate, exponent, cents, want_cents);
+}
+
+static void check_to_credits(int64_t cents, const char *rate, int32_t exponent,
+                             const char *want_text)
+{
+    money_t credits = {0, 0};
+    char buf[MONEY_TEXT_MAX];
+    enum money_status st = wallet_cents_to_credits(cents, M(rate), exponent, &credits);
+    if (st != MONEY_OK)
+        fail_msg("cents_to_credits(%" PRId64 ", rate %s, exp %d): status %d", cents, rate, exponent,
+                 (int)st);
+    if (money_cmp(credits, M(want_text)) != 0)
+        fail_msg("cents_to_credits(%" PRId64 ", rate %s, exp %d): %s, want %s", cents, rate,
+                 exponent, text_of(credits, buf), want_text);
+    if (money_normalize(credits).scale > WALLET_CREDITS_SCALE)
+        fail_msg("cents_to_credits(%" PRId64 "): %s has more than %d decimals", cents,
+                 text_of(credits, buf), WALLET_CREDITS_SCALE);
+}
+
+/* ---- Conversions ---------------------------------------------------------------------------- */
+
+static void credits_to_cents_examples(void **state)
+{
+    (void)state;
+    /* Lago's: the float credits are floored to 17.96999, priced at 1 and rounded to 17.97 */
+    check_to_cents("17.9699999999999988631316", "1", 2, MONEY_OK, 1797);
+    check_to_cents("10", "0.5", 2, MONEY_OK, 500);
+    /* 0.333333 floors to 0.33333, x3 = 0.99999 EUR, half up to 1.00 */
+    check_to_cents("0.333333", "3", 2, MONEY_OK, 100);
+    /* the floor to 5 decimals comes before the price: 0.333339 is 0.33333 too */
+    check_to_cents("0.333339", "3", 2, MONEY_OK, 100);
+    /* floored, not rounded: 0.004999999 -> 0.00499 -> 0.00 EUR; 0.005 -> 0.01 EUR (half up) */
+    check_to_cents("0.004999999", "1", 2, MONEY_OK, 0);
+    check_to_cents("0.005", "1", 2, MONEY_OK, 1);
+    check_to_cents("0.00499", "1", 2, MONEY_OK, 0);
+    check_to_cents("1.005", "1", 2, MONEY_OK, 101);
+    check_to_cents("1.00499", "1", 2, MONEY_OK, 100);
+    /* JPY: no minor unit */
+    check_to_cents("12.5", "1", 0, MONEY_OK, 13);
+    check_to_cents("12.49999", "1", 0, MONEY_OK, 12);
+    check_to_cents("100", "150", 0, MONEY_OK, 15000);
+    check_to_cents("0.00333", "150", 0, MONEY_OK, 0); /* 0.4995 JPY */
+    check_to_cents("0.00334", "150", 0, MONEY_OK, 1); /* 0.501 JPY */
+    /* KWD: three decimals */
+    check_to_cents("1.23456", "1", 3, MONEY_OK, 1235);
+    check_to_cents("1.23449", "1", 3, MONEY_OK, 1234);
+    check_to_cents("1.23456", "0.5", 3, MONEY_OK, 617); /* 0.61728 */
+    check_to_cents("10", "2.5", 3, MONEY_OK, 25000);
+    /* a tiny amount rounds to no cent at all (the caller refuses it) */
+    check_to_cents("0.001", "1", 2, MONEY_OK, 0);
+    check_to_cents("0.00001", "1", 2, MONEY_OK, 0);
+    check_to_cents("0", "1", 2, MONEY_OK, 0);
+    /* many decimals in the rate are fine: the product is rounded once */
+    check_to_cents("3", "0.3333333333", 2, MONEY_OK, 100);
+    /* the bound: WALLET_CENTS_MAX (2^62) cents itself converts, one more does not */
+    check_to_cents("46116860184273879.04", "1", 2, MONEY_OK, WALLET_CENTS_MAX);
+    check_to_cents("-46116860184273879.04", "1", 2, MONEY_OK, -WALLET_CENTS_MAX);
+    check_to_cents("46116860184273879.05", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("-46116860184273879.05", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("4611686018427387905", "1", 0, MONEY_ERR_OVERFLOW, 0);
+    /* past int64, past the money range of the product, past the floor's range */
+    check_to_cents("100000000000000000000", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("1000000000", "10000000000000", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("10000000000000000000000000000000000", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("1000000000000000000000000000000", "1000000", 2, MONEY_ERR_OVERFLOW, 0);
+}
+
+static void cents_to_credits_examples(void **state)
+{
+    (void)state;
+    check_to_credits(1797, "1", 2, "17.97");
+    check_to_credits(500, "0.5", 2, "10");
+    check_to_credits(100, "3", 2, "0.33333"); /* 0.333333... half up at 5 decimals */
+    check_to_credits(200, "3", 2, "0.66667"); /* 0.666666... rounds up */
+    check_to_credits(1, "3", 2, "0.00333");
+    check_to_credits(0, "3", 2, "0");
+    check_to_credits(-1797, "1", 2, "-17.97");
+    check_to_credits(-100, "3", 2, "-0.33333");
+    check_to_credits(-200, "3", 2, "-0.66667"); /* half up is away from zero */
+    check_to_credits(1000, "1", 0, "1000");     /* JPY */
+    check_to_credits(15000, "150", 0, "100");
+    check_to_credits(1, "150", 0, "0.00667");
+    check_to_credits(1235, "1", 3, "1.235"); /* KWD */
+    check_to_credits(617, "0.5", 3, "1.234");
+    check_to_credits(1, "1", 3, "0.001");
+    check_to_credits(WALLET_CENTS_MAX, "1", 2, "46116860184273879.04");
+    check_to_credits(1, "0.00001", 2, "1000");
+
+    /* the result is exactly at WALLET_CREDITS_SCALE decimals' precision */
+    money_t credits;
+    assert_int_equal(wallet_cents_to_credits(100, M("3"), 2, &credits), MONEY_OK);
+    char buf[MONEY_TEXT_MAX];
+    assert_string_equal(text_of(credits, buf), "0.33333");
+    /* a zero rate has no credits */
+    assert_int_equal(wallet_cents_to_credits(100, M("0"), 2, &credits), MONEY_ERR_DIV_BY_ZERO);
+}
+
+/* For rates whose credits are exact at 5 decimals, cents -> credits -> cents is the identity. */
+static void round_trip_property(void **state)
+{
+    (void)state;
+    static const char *const rates[] = {"1", "0.5", "0.01", "2", "4", "5", "10", "0.25"};
+    static const int32_t exponents[] = {0, 2, 3};
+    reseed(1);
+    for (uint64_t i = 0; i < 200000; i++) {
+        const char *rate = rates[below(sizeof rates / sizeof rates[0])];
+        int32_t exponent = exponents[below(3)];
+        int64_t cents;
+        switch (below(4)) {
+        case 0: cents = (int64_t)below(1000); break;
+        case 1: cents = (int64_t)below(100000000); break;
+        default: cents = (int64_t)below((uint64_t)WALLET_CENTS_MAX + 1); break;
+        }
+        if (below(4) == 0)
+            cents = -cents;
+        money_t credits;
+        int64_t back = 0;
+        char buf[MONEY_TEXT_MAX];
+        enum money_status st = wallet_cents_to_credits(cents, M(rate), exponent, &credits);
+        if (st != MONEY_OK)
+            fail_msg("round trip (seed %" PRIu64 ", case %" PRIu64 "): cents_to_credits(%" PRId64
+                     ", %s, %d) = %d",
+                     seed, i, cents, rate, exponent, (int)st);
+        st = wallet_credits_to_cents(credits, M(rate), exponent, &back);
+        if (st != MONEY_OK || back != cents)
+            fail_msg("round trip (seed %" PRIu64 ", case %" PRIu64 "): %" PRId64
+                     " cents at rate %s exp %d -> %s credits -> status %d, %" PRId64 " cents",
+                     seed, i, cents, rate, exponent, text_of(credits, buf), (int)st, back);
+    }
+}
+
+/* ---- Names ---------------------------------------------------------------------------------- */
+
+static void limit_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum wallet_limit limit;
+    } table[] = {
+        {"none", WALLET_LIMIT_NONE},
+        {"hard", WALLET_LIMIT_HARD},
+        {"soft", WALLET_LIMIT_SOFT},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        assert_string_equal(wallet_limit_name(table[i].limit), table[i].name);
+        enum wallet_limit l = (enum wallet_limit) - 1;
+        assert_true(wallet_limit_parse(table[i].name, &l));
+        assert_int_equal(l, table[i].limit);
+    }
+    static const char *const bad[] = {"", "HARD", "Soft", "hardx", "har", " none", "none "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        enum wallet_limit l;
+        if (wallet_limit_parse(bad[i], &l))
+            fail_msg("wallet_limit_parse(\"%s\") accepted", bad[i]);
+    }
+}
+
+static void fee_type_names(void **state)
+{
+    (void)state;
+    unsigned bit = 0;
+    assert_true(wallet_fee_type_parse("charge", &bit));
+    assert_int_equal(bit, WALLET_FEE_CHARGE);
+    assert_true(wallet_fee_type_parse("subscription", &bit));
+    assert_int_equal(bit, WALLET_FEE_SUBSCRIPTION);
+    assert_true(wallet_fee_type_parse("commitment", &bit));
+    assert_int_equal(bit, WALLET_FEE_COMMITMENT);
+    static const char *const bad[] = {"",       "Charge", "charges", "charg", "minimum_commitment",
+                                      "add_on", "credit"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (wallet_fee_type_parse(bad[i], &bit))
+            fail_msg("wallet_fee_type_parse(\"%s\") accepted", bad[i]);
+}
+
+/* ---- Which wallets pay ---------------------------------------------------------------------- */
+
+static void may_pay_charge(void **state)
+{
+    (void)state;
+    /* unrestricted: any fee */
+    struct wallet_applies_to any = {0, NULL, 0};
+    assert_true(wallet_may_pay_charge(&any, "api_calls"));
+    assert_true(wallet_may_pay_charge(&any, ""));
+
+    /* usage fees of every metric */
+    struct wallet_applies_to charges = {WALLET_FEE_CHARGE, NULL, 0};
+    assert_true(wallet_may_pay_charge(&charges, "api_calls"));
+    assert_true(wallet_may_pay_charge(&charges, "storage"));
+    struct wallet_applies_to charges_and_more = {
+        WALLET_FEE_CHARGE | WALLET_FEE_SUBSCRIPTION | WALLET_FEE_COMMITMENT, NULL, 0};
+    assert_true(wallet_may_pay_charge(&charges_and_more, "api_calls"));
+
+    /* a list of metrics: those only, by exact code */
+    static const char *const codes[] = {"api_calls", "storage_gb"};
+    struct wallet_applies_to metrics = {0, codes, 2};
+    assert_true(wallet_may_pay_charge(&metrics, "api_calls"));
+    assert_true(wallet_may_pay_charge(&metrics, "storage_gb"));
+    assert_false(wallet_may_pay_charge(&metrics, "bandwidth"));
+    assert_false(wallet_may_pay_charge(&metrics, "api"));          /* not a prefix match */
+    assert_false(wallet_may_pay_charge(&metrics, "api_calls_v2")); /* nor the other way */
+    assert_false(wallet_may_pay_charge(&metrics, "API_CALLS"));
+    assert_false(wallet_may_pay_charge(&metrics, ""));
+    struct wallet_applies_to one_metric = {0, codes + 1, 1};
+    assert_false(wallet_may_pay_charge(&one_metric, "api_calls"));
+    assert_true(wallet_may_pay_charge(&one_metric, "storage_gb"));
+
+    /* subscription-only or commitment-only wallets pay no usage fee */
+    struct wallet_applies_to subscription = {WALLET_FEE_SUBSCRIPTION, NULL, 0};
+    assert_false(wallet_may_pay_charge(&subscription, "api_calls"));
+    struct wallet_applies_to commitment = {WALLET_FEE_COMMITMENT, NULL, 0};
+    assert_false(wallet_may_pay_charge(&commitment, "api_calls"));
+    struct wallet_applies_to not_charges = {WALLET_FEE_SUBSCRIPTION | WALLET_FEE_COMMITMENT, NULL,
+                                            0};
+    assert_false(wallet_may_pay_charge(&not_charges, "api_calls"));
+}
+
+/* ---- Consumption order ---------------------------------------------------------------------- */
+
+#define SECOND INT64_C(1000000)
+#define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
+
+static struct wallet_grant grant(int64_t id)
+{
+    return (struct wallet_grant){.id = id,
+                                 .remaining_cents = 100,
+                                 .priority = WALLET_PRIORITY_MAX,
+                                 .paid = false,
+                                 .has_expiration = false,
+                                 .expiration_at = 0,
+                                 .created_at = T0};
+}
+
+static int sign(int c)
+{
+    return (c > 0) - (c < 0);
+}
+
+/* a goes strictly before b, and the comparison says so both ways. */
+static void assert_before(const struct wallet_grant *a, const struct wallet_grant *b,
+                          const char *why)
+{
+    int ab = wallet_grant_compare(a, b), ba = wallet_grant_compare(b, a);
+    if (ab >= 0 || ba <= 0)
+        fail_msg("%s: compare(a, b) = %d, compare(b, a) = %d", why, ab, ba);
+}
+
+static void grant_order_cases(void **state)
+{
+    (void)state;
+    struct wallet_grant a, b;
+
+    /* priority first, whatever else b has going for it */
+    a = grant(9), b = grant(1);
+    a.priority = 1, b.priority = 2;
+    a.paid = true, a.created_at = T0 + 100 * SECOND;
+    b.has_expiration = true, b.expiration_at = T0 + SECOND;
+    assert_before(&a, &b, "lower priority first");
+    a.priority = WALLET_PRIORITY_MAX - 1, b.priority = WALLET_PRIORITY_MAX;
+    assert_before(&a, &b, "priority 49 before 50");
+
+    /* then one that expires before one that does not, even far in the future */
+    a = grant(9), b = grant(1);
+    a.has_expiration = true, a.expiration_at = T0 + INT64_C(100) * 365 * 86400 * SECOND;
+    a.paid = true, a.created_at = T0 + 100 * SECOND;
+    assert_before(&a, &b, "an expiring grant before one without");
+
+    /* soonest expiry first */
+    a = grant(9), b = grant(1);
+    a.has_expiration = b.has_expiration = true;
+    a.expiration_at = T0 + 10 * SECOND, b.expiration_at = T0 + 11 * SECOND;
+    a.paid = true, a.created_at = T0 + 100 * SECOND;
+    assert_before(&a, &b, "soonest expiry first");
+
+    /* then granted credits before paid ones: with no expiry, and with the same expiry */
+    a = grant(9), b = grant(1);
+    b.paid = true, a.created_at = T0 + 100 * SECOND;
+    assert_before(&a, &b, "granted before paid");
+    a.has_expiration = b.has_expiration = true;
+    a.expiration_at = b.expiration_at = T0 + 50 * SECOND;
+    assert_before(&a, &b, "granted before paid, same expiry");
+
+    /* then the oldest */
+    a = grant(9), b = grant(1);
+    a.created_at = T0 - SECOND;
+    assert_before(&a, &b, "oldest first");
+    a.paid = b.paid = true;
+    assert_before(&a, &b, "oldest first, both paid");
+
+    /* and the id breaks the last tie */
+    a = grant(1), b = grant(2);
+    assert_before(&a, &b, "lowest id last");
+    a.has_expiration = b.has_expiration = true;
+    a.expiration_at = b.expiration_at = T0;
+    a.paid = b.paid = true;
+    assert_before(&a, &b, "lowest id last, with expiry and paid");
+
+    /* an expiry that is not set is not compared */
+    a = grant(9), b = grant(1);
+    a.expiration_at = T0 + 1000 * SECOND, b.expiration_at = T0;
+    a.created_at = T0 - SECOND;
+    assert_before(&a, &b, "unset expiration_at ignored");
+
+    /* remaining amounts do not order grants */
+    a = grant(1), b = grant(2);
+    a.remaining_cents = 1000000, b.remaining_cents = 1;
+    assert_before(&a, &b, "remaining does not count");
+
+    /* a grant is equal to itself, and only to itself */
+    a = grant(5);
+    assert_int_equal(wallet_grant_compare(&a, &a), 0);
+    b = a;
+    assert_int_equal(wallet_grant_compare(&a, &b), 0);
+}
+
+/* An independent reference of the order: the key tuple, compared lexicographically. */
+static int reference_compare(const struct wallet_grant *a, const struct wallet_grant *b)
+{
+    int64_t ka[6] = {a->priority,
+                     a->has_expiration ? 0 : 1,
+                     a->has_expiration ? a->expiration_at : 0,
+                     a->paid ? 1 : 0,
+                     a->created_at,
+                     a->id};
+    int64_t kb[6] = {b->priority,
+                     b->has_expiration ? 0 : 1,
+                     b->has_expiration ? b->expiration_at : 0,
+                     b->paid ? 1 : 0,
+                     b->created_at,
+                     b->id};
+    for (int i = 0; i < 6; i++)
+        if (ka[i] != kb[i])
+            return ka[i] < kb[i] ? -1 : 1;
+    return 0;
+}
+
+static int qsort_compare(const void *a, const void *b)
+{
+    return wallet_grant_compare(a, b);
+}
+
+/* Random grants with many ties in every field but the id (unique, in random order). */
+static void random_grants(struct wallet_grant *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i].id = (int64_t)i + 1;
+    for (size_t i = n; i > 1; i--) { /* shuffle the ids */
+        size_t j = (size_t)below(i);
+        int64_t t = g[i - 1].id;
+        g[i - 1].id = g[j].id;
+        g[j].id = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g[i].remaining_cents = below(3) == 0 ? 0 : (int64_t)below(10000);
+        g[i].priority = below(2) ? WALLET_PRIORITY_MAX : WALLET_PRIORITY_MIN + (int32_t)below(3);
+        g[i].paid = below(2);
+        g[i].has_expiration = below(2);
+        g[i].expiration_at = T0 + (int64_t)below(4) * SECOND; /* set even when not used */
+        g[i].created_at = T0 - (int64_t)below(4) * SECOND;
+    }
+}
+
+static void grant_order_property(void **state)
+{
+    (void)state;
+    enum { N = 96 };
+    struct wallet_grant g[N];
+    reseed(2);
+    for (uint64_t round = 0; round < 2000; round++) {
+        size_t n = 1 + (size_t)below(N);
+        random_grants(g, n);
+        /* antisymmetry and agreement with the reference, on unsorted pairs */
+        for (size_t k = 0; k < 4 * n; k++) {
+            size_t i = (size_t)below(n), j = (size_t)below(n);
+            int ij = wallet_grant_compare(&g[i], &g[j]), ji = wallet_grant_compare(&g[j], &g[i]);
+            if (sign(ij) != -sign(ji) || sign(ij) != reference_compare(&g[i], &g[j]) ||
+                (ij == 0) != (i == j))
+                fail_msg("order (seed %" PRIu64 ", round %" PRIu64 "): ids %" PRId64 " and %" PRId64
+                         ": compare %d / %d, reference %d",
+                         seed, round, g[i].id, g[j].id, ij, ji, reference_compare(&g[i], &g[j]));
+        }
+        qsort(g, n, sizeof g[0], qsort_compare);
+        /* a strict total order: every earlier grant is strictly before every later one */
+        for (size_t i = 0; i < n; i++) {
+            if (wallet_grant_compare(&g[i], &g[i]) != 0)
+                fail_msg("order (seed %" PRIu64 ", round %" PRIu64 "): compare(a, a) != 0", seed,
+                         round);
+            for (size_t j = i + 1; j < n; j++)
+                if (wallet_grant_compare(&g[i], &g[j]) >= 0 ||
+                    wallet_grant_compare(&g[j], &g[i]) <= 0 || reference_compare(&g[i], &g[j]) >= 0)
+                    fail_msg("order (seed %" PRIu64 ", round %" PRIu64 "): sorted [%zu] id %" PRId64
+                             " not before [%zu] id %" PRId64,
+                             seed, round, i, g[i].id, j, g[j].id);
+        }
+        /* each grant finds its own place */
+        for (size_t i = 0; i < n; i++) {
+            size_t at = wallet_grant_position(g, n, &g[i]);
+            if (at != i)
+                fail_msg("position (seed %" PRIu64 ", round %" PRIu64 "): [%zu] found at %zu", seed,
+                         round, i, at);
+        }
+        /* a new grant's place: everything before it is consumed first, everything after later */
+        struct wallet_grant fresh;
+        random_grants(&fresh, 1);
+        fresh.id = (int64_t)below(n + 2) == 0 ? 0 : (int64_t)N + 1 + (int64_t)below(10);
+        size_t at = wallet_grant_position(g, n, &fresh);
+        if (at > n)
+            fail_msg("position (seed %" PRIu64 ", round %" PRIu64 "): %zu past %zu", seed, round,
+                     at, n);
+        for (size_t i = 0; i < n; i++)
+            if ((i < at) != (reference_compare(&g[i], &fresh) < 0))
+                fail_msg("position (seed %" PRIu64 ", round %" PRIu64
+                         "): new grant at %zu, but [%zu] compares %d",
+                         seed, round, at, i, reference_compare(&g[i], &fresh));
+    }
+    /* an empty list */
+    struct wallet_grant one = grant(1);
+    assert_int_equal(wallet_grant_position(NULL, 0, &one), 0);
+}
+
+/* ---- Planning a debit ----------------------------------------------------------------------- */
+
+static void plan_take_cases(void **state)
+{
+    (void)state;
+    struct wallet_grant g[4];
+    for (int i = 0; i < 4; i++) {
+        g[i] = grant(i + 1);
+        g[i].created_at = T0 + i * SECOND;
+    }
+    g[0].remaining_cents = 100;
+    g[1].remaining_cents = 0; /* used up: skipped */
+    g[2].remaining_cents = 250;
+    g[3].remaining_cents = 50;
+    struct wallet_take t[4];
+    size_t n = 99;
+
+    /* in order, the last one partly */
+    assert_int_equal(wallet_plan_take(g, 4, 300, t, &n), 300);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[0].grant, 0);
+    assert_int_equal(t[0].cents, 100);
+    assert_int_equal(t[1].grant, 2);
+    assert_int_equal(t[1].cents, 200);
+
+    /* exactly the first: nothing from later grants */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 4, 100, t, &n), 100);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].grant, 0);
+    assert_int_equal(t[0].cents, 100);
+
+    /* one cent */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 4, 1, t, &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].grant, 0);
+    assert_int_equal(t[0].cents, 1);
+
+    /* all of it exactly */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 4, 400, t, &n), 400);
+    assert_int_equal(n, 3);
+    assert_int_equal(t[2].grant, 3);
+    assert_int_equal(t[2].cents, 50);
+
+    /* more than the grants hold: what they cover */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 4, 1000, t, &n), 400);
+    assert_int_equal(n, 3);
+    assert_int_equal(t[0].grant, 0);
+    assert_int_equal(t[0].cents, 100);
+    assert_int_equal(t[1].grant, 2);
+    assert_int_equal(t[1].cents, 250);
+    assert_int_equal(t[2].grant, 3);
+    assert_int_equal(t[2].cents, 50);
+
+    /* nothing wanted: nothing taken */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 4, 0, t, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* no grants, or none with anything left */
+    n = 99;
+    assert_int_equal(wallet_plan_take(g, 0, 500, t, &n), 0);
+    assert_int_equal(n, 0);
+    n = 99;
+    assert_int_equal(wallet_plan_take(g + 1, 1, 500, t, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* it changes nothing */
+    assert_int_equal(g[0].remaining_cents, 100);
+    assert_int_equal(g[2].remaining_cents, 250);
+}
+
+static void plan_take_property(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    struct wallet_grant g[N], copy[N];
+    struct wallet_take t[N];
+    reseed(3);
+    for (uint64_t round = 0; round < 20000; round++) {
+        size_t n = (size_t)below(N + 1);
+        random_grants(g, n);
+        qsort(g, n, sizeof g[0], qsort_compare);
+        int64_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += g[i].remaining_cents;
+        int64_t want =
+            below(4) == 0 ? total + (int64_t)below(1000) : (int64_t)below((uint64_t)total + 1);
+        memcpy(copy, g, n * sizeof g[0]);
+        size_t count = 999;
+        int64_t covered = wallet_plan_take(g, n, want, t, &count);
+        int64_t expect = want < total ? want : total;
+#define FAIL_IF(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (cond)                                                                                  \
+            fail_msg("plan (seed %" PRIu64 ", round %" PRIu64 ", want %" PRId64 "): " __VA_ARGS__, \
+                     seed, round, want);                                                           \
+    } while (0)
+        FAIL_IF(covered != expect, "covered %" PRId64 ", want %" PRId64, covered, expect);
+        FAIL_IF(count > n, "%zu takes from %zu grants", count, n);
+        FAIL_IF(memcmp(copy, g, n * sizeof g[0]) != 0, "the grants changed");
+        int64_t sum = 0;
+        size_t next_grant = 0;
+        for (size_t k = 0; k < count; k++) {
+            size_t i = t[k].grant;
+            FAIL_IF(i < next_grant || i >= n, "take %zu from grant %zu out of order", k, i);
+            FAIL_IF(t[k].cents <= 0 || t[k].cents > g[i].remaining_cents,
+                    "take %zu of %" PRId64 " from a grant holding %" PRId64, k, t[k].cents,
+                    g[i].remaining_cents);
+            /* every grant skipped, and every take but the last, is emptied */
+            for (size_t s = next_grant; s < i; s++)
+                FAIL_IF(g[s].remaining_cents != 0, "grant %zu with %" PRId64 " skipped", s,
+                        g[s].remaining_cents);
+            FAIL_IF(k + 1 < count && t[k].cents != g[i].remaining_cents,
+                    "take %zu leaves %" PRId64 " in grant %zu", k,
+                    g[i].remaining_cents - t[k].cents, i);
+            sum += t[k].cents;
+            next_grant = i + 1;
+        }
+        FAIL_IF(sum != covered, "takes sum to %" PRId64 ", covered %" PRId64, sum, covered);
+        /* when not all is covered, no grant after the last take holds anything */
+        if (covered < want)
+            for (size_t s = next_grant; s < n; s++)
+                FAIL_IF(g[s].remaining_cents != 0, "grant %zu with %" PRId64 " left untaken", s,
+                        g[s].remaining_cents);
+#undef FAIL_IF
+    }
+}
+
+/* ---- Main ----------------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *env = getenv("TALLY_SEED");
+    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261127);
+    print_message("wallet: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(credits_to_cents_examples),
+        cmocka_unit_test(cents_to_credits_examples),
+        cmocka_unit_test(round_trip_property),
+        cmocka_unit_test(limit_names),
+        cmocka_unit_test(fee_type_names),
+        cmocka_unit_test(may_pay_charge),
+        cmocka_unit_test(grant_order_cases),
+        cmocka_unit_test(grant_order_property),
+        cmocka_unit_test(plan_take_cases),
+        cmocka_unit_test(plan_take_property),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
