@@ -4,7 +4,8 @@
  * direction (debit or credit), amount, and the account's balance before and after, shown in the
  * account's normal direction (a customer's unused credits are a positive liability).
  *
- * Filters: external_customer_id, wallet_id (a wallet's lago_id), from and to (ISO 8601 on the
+ * Filters: external_customer_id, wallet_id (a wallet's lago_id: every line of its postings,
+ * the organization's side included), from and to (ISO 8601 on the
  * entry's creation time, to excluded). Newest first, paginated as Lago's lists.
  *
  * Threads: HTTP threads.

@@ -297,7 +297,7 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
 {
     const char *limit = NULL;
     money_t overdraft;
-    enum json_in_result r = json_in_string(obj, "limit", 8, &req->arena, &limit, err);
+    enum json_in_result r = json_in_string(obj, "limit", 16, &req->arena, &limit, err);
     if (r == JSON_IN_INVALID)
         return false;
     if (limit && !wallet_limit_parse(limit, &w->limit))

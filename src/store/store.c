@@ -368,7 +368,7 @@ enum stmt_id {
     " JOIN customers c ON c.id = e.customer_id"                                                    \
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
-    " WHERE e.org_id = ?1 AND (?2 = 0 OR e.customer_id = ?2) AND (?3 = 0 OR e.wallet_id = ?3)"     \
+    " WHERE e.org_id = ?1 AND (?2 = 0 OR e.customer_id = ?2) AND (?3 = 0 OR p.wallet_id = ?3)"     \
     " AND (?4 IS NULL OR e.created_at >= ?4) AND (?5 IS NULL OR e.created_at < ?5)"
 
 #define EVENT_INSERT_PREFIX                                                                        \

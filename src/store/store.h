@@ -430,7 +430,8 @@ struct store_ledger_entry {
     const char *wallet_transaction_lago_id; /* the transaction the posting belongs to */
 };
 struct store_ledger_filter {
-    int64_t customer_id, wallet_id; /* 0: any */
+    int64_t customer_id; /* 0: any */
+    int64_t wallet_id;   /* 0: any; else every line of the wallet's postings */
     bool has_from, has_to;
     tally_time from, to; /* created_at in [from, to) */
 };

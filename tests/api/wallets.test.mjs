@@ -1,0 +1,294 @@
+// Wallets over real HTTP: credits granted and bought, debited in the same commit as each
+// event (taxes included, volume steps given back), consumed grant by grant in Tally's order,
+// refused at a hard limit, voided, terminated, replayed top-ups counted once, and a ledger
+// that balances after every step and survives a SIGKILL.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const metric = {};
+const post = async (path, body, headers = {}) => t.api(path, { method: 'POST', body, headers });
+const json = async (r) => { const text = await r.text(); try { return JSON.parse(text); } catch { return text; } };
+const ok = async (r) => { const b = await json(r); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-10T12:00:00Z']);
+  for (const bm of [
+    { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' },
+    { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+  ]) metric[bm.code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: bm }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '20' } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'ai', name: 'AI', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
+    // 0.001 EUR a token, taxed 20%: 1000 tokens cost 100 + 20 cents
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '0.001' } },
+    // volume: 0..100 GB at 1 EUR, above at 0.5 EUR a GB for all of them
+    { billable_metric_id: metric.storage, charge_model: 'volume', properties: { volume_ranges: [
+      { from_value: 0, to_value: 100, per_unit_amount: '1', flat_amount: '0' },
+      { from_value: 101, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] } },
+  ] } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'calls', name: 'Calls', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  for (const [customer, plan] of [['acme', 'ai'], ['beta', 'calls'], ['gamma', 'calls'], ['delta', 'ai']])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: plan, external_id: `${customer}_sub`, subscription_at: '2026-03-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+let n = 0;
+const event = (sub, code, properties = {}) => ({ transaction_id: `w${n++}`, external_subscription_id: sub, code, properties });
+const send = (...events) => post('/api/v1/events/batch', { events });
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const createWallet = async (body) => (await ok(await post('/api/v1/wallets', { wallet: body }))).wallet;
+const topUp = async (body, headers) => post('/api/v1/wallet_transactions', { wallet_transaction: body }, headers);
+const ledger = async (query) => (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&${query}`))).ledger_entries;
+
+// Every posting sums to zero, and each wallet account's last balance is its running sum.
+async function assertLedgerBalances() {
+  const entries = (await ledger('')).reverse();
+  const postings = new Map(), balances = new Map();
+  for (const e of entries) {
+    const signed = e.direction === 'debit' ? e.amount_cents : -e.amount_cents;
+    postings.set(e.posting_id, (postings.get(e.posting_id) ?? 0) + signed);
+    const key = `${e.account}/${e.lago_wallet_id}/${e.currency}`;
+    const before = balances.get(key) ?? 0;
+    assert.equal(e.balance_before_cents, before, `balance before of entry ${e.id}`);
+    const debitNormal = ['receivable', 'promotional_grants', 'customer_overdraft'].includes(e.account);
+    balances.set(key, before + (debitNormal ? signed : -signed));
+    assert.equal(e.balance_after_cents, balances.get(key));
+  }
+  for (const [id, sum] of postings) assert.equal(sum, 0, `posting ${id} does not balance`);
+  return balances;
+}
+
+test('a new wallet: granted and paid credits are there at once, in Lago\'s shape', async () => {
+  const w = await createWallet({ external_customer_id: 'acme', currency: 'EUR', rate_amount: '0.5', name: 'Main Credits', granted_credits: '100', paid_credits: '20' });
+  assert.equal(w.code, 'main_credits');
+  assert.equal(w.status, 'active');
+  assert.equal(w.rate_amount, '0.5');
+  assert.equal(w.credits_balance, '120.0');
+  assert.equal(w.balance_cents, 6000); // 120 credits at 0.50 EUR
+  assert.equal(w.ongoing_balance_cents, 6000);
+  assert.equal(w.consumed_credits, '0.0');
+  assert.equal(w.limit, 'none');
+  assert.deepEqual(w.applies_to, { fee_types: [], billable_metric_codes: [] });
+  const txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  assert.deepEqual(txs.map((x) => [x.transaction_status, x.status, x.amount, x.credit_amount, x.remaining_amount_cents]).sort(),
+    [['granted', 'settled', '50.0', '100.0', 5000], ['purchased', 'settled', '10.0', '20.0', 1000]]);
+  const byCode = (await ok(await t.api('/api/v1/customers/acme/wallets/main_credits'))).wallet;
+  assert.equal(byCode.lago_id, w.lago_id);
+  const customer = (await ok(await t.api('/api/v1/customers/acme'))).customer;
+  assert.equal(customer.currency, 'EUR');
+});
+
+test('each acknowledged event is debited before its answer: fee plus taxes, at the wallet\'s rate', async () => {
+  const [w] = (await ok(await t.api('/api/v1/customers/acme/wallets'))).wallets;
+  assert.equal((await send(event('acme_sub', 'tokens', { tokens: 1000 }))).status, 200);
+  let now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 6000 - 120); // 100 cents + 20% VAT
+  assert.equal(now.credits_balance, '117.6');
+  assert.equal(now.consumed_credits, '2.4');
+  assert.equal(now.last_consumed_credit_at, '2026-03-10T12:00:00Z');
+  // 1 token more costs 0.1 cent + VAT: the fee rounds to 100 cents still, so nothing yet
+  await send(event('acme_sub', 'tokens', { tokens: 4 }));
+  now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 6000 - 120);
+  await send(event('acme_sub', 'tokens', { tokens: 2 })); // 1006 tokens: 101 cents, tax 20.2 -> 20
+  now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 6000 - 121);
+  // free credits go first (lowest cost basis), so the paid grant is untouched
+  const txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_type=inbound`))).wallet_transactions;
+  const granted = txs.find((x) => x.transaction_status === 'granted'), paid = txs.find((x) => x.transaction_status === 'purchased');
+  assert.equal(granted.remaining_amount_cents, 5000 - 121);
+  assert.equal(paid.remaining_amount_cents, 1000);
+  const consumptions = (await ok(await t.api(`/api/v1/wallet_transactions/${granted.lago_id}/consumptions`))).wallet_transaction_consumptions;
+  assert.deepEqual(consumptions.map((c) => c.amount_cents), [120, 1]);
+  assert.equal(consumptions[0].wallet_transaction.transaction_status, 'usage');
+  assert.equal(consumptions[0].credit_amount, '2.4');
+  const fundings = (await ok(await t.api(`/api/v1/wallet_transactions/${consumptions[0].wallet_transaction.lago_id}/fundings`))).wallet_transaction_fundings;
+  assert.deepEqual(fundings.map((f) => [f.wallet_transaction.lago_id, f.amount_cents]), [[granted.lago_id, 120]]);
+  await assertLedgerBalances();
+});
+
+test('a fee that goes down gives the credits back to what paid last (volume pricing)', async () => {
+  const [w] = (await ok(await t.api('/api/v1/customers/acme/wallets'))).wallets;
+  const start = (await wallet(w.lago_id)).balance_cents;
+  await send(event('acme_sub', 'storage', { gb: 100 })); // 100 EUR + 20 VAT
+  assert.equal((await wallet(w.lago_id)).balance_cents, start - 12000 < 0 ? 0 : start - 12000);
+  // 5879 cents were left: the wallet (limit none) paid them all, the rest is the invoice's
+  const drained = await wallet(w.lago_id);
+  assert.equal(drained.balance_cents, 0);
+  assert.equal(drained.consumed_amount_cents, 121 + 5879);
+  await send(event('acme_sub', 'storage', { gb: 101 })); // volume: 101 x 0.5 = 50.5 EUR + 10.1 VAT
+  // the fee went from 12000 to 6060 cents: 5940 back, of which the 6121 uncovered go first
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  await send(event('acme_sub', 'storage', { gb: 1 }));
+  const back = await wallet(w.lago_id);
+  // 1 GB: 120 cents, 5940 more back: the last 181 uncovered cents, then 5759 to the wallet
+  assert.equal(back.balance_cents, 5759);
+  assert.equal(back.consumed_amount_cents, 121 + 5879 - 5759);
+  const refunds = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=usage_refund`))).wallet_transactions;
+  assert.equal(refunds.length, 1);
+  assert.equal(refunds[0].transaction_type, 'inbound');
+  assert.equal(refunds[0].amount, '57.59');
+  const balances = await assertLedgerBalances();
+  const paidKey = `customer_paid_credits/${w.lago_id}/EUR`, freeKey = `customer_promotional_credits/${w.lago_id}/EUR`;
+  assert.equal((balances.get(paidKey) ?? 0) + (balances.get(freeKey) ?? 0), 5759);
+});
+
+test('a hard limit refuses what credits cannot cover, and the refused batch leaves no trace', async () => {
+  const w = await createWallet({ external_customer_id: 'beta', currency: 'EUR', rate_amount: '1', name: 'Prepaid', granted_credits: '3', limit: 'hard' });
+  assert.equal(w.limit, 'hard');
+  assert.equal((await send(event('beta_sub', 'calls'), event('beta_sub', 'calls'))).status, 200);
+  const refused = await send(event('beta_sub', 'calls'), event('beta_sub', 'calls'));
+  assert.equal(refused.status, 402);
+  const body = await refused.json();
+  assert.equal(body.code, 'insufficient_credits');
+  assert.match(body.message, /100 cents short/);
+  const after1 = await wallet(w.lago_id);
+  assert.equal(after1.balance_cents, 100);
+  const usage = (await ok(await t.api('/api/v1/customers/beta/current_usage?external_subscription_id=beta_sub'))).customer_usage;
+  assert.equal(usage.amount_cents, 200);
+  assert.equal((await send(event('beta_sub', 'calls'))).status, 200);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  assert.equal((await send(event('beta_sub', 'calls'))).status, 402);
+  await assertLedgerBalances();
+});
+
+test('top-ups: an Idempotency-Key replay counts once; voids take credits in consumption order', async () => {
+  const [w] = (await ok(await t.api('/api/v1/customers/beta/wallets'))).wallets;
+  const key = { 'Idempotency-Key': 'top-up-beta-1' };
+  const first = await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', granted_credits: '5', name: 'March' }, key));
+  assert.deepEqual(first.wallet_transactions.map((x) => [x.transaction_status, x.amount, x.name]), [['purchased', '10.0', 'March'], ['granted', '5.0', 'March']]);
+  const replay = await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', granted_credits: '5', name: 'March' }, key));
+  assert.deepEqual(replay, first);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
+  const conflict = await topUp({ wallet_id: w.lago_id, paid_credits: '11' }, key);
+  assert.equal(conflict.status, 409);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
+  const voided = await ok(await topUp({ wallet_id: w.lago_id, voided_credits: '7' }));
+  assert.equal(voided.wallet_transactions[0].transaction_status, 'voided');
+  assert.equal(voided.wallet_transactions[0].transaction_type, 'outbound');
+  // the free grant (5) goes first, then 2 of the paid one
+  const grants = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_type=inbound&status=settled`))).wallet_transactions;
+  assert.deepEqual(grants.filter((g) => g.name === 'March').map((g) => [g.transaction_status, g.remaining_amount_cents]).sort(), [['granted', 0], ['purchased', 800]]);
+  const tooMuch = await topUp({ wallet_id: w.lago_id, voided_credits: '9' });
+  assert.equal(tooMuch.status, 422);
+  assert.deepEqual((await tooMuch.json()).error_details, { voided_credits: ['insufficient_credits'] });
+  const breakage = (await ledger(`wallet_id=${w.lago_id}`)).filter((e) => e.cause === 'void');
+  assert.deepEqual(breakage.map((e) => [e.account, e.direction, e.amount_cents]).sort(), [
+    ['breakage', 'credit', 200], ['customer_paid_credits', 'debit', 200],
+    ['customer_promotional_credits', 'debit', 500], ['promotional_grants', 'credit', 500]]);
+  await assertLedgerBalances();
+});
+
+test('grants are consumed by priority, then soonest expiry, then free before paid', async () => {
+  const w = await createWallet({ external_customer_id: 'gamma', currency: 'EUR', rate_amount: '1', name: 'Order' });
+  const grant = async (body) => (await ok(await topUp({ wallet_id: w.lago_id, ...body }))).wallet_transactions[0];
+  const paidLate = await grant({ paid_credits: '1', name: 'paid, no expiry' });
+  const freeLate = await grant({ granted_credits: '1', name: 'free, no expiry' });
+  const expiring = await grant({ paid_credits: '1', expiration_at: '2026-06-01T00:00:00Z', name: 'paid, expires June' });
+  const sooner = await grant({ paid_credits: '1', expiration_at: '2026-05-01T00:00:00Z', name: 'paid, expires May' });
+  const urgent = await grant({ paid_credits: '1', priority: 1, name: 'priority 1' });
+  assert.equal(sooner.expiration_at, '2026-05-01T00:00:00Z');
+  const order = [];
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await send(event('gamma_sub', 'calls'))).status, 200);
+    const grants = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_type=inbound`))).wallet_transactions;
+    order.push(grants.filter((g) => g.remaining_amount_cents === 0).map((g) => g.name).find((name) => !order.includes(name)));
+  }
+  assert.deepEqual(order, [urgent.name, sooner.name, expiring.name, freeLate.name, paidLate.name]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+});
+
+test('applies_to and priority choose which wallet pays', async () => {
+  const tokensOnly = await createWallet({ external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'Tokens only', granted_credits: '10', priority: 1, applies_to: { billable_metric_codes: ['tokens'] } });
+  const general = await createWallet({ external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'General', granted_credits: '100', priority: 2 });
+  assert.deepEqual(tokensOnly.applies_to, { fee_types: [], billable_metric_codes: ['tokens'] });
+  await send(event('delta_sub', 'storage', { gb: 2 })); // 240 cents: not a token fee
+  assert.equal((await wallet(tokensOnly.lago_id)).balance_cents, 1000);
+  assert.equal((await wallet(general.lago_id)).balance_cents, 10000 - 240);
+  await send(event('delta_sub', 'tokens', { tokens: 10000 })); // 1000 + 200 cents: 1000 from the first
+  assert.equal((await wallet(tokensOnly.lago_id)).balance_cents, 0);
+  assert.equal((await wallet(general.lago_id)).balance_cents, 10000 - 240 - 200);
+  const missing = await post('/api/v1/wallets', { wallet: { external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'X', applies_to: { billable_metric_codes: ['nope'] } } });
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).code, 'billable_metric_not_found');
+});
+
+test('bad requests get a clear error and change nothing', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'zeta', currency: 'EUR' } }));
+  await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Main Credits' });
+  const cases = [
+    [{ currency: 'EUR', rate_amount: '1' }, 422, { external_customer_id: ['value_is_mandatory'] }],
+    [{ external_customer_id: 'zeta', rate_amount: '1' }, 422, { currency: ['value_is_mandatory'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR' }, 422, { rate_amount: ['value_is_mandatory'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '0' }, 422, { rate_amount: ['invalid_amount'] }],
+    [{ external_customer_id: 'zeta', currency: 'XXZ', rate_amount: '1' }, 422, { currency: ['value_is_invalid'] }],
+    [{ external_customer_id: 'zeta', currency: 'USD', rate_amount: '1' }, 422, { currency: ['currencies_does_not_match'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Main Credits', code: 'main_credits' }, 422, { code: ['value_already_exist'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', limit: 'sometimes' }, 422, { limit: ['value_is_invalid'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', priority: 51 }, 422, { priority: ['value_is_out_of_range'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '-1' }, 422, { granted_credits: ['invalid_amount'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '0.001' }, 422, { amount: ['amount_rounds_to_zero'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly' }] }, 422, { recurring_transaction_rules: ['not_supported_yet'] }],
+  ];
+  const before1 = (await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count;
+  for (const [body, status, details] of cases) {
+    const r = await post('/api/v1/wallets', { wallet: body });
+    const b = await r.json();
+    assert.equal(r.status, status, JSON.stringify([body, b]));
+    assert.deepEqual(b.error_details, details, JSON.stringify(body));
+  }
+  const unknown = await post('/api/v1/wallets', { wallet: { external_customer_id: 'nobody', currency: 'EUR', rate_amount: '1' } });
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).code, 'customer_not_found');
+  assert.equal((await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count, before1);
+  const noWallet = await topUp({ wallet_id: '00000000-0000-0000-0000-000000000000', granted_credits: '1' });
+  assert.equal(noWallet.status, 404);
+  assert.equal((await noWallet.json()).code, 'wallet_not_found');
+  assert.equal((await t.api('/api/v1/wallets/nope')).status, 404);
+});
+
+test('a customer holds at most six active wallets', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'many' } }));
+  for (let i = 0; i < 6; i++) await createWallet({ external_customer_id: 'many', currency: 'EUR', rate_amount: '1', name: `W${i}` });
+  const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'many', currency: 'EUR', rate_amount: '1', name: 'W6' } });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { customer: ['wallet_limit_reached'] });
+});
+
+test('update changes terms, not balances; terminate voids what is left, with the ledger saying where it went', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'epsilon' } }));
+  const w = await createWallet({ external_customer_id: 'epsilon', currency: 'EUR', rate_amount: '2', name: 'Short lived', paid_credits: '3', granted_credits: '2' });
+  const updated = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { name: 'Renamed', priority: 7, limit: 'soft', overdraft_credits: '1.5' } } }))).wallet;
+  assert.equal(updated.name, 'Renamed');
+  assert.equal(updated.priority, 7);
+  assert.equal(updated.limit, 'soft');
+  assert.equal(updated.overdraft_credits, '1.5');
+  assert.equal(updated.balance_cents, 1000);
+  const gone = (await ok(await t.api('/api/v1/customers/epsilon/wallets/short_lived', { method: 'DELETE' }))).wallet;
+  assert.equal(gone.status, 'terminated');
+  assert.equal(gone.balance_cents, 0);
+  const voids = (await ledger(`wallet_id=${w.lago_id}`)).filter((e) => e.cause === 'void');
+  assert.deepEqual(voids.map((e) => [e.account, e.direction, e.amount_cents]).sort(), [
+    ['breakage', 'credit', 600], ['customer_paid_credits', 'debit', 600],
+    ['customer_promotional_credits', 'debit', 400], ['promotional_grants', 'credit', 400]]);
+  const again = await topUp({ wallet_id: w.lago_id, granted_credits: '1' });
+  assert.equal(again.status, 422);
+  assert.deepEqual((await again.json()).error_details, { wallet_id: ['wallet_is_terminated'] });
+  await assertLedgerBalances();
+});
+
+test('after a SIGKILL, balances, grants and what each charge has paid are all still there', async () => {
+  const [w] = (await ok(await t.api('/api/v1/customers/acme/wallets'))).wallets;
+  const before1 = await wallet(w.lago_id);
+  await t.restart({ kill: true });
+  assert.deepEqual(await wallet(w.lago_id), before1);
+  // the storage charge is at 1 GB (120 cents): going to 50 GB debits 5880 more, not 6000
+  await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '200' })); // 100 EUR
+  await send(event('acme_sub', 'storage', { gb: 50 }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, before1.balance_cents + 10000 - 5880);
+  await assertLedgerBalances();
+});
