@@ -114,7 +114,7 @@ static void render_ingest(struct command *cmd)
 
 /* ---- parsing -------------------------------------------------------------------------------- */
 
-static bool parse_properties(struct request *req, struct json_object *obj, struct event *e,
+bool events_parse_properties(struct request *req, struct json_object *obj, struct event *e,
                              struct json_in_error *err)
 {
     struct json_object *props;
@@ -124,7 +124,7 @@ static bool parse_properties(struct request *req, struct json_object *obj, struc
     return event_json_properties(&req->arena, props, e, err);
 }
 
-static bool parse_timestamp(struct json_object *obj, struct event *e, struct json_in_error *err)
+bool events_parse_timestamp(struct json_object *obj, struct event *e, struct json_in_error *err)
 {
     struct json_object *v;
     if (!json_object_object_get_ex(obj, "timestamp", &v) || !v)
@@ -163,7 +163,7 @@ static bool parse_event(struct request *req, struct json_object *obj, struct eve
         !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
                                  &req->arena, &e->external_subscription_id, err) ||
         !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) ||
-        !parse_timestamp(obj, e, err) || !parse_properties(req, obj, e, err) ||
+        !events_parse_timestamp(obj, e, err) || !events_parse_properties(req, obj, e, err) ||
         (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
                                   err)) == JSON_IN_INVALID)
         return false;
@@ -438,7 +438,7 @@ void events_estimate_fees(struct request *req)
         if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
                                      &req->arena, &e->external_subscription_id, &err) ||
             !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
-            !parse_properties(req, obj, e, &err))
+            !events_parse_properties(req, obj, e, &err))
             api_error_validation(req, err.field, err.code);
         else if ((cmd = api_new_command(req, COMMAND_FEES_ESTIMATE, render_estimate))) {
             cmd->as.fees_estimate.event = e;

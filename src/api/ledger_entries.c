@@ -26,6 +26,7 @@ static void render_entry(struct jsonw *w, const struct store_ledger_entry *e)
     jsonw_kv_cstr(w, "external_customer_id", e->external_customer_id);
     jsonw_kv_cstr(w, "lago_wallet_id", e->wallet_lago_id);
     jsonw_kv_cstr(w, "lago_wallet_transaction_id", e->wallet_transaction_lago_id);
+    jsonw_kv_cstr(w, "lago_authorization_id", e->authorization_lago_id);
     jsonw_key(w, "created_at");
     jsonw_time(w, e->created_at, true);
     jsonw_object_end(w);

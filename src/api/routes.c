@@ -5,6 +5,7 @@
 
 #include "api/add_ons.h"
 #include "api/applied_coupons.h"
+#include "api/authorizations.h"
 #include "api/billable_metrics.h"
 #include "api/catalog.h"
 #include "api/coupons.h"
@@ -107,6 +108,12 @@ const struct route api_routes[] = {
     {"GET", "/api/v1/wallet_transactions/{}/fundings", "wallet_transactions.fundings", true,
      wallet_transactions_fundings, NULL},
     {"GET", "/api/v1/ledger_entries", "ledger_entries.list", true, ledger_entries_list, NULL},
+    {"POST", "/api/v1/authorizations", "authorizations.create", true, authorizations_create, NULL},
+    {"GET", "/api/v1/authorizations/{}", "authorizations.get", true, authorizations_get, NULL},
+    {"POST", "/api/v1/authorizations/{}/capture", "authorizations.capture", true,
+     authorizations_capture, NULL},
+    {"POST", "/api/v1/authorizations/{}/void", "authorizations.void", true, authorizations_void,
+     NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -83,17 +83,18 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     term(w, terms, "purchase_order_number", "null");
     jsonw_key(w, "rate_amount");
     write_decimal(w, row->rate_amount);
-    /* Usage is debited as it happens, so the ongoing balance is the balance. */
-    const char *credit_keys[] = {"credits_balance", "credits_ongoing_balance"};
-    for (size_t i = 0; i < 2; i++) {
-        jsonw_key(w, credit_keys[i]);
-        wallets_write_credits(w, row->balance_cents, row->rate_amount, cur);
-    }
+    /* Usage is debited as it happens; the ongoing balance also takes out what open holds
+     * reserve, which is the wallet's ongoing usage. */
+    int64_t ongoing = row->balance_cents - row->held_cents;
+    jsonw_key(w, "credits_balance");
+    wallets_write_credits(w, row->balance_cents, row->rate_amount, cur);
+    jsonw_key(w, "credits_ongoing_balance");
+    wallets_write_credits(w, ongoing, row->rate_amount, cur);
     jsonw_key(w, "credits_ongoing_usage_balance");
-    wallets_write_credits(w, 0, row->rate_amount, cur);
+    wallets_write_credits(w, row->held_cents, row->rate_amount, cur);
     jsonw_kv_int(w, "balance_cents", row->balance_cents);
-    jsonw_kv_int(w, "ongoing_balance_cents", row->balance_cents);
-    jsonw_kv_int(w, "ongoing_usage_balance_cents", 0);
+    jsonw_kv_int(w, "ongoing_balance_cents", ongoing);
+    jsonw_kv_int(w, "ongoing_usage_balance_cents", row->held_cents);
     jsonw_key(w, "consumed_credits");
     wallets_write_credits(w, row->consumed_cents, row->rate_amount, cur);
     jsonw_kv_int(w, "consumed_amount_cents", row->consumed_cents);

@@ -14,6 +14,8 @@ static const char *const account_names[LEDGER_ACCOUNT_COUNT] = {
     [LEDGER_CUSTOMER_PAID_CREDITS] = "customer_paid_credits",
     [LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] = "customer_promotional_credits",
     [LEDGER_CUSTOMER_OVERDRAFT] = "customer_overdraft",
+    [LEDGER_CUSTOMER_HELD_CREDITS] = "customer_held_credits",
+    [LEDGER_HOLDS_OUTSTANDING] = "holds_outstanding",
 };
 
 static const char *const cause_names[LEDGER_CAUSE_COUNT] = {
@@ -23,6 +25,9 @@ static const char *const cause_names[LEDGER_CAUSE_COUNT] = {
     [LEDGER_CAUSE_REFUND_STEP] = "refund_step",
     [LEDGER_CAUSE_VOID] = "void",
     [LEDGER_CAUSE_EXPIRY] = "expiry",
+    [LEDGER_CAUSE_HOLD] = "hold",
+    [LEDGER_CAUSE_CAPTURE] = "capture",
+    [LEDGER_CAUSE_RELEASE] = "release",
 };
 
 const char *ledger_account_name(enum ledger_account a)
@@ -51,13 +56,13 @@ const char *ledger_cause_name(enum ledger_cause c)
 bool ledger_account_is_wallet(enum ledger_account a)
 {
     return a == LEDGER_CUSTOMER_PAID_CREDITS || a == LEDGER_CUSTOMER_PROMOTIONAL_CREDITS ||
-           a == LEDGER_CUSTOMER_OVERDRAFT;
+           a == LEDGER_CUSTOMER_OVERDRAFT || a == LEDGER_CUSTOMER_HELD_CREDITS;
 }
 
 bool ledger_account_debit_normal(enum ledger_account a)
 {
     return a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS ||
-           a == LEDGER_CUSTOMER_OVERDRAFT;
+           a == LEDGER_CUSTOMER_OVERDRAFT || a == LEDGER_HOLDS_OUTSTANDING;
 }
 
 void ledger_posting_init(struct ledger_posting *p, enum ledger_cause cause)

@@ -13,6 +13,11 @@
  *   customer_paid_credits         liability  a wallet's unused paid credits (deferred revenue)
  *   customer_promotional_credits  liability  a wallet's unused free credits
  *   customer_overdraft            asset      what a soft-limited wallet has overdrawn
+ *   customer_held_credits         memo       credits a wallet's open holds reserve
+ *   holds_outstanding             memo       the other side of every open hold
+ *
+ * The two memo accounts track holds (authorizations) without touching a balance: a hold
+ * credits customer_held_credits and debits holds_outstanding; capture and release reverse it.
  *
  * So a wallet's balance is paid + promotional credits (credit balances) less its overdraft,
  * and that is also the sum of its grants' remaining amounts less the overdraft: the engine
@@ -27,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEDGER_LINES_MAX 8 /* lines of one posting: one per account at most */
+#define LEDGER_LINES_MAX 12 /* lines of one posting: one per account at most */
 
 enum ledger_account {
     LEDGER_RECEIVABLE,
@@ -37,6 +42,8 @@ enum ledger_account {
     LEDGER_CUSTOMER_PAID_CREDITS,
     LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
     LEDGER_CUSTOMER_OVERDRAFT,
+    LEDGER_CUSTOMER_HELD_CREDITS,
+    LEDGER_HOLDS_OUTSTANDING,
     LEDGER_ACCOUNT_COUNT
 };
 
@@ -48,6 +55,9 @@ enum ledger_cause {
     LEDGER_CAUSE_REFUND_STEP, /* usage whose fee went down gave credits back */
     LEDGER_CAUSE_VOID,        /* credits voided (by request, or with the wallet) */
     LEDGER_CAUSE_EXPIRY,      /* a grant expired */
+    LEDGER_CAUSE_HOLD,        /* credits reserved by an authorization */
+    LEDGER_CAUSE_CAPTURE,     /* a hold settled by its event */
+    LEDGER_CAUSE_RELEASE,     /* a hold voided or expired */
     LEDGER_CAUSE_COUNT
 };
 

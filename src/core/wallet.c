@@ -145,6 +145,7 @@ static const char *const status_names[] = {
     [WALLET_TX_PURCHASED] = "purchased", [WALLET_TX_GRANTED] = "granted",
     [WALLET_TX_VOIDED] = "voided",       [WALLET_TX_INVOICED] = "invoiced",
     [WALLET_TX_USAGE] = "usage",         [WALLET_TX_USAGE_REFUND] = "usage_refund",
+    [WALLET_TX_EXPIRED] = "expired",
 };
 static const char *const source_names[] = {[WALLET_SOURCE_MANUAL] = "manual",
                                            [WALLET_SOURCE_INTERVAL] = "interval",

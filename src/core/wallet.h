@@ -109,8 +109,9 @@ struct wallet_take {
 int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
                          struct wallet_take *takes, size_t *take_count);
 
-/* Wallet transactions, as Lago names them; Tally adds two transaction statuses for usage
- * debited in real time: `usage` (outbound) and `usage_refund` (inbound, a fee that went down). */
+/* Wallet transactions, as Lago names them; Tally adds transaction statuses for usage debited
+ * in real time, `usage` (outbound) and `usage_refund` (inbound, a fee that went down), and
+ * `expired` (outbound, what a grant had left when it expired). */
 enum wallet_transaction_type { WALLET_INBOUND, WALLET_OUTBOUND };
 enum wallet_transaction_state { WALLET_TX_PENDING, WALLET_TX_SETTLED, WALLET_TX_FAILED };
 enum wallet_transaction_status {
@@ -120,6 +121,7 @@ enum wallet_transaction_status {
     WALLET_TX_INVOICED,
     WALLET_TX_USAGE,
     WALLET_TX_USAGE_REFUND,
+    WALLET_TX_EXPIRED, /* Tally: what was left of a grant when it expired */
 };
 enum wallet_transaction_source {
     WALLET_SOURCE_MANUAL,

@@ -49,6 +49,10 @@ enum command_kind {
     COMMAND_WALLET_UPDATE,
     COMMAND_WALLET_TERMINATE,
     COMMAND_WALLET_TOP_UP,
+    COMMAND_AUTHORIZATION_CREATE,
+    COMMAND_AUTHORIZATION_CAPTURE, /* as.events_ingest, with the hold it settles */
+    COMMAND_AUTHORIZATION_VOID,
+    COMMAND_SWEEP, /* the writer's own: what the clock brings (expiries) */
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -213,7 +217,16 @@ struct command {
             size_t count;
             struct event_result *results; /* count of them, in the submitter's arena */
             size_t failed_index;
+            const char *authorization_lago_id; /* capture: the hold the event settles */
         } events_ingest;
+        /* POST /authorizations: price one event (no transaction id) and hold its credits. */
+        struct {
+            const struct event *event;
+            int64_t expires_in_sec;
+        } authorization_create;
+        struct {
+            const char *lago_id;
+        } authorization_void;
         /* POST /events/estimate_fees: what the event would cost, changing nothing. */
         struct {
             const struct event *event;
@@ -256,6 +269,9 @@ struct command {
     char wallet_lago_id[WALLET_LAGO_ID_TEXT];
     char transaction_lago_ids[3][WALLET_LAGO_ID_TEXT];
     size_t transaction_count;
+    /* Authorization commands: the hold as saved. Events: what they cost (fees and taxes). */
+    struct store_authorization authorization;
+    int64_t usage_cost_cents;
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
     char short_wallet_lago_id[WALLET_LAGO_ID_TEXT];
     int64_t short_cents;

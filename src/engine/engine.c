@@ -8,12 +8,14 @@
 #include "engine/engine.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/dedup.h"
 #include "engine/sub_cache.h"
@@ -206,11 +208,12 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
         return invalid(cmd, "to", "cannot_move_backwards");
     if (store_org_set_test_clock(e->store, org->org_id, to) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    /* Later issues run the time-driven work due in (now, to] here, in order, before the
-     * clock moves: period closes, expiries, reminders. */
+    /* What comes due in (now, to] happens at `to`: holds, grants and wallets expire. (Later:
+     * period closes and reminders, each at its own instant, in order.) */
     org->test_clock_now = to;
     cmd->now = to;
-    return COMMAND_OK;
+    size_t done;
+    return wallets_sweep(&e->wallets, e->store, cmd, &done);
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -801,8 +804,117 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
     return COMMAND_OK;
 }
 
+/* ---- authorizations (holds) --------------------------------------------------------------- */
+
+static enum command_result usage_for_read(struct engine *e, struct command *cmd,
+                                          const char *external_subscription_id);
+
+static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
+{
+    const struct event *ev = cmd->as.authorization_create.event;
+    enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
+    if (r != COMMAND_OK)
+        return r;
+    struct catalog_item metric;
+    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
+                                            CATALOG_BILLABLE_METRIC, ev->code, &metric, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
+                                    : COMMAND_STORE_FAILED;
+    int64_t price;
+    if (!wallets_price_event(cmd->usage, ev, cmd->now, &price))
+        return invalid(cmd, "properties", "cannot_be_priced");
+    const struct store_subscription *sub = &cmd->usage_subscription;
+    struct store_authorization *a = &cmd->authorization;
+    *a = (struct store_authorization){
+        .org_id = cmd->org_id,
+        .customer_id = sub->sub.customer_id,
+        .subscription_id = sub->sub.id,
+        .external_subscription_id = ev->external_subscription_id,
+        .code = ev->code,
+        .properties_json = ev->properties_json,
+        .amount_cents = price,
+        .expires_at =
+            cmd->now + cmd->as.authorization_create.expires_in_sec * TIMESTAMP_USEC_PER_SEC,
+        .created_at = cmd->now,
+        .updated_at = cmd->now,
+        .external_customer_id = sub->customer_external_id,
+    };
+    memcpy(a->currency, cmd->usage->currency, sizeof a->currency);
+    if (!entropy_uuid(a->lago_id))
+        return COMMAND_STORE_FAILED;
+    return wallets_hold(&e->wallets, e->store, cmd, a, ev->code);
+}
+
+/* The open hold a capture or void names, in cmd->authorization; refused unless it holds. */
+static enum command_result open_hold(struct engine *e, struct command *cmd, const char *lago_id)
+{
+    struct store_authorization *a = &cmd->authorization;
+    enum store_status s =
+        store_authorization_get(store_conn(e->store), cmd->org_id, lago_id, a, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "authorization_not_found")
+                                    : COMMAND_STORE_FAILED;
+    switch (a->status) {
+    case AUTHORIZATION_AUTHORIZED: break;
+    case AUTHORIZATION_DECLINED: return invalid(cmd, "authorization", "declined");
+    case AUTHORIZATION_CAPTURED: return invalid(cmd, "authorization", "already_captured");
+    case AUTHORIZATION_VOIDED: return invalid(cmd, "authorization", "voided");
+    case AUTHORIZATION_EXPIRED: return invalid(cmd, "authorization", "expired");
+    }
+    return COMMAND_OK;
+}
+
+static enum command_result apply_authorization_void(struct engine *e, struct command *cmd)
+{
+    enum command_result r = open_hold(e, cmd, cmd->as.authorization_void.lago_id);
+    if (r == COMMAND_OK)
+        r = wallets_release(&e->wallets, e->store, cmd, &cmd->authorization, LEDGER_CAUSE_RELEASE);
+    if (r != COMMAND_OK)
+        return r;
+    cmd->authorization.status = AUTHORIZATION_VOIDED;
+    cmd->authorization.updated_at = cmd->now;
+    return store_authorization_save(e->store, &cmd->authorization) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
+/* A capture releases its hold, then its event is ingested and debited like any other. */
+static enum command_result settle_hold(struct engine *e, struct command *cmd)
+{
+    enum command_result r = open_hold(e, cmd, cmd->as.events_ingest.authorization_lago_id);
+    if (r != COMMAND_OK)
+        return r;
+    if (cmd->authorization.expires_at <= cmd->now)
+        return invalid(cmd, "authorization", "expired"); /* the sweep releases it */
+    return wallets_release(&e->wallets, e->store, cmd, &cmd->authorization, LEDGER_CAUSE_CAPTURE);
+}
+
+static enum command_result captured(struct engine *e, struct command *cmd)
+{
+    struct store_authorization *a = &cmd->authorization;
+    a->status = AUTHORIZATION_CAPTURED;
+    a->has_captured_cents = true;
+    a->captured_cents = cmd->usage_cost_cents;
+    a->transaction_id = cmd->as.events_ingest.events[0].transaction_id;
+    a->updated_at = cmd->now;
+    return store_authorization_save(e->store, a) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_sweep(struct engine *e, struct command *cmd)
+{
+    size_t done;
+    return wallets_sweep(&e->wallets, e->store, cmd, &done);
+}
+
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
 {
+    bool capture = cmd->as.events_ingest.authorization_lago_id != NULL;
+    if (capture) {
+        enum command_result r = settle_hold(e, cmd);
+        if (r != COMMAND_OK)
+            return r;
+    }
     struct ingest_cache cache = {0};
     size_t count = cmd->as.events_ingest.count;
     struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
@@ -815,7 +927,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     }
     if (store_events_insert(e->store, rows, count) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return debit_wallets(e, cmd);
+    enum command_result r = debit_wallets(e, cmd);
+    return r == COMMAND_OK && capture ? captured(e, cmd) : r;
 }
 
 /* The live usage of an active subscription for a read; its row is left in the command. */
@@ -1019,6 +1132,10 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_WALLET_UPDATE:
     case COMMAND_WALLET_TERMINATE:
     case COMMAND_WALLET_TOP_UP: return wallets_apply(&e->wallets, e->store, cmd);
+    case COMMAND_AUTHORIZATION_CREATE: return apply_authorization_create(e, cmd);
+    case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
+    case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
+    case COMMAND_SWEEP: return apply_sweep(e, cmd);
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -1041,7 +1158,11 @@ static bool changes_what_usage_shows(enum command_kind kind)
     case COMMAND_WALLET_CREATE:
     case COMMAND_WALLET_UPDATE:
     case COMMAND_WALLET_TERMINATE:
-    case COMMAND_WALLET_TOP_UP: return false;
+    case COMMAND_WALLET_TOP_UP:
+    case COMMAND_AUTHORIZATION_CREATE:
+    case COMMAND_AUTHORIZATION_CAPTURE:
+    case COMMAND_AUTHORIZATION_VOID:
+    case COMMAND_SWEEP: return false;
     default: return true;
     }
 }
@@ -1352,7 +1473,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     e->txid_count = 0;
     e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
-    count_batch(e, n);
+    if (batch->kind != COMMAND_SWEEP) /* the clock's own work is not a client's command */
+        count_batch(e, n);
     if (e->reload_orgs)
         load_orgs(e); /* or at the next batch, which will not start without it */
     /* Answer only now: every change in the batch is on disk, or none is. */
@@ -1367,13 +1489,69 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     }
 }
 
+static void sweep_render(struct command *cmd)
+{
+    cmd->http_status = 200;
+}
+
+static void sweep_done(struct command *cmd)
+{
+    (void)cmd;
+}
+
+/*
+ * The real clock's sweep: what came due (holds, grants, wallets expiring) in every
+ * organization on the real clock, as one COMMAND_SWEEP each, applied and committed like any
+ * batch. (Test clocks sweep when they are advanced.)
+ */
+static void sweep_real_clocks(struct engine *e)
+{
+    struct arena arena;
+    arena_init(&arena);
+    struct command *cmds = arena_alloc(&arena, (e->org_count ? e->org_count : 1) * sizeof *cmds);
+    struct command *head = NULL, **tail = &head;
+    size_t n = 0;
+    tally_time now = wallclock_now();
+    for (size_t i = 0; cmds && i < e->org_count; i++) {
+        /* only where something is due: an idle server writes nothing */
+        if (e->orgs[i].has_test_clock || !wallets_due(e->store, e->orgs[i].org_id, now))
+            continue;
+        struct command *c = &cmds[n++];
+        *c = (struct command){.kind = COMMAND_SWEEP,
+                              .org_id = e->orgs[i].org_id,
+                              .arena = &arena,
+                              .render = sweep_render,
+                              .done = sweep_done};
+        *tail = c;
+        tail = &c->next;
+    }
+    if (n > 0)
+        apply_batch(e, head, n);
+    for (size_t i = 0; i < n; i++)
+        buf_free(&cmds[i].response);
+    arena_free(&arena);
+}
+
 static void *writer_main(void *arg)
 {
     struct engine *e = arg;
+    tally_time last_sweep = 0;
     for (;;) {
         pthread_mutex_lock(&e->lock);
-        while (!e->head && !e->stopping)
-            pthread_cond_wait(&e->wake, &e->lock);
+        bool sweep_due = false;
+        while (!e->head && !e->stopping && !sweep_due) {
+            tally_time next = last_sweep + ENGINE_SWEEP_INTERVAL_SEC * TIMESTAMP_USEC_PER_SEC;
+            struct timespec until = {(time_t)(next / TIMESTAMP_USEC_PER_SEC),
+                                     (long)(next % TIMESTAMP_USEC_PER_SEC) * 1000};
+            sweep_due = wallclock_now() >= next ||
+                        pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
+        }
+        if (!e->head && sweep_due && !e->stopping) {
+            pthread_mutex_unlock(&e->lock);
+            last_sweep = wallclock_now();
+            sweep_real_clocks(e);
+            continue;
+        }
         if (!e->head) {
             pthread_mutex_unlock(&e->lock);
             break;

@@ -9,8 +9,8 @@
  * commands is the order of the log. Time is an input: each command is applied at its
  * organization's clock (the real clock, or a test clock that moves only when told).
  *
- * Threads: engine_submit, engine_stats and engine_usage_views from any thread; engine_start/engine_stop from
- * the thread that owns the engine (main).
+ * Threads: engine_submit, engine_stats and engine_usage_views from any thread;
+ * engine_start/engine_stop from the thread that owns the engine (main).
  */
 #ifndef TALLY_ENGINE_ENGINE_H
 #define TALLY_ENGINE_ENGINE_H
@@ -23,7 +23,8 @@
 
 #define ENGINE_BATCH_MAX 1024
 #define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
-#define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
+#define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
+#define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 struct engine;
 

@@ -62,7 +62,7 @@ struct usage {
     int64_t org_id;
     int64_t customer_id;
     const char *external_id; /* the subscription's */
-    tally_time from, to; /* the period [from, to) */
+    tally_time from, to;     /* the period [from, to) */
     char currency[4];
     int32_t exponent;
     struct usage_charge *charges;

@@ -67,6 +67,9 @@ struct customer_wallets {
     struct arena arena;
 };
 
+static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
+                                            struct customer_wallets *cw);
+
 /* ---- the book ------------------------------------------------------------------------------ */
 
 static void customer_free(struct customer_wallets *cw)
@@ -424,6 +427,15 @@ static int64_t grants_total(const struct live_wallet *w)
     return sum;
 }
 
+static void drop_empty_grants(struct live_wallet *w)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].remaining_cents > 0)
+            w->grants[keep++] = w->grants[i];
+    w->grant_count = keep;
+}
+
 static bool note_move(struct live_wallet *w, int64_t grant_id, int64_t cents)
 {
     if (!vec_room((void **)&w->moves, &w->move_cap, w->move_count, sizeof *w->moves, 8))
@@ -438,17 +450,32 @@ static bool usable(const struct live_wallet *w, tally_time now)
     return !w->row.has_terminated_at && !(w->row.has_expiration_at && w->row.expiration_at <= now);
 }
 
-/* Takes up to `want` from one wallet's grants then overdraft; returns what it took. */
+/*
+ * What the wallet can still pay: its grants, and a soft wallet's overdraft left, less what its
+ * open holds reserve (a hold is only worth something if this never goes below zero).
+ */
+static int64_t spendable(const struct live_wallet *w)
+{
+    int64_t sum = grants_total(w) - w->row.held_cents;
+    if (w->row.limit == WALLET_LIMIT_SOFT)
+        sum += w->row.overdraft_limit_cents - w->row.overdrawn_cents;
+    return sum > 0 ? sum : 0;
+}
+
+/* Takes up to `want` from one wallet (grants, then a soft wallet's overdraft), within what it
+ * can spend; returns what it took. */
 static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, int64_t want,
                                 bool *failed)
 {
+    int64_t total = spendable(w) < want ? spendable(w) : want;
+    int64_t from_grants = grants_total(w) < total ? grants_total(w) : total;
     struct wallet_take takes[64];
     int64_t taken = 0;
-    while (taken < want) {
+    while (taken < from_grants) {
         size_t n;
         /* at most 64 grants a round: a debit that spans more simply takes more rounds */
         size_t span = w->grant_count < 64 ? w->grant_count : 64;
-        int64_t got = wallet_plan_take(w->grants, span, want - taken, takes, &n);
+        int64_t got = wallet_plan_take(w->grants, span, from_grants - taken, takes, &n);
         if (got == 0)
             break;
         for (size_t i = 0; i < n; i++) {
@@ -460,24 +487,17 @@ static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, i
                 *failed = true;
         }
         taken += got;
-        /* emptied grants leave the live list (a refund step loads them back) */
-        size_t keep = 0;
-        for (size_t i = 0; i < w->grant_count; i++)
-            if (w->grants[i].remaining_cents > 0)
-                w->grants[keep++] = w->grants[i];
-        w->grant_count = keep;
+        drop_empty_grants(w); /* a refund step loads them back */
     }
-    if (taken < want && w->row.limit == WALLET_LIMIT_SOFT) {
-        int64_t room = w->row.overdraft_limit_cents - w->row.overdrawn_cents;
-        int64_t part = want - taken < room ? want - taken : room;
-        if (part > 0) {
-            w->row.overdrawn_cents += part;
-            w->overdrawn_added += part;
-            w->dirty = true;
-            if (!push_funding(d, (struct funding){FUNDING_OVERDRAFT, w->row.id, 0, part}))
-                *failed = true;
-            taken += part;
-        }
+    int64_t part = total - taken;
+    if (part > 0) {
+        assert(w->row.limit == WALLET_LIMIT_SOFT);
+        w->row.overdrawn_cents += part;
+        w->overdrawn_added += part;
+        w->dirty = true;
+        if (!push_funding(d, (struct funding){FUNDING_OVERDRAFT, w->row.id, 0, part}))
+            *failed = true;
+        taken += part;
     }
     return taken;
 }
@@ -594,14 +614,22 @@ static bool new_lago_id(char out[WALLET_LAGO_ID_TEXT])
     return entropy_uuid(out);
 }
 
+static enum store_status post_about(struct store *st, const struct live_wallet *w,
+                                    int64_t wallet_transaction_id, int64_t authorization_id,
+                                    tally_time at, const struct ledger_posting *p)
+{
+    assert(ledger_posting_balanced(p));
+    struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
+                                    w->row.currency, wallet_transaction_id, at,
+                                    authorization_id};
+    return store_ledger_post(st, &ref, p);
+}
+
 static enum store_status post(struct store *st, const struct live_wallet *w,
                               int64_t wallet_transaction_id, tally_time at,
                               const struct ledger_posting *p)
 {
-    assert(ledger_posting_balanced(p));
-    struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
-                                    w->row.currency, wallet_transaction_id, at};
-    return store_ledger_post(st, &ref, p);
+    return post_about(st, w, wallet_transaction_id, 0, at, p);
 }
 
 /* Inserts a settled usage transaction and its consumption rows (moves of one sign). */
@@ -729,6 +757,10 @@ static void check_wallet(struct store *st, const struct live_wallet *w)
     /* the credit accounts hold credit (negative) balances */
     assert(-paid - free_credits - overdraft == w->row.balance_cents);
     assert(overdraft == w->row.overdrawn_cents);
+    int64_t held = 0;
+    if (store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_HELD_CREDITS,
+                             w->row.id, &held) == STORE_OK)
+        assert(-held == w->row.held_cents);
     int64_t paid_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
         if (w->grants[i].paid)
@@ -767,19 +799,45 @@ static enum command_result flush_customer(struct store *st, struct customer_wall
 
 /* ---- real-time debit ------------------------------------------------------------------------ */
 
+/* A fee with its taxes (rounded half up, once, as the fee's), in cents. */
+static bool with_taxes(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
+{
+    money_t taxes = usage_charge_taxes(c, amount_cents);
+    int64_t tax_cents;
+    if (money_round(taxes, 0, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK ||
+        money_to_minor_units(taxes, 0, MONEY_ROUND_EXACT, &tax_cents) != MONEY_OK)
+        return false;
+    return !__builtin_add_overflow(amount_cents, tax_cents, cents);
+}
+
 /* A charge's cost now: its fee and the fee's taxes, in cents. */
 static bool charge_cost(const struct usage *u, const struct usage_charge *c, tally_time now,
                         int64_t *cents)
 {
     struct usage_amount amount;
-    if (!usage_charge_amount(u, c, now, &amount))
-        return false;
-    money_t taxes = usage_charge_taxes(c, amount.amount_cents);
-    int64_t tax_cents;
-    if (money_round(taxes, 0, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK ||
-        money_to_minor_units(taxes, 0, MONEY_ROUND_EXACT, &tax_cents) != MONEY_OK)
-        return false;
-    return !__builtin_add_overflow(amount.amount_cents, tax_cents, cents);
+    return usage_charge_amount(u, c, now, &amount) && with_taxes(c, amount.amount_cents, cents);
+}
+
+bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
+                         int64_t *cents)
+{
+    *cents = 0;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        if (strcmp(c->metric_code, e->code) != 0)
+            continue;
+        struct usage_amount amount;
+        struct usage_estimate step;
+        int64_t before, after;
+        if (!usage_charge_amount(u, c, now, &amount) || !usage_estimate(u, c, e, now, &step) ||
+            !with_taxes(c, amount.amount_cents, &before) ||
+            !with_taxes(c, amount.amount_cents + step.amount_cents, &after))
+            return false;
+        *cents += after - before;
+    }
+    if (*cents < 0)
+        *cents = 0; /* an event that lowers the fee needs no credits */
+    return true;
 }
 
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
@@ -793,6 +851,9 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
     if (!touch(b, customer_id))
         return COMMAND_STORE_FAILED;
+    enum command_result due = bring_up_to_date(st, cmd, cw);
+    if (due != COMMAND_OK)
+        return due;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         int64_t cost;
@@ -806,6 +867,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         int64_t step = cost - d->charged_cents;
         if (step == 0)
             continue;
+        cmd->usage_cost_cents += step;
         enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, c->metric_code, step)
                                          : give_back(cw, st, cmd, d, -step);
         if (r != COMMAND_OK)
@@ -814,6 +876,184 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         d->dirty = true;
     }
     return flush_customer(st, cw, cmd->now, cmd->arena);
+}
+
+/* ---- holds ------------------------------------------------------------------------------------
+ */
+
+static enum command_result save_hold_change(struct store *st, struct command *cmd,
+                                            struct live_wallet *w, int64_t authorization_id,
+                                            int64_t cents, enum ledger_cause cause)
+{
+    struct ledger_posting p;
+    ledger_posting_init(&p, cause);
+    if (cents > 0) /* a hold: reserved credits */
+        ledger_posting_move(&p, LEDGER_CUSTOMER_HELD_CREDITS, LEDGER_HOLDS_OUTSTANDING, cents);
+    else
+        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS, -cents);
+    w->row.held_cents += cents;
+    w->row.updated_at = cmd->now;
+    if (post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK ||
+        store_wallet_save(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
+                                 struct store_authorization *a, const char *metric_code)
+{
+    struct customer_wallets *cw = customer_get(b, st, a->org_id, a->customer_id);
+    if (!cw || !touch(b, a->customer_id))
+        return COMMAND_STORE_FAILED;
+    enum command_result due = bring_up_to_date(st, cmd, cw);
+    if (due != COMMAND_OK)
+        return due;
+    struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
+    size_t n = 0;
+    int64_t can = 0;
+    for (size_t i = 0; i < cw->wallet_count && n < sizeof payers / sizeof payers[0]; i++) {
+        if (pays_for(&cw->wallets[i], a->currency, metric_code, cmd->now)) {
+            payers[n++] = &cw->wallets[i];
+            can += spendable(&cw->wallets[i]);
+        }
+    }
+    qsort(payers, n, sizeof payers[0], payer_compare);
+    a->status = can >= a->amount_cents && n > 0 ? AUTHORIZATION_AUTHORIZED : AUTHORIZATION_DECLINED;
+    a->held_cents = 0;
+    if (n > 0)
+        memcpy(cmd->wallet_lago_id, payers[0]->row.lago_id, sizeof cmd->wallet_lago_id);
+    if (store_authorization_save(st, a) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (a->status == AUTHORIZATION_DECLINED)
+        return COMMAND_OK; /* recorded, nothing reserved */
+    int64_t left = a->amount_cents;
+    for (size_t i = 0; i < n && left > 0; i++) {
+        int64_t part = spendable(payers[i]) < left ? spendable(payers[i]) : left;
+        if (part == 0)
+            continue;
+        enum command_result r =
+            save_hold_change(st, cmd, payers[i], a->id, part, LEDGER_CAUSE_HOLD);
+        if (r != COMMAND_OK ||
+            store_authorization_hold_put(st, a->id, payers[i]->row.id, part) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        left -= part;
+        a->held_cents += part;
+    }
+    return store_authorization_save(st, a) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+enum command_result wallets_release(struct wallet_book *b, struct store *st, struct command *cmd,
+                                    struct store_authorization *a, enum ledger_cause cause)
+{
+    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
+    size_t count;
+    if (store_authorization_holds(store_conn(st), a->id, holds, sizeof holds / sizeof holds[0],
+                                  &count) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    struct customer_wallets *cw = customer_get(b, st, a->org_id, a->customer_id);
+    if (!cw || !touch(b, a->customer_id))
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        struct live_wallet *w = wallet_by_id(cw, holds[i].wallet_id);
+        if (!w || holds[i].cents == 0)
+            continue; /* terminated since: its holds went with it */
+        if (save_hold_change(st, cmd, w, a->id, -holds[i].cents, cause) != COMMAND_OK ||
+            store_authorization_hold_put(st, a->id, w->row.id, 0) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    a->held_cents = 0;
+    return COMMAND_OK;
+}
+
+/* ---- expiry -----------------------------------------------------------------------------------
+ */
+
+/* Voids what is left of one grant (or, grant_id 0, of every grant) as expired. */
+static enum command_result expire(struct store *st, struct command *cmd, struct live_wallet *w,
+                                  int64_t grant_id)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_OUTBOUND,
+        .state = WALLET_TX_SETTLED,
+        .status = WALLET_TX_EXPIRED,
+        .source = WALLET_SOURCE_MANUAL,
+        .priority = WALLET_PRIORITY_MAX,
+        .has_settled_at = true,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_EXPIRY);
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (grant_id == 0 || w->grants[i].id == grant_id)
+            t.amount_cents += w->grants[i].remaining_cents;
+    if (t.amount_cents == 0)
+        return COMMAND_OK;
+    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        struct wallet_grant *g = &w->grants[i];
+        if ((grant_id != 0 && g->id != grant_id) || g->remaining_cents == 0)
+            continue;
+        if (g->paid) /* paid credits that expire unused are breakage */
+            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS,
+                                g->remaining_cents);
+        else
+            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                g->remaining_cents);
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id,
+                                            g->remaining_cents, cmd->now) != STORE_OK ||
+            store_wallet_transaction_set_remaining(st, g->id, 0) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        g->remaining_cents = 0;
+    }
+    drop_empty_grants(w);
+    if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    w->row.balance_cents = grants_total(w) - w->row.overdrawn_cents;
+    w->row.updated_at = cmd->now;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+/* Expires, at cmd->now, the wallet's grants that are due: memory never spends a credit past
+ * its expiry, whether or not the clock's sweep got there first. */
+static enum command_result expire_due_grants(struct store *st, struct command *cmd,
+                                             struct live_wallet *w)
+{
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        if (g->has_expiration && g->expiration_at <= cmd->now && g->remaining_cents > 0) {
+            enum command_result r = expire(st, cmd, w, g->id);
+            if (r != COMMAND_OK)
+                return r;
+            i = (size_t)-1; /* the list changed: look again from the start */
+        }
+    }
+    return COMMAND_OK;
+}
+
+static enum command_result terminate_wallet(struct store *st, struct command *cmd,
+                                            struct live_wallet *w, bool expired);
+
+/* Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. */
+static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
+                                            struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        if (w->row.has_terminated_at)
+            continue;
+        enum command_result r = expire_due_grants(st, cmd, w);
+        if (r == COMMAND_OK && w->row.has_expiration_at && w->row.expiration_at <= cmd->now)
+            r = terminate_wallet(st, cmd, w, true);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
 }
 
 /* ---- wallet commands ------------------------------------------------------------------------ */
@@ -962,11 +1202,7 @@ static enum command_result void_credits(struct store *st, struct command *cmd,
     assert(left == 0);
     if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    size_t keep = 0;
-    for (size_t i = 0; i < w->grant_count; i++)
-        if (w->grants[i].remaining_cents > 0)
-            w->grants[keep++] = w->grants[i];
-    w->grant_count = keep;
+    drop_empty_grants(w);
     w->row.consumed_cents += cents;
     return COMMAND_OK;
 }
@@ -1030,6 +1266,11 @@ static enum command_result live_wallet_of(struct wallet_book *b, struct store *s
     struct live_wallet *w = wallet_by_id(cw, row.id);
     if (!w)
         return COMMAND_STORE_FAILED; /* active on disk but not loaded: cannot be */
+    enum command_result r = bring_up_to_date(st, cmd, cw);
+    if (r != COMMAND_OK)
+        return r;
+    if (w->row.has_terminated_at) /* it expired just now */
+        return refuse(cmd, "wallet_id", "wallet_is_terminated");
     *cw_out = cw;
     *w_out = w;
     return COMMAND_OK;
@@ -1128,25 +1369,47 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     return COMMAND_OK;
 }
 
-/* Terminating a wallet voids what is left of it (Lago leaves it frozen; the ledger says where
- * it went). An overdraft stays owed. */
+/*
+ * Terminating a wallet (by request, or at its expiration_at) voids what is left of it: Lago
+ * leaves it frozen; here the ledger says where it went. Open holds are released; an
+ * overdraft stays owed.
+ */
+static enum command_result terminate_wallet(struct store *st, struct command *cmd,
+                                            struct live_wallet *w, bool expired)
+{
+    enum command_result r = COMMAND_OK;
+    if (expired)
+        r = expire(st, cmd, w, 0);
+    else if (grants_total(w) > 0)
+        r = void_credits(st, cmd, w, grants_total(w), NULL);
+    if (r != COMMAND_OK)
+        return r;
+    if (w->row.held_cents > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_RELEASE);
+        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
+                            w->row.held_cents);
+        if (post(st, w, 0, cmd->now, &p) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        w->row.held_cents = 0;
+    }
+    w->row.balance_cents = -w->row.overdrawn_cents;
+    w->row.has_terminated_at = true;
+    w->row.terminated_at = cmd->now;
+    w->row.updated_at = cmd->now;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 static enum command_result apply_terminate(struct wallet_book *b, struct store *st,
                                            struct command *cmd)
 {
     struct customer_wallets *cw;
     struct live_wallet *w;
     enum command_result r = live_wallet_of(b, st, cmd, cmd->as.wallet_terminate.lago_id, &cw, &w);
+    if (r == COMMAND_OK)
+        r = terminate_wallet(st, cmd, w, false);
     if (r != COMMAND_OK)
         return r;
-    int64_t left = grants_total(w);
-    if (left > 0 && (r = void_credits(st, cmd, w, left, NULL)) != COMMAND_OK)
-        return r;
-    w->row.balance_cents = -w->row.overdrawn_cents;
-    w->row.has_terminated_at = true;
-    w->row.terminated_at = cmd->now;
-    w->row.updated_at = cmd->now;
-    if (store_wallet_save(st, &w->row) != STORE_OK)
-        return COMMAND_STORE_FAILED;
     memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
     book_forget(b, w->row.customer_id);
     return COMMAND_OK;
@@ -1179,4 +1442,73 @@ enum command_result wallets_apply(struct wallet_book *b, struct store *st, struc
     }
     assert(!"not a wallet command");
     return COMMAND_STORE_FAILED;
+}
+
+/* ---- the clock's sweep -------------------------------------------------------------------------
+ */
+
+#define SWEEP_ROUND 256 /* items of one kind read at a time */
+
+enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
+                                  size_t *released)
+{
+    struct store_due_item due[SWEEP_ROUND];
+    size_t count;
+    *released = 0;
+    /* Holds first (releasing them frees credits before anything else happens at `now`). */
+    do {
+        if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, due, SWEEP_ROUND,
+                      &count) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        for (size_t i = 0; i < count; i++) {
+            struct store_authorization a;
+            if (store_authorization_get(store_conn(st), cmd->org_id, due[i].lago_id, &a,
+                                        cmd->arena) != STORE_OK ||
+                wallets_release(b, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
+                return COMMAND_STORE_FAILED;
+            a.status = AUTHORIZATION_EXPIRED;
+            a.updated_at = cmd->now;
+            if (store_authorization_save(st, &a) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            (*released)++;
+        }
+    } while (count == SWEEP_ROUND);
+    /* Then every wallet with a grant or itself due: bringing it up to date does both. */
+    enum store_due_kind kinds[] = {STORE_DUE_GRANTS, STORE_DUE_WALLETS};
+    for (size_t k = 0; k < 2; k++) {
+        do {
+            if (store_due(store_conn(st), cmd->org_id, kinds[k], cmd->now, due, SWEEP_ROUND,
+                          &count) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            for (size_t i = 0; i < count; i++) {
+                struct store_wallet row;
+                if (store_wallet_get(store_conn(st), cmd->org_id, due[i].lago_id, &row,
+                                     cmd->arena) != STORE_OK)
+                    return COMMAND_STORE_FAILED;
+                struct customer_wallets *cw = customer_get(b, st, cmd->org_id, row.customer_id);
+                if (!cw || !touch(b, row.customer_id))
+                    return COMMAND_STORE_FAILED;
+                enum command_result r = bring_up_to_date(st, cmd, cw);
+                if (r != COMMAND_OK)
+                    return r;
+                if (kinds[k] == STORE_DUE_WALLETS && !row.has_terminated_at &&
+                    !wallet_by_id(cw, row.id))
+                    return COMMAND_STORE_FAILED; /* due but not loaded: cannot be */
+            }
+            (*released) += count;
+        } while (count == SWEEP_ROUND);
+    }
+    return COMMAND_OK;
+}
+
+bool wallets_due(struct store *st, int64_t org_id, tally_time now)
+{
+    struct store_due_item item;
+    size_t count = 0;
+    enum store_due_kind kinds[] = {STORE_DUE_HOLDS, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
+    for (size_t k = 0; k < 3; k++)
+        if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
+            count > 0)
+            return true; /* a failing store: let the sweep's command report it */
+    return false;
 }

@@ -67,6 +67,34 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id);
 
+/* What one more event would add to its subscription's usage charges (fees and their taxes),
+ * at `now`; never below 0. False if a charge cannot preview it. */
+struct event;
+bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
+                         int64_t *cents);
+
+/*
+ * Holds: prices were set by the caller (a->amount_cents, taxes included, in a->currency); if
+ * the wallets that may pay for `metric_code` can spend that much, it is reserved across them
+ * in payer order (status authorized), else nothing is (declined). The authorization is saved
+ * either way.
+ */
+enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
+                                 struct store_authorization *a, const char *metric_code);
+/* Releases what a hold reserves (capture, void, expiry: the posting's cause). */
+enum command_result wallets_release(struct wallet_book *b, struct store *st, struct command *cmd,
+                                    struct store_authorization *a, enum ledger_cause cause);
+/*
+ * What the organization's clock brings at cmd->now: expired holds released (status
+ * expired), expired grants voided as breakage or reversed grants, expired wallets
+ * terminated. *done counts what it handled.
+ */
+enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
+                                  size_t *done);
+
+/* Whether anything is due for wallets_sweep in the organization at `now` (reads only). */
+bool wallets_due(struct store *st, int64_t org_id, tally_time now);
+
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);
 

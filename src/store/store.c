@@ -189,6 +189,28 @@ static const char *const migrations[] = {
     "  charged_cents INTEGER NOT NULL, fundings TEXT NOT NULL,"
     "  PRIMARY KEY (subscription_id, charge_lago_id, period_from)) WITHOUT ROWID;"
     "CREATE INDEX charge_debits_by_customer ON charge_debits(org_id, customer_id, period_from);",
+    /* 8: holds (authorizations) on wallets, and what the clock must find when it comes due:
+     * holds, grants and wallets that expire */
+    "ALTER TABLE wallets ADD COLUMN held_cents INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE authorizations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  customer_id INTEGER NOT NULL, subscription_id INTEGER NOT NULL,"
+    "  external_subscription_id TEXT NOT NULL, code TEXT NOT NULL, properties TEXT NOT NULL,"
+    "  status INTEGER NOT NULL, amount_cents INTEGER NOT NULL, held_cents INTEGER NOT NULL,"
+    "  captured_cents INTEGER, currency TEXT NOT NULL, expires_at INTEGER NOT NULL,"
+    "  transaction_id TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX authorizations_due ON authorizations(status, expires_at);"
+    "CREATE INDEX authorizations_by_org ON authorizations(org_id, id);"
+    "CREATE TABLE authorization_holds ("
+    "  authorization_id INTEGER NOT NULL, wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+    "  PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
+    "CREATE INDEX grants_expiring ON wallet_transactions(expiration_at)"
+    "  WHERE remaining_cents > 0 AND expiration_at IS NOT NULL;"
+    "CREATE INDEX wallets_expiring ON wallets(expiration_at)"
+    "  WHERE terminated_at IS NULL AND expiration_at IS NOT NULL;"
+    "ALTER TABLE ledger_postings ADD COLUMN authorization_id INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -274,6 +296,14 @@ enum stmt_id {
     STMT_ACCOUNT_BALANCE,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
+    STMT_AUTH_INSERT,
+    STMT_AUTH_UPDATE,
+    STMT_AUTH_GET,
+    STMT_AUTH_HOLD_PUT,
+    STMT_AUTH_HOLDS,
+    STMT_AUTH_DUE,
+    STMT_GRANTS_DUE,
+    STMT_WALLETS_DUE,
     STMT_COUNT
 };
 
@@ -340,7 +370,7 @@ enum stmt_id {
     "w.id, w.org_id, w.customer_id, w.lago_id, w.code, w.name, w.currency, w.rate_amount,"         \
     " w.priority, w.credit_limit, w.overdraft_limit_cents, w.balance_cents, w.consumed_cents,"     \
     " w.overdrawn_cents, w.expiration_at, w.terminated_at, w.last_consumed_at, w.terms,"           \
-    " w.created_at, w.updated_at, c.lago_id, c.external_id"
+    " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents"
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
 #define WALLET_FILTER                                                                              \
     WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
@@ -362,14 +392,20 @@ enum stmt_id {
     " JOIN wallets w ON w.id = t.wallet_id"
 #define ENTRY_COLUMNS                                                                              \
     "e.id, e.posting_id, p.cause, e.account, e.amount_cents, e.balance_after_cents, e.currency,"   \
-    " e.created_at, w.lago_id, c.external_id, t.lago_id"
+    " e.created_at, w.lago_id, c.external_id, t.lago_id, au.lago_id"
 #define ENTRY_FILTER                                                                               \
     " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id"                         \
     " JOIN customers c ON c.id = e.customer_id"                                                    \
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
+    " LEFT JOIN authorizations au ON au.id = p.authorization_id"                                   \
     " WHERE e.org_id = ?1 AND (?2 = 0 OR e.customer_id = ?2) AND (?3 = 0 OR p.wallet_id = ?3)"     \
     " AND (?4 IS NULL OR e.created_at >= ?4) AND (?5 IS NULL OR e.created_at < ?5)"
+
+#define AUTH_COLUMNS                                                                               \
+    "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
+    " a.code, a.properties, a.status, a.amount_cents, a.held_cents, a.captured_cents,"             \
+    " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id"
 
 #define EVENT_INSERT_PREFIX                                                                        \
     "INSERT INTO events(id, org_id, subscription_id, transaction_id, external_subscription_id,"    \
@@ -504,12 +540,13 @@ static const char *const sql[STMT_COUNT] = {
         "INSERT INTO wallets(org_id, customer_id, lago_id, code, name, currency, rate_amount,"
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
         " overdrawn_cents, expiration_at, terminated_at, last_consumed_at, terms, created_at,"
-        " updated_at) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+        " updated_at, held_cents)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
     [STMT_WALLET_UPDATE] =
         "UPDATE wallets SET name = ?6, priority = ?9, credit_limit = ?10,"
         " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
-        " last_consumed_at = ?17, terms = ?18, updated_at = ?20 WHERE id = ?1",
+        " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21 WHERE id = ?1",
     [STMT_WALLET_GET] =
         "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.lago_id = ?2 AND w.org_id = ?1",
     [STMT_WALLET_BY_ID] = "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.id = ?1",
@@ -549,7 +586,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CONSUMPTION_PAGE_BY_OUTBOUND] = "SELECT " CONSUMPTION_COLUMNS CONSUMPTION_FROM(
         "inbound_id") " WHERE k.outbound_id = ?1 ORDER BY k.id LIMIT ?2 OFFSET ?3",
     [STMT_POSTING_INSERT] = "INSERT INTO ledger_postings(org_id, customer_id, wallet_id, currency,"
-                            " cause, wallet_transaction_id, created_at) VALUES (?,?,?,?,?,?,?)",
+                            " cause, wallet_transaction_id, created_at, authorization_id)"
+                            " VALUES (?,?,?,?,?,?,?,?)",
     /* The account's balance after this line: its last line's, plus this amount. */
     [STMT_ENTRY_INSERT] =
         "INSERT INTO ledger_entries(posting_id, org_id, customer_id, account, wallet_id,"
@@ -566,6 +604,32 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT OR REPLACE INTO charge_debits(subscription_id, charge_lago_id, period_from,"
         " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)",
+    [STMT_AUTH_INSERT] =
+        "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
+        " external_subscription_id, code, properties, status, amount_cents, held_cents,"
+        " captured_cents, currency, expires_at, transaction_id, created_at, updated_at)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+    [STMT_AUTH_UPDATE] = "UPDATE authorizations SET status = ?9, held_cents = ?11,"
+                         " captured_cents = ?12, transaction_id = ?15, updated_at = ?17"
+                         " WHERE id = ?1",
+    [STMT_AUTH_GET] = "SELECT " AUTH_COLUMNS " FROM authorizations a"
+                      " JOIN customers c ON c.id = a.customer_id"
+                      " WHERE a.lago_id = ?2 AND a.org_id = ?1",
+    [STMT_AUTH_HOLD_PUT] = "INSERT OR REPLACE INTO authorization_holds(authorization_id, wallet_id,"
+                           " cents) VALUES (?,?,?)",
+    [STMT_AUTH_HOLDS] = "SELECT wallet_id, cents FROM authorization_holds"
+                        " WHERE authorization_id = ?1 ORDER BY wallet_id",
+    [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
+                      " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
+    [STMT_GRANTS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
+                        " JOIN wallets w ON w.id = t.wallet_id"
+                        " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
+                        " AND t.expiration_at <= ?1 AND t.org_id = ?3"
+                        " ORDER BY t.expiration_at LIMIT ?2",
+    [STMT_WALLETS_DUE] =
+        "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
+        " AND w.expiration_at IS NOT NULL AND w.expiration_at <= ?1"
+        " AND w.org_id = ?3 ORDER BY w.expiration_at LIMIT ?2",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
         "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings"
         " FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from",
@@ -1893,6 +1957,7 @@ static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a
     w->updated_at = sqlite3_column_int64(s, 19);
     column_lago_id(s, 20, w->customer_lago_id);
     w->external_customer_id = column_text(s, 21, a);
+    w->held_cents = sqlite3_column_int64(s, 22);
     return ok && w->code && w->terms_json && w->external_customer_id;
 }
 
@@ -1925,6 +1990,7 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     bind_text(s, 18, w->terms_json);
     sqlite3_bind_int64(s, 19, w->created_at);
     sqlite3_bind_int64(s, 20, w->updated_at);
+    sqlite3_bind_int64(s, 21, w->held_cents);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)
@@ -2034,7 +2100,7 @@ static bool read_wallet_transaction(sqlite3_stmt *s, int first, struct store_wal
     int state = sqlite3_column_int(s, first + 5), status = sqlite3_column_int(s, first + 6),
         source = sqlite3_column_int(s, first + 7);
     if (state < WALLET_TX_PENDING || state > WALLET_TX_FAILED || status < WALLET_TX_PURCHASED ||
-        status > WALLET_TX_USAGE_REFUND || source < WALLET_SOURCE_MANUAL ||
+        status > WALLET_TX_EXPIRED || source < WALLET_SOURCE_MANUAL ||
         source > WALLET_SOURCE_THRESHOLD)
         return false;
     t->state = (enum wallet_transaction_state)state;
@@ -2236,6 +2302,7 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
     sqlite3_bind_int(s, 5, (int)p->cause);
     sqlite3_bind_int64(s, 6, ref->wallet_transaction_id);
     sqlite3_bind_int64(s, 7, ref->at);
+    sqlite3_bind_int64(s, 8, ref->authorization_id);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     int64_t posting_id = sqlite3_last_insert_rowid(st->conn.db);
@@ -2292,6 +2359,7 @@ static bool read_entry_row(sqlite3_stmt *s, void *item, struct arena *a)
     e->wallet_lago_id = ledger_account_is_wallet(e->account) ? column_text(s, 8, a) : NULL;
     e->external_customer_id = column_text(s, 9, a);
     e->wallet_transaction_lago_id = column_text(s, 10, a);
+    e->authorization_lago_id = column_text(s, 11, a);
     return e->external_customer_id != NULL;
 }
 
@@ -2364,4 +2432,137 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
         r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
+}
+
+/* ---- authorizations (holds) --------------------------------------------------------------------
+ */
+
+static bool read_authorization(sqlite3_stmt *s, struct store_authorization *a, struct arena *ar)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, 0);
+    a->org_id = sqlite3_column_int64(s, 1);
+    column_lago_id(s, 2, a->lago_id);
+    a->customer_id = sqlite3_column_int64(s, 3);
+    a->subscription_id = sqlite3_column_int64(s, 4);
+    a->external_subscription_id = column_text(s, 5, ar);
+    a->code = column_text(s, 6, ar);
+    a->properties_json = column_text(s, 7, ar);
+    int status = sqlite3_column_int(s, 8);
+    if (status < AUTHORIZATION_DECLINED || status > AUTHORIZATION_EXPIRED)
+        return false;
+    a->status = (enum authorization_status)status;
+    a->amount_cents = sqlite3_column_int64(s, 9);
+    a->held_cents = sqlite3_column_int64(s, 10);
+    a->has_captured_cents = sqlite3_column_type(s, 11) != SQLITE_NULL;
+    a->captured_cents = sqlite3_column_int64(s, 11);
+    snprintf(a->currency, sizeof a->currency, "%s", (const char *)sqlite3_column_text(s, 12));
+    a->expires_at = sqlite3_column_int64(s, 13);
+    a->transaction_id = column_text(s, 14, ar);
+    a->created_at = sqlite3_column_int64(s, 15);
+    a->updated_at = sqlite3_column_int64(s, 16);
+    a->external_customer_id = column_text(s, 17, ar);
+    return a->external_subscription_id && a->code && a->properties_json && a->external_customer_id;
+}
+
+enum store_status store_authorization_save(struct store *st, struct store_authorization *a)
+{
+    bool insert = a->id == 0;
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_AUTH_INSERT : STMT_AUTH_UPDATE);
+    if (!s)
+        return STORE_ERROR;
+    if (!insert)
+        sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int64(s, 2, a->org_id);
+    bind_text(s, 3, a->lago_id);
+    sqlite3_bind_int64(s, 4, a->customer_id);
+    sqlite3_bind_int64(s, 5, a->subscription_id);
+    bind_text(s, 6, a->external_subscription_id);
+    bind_text(s, 7, a->code);
+    bind_text(s, 8, a->properties_json);
+    sqlite3_bind_int(s, 9, (int)a->status);
+    sqlite3_bind_int64(s, 10, a->amount_cents);
+    sqlite3_bind_int64(s, 11, a->held_cents);
+    if (a->has_captured_cents)
+        sqlite3_bind_int64(s, 12, a->captured_cents);
+    else
+        sqlite3_bind_null(s, 12);
+    bind_text(s, 13, a->currency);
+    sqlite3_bind_int64(s, 14, a->expires_at);
+    bind_text(s, 15, a->transaction_id);
+    sqlite3_bind_int64(s, 16, a->created_at);
+    sqlite3_bind_int64(s, 17, a->updated_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    if (insert)
+        a->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                          struct store_authorization *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_AUTH_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_authorization(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
+                                               int64_t wallet_id, int64_t cents)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLD_PUT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, authorization_id);
+    sqlite3_bind_int64(s, 2, wallet_id);
+    sqlite3_bind_int64(s, 3, cents);
+    return step_done(s);
+}
+
+enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
+                                            struct store_hold *out, size_t cap, size_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_AUTH_HOLDS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, authorization_id);
+    *count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *count < cap) {
+        out[*count].wallet_id = sqlite3_column_int64(s, 0);
+        out[(*count)++].cents = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
+                            tally_time now, struct store_due_item *out, size_t cap, size_t *count)
+{
+    enum stmt_id id = kind == STORE_DUE_HOLDS    ? STMT_AUTH_DUE
+                      : kind == STORE_DUE_GRANTS ? STMT_GRANTS_DUE
+                                                 : STMT_WALLETS_DUE;
+    sqlite3_stmt *s = stmt(c, id);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, (int64_t)cap);
+    sqlite3_bind_int64(s, 3, org_id);
+    *count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_due_item *d = &out[(*count)++];
+        d->org_id = sqlite3_column_int64(s, 0);
+        column_lago_id(s, 1, d->lago_id);
+        d->grant_id = kind == STORE_DUE_GRANTS ? sqlite3_column_int64(s, 2) : 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }

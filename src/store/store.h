@@ -308,6 +308,7 @@ struct store_wallet {
     int64_t balance_cents;         /* the grants' remaining amounts less the overdrawn part */
     int64_t consumed_cents;        /* usage (net of refund steps) and voids, ever */
     int64_t overdrawn_cents;       /* owed by a soft-limited wallet below zero */
+    int64_t held_cents;            /* reserved by open holds (authorizations) */
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */
@@ -404,8 +405,9 @@ enum store_status store_wallet_consumption_list(struct store_conn *c, int64_t tr
 struct store_posting_ref {
     int64_t org_id, customer_id, wallet_id;
     const char *currency;
-    int64_t wallet_transaction_id;
+    int64_t wallet_transaction_id; /* or 0 */
     tally_time at;
+    int64_t authorization_id; /* the hold a memo posting is about, or 0 */
 };
 /*
  * Writes a balanced posting: its wallet accounts are the wallet's, the others the
@@ -428,6 +430,7 @@ struct store_ledger_entry {
     const char *wallet_lago_id; /* NULL for the organization's accounts */
     const char *external_customer_id;
     const char *wallet_transaction_lago_id; /* the transaction the posting belongs to */
+    const char *authorization_lago_id;      /* or the hold */
 };
 struct store_ledger_filter {
     int64_t customer_id; /* 0: any */
@@ -457,5 +460,65 @@ enum store_status
 store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t customer_id,
                                 bool (*fn)(const struct store_charge_debit *d, void *ctx),
                                 void *ctx);
+
+/* ---- authorizations: holds on credits (a Tally addition) --------------------------------- */
+
+enum authorization_status {
+    AUTHORIZATION_DECLINED,
+    AUTHORIZATION_AUTHORIZED, /* holding credits */
+    AUTHORIZATION_CAPTURED,
+    AUTHORIZATION_VOIDED,
+    AUTHORIZATION_EXPIRED,
+};
+
+struct store_authorization {
+    int64_t id; /* 0 before the insert */
+    int64_t org_id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    int64_t customer_id, subscription_id;
+    const char *external_subscription_id, *code, *properties_json;
+    enum authorization_status status;
+    int64_t amount_cents; /* the usage's price when authorized, taxes included */
+    int64_t held_cents;   /* what is still held (0 once settled) */
+    bool has_captured_cents;
+    int64_t captured_cents; /* what the captured event cost */
+    char currency[4];
+    tally_time expires_at;
+    const char *transaction_id; /* the captured event's */
+    tally_time created_at, updated_at;
+    const char *external_customer_id; /* filled when read */
+};
+
+/* One wallet's part of a hold. */
+struct store_hold {
+    int64_t wallet_id;
+    int64_t cents;
+};
+
+/* Inserts (a->id == 0, sets it) or updates status, held, captured and transaction id. */
+enum store_status store_authorization_save(struct store *st, struct store_authorization *a);
+enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                          struct store_authorization *out, struct arena *a);
+enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
+                                               int64_t wallet_id, int64_t cents);
+/* The hold's parts, at most cap of them (a hold spans at most the customer's wallets). */
+enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
+                                            struct store_hold *out, size_t cap, size_t *count);
+
+/* ---- what comes due with time ----------------------------------------------------------- */
+
+enum store_due_kind {
+    STORE_DUE_HOLDS,   /* authorized holds past expires_at */
+    STORE_DUE_GRANTS,  /* grants with credits left past their expiration_at */
+    STORE_DUE_WALLETS, /* active wallets past their expiration_at */
+};
+struct store_due_item {
+    int64_t org_id;
+    char lago_id[WALLET_LAGO_ID_TEXT]; /* the hold's, or the wallet's */
+    int64_t grant_id;                  /* STORE_DUE_GRANTS */
+};
+/* Up to cap items of a kind due at `now` in an organization, the earliest first. */
+enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
+                            tally_time now, struct store_due_item *out, size_t cap, size_t *count);
 
 #endif

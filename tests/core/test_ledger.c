@@ -35,6 +35,8 @@ static const struct {
     {LEDGER_CUSTOMER_PAID_CREDITS, "customer_paid_credits", true, false}, /* liability */
     {LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, "customer_promotional_credits", true, false}, /* liab. */
     {LEDGER_CUSTOMER_OVERDRAFT, "customer_overdraft", true, true},                      /* asset */
+    {LEDGER_CUSTOMER_HELD_CREDITS, "customer_held_credits", true, false},               /* memo */
+    {LEDGER_HOLDS_OUTSTANDING, "holds_outstanding", false, true},                       /* memo */
 };
 #define ACCOUNTS (sizeof accounts / sizeof accounts[0])
 
@@ -82,7 +84,12 @@ static void cause_names(void **state)
         [LEDGER_CAUSE_REFUND_STEP] = "refund_step",
         [LEDGER_CAUSE_VOID] = "void",
         [LEDGER_CAUSE_EXPIRY] = "expiry",
+        [LEDGER_CAUSE_HOLD] = "hold",
+        [LEDGER_CAUSE_CAPTURE] = "capture",
+        [LEDGER_CAUSE_RELEASE] = "release",
     };
+    for (int c = 0; c < LEDGER_CAUSE_COUNT; c++)
+        assert_non_null(names[c]);
     for (int c = 0; c < LEDGER_CAUSE_COUNT; c++)
         assert_string_equal(ledger_cause_name((enum ledger_cause)c), names[c]);
 }

@@ -1,0 +1,218 @@
+/* api/authorizations: see authorizations.h. */
+#include "api/authorizations.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/events.h"
+#include "api/wallets.h"
+#include "json/event_json.h"
+#include "json/json_in.h"
+#include "util/jsonw.h"
+
+static const char *const status_names[] = {
+    [AUTHORIZATION_DECLINED] = "declined", [AUTHORIZATION_AUTHORIZED] = "authorized",
+    [AUTHORIZATION_CAPTURED] = "captured", [AUTHORIZATION_VOIDED] = "voided",
+    [AUTHORIZATION_EXPIRED] = "expired",
+};
+
+/* `rate` and `currency` of the wallet credits are shown in (the first payer's), or NULL. */
+static void render(struct buf *out, const struct store_authorization *a,
+                   const struct store_wallet *payer)
+{
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "authorization");
+    jsonw_object_begin(&w);
+    jsonw_kv_cstr(&w, "lago_id", a->lago_id);
+    jsonw_kv_cstr(&w, "status", status_names[a->status]);
+    jsonw_kv_cstr(&w, "external_customer_id", a->external_customer_id);
+    jsonw_kv_cstr(&w, "external_subscription_id", a->external_subscription_id);
+    jsonw_kv_cstr(&w, "code", a->code);
+    jsonw_kv_raw(&w, "properties", a->properties_json);
+    jsonw_kv_cstr(&w, "currency", a->currency);
+    jsonw_kv_int(&w, "amount_cents", a->amount_cents);
+    jsonw_key(&w, "credits");
+    if (payer)
+        wallets_write_credits(&w, a->amount_cents, payer->rate_amount, payer->currency);
+    else
+        jsonw_null(&w);
+    jsonw_kv_int(&w, "held_amount_cents", a->held_cents);
+    jsonw_kv_cstr(&w, "lago_wallet_id", payer ? payer->lago_id : NULL);
+    jsonw_key(&w, "captured_amount_cents");
+    a->has_captured_cents ? jsonw_int(&w, a->captured_cents) : jsonw_null(&w);
+    jsonw_kv_cstr(&w, "transaction_id", a->transaction_id);
+    jsonw_key(&w, "expires_at");
+    jsonw_time(&w, a->expires_at, false);
+    jsonw_key(&w, "created_at");
+    jsonw_time(&w, a->created_at, false);
+    jsonw_key(&w, "updated_at");
+    jsonw_time(&w, a->updated_at, false);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+}
+
+/*
+ * The wallet whose rate shows the hold in credits: the first that holds part of it, else
+ * (declined) the first that could have paid, named by `fallback`; NULL if none.
+ */
+static const struct store_wallet *payer_of(struct store_conn *c,
+                                           const struct store_authorization *a,
+                                           const char *fallback, struct store_wallet *out,
+                                           struct arena *ar)
+{
+    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
+    size_t count = 0;
+    if (store_authorization_holds(c, a->id, holds, sizeof holds / sizeof holds[0], &count) ==
+            STORE_OK &&
+        count > 0)
+        return store_wallet_by_id(c, holds[0].wallet_id, out, ar) == STORE_OK ? out : NULL;
+    if (fallback && fallback[0])
+        return store_wallet_get(c, a->org_id, fallback, out, ar) == STORE_OK ? out : NULL;
+    return NULL;
+}
+
+static void render_command(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "authorization_not_found"))
+        return;
+    struct store_authorization a;
+    struct store_wallet wallet;
+    if (store_authorization_get(cmd->conn, cmd->org_id, cmd->authorization.lago_id, &a,
+                                cmd->arena) != STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
+    cmd->http_status = 200;
+    render(&cmd->response, &a, payer_of(cmd->conn, &a, cmd->wallet_lago_id, &wallet, cmd->arena));
+}
+
+void authorizations_create(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "authorization", &doc);
+    struct command *cmd =
+        obj ? api_new_command(req, COMMAND_AUTHORIZATION_CREATE, render_command) : NULL;
+    struct event *e = cmd ? arena_alloc(&req->arena, sizeof *e) : NULL;
+    struct json_in_error err = {0};
+    if (!cmd)
+        goto done;
+    if (!e) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
+    }
+    memset(e, 0, sizeof *e);
+    int64_t expires_in = AUTHORIZATION_EXPIRES_IN_DEFAULT;
+    if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                                 &req->arena, &e->external_subscription_id, &err) ||
+        !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
+        !events_parse_properties(req, obj, e, &err) ||
+        json_in_int(obj, "expires_in", 1, AUTHORIZATION_EXPIRES_IN_MAX, &expires_in, &err) ==
+            JSON_IN_INVALID) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    cmd->as.authorization_create.event = e;
+    cmd->as.authorization_create.expires_in_sec = expires_in;
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
+
+static bool find(struct request *req, struct store_authorization *a)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s =
+        store_authorization_get(store_reader_conn(r), req->org_id, req->params[0], a, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "authorization_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+    return s == STORE_OK;
+}
+
+void authorizations_get(struct request *req)
+{
+    struct store_authorization a;
+    struct store_wallet wallet;
+    if (!find(req, &a))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    const struct store_wallet *payer =
+        payer_of(store_reader_conn(r), &a, NULL, &wallet, &req->arena);
+    api_reader_release(req->api, r);
+    render(api_respond(req, 200), &a, payer);
+}
+
+void authorizations_capture(struct request *req)
+{
+    struct store_authorization a;
+    if (!find(req, &a))
+        return;
+    /* The body is optional: {"authorization": {...}} overrides what was authorized. */
+    struct json_object *doc = NULL, *obj = NULL;
+    const char *why;
+    if (req->body.len > 0) {
+        if (!(doc = json_in_parse(req->body.data, req->body.len, &why))) {
+            api_error_bad_request(req, why);
+            return;
+        }
+        obj = json_in_root(doc, "authorization");
+    }
+    struct command *cmd = api_new_command(req, COMMAND_AUTHORIZATION_CAPTURE, render_command);
+    struct event *e = cmd ? arena_alloc(&req->arena, sizeof *e) : NULL;
+    struct event_result *result = e ? arena_alloc(&req->arena, sizeof *result) : NULL;
+    struct json_in_error err = {0};
+    if (!cmd)
+        goto done;
+    if (!result) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
+    }
+    memset(e, 0, sizeof *e);
+    e->external_subscription_id = a.external_subscription_id;
+    e->code = a.code;
+    e->transaction_id = arena_strndup(&req->arena, a.lago_id, strlen(a.lago_id));
+    /* the actual usage: the body's properties, else the authorized ones */
+    bool given = false;
+    struct json_object *props;
+    if (obj) {
+        given = json_object_object_get_ex(obj, "properties", &props) && props;
+        if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                           &e->transaction_id, &err) == JSON_IN_INVALID ||
+            !events_parse_timestamp(obj, e, &err) ||
+            (given && !events_parse_properties(req, obj, e, &err))) {
+            api_error_validation(req, err.field, err.code);
+            goto done;
+        }
+    }
+    if (!given && !event_json_properties_text(&req->arena, a.properties_json, e)) {
+        api_error(req, 500, "store_corrupt", "a stored authorization could not be read");
+        goto done;
+    }
+    cmd->as.events_ingest.events = e;
+    cmd->as.events_ingest.count = 1;
+    cmd->as.events_ingest.results = result;
+    cmd->as.events_ingest.authorization_lago_id =
+        arena_strndup(&req->arena, a.lago_id, strlen(a.lago_id));
+    memcpy(cmd->authorization.lago_id, a.lago_id, sizeof a.lago_id);
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
+
+void authorizations_void(struct request *req)
+{
+    struct command *cmd = api_new_command(req, COMMAND_AUTHORIZATION_VOID, render_command);
+    if (!cmd)
+        return;
+    cmd->as.authorization_void.lago_id = req->params[0];
+    snprintf(cmd->authorization.lago_id, sizeof cmd->authorization.lago_id, "%s", req->params[0]);
+    api_submit(req, cmd);
+}

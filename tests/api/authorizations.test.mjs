@@ -1,0 +1,151 @@
+// Holds and the clock over real HTTP: an authorization prices one event and reserves its
+// credits (or is declined), held credits count against every other debit at once, a capture
+// records the real event and debits what it costs, a void or the expiry releases the hold;
+// grants and wallets expire on the test clock with breakage in the ledger.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const post = async (path, body, headers = {}) => t.api(path, { method: 'POST', body, headers });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const authorize = (body) => post('/api/v1/authorizations', { authorization: body });
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+let n = 0;
+const event = (sub, properties) => post('/api/v1/events', { event: { transaction_id: `a${n++}`, external_subscription_id: sub, code: 'gpu_seconds', properties } });
+
+let hard, none;
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-05-01T00:00:00Z']);
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'gpu_seconds', name: 'GPU seconds', aggregation_type: 'sum_agg', field_name: 'seconds' } }))).billable_metric;
+  // 2 cents a GPU second, no tax
+  await ok(await post('/api/v1/plans', { plan: { code: 'gpu', name: 'GPU', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.02' } }] } }));
+  for (const c of ['jobs', 'open', 'clock'])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'gpu', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+  hard = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'jobs', currency: 'USD', rate_amount: '0.01', name: 'Jobs', granted_credits: '1000', limit: 'hard' } }))).wallet;
+  none = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'open', currency: 'USD', rate_amount: '1', name: 'Open', paid_credits: '5' } }))).wallet;
+});
+after(async () => { await t.cleanup(); });
+
+test('an authorization prices the job and holds its credits; the ongoing balance shows it at once', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 300 }, expires_in: 3600 }))).authorization;
+  assert.equal(a.status, 'authorized');
+  assert.equal(a.amount_cents, 600); // 300 s x 2 cents
+  assert.equal(a.credits, '600.0'); // at 1 cent a credit
+  assert.equal(a.held_amount_cents, 600);
+  assert.equal(a.expires_at, '2026-05-01T01:00:00Z');
+  assert.equal(a.lago_wallet_id, hard.lago_id);
+  const w = await wallet(hard.lago_id);
+  assert.equal(w.balance_cents, 1000);
+  assert.equal(w.ongoing_balance_cents, 400);
+  assert.equal(w.credits_ongoing_balance, '400.0');
+  assert.equal(w.ongoing_usage_balance_cents, 600);
+  // what is held cannot be spent by anyone else: 250 s (500 cents) is refused, 200 s is not
+  assert.equal((await event('jobs_sub', { seconds: 250 })).status, 402);
+  const second = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 250 } }))).authorization;
+  assert.equal(second.status, 'declined');
+  assert.equal(second.held_amount_cents, 0);
+  assert.equal((await event('jobs_sub', { seconds: 200 })).status, 200);
+  assert.equal((await wallet(hard.lago_id)).ongoing_balance_cents, 0);
+  // the job ran shorter than authorized: the capture debits 250 s, the rest is released
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { properties: { seconds: 250 } } }))).authorization;
+  assert.equal(captured.status, 'captured');
+  assert.equal(captured.captured_amount_cents, 500);
+  assert.equal(captured.held_amount_cents, 0);
+  assert.equal(captured.transaction_id, a.lago_id);
+  const after1 = await wallet(hard.lago_id);
+  assert.equal(after1.balance_cents, 1000 - 400 - 500);
+  assert.equal(after1.ongoing_balance_cents, 100);
+  assert.equal(after1.ongoing_usage_balance_cents, 0);
+  const ev = (await ok(await t.api(`/api/v1/events/${a.lago_id}`))).event;
+  assert.equal(ev.properties.seconds, 250);
+  const again = await post(`/api/v1/authorizations/${a.lago_id}/capture`, {});
+  assert.equal(again.status, 422);
+  assert.deepEqual((await again.json()).error_details, { authorization: ['already_captured'] });
+});
+
+test('a capture that costs more than credits can pay is refused like any event, and keeps its hold', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 40 } }))).authorization;
+  assert.equal(a.status, 'authorized');
+  const refused = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { properties: { seconds: 51 }, transaction_id: 'job-51' } });
+  assert.equal(refused.status, 402);
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization.status, 'authorized');
+  assert.equal((await wallet(a.lago_wallet_id)).ongoing_balance_cents, 20);
+  const voided = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/void`, {}))).authorization;
+  assert.equal(voided.status, 'voided');
+  assert.equal((await wallet(a.lago_wallet_id)).ongoing_balance_cents, 100);
+  assert.equal((await post(`/api/v1/authorizations/${a.lago_id}/void`, {})).status, 422);
+});
+
+test('an expired hold releases by itself; a late capture is refused', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 50 }, expires_in: 60 }))).authorization;
+  assert.equal((await wallet(hard.lago_id)).ongoing_balance_cents, 0);
+  await advance('2026-05-01T00:02:00Z');
+  const expired = (await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization;
+  assert.equal(expired.status, 'expired');
+  assert.equal(expired.held_amount_cents, 0);
+  assert.equal((await wallet(hard.lago_id)).ongoing_balance_cents, 100);
+  const late = await post(`/api/v1/authorizations/${a.lago_id}/capture`, {});
+  assert.equal(late.status, 422);
+  assert.deepEqual((await late.json()).error_details, { authorization: ['expired'] });
+  // hold, capture and release postings all balance, and nothing stays held
+  const entries = (await ok(await t.api('/api/v1/ledger_entries?per_page=1000&external_customer_id=jobs'))).ledger_entries;
+  const held = entries.filter((e) => e.account === 'customer_held_credits');
+  assert.deepEqual([...new Set(held.map((e) => e.cause))].sort(), ['capture', 'hold', 'release']);
+  assert.equal(held[0].balance_after_cents, 0);
+  assert.ok(held.every((e) => e.lago_authorization_id));
+});
+
+test('declined when no wallet can pay; bad requests are clear', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'open_sub', code: 'gpu_seconds', properties: { seconds: 251 } }))).authorization;
+  assert.equal(a.status, 'declined'); // 502 cents, the wallet holds 500
+  assert.equal((await ok(await authorize({ external_subscription_id: 'open_sub', code: 'gpu_seconds', properties: { seconds: 250 } }))).authorization.status, 'authorized');
+  const missing = await authorize({ external_subscription_id: 'open_sub', code: 'nope', properties: {} });
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).code, 'billable_metric_not_found');
+  const noSub = await authorize({ external_subscription_id: 'nobody', code: 'gpu_seconds' });
+  assert.equal(noSub.status, 404);
+  const bad = await authorize({ external_subscription_id: 'open_sub', code: 'gpu_seconds', expires_in: 0 });
+  assert.equal(bad.status, 422);
+  assert.deepEqual((await bad.json()).error_details, { expires_in: ['value_is_out_of_range'] });
+  assert.equal((await t.api('/api/v1/authorizations/nope')).status, 404);
+});
+
+test('grants expire at their own time: what is left is voided, breakage for paid credits', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'clock', currency: 'USD', rate_amount: '1', name: 'Clock', limit: 'hard' } }))).wallet;
+  const grant = async (body) => (await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, ...body } }))).wallet_transactions[0];
+  await grant({ granted_credits: '2', expiration_at: '2026-05-10T00:00:00Z' });
+  const paid = await grant({ paid_credits: '3', expiration_at: '2026-05-20T00:00:00Z' });
+  await grant({ granted_credits: '1' });
+  assert.equal((await event('clock_sub', { seconds: 50 })).status, 200); // 100 cents from the grant expiring first
+  await advance('2026-05-15T00:00:00Z');
+  let now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 400); // the first grant's last 100 cents expired
+  await advance('2026-05-25T00:00:00Z');
+  now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 100); // the paid grant's 300 cents expired
+  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+  assert.deepEqual(expired.map((x) => x.amount).sort(), ['1.0', '3.0']);
+  const consumption = (await ok(await t.api(`/api/v1/wallet_transactions/${paid.lago_id}/consumptions`))).wallet_transaction_consumptions;
+  assert.deepEqual(consumption.map((c) => [c.wallet_transaction.transaction_status, c.amount_cents]), [['expired', 300]]);
+  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries.filter((e) => e.cause === 'expiry');
+  assert.deepEqual(entries.map((e) => [e.account, e.direction, e.amount_cents]).sort(), [
+    ['breakage', 'credit', 300], ['customer_paid_credits', 'debit', 300],
+    ['customer_promotional_credits', 'debit', 100], ['promotional_grants', 'credit', 100]]);
+  // expired credits pay for nothing: 1 credit left, 60 s (120 cents) is refused
+  assert.equal((await event('clock_sub', { seconds: 60 })).status, 402);
+});
+
+test('a wallet expires at its expiration_at: terminated, its credits voided', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'clock', currency: 'USD', rate_amount: '1', name: 'Temporary', granted_credits: '7', expiration_at: '2026-06-01T00:00:00Z' } }))).wallet;
+  assert.equal(w.expiration_at, '2026-06-01T00:00:00Z');
+  await advance('2026-06-01T00:00:01Z');
+  const gone = await wallet(w.lago_id);
+  assert.equal(gone.status, 'terminated');
+  assert.equal(gone.balance_cents, 0);
+  assert.equal(gone.terminated_at, '2026-06-01T00:00:01Z');
+  const topUp = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '1' } });
+  assert.equal(topUp.status, 422);
+});
