@@ -29,6 +29,7 @@
 #include "json/json_in.h"
 #include "api/routes.h"
 #include "sys/digest.h"
+#include "sys/entropy.h"
 #include "sys/wallclock.h"
 #include "util/jsonw.h"
 
@@ -237,6 +238,10 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
     cmd->kind = kind;
     cmd->org_id = req->org_id;
     cmd->render = render;
+    if (!entropy_fill(cmd->id_seed, sizeof cmd->id_seed)) {
+        api_error(req, 500, "out_of_entropy", "the request could not be served");
+        return NULL;
+    }
     return cmd;
 }
 

@@ -161,6 +161,12 @@ struct command {
     enum command_kind kind;
     int64_t org_id;
 
+    /* Where the ids the writer makes for this command come from (command_new_id): drawn by
+     * the submitter, so that the engine stays deterministic and a replayed log gives the
+     * same ids. */
+    uint8_t id_seed[16];
+    uint64_t ids_made; /* writer: ids made so far from id_seed */
+
     /* Optional Idempotency-Key and the fingerprint of the request it came with. */
     const char *idempotency_key;
     uint8_t request_hash[32];
@@ -290,5 +296,8 @@ struct command {
 
     struct command *next; /* engine queue link */
 };
+
+/* The writer's next id for this command: a version-4 UUID made from id_seed and a counter. */
+void command_new_id(struct command *cmd, char out[37]);
 
 #endif

@@ -841,8 +841,7 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         .external_customer_id = sub->customer_external_id,
     };
     memcpy(a->currency, cmd->usage->currency, sizeof a->currency);
-    if (!entropy_uuid(a->lago_id))
-        return COMMAND_STORE_FAILED;
+    command_new_id(cmd, a->lago_id);
     return wallets_hold(&e->wallets, e->store, cmd, a, ev->code);
 }
 
@@ -1522,6 +1521,10 @@ static void sweep_real_clocks(struct engine *e)
                               .arena = &arena,
                               .render = sweep_render,
                               .done = sweep_done};
+        /* its ids come from what it is (organization, instant) under the engine's secret */
+        int64_t what[2] = {e->orgs[i].org_id, now};
+        struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
+        memcpy(c->id_seed, &seed, sizeof c->id_seed);
         *tail = c;
         tail = &c->next;
     }

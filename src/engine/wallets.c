@@ -11,7 +11,6 @@
 #include "core/currency.h"
 #include "core/ledger.h"
 #include "engine/usage.h"
-#include "sys/entropy.h"
 #include "util/vec.h"
 
 /* Who paid (part of) a charge's debit: a grant, a soft wallet's overdraft, or nobody (left to
@@ -609,9 +608,10 @@ static enum command_result give_back(struct customer_wallets *cw, struct store *
 
 /* ---- writing a command's changes ---------------------------------------------------------- */
 
-static bool new_lago_id(char out[WALLET_LAGO_ID_TEXT])
+static bool new_lago_id(struct command *cmd, char out[WALLET_LAGO_ID_TEXT])
 {
-    return entropy_uuid(out);
+    command_new_id(cmd, out);
+    return true;
 }
 
 static enum store_status post_about(struct store *st, const struct live_wallet *w,
@@ -633,9 +633,11 @@ static enum store_status post(struct store *st, const struct live_wallet *w,
 }
 
 /* Inserts a settled usage transaction and its consumption rows (moves of one sign). */
-static enum store_status usage_transaction(struct store *st, struct live_wallet *w, bool refund,
-                                           int64_t amount, tally_time now, int64_t *id)
+static enum store_status usage_transaction(struct store *st, struct command *cmd,
+                                           struct live_wallet *w, bool refund, int64_t amount,
+                                           int64_t *id)
 {
+    tally_time now = cmd->now;
     struct store_wallet_transaction t = {
         .org_id = w->row.org_id,
         .wallet_id = w->row.id,
@@ -649,7 +651,7 @@ static enum store_status usage_transaction(struct store *st, struct live_wallet 
         .settled_at = now,
         .created_at = now,
     };
-    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
         return STORE_ERROR;
     *id = t.id;
     for (size_t i = 0; i < w->move_count; i++) {
@@ -657,7 +659,7 @@ static enum store_status usage_transaction(struct store *st, struct live_wallet 
         if ((m->cents < 0) != refund)
             continue;
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(lago_id) ||
+        if (!new_lago_id(cmd, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, t.id,
                                             refund ? -m->cents : m->cents, now) != STORE_OK)
             return STORE_ERROR;
@@ -674,8 +676,9 @@ static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
 }
 
 /* Writes one wallet's changes of the current command: grants, transactions, postings. */
-static enum store_status flush_wallet(struct store *st, struct live_wallet *w, tally_time now)
+static enum store_status flush_wallet(struct store *st, struct command *cmd, struct live_wallet *w)
 {
+    tally_time now = cmd->now;
     int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
     int64_t given = w->given_paid + w->given_free + w->overdraft_given;
     int64_t id;
@@ -685,7 +688,7 @@ static enum store_status flush_wallet(struct store *st, struct live_wallet *w, t
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, w->taken_paid);
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, w->taken_free);
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, w->overdrawn_added);
-        if (usage_transaction(st, w, false, taken, now, &id) != STORE_OK ||
+        if (usage_transaction(st, cmd, w, false, taken, &id) != STORE_OK ||
             post(st, w, id, now, &p) != STORE_OK)
             return STORE_ERROR;
     }
@@ -695,7 +698,7 @@ static enum store_status flush_wallet(struct store *st, struct live_wallet *w, t
         ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, w->given_paid);
         ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_REVENUE, w->given_free);
         ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_REVENUE, w->overdraft_given);
-        if (usage_transaction(st, w, true, given, now, &id) != STORE_OK ||
+        if (usage_transaction(st, cmd, w, true, given, &id) != STORE_OK ||
             post(st, w, id, now, &p) != STORE_OK)
             return STORE_ERROR;
     }
@@ -769,11 +772,12 @@ static void check_wallet(struct store *st, const struct live_wallet *w)
 }
 #endif
 
-static enum command_result flush_customer(struct store *st, struct customer_wallets *cw,
-                                          tally_time now, struct arena *a)
+static enum command_result flush_customer(struct store *st, struct command *cmd,
+                                          struct customer_wallets *cw)
 {
+    struct arena *a = cmd->arena;
     for (size_t i = 0; i < cw->wallet_count; i++) {
-        if (cw->wallets[i].dirty && flush_wallet(st, &cw->wallets[i], now) != STORE_OK)
+        if (cw->wallets[i].dirty && flush_wallet(st, cmd, &cw->wallets[i]) != STORE_OK)
             return COMMAND_STORE_FAILED;
 #ifdef TALLY_CHECK_INVARIANTS
         check_wallet(st, &cw->wallets[i]);
@@ -875,7 +879,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         d->charged_cents = cost;
         d->dirty = true;
     }
-    return flush_customer(st, cw, cmd->now, cmd->arena);
+    return flush_customer(st, cmd, cw);
 }
 
 /* ---- holds ------------------------------------------------------------------------------------
@@ -991,7 +995,7 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
             t.amount_cents += w->grants[i].remaining_cents;
     if (t.amount_cents == 0)
         return COMMAND_OK;
-    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < w->grant_count; i++) {
         struct wallet_grant *g = &w->grants[i];
@@ -1004,7 +1008,7 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
             ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                 g->remaining_cents);
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(lago_id) ||
+        if (!new_lago_id(cmd, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id,
                                             g->remaining_cents, cmd->now) != STORE_OK ||
             store_wallet_transaction_set_remaining(st, g->id, 0) != STORE_OK)
@@ -1014,6 +1018,7 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
     drop_empty_grants(w);
     if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    w->row.consumed_cents += t.amount_cents; /* as voided credits are (Lago's rule) */
     w->row.balance_cents = grants_total(w) - w->row.overdrawn_cents;
     w->row.updated_at = cmd->now;
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
@@ -1131,7 +1136,7 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
     /* A soft wallet below zero is repaid first: the overdraft was usage these credits pay. */
     int64_t repay = pending ? 0 : (w->row.overdrawn_cents < cents ? w->row.overdrawn_cents : cents);
     t.remaining_cents -= repay;
-    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
@@ -1172,7 +1177,7 @@ static enum command_result void_credits(struct store *st, struct command *cmd,
         .settled_at = cmd->now,
         .created_at = cmd->now,
     };
-    if (!new_lago_id(t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
@@ -1193,7 +1198,7 @@ static enum command_result void_credits(struct store *st, struct command *cmd,
             ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                 part);
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(lago_id) ||
+        if (!new_lago_id(cmd, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
                                             cmd->now) != STORE_OK ||
             store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
@@ -1245,7 +1250,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     w->row.updated_at = cmd->now;
     if (store_wallet_save(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return flush_customer(st, cw, cmd->now, cmd->arena); /* fundings that changed hands */
+    return flush_customer(st, cmd, cw); /* fundings that changed hands */
 }
 
 /* The customer's live wallet with that lago id, loading the customer if needed. */
@@ -1326,7 +1331,7 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     w.org_id = cmd->org_id;
     w.customer_id = customer.id;
     w.created_at = w.updated_at = cmd->now;
-    if (!new_lago_id(w.lago_id) || store_wallet_save(st, &w) != STORE_OK)
+    if (!new_lago_id(cmd, w.lago_id) || store_wallet_save(st, &w) != STORE_OK)
         return COMMAND_STORE_FAILED;
     memcpy(cmd->wallet_lago_id, w.lago_id, sizeof w.lago_id);
     /* Loaded back whole (with its terms), so memory holds what the disk holds. */
