@@ -32,7 +32,7 @@ build-race: deps
 	@cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=THREAD >/dev/null
 	@cmake --build build/tsan -j $(JOBS) --target tallyd tally test_engine test_usage_view
 
-test: build-test build-race
+test: build build-test build-race
 	@scripts/test.sh $(TEST_BUILD_DIR) build/tsan
 
 format:

@@ -64,7 +64,8 @@ void ledger_entries_list(struct request *req)
     if (s == STORE_OK && wallet) {
         struct store_wallet w;
         s = store_wallet_get(conn, req->org_id, wallet, &w, &req->arena);
-        f.wallet_id = w.id;
+        /* a wallet of another customer than the one named: no entry is both */
+        f.wallet_id = customer && s == STORE_OK && w.customer_id != f.customer_id ? -1 : w.id;
         missing = "wallet_not_found";
     }
     struct store_ledger_entry *rows = NULL;

@@ -155,6 +155,7 @@ static const char *const source_names[] = {[WALLET_SOURCE_MANUAL] = "manual",
 
 static const char *name_of(const char *const *names, size_t count, int value)
 {
+    (void)count; /* for the assertion */
     assert(value >= 0 && (size_t)value < count);
     return names[value];
 }

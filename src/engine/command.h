@@ -297,7 +297,8 @@ struct command {
     struct command *next; /* engine queue link */
 };
 
-/* The writer's next id for this command: a version-4 UUID made from id_seed and a counter. */
+/* The writer's next id for this command: a time-ordered (version-7 layout) UUID made from
+ * cmd->now, id_seed and a counter. */
 void command_new_id(struct command *cmd, char out[37]);
 
 #endif

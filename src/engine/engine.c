@@ -70,6 +70,7 @@ struct engine {
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
+    bool batch_failed;              /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
@@ -1267,6 +1268,16 @@ static void apply_one(struct engine *e, struct command *cmd)
 {
     struct org_state *org = find_org(e, cmd->org_id);
     cmd->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
+    /* Event commands keep their wallet writes for the group's flush; any other command that
+     * may touch wallets first has them written, outside its own savepoint (a failure there
+     * fails the batch: the transaction holds half a flush). */
+    bool defer = cmd->kind == COMMAND_EVENTS_INGEST;
+    if (!defer && e->wallets.dirty_count > 0 &&
+        wallets_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
+        e->batch_failed = true;
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
     if (store_savepoint(e->store) != STORE_OK) {
         cmd->result = COMMAND_STORE_FAILED;
         return;
@@ -1276,7 +1287,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     e->event_id_mark = e->last_event_id;
     e->txid_mark = e->txid_count;
     e->touch_mark = e->touch_count;
-    wallet_book_mark_command(&e->wallets);
+    wallet_book_mark_command(&e->wallets, defer);
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
     if (failed)
@@ -1449,13 +1460,20 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
     bool began = (!e->reload_orgs || load_orgs(e)) && (!e->usage_incomplete || rescan_usage(e)) &&
                  store_begin(e->store) == STORE_OK;
+    struct command *last = batch;
+    e->batch_failed = false;
     for (struct command *c = batch; c; c = c->next) {
-        if (began)
+        if (began && !e->batch_failed)
             apply_one(e, c);
         else
             c->result = COMMAND_STORE_FAILED;
+        last = c;
     }
-    bool committed = began && store_commit(e->store) == STORE_OK;
+    /* The group's deferred wallet writes, made at the last command's time with its ids. */
+    bool flushed =
+        began && !e->batch_failed &&
+        (e->wallets.dirty_count == 0 || wallets_flush(&e->wallets, e->store, last) == COMMAND_OK);
+    bool committed = flushed && store_commit(e->store) == STORE_OK;
     if (began && !committed) {
         store_rollback(e->store);
         sub_cache_invalidate(&e->subscriptions);

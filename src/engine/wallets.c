@@ -59,6 +59,8 @@ struct live_wallet {
 
 struct customer_wallets {
     int64_t org_id, customer_id;
+    uint64_t touched_in; /* the book's command number that last touched it */
+    bool dirty;          /* in the book's dirty list: changes wait for wallets_flush */
     struct live_wallet *wallets;
     size_t wallet_count;
     struct charge_debit *debits; /* malloc'd */
@@ -68,6 +70,97 @@ struct customer_wallets {
 
 static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
                                             struct customer_wallets *cw);
+
+/* A customer's mutable state as it was before an event command touched it. */
+struct customer_snapshot {
+    int64_t customer_id;
+    struct live_wallet *wallets; /* malloc'd, with their own grants and moves */
+    size_t wallet_count;
+    struct charge_debit *debits; /* malloc'd, with their own fundings */
+    size_t debit_count;
+};
+
+static void *duplicate(const void *items, size_t count, size_t size)
+{
+    if (count == 0)
+        return NULL;
+    void *copy = malloc(count * size);
+    if (copy)
+        memcpy(copy, items, count * size);
+    return copy;
+}
+
+static void snapshot_free(struct customer_snapshot *s)
+{
+    for (size_t i = 0; i < s->wallet_count; i++) {
+        free(s->wallets[i].grants);
+        free(s->wallets[i].moves);
+    }
+    for (size_t i = 0; i < s->debit_count; i++)
+        free(s->debits[i].fundings);
+    free(s->wallets);
+    free(s->debits);
+    memset(s, 0, sizeof *s);
+}
+
+static bool snapshot_take(struct customer_snapshot *s, const struct customer_wallets *cw)
+{
+    *s = (struct customer_snapshot){.customer_id = cw->customer_id};
+    if (cw->wallet_count > 0 &&
+        !(s->wallets = duplicate(cw->wallets, cw->wallet_count, sizeof *s->wallets)))
+        return false;
+    s->wallet_count = cw->wallet_count;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &s->wallets[i];
+        const struct live_wallet *from = &cw->wallets[i];
+        w->grants = duplicate(from->grants, from->grant_count, sizeof *w->grants);
+        w->grant_cap = from->grant_count;
+        w->moves = duplicate(from->moves, from->move_count, sizeof *w->moves);
+        w->move_cap = from->move_count;
+        if ((from->grant_count && !w->grants) || (from->move_count && !w->moves)) {
+            w->grant_count = w->move_count = 0;
+            s->wallet_count = i + 1;
+            snapshot_free(s);
+            return false;
+        }
+    }
+    if (cw->debit_count > 0 &&
+        !(s->debits = duplicate(cw->debits, cw->debit_count, sizeof *s->debits))) {
+        snapshot_free(s);
+        return false;
+    }
+    s->debit_count = cw->debit_count;
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &s->debits[i];
+        d->fundings = duplicate(cw->debits[i].fundings, d->funding_count, sizeof *d->fundings);
+        d->funding_cap = d->funding_count;
+        if (d->funding_count && !d->fundings) {
+            for (size_t k = i; k < s->debit_count; k++)
+                s->debits[k].fundings = NULL, s->debits[k].funding_count = 0;
+            snapshot_free(s);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Puts a customer back as the snapshot holds it; the snapshot's memory moves into it. */
+static void snapshot_restore(struct customer_wallets *cw, struct customer_snapshot *s)
+{
+    assert(s->wallet_count == cw->wallet_count); /* event commands add no wallet */
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        free(cw->wallets[i].grants);
+        free(cw->wallets[i].moves);
+        cw->wallets[i] = s->wallets[i];
+    }
+    for (size_t i = 0; i < cw->debit_count; i++)
+        free(cw->debits[i].fundings);
+    free(cw->debits);
+    cw->debits = s->debits;
+    cw->debit_count = cw->debit_cap = s->debit_count;
+    free(s->wallets);
+    memset(s, 0, sizeof *s);
+}
 
 /* ---- the book ------------------------------------------------------------------------------ */
 
@@ -95,6 +188,13 @@ void wallet_book_init(struct wallet_book *b)
     memset(b, 0, sizeof *b);
 }
 
+static void drop_snapshots(struct wallet_book *b)
+{
+    for (size_t i = 0; i < b->snapshot_count; i++)
+        snapshot_free(&b->snapshots[i]);
+    b->snapshot_count = 0;
+}
+
 void wallet_book_clear(struct wallet_book *b)
 {
     for (size_t i = 0; i < b->cap; i++) {
@@ -105,6 +205,8 @@ void wallet_book_clear(struct wallet_book *b)
     }
     b->count = 0;
     b->touched_count = b->touched_mark = 0;
+    b->dirty_count = 0;
+    drop_snapshots(b);
 }
 
 void wallet_book_free(struct wallet_book *b)
@@ -112,6 +214,8 @@ void wallet_book_free(struct wallet_book *b)
     wallet_book_clear(b);
     free(b->items);
     free(b->touched);
+    free(b->dirty);
+    free(b->snapshots);
     wallet_book_init(b);
 }
 
@@ -181,13 +285,29 @@ static bool book_put(struct wallet_book *b, struct customer_wallets *cw)
     return true;
 }
 
-void wallet_book_mark_command(struct wallet_book *b)
+void wallet_book_mark_command(struct wallet_book *b, bool deferring)
 {
+    drop_snapshots(b); /* the last command stood */
+    b->command_number++;
     b->touched_mark = b->touched_count;
+    b->deferring = deferring;
 }
 
 void wallet_book_undo_command(struct wallet_book *b)
 {
+    if (b->deferring) {
+        for (size_t i = b->snapshot_count; i-- > 0;) {
+            struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
+            if (cw)
+                snapshot_restore(cw, &b->snapshots[i]);
+            else
+                snapshot_free(&b->snapshots[i]);
+        }
+        b->snapshot_count = 0;
+        b->touched_count = b->touched_mark;
+        return;
+    }
+    /* the store held everything before this command (wallets_flush ran first): reload */
     while (b->touched_count > b->touched_mark)
         book_forget(b, b->touched[--b->touched_count]);
 }
@@ -195,16 +315,36 @@ void wallet_book_undo_command(struct wallet_book *b)
 void wallet_book_committed(struct wallet_book *b)
 {
     b->touched_count = b->touched_mark = 0;
+    assert(b->dirty_count == 0); /* flushed before the COMMIT */
+    drop_snapshots(b);
 }
 
-static bool touch(struct wallet_book *b, int64_t customer_id)
+static bool touch(struct wallet_book *b, struct customer_wallets *cw)
 {
-    for (size_t i = b->touched_mark; i < b->touched_count; i++)
-        if (b->touched[i] == customer_id)
-            return true;
+    if (cw->touched_in == b->command_number)
+        return true;
     if (!vec_room((void **)&b->touched, &b->touched_cap, b->touched_count, sizeof *b->touched, 64))
         return false;
-    b->touched[b->touched_count++] = customer_id;
+    if (b->deferring) {
+        if (!vec_room((void **)&b->snapshots, &b->snapshot_cap, b->snapshot_count,
+                      sizeof *b->snapshots, 64) ||
+            !snapshot_take(&b->snapshots[b->snapshot_count], cw))
+            return false;
+        b->snapshot_count++;
+    }
+    b->touched[b->touched_count++] = cw->customer_id;
+    cw->touched_in = b->command_number;
+    return true;
+}
+
+static bool mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
+{
+    if (cw->dirty)
+        return true;
+    if (!vec_room((void **)&b->dirty, &b->dirty_cap, b->dirty_count, sizeof *b->dirty, 64))
+        return false;
+    b->dirty[b->dirty_count++] = cw->customer_id;
+    cw->dirty = true;
     return true;
 }
 
@@ -853,7 +993,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_STORE_FAILED;
     if (cw->wallet_count == 0)
         return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
-    if (!touch(b, customer_id))
+    if (!touch(b, cw))
         return COMMAND_STORE_FAILED;
     enum command_result due = bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
@@ -879,7 +1019,24 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         d->charged_cents = cost;
         d->dirty = true;
     }
+    if (b->deferring) /* written once for the whole group, by wallets_flush */
+        return mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
     return flush_customer(st, cmd, cw);
+}
+
+enum command_result wallets_flush(struct wallet_book *b, struct store *st, struct command *cmd)
+{
+    for (size_t i = 0; i < b->dirty_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->dirty[i]);
+        if (!cw)
+            continue; /* dropped: nothing of it is ahead of the store */
+        cw->dirty = false;
+        enum command_result r = flush_customer(st, cmd, cw);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    b->dirty_count = 0;
+    return COMMAND_OK;
 }
 
 /* ---- holds ------------------------------------------------------------------------------------
@@ -907,7 +1064,7 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
                                  struct store_authorization *a, const char *metric_code)
 {
     struct customer_wallets *cw = customer_get(b, st, a->org_id, a->customer_id);
-    if (!cw || !touch(b, a->customer_id))
+    if (!cw || !touch(b, cw))
         return COMMAND_STORE_FAILED;
     enum command_result due = bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
@@ -955,7 +1112,7 @@ enum command_result wallets_release(struct wallet_book *b, struct store *st, str
                                   &count) != STORE_OK)
         return COMMAND_STORE_FAILED;
     struct customer_wallets *cw = customer_get(b, st, a->org_id, a->customer_id);
-    if (!cw || !touch(b, a->customer_id))
+    if (!cw || !touch(b, cw))
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
         struct live_wallet *w = wallet_by_id(cw, holds[i].wallet_id);
@@ -1266,7 +1423,7 @@ static enum command_result live_wallet_of(struct wallet_book *b, struct store *s
     if (row.has_terminated_at)
         return refuse(cmd, "wallet_id", "wallet_is_terminated");
     struct customer_wallets *cw = customer_get(b, st, cmd->org_id, row.customer_id);
-    if (!cw || !touch(b, row.customer_id))
+    if (!cw || !touch(b, cw))
         return COMMAND_STORE_FAILED;
     struct live_wallet *w = wallet_by_id(cw, row.id);
     if (!w)
@@ -1304,7 +1461,7 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (currency && strcmp(currency, req->wallet.currency) != 0)
         return refuse(cmd, "currency", "currencies_does_not_match");
     struct customer_wallets *cw = customer_get(b, st, cmd->org_id, customer.id);
-    if (!cw || !touch(b, customer.id))
+    if (!cw || !touch(b, cw))
         return COMMAND_STORE_FAILED;
     if (cw->wallet_count >= WALLET_PER_CUSTOMER_MAX)
         return refuse(cmd, "customer", "wallet_limit_reached");
@@ -1491,7 +1648,7 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
                                      cmd->arena) != STORE_OK)
                     return COMMAND_STORE_FAILED;
                 struct customer_wallets *cw = customer_get(b, st, cmd->org_id, row.customer_id);
-                if (!cw || !touch(b, row.customer_id))
+                if (!cw || !touch(b, cw))
                     return COMMAND_STORE_FAILED;
                 enum command_result r = bring_up_to_date(st, cmd, cw);
                 if (r != COMMAND_OK)

@@ -38,20 +38,43 @@
 struct usage;
 struct customer_wallets;
 
+struct customer_snapshot;
+
 struct wallet_book {
     struct customer_wallets **items; /* open addressing by customer id, at most half full */
     size_t count, cap;
     /* Customers changed by the current command / batch: dropped if it does not commit. */
     int64_t *touched;
     size_t touched_count, touched_cap, touched_mark;
+    /*
+     * Event commands defer their writes: the debits of a whole group commit are written once
+     * per wallet by wallets_flush, before the COMMIT. Until then `dirty` names the customers
+     * whose memory is ahead of the transaction, and `snapshots` hold the customers the current
+     * event command touched as they were before it, to put back if it is refused.
+     */
+    bool deferring;
+    uint64_t command_number; /* counts commands, so a customer knows it was touched by this one */
+    int64_t *dirty;
+    size_t dirty_count, dirty_cap;
+    struct customer_snapshot *snapshots;
+    size_t snapshot_count, snapshot_cap;
 };
 
 void wallet_book_init(struct wallet_book *b);
 void wallet_book_free(struct wallet_book *b);
-/* Where the current command starts (for wallet_book_undo_command). */
-void wallet_book_mark_command(struct wallet_book *b);
-/* Drops what the current command touched (it was refused or failed; reloaded on next use). */
+/* Where the current command starts (for wallet_book_undo_command); `deferring` for event
+ * commands, whose writes wait for wallets_flush. */
+void wallet_book_mark_command(struct wallet_book *b, bool deferring);
+/* Takes back what the current command changed in memory (it was refused or failed): an event
+ * command's customers are put back as they were; others are dropped, to reload. */
 void wallet_book_undo_command(struct wallet_book *b);
+/*
+ * Writes every deferred change (debits, grants, usage transactions, postings) in the current
+ * transaction, its rows made at cmd->now with cmd's ids. The engine calls it before any
+ * command that writes wallets directly (outside that command's savepoint) and before COMMIT.
+ * A failure fails the whole batch.
+ */
+enum command_result wallets_flush(struct wallet_book *b, struct store *st, struct command *cmd);
 /* Drops everything (the batch did not commit). */
 void wallet_book_clear(struct wallet_book *b);
 /* The batch committed: nothing to undo any more. */

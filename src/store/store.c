@@ -211,6 +211,25 @@ static const char *const migrations[] = {
     "CREATE INDEX wallets_expiring ON wallets(expiration_at)"
     "  WHERE terminated_at IS NULL AND expiration_at IS NOT NULL;"
     "ALTER TABLE ledger_postings ADD COLUMN authorization_id INTEGER NOT NULL DEFAULT 0;",
+    /* 9: fewer indexes on the debit path. A consumption is never looked up by its lago_id,
+     * and a ledger entry is found by customer or wallet through its posting: each index keyed
+     * by wallet costs a random page write per row. */
+    "CREATE TABLE wallet_consumptions_new ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL,"
+    "  inbound_id INTEGER NOT NULL, outbound_id INTEGER NOT NULL,"
+    "  amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "INSERT INTO wallet_consumptions_new SELECT * FROM wallet_consumptions;"
+    "DROP TABLE wallet_consumptions;"
+    "ALTER TABLE wallet_consumptions_new RENAME TO wallet_consumptions;"
+    "CREATE INDEX wallet_consumptions_by_inbound ON wallet_consumptions(inbound_id, id);"
+    "CREATE INDEX wallet_consumptions_by_outbound ON wallet_consumptions(outbound_id, id);"
+    "DROP INDEX ledger_entries_by_customer;"
+    "DROP INDEX ledger_entries_by_wallet;"
+    "CREATE INDEX ledger_entries_by_posting ON ledger_entries(posting_id);"
+    "CREATE INDEX ledger_postings_by_customer ON ledger_postings(org_id, customer_id, id);"
+    "CREATE INDEX ledger_postings_by_wallet ON ledger_postings(wallet_id, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -293,6 +312,10 @@ enum stmt_id {
     STMT_ENTRY_INSERT,
     STMT_ENTRY_COUNT,
     STMT_ENTRY_PAGE,
+    STMT_ENTRY_COUNT_BY_CUSTOMER,
+    STMT_ENTRY_PAGE_BY_CUSTOMER,
+    STMT_ENTRY_COUNT_BY_WALLET,
+    STMT_ENTRY_PAGE_BY_WALLET,
     STMT_ACCOUNT_BALANCE,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
@@ -393,14 +416,20 @@ enum stmt_id {
 #define ENTRY_COLUMNS                                                                              \
     "e.id, e.posting_id, p.cause, e.account, e.amount_cents, e.balance_after_cents, e.currency,"   \
     " e.created_at, w.lago_id, c.external_id, t.lago_id, au.lago_id"
-#define ENTRY_FILTER                                                                               \
-    " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id"                         \
+/* Entries of an organization, or (driven by the posting's index) of a customer or a wallet:
+ * ?2 is the customer or wallet id in the last two. */
+#define ENTRY_JOINS                                                                                \
     " JOIN customers c ON c.id = e.customer_id"                                                    \
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
-    " LEFT JOIN authorizations au ON au.id = p.authorization_id"                                   \
-    " WHERE e.org_id = ?1 AND (?2 = 0 OR e.customer_id = ?2) AND (?3 = 0 OR p.wallet_id = ?3)"     \
-    " AND (?4 IS NULL OR e.created_at >= ?4) AND (?5 IS NULL OR e.created_at < ?5)"
+    " LEFT JOIN authorizations au ON au.id = p.authorization_id"
+#define ENTRY_TIME " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at < ?4)"
+#define ENTRY_FILTER                                                                               \
+    " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id" ENTRY_JOINS             \
+    " WHERE e.org_id = ?1 AND ?2 = 0" ENTRY_TIME
+#define ENTRY_FILTER_BY(column)                                                                    \
+    " FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id" ENTRY_JOINS             \
+    " WHERE p.org_id = ?1 AND p." column " = ?2" ENTRY_TIME
 
 #define AUTH_COLUMNS                                                                               \
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
@@ -597,7 +626,13 @@ static const char *const sql[STMT_COUNT] = {
         " AND wallet_id = ?5 ORDER BY id DESC LIMIT 1), 0), ?8)",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
     [STMT_ENTRY_PAGE] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?6 OFFSET ?7",
+        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_ENTRY_COUNT_BY_CUSTOMER] = "SELECT COUNT(*)" ENTRY_FILTER_BY("customer_id"),
+    [STMT_ENTRY_PAGE_BY_CUSTOMER] = "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY(
+        "customer_id") " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_ENTRY_COUNT_BY_WALLET] = "SELECT COUNT(*)" ENTRY_FILTER_BY("wallet_id"),
+    [STMT_ENTRY_PAGE_BY_WALLET] = "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY(
+        "wallet_id") " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
     [STMT_ACCOUNT_BALANCE] = "SELECT balance_after_cents FROM ledger_entries WHERE org_id = ?1"
                              " AND currency = ?2 AND account = ?3 AND wallet_id = ?4"
                              " ORDER BY id DESC LIMIT 1",
@@ -2368,15 +2403,25 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
                                     int64_t limit, struct store_ledger_entry **out, size_t *count,
                                     int64_t *total, struct arena *a)
 {
+    /* A wallet is narrower than its customer: its filter wins when both are given (the API
+     * passes wallet -1, which matches nothing, when they disagree). */
+    int64_t by = f->wallet_id ? f->wallet_id : f->customer_id;
     const struct page_param params[] = {
         {.value = org_id},
-        {.value = f->customer_id},
-        {.value = f->wallet_id},
+        {.value = by},
         {.value = f->from, .is_text = !f->has_from, .text = NULL}, /* NULL: no bound */
         {.value = f->to, .is_text = !f->has_to, .text = NULL},
     };
-    const struct page_query q = {STMT_ENTRY_COUNT, STMT_ENTRY_PAGE, params, 5,
-                                 sizeof **out,     read_entry_row};
+    const struct page_query q = {f->wallet_id     ? STMT_ENTRY_COUNT_BY_WALLET
+                                 : f->customer_id ? STMT_ENTRY_COUNT_BY_CUSTOMER
+                                                  : STMT_ENTRY_COUNT,
+                                 f->wallet_id     ? STMT_ENTRY_PAGE_BY_WALLET
+                                 : f->customer_id ? STMT_ENTRY_PAGE_BY_CUSTOMER
+                                                  : STMT_ENTRY_PAGE,
+                                 params,
+                                 4,
+                                 sizeof **out,
+                                 read_entry_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;

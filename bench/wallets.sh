@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Prepaid credits at speed: HTTP ingest with every event debited from its customer's wallet in
+# the same commit, beside the same ingest without wallets (same plan, same charge, same 1000
+# subscriptions, fresh data directories, same run); then authorization (hold) latency while
+# that ingest runs. Prints figures; docs/BENCHMARKS.md records them with this command.
+#
+#   bench/wallets.sh                   (after make build; bench/run.sh calls it too)
+#   DURATION=10 CONNECTIONS=64 bench/wallets.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
+work=$(mktemp -d /tmp/tally-bench-wallets-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start NAME WALLETS: a tallyd with 1000 subscriptions priced per token; WALLETS=yes gives each
+# customer a hard-limited wallet that never runs dry. Sets url and key.
+start() {
+  local dir="$work/$1"
+  key=$(build/tally --data-dir "$dir" org create "$1" | tail -n 1)
+  build/tallyd --data-dir "$dir" --listen 127.0.0.1:0 --quiet >"$dir.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do grep -q listening "$dir.out" 2>/dev/null && break; sleep 0.1; done
+  url=$(grep -o 'http://[^ ]*' "$dir.out")
+  api() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -X POST "$url/api/v1/$1" -d "$2"; }
+  api billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}' >/dev/null
+  local bm
+  bm=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/billable_metrics/tokens" | grep -o '"lago_id":"[^"]*"' | head -1 | cut -d'"' -f4)
+  api plans "{\"plan\":{\"code\":\"p\",\"name\":\"P\",\"interval\":\"monthly\",\"amount_cents\":0,\"amount_currency\":\"USD\",\"charges\":[{\"billable_metric_id\":\"$bm\",\"charge_model\":\"standard\",\"properties\":{\"amount\":\"0.00001\"}}]}}" >/dev/null
+  for i in $(seq 0 999); do
+    api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}" >/dev/null
+    if [ "$2" = yes ]; then
+      api wallets "{\"wallet\":{\"external_customer_id\":\"c$i\",\"currency\":\"USD\",\"rate_amount\":\"0.01\",\"name\":\"Prepaid\",\"granted_credits\":\"100000000\",\"limit\":\"hard\"}}" >/dev/null
+    fi
+  done
+}
+
+ingest() {
+  TALLY_KEY=$key TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$url" >"$work/$1.txt"
+  grep -E 'Requests/sec|50%|99%' "$work/$1.txt"
+  awk '/Requests\/sec/{print $2 * 100}' "$work/$1.txt"
+}
+
+echo "== HTTP ingest, no wallets: wrk $CONNECTIONS connections, ${DURATION}s, 100 events a request, 1000 subscriptions"
+start plain no
+plain=$(ingest plain | tee /dev/stderr | tail -n 1)
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+echo "== HTTP ingest, every customer with a hard-limited wallet, each event debited in its commit"
+start wallets yes
+debited=$(ingest wallets | tee /dev/stderr | tail -n 1)
+echo "tallyd peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/${pids[-1]}/status)"
+echo "wallet c0 after ingest: $(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers/c0/wallets/prepaid" | grep -o '"consumed_amount_cents":[0-9]*')"
+
+echo "== authorizations (wrk -t1 -c2, bench/authorize.lua) while the same ingest runs again"
+TALLY_KEY=$key wrk -t1 -c2 -d$((DURATION - 2))s -s bench/authorize.lua "$url" | tail -n 1 >"$work/auth.txt" &
+auth_pid=$!
+ingest wallets-again | grep -E 'Requests/sec|99%'
+wait "$auth_pid"; cat "$work/auth.txt"
+echo "== authorizations alone (wrk -t1 -c2)"
+TALLY_KEY=$key wrk -t1 -c2 -d"${DURATION}s" -s bench/authorize.lua "$url" | tail -n 1
+
+echo "== summary: ingest with real-time debit ${debited} events/s vs ${plain} without wallets: $(awk -v a="$debited" -v b="$plain" 'BEGIN{printf "%.0f%%", 100*a/b}')"
