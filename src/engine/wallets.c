@@ -43,7 +43,12 @@ struct grant_move {
 };
 
 struct live_wallet {
-    struct store_wallet row; /* strings in the customer's arena */
+    struct store_wallet row;  /* strings in the customer's arena */
+    struct wallet_book *book; /* its book: the organization's ledger balances */
+    /* Its ledger accounts' balances (debit positive), for each line's balance after. */
+    int64_t ledger[LEDGER_ACCOUNT_COUNT];
+    /* The day's usage and refund transactions, added to until the day changes (0: none). */
+    int64_t usage_tx_id, usage_day, refund_tx_id, refund_day;
     unsigned fee_types;
     const char **metric_codes;
     size_t metric_code_count;
@@ -206,6 +211,7 @@ void wallet_book_clear(struct wallet_book *b)
     b->count = 0;
     b->touched_count = b->touched_mark = 0;
     b->dirty_count = 0;
+    b->org_balance_count = 0;
     drop_snapshots(b);
 }
 
@@ -216,6 +222,7 @@ void wallet_book_free(struct wallet_book *b)
     free(b->touched);
     free(b->dirty);
     free(b->snapshots);
+    free(b->org_balances);
     wallet_book_init(b);
 }
 
@@ -295,6 +302,7 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring)
 
 void wallet_book_undo_command(struct wallet_book *b)
 {
+    b->org_balance_count = 0; /* postings of the command are gone: reload on next use */
     if (b->deferring) {
         for (size_t i = b->snapshot_count; i-- > 0;) {
             struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
@@ -499,7 +507,8 @@ static bool load_debit(const struct store_charge_debit *row, void *ctx)
     return parse_fundings(d, row->fundings);
 }
 
-static struct customer_wallets *load_customer(struct store *st, int64_t org_id, int64_t customer_id)
+static struct customer_wallets *load_customer(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, int64_t customer_id)
 {
     struct arena arena;
     arena_init(&arena);
@@ -519,10 +528,18 @@ static struct customer_wallets *load_customer(struct store *st, int64_t org_id, 
         goto fail;
     for (size_t i = 0; i < count; i++) {
         struct live_wallet *w = &cw->wallets[cw->wallet_count++];
-        *w = (struct live_wallet){.row = rows[i]};
+        *w = (struct live_wallet){.row = rows[i], .book = b};
         if (!read_applies_to(w, &cw->arena) ||
             store_wallet_live_grants(conn, w->row.id, load_grant, w, &cw->arena) != STORE_OK)
             goto fail;
+        /* its accounts, as every committed posting left them (the invariant check_wallet
+         * asserts): credit balances for the credits, debit ones for overdraft and holds */
+        for (size_t k = 0; k < w->grant_count; k++)
+            w->ledger[w->grants[k].paid ? LEDGER_CUSTOMER_PAID_CREDITS
+                                        : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] -=
+                w->grants[k].remaining_cents;
+        w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
+        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
     }
     if (count > 0 &&
         store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
@@ -539,7 +556,7 @@ static struct customer_wallets *customer_get(struct wallet_book *b, struct store
     struct customer_wallets *cw = book_find(b, customer_id);
     if (cw)
         return cw;
-    if (!(cw = load_customer(st, org_id, customer_id)))
+    if (!(cw = load_customer(b, st, org_id, customer_id)))
         return NULL;
     if (!book_put(b, cw)) {
         customer_free(cw);
@@ -754,53 +771,101 @@ static bool new_lago_id(struct command *cmd, char out[WALLET_LAGO_ID_TEXT])
     return true;
 }
 
-static enum store_status post_about(struct store *st, const struct live_wallet *w,
+/* The organization's balance of an account (cached by the book, loaded on first use). */
+static int64_t *org_balance(struct wallet_book *b, struct store *st, int64_t org_id,
+                            const char *currency, enum ledger_account account)
+{
+    for (size_t i = 0; i < b->org_balance_count; i++) {
+        struct wallet_org_balance *o = &b->org_balances[i];
+        if (o->org_id == org_id && o->account == account && strcmp(o->currency, currency) == 0)
+            return &o->balance;
+    }
+    int64_t balance;
+    if (store_ledger_balance(store_conn(st), org_id, currency, account, &balance) != STORE_OK ||
+        !vec_room((void **)&b->org_balances, &b->org_balance_cap, b->org_balance_count,
+                  sizeof *b->org_balances, 16))
+        return NULL;
+    struct wallet_org_balance *o = &b->org_balances[b->org_balance_count++];
+    *o = (struct wallet_org_balance){.org_id = org_id, .account = account, .balance = balance};
+    snprintf(o->currency, sizeof o->currency, "%s", currency);
+    return &o->balance;
+}
+
+static enum store_status post_about(struct store *st, struct live_wallet *w,
                                     int64_t wallet_transaction_id, int64_t authorization_id,
                                     tally_time at, const struct ledger_posting *p)
 {
     assert(ledger_posting_balanced(p));
+    int64_t after[LEDGER_LINES_MAX];
+    for (size_t i = 0; i < p->count; i++) {
+        enum ledger_account a = p->lines[i].account;
+        int64_t *balance = ledger_account_is_wallet(a)
+                               ? &w->ledger[a]
+                               : org_balance(w->book, st, w->row.org_id, w->row.currency, a);
+        if (!balance)
+            return STORE_ERROR;
+        *balance += p->lines[i].amount_cents;
+        after[i] = *balance;
+    }
     struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
                                     w->row.currency, wallet_transaction_id, at,
                                     authorization_id};
-    return store_ledger_post(st, &ref, p);
+    return store_ledger_post(st, &ref, p, after);
 }
 
-static enum store_status post(struct store *st, const struct live_wallet *w,
+static enum store_status post(struct store *st, struct live_wallet *w,
                               int64_t wallet_transaction_id, tally_time at,
                               const struct ledger_posting *p)
 {
     return post_about(st, w, wallet_transaction_id, 0, at, p);
 }
 
-/* Inserts a settled usage transaction and its consumption rows (moves of one sign). */
+#define USEC_PER_DAY (INT64_C(86400) * 1000000)
+
+/*
+ * The day's usage debits (or refund steps) of a wallet are one transaction, added to by every
+ * flush of that UTC day, with one consumption row per grant, added to likewise: the history a
+ * person reads stays short, and a debit costs updates of rows the day already wrote.
+ */
 static enum store_status usage_transaction(struct store *st, struct command *cmd,
                                            struct live_wallet *w, bool refund, int64_t amount,
                                            int64_t *id)
 {
     tally_time now = cmd->now;
-    struct store_wallet_transaction t = {
-        .org_id = w->row.org_id,
-        .wallet_id = w->row.id,
-        .type = refund ? WALLET_INBOUND : WALLET_OUTBOUND,
-        .state = WALLET_TX_SETTLED,
-        .status = refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE,
-        .source = WALLET_SOURCE_MANUAL,
-        .amount_cents = amount,
-        .priority = WALLET_PRIORITY_MAX,
-        .has_settled_at = true,
-        .settled_at = now,
-        .created_at = now,
-    };
-    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    int64_t day = now / USEC_PER_DAY;
+    int64_t *tx = refund ? &w->refund_tx_id : &w->usage_tx_id;
+    int64_t *tx_day = refund ? &w->refund_day : &w->usage_day;
+    bool found = false;
+    if (*tx != 0 && *tx_day == day &&
+        store_wallet_transaction_add_amount(st, *tx, amount, &found) != STORE_OK)
         return STORE_ERROR;
-    *id = t.id;
+    if (!found) {
+        struct store_wallet_transaction t = {
+            .org_id = w->row.org_id,
+            .wallet_id = w->row.id,
+            .type = refund ? WALLET_INBOUND : WALLET_OUTBOUND,
+            .state = WALLET_TX_SETTLED,
+            .status = refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE,
+            .source = WALLET_SOURCE_MANUAL,
+            .amount_cents = amount,
+            .priority = WALLET_PRIORITY_MAX,
+            .has_settled_at = true,
+            .settled_at = now,
+            .created_at = now,
+        };
+        if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+            return STORE_ERROR;
+        *tx = t.id;
+        *tx_day = day;
+    }
+    *id = *tx;
     for (size_t i = 0; i < w->move_count; i++) {
         const struct grant_move *m = &w->moves[i];
         if ((m->cents < 0) != refund)
             continue;
         char lago_id[WALLET_LAGO_ID_TEXT];
         if (!new_lago_id(cmd, lago_id) ||
-            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, t.id,
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx,
                                             refund ? -m->cents : m->cents, now) != STORE_OK)
             return STORE_ERROR;
     }
@@ -884,31 +949,28 @@ static bool format_fundings(const struct charge_debit *d, struct arena *a, const
 }
 
 #ifdef TALLY_CHECK_INVARIANTS
-/* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts. */
+/* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts, both as
+ * the writer keeps them and as the last stored entries left them. */
 static void check_wallet(struct store *st, const struct live_wallet *w)
 {
-    int64_t paid = 0, free_credits = 0, overdraft = 0;
-    struct store_conn *c = store_conn(st);
-    assert(w->row.balance_cents == grants_total(w) - w->row.overdrawn_cents);
-    if (store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_PAID_CREDITS,
-                             w->row.id, &paid) != STORE_OK ||
-        store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
-                             w->row.id, &free_credits) != STORE_OK ||
-        store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_OVERDRAFT,
-                             w->row.id, &overdraft) != STORE_OK)
-        return; /* the store failed: the command fails on its own */
-    /* the credit accounts hold credit (negative) balances */
-    assert(-paid - free_credits - overdraft == w->row.balance_cents);
-    assert(overdraft == w->row.overdrawn_cents);
-    int64_t held = 0;
-    if (store_ledger_balance(c, w->row.org_id, w->row.currency, LEDGER_CUSTOMER_HELD_CREDITS,
-                             w->row.id, &held) == STORE_OK)
-        assert(-held == w->row.held_cents);
-    int64_t paid_grants = 0;
+    int64_t paid_grants = 0, free_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
-        if (w->grants[i].paid)
-            paid_grants += w->grants[i].remaining_cents;
-    assert(-paid == paid_grants);
+        *(w->grants[i].paid ? &paid_grants : &free_grants) += w->grants[i].remaining_cents;
+    assert(w->row.balance_cents == paid_grants + free_grants - w->row.overdrawn_cents);
+    assert(w->ledger[LEDGER_CUSTOMER_PAID_CREDITS] == -paid_grants);
+    assert(w->ledger[LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] == -free_grants);
+    assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] == w->row.overdrawn_cents);
+    assert(w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] == -w->row.held_cents);
+    enum ledger_account accounts[] = {LEDGER_CUSTOMER_PAID_CREDITS,
+                                      LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                      LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_HELD_CREDITS};
+    for (size_t i = 0; i < sizeof accounts / sizeof accounts[0]; i++) {
+        int64_t stored;
+        if (store_ledger_wallet_balance(store_conn(st), w->row.id, accounts[i], &stored) !=
+            STORE_OK)
+            return; /* the store failed: the command fails on its own */
+        assert(stored == w->ledger[accounts[i]]);
+    }
 }
 #endif
 

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ledger.h"
 #include "core/wallet.h"
 #include "engine/command.h"
 #include "store/store.h"
@@ -39,6 +40,14 @@ struct usage;
 struct customer_wallets;
 
 struct customer_snapshot;
+
+/* An organization's ledger account balance, cached by the writer. */
+struct wallet_org_balance {
+    int64_t org_id;
+    char currency[4];
+    enum ledger_account account;
+    int64_t balance; /* debit positive */
+};
 
 struct wallet_book {
     struct customer_wallets **items; /* open addressing by customer id, at most half full */
@@ -58,6 +67,10 @@ struct wallet_book {
     size_t dirty_count, dirty_cap;
     struct customer_snapshot *snapshots;
     size_t snapshot_count, snapshot_cap;
+    /* The organizations' ledger balances, as the postings written so far left them (dropped
+     * with any undone command, reloaded from ledger_balances). */
+    struct wallet_org_balance *org_balances;
+    size_t org_balance_count, org_balance_cap;
 };
 
 void wallet_book_init(struct wallet_book *b);

@@ -230,6 +230,21 @@ static const char *const migrations[] = {
     "CREATE INDEX ledger_entries_by_posting ON ledger_entries(posting_id);"
     "CREATE INDEX ledger_postings_by_customer ON ledger_postings(org_id, customer_id, id);"
     "CREATE INDEX ledger_postings_by_wallet ON ledger_postings(wallet_id, id);",
+    /* 10: the organization's ledger balances kept beside its entries (the writer knows each
+     * line's balance after; wallet accounts follow from the wallet's grants), so no index keyed
+     * by wallet is needed to find the last one; one consumption row per grant and debit
+     * transaction, added to */
+    "CREATE TABLE ledger_balances ("
+    "  org_id INTEGER NOT NULL, currency TEXT NOT NULL, account INTEGER NOT NULL,"
+    "  balance_cents INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, currency, account)) WITHOUT ROWID;"
+    "INSERT INTO ledger_balances SELECT e.org_id, e.currency, e.account, e.balance_after_cents"
+    "  FROM ledger_entries e WHERE e.wallet_id = 0 AND e.id = (SELECT MAX(id) FROM ledger_entries"
+    "  x WHERE x.org_id = e.org_id AND x.currency = e.currency AND x.account = e.account"
+    "  AND x.wallet_id = 0);"
+    "DROP INDEX ledger_entries_by_account;"
+    "DROP INDEX wallet_consumptions_by_outbound;"
+    "CREATE UNIQUE INDEX wallet_consumptions_pair ON wallet_consumptions(outbound_id, inbound_id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -317,6 +332,9 @@ enum stmt_id {
     STMT_ENTRY_COUNT_BY_WALLET,
     STMT_ENTRY_PAGE_BY_WALLET,
     STMT_ACCOUNT_BALANCE,
+    STMT_ORG_BALANCE_PUT,
+    STMT_WALLET_ACCOUNT_BALANCE,
+    STMT_WT_ADD_AMOUNT,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
@@ -604,8 +622,10 @@ static const char *const sql[STMT_COUNT] = {
         " WHERE t.wallet_id = ?1 AND t.remaining_cents > 0",
     [STMT_WT_COUNT] = "SELECT COUNT(*)" WT_FILTER,
     [STMT_WT_PAGE] = "SELECT " WT_COLUMNS WT_FILTER " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6",
-    [STMT_CONSUMPTION_INSERT] = "INSERT INTO wallet_consumptions(org_id, lago_id, inbound_id,"
-                                " outbound_id, amount_cents, created_at) VALUES (?,?,?,?,?,?)",
+    [STMT_CONSUMPTION_INSERT] =
+        "INSERT INTO wallet_consumptions(org_id, lago_id, inbound_id, outbound_id, amount_cents,"
+        " created_at) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT (outbound_id, inbound_id)"
+        " DO UPDATE SET amount_cents = amount_cents + excluded.amount_cents",
     [STMT_CONSUMPTION_COUNT_BY_INBOUND] =
         "SELECT COUNT(*) FROM wallet_consumptions k WHERE k.inbound_id = ?1",
     [STMT_CONSUMPTION_PAGE_BY_INBOUND] = "SELECT " CONSUMPTION_COLUMNS CONSUMPTION_FROM(
@@ -621,9 +641,16 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_ENTRY_INSERT] =
         "INSERT INTO ledger_entries(posting_id, org_id, customer_id, account, wallet_id,"
         " currency, amount_cents, balance_after_cents, created_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 + COALESCE((SELECT balance_after_cents"
-        " FROM ledger_entries WHERE org_id = ?2 AND currency = ?6 AND account = ?4"
-        " AND wallet_id = ?5 ORDER BY id DESC LIMIT 1), 0), ?8)",
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8)",
+    [STMT_ORG_BALANCE_PUT] = "INSERT OR REPLACE INTO ledger_balances(org_id, currency, account,"
+                             " balance_cents) VALUES (?,?,?,?)",
+    [STMT_WALLET_ACCOUNT_BALANCE] =
+        "SELECT e.balance_after_cents FROM ledger_postings p"
+        " JOIN ledger_entries e ON e.posting_id = p.id"
+        " WHERE p.wallet_id = ?1 AND e.account = ?2 AND e.wallet_id = ?1"
+        " ORDER BY p.id DESC LIMIT 1",
+    [STMT_WT_ADD_AMOUNT] =
+        "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
     [STMT_ENTRY_PAGE] =
         "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
@@ -633,9 +660,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_ENTRY_COUNT_BY_WALLET] = "SELECT COUNT(*)" ENTRY_FILTER_BY("wallet_id"),
     [STMT_ENTRY_PAGE_BY_WALLET] = "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY(
         "wallet_id") " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
-    [STMT_ACCOUNT_BALANCE] = "SELECT balance_after_cents FROM ledger_entries WHERE org_id = ?1"
-                             " AND currency = ?2 AND account = ?3 AND wallet_id = ?4"
-                             " ORDER BY id DESC LIMIT 1",
+    [STMT_ACCOUNT_BALANCE] = "SELECT balance_cents FROM ledger_balances WHERE org_id = ?1"
+                             " AND currency = ?2 AND account = ?3",
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT OR REPLACE INTO charge_debits(subscription_id, charge_lago_id, period_from,"
         " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)",
@@ -2323,7 +2349,8 @@ enum store_status store_wallet_consumption_list(struct store_conn *c, int64_t tr
 /* ---- the ledger ----------------------------------------------------------------------------- */
 
 enum store_status store_ledger_post(struct store *st, const struct store_posting_ref *ref,
-                                    const struct ledger_posting *p)
+                                    const struct ledger_posting *p,
+                                    const int64_t balance_after[LEDGER_LINES_MAX])
 {
     if (!ledger_posting_balanced(p))
         return STORE_ERROR; /* never written: the engine asserts this before */
@@ -2343,25 +2370,63 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
     int64_t posting_id = sqlite3_last_insert_rowid(st->conn.db);
     for (size_t i = 0; i < p->count; i++) {
         const struct ledger_line *l = &p->lines[i];
+        bool wallet = ledger_account_is_wallet(l->account);
         if (!(s = stmt(&st->conn, STMT_ENTRY_INSERT)))
             return STORE_ERROR;
         sqlite3_bind_int64(s, 1, posting_id);
         sqlite3_bind_int64(s, 2, ref->org_id);
         sqlite3_bind_int64(s, 3, ref->customer_id);
         sqlite3_bind_int(s, 4, (int)l->account);
-        sqlite3_bind_int64(s, 5, ledger_account_is_wallet(l->account) ? ref->wallet_id : 0);
+        sqlite3_bind_int64(s, 5, wallet ? ref->wallet_id : 0);
         bind_text(s, 6, ref->currency);
         sqlite3_bind_int64(s, 7, l->amount_cents);
         sqlite3_bind_int64(s, 8, ref->at);
+        sqlite3_bind_int64(s, 9, balance_after[i]);
+        if (step_done(s) != STORE_OK)
+            return STORE_ERROR;
+        if (wallet)
+            continue;
+        if (!(s = stmt(&st->conn, STMT_ORG_BALANCE_PUT)))
+            return STORE_ERROR;
+        sqlite3_bind_int64(s, 1, ref->org_id);
+        bind_text(s, 2, ref->currency);
+        sqlite3_bind_int(s, 3, (int)l->account);
+        sqlite3_bind_int64(s, 4, balance_after[i]);
         if (step_done(s) != STORE_OK)
             return STORE_ERROR;
     }
     return STORE_OK;
 }
 
+enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wallet_id,
+                                              enum ledger_account account, int64_t *balance)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WALLET_ACCOUNT_BALANCE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    sqlite3_bind_int(s, 2, (int)account);
+    enum store_status r = step_one(s);
+    *balance = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_ERROR ? STORE_ERROR : STORE_OK;
+}
+
+enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t id, int64_t cents,
+                                                      bool *found)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_ADD_AMOUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, cents);
+    enum store_status r = step_done(s);
+    *found = r == STORE_OK && sqlite3_changes(st->conn.db) == 1;
+    return r;
+}
+
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
-                                       enum ledger_account account, int64_t wallet_id,
-                                       int64_t *balance)
+                                       enum ledger_account account, int64_t *balance)
 {
     sqlite3_stmt *s = stmt(c, STMT_ACCOUNT_BALANCE);
     if (!s)
@@ -2369,7 +2434,6 @@ enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, con
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, currency);
     sqlite3_bind_int(s, 3, (int)account);
-    sqlite3_bind_int64(s, 4, wallet_id);
     enum store_status r = step_one(s);
     *balance = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);

@@ -359,6 +359,10 @@ enum store_status store_wallet_transaction_insert(struct store *st,
                                                   struct store_wallet_transaction *t);
 enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
                                                          int64_t remaining_cents);
+/* Adds to a transaction's amount (the day's usage debits); *found false if there is no such
+ * transaction. */
+enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t id, int64_t cents,
+                                                      bool *found);
 enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
                                                const char *lago_id,
                                                struct store_wallet_transaction *out,
@@ -381,7 +385,8 @@ enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wa
                                                 struct store_wallet_transaction **out,
                                                 size_t *count, int64_t *total, struct arena *a);
 
-/* Which grant (inbound) paid for which debit (outbound, or a refund step given back). */
+/* Which grant (inbound) paid for which debit (outbound, or a refund step given back); one row
+ * per pair, added to. */
 struct store_wallet_consumption {
     int64_t id;
     char lago_id[WALLET_LAGO_ID_TEXT];
@@ -411,14 +416,19 @@ struct store_posting_ref {
 };
 /*
  * Writes a balanced posting: its wallet accounts are the wallet's, the others the
- * organization's in that currency; each line records the account's balance after it.
+ * organization's in that currency. balance_after[i] is line i's account balance after it (the
+ * writer keeps them: a wallet's follow from its grants, the organization's are stored beside,
+ * in ledger_balances, by this call).
  */
 enum store_status store_ledger_post(struct store *st, const struct store_posting_ref *ref,
-                                    const struct ledger_posting *p);
-/* An account's balance (debit positive); wallet_id 0 for the organization's accounts. */
+                                    const struct ledger_posting *p,
+                                    const int64_t balance_after[LEDGER_LINES_MAX]);
+/* An organization account's balance (debit positive); 0 before its first posting. */
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
-                                       enum ledger_account account, int64_t wallet_id,
-                                       int64_t *balance);
+                                       enum ledger_account account, int64_t *balance);
+/* A wallet account's balance as its last entry left it (debit positive): for checks. */
+enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wallet_id,
+                                              enum ledger_account account, int64_t *balance);
 
 struct store_ledger_entry {
     int64_t id, posting_id;

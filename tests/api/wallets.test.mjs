@@ -102,12 +102,14 @@ test('each acknowledged event is debited before its answer: fee plus taxes, at t
   const granted = txs.find((x) => x.transaction_status === 'granted'), paid = txs.find((x) => x.transaction_status === 'purchased');
   assert.equal(granted.remaining_amount_cents, 5000 - 121);
   assert.equal(paid.remaining_amount_cents, 1000);
+  // the day's usage is one transaction, and what each grant gave it one consumption, added to
   const consumptions = (await ok(await t.api(`/api/v1/wallet_transactions/${granted.lago_id}/consumptions`))).wallet_transaction_consumptions;
-  assert.deepEqual(consumptions.map((c) => c.amount_cents), [120, 1]);
+  assert.deepEqual(consumptions.map((c) => c.amount_cents), [121]);
   assert.equal(consumptions[0].wallet_transaction.transaction_status, 'usage');
-  assert.equal(consumptions[0].credit_amount, '2.4');
+  assert.equal(consumptions[0].wallet_transaction.amount, '1.21'); // 121 cents
+  assert.equal(consumptions[0].credit_amount, '2.42');
   const fundings = (await ok(await t.api(`/api/v1/wallet_transactions/${consumptions[0].wallet_transaction.lago_id}/fundings`))).wallet_transaction_fundings;
-  assert.deepEqual(fundings.map((f) => [f.wallet_transaction.lago_id, f.amount_cents]), [[granted.lago_id, 120]]);
+  assert.deepEqual(fundings.map((f) => [f.wallet_transaction.lago_id, f.amount_cents]), [[granted.lago_id, 121]]);
   await assertLedgerBalances();
 });
 
