@@ -1272,8 +1272,7 @@ static void apply_one(struct engine *e, struct command *cmd)
      * may touch wallets first has them written, outside its own savepoint (a failure there
      * fails the batch: the transaction holds half a flush). */
     bool defer = cmd->kind == COMMAND_EVENTS_INGEST;
-    if (!defer && e->wallets.dirty_count > 0 &&
-        wallets_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
+    if (!defer && wallets_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
         e->batch_failed = true;
         cmd->result = COMMAND_STORE_FAILED;
         return;
@@ -1471,8 +1470,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     }
     /* The group's deferred wallet writes, made at the last command's time with its ids. */
     bool flushed =
-        began && !e->batch_failed &&
-        (e->wallets.dirty_count == 0 || wallets_flush(&e->wallets, e->store, last) == COMMAND_OK);
+        began && !e->batch_failed && wallets_flush(&e->wallets, e->store, last) == COMMAND_OK;
     bool committed = flushed && store_commit(e->store) == STORE_OK;
     if (began && !committed) {
         store_rollback(e->store);

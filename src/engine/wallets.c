@@ -223,6 +223,7 @@ void wallet_book_free(struct wallet_book *b)
     free(b->dirty);
     free(b->snapshots);
     free(b->org_balances);
+    free(b->org_saved);
     wallet_book_init(b);
 }
 
@@ -296,13 +297,25 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring)
 {
     drop_snapshots(b); /* the last command stood */
     b->command_number++;
+    /* the organizations' balances are few: a copy is the undo (a failed copy: forget them) */
+    if (vec_room((void **)&b->org_saved, &b->org_saved_cap, b->org_balance_count,
+                 sizeof *b->org_saved, 16)) {
+        if (b->org_balance_count > 0)
+            memcpy(b->org_saved, b->org_balances, b->org_balance_count * sizeof *b->org_saved);
+        b->org_saved_count = b->org_balance_count;
+    } else {
+        b->org_saved_count = b->org_balance_count = 0;
+    }
     b->touched_mark = b->touched_count;
     b->deferring = deferring;
 }
 
 void wallet_book_undo_command(struct wallet_book *b)
 {
-    b->org_balance_count = 0; /* postings of the command are gone: reload on next use */
+    /* the command's postings are gone: its organizations' balances go back too */
+    if (b->org_saved_count > 0)
+        memcpy(b->org_balances, b->org_saved, b->org_saved_count * sizeof *b->org_saved);
+    b->org_balance_count = b->org_saved_count;
     if (b->deferring) {
         for (size_t i = b->snapshot_count; i-- > 0;) {
             struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
@@ -772,13 +785,14 @@ static bool new_lago_id(struct command *cmd, char out[WALLET_LAGO_ID_TEXT])
 }
 
 /* The organization's balance of an account (cached by the book, loaded on first use). */
-static int64_t *org_balance(struct wallet_book *b, struct store *st, int64_t org_id,
-                            const char *currency, enum ledger_account account)
+static struct wallet_org_balance *org_balance(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, const char *currency,
+                                              enum ledger_account account)
 {
     for (size_t i = 0; i < b->org_balance_count; i++) {
         struct wallet_org_balance *o = &b->org_balances[i];
         if (o->org_id == org_id && o->account == account && strcmp(o->currency, currency) == 0)
-            return &o->balance;
+            return o;
     }
     int64_t balance;
     if (store_ledger_balance(store_conn(st), org_id, currency, account, &balance) != STORE_OK ||
@@ -788,7 +802,7 @@ static int64_t *org_balance(struct wallet_book *b, struct store *st, int64_t org
     struct wallet_org_balance *o = &b->org_balances[b->org_balance_count++];
     *o = (struct wallet_org_balance){.org_id = org_id, .account = account, .balance = balance};
     snprintf(o->currency, sizeof o->currency, "%s", currency);
-    return &o->balance;
+    return o;
 }
 
 static enum store_status post_about(struct store *st, struct live_wallet *w,
@@ -799,13 +813,15 @@ static enum store_status post_about(struct store *st, struct live_wallet *w,
     int64_t after[LEDGER_LINES_MAX];
     for (size_t i = 0; i < p->count; i++) {
         enum ledger_account a = p->lines[i].account;
-        int64_t *balance = ledger_account_is_wallet(a)
-                               ? &w->ledger[a]
-                               : org_balance(w->book, st, w->row.org_id, w->row.currency, a);
-        if (!balance)
+        if (ledger_account_is_wallet(a)) {
+            after[i] = w->ledger[a] += p->lines[i].amount_cents;
+            continue;
+        }
+        struct wallet_org_balance *o = org_balance(w->book, st, w->row.org_id, w->row.currency, a);
+        if (!o)
             return STORE_ERROR;
-        *balance += p->lines[i].amount_cents;
-        after[i] = *balance;
+        after[i] = o->balance += p->lines[i].amount_cents;
+        o->dirty = true; /* stored by wallets_flush */
     }
     struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
                                     w->row.currency, wallet_transaction_id, at,
@@ -1098,6 +1114,13 @@ enum command_result wallets_flush(struct wallet_book *b, struct store *st, struc
             return r;
     }
     b->dirty_count = 0;
+    for (size_t i = 0; i < b->org_balance_count; i++) {
+        struct wallet_org_balance *o = &b->org_balances[i];
+        if (o->dirty && store_ledger_balance_put(st, o->org_id, o->currency, o->account,
+                                                 o->balance) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        o->dirty = false;
+    }
     return COMMAND_OK;
 }
 

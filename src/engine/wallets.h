@@ -47,6 +47,7 @@ struct wallet_org_balance {
     char currency[4];
     enum ledger_account account;
     int64_t balance; /* debit positive */
+    bool dirty;      /* not yet in ledger_balances: written by wallets_flush */
 };
 
 struct wallet_book {
@@ -67,10 +68,12 @@ struct wallet_book {
     size_t dirty_count, dirty_cap;
     struct customer_snapshot *snapshots;
     size_t snapshot_count, snapshot_cap;
-    /* The organizations' ledger balances, as the postings written so far left them (dropped
-     * with any undone command, reloaded from ledger_balances). */
+    /* The organizations' ledger balances, as the postings written so far left them (put back
+     * as they were when a command is undone; stored by wallets_flush). */
     struct wallet_org_balance *org_balances;
     size_t org_balance_count, org_balance_cap;
+    struct wallet_org_balance *org_saved; /* as they were when the current command began */
+    size_t org_saved_count, org_saved_cap;
 };
 
 void wallet_book_init(struct wallet_book *b);
@@ -82,10 +85,10 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring);
  * command's customers are put back as they were; others are dropped, to reload. */
 void wallet_book_undo_command(struct wallet_book *b);
 /*
- * Writes every deferred change (debits, grants, usage transactions, postings) in the current
- * transaction, its rows made at cmd->now with cmd's ids. The engine calls it before any
- * command that writes wallets directly (outside that command's savepoint) and before COMMIT.
- * A failure fails the whole batch.
+ * Writes every deferred change (debits, grants, usage transactions, postings, and the
+ * organizations' ledger balances) in the current transaction, its rows made at cmd->now with
+ * cmd's ids. The engine calls it before any command that writes wallets directly (outside that
+ * command's savepoint) and before COMMIT. A failure fails the whole batch.
  */
 enum command_result wallets_flush(struct wallet_book *b, struct store *st, struct command *cmd);
 /* Drops everything (the batch did not commit). */

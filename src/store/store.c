@@ -662,9 +662,12 @@ static const char *const sql[STMT_COUNT] = {
         "wallet_id") " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
     [STMT_ACCOUNT_BALANCE] = "SELECT balance_cents FROM ledger_balances WHERE org_id = ?1"
                              " AND currency = ?2 AND account = ?3",
+    /* an upsert, not INSERT OR REPLACE: the row changes in place */
     [STMT_CHARGE_DEBIT_PUT] =
-        "INSERT OR REPLACE INTO charge_debits(subscription_id, charge_lago_id, period_from,"
-        " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from,"
+        " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)"
+        " ON CONFLICT (subscription_id, charge_lago_id, period_from) DO UPDATE SET"
+        " charged_cents = excluded.charged_cents, fundings = excluded.fundings",
     [STMT_AUTH_INSERT] =
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
@@ -2384,18 +2387,21 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
         sqlite3_bind_int64(s, 9, balance_after[i]);
         if (step_done(s) != STORE_OK)
             return STORE_ERROR;
-        if (wallet)
-            continue;
-        if (!(s = stmt(&st->conn, STMT_ORG_BALANCE_PUT)))
-            return STORE_ERROR;
-        sqlite3_bind_int64(s, 1, ref->org_id);
-        bind_text(s, 2, ref->currency);
-        sqlite3_bind_int(s, 3, (int)l->account);
-        sqlite3_bind_int64(s, 4, balance_after[i]);
-        if (step_done(s) != STORE_OK)
-            return STORE_ERROR;
     }
     return STORE_OK;
+}
+
+enum store_status store_ledger_balance_put(struct store *st, int64_t org_id, const char *currency,
+                                           enum ledger_account account, int64_t balance)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_BALANCE_PUT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, currency);
+    sqlite3_bind_int(s, 3, (int)account);
+    sqlite3_bind_int64(s, 4, balance);
+    return step_done(s);
 }
 
 enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wallet_id,

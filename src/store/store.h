@@ -418,11 +418,13 @@ struct store_posting_ref {
  * Writes a balanced posting: its wallet accounts are the wallet's, the others the
  * organization's in that currency. balance_after[i] is line i's account balance after it (the
  * writer keeps them: a wallet's follow from its grants, the organization's are stored beside,
- * in ledger_balances, by this call).
+ * in ledger_balances, by store_ledger_balance_put before the transaction commits).
  */
 enum store_status store_ledger_post(struct store *st, const struct store_posting_ref *ref,
                                     const struct ledger_posting *p,
                                     const int64_t balance_after[LEDGER_LINES_MAX]);
+enum store_status store_ledger_balance_put(struct store *st, int64_t org_id, const char *currency,
+                                           enum ledger_account account, int64_t balance);
 /* An organization account's balance (debit positive); 0 before its first posting. */
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
                                        enum ledger_account account, int64_t *balance);
