@@ -42,27 +42,31 @@ start() {
   done
 }
 
+# ingest NAME: prints wrk's rate and latencies; events/s into $work/NAME.rate
 ingest() {
   TALLY_KEY=$key TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$url" >"$work/$1.txt"
   grep -E 'Requests/sec|50%|99%' "$work/$1.txt"
-  awk '/Requests\/sec/{print $2 * 100}' "$work/$1.txt"
+  awk '/Requests\/sec/{print $2 * 100}' "$work/$1.txt" >"$work/$1.rate"
+  echo "events/s: $(cat "$work/$1.rate")"
 }
 
 echo "== HTTP ingest, no wallets: wrk $CONNECTIONS connections, ${DURATION}s, 100 events a request, 1000 subscriptions"
 start plain no
-plain=$(ingest plain | tee /dev/stderr | tail -n 1)
+ingest plain
+plain=$(cat "$work/plain.rate")
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 echo "== HTTP ingest, every customer with a hard-limited wallet, each event debited in its commit"
 start wallets yes
-debited=$(ingest wallets | tee /dev/stderr | tail -n 1)
+ingest wallets
+debited=$(cat "$work/wallets.rate")
 echo "tallyd peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/${pids[-1]}/status)"
 echo "wallet c0 after ingest: $(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers/c0/wallets/prepaid" | grep -o '"consumed_amount_cents":[0-9]*')"
 
 echo "== authorizations (wrk -t1 -c2, bench/authorize.lua) while the same ingest runs again"
 TALLY_KEY=$key wrk -t1 -c2 -d$((DURATION - 2))s -s bench/authorize.lua "$url" | tail -n 1 >"$work/auth.txt" &
 auth_pid=$!
-ingest wallets-again | grep -E 'Requests/sec|99%'
+ingest wallets-again
 wait "$auth_pid"; cat "$work/auth.txt"
 echo "== authorizations alone (wrk -t1 -c2)"
 TALLY_KEY=$key wrk -t1 -c2 -d"${DURATION}s" -s bench/authorize.lua "$url" | tail -n 1
