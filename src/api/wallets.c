@@ -12,6 +12,7 @@
 #include "core/currency.h"
 #include "core/wallet.h"
 #include "json/json_in.h"
+#include "sys/entropy.h"
 #include "util/jsonw.h"
 
 #define WALLET_METADATA_MAX 4096 /* bytes of a wallet's metadata object, as JSON */
@@ -107,7 +108,7 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     term(w, terms, "paid_top_up_min_amount_cents", "null");
     term(w, terms, "paid_top_up_max_amount_cents", "null");
     jsonw_kv_int(w, "priority", row->priority);
-    jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
+    term(w, terms, "recurring_transaction_rules", "[]");
     term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_raw(w, "payment_method",
@@ -223,6 +224,120 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
     return true;
 }
 
+/* A credits amount of a rule, at least 0, normalized ("10" -> "10.0"); absent: `fallback`. */
+static bool rule_credits(struct json_object *rule, const char *key, const char *fallback,
+                         struct json_object *out, struct json_in_error *err)
+{
+    money_t v;
+    enum json_in_result r = json_in_decimal(rule, key, &v, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE) {
+        json_object_object_add(out, key, fallback ? json_object_new_string(fallback) : NULL);
+        return true;
+    }
+    if (money_sign(v) < 0)
+        return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+    char text[MONEY_TEXT_MAX];
+    money_format_fraction(money_normalize(v), 1, text, sizeof text);
+    json_object_object_add(out, key, json_object_new_string(text));
+    return true;
+}
+
+/*
+ * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" (interval
+ * rules need the clock's scheduling: not yet), method fixed or target, normalized with its
+ * lago_id and creation time. NULL after refusing.
+ */
+static struct json_object *parse_rules(struct request *req, struct json_object *list,
+                                       struct json_in_error *err)
+{
+    if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > 1) {
+        json_in_refuse(err, "recurring_transaction_rules", "invalid_number_of_recurring_rules");
+        return NULL;
+    }
+    struct json_object *out = json_object_new_array();
+    if (json_object_array_length(list) == 0)
+        return out;
+    struct json_object *rule = json_object_array_get_idx(list, 0), *norm = json_object_new_object();
+    const char *trigger = NULL, *method = NULL, *name = NULL;
+    bool grants = false, requires = false, ignore = false;
+    tally_time expiration, now;
+    enum json_in_result exp;
+    char id[ENTROPY_UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
+    json_object_array_add(out, norm);
+    if (!json_object_is_type(rule, json_type_object)) {
+        json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        goto fail;
+    }
+    if (json_in_string(rule, "trigger", 16, &req->arena, &trigger, err) == JSON_IN_INVALID ||
+        json_in_string(rule, "method", 16, &req->arena, &method, err) == JSON_IN_INVALID ||
+        json_in_string(rule, "transaction_name", WALLET_NAME_MAX, &req->arena, &name, err) ==
+            JSON_IN_INVALID ||
+        json_in_bool(rule, "grants_target_top_up", &grants, err) == JSON_IN_INVALID ||
+        json_in_bool(rule, "invoice_requires_successful_payment", &requires, err) ==
+            JSON_IN_INVALID ||
+        json_in_bool(rule, "ignore_paid_top_up_limits", &ignore, err) == JSON_IN_INVALID ||
+        (exp = json_in_instant(rule, "expiration_at", &expiration, err)) == JSON_IN_INVALID)
+        goto fail;
+    if (!trigger || strcmp(trigger, "threshold") != 0) {
+        json_in_refuse(err, "recurring_transaction_rules",
+                       trigger && strcmp(trigger, "interval") == 0 ? "not_supported_yet"
+                                                                   : "invalid_recurring_rule");
+        goto fail;
+    }
+    if (method && strcmp(method, "fixed") != 0 && strcmp(method, "target") != 0) {
+        json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        goto fail;
+    }
+    bool target = method && strcmp(method, "target") == 0;
+    json_object_object_add(norm, "trigger", json_object_new_string("threshold"));
+    json_object_object_add(norm, "interval", NULL);
+    json_object_object_add(norm, "method", json_object_new_string(target ? "target" : "fixed"));
+    if (!rule_credits(rule, "threshold_credits", NULL, norm, err) ||
+        !rule_credits(rule, "paid_credits", "0.0", norm, err) ||
+        !rule_credits(rule, "granted_credits", "0.0", norm, err) ||
+        !rule_credits(rule, "target_ongoing_balance", NULL, norm, err))
+        goto fail;
+    struct json_object *threshold, *goal;
+    bool has_threshold =
+             json_object_object_get_ex(norm, "threshold_credits", &threshold) && threshold,
+         has_goal = json_object_object_get_ex(norm, "target_ongoing_balance", &goal) && goal;
+    money_t t = MONEY_ZERO, g = MONEY_ZERO;
+    if (has_threshold)
+        money_parse(json_object_get_string(threshold), strlen(json_object_get_string(threshold)),
+                    &t);
+    if (has_goal)
+        money_parse(json_object_get_string(goal), strlen(json_object_get_string(goal)), &g);
+    if (!has_threshold || (target && (!has_goal || money_cmp(g, t) < 0)) || (grants && !target)) {
+        json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        goto fail;
+    }
+    if (!entropy_uuid(id) || !api_org_now(req, &now)) {
+        json_in_refuse(err, "recurring_transaction_rules", "out_of_entropy");
+        goto fail;
+    }
+    timestamp_format(now, false, created);
+    json_object_object_add(norm, "grants_target_top_up", json_object_new_boolean(grants));
+    json_object_object_add(norm, "invoice_requires_successful_payment",
+                           json_object_new_boolean(requires));
+    json_object_object_add(norm, "ignore_paid_top_up_limits", json_object_new_boolean(ignore));
+    json_object_object_add(norm, "transaction_name", name ? json_object_new_string(name) : NULL);
+    json_object_object_add(norm, "started_at", NULL);
+    char expires[TIMESTAMP_TEXT_MAX];
+    if (exp == JSON_IN_VALUE)
+        timestamp_format(expiration, false, expires);
+    json_object_object_add(norm, "expiration_at",
+                           exp == JSON_IN_VALUE ? json_object_new_string(expires) : NULL);
+    json_object_object_add(norm, "lago_id", json_object_new_string(id));
+    json_object_object_add(norm, "status", json_object_new_string("active"));
+    json_object_object_add(norm, "created_at", json_object_new_string(created));
+    return out;
+fail:
+    json_object_put(out);
+    return NULL;
+}
+
 /*
  * The terms the writer stores as JSON, merged over `base` (a wallet's current terms, or
  * NULL): only the keys the request names change. NULL after refusing.
@@ -285,6 +400,12 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
             goto done;
         json_object_object_add(terms, "metadata", v ? json_object_get(v) : NULL);
     }
+    if (json_object_object_get_ex(obj, "recurring_transaction_rules", &v) && v) {
+        struct json_object *rules = parse_rules(req, v, err);
+        if (!rules)
+            goto done;
+        json_object_object_add(terms, "recurring_transaction_rules", rules);
+    }
     const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
     out = arena_strndup(&req->arena, text, strlen(text));
 done:
@@ -333,10 +454,6 @@ static bool parse_common(struct request *req, struct json_object *obj, struct st
         return false;
     if (r != JSON_IN_ABSENT)
         w->has_expiration_at = r == JSON_IN_VALUE;
-    struct json_object *rules;
-    if (json_object_object_get_ex(obj, "recurring_transaction_rules", &rules) && rules &&
-        json_object_is_type(rules, json_type_array) && json_object_array_length(rules) > 0)
-        return json_in_refuse(err, "recurring_transaction_rules", "not_supported_yet");
     return parse_limit(req, obj, w, err);
 }
 

@@ -217,3 +217,31 @@ bool wallet_transaction_status_parse(const char *text, enum wallet_transaction_s
     *out = (enum wallet_transaction_status)v;
     return true;
 }
+
+bool wallet_rule_due(const struct wallet_rule *r, int64_t ongoing, int64_t pending)
+{
+    return ongoing <= r->threshold_cents && ongoing + pending <= r->threshold_cents;
+}
+
+void wallet_rule_top_up(const struct wallet_rule *r, int64_t ongoing, int64_t pending,
+                        int64_t min_paid, int64_t max_paid, int64_t *paid, int64_t *granted)
+{
+    *paid = *granted = 0;
+    if (r->method == WALLET_RULE_TARGET) {
+        int64_t gap = r->target_cents - ongoing;
+        if (gap <= 0)
+            return;
+        if (r->grants_target_top_up)
+            *granted = gap;
+        else
+            *paid = gap < min_paid ? min_paid : gap; /* Lago applies no maximum here */
+        return;
+    }
+    *granted = r->granted_cents;
+    if (r->paid_cents <= 0)
+        return;
+    int64_t gap = r->threshold_cents - ongoing - r->granted_cents - pending;
+    *paid = gap < r->paid_cents ? r->paid_cents : r->paid_cents * (gap / r->paid_cents + 1);
+    if (max_paid > 0 && *paid > max_paid && !r->ignore_paid_top_up_limits)
+        *paid = max_paid;
+}

@@ -109,6 +109,36 @@ struct wallet_take {
 int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
                          struct wallet_take *takes, size_t *take_count);
 
+/*
+ * A threshold rule (Lago's recurring_transaction_rules with trigger "threshold"): when the
+ * ongoing balance falls to threshold_cents, credits are topped up, by a fixed amount (enough
+ * multiples of paid_cents to clear the gap) or up to a target. All amounts in cents at the
+ * wallet's rate.
+ */
+enum wallet_rule_method { WALLET_RULE_FIXED, WALLET_RULE_TARGET };
+
+struct wallet_rule {
+    enum wallet_rule_method method;
+    int64_t threshold_cents;
+    int64_t paid_cents, granted_cents; /* fixed: the amounts of one top-up */
+    int64_t target_cents;              /* target: the ongoing balance to reach */
+    bool grants_target_top_up;         /* target: the gap is granted, not paid */
+    bool ignore_paid_top_up_limits;
+};
+
+/*
+ * What a threshold rule tops up when the ongoing balance is `ongoing` and `pending` paid
+ * credits are already on their way (Lago's formulas): target: the gap to the target, paid (at
+ * least min_paid when given) or granted; fixed: granted_cents, and paid_cents times enough to
+ * clear the gap below the threshold (at most max_paid when given, unless the rule ignores
+ * limits). min_paid/max_paid are the wallet's paid top-up bounds, or 0 for none.
+ */
+void wallet_rule_top_up(const struct wallet_rule *r, int64_t ongoing, int64_t pending,
+                        int64_t min_paid, int64_t max_paid, int64_t *paid, int64_t *granted);
+/* Whether the rule is due: the ongoing balance at or below the threshold, counting what is
+ * pending (Lago's condition). */
+bool wallet_rule_due(const struct wallet_rule *r, int64_t ongoing, int64_t pending);
+
 /* Wallet transactions, as Lago names them; Tally adds transaction statuses for usage debited
  * in real time, `usage` (outbound) and `usage_refund` (inbound, a fee that went down), and
  * `expired` (outbound, what a grant had left when it expired). */

@@ -47,6 +47,14 @@ struct live_wallet {
     struct wallet_book *book; /* its book: the organization's ledger balances */
     /* Its ledger accounts' balances (debit positive), for each line's balance after. */
     int64_t ledger[LEDGER_ACCOUNT_COUNT];
+    /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
+     * fires once per crossing, then waits for the ongoing balance to rise above again. */
+    bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
+    struct wallet_rule rule;
+    tally_time rule_expiration_at;
+    const char *rule_name;
+    int64_t pending_cents;                  /* paid credits waiting for their payment */
+    int64_t min_paid_cents, max_paid_cents; /* paid top-up bounds, 0: none */
     /* The day's usage and refund transactions, added to until the day changes (0: none). */
     int64_t usage_tx_id, usage_day, refund_tx_id, refund_day;
     unsigned fee_types;
@@ -372,7 +380,72 @@ static bool mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
 /* ---- loading a customer ---------------------------------------------------------------------- */
 
 /* applies_to from the wallet's terms; false if they cannot be read. */
-static bool read_applies_to(struct live_wallet *w, struct arena *a)
+/* A credits amount of the terms (decimal text) in cents at the wallet's rate; false if absent
+ * or unreadable. */
+static bool term_cents(const struct live_wallet *w, struct json_object *obj, const char *key,
+                       int64_t *cents)
+{
+    struct json_object *v;
+    money_t credits;
+    if (!json_object_object_get_ex(obj, key, &v) || !v)
+        return false;
+    const char *text = json_object_get_string(v);
+    const struct currency *c = currency_find(w->row.currency, strlen(w->row.currency));
+    return money_parse(text, strlen(text), &credits) == MONEY_OK &&
+           wallet_credits_to_cents(credits, w->row.rate_amount, c ? c->exponent : 2, cents) ==
+               MONEY_OK;
+}
+
+static int64_t term_int(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+static bool term_bool(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && v && json_object_get_boolean(v);
+}
+
+/* The threshold rule of the terms, if any (the API stored it normalized). */
+static bool read_rule(struct live_wallet *w, struct json_object *terms, struct arena *a)
+{
+    struct json_object *rules, *rule, *v;
+    if (!json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) || !rules ||
+        json_object_array_length(rules) == 0)
+        return true;
+    rule = json_object_array_get_idx(rules, 0);
+    struct wallet_rule *r = &w->rule;
+    r->method = json_object_object_get_ex(rule, "method", &v) && v &&
+                        strcmp(json_object_get_string(v), "target") == 0
+                    ? WALLET_RULE_TARGET
+                    : WALLET_RULE_FIXED;
+    if (!term_cents(w, rule, "threshold_cents", &r->threshold_cents) &&
+        !term_cents(w, rule, "threshold_credits", &r->threshold_cents))
+        return false;
+    term_cents(w, rule, "paid_credits", &r->paid_cents);
+    term_cents(w, rule, "granted_credits", &r->granted_cents);
+    if (r->method == WALLET_RULE_TARGET &&
+        !term_cents(w, rule, "target_ongoing_balance", &r->target_cents))
+        return false;
+    r->grants_target_top_up = term_bool(rule, "grants_target_top_up");
+    r->ignore_paid_top_up_limits = term_bool(rule, "ignore_paid_top_up_limits");
+    w->rule_requires_payment = term_bool(rule, "invoice_requires_successful_payment");
+    if (json_object_object_get_ex(rule, "expiration_at", &v) && v) {
+        const char *text = json_object_get_string(v);
+        w->rule_has_expiration =
+            timestamp_parse_iso8601(text, strlen(text), &w->rule_expiration_at);
+    }
+    if (json_object_object_get_ex(rule, "transaction_name", &v) && v)
+        w->rule_name =
+            arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    w->has_rule = true;
+    return true;
+}
+
+/* What the engine needs of a wallet's terms: applies_to, top-up bounds, its threshold rule. */
+static bool read_terms(struct live_wallet *w, struct arena *a)
 {
     struct json_object *terms = json_tokener_parse(w->row.terms_json), *applies, *list;
     if (!terms)
@@ -403,6 +476,9 @@ static bool read_applies_to(struct live_wallet *w, struct arena *a)
             }
         }
     }
+    w->min_paid_cents = term_int(terms, "paid_top_up_min_amount_cents");
+    w->max_paid_cents = term_int(terms, "paid_top_up_max_amount_cents");
+    ok = ok && read_rule(w, terms, a);
     json_object_put(terms);
     return ok;
 }
@@ -542,7 +618,7 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
     for (size_t i = 0; i < count; i++) {
         struct live_wallet *w = &cw->wallets[cw->wallet_count++];
         *w = (struct live_wallet){.row = rows[i], .book = b};
-        if (!read_applies_to(w, &cw->arena) ||
+        if (!read_terms(w, &cw->arena) ||
             store_wallet_live_grants(conn, w->row.id, load_grant, w, &cw->arena) != STORE_OK)
             goto fail;
         /* its accounts, as every committed posting left them (the invariant check_wallet
@@ -553,6 +629,13 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
                 w->grants[k].remaining_cents;
         w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
         w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
+        if (w->has_rule) {
+            if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
+                goto fail;
+            /* a rule that is due now already fired for this crossing (or would have) */
+            w->rule_armed = !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents,
+                                             w->pending_cents);
+        }
     }
     if (count > 0 &&
         store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
@@ -1019,6 +1102,54 @@ static enum command_result flush_customer(struct store *st, struct command *cmd,
     return COMMAND_OK;
 }
 
+/* ---- threshold rules ------------------------------------------------------------------------ */
+
+static enum command_result add_credits(struct store *st, struct command *cmd,
+                                       struct customer_wallets *cw, struct live_wallet *w,
+                                       bool paid, int64_t cents, const struct wallet_credits *cr,
+                                       bool pending, enum wallet_transaction_source source);
+
+/*
+ * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
+ * disarmed until the ongoing balance rises above the threshold again), in the same command as
+ * what made the balance fall, so the top-up is there in the answer that follows.
+ */
+static enum command_result fire_rules(struct store *st, struct command *cmd,
+                                      struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        if (!w->has_rule || w->row.has_terminated_at ||
+            (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
+            continue;
+        int64_t ongoing = grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        if (!wallet_rule_due(&w->rule, ongoing, w->pending_cents)) {
+            w->rule_armed = true;
+            continue;
+        }
+        if (!w->rule_armed)
+            continue;
+        w->rule_armed = false;
+        int64_t paid, granted;
+        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents,
+                           w->max_paid_cents, &paid, &granted);
+        struct wallet_credits cr = {.name = w->rule_name,
+                                    .priority = WALLET_PRIORITY_MAX,
+                                    .invoice_requires_successful_payment =
+                                        w->rule_requires_payment};
+        enum command_result r = COMMAND_OK;
+        if (paid > 0)
+            r = add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
+                            WALLET_SOURCE_THRESHOLD);
+        if (r == COMMAND_OK && granted > 0)
+            r = add_credits(st, cmd, cw, w, false, granted, &cr, false, WALLET_SOURCE_THRESHOLD);
+        if (r != COMMAND_OK)
+            return r;
+        w->dirty = true; /* its balance changed: the row is written with the rest */
+    }
+    return COMMAND_OK;
+}
+
 /* ---- real-time debit ------------------------------------------------------------------------ */
 
 /* A fee with its taxes (rounded half up, once, as the fee's), in cents. */
@@ -1097,6 +1228,9 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         d->charged_cents = cost;
         d->dirty = true;
     }
+    enum command_result fired = fire_rules(st, cmd, cw);
+    if (fired != COMMAND_OK)
+        return fired;
     if (b->deferring) /* written once for the whole group, by wallets_flush */
         return mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
     return flush_customer(st, cmd, cw);
@@ -1185,7 +1319,10 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         left -= part;
         a->held_cents += part;
     }
-    return store_authorization_save(st, a) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_authorization_save(st, a) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    enum command_result fired = fire_rules(st, cmd, cw);
+    return fired == COMMAND_OK ? flush_customer(st, cmd, cw) : fired;
 }
 
 enum command_result wallets_release(struct wallet_book *b, struct store *st, struct command *cmd,
@@ -1354,7 +1491,7 @@ static bool reassign_overdraft(struct customer_wallets *cw, const struct live_wa
 static enum command_result add_credits(struct store *st, struct command *cmd,
                                        struct customer_wallets *cw, struct live_wallet *w,
                                        bool paid, int64_t cents, const struct wallet_credits *cr,
-                                       bool pending)
+                                       bool pending, enum wallet_transaction_source source)
 {
     struct store_wallet_transaction t = {
         .org_id = w->row.org_id,
@@ -1362,7 +1499,7 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
         .type = WALLET_INBOUND,
         .state = pending ? WALLET_TX_PENDING : WALLET_TX_SETTLED,
         .status = paid ? WALLET_TX_PURCHASED : WALLET_TX_GRANTED,
-        .source = WALLET_SOURCE_MANUAL,
+        .source = source,
         .amount_cents = cents,
         .remaining_cents = pending ? 0 : cents,
         .priority = cr->priority,
@@ -1380,10 +1517,13 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
     t.remaining_cents -= repay;
     if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    if (cmd->transaction_count < 3)
+    /* the request's own transactions are its answer; a rule's are not */
+    if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
-    if (pending)
+    if (pending) {
+        w->pending_cents += cents;
         return COMMAND_OK; /* no credits until it is paid */
+    }
     enum ledger_account credits =
         paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
     struct ledger_posting p;
@@ -1481,9 +1621,10 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         return refuse(cmd, "voided_credits", "insufficient_credits");
     enum command_result r = COMMAND_OK;
     if (paid > 0)
-        r = add_credits(st, cmd, cw, w, true, paid, cr, cr->invoice_requires_successful_payment);
+        r = add_credits(st, cmd, cw, w, true, paid, cr, cr->invoice_requires_successful_payment,
+                        WALLET_SOURCE_MANUAL);
     if (r == COMMAND_OK && granted > 0)
-        r = add_credits(st, cmd, cw, w, false, granted, cr, false);
+        r = add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL);
     if (r == COMMAND_OK && voided > 0)
         r = void_credits(st, cmd, w, voided, cr->name);
     if (r != COMMAND_OK)
@@ -1492,7 +1633,10 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     w->row.updated_at = cmd->now;
     if (store_wallet_save(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return flush_customer(st, cmd, cw); /* fundings that changed hands */
+    enum command_result fired = fire_rules(st, cmd, cw); /* a void may bring one due */
+    if (fired != COMMAND_OK)
+        return fired;
+    return flush_customer(st, cmd, cw); /* fundings that changed hands, balances */
 }
 
 /* The customer's live wallet with that lago id, loading the customer if needed. */

@@ -245,6 +245,9 @@ static const char *const migrations[] = {
     "DROP INDEX ledger_entries_by_account;"
     "DROP INDEX wallet_consumptions_by_outbound;"
     "CREATE UNIQUE INDEX wallet_consumptions_pair ON wallet_consumptions(outbound_id, inbound_id);",
+    /* 11: paid credits waiting for their payment, which threshold rules count */
+    "CREATE INDEX wallet_transactions_pending ON wallet_transactions(wallet_id)"
+    "  WHERE status = 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -335,6 +338,7 @@ enum stmt_id {
     STMT_ORG_BALANCE_PUT,
     STMT_WALLET_ACCOUNT_BALANCE,
     STMT_WT_ADD_AMOUNT,
+    STMT_WT_PENDING,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
@@ -649,6 +653,8 @@ static const char *const sql[STMT_COUNT] = {
         " JOIN ledger_entries e ON e.posting_id = p.id"
         " WHERE p.wallet_id = ?1 AND e.account = ?2 AND e.wallet_id = ?1"
         " ORDER BY p.id DESC LIMIT 1",
+    [STMT_WT_PENDING] = "SELECT COALESCE(SUM(amount_cents), 0) FROM wallet_transactions"
+                        " WHERE wallet_id = ?1 AND status = 0",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -2680,4 +2686,17 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
+                                             int64_t *cents)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_PENDING);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    enum store_status r = step_one(s);
+    *cents = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }

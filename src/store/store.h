@@ -370,6 +370,9 @@ enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org
 enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t id,
                                                  struct store_wallet_transaction *out,
                                                  struct arena *a);
+/* What the wallet's pending transactions (paid credits waiting for payment) add up to. */
+enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
+                                             int64_t *cents);
 /* Calls fn for each settled inbound transaction of the wallet with credits left. */
 enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_id,
                                            bool (*fn)(const struct store_wallet_transaction *t,

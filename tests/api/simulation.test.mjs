@@ -128,6 +128,12 @@ async function run(t, seed) {
         granted_credits: String(r.below(300)), paid_credits: String(r.below(200)) };
       if (limit === 'soft') body.overdraft_credits = String(1 + r.below(50));
       if (k === 1 && r.chance(0.5)) body.applies_to = { billable_metric_codes: ['tokens'] };
+      if (r.chance(0.3)) {
+        const threshold = 1 + r.below(50);
+        body.recurring_transaction_rules = [r.chance(0.5)
+          ? { trigger: 'threshold', threshold_credits: String(threshold), paid_credits: String(1 + r.below(100)), granted_credits: String(r.below(20)), invoice_requires_successful_payment: r.chance(0.3) }
+          : { trigger: 'threshold', method: 'target', threshold_credits: String(threshold), target_ongoing_balance: String(threshold + r.below(200)), grants_target_top_up: r.chance(0.5) }];
+      }
       const w = await post('wallet', '/api/v1/wallets', { wallet: body });
       if (w.status === 200) wallets.push({ customer: c, id: w.body.wallet.lago_id });
     }
@@ -208,19 +214,18 @@ async function run(t, seed) {
 
 test(`the simulation keeps every invariant after every command, and replays the seed to identical bytes (seed ${SEED}, ${STEPS} steps)`, async () => {
   const first = await simulate(SEED);
-  const kinds = new Map();
-  for (const line of first.transcript) {
-    const [label, status] = line.split(' ');
-    kinds.set(`${label.replace(/ .*/, '')} ${status}`, (kinds.get(`${label} ${status}`) ?? 0) + 1);
+  // the default run exercises what it claims (other seeds may not reach every case)
+  if (!process.env.TALLY_SIM_SEED) {
+    const seen = [...first.transcript].join('\n');
+    assert.match(seen, /^events 200 /m);
+    assert.match(seen, /^events 402 .*insufficient_credits/m);
+    assert.match(seen, /^authorize 200 .*"status":"authorized"/m);
+    assert.match(seen, /^authorize 200 .*"status":"declined"/m);
+    assert.match(seen, /^capture 200 .*"status":"captured"/m);
+    // a threshold top-up (inbound, pending or settled, purchased or granted, source 2)
+    assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',0,[01],[01],2,/);
+    assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',1,1,6,/); // an expired grant
   }
-  // the run exercised what it claims: refusals, holds, captures, expiries
-  const seen = [...first.transcript].join('\n');
-  assert.match(seen, /^events 200 /m);
-  assert.match(seen, /^events 402 .*insufficient_credits/m);
-  assert.match(seen, /^authorize 200 .*"status":"authorized"/m);
-  assert.match(seen, /^authorize 200 .*"status":"declined"/m);
-  assert.match(seen, /^capture 200 .*"status":"captured"/m);
-  assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\([^)]*,6,/); // an expired grant (status 6)
   const second = await simulate(SEED);
   assert.equal(second.transcript.length, first.transcript.length);
   for (let k = 0; k < first.transcript.length; k++) assert.equal(second.transcript[k], first.transcript[k], `answer ${k} differs`);

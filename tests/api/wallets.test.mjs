@@ -294,3 +294,64 @@ test('after a SIGKILL, balances, grants and what each charge has paid are all st
   assert.equal((await wallet(w.lago_id)).balance_cents, before1.balance_cents + 10000 - 5880);
   await assertLedgerBalances();
 });
+
+test('threshold rules top up once per crossing, in the command that crossed, fixed or to a target', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'theta', plan_code: 'calls', external_id: 'theta_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const w = await createWallet({ external_customer_id: 'theta', currency: 'EUR', rate_amount: '1', name: 'Auto', granted_credits: '5', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '2', paid_credits: '10', transaction_name: 'Auto top-up' }] });
+  const [rule] = w.recurring_transaction_rules;
+  assert.equal(rule.trigger, 'threshold');
+  assert.equal(rule.method, 'fixed');
+  assert.equal(rule.threshold_credits, '2.0');
+  assert.equal(rule.paid_credits, '10.0');
+  assert.equal(rule.status, 'active');
+  assert.match(rule.lago_id, /^[0-9a-f-]{36}$/);
+  const balances = [];
+  for (let i = 0; i < 13; i++) {
+    assert.equal((await send(event('theta_sub', 'calls'))).status, 200);
+    balances.push((await wallet(w.lago_id)).balance_cents / 100);
+  }
+  // 5 -> 2 fires +10 at once (12), down to 2 again fires once more (12), ...
+  assert.deepEqual(balances, [4, 3, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 12]);
+  const auto = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=purchased`))).wallet_transactions;
+  assert.deepEqual(auto.map((x) => [x.source, x.amount, x.status, x.name]), [['threshold', '10.0', 'settled', 'Auto top-up'], ['threshold', '10.0', 'settled', 'Auto top-up']]);
+
+  // a target rule granting the gap
+  const target = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: {
+    recurring_transaction_rules: [{ trigger: 'threshold', method: 'target', threshold_credits: '10', target_ongoing_balance: '15', grants_target_top_up: true }] } } }))).wallet;
+  assert.equal(target.recurring_transaction_rules[0].method, 'target');
+  await send(event('theta_sub', 'calls'), event('theta_sub', 'calls')); // 12 -> 10: up to 15
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
+  const granted = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
+  assert.equal(granted[0].source, 'threshold');
+  assert.equal(granted[0].amount, '5.0');
+  await assertLedgerBalances();
+});
+
+test('a threshold top-up that waits for its payment counts as pending, and does not fire again', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'iota', plan_code: 'calls', external_id: 'iota_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const w = await createWallet({ external_customer_id: 'iota', currency: 'EUR', rate_amount: '1', name: 'Pay first', granted_credits: '4', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '2', paid_credits: '5', invoice_requires_successful_payment: true }] });
+  for (let i = 0; i < 4; i++) assert.equal((await send(event('iota_sub', 'calls'))).status, 200);
+  assert.equal((await send(event('iota_sub', 'calls'))).status, 402);
+  const pending = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?status=pending`))).wallet_transactions;
+  assert.deepEqual(pending.map((x) => [x.source, x.amount, x.transaction_status]), [['threshold', '5.0', 'purchased']]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+});
+
+test('recurring rules are validated', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'kappa', currency: 'EUR' } }));
+  const cases = [
+    [[{ trigger: 'threshold', threshold_credits: '1' }, { trigger: 'threshold', threshold_credits: '2' }], 'invalid_number_of_recurring_rules'],
+    [[{ trigger: 'interval', interval: 'monthly', paid_credits: '1' }], 'not_supported_yet'],
+    [[{ trigger: 'threshold' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '4' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', threshold_credits: '5', grants_target_top_up: true }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', threshold_credits: '-1' }], 'invalid_recurring_rule'],
+  ];
+  for (const [rules, code] of cases) {
+    const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'kappa', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: rules } });
+    assert.equal(r.status, 422, JSON.stringify(rules));
+    assert.deepEqual((await r.json()).error_details, { recurring_transaction_rules: [code] });
+  }
+});

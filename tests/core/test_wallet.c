@@ -614,6 +614,52 @@ static int setup(void **state)
     return 0;
 }
 
+/* Lago's threshold formulas (recurring_transaction_rules), in cents. */
+static void threshold_rules(void **state)
+{
+    (void)state;
+    int64_t paid, granted;
+    /* fixed: a gap smaller than one top-up takes one */
+    struct wallet_rule fixed = {.method = WALLET_RULE_FIXED,
+                                .threshold_cents = 1000,
+                                .paid_cents = 500,
+                                .granted_cents = 0};
+    assert_true(wallet_rule_due(&fixed, 1000, 0));
+    assert_false(wallet_rule_due(&fixed, 1001, 0));
+    assert_false(wallet_rule_due(&fixed, 900, 200)); /* what is pending counts */
+    wallet_rule_top_up(&fixed, 800, 0, 0, 0, &paid, &granted);
+    assert_int_equal(paid, 500); /* gap 200 < 500 */
+    assert_int_equal(granted, 0);
+    /* a gap of 1200 takes floor(1200/500)+1 = 3 top-ups; the granted part and pending narrow it */
+    wallet_rule_top_up(&fixed, -200, 0, 0, 0, &paid, &granted);
+    assert_int_equal(paid, 1500);
+    fixed.granted_cents = 300;
+    wallet_rule_top_up(&fixed, -200, 400, 0, 0, &paid, &granted);
+    assert_int_equal(paid, 1000); /* gap 1200 - 300 - 400 = 500: floor(500/500)+1 = 2 top-ups */
+    fixed.granted_cents = 0;
+    wallet_rule_top_up(&fixed, -4800, 0, 0, 0, &paid, &granted);
+    assert_int_equal(paid, 6000); /* gap 5800: 12 top-ups */
+    wallet_rule_top_up(&fixed, -4800, 0, 0, 2500, &paid, &granted);
+    assert_int_equal(paid, 2500); /* clamped to the wallet's maximum */
+    fixed.ignore_paid_top_up_limits = true;
+    wallet_rule_top_up(&fixed, -4800, 0, 0, 2500, &paid, &granted);
+    assert_int_equal(paid, 6000);
+    /* target: the gap to the target, paid (at least the minimum, no maximum) or granted */
+    struct wallet_rule target = {
+        .method = WALLET_RULE_TARGET, .threshold_cents = 1000, .target_cents = 5000};
+    wallet_rule_top_up(&target, 700, 0, 0, 1000, &paid, &granted);
+    assert_int_equal(paid, 4300);
+    assert_int_equal(granted, 0);
+    wallet_rule_top_up(&target, 4900, 0, 2000, 0, &paid, &granted);
+    assert_int_equal(paid, 2000); /* the wallet's minimum paid top-up */
+    target.grants_target_top_up = true;
+    wallet_rule_top_up(&target, 700, 0, 2000, 0, &paid, &granted);
+    assert_int_equal(paid, 0);
+    assert_int_equal(granted, 4300);
+    wallet_rule_top_up(&target, 6000, 0, 0, 0, &paid, &granted);
+    assert_int_equal(paid + granted, 0); /* above the target: nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +673,7 @@ int main(void)
         cmocka_unit_test(grant_order_property),
         cmocka_unit_test(plan_take_cases),
         cmocka_unit_test(plan_take_property),
+        cmocka_unit_test(threshold_rules),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
