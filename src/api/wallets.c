@@ -244,6 +244,56 @@ static bool rule_credits(struct json_object *rule, const char *key, const char *
     return true;
 }
 
+/* An interval rule's own terms: interval, started_at, and Tally's grant_expires_after and
+ * rollover (with rollover_percentage or rollover_max_credits). */
+static bool parse_interval_terms(struct request *req, struct json_object *rule,
+                                 struct json_object *norm, struct json_in_error *err)
+{
+    static const char *const intervals[] = {"weekly", "monthly", "quarterly", "semiannual",
+                                            "yearly"};
+    const char *interval = NULL, *duration = NULL, *rollover = NULL;
+    tally_time started;
+    enum json_in_result has_start;
+    int64_t percentage = 0;
+    enum json_in_result has_percentage;
+    if (json_in_string(rule, "interval", 16, &req->arena, &interval, err) == JSON_IN_INVALID ||
+        json_in_string(rule, "grant_expires_after", WALLET_DURATION_TEXT_MAX, &req->arena,
+                       &duration, err) == JSON_IN_INVALID ||
+        json_in_string(rule, "rollover", 16, &req->arena, &rollover, err) == JSON_IN_INVALID ||
+        (has_start = json_in_instant(rule, "started_at", &started, err)) == JSON_IN_INVALID ||
+        (has_percentage = json_in_int(rule, "rollover_percentage", 0, 100, &percentage, err)) ==
+            JSON_IN_INVALID)
+        return false;
+    bool known = false;
+    for (size_t i = 0; interval && i < sizeof intervals / sizeof intervals[0]; i++)
+        known |= strcmp(interval, intervals[i]) == 0;
+    struct wallet_duration d;
+    enum wallet_rollover r = WALLET_ROLLOVER_NONE;
+    if (!known || (duration && !wallet_duration_parse(duration, &d)) ||
+        (rollover && !wallet_rollover_parse(rollover, &r)) ||
+        (r == WALLET_ROLLOVER_MAX_PERCENTAGE && has_percentage != JSON_IN_VALUE))
+        return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+    json_object_object_add(norm, "interval", json_object_new_string(interval));
+    char text[TIMESTAMP_TEXT_MAX];
+    if (has_start == JSON_IN_VALUE)
+        timestamp_format(started, false, text);
+    json_object_object_add(norm, "started_at",
+                           has_start == JSON_IN_VALUE ? json_object_new_string(text) : NULL);
+    json_object_object_add(norm, "grant_expires_after",
+                           duration ? json_object_new_string(duration) : NULL);
+    json_object_object_add(norm, "rollover", rollover ? json_object_new_string(rollover) : NULL);
+    if (r == WALLET_ROLLOVER_MAX_PERCENTAGE)
+        json_object_object_add(norm, "rollover_percentage", json_object_new_int64(percentage));
+    if (r == WALLET_ROLLOVER_MAX_CREDITS) {
+        struct json_object *v;
+        if (!json_object_object_get_ex(rule, "rollover_max_credits", &v) || !v)
+            return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        if (!rule_credits(rule, "rollover_max_credits", NULL, norm, err))
+            return false;
+    }
+    return true;
+}
+
 /*
  * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" (interval
  * rules need the clock's scheduling: not yet), method fixed or target, normalized with its
@@ -280,19 +330,19 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         json_in_bool(rule, "ignore_paid_top_up_limits", &ignore, err) == JSON_IN_INVALID ||
         (exp = json_in_instant(rule, "expiration_at", &expiration, err)) == JSON_IN_INVALID)
         goto fail;
-    if (!trigger || strcmp(trigger, "threshold") != 0) {
-        json_in_refuse(err, "recurring_transaction_rules",
-                       trigger && strcmp(trigger, "interval") == 0 ? "not_supported_yet"
-                                                                   : "invalid_recurring_rule");
-        goto fail;
-    }
-    if (method && strcmp(method, "fixed") != 0 && strcmp(method, "target") != 0) {
+    bool interval = trigger && strcmp(trigger, "interval") == 0;
+    if ((!interval && (!trigger || strcmp(trigger, "threshold") != 0)) ||
+        (method && strcmp(method, "fixed") != 0 && strcmp(method, "target") != 0)) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
         goto fail;
     }
     bool target = method && strcmp(method, "target") == 0;
-    json_object_object_add(norm, "trigger", json_object_new_string("threshold"));
-    json_object_object_add(norm, "interval", NULL);
+    json_object_object_add(norm, "trigger",
+                           json_object_new_string(interval ? "interval" : "threshold"));
+    if (interval && !parse_interval_terms(req, rule, norm, err))
+        goto fail;
+    if (!interval)
+        json_object_object_add(norm, "interval", NULL);
     json_object_object_add(norm, "method", json_object_new_string(target ? "target" : "fixed"));
     if (!rule_credits(rule, "threshold_credits", NULL, norm, err) ||
         !rule_credits(rule, "paid_credits", "0.0", norm, err) ||
@@ -309,7 +359,8 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
                     &t);
     if (has_goal)
         money_parse(json_object_get_string(goal), strlen(json_object_get_string(goal)), &g);
-    if (!has_threshold || (target && (!has_goal || money_cmp(g, t) < 0)) || (grants && !target)) {
+    if ((!interval && !has_threshold) || (target && !has_goal) ||
+        (target && has_threshold && money_cmp(g, t) < 0) || (grants && !target)) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
         goto fail;
     }
@@ -323,7 +374,8 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
                            json_object_new_boolean(requires));
     json_object_object_add(norm, "ignore_paid_top_up_limits", json_object_new_boolean(ignore));
     json_object_object_add(norm, "transaction_name", name ? json_object_new_string(name) : NULL);
-    json_object_object_add(norm, "started_at", NULL);
+    if (!interval)
+        json_object_object_add(norm, "started_at", NULL);
     char expires[TIMESTAMP_TEXT_MAX];
     if (exp == JSON_IN_VALUE)
         timestamp_format(expiration, false, expires);

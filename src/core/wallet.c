@@ -245,3 +245,83 @@ void wallet_rule_top_up(const struct wallet_rule *r, int64_t ongoing, int64_t pe
     if (max_paid > 0 && *paid > max_paid && !r->ignore_paid_top_up_limits)
         *paid = max_paid;
 }
+
+bool wallet_duration_parse(const char *text, struct wallet_duration *out)
+{
+    *out = (struct wallet_duration){0};
+    if (text[0] != 'P' || !text[1])
+        return false;
+    const char *order = "YMWD", *p = text + 1;
+    size_t next = 0;
+    while (*p) {
+        int32_t n = 0, digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 5) {
+            n = n * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 4)
+            return false;
+        const char *unit = strchr(order + next, *p);
+        if (!*p || !unit)
+            return false; /* no unit, a unit out of order, or a time part */
+        next = (size_t)(unit - order) + 1;
+        switch (*p++) {
+        case 'Y': out->years = n; break;
+        case 'M': out->months = n; break;
+        case 'W': out->days += 7 * n; break;
+        case 'D': out->days += n; break;
+        }
+    }
+    return true;
+}
+
+tally_time wallet_duration_add(tally_time t, const struct wallet_duration *d)
+{
+    int64_t usec_per_day = INT64_C(86400) * 1000000;
+    int64_t days = t >= 0 ? t / usec_per_day : (t - usec_per_day + 1) / usec_per_day;
+    tally_time in_day = t - days * usec_per_day;
+    struct civil_date c = timestamp_civil_from_days(days);
+    int64_t month = (int64_t)c.year * 12 + (c.month - 1) + (int64_t)d->years * 12 + d->months;
+    c.year = (int32_t)(month / 12);
+    c.month = (int32_t)(month % 12) + 1;
+    int32_t last = timestamp_days_in_month(c.year, c.month);
+    if (c.day > last)
+        c.day = last;
+    return (timestamp_days_from_civil(c) + d->days) * usec_per_day + in_day;
+}
+
+static const char *const rollover_names[] = {
+    [WALLET_ROLLOVER_NONE] = "none",
+    [WALLET_ROLLOVER_ALL] = "all",
+    [WALLET_ROLLOVER_MAX_PERCENTAGE] = "max_percentage",
+    [WALLET_ROLLOVER_MAX_CREDITS] = "max_credits",
+};
+
+bool wallet_rollover_parse(const char *text, enum wallet_rollover *out)
+{
+    int v;
+    if (!parse_name(rollover_names, COUNT_OF(rollover_names), text, &v))
+        return false;
+    *out = (enum wallet_rollover)v;
+    return true;
+}
+
+const char *wallet_rollover_name(enum wallet_rollover r)
+{
+    return name_of(rollover_names, COUNT_OF(rollover_names), r);
+}
+
+int64_t wallet_rollover_cents(enum wallet_rollover r, int64_t value, int64_t amount,
+                              int64_t remaining)
+{
+    int64_t cap = 0;
+    switch (r) {
+    case WALLET_ROLLOVER_NONE: cap = 0; break;
+    case WALLET_ROLLOVER_ALL: cap = remaining; break;
+    case WALLET_ROLLOVER_MAX_PERCENTAGE: cap = (int64_t)((__int128)amount * value / 100); break;
+    case WALLET_ROLLOVER_MAX_CREDITS: cap = value; break;
+    }
+    if (cap < 0)
+        cap = 0;
+    return remaining < cap ? remaining : cap;
+}

@@ -37,6 +37,7 @@
 #define WALLET_CODE_MAX 255
 #define WALLET_METRIC_CODES_MAX 100 /* applies_to.billable_metric_codes */
 #define WALLET_LAGO_ID_TEXT 37
+#define WALLET_RULE_CATCH_UP_MAX 1000 /* anniversaries of an interval rule handled at once */
 /* 10^25 - 1 credits is Lago's bound; cents must also fit int64. */
 #define WALLET_CENTS_MAX ((int64_t)1 << 62)
 
@@ -138,6 +139,32 @@ void wallet_rule_top_up(const struct wallet_rule *r, int64_t ongoing, int64_t pe
 /* Whether the rule is due: the ongoing balance at or below the threshold, counting what is
  * pending (Lago's condition). */
 bool wallet_rule_due(const struct wallet_rule *r, int64_t ongoing, int64_t pending);
+
+/*
+ * Interval rules (Tally's additions): how long each grant lasts (an ISO 8601 duration of whole
+ * years, months, weeks and days: "P1M", "P30D", "P1Y2M") and how much of the previous grant's
+ * unused credits roll over into the next period; the rest expires when the next grant comes.
+ */
+struct wallet_duration {
+    int32_t years, months, days; /* weeks are 7 days */
+};
+#define WALLET_DURATION_TEXT_MAX 32
+/* False for anything but P[nY][nM][nW][nD] with at least one part (n up to 9999). */
+bool wallet_duration_parse(const char *text, struct wallet_duration *out);
+/* t plus the duration, on the UTC calendar (a day the month lacks is its last day). */
+tally_time wallet_duration_add(tally_time t, const struct wallet_duration *d);
+
+enum wallet_rollover {
+    WALLET_ROLLOVER_NONE,           /* nothing carries over */
+    WALLET_ROLLOVER_ALL,            /* every unused credit carries over */
+    WALLET_ROLLOVER_MAX_PERCENTAGE, /* up to `value` percent of the previous grant */
+    WALLET_ROLLOVER_MAX_CREDITS,    /* up to `value` cents */
+};
+bool wallet_rollover_parse(const char *text, enum wallet_rollover *out);
+const char *wallet_rollover_name(enum wallet_rollover r);
+/* What of a previous grant of `amount` with `remaining` left rolls over (<= remaining). */
+int64_t wallet_rollover_cents(enum wallet_rollover r, int64_t value, int64_t amount,
+                              int64_t remaining);
 
 /* Wallet transactions, as Lago names them; Tally adds transaction statuses for usage debited
  * in real time, `usage` (outbound) and `usage_refund` (inbound, a fee that went down), and

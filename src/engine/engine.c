@@ -1619,6 +1619,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     e->tzdb = tzdb;
     usage_book_init(&e->usage);
     wallet_book_init(&e->wallets);
+    e->wallets.tzdb = tzdb;
     err[0] = '\0';
     if (!load_orgs(e) || !load_events(e, err)) {
         if (!err[0])

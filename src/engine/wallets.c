@@ -10,6 +10,8 @@
 
 #include "core/currency.h"
 #include "core/ledger.h"
+#include "core/period.h"
+#include "sys/tzdb.h"
 #include "engine/usage.h"
 #include "util/vec.h"
 
@@ -50,6 +52,13 @@ struct live_wallet {
     /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
      * fires once per crossing, then waits for the ongoing balance to rise above again. */
     bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
+    bool rule_interval_trigger; /* else a threshold rule */
+    enum period_interval rule_interval;
+    bool rule_has_start, rule_has_grant_duration, rule_has_rollover;
+    tally_time rule_started_at;
+    struct wallet_duration rule_grant_duration;
+    enum wallet_rollover rule_rollover;
+    int64_t rule_rollover_value; /* percent, or cents */
     struct wallet_rule rule;
     tally_time rule_expiration_at;
     const char *rule_name;
@@ -83,6 +92,8 @@ struct customer_wallets {
 
 static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
                                             struct customer_wallets *cw);
+static enum command_result expire_part(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t grant_id, int64_t limit);
 
 /* A customer's mutable state as it was before an event command touched it. */
 struct customer_snapshot {
@@ -421,9 +432,41 @@ static bool read_rule(struct live_wallet *w, struct json_object *terms, struct a
                         strcmp(json_object_get_string(v), "target") == 0
                     ? WALLET_RULE_TARGET
                     : WALLET_RULE_FIXED;
-    if (!term_cents(w, rule, "threshold_cents", &r->threshold_cents) &&
-        !term_cents(w, rule, "threshold_credits", &r->threshold_cents))
+    w->rule_interval_trigger = json_object_object_get_ex(rule, "trigger", &v) && v &&
+                               strcmp(json_object_get_string(v), "interval") == 0;
+    if (w->rule_interval_trigger) {
+        static const char *const intervals[] = {[PERIOD_WEEKLY] = "weekly",
+                                                [PERIOD_MONTHLY] = "monthly",
+                                                [PERIOD_QUARTERLY] = "quarterly",
+                                                [PERIOD_SEMIANNUAL] = "semiannual",
+                                                [PERIOD_YEARLY] = "yearly"};
+        const char *name =
+            json_object_object_get_ex(rule, "interval", &v) && v ? json_object_get_string(v) : "";
+        bool known = false;
+        for (int i = PERIOD_WEEKLY; i <= PERIOD_YEARLY && !known; i++)
+            if ((known = strcmp(name, intervals[i]) == 0))
+                w->rule_interval = (enum period_interval)i;
+        if (!known)
+            return false;
+        if (json_object_object_get_ex(rule, "started_at", &v) && v) {
+            const char *text = json_object_get_string(v);
+            w->rule_has_start = timestamp_parse_iso8601(text, strlen(text), &w->rule_started_at);
+        }
+        if (json_object_object_get_ex(rule, "grant_expires_after", &v) && v)
+            w->rule_has_grant_duration =
+                wallet_duration_parse(json_object_get_string(v), &w->rule_grant_duration);
+        if (json_object_object_get_ex(rule, "rollover", &v) && v) {
+            w->rule_has_rollover =
+                wallet_rollover_parse(json_object_get_string(v), &w->rule_rollover);
+            if (w->rule_rollover == WALLET_ROLLOVER_MAX_PERCENTAGE)
+                w->rule_rollover_value = term_int(rule, "rollover_percentage");
+            else if (w->rule_rollover == WALLET_ROLLOVER_MAX_CREDITS &&
+                     !term_cents(w, rule, "rollover_max_credits", &w->rule_rollover_value))
+                return false;
+        }
+    } else if (!term_cents(w, rule, "threshold_credits", &r->threshold_cents)) {
         return false;
+    }
     term_cents(w, rule, "paid_credits", &r->paid_cents);
     term_cents(w, rule, "granted_credits", &r->granted_cents);
     if (r->method == WALLET_RULE_TARGET &&
@@ -632,6 +675,7 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
         if (w->has_rule) {
             if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
                 goto fail;
+            /* (for a threshold rule) */
             /* a rule that is due now already fired for this crossing (or would have) */
             w->rule_armed = !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents,
                                              w->pending_cents);
@@ -1107,7 +1151,8 @@ static enum command_result flush_customer(struct store *st, struct command *cmd,
 static enum command_result add_credits(struct store *st, struct command *cmd,
                                        struct customer_wallets *cw, struct live_wallet *w,
                                        bool paid, int64_t cents, const struct wallet_credits *cr,
-                                       bool pending, enum wallet_transaction_source source);
+                                       bool pending, enum wallet_transaction_source source,
+                                       int64_t *made);
 
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
@@ -1119,7 +1164,7 @@ static enum command_result fire_rules(struct store *st, struct command *cmd,
 {
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
-        if (!w->has_rule || w->row.has_terminated_at ||
+        if (!w->has_rule || w->rule_interval_trigger || w->row.has_terminated_at ||
             (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
             continue;
         int64_t ongoing = grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
@@ -1140,14 +1185,124 @@ static enum command_result fire_rules(struct store *st, struct command *cmd,
         enum command_result r = COMMAND_OK;
         if (paid > 0)
             r = add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
-                            WALLET_SOURCE_THRESHOLD);
+                            WALLET_SOURCE_THRESHOLD, NULL);
         if (r == COMMAND_OK && granted > 0)
-            r = add_credits(st, cmd, cw, w, false, granted, &cr, false, WALLET_SOURCE_THRESHOLD);
+            r = add_credits(st, cmd, cw, w, false, granted, &cr, false, WALLET_SOURCE_THRESHOLD,
+                            NULL);
         if (r != COMMAND_OK)
             return r;
         w->dirty = true; /* its balance changed: the row is written with the rest */
     }
     return COMMAND_OK;
+}
+
+/* ---- interval rules ------------------------------------------------------------------------- */
+
+/*
+ * When the wallet's interval rule fires next after `after`: the next anniversary, in the
+ * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
+ * started_at itself while it is still ahead. False if the rule ends first.
+ */
+static bool next_interval(const struct live_wallet *w, tally_time after, tally_time *next)
+{
+    tally_time anchor = w->rule_has_start ? w->rule_started_at : w->row.created_at;
+    if (anchor > after) {
+        *next = anchor;
+    } else {
+        const char *name = w->row.customer_timezone ? w->row.customer_timezone : "UTC";
+        const struct tz_zone *zone =
+            w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+        struct period_spec spec = {w->rule_interval, PERIOD_ANNIVERSARY, anchor, zone};
+        struct period p;
+        if (!zone || period_containing(&spec, after, &p) != PERIOD_OK)
+            return false;
+        *next = p.end;
+    }
+    return !(w->rule_has_expiration && *next >= w->rule_expiration_at);
+}
+
+static void schedule_rule(struct live_wallet *w, tally_time after)
+{
+    w->row.has_next_rule_at = w->has_rule && w->rule_interval_trigger &&
+                              !w->row.has_terminated_at &&
+                              next_interval(w, after, &w->row.next_rule_at);
+}
+
+/* The grant with that id among the live ones, or NULL. */
+static struct wallet_grant *live_grant(struct live_wallet *w, int64_t id)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == id)
+            return &w->grants[i];
+    return NULL;
+}
+
+/*
+ * The previous interval grant at a new one: what the rollover allows carries on with the new
+ * grant's expiry; the rest expires now.
+ */
+static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     bool has_expiration, tally_time expiration_at)
+{
+    struct wallet_grant *g = live_grant(w, w->row.last_interval_grant_id);
+    if (!g)
+        return COMMAND_OK; /* used up, or expired already */
+    struct store_wallet_transaction t;
+    if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    int64_t rolled = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, t.amount_cents,
+                                           g->remaining_cents);
+    int64_t rest = g->remaining_cents - rolled, id = g->id;
+    if (rest > 0) {
+        enum command_result r = expire_part(st, cmd, w, id, rest);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    if (rolled == 0 || !(g = live_grant(w, id)))
+        return COMMAND_OK;
+    /* same credits, later expiry: the grant moves in the consumption order */
+    struct wallet_grant moved = *g;
+    moved.has_expiration = has_expiration;
+    moved.expiration_at = expiration_at;
+    size_t at = (size_t)(g - w->grants);
+    memmove(&w->grants[at], &w->grants[at + 1], (w->grant_count - at - 1) * sizeof *w->grants);
+    w->grant_count--;
+    if (!grant_insert(w, &moved) ||
+        store_wallet_transaction_set_expiration(st, id, has_expiration, expiration_at) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/* One anniversary of an interval rule, at `at`: its credits, after the previous grant's
+ * rollover; each grant lasts grant_expires_after when the rule says so. */
+static enum command_result fire_interval(struct store *st, struct command *cmd,
+                                         struct customer_wallets *cw, struct live_wallet *w,
+                                         tally_time at)
+{
+    int64_t ongoing = grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+    int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;
+    if (w->rule.method == WALLET_RULE_TARGET)
+        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
+                           &granted);
+    struct wallet_credits cr = {.name = w->rule_name,
+                                .priority = WALLET_PRIORITY_MAX,
+                                .invoice_requires_successful_payment = w->rule_requires_payment};
+    if (w->rule_has_grant_duration) {
+        cr.has_expiration_at = true;
+        cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
+    }
+    enum command_result r = COMMAND_OK;
+    if (w->rule_has_rollover && w->row.last_interval_grant_id)
+        r = roll_over(st, cmd, w, cr.has_expiration_at, cr.expiration_at);
+    int64_t made = 0;
+    if (r == COMMAND_OK && paid > 0)
+        r = add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
+                        WALLET_SOURCE_INTERVAL, &made);
+    if (r == COMMAND_OK && granted > 0)
+        r = add_credits(st, cmd, cw, w, false, granted, &cr, false, WALLET_SOURCE_INTERVAL, &made);
+    if (made)
+        w->row.last_interval_grant_id = made; /* the free grant when both, else the paid */
+    return r;
 }
 
 /* ---- real-time debit ------------------------------------------------------------------------ */
@@ -1351,9 +1506,10 @@ enum command_result wallets_release(struct wallet_book *b, struct store *st, str
 /* ---- expiry -----------------------------------------------------------------------------------
  */
 
-/* Voids what is left of one grant (or, grant_id 0, of every grant) as expired. */
-static enum command_result expire(struct store *st, struct command *cmd, struct live_wallet *w,
-                                  int64_t grant_id)
+/* Voids what is left of one grant (or, grant_id 0, of every grant) as expired; `limit` > 0
+ * expires at most that much (the part of a grant that does not roll over). */
+static enum command_result expire_part(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t grant_id, int64_t limit)
 {
     struct store_wallet_transaction t = {
         .org_id = w->row.org_id,
@@ -1372,6 +1528,8 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
     for (size_t i = 0; i < w->grant_count; i++)
         if (grant_id == 0 || w->grants[i].id == grant_id)
             t.amount_cents += w->grants[i].remaining_cents;
+    if (limit > 0 && t.amount_cents > limit)
+        t.amount_cents = limit; /* one grant then: grant_id != 0 */
     if (t.amount_cents == 0)
         return COMMAND_OK;
     if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
@@ -1380,19 +1538,20 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
         struct wallet_grant *g = &w->grants[i];
         if ((grant_id != 0 && g->id != grant_id) || g->remaining_cents == 0)
             continue;
+        int64_t part = limit > 0 && limit < g->remaining_cents ? limit : g->remaining_cents;
         if (g->paid) /* paid credits that expire unused are breakage */
-            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS,
-                                g->remaining_cents);
+            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
         else
             ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
-                                g->remaining_cents);
+                                part);
         char lago_id[WALLET_LAGO_ID_TEXT];
         if (!new_lago_id(cmd, lago_id) ||
-            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id,
-                                            g->remaining_cents, cmd->now) != STORE_OK ||
-            store_wallet_transaction_set_remaining(st, g->id, 0) != STORE_OK)
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
+                                            cmd->now) != STORE_OK ||
+            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents - part) !=
+                STORE_OK)
             return COMMAND_STORE_FAILED;
-        g->remaining_cents = 0;
+        g->remaining_cents -= part;
     }
     drop_empty_grants(w);
     if (post(st, w, t.id, cmd->now, &p) != STORE_OK)
@@ -1405,12 +1564,18 @@ static enum command_result expire(struct store *st, struct command *cmd, struct 
 
 /* Expires, at cmd->now, the wallet's grants that are due: memory never spends a credit past
  * its expiry, whether or not the clock's sweep got there first. */
-static enum command_result expire_due_grants(struct store *st, struct command *cmd,
-                                             struct live_wallet *w)
+static enum command_result expire(struct store *st, struct command *cmd, struct live_wallet *w,
+                                  int64_t grant_id)
+{
+    return expire_part(st, cmd, w, grant_id, 0);
+}
+
+static enum command_result expire_grants_before(struct store *st, struct command *cmd,
+                                                struct live_wallet *w, tally_time before)
 {
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
-        if (g->has_expiration && g->expiration_at <= cmd->now && g->remaining_cents > 0) {
+        if (g->has_expiration && g->expiration_at < before && g->remaining_cents > 0) {
             enum command_result r = expire(st, cmd, w, g->id);
             if (r != COMMAND_OK)
                 return r;
@@ -1419,6 +1584,17 @@ static enum command_result expire_due_grants(struct store *st, struct command *c
     }
     return COMMAND_OK;
 }
+
+static enum command_result expire_due_grants(struct store *st, struct command *cmd,
+                                             struct live_wallet *w)
+{
+    return expire_grants_before(st, cmd, w, cmd->now + 1);
+}
+
+static enum command_result fire_interval(struct store *st, struct command *cmd,
+                                         struct customer_wallets *cw, struct live_wallet *w,
+                                         tally_time at);
+static void schedule_rule(struct live_wallet *w, tally_time after);
 
 static enum command_result terminate_wallet(struct store *st, struct command *cmd,
                                             struct live_wallet *w, bool expired);
@@ -1431,7 +1607,21 @@ static enum command_result bring_up_to_date(struct store *st, struct command *cm
         struct live_wallet *w = &cw->wallets[i];
         if (w->row.has_terminated_at)
             continue;
-        enum command_result r = expire_due_grants(st, cmd, w);
+        enum command_result r = COMMAND_OK;
+        /* each anniversary of an interval rule in order, grants that expired before it first
+         * (one that expires at the very instant may roll over) */
+        for (int n = 0; r == COMMAND_OK && w->row.has_next_rule_at &&
+                        w->row.next_rule_at <= cmd->now && n < WALLET_RULE_CATCH_UP_MAX;
+             n++) {
+            tally_time at = w->row.next_rule_at;
+            r = expire_grants_before(st, cmd, w, at);
+            if (r == COMMAND_OK && !(w->row.has_expiration_at && w->row.expiration_at <= at))
+                r = fire_interval(st, cmd, cw, w, at);
+            schedule_rule(w, at);
+            w->dirty = true;
+        }
+        if (r == COMMAND_OK)
+            r = expire_due_grants(st, cmd, w);
         if (r == COMMAND_OK && w->row.has_expiration_at && w->row.expiration_at <= cmd->now)
             r = terminate_wallet(st, cmd, w, true);
         if (r != COMMAND_OK)
@@ -1491,7 +1681,8 @@ static bool reassign_overdraft(struct customer_wallets *cw, const struct live_wa
 static enum command_result add_credits(struct store *st, struct command *cmd,
                                        struct customer_wallets *cw, struct live_wallet *w,
                                        bool paid, int64_t cents, const struct wallet_credits *cr,
-                                       bool pending, enum wallet_transaction_source source)
+                                       bool pending, enum wallet_transaction_source source,
+                                       int64_t *made)
 {
     struct store_wallet_transaction t = {
         .org_id = w->row.org_id,
@@ -1524,6 +1715,8 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
         w->pending_cents += cents;
         return COMMAND_OK; /* no credits until it is paid */
     }
+    if (made)
+        *made = t.id; /* a settled grant */
     enum ledger_account credits =
         paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
     struct ledger_posting p;
@@ -1622,9 +1815,9 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     enum command_result r = COMMAND_OK;
     if (paid > 0)
         r = add_credits(st, cmd, cw, w, true, paid, cr, cr->invoice_requires_successful_payment,
-                        WALLET_SOURCE_MANUAL);
+                        WALLET_SOURCE_MANUAL, NULL);
     if (r == COMMAND_OK && granted > 0)
-        r = add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL);
+        r = add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL, NULL);
     if (r == COMMAND_OK && voided > 0)
         r = void_credits(st, cmd, w, voided, cr->name);
     if (r != COMMAND_OK)
@@ -1726,6 +1919,7 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     enum command_result r = live_wallet_of(b, st, cmd, w.lago_id, &cw, &live);
     if (r != COMMAND_OK)
         return r;
+    schedule_rule(live, cmd->now); /* saved with its first credits */
     return move_credits(st, cmd, cw, live, &req->credits);
 }
 
@@ -1756,8 +1950,12 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     if (store_wallet_save(st, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
     memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
-    book_forget(b, row.customer_id); /* its terms changed: loaded again on next use */
-    return COMMAND_OK;
+    book_forget(b, row.customer_id); /* its terms changed: loaded again */
+    /* and its rule's next anniversary follows the new terms */
+    if ((r = live_wallet_of(b, st, cmd, row.lago_id, &cw, &w)) != COMMAND_OK)
+        return r;
+    schedule_rule(w, cmd->now);
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 /*
@@ -1865,8 +2063,8 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
         }
     } while (count == SWEEP_ROUND);
     /* Then every wallet with a grant or itself due: bringing it up to date does both. */
-    enum store_due_kind kinds[] = {STORE_DUE_GRANTS, STORE_DUE_WALLETS};
-    for (size_t k = 0; k < 2; k++) {
+    enum store_due_kind kinds[] = {STORE_DUE_RULES, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         do {
             if (store_due(store_conn(st), cmd->org_id, kinds[k], cmd->now, due, SWEEP_ROUND,
                           &count) != STORE_OK)
@@ -1880,6 +2078,8 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
                 if (!cw || !touch(b, cw))
                     return COMMAND_STORE_FAILED;
                 enum command_result r = bring_up_to_date(st, cmd, cw);
+                if (r == COMMAND_OK)
+                    r = flush_customer(st, cmd, cw); /* rules' credits, next anniversaries */
                 if (r != COMMAND_OK)
                     return r;
                 if (kinds[k] == STORE_DUE_WALLETS && !row.has_terminated_at &&
@@ -1896,8 +2096,9 @@ bool wallets_due(struct store *st, int64_t org_id, tally_time now)
 {
     struct store_due_item item;
     size_t count = 0;
-    enum store_due_kind kinds[] = {STORE_DUE_HOLDS, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
-    for (size_t k = 0; k < 3; k++)
+    enum store_due_kind kinds[] = {STORE_DUE_HOLDS, STORE_DUE_RULES, STORE_DUE_GRANTS,
+                                   STORE_DUE_WALLETS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
             count > 0)
             return true; /* a failing store: let the sweep's command report it */

@@ -50,7 +50,10 @@ struct wallet_org_balance {
     bool dirty;      /* not yet in ledger_balances: written by wallets_flush */
 };
 
+struct tzdb;
+
 struct wallet_book {
+    struct tzdb *tzdb; /* borrowed: customers' zones, for interval rules (may be NULL: UTC) */
     struct customer_wallets **items; /* open addressing by customer id, at most half full */
     size_t count, cap;
     /* Customers changed by the current command / batch: dropped if it does not commit. */

@@ -248,6 +248,11 @@ static const char *const migrations[] = {
     /* 11: paid credits waiting for their payment, which threshold rules count */
     "CREATE INDEX wallet_transactions_pending ON wallet_transactions(wallet_id)"
     "  WHERE status = 0;",
+    /* 12: interval rules: when a wallet's rule fires next, and its last grant (for rollover) */
+    "ALTER TABLE wallets ADD COLUMN next_rule_at INTEGER;"
+    "ALTER TABLE wallets ADD COLUMN last_interval_grant_id INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX wallets_rules_due ON wallets(next_rule_at)"
+    "  WHERE next_rule_at IS NOT NULL AND terminated_at IS NULL;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -339,6 +344,8 @@ enum stmt_id {
     STMT_WALLET_ACCOUNT_BALANCE,
     STMT_WT_ADD_AMOUNT,
     STMT_WT_PENDING,
+    STMT_WT_SET_EXPIRATION,
+    STMT_RULES_DUE,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
@@ -415,7 +422,8 @@ enum stmt_id {
     "w.id, w.org_id, w.customer_id, w.lago_id, w.code, w.name, w.currency, w.rate_amount,"         \
     " w.priority, w.credit_limit, w.overdraft_limit_cents, w.balance_cents, w.consumed_cents,"     \
     " w.overdrawn_cents, w.expiration_at, w.terminated_at, w.last_consumed_at, w.terms,"           \
-    " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents"
+    " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents, w.next_rule_at,"         \
+    " w.last_interval_grant_id, c.timezone"
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
 #define WALLET_FILTER                                                                              \
     WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
@@ -591,13 +599,14 @@ static const char *const sql[STMT_COUNT] = {
         "INSERT INTO wallets(org_id, customer_id, lago_id, code, name, currency, rate_amount,"
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
         " overdrawn_cents, expiration_at, terminated_at, last_consumed_at, terms, created_at,"
-        " updated_at, held_cents)"
-        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+        " updated_at, held_cents, next_rule_at, last_interval_grant_id)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
     [STMT_WALLET_UPDATE] =
         "UPDATE wallets SET name = ?6, priority = ?9, credit_limit = ?10,"
         " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
-        " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21 WHERE id = ?1",
+        " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21,"
+        " next_rule_at = ?22, last_interval_grant_id = ?23 WHERE id = ?1",
     [STMT_WALLET_GET] =
         "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.lago_id = ?2 AND w.org_id = ?1",
     [STMT_WALLET_BY_ID] = "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.id = ?1",
@@ -655,6 +664,11 @@ static const char *const sql[STMT_COUNT] = {
         " ORDER BY p.id DESC LIMIT 1",
     [STMT_WT_PENDING] = "SELECT COALESCE(SUM(amount_cents), 0) FROM wallet_transactions"
                         " WHERE wallet_id = ?1 AND status = 0",
+    [STMT_WT_SET_EXPIRATION] = "UPDATE wallet_transactions SET expiration_at = ?2 WHERE id = ?1",
+    [STMT_RULES_DUE] =
+        "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
+        " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
+        " ORDER BY w.next_rule_at LIMIT ?2",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -2028,6 +2042,9 @@ static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a
     column_lago_id(s, 20, w->customer_lago_id);
     w->external_customer_id = column_text(s, 21, a);
     w->held_cents = sqlite3_column_int64(s, 22);
+    w->has_next_rule_at = column_instant(s, 23, &w->next_rule_at);
+    w->last_interval_grant_id = sqlite3_column_int64(s, 24);
+    w->customer_timezone = column_text(s, 25, a);
     return ok && w->code && w->terms_json && w->external_customer_id;
 }
 
@@ -2061,6 +2078,8 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     sqlite3_bind_int64(s, 19, w->created_at);
     sqlite3_bind_int64(s, 20, w->updated_at);
     sqlite3_bind_int64(s, 21, w->held_cents);
+    bind_instant(s, 22, w->has_next_rule_at, w->next_rule_at);
+    sqlite3_bind_int64(s, 23, w->last_interval_grant_id);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)
@@ -2667,9 +2686,10 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
                             tally_time now, struct store_due_item *out, size_t cap, size_t *count)
 {
-    enum stmt_id id = kind == STORE_DUE_HOLDS    ? STMT_AUTH_DUE
-                      : kind == STORE_DUE_GRANTS ? STMT_GRANTS_DUE
-                                                 : STMT_WALLETS_DUE;
+    enum stmt_id id = kind == STORE_DUE_HOLDS     ? STMT_AUTH_DUE
+                      : kind == STORE_DUE_GRANTS  ? STMT_GRANTS_DUE
+                      : kind == STORE_DUE_WALLETS ? STMT_WALLETS_DUE
+                                                  : STMT_RULES_DUE;
     sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
@@ -2699,4 +2719,15 @@ enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t walle
     *cents = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r == STORE_OK ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_transaction_set_expiration(struct store *st, int64_t id, bool has,
+                                                          tally_time expiration_at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_EXPIRATION);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    bind_instant(s, 2, has, expiration_at);
+    return step_done(s);
 }

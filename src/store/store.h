@@ -309,6 +309,9 @@ struct store_wallet {
     int64_t consumed_cents;        /* usage (net of refund steps) and voids, ever */
     int64_t overdrawn_cents;       /* owed by a soft-limited wallet below zero */
     int64_t held_cents;            /* reserved by open holds (authorizations) */
+    bool has_next_rule_at;
+    tally_time next_rule_at;        /* when its interval rule fires next */
+    int64_t last_interval_grant_id; /* the rule's last grant, whose unused part may roll over */
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */
@@ -316,6 +319,7 @@ struct store_wallet {
     /* filled when read */
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
     const char *external_customer_id;
+    const char *customer_timezone; /* NULL: UTC */
 };
 
 /* Inserts (w->id == 0, sets it) or updates every mutable column. Writer only. */
@@ -359,6 +363,8 @@ enum store_status store_wallet_transaction_insert(struct store *st,
                                                   struct store_wallet_transaction *t);
 enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
                                                          int64_t remaining_cents);
+enum store_status store_wallet_transaction_set_expiration(struct store *st, int64_t id, bool has,
+                                                          tally_time expiration_at);
 /* Adds to a transaction's amount (the day's usage debits); *found false if there is no such
  * transaction. */
 enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t id, int64_t cents,
@@ -526,6 +532,7 @@ enum store_due_kind {
     STORE_DUE_HOLDS,   /* authorized holds past expires_at */
     STORE_DUE_GRANTS,  /* grants with credits left past their expiration_at */
     STORE_DUE_WALLETS, /* active wallets past their expiration_at */
+    STORE_DUE_RULES,   /* active wallets whose interval rule is due */
 };
 struct store_due_item {
     int64_t org_id;

@@ -128,7 +128,11 @@ async function run(t, seed) {
         granted_credits: String(r.below(300)), paid_credits: String(r.below(200)) };
       if (limit === 'soft') body.overdraft_credits = String(1 + r.below(50));
       if (k === 1 && r.chance(0.5)) body.applies_to = { billable_metric_codes: ['tokens'] };
-      if (r.chance(0.3)) {
+      if (r.chance(0.25)) {
+        body.recurring_transaction_rules = [{ trigger: 'interval', interval: r.pick(['weekly', 'monthly']), granted_credits: String(r.below(100)),
+          paid_credits: String(r.below(3) === 0 ? r.below(50) : 0), grant_expires_after: r.pick(['P10D', 'P1M', 'P2W']),
+          rollover: r.pick(['none', 'all', 'max_percentage', 'max_credits']), rollover_percentage: r.below(101), rollover_max_credits: String(r.below(60)) }];
+      } else if (r.chance(0.3)) {
         const threshold = 1 + r.below(50);
         body.recurring_transaction_rules = [r.chance(0.5)
           ? { trigger: 'threshold', threshold_credits: String(threshold), paid_credits: String(1 + r.below(100)), granted_credits: String(r.below(20)), invoice_requires_successful_payment: r.chance(0.3) }
@@ -225,6 +229,7 @@ test(`the simulation keeps every invariant after every command, and replays the 
     // a threshold top-up (inbound, pending or settled, purchased or granted, source 2)
     assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',0,[01],[01],2,/);
     assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',1,1,6,/); // an expired grant
+    assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',0,[01],[01],1,/); // an interval grant
   }
   const second = await simulate(SEED);
   assert.equal(second.transcript.length, first.transcript.length);

@@ -234,7 +234,7 @@ test('bad requests get a clear error and change nothing', async () => {
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', priority: 51 }, 422, { priority: ['value_is_out_of_range'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '-1' }, 422, { granted_credits: ['invalid_amount'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '0.001' }, 422, { amount: ['amount_rounds_to_zero'] }],
-    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly' }] }, 422, { recurring_transaction_rules: ['not_supported_yet'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: [{ trigger: 'interval', interval: 'hourly' }] }, 422, { recurring_transaction_rules: ['invalid_recurring_rule'] }],
   ];
   const before1 = (await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count;
   for (const [body, status, details] of cases) {
@@ -343,7 +343,10 @@ test('recurring rules are validated', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'kappa', currency: 'EUR' } }));
   const cases = [
     [[{ trigger: 'threshold', threshold_credits: '1' }, { trigger: 'threshold', threshold_credits: '2' }], 'invalid_number_of_recurring_rules'],
-    [[{ trigger: 'interval', interval: 'monthly', paid_credits: '1' }], 'not_supported_yet'],
+    [[{ trigger: 'interval', paid_credits: '1' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'interval', interval: 'daily', paid_credits: '1' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'interval', interval: 'monthly', grant_expires_after: '1 month' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'interval', interval: 'monthly', rollover: 'max_percentage' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '4' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', threshold_credits: '5', grants_target_top_up: true }], 'invalid_recurring_rule'],

@@ -1,0 +1,78 @@
+// Interval rules over months of test-clock time: credits granted at each anniversary (in the
+// customer's zone, never on the creation day), each grant lasting grant_expires_after, the
+// unused part of the previous grant rolling over up to its cap and the rest expiring; several
+// anniversaries passed at once are each handled, in order.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const txs = async (id, query) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?per_page=100&${query}`))).wallet_transactions;
+let n = 0;
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-15T10:00:00Z']);
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'calls', name: 'Calls', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'acme', plan_code: 'calls', external_id: 'acme_sub', subscription_at: '2026-01-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('monthly grants with a 2-month life, half of each rolling over into the next', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'acme', currency: 'EUR', rate_amount: '1', name: 'Monthly',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '100', grant_expires_after: 'P2M', rollover: 'max_percentage', rollover_percentage: 50, transaction_name: 'Monthly grant' }] } }))).wallet;
+  const [rule] = w.recurring_transaction_rules;
+  assert.deepEqual([rule.trigger, rule.interval, rule.grant_expires_after, rule.rollover, rule.rollover_percentage], ['interval', 'monthly', 'P2M', 'max_percentage', 50]);
+  assert.equal(w.balance_cents, 0); // nothing on the creation day
+  await advance('2026-02-10T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  await advance('2026-02-20T00:00:00Z'); // the anniversary, 02-15, passed
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000);
+  let grants = await txs(w.lago_id, 'transaction_status=granted');
+  assert.deepEqual(grants.map((g) => [g.source, g.amount, g.name, g.expiration_at]), [['interval', '100.0', 'Monthly grant', '2026-04-15T00:00:00Z']]);
+  const events = Array.from({ length: 30 }, () => ({ transaction_id: `c${n++}`, external_subscription_id: 'acme_sub', code: 'calls' }));
+  await ok(await post('/api/v1/events/batch', { events }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 7000);
+  // 03-15: 70 left of the first grant: 50 (half of 100) roll over to 05-15, 20 expire; 100 more
+  await advance('2026-03-20T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 15000);
+  grants = await txs(w.lago_id, 'transaction_status=granted');
+  assert.deepEqual(grants.map((g) => [g.remaining_amount_cents, g.expiration_at]), [[10000, '2026-05-15T00:00:00Z'], [5000, '2026-05-15T00:00:00Z']]);
+  let expired = await txs(w.lago_id, 'transaction_status=expired');
+  assert.deepEqual(expired.map((x) => x.amount), ['20.0']);
+  // three anniversaries at once (04-15, 05-15, 06-15), each in order, then what expired by 06-20
+  await advance('2026-06-20T00:00:00Z');
+  const now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 20000);
+  grants = await txs(w.lago_id, 'transaction_status=granted');
+  assert.equal(grants.length, 5);
+  expired = await txs(w.lago_id, 'transaction_status=expired');
+  assert.equal(expired.reduce((sum, x) => sum + Math.round(Number(x.amount) * 100), 0), 2000 + 5000 + 5000 + 5000 + 5000 + 5000);
+  // the ledger: what expired was free credits, taken back from promotional_grants
+  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries;
+  const sum = (account, cause) => entries.filter((e) => e.account === account && e.cause === cause).reduce((s, e) => s + e.amount_cents, 0);
+  assert.equal(sum('promotional_grants', 'grant'), 50000);
+  assert.equal(sum('promotional_grants', 'expiry'), 27000);
+  assert.equal(sum('revenue', 'consumption'), 3000);
+  assert.equal(50000 - 27000 - 3000, now.balance_cents);
+});
+
+test('a target rule tops up to its target at each anniversary; a paid one that waits stays pending', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'beta', plan_code: 'calls', external_id: 'beta_sub', subscription_at: '2026-06-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'beta', currency: 'EUR', rate_amount: '1', name: 'Weekly', granted_credits: '3',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', method: 'target', target_ongoing_balance: '10', grants_target_top_up: true, started_at: '2026-06-22T00:00:00Z' }] } }))).wallet;
+  await advance('2026-06-21T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 300); // the rule starts on 06-22
+  await advance('2026-06-22T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+  await ok(await post('/api/v1/events', { event: { transaction_id: `c${n++}`, external_subscription_id: 'beta_sub', code: 'calls' } }));
+  await advance('2026-07-06T12:00:00Z'); // 06-29 and 07-06: back to 10 once, then nothing to add
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+  const grants = await txs(w.lago_id, 'transaction_status=granted');
+  assert.deepEqual(grants.map((g) => [g.source, g.amount]), [['interval', '1.0'], ['interval', '7.0'], ['manual', '3.0']]);
+});
