@@ -19,6 +19,7 @@
 #include "api/usage.h"
 #include "api/wallet_transactions.h"
 #include "api/wallets.h"
+#include "api/webhook_events.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
 
@@ -114,6 +115,7 @@ const struct route api_routes[] = {
      authorizations_capture, NULL},
     {"POST", "/api/v1/authorizations/{}/void", "authorizations.void", true, authorizations_void,
      NULL},
+    {"GET", "/api/v1/webhook_events", "webhook_events.list", true, webhook_events_list, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -31,7 +31,7 @@ static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time 
     has ? jsonw_time(w, t, false) : jsonw_null(w);
 }
 
-static void render_transaction(struct jsonw *w, const struct store_wallet_transaction *t)
+void wallet_transactions_render(struct jsonw *w, const struct store_wallet_transaction *t)
 {
     struct json_object *details = t->details_json ? json_tokener_parse(t->details_json) : NULL;
     bool inbound = t->type == WALLET_INBOUND;
@@ -92,7 +92,7 @@ static void render_created(struct command *cmd)
     jsonw_key(&w, "wallet_transactions");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < cmd->transaction_count; i++)
-        render_transaction(&w, &rows[i]);
+        wallet_transactions_render(&w, &rows[i]);
     jsonw_array_end(&w);
     jsonw_object_end(&w);
 }
@@ -254,7 +254,7 @@ void wallet_transactions_get(struct request *req)
     jsonw_init(&w, api_respond(req, 200));
     jsonw_object_begin(&w);
     jsonw_key(&w, "wallet_transaction");
-    render_transaction(&w, &t);
+    wallet_transactions_render(&w, &t);
     jsonw_object_end(&w);
 }
 
@@ -322,7 +322,7 @@ void wallet_transactions_list_for_wallet(struct request *req)
     jsonw_key(&w, "wallet_transactions");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        render_transaction(&w, &rows[i]);
+        wallet_transactions_render(&w, &rows[i]);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);
@@ -362,7 +362,7 @@ static void traces(struct request *req, bool of_inbound)
         jsonw_key(&w, "created_at");
         jsonw_time(&w, rows[i].created_at, false);
         jsonw_key(&w, "wallet_transaction");
-        render_transaction(&w, &rows[i].other);
+        wallet_transactions_render(&w, &rows[i].other);
         jsonw_object_end(&w);
     }
     jsonw_array_end(&w);

@@ -25,4 +25,9 @@ void wallet_transactions_list_for_wallet(struct request *req);
 void wallet_transactions_consumptions(struct request *req);
 void wallet_transactions_fundings(struct request *req);
 
+/* Writes one transaction in Lago's shape (also for the webhook events that name one). */
+struct jsonw;
+struct store_wallet_transaction;
+void wallet_transactions_render(struct jsonw *w, const struct store_wallet_transaction *t);
+
 #endif

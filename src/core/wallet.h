@@ -37,6 +37,8 @@
 #define WALLET_CODE_MAX 255
 #define WALLET_METRIC_CODES_MAX 100 /* applies_to.billable_metric_codes */
 #define WALLET_LAGO_ID_TEXT 37
+#define WALLET_REMINDER_FAR_DAYS 30   /* credits.expiring_soon: a month before a grant expires */
+#define WALLET_REMINDER_NEAR_DAYS 7   /* and a week before */
 #define WALLET_RULE_CATCH_UP_MAX 1000 /* anniversaries of an interval rule handled at once */
 /* 10^25 - 1 credits is Lago's bound; cents must also fit int64. */
 #define WALLET_CENTS_MAX ((int64_t)1 << 62)

@@ -2038,13 +2038,57 @@ enum command_result wallets_apply(struct wallet_book *b, struct store *st, struc
 
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
 
-enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
-                                  size_t *released)
+/* Days before a grant's expiry that its credits.expiring_soon reminders are recorded, the
+ * nearest first (a grant already that close gets only that one). */
+static const int32_t reminder_days[] = {WALLET_REMINDER_NEAR_DAYS, WALLET_REMINDER_FAR_DAYS};
+
+/*
+ * Records the due expiry reminders as webhook events (credits.expiring_soon) in the outbox,
+ * delivered by the webhook sender; each grant is reminded once per threshold.
+ */
+static enum command_result record_reminders(struct store *st, struct command *cmd, size_t *done)
 {
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
-    *released = 0;
-    /* Holds first (releasing them frees credits before anything else happens at `now`). */
+    for (size_t k = 0; k < sizeof reminder_days / sizeof reminder_days[0]; k++) {
+        do {
+            if (store_reminders_due(store_conn(st), cmd->org_id, reminder_days[k], cmd->now, due,
+                                    SWEEP_ROUND, &count) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            for (size_t i = 0; i < count; i++) {
+                char data[160];
+                snprintf(data, sizeof data, "{\"days_before_expiry\":%d,\"lago_wallet_id\":\"%s\"}",
+                         (int)reminder_days[k], due[i].lago_id);
+                struct store_webhook w = {.org_id = cmd->org_id,
+                                          .webhook_type = "credits.expiring_soon",
+                                          .object_type = "wallet_transaction",
+                                          .object_id = due[i].grant_id,
+                                          .data_json = data,
+                                          .created_at = cmd->now};
+                command_new_id(cmd, w.lago_id);
+                if (store_outbox_insert(st, &w) != STORE_OK ||
+                    store_wallet_transaction_set_reminded(st, due[i].grant_id, reminder_days[k]) !=
+                        STORE_OK)
+                    return COMMAND_STORE_FAILED;
+            }
+            *done += count;
+        } while (count == SWEEP_ROUND);
+    }
+    return COMMAND_OK;
+}
+
+enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
+                                  size_t *done)
+{
+    struct store_due_item due[SWEEP_ROUND];
+    size_t count;
+    *done = 0;
+    /* Reminders first: a test clock that jumps over both a reminder's day and the expiry
+     * records the reminder before the credits expire. */
+    enum command_result reminded = record_reminders(st, cmd, done);
+    if (reminded != COMMAND_OK)
+        return reminded;
+    /* Then holds (releasing them frees credits before anything else happens at `now`). */
     do {
         if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, due, SWEEP_ROUND,
                       &count) != STORE_OK)
@@ -2059,7 +2103,7 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
             a.updated_at = cmd->now;
             if (store_authorization_save(st, &a) != STORE_OK)
                 return COMMAND_STORE_FAILED;
-            (*released)++;
+            (*done)++;
         }
     } while (count == SWEEP_ROUND);
     /* Then every wallet with a grant or itself due: bringing it up to date does both. */
@@ -2086,7 +2130,7 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
                     !wallet_by_id(cw, row.id))
                     return COMMAND_STORE_FAILED; /* due but not loaded: cannot be */
             }
-            (*released) += count;
+            (*done) += count;
         } while (count == SWEEP_ROUND);
     }
     return COMMAND_OK;
@@ -2102,5 +2146,10 @@ bool wallets_due(struct store *st, int64_t org_id, tally_time now)
         if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
             count > 0)
             return true; /* a failing store: let the sweep's command report it */
+    for (size_t k = 0; k < sizeof reminder_days / sizeof reminder_days[0]; k++)
+        if (store_reminders_due(store_conn(st), org_id, reminder_days[k], now, &item, 1, &count) !=
+                STORE_OK ||
+            count > 0)
+            return true;
     return false;
 }

@@ -128,8 +128,9 @@ enum command_result wallets_release(struct wallet_book *b, struct store *st, str
                                     struct store_authorization *a, enum ledger_cause cause);
 /*
  * What the organization's clock brings at cmd->now: expired holds released (status
- * expired), expired grants voided as breakage or reversed grants, expired wallets
- * terminated. *done counts what it handled.
+ * expired), interval rules' anniversaries, expired grants voided as breakage or reversed
+ * grants, expired wallets terminated, and credits.expiring_soon reminders recorded in the
+ * webhook outbox. *done counts what it handled.
  */
 enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
                                   size_t *done);

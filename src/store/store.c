@@ -253,6 +253,16 @@ static const char *const migrations[] = {
     "ALTER TABLE wallets ADD COLUMN last_interval_grant_id INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX wallets_rules_due ON wallets(next_rule_at)"
     "  WHERE next_rule_at IS NOT NULL AND terminated_at IS NULL;",
+    /* 13: the webhook outbox (events recorded in the commit that caused them, delivered by the
+     * Webhooks issue's sender), and which expiry reminder each grant had */
+    "CREATE TABLE webhook_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL,"
+    "  webhook_type TEXT NOT NULL, object_type TEXT NOT NULL, object_id INTEGER NOT NULL,"
+    "  data TEXT NOT NULL, created_at INTEGER NOT NULL, delivered_at INTEGER);"
+    "CREATE INDEX webhook_outbox_by_org ON webhook_outbox(org_id, id);"
+    "ALTER TABLE wallet_transactions ADD COLUMN reminded_days INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -346,6 +356,11 @@ enum stmt_id {
     STMT_WT_PENDING,
     STMT_WT_SET_EXPIRATION,
     STMT_RULES_DUE,
+    STMT_REMINDERS_DUE,
+    STMT_WT_SET_REMINDED,
+    STMT_OUTBOX_INSERT,
+    STMT_OUTBOX_COUNT,
+    STMT_OUTBOX_PAGE,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
@@ -669,6 +684,21 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
         " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
         " ORDER BY w.next_rule_at LIMIT ?2",
+    /* ?4: the reminder (days before expiry) being looked for */
+    [STMT_REMINDERS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
+                           " JOIN wallets w ON w.id = t.wallet_id"
+                           " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
+                           " AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.org_id = ?3"
+                           " AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
+                           " ORDER BY t.expiration_at LIMIT ?2",
+    [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
+    [STMT_OUTBOX_INSERT] =
+        "INSERT INTO webhook_outbox(org_id, lago_id, webhook_type, object_type, object_id, data,"
+        " created_at) VALUES (?,?,?,?,?,?,?)",
+    [STMT_OUTBOX_COUNT] = "SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ?1",
+    [STMT_OUTBOX_PAGE] =
+        "SELECT id, lago_id, webhook_type, object_type, object_id, data, created_at, delivered_at"
+        " FROM webhook_outbox WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -2730,4 +2760,82 @@ enum store_status store_wallet_transaction_set_expiration(struct store *st, int6
     sqlite3_bind_int64(s, 1, id);
     bind_instant(s, 2, has, expiration_at);
     return step_done(s);
+}
+
+/* ---- reminders and the webhook outbox ------------------------------------------------------- */
+
+enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
+                                      tally_time now, struct store_due_item *out, size_t cap,
+                                      size_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_REMINDERS_DUE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, (int64_t)cap);
+    sqlite3_bind_int64(s, 3, org_id);
+    sqlite3_bind_int(s, 4, days);
+    *count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_due_item *d = &out[(*count)++];
+        d->org_id = sqlite3_column_int64(s, 0);
+        column_lago_id(s, 1, d->lago_id);
+        d->grant_id = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_REMINDED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, days);
+    return step_done(s);
+}
+
+enum store_status store_outbox_insert(struct store *st, const struct store_webhook *w)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_OUTBOX_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, w->org_id);
+    bind_text(s, 2, w->lago_id);
+    bind_text(s, 3, w->webhook_type);
+    bind_text(s, 4, w->object_type);
+    sqlite3_bind_int64(s, 5, w->object_id);
+    bind_text(s, 6, w->data_json);
+    sqlite3_bind_int64(s, 7, w->created_at);
+    return step_done(s);
+}
+
+static bool read_webhook_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    struct store_webhook *w = item;
+    memset(w, 0, sizeof *w);
+    w->id = sqlite3_column_int64(s, 0);
+    column_lago_id(s, 1, w->lago_id);
+    w->webhook_type = column_text(s, 2, a);
+    w->object_type = column_text(s, 3, a);
+    w->object_id = sqlite3_column_int64(s, 4);
+    w->data_json = column_text(s, 5, a);
+    w->created_at = sqlite3_column_int64(s, 6);
+    w->has_delivered_at = column_instant(s, 7, &w->delivered_at);
+    return w->webhook_type && w->object_type && w->data_json;
+}
+
+enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_t offset,
+                                    int64_t limit, struct store_webhook **out, size_t *count,
+                                    int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {{.value = org_id}};
+    const struct page_query q = {STMT_OUTBOX_COUNT, STMT_OUTBOX_PAGE, params, 1,
+                                 sizeof **out,      read_webhook_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
 }

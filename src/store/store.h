@@ -543,4 +543,31 @@ struct store_due_item {
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
                             tally_time now, struct store_due_item *out, size_t cap, size_t *count);
 
+/* ---- the webhook outbox ------------------------------------------------------------------- */
+
+/* An event for the organization's webhooks, recorded in the commit that caused it. */
+struct store_webhook {
+    int64_t id;
+    int64_t org_id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    const char *webhook_type; /* "credits.expiring_soon", ... */
+    const char *object_type;  /* "wallet_transaction", ... */
+    int64_t object_id;        /* the object's row id */
+    const char *data_json;    /* what else the event says, as JSON */
+    tally_time created_at;
+    bool has_delivered_at;
+    tally_time delivered_at;
+};
+enum store_status store_outbox_insert(struct store *st, const struct store_webhook *w);
+/* A page of the organization's recorded events, newest first. */
+enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_t offset,
+                                    int64_t limit, struct store_webhook **out, size_t *count,
+                                    int64_t *total, struct arena *a);
+/* Grants with credits left that expire within `days` of `now` and have had no reminder that
+ * close yet (grant_id set), earliest first. */
+enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
+                                      tally_time now, struct store_due_item *out, size_t cap,
+                                      size_t *count);
+enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days);
+
 #endif

@@ -149,3 +149,25 @@ test('a wallet expires at its expiration_at: terminated, its credits voided', as
   const topUp = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '1' } });
   assert.equal(topUp.status, 422);
 });
+
+test('expiry reminders: credits.expiring_soon recorded 30 and 7 days before a grant expires, once each', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'remind', currency: 'USD' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'remind', currency: 'USD', rate_amount: '1', name: 'Remind' } }))).wallet;
+  const grant = async (body) => (await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, ...body } }))).wallet_transactions[0];
+  const later = await grant({ granted_credits: '5', expiration_at: '2026-07-15T00:00:00Z' });
+  await grant({ granted_credits: '1' }); // never expires: never reminded
+  const events = async () => (await ok(await t.api('/api/v1/webhook_events?per_page=100'))).webhook_events.filter((e) => e.wallet_transaction?.lago_wallet_id === w.lago_id);
+  assert.equal((await events()).length, 0);
+  await advance('2026-06-16T00:00:00Z'); // within 30 days of 07-15
+  let seen = await events();
+  assert.deepEqual(seen.map((e) => [e.webhook_type, e.object_type, e.wallet_transaction.lago_id, e.data.days_before_expiry, e.delivered_at]),
+    [['credits.expiring_soon', 'wallet_transaction', later.lago_id, 30, null]]);
+  assert.equal(seen[0].wallet_transaction.remaining_amount_cents, 500);
+  await advance('2026-06-20T00:00:00Z');
+  assert.equal((await events()).length, 1); // not twice
+  const soon = await grant({ granted_credits: '2', expiration_at: '2026-06-25T00:00:00Z' });
+  await advance('2026-07-09T00:00:00Z'); // 'soon' expired on 06-25 without a 30-day reminder; 'later' within 7 days
+  seen = await events();
+  assert.deepEqual(seen.map((e) => [e.wallet_transaction.lago_id, e.data.days_before_expiry]),
+    [[later.lago_id, 7], [soon.lago_id, 7], [later.lago_id, 30]]);
+});
