@@ -11,6 +11,7 @@
 #include "api/coupons.h"
 #include "api/customers.h"
 #include "api/events.h"
+#include "api/invoices.h"
 #include "api/ledger_entries.h"
 #include "api/ops.h"
 #include "api/plans.h"
@@ -116,6 +117,9 @@ const struct route api_routes[] = {
     {"POST", "/api/v1/authorizations/{}/void", "authorizations.void", true, authorizations_void,
      NULL},
     {"GET", "/api/v1/webhook_events", "webhook_events.list", true, webhook_events_list, NULL},
+    {"GET", "/api/v1/invoices", "invoices.list", true, invoices_list, NULL},
+    {"GET", "/api/v1/invoices/{}", "invoices.get", true, invoices_get, NULL},
+    {"PUT", "/api/v1/invoices/{}", "invoices.update", true, invoices_update, NULL},
 };
 const int api_route_count = (int)(sizeof api_routes / sizeof api_routes[0]);
 

@@ -38,7 +38,7 @@ void wallet_transactions_render(struct jsonw *w, const struct store_wallet_trans
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", t->lago_id);
     jsonw_kv_cstr(w, "lago_wallet_id", t->wallet_lago_id);
-    jsonw_kv_null(w, "lago_invoice_id");
+    jsonw_kv_cstr(w, "lago_invoice_id", t->invoice_lago_id);
     jsonw_kv_null(w, "lago_credit_note_id");
     jsonw_kv_null(w, "lago_voided_invoice_id");
     jsonw_kv_null(w, "billing_entity_code");

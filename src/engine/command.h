@@ -53,6 +53,7 @@ enum command_kind {
     COMMAND_AUTHORIZATION_CAPTURE, /* as.events_ingest, with the hold it settles */
     COMMAND_AUTHORIZATION_VOID,
     COMMAND_SWEEP, /* the writer's own: what the clock brings (expiries) */
+    COMMAND_INVOICE_UPDATE,
 };
 
 /* What the writer learned about one accepted event, for its answer. */
@@ -233,6 +234,11 @@ struct command {
         struct {
             const char *lago_id;
         } authorization_void;
+        /* PUT /invoices/{id}: the payment status (a credit invoice settles its top-up). */
+        struct {
+            const char *lago_id;
+            enum invoice_payment_status payment_status;
+        } invoice_update;
         /* POST /events/estimate_fees: what the event would cost, changing nothing. */
         struct {
             const struct event *event;
@@ -277,6 +283,7 @@ struct command {
     size_t transaction_count;
     /* Authorization commands: the hold as saved. Events: what they cost (fees and taxes). */
     struct store_authorization authorization;
+    struct store_invoice invoice; /* COMMAND_INVOICE_UPDATE: as saved */
     int64_t usage_cost_cents;
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
     char short_wallet_lago_id[WALLET_LAGO_ID_TEXT];

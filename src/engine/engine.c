@@ -1131,7 +1131,8 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_WALLET_CREATE:
     case COMMAND_WALLET_UPDATE:
     case COMMAND_WALLET_TERMINATE:
-    case COMMAND_WALLET_TOP_UP: return wallets_apply(&e->wallets, e->store, cmd);
+    case COMMAND_WALLET_TOP_UP:
+    case COMMAND_INVOICE_UPDATE: return wallets_apply(&e->wallets, e->store, cmd);
     case COMMAND_AUTHORIZATION_CREATE: return apply_authorization_create(e, cmd);
     case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
     case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
@@ -1162,7 +1163,8 @@ static bool changes_what_usage_shows(enum command_kind kind)
     case COMMAND_AUTHORIZATION_CREATE:
     case COMMAND_AUTHORIZATION_CAPTURE:
     case COMMAND_AUTHORIZATION_VOID:
-    case COMMAND_SWEEP: return false;
+    case COMMAND_SWEEP:
+    case COMMAND_INVOICE_UPDATE: return false;
     default: return true;
     }
 }

@@ -1646,6 +1646,42 @@ static int32_t currency_exponent(const char *code)
 }
 
 /*
+ * A paid top-up is billed by a credit invoice, issued with it: finalized at once, or left open
+ * until its payment when the credits wait for it (invoice_requires_successful_payment).
+ */
+static enum command_result credit_invoice(struct store *st, struct command *cmd,
+                                          const struct live_wallet *w,
+                                          const struct store_wallet_transaction *t, bool open)
+{
+    struct customer customer;
+    if (store_customer_get(store_conn(st), w->row.org_id, w->row.external_customer_id, &customer,
+                           cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    char date[TIMESTAMP_TEXT_MAX];
+    timestamp_format(cmd->now, false, date);
+    date[10] = '\0'; /* YYYY-MM-DD, UTC */
+    struct store_invoice v = {
+        .org_id = w->row.org_id,
+        .customer_id = w->row.customer_id,
+        .customer_sequential_id = customer.sequential_id,
+        .type = INVOICE_CREDIT,
+        .status = open ? INVOICE_OPEN : INVOICE_FINALIZED,
+        .payment_status = INVOICE_PAYMENT_PENDING,
+        .amount_cents = t->amount_cents,
+        .wallet_transaction_id = t->id,
+        .issuing_date = date,
+        .created_at = cmd->now,
+        .updated_at = cmd->now,
+    };
+    memcpy(v.currency, w->row.currency, sizeof v.currency);
+    command_new_id(cmd, v.lago_id);
+    if (store_invoice_save(st, &v) != STORE_OK ||
+        store_wallet_transaction_set_invoice(st, t->id, v.lago_id) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/*
  * Credits that repay a wallet's overdraft paid, in effect, for the usage that overdrew it:
  * the charges' overdraft fundings become fundings of the new grant, so that a later refund
  * step gives the credits back to it.
@@ -1711,6 +1747,8 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
     /* the request's own transactions are its answer; a rule's are not */
     if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    if (paid && credit_invoice(st, cmd, w, &t, pending) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     if (pending) {
         w->pending_cents += cents;
         return COMMAND_OK; /* no credits until it is paid */
@@ -1731,6 +1769,35 @@ static enum command_result add_credits(struct store *st, struct command *cmd,
     struct wallet_grant g = grant_of(&t);
     if (g.remaining_cents > 0 && !grant_insert(w, &g))
         return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/* A pending purchase, paid: settled now, as add_credits settles one at once. */
+static enum command_result settle_purchase(struct store *st, struct command *cmd,
+                                           struct customer_wallets *cw, struct live_wallet *w,
+                                           struct store_wallet_transaction *t)
+{
+    int64_t cents = t->amount_cents;
+    int64_t repay = w->row.overdrawn_cents < cents ? w->row.overdrawn_cents : cents;
+    t->state = WALLET_TX_SETTLED;
+    t->remaining_cents = cents - repay;
+    t->has_settled_at = true;
+    t->settled_at = cmd->now;
+    if (store_wallet_transaction_set_state(st, t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, cents);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_PAID_CREDITS, repay);
+    if (post(st, w, t->id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    w->row.overdrawn_cents -= repay;
+    if (repay > 0 && !reassign_overdraft(cw, w, t->id, repay))
+        return COMMAND_STORE_FAILED;
+    struct wallet_grant g = grant_of(t);
+    if (g.remaining_cents > 0 && !grant_insert(w, &g))
+        return COMMAND_STORE_FAILED;
+    w->row.balance_cents = grants_total(w) - w->row.overdrawn_cents;
     return COMMAND_OK;
 }
 
@@ -2020,6 +2087,64 @@ static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
     return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits);
 }
 
+/*
+ * PUT /invoices/{id} with a payment status, for a credit invoice: its top-up's credits arrive
+ * when it is paid (if they were waiting), or the top-up fails. Anything else changes only the
+ * invoice's own status.
+ */
+static enum command_result apply_invoice_payment(struct wallet_book *b, struct store *st,
+                                                 struct command *cmd)
+{
+    struct store_invoice *v = &cmd->invoice;
+    enum store_status s = store_invoice_get(store_conn(st), cmd->org_id,
+                                            cmd->as.invoice_update.lago_id, v, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    enum invoice_payment_status to = cmd->as.invoice_update.payment_status;
+    if (v->payment_status == to)
+        return COMMAND_OK;
+    if (v->payment_status != INVOICE_PAYMENT_PENDING)
+        return refuse(cmd, "payment_status", "invalid_payment_status_transition");
+    struct store_wallet_transaction t;
+    if (store_wallet_transaction_by_id(store_conn(st), v->wallet_transaction_id, &t, cmd->arena) !=
+        STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (t.state == WALLET_TX_PENDING) {
+        struct customer_wallets *cw;
+        struct live_wallet *w;
+        enum command_result r = live_wallet_of(b, st, cmd, t.wallet_lago_id, &cw, &w);
+        if (r == COMMAND_INVALID) { /* the wallet was terminated since */
+            cmd->invalid_field = NULL;
+            return refuse(cmd, "payment_status", "wallet_is_terminated");
+        }
+        if (r != COMMAND_OK)
+            return r;
+        w->pending_cents -= t.amount_cents;
+        if (to == INVOICE_PAYMENT_SUCCEEDED) {
+            r = settle_purchase(st, cmd, cw, w, &t);
+        } else {
+            t.state = WALLET_TX_FAILED;
+            t.has_failed_at = true;
+            t.failed_at = cmd->now;
+            r = store_wallet_transaction_set_state(st, &t) == STORE_OK ? COMMAND_OK
+                                                                       : COMMAND_STORE_FAILED;
+        }
+        if (r == COMMAND_OK)
+            r = fire_rules(st, cmd, cw); /* what was pending no longer counts */
+        if (r == COMMAND_OK) {
+            w->dirty = true;
+            r = flush_customer(st, cmd, cw);
+        }
+        if (r != COMMAND_OK)
+            return r;
+    }
+    v->payment_status = to;
+    if (v->status == INVOICE_OPEN)
+        v->status = INVOICE_FINALIZED;
+    v->updated_at = cmd->now;
+    return store_invoice_save(st, v) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd)
 {
     switch (cmd->kind) {
@@ -2027,6 +2152,7 @@ enum command_result wallets_apply(struct wallet_book *b, struct store *st, struc
     case COMMAND_WALLET_UPDATE: return apply_update(b, st, cmd);
     case COMMAND_WALLET_TERMINATE: return apply_terminate(b, st, cmd);
     case COMMAND_WALLET_TOP_UP: return apply_top_up(b, st, cmd);
+    case COMMAND_INVOICE_UPDATE: return apply_invoice_payment(b, st, cmd);
     default: break;
     }
     assert(!"not a wallet command");

@@ -263,6 +263,19 @@ static const char *const migrations[] = {
     "  data TEXT NOT NULL, created_at INTEGER NOT NULL, delivered_at INTEGER);"
     "CREATE INDEX webhook_outbox_by_org ON webhook_outbox(org_id, id);"
     "ALTER TABLE wallet_transactions ADD COLUMN reminded_days INTEGER NOT NULL DEFAULT 0;",
+    /* 14: invoices, credit invoices first (a paid top-up's): the Invoices issue adds the rest */
+    "CREATE TABLE invoices ("
+    "  id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,"
+    "  lago_id TEXT NOT NULL UNIQUE,"
+    "  sequential_id INTEGER NOT NULL, number TEXT NOT NULL,"
+    "  invoice_type INTEGER NOT NULL, status INTEGER NOT NULL, payment_status INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL, amount_cents INTEGER NOT NULL,"
+    "  wallet_transaction_id INTEGER NOT NULL, issuing_date TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX invoices_by_org ON invoices(org_id, created_at, id);"
+    "CREATE INDEX invoices_by_customer ON invoices(org_id, customer_id, sequential_id);"
+    "ALTER TABLE wallet_transactions ADD COLUMN invoice_lago_id TEXT;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -361,6 +374,13 @@ enum stmt_id {
     STMT_OUTBOX_INSERT,
     STMT_OUTBOX_COUNT,
     STMT_OUTBOX_PAGE,
+    STMT_WT_SET_INVOICE,
+    STMT_INVOICE_INSERT,
+    STMT_INVOICE_UPDATE,
+    STMT_INVOICE_GET,
+    STMT_INVOICE_NEXT_SEQUENCE,
+    STMT_INVOICE_COUNT,
+    STMT_INVOICE_PAGE,
     STMT_CHARGE_DEBIT_PUT,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
@@ -448,8 +468,8 @@ enum stmt_id {
     "t.id, t.org_id, t.wallet_id, t.lago_id, t.transaction_type, t.status,"                        \
     " t.transaction_status, t.source, t.amount_cents, t.remaining_cents, t.priority, t.paid,"      \
     " t.expiration_at, t.name, t.details, t.settled_at, t.failed_at, t.created_at, w.lago_id,"     \
-    " w.rate_amount, w.currency"
-#define WT_COLUMN_COUNT 21
+    " w.rate_amount, w.currency, t.invoice_lago_id"
+#define WT_COLUMN_COUNT 22
 #define WT_FILTER                                                                                  \
     " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"                             \
     " WHERE t.wallet_id = ?1 AND (?2 < 0 OR t.status = ?2)"                                        \
@@ -480,6 +500,16 @@ enum stmt_id {
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
     " a.code, a.properties, a.status, a.amount_cents, a.held_cents, a.captured_cents,"             \
     " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id"
+
+/* Column order of every invoice SELECT; read_invoice depends on it. */
+#define INVOICE_COLUMNS                                                                            \
+    "i.id, i.org_id, i.customer_id, i.lago_id, i.sequential_id, i.number, i.invoice_type,"         \
+    " i.status, i.payment_status, i.currency, i.amount_cents, i.wallet_transaction_id,"            \
+    " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id"
+#define INVOICE_FILTER                                                                             \
+    " FROM invoices i JOIN customers c ON c.id = i.customer_id"                                    \
+    " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
+    " AND (?3 < 0 OR i.payment_status = ?3)"
 
 #define EVENT_INSERT_PREFIX                                                                        \
     "INSERT INTO events(id, org_id, subscription_id, transaction_id, external_subscription_id,"    \
@@ -699,6 +729,21 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_OUTBOX_PAGE] =
         "SELECT id, lago_id, webhook_type, object_type, object_id, data, created_at, delivered_at"
         " FROM webhook_outbox WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+    [STMT_WT_SET_INVOICE] = "UPDATE wallet_transactions SET invoice_lago_id = ?2 WHERE id = ?1",
+    [STMT_INVOICE_INSERT] =
+        "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number, invoice_type,"
+        " status, payment_status, currency, amount_cents, wallet_transaction_id, issuing_date,"
+        " created_at, updated_at) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+    [STMT_INVOICE_UPDATE] = "UPDATE invoices SET status = ?8, payment_status = ?9,"
+                            " updated_at = ?15 WHERE id = ?1",
+    [STMT_INVOICE_GET] = "SELECT " INVOICE_COLUMNS " FROM invoices i"
+                         " JOIN customers c ON c.id = i.customer_id"
+                         " WHERE i.lago_id = ?2 AND i.org_id = ?1",
+    [STMT_INVOICE_NEXT_SEQUENCE] = "SELECT COALESCE(MAX(sequential_id), 0) + 1 FROM invoices"
+                                   " WHERE org_id = ?1 AND customer_id = ?2",
+    [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
+    [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
+                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?4 OFFSET ?5",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -2238,6 +2283,7 @@ static bool read_wallet_transaction(sqlite3_stmt *s, int first, struct store_wal
     column_lago_id(s, first + 18, t->wallet_lago_id);
     snprintf(t->currency, sizeof t->currency, "%s",
              (const char *)sqlite3_column_text(s, first + 20));
+    t->invoice_lago_id = column_text(s, first + 21, a);
     return column_money(s, first + 19, &t->rate_amount);
 }
 
@@ -2838,4 +2884,137 @@ enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
+}
+
+/* ---- invoices ------------------------------------------------------------------------------ */
+
+static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena *a)
+{
+    memset(v, 0, sizeof *v);
+    v->id = sqlite3_column_int64(s, 0);
+    v->org_id = sqlite3_column_int64(s, 1);
+    v->customer_id = sqlite3_column_int64(s, 2);
+    column_lago_id(s, 3, v->lago_id);
+    v->sequential_id = sqlite3_column_int64(s, 4);
+    v->number = column_text(s, 5, a);
+    int type = sqlite3_column_int(s, 6), status = sqlite3_column_int(s, 7),
+        payment = sqlite3_column_int(s, 8);
+    if (type != INVOICE_CREDIT || status < INVOICE_DRAFT || status > INVOICE_OPEN ||
+        payment < INVOICE_PAYMENT_PENDING || payment > INVOICE_PAYMENT_FAILED)
+        return false;
+    v->type = (enum invoice_type)type;
+    v->status = (enum invoice_status)status;
+    v->payment_status = (enum invoice_payment_status)payment;
+    snprintf(v->currency, sizeof v->currency, "%s", (const char *)sqlite3_column_text(s, 9));
+    v->amount_cents = sqlite3_column_int64(s, 10);
+    v->wallet_transaction_id = sqlite3_column_int64(s, 11);
+    v->issuing_date = column_text(s, 12, a);
+    v->created_at = sqlite3_column_int64(s, 13);
+    v->updated_at = sqlite3_column_int64(s, 14);
+    column_lago_id(s, 15, v->customer_lago_id);
+    v->external_customer_id = column_text(s, 16, a);
+    return v->number && v->issuing_date && v->external_customer_id;
+}
+
+enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
+{
+    bool insert = v->id == 0;
+    sqlite3_stmt *s;
+    if (insert) {
+        if (!(s = stmt(&st->conn, STMT_INVOICE_NEXT_SEQUENCE)))
+            return STORE_ERROR;
+        sqlite3_bind_int64(s, 1, v->org_id);
+        sqlite3_bind_int64(s, 2, v->customer_id);
+        enum store_status r = step_one(s);
+        v->sequential_id = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (r != STORE_OK)
+            return STORE_ERROR;
+    }
+    if (!(s = stmt(&st->conn, insert ? STMT_INVOICE_INSERT : STMT_INVOICE_UPDATE)))
+        return STORE_ERROR;
+    char number[64];
+    snprintf(number, sizeof number, "TLY-%03lld-%03lld", (long long)v->customer_sequential_id,
+             (long long)v->sequential_id);
+    if (!insert)
+        sqlite3_bind_int64(s, 1, v->id);
+    sqlite3_bind_int64(s, 2, v->org_id);
+    sqlite3_bind_int64(s, 3, v->customer_id);
+    bind_text(s, 4, v->lago_id);
+    sqlite3_bind_int64(s, 5, v->sequential_id);
+    bind_text(s, 6, insert ? number : v->number);
+    sqlite3_bind_int(s, 7, (int)v->type);
+    sqlite3_bind_int(s, 8, (int)v->status);
+    sqlite3_bind_int(s, 9, (int)v->payment_status);
+    bind_text(s, 10, v->currency);
+    sqlite3_bind_int64(s, 11, v->amount_cents);
+    sqlite3_bind_int64(s, 12, v->wallet_transaction_id);
+    bind_text(s, 13, v->issuing_date);
+    sqlite3_bind_int64(s, 14, v->created_at);
+    sqlite3_bind_int64(s, 15, v->updated_at);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    if (insert)
+        v->id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                    struct store_invoice *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_INVOICE_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, lago_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_invoice(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_invoice(s, item, a);
+}
+
+enum store_status store_invoice_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                     int payment_status, int64_t offset, int64_t limit,
+                                     struct store_invoice **out, size_t *count, int64_t *total,
+                                     struct arena *a)
+{
+    const struct page_param params[] = {
+        {.value = org_id}, {.value = customer_id}, {.value = payment_status}};
+    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 3,
+                                 sizeof **out,       read_invoice_row};
+    void *items;
+    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
+enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t id,
+                                                       const char *invoice_lago_id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_INVOICE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    bind_text(s, 2, invoice_lago_id);
+    return step_done(s);
+}
+
+enum store_status store_wallet_transaction_set_state(struct store *st,
+                                                     const struct store_wallet_transaction *t)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_STATE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, t->id);
+    sqlite3_bind_int(s, 2, (int)t->state);
+    sqlite3_bind_int64(s, 3, t->remaining_cents);
+    bind_instant(s, 4, t->has_settled_at, t->settled_at);
+    bind_instant(s, 5, t->has_failed_at, t->failed_at);
+    return step_done(s);
 }

@@ -352,7 +352,8 @@ struct store_wallet_transaction {
     bool has_expiration_at, has_settled_at, has_failed_at;
     tally_time expiration_at, settled_at, failed_at, created_at;
     const char *name;
-    const char *details_json; /* metadata, purchase_order_number, ... as JSON, or NULL */
+    const char *details_json;    /* metadata, purchase_order_number, ... as JSON, or NULL */
+    const char *invoice_lago_id; /* a paid top-up's credit invoice, or NULL */
     /* filled when read: the wallet's, to show credits */
     char wallet_lago_id[WALLET_LAGO_ID_TEXT];
     money_t rate_amount;
@@ -569,5 +570,49 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
                                       tally_time now, struct store_due_item *out, size_t cap,
                                       size_t *count);
 enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days);
+
+/* ---- invoices (credit invoices of paid top-ups, for now) ------------------------------------ */
+
+enum invoice_type { INVOICE_CREDIT };
+enum invoice_status { INVOICE_DRAFT, INVOICE_FINALIZED, INVOICE_VOIDED, INVOICE_OPEN };
+enum invoice_payment_status {
+    INVOICE_PAYMENT_PENDING,
+    INVOICE_PAYMENT_SUCCEEDED,
+    INVOICE_PAYMENT_FAILED,
+};
+
+struct store_invoice {
+    int64_t id; /* 0 before the insert */
+    int64_t org_id, customer_id;
+    char lago_id[WALLET_LAGO_ID_TEXT];
+    int64_t sequential_id;          /* per customer, from 1 (set by the insert) */
+    int64_t customer_sequential_id; /* for the number, on insert */
+    const char *number;             /* "TLY-<customer>-<invoice>" (set by the insert) */
+    enum invoice_type type;
+    enum invoice_status status;
+    enum invoice_payment_status payment_status;
+    char currency[4];
+    int64_t amount_cents;
+    int64_t wallet_transaction_id; /* the top-up it bills */
+    const char *issuing_date;      /* YYYY-MM-DD */
+    tally_time created_at, updated_at;
+    /* filled when read */
+    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    const char *external_customer_id;
+};
+/* Inserts (v->id == 0: numbers it, sets id and sequential_id) or updates its statuses. */
+enum store_status store_invoice_save(struct store *st, struct store_invoice *v);
+enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
+                                    struct store_invoice *out, struct arena *a);
+/* A page of invoices (customer_id 0, payment_status < 0: any), newest first. */
+enum store_status store_invoice_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
+                                     int payment_status, int64_t offset, int64_t limit,
+                                     struct store_invoice **out, size_t *count, int64_t *total,
+                                     struct arena *a);
+enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t id,
+                                                       const char *invoice_lago_id);
+/* Writes a transaction's state, remaining amount, settled_at and failed_at. */
+enum store_status store_wallet_transaction_set_state(struct store *st,
+                                                     const struct store_wallet_transaction *t);
 
 #endif

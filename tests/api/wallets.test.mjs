@@ -358,3 +358,42 @@ test('recurring rules are validated', async () => {
     assert.deepEqual((await r.json()).error_details, { recurring_transaction_rules: [code] });
   }
 });
+
+test('a paid top-up that waits for its payment: a credit invoice, settled or failed by PUT /invoices', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'lambda', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'lambda', currency: 'EUR', rate_amount: '0.5', name: 'Pay first', invoice_requires_successful_payment: true });
+  const [paid] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '40' }))).wallet_transactions;
+  assert.equal(paid.status, 'pending');
+  assert.equal(paid.remaining_amount_cents, 0);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  const invoice = (await ok(await t.api(`/api/v1/invoices/${paid.lago_invoice_id}`))).invoice;
+  assert.deepEqual([invoice.invoice_type, invoice.status, invoice.payment_status, invoice.total_amount_cents, invoice.currency, invoice.fees[0].units],
+    ['credit', 'open', 'pending', 2000, 'EUR', '40.0']);
+  assert.match(invoice.number, /^TLY-\d{3}-001$/);
+  const listed = (await ok(await t.api('/api/v1/invoices?external_customer_id=lambda'))).invoices;
+  assert.deepEqual(listed.map((i) => i.lago_id), [invoice.lago_id]);
+  const settled = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
+  assert.deepEqual([settled.status, settled.payment_status, settled.total_due_amount_cents], ['finalized', 'succeeded', 0]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
+  const now = (await ok(await t.api(`/api/v1/wallet_transactions/${paid.lago_id}`))).wallet_transaction;
+  assert.deepEqual([now.status, now.remaining_amount_cents], ['settled', 2000]);
+  // paid again: nothing more; a paid invoice cannot fail afterwards
+  await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
+  const late = await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } });
+  assert.equal(late.status, 422);
+  // another one fails: its top-up fails, no credits
+  const [other] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10' }))).wallet_transactions;
+  await ok(await t.api(`/api/v1/invoices/${other.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }));
+  const failed = (await ok(await t.api(`/api/v1/wallet_transactions/${other.lago_id}`))).wallet_transaction;
+  assert.equal(failed.status, 'failed');
+  assert.ok(failed.failed_at);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
+  // a top-up that does not wait is invoiced too, its credits already there
+  const [now2] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '2', invoice_requires_successful_payment: false }))).wallet_transactions;
+  assert.equal(now2.status, 'settled');
+  const inv2 = (await ok(await t.api(`/api/v1/invoices/${now2.lago_invoice_id}`))).invoice;
+  assert.deepEqual([inv2.status, inv2.payment_status], ['finalized', 'pending']);
+  assert.equal((await t.api('/api/v1/invoices/nope')).status, 404);
+  await assertLedgerBalances();
+});

@@ -282,3 +282,16 @@ test('a hard limit: an event the wallet cannot pay reaches the client as a 402 a
   assert.equal(w.consumed_amount_cents, 1000);
   assert.equal(w.consumed_credits, '20.0');
 });
+
+test('a paid top-up waiting for its payment: findInvoice, then updateInvoice settles the credits', async () => {
+  await lago.customers.createCustomer({ customer: { external_id: 'payer', currency: 'USD' } });
+  const { data: { wallet } } = await lago.wallets.createWallet({ wallet: { external_customer_id: 'payer', currency: 'USD', rate_amount: '1', name: 'Pay first', invoice_requires_successful_payment: true } });
+  const { data: { wallet_transactions: [tx] } } = await lago.walletTransactions.createWalletTransaction({ wallet_transaction: { wallet_id: wallet.lago_id, paid_credits: '25' } });
+  assert.equal(tx.status, 'pending');
+  const { data: { invoice } } = await lago.invoices.findInvoice(tx.lago_invoice_id);
+  assert.deepEqual([invoice.invoice_type, invoice.payment_status, invoice.total_amount_cents], ['credit', 'pending', 2500]);
+  const { data: { invoice: paid } } = await lago.invoices.updateInvoice(invoice.lago_id, { invoice: { payment_status: 'succeeded' } });
+  assert.equal(paid.payment_status, 'succeeded');
+  assert.equal((await lago.wallets.findWallet(wallet.lago_id)).data.wallet.balance_cents, 2500);
+  assert.equal((await lago.walletTransactions.findWalletTransaction(tx.lago_id)).data.wallet_transaction.status, 'settled');
+});

@@ -1,0 +1,225 @@
+/* api/invoices: see invoices.h. */
+#include "api/invoices.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/errors.h"
+#include "api/wallets.h"
+#include "json/json_in.h"
+#include "util/jsonw.h"
+
+static const char *const status_names[] = {[INVOICE_DRAFT] = "draft",
+                                           [INVOICE_FINALIZED] = "finalized",
+                                           [INVOICE_VOIDED] = "voided",
+                                           [INVOICE_OPEN] = "open"};
+static const char *const payment_names[] = {[INVOICE_PAYMENT_PENDING] = "pending",
+                                            [INVOICE_PAYMENT_SUCCEEDED] = "succeeded",
+                                            [INVOICE_PAYMENT_FAILED] = "failed"};
+
+static bool payment_status_parse(const char *text, enum invoice_payment_status *out)
+{
+    for (int i = INVOICE_PAYMENT_PENDING; i <= INVOICE_PAYMENT_FAILED; i++) {
+        if (strcmp(text, payment_names[i]) == 0) {
+            *out = (enum invoice_payment_status)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void render_invoice(struct jsonw *w, const struct store_invoice *v,
+                           const struct store_wallet_transaction *t)
+{
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", v->lago_id);
+    jsonw_kv_null(w, "billing_entity_code");
+    jsonw_kv_int(w, "sequential_id", v->sequential_id);
+    jsonw_kv_cstr(w, "number", v->number);
+    jsonw_kv_cstr(w, "issuing_date", v->issuing_date);
+    jsonw_kv_cstr(w, "payment_due_date", v->issuing_date);
+    jsonw_kv_int(w, "net_payment_term", 0);
+    jsonw_kv_cstr(w, "invoice_type", "credit");
+    jsonw_kv_cstr(w, "status", status_names[v->status]);
+    jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);
+    jsonw_kv_bool(w, "payment_overdue", false);
+    jsonw_kv_cstr(w, "currency", v->currency);
+    const char *amounts[] = {"fees_amount_cents", "sub_total_excluding_taxes_amount_cents",
+                             "sub_total_including_taxes_amount_cents", "total_amount_cents",
+                             "total_due_amount_cents"};
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
+        jsonw_kv_int(w, amounts[i],
+                     i == 4 && v->payment_status == INVOICE_PAYMENT_SUCCEEDED ? 0
+                                                                              : v->amount_cents);
+    const char *zeros[] = {"coupons_amount_cents", "credit_notes_amount_cents",
+                           "taxes_amount_cents", "prepaid_credit_amount_cents",
+                           "progressive_billing_credit_amount_cents"};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
+        jsonw_kv_int(w, zeros[i], 0);
+    jsonw_kv_int(w, "version_number", 4);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, v->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, v->updated_at, false);
+    jsonw_key(w, "customer");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", v->customer_lago_id);
+    jsonw_kv_cstr(w, "external_id", v->external_customer_id);
+    jsonw_object_end(w);
+    /* one fee: the credits bought, in the wallet's credits */
+    jsonw_key(w, "fees");
+    jsonw_array_begin(w);
+    jsonw_object_begin(w);
+    jsonw_kv_int(w, "amount_cents", v->amount_cents);
+    jsonw_kv_cstr(w, "amount_currency", v->currency);
+    jsonw_kv_int(w, "total_amount_cents", v->amount_cents);
+    jsonw_key(w, "units");
+    if (t)
+        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "item");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "type", "credit");
+    jsonw_kv_cstr(w, "code", "credit");
+    jsonw_kv_cstr(w, "name", "Credits");
+    jsonw_kv_cstr(w, "lago_item_id", t ? t->lago_id : NULL);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_array_end(w);
+    jsonw_kv_raw(w, "metadata", "[]");
+    jsonw_kv_raw(w, "applied_taxes", "[]");
+    jsonw_object_end(w);
+}
+
+/* The invoice with its top-up, from a read connection; false after a store failure. */
+static bool with_transaction(struct store_conn *c, const struct store_invoice *v,
+                             struct store_wallet_transaction *t, struct arena *a)
+{
+    enum store_status s = store_wallet_transaction_by_id(c, v->wallet_transaction_id, t, a);
+    return s != STORE_ERROR;
+}
+
+static void render_one(struct buf *out, struct store_conn *c, const struct store_invoice *v,
+                       struct arena *a)
+{
+    struct store_wallet_transaction t;
+    bool has = with_transaction(c, v, &t, a) && t.id != 0;
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "invoice");
+    render_invoice(&w, v, has ? &t : NULL);
+    jsonw_object_end(&w);
+}
+
+static void render_command(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "invoice_not_found"))
+        return;
+    struct store_invoice v;
+    if (store_invoice_get(cmd->conn, cmd->org_id, cmd->invoice.lago_id, &v, cmd->arena) !=
+        STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
+    cmd->http_status = 200;
+    render_one(&cmd->response, cmd->conn, &v, cmd->arena);
+}
+
+void invoices_get(struct request *req)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_invoice v;
+    enum store_status s =
+        store_invoice_get(store_reader_conn(r), req->org_id, req->params[0], &v, &req->arena);
+    if (s == STORE_OK)
+        render_one(api_respond(req, 200), store_reader_conn(r), &v, &req->arena);
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "invoice_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+}
+
+void invoices_list(struct request *req)
+{
+    int64_t page, per_page, total = 0, customer_id = 0;
+    if (!api_pagination(req, &page, &per_page))
+        return;
+    int payment = -1;
+    const char *status = api_query(req, "payment_status");
+    enum invoice_payment_status p;
+    if (status) {
+        if (!payment_status_parse(status, &p)) {
+            api_error_bad_request(req, "payment_status must be pending, succeeded or failed");
+            return;
+        }
+        payment = (int)p;
+    }
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    const char *customer = api_query(req, "external_customer_id");
+    struct store_invoice *rows = NULL;
+    size_t count = 0;
+    enum store_status s = STORE_OK;
+    if (customer) {
+        struct customer c;
+        s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
+        customer_id = c.id;
+    }
+    if (s == STORE_OK)
+        s = store_invoice_list(conn, req->org_id, customer_id, payment, (page - 1) * per_page,
+                               per_page, &rows, &count, &total, &req->arena);
+    struct store_wallet_transaction *txs =
+        s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *txs) : NULL;
+    for (size_t i = 0; txs && i < count; i++)
+        if (!with_transaction(conn, &rows[i], &txs[i], &req->arena))
+            txs = NULL;
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND) {
+        api_error_not_found(req, "customer_not_found");
+        return;
+    }
+    if (s != STORE_OK || !txs) {
+        api_error(req, 500, "store_failed", NULL);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "invoices");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        render_invoice(&w, &rows[i], txs[i].id ? &txs[i] : NULL);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
+}
+
+void invoices_update(struct request *req)
+{
+    struct json_object *doc;
+    struct json_object *obj = api_body_object(req, "invoice", &doc);
+    struct command *cmd = obj ? api_new_command(req, COMMAND_INVOICE_UPDATE, render_command) : NULL;
+    struct json_in_error err = {0};
+    const char *status = NULL;
+    if (!cmd)
+        goto done;
+    if (!json_in_required_string(obj, "payment_status", 16, &req->arena, &status, &err)) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    if (!payment_status_parse(status, &cmd->as.invoice_update.payment_status)) {
+        api_error_validation(req, "payment_status", "value_is_invalid");
+        goto done;
+    }
+    cmd->as.invoice_update.lago_id = req->params[0];
+    snprintf(cmd->invoice.lago_id, sizeof cmd->invoice.lago_id, "%s", req->params[0]);
+    api_submit(req, cmd);
+done:
+    json_object_put(doc);
+}
