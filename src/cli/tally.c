@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/timestamp.h"
+#include "core/wallet.h"
 #include "store/store.h"
 #include "sys/digest.h"
 #include "sys/entropy.h"
@@ -24,24 +25,29 @@ static const char usage[] =
     "usage: tally [--data-dir DIR] COMMAND ...\n"
     "\n"
     "commands:\n"
-    "  org create NAME [--test-clock T]   create an organization and print its API key\n"
+    "  org create NAME [--test-clock T] [--reminder-days 30,7]\n"
+    "                                     create an organization and print its API key\n"
     "\n"
     "options:\n"
     "  --data-dir DIR   the data directory of the tallyd to administer (default ./data);\n"
     "                   that tallyd must not be running\n"
     "  --help           help (also after any command: tally org create --help)\n";
 
-static const char org_usage[] = "usage: tally [--data-dir DIR] org create NAME [--test-clock T]\n";
+static const char org_usage[] =
+    "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n";
 
 static const char org_create_usage[] =
-    "usage: tally [--data-dir DIR] org create NAME [--test-clock T]\n"
+    "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n"
     "\n"
     "Creates an organization and prints its API key as the last line of output. The key is\n"
     "shown once: Tally stores only its hash.\n"
     "\n"
     "  --test-clock T   the organization lives on a test clock starting at T (ISO 8601, e.g.\n"
     "                   2026-01-01T00:00:00Z); it moves only through\n"
-    "                   POST /api/v1/test_clock/advance\n";
+    "                   POST /api/v1/test_clock/advance\n"
+    "  --reminder-days D,...  days before a grant of credits expires that a\n"
+    "                   credits.expiring_soon webhook event is recorded (default 30,7; up to 4\n"
+    "                   values in 1..365)\n";
 
 static bool is_help(const char *a)
 {
@@ -53,6 +59,9 @@ static int org_create(const char *data_dir, int argc, char **argv)
     const char *name = NULL;
     bool has_clock = false;
     tally_time clock = 0;
+    const char *reminders = NULL;
+    int32_t days[WALLET_REMINDER_DAYS_MAX];
+    size_t day_count;
     for (int i = 0; i < argc; i++) {
         if (is_help(argv[i])) {
             fputs(org_create_usage, stdout);
@@ -67,6 +76,15 @@ static int org_create(const char *data_dir, int argc, char **argv)
             }
             has_clock = true;
             i++;
+        } else if (strcmp(argv[i], "--reminder-days") == 0) {
+            if (i + 1 >= argc || !wallet_reminder_days_parse(argv[i + 1], days, &day_count)) {
+                fprintf(stderr,
+                        "tally: --reminder-days wants 1 to %d distinct days in 1..%d, "
+                        "such as 30,7\n",
+                        WALLET_REMINDER_DAYS_MAX, WALLET_REMINDER_DAYS_LIMIT);
+                return 2;
+            }
+            reminders = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             fprintf(stderr, "tally: unknown option '%s'\n%s", argv[i], org_create_usage);
             return 2;
@@ -110,6 +128,7 @@ static int org_create(const char *data_dir, int argc, char **argv)
     tally_time now = has_clock ? clock : wallclock_now();
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, name, hash, has_clock, clock, now, &id) != STORE_OK ||
+        (reminders && store_org_set_reminder_days(st, id, reminders) != STORE_OK) ||
         store_commit(st) != STORE_OK) {
         fprintf(stderr, "tally: cannot create the organization: %s\n",
                 store_errmsg(store_conn(st)));

@@ -325,3 +325,35 @@ int64_t wallet_rollover_cents(enum wallet_rollover r, int64_t value, int64_t amo
         cap = 0;
     return remaining < cap ? remaining : cap;
 }
+
+bool wallet_reminder_days_parse(const char *text, int32_t days[WALLET_REMINDER_DAYS_MAX],
+                                size_t *count)
+{
+    *count = 0;
+    const char *p = text;
+    for (;;) {
+        int32_t n = 0, digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 4) {
+            n = n * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (digits == 0 || n < 1 || n > WALLET_REMINDER_DAYS_LIMIT ||
+            *count == WALLET_REMINDER_DAYS_MAX)
+            return false;
+        for (size_t i = 0; i < *count; i++)
+            if (days[i] == n)
+                return false;
+        /* kept in ascending order: the nearest reminder first */
+        size_t at = *count;
+        while (at > 0 && days[at - 1] > n) {
+            days[at] = days[at - 1];
+            at--;
+        }
+        days[at] = n;
+        (*count)++;
+        if (*p == '\0')
+            return true;
+        if (*p++ != ',')
+            return false;
+    }
+}

@@ -37,8 +37,9 @@
 #define WALLET_CODE_MAX 255
 #define WALLET_METRIC_CODES_MAX 100 /* applies_to.billable_metric_codes */
 #define WALLET_LAGO_ID_TEXT 37
-#define WALLET_REMINDER_FAR_DAYS 30   /* credits.expiring_soon: a month before a grant expires */
-#define WALLET_REMINDER_NEAR_DAYS 7   /* and a week before */
+#define WALLET_REMINDER_DAYS_MAX 4     /* expiry reminders an organization may ask for */
+#define WALLET_REMINDER_DAYS_LIMIT 365 /* the earliest: a year before */
+#define WALLET_REMINDER_DAYS_DEFAULT "30,7"
 #define WALLET_RULE_CATCH_UP_MAX 1000 /* anniversaries of an interval rule handled at once */
 /* 10^25 - 1 credits is Lago's bound; cents must also fit int64. */
 #define WALLET_CENTS_MAX ((int64_t)1 << 62)
@@ -167,6 +168,14 @@ const char *wallet_rollover_name(enum wallet_rollover r);
 /* What of a previous grant of `amount` with `remaining` left rolls over (<= remaining). */
 int64_t wallet_rollover_cents(enum wallet_rollover r, int64_t value, int64_t amount,
                               int64_t remaining);
+
+/*
+ * An organization's expiry reminders: days before a grant expires, "30,7" (1 to
+ * WALLET_REMINDER_DAYS_MAX distinct values in 1..WALLET_REMINDER_DAYS_LIMIT), returned
+ * nearest first. False for anything else.
+ */
+bool wallet_reminder_days_parse(const char *text, int32_t days[WALLET_REMINDER_DAYS_MAX],
+                                size_t *count);
 
 /* Wallet transactions, as Lago names them; Tally adds transaction statuses for usage debited
  * in real time, `usage` (outbound) and `usage_refund` (inbound, a fee that went down), and

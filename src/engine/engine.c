@@ -34,6 +34,7 @@ struct org_state {
     bool has_test_clock;
     tally_time test_clock_now;
     int64_t last_customer_sequential_id;
+    struct wallet_reminders reminders;
 };
 
 struct txid_change {
@@ -107,8 +108,13 @@ static void collect_org(const struct store_org *o, void *ctx)
         l->failed = true;
         return;
     }
-    l->items[l->count++] = (struct org_state){o->id, o->has_test_clock, o->test_clock_now,
-                                              o->last_customer_sequential_id};
+    struct org_state *org = &l->items[l->count++];
+    *org = (struct org_state){o->id,
+                              o->has_test_clock,
+                              o->test_clock_now,
+                              o->last_customer_sequential_id,
+                              {{0}, o->reminder_count}};
+    memcpy(org->reminders.days, o->reminder_days, sizeof org->reminders.days);
 }
 
 /* Reloads what the writer numbers or clocks from (organizations, the last event id). */
@@ -214,7 +220,7 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     org->test_clock_now = to;
     cmd->now = to;
     size_t done;
-    return wallets_sweep(&e->wallets, e->store, cmd, &done);
+    return wallets_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -904,7 +910,10 @@ static enum command_result captured(struct engine *e, struct command *cmd)
 static enum command_result apply_sweep(struct engine *e, struct command *cmd)
 {
     size_t done;
-    return wallets_sweep(&e->wallets, e->store, cmd, &done);
+    struct org_state *org = find_org(e, cmd->org_id);
+    if (!org)
+        return COMMAND_NOT_FOUND;
+    return wallets_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
 }
 
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
@@ -1531,7 +1540,8 @@ static void sweep_real_clocks(struct engine *e)
     tally_time now = wallclock_now();
     for (size_t i = 0; cmds && i < e->org_count; i++) {
         /* only where something is due: an idle server writes nothing */
-        if (e->orgs[i].has_test_clock || !wallets_due(e->store, e->orgs[i].org_id, now))
+        if (e->orgs[i].has_test_clock ||
+            !wallets_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now))
             continue;
         struct command *c = &cmds[n++];
         *c = (struct command){.kind = COMMAND_SWEEP,

@@ -2164,19 +2164,18 @@ enum command_result wallets_apply(struct wallet_book *b, struct store *st, struc
 
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
 
-/* Days before a grant's expiry that its credits.expiring_soon reminders are recorded, the
- * nearest first (a grant already that close gets only that one). */
-static const int32_t reminder_days[] = {WALLET_REMINDER_NEAR_DAYS, WALLET_REMINDER_FAR_DAYS};
-
 /*
  * Records the due expiry reminders as webhook events (credits.expiring_soon) in the outbox,
- * delivered by the webhook sender; each grant is reminded once per threshold.
+ * delivered by the webhook sender; each grant is reminded once per threshold, the nearest
+ * first (a grant already that close gets only that one).
  */
-static enum command_result record_reminders(struct store *st, struct command *cmd, size_t *done)
+static enum command_result record_reminders(struct store *st, struct command *cmd,
+                                            const struct wallet_reminders *reminders, size_t *done)
 {
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
-    for (size_t k = 0; k < sizeof reminder_days / sizeof reminder_days[0]; k++) {
+    const int32_t *reminder_days = reminders->days;
+    for (size_t k = 0; k < reminders->count; k++) {
         do {
             if (store_reminders_due(store_conn(st), cmd->org_id, reminder_days[k], cmd->now, due,
                                     SWEEP_ROUND, &count) != STORE_OK)
@@ -2204,14 +2203,14 @@ static enum command_result record_reminders(struct store *st, struct command *cm
 }
 
 enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
-                                  size_t *done)
+                                  const struct wallet_reminders *reminders, size_t *done)
 {
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
     *done = 0;
     /* Reminders first: a test clock that jumps over both a reminder's day and the expiry
      * records the reminder before the credits expire. */
-    enum command_result reminded = record_reminders(st, cmd, done);
+    enum command_result reminded = record_reminders(st, cmd, reminders, done);
     if (reminded != COMMAND_OK)
         return reminded;
     /* Then holds (releasing them frees credits before anything else happens at `now`). */
@@ -2262,7 +2261,8 @@ enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struc
     return COMMAND_OK;
 }
 
-bool wallets_due(struct store *st, int64_t org_id, tally_time now)
+bool wallets_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
+                 tally_time now)
 {
     struct store_due_item item;
     size_t count = 0;
@@ -2272,9 +2272,9 @@ bool wallets_due(struct store *st, int64_t org_id, tally_time now)
         if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
             count > 0)
             return true; /* a failing store: let the sweep's command report it */
-    for (size_t k = 0; k < sizeof reminder_days / sizeof reminder_days[0]; k++)
-        if (store_reminders_due(store_conn(st), org_id, reminder_days[k], now, &item, 1, &count) !=
-                STORE_OK ||
+    for (size_t k = 0; k < reminders->count; k++)
+        if (store_reminders_due(store_conn(st), org_id, reminders->days[k], now, &item, 1,
+                                &count) != STORE_OK ||
             count > 0)
             return true;
     return false;

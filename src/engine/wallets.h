@@ -129,14 +129,19 @@ enum command_result wallets_release(struct wallet_book *b, struct store *st, str
 /*
  * What the organization's clock brings at cmd->now: expired holds released (status
  * expired), interval rules' anniversaries, expired grants voided as breakage or reversed
- * grants, expired wallets terminated, and credits.expiring_soon reminders recorded in the
- * webhook outbox. *done counts what it handled.
+ * grants, expired wallets terminated, and credits.expiring_soon reminders (the organization's
+ * days) recorded in the webhook outbox. *done counts what it handled.
  */
+struct wallet_reminders {
+    int32_t days[WALLET_REMINDER_DAYS_MAX]; /* before a grant expires, nearest first */
+    size_t count;
+};
 enum command_result wallets_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
-                                  size_t *done);
+                                  const struct wallet_reminders *reminders, size_t *done);
 
 /* Whether anything is due for wallets_sweep in the organization at `now` (reads only). */
-bool wallets_due(struct store *st, int64_t org_id, tally_time now);
+bool wallets_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
+                 tally_time now);
 
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);

@@ -276,6 +276,8 @@ static const char *const migrations[] = {
     "CREATE INDEX invoices_by_org ON invoices(org_id, created_at, id);"
     "CREATE INDEX invoices_by_customer ON invoices(org_id, customer_id, sequential_id);"
     "ALTER TABLE wallet_transactions ADD COLUMN invoice_lago_id TEXT;",
+    /* 15: each organization's expiry reminders (days before a grant expires) */
+    "ALTER TABLE organizations ADD COLUMN reminder_days TEXT NOT NULL DEFAULT '30,7';",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -293,6 +295,7 @@ enum stmt_id {
     STMT_ORG_BY_KEY,
     STMT_ORG_GET,
     STMT_ORG_SET_CLOCK,
+    STMT_ORG_SET_REMINDERS,
     STMT_IDEM_GET,
     STMT_IDEM_PUT,
     STMT_CUSTOMER_GET,
@@ -396,7 +399,9 @@ enum stmt_id {
 
 #define ORG_COLUMNS                                                                                \
     "id, name, has_test_clock, test_clock_now, created_at,"                                        \
-    " (SELECT COALESCE(MAX(sequential_id), 0) FROM customers c WHERE c.org_id = organizations.id)"
+    " (SELECT COALESCE(MAX(sequential_id), 0) FROM customers c WHERE c.org_id = "                  \
+    "organizations.id),"                                                                           \
+    " reminder_days"
 /* Column order of every customer SELECT; read_customer depends on it. */
 #define CUSTOMER_FIXED_COLUMNS "id, org_id, lago_id, sequential_id, external_id"
 #define CUSTOMER_TEXT_COLUMNS                                                                      \
@@ -529,6 +534,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_ORG_EACH] = "SELECT " ORG_COLUMNS " FROM organizations ORDER BY id",
     [STMT_ORG_BY_KEY] = "SELECT " ORG_COLUMNS " FROM organizations WHERE api_key_hash = ?1",
     [STMT_ORG_GET] = "SELECT " ORG_COLUMNS " FROM organizations WHERE id = ?1",
+    [STMT_ORG_SET_REMINDERS] = "UPDATE organizations SET reminder_days = ?2 WHERE id = ?1",
     [STMT_ORG_SET_CLOCK] = "UPDATE organizations SET test_clock_now = ?2 WHERE id = ?1",
     [STMT_IDEM_GET] = "SELECT request_hash, http_status, body FROM idempotency_keys"
                       " WHERE org_id = ?1 AND key = ?2",
@@ -1297,6 +1303,10 @@ static void read_org(sqlite3_stmt *s, struct store_org *o)
     o->test_clock_now = sqlite3_column_int64(s, 3);
     o->created_at = sqlite3_column_int64(s, 4);
     o->last_customer_sequential_id = sqlite3_column_int64(s, 5);
+    const char *days = (const char *)sqlite3_column_text(s, 6);
+    if (!days || !wallet_reminder_days_parse(days, o->reminder_days, &o->reminder_count))
+        wallet_reminder_days_parse(WALLET_REMINDER_DAYS_DEFAULT, o->reminder_days,
+                                   &o->reminder_count);
 }
 
 enum store_status store_org_each(struct store_conn *c,
@@ -3016,5 +3026,15 @@ enum store_status store_wallet_transaction_set_state(struct store *st,
     sqlite3_bind_int64(s, 3, t->remaining_cents);
     bind_instant(s, 4, t->has_settled_at, t->settled_at);
     bind_instant(s, 5, t->has_failed_at, t->failed_at);
+    return step_done(s);
+}
+
+enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, const char *days)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_REMINDERS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, days);
     return step_done(s);
 }

@@ -105,7 +105,9 @@ struct store_org {
     bool has_test_clock;
     tally_time test_clock_now; /* meaningful when has_test_clock */
     tally_time created_at;
-    int64_t last_customer_sequential_id; /* 0 before the first customer */
+    int64_t last_customer_sequential_id;             /* 0 before the first customer */
+    int32_t reminder_days[WALLET_REMINDER_DAYS_MAX]; /* expiry reminders, nearest first */
+    size_t reminder_count;
 };
 
 enum store_status store_org_insert(struct store *st, const char *name, const char *api_key_hash_hex,
@@ -117,6 +119,8 @@ enum store_status store_org_each(struct store_conn *c,
 enum store_status store_org_by_key_hash(struct store_conn *c, const char *api_key_hash_hex,
                                         struct store_org *out, struct arena *a);
 enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tally_time now);
+/* The organization's expiry reminders, as wallet_reminder_days_parse reads them ("30,7"). */
+enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, const char *days);
 enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
                                 struct arena *a);
 

@@ -660,6 +660,25 @@ static void threshold_rules(void **state)
     assert_int_equal(paid + granted, 0); /* above the target: nothing */
 }
 
+static void reminder_days(void **state)
+{
+    (void)state;
+    int32_t days[WALLET_REMINDER_DAYS_MAX];
+    size_t n;
+    assert_true(wallet_reminder_days_parse("30,7", days, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(days[0], 7); /* nearest first */
+    assert_int_equal(days[1], 30);
+    assert_true(wallet_reminder_days_parse("1,365,90,14", days, &n));
+    assert_int_equal(n, 4);
+    assert_int_equal(days[0], 1);
+    assert_int_equal(days[3], 365);
+    const char *bad[] = {"", "0", "366", "7,7", "1,2,3,4,5", "30;7", "7,", ",7", "-1", "1000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (wallet_reminder_days_parse(bad[i], days, &n))
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +693,7 @@ int main(void)
         cmocka_unit_test(plan_take_cases),
         cmocka_unit_test(plan_take_property),
         cmocka_unit_test(threshold_rules),
+        cmocka_unit_test(reminder_days),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

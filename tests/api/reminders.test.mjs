@@ -1,0 +1,32 @@
+// An organization's own expiry reminders (tally org create --reminder-days): recorded at
+// those days before a grant expires, and the CLI refuses days it cannot honour.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg, tally, newDataDir } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(['--test-clock', '2026-09-01T00:00:00Z', '--reminder-days', '3,14']); });
+after(async () => { await t.cleanup(); });
+
+const post = async (path, body) => { const r = await t.api(path, { method: 'POST', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+
+test('reminders at the organization\'s days, nearest first, once each', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'acme', currency: 'EUR' } });
+  const { wallet } = await post('/api/v1/wallets', { wallet: { external_customer_id: 'acme', currency: 'EUR', rate_amount: '1', name: 'W' } });
+  const { wallet_transactions: [grant] } = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '9', expiration_at: '2026-09-21T00:00:00Z' } });
+  const days = async () => (await (await t.api('/api/v1/webhook_events')).json()).webhook_events.map((e) => [e.wallet_transaction.lago_id, e.data.days_before_expiry]);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-09-06T00:00:00Z' } }); // 15 days left
+  assert.deepEqual(await days(), []);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-09-08T00:00:00Z' } }); // 13 days left
+  assert.deepEqual(await days(), [[grant.lago_id, 14]]);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-09-19T00:00:00Z' } }); // 2 days left
+  assert.deepEqual(await days(), [[grant.lago_id, 3], [grant.lago_id, 14]]);
+});
+
+test('the CLI refuses reminder days it cannot honour', () => {
+  for (const bad of ['0', '366', '7,7', '1,2,3,4,5', '30;7', '']) {
+    const r = tally(['--data-dir', newDataDir(), 'org', 'create', 'X', '--reminder-days', bad]);
+    assert.equal(r.status, 2, bad);
+    assert.match(r.stderr, /--reminder-days wants/);
+  }
+});
