@@ -816,9 +816,10 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 static enum command_result usage_for_read(struct engine *e, struct command *cmd,
                                           const char *external_subscription_id);
 
-static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
+/* The live usage an event would go to, and its metric known: what pricing one needs. */
+static enum command_result usage_for_event(struct engine *e, struct command *cmd,
+                                           const struct event *ev)
 {
-    const struct event *ev = cmd->as.authorization_create.event;
     enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
     if (r != COMMAND_OK)
         return r;
@@ -828,6 +829,15 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
                                     : COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
+{
+    const struct event *ev = cmd->as.authorization_create.event;
+    enum command_result r = usage_for_event(e, cmd, ev);
+    if (r != COMMAND_OK)
+        return r;
     int64_t price;
     if (!wallets_price_event(cmd->usage, ev, cmd->now, &price))
         return invalid(cmd, "properties", "cannot_be_priced");
@@ -974,15 +984,9 @@ static enum command_result apply_usage_read(struct engine *e, struct command *cm
 static enum command_result apply_fees_estimate(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.fees_estimate.event;
-    enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
+    enum command_result r = usage_for_event(e, cmd, ev);
     if (r != COMMAND_OK)
         return r;
-    struct catalog_item metric;
-    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
-                                            CATALOG_BILLABLE_METRIC, ev->code, &metric, cmd->arena);
-    if (s != STORE_OK)
-        return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
-                                    : COMMAND_STORE_FAILED;
     for (size_t i = 0; i < cmd->usage->charge_count; i++) {
         const struct usage_charge *c = &cmd->usage->charges[i];
         if (c->pay_in_advance && strcmp(c->metric_code, ev->code) == 0)

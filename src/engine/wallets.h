@@ -2,8 +2,7 @@
  * engine/wallets: prepaid credits in the writer. Every customer's active wallets with their
  * live grants, and what each usage charge of the customer's subscriptions has debited so far
  * in its period, kept in memory as a cache of the store (like engine/usage): loaded on first
- * use, written through in the command that changes them, and dropped whenever a command
- * touching them is refused or fails, so memory is never ahead of the disk.
+ * use, and never ahead of the transaction that will commit it (see "Deferred writes").
  *
  * Real-time debit. A usage charge's cost is its period fee with the fee's taxes, in cents.
  * After the events of a command are applied, each charge they touched is priced again and
@@ -17,10 +16,20 @@
  * What credits cannot cover: with limit `none` it is left to the invoice (Lago's behaviour);
  * a `soft` wallet may go below zero down to its overdraft, which a later top-up repays first;
  * past that, or with limit `hard`, the whole command is refused (COMMAND_INSUFFICIENT_CREDITS)
- * and changes nothing. The writer is the only one to touch balances, so many clients racing on
- * one wallet cannot overdraw it.
+ * and changes nothing. Holds (authorizations) reserve credits that no other debit or hold may
+ * spend. The writer is the only one to touch balances, so many clients racing on one wallet
+ * cannot overdraw it.
  *
- * Every balance change is a ledger posting (core/ledger.h) written in the same command.
+ * Deferred writes. Event commands keep their wallet changes in memory (snapshots of the
+ * customers they touch put them back if they are refused); wallets_flush writes each changed
+ * wallet once per group commit, before the COMMIT. Every other command has them written first,
+ * then writes through; if refused, its customers are dropped and reload from the store.
+ *
+ * Time. Rules (threshold: in the command that crosses; interval: each anniversary), expiries of
+ * holds, grants and wallets, and expiry reminders are brought to a command's `now` whenever it
+ * touches a customer, and swept by the clock (wallets_sweep) for the others.
+ *
+ * Every balance change is a ledger posting (core/ledger.h) written in the same transaction.
  *
  * Threads: the engine's writer only.
  */
