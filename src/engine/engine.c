@@ -21,6 +21,7 @@
 #include "engine/sub_cache.h"
 #include "engine/usage.h"
 #include "engine/usage_view.h"
+#include "engine/wallet_clock.h"
 #include "engine/wallets.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
@@ -220,7 +221,7 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     org->test_clock_now = to;
     cmd->now = to;
     size_t done;
-    return wallets_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    return wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -923,7 +924,7 @@ static enum command_result apply_sweep(struct engine *e, struct command *cmd)
     struct org_state *org = find_org(e, cmd->org_id);
     if (!org)
         return COMMAND_NOT_FOUND;
-    return wallets_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    return wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
 }
 
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
@@ -1287,7 +1288,7 @@ static void apply_one(struct engine *e, struct command *cmd)
      * may touch wallets first has them written, outside its own savepoint (a failure there
      * fails the batch: the transaction holds half a flush). */
     bool defer = cmd->kind == COMMAND_EVENTS_INGEST;
-    if (!defer && wallets_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
+    if (!defer && wallet_book_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
         e->batch_failed = true;
         cmd->result = COMMAND_STORE_FAILED;
         return;
@@ -1485,7 +1486,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     }
     /* The group's deferred wallet writes, made at the last command's time with its ids. */
     bool flushed =
-        began && !e->batch_failed && wallets_flush(&e->wallets, e->store, last) == COMMAND_OK;
+        began && !e->batch_failed && wallet_book_flush(&e->wallets, e->store, last) == COMMAND_OK;
     bool committed = flushed && store_commit(e->store) == STORE_OK;
     if (began && !committed) {
         store_rollback(e->store);
@@ -1545,7 +1546,7 @@ static void sweep_real_clocks(struct engine *e)
     for (size_t i = 0; cmds && i < e->org_count; i++) {
         /* only where something is due: an idle server writes nothing */
         if (e->orgs[i].has_test_clock ||
-            !wallets_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now))
+            !wallet_clock_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now))
             continue;
         struct command *c = &cmds[n++];
         *c = (struct command){.kind = COMMAND_SWEEP,

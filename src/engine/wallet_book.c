@@ -1,0 +1,1184 @@
+/* engine/wallet_book: see wallet_book.h. */
+#include "engine/wallet_book.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/currency.h"
+#include "util/vec.h"
+
+#define USEC_PER_DAY (INT64_C(86400) * 1000000)
+
+static void *duplicate(const void *items, size_t count, size_t size)
+{
+    if (count == 0)
+        return NULL;
+    void *copy = malloc(count * size);
+    if (copy)
+        memcpy(copy, items, count * size);
+    return copy;
+}
+
+static void snapshot_free(struct customer_snapshot *s)
+{
+    for (size_t i = 0; i < s->wallet_count; i++) {
+        free(s->wallets[i].grants);
+        free(s->wallets[i].moves);
+    }
+    for (size_t i = 0; i < s->debit_count; i++)
+        free(s->debits[i].fundings);
+    free(s->wallets);
+    free(s->debits);
+    memset(s, 0, sizeof *s);
+}
+
+static bool snapshot_take(struct customer_snapshot *s, const struct customer_wallets *cw)
+{
+    *s = (struct customer_snapshot){.customer_id = cw->customer_id};
+    if (cw->wallet_count > 0 &&
+        !(s->wallets = duplicate(cw->wallets, cw->wallet_count, sizeof *s->wallets)))
+        return false;
+    s->wallet_count = cw->wallet_count;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &s->wallets[i];
+        const struct live_wallet *from = &cw->wallets[i];
+        w->grants = duplicate(from->grants, from->grant_count, sizeof *w->grants);
+        w->grant_cap = from->grant_count;
+        w->moves = duplicate(from->moves, from->move_count, sizeof *w->moves);
+        w->move_cap = from->move_count;
+        if ((from->grant_count && !w->grants) || (from->move_count && !w->moves)) {
+            w->grant_count = w->move_count = 0;
+            s->wallet_count = i + 1;
+            snapshot_free(s);
+            return false;
+        }
+    }
+    if (cw->debit_count > 0 &&
+        !(s->debits = duplicate(cw->debits, cw->debit_count, sizeof *s->debits))) {
+        snapshot_free(s);
+        return false;
+    }
+    s->debit_count = cw->debit_count;
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &s->debits[i];
+        d->fundings = duplicate(cw->debits[i].fundings, d->funding_count, sizeof *d->fundings);
+        d->funding_cap = d->funding_count;
+        if (d->funding_count && !d->fundings) {
+            for (size_t k = i; k < s->debit_count; k++)
+                s->debits[k].fundings = NULL, s->debits[k].funding_count = 0;
+            snapshot_free(s);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Puts a customer back as the snapshot holds it; the snapshot's memory moves into it. */
+static void snapshot_restore(struct customer_wallets *cw, struct customer_snapshot *s)
+{
+    assert(s->wallet_count == cw->wallet_count); /* event commands add no wallet */
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        free(cw->wallets[i].grants);
+        free(cw->wallets[i].moves);
+        cw->wallets[i] = s->wallets[i];
+    }
+    for (size_t i = 0; i < cw->debit_count; i++)
+        free(cw->debits[i].fundings);
+    free(cw->debits);
+    cw->debits = s->debits;
+    cw->debit_count = cw->debit_cap = s->debit_count;
+    free(s->wallets);
+    memset(s, 0, sizeof *s);
+}
+
+static void customer_free(struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        free(cw->wallets[i].grants);
+        free(cw->wallets[i].moves);
+    }
+    for (size_t i = 0; i < cw->debit_count; i++)
+        free(cw->debits[i].fundings);
+    free(cw->debits);
+    struct arena a = cw->arena; /* cw lives in its own arena */
+    arena_free(&a);
+}
+
+static size_t slot_of(const struct wallet_book *b, int64_t customer_id)
+{
+    uint64_t h = (uint64_t)customer_id * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(h >> 32) & (b->cap - 1);
+}
+
+void wallet_book_init(struct wallet_book *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+static void drop_snapshots(struct wallet_book *b)
+{
+    for (size_t i = 0; i < b->snapshot_count; i++)
+        snapshot_free(&b->snapshots[i]);
+    b->snapshot_count = 0;
+}
+
+void wallet_book_clear(struct wallet_book *b)
+{
+    for (size_t i = 0; i < b->cap; i++) {
+        if (b->items[i]) {
+            customer_free(b->items[i]);
+            b->items[i] = NULL;
+        }
+    }
+    b->count = 0;
+    b->touched_count = b->touched_mark = 0;
+    b->dirty_count = 0;
+    b->org_balance_count = 0;
+    drop_snapshots(b);
+}
+
+void wallet_book_free(struct wallet_book *b)
+{
+    wallet_book_clear(b);
+    free(b->items);
+    free(b->touched);
+    free(b->dirty);
+    free(b->snapshots);
+    free(b->org_balances);
+    free(b->org_saved);
+    wallet_book_init(b);
+}
+
+static struct customer_wallets *book_find(const struct wallet_book *b, int64_t customer_id)
+{
+    if (b->cap == 0)
+        return NULL;
+    for (size_t i = slot_of(b, customer_id);; i = (i + 1) & (b->cap - 1)) {
+        if (!b->items[i])
+            return NULL;
+        if (b->items[i]->customer_id == customer_id)
+            return b->items[i];
+    }
+}
+
+/* Takes one customer out (backward-shift deletion keeps every other reachable). */
+void wallet_book_forget(struct wallet_book *b, int64_t customer_id)
+{
+    if (b->cap == 0)
+        return;
+    size_t i = slot_of(b, customer_id);
+    while (b->items[i] && b->items[i]->customer_id != customer_id)
+        i = (i + 1) & (b->cap - 1);
+    if (!b->items[i])
+        return;
+    customer_free(b->items[i]);
+    b->items[i] = NULL;
+    b->count--;
+    for (size_t j = (i + 1) & (b->cap - 1); b->items[j]; j = (j + 1) & (b->cap - 1)) {
+        size_t home = slot_of(b, b->items[j]->customer_id);
+        /* move j back to i if its home is not in (i, j] cyclically */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            b->items[i] = b->items[j];
+            b->items[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static bool book_put(struct wallet_book *b, struct customer_wallets *cw)
+{
+    if (2 * (b->count + 1) > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        struct customer_wallets **items = calloc(cap, sizeof *items);
+        if (!items)
+            return false;
+        for (size_t i = 0; i < b->cap; i++) {
+            if (!b->items[i])
+                continue;
+            size_t h =
+                (size_t)(((uint64_t)b->items[i]->customer_id * UINT64_C(0x9E3779B97F4A7C15)) >>
+                         32) &
+                (cap - 1);
+            while (items[h])
+                h = (h + 1) & (cap - 1);
+            items[h] = b->items[i];
+        }
+        free(b->items);
+        b->items = items;
+        b->cap = cap;
+    }
+    size_t i = slot_of(b, cw->customer_id);
+    while (b->items[i])
+        i = (i + 1) & (b->cap - 1);
+    b->items[i] = cw;
+    b->count++;
+    return true;
+}
+
+void wallet_book_mark_command(struct wallet_book *b, bool deferring)
+{
+    drop_snapshots(b); /* the last command stood */
+    b->command_number++;
+    /* the organizations' balances are few: a copy is the undo (a failed copy: forget them) */
+    if (vec_room((void **)&b->org_saved, &b->org_saved_cap, b->org_balance_count,
+                 sizeof *b->org_saved, 16)) {
+        if (b->org_balance_count > 0)
+            memcpy(b->org_saved, b->org_balances, b->org_balance_count * sizeof *b->org_saved);
+        b->org_saved_count = b->org_balance_count;
+    } else {
+        b->org_saved_count = b->org_balance_count = 0;
+    }
+    b->touched_mark = b->touched_count;
+    b->deferring = deferring;
+}
+
+void wallet_book_undo_command(struct wallet_book *b)
+{
+    /* the command's postings are gone: its organizations' balances go back too */
+    if (b->org_saved_count > 0)
+        memcpy(b->org_balances, b->org_saved, b->org_saved_count * sizeof *b->org_saved);
+    b->org_balance_count = b->org_saved_count;
+    if (b->deferring) {
+        for (size_t i = b->snapshot_count; i-- > 0;) {
+            struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
+            if (cw)
+                snapshot_restore(cw, &b->snapshots[i]);
+            else
+                snapshot_free(&b->snapshots[i]);
+        }
+        b->snapshot_count = 0;
+        b->touched_count = b->touched_mark;
+        return;
+    }
+    /* the store held everything before this command (wallet_book_flush ran first): reload */
+    while (b->touched_count > b->touched_mark)
+        wallet_book_forget(b, b->touched[--b->touched_count]);
+}
+
+void wallet_book_committed(struct wallet_book *b)
+{
+    b->touched_count = b->touched_mark = 0;
+    assert(b->dirty_count == 0); /* flushed before the COMMIT */
+    drop_snapshots(b);
+}
+
+bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
+{
+    if (cw->touched_in == b->command_number)
+        return true;
+    if (!vec_room((void **)&b->touched, &b->touched_cap, b->touched_count, sizeof *b->touched, 64))
+        return false;
+    if (b->deferring) {
+        if (!vec_room((void **)&b->snapshots, &b->snapshot_cap, b->snapshot_count,
+                      sizeof *b->snapshots, 64) ||
+            !snapshot_take(&b->snapshots[b->snapshot_count], cw))
+            return false;
+        b->snapshot_count++;
+    }
+    b->touched[b->touched_count++] = cw->customer_id;
+    cw->touched_in = b->command_number;
+    return true;
+}
+
+bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
+{
+    if (cw->dirty)
+        return true;
+    if (!vec_room((void **)&b->dirty, &b->dirty_cap, b->dirty_count, sizeof *b->dirty, 64))
+        return false;
+    b->dirty[b->dirty_count++] = cw->customer_id;
+    cw->dirty = true;
+    return true;
+}
+
+/* applies_to from the wallet's terms; false if they cannot be read. */
+/* A credits amount of the terms (decimal text) in cents at the wallet's rate; false if absent
+ * or unreadable. */
+static bool term_cents(const struct live_wallet *w, struct json_object *obj, const char *key,
+                       int64_t *cents)
+{
+    struct json_object *v;
+    money_t credits;
+    if (!json_object_object_get_ex(obj, key, &v) || !v)
+        return false;
+    const char *text = json_object_get_string(v);
+    const struct currency *c = currency_find(w->row.currency, strlen(w->row.currency));
+    return money_parse(text, strlen(text), &credits) == MONEY_OK &&
+           wallet_credits_to_cents(credits, w->row.rate_amount, c ? c->exponent : 2, cents) ==
+               MONEY_OK;
+}
+
+static int64_t term_int(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+static bool term_bool(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && v && json_object_get_boolean(v);
+}
+
+/* The threshold rule of the terms, if any (the API stored it normalized). */
+static bool read_rule(struct live_wallet *w, struct json_object *terms, struct arena *a)
+{
+    struct json_object *rules, *rule, *v;
+    if (!json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) || !rules ||
+        json_object_array_length(rules) == 0)
+        return true;
+    rule = json_object_array_get_idx(rules, 0);
+    struct wallet_rule *r = &w->rule;
+    r->method = json_object_object_get_ex(rule, "method", &v) && v &&
+                        strcmp(json_object_get_string(v), "target") == 0
+                    ? WALLET_RULE_TARGET
+                    : WALLET_RULE_FIXED;
+    w->rule_interval_trigger = json_object_object_get_ex(rule, "trigger", &v) && v &&
+                               strcmp(json_object_get_string(v), "interval") == 0;
+    if (w->rule_interval_trigger) {
+        static const char *const intervals[] = {[PERIOD_WEEKLY] = "weekly",
+                                                [PERIOD_MONTHLY] = "monthly",
+                                                [PERIOD_QUARTERLY] = "quarterly",
+                                                [PERIOD_SEMIANNUAL] = "semiannual",
+                                                [PERIOD_YEARLY] = "yearly"};
+        const char *name =
+            json_object_object_get_ex(rule, "interval", &v) && v ? json_object_get_string(v) : "";
+        bool known = false;
+        for (int i = PERIOD_WEEKLY; i <= PERIOD_YEARLY && !known; i++)
+            if ((known = strcmp(name, intervals[i]) == 0))
+                w->rule_interval = (enum period_interval)i;
+        if (!known)
+            return false;
+        if (json_object_object_get_ex(rule, "started_at", &v) && v) {
+            const char *text = json_object_get_string(v);
+            w->rule_has_start = timestamp_parse_iso8601(text, strlen(text), &w->rule_started_at);
+        }
+        if (json_object_object_get_ex(rule, "grant_expires_after", &v) && v)
+            w->rule_has_grant_duration =
+                wallet_duration_parse(json_object_get_string(v), &w->rule_grant_duration);
+        if (json_object_object_get_ex(rule, "rollover", &v) && v) {
+            w->rule_has_rollover =
+                wallet_rollover_parse(json_object_get_string(v), &w->rule_rollover);
+            if (w->rule_rollover == WALLET_ROLLOVER_MAX_PERCENTAGE)
+                w->rule_rollover_value = term_int(rule, "rollover_percentage");
+            else if (w->rule_rollover == WALLET_ROLLOVER_MAX_CREDITS &&
+                     !term_cents(w, rule, "rollover_max_credits", &w->rule_rollover_value))
+                return false;
+        }
+    } else if (!term_cents(w, rule, "threshold_credits", &r->threshold_cents)) {
+        return false;
+    }
+    term_cents(w, rule, "paid_credits", &r->paid_cents);
+    term_cents(w, rule, "granted_credits", &r->granted_cents);
+    if (r->method == WALLET_RULE_TARGET &&
+        !term_cents(w, rule, "target_ongoing_balance", &r->target_cents))
+        return false;
+    r->grants_target_top_up = term_bool(rule, "grants_target_top_up");
+    r->ignore_paid_top_up_limits = term_bool(rule, "ignore_paid_top_up_limits");
+    w->rule_requires_payment = term_bool(rule, "invoice_requires_successful_payment");
+    if (json_object_object_get_ex(rule, "expiration_at", &v) && v) {
+        const char *text = json_object_get_string(v);
+        w->rule_has_expiration =
+            timestamp_parse_iso8601(text, strlen(text), &w->rule_expiration_at);
+    }
+    if (json_object_object_get_ex(rule, "transaction_name", &v) && v)
+        w->rule_name =
+            arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    w->has_rule = true;
+    return true;
+}
+
+/* What the engine needs of a wallet's terms: applies_to, top-up bounds, its threshold rule. */
+static bool read_terms(struct live_wallet *w, struct arena *a)
+{
+    struct json_object *terms = json_tokener_parse(w->row.terms_json), *applies, *list;
+    if (!terms)
+        return false;
+    bool ok = true;
+    if (json_object_object_get_ex(terms, "applies_to", &applies) && applies) {
+        if (json_object_object_get_ex(applies, "fee_types", &list) &&
+            json_object_is_type(list, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(list); i++) {
+                unsigned bit;
+                const char *t = json_object_get_string(json_object_array_get_idx(list, i));
+                if (t && wallet_fee_type_parse(t, &bit))
+                    w->fee_types |= bit;
+            }
+        }
+        if (json_object_object_get_ex(applies, "billable_metric_codes", &list) &&
+            json_object_is_type(list, json_type_array)) {
+            size_t n = json_object_array_length(list);
+            w->metric_codes = arena_alloc(a, (n ? n : 1) * sizeof *w->metric_codes);
+            ok = w->metric_codes != NULL;
+            for (size_t i = 0; ok && i < n; i++) {
+                struct json_object *v = json_object_array_get_idx(list, i);
+                const char *code = arena_strndup(a, json_object_get_string(v),
+                                                 (size_t)json_object_get_string_len(v));
+                ok = code != NULL;
+                if (ok)
+                    w->metric_codes[w->metric_code_count++] = code;
+            }
+        }
+    }
+    w->min_paid_cents = term_int(terms, "paid_top_up_min_amount_cents");
+    w->max_paid_cents = term_int(terms, "paid_top_up_max_amount_cents");
+    ok = ok && read_rule(w, terms, a);
+    json_object_put(terms);
+    return ok;
+}
+
+bool wallet_book_grant_insert(struct live_wallet *w, const struct wallet_grant *g)
+{
+    if (!vec_room((void **)&w->grants, &w->grant_cap, w->grant_count, sizeof *w->grants, 8))
+        return false;
+    size_t at = wallet_grant_position(w->grants, w->grant_count, g);
+    memmove(&w->grants[at + 1], &w->grants[at], (w->grant_count - at) * sizeof *w->grants);
+    w->grants[at] = *g;
+    w->grant_count++;
+    return true;
+}
+
+struct wallet_grant wallet_book_grant_of(const struct store_wallet_transaction *t)
+{
+    return (struct wallet_grant){
+        .id = t->id,
+        .remaining_cents = t->remaining_cents,
+        .priority = t->priority,
+        .paid = t->paid,
+        .has_expiration = t->has_expiration_at,
+        .expiration_at = t->expiration_at,
+        .created_at = t->created_at,
+    };
+}
+
+static bool load_grant(const struct store_wallet_transaction *t, void *ctx)
+{
+    struct wallet_grant g = wallet_book_grant_of(t);
+    return t->state == WALLET_TX_SETTLED && t->type == WALLET_INBOUND
+               ? wallet_book_grant_insert(ctx, &g)
+               : true;
+}
+
+struct charge_debit *wallet_book_find_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                            const char *charge_lago_id)
+{
+    for (size_t i = 0; i < cw->debit_count; i++)
+        if (cw->debits[i].subscription_id == subscription_id &&
+            strcmp(cw->debits[i].charge_lago_id, charge_lago_id) == 0)
+            return &cw->debits[i];
+    return NULL;
+}
+
+bool wallet_book_push_funding(struct charge_debit *d, struct funding f)
+{
+    if (d->funding_count > 0) {
+        struct funding *last = &d->fundings[d->funding_count - 1];
+        if (last->kind == f.kind && last->wallet_id == f.wallet_id &&
+            last->grant_id == f.grant_id) {
+            last->cents += f.cents;
+            return true;
+        }
+    }
+    if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count, sizeof *d->fundings, 4))
+        return false;
+    d->fundings[d->funding_count++] = f;
+    return true;
+}
+
+static bool parse_fundings(struct charge_debit *d, const char *text)
+{
+    while (*text) {
+        struct funding f = {0};
+        char kind;
+        long long wallet, grant, cents;
+        int used = 0;
+        if (sscanf(text, "%c:%lld:%lld:%lld;%n", &kind, &wallet, &grant, &cents, &used) != 4 ||
+            used == 0 ||
+            (kind != FUNDING_GRANT && kind != FUNDING_OVERDRAFT && kind != FUNDING_UNCOVERED))
+            return false;
+        f.kind = (enum funding_kind)kind;
+        f.wallet_id = wallet;
+        f.grant_id = grant;
+        f.cents = cents;
+        if (!wallet_book_push_funding(d, f))
+            return false;
+        text += used;
+    }
+    return true;
+}
+
+/* The debit of (subscription, charge) starting over (a new period, or first seen). */
+void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from)
+{
+    d->period_from = period_from;
+    d->charged_cents = 0;
+    d->funding_count = 0;
+}
+
+struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                           const char *charge_lago_id, tally_time period_from)
+{
+    if (!vec_room((void **)&cw->debits, &cw->debit_cap, cw->debit_count, sizeof *cw->debits, 8))
+        return NULL;
+    char *id = arena_strndup(&cw->arena, charge_lago_id, strlen(charge_lago_id));
+    if (!id)
+        return NULL;
+    struct charge_debit *d = &cw->debits[cw->debit_count++];
+    *d = (struct charge_debit){.subscription_id = subscription_id, .charge_lago_id = id};
+    wallet_book_debit_reset(d, period_from);
+    return d;
+}
+
+static bool load_debit(const struct store_charge_debit *row, void *ctx)
+{
+    struct customer_wallets *cw = ctx;
+    /* Rows come oldest period first: a later period's row replaces an earlier one. */
+    struct charge_debit *d = wallet_book_find_debit(cw, row->subscription_id, row->charge_lago_id);
+    if (!d && !(d = wallet_book_add_debit(cw, row->subscription_id, row->charge_lago_id,
+                                          row->period_from)))
+        return false;
+    wallet_book_debit_reset(d, row->period_from);
+    d->charged_cents = row->charged_cents;
+    return parse_fundings(d, row->fundings);
+}
+
+static struct customer_wallets *load_customer(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, int64_t customer_id)
+{
+    struct arena arena;
+    arena_init(&arena);
+    struct customer_wallets *cw = arena_alloc(&arena, sizeof *cw);
+    if (!cw) {
+        arena_free(&arena);
+        return NULL;
+    }
+    *cw = (struct customer_wallets){.org_id = org_id, .customer_id = customer_id, .arena = arena};
+    struct store_wallet *rows;
+    size_t count;
+    struct store_conn *conn = store_conn(st);
+    if (store_customer_wallets(conn, org_id, customer_id, &rows, &count, &cw->arena) != STORE_OK)
+        goto fail;
+    cw->wallets = arena_alloc(&cw->arena, (count ? count : 1) * sizeof *cw->wallets);
+    if (!cw->wallets)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        struct live_wallet *w = &cw->wallets[cw->wallet_count++];
+        *w = (struct live_wallet){.row = rows[i], .book = b};
+        if (!read_terms(w, &cw->arena) ||
+            store_wallet_live_grants(conn, w->row.id, load_grant, w, &cw->arena) != STORE_OK)
+            goto fail;
+        /* its accounts, as every committed posting left them (the invariant check_wallet
+         * asserts): credit balances for the credits, debit ones for overdraft and holds */
+        for (size_t k = 0; k < w->grant_count; k++)
+            w->ledger[w->grants[k].paid ? LEDGER_CUSTOMER_PAID_CREDITS
+                                        : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] -=
+                w->grants[k].remaining_cents;
+        w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
+        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
+        if (w->has_rule) {
+            if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
+                goto fail;
+            /* (for a threshold rule) */
+            /* a rule that is due now already fired for this crossing (or would have) */
+            w->rule_armed = !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents,
+                                             w->pending_cents);
+        }
+    }
+    if (count > 0 &&
+        store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
+        goto fail;
+    return cw;
+fail:
+    customer_free(cw);
+    return NULL;
+}
+
+struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, int64_t customer_id)
+{
+    struct customer_wallets *cw = book_find(b, customer_id);
+    if (cw)
+        return cw;
+    if (!(cw = load_customer(b, st, org_id, customer_id)))
+        return NULL;
+    if (!book_put(b, cw)) {
+        customer_free(cw);
+        return NULL;
+    }
+    return cw;
+}
+
+struct live_wallet *wallet_book_wallet(struct customer_wallets *cw, int64_t wallet_id)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].row.id == wallet_id)
+            return &cw->wallets[i];
+    return NULL;
+}
+
+int64_t wallet_book_grants_total(const struct live_wallet *w)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        sum += w->grants[i].remaining_cents;
+    return sum;
+}
+
+void wallet_book_drop_empty_grants(struct live_wallet *w)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].remaining_cents > 0)
+            w->grants[keep++] = w->grants[i];
+    w->grant_count = keep;
+}
+
+bool wallet_book_note_move(struct live_wallet *w, int64_t grant_id, int64_t cents)
+{
+    if (!vec_room((void **)&w->moves, &w->move_cap, w->move_count, sizeof *w->moves, 8))
+        return false;
+    w->moves[w->move_count++] = (struct grant_move){grant_id, cents};
+    w->dirty = true;
+    return true;
+}
+
+/* The grant with that id among the live ones, or NULL. */
+struct wallet_grant *wallet_book_live_grant(struct live_wallet *w, int64_t id)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == id)
+            return &w->grants[i];
+    return NULL;
+}
+
+static bool new_lago_id(struct command *cmd, char out[WALLET_LAGO_ID_TEXT])
+{
+    command_new_id(cmd, out);
+    return true;
+}
+
+/* The organization's balance of an account (cached by the book, loaded on first use). */
+static struct wallet_org_balance *org_balance(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, const char *currency,
+                                              enum ledger_account account)
+{
+    for (size_t i = 0; i < b->org_balance_count; i++) {
+        struct wallet_org_balance *o = &b->org_balances[i];
+        if (o->org_id == org_id && o->account == account && strcmp(o->currency, currency) == 0)
+            return o;
+    }
+    int64_t balance;
+    if (store_ledger_balance(store_conn(st), org_id, currency, account, &balance) != STORE_OK ||
+        !vec_room((void **)&b->org_balances, &b->org_balance_cap, b->org_balance_count,
+                  sizeof *b->org_balances, 16))
+        return NULL;
+    struct wallet_org_balance *o = &b->org_balances[b->org_balance_count++];
+    *o = (struct wallet_org_balance){.org_id = org_id, .account = account, .balance = balance};
+    snprintf(o->currency, sizeof o->currency, "%s", currency);
+    return o;
+}
+
+enum store_status wallet_book_post_about(struct store *st, struct live_wallet *w,
+                                         int64_t wallet_transaction_id, int64_t authorization_id,
+                                         tally_time at, const struct ledger_posting *p)
+{
+    assert(ledger_posting_balanced(p));
+    int64_t after[LEDGER_LINES_MAX];
+    for (size_t i = 0; i < p->count; i++) {
+        enum ledger_account a = p->lines[i].account;
+        if (ledger_account_is_wallet(a)) {
+            after[i] = w->ledger[a] += p->lines[i].amount_cents;
+            continue;
+        }
+        struct wallet_org_balance *o = org_balance(w->book, st, w->row.org_id, w->row.currency, a);
+        if (!o)
+            return STORE_ERROR;
+        after[i] = o->balance += p->lines[i].amount_cents;
+        o->dirty = true; /* stored by wallet_book_flush */
+    }
+    struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
+                                    w->row.currency, wallet_transaction_id, at,
+                                    authorization_id};
+    return store_ledger_post(st, &ref, p, after);
+}
+
+enum store_status wallet_book_post(struct store *st, struct live_wallet *w,
+                                   int64_t wallet_transaction_id, tally_time at,
+                                   const struct ledger_posting *p)
+{
+    return wallet_book_post_about(st, w, wallet_transaction_id, 0, at, p);
+}
+
+/*
+ * The day's usage debits (or refund steps) of a wallet are one transaction, added to by every
+ * flush of that UTC day, with one consumption row per grant, added to likewise: the history a
+ * person reads stays short, and a debit costs updates of rows the day already wrote.
+ */
+static enum store_status usage_transaction(struct store *st, struct command *cmd,
+                                           struct live_wallet *w, bool refund, int64_t amount,
+                                           int64_t *id)
+{
+    tally_time now = cmd->now;
+    int64_t day = now / USEC_PER_DAY;
+    int64_t *tx = refund ? &w->refund_tx_id : &w->usage_tx_id;
+    int64_t *tx_day = refund ? &w->refund_day : &w->usage_day;
+    bool found = false;
+    if (*tx != 0 && *tx_day == day &&
+        store_wallet_transaction_add_amount(st, *tx, amount, &found) != STORE_OK)
+        return STORE_ERROR;
+    if (!found) {
+        struct store_wallet_transaction t = {
+            .org_id = w->row.org_id,
+            .wallet_id = w->row.id,
+            .type = refund ? WALLET_INBOUND : WALLET_OUTBOUND,
+            .state = WALLET_TX_SETTLED,
+            .status = refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE,
+            .source = WALLET_SOURCE_MANUAL,
+            .amount_cents = amount,
+            .priority = WALLET_PRIORITY_MAX,
+            .has_settled_at = true,
+            .settled_at = now,
+            .created_at = now,
+        };
+        if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+            return STORE_ERROR;
+        *tx = t.id;
+        *tx_day = day;
+    }
+    *id = *tx;
+    for (size_t i = 0; i < w->move_count; i++) {
+        const struct grant_move *m = &w->moves[i];
+        if ((m->cents < 0) != refund)
+            continue;
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(cmd, lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx,
+                                            refund ? -m->cents : m->cents, now) != STORE_OK)
+            return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (w->grants[i].id == grant_id)
+            return w->grants[i].remaining_cents;
+    return 0; /* emptied: it left the live list */
+}
+
+/* Writes one wallet's changes of the current command: grants, transactions, postings. */
+static enum store_status flush_wallet(struct store *st, struct command *cmd, struct live_wallet *w)
+{
+    tally_time now = cmd->now;
+    int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
+    int64_t given = w->given_paid + w->given_free + w->overdraft_given;
+    int64_t id;
+    if (taken > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, w->taken_paid);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, w->taken_free);
+        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, w->overdrawn_added);
+        if (usage_transaction(st, cmd, w, false, taken, &id) != STORE_OK ||
+            wallet_book_post(st, w, id, now, &p) != STORE_OK)
+            return STORE_ERROR;
+    }
+    if (given > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_REFUND_STEP);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, w->given_paid);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_REVENUE, w->given_free);
+        ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_REVENUE, w->overdraft_given);
+        if (usage_transaction(st, cmd, w, true, given, &id) != STORE_OK ||
+            wallet_book_post(st, w, id, now, &p) != STORE_OK)
+            return STORE_ERROR;
+    }
+    for (size_t i = 0; i < w->move_count; i++) {
+        int64_t grant = w->moves[i].grant_id;
+        bool seen = false; /* one UPDATE per grant */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = w->moves[k].grant_id == grant;
+        if (!seen && store_wallet_transaction_set_remaining(st, grant, grant_remaining(w, grant)) !=
+                         STORE_OK)
+            return STORE_ERROR;
+    }
+    w->row.consumed_cents += taken - given;
+    w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
+    if (taken > given) {
+        w->row.has_last_consumed_at = true;
+        w->row.last_consumed_at = now;
+    }
+    w->row.updated_at = now;
+    if (store_wallet_save(st, &w->row) != STORE_OK)
+        return STORE_ERROR;
+    w->move_count = 0;
+    w->taken_paid = w->taken_free = w->overdrawn_added = 0;
+    w->given_paid = w->given_free = w->overdraft_given = 0;
+    w->dirty = false;
+    return STORE_OK;
+}
+
+static bool format_fundings(const struct charge_debit *d, struct arena *a, const char **out)
+{
+    size_t cap = d->funding_count * FUNDING_TEXT_MAX + 1, len = 0;
+    char *text = arena_alloc(a, cap);
+    if (!text)
+        return false;
+    text[0] = '\0';
+    for (size_t i = 0; i < d->funding_count; i++) {
+        const struct funding *f = &d->fundings[i];
+        len += (size_t)snprintf(text + len, cap - len, "%c:%" PRId64 ":%" PRId64 ":%" PRId64 ";",
+                                (char)f->kind, f->wallet_id, f->grant_id, f->cents);
+    }
+    *out = text;
+    return true;
+}
+
+#ifdef TALLY_CHECK_INVARIANTS
+/* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts, both as
+ * the writer keeps them and as the last stored entries left them. */
+static void check_wallet(struct store *st, const struct live_wallet *w)
+{
+    int64_t paid_grants = 0, free_grants = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        *(w->grants[i].paid ? &paid_grants : &free_grants) += w->grants[i].remaining_cents;
+    assert(w->row.balance_cents == paid_grants + free_grants - w->row.overdrawn_cents);
+    assert(w->ledger[LEDGER_CUSTOMER_PAID_CREDITS] == -paid_grants);
+    assert(w->ledger[LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] == -free_grants);
+    assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] == w->row.overdrawn_cents);
+    assert(w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] == -w->row.held_cents);
+    enum ledger_account accounts[] = {LEDGER_CUSTOMER_PAID_CREDITS,
+                                      LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                      LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_HELD_CREDITS};
+    for (size_t i = 0; i < sizeof accounts / sizeof accounts[0]; i++) {
+        int64_t stored;
+        if (store_ledger_wallet_balance(store_conn(st), w->row.id, accounts[i], &stored) !=
+            STORE_OK)
+            return; /* the store failed: the command fails on its own */
+        assert(stored == w->ledger[accounts[i]]);
+    }
+}
+#endif
+
+enum command_result wallet_book_flush_customer(struct store *st, struct command *cmd,
+                                               struct customer_wallets *cw)
+{
+    struct arena *a = cmd->arena;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        if (cw->wallets[i].dirty && flush_wallet(st, cmd, &cw->wallets[i]) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+#ifdef TALLY_CHECK_INVARIANTS
+        check_wallet(st, &cw->wallets[i]);
+#endif
+    }
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        if (!d->dirty)
+            continue;
+        struct store_charge_debit row = {d->subscription_id,
+                                         d->charge_lago_id,
+                                         d->period_from,
+                                         cw->org_id,
+                                         cw->customer_id,
+                                         d->charged_cents,
+                                         NULL};
+        if (!format_fundings(d, a, &row.fundings) || store_charge_debit_put(st, &row) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        d->dirty = false;
+    }
+    return COMMAND_OK;
+}
+
+enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd)
+{
+    for (size_t i = 0; i < b->dirty_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->dirty[i]);
+        if (!cw)
+            continue; /* dropped: nothing of it is ahead of the store */
+        cw->dirty = false;
+        enum command_result r = wallet_book_flush_customer(st, cmd, cw);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    b->dirty_count = 0;
+    for (size_t i = 0; i < b->org_balance_count; i++) {
+        struct wallet_org_balance *o = &b->org_balances[i];
+        if (o->dirty && store_ledger_balance_put(st, o->org_id, o->currency, o->account,
+                                                 o->balance) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        o->dirty = false;
+    }
+    return COMMAND_OK;
+}
+
+/* Voids what is left of one grant (or, grant_id 0, of every grant) as expired; `limit` > 0
+ * expires at most that much (the part of a grant that does not roll over). */
+enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t grant_id, int64_t limit)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_OUTBOUND,
+        .state = WALLET_TX_SETTLED,
+        .status = WALLET_TX_EXPIRED,
+        .source = WALLET_SOURCE_MANUAL,
+        .priority = WALLET_PRIORITY_MAX,
+        .has_settled_at = true,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_EXPIRY);
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (grant_id == 0 || w->grants[i].id == grant_id)
+            t.amount_cents += w->grants[i].remaining_cents;
+    if (limit > 0 && t.amount_cents > limit)
+        t.amount_cents = limit; /* one grant then: grant_id != 0 */
+    if (t.amount_cents == 0)
+        return COMMAND_OK;
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        struct wallet_grant *g = &w->grants[i];
+        if ((grant_id != 0 && g->id != grant_id) || g->remaining_cents == 0)
+            continue;
+        int64_t part = limit > 0 && limit < g->remaining_cents ? limit : g->remaining_cents;
+        if (g->paid) /* paid credits that expire unused are breakage */
+            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
+        else
+            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                part);
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(cmd, lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
+                                            cmd->now) != STORE_OK ||
+            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents - part) !=
+                STORE_OK)
+            return COMMAND_STORE_FAILED;
+        g->remaining_cents -= part;
+    }
+    wallet_book_drop_empty_grants(w);
+    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    w->row.consumed_cents += t.amount_cents; /* as voided credits are (Lago's rule) */
+    w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
+    w->row.updated_at = cmd->now;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+/*
+ * A paid top-up is billed by a credit invoice, issued with it: finalized at once, or left open
+ * until its payment when the credits wait for it (invoice_requires_successful_payment).
+ */
+static enum command_result credit_invoice(struct store *st, struct command *cmd,
+                                          const struct live_wallet *w,
+                                          const struct store_wallet_transaction *t, bool open)
+{
+    struct customer customer;
+    if (store_customer_get(store_conn(st), w->row.org_id, w->row.external_customer_id, &customer,
+                           cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    char date[TIMESTAMP_TEXT_MAX];
+    timestamp_format(cmd->now, false, date);
+    date[10] = '\0'; /* YYYY-MM-DD, UTC */
+    struct store_invoice v = {
+        .org_id = w->row.org_id,
+        .customer_id = w->row.customer_id,
+        .customer_sequential_id = customer.sequential_id,
+        .type = INVOICE_CREDIT,
+        .status = open ? INVOICE_OPEN : INVOICE_FINALIZED,
+        .payment_status = INVOICE_PAYMENT_PENDING,
+        .amount_cents = t->amount_cents,
+        .wallet_transaction_id = t->id,
+        .issuing_date = date,
+        .created_at = cmd->now,
+        .updated_at = cmd->now,
+    };
+    memcpy(v.currency, w->row.currency, sizeof v.currency);
+    command_new_id(cmd, v.lago_id);
+    if (store_invoice_save(st, &v) != STORE_OK ||
+        store_wallet_transaction_set_invoice(st, t->id, v.lago_id) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/*
+ * Credits that repay a wallet's overdraft paid, in effect, for the usage that overdrew it:
+ * the charges' overdraft fundings become fundings of the new grant, so that a later refund
+ * step gives the credits back to it.
+ */
+bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
+                                    int64_t grant_id, int64_t cents)
+{
+    for (size_t i = 0; i < cw->debit_count && cents > 0; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        for (size_t k = 0; k < d->funding_count && cents > 0; k++) {
+            struct funding *f = &d->fundings[k];
+            if (f->kind != FUNDING_OVERDRAFT || f->wallet_id != w->row.id)
+                continue;
+            int64_t part = f->cents < cents ? f->cents : cents;
+            if (part < f->cents) { /* split: the rest stays overdraft, just after */
+                if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count,
+                              sizeof *d->fundings, 4))
+                    return false;
+                f = &d->fundings[k];
+                memmove(f + 1, f, (d->funding_count - k) * sizeof *f);
+                d->funding_count++;
+                f[1].cents -= part;
+            }
+            *f = (struct funding){FUNDING_GRANT, w->row.id, grant_id, part};
+            cents -= part;
+            d->dirty = true;
+        }
+    }
+    return true;
+}
+
+/* A new settled grant (or a pending purchase) and its posting; repays an overdraft first. */
+enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
+                                            struct customer_wallets *cw, struct live_wallet *w,
+                                            bool paid, int64_t cents,
+                                            const struct wallet_credits *cr, bool pending,
+                                            enum wallet_transaction_source source, int64_t *made)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_INBOUND,
+        .state = pending ? WALLET_TX_PENDING : WALLET_TX_SETTLED,
+        .status = paid ? WALLET_TX_PURCHASED : WALLET_TX_GRANTED,
+        .source = source,
+        .amount_cents = cents,
+        .remaining_cents = pending ? 0 : cents,
+        .priority = cr->priority,
+        .paid = paid,
+        .has_expiration_at = cr->has_expiration_at,
+        .expiration_at = cr->expiration_at,
+        .name = cr->name,
+        .details_json = cr->details_json,
+        .has_settled_at = !pending,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    /* A soft wallet below zero is repaid first: the overdraft was usage these credits pay. */
+    int64_t repay = pending ? 0 : (w->row.overdrawn_cents < cents ? w->row.overdrawn_cents : cents);
+    t.remaining_cents -= repay;
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* the request's own transactions are its answer; a rule's are not */
+    if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)
+        memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    if (paid && credit_invoice(st, cmd, w, &t, pending) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
+    if (pending) {
+        w->pending_cents += cents;
+        return COMMAND_OK; /* no credits until it is paid */
+    }
+    if (made)
+        *made = t.id; /* a settled grant */
+    enum ledger_account credits =
+        paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
+    struct ledger_posting p;
+    ledger_posting_init(&p, paid ? LEDGER_CAUSE_PURCHASE : LEDGER_CAUSE_GRANT);
+    ledger_posting_move(&p, credits, paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS, cents);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay);
+    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    w->row.overdrawn_cents -= repay;
+    if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t.id, repay))
+        return COMMAND_STORE_FAILED;
+    struct wallet_grant g = wallet_book_grant_of(&t);
+    if (g.remaining_cents > 0 && !wallet_book_grant_insert(w, &g))
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/* Voids `cents` of the wallet's credits, in consumption order, as one outbound transaction. */
+enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
+                                             struct live_wallet *w, int64_t cents, const char *name)
+{
+    struct store_wallet_transaction t = {
+        .org_id = w->row.org_id,
+        .wallet_id = w->row.id,
+        .type = WALLET_OUTBOUND,
+        .state = WALLET_TX_SETTLED,
+        .status = WALLET_TX_VOIDED,
+        .source = WALLET_SOURCE_MANUAL,
+        .amount_cents = cents,
+        .priority = WALLET_PRIORITY_MAX,
+        .name = name,
+        .has_settled_at = true,
+        .settled_at = cmd->now,
+        .created_at = cmd->now,
+    };
+    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (cmd->transaction_count < 3)
+        memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_VOID);
+    int64_t left = cents;
+    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
+        struct wallet_grant *g = &w->grants[i];
+        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
+        if (part <= 0)
+            continue;
+        g->remaining_cents -= part;
+        left -= part;
+        /* paid credits voided are breakage; free ones take back what was granted */
+        if (g->paid)
+            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
+        else
+            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                part);
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(cmd, lago_id) ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
+                                            cmd->now) != STORE_OK ||
+            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    assert(left == 0);
+    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    wallet_book_drop_empty_grants(w);
+    w->row.consumed_cents += cents;
+    return COMMAND_OK;
+}
+
+/*
+ * Terminating a wallet (by request, or at its expiration_at) voids what is left of it: Lago
+ * leaves it frozen; here the ledger says where it went. Open holds are released; an
+ * overdraft stays owed.
+ */
+enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
+                                          struct live_wallet *w, bool expired)
+{
+    enum command_result r = COMMAND_OK;
+    if (expired)
+        r = wallet_book_expire(st, cmd, w, 0, 0);
+    else if (wallet_book_grants_total(w) > 0)
+        r = wallet_book_void_credits(st, cmd, w, wallet_book_grants_total(w), NULL);
+    if (r != COMMAND_OK)
+        return r;
+    if (w->row.held_cents > 0) {
+        struct ledger_posting p;
+        ledger_posting_init(&p, LEDGER_CAUSE_RELEASE);
+        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
+                            w->row.held_cents);
+        if (wallet_book_post(st, w, 0, cmd->now, &p) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        w->row.held_cents = 0;
+    }
+    w->row.balance_cents = -w->row.overdrawn_cents;
+    w->row.has_terminated_at = true;
+    w->row.terminated_at = cmd->now;
+    w->row.updated_at = cmd->now;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}

@@ -1,0 +1,232 @@
+/*
+ * engine/wallet_book: the writer's in-memory wallets, and how they reach the store.
+ *
+ * The book holds, per customer, the active wallets with their live grants, the rules read from
+ * their terms, the ledger balances of their accounts, and what each usage charge of the
+ * customer's subscriptions has debited so far in its period: a cache of the store, loaded on
+ * first use. It also owns the writes: the movements of credits (new credits, voids, expiry,
+ * termination) that write at once, and the flush that writes what event commands deferred, one
+ * posting and a few row updates per changed wallet per group commit.
+ *
+ * Undo: an event command's customers are copied when it first touches them and put back if it
+ * is refused; any other command's are dropped and reloaded (its writes are undone by its
+ * savepoint, and the book was flushed before it began).
+ *
+ * Threads: the engine's writer only.
+ */
+#ifndef TALLY_ENGINE_WALLET_BOOK_H
+#define TALLY_ENGINE_WALLET_BOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ledger.h"
+#include "core/period.h"
+#include "core/wallet.h"
+#include "engine/command.h"
+#include "store/store.h"
+
+/* Who paid (part of) a charge's debit: a grant, a soft wallet's overdraft, or nobody (left to
+ * the invoice). A charge's fundings are a stack: refund steps pop the latest first. */
+enum funding_kind { FUNDING_GRANT = 'g', FUNDING_OVERDRAFT = 'o', FUNDING_UNCOVERED = 'u' };
+
+struct funding {
+    enum funding_kind kind;
+    int64_t wallet_id, grant_id; /* 0 where the kind has none */
+    int64_t cents;
+};
+
+#define FUNDING_TEXT_MAX 64 /* one funding as text: "g:<wallet>:<grant>:<cents>;" */
+
+/* What one charge of one subscription has debited in its current period. */
+struct charge_debit {
+    int64_t subscription_id;
+    char *charge_lago_id; /* in the customer's arena */
+    tally_time period_from;
+    int64_t charged_cents;
+    struct funding *fundings; /* malloc'd */
+    size_t funding_count, funding_cap;
+    bool dirty;
+};
+
+/* A grant's change in the current command: for its row, consumption rows and postings. */
+struct grant_move {
+    int64_t grant_id;
+    int64_t cents; /* > 0 taken, < 0 given back */
+};
+
+struct live_wallet {
+    struct store_wallet row;  /* strings in the customer's arena */
+    struct wallet_book *book; /* its book: the organization's ledger balances */
+    /* Its ledger accounts' balances (debit positive), for each line's balance after. */
+    int64_t ledger[LEDGER_ACCOUNT_COUNT];
+    /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
+     * fires once per crossing, then waits for the ongoing balance to rise above again. */
+    bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
+    bool rule_interval_trigger; /* else a threshold rule */
+    enum period_interval rule_interval;
+    bool rule_has_start, rule_has_grant_duration, rule_has_rollover;
+    tally_time rule_started_at;
+    struct wallet_duration rule_grant_duration;
+    enum wallet_rollover rule_rollover;
+    int64_t rule_rollover_value; /* percent, or cents */
+    struct wallet_rule rule;
+    tally_time rule_expiration_at;
+    const char *rule_name;
+    int64_t pending_cents;                  /* paid credits waiting for their payment */
+    int64_t min_paid_cents, max_paid_cents; /* paid top-up bounds, 0: none */
+    /* The day's usage and refund transactions, added to until the day changes (0: none). */
+    int64_t usage_tx_id, usage_day, refund_tx_id, refund_day;
+    unsigned fee_types;
+    const char **metric_codes;
+    size_t metric_code_count;
+    struct wallet_grant *grants; /* live grants in consumption order; malloc'd */
+    size_t grant_count, grant_cap;
+    /* The current command's changes, written and reset by flush_wallet. */
+    struct grant_move *moves; /* malloc'd */
+    size_t move_count, move_cap;
+    int64_t taken_paid, taken_free, overdrawn_added;
+    int64_t given_paid, given_free, overdraft_given;
+    bool dirty;
+};
+
+struct customer_wallets {
+    int64_t org_id, customer_id;
+    uint64_t touched_in; /* the book's command number that last touched it */
+    bool dirty;          /* in the book's dirty list: changes wait for wallet_book_flush */
+    struct live_wallet *wallets;
+    size_t wallet_count;
+    struct charge_debit *debits; /* malloc'd */
+    size_t debit_count, debit_cap;
+    struct arena arena;
+};
+
+/* A customer's mutable state as it was before an event command touched it. */
+struct customer_snapshot {
+    int64_t customer_id;
+    struct live_wallet *wallets; /* malloc'd, with their own grants and moves */
+    size_t wallet_count;
+    struct charge_debit *debits; /* malloc'd, with their own fundings */
+    size_t debit_count;
+};
+
+struct customer_snapshot;
+
+/* An organization's ledger account balance, cached by the writer. */
+struct wallet_org_balance {
+    int64_t org_id;
+    char currency[4];
+    enum ledger_account account;
+    int64_t balance; /* debit positive */
+    bool dirty;      /* not yet in ledger_balances: written by wallet_book_flush */
+};
+
+struct tzdb;
+
+struct wallet_book {
+    struct tzdb *tzdb; /* borrowed: customers' zones, for interval rules (may be NULL: UTC) */
+    struct customer_wallets **items; /* open addressing by customer id, at most half full */
+    size_t count, cap;
+    /* Customers changed by the current command / batch: dropped if it does not commit. */
+    int64_t *touched;
+    size_t touched_count, touched_cap, touched_mark;
+    /*
+     * Event commands defer their writes: the debits of a whole group commit are written once
+     * per wallet by wallet_book_flush, before the COMMIT. Until then `dirty` names the customers
+     * whose memory is ahead of the transaction, and `snapshots` hold the customers the current
+     * event command touched as they were before it, to put back if it is refused.
+     */
+    bool deferring;
+    uint64_t command_number; /* counts commands, so a customer knows it was touched by this one */
+    int64_t *dirty;
+    size_t dirty_count, dirty_cap;
+    struct customer_snapshot *snapshots;
+    size_t snapshot_count, snapshot_cap;
+    /* The organizations' ledger balances, as the postings written so far left them (put back
+     * as they were when a command is undone; stored by wallet_book_flush). */
+    struct wallet_org_balance *org_balances;
+    size_t org_balance_count, org_balance_cap;
+    struct wallet_org_balance *org_saved; /* as they were when the current command began */
+    size_t org_saved_count, org_saved_cap;
+};
+
+void wallet_book_init(struct wallet_book *b);
+void wallet_book_free(struct wallet_book *b);
+/* Where the current command starts (for wallet_book_undo_command); `deferring` for event
+ * commands, whose writes wait for wallet_book_flush. */
+void wallet_book_mark_command(struct wallet_book *b, bool deferring);
+/* Takes back what the current command changed in memory (it was refused or failed): an event
+ * command's customers are put back as they were; others are dropped, to reload. */
+void wallet_book_undo_command(struct wallet_book *b);
+/* Drops everything (the batch did not commit). */
+void wallet_book_clear(struct wallet_book *b);
+/* The batch committed: nothing to undo any more. */
+void wallet_book_committed(struct wallet_book *b);
+/*
+ * Writes every deferred change (debits, grants, usage transactions, postings, and the
+ * organizations' ledger balances) in the current transaction, its rows made at cmd->now with
+ * cmd's ids. The engine calls it before any command that writes wallets directly (outside that
+ * command's savepoint) and before COMMIT. A failure fails the whole batch.
+ */
+
+/* ---- for engine/wallets and engine/wallet_clock (the writer) ---- */
+
+/* The customer's wallets, loaded from the store on first use; NULL on a store failure. */
+struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, int64_t customer_id);
+/* Drops a customer (it reloads on next use). */
+void wallet_book_forget(struct wallet_book *b, int64_t customer_id);
+/* Notes that the current command changes the customer (for undo). */
+bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw);
+/* Notes that the customer has changes waiting for wallet_book_flush. */
+bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw);
+/* The customer's wallet with that row id, or NULL. */
+struct live_wallet *wallet_book_wallet(struct customer_wallets *cw, int64_t wallet_id);
+/* Grants: what they hold, dropping emptied ones, keeping the consumption order. */
+int64_t wallet_book_grants_total(const struct live_wallet *w);
+void wallet_book_drop_empty_grants(struct live_wallet *w);
+bool wallet_book_grant_insert(struct live_wallet *w, const struct wallet_grant *g);
+struct wallet_grant wallet_book_grant_of(const struct store_wallet_transaction *t);
+/* Records a grant's change in the current command, for its rows and postings. */
+bool wallet_book_note_move(struct live_wallet *w, int64_t grant_id, int64_t cents);
+/* The live grant with that id, or NULL. */
+struct wallet_grant *wallet_book_live_grant(struct live_wallet *w, int64_t id);
+/* A charge's debit and the stack of what paid it. */
+bool wallet_book_push_funding(struct charge_debit *d, struct funding f);
+struct charge_debit *wallet_book_find_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                            const char *charge_lago_id);
+struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
+                                           const char *charge_lago_id, tally_time period_from);
+void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from);
+/* Writes a balanced posting with each line's balance after (about a hold, or not). */
+enum store_status wallet_book_post_about(struct store *st, struct live_wallet *w,
+                                         int64_t wallet_transaction_id, int64_t authorization_id,
+                                         tally_time at, const struct ledger_posting *p);
+enum store_status wallet_book_post(struct store *st, struct live_wallet *w,
+                                   int64_t wallet_transaction_id, tally_time at,
+                                   const struct ledger_posting *p);
+/* Writes a customer's changes now (a non-deferred command, or the flush). */
+enum command_result wallet_book_flush_customer(struct store *st, struct command *cmd,
+                                               struct customer_wallets *cw);
+/* Credit movements, each with its transactions and postings, written at once: expiring a
+ * grant (limit > 0: at most that much; grant_id 0: every grant), the overdraft a new grant
+ * repays, new credits (a purchase billed by a credit invoice, or a grant), voids, and the
+ * termination of a wallet (its credits voided, or expired). */
+enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd);
+enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t grant_id, int64_t limit);
+bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
+                                    int64_t grant_id, int64_t cents);
+enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
+                                            struct customer_wallets *cw, struct live_wallet *w,
+                                            bool paid, int64_t cents,
+                                            const struct wallet_credits *cr, bool pending,
+                                            enum wallet_transaction_source source, int64_t *made);
+enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
+                                             struct live_wallet *w, int64_t cents,
+                                             const char *name);
+enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
+                                          struct live_wallet *w, bool expired);
+
+#endif

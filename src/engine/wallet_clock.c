@@ -1,0 +1,321 @@
+/* engine/wallet_clock: see wallet_clock.h. */
+#include "engine/wallet_clock.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/wallets.h"
+#include "sys/tzdb.h"
+
+#define SWEEP_ROUND 256 /* items of one kind read at a time */
+
+/*
+ * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
+ * disarmed until the ongoing balance rises above the threshold again), in the same command as
+ * what made the balance fall, so the top-up is there in the answer that follows.
+ */
+enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
+                                                 struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        if (!w->has_rule || w->rule_interval_trigger || w->row.has_terminated_at ||
+            (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
+            continue;
+        int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        if (!wallet_rule_due(&w->rule, ongoing, w->pending_cents)) {
+            w->rule_armed = true;
+            continue;
+        }
+        if (!w->rule_armed)
+            continue;
+        w->rule_armed = false;
+        int64_t paid, granted;
+        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents,
+                           w->max_paid_cents, &paid, &granted);
+        struct wallet_credits cr = {.name = w->rule_name,
+                                    .priority = WALLET_PRIORITY_MAX,
+                                    .invoice_requires_successful_payment =
+                                        w->rule_requires_payment};
+        enum command_result r = COMMAND_OK;
+        if (paid > 0)
+            r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
+                                        WALLET_SOURCE_THRESHOLD, NULL);
+        if (r == COMMAND_OK && granted > 0)
+            r = wallet_book_add_credits(st, cmd, cw, w, false, granted, &cr, false,
+                                        WALLET_SOURCE_THRESHOLD, NULL);
+        if (r != COMMAND_OK)
+            return r;
+        w->dirty = true; /* its balance changed: the row is written with the rest */
+    }
+    return COMMAND_OK;
+}
+
+/*
+ * When the wallet's interval rule fires next after `after`: the next anniversary, in the
+ * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
+ * started_at itself while it is still ahead. False if the rule ends first.
+ */
+static bool next_interval(const struct live_wallet *w, tally_time after, tally_time *next)
+{
+    tally_time anchor = w->rule_has_start ? w->rule_started_at : w->row.created_at;
+    if (anchor > after) {
+        *next = anchor;
+    } else {
+        const char *name = w->row.customer_timezone ? w->row.customer_timezone : "UTC";
+        const struct tz_zone *zone =
+            w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+        struct period_spec spec = {w->rule_interval, PERIOD_ANNIVERSARY, anchor, zone};
+        struct period p;
+        if (!zone || period_containing(&spec, after, &p) != PERIOD_OK)
+            return false;
+        *next = p.end;
+    }
+    return !(w->rule_has_expiration && *next >= w->rule_expiration_at);
+}
+
+void wallet_clock_schedule(struct live_wallet *w, tally_time after)
+{
+    w->row.has_next_rule_at = w->has_rule && w->rule_interval_trigger &&
+                              !w->row.has_terminated_at &&
+                              next_interval(w, after, &w->row.next_rule_at);
+}
+
+/*
+ * The previous interval grant at a new one: what the rollover allows carries on with the new
+ * grant's expiry; the rest expires now.
+ */
+static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     bool has_expiration, tally_time expiration_at)
+{
+    struct wallet_grant *g = wallet_book_live_grant(w, w->row.last_interval_grant_id);
+    if (!g)
+        return COMMAND_OK; /* used up, or expired already */
+    struct store_wallet_transaction t;
+    if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    int64_t rolled = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, t.amount_cents,
+                                           g->remaining_cents);
+    int64_t rest = g->remaining_cents - rolled, id = g->id;
+    if (rest > 0) {
+        enum command_result r = wallet_book_expire(st, cmd, w, id, rest);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    if (rolled == 0 || !(g = wallet_book_live_grant(w, id)))
+        return COMMAND_OK;
+    /* same credits, later expiry: the grant moves in the consumption order */
+    struct wallet_grant moved = *g;
+    moved.has_expiration = has_expiration;
+    moved.expiration_at = expiration_at;
+    size_t at = (size_t)(g - w->grants);
+    memmove(&w->grants[at], &w->grants[at + 1], (w->grant_count - at - 1) * sizeof *w->grants);
+    w->grant_count--;
+    if (!wallet_book_grant_insert(w, &moved) ||
+        store_wallet_transaction_set_expiration(st, id, has_expiration, expiration_at) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/* One anniversary of an interval rule, at `at`: its credits, after the previous grant's
+ * rollover; each grant lasts grant_expires_after when the rule says so. */
+static enum command_result fire_interval(struct store *st, struct command *cmd,
+                                         struct customer_wallets *cw, struct live_wallet *w,
+                                         tally_time at)
+{
+    int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+    int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;
+    if (w->rule.method == WALLET_RULE_TARGET)
+        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
+                           &granted);
+    struct wallet_credits cr = {.name = w->rule_name,
+                                .priority = WALLET_PRIORITY_MAX,
+                                .invoice_requires_successful_payment = w->rule_requires_payment};
+    if (w->rule_has_grant_duration) {
+        cr.has_expiration_at = true;
+        cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
+    }
+    enum command_result r = COMMAND_OK;
+    if (w->rule_has_rollover && w->row.last_interval_grant_id)
+        r = roll_over(st, cmd, w, cr.has_expiration_at, cr.expiration_at);
+    int64_t made = 0;
+    if (r == COMMAND_OK && paid > 0)
+        r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
+                                    WALLET_SOURCE_INTERVAL, &made);
+    if (r == COMMAND_OK && granted > 0)
+        r = wallet_book_add_credits(st, cmd, cw, w, false, granted, &cr, false,
+                                    WALLET_SOURCE_INTERVAL, &made);
+    if (made)
+        w->row.last_interval_grant_id = made; /* the free grant when both, else the paid */
+    return r;
+}
+
+static enum command_result expire_grants_before(struct store *st, struct command *cmd,
+                                                struct live_wallet *w, tally_time before)
+{
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        if (g->has_expiration && g->expiration_at < before && g->remaining_cents > 0) {
+            enum command_result r = wallet_book_expire(st, cmd, w, g->id, 0);
+            if (r != COMMAND_OK)
+                return r;
+            i = (size_t)-1; /* the list changed: look again from the start */
+        }
+    }
+    return COMMAND_OK;
+}
+
+static enum command_result expire_due_grants(struct store *st, struct command *cmd,
+                                             struct live_wallet *w)
+{
+    return expire_grants_before(st, cmd, w, cmd->now + 1);
+}
+
+/* Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. */
+enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
+                                                  struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        if (w->row.has_terminated_at)
+            continue;
+        enum command_result r = COMMAND_OK;
+        /* each anniversary of an interval rule in order, grants that expired before it first
+         * (one that expires at the very instant may roll over) */
+        for (int n = 0; r == COMMAND_OK && w->row.has_next_rule_at &&
+                        w->row.next_rule_at <= cmd->now && n < WALLET_RULE_CATCH_UP_MAX;
+             n++) {
+            tally_time at = w->row.next_rule_at;
+            r = expire_grants_before(st, cmd, w, at);
+            if (r == COMMAND_OK && !(w->row.has_expiration_at && w->row.expiration_at <= at))
+                r = fire_interval(st, cmd, cw, w, at);
+            wallet_clock_schedule(w, at);
+            w->dirty = true;
+        }
+        if (r == COMMAND_OK)
+            r = expire_due_grants(st, cmd, w);
+        if (r == COMMAND_OK && w->row.has_expiration_at && w->row.expiration_at <= cmd->now)
+            r = wallet_book_terminate(st, cmd, w, true);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
+/*
+ * Records the due expiry reminders as webhook events (credits.expiring_soon) in the outbox,
+ * delivered by the webhook sender; each grant is reminded once per threshold, the nearest
+ * first (a grant already that close gets only that one).
+ */
+static enum command_result record_reminders(struct store *st, struct command *cmd,
+                                            const struct wallet_reminders *reminders, size_t *done)
+{
+    struct store_due_item due[SWEEP_ROUND];
+    size_t count;
+    const int32_t *reminder_days = reminders->days;
+    for (size_t k = 0; k < reminders->count; k++) {
+        do {
+            if (store_reminders_due(store_conn(st), cmd->org_id, reminder_days[k], cmd->now, due,
+                                    SWEEP_ROUND, &count) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            for (size_t i = 0; i < count; i++) {
+                char data[160];
+                snprintf(data, sizeof data, "{\"days_before_expiry\":%d,\"lago_wallet_id\":\"%s\"}",
+                         (int)reminder_days[k], due[i].lago_id);
+                struct store_webhook w = {.org_id = cmd->org_id,
+                                          .webhook_type = "credits.expiring_soon",
+                                          .object_type = "wallet_transaction",
+                                          .object_id = due[i].grant_id,
+                                          .data_json = data,
+                                          .created_at = cmd->now};
+                command_new_id(cmd, w.lago_id);
+                if (store_outbox_insert(st, &w) != STORE_OK ||
+                    store_wallet_transaction_set_reminded(st, due[i].grant_id, reminder_days[k]) !=
+                        STORE_OK)
+                    return COMMAND_STORE_FAILED;
+            }
+            *done += count;
+        } while (count == SWEEP_ROUND);
+    }
+    return COMMAND_OK;
+}
+
+enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
+                                       const struct wallet_reminders *reminders, size_t *done)
+{
+    struct store_due_item due[SWEEP_ROUND];
+    size_t count;
+    *done = 0;
+    /* Reminders first: a test clock that jumps over both a reminder's day and the expiry
+     * records the reminder before the credits expire. */
+    enum command_result reminded = record_reminders(st, cmd, reminders, done);
+    if (reminded != COMMAND_OK)
+        return reminded;
+    /* Then holds (releasing them frees credits before anything else happens at `now`). */
+    do {
+        if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, due, SWEEP_ROUND,
+                      &count) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        for (size_t i = 0; i < count; i++) {
+            struct store_authorization a;
+            if (store_authorization_get(store_conn(st), cmd->org_id, due[i].lago_id, &a,
+                                        cmd->arena) != STORE_OK ||
+                wallets_release(b, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
+                return COMMAND_STORE_FAILED;
+            a.status = AUTHORIZATION_EXPIRED;
+            a.updated_at = cmd->now;
+            if (store_authorization_save(st, &a) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            (*done)++;
+        }
+    } while (count == SWEEP_ROUND);
+    /* Then every wallet with a grant or itself due: bringing it up to date does both. */
+    enum store_due_kind kinds[] = {STORE_DUE_RULES, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        do {
+            if (store_due(store_conn(st), cmd->org_id, kinds[k], cmd->now, due, SWEEP_ROUND,
+                          &count) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            for (size_t i = 0; i < count; i++) {
+                struct store_wallet row;
+                if (store_wallet_get(store_conn(st), cmd->org_id, due[i].lago_id, &row,
+                                     cmd->arena) != STORE_OK)
+                    return COMMAND_STORE_FAILED;
+                struct customer_wallets *cw =
+                    wallet_book_customer(b, st, cmd->org_id, row.customer_id);
+                if (!cw || !wallet_book_touch(b, cw))
+                    return COMMAND_STORE_FAILED;
+                enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+                if (r == COMMAND_OK)
+                    r = wallet_book_flush_customer(st, cmd,
+                                                   cw); /* rules' credits, next anniversaries */
+                if (r != COMMAND_OK)
+                    return r;
+                if (kinds[k] == STORE_DUE_WALLETS && !row.has_terminated_at &&
+                    !wallet_book_wallet(cw, row.id))
+                    return COMMAND_STORE_FAILED; /* due but not loaded: cannot be */
+            }
+            (*done) += count;
+        } while (count == SWEEP_ROUND);
+    }
+    return COMMAND_OK;
+}
+
+bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
+                      tally_time now)
+{
+    struct store_due_item item;
+    size_t count = 0;
+    enum store_due_kind kinds[] = {STORE_DUE_HOLDS, STORE_DUE_RULES, STORE_DUE_GRANTS,
+                                   STORE_DUE_WALLETS};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
+            count > 0)
+            return true; /* a failing store: let the sweep's command report it */
+    for (size_t k = 0; k < reminders->count; k++)
+        if (store_reminders_due(store_conn(st), org_id, reminders->days[k], now, &item, 1,
+                                &count) != STORE_OK ||
+            count > 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,46 @@
+/*
+ * engine/wallet_clock: what time does to wallets. Interval rules fire at each anniversary
+ * (rolling the previous grant over and expiring the rest), threshold rules in the command that
+ * brings the ongoing balance down to them (once per crossing), holds, grants and wallets expire,
+ * and expiry reminders are recorded in the webhook outbox. A command brings the customers it
+ * touches up to its `now` (wallet_clock_bring_up_to_date); the sweep does it for the others,
+ * when a test clock is advanced and every second on the real clock.
+ *
+ * Threads: the engine's writer only.
+ */
+#ifndef TALLY_ENGINE_WALLET_CLOCK_H
+#define TALLY_ENGINE_WALLET_CLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/wallet_book.h"
+
+/* An organization's expiry reminders. */
+struct wallet_reminders {
+    int32_t days[WALLET_REMINDER_DAYS_MAX]; /* before a grant expires, nearest first */
+    size_t count;
+};
+
+/* Fires the customer's threshold rules that came due (once per crossing). */
+enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
+                                                 struct customer_wallets *cw);
+/* Sets the wallet's next anniversary after `after` (none if it has no interval rule). */
+void wallet_clock_schedule(struct live_wallet *w, tally_time after);
+/* Brings the customer's wallets to cmd->now: anniversaries in order, then due grants expire and
+ * due wallets terminate. */
+enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
+                                                  struct customer_wallets *cw);
+/*
+ * What the organization's clock brings at cmd->now: reminders recorded, expired holds released
+ * (status expired), interval rules' anniversaries, expired grants voided, expired wallets
+ * terminated. *done counts what it handled.
+ */
+enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
+                                       const struct wallet_reminders *reminders, size_t *done);
+/* Whether anything is due for wallet_clock_sweep in the organization at `now` (reads only). */
+bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
+                      tally_time now);
+
+#endif
