@@ -201,6 +201,10 @@ void wallet_transactions_create(struct request *req)
     if ((jr = json_in_instant(obj, "expiration_at", &c->expiration_at, &err)) == JSON_IN_INVALID)
         goto refused;
     c->has_expiration_at = jr == JSON_IN_VALUE;
+    if (c->has_expiration_at && !wallets_in_future(req, c->expiration_at)) {
+        json_in_refuse(&err, "expiration_at", "invalid_date");
+        goto refused;
+    }
     struct json_object *v;
     if (json_object_object_get_ex(obj, "voided_transaction_id", &v) && v) {
         json_in_refuse(&err, "voided_transaction_id", "not_supported_yet");

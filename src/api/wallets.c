@@ -504,6 +504,8 @@ static bool parse_common(struct request *req, struct json_object *obj, struct st
         w->priority = (int32_t)priority;
     if ((r = json_in_instant(obj, "expiration_at", &w->expiration_at, err)) == JSON_IN_INVALID)
         return false;
+    if (r == JSON_IN_VALUE && !wallets_in_future(req, w->expiration_at))
+        return json_in_refuse(err, "expiration_at", "invalid_date"); /* as Lago */
     if (r != JSON_IN_ABSENT)
         w->has_expiration_at = r == JSON_IN_VALUE;
     return parse_limit(req, obj, w, err);
@@ -551,6 +553,12 @@ bool wallets_top_up_bounds_ok(const char *terms_json, int64_t cents, struct json
         ok = json_in_refuse(err, "paid_credits", "amount_above_maximum");
     json_object_put(terms);
     return ok;
+}
+
+bool wallets_in_future(struct request *req, tally_time t)
+{
+    tally_time now;
+    return api_org_now(req, &now) && t > now;
 }
 
 bool wallets_terms_require_payment(const char *terms_json)

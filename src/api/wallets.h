@@ -27,6 +27,9 @@ void wallets_update_for_customer(struct request *req);
 void wallets_terminate(struct request *req);
 void wallets_terminate_for_customer(struct request *req);
 
+/* Whether t is after the organization's clock (an expiry must be); false if the clock cannot
+ * be read. */
+bool wallets_in_future(struct request *req, tally_time t);
 /* Whether the wallet's terms make paid credits wait for their payment. */
 bool wallets_terms_require_payment(const char *terms_json);
 /* False (refusing paid_credits) when a paid top-up of `cents` is outside the wallet's

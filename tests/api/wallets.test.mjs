@@ -234,6 +234,7 @@ test('bad requests get a clear error and change nothing', async () => {
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', priority: 51 }, 422, { priority: ['value_is_out_of_range'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '-1' }, 422, { granted_credits: ['invalid_amount'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '0.001' }, 422, { amount: ['amount_rounds_to_zero'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', expiration_at: '2026-03-10T11:59:59Z' }, 422, { expiration_at: ['invalid_date'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: [{ trigger: 'interval', interval: 'hourly' }] }, 422, { recurring_transaction_rules: ['invalid_recurring_rule'] }],
   ];
   const before1 = (await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count;
@@ -247,6 +248,10 @@ test('bad requests get a clear error and change nothing', async () => {
   assert.equal(unknown.status, 404);
   assert.equal((await unknown.json()).code, 'customer_not_found');
   assert.equal((await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count, before1);
+  const zeta = (await ok(await t.api('/api/v1/customers/zeta/wallets'))).wallets[0];
+  const past = await topUp({ wallet_id: zeta.lago_id, granted_credits: '1', expiration_at: '2026-01-01T00:00:00Z' });
+  assert.equal(past.status, 422);
+  assert.deepEqual((await past.json()).error_details, { expiration_at: ['invalid_date'] });
   const noWallet = await topUp({ wallet_id: '00000000-0000-0000-0000-000000000000', granted_credits: '1' });
   assert.equal(noWallet.status, 404);
   assert.equal((await noWallet.json()).code, 'wallet_not_found');
