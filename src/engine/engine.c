@@ -886,7 +886,8 @@ static enum command_result apply_authorization_void(struct engine *e, struct com
 {
     enum command_result r = open_hold(e, cmd, cmd->as.authorization_void.lago_id);
     if (r == COMMAND_OK)
-        r = wallets_release(&e->wallets, e->store, cmd, &cmd->authorization, LEDGER_CAUSE_RELEASE);
+        r = wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,
+                                LEDGER_CAUSE_RELEASE);
     if (r != COMMAND_OK)
         return r;
     cmd->authorization.status = AUTHORIZATION_VOIDED;
@@ -904,7 +905,8 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
         return r;
     if (cmd->authorization.expires_at <= cmd->now)
         return invalid(cmd, "authorization", "expired"); /* the sweep releases it */
-    return wallets_release(&e->wallets, e->store, cmd, &cmd->authorization, LEDGER_CAUSE_CAPTURE);
+    return wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,
+                               LEDGER_CAUSE_CAPTURE);
 }
 
 static enum command_result captured(struct engine *e, struct command *cmd)

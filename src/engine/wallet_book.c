@@ -1182,3 +1182,48 @@ enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
     w->row.updated_at = cmd->now;
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
+
+/* ---- holds ---------------------------------------------------------------------------------- */
+
+/* A hold reserves (cents > 0) or releases (< 0) a wallet's credits, with its memo posting. */
+enum command_result wallet_book_hold_change(struct store *st, struct command *cmd,
+                                            struct live_wallet *w, int64_t authorization_id,
+                                            int64_t cents, enum ledger_cause cause)
+{
+    struct ledger_posting p;
+    ledger_posting_init(&p, cause);
+    if (cents > 0) /* a hold: reserved credits */
+        ledger_posting_move(&p, LEDGER_CUSTOMER_HELD_CREDITS, LEDGER_HOLDS_OUTSTANDING, cents);
+    else
+        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS, -cents);
+    w->row.held_cents += cents;
+    w->row.updated_at = cmd->now;
+    if (wallet_book_post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK ||
+        store_wallet_save(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, struct store_authorization *a,
+                                        enum ledger_cause cause)
+{
+    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
+    size_t count;
+    if (store_authorization_holds(store_conn(st), a->id, holds, sizeof holds / sizeof holds[0],
+                                  &count) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        struct live_wallet *w = wallet_book_wallet(cw, holds[i].wallet_id);
+        if (!w || holds[i].cents == 0)
+            continue; /* terminated since: its holds went with it */
+        if (wallet_book_hold_change(st, cmd, w, a->id, -holds[i].cents, cause) != COMMAND_OK ||
+            store_authorization_hold_put(st, a->id, w->row.id, 0) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    a->held_cents = 0;
+    return COMMAND_OK;
+}

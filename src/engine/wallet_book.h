@@ -226,6 +226,14 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
                                              struct live_wallet *w, int64_t cents,
                                              const char *name);
+/* Holds: a wallet's part reserved (cents > 0) or released (< 0) with its memo posting; and a
+ * whole hold released (capture, void, expiry: the posting's cause). */
+enum command_result wallet_book_hold_change(struct store *st, struct command *cmd,
+                                            struct live_wallet *w, int64_t authorization_id,
+                                            int64_t cents, enum ledger_cause cause);
+enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, struct store_authorization *a,
+                                        enum ledger_cause cause);
 enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
                                           struct live_wallet *w, bool expired);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/wallets.h"
 #include "sys/tzdb.h"
 
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
@@ -260,7 +259,7 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
             struct store_authorization a;
             if (store_authorization_get(store_conn(st), cmd->org_id, due[i].lago_id, &a,
                                         cmd->arena) != STORE_OK ||
-                wallets_release(b, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
+                wallet_book_release(b, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
                 return COMMAND_STORE_FAILED;
             a.status = AUTHORIZATION_EXPIRED;
             a.updated_at = cmd->now;

@@ -259,24 +259,6 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     return wallet_book_flush_customer(st, cmd, cw);
 }
 
-static enum command_result save_hold_change(struct store *st, struct command *cmd,
-                                            struct live_wallet *w, int64_t authorization_id,
-                                            int64_t cents, enum ledger_cause cause)
-{
-    struct ledger_posting p;
-    ledger_posting_init(&p, cause);
-    if (cents > 0) /* a hold: reserved credits */
-        ledger_posting_move(&p, LEDGER_CUSTOMER_HELD_CREDITS, LEDGER_HOLDS_OUTSTANDING, cents);
-    else
-        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS, -cents);
-    w->row.held_cents += cents;
-    w->row.updated_at = cmd->now;
-    if (wallet_book_post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK ||
-        store_wallet_save(st, &w->row) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    return COMMAND_OK;
-}
-
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
                                  struct store_authorization *a, const char *metric_code)
 {
@@ -310,7 +292,7 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         if (part == 0)
             continue;
         enum command_result r =
-            save_hold_change(st, cmd, payers[i], a->id, part, LEDGER_CAUSE_HOLD);
+            wallet_book_hold_change(st, cmd, payers[i], a->id, part, LEDGER_CAUSE_HOLD);
         if (r != COMMAND_OK ||
             store_authorization_hold_put(st, a->id, payers[i]->row.id, part) != STORE_OK)
             return COMMAND_STORE_FAILED;
@@ -321,29 +303,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         return COMMAND_STORE_FAILED;
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     return fired == COMMAND_OK ? wallet_book_flush_customer(st, cmd, cw) : fired;
-}
-
-enum command_result wallets_release(struct wallet_book *b, struct store *st, struct command *cmd,
-                                    struct store_authorization *a, enum ledger_cause cause)
-{
-    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
-    size_t count;
-    if (store_authorization_holds(store_conn(st), a->id, holds, sizeof holds / sizeof holds[0],
-                                  &count) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
-    if (!cw || !wallet_book_touch(b, cw))
-        return COMMAND_STORE_FAILED;
-    for (size_t i = 0; i < count; i++) {
-        struct live_wallet *w = wallet_book_wallet(cw, holds[i].wallet_id);
-        if (!w || holds[i].cents == 0)
-            continue; /* terminated since: its holds went with it */
-        if (save_hold_change(st, cmd, w, a->id, -holds[i].cents, cause) != COMMAND_OK ||
-            store_authorization_hold_put(st, a->id, w->row.id, 0) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-    }
-    a->held_cents = 0;
-    return COMMAND_OK;
 }
 
 static enum command_result refuse(struct command *cmd, const char *field, const char *code)

@@ -71,9 +71,6 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
  */
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
                                  struct store_authorization *a, const char *metric_code);
-/* Releases what a hold reserves (capture, void, expiry: the posting's cause). */
-enum command_result wallets_release(struct wallet_book *b, struct store *st, struct command *cmd,
-                                    struct store_authorization *a, enum ledger_cause cause);
 
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);
