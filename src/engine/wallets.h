@@ -10,8 +10,9 @@
  * it (currency, applies_to, then wallet priority), grant by grant in core/wallet's order; a
  * negative difference (volume pricing, `latest`) gives credits back to the sources that paid
  * last, in reverse order. Because each command debits `cost now - debited so far`, the debits
- * of a period add up to exactly its fee, whatever the charge model, and the part of a
- * time-weighted fee that accrues between events is debited at the next one.
+ * of a period add up to exactly its fee, whatever the charge model. (A time-weighted sum is
+ * priced to the end of its period, as Lago's current usage prices it: the debit at an event
+ * covers the rest of the period at the new level; a later change takes more or gives back.)
  *
  * What credits cannot cover: with limit `none` it is left to the invoice (Lago's behaviour);
  * a `soft` wallet may go below zero down to its overdraft, which a later top-up repays first;

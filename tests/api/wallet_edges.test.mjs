@@ -1,0 +1,82 @@
+// Edges of real-time debit: a new billing period starts the debit over (March is not refunded
+// by April), a time-weighted sum is debited to the end of its period at each change, a capture
+// under a transaction id already used is refused like any duplicate, and credits given back to
+// a wallet terminated since go nowhere (its credits were voided with it) while the rest goes
+// back to the wallets that paid, last first.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+let n = 0;
+const event = (sub, code, properties = {}, extra = {}) => post('/api/v1/events', { event: { transaction_id: `x${n++}`, external_subscription_id: sub, code, properties, ...extra } });
+const metric = {};
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-30T12:00:00Z']);
+  for (const bm of [
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+    { code: 'gpus', name: 'GPUs', aggregation_type: 'weighted_sum_agg', field_name: 'gpus' },
+    { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
+  ]) metric[bm.code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: bm }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: metric.gpus, charge_model: 'standard', properties: { amount: '30' } },
+    { billable_metric_id: metric.storage, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  for (const c of ['a', 'b', 'c'])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-03-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('a new billing period starts the debit over: April pays for April only', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'a', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  for (let i = 0; i < 3; i++) await ok(await event('a_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9700);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } }));
+  for (let i = 0; i < 2; i++) await ok(await event('a_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9500);
+  const usage = (await ok(await t.api('/api/v1/customers/a/current_usage?external_subscription_id=a_sub'))).customer_usage;
+  assert.equal(usage.amount_cents, 200);
+});
+
+test('a weighted sum is debited to the end of its period at each change, and given back when it falls', async () => {
+  // April has 30 days: 30 EUR per GPU-month is 1 EUR per GPU-day
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'b', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  await ok(await event('b_sub', 'gpus', { gpus: 2 }, { timestamp: String(Date.parse('2026-04-11T00:00:00Z') / 1000) }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 2 * 20 * 100); // 2 GPUs x 20 days left
+  await ok(await event('b_sub', 'gpus', { gpus: -2 }, { timestamp: String(Date.parse('2026-04-21T00:00:00Z') / 1000) }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 2 * 10 * 100); // only 10 days at 2 GPUs
+});
+
+test('a capture under a transaction id already used is refused as a duplicate, and keeps its hold', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'EUR', rate_amount: '1', granted_credits: '10', limit: 'hard' } }))).wallet;
+  await ok(await event('c_sub', 'calls', {}, { transaction_id: 'taken' }));
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'c_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  const r = await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { transaction_id: 'taken' } });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { transaction_id: ['value_already_exist'] });
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${hold.lago_id}`))).authorization.status, 'authorized');
+  const now = await wallet(w.lago_id);
+  assert.deepEqual([now.balance_cents, now.ongoing_balance_cents], [900, 800]);
+});
+
+test('credits given back to a wallet terminated since go nowhere; the rest goes back to who paid', async () => {
+  const [hard] = (await ok(await t.api('/api/v1/customers/c/wallets'))).wallets;
+  const first = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'EUR', rate_amount: '1', name: 'Second', granted_credits: '50' } }))).wallet;
+  // 30 GB at 1 EUR: the hard wallet (older) can spend 800 of its 900 (100 are held), the
+  // second wallet pays the other 2200
+  await ok(await event('c_sub', 'storage', { gb: 30 }));
+  assert.equal((await wallet(hard.lago_id)).balance_cents, 100);
+  assert.equal((await wallet(first.lago_id)).balance_cents, 2800);
+  await ok(await t.api(`/api/v1/wallets/${first.lago_id}`, { method: 'DELETE' })); // 2800 voided
+  // the fee falls by 29 EUR: the last payer's 2200 went with its wallet, then 700 go back
+  await ok(await event('c_sub', 'storage', { gb: 1 }));
+  assert.equal((await wallet(hard.lago_id)).balance_cents, 800);
+  const gone = await wallet(first.lago_id);
+  assert.deepEqual([gone.status, gone.balance_cents], ['terminated', 0]);
+});
