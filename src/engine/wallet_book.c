@@ -916,58 +916,82 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
     return COMMAND_OK;
 }
 
-/* Voids what is left of one grant (or, grant_id 0, of every grant) as expired; `limit` > 0
- * expires at most that much (the part of a grant that does not roll over). */
-enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
-                                       int64_t grant_id, int64_t limit)
+/*
+ * Takes credits out of the wallet's grants, in consumption order, as one outbound transaction
+ * (voided or expired): `cents` of them, or all (cents 0), from every grant or (grant_id != 0)
+ * that one. Paid credits go to breakage; free ones take back what was granted. Like a void,
+ * it counts as consumed (Lago's rule). Sets *tx to the transaction's row (0 if none was due).
+ */
+static enum command_result take_out(struct store *st, struct command *cmd, struct live_wallet *w,
+                                    enum wallet_transaction_status status, int64_t grant_id,
+                                    int64_t cents, const char *name,
+                                    struct store_wallet_transaction *tx)
 {
-    struct store_wallet_transaction t = {
+    int64_t left = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (grant_id == 0 || w->grants[i].id == grant_id)
+            left += w->grants[i].remaining_cents;
+    if (cents > 0 && cents < left)
+        left = cents;
+    *tx = (struct store_wallet_transaction){
         .org_id = w->row.org_id,
         .wallet_id = w->row.id,
         .type = WALLET_OUTBOUND,
         .state = WALLET_TX_SETTLED,
-        .status = WALLET_TX_EXPIRED,
+        .status = status,
         .source = WALLET_SOURCE_MANUAL,
+        .amount_cents = left,
         .priority = WALLET_PRIORITY_MAX,
+        .name = name,
         .has_settled_at = true,
         .settled_at = cmd->now,
         .created_at = cmd->now,
     };
-    struct ledger_posting p;
-    ledger_posting_init(&p, LEDGER_CAUSE_EXPIRY);
-    for (size_t i = 0; i < w->grant_count; i++)
-        if (grant_id == 0 || w->grants[i].id == grant_id)
-            t.amount_cents += w->grants[i].remaining_cents;
-    if (limit > 0 && t.amount_cents > limit)
-        t.amount_cents = limit; /* one grant then: grant_id != 0 */
-    if (t.amount_cents == 0)
+    if (left == 0)
         return COMMAND_OK;
-    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, tx->lago_id) || store_wallet_transaction_insert(st, tx) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    for (size_t i = 0; i < w->grant_count; i++) {
+    struct ledger_posting p;
+    ledger_posting_init(&p, status == WALLET_TX_EXPIRED ? LEDGER_CAUSE_EXPIRY : LEDGER_CAUSE_VOID);
+    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
         struct wallet_grant *g = &w->grants[i];
-        if ((grant_id != 0 && g->id != grant_id) || g->remaining_cents == 0)
+        if (grant_id != 0 && g->id != grant_id)
             continue;
-        int64_t part = limit > 0 && limit < g->remaining_cents ? limit : g->remaining_cents;
-        if (g->paid) /* paid credits that expire unused are breakage */
+        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
+        if (part <= 0)
+            continue;
+        g->remaining_cents -= part;
+        left -= part;
+        if (g->paid)
             ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
         else
             ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                 part);
         char lago_id[WALLET_LAGO_ID_TEXT];
         if (!new_lago_id(cmd, lago_id) ||
-            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, tx->id, part,
                                             cmd->now) != STORE_OK ||
-            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents - part) !=
-                STORE_OK)
+            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        g->remaining_cents -= part;
     }
+    assert(left == 0);
     wallet_book_drop_empty_grants(w);
-    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
+    if (wallet_book_post(st, w, tx->id, cmd->now, &p) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    w->row.consumed_cents += t.amount_cents; /* as voided credits are (Lago's rule) */
+    w->row.consumed_cents += tx->amount_cents;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
+    return COMMAND_OK;
+}
+
+/* Expires what is left of one grant (or, grant_id 0, of every grant); `limit` > 0 expires at
+ * most that much (the part of a grant that does not roll over). The wallet row is written. */
+enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t grant_id, int64_t limit)
+{
+    struct store_wallet_transaction t;
+    enum command_result r = take_out(st, cmd, w, WALLET_TX_EXPIRED, grant_id, limit, NULL, &t);
+    if (r != COMMAND_OK || t.amount_cents == 0)
+        return r;
     w->row.updated_at = cmd->now;
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
@@ -1099,57 +1123,16 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
     return COMMAND_OK;
 }
 
-/* Voids `cents` of the wallet's credits, in consumption order, as one outbound transaction. */
+/* Voids `cents` of the wallet's credits, in consumption order: one of the request's own
+ * transactions (its answer lists it). */
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
                                              struct live_wallet *w, int64_t cents, const char *name)
 {
-    struct store_wallet_transaction t = {
-        .org_id = w->row.org_id,
-        .wallet_id = w->row.id,
-        .type = WALLET_OUTBOUND,
-        .state = WALLET_TX_SETTLED,
-        .status = WALLET_TX_VOIDED,
-        .source = WALLET_SOURCE_MANUAL,
-        .amount_cents = cents,
-        .priority = WALLET_PRIORITY_MAX,
-        .name = name,
-        .has_settled_at = true,
-        .settled_at = cmd->now,
-        .created_at = cmd->now,
-    };
-    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    if (cmd->transaction_count < 3)
+    struct store_wallet_transaction t;
+    enum command_result r = take_out(st, cmd, w, WALLET_TX_VOIDED, 0, cents, name, &t);
+    if (r == COMMAND_OK && t.amount_cents > 0 && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
-    struct ledger_posting p;
-    ledger_posting_init(&p, LEDGER_CAUSE_VOID);
-    int64_t left = cents;
-    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
-        struct wallet_grant *g = &w->grants[i];
-        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
-        if (part <= 0)
-            continue;
-        g->remaining_cents -= part;
-        left -= part;
-        /* paid credits voided are breakage; free ones take back what was granted */
-        if (g->paid)
-            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
-        else
-            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
-                                part);
-        char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(cmd, lago_id) ||
-            store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, t.id, part,
-                                            cmd->now) != STORE_OK ||
-            store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-    }
-    assert(left == 0);
-    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    wallet_book_drop_empty_grants(w);
-    w->row.consumed_cents += cents;
-    return COMMAND_OK;
+    return r;
 }
 
 /*
