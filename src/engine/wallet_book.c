@@ -1106,20 +1106,29 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
     }
     if (made)
         *made = t.id; /* a settled grant */
+    return wallet_book_credit(st, cmd, cw, w, &t, repay);
+}
+
+enum command_result wallet_book_credit(struct store *st, struct command *cmd,
+                                       struct customer_wallets *cw, struct live_wallet *w,
+                                       const struct store_wallet_transaction *t, int64_t repay)
+{
     enum ledger_account credits =
-        paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
+        t->paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
     struct ledger_posting p;
-    ledger_posting_init(&p, paid ? LEDGER_CAUSE_PURCHASE : LEDGER_CAUSE_GRANT);
-    ledger_posting_move(&p, credits, paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS, cents);
+    ledger_posting_init(&p, t->paid ? LEDGER_CAUSE_PURCHASE : LEDGER_CAUSE_GRANT);
+    ledger_posting_move(&p, credits, t->paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS,
+                        t->amount_cents);
     ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay);
-    if (wallet_book_post(st, w, t.id, cmd->now, &p) != STORE_OK)
+    if (wallet_book_post(st, w, t->id, cmd->now, &p) != STORE_OK)
         return COMMAND_STORE_FAILED;
     w->row.overdrawn_cents -= repay;
-    if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t.id, repay))
+    if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t->id, repay))
         return COMMAND_STORE_FAILED;
-    struct wallet_grant g = wallet_book_grant_of(&t);
+    struct wallet_grant g = wallet_book_grant_of(t);
     if (g.remaining_cents > 0 && !wallet_book_grant_insert(w, &g))
         return COMMAND_STORE_FAILED;
+    w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
     return COMMAND_OK;
 }
 

@@ -234,6 +234,11 @@ enum command_result wallet_book_hold_change(struct store *st, struct command *cm
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                         struct command *cmd, struct store_authorization *a,
                                         enum ledger_cause cause);
+/* The credits of a settled inbound transaction arrive: its posting (purchase or grant), the
+ * overdraft it repays first (`repay`, already taken off its remaining amount), its grant. */
+enum command_result wallet_book_credit(struct store *st, struct command *cmd,
+                                       struct customer_wallets *cw, struct live_wallet *w,
+                                       const struct store_wallet_transaction *t, int64_t repay);
 enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
                                           struct live_wallet *w, bool expired);
 

@@ -331,20 +331,7 @@ static enum command_result settle_purchase(struct store *st, struct command *cmd
     t->settled_at = cmd->now;
     if (store_wallet_transaction_set_state(st, t) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    struct ledger_posting p;
-    ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, cents);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_PAID_CREDITS, repay);
-    if (wallet_book_post(st, w, t->id, cmd->now, &p) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    w->row.overdrawn_cents -= repay;
-    if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t->id, repay))
-        return COMMAND_STORE_FAILED;
-    struct wallet_grant g = wallet_book_grant_of(t);
-    if (g.remaining_cents > 0 && !wallet_book_grant_insert(w, &g))
-        return COMMAND_STORE_FAILED;
-    w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
-    return COMMAND_OK;
+    return wallet_book_credit(st, cmd, cw, w, t, repay);
 }
 
 /* Paid, granted and voided credits of one request, in that order (Lago's). */
