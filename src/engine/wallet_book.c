@@ -814,7 +814,7 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
         w->row.last_consumed_at = now;
     }
     w->row.updated_at = now;
-    if (store_wallet_save(st, &w->row) != STORE_OK)
+    if (store_wallet_save_balances(st, &w->row) != STORE_OK)
         return STORE_ERROR;
     w->move_count = 0;
     w->taken_paid = w->taken_free = w->overdrawn_added = 0;

@@ -190,6 +190,9 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
                 r = fire_interval(st, cmd, cw, w, at);
             wallet_clock_schedule(w, at);
             w->dirty = true;
+            /* the next anniversary and the last grant are not balances: the row, whole */
+            if (r == COMMAND_OK && store_wallet_save(st, &w->row) != STORE_OK)
+                r = COMMAND_STORE_FAILED;
         }
         if (r == COMMAND_OK)
             r = expire_due_grants(st, cmd, w);

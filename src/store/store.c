@@ -280,6 +280,12 @@ static const char *const migrations[] = {
     "ALTER TABLE organizations ADD COLUMN reminder_days TEXT NOT NULL DEFAULT '30,7';",
     /* 16: a customer's postings are found through its wallets: one index less to write */
     "DROP INDEX ledger_postings_by_customer;",
+    /* 17: live grants found among a wallet's inbound transactions, by an index that a change
+     * of remaining_cents does not touch (the old one's WHERE read it, so every debit rewrote
+     * its entry) */
+    "DROP INDEX wallet_transactions_live_grants;"
+    "CREATE INDEX wallet_transactions_inbound ON wallet_transactions(wallet_id)"
+    "  WHERE transaction_type = 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -341,6 +347,7 @@ enum stmt_id {
     STMT_APPLIED_COUPON_PAGE,
     STMT_WALLET_INSERT,
     STMT_WALLET_UPDATE,
+    STMT_WALLET_BALANCES,
     STMT_WALLET_GET,
     STMT_WALLET_BY_ID,
     STMT_WALLETS_OF_CUSTOMER,
@@ -665,6 +672,10 @@ static const char *const sql[STMT_COUNT] = {
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
         " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21,"
         " next_rule_at = ?22, last_interval_grant_id = ?23 WHERE id = ?1",
+    /* only what debits change, so no index on the wallets table has to be rewritten */
+    [STMT_WALLET_BALANCES] = "UPDATE wallets SET balance_cents = ?2, consumed_cents = ?3,"
+                             " overdrawn_cents = ?4, held_cents = ?5, last_consumed_at = ?6,"
+                             " updated_at = ?7 WHERE id = ?1",
     [STMT_WALLET_GET] =
         "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.lago_id = ?2 AND w.org_id = ?1",
     [STMT_WALLET_BY_ID] = "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.id = ?1",
@@ -690,7 +701,7 @@ static const char *const sql[STMT_COUNT] = {
         " WHERE t.id = ?1",
     [STMT_WT_LIVE_GRANTS] =
         "SELECT " WT_COLUMNS " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
-        " WHERE t.wallet_id = ?1 AND t.remaining_cents > 0",
+        " WHERE t.wallet_id = ?1 AND t.transaction_type = 0 AND t.remaining_cents > 0",
     [STMT_WT_COUNT] = "SELECT COUNT(*)" WT_FILTER,
     [STMT_WT_PAGE] = "SELECT " WT_COLUMNS WT_FILTER " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6",
     [STMT_CONSUMPTION_INSERT] =
@@ -3043,5 +3054,20 @@ enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, 
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, days);
+    return step_done(s);
+}
+
+enum store_status store_wallet_save_balances(struct store *st, const struct store_wallet *w)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_BALANCES);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, w->id);
+    sqlite3_bind_int64(s, 2, w->balance_cents);
+    sqlite3_bind_int64(s, 3, w->consumed_cents);
+    sqlite3_bind_int64(s, 4, w->overdrawn_cents);
+    sqlite3_bind_int64(s, 5, w->held_cents);
+    bind_instant(s, 6, w->has_last_consumed_at, w->last_consumed_at);
+    sqlite3_bind_int64(s, 7, w->updated_at);
     return step_done(s);
 }

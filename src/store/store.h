@@ -328,6 +328,8 @@ struct store_wallet {
 
 /* Inserts (w->id == 0, sets it) or updates every mutable column. Writer only. */
 enum store_status store_wallet_save(struct store *st, struct store_wallet *w);
+/* Writes only the balances (balance, consumed, overdrawn, held, last consumed, updated_at). */
+enum store_status store_wallet_save_balances(struct store *st, const struct store_wallet *w);
 enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                    struct store_wallet *out, struct arena *a);
 enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct store_wallet *out,
