@@ -750,14 +750,24 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
         *tx_day = day;
     }
     *id = *tx;
+    /* one consumption row per grant: the group's moves of a grant (of this sign) added up */
     for (size_t i = 0; i < w->move_count; i++) {
         const struct grant_move *m = &w->moves[i];
         if ((m->cents < 0) != refund)
             continue;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = w->moves[k].grant_id == m->grant_id && (w->moves[k].cents < 0) == refund;
+        if (seen)
+            continue;
+        int64_t cents = 0;
+        for (size_t k = i; k < w->move_count; k++)
+            if (w->moves[k].grant_id == m->grant_id && (w->moves[k].cents < 0) == refund)
+                cents += refund ? -w->moves[k].cents : w->moves[k].cents;
         char lago_id[WALLET_LAGO_ID_TEXT];
         if (!new_lago_id(cmd, lago_id) ||
-            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx,
-                                            refund ? -m->cents : m->cents, now) != STORE_OK)
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx, cents,
+                                            now) != STORE_OK)
             return STORE_ERROR;
     }
     return STORE_OK;
