@@ -205,12 +205,10 @@ void wallet_transactions_create(struct request *req)
         json_in_refuse(&err, "expiration_at", "invalid_date");
         goto refused;
     }
-    struct json_object *v;
-    if (json_object_object_get_ex(obj, "voided_transaction_id", &v) && v) {
-        json_in_refuse(&err, "voided_transaction_id", "not_supported_yet");
+    if (json_in_string(obj, "voided_transaction_id", 64, &req->arena,
+                       &c->voided_transaction_lago_id, &err) == JSON_IN_INVALID)
         goto refused;
-    }
-    if (!c->has_paid && !c->has_granted && !c->has_voided) {
+    if (!c->has_paid && !c->has_granted && !c->has_voided && !c->voided_transaction_lago_id) {
         json_in_refuse(&err, "paid_credits", "value_is_mandatory");
         goto refused;
     }

@@ -111,6 +111,8 @@ struct subscription_update {
 struct wallet_credits {
     bool has_paid, has_granted, has_voided;
     money_t paid, granted, voided;
+    const char *voided_transaction_lago_id; /* void from that grant only (all of it without
+                                               voided credits); or NULL */
     const char *name;
     int32_t priority; /* the grants' */
     bool has_expiration_at;

@@ -1145,10 +1145,11 @@ enum command_result wallet_book_credit(struct store *st, struct command *cmd,
 /* Voids `cents` of the wallet's credits, in consumption order: one of the request's own
  * transactions (its answer lists it). */
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
-                                             struct live_wallet *w, int64_t cents, const char *name)
+                                             struct live_wallet *w, int64_t grant_id, int64_t cents,
+                                             const char *name)
 {
     struct store_wallet_transaction t;
-    enum command_result r = take_out(st, cmd, w, WALLET_TX_VOIDED, 0, cents, name, &t);
+    enum command_result r = take_out(st, cmd, w, WALLET_TX_VOIDED, grant_id, cents, name, &t);
     if (r == COMMAND_OK && t.amount_cents > 0 && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
     return r;
@@ -1166,7 +1167,7 @@ enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
     if (expired)
         r = wallet_book_expire(st, cmd, w, 0, 0);
     else if (wallet_book_grants_total(w) > 0)
-        r = wallet_book_void_credits(st, cmd, w, wallet_book_grants_total(w), NULL);
+        r = wallet_book_void_credits(st, cmd, w, 0, wallet_book_grants_total(w), NULL);
     if (r != COMMAND_OK)
         return r;
     if (w->row.held_cents > 0) {

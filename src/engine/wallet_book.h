@@ -224,7 +224,7 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
                                             const struct wallet_credits *cr, bool pending,
                                             enum wallet_transaction_source source, int64_t *made);
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
-                                             struct live_wallet *w, int64_t cents,
+                                             struct live_wallet *w, int64_t grant_id, int64_t cents,
                                              const char *name);
 /* Holds: a wallet's part reserved (cents > 0) or released (< 0) with its memo posting; and a
  * whole hold released (capture, void, expiry: the posting's cause). */

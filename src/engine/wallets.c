@@ -357,7 +357,25 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0) ||
         (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0))
         return refuse(cmd, "amount", "amount_rounds_to_zero");
-    if (voided > wallet_book_grants_total(w))
+    /* voided_transaction_id: from that grant, all of what is left of it unless voided_credits
+     * says how much */
+    int64_t void_grant = 0, voidable = wallet_book_grants_total(w);
+    if (cr->voided_transaction_lago_id) {
+        struct store_wallet_transaction g;
+        enum store_status s = store_wallet_transaction_get(
+            store_conn(st), cmd->org_id, cr->voided_transaction_lago_id, &g, cmd->arena);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+        const struct wallet_grant *live =
+            s == STORE_OK && g.wallet_id == w->row.id ? wallet_book_live_grant(w, g.id) : NULL;
+        if (!live)
+            return refuse(cmd, "voided_transaction_id", "no_remaining_amount");
+        void_grant = live->id;
+        voidable = live->remaining_cents;
+        if (!cr->has_voided)
+            voided = voidable;
+    }
+    if (voided > voidable)
         return refuse(cmd, "voided_credits", "insufficient_credits");
     enum command_result r = COMMAND_OK;
     if (paid > 0)
@@ -368,7 +386,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         r = wallet_book_add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL,
                                     NULL);
     if (r == COMMAND_OK && voided > 0)
-        r = wallet_book_void_credits(st, cmd, w, voided, cr->name);
+        r = wallet_book_void_credits(st, cmd, w, void_grant, voided, cr->name);
     if (r != COMMAND_OK)
         return r;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;

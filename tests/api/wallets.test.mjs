@@ -402,3 +402,25 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.equal((await t.api('/api/v1/invoices/nope')).status, 404);
   await assertLedgerBalances();
 });
+
+test('voided_transaction_id voids from that grant only: all of it, or the credits given', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'mu', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'mu', currency: 'EUR', rate_amount: '1', name: 'Specific' });
+  const [a] = (await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '5', name: 'A' }))).wallet_transactions;
+  const [b] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '7', name: 'B' }))).wallet_transactions;
+  // B is consumed after A in Tally's order; void 2 of B specifically
+  const part = (await ok(await topUp({ wallet_id: w.lago_id, voided_transaction_id: b.lago_id, voided_credits: '2' }))).wallet_transactions;
+  assert.deepEqual(part.map((x) => [x.transaction_status, x.amount]), [['voided', '2.0']]);
+  const fundings = (await ok(await t.api(`/api/v1/wallet_transactions/${part[0].lago_id}/fundings`))).wallet_transaction_fundings;
+  assert.deepEqual(fundings.map((f) => [f.wallet_transaction.lago_id, f.amount_cents]), [[b.lago_id, 200]]);
+  // all of what is left of A
+  const all = (await ok(await topUp({ wallet_id: w.lago_id, voided_transaction_id: a.lago_id }))).wallet_transactions;
+  assert.equal(all[0].amount, '5.0');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 500);
+  const again = await topUp({ wallet_id: w.lago_id, voided_transaction_id: a.lago_id });
+  assert.equal(again.status, 422);
+  assert.deepEqual((await again.json()).error_details, { voided_transaction_id: ['no_remaining_amount'] });
+  const tooMuch = await topUp({ wallet_id: w.lago_id, voided_transaction_id: b.lago_id, voided_credits: '6' });
+  assert.deepEqual((await tooMuch.json()).error_details, { voided_credits: ['insufficient_credits'] });
+  await assertLedgerBalances();
+});
