@@ -15,7 +15,9 @@
 #include "sys/entropy.h"
 #include "util/jsonw.h"
 
-#define WALLET_METADATA_MAX 4096 /* bytes of a wallet's metadata object, as JSON */
+#define WALLET_METADATA_MAX 4096      /* bytes of a wallet's metadata object, as JSON */
+#define WALLET_METADATA_KEY_MAX 100   /* Lago's */
+#define WALLET_METADATA_VALUE_MAX 255 /* Lago's */
 #define WALLET_PURCHASE_ORDER_MAX 255
 
 int32_t wallets_currency_exponent(const char *currency)
@@ -208,15 +210,16 @@ static bool parse_applies_to(struct request *req, struct json_object *v, struct 
     return ok;
 }
 
-/* A metadata object of string values, bounded. */
+/* A metadata object of string (or null) values, keys of at most 100 bytes, bounded. */
 static bool valid_metadata(struct json_object *v, struct json_in_error *err)
 {
     if (!json_object_is_type(v, json_type_object))
         return json_in_refuse(err, "metadata", "invalid_type");
     json_object_object_foreach(v, key, value)
     {
-        (void)key;
-        if (value && !json_object_is_type(value, json_type_string))
+        if (strlen(key) > WALLET_METADATA_KEY_MAX ||
+            (value && (!json_object_is_type(value, json_type_string) ||
+                       json_object_get_string_len(value) > WALLET_METADATA_VALUE_MAX)))
             return json_in_refuse(err, "metadata", "invalid_type");
     }
     if (strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) > WALLET_METADATA_MAX)
@@ -822,4 +825,105 @@ void wallets_terminate(struct request *req)
 void wallets_terminate_for_customer(struct request *req)
 {
     terminate(req, true);
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+static void render_metadata(struct command *cmd)
+{
+    struct store_wallet row;
+    if (api_error_render_command(cmd, "wallet_not_found"))
+        return;
+    if (store_wallet_get(cmd->conn, cmd->org_id, cmd->wallet_lago_id, &row, cmd->arena) !=
+        STORE_OK) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
+    struct json_object *terms = json_tokener_parse(row.terms_json);
+    struct jsonw w;
+    cmd->http_status = 200;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
+    jsonw_object_begin(&w);
+    term(&w, terms, "metadata", "{}");
+    jsonw_object_end(&w);
+    json_object_put(terms);
+}
+
+enum metadata_change { METADATA_REPLACE, METADATA_MERGE, METADATA_CLEAR, METADATA_DELETE_KEY };
+
+/* The wallet's terms with its metadata changed: submitted as a wallet update. */
+static void change_metadata(struct request *req, enum metadata_change how)
+{
+    struct store_wallet current;
+    if (find_wallet(req, false, &current) != STORE_OK)
+        return;
+    struct json_object *doc = NULL, *given = NULL, *terms = json_tokener_parse(current.terms_json),
+                       *metadata;
+    struct json_in_error err = {0};
+    if (!terms) {
+        api_error(req, 500, "store_corrupt", "a stored wallet could not be read");
+        return;
+    }
+    if (how == METADATA_REPLACE || how == METADATA_MERGE) {
+        const char *why;
+        doc = json_in_parse(req->body.data, req->body.len, &why);
+        if (!doc || !json_object_object_get_ex(doc, "metadata", &given) || !given) {
+            api_error_bad_request(req,
+                                  doc ? "param is missing or the value is empty: metadata" : why);
+            goto done;
+        }
+        if (!valid_metadata(given, &err)) {
+            api_error_validation(req, err.field, err.code);
+            goto done;
+        }
+    }
+    if (!json_object_object_get_ex(terms, "metadata", &metadata) || !metadata ||
+        how == METADATA_REPLACE || how == METADATA_CLEAR) {
+        metadata = json_object_new_object();
+        json_object_object_add(terms, "metadata", metadata);
+    }
+    if (how == METADATA_DELETE_KEY)
+        json_object_object_del(metadata, req->params[1]);
+    if (given) {
+        json_object_object_foreach(given, key, value)
+        {
+            json_object_object_add(metadata, key, value ? json_object_get(value) : NULL);
+        }
+    }
+    if (!valid_metadata(metadata, &err)) {
+        api_error_validation(req, err.field, err.code);
+        goto done;
+    }
+    struct command *cmd = api_new_command(req, COMMAND_WALLET_UPDATE, render_metadata);
+    if (!cmd)
+        goto done;
+    const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
+    cmd->as.wallet_update.wallet = current;
+    cmd->as.wallet_update.expected_updated_at = current.updated_at;
+    cmd->as.wallet_update.wallet.terms_json = arena_strndup(&req->arena, text, strlen(text));
+    api_submit(req, cmd);
+done:
+    json_object_put(terms);
+    json_object_put(doc);
+}
+
+void wallets_metadata_replace(struct request *req)
+{
+    change_metadata(req, METADATA_REPLACE);
+}
+
+void wallets_metadata_merge(struct request *req)
+{
+    change_metadata(req, METADATA_MERGE);
+}
+
+void wallets_metadata_clear(struct request *req)
+{
+    change_metadata(req, METADATA_CLEAR);
+}
+
+void wallets_metadata_delete_key(struct request *req)
+{
+    change_metadata(req, METADATA_DELETE_KEY);
 }

@@ -26,6 +26,12 @@ void wallets_update(struct request *req);
 void wallets_update_for_customer(struct request *req);
 void wallets_terminate(struct request *req);
 void wallets_terminate_for_customer(struct request *req);
+/* /wallets/{lago_id}/metadata: replace (POST), merge (PATCH), delete all (DELETE), and
+ * /metadata/{key} (DELETE); answers {"metadata": {...}}. */
+void wallets_metadata_replace(struct request *req);
+void wallets_metadata_merge(struct request *req);
+void wallets_metadata_clear(struct request *req);
+void wallets_metadata_delete_key(struct request *req);
 
 /* Whether t is after the organization's clock (an expiry must be); false if the clock cannot
  * be read. */

@@ -295,3 +295,18 @@ test('a paid top-up waiting for its payment: findInvoice, then updateInvoice set
   assert.equal((await lago.wallets.findWallet(wallet.lago_id)).data.wallet.balance_cents, 2500);
   assert.equal((await lago.walletTransactions.findWalletTransaction(tx.lago_id)).data.wallet_transaction.status, 'settled');
 });
+
+test('wallet metadata: replace, merge, delete a key, delete all', async () => {
+  const { data: { wallet } } = await lago.wallets.createWallet({ wallet: { external_customer_id: 'payer', currency: 'USD', rate_amount: '1', name: 'Meta', metadata: { team: 'ml' } } });
+  assert.deepEqual(wallet.metadata, { team: 'ml' });
+  let r = await lago.wallets.replaceWalletMetadata(wallet.lago_id, { metadata: { owner: 'ana', cost_center: '42' } });
+  assert.deepEqual(r.data.metadata, { owner: 'ana', cost_center: '42' });
+  r = await lago.wallets.mergeWalletMetadata(wallet.lago_id, { metadata: { owner: 'bo', region: null } });
+  assert.deepEqual(r.data.metadata, { owner: 'bo', cost_center: '42', region: null });
+  r = await lago.wallets.deleteWalletMetadataKey(wallet.lago_id, 'cost_center');
+  assert.deepEqual(r.data.metadata, { owner: 'bo', region: null });
+  assert.deepEqual((await lago.wallets.findWallet(wallet.lago_id)).data.wallet.metadata, { owner: 'bo', region: null });
+  r = await lago.wallets.deleteAllWalletMetadata(wallet.lago_id);
+  assert.deepEqual(r.data.metadata, {});
+  await assert.rejects(lago.wallets.replaceWalletMetadata(wallet.lago_id, { metadata: { k: 'x'.repeat(256) } }), (res) => res.status === 422);
+});
