@@ -23,7 +23,7 @@ struct api;
 struct MHD_Connection;
 struct catalog_resource;
 
-#define API_PATH_PARAMS_MAX 2
+#define API_PATH_PARAMS_MAX 3
 
 enum request_state {
     REQUEST_READING, /* receiving the body */

@@ -852,11 +852,12 @@ static void render_metadata(struct command *cmd)
 
 enum metadata_change { METADATA_REPLACE, METADATA_MERGE, METADATA_CLEAR, METADATA_DELETE_KEY };
 
-/* The wallet's terms with its metadata changed: submitted as a wallet update. */
-static void change_metadata(struct request *req, enum metadata_change how)
+/* The wallet's terms with its metadata changed: submitted as a wallet update. The wallet is
+ * /wallets/{lago_id} or /customers/{external_id}/wallets/{code} (by_code); a key follows. */
+static void change_metadata(struct request *req, bool by_code, enum metadata_change how)
 {
     struct store_wallet current;
-    if (find_wallet(req, false, &current) != STORE_OK)
+    if (find_wallet(req, by_code, &current) != STORE_OK)
         return;
     struct json_object *doc = NULL, *given = NULL, *terms = json_tokener_parse(current.terms_json),
                        *metadata;
@@ -884,7 +885,7 @@ static void change_metadata(struct request *req, enum metadata_change how)
         json_object_object_add(terms, "metadata", metadata);
     }
     if (how == METADATA_DELETE_KEY)
-        json_object_object_del(metadata, req->params[1]);
+        json_object_object_del(metadata, req->params[by_code ? 2 : 1]);
     if (given) {
         json_object_object_foreach(given, key, value)
         {
@@ -910,20 +911,40 @@ done:
 
 void wallets_metadata_replace(struct request *req)
 {
-    change_metadata(req, METADATA_REPLACE);
+    change_metadata(req, false, METADATA_REPLACE);
 }
 
 void wallets_metadata_merge(struct request *req)
 {
-    change_metadata(req, METADATA_MERGE);
+    change_metadata(req, false, METADATA_MERGE);
 }
 
 void wallets_metadata_clear(struct request *req)
 {
-    change_metadata(req, METADATA_CLEAR);
+    change_metadata(req, false, METADATA_CLEAR);
 }
 
 void wallets_metadata_delete_key(struct request *req)
 {
-    change_metadata(req, METADATA_DELETE_KEY);
+    change_metadata(req, false, METADATA_DELETE_KEY);
+}
+
+void wallets_metadata_replace_for_customer(struct request *req)
+{
+    change_metadata(req, true, METADATA_REPLACE);
+}
+
+void wallets_metadata_merge_for_customer(struct request *req)
+{
+    change_metadata(req, true, METADATA_MERGE);
+}
+
+void wallets_metadata_clear_for_customer(struct request *req)
+{
+    change_metadata(req, true, METADATA_CLEAR);
+}
+
+void wallets_metadata_delete_key_for_customer(struct request *req)
+{
+    change_metadata(req, true, METADATA_DELETE_KEY);
 }

@@ -32,6 +32,11 @@ void wallets_metadata_replace(struct request *req);
 void wallets_metadata_merge(struct request *req);
 void wallets_metadata_clear(struct request *req);
 void wallets_metadata_delete_key(struct request *req);
+/* The same under /customers/{external_id}/wallets/{code}/metadata. */
+void wallets_metadata_replace_for_customer(struct request *req);
+void wallets_metadata_merge_for_customer(struct request *req);
+void wallets_metadata_clear_for_customer(struct request *req);
+void wallets_metadata_delete_key_for_customer(struct request *req);
 
 /* Whether t is after the organization's clock (an expiry must be); false if the clock cannot
  * be read. */

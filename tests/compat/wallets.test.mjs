@@ -310,3 +310,15 @@ test('wallet metadata: replace, merge, delete a key, delete all', async () => {
   assert.deepEqual(r.data.metadata, {});
   await assert.rejects(lago.wallets.replaceWalletMetadata(wallet.lago_id, { metadata: { k: 'x'.repeat(256) } }), (res) => res.status === 422);
 });
+
+test('customer wallet metadata by external id and wallet code', async () => {
+  await lago.customers.createCustomerWallet('payer', { wallet: { currency: 'USD', rate_amount: '1', name: 'By Code' } });
+  let r = await lago.customers.replaceCustomerWalletMetadata('payer', 'by_code', { metadata: { a: '1' } });
+  assert.deepEqual(r.data.metadata, { a: '1' });
+  r = await lago.customers.mergeCustomerWalletMetadata('payer', 'by_code', { metadata: { b: '2' } });
+  assert.deepEqual(r.data.metadata, { a: '1', b: '2' });
+  r = await lago.customers.deleteCustomerWalletMetadataKey('payer', 'by_code', 'a');
+  assert.deepEqual(r.data.metadata, { b: '2' });
+  r = await lago.customers.deleteAllCustomerWalletMetadata('payer', 'by_code');
+  assert.deepEqual(r.data.metadata, {});
+});
