@@ -5,7 +5,10 @@
  * has a graduated charge on the metric) when its done() runs. Prints events/s and commits. JSON
  * parsing is the HTTP benchmark's; here events arrive parsed.
  *
- *   build/release/bench/bench_engine_events [EVENTS] [SUBMITTERS] [BATCH] [SUBS]
+ *   build/release/bench/bench_engine_events [EVENTS] [SUBMITTERS] [BATCH] [SUBS] [WALLETS]
+ *
+ * WALLETS 1 gives each customer a hard-limited wallet that never runs dry, so every event is
+ * also debited, posted to the ledger and flushed in the commit that acknowledges it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -106,8 +109,48 @@ static void *submit_all(void *arg)
     return NULL;
 }
 
-/* A metric, a plan and SUBS subscriptions, written straight into the store. */
-static bool seed(struct store *st, int64_t *org, int subs)
+/* A wallet of 100M credits at a cent each, granted: its grant, balance and grant posting. */
+static bool seed_wallet(struct store *st, int64_t org, int64_t customer_id, int i)
+{
+    int64_t cents = INT64_C(100000000);
+    struct store_wallet w = {.org_id = org,
+                             .customer_id = customer_id,
+                             .code = "prepaid",
+                             .rate_amount = {1, 2},
+                             .priority = WALLET_PRIORITY_MAX,
+                             .limit = WALLET_LIMIT_HARD,
+                             .balance_cents = cents,
+                             .terms_json = "{}",
+                             .currency = "USD"};
+    snprintf(w.lago_id, sizeof w.lago_id, "20000000-0000-4000-8000-%012d", i);
+    if (store_wallet_save(st, &w) != STORE_OK)
+        return false;
+    struct store_wallet_transaction t = {.org_id = org,
+                                         .wallet_id = w.id,
+                                         .type = WALLET_INBOUND,
+                                         .state = WALLET_TX_SETTLED,
+                                         .status = WALLET_TX_GRANTED,
+                                         .amount_cents = cents,
+                                         .remaining_cents = cents,
+                                         .priority = WALLET_PRIORITY_MAX,
+                                         .has_settled_at = true};
+    snprintf(t.lago_id, sizeof t.lago_id, "30000000-0000-4000-8000-%012d", i);
+    if (store_wallet_transaction_insert(st, &t) != STORE_OK)
+        return false;
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
+    ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_PROMOTIONAL_GRANTS, cents);
+    int64_t after[LEDGER_LINES_MAX];
+    for (size_t k = 0; k < p.count; k++)
+        after[k] = p.lines[k].account == LEDGER_PROMOTIONAL_GRANTS ? cents * (i + 1) : -cents;
+    struct store_posting_ref ref = {org, customer_id, w.id, "USD", t.id, 0, 0};
+    return store_ledger_post(st, &ref, &p, after) == STORE_OK &&
+           store_ledger_balance_put(st, org, "USD", LEDGER_PROMOTIONAL_GRANTS,
+                                    cents * (i + 1)) == STORE_OK;
+}
+
+/* A metric, a plan and SUBS subscriptions (and wallets), written straight into the store. */
+static bool seed(struct store *st, int64_t *org, int subs, bool wallets)
 {
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, "bench", "bench-key", false, 0, 0, org) != STORE_OK)
@@ -155,7 +198,8 @@ static bool seed(struct store *st, int64_t *org, int subs)
                                    .plan_code = "p",
                                    .plan_lago_id = "00000000-0000-4000-8000-000000000002"};
         snprintf(sub.lago_id, sizeof sub.lago_id, "10000000-0000-4000-8000-%012d", i);
-        if (store_subscription_save(st, &sub) != STORE_OK)
+        if (store_subscription_save(st, &sub) != STORE_OK ||
+            (wallets && !seed_wallet(st, *org, c.id, i)))
             return false;
     }
     return store_commit(st) == STORE_OK;
@@ -167,13 +211,14 @@ int main(int argc, char **argv)
     int submitters = argc > 2 ? atoi(argv[2]) : 2;
     int batch = argc > 3 ? atoi(argv[3]) : 100;
     int subs = argc > 4 ? atoi(argv[4]) : 1000;
+    bool wallets = argc > 5 && atoi(argv[5]) != 0;
     char dir[] = "/tmp/tally-bench-XXXXXX";
     if (!mkdtemp(dir) || total <= 0 || submitters <= 0 || batch <= 0 || subs <= 0)
         return 2;
     char err[STORE_ERR_MAX];
     struct store *st = store_open(dir, err);
     int64_t org;
-    if (!st || !seed(st, &org, subs)) {
+    if (!st || !seed(st, &org, subs, wallets)) {
         fprintf(stderr, "bench: cannot seed: %s\n", st ? store_errmsg(store_conn(st)) : err);
         return 1;
     }
@@ -203,10 +248,10 @@ int main(int argc, char **argv)
     struct engine_stats stats;
     engine_stats(e, &stats);
     long events = batches * batch * submitters;
-    printf("engine events: %ld events in batches of %d over %d subscriptions in %.3f s = %.0f "
+    printf("engine events%s: %ld events in batches of %d over %d subscriptions in %.3f s = %.0f "
            "events/s durable; %llu commits, %ld refused\n",
-           events, batch, subs, (double)elapsed / 1e6, (double)events * 1e6 / (double)elapsed,
-           (unsigned long long)stats.commits, failures);
+           wallets ? " debited from wallets" : "", events, batch, subs, (double)elapsed / 1e6,
+           (double)events * 1e6 / (double)elapsed, (unsigned long long)stats.commits, failures);
     engine_stop(e);
     tzdb_close(tzdb);
     char cmd[128];
