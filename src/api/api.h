@@ -82,6 +82,14 @@ void api_reader_release(struct api *api, struct store_reader *r);
 void api_submit(struct request *req, struct command *cmd);
 
 /*
+ * For handlers that read wallet state from the tables (balances, transactions, ledger): while
+ * acknowledged debits wait in the writer's journal, asks the writer to write them out and
+ * returns true: the handler returns, and runs again once they are (or the request is answered
+ * 500). False: read now.
+ */
+bool api_wait_for_wallets(struct request *req);
+
+/*
  * Parses the body and returns the object under Lago's root key (`{"customer": {...}}`).
  * On failure answers 400 (malformed JSON, or the root key missing) and returns NULL. The
  * whole document is returned in *doc for the caller to release with json_object_put, on

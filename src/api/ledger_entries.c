@@ -46,8 +46,8 @@ void ledger_entries_list(struct request *req)
 {
     int64_t page, per_page, total = 0;
     struct store_ledger_filter f = {0};
-    if (!api_pagination(req, &page, &per_page) || !read_bound(req, "from", &f.has_from, &f.from) ||
-        !read_bound(req, "to", &f.has_to, &f.to))
+    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page) ||
+        !read_bound(req, "from", &f.has_from, &f.from) || !read_bound(req, "to", &f.has_to, &f.to))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);

@@ -29,6 +29,7 @@ enum request_state {
     REQUEST_READING, /* receiving the body */
     REQUEST_WAITING, /* a command is in the engine; the connection is suspended */
     REQUEST_ANSWERED,
+    REQUEST_SYNCED, /* the writer wrote its wallet journal out for this read: dispatch again */
 };
 
 struct request {
@@ -52,6 +53,7 @@ struct request {
     struct buf response; /* JSON (or text for /metrics) */
     const char *content_type;
     struct command *cmd; /* when submitted */
+    bool wallets_synced; /* wallet tables hold every debit acknowledged before this request */
     int64_t started_usec;
 };
 

@@ -267,11 +267,12 @@ static void command_done(struct command *cmd)
     MHD_resume_connection(req->conn);
 }
 
-void api_submit(struct request *req, struct command *cmd)
+/* Hands the command to the writer, which calls done(cmd) once its batch is durable. */
+static void submit(struct request *req, struct command *cmd, void (*done)(struct command *))
 {
     struct api *api = req->api;
     cmd->owner = req;
-    cmd->done = command_done;
+    cmd->done = done;
     cmd->arena = &req->arena;
     buf_init(&cmd->response);
     if (req->idempotency_key) {
@@ -287,6 +288,11 @@ void api_submit(struct request *req, struct command *cmd)
     /* Suspend before submitting: the writer may finish (and resume) before we return. */
     MHD_suspend_connection(req->conn);
     engine_submit(api->engine, cmd);
+}
+
+void api_submit(struct request *req, struct command *cmd)
+{
+    submit(req, cmd, command_done);
 }
 
 /* ---- authentication ------------------------------------------------------------------------ */
@@ -335,6 +341,38 @@ static bool read_idempotency_key(struct request *req)
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
+
+/* Writer thread: the wallet journal is written out (or the batch failed). */
+static void wallets_synced(struct command *cmd)
+{
+    struct request *req = cmd->owner;
+    struct api *api = req->api;
+    if (cmd->result == COMMAND_STORE_FAILED) {
+        req->status = 500;
+        api_error_render(&req->response, 500, NULL, "store_failed",
+                         "wallet balances could not be brought up to date; retry later");
+        req->state = REQUEST_ANSWERED;
+    } else {
+        req->state = REQUEST_SYNCED;
+    }
+    atomic_fetch_sub(&api->waiting, 1);
+    MHD_resume_connection(req->conn);
+}
+
+static void render_nothing(struct command *cmd)
+{
+    cmd->http_status = 200;
+}
+
+bool api_wait_for_wallets(struct request *req)
+{
+    if (req->wallets_synced || !engine_wallets_pending(req->api->engine))
+        return false;
+    struct command *cmd = api_new_command(req, COMMAND_WALLETS_SYNC, render_nothing);
+    if (cmd)
+        submit(req, cmd, wallets_synced); /* dispatched again once they are written out */
+    return true;
+}
 
 static void dispatch(struct request *req)
 {
@@ -421,6 +459,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
         *con_cls = req;
         return MHD_YES;
+    }
+    if (req->state == REQUEST_SYNCED) { /* the read waited for the wallet journal */
+        buf_free(&req->cmd->response);
+        req->cmd = NULL;
+        req->wallets_synced = true;
+        req->state = REQUEST_READING;
     }
     if (req->state == REQUEST_READING && *upload_data_size > 0) {
         if (req->body.len + *upload_data_size > api->config.body_max)

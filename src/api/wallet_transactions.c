@@ -250,7 +250,7 @@ static bool find_transaction(struct request *req, struct store_wallet_transactio
 void wallet_transactions_get(struct request *req)
 {
     struct store_wallet_transaction t;
-    if (!find_transaction(req, &t))
+    if (api_wait_for_wallets(req) || !find_transaction(req, &t))
         return;
     struct jsonw w;
     jsonw_init(&w, api_respond(req, 200));
@@ -298,7 +298,7 @@ void wallet_transactions_list_for_wallet(struct request *req)
 {
     int64_t page, per_page, total = 0;
     struct store_wallet_transaction_filter f;
-    if (!api_pagination(req, &page, &per_page) ||
+    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page) ||
         !filter_of(req, "status", parse_state, &f.state) ||
         !filter_of(req, "transaction_type", parse_type, &f.type) ||
         !filter_of(req, "transaction_status", parse_status, &f.status))
@@ -374,10 +374,12 @@ static void traces(struct request *req, bool of_inbound)
 
 void wallet_transactions_consumptions(struct request *req)
 {
-    traces(req, true);
+    if (!api_wait_for_wallets(req))
+        traces(req, true);
 }
 
 void wallet_transactions_fundings(struct request *req)
 {
-    traces(req, false);
+    if (!api_wait_for_wallets(req))
+        traces(req, false);
 }

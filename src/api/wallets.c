@@ -695,7 +695,7 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
 static void get(struct request *req, bool by_code)
 {
     struct store_wallet w;
-    if (find_wallet(req, by_code, &w) == STORE_OK)
+    if (!api_wait_for_wallets(req) && find_wallet(req, by_code, &w) == STORE_OK)
         render_one(api_respond(req, 200), &w);
 }
 
@@ -712,7 +712,7 @@ void wallets_get_for_customer(struct request *req)
 static void list(struct request *req, const char *external_customer_id)
 {
     int64_t page, per_page, total = 0, customer_id = 0;
-    if (!api_pagination(req, &page, &per_page))
+    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
@@ -763,7 +763,7 @@ void wallets_list_for_customer(struct request *req)
 static void update(struct request *req, bool by_code)
 {
     struct store_wallet current;
-    if (find_wallet(req, by_code, &current) != STORE_OK)
+    if (api_wait_for_wallets(req) || find_wallet(req, by_code, &current) != STORE_OK)
         return;
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "wallet", &doc);
@@ -803,7 +803,7 @@ void wallets_update_for_customer(struct request *req)
 static void terminate(struct request *req, bool by_code)
 {
     struct store_wallet current;
-    if (find_wallet(req, by_code, &current) != STORE_OK)
+    if (api_wait_for_wallets(req) || find_wallet(req, by_code, &current) != STORE_OK)
         return;
     struct command *cmd = api_new_command(req, COMMAND_WALLET_TERMINATE, render_command);
     if (!cmd)
@@ -857,7 +857,7 @@ enum metadata_change { METADATA_REPLACE, METADATA_MERGE, METADATA_CLEAR, METADAT
 static void change_metadata(struct request *req, bool by_code, enum metadata_change how)
 {
     struct store_wallet current;
-    if (find_wallet(req, by_code, &current) != STORE_OK)
+    if (api_wait_for_wallets(req) || find_wallet(req, by_code, &current) != STORE_OK)
         return;
     struct json_object *doc = NULL, *given = NULL, *terms = json_tokener_parse(current.terms_json),
                        *metadata;

@@ -54,6 +54,7 @@ enum command_kind {
     COMMAND_AUTHORIZATION_VOID,
     COMMAND_SWEEP, /* the writer's own: what the clock brings (expiries) */
     COMMAND_INVOICE_UPDATE,
+    COMMAND_WALLETS_SYNC, /* changes nothing: writes out the wallet journal, for a reader */
 };
 
 /* What the writer learned about one accepted event, for its answer. */

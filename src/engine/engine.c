@@ -72,7 +72,9 @@ struct engine {
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
-    bool batch_failed;              /* a wallet flush failed: the batch must not commit */
+    bool recover_wallets;       /* the book was dropped: the journal goes back in before a batch */
+    int64_t journal_since_usec; /* when the journal's first record since a flush was written */
+    bool batch_failed;          /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
@@ -86,6 +88,10 @@ struct engine {
      * had before: a failed command or commit rebuilds them without its events. */
     struct usage_touch *touches;
     size_t touch_count, touch_cap, touch_mark;
+
+    /* Whether wallet tables lag the acknowledged debits (the journal is not empty): set before
+     * an event commit's answers leave, cleared once a flush committed. Read by the API. */
+    atomic_bool wallets_pending;
 
     /* Counters: written by the writer, read by anyone. */
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
@@ -1153,6 +1159,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
     case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
     case COMMAND_SWEEP: return apply_sweep(e, cmd);
+    case COMMAND_WALLETS_SYNC: return COMMAND_OK; /* apply_one flushed the book first */
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -1180,6 +1187,7 @@ static bool changes_what_usage_shows(enum command_kind kind)
     case COMMAND_AUTHORIZATION_CAPTURE:
     case COMMAND_AUTHORIZATION_VOID:
     case COMMAND_SWEEP:
+    case COMMAND_WALLETS_SYNC:
     case COMMAND_INVOICE_UPDATE: return false;
     default: return true;
     }
@@ -1282,6 +1290,13 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
             e->usage_incomplete = true;
 }
 
+/* Commands that change nothing (the writer answers them from memory). */
+static bool reads_only(const struct command *c)
+{
+    return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND ||
+           c->kind == COMMAND_FEES_ESTIMATE;
+}
+
 static void apply_one(struct engine *e, struct command *cmd)
 {
     struct org_state *org = find_org(e, cmd->org_id);
@@ -1289,7 +1304,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     /* Event commands keep their wallet writes for the group's flush; any other command that
      * may touch wallets first has them written, outside its own savepoint (a failure there
      * fails the batch: the transaction holds half a flush). */
-    bool defer = cmd->kind == COMMAND_EVENTS_INGEST;
+    bool defer = cmd->kind == COMMAND_EVENTS_INGEST || reads_only(cmd);
     if (!defer && wallet_book_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
         e->batch_failed = true;
         cmd->result = COMMAND_STORE_FAILED;
@@ -1436,12 +1451,6 @@ static void count_batch(struct engine *e, size_t n)
     atomic_fetch_add(&e->commands, n);
 }
 
-static bool reads_only(const struct command *c)
-{
-    return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND ||
-           c->kind == COMMAND_FEES_ESTIMATE;
-}
-
 /*
  * Reads that need the writer's memory (live usage, the transaction-id map) are answered
  * before the batch's writes, from the committed state, and at once: they change nothing, so
@@ -1468,6 +1477,39 @@ static struct command *answer_reads(struct engine *e, struct command *batch, siz
     return writes;
 }
 
+/*
+ * After a crash or a failed commit the book is empty and the journal holds what the wallet
+ * tables lack: it goes back in (and out to the tables) first, in the batch's transaction.
+ */
+static bool recover_wallets(struct engine *e, struct command *first)
+{
+    if (!e->recover_wallets)
+        return true;
+    struct org_state *org = find_org(e, first->org_id);
+    first->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
+    if (wallet_book_recover(&e->wallets, e->store, first) != COMMAND_OK)
+        return false;
+    e->recover_wallets = false; /* set again if the batch does not commit */
+    return true;
+}
+
+/*
+ * Before an event group's COMMIT: the wallets it debited are recorded in the journal, or
+ * written out (with everything the journal holds) when the journal is due: old, large, or
+ * ended by a direct write (wallet_book.h).
+ */
+static enum command_result write_wallets(struct engine *e, struct command *last)
+{
+    struct wallet_book *b = &e->wallets;
+    int64_t now = wallclock_monotonic_usec();
+    if (b->journal_records == 0)
+        e->journal_since_usec = now;
+    bool due = b->must_flush || b->journal_bytes >= WALLET_JOURNAL_BYTES_MAX ||
+               b->dirty_count >= WALLET_JOURNAL_CUSTOMERS_MAX ||
+               now - e->journal_since_usec >= WALLET_JOURNAL_AGE_MAX_USEC;
+    return due ? wallet_book_flush(b, e->store, last) : wallet_book_journal(b, e->store);
+}
+
 static void apply_batch(struct engine *e, struct command *batch, size_t n)
 {
     batch = answer_reads(e, batch, &n);
@@ -1478,7 +1520,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
     bool began = (!e->reload_orgs || load_orgs(e)) && (!e->usage_incomplete || rescan_usage(e)) &&
                  store_begin(e->store) == STORE_OK;
     struct command *last = batch;
-    e->batch_failed = false;
+    e->batch_failed = began && !recover_wallets(e, batch);
     for (struct command *c = batch; c; c = c->next) {
         if (began && !e->batch_failed)
             apply_one(e, c);
@@ -1486,9 +1528,9 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
             c->result = COMMAND_STORE_FAILED;
         last = c;
     }
-    /* The group's deferred wallet writes, made at the last command's time with its ids. */
-    bool flushed =
-        began && !e->batch_failed && wallet_book_flush(&e->wallets, e->store, last) == COMMAND_OK;
+    /* The group's deferred wallet writes: journaled, or written out with the last command's
+     * ids when due. */
+    bool flushed = began && !e->batch_failed && write_wallets(e, last) == COMMAND_OK;
     bool committed = flushed && store_commit(e->store) == STORE_OK;
     if (began && !committed) {
         store_rollback(e->store);
@@ -1498,8 +1540,11 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
         forget_transactions(e, 0);
         forget_touches(e, 0);
         wallet_book_clear(&e->wallets);
+        e->recover_wallets = true;
     }
     wallet_book_committed(&e->wallets);
+    if (committed) /* before any answer of the batch leaves */
+        atomic_store(&e->wallets_pending, wallet_book_pending(&e->wallets));
     if (committed)
         renew_touched_views(e);
     e->added_count = 0; /* committed, or taken back out */
@@ -1651,6 +1696,12 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
         free(e);
         return NULL;
     }
+    /* a journal left by a crash: readers wait for the first batch to write it out */
+    int64_t journal_records = 0;
+    e->recover_wallets = true;
+    if (store_wallet_journal_count(store_conn(st), &journal_records) != STORE_OK)
+        journal_records = 1; /* unknown: assume the worst; the first batch finds out */
+    atomic_init(&e->wallets_pending, journal_records > 0);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
@@ -1693,6 +1744,11 @@ void engine_stop(struct engine *e)
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
     free_state(e);
+}
+
+bool engine_wallets_pending(struct engine *e)
+{
+    return atomic_load(&e->wallets_pending);
 }
 
 struct usage_views *engine_usage_views(struct engine *e)

@@ -15,6 +15,7 @@
 #ifndef TALLY_ENGINE_ENGINE_H
 #define TALLY_ENGINE_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,12 @@ void engine_submit(struct engine *e, struct command *cmd);
 void engine_stop(struct engine *e);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/*
+ * Whether wallet tables lag acknowledged debits (engine/wallet_book.h, the journal): a reader
+ * of wallet state submits a COMMAND_WALLETS_SYNC first when true. Any thread.
+ */
+bool engine_wallets_pending(struct engine *e);
 
 /* The published current-usage answers (engine/usage_view.h says how to read them). They
  * live as long as the engine. Any thread. */

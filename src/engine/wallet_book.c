@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/currency.h"
+#include "util/buf.h"
 #include "util/vec.h"
 
 #define USEC_PER_DAY (INT64_C(86400) * 1000000)
@@ -137,6 +138,10 @@ void wallet_book_clear(struct wallet_book *b)
     b->count = 0;
     b->touched_count = b->touched_mark = 0;
     b->dirty_count = 0;
+    b->unjournaled_count = 0;
+    b->journal_records = 0;
+    b->journal_bytes = 0;
+    b->must_flush = false;
     b->org_balance_count = 0;
     drop_snapshots(b);
 }
@@ -147,6 +152,7 @@ void wallet_book_free(struct wallet_book *b)
     free(b->items);
     free(b->touched);
     free(b->dirty);
+    free(b->unjournaled);
     free(b->snapshots);
     free(b->org_balances);
     free(b->org_saved);
@@ -175,6 +181,7 @@ void wallet_book_forget(struct wallet_book *b, int64_t customer_id)
         i = (i + 1) & (b->cap - 1);
     if (!b->items[i])
         return;
+    assert(!b->items[i]->dirty); /* the journal may name it: it must not be lost */
     customer_free(b->items[i]);
     b->items[i] = NULL;
     b->count--;
@@ -262,7 +269,7 @@ void wallet_book_undo_command(struct wallet_book *b)
 void wallet_book_committed(struct wallet_book *b)
 {
     b->touched_count = b->touched_mark = 0;
-    assert(b->dirty_count == 0); /* flushed before the COMMIT */
+    assert(b->unjournaled_count == 0); /* flushed or journaled before the COMMIT */
     drop_snapshots(b);
 }
 
@@ -286,12 +293,19 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
 
 bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
 {
-    if (cw->dirty)
-        return true;
-    if (!vec_room((void **)&b->dirty, &b->dirty_cap, b->dirty_count, sizeof *b->dirty, 64))
-        return false;
-    b->dirty[b->dirty_count++] = cw->customer_id;
-    cw->dirty = true;
+    if (!cw->dirty) {
+        if (!vec_room((void **)&b->dirty, &b->dirty_cap, b->dirty_count, sizeof *b->dirty, 64))
+            return false;
+        b->dirty[b->dirty_count++] = cw->customer_id;
+        cw->dirty = true;
+    }
+    if (!cw->unjournaled) {
+        if (!vec_room((void **)&b->unjournaled, &b->unjournaled_cap, b->unjournaled_count,
+                      sizeof *b->unjournaled, 64))
+            return false;
+        b->unjournaled[b->unjournaled_count++] = cw->customer_id;
+        cw->unjournaled = true;
+    }
     return true;
 }
 
@@ -639,6 +653,14 @@ void wallet_book_drop_empty_grants(struct live_wallet *w)
 
 bool wallet_book_note_move(struct live_wallet *w, int64_t grant_id, int64_t cents)
 {
+    w->dirty = true;
+    for (size_t i = 0; i < w->move_count; i++) {
+        struct grant_move *m = &w->moves[i];
+        if (m->grant_id == grant_id && (m->cents < 0) == (cents < 0)) {
+            m->cents += cents;
+            return true;
+        }
+    }
     if (!vec_room((void **)&w->moves, &w->move_cap, w->move_count, sizeof *w->moves, 8))
         return false;
     w->moves[w->move_count++] = (struct grant_move){grant_id, cents};
@@ -718,11 +740,10 @@ enum store_status wallet_book_post(struct store *st, struct live_wallet *w,
  * flush of that UTC day, with one consumption row per grant, added to likewise: the history a
  * person reads stays short, and a debit costs updates of rows the day already wrote.
  */
-static enum store_status usage_transaction(struct store *st, struct command *cmd,
+static enum store_status usage_transaction(struct store *st, struct command *cmd, tally_time now,
                                            struct live_wallet *w, bool refund, int64_t amount,
                                            int64_t *id)
 {
-    tally_time now = cmd->now;
     int64_t day = now / USEC_PER_DAY;
     int64_t *tx = refund ? &w->refund_tx_id : &w->usage_tx_id;
     int64_t *tx_day = refund ? &w->refund_day : &w->usage_day;
@@ -784,7 +805,8 @@ static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
 /* Writes one wallet's changes of the current command: grants, transactions, postings. */
 static enum store_status flush_wallet(struct store *st, struct command *cmd, struct live_wallet *w)
 {
-    tally_time now = cmd->now;
+    /* deferred debits are written as of the latest of them, not of the command that flushes */
+    tally_time now = w->pending_at ? w->pending_at : cmd->now;
     int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
     int64_t given = w->given_paid + w->given_free + w->overdraft_given;
     int64_t id;
@@ -794,7 +816,7 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, w->taken_paid);
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, w->taken_free);
         ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, w->overdrawn_added);
-        if (usage_transaction(st, cmd, w, false, taken, &id) != STORE_OK ||
+        if (usage_transaction(st, cmd, now, w, false, taken, &id) != STORE_OK ||
             wallet_book_post(st, w, id, now, &p) != STORE_OK)
             return STORE_ERROR;
     }
@@ -804,7 +826,7 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
         ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, w->given_paid);
         ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_REVENUE, w->given_free);
         ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_REVENUE, w->overdraft_given);
-        if (usage_transaction(st, cmd, w, true, given, &id) != STORE_OK ||
+        if (usage_transaction(st, cmd, now, w, true, given, &id) != STORE_OK ||
             wallet_book_post(st, w, id, now, &p) != STORE_OK)
             return STORE_ERROR;
     }
@@ -826,6 +848,7 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
     w->row.updated_at = now;
     if (store_wallet_save_balances(st, &w->row) != STORE_OK)
         return STORE_ERROR;
+    w->pending_at = 0;
     w->move_count = 0;
     w->taken_paid = w->taken_free = w->overdrawn_added = 0;
     w->given_paid = w->given_free = w->overdraft_given = 0;
@@ -904,6 +927,19 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
     return COMMAND_OK;
 }
 
+/* The organizations' ledger balances the postings of this transaction moved. */
+static enum command_result store_org_balances(struct wallet_book *b, struct store *st)
+{
+    for (size_t i = 0; i < b->org_balance_count; i++) {
+        struct wallet_org_balance *o = &b->org_balances[i];
+        if (o->dirty && store_ledger_balance_put(st, o->org_id, o->currency, o->account,
+                                                 o->balance) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        o->dirty = false;
+    }
+    return COMMAND_OK;
+}
+
 enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd)
 {
     for (size_t i = 0; i < b->dirty_count; i++) {
@@ -916,14 +952,283 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
             return r;
     }
     b->dirty_count = 0;
-    for (size_t i = 0; i < b->org_balance_count; i++) {
-        struct wallet_org_balance *o = &b->org_balances[i];
-        if (o->dirty && store_ledger_balance_put(st, o->org_id, o->currency, o->account,
-                                                 o->balance) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-        o->dirty = false;
+    for (size_t i = 0; i < b->unjournaled_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+        if (cw)
+            cw->unjournaled = false;
     }
-    return COMMAND_OK;
+    b->unjournaled_count = 0;
+    if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    b->journal_records = 0;
+    b->journal_bytes = 0;
+    b->must_flush = false;
+    return store_org_balances(b, st);
+}
+
+bool wallet_book_pending(const struct wallet_book *b)
+{
+    return b->dirty_count > 0;
+}
+
+/*
+ * A journal record, in little-endian 64-bit integers:
+ *   version, customer count, then per customer:
+ *     org id, customer id, wallet count, debit count,
+ *     per wallet: id, pending_at, taken paid, taken free, overdrawn added, given paid, given
+ *                 free, overdraft given, move count, then (grant id, cents) per move;
+ *     per debit:  subscription id, period from, charged cents, charge lago_id length, its bytes
+ *                 (padded to 8), funding count, then (kind, wallet id, grant id, cents) each.
+ * Every wallet and debit changed since the last flush is in it, so the newest record naming a
+ * customer is all that customer's pending state.
+ */
+#define JOURNAL_VERSION 1
+#define JOURNAL_TEXT_MAX 256 /* a charge's lago_id, and then some */
+
+static void put(struct buf *out, int64_t v)
+{
+    uint8_t bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    buf_append(out, bytes, sizeof bytes);
+}
+
+static void journal_customer(struct buf *out, const struct customer_wallets *cw)
+{
+    int64_t wallets = 0, debits = 0;
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        wallets += cw->wallets[i].dirty;
+    for (size_t i = 0; i < cw->debit_count; i++)
+        debits += cw->debits[i].dirty;
+    put(out, cw->org_id);
+    put(out, cw->customer_id);
+    put(out, wallets);
+    put(out, debits);
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        const struct live_wallet *w = &cw->wallets[i];
+        if (!w->dirty)
+            continue;
+        int64_t fields[] = {w->row.id,     w->pending_at,      w->taken_paid,
+                            w->taken_free, w->overdrawn_added, w->given_paid,
+                            w->given_free, w->overdraft_given, (int64_t)w->move_count};
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            put(out, fields[k]);
+        for (size_t k = 0; k < w->move_count; k++) {
+            put(out, w->moves[k].grant_id);
+            put(out, w->moves[k].cents);
+        }
+    }
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        const struct charge_debit *d = &cw->debits[i];
+        if (!d->dirty)
+            continue;
+        size_t len = strlen(d->charge_lago_id);
+        put(out, d->subscription_id);
+        put(out, d->period_from);
+        put(out, d->charged_cents);
+        put(out, (int64_t)len);
+        static const char zeros[8];
+        buf_append(out, d->charge_lago_id, len);
+        buf_append(out, zeros, (8 - len % 8) % 8);
+        put(out, (int64_t)d->funding_count);
+        for (size_t k = 0; k < d->funding_count; k++) {
+            const struct funding *f = &d->fundings[k];
+            put(out, (int64_t)f->kind);
+            put(out, f->wallet_id);
+            put(out, f->grant_id);
+            put(out, f->cents);
+        }
+    }
+}
+
+enum command_result wallet_book_journal(struct wallet_book *b, struct store *st)
+{
+    if (b->unjournaled_count > 0) {
+        struct buf record;
+        buf_init(&record);
+        put(&record, JOURNAL_VERSION);
+        put(&record, (int64_t)b->unjournaled_count);
+        for (size_t i = 0; i < b->unjournaled_count; i++) {
+            struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+            assert(cw && cw->dirty); /* only a flush takes a pending customer out */
+            journal_customer(&record, cw);
+            cw->unjournaled = false;
+        }
+        b->unjournaled_count = 0;
+        bool ok = !buf_failed(&record) &&
+                  store_wallet_journal_append(st, record.data, record.len) == STORE_OK;
+        b->journal_records++;
+        b->journal_bytes += record.len;
+        buf_free(&record);
+        if (!ok)
+            return COMMAND_STORE_FAILED;
+    }
+    return store_org_balances(b, st);
+}
+
+/* ---- recovery from the journal ---- */
+
+struct journal_reader {
+    const uint8_t *at, *end;
+    bool ok;
+};
+
+static int64_t get(struct journal_reader *r)
+{
+    if (!r->ok || r->end - r->at < 8) {
+        r->ok = false;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)r->at[i] << (8 * i);
+    r->at += 8;
+    return (int64_t)v;
+}
+
+/* A count read from the record, sane for what remains of it (each item at least 8 bytes). */
+static size_t get_count(struct journal_reader *r)
+{
+    int64_t n = get(r);
+    if (n < 0 || n > (r->end - r->at) / 8)
+        r->ok = false;
+    return r->ok ? (size_t)n : 0;
+}
+
+struct recovery {
+    struct wallet_book *book;
+    struct store *st;
+    struct command *cmd;
+};
+
+/* A grant a move names: live, or back from its row (emptied grants leave the live list). */
+static struct wallet_grant *recovered_grant(struct recovery *rc, struct live_wallet *w,
+                                            int64_t grant_id)
+{
+    struct wallet_grant *g = wallet_book_live_grant(w, grant_id);
+    if (g)
+        return g;
+    struct store_wallet_transaction t;
+    if (store_wallet_transaction_by_id(store_conn(rc->st), grant_id, &t, rc->cmd->arena) !=
+            STORE_OK ||
+        t.wallet_id != w->row.id)
+        return NULL;
+    struct wallet_grant row = wallet_book_grant_of(&t);
+    return wallet_book_grant_insert(w, &row) ? wallet_book_live_grant(w, grant_id) : NULL;
+}
+
+static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
+                           struct customer_wallets *cw)
+{
+    int64_t id = get(r);
+    struct live_wallet *w = cw ? wallet_book_wallet(cw, id) : NULL;
+    if (cw && !w)
+        r->ok = false; /* nothing else removes a wallet while the journal names it */
+    int64_t fields[7];
+    for (size_t k = 0; k < 7; k++)
+        fields[k] = get(r);
+    if (w) {
+        w->pending_at = fields[0];
+        w->taken_paid = fields[1];
+        w->taken_free = fields[2];
+        w->overdrawn_added = fields[3];
+        w->given_paid = fields[4];
+        w->given_free = fields[5];
+        w->overdraft_given = fields[6];
+        w->row.overdrawn_cents += w->overdrawn_added - w->overdraft_given;
+        w->dirty = true;
+    }
+    size_t moves = get_count(r);
+    for (size_t k = 0; k < moves && r->ok; k++) {
+        int64_t grant_id = get(r), cents = get(r);
+        if (!w)
+            continue;
+        struct wallet_grant *g = recovered_grant(rc, w, grant_id);
+        if (!g || !wallet_book_note_move(w, grant_id, cents))
+            return false;
+        g->remaining_cents -= cents;
+    }
+    if (!w)
+        return r->ok;
+    for (size_t k = 0; k < w->grant_count; k++)
+        if (w->grants[k].remaining_cents < 0)
+            r->ok = false; /* the record does not fit the tables */
+    wallet_book_drop_empty_grants(w);
+    return r->ok;
+}
+
+static bool recover_debit(struct journal_reader *r, struct customer_wallets *cw)
+{
+    int64_t subscription_id = get(r), period_from = get(r), charged = get(r);
+    int64_t len = get(r);
+    if (!r->ok || len <= 0 || len >= JOURNAL_TEXT_MAX || r->end - r->at < (len + 7) / 8 * 8)
+        return r->ok = false;
+    char charge_lago_id[JOURNAL_TEXT_MAX];
+    memcpy(charge_lago_id, r->at, (size_t)len);
+    charge_lago_id[len] = '\0';
+    r->at += (len + 7) / 8 * 8;
+    struct charge_debit *d = NULL;
+    if (cw) {
+        d = wallet_book_find_debit(cw, subscription_id, charge_lago_id);
+        if (!d && !(d = wallet_book_add_debit(cw, subscription_id, charge_lago_id, period_from)))
+            return false;
+        wallet_book_debit_reset(d, period_from);
+        d->charged_cents = charged;
+        d->dirty = true;
+    }
+    size_t fundings = get_count(r);
+    for (size_t k = 0; k < fundings && r->ok; k++) {
+        struct funding f = {.kind = (enum funding_kind)get(r)};
+        f.wallet_id = get(r);
+        f.grant_id = get(r);
+        f.cents = get(r);
+        if (d && !wallet_book_push_funding(d, f))
+            return false;
+    }
+    return r->ok;
+}
+
+/* One record, newest first: a customer already recovered by a newer record is skipped. */
+static bool recover_record(const void *data, size_t len, void *ctx)
+{
+    struct recovery *rc = ctx;
+    struct journal_reader r = {data, (const uint8_t *)data + len, true};
+    if (get(&r) != JOURNAL_VERSION)
+        return false;
+    size_t customers = get_count(&r);
+    for (size_t i = 0; i < customers && r.ok; i++) {
+        int64_t org_id = get(&r), customer_id = get(&r);
+        size_t wallets = get_count(&r), debits = get_count(&r);
+        struct customer_wallets *cw = NULL;
+        if (r.ok && !book_find(rc->book, customer_id)) {
+            cw = wallet_book_customer(rc->book, rc->st, org_id, customer_id);
+            if (!cw || !wallet_book_mark_dirty(rc->book, cw))
+                return false;
+        }
+        for (size_t k = 0; k < wallets && r.ok; k++)
+            if (!recover_wallet(rc, &r, cw))
+                return false;
+        for (size_t k = 0; k < debits && r.ok; k++)
+            if (!recover_debit(&r, cw))
+                return false;
+    }
+    return r.ok && r.at == r.end;
+}
+
+enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
+                                        struct command *cmd)
+{
+    assert(b->count == 0 && b->dirty_count == 0);
+    int64_t records = 0;
+    if (store_wallet_journal_count(store_conn(st), &records) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (records == 0)
+        return COMMAND_OK;
+    struct recovery rc = {b, st, cmd};
+    if (store_wallet_journal_each(store_conn(st), recover_record, &rc) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    b->journal_records = records;
+    return wallet_book_flush(b, st, cmd);
 }
 
 /*

@@ -227,6 +227,9 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
     if (!wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
+    /* the clock's and the rules' movements write wallet rows at once: the journal's stretch
+     * must end with this commit (see wallet_book.h) */
+    int64_t changes = store_changes(st);
     enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
         return due;
@@ -254,9 +257,15 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     if (fired != COMMAND_OK)
         return fired;
-    if (b->deferring) /* written once for the whole group, by wallet_book_flush */
-        return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
-    return wallet_book_flush_customer(st, cmd, cw);
+    if (!b->deferring)
+        return wallet_book_flush_customer(st, cmd, cw);
+    if (store_changes(st) != changes)
+        b->must_flush = true;
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].dirty)
+            cw->wallets[i].pending_at = cmd->now;
+    /* written by wallet_book_flush, recorded meanwhile by wallet_book_journal */
+    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,

@@ -286,6 +286,9 @@ static const char *const migrations[] = {
     "DROP INDEX wallet_transactions_live_grants;"
     "CREATE INDEX wallet_transactions_inbound ON wallet_transactions(wallet_id)"
     "  WHERE transaction_type = 0;",
+    /* 18: the wallet journal: what event commits debited and the wallet tables do not hold
+     * yet, one record per commit, written out (and emptied) by the writer's materialization */
+    "CREATE TABLE wallet_journal (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -403,6 +406,10 @@ enum stmt_id {
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
+    STMT_JOURNAL_APPEND,
+    STMT_JOURNAL_CLEAR,
+    STMT_JOURNAL_COUNT,
+    STMT_JOURNAL_NEWEST_FIRST,
     STMT_COUNT
 };
 
@@ -813,6 +820,10 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
         " AND w.expiration_at IS NOT NULL AND w.expiration_at <= ?1"
         " AND w.org_id = ?3 ORDER BY w.expiration_at LIMIT ?2",
+    [STMT_JOURNAL_APPEND] = "INSERT INTO wallet_journal(data) VALUES (?1)",
+    [STMT_JOURNAL_CLEAR] = "DELETE FROM wallet_journal",
+    [STMT_JOURNAL_COUNT] = "SELECT COUNT(*) FROM wallet_journal",
+    [STMT_JOURNAL_NEWEST_FIRST] = "SELECT data FROM wallet_journal ORDER BY id DESC",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
         "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings"
         " FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from",
@@ -1102,10 +1113,12 @@ void store_reader_close(struct store_reader *r)
     free(r);
 }
 
-/* Statements allowed to read a whole table: they exist to visit every row. */
+/* Statements allowed to read a whole table: they exist to visit every row (the wallet
+ * journal holds a second or so of records, read whole only to recover them). */
 static bool may_scan(enum stmt_id id)
 {
-    return id == STMT_ORG_EACH || id == STMT_EVENT_IDENTITIES;
+    return id == STMT_ORG_EACH || id == STMT_EVENT_IDENTITIES || id == STMT_JOURNAL_COUNT ||
+           id == STMT_JOURNAL_NEWEST_FIRST;
 }
 
 bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
@@ -3070,4 +3083,62 @@ enum store_status store_wallet_save_balances(struct store *st, const struct stor
     bind_instant(s, 6, w->has_last_consumed_at, w->last_consumed_at);
     sqlite3_bind_int64(s, 7, w->updated_at);
     return step_done(s);
+}
+
+/* ---- the wallet journal --------------------------------------------------------------------- */
+
+enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_JOURNAL_APPEND);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_blob64(s, 1, data, len, SQLITE_STATIC);
+    return step_done(s);
+}
+
+enum store_status store_wallet_journal_clear(struct store *st)
+{
+    return exec_stmt(&st->conn, STMT_JOURNAL_CLEAR);
+}
+
+enum store_status store_wallet_journal_count(struct store_conn *c, int64_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_JOURNAL_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    enum store_status r = STORE_ERROR;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *count = sqlite3_column_int64(s, 0);
+        r = STORE_OK;
+    }
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_wallet_journal_each(struct store_conn *c,
+                                            bool (*fn)(const void *data, size_t len, void *ctx),
+                                            void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_JOURNAL_NEWEST_FIRST);
+    if (!s)
+        return STORE_ERROR;
+    enum store_status r = STORE_OK;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(s, 0);
+        size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        if (!fn(data, len, ctx)) {
+            r = STORE_ERROR;
+            break;
+        }
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+int64_t store_changes(struct store *st)
+{
+    return sqlite3_total_changes64(st->conn.db);
 }

@@ -621,4 +621,18 @@ enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t
 enum store_status store_wallet_transaction_set_state(struct store *st,
                                                      const struct store_wallet_transaction *t);
 
+/*
+ * The wallet journal (engine/wallet_book): opaque records, one per event commit, of what its
+ * debits changed that the wallet tables do not hold yet. Emptied when they are written out.
+ * Writer only; each_ reads newest first, data valid until fn returns.
+ */
+enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len);
+enum store_status store_wallet_journal_clear(struct store *st);
+enum store_status store_wallet_journal_count(struct store_conn *c, int64_t *count);
+enum store_status store_wallet_journal_each(struct store_conn *c,
+                                            bool (*fn)(const void *data, size_t len, void *ctx),
+                                            void *ctx);
+/* Rows changed by the writer's connection since it opened: a cheap "did this write?" test. */
+int64_t store_changes(struct store *st);
+
 #endif

@@ -59,7 +59,13 @@ test('concurrent writes are group-committed (metrics show batches larger than on
     // 256 at once: under ThreadSanitizer the writer can outpace 64 slow HTTP parses one by one
     const reqs = Array.from({ length: 256 }, (_, i) => t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: `g${i}` } } }));
     for (const r of await Promise.all(reqs)) assert.equal(r.status, 200);
-    const m = await (await fetch(`${t.url}/metrics`)).text();
+    // a request is counted once its answer is sent: the last counts may trail the answers
+    let m;
+    for (let tries = 0; tries < 50; tries++) {
+      m = await (await fetch(`${t.url}/metrics`)).text();
+      if (/^tally_http_requests_total\{route="customers.upsert",status="200"\} 256$/m.test(m)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const count = Number(m.match(/^tally_engine_commit_batch_size_count (\d+)$/m)[1]);
     const sum = Number(m.match(/^tally_engine_commit_batch_size_sum (\d+)$/m)[1]);
     assert.equal(sum, 256);

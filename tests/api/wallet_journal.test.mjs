@@ -1,0 +1,122 @@
+// The wallet journal: an event commit records what it debited as one journal row, and the
+// wallet tables catch up later (when the journal is a second old, before any other command,
+// before any read of wallet state). These tests kill tallyd while debits wait in the journal
+// and check that nothing acknowledged is lost or counted twice, that the tables catch up by
+// themselves, and that a read never shows tables behind an acknowledged event.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const journalRows = () => {
+  const r = spawnSync('sqlite3', [join(t.dataDir, 'tally.db'), 'SELECT COUNT(*) FROM wallet_journal'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return Number(r.stdout.trim());
+};
+let n = 0;
+const send = async (sub, code, properties, count = 1) => {
+  const events = Array.from({ length: count }, () => ({ transaction_id: `j${n++}`, external_subscription_id: sub, code, properties }));
+  assert.equal((await post('/api/v1/events/batch', { events })).status, 200);
+};
+const wallet = async (customer, code) => (await ok(await t.api(`/api/v1/customers/${customer}/wallets/${code}`))).wallet;
+const grants = async (w) => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`)))
+  .wallet_transactions.filter((x) => x.transaction_status === 'granted').map((x) => x.remaining_amount_cents).sort((a, b) => a - b);
+
+// Each wallet account's balance from its newest ledger entry, and every posting balanced.
+async function ledger(customer) {
+  const entries = (await ok(await t.api(`/api/v1/ledger_entries?external_customer_id=${customer}&per_page=1000`))).ledger_entries;
+  const postings = new Map(), newest = new Map();
+  for (const e of entries) {
+    postings.set(e.posting_id, (postings.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
+    const key = `${e.lago_wallet_id}/${e.account}`;
+    if (e.lago_wallet_id && !newest.has(key)) newest.set(key, e.balance_after_cents); // newest first
+  }
+  for (const [id, sum] of postings) assert.equal(sum, 0, `posting ${id} does not balance`);
+  return newest;
+}
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-05-10T12:00:00Z']);
+  const bm = async (b) => (await ok(await post('/api/v1/billable_metrics', { billable_metric: b }))).billable_metric.lago_id;
+  const tokens = await bm({ code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' });
+  const storage = await bm({ code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' });
+  await ok(await post('/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '20' } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'ai', name: 'AI', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
+    // 0.001 EUR a token, taxed 20%: 1000 tokens cost 120 cents
+    { billable_metric_id: tokens, charge_model: 'standard', properties: { amount: '0.001' } },
+    // volume: up to 100 GB at 1 EUR a GB, above at 0.5 EUR for all of them (a step gives back)
+    { billable_metric_id: storage, charge_model: 'volume', properties: { volume_ranges: [
+      { from_value: 0, to_value: 100, per_unit_amount: '1', flat_amount: '0' },
+      { from_value: 101, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] } },
+  ] } }));
+  for (const c of ['hard', 'soft'])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'ai', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+  // hard: 100 EUR granted, and 5 more spent first (priority 1)
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'hard', currency: 'EUR', rate_amount: '1', name: 'Main', code: 'main', granted_credits: '100', limit: 'hard' } }));
+  const main = await wallet('hard', 'main');
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: main.lago_id, granted_credits: '5', name: 'first', priority: 1 } }));
+  // soft: 3 EUR of credits and 5 of overdraft
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'soft', currency: 'EUR', rate_amount: '1', name: 'Soft', code: 'soft', granted_credits: '3', limit: 'soft', overdraft_credits: '5' } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('debits waiting in the journal survive a SIGKILL: balances, grants, overdraft, refund steps', async () => {
+  // hard: 12 x 1000 tokens (12 x 120 cents: 500 from "first", 940 from the main grant), 150 GB
+  // (the 0.5 step, 90 EUR taxed), then 40 GB (the 1 EUR step, 48 EUR: 42 given back)
+  for (let i = 0; i < 12; i++) await send('hard_sub', 'tokens', { tokens: 1000 });
+  await send('hard_sub', 'storage', { gb: 150 });
+  await send('hard_sub', 'storage', { gb: 40 });
+  // soft: 6 EUR of tokens: 3 from its credits, 3 overdrawn
+  await send('soft_sub', 'tokens', { tokens: 1000 }, 5);
+  await t.restart({
+    kill: true,
+    between: () => assert.ok(journalRows() > 0, 'the debits were in the journal when tallyd died'),
+  });
+  const hard = await wallet('hard', 'main');
+  assert.equal(hard.balance_cents, 10500 - 1440 - 4800);
+  assert.equal(hard.consumed_credits, '62.4');
+  assert.deepEqual(await grants(hard), [0, 4260]);
+  const soft = await wallet('soft', 'soft');
+  assert.equal(soft.balance_cents, -300);
+  assert.equal(soft.consumed_credits, '6.0');
+  const hardLedger = await ledger('hard');
+  assert.equal(hardLedger.get(`${hard.lago_id}/customer_promotional_credits`), 4260);
+  const softLedger = await ledger('soft');
+  assert.equal(softLedger.get(`${soft.lago_id}/customer_promotional_credits`), 0);
+  assert.equal(softLedger.get(`${soft.lago_id}/customer_overdraft`), 300);
+  assert.equal(journalRows(), 0, 'the read wrote the journal out');
+  // what the storage charge paid came back too: 60 GB costs 72 EUR, 24 more than 40 GB did
+  await send('hard_sub', 'storage', { gb: 60 });
+  assert.equal((await wallet('hard', 'main')).balance_cents, 4260 - 2400);
+  // and a second crash with nothing pending changes nothing
+  await t.restart({ kill: true });
+  assert.equal((await wallet('hard', 'main')).balance_cents, 4260 - 2400);
+});
+
+test('a read of wallet state writes the journal out first, and shows every acknowledged debit', async () => {
+  const before = (await wallet('hard', 'main')).balance_cents;
+  await send('hard_sub', 'tokens', { tokens: 1000 });
+  assert.ok(journalRows() > 0);
+  assert.equal((await wallet('hard', 'main')).balance_cents, before - 120);
+  assert.equal(journalRows(), 0);
+});
+
+test('any other command writes the journal out before it runs', async () => {
+  await send('hard_sub', 'tokens', { tokens: 1000 });
+  assert.ok(journalRows() > 0);
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'someone', name: 'Someone' } }));
+  assert.equal(journalRows(), 0);
+});
+
+test('without reads or other commands, the tables catch up once the journal is a second old', async () => {
+  await send('hard_sub', 'tokens', { tokens: 1000 });
+  await send('soft_sub', 'tokens', { tokens: 1000 });
+  assert.equal(journalRows(), 2);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await send('hard_sub', 'tokens', { tokens: 1000 }); // this commit finds the journal due
+  assert.equal(journalRows(), 0);
+});
