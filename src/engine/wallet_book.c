@@ -14,86 +14,81 @@
 
 #define USEC_PER_DAY (INT64_C(86400) * 1000000)
 
-static void *duplicate(const void *items, size_t count, size_t size)
+static void *duplicate(struct arena *a, const void *items, size_t count, size_t size)
 {
     if (count == 0)
         return NULL;
-    void *copy = malloc(count * size);
+    void *copy = arena_alloc(a, count * size);
     if (copy)
         memcpy(copy, items, count * size);
     return copy;
 }
 
-static void snapshot_free(struct customer_snapshot *s)
+static bool snapshot_take(struct customer_snapshot *s, const struct customer_wallets *cw,
+                          struct arena *a)
 {
-    for (size_t i = 0; i < s->wallet_count; i++) {
-        free(s->wallets[i].grants);
-        free(s->wallets[i].moves);
-    }
-    for (size_t i = 0; i < s->debit_count; i++)
-        free(s->debits[i].fundings);
-    free(s->wallets);
-    free(s->debits);
-    memset(s, 0, sizeof *s);
-}
-
-static bool snapshot_take(struct customer_snapshot *s, const struct customer_wallets *cw)
-{
-    *s = (struct customer_snapshot){.customer_id = cw->customer_id};
-    if (cw->wallet_count > 0 &&
-        !(s->wallets = duplicate(cw->wallets, cw->wallet_count, sizeof *s->wallets)))
+    *s = (struct customer_snapshot){.customer_id = cw->customer_id,
+                                    .wallet_count = cw->wallet_count,
+                                    .debit_count = cw->debit_count};
+    s->wallets = duplicate(a, cw->wallets, cw->wallet_count, sizeof *s->wallets);
+    s->debits = duplicate(a, cw->debits, cw->debit_count, sizeof *s->debits);
+    if ((cw->wallet_count && !s->wallets) || (cw->debit_count && !s->debits))
         return false;
-    s->wallet_count = cw->wallet_count;
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &s->wallets[i];
-        const struct live_wallet *from = &cw->wallets[i];
-        w->grants = duplicate(from->grants, from->grant_count, sizeof *w->grants);
-        w->grant_cap = from->grant_count;
-        w->moves = duplicate(from->moves, from->move_count, sizeof *w->moves);
-        w->move_cap = from->move_count;
-        if ((from->grant_count && !w->grants) || (from->move_count && !w->moves)) {
-            w->grant_count = w->move_count = 0;
-            s->wallet_count = i + 1;
-            snapshot_free(s);
+        w->grants = duplicate(a, w->grants, w->grant_count, sizeof *w->grants);
+        w->moves = duplicate(a, w->moves, w->move_count, sizeof *w->moves);
+        if ((w->grant_count && !w->grants) || (w->move_count && !w->moves))
             return false;
-        }
     }
-    if (cw->debit_count > 0 &&
-        !(s->debits = duplicate(cw->debits, cw->debit_count, sizeof *s->debits))) {
-        snapshot_free(s);
-        return false;
-    }
-    s->debit_count = cw->debit_count;
     for (size_t i = 0; i < cw->debit_count; i++) {
         struct charge_debit *d = &s->debits[i];
-        d->fundings = duplicate(cw->debits[i].fundings, d->funding_count, sizeof *d->fundings);
-        d->funding_cap = d->funding_count;
-        if (d->funding_count && !d->fundings) {
-            for (size_t k = i; k < s->debit_count; k++)
-                s->debits[k].fundings = NULL, s->debits[k].funding_count = 0;
-            snapshot_free(s);
+        d->fundings = duplicate(a, d->fundings, d->funding_count, sizeof *d->fundings);
+        if (d->funding_count && !d->fundings)
             return false;
-        }
     }
     return true;
 }
 
-/* Puts a customer back as the snapshot holds it; the snapshot's memory moves into it. */
-static void snapshot_restore(struct customer_wallets *cw, struct customer_snapshot *s)
+/*
+ * Puts a customer back as the snapshot holds it, into the customer's own arrays: an array
+ * never shrinks, so each still has room for what it held when the snapshot was taken.
+ */
+static void snapshot_restore(struct customer_wallets *cw, const struct customer_snapshot *s)
 {
     assert(s->wallet_count == cw->wallet_count); /* event commands add no wallet */
     for (size_t i = 0; i < cw->wallet_count; i++) {
-        free(cw->wallets[i].grants);
-        free(cw->wallets[i].moves);
-        cw->wallets[i] = s->wallets[i];
+        struct live_wallet *w = &cw->wallets[i];
+        const struct live_wallet *from = &s->wallets[i];
+        struct wallet_grant *grants = w->grants;
+        struct grant_move *moves = w->moves;
+        size_t grant_cap = w->grant_cap, move_cap = w->move_cap;
+        assert(from->grant_count <= grant_cap && from->move_count <= move_cap);
+        *w = *from;
+        w->grants = grants;
+        w->grant_cap = grant_cap;
+        w->moves = moves;
+        w->move_cap = move_cap;
+        if (from->grant_count)
+            memcpy(grants, from->grants, from->grant_count * sizeof *grants);
+        if (from->move_count)
+            memcpy(moves, from->moves, from->move_count * sizeof *moves);
     }
-    for (size_t i = 0; i < cw->debit_count; i++)
-        free(cw->debits[i].fundings);
-    free(cw->debits);
-    cw->debits = s->debits;
-    cw->debit_count = cw->debit_cap = s->debit_count;
-    free(s->wallets);
-    memset(s, 0, sizeof *s);
+    for (size_t i = s->debit_count; i < cw->debit_count; i++)
+        free(cw->debits[i].fundings); /* added by the command undone */
+    for (size_t i = 0; i < s->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        const struct charge_debit *from = &s->debits[i];
+        struct funding *fundings = d->fundings;
+        size_t funding_cap = d->funding_cap;
+        assert(from->funding_count <= funding_cap);
+        *d = *from;
+        d->fundings = fundings;
+        d->funding_cap = funding_cap;
+        if (from->funding_count)
+            memcpy(fundings, from->fundings, from->funding_count * sizeof *fundings);
+    }
+    cw->debit_count = s->debit_count;
 }
 
 static void customer_free(struct customer_wallets *cw)
@@ -122,9 +117,8 @@ void wallet_book_init(struct wallet_book *b)
 
 static void drop_snapshots(struct wallet_book *b)
 {
-    for (size_t i = 0; i < b->snapshot_count; i++)
-        snapshot_free(&b->snapshots[i]);
     b->snapshot_count = 0;
+    arena_reset(&b->snapshot_arena);
 }
 
 void wallet_book_clear(struct wallet_book *b)
@@ -154,6 +148,7 @@ void wallet_book_free(struct wallet_book *b)
     free(b->dirty);
     free(b->unjournaled);
     free(b->snapshots);
+    arena_free(&b->snapshot_arena);
     free(b->org_balances);
     free(b->org_saved);
     wallet_book_init(b);
@@ -254,10 +249,8 @@ void wallet_book_undo_command(struct wallet_book *b)
             struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
             if (cw)
                 snapshot_restore(cw, &b->snapshots[i]);
-            else
-                snapshot_free(&b->snapshots[i]);
         }
-        b->snapshot_count = 0;
+        drop_snapshots(b);
         b->touched_count = b->touched_mark;
         return;
     }
@@ -282,7 +275,7 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
     if (b->deferring) {
         if (!vec_room((void **)&b->snapshots, &b->snapshot_cap, b->snapshot_count,
                       sizeof *b->snapshots, 64) ||
-            !snapshot_take(&b->snapshots[b->snapshot_count], cw))
+            !snapshot_take(&b->snapshots[b->snapshot_count], cw, &b->snapshot_arena))
             return false;
         b->snapshot_count++;
     }
@@ -874,16 +867,20 @@ static bool format_fundings(const struct charge_debit *d, struct arena *a, const
 
 #ifdef TALLY_CHECK_INVARIANTS
 /* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts, both as
- * the writer keeps them and as the last stored entries left them. */
+ * the writer keeps them and as the last stored entries left them, once the debits waiting for
+ * the next flush (in the journal) are posted. */
 static void check_wallet(struct store *st, const struct live_wallet *w)
 {
     int64_t paid_grants = 0, free_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
         *(w->grants[i].paid ? &paid_grants : &free_grants) += w->grants[i].remaining_cents;
-    assert(w->row.balance_cents == paid_grants + free_grants - w->row.overdrawn_cents);
-    assert(w->ledger[LEDGER_CUSTOMER_PAID_CREDITS] == -paid_grants);
-    assert(w->ledger[LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] == -free_grants);
-    assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] == w->row.overdrawn_cents);
+    if (!w->dirty)
+        assert(w->row.balance_cents == paid_grants + free_grants - w->row.overdrawn_cents);
+    assert(w->ledger[LEDGER_CUSTOMER_PAID_CREDITS] == -paid_grants - w->taken_paid + w->given_paid);
+    assert(w->ledger[LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] ==
+           -free_grants - w->taken_free + w->given_free);
+    assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] ==
+           w->row.overdrawn_cents - w->overdrawn_added + w->overdraft_given);
     assert(w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] == -w->row.held_cents);
     enum ledger_account accounts[] = {LEDGER_CUSTOMER_PAID_CREDITS,
                                       LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
@@ -1053,6 +1050,10 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st)
             assert(cw && cw->dirty); /* only a flush takes a pending customer out */
             journal_customer(&record, cw);
             cw->unjournaled = false;
+#ifdef TALLY_CHECK_INVARIANTS
+            for (size_t k = 0; k < cw->wallet_count; k++)
+                check_wallet(st, &cw->wallets[k]);
+#endif
         }
         b->unjournaled_count = 0;
         bool ok = !buf_failed(&record) &&

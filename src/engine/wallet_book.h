@@ -123,12 +123,13 @@ struct customer_wallets {
     struct arena arena;
 };
 
-/* A customer's mutable state as it was before an event command touched it. */
+/* A customer's mutable state as it was before an event command touched it (its arrays in
+ * the book's snapshot arena). */
 struct customer_snapshot {
     int64_t customer_id;
-    struct live_wallet *wallets; /* malloc'd, with their own grants and moves */
+    struct live_wallet *wallets; /* with their own grants and moves */
     size_t wallet_count;
-    struct charge_debit *debits; /* malloc'd, with their own fundings */
+    struct charge_debit *debits; /* with their own fundings */
     size_t debit_count;
 };
 
@@ -164,6 +165,7 @@ struct wallet_book {
     size_t dirty_count, dirty_cap;
     struct customer_snapshot *snapshots;
     size_t snapshot_count, snapshot_cap;
+    struct arena snapshot_arena; /* the snapshots' arrays, taken back when the command stood */
     /* The journal: customers changed since its last record, records and bytes since the last
      * flush, and whether an event command wrote wallet rows itself (the flush must follow). */
     int64_t *unjournaled;

@@ -60,6 +60,22 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
     return p;
 }
 
+void arena_reset(struct arena *a)
+{
+    struct arena_block *keep = a->head; /* the newest block is the largest */
+    if (!keep)
+        return;
+    struct arena_block *b = keep->next;
+    while (b) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    keep->next = NULL;
+    keep->used = 0;
+    a->total = 0;
+}
+
 void arena_free(struct arena *a)
 {
     struct arena_block *b = a->head;

@@ -31,5 +31,7 @@ void *arena_alloc(struct arena *a, size_t size);
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 /* Frees every block. The arena may be reused after arena_init. */
 void arena_free(struct arena *a);
+/* Takes everything back but keeps the largest block, for an arena refilled over and over. */
+void arena_reset(struct arena *a);
 
 #endif

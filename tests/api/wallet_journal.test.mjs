@@ -53,12 +53,14 @@ before(async () => {
       { from_value: 0, to_value: 100, per_unit_amount: '1', flat_amount: '0' },
       { from_value: 101, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] } },
   ] } }));
-  for (const c of ['hard', 'soft'])
+  for (const c of ['hard', 'soft', 'broke'])
     await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'ai', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
   // hard: 100 EUR granted, and 5 more spent first (priority 1)
   await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'hard', currency: 'EUR', rate_amount: '1', name: 'Main', code: 'main', granted_credits: '100', limit: 'hard' } }));
   const main = await wallet('hard', 'main');
   await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: main.lago_id, granted_credits: '5', name: 'first', priority: 1 } }));
+  // broke: 1 EUR, hard-limited
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'broke', currency: 'EUR', rate_amount: '1', name: 'Broke', code: 'broke', granted_credits: '1', limit: 'hard' } }));
   // soft: 3 EUR of credits and 5 of overdraft
   await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'soft', currency: 'EUR', rate_amount: '1', name: 'Soft', code: 'soft', granted_credits: '3', limit: 'soft', overdraft_credits: '5' } }));
 });
@@ -119,4 +121,20 @@ test('without reads or other commands, the tables catch up once the journal is a
   await new Promise((resolve) => setTimeout(resolve, 1100));
   await send('hard_sub', 'tokens', { tokens: 1000 }); // this commit finds the journal due
   assert.equal(journalRows(), 0);
+});
+
+test('a refused batch puts back what it debited from other customers, pending debits included', async () => {
+  const before = (await wallet('hard', 'main')).balance_cents;
+  await send('hard_sub', 'tokens', { tokens: 1000 }); // pending: 120 cents
+  const refused = await post('/api/v1/events/batch', { events: [
+    { transaction_id: `j${n++}`, external_subscription_id: 'hard_sub', code: 'tokens', properties: { tokens: 2000 } },
+    { transaction_id: `j${n++}`, external_subscription_id: 'broke_sub', code: 'tokens', properties: { tokens: 10000 } }, // 12 EUR
+  ] });
+  assert.equal(refused.status, 402);
+  assert.ok(journalRows() > 0);
+  await t.restart({ kill: true });
+  assert.equal((await wallet('hard', 'main')).balance_cents, before - 120);
+  assert.equal((await wallet('broke', 'broke')).balance_cents, 100);
+  await send('hard_sub', 'tokens', { tokens: 1000 });
+  assert.equal((await wallet('hard', 'main')).balance_cents, before - 240);
 });
