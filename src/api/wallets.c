@@ -774,7 +774,7 @@ static void update(struct request *req, bool by_code)
         goto done;
     struct wallet_update *u = &cmd->as.wallet_update;
     u->wallet = current;
-    u->expected_updated_at = current.updated_at;
+    u->read = current;
     if (!parse_common(req, obj, &u->wallet, &err) ||
         !(u->wallet.terms_json =
               parse_terms(req, obj, current.terms_json, &err, &metric_missing))) {
@@ -901,7 +901,7 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
         goto done;
     const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
     cmd->as.wallet_update.wallet = current;
-    cmd->as.wallet_update.expected_updated_at = current.updated_at;
+    cmd->as.wallet_update.read = current;
     cmd->as.wallet_update.wallet.terms_json = arena_strndup(&req->arena, text, strlen(text));
     api_submit(req, cmd);
 done:

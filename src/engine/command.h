@@ -134,7 +134,9 @@ struct wallet_request {
  * as stale if it changed since. */
 struct wallet_update {
     struct store_wallet wallet;
-    tally_time expected_updated_at;
+    /* The wallet as the request read it, which the update was built on: if another update
+     * changed its terms since, the update is stale (its debits since do not matter). */
+    struct store_wallet read;
 };
 
 /* The outcome of applying one command; the API maps it to an HTTP answer. */

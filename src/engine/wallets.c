@@ -500,6 +500,21 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     return move_credits(st, cmd, cw, live, &req->credits);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether two versions of a wallet have the same terms (what an update may change). */
+static bool same_terms(const struct store_wallet *a, const struct store_wallet *b)
+{
+    return same_text(a->name, b->name) && a->priority == b->priority && a->limit == b->limit &&
+           a->overdraft_limit_cents == b->overdraft_limit_cents &&
+           a->has_expiration_at == b->has_expiration_at &&
+           (!a->has_expiration_at || a->expiration_at == b->expiration_at) &&
+           same_text(a->terms_json, b->terms_json);
+}
+
 static enum command_result apply_update(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {
@@ -509,7 +524,7 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     enum command_result r = live_wallet_of(b, st, cmd, u->wallet.lago_id, &cw, &w);
     if (r != COMMAND_OK)
         return r;
-    if (w->row.updated_at != u->expected_updated_at)
+    if (!same_terms(&w->row, &u->read))
         return COMMAND_STALE;
     struct store_wallet row = w->row; /* balances as the writer has them */
     row.name = u->wallet.name;

@@ -185,3 +185,35 @@ test('a batch the wallet cannot pay in full is refused whole', async () => {
   assertInsufficient(await post('/api/v1/events/batch', batch('b1', 1)), w.lago_id);
   assert.equal(await eventCount('batch'), 5);
 });
+
+test('an update of a wallet in use is not refused as stale because debits changed its balance', async () => {
+  // on the real clock, so every debit moves the wallet's updated_at
+  const real = await startWithOrg();
+  try {
+    const call = async (path, method, body) => {
+      const r = await real.api(path, { method, body });
+      return { status: r.status, body: await r.json() };
+    };
+    const bm = await call('/api/v1/billable_metrics', 'POST', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } });
+    await call('/api/v1/plans', 'POST', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+      charges: [{ billable_metric_id: bm.body.billable_metric.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } });
+    await call('/api/v1/subscriptions', 'POST', { subscription: { external_customer_id: 'busy', plan_code: 'p', external_id: 'busy_sub' } });
+    const w = (await call('/api/v1/wallets', 'POST', { wallet: { external_customer_id: 'busy', currency: 'EUR', rate_amount: '1', name: 'Busy', granted_credits: '1000' } })).body.wallet;
+    // eight clients send 20-event batches until three updates, one after the other, are done
+    let n = 0, updating = true;
+    const clients = Array.from({ length: 8 }, async () => {
+      while (updating) {
+        const r = await call('/api/v1/events/batch', 'POST', { events: Array.from({ length: 20 }, () => ({ transaction_id: `b${n++}`, external_subscription_id: 'busy_sub', code: 'calls' })) });
+        assert.equal(r.status, 200);
+      }
+    });
+    const answers = [];
+    for (const k of [3, 7, 9]) answers.push(await call(`/api/v1/wallets/${w.lago_id}`, 'PUT', { wallet: { name: `Busy ${k}` } }));
+    updating = false;
+    await Promise.all(clients);
+    for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body));
+    const after = (await call(`/api/v1/wallets/${w.lago_id}`, 'GET')).body.wallet;
+    assert.equal(after.balance_cents, 100000 - n);
+    assert.equal(after.name, 'Busy 9');
+  } finally { await real.cleanup(); }
+});
