@@ -103,7 +103,8 @@ if [ -n "$race_build" ]; then
   TALLY_BIN_DIR="$PWD/$race_build" TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
     run_node race tests/api/server.test.mjs tests/api/usage_views.test.mjs \
     tests/api/events_subscriptions.test.mjs tests/api/events_durability.test.mjs \
-    tests/api/idempotency.test.mjs tests/api/wallets_concurrency.test.mjs
+    tests/api/idempotency.test.mjs tests/api/wallets_concurrency.test.mjs \
+    tests/api/wallet_journal.test.mjs
 fi
 
 echo "$passed passed, $failed failed"

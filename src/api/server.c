@@ -247,24 +247,35 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
 
 /* ---- commands --------------------------------------------------------------------------- */
 
+/* Writer thread: hands the request back to its HTTP thread, in `state`. */
+static void resume(struct request *req, enum request_state state)
+{
+    req->state = state;
+    atomic_fetch_sub(&req->api->waiting, 1);
+    MHD_resume_connection(req->conn);
+}
+
+/* Writer thread: the batch holding the command failed: nothing of it was applied. */
+static void answer_store_failed(struct request *req, const char *message)
+{
+    req->status = 500;
+    api_error_render(&req->response, 500, NULL, "store_failed", message);
+    resume(req, REQUEST_ANSWERED);
+}
+
 /* Writer thread: the batch holding the command is durable (or failed). */
 static void command_done(struct command *cmd)
 {
     struct request *req = cmd->owner;
-    struct api *api = req->api;
     if (cmd->result == COMMAND_STORE_FAILED) {
-        req->status = 500;
-        api_error_render(&req->response, 500, NULL, "store_failed",
-                         "the change could not be saved; nothing was applied, retry later");
-    } else {
-        req->status = cmd->http_status;
-        struct buf tmp = req->response;
-        req->response = cmd->response;
-        cmd->response = tmp;
+        answer_store_failed(req, "the change could not be saved; nothing was applied, retry later");
+        return;
     }
-    req->state = REQUEST_ANSWERED;
-    atomic_fetch_sub(&api->waiting, 1);
-    MHD_resume_connection(req->conn);
+    req->status = cmd->http_status;
+    struct buf tmp = req->response;
+    req->response = cmd->response;
+    cmd->response = tmp;
+    resume(req, REQUEST_ANSWERED);
 }
 
 /* Hands the command to the writer, which calls done(cmd) once its batch is durable. */
@@ -345,18 +356,11 @@ static bool read_idempotency_key(struct request *req)
 /* Writer thread: the wallet journal is written out (or the batch failed). */
 static void wallets_synced(struct command *cmd)
 {
-    struct request *req = cmd->owner;
-    struct api *api = req->api;
-    if (cmd->result == COMMAND_STORE_FAILED) {
-        req->status = 500;
-        api_error_render(&req->response, 500, NULL, "store_failed",
-                         "wallet balances could not be brought up to date; retry later");
-        req->state = REQUEST_ANSWERED;
-    } else {
-        req->state = REQUEST_SYNCED;
-    }
-    atomic_fetch_sub(&api->waiting, 1);
-    MHD_resume_connection(req->conn);
+    if (cmd->result == COMMAND_STORE_FAILED)
+        answer_store_failed(cmd->owner,
+                            "wallet balances could not be brought up to date; retry later");
+    else
+        resume(cmd->owner, REQUEST_SYNCED);
 }
 
 static void render_nothing(struct command *cmd)
