@@ -22,8 +22,8 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("authorizations: %d in %.1f s (%.0f/s), non-2xx %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+  io.write(string.format("authorizations: %d in %.1f s (%.0f/s), non-2xx %d, mean %.2f ms, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
     summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    summary.errors.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000))
+    summary.errors.status, latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
 end

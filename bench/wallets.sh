@@ -63,12 +63,13 @@ debited=$(cat "$work/wallets.rate")
 echo "tallyd peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/${pids[-1]}/status)"
 echo "wallet c0 after ingest: $(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers/c0/wallets/prepaid" | grep -o '"consumed_amount_cents":[0-9]*')"
 
-echo "== authorizations (wrk -t1 -c2, bench/authorize.lua) while the same ingest runs again"
-TALLY_KEY=$key wrk -t1 -c2 -d$((DURATION - 2))s -s bench/authorize.lua "$url" | tail -n 1 >"$work/auth.txt" &
+echo "== authorizations (bench/authorize_probe.mjs, 2 connections) while the same ingest runs again"
+node bench/authorize_probe.mjs "$url" "$key" $((DURATION - 2)) 2 >"$work/auth.txt" &
 auth_pid=$!
 ingest wallets-again
 wait "$auth_pid"; cat "$work/auth.txt"
-echo "== authorizations alone (wrk -t1 -c2)"
+echo "== authorizations alone (bench/authorize_probe.mjs, 2 connections; wrk -t1 -c2 for the rate)"
+node bench/authorize_probe.mjs "$url" "$key" "$DURATION" 2
 TALLY_KEY=$key wrk -t1 -c2 -d"${DURATION}s" -s bench/authorize.lua "$url" | tail -n 1
 
 echo "== summary: ingest with real-time debit ${debited} events/s vs ${plain} without wallets: $(awk -v a="$debited" -v b="$plain" 'BEGIN{printf "%.0f%%", 100*a/b}')"

@@ -54,9 +54,13 @@ struct engine {
     struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
     pthread_t thread;
 
-    pthread_mutex_t lock; /* guards the queue and `stopping` */
+    pthread_mutex_t lock; /* guards the queues and `stopping` */
     pthread_cond_t wake;
     struct command *head, *tail;
+    /* Commands someone waits on to go ahead (holds): applied in a group of their own, and the
+     * group being applied when one arrives is cut short and committed (engine_submit). */
+    struct command *urgent_head, *urgent_tail;
+    atomic_bool urgent_waiting;
     bool stopping;
 
     /* Writer-thread state. */
@@ -1297,14 +1301,27 @@ static bool reads_only(const struct command *c)
            c->kind == COMMAND_FEES_ESTIMATE;
 }
 
+/* Commands whose wallet changes wait in memory and the journal (wallet_book.h): usage and
+ * holds, which only debit, hold and release; and reads, which change nothing. */
+static bool defers_wallet_writes(const struct command *c)
+{
+    switch (c->kind) {
+    case COMMAND_EVENTS_INGEST:
+    case COMMAND_AUTHORIZATION_CREATE:
+    case COMMAND_AUTHORIZATION_CAPTURE:
+    case COMMAND_AUTHORIZATION_VOID: return true;
+    default: return reads_only(c);
+    }
+}
+
 static void apply_one(struct engine *e, struct command *cmd)
 {
     struct org_state *org = find_org(e, cmd->org_id);
     cmd->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
-    /* Event commands keep their wallet writes for the group's flush; any other command that
-     * may touch wallets first has them written, outside its own savepoint (a failure there
-     * fails the batch: the transaction holds half a flush). */
-    bool defer = cmd->kind == COMMAND_EVENTS_INGEST || reads_only(cmd);
+    /* Event and hold commands keep their wallet writes for the flush (the group's journal
+     * record meanwhile); any other command that may touch wallets first has them written,
+     * outside its own savepoint (a failure there fails the batch: it holds half a flush). */
+    bool defer = defers_wallet_writes(cmd);
     if (!defer && wallet_book_flush(&e->wallets, e->store, cmd) != COMMAND_OK) {
         e->batch_failed = true;
         cmd->result = COMMAND_STORE_FAILED;
@@ -1510,7 +1527,36 @@ static enum command_result write_wallets(struct engine *e, struct command *last)
     return due ? wallet_book_flush(b, e->store, last) : wallet_book_journal(b, e->store);
 }
 
-static void apply_batch(struct engine *e, struct command *batch, size_t n)
+/* Whether a command goes ahead of the queue: a hold gates a client's request. */
+static bool urgent(const struct command *c)
+{
+    return c->kind == COMMAND_AUTHORIZATION_CREATE;
+}
+
+/* Puts commands not applied back at the head of the queue, in their order. */
+static void requeue(struct engine *e, struct command *first)
+{
+    struct command *last = first;
+    size_t n = 1;
+    while (last->next) {
+        last = last->next;
+        n++;
+    }
+    pthread_mutex_lock(&e->lock);
+    last->next = e->head;
+    e->head = first;
+    if (!e->tail)
+        e->tail = last;
+    atomic_fetch_add(&e->queue_depth, n);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * Applies a group of commands in one transaction and answers them once it is committed. With
+ * `may_cut`, an urgent command arriving meanwhile ends the group at the next command boundary:
+ * what is applied commits, the rest goes back to the queue, behind the urgent ones.
+ */
+static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut)
 {
     batch = answer_reads(e, batch, &n);
     if (!batch)
@@ -1521,12 +1567,23 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n)
                  store_begin(e->store) == STORE_OK;
     struct command *last = batch;
     e->batch_failed = began && !recover_wallets(e, batch);
+    size_t applied = 0;
+    int64_t started = wallclock_monotonic_usec();
     for (struct command *c = batch; c; c = c->next) {
+        if (may_cut && applied > 0 && began && !e->batch_failed &&
+            atomic_load_explicit(&e->urgent_waiting, memory_order_relaxed) &&
+            wallclock_monotonic_usec() - started >= ENGINE_GROUP_CUT_AFTER_USEC) {
+            last->next = NULL;
+            requeue(e, c);
+            n = applied;
+            break;
+        }
         if (began && !e->batch_failed)
             apply_one(e, c);
         else
             c->result = COMMAND_STORE_FAILED;
         last = c;
+        applied++;
     }
     /* The group's deferred wallet writes: journaled, or written out with the last command's
      * ids when due. */
@@ -1609,7 +1666,7 @@ static void sweep_real_clocks(struct engine *e)
         tail = &c->next;
     }
     if (n > 0)
-        apply_batch(e, head, n);
+        apply_batch(e, head, n, false);
     for (size_t i = 0; i < n; i++)
         buf_free(&cmds[i].response);
     arena_free(&arena);
@@ -1622,12 +1679,24 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&e->lock);
         bool sweep_due = false;
-        while (!e->head && !e->stopping && !sweep_due) {
+        while (!e->head && !e->urgent_head && !e->stopping && !sweep_due) {
             tally_time next = last_sweep + ENGINE_SWEEP_INTERVAL_SEC * TIMESTAMP_USEC_PER_SEC;
             struct timespec until = {(time_t)(next / TIMESTAMP_USEC_PER_SEC),
                                      (long)(next % TIMESTAMP_USEC_PER_SEC) * 1000};
             sweep_due = wallclock_now() >= next ||
                         pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
+        }
+        if (e->urgent_head) { /* ahead of everything else, in a group of their own */
+            struct command *batch = e->urgent_head;
+            size_t n = 0;
+            for (struct command *c = batch; c; c = c->next)
+                n++;
+            e->urgent_head = e->urgent_tail = NULL;
+            atomic_store(&e->urgent_waiting, false);
+            atomic_fetch_sub(&e->queue_depth, n);
+            pthread_mutex_unlock(&e->lock);
+            apply_batch(e, batch, n, false);
+            continue;
         }
         if (!e->head && sweep_due && !e->stopping) {
             pthread_mutex_unlock(&e->lock);
@@ -1651,7 +1720,7 @@ static void *writer_main(void *arg)
         last->next = NULL;
         atomic_fetch_sub(&e->queue_depth, n);
         pthread_mutex_unlock(&e->lock);
-        apply_batch(e, batch, n);
+        apply_batch(e, batch, n, true);
     }
     return NULL;
 }
@@ -1721,11 +1790,17 @@ void engine_submit(struct engine *e, struct command *cmd)
     cmd->next = NULL;
     pthread_mutex_lock(&e->lock);
     assert(!e->stopping);
-    if (e->tail)
-        e->tail->next = cmd;
+    struct command **head = &e->head, **tail = &e->tail;
+    if (urgent(cmd)) {
+        head = &e->urgent_head;
+        tail = &e->urgent_tail;
+        atomic_store(&e->urgent_waiting, true);
+    }
+    if (*tail)
+        (*tail)->next = cmd;
     else
-        e->head = cmd;
-    e->tail = cmd;
+        *head = cmd;
+    *tail = cmd;
     atomic_fetch_add(&e->queue_depth, 1);
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);

@@ -23,6 +23,9 @@
 #include "store/store.h"
 
 #define ENGINE_BATCH_MAX 1024
+/* A group is cut short for an urgent command (a hold) once it has been applied this long:
+ * the hold waits at most about this, and ingest commits at most this often for holds. */
+#define ENGINE_GROUP_CUT_AFTER_USEC 0
 #define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
 #define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
 #define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */

@@ -973,7 +973,7 @@ bool wallet_book_pending(const struct wallet_book *b)
  *   version, customer count, then per customer:
  *     org id, customer id, wallet count, debit count,
  *     per wallet: id, pending_at, taken paid, taken free, overdrawn added, given paid, given
- *                 free, overdraft given, move count, then (grant id, cents) per move;
+ *                 free, overdraft given, held cents, move count, then (grant id, cents) each;
  *     per debit:  subscription id, period from, charged cents, charge lago_id length, its bytes
  *                 (padded to 8), funding count, then (kind, wallet id, grant id, cents) each.
  * Every wallet and debit changed since the last flush is in it, so the newest record naming a
@@ -1005,9 +1005,10 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
         const struct live_wallet *w = &cw->wallets[i];
         if (!w->dirty)
             continue;
-        int64_t fields[] = {w->row.id,     w->pending_at,      w->taken_paid,
-                            w->taken_free, w->overdrawn_added, w->given_paid,
-                            w->given_free, w->overdraft_given, (int64_t)w->move_count};
+        int64_t fields[] = {
+            w->row.id,          w->pending_at,         w->taken_paid, w->taken_free,
+            w->overdrawn_added, w->given_paid,         w->given_free, w->overdraft_given,
+            w->row.held_cents,  (int64_t)w->move_count};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
             put(out, fields[k]);
         for (size_t k = 0; k < w->move_count; k++) {
@@ -1125,8 +1126,8 @@ static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
     struct live_wallet *w = cw ? wallet_book_wallet(cw, id) : NULL;
     if (cw && !w)
         r->ok = false; /* nothing else removes a wallet while the journal names it */
-    int64_t fields[7];
-    for (size_t k = 0; k < 7; k++)
+    int64_t fields[8];
+    for (size_t k = 0; k < 8; k++)
         fields[k] = get(r);
     if (w) {
         w->pending_at = fields[0];
@@ -1137,6 +1138,9 @@ static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
         w->given_free = fields[5];
         w->overdraft_given = fields[6];
         w->row.overdrawn_cents += w->overdrawn_added - w->overdraft_given;
+        /* holds are posted as they are made: only the wallet row lags */
+        w->row.held_cents = fields[7];
+        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
         w->dirty = true;
     }
     size_t moves = get_count(r);
@@ -1507,10 +1511,13 @@ enum command_result wallet_book_hold_change(struct store *st, struct command *cm
         ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS, -cents);
     w->row.held_cents += cents;
     w->row.updated_at = cmd->now;
-    if (wallet_book_post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK ||
-        store_wallet_save(st, &w->row) != STORE_OK)
+    if (wallet_book_post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return COMMAND_OK;
+    if (w->book->deferring) { /* held_cents is in the journal, and written by the flush */
+        w->dirty = true;
+        return COMMAND_OK;
+    }
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
@@ -1534,5 +1541,5 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
             return COMMAND_STORE_FAILED;
     }
     a->held_cents = 0;
-    return COMMAND_OK;
+    return !b->deferring || wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }

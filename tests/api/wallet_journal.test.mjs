@@ -138,3 +138,27 @@ test('a refused batch puts back what it debited from other customers, pending de
   await send('hard_sub', 'tokens', { tokens: 1000 });
   assert.equal((await wallet('hard', 'main')).balance_cents, before - 240);
 });
+
+test('holds made and voided while debits wait in the journal survive a SIGKILL, and settle after it', async () => {
+  const before = (await wallet('hard', 'main')).balance_cents;
+  const authorize = async (tokens) => (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'hard_sub', code: 'tokens', properties: { tokens } } }))).authorization;
+  await send('hard_sub', 'tokens', { tokens: 1000 }); // 120 cents, pending
+  const kept = await authorize(5000); // 600 held
+  const voided = await authorize(1000); // 120 held, then released
+  assert.equal(kept.status, 'authorized');
+  assert.equal((await post(`/api/v1/authorizations/${voided.lago_id}/void`, {})).status, 200);
+  assert.ok(journalRows() > 0, 'the holds and the debit were in the journal');
+  await t.restart({ kill: true });
+  let w = await wallet('hard', 'main');
+  assert.equal(w.balance_cents, before - 120);
+  assert.equal(w.ongoing_balance_cents, before - 120 - 600);
+  // the capture debits what the event really costs (2000 tokens: 240) and releases the rest
+  await send('hard_sub', 'tokens', { tokens: 1000 }); // pending again before the capture
+  const captured = await post(`/api/v1/authorizations/${kept.lago_id}/capture`, { authorization: { properties: { tokens: 2000 } } });
+  assert.equal(captured.status, 200, await captured.text());
+  await t.restart({ kill: true });
+  w = await wallet('hard', 'main');
+  assert.equal(w.balance_cents, before - 120 - 120 - 240);
+  assert.equal(w.ongoing_balance_cents, w.balance_cents);
+  assert.equal((await ledger('hard')).get(`${w.lago_id}/customer_held_credits`), 0);
+});

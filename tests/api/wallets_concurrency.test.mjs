@@ -186,6 +186,44 @@ test('a batch the wallet cannot pay in full is refused whole', async () => {
   assert.equal(await eventCount('batch'), 5);
 });
 
+test('holds and events racing on one hard wallet: holds go ahead of event groups, and nothing is overspent', async () => {
+  // 60 credits; 16 clients send single events (1 credit each), 8 clients ask for 3-credit holds
+  // and void every second one; holds cut the groups of events they arrive in
+  const w = await customerWithWallet('racing', { granted_credits: '60', limit: 'hard' });
+  const held = [], voided = [];
+  const events = Array.from({ length: 16 }, async (_, c) => {
+    const out = [];
+    for (let i = 0; i < 6; i++) out.push((await post('/api/v1/events', { event: ev('racing', `race-${c}-${i}`) })).status);
+    return out;
+  });
+  const holds = Array.from({ length: 8 }, async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'racing_sub', code: 'calls', properties: {} } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const a = r.body.authorization;
+      if (a.status !== 'authorized') continue;
+      if (i % 2) {
+        assert.equal((await post(`/api/v1/authorizations/${a.lago_id}/void`, {})).status, 200);
+        voided.push(a);
+      } else {
+        held.push(a);
+      }
+    }
+  });
+  const statuses = (await Promise.all(events)).flat();
+  await Promise.all(holds);
+  for (const s of statuses) assert.ok(s === 200 || s === 402, String(s));
+  const paid = statuses.filter((s) => s === 200).length;
+  const heldCents = held.reduce((a, h) => a + h.amount_cents, 0);
+  const after = await readWallet(w.lago_id);
+  assert.equal(after.balance_cents, 6000 - paid * 100);
+  assert.equal(after.ongoing_balance_cents, after.balance_cents - heldCents);
+  assert.ok(after.ongoing_balance_cents >= 0, `overspent: ${JSON.stringify(after)}`);
+  assert.equal(await eventCount('racing'), paid);
+  const entries = await ledger('racing');
+  assert.equal(total(entries, 'customer_held_credits', 'credit') - total(entries, 'customer_held_credits', 'debit'), heldCents);
+});
+
 test('an update of a wallet in use is not refused as stale because debits changed its balance', async () => {
   // on the real clock, so every debit moves the wallet's updated_at
   const real = await startWithOrg();
