@@ -1,9 +1,14 @@
 /*
- * engine/: the single writer. One thread applies every command, in arrival order, and
+ * engine/: the single writer. One thread applies every command, in arrival order (holds go
+ * ahead, below), and
  * commits them in groups: it takes everything queued (up to ENGINE_BATCH_MAX), applies each
  * inside its own savepoint of one transaction, commits once (one fsync for the group), and
  * only then tells each submitter. Throughput comes from the group, latency from never
  * waiting for a batch to fill.
+ *
+ * Holds have a queue of their own, taken first: one that arrives while a group is applied
+ * cuts the group short at the next command boundary, so a hold waits for one command and a
+ * commit rather than for a group of event batches.
  *
  * Because only this thread mutates state, nothing it owns needs a lock, and the order of
  * commands is the order of the log. Time is an input: each command is applied at its
@@ -23,8 +28,10 @@
 #include "store/store.h"
 
 #define ENGINE_BATCH_MAX 1024
-/* A group is cut short for an urgent command (a hold) once it has been applied this long:
- * the hold waits at most about this, and ingest commits at most this often for holds. */
+/* A group is cut short for a hold once it has been applied this long (0: at the next command
+ * boundary). Measured with bench/wallets.sh, holds from 2 clients while ingesting: 2 ms gave
+ * holds p50 4.2 ms, p99 20.5 ms, ingest 131k events/s; 0 gave p50 2.2 ms, p99 14.7 ms, ingest
+ * 104k. A client waiting on a hold is waiting to serve a request: 0. */
 #define ENGINE_GROUP_CUT_AFTER_USEC 0
 #define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
 #define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
