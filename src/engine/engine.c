@@ -76,9 +76,8 @@ struct engine {
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
-    bool recover_wallets;       /* the book was dropped: the journal goes back in before a batch */
-    int64_t journal_since_usec; /* when the journal's first record since a flush was written */
-    bool batch_failed;          /* a wallet flush failed: the batch must not commit */
+    bool recover_wallets; /* the book was dropped: the journal goes back in before a batch */
+    bool batch_failed;    /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     /* Identities added since the last commit, to take back out if it fails (memory never
@@ -1511,20 +1510,17 @@ static bool recover_wallets(struct engine *e, struct command *first)
 }
 
 /*
- * Before an event group's COMMIT: the wallets it debited are recorded in the journal, or
- * written out (with everything the journal holds) when the journal is due: old, large, or
- * ended by a direct write (wallet_book.h).
+ * Before an event group's COMMIT: the wallets it debited are recorded in the journal (and the
+ * customers pending longest written out), or everything is written out when the journal is
+ * large or was ended by a direct write (wallet_book.h).
  */
 static enum command_result write_wallets(struct engine *e, struct command *last)
 {
     struct wallet_book *b = &e->wallets;
-    int64_t now = wallclock_monotonic_usec();
-    if (b->journal_records == 0)
-        e->journal_since_usec = now;
-    bool due = b->must_flush || b->journal_bytes >= WALLET_JOURNAL_BYTES_MAX ||
-               b->dirty_count >= WALLET_JOURNAL_CUSTOMERS_MAX ||
-               now - e->journal_since_usec >= WALLET_JOURNAL_AGE_MAX_USEC;
-    return due ? wallet_book_flush(b, e->store, last) : wallet_book_journal(b, e->store);
+    bool all_due = b->must_flush || b->journal_bytes >= WALLET_JOURNAL_BYTES_MAX ||
+                   b->dirty_count >= WALLET_JOURNAL_CUSTOMERS_MAX;
+    return all_due ? wallet_book_flush(b, e->store, last)
+                   : wallet_book_journal(b, e->store, last, wallclock_monotonic_usec());
 }
 
 /* Whether a command goes ahead of the queue: a hold gates a client's request. */

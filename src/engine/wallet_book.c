@@ -133,6 +133,7 @@ void wallet_book_clear(struct wallet_book *b)
     b->touched_count = b->touched_mark = 0;
     b->dirty_count = 0;
     b->unjournaled_count = 0;
+    b->record_head = b->record_count = 0;
     b->journal_records = 0;
     b->journal_bytes = 0;
     b->must_flush = false;
@@ -147,6 +148,7 @@ void wallet_book_free(struct wallet_book *b)
     free(b->touched);
     free(b->dirty);
     free(b->unjournaled);
+    free(b->records);
     free(b->snapshots);
     arena_free(&b->snapshot_arena);
     free(b->org_balances);
@@ -944,6 +946,7 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
         if (!cw)
             continue; /* dropped: nothing of it is ahead of the store */
         cw->dirty = false;
+        cw->journal_first = 0;
         enum command_result r = wallet_book_flush_customer(st, cmd, cw);
         if (r != COMMAND_OK)
             return r;
@@ -957,6 +960,7 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
     b->unjournaled_count = 0;
     if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    b->record_head = b->record_count = 0;
     b->journal_records = 0;
     b->journal_bytes = 0;
     b->must_flush = false;
@@ -976,10 +980,12 @@ bool wallet_book_pending(const struct wallet_book *b)
  *                 free, overdraft given, held cents, move count, then (grant id, cents) each;
  *     per debit:  subscription id, period from, charged cents, charge lago_id length, its bytes
  *                 (padded to 8), funding count, then (kind, wallet id, grant id, cents) each.
- * Every wallet and debit changed since the last flush is in it, so the newest record naming a
- * customer is all that customer's pending state.
+ * Every wallet and debit changed since the customer's last flush is in it, so the newest record
+ * naming a customer is all that customer's pending state. A customer written out by the commit
+ * is named with a wallet count of -1 (and no debits): the tables hold all of it.
  */
 #define JOURNAL_VERSION 1
+#define JOURNAL_WRITTEN_OUT (-1)
 #define JOURNAL_TEXT_MAX 256 /* a charge's lago_id, and then some */
 
 static void put(struct buf *out, int64_t v)
@@ -1039,32 +1045,118 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
     }
 }
 
-enum command_result wallet_book_journal(struct wallet_book *b, struct store *st)
+/* A customer the commit writes out, named in its record so recovery skips its older ones. */
+static void journal_written_out(struct buf *out, const struct customer_wallets *cw)
 {
-    if (b->unjournaled_count > 0) {
+    put(out, cw->org_id);
+    put(out, cw->customer_id);
+    put(out, JOURNAL_WRITTEN_OUT);
+    put(out, 0);
+}
+
+/* Writes out the customers pending longest; returns how many (a prefix of b->dirty), or -1. */
+static long write_out_oldest(struct wallet_book *b, struct store *st, struct command *cmd,
+                             int64_t now_usec)
+{
+    size_t n = 0;
+    while (n < b->dirty_count && n < WALLET_JOURNAL_FLUSH_PER_COMMIT) {
+        struct customer_wallets *cw = book_find(b, b->dirty[n]);
+        assert(cw && cw->dirty);
+        if (cw->journal_first == 0 || now_usec - cw->dirty_since_usec < WALLET_JOURNAL_AGE_MAX_USEC)
+            break; /* the list is in the order they became dirty: the rest are younger */
+        cw->dirty = false;
+        cw->journal_first = 0;
+        if (wallet_book_flush_customer(st, cmd, cw) != COMMAND_OK)
+            return -1;
+        n++;
+    }
+    return (long)n;
+}
+
+/* Drops the stored records that no pending customer needs any more. */
+static enum store_status drop_needless_records(struct wallet_book *b, struct store *st,
+                                               int64_t newest)
+{
+    int64_t keep_from = newest + 1;
+    if (b->dirty_count > 0) {
+        struct customer_wallets *head = book_find(b, b->dirty[0]);
+        assert(head && head->journal_first > 0);
+        keep_from = head->journal_first;
+    }
+    if (b->record_head == b->record_count || b->records[b->record_head].id >= keep_from)
+        return STORE_OK;
+    if (store_wallet_journal_drop_before(st, keep_from) != STORE_OK)
+        return STORE_ERROR;
+    while (b->record_head < b->record_count && b->records[b->record_head].id < keep_from) {
+        b->journal_bytes -= b->records[b->record_head].bytes;
+        b->record_head++;
+    }
+    if (b->record_head == b->record_count)
+        b->record_head = b->record_count = 0;
+    b->journal_records = (int64_t)(b->record_count - b->record_head);
+    return STORE_OK;
+}
+
+enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, int64_t now_usec)
+{
+    long written_out = write_out_oldest(b, st, cmd, now_usec);
+    if (written_out < 0)
+        return COMMAND_STORE_FAILED;
+    size_t entries = (size_t)written_out;
+    for (size_t i = 0; i < b->unjournaled_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+        entries += cw && cw->dirty;
+    }
+    if (entries > 0) {
         struct buf record;
         buf_init(&record);
         put(&record, JOURNAL_VERSION);
-        put(&record, (int64_t)b->unjournaled_count);
+        put(&record, (int64_t)entries);
+        for (long i = 0; i < written_out; i++)
+            journal_written_out(&record, book_find(b, b->dirty[i]));
         for (size_t i = 0; i < b->unjournaled_count; i++) {
             struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
-            assert(cw && cw->dirty); /* only a flush takes a pending customer out */
+            if (!cw || !cw->dirty)
+                continue; /* written out above */
             journal_customer(&record, cw);
-            cw->unjournaled = false;
 #ifdef TALLY_CHECK_INVARIANTS
             for (size_t k = 0; k < cw->wallet_count; k++)
                 check_wallet(st, &cw->wallets[k]);
 #endif
         }
-        b->unjournaled_count = 0;
+        int64_t id = 0;
         bool ok = !buf_failed(&record) &&
-                  store_wallet_journal_append(st, record.data, record.len) == STORE_OK;
-        b->journal_records++;
-        b->journal_bytes += record.len;
+                  vec_room((void **)&b->records, &b->record_cap, b->record_count,
+                           sizeof *b->records, 64) &&
+                  store_wallet_journal_append(st, record.data, record.len, &id) == STORE_OK;
+        if (ok) {
+            b->records[b->record_count++] = (struct journal_record){id, record.len};
+            b->journal_records = (int64_t)(b->record_count - b->record_head);
+            b->journal_bytes += record.len;
+        }
         buf_free(&record);
         if (!ok)
             return COMMAND_STORE_FAILED;
+        for (size_t i = 0; i < b->unjournaled_count; i++) {
+            struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+            if (cw && cw->dirty && cw->journal_first == 0) {
+                cw->journal_first = id;
+                cw->dirty_since_usec = now_usec;
+            }
+        }
+        memmove(b->dirty, b->dirty + written_out,
+                (b->dirty_count - (size_t)written_out) * sizeof *b->dirty);
+        b->dirty_count -= (size_t)written_out;
+        if (drop_needless_records(b, st, id) != STORE_OK)
+            return COMMAND_STORE_FAILED;
     }
+    for (size_t i = 0; i < b->unjournaled_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+        if (cw)
+            cw->unjournaled = false;
+    }
+    b->unjournaled_count = 0;
     return store_org_balances(b, st);
 }
 
@@ -1088,13 +1180,17 @@ static int64_t get(struct journal_reader *r)
     return (int64_t)v;
 }
 
-/* A count read from the record, sane for what remains of it (each item at least 8 bytes). */
-static size_t get_count(struct journal_reader *r)
+/* A count from the record, sane for what remains of it (each item at least 8 bytes). */
+static size_t checked_count(struct journal_reader *r, int64_t n)
 {
-    int64_t n = get(r);
     if (n < 0 || n > (r->end - r->at) / 8)
         r->ok = false;
     return r->ok ? (size_t)n : 0;
+}
+
+static size_t get_count(struct journal_reader *r)
+{
+    return checked_count(r, get(r));
 }
 
 struct recovery {
@@ -1203,9 +1299,18 @@ static bool recover_record(const void *data, size_t len, void *ctx)
     size_t customers = get_count(&r);
     for (size_t i = 0; i < customers && r.ok; i++) {
         int64_t org_id = get(&r), customer_id = get(&r);
-        size_t wallets = get_count(&r), debits = get_count(&r);
+        int64_t wallet_field = get(&r);
+        bool seen = book_find(rc->book, customer_id) != NULL;
+        if (wallet_field == JOURNAL_WRITTEN_OUT) {
+            /* its tables are up to date: loaded as they are, its older records skipped */
+            if (get(&r) != 0 ||
+                (!seen && r.ok && !wallet_book_customer(rc->book, rc->st, org_id, customer_id)))
+                return false;
+            continue;
+        }
+        size_t wallets = checked_count(&r, wallet_field), debits = get_count(&r);
         struct customer_wallets *cw = NULL;
-        if (r.ok && !book_find(rc->book, customer_id)) {
+        if (r.ok && !seen) {
             cw = wallet_book_customer(rc->book, rc->st, org_id, customer_id);
             if (!cw || !wallet_book_mark_dirty(rc->book, cw))
                 return false;
@@ -1232,7 +1337,7 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
     struct recovery rc = {b, st, cmd};
     if (store_wallet_journal_each(store_conn(st), recover_record, &rc) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    b->journal_records = records;
+    b->journal_records = records; /* so the flush empties the table */
     return wallet_book_flush(b, st, cmd);
 }
 

@@ -49,11 +49,18 @@ struct funding {
     int64_t cents;
 };
 
-/* When the journal is written out (wallet_book_flush) at the latest: its age, its size, the
- * customers it keeps pending in memory. Recovery reads at most this much back. */
+/* A customer's journaled changes are written out once they are this old, at most this many
+ * customers a commit (so no commit stalls on all of them); the whole journal is written out
+ * when it is this large or keeps this many customers pending. Recovery reads at most that. */
 #define WALLET_JOURNAL_AGE_MAX_USEC INT64_C(1000000)
+#define WALLET_JOURNAL_FLUSH_PER_COMMIT 128
 #define WALLET_JOURNAL_BYTES_MAX ((size_t)64 << 20)
 #define WALLET_JOURNAL_CUSTOMERS_MAX 100000
+
+struct journal_record {
+    int64_t id;
+    size_t bytes;
+};
 
 #define FUNDING_TEXT_MAX 64 /* one funding as text: "g:<wallet>:<grant>:<cents>;" */
 
@@ -113,9 +120,11 @@ struct live_wallet {
 
 struct customer_wallets {
     int64_t org_id, customer_id;
-    uint64_t touched_in; /* the book's command number that last touched it */
-    bool dirty;          /* in the book's dirty list: changes wait for wallet_book_flush */
-    bool unjournaled;    /* in the book's unjournaled list: changed since the last record */
+    uint64_t touched_in;      /* the book's command number that last touched it */
+    bool dirty;               /* in the book's dirty list: changes wait for wallet_book_flush */
+    bool unjournaled;         /* in the book's unjournaled list: changed since the last record */
+    int64_t dirty_since_usec; /* when it became dirty (the writer's monotonic clock) */
+    int64_t journal_first;    /* the first journal record naming it since then, 0: none */
     struct live_wallet *wallets;
     size_t wallet_count;
     struct charge_debit *debits; /* malloc'd */
@@ -166,11 +175,15 @@ struct wallet_book {
     struct customer_snapshot *snapshots;
     size_t snapshot_count, snapshot_cap;
     struct arena snapshot_arena; /* the snapshots' arrays, taken back when the command stood */
-    /* The journal: customers changed since its last record, records and bytes since the last
-     * flush, and whether an event command wrote wallet rows itself (the flush must follow). */
+    /* The journal: customers changed since its last record; its records still stored (id and
+     * size, oldest first) and their bytes; whether an event command wrote wallet rows itself
+     * (a full flush must follow). `dirty` is in the order customers became dirty, so its head
+     * is the customer waiting longest, and the oldest record any pending customer needs. */
     int64_t *unjournaled;
     size_t unjournaled_count, unjournaled_cap;
-    int64_t journal_records;
+    struct journal_record *records;
+    size_t record_head, record_count, record_cap;
+    int64_t journal_records; /* records stored: record_count - record_head */
     size_t journal_bytes;
     bool must_flush;
     /* The organizations' ledger balances, as the postings written so far left them (put back
@@ -201,11 +214,14 @@ void wallet_book_committed(struct wallet_book *b);
  */
 enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd);
 /*
- * Instead of the flush, before an event group's COMMIT: one journal record of the customers
- * changed since the last record, and the organizations' ledger balances. A failure fails the
- * batch.
+ * Instead of the flush, before an event group's COMMIT (now_usec: the writer's monotonic
+ * clock): writes out the customers pending longest (WALLET_JOURNAL_AGE_MAX_USEC, at most
+ * WALLET_JOURNAL_FLUSH_PER_COMMIT), then one journal record of the customers changed since the
+ * last record and of those written out, drops the records no pending customer needs, and
+ * stores the organizations' ledger balances. Ids from cmd. A failure fails the batch.
  */
-enum command_result wallet_book_journal(struct wallet_book *b, struct store *st);
+enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, int64_t now_usec);
 /* Whether changes wait in memory and the journal for a flush. */
 bool wallet_book_pending(const struct wallet_book *b);
 /*

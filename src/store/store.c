@@ -408,6 +408,7 @@ enum stmt_id {
     STMT_WALLETS_DUE,
     STMT_JOURNAL_APPEND,
     STMT_JOURNAL_CLEAR,
+    STMT_JOURNAL_DROP_BEFORE,
     STMT_JOURNAL_COUNT,
     STMT_JOURNAL_NEWEST_FIRST,
     STMT_COUNT
@@ -822,6 +823,7 @@ static const char *const sql[STMT_COUNT] = {
         " AND w.org_id = ?3 ORDER BY w.expiration_at LIMIT ?2",
     [STMT_JOURNAL_APPEND] = "INSERT INTO wallet_journal(data) VALUES (?1)",
     [STMT_JOURNAL_CLEAR] = "DELETE FROM wallet_journal",
+    [STMT_JOURNAL_DROP_BEFORE] = "DELETE FROM wallet_journal WHERE id < ?1",
     [STMT_JOURNAL_COUNT] = "SELECT COUNT(*) FROM wallet_journal",
     [STMT_JOURNAL_NEWEST_FIRST] = "SELECT data FROM wallet_journal ORDER BY id DESC",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
@@ -3087,12 +3089,25 @@ enum store_status store_wallet_save_balances(struct store *st, const struct stor
 
 /* ---- the wallet journal --------------------------------------------------------------------- */
 
-enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len)
+enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len,
+                                              int64_t *id)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_JOURNAL_APPEND);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_blob64(s, 1, data, len, SQLITE_STATIC);
+    if (step_done(s) != STORE_OK)
+        return STORE_ERROR;
+    *id = sqlite3_last_insert_rowid(st->conn.db);
+    return STORE_OK;
+}
+
+enum store_status store_wallet_journal_drop_before(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_JOURNAL_DROP_BEFORE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
     return step_done(s);
 }
 

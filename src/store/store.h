@@ -626,8 +626,11 @@ enum store_status store_wallet_transaction_set_state(struct store *st,
  * debits changed that the wallet tables do not hold yet. Emptied when they are written out.
  * Writer only; each_ reads newest first, data valid until fn returns.
  */
-enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len);
+enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len,
+                                              int64_t *id);
 enum store_status store_wallet_journal_clear(struct store *st);
+/* Drops the records before `id` (their customers' tables caught up). */
+enum store_status store_wallet_journal_drop_before(struct store *st, int64_t id);
 enum store_status store_wallet_journal_count(struct store_conn *c, int64_t *count);
 enum store_status store_wallet_journal_each(struct store_conn *c,
                                             bool (*fn)(const void *data, size_t len, void *ctx),

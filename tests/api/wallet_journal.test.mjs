@@ -162,3 +162,24 @@ test('holds made and voided while debits wait in the journal survive a SIGKILL, 
   assert.equal(w.ongoing_balance_cents, w.balance_cents);
   assert.equal((await ledger('hard')).get(`${w.lago_id}/customer_held_credits`), 0);
 });
+
+test('customers written out a few at a time: recovery takes what the tables hold for them, and the journal for the rest', async () => {
+  // 130 customers debited by two commits (100, then 30); a second later the next commit writes
+  // out 128 of them (WALLET_JOURNAL_FLUSH_PER_COMMIT) and names them in its record; the 2 left
+  // keep the second record alive, which also names 28 written out: recovery must not apply
+  // their entries there on top of the tables again
+  const customers = Array.from({ length: 130 }, (_, i) => `m${i}`);
+  for (const c of customers) {
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'ai', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+    await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'EUR', rate_amount: '1', name: 'M', code: 'm', granted_credits: '10' } }));
+  }
+  const batch = async (list) => assert.equal((await post('/api/v1/events/batch', { events: list.map((c) => ({ transaction_id: `j${n++}`, external_subscription_id: `${c}_sub`, code: 'tokens', properties: { tokens: 1000 } })) })).status, 200);
+  await batch(customers.slice(0, 100));
+  await batch(customers.slice(100));
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await send('hard_sub', 'tokens', { tokens: 100 }); // this commit writes out 128 of them
+  // the record of the 30 stays (2 of them still need it) beside the new one
+  assert.equal(journalRows(), 2);
+  await t.restart({ kill: true });
+  for (const c of customers) assert.equal((await wallet(c, 'm')).balance_cents, 1000 - 120, c);
+});
