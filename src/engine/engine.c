@@ -1523,6 +1523,17 @@ static enum command_result write_wallets(struct engine *e, struct command *last)
                    : wallet_book_journal(b, e->store, last, wallclock_monotonic_usec());
 }
 
+/* The writer's own commands (the clock's sweeps, the write-out at stop): nobody waits. */
+static void own_render(struct command *cmd)
+{
+    cmd->http_status = 200;
+}
+
+static void own_done(struct command *cmd)
+{
+    (void)cmd;
+}
+
 /* Whether a command goes ahead of the queue: a hold gates a client's request. */
 static bool urgent(const struct command *c)
 {
@@ -1604,7 +1615,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     e->txid_count = 0;
     e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
-    if (batch->kind != COMMAND_SWEEP) /* the clock's own work is not a client's command */
+    if (batch->done != own_done) /* the writer's own work is not a client's command */
         count_batch(e, n);
     if (e->reload_orgs)
         load_orgs(e); /* or at the next batch, which will not start without it */
@@ -1618,16 +1629,6 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         c->done(c);
         c = next;
     }
-}
-
-static void sweep_render(struct command *cmd)
-{
-    cmd->http_status = 200;
-}
-
-static void sweep_done(struct command *cmd)
-{
-    (void)cmd;
 }
 
 /*
@@ -1652,8 +1653,8 @@ static void sweep_real_clocks(struct engine *e)
         *c = (struct command){.kind = COMMAND_SWEEP,
                               .org_id = e->orgs[i].org_id,
                               .arena = &arena,
-                              .render = sweep_render,
-                              .done = sweep_done};
+                              .render = own_render,
+                              .done = own_done};
         /* its ids come from what it is (organization, instant) under the engine's secret */
         int64_t what[2] = {e->orgs[i].org_id, now};
         struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
@@ -1665,6 +1666,26 @@ static void sweep_real_clocks(struct engine *e)
         apply_batch(e, head, n, false);
     for (size_t i = 0; i < n; i++)
         buf_free(&cmds[i].response);
+    arena_free(&arena);
+}
+
+/*
+ * On a clean stop, the wallet journal is written out (one COMMAND_WALLETS_SYNC of the writer's
+ * own), so the next start has nothing to recover. A crash leaves it to recovery.
+ */
+static void write_out_on_stop(struct engine *e)
+{
+    if (!wallet_book_pending(&e->wallets))
+        return;
+    struct arena arena;
+    arena_init(&arena);
+    struct command cmd = {
+        .kind = COMMAND_WALLETS_SYNC, .arena = &arena, .render = own_render, .done = own_done};
+    int64_t what[2] = {0, wallclock_now()};
+    struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
+    memcpy(cmd.id_seed, &seed, sizeof cmd.id_seed);
+    apply_batch(e, &cmd, 1, false);
+    buf_free(&cmd.response);
     arena_free(&arena);
 }
 
@@ -1702,6 +1723,7 @@ static void *writer_main(void *arg)
         }
         if (!e->head) {
             pthread_mutex_unlock(&e->lock);
+            write_out_on_stop(e);
             break;
         }
         struct command *batch = e->head, *last = batch;

@@ -99,6 +99,14 @@ test('debits waiting in the journal survive a SIGKILL: balances, grants, overdra
   assert.equal((await wallet('hard', 'main')).balance_cents, 4260 - 2400);
 });
 
+test('a clean stop writes the journal out: the next start has nothing to recover', async () => {
+  const before = (await wallet('hard', 'main')).balance_cents;
+  await send('hard_sub', 'tokens', { tokens: 1000 });
+  assert.ok(journalRows() > 0);
+  await t.restart({ between: () => assert.equal(journalRows(), 0) });
+  assert.equal((await wallet('hard', 'main')).balance_cents, before - 120);
+});
+
 test('a read of wallet state writes the journal out first, and shows every acknowledged debit', async () => {
   const before = (await wallet('hard', 'main')).balance_cents;
   await send('hard_sub', 'tokens', { tokens: 1000 });
