@@ -973,27 +973,36 @@ bool wallet_book_pending(const struct wallet_book *b)
 }
 
 /*
- * A journal record, in little-endian 64-bit integers:
+ * A journal record, every integer a zigzag LEB128 varint (most are small: a record is about a
+ * hundred bytes a customer):
  *   version, customer count, then per customer:
  *     org id, customer id, wallet count, debit count,
  *     per wallet: id, pending_at, taken paid, taken free, overdrawn added, given paid, given
  *                 free, overdraft given, held cents, move count, then (grant id, cents) each;
- *     per debit:  subscription id, period from, charged cents, charge lago_id length, its bytes
- *                 (padded to 8), funding count, then (kind, wallet id, grant id, cents) each.
+ *     per debit:  subscription id, period from, charged cents, charge lago_id length, its
+ *                 bytes, funding count, then (kind, wallet id, grant id, cents) each.
  * Every wallet and debit changed since the customer's last flush is in it, so the newest record
  * naming a customer is all that customer's pending state. A customer written out by the commit
  * is named with a wallet count of -1 (and no debits): the tables hold all of it.
  */
-#define JOURNAL_VERSION 1
+#define JOURNAL_VERSION 2
 #define JOURNAL_WRITTEN_OUT (-1)
 #define JOURNAL_TEXT_MAX 256 /* a charge's lago_id, and then some */
 
+#define VARINT_MAX 10 /* bytes of a 64-bit varint */
+
 static void put(struct buf *out, int64_t v)
 {
-    uint8_t bytes[8];
-    for (int i = 0; i < 8; i++)
-        bytes[i] = (uint8_t)((uint64_t)v >> (8 * i));
-    buf_append(out, bytes, sizeof bytes);
+    uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* small magnitudes, small codes */
+    uint8_t bytes[VARINT_MAX];
+    size_t n = 0;
+    do {
+        bytes[n] = (uint8_t)(z & 0x7f);
+        z >>= 7;
+        bytes[n] |= z ? 0x80 : 0;
+        n++;
+    } while (z);
+    buf_append(out, bytes, n);
 }
 
 static void journal_customer(struct buf *out, const struct customer_wallets *cw)
@@ -1031,9 +1040,7 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
         put(out, d->period_from);
         put(out, d->charged_cents);
         put(out, (int64_t)len);
-        static const char zeros[8];
         buf_append(out, d->charge_lago_id, len);
-        buf_append(out, zeros, (8 - len % 8) % 8);
         put(out, (int64_t)d->funding_count);
         for (size_t k = 0; k < d->funding_count; k++) {
             const struct funding *f = &d->fundings[k];
@@ -1169,21 +1176,24 @@ struct journal_reader {
 
 static int64_t get(struct journal_reader *r)
 {
-    if (!r->ok || r->end - r->at < 8) {
-        r->ok = false;
-        return 0;
+    uint64_t z = 0;
+    for (int shift = 0; r->ok; shift += 7) {
+        if (r->at == r->end || shift >= 7 * VARINT_MAX) {
+            r->ok = false;
+            break;
+        }
+        uint8_t byte = *r->at++;
+        z |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->at[i] << (8 * i);
-    r->at += 8;
-    return (int64_t)v;
+    return 0;
 }
 
-/* A count from the record, sane for what remains of it (each item at least 8 bytes). */
+/* A count from the record, sane for what remains of it (each item at least a byte). */
 static size_t checked_count(struct journal_reader *r, int64_t n)
 {
-    if (n < 0 || n > (r->end - r->at) / 8)
+    if (n < 0 || n > r->end - r->at)
         r->ok = false;
     return r->ok ? (size_t)n : 0;
 }
@@ -1262,12 +1272,12 @@ static bool recover_debit(struct journal_reader *r, struct customer_wallets *cw)
 {
     int64_t subscription_id = get(r), period_from = get(r), charged = get(r);
     int64_t len = get(r);
-    if (!r->ok || len <= 0 || len >= JOURNAL_TEXT_MAX || r->end - r->at < (len + 7) / 8 * 8)
+    if (!r->ok || len <= 0 || len >= JOURNAL_TEXT_MAX || r->end - r->at < len)
         return r->ok = false;
     char charge_lago_id[JOURNAL_TEXT_MAX];
     memcpy(charge_lago_id, r->at, (size_t)len);
     charge_lago_id[len] = '\0';
-    r->at += (len + 7) / 8 * 8;
+    r->at += len;
     struct charge_debit *d = NULL;
     if (cw) {
         d = wallet_book_find_debit(cw, subscription_id, charge_lago_id);
