@@ -133,7 +133,7 @@ void wallet_book_clear(struct wallet_book *b)
     b->touched_count = b->touched_mark = 0;
     b->dirty_count = 0;
     b->unjournaled_count = 0;
-    b->record_head = b->record_count = 0;
+    b->record_count = 0;
     b->journal_records = 0;
     b->journal_bytes = 0;
     b->must_flush = false;
@@ -960,7 +960,7 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
     b->unjournaled_count = 0;
     if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    b->record_head = b->record_count = 0;
+    b->record_count = 0;
     b->journal_records = 0;
     b->journal_bytes = 0;
     b->must_flush = false;
@@ -1090,17 +1090,16 @@ static enum store_status drop_needless_records(struct wallet_book *b, struct sto
         assert(head && head->journal_first > 0);
         keep_from = head->journal_first;
     }
-    if (b->record_head == b->record_count || b->records[b->record_head].id >= keep_from)
+    size_t needless = 0;
+    while (needless < b->record_count && b->records[needless].id < keep_from)
+        b->journal_bytes -= b->records[needless++].bytes;
+    if (needless == 0)
         return STORE_OK;
     if (store_wallet_journal_drop_before(st, keep_from) != STORE_OK)
         return STORE_ERROR;
-    while (b->record_head < b->record_count && b->records[b->record_head].id < keep_from) {
-        b->journal_bytes -= b->records[b->record_head].bytes;
-        b->record_head++;
-    }
-    if (b->record_head == b->record_count)
-        b->record_head = b->record_count = 0;
-    b->journal_records = (int64_t)(b->record_count - b->record_head);
+    b->record_count -= needless;
+    memmove(b->records, b->records + needless, b->record_count * sizeof *b->records);
+    b->journal_records = (int64_t)b->record_count;
     return STORE_OK;
 }
 
@@ -1139,7 +1138,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
                   store_wallet_journal_append(st, record.data, record.len, &id) == STORE_OK;
         if (ok) {
             b->records[b->record_count++] = (struct journal_record){id, record.len};
-            b->journal_records = (int64_t)(b->record_count - b->record_head);
+            b->journal_records = (int64_t)b->record_count;
             b->journal_bytes += record.len;
         }
         buf_free(&record);

@@ -182,8 +182,8 @@ struct wallet_book {
     int64_t *unjournaled;
     size_t unjournaled_count, unjournaled_cap;
     struct journal_record *records;
-    size_t record_head, record_count, record_cap;
-    int64_t journal_records; /* records stored: record_count - record_head */
+    size_t record_count, record_cap;
+    int64_t journal_records; /* records stored (after a crash: before recovery knew them) */
     size_t journal_bytes;
     bool must_flush;
     /* The organizations' ledger balances, as the postings written so far left them (put back
