@@ -1540,6 +1540,21 @@ static bool urgent(const struct command *c)
     return c->kind == COMMAND_AUTHORIZATION_CREATE;
 }
 
+/* Takes the holds waiting (the whole list, in order; NULL if another took them first). */
+static struct command *take_urgent(struct engine *e, size_t *count)
+{
+    pthread_mutex_lock(&e->lock);
+    struct command *list = e->urgent_head;
+    *count = 0;
+    for (struct command *c = list; c; c = c->next)
+        (*count)++;
+    e->urgent_head = e->urgent_tail = NULL;
+    atomic_store(&e->urgent_waiting, false);
+    atomic_fetch_sub(&e->queue_depth, *count);
+    pthread_mutex_unlock(&e->lock);
+    return list;
+}
+
 /* Puts commands not applied back at the head of the queue, in their order. */
 static void requeue(struct engine *e, struct command *first)
 {
@@ -1560,8 +1575,8 @@ static void requeue(struct engine *e, struct command *first)
 
 /*
  * Applies a group of commands in one transaction and answers them once it is committed. With
- * `may_cut`, an urgent command arriving meanwhile ends the group at the next command boundary:
- * what is applied commits, the rest goes back to the queue, behind the urgent ones.
+ * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
+ * waiting are applied last and share the group's commit; the rest goes back to the queue.
  */
 static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut)
 {
@@ -1580,10 +1595,14 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         if (may_cut && applied > 0 && began && !e->batch_failed &&
             atomic_load_explicit(&e->urgent_waiting, memory_order_relaxed) &&
             wallclock_monotonic_usec() - started >= ENGINE_GROUP_CUT_AFTER_USEC) {
-            last->next = NULL;
+            /* the rest waits; the holds end this group and share its commit */
             requeue(e, c);
-            n = applied;
-            break;
+            size_t urgent_count;
+            last->next = take_urgent(e, &urgent_count);
+            n = applied + urgent_count;
+            may_cut = false;
+            c = last; /* the loop goes on with the holds */
+            continue;
         }
         if (began && !e->batch_failed)
             apply_one(e, c);
@@ -1704,15 +1723,11 @@ static void *writer_main(void *arg)
                         pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
         }
         if (e->urgent_head) { /* ahead of everything else, in a group of their own */
-            struct command *batch = e->urgent_head;
-            size_t n = 0;
-            for (struct command *c = batch; c; c = c->next)
-                n++;
-            e->urgent_head = e->urgent_tail = NULL;
-            atomic_store(&e->urgent_waiting, false);
-            atomic_fetch_sub(&e->queue_depth, n);
             pthread_mutex_unlock(&e->lock);
-            apply_batch(e, batch, n, false);
+            size_t n;
+            struct command *batch = take_urgent(e, &n);
+            if (batch)
+                apply_batch(e, batch, n, false);
             continue;
         }
         if (!e->head && sweep_due && !e->stopping) {
