@@ -13,8 +13,8 @@
  * disarmed until the ongoing balance rises above the threshold again), in the same command as
  * what made the balance fall, so the top-up is there in the answer that follows.
  */
-enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
-                                                 struct customer_wallets *cw)
+static enum command_result fire_thresholds(struct store *st, struct command *cmd,
+                                           struct customer_wallets *cw)
 {
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
@@ -171,8 +171,8 @@ static enum command_result expire_due_grants(struct store *st, struct command *c
 }
 
 /* Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. */
-enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
-                                                  struct customer_wallets *cw)
+static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
+                                            struct customer_wallets *cw)
 {
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
@@ -202,6 +202,35 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
             return r;
     }
     return COMMAND_OK;
+}
+
+/*
+ * What the clock and the rules move is written at once, from memory that may be ahead of the
+ * wallet tables (debits waiting in the journal): the journal's stretch then ends with this
+ * commit (wallet_book.h, must_flush).
+ */
+static void note_direct_writes(struct store *st, struct customer_wallets *cw, int64_t before)
+{
+    if (cw->wallet_count > 0 && store_changes(st) != before && cw->wallets[0].book->deferring)
+        cw->wallets[0].book->must_flush = true;
+}
+
+enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
+                                                 struct customer_wallets *cw)
+{
+    int64_t before = store_changes(st);
+    enum command_result r = fire_thresholds(st, cmd, cw);
+    note_direct_writes(st, cw, before);
+    return r;
+}
+
+enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
+                                                  struct customer_wallets *cw)
+{
+    int64_t before = store_changes(st);
+    enum command_result r = bring_up_to_date(st, cmd, cw);
+    note_direct_writes(st, cw, before);
+    return r;
 }
 
 /*

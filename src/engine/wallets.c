@@ -227,9 +227,6 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
     if (!wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
-    /* the clock's and the rules' movements write wallet rows at once: the journal's stretch
-     * must end with this commit (see wallet_book.h) */
-    int64_t changes = store_changes(st);
     enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
         return due;
@@ -259,8 +256,6 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return fired;
     if (!b->deferring)
         return wallet_book_flush_customer(st, cmd, cw);
-    if (store_changes(st) != changes)
-        b->must_flush = true;
     for (size_t i = 0; i < cw->wallet_count; i++)
         if (cw->wallets[i].dirty)
             cw->wallets[i].pending_at = cmd->now;
@@ -274,11 +269,9 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
     if (!cw || !wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
-    int64_t changes = store_changes(st);
     enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
         return due;
-    bool clock_wrote = store_changes(st) != changes;
     struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
     size_t n = 0;
     int64_t can = 0;
@@ -295,8 +288,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         memcpy(cmd->wallet_lago_id, payers[0]->row.lago_id, sizeof cmd->wallet_lago_id);
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    if (clock_wrote)
-        b->must_flush = true; /* see wallets_debit_usage */
     if (a->status == AUTHORIZATION_DECLINED)
         return COMMAND_OK; /* recorded, nothing reserved */
     int64_t left = a->amount_cents;
@@ -314,7 +305,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     }
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    changes = store_changes(st);
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     if (fired != COMMAND_OK)
         return fired;
@@ -322,8 +312,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         return wallet_book_flush_customer(st, cmd, cw);
     /* the hold's postings are written; the wallet row waits for the flush, its held cents in
      * the journal meanwhile */
-    if (store_changes(st) != changes)
-        b->must_flush = true;
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 

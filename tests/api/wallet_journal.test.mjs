@@ -191,3 +191,15 @@ test('customers written out a few at a time: recovery takes what the tables hold
   await t.restart({ kill: true });
   for (const c of customers) assert.equal((await wallet(c, 'm')).balance_cents, 1000 - 120, c);
 });
+
+test('a commit in which the clock or a rule moved credits writes everything out', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'rules', plan_code: 'ai', external_id: 'rules_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rules', currency: 'EUR', rate_amount: '1', name: 'R', code: 'r', granted_credits: '7',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '10' }] } }));
+  await send('rules_sub', 'tokens', { tokens: 1000 }); // 7 -> 5.8: no rule fires
+  assert.ok(journalRows() > 0);
+  await send('rules_sub', 'tokens', { tokens: 1000 }); // 5.8 -> 4.6: the rule grants 10
+  assert.equal(journalRows(), 0, 'the grant the rule wrote ended the journal in its commit');
+  await t.restart({ kill: true });
+  assert.equal((await wallet('rules', 'r')).balance_cents, 700 - 240 + 1000);
+});
