@@ -123,6 +123,17 @@ static void render_engine(struct engine *engine, struct buf *out)
                "# TYPE tally_engine_commit_failures_total counter\n"
                "tally_engine_commit_failures_total %" PRIu64 "\n",
                s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits, s.commit_failures);
+    buf_printf(out,
+               "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
+               "debits (kept in the wallet journal).\n"
+               "# TYPE tally_wallet_pending_customers gauge\n"
+               "tally_wallet_pending_customers %" PRIu64 "\n"
+               "# HELP tally_wallet_journal_records Records in the wallet journal.\n"
+               "# TYPE tally_wallet_journal_records gauge\ntally_wallet_journal_records %" PRIu64
+               "\n"
+               "# HELP tally_wallet_journal_bytes Bytes of the wallet journal's records.\n"
+               "# TYPE tally_wallet_journal_bytes gauge\ntally_wallet_journal_bytes %" PRIu64 "\n",
+               s.wallet_pending_customers, s.wallet_journal_records, s.wallet_journal_bytes);
     struct usage_views *views = engine_usage_views(engine);
     buf_printf(out,
                "# HELP tally_usage_views Current usage answers published for readers.\n"

@@ -99,6 +99,7 @@ struct engine {
     /* Counters: written by the writer, read by anyone. */
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
     _Atomic uint64_t batch_buckets[ENGINE_BATCH_BUCKETS];
+    _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -1626,8 +1627,12 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         e->recover_wallets = true;
     }
     wallet_book_committed(&e->wallets);
-    if (committed) /* before any answer of the batch leaves */
+    if (committed) { /* before any answer of the batch leaves */
         atomic_store(&e->wallets_pending, wallet_book_pending(&e->wallets));
+        atomic_store(&e->wallet_pending_customers, e->wallets.dirty_count);
+        atomic_store(&e->wallet_journal_records, (uint64_t)e->wallets.journal_records);
+        atomic_store(&e->wallet_journal_bytes, e->wallets.journal_bytes);
+    }
     if (committed)
         renew_touched_views(e);
     e->added_count = 0; /* committed, or taken back out */
@@ -1873,4 +1878,7 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->batch_size_sum = atomic_load(&e->batch_size_sum);
     for (int i = 0; i < ENGINE_BATCH_BUCKETS; i++)
         out->batch_size_buckets[i] = atomic_load(&e->batch_buckets[i]);
+    out->wallet_pending_customers = atomic_load(&e->wallet_pending_customers);
+    out->wallet_journal_records = atomic_load(&e->wallet_journal_records);
+    out->wallet_journal_bytes = atomic_load(&e->wallet_journal_bytes);
 }

@@ -46,6 +46,9 @@ struct engine_stats {
     uint64_t queue_depth;
     uint64_t batch_size_buckets[ENGINE_BATCH_BUCKETS]; /* counts per bucket (not cumulative) */
     uint64_t batch_size_sum;
+    /* The wallet journal as the last commit left it: customers whose wallet rows lag their
+     * debits, and the journal's records and bytes (engine/wallet_book.h). */
+    uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
 };
 
 /*

@@ -107,12 +107,22 @@ test('a clean stop writes the journal out: the next start has nothing to recover
   assert.equal((await wallet('hard', 'main')).balance_cents, before - 120);
 });
 
+const gauge = async (name) => {
+  const m = await (await fetch(`${t.url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m)[1]);
+};
+
 test('a read of wallet state writes the journal out first, and shows every acknowledged debit', async () => {
   const before = (await wallet('hard', 'main')).balance_cents;
   await send('hard_sub', 'tokens', { tokens: 1000 });
   assert.ok(journalRows() > 0);
+  assert.equal(await gauge('tally_wallet_pending_customers'), 1);
+  assert.equal(await gauge('tally_wallet_journal_records'), journalRows());
+  assert.ok((await gauge('tally_wallet_journal_bytes')) > 0);
   assert.equal((await wallet('hard', 'main')).balance_cents, before - 120);
   assert.equal(journalRows(), 0);
+  assert.equal(await gauge('tally_wallet_pending_customers'), 0);
+  assert.equal(await gauge('tally_wallet_journal_records'), 0);
 });
 
 test('any other command writes the journal out before it runs', async () => {
