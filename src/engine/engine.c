@@ -1576,10 +1576,12 @@ static void requeue(struct engine *e, struct command *first)
 
 /*
  * Applies a group of commands in one transaction and answers them once it is committed. With
- * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
- * waiting are applied last and share the group's commit; the rest goes back to the queue.
+ * `may_cut`, a hold arriving meanwhile ends the group at a command boundary once more than
+ * `uncut` commands are applied: the holds waiting are applied last and share the group's
+ * commit; the rest goes back to the queue.
  */
-static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut)
+static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut,
+                        size_t uncut)
 {
     batch = answer_reads(e, batch, &n);
     if (!batch)
@@ -1593,7 +1595,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     size_t applied = 0;
     int64_t started = wallclock_monotonic_usec();
     for (struct command *c = batch; c; c = c->next) {
-        if (may_cut && applied > 0 && began && !e->batch_failed &&
+        if (may_cut && applied > uncut && began && !e->batch_failed &&
             atomic_load_explicit(&e->urgent_waiting, memory_order_relaxed) &&
             wallclock_monotonic_usec() - started >= ENGINE_GROUP_CUT_AFTER_USEC) {
             /* the rest waits; the holds end this group and share its commit */
@@ -1687,7 +1689,7 @@ static void sweep_real_clocks(struct engine *e)
         tail = &c->next;
     }
     if (n > 0)
-        apply_batch(e, head, n, false);
+        apply_batch(e, head, n, false, 0);
     for (size_t i = 0; i < n; i++)
         buf_free(&cmds[i].response);
     arena_free(&arena);
@@ -1708,7 +1710,7 @@ static void write_out_on_stop(struct engine *e)
     int64_t what[2] = {0, wallclock_now()};
     struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
     memcpy(cmd.id_seed, &seed, sizeof cmd.id_seed);
-    apply_batch(e, &cmd, 1, false);
+    apply_batch(e, &cmd, 1, false, 0);
     buf_free(&cmd.response);
     arena_free(&arena);
 }
@@ -1727,12 +1729,12 @@ static void *writer_main(void *arg)
             sweep_due = wallclock_now() >= next ||
                         pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
         }
-        if (e->urgent_head) { /* ahead of everything else, in a group of their own */
+        if (e->urgent_head && !e->head) { /* nothing else waits: a group of their own */
             pthread_mutex_unlock(&e->lock);
             size_t n;
             struct command *batch = take_urgent(e, &n);
             if (batch)
-                apply_batch(e, batch, n, false);
+                apply_batch(e, batch, n, false, 0);
             continue;
         }
         if (!e->head && sweep_due && !e->stopping) {
@@ -1746,7 +1748,7 @@ static void *writer_main(void *arg)
             write_out_on_stop(e);
             break;
         }
-        struct command *batch = e->head, *last = batch;
+        struct command *first = e->head, *last = first;
         size_t n = 1;
         while (last->next && n < ENGINE_BATCH_MAX) {
             last = last->next;
@@ -1757,8 +1759,21 @@ static void *writer_main(void *arg)
             e->tail = NULL;
         last->next = NULL;
         atomic_fetch_sub(&e->queue_depth, n);
+        /* Holds waiting go first, but the queue's commands follow them in the same group:
+         * holds arriving faster than groups commit must not starve the queue, so the group
+         * is cut for later holds only after at least one of the queue's commands. */
         pthread_mutex_unlock(&e->lock);
-        apply_batch(e, batch, n, true);
+        size_t holds;
+        struct command *batch = take_urgent(e, &holds);
+        if (batch) {
+            struct command *tail = batch;
+            while (tail->next)
+                tail = tail->next;
+            tail->next = first;
+        } else {
+            batch = first;
+        }
+        apply_batch(e, batch, holds + n, true, holds);
     }
     return NULL;
 }

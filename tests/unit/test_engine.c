@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +298,114 @@ static void stop_drains_the_queue(void **state)
     free_pending(next);
 }
 
+/*
+ * Holds go ahead of the queue. A flood of them, submitted faster than the writer answers them,
+ * must not starve the queue: a command submitted during the flood is answered while holds are
+ * still coming, not once they stop. (The holds name no subscription: each is refused, which
+ * costs the writer as little as a hold can.)
+ */
+enum { FLOOD_WAITING = 1000, FLOOD_MAX = 20000, FLOOD_AFTER = 100 };
+
+struct flood {
+    struct harness *h;
+    struct event hold;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int submitted, answered, answered_after; /* under lock; after: the upsert's answer */
+};
+
+struct flood_hold {
+    struct command cmd;
+    struct arena arena;
+    struct flood *flood;
+};
+
+static void flood_hold_done(struct command *cmd)
+{
+    struct flood_hold *fh = cmd->owner;
+    struct flood *f = fh->flood;
+    pthread_mutex_lock(&f->h->lock);
+    bool upsert_answered = f->h->done > 0;
+    pthread_mutex_unlock(&f->h->lock);
+    buf_free(&cmd->response);
+    arena_free(&fh->arena);
+    free(fh);
+    pthread_mutex_lock(&f->lock);
+    f->answered++;
+    f->answered_after += upsert_answered;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Keeps FLOOD_WAITING commands in the writer's queue until FLOOD_AFTER holds were answered
+ * after the upsert, or FLOOD_MAX were sent. */
+static void *flood_main(void *arg)
+{
+    struct flood *f = arg;
+    for (int i = 0; i < FLOOD_MAX; i++) {
+        struct engine_stats stats;
+        for (;;) {
+            engine_stats(f->h->engine, &stats);
+            if (stats.queue_depth < FLOOD_WAITING)
+                break;
+            sched_yield();
+        }
+        pthread_mutex_lock(&f->lock);
+        bool enough = f->answered_after >= FLOOD_AFTER;
+        if (!enough)
+            f->submitted++;
+        pthread_mutex_unlock(&f->lock);
+        if (enough)
+            break;
+        struct flood_hold *fh = calloc(1, sizeof *fh);
+        if (!fh)
+            abort(); /* cmocka cannot fail a test from this thread */
+        arena_init(&fh->arena);
+        fh->flood = f;
+        fh->cmd = (struct command){.kind = COMMAND_AUTHORIZATION_CREATE,
+                                   .org_id = f->h->org,
+                                   .render = render,
+                                   .done = flood_hold_done,
+                                   .owner = fh,
+                                   .arena = &fh->arena};
+        fh->cmd.as.authorization_create.event = &f->hold;
+        fh->cmd.as.authorization_create.expires_in_sec = 60;
+        engine_submit(f->h->engine, &fh->cmd);
+    }
+    return NULL;
+}
+
+static void a_flood_of_holds_does_not_starve_the_queue(void **state)
+{
+    struct harness *h = *state;
+    struct flood f = {
+        .h = h,
+        .hold = {.external_subscription_id = "nobody", .code = "calls", .properties_json = "{}"}};
+    pthread_mutex_init(&f.lock, NULL);
+    pthread_cond_init(&f.cond, NULL);
+    pthread_t flooder;
+    assert_int_equal(pthread_create(&flooder, NULL, flood_main, &f), 0);
+    pthread_mutex_lock(&f.lock);
+    while (f.answered == 0) /* holds are being answered, and more wait */
+        pthread_cond_wait(&f.cond, &f.lock);
+    pthread_mutex_unlock(&f.lock);
+    struct pending *p = upsert(h, "among-holds", "Among holds");
+    run(h, &p, 1);
+    assert_int_equal(p->cmd.result, COMMAND_OK);
+    free_pending(p);
+    pthread_join(flooder, NULL);
+    pthread_mutex_lock(&f.lock);
+    while (f.answered < f.submitted)
+        pthread_cond_wait(&f.cond, &f.lock);
+    pthread_mutex_unlock(&f.lock);
+    /* the flood stops FLOOD_AFTER holds after the upsert's answer, or at FLOOD_MAX if the
+     * upsert waited for it to end */
+    assert_true(f.answered_after >= FLOOD_AFTER);
+    assert_true(f.submitted < FLOOD_MAX);
+    pthread_mutex_destroy(&f.lock);
+    pthread_cond_destroy(&f.cond);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +416,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failing_command_leaves_its_batch_mates_applied, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(stop_drains_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flood_of_holds_does_not_starve_the_queue, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
