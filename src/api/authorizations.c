@@ -19,9 +19,16 @@ static const char *const status_names[] = {
     [AUTHORIZATION_EXPIRED] = "expired",
 };
 
-/* `rate` and `currency` of the wallet credits are shown in (the first payer's), or NULL. */
+/* The wallet whose rate shows a hold in credits. */
+struct payer {
+    const char *lago_id;
+    money_t rate_amount;
+    const char *currency;
+};
+
+/* payer: NULL when no wallet could pay. */
 static void render(struct buf *out, const struct store_authorization *a,
-                   const struct store_wallet *payer)
+                   const struct payer *payer)
 {
     struct jsonw w;
     buf_reset(out);
@@ -58,38 +65,53 @@ static void render(struct buf *out, const struct store_authorization *a,
 }
 
 /*
- * The wallet whose rate shows the hold in credits: the first that holds part of it, else
+ * The payer of a stored hold: the wallet made first among those holding part of it, else
  * (declined) the first that could have paid, named by `fallback`; NULL if none.
  */
-static const struct store_wallet *payer_of(struct store_conn *c,
-                                           const struct store_authorization *a,
-                                           const char *fallback, struct store_wallet *out,
-                                           struct arena *ar)
+static const struct payer *payer_of(struct store_conn *c, const struct store_authorization *a,
+                                    const char *fallback, struct payer *out, struct arena *ar)
 {
     struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
     size_t count = 0;
+    struct store_wallet w;
+    enum store_status s = STORE_NOT_FOUND;
     if (store_authorization_holds(c, a->id, holds, sizeof holds / sizeof holds[0], &count) ==
             STORE_OK &&
         count > 0)
-        return store_wallet_by_id(c, holds[0].wallet_id, out, ar) == STORE_OK ? out : NULL;
-    if (fallback && fallback[0])
-        return store_wallet_get(c, a->org_id, fallback, out, ar) == STORE_OK ? out : NULL;
-    return NULL;
+        s = store_wallet_by_id(c, holds[0].wallet_id, &w, ar);
+    else if (fallback && fallback[0])
+        s = store_wallet_get(c, a->org_id, fallback, &w, ar);
+    if (s != STORE_OK)
+        return NULL;
+    char *currency = arena_strndup(ar, w.currency, strlen(w.currency));
+    char *lago_id = arena_strndup(ar, w.lago_id, strlen(w.lago_id));
+    if (!currency || !lago_id)
+        return NULL;
+    *out = (struct payer){.lago_id = lago_id, .rate_amount = w.rate_amount, .currency = currency};
+    return out;
 }
 
 static void render_command(struct command *cmd)
 {
     if (api_error_render_command(cmd, "authorization_not_found"))
         return;
+    cmd->http_status = 200;
+    struct payer payer;
+    if (cmd->kind == COMMAND_AUTHORIZATION_CREATE) {
+        /* the writer has the hold as saved, and its payer: nothing to read back */
+        payer = (struct payer){.lago_id = cmd->wallet_lago_id,
+                               .rate_amount = cmd->payer_rate_amount,
+                               .currency = cmd->payer_currency};
+        render(&cmd->response, &cmd->authorization, cmd->has_payer ? &payer : NULL);
+        return;
+    }
     struct store_authorization a;
-    struct store_wallet wallet;
     if (store_authorization_get(cmd->conn, cmd->org_id, cmd->authorization.lago_id, &a,
                                 cmd->arena) != STORE_OK) {
         cmd->result = COMMAND_STORE_FAILED;
         return;
     }
-    cmd->http_status = 200;
-    render(&cmd->response, &a, payer_of(cmd->conn, &a, cmd->wallet_lago_id, &wallet, cmd->arena));
+    render(&cmd->response, &a, payer_of(cmd->conn, &a, cmd->wallet_lago_id, &payer, cmd->arena));
 }
 
 void authorizations_create(struct request *req)
@@ -140,12 +162,11 @@ static bool find(struct request *req, struct store_authorization *a)
 void authorizations_get(struct request *req)
 {
     struct store_authorization a;
-    struct store_wallet wallet;
+    struct payer wallet;
     if (!find(req, &a))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
-    const struct store_wallet *payer =
-        payer_of(store_reader_conn(r), &a, NULL, &wallet, &req->arena);
+    const struct payer *payer = payer_of(store_reader_conn(r), &a, NULL, &wallet, &req->arena);
     api_reader_release(req->api, r);
     render(api_respond(req, 200), &a, payer);
 }

@@ -288,6 +288,11 @@ struct command {
     size_t transaction_count;
     /* Authorization commands: the hold as saved. Events: what they cost (fees and taxes). */
     struct store_authorization authorization;
+    /* COMMAND_AUTHORIZATION_CREATE: the wallet whose credits show the hold (the first that
+     * holds part of it; declined: the first that could have paid), when has_payer. */
+    bool has_payer;
+    money_t payer_rate_amount;
+    char payer_currency[4];
     struct store_invoice invoice; /* COMMAND_INVOICE_UPDATE: as saved */
     int64_t usage_cost_cents;
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */

@@ -967,11 +967,16 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
 static enum command_result usage_for_read(struct engine *e, struct command *cmd,
                                           const char *external_subscription_id)
 {
-    struct store_subscription *row = &cmd->usage_subscription;
-    enum store_status s = store_subscription_live(
-        store_conn(e->store), cmd->org_id, external_subscription_id, cmd->now, row, cmd->arena);
+    /* the row events use, remembered by the writer; its strings stay valid for this command
+     * (the cache drops nothing before its next lookup) */
+    const struct store_subscription *cached;
+    enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
+                                       external_subscription_id, cmd->now, &cached);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
+    struct store_subscription *row = &cmd->usage_subscription;
+    if (s == STORE_OK)
+        *row = *cached;
     if (s == STORE_NOT_FOUND || subscription_status_at(&row->sub, cmd->now) != SUBSCRIPTION_ACTIVE)
         return not_found(cmd, "subscription_not_found");
     const char *failed;

@@ -263,6 +263,17 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* The wallet a hold's answer shows its credits in (NULL: none could pay). */
+static void show_payer(struct command *cmd, const struct live_wallet *w)
+{
+    cmd->has_payer = w != NULL;
+    if (!w)
+        return;
+    memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof cmd->wallet_lago_id);
+    cmd->payer_rate_amount = w->row.rate_amount;
+    memcpy(cmd->payer_currency, w->row.currency, sizeof cmd->payer_currency);
+}
+
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
                                  struct store_authorization *a, const char *metric_code)
 {
@@ -282,29 +293,35 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         }
     }
     qsort(payers, n, sizeof payers[0], payer_compare);
-    a->status = can >= a->amount_cents && n > 0 ? AUTHORIZATION_AUTHORIZED : AUTHORIZATION_DECLINED;
-    a->held_cents = 0;
-    if (n > 0)
-        memcpy(cmd->wallet_lago_id, payers[0]->row.lago_id, sizeof cmd->wallet_lago_id);
+    bool authorized = can >= a->amount_cents && n > 0;
+    a->status = authorized ? AUTHORIZATION_AUTHORIZED : AUTHORIZATION_DECLINED;
+    /* the parts, in payer order, are known before anything is written: the hold is saved
+     * once, with what it holds, and its id keys the parts. Its answer shows the holding
+     * wallet made first, as a later read of the hold does (declined: the first payer). */
+    int64_t parts[WALLET_PER_CUSTOMER_MAX * 2] = {0};
+    int64_t left = authorized ? a->amount_cents : 0;
+    const struct live_wallet *shown = n > 0 ? payers[0] : NULL;
+    for (size_t i = 0; i < n && left > 0; i++) {
+        parts[i] = spendable(payers[i]) < left ? spendable(payers[i]) : left;
+        if (parts[i] > 0 && (left == a->amount_cents || payers[i]->row.id < shown->row.id))
+            shown = payers[i];
+        left -= parts[i];
+    }
+    a->held_cents = authorized ? a->amount_cents : 0;
+    show_payer(cmd, shown);
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    if (a->status == AUTHORIZATION_DECLINED)
+    if (!authorized)
         return COMMAND_OK; /* recorded, nothing reserved */
-    int64_t left = a->amount_cents;
-    for (size_t i = 0; i < n && left > 0; i++) {
-        int64_t part = spendable(payers[i]) < left ? spendable(payers[i]) : left;
-        if (part == 0)
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i] == 0)
             continue;
         enum command_result r =
-            wallet_book_hold_change(st, cmd, payers[i], a->id, part, LEDGER_CAUSE_HOLD);
+            wallet_book_hold_change(st, cmd, payers[i], a->id, parts[i], LEDGER_CAUSE_HOLD);
         if (r != COMMAND_OK ||
-            store_authorization_hold_put(st, a->id, payers[i]->row.id, part) != STORE_OK)
+            store_authorization_hold_put(st, a->id, payers[i]->row.id, parts[i]) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        left -= part;
-        a->held_cents += part;
     }
-    if (store_authorization_save(st, a) != STORE_OK)
-        return COMMAND_STORE_FAILED;
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     if (fired != COMMAND_OK)
         return fired;

@@ -98,6 +98,24 @@ test('an expired hold releases by itself; a late capture is refused', async () =
   assert.ok(held.every((e) => e.lago_authorization_id));
 });
 
+test('a hold split over two wallets: its answer is what a later read of it shows', async () => {
+  // the wallet made first pays last (priority 2), so the answer must not simply show the
+  // first payer: the create answer comes from the writer's memory, the read from the tables
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'split', plan_code: 'gpu', external_id: 'split_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  const later = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'split', currency: 'USD', rate_amount: '0.02', name: 'Later', granted_credits: '100', priority: 2 } }))).wallet;
+  const first = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'split', currency: 'USD', rate_amount: '0.01', name: 'First', granted_credits: '300', priority: 1 } }))).wallet;
+  // 200 s = 400 cents: 300 from First, 100 from Later
+  const created = await ok(await authorize({ external_subscription_id: 'split_sub', code: 'gpu_seconds', properties: { seconds: 200 } }));
+  const a = created.authorization;
+  assert.equal(a.status, 'authorized');
+  assert.equal(a.held_amount_cents, 400);
+  assert.equal(a.lago_wallet_id, later.lago_id);
+  assert.equal(a.credits, '200.0'); // at Later's 2 cents a credit
+  assert.deepEqual(await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`)), created);
+  assert.equal((await wallet(first.lago_id)).ongoing_balance_cents, 0);
+  assert.equal((await wallet(later.lago_id)).ongoing_balance_cents, 100);
+});
+
 test('declined when no wallet can pay; bad requests are clear', async () => {
   const a = (await ok(await authorize({ external_subscription_id: 'open_sub', code: 'gpu_seconds', properties: { seconds: 251 } }))).authorization;
   assert.equal(a.status, 'declined'); // 502 cents, the wallet holds 500
