@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Prepaid credits at speed: HTTP ingest with every event debited from its customer's wallet in
 # the same commit, beside the same ingest without wallets (same plan, same charge, same 1000
-# subscriptions, fresh data directories, same run); then authorization (hold) latency while
-# that ingest runs. Prints figures; docs/BENCHMARKS.md records them with this command.
+# subscriptions, fresh data directories, same run); then authorization (hold) latency at a
+# stated rate, alone, beside ingest at stated rates and beside that ingest at full speed.
+# Prints figures; docs/BENCHMARKS.md records them with this command.
 #
 #   bench/wallets.sh                   (after make build; bench/run.sh calls it too)
-#   DURATION=10 CONNECTIONS=64 bench/wallets.sh
+#   DURATION=10 CONNECTIONS=64 HOLD_RATE=10000 bench/wallets.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
+HOLD_RATE=${HOLD_RATE:-10000}
 command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
 work=$(mktemp -d /tmp/tally-bench-wallets-XXXXXX)
@@ -63,13 +65,24 @@ debited=$(cat "$work/wallets.rate")
 echo "tallyd peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/${pids[-1]}/status)"
 echo "wallet c0 after ingest: $(curl -s -H "Authorization: Bearer $key" "$url/api/v1/customers/c0/wallets/prepaid" | grep -o '"consumed_amount_cents":[0-9]*')"
 
-echo "== authorizations (bench/authorize_probe.mjs, 2 connections) while the same ingest runs again"
-node bench/authorize_probe.mjs "$url" "$key" $((DURATION - 2)) 2 >"$work/auth.txt" &
+# Holds at a stated rate from an open-loop client (bench/open_loop.c): each is due at its time
+# whatever happened before, and its latency runs from then, so queueing behind slow answers
+# counts (closed-loop clients such as wrk send less when the server slows, and report less).
+open_loop() { build/release/bench/bench_open_loop "$url" "$key" "$@" || echo "(some requests failed or were not answered)"; }
+echo "== authorizations at ${HOLD_RATE}/s alone (open loop, 64 connections)"
+open_loop authorizations "$HOLD_RATE" "$DURATION" 64
+for rate in 100 500; do
+  echo "== authorizations at ${HOLD_RATE}/s while events arrive at $((rate * 100))/s (open loop, $rate batches of 100 a second)"
+  open_loop events "$rate" "$DURATION" 16 >"$work/events-$rate.txt" &
+  events_pid=$!
+  sleep 1
+  open_loop authorizations "$HOLD_RATE" $((DURATION - 2)) 64
+  wait "$events_pid"; cat "$work/events-$rate.txt"
+done
+echo "== authorizations at ${HOLD_RATE}/s while the wrk ingest above runs again as fast as it can"
+open_loop authorizations "$HOLD_RATE" $((DURATION - 2)) 64 >"$work/auth.txt" &
 auth_pid=$!
 ingest wallets-again
 wait "$auth_pid"; cat "$work/auth.txt"
-echo "== authorizations alone (bench/authorize_probe.mjs, 2 connections; wrk -t1 -c2 for the rate)"
-node bench/authorize_probe.mjs "$url" "$key" "$DURATION" 2
-TALLY_KEY=$key wrk -t1 -c2 -d"${DURATION}s" -s bench/authorize.lua "$url" | tail -n 1
 
 echo "== summary: ingest with real-time debit ${debited} events/s vs ${plain} without wallets: $(awk -v a="$debited" -v b="$plain" 'BEGIN{printf "%.0f%%", 100*a/b}')"

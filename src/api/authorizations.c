@@ -27,8 +27,7 @@ struct payer {
 };
 
 /* payer: NULL when no wallet could pay. */
-static void render(struct buf *out, const struct store_authorization *a,
-                   const struct payer *payer)
+static void render(struct buf *out, const struct store_authorization *a, const struct payer *payer)
 {
     struct jsonw w;
     buf_reset(out);
