@@ -289,6 +289,9 @@ static const char *const migrations[] = {
     /* 18: the wallet journal: what event commits debited and the wallet tables do not hold
      * yet, one record per commit, written out (and emptied) by the writer's materialization */
     "CREATE TABLE wallet_journal (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+    /* 19: no query reads holds by organization: the index was a page of WAL in every commit
+     * of holds for nothing */
+    "DROP INDEX authorizations_by_org;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
