@@ -1561,6 +1561,28 @@ static struct command *take_urgent(struct engine *e, size_t *count)
     return list;
 }
 
+/* Takes up to `max` commands from the head of the queue, in order (NULL if it is empty). */
+static struct command *take_queued(struct engine *e, size_t max, size_t *count)
+{
+    pthread_mutex_lock(&e->lock);
+    struct command *first = e->head, *last = first;
+    *count = 0;
+    if (first) {
+        *count = 1;
+        while (last->next && *count < max) {
+            last = last->next;
+            (*count)++;
+        }
+        e->head = last->next;
+        if (!e->head)
+            e->tail = NULL;
+        last->next = NULL;
+        atomic_fetch_sub(&e->queue_depth, *count);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return first;
+}
+
 /* Puts commands not applied back at the head of the queue, in their order. */
 static void requeue(struct engine *e, struct command *first)
 {
@@ -1753,30 +1775,20 @@ static void *writer_main(void *arg)
             write_out_on_stop(e);
             break;
         }
-        struct command *first = e->head, *last = first;
-        size_t n = 1;
-        while (last->next && n < ENGINE_BATCH_MAX) {
-            last = last->next;
-            n++;
-        }
-        e->head = last->next;
-        if (!e->head)
-            e->tail = NULL;
-        last->next = NULL;
-        atomic_fetch_sub(&e->queue_depth, n);
-        /* Holds waiting go first, but the queue's commands follow them in the same group:
-         * holds arriving faster than groups commit must not starve the queue, so the group
-         * is cut for later holds only after at least one of the queue's commands. */
         pthread_mutex_unlock(&e->lock);
-        size_t holds;
+        /* Holds waiting go first, followed by one command of the queue: holds arriving faster
+         * than groups commit must not starve the queue, nor wait for a whole group of it.
+         * Without holds, the queue's commands, cut short if one arrives. */
+        size_t holds, n;
         struct command *batch = take_urgent(e, &holds);
-        if (batch) {
+        struct command *queued = take_queued(e, holds > 0 ? 1 : ENGINE_BATCH_MAX, &n);
+        if (!batch) {
+            batch = queued;
+        } else {
             struct command *tail = batch;
             while (tail->next)
                 tail = tail->next;
-            tail->next = first;
-        } else {
-            batch = first;
+            tail->next = queued;
         }
         apply_batch(e, batch, holds + n, true, holds);
     }
