@@ -8,8 +8,8 @@
  *
  * Holds have a queue of their own, taken first: one that arrives while a group is applied
  * cuts the group short at the next command boundary and joins it, so a hold waits for one
- * command and a commit rather than for a group of event batches. Every group still takes at
- * least one command from the main queue, so a stream of holds cannot starve it.
+ * command and a commit rather than for a group of event batches. A group of holds still takes
+ * one command from the main queue, so a stream of holds cannot starve it.
  *
  * Because only this thread mutates state, nothing it owns needs a lock, and the order of
  * commands is the order of the log. Time is an input: each command is applied at its
