@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/key_cache.h"
 #include "api/metrics.h"
 #include "api/request.h"
 #include "engine/engine.h"
@@ -50,6 +51,7 @@ struct api {
     struct engine *engine;       /* borrowed; outlives the api */
     struct tzdb *tzdb;           /* borrowed */
     struct reader_pool *readers; /* owned */
+    struct key_cache keys;       /* API keys verified, by hash */
     struct metrics metrics;
     struct MHD_Daemon *daemon;
     _Atomic int64_t waiting; /* requests whose command is in the engine */

@@ -321,12 +321,15 @@ static bool authenticate(struct request *req)
         return false;
     char hash[DIGEST_SHA256_HEX];
     digest_sha256_hex(key, len, hash);
+    if (key_cache_get(&req->api->keys, hash, &req->org_id))
+        return true;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_org org;
     enum store_status s = store_org_by_key_hash(store_reader_conn(r), hash, &org, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK)
         return false;
+    key_cache_put(&req->api->keys, hash, org.id);
     req->org_id = org.id;
     return true;
 }
@@ -568,6 +571,7 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     api->config = *cfg;
     api->engine = engine;
     api->tzdb = tzdb;
+    key_cache_init(&api->keys);
     /* One reader per HTTP thread, plus one for /metrics-style side work. */
     api->readers = reader_pool_new(cfg->data_dir, cfg->threads + 1, err);
     if (!api->readers)
@@ -590,6 +594,7 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
 fail:
     freeaddrinfo(addr);
     reader_pool_free(api->readers);
+    key_cache_destroy(&api->keys);
     free(api);
     return NULL;
 }
@@ -617,5 +622,6 @@ void api_stop(struct api *api)
         return;
     MHD_stop_daemon(api->daemon);
     reader_pool_free(api->readers);
+    key_cache_destroy(&api->keys);
     free(api);
 }
