@@ -64,8 +64,9 @@ static void render(struct buf *out, const struct store_authorization *a, const s
 }
 
 /*
- * The payer of a stored hold: the wallet made first among those holding part of it, else
- * (declined) the first that could have paid, named by `fallback`; NULL if none.
+ * The payer of a stored hold, as it was chosen when the hold was made. Holds saved before
+ * schema version 20 did not keep it: for them, the wallet made first among those holding part
+ * of it, else (declined) the wallet named by `fallback`. NULL if none.
  */
 static const struct payer *payer_of(struct store_conn *c, const struct store_authorization *a,
                                     const char *fallback, struct payer *out, struct arena *ar)
@@ -74,9 +75,11 @@ static const struct payer *payer_of(struct store_conn *c, const struct store_aut
     size_t count = 0;
     struct store_wallet w;
     enum store_status s = STORE_NOT_FOUND;
-    if (store_authorization_holds(c, a->id, holds, sizeof holds / sizeof holds[0], &count) ==
-            STORE_OK &&
-        count > 0)
+    if (a->payer_wallet_id)
+        s = store_wallet_by_id(c, a->payer_wallet_id, &w, ar);
+    else if (store_authorization_holds(c, a->id, holds, sizeof holds / sizeof holds[0], &count) ==
+                 STORE_OK &&
+             count > 0)
         s = store_wallet_by_id(c, holds[0].wallet_id, &w, ar);
     else if (fallback && fallback[0])
         s = store_wallet_get(c, a->org_id, fallback, &w, ar);

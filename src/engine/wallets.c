@@ -308,6 +308,7 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         left -= parts[i];
     }
     a->held_cents = authorized ? a->amount_cents : 0;
+    a->payer_wallet_id = shown ? shown->row.id : 0;
     show_payer(cmd, shown);
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;

@@ -292,6 +292,9 @@ static const char *const migrations[] = {
     /* 19: no query reads holds by organization: the index was a page of WAL in every commit
      * of holds for nothing */
     "DROP INDEX authorizations_by_org;",
+    /* 20: the wallet a hold's credits are shown in, kept so that reading it back shows what
+     * its answer showed (declined holds hold nothing to find it by) */
+    "ALTER TABLE authorizations ADD COLUMN payer_wallet_id INTEGER;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -529,7 +532,8 @@ enum stmt_id {
 #define AUTH_COLUMNS                                                                               \
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
     " a.code, a.properties, a.status, a.amount_cents, a.held_cents, a.captured_cents,"             \
-    " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id"
+    " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id,"      \
+    " a.payer_wallet_id"
 
 /* Column order of every invoice SELECT; read_invoice depends on it. */
 #define INVOICE_COLUMNS                                                                            \
@@ -801,8 +805,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_AUTH_INSERT] =
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
-        " captured_cents, currency, expires_at, transaction_id, created_at, updated_at)"
-        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+        " captured_cents, currency, expires_at, transaction_id, created_at, updated_at,"
+        " payer_wallet_id) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
     [STMT_AUTH_UPDATE] = "UPDATE authorizations SET status = ?9, held_cents = ?11,"
                          " captured_cents = ?12, transaction_id = ?15, updated_at = ?17"
                          " WHERE id = ?1",
@@ -2724,6 +2728,7 @@ static bool read_authorization(sqlite3_stmt *s, struct store_authorization *a, s
     a->created_at = sqlite3_column_int64(s, 15);
     a->updated_at = sqlite3_column_int64(s, 16);
     a->external_customer_id = column_text(s, 17, ar);
+    a->payer_wallet_id = sqlite3_column_int64(s, 18); /* NULL reads as 0 */
     return a->external_subscription_id && a->code && a->properties_json && a->external_customer_id;
 }
 
@@ -2754,6 +2759,10 @@ enum store_status store_authorization_save(struct store *st, struct store_author
     bind_text(s, 15, a->transaction_id);
     sqlite3_bind_int64(s, 16, a->created_at);
     sqlite3_bind_int64(s, 17, a->updated_at);
+    if (insert && a->payer_wallet_id)
+        sqlite3_bind_int64(s, 18, a->payer_wallet_id);
+    else if (insert)
+        sqlite3_bind_null(s, 18);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

@@ -515,6 +515,9 @@ struct store_authorization {
     const char *transaction_id; /* the captured event's */
     tally_time created_at, updated_at;
     const char *external_customer_id; /* filled when read */
+    /* The wallet its credits are shown in (the holding wallet made first; declined: the first
+     * that could have paid); 0 if none could, or if saved before schema version 20. */
+    int64_t payer_wallet_id;
 };
 
 /* One wallet's part of a hold. */

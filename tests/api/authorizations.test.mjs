@@ -98,7 +98,7 @@ test('an expired hold releases by itself; a late capture is refused', async () =
   assert.ok(held.every((e) => e.lago_authorization_id));
 });
 
-test('a hold split over two wallets: its answer is what a later read of it shows', async () => {
+test('a hold split over two wallets, and a declined one: each answer is what a later read of it shows', async () => {
   // the wallet made first pays last (priority 2), so the answer must not simply show the
   // first payer: the create answer comes from the writer's memory, the read from the tables
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'split', plan_code: 'gpu', external_id: 'split_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
@@ -114,6 +114,13 @@ test('a hold split over two wallets: its answer is what a later read of it shows
   assert.deepEqual(await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`)), created);
   assert.equal((await wallet(first.lago_id)).ongoing_balance_cents, 0);
   assert.equal((await wallet(later.lago_id)).ongoing_balance_cents, 100);
+  // declined, it holds nothing: its answer names the first wallet that could have paid, and a
+  // read of it says the same
+  const refused = await ok(await authorize({ external_subscription_id: 'split_sub', code: 'gpu_seconds', properties: { seconds: 100 } }));
+  assert.equal(refused.authorization.status, 'declined');
+  assert.equal(refused.authorization.lago_wallet_id, first.lago_id);
+  assert.equal(refused.authorization.credits, '200.0'); // 200 cents at First's 1 cent a credit
+  assert.deepEqual(await ok(await t.api(`/api/v1/authorizations/${refused.authorization.lago_id}`)), refused);
 });
 
 test('declined when no wallet can pay; bad requests are clear', async () => {
