@@ -11,8 +11,9 @@
  *   build/release/bench/bench_open_loop URL KEY KIND RATE SECONDS [CONNECTIONS]
  *
  * KIND: authorizations (a hold of 100 tokens on a random subscription s0..s999, expiring in a
- * minute) or events (a batch of 100 events with unique transaction ids over s0..s999, as
- * bench/events.lua). Prints one line: requests due and answered, the rate reached, non-2xx
+ * minute), events (a batch of 100 events with unique transaction ids over s0..s999, as
+ * bench/events.lua) or usage (GET the current usage of a random customer cN and its
+ * subscription sN). Prints one line: requests due and answered, the rate reached, non-2xx
  * answers, and latency percentiles in milliseconds.
  *
  * One thread, epoll, no allocation after start; bounded by MAX_CONNECTIONS and MAX_REQUESTS.
@@ -38,7 +39,7 @@ enum {
     ANSWER_BYTES = 256 * 1024,
 };
 
-enum kind { KIND_AUTHORIZATIONS, KIND_EVENTS };
+enum kind { KIND_AUTHORIZATIONS, KIND_EVENTS, KIND_USAGE };
 
 struct connection {
     int fd;
@@ -104,17 +105,26 @@ static size_t build_body(struct run *r, char *buf)
 
 static void start_request(struct run *r, struct connection *c, int64_t due_nsec)
 {
-    char body[REQUEST_BYTES];
-    size_t body_len = build_body(r, body);
     r->serial++;
-    const char *path =
-        r->kind == KIND_AUTHORIZATIONS ? "/api/v1/authorizations" : "/api/v1/events/batch";
-    int head = snprintf(c->out, REQUEST_BYTES,
-                        "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-                        "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                        path, r->host, r->key, body_len);
-    memcpy(c->out + head, body, body_len);
-    c->out_len = (size_t)head + body_len;
+    if (r->kind == KIND_USAGE) {
+        unsigned n = (unsigned)(next_random(r) % 1000);
+        int len = snprintf(c->out, REQUEST_BYTES,
+                           "GET /api/v1/customers/c%u/current_usage?external_subscription_id=s%u"
+                           " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n",
+                           n, n, r->host, r->key);
+        c->out_len = (size_t)len;
+    } else {
+        char body[REQUEST_BYTES];
+        size_t body_len = build_body(r, body);
+        const char *path =
+            r->kind == KIND_AUTHORIZATIONS ? "/api/v1/authorizations" : "/api/v1/events/batch";
+        int head = snprintf(c->out, REQUEST_BYTES,
+                            "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                            path, r->host, r->key, body_len);
+        memcpy(c->out + head, body, body_len);
+        c->out_len = (size_t)head + body_len;
+    }
     c->sent = 0;
     c->in_len = 0;
     c->busy = true;
@@ -213,7 +223,8 @@ static bool parse_url(struct run *r, const char *url)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: %s URL KEY authorizations|events RATE SECONDS [CONNECTIONS]\n",
+        fprintf(stderr,
+                "usage: %s URL KEY authorizations|events|usage RATE SECONDS [CONNECTIONS]\n",
                 argv[0]);
         return 2;
     }
@@ -222,7 +233,9 @@ int main(int argc, char **argv)
     long conns = argc > 6 ? atol(argv[6]) : 32;
     size_t total = (size_t)(rate * seconds);
     r.key = argv[2];
-    r.kind = strcmp(argv[3], "events") == 0 ? KIND_EVENTS : KIND_AUTHORIZATIONS;
+    r.kind = strcmp(argv[3], "events") == 0  ? KIND_EVENTS
+             : strcmp(argv[3], "usage") == 0 ? KIND_USAGE
+                                             : KIND_AUTHORIZATIONS;
     r.run_id = (unsigned)getpid() ^ (unsigned)now_nsec();
     r.random = 0x9e3779b97f4a7c15ull ^ r.run_id;
     if (!parse_url(&r, argv[1]) || rate <= 0 || seconds <= 0 || total == 0 ||

@@ -66,12 +66,12 @@ done
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
 events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
 echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"
-echo "== HTTP: current usage read (wrk, 1 connection, bench/usage.lua) while the same ingest runs again"
+echo "== HTTP: current usage reads at 1,000/s (bench_open_loop: open loop, latency from when due) while the same ingest runs again"
 node bench/usage_probe.mjs "$eurl" "$ekey"
-TALLY_KEY=$ekey wrk -t1 -c1 -d$((DURATION - 2))s -s bench/usage.lua "$eurl" | tail -n 1 >"$work/reads.txt" &
+build/release/bench/bench_open_loop "$eurl" "$ekey" usage 1000 $((DURATION - 2)) 16 >"$work/reads.txt" &
 reads_pid=$!
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | grep -E 'Requests/sec|50%|99%'
-wait "$reads_pid"; cat "$work/reads.txt"
+wait "$reads_pid" || echo "(some reads failed or were not answered)"; cat "$work/reads.txt"
 echo "tallyd stored events: $(curl -s -H "Authorization: Bearer $ekey" "$eurl/api/v1/events?per_page=1" | grep -o '"total_count":[0-9]*')"
 kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
@@ -102,3 +102,6 @@ runuser -u postgres -- pgbench -n -h "$work/pgsock" -p "$PG_PORT" -c "$CONNECTIO
 pg_events=$(awk '/^tps/{print $3 * 100; exit}' "$work/pgbench-events.txt")
 echo "== summary: tallyd ${tally_rps} customers/s over HTTP vs PostgreSQL ${pg_tps} inserts/s: ratio $(awk -v a="$tally_rps" -v b="$pg_tps" 'BEGIN{printf "%.1f", a/b}')x"
 echo "== summary: tallyd ${events_rps} events/s over HTTP vs PostgreSQL ${pg_events} events/s: ratio $(awk -v a="$events_rps" -v b="$pg_events" 'BEGIN{printf "%.2f", a/b}')x"
+
+echo "== prepaid credits: bench/wallets.sh"
+DURATION=$DURATION CONNECTIONS=$CONNECTIONS bench/wallets.sh

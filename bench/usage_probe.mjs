@@ -1,6 +1,6 @@
 // Measures the first GET /customers/{id}/current_usage of each subscription s0..s999: the
 // writer answers it (and publishes the subscription's view, which later reads use; those are
-// measured by wrk with bench/usage.lua). Prints p50/p99/max.
+// measured at a fixed rate by bench_open_loop, bench/open_loop.c). Prints p50/p99/max.
 //   node bench/usage_probe.mjs URL KEY
 const [url, key] = process.argv.slice(2);
 const times = [];
