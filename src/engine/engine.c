@@ -1546,17 +1546,34 @@ static bool urgent(const struct command *c)
     return c->kind == COMMAND_AUTHORIZATION_CREATE;
 }
 
-/* Takes the holds waiting (the whole list, in order; NULL if another took them first). */
+/* Unlinks up to `max` commands from the front of a list, in order (NULL if it is empty).
+ * Under e->lock. */
+static struct command *take_front(struct engine *e, struct command **head, struct command **tail,
+                                  size_t max, size_t *count)
+{
+    struct command *first = *head, *last = first;
+    *count = 0;
+    if (!first)
+        return NULL;
+    *count = 1;
+    while (last->next && *count < max) {
+        last = last->next;
+        (*count)++;
+    }
+    *head = last->next;
+    if (!*head)
+        *tail = NULL;
+    last->next = NULL;
+    atomic_fetch_sub(&e->queue_depth, *count);
+    return first;
+}
+
+/* Takes the holds waiting (the whole list, in order; NULL if none). */
 static struct command *take_urgent(struct engine *e, size_t *count)
 {
     pthread_mutex_lock(&e->lock);
-    struct command *list = e->urgent_head;
-    *count = 0;
-    for (struct command *c = list; c; c = c->next)
-        (*count)++;
-    e->urgent_head = e->urgent_tail = NULL;
+    struct command *list = take_front(e, &e->urgent_head, &e->urgent_tail, SIZE_MAX, count);
     atomic_store(&e->urgent_waiting, false);
-    atomic_fetch_sub(&e->queue_depth, *count);
     pthread_mutex_unlock(&e->lock);
     return list;
 }
@@ -1565,20 +1582,7 @@ static struct command *take_urgent(struct engine *e, size_t *count)
 static struct command *take_queued(struct engine *e, size_t max, size_t *count)
 {
     pthread_mutex_lock(&e->lock);
-    struct command *first = e->head, *last = first;
-    *count = 0;
-    if (first) {
-        *count = 1;
-        while (last->next && *count < max) {
-            last = last->next;
-            (*count)++;
-        }
-        e->head = last->next;
-        if (!e->head)
-            e->tail = NULL;
-        last->next = NULL;
-        atomic_fetch_sub(&e->queue_depth, *count);
-    }
+    struct command *first = take_front(e, &e->head, &e->tail, max, count);
     pthread_mutex_unlock(&e->lock);
     return first;
 }
@@ -1603,12 +1607,10 @@ static void requeue(struct engine *e, struct command *first)
 
 /*
  * Applies a group of commands in one transaction and answers them once it is committed. With
- * `may_cut`, a hold arriving meanwhile ends the group at a command boundary once more than
- * `uncut` commands are applied: the holds waiting are applied last and share the group's
- * commit; the rest goes back to the queue.
+ * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
+ * waiting are applied last and share the group's commit; the rest goes back to the queue.
  */
-static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut,
-                        size_t uncut)
+static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut)
 {
     batch = answer_reads(e, batch, &n);
     if (!batch)
@@ -1622,7 +1624,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     size_t applied = 0;
     int64_t started = wallclock_monotonic_usec();
     for (struct command *c = batch; c; c = c->next) {
-        if (may_cut && applied > uncut && began && !e->batch_failed &&
+        if (may_cut && applied > 0 && began && !e->batch_failed &&
             atomic_load_explicit(&e->urgent_waiting, memory_order_relaxed) &&
             wallclock_monotonic_usec() - started >= ENGINE_GROUP_CUT_AFTER_USEC) {
             /* the rest waits; the holds end this group and share its commit */
@@ -1716,7 +1718,7 @@ static void sweep_real_clocks(struct engine *e)
         tail = &c->next;
     }
     if (n > 0)
-        apply_batch(e, head, n, false, 0);
+        apply_batch(e, head, n, false);
     for (size_t i = 0; i < n; i++)
         buf_free(&cmds[i].response);
     arena_free(&arena);
@@ -1737,7 +1739,7 @@ static void write_out_on_stop(struct engine *e)
     int64_t what[2] = {0, wallclock_now()};
     struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
     memcpy(cmd.id_seed, &seed, sizeof cmd.id_seed);
-    apply_batch(e, &cmd, 1, false, 0);
+    apply_batch(e, &cmd, 1, false);
     buf_free(&cmd.response);
     arena_free(&arena);
 }
@@ -1756,29 +1758,23 @@ static void *writer_main(void *arg)
             sweep_due = wallclock_now() >= next ||
                         pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
         }
-        if (e->urgent_head && !e->head) { /* nothing else waits: a group of their own */
-            pthread_mutex_unlock(&e->lock);
-            size_t n;
-            struct command *batch = take_urgent(e, &n);
-            if (batch)
-                apply_batch(e, batch, n, false, 0);
-            continue;
-        }
-        if (!e->head && sweep_due && !e->stopping) {
+        bool waiting = e->head || e->urgent_head;
+        if (!waiting && sweep_due && !e->stopping) {
             pthread_mutex_unlock(&e->lock);
             last_sweep = wallclock_now();
             sweep_real_clocks(e);
             continue;
         }
-        if (!e->head) {
+        if (!waiting) {
             pthread_mutex_unlock(&e->lock);
             write_out_on_stop(e);
             break;
         }
         pthread_mutex_unlock(&e->lock);
-        /* Holds waiting go first, followed by one command of the queue: holds arriving faster
-         * than groups commit must not starve the queue, nor wait for a whole group of it.
-         * Without holds, the queue's commands, cut short if one arrives. */
+        /* Holds waiting go first, followed by one command of the queue (if any): holds
+         * arriving faster than groups commit must not starve the queue, nor wait for a whole
+         * group of it; such a group is never cut. Without holds, the queue's commands, cut
+         * short if one arrives. */
         size_t holds, n;
         struct command *batch = take_urgent(e, &holds);
         struct command *queued = take_queued(e, holds > 0 ? 1 : ENGINE_BATCH_MAX, &n);
@@ -1790,7 +1786,7 @@ static void *writer_main(void *arg)
                 tail = tail->next;
             tail->next = queued;
         }
-        apply_batch(e, batch, holds + n, true, holds);
+        apply_batch(e, batch, holds + n, holds == 0);
     }
     return NULL;
 }

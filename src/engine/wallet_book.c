@@ -797,6 +797,35 @@ static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
     return 0; /* emptied: it left the live list */
 }
 
+/*
+ * Usage taken from a wallet (into revenue) or, with `refund`, given back (out of revenue):
+ * its day's usage transaction and one posting over the paid, promotional and overdraft parts.
+ */
+static enum store_status post_usage(struct store *st, struct command *cmd, tally_time now,
+                                    struct live_wallet *w, bool refund, int64_t paid,
+                                    int64_t promotional, int64_t overdraft)
+{
+    int64_t total = paid + promotional + overdraft;
+    if (total <= 0)
+        return STORE_OK;
+    const enum ledger_account accounts[3] = {LEDGER_CUSTOMER_PAID_CREDITS,
+                                             LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
+                                             LEDGER_CUSTOMER_OVERDRAFT};
+    const int64_t amounts[3] = {paid, promotional, overdraft};
+    struct ledger_posting p;
+    ledger_posting_init(&p, refund ? LEDGER_CAUSE_REFUND_STEP : LEDGER_CAUSE_CONSUMPTION);
+    for (int i = 0; i < 3; i++) {
+        if (refund)
+            ledger_posting_move(&p, accounts[i], LEDGER_REVENUE, amounts[i]);
+        else
+            ledger_posting_move(&p, LEDGER_REVENUE, accounts[i], amounts[i]);
+    }
+    int64_t id;
+    if (usage_transaction(st, cmd, now, w, refund, total, &id) != STORE_OK)
+        return STORE_ERROR;
+    return wallet_book_post(st, w, id, now, &p);
+}
+
 /* Writes one wallet's changes of the current command: grants, transactions, postings. */
 static enum store_status flush_wallet(struct store *st, struct command *cmd, struct live_wallet *w)
 {
@@ -804,27 +833,11 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
     tally_time now = w->pending_at ? w->pending_at : cmd->now;
     int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
     int64_t given = w->given_paid + w->given_free + w->overdraft_given;
-    int64_t id;
-    if (taken > 0) {
-        struct ledger_posting p;
-        ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
-        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, w->taken_paid);
-        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, w->taken_free);
-        ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, w->overdrawn_added);
-        if (usage_transaction(st, cmd, now, w, false, taken, &id) != STORE_OK ||
-            wallet_book_post(st, w, id, now, &p) != STORE_OK)
-            return STORE_ERROR;
-    }
-    if (given > 0) {
-        struct ledger_posting p;
-        ledger_posting_init(&p, LEDGER_CAUSE_REFUND_STEP);
-        ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, w->given_paid);
-        ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_REVENUE, w->given_free);
-        ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, LEDGER_REVENUE, w->overdraft_given);
-        if (usage_transaction(st, cmd, now, w, true, given, &id) != STORE_OK ||
-            wallet_book_post(st, w, id, now, &p) != STORE_OK)
-            return STORE_ERROR;
-    }
+    if (post_usage(st, cmd, now, w, false, w->taken_paid, w->taken_free, w->overdrawn_added) !=
+            STORE_OK ||
+        post_usage(st, cmd, now, w, true, w->given_paid, w->given_free, w->overdraft_given) !=
+            STORE_OK)
+        return STORE_ERROR;
     for (size_t i = 0; i < w->move_count; i++) {
         int64_t grant = w->moves[i].grant_id;
         bool seen = false; /* one UPDATE per grant */
