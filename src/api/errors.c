@@ -141,6 +141,7 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
                          "this Idempotency-Key was already used with a different request");
         return true;
     case COMMAND_STORE_FAILED:
+    case COMMAND_NOT_DURABLE:
         cmd->http_status = 500;
         api_error_render(&cmd->response, 500, NULL, "store_failed", NULL);
         return true;

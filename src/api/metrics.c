@@ -116,13 +116,21 @@ static void render_engine(struct engine *engine, struct buf *out)
                "# HELP tally_engine_commands_total Commands applied.\n"
                "# TYPE tally_engine_commands_total counter\ntally_engine_commands_total %" PRIu64
                "\n"
-               "# HELP tally_engine_commits_total Durable group commits.\n"
+               "# HELP tally_engine_commits_total Group commits.\n"
                "# TYPE tally_engine_commits_total counter\ntally_engine_commits_total %" PRIu64 "\n"
                "# HELP tally_engine_commit_failures_total Group commits that failed (nothing "
                "applied).\n"
                "# TYPE tally_engine_commit_failures_total counter\n"
                "tally_engine_commit_failures_total %" PRIu64 "\n",
                s.batch_size_sum, batches, s.queue_depth, s.commands, s.commits, s.commit_failures);
+    buf_printf(out,
+               "# HELP tally_engine_syncs_total fdatasyncs of the log; each acknowledges every "
+               "group committed before it.\n"
+               "# TYPE tally_engine_syncs_total counter\ntally_engine_syncs_total %" PRIu64 "\n"
+               "# HELP tally_engine_sync_failed 1 once the disk refused a sync: changes are "
+               "refused until tallyd restarts.\n"
+               "# TYPE tally_engine_sync_failed gauge\ntally_engine_sync_failed %d\n",
+               s.syncs, s.sync_failed ? 1 : 0);
     buf_printf(out,
                "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
                "debits (kept in the wallet journal).\n"

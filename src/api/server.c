@@ -9,7 +9,7 @@
  *      the request answered 413 once complete);
  *   3. last call: route, authenticate, run the handler. A handler that submits a command
  *      leaves the request WAITING and the connection suspended;
- *   4. the writer's done() renders the answer and resumes the connection; libmicrohttpd
+ *   4. the engine's done() (once the change is on disk) resumes the connection; libmicrohttpd
  *      calls access() once more and the answer is queued;
  *   5. completed(): log, count, free the arena.
  */
@@ -247,7 +247,7 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
 
 /* ---- commands --------------------------------------------------------------------------- */
 
-/* Writer thread: hands the request back to its HTTP thread, in `state`. */
+/* Engine thread: hands the request back to its HTTP thread, in `state`. */
 static void resume(struct request *req, enum request_state state)
 {
     req->state = state;
@@ -255,7 +255,7 @@ static void resume(struct request *req, enum request_state state)
     MHD_resume_connection(req->conn);
 }
 
-/* Writer thread: the batch holding the command failed: nothing of it was applied. */
+/* Engine thread: the command failed; `message` says what became of its change. */
 static void answer_store_failed(struct request *req, const char *message)
 {
     req->status = 500;
@@ -263,12 +263,22 @@ static void answer_store_failed(struct request *req, const char *message)
     resume(req, REQUEST_ANSWERED);
 }
 
-/* Writer thread: the batch holding the command is durable (or failed). */
+#define NOT_DURABLE_MESSAGE                                                                        \
+    "the disk did not confirm this change, so it may or may not have been saved; tallyd takes "    \
+    "no more changes until it is restarted; then retry (events, and requests with an "             \
+    "Idempotency-Key, are never applied twice)"
+
+/* Syncer thread (or the writer, for a read): the batch holding the command is durable (or
+ * failed). */
 static void command_done(struct command *cmd)
 {
     struct request *req = cmd->owner;
     if (cmd->result == COMMAND_STORE_FAILED) {
         answer_store_failed(req, "the change could not be saved; nothing was applied, retry later");
+        return;
+    }
+    if (cmd->result == COMMAND_NOT_DURABLE) {
+        answer_store_failed(req, NOT_DURABLE_MESSAGE);
         return;
     }
     req->status = cmd->http_status;
@@ -356,12 +366,14 @@ static bool read_idempotency_key(struct request *req)
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
-/* Writer thread: the wallet journal is written out (or the batch failed). */
+/* Syncer thread: the wallet journal is written out (or the batch failed). */
 static void wallets_synced(struct command *cmd)
 {
     if (cmd->result == COMMAND_STORE_FAILED)
         answer_store_failed(cmd->owner,
                             "wallet balances could not be brought up to date; retry later");
+    else if (cmd->result == COMMAND_NOT_DURABLE)
+        answer_store_failed(cmd->owner, NOT_DURABLE_MESSAGE);
     else
         resume(cmd->owner, REQUEST_SYNCED);
 }

@@ -7,8 +7,9 @@
  *
  * Ownership: the submitter allocates the command and everything it points to (usually in
  * its request arena) and must keep it alive until `done` runs; between submit and done the
- * engine alone touches it. `done` runs on the writer thread and must be quick: it only
- * wakes the waiting request.
+ * engine alone touches it. `done` runs on the engine's syncer thread (engine/syncer.h), or on
+ * the writer for a read it answers at once, and must be quick: it only wakes the waiting
+ * request.
  */
 #ifndef TALLY_ENGINE_COMMAND_H
 #define TALLY_ENGINE_COMMAND_H
@@ -150,6 +151,7 @@ enum command_result {
     COMMAND_REF_NOT_FOUND,        /* a definition names a missing item: 404 (ref_kind says which) */
     COMMAND_STORE_FAILED,         /* the database failed: 500, nothing changed */
     COMMAND_INSUFFICIENT_CREDITS, /* a limited wallet cannot pay for it: 402, nothing changed */
+    COMMAND_NOT_DURABLE, /* committed, but the disk refused the sync: 500, it may not survive */
 };
 
 struct command;

@@ -19,6 +19,7 @@
 
 #include "core/dedup.h"
 #include "engine/sub_cache.h"
+#include "engine/syncer.h"
 #include "engine/usage.h"
 #include "engine/usage_view.h"
 #include "engine/wallet_clock.h"
@@ -53,6 +54,7 @@ struct engine {
     struct store *store;
     struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
     pthread_t thread;
+    struct syncer *syncer; /* answers each committed group once the disk has it */
 
     pthread_mutex_t lock; /* guards the queues and `stopping` */
     pthread_cond_t wake;
@@ -1617,8 +1619,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         return;
     /* Memory that may be stale (a failed command or commit) is reloaded before anything is
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
-    bool began = (!e->reload_orgs || load_orgs(e)) && (!e->usage_incomplete || rescan_usage(e)) &&
-                 store_begin(e->store) == STORE_OK;
+    bool began = !syncer_failed(e->syncer) && (!e->reload_orgs || load_orgs(e)) &&
+                 (!e->usage_incomplete || rescan_usage(e)) && store_begin(e->store) == STORE_OK;
     struct command *last = batch;
     e->batch_failed = began && !recover_wallets(e, batch);
     size_t applied = 0;
@@ -1674,16 +1676,13 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         count_batch(e, n);
     if (e->reload_orgs)
         load_orgs(e); /* or at the next batch, which will not start without it */
-    /* Answer only now: every change in the batch is on disk, or none is. */
-    struct command *c = batch;
-    while (c) {
-        struct command *next = c->next;
-        if (!committed)
+    if (!committed)
+        for (struct command *c = batch; c; c = c->next)
             c->result = COMMAND_STORE_FAILED;
-        c->next = NULL;
-        c->done(c);
-        c = next;
-    }
+    if (batch->done == own_done) /* nobody waits, and its memory goes when this returns */
+        return;
+    /* Answered once every change in the batch is on disk (or, failed, none is). */
+    syncer_hand_over(e->syncer, batch);
 }
 
 /*
@@ -1791,6 +1790,11 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static bool sync_store(void *store)
+{
+    return store_sync(store) == STORE_OK;
+}
+
 /* Frees the writer's memory and the engine itself (not the store). */
 static void free_state(struct engine *e)
 {
@@ -1837,12 +1841,19 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     if (store_wallet_journal_count(store_conn(st), &journal_records) != STORE_OK)
         journal_records = 1; /* unknown: assume the worst; the first batch finds out */
     atomic_init(&e->wallets_pending, journal_records > 0);
+    if (!store_defer_sync(st, err) || !(e->syncer = syncer_start(sync_store, st))) {
+        if (!err[0])
+            snprintf(err, STORE_ERR_MAX, "engine: cannot start the syncer thread");
+        free_state(e);
+        return NULL;
+    }
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
     sub_cache_init(&e->subscriptions, e->fingerprint_key);
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
+        syncer_stop(e->syncer);
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->wake);
         free_state(e);
@@ -1881,6 +1892,10 @@ void engine_stop(struct engine *e)
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
+    syncer_stop(e->syncer); /* answers what the writer handed over */
+    /* The writer's own last write-out was not synced; should this fail, nothing acknowledged
+     * is lost: the next start writes the wallet journal out again. */
+    (void)store_sync(e->store);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
@@ -1909,4 +1924,6 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->wallet_pending_customers = atomic_load(&e->wallet_pending_customers);
     out->wallet_journal_records = atomic_load(&e->wallet_journal_records);
     out->wallet_journal_bytes = atomic_load(&e->wallet_journal_bytes);
+    out->syncs = syncer_syncs(e->syncer);
+    out->sync_failed = syncer_failed(e->syncer);
 }

@@ -50,6 +50,10 @@ struct engine_stats {
     /* The wallet journal as the last commit left it: customers whose wallet rows lag their
      * debits, and the journal's records and bytes (engine/wallet_book.h). */
     uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
+    /* fdatasyncs of the log (each acknowledged every group committed before it began), and
+     * whether one failed: the engine then refuses every change until restarted. */
+    uint64_t syncs;
+    bool sync_failed;
 };
 
 /*

@@ -9,6 +9,7 @@
  */
 #include "store/store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -845,6 +846,7 @@ struct store_conn {
 
 struct store {
     struct store_conn conn;
+    int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
 };
 
 struct store_reader {
@@ -1064,6 +1066,7 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
         set_err(err, "store", "out of memory");
         return NULL;
     }
+    st->wal_fd = -1;
     st->conn.db = open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
     if (!st->conn.db)
         goto fail;
@@ -1086,7 +1089,36 @@ void store_close(struct store *st)
     if (!st)
         return;
     conn_close(&st->conn);
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
     free(st);
+}
+
+bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX])
+{
+    assert(st->wal_fd < 0);
+    /* NORMAL in WAL mode: a COMMIT writes the log without fsync; checkpoints still fsync the
+     * log before copying it into the database, and the database after, so the file stays
+     * whole whatever happens. Durability is store_sync's. */
+    if (!exec_script(st->conn.db, "PRAGMA synchronous = NORMAL", err))
+        return false;
+    /* The log exists once the database was read in WAL mode (store_open did), and is never
+     * removed while this connection is open: SQLite deletes it only when the last one closes. */
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(st->conn.db, "main"));
+    st->wal_fd = wal ? open(wal, O_RDONLY | O_CLOEXEC) : -1;
+    if (st->wal_fd < 0) {
+        set_err(err, wal ? wal : "the write-ahead log", strerror(errno));
+        char ignored[STORE_ERR_MAX]; /* the message above is the one that matters */
+        exec_script(st->conn.db, "PRAGMA synchronous = FULL", ignored);
+        return false;
+    }
+    return true;
+}
+
+enum store_status store_sync(struct store *st)
+{
+    assert(st->wal_fd >= 0);
+    return fdatasync(st->wal_fd) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 int store_schema_version(struct store *st)

@@ -65,6 +65,17 @@ void store_unlock(int lock_fd);
  */
 struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_close(struct store *st);
+
+/*
+ * Durability in two steps, for a writer that overlaps them (engine/syncer.h): after this, a
+ * COMMIT on `st` writes the log without waiting for the disk, and store_sync makes every
+ * commit that returned before it was called durable (one fdatasync of the log). Without it,
+ * every COMMIT waits for its own fsync. Returns false with a message if the log cannot be
+ * opened (the store keeps syncing each commit). Writer thread, once, before any transaction.
+ */
+bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX]);
+/* Any thread, alongside the writer's transactions; STORE_ERROR if the disk refused. */
+enum store_status store_sync(struct store *st);
 int store_schema_version(struct store *st);
 /* The newest schema this build knows. */
 int store_latest_schema_version(void);

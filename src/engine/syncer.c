@@ -1,0 +1,129 @@
+/*
+ * engine/syncer.c: the thread that turns commits into acknowledgements (syncer.h says why).
+ *
+ * One list of handed-over commands, in commit order, under one lock. Each round takes the
+ * whole list, syncs once if any command in it needs it, and answers the list in order.
+ */
+#include "engine/syncer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct syncer {
+    syncer_sync_fn sync;
+    void *ctx; /* borrowed */
+    pthread_t thread;
+
+    pthread_mutex_t lock; /* guards the list and `stopping` */
+    pthread_cond_t wake;
+    struct command *head, *tail;
+    bool stopping;
+
+    atomic_bool failed;
+    _Atomic uint64_t syncs;
+};
+
+/* Whether answering this list needs a sync: some command in it was committed. */
+static bool needs_sync(const struct command *list)
+{
+    for (const struct command *c = list; c; c = c->next)
+        if (c->result != COMMAND_STORE_FAILED)
+            return true;
+    return false;
+}
+
+static void answer(struct command *list, bool durable)
+{
+    while (list) {
+        struct command *next = list->next;
+        list->next = NULL;
+        if (!durable && list->result != COMMAND_STORE_FAILED)
+            list->result = COMMAND_NOT_DURABLE;
+        list->done(list);
+        list = next;
+    }
+}
+
+static void *syncer_main(void *arg)
+{
+    struct syncer *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->wake, &s->lock);
+        struct command *list = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (!list)
+            return NULL; /* stopping, and nothing left to answer */
+        if (needs_sync(list) && !atomic_load(&s->failed)) {
+            bool ok = s->sync(s->ctx);
+            atomic_fetch_add(&s->syncs, 1);
+            if (!ok)
+                atomic_store(&s->failed, true);
+        }
+        answer(list, !atomic_load(&s->failed));
+    }
+}
+
+struct syncer *syncer_start(syncer_sync_fn sync, void *ctx)
+{
+    struct syncer *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->sync = sync;
+    s->ctx = ctx;
+    atomic_init(&s->failed, false);
+    atomic_init(&s->syncs, 0);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->wake);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void syncer_hand_over(struct syncer *s, struct command *group)
+{
+    if (!group)
+        return;
+    struct command *last = group;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&s->lock);
+    if (s->tail)
+        s->tail->next = group;
+    else
+        s->head = group;
+    s->tail = last;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool syncer_failed(struct syncer *s)
+{
+    return atomic_load(&s->failed);
+}
+
+uint64_t syncer_syncs(struct syncer *s)
+{
+    return atomic_load(&s->syncs);
+}
+
+void syncer_stop(struct syncer *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}
