@@ -1757,6 +1757,12 @@ static void *writer_main(void *arg)
             sweep_due = wallclock_now() >= next ||
                         pthread_cond_timedwait(&e->wake, &e->lock, &until) == ETIMEDOUT;
         }
+        /* While a sync runs, a short queue waits for it to end, and grows meanwhile: its group
+         * could not be acknowledged before the next sync anyway, and one commit for all of it
+         * writes less than one each. A long queue starts at once: its work overlaps the sync. */
+        while ((e->head || e->urgent_head) && !e->stopping && syncer_busy(e->syncer) &&
+               atomic_load(&e->queue_depth) < ENGINE_OVERLAP_MIN)
+            pthread_cond_wait(&e->wake, &e->lock);
         bool waiting = e->head || e->urgent_head;
         if (!waiting && sweep_due && !e->stopping) {
             pthread_mutex_unlock(&e->lock);
@@ -1790,9 +1796,19 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static bool sync_store(void *store)
+static bool sync_store(void *engine)
 {
-    return store_sync(store) == STORE_OK;
+    struct engine *e = engine;
+    return store_sync(e->store) == STORE_OK;
+}
+
+/* The syncer answered all: a writer waiting for that to start its next group goes on. */
+static void syncer_idle(void *engine)
+{
+    struct engine *e = engine;
+    pthread_mutex_lock(&e->lock);
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* Frees the writer's memory and the engine itself (not the store). */
@@ -1841,7 +1857,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     if (store_wallet_journal_count(store_conn(st), &journal_records) != STORE_OK)
         journal_records = 1; /* unknown: assume the worst; the first batch finds out */
     atomic_init(&e->wallets_pending, journal_records > 0);
-    if (!store_defer_sync(st, err) || !(e->syncer = syncer_start(sync_store, st))) {
+    if (!store_defer_sync(st, err) || !(e->syncer = syncer_start(sync_store, syncer_idle, e))) {
         if (!err[0])
             snprintf(err, STORE_ERR_MAX, "engine: cannot start the syncer thread");
         free_state(e);

@@ -34,6 +34,9 @@
  * holds p50 4.2 ms, p99 20.5 ms, ingest 131k events/s; 0 gave p50 2.2 ms, p99 14.7 ms, ingest
  * 104k. A client waiting on a hold is waiting to serve a request: 0. */
 #define ENGINE_GROUP_CUT_AFTER_USEC 0
+/* While the previous group's sync runs, the writer starts the next group only once this many
+ * commands wait (or the sync ends). */
+#define ENGINE_OVERLAP_MIN 8
 #define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
 #define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
 #define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */

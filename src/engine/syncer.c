@@ -12,6 +12,7 @@
 
 struct syncer {
     syncer_sync_fn sync;
+    syncer_idle_fn idle;
     void *ctx; /* borrowed */
     pthread_t thread;
 
@@ -20,6 +21,7 @@ struct syncer {
     struct command *head, *tail;
     bool stopping;
 
+    atomic_bool busy; /* set by syncer_hand_over, cleared once all is answered */
     atomic_bool failed;
     _Atomic uint64_t syncs;
 };
@@ -50,6 +52,13 @@ static void *syncer_main(void *arg)
     struct syncer *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->lock);
+        if (!s->head && atomic_load(&s->busy)) { /* everything handed over is answered */
+            atomic_store(&s->busy, false);
+            pthread_mutex_unlock(&s->lock);
+            if (s->idle)
+                s->idle(s->ctx);
+            pthread_mutex_lock(&s->lock);
+        }
         while (!s->head && !s->stopping)
             pthread_cond_wait(&s->wake, &s->lock);
         struct command *list = s->head;
@@ -67,13 +76,15 @@ static void *syncer_main(void *arg)
     }
 }
 
-struct syncer *syncer_start(syncer_sync_fn sync, void *ctx)
+struct syncer *syncer_start(syncer_sync_fn sync, syncer_idle_fn idle, void *ctx)
 {
     struct syncer *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->sync = sync;
+    s->idle = idle;
     s->ctx = ctx;
+    atomic_init(&s->busy, false);
     atomic_init(&s->failed, false);
     atomic_init(&s->syncs, 0);
     pthread_mutex_init(&s->lock, NULL);
@@ -100,8 +111,14 @@ void syncer_hand_over(struct syncer *s, struct command *group)
     else
         s->head = group;
     s->tail = last;
+    atomic_store(&s->busy, true);
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+}
+
+bool syncer_busy(struct syncer *s)
+{
+    return atomic_load(&s->busy);
 }
 
 bool syncer_failed(struct syncer *s)

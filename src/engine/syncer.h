@@ -37,11 +37,14 @@
 
 /* Makes every commit written so far durable; false if the disk refused. */
 typedef bool (*syncer_sync_fn)(void *ctx);
+/* Called on the syncer's thread each time it has answered everything handed over. */
+typedef void (*syncer_idle_fn)(void *ctx);
 
 struct syncer;
 
-/* Starts the thread; `ctx` is borrowed until syncer_stop. NULL if the thread cannot start. */
-struct syncer *syncer_start(syncer_sync_fn sync, void *ctx);
+/* Starts the thread; `ctx` is borrowed until syncer_stop, and given to both functions (`idle`
+ * may be NULL). NULL if the thread cannot start. */
+struct syncer *syncer_start(syncer_sync_fn sync, syncer_idle_fn idle, void *ctx);
 
 /*
  * Takes a group's commands (a list linked by `next`, in commit order): each is answered with
@@ -49,6 +52,10 @@ struct syncer *syncer_start(syncer_sync_fn sync, void *ctx);
  * up the list: it must not touch the commands again.
  */
 void syncer_hand_over(struct syncer *s, struct command *group);
+
+/* Whether something handed over is not answered yet (a sync runs or is about to). Any
+ * thread; after it turns false, the idle function runs. */
+bool syncer_busy(struct syncer *s);
 
 /* Whether a sync has failed (sticky). */
 bool syncer_failed(struct syncer *s);

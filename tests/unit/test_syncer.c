@@ -22,7 +22,9 @@ struct probe {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int syncs_begun, syncs_done;
-    int answered;                   /* commands answered so far */
+    int answered; /* commands answered so far */
+    int idles;    /* times the syncer said it had answered everything */
+    int answered_at_idle;
     int answered_at_sync[8];        /* `answered` when each sync began */
     int syncs_before[MAX_COMMANDS]; /* syncs finished when command i was answered */
     int order[MAX_COMMANDS];        /* command indexes, in the order answered */
@@ -60,6 +62,16 @@ static void probe_done(struct command *cmd)
     p->syncs_before[it->index] = p->syncs_done;
     p->results[it->index] = cmd->result;
     p->order[p->answered++] = it->index;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void probe_idle(void *ctx)
+{
+    struct probe *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    p->idles++;
+    p->answered_at_idle = p->answered;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -109,7 +121,7 @@ static void answers_wait_for_a_sync_begun_after_them(void **state)
 {
     (void)state;
     reset();
-    struct syncer *s = syncer_start(probe_sync, &probe);
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
     assert_non_null(s);
     set_hold(true);
     syncer_hand_over(s, group(0, 1, COMMAND_OK));
@@ -134,12 +146,34 @@ static void answers_wait_for_a_sync_begun_after_them(void **state)
     }
 }
 
+/* Busy from the hand-over until everything is answered; then the idle function runs (the
+ * writer waits on it to start a group it held back while a sync ran). */
+static void busy_until_all_is_answered(void **state)
+{
+    (void)state;
+    reset();
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
+    assert_false(syncer_busy(s));
+    set_hold(true);
+    syncer_hand_over(s, group(0, 1, COMMAND_OK));
+    assert_true(syncer_busy(s));
+    wait_until(&probe.syncs_begun, 1);
+    syncer_hand_over(s, group(2, 2, COMMAND_OK));
+    assert_true(syncer_busy(s));
+    set_hold(false);
+    wait_until(&probe.idles, 1);
+    assert_int_equal(probe.answered_at_idle, 3); /* not after the first group alone */
+    assert_false(syncer_busy(s));
+    syncer_stop(s);
+    assert_int_equal(probe.idles, 1);
+}
+
 /* A group that did not commit changed nothing: it is answered without a sync, in its turn. */
 static void failed_groups_need_no_sync(void **state)
 {
     (void)state;
     reset();
-    struct syncer *s = syncer_start(probe_sync, &probe);
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
     syncer_hand_over(s, group(0, 2, COMMAND_STORE_FAILED));
     wait_until(&probe.answered, 3);
     assert_int_equal(probe.syncs_begun, 0);
@@ -159,7 +193,7 @@ static void a_failed_sync_fails_everything_after_it(void **state)
 {
     (void)state;
     reset();
-    struct syncer *s = syncer_start(probe_sync, &probe);
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
     syncer_hand_over(s, group(0, 0, COMMAND_OK));
     wait_until(&probe.answered, 1);
     assert_false(syncer_failed(s));
@@ -187,7 +221,7 @@ static void stop_answers_what_was_handed_over(void **state)
 {
     (void)state;
     reset();
-    struct syncer *s = syncer_start(probe_sync, &probe);
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
     set_hold(true);
     syncer_hand_over(s, group(0, 0, COMMAND_OK));
     wait_until(&probe.syncs_begun, 1);
@@ -202,6 +236,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(answers_wait_for_a_sync_begun_after_them),
+        cmocka_unit_test(busy_until_all_is_answered),
         cmocka_unit_test(failed_groups_need_no_sync),
         cmocka_unit_test(a_failed_sync_fails_everything_after_it),
         cmocka_unit_test(stop_answers_what_was_handed_over),
