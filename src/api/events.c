@@ -66,7 +66,8 @@ static void render_event(struct jsonw *w, const struct event_view *v)
     jsonw_object_end(w);
 }
 
-/* Writer thread: the accepted events, or the refusal naming the event (by index in a batch). */
+/* The accepted events, or the refusal naming the event (by index in a batch). Reads the
+ * command alone: the request's own thread renders it (render_by_owner). */
 static void render_ingest(struct command *cmd)
 {
     struct request *req = cmd->owner;
@@ -183,6 +184,7 @@ static void submit(struct request *req, struct event *events, size_t count)
     cmd->as.events_ingest.events = events;
     cmd->as.events_ingest.count = count;
     cmd->as.events_ingest.results = results;
+    cmd->render_by_owner = true;
     api_submit(req, cmd);
 }
 

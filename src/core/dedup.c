@@ -29,6 +29,13 @@ void dedup_free(struct dedup *d)
     *d = (struct dedup){0};
 }
 
+void dedup_prefetch(const struct dedup *d, struct siphash128 fp)
+{
+    __builtin_prefetch(&d->table.slots[(size_t)fp.lo & d->table.mask], 1);
+    if (d->old.slots)
+        __builtin_prefetch(&d->old.slots[(size_t)fp.lo & d->old.mask], 1);
+}
+
 static bool same(const struct dedup_slot *s, struct siphash128 fp)
 {
     return s->lo == fp.lo && s->hi == fp.hi;

@@ -70,6 +70,12 @@ enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t v
  */
 enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t value, bool replace,
                             uint64_t *previous);
+/*
+ * Starts loading the slot fp's probe begins at, for a put or find soon after: a batch that
+ * prefetches all its fingerprints first waits for its cache misses together, not one by one.
+ * Changes nothing.
+ */
+void dedup_prefetch(const struct dedup *d, struct siphash128 fp);
 /* Replaces the value stored with a present fingerprint. False if absent. */
 bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value);
 /* Removes a fingerprint (undoing an insert whose commit failed). False if absent. */

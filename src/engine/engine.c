@@ -725,10 +725,39 @@ static enum command_result resolve_metric(struct engine *e, struct command *cmd,
     return COMMAND_OK;
 }
 
-/* Checks and applies event i in memory, and leaves its row in `row` for the command's
- * INSERTs (store_events_insert), which follow its last event. */
+/*
+ * Both fingerprints of every event of the command (its identity's, in its result, and its
+ * transaction id's), with their slots prefetched: the batch then waits for its cache misses
+ * together rather than one by one (the sets outgrow the caches long before memory). NULL if
+ * out of memory.
+ */
+static struct siphash128 *fingerprint_events(struct engine *e, struct command *cmd)
+{
+    size_t count = cmd->as.events_ingest.count;
+    struct siphash128 *txids = arena_alloc(cmd->arena, count * sizeof *txids);
+    if (!txids)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        const struct event *ev = &cmd->as.events_ingest.events[i];
+        struct event_result *res = &cmd->as.events_ingest.results[i];
+        uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+        size_t len = event_identity(cmd->org_id, ev->external_subscription_id, ev->transaction_id,
+                                    identity, sizeof identity);
+        assert(len > 0); /* the API bounds both ids */
+        res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
+        dedup_prefetch(&e->accepted, res->fingerprint);
+        txids[i] = transaction_fingerprint(e, cmd->org_id, ev->transaction_id);
+        dedup_prefetch(&e->by_transaction, txids[i]);
+    }
+    return txids;
+}
+
+/* Checks and applies event i in memory (its fingerprints made by fingerprint_events), and
+ * leaves its row in `row` for the command's INSERTs (store_events_insert), which follow its
+ * last event. */
 static enum command_result ingest_one(struct engine *e, struct command *cmd,
-                                      struct ingest_cache *cache, size_t i, struct store_event *row)
+                                      struct ingest_cache *cache, size_t i, struct siphash128 txid,
+                                      struct store_event *row)
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
@@ -742,11 +771,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(cmd->org_id, ev->external_subscription_id, ev->transaction_id,
-                                identity, sizeof identity);
-    assert(len > 0); /* the API bounds both ids */
-    res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
     /* Taken at once (one probe), so that a duplicate later in the batch is refused too; a
      * refused or failed command takes its identities back out (forget_added). */
     switch (dedup_insert(&e->accepted, res->fingerprint, 0)) {
@@ -797,8 +821,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     }
     memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
-    if (!note_transaction(e, transaction_fingerprint(e, cmd->org_id, ev->transaction_id),
-                          (uint64_t)res->id, true))
+    if (!note_transaction(e, txid, (uint64_t)res->id, true))
         return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
     return COMMAND_OK;
 }
@@ -952,10 +975,11 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     struct ingest_cache cache = {0};
     size_t count = cmd->as.events_ingest.count;
     struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
-    if (!rows)
+    struct siphash128 *txids = fingerprint_events(e, cmd);
+    if (!rows || !txids)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
-        enum command_result r = ingest_one(e, cmd, &cache, i, &rows[i]);
+        enum command_result r = ingest_one(e, cmd, &cache, i, txids[i], &rows[i]);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
     }
@@ -1339,6 +1363,7 @@ static void apply_one(struct engine *e, struct command *cmd)
         return;
     }
     bool failed = false;
+    cmd->rendered = true; /* a replayed or conflicting key's answer is complete */
     e->command_mark = e->added_count;
     e->event_id_mark = e->last_event_id;
     e->txid_mark = e->txid_count;
@@ -1367,9 +1392,13 @@ static void apply_one(struct engine *e, struct command *cmd)
             goto fail;
         forget_touches(e, e->touch_mark); /* after the undo: the rows are gone too */
     }
-    cmd->conn = store_conn(e->store);
-    cmd->render(cmd);
-    cmd->conn = NULL;
+    /* an answer the key must remember is rendered here, with the change it describes */
+    cmd->rendered = !cmd->render_by_owner || cmd->idempotency_key;
+    if (cmd->rendered) {
+        cmd->conn = store_conn(e->store);
+        cmd->render(cmd);
+        cmd->conn = NULL;
+    }
     if (cmd->result == COMMAND_STORE_FAILED) /* rendering read the store and failed */
         goto fail;
     if (cmd->idempotency_key && !remember_answer(e, cmd))
