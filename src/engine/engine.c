@@ -1710,8 +1710,10 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
             c->result = COMMAND_STORE_FAILED;
     if (batch->done == own_done) /* nobody waits, and its memory goes when this returns */
         return;
-    /* Answered once every change in the batch is on disk (or, failed, none is). */
-    syncer_hand_over(e->syncer, batch);
+    /* Answered once every change in the batch is on disk (or, failed, none is): by the writer
+     * itself when nothing else waits, else by the syncer while the writer goes on. */
+    if (atomic_load(&e->queue_depth) >= ENGINE_OVERLAP_MIN || !syncer_settle_here(e->syncer, batch))
+        syncer_hand_over(e->syncer, batch);
 }
 
 /*

@@ -47,6 +47,18 @@ static void answer(struct command *list, bool durable)
     }
 }
 
+/* Syncs (if anything in the list needs it and no sync has failed) and answers the list. */
+static void settle(struct syncer *s, struct command *list)
+{
+    if (needs_sync(list) && !atomic_load(&s->failed)) {
+        bool ok = s->sync(s->ctx);
+        atomic_fetch_add(&s->syncs, 1);
+        if (!ok)
+            atomic_store(&s->failed, true);
+    }
+    answer(list, !atomic_load(&s->failed));
+}
+
 static void *syncer_main(void *arg)
 {
     struct syncer *s = arg;
@@ -66,13 +78,7 @@ static void *syncer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (!list)
             return NULL; /* stopping, and nothing left to answer */
-        if (needs_sync(list) && !atomic_load(&s->failed)) {
-            bool ok = s->sync(s->ctx);
-            atomic_fetch_add(&s->syncs, 1);
-            if (!ok)
-                atomic_store(&s->failed, true);
-        }
-        answer(list, !atomic_load(&s->failed));
+        settle(s, list);
     }
 }
 
@@ -114,6 +120,16 @@ void syncer_hand_over(struct syncer *s, struct command *group)
     atomic_store(&s->busy, true);
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+}
+
+bool syncer_settle_here(struct syncer *s, struct command *group)
+{
+    /* Only the writer hands over, and it is the caller: if nothing is unanswered now, the
+     * syncer's thread has nothing to do until the caller hands something over. */
+    if (atomic_load(&s->busy))
+        return false;
+    settle(s, group);
+    return true;
 }
 
 bool syncer_busy(struct syncer *s)

@@ -1,18 +1,21 @@
 /*
- * engine/syncer: answers committed groups once the disk has them, on a thread of its own.
+ * engine/syncer: answers committed groups once the disk has them, on a thread of its own
+ * when the writer has other work.
  *
  * Why: the writer used to wait for each group's fsync before it applied the next group, and
  * on two cores that wait was a third of the in-process ingest (500,000 events: 196k/s with
  * the wait, 300k/s without any fsync). Now the writer's COMMIT only writes the log
- * (store_defer_sync) and hands the group's commands here; this thread takes every group handed
- * over since its last round, makes the log durable with one sync (an fdatasync of the log
- * covers every commit written before it began), then answers them. A group's fsync overlaps
- * the next group's work, and the groups committed during one fsync share the next.
+ * (store_defer_sync). When commands wait, the writer hands the group's commands here and goes
+ * on: this thread takes every group handed over since its last round, makes the log durable
+ * with one sync (an fdatasync of the log covers every commit written before it began), then
+ * answers them, so a group's fsync overlaps the next group's work, and the groups committed
+ * during one fsync share the next. When nothing waits, the writer syncs and answers itself
+ * (syncer_settle_here): a hold alone would otherwise pay for waking a second thread.
  *
  * Invariants (tests/unit/test_syncer.c):
  * - a command is answered only after a sync that began after its group's COMMIT returned,
  *   so a 2xx still means the change is on disk;
- * - answers leave in the order their groups were handed over (commit order);
+ * - answers leave in the order their groups were committed;
  * - a group that did not commit (every command already COMMAND_STORE_FAILED) is answered
  *   without waiting for a sync, but still in order;
  * - once a sync fails, every answer from then on is a failure and syncer_failed() stays true:
@@ -23,9 +26,10 @@
  * that change is acknowledged, never after: a crash in between loses the change, and the
  * client, never told it succeeded, sends it again.
  *
- * Threads: syncer_hand_over and syncer_failed from the writer (syncer_failed from any thread);
- * the sync function and every done() run on the syncer's own thread; syncer_start and
- * syncer_stop from the engine's owner.
+ * Threads: syncer_hand_over and syncer_settle_here from the writer only; syncer_busy,
+ * syncer_failed and syncer_syncs from any thread. The sync function and done() run on the
+ * syncer's thread, or on the writer's inside syncer_settle_here. syncer_start and syncer_stop
+ * from the engine's owner.
  */
 #ifndef TALLY_ENGINE_SYNCER_H
 #define TALLY_ENGINE_SYNCER_H
@@ -52,6 +56,14 @@ struct syncer *syncer_start(syncer_sync_fn sync, syncer_idle_fn idle, void *ctx)
  * up the list: it must not touch the commands again.
  */
 void syncer_hand_over(struct syncer *s, struct command *group);
+
+/*
+ * Syncs and answers `group` on the calling thread (the writer), in the same way, if nothing
+ * handed over is still unanswered; else returns false and the caller hands it over. For a
+ * writer with nothing else to do: waking another thread to wait for the disk costs more
+ * than it saves then.
+ */
+bool syncer_settle_here(struct syncer *s, struct command *group);
 
 /* Whether something handed over is not answered yet (a sync runs or is about to). Any
  * thread; after it turns false, the idle function runs. */

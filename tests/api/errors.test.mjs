@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startWithOrg, startTallyd } from '../lib/tallyd.mjs';
+import { startWithOrg, startTallyd, newDataDir } from '../lib/tallyd.mjs';
 
 let t;
 before(async () => { t = await startWithOrg(); });
@@ -85,7 +85,7 @@ test('a malformed request line gets a 400 and the server stays up', async () => 
 });
 
 test('a body limit can be set at start and is enforced', async () => {
-  const s = await startTallyd(t.dataDir + '-small', ['--max-body', '2048']).catch((e) => e);
+  const s = await startTallyd(newDataDir(), ['--max-body', '2048']).catch((e) => e);
   // a fresh directory has no organization; a 413 is still decided before authentication
   assert.ok(!(s instanceof Error), String(s));
   const r = await fetch(`${s.url}/api/v1/customers`, { method: 'POST', body: 'x'.repeat(4096), headers: { Authorization: 'Bearer x' } });

@@ -10,8 +10,16 @@ const binDir = process.env.TALLY_BIN_DIR || new URL('../../build/asan', import.m
 export const tallyBin = join(binDir, 'tally');
 export const tallydBin = join(binDir, 'tallyd');
 
+// Every data directory made here goes when the test process exits, whoever made it.
+const dataDirs = [];
+process.on('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function newDataDir() {
-  return mkdtempSync(join(tmpdir(), 'tally-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'tally-test-'));
+  dataDirs.push(dir);
+  return dir;
 }
 
 // Runs the CLI; returns { status, stdout, stderr }.

@@ -168,6 +168,29 @@ static void busy_until_all_is_answered(void **state)
     assert_int_equal(probe.idles, 1);
 }
 
+/* With nothing unanswered, the caller syncs and answers on its own thread; with something
+ * unanswered, it must hand over instead (answering first would break the order). */
+static void settle_here_only_when_nothing_is_unanswered(void **state)
+{
+    (void)state;
+    reset();
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
+    assert_true(syncer_settle_here(s, group(0, 1, COMMAND_OK)));
+    assert_int_equal(probe.answered, 2); /* already, on this thread */
+    assert_int_equal(probe.syncs_before[0], 1);
+    set_hold(true);
+    syncer_hand_over(s, group(2, 2, COMMAND_OK));
+    wait_until(&probe.syncs_begun, 2);
+    assert_false(syncer_settle_here(s, group(3, 3, COMMAND_OK)));
+    syncer_hand_over(s, &items[3].cmd);
+    set_hold(false);
+    wait_until(&probe.answered, 4);
+    syncer_stop(s);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(probe.order[i], i);
+    assert_int_equal(probe.syncs_before[3], 3);
+}
+
 /* A group that did not commit changed nothing: it is answered without a sync, in its turn. */
 static void failed_groups_need_no_sync(void **state)
 {
@@ -237,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(answers_wait_for_a_sync_begun_after_them),
         cmocka_unit_test(busy_until_all_is_answered),
+        cmocka_unit_test(settle_here_only_when_nothing_is_unanswered),
         cmocka_unit_test(failed_groups_need_no_sync),
         cmocka_unit_test(a_failed_sync_fails_everything_after_it),
         cmocka_unit_test(stop_answers_what_was_handed_over),
