@@ -67,7 +67,7 @@ static void render_event(struct jsonw *w, const struct event_view *v)
 }
 
 /* The accepted events, or the refusal naming the event (by index in a batch). Reads the
- * command alone: the request's own thread renders it (render_by_owner). */
+ * command alone, so command_done renders it off the writer (render_by_owner). */
 static void render_ingest(struct command *cmd)
 {
     struct request *req = cmd->owner;

@@ -29,8 +29,7 @@ enum request_state {
     REQUEST_READING, /* receiving the body */
     REQUEST_WAITING, /* a command is in the engine; the connection is suspended */
     REQUEST_ANSWERED,
-    REQUEST_TO_RENDER, /* answered, but the answer is left to this thread to write */
-    REQUEST_SYNCED,    /* the writer wrote its wallet journal out for this read: dispatch again */
+    REQUEST_SYNCED, /* the writer wrote its wallet journal out for this read: dispatch again */
 };
 
 struct request {

@@ -268,16 +268,7 @@ static void answer_store_failed(struct request *req, const char *message)
     "no more changes until it is restarted; then retry (events, and requests with an "             \
     "Idempotency-Key, are never applied twice)"
 
-static void take_answer(struct request *req, struct command *cmd)
-{
-    req->status = cmd->http_status;
-    struct buf tmp = req->response;
-    req->response = cmd->response;
-    cmd->response = tmp;
-}
-
-/* Syncer thread (or the writer, for a read): the batch holding the command is durable (or
- * failed). */
+/* Syncer thread, or the writer: the batch holding the command is durable (or failed). */
 static void command_done(struct command *cmd)
 {
     struct request *req = cmd->owner;
@@ -289,11 +280,12 @@ static void command_done(struct command *cmd)
         answer_store_failed(req, NOT_DURABLE_MESSAGE);
         return;
     }
-    if (!cmd->rendered) {
-        resume(req, REQUEST_TO_RENDER);
-        return;
-    }
-    take_answer(req, cmd);
+    if (!cmd->rendered) /* left to us: here rather than on an HTTP thread, which reads wait for */
+        cmd->render(cmd);
+    req->status = cmd->http_status;
+    struct buf tmp = req->response;
+    req->response = cmd->response;
+    cmd->response = tmp;
     resume(req, REQUEST_ANSWERED);
 }
 
@@ -487,11 +479,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
         *con_cls = req;
         return MHD_YES;
-    }
-    if (req->state == REQUEST_TO_RENDER) { /* the engine left its answer to this thread */
-        req->cmd->render(req->cmd);
-        take_answer(req, req->cmd);
-        req->state = REQUEST_ANSWERED;
     }
     if (req->state == REQUEST_SYNCED) { /* the read waited for the wallet journal */
         buf_free(&req->cmd->response);

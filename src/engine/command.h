@@ -161,8 +161,8 @@ struct usage;
  * Renders the HTTP answer of an applied command into cmd->response (status and body). The
  * engine calls it on the writer thread, inside the transaction, so that an idempotent
  * answer can be stored with the change it describes; except, with `render_by_owner` and no
- * Idempotency-Key, where the submitter calls it once answered (without cmd->conn), so that
- * the one writer does not spend its time writing JSON.
+ * Idempotency-Key, where `done` calls it (without cmd->conn), so that the one writer does not
+ * spend its time writing JSON.
  */
 typedef void (*command_render_fn)(struct command *cmd);
 typedef void (*command_done_fn)(struct command *cmd);
@@ -312,8 +312,8 @@ struct command {
     struct buf response;
 
     command_render_fn render;
-    /* The render reads the command alone (not the store, not live usage): the submitter's
-     * thread may run it after `done`. `rendered` (set by the writer) says whether it did. */
+    /* The render reads the command alone (not the store, not live usage): `done` may run it.
+     * `rendered` (set by the writer) says whether the writer did. */
     bool render_by_owner;
     bool rendered;
     command_done_fn done;

@@ -1,10 +1,10 @@
 /*
  * engine/: the single writer. One thread applies every command, in arrival order (holds go
- * ahead, below), and
- * commits them in groups: it takes everything queued (up to ENGINE_BATCH_MAX), applies each
- * inside its own savepoint of one transaction, commits once (one fsync for the group), and
- * only then tells each submitter. Throughput comes from the group, latency from never
- * waiting for a batch to fill.
+ * ahead, below), and commits them in groups: it takes everything queued (up to
+ * ENGINE_BATCH_MAX), applies each inside its own savepoint of one transaction, commits once,
+ * and tells each submitter only once an fsync of the log covers the commit (engine/syncer.h:
+ * with a queue, that fsync overlaps the next group). Throughput comes from the group, latency
+ * from never waiting for a batch to fill.
  *
  * Holds have a queue of their own, taken first: one that arrives while a group is applied
  * cuts the group short at the next command boundary and joins it, so a hold waits for one

@@ -2,8 +2,9 @@
  * store/: what Tally keeps on disk, behind a narrow interface. SQL never leaves store/.
  *
  * The only implementation today is SQLite (store.c) in WAL mode with synchronous=FULL, so a
- * COMMIT returns only once the write-ahead log is fsynced: the engine acknowledges nothing
- * before that. Two kinds of handle:
+ * COMMIT returns only once the write-ahead log is fsynced; the engine's store instead syncs
+ * the log itself (store_defer_sync, store_sync) so that a fsync overlaps the next group's
+ * work. Either way the engine acknowledges nothing before the fsync. Two kinds of handle:
  *
  *  - struct store: the one read-write connection. Only the engine's writer thread uses it
  *    (the CLI uses it too, but only on a data directory no tallyd holds: see store_lock).
@@ -98,7 +99,8 @@ const char *store_errmsg(struct store_conn *c);
 /* ---- transactions (writer only) ---------------------------------------------------------- */
 
 enum store_status store_begin(struct store *st);
-enum store_status store_commit(struct store *st); /* durable (fsynced) when it returns OK */
+/* Durable when it returns OK, unless store_defer_sync was called: then once store_sync is. */
+enum store_status store_commit(struct store *st);
 void store_rollback(struct store *st);
 /* One command = one savepoint inside the group-commit transaction. */
 enum store_status store_savepoint(struct store *st);
