@@ -1,7 +1,7 @@
 /*
  * engine/: the single writer without HTTP: commands in, durable results out. Group commit,
- * per-command isolation inside a batch, clocks, idempotency, and a store failure that must
- * fail one command and leave its batch-mates applied.
+ * per-command isolation inside a batch, clocks, idempotency, a store failure that must
+ * fail one command and leave its batch-mates applied, and a sync the disk refuses.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
@@ -263,6 +264,73 @@ static void a_failing_command_leaves_its_batch_mates_applied(void **state)
         free_pending(ps[i]);
 }
 
+/*
+ * The descriptor tallyd syncs the log through (store_defer_sync's, read-only; SQLite's own is
+ * read-write), found the way an operator would, in /proc. -1 if none.
+ */
+static int wal_sync_fd(void)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        char link[64], target[256], info[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strstr(target, "tally.db-wal") == NULL)
+            continue;
+        snprintf(info, sizeof info, "/proc/self/fdinfo/%d", fd);
+        FILE *f = fopen(info, "r");
+        unsigned flags = 0;
+        if (f && fscanf(f, "pos: %*d flags: %o", &flags) == 1 && (flags & O_ACCMODE) == O_RDONLY) {
+            fclose(f);
+            return fd;
+        }
+        if (f)
+            fclose(f);
+    }
+    return -1;
+}
+
+/*
+ * When the disk refuses a sync, the commands it would have acknowledged answer
+ * COMMAND_NOT_DURABLE (they were committed: they may or may not survive), and the writer
+ * applies nothing after it (a later sync proves nothing about the failed one's pages). The
+ * failure is real: the log's descriptor is swapped for a pipe's, whose fdatasync fails.
+ */
+static void a_failed_sync_stops_every_change_after_it(void **state)
+{
+    struct harness *h = *state;
+    struct pending *before = upsert(h, "synced", NULL);
+    run(h, &before, 1);
+    assert_int_equal(before->cmd.result, COMMAND_OK);
+    int fd = wal_sync_fd();
+    assert_true(fd >= 0);
+    int pipe_fds[2];
+    assert_int_equal(pipe(pipe_fds), 0);
+    assert_int_equal(dup2(pipe_fds[0], fd), fd);
+    struct pending *unsynced = upsert(h, "unsynced", NULL);
+    run(h, &unsynced, 1);
+    assert_int_equal(unsynced->cmd.result, COMMAND_NOT_DURABLE);
+    struct pending *after = upsert(h, "after", NULL);
+    run(h, &after, 1);
+    assert_int_equal(after->cmd.result, COMMAND_STORE_FAILED);
+    struct engine_stats stats;
+    engine_stats(h->engine, &stats);
+    assert_true(stats.sync_failed);
+    struct arena a;
+    arena_init(&a);
+    enum store_status st;
+    read_customer(h, "after", &a, &st);
+    assert_int_equal(st, STORE_NOT_FOUND);
+    arena_free(&a);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    free_pending(before);
+    free_pending(unsynced);
+    free_pending(after);
+}
+
 static void stop_drains_the_queue(void **state)
 {
     struct harness *h = *state;
@@ -416,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failing_command_leaves_its_batch_mates_applied, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(stop_drains_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failed_sync_stops_every_change_after_it, setup, teardown),
         cmocka_unit_test_setup_teardown(a_flood_of_holds_does_not_starve_the_queue, setup,
                                         teardown),
     };
