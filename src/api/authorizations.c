@@ -209,7 +209,7 @@ void authorizations_capture(struct request *req)
         given = json_object_object_get_ex(obj, "properties", &props) && props;
         if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                            &e->transaction_id, &err) == JSON_IN_INVALID ||
-            !events_parse_timestamp(obj, e, &err) ||
+            !event_json_timestamp(obj, e, &err) ||
             (given && !events_parse_properties(req, obj, e, &err))) {
             api_error_validation(req, err.field, err.code);
             goto done;

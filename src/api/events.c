@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "json/event_json.h"
+#include "json/event_plain.h"
 #include "json/json_in.h"
 #include "core/dedup.h"
 #include "core/subscription.h"
@@ -118,58 +119,7 @@ static void render_ingest(struct command *cmd)
 bool events_parse_properties(struct request *req, struct json_object *obj, struct event *e,
                              struct json_in_error *err)
 {
-    struct json_object *props;
-    e->properties_json = "{}";
-    if (!json_object_object_get_ex(obj, "properties", &props) || !props)
-        return true;
-    return event_json_properties(&req->arena, props, e, err);
-}
-
-bool events_parse_timestamp(struct json_object *obj, struct event *e, struct json_in_error *err)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(obj, "timestamp", &v) || !v)
-        return true;
-    const char *text;
-    int64_t n;
-    switch (json_object_get_type(v)) {
-    case json_type_int:
-        n = json_object_get_int64(v);
-        if (n == INT64_MAX || n == INT64_MIN || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
-            n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
-            return json_in_refuse(err, "timestamp", "invalid_format");
-        e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
-        e->has_timestamp = true;
-        return true;
-    case json_type_double: /* the source text, never the double */
-    case json_type_string:
-        text = json_object_get_string(v);
-        if (!event_parse_timestamp(text, strlen(text), &e->timestamp))
-            return json_in_refuse(err, "timestamp", "invalid_format");
-        e->has_timestamp = true;
-        return true;
-    default: return json_in_refuse(err, "timestamp", "invalid_format");
-    }
-}
-
-static bool parse_event(struct request *req, struct json_object *obj, struct event *e,
-                        struct json_in_error *err)
-{
-    memset(e, 0, sizeof *e);
-    if (!json_object_is_type(obj, json_type_object))
-        return json_in_refuse(err, "event", "invalid_type");
-    enum json_in_result amount;
-    if (!json_in_required_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
-                                 &e->transaction_id, err) ||
-        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                                 &req->arena, &e->external_subscription_id, err) ||
-        !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) ||
-        !events_parse_timestamp(obj, e, err) || !events_parse_properties(req, obj, e, err) ||
-        (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
-                                  err)) == JSON_IN_INVALID)
-        return false;
-    e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
-    return true;
+    return event_json_properties_of(&req->arena, obj, e, err);
 }
 
 static void submit(struct request *req, struct event *events, size_t count)
@@ -196,7 +146,7 @@ void events_create(struct request *req)
     struct json_in_error err = {0};
     if (obj && !e)
         api_error(req, 500, "out_of_memory", NULL);
-    else if (e && !parse_event(req, obj, e, &err))
+    else if (e && !event_json_event(&req->arena, obj, e, &err))
         api_error_validation(req, err.field, err.code);
     else if (e)
         submit(req, e, 1);
@@ -205,6 +155,13 @@ void events_create(struct request *req)
 
 void events_create_batch(struct request *req)
 {
+    struct event *plain;
+    size_t plain_count;
+    if (event_plain_batch(req->body.data ? req->body.data : "", req->body.len,
+                          req->api->config.event_batch_max, &req->arena, &plain, &plain_count)) {
+        submit(req, plain, plain_count); /* the common case, read without json-c */
+        return;
+    }
     const char *why;
     struct json_object *doc = json_in_parse(req->body.data, req->body.len, &why), *list;
     if (!doc) {
@@ -233,7 +190,7 @@ void events_create_batch(struct request *req)
     }
     for (size_t i = 0; i < n; i++) {
         struct json_in_error err = {0};
-        if (!parse_event(req, json_object_array_get_idx(list, i), &events[i], &err)) {
+        if (!event_json_event(&req->arena, json_object_array_get_idx(list, i), &events[i], &err)) {
             char index[24];
             snprintf(index, sizeof index, "%zu", i);
             req->status = 422;

@@ -20,13 +20,12 @@ void events_create(struct request *req);
 void events_create_batch(struct request *req);
 void events_get(struct request *req);
 void events_list(struct request *req);
-/* An event's `properties` (absent or null: none) and `timestamp` (absent or null: the clock
- * at acceptance), as POST /events reads them; false with *err set. */
+/* An event's `properties` (absent or null: none), as POST /events reads them; false with
+ * *err set. */
 struct json_object;
 struct json_in_error;
 bool events_parse_properties(struct request *req, struct json_object *obj, struct event *e,
                              struct json_in_error *err);
-bool events_parse_timestamp(struct json_object *obj, struct event *e, struct json_in_error *err);
 /* POST /events/estimate_fees: what an event would cost under the pay-in-advance charges. */
 void events_estimate_fees(struct request *req);
 

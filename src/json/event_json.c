@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "core/subscription.h"
+
 /*
  * json-c keeps no text for integers and saturates those past int64 silently: such a value
  * inside properties would be stored wrong. Refuse it instead (send it as a string).
@@ -77,4 +79,61 @@ bool event_json_properties_text(struct arena *a, const char *json, struct event 
     bool ok = props && event_json_properties(a, props, e, &err);
     json_object_put(props);
     return ok;
+}
+
+bool event_json_properties_of(struct arena *a, struct json_object *event, struct event *e,
+                              struct json_in_error *err)
+{
+    struct json_object *props;
+    e->properties_json = "{}";
+    if (!json_object_object_get_ex(event, "properties", &props) || !props)
+        return true;
+    return event_json_properties(a, props, e, err);
+}
+
+bool event_json_timestamp(struct json_object *event, struct event *e, struct json_in_error *err)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(event, "timestamp", &v) || !v)
+        return true;
+    const char *text;
+    int64_t n;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        n = json_object_get_int64(v);
+        if (n == INT64_MAX || n == INT64_MIN || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
+            n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
+            return json_in_refuse(err, "timestamp", "invalid_format");
+        e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
+        e->has_timestamp = true;
+        return true;
+    case json_type_double: /* the source text, never the double */
+    case json_type_string:
+        text = json_object_get_string(v);
+        if (!event_parse_timestamp(text, strlen(text), &e->timestamp))
+            return json_in_refuse(err, "timestamp", "invalid_format");
+        e->has_timestamp = true;
+        return true;
+    default: return json_in_refuse(err, "timestamp", "invalid_format");
+    }
+}
+
+bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
+                      struct json_in_error *err)
+{
+    memset(e, 0, sizeof *e);
+    if (!json_object_is_type(obj, json_type_object))
+        return json_in_refuse(err, "event", "invalid_type");
+    enum json_in_result amount;
+    if (!json_in_required_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, a,
+                                 &e->transaction_id, err) ||
+        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX, a,
+                                 &e->external_subscription_id, err) ||
+        !json_in_required_string(obj, "code", EVENT_CODE_MAX, a, &e->code, err) ||
+        !event_json_timestamp(obj, e, err) || !event_json_properties_of(a, obj, e, err) ||
+        (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
+                                  err)) == JSON_IN_INVALID)
+        return false;
+    e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
+    return true;
 }

@@ -23,6 +23,17 @@ struct json_object;
 bool event_json_properties(struct arena *a, struct json_object *props, struct event *e,
                            struct json_in_error *err);
 
+/* An event object's `properties` (absent or null: none, "{}"). */
+bool event_json_properties_of(struct arena *a, struct json_object *event, struct event *e,
+                              struct json_in_error *err);
+
+/* An event object's `timestamp` (absent or null: none, the clock at acceptance). */
+bool event_json_timestamp(struct json_object *event, struct event *e, struct json_in_error *err);
+
+/* A whole event as POST /events and /events/batch read it, strings copied into `a`. */
+bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
+                      struct json_in_error *err);
+
 /* The same from stored canonical text. False if it is not an object Tally wrote. */
 bool event_json_properties_text(struct arena *a, const char *json, struct event *e);
 

@@ -1,0 +1,261 @@
+/*
+ * json/event_plain against json/event_json (json-c), the reference: on random batches built
+ * from plain and not-plain pieces (escapes, non-ASCII, nesting, exponents, duplicate and
+ * unknown keys, bad values, limits), whenever the plain reader accepts a body, json-c must
+ * accept it too and give the same events, field by field and byte for byte. Both outcomes
+ * must occur often, so the comparison cannot pass by accepting nothing.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json/event_json.h"
+#include "json/event_plain.h"
+#include "util/buf.h"
+
+#define MAX_EVENTS 4
+
+/* json-c's reading of a batch, as POST /events/batch does it; false where it refuses. */
+static bool reference(const char *body, size_t len, struct arena *a, struct event *out,
+                      size_t *count)
+{
+    const char *why;
+    struct json_object *doc = json_in_parse(body, len, &why), *list;
+    bool ok = doc && json_object_is_type(doc, json_type_object) &&
+              json_object_object_get_ex(doc, "events", &list) &&
+              json_object_is_type(list, json_type_array) && json_object_array_length(list) > 0 &&
+              json_object_array_length(list) <= MAX_EVENTS;
+    *count = ok ? json_object_array_length(list) : 0;
+    for (size_t i = 0; ok && i < *count; i++) {
+        struct json_in_error err = {0};
+        ok = event_json_event(a, json_object_array_get_idx(list, i), &out[i], &err);
+    }
+    json_object_put(doc);
+    return ok;
+}
+
+static void same_text(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void same_event(const struct event *a, const struct event *b)
+{
+    same_text(a->transaction_id, b->transaction_id);
+    same_text(a->external_subscription_id, b->external_subscription_id);
+    same_text(a->code, b->code);
+    assert_int_equal(a->has_timestamp, b->has_timestamp);
+    if (a->has_timestamp)
+        assert_int_equal(a->timestamp, b->timestamp);
+    assert_int_equal(a->has_precise_total_amount_cents, b->has_precise_total_amount_cents);
+    if (a->has_precise_total_amount_cents)
+        assert_int_equal(money_cmp(a->precise_total_amount_cents, b->precise_total_amount_cents),
+                         0);
+    same_text(a->properties_json, b->properties_json);
+    assert_int_equal(a->property_count, b->property_count);
+    for (size_t i = 0; i < a->property_count; i++) {
+        same_text(a->properties[i].key, b->properties[i].key);
+        same_text(a->properties[i].value, b->properties[i].value);
+        assert_int_equal(a->properties[i].is_string, b->properties[i].is_string);
+    }
+}
+
+static uint64_t rng_state;
+
+static unsigned pick(unsigned n)
+{
+    rng_state = rng_state * 6364136223846793005u + 1442695040888963407u;
+    return (unsigned)(rng_state >> 33) % n;
+}
+
+static const char *pick_of(const char *const *list, size_t n)
+{
+    return list[pick((unsigned)n)];
+}
+#define PICK(list) pick_of(list, sizeof list / sizeof list[0])
+
+static const char *const ids[] = {"\"t1\"",       "\"sub-9\"", "\"a/b\"", "\"\"", "\"caf\xc3\xa9\"",
+                                  "\"q\\\"x\"",   "\"x y\"",   "null",    "12",   "\"tokens\"",
+                                  "\"s\\u0041\"", "\"z\""};
+static const char *const scalars[] = {"0",
+                                      "-5",
+                                      "1234567890123",
+                                      "9223372036854775807",
+                                      "99999999999999999999",
+                                      "-0",
+                                      "1.50",
+                                      "-0.0",
+                                      "1e3",
+                                      "2.5E-1",
+                                      "01",
+                                      "true",
+                                      "false",
+                                      "null",
+                                      "\"large\"",
+                                      "\"\"",
+                                      "\"a/b\"",
+                                      "\"\\n\"",
+                                      "\"\xc3\xa9\"",
+                                      "{\"n\":1}",
+                                      "[1,2]",
+                                      "1.",
+                                      "\"1700000000\"",
+                                      "1700000000",
+                                      "1700000000.123456789",
+                                      "\"12.5\"",
+                                      "-1700000000000",
+                                      "\"abc\"",
+                                      "3.14159"};
+static const char *const keys[] = {"tokens", "model",  "kind",        "a/b",
+                                   "",       "tokens", "caf\xc3\xa9", "x\\\"y"};
+static const char *const fields[] = {"transaction_id",
+                                     "external_subscription_id",
+                                     "code",
+                                     "timestamp",
+                                     "properties",
+                                     "precise_total_amount_cents",
+                                     "external_customer_id"};
+static const char *const spaces[] = {"", "", "", " ", "\n", "\t "};
+/* Batches built from these alone are plain, so most of them must be accepted. */
+static const char *const plain_scalars[] = {"0",         "-5",   "1234567890123", "1.50",
+                                            "-0.0",      "true", "false",         "null",
+                                            "\"large\"", "\"\"", "\"a/b\"",       "3.14159"};
+static const char *const plain_keys[] = {"tokens", "model", "kind", "a/b", ""};
+static const char *const plain_timestamps[] = {"1700000000", "\"1700000000\"",
+                                               "1700000000.123456789", "null"};
+static const char *const plain_amounts[] = {"\"12.5\"", "7", "null", "1.25"};
+static bool plain_mode;
+
+static void put_properties(struct buf *b)
+{
+    if (pick(8) == 0) {
+        buf_append_str(b, pick(2) ? "null" : "[]");
+        return;
+    }
+    buf_append_char(b, '{');
+    unsigned n = pick(5);
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            buf_append_char(b, ',');
+        if (plain_mode)
+            buf_printf(b, "%s\"%s\"%s:%s", PICK(spaces), plain_keys[i], PICK(spaces),
+                       pick(8) ? PICK(plain_scalars) : PICK(scalars)); /* now and then not */
+        else
+            buf_printf(b, "%s\"%s\"%s:%s", PICK(spaces), PICK(keys), PICK(spaces), PICK(scalars));
+    }
+    buf_append_char(b, '}');
+}
+
+static void put_event(struct buf *b)
+{
+    buf_append_char(b, '{');
+    /* mostly the three required fields first, then some of the rest, any order (in plain
+     * mode: each field once, none unknown) */
+    unsigned n = 3 + pick(4), written = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned f = plain_mode ? i : i < 3 && pick(10) ? i : pick(7);
+        if (written++)
+            buf_append_char(b, ',');
+        buf_printf(b, "%s\"%s\":%s", PICK(spaces), fields[f], PICK(spaces));
+        if (f == 4)
+            put_properties(b);
+        else if (f < 3 && pick(3))
+            buf_printf(b, "\"id%u\"", pick(1000));
+        else if (f < 3)
+            buf_append_str(b, plain_mode ? "\"a/b\"" : PICK(ids));
+        else if (plain_mode && f == 3)
+            buf_append_str(b, PICK(plain_timestamps));
+        else if (plain_mode)
+            buf_append_str(b, PICK(plain_amounts));
+        else
+            buf_append_str(b, PICK(scalars));
+    }
+    buf_append_char(b, '}');
+}
+
+static void agrees_with_json_c_on_random_batches(void **state)
+{
+    (void)state;
+    rng_state = 20261126;
+    int accepted = 0, declined = 0, both_refused = 0;
+    for (int round = 0; round < 20000; round++) {
+        struct buf body;
+        buf_init(&body);
+        plain_mode = pick(2);
+        buf_printf(&body, "%s{\"events\":%s[", PICK(spaces), PICK(spaces));
+        unsigned n = pick(10) == 0 ? 0 : 1 + pick(MAX_EVENTS + 1);
+        for (unsigned i = 0; i < n; i++) {
+            if (i)
+                buf_append_char(&body, ',');
+            put_event(&body);
+        }
+        buf_printf(&body, "]%s}%s", PICK(spaces), pick(50) ? "" : "x");
+        assert_false(buf_failed(&body));
+        struct arena a;
+        arena_init(&a);
+        struct event *plain = NULL, ref[MAX_EVENTS + 1];
+        size_t plain_count = 0, ref_count = 0;
+        bool fast = event_plain_batch(body.data, body.len, MAX_EVENTS, &a, &plain, &plain_count);
+        bool slow = reference(body.data, body.len, &a, ref, &ref_count);
+        if (fast) {
+            if (!slow)
+                fail_msg("plain accepted what json-c refuses: %s", body.data);
+            assert_int_equal(plain_count, ref_count);
+            for (size_t i = 0; i < plain_count; i++)
+                same_event(&plain[i], &ref[i]);
+            accepted++;
+        } else if (slow) {
+            declined++; /* plain but unusual: json-c reads it */
+        } else {
+            both_refused++;
+        }
+        arena_free(&a);
+        buf_free(&body);
+    }
+    print_message("plain accepted %d, left to json-c %d, refused by both %d\n", accepted, declined,
+                  both_refused);
+    assert_true(accepted > 1000);
+    assert_true(declined > 1000);
+    assert_true(both_refused > 1000);
+}
+
+/* What clients send most (bench/events.lua's shape) is plain. */
+static void a_typical_batch_is_plain(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"events\":[{\"transaction_id\":\"r-1-1\",\"external_subscription_id\":\"s1\","
+        "\"code\":\"tokens\",\"properties\":{\"tokens\":101,\"model\":\"large\","
+        "\"kind\":\"output\"}},{\"transaction_id\":\"r-1-2\",\"external_subscription_id\":\"s2\","
+        "\"code\":\"tokens\",\"timestamp\":1700000000.5,\"properties\":{\"tokens\":\"7\"},"
+        "\"precise_total_amount_cents\":\"12.25\"}]}";
+    struct arena a;
+    arena_init(&a);
+    struct event *events;
+    size_t count;
+    assert_true(event_plain_batch(body, strlen(body), 100, &a, &events, &count));
+    assert_int_equal(count, 2);
+    assert_string_equal(events[0].properties_json,
+                        "{\"tokens\":101,\"model\":\"large\",\"kind\":\"output\"}");
+    assert_int_equal(events[1].timestamp, INT64_C(1700000000500000));
+    assert_false(event_plain_batch(body, strlen(body), 1, &a, &events, &count)); /* too many */
+    arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(agrees_with_json_c_on_random_batches),
+        cmocka_unit_test(a_typical_batch_is_plain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
