@@ -140,6 +140,12 @@ static void submit(struct request *req, struct event *events, size_t count)
 
 void events_create(struct request *req)
 {
+    struct event *plain = arena_alloc(&req->arena, sizeof *plain);
+    if (plain &&
+        event_plain_one(req->body.data ? req->body.data : "", req->body.len, &req->arena, plain)) {
+        submit(req, plain, 1);
+        return;
+    }
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "event", &doc);
     struct event *e = obj ? arena_alloc(&req->arena, sizeof *e) : NULL;

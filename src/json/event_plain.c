@@ -347,14 +347,35 @@ static bool plain_event(struct cursor *c, struct arena *a, struct event *e)
     return take(c, '}') && (seen & required) == required;
 }
 
+/* `{"ROOT":` */
+static bool root_key(struct cursor *c, const char *root)
+{
+    const char *key;
+    size_t key_len;
+    return take(c, '{') && plain_string(c, &key, &key_len) && key_len == strlen(root) &&
+           memcmp(key, root, key_len) == 0 && take(c, ':');
+}
+
+/* `}` and nothing after it but white space. */
+static bool root_end(struct cursor *c)
+{
+    if (!take(c, '}'))
+        return false;
+    skip_space(c);
+    return c->p == c->end;
+}
+
+bool event_plain_one(const char *body, size_t len, struct arena *a, struct event *event)
+{
+    struct cursor c = {body, body + len};
+    return root_key(&c, "event") && plain_event(&c, a, event) && root_end(&c);
+}
+
 bool event_plain_batch(const char *body, size_t len, size_t max_events, struct arena *a,
                        struct event **events, size_t *count)
 {
     struct cursor c = {body, body + len};
-    const char *key;
-    size_t key_len;
-    if (!take(&c, '{') || !plain_string(&c, &key, &key_len) || key_len != 6 ||
-        memcmp(key, "events", 6) != 0 || !take(&c, ':') || !take(&c, '['))
+    if (!root_key(&c, "events") || !take(&c, '['))
         return false;
     size_t n = 0, cap = 0;
     struct event *list = NULL;
@@ -375,10 +396,7 @@ bool event_plain_batch(const char *body, size_t len, size_t max_events, struct a
             return false;
         n++;
     } while (take(&c, ','));
-    if (!take(&c, ']') || !take(&c, '}'))
-        return false;
-    skip_space(&c);
-    if (c.p != c.end)
+    if (!take(&c, ']') || !root_end(&c))
         return false;
     *events = list;
     *count = n;

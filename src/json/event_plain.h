@@ -30,4 +30,7 @@
 bool event_plain_batch(const char *body, size_t len, size_t max_events, struct arena *a,
                        struct event **events, size_t *count);
 
+/* The same for one event, `{"event":{...}}` (POST /events). */
+bool event_plain_one(const char *body, size_t len, struct arena *a, struct event *event);
+
 #endif
