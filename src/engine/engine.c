@@ -1888,19 +1888,19 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     if (store_wallet_journal_count(store_conn(st), &journal_records) != STORE_OK)
         journal_records = 1; /* unknown: assume the worst; the first batch finds out */
     atomic_init(&e->wallets_pending, journal_records > 0);
-    if (!store_defer_sync(st, err) || !(e->syncer = syncer_start(sync_store, syncer_idle, e))) {
-        if (!err[0])
-            snprintf(err, STORE_ERR_MAX, "engine: cannot start the syncer thread");
-        free_state(e);
-        return NULL;
-    }
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
     sub_cache_init(&e->subscriptions, e->fingerprint_key);
-    if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
-        snprintf(err, STORE_ERR_MAX, "engine: cannot start the writer thread");
+    bool started =
+        store_defer_sync(st, err) && (e->syncer = syncer_start(sync_store, syncer_idle, e)) != NULL;
+    if (started && pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         syncer_stop(e->syncer);
+        started = false;
+    }
+    if (!started) {
+        if (!err[0])
+            snprintf(err, STORE_ERR_MAX, "engine: cannot start its threads");
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->wake);
         free_state(e);

@@ -127,25 +127,42 @@ static bool plain_id(struct cursor *c, struct arena *a, size_t max, const char *
     return *out != NULL;
 }
 
+enum number_or_string { READ_NOT_PLAIN, READ_NULL, READ_INT, READ_TEXT };
+
+/* null, a number or a string, for the fields that read a value from its text (READ_TEXT: a
+ * decimal number or a string) or as an integer. */
+static enum number_or_string read_number_or_string(struct cursor *c, const char **s, size_t *len)
+{
+    if (take_word(c, "null"))
+        return READ_NULL;
+    switch (plain_number(c, s, len)) {
+    case NUMBER_INT: return READ_INT;
+    case NUMBER_DECIMAL: return READ_TEXT;
+    default: return plain_string(c, s, len) ? READ_TEXT : READ_NOT_PLAIN;
+    }
+}
+
 /* As event_json_timestamp: null is none; an integer is seconds; a string or a decimal is
  * read from its text. */
 static bool plain_timestamp(struct cursor *c, struct event *e)
 {
-    if (take_word(c, "null"))
-        return true;
     const char *s;
     size_t len;
-    enum number_kind kind = plain_number(c, &s, &len);
-    if (kind == NUMBER_INT) {
-        int64_t n = int_of(s, len);
+    int64_t n;
+    switch (read_number_or_string(c, &s, &len)) {
+    case READ_NULL: return true;
+    case READ_NOT_PLAIN: return false;
+    case READ_INT:
+        n = int_of(s, len);
         if (n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
             n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
             return false;
         e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
-    } else if (kind == NUMBER_NONE && !plain_string(c, &s, &len)) {
-        return false;
-    } else if (kind != NUMBER_INT && !event_parse_timestamp(s, len, &e->timestamp)) {
-        return false;
+        break;
+    case READ_TEXT:
+        if (!event_parse_timestamp(s, len, &e->timestamp))
+            return false;
+        break;
     }
     e->has_timestamp = true;
     return true;
@@ -154,17 +171,17 @@ static bool plain_timestamp(struct cursor *c, struct event *e)
 /* As json_in_decimal: null is none; a string or a decimal from its text; an integer. */
 static bool plain_amount(struct cursor *c, struct event *e)
 {
-    if (take_word(c, "null"))
-        return true;
     const char *s;
     size_t len;
-    enum number_kind kind = plain_number(c, &s, &len);
-    if (kind == NUMBER_INT)
-        e->precise_total_amount_cents = money_from_int(int_of(s, len));
-    else if (kind == NUMBER_NONE && !plain_string(c, &s, &len))
-        return false;
-    else if (kind != NUMBER_INT && money_parse(s, len, &e->precise_total_amount_cents) != MONEY_OK)
-        return false;
+    switch (read_number_or_string(c, &s, &len)) {
+    case READ_NULL: return true;
+    case READ_NOT_PLAIN: return false;
+    case READ_INT: e->precise_total_amount_cents = money_from_int(int_of(s, len)); break;
+    case READ_TEXT:
+        if (money_parse(s, len, &e->precise_total_amount_cents) != MONEY_OK)
+            return false;
+        break;
+    }
     e->has_precise_total_amount_cents = true;
     return true;
 }
