@@ -1,30 +1,7 @@
 /* core/dedup: see dedup.h. Linear probing with backward-shift deletion (no tombstones). */
 #include "core/dedup.h"
 
-#include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-
-/*
- * A zeroed table, asking the kernel for huge pages where it is big enough (a hint, not a
- * need: madvise touches nothing, and a kernel that says no leaves normal pages). Every probe
- * lands on a random page of a table that outgrows the TLB: with 4 KB pages each was also a
- * page walk, and each first touch a fault (in-process ingest of 1-2M events, alternating
- * runs: +2% to +13% in 6 of 7 pairs).
- */
-static void *table_alloc(size_t n)
-{
-    size_t bytes = n * sizeof(struct dedup_slot);
-    char *p = calloc(n, sizeof(struct dedup_slot));
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (p && bytes >= 2 * huge) {
-        uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-        uintptr_t to = ((uintptr_t)p + bytes) & ~(huge - 1);
-        if (to > from)
-            (void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* a hint: no is fine */
-    }
-    return p;
-}
 
 struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const void *identity,
                                     size_t len)
@@ -40,7 +17,7 @@ bool dedup_init(struct dedup *d, size_t expected)
     while (slots < DEDUP_MAX_SLOTS && slots / 4 * 3 < expected)
         slots *= 2;
     *d = (struct dedup){0};
-    d->table.slots = table_alloc(slots);
+    d->table.slots = calloc(slots, sizeof *d->table.slots);
     d->table.mask = slots - 1;
     return d->table.slots != NULL;
 }
@@ -157,7 +134,7 @@ static bool grow(struct dedup *d)
     size_t size = (d->table.mask + 1) * 2;
     if (size > DEDUP_MAX_SLOTS)
         return false;
-    struct dedup_slot *fresh = table_alloc(size);
+    struct dedup_slot *fresh = calloc(size, sizeof *fresh);
     if (!fresh)
         return false;
     d->old = d->table;
