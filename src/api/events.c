@@ -140,21 +140,21 @@ static void submit(struct request *req, struct event *events, size_t count)
 
 void events_create(struct request *req)
 {
-    struct event *plain = arena_alloc(&req->arena, sizeof *plain);
-    if (plain &&
-        event_plain_one(req->body.data ? req->body.data : "", req->body.len, &req->arena, plain)) {
-        submit(req, plain, 1);
+    struct event *e = arena_alloc(&req->arena, sizeof *e);
+    if (!e) {
+        api_error(req, 500, "out_of_memory", NULL);
+        return;
+    }
+    if (event_plain_one(req->body.data, req->body.len, &req->arena, e)) {
+        submit(req, e, 1); /* the common case, read without json-c */
         return;
     }
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "event", &doc);
-    struct event *e = obj ? arena_alloc(&req->arena, sizeof *e) : NULL;
     struct json_in_error err = {0};
-    if (obj && !e)
-        api_error(req, 500, "out_of_memory", NULL);
-    else if (e && !event_json_event(&req->arena, obj, e, &err))
+    if (obj && !event_json_event(&req->arena, obj, e, &err))
         api_error_validation(req, err.field, err.code);
-    else if (e)
+    else if (obj)
         submit(req, e, 1);
     json_object_put(doc);
 }
@@ -163,8 +163,8 @@ void events_create_batch(struct request *req)
 {
     struct event *plain;
     size_t plain_count;
-    if (event_plain_batch(req->body.data ? req->body.data : "", req->body.len,
-                          req->api->config.event_batch_max, &req->arena, &plain, &plain_count)) {
+    if (event_plain_batch(req->body.data, req->body.len, req->api->config.event_batch_max,
+                          &req->arena, &plain, &plain_count)) {
         submit(req, plain, plain_count); /* the common case, read without json-c */
         return;
     }

@@ -7,9 +7,8 @@
  *
  * Ownership: the submitter allocates the command and everything it points to (usually in
  * its request arena) and must keep it alive until `done` runs; between submit and done the
- * engine alone touches it. `done` runs on the engine's syncer thread (engine/syncer.h), or on
- * the writer for a read it answers at once, and must be quick: it only wakes the waiting
- * request.
+ * engine alone touches it. `done` runs on the engine's syncer thread or on the writer
+ * (engine/syncer.h says which, when), and must be quick: it only wakes the waiting request.
  */
 #ifndef TALLY_ENGINE_COMMAND_H
 #define TALLY_ENGINE_COMMAND_H

@@ -23,9 +23,9 @@
 #include "util/arena.h"
 
 /*
- * Reads `{"events":[...]}` with 1 to max_events plain events into *events (in `a`, with
- * every string they point at) and *count. False if the body is not plain: nothing is
- * promised about *events then (the arena may hold partial work).
+ * Reads `{"events":[...]}` (body may be NULL when len is 0) with 1 to max_events plain events into
+ * *events (in `a`, with every string they point at) and *count. False if the body is not plain:
+ * nothing is promised about *events then (the arena may hold partial work).
  */
 bool event_plain_batch(const char *body, size_t len, size_t max_events, struct arena *a,
                        struct event **events, size_t *count);
