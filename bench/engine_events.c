@@ -145,8 +145,8 @@ static bool seed_wallet(struct store *st, int64_t org, int64_t customer_id, int 
         after[k] = p.lines[k].account == LEDGER_PROMOTIONAL_GRANTS ? cents * (i + 1) : -cents;
     struct store_posting_ref ref = {org, customer_id, w.id, "USD", t.id, 0, 0};
     return store_ledger_post(st, &ref, &p, after) == STORE_OK &&
-           store_ledger_balance_put(st, org, "USD", LEDGER_PROMOTIONAL_GRANTS,
-                                    cents * (i + 1)) == STORE_OK;
+           store_ledger_balance_put(st, org, "USD", LEDGER_PROMOTIONAL_GRANTS, cents * (i + 1)) ==
+               STORE_OK;
 }
 
 /* A metric, a plan and SUBS subscriptions (and wallets), written straight into the store. */

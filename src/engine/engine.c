@@ -1059,12 +1059,26 @@ static bool skipped(const struct dedup *set, int64_t subscription_id)
     return dedup_find(set, (struct siphash128){(uint64_t)subscription_id, 1}, NULL);
 }
 
+/*
+ * Identities read by the start-up scan wait this many events between their fingerprints'
+ * prefetch and their insert: the two sets' slots are random cache misses, and taken one by
+ * one they were a quarter of the scan.
+ */
+#define SCAN_PREFETCH_DEPTH 16
+
+struct scan_pending {
+    struct siphash128 identity, transaction;
+    uint64_t id;
+};
+
 struct scan {
     struct engine *e;
     struct dedup not_live;
     struct arena scratch;
     bool usage_only; /* a rescan after a usage left the book: identities are already known */
     bool ok;
+    struct scan_pending pending[SCAN_PREFETCH_DEPTH]; /* a ring, oldest at `next` once full */
+    size_t pending_count, next;
 };
 
 /* Feeds one stored event to the live usage of its subscription (built on first sight). */
@@ -1095,24 +1109,53 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
            usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 
-/* One stored event at start: its identity, its transaction id, its usage. */
-static bool load_event(const struct store_event *stored, void *ctx)
+static bool insert_pending(struct engine *e, const struct scan_pending *p)
 {
-    struct scan *sc = ctx;
+    return dedup_insert(&e->accepted, p->identity, p->id) != DEDUP_NO_MEMORY &&
+           note_transaction(e, p->transaction, p->id, false);
+}
+
+/* Queues an event's identities for insert, their slots prefetched; inserts the oldest queued
+ * once the queue is full. In arrival order, so the latest event of a transaction id wins. */
+static bool queue_identities(struct scan *sc, const struct store_event *stored)
+{
     struct engine *e = sc->e;
     uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
     size_t len = event_identity(stored->org_id, stored->external_subscription_id,
                                 stored->transaction_id, identity, sizeof identity);
-    if (sc->usage_only)
-        sc->ok = feed_usage(sc, stored);
-    else
-        sc->ok =
-            len > 0 &&
-            dedup_insert(&e->accepted, dedup_fingerprint(e->fingerprint_key, identity, len),
-                         (uint64_t)stored->id) != DEDUP_NO_MEMORY &&
-            note_transaction(e, transaction_fingerprint(e, stored->org_id, stored->transaction_id),
-                             (uint64_t)stored->id, false) &&
-            feed_usage(sc, stored);
+    if (len == 0)
+        return false;
+    struct scan_pending p = {dedup_fingerprint(e->fingerprint_key, identity, len),
+                             transaction_fingerprint(e, stored->org_id, stored->transaction_id),
+                             (uint64_t)stored->id};
+    dedup_prefetch(&e->accepted, p.identity);
+    dedup_prefetch(&e->by_transaction, p.transaction);
+    if (sc->pending_count < SCAN_PREFETCH_DEPTH) {
+        sc->pending[sc->pending_count++] = p;
+        return true;
+    }
+    bool ok = insert_pending(e, &sc->pending[sc->next]);
+    sc->pending[sc->next] = p;
+    sc->next = (sc->next + 1) % SCAN_PREFETCH_DEPTH;
+    return ok;
+}
+
+/* Inserts what the queue still holds, oldest first (after the scan's last event). */
+static bool drain_identities(struct scan *sc)
+{
+    for (size_t i = 0; i < sc->pending_count; i++)
+        if (!insert_pending(sc->e, &sc->pending[(sc->next + i) % SCAN_PREFETCH_DEPTH]))
+            return false;
+    sc->pending_count = 0;
+    sc->next = 0;
+    return true;
+}
+
+/* One stored event at start: its identity, its transaction id, its usage. */
+static bool load_event(const struct store_event *stored, void *ctx)
+{
+    struct scan *sc = ctx;
+    sc->ok = (sc->usage_only || queue_identities(sc, stored)) && feed_usage(sc, stored);
     if (sc->scratch.total > ((size_t)1 << 20)) { /* keep the scan's memory flat */
         arena_free(&sc->scratch);
         arena_init(&sc->scratch);
@@ -1160,7 +1203,8 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     size_t stored = (size_t)e->last_event_id;
     bool ok = dedup_init(&e->accepted, stored) && dedup_init(&e->by_transaction, stored) &&
               dedup_init(&sc.not_live, 0) &&
-              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
+              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK &&
+              drain_identities(&sc);
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
     if (!ok)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/subscription.h"
+#include "json/event_plain.h"
 
 /*
  * json-c keeps no text for integers and saturates those past int64 silently: such a value
@@ -74,6 +75,9 @@ bool event_json_properties(struct arena *a, struct json_object *props, struct ev
 
 bool event_json_properties_text(struct arena *a, const char *json, struct event *e)
 {
+    /* what the store keeps is canonical and nearly always plain: no json-c tree for it */
+    if (event_plain_properties(json, strlen(json), a, e))
+        return true;
     struct json_object *props = json_tokener_parse(json);
     struct json_in_error err;
     bool ok = props && event_json_properties(a, props, e, &err);

@@ -382,6 +382,15 @@ static bool root_end(struct cursor *c)
     return c->p == c->end;
 }
 
+bool event_plain_properties(const char *json, size_t len, struct arena *a, struct event *e)
+{
+    struct cursor c = {json, json + len};
+    if (!plain_properties(&c, a, e))
+        return false;
+    skip_space(&c);
+    return c.p == c.end;
+}
+
 bool event_plain_one(const char *body, size_t len, struct arena *a, struct event *event)
 {
     struct cursor c = {body, body + len};

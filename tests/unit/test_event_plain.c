@@ -267,6 +267,57 @@ static void one_event_agrees_with_json_c(void **state)
     assert_true(declined > 100);
 }
 
+/*
+ * Stored properties (what the start-up scan and usage rebuilds read back): for random objects,
+ * written canonically by json-c as the store keeps them, the plain reader's pairs and text are
+ * json-c's whenever it accepts, and it accepts the plain ones.
+ */
+static void stored_properties_agree_with_json_c(void **state)
+{
+    (void)state;
+    rng_state = 7;
+    int accepted = 0, declined = 0;
+    for (int round = 0; round < 20000; round++) {
+        struct buf body;
+        buf_init(&body);
+        plain_mode = pick(2);
+        put_properties(&body);
+        struct arena a;
+        arena_init(&a);
+        const char *why;
+        struct json_object *doc = json_in_parse(body.data, body.len, &why);
+        struct event ref = {.properties_json = "{}"}, plain = {.properties_json = "{}"};
+        struct json_in_error err = {0};
+        bool slow = doc && json_object_is_type(doc, json_type_object) &&
+                    event_json_properties(&a, doc, &ref, &err);
+        json_object_put(doc);
+        if (slow) { /* the canonical text, as stored */
+            bool fast = event_plain_properties(ref.properties_json, strlen(ref.properties_json), &a,
+                                               &plain);
+            if (fast) {
+                same_event(&plain, &ref);
+                accepted++;
+            } else {
+                declined++;
+            }
+            struct event through = {.properties_json = "{}"};
+            assert_true(event_json_properties_text(&a, ref.properties_json, &through));
+            same_event(&through, &ref);
+        }
+        arena_free(&a);
+        buf_free(&body);
+    }
+    print_message("stored properties: plain %d, left to json-c %d\n", accepted, declined);
+    assert_true(accepted > 5000);
+    assert_true(declined > 100);
+    struct arena a;
+    arena_init(&a);
+    struct event e;
+    assert_false(event_plain_properties("{\"a\":1} x", 9, &a, &e)); /* trailing bytes */
+    assert_false(event_plain_properties("{\"a\":1,\"a\":2}", 13, &a, &e));
+    arena_free(&a);
+}
+
 /* What clients send most (bench/events.lua's shape) is plain. */
 static void a_typical_batch_is_plain(void **state)
 {
@@ -295,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_json_c_on_random_batches),
         cmocka_unit_test(one_event_agrees_with_json_c),
+        cmocka_unit_test(stored_properties_agree_with_json_c),
         cmocka_unit_test(a_typical_batch_is_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
