@@ -135,7 +135,7 @@ int main(int argc, char **argv)
            (unsigned long long)stats.commits,
            stats.commits ? (double)stats.batch_size_sum / (double)stats.commits : 0.0,
            (unsigned long long)stats.commit_failures);
-    engine_stop(e);
+    engine_stop(e, NULL);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;

@@ -252,7 +252,7 @@ int main(int argc, char **argv)
            "events/s durable; %llu commits, %ld refused\n",
            wallets ? " debited from wallets" : "", events, batch, subs, (double)elapsed / 1e6,
            (double)events * 1e6 / (double)elapsed, (unsigned long long)stats.commits, failures);
-    engine_stop(e);
+    engine_stop(e, NULL);
     tzdb_close(tzdb);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

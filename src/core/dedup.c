@@ -200,3 +200,29 @@ size_t dedup_memory_bytes(const struct dedup *d)
     size_t slots = d->table.mask + 1 + (d->old.slots ? d->old.mask + 1 : 0);
     return slots * sizeof(struct dedup_slot);
 }
+
+void dedup_settle(struct dedup *d)
+{
+    if (d->old.slots)
+        move_some(d, SIZE_MAX);
+}
+
+bool dedup_adopt(struct dedup *d, struct dedup_slot *slots, size_t slot_count)
+{
+    if (slot_count < DEDUP_INITIAL_SLOTS || slot_count > DEDUP_MAX_SLOTS ||
+        (slot_count & (slot_count - 1)) != 0)
+        return false;
+    size_t count = 0;
+    for (size_t i = 0; i < slot_count; i++) {
+        const struct dedup_slot *s = &slots[i];
+        if (s->hi == 0 && (s->lo != 0 || s->value != 0))
+            return false;
+        if (s->hi != 0 && (s->hi & 1) == 0)
+            return false;
+        count += s->hi != 0;
+    }
+    if (count * 4 > slot_count * 3)
+        return false;
+    *d = (struct dedup){.table = {slots, slot_count - 1}, .count = count};
+    return true;
+}

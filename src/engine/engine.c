@@ -82,6 +82,7 @@ struct engine {
     bool batch_failed;    /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
+    struct engine_start_report start; /* what engine_start read back, for the owner */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct siphash128 *added;
@@ -1075,7 +1076,10 @@ struct scan {
     struct engine *e;
     struct dedup not_live;
     struct arena scratch;
-    bool usage_only; /* a rescan after a usage left the book: identities are already known */
+    /* Identities are taken from this id on: those below are known already (a snapshot held
+     * them, or this rescan only rebuilds usage). */
+    int64_t identities_from;
+    int64_t scanned;
     bool ok;
     struct scan_pending pending[SCAN_PREFETCH_DEPTH]; /* a ring, oldest at `next` once full */
     size_t pending_count, next;
@@ -1103,9 +1107,12 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
         if (!u)
             return false;
     }
+    if (!usage_note(u, stored->id, stored->timestamp))
+        return false;
+    if (stored->timestamp < u->from || stored->timestamp >= u->to)
+        return true; /* another period's: nothing to add, no properties to read */
     struct event ev = {.code = stored->code};
-    return usage_note(u, stored->id, stored->timestamp) &&
-           event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
+    return event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
            usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 
@@ -1155,7 +1162,9 @@ static bool drain_identities(struct scan *sc)
 static bool load_event(const struct store_event *stored, void *ctx)
 {
     struct scan *sc = ctx;
-    sc->ok = (sc->usage_only || queue_identities(sc, stored)) && feed_usage(sc, stored);
+    sc->scanned++;
+    sc->ok = (stored->id < sc->identities_from || queue_identities(sc, stored)) &&
+             feed_usage(sc, stored);
     if (sc->scratch.total > ((size_t)1 << 20)) { /* keep the scan's memory flat */
         arena_free(&sc->scratch);
         arena_init(&sc->scratch);
@@ -1166,16 +1175,64 @@ static bool load_event(const struct store_event *stored, void *ctx)
 /* Rebuilds every live usage from one scan of the stored events (after one left the book). */
 static bool rescan_usage(struct engine *e)
 {
-    struct scan sc = {.e = e, .usage_only = true, .ok = true};
+    struct scan sc = {.e = e, .identities_from = INT64_MAX, .ok = true};
     arena_init(&sc.scratch);
     usage_book_clear(&e->usage);
     bool ok = dedup_init(&sc.not_live, 0) &&
-              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK;
+              store_event_each(store_conn(e->store), 1, load_event, &sc) == STORE_OK;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
     if (ok)
         e->usage_incomplete = false;
     return ok;
+}
+
+struct stored_identity {
+    const uint8_t *key;
+    struct siphash128 fingerprint;
+};
+
+/* A stored event's identity fingerprint. */
+static bool fingerprint_stored(const struct store_event *stored, void *ctx)
+{
+    struct stored_identity *p = ctx;
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
+                                stored->transaction_id, identity, sizeof identity);
+    if (len == 0)
+        return false;
+    p->fingerprint = dedup_fingerprint(p->key, identity, len);
+    return true;
+}
+
+/*
+ * The sets from the snapshot (engine/snapshot.h), if one is there and the database holds the
+ * event its mark ends at: a database restored from an older copy, or another one under the
+ * same directory, has not, and the start scans everything instead.
+ */
+static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
+{
+    struct engine_start_report *r = &e->start;
+    enum snapshot_status s = snapshot_load(store_data_dir(e->store), e->fingerprint_key, mark,
+                                           &e->accepted, &e->by_transaction, r->snapshot_note);
+    if (s != SNAPSHOT_LOADED)
+        return false;
+    struct stored_identity last = {.key = e->fingerprint_key};
+    bool holds_it = mark->last_event_id <= e->last_event_id;
+    if (holds_it && mark->last_event_id > 0)
+        holds_it = store_event_raw(store_conn(e->store), mark->last_event_id, fingerprint_stored,
+                                   &last) == STORE_OK &&
+                   last.fingerprint.lo == mark->last_identity.lo &&
+                   last.fingerprint.hi == mark->last_identity.hi;
+    if (!holds_it) {
+        snprintf(r->snapshot_note, sizeof r->snapshot_note,
+                 "it ends at event %lld, which this database does not hold",
+                 (long long)mark->last_event_id);
+        dedup_free(&e->accepted);
+        dedup_free(&e->by_transaction);
+        return false;
+    }
+    return true;
 }
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
@@ -1197,14 +1254,25 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         snprintf(err, STORE_ERR_MAX, "engine: cannot read the event fingerprint key");
         return false;
     }
-    struct scan sc = {.e = e, .ok = true};
+    struct scan sc = {.e = e, .identities_from = 1, .ok = true};
     arena_init(&sc.scratch);
-    /* ids are dense (a refused command's are given again), so the last one counts them */
-    size_t stored = (size_t)e->last_event_id;
-    bool ok = dedup_init(&e->accepted, stored) && dedup_init(&e->by_transaction, stored) &&
-              dedup_init(&sc.not_live, 0) &&
-              store_event_each(store_conn(e->store), load_event, &sc) == STORE_OK &&
-              drain_identities(&sc);
+    int64_t scan_from = 1;
+    bool ok;
+    struct snapshot_mark mark;
+    if (load_snapshot(e, &mark)) {
+        sc.identities_from = mark.last_event_id + 1;
+        scan_from = mark.usage_from < sc.identities_from ? mark.usage_from : sc.identities_from;
+        e->start.snapshot_events = mark.last_event_id;
+        ok = true;
+    } else {
+        /* ids are dense (a refused command's are given again), so the last one counts them */
+        size_t stored = (size_t)e->last_event_id;
+        ok = dedup_init(&e->accepted, stored) && dedup_init(&e->by_transaction, stored);
+    }
+    ok = ok && dedup_init(&sc.not_live, 0) &&
+         store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
+         drain_identities(&sc);
+    e->start.scanned_events = sc.scanned;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
     if (!ok)
@@ -1974,23 +2042,81 @@ void engine_submit(struct engine *e, struct command *cmd)
     pthread_mutex_unlock(&e->lock);
 }
 
-void engine_stop(struct engine *e)
+/*
+ * The first event id any live usage may still count: its earliest reference. Subscriptions
+ * only leave liveness (pending, active, then terminated), so a usage the next start needs is
+ * one of these; after a usage left the book nothing is known (1).
+ */
+static void earliest_reference(struct usage *u, void *ctx)
 {
+    int64_t *from = ctx;
+    for (size_t i = 0; i < u->event_count; i++)
+        if (u->events[i].id < *from)
+            *from = u->events[i].id;
+}
+
+static int64_t usage_scan_from(struct engine *e)
+{
+    if (e->usage_incomplete)
+        return 1;
+    int64_t from = e->last_event_id + 1;
+    usage_book_each(&e->usage, earliest_reference, &from);
+    return from;
+}
+
+static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
+{
+    dedup_settle(&e->accepted);
+    dedup_settle(&e->by_transaction);
+    struct snapshot_mark mark = {e->last_event_id, {0, 0}, usage_scan_from(e)};
+    struct stored_identity last = {.key = e->fingerprint_key};
+    if (mark.last_event_id > 0 && store_event_raw(store_conn(e->store), mark.last_event_id,
+                                                  fingerprint_stored, &last) != STORE_OK) {
+        snprintf(err, STORE_ERR_MAX, "snapshot: cannot read event %lld back",
+                 (long long)mark.last_event_id);
+        return false;
+    }
+    mark.last_identity = last.fingerprint;
+    char why[SNAPSHOT_ERR_MAX];
+    if (!snapshot_save(store_data_dir(e->store), e->fingerprint_key, &mark, &e->accepted,
+                       &e->by_transaction, why)) {
+        snprintf(err, STORE_ERR_MAX, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
+{
+    char ignored[STORE_ERR_MAX];
+    if (!err)
+        err = ignored;
+    err[0] = '\0';
     if (!e)
-        return;
+        return true;
     pthread_mutex_lock(&e->lock);
     e->stopping = true;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
+    bool sound = !syncer_failed(e->syncer);
     syncer_stop(e->syncer); /* answers what the writer handed over */
     /* The writer's own last write-out was not synced; should this fail, nothing acknowledged
      * is lost: the next start writes the wallet journal out again. */
-    (void)store_sync(e->store);
+    sound = store_sync(e->store) == STORE_OK && sound;
+    if (!sound)
+        snprintf(err, STORE_ERR_MAX, "snapshot: not saved, the log could not be synced");
+    bool saved = sound && save_snapshot(e, err);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
     free_state(e);
+    return saved;
+}
+
+void engine_start_report(struct engine *e, struct engine_start_report *out)
+{
+    *out = e->start;
 }
 
 bool engine_wallets_pending(struct engine *e)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "engine/command.h"
+#include "engine/snapshot.h"
 #include "store/store.h"
 
 #define ENGINE_BATCH_MAX 1024
@@ -70,8 +71,22 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
 /* Queues a command. The caller keeps it alive until cmd->done(cmd) has run. */
 void engine_submit(struct engine *e, struct command *cmd);
 
-/* Applies and commits everything already queued, then stops the thread and frees all. */
-void engine_stop(struct engine *e);
+/*
+ * Applies and commits everything already queued, stops the thread, saves the sets of event
+ * identities (engine/snapshot.h: the next start reads back only the events after them) and
+ * frees all. False, with why in err (may be NULL), if the snapshot could not be saved or was
+ * not (a sync failed: memory may hold what the disk lost); the next start then reads back
+ * the events after the previous snapshot, nothing is lost either way. NULL e does nothing.
+ */
+bool engine_stop(struct engine *e, char err[STORE_ERR_MAX]);
+
+/* What the start read back: for the owner's log line and for tests. */
+struct engine_start_report {
+    int64_t snapshot_events;              /* identities the snapshot held (0: none used) */
+    int64_t scanned_events;               /* stored events read back */
+    char snapshot_note[SNAPSHOT_ERR_MAX]; /* why a snapshot there was not used ("" if none) */
+};
+void engine_start_report(struct engine *e, struct engine_start_report *out);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
 

@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "store/store.h"
 #include "sys/tzdb.h"
+#include "sys/wallclock.h"
 #include "util/cmdline.h"
 
 #define TALLYD_THREADS_MAX 64
@@ -110,6 +111,21 @@ static int parse_options(int argc, char **argv, struct options *o)
     return -1;
 }
 
+/* One line on what the start read back: a start that grows with history shows here first. */
+static void report_start(struct engine *engine, int64_t usec)
+{
+    struct engine_start_report r;
+    engine_start_report(engine, &r);
+    if (r.snapshot_note[0])
+        fprintf(stderr, "tallyd: the snapshot of event identities was not used: %s\n",
+                r.snapshot_note);
+    fprintf(stderr,
+            "tallyd: started in %lld.%03lld s: %lld event identities from the snapshot, %lld "
+            "stored events read back\n",
+            (long long)(usec / 1000000), (long long)(usec / 1000 % 1000),
+            (long long)r.snapshot_events, (long long)r.scanned_events);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -141,11 +157,13 @@ int main(int argc, char **argv)
         store_close(st);
         goto fail;
     }
+    int64_t start_usec = wallclock_monotonic_usec();
     engine = engine_start(st, tzdb, err); /* takes the store */
     if (!engine) {
         store_close(st);
         goto fail;
     }
+    report_start(engine, wallclock_monotonic_usec() - start_usec);
     struct api_config cfg = {.host = o.host,
                              .port = o.port,
                              .data_dir = o.data_dir,
@@ -166,7 +184,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "tallyd: %s received: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     api_drain(api);
     api_stop(api);
-    engine_stop(engine);
+    if (!engine_stop(engine, err))
+        fprintf(stderr, "tallyd: %s (the next start reads back more events; nothing is lost)\n",
+                err);
     tzdb_close(tzdb);
     store_unlock(lock_fd);
     fprintf(stderr, "tallyd: stopped cleanly\n");
@@ -176,7 +196,7 @@ fail:
     fprintf(stderr, "tallyd: %s\n", err);
     if (api)
         api_stop(api);
-    engine_stop(engine);
+    engine_stop(engine, NULL);
     tzdb_close(tzdb);
     store_unlock(lock_fd);
     return 1;

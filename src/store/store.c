@@ -648,7 +648,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_EVENT_LAST_ID] = "SELECT COALESCE(MAX(id), 0) FROM events",
     [STMT_EVENT_IDENTITIES] =
         "SELECT id, org_id, subscription_id, external_subscription_id,"
-        " transaction_id, code, timestamp, properties FROM events ORDER BY id",
+        " transaction_id, code, timestamp, properties FROM events WHERE id >= ?1 ORDER BY id",
     [STMT_EVENT_RAW] = "SELECT id, org_id, subscription_id, external_subscription_id,"
                        " transaction_id, code, timestamp, properties FROM events WHERE id = ?1",
     [STMT_EVENT_BY_ID] = "SELECT " EVENT_COLUMNS " FROM events e"
@@ -847,6 +847,7 @@ struct store_conn {
 struct store {
     struct store_conn conn;
     int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
+    char data_dir[STORE_PATH_MAX];
 };
 
 struct store_reader {
@@ -1067,6 +1068,12 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
         return NULL;
     }
     st->wal_fd = -1;
+    if (strlen(data_dir) >= sizeof st->data_dir) {
+        set_err(err, "data directory", "path too long");
+        free(st);
+        return NULL;
+    }
+    strcpy(st->data_dir, data_dir);
     st->conn.db = open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
     if (!st->conn.db)
         goto fail;
@@ -1082,6 +1089,11 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
 fail:
     store_close(st);
     return NULL;
+}
+
+const char *store_data_dir(const struct store *st)
+{
+    return st->data_dir;
 }
 
 void store_close(struct store *st)
@@ -2053,12 +2065,13 @@ static void read_raw_event(sqlite3_stmt *s, struct store_event *e)
     e->properties_json = (const char *)sqlite3_column_text(s, 7);
 }
 
-enum store_status store_event_each(struct store_conn *c,
+enum store_status store_event_each(struct store_conn *c, int64_t from_id,
                                    bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
 {
     sqlite3_stmt *s = stmt(c, STMT_EVENT_IDENTITIES);
     if (!s)
         return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, from_id);
     int rc;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -66,6 +66,9 @@ void store_unlock(int lock_fd);
  */
 struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_close(struct store *st);
+/* The directory store_open was given (borrowed until store_close): files that live beside the
+ * database, such as the engine's snapshot, go there. */
+const char *store_data_dir(const struct store *st);
 
 /*
  * Durability in two steps, for a writer that overlaps them (engine/syncer.h): after this, a
@@ -277,11 +280,12 @@ enum store_status store_events_insert(struct store *st, const struct store_event
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id);
 /*
- * Every stored event, in acceptance order, read straight from the row (strings valid until
- * fn returns; the subscription and customer lago ids are not filled). fn false stops with an
- * error. The writer rebuilds its memory (deduplication, live usage) from this at start.
+ * Every stored event from id `from_id` on, in acceptance order, read straight from the row
+ * (strings valid until fn returns; the subscription and customer lago ids are not filled). fn
+ * false stops with an error. The writer rebuilds its memory (deduplication, live usage) from
+ * this at start.
  */
-enum store_status store_event_each(struct store_conn *c,
+enum store_status store_event_each(struct store_conn *c, int64_t from_id,
                                    bool (*fn)(const struct store_event *e, void *ctx), void *ctx);
 /* One event by id, the same way; STORE_NOT_FOUND if there is none. */
 enum store_status store_event_raw(struct store_conn *c, int64_t id,

@@ -298,8 +298,11 @@ static void events_insert_in_chunks(void **state)
     assert_int_equal(store_event_last_id(store_conn(st), &last), STORE_OK);
     assert_int_equal(last, COUNT);
     struct event_check c = {.next_id = 1};
-    assert_int_equal(store_event_each(store_conn(st), check_event, &c), STORE_OK);
+    assert_int_equal(store_event_each(store_conn(st), 1, check_event, &c), STORE_OK);
     assert_int_equal(c.count, COUNT);
+    c = (struct event_check){.next_id = COUNT - 2}; /* the tail after a snapshot */
+    assert_int_equal(store_event_each(store_conn(st), COUNT - 2, check_event, &c), STORE_OK);
+    assert_int_equal(c.count, 3);
     /* an id already stored refuses the whole call */
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_events_insert(st, rows + COUNT - 1, 1), STORE_ERROR);

@@ -1,0 +1,66 @@
+/*
+ * engine/snapshot: the writer's sets of event identities (core/dedup) saved beside the
+ * database, so that a start reads back only the events stored after them.
+ *
+ * Why: the sets are rebuilt at start from every stored event, a time that grows with the
+ * whole history (5.3 s for 5.5M events here; an hour for a billion). The sets are a pure
+ * function of the stored events, and stored events are never changed or removed (ids are
+ * dense and only appended), so sets saved when they held exactly events 1..N stay true for
+ * those events forever: a later start loads them and scans events N+1.. for identities,
+ * however many restarts or crashes came in between. Only the live usage still needs the
+ * events its current periods may count, from `usage_from` on (engine.c chooses it).
+ *
+ * Shape: one file, DATA_DIR/SNAPSHOT_FILE: a header (format, byte order, a check of the
+ * fingerprint key, the mark), each set's entries in the order of its table's slots with a
+ * bitmap of the slots they fill (about 24 bytes an event and set; loading places them back
+ * where they lay, no hashing), and a checksum of all of it. It is written whole under a
+ * temporary name, synced, and renamed over the old one, so a crash leaves the old file or the
+ * new one, never a mix. Anything unexpected in a file (another key, a torn or damaged file, a
+ * mark the database contradicts) makes it unusable, never wrong: the start scans everything.
+ *
+ * Threads: the engine's owner, while no writer runs (engine_start before the writer starts,
+ * engine_stop after it has stopped).
+ */
+#ifndef TALLY_ENGINE_SNAPSHOT_H
+#define TALLY_ENGINE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/dedup.h"
+#include "core/siphash.h"
+
+#define SNAPSHOT_FILE "events.snapshot"
+#define SNAPSHOT_FORMAT 1
+#define SNAPSHOT_ERR_MAX 256
+
+struct snapshot_mark {
+    int64_t last_event_id;          /* the sets hold exactly the stored events 1..this */
+    struct siphash128 last_identity; /* that event's identity fingerprint (0, 0 if none) */
+    int64_t usage_from; /* no live usage counts an event below this id (1 if unknown) */
+};
+
+/*
+ * Writes `accepted` and `by_transaction` (borrowed) with `mark` to DATA_DIR/SNAPSHOT_FILE,
+ * replacing any earlier file only once the new one is on disk. False with a reason in err.
+ */
+bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
+                   const struct snapshot_mark *mark, const struct dedup *accepted,
+                   const struct dedup *by_transaction, char err[SNAPSHOT_ERR_MAX]);
+
+enum snapshot_status {
+    SNAPSHOT_LOADED,   /* the sets and mark are filled: the caller owns the sets */
+    SNAPSHOT_ABSENT,   /* no file: nothing was saved yet */
+    SNAPSHOT_UNUSABLE, /* a file that cannot be trusted (why says which way); sets untouched */
+};
+
+/*
+ * Reads DATA_DIR/SNAPSHOT_FILE saved under `key` into *accepted and *by_transaction (which
+ * hold nothing on entry) and *mark. The caller checks the mark against the database before
+ * using the sets (snapshot_mark is all a file can vouch for itself).
+ */
+enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
+                                   struct snapshot_mark *mark, struct dedup *accepted,
+                                   struct dedup *by_transaction, char why[SNAPSHOT_ERR_MAX]);
+
+#endif
