@@ -1,6 +1,7 @@
 -- wrk script: POST /api/v1/events/batch with 100 events a request, every transaction id
 -- unique, spread over 1000 subscriptions (s0..s999), properties like an LLM request.
--- API key from TALLY_KEY; TALLY_RUN makes ids unique across runs.
+-- API key from TALLY_KEY; TALLY_RUN makes ids unique across runs; TALLY_TIMESTAMP (Unix
+-- seconds), if set, is every event's timestamp (bench/startup.sh sends a past period so).
 local counter = 0
 local threads = {}
 
@@ -12,6 +13,8 @@ end
 function init(args)
   key = os.getenv("TALLY_KEY")
   run = os.getenv("TALLY_RUN") or "r"
+  local ts = os.getenv("TALLY_TIMESTAMP")
+  stamp = ts and ('"timestamp":' .. ts .. ',') or ""
 end
 
 function request()
@@ -19,9 +22,9 @@ function request()
   for i = 1, 100 do
     counter = counter + 1
     parts[i] = string.format(
-      '{"transaction_id":"%s-%d-%d","external_subscription_id":"s%d","code":"tokens",' ..
+      '{"transaction_id":"%s-%d-%d","external_subscription_id":"s%d","code":"tokens",%s' ..
       '"properties":{"tokens":%d,"model":"large","kind":"output"}}',
-      run, thread_id, counter, counter % 1000, 100 + counter % 4000)
+      run, thread_id, counter, counter % 1000, stamp, 100 + counter % 4000)
   end
   return wrk.format("POST", "/api/v1/events/batch", {
     ["Authorization"] = "Bearer " .. key,

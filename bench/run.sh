@@ -105,3 +105,6 @@ echo "== summary: tallyd ${events_rps} events/s over HTTP vs PostgreSQL ${pg_eve
 
 echo "== prepaid credits: bench/wallets.sh"
 DURATION=$DURATION CONNECTIONS=$CONNECTIONS bench/wallets.sh
+
+echo "== start-up against history: bench/startup.sh"
+bench/startup.sh
