@@ -108,7 +108,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }
-    struct engine *e = engine_start(st, NULL, err);
+    struct engine *e = engine_start(st, NULL, NULL, err);
     if (!e) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;

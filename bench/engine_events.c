@@ -223,7 +223,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct tzdb *tzdb = tzdb_open(NULL);
-    struct engine *e = tzdb ? engine_start(st, tzdb, err) : NULL;
+    struct engine *e = tzdb ? engine_start(st, tzdb, NULL, err) : NULL;
     if (!e) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;

@@ -131,6 +131,19 @@ static void render_engine(struct engine *engine, struct buf *out)
                "refused until tallyd restarts.\n"
                "# TYPE tally_engine_sync_failed gauge\ntally_engine_sync_failed %d\n",
                s.syncs, s.sync_failed ? 1 : 0);
+    buf_printf(
+        out,
+        "# HELP tally_engine_snapshots_total Snapshots of the event identity sets saved "
+        "while running (a clean stop saves one too).\n"
+        "# TYPE tally_engine_snapshots_total counter\ntally_engine_snapshots_total %" PRIu64 "\n"
+        "# HELP tally_engine_snapshot_failures_total Snapshots that could not be saved "
+        "(tried again when next due).\n"
+        "# TYPE tally_engine_snapshot_failures_total counter\n"
+        "tally_engine_snapshot_failures_total %" PRIu64 "\n"
+        "# HELP tally_engine_snapshot_events Events the newest usable snapshot holds: a "
+        "start after a crash reads back the rest.\n"
+        "# TYPE tally_engine_snapshot_events gauge\ntally_engine_snapshot_events %" PRIu64 "\n",
+        s.snapshots, s.snapshot_failures, s.snapshot_events);
     buf_printf(out,
                "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
                "debits (kept in the wallet journal).\n"

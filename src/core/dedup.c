@@ -201,28 +201,50 @@ size_t dedup_memory_bytes(const struct dedup *d)
     return slots * sizeof(struct dedup_slot);
 }
 
-void dedup_settle(struct dedup *d)
+/* Counts the entries of t's slots [from, end), or SIZE_MAX if a slot cannot be a set's. */
+static size_t entries_of(const struct dedup_table *t, size_t from)
 {
-    if (d->old.slots)
-        move_some(d, SIZE_MAX);
-}
-
-bool dedup_adopt(struct dedup *d, struct dedup_slot *slots, size_t slot_count)
-{
-    if (slot_count < DEDUP_INITIAL_SLOTS || slot_count > DEDUP_MAX_SLOTS ||
-        (slot_count & (slot_count - 1)) != 0)
-        return false;
     size_t count = 0;
-    for (size_t i = 0; i < slot_count; i++) {
-        const struct dedup_slot *s = &slots[i];
+    for (size_t i = from; i <= t->mask; i++) {
+        const struct dedup_slot *s = &t->slots[i];
         if (s->hi == 0 && (s->lo != 0 || s->value != 0))
-            return false;
+            return SIZE_MAX;
         if (s->hi != 0 && (s->hi & 1) == 0)
-            return false;
+            return SIZE_MAX;
         count += s->hi != 0;
     }
-    if (count * 4 > slot_count * 3)
+    return count;
+}
+
+static bool table_size_ok(const struct dedup_table *t)
+{
+    size_t slots = t->mask + 1;
+    return t->slots && slots >= DEDUP_INITIAL_SLOTS && slots <= DEDUP_MAX_SLOTS &&
+           (slots & (slots - 1)) == 0;
+}
+
+bool dedup_adopt(struct dedup *d, const struct dedup *from)
+{
+    const struct dedup_table *t = &from->table, *old = &from->old;
+    if (!table_size_ok(t))
         return false;
-    *d = (struct dedup){.table = {slots, slot_count - 1}, .count = count};
+    size_t count = entries_of(t, 0);
+    if (count == SIZE_MAX)
+        return false;
+    if (old->slots) {
+        if (!table_size_ok(old) || (old->mask + 1) * 2 != t->mask + 1 || from->moved > old->mask)
+            return false;
+        for (size_t i = 0; i < from->moved; i++) /* moved across: emptied */
+            if (old->slots[i].hi != 0)
+                return false;
+        size_t in_old = entries_of(old, from->moved);
+        if (in_old == SIZE_MAX)
+            return false;
+        count += in_old;
+    }
+    if (count * 4 > (t->mask + 1) * 3)
+        return false;
+    *d = *from;
+    d->count = count;
     return true;
 }

@@ -82,14 +82,13 @@ bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value);
 bool dedup_remove(struct dedup *d, struct siphash128 fp);
 size_t dedup_memory_bytes(const struct dedup *d);
 
-/* Finishes a growth in progress, so that the whole set lies in `table` (to save it). */
-void dedup_settle(struct dedup *d);
 /*
- * Makes *d the set whose table is `slots` (slot_count of them, as a settled set's table lay
- * in memory), taking the allocation (malloc'd). False, taking nothing, unless it looks like
- * one: a power-of-two size in range, every slot empty (all zero) or a fingerprint (hi odd),
- * at most three quarters full.
+ * Makes *d the set whose tables lie as `from` says (a set's `table`, `old` and `moved` as they
+ * were in memory, copied elsewhere), taking the tables' allocations (malloc'd). False, taking
+ * nothing, unless they look like a set's: power-of-two sizes in range, the old table half the
+ * new one (or absent), every slot empty (all zero) or a fingerprint (hi odd), the old table's
+ * slots below `moved` empty, at most three quarters full. `from->count` is ignored: counted.
  */
-bool dedup_adopt(struct dedup *d, struct dedup_slot *slots, size_t slot_count);
+bool dedup_adopt(struct dedup *d, const struct dedup *from);
 
 #endif

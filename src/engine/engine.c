@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,6 +84,11 @@ struct engine {
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
     struct engine_start_report start; /* what engine_start read back, for the owner */
+    /* Snapshots while running: the policy, the newest usable one's events, and the child
+     * writing one (0: none) with the events it holds. */
+    int64_t snapshot_every, snapshot_events;
+    pid_t snapshot_child;
+    int64_t snapshot_child_events;
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct siphash128 *added;
@@ -103,6 +109,7 @@ struct engine {
     _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
     _Atomic uint64_t batch_buckets[ENGINE_BATCH_BUCKETS];
     _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
+    _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -1263,6 +1270,8 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         sc.identities_from = mark.last_event_id + 1;
         scan_from = mark.usage_from < sc.identities_from ? mark.usage_from : sc.identities_from;
         e->start.snapshot_events = mark.last_event_id;
+        e->snapshot_events = mark.last_event_id;
+        atomic_store(&e->snapshot_events_shown, (uint64_t)mark.last_event_id);
         ok = true;
     } else {
         /* ids are dense (a refused command's are given again), so the last one counts them */
@@ -1886,6 +1895,110 @@ static void write_out_on_stop(struct engine *e)
     arena_free(&arena);
 }
 
+/* ---- snapshots of the identity sets (engine/snapshot.h) ----------------------------------- */
+
+/*
+ * The first event id any live usage may still count: its earliest reference. Subscriptions
+ * only leave liveness (pending, active, then terminated), so a usage the next start needs is
+ * one of these; after a usage left the book nothing is known (1).
+ */
+static void earliest_reference(struct usage *u, void *ctx)
+{
+    int64_t *from = ctx;
+    for (size_t i = 0; i < u->event_count; i++)
+        if (u->events[i].id < *from)
+            *from = u->events[i].id;
+}
+
+static int64_t usage_scan_from(struct engine *e)
+{
+    if (e->usage_incomplete)
+        return 1;
+    int64_t from = e->last_event_id + 1;
+    usage_book_each(&e->usage, earliest_reference, &from);
+    return from;
+}
+
+/* The mark of the sets as they are now (writer or owner, between groups, all of it synced). */
+static bool mark_now(struct engine *e, struct snapshot_mark *mark, char err[STORE_ERR_MAX])
+{
+    *mark = (struct snapshot_mark){e->last_event_id, {0, 0}, usage_scan_from(e)};
+    struct stored_identity last = {.key = e->fingerprint_key};
+    if (mark->last_event_id > 0 && store_event_raw(store_conn(e->store), mark->last_event_id,
+                                                   fingerprint_stored, &last) != STORE_OK) {
+        snprintf(err, STORE_ERR_MAX, "snapshot: cannot read event %lld back",
+                 (long long)mark->last_event_id);
+        return false;
+    }
+    mark->last_identity = last.fingerprint;
+    return true;
+}
+
+static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
+{
+    struct snapshot_mark mark;
+    char why[SNAPSHOT_ERR_MAX];
+    if (!mark_now(e, &mark, err))
+        return false;
+    if (!snapshot_save(store_data_dir(e->store), e->fingerprint_key, &mark, &e->accepted,
+                       &e->by_transaction, why)) {
+        snprintf(err, STORE_ERR_MAX, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+/* Notes how the running child ended, if it did (or waits for it, killed, with `stop`). */
+static void reap_snapshot(struct engine *e, bool stop)
+{
+    if (e->snapshot_child <= 0)
+        return;
+    if (stop)
+        kill(e->snapshot_child, SIGKILL); /* the stop saves a newer one */
+    enum snapshot_child c = snapshot_child_poll(e->snapshot_child, stop);
+    if (c == SNAPSHOT_CHILD_RUNNING)
+        return;
+    if (c == SNAPSHOT_CHILD_SAVED) {
+        e->snapshot_events = e->snapshot_child_events;
+        atomic_fetch_add(&e->snapshots, 1);
+        atomic_store(&e->snapshot_events_shown, (uint64_t)e->snapshot_events);
+    } else if (!stop) {
+        atomic_fetch_add(&e->snapshot_failures, 1);
+    }
+    e->snapshot_child = 0;
+}
+
+/*
+ * Snapshots while running (ENGINE_SNAPSHOT_EVERY_DEFAULT): once due, the writer syncs the log
+ * (the file must vouch only for what is on disk), forks, and goes on; the child writes the sets
+ * as they were at the fork (copy-on-write) and exits. A crash then reads back only the events
+ * after it. One child at a time. A failure is counted and tried again when next due.
+ */
+static void snapshot_while_running(struct engine *e)
+{
+    reap_snapshot(e, false);
+    int64_t since = e->last_event_id - e->snapshot_events;
+    int64_t due =
+        e->snapshot_events / 4 > e->snapshot_every ? e->snapshot_events / 4 : e->snapshot_every;
+    if (e->snapshot_child > 0 || e->snapshot_every <= 0 || since < due || syncer_failed(e->syncer))
+        return;
+    char err[STORE_ERR_MAX];
+    struct snapshot_mark mark;
+    struct snapshot_job *job = NULL;
+    if (store_sync(e->store) == STORE_OK && mark_now(e, &mark, err))
+        job = snapshot_job_prepare(store_data_dir(e->store), e->fingerprint_key, &mark,
+                                   &e->accepted, &e->by_transaction, err);
+    pid_t pid = job ? snapshot_job_fork(job) : -1;
+    snapshot_job_free(job);
+    if (pid < 0) {
+        atomic_fetch_add(&e->snapshot_failures, 1);
+        e->snapshot_events = e->last_event_id; /* not again at once: when next due */
+        return;
+    }
+    e->snapshot_child = pid;
+    e->snapshot_child_events = mark.last_event_id;
+}
+
 static void *writer_main(void *arg)
 {
     struct engine *e = arg;
@@ -1935,6 +2048,7 @@ static void *writer_main(void *arg)
             tail->next = queued;
         }
         apply_batch(e, batch, holds + n, holds == 0);
+        snapshot_while_running(e);
     }
     return NULL;
 }
@@ -1970,7 +2084,8 @@ static void free_state(struct engine *e)
     free(e);
 }
 
-struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_ERR_MAX])
+struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct engine_options *opts,
+                            char err[STORE_ERR_MAX])
 {
     struct engine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -1979,6 +2094,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, char err[STORE_
     }
     e->store = st;
     e->tzdb = tzdb;
+    e->snapshot_every = opts ? opts->snapshot_every : ENGINE_SNAPSHOT_EVERY_DEFAULT;
     usage_book_init(&e->usage);
     wallet_book_init(&e->wallets);
     e->wallets.tzdb = tzdb;
@@ -2042,50 +2158,6 @@ void engine_submit(struct engine *e, struct command *cmd)
     pthread_mutex_unlock(&e->lock);
 }
 
-/*
- * The first event id any live usage may still count: its earliest reference. Subscriptions
- * only leave liveness (pending, active, then terminated), so a usage the next start needs is
- * one of these; after a usage left the book nothing is known (1).
- */
-static void earliest_reference(struct usage *u, void *ctx)
-{
-    int64_t *from = ctx;
-    for (size_t i = 0; i < u->event_count; i++)
-        if (u->events[i].id < *from)
-            *from = u->events[i].id;
-}
-
-static int64_t usage_scan_from(struct engine *e)
-{
-    if (e->usage_incomplete)
-        return 1;
-    int64_t from = e->last_event_id + 1;
-    usage_book_each(&e->usage, earliest_reference, &from);
-    return from;
-}
-
-static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
-{
-    dedup_settle(&e->accepted);
-    dedup_settle(&e->by_transaction);
-    struct snapshot_mark mark = {e->last_event_id, {0, 0}, usage_scan_from(e)};
-    struct stored_identity last = {.key = e->fingerprint_key};
-    if (mark.last_event_id > 0 && store_event_raw(store_conn(e->store), mark.last_event_id,
-                                                  fingerprint_stored, &last) != STORE_OK) {
-        snprintf(err, STORE_ERR_MAX, "snapshot: cannot read event %lld back",
-                 (long long)mark.last_event_id);
-        return false;
-    }
-    mark.last_identity = last.fingerprint;
-    char why[SNAPSHOT_ERR_MAX];
-    if (!snapshot_save(store_data_dir(e->store), e->fingerprint_key, &mark, &e->accepted,
-                       &e->by_transaction, why)) {
-        snprintf(err, STORE_ERR_MAX, "%s", why);
-        return false;
-    }
-    return true;
-}
-
 bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
 {
     char ignored[STORE_ERR_MAX];
@@ -2099,6 +2171,7 @@ bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
+    reap_snapshot(e, true);
     bool sound = !syncer_failed(e->syncer);
     syncer_stop(e->syncer); /* answers what the writer handed over */
     /* The writer's own last write-out was not synced; should this fail, nothing acknowledged
@@ -2143,4 +2216,7 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->wallet_journal_bytes = atomic_load(&e->wallet_journal_bytes);
     out->syncs = syncer_syncs(e->syncer);
     out->sync_failed = syncer_failed(e->syncer);
+    out->snapshots = atomic_load(&e->snapshots);
+    out->snapshot_failures = atomic_load(&e->snapshot_failures);
+    out->snapshot_events = atomic_load(&e->snapshot_events_shown);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SNAPSHOT_MAGIC "TALLYSNP"
@@ -29,11 +30,12 @@ struct file_header {
     int64_t usage_from;
 };
 
-/* A set on disk: this, a bitmap of its table's occupied slots (bit i%64 of word i/64), then
- * the entries in slot order. An empty slot (a quarter to five eighths of a table) takes one
- * bit instead of 24 bytes, and loading is still no hashing, only placing. */
+/* A set on disk: this, then its table and (while it grows) its old table, each as a bitmap of
+ * the occupied slots (bit i%64 of word i/64) followed by the entries in slot order. An empty
+ * slot (a quarter to five eighths of a table) takes one bit instead of 24 bytes, and loading
+ * places entries back where they lay, without hashing. */
 struct set_header {
-    uint64_t slot_count, count;
+    uint64_t slot_count, old_slot_count, moved;
 };
 
 _Static_assert(sizeof(struct file_header) == 64, "no padding in the file header");
@@ -125,39 +127,50 @@ static struct file_header header_of(const uint8_t key[SIPHASH_KEY_LEN],
 
 #define SNAPSHOT_CHUNK_SLOTS 16384 /* entries gathered per write, and per read (384 KiB) */
 
-static bool put_set(int fd, const struct dedup *d, struct checksum *sum)
+struct snapshot_job {
+    char path[PATH_MAX], temporary[PATH_MAX], dir[PATH_MAX];
+    struct file_header header;
+    const struct dedup *sets[SNAPSHOT_SETS];
+    uint64_t *bitmap; /* room for the largest table's */
+    struct dedup_slot *chunk;
+};
+
+/* One table: its bitmap, then its entries from slot `from` on (below it, none). */
+static bool put_table(int fd, const struct dedup_table *t, struct snapshot_job *job,
+                      struct checksum *sum)
 {
-    assert(!d->old.slots); /* settled by the caller */
-    size_t slots = d->table.mask + 1, words = slots / 64;
-    uint64_t *bitmap = calloc(words, sizeof *bitmap);
-    struct dedup_slot *chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *chunk);
-    bool ok = bitmap && chunk;
-    for (size_t i = 0; ok && i < slots; i++)
-        if (d->table.slots[i].hi != 0)
-            bitmap[i / 64] |= UINT64_C(1) << (i % 64);
-    struct set_header sh = {slots, d->count};
-    ok = ok && write_all(fd, &sh, sizeof sh, sum) &&
-         write_all(fd, bitmap, words * sizeof *bitmap, sum);
+    size_t slots = t->mask + 1, words = slots / 64;
+    memset(job->bitmap, 0, words * sizeof *job->bitmap);
+    for (size_t i = 0; i < slots; i++)
+        if (t->slots[i].hi != 0)
+            job->bitmap[i / 64] |= UINT64_C(1) << (i % 64);
+    if (!write_all(fd, job->bitmap, words * sizeof *job->bitmap, sum))
+        return false;
     size_t n = 0;
-    for (size_t i = 0; ok && i < slots; i++) {
-        if (d->table.slots[i].hi == 0)
+    for (size_t i = 0; i < slots; i++) {
+        if (t->slots[i].hi == 0)
             continue;
-        chunk[n++] = d->table.slots[i];
+        job->chunk[n++] = t->slots[i];
         if (n == SNAPSHOT_CHUNK_SLOTS) {
-            ok = write_all(fd, chunk, n * sizeof *chunk, sum);
+            if (!write_all(fd, job->chunk, n * sizeof *job->chunk, sum))
+                return false;
             n = 0;
         }
     }
-    ok = ok && write_all(fd, chunk, n * sizeof *chunk, sum);
-    free(bitmap);
-    free(chunk);
-    return ok;
+    return write_all(fd, job->chunk, n * sizeof *job->chunk, sum);
+}
+
+static bool put_set(int fd, const struct dedup *d, struct snapshot_job *job, struct checksum *sum)
+{
+    struct set_header sh = {d->table.mask + 1, d->old.slots ? d->old.mask + 1 : 0, d->moved};
+    return write_all(fd, &sh, sizeof sh, sum) && put_table(fd, &d->table, job, sum) &&
+           (!d->old.slots || put_table(fd, &d->old, job, sum));
 }
 
 /* The directory's entry for the renamed file reaches the disk too. */
-static bool sync_dir(const char *data_dir)
+static bool sync_dir(const char *dir)
 {
-    int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return false;
     bool ok = fsync(fd) == 0;
@@ -165,46 +178,107 @@ static bool sync_dir(const char *data_dir)
     return ok;
 }
 
+struct snapshot_job *snapshot_job_prepare(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
+                                          const struct snapshot_mark *mark,
+                                          const struct dedup *accepted,
+                                          const struct dedup *by_transaction,
+                                          char err[SNAPSHOT_ERR_MAX])
+{
+    struct snapshot_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        say(err, "snapshot: out of memory");
+        return NULL;
+    }
+    if (!file_path(job->path, data_dir, SNAPSHOT_FILE) ||
+        !file_path(job->temporary, data_dir, SNAPSHOT_FILE ".tmp") ||
+        strlen(data_dir) >= sizeof job->dir) {
+        say(err, "snapshot: data directory path too long");
+        free(job);
+        return NULL;
+    }
+    strcpy(job->dir, data_dir);
+    job->header = header_of(key, mark);
+    job->sets[0] = accepted;
+    job->sets[1] = by_transaction;
+    size_t largest = accepted->table.mask + 1 > by_transaction->table.mask + 1
+                         ? accepted->table.mask + 1
+                         : by_transaction->table.mask + 1;
+    job->bitmap = malloc(largest / 64 * sizeof *job->bitmap);
+    job->chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *job->chunk);
+    if (!job->bitmap || !job->chunk) {
+        say(err, "snapshot: out of memory");
+        snapshot_job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+void snapshot_job_free(struct snapshot_job *job)
+{
+    if (!job)
+        return;
+    free(job->bitmap);
+    free(job->chunk);
+    free(job);
+}
+
+int snapshot_job_write(struct snapshot_job *job)
+{
+    int fd = open(job->temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    struct checksum sum = {0, 0};
+    bool ok = write_all(fd, &job->header, sizeof job->header, &sum);
+    for (size_t i = 0; ok && i < SNAPSHOT_SETS; i++)
+        ok = put_set(fd, job->sets[i], job, &sum);
+    uint64_t trailer[2] = {sum.a, sum.b};
+    ok = ok && write_all(fd, trailer, sizeof trailer, NULL) && fsync(fd) == 0;
+    int error = ok ? 0 : errno ? errno : EIO;
+    if (close(fd) != 0 && error == 0)
+        error = errno;
+    if (error == 0 && rename(job->temporary, job->path) != 0)
+        error = errno;
+    if (error != 0) {
+        unlink(job->temporary);
+        return error;
+    }
+    return sync_dir(job->dir) ? 0 : errno;
+}
+
 bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                    const struct snapshot_mark *mark, const struct dedup *accepted,
                    const struct dedup *by_transaction, char err[SNAPSHOT_ERR_MAX])
 {
-    char path[PATH_MAX], temporary[PATH_MAX];
-    if (!file_path(path, data_dir, SNAPSHOT_FILE) ||
-        !file_path(temporary, data_dir, SNAPSHOT_FILE ".tmp")) {
-        say(err, "snapshot: data directory path too long");
+    struct snapshot_job *job =
+        snapshot_job_prepare(data_dir, key, mark, accepted, by_transaction, err);
+    if (!job)
         return false;
-    }
-    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        say(err, "snapshot: cannot create %s: %s", temporary, strerror(errno));
-        return false;
-    }
-    struct checksum sum = {0, 0};
-    struct file_header h = header_of(key, mark);
-    bool ok = write_all(fd, &h, sizeof h, &sum) && put_set(fd, accepted, &sum) &&
-              put_set(fd, by_transaction, &sum);
-    uint64_t trailer[2] = {sum.a, sum.b};
-    ok = ok && write_all(fd, trailer, sizeof trailer, NULL) && fsync(fd) == 0;
-    int saved_errno = errno;
-    if (close(fd) != 0 && ok) {
-        ok = false;
-        saved_errno = errno;
-    }
-    if (ok && rename(temporary, path) != 0) {
-        ok = false;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        say(err, "snapshot: cannot write %s: %s", temporary, strerror(saved_errno));
-        unlink(temporary);
-        return false;
-    }
-    if (!sync_dir(data_dir)) {
-        say(err, "snapshot: cannot sync %s: %s", data_dir, strerror(errno));
-        return false;
-    }
-    return true;
+    int error = snapshot_job_write(job);
+    if (error != 0)
+        say(err, "snapshot: cannot write %s: %s", job->path, strerror(error));
+    snapshot_job_free(job);
+    return error == 0;
+}
+
+pid_t snapshot_job_fork(struct snapshot_job *job)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(snapshot_job_write(job) == 0 ? 0 : 1); /* no atexit handlers: the parent's */
+    return pid;
+}
+
+enum snapshot_child snapshot_child_poll(pid_t pid, bool wait)
+{
+    int status;
+    pid_t r;
+    do
+        r = waitpid(pid, &status, wait ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return SNAPSHOT_CHILD_RUNNING;
+    return r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? SNAPSHOT_CHILD_SAVED
+                                                                     : SNAPSHOT_CHILD_FAILED;
 }
 
 static bool header_is_ours(const struct file_header *h, const uint8_t key[SIPHASH_KEY_LEN],
@@ -227,24 +301,58 @@ static bool header_is_ours(const struct file_header *h, const uint8_t key[SIPHAS
     return true;
 }
 
-/* Puts `count` entries, in order, into the slots `bitmap` marks, from *word on. */
-static void scatter(struct dedup_slot *slots, const uint64_t *bitmap, size_t *word, uint64_t *bits,
-                    const struct dedup_slot *entries, size_t count)
+/* Reads one table saved by put_table into fresh memory (*out; malloc'd). */
+static bool get_table(int fd, size_t slot_count, struct dedup_table *out, struct checksum *sum,
+                      char why[SNAPSHOT_ERR_MAX])
 {
-    for (size_t i = 0; i < count; i++) {
-        while (*bits == 0)
-            *bits = bitmap[++*word];
-        slots[*word * 64 + (size_t)__builtin_ctzll(*bits)] = entries[i];
-        *bits &= *bits - 1;
+    size_t words = slot_count / 64;
+    uint64_t *bitmap = malloc(words * sizeof *bitmap);
+    struct dedup_slot *slots = calloc(slot_count, sizeof *slots);
+    struct dedup_slot *chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *chunk);
+    bool ok = bitmap && slots && chunk;
+    if (!ok)
+        say(why, "no memory for a set of %zu slots", slot_count);
+    if (ok && !read_all(fd, bitmap, words * sizeof *bitmap, sum)) {
+        ok = false;
+        say(why, "the file ends early");
     }
+    size_t count = 0;
+    for (size_t i = 0; ok && i < words; i++)
+        count += (size_t)__builtin_popcountll(bitmap[i]);
+    /* the entries, placed in the slots the bitmap marks, in order */
+    size_t word = 0;
+    uint64_t bits = ok ? bitmap[0] : 0;
+    for (size_t placed = 0; ok && placed < count;) {
+        size_t n = count - placed < SNAPSHOT_CHUNK_SLOTS ? count - placed : SNAPSHOT_CHUNK_SLOTS;
+        if (!read_all(fd, chunk, n * sizeof *chunk, sum)) {
+            ok = false;
+            say(why, "the file ends early");
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            while (bits == 0)
+                bits = bitmap[++word];
+            struct dedup_slot entry = chunk[i];
+            if (entry.hi == 0)
+                entry.hi = 2; /* an empty entry where the bitmap says full: dedup_adopt refuses */
+            slots[word * 64 + (size_t)__builtin_ctzll(bits)] = entry;
+            bits &= bits - 1;
+        }
+        placed += n;
+    }
+    free(bitmap);
+    free(chunk);
+    if (!ok) {
+        free(slots);
+        return false;
+    }
+    *out = (struct dedup_table){slots, slot_count - 1};
+    return true;
 }
 
-static size_t bits_set(const uint64_t *bitmap, size_t words)
+static bool size_ok(uint64_t slots)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < words; i++)
-        n += (size_t)__builtin_popcountll(bitmap[i]);
-    return n;
+    return slots >= DEDUP_INITIAL_SLOTS && slots <= DEDUP_MAX_SLOTS && (slots & (slots - 1)) == 0;
 }
 
 static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAPSHOT_ERR_MAX])
@@ -254,53 +362,24 @@ static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAP
         say(why, "the file ends early");
         return false;
     }
-    if (sh.slot_count < DEDUP_INITIAL_SLOTS || sh.slot_count > DEDUP_MAX_SLOTS ||
-        (sh.slot_count & (sh.slot_count - 1)) != 0 || sh.count > sh.slot_count) {
+    if (!size_ok(sh.slot_count) || (sh.old_slot_count != 0 && !size_ok(sh.old_slot_count))) {
         say(why, "a set's size is damaged (%llu slots)", (unsigned long long)sh.slot_count);
         return false;
     }
-    size_t words = sh.slot_count / 64;
-    uint64_t *bitmap = malloc(words * sizeof *bitmap);
-    struct dedup_slot *slots = calloc(sh.slot_count, sizeof *slots);
-    struct dedup_slot *chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *chunk);
-    bool ok = bitmap && slots && chunk;
-    if (!ok)
-        say(why, "no memory for a set of %llu slots", (unsigned long long)sh.slot_count);
-    if (ok && !read_all(fd, bitmap, words * sizeof *bitmap, sum)) {
-        ok = false;
-        say(why, "the file ends early");
+    struct dedup from = {.moved = sh.moved};
+    if (!get_table(fd, sh.slot_count, &from.table, sum, why))
+        return false;
+    if (sh.old_slot_count && !get_table(fd, sh.old_slot_count, &from.old, sum, why)) {
+        free(from.table.slots);
+        return false;
     }
-    if (ok && bits_set(bitmap, words) != sh.count) {
-        ok = false;
-        say(why, "a set's table is damaged (its bitmap and count disagree)");
-    }
-    size_t word = 0;
-    uint64_t bits = ok && words ? bitmap[0] : 0;
-    for (size_t placed = 0; ok && placed < sh.count;) {
-        size_t n = sh.count - placed < SNAPSHOT_CHUNK_SLOTS ? sh.count - placed
-                                                          : SNAPSHOT_CHUNK_SLOTS;
-        if (!read_all(fd, chunk, n * sizeof *chunk, sum)) {
-            ok = false;
-            say(why, "the file ends early");
-            break;
-        }
-        scatter(slots, bitmap, &word, &bits, chunk, n);
-        placed += n;
-    }
-    if (ok && !dedup_adopt(d, slots, sh.slot_count)) {
-        ok = false;
+    if (!dedup_adopt(d, &from)) {
+        free(from.table.slots);
+        free(from.old.slots);
         say(why, "a set's table is damaged (not one Tally writes)");
-    } else if (ok && d->count != sh.count) {
-        dedup_free(d); /* frees slots */
-        slots = NULL;
-        ok = false;
-        say(why, "a set's table is damaged (an empty entry)");
+        return false;
     }
-    free(bitmap);
-    free(chunk);
-    if (!ok)
-        free(slots);
-    return ok;
+    return true;
 }
 
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
@@ -348,7 +427,7 @@ enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHA
     }
     *accepted = sets[0];
     *by_transaction = sets[1];
-    *mark = (struct snapshot_mark){h.last_event_id, {h.last_identity[0], h.last_identity[1]},
-                                   h.usage_from};
+    *mark = (struct snapshot_mark){
+        h.last_event_id, {h.last_identity[0], h.last_identity[1]}, h.usage_from};
     return SNAPSHOT_LOADED;
 }

@@ -18,14 +18,15 @@
  * new one, never a mix. Anything unexpected in a file (another key, a torn or damaged file, a
  * mark the database contradicts) makes it unusable, never wrong: the start scans everything.
  *
- * Threads: the engine's owner, while no writer runs (engine_start before the writer starts,
- * engine_stop after it has stopped).
+ * Threads: the engine's owner while no writer runs (engine_start, engine_stop), and the
+ * writer (a save by a forked child, while it goes on).
  */
 #ifndef TALLY_ENGINE_SNAPSHOT_H
 #define TALLY_ENGINE_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/dedup.h"
 #include "core/siphash.h"
@@ -35,7 +36,7 @@
 #define SNAPSHOT_ERR_MAX 256
 
 struct snapshot_mark {
-    int64_t last_event_id;          /* the sets hold exactly the stored events 1..this */
+    int64_t last_event_id;           /* the sets hold exactly the stored events 1..this */
     struct siphash128 last_identity; /* that event's identity fingerprint (0, 0 if none) */
     int64_t usage_from; /* no live usage counts an event below this id (1 if unknown) */
 };
@@ -47,6 +48,30 @@ struct snapshot_mark {
 bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                    const struct snapshot_mark *mark, const struct dedup *accepted,
                    const struct dedup *by_transaction, char err[SNAPSHOT_ERR_MAX]);
+
+/*
+ * The same in steps, for a save by a forked child while the writer goes on (engine.c): the
+ * job, prepared by the parent, holds every path and buffer, so that writing it allocates
+ * nothing (in a child of a threaded process another thread may have held the allocator's
+ * lock). The sets are borrowed: in the child they are its copy, frozen at the fork.
+ */
+struct snapshot_job;
+struct snapshot_job *snapshot_job_prepare(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
+                                          const struct snapshot_mark *mark,
+                                          const struct dedup *accepted,
+                                          const struct dedup *by_transaction,
+                                          char err[SNAPSHOT_ERR_MAX]);
+/* Writes, syncs and renames into place; 0 or an errno. */
+int snapshot_job_write(struct snapshot_job *job);
+void snapshot_job_free(struct snapshot_job *job);
+/* Forks a child that writes the job and exits: its pid, or -1 (errno). The caller still
+ * frees its own job. */
+pid_t snapshot_job_fork(struct snapshot_job *job);
+
+enum snapshot_child { SNAPSHOT_CHILD_RUNNING, SNAPSHOT_CHILD_SAVED, SNAPSHOT_CHILD_FAILED };
+/* How a child forked above is doing; `wait` blocks until it exits. Once it answers SAVED or
+ * FAILED the child is reaped: do not ask again. */
+enum snapshot_child snapshot_child_poll(pid_t pid, bool wait);
 
 enum snapshot_status {
     SNAPSHOT_LOADED,   /* the sets and mark are filled: the caller owns the sets */

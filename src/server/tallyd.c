@@ -35,6 +35,9 @@ static const char usage[] =
     "  --max-body BYTES     largest request body accepted (default 1048576, or 1 KiB per\n"
     "                       event of the largest batch if that is more)\n"
     "  --max-batch N        events per POST /events/batch (default 100, at most 10000)\n"
+    "  --snapshot-every N   save the event identity sets (a forked child writes them) after\n"
+    "                       N more events (default 5000000; 0: only at a clean stop): a\n"
+    "                       start after a crash then reads back at most about that many\n"
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
     "\n"
@@ -48,6 +51,7 @@ struct options {
     size_t body_max;
     bool body_max_given;
     size_t event_batch_max;
+    int64_t snapshot_every;
     bool quiet;
 };
 
@@ -59,6 +63,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->threads = API_THREADS_DEFAULT;
     o->body_max = API_BODY_MAX_DEFAULT;
     o->event_batch_max = EVENT_BATCH_DEFAULT;
+    o->snapshot_every = ENGINE_SNAPSHOT_EVERY_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -99,6 +104,12 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->event_batch_max = (size_t)n;
+        } else if (strcmp(a, "--snapshot-every") == 0) {
+            if (!cmdline_parse_u64(v, 0, (uint64_t)1 << 40, &n)) {
+                fprintf(stderr, "tallyd: --snapshot-every wants a number of events, got '%s'\n", v);
+                return 2;
+            }
+            o->snapshot_every = (int64_t)n;
         } else {
             fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
             return 2;
@@ -158,7 +169,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     int64_t start_usec = wallclock_monotonic_usec();
-    engine = engine_start(st, tzdb, err); /* takes the store */
+    struct engine_options engine_opts = {.snapshot_every = o.snapshot_every};
+    engine = engine_start(st, tzdb, &engine_opts, err); /* takes the store */
     if (!engine) {
         store_close(st);
         goto fail;

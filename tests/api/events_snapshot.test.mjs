@@ -164,3 +164,48 @@ test('a snapshot the database does not agree with is not used, and refuses nothi
     await t.allDuplicates([first[2], second[2]]);
   } finally { await t.cleanup(); }
 });
+
+test('while running, a forked child saves the sets every --snapshot-every events: a crash reads back only the rest', async () => {
+  const t = await setUp();
+  const past = { timestamp: at('2026-02-05T00:00:00Z') };
+  const metric = async (name) => {
+    const text = await (await t.api('/metrics')).text();
+    const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+    assert.ok(m, `${name} missing from /metrics`);
+    return Number(m[1]);
+  };
+  try {
+    await t.server.stop();
+    const { startTallyd } = await import('../lib/tallyd.mjs');
+    t.server = await startTallyd(t.dataDir, ['--snapshot-every', '50']);
+    t.url = t.server.url;
+    const sent = [];
+    for (let b = 0; b < 4; b++) {
+      const events = batch(`run${b}`, 30, past);
+      await t.send(events);
+      sent.push(...events);
+    }
+    // the writer forks after the batch that makes 50, then after the one that makes 100
+    let saved = 0;
+    for (let i = 0; i < 200 && saved < 2; i++) {
+      saved = await metric('tally_engine_snapshots_total');
+      if (saved < 2) { await t.send(batch(`nudge${i}`, 1, past)); await new Promise((r) => setTimeout(r, 25)); }
+    }
+    assert.ok(saved >= 2, `${saved} snapshots saved`);
+    assert.equal(await metric('tally_engine_snapshot_failures_total'), 0);
+    const held = await metric('tally_engine_snapshot_events');
+    assert.ok(held >= 100, `the newest snapshot holds ${held} events`);
+    const after = batch('after', 7, past);
+    await t.send(after);
+    const total = (await (await t.api('/api/v1/events?per_page=1')).json()).meta.total_count;
+    await t.server.kill();
+    t.server = await startTallyd(t.dataDir);
+    t.url = t.server.url;
+    const r = startReport(t.server);
+    assert.equal(r.unused, null);
+    assert.equal(r.fromSnapshot, held);
+    // read back: only the events after it (all are of an earlier period: no usage needs them)
+    assert.equal(r.readBack, total - held);
+    await t.allDuplicates([sent[0], sent[119], after[0], after[6]]);
+  } finally { await t.cleanup(); }
+});

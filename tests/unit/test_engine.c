@@ -121,7 +121,7 @@ static int setup(void **state)
     assert_int_equal(store_commit(st), STORE_OK);
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
-    h->engine = engine_start(st, NULL, err);
+    h->engine = engine_start(st, NULL, NULL, err);
     assert_non_null(h->engine);
     *state = h;
     return 0;
@@ -360,7 +360,7 @@ static void stop_drains_the_queue(void **state)
     char err[STORE_ERR_MAX];
     struct store *st = store_open(h->dir, err);
     assert_non_null(st);
-    h->engine = engine_start(st, NULL, err);
+    h->engine = engine_start(st, NULL, NULL, err);
     assert_non_null(h->engine);
     struct arena a;
     arena_init(&a);
