@@ -1123,6 +1123,19 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
            usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 
+/* A stored event's identity fingerprint (as event ingest made it). False if it has none. */
+static bool stored_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const struct store_event *stored,
+                               struct siphash128 *out)
+{
+    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
+    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
+                                stored->transaction_id, identity, sizeof identity);
+    if (len == 0)
+        return false;
+    *out = dedup_fingerprint(key, identity, len);
+    return true;
+}
+
 static bool insert_pending(struct engine *e, const struct scan_pending *p)
 {
     return dedup_insert(&e->accepted, p->identity, p->id) != DEDUP_NO_MEMORY &&
@@ -1134,14 +1147,11 @@ static bool insert_pending(struct engine *e, const struct scan_pending *p)
 static bool queue_identities(struct scan *sc, const struct store_event *stored)
 {
     struct engine *e = sc->e;
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
-                                stored->transaction_id, identity, sizeof identity);
-    if (len == 0)
+    struct scan_pending p = {.transaction =
+                                 transaction_fingerprint(e, stored->org_id, stored->transaction_id),
+                             .id = (uint64_t)stored->id};
+    if (!stored_fingerprint(e->fingerprint_key, stored, &p.identity))
         return false;
-    struct scan_pending p = {dedup_fingerprint(e->fingerprint_key, identity, len),
-                             transaction_fingerprint(e, stored->org_id, stored->transaction_id),
-                             (uint64_t)stored->id};
     dedup_prefetch(&e->accepted, p.identity);
     dedup_prefetch(&e->by_transaction, p.transaction);
     if (sc->pending_count < SCAN_PREFETCH_DEPTH) {
@@ -1199,17 +1209,10 @@ struct stored_identity {
     struct siphash128 fingerprint;
 };
 
-/* A stored event's identity fingerprint. */
 static bool fingerprint_stored(const struct store_event *stored, void *ctx)
 {
     struct stored_identity *p = ctx;
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
-                                stored->transaction_id, identity, sizeof identity);
-    if (len == 0)
-        return false;
-    p->fingerprint = dedup_fingerprint(p->key, identity, len);
-    return true;
+    return stored_fingerprint(p->key, stored, &p->fingerprint);
 }
 
 /*
