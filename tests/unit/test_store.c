@@ -265,6 +265,21 @@ static bool check_event(const struct store_event *e, void *ctx)
     return true;
 }
 
+/* GET /events' total for an organization, unfiltered or by code. */
+static int64_t event_total(struct store *st, int64_t org, const char *code)
+{
+    struct arena a;
+    arena_init(&a);
+    struct store_event_filter f = {.code = code};
+    struct store_event *page;
+    size_t n;
+    int64_t total = -1;
+    assert_int_equal(store_event_list(store_conn(st), org, &f, 0, 1, &page, &n, &total, &a),
+                     STORE_OK);
+    arena_free(&a);
+    return total;
+}
+
 /* Many rows per INSERT and the rest one by one: every column lands in its own row. */
 static void events_insert_in_chunks(void **state)
 {
@@ -307,6 +322,28 @@ static void events_insert_in_chunks(void **state)
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_events_insert(st, rows + COUNT - 1, 1), STORE_ERROR);
     store_rollback(st);
+    /* the organization's count, kept as events are stored, agrees with counting them, and a
+     * rolled-back insert leaves it as it was */
+    assert_int_equal(event_total(st, org, NULL), COUNT);
+    assert_int_equal(event_total(st, org, "calls"), COUNT);
+    assert_int_equal(event_total(st, org, "other"), 0);
+    assert_int_equal(event_total(st, org + 1, NULL), 0);
+    rows[0].id = COUNT + 1;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows, 1), STORE_OK);
+    store_rollback(st);
+    assert_int_equal(event_total(st, org, NULL), COUNT);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows, 1), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(event_total(st, org, NULL), COUNT + 1);
+    /* a database from before the count (schema 20) gets it counted by the migration */
+    store_close(st);
+    raw_exec(dir, "DROP TABLE event_counts; PRAGMA user_version = 20;");
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    assert_non_null(st);
+    assert_int_equal(event_total(st, org, NULL), COUNT + 1);
     store_close(st);
     remove_dir(dir);
 }
