@@ -6,6 +6,7 @@
 #   DURATION=10 CONNECTIONS=64 bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/seed.sh
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 PG_PORT=${PG_PORT:-5499}
@@ -57,12 +58,7 @@ build/tallyd --data-dir "$work/tally-events" --listen 127.0.0.1:0 --quiet >"$wor
 tallyd_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/tallyd-events.out" 2>/dev/null && break; sleep 0.1; done
 eurl=$(grep -o 'http://[^ ]*' "$work/tallyd-events.out")
-api() { curl -s -o /dev/null -H "Authorization: Bearer $ekey" -H 'Content-Type: application/json' -X POST "$eurl/api/v1/$1" -d "$2"; }
-api billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
-api plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,"amount_currency":"USD"}}'
-for i in $(seq 0 999); do
-  api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
-done
+seed_subscriptions "$eurl" "$ekey"
 TALLY_KEY=$ekey TALLY_RUN=$RANDOM wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$eurl" | tee "$work/wrk-events.txt"
 events_rps=$(awk '/Requests\/sec/{print $2 * 100}' "$work/wrk-events.txt")
 echo "tallyd events/s: $events_rps; peak RSS: $(awk '/VmHWM/{print $2, $3}' /proc/$tallyd_pid/status)"

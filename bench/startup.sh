@@ -8,6 +8,7 @@
 #   HISTORY_SECONDS=20 CURRENT_SECONDS=2 RUNS=3 bench/startup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/seed.sh
 HISTORY_SECONDS=${HISTORY_SECONDS:-20}
 CURRENT_SECONDS=${CURRENT_SECONDS:-2}
 RUNS=${RUNS:-3}
@@ -37,12 +38,7 @@ stop() {
 
 key=$(build/tally --data-dir "$dir" org create Startup | tail -n 1)
 start
-api() { curl -s -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -X POST "$url/api/v1/$1" -d "$2"; }
-api billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
-api plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,"amount_currency":"USD"}}'
-for i in $(seq 0 999); do
-  api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
-done
+seed_subscriptions "$url" "$key"
 TALLY_KEY=$key TALLY_RUN=history TALLY_TIMESTAMP=1790000000 \
   wrk -t2 -c64 -d"${HISTORY_SECONDS}s" -s bench/events.lua "$url" | grep Requests/sec
 TALLY_KEY=$key TALLY_RUN=current wrk -t2 -c64 -d"${CURRENT_SECONDS}s" -s bench/events.lua "$url" | grep Requests/sec

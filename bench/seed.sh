@@ -1,0 +1,12 @@
+# Sourced by the benchmark scripts: seed_subscriptions URL KEY gives an organization the
+# metric bench/events.lua sends (tokens, a sum), a plan without charges, and the 1,000
+# subscriptions s0..s999 (customers c0..c999) its events name.
+seed_subscriptions() {
+  local url=$1 key=$2
+  api_() { curl -s -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -X POST "$url/api/v1/$1" -d "$2"; }
+  api_ billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
+  api_ plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,"amount_currency":"USD"}}'
+  for i in $(seq 0 999); do
+    api_ subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
+  done
+}
