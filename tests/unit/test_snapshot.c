@@ -1,0 +1,222 @@
+/*
+ * engine/snapshot: the file of event identity sets. What is saved loads back as the same sets
+ * (caught mid-growth too, through a forked child as through the owner), and a file that is not
+ * exactly what was saved (cut anywhere, any byte changed, saved under another key) is refused,
+ * never loaded wrong. A save that cannot be written says where, and leaves the previous file.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/snapshot.h"
+
+static const uint8_t key[SIPHASH_KEY_LEN] = {7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+static struct siphash128 fp_of(uint64_t id, const char *space)
+{
+    char text[48];
+    int n = snprintf(text, sizeof text, "%s/%llu", space, (unsigned long long)id);
+    return dedup_fingerprint(key, text, (size_t)n);
+}
+
+/* Two sets as the writer keeps them: `accepted` stopped in the middle of a growth. */
+static void fill(struct dedup *accepted, struct dedup *by_transaction, uint64_t *count)
+{
+    assert_true(dedup_init(accepted, 0));
+    assert_true(dedup_init(by_transaction, 0));
+    uint64_t id = 0;
+    while (!(accepted->old.slots && accepted->table.mask + 1 >= 4096 && accepted->moved > 8)) {
+        assert_int_equal(dedup_insert(accepted, fp_of(id, "id"), id), DEDUP_INSERTED);
+        assert_int_equal(dedup_put(by_transaction, fp_of(id % 500, "tx"), id, true, &(uint64_t){0}),
+                         id < 500 ? DEDUP_INSERTED : DEDUP_EXISTS);
+        id++;
+    }
+    *count = id;
+}
+
+static void same_sets(const struct dedup *accepted, const struct dedup *by_transaction,
+                      uint64_t count)
+{
+    assert_int_equal(accepted->count, count);
+    assert_int_equal(by_transaction->count, 500);
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t v;
+        assert_true(dedup_find(accepted, fp_of(i, "id"), &v));
+        assert_int_equal(v, i);
+    }
+    for (uint64_t i = 0; i < 500; i++)
+        assert_true(dedup_find(by_transaction, fp_of(i, "tx"), NULL));
+    assert_false(dedup_find(accepted, fp_of(count, "id"), NULL));
+}
+
+static char *make_dir(void)
+{
+    static char dir[64];
+    strcpy(dir, "/tmp/tally-snapshot-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc(*len);
+    assert_non_null(bytes);
+    assert_int_equal(fread(bytes, 1, *len, f), *len);
+    fclose(f);
+    return bytes;
+}
+
+static void write_file(const char *path, const unsigned char *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+static enum snapshot_status load(const char *dir, const uint8_t *with_key,
+                                 struct snapshot_mark *mark, char why[SNAPSHOT_ERR_MAX])
+{
+    struct dedup a, t;
+    enum snapshot_status s = snapshot_load(dir, with_key, mark, &a, &t, why);
+    if (s == SNAPSHOT_LOADED) {
+        dedup_free(&a);
+        dedup_free(&t);
+    }
+    return s;
+}
+
+static void saves_and_loads_the_same_sets(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct dedup accepted, by_transaction, a, t;
+    uint64_t count;
+    fill(&accepted, &by_transaction, &count);
+    struct snapshot_mark mark = {(int64_t)count, {11, 13}, 42}, back;
+    char why[SNAPSHOT_ERR_MAX] = "";
+    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_ABSENT);
+    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_LOADED);
+    assert_memory_equal(&back, &mark, sizeof mark);
+    assert_non_null(a.old.slots); /* the growth, as it lay */
+    assert_int_equal(a.moved, accepted.moved);
+    same_sets(&a, &by_transaction, count);
+    dedup_free(&a);
+    dedup_free(&t);
+
+    /* through a forked child, as the writer saves while running */
+    mark.usage_from = 7;
+    struct snapshot_job *job =
+        snapshot_job_prepare(dir, key, &mark, &accepted, &by_transaction, why);
+    assert_non_null(job);
+    pid_t pid = snapshot_job_fork(job);
+    snapshot_job_free(job);
+    assert_true(pid > 0);
+    assert_int_equal(snapshot_child_poll(pid, true), SNAPSHOT_CHILD_SAVED);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_LOADED);
+    assert_int_equal(back.usage_from, 7);
+    same_sets(&a, &t, count);
+    dedup_free(&a);
+    dedup_free(&t);
+    dedup_free(&accepted);
+    dedup_free(&by_transaction);
+    remove_dir(dir);
+}
+
+/* Cut at any length, or with any one byte changed, the file never loads. */
+static void a_damaged_file_never_loads(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct dedup accepted, by_transaction;
+    uint64_t count;
+    fill(&accepted, &by_transaction, &count);
+    struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
+    char why[SNAPSHOT_ERR_MAX], path[128];
+    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    snprintf(path, sizeof path, "%s/%s", dir, SNAPSHOT_FILE);
+    size_t len;
+    unsigned char *bytes = read_file(path, &len);
+    uint64_t rng = 99;
+    for (int round = 0; round < 300; round++) {
+        rng = rng * 6364136223846793005u + 1442695040888963407u;
+        size_t at = (size_t)(rng >> 33) % len;
+        if (round < 100) { /* cut */
+            write_file(path, bytes, round < 64 ? (size_t)round : at);
+        } else { /* one byte changed (in the header, often) */
+            if (round < 150)
+                at %= 128;
+            bytes[at] ^= (unsigned char)(1 + (rng >> 20) % 255);
+            write_file(path, bytes, len);
+            bytes[at] ^= (unsigned char)(1 + (rng >> 20) % 255);
+        }
+        assert_int_equal(load(dir, key, &back, why), SNAPSHOT_UNUSABLE);
+        assert_true(why[0] != '\0');
+    }
+    write_file(path, bytes, len);
+    assert_int_equal(load(dir, key, &back, why), SNAPSHOT_LOADED);
+    uint8_t other[SIPHASH_KEY_LEN] = {0};
+    assert_int_equal(load(dir, other, &back, why), SNAPSHOT_UNUSABLE);
+    assert_non_null(strstr(why, "another database"));
+    free(bytes);
+    dedup_free(&accepted);
+    dedup_free(&by_transaction);
+    remove_dir(dir);
+}
+
+static void a_save_that_cannot_be_written_says_where_and_keeps_the_old_file(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct dedup accepted, by_transaction;
+    uint64_t count;
+    fill(&accepted, &by_transaction, &count);
+    struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
+    char why[SNAPSHOT_ERR_MAX];
+    assert_false(snapshot_save("/nonexistent/tally", key, &mark, &accepted, &by_transaction, why));
+    assert_non_null(strstr(why, "/nonexistent/tally/" SNAPSHOT_FILE));
+    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    /* the directory read-only (root ignores permissions: the temporary name taken instead) */
+    char blocker[128];
+    snprintf(blocker, sizeof blocker, "%s/%s.tmp", dir, SNAPSHOT_FILE);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    mark.last_event_id = 1;
+    assert_false(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_non_null(strstr(why, "cannot"));
+    assert_int_equal(load(dir, key, &back, why), SNAPSHOT_LOADED);
+    assert_int_equal(back.last_event_id, (int64_t)count); /* the earlier one */
+    dedup_free(&accepted);
+    dedup_free(&by_transaction);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(saves_and_loads_the_same_sets),
+        cmocka_unit_test(a_damaged_file_never_loads),
+        cmocka_unit_test(a_save_that_cannot_be_written_says_where_and_keeps_the_old_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
