@@ -16,6 +16,7 @@
 #include "sys/digest.h"
 #include "sys/entropy.h"
 #include "sys/wallclock.h"
+#include "util/cmdline.h"
 
 #define ORG_NAME_MAX 255
 #define API_KEY_RANDOM_BYTES 32
@@ -27,6 +28,7 @@ static const char usage[] =
     "commands:\n"
     "  org create NAME [--test-clock T] [--reminder-days 30,7]\n"
     "                                     create an organization and print its API key\n"
+    "  org reminder-days ID D,...         change an organization's expiry reminders\n"
     "\n"
     "options:\n"
     "  --data-dir DIR   the data directory of the tallyd to administer (default ./data);\n"
@@ -34,7 +36,16 @@ static const char usage[] =
     "  --help           help (also after any command: tally org create --help)\n";
 
 static const char org_usage[] =
-    "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n";
+    "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n"
+    "       tally [--data-dir DIR] org reminder-days ID D,...\n";
+
+static const char org_reminder_days_usage[] =
+    "usage: tally [--data-dir DIR] org reminder-days ID D,...\n"
+    "\n"
+    "Sets the days before a grant of credits expires that organization ID (as org create\n"
+    "printed it) records a credits.expiring_soon webhook event: up to 4 distinct values in\n"
+    "1..365, such as 30,7. A grant already reminded that close to its expiry is not\n"
+    "reminded again. tallyd must be stopped; it reads the days when it starts.\n";
 
 static const char org_create_usage[] =
     "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n"
@@ -52,6 +63,30 @@ static const char org_create_usage[] =
 static bool is_help(const char *a)
 {
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
+}
+
+/* Takes the data directory's lock and opens its store; NULL (the reason printed) if either
+ * fails. close_locked undoes both. */
+static struct store *open_locked(const char *data_dir, int *lock_fd)
+{
+    char err[STORE_ERR_MAX];
+    *lock_fd = store_lock(data_dir, err);
+    if (*lock_fd < 0) {
+        fprintf(stderr, "tally: %s\n", err);
+        return NULL;
+    }
+    struct store *st = store_open(data_dir, err);
+    if (!st) {
+        fprintf(stderr, "tally: %s\n", err);
+        store_unlock(*lock_fd);
+    }
+    return st;
+}
+
+static void close_locked(struct store *st, int lock_fd)
+{
+    store_close(st);
+    store_unlock(lock_fd);
 }
 
 static int org_create(const char *data_dir, int argc, char **argv)
@@ -101,18 +136,10 @@ static int org_create(const char *data_dir, int argc, char **argv)
         return 2;
     }
 
-    char err[STORE_ERR_MAX];
-    int lock_fd = store_lock(data_dir, err);
-    if (lock_fd < 0) {
-        fprintf(stderr, "tally: %s\n", err);
+    int lock_fd;
+    struct store *st = open_locked(data_dir, &lock_fd);
+    if (!st)
         return 1;
-    }
-    struct store *st = store_open(data_dir, err);
-    if (!st) {
-        fprintf(stderr, "tally: %s\n", err);
-        store_unlock(lock_fd);
-        return 1;
-    }
     unsigned char random[API_KEY_RANDOM_BYTES];
     char key[sizeof API_KEY_PREFIX + 2 * API_KEY_RANDOM_BYTES];
     char hash[DIGEST_SHA256_HEX];
@@ -143,8 +170,52 @@ static int org_create(const char *data_dir, int argc, char **argv)
     printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
     rc = 0;
 done:
-    store_close(st);
-    store_unlock(lock_fd);
+    close_locked(st, lock_fd);
+    return rc;
+}
+
+static int org_reminder_days(const char *data_dir, int argc, char **argv)
+{
+    if (argc >= 1 && is_help(argv[0])) {
+        fputs(org_reminder_days_usage, stdout);
+        return 0;
+    }
+    uint64_t id;
+    int32_t days[WALLET_REMINDER_DAYS_MAX];
+    size_t day_count;
+    if (argc != 2 || !cmdline_parse_u64(argv[0], 1, INT64_MAX, &id)) {
+        fprintf(stderr, "tally: org reminder-days wants an organization ID and days\n%s",
+                org_reminder_days_usage);
+        return 2;
+    }
+    if (!wallet_reminder_days_parse(argv[1], days, &day_count)) {
+        fprintf(stderr, "tally: reminder days want 1 to %d distinct days in 1..%d, such as 30,7\n",
+                WALLET_REMINDER_DAYS_MAX, WALLET_REMINDER_DAYS_LIMIT);
+        return 2;
+    }
+    int lock_fd;
+    struct store *st = open_locked(data_dir, &lock_fd);
+    if (!st)
+        return 1;
+    struct arena a;
+    arena_init(&a);
+    struct store_org org;
+    int rc = 1;
+    enum store_status found = store_org_get(store_conn(st), (int64_t)id, &org, &a);
+    if (found == STORE_NOT_FOUND) {
+        fprintf(stderr, "tally: no organization %llu in %s\n", (unsigned long long)id, data_dir);
+    } else if (found != STORE_OK || store_begin(st) != STORE_OK ||
+               store_org_set_reminder_days(st, (int64_t)id, argv[1]) != STORE_OK ||
+               store_commit(st) != STORE_OK) {
+        fprintf(stderr, "tally: cannot change the reminders: %s\n", store_errmsg(store_conn(st)));
+    } else {
+        printf("organization %llu \"%s\": credits.expiring_soon recorded %s days before a grant "
+               "expires, from tallyd's next start\n",
+               (unsigned long long)id, org.name, argv[1]);
+        rc = 0;
+    }
+    arena_free(&a);
+    close_locked(st, lock_fd);
     return rc;
 }
 
@@ -175,6 +246,8 @@ int main(int argc, char **argv)
         }
         if (i + 1 < argc && strcmp(argv[i + 1], "create") == 0)
             return org_create(data_dir, argc - i - 2, argv + i + 2);
+        if (i + 1 < argc && strcmp(argv[i + 1], "reminder-days") == 0)
+            return org_reminder_days(data_dir, argc - i - 2, argv + i + 2);
         fprintf(stderr, "tally: unknown org command\n%s", org_usage);
         return 2;
     }

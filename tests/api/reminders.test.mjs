@@ -23,6 +23,29 @@ test('reminders at the organization\'s days, nearest first, once each', async ()
   assert.deepEqual(await days(), [[grant.lago_id, 3], [grant.lago_id, 14]]);
 });
 
+test('tally org reminder-days changes them while tallyd is stopped; the next start reads them', async () => {
+  const busy = tally(['--data-dir', t.dataDir, 'org', 'reminder-days', '1', '10']);
+  assert.equal(busy.status, 1);
+  assert.match(busy.stderr, /in use by another Tally process/);
+  await t.restart({ between: (dir) => {
+    const r = tally(['--data-dir', dir, 'org', 'reminder-days', '1', '10']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /organization 1 "Acme": credits.expiring_soon recorded 10 days before/);
+    const missing = tally(['--data-dir', dir, 'org', 'reminder-days', '9', '10']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no organization 9/);
+    assert.equal(tally(['--data-dir', dir, 'org', 'reminder-days', '1', '10,10']).status, 2);
+  } });
+  const { wallets: [wallet] } = await (await t.api('/api/v1/wallets?external_customer_id=acme')).json();
+  const { wallet_transactions: [grant] } = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '5', expiration_at: '2026-10-09T00:00:00Z' } });
+  const days = async () => (await (await t.api('/api/v1/webhook_events')).json()).webhook_events
+    .filter((e) => e.wallet_transaction.lago_id === grant.lago_id).map((e) => e.data.days_before_expiry);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-09-27T00:00:00Z' } }); // 12 days left
+  assert.deepEqual(await days(), []); // 14 is no longer one of the days
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-09-30T00:00:00Z' } }); // 9 days left
+  assert.deepEqual(await days(), [10]);
+});
+
 test('the CLI refuses reminder days it cannot honour', () => {
   for (const bad of ['0', '366', '7,7', '1,2,3,4,5', '30;7', '']) {
     const r = tally(['--data-dir', newDataDir(), 'org', 'create', 'X', '--reminder-days', bad]);
