@@ -6,7 +6,7 @@
 // nothing is refused that the database does not hold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg, newDataDir } from '../lib/tallyd.mjs';
 
@@ -81,6 +81,13 @@ test('a clean stop saves the identities: the next start reads back only what usa
     await t.allDuplicates([past[0], past[29], now[0], now[19], early[3]]);
     let got = await (await t.api('/api/v1/events/feb-0')).json();
     assert.equal(got.event.external_subscription_id, 's1');
+
+    // a stop with nothing stored since the snapshot leaves the file as it is
+    const before_idle = statSync(join(t.dataDir, SNAPSHOT)).mtimeMs;
+    await new Promise((res) => setTimeout(res, 20));
+    await t.restart();
+    assert.equal(statSync(join(t.dataDir, SNAPSHOT)).mtimeMs, before_idle);
+    assert.equal(startReport(t.server).fromSnapshot, 55);
 
     // events after the snapshot, then a crash: the old snapshot still holds, the tail is read
     const tail = batch('tail', 6, { timestamp: at('2026-03-09T12:00:00Z') });
