@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -262,9 +264,15 @@ bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
 
 pid_t snapshot_job_fork(struct snapshot_job *job)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        /* Dies with the thread that forked it: a tallyd killed meanwhile must not leave a
+         * child holding the data directory's lock (inherited) while a new one starts. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(1);
         _exit(snapshot_job_write(job) == 0 ? 0 : 1); /* no atexit handlers: the parent's */
+    }
     return pid;
 }
 
