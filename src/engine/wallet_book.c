@@ -10,6 +10,7 @@
 
 #include "core/currency.h"
 #include "util/buf.h"
+#include "util/varint.h"
 #include "util/vec.h"
 
 #define USEC_PER_DAY (INT64_C(86400) * 1000000)
@@ -1002,22 +1003,6 @@ bool wallet_book_pending(const struct wallet_book *b)
 #define JOURNAL_WRITTEN_OUT (-1)
 #define JOURNAL_TEXT_MAX 256 /* a charge's lago_id, and then some */
 
-#define VARINT_MAX 10 /* bytes of a 64-bit varint */
-
-static void put(struct buf *out, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* small magnitudes, small codes */
-    uint8_t bytes[VARINT_MAX];
-    size_t n = 0;
-    do {
-        bytes[n] = (uint8_t)(z & 0x7f);
-        z >>= 7;
-        bytes[n] |= z ? 0x80 : 0;
-        n++;
-    } while (z);
-    buf_append(out, bytes, n);
-}
-
 static void journal_customer(struct buf *out, const struct customer_wallets *cw)
 {
     int64_t wallets = 0, debits = 0;
@@ -1025,10 +1010,10 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
         wallets += cw->wallets[i].dirty;
     for (size_t i = 0; i < cw->debit_count; i++)
         debits += cw->debits[i].dirty;
-    put(out, cw->org_id);
-    put(out, cw->customer_id);
-    put(out, wallets);
-    put(out, debits);
+    varint_put(out, cw->org_id);
+    varint_put(out, cw->customer_id);
+    varint_put(out, wallets);
+    varint_put(out, debits);
     for (size_t i = 0; i < cw->wallet_count; i++) {
         const struct live_wallet *w = &cw->wallets[i];
         if (!w->dirty)
@@ -1038,10 +1023,10 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
             w->overdrawn_added, w->given_paid,         w->given_free, w->overdraft_given,
             w->row.held_cents,  (int64_t)w->move_count};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
-            put(out, fields[k]);
+            varint_put(out, fields[k]);
         for (size_t k = 0; k < w->move_count; k++) {
-            put(out, w->moves[k].grant_id);
-            put(out, w->moves[k].cents);
+            varint_put(out, w->moves[k].grant_id);
+            varint_put(out, w->moves[k].cents);
         }
     }
     for (size_t i = 0; i < cw->debit_count; i++) {
@@ -1049,18 +1034,18 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
         if (!d->dirty)
             continue;
         size_t len = strlen(d->charge_lago_id);
-        put(out, d->subscription_id);
-        put(out, d->period_from);
-        put(out, d->charged_cents);
-        put(out, (int64_t)len);
+        varint_put(out, d->subscription_id);
+        varint_put(out, d->period_from);
+        varint_put(out, d->charged_cents);
+        varint_put(out, (int64_t)len);
         buf_append(out, d->charge_lago_id, len);
-        put(out, (int64_t)d->funding_count);
+        varint_put(out, (int64_t)d->funding_count);
         for (size_t k = 0; k < d->funding_count; k++) {
             const struct funding *f = &d->fundings[k];
-            put(out, (int64_t)f->kind);
-            put(out, f->wallet_id);
-            put(out, f->grant_id);
-            put(out, f->cents);
+            varint_put(out, (int64_t)f->kind);
+            varint_put(out, f->wallet_id);
+            varint_put(out, f->grant_id);
+            varint_put(out, f->cents);
         }
     }
 }
@@ -1068,10 +1053,10 @@ static void journal_customer(struct buf *out, const struct customer_wallets *cw)
 /* A customer the commit writes out, named in its record so recovery skips its older ones. */
 static void journal_written_out(struct buf *out, const struct customer_wallets *cw)
 {
-    put(out, cw->org_id);
-    put(out, cw->customer_id);
-    put(out, JOURNAL_WRITTEN_OUT);
-    put(out, 0);
+    varint_put(out, cw->org_id);
+    varint_put(out, cw->customer_id);
+    varint_put(out, JOURNAL_WRITTEN_OUT);
+    varint_put(out, 0);
 }
 
 /* Writes out the customers pending longest; returns how many (a prefix of b->dirty), or -1. */
@@ -1130,8 +1115,8 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
     if (entries > 0) {
         struct buf record;
         buf_init(&record);
-        put(&record, JOURNAL_VERSION);
-        put(&record, (int64_t)entries);
+        varint_put(&record, JOURNAL_VERSION);
+        varint_put(&record, (int64_t)entries);
         for (long i = 0; i < written_out; i++)
             journal_written_out(&record, book_find(b, b->dirty[i]));
         for (size_t i = 0; i < b->unjournaled_count; i++) {
@@ -1181,38 +1166,17 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
 
 /* ---- recovery from the journal ---- */
 
-struct journal_reader {
-    const uint8_t *at, *end;
-    bool ok;
-};
-
-static int64_t get(struct journal_reader *r)
-{
-    uint64_t z = 0;
-    for (int shift = 0; r->ok; shift += 7) {
-        if (r->at == r->end || shift >= 7 * VARINT_MAX) {
-            r->ok = false;
-            break;
-        }
-        uint8_t byte = *r->at++;
-        z |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    }
-    return 0;
-}
-
 /* A count from the record, sane for what remains of it (each item at least a byte). */
-static size_t checked_count(struct journal_reader *r, int64_t n)
+static size_t checked_count(struct varint_reader *r, int64_t n)
 {
     if (n < 0 || n > r->end - r->at)
         r->ok = false;
     return r->ok ? (size_t)n : 0;
 }
 
-static size_t get_count(struct journal_reader *r)
+static size_t get_count(struct varint_reader *r)
 {
-    return checked_count(r, get(r));
+    return checked_count(r, varint_get(r));
 }
 
 struct recovery {
@@ -1237,16 +1201,16 @@ static struct wallet_grant *recovered_grant(struct recovery *rc, struct live_wal
     return wallet_book_grant_insert(w, &row) ? wallet_book_live_grant(w, grant_id) : NULL;
 }
 
-static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
+static bool recover_wallet(struct recovery *rc, struct varint_reader *r,
                            struct customer_wallets *cw)
 {
-    int64_t id = get(r);
+    int64_t id = varint_get(r);
     struct live_wallet *w = cw ? wallet_book_wallet(cw, id) : NULL;
     if (cw && !w)
         r->ok = false; /* nothing else removes a wallet while the journal names it */
     int64_t fields[8];
     for (size_t k = 0; k < 8; k++)
-        fields[k] = get(r);
+        fields[k] = varint_get(r);
     if (w) {
         w->pending_at = fields[0];
         w->taken_paid = fields[1];
@@ -1263,7 +1227,7 @@ static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
     }
     size_t moves = get_count(r);
     for (size_t k = 0; k < moves && r->ok; k++) {
-        int64_t grant_id = get(r), cents = get(r);
+        int64_t grant_id = varint_get(r), cents = varint_get(r);
         if (!w)
             continue;
         struct wallet_grant *g = recovered_grant(rc, w, grant_id);
@@ -1280,10 +1244,10 @@ static bool recover_wallet(struct recovery *rc, struct journal_reader *r,
     return r->ok;
 }
 
-static bool recover_debit(struct journal_reader *r, struct customer_wallets *cw)
+static bool recover_debit(struct varint_reader *r, struct customer_wallets *cw)
 {
-    int64_t subscription_id = get(r), period_from = get(r), charged = get(r);
-    int64_t len = get(r);
+    int64_t subscription_id = varint_get(r), period_from = varint_get(r), charged = varint_get(r);
+    int64_t len = varint_get(r);
     if (!r->ok || len <= 0 || len >= JOURNAL_TEXT_MAX || r->end - r->at < len)
         return r->ok = false;
     char charge_lago_id[JOURNAL_TEXT_MAX];
@@ -1301,10 +1265,10 @@ static bool recover_debit(struct journal_reader *r, struct customer_wallets *cw)
     }
     size_t fundings = get_count(r);
     for (size_t k = 0; k < fundings && r->ok; k++) {
-        struct funding f = {.kind = (enum funding_kind)get(r)};
-        f.wallet_id = get(r);
-        f.grant_id = get(r);
-        f.cents = get(r);
+        struct funding f = {.kind = (enum funding_kind)varint_get(r)};
+        f.wallet_id = varint_get(r);
+        f.grant_id = varint_get(r);
+        f.cents = varint_get(r);
         if (d && !wallet_book_push_funding(d, f))
             return false;
     }
@@ -1315,17 +1279,17 @@ static bool recover_debit(struct journal_reader *r, struct customer_wallets *cw)
 static bool recover_record(const void *data, size_t len, void *ctx)
 {
     struct recovery *rc = ctx;
-    struct journal_reader r = {data, (const uint8_t *)data + len, true};
-    if (get(&r) != JOURNAL_VERSION)
+    struct varint_reader r = {data, (const uint8_t *)data + len, true};
+    if (varint_get(&r) != JOURNAL_VERSION)
         return false;
     size_t customers = get_count(&r);
     for (size_t i = 0; i < customers && r.ok; i++) {
-        int64_t org_id = get(&r), customer_id = get(&r);
-        int64_t wallet_field = get(&r);
+        int64_t org_id = varint_get(&r), customer_id = varint_get(&r);
+        int64_t wallet_field = varint_get(&r);
         bool seen = book_find(rc->book, customer_id) != NULL;
         if (wallet_field == JOURNAL_WRITTEN_OUT) {
             /* its tables are up to date: loaded as they are, its older records skipped */
-            if (get(&r) != 0 ||
+            if (varint_get(&r) != 0 ||
                 (!seen && r.ok && !wallet_book_customer(rc->book, rc->st, org_id, customer_id)))
                 return false;
             continue;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/event_block.h"
 #include "util/buf.h"
 
 /* ---- schema ------------------------------------------------------------------------------- */
@@ -300,7 +301,14 @@ static const char *const migrations[] = {
      * that stores them): GET /events answers its total without counting millions of rows */
     "CREATE TABLE event_counts (org_id INTEGER PRIMARY KEY, stored INTEGER NOT NULL);"
     "INSERT INTO event_counts SELECT org_id, COUNT(*) FROM events GROUP BY org_id;",
+    /* 22: events kept a block per command (store/event_block.h): one row, one B-tree cell and
+     * one index entry a batch instead of an event. The rows of `events` are moved into blocks
+     * by migrate_events_into_blocks, which then drops the table. */
+    "CREATE TABLE event_blocks (first_id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX event_blocks_by_org ON event_blocks(org_id, first_id);",
 };
+#define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- connections and statements --------------------------------------------------------- */
@@ -344,16 +352,14 @@ enum stmt_id {
     STMT_SUBSCRIPTION_AT,
     STMT_SETTING_GET,
     STMT_SETTING_PUT,
-    STMT_EVENT_INSERT,
-    STMT_EVENT_INSERT_MANY, /* STORE_EVENTS_PER_INSERT rows; its text is built
-                               (event_insert_many_sql) */
+    STMT_EVENT_BLOCK_INSERT,
     STMT_EVENT_LAST_ID,
     STMT_EVENT_IDENTITIES,
-    STMT_EVENT_RAW,
-    STMT_EVENT_BY_ID,
+    STMT_EVENT_BLOCK_OF,
+    STMT_EVENT_ORG_BLOCKS,
+    STMT_EVENT_LAGO_IDS,
     STMT_EVENT_COUNT,
     STMT_EVENT_COUNT_ADD,
-    STMT_EVENT_PAGE,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -476,19 +482,6 @@ enum stmt_id {
     " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
     "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"
 
-#define EVENT_COLUMNS                                                                              \
-    "e.id, e.org_id, e.transaction_id, e.external_subscription_id, e.code, e.timestamp,"           \
-    " e.properties, e.precise_total_amount_cents, e.created_at, s.lago_id, c.lago_id"
-/* GET /events' filters over `events e` (organization, code, subscription, time range). */
-#define EVENT_CONDITIONS                                                                           \
-    " e.org_id = ?1 AND (?2 IS NULL OR e.code = ?2)"                                               \
-    " AND (?3 IS NULL OR e.external_subscription_id = ?3)"                                         \
-    " AND (?4 IS NULL OR e.timestamp >= ?4) AND (?5 IS NULL OR e.timestamp < ?5)"
-
-#define EVENT_FILTER                                                                               \
-    " FROM events e JOIN subscriptions s ON s.id = e.subscription_id"                              \
-    " JOIN customers c ON c.id = s.customer_id WHERE" EVENT_CONDITIONS
-
 /* Column order of every wallet SELECT; read_wallet depends on it. */
 #define WALLET_COLUMNS                                                                             \
     "w.id, w.org_id, w.customer_id, w.lago_id, w.code, w.name, w.currency, w.rate_amount,"         \
@@ -554,11 +547,10 @@ enum stmt_id {
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
     " AND (?3 < 0 OR i.payment_status = ?3)"
 
-#define EVENT_INSERT_PREFIX                                                                        \
-    "INSERT INTO events(id, org_id, subscription_id, transaction_id, external_subscription_id,"    \
-    " code, timestamp, properties, precise_total_amount_cents, created_at) VALUES "
-#define EVENT_INSERT_ROW "(?,?,?,?,?,?,?,?,?,?)"
-#define EVENT_INSERT_COLUMNS 10
+/* The id of the newest stored event (0 if none). */
+#define EVENT_LAST_ID                                                                              \
+    "COALESCE((SELECT first_id + count - 1 FROM event_blocks"                                      \
+    " WHERE first_id = (SELECT MAX(first_id) FROM event_blocks)), 0)"
 
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -652,27 +644,26 @@ static const char *const sql[STMT_COUNT] = {
                              " ORDER BY s.started_at DESC LIMIT 1",
     [STMT_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
     [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)",
-    [STMT_EVENT_INSERT] = EVENT_INSERT_PREFIX EVENT_INSERT_ROW,
-    [STMT_EVENT_LAST_ID] = "SELECT COALESCE(MAX(id), 0) FROM events",
+    /* the block goes in only above every stored event: ids are the writer's, never reused */
+    [STMT_EVENT_BLOCK_INSERT] =
+        "INSERT INTO event_blocks(first_id, org_id, count, data) SELECT ?1, ?2, ?3, ?4"
+        " WHERE ?1 > " EVENT_LAST_ID,
+    [STMT_EVENT_LAST_ID] = "SELECT " EVENT_LAST_ID,
+    /* from the block holding event ?1 on */
     [STMT_EVENT_IDENTITIES] =
-        "SELECT id, org_id, subscription_id, external_subscription_id,"
-        " transaction_id, code, timestamp, properties FROM events WHERE id >= ?1 ORDER BY id",
-    [STMT_EVENT_RAW] = "SELECT id, org_id, subscription_id, external_subscription_id,"
-                       " transaction_id, code, timestamp, properties FROM events WHERE id = ?1",
-    [STMT_EVENT_BY_ID] = "SELECT " EVENT_COLUMNS " FROM events e"
-                         " JOIN subscriptions s ON s.id = e.subscription_id"
-                         " JOIN customers c ON c.id = s.customer_id"
-                         " WHERE e.org_id = ?1 AND e.id = ?2",
-    /* Unfiltered: the kept count. Filtered: counted, without the joins (every event has its
-     * subscription and customer, so they change no count). */
-    [STMT_EVENT_COUNT] = "SELECT CASE WHEN ?2 IS NULL AND ?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL"
-                         " THEN COALESCE((SELECT stored FROM event_counts WHERE org_id = ?1), 0)"
-                         " ELSE (SELECT COUNT(*) FROM events e WHERE" EVENT_CONDITIONS ") END",
+        "SELECT first_id, org_id, data FROM event_blocks WHERE first_id >= COALESCE("
+        "(SELECT first_id FROM event_blocks WHERE first_id <= ?1 ORDER BY first_id DESC LIMIT 1),"
+        " 0) ORDER BY first_id",
+    [STMT_EVENT_BLOCK_OF] = "SELECT first_id, org_id, data FROM event_blocks WHERE first_id <= ?1"
+                            " ORDER BY first_id DESC LIMIT 1",
+    [STMT_EVENT_ORG_BLOCKS] = "SELECT first_id, org_id, data FROM event_blocks WHERE org_id = ?1"
+                              " ORDER BY first_id DESC",
+    [STMT_EVENT_LAGO_IDS] = "SELECT s.lago_id, c.lago_id FROM subscriptions s"
+                            " JOIN customers c ON c.id = s.customer_id WHERE s.id = ?1",
+    [STMT_EVENT_COUNT] = "SELECT COALESCE((SELECT stored FROM event_counts WHERE org_id = ?1), 0)",
     [STMT_EVENT_COUNT_ADD] =
         "INSERT INTO event_counts(org_id, stored) VALUES (?1, ?2)"
         " ON CONFLICT (org_id) DO UPDATE SET stored = stored + excluded.stored",
-    [STMT_EVENT_PAGE] =
-        "SELECT " EVENT_COLUMNS EVENT_FILTER " ORDER BY e.id DESC LIMIT ?6 OFFSET ?7",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -863,6 +854,7 @@ struct store {
     struct store_conn conn;
     int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
     char data_dir[STORE_PATH_MAX];
+    struct buf block; /* the event block being inserted (memory kept between inserts) */
 };
 
 struct store_reader {
@@ -889,30 +881,6 @@ static bool data_path(char out[STORE_PATH_MAX], const char *data_dir, const char
 }
 
 /* Returns the statement, reset and with its bindings cleared; NULL if it cannot prepare. */
-/* The INSERT of STORE_EVENTS_PER_INSERT events: one statement's overhead for many rows. */
-#define EVENT_INSERT_MANY_SQL_MAX                                                                  \
-    (sizeof EVENT_INSERT_PREFIX + STORE_EVENTS_PER_INSERT * sizeof("," EVENT_INSERT_ROW))
-
-static const char *event_insert_many_sql(char out[EVENT_INSERT_MANY_SQL_MAX])
-{
-    size_t len = strlen(EVENT_INSERT_PREFIX);
-    memcpy(out, EVENT_INSERT_PREFIX, len);
-    for (int i = 0; i < STORE_EVENTS_PER_INSERT; i++) {
-        if (i > 0)
-            out[len++] = ',';
-        memcpy(out + len, EVENT_INSERT_ROW, strlen(EVENT_INSERT_ROW));
-        len += strlen(EVENT_INSERT_ROW);
-    }
-    out[len] = '\0';
-    return out;
-}
-
-/* A statement's SQL: from the table, or built into `built` (which must outlive its use). */
-static const char *stmt_text(enum stmt_id id, char built[EVENT_INSERT_MANY_SQL_MAX])
-{
-    return id == STMT_EVENT_INSERT_MANY ? event_insert_many_sql(built) : sql[id];
-}
-
 static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
 {
     sqlite3_stmt *s = c->stmts[id];
@@ -921,9 +889,8 @@ static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
         sqlite3_clear_bindings(s);
         return s;
     }
-    char built[EVENT_INSERT_MANY_SQL_MAX];
-    if (sqlite3_prepare_v3(c->db, stmt_text(id, built), -1, SQLITE_PREPARE_PERSISTENT,
-                           &c->stmts[id], NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v3(c->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id], NULL) !=
+        SQLITE_OK)
         return NULL;
     return c->stmts[id];
 }
@@ -1032,6 +999,88 @@ static int read_user_version(sqlite3 *db)
     return v;
 }
 
+static const char *column_text(sqlite3_stmt *s, int col, struct arena *a)
+{
+    if (sqlite3_column_type(s, col) == SQLITE_NULL)
+        return NULL;
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s, col));
+}
+
+#define MIGRATION_BLOCK_EVENTS 100 /* events a block made from `events` rows holds at most */
+
+/* Writes one block of the events collected so far (migration 22). */
+static bool migrate_block(sqlite3_stmt *insert, struct store_event *events, size_t count,
+                          struct buf *block)
+{
+    buf_reset(block);
+    event_block_encode(block, events, count);
+    if (buf_failed(block))
+        return false;
+    sqlite3_bind_int64(insert, 1, events[0].id);
+    sqlite3_bind_int64(insert, 2, events[0].org_id);
+    sqlite3_bind_int64(insert, 3, (int64_t)count);
+    sqlite3_bind_blob(insert, 4, block->data, (int)block->len, SQLITE_STATIC);
+    bool ok = sqlite3_step(insert) == SQLITE_DONE;
+    sqlite3_reset(insert);
+    return ok;
+}
+
+/* Migration 22's moving of `events` rows into blocks (runs of one organization's consecutive
+ * ids, at most MIGRATION_BLOCK_EVENTS), in its transaction; then the table goes. */
+static bool migrate_events_into_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
+{
+    sqlite3_stmt *read = NULL, *insert = NULL;
+    struct store_event run[MIGRATION_BLOCK_EVENTS];
+    size_t n = 0;
+    struct arena a;
+    arena_init(&a);
+    struct buf block;
+    buf_init(&block);
+    bool ok = sqlite3_prepare_v2(db,
+                                 "SELECT id, org_id, subscription_id, transaction_id,"
+                                 " external_subscription_id, code, timestamp, properties,"
+                                 " precise_total_amount_cents, created_at FROM events ORDER BY id",
+                                 -1, &read, NULL) == SQLITE_OK &&
+              sqlite3_prepare_v2(db,
+                                 "INSERT INTO event_blocks(first_id, org_id, count, data)"
+                                 " VALUES (?1, ?2, ?3, ?4)",
+                                 -1, &insert, NULL) == SQLITE_OK;
+    int rc = SQLITE_DONE;
+    while (ok && (rc = sqlite3_step(read)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(read, 0), org_id = sqlite3_column_int64(read, 1);
+        bool joins = n > 0 && n < MIGRATION_BLOCK_EVENTS && org_id == run[0].org_id &&
+                     id == run[n - 1].id + 1;
+        if (n > 0 && !joins) { /* the run ends: its block, then its strings go */
+            ok = migrate_block(insert, run, n, &block);
+            n = 0;
+            arena_free(&a);
+            arena_init(&a);
+        }
+        struct store_event e = {.id = id,
+                                .org_id = org_id,
+                                .subscription_id = sqlite3_column_int64(read, 2),
+                                .transaction_id = column_text(read, 3, &a),
+                                .external_subscription_id = column_text(read, 4, &a),
+                                .code = column_text(read, 5, &a),
+                                .timestamp = sqlite3_column_int64(read, 6),
+                                .properties_json = column_text(read, 7, &a),
+                                .precise_total_amount_cents = column_text(read, 8, &a),
+                                .created_at = sqlite3_column_int64(read, 9)};
+        ok = ok && e.transaction_id && e.external_subscription_id && e.code && e.properties_json;
+        if (ok)
+            run[n++] = e;
+    }
+    ok = ok && rc == SQLITE_DONE && (n == 0 || migrate_block(insert, run, n, &block));
+    if (!ok)
+        set_err(err, "moving events into blocks", sqlite3_errmsg(db));
+    sqlite3_finalize(read);
+    sqlite3_finalize(insert);
+    arena_free(&a);
+    buf_free(&block);
+    return ok && exec_script(db, "DROP TABLE events;", err);
+}
+
 static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
 {
     int version = read_user_version(db);
@@ -1051,8 +1100,9 @@ static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
         if (!exec_script(db, "BEGIN IMMEDIATE", err))
             return false;
-        if (!exec_script(db, migrations[v], err) || !exec_script(db, bump, err) ||
-            !exec_script(db, "COMMIT", err)) {
+        if (!exec_script(db, migrations[v], err) ||
+            (v + 1 == MIGRATION_EVENT_BLOCKS && !migrate_events_into_blocks(db, err)) ||
+            !exec_script(db, bump, err) || !exec_script(db, "COMMIT", err)) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return false;
         }
@@ -1118,6 +1168,7 @@ void store_close(struct store *st)
     conn_close(&st->conn);
     if (st->wal_fd >= 0)
         close(st->wal_fd);
+    buf_free(&st->block);
     free(st);
 }
 
@@ -1192,8 +1243,8 @@ static bool may_scan(enum stmt_id id)
 bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
 {
     for (int id = STMT_ORG_INSERT; id < STMT_COUNT; id++) {
-        char built[EVENT_INSERT_MANY_SQL_MAX], text[2048];
-        const char *statement = stmt_text((enum stmt_id)id, built);
+        char text[2048];
+        const char *statement = sql[id];
         snprintf(text, sizeof text, "EXPLAIN QUERY PLAN %s", statement);
         sqlite3_stmt *s;
         if (sqlite3_prepare_v2(st->conn.db, text, -1, &s, NULL) != SQLITE_OK) {
@@ -1258,14 +1309,6 @@ void store_savepoint_rollback(struct store *st)
 }
 
 /* ---- helpers for reading rows -------------------------------------------------------------- */
-
-static const char *column_text(sqlite3_stmt *s, int col, struct arena *a)
-{
-    if (sqlite3_column_type(s, col) == SQLITE_NULL)
-        return NULL;
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s, col));
-}
 
 static void bind_text(sqlite3_stmt *s, int idx, const char *text)
 {
@@ -2024,47 +2067,41 @@ enum store_status store_setting_put(struct store *st, const char *name, const vo
 /* ---- events -------------------------------------------------------------------------------- */
 
 /* Binds one event's columns from parameter `first` on. */
-static void bind_event(sqlite3_stmt *s, int first, const struct store_event *e)
+/* Events are kept a block per command (store/event_block.h); every function below reads
+ * or writes blocks, and the API above them is still one event at a time. */
+
+/* One run of `count` events (one organization's, consecutive ids) as one block row. */
+static enum store_status insert_block(struct store *st, const struct store_event *events,
+                                      size_t count)
 {
-    sqlite3_bind_int64(s, first, e->id);
-    sqlite3_bind_int64(s, first + 1, e->org_id);
-    sqlite3_bind_int64(s, first + 2, e->subscription_id);
-    bind_text(s, first + 3, e->transaction_id);
-    bind_text(s, first + 4, e->external_subscription_id);
-    bind_text(s, first + 5, e->code);
-    sqlite3_bind_int64(s, first + 6, e->timestamp);
-    bind_text(s, first + 7, e->properties_json);
-    bind_text(s, first + 8, e->precise_total_amount_cents);
-    sqlite3_bind_int64(s, first + 9, e->created_at);
+    buf_reset(&st->block);
+    event_block_encode(&st->block, events, count);
+    sqlite3_stmt *s = stmt(&st->conn, STMT_EVENT_BLOCK_INSERT);
+    if (buf_failed(&st->block) || !s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, events[0].id);
+    sqlite3_bind_int64(s, 2, events[0].org_id);
+    sqlite3_bind_int64(s, 3, (int64_t)count);
+    sqlite3_bind_blob(s, 4, st->block.data, (int)st->block.len, SQLITE_STATIC);
+    if (step_done(s) != STORE_OK || sqlite3_changes(st->conn.db) != 1)
+        return STORE_ERROR; /* not above every stored event */
+    s = stmt(&st->conn, STMT_EVENT_COUNT_ADD);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, events[0].org_id);
+    sqlite3_bind_int64(s, 2, (int64_t)count);
+    return step_done(s);
 }
 
 enum store_status store_events_insert(struct store *st, const struct store_event *events,
                                       size_t count)
 {
-    size_t i = 0;
-    while (i < count) {
-        bool many = count - i >= STORE_EVENTS_PER_INSERT;
-        size_t rows = many ? STORE_EVENTS_PER_INSERT : 1;
-        sqlite3_stmt *s = stmt(&st->conn, many ? STMT_EVENT_INSERT_MANY : STMT_EVENT_INSERT);
-        if (!s)
-            return STORE_ERROR;
-        for (size_t r = 0; r < rows; r++)
-            bind_event(s, 1 + (int)r * EVENT_INSERT_COLUMNS, &events[i + r]);
-        if (step_done(s) != STORE_OK)
-            return STORE_ERROR;
-        i += rows;
-    }
-    /* each organization's count, once per run of its events (a command's are all one's) */
     for (size_t run = 0; run < count;) {
         size_t end = run + 1;
-        while (end < count && events[end].org_id == events[run].org_id)
+        while (end < count && events[end].org_id == events[run].org_id &&
+               events[end].id == events[end - 1].id + 1)
             end++;
-        sqlite3_stmt *s = stmt(&st->conn, STMT_EVENT_COUNT_ADD);
-        if (!s)
-            return STORE_ERROR;
-        sqlite3_bind_int64(s, 1, events[run].org_id);
-        sqlite3_bind_int64(s, 2, (int64_t)(end - run));
-        if (step_done(s) != STORE_OK)
+        if (insert_block(st, events + run, end - run) != STORE_OK)
             return STORE_ERROR;
         run = end;
     }
@@ -2081,17 +2118,12 @@ enum store_status store_event_last_id(struct store_conn *c, int64_t *id)
     return STORE_OK;
 }
 
-static void read_raw_event(sqlite3_stmt *s, struct store_event *e)
+/* Opens the block in the current row of s (first_id, org_id, data). */
+static bool open_block(sqlite3_stmt *s, struct event_block_reader *r)
 {
-    memset(e, 0, sizeof *e);
-    e->id = sqlite3_column_int64(s, 0);
-    e->org_id = sqlite3_column_int64(s, 1);
-    e->subscription_id = sqlite3_column_int64(s, 2);
-    e->external_subscription_id = (const char *)sqlite3_column_text(s, 3);
-    e->transaction_id = (const char *)sqlite3_column_text(s, 4);
-    e->code = (const char *)sqlite3_column_text(s, 5);
-    e->timestamp = sqlite3_column_int64(s, 6);
-    e->properties_json = (const char *)sqlite3_column_text(s, 7);
+    const void *data = sqlite3_column_blob(s, 2);
+    return event_block_open(r, data, (size_t)sqlite3_column_bytes(s, 2), sqlite3_column_int64(s, 0),
+                            sqlite3_column_int64(s, 1));
 }
 
 enum store_status store_event_each(struct store_conn *c, int64_t from_id,
@@ -2104,85 +2136,170 @@ enum store_status store_event_each(struct store_conn *c, int64_t from_id,
     int rc;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct event_block_reader r;
         struct store_event e;
-        read_raw_event(s, &e);
-        ok = fn(&e, ctx);
+        ok = open_block(s, &r);
+        while (ok && event_block_next(&r, &e))
+            ok = e.id < from_id || fn(&e, ctx);
+        ok = ok && r.in.ok;
     }
     sqlite3_reset(s);
     return ok && rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
+/* Finds event `id` in its block (the row stays current in s until the caller resets it). */
+static enum store_status find_in_block(sqlite3_stmt *s, int64_t id, struct store_event *out)
+{
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+        return STORE_NOT_FOUND;
+    struct event_block_reader r;
+    if (rc != SQLITE_ROW || !open_block(s, &r))
+        return STORE_ERROR;
+    while (event_block_next(&r, out))
+        if (out->id == id)
+            return STORE_OK;
+    return r.in.ok ? STORE_NOT_FOUND : STORE_ERROR;
+}
+
 enum store_status store_event_raw(struct store_conn *c, int64_t id,
                                   bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_RAW);
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
     if (!s)
         return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK) {
-        struct store_event e;
-        read_raw_event(s, &e);
-        if (!fn(&e, ctx))
-            r = STORE_ERROR;
-    }
-    sqlite3_reset(s);
-    return r;
-}
-
-static bool read_event(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    struct store_event *e = item;
-    memset(e, 0, sizeof *e);
-    e->id = sqlite3_column_int64(s, 0);
-    e->org_id = sqlite3_column_int64(s, 1);
-    e->transaction_id = column_text(s, 2, a);
-    e->external_subscription_id = column_text(s, 3, a);
-    e->code = column_text(s, 4, a);
-    e->timestamp = sqlite3_column_int64(s, 5);
-    e->properties_json = column_text(s, 6, a);
-    e->precise_total_amount_cents = column_text(s, 7, a);
-    e->created_at = sqlite3_column_int64(s, 8);
-    snprintf(e->subscription_lago_id, sizeof e->subscription_lago_id, "%s",
-             (const char *)sqlite3_column_text(s, 9));
-    snprintf(e->customer_lago_id, sizeof e->customer_lago_id, "%s",
-             (const char *)sqlite3_column_text(s, 10));
-    return e->transaction_id && e->external_subscription_id && e->code && e->properties_json;
-}
-
-enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
-                                  struct store_event *out, struct arena *a)
-{
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_BY_ID);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_event(s, out, a))
+    struct store_event e;
+    enum store_status r = find_in_block(s, id, &e);
+    if (r == STORE_OK && !fn(&e, ctx))
         r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
 }
 
+/* An event decoded from a block, copied into `a` (the block goes with the statement's row),
+ * with its subscription's and customer's lago ids. */
+static bool keep_event(struct store_conn *c, const struct store_event *e, struct store_event *out,
+                       struct arena *a)
+{
+    *out = *e;
+    out->transaction_id = arena_strndup(a, e->transaction_id, strlen(e->transaction_id));
+    out->external_subscription_id =
+        arena_strndup(a, e->external_subscription_id, strlen(e->external_subscription_id));
+    out->code = arena_strndup(a, e->code, strlen(e->code));
+    out->properties_json = arena_strndup(a, e->properties_json, strlen(e->properties_json));
+    if (e->precise_total_amount_cents)
+        out->precise_total_amount_cents =
+            arena_strndup(a, e->precise_total_amount_cents, strlen(e->precise_total_amount_cents));
+    if (!out->transaction_id || !out->external_subscription_id || !out->code ||
+        !out->properties_json ||
+        (e->precise_total_amount_cents && !out->precise_total_amount_cents))
+        return false;
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_LAGO_IDS);
+    if (!s)
+        return false;
+    sqlite3_bind_int64(s, 1, e->subscription_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) { /* (a subscription row is never removed; without one, none shown) */
+        snprintf(out->subscription_lago_id, sizeof out->subscription_lago_id, "%s",
+                 (const char *)sqlite3_column_text(s, 0));
+        snprintf(out->customer_lago_id, sizeof out->customer_lago_id, "%s",
+                 (const char *)sqlite3_column_text(s, 1));
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
+                                  struct store_event *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
+    if (!s)
+        return STORE_ERROR;
+    struct store_event e;
+    enum store_status r = find_in_block(s, id, &e);
+    if (r == STORE_OK && e.org_id != org_id)
+        r = STORE_NOT_FOUND;
+    if (r == STORE_OK && !keep_event(c, &e, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
+static bool event_matches(const struct store_event *e, const struct store_event_filter *f)
+{
+    return (!f->code || strcmp(e->code, f->code) == 0) &&
+           (!f->external_subscription_id ||
+            strcmp(e->external_subscription_id, f->external_subscription_id) == 0) &&
+           (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp < f->to);
+}
+
+/*
+ * Newest first: the organization's blocks from the last, each read from its end. Without a
+ * filter the total is the kept count and the walk stops at the page; with one, every block is
+ * read to count the matches (a pass over the organization's events).
+ */
 enum store_status store_event_list(struct store_conn *c, int64_t org_id,
                                    const struct store_event_filter *f, int64_t offset,
                                    int64_t limit, struct store_event **out, size_t *count,
                                    int64_t *total, struct arena *a)
 {
-    const struct page_param params[] = {
-        {.value = org_id},
-        {.is_text = true, .text = f->code},
-        {.is_text = true, .text = f->external_subscription_id},
-        {.value = f->from, .is_text = !f->has_from, .text = NULL},
-        {.value = f->to, .is_text = !f->has_to, .text = NULL},
-    };
-    const struct page_query q = {STMT_EVENT_COUNT, STMT_EVENT_PAGE, params, 5,
-                                 sizeof **out,     read_event};
-    void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = NULL;
+    *count = 0;
+    *total = 0;
+    bool filtered = f->code || f->external_subscription_id || f->has_from || f->has_to;
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    enum store_status r = step_one(s);
+    int64_t kept = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (r != STORE_OK)
+        return STORE_ERROR;
+    if (limit < 0)
+        limit = 0;
+    struct store_event *items = limit ? arena_alloc(a, sizeof *items * (size_t)limit) : NULL;
+    struct store_event *block = NULL; /* one block's events, to walk from its end */
+    size_t block_cap = 0;
+    int64_t matched = 0;
+    bool ok = (!limit || items) && (s = stmt(c, STMT_EVENT_ORG_BLOCKS)) != NULL;
+    if (ok)
+        sqlite3_bind_int64(s, 1, org_id);
+    while (ok && (filtered || matched < offset + limit) && sqlite3_step(s) == SQLITE_ROW) {
+        struct event_block_reader rd;
+        ok = open_block(s, &rd);
+        size_t n = ok ? event_block_count(&rd) : 0;
+        if (ok && !filtered && matched + (int64_t)n <= offset) {
+            matched += (int64_t)n; /* wholly before the page: not decoded */
+            continue;
+        }
+        if (ok && n > block_cap) {
+            block = arena_alloc(a, sizeof *block * n);
+            block_cap = block ? n : 0;
+            ok = block != NULL;
+        }
+        size_t got = 0;
+        while (ok && got < n && event_block_next(&rd, &block[got]))
+            got++;
+        ok = ok && got == n;
+        for (size_t k = n; ok && k-- > 0;) {
+            if (!event_matches(&block[k], f))
+                continue;
+            if (matched >= offset && matched < offset + limit) {
+                ok = keep_event(c, &block[k], &items[*count], a);
+                (*count)++;
+            }
+            matched++;
+        }
+    }
+    if (s)
+        sqlite3_reset(s);
+    if (!ok)
+        return STORE_ERROR;
     *out = items;
-    return r;
+    *total = filtered ? matched : kept;
+    return STORE_OK;
 }
 
 enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,

@@ -270,10 +270,11 @@ struct store_event {
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
 };
 
-#define STORE_EVENTS_PER_INSERT 32 /* rows one INSERT statement carries */
 /*
- * Appends events whose ids the writer gave (each above every stored id, increasing), many
- * rows per statement. Writer only, inside its transaction.
+ * Appends events whose ids the writer gave (each above every stored id, increasing): each run
+ * of one organization's consecutive ids is one block (store/event_block.h), so a command's
+ * batch is one row. Refused (nothing kept) unless above every stored id. Writer only, inside
+ * its transaction.
  */
 enum store_status store_events_insert(struct store *st, const struct store_event *events,
                                       size_t count);

@@ -287,7 +287,7 @@ static void events_insert_in_chunks(void **state)
     char *dir;
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
-    enum { COUNT = 2 * STORE_EVENTS_PER_INSERT + 7 };
+    enum { COUNT = 71 };
     static char tx[COUNT][32], props[COUNT][48];
     struct store_event rows[COUNT];
     for (int i = 0; i < COUNT; i++) {
@@ -337,14 +337,81 @@ static void events_insert_in_chunks(void **state)
     assert_int_equal(store_events_insert(st, rows, 1), STORE_OK);
     assert_int_equal(store_commit(st), STORE_OK);
     assert_int_equal(event_total(st, org, NULL), COUNT + 1);
-    /* a database from before the count (schema 20) gets it counted by the migration */
     store_close(st);
-    raw_exec(dir, "DROP TABLE event_counts; PRAGMA user_version = 20;");
+    remove_dir(dir);
+}
+
+static bool check_amount(const struct store_event *e, void *ctx)
+{
+    (void)ctx;
+    if (e->id % 7 == 0)
+        assert_string_equal(e->precise_total_amount_cents, "1.5");
+    else
+        assert_null(e->precise_total_amount_cents);
+    return true;
+}
+
+/*
+ * A database from before events were kept in blocks (schema 20: a row each in `events`) is
+ * migrated: counted (21), then moved into blocks (22) of one organization's consecutive ids,
+ * at most 100 each, every field kept; the table goes, and new events follow the old ones.
+ */
+static void events_stored_a_row_each_move_into_blocks(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE event_counts; DROP TABLE event_blocks;"
+             "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
+             " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
+             " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
+             " timestamp INTEGER NOT NULL, properties TEXT NOT NULL,"
+             " precise_total_amount_cents TEXT, created_at INTEGER NOT NULL);"
+             "WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 250)"
+             " INSERT INTO events SELECT id, CASE WHEN id <= 130 THEN %lld ELSE %lld END,"
+             " id %% 3 + 1, 'tx-' || id, 'sub', 'calls', 5000 + id, '{\"n\":' || id || '}',"
+             " CASE WHEN id %% 7 = 0 THEN '1.5' END, 1000 FROM n;"
+             "PRAGMA user_version = 20;",
+             (long long)org, (long long)org + 1);
+    raw_exec(dir, sql);
     char err[STORE_ERR_MAX];
     st = store_open(dir, err);
     assert_non_null(st);
-    assert_int_equal(event_total(st, org, NULL), COUNT + 1);
+    assert_int_equal(event_total(st, org, NULL), 130);
+    assert_int_equal(event_total(st, org + 1, NULL), 120);
+    struct event_check c = {.next_id = 1};
+    assert_int_equal(store_event_each(store_conn(st), 1, check_event, &c), STORE_OK);
+    assert_int_equal(c.count, 250);
+    assert_int_equal(store_event_each(store_conn(st), 1, check_amount, NULL), STORE_OK);
+    int64_t last;
+    assert_int_equal(store_event_last_id(store_conn(st), &last), STORE_OK);
+    assert_int_equal(last, 250);
     store_close(st);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(first_id || ':' || count, ' ') FROM"
+                                        " (SELECT first_id, count FROM event_blocks ORDER BY 1)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "1:100 101:30 131:100 231:20");
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
     remove_dir(dir);
 }
 
@@ -365,10 +432,14 @@ static void no_statement_scans_a_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(migrates_and_refuses_newer), cmocka_unit_test(one_lock_holder),
-        cmocka_unit_test(customers_round_trip),       cmocka_unit_test(savepoints_undo_one_command),
-        cmocka_unit_test(org_clock_and_keys),         cmocka_unit_test(no_statement_scans_a_table),
+        cmocka_unit_test(migrates_and_refuses_newer),
+        cmocka_unit_test(one_lock_holder),
+        cmocka_unit_test(customers_round_trip),
+        cmocka_unit_test(savepoints_undo_one_command),
+        cmocka_unit_test(org_clock_and_keys),
+        cmocka_unit_test(no_statement_scans_a_table),
         cmocka_unit_test(events_insert_in_chunks),
+        cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
