@@ -1142,10 +1142,13 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
     st->conn.db = open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
     if (!st->conn.db)
         goto fail;
-    /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. */
+    /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. The log is cut
+     * back to 64 MiB when a checkpoint lets it restart: one large transaction (a migration)
+     * would otherwise leave a file that size for good. */
     if (!exec_script(st->conn.db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                     " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+                     " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
+                     " PRAGMA journal_size_limit = 67108864;",
                      err))
         goto fail;
     if (!migrate(st->conn.db, err))
