@@ -45,8 +45,8 @@ static const char *get_text(struct varint_reader *in, int64_t len)
     return s;
 }
 
-bool event_block_open(struct event_block_reader *r, const void *data, size_t len,
-                      int64_t first_id, int64_t org_id)
+bool event_block_open(struct event_block_reader *r, const void *data, size_t len, int64_t first_id,
+                      int64_t org_id)
 {
     r->in = (struct varint_reader){data, (const uint8_t *)data + len, data != NULL};
     r->next_id = first_id;

@@ -42,8 +42,8 @@ struct event_block_reader {
 
 /* Starts reading the block of row (first_id, org_id, data); false if it is not one this Tally
  * writes. `data` is borrowed for as long as the events read from it are used. */
-bool event_block_open(struct event_block_reader *r, const void *data, size_t len,
-                      int64_t first_id, int64_t org_id);
+bool event_block_open(struct event_block_reader *r, const void *data, size_t len, int64_t first_id,
+                      int64_t org_id);
 /* The next event (its strings point into the block; the lago ids are not filled). False at
  * the end of the block, or if it is damaged (then r->in.ok is false). */
 bool event_block_next(struct event_block_reader *r, struct store_event *out);
