@@ -35,9 +35,9 @@ static void make_events(struct store_event *ev)
                                      .code = texts[i][2],
                                      .timestamp = (i % 2 ? -1 : 1) * (INT64_C(1) << (i + 10)),
                                      .properties_json = texts[i][3],
-                                     .precise_total_amount_cents = i % 4 == 0 ? "12.50"
-                                                                  : i % 4 == 1 ? ""
-                                                                               : NULL,
+                                     .precise_total_amount_cents = i % 4 == 0   ? "12.50"
+                                                                   : i % 4 == 1 ? ""
+                                                                                : NULL,
                                      .created_at = INT64_C(1790000000000000) + i};
     }
 }

@@ -94,6 +94,33 @@ static void write_file(const char *path, const unsigned char *bytes, size_t len)
     fclose(f);
 }
 
+/* Each test's data directory and the two sets (filled as fill() leaves them). */
+struct fixture {
+    char *dir;
+    struct dedup accepted, by_transaction;
+    uint64_t count;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = make_dir();
+    fill(&f->accepted, &f->by_transaction, &f->count);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    dedup_free(&f->accepted);
+    dedup_free(&f->by_transaction);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
 static enum snapshot_status load(const char *dir, const uint8_t *with_key,
                                  struct snapshot_mark *mark, char why[SNAPSHOT_ERR_MAX])
 {
@@ -108,27 +135,25 @@ static enum snapshot_status load(const char *dir, const uint8_t *with_key,
 
 static void saves_and_loads_the_same_sets(void **state)
 {
-    (void)state;
-    char *dir = make_dir();
-    struct dedup accepted, by_transaction, a, t;
-    uint64_t count;
-    fill(&accepted, &by_transaction, &count);
+    struct fixture *f = *state;
+    const char *dir = f->dir;
+    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction, a, t;
+    uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {11, 13}, 42}, back;
     char why[SNAPSHOT_ERR_MAX] = "";
     assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_ABSENT);
-    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
     assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_LOADED);
     assert_memory_equal(&back, &mark, sizeof mark);
     assert_non_null(a.old.slots); /* the growth, as it lay */
-    assert_int_equal(a.moved, accepted.moved);
-    same_sets(&a, &by_transaction, count);
+    assert_int_equal(a.moved, accepted->moved);
+    same_sets(&a, by_transaction, count);
     dedup_free(&a);
     dedup_free(&t);
 
     /* through a forked child, as the writer saves while running */
     mark.usage_from = 7;
-    struct snapshot_job *job =
-        snapshot_job_prepare(dir, key, &mark, &accepted, &by_transaction, why);
+    struct snapshot_job *job = snapshot_job_prepare(dir, key, &mark, accepted, by_transaction, why);
     assert_non_null(job);
     pid_t pid = snapshot_job_fork(job);
     snapshot_job_free(job);
@@ -139,22 +164,18 @@ static void saves_and_loads_the_same_sets(void **state)
     same_sets(&a, &t, count);
     dedup_free(&a);
     dedup_free(&t);
-    dedup_free(&accepted);
-    dedup_free(&by_transaction);
-    remove_dir(dir);
 }
 
 /* Cut at any length, or with any one byte changed, the file never loads. */
 static void a_damaged_file_never_loads(void **state)
 {
-    (void)state;
-    char *dir = make_dir();
-    struct dedup accepted, by_transaction;
-    uint64_t count;
-    fill(&accepted, &by_transaction, &count);
+    struct fixture *f = *state;
+    const char *dir = f->dir;
+    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction;
+    uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
     char why[SNAPSHOT_ERR_MAX], path[128];
-    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
     snprintf(path, sizeof path, "%s/%s", dir, SNAPSHOT_FILE);
     size_t len;
     unsigned char *bytes = read_file(path, &len);
@@ -180,43 +201,37 @@ static void a_damaged_file_never_loads(void **state)
     assert_int_equal(load(dir, other, &back, why), SNAPSHOT_UNUSABLE);
     assert_non_null(strstr(why, "another database"));
     free(bytes);
-    dedup_free(&accepted);
-    dedup_free(&by_transaction);
-    remove_dir(dir);
 }
 
 static void a_save_that_cannot_be_written_says_where_and_keeps_the_old_file(void **state)
 {
-    (void)state;
-    char *dir = make_dir();
-    struct dedup accepted, by_transaction;
-    uint64_t count;
-    fill(&accepted, &by_transaction, &count);
+    struct fixture *f = *state;
+    const char *dir = f->dir;
+    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction;
+    uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
     char why[SNAPSHOT_ERR_MAX];
-    assert_false(snapshot_save("/nonexistent/tally", key, &mark, &accepted, &by_transaction, why));
+    assert_false(snapshot_save("/nonexistent/tally", key, &mark, accepted, by_transaction, why));
     assert_non_null(strstr(why, "/nonexistent/tally/" SNAPSHOT_FILE));
-    assert_true(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
     /* the directory read-only (root ignores permissions: the temporary name taken instead) */
     char blocker[128];
     snprintf(blocker, sizeof blocker, "%s/%s.tmp", dir, SNAPSHOT_FILE);
     assert_int_equal(mkdir(blocker, 0700), 0);
     mark.last_event_id = 1;
-    assert_false(snapshot_save(dir, key, &mark, &accepted, &by_transaction, why));
+    assert_false(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
     assert_non_null(strstr(why, "cannot"));
     assert_int_equal(load(dir, key, &back, why), SNAPSHOT_LOADED);
     assert_int_equal(back.last_event_id, (int64_t)count); /* the earlier one */
-    dedup_free(&accepted);
-    dedup_free(&by_transaction);
-    remove_dir(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(saves_and_loads_the_same_sets),
-        cmocka_unit_test(a_damaged_file_never_loads),
-        cmocka_unit_test(a_save_that_cannot_be_written_says_where_and_keeps_the_old_file),
+        cmocka_unit_test_setup_teardown(saves_and_loads_the_same_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_damaged_file_never_loads, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_save_that_cannot_be_written_says_where_and_keeps_the_old_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
