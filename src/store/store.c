@@ -2266,10 +2266,11 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     struct store_event *block = NULL; /* one block's events, to walk from its end */
     size_t block_cap = 0;
     int64_t matched = 0;
+    int rc = SQLITE_DONE;
     bool ok = (!limit || items) && (s = stmt(c, STMT_EVENT_ORG_BLOCKS)) != NULL;
     if (ok)
         sqlite3_bind_int64(s, 1, org_id);
-    while (ok && (filtered || matched < offset + limit) && sqlite3_step(s) == SQLITE_ROW) {
+    while (ok && (filtered || matched < offset + limit) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct event_block_reader rd;
         ok = open_block(s, &rd);
         size_t n = ok ? event_block_count(&rd) : 0;
@@ -2296,6 +2297,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
             matched++;
         }
     }
+    ok = ok && (rc == SQLITE_ROW || rc == SQLITE_DONE); /* ROW: stopped at a full page */
     if (s)
         sqlite3_reset(s);
     if (!ok)
