@@ -52,6 +52,16 @@ static bool reserve(struct buf *b, size_t extra)
     return true;
 }
 
+char *buf_extend(struct buf *b, size_t len)
+{
+    if (!reserve(b, len))
+        return NULL;
+    char *at = b->data + b->len;
+    b->len += len;
+    b->data[b->len] = '\0';
+    return at;
+}
+
 void buf_append(struct buf *b, const void *data, size_t len)
 {
     if (!reserve(b, len))

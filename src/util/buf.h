@@ -25,6 +25,9 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b); /* keeps the memory */
 void buf_append(struct buf *b, const void *data, size_t len);
+/* Grows the buffer by len bytes and returns where they start, for the caller to fill at once
+ * (they hold whatever was there); NULL if it cannot grow (the buffer has failed). */
+char *buf_extend(struct buf *b, size_t len);
 void buf_append_str(struct buf *b, const char *s);
 void buf_append_char(struct buf *b, char c);
 void buf_append_i64(struct buf *b, int64_t v);

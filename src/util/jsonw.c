@@ -58,9 +58,46 @@ void jsonw_array_end(struct jsonw *w)
     close_level(w, ']');
 }
 
+/* Whether any of 8 bytes is a control character, '"' or '\\' (may say yes wrongly after a
+ * byte that is one: the caller then looks byte by byte; never says no wrongly). */
+static bool any_to_escape(uint64_t x)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+    uint64_t below_space = (x - ones * 0x20) & ~x;
+    return ((below_space | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) &
+            highs) != 0;
+}
+
+/* Most strings need no escape: those are checked 8 bytes at a time and written in one go. */
+static bool write_plain(struct buf *out, const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, sizeof x);
+        if (any_to_escape(x))
+            return false;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return false;
+    }
+    char *at = buf_extend(out, len + 2);
+    if (at) {
+        at[0] = '"';
+        memcpy(at + 1, s, len);
+        at[len + 1] = '"';
+    }
+    return true;
+}
+
 static void write_escaped(struct buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    if (write_plain(out, s, len))
+        return;
     buf_append_char(out, '"');
     size_t run = 0; /* start of the current run of bytes that need no escape */
     for (size_t i = 0; i < len; i++) {

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/arena.h"
@@ -126,6 +127,60 @@ static void random_strings_round_trip(void **state)
     buf_free(&b);
 }
 
+/* The escaping, byte by byte, as JSON wants it: what jsonw must write, fast path or not. */
+static void reference_escape(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            out[n++] = '\\';
+            out[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20) {
+            n += (size_t)sprintf(out + n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+/*
+ * Strings of the bytes next to the ones that need escaping (control characters, '"', '\\',
+ * DEL, bytes past ASCII), of every length around the 8-byte steps the fast path takes: the
+ * text written is exactly the reference's.
+ */
+static void escapes_exactly_at_every_length(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {0x1f, 0x20, 0x21,       0x22,       0x23, 0x5b, 0x5c,
+                                    0x5d, 0x7f, (char)0xc3, (char)0xa9, 'a',  '\n', 0x01};
+    uint64_t x = 77;
+    struct buf b;
+    buf_init(&b);
+    for (int round = 0; round < 20000; round++) {
+        char s[40], want[40 * 6 + 3];
+        size_t len = (size_t)round % sizeof s;
+        bool plain = round % 3 == 0; /* a third without any byte to escape */
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s[i] = plain ? "ab #]~"[x % 6] : alphabet[x % sizeof alphabet];
+        }
+        buf_reset(&b);
+        struct jsonw w;
+        jsonw_init(&w, &b);
+        jsonw_string(&w, s, len);
+        reference_escape(s, len, want);
+        assert_string_equal(b.data, want);
+    }
+    buf_free(&b);
+}
+
 static void buf_and_arena(void **state)
 {
     (void)state;
@@ -164,6 +219,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nested_document),
         cmocka_unit_test(random_strings_round_trip),
+        cmocka_unit_test(escapes_exactly_at_every_length),
         cmocka_unit_test(buf_and_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
