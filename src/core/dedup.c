@@ -216,11 +216,14 @@ static size_t entries_of(const struct dedup_table *t, size_t from)
     return count;
 }
 
+bool dedup_slot_count_ok(uint64_t slots)
+{
+    return slots >= DEDUP_INITIAL_SLOTS && slots <= DEDUP_MAX_SLOTS && (slots & (slots - 1)) == 0;
+}
+
 static bool table_size_ok(const struct dedup_table *t)
 {
-    size_t slots = t->mask + 1;
-    return t->slots && slots >= DEDUP_INITIAL_SLOTS && slots <= DEDUP_MAX_SLOTS &&
-           (slots & (slots - 1)) == 0;
+    return t->slots && dedup_slot_count_ok((uint64_t)t->mask + 1);
 }
 
 bool dedup_adopt(struct dedup *d, const struct dedup *from)

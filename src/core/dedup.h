@@ -90,5 +90,8 @@ size_t dedup_memory_bytes(const struct dedup *d);
  * slots below `moved` empty, at most three quarters full. `from->count` is ignored: counted.
  */
 bool dedup_adopt(struct dedup *d, const struct dedup *from);
+/* Whether a table of this many slots could be a set's (a power of two in range): checked
+ * before memory is given to one read from outside. */
+bool dedup_slot_count_ok(uint64_t slots);
 
 #endif

@@ -358,11 +358,6 @@ static bool get_table(int fd, size_t slot_count, struct dedup_table *out, struct
     return true;
 }
 
-static bool size_ok(uint64_t slots)
-{
-    return slots >= DEDUP_INITIAL_SLOTS && slots <= DEDUP_MAX_SLOTS && (slots & (slots - 1)) == 0;
-}
-
 static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAPSHOT_ERR_MAX])
 {
     struct set_header sh;
@@ -370,7 +365,8 @@ static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAP
         say(why, "the file ends early");
         return false;
     }
-    if (!size_ok(sh.slot_count) || (sh.old_slot_count != 0 && !size_ok(sh.old_slot_count))) {
+    if (!dedup_slot_count_ok(sh.slot_count) ||
+        (sh.old_slot_count != 0 && !dedup_slot_count_ok(sh.old_slot_count))) {
         say(why, "a set's size is damaged (%llu slots)", (unsigned long long)sh.slot_count);
         return false;
     }
