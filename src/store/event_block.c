@@ -90,3 +90,66 @@ bool event_block_next(struct event_block_reader *r, struct store_event *out)
     r->left--;
     return true;
 }
+
+/* FNV-1a over the kind and the value: a block's filter is no secret, and a collision only
+ * costs reading a block. */
+static uint64_t value_hash(enum event_block_value kind, const char *value)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    h = (h ^ (uint8_t)kind) * UINT64_C(1099511628211);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        h = (h ^ *p) * UINT64_C(1099511628211);
+    return h;
+}
+
+enum { BLOOM_BITS = EVENT_BLOCK_BLOOM_BYTES * 8 };
+
+static void bloom_add(uint8_t bloom[EVENT_BLOCK_BLOOM_BYTES], enum event_block_value kind,
+                      const char *value)
+{
+    uint64_t h = value_hash(kind, value);
+    for (int k = 0; k < 2; k++, h >>= 32) {
+        unsigned bit = (unsigned)(h % BLOOM_BITS);
+        bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+}
+
+bool event_block_may_hold(const uint8_t bloom[EVENT_BLOCK_BLOOM_BYTES], enum event_block_value kind,
+                          const char *value)
+{
+    uint64_t h = value_hash(kind, value);
+    for (int k = 0; k < 2; k++, h >>= 32) {
+        unsigned bit = (unsigned)(h % BLOOM_BITS);
+        if (!(bloom[bit / 8] & (1u << (bit % 8))))
+            return false;
+    }
+    return true;
+}
+
+void event_block_summarize(const struct store_event *events, size_t count,
+                           struct event_block_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ts_min = out->ts_max = events[0].timestamp;
+    out->sub = events[0].external_subscription_id;
+    out->code = events[0].code;
+    for (size_t i = 0; i < count; i++) {
+        const struct store_event *e = &events[i];
+        if (e->timestamp < out->ts_min)
+            out->ts_min = e->timestamp;
+        if (e->timestamp > out->ts_max)
+            out->ts_max = e->timestamp;
+        /* a value like the event before's is in the filter already */
+        const struct store_event *before = i > 0 ? e - 1 : NULL;
+        if (!before || strcmp(before->external_subscription_id, e->external_subscription_id)) {
+            bloom_add(out->bloom, EVENT_BLOCK_SUB, e->external_subscription_id);
+            if (before)
+                out->sub = NULL;
+        }
+        if (!before || strcmp(before->code, e->code)) {
+            bloom_add(out->bloom, EVENT_BLOCK_CODE, e->code);
+            if (before)
+                out->code = NULL;
+        }
+    }
+}

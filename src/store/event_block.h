@@ -16,6 +16,13 @@
  * first_id), nor the organization (the row's). Strings keep their NUL so that a decoded event
  * points into the block itself, without a copy.
  *
+ * Each block also has a summary (a row of `event_block_summaries`, beside it): its events'
+ * timestamp range, the subscription and metric code when all its events share one, and a
+ * Bloom filter of the subscriptions and codes it holds. A filtered GET /events reads a block
+ * only when its summary says it may hold a match, and counts a block whose summary says every
+ * event matches without reading it: a pass over summaries (about 100 bytes a block) instead
+ * of over every event.
+ *
  * Threads: any.
  */
 #ifndef TALLY_STORE_EVENT_BLOCK_H
@@ -49,5 +56,26 @@ bool event_block_open(struct event_block_reader *r, const void *data, size_t len
 bool event_block_next(struct event_block_reader *r, struct store_event *out);
 /* The events in the block, read or not. */
 size_t event_block_count(const struct event_block_reader *r);
+
+/* 512 bits, two per value: with 100 distinct subscriptions in a block, one in ten absent ones
+ * still looks present (a block read for nothing, never a match missed). */
+#define EVENT_BLOCK_BLOOM_BYTES 64
+
+struct event_block_summary {
+    tally_time ts_min, ts_max;
+    const char *sub;  /* every event's external subscription id, if one; NULL: several */
+    const char *code; /* every event's code, if one; NULL: several */
+    uint8_t bloom[EVENT_BLOCK_BLOOM_BYTES];
+};
+
+/* What `count` (> 0) events hold; sub and code point into the events (borrowed). */
+void event_block_summarize(const struct store_event *events, size_t count,
+                           struct event_block_summary *out);
+
+enum event_block_value { EVENT_BLOCK_SUB = 's', EVENT_BLOCK_CODE = 'c' };
+
+/* False only if no event of the block summarized by `bloom` has that subscription (or code). */
+bool event_block_may_hold(const uint8_t bloom[EVENT_BLOCK_BLOOM_BYTES], enum event_block_value kind,
+                          const char *value);
 
 #endif

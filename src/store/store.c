@@ -307,8 +307,15 @@ static const char *const migrations[] = {
     "CREATE TABLE event_blocks (first_id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
     "  count INTEGER NOT NULL, data BLOB NOT NULL);"
     "CREATE INDEX event_blocks_by_org ON event_blocks(org_id, first_id);",
+    /* 23: what each block holds (store/event_block.h), so that a filtered GET /events reads
+     * only the blocks that may match; summarize_event_blocks fills it for the stored ones */
+    "CREATE TABLE event_block_summaries (org_id INTEGER NOT NULL, first_id INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL, ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, sub TEXT,"
+    "  code TEXT, bloom BLOB NOT NULL, PRIMARY KEY (org_id, first_id)) WITHOUT ROWID;"
+    "DROP INDEX event_blocks_by_org;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
+#define MIGRATION_EVENT_SUMMARIES 23
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- connections and statements --------------------------------------------------------- */
@@ -356,7 +363,9 @@ enum stmt_id {
     STMT_EVENT_LAST_ID,
     STMT_EVENT_IDENTITIES,
     STMT_EVENT_BLOCK_OF,
-    STMT_EVENT_ORG_BLOCKS,
+    STMT_EVENT_ORG_SUMMARIES,
+    STMT_EVENT_BLOCK_DATA,
+    STMT_EVENT_SUMMARY_INSERT,
     STMT_EVENT_LAGO_IDS,
     STMT_EVENT_COUNT,
     STMT_EVENT_COUNT_ADD,
@@ -547,6 +556,11 @@ enum stmt_id {
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
     " AND (?3 < 0 OR i.payment_status = ?3)"
 
+/* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
+#define EVENT_SUMMARY_INSERT                                                                       \
+    "INSERT INTO event_block_summaries(org_id, first_id, count, ts_min, ts_max, sub, code, bloom)" \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+
 /* The id of the newest stored event (0 if none). */
 #define EVENT_LAST_ID                                                                              \
     "COALESCE((SELECT first_id + count - 1 FROM event_blocks"                                      \
@@ -656,8 +670,11 @@ static const char *const sql[STMT_COUNT] = {
         " 0) ORDER BY first_id",
     [STMT_EVENT_BLOCK_OF] = "SELECT first_id, org_id, data FROM event_blocks WHERE first_id <= ?1"
                             " ORDER BY first_id DESC LIMIT 1",
-    [STMT_EVENT_ORG_BLOCKS] = "SELECT first_id, org_id, data FROM event_blocks WHERE org_id = ?1"
-                              " ORDER BY first_id DESC",
+    [STMT_EVENT_ORG_SUMMARIES] =
+        "SELECT first_id, count, ts_min, ts_max, sub, code, bloom FROM event_block_summaries"
+        " WHERE org_id = ?1 ORDER BY first_id DESC",
+    [STMT_EVENT_BLOCK_DATA] = "SELECT first_id, org_id, data FROM event_blocks WHERE first_id = ?1",
+    [STMT_EVENT_SUMMARY_INSERT] = EVENT_SUMMARY_INSERT,
     [STMT_EVENT_LAGO_IDS] = "SELECT s.lago_id, c.lago_id FROM subscriptions s"
                             " JOIN customers c ON c.id = s.customer_id WHERE s.id = ?1",
     [STMT_EVENT_COUNT] = "SELECT COALESCE((SELECT stored FROM event_counts WHERE org_id = ?1), 0)",
@@ -1081,6 +1098,43 @@ static bool migrate_events_into_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     return ok && exec_script(db, "DROP TABLE events;", err);
 }
 
+static bool insert_summary(sqlite3_stmt *s, const struct store_event *events, size_t count);
+static bool open_block(sqlite3_stmt *s, struct event_block_reader *r);
+
+/* Migration 23's summaries of the blocks already stored, in its transaction. */
+static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
+{
+    sqlite3_stmt *read = NULL, *insert = NULL;
+    struct store_event *events = NULL;
+    size_t cap = 0;
+    bool ok = sqlite3_prepare_v2(db, "SELECT first_id, org_id, data FROM event_blocks ORDER BY 1",
+                                 -1, &read, NULL) == SQLITE_OK &&
+              sqlite3_prepare_v2(db, EVENT_SUMMARY_INSERT, -1, &insert, NULL) == SQLITE_OK;
+    int rc = SQLITE_DONE;
+    while (ok && (rc = sqlite3_step(read)) == SQLITE_ROW) {
+        struct event_block_reader r;
+        ok = open_block(read, &r);
+        size_t n = ok ? event_block_count(&r) : 0;
+        if (ok && n > cap) {
+            free(events);
+            events = malloc(sizeof *events * n);
+            cap = events ? n : 0;
+            ok = events != NULL;
+        }
+        size_t got = 0;
+        while (ok && got < n && event_block_next(&r, &events[got]))
+            got++;
+        ok = ok && got == n && n > 0 && insert_summary(insert, events, n);
+    }
+    ok = ok && rc == SQLITE_DONE;
+    if (!ok)
+        set_err(err, "summarizing event blocks", sqlite3_errmsg(db));
+    sqlite3_finalize(read);
+    sqlite3_finalize(insert);
+    free(events);
+    return ok;
+}
+
 static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
 {
     int version = read_user_version(db);
@@ -1102,6 +1156,7 @@ static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
             return false;
         if (!exec_script(db, migrations[v], err) ||
             (v + 1 == MIGRATION_EVENT_BLOCKS && !migrate_events_into_blocks(db, err)) ||
+            (v + 1 == MIGRATION_EVENT_SUMMARIES && !summarize_event_blocks(db, err)) ||
             !exec_script(db, bump, err) || !exec_script(db, "COMMIT", err)) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return false;
@@ -2073,6 +2128,24 @@ enum store_status store_setting_put(struct store *st, const char *name, const vo
 /* Events are kept a block per command (store/event_block.h); every function below reads
  * or writes blocks, and the API above them is still one event at a time. */
 
+/* Inserts the summary of `count` events (one block's) with s (EVENT_SUMMARY_INSERT). */
+static bool insert_summary(sqlite3_stmt *s, const struct store_event *events, size_t count)
+{
+    struct event_block_summary sum;
+    event_block_summarize(events, count, &sum);
+    sqlite3_bind_int64(s, 1, events[0].org_id);
+    sqlite3_bind_int64(s, 2, events[0].id);
+    sqlite3_bind_int64(s, 3, (int64_t)count);
+    sqlite3_bind_int64(s, 4, sum.ts_min);
+    sqlite3_bind_int64(s, 5, sum.ts_max);
+    bind_text(s, 6, sum.sub);
+    bind_text(s, 7, sum.code);
+    sqlite3_bind_blob(s, 8, sum.bloom, sizeof sum.bloom, SQLITE_STATIC);
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_reset(s);
+    return ok;
+}
+
 /* One run of `count` events (one organization's, consecutive ids) as one block row. */
 static enum store_status insert_block(struct store *st, const struct store_event *events,
                                       size_t count)
@@ -2088,6 +2161,9 @@ static enum store_status insert_block(struct store *st, const struct store_event
     sqlite3_bind_blob(s, 4, st->block.data, (int)st->block.len, SQLITE_STATIC);
     if (step_done(s) != STORE_OK || sqlite3_changes(st->conn.db) != 1)
         return STORE_ERROR; /* not above every stored event */
+    s = stmt(&st->conn, STMT_EVENT_SUMMARY_INSERT);
+    if (!s || !insert_summary(s, events, count))
+        return STORE_ERROR;
     s = stmt(&st->conn, STMT_EVENT_COUNT_ADD);
     if (!s)
         return STORE_ERROR;
@@ -2237,10 +2313,46 @@ static bool event_matches(const struct store_event *e, const struct store_event_
            (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp < f->to);
 }
 
+enum block_match { BLOCK_NONE, BLOCK_SOME, BLOCK_ALL };
+
+/* How the events of the block whose summary is the current row of s (STMT_EVENT_ORG_SUMMARIES)
+ * stand against f, as far as the summary tells. */
+static enum block_match summary_match(sqlite3_stmt *s, const struct store_event_filter *f)
+{
+    tally_time ts_min = sqlite3_column_int64(s, 2), ts_max = sqlite3_column_int64(s, 3);
+    if ((f->has_from && ts_max < f->from) || (f->has_to && ts_min >= f->to))
+        return BLOCK_NONE;
+    bool all = (!f->has_from || ts_min >= f->from) && (!f->has_to || ts_max < f->to);
+    const uint8_t *bloom = sqlite3_column_blob(s, 6);
+    bool has_bloom = bloom && sqlite3_column_bytes(s, 6) == EVENT_BLOCK_BLOOM_BYTES;
+    const struct {
+        const char *wanted;
+        int column;
+        enum event_block_value kind;
+    } values[] = {{f->external_subscription_id, 4, EVENT_BLOCK_SUB},
+                  {f->code, 5, EVENT_BLOCK_CODE}};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        if (!values[i].wanted)
+            continue;
+        const char *only = (const char *)sqlite3_column_text(s, values[i].column);
+        if (only) { /* every event of the block has this one */
+            if (strcmp(only, values[i].wanted) != 0)
+                return BLOCK_NONE;
+            continue;
+        }
+        if (has_bloom && !event_block_may_hold(bloom, values[i].kind, values[i].wanted))
+            return BLOCK_NONE;
+        all = false;
+    }
+    return all ? BLOCK_ALL : BLOCK_SOME;
+}
+
 /*
  * Newest first: the organization's blocks from the last, each read from its end. Without a
- * filter the total is the kept count and the walk stops at the page; with one, every block is
- * read to count the matches (a pass over the organization's events).
+ * filter the total is the kept count and the walk stops at the page; with one, every block's
+ * summary is read to count the matches, and a block itself only where its summary cannot
+ * tell (or the page lies in it): blocks that cannot match are skipped, and blocks whose every
+ * event matches are counted whole.
  */
 enum store_status store_event_list(struct store_conn *c, int64_t org_id,
                                    const struct store_event_filter *f, int64_t offset,
@@ -2267,27 +2379,33 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     size_t block_cap = 0;
     int64_t matched = 0;
     int rc = SQLITE_DONE;
-    bool ok = (!limit || items) && (s = stmt(c, STMT_EVENT_ORG_BLOCKS)) != NULL;
+    sqlite3_stmt *data = stmt(c, STMT_EVENT_BLOCK_DATA);
+    bool ok = (!limit || items) && data && (s = stmt(c, STMT_EVENT_ORG_SUMMARIES)) != NULL;
     if (ok)
         sqlite3_bind_int64(s, 1, org_id);
     while (ok && (filtered || matched < offset + limit) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct event_block_reader rd;
-        ok = open_block(s, &rd);
-        size_t n = ok ? event_block_count(&rd) : 0;
-        if (ok && !filtered && matched + (int64_t)n <= offset) {
-            matched += (int64_t)n; /* wholly before the page: not decoded */
+        int64_t n = sqlite3_column_int64(s, 1);
+        enum block_match m = filtered ? summary_match(s, f) : BLOCK_ALL;
+        if (m == BLOCK_NONE)
+            continue;
+        if (m == BLOCK_ALL && (matched + n <= offset || matched >= offset + limit)) {
+            matched += n; /* not in the page: counted, not read */
             continue;
         }
-        if (ok && n > block_cap) {
-            block = arena_alloc(a, sizeof *block * n);
-            block_cap = block ? n : 0;
+        struct event_block_reader rd;
+        sqlite3_bind_int64(data, 1, sqlite3_column_int64(s, 0));
+        ok = sqlite3_step(data) == SQLITE_ROW && open_block(data, &rd) &&
+             (int64_t)event_block_count(&rd) == n;
+        if (ok && (size_t)n > block_cap) {
+            block = arena_alloc(a, sizeof *block * (size_t)n);
+            block_cap = block ? (size_t)n : 0;
             ok = block != NULL;
         }
         size_t got = 0;
-        while (ok && got < n && event_block_next(&rd, &block[got]))
+        while (ok && got < (size_t)n && event_block_next(&rd, &block[got]))
             got++;
-        ok = ok && got == n;
-        for (size_t k = n; ok && k-- > 0;) {
+        ok = ok && got == (size_t)n;
+        for (size_t k = got; ok && k-- > 0;) {
             if (!event_matches(&block[k], f))
                 continue;
             if (matched >= offset && matched < offset + limit) {
@@ -2296,6 +2414,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
             }
             matched++;
         }
+        sqlite3_reset(data);
     }
     ok = ok && (rc == SQLITE_ROW || rc == SQLITE_DONE); /* ROW: stopped at a full page */
     if (s)

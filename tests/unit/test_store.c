@@ -355,6 +355,7 @@ static bool check_amount(const struct store_event *e, void *ctx)
  * A database from before events were kept in blocks (schema 20: a row each in `events`) is
  * migrated: counted (21), then moved into blocks (22) of one organization's consecutive ids,
  * at most 100 each, every field kept; the table goes, and new events follow the old ones.
+ * Each block then gets its summary (23).
  */
 static void events_stored_a_row_each_move_into_blocks(void **state)
 {
@@ -365,7 +366,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     store_close(st);
     char sql[2048];
     snprintf(sql, sizeof sql,
-             "DROP TABLE event_counts; DROP TABLE event_blocks;"
+             "DROP TABLE event_counts; DROP TABLE event_blocks; DROP TABLE event_block_summaries;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -404,6 +405,19 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(q, 0), "1:100 101:30 131:100 231:20");
     sqlite3_finalize(q);
+    /* then summarized (23), each block as its events say */
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(first_id || ':' || count || ':' ||"
+                                        " ts_min || '-' || ts_max || ':' || sub || ':' || code ||"
+                                        " ':' || length(bloom), ' ') FROM (SELECT * FROM"
+                                        " event_block_summaries ORDER BY first_id)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0),
+                        "1:100:5001-5100:sub:calls:64 101:30:5101-5130:sub:calls:64"
+                        " 131:100:5131-5230:sub:calls:64 231:20:5231-5250:sub:calls:64");
+    sqlite3_finalize(q);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'",
                                         -1, &q, NULL),
@@ -412,6 +426,120 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     assert_int_equal(sqlite3_column_int(q, 0), 0);
     sqlite3_finalize(q);
     sqlite3_close(db);
+    remove_dir(dir);
+}
+
+/* A small deterministic generator (xorshift64): the same blocks every run. */
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+enum { LISTED_BLOCKS = 80, LISTED_EVENTS_MAX = LISTED_BLOCKS * 30 };
+static const char *const listed_subs[] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+static const char *const listed_codes[] = {"calls", "tokens", "gpu"};
+
+static bool listed_match(const struct store_event *e, const struct store_event_filter *f)
+{
+    return (!f->code || strcmp(e->code, f->code) == 0) &&
+           (!f->external_subscription_id ||
+            strcmp(e->external_subscription_id, f->external_subscription_id) == 0) &&
+           (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp < f->to);
+}
+
+/*
+ * GET /events' pages and totals, filtered or not, are exactly those of a filter applied to
+ * every event, newest first, whatever the blocks' summaries let the listing skip or count
+ * whole: blocks of one subscription or code and mixed ones, two organizations, pages at every
+ * offset. A summary that lied (a wrong range, a single value, a filter missing a value)
+ * would drop or add events here.
+ */
+static void event_pages_are_the_filter_of_every_event(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    static struct store_event all[LISTED_EVENTS_MAX];
+    static char tx[LISTED_EVENTS_MAX][24];
+    size_t stored = 0;
+    uint64_t x = 88172645463325252u;
+    assert_int_equal(store_begin(st), STORE_OK);
+    for (int b = 0; b < LISTED_BLOCKS; b++) {
+        size_t n = 1 + next_random(&x) % 30, first = stored;
+        int64_t block_org = org + (int64_t)(next_random(&x) % 2);
+        bool one_sub = next_random(&x) % 2, one_code = next_random(&x) % 3 != 0;
+        const char *sub = listed_subs[next_random(&x) % 8];
+        const char *code = listed_codes[next_random(&x) % 3];
+        tally_time base = (tally_time)(next_random(&x) % 1000);
+        for (size_t i = 0; i < n; i++, stored++) {
+            snprintf(tx[stored], sizeof tx[stored], "tx-%zu", stored);
+            all[stored] = (struct store_event){
+                .id = (int64_t)stored + 1,
+                .org_id = block_org,
+                .subscription_id = 1,
+                .transaction_id = tx[stored],
+                .external_subscription_id = one_sub ? sub : listed_subs[next_random(&x) % 8],
+                .code = one_code ? code : listed_codes[next_random(&x) % 3],
+                .timestamp = base + (tally_time)(next_random(&x) % 200),
+                .properties_json = "{}",
+                .created_at = 1000};
+        }
+        assert_int_equal(store_events_insert(st, all + first, n), STORE_OK);
+    }
+    assert_int_equal(store_commit(st), STORE_OK);
+    for (int round = 0; round < 400; round++) {
+        struct store_event_filter f = {0};
+        if (next_random(&x) % 2)
+            f.external_subscription_id = round % 17 == 0 ? "s9" : listed_subs[next_random(&x) % 8];
+        if (next_random(&x) % 3 == 0)
+            f.code = listed_codes[next_random(&x) % 3];
+        if (next_random(&x) % 3 == 0) {
+            f.has_from = true;
+            f.from = (tally_time)(next_random(&x) % 1200);
+        }
+        if (next_random(&x) % 3 == 0) {
+            f.has_to = true;
+            f.to = (tally_time)(next_random(&x) % 1200);
+        }
+        int64_t list_org = org + (int64_t)(next_random(&x) % 2);
+        int64_t offset = (int64_t)(next_random(&x) % 60), limit = (int64_t)(next_random(&x) % 25);
+        /* what the listing must say: the matches, newest first */
+        int64_t want_total = 0;
+        size_t want_ids[25], want_n = 0;
+        for (size_t i = stored; i-- > 0;) {
+            if (all[i].org_id != list_org || !listed_match(&all[i], &f))
+                continue;
+            if (want_total >= offset && want_total < offset + limit)
+                want_ids[want_n++] = (size_t)all[i].id;
+            want_total++;
+        }
+        bool filtered = f.code || f.external_subscription_id || f.has_from || f.has_to;
+        if (!filtered) { /* the kept count of the organization */
+            want_total = 0;
+            for (size_t i = 0; i < stored; i++)
+                want_total += all[i].org_id == list_org;
+        }
+        struct arena a;
+        arena_init(&a);
+        struct store_event *page;
+        size_t n;
+        int64_t total;
+        assert_int_equal(
+            store_event_list(store_conn(st), list_org, &f, offset, limit, &page, &n, &total, &a),
+            STORE_OK);
+        assert_int_equal(total, want_total);
+        assert_int_equal(n, want_n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(page[i].id, want_ids[i]);
+            assert_string_equal(page[i].transaction_id, all[want_ids[i] - 1].transaction_id);
+        }
+        arena_free(&a);
+    }
+    store_close(st);
     remove_dir(dir);
 }
 
@@ -440,6 +568,7 @@ int main(void)
         cmocka_unit_test(no_statement_scans_a_table),
         cmocka_unit_test(events_insert_in_chunks),
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
+        cmocka_unit_test(event_pages_are_the_filter_of_every_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
