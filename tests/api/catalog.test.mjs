@@ -76,10 +76,10 @@ test('billable metrics: every aggregation type, filters, rounding', async () => 
   const metrics = [
     { code: 'calls', name: 'API calls', aggregation_type: 'count_agg', field_name: 'ignored' },
     { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens', recurring: false, rounding_function: 'ceil', rounding_precision: 2 },
-    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user_id', recurring: true },
+    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user_id' },
     { code: 'peak', name: 'Peak GPUs', aggregation_type: 'max_agg', field_name: 'gpus' },
     { code: 'last', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
-    { code: 'gpu_s', name: 'GPU time', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', recurring: true },
+    { code: 'gpu_s', name: 'GPU time', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', recurring: false },
     { code: 'llm', name: 'LLM tokens', aggregation_type: 'sum_agg', field_name: 'tokens', filters: [{ key: 'model', values: ['gpt', 'claude'] }, { key: 'kind', values: ['input', 'output'] }] },
   ];
   for (const m of metrics) {
@@ -114,6 +114,10 @@ test('billable metrics: Lago validation rules', async () => {
     [{ code: 'b', name: 'B', aggregation_type: 'count_agg', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
     [{ code: 'b', name: 'B', aggregation_type: 'max_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
     [{ code: 'b', name: 'B', aggregation_type: 'latest_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
+    // not yet carried between periods: refused rather than billed from zero each period
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
+    [{ code: 'b', name: 'B', aggregation_type: 'unique_count_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
+    [{ code: 'b', name: 'B', aggregation_type: 'weighted_sum_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', rounding_function: 'banker' }, 'rounding_function', 'value_is_invalid'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: [] }] }, 'filters', 'invalid_format'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: ['a'] }, { key: 'k', values: ['b'] }] }, 'filters', 'invalid_format'],

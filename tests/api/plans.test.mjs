@@ -12,7 +12,7 @@ before(async () => {
     { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens', filters: [{ key: 'model', values: ['small', 'large'] }] },
     { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
     { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
-    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true },
+    { code: 'seats', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user' },
     { code: 'peak', name: 'Peak', aggregation_type: 'max_agg', field_name: 'gpus' },
   ]) {
     const r = await t.api('/api/v1/billable_metrics', { method: 'POST', body: { billable_metric: bm } });
@@ -87,6 +87,8 @@ test('charge and metric rules: pay in advance, proration, min amount, percentage
     [charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, min_amount_cents: 100 }), 'min_amount_cents', 'not_compatible_with_pay_in_advance'],
     [charge('calls', 'standard', { amount: '1' }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
     [charge('seats', 'package', { amount: '1', package_size: 1 }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
+    // prorating needs a recurring metric, which Tally refuses for now (docs/API.md)
+    [charge('seats', 'standard', { amount: '10' }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
     [charge('storage', 'percentage', { rate: '1' }), 'billable_metric', 'invalid_value'],
     [charge('calls', 'standard', { amount: '1' }, { invoiceable: false }), 'invoiceable', 'not_compatible_with_pay_in_arrears'],
     [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { region: ['eu'] } }] }), 'filters', 'invalid_format'],
@@ -99,13 +101,11 @@ test('charge and metric rules: pay in advance, proration, min amount, percentage
   }
   // the allowed combinations
   const ok = await call('POST', '/api/v1/plans', plan('rules_ok', [
-    charge('seats', 'standard', { amount: '10' }, { prorated: true }),
-    charge('seats', 'volume', { volume_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }, { prorated: true }),
     charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, invoiceable: false, regroup_paid_fees: 'invoice' }),
     charge('tokens', 'standard', { amount: '1' }, { filters: [{ invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } }, { properties: { amount: '2' }, values: { model: ['__ALL_FILTER_VALUES__'] } }] }),
   ]));
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
-  assert.deepEqual(ok.body.plan.charges[3].filters[0], { invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } });
+  assert.deepEqual(ok.body.plan.charges[1].filters[0], { invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } });
 });
 
 test('plan fields: interval, currency, references', async () => {
