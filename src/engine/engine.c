@@ -796,6 +796,18 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
                                          e->fingerprint_key, &failed);
     if (!usage)
         return COMMAND_STORE_FAILED;
+    /* An event of a later period counts (and is debited) only once that period is current: a
+     * customer whose credits limit usage would have it accepted unpriced, past the limit. */
+    if (res->timestamp >= usage->to) {
+        bool unreadable = false;
+        bool limited =
+            wallets_usage_is_limited(&e->wallets, e->store, cmd->org_id, usage->customer_id,
+                                     usage->currency, ev->code, cmd->now, &unreadable);
+        if (unreadable)
+            return COMMAND_STORE_FAILED;
+        if (limited)
+            return refuse_event(cmd, i, "timestamp", "after_current_period");
+    }
     *row = (struct store_event){
         .id = ++e->last_event_id,
         .org_id = cmd->org_id,

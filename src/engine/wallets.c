@@ -90,6 +90,26 @@ static int payer_compare(const void *pa, const void *pb)
     return (a->row.id > b->row.id) - (a->row.id < b->row.id);
 }
 
+bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t org_id,
+                              int64_t customer_id, const char *currency, const char *metric_code,
+                              tally_time now, bool *failed)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, org_id, customer_id);
+    if (!cw) {
+        *failed = true;
+        return false;
+    }
+    bool any_payer = false;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        if (!pays_for(&cw->wallets[i], currency, metric_code, now))
+            continue;
+        if (cw->wallets[i].row.limit == WALLET_LIMIT_NONE)
+            return false; /* debit() leaves a shortfall to the invoice */
+        any_payer = true;
+    }
+    return any_payer;
+}
+
 static enum command_result debit(struct customer_wallets *cw, struct command *cmd,
                                  struct charge_debit *d, const char *currency,
                                  const char *metric_code, int64_t want)

@@ -49,6 +49,17 @@
 struct usage;
 
 /*
+ * Whether usage of `metric_code` in `currency` by the customer may only go as far as credits
+ * cover: some wallet of the customer would pay it and every such wallet is limited (hard or
+ * soft), so that a debit it cannot cover is refused. False when the customer has no wallet
+ * for it, or one that lets usage run on (limit none); *failed set if the wallets could not be
+ * read.
+ */
+bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t org_id,
+                              int64_t customer_id, const char *currency, const char *metric_code,
+                              tally_time now, bool *failed);
+
+/*
  * Debits (or credits back) what the usage's charges cost since they were last debited, for
  * a subscription of `customer_id`, at cmd->now. COMMAND_OK (also when the customer has no
  * wallet), COMMAND_INSUFFICIENT_CREDITS (cmd says which wallet, and by how much), or

@@ -2,7 +2,10 @@
 // by April), a time-weighted sum is debited to the end of its period at each change, a capture
 // under a transaction id already used is refused like any duplicate, and credits given back to
 // a wallet terminated since go nowhere (its credits were voided with it) while the rest goes
-// back to the wallets that paid, last first.
+// back to the wallets that paid, last first. An event of a later billing period cannot be
+// priced yet: a customer whose wallets limit usage has it refused (it would slip past the
+// limit unpaid), one whose wallet lets usage run on has it kept and debited once its period is
+// the current one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -27,7 +30,7 @@ before(async () => {
     { billable_metric_id: metric.gpus, charge_model: 'standard', properties: { amount: '30' } },
     { billable_metric_id: metric.storage, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
-  for (const c of ['a', 'b', 'c'])
+  for (const c of ['a', 'b', 'c', 'd', 'e'])
     await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-03-01T00:00:00Z' } }));
 });
 after(async () => { await t.cleanup(); });
@@ -79,4 +82,38 @@ test('credits given back to a wallet terminated since go nowhere; the rest goes 
   assert.equal((await wallet(hard.lago_id)).balance_cents, 800);
   const gone = await wallet(first.lago_id);
   assert.deepEqual([gone.status, gone.balance_cents], ['terminated', 0]);
+});
+
+test('an event of a later period is refused when limited wallets pay for it, and kept otherwise', async () => {
+  const hard = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'd', currency: 'EUR', rate_amount: '1', granted_credits: '5', limit: 'hard' } }))).wallet;
+  const later = String(Date.parse('2026-07-10T00:00:00Z') / 1000);
+  let r = await event('d_sub', 'calls', {}, { timestamp: later });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { timestamp: ['after_current_period'] });
+  // a batch holding one is refused whole, naming it
+  r = await post('/api/v1/events/batch', { events: [
+    { transaction_id: `x${n++}`, external_subscription_id: 'd_sub', code: 'calls' },
+    { transaction_id: `x${n++}`, external_subscription_id: 'd_sub', code: 'calls', timestamp: later },
+  ] });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { 1: { timestamp: ['after_current_period'] } });
+  // a hold's capture timestamped later is refused too, and the hold stays open
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'd_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  r = await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { timestamp: later } });
+  assert.equal(r.status, 422);
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${hold.lago_id}`))).authorization.status, 'authorized');
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/void`, {}));
+  assert.equal((await wallet(hard.lago_id)).balance_cents, 500);
+  // the current period's events still go through the limit as before
+  await ok(await event('d_sub', 'calls'));
+  assert.equal((await wallet(hard.lago_id)).balance_cents, 400);
+
+  // without a limit, the event is kept; it counts, and is debited, once its period is current
+  const open = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'e', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  await ok(await event('e_sub', 'calls', {}, { timestamp: later }));
+  assert.equal((await wallet(open.lago_id)).balance_cents, 10000);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-07-15T00:00:00Z' } }));
+  await ok(await event('e_sub', 'calls'));
+  assert.equal((await wallet(open.lago_id)).balance_cents, 10000 - 200);
 });
