@@ -13,13 +13,7 @@ TALLYD=${TALLYD:-build/tallyd}
 TALLY=${TALLY:-build/tally}
 SECONDS_OF_INGEST=${SECONDS_OF_INGEST:-8}
 RUNS=${RUNS:-5}
-command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-
-work=$(mktemp -d /tmp/tally-list-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-dir=$work/data
+bench_workspace list
 key=$("$TALLY" --data-dir "$dir" org create List | tail -n 1)
 "$TALLYD" --data-dir "$dir" --listen 127.0.0.1:0 --quiet >"$work/out" 2>"$work/err" &
 pid=$!

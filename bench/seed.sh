@@ -1,4 +1,6 @@
-# Sourced by the benchmark scripts: seed_subscriptions URL KEY gives an organization the
+# Sourced by the benchmark scripts. bench_workspace NAME installs wrk if missing, makes $work
+# (a fresh directory, removed at exit with the tallyd whose PID is in $pid) and $dir (the
+# data directory in it). seed_subscriptions URL KEY gives an organization the
 # metric bench/events.lua sends (tokens, a sum), a plan without charges, and the 1,000
 # subscriptions s0..s999 (customers c0..c999) its events name.
 seed_subscriptions() {
@@ -9,4 +11,12 @@ seed_subscriptions() {
   for i in $(seq 0 999); do
     api_ subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
   done
+}
+
+bench_workspace() {
+  command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  work=$(mktemp -d "/tmp/tally-$1-XXXXXX")
+  pid=
+  trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; fi; rm -rf "$work"' EXIT
+  dir=$work/data
 }

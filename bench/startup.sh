@@ -12,13 +12,7 @@ cd "$(dirname "$0")/.."
 HISTORY_SECONDS=${HISTORY_SECONDS:-20}
 CURRENT_SECONDS=${CURRENT_SECONDS:-2}
 RUNS=${RUNS:-3}
-command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-
-work=$(mktemp -d /tmp/tally-startup-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-dir=$work/data
+bench_workspace startup
 
 # start: runs tallyd until it listens; its start line goes to $work/start.txt
 start() {
