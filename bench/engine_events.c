@@ -139,7 +139,9 @@ static bool seed_wallet(struct store *st, int64_t org, int64_t customer_id, int 
         return false;
     struct ledger_posting p;
     ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_PROMOTIONAL_GRANTS, cents);
+    if (!ledger_posting_move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_PROMOTIONAL_GRANTS,
+                             cents))
+        return false;
     int64_t after[LEDGER_LINES_MAX];
     for (size_t k = 0; k < p.count; k++)
         after[k] = p.lines[k].account == LEDGER_PROMOTIONAL_GRANTS ? cents * (i + 1) : -cents;

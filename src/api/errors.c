@@ -41,7 +41,7 @@ void api_error_render(struct buf *out, int status, const char *error, const char
 
 /* Lago's 422, its details nested under `index` when it is not NULL. */
 static void render_validation(struct buf *out, const char *index, const char *field,
-                              const char *code)
+                              const char *code, const char *message)
 {
     struct jsonw w;
     buf_reset(out);
@@ -63,18 +63,21 @@ static void render_validation(struct buf *out, const char *index, const char *fi
     if (index)
         jsonw_object_end(&w);
     jsonw_object_end(&w);
+    if (message)
+        jsonw_kv_cstr(&w, "message", message);
     jsonw_object_end(&w);
 }
 
-void api_error_render_validation(struct buf *out, const char *field, const char *code)
+void api_error_render_validation(struct buf *out, const char *field, const char *code,
+                                 const char *message)
 {
-    render_validation(out, NULL, field, code);
+    render_validation(out, NULL, field, code, message);
 }
 
 void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
-                                         const char *code)
+                                         const char *code, const char *message)
 {
-    render_validation(out, index, field, code);
+    render_validation(out, index, field, code, message);
 }
 
 void api_error_bad_request(struct request *req, const char *what)
@@ -101,8 +104,14 @@ void api_error_not_found(struct request *req, const char *code)
 
 void api_error_validation(struct request *req, const char *field, const char *code)
 {
+    api_error_validation_message(req, field, code, NULL);
+}
+
+void api_error_validation_message(struct request *req, const char *field, const char *code,
+                                  const char *message)
+{
     req->status = 422;
-    api_error_render_validation(&req->response, field, code);
+    api_error_render_validation(&req->response, field, code, message);
 }
 
 void api_error(struct request *req, int status, const char *code, const char *message)
@@ -123,7 +132,8 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         return true;
     case COMMAND_INVALID:
         cmd->http_status = 422;
-        api_error_render_validation(&cmd->response, cmd->invalid_field, cmd->invalid_code);
+        api_error_render_validation(&cmd->response, cmd->invalid_field, cmd->invalid_code,
+                                    cmd->invalid_message);
         return true;
     case COMMAND_STALE:
         cmd->http_status = 409;

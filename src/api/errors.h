@@ -6,7 +6,7 @@
  *   404 {"status":404,"error":"Not Found","code":"<resource>_not_found"}
  *   405/409/413/500/503 {"status":N,"error":"<reason>","code":"<code>","message":"<text>"}
  *   422 {"status":422,"error":"Unprocessable Entity","code":"validation_errors",
- *        "error_details":{"<field>":["<code>"]}}
+ *        "error_details":{"<field>":["<code>"]}}, and Tally's "message" where it has one
  *
  * Tally adds a human "message" where Lago has none to give (limits, idempotency), keeping
  * Lago's keys so that clients that read only those still work.
@@ -24,16 +24,20 @@ void api_error_bad_request(struct request *req, const char *what);
 void api_error_unauthorized(struct request *req);
 void api_error_not_found(struct request *req, const char *code);
 void api_error_validation(struct request *req, const char *field, const char *code);
+/* The same with Tally's message (none when NULL). */
+void api_error_validation_message(struct request *req, const char *field, const char *code,
+                                  const char *message);
 /* Any other status: reason phrase from the status, Tally's code and message. */
 void api_error(struct request *req, int status, const char *code, const char *message);
 
 /* Renders into a buffer (for answers rendered on the writer thread). */
 void api_error_render(struct buf *out, int status, const char *error, const char *code,
                       const char *message);
-void api_error_render_validation(struct buf *out, const char *field, const char *code);
+void api_error_render_validation(struct buf *out, const char *field, const char *code,
+                                 const char *message);
 /* A batch's refusal, keyed by the item's index: "error_details": {"3": {"field": ["code"]}}. */
 void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
-                                         const char *code);
+                                         const char *code, const char *message);
 
 /*
  * Writer thread: renders the answer of a command that did not succeed (not found, refused,

@@ -78,7 +78,7 @@ static void render_ingest(struct command *cmd)
         snprintf(index, sizeof index, "%zu", cmd->as.events_ingest.failed_index);
         cmd->http_status = 422;
         api_error_render_indexed_validation(&cmd->response, index, cmd->invalid_field,
-                                            cmd->invalid_code);
+                                            cmd->invalid_code, cmd->invalid_message);
         return;
     }
     if (api_error_render_command(cmd, "event_not_found"))
@@ -200,7 +200,7 @@ void events_create_batch(struct request *req)
             char index[24];
             snprintf(index, sizeof index, "%zu", i);
             req->status = 422;
-            api_error_render_indexed_validation(&req->response, index, err.field, err.code);
+            api_error_render_indexed_validation(&req->response, index, err.field, err.code, NULL);
             goto done;
         }
     }
@@ -379,7 +379,8 @@ static void render_estimate(struct command *cmd)
             continue;
         if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est)) {
             cmd->http_status = 422;
-            api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range");
+            api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range",
+                                        NULL);
             return;
         }
         render_fee(&w, cmd, c, &est);

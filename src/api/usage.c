@@ -24,7 +24,7 @@ static void render_usage(struct command *cmd)
     if (!usage_view_render(cmd->usage, tzdb_get(req->api->tzdb, tz, strlen(tz)), &cmd->response)) {
         buf_reset(&cmd->response);
         cmd->http_status = 422;
-        api_error_render_validation(&cmd->response, "usage", "amount_out_of_range");
+        api_error_render_validation(&cmd->response, "usage", "amount_out_of_range", NULL);
         return;
     }
     cmd->http_status = 200;

@@ -2,7 +2,9 @@
 #include "api/wallets.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -412,10 +414,10 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
                                json_object_new_boolean(flag));
     else if (err->code)
         goto done;
-    if ((rmin = json_in_int(obj, "paid_top_up_min_amount_cents", 1, WALLET_CENTS_MAX, &min, err)) ==
-            JSON_IN_INVALID ||
-        (rmax = json_in_int(obj, "paid_top_up_max_amount_cents", 1, WALLET_CENTS_MAX, &max, err)) ==
-            JSON_IN_INVALID)
+    if ((rmin = json_in_int(obj, "paid_top_up_min_amount_cents", 1, WALLET_BALANCE_MAX_CENTS, &min,
+                            err)) == JSON_IN_INVALID ||
+        (rmax = json_in_int(obj, "paid_top_up_max_amount_cents", 1, WALLET_BALANCE_MAX_CENTS, &max,
+                            err)) == JSON_IN_INVALID)
         goto done;
     if (rmin != JSON_IN_ABSENT)
         json_object_object_add(terms, "paid_top_up_min_amount_cents",
@@ -468,6 +470,70 @@ done:
     return out;
 }
 
+/* What a wallet holds at most, for a message: "N credits (C cents)" at its rate. */
+static const char *limit_text(struct request *req, const struct store_wallet *w)
+{
+    money_t credits;
+    char text[MONEY_TEXT_MAX], out[MONEY_TEXT_MAX + 48];
+    if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->rate_amount,
+                              wallets_currency_exponent(w->currency), &credits) != MONEY_OK ||
+        money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
+        return "?";
+    snprintf(out, sizeof out, "%s credits (%" PRId64 " cents)", text, WALLET_BALANCE_MAX_CENTS);
+    const char *copy = arena_strndup(&req->arena, out, strlen(out));
+    return copy ? copy : "?";
+}
+
+/* A message on the request's arena (NULL if there is no room). */
+static const char *message_of(struct request *req, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *message_of(struct request *req, const char *format, ...)
+{
+    char text[320];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(text, sizeof text, format, ap);
+    va_end(ap);
+    return arena_strndup(&req->arena, text, strlen(text));
+}
+
+/*
+ * A rule's credit amounts at the wallet's rate: each at most what a wallet holds
+ * (WALLET_BALANCE_MAX_CENTS), as the writer reads them back. Refused otherwise: a threshold, a
+ * target, a top-up or a rollover cap past it could never be met, and the writer must never meet
+ * one it cannot convert.
+ */
+static bool rule_amounts_fit(struct request *req, const struct store_wallet *w,
+                             struct json_in_error *err)
+{
+    static const char *const keys[] = {"threshold_credits", "paid_credits", "granted_credits",
+                                       "target_ongoing_balance", "rollover_max_credits"};
+    struct json_object *terms = json_tokener_parse(w->terms_json), *rules, *v;
+    bool ok = true;
+    if (terms && json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) &&
+        json_object_is_type(rules, json_type_array) && json_object_array_length(rules) > 0) {
+        struct json_object *rule = json_object_array_get_idx(rules, 0);
+        for (size_t i = 0; ok && i < sizeof keys / sizeof keys[0]; i++) {
+            money_t credits;
+            int64_t cents;
+            if (!json_object_object_get_ex(rule, keys[i], &v) || !v)
+                continue;
+            const char *text = json_object_get_string(v);
+            if (money_parse(text, strlen(text), &credits) == MONEY_OK &&
+                wallet_credits_to_cents(credits, w->rate_amount,
+                                        wallets_currency_exponent(w->currency), &cents) == MONEY_OK)
+                continue;
+            ok = json_in_refuse(err, "recurring_transaction_rules", "value_is_out_of_range");
+            err->message = message_of(req,
+                                      "%s is past what a wallet holds, at most %s at its rate; "
+                                      "nothing was recorded",
+                                      keys[i], limit_text(req, w));
+        }
+    }
+    json_object_put(terms);
+    return ok;
+}
+
 /* limit and overdraft_credits, over what the wallet had. */
 static bool parse_limit(struct request *req, struct json_object *obj, struct store_wallet *w,
                         struct json_in_error *err)
@@ -485,8 +551,15 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
         if (money_sign(overdraft) < 0 ||
             wallet_credits_to_cents(overdraft, w->rate_amount,
                                     wallets_currency_exponent(w->currency),
-                                    &w->overdraft_limit_cents) != MONEY_OK)
-            return json_in_refuse(err, "overdraft_credits", "value_is_out_of_range");
+                                    &w->overdraft_limit_cents) != MONEY_OK) {
+            json_in_refuse(err, "overdraft_credits", "value_is_out_of_range");
+            if (money_sign(overdraft) > 0)
+                err->message = message_of(req,
+                                          "%s is past what a wallet holds, at most %s at its "
+                                          "rate; nothing was recorded",
+                                          "overdraft_credits", limit_text(req, w));
+            return false;
+        }
     }
     if (w->limit != WALLET_LIMIT_SOFT)
         w->overdraft_limit_cents = 0;
@@ -612,7 +685,8 @@ static void create(struct request *req, const char *external_customer_id)
     if (!parse_common(req, obj, w, &err) ||
         json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &w->code, &err) ==
             JSON_IN_INVALID ||
-        !(w->terms_json = parse_terms(req, obj, NULL, &err, &metric_missing)))
+        !(w->terms_json = parse_terms(req, obj, NULL, &err, &metric_missing)) ||
+        !rule_amounts_fit(req, w, &err))
         goto refused;
     if (!w->code || !*w->code) {
         rq->code_generated = true;
@@ -640,7 +714,7 @@ refused:
     if (metric_missing)
         api_error_not_found(req, "billable_metric_not_found");
     else if (err.code)
-        api_error_validation(req, err.field, err.code);
+        api_error_validation_message(req, err.field, err.code, err.message);
     else
         api_error(req, 500, "out_of_memory", NULL);
 done:
@@ -777,12 +851,13 @@ static void update(struct request *req, bool by_code)
     u->read = current;
     if (!parse_common(req, obj, &u->wallet, &err) ||
         !(u->wallet.terms_json =
-              parse_terms(req, obj, current.terms_json, &err, &metric_missing))) {
+              parse_terms(req, obj, current.terms_json, &err, &metric_missing)) ||
+        !rule_amounts_fit(req, &u->wallet, &err)) {
         if (metric_missing)
             api_error_not_found(req, "billable_metric_not_found");
         else
-            api_error_validation(req, err.field ? err.field : "wallet",
-                                 err.code ? err.code : "invalid");
+            api_error_validation_message(req, err.field ? err.field : "wallet",
+                                         err.code ? err.code : "invalid", err.message);
         goto done;
     }
     api_submit(req, cmd);

@@ -71,28 +71,75 @@ void ledger_posting_init(struct ledger_posting *p, enum ledger_cause cause)
     p->count = 0;
 }
 
-void ledger_posting_add(struct ledger_posting *p, enum ledger_account account, int64_t amount_cents)
+int64_t ledger_account_max(enum ledger_account a)
 {
+    return a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS ? LEDGER_INFLOW_MAX : INT64_MAX;
+}
+
+/* |v| for any int64 (INT64_MIN's is 2^63, which uint64 holds). */
+static uint64_t magnitude(int64_t v)
+{
+    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+bool ledger_balance_after(enum ledger_account a, int64_t before, int64_t amount, int64_t *after)
+{
+    int64_t sum;
+    if (__builtin_add_overflow(before, amount, &sum) || sum == INT64_MIN)
+        return false;
+    if (magnitude(sum) > (uint64_t)ledger_account_max(a) && magnitude(sum) > magnitude(before))
+        return false;
+    *after = sum;
+    return true;
+}
+
+bool ledger_posting_add(struct ledger_posting *p, enum ledger_account account, int64_t amount_cents)
+{
+    if (amount_cents == INT64_MIN)
+        return false;
     if (amount_cents == 0)
-        return;
+        return true;
     for (size_t i = 0; i < p->count; i++) {
         if (p->lines[i].account != account)
             continue;
-        p->lines[i].amount_cents += amount_cents;
-        if (p->lines[i].amount_cents == 0) /* cancelled out: drop the line */
+        int64_t sum;
+        if (__builtin_add_overflow(p->lines[i].amount_cents, amount_cents, &sum) ||
+            sum == INT64_MIN)
+            return false;
+        p->lines[i].amount_cents = sum;
+        if (sum == 0) /* cancelled out: drop the line */
             p->lines[i] = p->lines[--p->count];
-        return;
+        return true;
     }
     /* Every account has at most one line, so a posting never needs more than all of them. */
     assert(p->count < LEDGER_LINES_MAX);
     p->lines[p->count++] = (struct ledger_line){account, amount_cents};
+    return true;
 }
 
-void ledger_posting_move(struct ledger_posting *p, enum ledger_account from, enum ledger_account to,
+bool ledger_posting_move(struct ledger_posting *p, enum ledger_account from, enum ledger_account to,
                          int64_t cents)
 {
-    ledger_posting_add(p, to, cents);
-    ledger_posting_add(p, from, -cents);
+    if (cents == INT64_MIN)
+        return false;
+    struct ledger_posting next = *p; /* both sides, or neither */
+    if (!ledger_posting_add(&next, to, cents) || !ledger_posting_add(&next, from, -cents))
+        return false;
+    *p = next;
+    return true;
+}
+
+bool ledger_posting_balances_after(const struct ledger_posting *p, const int64_t before[],
+                                   int64_t after[], size_t *line)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        if (!ledger_balance_after(p->lines[i].account, before[i], p->lines[i].amount_cents,
+                                  &after[i])) {
+            *line = i;
+            return false;
+        }
+    }
+    return true;
 }
 
 bool ledger_posting_balanced(const struct ledger_posting *p)

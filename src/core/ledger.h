@@ -23,6 +23,17 @@
  * and that is also the sum of its grants' remaining amounts less the overdraft: the engine
  * checks both after every command in test builds.
  *
+ * Nothing wraps. A line that would leave int64 is refused (ledger_posting_add/move return
+ * false and change nothing), and so is a posting that would take an account's balance past
+ * ledger_account_max (ledger_posting_balances_after): the caller writes nothing and reports
+ * it. Money enters the ledger through two organization accounts only, receivable (paid
+ * credits) and promotional_grants (free credits), and every other balance is made of what came
+ * in through them (or of a soft wallet's overdraft, WALLET_BALANCE_MAX_CENTS at most each): so
+ * those two are bounded at LEDGER_INFLOW_MAX, an eighth of int64, and revenue, breakage and the
+ * customers' accounts stay far inside int64 however the money moves afterwards (it would take
+ * some 20,000 wallets overdrawn by the most at once to come near). The others are bounded by
+ * int64 alone (never INT64_MIN: every balance has an opposite), checked all the same.
+ *
  * Pure: no I/O, no clock, no globals. Any thread.
  */
 #ifndef TALLY_CORE_LEDGER_H
@@ -33,6 +44,15 @@
 #include <stdint.h>
 
 #define LEDGER_LINES_MAX 12 /* lines of one posting: one per account at most */
+/* The most an organization's receivable or promotional_grants account holds, either way, per
+ * currency: 2^60 minor units (11.5 quadrillion dollars). */
+#define LEDGER_INFLOW_MAX ((int64_t)1 << 60)
+
+#if defined(__GNUC__)
+#define LEDGER_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define LEDGER_MUST_CHECK
+#endif
 
 enum ledger_account {
     LEDGER_RECEIVABLE,
@@ -68,6 +88,16 @@ const char *ledger_cause_name(enum ledger_cause c);
 bool ledger_account_is_wallet(enum ledger_account a);
 /* Whether a balance on the account is normally a debit (assets, expenses). */
 bool ledger_account_debit_normal(enum ledger_account a);
+/* The most the account's balance may reach either way: LEDGER_INFLOW_MAX for receivable and
+ * promotional_grants, INT64_MAX for the others. */
+int64_t ledger_account_max(enum ledger_account a);
+/*
+ * The account's balance after a line of `amount`: false, and *after untouched, if the sum
+ * leaves int64 or is INT64_MIN, or if it is past ledger_account_max and further from zero than
+ * `before` (a balance already past it, written before the bound, may only come back).
+ */
+bool ledger_balance_after(enum ledger_account a, int64_t before, int64_t amount,
+                          int64_t *after) LEDGER_MUST_CHECK;
 
 struct ledger_line {
     enum ledger_account account;
@@ -82,12 +112,21 @@ struct ledger_posting {
 
 void ledger_posting_init(struct ledger_posting *p, enum ledger_cause cause);
 /* Adds `amount_cents` (debit > 0) to the account's line, merging lines of one account. Zero
- * amounts add nothing. */
-void ledger_posting_add(struct ledger_posting *p, enum ledger_account account,
-                        int64_t amount_cents);
-/* Moves `cents` from one account to another: debits `to`, credits `from`. */
-void ledger_posting_move(struct ledger_posting *p, enum ledger_account from, enum ledger_account to,
-                         int64_t cents);
+ * amounts add nothing. False, and the posting unchanged, if the amount or the merged line would
+ * be INT64_MIN or leave int64. */
+bool ledger_posting_add(struct ledger_posting *p, enum ledger_account account,
+                        int64_t amount_cents) LEDGER_MUST_CHECK;
+/* Moves `cents` from one account to another: debits `to`, credits `from`. Both sides or
+ * neither: false, and the posting unchanged, if either would not fit. */
+bool ledger_posting_move(struct ledger_posting *p, enum ledger_account from, enum ledger_account to,
+                         int64_t cents) LEDGER_MUST_CHECK;
+/*
+ * Each line's account balance after the posting: after[i] = before[i] + lines[i], by
+ * ledger_balance_after. False if any is refused, with *line the first such line's index
+ * (`after` is then partial): the posting must not be written.
+ */
+bool ledger_posting_balances_after(const struct ledger_posting *p, const int64_t before[],
+                                   int64_t after[], size_t *line) LEDGER_MUST_CHECK;
 /* True when the lines sum to zero (and every line is non-zero). */
 bool ledger_posting_balanced(const struct ledger_posting *p);
 /* True when the posting has no line left (every move cancelled out). */

@@ -62,14 +62,28 @@ enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, 
                                           int64_t *cents)
 {
     money_t floored, amount;
+    int64_t minor = 0;
     enum money_status s = money_round(credits, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, &floored);
     if (s == MONEY_OK)
         s = money_mul_round(floored, rate_amount, exponent, MONEY_ROUND_HALF_UP, &amount);
     if (s == MONEY_OK)
-        s = money_to_minor_units(amount, exponent, MONEY_ROUND_EXACT, cents);
-    if (s == MONEY_OK && (*cents > WALLET_CENTS_MAX || *cents < -WALLET_CENTS_MAX))
+        s = money_to_minor_units(amount, exponent, MONEY_ROUND_EXACT, &minor);
+    if (s == MONEY_OK && (minor > WALLET_BALANCE_MAX_CENTS || minor < -WALLET_BALANCE_MAX_CENTS))
         s = MONEY_ERR_OVERFLOW;
+    if (s == MONEY_OK)
+        *cents = minor;
     return s;
+}
+
+enum wallet_fit wallet_credits_fit(int64_t holds, int64_t lifetime, int64_t cents)
+{
+    assert(cents > 0);
+    int64_t sum;
+    if (__builtin_add_overflow(holds, cents, &sum) || sum > WALLET_BALANCE_MAX_CENTS)
+        return WALLET_FIT_BALANCE;
+    if (__builtin_add_overflow(lifetime, cents, &sum) || sum > WALLET_LIFETIME_MAX_CENTS)
+        return WALLET_FIT_LIFETIME;
+    return WALLET_FITS;
 }
 
 enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
@@ -79,6 +93,16 @@ enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, in
     enum money_status s = money_from_minor_units(cents, exponent, &amount);
     if (s == MONEY_OK)
         s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, MONEY_ROUND_HALF_UP, credits);
+    return s;
+}
+
+enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,
+                                        money_t *credits)
+{
+    money_t amount;
+    enum money_status s = money_from_minor_units(cents, exponent, &amount);
+    if (s == MONEY_OK)
+        s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, credits);
     return s;
 }
 

@@ -41,8 +41,23 @@
 #define WALLET_REMINDER_DAYS_LIMIT 365 /* the earliest: a year before */
 #define WALLET_REMINDER_DAYS_DEFAULT "30,7"
 #define WALLET_RULE_CATCH_UP_MAX 1000 /* anniversaries of an interval rule handled at once */
-/* 10^25 - 1 credits is Lago's bound; cents must also fit int64. */
-#define WALLET_CENTS_MAX ((int64_t)1 << 62)
+/*
+ * How much one wallet holds, at most: its grants' remaining amounts and the paid credits
+ * waiting for their payment, together, in minor units of its currency. 10^14 is a trillion
+ * dollars (10^12 credits at a rate of 1 USD), still millions of dollars in the weakest
+ * currencies, and 92,000 times short of int64: a customer's six wallets, and any sum over them,
+ * stay far inside it. Every single amount a wallet takes (a top-up, an overdraft, a rule's
+ * threshold, target, top-up or rollover cap, paid top-up bounds) is at most this too. Lago
+ * bounds credits at 10^25 - 1; Tally bounds the money, which is what it adds up.
+ */
+#define WALLET_BALANCE_MAX_CENTS INT64_C(100000000000000)
+/*
+ * What one wallet may take in over its life: every credit it has consumed, voided or let
+ * expire, plus what it holds and may still overdraw (2^62). Refund steps and voids move credits
+ * within that sum, so it only grows with new credits, and it bounds the wallet's
+ * consumed_cents and anything refund steps may give back.
+ */
+#define WALLET_LIFETIME_MAX_CENTS ((int64_t)1 << 62)
 
 enum wallet_limit {
     WALLET_LIMIT_NONE, /* usage goes on; what credits do not cover is invoiced (Lago) */
@@ -73,14 +88,31 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
 /*
  * Credits to cents: credits are floored to WALLET_CREDITS_SCALE decimals, priced at
  * rate_amount and rounded half up to the currency's minor unit. MONEY_ERR_OVERFLOW past
- * WALLET_CENTS_MAX. The credits a positive amount names may round to 0 cents: the caller
- * refuses that (amount_rounds_to_zero).
+ * WALLET_BALANCE_MAX_CENTS either way (*cents is then left as it was). The credits a positive
+ * amount names may round to 0 cents: the caller refuses that (amount_rounds_to_zero).
  */
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents);
 /* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals. */
 enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
                                           money_t *credits);
+/* The most credits that convert back to at most `cents` (>= 0) at this rate: cents to credits,
+ * floored to WALLET_CREDITS_SCALE decimals (how many credits fit, say). */
+enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,
+                                        money_t *credits);
+
+/* Whether new credits fit a wallet (checked in this order; nothing wraps). */
+enum wallet_fit {
+    WALLET_FITS,
+    WALLET_FIT_BALANCE,  /* it would hold more than WALLET_BALANCE_MAX_CENTS */
+    WALLET_FIT_LIFETIME, /* it would have taken in more than WALLET_LIFETIME_MAX_CENTS */
+};
+/*
+ * Whether `cents` (> 0) more credits fit a wallet that holds `holds` (its grants' remaining
+ * amounts and its pending paid credits) and has taken in `lifetime` over its life (what it
+ * consumed, voided or let expire, what it holds, and the overdraft it may still draw).
+ */
+enum wallet_fit wallet_credits_fit(int64_t holds, int64_t lifetime, int64_t cents);
 
 struct wallet_grant {
     int64_t id; /* its inbound wallet transaction's */

@@ -1006,6 +1006,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     if (store_events_insert(e->store, rows, count) != STORE_OK)
         return COMMAND_STORE_FAILED;
     enum command_result r = debit_wallets(e, cmd);
+    if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
+        cmd->as.events_ingest.failed_index = count - 1;
     return r == COMMAND_OK && capture ? captured(e, cmd) : r;
 }
 

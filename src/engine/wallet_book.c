@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,14 +590,13 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
                 w->grants[k].remaining_cents;
         w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
         w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
-        if (w->has_rule) {
-            if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
-                goto fail;
-            /* (for a threshold rule) */
-            /* a rule that is due now already fired for this crossing (or would have) */
+        /* pending purchases count against the wallet's limit, and for a threshold rule */
+        if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
+            goto fail;
+        /* a rule that is due now already fired for this crossing (or would have) */
+        if (w->has_rule)
             w->rule_armed = !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents,
                                              w->pending_cents);
-        }
     }
     if (count > 0 &&
         store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
@@ -632,10 +632,37 @@ struct live_wallet *wallet_book_wallet(struct customer_wallets *cw, int64_t wall
 
 int64_t wallet_book_grants_total(const struct live_wallet *w)
 {
-    int64_t sum = 0;
+    /* at most WALLET_LIFETIME_MAX_CENTS (wallet_book_lifetime_cents); in 128 bits all the same,
+     * so that rows written before the limits cannot wrap it */
+    __int128 sum = 0;
     for (size_t i = 0; i < w->grant_count; i++)
         sum += w->grants[i].remaining_cents;
-    return sum;
+    return sum > INT64_MAX ? INT64_MAX : sum < -INT64_MAX ? -INT64_MAX : (int64_t)sum;
+}
+
+int64_t wallet_book_holds_cents(const struct live_wallet *w)
+{
+    return wallet_book_grants_total(w) + w->pending_cents;
+}
+
+int64_t wallet_book_lifetime_cents(const struct live_wallet *w)
+{
+    /* consumed as written, the usage since (taken less given back), and what is left to take;
+     * in 128 bits, so that even rows written before the limits cannot wrap it */
+    int64_t room = w->row.limit == WALLET_LIMIT_SOFT
+                       ? w->row.overdraft_limit_cents - w->row.overdrawn_cents
+                       : 0;
+    __int128 sum = (__int128)w->row.consumed_cents + w->taken_paid + w->taken_free +
+                   w->overdrawn_added - w->given_paid - w->given_free - w->overdraft_given +
+                   wallet_book_holds_cents(w) + (room > 0 ? room : 0);
+    return sum > INT64_MAX ? INT64_MAX : sum < 0 ? 0 : (int64_t)sum;
+}
+
+int64_t wallet_book_unposted_cents(const struct live_wallet *w)
+{
+    int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
+    int64_t given = w->given_paid + w->given_free + w->overdraft_given;
+    return taken > given ? taken : given;
 }
 
 void wallet_book_drop_empty_grants(struct live_wallet *w)
@@ -700,35 +727,156 @@ static struct wallet_org_balance *org_balance(struct wallet_book *b, struct stor
     return o;
 }
 
-enum store_status wallet_book_post_about(struct store *st, struct live_wallet *w,
-                                         int64_t wallet_transaction_id, int64_t authorization_id,
-                                         tally_time at, const struct ledger_posting *p)
+static int32_t exponent_of(const struct live_wallet *w)
+{
+    const struct currency *c = currency_find(w->row.currency, strlen(w->row.currency));
+    return c ? c->exponent : 2;
+}
+
+/* Cents as the wallet's credits, for a message ("?" if they cannot be shown). */
+static const char *credits_text(struct command *cmd, const struct live_wallet *w, int64_t cents,
+                                bool floor)
+{
+    money_t credits;
+    char text[MONEY_TEXT_MAX];
+    enum money_status s =
+        floor ? wallet_credits_within(cents, w->row.rate_amount, exponent_of(w), &credits)
+              : wallet_cents_to_credits(cents, w->row.rate_amount, exponent_of(w), &credits);
+    if (s != MONEY_OK || money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
+        return "?";
+    char *out = arena_strndup(cmd->arena, text, strlen(text));
+    return out ? out : "?";
+}
+
+/* A refusal with Tally's message (printf-style), on `field`, code value_is_out_of_range. */
+static enum command_result out_of_range(struct command *cmd, const char *field, const char *format,
+                                        ...) __attribute__((format(printf, 3, 4)));
+static enum command_result out_of_range(struct command *cmd, const char *field, const char *format,
+                                        ...)
+{
+    enum { MESSAGE_MAX = 400 };
+    char *message = arena_alloc(cmd->arena, MESSAGE_MAX);
+    if (message) {
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(message, MESSAGE_MAX, format, ap);
+        va_end(ap);
+    }
+    cmd->invalid_field = field;
+    cmd->invalid_code = "value_is_out_of_range";
+    cmd->invalid_message = message;
+    return COMMAND_INVALID;
+}
+
+/* A posting refused because an account would pass its bound (on `field`, or the account's
+ * name): nothing was written. */
+static enum command_result ledger_refused(struct command *cmd, const char *field,
+                                          const struct live_wallet *w, enum ledger_account a)
+{
+    if (!field)
+        field = ledger_account_name(a);
+    if (ledger_account_is_wallet(a))
+        return out_of_range(cmd, field,
+                            "wallet %s's %s account would pass what the ledger holds; nothing "
+                            "was recorded",
+                            w->row.lago_id, ledger_account_name(a));
+    return out_of_range(cmd, field,
+                        "the organization's %s account in %s would pass %" PRId64
+                        " cents, the most it holds; nothing was recorded",
+                        ledger_account_name(a), w->row.currency, ledger_account_max(a));
+}
+
+enum command_result wallet_book_post_about(struct store *st, struct command *cmd,
+                                           struct live_wallet *w, int64_t wallet_transaction_id,
+                                           int64_t authorization_id, tally_time at,
+                                           const struct ledger_posting *p)
 {
     assert(ledger_posting_balanced(p));
-    int64_t after[LEDGER_LINES_MAX];
+    /* every balance after is known, and checked, before any changes */
+    int64_t before[LEDGER_LINES_MAX], after[LEDGER_LINES_MAX];
+    size_t org_at[LEDGER_LINES_MAX]; /* indexes: a lookup may move the book's array */
+    struct wallet_book *b = w->book;
     for (size_t i = 0; i < p->count; i++) {
         enum ledger_account a = p->lines[i].account;
         if (ledger_account_is_wallet(a)) {
-            after[i] = w->ledger[a] += p->lines[i].amount_cents;
+            before[i] = w->ledger[a];
             continue;
         }
-        struct wallet_org_balance *o = org_balance(w->book, st, w->row.org_id, w->row.currency, a);
+        struct wallet_org_balance *o = org_balance(b, st, w->row.org_id, w->row.currency, a);
         if (!o)
-            return STORE_ERROR;
-        after[i] = o->balance += p->lines[i].amount_cents;
-        o->dirty = true; /* stored by wallet_book_flush */
+            return COMMAND_STORE_FAILED;
+        org_at[i] = (size_t)(o - b->org_balances);
+        before[i] = o->balance;
+    }
+    size_t refused;
+    if (!ledger_posting_balances_after(p, before, after, &refused))
+        return ledger_refused(cmd, NULL, w, p->lines[refused].account);
+    for (size_t i = 0; i < p->count; i++) {
+        enum ledger_account a = p->lines[i].account;
+        if (ledger_account_is_wallet(a)) {
+            w->ledger[a] = after[i];
+        } else {
+            b->org_balances[org_at[i]].balance = after[i];
+            b->org_balances[org_at[i]].dirty = true; /* stored by wallet_book_flush */
+        }
     }
     struct store_posting_ref ref = {w->row.org_id,   w->row.customer_id,    w->row.id,
                                     w->row.currency, wallet_transaction_id, at,
                                     authorization_id};
-    return store_ledger_post(st, &ref, p, after);
+    return store_ledger_post(st, &ref, p, after) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-enum store_status wallet_book_post(struct store *st, struct live_wallet *w,
-                                   int64_t wallet_transaction_id, tally_time at,
-                                   const struct ledger_posting *p)
+enum command_result wallet_book_post(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     int64_t wallet_transaction_id, tally_time at,
+                                     const struct ledger_posting *p)
 {
-    return wallet_book_post_about(st, w, wallet_transaction_id, 0, at, p);
+    return wallet_book_post_about(st, cmd, w, wallet_transaction_id, 0, at, p);
+}
+
+enum command_result wallet_book_check_credits(struct store *st, struct command *cmd,
+                                              struct live_wallet *w, bool paid, int64_t planned,
+                                              int64_t cents, const char *field)
+{
+    int64_t holds = wallet_book_holds_cents(w), lifetime = wallet_book_lifetime_cents(w);
+    /* what the same request brings in first counts (planned <= WALLET_BALANCE_MAX_CENTS) */
+    holds = holds > INT64_MAX - planned ? INT64_MAX : holds + planned;
+    lifetime = lifetime > INT64_MAX - planned ? INT64_MAX : lifetime + planned;
+    switch (wallet_credits_fit(holds, lifetime, cents)) {
+    case WALLET_FITS: break;
+    case WALLET_FIT_BALANCE:
+        if (!cmd)
+            return COMMAND_INVALID;
+        return out_of_range(
+            cmd, field,
+            "a wallet holds at most %s credits (%" PRId64 " cents) at its rate; wallet %s holds "
+            "%s, purchases waiting for payment included, so at most %s more fit; nothing was "
+            "recorded",
+            credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true), WALLET_BALANCE_MAX_CENTS,
+            w->row.lago_id, credits_text(cmd, w, holds, false),
+            credits_text(cmd, w,
+                         holds < WALLET_BALANCE_MAX_CENTS ? WALLET_BALANCE_MAX_CENTS - holds : 0,
+                         true));
+    case WALLET_FIT_LIFETIME:
+        if (!cmd)
+            return COMMAND_INVALID;
+        return out_of_range(cmd, field,
+                            "a wallet takes in at most %s credits (%" PRId64
+                            " cents) over its life, what it consumed, voided or let expire "
+                            "included; wallet %s has taken in %s: top up another wallet; "
+                            "nothing was recorded",
+                            credits_text(cmd, w, WALLET_LIFETIME_MAX_CENTS, true),
+                            WALLET_LIFETIME_MAX_CENTS, w->row.lago_id,
+                            credits_text(cmd, w, lifetime, false));
+    }
+    /* the organization's account the credits enter by */
+    enum ledger_account a = paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS;
+    struct wallet_org_balance *o = org_balance(w->book, st, w->row.org_id, w->row.currency, a);
+    int64_t after;
+    if (!o)
+        return COMMAND_STORE_FAILED;
+    if (!ledger_balance_after(a, o->balance, cents, &after))
+        return cmd ? ledger_refused(cmd, field, w, a) : COMMAND_INVALID;
+    return COMMAND_OK;
 }
 
 /*
@@ -743,11 +891,16 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
     int64_t day = now / USEC_PER_DAY;
     int64_t *tx = refund ? &w->refund_tx_id : &w->usage_tx_id;
     int64_t *tx_day = refund ? &w->refund_day : &w->usage_day;
+    int64_t *tx_cents = refund ? &w->refund_tx_cents : &w->usage_tx_cents;
     bool found = false;
-    if (*tx != 0 && *tx_day == day &&
+    /* a transaction (and its consumption rows) adds up at most WALLET_DAY_TRANSACTION_MAX_CENTS:
+     * past it the day goes on in a new one */
+    if (*tx != 0 && *tx_day == day && *tx_cents <= WALLET_DAY_TRANSACTION_MAX_CENTS - amount &&
         store_wallet_transaction_add_amount(st, *tx, amount, &found) != STORE_OK)
         return STORE_ERROR;
-    if (!found) {
+    if (found) {
+        *tx_cents += amount;
+    } else {
         struct store_wallet_transaction t = {
             .org_id = w->row.org_id,
             .wallet_id = w->row.id,
@@ -765,6 +918,7 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
             return STORE_ERROR;
         *tx = t.id;
         *tx_day = day;
+        *tx_cents = amount;
     }
     *id = *tx;
     /* one consumption row per grant: the group's moves of a grant (of this sign) added up */
@@ -802,13 +956,14 @@ static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
  * Usage taken from a wallet (into revenue) or, with `refund`, given back (out of revenue):
  * its day's usage transaction and one posting over the paid, promotional and overdraft parts.
  */
-static enum store_status post_usage(struct store *st, struct command *cmd, tally_time now,
-                                    struct live_wallet *w, bool refund, int64_t paid,
-                                    int64_t promotional, int64_t overdraft)
+static enum command_result post_usage(struct store *st, struct command *cmd, tally_time now,
+                                      struct live_wallet *w, bool refund, int64_t paid,
+                                      int64_t promotional, int64_t overdraft)
 {
+    /* each part, and so their sum, is at most WALLET_UNPOSTED_MAX_CENTS and one debit's step */
     int64_t total = paid + promotional + overdraft;
     if (total <= 0)
-        return STORE_OK;
+        return COMMAND_OK;
     const enum ledger_account accounts[3] = {LEDGER_CUSTOMER_PAID_CREDITS,
                                              LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                              LEDGER_CUSTOMER_OVERDRAFT};
@@ -816,29 +971,40 @@ static enum store_status post_usage(struct store *st, struct command *cmd, tally
     struct ledger_posting p;
     ledger_posting_init(&p, refund ? LEDGER_CAUSE_REFUND_STEP : LEDGER_CAUSE_CONSUMPTION);
     for (int i = 0; i < 3; i++) {
-        if (refund)
-            ledger_posting_move(&p, accounts[i], LEDGER_REVENUE, amounts[i]);
-        else
-            ledger_posting_move(&p, LEDGER_REVENUE, accounts[i], amounts[i]);
+        bool fits = refund ? ledger_posting_move(&p, accounts[i], LEDGER_REVENUE, amounts[i])
+                           : ledger_posting_move(&p, LEDGER_REVENUE, accounts[i], amounts[i]);
+        if (!fits)
+            return ledger_refused(cmd, NULL, w, LEDGER_REVENUE);
     }
     int64_t id;
     if (usage_transaction(st, cmd, now, w, refund, total, &id) != STORE_OK)
-        return STORE_ERROR;
-    return wallet_book_post(st, w, id, now, &p);
+        return COMMAND_STORE_FAILED;
+    return wallet_book_post(st, cmd, w, id, now, &p);
 }
 
 /* Writes one wallet's changes of the current command: grants, transactions, postings. */
-static enum store_status flush_wallet(struct store *st, struct command *cmd, struct live_wallet *w)
+static enum command_result flush_wallet(struct store *st, struct command *cmd,
+                                        struct live_wallet *w)
 {
     /* deferred debits are written as of the latest of them, not of the command that flushes */
     tally_time now = w->pending_at ? w->pending_at : cmd->now;
     int64_t taken = w->taken_paid + w->taken_free + w->overdrawn_added;
     int64_t given = w->given_paid + w->given_free + w->overdraft_given;
-    if (post_usage(st, cmd, now, w, false, w->taken_paid, w->taken_free, w->overdrawn_added) !=
-            STORE_OK ||
-        post_usage(st, cmd, now, w, true, w->given_paid, w->given_free, w->overdraft_given) !=
-            STORE_OK)
-        return STORE_ERROR;
+    int64_t consumed;
+    /* consumed_cents stays within the wallet's lifetime bound (wallet_book_lifetime_cents):
+     * checked all the same, so that nothing could ever wrap */
+    if (__builtin_sub_overflow(taken, given, &consumed) ||
+        __builtin_add_overflow(w->row.consumed_cents, consumed, &consumed))
+        return out_of_range(cmd, "consumed_credits",
+                            "wallet %s's consumed credits would pass what a wallet records; "
+                            "nothing was recorded",
+                            w->row.lago_id);
+    enum command_result r =
+        post_usage(st, cmd, now, w, false, w->taken_paid, w->taken_free, w->overdrawn_added);
+    if (r == COMMAND_OK)
+        r = post_usage(st, cmd, now, w, true, w->given_paid, w->given_free, w->overdraft_given);
+    if (r != COMMAND_OK)
+        return r;
     for (size_t i = 0; i < w->move_count; i++) {
         int64_t grant = w->moves[i].grant_id;
         bool seen = false; /* one UPDATE per grant */
@@ -846,9 +1012,9 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
             seen = w->moves[k].grant_id == grant;
         if (!seen && store_wallet_transaction_set_remaining(st, grant, grant_remaining(w, grant)) !=
                          STORE_OK)
-            return STORE_ERROR;
+            return COMMAND_STORE_FAILED;
     }
-    w->row.consumed_cents += taken - given;
+    w->row.consumed_cents = consumed;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
     if (taken > given) {
         w->row.has_last_consumed_at = true;
@@ -856,13 +1022,13 @@ static enum store_status flush_wallet(struct store *st, struct command *cmd, str
     }
     w->row.updated_at = now;
     if (store_wallet_save_balances(st, &w->row) != STORE_OK)
-        return STORE_ERROR;
+        return COMMAND_STORE_FAILED;
     w->pending_at = 0;
     w->move_count = 0;
     w->taken_paid = w->taken_free = w->overdrawn_added = 0;
     w->given_paid = w->given_free = w->overdraft_given = 0;
     w->dirty = false;
-    return STORE_OK;
+    return COMMAND_OK;
 }
 
 static bool format_fundings(const struct charge_debit *d, struct arena *a, const char **out)
@@ -916,8 +1082,10 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
 {
     struct arena *a = cmd->arena;
     for (size_t i = 0; i < cw->wallet_count; i++) {
-        if (cw->wallets[i].dirty && flush_wallet(st, cmd, &cw->wallets[i]) != STORE_OK)
-            return COMMAND_STORE_FAILED;
+        enum command_result r =
+            cw->wallets[i].dirty ? flush_wallet(st, cmd, &cw->wallets[i]) : COMMAND_OK;
+        if (r != COMMAND_OK)
+            return r;
 #ifdef TALLY_CHECK_INVARIANTS
         check_wallet(st, &cw->wallets[i]);
 #endif
@@ -1373,11 +1541,14 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
             continue;
         g->remaining_cents -= part;
         left -= part;
-        if (g->paid)
-            ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part);
-        else
-            ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
-                                part);
+        /* parts of grants that held at most tx->amount_cents together */
+        bool fits =
+            g->paid ? ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_CUSTOMER_PAID_CREDITS, part)
+                    : ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS,
+                                          LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, part);
+        if (!fits)
+            return ledger_refused(cmd, NULL, w,
+                                  g->paid ? LEDGER_BREAKAGE : LEDGER_PROMOTIONAL_GRANTS);
         char lago_id[WALLET_LAGO_ID_TEXT];
         if (!new_lago_id(cmd, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, tx->id, part,
@@ -1387,9 +1558,16 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
     }
     assert(left == 0);
     wallet_book_drop_empty_grants(w);
-    if (wallet_book_post(st, w, tx->id, cmd->now, &p) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    w->row.consumed_cents += tx->amount_cents;
+    int64_t consumed;
+    if (__builtin_add_overflow(w->row.consumed_cents, tx->amount_cents, &consumed))
+        return out_of_range(cmd, "consumed_credits",
+                            "wallet %s's consumed credits would pass what a wallet records; "
+                            "nothing was recorded",
+                            w->row.lago_id);
+    enum command_result r = wallet_book_post(st, cmd, w, tx->id, cmd->now, &p);
+    if (r != COMMAND_OK)
+        return r;
+    w->row.consumed_cents = consumed;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
     return COMMAND_OK;
 }
@@ -1526,13 +1704,15 @@ enum command_result wallet_book_credit(struct store *st, struct command *cmd,
 {
     enum ledger_account credits =
         t->paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
+    enum ledger_account from = t->paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS;
     struct ledger_posting p;
     ledger_posting_init(&p, t->paid ? LEDGER_CAUSE_PURCHASE : LEDGER_CAUSE_GRANT);
-    ledger_posting_move(&p, credits, t->paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS,
-                        t->amount_cents);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay);
-    if (wallet_book_post(st, w, t->id, cmd->now, &p) != STORE_OK)
-        return COMMAND_STORE_FAILED;
+    if (!ledger_posting_move(&p, credits, from, t->amount_cents) ||
+        !ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay))
+        return ledger_refused(cmd, NULL, w, from);
+    enum command_result r = wallet_book_post(st, cmd, w, t->id, cmd->now, &p);
+    if (r != COMMAND_OK)
+        return r;
     w->row.overdrawn_cents -= repay;
     if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t->id, repay))
         return COMMAND_STORE_FAILED;
@@ -1574,10 +1754,12 @@ enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
     if (w->row.held_cents > 0) {
         struct ledger_posting p;
         ledger_posting_init(&p, LEDGER_CAUSE_RELEASE);
-        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
-                            w->row.held_cents);
-        if (wallet_book_post(st, w, 0, cmd->now, &p) != STORE_OK)
-            return COMMAND_STORE_FAILED;
+        if (!ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
+                                 w->row.held_cents))
+            return ledger_refused(cmd, NULL, w, LEDGER_HOLDS_OUTSTANDING);
+        r = wallet_book_post(st, cmd, w, 0, cmd->now, &p);
+        if (r != COMMAND_OK)
+            return r;
         w->row.held_cents = 0;
     }
     w->row.balance_cents = -w->row.overdrawn_cents;
@@ -1596,14 +1778,19 @@ enum command_result wallet_book_hold_change(struct store *st, struct command *cm
 {
     struct ledger_posting p;
     ledger_posting_init(&p, cause);
-    if (cents > 0) /* a hold: reserved credits */
-        ledger_posting_move(&p, LEDGER_CUSTOMER_HELD_CREDITS, LEDGER_HOLDS_OUTSTANDING, cents);
-    else
-        ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS, -cents);
+    /* a hold is at most what its wallets can spend, a release what it held */
+    bool fits =
+        cents > 0 /* a hold: reserved credits */
+            ? ledger_posting_move(&p, LEDGER_CUSTOMER_HELD_CREDITS, LEDGER_HOLDS_OUTSTANDING, cents)
+            : ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
+                                  -cents);
+    if (!fits)
+        return ledger_refused(cmd, NULL, w, LEDGER_HOLDS_OUTSTANDING);
+    enum command_result r = wallet_book_post_about(st, cmd, w, 0, authorization_id, cmd->now, &p);
+    if (r != COMMAND_OK)
+        return r;
     w->row.held_cents += cents;
     w->row.updated_at = cmd->now;
-    if (wallet_book_post_about(st, w, 0, authorization_id, cmd->now, &p) != STORE_OK)
-        return COMMAND_STORE_FAILED;
     if (w->book->deferring) { /* held_cents is in the journal, and written by the flush */
         w->dirty = true;
         return COMMAND_OK;

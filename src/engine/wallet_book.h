@@ -64,6 +64,14 @@ struct journal_record {
 
 #define FUNDING_TEXT_MAX 64 /* one funding as text: "g:<wallet>:<grant>:<cents>;" */
 
+/* A wallet's usage taken or given back since its last write-out, either way, past which an
+ * event command writes the customer out before its next debit (2^58: refund steps that give
+ * back what the last step took never pile up towards int64 in memory, in a posting or in the
+ * day's transaction). */
+#define WALLET_UNPOSTED_MAX_CENTS ((int64_t)1 << 58)
+/* The most the day's usage (or refund) transaction of a wallet adds up: the next starts anew. */
+#define WALLET_DAY_TRANSACTION_MAX_CENTS ((int64_t)1 << 61)
+
 /* What one charge of one subscription has debited in its current period. */
 struct charge_debit {
     int64_t subscription_id;
@@ -101,8 +109,11 @@ struct live_wallet {
     const char *rule_name;
     int64_t pending_cents;                  /* paid credits waiting for their payment */
     int64_t min_paid_cents, max_paid_cents; /* paid top-up bounds, 0: none */
-    /* The day's usage and refund transactions, added to until the day changes (0: none). */
+    /* The day's usage and refund transactions, added to until the day changes (0: none), and
+     * what this book has added to each (a new one starts before either passes
+     * WALLET_DAY_TRANSACTION_MAX_CENTS). */
     int64_t usage_tx_id, usage_day, refund_tx_id, refund_day;
+    int64_t usage_tx_cents, refund_tx_cents;
     unsigned fee_types;
     const char **metric_codes;
     size_t metric_code_count;
@@ -247,6 +258,23 @@ bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw);
 struct live_wallet *wallet_book_wallet(struct customer_wallets *cw, int64_t wallet_id);
 /* Grants: what they hold, dropping emptied ones, keeping the consumption order. */
 int64_t wallet_book_grants_total(const struct live_wallet *w);
+/* What counts against WALLET_BALANCE_MAX_CENTS (its grants and pending purchases) and against
+ * WALLET_LIFETIME_MAX_CENTS (that, and what it consumed, voided or let expire, and the overdraft
+ * it may still draw). */
+int64_t wallet_book_holds_cents(const struct live_wallet *w);
+int64_t wallet_book_lifetime_cents(const struct live_wallet *w);
+/* The usage taken from, or given back to, the wallet since its last write-out (the larger). */
+int64_t wallet_book_unposted_cents(const struct live_wallet *w);
+/*
+ * Whether `cents` more credits (paid or free) fit the wallet, `planned` more being already on
+ * their way in by the same request, and the organization's account they enter the ledger by
+ * (receivable or promotional_grants, ledger_account_max). Changes nothing. COMMAND_INVALID when
+ * they do not: with cmd, on `field` with code value_is_out_of_range and a message saying how
+ * much fits; with cmd NULL, silently (a rule's top-up that does not fit is not made).
+ */
+enum command_result wallet_book_check_credits(struct store *st, struct command *cmd,
+                                              struct live_wallet *w, bool paid, int64_t planned,
+                                              int64_t cents, const char *field);
 void wallet_book_drop_empty_grants(struct live_wallet *w);
 bool wallet_book_grant_insert(struct live_wallet *w, const struct wallet_grant *g);
 struct wallet_grant wallet_book_grant_of(const struct store_wallet_transaction *t);
@@ -261,13 +289,17 @@ struct charge_debit *wallet_book_find_debit(struct customer_wallets *cw, int64_t
 struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
                                            const char *charge_lago_id, tally_time period_from);
 void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from);
-/* Writes a balanced posting with each line's balance after (about a hold, or not). */
-enum store_status wallet_book_post_about(struct store *st, struct live_wallet *w,
-                                         int64_t wallet_transaction_id, int64_t authorization_id,
-                                         tally_time at, const struct ledger_posting *p);
-enum store_status wallet_book_post(struct store *st, struct live_wallet *w,
-                                   int64_t wallet_transaction_id, tally_time at,
-                                   const struct ledger_posting *p);
+/* Writes a balanced posting with each line's balance after (about a hold, or not): every
+ * balance is checked first (ledger_posting_balances_after), and a posting that would take an
+ * account past its bound changes nothing and is COMMAND_INVALID (the account named, with a
+ * message). */
+enum command_result wallet_book_post_about(struct store *st, struct command *cmd,
+                                           struct live_wallet *w, int64_t wallet_transaction_id,
+                                           int64_t authorization_id, tally_time at,
+                                           const struct ledger_posting *p);
+enum command_result wallet_book_post(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     int64_t wallet_transaction_id, tally_time at,
+                                     const struct ledger_posting *p);
 /* Writes a customer's changes now (a non-deferred command, or the flush). */
 enum command_result wallet_book_flush_customer(struct store *st, struct command *cmd,
                                                struct customer_wallets *cw);

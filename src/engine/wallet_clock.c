@@ -9,6 +9,22 @@
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
 
 /*
+ * Whether a rule's top-up fits the wallet and the ledger (wallet_book_check_credits): one that
+ * does not is not made, and the rule waits for its next crossing or anniversary. A rule's
+ * amounts are each within WALLET_BALANCE_MAX_CENTS; what they add up to over time is not.
+ */
+static enum command_result fits(struct store *st, struct live_wallet *w, int64_t paid,
+                                int64_t granted)
+{
+    enum command_result r = COMMAND_OK;
+    if (paid > 0)
+        r = wallet_book_check_credits(st, NULL, w, true, 0, paid, NULL);
+    if (r == COMMAND_OK && granted > 0)
+        r = wallet_book_check_credits(st, NULL, w, false, paid, granted, NULL);
+    return r;
+}
+
+/*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again), in the same command as
  * what made the balance fall, so the top-up is there in the answer that follows.
@@ -36,8 +52,10 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
                                     .priority = WALLET_PRIORITY_MAX,
                                     .invoice_requires_successful_payment =
                                         w->rule_requires_payment};
-        enum command_result r = COMMAND_OK;
-        if (paid > 0)
+        enum command_result r = fits(st, w, paid, granted);
+        if (r == COMMAND_INVALID)
+            continue; /* not made: the wallet (or the ledger) would hold too much */
+        if (r == COMMAND_OK && paid > 0)
             r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
                                         WALLET_SOURCE_THRESHOLD, NULL);
         if (r == COMMAND_OK && granted > 0)
@@ -137,6 +155,8 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     enum command_result r = COMMAND_OK;
     if (w->rule_has_rollover && w->row.last_interval_grant_id)
         r = roll_over(st, cmd, w, cr.has_expiration_at, cr.expiration_at);
+    if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
+        return COMMAND_OK; /* this anniversary's credits are not made */
     int64_t made = 0;
     if (r == COMMAND_OK && paid > 0)
         r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,

@@ -224,16 +224,27 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
             continue;
         struct usage_amount amount;
         struct usage_estimate step;
-        int64_t before, after;
+        int64_t before, after, grown, diff;
         if (!usage_charge_amount(u, c, now, &amount) || !usage_estimate(u, c, e, now, &step) ||
-            !with_taxes(c, amount.amount_cents, &before) ||
-            !with_taxes(c, amount.amount_cents + step.amount_cents, &after))
+            __builtin_add_overflow(amount.amount_cents, step.amount_cents, &grown) ||
+            !with_taxes(c, amount.amount_cents, &before) || !with_taxes(c, grown, &after) ||
+            __builtin_sub_overflow(after, before, &diff) ||
+            __builtin_add_overflow(*cents, diff, cents))
             return false;
-        *cents += after - before;
     }
     if (*cents < 0)
         *cents = 0; /* an event that lowers the fee needs no credits */
     return true;
+}
+
+/* A fee whose change leaves int64 (or whose steps add past it in one command). */
+static enum command_result fee_out_of_range(struct command *cmd)
+{
+    cmd->invalid_field = "properties";
+    cmd->invalid_code = "value_is_out_of_range";
+    cmd->invalid_message = "this usage would change a fee by more than cents can count; nothing "
+                           "was recorded";
+    return COMMAND_INVALID;
 }
 
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
@@ -260,16 +271,32 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
             return COMMAND_STORE_FAILED;
         if (d->period_from != u->from)
             wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
-        int64_t step = cost - d->charged_cents;
+        int64_t step;
+        if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
+            __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
+            return fee_out_of_range(cmd);
         if (step == 0)
             continue;
-        cmd->usage_cost_cents += step;
         enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, c->metric_code, step)
                                          : give_back(cw, st, cmd, d, -step);
         if (r != COMMAND_OK)
             return r;
         d->charged_cents = cost;
         d->dirty = true;
+        /* Refund steps that give back what the last step took would pile up what waits for
+         * the write-out without bound: past WALLET_UNPOSTED_MAX_CENTS it is written out now
+         * (and the whole book at the end of the group, as after any direct write). */
+        for (size_t k = 0; k < cw->wallet_count; k++) {
+            if (wallet_book_unposted_cents(&cw->wallets[k]) <= WALLET_UNPOSTED_MAX_CENTS)
+                continue;
+            for (size_t j = 0; j < cw->wallet_count; j++)
+                if (cw->wallets[j].dirty) /* posted as of now, the latest debit they sum */
+                    cw->wallets[j].pending_at = cmd->now;
+            if ((r = wallet_book_flush_customer(st, cmd, cw)) != COMMAND_OK)
+                return r;
+            b->must_flush |= b->deferring;
+            break;
+        }
     }
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     if (fired != COMMAND_OK)
@@ -305,7 +332,7 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
         return due;
     struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
     size_t n = 0;
-    int64_t can = 0;
+    __int128 can = 0; /* each wallet's part is within int64, their sum need not be */
     for (size_t i = 0; i < cw->wallet_count && n < sizeof payers / sizeof payers[0]; i++) {
         if (pays_for(&cw->wallets[i], a->currency, metric_code, cmd->now)) {
             payers[n++] = &cw->wallets[i];
@@ -389,13 +416,21 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
 {
     int32_t exponent = currency_exponent(w->row.currency);
     int64_t paid = 0, granted = 0, voided = 0;
-    if ((cr->has_paid &&
-         wallet_credits_to_cents(cr->paid, w->row.rate_amount, exponent, &paid) != MONEY_OK) ||
-        paid < 0)
+    enum money_status ms;
+    /* an amount past what a wallet holds is refused as such, with how much fits */
+    if (cr->has_paid &&
+        (ms = wallet_credits_to_cents(cr->paid, w->row.rate_amount, exponent, &paid)) != MONEY_OK)
+        return ms == MONEY_ERR_OVERFLOW && money_sign(cr->paid) > 0
+                   ? wallet_book_check_credits(st, cmd, w, true, 0, INT64_MAX, "paid_credits")
+                   : refuse(cmd, "paid_credits", "invalid_paid_credits");
+    if (paid < 0)
         return refuse(cmd, "paid_credits", "invalid_paid_credits");
-    if ((cr->has_granted && wallet_credits_to_cents(cr->granted, w->row.rate_amount, exponent,
-                                                    &granted) != MONEY_OK) ||
-        granted < 0)
+    if (cr->has_granted && (ms = wallet_credits_to_cents(cr->granted, w->row.rate_amount, exponent,
+                                                         &granted)) != MONEY_OK)
+        return ms == MONEY_ERR_OVERFLOW && money_sign(cr->granted) > 0
+                   ? wallet_book_check_credits(st, cmd, w, false, 0, INT64_MAX, "granted_credits")
+                   : refuse(cmd, "granted_credits", "invalid_granted_credits");
+    if (granted < 0)
         return refuse(cmd, "granted_credits", "invalid_granted_credits");
     if ((cr->has_voided &&
          wallet_credits_to_cents(cr->voided, w->row.rate_amount, exponent, &voided) != MONEY_OK) ||
@@ -425,7 +460,16 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     }
     if (voided > voidable)
         return refuse(cmd, "voided_credits", "insufficient_credits");
+    /* What comes in must fit the wallet (WALLET_BALANCE_MAX_CENTS, WALLET_LIFETIME_MAX_CENTS)
+     * and the organization's account it enters the ledger by: checked before anything
+     * changes, paid credits first, then granted ones on top of them (voids come last). */
     enum command_result r = COMMAND_OK;
+    if (paid > 0)
+        r = wallet_book_check_credits(st, cmd, w, true, 0, paid, "paid_credits");
+    if (r == COMMAND_OK && granted > 0)
+        r = wallet_book_check_credits(st, cmd, w, false, paid, granted, "granted_credits");
+    if (r != COMMAND_OK)
+        return r;
     if (paid > 0)
         r = wallet_book_add_credits(st, cmd, cw, w, true, paid, cr,
                                     cr->invoice_requires_successful_payment, WALLET_SOURCE_MANUAL,

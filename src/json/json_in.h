@@ -29,6 +29,7 @@ struct json_object;
 struct json_in_error {
     const char *field;
     const char *code;
+    const char *message; /* Tally's, where Lago has none to give (set by the caller; or NULL) */
 };
 
 /* Records a refusal and returns false, so parsers can `return json_in_refuse(...)`. */

@@ -96,6 +96,21 @@ static void cause_names(void **state)
 
 /* ---- Postings ------------------------------------------------------------------------------- */
 
+/* Adds and moves that must succeed (the cases below stay far inside int64). */
+static void add(struct ledger_posting *p, enum ledger_account a, int64_t cents)
+{
+    if (!ledger_posting_add(p, a, cents))
+        fail_msg("ledger_posting_add(%s, %" PRId64 ") refused", ledger_account_name(a), cents);
+}
+
+static void move(struct ledger_posting *p, enum ledger_account from, enum ledger_account to,
+                 int64_t cents)
+{
+    if (!ledger_posting_move(p, from, to, cents))
+        fail_msg("ledger_posting_move(%s -> %s, %" PRId64 ") refused", ledger_account_name(from),
+                 ledger_account_name(to), cents);
+}
+
 /* The amount on the account's line, 0 if none; fails if the account has two lines. */
 static int64_t line_of(const struct ledger_posting *p, enum ledger_account a)
 {
@@ -132,23 +147,23 @@ static void add_merges_and_cancels(void **state)
     ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
 
     /* zero adds nothing */
-    ledger_posting_add(&p, LEDGER_REVENUE, 0);
+    add(&p, LEDGER_REVENUE, 0);
     assert_true(ledger_posting_empty(&p));
 
     /* one account's amounts merge into one line */
-    ledger_posting_add(&p, LEDGER_REVENUE, -100);
-    ledger_posting_add(&p, LEDGER_REVENUE, -50);
+    add(&p, LEDGER_REVENUE, -100);
+    add(&p, LEDGER_REVENUE, -50);
     assert_int_equal(p.count, 1);
     assert_int_equal(p.lines[0].account, LEDGER_REVENUE);
     assert_int_equal(p.lines[0].amount_cents, -150);
     assert_false(ledger_posting_balanced(&p)); /* a line alone does not balance */
 
     /* three lines; the first cancels and goes, the others stay as they were */
-    ledger_posting_add(&p, LEDGER_CUSTOMER_PAID_CREDITS, 120);
-    ledger_posting_add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 30);
+    add(&p, LEDGER_CUSTOMER_PAID_CREDITS, 120);
+    add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 30);
     assert_int_equal(p.count, 3);
     assert_true(ledger_posting_balanced(&p));
-    ledger_posting_add(&p, LEDGER_REVENUE, 150);
+    add(&p, LEDGER_REVENUE, 150);
     assert_int_equal(p.count, 2);
     assert_int_equal(line_of(&p, LEDGER_REVENUE), 0);
     assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 120);
@@ -156,24 +171,24 @@ static void add_merges_and_cancels(void **state)
     assert_false(ledger_posting_balanced(&p));
 
     /* the last line cancels too */
-    ledger_posting_add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, -30);
+    add(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, -30);
     assert_int_equal(p.count, 1);
     assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 120);
-    ledger_posting_add(&p, LEDGER_CUSTOMER_PAID_CREDITS, -120);
+    add(&p, LEDGER_CUSTOMER_PAID_CREDITS, -120);
     assert_true(ledger_posting_empty(&p));
 
     /* a line that crosses zero changes side and stays one line */
-    ledger_posting_add(&p, LEDGER_BREAKAGE, 10);
-    ledger_posting_add(&p, LEDGER_BREAKAGE, -25);
+    add(&p, LEDGER_BREAKAGE, 10);
+    add(&p, LEDGER_BREAKAGE, -25);
     assert_int_equal(p.count, 1);
     assert_int_equal(line_of(&p, LEDGER_BREAKAGE), -15);
 
     /* every account at once fits */
     ledger_posting_init(&p, LEDGER_CAUSE_VOID);
     for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
-        ledger_posting_add(&p, (enum ledger_account)a, a + 1);
+        add(&p, (enum ledger_account)a, a + 1);
     for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
-        ledger_posting_add(&p, (enum ledger_account)a, 1000);
+        add(&p, (enum ledger_account)a, 1000);
     assert_int_equal(p.count, LEDGER_ACCOUNT_COUNT);
     for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++)
         assert_int_equal(line_of(&p, (enum ledger_account)a), a + 1001);
@@ -187,7 +202,7 @@ static void moves_and_balance(void **state)
 
     /* a purchase: the customer owes what the wallet now holds */
     ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, 1797);
+    move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, 1797);
     assert_int_equal(p.count, 2);
     assert_int_equal(line_of(&p, LEDGER_RECEIVABLE), 1797);             /* debit */
     assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), -1797); /* credit */
@@ -195,23 +210,23 @@ static void moves_and_balance(void **state)
     assert_false(ledger_posting_empty(&p));
 
     /* a line added alone unbalances it, and its opposite rebalances it */
-    ledger_posting_add(&p, LEDGER_REVENUE, -1);
+    add(&p, LEDGER_REVENUE, -1);
     assert_false(ledger_posting_balanced(&p));
-    ledger_posting_add(&p, LEDGER_BREAKAGE, 1);
+    add(&p, LEDGER_BREAKAGE, 1);
     assert_true(ledger_posting_balanced(&p));
 
     /* a move and its reverse leave nothing */
     ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
-    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 500);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, 500);
+    move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 500);
+    move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_REVENUE, 500);
     assert_true(ledger_posting_empty(&p));
     assert_int_equal(p.count, 0);
 
     /* a consumption over paid, free and overdraft credits */
     ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
-    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 300);
-    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 200);
-    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, 50);
+    move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 300);
+    move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 200);
+    move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_OVERDRAFT, 50);
     assert_int_equal(p.count, 4);
     assert_int_equal(line_of(&p, LEDGER_REVENUE), -550);
     assert_int_equal(line_of(&p, LEDGER_CUSTOMER_PAID_CREDITS), 300);
@@ -221,14 +236,14 @@ static void moves_and_balance(void **state)
 
     /* a move of nothing, or onto the same account, adds no line */
     ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
-    ledger_posting_move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 0);
+    move(&p, LEDGER_PROMOTIONAL_GRANTS, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, 0);
     assert_true(ledger_posting_empty(&p));
-    ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_REVENUE, 42);
+    move(&p, LEDGER_REVENUE, LEDGER_REVENUE, 42);
     assert_true(ledger_posting_empty(&p));
 
     /* large amounts: the sum does not wrap */
     ledger_posting_init(&p, LEDGER_CAUSE_PURCHASE);
-    ledger_posting_move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, INT64_MAX);
+    move(&p, LEDGER_CUSTOMER_PAID_CREDITS, LEDGER_RECEIVABLE, INT64_MAX);
     assert_true(ledger_posting_balanced(&p));
     struct ledger_posting wrap = {.cause = LEDGER_CAUSE_PURCHASE,
                                   .lines = {{LEDGER_RECEIVABLE, INT64_MAX},
@@ -252,6 +267,161 @@ static void moves_and_balance(void **state)
     assert_false(ledger_posting_balanced(&zero));
 }
 
+/* Lines never wrap: an add or a move that would take a line out of int64 (or to INT64_MIN,
+ * which has no opposite) is refused and leaves the posting as it was. */
+static void checked_lines(void **state)
+{
+    (void)state;
+    struct ledger_posting p, was;
+    ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
+    add(&p, LEDGER_PROMOTIONAL_GRANTS, INT64_MAX);
+    was = p;
+    assert_false(ledger_posting_add(&p, LEDGER_PROMOTIONAL_GRANTS, 1));
+    assert_memory_equal(&p, &was, sizeof p);
+    assert_false(ledger_posting_add(&p, LEDGER_REVENUE, INT64_MIN));
+    assert_memory_equal(&p, &was, sizeof p);
+    add(&p, LEDGER_PROMOTIONAL_GRANTS, -1); /* back inside */
+    assert_int_equal(line_of(&p, LEDGER_PROMOTIONAL_GRANTS), INT64_MAX - 1);
+    add(&p, LEDGER_REVENUE, -INT64_MAX);
+    was = p;
+    assert_false(ledger_posting_add(&p, LEDGER_REVENUE, -1)); /* would be INT64_MIN */
+    assert_memory_equal(&p, &was, sizeof p);
+
+    /* a move is whole or nothing: here its debit fits and its credit does not */
+    ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+    add(&p, LEDGER_REVENUE, -INT64_MAX);
+    was = p;
+    assert_false(ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 1));
+    assert_memory_equal(&p, &was, sizeof p);
+    /* and its credit fits where its debit does not */
+    ledger_posting_init(&p, LEDGER_CAUSE_CONSUMPTION);
+    add(&p, LEDGER_CUSTOMER_PAID_CREDITS, INT64_MAX);
+    was = p;
+    assert_false(ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_CUSTOMER_PAID_CREDITS, 1));
+    assert_memory_equal(&p, &was, sizeof p);
+    /* a move of INT64_MIN has no opposite side */
+    ledger_posting_init(&p, LEDGER_CAUSE_VOID);
+    assert_false(ledger_posting_move(&p, LEDGER_BREAKAGE, LEDGER_RECEIVABLE, INT64_MIN));
+    assert_true(ledger_posting_empty(&p));
+    /* the largest move there is */
+    move(&p, LEDGER_BREAKAGE, LEDGER_RECEIVABLE, INT64_MAX);
+    assert_true(ledger_posting_balanced(&p));
+}
+
+/* The balances a posting leaves: checked against int64 and each account's bound. */
+static void balances_after(void **state)
+{
+    (void)state;
+    /* the accounts money enters by are bounded at LEDGER_INFLOW_MAX, the others by int64 */
+    for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++) {
+        bool inflow = a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS;
+        assert_int_equal(ledger_account_max((enum ledger_account)a),
+                         inflow ? LEDGER_INFLOW_MAX : INT64_MAX);
+    }
+    assert_true(LEDGER_INFLOW_MAX - 1 <= INT64_MAX / 8); /* an eighth of int64 */
+
+    int64_t after = 7;
+    assert_true(ledger_balance_after(LEDGER_REVENUE, -100, -50, &after));
+    assert_int_equal(after, -150);
+    assert_true(ledger_balance_after(LEDGER_REVENUE, -INT64_MAX + 5, -5, &after));
+    assert_int_equal(after, -INT64_MAX);
+    after = 7;
+    assert_false(ledger_balance_after(LEDGER_REVENUE, -INT64_MAX + 5, -6, &after)); /* INT64_MIN */
+    assert_false(ledger_balance_after(LEDGER_REVENUE, INT64_MIN, 0, &after));
+    assert_false(ledger_balance_after(LEDGER_BREAKAGE, -INT64_MAX, INT64_MIN, &after));
+    assert_false(ledger_balance_after(LEDGER_CUSTOMER_OVERDRAFT, INT64_MAX, 1, &after));
+    assert_false(ledger_balance_after(LEDGER_HOLDS_OUTSTANDING, 1, INT64_MAX, &after));
+    assert_int_equal(after, 7); /* a refusal writes nothing */
+    assert_true(ledger_balance_after(LEDGER_CUSTOMER_OVERDRAFT, INT64_MAX, -INT64_MAX, &after));
+    assert_int_equal(after, 0);
+
+    /* an inflow account: up to its bound, either way, and not one cent past */
+    assert_true(ledger_balance_after(LEDGER_RECEIVABLE, LEDGER_INFLOW_MAX - 10, 10, &after));
+    assert_int_equal(after, LEDGER_INFLOW_MAX);
+    assert_false(ledger_balance_after(LEDGER_RECEIVABLE, LEDGER_INFLOW_MAX - 10, 11, &after));
+    assert_false(ledger_balance_after(LEDGER_PROMOTIONAL_GRANTS, -LEDGER_INFLOW_MAX, -1, &after));
+    /* one already past it (written before the bound) may only come back towards zero */
+    assert_true(
+        ledger_balance_after(LEDGER_PROMOTIONAL_GRANTS, LEDGER_INFLOW_MAX + 100, -50, &after));
+    assert_int_equal(after, LEDGER_INFLOW_MAX + 50);
+    assert_false(
+        ledger_balance_after(LEDGER_PROMOTIONAL_GRANTS, LEDGER_INFLOW_MAX + 100, 1, &after));
+    /* (to the other side, no further from zero than it was: still coming back) */
+    assert_true(ledger_balance_after(LEDGER_PROMOTIONAL_GRANTS, LEDGER_INFLOW_MAX + 100,
+                                     -2 * LEDGER_INFLOW_MAX - 200, &after));
+    assert_false(ledger_balance_after(LEDGER_PROMOTIONAL_GRANTS, LEDGER_INFLOW_MAX + 100,
+                                      -2 * LEDGER_INFLOW_MAX - 201, &after));
+
+    /* a whole posting: the audit's tenth grant of 10^18 cents, onto accounts holding 9 x 10^18 */
+    int64_t out[LEDGER_LINES_MAX];
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
+    move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_PROMOTIONAL_GRANTS,
+         INT64_C(1000000000000000000));
+    int64_t lines_before[LEDGER_LINES_MAX];
+    for (size_t i = 0; i < p.count; i++)
+        lines_before[i] = p.lines[i].account == LEDGER_PROMOTIONAL_GRANTS
+                              ? INT64_C(9000000000000000000)
+                              : INT64_C(-9000000000000000000);
+    size_t line = 99;
+    assert_false(ledger_posting_balances_after(&p, lines_before, out, &line));
+    assert_true(line < p.count);
+    /* both lines pass int64 here; the first refused is the first in the posting */
+    assert_int_equal(line, 0);
+    /* on empty accounts it fits (the wallet's own limit refuses it first) ... */
+    for (size_t i = 0; i < p.count; i++)
+        lines_before[i] = 0;
+    assert_true(ledger_posting_balances_after(&p, lines_before, out, &line));
+    /* ... and onto a promotional_grants account that already took in 2^60 - 10^18, it does not:
+     * the customer's side fits, the organization's does not */
+    for (size_t i = 0; i < p.count; i++)
+        lines_before[i] = p.lines[i].account == LEDGER_PROMOTIONAL_GRANTS
+                              ? LEDGER_INFLOW_MAX - INT64_C(1000000000000000000) + 1
+                              : 0;
+    assert_false(ledger_posting_balances_after(&p, lines_before, out, &line));
+    assert_int_equal(p.lines[line].account, LEDGER_PROMOTIONAL_GRANTS);
+    /* and a grant that fits gives each line's balance after */
+    ledger_posting_init(&p, LEDGER_CAUSE_GRANT);
+    move(&p, LEDGER_CUSTOMER_PROMOTIONAL_CREDITS, LEDGER_PROMOTIONAL_GRANTS, 100);
+    for (size_t i = 0; i < p.count; i++)
+        lines_before[i] = p.lines[i].account == LEDGER_PROMOTIONAL_GRANTS ? 1000 : -400;
+    assert_true(ledger_posting_balances_after(&p, lines_before, out, &line));
+    for (size_t i = 0; i < p.count; i++)
+        assert_int_equal(out[i], p.lines[i].account == LEDGER_PROMOTIONAL_GRANTS ? 1100 : -500);
+
+    /* random balances and lines against 128-bit sums */
+    reseed(3);
+    static const int64_t edges[] = {0,
+                                    1,
+                                    -1,
+                                    INT64_MAX,
+                                    -INT64_MAX,
+                                    INT64_MIN,
+                                    LEDGER_INFLOW_MAX,
+                                    -LEDGER_INFLOW_MAX,
+                                    LEDGER_INFLOW_MAX + 1,
+                                    INT64_MAX / 2};
+    for (uint64_t i = 0; i < 200000; i++) {
+        enum ledger_account a = (enum ledger_account)below(LEDGER_ACCOUNT_COUNT);
+        /* near the edges, wrapping on purpose (in uint64) to land either side of them */
+        int64_t b = (int64_t)(below(3) ? next() : (uint64_t)edges[below(10)] + below(3) - 1);
+        int64_t amount = (int64_t)(below(3) ? next() : (uint64_t)edges[below(10)] - below(3) + 1);
+        if (below(2))
+            amount >>= below(63);
+        __int128 sum = (__int128)b + amount;
+        __int128 max = ledger_account_max(a);
+        __int128 mag_before = b < 0 ? -(__int128)b : b, mag_after = sum < 0 ? -sum : sum;
+        bool want =
+            sum <= INT64_MAX && sum > INT64_MIN && (mag_after <= max || mag_after <= mag_before);
+        int64_t got_after = 0;
+        bool got = ledger_balance_after(a, b, amount, &got_after);
+        if (got != want || (got && got_after != (int64_t)sum))
+            fail_msg("balance after (seed %" PRIu64 ", case %" PRIu64 "): %s %" PRId64 " + %" PRId64
+                     ": %d, want %d",
+                     seed, i, ledger_account_name(a), b, amount, got, want);
+    }
+}
+
 /* Random moves and adds against per-account sums; undoing them all leaves the posting empty. */
 static void random_moves_property(void **state)
 {
@@ -272,7 +442,7 @@ static void random_moves_property(void **state)
             moves[k].to = (enum ledger_account)below(LEDGER_ACCOUNT_COUNT);
             /* small amounts, so that lines often cancel */
             moves[k].cents = below(2) ? (int64_t)below(4) : (int64_t)below(1000000);
-            ledger_posting_move(&p, moves[k].from, moves[k].to, moves[k].cents);
+            move(&p, moves[k].from, moves[k].to, moves[k].cents);
             sums[moves[k].to] += moves[k].cents;
             sums[moves[k].from] -= moves[k].cents;
             size_t nonzero = 0;
@@ -293,7 +463,7 @@ static void random_moves_property(void **state)
         /* one line more unbalances it, unless it is zero */
         struct ledger_posting extra = p;
         int64_t cents = (int64_t)below(5);
-        ledger_posting_add(&extra, (enum ledger_account)below(LEDGER_ACCOUNT_COUNT), cents);
+        add(&extra, (enum ledger_account)below(LEDGER_ACCOUNT_COUNT), cents);
         if (ledger_posting_balanced(&extra) != (cents == 0))
             fail_msg("moves (seed %" PRIu64 ", round %" PRIu64 "): adding %" PRId64
                      " leaves it balanced %d",
@@ -306,7 +476,7 @@ static void random_moves_property(void **state)
             moves[j] = t;
         }
         for (size_t k = 0; k < n; k++)
-            ledger_posting_move(&p, moves[k].to, moves[k].from, moves[k].cents);
+            move(&p, moves[k].to, moves[k].from, moves[k].cents);
         if (!ledger_posting_empty(&p))
             fail_msg("moves (seed %" PRIu64 ", round %" PRIu64 "): %zu lines after undoing", seed,
                      round, p.count);
@@ -330,6 +500,7 @@ int main(void)
         cmocka_unit_test(account_table),     cmocka_unit_test(cause_names),
         cmocka_unit_test(init_is_empty),     cmocka_unit_test(add_merges_and_cancels),
         cmocka_unit_test(moves_and_balance), cmocka_unit_test(random_moves_property),
+        cmocka_unit_test(checked_lines),     cmocka_unit_test(balances_after),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

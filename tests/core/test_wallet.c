@@ -105,12 +105,19 @@ static void credits_to_cents_examples(void **state)
     check_to_cents("0", "1", 2, MONEY_OK, 0);
     /* many decimals in the rate are fine: the product is rounded once */
     check_to_cents("3", "0.3333333333", 2, MONEY_OK, 100);
-    /* the bound: WALLET_CENTS_MAX (2^62) cents itself converts, one more does not */
-    check_to_cents("46116860184273879.04", "1", 2, MONEY_OK, WALLET_CENTS_MAX);
-    check_to_cents("-46116860184273879.04", "1", 2, MONEY_OK, -WALLET_CENTS_MAX);
-    check_to_cents("46116860184273879.05", "1", 2, MONEY_ERR_OVERFLOW, 0);
-    check_to_cents("-46116860184273879.05", "1", 2, MONEY_ERR_OVERFLOW, 0);
-    check_to_cents("4611686018427387905", "1", 0, MONEY_ERR_OVERFLOW, 0);
+    /* the bound: WALLET_BALANCE_MAX_CENTS (10^14) cents itself converts, one more does not */
+    check_to_cents("1000000000000", "1", 2, MONEY_OK, WALLET_BALANCE_MAX_CENTS);
+    check_to_cents("-1000000000000", "1", 2, MONEY_OK, -WALLET_BALANCE_MAX_CENTS);
+    check_to_cents("1000000000000.01", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("-1000000000000.01", "1", 2, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("100000000000001", "1", 0, MONEY_ERR_OVERFLOW, 0);
+    check_to_cents("100000000000", "1", 3, MONEY_OK, WALLET_BALANCE_MAX_CENTS);
+    check_to_cents("10000000000", "100", 2, MONEY_OK, WALLET_BALANCE_MAX_CENTS);
+    check_to_cents("10000000000.00001", "100", 2, MONEY_OK,
+                   WALLET_BALANCE_MAX_CENTS);                             /* +0.1 cent */
+    check_to_cents("10000000000.00005", "100", 2, MONEY_ERR_OVERFLOW, 0); /* +1 */
+    /* the audit's grant: 10^16 credits at 1 USD are 10^18 cents, far past it */
+    check_to_cents("10000000000000000", "1", 2, MONEY_ERR_OVERFLOW, 0);
     /* past int64, past the money range of the product, past the floor's range */
     check_to_cents("100000000000000000000", "1", 2, MONEY_ERR_OVERFLOW, 0);
     check_to_cents("1000000000", "10000000000000", 2, MONEY_ERR_OVERFLOW, 0);
@@ -136,7 +143,7 @@ static void cents_to_credits_examples(void **state)
     check_to_credits(1235, "1", 3, "1.235"); /* KWD */
     check_to_credits(617, "0.5", 3, "1.234");
     check_to_credits(1, "1", 3, "0.001");
-    check_to_credits(WALLET_CENTS_MAX, "1", 2, "46116860184273879.04");
+    check_to_credits(WALLET_BALANCE_MAX_CENTS, "1", 2, "1000000000000");
     check_to_credits(1, "0.00001", 2, "1000");
 
     /* the result is exactly at WALLET_CREDITS_SCALE decimals' precision */
@@ -162,7 +169,7 @@ static void round_trip_property(void **state)
         switch (below(4)) {
         case 0: cents = (int64_t)below(1000); break;
         case 1: cents = (int64_t)below(100000000); break;
-        default: cents = (int64_t)below((uint64_t)WALLET_CENTS_MAX + 1); break;
+        default: cents = (int64_t)below((uint64_t)WALLET_BALANCE_MAX_CENTS + 1); break;
         }
         if (below(4) == 0)
             cents = -cents;
@@ -179,6 +186,102 @@ static void round_trip_property(void **state)
             fail_msg("round trip (seed %" PRIu64 ", case %" PRIu64 "): %" PRId64
                      " cents at rate %s exp %d -> %s credits -> status %d, %" PRId64 " cents",
                      seed, i, cents, rate, exponent, text_of(credits, buf), (int)st, back);
+    }
+}
+
+/* A refused conversion leaves the caller's cents as they were (a rule's amounts are read
+ * without a second look: a value past the bound must not slip through). */
+static void refused_conversion_writes_nothing(void **state)
+{
+    (void)state;
+    int64_t cents = 42;
+    assert_int_equal(wallet_credits_to_cents(M("50000000000000000"), M("1"), 2, &cents),
+                     MONEY_ERR_OVERFLOW);
+    assert_int_equal(cents, 42);
+    assert_int_equal(wallet_credits_to_cents(M("1000000000000.01"), M("1"), 2, &cents),
+                     MONEY_ERR_OVERFLOW);
+    assert_int_equal(cents, 42);
+}
+
+/* ---- How much a wallet may take ------------------------------------------------------------- */
+
+static void credits_fit(void **state)
+{
+    (void)state;
+    const int64_t max = WALLET_BALANCE_MAX_CENTS, life = WALLET_LIFETIME_MAX_CENTS;
+    assert_int_equal(max, INT64_C(100000000000000));
+    /* the bounds leave room: a customer's wallets, and the largest sums of them, stay in int64 */
+    assert_true(life - 1 <= INT64_MAX / 2 && max * 2 * WALLET_PER_CUSTOMER_MAX < life);
+    /* an empty wallet takes the limit, not a cent more */
+    assert_int_equal(wallet_credits_fit(0, 0, max), WALLET_FITS);
+    assert_int_equal(wallet_credits_fit(0, 0, max + 1), WALLET_FIT_BALANCE);
+    assert_int_equal(wallet_credits_fit(0, 0, 1), WALLET_FITS);
+    /* what it holds counts */
+    assert_int_equal(wallet_credits_fit(60000000000000, 60000000000000, 40000000000000),
+                     WALLET_FITS);
+    assert_int_equal(wallet_credits_fit(60000000000000, 60000000000000, 40000000000001),
+                     WALLET_FIT_BALANCE);
+    assert_int_equal(wallet_credits_fit(max, max, 1), WALLET_FIT_BALANCE);
+    /* past the limit (refund steps give back what usage took): nothing more fits */
+    assert_int_equal(wallet_credits_fit(max + 5, max + 5, 1), WALLET_FIT_BALANCE);
+    /* over its life: what it consumed counts too */
+    assert_int_equal(wallet_credits_fit(0, life - 5, 5), WALLET_FITS);
+    assert_int_equal(wallet_credits_fit(0, life - 5, 6), WALLET_FIT_LIFETIME);
+    assert_int_equal(wallet_credits_fit(10, life, 1), WALLET_FIT_LIFETIME);
+    /* the balance is named first when both are passed */
+    assert_int_equal(wallet_credits_fit(max, life, 1), WALLET_FIT_BALANCE);
+    /* sums that would leave int64 do not wrap into "fits" */
+    assert_int_equal(wallet_credits_fit(INT64_MAX, 0, 1), WALLET_FIT_BALANCE);
+    assert_int_equal(wallet_credits_fit(0, INT64_MAX, 1), WALLET_FIT_LIFETIME);
+    assert_int_equal(wallet_credits_fit(0, 0, INT64_MAX), WALLET_FIT_BALANCE);
+    /* the audit's tenth grant of 10^18 cents on a wallet holding 9 x 10^18 */
+    assert_int_equal(wallet_credits_fit(INT64_C(9000000000000000000), INT64_C(9000000000000000000),
+                                        INT64_C(1000000000000000000)),
+                     WALLET_FIT_BALANCE);
+    /* how many credits fit, in the wallet's credits: floored, so they convert back within */
+    static const struct {
+        int64_t cents;
+        const char *rate, *want;
+        int32_t exponent;
+    } within[] = {
+        {WALLET_BALANCE_MAX_CENTS, "1", "1000000000000", 2},
+        {WALLET_BALANCE_MAX_CENTS, "100", "10000000000", 2},
+        {WALLET_BALANCE_MAX_CENTS, "3", "333333333333.33333", 2},
+        {WALLET_BALANCE_MAX_CENTS, "1", "100000000000000", 0},
+        {WALLET_BALANCE_MAX_CENTS, "0.00001", "100000000000000000", 2},
+        {200, "3", "0.66666", 2},
+        {0, "7", "0", 3},
+    };
+    for (size_t i = 0; i < sizeof within / sizeof within[0]; i++) {
+        money_t credits;
+        char buf[MONEY_TEXT_MAX];
+        int64_t back = 0;
+        assert_int_equal(
+            wallet_credits_within(within[i].cents, M(within[i].rate), within[i].exponent, &credits),
+            MONEY_OK);
+        if (money_cmp(credits, M(within[i].want)) != 0)
+            fail_msg("within(%" PRId64 ", %s): %s, want %s", within[i].cents, within[i].rate,
+                     text_of(credits, buf), within[i].want);
+        assert_int_equal(
+            wallet_credits_to_cents(credits, M(within[i].rate), within[i].exponent, &back),
+            MONEY_OK);
+        assert_true(back <= within[i].cents);
+    }
+
+    /* random cases against 128-bit sums */
+    reseed(7);
+    for (uint64_t i = 0; i < 200000; i++) {
+        int64_t holds = (int64_t)below((uint64_t)max * 2),
+                cents = (int64_t)below((uint64_t)max) + 1;
+        int64_t lifetime = holds + (int64_t)(below(2) ? below((uint64_t)life) : below(1000));
+        enum wallet_fit want = (__int128)holds + cents > max                 ? WALLET_FIT_BALANCE
+                               : (__int128)lifetime + cents > (__int128)life ? WALLET_FIT_LIFETIME
+                                                                             : WALLET_FITS;
+        enum wallet_fit got = wallet_credits_fit(holds, lifetime, cents);
+        if (got != want)
+            fail_msg("fit (seed %" PRIu64 ", case %" PRIu64 "): holds %" PRId64
+                     ", lifetime %" PRId64 ", cents %" PRId64 ": %d, want %d",
+                     seed, i, holds, lifetime, cents, (int)got, (int)want);
     }
 }
 
@@ -685,6 +788,8 @@ int main(void)
         cmocka_unit_test(credits_to_cents_examples),
         cmocka_unit_test(cents_to_credits_examples),
         cmocka_unit_test(round_trip_property),
+        cmocka_unit_test(refused_conversion_writes_nothing),
+        cmocka_unit_test(credits_fit),
         cmocka_unit_test(limit_names),
         cmocka_unit_test(fee_type_names),
         cmocka_unit_test(may_pay_charge),
