@@ -121,6 +121,20 @@ test('listing filters by code, subscription and time', async () => {
   assert.equal((await t.api('/api/v1/events?timestamp_from=soon')).status, 400);
 });
 
+// Lago's events query takes timestamp_to inclusively (where(timestamp: ..timestamp_to)).
+test('timestamp_to includes an event stamped exactly at it', async () => {
+  const ids = async (query) => {
+    const r = await (await t.api(`/api/v1/events?${query}`)).json();
+    assert.equal(r.meta.total_count, r.events.length, query);
+    return r.events.map((e) => e.transaction_id);
+  };
+  const at = '2026-01-01T00:00:00Z'; // ts4's instant, the earliest event stored
+  assert.deepEqual(await ids(`timestamp_to=${at}`), ['ts4']);
+  assert.deepEqual(await ids(`timestamp_from=${at}&timestamp_to=${at}`), ['ts4']);
+  assert.deepEqual(await ids(`timestamp_to=${at}&external_subscription_id=sub_a&code=tokens`), ['ts4']);
+  assert.deepEqual(await ids('timestamp_to=2025-12-31T23:59:59.999999Z'), []);
+});
+
 test('deduplication survives a restart and a SIGKILL', async () => {
   const r = await post('/api/v1/events', { event: ev('before_kill') });
   assert.equal(r.status, 200);
