@@ -135,6 +135,29 @@ test('timestamp_to includes an event stamped exactly at it', async () => {
   assert.deepEqual(await ids('timestamp_to=2025-12-31T23:59:59.999999Z'), []);
 });
 
+// A transaction id may hold any character, '/' included; Rails decodes %2F into the path
+// parameter. Tally splits the path first and decodes each segment after.
+test('GET by transaction id decodes its path segment, %2F included', async () => {
+  for (const id of ['ord/1', 'a b%c?d#e', 'café/π', 'x+y']) {
+    const r = await post('/api/v1/events', { event: ev(id) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const got = await t.api(`/api/v1/events/${encodeURIComponent(id)}`);
+    assert.equal(got.status, 200, id);
+    assert.equal((await got.json()).event.transaction_id, id);
+  }
+  assert.equal((await t.api('/api/v1/events/ord%2f1')).status, 200); // either case of hex
+  assert.equal((await t.api('/api/v1/events/ord/1')).status, 404); // two segments: no route
+  // a customer's external id is a path segment too
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'team/1' } })).status, 200);
+  const c = await t.api('/api/v1/customers/team%2F1');
+  assert.equal(c.status, 200);
+  assert.equal((await c.json()).customer.external_id, 'team/1');
+  // what cannot be decoded is refused, and says why
+  for (const bad of ['ord%2', 'ord%zz1', '%', 'a%00b', '%FF', '%C3%28', '%ED%A0%80'])
+    assert.deepEqual(await (await t.api(`/api/v1/events/${bad}`)).json(),
+      { status: 400, error: 'BadRequest: a path segment is not valid percent-encoded UTF-8' }, bad);
+});
+
 test('deduplication survives a restart and a SIGKILL', async () => {
   const r = await post('/api/v1/events', { event: ev('before_kill') });
   assert.equal(r.status, 200);
