@@ -74,6 +74,27 @@ test('exact amounts and numbers in properties survive; integers past int64 are r
   assert.deepEqual(r.body.error_details, { properties: ['integer_out_of_range'] });
 });
 
+// docs/API.md: only integers past the 64-bit range are refused. Its top end is kept exactly;
+// its bottom end, -2^63, is where json-c clamps every longer negative integer, so it is
+// refused with them (docs/API.md says so).
+test('integers to the ends of the 64-bit range are kept exactly; one past them is refused', async () => {
+  const raw = (id, tokens, where = 'properties') => `{"event":{"transaction_id":"${id}","external_subscription_id":"sub_a","code":"tokens",` +
+    (where === 'properties' ? `"properties":{"tokens":${tokens},"list":[${tokens}]}}}` : `"timestamp":${tokens}}}`);
+  for (const [id, n] of [['i64max', '9223372036854775807'], ['i64min1', '-9223372036854775807']]) {
+    const r = await post('/api/v1/events', null, raw(id, n));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const text = await (await t.api(`/api/v1/events/${id}`)).text();
+    assert.match(text, new RegExp(`"properties":\\{"tokens":${n},"list":\\[${n}\\]\\}`));
+  }
+  for (const n of ['9223372036854775808', '18446744073709551615', '-9223372036854775808', '-9223372036854775809']) {
+    const r = await post('/api/v1/events', null, raw(`past${n}`, n));
+    assert.deepEqual(r.body.error_details, { properties: ['integer_out_of_range'] }, n);
+  }
+  // a timestamp that far is past year 9999: not a time Tally keeps
+  const r = await post('/api/v1/events', null, raw('ts_max', '9223372036854775807', 'timestamp'));
+  assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
+});
+
 test('duplicates: across requests, inside a batch, per subscription', async () => {
   let r = await post('/api/v1/events', { event: ev('e1') });
   assert.deepEqual(r.body, { status: 422, error: 'Unprocessable Entity', code: 'validation_errors', error_details: { transaction_id: ['value_already_exist'] } });
