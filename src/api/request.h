@@ -37,8 +37,9 @@ struct request {
     struct api *api;             /* borrowed: lives as long as the server */
     struct MHD_Connection *conn; /* borrowed from libmicrohttpd for the request's life */
     const char *method;
-    const char *path;                        /* decoded, without the query string */
-    int route;                               /* index in the route table, -1 when unmatched */
+    const char *path;     /* decoded, without the query string */
+    const char *raw_path; /* as sent, without the query string: routes split it, then decode */
+    int route;            /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
     const struct catalog_resource *resource; /* the route's, for catalog handlers */
 

@@ -1,6 +1,7 @@
 /* api/routes: see routes.h. */
 #include "api/routes.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "api/add_ons.h"
@@ -166,6 +167,74 @@ static bool match_pattern(const char *pattern, const char *path, const char **ca
     return *pattern == '\0' && *path == '\0';
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Whether s[0..n) is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF):
+ * a decoded segment becomes a string the handlers compare, store and write into JSON. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len == 0 || n - i < len)
+            return false;
+        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/*
+ * Percent-decodes one captured segment (RFC 3986; '+' is itself in a path, as Rails reads
+ * it). Decoding comes after the split, so "%2F" is a '/' inside the segment. False for a '%'
+ * without two hex digits, a NUL, or bytes that are not UTF-8; *out is NULL if memory ran out.
+ */
+static bool decode_segment(const char *s, size_t n, struct arena *a, const char **out)
+{
+    char *d = arena_alloc(a, n + 1);
+    *out = d;
+    if (!d)
+        return true;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (c == '\0')
+            return false;
+        d[len++] = c;
+    }
+    d[len] = '\0';
+    return utf8_valid((const unsigned char *)d, len);
+}
+
 enum route_match routes_match(const char *method, const char *path, int *route,
                               const char *params[API_PATH_PARAMS_MAX], struct arena *a)
 {
@@ -189,7 +258,8 @@ enum route_match routes_match(const char *method, const char *path, int *route,
             continue;
         *route = i;
         for (int c = 0; c < ncaps; c++)
-            params[c] = arena_strndup(a, caps[c], caps_len[c]);
+            if (!decode_segment(caps[c], caps_len[c], a, &params[c]))
+                return ROUTE_BAD_SEGMENT;
         return ROUTE_FOUND;
     }
     return path_known ? ROUTE_WRONG_METHOD : ROUTE_NO_PATH;

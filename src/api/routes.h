@@ -33,11 +33,14 @@ enum route_match {
     ROUTE_FOUND,
     ROUTE_WRONG_METHOD, /* the path exists with other methods: 405 */
     ROUTE_NO_PATH,      /* 404 */
+    ROUTE_BAD_SEGMENT,  /* a captured segment does not decode: 400 */
 };
 
 /*
- * Finds the route for method and path. On ROUTE_FOUND sets *route and copies captured
- * segments into params[] (allocated in `a`).
+ * Finds the route for method and path, the path as sent (percent-encoded): it is split into
+ * segments first, so that an encoded '/' ("%2F") stays inside its segment. On ROUTE_FOUND
+ * sets *route and puts the captured segments, percent-decoded, into params[] (allocated in
+ * `a`).
  */
 enum route_match routes_match(const char *method, const char *path, int *route,
                               const char *params[API_PATH_PARAMS_MAX], struct arena *a);

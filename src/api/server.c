@@ -4,7 +4,10 @@
  * handler files (customers.c, test_clock.c, ops.c); this file knows none of it.
  *
  * Lifecycle of a request (libmicrohttpd calls access() several times per request):
- *   1. first call: allocate the request and its arena;
+ *   0. the request line is read: allocate the request and its arena, keep the path as sent
+ *      (uri_cb; libmicrohttpd decodes the path before access() sees it, and a decoded %2F
+ *      could not be told from a '/' between segments);
+ *   1. first call: take the method and the decoded path;
  *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
  *      the request answered 413 once complete);
  *   3. last call: route, authenticate, run the handler. A handler that submits a command
@@ -398,7 +401,11 @@ static void dispatch(struct request *req)
 {
     struct api *api = req->api;
     enum route_match m =
-        routes_match(req->method, req->path, &req->route, req->params, &req->arena);
+        routes_match(req->method, req->raw_path, &req->route, req->params, &req->arena);
+    if (m == ROUTE_BAD_SEGMENT) {
+        api_error_bad_request(req, "a path segment is not valid percent-encoded UTF-8");
+        return;
+    }
     if (m == ROUTE_NO_PATH) {
         api_error_not_found(req, "resource_not_found");
         return;
@@ -450,34 +457,54 @@ static enum MHD_Result queue_answer(struct request *req)
     return r;
 }
 
+/* The request line was read: the request starts here, with the path as the client sent it.
+ * What this returns is the request's context in every later callback. */
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct arena a;
+    arena_init(&a);
+    struct request *req = arena_alloc(&a, sizeof *req);
+    if (!req) {
+        arena_free(&a);
+        return NULL;
+    }
+    req->arena = a;
+    req->api = cls;
+    req->conn = conn;
+    req->raw_path = arena_strndup(&req->arena, uri, strcspn(uri, "?"));
+    req->route = -1;
+    req->started_usec = wallclock_monotonic_usec();
+    buf_init(&req->body);
+    buf_init(&req->response);
+    return req;
+}
+
+static void request_free(struct request *req)
+{
+    if (req->cmd)
+        buf_free(&req->cmd->response);
+    buf_free(&req->body);
+    buf_free(&req->response);
+    struct arena a = req->arena; /* req itself lives in the arena */
+    arena_free(&a);
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
     struct api *api = cls;
     (void)version;
+    (void)conn;
     struct request *req = *con_cls;
-    if (!req) {
-        struct arena a;
-        arena_init(&a);
-        req = arena_alloc(&a, sizeof *req);
-        if (!req)
-            return MHD_NO;
-        req->arena = a;
-        req->api = api;
-        req->conn = conn;
+    if (!req || !req->raw_path)
+        return MHD_NO; /* out of memory when the request line came */
+    if (!req->method) {
         req->method = arena_strndup(&req->arena, method, strlen(method));
         req->path = arena_strndup(&req->arena, url, strlen(url));
-        req->route = -1;
-        req->started_usec = wallclock_monotonic_usec();
-        buf_init(&req->body);
-        buf_init(&req->response);
-        if (!req->method || !req->path) {
-            arena_free(&req->arena);
+        if (!req->method || !req->path)
             return MHD_NO;
-        }
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
-        *con_cls = req;
         return MHD_YES;
     }
     if (req->state == REQUEST_SYNCED) { /* the read waited for the wallet journal */
@@ -543,6 +570,11 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!req)
         return;
+    *con_cls = NULL;
+    if (!req->method || !req->path) { /* never handled: libmicrohttpd answered it, or nobody */
+        request_free(req);
+        return;
+    }
     int64_t duration = wallclock_monotonic_usec() - req->started_usec;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status == 0)
         req->status = 499; /* the client went away before an answer */
@@ -550,13 +582,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (api->config.log_requests)
         log_request(req, duration);
     atomic_fetch_sub_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
-    if (req->cmd)
-        buf_free(&req->cmd->response);
-    buf_free(&req->body);
-    buf_free(&req->response);
-    struct arena a = req->arena; /* req itself lives in the arena */
-    arena_free(&a);
-    *con_cls = NULL;
+    request_free(req);
 }
 
 /* ---- start and stop ------------------------------------------------------------------------ */
@@ -593,10 +619,11 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
                      (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     api->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
-        api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)API_CONNECTION_TIMEOUT_SEC, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+        api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_SOCK_ADDR, addr->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        API_HEADER_MAX, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_SEC,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (!api->daemon) {
         snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u (address in use?)", cfg->host,
                  cfg->port);

@@ -1626,7 +1626,11 @@ static void renew_touched_views(struct engine *e)
             return;
         }
         struct usage_view *old = usage_views_get(&e->views, u->org_id, u->external_id);
-        if (old && old->rendered_in != e->batch_number)
+        /* Views are keyed by external id, which an ended subscription (upgraded, downgraded,
+         * terminated) shares with its successor, and a late event may still touch it. The
+         * view is the live one's, rendered by a read; the ended one must not replace it. */
+        if (old && old->subscription_id == u->subscription_id &&
+            old->rendered_in != e->batch_number)
             renew_view(e, u, old, now);
         usage_view_release(old);
     }

@@ -8,7 +8,7 @@
 #include "json/event_plain.h"
 
 /*
- * json-c keeps no text for integers and saturates those past int64 silently: such a value
+ * json-c keeps no text for integers and clamps those past int64 silently: such a value
  * inside properties would be stored wrong. Refuse it instead (send it as a string).
  */
 static bool integers_exact(struct json_object *v, int depth)
@@ -17,8 +17,8 @@ static bool integers_exact(struct json_object *v, int depth)
         return false;
     switch (json_object_get_type(v)) {
     case json_type_int: {
-        int64_t n = json_object_get_int64(v);
-        return n != INT64_MAX && n != INT64_MIN;
+        int64_t n;
+        return json_in_exact_int64(v, &n);
     }
     case json_type_array:
         for (size_t i = 0; i < json_object_array_length(v); i++)
@@ -104,8 +104,7 @@ bool event_json_timestamp(struct json_object *event, struct event *e, struct jso
     int64_t n;
     switch (json_object_get_type(v)) {
     case json_type_int:
-        n = json_object_get_int64(v);
-        if (n == INT64_MAX || n == INT64_MIN || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
+        if (!json_in_exact_int64(v, &n) || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
             n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
             return json_in_refuse(err, "timestamp", "invalid_format");
         e->timestamp = n * TIMESTAMP_USEC_PER_SEC;

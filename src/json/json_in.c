@@ -58,15 +58,10 @@ struct json_object *json_in_root(struct json_object *root, const char *key)
     return v;
 }
 
-/*
- * json-c keeps no text for integers and silently saturates those past the int64 range (to
- * INT64_MIN, INT64_MAX or UINT64_MAX, errno untouched). The saturation values are therefore
- * refused: an integer is exact only strictly inside the int64 range.
- */
-static bool exact_int64(struct json_object *v, int64_t *out)
+bool json_in_exact_int64(struct json_object *v, int64_t *out)
 {
     int64_t n = json_object_get_int64(v);
-    if (n == INT64_MAX || n == INT64_MIN)
+    if (n == INT64_MIN || (n == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX))
         return false;
     *out = n;
     return true;
@@ -135,7 +130,7 @@ enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_
     if (!json_object_is_type(v, json_type_int))
         return refuse(err, key, "invalid_type");
     int64_t n;
-    if (!exact_int64(v, &n) || n < min || n > max)
+    if (!json_in_exact_int64(v, &n) || n < min || n > max)
         return refuse(err, key, "value_is_out_of_range");
     *out = n;
     return JSON_IN_VALUE;
@@ -171,7 +166,7 @@ enum json_in_result json_in_decimal(struct json_object *obj, const char *key, mo
             return refuse(err, key, "invalid_value");
         return JSON_IN_VALUE;
     case json_type_int:
-        if (!exact_int64(v, &n))
+        if (!json_in_exact_int64(v, &n))
             return refuse(err, key, "value_is_out_of_range");
         *out = money_from_int(n);
         return JSON_IN_VALUE;

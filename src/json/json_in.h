@@ -5,8 +5,8 @@
  * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX); the
  * getters here copy what a handler keeps into the request arena and say precisely what is
  * wrong with a field, as Lago's (field, code) pairs. Numbers are never read through a
- * double: integers through json-c's int64 with a range check (json-c saturates silently past
- * int64; the saturation values are refused), decimals from their source text by core/money.
+ * double: integers through json-c's int64 with a range check (json_in_exact_int64), decimals
+ * from their source text by core/money.
  *
  * Threads: any; each call works on its own request's objects.
  */
@@ -50,6 +50,15 @@ enum json_in_result {
     JSON_IN_VALUE,   /* a value of the right type */
     JSON_IN_INVALID, /* wrong type or out of range: *err says which */
 };
+
+/*
+ * The integer `v` (a json_type_int) if json-c kept it exactly. json-c keeps no text for
+ * integers and clamps silently: a longer positive one to UINT64_MAX (held unsigned, so that
+ * it reads as INT64_MAX through the int64 getter), a longer negative one to INT64_MIN. So
+ * INT64_MAX is exact when the unsigned value says so too, and INT64_MIN never is (it cannot
+ * be told from -2^63 - 1): exact means in [INT64_MIN + 1, INT64_MAX].
+ */
+bool json_in_exact_int64(struct json_object *v, int64_t *out);
 
 /* A string of at most max_len bytes, copied into the arena. */
 enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,

@@ -2310,7 +2310,7 @@ static bool event_matches(const struct store_event *e, const struct store_event_
     return (!f->code || strcmp(e->code, f->code) == 0) &&
            (!f->external_subscription_id ||
             strcmp(e->external_subscription_id, f->external_subscription_id) == 0) &&
-           (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp < f->to);
+           (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp <= f->to);
 }
 
 enum block_match { BLOCK_NONE, BLOCK_SOME, BLOCK_ALL };
@@ -2320,9 +2320,9 @@ enum block_match { BLOCK_NONE, BLOCK_SOME, BLOCK_ALL };
 static enum block_match summary_match(sqlite3_stmt *s, const struct store_event_filter *f)
 {
     tally_time ts_min = sqlite3_column_int64(s, 2), ts_max = sqlite3_column_int64(s, 3);
-    if ((f->has_from && ts_max < f->from) || (f->has_to && ts_min >= f->to))
+    if ((f->has_from && ts_max < f->from) || (f->has_to && ts_min > f->to))
         return BLOCK_NONE;
-    bool all = (!f->has_from || ts_min >= f->from) && (!f->has_to || ts_max < f->to);
+    bool all = (!f->has_from || ts_min >= f->from) && (!f->has_to || ts_max <= f->to);
     const uint8_t *bloom = sqlite3_column_blob(s, 6);
     bool has_bloom = bloom && sqlite3_column_bytes(s, 6) == EVENT_BLOCK_BLOOM_BYTES;
     const struct {

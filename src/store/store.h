@@ -299,7 +299,7 @@ struct store_event_filter {
     const char *code;                     /* NULL: any */
     const char *external_subscription_id; /* NULL: any */
     bool has_from, has_to;
-    tally_time from, to; /* timestamp in [from, to) */
+    tally_time from, to; /* timestamp in [from, to]: Lago's query includes both */
 };
 /* A page of events, newest accepted first. */
 enum store_status store_event_list(struct store_conn *c, int64_t org_id,

@@ -74,6 +74,27 @@ test('exact amounts and numbers in properties survive; integers past int64 are r
   assert.deepEqual(r.body.error_details, { properties: ['integer_out_of_range'] });
 });
 
+// docs/API.md: only integers past the 64-bit range are refused. Its top end is kept exactly;
+// its bottom end, -2^63, is where json-c clamps every longer negative integer, so it is
+// refused with them (docs/API.md says so).
+test('integers to the ends of the 64-bit range are kept exactly; one past them is refused', async () => {
+  const raw = (id, tokens, where = 'properties') => `{"event":{"transaction_id":"${id}","external_subscription_id":"sub_a","code":"tokens",` +
+    (where === 'properties' ? `"properties":{"tokens":${tokens},"list":[${tokens}]}}}` : `"timestamp":${tokens}}}`);
+  for (const [id, n] of [['i64max', '9223372036854775807'], ['i64min1', '-9223372036854775807']]) {
+    const r = await post('/api/v1/events', null, raw(id, n));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const text = await (await t.api(`/api/v1/events/${id}`)).text();
+    assert.match(text, new RegExp(`"properties":\\{"tokens":${n},"list":\\[${n}\\]\\}`));
+  }
+  for (const n of ['9223372036854775808', '18446744073709551615', '-9223372036854775808', '-9223372036854775809']) {
+    const r = await post('/api/v1/events', null, raw(`past${n}`, n));
+    assert.deepEqual(r.body.error_details, { properties: ['integer_out_of_range'] }, n);
+  }
+  // a timestamp that far is past year 9999: not a time Tally keeps
+  const r = await post('/api/v1/events', null, raw('ts_max', '9223372036854775807', 'timestamp'));
+  assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
+});
+
 test('duplicates: across requests, inside a batch, per subscription', async () => {
   let r = await post('/api/v1/events', { event: ev('e1') });
   assert.deepEqual(r.body, { status: 422, error: 'Unprocessable Entity', code: 'validation_errors', error_details: { transaction_id: ['value_already_exist'] } });
@@ -119,6 +140,43 @@ test('listing filters by code, subscription and time', async () => {
   assert.deepEqual(jan.events.map((e) => e.transaction_id), ['ts4']);
   assert.ok(all.meta.total_count > 100);
   assert.equal((await t.api('/api/v1/events?timestamp_from=soon')).status, 400);
+});
+
+// Lago's events query takes timestamp_to inclusively (where(timestamp: ..timestamp_to)).
+test('timestamp_to includes an event stamped exactly at it', async () => {
+  const ids = async (query) => {
+    const r = await (await t.api(`/api/v1/events?${query}`)).json();
+    assert.equal(r.meta.total_count, r.events.length, query);
+    return r.events.map((e) => e.transaction_id);
+  };
+  const at = '2026-01-01T00:00:00Z'; // ts4's instant, the earliest event stored
+  assert.deepEqual(await ids(`timestamp_to=${at}`), ['ts4']);
+  assert.deepEqual(await ids(`timestamp_from=${at}&timestamp_to=${at}`), ['ts4']);
+  assert.deepEqual(await ids(`timestamp_to=${at}&external_subscription_id=sub_a&code=tokens`), ['ts4']);
+  assert.deepEqual(await ids('timestamp_to=2025-12-31T23:59:59.999999Z'), []);
+});
+
+// A transaction id may hold any character, '/' included; Rails decodes %2F into the path
+// parameter. Tally splits the path first and decodes each segment after.
+test('GET by transaction id decodes its path segment, %2F included', async () => {
+  for (const id of ['ord/1', 'a b%c?d#e', 'café/π', 'x+y']) {
+    const r = await post('/api/v1/events', { event: ev(id) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const got = await t.api(`/api/v1/events/${encodeURIComponent(id)}`);
+    assert.equal(got.status, 200, id);
+    assert.equal((await got.json()).event.transaction_id, id);
+  }
+  assert.equal((await t.api('/api/v1/events/ord%2f1')).status, 200); // either case of hex
+  assert.equal((await t.api('/api/v1/events/ord/1')).status, 404); // two segments: no route
+  // a customer's external id is a path segment too
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'team/1' } })).status, 200);
+  const c = await t.api('/api/v1/customers/team%2F1');
+  assert.equal(c.status, 200);
+  assert.equal((await c.json()).customer.external_id, 'team/1');
+  // what cannot be decoded is refused, and says why
+  for (const bad of ['ord%2', 'ord%zz1', '%', 'a%00b', '%FF', '%C3%28', '%ED%A0%80'])
+    assert.deepEqual(await (await t.api(`/api/v1/events/${bad}`)).json(),
+      { status: 400, error: 'BadRequest: a path segment is not valid percent-encoded UTF-8' }, bad);
 });
 
 test('deduplication survives a restart and a SIGKILL', async () => {

@@ -93,3 +93,48 @@ test('views are rebuilt after a restart, from the stored events', async () => {
   await send(0, 1);
   assert.equal((await usageOf(0)).charges_usage[0].events_count, 251);
 });
+
+// The audit's sequence (test clock): s1 upgraded on Jan 10 keeps its external id; a late
+// event of Jan 3 then lands on the ended subscription. The batch touched that subscription,
+// whose usage shares the view's key (organization, external id): renewing "its" view must
+// not put the ended subscription's answer where the live one's was.
+test('a late event for an ended subscription leaves the view of the live one', async () => {
+  const c = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  try {
+    const call = async (method, path, body) => {
+      const r = await c.api(path, { method, body });
+      const text = await r.text();
+      assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
+      return JSON.parse(text);
+    };
+    const bm = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } });
+    for (const [code, amount_cents, amount] of [['a', 100, '1'], ['b', 200, '2']])
+      await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges: [
+        { billable_metric_id: bm.billable_metric.lago_id, charge_model: 'standard', properties: { amount } },
+      ] } });
+    const subscribe = (plan_code) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c1', plan_code, external_id: 's1' } });
+    const old = (await subscribe('a')).subscription;
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-10T00:00:00Z' } });
+    const jan = (day) => Date.parse(`2026-01-0${day}T00:00:00Z`) / 1000;
+    const event = (transaction_id, extra = {}) => call('POST', '/api/v1/events', { event: { transaction_id, external_subscription_id: 's1', code: 'calls', ...extra } });
+    for (let i = 0; i < 3; i++) await event(`early${i}`, { timestamp: jan(2) });
+    const live = (await subscribe('b')).subscription;
+    assert.notEqual(live.lago_id, old.lago_id);
+    const usage = async () => (await call('GET', '/api/v1/customers/c1/current_usage?external_subscription_id=s1')).customer_usage;
+    const expectLive = (u, events, what) => {
+      assert.equal(u.from_datetime, '2026-01-10T00:00:00Z', what);
+      assert.equal(u.to_datetime, '2026-01-31T23:59:59Z', what);
+      assert.equal(u.charges_usage[0].events_count, events, what);
+      assert.equal(u.amount_cents, 200 * events, what);
+    };
+    expectLive(await usage(), 0, 'after the upgrade'); // the writer answers; this is the view
+    const late = await event('late', { timestamp: jan(3) });
+    assert.equal(late.event.lago_subscription_id, old.lago_id);
+    expectLive(await usage(), 0, 'after the late event');
+    expectLive(await usage(), 0, 'read again');
+    await event('now');
+    expectLive(await usage(), 1, 'after an event of the live subscription');
+  } finally {
+    await c.cleanup();
+  }
+});
