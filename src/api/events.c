@@ -312,14 +312,16 @@ void events_list(struct request *req)
 
 /* ---- estimate_fees ------------------------------------------------------------------------ */
 
-static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
+/* False, with nothing written, if the fee's taxes do not fit. */
+static bool render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
                        const struct usage_estimate *est)
 {
     const struct usage *u = cmd->usage;
     const struct store_subscription *row = &cmd->usage_subscription;
-    money_t taxes = usage_charge_taxes(c, est->amount_cents);
-    int64_t tax_cents = 0;
-    money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents);
+    int64_t total_cents;
+    if (!usage_charge_cost(c, est->amount_cents, &total_cents))
+        return false;
+    int64_t tax_cents = total_cents - est->amount_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
     money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
@@ -335,7 +337,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_cstr(w, "amount_currency", u->currency);
     jsonw_kv_int(w, "taxes_amount_cents", tax_cents);
     jsonw_kv_cstr(w, "taxes_rate", rate);
-    jsonw_kv_int(w, "total_amount_cents", est->amount_cents + tax_cents);
+    jsonw_kv_int(w, "total_amount_cents", total_cents);
     jsonw_kv_cstr(w, "units", units);
     jsonw_kv_int(w, "events_count", 1);
     jsonw_kv_bool(w, "pay_in_advance", true);
@@ -358,6 +360,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_cstr(w, "item_type", "Charge");
     jsonw_object_end(w);
     jsonw_object_end(w);
+    return true;
 }
 
 /* Writer thread, before any write of the batch: nothing changes. */
@@ -377,12 +380,11 @@ static void render_estimate(struct command *cmd)
         struct usage_estimate est;
         if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
             continue;
-        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est)) {
+        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est) || !render_fee(&w, cmd, c, &est)) {
             cmd->http_status = 422;
             api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range");
             return;
         }
-        render_fee(&w, cmd, c, &est);
     }
     jsonw_array_end(&w);
     jsonw_object_end(&w);

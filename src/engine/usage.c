@@ -369,6 +369,21 @@ static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                  failed);
 }
 
+struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
+                                const struct store_subscription *row, tally_time at,
+                                const uint8_t hash_key[16], const struct usage_event_ref *refs,
+                                size_t ref_count)
+{
+    const char *failed;
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, &failed);
+}
+
+void usage_release(struct usage *u)
+{
+    if (u)
+        usage_free(u);
+}
+
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed)
@@ -591,12 +606,63 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
     return true;
 }
 
-money_t usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents)
+bool usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents, money_t *taxes)
+{
+    *taxes = money_from_int(0);
+    if (money_is_zero(c->tax_rate)) /* most plans: no 128-bit division per charge priced */
+        return true;
+    return money_mul_round(money_from_int(amount_cents), c->tax_rate, 10, MONEY_ROUND_HALF_UP,
+                           taxes) == MONEY_OK &&
+           money_div(*taxes, money_from_int(100), 10, MONEY_ROUND_HALF_UP, taxes) == MONEY_OK;
+}
+
+/* A charge's amount with its taxes (`taxes`, unrounded) rounded half up once. */
+static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
+{
+    int64_t tax_cents = 0;
+    return (money_is_zero(taxes) ||
+            money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK) &&
+           !__builtin_add_overflow(amount_cents, tax_cents, cents);
+}
+
+bool usage_charge_cost(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
 {
     money_t taxes;
-    if (money_mul_round(money_from_int(amount_cents), c->tax_rate, 10, MONEY_ROUND_HALF_UP,
-                        &taxes) != MONEY_OK ||
-        money_div(taxes, money_from_int(100), 10, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK)
-        return money_from_int(0);
-    return taxes;
+    return usage_charge_taxes(c, amount_cents, &taxes) && cost_of(amount_cents, taxes, cents);
+}
+
+void usage_total_init(struct usage_total *t)
+{
+    memset(t, 0, sizeof *t);
+    t->taxes = money_from_int(0);
+}
+
+bool usage_total_add(struct usage_total *t, const struct usage_charge *c, int64_t amount_cents)
+{
+    money_t taxes;
+    int64_t cost; /* what a debit charges for it alone must fit too */
+    return usage_charge_taxes(c, amount_cents, &taxes) && cost_of(amount_cents, taxes, &cost) &&
+           money_add(t->taxes, taxes, &t->taxes) == MONEY_OK &&
+           !__builtin_add_overflow(t->amount_cents, amount_cents, &t->amount_cents);
+}
+
+bool usage_total_finish(struct usage_total *t)
+{
+    /* Taxes are summed unrounded and rounded once, as Lago's invoice does. */
+    return cost_of(t->amount_cents, t->taxes, &t->total_cents) &&
+           !__builtin_sub_overflow(t->total_cents, t->amount_cents, &t->taxes_cents);
+}
+
+bool usage_priced(const struct usage *u)
+{
+    struct usage_total total;
+    usage_total_init(&total);
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        struct usage_amount amount;
+        if (!usage_charge_amount(u, c, u->to, &amount) ||
+            !usage_total_add(&total, c, amount.amount_cents))
+            return false;
+    }
+    return usage_total_finish(&total);
 }

@@ -175,15 +175,11 @@ static enum command_result give_back(struct customer_wallets *cw, struct store *
     return COMMAND_OK;
 }
 
-/* A fee with its taxes (rounded half up, once, as the fee's), in cents. */
-static bool with_taxes(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
+static enum command_result refuse(struct command *cmd, const char *field, const char *code)
 {
-    money_t taxes = usage_charge_taxes(c, amount_cents);
-    int64_t tax_cents;
-    if (money_round(taxes, 0, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK ||
-        money_to_minor_units(taxes, 0, MONEY_ROUND_EXACT, &tax_cents) != MONEY_OK)
-        return false;
-    return !__builtin_add_overflow(amount_cents, tax_cents, cents);
+    cmd->invalid_field = field;
+    cmd->invalid_code = code;
+    return COMMAND_INVALID;
 }
 
 /* A charge's cost now: its fee and the fee's taxes, in cents. */
@@ -191,7 +187,8 @@ static bool charge_cost(const struct usage *u, const struct usage_charge *c, tal
                         int64_t *cents)
 {
     struct usage_amount amount;
-    return usage_charge_amount(u, c, now, &amount) && with_taxes(c, amount.amount_cents, cents);
+    return usage_charge_amount(u, c, now, &amount) &&
+           usage_charge_cost(c, amount.amount_cents, cents);
 }
 
 bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
@@ -206,8 +203,8 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
         struct usage_estimate step;
         int64_t before, after;
         if (!usage_charge_amount(u, c, now, &amount) || !usage_estimate(u, c, e, now, &step) ||
-            !with_taxes(c, amount.amount_cents, &before) ||
-            !with_taxes(c, amount.amount_cents + step.amount_cents, &after))
+            !usage_charge_cost(c, amount.amount_cents, &before) ||
+            !usage_charge_cost(c, amount.amount_cents + step.amount_cents, &after))
             return false;
         *cents += after - before;
     }
@@ -243,7 +240,9 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         int64_t step = cost - d->charged_cents;
         if (step == 0)
             continue;
-        cmd->usage_cost_cents += step;
+        /* a batch's subscriptions each price, but their debits' sum may still not fit */
+        if (__builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
+            return refuse(cmd, "properties", "amount_out_of_range");
         enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, c->metric_code, step)
                                          : give_back(cw, st, cmd, d, -step);
         if (r != COMMAND_OK)
@@ -331,13 +330,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     /* the hold's postings are written; the wallet row waits for the flush, its held cents in
      * the journal meanwhile */
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
-}
-
-static enum command_result refuse(struct command *cmd, const char *field, const char *code)
-{
-    cmd->invalid_field = field;
-    cmd->invalid_code = code;
-    return COMMAND_INVALID;
 }
 
 static int32_t currency_exponent(const char *code)
