@@ -312,16 +312,14 @@ void events_list(struct request *req)
 
 /* ---- estimate_fees ------------------------------------------------------------------------ */
 
-/* False, with nothing written, if the fee's taxes do not fit. */
-static bool render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
+/* The fee's taxes are what the event changes in the charge's rounded taxes, so that its total
+ * is exactly what the event's debit takes. */
+static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
                        const struct usage_estimate *est)
 {
     const struct usage *u = cmd->usage;
     const struct store_subscription *row = &cmd->usage_subscription;
-    int64_t total_cents;
-    if (!usage_charge_cost(c, est->amount_cents, &total_cents))
-        return false;
-    int64_t tax_cents = total_cents - est->amount_cents;
+    int64_t total_cents = est->cost_cents, tax_cents = est->cost_cents - est->amount_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
     money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
@@ -360,7 +358,6 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_cstr(w, "item_type", "Charge");
     jsonw_object_end(w);
     jsonw_object_end(w);
-    return true;
 }
 
 /* Writer thread, before any write of the batch: nothing changes. */
@@ -380,11 +377,12 @@ static void render_estimate(struct command *cmd)
         struct usage_estimate est;
         if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
             continue;
-        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est) || !render_fee(&w, cmd, c, &est)) {
+        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est)) {
             cmd->http_status = 422;
             api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range");
             return;
         }
+        render_fee(&w, cmd, c, &est);
     }
     jsonw_array_end(&w);
     jsonw_object_end(&w);

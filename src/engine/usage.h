@@ -148,14 +148,29 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out);
 /*
- * What one more event would cost under a pay-in-advance charge, without changing anything
- * (Lago's estimate_fees): the bucket it would fall in, its units (the aggregate's change) and
- * fee(after) - fee(before) in cents. False if the charge's aggregation cannot preview.
+ * What a charge has brought in its period so far, as the wallets are debited for it: its
+ * amount and its cost (the amount with its taxes rounded half up once), both 0 while no event
+ * of the period counts in it. Its current usage shows a first tier's flat amount even then
+ * (Lago's invoice bills it at 0 units), but that flat amount is what the charge's first event
+ * brings: the step from nothing, as Lago's pay-in-advance fee of a first event charges it.
+ */
+struct usage_brought {
+    int64_t amount_cents, cost_cents;
+};
+bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
+                          struct usage_brought *out);
+
+/*
+ * What one more event would bring under a charge, without changing anything: the change of
+ * usage_charge_brought that taking it would make, so exactly what the event's debit would be
+ * (Lago's estimate_fees, and a hold's price). Also the bucket it would fall in and its units
+ * (that bucket's aggregate's change). False if the charge's aggregation cannot preview or an
+ * amount does not fit.
  */
 struct usage_estimate {
     const struct usage_bucket *bucket;
     money_t units;
-    int64_t amount_cents;
+    int64_t amount_cents, cost_cents;
 };
 bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
                     tally_time timestamp, struct usage_estimate *out);

@@ -182,31 +182,19 @@ static enum command_result refuse(struct command *cmd, const char *field, const 
     return COMMAND_INVALID;
 }
 
-/* A charge's cost now: its fee and the fee's taxes, in cents. */
-static bool charge_cost(const struct usage *u, const struct usage_charge *c, tally_time now,
-                        int64_t *cents)
-{
-    struct usage_amount amount;
-    return usage_charge_amount(u, c, now, &amount) &&
-           usage_charge_cost(c, amount.amount_cents, cents);
-}
-
 bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
                          int64_t *cents)
 {
     *cents = 0;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
+        struct usage_estimate step;
         if (strcmp(c->metric_code, e->code) != 0)
             continue;
-        struct usage_amount amount;
-        struct usage_estimate step;
-        int64_t before, after;
-        if (!usage_charge_amount(u, c, now, &amount) || !usage_estimate(u, c, e, now, &step) ||
-            !usage_charge_cost(c, amount.amount_cents, &before) ||
-            !usage_charge_cost(c, amount.amount_cents + step.amount_cents, &after))
+        /* the very step wallets_debit_usage will take for it, unless the period moves on */
+        if (!usage_estimate(u, c, e, now, &step) ||
+            __builtin_add_overflow(*cents, step.cost_cents, cents))
             return false;
-        *cents += after - before;
     }
     if (*cents < 0)
         *cents = 0; /* an event that lowers the fee needs no credits */
@@ -229,9 +217,10 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return due;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
-        int64_t cost;
-        if (!charge_cost(u, c, cmd->now, &cost))
-            return COMMAND_STORE_FAILED;
+        struct usage_brought brought;
+        if (!usage_charge_brought(u, c, &brought))
+            return COMMAND_STORE_FAILED; /* the command's check priced it: memory is wrong */
+        int64_t cost = brought.cost_cents;
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
