@@ -312,14 +312,14 @@ void events_list(struct request *req)
 
 /* ---- estimate_fees ------------------------------------------------------------------------ */
 
+/* The fee's taxes are what the event changes in the charge's rounded taxes, so that its total
+ * is exactly what the event's debit takes. */
 static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
                        const struct usage_estimate *est)
 {
     const struct usage *u = cmd->usage;
     const struct store_subscription *row = &cmd->usage_subscription;
-    money_t taxes = usage_charge_taxes(c, est->amount_cents);
-    int64_t tax_cents = 0;
-    money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents);
+    int64_t total_cents = est->cost_cents, tax_cents = est->cost_cents - est->amount_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
     money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
@@ -335,7 +335,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_cstr(w, "amount_currency", u->currency);
     jsonw_kv_int(w, "taxes_amount_cents", tax_cents);
     jsonw_kv_cstr(w, "taxes_rate", rate);
-    jsonw_kv_int(w, "total_amount_cents", est->amount_cents + tax_cents);
+    jsonw_kv_int(w, "total_amount_cents", total_cents);
     jsonw_kv_cstr(w, "units", units);
     jsonw_kv_int(w, "events_count", 1);
     jsonw_kv_bool(w, "pay_in_advance", true);

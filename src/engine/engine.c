@@ -702,6 +702,21 @@ static enum command_result refuse_event(struct command *cmd, size_t index, const
     return invalid(cmd, field, code);
 }
 
+/* What taking event i into a usage (usage_apply) makes of the command. */
+static enum command_result aggregated(struct command *cmd, size_t i, enum aggregation_status s)
+{
+    switch (s) {
+    case AGGREGATION_OK: return COMMAND_OK;
+    case AGGREGATION_ERR_OPERATION:
+        return refuse_event(cmd, i, "properties", "invalid_operation_type");
+    case AGGREGATION_ERR_LIMIT: return refuse_event(cmd, i, "properties", "too_many_unique_values");
+    case AGGREGATION_ERR_OVERFLOW:
+    case AGGREGATION_ERR_PRECISION:
+        return refuse_event(cmd, i, "properties", "value_is_out_of_range");
+    default: return COMMAND_STORE_FAILED;
+    }
+}
+
 /* Lookups for one event, and what consecutive events of a batch share (the metric). */
 struct ingest_cache {
     const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
@@ -829,20 +844,124 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     res->id = row->id;
     if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
         return COMMAND_STORE_FAILED;
-    switch (usage_apply(usage, ev, res->timestamp, (uint64_t)res->id)) {
-    case AGGREGATION_OK: break;
-    case AGGREGATION_ERR_OPERATION:
-        return refuse_event(cmd, i, "properties", "invalid_operation_type");
-    case AGGREGATION_ERR_LIMIT: return refuse_event(cmd, i, "properties", "too_many_unique_values");
-    case AGGREGATION_ERR_OVERFLOW:
-    case AGGREGATION_ERR_PRECISION:
-        return refuse_event(cmd, i, "properties", "value_is_out_of_range");
-    default: return COMMAND_STORE_FAILED;
-    }
+    r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
+    if (r != COMMAND_OK)
+        return r;
     memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
     if (!note_transaction(e, txid, (uint64_t)res->id, true))
         return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
+    return COMMAND_OK;
+}
+
+/*
+ * Names the event of the command after which subscription `sub`'s usage no longer prices:
+ * the usage goes back to what it held before the command (`keep` references) and takes the
+ * command's events on it again one by one, priced after each. Only a refusal runs this, so
+ * the hot path prices each usage once a command, not once an event.
+ */
+static enum command_result refuse_unpriced(struct engine *e, struct command *cmd,
+                                           const struct store_event *rows, int64_t org_id,
+                                           int64_t sub, size_t keep)
+{
+    if (!usage_book_refresh(&e->usage, e->store, e->tzdb, org_id, sub, cmd->now, e->fingerprint_key,
+                            keep))
+        return COMMAND_STORE_FAILED;
+    struct usage *u = usage_book_find(&e->usage, sub);
+    if (!u)
+        return COMMAND_STORE_FAILED;
+    bool priced = usage_priced(u); /* false: so before the command, its first event on it */
+    for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
+        if (rows[i].subscription_id != sub)
+            continue;
+        if (priced) {
+            if (usage_apply(u, &cmd->as.events_ingest.events[i], rows[i].timestamp,
+                            (uint64_t)rows[i].id) != AGGREGATION_OK)
+                return COMMAND_STORE_FAILED; /* it took this very event a moment ago */
+            priced = usage_priced(u);
+        }
+        if (!priced)
+            return refuse_event(cmd, i, "properties", "amount_out_of_range");
+    }
+    return COMMAND_STORE_FAILED; /* it prices with all of them after all: not what failed */
+}
+
+/*
+ * The command's events on t's subscription sent ahead, for a period after the book's usage
+ * `u`: the book counts them only when their period comes, so each is taken and priced now in
+ * a usage of its own period, built apart (with the command's earlier events of that period).
+ * Acknowledged unpriced, such an event would poison that period from its first day.
+ */
+static enum command_result check_later_periods(struct engine *e, struct command *cmd,
+                                               const struct store_event *rows,
+                                               const struct usage *u, const struct usage_touch *t)
+{
+    const struct event *events = cmd->as.events_ingest.events;
+    struct usage *later = NULL;
+    struct store_subscription row;
+    bool have_row = false;
+    enum command_result r = COMMAND_OK;
+    for (size_t i = 0; r == COMMAND_OK && i < cmd->as.events_ingest.count; i++) {
+        if (rows[i].subscription_id != t->subscription_id || rows[i].timestamp < u->to)
+            continue;
+        if (!later || rows[i].timestamp < later->from || rows[i].timestamp >= later->to) {
+            usage_release(later);
+            later = NULL;
+            if (!have_row &&
+                store_subscription_get(store_conn(e->store), t->org_id, t->subscription_id, &row,
+                                       cmd->arena) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            have_row = true;
+            /* u's first `keep` references are the stored events, later periods' included */
+            later = usage_build_apart(e->store, e->tzdb, &row, rows[i].timestamp,
+                                      e->fingerprint_key, u->events, t->keep);
+            if (!later)
+                return COMMAND_STORE_FAILED;
+            for (size_t j = 0; r == COMMAND_OK && j < i; j++)
+                if (rows[j].subscription_id == t->subscription_id &&
+                    rows[j].timestamp >= later->from && rows[j].timestamp < later->to)
+                    r = aggregated(
+                        cmd, j,
+                        usage_apply(later, &events[j], rows[j].timestamp, (uint64_t)rows[j].id));
+            if (r == COMMAND_OK && !usage_priced(later))
+                r = refuse_event(cmd, i, "properties", "amount_out_of_range");
+            if (r != COMMAND_OK)
+                break;
+        }
+        r = aggregated(cmd, i,
+                       usage_apply(later, &events[i], rows[i].timestamp, (uint64_t)rows[i].id));
+        if (r == COMMAND_OK && !usage_priced(later))
+            r = refuse_event(cmd, i, "properties", "amount_out_of_range");
+    }
+    usage_release(later);
+    return r;
+}
+
+/*
+ * Refuses the command if a usage its events touched can no longer be priced: an event
+ * acknowledged then would leave its subscription's current usage unreadable and its debits
+ * failing for the rest of the period. (The caller's undo takes the events back out.)
+ */
+static enum command_result check_priced(struct engine *e, struct command *cmd,
+                                        const struct store_event *rows)
+{
+    for (size_t i = e->touch_mark; i < e->touch_count; i++) {
+        const struct usage_touch *t = &e->touches[i];
+        bool seen = false;
+        for (size_t k = e->touch_mark; k < i && !seen; k++)
+            seen = e->touches[k].subscription_id == t->subscription_id;
+        const struct usage *u = seen ? NULL : usage_book_find(&e->usage, t->subscription_id);
+        if (!u)
+            continue;
+        if (!usage_priced(u))
+            return refuse_unpriced(e, cmd, rows, t->org_id, t->subscription_id, t->keep);
+        bool ahead = false; /* the command's references are u's from `keep` on */
+        for (size_t k = t->keep; k < u->event_count && !ahead; k++)
+            ahead = u->events[k].timestamp >= u->to;
+        enum command_result r = ahead ? check_later_periods(e, cmd, rows, u, t) : COMMAND_OK;
+        if (r != COMMAND_OK)
+            return r;
+    }
     return COMMAND_OK;
 }
 
@@ -861,6 +980,8 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
         if (!u)
             continue;
         enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
+        if (r == COMMAND_INVALID) /* a touch per event, in order: this one is the first on u */
+            cmd->as.events_ingest.failed_index = i - e->touch_mark;
         if (r != COMMAND_OK)
             return r;
     }
@@ -1003,9 +1124,12 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
     }
+    enum command_result r = check_priced(e, cmd, rows);
+    if (r != COMMAND_OK)
+        return r;
     if (store_events_insert(e->store, rows, count) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    enum command_result r = debit_wallets(e, cmd);
+    r = debit_wallets(e, cmd);
     if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
         cmd->as.events_ingest.failed_index = count - 1;
     return r == COMMAND_OK && capture ? captured(e, cmd) : r;

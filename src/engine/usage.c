@@ -369,6 +369,21 @@ static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                  failed);
 }
 
+struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
+                                const struct store_subscription *row, tally_time at,
+                                const uint8_t hash_key[16], const struct usage_event_ref *refs,
+                                size_t ref_count)
+{
+    const char *failed;
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, &failed);
+}
+
+void usage_release(struct usage *u)
+{
+    if (u)
+        usage_free(u);
+}
+
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed)
@@ -537,28 +552,24 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
     return price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out);
 }
 
-bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
-                    tally_time timestamp, struct usage_estimate *out)
+/* A bucket's amount with one more event in it (not taken). */
+static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
+                           const struct usage_bucket *b, const struct aggregation_event *ev,
+                           const struct usage_amount *now, struct usage_amount *out)
 {
-    size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
-                                         e->property_count);
-    const struct usage_bucket *b = &c->buckets[k];
-    struct aggregation_event ev = aggregation_event_of(c, e, timestamp, UINT64_MAX);
-    struct usage_amount before, after;
     money_t raw_after;
     int64_t events_after;
     const money_t *values;
     size_t count;
     aggregation_values(&b->aggregation, &values, &count);
-    if (!usage_bucket_amount(u, c, b, timestamp, &before) ||
-        aggregation_preview(&b->aggregation, &ev, &raw_after, &events_after) != AGGREGATION_OK)
+    if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK)
         return false;
     /* a kept sum's values gain the event's own value, last (it is the newest) */
     money_t *with = NULL;
     if (count > 0 || c->metric.aggregation == AGGREGATION_SUM) {
         money_t added;
         with = malloc(sizeof *with * (count + 1));
-        if (!with || money_sub(raw_after, before.units, &added) != MONEY_OK) {
+        if (!with || money_sub(raw_after, now->units, &added) != MONEY_OK) {
             free(with);
             return false;
         }
@@ -566,10 +577,49 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
             memcpy(with, values, sizeof *with * count);
         with[count] = added;
     }
-    bool ok = price(u, c, b, raw_after, events_after, with, with && count ? count + 1 : 0, &after);
+    bool ok = price(u, c, b, raw_after, events_after, with, with && count ? count + 1 : 0, out);
     free(with);
-    if (!ok || money_sub(after.units, before.units, &out->units) != MONEY_OK ||
-        __builtin_sub_overflow(after.amount_cents, before.amount_cents, &out->amount_cents))
+    return ok;
+}
+
+/* What a charge priced at `amount` (every bucket) has brought: nothing before its first event. */
+static bool brought_of(const struct usage_charge *c, const struct usage_amount *amount,
+                       struct usage_brought *out)
+{
+    out->amount_cents = amount->events_count > 0 ? amount->amount_cents : 0;
+    return usage_charge_cost(c, out->amount_cents, &out->cost_cents);
+}
+
+bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
+                          struct usage_brought *out)
+{
+    struct usage_amount amount;
+    return usage_charge_amount(u, c, u->to, &amount) && brought_of(c, &amount, out);
+}
+
+bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
+                    tally_time timestamp, struct usage_estimate *out)
+{
+    size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
+                                         e->property_count);
+    const struct usage_bucket *b = &c->buckets[k];
+    struct aggregation_event ev = aggregation_event_of(c, e, timestamp, UINT64_MAX);
+    struct usage_amount charge, part, part_after;
+    struct usage_brought before, after;
+    if (!usage_charge_amount(u, c, u->to, &charge) || !brought_of(c, &charge, &before) ||
+        !usage_bucket_amount(u, c, b, u->to, &part) ||
+        !preview_bucket(u, c, b, &ev, &part, &part_after))
+        return false;
+    /* the charge with the event: its other buckets as they are, this one previewed */
+    struct usage_amount with = charge;
+    if (__builtin_sub_overflow(with.amount_cents, part.amount_cents, &with.amount_cents) ||
+        __builtin_add_overflow(with.amount_cents, part_after.amount_cents, &with.amount_cents) ||
+        __builtin_sub_overflow(with.events_count, part.events_count, &with.events_count) ||
+        __builtin_add_overflow(with.events_count, part_after.events_count, &with.events_count) ||
+        !brought_of(c, &with, &after) ||
+        money_sub(part_after.units, part.units, &out->units) != MONEY_OK ||
+        __builtin_sub_overflow(after.amount_cents, before.amount_cents, &out->amount_cents) ||
+        __builtin_sub_overflow(after.cost_cents, before.cost_cents, &out->cost_cents))
         return false;
     out->bucket = b;
     return true;
@@ -591,12 +641,63 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
     return true;
 }
 
-money_t usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents)
+bool usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents, money_t *taxes)
+{
+    *taxes = money_from_int(0);
+    if (money_is_zero(c->tax_rate)) /* most plans: no 128-bit division per charge priced */
+        return true;
+    return money_mul_round(money_from_int(amount_cents), c->tax_rate, 10, MONEY_ROUND_HALF_UP,
+                           taxes) == MONEY_OK &&
+           money_div(*taxes, money_from_int(100), 10, MONEY_ROUND_HALF_UP, taxes) == MONEY_OK;
+}
+
+/* A charge's amount with its taxes (`taxes`, unrounded) rounded half up once. */
+static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
+{
+    int64_t tax_cents = 0;
+    return (money_is_zero(taxes) ||
+            money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK) &&
+           !__builtin_add_overflow(amount_cents, tax_cents, cents);
+}
+
+bool usage_charge_cost(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
 {
     money_t taxes;
-    if (money_mul_round(money_from_int(amount_cents), c->tax_rate, 10, MONEY_ROUND_HALF_UP,
-                        &taxes) != MONEY_OK ||
-        money_div(taxes, money_from_int(100), 10, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK)
-        return money_from_int(0);
-    return taxes;
+    return usage_charge_taxes(c, amount_cents, &taxes) && cost_of(amount_cents, taxes, cents);
+}
+
+void usage_total_init(struct usage_total *t)
+{
+    memset(t, 0, sizeof *t);
+    t->taxes = money_from_int(0);
+}
+
+bool usage_total_add(struct usage_total *t, const struct usage_charge *c, int64_t amount_cents)
+{
+    money_t taxes;
+    int64_t cost; /* what a debit charges for it alone must fit too */
+    return usage_charge_taxes(c, amount_cents, &taxes) && cost_of(amount_cents, taxes, &cost) &&
+           money_add(t->taxes, taxes, &t->taxes) == MONEY_OK &&
+           !__builtin_add_overflow(t->amount_cents, amount_cents, &t->amount_cents);
+}
+
+bool usage_total_finish(struct usage_total *t)
+{
+    /* Taxes are summed unrounded and rounded once, as Lago's invoice does. */
+    return cost_of(t->amount_cents, t->taxes, &t->total_cents) &&
+           !__builtin_sub_overflow(t->total_cents, t->amount_cents, &t->taxes_cents);
+}
+
+bool usage_priced(const struct usage *u)
+{
+    struct usage_total total;
+    usage_total_init(&total);
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        struct usage_amount amount;
+        if (!usage_charge_amount(u, c, u->to, &amount) ||
+            !usage_total_add(&total, c, amount.amount_cents))
+            return false;
+    }
+    return usage_total_finish(&total);
 }

@@ -102,6 +102,18 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed);
 
+/*
+ * A usage of the subscription's period containing `at`, built apart from the book from the
+ * first `ref_count` of `refs` (stored events): to price events sent ahead for a later period
+ * without moving the book's usage on. NULL on a store failure or a plan Tally cannot read.
+ * Freed with usage_release.
+ */
+struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
+                                const struct store_subscription *row, tally_time at,
+                                const uint8_t hash_key[16], const struct usage_event_ref *refs,
+                                size_t ref_count);
+void usage_release(struct usage *u);
+
 /* The book's usage for a subscription, or NULL (no lookup in the store). */
 struct usage *usage_book_find(struct usage_book *b, int64_t subscription_id);
 /* Takes one subscription's usage out of the book (it is built again on next use). */
@@ -136,19 +148,59 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out);
 /*
- * What one more event would cost under a pay-in-advance charge, without changing anything
- * (Lago's estimate_fees): the bucket it would fall in, its units (the aggregate's change) and
- * fee(after) - fee(before) in cents. False if the charge's aggregation cannot preview.
+ * What a charge has brought in its period so far, as the wallets are debited for it: its
+ * amount and its cost (the amount with its taxes rounded half up once), both 0 while no event
+ * of the period counts in it. Its current usage shows a first tier's flat amount even then
+ * (Lago's invoice bills it at 0 units), but that flat amount is what the charge's first event
+ * brings: the step from nothing, as Lago's pay-in-advance fee of a first event charges it.
+ */
+struct usage_brought {
+    int64_t amount_cents, cost_cents;
+};
+bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
+                          struct usage_brought *out);
+
+/*
+ * What one more event would bring under a charge, without changing anything: the change of
+ * usage_charge_brought that taking it would make, so exactly what the event's debit would be
+ * (Lago's estimate_fees, and a hold's price). Also the bucket it would fall in and its units
+ * (that bucket's aggregate's change). False if the charge's aggregation cannot preview or an
+ * amount does not fit.
  */
 struct usage_estimate {
     const struct usage_bucket *bucket;
     money_t units;
-    int64_t amount_cents;
+    int64_t amount_cents, cost_cents;
 };
 bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
                     tally_time timestamp, struct usage_estimate *out);
 
-/* The taxes of a charge's amount, unrounded, in cents. */
-money_t usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents);
+/* The taxes of a charge's amount, unrounded, in cents. False if they do not fit. */
+bool usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents, money_t *taxes);
+/* A charge's amount with its taxes rounded half up (once, as the fee's): what a wallet pays. */
+bool usage_charge_cost(const struct usage_charge *c, int64_t amount_cents, int64_t *cents);
+
+/*
+ * A usage's totals as its current usage answer shows them: the charges' amounts, their taxes
+ * summed unrounded and rounded half up once, and the two together. Built charge by charge by
+ * whoever prices the charges anyway (usage_total_add, then usage_total_finish); false when
+ * something does not fit in cents.
+ */
+struct usage_total {
+    int64_t amount_cents;
+    money_t taxes;
+    int64_t taxes_cents, total_cents;
+};
+void usage_total_init(struct usage_total *t);
+/* Adds a charge's amount and its taxes; false also if the charge's own cost does not fit. */
+bool usage_total_add(struct usage_total *t, const struct usage_charge *c, int64_t amount_cents);
+bool usage_total_finish(struct usage_total *t);
+
+/*
+ * Whether the usage can be priced: every charge's amount and cost, and the totals. An event
+ * that makes it false must be refused, not acknowledged: its current usage could no longer be
+ * answered, nor its charges debited, and a retry would meet the same sums.
+ */
+bool usage_priced(const struct usage *u);
 
 #endif

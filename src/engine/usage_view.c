@@ -35,13 +35,11 @@ static void write_date(struct jsonw *w, const char *key, tally_time t, const str
 /* One charge's usage; false if its amount cannot be computed (an overflow). Amounts read
  * the period to its end (a weighted sum's units move only with events). */
 static bool write_charge(struct jsonw *w, const struct usage *u, const struct usage_charge *c,
-                         int64_t *amount_cents, money_t *taxes)
+                         struct usage_total *sum)
 {
     struct usage_amount total;
-    if (!usage_charge_amount(u, c, u->to, &total))
+    if (!usage_charge_amount(u, c, u->to, &total) || !usage_total_add(sum, c, total.amount_cents))
         return false;
-    *amount_cents = total.amount_cents;
-    *taxes = usage_charge_taxes(c, total.amount_cents);
     jsonw_object_begin(w);
     write_units(w, "units", total.units);
     jsonw_kv_int(w, "events_count", total.events_count);
@@ -99,23 +97,16 @@ bool usage_view_render(const struct usage *u, const struct tz_zone *zone, struct
     jsonw_kv_null(&w, "lago_invoice_id");
     jsonw_key(&w, "charges_usage");
     jsonw_array_begin(&w);
-    int64_t amount = 0;
-    money_t taxes = money_from_int(0);
+    struct usage_total total;
+    usage_total_init(&total);
     bool ok = true;
-    for (size_t i = 0; ok && i < u->charge_count; i++) {
-        int64_t charge_cents;
-        money_t charge_taxes;
-        ok = write_charge(&w, u, &u->charges[i], &charge_cents, &charge_taxes) &&
-             !__builtin_add_overflow(amount, charge_cents, &amount) &&
-             money_add(taxes, charge_taxes, &taxes) == MONEY_OK;
-    }
+    for (size_t i = 0; ok && i < u->charge_count; i++)
+        ok = write_charge(&w, u, &u->charges[i], &total);
     jsonw_array_end(&w);
-    /* Taxes are summed unrounded and rounded once, as Lago's invoice does. */
-    int64_t tax_cents = 0;
-    ok = ok && money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK;
-    jsonw_kv_int(&w, "amount_cents", amount);
-    jsonw_kv_int(&w, "taxes_amount_cents", tax_cents);
-    jsonw_kv_int(&w, "total_amount_cents", amount + tax_cents);
+    ok = ok && usage_total_finish(&total);
+    jsonw_kv_int(&w, "amount_cents", total.amount_cents);
+    jsonw_kv_int(&w, "taxes_amount_cents", total.taxes_cents);
+    jsonw_kv_int(&w, "total_amount_cents", total.total_cents);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
     return ok && !buf_failed(out);

@@ -195,23 +195,11 @@ static enum command_result give_back(struct customer_wallets *cw, struct store *
     return COMMAND_OK;
 }
 
-/* A fee with its taxes (rounded half up, once, as the fee's), in cents. */
-static bool with_taxes(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
+static enum command_result refuse(struct command *cmd, const char *field, const char *code)
 {
-    money_t taxes = usage_charge_taxes(c, amount_cents);
-    int64_t tax_cents;
-    if (money_round(taxes, 0, MONEY_ROUND_HALF_UP, &taxes) != MONEY_OK ||
-        money_to_minor_units(taxes, 0, MONEY_ROUND_EXACT, &tax_cents) != MONEY_OK)
-        return false;
-    return !__builtin_add_overflow(amount_cents, tax_cents, cents);
-}
-
-/* A charge's cost now: its fee and the fee's taxes, in cents. */
-static bool charge_cost(const struct usage *u, const struct usage_charge *c, tally_time now,
-                        int64_t *cents)
-{
-    struct usage_amount amount;
-    return usage_charge_amount(u, c, now, &amount) && with_taxes(c, amount.amount_cents, cents);
+    cmd->invalid_field = field;
+    cmd->invalid_code = code;
+    return COMMAND_INVALID;
 }
 
 bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
@@ -220,16 +208,12 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
     *cents = 0;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
+        struct usage_estimate step;
         if (strcmp(c->metric_code, e->code) != 0)
             continue;
-        struct usage_amount amount;
-        struct usage_estimate step;
-        int64_t before, after, grown, diff;
-        if (!usage_charge_amount(u, c, now, &amount) || !usage_estimate(u, c, e, now, &step) ||
-            __builtin_add_overflow(amount.amount_cents, step.amount_cents, &grown) ||
-            !with_taxes(c, amount.amount_cents, &before) || !with_taxes(c, grown, &after) ||
-            __builtin_sub_overflow(after, before, &diff) ||
-            __builtin_add_overflow(*cents, diff, cents))
+        /* the very step wallets_debit_usage will take for it, unless the period moves on */
+        if (!usage_estimate(u, c, e, now, &step) ||
+            __builtin_add_overflow(*cents, step.cost_cents, cents))
             return false;
     }
     if (*cents < 0)
@@ -241,7 +225,7 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
 static enum command_result fee_out_of_range(struct command *cmd)
 {
     cmd->invalid_field = "properties";
-    cmd->invalid_code = "value_is_out_of_range";
+    cmd->invalid_code = "amount_out_of_range"; /* as check_priced's refusals */
     cmd->invalid_message = "this usage would change a fee by more than cents can count; nothing "
                            "was recorded";
     return COMMAND_INVALID;
@@ -263,9 +247,10 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return due;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
-        int64_t cost;
-        if (!charge_cost(u, c, cmd->now, &cost))
-            return COMMAND_STORE_FAILED;
+        struct usage_brought brought;
+        if (!usage_charge_brought(u, c, &brought))
+            return COMMAND_STORE_FAILED; /* the command's check priced it: memory is wrong */
+        int64_t cost = brought.cost_cents;
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
@@ -378,13 +363,6 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     /* the hold's postings are written; the wallet row waits for the flush, its held cents in
      * the journal meanwhile */
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
-}
-
-static enum command_result refuse(struct command *cmd, const char *field, const char *code)
-{
-    cmd->invalid_field = field;
-    cmd->invalid_code = code;
-    return COMMAND_INVALID;
 }
 
 static int32_t currency_exponent(const char *code)

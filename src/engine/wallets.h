@@ -70,7 +70,8 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         int64_t customer_id);
 
 /* What one more event would add to its subscription's usage charges (fees and their taxes),
- * at `now`; never below 0. False if a charge cannot preview it. */
+ * at `now`: the steps wallets_debit_usage would then take (usage_estimate); never below 0.
+ * False if a charge cannot preview it. */
 struct event;
 bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
                          int64_t *cents);

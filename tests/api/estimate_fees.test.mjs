@@ -79,3 +79,38 @@ test('errors: no instant charge, unknown metric or subscription', async () => {
   r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'nobody', code: 'calls' } } });
   assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'subscription_not_found' });
 });
+
+test('a graduated charge with a flat amount: each estimate is what the event then debits', async () => {
+  const post = async (path, body) => {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  const gpu = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'gpu', name: 'GPU', aggregation_type: 'sum_agg', field_name: 'hours' } })).billable_metric;
+  await post('/api/v1/plans', { plan: { code: 'tiers', name: 'Tiers', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
+    { billable_metric_id: gpu.lago_id, charge_model: 'graduated', pay_in_advance: true, properties: { graduated_ranges: [
+      { from_value: 0, to_value: 2, per_unit_amount: '1', flat_amount: '1' },
+      { from_value: 2, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] } },
+    { billable_metric_id: (await post('/api/v1/billable_metrics', { billable_metric: { code: 'jobs', name: 'Jobs', aggregation_type: 'count_agg' } })).billable_metric.lago_id,
+      charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } }] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'tiers', plan_code: 'tiers', external_id: 'tiers_sub' } });
+  const wallet = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiers', currency: 'EUR', rate_amount: '1', granted_credits: '100' } })).wallet;
+  const balance = async () => (await (await t.api(`/api/v1/wallets/${wallet.lago_id}`)).json()).wallet.balance_cents;
+  // another charge's event brings the gpu charge nothing: its flat amount waits for its own
+  await post('/api/v1/events', { event: { transaction_id: 'job0', external_subscription_id: 'tiers_sub', code: 'jobs' } });
+  assert.equal(await balance(), 10000 - 110);
+  // fee(1) = 1 x 1 + the first tier's flat 1; fee(2) = 3; fee(3) = 3.5; then 3.55 (355
+  // cents, VAT 35.5 -> 36) and 3.6 (VAT 36): the debit is the change of fee and rounded VAT
+  const expected = [[1, 200, 20], [1, 100, 10], [1, 50, 5], [0.1, 5, 1], [0.1, 5, 0]];
+  let i = 0;
+  for (const [hours, amount, taxes] of expected) {
+    const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'tiers_sub', code: 'gpu', properties: { hours } } } });
+    const fee = (await r.json()).fees[0];
+    assert.deepEqual([fee.amount_cents, fee.taxes_amount_cents, fee.total_amount_cents], [amount, taxes, amount + taxes], `event ${i}`);
+    const before = await balance();
+    await post('/api/v1/events', { event: { transaction_id: `tier${i++}`, external_subscription_id: 'tiers_sub', code: 'gpu', properties: { hours } } });
+    assert.equal(before - await balance(), fee.total_amount_cents, `event ${i - 1}: estimated ${fee.total_amount_cents}`);
+  }
+  assert.equal(await balance(), 10000 - 110 - 220 - 110 - 55 - 6 - 5);
+});

@@ -95,6 +95,59 @@ test('duplicates, refused batches and other periods add nothing', async () => {
   assert.deepEqual(after, before);
 });
 
+test('an event whose fee cannot be priced is refused, by index, and the usage stays readable', async () => {
+  const post = (path, body) => t.api(path, { method: 'POST', body });
+  const bm = (await (await post('/api/v1/billable_metrics', { billable_metric: { code: 'units', name: 'Units', aggregation_type: 'sum_agg', field_name: 'amount' } })).json()).billable_metric;
+  await post('/api/v1/plans', { plan: { code: 'dollar', name: 'Dollar', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'big', plan_code: 'dollar', external_id: 'big_sub' } })).status, 200);
+  const read = async () => {
+    const r = await t.api('/api/v1/customers/big/current_usage?external_subscription_id=big_sub');
+    return { status: r.status, body: await r.json() };
+  };
+  const one = (transaction_id, amount) => ({ transaction_id, external_subscription_id: 'big_sub', code: 'units', properties: { amount } });
+  const answer = async (r) => ({ status: r.status, body: await r.json() });
+  assert.equal((await post('/api/v1/events', { event: one('fine1', 5) })).status, 200);
+  const before = await read();
+  assert.equal(before.status, 200);
+  assert.equal(before.body.customer_usage.amount_cents, 500);
+
+  // 10^17 dollars are 10^19 cents: more than an amount in cents holds (2^63 - 1)
+  const refused = { status: 422, error: 'Unprocessable Entity', code: 'validation_errors' };
+  let r = await answer(await post('/api/v1/events', { event: one('huge', '100000000000000000') }));
+  assert.deepEqual(r, { status: 422, body: { ...refused, error_details: { properties: ['amount_out_of_range'] } } });
+  r = await answer(await post('/api/v1/events/batch', { events: [one('fine2', 1), one('huge', '100000000000000000')] }));
+  assert.deepEqual(r.body, { ...refused, error_details: { 1: { properties: ['amount_out_of_range'] } } });
+  // each fits alone (5 * 10^18 cents); the batch's second is the one that no longer does
+  r = await answer(await post('/api/v1/events/batch', { events: [one('half1', '50000000000000000'), one('fine3', 1), one('half2', '50000000000000000')] }));
+  assert.deepEqual(r.body, { ...refused, error_details: { 2: { properties: ['amount_out_of_range'] } } });
+
+  // sent ahead for April, they are priced in April's usage: no poison for its first day
+  const april = (transaction_id, amount) => ({ ...one(transaction_id, amount), timestamp: 1775044800 });
+  r = await answer(await post('/api/v1/events', { event: april('ahead', '100000000000000000') }));
+  assert.deepEqual(r.body, { ...refused, error_details: { properties: ['amount_out_of_range'] } });
+  r = await answer(await post('/api/v1/events/batch', { events: [april('ahead1', '50000000000000000'), one('fine5', 1), april('ahead2', '50000000000000000')] }));
+  assert.deepEqual(r.body, { ...refused, error_details: { 2: { properties: ['amount_out_of_range'] } } });
+
+  // nothing was kept, and the usage still reads as before, from the writer and from its view
+  for (const id of ['huge', 'fine2', 'half1', 'fine3', 'half2', 'ahead', 'ahead1', 'fine5', 'ahead2'])
+    assert.equal((await t.api(`/api/v1/events/${id}`)).status, 404, id);
+  assert.deepEqual(await read(), before);
+  assert.deepEqual(await read(), before);
+  assert.equal((await post('/api/v1/events', { event: one('fine4', 2) })).status, 200);
+  const after = await read();
+  assert.equal(after.status, 200, JSON.stringify(after.body));
+  assert.equal(after.body.customer_usage.amount_cents, 700);
+  assert.equal(after.body.customer_usage.charges_usage[0].events_count, 2);
+  // one that fits alone is still taken, now or ahead
+  assert.equal((await post('/api/v1/events', { event: one('half3', '50000000000000000') })).status, 200);
+  assert.equal((await post('/api/v1/events', { event: april('ahead3', '50000000000000000') })).status, 200);
+  r = await answer(await post('/api/v1/events', { event: april('ahead4', '50000000000000000') }));
+  assert.deepEqual(r.body, { ...refused, error_details: { properties: ['amount_out_of_range'] } });
+  const text = await (await t.api('/api/v1/customers/big/current_usage?external_subscription_id=big_sub')).text();
+  assert.match(text, /"total_amount_cents":5000000000000000700\}/);
+});
+
 test('usage is rebuilt identically after a restart and after a SIGKILL', async () => {
   const before = await usage();
   await t.restart();

@@ -158,6 +158,28 @@ test('a hard limit refuses what credits cannot cover, and the refused batch leav
   await assertLedgerBalances();
 });
 
+test('an event whose cost cannot be priced is refused (422, not a 500 to retry), and the wallet is untouched', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'zeta', plan_code: 'ai', external_id: 'zeta_sub' } }));
+  const w = await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Zeta', granted_credits: '100' });
+  const usage = async () => (await ok(await t.api('/api/v1/customers/zeta/current_usage?external_subscription_id=zeta_sub'))).customer_usage;
+  assert.equal((await send(event('zeta_sub', 'tokens', { tokens: 1000 }))).status, 200);
+  const usageBefore = await usage();
+  const walletBefore = await wallet(w.lago_id);
+  assert.equal(walletBefore.balance_cents, 10000 - 120);
+  // 10^20 tokens at 0.001 EUR are 10^19 cents: more than an amount in cents holds
+  for (let i = 0; i < 2; i++) {
+    const r = await send(event('zeta_sub', 'tokens', { tokens: 5 }), event('zeta_sub', 'tokens', { tokens: '100000000000000000000' }));
+    assert.equal(r.status, 422);
+    assert.deepEqual((await r.json()).error_details, { 1: { properties: ['amount_out_of_range'] } });
+  }
+  assert.deepEqual(await wallet(w.lago_id), walletBefore);
+  assert.deepEqual(await usage(), usageBefore);
+  assert.equal((await send(event('zeta_sub', 'tokens', { tokens: 1000 }))).status, 200);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 240);
+  assert.equal((await usage()).amount_cents, 200);
+  await assertLedgerBalances();
+});
+
 test('top-ups: an Idempotency-Key replay counts once; voids take credits in consumption order', async () => {
   const [w] = (await ok(await t.api('/api/v1/customers/beta/wallets'))).wallets;
   const key = { 'Idempotency-Key': 'top-up-beta-1' };
