@@ -39,9 +39,10 @@ void api_error_render(struct buf *out, int status, const char *error, const char
     jsonw_object_end(&w);
 }
 
-/* Lago's 422, its details nested under `index` when it is not NULL. */
+/* Lago's 422, its details nested under `index` when it is not NULL; `message` (Tally's, may
+ * be NULL) says why in a sentence. */
 static void render_validation(struct buf *out, const char *index, const char *field,
-                              const char *code)
+                              const char *code, const char *message)
 {
     struct jsonw w;
     buf_reset(out);
@@ -50,6 +51,8 @@ static void render_validation(struct buf *out, const char *index, const char *fi
     jsonw_kv_int(&w, "status", 422);
     jsonw_kv_cstr(&w, "error", "Unprocessable Entity");
     jsonw_kv_cstr(&w, "code", "validation_errors");
+    if (message)
+        jsonw_kv_cstr(&w, "message", message);
     jsonw_key(&w, "error_details");
     jsonw_object_begin(&w);
     if (index) {
@@ -68,13 +71,13 @@ static void render_validation(struct buf *out, const char *index, const char *fi
 
 void api_error_render_validation(struct buf *out, const char *field, const char *code)
 {
-    render_validation(out, NULL, field, code);
+    render_validation(out, NULL, field, code, NULL);
 }
 
 void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
                                          const char *code)
 {
-    render_validation(out, index, field, code);
+    render_validation(out, index, field, code, NULL);
 }
 
 void api_error_bad_request(struct request *req, const char *what)
@@ -123,7 +126,8 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         return true;
     case COMMAND_INVALID:
         cmd->http_status = 422;
-        api_error_render_validation(&cmd->response, cmd->invalid_field, cmd->invalid_code);
+        render_validation(&cmd->response, NULL, cmd->invalid_field, cmd->invalid_code,
+                          cmd->invalid_message);
         return true;
     case COMMAND_STALE:
         cmd->http_status = 409;

@@ -276,6 +276,8 @@ struct command {
     enum command_result result;
     const char *invalid_field; /* with COMMAND_INVALID: Lago's field and error code */
     const char *invalid_code;
+    /* and, for some, a sentence saying why (in the command's arena), or NULL */
+    const char *invalid_message;
     struct customer customer;         /* the customer as saved or deleted (customer commands) */
     struct catalog_item item;         /* the catalog item as saved or deleted (catalog commands) */
     struct subscription subscription; /* as saved (subscription commands) */

@@ -994,6 +994,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     if (store_events_insert(e->store, rows, count) != STORE_OK)
         return COMMAND_STORE_FAILED;
     enum command_result r = debit_wallets(e, cmd);
+    if (r == COMMAND_OK && capture)
+        r = wallets_capture_done(&e->wallets, e->store, cmd, &cmd->authorization);
     return r == COMMAND_OK && capture ? captured(e, cmd) : r;
 }
 
