@@ -39,7 +39,8 @@ void api_error_render(struct buf *out, int status, const char *error, const char
     jsonw_object_end(&w);
 }
 
-/* Lago's 422, its details nested under `index` when it is not NULL. */
+/* Lago's 422, its details nested under `index` when it is not NULL; `message` (Tally's, may
+ * be NULL) says why in a sentence. */
 static void render_validation(struct buf *out, const char *index, const char *field,
                               const char *code, const char *message)
 {
@@ -50,6 +51,8 @@ static void render_validation(struct buf *out, const char *index, const char *fi
     jsonw_kv_int(&w, "status", 422);
     jsonw_kv_cstr(&w, "error", "Unprocessable Entity");
     jsonw_kv_cstr(&w, "code", "validation_errors");
+    if (message)
+        jsonw_kv_cstr(&w, "message", message);
     jsonw_key(&w, "error_details");
     jsonw_object_begin(&w);
     if (index) {

@@ -141,8 +141,15 @@ size_t wallet_grant_position(const struct wallet_grant *grants, size_t count,
     return lo;
 }
 
-int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
-                         struct wallet_take *takes, size_t *take_count)
+bool wallet_grant_past_expiry(const struct wallet_grant *g, tally_time now)
+{
+    return g->has_expiration && g->expiration_at <= now;
+}
+
+/* all: every grant; else those `from` names at `now`. */
+static int64_t plan_take(const struct wallet_grant *grants, size_t count, int64_t want, bool all,
+                         tally_time now, enum wallet_take_from from, struct wallet_take *takes,
+                         size_t *take_count)
 {
     assert(want >= 0);
     int64_t covered = 0;
@@ -151,6 +158,8 @@ int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_
         assert(i == 0 || wallet_grant_compare(&grants[i - 1], &grants[i]) < 0);
         if (grants[i].remaining_cents <= 0)
             continue;
+        if (!all && wallet_grant_past_expiry(&grants[i], now) != (from == WALLET_TAKE_KEPT))
+            continue;
         int64_t part = want - covered;
         if (part > grants[i].remaining_cents)
             part = grants[i].remaining_cents;
@@ -158,6 +167,19 @@ int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_
         covered += part;
     }
     return covered;
+}
+
+int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
+                         struct wallet_take *takes, size_t *take_count)
+{
+    return plan_take(grants, count, want, true, 0, WALLET_TAKE_LIVE, takes, take_count);
+}
+
+int64_t wallet_plan_take_at(const struct wallet_grant *grants, size_t count, int64_t want,
+                            tally_time now, enum wallet_take_from from, struct wallet_take *takes,
+                            size_t *take_count)
+{
+    return plan_take(grants, count, want, false, now, from, takes, take_count);
 }
 
 static const char *const type_names[] = {

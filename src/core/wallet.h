@@ -145,6 +145,22 @@ struct wallet_take {
 int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
                          struct wallet_take *takes, size_t *take_count);
 
+/* Whether a grant is past its expiry at `now`: what is left of it is kept only for the open
+ * holds that reserve it (the rest expired), and only their captures spend it. */
+bool wallet_grant_past_expiry(const struct wallet_grant *g, tally_time now);
+
+/* Which grants wallet_plan_take_at takes from. */
+enum wallet_take_from {
+    WALLET_TAKE_LIVE, /* not past their expiry: what any debit spends */
+    WALLET_TAKE_KEPT, /* past their expiry, kept for holds: what a capture spends first */
+};
+
+/* As wallet_plan_take, over only the grants `from` names at `now` (the others are passed
+ * over: no take names them). */
+int64_t wallet_plan_take_at(const struct wallet_grant *grants, size_t count, int64_t want,
+                            tally_time now, enum wallet_take_from from, struct wallet_take *takes,
+                            size_t *take_count);
+
 /*
  * A threshold rule (Lago's recurring_transaction_rules with trigger "threshold"): when the
  * ongoing balance falls to threshold_cents, credits are topped up, by a fixed amount (enough

@@ -1132,6 +1132,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     r = debit_wallets(e, cmd);
     if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
         cmd->as.events_ingest.failed_index = count - 1;
+    if (r == COMMAND_OK && capture)
+        r = wallets_capture_done(&e->wallets, e->store, cmd, &cmd->authorization);
     return r == COMMAND_OK && capture ? captured(e, cmd) : r;
 }
 

@@ -1495,11 +1495,22 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
     return wallet_book_flush(b, st, cmd);
 }
 
+/* Whether take_out takes from grant g: that one, or (grant_id 0) every grant, but a void of
+ * the wallet's credits passes over grants past their expiry (what they keep is held). */
+static bool taken_out_of(const struct wallet_grant *g, enum wallet_transaction_status status,
+                         int64_t grant_id, tally_time now)
+{
+    if (grant_id != 0)
+        return g->id == grant_id;
+    return status != WALLET_TX_VOIDED || !wallet_grant_past_expiry(g, now);
+}
+
 /*
  * Takes credits out of the wallet's grants, in consumption order, as one outbound transaction
- * (voided or expired): `cents` of them, or all (cents 0), from every grant or (grant_id != 0)
- * that one. Paid credits go to breakage; free ones take back what was granted. Like a void,
- * it counts as consumed (Lago's rule). Sets *tx to the transaction's row (0 if none was due).
+ * (voided or expired): `cents` of them, or all (cents 0), from every grant (taken_out_of) or
+ * (grant_id != 0) that one. Paid credits go to breakage; free ones take back what was granted.
+ * Like a void, it counts as consumed (Lago's rule). Sets *tx to the transaction's row (0 if
+ * none was due).
  */
 static enum command_result take_out(struct store *st, struct command *cmd, struct live_wallet *w,
                                     enum wallet_transaction_status status, int64_t grant_id,
@@ -1508,7 +1519,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
 {
     int64_t left = 0;
     for (size_t i = 0; i < w->grant_count; i++)
-        if (grant_id == 0 || w->grants[i].id == grant_id)
+        if (taken_out_of(&w->grants[i], status, grant_id, cmd->now))
             left += w->grants[i].remaining_cents;
     if (cents > 0 && cents < left)
         left = cents;
@@ -1534,7 +1545,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
     ledger_posting_init(&p, status == WALLET_TX_EXPIRED ? LEDGER_CAUSE_EXPIRY : LEDGER_CAUSE_VOID);
     for (size_t i = 0; i < w->grant_count && left > 0; i++) {
         struct wallet_grant *g = &w->grants[i];
-        if (grant_id != 0 && g->id != grant_id)
+        if (!taken_out_of(g, status, grant_id, cmd->now))
             continue;
         int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
         if (part <= 0)
@@ -1583,6 +1594,45 @@ enum command_result wallet_book_expire(struct store *st, struct command *cmd, st
         return r;
     w->row.updated_at = cmd->now;
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+void wallet_book_credits_at(const struct live_wallet *w, tally_time now, int64_t *live,
+                            int64_t *kept)
+{
+    *live = *kept = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        *(wallet_grant_past_expiry(&w->grants[i], now) ? kept : live) +=
+            w->grants[i].remaining_cents;
+}
+
+enum command_result wallet_book_expire_unheld(struct store *st, struct command *cmd,
+                                              struct live_wallet *w, tally_time before)
+{
+    /* planned first (an expiry changes the list), one expiry per grant, in consumption order */
+    struct grant_move *due = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *due);
+    if (!due)
+        return COMMAND_STORE_FAILED;
+    size_t count = 0;
+    int64_t keep = w->row.held_cents + w->capturing_cents;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        if (!g->has_expiration || g->expiration_at >= before || g->remaining_cents <= 0)
+            continue;
+        int64_t kept = g->remaining_cents < keep ? g->remaining_cents : keep;
+        keep -= kept;
+        if (g->remaining_cents > kept)
+            due[count++] = (struct grant_move){g->id, g->remaining_cents - kept};
+    }
+    for (size_t i = 0; i < count; i++) {
+        enum command_result r = wallet_book_expire(st, cmd, w, due[i].grant_id, due[i].cents);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    /* written at once, from memory that may be ahead of the tables: the journal's stretch
+     * ends with this commit */
+    if (count > 0 && w->book && w->book->deferring)
+        w->book->must_flush = true;
+    return COMMAND_OK;
 }
 
 /*
@@ -1736,22 +1786,56 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
     return r;
 }
 
+/* Releases (whole) and voids every open hold with credits in the wallet. */
+static enum command_result void_holds_of(struct store *st, struct command *cmd,
+                                         struct live_wallet *w)
+{
+    enum { ROUND = 64 };
+    char(*ids)[WALLET_LAGO_ID_TEXT] = arena_alloc(cmd->arena, ROUND * sizeof *ids);
+    if (!ids)
+        return COMMAND_STORE_FAILED;
+    size_t count;
+    do { /* a voided hold is no longer open: each round finds the next ones */
+        if (store_wallet_open_holds(store_conn(st), w->row.org_id, w->row.id, ids, ROUND, &count) !=
+            STORE_OK)
+            return COMMAND_STORE_FAILED;
+        for (size_t i = 0; i < count; i++) {
+            struct store_authorization a;
+            if (store_authorization_get(store_conn(st), w->row.org_id, ids[i], &a, cmd->arena) !=
+                    STORE_OK ||
+                wallet_book_release(w->book, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
+                return COMMAND_STORE_FAILED;
+            a.status = AUTHORIZATION_VOIDED;
+            a.updated_at = cmd->now;
+            if (store_authorization_save(st, &a) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+        }
+    } while (count == ROUND);
+    return COMMAND_OK;
+}
+
 /*
  * Terminating a wallet (by request, or at its expiration_at) voids what is left of it: Lago
- * leaves it frozen; here the ledger says where it went. Open holds are released; an
- * overdraft stays owed.
+ * leaves it frozen; here the ledger says where it went. Its open holds are released and
+ * voided first (each says so, and a capture of it is refused); an overdraft stays owed.
  */
 enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
                                           struct live_wallet *w, bool expired)
 {
-    enum command_result r = COMMAND_OK;
+    /* its holds first: they say they were released, and what grants past their expiry kept
+     * for them expires */
+    enum command_result r = void_holds_of(st, cmd, w);
+    if (r == COMMAND_OK)
+        r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
+    if (r != COMMAND_OK)
+        return r;
     if (expired)
         r = wallet_book_expire(st, cmd, w, 0, 0);
     else if (wallet_book_grants_total(w) > 0)
-        r = wallet_book_void_credits(st, cmd, w, 0, wallet_book_grants_total(w), NULL);
+        r = wallet_book_void_credits(st, cmd, w, 0, 0, NULL);
     if (r != COMMAND_OK)
         return r;
-    if (w->row.held_cents > 0) {
+    if (w->row.held_cents > 0) { /* holds no row names (cannot be): released all the same */
         struct ledger_posting p;
         ledger_posting_init(&p, LEDGER_CAUSE_RELEASE);
         if (!ledger_posting_move(&p, LEDGER_HOLDS_OUTSTANDING, LEDGER_CUSTOMER_HELD_CREDITS,
@@ -1816,6 +1900,10 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
             continue; /* terminated since: its holds went with it */
         if (wallet_book_hold_change(st, cmd, w, a->id, -holds[i].cents, cause) != COMMAND_OK ||
             store_authorization_hold_put(st, a->id, w->row.id, 0) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (cause == LEDGER_CAUSE_CAPTURE)
+            w->capturing_cents += holds[i].cents; /* its event spends the kept credits first */
+        else if (wallet_book_expire_unheld(st, cmd, w, cmd->now + 1) != COMMAND_OK)
             return COMMAND_STORE_FAILED;
     }
     a->held_cents = 0;

@@ -126,6 +126,9 @@ struct live_wallet {
     int64_t taken_paid, taken_free, overdrawn_added;
     int64_t given_paid, given_free, overdraft_given;
     tally_time pending_at; /* when the latest deferred debit was made, 0: none */
+    /* During a capture: what its hold released here, which the capture may take from the
+     * credits grants past their expiry kept for it (wallets_capture_done resets it). */
+    int64_t capturing_cents;
     bool dirty;
 };
 
@@ -309,6 +312,18 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
  * termination of a wallet (its credits voided, or expired). */
 enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
                                        int64_t grant_id, int64_t limit);
+/*
+ * Grants past their expiry (expiration_at < before) keep, together and in consumption order,
+ * what the wallet's open holds reserve (held_cents, and capturing_cents during a capture); the
+ * rest of them expires now. Holds are never left without the credits they reserve, and no
+ * credit outlives its expiry longer than the holds that need it.
+ */
+enum command_result wallet_book_expire_unheld(struct store *st, struct command *cmd,
+                                              struct live_wallet *w, tally_time before);
+/* A wallet's credits at `now`: in grants not past their expiry (live), and in grants past it,
+ * kept for holds (kept). */
+void wallet_book_credits_at(const struct live_wallet *w, tally_time now, int64_t *live,
+                            int64_t *kept);
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents);
 enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
@@ -320,7 +335,9 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
                                              struct live_wallet *w, int64_t grant_id, int64_t cents,
                                              const char *name);
 /* Holds: a wallet's part reserved (cents > 0) or released (< 0) with its memo posting; and a
- * whole hold released (capture, void, expiry: the posting's cause). */
+ * whole hold released (capture, void, expiry: the posting's cause). A release other than a
+ * capture lets expire at once what grants past their expiry kept for it; a capture leaves it
+ * for its event to spend (capturing_cents). */
 enum command_result wallet_book_hold_change(struct store *st, struct command *cmd,
                                             struct live_wallet *w, int64_t authorization_id,
                                             int64_t cents, enum ledger_cause cause);
@@ -332,6 +349,8 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
 enum command_result wallet_book_credit(struct store *st, struct command *cmd,
                                        struct customer_wallets *cw, struct live_wallet *w,
                                        const struct store_wallet_transaction *t, int64_t repay);
+/* Terminates a wallet (by request, or expired): its open holds are released whole (every
+ * wallet's part) and voided, then its credits are voided (or expire). */
 enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
                                           struct live_wallet *w, bool expired);
 

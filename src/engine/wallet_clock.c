@@ -99,21 +99,32 @@ void wallet_clock_schedule(struct live_wallet *w, tally_time after)
 }
 
 /*
- * The previous interval grant at a new one: what the rollover allows carries on with the new
- * grant's expiry; the rest expires now.
+ * The previous interval grant at a new one (at `at`, bringing `incoming` cents of new grants):
+ * what the rollover allows carries on with the new grant's expiry; the rest expires now, but
+ * for what open holds need that the wallet's other live credits, new ones included, do not
+ * cover: that carries on too.
  */
 static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
-                                     bool has_expiration, tally_time expiration_at)
+                                     tally_time at, int64_t incoming, bool has_expiration,
+                                     tally_time expiration_at)
 {
     struct wallet_grant *g = wallet_book_live_grant(w, w->row.last_interval_grant_id);
-    if (!g)
-        return COMMAND_OK; /* used up, or expired already */
+    if (!g || (g->has_expiration && g->expiration_at < at))
+        return COMMAND_OK; /* used up, or expired already (what it keeps is for holds) */
     struct store_wallet_transaction t;
     if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     int64_t rolled = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, t.amount_cents,
                                            g->remaining_cents);
     int64_t rest = g->remaining_cents - rolled, id = g->id;
+    int64_t live, kept;
+    wallet_book_credits_at(w, at - 1, &live, &kept);
+    int64_t held_on_live =
+        w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
+    int64_t may_expire = live + incoming - held_on_live;
+    if (rest > may_expire)
+        rest = may_expire > 0 ? may_expire : 0;
+    rolled = g->remaining_cents - rest;
     if (rest > 0) {
         enum command_result r = wallet_book_expire(st, cmd, w, id, rest);
         if (r != COMMAND_OK)
@@ -125,8 +136,8 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
     struct wallet_grant moved = *g;
     moved.has_expiration = has_expiration;
     moved.expiration_at = expiration_at;
-    size_t at = (size_t)(g - w->grants);
-    memmove(&w->grants[at], &w->grants[at + 1], (w->grant_count - at - 1) * sizeof *w->grants);
+    size_t pos = (size_t)(g - w->grants);
+    memmove(&w->grants[pos], &w->grants[pos + 1], (w->grant_count - pos - 1) * sizeof *w->grants);
     w->grant_count--;
     if (!wallet_book_grant_insert(w, &moved) ||
         store_wallet_transaction_set_expiration(st, id, has_expiration, expiration_at) != STORE_OK)
@@ -153,8 +164,12 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
         cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
     }
     enum command_result r = COMMAND_OK;
-    if (w->rule_has_rollover && w->row.last_interval_grant_id)
-        r = roll_over(st, cmd, w, cr.has_expiration_at, cr.expiration_at);
+    if (w->rule_has_rollover && w->row.last_interval_grant_id) {
+        /* the live credits the new grants bring, once they repay an overdraft */
+        int64_t incoming = granted + (w->rule_requires_payment ? 0 : paid);
+        incoming -= w->row.overdrawn_cents < incoming ? w->row.overdrawn_cents : incoming;
+        r = roll_over(st, cmd, w, at, incoming, cr.has_expiration_at, cr.expiration_at);
+    }
     if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
         return COMMAND_OK; /* this anniversary's credits are not made */
     int64_t made = 0;
@@ -169,19 +184,12 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     return r;
 }
 
+/* Grants that expired before `before`: what open holds reserve stays in them (until the holds
+ * are captured, voided or expire), the rest expires. */
 static enum command_result expire_grants_before(struct store *st, struct command *cmd,
                                                 struct live_wallet *w, tally_time before)
 {
-    for (size_t i = 0; i < w->grant_count; i++) {
-        const struct wallet_grant *g = &w->grants[i];
-        if (g->has_expiration && g->expiration_at < before && g->remaining_cents > 0) {
-            enum command_result r = wallet_book_expire(st, cmd, w, g->id, 0);
-            if (r != COMMAND_OK)
-                return r;
-            i = (size_t)-1; /* the list changed: look again from the start */
-        }
-    }
-    return COMMAND_OK;
+    return wallet_book_expire_unheld(st, cmd, w, before);
 }
 
 static enum command_result expire_due_grants(struct store *st, struct command *cmd,

@@ -17,35 +17,37 @@ static bool usable(const struct live_wallet *w, tally_time now)
 }
 
 /*
- * What the wallet can still pay: its grants, and a soft wallet's overdraft left, less what its
- * open holds reserve (a hold is only worth something if this never goes below zero).
+ * What the wallet can still pay at `now`: its live grants (not past their expiry), and a soft
+ * wallet's overdraft left, less what its open holds reserve (a hold is only worth something if
+ * this never goes below zero). Grants past their expiry keep credits only for holds: they back
+ * the holds first, and a capture in progress may spend what they kept for its own hold.
  */
-static int64_t spendable(const struct live_wallet *w)
+static int64_t spendable(const struct live_wallet *w, tally_time now)
 {
-    int64_t sum = wallet_book_grants_total(w) - w->row.held_cents;
+    int64_t live, kept;
+    wallet_book_credits_at(w, now, &live, &kept);
+    int64_t for_capture = kept < w->capturing_cents ? kept : w->capturing_cents;
+    int64_t for_holds =
+        kept - for_capture < w->row.held_cents ? kept - for_capture : w->row.held_cents;
+    int64_t sum = live + for_capture - (w->row.held_cents - for_holds);
     if (w->row.limit == WALLET_LIMIT_SOFT)
         sum += w->row.overdraft_limit_cents - w->row.overdrawn_cents;
     return sum > 0 ? sum : 0;
 }
 
-/* Takes up to `want` from one wallet (grants, then a soft wallet's overdraft), within what it
- * can spend; returns what it took. */
-static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, int64_t want,
-                                bool *failed)
+/* Takes up to `want` from the grants `from` names, in consumption order; returns what it took.
+ * Emptied grants stay in the list (the caller drops them). */
+static int64_t take_from_grants(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                                tally_time now, enum wallet_take_from from, bool *failed)
 {
-    int64_t total = spendable(w) < want ? spendable(w) : want;
-    int64_t from_grants = wallet_book_grants_total(w) < total ? wallet_book_grants_total(w) : total;
     struct wallet_take takes[64];
     int64_t taken = 0;
-    while (taken < from_grants) {
-        size_t n;
-        /* at most 64 grants a round: a debit that spans more simply takes more rounds */
-        size_t span = w->grant_count < 64 ? w->grant_count : 64;
-        int64_t got = wallet_plan_take(w->grants, span, from_grants - taken, takes, &n);
-        if (got == 0)
-            break;
+    /* at most 64 grants a round: a debit that spans more simply takes more rounds */
+    for (size_t at = 0; taken < want && at < w->grant_count; at += 64) {
+        size_t n, span = w->grant_count - at < 64 ? w->grant_count - at : 64;
+        int64_t got = wallet_plan_take_at(w->grants + at, span, want - taken, now, from, takes, &n);
         for (size_t i = 0; i < n; i++) {
-            struct wallet_grant *g = &w->grants[takes[i].grant];
+            struct wallet_grant *g = &w->grants[at + takes[i].grant];
             g->remaining_cents -= takes[i].cents;
             *(g->paid ? &w->taken_paid : &w->taken_free) += takes[i].cents;
             if (!wallet_book_note_move(w, g->id, takes[i].cents) ||
@@ -54,8 +56,32 @@ static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, i
                 *failed = true;
         }
         taken += got;
-        wallet_book_drop_empty_grants(w); /* a refund step loads them back */
     }
+    return taken;
+}
+
+/* During a capture: takes up to `want` of what the wallet's grants past their expiry kept for
+ * the capture's hold; returns what it took. */
+static int64_t take_kept(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                         tally_time now, bool *failed)
+{
+    if (w->capturing_cents <= 0)
+        return 0;
+    int64_t got = take_from_grants(w, d, w->capturing_cents < want ? w->capturing_cents : want, now,
+                                   WALLET_TAKE_KEPT, failed);
+    w->capturing_cents -= got;
+    wallet_book_drop_empty_grants(w); /* a refund step loads them back */
+    return got;
+}
+
+/* Takes up to `want` from one wallet (live grants, then a soft wallet's overdraft), within
+ * what it can spend; returns what it took. */
+static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                                tally_time now, bool *failed)
+{
+    int64_t total = spendable(w, now) < want ? spendable(w, now) : want;
+    int64_t taken = take_from_grants(w, d, total, now, WALLET_TAKE_LIVE, failed);
+    wallet_book_drop_empty_grants(w); /* a refund step loads them back */
     int64_t part = total - taken;
     if (part > 0) {
         assert(w->row.limit == WALLET_LIMIT_SOFT);
@@ -125,8 +151,12 @@ static enum command_result debit(struct customer_wallets *cw, struct command *cm
     }
     qsort(payers, n, sizeof payers[0], payer_compare);
     int64_t left = want;
+    /* a capture spends first, in any of its wallets, what grants past their expiry kept for its
+     * hold (else it would expire while live credits pay) */
     for (size_t i = 0; i < n && left > 0; i++)
-        left -= take_from_wallet(payers[i], d, left, &failed);
+        left -= take_kept(payers[i], d, left, cmd->now, &failed);
+    for (size_t i = 0; i < n && left > 0; i++)
+        left -= take_from_wallet(payers[i], d, left, cmd->now, &failed);
     if (failed)
         return COMMAND_STORE_FAILED;
     if (left == 0)
@@ -321,7 +351,7 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     for (size_t i = 0; i < cw->wallet_count && n < sizeof payers / sizeof payers[0]; i++) {
         if (pays_for(&cw->wallets[i], a->currency, metric_code, cmd->now)) {
             payers[n++] = &cw->wallets[i];
-            can += spendable(&cw->wallets[i]);
+            can += spendable(&cw->wallets[i], cmd->now);
         }
     }
     qsort(payers, n, sizeof payers[0], payer_compare);
@@ -334,7 +364,8 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     int64_t left = authorized ? a->amount_cents : 0;
     const struct live_wallet *shown = n > 0 ? payers[0] : NULL;
     for (size_t i = 0; i < n && left > 0; i++) {
-        parts[i] = spendable(payers[i]) < left ? spendable(payers[i]) : left;
+        int64_t can_here = spendable(payers[i], cmd->now);
+        parts[i] = can_here < left ? can_here : left;
         if (parts[i] > 0 && (left == a->amount_cents || payers[i]->row.id < shown->row.id))
             shown = payers[i];
         left -= parts[i];
@@ -365,10 +396,58 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+enum command_result wallets_capture_done(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct store_authorization *a)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        w->capturing_cents = 0;
+        if (w->row.has_terminated_at)
+            continue;
+        /* (every wallet: a refund step of the capture may have given credits back to a grant
+         * past its expiry) */
+        enum command_result r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
 static int32_t currency_exponent(const char *code)
 {
     const struct currency *c = currency_find(code, strlen(code));
     return c ? c->exponent : 2;
+}
+
+/* Cents of the wallet as credits, as the API shows them ("8.0"). */
+static void credits_text(const struct live_wallet *w, int64_t cents, char text[MONEY_TEXT_MAX])
+{
+    money_t credits;
+    if (wallet_cents_to_credits(cents, w->row.rate_amount, currency_exponent(w->row.currency),
+                                &credits) != MONEY_OK)
+        credits = money_from_int(0); /* a stored rate is > 0: cannot happen */
+    money_format_fraction(money_normalize(credits), 1, text, MONEY_TEXT_MAX);
+}
+
+/* A void that would take credits open holds reserve: 422, saying how many are held. */
+static enum command_result refuse_held(struct command *cmd, const struct live_wallet *w,
+                                       int64_t unheld)
+{
+    char held[MONEY_TEXT_MAX], most[MONEY_TEXT_MAX];
+    credits_text(w, w->row.held_cents, held);
+    credits_text(w, unheld, most);
+    size_t cap = 2 * MONEY_TEXT_MAX + 128;
+    char *message = arena_alloc(cmd->arena, cap);
+    if (message)
+        snprintf(message, cap,
+                 "%s credits of this wallet are held by open authorizations: at most %s credits "
+                 "can be voided; nothing was changed",
+                 held, most);
+    cmd->invalid_message = message;
+    return refuse(cmd, "voided_credits", "credits_are_held");
 }
 
 /* A pending purchase, paid: settled now, as add_credits settles one at once. */
@@ -418,9 +497,16 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0) ||
         (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0))
         return refuse(cmd, "amount", "amount_rounds_to_zero");
+    /* Open holds reserve credits: grants past their expiry keep only held ones, and live
+     * grants back the rest of the holds. A void takes only what is left (`unheld`). */
+    int64_t live_cents, kept_cents;
+    wallet_book_credits_at(w, cmd->now, &live_cents, &kept_cents);
+    int64_t held = w->row.held_cents;
+    int64_t held_on_live = held - (kept_cents < held ? kept_cents : held);
+    int64_t unheld = live_cents > held_on_live ? live_cents - held_on_live : 0;
     /* voided_transaction_id: from that grant, all of what is left of it unless voided_credits
      * says how much */
-    int64_t void_grant = 0, voidable = wallet_book_grants_total(w);
+    int64_t void_grant = 0, voidable = live_cents + kept_cents;
     if (cr->voided_transaction_lago_id) {
         struct store_wallet_transaction g;
         enum store_status s = store_wallet_transaction_get(
@@ -433,11 +519,17 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
             return refuse(cmd, "voided_transaction_id", "no_remaining_amount");
         void_grant = live->id;
         voidable = live->remaining_cents;
+        if (wallet_grant_past_expiry(live, cmd->now))
+            unheld = 0; /* all it kept past its expiry is held */
+        else if (unheld > voidable)
+            unheld = voidable;
         if (!cr->has_voided)
             voided = voidable;
     }
     if (voided > voidable)
         return refuse(cmd, "voided_credits", "insufficient_credits");
+    if (voided > unheld)
+        return refuse_held(cmd, w, unheld);
     /* What comes in must fit the wallet (WALLET_BALANCE_MAX_CENTS, WALLET_LIFETIME_MAX_CENTS)
      * and the organization's account it enters the ledger by: checked before anything
      * changes, paid credits first, then granted ones on top of them (voids come last). */

@@ -17,9 +17,10 @@
  * What credits cannot cover: with limit `none` it is left to the invoice (Lago's behaviour);
  * a `soft` wallet may go below zero down to its overdraft, which a later top-up repays first;
  * past that, or with limit `hard`, the whole command is refused (COMMAND_INSUFFICIENT_CREDITS)
- * and changes nothing. Holds (authorizations) reserve credits that no other debit or hold may
- * spend. The writer is the only one to touch balances, so many clients racing on one wallet
- * cannot overdraw it.
+ * and changes nothing. Holds (authorizations) reserve credits that no other debit, hold, void
+ * or expiry may take: an expiring grant keeps what holds need, for their captures only
+ * (docs/ARCHITECTURE.md, Prepaid credits). The writer is the only one to touch balances, so
+ * many clients racing on one wallet cannot overdraw it.
  *
  * Deferred writes. Event commands keep their wallet changes in memory (snapshots of the
  * customers they touch put them back if they are refused); wallet_book_flush writes each changed
@@ -84,6 +85,13 @@ bool wallets_price_event(const struct usage *u, const struct event *e, tally_tim
  */
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
                                  struct store_authorization *a, const char *metric_code);
+
+/*
+ * The end of a capture (its hold released with wallet_book_release, its event debited): what
+ * grants past their expiry kept for the hold and the event did not spend expires now.
+ */
+enum command_result wallets_capture_done(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct store_authorization *a);
 
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);

@@ -430,6 +430,7 @@ enum stmt_id {
     STMT_AUTH_GET,
     STMT_AUTH_HOLD_PUT,
     STMT_AUTH_HOLDS,
+    STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
@@ -841,12 +842,23 @@ static const char *const sql[STMT_COUNT] = {
                            " cents) VALUES (?,?,?)",
     [STMT_AUTH_HOLDS] = "SELECT wallet_id, cents FROM authorization_holds"
                         " WHERE authorization_id = ?1 ORDER BY wallet_id",
+    /* open holds are few (a week at most): found through authorizations_due */
+    [STMT_AUTH_OPEN_IN_WALLET] =
+        "SELECT a.lago_id FROM authorizations a"
+        " JOIN authorization_holds h ON h.authorization_id = a.id AND h.wallet_id = ?2"
+        " WHERE a.status = 1 AND a.org_id = ?1 AND h.cents > 0 ORDER BY a.id LIMIT ?3",
     [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
                       " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
+    /* Grants past their expiry keep, together, up to what the wallet's open holds reserve
+     * (wallet_book_expire_unheld): they are due only while they hold more than that. */
     [STMT_GRANTS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
                         " JOIN wallets w ON w.id = t.wallet_id"
                         " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
                         " AND t.expiration_at <= ?1 AND t.org_id = ?3"
+                        " AND (w.held_cents <= 0 OR w.held_cents <"
+                        "  (SELECT SUM(x.remaining_cents) FROM wallet_transactions x"
+                        "   WHERE x.wallet_id = t.wallet_id AND x.remaining_cents > 0"
+                        "   AND x.expiration_at IS NOT NULL AND x.expiration_at <= ?1))"
                         " ORDER BY t.expiration_at LIMIT ?2",
     [STMT_WALLETS_DUE] =
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
@@ -3125,6 +3137,24 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
         out[*count].wallet_id = sqlite3_column_int64(s, 0);
         out[(*count)++].cents = sqlite3_column_int64(s, 1);
     }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
+                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                          size_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_AUTH_OPEN_IN_WALLET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, wallet_id);
+    sqlite3_bind_int64(s, 3, (int64_t)cap);
+    *count = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        column_lago_id(s, 0, lago_ids[(*count)++]);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }

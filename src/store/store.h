@@ -554,11 +554,17 @@ enum store_status store_authorization_hold_put(struct store *st, int64_t authori
 enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
                                             struct store_hold *out, size_t cap, size_t *count);
 
+/* The open (authorized) holds with credits in the wallet, at most cap of them, oldest first. */
+enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
+                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                          size_t *count);
+
 /* ---- what comes due with time ----------------------------------------------------------- */
 
 enum store_due_kind {
     STORE_DUE_HOLDS,   /* authorized holds past expires_at */
-    STORE_DUE_GRANTS,  /* grants with credits left past their expiration_at */
+    STORE_DUE_GRANTS,  /* grants with credits left past their expiration_at, beyond what
+                        * open holds keep in them */
     STORE_DUE_WALLETS, /* active wallets past their expiration_at */
     STORE_DUE_RULES,   /* active wallets whose interval rule is due */
 };

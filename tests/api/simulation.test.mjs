@@ -43,8 +43,10 @@ async function all(t, path, root) {
   }
 }
 
-// Checks one customer's wallets against their transactions and ledger accounts.
-async function checkCustomer(t, customer) {
+// Checks one customer's wallets against their transactions and ledger accounts, and its holds
+// (`holdIds`, every one it was given) against its wallets: what the open ones hold is what the
+// wallets hold, and every wallet still has the credits its holds reserve.
+async function checkCustomer(t, customer, holdIds = []) {
   const wallets = await all(t, `/api/v1/customers/${customer}/wallets`, 'wallets');
   const entries = (await all(t, `/api/v1/ledger_entries?external_customer_id=${customer}`, 'ledger_entries')).reverse();
   const postings = new Map(), last = new Map();
@@ -74,9 +76,26 @@ async function checkCustomer(t, customer) {
       assert.equal(account('customer_held_credits'), w.ongoing_usage_balance_cents, `${what}: held account`);
     }
     assert.equal(w.ongoing_balance_cents, w.balance_cents - w.ongoing_usage_balance_cents);
+    if (w.status === 'active') {
+      const headroom = w.limit === 'soft' ? Math.round(Number(w.overdraft_credits) * Number(w.rate_amount) * 100) - w.overdrawn_cents : 0;
+      assert.ok(remaining + Math.max(headroom, 0) >= w.ongoing_usage_balance_cents, `${what}: holds reserve more than the wallet has`);
+    } else {
+      assert.equal(w.ongoing_usage_balance_cents, 0, `${what}: a terminated wallet holds credits`);
+    }
     if (w.limit === 'hard') assert.ok(w.balance_cents - w.ongoing_usage_balance_cents >= 0, `${what}: a hard wallet overdrawn`);
     if (w.limit === 'soft') assert.ok(w.overdrawn_cents <= Math.round(Number(w.overdraft_credits) * Number(w.rate_amount) * 100) + 1, `${what}: past its overdraft`);
   }
+  let open = 0;
+  for (const id of holdIds) {
+    const a = (await (await t.api(`/api/v1/authorizations/${id}`)).json()).authorization;
+    if (a.status === 'authorized') {
+      open += a.held_amount_cents;
+    } else {
+      assert.equal(a.held_amount_cents, 0, `${customer}: hold ${id} is ${a.status} and still holds`);
+    }
+  }
+  const held = wallets.reduce((sum, w) => sum + (w.status === 'active' ? w.ongoing_usage_balance_cents : 0), 0);
+  assert.equal(open, held, `${customer}: open holds against the wallets' held credits`);
 }
 
 async function simulate(seed) {
@@ -119,7 +138,7 @@ async function run(t, seed) {
       { from_value: 11, to_value: null, per_unit_amount: '0.25', flat_amount: '0' }] } },
     { billable_metric_id: metric.calls, charge_model: 'package', properties: { amount: '0.5', package_size: 5, free_units: 0 } },
   ] } });
-  const customers = [], wallets = [], holds = [];
+  const customers = [], wallets = [], holds = [], holdsOf = {};
   for (let i = 0; i < CUSTOMERS; i++) {
     const c = `c${i}`;
     customers.push(c);
@@ -159,7 +178,7 @@ async function run(t, seed) {
       process.env.TALLY_DETERMINISTIC_SEED = String(seed + 1n);
       await t.restart({ kill: true });
       delete process.env.TALLY_DETERMINISTIC_SEED;
-      for (const c of customers) await checkCustomer(t, c);
+      for (const c of customers) await checkCustomer(t, c, holdsOf[c]);
     }
     const i = r.below(CUSTOMERS), c = customers[i];
     const roll = r.below(100);
@@ -170,7 +189,10 @@ async function run(t, seed) {
       if (r.chance(0.5)) touched = [];
     } else if (roll < 50) {
       const a = await post('authorize', '/api/v1/authorizations', { authorization: { external_subscription_id: `s${i}`, code: 'tokens', properties: { tokens: r.below(20000) }, expires_in: 60 + r.below(86400) } });
-      if (a.body.authorization?.status === 'authorized') holds.push({ id: a.body.authorization.lago_id, customer: c });
+      if (a.body.authorization?.status === 'authorized') {
+        holds.push({ id: a.body.authorization.lago_id, customer: c });
+        (holdsOf[c] ??= []).push(a.body.authorization.lago_id);
+      }
     } else if (roll < 58 && holds.length) {
       const h = holds.splice(r.below(holds.length), 1)[0];
       touched = [h.customer];
@@ -211,7 +233,7 @@ async function run(t, seed) {
       dup.transaction_id = `e${r.below(n)}`;
       await post('duplicate', '/api/v1/events', { event: dup });
     }
-    for (const tc of touched) await checkCustomer(t, tc);
+    for (const tc of touched) await checkCustomer(t, tc, holdsOf[tc]);
   }
   await t.server.stop();
   const dump = spawnSync('sqlite3', [join(t.dataDir, 'tally.db'), '.dump'], { encoding: 'utf8', maxBuffer: 1 << 28 });

@@ -649,6 +649,52 @@ static void plan_take_cases(void **state)
     assert_int_equal(g[2].remaining_cents, 250);
 }
 
+/* Grants past their expiry keep only what holds reserve: a debit passes over them, and a
+ * capture takes from them alone first. */
+static void plan_take_at_cases(void **state)
+{
+    (void)state;
+    struct wallet_grant g[3];
+    for (int i = 0; i < 3; i++)
+        g[i] = grant(i + 1);
+    g[0].has_expiration = true, g[0].expiration_at = T0 + 10 * SECOND, g[0].remaining_cents = 80;
+    g[1].has_expiration = true, g[1].expiration_at = T0 + 20 * SECOND, g[1].remaining_cents = 30;
+    g[2].remaining_cents = 50; /* never expires */
+    struct wallet_take t[3];
+    size_t n = 99;
+
+    /* before any expiry, as wallet_plan_take */
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0, WALLET_TAKE_LIVE, t, &n), 100);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[1].grant, 1);
+    assert_int_equal(t[1].cents, 20);
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0, WALLET_TAKE_KEPT, t, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* at the first one's expiry: a debit passes over it */
+    assert_false(wallet_grant_past_expiry(&g[0], T0 + 10 * SECOND - 1));
+    assert_true(wallet_grant_past_expiry(&g[0], T0 + 10 * SECOND));
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0 + 10 * SECOND, WALLET_TAKE_LIVE, t, &n), 80);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[0].grant, 1);
+    assert_int_equal(t[0].cents, 30);
+    assert_int_equal(t[1].grant, 2);
+    assert_int_equal(t[1].cents, 50);
+    /* and a capture finds it */
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0 + 10 * SECOND, WALLET_TAKE_KEPT, t, &n), 80);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].grant, 0);
+
+    /* both past: kept ones in consumption order, the live one alone otherwise */
+    assert_int_equal(wallet_plan_take_at(g, 3, 90, T0 + 30 * SECOND, WALLET_TAKE_KEPT, t, &n), 90);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[1].grant, 1);
+    assert_int_equal(t[1].cents, 10);
+    assert_int_equal(wallet_plan_take_at(g, 3, 90, T0 + 30 * SECOND, WALLET_TAKE_LIVE, t, &n), 50);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].grant, 2);
+}
+
 static void plan_take_property(void **state)
 {
     (void)state;
@@ -796,6 +842,7 @@ int main(void)
         cmocka_unit_test(grant_order_cases),
         cmocka_unit_test(grant_order_property),
         cmocka_unit_test(plan_take_cases),
+        cmocka_unit_test(plan_take_at_cases),
         cmocka_unit_test(plan_take_property),
         cmocka_unit_test(threshold_rules),
         cmocka_unit_test(reminder_days),

@@ -1,0 +1,209 @@
+// Credits an open hold reserves are spoken for, whatever else happens to the wallet: a manual
+// void may take only what is not held (else a clear 422 that changes nothing); a grant that
+// expires keeps the part the holds reserve until they are captured, voided or expire, and a
+// regular debit cannot spend it meanwhile; terminating a wallet releases its holds, and they
+// say so (voided, nothing held, a capture refused). Every step is checked against the ledger.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const hold = async (id) => (await ok(await t.api(`/api/v1/authorizations/${id}`))).authorization;
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+const topUp = async (body) => post('/api/v1/wallet_transactions', { wallet_transaction: body });
+let n = 0;
+const event = (sub, units) => post('/api/v1/events', { event: { transaction_id: `h${n++}`, external_subscription_id: sub, code: 'units', properties: { v: String(units) } } });
+const authorize = async (sub, units, extra = {}) => (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: sub, code: 'units', properties: { v: String(units) }, ...extra } }))).authorization;
+const capture = (id, units) => post(`/api/v1/authorizations/${id}/capture`, units === undefined ? {} : { authorization: { properties: { v: String(units) } } });
+const balances = (w) => [w.balance_cents, w.ongoing_balance_cents, w.ongoing_usage_balance_cents];
+
+// Every posting of the wallet balances, and its accounts end where the wallet is.
+async function checkLedger(w) {
+  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries.reverse();
+  const sums = new Map(), last = new Map();
+  for (const e of entries) {
+    sums.set(e.posting_id, (sums.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
+    if (e.lago_wallet_id) last.set(e.account, e.balance_after_cents);
+  }
+  for (const [id, sum] of sums) assert.equal(sum, 0, `posting ${id} does not balance`);
+  const now = await wallet(w.lago_id);
+  const credits = (last.get('customer_paid_credits') ?? 0) + (last.get('customer_promotional_credits') ?? 0);
+  assert.equal(credits, now.status === 'active' ? now.balance_cents + now.overdrawn_cents : 0);
+  assert.equal(last.get('customer_held_credits') ?? 0, now.ongoing_usage_balance_cents);
+  return entries;
+}
+
+let sub = 0;
+// A customer with a subscription (1 dollar a unit) and a hard wallet at 1 dollar a credit.
+async function customer(walletBody = {}) {
+  const c = `hc${sub++}`;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'units', external_id: `${c}_sub`, subscription_at: '2026-01-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: 'W', limit: 'hard', ...walletBody } }))).wallet;
+  return { sub: `${c}_sub`, w };
+}
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'units', name: 'Units', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'units', name: 'Units', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('a manual void takes only what no open hold reserves: more is a clear 422 that changes nothing', async () => {
+  const { sub: s, w } = await customer({ granted_credits: '10' });
+  const grant = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions[0];
+  const a = await authorize(s, 8);
+  assert.equal(a.status, 'authorized');
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 200, 800]);
+  const ledgerBefore = (await checkLedger(w)).length;
+  for (const body of [{ voided_credits: '10' }, { voided_credits: '2.01' }, { voided_transaction_id: grant.lago_id }]) {
+    const r = await topUp({ wallet_id: w.lago_id, ...body });
+    const answer = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(answer));
+    assert.deepEqual(answer.error_details, { voided_credits: ['credits_are_held'] });
+    assert.match(answer.message, /8\.0 credits .*held.*at most 2\.0 credits/);
+  }
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 200, 800]);
+  assert.equal((await checkLedger(w)).length, ledgerBefore); // nothing was posted
+  // what is not held can go
+  const voided = (await ok(await topUp({ wallet_id: w.lago_id, voided_credits: '2' }))).wallet_transactions;
+  assert.deepEqual(voided.map((x) => [x.transaction_status, x.amount]), [['voided', '2.0']]);
+  assert.deepEqual(balances(await wallet(w.lago_id)), [800, 0, 800]);
+  assert.equal((await topUp({ wallet_id: w.lago_id, voided_credits: '1' })).status, 422);
+  // and the merchant who got "authorized" captures
+  const captured = (await ok(await capture(a.lago_id))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents, captured.held_amount_cents], ['captured', 800, 0]);
+  assert.deepEqual(balances(await wallet(w.lago_id)), [0, 0, 0]);
+  await checkLedger(w);
+});
+
+test('an expiring grant keeps what an open hold reserves; the capture consumes it, the rest expires', async () => {
+  const { sub: s, w } = await customer();
+  await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', expiration_at: '2026-01-01T00:05:00Z' }));
+  const a = await authorize(s, 8, { expires_in: 600 }); // until 00:10
+  assert.equal(a.status, 'authorized');
+  await advance('2026-01-01T00:06:00Z');
+  // the 2 unheld credits expired (breakage); the 8 held ones wait for the hold
+  assert.deepEqual(balances(await wallet(w.lago_id)), [800, 0, 800]);
+  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+  assert.deepEqual(expired.map((x) => x.amount), ['2.0']);
+  assert.deepEqual([(await hold(a.lago_id)).status, (await hold(a.lago_id)).held_amount_cents], ['authorized', 800]);
+  // nothing else may spend the kept credits, even with a fresh grant beside them
+  assert.equal((await event(s, 1)).status, 402);
+  await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '1' }));
+  assert.equal((await event(s, 2)).status, 402);
+  assert.equal((await event(s, 1)).status, 200); // from the fresh grant
+  // the job ran 5 units: the capture consumes 5 of the kept credits, the other 3 expire now
+  const captured = (await ok(await capture(a.lago_id, 5))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 500]);
+  assert.deepEqual(balances(await wallet(w.lago_id)), [0, 0, 0]);
+  const txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?per_page=100`))).wallet_transactions;
+  assert.deepEqual(txs.filter((x) => x.transaction_status === 'expired').map((x) => x.amount).sort(), ['2.0', '3.0']);
+  const entries = await checkLedger(w);
+  assert.equal(entries.filter((e) => e.cause === 'expiry' && e.account === 'breakage').reduce((s, e) => s + e.amount_cents, 0), 500);
+});
+
+test('a capture spends the kept credits first, in whichever of its wallets they are', async () => {
+  const { sub: s, w: first } = await customer({ priority: 1 }); // empty when the hold is made
+  const second = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: s.replace(/_sub$/, ''), currency: 'USD', rate_amount: '1', name: 'Second', limit: 'hard', priority: 2 } }))).wallet;
+  await ok(await topUp({ wallet_id: second.lago_id, granted_credits: '10', expiration_at: '2026-01-01T00:07:00Z' }));
+  const a = await authorize(s, 8, { expires_in: 3600 });
+  assert.deepEqual([a.status, a.lago_wallet_id], ['authorized', second.lago_id]);
+  await ok(await topUp({ wallet_id: first.lago_id, paid_credits: '10' }));
+  await advance('2026-01-01T00:08:00Z');
+  assert.deepEqual(balances(await wallet(second.lago_id)), [800, 0, 800]);
+  assert.equal((await ok(await capture(a.lago_id))).authorization.captured_amount_cents, 800);
+  // the first wallet pays first for anything else, but not for what the second kept for this
+  assert.deepEqual(balances(await wallet(first.lago_id)), [1000, 1000, 0]);
+  assert.deepEqual(balances(await wallet(second.lago_id)), [0, 0, 0]);
+  await checkLedger(first);
+  await checkLedger(second);
+});
+
+test('kept credits expire when their hold is voided, or when the hold itself expires', async () => {
+  const { sub: s, w } = await customer();
+  await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '10', expiration_at: '2026-01-01T00:20:00Z' }));
+  const voidMe = await authorize(s, 3, { expires_in: 3600 });
+  const letExpire = await authorize(s, 4, { expires_in: 1800 }); // until 00:36:00
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 300, 700]);
+  await advance('2026-01-01T00:21:00Z');
+  assert.deepEqual(balances(await wallet(w.lago_id)), [700, 0, 700]);
+  assert.equal((await topUp({ wallet_id: w.lago_id, voided_credits: '1' })).status, 422);
+  const voided = (await ok(await post(`/api/v1/authorizations/${voidMe.lago_id}/void`, {}))).authorization;
+  assert.equal(voided.status, 'voided');
+  assert.deepEqual(balances(await wallet(w.lago_id)), [400, 0, 400]); // its 3 expired at once
+  await advance('2026-01-01T00:40:00Z');
+  assert.equal((await hold(letExpire.lago_id)).status, 'expired');
+  assert.deepEqual(balances(await wallet(w.lago_id)), [0, 0, 0]);
+  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+  assert.deepEqual(expired.map((x) => x.amount).sort(), ['3.0', '3.0', '4.0']);
+  await checkLedger(w);
+  // nothing stays due: a later advance expires nothing more
+  await advance('2026-01-01T01:00:00Z');
+  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions.length, 3);
+});
+
+test('terminating a wallet releases its holds: they read as voided and a capture is refused', async () => {
+  const { sub: s, w } = await customer({ granted_credits: '10' });
+  const a = await authorize(s, 3);
+  assert.equal(a.status, 'authorized');
+  const gone = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }))).wallet;
+  assert.equal(gone.status, 'terminated');
+  const released = await hold(a.lago_id);
+  assert.deepEqual([released.status, released.held_amount_cents, released.captured_amount_cents], ['voided', 0, null]);
+  const late = await capture(a.lago_id);
+  assert.equal(late.status, 422);
+  assert.deepEqual((await late.json()).error_details, { authorization: ['voided'] });
+  assert.equal((await post(`/api/v1/authorizations/${a.lago_id}/void`, {})).status, 422);
+  // the release is posted about that hold
+  const entries = await checkLedger(w);
+  const release = entries.filter((e) => e.cause === 'release');
+  assert.deepEqual(release.map((e) => [e.account, e.amount_cents, e.lago_authorization_id]).sort(), [
+    ['customer_held_credits', 300, a.lago_id], ['holds_outstanding', 300, a.lago_id]]);
+  assert.equal((await t.api(`/api/v1/events/${a.lago_id}`)).status, 404); // nothing was recorded
+});
+
+test('a hold over two wallets is released whole when one of them goes; a wallet that expires releases its holds too', async () => {
+  const { sub: s, w: first } = await customer({ granted_credits: '5', priority: 1 });
+  const second = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: s.replace(/_sub$/, ''), currency: 'USD', rate_amount: '1', name: 'Second', limit: 'hard', granted_credits: '5', priority: 2 } }))).wallet;
+  const a = await authorize(s, 7); // 5 from the first, 2 from the second
+  assert.deepEqual([a.status, a.held_amount_cents], ['authorized', 700]);
+  assert.deepEqual(balances(await wallet(second.lago_id)), [500, 300, 200]);
+  await ok(await t.api(`/api/v1/wallets/${first.lago_id}`, { method: 'DELETE' }));
+  assert.deepEqual([(await hold(a.lago_id)).status, (await hold(a.lago_id)).held_amount_cents], ['voided', 0]);
+  assert.deepEqual(balances(await wallet(second.lago_id)), [500, 500, 0]);
+  assert.equal((await capture(a.lago_id)).status, 422);
+  await checkLedger(first);
+  await checkLedger(second);
+
+  const { sub: s2, w: temporary } = await customer({ granted_credits: '5', expiration_at: '2026-01-02T00:00:00Z' });
+  const b = await authorize(s2, 2, { expires_in: 7 * 86400 });
+  assert.equal(b.status, 'authorized');
+  await advance('2026-01-02T00:00:01Z');
+  assert.equal((await wallet(temporary.lago_id)).status, 'terminated');
+  assert.deepEqual([(await hold(b.lago_id)).status, (await hold(b.lago_id)).held_amount_cents], ['voided', 0]);
+  assert.equal((await capture(b.lago_id)).status, 422);
+  await checkLedger(temporary);
+});
+
+test('an interval grant past its expiry does not roll over what it keeps for a hold', async () => {
+  // the clock is at 2026-01-02T00:00:01: weekly anniversaries on 01-09 and 01-16
+  const { sub: s, w } = await customer({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P3D', rollover: 'all' }] });
+  await advance('2026-01-09T01:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000); // the first grant, until 01-12
+  const a = await authorize(s, 8, { expires_in: 7 * 86400 }); // until 01-16T01:00
+  assert.equal(a.status, 'authorized');
+  await advance('2026-01-13T00:00:00Z');
+  assert.deepEqual(balances(await wallet(w.lago_id)), [800, 0, 800]);
+  await advance('2026-01-16T00:30:00Z'); // the second grant; the first keeps its 8, expired
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1800, 1000, 800]);
+  await ok(await post(`/api/v1/authorizations/${a.lago_id}/void`, {}));
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 1000, 0]);
+  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+  assert.deepEqual(expired.map((x) => x.amount).sort(), ['2.0', '8.0']);
+  await checkLedger(w);
+});
