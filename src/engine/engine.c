@@ -805,15 +805,22 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         dedup_remove(&e->accepted, res->fingerprint);
         return COMMAND_STORE_FAILED;
     }
-    /* The usage is built (from stored events) before this one is stored, then takes it. */
-    const char *failed;
-    struct usage *usage = usage_book_get(&e->usage, e->store, e->tzdb, cache->sub, cmd->now,
-                                         e->fingerprint_key, &failed);
-    if (!usage)
-        return COMMAND_STORE_FAILED;
+    /* The usage is built (from stored events) before this one is stored, then takes it. A
+     * subscription that has ended has none: like a closed period, it is the invoices' to
+     * settle, so its late event is stored and deduplicated but moves no live usage and no
+     * wallet (a usage rebuilt for it would hold only the late events, and the debit, the fee
+     * less what the period already paid, gave that back). */
+    struct usage *usage = NULL;
+    if (subscription_status_at(&cache->sub->sub, cmd->now) < SUBSCRIPTION_TERMINATED) {
+        const char *failed;
+        usage = usage_book_get(&e->usage, e->store, e->tzdb, cache->sub, cmd->now,
+                               e->fingerprint_key, &failed);
+        if (!usage)
+            return COMMAND_STORE_FAILED;
+    }
     /* An event of a later period counts (and is debited) only once that period is current: a
      * customer whose credits limit usage would have it accepted unpriced, past the limit. */
-    if (res->timestamp >= usage->to) {
+    if (usage && res->timestamp >= usage->to) {
         bool unreadable = false;
         bool limited =
             wallets_usage_is_limited(&e->wallets, e->store, cmd->org_id, usage->customer_id,
@@ -842,11 +849,13 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         row->precise_total_amount_cents = amount;
     }
     res->id = row->id;
-    if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
-        return COMMAND_STORE_FAILED;
-    r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
-    if (r != COMMAND_OK)
-        return r;
+    if (usage) {
+        if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
+            return COMMAND_STORE_FAILED;
+        r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
+        if (r != COMMAND_OK)
+            return r;
+    }
     memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
     memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
     if (!note_transaction(e, txid, (uint64_t)res->id, true))

@@ -5,7 +5,8 @@
 // back to the wallets that paid, last first. An event of a later billing period cannot be
 // priced yet: a customer whose wallets limit usage has it refused (it would slip past the
 // limit unpaid), one whose wallet lets usage run on has it kept and debited once its period is
-// the current one.
+// the current one. A late event of a subscription that has ended moves no wallet: its
+// period is the invoices' to settle.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -30,7 +31,7 @@ before(async () => {
     { billable_metric_id: metric.gpus, charge_model: 'standard', properties: { amount: '30' } },
     { billable_metric_id: metric.storage, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
-  for (const c of ['a', 'b', 'c', 'd', 'e'])
+  for (const c of ['a', 'b', 'c', 'd', 'e', 'f'])
     await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-03-01T00:00:00Z' } }));
 });
 after(async () => { await t.cleanup(); });
@@ -116,4 +117,21 @@ test('an event of a later period is refused when limited wallets pay for it, and
   await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-07-15T00:00:00Z' } }));
   await ok(await event('e_sub', 'calls'));
   assert.equal((await wallet(open.lago_id)).balance_cents, 10000 - 200);
+});
+
+test('a late event of an ended subscription is kept, and neither refunds nor debits its wallet', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'f', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  for (let i = 0; i < 10; i++) await ok(await event('f_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
+  await ok(await t.api('/api/v1/subscriptions/f_sub', { method: 'DELETE' }));
+  // an hour before the termination: the subscription's own life, its period's usage
+  const late = await ok(await event('f_sub', 'calls', {}, { timestamp: String((now - 3600000) / 1000) }));
+  assert.equal(late.event.external_subscription_id, 'f_sub');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
+  const txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  assert.equal(txs.filter((x) => x.transaction_type === 'inbound' && x.transaction_status !== 'granted').length, 0, JSON.stringify(txs));
+  // and still so after a restart
+  await t.restart();
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
 });
