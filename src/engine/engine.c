@@ -1025,8 +1025,9 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
     if (r != COMMAND_OK)
         return r;
     int64_t price;
-    if (!wallets_price_event(cmd->usage, ev, cmd->now, &price))
-        return invalid(cmd, "properties", "cannot_be_priced");
+    bool unreadable = false;
+    if (!wallets_price_event(&e->wallets, e->store, cmd->usage, ev, cmd->now, &price, &unreadable))
+        return unreadable ? COMMAND_STORE_FAILED : invalid(cmd, "properties", "cannot_be_priced");
     const struct store_subscription *sub = &cmd->usage_subscription;
     struct store_authorization *a = &cmd->authorization;
     *a = (struct store_authorization){

@@ -232,18 +232,29 @@ static enum command_result refuse(struct command *cmd, const char *field, const 
     return COMMAND_INVALID;
 }
 
-bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
-                         int64_t *cents)
+bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,
+                         const struct event *e, tally_time now, int64_t *cents, bool *failed)
 {
     *cents = 0;
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+    if (!cw) {
+        *failed = true;
+        return false;
+    }
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_estimate step;
+        struct usage_brought brought;
         if (strcmp(c->metric_code, e->code) != 0)
             continue;
-        /* the very step wallets_debit_usage will take for it, unless the period moves on */
-        if (!usage_estimate(u, c, e, now, &step) ||
-            __builtin_add_overflow(*cents, step.cost_cents, cents))
+        /* the very step wallets_debit_usage will take for it, unless the period moves on:
+         * what the charge brings after the event, less what it has debited */
+        const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        int64_t charged = d && d->period_from == u->from ? d->charged_cents : 0, unpaid;
+        if (!usage_estimate(u, c, e, now, &step) || !usage_charge_brought(u, c, &brought) ||
+            __builtin_sub_overflow(brought.cost_cents, charged, &unpaid) ||
+            __builtin_add_overflow(*cents, step.cost_cents, cents) ||
+            __builtin_add_overflow(*cents, unpaid, cents))
             return false;
     }
     if (*cents < 0)

@@ -70,12 +70,17 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id);
 
-/* What one more event would add to its subscription's usage charges (fees and their taxes),
- * at `now`: the steps wallets_debit_usage would then take (usage_estimate); never below 0.
- * False if a charge cannot preview it. */
+/*
+ * What the customer's wallets would be debited for one more event at `now`: for each charge on
+ * its metric, the event's own step (usage_estimate) plus what the charge brings already and
+ * has not debited yet (after a price or tax change mid-period, the difference on the units
+ * counted before it, which the next debit settles): exactly the steps wallets_debit_usage
+ * would take. Never below 0. False if a charge cannot preview it (*failed: if the wallets
+ * could not be read).
+ */
 struct event;
-bool wallets_price_event(const struct usage *u, const struct event *e, tally_time now,
-                         int64_t *cents);
+bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,
+                         const struct event *e, tally_time now, int64_t *cents, bool *failed);
 
 /*
  * Holds: prices were set by the caller (a->amount_cents, taxes included, in a->currency); if

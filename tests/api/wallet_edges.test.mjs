@@ -6,7 +6,8 @@
 // priced yet: a customer whose wallets limit usage has it refused (it would slip past the
 // limit unpaid), one whose wallet lets usage run on has it kept and debited once its period is
 // the current one. A late event of a subscription that has ended moves no wallet: its
-// period is the invoices' to settle.
+// period is the invoices' to settle. After a price change mid-period, a hold reserves what the
+// capture will really debit: the event's step and the difference on the units before it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -134,4 +135,28 @@ test('a late event of an ended subscription is kept, and neither refunds nor deb
   // and still so after a restart
   await t.restart();
   assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
+});
+
+test('after a price change mid-period a hold reserves what its capture will debit', async () => {
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'q', name: 'Q', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }))).plan;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'g', plan_code: 'q', external_id: 'g_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'g', currency: 'EUR', rate_amount: '1', granted_credits: '15', limit: 'hard' } }))).wallet;
+  for (let i = 0; i < 10; i++) await ok(await event('g_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 500);
+  await ok(await t.api('/api/v1/plans/q', { method: 'PUT', body: { plan: { charges: [
+    { id: plan.charges[0].lago_id, billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
+  ] } } }));
+  // one more call now brings 2 EUR and settles the 10 EUR the first ten now cost more
+  let hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'g_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.status, 'declined', JSON.stringify(hold));
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '10' } }));
+  hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'g_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 1200);
+  const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, {}))).authorization;
+  assert.equal(captured.status, 'captured');
+  assert.equal(captured.captured_amount_cents, 1200);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 300);
 });
