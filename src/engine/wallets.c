@@ -272,6 +272,54 @@ static enum command_result fee_out_of_range(struct command *cmd)
     return COMMAND_INVALID;
 }
 
+/*
+ * Brings what charge debit d has taken to `cost`, the charge's fee (with taxes) now: debits
+ * the difference, or gives it back.
+ */
+static enum command_result settle_charge(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, struct customer_wallets *cw,
+                                         const struct usage *u, struct charge_debit *d,
+                                         const char *metric_code, int64_t cost)
+{
+    if (d->period_from != u->from)
+        wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
+    int64_t step;
+    if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
+        __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
+        return fee_out_of_range(cmd);
+    if (step == 0)
+        return COMMAND_OK;
+    enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
+                                     : give_back(cw, st, cmd, d, -step);
+    if (r != COMMAND_OK)
+        return r;
+    d->charged_cents = cost;
+    d->dirty = true;
+    /* Refund steps that give back what the last step took would pile up what waits for the
+     * write-out without bound: past WALLET_UNPOSTED_MAX_CENTS it is written out now (and the
+     * whole book at the end of the group, as after any direct write). */
+    for (size_t k = 0; k < cw->wallet_count; k++) {
+        if (wallet_book_unposted_cents(&cw->wallets[k]) <= WALLET_UNPOSTED_MAX_CENTS)
+            continue;
+        for (size_t j = 0; j < cw->wallet_count; j++)
+            if (cw->wallets[j].dirty) /* posted as of now, the latest debit they sum */
+                cw->wallets[j].pending_at = cmd->now;
+        if ((r = wallet_book_flush_customer(st, cmd, cw)) != COMMAND_OK)
+            return r;
+        b->must_flush |= b->deferring;
+        break;
+    }
+    return COMMAND_OK;
+}
+
+static bool usage_has_charge(const struct usage *u, const char *charge_lago_id)
+{
+    for (size_t i = 0; i < u->charge_count; i++)
+        if (strcmp(u->charges[i].lago_id, charge_lago_id) == 0)
+            return true;
+    return false;
+}
+
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id)
@@ -283,50 +331,35 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
     if (!wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
-    enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
-    if (due != COMMAND_OK)
-        return due;
+    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    if (r != COMMAND_OK)
+        return r;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_brought brought;
         if (!usage_charge_brought(u, c, &brought))
             return COMMAND_STORE_FAILED; /* the command's check priced it: memory is wrong */
-        int64_t cost = brought.cost_cents;
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        if (d->period_from != u->from)
-            wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
-        int64_t step;
-        if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
-            __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
-            return fee_out_of_range(cmd);
-        if (step == 0)
-            continue;
-        enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, c->metric_code, step)
-                                         : give_back(cw, st, cmd, d, -step);
+        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought.cost_cents);
         if (r != COMMAND_OK)
             return r;
-        d->charged_cents = cost;
-        d->dirty = true;
-        /* Refund steps that give back what the last step took would pile up what waits for
-         * the write-out without bound: past WALLET_UNPOSTED_MAX_CENTS it is written out now
-         * (and the whole book at the end of the group, as after any direct write). */
-        for (size_t k = 0; k < cw->wallet_count; k++) {
-            if (wallet_book_unposted_cents(&cw->wallets[k]) <= WALLET_UNPOSTED_MAX_CENTS)
-                continue;
-            for (size_t j = 0; j < cw->wallet_count; j++)
-                if (cw->wallets[j].dirty) /* posted as of now, the latest debit they sum */
-                    cw->wallets[j].pending_at = cmd->now;
-            if ((r = wallet_book_flush_customer(st, cmd, cw)) != COMMAND_OK)
-                return r;
-            b->must_flush |= b->deferring;
-            break;
-        }
     }
-    enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
-    if (fired != COMMAND_OK)
-        return fired;
+    /* A charge the plan no longer has (removed, or replaced by one with a new id) brings
+     * nothing to this period any more: what it debited goes back, as its replacement debits
+     * the whole period from its first debit (an edit once charged those units twice). */
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        if (d->subscription_id != u->subscription_id || d->period_from != u->from ||
+            d->charged_cents <= 0 || usage_has_charge(u, d->charge_lago_id))
+            continue;
+        if ((r = settle_charge(b, st, cmd, cw, u, d, NULL, 0)) != COMMAND_OK)
+            return r;
+    }
+    r = wallet_clock_fire_thresholds(st, cmd, cw);
+    if (r != COMMAND_OK)
+        return r;
     if (!b->deferring)
         return wallet_book_flush_customer(st, cmd, cw);
     for (size_t i = 0; i < cw->wallet_count; i++)

@@ -7,7 +7,8 @@
 // limit unpaid), one whose wallet lets usage run on has it kept and debited once its period is
 // the current one. A late event of a subscription that has ended moves no wallet: its
 // period is the invoices' to settle. After a price change mid-period, a hold reserves what the
-// capture will really debit: the event's step and the difference on the units before it.
+// capture will really debit: the event's step and the difference on the units before it. A
+// charge replaced mid-period gives back what it debited: its replacement debits the period.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -159,4 +160,34 @@ test('after a price change mid-period a hold reserves what its capture will debi
   assert.equal(captured.status, 'captured');
   assert.equal(captured.captured_amount_cents, 1200);
   assert.equal((await wallet(w.lago_id)).balance_cents, 300);
+});
+
+test('a charge replaced in the middle of a period gives back what it debited', async () => {
+  await ok(await post('/api/v1/plans', { plan: { code: 'r', name: 'R', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'h', plan_code: 'r', external_id: 'h_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'h', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  for (let i = 0; i < 10; i++) await ok(await event('h_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
+  // the same charge sent without its id: a new charge, with a new lago_id
+  await ok(await t.api('/api/v1/plans/r', { method: 'PUT', body: { plan: { charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+  ] } } }));
+  await ok(await event('h_sub', 'calls'));
+  const usage = (await ok(await t.api('/api/v1/customers/h/current_usage?external_subscription_id=h_sub'))).customer_usage;
+  assert.equal(usage.amount_cents, 1100);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 1100); // not 1000 + 1100
+  await t.restart();
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 1100);
+  // every posting balances, and the wallet's accounts end where the wallet is
+  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries.reverse();
+  const sums = new Map();
+  let promotional = 0;
+  for (const e of entries) {
+    sums.set(e.posting_id, (sums.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
+    if (e.account === 'customer_promotional_credits') promotional = e.balance_after_cents;
+  }
+  for (const [id, sum] of sums) assert.equal(sum, 0, `posting ${id} does not balance`);
+  assert.equal(promotional, 10000 - 1100);
 });
