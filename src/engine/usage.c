@@ -120,6 +120,8 @@ struct build {
     int64_t org_id;
     struct arena *a;
     const char *failed;
+    bool org_rate_read; /* org_rate holds the organization's default taxes */
+    money_t org_rate;
 };
 
 static const char *copy(struct arena *a, struct json_object *v)
@@ -136,10 +138,24 @@ static struct json_object *member(struct json_object *o, const char *key)
     return v;
 }
 
-/* The sum of the rates of the taxes named in `codes` (missing ones are skipped, as answers). */
-static bool sum_tax_rates(struct build *b, struct json_object *codes, money_t *rate)
+/* A tax's rate (percent) and whether it applies to the whole organization, from its body. */
+static bool read_tax(const char *body, money_t *rate, bool *applied_to_organization)
+{
+    struct json_object *doc = json_tokener_parse(body);
+    const char *text = doc ? json_object_get_string(member(doc, "rate")) : NULL;
+    bool ok = text && money_parse(text, strlen(text), rate) == MONEY_OK;
+    *applied_to_organization =
+        ok && json_object_get_boolean(member(doc, "applied_to_organization"));
+    json_object_put(doc);
+    return ok;
+}
+
+/* The sum of the rates of the taxes named in `codes`, and how many of them exist (missing
+ * ones are skipped, as answers skip them). */
+static bool sum_tax_rates(struct build *b, struct json_object *codes, money_t *rate, size_t *found)
 {
     *rate = money_from_int(0);
+    *found = 0;
     for (size_t i = 0; codes && i < json_object_array_length(codes) && i < USAGE_TAXES_MAX; i++) {
         struct catalog_item tax;
         const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
@@ -147,16 +163,66 @@ static bool sum_tax_rates(struct build *b, struct json_object *codes, money_t *r
             store_catalog_get(store_conn(b->st), b->org_id, CATALOG_TAX, code, &tax, b->a);
         if (s == STORE_NOT_FOUND)
             continue;
-        struct json_object *doc = s == STORE_OK ? json_tokener_parse(tax.body) : NULL;
-        const char *text = doc ? json_object_get_string(member(doc, "rate")) : NULL;
         money_t r;
-        bool ok = text && money_parse(text, strlen(text), &r) == MONEY_OK &&
-                  money_add(*rate, r, rate) == MONEY_OK;
-        json_object_put(doc);
-        if (!ok)
+        bool applied;
+        if (s != STORE_OK || !read_tax(tax.body, &r, &applied) ||
+            money_add(*rate, r, rate) != MONEY_OK)
             return false;
+        (*found)++;
     }
     return true;
+}
+
+/* The sum of the rates of the organization's default taxes (applied_to_organization), read
+ * once per build. */
+static bool organization_tax_rate(struct build *b, money_t *rate)
+{
+    if (b->org_rate_read) {
+        *rate = b->org_rate;
+        return true;
+    }
+    enum { PAGE = 100 };
+    struct arena scratch;
+    arena_init(&scratch);
+    money_t sum = money_from_int(0);
+    bool ok = true;
+    for (int64_t offset = 0, total = 1; ok && offset < total; offset += PAGE) {
+        struct catalog_item *items;
+        size_t count;
+        ok = store_catalog_list(store_conn(b->st), b->org_id, CATALOG_TAX, offset, PAGE, &items,
+                                &count, &total, &scratch) == STORE_OK;
+        for (size_t i = 0; ok && i < count; i++) {
+            money_t r;
+            bool applied;
+            ok = read_tax(items[i].body, &r, &applied) &&
+                 (!applied || money_add(sum, r, &sum) == MONEY_OK);
+        }
+        if (ok && count == 0)
+            break;
+    }
+    arena_free(&scratch);
+    if (!ok)
+        return false;
+    b->org_rate = *rate = sum;
+    b->org_rate_read = true;
+    return true;
+}
+
+/*
+ * The taxes a charge's fee carries, the one place they are resolved (as Lago's
+ * Fees::ApplyTaxesService does for a charge fee): the charge's own taxes, else its plan's,
+ * else the organization's default taxes (applied_to_organization). A level applies when it
+ * names at least one tax that exists. The sum of their rates, in percent.
+ */
+static bool charge_tax_rate(struct build *b, struct json_object *charge_codes,
+                            struct json_object *plan_codes, money_t *rate)
+{
+    size_t found;
+    if (!sum_tax_rates(b, charge_codes, rate, &found))
+        return false;
+    if (found == 0 && !sum_tax_rates(b, plan_codes, rate, &found))
+        return false;
+    return found > 0 || organization_tax_rate(b, rate);
 }
 
 /* A charge filter's `values` object as an aggregation filter. */
@@ -236,9 +302,7 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))
         return false;
-    struct json_object *taxes = member(charge, "tax_codes");
-    if (!sum_tax_rates(b, taxes && json_object_array_length(taxes) ? taxes : plan_taxes,
-                       &c->tax_rate))
+    if (!charge_tax_rate(b, member(charge, "tax_codes"), plan_taxes, &c->tax_rate))
         return false;
     struct json_object *filters = member(charge, "filters");
     c->filter_count = filters ? json_object_array_length(filters) : 0;

@@ -47,7 +47,8 @@ struct usage_charge {
     struct aggregation_filter *filters;
     size_t filter_count;
     struct usage_bucket *buckets; /* filter_count + 1: the last is the default bucket */
-    money_t tax_rate;             /* the sum of the charge's (or plan's) tax rates, percent */
+    money_t tax_rate; /* the sum of the rates of the taxes its fee carries (charge, else plan, else
+                         organization: usage.c charge_tax_rate), percent */
     bool pay_in_advance, invoiceable;
 };
 

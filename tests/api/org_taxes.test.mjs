@@ -1,0 +1,113 @@
+// Which taxes a fee carries, over real HTTP: the charge's tax_codes, else the plan's, else the
+// organization's (taxes with applied_to_organization true), as Lago resolves them. Current
+// usage, wallet debits, estimate_fees and holds all price with the same taxes, and editing an
+// organization tax (its flag, its rate, creating or deleting one) re-prices the live usages
+// that rely on it mid-period, and only those.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  const b = await r.json();
+  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
+  return b;
+};
+const wallets = {};
+let n = 0;
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-06-10T00:00:00Z']);
+  const m = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'm', name: 'M', aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric;
+  await call('POST', '/api/v1/taxes', { tax: { code: 'org', name: 'Org', rate: '10', applied_to_organization: true } });
+  await call('POST', '/api/v1/taxes', { tax: { code: 'pt', name: 'Plan tax', rate: '20' } });
+  await call('POST', '/api/v1/taxes', { tax: { code: 'ct', name: 'Charge tax', rate: '5' } });
+  // one cent a unit; pay in advance so that estimate_fees quotes it
+  const charge = (extra = {}) => ({ billable_metric_id: m.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.01' }, ...extra });
+  const plan = (code, extra, ch) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [ch], ...extra } });
+  await plan('p_org', {}, charge()); // organization taxes
+  await plan('p_plan', { tax_codes: ['pt'] }, charge()); // the plan's
+  await plan('p_charge', { tax_codes: ['pt'] }, charge({ tax_codes: ['ct'] })); // the charge's
+  for (const k of ['org', 'plan', 'charge']) {
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: `c_${k}`, plan_code: `p_${k}`, external_id: `s_${k}`, subscription_at: '2026-06-01T00:00:00Z' } });
+    // 100 credits of 1 USD: 10000 cents
+    wallets[k] = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: `c_${k}`, currency: 'USD', rate_amount: '1', granted_credits: '100' } })).wallet.lago_id;
+  }
+});
+after(async () => { await t.cleanup(); });
+
+const usage = async (k) => {
+  const u = (await call('GET', `/api/v1/customers/c_${k}/current_usage?external_subscription_id=s_${k}`)).customer_usage;
+  return [u.amount_cents, u.taxes_amount_cents, u.total_amount_cents];
+};
+const balance = async (k) => (await call('GET', `/api/v1/wallets/${wallets[k]}`)).wallet.balance_cents;
+const estimate = async (k, v) => {
+  const f = (await call('POST', '/api/v1/events/estimate_fees', { event: { external_subscription_id: `s_${k}`, code: 'm', properties: { v } } })).fees[0];
+  return [f.amount_cents, f.taxes_amount_cents, f.total_amount_cents, f.taxes_rate];
+};
+const send = (k, v) => call('POST', '/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: `s_${k}`, code: 'm', properties: { v } } });
+const setTax = (code, tax) => call('PUT', `/api/v1/taxes/${code}`, { tax });
+
+test('charge taxes, else plan taxes, else organization taxes: usage, estimate, debit and hold agree', async () => {
+  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, '10.0']);
+  assert.deepEqual(await estimate('plan', 1000), [1000, 200, 1200, '20.0']);
+  assert.deepEqual(await estimate('charge', 1000), [1000, 50, 1050, '5.0']);
+  for (const k of ['org', 'plan', 'charge']) await send(k, 1000);
+  assert.deepEqual(await usage('org'), [1000, 100, 1100]);
+  assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
+  assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
+  assert.equal(await balance('org'), 10000 - 1100);
+  assert.equal(await balance('plan'), 10000 - 1200);
+  assert.equal(await balance('charge'), 10000 - 1050);
+  // a hold prices the event as the debit will, organization taxes included
+  const a = (await call('POST', '/api/v1/authorizations', { authorization: { external_subscription_id: 's_org', code: 'm', properties: { v: 500 }, expires_in: 3600 } })).authorization;
+  assert.equal(a.amount_cents, 550);
+  assert.equal(a.held_amount_cents, 550);
+  await call('POST', `/api/v1/authorizations/${a.lago_id}/void`, {});
+  assert.equal(await balance('org'), 10000 - 1100);
+});
+
+test('turning applied_to_organization off and on mid-period re-prices only the usage that relies on it', async () => {
+  await setTax('org', { applied_to_organization: false });
+  assert.deepEqual(await usage('org'), [1000, 0, 1000]);
+  assert.deepEqual(await estimate('org', 1000), [1000, 0, 1000, '0.0']);
+  assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
+  assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
+  await send('org', 1000); // the fee is now 2000 untaxed; 1100 was debited
+  assert.deepEqual(await usage('org'), [2000, 0, 2000]);
+  assert.equal(await balance('org'), 10000 - 2000);
+
+  await setTax('org', { applied_to_organization: true });
+  assert.deepEqual(await usage('org'), [2000, 200, 2200]);
+  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, '10.0']);
+  await send('org', 1000); // 3300 in all: this debit takes the 200 of taxes back on too
+  assert.deepEqual(await usage('org'), [3000, 300, 3300]);
+  assert.equal(await balance('org'), 10000 - 3300);
+  assert.equal(await balance('plan'), 10000 - 1200);
+  assert.equal(await balance('charge'), 10000 - 1050);
+});
+
+test('an organization tax\'s rate, and creating or deleting one, re-price the same usages', async () => {
+  await setTax('org', { rate: '15' });
+  assert.deepEqual(await usage('org'), [3000, 450, 3450]);
+  await call('POST', '/api/v1/taxes', { tax: { code: 'org2', name: 'Org 2', rate: '2.5', applied_to_organization: true } });
+  assert.deepEqual(await usage('org'), [3000, 525, 3525]); // 17.5 %
+  assert.deepEqual(await estimate('org', 1), [1, 0, 1, '17.5']); // 0.175 cent rounds to 0
+  assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
+  assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
+  await send('org', 1000);
+  assert.deepEqual(await usage('org'), [4000, 700, 4700]);
+  assert.equal(await balance('org'), 10000 - 4700);
+  await call('DELETE', '/api/v1/taxes/org2');
+  assert.deepEqual(await usage('org'), [4000, 600, 4600]);
+  // a plan that names only taxes that are gone has no taxes of its own: the organization's apply
+  await call('DELETE', '/api/v1/taxes/pt');
+  assert.deepEqual(await usage('plan'), [1000, 150, 1150]);
+  assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
+  // and they survive a restart (usages are rebuilt from the store)
+  await t.restart();
+  assert.deepEqual(await usage('org'), [4000, 600, 4600]);
+  assert.deepEqual(await usage('plan'), [1000, 150, 1150]);
+  assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
+});
