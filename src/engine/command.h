@@ -281,6 +281,10 @@ struct command {
     struct catalog_item item;         /* the catalog item as saved or deleted (catalog commands) */
     struct subscription subscription; /* as saved (subscription commands) */
     struct applied_coupon applied_coupon; /* as saved (applied coupon commands) */
+    /* COMMAND_CUSTOMER_DELETE: the subscriptions it ended (in `arena`), whose live usage the
+     * writer then rebuilds as it does after DELETE /subscriptions. */
+    const int64_t *ended_subscription_ids;
+    size_t ended_subscription_count;
     const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
     const struct usage *usage;  /* COMMAND_USAGE_READ: valid only during `render` */
     struct store_subscription usage_subscription; /* and the subscription it is of */

@@ -215,17 +215,6 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     return COMMAND_OK;
 }
 
-static enum command_result apply_customer_delete(struct engine *e, struct command *cmd)
-{
-    struct customer *c = &cmd->customer;
-    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
-                                             cmd->as.customer_delete.external_id, c, cmd->arena);
-    if (s != STORE_OK)
-        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    return store_customer_delete(e->store, c->id, cmd->now) == STORE_OK ? COMMAND_OK
-                                                                        : COMMAND_STORE_FAILED;
-}
-
 static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
                                                     struct org_state *org)
 {
@@ -511,19 +500,14 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
+/*
+ * Ends a live subscription now: a pending one is canceled, an active one terminated, and a
+ * downgrade scheduled on it dies with it. DELETE /subscriptions and a customer's deletion.
+ */
+static enum command_result end_subscription(struct engine *e, struct command *cmd,
+                                            struct subscription *sub)
 {
-    struct store_subscription live;
-    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
-                                                  cmd->as.subscription_terminate.external_id,
-                                                  cmd->now, &live, cmd->arena);
-    if (s != STORE_OK)
-        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    struct subscription *sub = &live.sub;
-    bool pending = subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING;
-    if (cmd->as.subscription_terminate.pending_only != pending)
-        return COMMAND_NOT_FOUND;
-    if (pending) {
+    if (subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING) {
         sub->has_canceled_at = true;
         sub->canceled_at = cmd->now;
     } else {
@@ -543,8 +527,24 @@ static enum command_result apply_subscription_terminate(struct engine *e, struct
         if (store_subscription_save(e->store, &next.sub) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
-    cmd->subscription = *sub;
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
+{
+    struct store_subscription live;
+    enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
+                                                  cmd->as.subscription_terminate.external_id,
+                                                  cmd->now, &live, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    struct subscription *sub = &live.sub;
+    bool pending = subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING;
+    if (cmd->as.subscription_terminate.pending_only != pending)
+        return COMMAND_NOT_FOUND;
+    enum command_result r = end_subscription(e, cmd, sub);
+    cmd->subscription = *sub;
+    return r;
 }
 
 /* ---- applied coupons ------------------------------------------------------------------ */
@@ -592,6 +592,17 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
     return store_applied_coupon_insert(e->store, c) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* Terminates an applied coupon now: DELETE .../applied_coupons/{id} and a customer's deletion. */
+static enum command_result end_applied_coupon(struct engine *e, struct command *cmd,
+                                              struct applied_coupon *c)
+{
+    c->has_terminated_at = true;
+    c->terminated_at = cmd->now;
+    return store_applied_coupon_terminate(e->store, c->id, cmd->now) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
 static enum command_result apply_coupon_terminate(struct engine *e, struct command *cmd)
 {
     struct store_applied_coupon found;
@@ -604,12 +615,102 @@ static enum command_result apply_coupon_terminate(struct engine *e, struct comma
         strcmp(found.customer_external_id, cmd->as.applied_coupon_terminate.external_customer_id) !=
             0)
         return not_found(cmd, "applied_coupon_not_found");
-    found.coupon.has_terminated_at = true;
-    found.coupon.terminated_at = cmd->now;
+    enum command_result r = end_applied_coupon(e, cmd, &found.coupon);
     cmd->applied_coupon = found.coupon;
-    return store_applied_coupon_terminate(e->store, found.coupon.id, cmd->now) == STORE_OK
-               ? COMMAND_OK
-               : COMMAND_STORE_FAILED;
+    return r;
+}
+
+/* ---- deleting a customer ------------------------------------------------------------- */
+
+/*
+ * Its live subscriptions end (active ones terminated, pending ones canceled, each as DELETE
+ * /subscriptions ends it), noted in cmd for refresh_usage.
+ */
+static enum command_result end_customer_subscriptions(struct engine *e, struct command *cmd,
+                                                      int64_t customer_id)
+{
+    unsigned live = 1u << SUBSCRIPTION_PENDING | 1u << SUBSCRIPTION_ACTIVE;
+    struct store_subscription *rows;
+    size_t count;
+    int64_t total;
+    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, cmd->now, 0,
+                                1, &rows, &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (total == 0)
+        return COMMAND_OK;
+    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, cmd->now, 0,
+                                total, &rows, &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    int64_t *ended = arena_alloc(cmd->arena, 2 * count * sizeof *ended);
+    if (!ended)
+        return COMMAND_STORE_FAILED;
+    cmd->ended_subscription_ids = ended;
+    cmd->ended_subscription_count = 0;
+    for (size_t i = count; i-- > 0;) { /* oldest first: a downgrade goes with what it follows */
+        struct store_subscription cur; /* as it is now: a successor was canceled just now */
+        if (store_subscription_get(store_conn(e->store), cmd->org_id, rows[i].sub.id, &cur,
+                                   cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (!subscription_is_live(&cur.sub, cmd->now))
+            continue; /* canceled with the subscription it was to follow */
+        enum command_result r = end_subscription(e, cmd, &cur.sub);
+        if (r != COMMAND_OK)
+            return r;
+        ended[cmd->ended_subscription_count++] = cur.sub.id;
+        if (cur.sub.next_id)
+            ended[cmd->ended_subscription_count++] = cur.sub.next_id;
+    }
+    return COMMAND_OK;
+}
+
+/* Its active applied coupons are terminated, each as DELETE .../applied_coupons/{id} does. */
+static enum command_result end_customer_coupons(struct engine *e, struct command *cmd,
+                                                int64_t customer_id)
+{
+    struct store_applied_coupon *rows;
+    size_t count;
+    int64_t total;
+    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, 0, 1, &rows,
+                                  &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (total == 0)
+        return COMMAND_OK;
+    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, 0, total,
+                                  &rows, &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        enum command_result r = end_applied_coupon(e, cmd, &rows[i].coupon);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
+/*
+ * DELETE /customers/{external_id}, as Lago's Customers::TerminateRelationsService: in this one
+ * command, its subscriptions end, its wallets are terminated as DELETE /wallets terminates them
+ * (open holds released and voided, what is left voided with its postings), its applied coupons
+ * are terminated, and then the customer is deleted. Nothing of it can be reached afterwards,
+ * and a customer made again with the same external id starts with none of it.
+ */
+static enum command_result apply_customer_delete(struct engine *e, struct command *cmd)
+{
+    struct customer *c = &cmd->customer;
+    cmd->ended_subscription_ids = NULL;
+    cmd->ended_subscription_count = 0;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             cmd->as.customer_delete.external_id, c, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    enum command_result r = end_customer_subscriptions(e, cmd, c->id);
+    if (r == COMMAND_OK)
+        r = wallets_terminate_customer(&e->wallets, e->store, cmd, c->id);
+    if (r == COMMAND_OK)
+        r = end_customer_coupons(e, cmd, c->id);
+    if (r != COMMAND_OK)
+        return r;
+    return store_customer_delete(e->store, c->id, cmd->now) == STORE_OK ? COMMAND_OK
+                                                                        : COMMAND_STORE_FAILED;
 }
 
 /* ---- events ------------------------------------------------------------------------- */
@@ -1561,6 +1662,15 @@ static void collect_usage(struct usage *u, void *ctx)
  * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
  * a subscription's bounds rebuilds what it priced, from the plan as it is now.
  */
+static void refresh_subscriptions(struct engine *e, const struct command *cmd, const int64_t *ids,
+                                  size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] && !usage_book_refresh(&e->usage, e->store, e->tzdb, cmd->org_id, ids[i],
+                                          cmd->now, e->fingerprint_key, SIZE_MAX))
+            e->usage_incomplete = true;
+}
+
 static void refresh_usage(struct engine *e, const struct command *cmd)
 {
     if (cmd->result != COMMAND_OK)
@@ -1590,13 +1700,13 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
         subs[0] = cmd->subscription.id;
         subs[1] = cmd->subscription.previous_id ? cmd->subscription.previous_id
                                                 : cmd->subscription.next_id;
-        break;
+        refresh_subscriptions(e, cmd, subs, 2);
+        return;
+    case COMMAND_CUSTOMER_DELETE:
+        refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);
+        return;
     default: return;
     }
-    for (int i = 0; i < 2; i++)
-        if (subs[i] && !usage_book_refresh(&e->usage, e->store, e->tzdb, cmd->org_id, subs[i],
-                                           cmd->now, e->fingerprint_key, SIZE_MAX))
-            e->usage_incomplete = true;
 }
 
 /* Commands that change nothing (the writer answers them from memory). */

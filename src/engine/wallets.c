@@ -762,6 +762,21 @@ static enum command_result apply_terminate(struct wallet_book *b, struct store *
     return COMMAND_OK;
 }
 
+enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,
+                                               struct command *cmd, int64_t customer_id)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++)
+        if (!cw->wallets[i].row.has_terminated_at) /* else it expired just now */
+            r = wallet_book_terminate(st, cmd, &cw->wallets[i], false);
+    if (r == COMMAND_OK)
+        wallet_book_forget(b, customer_id);
+    return r;
+}
+
 static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {

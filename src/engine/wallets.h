@@ -98,6 +98,14 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
 enum command_result wallets_capture_done(struct wallet_book *b, struct store *st,
                                          struct command *cmd, const struct store_authorization *a);
 
+/*
+ * Terminates every active wallet of the customer, each as DELETE /wallets does
+ * (wallet_book_terminate: its open holds released and voided, what is left voided with its
+ * postings), once they are brought up to cmd->now: a customer's deletion.
+ */
+enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,
+                                               struct command *cmd, int64_t customer_id);
+
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);
 
