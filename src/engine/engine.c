@@ -1658,10 +1658,6 @@ static void collect_usage(struct usage *u, void *ctx)
     r->orgs[r->count++] = u->org_id;
 }
 
-/*
- * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
- * a subscription's bounds rebuilds what it priced, from the plan as it is now.
- */
 static void refresh_subscriptions(struct engine *e, const struct command *cmd, const int64_t *ids,
                                   size_t count)
 {
@@ -1671,6 +1667,10 @@ static void refresh_subscriptions(struct engine *e, const struct command *cmd, c
             e->usage_incomplete = true;
 }
 
+/*
+ * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
+ * a subscription's bounds rebuilds what it priced, from the plan as it is now.
+ */
 static void refresh_usage(struct engine *e, const struct command *cmd)
 {
     if (cmd->result != COMMAND_OK)
