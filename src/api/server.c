@@ -253,9 +253,13 @@ struct command *api_new_command(struct request *req, enum command_kind kind,
 /* Engine thread: hands the request back to its HTTP thread, in `state`. */
 static void resume(struct request *req, enum request_state state)
 {
+    /* Counted out only once MHD_resume_connection has returned: api_drain lets the daemon be
+     * stopped when none wait, and stopping it while a resume was still inside MHD raced
+     * (ThreadSanitizer, at SIGTERM). req may be gone once resumed: its api is read first. */
+    struct api *api = req->api;
     req->state = state;
-    atomic_fetch_sub(&req->api->waiting, 1);
     MHD_resume_connection(req->conn);
+    atomic_fetch_sub(&api->waiting, 1);
 }
 
 /* Engine thread: the command failed; `message` says what became of its change. */
