@@ -86,24 +86,26 @@ enum wallet_fit wallet_credits_fit(int64_t holds, int64_t lifetime, int64_t cent
     return WALLET_FITS;
 }
 
-enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
-                                          money_t *credits)
+static enum money_status cents_in_credits(int64_t cents, money_t rate_amount, int32_t exponent,
+                                          enum money_round rounding, money_t *credits)
 {
     money_t amount;
     enum money_status s = money_from_minor_units(cents, exponent, &amount);
     if (s == MONEY_OK)
-        s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, MONEY_ROUND_HALF_UP, credits);
+        s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, rounding, credits);
     return s;
+}
+
+enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
+                                          money_t *credits)
+{
+    return cents_in_credits(cents, rate_amount, exponent, MONEY_ROUND_HALF_UP, credits);
 }
 
 enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,
                                         money_t *credits)
 {
-    money_t amount;
-    enum money_status s = money_from_minor_units(cents, exponent, &amount);
-    if (s == MONEY_OK)
-        s = money_div(amount, rate_amount, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, credits);
-    return s;
+    return cents_in_credits(cents, rate_amount, exponent, MONEY_ROUND_FLOOR, credits);
 }
 
 static int compare_i64(int64_t a, int64_t b)

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
 const post = async (path, body) => t.api(path, { method: 'POST', body });
@@ -19,22 +20,7 @@ const event = (sub, units) => post('/api/v1/events', { event: { transaction_id: 
 const subscribe = (customer, external_id, extra = {}) => post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'units', external_id, ...extra } });
 const balances = (w) => [w.status, w.balance_cents, w.ongoing_balance_cents, w.ongoing_usage_balance_cents];
 
-// Every posting of the wallet balances; its credit accounts end at what the wallet still holds.
-async function checkLedger(w) {
-  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries;
-  const sums = new Map(), last = new Map();
-  for (const e of [...entries].reverse()) {
-    sums.set(e.posting_id, (sums.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
-    if (e.lago_wallet_id) last.set(e.account, e.balance_after_cents);
-  }
-  assert.ok(sums.size > 0);
-  for (const [id, sum] of sums) assert.equal(sum, 0, `posting ${id} does not balance`);
-  const now = await wallet(w.lago_id);
-  const credits = (last.get('customer_paid_credits') ?? 0) + (last.get('customer_promotional_credits') ?? 0);
-  assert.equal(credits, now.status === 'active' ? now.balance_cents + now.overdrawn_cents : 0);
-  assert.equal(last.get('customer_held_credits') ?? 0, now.ongoing_usage_balance_cents);
-  return entries;
-}
+const checkLedger = (w) => checkWalletLedger(t, w.lago_id);
 
 // Every subscription with that external id, in any status, oldest first.
 async function subscriptionsNamed(external_id) {

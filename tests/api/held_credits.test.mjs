@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
 const post = async (path, body) => t.api(path, { method: 'POST', body });
@@ -20,21 +21,7 @@ const authorize = async (sub, units, extra = {}) => (await ok(await post('/api/v
 const capture = (id, units) => post(`/api/v1/authorizations/${id}/capture`, units === undefined ? {} : { authorization: { properties: { v: String(units) } } });
 const balances = (w) => [w.balance_cents, w.ongoing_balance_cents, w.ongoing_usage_balance_cents];
 
-// Every posting of the wallet balances, and its accounts end where the wallet is.
-async function checkLedger(w) {
-  const entries = (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&wallet_id=${w.lago_id}`))).ledger_entries.reverse();
-  const sums = new Map(), last = new Map();
-  for (const e of entries) {
-    sums.set(e.posting_id, (sums.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
-    if (e.lago_wallet_id) last.set(e.account, e.balance_after_cents);
-  }
-  for (const [id, sum] of sums) assert.equal(sum, 0, `posting ${id} does not balance`);
-  const now = await wallet(w.lago_id);
-  const credits = (last.get('customer_paid_credits') ?? 0) + (last.get('customer_promotional_credits') ?? 0);
-  assert.equal(credits, now.status === 'active' ? now.balance_cents + now.overdrawn_cents : 0);
-  assert.equal(last.get('customer_held_credits') ?? 0, now.ongoing_usage_balance_cents);
-  return entries;
-}
+const checkLedger = (w) => checkWalletLedger(t, w.lago_id);
 
 let sub = 0;
 // A customer with a subscription (1 dollar a unit) and a hard wallet at 1 dollar a credit.
