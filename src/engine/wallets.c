@@ -232,6 +232,18 @@ static enum command_result refuse(struct command *cmd, const char *field, const 
     return COMMAND_INVALID;
 }
 
+/* Whether d is what a charge of u's subscription, no longer in its plan, debited this period. */
+static bool is_orphan(const struct charge_debit *d, const struct usage *u)
+{
+    if (d->subscription_id != u->subscription_id || d->period_from != u->from ||
+        d->charged_cents <= 0)
+        return false;
+    for (size_t i = 0; i < u->charge_count; i++)
+        if (strcmp(u->charges[i].lago_id, d->charge_lago_id) == 0)
+            return false;
+    return true;
+}
+
 bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,
                          const struct event *e, tally_time now, int64_t *cents, bool *failed)
 {
@@ -257,6 +269,10 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
             __builtin_add_overflow(*cents, unpaid, cents))
             return false;
     }
+    for (size_t i = 0; i < cw->debit_count; i++) /* what removed charges will give back first */
+        if (is_orphan(&cw->debits[i], u) &&
+            __builtin_sub_overflow(*cents, cw->debits[i].charged_cents, cents))
+            return false;
     if (*cents < 0)
         *cents = 0; /* an event that lowers the fee needs no credits */
     return true;
@@ -312,14 +328,6 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     return COMMAND_OK;
 }
 
-static bool usage_has_charge(const struct usage *u, const char *charge_lago_id)
-{
-    for (size_t i = 0; i < u->charge_count; i++)
-        if (strcmp(u->charges[i].lago_id, charge_lago_id) == 0)
-            return true;
-    return false;
-}
-
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id)
@@ -334,6 +342,15 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (r != COMMAND_OK)
         return r;
+    /* A charge the plan no longer has (removed, or replaced by one with a new id) brings
+     * nothing to this period any more: what it debited goes back, as its replacement debits
+     * the whole period from its first debit (an edit once charged those units twice). Given
+     * back first, so that the replacement's debit can use it. */
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        if (is_orphan(d, u) && (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0)) != COMMAND_OK)
+            return r;
+    }
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_brought brought;
@@ -344,17 +361,6 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
             return COMMAND_STORE_FAILED;
         r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought.cost_cents);
         if (r != COMMAND_OK)
-            return r;
-    }
-    /* A charge the plan no longer has (removed, or replaced by one with a new id) brings
-     * nothing to this period any more: what it debited goes back, as its replacement debits
-     * the whole period from its first debit (an edit once charged those units twice). */
-    for (size_t i = 0; i < cw->debit_count; i++) {
-        struct charge_debit *d = &cw->debits[i];
-        if (d->subscription_id != u->subscription_id || d->period_from != u->from ||
-            d->charged_cents <= 0 || usage_has_charge(u, d->charge_lago_id))
-            continue;
-        if ((r = settle_charge(b, st, cmd, cw, u, d, NULL, 0)) != COMMAND_OK)
             return r;
     }
     r = wallet_clock_fire_thresholds(st, cmd, cw);

@@ -183,3 +183,26 @@ test('a charge replaced in the middle of a period gives back what it debited', a
   assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 1100);
   await checkWalletLedger(t, w.lago_id); // every posting balances, the wallet's accounts agree
 });
+
+test('a replaced charge gives back before its replacement debits: a hard wallet pays the net, and a hold holds it', async () => {
+  await ok(await post('/api/v1/plans', { plan: { code: 's', name: 'S', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'i', plan_code: 's', external_id: 'i_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'i', currency: 'EUR', rate_amount: '1', granted_credits: '15', limit: 'hard' } }))).wallet;
+  for (let i = 0; i < 5; i++) await ok(await event('i_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+  await ok(await t.api('/api/v1/plans/s', { method: 'PUT', body: { plan: { charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
+  ] } } }));
+  // six calls at 2 EUR (1200) less the 500 the old charge gives back: 700 of the 1000 left
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'i_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.status, 'authorized', JSON.stringify(hold));
+  assert.equal(hold.amount_cents, 700);
+  const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, {}))).authorization;
+  assert.equal(captured.captured_amount_cents, 700);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 300);
+  await ok(await event('i_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 100);
+  await checkWalletLedger(t, w.lago_id);
+});
