@@ -1047,6 +1047,17 @@ static enum command_result check_later_periods(struct engine *e, struct command 
     return r;
 }
 
+/* The usage of the command's touch i if it is the command's first on that subscription (each
+ * is checked and debited once a command), else NULL; NULL too if the usage left the book. */
+static const struct usage *first_touch_usage(struct engine *e, size_t i)
+{
+    int64_t sub = e->touches[i].subscription_id;
+    for (size_t k = e->touch_mark; k < i; k++)
+        if (e->touches[k].subscription_id == sub)
+            return NULL;
+    return usage_book_find(&e->usage, sub);
+}
+
 /*
  * Refuses the command if a usage its events touched can no longer be priced: an event
  * acknowledged then would leave its subscription's current usage unreadable and its debits
@@ -1057,10 +1068,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage_touch *t = &e->touches[i];
-        bool seen = false;
-        for (size_t k = e->touch_mark; k < i && !seen; k++)
-            seen = e->touches[k].subscription_id == t->subscription_id;
-        const struct usage *u = seen ? NULL : usage_book_find(&e->usage, t->subscription_id);
+        const struct usage *u = first_touch_usage(e, i);
         if (!u)
             continue;
         if (!usage_priced(u))
@@ -1082,11 +1090,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
 static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
-        int64_t sub = e->touches[i].subscription_id;
-        bool seen = false;
-        for (size_t k = e->touch_mark; k < i && !seen; k++)
-            seen = e->touches[k].subscription_id == sub;
-        const struct usage *u = seen ? NULL : usage_book_find(&e->usage, sub);
+        const struct usage *u = first_touch_usage(e, i);
         if (!u)
             continue;
         enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
