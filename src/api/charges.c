@@ -117,6 +117,10 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
           (kind == CHARGE_MODEL_STANDARD ||
            (!pay_in_advance && (kind == CHARGE_MODEL_VOLUME || kind == CHARGE_MODEL_GRADUATED)))))
         return json_in_refuse(err, "prorated", "invalid_billable_metric_or_charge_model");
+    /* Lago weighs a prorated charge's units by the part of the period each was present;
+     * billed whole instead, a seat added on the last day would cost a full period. */
+    if (prorated)
+        return json_in_refuse(err, "prorated", "not_supported");
     if ((kind == CHARGE_MODEL_PERCENTAGE || kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) &&
         m->aggregation == AGGREGATION_LATEST)
         return json_in_refuse(err, "billable_metric", "invalid_value");

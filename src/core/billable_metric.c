@@ -83,10 +83,6 @@ bool billable_metric_validate(const struct billable_metric *m, const char **fiel
     if (m->recurring && (m->aggregation == AGGREGATION_COUNT || m->aggregation == AGGREGATION_MAX ||
                          m->aggregation == AGGREGATION_LATEST))
         return fail(field, code, "recurring", "not_compatible_with_aggregation_type");
-    /* A recurring value must carry into every later period and across plan changes; live
-     * usage starts each period from zero, so accepting one would under-bill in silence. */
-    if (m->recurring)
-        return fail(field, code, "recurring", "not_supported");
     if (m->rounding_precision < BILLABLE_METRIC_PRECISION_MIN ||
         m->rounding_precision > BILLABLE_METRIC_PRECISION_MAX)
         return fail(field, code, "rounding_precision", "value_is_out_of_range");

@@ -26,6 +26,7 @@
 #include "engine/wallet_clock.h"
 #include "engine/wallets.h"
 #include "json/event_json.h"
+#include "json/metric_json.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -253,6 +254,23 @@ static enum command_result check_refs(struct engine *e, struct command *cmd)
     return COMMAND_OK;
 }
 
+/*
+ * A metric stays recurring or not for life: only the events of a metric recurring when they
+ * arrived are indexed for carrying (store_recurring_event_note), so one made recurring later
+ * would carry nothing of its past, and one made not recurring would drop what it carried.
+ */
+static enum command_result check_recurring_kept(struct command *cmd,
+                                                const struct catalog_item *current,
+                                                const struct catalog_item *next)
+{
+    struct billable_metric was, will;
+    if (!metric_json_read(cmd->arena, current->body, &was) ||
+        !metric_json_read(cmd->arena, next->body, &will))
+        return COMMAND_STORE_FAILED;
+    return was.recurring == will.recurring ? COMMAND_OK
+                                           : invalid(cmd, "recurring", "value_is_immutable");
+}
+
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
@@ -273,6 +291,11 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
         if (current.updated_at != cmd->as.catalog_put.expected_updated_at)
             return COMMAND_STALE;
+        if (it->kind == CATALOG_BILLABLE_METRIC) {
+            enum command_result r = check_recurring_kept(cmd, &current, it);
+            if (r != COMMAND_OK)
+                return r;
+        }
         it->created_at = current.created_at;
     } else {
         it->created_at = cmd->now;
@@ -822,6 +845,7 @@ static enum command_result aggregated(struct command *cmd, size_t i, enum aggreg
 struct ingest_cache {
     const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
     const char *code;
+    bool recurring; /* the metric of `code` */
 };
 
 static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
@@ -845,8 +869,41 @@ static enum command_result resolve_metric(struct engine *e, struct command *cmd,
                                             CATALOG_BILLABLE_METRIC, code, &metric, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
+    struct billable_metric m;
+    if (!metric_json_read(cmd->arena, metric.body, &m))
+        return COMMAND_STORE_FAILED;
     c->code = code;
+    c->recurring = m.recurring;
     return COMMAND_OK;
+}
+
+/*
+ * The live usage a subscription's event moves, or NULL if none does. A subscription that has
+ * ended has none: like a closed period, it is the invoices' to settle, so its late event is
+ * stored and deduplicated but moves no live usage and no wallet (a usage rebuilt for it
+ * would hold only the late events, and the debit, the fee less what the period already paid,
+ * gave that back). A recurring metric's value lives on in the subscription that followed it
+ * under the same external id (a plan change): the event is carried into that one's period.
+ */
+static enum command_result live_usage_of(struct engine *e, struct command *cmd,
+                                         const struct ingest_cache *cache, const struct event *ev,
+                                         struct usage **out)
+{
+    *out = NULL;
+    const struct store_subscription *sub = cache->sub;
+    if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED) {
+        if (!cache->recurring)
+            return COMMAND_OK;
+        enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
+                                           ev->external_subscription_id, cmd->now, &sub);
+        if (s != STORE_OK)
+            return s == STORE_NOT_FOUND ? COMMAND_OK : COMMAND_STORE_FAILED;
+        if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED)
+            return COMMAND_OK;
+    }
+    const char *failed;
+    *out = usage_book_get(&e->usage, e->store, e->tzdb, sub, cmd->now, e->fingerprint_key, &failed);
+    return *out ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 /*
@@ -881,7 +938,7 @@ static struct siphash128 *fingerprint_events(struct engine *e, struct command *c
  * last event. */
 static enum command_result ingest_one(struct engine *e, struct command *cmd,
                                       struct ingest_cache *cache, size_t i, struct siphash128 txid,
-                                      struct store_event *row)
+                                      struct store_event *row, int64_t *usage_of)
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
@@ -906,19 +963,16 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         dedup_remove(&e->accepted, res->fingerprint);
         return COMMAND_STORE_FAILED;
     }
-    /* The usage is built (from stored events) before this one is stored, then takes it. A
-     * subscription that has ended has none: like a closed period, it is the invoices' to
-     * settle, so its late event is stored and deduplicated but moves no live usage and no
-     * wallet (a usage rebuilt for it would hold only the late events, and the debit, the fee
-     * less what the period already paid, gave that back). */
-    struct usage *usage = NULL;
-    if (subscription_status_at(&cache->sub->sub, cmd->now) < SUBSCRIPTION_TERMINATED) {
-        const char *failed;
-        usage = usage_book_get(&e->usage, e->store, e->tzdb, cache->sub, cmd->now,
-                               e->fingerprint_key, &failed);
-        if (!usage)
-            return COMMAND_STORE_FAILED;
-    }
+    /* The event's subscription (by its timestamp), kept before live_usage_of may look up
+     * another one (the cache may then drop this row). */
+    int64_t subscription_id = cache->sub->sub.id;
+    memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
+    memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
+    /* The usage is built (from stored events) before this one is stored, then takes it. */
+    struct usage *usage;
+    r = live_usage_of(e, cmd, cache, ev, &usage);
+    if (r != COMMAND_OK)
+        return r;
     /* An event of a later period counts (and is debited) only once that period is current: a
      * customer whose credits limit usage would have it accepted unpriced, past the limit. */
     if (usage && res->timestamp >= usage->to) {
@@ -934,7 +988,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     *row = (struct store_event){
         .id = ++e->last_event_id,
         .org_id = cmd->org_id,
-        .subscription_id = cache->sub->sub.id,
+        .subscription_id = subscription_id,
         .transaction_id = ev->transaction_id,
         .external_subscription_id = ev->external_subscription_id,
         .code = ev->code,
@@ -950,6 +1004,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         row->precise_total_amount_cents = amount;
     }
     res->id = row->id;
+    *usage_of = usage ? usage->subscription_id : 0;
     if (usage) {
         if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
             return COMMAND_STORE_FAILED;
@@ -957,8 +1012,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         if (r != COMMAND_OK)
             return r;
     }
-    memcpy(res->subscription_lago_id, cache->sub->sub.lago_id, sizeof res->subscription_lago_id);
-    memcpy(res->customer_lago_id, cache->sub->customer_lago_id, sizeof res->customer_lago_id);
     if (!note_transaction(e, txid, (uint64_t)res->id, true))
         return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
     return COMMAND_OK;
@@ -971,8 +1024,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
  * the hot path prices each usage once a command, not once an event.
  */
 static enum command_result refuse_unpriced(struct engine *e, struct command *cmd,
-                                           const struct store_event *rows, int64_t org_id,
-                                           int64_t sub, size_t keep)
+                                           const struct store_event *rows, const int64_t *usage_of,
+                                           int64_t org_id, int64_t sub, size_t keep)
 {
     if (!usage_book_refresh(&e->usage, e->store, e->tzdb, org_id, sub, cmd->now, e->fingerprint_key,
                             keep))
@@ -982,7 +1035,7 @@ static enum command_result refuse_unpriced(struct engine *e, struct command *cmd
         return COMMAND_STORE_FAILED;
     bool priced = usage_priced(u); /* false: so before the command, its first event on it */
     for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
-        if (rows[i].subscription_id != sub)
+        if (usage_of[i] != sub)
             continue;
         if (priced) {
             if (usage_apply(u, &cmd->as.events_ingest.events[i], rows[i].timestamp,
@@ -1064,7 +1117,7 @@ static const struct usage *first_touch_usage(struct engine *e, size_t i)
  * failing for the rest of the period. (The caller's undo takes the events back out.)
  */
 static enum command_result check_priced(struct engine *e, struct command *cmd,
-                                        const struct store_event *rows)
+                                        const struct store_event *rows, const int64_t *usage_of)
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage_touch *t = &e->touches[i];
@@ -1072,7 +1125,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
         if (!u)
             continue;
         if (!usage_priced(u))
-            return refuse_unpriced(e, cmd, rows, t->org_id, t->subscription_id, t->keep);
+            return refuse_unpriced(e, cmd, rows, usage_of, t->org_id, t->subscription_id, t->keep);
         bool ahead = false; /* the command's references are u's from `keep` on */
         for (size_t k = t->keep; k < u->event_count && !ahead; k++)
             ahead = u->events[k].timestamp >= u->to;
@@ -1231,19 +1284,27 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     struct ingest_cache cache = {0};
     size_t count = cmd->as.events_ingest.count;
     struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
+    bool *recurring = arena_alloc(cmd->arena, count * sizeof *recurring);
+    int64_t *usage_of = arena_alloc(cmd->arena, count * sizeof *usage_of); /* whose usage took it */
     struct siphash128 *txids = fingerprint_events(e, cmd);
-    if (!rows || !txids)
+    if (!rows || !recurring || !usage_of || !txids)
         return COMMAND_STORE_FAILED;
+    bool any_recurring = false;
     for (size_t i = 0; i < count; i++) {
-        enum command_result r = ingest_one(e, cmd, &cache, i, txids[i], &rows[i]);
+        enum command_result r = ingest_one(e, cmd, &cache, i, txids[i], &rows[i], &usage_of[i]);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
+        recurring[i] = cache.recurring;
+        any_recurring = any_recurring || cache.recurring;
     }
-    enum command_result r = check_priced(e, cmd, rows);
+    enum command_result r = check_priced(e, cmd, rows, usage_of);
     if (r != COMMAND_OK)
         return r;
     if (store_events_insert(e->store, rows, count) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    for (size_t i = 0; any_recurring && i < count; i++)
+        if (recurring[i] && store_recurring_event_note(e->store, &rows[i]) != STORE_OK)
+            return COMMAND_STORE_FAILED;
     r = debit_wallets(e, cmd);
     if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
         cmd->as.events_ingest.failed_index = count - 1;

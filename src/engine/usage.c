@@ -362,6 +362,35 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
     return r.ok;
 }
 
+/* A stored event of a recurring metric as a build takes it: those of this subscription's
+ * period are among its references (replay_refs), every other one is applied here. */
+static bool carry_event(const struct store_event *stored, void *ctx)
+{
+    struct replay *r = ctx;
+    if (stored->subscription_id == r->u->subscription_id && stored->timestamp >= r->u->from)
+        return true;
+    return replay_event(stored, ctx);
+}
+
+/* Starts every recurring charge from the events of its metric before the period (and those
+ * of the period stored under an earlier subscription of the same external id). */
+static bool carry_recurring(struct store *st, struct usage *u)
+{
+    struct replay r = {u, true};
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        bool seen = false; /* charges sharing a metric take its events in one pass */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(u->charges[j].metric_code, c->metric_code) == 0;
+        if (!c->metric.recurring || seen)
+            continue;
+        if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
+                                       carry_event, &r) != STORE_OK)
+            return false;
+    }
+    return r.ok;
+}
+
 static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
                            const uint8_t hash_key[16], const struct usage_event_ref *refs,
@@ -412,7 +441,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
             goto fail;
     }
     *failed = "events";
-    if (!replay_refs(st, u, refs, ref_count))
+    if (!carry_recurring(st, u) || !replay_refs(st, u, refs, ref_count))
         goto fail;
     json_object_put(plan);
     *failed = NULL;
@@ -556,18 +585,22 @@ static struct aggregation_event aggregation_event_of(const struct usage_charge *
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence)
 {
-    if (timestamp < u->from || timestamp >= u->to)
-        return AGGREGATION_OK; /* another period's: not counted here */
+    if (timestamp >= u->to)
+        return AGGREGATION_OK; /* a later period's: counted when it comes */
+    bool earlier = timestamp < u->from;
     for (size_t i = 0; i < u->charge_count; i++) {
         struct usage_charge *c = &u->charges[i];
-        if (strcmp(c->metric_code, e->code) != 0)
-            continue;
+        if (strcmp(c->metric_code, e->code) != 0 || (earlier && !c->metric.recurring))
+            continue; /* an earlier period's event counts here only if its value recurs */
         size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
                                              e->property_count);
+        struct usage_bucket *b = &c->buckets[k];
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
-        enum aggregation_status s = aggregation_add(&c->buckets[k].aggregation, &ev);
+        enum aggregation_status s = earlier ? aggregation_add_carried(&b->aggregation, &ev)
+                                            : aggregation_add(&b->aggregation, &ev);
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
             return s;
+        b->carried = b->carried || (earlier && s == AGGREGATION_OK);
     }
     return AGGREGATION_OK;
 }
@@ -593,6 +626,7 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
         return false;
     out->events_count = events;
+    out->carried = false;
     struct charge_model_input in = {.units = out->units,
                                     .events_count = events,
                                     .event_values = values,
@@ -613,7 +647,10 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
     if (aggregation_units(&b->aggregation, u->to, &raw) != AGGREGATION_OK)
         return false;
     aggregation_values(&b->aggregation, &values, &count);
-    return price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out);
+    if (!price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out))
+        return false;
+    out->carried = b->carried;
+    return true;
 }
 
 /* A bucket's amount with one more event in it (not taken). */
@@ -646,11 +683,12 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
     return ok;
 }
 
-/* What a charge priced at `amount` (every bucket) has brought: nothing before its first event. */
+/* What a charge priced at `amount` (every bucket) has brought: nothing before its first event
+ * (a recurring value carried in is one). */
 static bool brought_of(const struct usage_charge *c, const struct usage_amount *amount,
                        struct usage_brought *out)
 {
-    out->amount_cents = amount->events_count > 0 ? amount->amount_cents : 0;
+    out->amount_cents = amount->events_count > 0 || amount->carried ? amount->amount_cents : 0;
     return usage_charge_cost(c, out->amount_cents, &out->cost_cents);
 }
 
@@ -701,6 +739,7 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
             __builtin_add_overflow(out->amount_cents, part.amount_cents, &out->amount_cents))
             return false;
         out->events_count += part.events_count;
+        out->carried = out->carried || part.carried;
     }
     return true;
 }

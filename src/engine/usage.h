@@ -13,6 +13,15 @@
  * current period are stored but do not count here (earlier periods are the invoices'); events
  * of a later period count when that period becomes current.
  *
+ * Recurring metrics are the exception: their value is every event since the first, as Lago's
+ * recurring scope reads them (by external subscription id, so across plan changes). A build
+ * therefore starts each recurring charge from the store's index of such events
+ * (store_recurring_event_each): those timestamped before the period are carried into it
+ * (aggregation_add_carried), and those of the period stored under an earlier subscription of
+ * the same external id count in it. A late event of a recurring metric is carried into the
+ * current period the same way when it arrives. A charge holding a carried value brings its
+ * fee from the period's first debit on, even before any event of the period.
+ *
  * Threads: the engine's writer only.
  */
 #ifndef TALLY_ENGINE_USAGE_H
@@ -33,6 +42,7 @@
 
 struct usage_bucket {
     struct aggregation aggregation;
+    bool carried; /* a recurring value from earlier periods is in it */
     struct charge_model_properties properties;
     const char *invoice_display_name; /* a filter's, or NULL */
     const char *values_json;          /* a filter's values object, or NULL (default bucket) */
@@ -81,6 +91,7 @@ struct usage_amount {
     money_t units; /* after the metric's rounding */
     int64_t events_count;
     int64_t amount_cents;
+    bool carried; /* part of it is a recurring value carried from earlier periods */
 };
 
 /* subscription id -> usage, for the writer (a hash table). */
@@ -135,10 +146,12 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
 bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
 
 /*
- * Applies one accepted event (stored with id `sequence`) to every charge of its metric.
- * AGGREGATION_OK also when the event lies outside the period (it does not count here) or
+ * Applies one accepted event (stored with id `sequence`) to every charge of its metric: in
+ * the period it is added, before it a recurring metric's is carried in (and another's does
+ * not count), after it nothing counts yet. AGGREGATION_OK also when it does not count or
  * Lago would ignore its value; another status refuses the event (the state may then be
- * partly updated: the caller drops the book).
+ * partly updated: the caller drops the book). Replays of stored events skip those before the
+ * period: a build has carried them already.
  */
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence);

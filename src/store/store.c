@@ -313,6 +313,14 @@ static const char *const migrations[] = {
     "  count INTEGER NOT NULL, ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, sub TEXT,"
     "  code TEXT, bloom BLOB NOT NULL, PRIMARY KEY (org_id, first_id)) WITHOUT ROWID;"
     "DROP INDEX event_blocks_by_org;",
+    /* 24: the events of recurring metrics, by external subscription and code: a recurring
+     * value is every such event since the first (Lago's scope has no lower bound), across
+     * plan changes, so a period's usage starts from them (engine/usage.c). Only those events
+     * pay for this index; recurring metrics were refused before, so there is nothing to
+     * fill. */
+    "CREATE TABLE recurring_events (org_id INTEGER NOT NULL,"
+    "  external_subscription_id TEXT NOT NULL, code TEXT NOT NULL, id INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, external_subscription_id, code, id)) WITHOUT ROWID;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -369,6 +377,8 @@ enum stmt_id {
     STMT_EVENT_LAGO_IDS,
     STMT_EVENT_COUNT,
     STMT_EVENT_COUNT_ADD,
+    STMT_RECURRING_EVENT_INSERT,
+    STMT_RECURRING_EVENT_IDS,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -682,6 +692,10 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_EVENT_COUNT_ADD] =
         "INSERT INTO event_counts(org_id, stored) VALUES (?1, ?2)"
         " ON CONFLICT (org_id) DO UPDATE SET stored = stored + excluded.stored",
+    [STMT_RECURRING_EVENT_INSERT] = "INSERT INTO recurring_events(org_id,"
+                                    " external_subscription_id, code, id) VALUES (?1, ?2, ?3, ?4)",
+    [STMT_RECURRING_EVENT_IDS] = "SELECT id FROM recurring_events WHERE org_id = ?1"
+                                 " AND external_subscription_id = ?2 AND code = ?3 ORDER BY id",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2197,6 +2211,39 @@ enum store_status store_events_insert(struct store *st, const struct store_event
         run = end;
     }
     return STORE_OK;
+}
+
+enum store_status store_recurring_event_note(struct store *st, const struct store_event *e)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_RECURRING_EVENT_INSERT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, e->org_id);
+    bind_text(s, 2, e->external_subscription_id);
+    bind_text(s, 3, e->code);
+    sqlite3_bind_int64(s, 4, e->id);
+    return step_done(s);
+}
+
+enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
+                                             const char *external_subscription_id, const char *code,
+                                             bool (*fn)(const struct store_event *e, void *ctx),
+                                             void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_RECURRING_EVENT_IDS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_subscription_id);
+    bind_text(s, 3, code);
+    enum store_status r = STORE_OK;
+    int rc = SQLITE_DONE;
+    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        r = store_event_raw(c, sqlite3_column_int64(s, 0), fn, ctx);
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r == STORE_NOT_FOUND ? STORE_ERROR : r; /* an index row without its event */
 }
 
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id)

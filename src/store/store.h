@@ -278,6 +278,20 @@ struct store_event {
  */
 enum store_status store_events_insert(struct store *st, const struct store_event *events,
                                       size_t count);
+/*
+ * Indexes a stored event of a recurring metric under its external subscription and code (the
+ * event's org_id, external_subscription_id, code and id are read). Writer only, inside its
+ * transaction, in the command that stores the event.
+ */
+enum store_status store_recurring_event_note(struct store *st, const struct store_event *e);
+/*
+ * Every event indexed by store_recurring_event_note under that external subscription and
+ * code, in acceptance order, read as store_event_raw reads them. fn false stops with an error.
+ */
+enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
+                                             const char *external_subscription_id, const char *code,
+                                             bool (*fn)(const struct store_event *e, void *ctx),
+                                             void *ctx);
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id);
 /*

@@ -114,10 +114,6 @@ test('billable metrics: Lago validation rules', async () => {
     [{ code: 'b', name: 'B', aggregation_type: 'count_agg', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
     [{ code: 'b', name: 'B', aggregation_type: 'max_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
     [{ code: 'b', name: 'B', aggregation_type: 'latest_agg', field_name: 'x', recurring: true }, 'recurring', 'not_compatible_with_aggregation_type'],
-    // not yet carried between periods: refused rather than billed from zero each period
-    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
-    [{ code: 'b', name: 'B', aggregation_type: 'unique_count_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
-    [{ code: 'b', name: 'B', aggregation_type: 'weighted_sum_agg', field_name: 'x', recurring: true }, 'recurring', 'not_supported'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', rounding_function: 'banker' }, 'rounding_function', 'value_is_invalid'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: [] }] }, 'filters', 'invalid_format'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: ['a'] }, { key: 'k', values: ['b'] }] }, 'filters', 'invalid_format'],
@@ -128,6 +124,12 @@ test('billable metrics: Lago validation rules', async () => {
     const r = await call('POST', '/api/v1/billable_metrics', { billable_metric });
     assert.equal(r.status, 422, JSON.stringify(billable_metric));
     assert.deepEqual(details(r), { [field]: [code] }, JSON.stringify(billable_metric));
+  }
+  // the three types that may recur (tests/api/recurring.test.mjs carries them)
+  for (const aggregation_type of ['sum_agg', 'unique_count_agg', 'weighted_sum_agg']) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: `r_${aggregation_type}`, name: 'R', aggregation_type, field_name: 'x', recurring: true } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.billable_metric.recurring, true);
   }
 });
 

@@ -341,6 +341,81 @@ static void events_insert_in_chunks(void **state)
     remove_dir(dir);
 }
 
+struct id_list {
+    int64_t ids[8];
+    size_t count;
+};
+
+static bool collect_id(const struct store_event *e, void *ctx)
+{
+    struct id_list *l = ctx;
+    if (l->count == 8)
+        return false;
+    l->ids[l->count++] = e->id;
+    return true;
+}
+
+static size_t recurring_ids(struct store *st, int64_t org, const char *sub, const char *code,
+                            struct id_list *l)
+{
+    *l = (struct id_list){0};
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, collect_id, l),
+                     STORE_OK);
+    return l->count;
+}
+
+/* The index of recurring metrics' events: by external subscription and code, in acceptance
+ * order, undone with its command, and an index row whose event is missing is an error. */
+static void recurring_events_by_subscription_and_code(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct store_event rows[6];
+    const char *subs[6] = {"a", "b", "a", "b", "a", "a"};
+    const char *codes[6] = {"seats", "seats", "seats", "seats", "seats", "calls"};
+    for (int i = 0; i < 6; i++)
+        rows[i] = (struct store_event){.id = i + 1,
+                                       .org_id = org,
+                                       .subscription_id = 1,
+                                       .transaction_id = codes[i],
+                                       .external_subscription_id = subs[i],
+                                       .code = codes[i],
+                                       .timestamp = 5000 + i,
+                                       .properties_json = "{}",
+                                       .created_at = 1000};
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows, 6), STORE_OK);
+    const int noted[] = {4, 0, 2, 3}; /* any order within the command: read back by id */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_recurring_event_note(st, &rows[noted[i]]), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    struct id_list l;
+    assert_int_equal(recurring_ids(st, org, "a", "seats", &l), 3);
+    assert_true(l.ids[0] == 1 && l.ids[1] == 3 && l.ids[2] == 5);
+    assert_int_equal(recurring_ids(st, org, "b", "seats", &l), 1);
+    assert_int_equal(l.ids[0], 4);
+    assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
+    assert_int_equal(recurring_ids(st, org + 1, "a", "seats", &l), 0);
+    /* a rolled-back command takes its index rows with it */
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_recurring_event_note(st, &rows[5]), STORE_OK);
+    store_rollback(st);
+    assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
+    /* an index row without its event */
+    struct store_event ghost = rows[0];
+    ghost.id = 99;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_recurring_event_note(st, &ghost), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    l = (struct id_list){0};
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, "a", "seats", collect_id, &l),
+                     STORE_ERROR);
+    store_close(st);
+    remove_dir(dir);
+}
+
 static bool check_amount(const struct store_event *e, void *ctx)
 {
     (void)ctx;
@@ -367,6 +442,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     char sql[2048];
     snprintf(sql, sizeof sql,
              "DROP TABLE event_counts; DROP TABLE event_blocks; DROP TABLE event_block_summaries;"
+             " DROP TABLE recurring_events;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -573,6 +649,7 @@ int main(void)
         cmocka_unit_test(events_insert_in_chunks),
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
         cmocka_unit_test(event_pages_are_the_filter_of_every_event),
+        cmocka_unit_test(recurring_events_by_subscription_and_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,186 @@
+// Recurring metrics over real HTTP: a recurring value is every event of its metric since the
+// first, as Lago's recurring scope reads them (by external subscription id), so seats, users and
+// GPUs carry into each new period, across a plan change and a restart; a late event counts in
+// the current period; a wallet pays the carried fee from the period's first debit, and a hard
+// limit refuses what it cannot pay. A metric's `recurring` cannot change, and prorated charges
+// are refused rather than billed whole.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+const metric = {};
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const seconds = (iso) => Date.parse(iso) / 1000;
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+const charge = (code, amount, extra = {}) => ({ billable_metric_id: metric[code], charge_model: 'standard', properties: { amount }, ...extra });
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-10T12:00:00Z']);
+  for (const bm of [
+    { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true },
+    { code: 'users', name: 'Users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true },
+    { code: 'gpus', name: 'GPUs', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', recurring: true, weighted_interval: 'seconds' },
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+  ]) metric[bm.code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: bm }))).billable_metric.lago_id;
+  const plan = async (code, amount_cents, charges) => ok(await post('/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges } }));
+  await plan('team', 0, [charge('seats', '10'), charge('users', '5'), charge('gpus', '31'), charge('calls', '1')]);
+  await plan('seats', 0, [charge('seats', '10')]);
+  await plan('seats_plus', 10000, [charge('seats', '20')]);
+  for (const [customer, plan_code, external_id] of [['acme', 'team', 'team'], ['payer', 'seats', 'paid'], ['tight', 'seats', 'tight'], ['mover', 'seats', 'moving']]) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: customer, currency: 'USD' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code, external_id, subscription_at: '2026-03-01T00:00:00Z' } }));
+  }
+});
+after(async () => { await t.cleanup(); });
+
+let n = 0;
+const ev = (sub, code, properties = {}, extra = {}) => ({ transaction_id: `r${n++}`, external_subscription_id: sub, code, properties, ...extra });
+const send = async (...events) => t.api('/api/v1/events/batch', { method: 'POST', body: { events } });
+const sent = async (...events) => ok(await send(...events));
+const usage = async (customer, sub) => (await ok(await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`))).customer_usage;
+const byCode = (u, code) => u.charges_usage.find((c) => c.billable_metric.code === code);
+const shape = (u) => Object.fromEntries(u.charges_usage.map((c) => [c.billable_metric.code, [c.units, c.events_count, c.amount_cents]]));
+
+test('each recurring type carries its value into the next period; a count does not', async () => {
+  await sent(
+    ev('team', 'seats', { seats: 3 }), ev('team', 'seats', { seats: 2 }),
+    ev('team', 'users', { user: 'ann' }), ev('team', 'users', { user: 'bob' }),
+    ev('team', 'gpus', { gpus: 2 }), // at 12:00 on the 10th: 21.5 of March's 31 days
+    ev('team', 'calls'),
+  );
+  const march = await usage('acme', 'team');
+  assert.equal(byCode(march, 'seats').amount_cents, 5000);
+  assert.equal(byCode(march, 'gpus').amount_cents, 4300); // 2 x 21.5 / 31 units at 31 USD
+  assert.equal(march.amount_cents, 5000 + 1000 + 4300 + 100);
+
+  await advance('2026-04-05T00:00:00Z');
+  const april = await usage('acme', 'team');
+  assert.equal(april.from_datetime, '2026-04-01T00:00:00Z');
+  assert.deepEqual(shape(april), {
+    seats: ['5.0', 2, 5000], // Lago counts a recurring sum's events since the first
+    users: ['2.0', 2, 1000],
+    gpus: ['2.0', 0, 6200], // the level held all April
+    calls: ['0.0', 0, 0],
+  });
+  assert.equal(april.amount_cents, 12200);
+
+  await sent(ev('team', 'seats', { seats: -1 }), ev('team', 'users', { user: 'ann', operation_type: 'remove' }));
+  const after = shape(await usage('acme', 'team'));
+  assert.deepEqual(after.seats, ['4.0', 3, 4000]);
+  assert.deepEqual(after.users, ['1.0', 1, 500]);
+});
+
+test('a late event of a recurring metric counts in the current period; of another metric, it does not', async () => {
+  await sent(
+    ev('team', 'seats', { seats: 10 }, { timestamp: seconds('2026-03-20T00:00:00Z') }),
+    ev('team', 'users', { user: 'cy' }, { timestamp: seconds('2026-03-21T00:00:00Z') }),
+    ev('team', 'gpus', { gpus: 1 }, { timestamp: seconds('2026-03-22T00:00:00Z') }),
+    ev('team', 'calls', {}, { timestamp: seconds('2026-03-23T00:00:00Z') }),
+  );
+  assert.deepEqual(shape(await usage('acme', 'team')), {
+    seats: ['14.0', 4, 14000],
+    users: ['2.0', 2, 1000],
+    gpus: ['3.0', 0, 9300],
+    calls: ['0.0', 0, 0],
+  });
+});
+
+test('a restart rebuilds the carried values from the store', async () => {
+  const before = await usage('acme', 'team');
+  await t.restart();
+  assert.deepEqual(await usage('acme', 'team'), before);
+  await t.restart({ kill: true });
+  assert.deepEqual(await usage('acme', 'team'), before);
+});
+
+test('the next period starts from the previous one, and so on', async () => {
+  await advance('2026-05-02T00:00:00Z');
+  const may = await usage('acme', 'team');
+  assert.equal(may.from_datetime, '2026-05-01T00:00:00Z');
+  assert.deepEqual(shape(may), {
+    seats: ['14.0', 4, 14000],
+    users: ['2.0', 2, 1000],
+    gpus: ['3.0', 0, 9300],
+    calls: ['0.0', 0, 0],
+  });
+});
+
+test('a wallet pays the carried fee at the period\'s first debit, once', async () => {
+  await advance('2026-05-10T00:00:00Z');
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'payer', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '1000' } }))).wallet;
+  await sent(ev('paid', 'seats', { seats: 3 }));
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  assert.equal(await balance(), 100000 - 3000);
+  await advance('2026-06-03T00:00:00Z');
+  assert.equal(byCode(await usage('payer', 'paid'), 'seats').amount_cents, 3000);
+  await sent(ev('paid', 'seats', { seats: 1 }));
+  assert.equal(await balance(), 100000 - 3000 - 4000); // June's 4 seats, the 3 carried included
+  await sent(ev('paid', 'seats', { seats: 1 }));
+  assert.equal(await balance(), 100000 - 3000 - 5000); // one seat more, not the carried ones again
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('a hard limit refuses an event whose period cannot pay its carried seats', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'tight', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '35', limit: 'hard' } }))).wallet;
+  await sent(ev('tight', 'seats', { seats: 3 }));
+  await advance('2026-07-02T00:00:00Z');
+  const r = await send(ev('tight', 'seats', { seats: 1 })); // July's 4 seats cost 40, 5 are left
+  assert.equal(r.status, 402, await r.text());
+  assert.equal(byCode(await usage('tight', 'tight'), 'seats').units, '3.0');
+  const wallet = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
+  assert.equal(wallet.balance_cents, 500);
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('an upgrade keeps the seats; a late event of the old plan\'s time reaches the new one', async () => {
+  await sent(ev('moving', 'seats', { seats: 3 }));
+  assert.equal(byCode(await usage('mover', 'moving'), 'seats').amount_cents, 3000);
+  await advance('2026-07-15T00:00:00Z');
+  const upgraded = (await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'mover', plan_code: 'seats_plus', external_id: 'moving' } }))).subscription;
+  assert.equal(upgraded.plan_code, 'seats_plus');
+  assert.deepEqual(byCode(await usage('mover', 'moving'), 'seats').units, '3.0');
+  assert.equal(byCode(await usage('mover', 'moving'), 'seats').amount_cents, 6000);
+  const late = await sent(ev('moving', 'seats', { seats: 2 }, { timestamp: seconds('2026-07-10T00:00:00Z') }));
+  assert.notEqual(late.events[0].lago_subscription_id, upgraded.lago_id); // stored under the old one
+  assert.equal(byCode(await usage('mover', 'moving'), 'seats').amount_cents, 10000);
+  await t.restart();
+  assert.equal(byCode(await usage('mover', 'moving'), 'seats').amount_cents, 10000);
+});
+
+test('a hold on a new period prices the carried seats with the event, and its capture pays them once', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'holder', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'holder', plan_code: 'seats', external_id: 'held' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'holder', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100', limit: 'hard' } }))).wallet;
+  await sent(ev('held', 'seats', { seats: 3 }));
+  await advance('2026-08-02T00:00:00Z');
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'held', code: 'seats', properties: { seats: 1 } } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 4000); // August's 4 seats: none of them paid yet
+  const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization;
+  assert.equal(captured.captured_amount_cents, 4000);
+  const after = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
+  assert.equal(after.balance_cents, 10000 - 3000 - 4000);
+  assert.equal(after.ongoing_usage_balance_cents, 0);
+  const declined = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'held', code: 'seats', properties: { seats: 4 } } }))).authorization;
+  assert.equal(declined.status, 'declined'); // 4 more seats cost 40, 30 are left
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('a metric stays recurring or not; prorated charges are refused', async () => {
+  const seats = (await ok(await t.api('/api/v1/billable_metrics/seats'))).billable_metric;
+  const r = await t.api('/api/v1/billable_metrics/seats', { method: 'PUT', body: { billable_metric: { ...seats, recurring: false } } });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { recurring: ['value_is_immutable'] });
+  const renamed = await t.api('/api/v1/billable_metrics/seats', { method: 'PUT', body: { billable_metric: { name: 'Seats!' } } });
+  assert.equal(renamed.status, 200, await renamed.text());
+  const calls = (await ok(await t.api('/api/v1/billable_metrics/calls'))).billable_metric;
+  const sum = await t.api('/api/v1/billable_metrics/calls', { method: 'PUT', body: { billable_metric: { ...calls, aggregation_type: 'sum_agg', field_name: 'n', recurring: true } } });
+  assert.equal(sum.status, 422);
+  assert.deepEqual((await sum.json()).error_details, { recurring: ['value_is_immutable'] });
+  const prorated = await post('/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('seats', '1', { prorated: true })] } });
+  assert.equal(prorated.status, 422);
+  assert.deepEqual((await prorated.json()).error_details, { prorated: ['not_supported'] });
+});
