@@ -145,6 +145,15 @@ static void render_engine(struct engine *engine, struct buf *out)
         "# TYPE tally_engine_snapshot_events gauge\ntally_engine_snapshot_events %" PRIu64 "\n",
         s.snapshots, s.snapshot_failures, s.snapshot_events);
     buf_printf(out,
+               "# HELP tally_usage_builds_total Live usages built from the store: at start, "
+               "for a new period, after a change to what prices them, or to take back a "
+               "refused command that memory could not.\n"
+               "# TYPE tally_usage_builds_total counter\ntally_usage_builds_total %" PRIu64 "\n"
+               "# HELP tally_usage_events_read_total Stored events those builds read back.\n"
+               "# TYPE tally_usage_events_read_total counter\n"
+               "tally_usage_events_read_total %" PRIu64 "\n",
+               s.usage_builds, s.usage_events_read);
+    buf_printf(out,
                "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
                "debits (kept in the wallet journal).\n"
                "# TYPE tally_wallet_pending_customers gauge\n"

@@ -938,6 +938,11 @@ enum aggregation_status aggregation_weighted_level(const struct aggregation *a, 
     return wide_to_money(a->u.weighted.level, WIDE_SCALE, level);
 }
 
+bool aggregation_is_flat(const struct aggregation *a)
+{
+    return a->kind != AGGREGATION_UNIQUE_COUNT && !a->keep_values;
+}
+
 void aggregation_values(const struct aggregation *a, const money_t **values, size_t *count)
 {
     bool any = a && a->kept.count > 0;

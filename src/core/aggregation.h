@@ -303,6 +303,13 @@ int64_t aggregation_events_count(const struct aggregation *a);
 enum aggregation_status aggregation_weighted_level(const struct aggregation *a, money_t *level);
 
 /*
+ * Whether the whole state lies in the struct (count, max, latest, weighted_sum, and a sum that
+ * keeps no values): a copy of the struct is then a snapshot of it, and copying it back takes
+ * later events out. False for states that own memory (unique_count, a sum keeping values).
+ */
+bool aggregation_is_flat(const struct aggregation *a);
+
+/*
  * The kept values of a sum state in (timestamp, sequence) order, Lago's events_values order
  * (ORDER BY timestamp): borrowed until the state next changes. Count 0 and NULL when none
  * are kept.

@@ -99,8 +99,10 @@ struct engine {
     size_t txid_count, txid_cap, txid_mark;
     /* Live usages events were added to since the last commit, with how many references each
      * had before: a failed command or commit rebuilds them without its events. */
+    /* The usages the group's commands touched, the first touch of each a command. */
     struct usage_touch *touches;
     size_t touch_count, touch_cap, touch_mark;
+    uint64_t command_seq; /* numbers the commands applied, from 1: usage savepoints */
 
     /* Whether wallet tables lag the acknowledged debits (the journal is not empty): set before
      * an event commit's answers leave, cleared once a flush committed. Read by the API. */
@@ -111,6 +113,7 @@ struct engine {
     _Atomic uint64_t batch_buckets[ENGINE_BATCH_BUCKETS];
     _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
     _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
+    _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -789,8 +792,11 @@ static void forget_transactions(struct engine *e, size_t mark)
     }
 }
 
-static bool note_touch(struct engine *e, int64_t org_id, const struct usage *u)
+/* Remembers the command's first touch of a usage, and starts the usage's savepoint. */
+static bool note_touch(struct engine *e, int64_t org_id, struct usage *u)
 {
+    if (!usage_savepoint(u, e->command_seq))
+        return true;
     if (!vec_room((void **)&e->touches, &e->touch_cap, e->touch_count, sizeof *e->touches, 256))
         return false;
     e->touches[e->touch_count++] = (struct usage_touch){org_id, u->subscription_id, u->event_count};
@@ -805,14 +811,19 @@ static tally_time org_now(struct engine *e, int64_t org_id)
 }
 
 /*
- * Takes the events of failed work back out of the live usages it touched (from `mark` on),
- * rebuilding each from the store without them. If even that fails, the usage leaves the
- * book and is built again on next use: never left ahead of the disk.
+ * Takes the events of failed work back out of the live usages it touched (from `mark` on):
+ * in memory when the work is the one command `command` and the usage kept what it changed
+ * (usage_rollback), else by rebuilding the usage from the store without them. If even that
+ * fails, the usage leaves the book and is built again on next use: never left ahead of the
+ * disk.
  */
-static void forget_touches(struct engine *e, size_t mark)
+static void forget_touches(struct engine *e, size_t mark, uint64_t command)
 {
     while (e->touch_count > mark) {
         const struct usage_touch *t = &e->touches[--e->touch_count];
+        struct usage *u = usage_book_find(&e->usage, t->subscription_id);
+        if (u && usage_rollback(u, command))
+            continue;
         if (!usage_book_refresh(&e->usage, e->store, e->tzdb, t->org_id, t->subscription_id,
                                 org_now(e, t->org_id), e->fingerprint_key, t->keep))
             e->usage_incomplete = true;
@@ -1101,7 +1112,8 @@ static enum command_result check_later_periods(struct engine *e, struct command 
 }
 
 /* The usage of the command's touch i if it is the command's first on that subscription (each
- * is checked and debited once a command), else NULL; NULL too if the usage left the book. */
+ * is checked and debited once a command: note_touch records one a usage, but a usage rebuilt
+ * within the command is another), else NULL; NULL too if the usage left the book. */
 static const struct usage *first_touch_usage(struct engine *e, size_t i)
 {
     int64_t sub = e->touches[i].subscription_id;
@@ -1147,8 +1159,6 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
         if (!u)
             continue;
         enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
-        if (r == COMMAND_INVALID) /* a touch per event, in order: this one is the first on u */
-            cmd->as.events_ingest.failed_index = i - e->touch_mark;
         if (r != COMMAND_OK)
             return r;
     }
@@ -1817,6 +1827,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     e->event_id_mark = e->last_event_id;
     e->txid_mark = e->txid_count;
     e->touch_mark = e->touch_count;
+    e->command_seq++;
     wallet_book_mark_command(&e->wallets, defer);
     if (cmd->idempotency_key && answer_from_key(e, cmd, &failed))
         goto release;
@@ -1839,7 +1850,7 @@ static void apply_one(struct engine *e, struct command *cmd)
         wallet_book_undo_command(&e->wallets);
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
-        forget_touches(e, e->touch_mark); /* after the undo: the rows are gone too */
+        forget_touches(e, e->touch_mark, e->command_seq); /* after the undo: rows gone too */
     }
     /* an answer the key must remember is rendered here, with the change it describes */
     cmd->rendered = !cmd->render_by_owner || cmd->idempotency_key;
@@ -1861,7 +1872,7 @@ fail:
     e->last_event_id = e->event_id_mark;
     forget_added(e, e->command_mark);
     forget_transactions(e, e->txid_mark);
-    forget_touches(e, e->touch_mark);
+    forget_touches(e, e->touch_mark, e->command_seq);
     wallet_book_undo_command(&e->wallets);
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
@@ -1957,6 +1968,13 @@ static void count_batch(struct engine *e, size_t n)
     atomic_fetch_add(&e->commands, n);
 }
 
+/* The usage book's counters for engine_stats, before the answers that follow them leave. */
+static void publish_usage_counters(struct engine *e)
+{
+    atomic_store(&e->usage_builds_shown, e->usage.builds);
+    atomic_store(&e->usage_events_read_shown, e->usage.events_read);
+}
+
 /*
  * Reads that need the writer's memory (live usage, the transaction-id map) are answered
  * before the batch's writes, from the committed state, and at once: they change nothing, so
@@ -1972,6 +1990,7 @@ static struct command *answer_reads(struct engine *e, struct command *batch, siz
         if (reads_only(batch) && !e->reload_orgs && !e->usage_incomplete) {
             apply_one(e, batch);
             publish_read(e, batch);
+            publish_usage_counters(e); /* a read may build a usage */
             batch->done(batch);
             (*n)--;
         } else {
@@ -2137,7 +2156,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         e->reload_orgs = true;
         forget_added(e, 0);
         forget_transactions(e, 0);
-        forget_touches(e, 0);
+        forget_touches(e, 0, 0); /* a whole group: rebuilt from the store */
         wallet_book_clear(&e->wallets);
         e->recover_wallets = true;
     }
@@ -2150,6 +2169,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     }
     if (committed)
         renew_touched_views(e);
+    publish_usage_counters(e);
     e->added_count = 0; /* committed, or taken back out */
     e->txid_count = 0;
     e->touch_count = 0;
@@ -2555,4 +2575,6 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->snapshots = atomic_load(&e->snapshots);
     out->snapshot_failures = atomic_load(&e->snapshot_failures);
     out->snapshot_events = atomic_load(&e->snapshot_events_shown);
+    out->usage_builds = atomic_load(&e->usage_builds_shown);
+    out->usage_events_read = atomic_load(&e->usage_events_read_shown);
 }

@@ -73,6 +73,10 @@ struct engine_stats {
     /* Snapshots saved while running and failed (engine/snapshot.h), and the events the newest
      * usable one holds (saved, or loaded at start). */
     uint64_t snapshots, snapshot_failures, snapshot_events;
+    /* Live usages built from the store (start, new periods, changes, failed commands that
+     * could not be rolled back in memory) and the stored events they read back, as of the
+     * last batch. */
+    uint64_t usage_builds, usage_events_read;
 };
 
 /*

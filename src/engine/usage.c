@@ -1,6 +1,7 @@
 /* engine/usage: see usage.h. */
 #include "engine/usage.h"
 
+#include <assert.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static void usage_free(struct usage *u)
         for (size_t k = 0; u->charges[i].buckets && k <= u->charges[i].filter_count; k++)
             aggregation_free(&u->charges[i].buckets[k].aggregation);
     free(u->events);
+    free(u->saved);
     struct arena a = u->arena; /* u lives in its own arena */
     arena_free(&a);
 }
@@ -338,6 +340,7 @@ static bool replay_event(const struct store_event *stored, void *ctx)
     struct event e = {.code = stored->code};
     struct arena scratch;
     arena_init(&scratch);
+    r->u->events_read++;
     r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
             usage_apply(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
     arena_free(&scratch);
@@ -489,6 +492,8 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
         rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL, failed);
     if (!u)
         return NULL;
+    b->builds++;
+    b->events_read += u->events_read;
     if (i != SIZE_MAX) {
         usage_free(b->items[i]);
         b->items[i] = u;
@@ -522,6 +527,10 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     if (s == STORE_OK)
         u = rebuild(st, tzdb, &row, now, hash_key, old, &failed);
     arena_free(&scratch);
+    if (u) {
+        b->builds++;
+        b->events_read += u->events_read;
+    }
     if (!u && s != STORE_NOT_FOUND)
         return false;
     book_drop(b, i); /* frees `old`, whose references `u` has copied */
@@ -582,6 +591,48 @@ static struct aggregation_event aggregation_event_of(const struct usage_charge *
     return ev;
 }
 
+bool usage_savepoint(struct usage *u, uint64_t command)
+{
+    assert(command != 0);
+    if (u->savepoint == command)
+        return false;
+    u->savepoint = command;
+    u->savepoint_keep = u->event_count;
+    u->savepoint_complete = true;
+    u->saved_count = 0;
+    return true;
+}
+
+/* Copies a bucket before the savepoint's command first changes it. */
+static void save_bucket(struct usage *u, struct usage_bucket *b)
+{
+    if (!u->savepoint || !u->savepoint_complete)
+        return;
+    for (size_t i = 0; i < u->saved_count; i++)
+        if (u->saved[i].bucket == b)
+            return;
+    if (!aggregation_is_flat(&b->aggregation) ||
+        !vec_room((void **)&u->saved, &u->saved_cap, u->saved_count, sizeof *u->saved, 4)) {
+        u->savepoint_complete = false;
+        return;
+    }
+    u->saved[u->saved_count++] = (struct usage_saved_bucket){b, b->aggregation, b->carried};
+}
+
+bool usage_rollback(struct usage *u, uint64_t command)
+{
+    if (command == 0 || u->savepoint != command || !u->savepoint_complete)
+        return false;
+    while (u->saved_count > 0) {
+        const struct usage_saved_bucket *s = &u->saved[--u->saved_count];
+        s->bucket->aggregation = s->aggregation;
+        s->bucket->carried = s->carried;
+    }
+    if (u->event_count > u->savepoint_keep)
+        u->event_count = u->savepoint_keep;
+    return true;
+}
+
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence)
 {
@@ -596,6 +647,7 @@ enum aggregation_status usage_apply(struct usage *u, const struct event *e, tall
                                              e->property_count);
         struct usage_bucket *b = &c->buckets[k];
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
+        save_bucket(u, b);
         enum aggregation_status s = earlier ? aggregation_add_carried(&b->aggregation, &ev)
                                             : aggregation_add(&b->aggregation, &ev);
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)

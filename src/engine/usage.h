@@ -62,6 +62,13 @@ struct usage_charge {
     bool pay_in_advance, invoiceable;
 };
 
+/* A bucket as it was before a command changed it (usage_savepoint). */
+struct usage_saved_bucket {
+    struct usage_bucket *bucket;
+    struct aggregation aggregation; /* a flat state's copy (aggregation_is_flat) */
+    bool carried;
+};
+
 /* A stored event the usage may count: now, or when its period comes. */
 struct usage_event_ref {
     int64_t id;
@@ -83,7 +90,15 @@ struct usage {
      * bytes an event of the current period (and of later ones sent early). */
     struct usage_event_ref *events;
     size_t event_count, event_cap;
-    struct arena arena; /* owns everything above but `events` (malloc'd, grows) */
+    /* The command whose changes usage_rollback can take back (0: none), the references it
+     * found, and the buckets it changed as they were, while all of them were flat. */
+    uint64_t savepoint;
+    size_t savepoint_keep;
+    bool savepoint_complete;
+    struct usage_saved_bucket *saved;
+    size_t saved_count, saved_cap;
+    uint64_t events_read; /* stored events its build read back */
+    struct arena arena;   /* owns everything above but `events` and `saved` (malloc'd, grow) */
 };
 
 /* What a charge (or one of its buckets) costs now. */
@@ -98,6 +113,10 @@ struct usage_amount {
 struct usage_book {
     struct usage **items; /* cap slots, NULL when free */
     size_t count, cap;
+    /* Usages built into the book (first use, a new period, a change, a rebuild after a failed
+     * command) and the stored events those builds read back: what a failed command costs
+     * when its usages cannot be rolled back in memory. */
+    uint64_t builds, events_read;
 };
 
 void usage_book_init(struct usage_book *b);
@@ -141,6 +160,20 @@ void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx
 bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
                         int64_t subscription_id, tally_time now, const uint8_t hash_key[16],
                         size_t keep);
+
+/*
+ * Taking a refused command back out of a usage without reading the store. usage_savepoint
+ * starts recording for `command` (a number the caller never reuses, not 0): from then on each
+ * bucket usage_apply changes is copied first, once, if its state is flat; a state that owns
+ * memory makes the savepoint incomplete. Calling it again for the same command does nothing
+ * and answers false; a new command starts over and answers true (the command's first touch).
+ * usage_rollback puts back what `command` changed and forgets its references; false if it
+ * cannot (another command's savepoint, a usage rebuilt since, a state that owns memory): the
+ * caller then rebuilds the usage from the store (usage_book_refresh). Rolling back twice is
+ * harmless.
+ */
+bool usage_savepoint(struct usage *u, uint64_t command);
+bool usage_rollback(struct usage *u, uint64_t command);
 
 /* Remembers a stored event the usage may count (now or in a later period). */
 bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
