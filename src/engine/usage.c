@@ -279,6 +279,29 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     return true;
 }
 
+/* The charge's state_key: its metric as stored, its filters' values in order, and whether its
+ * sums keep their values. */
+static bool state_key_of(struct usage_charge *c, const struct catalog_item *metric,
+                         const uint8_t hash_key[16])
+{
+    struct buf text;
+    buf_init(&text);
+    buf_append_str(&text, metric->code);
+    buf_append_char(&text, 0);
+    buf_append_str(&text, metric->body);
+    for (size_t i = 0; i < c->filter_count; i++) {
+        buf_append_char(&text, 0);
+        buf_append_str(&text, c->buckets[i].values_json);
+    }
+    buf_append_char(&text, 0);
+    buf_append_char(&text, aggregation_is_flat(&c->buckets[0].aggregation) ? 'f' : 'k');
+    bool ok = !buf_failed(&text);
+    if (ok)
+        c->state_key = siphash128(hash_key, text.data, text.len);
+    buf_free(&text);
+    return ok;
+}
+
 static bool read_charge(struct build *b, struct json_object *charge, struct json_object *plan_taxes,
                         struct usage_charge *c, const uint8_t hash_key[16])
 {
@@ -325,8 +348,10 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
             !init_bucket(b, c, bucket, member(f, "properties"), kind, hash_key))
             return false;
     }
-    return init_bucket(b, c, &c->buckets[c->filter_count], member(charge, "properties"), kind,
-                       hash_key);
+    if (!init_bucket(b, c, &c->buckets[c->filter_count], member(charge, "properties"), kind,
+                     hash_key))
+        return false;
+    return state_key_of(c, &metric, hash_key);
 }
 
 struct replay {
@@ -348,21 +373,72 @@ static bool replay_event(const struct store_event *stored, void *ctx)
 }
 
 /* Keeps the references that may still count (timestamped at or after `from`), and replays
- * those of the period from the store, in acceptance order. */
+ * those of the period from the store, in acceptance order (which is id order). */
 static bool replay_refs(struct store *st, struct usage *u, const struct usage_event_ref *refs,
                         size_t count)
 {
-    struct replay r = {u, true};
-    for (size_t i = 0; i < count; i++) {
+    int64_t *ids = malloc(sizeof *ids * (count ? count : 1));
+    size_t n = 0;
+    bool ok = ids != NULL;
+    for (size_t i = 0; ok && i < count; i++) {
         if (refs[i].timestamp < u->from)
             continue;
-        if (!usage_note(u, refs[i].id, refs[i].timestamp))
-            return false;
-        if (refs[i].timestamp < u->to &&
-            store_event_raw(store_conn(st), refs[i].id, replay_event, &r) != STORE_OK)
-            return false;
+        ok = usage_note(u, refs[i].id, refs[i].timestamp);
+        if (refs[i].timestamp < u->to)
+            ids[n++] = refs[i].id;
     }
-    return r.ok;
+    bool any = false; /* a charge that takes the events (not handed over) */
+    for (size_t i = 0; i < u->charge_count && !any; i++)
+        any = !u->charges[i].handed_over;
+    struct replay r = {u, true};
+    ok = ok && (!any || (store_events_by_id(store_conn(st), ids, any ? n : 0, replay_event, &r) ==
+                             STORE_OK &&
+                         r.ok));
+    free(ids);
+    return ok;
+}
+
+/*
+ * Marks the charges whose states `donor` (the usage being rebuilt, same period, none of its
+ * events taken back) can hand over: same state_key, each donor charge once. donor_of[i] is
+ * the donor charge of charge i.
+ */
+static void match_donor(struct usage *u, const struct usage *donor, size_t *donor_of)
+{
+    if (!donor || donor->from != u->from || donor->to != u->to)
+        return;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        for (size_t j = 0; j < donor->charge_count; j++) {
+            bool taken = false;
+            for (size_t k = 0; k < i && !taken; k++)
+                taken = u->charges[k].handed_over && donor_of[k] == j;
+            if (!taken && memcmp(&donor->charges[j].state_key, &u->charges[i].state_key,
+                                 sizeof u->charges[i].state_key) == 0) {
+                u->charges[i].handed_over = true;
+                donor_of[i] = j;
+                break;
+            }
+        }
+    }
+}
+
+/* Moves the matched states over (they leave the donor empty): once nothing can fail. */
+static void take_over(struct usage *u, struct usage *donor, const size_t *donor_of)
+{
+    for (size_t i = 0; i < u->charge_count; i++) {
+        struct usage_charge *c = &u->charges[i];
+        if (!c->handed_over)
+            continue;
+        struct usage_charge *d = &donor->charges[donor_of[i]];
+        assert(d->filter_count == c->filter_count);
+        for (size_t k = 0; k <= c->filter_count; k++) {
+            aggregation_free(&c->buckets[k].aggregation); /* a fresh state: owns nothing */
+            c->buckets[k].aggregation = d->buckets[k].aggregation;
+            c->buckets[k].carried = d->buckets[k].carried;
+            memset(&d->buckets[k].aggregation, 0, sizeof d->buckets[k].aggregation);
+        }
+        c->handed_over = false;
+    }
 }
 
 /* A stored event of a recurring metric as a build takes it: those of this subscription's
@@ -384,8 +460,9 @@ static bool carry_recurring(struct store *st, struct usage *u)
         const struct usage_charge *c = &u->charges[i];
         bool seen = false; /* charges sharing a metric take its events in one pass */
         for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(u->charges[j].metric_code, c->metric_code) == 0;
-        if (!c->metric.recurring || seen)
+            seen = !u->charges[j].handed_over &&
+                   strcmp(u->charges[j].metric_code, c->metric_code) == 0;
+        if (!c->metric.recurring || c->handed_over || seen)
             continue;
         if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
                                        carry_event, &r) != STORE_OK)
@@ -397,8 +474,9 @@ static bool carry_recurring(struct store *st, struct usage *u)
 static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
                            const uint8_t hash_key[16], const struct usage_event_ref *refs,
-                           size_t ref_count, const char **failed)
+                           size_t ref_count, struct usage *donor, const char **failed)
 {
+    size_t *donor_of = NULL;
     struct arena a;
     arena_init(&a);
     struct usage *u = arena_alloc(&a, sizeof *u);
@@ -444,25 +522,33 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
             goto fail;
     }
     *failed = "events";
+    donor_of = donor ? malloc(sizeof *donor_of * (u->charge_count + 1)) : NULL;
+    if (donor_of)
+        match_donor(u, donor, donor_of);
     if (!carry_recurring(st, u) || !replay_refs(st, u, refs, ref_count))
         goto fail;
+    if (donor_of)
+        take_over(u, donor, donor_of);
+    free(donor_of);
     json_object_put(plan);
     *failed = NULL;
     return u;
 fail:
+    free(donor_of);
     json_object_put(plan);
     usage_free(u);
     return NULL;
 }
 
-/* A new usage for the subscription's current period, taking over `old`'s references. */
+/* A new usage for the subscription's current period, taking over `old`'s references, and the
+ * states of `donor` (old itself, or NULL) that it can (match_donor). */
 static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const struct usage *old,
-                             const char **failed)
+                             struct usage *donor, const char **failed)
 {
     return build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
-                 failed);
+                 donor, failed);
 }
 
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
@@ -471,7 +557,7 @@ struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 size_t ref_count)
 {
     const char *failed;
-    return build(st, tzdb, row, at, hash_key, refs, ref_count, &failed);
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, &failed);
 }
 
 void usage_release(struct usage *u)
@@ -489,7 +575,7 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
         return b->items[i];
     /* none yet, or the period moved on: the new period's events are among the references */
     struct usage *u =
-        rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL, failed);
+        rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL, NULL, failed);
     if (!u)
         return NULL;
     b->builds++;
@@ -515,6 +601,9 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     if (i == SIZE_MAX)
         return true;
     struct usage *old = b->items[i];
+    /* repriced, nothing taken back: the states that do not change can move over (a take-back
+     * may have to undo an earlier period's event carried in, which leaves no reference) */
+    struct usage *donor = keep == SIZE_MAX ? old : NULL;
     if (keep < old->event_count)
         old->event_count = keep;
     struct arena scratch;
@@ -525,7 +614,7 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     enum store_status s =
         store_subscription_get(store_conn(st), org_id, subscription_id, &row, &scratch);
     if (s == STORE_OK)
-        u = rebuild(st, tzdb, &row, now, hash_key, old, &failed);
+        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, &failed);
     arena_free(&scratch);
     if (u) {
         b->builds++;
@@ -641,7 +730,8 @@ enum aggregation_status usage_apply(struct usage *u, const struct event *e, tall
     bool earlier = timestamp < u->from;
     for (size_t i = 0; i < u->charge_count; i++) {
         struct usage_charge *c = &u->charges[i];
-        if (strcmp(c->metric_code, e->code) != 0 || (earlier && !c->metric.recurring))
+        if (c->handed_over || strcmp(c->metric_code, e->code) != 0 ||
+            (earlier && !c->metric.recurring))
             continue; /* an earlier period's event counts here only if its value recurs */
         size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
                                              e->property_count);

@@ -34,6 +34,7 @@
 #include "core/aggregation.h"
 #include "core/charge_model.h"
 #include "core/event.h"
+#include "core/siphash.h"
 #include "store/store.h"
 #include "sys/tzdb.h"
 #include "util/arena.h"
@@ -60,6 +61,11 @@ struct usage_charge {
     money_t tax_rate; /* the sum of the rates of the taxes its fee carries (charge, else plan, else
                          organization: usage.c charge_tax_rate), percent */
     bool pay_in_advance, invoiceable;
+    /* What its aggregation states depend on (the metric as stored, the filters, whether values
+     * are kept), hashed: a rebuild in the same period hands the states of a charge with the
+     * same key over instead of reading the events back (a price or tax edit reads none). */
+    struct siphash128 state_key;
+    bool handed_over; /* while building: its states come from the usage rebuilt */
 };
 
 /* A bucket as it was before a command changed it (usage_savepoint). */
@@ -153,9 +159,10 @@ void usage_book_forget(struct usage_book *b, int64_t subscription_id);
 void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx), void *ctx);
 /*
  * Rebuilds one subscription's usage (if the book has it) from the store and the first `keep`
- * of its references (SIZE_MAX: all): after a change to what prices it, or to take back the
- * events of a failed command. A subscription gone from the store leaves the book. False on a
- * store failure.
+ * of its references: after a change to what prices it (SIZE_MAX: all of them, and the states
+ * of charges whose state_key and period are unchanged move over instead of being read back),
+ * or to take back the events of a failed command. A subscription gone from the store leaves
+ * the book. False on a store failure.
  */
 bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
                         int64_t subscription_id, tally_time now, const uint8_t hash_key[16],

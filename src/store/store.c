@@ -22,6 +22,7 @@
 
 #include "store/event_block.h"
 #include "util/buf.h"
+#include "util/vec.h"
 
 /* ---- schema ------------------------------------------------------------------------------- */
 
@@ -2236,13 +2237,20 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_subscription_id);
     bind_text(s, 3, code);
-    enum store_status r = STORE_OK;
-    int rc = SQLITE_DONE;
-    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        r = store_event_raw(c, sqlite3_column_int64(s, 0), fn, ctx);
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = STORE_ERROR;
+    /* the ids first: the events are then read a block at a time (store_events_by_id) */
+    int64_t *ids = NULL;
+    size_t count = 0, cap = 0;
+    int rc;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ok = vec_room((void **)&ids, &cap, count, sizeof *ids, 256);
+        if (ok)
+            ids[count++] = sqlite3_column_int64(s, 0);
+    }
+    ok = ok && rc == SQLITE_DONE;
     sqlite3_reset(s);
+    enum store_status r = ok ? store_events_by_id(c, ids, count, fn, ctx) : STORE_ERROR;
+    free(ids);
     return r == STORE_NOT_FOUND ? STORE_ERROR : r; /* an index row without its event */
 }
 
@@ -2313,6 +2321,41 @@ enum store_status store_event_raw(struct store_conn *c, int64_t id,
         r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
+}
+
+enum store_status store_events_by_id(struct store_conn *c, const int64_t *ids, size_t count,
+                                     bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
+    if (!s)
+        return STORE_ERROR;
+    struct event_block_reader r = {0};
+    bool open = false; /* r reads the block in s's current row */
+    enum store_status status = STORE_OK;
+    for (size_t i = 0; status == STORE_OK && i < count; i++) {
+        assert(i == 0 || ids[i] > ids[i - 1]);
+        /* the block read so far may hold it: ids in a block are consecutive */
+        if (!open || ids[i] < r.next_id || ids[i] >= r.next_id + (int64_t)r.left) {
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 1, ids[i]);
+            int rc = sqlite3_step(s);
+            open = rc == SQLITE_ROW && open_block(s, &r);
+            if (!open) {
+                status = rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
+                break;
+            }
+        }
+        struct store_event e;
+        bool found = false;
+        while (!found && event_block_next(&r, &e))
+            found = e.id == ids[i];
+        if (!found)
+            status = r.in.ok ? STORE_NOT_FOUND : STORE_ERROR;
+        else if (!fn(&e, ctx))
+            status = STORE_ERROR;
+    }
+    sqlite3_reset(s);
+    return status;
 }
 
 /* An event decoded from a block, copied into `a` (the block goes with the statement's row),

@@ -305,6 +305,14 @@ enum store_status store_event_each(struct store_conn *c, int64_t from_id,
 /* One event by id, the same way; STORE_NOT_FOUND if there is none. */
 enum store_status store_event_raw(struct store_conn *c, int64_t id,
                                   bool (*fn)(const struct store_event *e, void *ctx), void *ctx);
+/*
+ * The events with these ids (strictly increasing), each read as store_event_raw reads it, in
+ * that order: a block is read once for all the ids it holds. STORE_NOT_FOUND (after calling fn
+ * for the ids before) if one is not stored; fn false stops with an error. Rebuilding live
+ * usage reads its references so.
+ */
+enum store_status store_events_by_id(struct store_conn *c, const int64_t *ids, size_t count,
+                                     bool (*fn)(const struct store_event *e, void *ctx), void *ctx);
 /* An event by its id (the writer finds ids by transaction id in memory). */
 enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
                                   struct store_event *out, struct arena *a);

@@ -364,6 +364,54 @@ static size_t recurring_ids(struct store *st, int64_t org, const char *sub, cons
     return l->count;
 }
 
+static bool stop_at_five(const struct store_event *e, void *ctx)
+{
+    (void)ctx;
+    return e->id != 5;
+}
+
+/* Events by id, a block read once for all its ids: across blocks, within one, and the errors. */
+static void events_by_id_across_blocks(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct store_event rows[9];
+    for (int i = 0; i < 9; i++)
+        rows[i] = (struct store_event){.id = i + 1,
+                                       .org_id = org,
+                                       .subscription_id = 1,
+                                       .transaction_id = "tx",
+                                       .external_subscription_id = "s",
+                                       .code = "calls",
+                                       .timestamp = 5000 + i,
+                                       .properties_json = "{}",
+                                       .created_at = 1000};
+    assert_int_equal(store_begin(st), STORE_OK); /* blocks 1-4, 5-7, 8-9 */
+    assert_int_equal(store_events_insert(st, rows, 4), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows + 4, 3), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows + 7, 2), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    const int64_t ids[] = {2, 3, 4, 5, 7, 9};
+    struct id_list l = {0};
+    assert_int_equal(store_events_by_id(store_conn(st), ids, 6, collect_id, &l), STORE_OK);
+    assert_int_equal(l.count, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(l.ids[i], ids[i]);
+    l = (struct id_list){0};
+    assert_int_equal(store_events_by_id(store_conn(st), ids, 0, collect_id, &l), STORE_OK);
+    assert_int_equal(l.count, 0);
+    const int64_t missing[] = {1, 10};
+    l = (struct id_list){0};
+    assert_int_equal(store_events_by_id(store_conn(st), missing, 2, collect_id, &l),
+                     STORE_NOT_FOUND);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(store_events_by_id(store_conn(st), ids, 6, stop_at_five, NULL), STORE_ERROR);
+    store_close(st);
+    remove_dir(dir);
+}
+
 /* The index of recurring metrics' events: by external subscription and code, in acceptance
  * order, undone with its command, and an index row whose event is missing is an error. */
 static void recurring_events_by_subscription_and_code(void **state)
@@ -650,6 +698,7 @@ int main(void)
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
         cmocka_unit_test(event_pages_are_the_filter_of_every_event),
         cmocka_unit_test(recurring_events_by_subscription_and_code),
+        cmocka_unit_test(events_by_id_across_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
