@@ -207,6 +207,8 @@ void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
     struct catalog_item metric;
     bool found = metric_id && store_catalog_get_by_lago_id(conn, org_id, CATALOG_BILLABLE_METRIC,
                                                            metric_id, &metric, a) == STORE_OK;
+    if (!found)
+        return; /* the charge went with its metric, as in Lago (engine/usage.c read_charge) */
     jsonw_object_begin(w);
     json_object_object_foreach(charge, key, value)
     {
@@ -216,7 +218,7 @@ void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
         jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
     }
     jsonw_kv_cstr(w, "lago_billable_metric_id", metric_id);
-    jsonw_kv_cstr(w, "billable_metric_code", found ? metric.code : NULL);
+    jsonw_kv_cstr(w, "billable_metric_code", metric.code);
     jsonw_key(w, "created_at");
     jsonw_time(w, created_at, false);
     jsonw_key(w, "tax_codes");

@@ -31,7 +31,8 @@ struct store_conn;
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
                    struct jsonw *w, struct catalog_definition *def, struct json_in_error *err);
 
-/* Writes a stored charge as Lago answers it (metric code and taxes looked up through conn). */
+/* Writes a stored charge as Lago answers it (metric code and taxes looked up through conn);
+ * nothing for a charge whose metric was deleted, which Lago deletes with it. */
 void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
                     tally_time created_at, struct store_conn *conn, struct arena *a);
 

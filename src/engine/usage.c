@@ -302,16 +302,26 @@ static bool state_key_of(struct usage_charge *c, const struct catalog_item *metr
     return ok;
 }
 
-static bool read_charge(struct build *b, struct json_object *charge, struct json_object *plan_taxes,
-                        struct usage_charge *c, const uint8_t hash_key[16])
+enum charge_read {
+    CHARGE_READ,
+    CHARGE_READ_FAILED,
+    CHARGE_METRIC_DELETED, /* the charge went with its metric, as in Lago: it prices nothing */
+};
+
+static enum charge_read read_charge(struct build *b, struct json_object *charge,
+                                    struct json_object *plan_taxes, struct usage_charge *c,
+                                    const uint8_t hash_key[16])
 {
     struct catalog_item metric;
     const char *metric_id = copy(b->a, member(charge, "billable_metric_id"));
-    if (!metric_id ||
-        store_catalog_get_by_lago_id(store_conn(b->st), b->org_id, CATALOG_BILLABLE_METRIC,
-                                     metric_id, &metric, b->a) != STORE_OK ||
-        !metric_json_read(b->a, metric.body, &c->metric))
-        return false;
+    if (!metric_id)
+        return CHARGE_READ_FAILED;
+    enum store_status s = store_catalog_get_by_lago_id(
+        store_conn(b->st), b->org_id, CATALOG_BILLABLE_METRIC, metric_id, &metric, b->a);
+    if (s == STORE_NOT_FOUND)
+        return CHARGE_METRIC_DELETED;
+    if (s != STORE_OK || !metric_json_read(b->a, metric.body, &c->metric))
+        return CHARGE_READ_FAILED;
     struct json_object *metric_doc = json_tokener_parse(metric.body);
     c->metric_name = metric_doc ? copy(b->a, member(metric_doc, "name")) : NULL;
     json_object_put(metric_doc);
@@ -326,32 +336,33 @@ static bool read_charge(struct build *b, struct json_object *charge, struct json
     enum charge_model_kind kind;
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))
-        return false;
+        return CHARGE_READ_FAILED;
     if (!charge_tax_rate(b, member(charge, "tax_codes"), plan_taxes, &c->tax_rate))
-        return false;
+        return CHARGE_READ_FAILED;
     struct json_object *filters = member(charge, "filters");
     c->filter_count = filters ? json_object_array_length(filters) : 0;
     c->filters = arena_alloc(b->a, sizeof *c->filters * (c->filter_count + 1));
     c->buckets = arena_alloc(b->a, sizeof *c->buckets * (c->filter_count + 1));
     if (!c->filters || !c->buckets)
-        return false;
+        return CHARGE_READ_FAILED;
     for (size_t i = 0; i < c->filter_count; i++) {
         struct json_object *f = json_object_array_get_idx(filters, i);
         struct json_object *values = member(f, "values");
         struct usage_bucket *bucket = &c->buckets[i];
         bucket->invoice_display_name = copy(b->a, member(f, "invoice_display_name"));
         if (!values)
-            return false;
+            return CHARGE_READ_FAILED;
         const char *text = json_object_to_json_string_ext(values, JSON_C_TO_STRING_PLAIN);
         bucket->values_json = arena_strndup(b->a, text, strlen(text));
         if (!read_filter(b->a, values, &c->filters[i]) ||
             !init_bucket(b, c, bucket, member(f, "properties"), kind, hash_key))
-            return false;
+            return CHARGE_READ_FAILED;
     }
     if (!init_bucket(b, c, &c->buckets[c->filter_count], member(charge, "properties"), kind,
-                     hash_key))
-        return false;
-    return state_key_of(c, &metric, hash_key);
+                     hash_key) ||
+        !state_key_of(c, &metric, hash_key))
+        return CHARGE_READ_FAILED;
+    return CHARGE_READ;
 }
 
 struct replay {
@@ -515,11 +526,17 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->charges = arena_alloc(b.a, sizeof *u->charges * (n + 1));
     if (!u->charges)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
-        u->charge_count = i + 1; /* so that usage_free releases what this charge inits */
-        if (!read_charge(&b, json_object_array_get_idx(charges, i), member(plan, "tax_codes"),
-                         &u->charges[i], hash_key))
+    for (size_t i = 0, kept = 0; i < n; i++) {
+        u->charge_count = kept + 1; /* so that usage_free releases what this charge inits */
+        enum charge_read r = read_charge(&b, json_object_array_get_idx(charges, i),
+                                         member(plan, "tax_codes"), &u->charges[kept], hash_key);
+        if (r == CHARGE_READ_FAILED)
             goto fail;
+        if (r == CHARGE_READ)
+            kept++;
+        else
+            memset(&u->charges[kept], 0, sizeof u->charges[kept]);
+        u->charge_count = kept;
     }
     *failed = "events";
     donor_of = donor ? malloc(sizeof *donor_of * (u->charge_count + 1)) : NULL;

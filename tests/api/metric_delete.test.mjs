@@ -1,0 +1,68 @@
+// Deleting a billable metric that a plan's charge uses takes the charge with it, as Lago does:
+// the plan no longer shows it, current usage no longer prices it, the credits it took this
+// period come back at the subscription's next debit, and tallyd starts again. Before this (a
+// black-box audit found it), the subscription's usage could not be built: its current usage
+// and every event answered 500, and tallyd refused to start on the data directory.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+const metric = {};
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-10T12:00:00Z']);
+  for (const bm of [
+    { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+    { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'n' },
+  ]) metric[bm.code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: bm }))).billable_metric.lago_id;
+  const charges = [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '1' } },
+  ];
+  await ok(await post('/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges } }));
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'p', external_id: 's', subscription_at: '2026-03-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+let n = 0;
+const ev = (code, properties = {}) => ({ transaction_id: `m${n++}`, external_subscription_id: 's', code, properties });
+const usage = async () => (await ok(await t.api('/api/v1/customers/c/current_usage?external_subscription_id=s'))).customer_usage;
+
+test('a deleted metric takes its charges; usage, debits and restarts go on without them', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100' } }))).wallet;
+  await ok(await post('/api/v1/events/batch', { events: [ev('calls'), ev('calls'), ev('tokens', { n: 3 })] }));
+  assert.equal((await usage()).amount_cents, 700);
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  assert.equal(await balance(), 10000 - 700);
+
+  assert.equal((await t.api('/api/v1/billable_metrics/calls', { method: 'DELETE' })).status, 200);
+  const plan = (await ok(await t.api('/api/v1/plans/p'))).plan;
+  assert.deepEqual(plan.charges.map((c) => c.billable_metric_code), ['tokens']);
+  const u = await usage();
+  assert.deepEqual(u.charges_usage.map((c) => c.billable_metric.code), ['tokens']);
+  assert.equal(u.amount_cents, 300);
+  // an event of the deleted metric's code names no metric now
+  const gone = await post('/api/v1/events', { event: ev('calls') });
+  assert.equal(gone.status, 422);
+  assert.deepEqual((await gone.json()).error_details, { code: ['billable_metric_not_found'] });
+  // the next debit gives back what the deleted charge took this period
+  await ok(await post('/api/v1/events', { event: ev('tokens', { n: 1 }) }));
+  assert.equal(await balance(), 10000 - 400);
+  await checkWalletLedger(t, w.lago_id);
+
+  // a metric made again under the code is another metric: the plan's old charge stays gone
+  await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls again', aggregation_type: 'count_agg' } }));
+  await ok(await post('/api/v1/events', { event: ev('calls') }));
+  assert.equal((await usage()).amount_cents, 400);
+
+  const before = await usage();
+  await t.restart();
+  assert.deepEqual(await usage(), before);
+  await t.restart({ kill: true });
+  assert.deepEqual(await usage(), before);
+});
