@@ -944,6 +944,24 @@ static struct siphash128 *fingerprint_events(struct engine *e, struct command *c
     return txids;
 }
 
+/*
+ * A recurring metric's event also counts in the usage of the subscription a scheduled
+ * downgrade will put in its place, if the book holds one (built for an event sent ahead): it
+ * carries everything before its period. Debited when that period begins (debit_wallets).
+ */
+static enum command_result carry_into_successor(struct engine *e, struct command *cmd,
+                                                const struct usage *usage, const struct event *ev,
+                                                const struct event_result *res, size_t i)
+{
+    struct usage *next =
+        usage->successor_id ? usage_book_find(&e->usage, usage->successor_id) : NULL;
+    if (!next)
+        return COMMAND_OK;
+    if (!note_touch(e, cmd->org_id, next) || !usage_note(next, res->id, res->timestamp))
+        return COMMAND_STORE_FAILED;
+    return aggregated(cmd, i, usage_apply(next, ev, res->timestamp, (uint64_t)res->id));
+}
+
 /* Checks and applies event i in memory (its fingerprints made by fingerprint_events), and
  * leaves its row in `row` for the command's INSERTs (store_events_insert), which follow its
  * last event. */
@@ -985,8 +1003,9 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (r != COMMAND_OK)
         return r;
     /* An event of a later period counts (and is debited) only once that period is current: a
-     * customer whose credits limit usage would have it accepted unpriced, past the limit. */
-    if (usage && res->timestamp >= usage->to) {
+     * customer whose credits limit usage would have it accepted unpriced, past the limit. So
+     * does one of a subscription that has not started (a scheduled downgrade): it may never. */
+    if (usage && (res->timestamp >= usage->to || cmd->now < usage->from)) {
         bool unreadable = false;
         bool limited =
             wallets_usage_is_limited(&e->wallets, e->store, cmd->org_id, usage->customer_id,
@@ -1020,6 +1039,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
             return COMMAND_STORE_FAILED;
         r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
+        if (r == COMMAND_OK && cache->recurring)
+            r = carry_into_successor(e, cmd, usage, ev, res, i);
         if (r != COMMAND_OK)
             return r;
     }
@@ -1156,8 +1177,8 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage *u = first_touch_usage(e, i);
-        if (!u)
-            continue;
+        if (!u || cmd->now < u->from)
+            continue; /* a period not begun (a scheduled downgrade's) is debited when it does */
         enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
         if (r != COMMAND_OK)
             return r;

@@ -504,6 +504,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->subscription_id = row->sub.id;
     u->org_id = row->sub.org_id;
     u->customer_id = row->sub.customer_id;
+    u->successor_id = row->sub.next_id;
     u->external_id = arena_strndup(b.a, row->sub.external_id, strlen(row->sub.external_id));
     const char *body = row->sub.plan_body;
     if (!body && store_catalog_get_by_lago_id(store_conn(st), b.org_id, CATALOG_PLAN,

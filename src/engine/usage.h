@@ -85,6 +85,7 @@ struct usage {
     int64_t subscription_id;
     int64_t org_id;
     int64_t customer_id;
+    int64_t successor_id;    /* the subscription replacing it at a scheduled downgrade, or 0 */
     const char *external_id; /* the subscription's */
     tally_time from, to;     /* the period [from, to) */
     char currency[4];

@@ -184,3 +184,31 @@ test('a metric stays recurring or not; prorated charges are refused', async () =
   assert.equal(prorated.status, 422);
   assert.deepEqual((await prorated.json()).error_details, { prorated: ['not_supported'] });
 });
+
+test('a scheduled downgrade: an event sent ahead waits for its period to be paid, and the seats added meanwhile carry into it', async () => {
+  const setUp = async (customer, sub) => {
+    await ok(await post('/api/v1/customers', { customer: { external_id: customer, currency: 'USD' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'seats_plus', external_id: sub } }));
+    const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: customer, currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '1000' } }))).wallet;
+    await sent(ev(sub, 'seats', { seats: 3 })); // 3 seats at 20
+    const down = (await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'seats', external_id: sub } }))).subscription;
+    assert.equal(down.next_plan_code, 'seats');
+    await sent(ev(sub, 'seats', { seats: 1 }, { timestamp: seconds('2026-09-05T00:00:00Z') }));
+    return async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  };
+  const balance = await setUp('downer', 'down');
+  assert.equal(await balance(), 100000 - 6000); // September's seat is not paid in August
+  await sent(ev('down', 'seats', { seats: 2 }, { timestamp: seconds('2026-08-20T00:00:00Z') }));
+  assert.equal(await balance(), 100000 - 10000);
+
+  const canceled = await setUp('canceler', 'gone');
+  assert.equal((await t.api('/api/v1/subscriptions/gone', { method: 'DELETE' })).status, 200);
+  assert.equal(await canceled(), 100000 - 6000); // the downgrade never runs: nothing of it paid
+
+  await advance('2026-09-10T00:00:00Z');
+  assert.deepEqual(byCode(await usage('downer', 'down'), 'seats').units, '6.0'); // 3 + 2 carried, 1 sent ahead
+  await sent(ev('down', 'seats', { seats: 1 }));
+  assert.equal(await balance(), 100000 - 10000 - 7000); // September's 7 seats at 10
+  await t.restart();
+  assert.equal(byCode(await usage('downer', 'down'), 'seats').amount_cents, 7000);
+});
