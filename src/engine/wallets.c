@@ -253,17 +253,18 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
         *failed = true;
         return false;
     }
+    /* the very debit wallets_debit_usage will make, unless the period moves on: every charge
+     * brought to what it brings (a charge of another metric too: its carried recurring fee or
+     * a repricing is settled by whichever debit comes first), and the event's step */
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
-        struct usage_estimate step;
+        struct usage_estimate step = {0};
         struct usage_brought brought;
-        if (strcmp(c->metric_code, e->code) != 0)
-            continue;
-        /* the very step wallets_debit_usage will take for it, unless the period moves on:
-         * what the charge brings after the event, less what it has debited */
+        bool its_metric = strcmp(c->metric_code, e->code) == 0;
         const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         int64_t charged = d && d->period_from == u->from ? d->charged_cents : 0, unpaid;
-        if (!usage_estimate(u, c, e, now, &step) || !usage_charge_brought(u, c, &brought) ||
+        if ((its_metric && !usage_estimate(u, c, e, now, &step)) ||
+            !usage_charge_brought(u, c, &brought) ||
             __builtin_sub_overflow(brought.cost_cents, charged, &unpaid) ||
             __builtin_add_overflow(*cents, step.cost_cents, cents) ||
             __builtin_add_overflow(*cents, unpaid, cents))

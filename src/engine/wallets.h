@@ -72,12 +72,12 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
 
 /*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on
- * its metric, the event's own step (usage_estimate) plus what the charge brings already and
- * has not debited yet (after a price or tax change mid-period, the difference on the units
- * counted before it, which the next debit settles), less what charges the plan no longer has
- * debited this period (given back first): exactly the steps wallets_debit_usage would take.
- * Never below 0. False if a charge cannot preview it (*failed: if the wallets
- * could not be read).
+ * its metric, the event's own step (usage_estimate); for every charge, what it brings already
+ * and has not debited yet (a recurring value carried into the period, or after a price or tax
+ * change mid-period the difference on the units counted before it: the next debit settles
+ * them all); less what charges the plan no longer has debited this period (given back first):
+ * exactly the steps wallets_debit_usage would take. Never below 0. False if a charge cannot preview
+ * it (*failed: if the wallets could not be read).
  */
 struct event;
 bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,

@@ -212,3 +212,22 @@ test('a scheduled downgrade: an event sent ahead waits for its period to be paid
   await t.restart();
   assert.equal(byCode(await usage('downer', 'down'), 'seats').amount_cents, 7000);
 });
+
+test('a period\'s first debit settles every charge\'s carried fee: a hold on one metric reserves the others\' too', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'pair', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'pair', plan_code: 'team', external_id: 'pair' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'pair', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '90', limit: 'hard' } }))).wallet;
+  await sent(ev('pair', 'seats', { seats: 3 }), ev('pair', 'users', { user: 'a' }), ev('pair', 'users', { user: 'b' }));
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  assert.equal(await balance(), 9000 - 4000);
+  await advance('2026-10-02T00:00:00Z');
+  const authorize = async (code, properties) => (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'pair', code, properties } }))).authorization;
+  const hold = await authorize('seats', { seats: 1 });
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 4000 + 1000); // October's 4 seats, and the 2 users carried
+  assert.equal((await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization.captured_amount_cents, 5000);
+  assert.equal(await balance(), 0);
+  assert.equal((await authorize('calls', {})).status, 'declined');
+  assert.equal((await send(ev('pair', 'calls'))).status, 402);
+  await checkWalletLedger(t, w.lago_id);
+});
