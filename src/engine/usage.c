@@ -279,22 +279,34 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     return true;
 }
 
-/* The charge's state_key: its metric as stored, its filters' values in order, and whether its
- * sums keep their values. */
-static bool state_key_of(struct usage_charge *c, const struct catalog_item *metric,
+/* The charge's state_key: what its states read of an event (the metric's code, aggregation,
+ * field, recurrence and filters), its filters' values in order, and whether its sums keep
+ * their values. Not the metric's name or rounding, nor the prices: they only price states. */
+static bool state_key_of(struct usage_charge *c, const char *metric_code,
                          const uint8_t hash_key[16])
 {
+    const struct billable_metric *m = &c->metric;
     struct buf text;
     buf_init(&text);
-    buf_append_str(&text, metric->code);
-    buf_append_char(&text, 0);
-    buf_append_str(&text, metric->body);
+    const char *fields[] = {metric_code, billable_metric_aggregation_name(m->aggregation),
+                            m->field_name ? m->field_name : "", m->recurring ? "r" : "-",
+                            aggregation_is_flat(&c->buckets[0].aggregation) ? "f" : "k"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        buf_append_str(&text, fields[i]);
+        buf_append_char(&text, 0); /* separators no text holds */
+    }
+    for (size_t i = 0; i < m->filter_count; i++) {
+        buf_append_char(&text, 1);
+        buf_append_str(&text, m->filters[i].key);
+        for (size_t v = 0; v < m->filters[i].value_count; v++) {
+            buf_append_char(&text, 2);
+            buf_append_str(&text, m->filters[i].values[v]);
+        }
+    }
     for (size_t i = 0; i < c->filter_count; i++) {
-        buf_append_char(&text, 0);
+        buf_append_char(&text, 3);
         buf_append_str(&text, c->buckets[i].values_json);
     }
-    buf_append_char(&text, 0);
-    buf_append_char(&text, aggregation_is_flat(&c->buckets[0].aggregation) ? 'f' : 'k');
     bool ok = !buf_failed(&text);
     if (ok)
         c->state_key = siphash128(hash_key, text.data, text.len);
@@ -360,7 +372,7 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
     }
     if (!init_bucket(b, c, &c->buckets[c->filter_count], member(charge, "properties"), kind,
                      hash_key) ||
-        !state_key_of(c, &metric, hash_key))
+        !state_key_of(c, metric.code, hash_key))
         return CHARGE_READ_FAILED;
     return CHARGE_READ;
 }
@@ -482,10 +494,30 @@ static bool carry_recurring(struct store *st, struct usage *u)
     return r.ok;
 }
 
+/* The stored events a build would read: the period's references, and the recurring index,
+ * for the charges whose states are not handed over. */
+static size_t events_to_read(const struct usage *u, const struct usage_event_ref *refs,
+                             size_t ref_count)
+{
+    size_t count = 0;
+    bool recurring = false, any = false;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        any = any || !u->charges[i].handed_over;
+        recurring = recurring || (!u->charges[i].handed_over && u->charges[i].metric.recurring);
+    }
+    for (size_t i = 0; any && i < ref_count; i++)
+        count += refs[i].timestamp >= u->from && refs[i].timestamp < u->to;
+    return count + recurring;
+}
+
+/* A usage of the subscription's period containing `now`, from its plan, the charges' states
+ * `donor` hands over, and the stored events. With would_read, no event is read: NULL, with
+ * how many it would read there, when some are needed. */
 static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
                            const uint8_t hash_key[16], const struct usage_event_ref *refs,
-                           size_t ref_count, struct usage *donor, const char **failed)
+                           size_t ref_count, struct usage *donor, size_t *would_read,
+                           const char **failed)
 {
     size_t *donor_of = NULL;
     struct arena a;
@@ -543,6 +575,8 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     donor_of = donor ? malloc(sizeof *donor_of * (u->charge_count + 1)) : NULL;
     if (donor_of)
         match_donor(u, donor, donor_of);
+    if (would_read && (*would_read = events_to_read(u, refs, ref_count)) > 0)
+        goto fail;
     if (!carry_recurring(st, u) || !replay_refs(st, u, refs, ref_count))
         goto fail;
     if (donor_of)
@@ -563,10 +597,10 @@ fail:
 static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const struct usage *old,
-                             struct usage *donor, const char **failed)
+                             struct usage *donor, size_t *would_read, const char **failed)
 {
     return build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
-                 donor, failed);
+                 donor, would_read, failed);
 }
 
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
@@ -575,7 +609,7 @@ struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 size_t ref_count)
 {
     const char *failed;
-    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, &failed);
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, &failed);
 }
 
 void usage_release(struct usage *u)
@@ -592,8 +626,8 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
     if (i != SIZE_MAX && now >= b->items[i]->from && now < b->items[i]->to)
         return b->items[i];
     /* none yet, or the period moved on: the new period's events are among the references */
-    struct usage *u =
-        rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL, NULL, failed);
+    struct usage *u = rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL,
+                              NULL, NULL, failed);
     if (!u)
         return NULL;
     b->builds++;
@@ -613,8 +647,11 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
 
 bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
                         int64_t subscription_id, tally_time now, const uint8_t hash_key[16],
-                        size_t keep)
+                        size_t keep, size_t *would_read)
 {
+    assert(!would_read || keep == SIZE_MAX);
+    if (would_read)
+        *would_read = 0;
     size_t i = book_find(b, subscription_id);
     if (i == SIZE_MAX)
         return true;
@@ -632,8 +669,10 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     enum store_status s =
         store_subscription_get(store_conn(st), org_id, subscription_id, &row, &scratch);
     if (s == STORE_OK)
-        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, &failed);
+        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, would_read, &failed);
     arena_free(&scratch);
+    if (!u && would_read && *would_read > 0)
+        return true; /* left as it was: the caller reads them, or rescans */
     if (u) {
         b->builds++;
         b->events_read += u->events_read;

@@ -163,11 +163,13 @@ void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx
  * of its references: after a change to what prices it (SIZE_MAX: all of them, and the states
  * of charges whose state_key and period are unchanged move over instead of being read back),
  * or to take back the events of a failed command. A subscription gone from the store leaves
- * the book. False on a store failure.
+ * the book. False on a store failure. With would_read (only with keep SIZE_MAX) it reads no
+ * stored event: if it would have to, the usage is left as it was and *would_read says how
+ * many (the caller may rather rebuild many usages with one scan).
  */
 bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzdb, int64_t org_id,
                         int64_t subscription_id, tally_time now, const uint8_t hash_key[16],
-                        size_t keep);
+                        size_t keep, size_t *would_read);
 
 /*
  * Taking a refused command back out of a usage without reading the store. usage_savepoint

@@ -10,11 +10,12 @@
 // still rebuilt, once per command.
 //
 // A catalog write reprices every usage: charges whose aggregation states it cannot change (a
-// price, a tax) keep them instead of reading the period's events back (55 ms a catalog write
-// at 200,000 events, now 6 ms); a metric edit reads back its own charges' events only.
+// price, a tax, a metric's name) keep them instead of reading the period's events back (55 ms a
+// catalog write at 200,000 events, now 6 ms); a change to what a metric counts reads back the
+// events of the usages that have charges on it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWithOrg } from '../lib/tallyd.mjs';
+import { createOrg, newDataDir, startTallyd, startWithOrg } from '../lib/tallyd.mjs';
 
 let t;
 const metric = {};
@@ -176,10 +177,14 @@ test('a price or tax edit reprices every usage without reading an event back; a 
   assert.equal(d.read, 0, JSON.stringify(d));
   assert.equal((await tokens()).units, before.units);
   assert.equal((await tokens()).amount_cents, before.amount_cents * 2);
-  // the unique count's metric edited: its events are read back, the sums' are not
-  was = await counters();
+  // a metric's name or rounding reads nothing either: states do not depend on them
   const users = (await ok(await t.api('/api/v1/billable_metrics/users'))).billable_metric;
-  await ok(await t.api('/api/v1/billable_metrics/users', { method: 'PUT', body: { billable_metric: { ...users, name: 'People' } } }));
+  was = await counters();
+  await ok(await t.api('/api/v1/billable_metrics/users', { method: 'PUT', body: { billable_metric: { ...users, name: 'People', rounding_function: 'ceil' } } }));
+  assert.equal((await since(was)).read, 0);
+  // the field it counts: its charges' states are built again from the events, the sums' not
+  was = await counters();
+  await ok(await t.api('/api/v1/billable_metrics/users', { method: 'PUT', body: { billable_metric: { ...users, field_name: 'person' } } }));
   d = await since(was);
   // the book's usages this period since the restart: 'sum' (its fill), 'late' (1), 'club' (2)
   assert.equal(d.read, PERIOD_EVENTS + 1 + 2, JSON.stringify(d));
@@ -187,4 +192,40 @@ test('a price or tax edit reprices every usage without reading an event back; a 
   const after = await usage('sum');
   await t.restart();
   assert.deepEqual(await usage('sum'), after);
+});
+
+test('a metric edit that many stored events depend on rebuilds the book with one scan', async () => {
+  // a server of its own: batches of 10,000, so that the scan's threshold (65,536 events to read
+  // back, USAGE_RESCAN_MIN_EVENTS) is passed quickly
+  const dataDir = newDataDir();
+  const key = createOrg(dataDir, 'Big', ['--test-clock', '2026-03-10T12:00:00Z']);
+  let server = await startTallyd(dataDir, ['--max-batch', '10000']);
+  const call = async (method, path, body) => {
+    const r = await fetch(server.url + path, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  try {
+    const m = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'input' } })).billable_metric;
+    await call('POST', '/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } });
+    for (const s of ['a', 'b'])
+      await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: s, plan_code: 'p', external_id: s, subscription_at: '2026-03-01T00:00:00Z' } });
+    for (let k = 0; k < 7; k++)
+      await call('POST', '/api/v1/events/batch', { events: Array.from({ length: 10000 }, (_, i) => ({ transaction_id: `big-${k}-${i}`, external_subscription_id: i % 2 ? 'a' : 'b', code: 'tokens', properties: { input: 1, output: 3 } })) });
+    const units = async (s) => (await call('GET', `/api/v1/customers/${s}/current_usage?external_subscription_id=${s}`)).customer_usage.charges_usage[0].units;
+    assert.equal(await units('a'), '35000.0');
+    const text = async () => (await fetch(`${server.url}/metrics`)).text();
+    const read = async () => Number((await text()).match(/^tally_usage_events_read_total (\d+)$/m)[1]);
+    const was = await read();
+    await call('PUT', '/api/v1/billable_metrics/tokens', { billable_metric: { field_name: 'output' } });
+    assert.equal(await read() - was, 70000); // the scan, not 70,000 reads by id
+    assert.equal(await units('a'), '105000.0');
+    assert.equal(await units('b'), '105000.0');
+    await server.stop();
+    server = await startTallyd(dataDir, ['--max-batch', '10000']);
+    assert.equal(await units('a'), '105000.0');
+  } finally {
+    await server.stop();
+  }
 });
