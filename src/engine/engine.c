@@ -182,6 +182,13 @@ static enum command_result invalid(struct command *cmd, const char *field, const
     return COMMAND_INVALID;
 }
 
+static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id);
+
+static bool same_zone(const char *a, const char *b)
+{
+    return strcmp(a ? a : "UTC", b ? b : "UTC") == 0;
+}
+
 static enum command_result apply_customer_upsert(struct engine *e, struct command *cmd,
                                                  struct org_state *org)
 {
@@ -200,6 +207,7 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
         c->sequential_id = org->last_customer_sequential_id + 1;
     }
     const char *had = c->text[CUSTOMER_CURRENCY];
+    const char *had_zone = c->text[CUSTOMER_TIMEZONE];
     customer_apply(c, in);
     const char *has = c->text[CUSTOMER_CURRENCY];
     if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
@@ -216,6 +224,9 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
         return COMMAND_STORE_FAILED;
     if (c->sequential_id > org->last_customer_sequential_id)
         org->last_customer_sequential_id = c->sequential_id;
+    const char *has_zone = c->text[CUSTOMER_TIMEZONE];
+    if (s == STORE_OK && !same_zone(had_zone, has_zone))
+        reprice_customer(e, cmd, c->id); /* its periods are its zone's days */
     return COMMAND_OK;
 }
 
@@ -822,7 +833,7 @@ static void forget_touches(struct engine *e, size_t mark, uint64_t command)
     while (e->touch_count > mark) {
         const struct usage_touch *t = &e->touches[--e->touch_count];
         struct usage *u = usage_book_find(&e->usage, t->subscription_id);
-        if (u && usage_rollback(u, command))
+        if (u && usage_rollback(u, command, t->keep))
             continue;
         if (!usage_book_refresh(&e->usage, e->store, e->tzdb, t->org_id, t->subscription_id,
                                 org_now(e, t->org_id), e->fingerprint_key, t->keep, NULL))
@@ -1746,9 +1757,9 @@ static bool remember_answer(struct engine *e, struct command *cmd)
  * subscriptions) or an events command that did not fully apply drops it, to be rebuilt
  * from disk on next use.
  */
-/* The usages of one organization in the book. */
+/* The usages of one organization in the book, or of one of its customers (customer_id). */
 struct org_usages {
-    int64_t org_id;
+    int64_t org_id, customer_id;
     int64_t *ids;
     size_t count;
 };
@@ -1756,7 +1767,7 @@ struct org_usages {
 static void collect_usage(struct usage *u, void *ctx)
 {
     struct org_usages *r = ctx;
-    if (u->org_id == r->org_id)
+    if (u->org_id == r->org_id && (!r->customer_id || u->customer_id == r->customer_id))
         r->ids[r->count++] = u->subscription_id;
 }
 
@@ -1775,7 +1786,7 @@ static void collect_usage(struct usage *u, void *ctx)
  */
 static void reprice_organization(struct engine *e, const struct command *cmd)
 {
-    struct org_usages r = {cmd->org_id, malloc(sizeof(int64_t) * (e->usage.count + 1)), 0};
+    struct org_usages r = {cmd->org_id, 0, malloc(sizeof(int64_t) * (e->usage.count + 1)), 0};
     if (!r.ids) {
         e->usage_incomplete = true; /* out of memory: rescan before the next batch */
         return;
@@ -1811,6 +1822,28 @@ static void refresh_subscriptions(struct engine *e, const struct command *cmd, c
         if (ids[i] && !usage_book_refresh(&e->usage, e->store, e->tzdb, cmd->org_id, ids[i],
                                           cmd->now, e->fingerprint_key, SIZE_MAX, NULL))
             e->usage_incomplete = true;
+}
+
+/* A customer's usages, after a change to what bounds their periods (its time zone). */
+static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id)
+{
+    struct org_usages r = {cmd->org_id, customer_id, malloc(sizeof(int64_t) * (e->usage.count + 1)),
+                           0};
+    if (!r.ids) {
+        e->usage_incomplete = true; /* out of memory: rescan before the next batch */
+        return;
+    }
+    usage_book_each(&e->usage, collect_usage, &r);
+    for (size_t i = 0; i < r.count; i++) {
+        tally_time was_from = usage_book_find(&e->usage, r.ids[i])->from;
+        refresh_subscriptions(e, cmd, &r.ids[i], 1);
+        /* A period that now starts earlier takes events its usage no longer references (they
+         * were the previous period's): only a scan of every stored event finds them. */
+        const struct usage *u = usage_book_find(&e->usage, r.ids[i]);
+        if (u && u->from < was_from)
+            e->usage_incomplete = true;
+    }
+    free(r.ids);
 }
 
 /*

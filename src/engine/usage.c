@@ -623,7 +623,11 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
                              const uint8_t hash_key[16], const char **failed)
 {
     size_t i = book_find(b, row->sub.id);
-    if (i != SIZE_MAX && now >= b->items[i]->from && now < b->items[i]->to)
+    /* the period containing now; or, for a subscription not started yet (a scheduled
+     * downgrade), its first, which stays its period until it starts */
+    if (i != SIZE_MAX && now < b->items[i]->to &&
+        (now >= b->items[i]->from ||
+         subscription_status_at(&row->sub, now) == SUBSCRIPTION_PENDING))
         return b->items[i];
     /* none yet, or the period moved on: the new period's events are among the references */
     struct usage *u = rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL,
@@ -765,9 +769,10 @@ static void save_bucket(struct usage *u, struct usage_bucket *b)
     u->saved[u->saved_count++] = (struct usage_saved_bucket){b, b->aggregation, b->carried};
 }
 
-bool usage_rollback(struct usage *u, uint64_t command)
+bool usage_rollback(struct usage *u, uint64_t command, size_t keep)
 {
-    if (command == 0 || u->savepoint != command || !u->savepoint_complete)
+    if (command == 0 || u->savepoint != command || u->savepoint_keep != keep ||
+        !u->savepoint_complete)
         return false;
     while (u->saved_count > 0) {
         const struct usage_saved_bucket *s = &u->saved[--u->saved_count];

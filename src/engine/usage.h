@@ -177,13 +177,14 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
  * bucket usage_apply changes is copied first, once, if its state is flat; a state that owns
  * memory makes the savepoint incomplete. Calling it again for the same command does nothing
  * and answers false; a new command starts over and answers true (the command's first touch).
- * usage_rollback puts back what `command` changed and forgets its references; false if it
- * cannot (another command's savepoint, a usage rebuilt since, a state that owns memory): the
- * caller then rebuilds the usage from the store (usage_book_refresh). Rolling back twice is
- * harmless.
+ * usage_rollback puts back what `command` changed and forgets its references from `keep` on
+ * (the command's first touch of the usage found that many); false if it cannot (another
+ * command's savepoint, a usage rebuilt since or one whose savepoint began elsewhere, a state
+ * that owns memory): the caller then rebuilds the usage from the store (usage_book_refresh).
+ * Rolling back twice is harmless.
  */
 bool usage_savepoint(struct usage *u, uint64_t command);
-bool usage_rollback(struct usage *u, uint64_t command);
+bool usage_rollback(struct usage *u, uint64_t command, size_t keep);
 
 /* Remembers a stored event the usage may count (now or in a later period). */
 bool usage_note(struct usage *u, int64_t id, tally_time timestamp);

@@ -231,3 +231,19 @@ test('a period\'s first debit settles every charge\'s carried fee: a hold on one
   assert.equal((await send(ev('pair', 'calls'))).status, 402);
   await checkWalletLedger(t, w.lago_id);
 });
+
+test('a scheduled downgrade in one batch: two events sent ahead, and seats added beside one', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'dg', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'dg', plan_code: 'seats_plus', external_id: 'dg' } }));
+  await sent(ev('dg', 'seats', { seats: 3 }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'dg', plan_code: 'seats', external_id: 'dg' } }));
+  const ahead = (day) => ({ timestamp: seconds(`2026-11-0${day}T00:00:00Z`) });
+  // both for the downgrade (its usage was built again for each, reading back the first unstored)
+  await sent(ev('dg', 'seats', { seats: 1 }, ahead(5)), ev('dg', 'seats', { seats: 1 }, ahead(6)));
+  // October's seats carried into the downgrade, then one more for it: the carried ones stay
+  await sent(ev('dg', 'seats', { seats: 2 }), ev('dg', 'seats', { seats: 1 }, ahead(7)));
+  await advance('2026-11-10T00:00:00Z');
+  assert.equal(byCode(await usage('dg', 'dg'), 'seats').units, '8.0'); // 3 + 2, and 3 sent ahead
+  await t.restart();
+  assert.equal(byCode(await usage('dg', 'dg'), 'seats').amount_cents, 8000);
+});

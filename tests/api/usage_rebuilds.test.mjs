@@ -229,3 +229,24 @@ test('a metric edit that many stored events depend on rebuilds the book with one
     await server.stop();
   }
 });
+
+test("a customer's new time zone moves its live usage's period, west or east", async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'zoned', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'zoned', plan_code: 'p', external_id: 'zoned', subscription_at: '2026-03-01T00:00:00Z' } }));
+  // the clock is in April (above): one event late on the last UTC day of March, one in April
+  await ok(await batch([{ ...ev('zoned', 'tokens', { n: 10 }), timestamp: Date.parse('2026-03-31T20:00:00Z') / 1000 }, ev('zoned', 'tokens', { n: 1 })]));
+  const tokens = async () => (await usage('zoned')).charges_usage.find((c) => c.billable_metric.code === 'tokens').units;
+  assert.equal(await tokens(), '1.0');
+  const zone = async (timezone) => ok(await post('/api/v1/customers', { customer: { external_id: 'zoned', currency: 'USD', timezone } }));
+  await zone('Asia/Tokyo'); // April starts on March 31 at 15:00 UTC there: the late event is April's
+  await ok(await batch([ev('zoned', 'tokens', { n: 1 })]));
+  assert.equal((await usage('zoned')).from_datetime, '2026-03-31T15:00:00Z');
+  assert.equal(await tokens(), '12.0');
+  await zone('America/Los_Angeles'); // and on April 1 at 07:00 UTC there: it is March's again
+  await ok(await batch([ev('zoned', 'tokens', { n: 1 })]));
+  assert.equal((await usage('zoned')).from_datetime, '2026-04-01T07:00:00Z');
+  assert.equal(await tokens(), '3.0');
+  const live = await usage('zoned');
+  await t.restart();
+  assert.deepEqual(await usage('zoned'), live);
+});
