@@ -1,18 +1,22 @@
 // A deterministic simulation of prepaid credits over real HTTP. From a seed: many customers
 // with wallets of every limit, then a random sequence of event batches, holds, captures, voids,
-// top-ups (some expiring), voided credits, limit changes and clock jumps across periods. After
+// top-ups (some expiring), voided credits, limit changes, price edits and clock jumps across
+// periods, over four metrics (one recurring: its seats carry into each new period). After
 // every command the touched customer's wallets are checked against their transactions and the
 // ledger (and tallyd, a test build, asserts its own invariants after every commit). The same
 // seed is then replayed on a fresh data directory: the answers and the database must be
 // identical, byte for byte. Halfway through, tallyd is killed with SIGKILL and restarted.
 // Half the event batches are not read back at once, so debits wait in the wallet journal
-// across commands (and sometimes across the kill).
+// across commands (and sometimes across the kill). Every subscription's current usage must be
+// the same after the kill as before it: live usage, refusals taken back in memory and
+// repricings included, is what a rebuild from the store gives.
 //
-// TALLY_SIM_SEED picks another seed; TALLY_SIM_STEPS another length.
+// TALLY_SIM_SEED picks another seed; TALLY_SIM_STEPS another length; TALLY_SIM_DUMP=/tmp/x
+// writes both databases' dumps (/tmp/x.1, /tmp/x.2) when they differ.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
 
@@ -123,21 +127,26 @@ async function run(t, seed) {
   };
   const post = (label, path, body) => call(label, 'POST', path, body);
 
-  // the catalog: three metrics priced by three charge models, taxed 10%
+  // the catalog: four metrics (seats recurring) priced by four charge models, taxed 10%
   const metric = {};
   for (const bm of [
     { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' },
     { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
     { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
+    { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true },
   ]) metric[bm.code] = (await post('metric', '/api/v1/billable_metrics', { billable_metric: bm })).body.billable_metric.lago_id;
   await post('tax', '/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '10' } });
-  await post('plan', '/api/v1/plans', { plan: { code: 'usage', name: 'Usage', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
-    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '0.003' } },
+  const charges = (tokenPrice) => [
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: tokenPrice } },
     { billable_metric_id: metric.storage, charge_model: 'volume', properties: { volume_ranges: [
       { from_value: 0, to_value: 10, per_unit_amount: '0.4', flat_amount: '0' },
       { from_value: 11, to_value: null, per_unit_amount: '0.25', flat_amount: '0' }] } },
     { billable_metric_id: metric.calls, charge_model: 'package', properties: { amount: '0.5', package_size: 5, free_units: 0 } },
-  ] } });
+    { billable_metric_id: metric.seats, charge_model: 'graduated', properties: { graduated_ranges: [
+      { from_value: 0, to_value: 3, per_unit_amount: '2', flat_amount: '1' },
+      { from_value: 4, to_value: null, per_unit_amount: '1.5', flat_amount: '0' }] } },
+  ];
+  const plan = (await post('plan', '/api/v1/plans', { plan: { code: 'usage', name: 'Usage', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: charges('0.003') } })).body.plan;
   const customers = [], wallets = [], holds = [], holdsOf = {};
   for (let i = 0; i < CUSTOMERS; i++) {
     const c = `c${i}`;
@@ -167,17 +176,22 @@ async function run(t, seed) {
 
   let clock = Date.parse('2026-01-20T00:00:00Z'), n = 0;
   const eventFor = (i) => {
-    const code = r.pick(['tokens', 'tokens', 'storage', 'calls']);
-    const properties = code === 'tokens' ? { tokens: r.below(5000) } : code === 'storage' ? { gb: r.below(30) } : {};
+    const code = r.pick(['tokens', 'tokens', 'storage', 'calls', 'seats']);
+    const properties = code === 'tokens' ? { tokens: r.below(5000) } : code === 'storage' ? { gb: r.below(30) }
+      : code === 'seats' ? { seats: r.below(5) - 1 } : {};
     return { transaction_id: `e${n++}`, external_subscription_id: `s${i}`, code, properties };
   };
   for (let step = 0; step < STEPS; step++) {
     if (step === STEPS >> 1) {
       // halfway: SIGKILL and start again; everything acknowledged must be there. (The new
       // process gets its own deterministic stream, so its ids do not repeat the first's.)
+      const usageOf = async (k) => (await (await t.api(`/api/v1/customers/${customers[k]}/current_usage?external_subscription_id=s${k}`)).json());
+      const live = [];
+      for (let k = 0; k < CUSTOMERS; k++) live.push(await usageOf(k));
       process.env.TALLY_DETERMINISTIC_SEED = String(seed + 1n);
       await t.restart({ kill: true });
       delete process.env.TALLY_DETERMINISTIC_SEED;
+      for (let k = 0; k < CUSTOMERS; k++) assert.deepEqual(await usageOf(k), live[k], `s${k}: live usage against its rebuild`);
       for (const c of customers) await checkCustomer(t, c, holdsOf[c]);
     }
     const i = r.below(CUSTOMERS), c = customers[i];
@@ -228,6 +242,11 @@ async function run(t, seed) {
       const w = wallets.splice(r.below(wallets.length), 1)[0];
       touched = [w.customer];
       await call('terminate', 'DELETE', `/api/v1/wallets/${w.id}`);
+    } else if (roll < 95) {
+      // a new price for tokens, the other charges kept: the next debits settle the difference
+      touched = customers;
+      const kept = charges(r.pick(['0.002', '0.003', '0.004'])).map((ch, k) => ({ ...ch, id: plan.charges[k].lago_id }));
+      await call('price', 'PUT', '/api/v1/plans/usage', { plan: { charges: kept } });
     } else if (n > 0) {
       const dup = eventFor(i);
       dup.transaction_id = `e${r.below(n)}`;
@@ -252,6 +271,8 @@ test(`the simulation keeps every invariant after every command, and replays the 
     assert.match(seen, /^authorize 200 .*"status":"authorized"/m);
     assert.match(seen, /^authorize 200 .*"status":"declined"/m);
     assert.match(seen, /^capture 200 .*"status":"captured"/m);
+    assert.match(seen, /^price 200 /m);
+    assert.match(seen, /^advance 200 .*2026-02/m); // a period goes by: seats carry over
     // a threshold top-up (inbound, pending or settled, purchased or granted, source 2)
     assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',0,[01],[01],2,/);
     assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',1,1,6,/); // an expired grant
@@ -260,5 +281,9 @@ test(`the simulation keeps every invariant after every command, and replays the 
   const second = await simulate(SEED);
   assert.equal(second.transcript.length, first.transcript.length);
   for (let k = 0; k < first.transcript.length; k++) assert.equal(second.transcript[k], first.transcript[k], `answer ${k} differs`);
+  if (second.dump !== first.dump && process.env.TALLY_SIM_DUMP) { // to diff them
+    writeFileSync(`${process.env.TALLY_SIM_DUMP}.1`, first.dump);
+    writeFileSync(`${process.env.TALLY_SIM_DUMP}.2`, second.dump);
+  }
   assert.ok(second.dump === first.dump, 'the replayed database differs');
 });
