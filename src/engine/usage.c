@@ -422,6 +422,36 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
 }
 
 /*
+ * Starts each recurring charge from the end state of the same charge (same state_key) in
+ * `previous`, the usage of the period just before: everything earlier is in it already, so
+ * the new period reads nothing of the past (carry_recurring skips it). A charge that cannot
+ * is carried from the store.
+ */
+static bool carry_from_previous(struct usage *u, const struct usage *previous)
+{
+    if (!previous || previous->to != u->from)
+        return true;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        struct usage_charge *c = &u->charges[i];
+        const struct usage_charge *p = NULL;
+        for (size_t j = 0; c->metric.recurring && !p && j < previous->charge_count; j++)
+            if (memcmp(&previous->charges[j].state_key, &c->state_key, sizeof c->state_key) == 0)
+                p = &previous->charges[j];
+        if (!p)
+            continue;
+        for (size_t k = 0; k <= c->filter_count; k++) {
+            const struct usage_bucket *from = &p->buckets[k];
+            struct usage_bucket *to = &c->buckets[k];
+            if (aggregation_carry_over(&from->aggregation, &to->aggregation) != AGGREGATION_OK)
+                return false;
+            to->carried = from->carried || aggregation_events_count(&from->aggregation) > 0;
+        }
+        c->carried_over = true;
+    }
+    return true;
+}
+
+/*
  * Marks the charges whose states `donor` (the usage being rebuilt, same period, none of its
  * events taken back) can hand over: same state_key, each donor charge once. donor_of[i] is
  * the donor charge of charge i.
@@ -483,9 +513,9 @@ static bool carry_recurring(struct store *st, struct usage *u)
         const struct usage_charge *c = &u->charges[i];
         bool seen = false; /* charges sharing a metric take its events in one pass */
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !u->charges[j].handed_over &&
+            seen = !u->charges[j].handed_over && !u->charges[j].carried_over &&
                    strcmp(u->charges[j].metric_code, c->metric_code) == 0;
-        if (!c->metric.recurring || c->handed_over || seen)
+        if (!c->metric.recurring || c->handed_over || c->carried_over || seen)
             continue;
         if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
                                        carry_event, &r) != STORE_OK)
@@ -516,8 +546,8 @@ static size_t events_to_read(const struct usage *u, const struct usage_event_ref
 static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
                            const uint8_t hash_key[16], const struct usage_event_ref *refs,
-                           size_t ref_count, struct usage *donor, size_t *would_read,
-                           const char **failed)
+                           size_t ref_count, struct usage *donor, const struct usage *previous,
+                           size_t *would_read, const char **failed)
 {
     size_t *donor_of = NULL;
     struct arena a;
@@ -577,8 +607,11 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         match_donor(u, donor, donor_of);
     if (would_read && (*would_read = events_to_read(u, refs, ref_count)) > 0)
         goto fail;
-    if (!carry_recurring(st, u) || !replay_refs(st, u, refs, ref_count))
+    if (!carry_from_previous(u, previous) || !carry_recurring(st, u) ||
+        !replay_refs(st, u, refs, ref_count))
         goto fail;
+    for (size_t i = 0; i < u->charge_count; i++)
+        u->charges[i].carried_over = false;
     if (donor_of)
         take_over(u, donor, donor_of);
     free(donor_of);
@@ -593,14 +626,15 @@ fail:
 }
 
 /* A new usage for the subscription's current period, taking over `old`'s references, and the
- * states of `donor` (old itself, or NULL) that it can (match_donor). */
+ * states of `donor` (old itself, or NULL) that it can (match_donor), or the recurring states
+ * `old` ended its period with, when it is the period before (carry_from_previous). */
 static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
-                             const uint8_t hash_key[16], const struct usage *old,
-                             struct usage *donor, size_t *would_read, const char **failed)
+                             const uint8_t hash_key[16], struct usage *old, bool donor,
+                             bool previous, size_t *would_read, const char **failed)
 {
     return build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
-                 donor, would_read, failed);
+                 donor ? old : NULL, previous ? old : NULL, would_read, failed);
 }
 
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
@@ -609,7 +643,7 @@ struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 size_t ref_count)
 {
     const char *failed;
-    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, &failed);
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, NULL, &failed);
 }
 
 void usage_release(struct usage *u)
@@ -631,7 +665,7 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
         return b->items[i];
     /* none yet, or the period moved on: the new period's events are among the references */
     struct usage *u = rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL,
-                              NULL, NULL, failed);
+                              false, true, NULL, failed);
     if (!u)
         return NULL;
     b->builds++;
@@ -662,7 +696,7 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     struct usage *old = b->items[i];
     /* repriced, nothing taken back: the states that do not change can move over (a take-back
      * may have to undo an earlier period's event carried in, which leaves no reference) */
-    struct usage *donor = keep == SIZE_MAX ? old : NULL;
+    bool donor = keep == SIZE_MAX;
     if (keep < old->event_count)
         old->event_count = keep;
     struct arena scratch;
@@ -673,7 +707,7 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     enum store_status s =
         store_subscription_get(store_conn(st), org_id, subscription_id, &row, &scratch);
     if (s == STORE_OK)
-        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, would_read, &failed);
+        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, false, would_read, &failed);
     arena_free(&scratch);
     if (!u && would_read && *would_read > 0)
         return true; /* left as it was: the caller reads them, or rescans */

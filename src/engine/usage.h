@@ -65,7 +65,8 @@ struct usage_charge {
      * are kept), hashed: a rebuild in the same period hands the states of a charge with the
      * same key over instead of reading the events back (a price or tax edit reads none). */
     struct siphash128 state_key;
-    bool handed_over; /* while building: its states come from the usage rebuilt */
+    bool handed_over;  /* while building: its states come from the usage rebuilt */
+    bool carried_over; /* while building: its recurring states from the previous period's */
 };
 
 /* A bucket as it was before a command changed it (usage_savepoint). */

@@ -250,3 +250,26 @@ test("a customer's new time zone moves its live usage's period, west or east", a
   await t.restart();
   assert.deepEqual(await usage('zoned'), live);
 });
+
+test('a new period starts its recurring charges from the last period\'s states, reading nothing back', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'roll', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'roll', plan_code: 'p', external_id: 'roll', subscription_at: '2026-03-01T00:00:00Z' } }));
+  await ok(await batch([
+    ...Array.from({ length: 50 }, (_, i) => ev('roll', 'seats', { n: i % 3 })),
+    ...Array.from({ length: 20 }, (_, i) => ev('roll', 'members', { who: `m${i % 7}`, operation_type: i % 5 === 4 ? 'remove' : 'add' })),
+    { ...ev('roll', 'seats', { n: 100 }), timestamp: Date.parse('2026-03-15T00:00:00Z') / 1000 }, // late: carried
+  ]));
+  const april = await usage('roll');
+  const units = (u, code) => u.charges_usage.find((c) => c.billable_metric.code === code).units;
+  assert.equal(units(april, 'seats'), `${100 + 49}.0`);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-05-02T00:00:00Z' } }));
+  const was = await counters();
+  await ok(await batch([ev('roll', 'tokens', { n: 1 })])); // May's first event opens the period
+  assert.deepEqual(await since(was), { builds: 1, read: 0 });
+  const may = await usage('roll');
+  assert.equal(may.from_datetime, '2026-05-01T00:00:00Z');
+  assert.equal(units(may, 'seats'), units(april, 'seats'));
+  assert.equal(units(may, 'members'), units(april, 'members'));
+  await t.restart(); // built from the store's index of recurring events instead: the same
+  assert.deepEqual(await usage('roll'), may);
+});
