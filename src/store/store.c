@@ -314,13 +314,14 @@ static const char *const migrations[] = {
     "  count INTEGER NOT NULL, ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, sub TEXT,"
     "  code TEXT, bloom BLOB NOT NULL, PRIMARY KEY (org_id, first_id)) WITHOUT ROWID;"
     "DROP INDEX event_blocks_by_org;",
-    /* 24: the events of recurring metrics, by external subscription and code: a recurring
-     * value is every such event since the first (Lago's scope has no lower bound), across
-     * plan changes, so a period's usage starts from them (engine/usage.c). Only those events
-     * pay for this index; recurring metrics were refused before, so there is nothing to
-     * fill. */
+    /* 24: the events of recurring metrics, by external subscription and code, with what a
+     * usage reads of them: a recurring value is every such event since the first (Lago's
+     * scope has no lower bound), across plan changes, so a period's usage starts from them
+     * (engine/usage.c), read in one range instead of a block each. Only those events pay for
+     * this copy; recurring metrics were refused before, so there is nothing to fill. */
     "CREATE TABLE recurring_events (org_id INTEGER NOT NULL,"
     "  external_subscription_id TEXT NOT NULL, code TEXT NOT NULL, id INTEGER NOT NULL,"
+    "  subscription_id INTEGER NOT NULL, timestamp INTEGER NOT NULL, properties TEXT NOT NULL,"
     "  PRIMARY KEY (org_id, external_subscription_id, code, id)) WITHOUT ROWID;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
@@ -693,10 +694,12 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_EVENT_COUNT_ADD] =
         "INSERT INTO event_counts(org_id, stored) VALUES (?1, ?2)"
         " ON CONFLICT (org_id) DO UPDATE SET stored = stored + excluded.stored",
-    [STMT_RECURRING_EVENT_INSERT] = "INSERT INTO recurring_events(org_id,"
-                                    " external_subscription_id, code, id) VALUES (?1, ?2, ?3, ?4)",
-    [STMT_RECURRING_EVENT_IDS] = "SELECT id FROM recurring_events WHERE org_id = ?1"
-                                 " AND external_subscription_id = ?2 AND code = ?3 ORDER BY id",
+    [STMT_RECURRING_EVENT_INSERT] =
+        "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
+        " subscription_id, timestamp, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_RECURRING_EVENT_IDS] =
+        "SELECT id, subscription_id, timestamp, properties FROM recurring_events"
+        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3 ORDER BY id",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2223,6 +2226,9 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
     bind_text(s, 2, e->external_subscription_id);
     bind_text(s, 3, e->code);
     sqlite3_bind_int64(s, 4, e->id);
+    sqlite3_bind_int64(s, 5, e->subscription_id);
+    sqlite3_bind_int64(s, 6, e->timestamp);
+    bind_text(s, 7, e->properties_json);
     return step_done(s);
 }
 
@@ -2237,21 +2243,23 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_subscription_id);
     bind_text(s, 3, code);
-    /* the ids first: the events are then read a block at a time (store_events_by_id) */
-    int64_t *ids = NULL;
-    size_t count = 0, cap = 0;
-    int rc;
+    int rc = SQLITE_DONE;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        ok = vec_room((void **)&ids, &cap, count, sizeof *ids, 256);
-        if (ok)
-            ids[count++] = sqlite3_column_int64(s, 0);
+        struct store_event e = {
+            .id = sqlite3_column_int64(s, 0),
+            .org_id = org_id,
+            .subscription_id = sqlite3_column_int64(s, 1),
+            .external_subscription_id = external_subscription_id,
+            .code = code,
+            .timestamp = sqlite3_column_int64(s, 2),
+            .properties_json = (const char *)sqlite3_column_text(s, 3),
+        };
+        ok = e.properties_json && fn(&e, ctx);
     }
     ok = ok && rc == SQLITE_DONE;
     sqlite3_reset(s);
-    enum store_status r = ok ? store_events_by_id(c, ids, count, fn, ctx) : STORE_ERROR;
-    free(ids);
-    return r == STORE_NOT_FOUND ? STORE_ERROR : r; /* an index row without its event */
+    return ok ? STORE_OK : STORE_ERROR;
 }
 
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id)

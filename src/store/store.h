@@ -279,14 +279,17 @@ struct store_event {
 enum store_status store_events_insert(struct store *st, const struct store_event *events,
                                       size_t count);
 /*
- * Indexes a stored event of a recurring metric under its external subscription and code (the
- * event's org_id, external_subscription_id, code and id are read). Writer only, inside its
+ * Indexes a stored event of a recurring metric under its external subscription and code, with
+ * what live usage reads of it (its org_id, external_subscription_id, code, id,
+ * subscription_id, timestamp and properties_json are read). Writer only, inside its
  * transaction, in the command that stores the event.
  */
 enum store_status store_recurring_event_note(struct store *st, const struct store_event *e);
 /*
  * Every event indexed by store_recurring_event_note under that external subscription and
- * code, in acceptance order, read as store_event_raw reads them. fn false stops with an error.
+ * code, in acceptance order, from the index alone: id, org_id, subscription_id,
+ * external_subscription_id, code, timestamp and properties_json are filled (strings valid
+ * until fn returns). fn false stops with an error.
  */
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
