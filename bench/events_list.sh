@@ -9,17 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/seed.sh
-TALLYD=${TALLYD:-build/tallyd}
-TALLY=${TALLY:-build/tally}
 SECONDS_OF_INGEST=${SECONDS_OF_INGEST:-8}
 RUNS=${RUNS:-5}
 bench_workspace list
-key=$("$TALLY" --data-dir "$dir" org create List | tail -n 1)
-"$TALLYD" --data-dir "$dir" --listen 127.0.0.1:0 --quiet >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$work/out")
-seed_subscriptions "$url" "$key"
+bench_seeded_server List
 TALLY_KEY=$key TALLY_RUN=$RANDOM wrk -t2 -c64 -d"${SECONDS_OF_INGEST}s" -s bench/events.lua "$url" |
   awk '/Requests\/sec/{print "ingest:", $2 * 100, "events/s"}'
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)

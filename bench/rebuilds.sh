@@ -16,17 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/seed.sh
-TALLYD=${TALLYD:-build/tallyd}
-TALLY=${TALLY:-build/tally}
 SECONDS_OF_INGEST=${SECONDS_OF_INGEST:-8}
 RUNS=${RUNS:-5}
 bench_workspace rebuilds
-key=$("$TALLY" --data-dir "$dir" org create Rebuilds | tail -n 1)
-"$TALLYD" --data-dir "$dir" --listen 127.0.0.1:0 --quiet >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$work/out")
-seed_subscriptions "$url" "$key"
+bench_seeded_server Rebuilds
 call() { # METHOD PATH [BODY]: prints the status and the seconds it took
   curl -s -o "$work/body" -w '%{http_code} %{time_total}\n' -X "$1" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' "$url/api/v1/$2" ${3:+-d "$3"}
