@@ -124,6 +124,9 @@ struct build {
     const char *failed;
     bool org_rate_read; /* org_rate holds the organization's default taxes */
     money_t org_rate;
+    /* A weighted sum's denominator: the whole billing period in whole days, as Lago's
+     * charges_duration_in_days, even when the subscription starts or ends within it. */
+    tally_time weighted_duration;
 };
 
 static const char *copy(struct arena *a, struct json_object *v)
@@ -265,6 +268,9 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     buf_free(&scratch);
     if (!ok ||
         aggregation_init(&bucket->aggregation, &c->metric, b->u->from, b->u->to) != AGGREGATION_OK)
+        return false;
+    if (c->metric.aggregation == AGGREGATION_WEIGHTED_SUM &&
+        aggregation_set_duration(&bucket->aggregation, b->weighted_duration) != AGGREGATION_OK)
         return false;
     uint64_t k0 = 0, k1 = 0;
     for (int i = 0; i < 8; i++) {
@@ -414,9 +420,8 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
     for (size_t i = 0; i < u->charge_count && !any; i++)
         any = !u->charges[i].handed_over;
     struct replay r = {u, true};
-    ok = ok && (!any || (store_events_by_id(store_conn(st), ids, any ? n : 0, replay_event, &r) ==
-                             STORE_OK &&
-                         r.ok));
+    if (ok && any)
+        ok = store_events_by_id(store_conn(st), ids, n, replay_event, &r) == STORE_OK && r.ok;
     free(ids);
     return ok;
 }
@@ -581,6 +586,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         goto fail;
     u->from = period.start > row->sub.started_at ? period.start : row->sub.started_at;
     u->to = period.end < subscription_end(&row->sub) ? period.end : subscription_end(&row->sub);
+    b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     memcpy(u->currency, terms.currency, sizeof u->currency);
     const struct currency *cur = currency_find(u->currency, strlen(u->currency));
     u->exponent = cur && cur->exponent >= 0 ? cur->exponent : 2;

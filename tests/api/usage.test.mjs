@@ -181,3 +181,21 @@ test('unknown customer or subscription', async () => {
   r = await t.api('/api/v1/customers/acme/current_usage');
   assert.equal(r.status, 400);
 });
+
+test("a weighted sum divides by the whole period's days, as Lago: a subscription started within it, a DST month", async () => {
+  const post = async (path, body) => { const r = await t.api(path, { method: 'POST', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+  const gpu = async (customer, sub) => byCode((await (await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`)).json()).customer_usage, 'gpu_time');
+  // (the clock is on April 2) started on April 1 at noon: 2 GPUs from April 16 are
+  // 2 x 15/30 GPU-months, not 2 x 15/29.5
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'mid', plan_code: 'usage', external_id: 'mid_sub', subscription_at: '2026-04-01T12:00:00Z' } });
+  await send({ ...ev('gpu_time', { gpus: 2 }, { timestamp: '1776297600' }), external_subscription_id: 'mid_sub' });
+  assert.equal((await gpu('mid', 'mid_sub')).units, '1.0');
+  assert.equal((await gpu('mid', 'mid_sub')).amount_cents, 3100);
+  // Paris: October has 31 local days but 31 x 24 + 1 hours; Lago divides by 31 whole days
+  await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-10-05T00:00:00Z' } });
+  await post('/api/v1/customers', { customer: { external_id: 'paris', currency: 'EUR', timezone: 'Europe/Paris' } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'paris', plan_code: 'usage', external_id: 'paris_sub', subscription_at: '2026-09-30T22:00:00Z' } });
+  await send({ ...ev('gpu_time', { gpus: 1 }, { timestamp: '1790805600' }), external_subscription_id: 'paris_sub' }); // October 1, 00:00 in Paris
+  assert.equal((await gpu('paris', 'paris_sub')).units, '1.00134408602150537635'); // 1 + 1/744, ceiled at 20 decimals
+  assert.equal((await gpu('paris', 'paris_sub')).amount_cents, 3104);
+});
