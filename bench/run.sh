@@ -52,6 +52,8 @@ echo "== engine in-process (no HTTP): events in batches of 100 over 1000 subscri
 build/release/bench/bench_engine_events 500000 2 100 1000
 # as many batches in flight as wrk's connections below: what the engine takes when it is busy
 build/release/bench/bench_engine_events 1000000 "$CONNECTIONS" 100 1000
+# the largest batches (--max-batch 10000), each over many subscriptions
+build/release/bench/bench_engine_events 500000 2 10000 10000
 build/release/bench/bench_dedup 10000000
 
 echo "== HTTP: tallyd, wrk $CONNECTIONS connections, ${DURATION}s, POST /events/batch (100 unique events each)"

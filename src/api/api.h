@@ -55,7 +55,8 @@ struct api {
     struct metrics metrics;
     struct MHD_Daemon *daemon;
     _Atomic int64_t waiting; /* requests whose command is in the engine */
-    _Atomic bool draining;   /* shutting down: no new commands */
+    _Atomic bool draining;   /* shutting down: no new changes */
+    _Atomic bool stopping;   /* drained: no command at all, the daemon is about to stop */
 };
 
 /* Starts listening. Returns NULL with a message on failure. Main thread. */

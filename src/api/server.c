@@ -311,9 +311,18 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
         cmd->idempotency_key = req->idempotency_key;
         digest_sha256(parts, lens, 5, cmd->request_hash);
     }
+    /* Counted in before `stopping` is read, as api_drain sets it before its last count: a
+     * command either is waited for, or sees the stop and is not submitted. A connection still
+     * suspended when the daemon stops is a fatal error in libmicrohttpd (a request that had
+     * passed the draining check when SIGTERM came did that, under ThreadSanitizer). */
+    atomic_fetch_add(&api->waiting, 1);
+    if (atomic_load(&api->stopping)) {
+        atomic_fetch_sub(&api->waiting, 1);
+        api_error(req, 503, "shutting_down", "the server is stopping; retry on its successor");
+        return;
+    }
     req->cmd = cmd;
     req->state = REQUEST_WAITING;
-    atomic_fetch_add(&api->waiting, 1);
     /* Suspend before submitting: the writer may finish (and resume) before we return. */
     MHD_suspend_connection(req->conn);
     engine_submit(api->engine, cmd);
@@ -656,6 +665,11 @@ void api_drain(struct api *api)
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
     int64_t deadline = wallclock_monotonic_usec() + (int64_t)API_DRAIN_TIMEOUT_SEC * 1000000;
+    while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
+        usleep(1000);
+    /* reads may still come on open connections: from here none is submitted (submit), and
+     * those counted in before this are waited for */
+    atomic_store(&api->stopping, true);
     while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
         usleep(1000);
 }
