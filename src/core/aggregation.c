@@ -587,7 +587,7 @@ void aggregation_free(struct aggregation *a)
 }
 
 /* Nothing aggregated yet (carried state counts as something). */
-static bool is_empty(const struct aggregation *a)
+bool aggregation_is_empty(const struct aggregation *a)
 {
     if (a->events_count != 0 || a->kept.count != 0)
         return false;
@@ -619,7 +619,7 @@ enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t
 
 enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep)
 {
-    if (!a || a->kind != AGGREGATION_SUM || !is_empty(a))
+    if (!a || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a))
         return AGGREGATION_ERR_INVALID;
     a->keep_values = keep;
     return AGGREGATION_OK;
@@ -761,7 +761,7 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
                                                struct aggregation *next)
 {
     if (!prev || !next || prev == next || prev->kind != next->kind || !prev->recurring ||
-        !next->recurring || next->from < prev->to || !is_empty(next))
+        !next->recurring || next->from < prev->to || !aggregation_is_empty(next))
         return AGGREGATION_ERR_INVALID;
     switch (prev->kind) {
     case AGGREGATION_SUM:

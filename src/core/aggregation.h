@@ -303,6 +303,12 @@ int64_t aggregation_events_count(const struct aggregation *a);
 enum aggregation_status aggregation_weighted_level(const struct aggregation *a, money_t *level);
 
 /*
+ * Whether the state has taken nothing: no event (not even one a unique count removed again),
+ * no kept value, no carried level.
+ */
+bool aggregation_is_empty(const struct aggregation *a);
+
+/*
  * Whether the whole state lies in the struct (count, max, latest, weighted_sum, and a sum that
  * keeps no values): a copy of the struct is then a snapshot of it, and copying it back takes
  * later events out. False for states that own memory (unique_count, a sum keeping values).

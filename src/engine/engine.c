@@ -408,9 +408,37 @@ static void subscription_from_request(struct subscription *sub, const struct com
 }
 
 /* Moves the live subscription `old` to the new plan: the new one starts at `switch_at`. */
+/* Cancels the downgrade scheduled on a subscription that ends or moves to another plan first. */
+static enum command_result cancel_scheduled(struct engine *e, struct command *cmd,
+                                            const struct subscription *sub)
+{
+    if (sub->next_id == 0)
+        return COMMAND_OK;
+    struct store_subscription next;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
+                               cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    next.sub.has_canceled_at = true;
+    next.sub.canceled_at = cmd->now;
+    next.sub.updated_at = cmd->now;
+    return store_subscription_save(e->store, &next.sub) == STORE_OK ? COMMAND_OK
+                                                                    : COMMAND_STORE_FAILED;
+}
+
 static enum command_result switch_plan(struct engine *e, struct command *cmd,
                                        struct subscription *old, tally_time switch_at)
 {
+    /* an upgrade replaces a downgrade scheduled for later, as Lago cancels it; the usage
+     * refresh drops the canceled one's usage (listed as ended) */
+    if (old->next_id != 0) {
+        int64_t *ended = arena_alloc(cmd->arena, sizeof *ended);
+        enum command_result r = ended ? cancel_scheduled(e, cmd, old) : COMMAND_STORE_FAILED;
+        if (r != COMMAND_OK)
+            return r;
+        *ended = old->next_id;
+        cmd->ended_subscription_ids = ended;
+        cmd->ended_subscription_count = 1;
+    }
     struct subscription *next = &cmd->subscription;
     subscription_from_request(next, cmd, old->customer_id);
     next->billing_time = old->billing_time;
@@ -552,18 +580,9 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
         sub->terminated_at = cmd->now;
     }
     sub->updated_at = cmd->now;
-    if (sub->next_id != 0) {
-        /* A downgrade scheduled on it dies with it. */
-        struct store_subscription next;
-        if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
-                                   cmd->arena) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-        next.sub.has_canceled_at = true;
-        next.sub.canceled_at = cmd->now;
-        next.sub.updated_at = cmd->now;
-        if (store_subscription_save(e->store, &next.sub) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-    }
+    enum command_result r = cancel_scheduled(e, cmd, sub); /* it dies with it */
+    if (r != COMMAND_OK)
+        return r;
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
@@ -1835,16 +1854,22 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
         return;
     }
     usage_book_each(&e->usage, collect_usage, &r);
+    bool earlier = false;
     for (size_t i = 0; i < r.count; i++) {
         tally_time was_from = usage_book_find(&e->usage, r.ids[i])->from;
         refresh_subscriptions(e, cmd, &r.ids[i], 1);
-        /* A period that now starts earlier takes events its usage no longer references (they
-         * were the previous period's): only a scan of every stored event finds them. */
         const struct usage *u = usage_book_find(&e->usage, r.ids[i]);
-        if (u && u->from < was_from)
-            e->usage_incomplete = true;
+        earlier = earlier || (u && u->from < was_from);
     }
     free(r.ids);
+    /* A period that now starts earlier takes events its usage no longer references (they were
+     * the previous period's): only a scan of every stored event finds them, and it runs now,
+     * before the next command of the batch prices or debits that usage. */
+    if (earlier) {
+        e->usage_incomplete = true; /* the scan reads from the first event */
+        if (!rescan_usage(e))
+            e->usage_incomplete = true;
+    }
 }
 
 /*
@@ -1866,6 +1891,7 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
         subs[1] = cmd->subscription.previous_id ? cmd->subscription.previous_id
                                                 : cmd->subscription.next_id;
         refresh_subscriptions(e, cmd, subs, 2);
+        refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);
         return;
     case COMMAND_CUSTOMER_DELETE:
         refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);

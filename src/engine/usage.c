@@ -426,11 +426,23 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
     return ok;
 }
 
+/* The charge of `previous` with the same state_key as c, or NULL. */
+static const struct usage_charge *same_charge(const struct usage *previous,
+                                              const struct usage_charge *c)
+{
+    for (size_t j = 0; j < previous->charge_count; j++)
+        if (memcmp(&previous->charges[j].state_key, &c->state_key, sizeof c->state_key) == 0)
+            return &previous->charges[j];
+    return NULL;
+}
+
 /*
  * Starts each recurring charge from the end state of the same charge (same state_key) in
  * `previous`, the usage of the period just before: everything earlier is in it already, so
- * the new period reads nothing of the past (carry_recurring skips it). A charge that cannot
- * is carried from the store.
+ * the new period reads nothing of the past (carry_recurring reads only what other
+ * subscriptions of the external id stored for the period). All the charges of a metric or
+ * none: a metric's events are applied to all its charges, so one charge read from the store
+ * would bring its past into the others again.
  */
 static bool carry_from_previous(struct usage *u, const struct usage *previous)
 {
@@ -438,18 +450,21 @@ static bool carry_from_previous(struct usage *u, const struct usage *previous)
         return true;
     for (size_t i = 0; i < u->charge_count; i++) {
         struct usage_charge *c = &u->charges[i];
-        const struct usage_charge *p = NULL;
-        for (size_t j = 0; c->metric.recurring && !p && j < previous->charge_count; j++)
-            if (memcmp(&previous->charges[j].state_key, &c->state_key, sizeof c->state_key) == 0)
-                p = &previous->charges[j];
-        if (!p)
+        bool all = c->metric.recurring;
+        for (size_t k = 0; all && k < u->charge_count; k++)
+            if (strcmp(u->charges[k].metric_code, c->metric_code) == 0)
+                all = same_charge(previous, &u->charges[k]) != NULL;
+        if (!all)
             continue;
+        const struct usage_charge *p = same_charge(previous, c);
         for (size_t k = 0; k <= c->filter_count; k++) {
             const struct usage_bucket *from = &p->buckets[k];
             struct usage_bucket *to = &c->buckets[k];
             if (aggregation_carry_over(&from->aggregation, &to->aggregation) != AGGREGATION_OK)
                 return false;
-            to->carried = from->carried || aggregation_events_count(&from->aggregation) > 0;
+            /* as a build from the store marks it: any earlier event taken, even one whose
+             * value went again (a unique count's remove) */
+            to->carried = from->carried || !aggregation_is_empty(&from->aggregation);
         }
         c->carried_over = true;
     }
@@ -509,8 +524,12 @@ static bool carry_event(const struct store_event *stored, void *ctx)
     return replay_event(stored, ctx);
 }
 
-/* Starts every recurring charge from the events of its metric before the period (and those
- * of the period stored under an earlier subscription of the same external id). */
+/*
+ * Starts every recurring charge from the events of its metric before the period, and those of
+ * the period stored under an earlier subscription of the same external id (sent ahead before
+ * a plan change). A charge carried over from the previous period (carry_from_previous) has the
+ * first already: it reads only the second.
+ */
 static bool carry_recurring(struct store *st, struct usage *u)
 {
     struct replay r = {u, true};
@@ -518,12 +537,14 @@ static bool carry_recurring(struct store *st, struct usage *u)
         const struct usage_charge *c = &u->charges[i];
         bool seen = false; /* charges sharing a metric take its events in one pass */
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !u->charges[j].handed_over && !u->charges[j].carried_over &&
+            seen = !u->charges[j].handed_over && u->charges[j].carried_over == c->carried_over &&
                    strcmp(u->charges[j].metric_code, c->metric_code) == 0;
-        if (!c->metric.recurring || c->handed_over || c->carried_over || seen)
+        if (!c->metric.recurring || c->handed_over || seen)
             continue;
+        tally_time from = c->carried_over ? u->from : INT64_MIN;
+        int64_t except = c->carried_over ? u->subscription_id : 0;
         if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
-                                       carry_event, &r) != STORE_OK)
+                                       from, except, carry_event, &r) != STORE_OK)
             return false;
     }
     return r.ok;

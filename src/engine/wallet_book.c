@@ -528,6 +528,25 @@ void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from)
     d->period_from = period_from;
     d->charged_cents = 0;
     d->funding_count = 0;
+    d->moved = false; /* a row already written stays its period's */
+}
+
+bool wallet_book_debit_same_period(const struct charge_debit *d, tally_time from)
+{
+    tally_time gap = d->period_from > from ? d->period_from - from : from - d->period_from;
+    return gap < WALLET_PERIOD_MOVE_MAX;
+}
+
+void wallet_book_debit_move(struct charge_debit *d, tally_time from)
+{
+    if (d->period_from == from)
+        return;
+    if (!d->moved) { /* the row written is under the first start */
+        d->moved = true;
+        d->moved_from = d->period_from;
+    }
+    d->period_from = from;
+    d->dirty = true;
 }
 
 struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
@@ -1101,8 +1120,13 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
                                          cw->customer_id,
                                          d->charged_cents,
                                          NULL};
+        if (d->moved && d->moved_from != d->period_from &&
+            store_charge_debit_drop(st, d->subscription_id, d->charge_lago_id, d->moved_from) !=
+                STORE_OK)
+            return COMMAND_STORE_FAILED;
         if (!format_fundings(d, a, &row.fundings) || store_charge_debit_put(st, &row) != STORE_OK)
             return COMMAND_STORE_FAILED;
+        d->moved = false;
         d->dirty = false;
     }
     return COMMAND_OK;
@@ -1427,7 +1451,13 @@ static bool recover_debit(struct varint_reader *r, struct customer_wallets *cw)
         d = wallet_book_find_debit(cw, subscription_id, charge_lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, subscription_id, charge_lago_id, period_from)))
             return false;
+        bool moved = d->period_from != period_from && wallet_book_debit_same_period(d, period_from);
+        tally_time moved_from = d->moved ? d->moved_from : d->period_from;
         wallet_book_debit_reset(d, period_from);
+        if (moved) { /* the table's row is under the old start */
+            d->moved = true;
+            d->moved_from = moved_from;
+        }
         d->charged_cents = charged;
         d->dirty = true;
     }

@@ -81,7 +81,17 @@ struct charge_debit {
     struct funding *fundings; /* malloc'd */
     size_t funding_count, funding_cap;
     bool dirty;
+    /* The period's start moved (wallet_book_debit_move) since its row was written: that row,
+     * under moved_from, goes at the next write-out. */
+    bool moved;
+    tally_time moved_from;
 };
+
+/*
+ * How far a period's start can move and stay the same period: a customer's new time zone moves
+ * it by at most 26 hours (UTC-12 to UTC+14), and the shortest period is a week.
+ */
+#define WALLET_PERIOD_MOVE_MAX ((tally_time)2 * 86400 * 1000000)
 
 /* A grant's change in the current command: for its row, consumption rows and postings. */
 struct grant_move {
@@ -292,6 +302,10 @@ struct charge_debit *wallet_book_find_debit(struct customer_wallets *cw, int64_t
 struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
                                            const char *charge_lago_id, tally_time period_from);
 void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from);
+/* Whether a debit's period is the one starting at `from`, perhaps moved there (a new zone). */
+bool wallet_book_debit_same_period(const struct charge_debit *d, tally_time from);
+/* Moves the debit's period to start at `from`, keeping what it debited. */
+void wallet_book_debit_move(struct charge_debit *d, tally_time from);
 /* Writes a balanced posting with each line's balance after (about a hold, or not): every
  * balance is checked first (ledger_posting_balances_after), and a posting that would take an
  * account past its bound changes nothing and is COMMAND_INVALID (the account named, with a

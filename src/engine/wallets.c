@@ -235,7 +235,7 @@ static enum command_result refuse(struct command *cmd, const char *field, const 
 /* Whether d is what a charge of u's subscription, no longer in its plan, debited this period. */
 static bool is_orphan(const struct charge_debit *d, const struct usage *u)
 {
-    if (d->subscription_id != u->subscription_id || d->period_from != u->from ||
+    if (d->subscription_id != u->subscription_id || !wallet_book_debit_same_period(d, u->from) ||
         d->charged_cents <= 0)
         return false;
     for (size_t i = 0; i < u->charge_count; i++)
@@ -262,7 +262,8 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
         struct usage_brought brought;
         bool its_metric = strcmp(c->metric_code, e->code) == 0;
         const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
-        int64_t charged = d && d->period_from == u->from ? d->charged_cents : 0, unpaid;
+        int64_t charged = d && wallet_book_debit_same_period(d, u->from) ? d->charged_cents : 0,
+                unpaid;
         if ((its_metric && !usage_estimate(u, c, e, now, &step)) ||
             !usage_charge_brought(u, c, &brought) ||
             __builtin_sub_overflow(brought.cost_cents, charged, &unpaid) ||
@@ -298,7 +299,9 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
                                          const struct usage *u, struct charge_debit *d,
                                          const char *metric_code, int64_t cost)
 {
-    if (d->period_from != u->from)
+    if (wallet_book_debit_same_period(d, u->from))
+        wallet_book_debit_move(d, u->from); /* the same period, its start moved (a new zone) */
+    else
         wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
     int64_t step;
     if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||

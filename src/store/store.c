@@ -436,6 +436,7 @@ enum stmt_id {
     STMT_INVOICE_COUNT,
     STMT_INVOICE_PAGE,
     STMT_CHARGE_DEBIT_PUT,
+    STMT_CHARGE_DEBIT_DROP,
     STMT_CHARGE_DEBITS_OF_CUSTOMER,
     STMT_AUTH_INSERT,
     STMT_AUTH_UPDATE,
@@ -699,7 +700,8 @@ static const char *const sql[STMT_COUNT] = {
         " subscription_id, timestamp, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_RECURRING_EVENT_IDS] =
         "SELECT id, subscription_id, timestamp, properties FROM recurring_events"
-        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3 ORDER BY id",
+        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3"
+        " AND timestamp >= ?4 AND subscription_id != ?5 ORDER BY id",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -840,6 +842,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_ACCOUNT_BALANCE] = "SELECT balance_cents FROM ledger_balances WHERE org_id = ?1"
                              " AND currency = ?2 AND account = ?3",
     /* an upsert, not INSERT OR REPLACE: the row changes in place */
+    [STMT_CHARGE_DEBIT_DROP] = "DELETE FROM charge_debits WHERE subscription_id = ?1"
+                               " AND charge_lago_id = ?2 AND period_from = ?3",
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from,"
         " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)"
@@ -2234,6 +2238,7 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
 
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
+                                             tally_time from, int64_t except_subscription_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx)
 {
@@ -2243,6 +2248,8 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_subscription_id);
     bind_text(s, 3, code);
+    sqlite3_bind_int64(s, 4, from);
+    sqlite3_bind_int64(s, 5, except_subscription_id);
     int rc = SQLITE_DONE;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -3089,6 +3096,18 @@ enum store_status store_charge_debit_put(struct store *st, const struct store_ch
     sqlite3_bind_int64(s, 5, d->customer_id);
     sqlite3_bind_int64(s, 6, d->charged_cents);
     bind_text(s, 7, d->fundings);
+    return step_done(s);
+}
+
+enum store_status store_charge_debit_drop(struct store *st, int64_t subscription_id,
+                                          const char *charge_lago_id, tally_time period_from)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CHARGE_DEBIT_DROP);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    bind_text(s, 2, charge_lago_id);
+    sqlite3_bind_int64(s, 3, period_from);
     return step_done(s);
 }
 

@@ -287,12 +287,14 @@ enum store_status store_events_insert(struct store *st, const struct store_event
 enum store_status store_recurring_event_note(struct store *st, const struct store_event *e);
 /*
  * Every event indexed by store_recurring_event_note under that external subscription and
- * code, in acceptance order, from the index alone: id, org_id, subscription_id,
- * external_subscription_id, code, timestamp and properties_json are filled (strings valid
- * until fn returns). fn false stops with an error.
+ * code, timestamped at or after `from` (INT64_MIN: all) and stored under another subscription
+ * than except_subscription_id (0: any), in acceptance order, from the index alone: id,
+ * org_id, subscription_id, external_subscription_id, code, timestamp and properties_json are
+ * filled (strings valid until fn returns). fn false stops with an error.
  */
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
+                                             tally_time from, int64_t except_subscription_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */
@@ -526,6 +528,10 @@ struct store_charge_debit {
     const char *fundings; /* the engine's text: which sources paid, in order */
 };
 enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d);
+/* Deletes the row of a period that moved (a customer's new time zone): its debit is put again
+ * under the new start. Writer only. */
+enum store_status store_charge_debit_drop(struct store *st, int64_t subscription_id,
+                                          const char *charge_lago_id, tally_time period_from);
 /* Every row of a customer, oldest period first; strings valid until fn returns. */
 enum store_status
 store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t customer_id,

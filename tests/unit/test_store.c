@@ -369,8 +369,9 @@ static size_t recurring_ids(struct store *st, int64_t org, const char *sub, cons
                             struct id_list *l)
 {
     *l = (struct id_list){0};
-    assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, collect_id, l),
-                     STORE_OK);
+    assert_int_equal(
+        store_recurring_event_each(store_conn(st), org, sub, code, INT64_MIN, 0, collect_id, l),
+        STORE_OK);
     return l->count;
 }
 
@@ -463,7 +464,7 @@ static void recurring_events_by_subscription_and_code(void **state)
     store_rollback(st);
     assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
     /* what a usage reads comes from the index alone, as the event was stored */
-    assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats",
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats", INT64_MIN, 0,
                                                 check_recurring_row, &rows[3]),
                      STORE_OK);
     store_close(st);

@@ -1,0 +1,126 @@
+// Periods that move under live usage, each found by a black-box audit comparing live usage and
+// wallets with what a restart rebuilds: a new period carried over live against one built from
+// the store; an event sent ahead under a subscription that a plan change replaced; a
+// customer's new time zone (the period's start moves, and must not be paid again); an upgrade
+// over a scheduled downgrade (as in Lago, the downgrade is canceled).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+async function server() {
+  const t = await startWithOrg(['--test-clock', '2026-03-10T12:00:00Z']);
+  const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+  let n = 0;
+  const h = {
+    t,
+    get: async (path) => ok(await t.api(path)),
+    post: async (path, body) => ok(await t.api(path, { method: 'POST', body })),
+    ev: (sub, code, properties = {}, extra = {}) => ({ transaction_id: `p${n++}`, external_subscription_id: sub, code, properties, ...extra }),
+  };
+  h.sent = (...events) => h.post('/api/v1/events/batch', { events });
+  h.advance = (to) => h.post('/api/v1/test_clock/advance', { test_clock: { to } });
+  h.metric = async (bm) => (await h.post('/api/v1/billable_metrics', { billable_metric: bm })).billable_metric.lago_id;
+  h.plan = (code, charges, amount_cents = 0) => h.post('/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges } });
+  h.subscribe = (customer, plan_code, external_id, extra = {}) => h.post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code, external_id, ...extra } });
+  h.usage = async (customer, sub) => (await h.get(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`)).customer_usage;
+  h.balance = async (wallet) => (await h.get(`/api/v1/wallets/${wallet}`)).wallet.balance_cents;
+  h.wallet = async (customer, credits) => (await h.post('/api/v1/wallets', { wallet: { external_customer_id: customer, currency: 'USD', rate_amount: '1', name: 'W', granted_credits: String(credits) } })).wallet.lago_id;
+  return h;
+}
+const seconds = (iso) => Date.parse(iso) / 1000;
+const units = (u, code) => u.charges_usage.find((c) => c.billable_metric.code === code).units;
+
+test('a unique count whose value went again carries its fee into the next period live as after a restart', async () => {
+  const h = await server();
+  try {
+    const users = await h.metric({ code: 'users', name: 'Users', aggregation_type: 'unique_count_agg', field_name: 'u', recurring: true });
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    await h.plan('p', [
+      { billable_metric_id: users, charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: 10, per_unit_amount: '1', flat_amount: '5' }, { from_value: 11, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } },
+      { billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+    await h.subscribe('c', 'p', 's', { subscription_at: '2026-03-01T00:00:00Z' });
+    const w = await h.wallet('c', 100);
+    await h.sent(h.ev('s', 'users', { u: 'x' }));
+    await h.sent(h.ev('s', 'users', { u: 'x', operation_type: 'remove' }));
+    const march = await h.balance(w);
+    await h.advance('2026-04-10T00:00:00Z');
+    await h.sent(h.ev('s', 'calls')); // April's first debit, the period opened live
+    assert.equal(march - await h.balance(w), 500 + 100); // the carried flat fee, and the call
+    await h.t.restart();
+    const before = await h.balance(w);
+    await h.sent(h.ev('s', 'calls')); // built from the store now: only the call
+    assert.equal(before - await h.balance(w), 100);
+    await checkWalletLedger(h.t, w);
+  } finally { await h.t.cleanup(); }
+});
+
+test('an event sent ahead before an upgrade counts in the new subscription\'s next period, live as after a restart', async () => {
+  const h = await server();
+  try {
+    const seats = await h.metric({ code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'n', recurring: true });
+    const charges = [{ billable_metric_id: seats, charge_model: 'standard', properties: { amount: '1' } }];
+    await h.plan('small', charges, 1000);
+    await h.plan('big', charges, 3000);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+    await h.subscribe('c', 'small', 's', { subscription_at: '2026-01-01T00:00:00Z' });
+    await h.sent(h.ev('s', 'seats', { n: 2 }), h.ev('s', 'seats', { n: 5 }, { timestamp: seconds('2026-04-05T00:00:00Z') }));
+    await h.advance('2026-03-20T00:00:00Z');
+    await h.subscribe('c', 'big', 's'); // upgrade: the April event stays stored under 'small'
+    await h.sent(h.ev('s', 'seats', { n: 0 })); // the upgrade's usage is in the book
+    await h.advance('2026-04-10T00:00:00Z');
+    const live = await h.usage('c', 's');
+    assert.equal(units(live, 'seats'), '7.0');
+    await h.t.restart();
+    assert.deepEqual(await h.usage('c', 's'), live);
+  } finally { await h.t.cleanup(); }
+});
+
+test('a new time zone moves the period\'s start without paying the period again, west or east, across a restart', async () => {
+  for (const zone of ['Pacific/Kiritimati', 'America/Los_Angeles']) {
+    const h = await server();
+    try {
+      const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+      await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+      await h.subscribe('c', 'p', 's', { subscription_at: '2026-01-01T00:00:00Z' });
+      const w = await h.wallet('c', 100);
+      await h.sent(h.ev('s', 'calls'), h.ev('s', 'calls'), h.ev('s', 'calls'));
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: zone } });
+      await h.sent(h.ev('s', 'calls'));
+      assert.equal(await h.balance(w), 10000 - 400, zone);
+      await h.t.restart();
+      await h.sent(h.ev('s', 'calls'));
+      assert.equal(await h.balance(w), 10000 - 500, zone);
+      assert.equal((await h.usage('c', 's')).amount_cents, 500, zone);
+      await checkWalletLedger(h.t, w);
+    } finally { await h.t.cleanup(); }
+  }
+});
+
+test('an upgrade cancels the downgrade scheduled before it, as Lago does', async () => {
+  const h = await server();
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    const charges = (amount) => [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount } }];
+    await h.plan('mid', charges('1'), 1000);
+    await h.plan('small', charges('2'), 500);
+    await h.plan('big', charges('3'), 3000);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+    await h.subscribe('c', 'mid', 's', { subscription_at: '2026-01-01T00:00:00Z' });
+    assert.equal((await h.subscribe('c', 'small', 's')).subscription.next_plan_code, 'small');
+    await h.advance('2026-03-20T00:00:00Z');
+    await h.subscribe('c', 'big', 's');
+    await h.advance('2026-04-05T00:00:00Z');
+    const live = (await h.get('/api/v1/subscriptions?external_customer_id=c&status[]=active&status[]=pending')).subscriptions;
+    assert.deepEqual(live.map((s) => s.plan_code), ['big']);
+    const all = (await h.get('/api/v1/subscriptions?external_customer_id=c&status[]=canceled')).subscriptions;
+    assert.deepEqual(all.map((s) => [s.plan_code, s.status]), [['small', 'canceled']]);
+    await h.sent(h.ev('s', 'calls'));
+    const u = await h.usage('c', 's');
+    assert.equal(u.amount_cents, 300);
+    await h.t.restart();
+    assert.deepEqual(await h.usage('c', 's'), u);
+  } finally { await h.t.cleanup(); }
+});
