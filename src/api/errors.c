@@ -66,8 +66,6 @@ static void render_validation(struct buf *out, const char *index, const char *fi
     if (index)
         jsonw_object_end(&w);
     jsonw_object_end(&w);
-    if (message)
-        jsonw_kv_cstr(&w, "message", message);
     jsonw_object_end(&w);
 }
 

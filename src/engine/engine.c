@@ -27,6 +27,7 @@
 #include "engine/wallets.h"
 #include "json/event_json.h"
 #include "json/metric_json.h"
+#include "json/plan_json.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -183,6 +184,59 @@ static enum command_result invalid(struct command *cmd, const char *field, const
 }
 
 static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id);
+static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
+
+/*
+ * A customer's new time zone may move its subscriptions' current periods by a few hours (what
+ * a charge has debited moves with them: wallet_book_debit_move), not into another period: near
+ * a boundary the current period would become the one before, whose debits a wallet has
+ * settled apart (an audit found such a change paying the period again, and again at each
+ * restart). Refused then, with when it may be made.
+ */
+static enum command_result check_zone_keeps_periods(struct engine *e, struct command *cmd,
+                                                    int64_t customer_id, const char *had,
+                                                    const char *has)
+{
+    unsigned active = 1u << SUBSCRIPTION_ACTIVE;
+    struct store_subscription *rows;
+    size_t count;
+    int64_t total;
+    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now, 0,
+                                1, &rows, &count, &total, cmd->arena) != STORE_OK ||
+        (total > 1 &&
+         store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now,
+                                 0, total, &rows, &count, &total, cmd->arena) != STORE_OK))
+        return COMMAND_STORE_FAILED;
+    const struct tz_zone *was = customer_zone(e, had), *will = customer_zone(e, has);
+    for (size_t i = 0; was && will && i < count; i++) {
+        const struct subscription *sub = &rows[i].sub;
+        struct catalog_item plan;
+        const char *body = sub->plan_body;
+        if (!body && store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id, CATALOG_PLAN,
+                                                  sub->plan_lago_id, &plan, cmd->arena) == STORE_OK)
+            body = plan.body;
+        struct plan_terms terms;
+        struct period before, after;
+        if (!body || !plan_json_terms(body, &terms) ||
+            subscription_current_period(sub, &terms, was, cmd->now, &before) != PERIOD_OK ||
+            subscription_current_period(sub, &terms, will, cmd->now, &after) != PERIOD_OK)
+            continue; /* nothing priced by it to move */
+        tally_time gap =
+            after.start > before.start ? after.start - before.start : before.start - after.start;
+        if (gap < WALLET_PERIOD_MOVE_MAX)
+            continue;
+        char *message = arena_alloc(cmd->arena, 320);
+        if (message)
+            snprintf(message, 320,
+                     "in that time zone, subscription %s would be in another billing period than "
+                     "its current one; change the time zone more than a day away from the "
+                     "period's boundary",
+                     sub->external_id);
+        cmd->invalid_message = message;
+        return invalid(cmd, "timezone", "would_change_current_period");
+    }
+    return COMMAND_OK;
+}
 
 static bool same_zone(const char *a, const char *b)
 {
@@ -210,6 +264,12 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
     customer_apply(c, in);
     const char *has = c->text[CUSTOMER_CURRENCY];
+    if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {
+        enum command_result r =
+            check_zone_keeps_periods(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE]);
+        if (r != COMMAND_OK)
+            return r;
+    }
     if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
         /* The first subscription fixed the currency: it stays while any is live. */
         int64_t live;

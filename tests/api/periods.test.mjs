@@ -124,3 +124,32 @@ test('an upgrade cancels the downgrade scheduled before it, as Lago does', async
     assert.deepEqual(await h.usage('c', 's'), u);
   } finally { await h.t.cleanup(); }
 });
+
+test('a new time zone that would put a subscription in another period than its current one is refused, and changes nothing', async () => {
+  const h = await server();
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'Pacific/Kiritimati' } });
+    await h.subscribe('c', 'p', 's', { subscription_at: '2026-01-01T00:00:00Z' });
+    const w = await h.wallet('c', 100);
+    await h.sent(h.ev('s', 'calls'), h.ev('s', 'calls'), h.ev('s', 'calls'));
+    await h.advance('2026-03-31T20:00:00Z'); // April 1 in Kiritimati, still March in UTC
+    await h.sent(h.ev('s', 'calls'));
+    assert.equal(await h.balance(w), 10000 - 400);
+    const r = await h.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'c', currency: 'USD', timezone: 'UTC' } } });
+    const text = await r.text();
+    assert.equal(r.status, 422, text);
+    assert.equal(text.match(/"message"/g).length, 1, text);
+    const body = JSON.parse(text);
+    assert.deepEqual(body.error_details, { timezone: ['would_change_current_period'] });
+    assert.match(body.message, /subscription s would be in another billing period/);
+    assert.equal((await h.get('/api/v1/customers/c')).customer.timezone, 'Pacific/Kiritimati');
+    await h.sent(h.ev('s', 'calls'));
+    assert.equal(await h.balance(w), 10000 - 500);
+    await h.t.restart();
+    await h.sent(h.ev('s', 'calls'));
+    assert.equal(await h.balance(w), 10000 - 600);
+    await checkWalletLedger(h.t, w);
+  } finally { await h.t.cleanup(); }
+});
