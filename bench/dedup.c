@@ -28,16 +28,16 @@ int main(int argc, char **argv)
         return 2;
     int64_t t0 = wallclock_monotonic_usec();
     for (long i = 0; i < n; i++)
-        if (dedup_insert(&d, fp_of(i, "a"), (uint64_t)i) != DEDUP_INSERTED)
+        if (dedup_insert(&d, fp_of(i, "a"), 1, (uint64_t)i) != DEDUP_INSERTED)
             return 1;
     int64_t t1 = wallclock_monotonic_usec();
     long hits = 0;
     for (long i = 0; i < n; i++)
-        hits += dedup_find(&d, fp_of(i, "a"), NULL);
+        hits += dedup_find(&d, fp_of(i, "a"), 1, NULL);
     int64_t t2 = wallclock_monotonic_usec();
     long misses = 0;
     for (long i = 0; i < n; i++)
-        misses += !dedup_find(&d, fp_of(i, "b"), NULL);
+        misses += !dedup_find(&d, fp_of(i, "b"), 1, NULL);
     int64_t t3 = wallclock_monotonic_usec();
     if (hits != n || misses != n)
         return 1;

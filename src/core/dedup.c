@@ -36,48 +36,73 @@ void dedup_prefetch(const struct dedup *d, struct siphash128 fp)
         __builtin_prefetch(&d->old.slots[(size_t)fp.lo & d->old.mask], 1);
 }
 
-static bool same(const struct dedup_slot *s, struct siphash128 fp)
+static bool same_fingerprint(const struct dedup_slot *s, struct siphash128 fp)
 {
     return s->lo == fp.lo && s->hi == fp.hi;
 }
 
-/* The slot of t holding fp, or the empty slot that ends its probe run (where it would go). */
-static struct dedup_slot *probe(const struct dedup_table *t, struct siphash128 fp)
+/* The slot of t holding (fp, tag), or the empty slot that ends its probe run (where it would
+ * go). Entries of fp under other tags lie in the same run: the probe walks past them. */
+static struct dedup_slot *probe(const struct dedup_table *t, struct siphash128 fp, uint64_t tag)
 {
     size_t i = (size_t)fp.lo & t->mask;
-    while (t->slots[i].hi != 0 && !same(&t->slots[i], fp))
+    while (t->slots[i].hi != 0 && !(same_fingerprint(&t->slots[i], fp) && t->slots[i].tag == tag))
         i = (i + 1) & t->mask;
     return &t->slots[i];
 }
 
 /*
- * The slot holding fp, in the table or (while growing) the old one, or NULL. An entry is in
- * one of them only: moving takes it out of the old table.
+ * The slot holding (fp, tag), in the table or (while growing) the old one, or NULL. An entry
+ * is in one of them only: moving takes it out of the old table.
  */
-static struct dedup_slot *find_slot(const struct dedup *d, struct siphash128 fp)
+static struct dedup_slot *find_slot(const struct dedup *d, struct siphash128 fp, uint64_t tag)
 {
-    struct dedup_slot *s = probe(&d->table, fp);
+    struct dedup_slot *s = probe(&d->table, fp, tag);
     if (s->hi != 0)
         return s;
     if (d->old.slots) {
-        s = probe(&d->old, fp);
+        s = probe(&d->old, fp, tag);
         if (s->hi != 0)
             return s;
     }
     return NULL;
 }
 
-bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value)
+bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t *value)
 {
-    const struct dedup_slot *s = find_slot(d, fp);
+    const struct dedup_slot *s = find_slot(d, fp, tag);
     if (s && value)
         *value = s->value;
     return s != NULL;
 }
 
-bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value)
+/* Raises *greatest to the values of fp's entries in t (whatever their tags); true if any. */
+static bool greatest_in(const struct dedup_table *t, struct siphash128 fp, uint64_t *greatest)
 {
-    struct dedup_slot *s = find_slot(d, fp);
+    bool found = false;
+    for (size_t i = (size_t)fp.lo & t->mask; t->slots[i].hi != 0; i = (i + 1) & t->mask) {
+        if (!same_fingerprint(&t->slots[i], fp))
+            continue;
+        if (!found || t->slots[i].value > *greatest)
+            *greatest = t->slots[i].value;
+        found = true;
+    }
+    return found;
+}
+
+bool dedup_find_greatest(const struct dedup *d, struct siphash128 fp, uint64_t *greatest)
+{
+    uint64_t in_table = 0, in_old = 0;
+    bool found = greatest_in(&d->table, fp, &in_table);
+    bool found_old = d->old.slots && greatest_in(&d->old, fp, &in_old);
+    if (greatest && (found || found_old))
+        *greatest = !found ? in_old : !found_old || in_table > in_old ? in_table : in_old;
+    return found || found_old;
+}
+
+bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t value)
+{
+    struct dedup_slot *s = find_slot(d, fp, tag);
     if (s)
         s->value = value;
     return s != NULL;
@@ -97,7 +122,7 @@ static void take_out(struct dedup_table *t, size_t i)
             hole = j;
         }
     }
-    t->slots[hole] = (struct dedup_slot){0, 0, 0};
+    t->slots[hole] = (struct dedup_slot){0, 0, 0, 0};
 }
 
 /*
@@ -117,7 +142,7 @@ static void move_some(struct dedup *d, size_t budget)
             d->moved++;
             continue;
         }
-        *probe(&d->table, (struct siphash128){s->lo, s->hi}) = *s;
+        *probe(&d->table, (struct siphash128){s->lo, s->hi}, s->tag) = *s;
         take_out(old, d->moved);
     }
     if (d->moved == size) {
@@ -152,41 +177,25 @@ static bool make_room(struct dedup *d)
     return (d->count + 1) * 4 <= (d->table.mask + 1) * 3 || grow(d);
 }
 
-enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value)
-{
-    uint64_t ignored;
-    return dedup_put(d, fp, value, false, &ignored);
-}
-
-enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t value, bool replace,
-                            uint64_t *previous)
+enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t value)
 {
     if (!make_room(d))
         return DEDUP_NO_MEMORY;
-    struct dedup_slot *s = probe(&d->table, fp);
-    if (s->hi == 0 && d->old.slots) {
-        struct dedup_slot *in_old = probe(&d->old, fp);
-        if (in_old->hi != 0)
-            s = in_old;
-    }
-    if (s->hi != 0) {
-        *previous = s->value;
-        if (replace)
-            s->value = value;
+    struct dedup_slot *s = probe(&d->table, fp, tag);
+    if (s->hi != 0 || (d->old.slots && probe(&d->old, fp, tag)->hi != 0))
         return DEDUP_EXISTS;
-    }
-    *s = (struct dedup_slot){fp.lo, fp.hi, value};
+    *s = (struct dedup_slot){fp.lo, fp.hi, tag, value};
     d->count++;
     return DEDUP_INSERTED;
 }
 
-bool dedup_remove(struct dedup *d, struct siphash128 fp)
+bool dedup_remove(struct dedup *d, struct siphash128 fp, uint64_t tag)
 {
     struct dedup_table *t = &d->table;
-    struct dedup_slot *s = probe(t, fp);
+    struct dedup_slot *s = probe(t, fp, tag);
     if (s->hi == 0 && d->old.slots) {
         t = &d->old;
-        s = probe(t, fp);
+        s = probe(t, fp, tag);
     }
     if (s->hi == 0)
         return false;
@@ -207,7 +216,7 @@ static size_t entries_of(const struct dedup_table *t, size_t from)
     size_t count = 0;
     for (size_t i = from; i <= t->mask; i++) {
         const struct dedup_slot *s = &t->slots[i];
-        if (s->hi == 0 && (s->lo != 0 || s->value != 0))
+        if (s->hi == 0 && (s->lo != 0 || s->tag != 0 || s->value != 0))
             return SIZE_MAX;
         if (s->hi != 0 && (s->hi & 1) == 0)
             return SIZE_MAX;

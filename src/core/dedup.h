@@ -4,17 +4,21 @@
  *
  * Why: a unique index on random transaction ids costs a random B-tree write per event, the
  * wall DESIGN.md §5 measured (51k rows/s). Instead the writer keeps every accepted identity
- * as a 128-bit keyed fingerprint (core/siphash of organization, subscription, transaction
- * id) in an open-addressing table, and the store only appends events. A lookup is one or
- * two cache misses. Two different identities share a fingerprint with probability about
- * n^2 / 2^128 (1e-14 for a trillion events), and the key is secret, so nobody can aim for
- * one. The table is rebuilt from the stored events at start.
+ * in an open-addressing table and the store only appends events. An entry's key is a 128-bit
+ * keyed fingerprint (core/siphash) of what the caller looks entries up by, plus a 64-bit tag
+ * that tells apart entries sharing that fingerprint: the engine fingerprints (organization,
+ * transaction id) and tags with its subscription's, so one probe both refuses a duplicate
+ * (same fingerprint, same tag) and finds the latest event of a transaction id (the greatest
+ * value under the fingerprint, any tag), where two sets cost two cache misses an event. Two
+ * different keys collide with probability about n^2 / 2^128 (1e-14 for a trillion events), and
+ * the key is secret, so nobody can aim for one. The table is rebuilt from the stored events
+ * at start (or loaded from engine/snapshot).
  *
- * Memory: 24 bytes a slot (fingerprint + the event's locator), at most 3/4 full, so 32 to 64
- * bytes an event, about 40 on average. Growth doubles the table without a pause: the larger
- * table takes new entries at once, and each later insert moves the next DEDUP_MOVE_SLOTS
- * slots of the old one across (lookups read both meanwhile), so the old table is empty long
- * before the new one fills. Moving it all at once cost the writer 0.66 s at 3M events.
+ * Memory: 32 bytes a slot (fingerprint, tag, value), at most 3/4 full, so 43 to 85 bytes an
+ * event, 54 measured on average (bench_dedup). Growth doubles the table without a pause: the larger
+ * table takes new entries at once, and each later insert moves the next DEDUP_MOVE_SLOTS slots of
+ * the old one across (lookups read both meanwhile), so the old table is empty long before the new
+ * one fills. Moving it all at once cost the writer 0.66 s at 3M events.
  *
  * Threads: one owner (the engine's writer).
  */
@@ -32,6 +36,7 @@
 
 struct dedup_slot {
     uint64_t lo, hi; /* hi == 0 marks an empty slot (fingerprints have hi's low bit set) */
+    uint64_t tag;    /* with the fingerprint, the entry's key */
     uint64_t value;
 };
 
@@ -59,27 +64,26 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
  * knows how many events it will read back). */
 bool dedup_init(struct dedup *d, size_t expected);
 void dedup_free(struct dedup *d);
-/* True if present; *value (may be NULL) receives what was stored with it. */
-bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t *value);
-/* Adds fp with value, unless present (DEDUP_EXISTS, nothing changed). One probe. */
-enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t value);
+/* True if (fp, tag) is present; *value (may be NULL) receives what was stored with it. */
+bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t *value);
+/* True if fp is present under any tag; *greatest (may be NULL) receives the greatest value
+ * stored under it. */
+bool dedup_find_greatest(const struct dedup *d, struct siphash128 fp, uint64_t *greatest);
 /*
- * Adds fp with value, or if present (DEDUP_EXISTS) gives its value in *previous and, with
- * `replace`, stores the new one. One probe: a caller that must know whether an identity is
- * new and remember it pays one cache miss, not two.
+ * Adds (fp, tag) with value, unless present (DEDUP_EXISTS, nothing changed). One probe: a
+ * caller that must know whether an identity is new and remember it pays one cache miss.
  */
-enum dedup_result dedup_put(struct dedup *d, struct siphash128 fp, uint64_t value, bool replace,
-                            uint64_t *previous);
+enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t value);
 /*
- * Starts loading the slot fp's probe begins at, for a put or find soon after: a batch that
- * prefetches all its fingerprints first waits for its cache misses together, not one by one.
- * Changes nothing.
+ * Starts loading the slot fp's probe begins at, for an insert or find soon after: a batch
+ * that prefetches all its fingerprints first waits for its cache misses together, not one by
+ * one. Changes nothing.
  */
 void dedup_prefetch(const struct dedup *d, struct siphash128 fp);
-/* Replaces the value stored with a present fingerprint. False if absent. */
-bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t value);
-/* Removes a fingerprint (undoing an insert whose commit failed). False if absent. */
-bool dedup_remove(struct dedup *d, struct siphash128 fp);
+/* Replaces the value stored with a present (fp, tag). False if absent. */
+bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t value);
+/* Removes (fp, tag) (undoing an insert whose commit failed). False if absent. */
+bool dedup_remove(struct dedup *d, struct siphash128 fp, uint64_t tag);
 size_t dedup_memory_bytes(const struct dedup *d);
 
 /*

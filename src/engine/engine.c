@@ -42,10 +42,11 @@ struct org_state {
     struct wallet_reminders reminders;
 };
 
-struct txid_change {
-    struct siphash128 fp;
-    bool existed; /* it pointed to `previous`, else it was absent */
-    uint64_t previous;
+/* An accepted event's key in the engine's identities: the fingerprint of (organization,
+ * transaction id), tagged by its external subscription id's (Lago's uniqueness is the three). */
+struct identity {
+    struct siphash128 transaction;
+    uint64_t subscription;
 };
 
 struct usage_touch {
@@ -75,8 +76,7 @@ struct engine {
     /* Event ids are the writer's: the last one given, and where the current command began. */
     int64_t last_event_id, event_id_mark;
     uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
-    struct dedup accepted;                    /* every accepted event's identity */
-    struct dedup by_transaction;              /* (organization, transaction id) -> latest event */
+    struct dedup identities;                  /* every accepted event's identity -> its id */
     struct usage_book usage;                  /* live usage per subscription (a cache) */
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
@@ -93,11 +93,8 @@ struct engine {
     int64_t snapshot_child_events;
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
-    struct siphash128 *added;
+    struct identity *added;
     size_t added_count, added_cap, command_mark;
-    /* by_transaction changes since the last commit, to undo in reverse if it fails. */
-    struct txid_change *txid_changes;
-    size_t txid_count, txid_cap, txid_mark;
     /* Live usages events were added to since the last commit, with how many references each
      * had before: a failed command or commit rebuilds them without its events. */
     /* The usages the group's commands touched, the first touch of each a command. */
@@ -831,19 +828,21 @@ static enum command_result apply_customer_delete(struct engine *e, struct comman
 
 /* ---- events ------------------------------------------------------------------------- */
 
-static bool note_added(struct engine *e, struct siphash128 fp)
+static bool note_added(struct engine *e, struct identity id)
 {
     if (!vec_room((void **)&e->added, &e->added_cap, e->added_count, sizeof *e->added, 1024))
         return false;
-    e->added[e->added_count++] = fp;
+    e->added[e->added_count++] = id;
     return true;
 }
 
 /* Takes the identities added from `mark` on back out of the set. */
 static void forget_added(struct engine *e, size_t mark)
 {
-    while (e->added_count > mark)
-        dedup_remove(&e->accepted, e->added[--e->added_count]);
+    while (e->added_count > mark) {
+        const struct identity *id = &e->added[--e->added_count];
+        dedup_remove(&e->identities, id->transaction, id->subscription);
+    }
 }
 
 static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t org_id,
@@ -856,30 +855,18 @@ static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t
     return dedup_fingerprint(e->fingerprint_key, identity, len);
 }
 
-/* Points the transaction id at event `id`, remembering what it pointed at before. */
-static bool note_transaction(struct engine *e, struct siphash128 fp, uint64_t id, bool undoable)
+/* The tag of a subscription's identities (core/dedup): keyed, so no one can make two collide. */
+static uint64_t subscription_tag(const struct engine *e, const char *external_subscription_id)
 {
-    if (undoable && !vec_room((void **)&e->txid_changes, &e->txid_cap, e->txid_count,
-                              sizeof *e->txid_changes, 1024))
-        return false;
-    uint64_t previous = 0;
-    enum dedup_result r = dedup_put(&e->by_transaction, fp, id, true, &previous);
-    if (r == DEDUP_NO_MEMORY)
-        return false;
-    if (undoable)
-        e->txid_changes[e->txid_count++] = (struct txid_change){fp, r == DEDUP_EXISTS, previous};
-    return true;
+    size_t len = strnlen(external_subscription_id, SUBSCRIPTION_EXTERNAL_ID_MAX);
+    return siphash128(e->fingerprint_key, external_subscription_id, len).lo;
 }
 
-static void forget_transactions(struct engine *e, size_t mark)
+static struct identity identity_of(const struct engine *e, int64_t org_id,
+                                   const char *external_subscription_id, const char *transaction_id)
 {
-    while (e->txid_count > mark) {
-        const struct txid_change *c = &e->txid_changes[--e->txid_count];
-        if (c->existed)
-            dedup_set_value(&e->by_transaction, c->fp, c->previous);
-        else
-            dedup_remove(&e->by_transaction, c->fp);
-    }
+    return (struct identity){transaction_fingerprint(e, org_id, transaction_id),
+                             subscription_tag(e, external_subscription_id)};
 }
 
 /* Remembers the command's first touch of a usage, and starts the usage's savepoint. */
@@ -1008,16 +995,15 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
 }
 
 /*
- * Both fingerprints of every event of the command (its identity's, in its result, and its
- * transaction id's), with their slots prefetched: the batch then waits for its cache misses
- * together rather than one by one (the sets outgrow the caches long before memory). NULL if
- * out of memory.
+ * The identity of every event of the command, with its slot prefetched (the batch then waits
+ * for its cache misses together rather than one by one: the set outgrows the caches long
+ * before memory), and its lago_id's fingerprint in its result. NULL if out of memory.
  */
-static struct siphash128 *fingerprint_events(struct engine *e, struct command *cmd)
+static struct identity *fingerprint_events(struct engine *e, struct command *cmd)
 {
     size_t count = cmd->as.events_ingest.count;
-    struct siphash128 *txids = arena_alloc(cmd->arena, count * sizeof *txids);
-    if (!txids)
+    struct identity *ids = arena_alloc(cmd->arena, count * sizeof *ids);
+    if (!ids)
         return NULL;
     for (size_t i = 0; i < count; i++) {
         const struct event *ev = &cmd->as.events_ingest.events[i];
@@ -1027,11 +1013,10 @@ static struct siphash128 *fingerprint_events(struct engine *e, struct command *c
                                     identity, sizeof identity);
         assert(len > 0); /* the API bounds both ids */
         res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
-        dedup_prefetch(&e->accepted, res->fingerprint);
-        txids[i] = transaction_fingerprint(e, cmd->org_id, ev->transaction_id);
-        dedup_prefetch(&e->by_transaction, txids[i]);
+        ids[i] = identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
+        dedup_prefetch(&e->identities, ids[i].transaction);
     }
-    return txids;
+    return ids;
 }
 
 /*
@@ -1056,8 +1041,9 @@ static enum command_result carry_into_successor(struct engine *e, struct command
  * leaves its row in `row` for the command's INSERTs (store_events_insert), which follow its
  * last event. */
 static enum command_result ingest_one(struct engine *e, struct command *cmd,
-                                      struct ingest_cache *cache, size_t i, struct siphash128 txid,
-                                      struct store_event *row, int64_t *usage_of)
+                                      struct ingest_cache *cache, size_t i,
+                                      struct identity identity, struct store_event *row,
+                                      int64_t *usage_of)
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
@@ -1072,14 +1058,17 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
     /* Taken at once (one probe), so that a duplicate later in the batch is refused too; a
-     * refused or failed command takes its identities back out (forget_added). */
-    switch (dedup_insert(&e->accepted, res->fingerprint, 0)) {
+     * refused or failed command takes its identities back out (forget_added). With the id the
+     * event gets below if it is accepted: ids are given in order, one an event. */
+    int64_t id = e->last_event_id + 1;
+    switch (
+        dedup_insert(&e->identities, identity.transaction, identity.subscription, (uint64_t)id)) {
     case DEDUP_INSERTED: break;
     case DEDUP_EXISTS: return refuse_event(cmd, i, "transaction_id", "value_already_exist");
     case DEDUP_NO_MEMORY: return COMMAND_STORE_FAILED; /* refuse rather than forget one */
     }
-    if (!note_added(e, res->fingerprint)) {
-        dedup_remove(&e->accepted, res->fingerprint);
+    if (!note_added(e, identity)) {
+        dedup_remove(&e->identities, identity.transaction, identity.subscription);
         return COMMAND_STORE_FAILED;
     }
     /* The event's subscription (by its timestamp), kept before live_usage_of may look up
@@ -1123,6 +1112,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         money_format(ev->precise_total_amount_cents, amount, MONEY_TEXT_MAX);
         row->precise_total_amount_cents = amount;
     }
+    assert(row->id == id);
     res->id = row->id;
     *usage_of = usage ? usage->subscription_id : 0;
     if (usage) {
@@ -1134,8 +1124,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         if (r != COMMAND_OK)
             return r;
     }
-    if (!note_transaction(e, txid, (uint64_t)res->id, true))
-        return COMMAND_STORE_FAILED; /* out of memory: refuse rather than forget an identity */
     return COMMAND_OK;
 }
 
@@ -1408,12 +1396,12 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
     bool *recurring = arena_alloc(cmd->arena, count * sizeof *recurring);
     int64_t *usage_of = arena_alloc(cmd->arena, count * sizeof *usage_of); /* whose usage took it */
-    struct siphash128 *txids = fingerprint_events(e, cmd);
-    if (!rows || !recurring || !usage_of || !txids)
+    struct identity *ids = fingerprint_events(e, cmd);
+    if (!rows || !recurring || !usage_of || !ids)
         return COMMAND_STORE_FAILED;
     bool any_recurring = false;
     for (size_t i = 0; i < count; i++) {
-        enum command_result r = ingest_one(e, cmd, &cache, i, txids[i], &rows[i], &usage_of[i]);
+        enum command_result r = ingest_one(e, cmd, &cache, i, ids[i], &rows[i], &usage_of[i]);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
         recurring[i] = cache.recurring;
@@ -1488,9 +1476,9 @@ static enum command_result apply_fees_estimate(struct engine *e, struct command 
 static enum command_result apply_event_find(struct engine *e, struct command *cmd)
 {
     uint64_t id;
-    if (!dedup_find(&e->by_transaction,
-                    transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id),
-                    &id))
+    if (!dedup_find_greatest(
+            &e->identities,
+            transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id), &id))
         return not_found(cmd, "event_not_found");
     enum store_status s =
         store_event_get(store_conn(e->store), cmd->org_id, (int64_t)id, &cmd->event, cmd->arena);
@@ -1502,18 +1490,18 @@ static enum command_result apply_event_find(struct engine *e, struct command *cm
 /* Subscriptions the startup scan found not live: their events feed no usage. */
 static bool skipped(const struct dedup *set, int64_t subscription_id)
 {
-    return dedup_find(set, (struct siphash128){(uint64_t)subscription_id, 1}, NULL);
+    return dedup_find(set, (struct siphash128){(uint64_t)subscription_id, 1}, 0, NULL);
 }
 
 /*
- * Identities read by the start-up scan wait this many events between their fingerprints'
- * prefetch and their insert: the two sets' slots are random cache misses, and taken one by
- * one they were a quarter of the scan.
+ * Identities read by the start-up scan wait this many events between their fingerprint's
+ * prefetch and their insert: the set's slots are random cache misses, and taken one by one
+ * they were a quarter of the scan.
  */
 #define SCAN_PREFETCH_DEPTH 16
 
 struct scan_pending {
-    struct siphash128 identity, transaction;
+    struct identity identity;
     uint64_t id;
 };
 
@@ -1545,7 +1533,7 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
             return false;
         if (!subscription_is_live(&row.sub, now))
             return dedup_insert(&sc->not_live,
-                                (struct siphash128){(uint64_t)stored->subscription_id, 1},
+                                (struct siphash128){(uint64_t)stored->subscription_id, 1}, 0,
                                 0) != DEDUP_NO_MEMORY;
         const char *failed;
         u = usage_book_get(&e->usage, e->store, e->tzdb, &row, now, e->fingerprint_key, &failed);
@@ -1576,22 +1564,21 @@ static bool stored_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const struct 
 
 static bool insert_pending(struct engine *e, const struct scan_pending *p)
 {
-    return dedup_insert(&e->accepted, p->identity, p->id) != DEDUP_NO_MEMORY &&
-           note_transaction(e, p->transaction, p->id, false);
+    return dedup_insert(&e->identities, p->identity.transaction, p->identity.subscription, p->id) !=
+           DEDUP_NO_MEMORY;
 }
 
-/* Queues an event's identities for insert, their slots prefetched; inserts the oldest queued
- * once the queue is full. In arrival order, so the latest event of a transaction id wins. */
+/* Queues an event's identity for insert, its slot prefetched; inserts the oldest queued once
+ * the queue is full. */
 static bool queue_identities(struct scan *sc, const struct store_event *stored)
 {
     struct engine *e = sc->e;
-    struct scan_pending p = {.transaction =
-                                 transaction_fingerprint(e, stored->org_id, stored->transaction_id),
-                             .id = (uint64_t)stored->id};
-    if (!stored_fingerprint(e->fingerprint_key, stored, &p.identity))
+    if (!stored->external_subscription_id || !stored->transaction_id)
         return false;
-    dedup_prefetch(&e->accepted, p.identity);
-    dedup_prefetch(&e->by_transaction, p.transaction);
+    struct scan_pending p = {
+        identity_of(e, stored->org_id, stored->external_subscription_id, stored->transaction_id),
+        (uint64_t)stored->id};
+    dedup_prefetch(&e->identities, p.identity.transaction);
     if (sc->pending_count < SCAN_PREFETCH_DEPTH) {
         sc->pending[sc->pending_count++] = p;
         return true;
@@ -1667,7 +1654,7 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
 {
     struct engine_start_report *r = &e->start;
     enum snapshot_status s = snapshot_load(store_data_dir(e->store), e->fingerprint_key, mark,
-                                           &e->accepted, &e->by_transaction, r->snapshot_note);
+                                           &e->identities, r->snapshot_note);
     if (s != SNAPSHOT_LOADED)
         return false;
     struct stored_identity last = {.key = e->fingerprint_key};
@@ -1681,8 +1668,7 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
         snprintf(r->snapshot_note, sizeof r->snapshot_note,
                  "it ends at event %lld, which this database does not hold",
                  (long long)mark->last_event_id);
-        dedup_free(&e->accepted);
-        dedup_free(&e->by_transaction);
+        dedup_free(&e->identities);
         return false;
     }
     return true;
@@ -1722,7 +1708,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     } else {
         /* ids are dense (a refused command's are given again), so the last one counts them */
         size_t stored = (size_t)e->last_event_id;
-        ok = dedup_init(&e->accepted, stored) && dedup_init(&e->by_transaction, stored);
+        ok = dedup_init(&e->identities, stored);
     }
     ok = ok && dedup_init(&sc.not_live, 0) &&
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
@@ -2001,7 +1987,6 @@ static void apply_one(struct engine *e, struct command *cmd)
     cmd->rendered = true; /* a replayed or conflicting key's answer is complete */
     e->command_mark = e->added_count;
     e->event_id_mark = e->last_event_id;
-    e->txid_mark = e->txid_count;
     e->touch_mark = e->touch_count;
     e->command_seq++;
     wallet_book_mark_command(&e->wallets, defer);
@@ -2022,7 +2007,6 @@ static void apply_one(struct engine *e, struct command *cmd)
         sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
         e->last_event_id = e->event_id_mark;
         forget_added(e, e->command_mark);
-        forget_transactions(e, e->txid_mark);
         wallet_book_undo_command(&e->wallets);
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
@@ -2047,7 +2031,6 @@ fail:
     sub_cache_invalidate(&e->subscriptions);
     e->last_event_id = e->event_id_mark;
     forget_added(e, e->command_mark);
-    forget_transactions(e, e->txid_mark);
     forget_touches(e, e->touch_mark, e->command_seq);
     wallet_book_undo_command(&e->wallets);
     cmd->result = COMMAND_STORE_FAILED;
@@ -2331,7 +2314,6 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         sub_cache_invalidate(&e->subscriptions);
         e->reload_orgs = true;
         forget_added(e, 0);
-        forget_transactions(e, 0);
         forget_touches(e, 0, 0); /* a whole group: rebuilt from the store */
         wallet_book_clear(&e->wallets);
         e->recover_wallets = true;
@@ -2347,7 +2329,6 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         renew_touched_views(e);
     publish_usage_counters(e);
     e->added_count = 0; /* committed, or taken back out */
-    e->txid_count = 0;
     e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
     if (batch->done != own_done) /* the writer's own work is not a client's command */
@@ -2481,8 +2462,7 @@ static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
     char why[SNAPSHOT_ERR_MAX];
     if (!mark_now(e, &mark, err))
         return false;
-    if (!snapshot_save(store_data_dir(e->store), e->fingerprint_key, &mark, &e->accepted,
-                       &e->by_transaction, why)) {
+    if (!snapshot_save(store_data_dir(e->store), e->fingerprint_key, &mark, &e->identities, why)) {
         snprintf(err, STORE_ERR_MAX, "%s", why);
         return false;
     }
@@ -2528,7 +2508,7 @@ static void snapshot_while_running(struct engine *e)
     struct snapshot_job *job = NULL;
     if (store_sync(e->store) == STORE_OK && mark_now(e, &mark, err))
         job = snapshot_job_prepare(store_data_dir(e->store), e->fingerprint_key, &mark,
-                                   &e->accepted, &e->by_transaction, err);
+                                   &e->identities, err);
     pid_t pid = job ? snapshot_job_fork(job) : -1;
     snapshot_job_free(job);
     if (pid < 0) {
@@ -2612,15 +2592,13 @@ static void syncer_idle(void *engine)
 /* Frees the writer's memory and the engine itself (not the store). */
 static void free_state(struct engine *e)
 {
-    dedup_free(&e->accepted);
-    dedup_free(&e->by_transaction);
+    dedup_free(&e->identities);
     usage_book_free(&e->usage);
     usage_views_free(&e->views);
     sub_cache_free(&e->subscriptions);
     wallet_book_free(&e->wallets);
     free(e->touches);
     free(e->added);
-    free(e->txid_changes);
     free(e->orgs);
     free(e);
 }
@@ -2645,8 +2623,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
             snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
                      store_errmsg(store_conn(st)));
         usage_book_free(&e->usage);
-        dedup_free(&e->accepted);
-        dedup_free(&e->by_transaction);
+        dedup_free(&e->identities);
         free(e->orgs);
         free(e);
         return NULL;

@@ -16,11 +16,10 @@
 
 #define SNAPSHOT_MAGIC "TALLYSNP"
 #define SNAPSHOT_BYTE_ORDER UINT32_C(0x01020304)
-#define SNAPSHOT_SETS 2
 /* What the key check fingerprints: a file saved under another database's key is refused. */
 #define SNAPSHOT_KEY_CHECK "tally events snapshot"
 
-/* The file, in order: this header, per set a set_header and its slots, then the checksum
+/* The file, in order: this header, the set's set_header and its slots, then the checksum
  * of everything before it (two 64-bit words). Written in the machine's byte order. */
 struct file_header {
     char magic[8];
@@ -34,14 +33,14 @@ struct file_header {
 
 /* A set on disk: this, then its table and (while it grows) its old table, each as a bitmap of
  * the occupied slots (bit i%64 of word i/64) followed by the entries in slot order. An empty
- * slot (a quarter to five eighths of a table) takes one bit instead of 24 bytes, and loading
+ * slot (a quarter to five eighths of a table) takes one bit instead of 32 bytes, and loading
  * places entries back where they lay, without hashing. */
 struct set_header {
     uint64_t slot_count, old_slot_count, moved;
 };
 
 _Static_assert(sizeof(struct file_header) == 64, "no padding in the file header");
-_Static_assert(sizeof(struct dedup_slot) == 24, "slots are saved as they lie in memory");
+_Static_assert(sizeof(struct dedup_slot) == 32, "slots are saved as they lie in memory");
 
 /* A Fletcher-style sum over 64-bit words: catches a torn, cut or damaged file (the file is
  * not a defence against someone who can write the data directory). */
@@ -132,7 +131,7 @@ static struct file_header header_of(const uint8_t key[SIPHASH_KEY_LEN],
 struct snapshot_job {
     char path[PATH_MAX], temporary[PATH_MAX], dir[PATH_MAX];
     struct file_header header;
-    const struct dedup *sets[SNAPSHOT_SETS];
+    const struct dedup *set;
     uint64_t *bitmap; /* room for the largest table's */
     struct dedup_slot *chunk;
 };
@@ -182,8 +181,7 @@ static bool sync_dir(const char *dir)
 
 struct snapshot_job *snapshot_job_prepare(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                                           const struct snapshot_mark *mark,
-                                          const struct dedup *accepted,
-                                          const struct dedup *by_transaction,
+                                          const struct dedup *identities,
                                           char err[SNAPSHOT_ERR_MAX])
 {
     struct snapshot_job *job = calloc(1, sizeof *job);
@@ -200,12 +198,8 @@ struct snapshot_job *snapshot_job_prepare(const char *data_dir, const uint8_t ke
     }
     strcpy(job->dir, data_dir);
     job->header = header_of(key, mark);
-    job->sets[0] = accepted;
-    job->sets[1] = by_transaction;
-    size_t largest = accepted->table.mask + 1 > by_transaction->table.mask + 1
-                         ? accepted->table.mask + 1
-                         : by_transaction->table.mask + 1;
-    job->bitmap = malloc(largest / 64 * sizeof *job->bitmap);
+    job->set = identities;
+    job->bitmap = malloc((identities->table.mask + 1) / 64 * sizeof *job->bitmap);
     job->chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *job->chunk);
     if (!job->bitmap || !job->chunk) {
         say(err, "snapshot: out of memory");
@@ -230,9 +224,8 @@ int snapshot_job_write(struct snapshot_job *job)
     if (fd < 0)
         return errno;
     struct checksum sum = {0, 0};
-    bool ok = write_all(fd, &job->header, sizeof job->header, &sum);
-    for (size_t i = 0; ok && i < SNAPSHOT_SETS; i++)
-        ok = put_set(fd, job->sets[i], job, &sum);
+    bool ok =
+        write_all(fd, &job->header, sizeof job->header, &sum) && put_set(fd, job->set, job, &sum);
     uint64_t trailer[2] = {sum.a, sum.b};
     ok = ok && write_all(fd, trailer, sizeof trailer, NULL) && fsync(fd) == 0;
     int error = ok ? 0 : errno ? errno : EIO;
@@ -248,11 +241,10 @@ int snapshot_job_write(struct snapshot_job *job)
 }
 
 bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
-                   const struct snapshot_mark *mark, const struct dedup *accepted,
-                   const struct dedup *by_transaction, char err[SNAPSHOT_ERR_MAX])
+                   const struct snapshot_mark *mark, const struct dedup *identities,
+                   char err[SNAPSHOT_ERR_MAX])
 {
-    struct snapshot_job *job =
-        snapshot_job_prepare(data_dir, key, mark, accepted, by_transaction, err);
+    struct snapshot_job *job = snapshot_job_prepare(data_dir, key, mark, identities, err);
     if (!job)
         return false;
     int error = snapshot_job_write(job);
@@ -387,8 +379,8 @@ static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAP
 }
 
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
-                                   struct snapshot_mark *mark, struct dedup *accepted,
-                                   struct dedup *by_transaction, char why[SNAPSHOT_ERR_MAX])
+                                   struct snapshot_mark *mark, struct dedup *identities,
+                                   char why[SNAPSHOT_ERR_MAX])
 {
     char path[PATH_MAX];
     if (!file_path(path, data_dir, SNAPSHOT_FILE)) {
@@ -404,15 +396,13 @@ enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHA
     }
     struct checksum sum = {0, 0};
     struct file_header h;
-    struct dedup sets[SNAPSHOT_SETS];
-    memset(sets, 0, sizeof sets);
-    size_t loaded = 0;
+    struct dedup set = {0};
+    bool loaded = false;
     bool ok = read_all(fd, &h, sizeof h, &sum);
     if (!ok)
         say(why, "the file ends early");
     ok = ok && header_is_ours(&h, key, why);
-    while (ok && loaded < SNAPSHOT_SETS && (ok = get_set(fd, &sets[loaded], &sum, why)))
-        loaded++;
+    ok = ok && (loaded = get_set(fd, &set, &sum, why));
     uint64_t trailer[2];
     char extra;
     if (ok && (!read_all(fd, trailer, sizeof trailer, NULL) || read(fd, &extra, 1) != 0)) {
@@ -425,12 +415,11 @@ enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHA
     }
     close(fd);
     if (!ok) {
-        for (size_t i = 0; i < loaded; i++)
-            dedup_free(&sets[i]);
+        if (loaded)
+            dedup_free(&set);
         return SNAPSHOT_UNUSABLE;
     }
-    *accepted = sets[0];
-    *by_transaction = sets[1];
+    *identities = set;
     *mark = (struct snapshot_mark){
         h.last_event_id, {h.last_identity[0], h.last_identity[1]}, h.usage_from};
     return SNAPSHOT_LOADED;

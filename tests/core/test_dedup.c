@@ -1,5 +1,6 @@
-/* core/dedup: against a plain array as the reference, through inserts, puts, lookups and
- * removals (which must keep every other member reachable), across growth. */
+/* core/dedup: against a plain array as the reference, through inserts, lookups (by key and
+ * by fingerprint alone) and removals (which must keep every other member reachable), across growth.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,10 +28,13 @@ static struct siphash128 fp_of(uint64_t id)
     return dedup_fingerprint(key, text, (size_t)n);
 }
 
+/* Entry `id` of the reference: fingerprint id / TAGS, tag id % TAGS (tags share a probe run). */
+enum { TAGS = 3 };
+
 static void random_operations_match_a_reference(void **state)
 {
     (void)state;
-    enum { IDS = 40000, OPS = 400000 };
+    enum { IDS = 60000, OPS = 400000 };
     uint64_t seed = 20261126;
     const char *env = getenv("TALLY_SEED");
     if (env)
@@ -44,56 +48,55 @@ static void random_operations_match_a_reference(void **state)
     assert_true(dedup_init(&d, 0));
     size_t count = 0;
     for (int op = 0; op < OPS; op++) {
-        uint64_t id = next(&x) % IDS;
-        struct siphash128 fp = fp_of(id);
+        uint64_t id = next(&x) % IDS, tag = id % TAGS, first = id - tag;
+        struct siphash128 fp = fp_of(id / TAGS);
         uint64_t v;
-        switch (next(&x) % 5) {
-        case 4: { /* put: insert, or read the old value and maybe replace it, in one probe */
-            bool replace = next(&x) % 2;
-            uint64_t previous = 0, value = next(&x);
-            enum dedup_result r = dedup_put(&d, fp, value, replace, &previous);
-            assert_int_equal(r, present[id] ? DEDUP_EXISTS : DEDUP_INSERTED);
-            if (present[id])
-                assert_int_equal(previous, stored[id]);
-            if (!present[id] || replace)
-                stored[id] = value;
-            if (!present[id])
-                count++;
-            present[id] = true;
-            break;
-        }
+        switch (next(&x) % 6) {
         case 0:
         case 1: {
-            enum dedup_result r = dedup_insert(&d, fp, id * 7);
+            uint64_t value = next(&x);
+            enum dedup_result r = dedup_insert(&d, fp, tag, value);
             assert_int_equal(r, present[id] ? DEDUP_EXISTS : DEDUP_INSERTED);
             if (!present[id]) {
                 present[id] = true;
-                stored[id] = id * 7;
+                stored[id] = value;
                 count++;
             }
             break;
         }
         case 2:
-            assert_int_equal(dedup_remove(&d, fp), present[id]);
+            assert_int_equal(dedup_remove(&d, fp, tag), present[id]);
             if (present[id])
                 count--;
             present[id] = false;
             break;
+        case 3: { /* the greatest value under the fingerprint, whatever the tag */
+            bool any = false;
+            uint64_t greatest = 0;
+            for (uint64_t t = first; t < first + TAGS; t++)
+                if (present[t] && (!any || stored[t] > greatest))
+                    greatest = stored[t], any = true;
+            v = 0;
+            assert_int_equal(dedup_find_greatest(&d, fp, &v), any);
+            if (any)
+                assert_int_equal(v, greatest);
+            break;
+        }
         default:
             if (present[id] && next(&x) % 2) { /* values can be replaced in place */
                 stored[id] = next(&x);
-                assert_true(dedup_set_value(&d, fp, stored[id]));
+                assert_true(dedup_set_value(&d, fp, tag, stored[id]));
             } else if (!present[id]) {
-                assert_false(dedup_set_value(&d, fp, 1));
+                assert_false(dedup_set_value(&d, fp, tag, 1));
             }
-            assert_int_equal(dedup_find(&d, fp, &v), present[id]);
+            assert_int_equal(dedup_find(&d, fp, tag, &v), present[id]);
             if (present[id])
                 assert_int_equal(v, stored[id]);
         }
         assert_int_equal(d.count, count);
     }
     for (uint64_t id = 0; id < IDS; id++) /* every member still reachable after all removals */
-        assert_int_equal(dedup_find(&d, fp_of(id), NULL), present[id]);
+        assert_int_equal(dedup_find(&d, fp_of(id / TAGS), id % TAGS, NULL), present[id]);
     assert_true(dedup_memory_bytes(&d) <= 4 * count * sizeof(struct dedup_slot) + 65536);
     dedup_free(&d);
 }
@@ -108,7 +111,7 @@ static void growth_moves_a_little_per_insert(void **state)
     bool saw_growth = false;
     uint64_t id = 0;
     for (int growths = 0; growths < 4;) {
-        assert_int_equal(dedup_insert(&d, fp_of(id), id), DEDUP_INSERTED);
+        assert_int_equal(dedup_insert(&d, fp_of(id), 0, id), DEDUP_INSERTED);
         id++;
         if (d.old.slots) {
             if (!saw_growth) { /* it just doubled: the old table is still almost all there */
@@ -119,7 +122,7 @@ static void growth_moves_a_little_per_insert(void **state)
             }
             for (uint64_t probe = 0; probe < id; probe += 1 + id / 64) {
                 uint64_t v;
-                assert_true(dedup_find(&d, fp_of(probe), &v));
+                assert_true(dedup_find(&d, fp_of(probe), 0, &v));
                 assert_int_equal(v, probe);
             }
         } else {
@@ -128,7 +131,7 @@ static void growth_moves_a_little_per_insert(void **state)
     }
     assert_int_equal(d.count, id);
     for (uint64_t i = 0; i < id; i++)
-        assert_int_equal(dedup_insert(&d, fp_of(i), 0), DEDUP_EXISTS);
+        assert_int_equal(dedup_insert(&d, fp_of(i), 0, 0), DEDUP_EXISTS);
     dedup_free(&d);
 }
 
@@ -154,7 +157,7 @@ static void a_copy_adopted_mid_growth_is_the_same_set(void **state)
     assert_true(dedup_init(&d, 0));
     uint64_t id = 0;
     while (!(d.old.slots && d.table.mask + 1 >= 8192 && d.moved > 64)) {
-        assert_int_equal(dedup_insert(&d, fp_of(id), id * 3), DEDUP_INSERTED);
+        assert_int_equal(dedup_insert(&d, fp_of(id), id % 2, id * 3), DEDUP_INSERTED);
         id++;
     }
     struct dedup from = {copy_table(&d.table), copy_table(&d.old), d.moved, 0};
@@ -164,33 +167,34 @@ static void a_copy_adopted_mid_growth_is_the_same_set(void **state)
     assert_int_equal(back.moved, d.moved);
     for (uint64_t i = 0; i < id; i++) {
         uint64_t v;
-        assert_true(dedup_find(&back, fp_of(i), &v));
+        assert_true(dedup_find(&back, fp_of(i), i % 2, &v));
         assert_int_equal(v, i * 3);
     }
-    assert_false(dedup_find(&back, fp_of(id), NULL));
+    assert_false(dedup_find(&back, fp_of(id), id % 2, NULL));
+    assert_false(dedup_find(&back, fp_of(0), 1, NULL)); /* the tag is part of the key */
     for (uint64_t i = id; i < 4 * id; i++)
-        assert_int_equal(dedup_insert(&back, fp_of(i), i), DEDUP_INSERTED);
+        assert_int_equal(dedup_insert(&back, fp_of(i), 0, i), DEDUP_INSERTED);
     assert_true(back.table.mask > d.table.mask); /* the growth caught in the copy went on */
-    assert_int_equal(dedup_insert(&back, fp_of(7), 0), DEDUP_EXISTS);
+    assert_int_equal(dedup_insert(&back, fp_of(7), 1, 0), DEDUP_EXISTS);
     assert_int_equal(back.count, 4 * id);
 
     /* refused: an entry that cannot be a fingerprint, an empty slot with bytes in it, an old
      * table of the wrong size, an entry below the move cursor, too full */
     from = (struct dedup){copy_table(&d.table), copy_table(&d.old), d.moved, 0};
     struct dedup_slot saved = from.table.slots[5];
-    from.table.slots[5] = (struct dedup_slot){1, 2, 3};
+    from.table.slots[5] = (struct dedup_slot){1, 2, 0, 3};
     assert_false(dedup_adopt(&back, &from));
-    from.table.slots[5] = (struct dedup_slot){1, 0, 3};
+    from.table.slots[5] = (struct dedup_slot){1, 0, 0, 3};
     assert_false(dedup_adopt(&back, &from));
     from.table.slots[5] = saved;
     from.old.mask /= 2;
     assert_false(dedup_adopt(&back, &from));
     from.old.mask = d.old.mask;
-    from.old.slots[0] = (struct dedup_slot){9, 9, 9};
+    from.old.slots[0] = (struct dedup_slot){9, 9, 9, 9};
     assert_false(dedup_adopt(&back, &from));
-    from.old.slots[0] = (struct dedup_slot){0, 0, 0};
+    from.old.slots[0] = (struct dedup_slot){0, 0, 0, 0};
     for (size_t i = 0; i <= from.table.mask; i++)
-        from.table.slots[i] = (struct dedup_slot){i, 1, 0};
+        from.table.slots[i] = (struct dedup_slot){i, 1, 0, 0};
     assert_false(dedup_adopt(&back, &from));
     assert_int_equal(back.count, 4 * id); /* untouched by the refusals */
     free(from.table.slots);

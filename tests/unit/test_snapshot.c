@@ -1,5 +1,5 @@
 /*
- * engine/snapshot: the file of event identity sets. What is saved loads back as the same sets
+ * engine/snapshot: the file of event identities. What is saved loads back as the same set
  * (caught mid-growth too, through a forked child as through the owner), and a file that is not
  * exactly what was saved (cut anywhere, any byte changed, saved under another key) is refused,
  * never loaded wrong. A save that cannot be written says where, and leaves the previous file.
@@ -27,34 +27,31 @@ static struct siphash128 fp_of(uint64_t id, const char *space)
     return dedup_fingerprint(key, text, (size_t)n);
 }
 
-/* Two sets as the writer keeps them: `accepted` stopped in the middle of a growth. */
-static void fill(struct dedup *accepted, struct dedup *by_transaction, uint64_t *count)
+/* A set as the writer keeps it, stopped in the middle of a growth: entry i is transaction
+ * i / 2 of subscription tag i % 2, with value i. */
+static void fill(struct dedup *identities, uint64_t *count)
 {
-    assert_true(dedup_init(accepted, 0));
-    assert_true(dedup_init(by_transaction, 0));
+    assert_true(dedup_init(identities, 0));
     uint64_t id = 0;
-    while (!(accepted->old.slots && accepted->table.mask + 1 >= 4096 && accepted->moved > 8)) {
-        assert_int_equal(dedup_insert(accepted, fp_of(id, "id"), id), DEDUP_INSERTED);
-        assert_int_equal(dedup_put(by_transaction, fp_of(id % 500, "tx"), id, true, &(uint64_t){0}),
-                         id < 500 ? DEDUP_INSERTED : DEDUP_EXISTS);
+    while (
+        !(identities->old.slots && identities->table.mask + 1 >= 4096 && identities->moved > 8)) {
+        assert_int_equal(dedup_insert(identities, fp_of(id / 2, "tx"), id % 2, id), DEDUP_INSERTED);
         id++;
     }
     *count = id;
 }
 
-static void same_sets(const struct dedup *accepted, const struct dedup *by_transaction,
-                      uint64_t count)
+static void same_set(const struct dedup *identities, uint64_t count)
 {
-    assert_int_equal(accepted->count, count);
-    assert_int_equal(by_transaction->count, 500);
+    assert_int_equal(identities->count, count);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t v;
-        assert_true(dedup_find(accepted, fp_of(i, "id"), &v));
+        assert_true(dedup_find(identities, fp_of(i / 2, "tx"), i % 2, &v));
         assert_int_equal(v, i);
+        assert_true(dedup_find_greatest(identities, fp_of(i / 2, "tx"), &v));
+        assert_int_equal(v, i % 2 || i + 1 == count ? i : i + 1);
     }
-    for (uint64_t i = 0; i < 500; i++)
-        assert_true(dedup_find(by_transaction, fp_of(i, "tx"), NULL));
-    assert_false(dedup_find(accepted, fp_of(count, "id"), NULL));
+    assert_false(dedup_find(identities, fp_of(count / 2 + 1, "tx"), 0, NULL));
 }
 
 static char *make_dir(void)
@@ -94,10 +91,10 @@ static void write_file(const char *path, const unsigned char *bytes, size_t len)
     fclose(f);
 }
 
-/* Each test's data directory and the two sets (filled as fill() leaves them). */
+/* Each test's data directory and the set (filled as fill() leaves it). */
 struct fixture {
     char *dir;
-    struct dedup accepted, by_transaction;
+    struct dedup identities;
     uint64_t count;
 };
 
@@ -106,7 +103,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->dir = make_dir();
-    fill(&f->accepted, &f->by_transaction, &f->count);
+    fill(&f->identities, &f->count);
     *state = f;
     return 0;
 }
@@ -114,8 +111,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    dedup_free(&f->accepted);
-    dedup_free(&f->by_transaction);
+    dedup_free(&f->identities);
     remove_dir(f->dir);
     free(f);
     return 0;
@@ -124,46 +120,43 @@ static int teardown(void **state)
 static enum snapshot_status load(const char *dir, const uint8_t *with_key,
                                  struct snapshot_mark *mark, char why[SNAPSHOT_ERR_MAX])
 {
-    struct dedup a, t;
-    enum snapshot_status s = snapshot_load(dir, with_key, mark, &a, &t, why);
-    if (s == SNAPSHOT_LOADED) {
+    struct dedup a;
+    enum snapshot_status s = snapshot_load(dir, with_key, mark, &a, why);
+    if (s == SNAPSHOT_LOADED)
         dedup_free(&a);
-        dedup_free(&t);
-    }
     return s;
 }
 
-static void saves_and_loads_the_same_sets(void **state)
+static void saves_and_loads_the_same_set(void **state)
 {
     struct fixture *f = *state;
     const char *dir = f->dir;
-    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction, a, t;
+    struct dedup *identities = &f->identities, a;
     uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {11, 13}, 42}, back;
     char why[SNAPSHOT_ERR_MAX] = "";
-    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_ABSENT);
-    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
-    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_LOADED);
+    same_set(identities, count);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_ABSENT);
+    assert_true(snapshot_save(dir, key, &mark, identities, why));
+    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_LOADED);
     assert_memory_equal(&back, &mark, sizeof mark);
     assert_non_null(a.old.slots); /* the growth, as it lay */
-    assert_int_equal(a.moved, accepted->moved);
-    same_sets(&a, by_transaction, count);
+    assert_int_equal(a.moved, identities->moved);
+    same_set(&a, count);
     dedup_free(&a);
-    dedup_free(&t);
 
     /* through a forked child, as the writer saves while running */
     mark.usage_from = 7;
-    struct snapshot_job *job = snapshot_job_prepare(dir, key, &mark, accepted, by_transaction, why);
+    struct snapshot_job *job = snapshot_job_prepare(dir, key, &mark, identities, why);
     assert_non_null(job);
     pid_t pid = snapshot_job_fork(job);
     snapshot_job_free(job);
     assert_true(pid > 0);
     assert_int_equal(snapshot_child_poll(pid, true), SNAPSHOT_CHILD_SAVED);
-    assert_int_equal(snapshot_load(dir, key, &back, &a, &t, why), SNAPSHOT_LOADED);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_LOADED);
     assert_int_equal(back.usage_from, 7);
-    same_sets(&a, &t, count);
+    same_set(&a, count);
     dedup_free(&a);
-    dedup_free(&t);
 }
 
 /* Cut at any length, or with any one byte changed, the file never loads. */
@@ -171,11 +164,11 @@ static void a_damaged_file_never_loads(void **state)
 {
     struct fixture *f = *state;
     const char *dir = f->dir;
-    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction;
+    struct dedup *identities = &f->identities;
     uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
     char why[SNAPSHOT_ERR_MAX], path[128];
-    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
+    assert_true(snapshot_save(dir, key, &mark, identities, why));
     snprintf(path, sizeof path, "%s/%s", dir, SNAPSHOT_FILE);
     size_t len;
     unsigned char *bytes = read_file(path, &len);
@@ -207,19 +200,19 @@ static void a_save_that_cannot_be_written_says_where_and_keeps_the_old_file(void
 {
     struct fixture *f = *state;
     const char *dir = f->dir;
-    struct dedup *accepted = &f->accepted, *by_transaction = &f->by_transaction;
+    struct dedup *identities = &f->identities;
     uint64_t count = f->count;
     struct snapshot_mark mark = {(int64_t)count, {1, 3}, 1}, back;
     char why[SNAPSHOT_ERR_MAX];
-    assert_false(snapshot_save("/nonexistent/tally", key, &mark, accepted, by_transaction, why));
+    assert_false(snapshot_save("/nonexistent/tally", key, &mark, identities, why));
     assert_non_null(strstr(why, "/nonexistent/tally/" SNAPSHOT_FILE));
-    assert_true(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
+    assert_true(snapshot_save(dir, key, &mark, identities, why));
     /* the directory read-only (root ignores permissions: the temporary name taken instead) */
     char blocker[128];
     snprintf(blocker, sizeof blocker, "%s/%s.tmp", dir, SNAPSHOT_FILE);
     assert_int_equal(mkdir(blocker, 0700), 0);
     mark.last_event_id = 1;
-    assert_false(snapshot_save(dir, key, &mark, accepted, by_transaction, why));
+    assert_false(snapshot_save(dir, key, &mark, identities, why));
     assert_non_null(strstr(why, "cannot"));
     assert_int_equal(load(dir, key, &back, why), SNAPSHOT_LOADED);
     assert_int_equal(back.last_event_id, (int64_t)count); /* the earlier one */
@@ -228,7 +221,7 @@ static void a_save_that_cannot_be_written_says_where_and_keeps_the_old_file(void
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(saves_and_loads_the_same_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(saves_and_loads_the_same_set, setup, teardown),
         cmocka_unit_test_setup_teardown(a_damaged_file_never_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_save_that_cannot_be_written_says_where_and_keeps_the_old_file, setup, teardown),
