@@ -60,7 +60,11 @@ enum command_kind {
 /* What the writer learned about one accepted event, for its answer. */
 struct event_result {
     int64_t id; /* the store's */
+    /* Made by engine_submit, on the submitting thread: the fingerprint of the event's
+     * identity (its lago_id), and its key in the writer's identity set. */
     struct siphash128 fingerprint;
+    struct siphash128 transaction_fingerprint;
+    uint64_t subscription_tag;
     tally_time timestamp; /* the event's own, or the clock's when it had none */
     char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];

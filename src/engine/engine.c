@@ -995,17 +995,13 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
 }
 
 /*
- * The identity of every event of the command, with its slot prefetched (the batch then waits
- * for its cache misses together rather than one by one: the set outgrows the caches long
- * before memory), and its lago_id's fingerprint in its result. NULL if out of memory.
+ * Fingerprints every event of the command into its result (engine_submit, on the submitting
+ * thread: three SipHashes an event the writer does not pay). Reads only the key, which does
+ * not change once the engine has started.
  */
-static struct identity *fingerprint_events(struct engine *e, struct command *cmd)
+static void fingerprint_events(const struct engine *e, struct command *cmd)
 {
-    size_t count = cmd->as.events_ingest.count;
-    struct identity *ids = arena_alloc(cmd->arena, count * sizeof *ids);
-    if (!ids)
-        return NULL;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
         const struct event *ev = &cmd->as.events_ingest.events[i];
         struct event_result *res = &cmd->as.events_ingest.results[i];
         uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
@@ -1013,10 +1009,19 @@ static struct identity *fingerprint_events(struct engine *e, struct command *cmd
                                     identity, sizeof identity);
         assert(len > 0); /* the API bounds both ids */
         res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
-        ids[i] = identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
-        dedup_prefetch(&e->identities, ids[i].transaction);
+        struct identity id =
+            identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
+        res->transaction_fingerprint = id.transaction;
+        res->subscription_tag = id.subscription;
     }
-    return ids;
+}
+
+/* Starts loading every event's slot of the identity set: the batch then waits for its cache
+ * misses together rather than one by one (the set outgrows the caches long before memory). */
+static void prefetch_identities(struct engine *e, const struct command *cmd)
+{
+    for (size_t i = 0; i < cmd->as.events_ingest.count; i++)
+        dedup_prefetch(&e->identities, cmd->as.events_ingest.results[i].transaction_fingerprint);
 }
 
 /*
@@ -1037,16 +1042,16 @@ static enum command_result carry_into_successor(struct engine *e, struct command
     return aggregated(cmd, i, usage_apply(next, ev, res->timestamp, (uint64_t)res->id));
 }
 
-/* Checks and applies event i in memory (its fingerprints made by fingerprint_events), and
+/* Checks and applies event i in memory (its fingerprints made by engine_submit), and
  * leaves its row in `row` for the command's INSERTs (store_events_insert), which follow its
  * last event. */
 static enum command_result ingest_one(struct engine *e, struct command *cmd,
-                                      struct ingest_cache *cache, size_t i,
-                                      struct identity identity, struct store_event *row,
+                                      struct ingest_cache *cache, size_t i, struct store_event *row,
                                       int64_t *usage_of)
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
+    struct identity identity = {res->transaction_fingerprint, res->subscription_tag};
     res->timestamp = ev->has_timestamp ? ev->timestamp : cmd->now;
     enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
     if (r != COMMAND_OK)
@@ -1396,12 +1401,12 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     struct store_event *rows = arena_alloc(cmd->arena, count * sizeof *rows);
     bool *recurring = arena_alloc(cmd->arena, count * sizeof *recurring);
     int64_t *usage_of = arena_alloc(cmd->arena, count * sizeof *usage_of); /* whose usage took it */
-    struct identity *ids = fingerprint_events(e, cmd);
-    if (!rows || !recurring || !usage_of || !ids)
+    if (!rows || !recurring || !usage_of)
         return COMMAND_STORE_FAILED;
+    prefetch_identities(e, cmd);
     bool any_recurring = false;
     for (size_t i = 0; i < count; i++) {
-        enum command_result r = ingest_one(e, cmd, &cache, i, ids[i], &rows[i], &usage_of[i]);
+        enum command_result r = ingest_one(e, cmd, &cache, i, &rows[i], &usage_of[i]);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
         recurring[i] = cache.recurring;
@@ -2657,6 +2662,8 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
 
 void engine_submit(struct engine *e, struct command *cmd)
 {
+    if (cmd->kind == COMMAND_EVENTS_INGEST || cmd->kind == COMMAND_AUTHORIZATION_CAPTURE)
+        fingerprint_events(e, cmd);
     cmd->next = NULL;
     pthread_mutex_lock(&e->lock);
     assert(!e->stopping);
