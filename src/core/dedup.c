@@ -181,6 +181,10 @@ enum dedup_result dedup_insert(struct dedup *d, struct siphash128 fp, uint64_t t
 {
     if (!make_room(d))
         return DEDUP_NO_MEMORY;
+    /* Touched first by a write (that changes nothing): a page of a grown table that a read
+     * touched first is the kernel's shared zero page, and the insert's write then faults
+     * again, copies it and interrupts the other cores to flush their TLBs. */
+    __atomic_fetch_or(&d->table.slots[(size_t)fp.lo & d->table.mask].hi, 0, __ATOMIC_RELAXED);
     struct dedup_slot *s = probe(&d->table, fp, tag);
     if (s->hi != 0 || (d->old.slots && probe(&d->old, fp, tag)->hi != 0))
         return DEDUP_EXISTS;
