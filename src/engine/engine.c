@@ -855,11 +855,11 @@ static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t
     return dedup_fingerprint(e->fingerprint_key, identity, len);
 }
 
-/* The tag of a subscription's identities (core/dedup): keyed, so no one can make two collide. */
+/* The tag of a subscription's identities (core/dedup): keyed, so no one can make two collide;
+ * the subscription cache's hash, so an event's pays for both lookups. */
 static uint64_t subscription_tag(const struct engine *e, const char *external_subscription_id)
 {
-    size_t len = strnlen(external_subscription_id, SUBSCRIPTION_EXTERNAL_ID_MAX);
-    return siphash128(e->fingerprint_key, external_subscription_id, len).lo;
+    return sub_cache_hash(e->fingerprint_key, external_subscription_id);
 }
 
 static struct identity identity_of(const struct engine *e, int64_t org_id,
@@ -932,6 +932,7 @@ static enum command_result aggregated(struct command *cmd, size_t i, enum aggreg
 /* Lookups for one event, and what consecutive events of a batch share (the metric). */
 struct ingest_cache {
     const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
+    uint64_t sub_hash;                    /* that event's subscription id's sub_cache_hash */
     const char *code;
     bool recurring; /* the metric of `code` */
 };
@@ -941,7 +942,7 @@ static enum command_result resolve_subscription(struct engine *e, struct command
                                                 tally_time at)
 {
     enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
-                                       ev->external_subscription_id, at, &c->sub);
+                                       ev->external_subscription_id, c->sub_hash, at, &c->sub);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     return COMMAND_OK;
@@ -982,8 +983,9 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
     if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED) {
         if (!cache->recurring)
             return COMMAND_OK;
-        enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
-                                           ev->external_subscription_id, cmd->now, &sub);
+        enum store_status s =
+            sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
+                         ev->external_subscription_id, cache->sub_hash, cmd->now, &sub);
         if (s != STORE_OK)
             return s == STORE_NOT_FOUND ? COMMAND_OK : COMMAND_STORE_FAILED;
         if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED)
@@ -1053,6 +1055,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     struct event_result *res = &cmd->as.events_ingest.results[i];
     struct identity identity = {res->transaction_fingerprint, res->subscription_tag};
     res->timestamp = ev->has_timestamp ? ev->timestamp : cmd->now;
+    cache->sub_hash = res->subscription_tag;
     enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND
@@ -1435,8 +1438,9 @@ static enum command_result usage_for_read(struct engine *e, struct command *cmd,
     /* the row events use, remembered by the writer; its strings stay valid for this command
      * (the cache drops nothing before its next lookup) */
     const struct store_subscription *cached;
-    enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
-                                       external_subscription_id, cmd->now, &cached);
+    enum store_status s = sub_cache_at(
+        &e->subscriptions, store_conn(e->store), cmd->org_id, external_subscription_id,
+        sub_cache_hash(e->fingerprint_key, external_subscription_id), cmd->now, &cached);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
     struct store_subscription *row = &cmd->usage_subscription;

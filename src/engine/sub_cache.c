@@ -1,6 +1,7 @@
 /* engine/sub_cache: see sub_cache.h. */
 #include "engine/sub_cache.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 struct sub_cache_entry {
     int64_t org_id;
     const char *external_id;
+    uint64_t hash;       /* sub_cache_hash of external_id: growth places it again without hashing */
     tally_time from, to; /* the row answers for events in [from, to) */
     struct store_subscription row;
 };
@@ -44,20 +46,18 @@ static void reset(struct sub_cache *c)
     c->stale = false;
 }
 
-static size_t home(const struct sub_cache *c, int64_t org_id, const char *external_id)
+uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *external_id)
 {
-    uint8_t key[8 + SUBSCRIPTION_EXTERNAL_ID_MAX];
     size_t len = strnlen(external_id, SUBSCRIPTION_EXTERNAL_ID_MAX);
-    memcpy(key, &org_id, 8);
-    memcpy(key + 8, external_id, len);
-    return (size_t)siphash128(c->hash_key, key, 8 + len).lo & c->mask;
+    return siphash128(hash_key, external_id, len).lo;
 }
 
-/* The slot holding that key, or the free slot where it would go. */
+/* The slot holding that key, or the free slot where it would go. Organizations using the same
+ * external id share a home slot: the probe tells them apart. */
 static struct sub_cache_entry **slot_of(struct sub_cache *c, int64_t org_id,
-                                        const char *external_id)
+                                        const char *external_id, uint64_t hash)
 {
-    for (size_t i = home(c, org_id, external_id);; i = (i + 1) & c->mask) {
+    for (size_t i = (size_t)hash & c->mask;; i = (i + 1) & c->mask) {
         struct sub_cache_entry **s = &c->slots[i];
         if (!*s || ((*s)->org_id == org_id && strcmp((*s)->external_id, external_id) == 0))
             return s;
@@ -80,20 +80,21 @@ static bool make_room(struct sub_cache *c)
     c->mask = slots - 1;
     for (size_t i = 0; i < old_slots; i++)
         if (old[i])
-            *slot_of(c, old[i]->org_id, old[i]->external_id) = old[i];
+            *slot_of(c, old[i]->org_id, old[i]->external_id, old[i]->hash) = old[i];
     free(old);
     return true;
 }
 
 enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
-                               const char *external_id, tally_time at,
+                               const char *external_id, uint64_t hash, tally_time at,
                                const struct store_subscription **out)
 {
+    assert(hash == sub_cache_hash(c->hash_key, external_id));
     if (c->stale || c->arena.total > SUB_CACHE_BYTES_MAX)
         reset(c);
     if (!make_room(c))
         return STORE_ERROR;
-    struct sub_cache_entry **slot = slot_of(c, org_id, external_id);
+    struct sub_cache_entry **slot = slot_of(c, org_id, external_id, hash);
     if (*slot && at >= (*slot)->from && at < (*slot)->to) {
         *out = &(*slot)->row;
         return STORE_OK;
@@ -106,6 +107,7 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
         return s; /* the entry's memory goes with the next reset */
     e->org_id = org_id;
     e->external_id = e->row.sub.external_id;
+    e->hash = hash;
     e->from = e->row.sub.started_at;
     e->to = subscription_end(&e->row.sub);
     if (!*slot)

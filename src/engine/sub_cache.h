@@ -44,11 +44,19 @@ void sub_cache_free(struct sub_cache *c);
 void sub_cache_invalidate(struct sub_cache *c);
 
 /*
+ * The keyed hash of an external subscription id (under the engine's secret, so ids cannot be
+ * made to collide): where the cache looks for it, and the tag of an event's identity, which
+ * engine_submit makes off the writer and the writer then passes to sub_cache_at.
+ */
+uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *external_id);
+
+/*
  * The subscription with that external id active at `at`, from memory or else from the
- * store (then remembered). The row is borrowed until the next sub_cache call.
+ * store (then remembered). `hash` is sub_cache_hash(c->hash_key, external_id). The row is
+ * borrowed until the next sub_cache call.
  */
 enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
-                               const char *external_id, tally_time at,
+                               const char *external_id, uint64_t hash, tally_time at,
                                const struct store_subscription **out);
 
 #endif
