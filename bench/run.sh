@@ -103,6 +103,9 @@ pg_events=$(awk '/^tps/{print $3 * 100; exit}' "$work/pgbench-events.txt")
 echo "== summary: tallyd ${tally_rps} customers/s over HTTP vs PostgreSQL ${pg_tps} inserts/s: ratio $(awk -v a="$tally_rps" -v b="$pg_tps" 'BEGIN{printf "%.1f", a/b}')x"
 echo "== summary: tallyd ${events_rps} events/s over HTTP vs PostgreSQL ${pg_events} events/s: ratio $(awk -v a="$events_rps" -v b="$pg_events" 'BEGIN{printf "%.2f", a/b}')x"
 
+echo "== current usage beside the ingest, HTTP threads and reader under SCHED_FIFO or not: bench/realtime.sh"
+DURATION=$DURATION CONNECTIONS=$CONNECTIONS bench/realtime.sh
+
 echo "== prepaid credits: bench/wallets.sh"
 DURATION=$DURATION CONNECTIONS=$CONNECTIONS bench/wallets.sh
 

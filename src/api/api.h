@@ -42,6 +42,7 @@ struct api_config {
     size_t body_max;
     size_t event_batch_max; /* events per POST /events/batch (EVENT_BATCH_DEFAULT..LIMIT) */
     bool log_requests;      /* one JSON line per request on stderr */
+    bool realtime_http;     /* HTTP threads under SCHED_FIFO (sys/rtprio); refused if not allowed */
 };
 
 struct reader_pool;

@@ -33,6 +33,7 @@
 #include "api/routes.h"
 #include "sys/digest.h"
 #include "sys/entropy.h"
+#include "sys/rtprio.h"
 #include "sys/wallclock.h"
 #include "util/jsonw.h"
 
@@ -630,6 +631,13 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         goto fail;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    /* The HTTP threads take this thread's policy when the daemon makes them (sys/rtprio). */
+    struct rtprio_saved saved;
+    char why[RTPRIO_ERR_MAX];
+    if (cfg->realtime_http && !rtprio_raise(&saved, why)) {
+        snprintf(err, STORE_ERR_MAX, "--realtime-http: %s", why);
+        goto fail;
+    }
     api->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
         api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_SOCK_ADDR, addr->ai_addr,
@@ -637,6 +645,8 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         API_HEADER_MAX, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_SEC,
         MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    if (cfg->realtime_http)
+        rtprio_restore(&saved);
     if (!api->daemon) {
         snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u (address in use?)", cfg->host,
                  cfg->port);

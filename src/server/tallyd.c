@@ -38,6 +38,9 @@ static const char usage[] =
     "  --snapshot-every N   save the event identity sets (a forked child writes them) after\n"
     "                       N more events (default 5000000; 0: only at a clean stop): a\n"
     "                       start after a crash then reads back at most about that many\n"
+    "  --realtime-http      run the HTTP threads under SCHED_FIFO (needs root or\n"
+    "                       CAP_SYS_NICE): when every core is busy, a read such as\n"
+    "                       current usage does not wait for a core (costs ingest)\n"
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
     "\n"
@@ -53,6 +56,7 @@ struct options {
     size_t event_batch_max;
     int64_t snapshot_every;
     bool quiet;
+    bool realtime_http;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -72,6 +76,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             return 0;
         } else if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
+            continue;
+        } else if (strcmp(a, "--realtime-http") == 0) {
+            o->realtime_http = true;
             continue;
         } else if (!v) {
             fprintf(stderr, "tallyd: %s needs a value (see tallyd --help)\n", a);
@@ -182,7 +189,8 @@ int main(int argc, char **argv)
                              .threads = o.threads,
                              .body_max = o.body_max,
                              .event_batch_max = o.event_batch_max,
-                             .log_requests = !o.quiet};
+                             .log_requests = !o.quiet,
+                             .realtime_http = o.realtime_http};
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)
         goto fail;

@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startWithOrg, startTallyd, newDataDir, createOrg, tally, tallydBin } from '../lib/tallyd.mjs';
+import { startWithOrg, startTallyd, newDataDir, createOrg, tally, tallyBin, tallydBin } from '../lib/tallyd.mjs';
 
 test('a customer acknowledged with 200 survives a SIGKILL sent right after the answer', async () => {
   const t = await startWithOrg();
@@ -164,4 +164,55 @@ test('--help everywhere', async () => {
   const bad = spawnSync(tallydBin, ['--listen', 'nowhere'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--listen wants HOST:PORT/);
+});
+
+// Field 41 of /proc/PID/task/TID/stat is the thread's policy (1: SCHED_FIFO).
+function threadPolicies(pid) {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { name, policy: Number(fields[41 - 3]) };
+  });
+}
+
+test('--realtime-http runs the HTTP threads, and only them, under SCHED_FIFO (or refuses why)', async () => {
+  const dir = newDataDir();
+  const key = createOrg(dir);
+  if (process.getuid() !== 0) {
+    const r = spawnSync(tallydBin, ['--data-dir', dir, '--listen', '127.0.0.1:0', '--realtime-http'],
+      { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO.*CAP_SYS_NICE/);
+    return;
+  }
+  const t = await startTallyd(dir, ['--realtime-http']);
+  try {
+    const threads = threadPolicies(t.child.pid);
+    const http = threads.filter((th) => th.name === 'MHD-worker');
+    assert.equal(http.length, 2, JSON.stringify(threads));
+    assert.ok(http.every((th) => th.policy === 1), JSON.stringify(threads));
+    const others = threads.filter((th) => th.name !== 'MHD-worker');
+    assert.ok(others.length >= 3 && others.every((th) => th.policy === 0), JSON.stringify(threads));
+    const r = await fetch(`${t.url}/api/v1/customers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ customer: { external_id: 'rt', name: 'RT' } }),
+    });
+    assert.equal(r.status, 200);
+  } finally { await t.stop(); }
+  const plain = await startTallyd(dir);
+  try {
+    assert.ok(threadPolicies(plain.child.pid).every((th) => th.policy === 0));
+  } finally { await plain.stop(); }
+  // without the privilege (root's tests run it as nobody): refused at start, saying what it needs
+  const unprivileged = newDataDir();
+  chmodSync(unprivileged, 0o777);
+  const asNobody = (bin, args) => spawnSync('runuser', ['-u', 'nobody', '--', bin, '--data-dir', unprivileged, ...args],
+    { encoding: 'utf8' });
+  assert.equal(asNobody(tallyBin, ['org', 'create', 'N']).status, 0);
+  const r = asNobody(tallydBin, ['--listen', '127.0.0.1:0', '--realtime-http']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO: Operation not permitted \(it needs root or CAP_SYS_NICE\)/);
 });

@@ -1,0 +1,30 @@
+/* sys/rtprio: see rtprio.h. */
+#include "sys/rtprio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+bool rtprio_raise(struct rtprio_saved *saved, char err[RTPRIO_ERR_MAX])
+{
+    int e = pthread_getschedparam(pthread_self(), &saved->policy, &saved->param);
+    if (e == 0) {
+        struct sched_param fifo = {.sched_priority = RTPRIO_FIFO_PRIORITY};
+        e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo);
+    }
+    if (e != 0)
+        snprintf(err, RTPRIO_ERR_MAX, "cannot run threads under SCHED_FIFO: %s%s", strerror(e),
+                 e == EPERM ? " (it needs root or CAP_SYS_NICE)" : "");
+    return e == 0;
+}
+
+void rtprio_restore(const struct rtprio_saved *saved)
+{
+    pthread_setschedparam(pthread_self(), saved->policy, &saved->param);
+}
+
+bool rtprio_thread_is_fifo(int tid)
+{
+    return sched_getscheduler(tid) == SCHED_FIFO;
+}

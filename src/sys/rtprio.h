@@ -1,0 +1,38 @@
+/*
+ * sys/rtprio: real-time scheduling for the threads a caller is about to create.
+ *
+ * Why: when an ingest at full speed keeps every core busy, a thread woken by a request waits
+ * for a core behind the writer, the load generator and the other HTTP threads, and a read
+ * answered from a published view (current usage, a few microseconds of work) waits
+ * milliseconds. A thread under SCHED_FIFO runs as soon as it wakes. New threads take their
+ * creator's policy (glibc's default attributes inherit it), so the caller raises itself,
+ * creates them, and comes back down: nothing else it creates later is raised.
+ *
+ * Threads: any; each call changes the calling thread only.
+ */
+#ifndef TALLY_SYS_RTPRIO_H
+#define TALLY_SYS_RTPRIO_H
+
+#include <stdbool.h>
+#include <sched.h>
+#include <stddef.h>
+
+#define RTPRIO_ERR_MAX 160
+
+/* The lowest real-time priority: above every ordinary thread, below the kernel's own. */
+#define RTPRIO_FIFO_PRIORITY 1
+
+struct rtprio_saved {
+    int policy;
+    struct sched_param param;
+};
+
+/* Puts the calling thread under SCHED_FIFO, saving its policy in *saved. False, with why in
+ * err (the process needs CAP_SYS_NICE, as root has), changing nothing. */
+bool rtprio_raise(struct rtprio_saved *saved, char err[RTPRIO_ERR_MAX]);
+/* Puts the calling thread back as rtprio_raise found it. */
+void rtprio_restore(const struct rtprio_saved *saved);
+/* Whether thread `tid` of this process runs under SCHED_FIFO (false if it cannot be read). */
+bool rtprio_thread_is_fifo(int tid);
+
+#endif
