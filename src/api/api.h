@@ -55,6 +55,9 @@ struct api {
     struct key_cache keys;       /* API keys verified, by hash */
     struct metrics metrics;
     struct MHD_Daemon *daemon;
+    /* The listening socket once api_drain quiesced the daemon (else -1): closed only after
+     * MHD_stop_daemon, since until then a worker thread may still have it in its epoll set. */
+    int quiesced_fd;
     _Atomic int64_t waiting; /* requests whose command is in the engine */
     _Atomic bool draining;   /* shutting down: no new changes */
     _Atomic bool stopping;   /* drained: no command at all, the daemon is about to stop */

@@ -622,6 +622,7 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         return NULL;
     }
     api->config = *cfg;
+    api->quiesced_fd = -1;
     api->engine = engine;
     api->tzdb = tzdb;
     key_cache_init(&api->keys);
@@ -672,8 +673,11 @@ void api_drain(struct api *api)
 {
     atomic_store(&api->draining, true);
     MHD_socket listen_fd = MHD_quiesce_daemon(api->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+    if (listen_fd != MHD_INVALID_SOCKET) {
+        /* refuses new connections now; the descriptor stays valid for the workers */
+        shutdown(listen_fd, SHUT_RDWR);
+        api->quiesced_fd = listen_fd;
+    }
     int64_t deadline = wallclock_monotonic_usec() + (int64_t)API_DRAIN_TIMEOUT_SEC * 1000000;
     while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
         usleep(1000);
@@ -689,6 +693,8 @@ void api_stop(struct api *api)
     if (!api)
         return;
     MHD_stop_daemon(api->daemon);
+    if (api->quiesced_fd >= 0)
+        close(api->quiesced_fd);
     reader_pool_free(api->readers);
     key_cache_destroy(&api->keys);
     free(api);
