@@ -52,6 +52,7 @@ struct identity {
 struct usage_touch {
     int64_t org_id, subscription_id;
     size_t keep;
+    struct usage_brought *brought; /* per charge, as check_priced priced them (cmd's arena) */
 };
 
 struct engine {
@@ -876,7 +877,8 @@ static bool note_touch(struct engine *e, int64_t org_id, struct usage *u)
         return true;
     if (!vec_room((void **)&e->touches, &e->touch_cap, e->touch_count, sizeof *e->touches, 256))
         return false;
-    e->touches[e->touch_count++] = (struct usage_touch){org_id, u->subscription_id, u->event_count};
+    e->touches[e->touch_count++] =
+        (struct usage_touch){org_id, u->subscription_id, u->event_count, NULL};
     return true;
 }
 
@@ -1151,7 +1153,7 @@ static enum command_result refuse_unpriced(struct engine *e, struct command *cmd
     struct usage *u = usage_book_find(&e->usage, sub);
     if (!u)
         return COMMAND_STORE_FAILED;
-    bool priced = usage_priced(u); /* false: so before the command, its first event on it */
+    bool priced = usage_priced(u, NULL); /* false: so before the command, its first event on it */
     for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
         if (usage_of[i] != sub)
             continue;
@@ -1159,7 +1161,7 @@ static enum command_result refuse_unpriced(struct engine *e, struct command *cmd
             if (usage_apply(u, &cmd->as.events_ingest.events[i], rows[i].timestamp,
                             (uint64_t)rows[i].id) != AGGREGATION_OK)
                 return COMMAND_STORE_FAILED; /* it took this very event a moment ago */
-            priced = usage_priced(u);
+            priced = usage_priced(u, NULL);
         }
         if (!priced)
             return refuse_event(cmd, i, "properties", "amount_out_of_range");
@@ -1204,14 +1206,14 @@ static enum command_result check_later_periods(struct engine *e, struct command 
                     r = aggregated(
                         cmd, j,
                         usage_apply(later, &events[j], rows[j].timestamp, (uint64_t)rows[j].id));
-            if (r == COMMAND_OK && !usage_priced(later))
+            if (r == COMMAND_OK && !usage_priced(later, NULL))
                 r = refuse_event(cmd, i, "properties", "amount_out_of_range");
             if (r != COMMAND_OK)
                 break;
         }
         r = aggregated(cmd, i,
                        usage_apply(later, &events[i], rows[i].timestamp, (uint64_t)rows[i].id));
-        if (r == COMMAND_OK && !usage_priced(later))
+        if (r == COMMAND_OK && !usage_priced(later, NULL))
             r = refuse_event(cmd, i, "properties", "amount_out_of_range");
     }
     usage_release(later);
@@ -1240,11 +1242,14 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
                                         const struct store_event *rows, const int64_t *usage_of)
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
-        const struct usage_touch *t = &e->touches[i];
+        struct usage_touch *t = &e->touches[i];
         const struct usage *u = touch_usage(e, i);
         if (!u)
             continue;
-        if (!usage_priced(u))
+        t->brought = arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *t->brought);
+        if (!t->brought)
+            return COMMAND_STORE_FAILED;
+        if (!usage_priced(u, t->brought))
             return refuse_unpriced(e, cmd, rows, usage_of, t->org_id, t->subscription_id, t->keep);
         bool ahead = false; /* the command's references are u's from `keep` on */
         for (size_t k = t->keep; k < u->event_count && !ahead; k++)
@@ -1266,7 +1271,8 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
         const struct usage *u = touch_usage(e, i);
         if (!u || cmd->now < u->from)
             continue; /* a period not begun (a scheduled downgrade's) is debited when it does */
-        enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id);
+        enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id,
+                                                    e->touches[i].brought);
         if (r != COMMAND_OK)
             return r;
     }

@@ -1056,7 +1056,7 @@ bool usage_total_finish(struct usage_total *t)
            !__builtin_sub_overflow(t->total_cents, t->amount_cents, &t->taxes_cents);
 }
 
-bool usage_priced(const struct usage *u)
+bool usage_priced(const struct usage *u, struct usage_brought *brought)
 {
     struct usage_total total;
     usage_total_init(&total);
@@ -1064,7 +1064,8 @@ bool usage_priced(const struct usage *u)
         const struct usage_charge *c = &u->charges[i];
         struct usage_amount amount;
         if (!usage_charge_amount(u, c, u->to, &amount) ||
-            !usage_total_add(&total, c, amount.amount_cents))
+            !usage_total_add(&total, c, amount.amount_cents) ||
+            (brought && !brought_of(c, &amount, &brought[i])))
             return false;
     }
     return usage_total_finish(&total);

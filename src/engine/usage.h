@@ -258,8 +258,11 @@ bool usage_total_finish(struct usage_total *t);
 /*
  * Whether the usage can be priced: every charge's amount and cost, and the totals. An event
  * that makes it false must be refused, not acknowledged: its current usage could no longer be
- * answered, nor its charges debited, and a retry would meet the same sums.
+ * answered, nor its charges debited, and a retry would meet the same sums. What each charge
+ * has brought (usage_charge_brought of charges[i]) is left in brought[i] (`brought` may be
+ * NULL): a command's debit, which follows its check with the usage unchanged, reads them
+ * instead of pricing every charge again.
  */
-bool usage_priced(const struct usage *u);
+bool usage_priced(const struct usage *u, struct usage_brought *brought);
 
 #endif

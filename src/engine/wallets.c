@@ -334,7 +334,7 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
 
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
-                                        int64_t customer_id)
+                                        int64_t customer_id, const struct usage_brought *brought)
 {
     struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, customer_id);
     if (!cw)
@@ -357,13 +357,15 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     }
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
-        struct usage_brought brought;
-        if (!usage_charge_brought(u, c, &brought))
-            return COMMAND_STORE_FAILED; /* the command's check priced it: memory is wrong */
+#ifndef NDEBUG
+        struct usage_brought now; /* the caller's prices are this state's */
+        assert(usage_charge_brought(u, c, &now) && now.amount_cents == brought[i].amount_cents &&
+               now.cost_cents == brought[i].cost_cents);
+#endif
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought.cost_cents);
+        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents);
         if (r != COMMAND_OK)
             return r;
     }

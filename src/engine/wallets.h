@@ -48,6 +48,7 @@
 #include "store/store.h"
 
 struct usage;
+struct usage_brought;
 
 /*
  * Whether usage of `metric_code` in `currency` by the customer may only go as far as credits
@@ -62,13 +63,14 @@ bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t o
 
 /*
  * Debits (or credits back) what the usage's charges cost since they were last debited, for
- * a subscription of `customer_id`, at cmd->now. COMMAND_OK (also when the customer has no
- * wallet), COMMAND_INSUFFICIENT_CREDITS (cmd says which wallet, and by how much), or
- * COMMAND_STORE_FAILED.
+ * a subscription of `customer_id`, at cmd->now. `brought` (borrowed for the call) is what each
+ * charge brings now, as usage_priced left it for this very state of the usage. COMMAND_OK
+ * (also when the customer has no wallet), COMMAND_INSUFFICIENT_CREDITS (cmd says which wallet,
+ * and by how much), or COMMAND_STORE_FAILED.
  */
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
-                                        int64_t customer_id);
+                                        int64_t customer_id, const struct usage_brought *brought);
 
 /*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on
