@@ -133,7 +133,7 @@ static void render_engine(struct engine *engine, struct buf *out)
                s.syncs, s.sync_failed ? 1 : 0);
     buf_printf(
         out,
-        "# HELP tally_engine_snapshots_total Snapshots of the event identity sets saved "
+        "# HELP tally_engine_snapshots_total Snapshots of the event identity set saved "
         "while running (a clean stop saves one too).\n"
         "# TYPE tally_engine_snapshots_total counter\ntally_engine_snapshots_total %" PRIu64 "\n"
         "# HELP tally_engine_snapshot_failures_total Snapshots that could not be saved "

@@ -2432,7 +2432,7 @@ static void write_out_on_stop(struct engine *e)
     arena_free(&arena);
 }
 
-/* ---- snapshots of the identity sets (engine/snapshot.h) ----------------------------------- */
+/* ---- snapshots of the identity set (engine/snapshot.h) ----------------------------------- */
 
 /*
  * The first event id any live usage may still count: its earliest reference. Subscriptions

@@ -43,7 +43,7 @@
 #define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 /*
- * Snapshots of the event identity sets while running (engine/snapshot.h): one is taken, by a
+ * Snapshots of the event identity set while running (engine/snapshot.h): one is taken, by a
  * forked child while the writer goes on, once this many events (or a quarter of those the
  * last one held, whichever is more, so that the writing stays a bounded share of the disk's
  * work) have been stored since the last. About 3.5 s of start-up scan on this machine.

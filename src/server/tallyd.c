@@ -35,7 +35,7 @@ static const char usage[] =
     "  --max-body BYTES     largest request body accepted (default 1048576, or 1 KiB per\n"
     "                       event of the largest batch if that is more)\n"
     "  --max-batch N        events per POST /events/batch (default 100, at most 10000)\n"
-    "  --snapshot-every N   save the event identity sets (a forked child writes them) after\n"
+    "  --snapshot-every N   save the event identity set (a forked child writes it) after\n"
     "                       N more events (default 5000000; 0: only at a clean stop): a\n"
     "                       start after a crash then reads back at most about that many\n"
     "  --realtime-http      run the HTTP threads under SCHED_FIFO (needs root or\n"
