@@ -286,8 +286,13 @@ static bool header_is_ours(const struct file_header *h, const uint8_t key[SIPHAS
 {
     struct file_header expected = header_of(key, NULL);
     if (memcmp(h->magic, expected.magic, sizeof h->magic) != 0 ||
-        h->byte_order != SNAPSHOT_BYTE_ORDER || h->format != SNAPSHOT_FORMAT) {
-        say(why, "not a snapshot of format %d on this machine", SNAPSHOT_FORMAT);
+        h->byte_order != SNAPSHOT_BYTE_ORDER) {
+        say(why, "not a snapshot made on this machine");
+        return false;
+    }
+    if (h->format != SNAPSHOT_FORMAT) { /* an upgrade: the start reads the events instead */
+        say(why, "saved by another version of Tally (format %u; this one reads format %d)",
+            (unsigned)h->format, SNAPSHOT_FORMAT);
         return false;
     }
     if (memcmp(h->key_check, expected.key_check, sizeof h->key_check) != 0) {

@@ -20,6 +20,12 @@
 
 static const uint8_t key[SIPHASH_KEY_LEN] = {7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
+/* How the file begins (engine/snapshot.c, struct file_header): its magic, then its format. */
+struct file_header_start {
+    char magic[8];
+    uint32_t format;
+};
+
 static struct siphash128 fp_of(uint64_t id, const char *space)
 {
     char text[48];
@@ -188,6 +194,14 @@ static void a_damaged_file_never_loads(void **state)
         assert_int_equal(load(dir, key, &back, why), SNAPSHOT_UNUSABLE);
         assert_true(why[0] != '\0');
     }
+    /* a file of the format before (two sets of 24-byte slots): refused as another version's */
+    uint32_t format = 1;
+    memcpy(bytes + offsetof(struct file_header_start, format), &format, sizeof format);
+    write_file(path, bytes, len);
+    assert_int_equal(load(dir, key, &back, why), SNAPSHOT_UNUSABLE);
+    assert_non_null(strstr(why, "another version of Tally (format 1; this one reads format 2)"));
+    format = SNAPSHOT_FORMAT;
+    memcpy(bytes + offsetof(struct file_header_start, format), &format, sizeof format);
     write_file(path, bytes, len);
     assert_int_equal(load(dir, key, &back, why), SNAPSHOT_LOADED);
     uint8_t other[SIPHASH_KEY_LEN] = {0};
