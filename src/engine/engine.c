@@ -1491,6 +1491,10 @@ static enum command_result apply_fees_estimate(struct engine *e, struct command 
 static enum command_result apply_event_find(struct engine *e, struct command *cmd)
 {
     uint64_t id;
+    /* a transaction id longer than an event's may be (the path does not bound it) names none */
+    if (strnlen(cmd->as.event_find.transaction_id, EVENT_TRANSACTION_ID_MAX + 1) >
+        EVENT_TRANSACTION_ID_MAX)
+        return not_found(cmd, "event_not_found");
     if (!dedup_find_greatest(
             &e->identities,
             transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id), &id))
