@@ -52,6 +52,11 @@ static bool reserve(struct buf *b, size_t extra)
     return true;
 }
 
+bool buf_reserve(struct buf *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 char *buf_extend(struct buf *b, size_t len)
 {
     if (!reserve(b, len))

@@ -25,6 +25,9 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b); /* keeps the memory */
 void buf_append(struct buf *b, const void *data, size_t len);
+/* Makes room for `extra` more bytes at once, so that a body whose size is roughly known is
+ * not copied by each doubling on its way there. False if it cannot (the buffer has failed). */
+bool buf_reserve(struct buf *b, size_t extra);
 /* Grows the buffer by len bytes and returns where they start, for the caller to fill at once
  * (they hold whatever was there); NULL if it cannot grow (the buffer has failed). */
 char *buf_extend(struct buf *b, size_t len);
