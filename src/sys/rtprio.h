@@ -32,7 +32,5 @@ struct rtprio_saved {
 bool rtprio_raise(struct rtprio_saved *saved, char err[RTPRIO_ERR_MAX]);
 /* Puts the calling thread back as rtprio_raise found it. */
 void rtprio_restore(const struct rtprio_saved *saved);
-/* Whether thread `tid` of this process runs under SCHED_FIFO (false if it cannot be read). */
-bool rtprio_thread_is_fifo(int tid);
 
 #endif
