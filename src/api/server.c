@@ -674,8 +674,9 @@ void api_drain(struct api *api)
     atomic_store(&api->draining, true);
     MHD_socket listen_fd = MHD_quiesce_daemon(api->daemon);
     if (listen_fd != MHD_INVALID_SOCKET) {
-        /* refuses new connections now; the descriptor stays valid for the workers */
-        shutdown(listen_fd, SHUT_RDWR);
+        /* refuses new connections now; the descriptor stays valid for the workers. Should it
+         * fail, connections wait in the backlog until the close after the daemon stops. */
+        (void)shutdown(listen_fd, SHUT_RDWR);
         api->quiesced_fd = listen_fd;
     }
     int64_t deadline = wallclock_monotonic_usec() + (int64_t)API_DRAIN_TIMEOUT_SEC * 1000000;
