@@ -17,12 +17,7 @@ for server in ordinary realtime; do
   dir=$work/$server
   flags=()
   [ "$server" = realtime ] && flags=(--realtime-http)
-  key=$(build/tally --data-dir "$dir" org create "$server" | tail -n 1)
-  build/tallyd --data-dir "$dir" --listen 127.0.0.1:0 --quiet "${flags[@]}" >"$work/out" 2>"$work/err" &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-  url=$(grep -o 'http://[^ ]*' "$work/out")
-  seed_subscriptions "$url" "$key"
+  bench_seeded_server "$server" "${flags[@]}"
   node bench/usage_probe.mjs "$url" "$key" >/dev/null # every view published once
   for reader in ordinary fifo; do
     run=()

@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts. bench_workspace NAME installs wrk if missing, makes $work
 # (a fresh directory, removed at exit with the tallyd whose PID is in $pid) and $dir (the
 # data directory in it). bench_seeded_server ORG then starts $TALLYD (default build/tallyd) on
-# $dir with an organization ORG made by $TALLY and seeded, setting $key, $pid and $url.
+# $dir with an organization ORG made by $TALLY and seeded, setting $key, $pid and $url; any
+# further arguments go to tallyd.
 # seed_subscriptions URL KEY gives an organization the
 # metric bench/events.lua sends (tokens, a sum), a plan without charges, and the 1,000
 # subscriptions s0..s999 (customers c0..c999) its events name.
@@ -25,7 +26,7 @@ bench_workspace() {
 
 bench_seeded_server() {
   key=$("${TALLY:-build/tally}" --data-dir "$dir" org create "$1" | tail -n 1)
-  "${TALLYD:-build/tallyd}" --data-dir "$dir" --listen 127.0.0.1:0 --quiet >"$work/out" 2>"$work/err" &
+  "${TALLYD:-build/tallyd}" --data-dir "$dir" --listen 127.0.0.1:0 --quiet "${@:2}" >"$work/out" 2>"$work/err" &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
   url=$(grep -o 'http://[^ ]*' "$work/out")
