@@ -950,21 +950,16 @@ static enum command_result resolve_subscription(struct engine *e, struct command
     return COMMAND_OK;
 }
 
-static enum command_result resolve_metric(struct engine *e, struct command *cmd,
-                                          struct ingest_cache *c, const char *code)
+static enum command_result resolve_metric(struct engine *e, struct ingest_cache *c, int64_t org_id,
+                                          const char *code)
 {
     if (c->code && strcmp(c->code, code) == 0)
         return COMMAND_OK;
-    struct catalog_item metric;
-    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
-                                            CATALOG_BILLABLE_METRIC, code, &metric, cmd->arena);
+    enum store_status s = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
+                                                     org_id, code, &c->recurring);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    struct billable_metric m;
-    if (!metric_json_read(cmd->arena, metric.body, &m))
-        return COMMAND_STORE_FAILED;
     c->code = code;
-    c->recurring = m.recurring;
     return COMMAND_OK;
 }
 
@@ -1063,7 +1058,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         return r == COMMAND_NOT_FOUND
                    ? refuse_event(cmd, i, "external_subscription_id", "subscription_not_found")
                    : r;
-    r = resolve_metric(e, cmd, cache, ev->code);
+    r = resolve_metric(e, cache, cmd->org_id, ev->code);
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
@@ -1291,9 +1286,9 @@ static enum command_result usage_for_event(struct engine *e, struct command *cmd
     enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
     if (r != COMMAND_OK)
         return r;
-    struct catalog_item metric;
-    enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id,
-                                            CATALOG_BILLABLE_METRIC, ev->code, &metric, cmd->arena);
+    bool recurring;
+    enum store_status s = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
+                                                     cmd->org_id, ev->code, &recurring);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
                                     : COMMAND_STORE_FAILED;
@@ -2542,6 +2537,7 @@ static void snapshot_while_running(struct engine *e)
 static void *writer_main(void *arg)
 {
     struct engine *e = arg;
+    pthread_setname_np(pthread_self(), "tally-writer"); /* for top -H and /proc; best effort */
     tally_time last_sweep = 0;
     for (;;) {
         pthread_mutex_lock(&e->lock);

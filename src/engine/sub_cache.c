@@ -5,16 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/billable_metric.h"
+#include "core/catalog.h"
 #include "core/subscription.h"
+#include "json/metric_json.h"
 
 #define SUB_CACHE_INITIAL_SLOTS 1024
 
+enum entry_kind { ENTRY_SUBSCRIPTION, ENTRY_METRIC };
+
 struct sub_cache_entry {
+    enum entry_kind kind;
     int64_t org_id;
-    const char *external_id;
-    uint64_t hash;       /* sub_cache_hash of external_id: growth places it again without hashing */
-    tally_time from, to; /* the row answers for events in [from, to) */
-    struct store_subscription row;
+    const char *name;              /* the subscription's external id, or the metric's code */
+    tally_time from, to;           /* a subscription's row answers for events in [from, to) */
+    struct store_subscription row; /* a subscription's */
+    bool recurring;                /* a metric's */
 };
 
 void sub_cache_init(struct sub_cache *c, const uint8_t hash_key[SIPHASH_KEY_LEN])
@@ -53,13 +59,17 @@ uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *ext
 }
 
 /* The slot holding that key, or the free slot where it would go. Organizations using the same
- * external id share a home slot: the probe tells them apart. */
-static struct sub_cache_entry **slot_of(struct sub_cache *c, int64_t org_id,
-                                        const char *external_id, uint64_t hash)
+ * name share a home slot, and so do a subscription and a metric of the same name: the probe
+ * tells them apart. */
+static struct sub_cache_slot *slot_of(struct sub_cache *c, enum entry_kind kind, int64_t org_id,
+                                      const char *name, uint64_t hash)
 {
     for (size_t i = (size_t)hash & c->mask;; i = (i + 1) & c->mask) {
-        struct sub_cache_entry **s = &c->slots[i];
-        if (!*s || ((*s)->org_id == org_id && strcmp((*s)->external_id, external_id) == 0))
+        struct sub_cache_slot *s = &c->slots[i];
+        if (!s->entry)
+            return s;
+        const struct sub_cache_entry *e = s->entry;
+        if (s->hash == hash && e->kind == kind && e->org_id == org_id && strcmp(e->name, name) == 0)
             return s;
     }
 }
@@ -70,7 +80,7 @@ static bool make_room(struct sub_cache *c)
     if (c->slots && 2 * (c->count + 1) <= c->mask + 1)
         return true;
     size_t slots = c->slots ? 2 * (c->mask + 1) : SUB_CACHE_INITIAL_SLOTS;
-    struct sub_cache_entry **old = c->slots;
+    struct sub_cache_slot *old = c->slots;
     size_t old_slots = old ? c->mask + 1 : 0;
     c->slots = calloc(slots, sizeof *c->slots);
     if (!c->slots) {
@@ -79,8 +89,12 @@ static bool make_room(struct sub_cache *c)
     }
     c->mask = slots - 1;
     for (size_t i = 0; i < old_slots; i++)
-        if (old[i])
-            *slot_of(c, old[i]->org_id, old[i]->external_id, old[i]->hash) = old[i];
+        if (old[i].entry) /* every entry is distinct: its free slot, found without comparing */
+            for (size_t k = (size_t)old[i].hash & c->mask;; k = (k + 1) & c->mask)
+                if (!c->slots[k].entry) {
+                    c->slots[k] = old[i];
+                    break;
+                }
     free(old);
     return true;
 }
@@ -94,9 +108,9 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
         reset(c);
     if (!make_room(c))
         return STORE_ERROR;
-    struct sub_cache_entry **slot = slot_of(c, org_id, external_id, hash);
-    if (*slot && at >= (*slot)->from && at < (*slot)->to) {
-        *out = &(*slot)->row;
+    struct sub_cache_slot *slot = slot_of(c, ENTRY_SUBSCRIPTION, org_id, external_id, hash);
+    if (slot->entry && at >= slot->entry->from && at < slot->entry->to) {
+        *out = &slot->entry->row;
         return STORE_OK;
     }
     struct sub_cache_entry *e = arena_alloc(&c->arena, sizeof *e);
@@ -105,14 +119,47 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
     enum store_status s = store_subscription_at(conn, org_id, external_id, at, &e->row, &c->arena);
     if (s != STORE_OK)
         return s; /* the entry's memory goes with the next reset */
+    e->kind = ENTRY_SUBSCRIPTION;
     e->org_id = org_id;
-    e->external_id = e->row.sub.external_id;
-    e->hash = hash;
+    e->name = e->row.sub.external_id;
     e->from = e->row.sub.started_at;
     e->to = subscription_end(&e->row.sub);
-    if (!*slot)
+    if (!slot->entry)
         c->count++;
-    *slot = e; /* a row of the same id for another span replaces the old one */
+    /* a row of the same id for another span replaces the old one */
+    *slot = (struct sub_cache_slot){hash, e};
     *out = &e->row;
+    return STORE_OK;
+}
+
+enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_conn *conn,
+                                             int64_t org_id, const char *code, bool *recurring)
+{
+    if (c->stale || c->arena.total > SUB_CACHE_BYTES_MAX)
+        reset(c);
+    if (!make_room(c))
+        return STORE_ERROR;
+    uint64_t hash = siphash128(c->hash_key, code, strnlen(code, CATALOG_CODE_MAX)).lo;
+    struct sub_cache_slot *slot = slot_of(c, ENTRY_METRIC, org_id, code, hash);
+    if (slot->entry) {
+        *recurring = slot->entry->recurring;
+        return STORE_OK;
+    }
+    struct sub_cache_entry *e = arena_alloc(&c->arena, sizeof *e);
+    struct catalog_item item;
+    struct billable_metric m;
+    if (!e)
+        return STORE_ERROR;
+    enum store_status s =
+        store_catalog_get(conn, org_id, CATALOG_BILLABLE_METRIC, code, &item, &c->arena);
+    if (s != STORE_OK)
+        return s;
+    if (!metric_json_read(&c->arena, item.body, &m))
+        return STORE_ERROR;
+    *e = (struct sub_cache_entry){
+        .kind = ENTRY_METRIC, .org_id = org_id, .name = item.code, .recurring = m.recurring};
+    c->count++;
+    *slot = (struct sub_cache_slot){hash, e};
+    *recurring = m.recurring;
     return STORE_OK;
 }

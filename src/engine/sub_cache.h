@@ -1,10 +1,17 @@
 /*
- * engine/sub_cache: the subscriptions events name, remembered by the writer.
+ * engine/sub_cache: the subscriptions and billable metrics events name, remembered by the
+ * writer.
  *
  * Every event names its subscription by external id and is priced by the one active at its
  * timestamp. Reading that row from SQLite for each event was a third of the writer's time
  * when a batch spreads over many subscriptions, so the writer keeps each row it read, with
- * the span of time it covers, keyed by (organization, external id).
+ * the span of time it covers, keyed by (organization, external id). Each event also names a
+ * billable metric by code, and whether that metric is recurring decides where the event
+ * counts: reading and parsing its definition once per command was a twentieth of the
+ * writer's time, so the same table keeps that too, keyed by (organization, code).
+ *
+ * Each slot holds its entry's hash beside the pointer, so a probe passes other entries
+ * without reading them (each would be a cache miss).
  *
  * It is a cache of committed state and of the batch being applied, and it is dropped whole
  * (lazily, at the next lookup) whenever it could be wrong: before any command that can
@@ -29,9 +36,13 @@
 #define SUB_CACHE_BYTES_MAX ((size_t)64 << 20)
 
 struct sub_cache_entry;
+struct sub_cache_slot {
+    uint64_t hash;                 /* the entry's */
+    struct sub_cache_entry *entry; /* NULL: free */
+};
 
 struct sub_cache {
-    struct sub_cache_entry **slots; /* open addressing; NULL is free */
+    struct sub_cache_slot *slots; /* open addressing */
     size_t mask, count;
     struct arena arena;      /* every entry and the rows' strings */
     bool stale;              /* drop everything before the next lookup */
@@ -58,5 +69,12 @@ uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *ext
 enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
                                const char *external_id, uint64_t hash, tally_time at,
                                const struct store_subscription **out);
+
+/*
+ * Whether the organization's billable metric `code` is recurring, from memory or else from
+ * the store (then remembered). STORE_NOT_FOUND if it has none of that code.
+ */
+enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_conn *conn,
+                                             int64_t org_id, const char *code, bool *recurring);
 
 #endif

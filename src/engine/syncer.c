@@ -62,6 +62,7 @@ static void settle(struct syncer *s, struct command *list)
 static void *syncer_main(void *arg)
 {
     struct syncer *s = arg;
+    pthread_setname_np(pthread_self(), "tally-syncer"); /* for top -H and /proc; best effort */
     for (;;) {
         pthread_mutex_lock(&s->lock);
         if (!s->head && atomic_load(&s->busy)) { /* everything handed over is answered */
