@@ -18,12 +18,7 @@
 
 static void *duplicate(struct arena *a, const void *items, size_t count, size_t size)
 {
-    if (count == 0)
-        return NULL;
-    void *copy = arena_alloc(a, count * size);
-    if (copy)
-        memcpy(copy, items, count * size);
-    return copy;
+    return count == 0 ? NULL : arena_memdup(a, items, count * size);
 }
 
 static bool snapshot_take(struct customer_snapshot *s, const struct customer_wallets *cw,

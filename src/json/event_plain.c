@@ -37,6 +37,8 @@ static bool take(struct cursor *c, char ch)
 static bool take_word(struct cursor *c, const char *word)
 {
     skip_space(c);
+    if (c->p >= c->end || *c->p != word[0]) /* most values are not the word: no call then */
+        return false;
     size_t n = strlen(word);
     if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
         return false;

@@ -25,7 +25,8 @@ static size_t align_up(size_t n)
     return (n + al - 1) & ~(al - 1);
 }
 
-void *arena_alloc(struct arena *a, size_t size)
+/* `size` bytes, not cleared: for callers that write every byte at once. */
+static void *take(struct arena *a, size_t size)
 {
     if (size > ARENA_MAX_ALLOC)
         return NULL;
@@ -46,13 +47,28 @@ void *arena_alloc(struct arena *a, size_t size)
     void *p = b->data + b->used;
     b->used += size;
     a->total += size;
-    memset(p, 0, size);
+    return p;
+}
+
+void *arena_alloc(struct arena *a, size_t size)
+{
+    void *p = take(a, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void *arena_memdup(struct arena *a, const void *src, size_t size)
+{
+    void *p = take(a, size);
+    if (p && size)
+        memcpy(p, src, size);
     return p;
 }
 
 char *arena_strndup(struct arena *a, const char *s, size_t len)
 {
-    char *p = arena_alloc(a, len + 1);
+    char *p = take(a, len + 1);
     if (!p)
         return NULL;
     memcpy(p, s, len);

@@ -27,6 +27,9 @@ struct arena {
 void arena_init(struct arena *a);
 /* Returns zeroed memory aligned for any type, owned by the arena; NULL on out of memory. */
 void *arena_alloc(struct arena *a, size_t size);
+/* Copies `size` bytes (not zeroed first); the copy is owned by the arena. NULL on out of
+ * memory. */
+void *arena_memdup(struct arena *a, const void *src, size_t size);
 /* Copies len bytes and appends a NUL; the copy is owned by the arena. */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 /* Frees every block. The arena may be reused after arena_init. */

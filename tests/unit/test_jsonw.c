@@ -211,6 +211,22 @@ static void buf_and_arena(void **state)
     assert_null(arena_alloc(&a, ARENA_MAX_ALLOC + 1));
     char *s = arena_strndup(&a, "hello world", 5);
     assert_string_equal(s, "hello");
+    unsigned char pattern[3000];
+    for (size_t i = 0; i < sizeof pattern; i++)
+        pattern[i] = (unsigned char)(i * 7 + 1);
+    unsigned char *copy = arena_memdup(&a, pattern, sizeof pattern);
+    assert_non_null(copy);
+    assert_memory_equal(copy, pattern, sizeof pattern);
+    assert_non_null(arena_memdup(&a, pattern, 0));
+    assert_null(arena_memdup(&a, pattern, ARENA_MAX_ALLOC + 1));
+    /* a reset keeps its block, written all over above: what it hands out again is zeroed */
+    arena_reset(&a);
+    for (int i = 1; i < 2000; i++) {
+        unsigned char *p = arena_alloc(&a, (size_t)i);
+        for (int j = 0; j < i; j++)
+            assert_int_equal(p[j], 0);
+        memset(p, 0xCD, (size_t)i);
+    }
     arena_free(&a);
 }
 
