@@ -943,6 +943,11 @@ bool aggregation_is_flat(const struct aggregation *a)
     return a->kind != AGGREGATION_UNIQUE_COUNT && !a->keep_values;
 }
 
+bool aggregation_keeps_values(const struct aggregation *a)
+{
+    return a->keep_values;
+}
+
 void aggregation_values(const struct aggregation *a, const money_t **values, size_t *count)
 {
     bool any = a && a->kept.count > 0;

@@ -315,6 +315,9 @@ bool aggregation_is_empty(const struct aggregation *a);
  */
 bool aggregation_is_flat(const struct aggregation *a);
 
+/* Whether the state keeps its events' values (aggregation_keep_values). */
+bool aggregation_keeps_values(const struct aggregation *a);
+
 /*
  * The kept values of a sum state in (timestamp, sequence) order, Lago's events_values order
  * (ORDER BY timestamp): borrowed until the state next changes. Count 0 and NULL when none

@@ -921,29 +921,32 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
 /* A bucket's amount with one more event in it (not taken). */
 static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
                            const struct usage_bucket *b, const struct aggregation_event *ev,
-                           const struct usage_amount *now, struct usage_amount *out)
+                           struct usage_amount *out)
 {
-    money_t raw_after;
+    money_t raw_before, raw_after;
     int64_t events_after;
     const money_t *values;
     size_t count;
     aggregation_values(&b->aggregation, &values, &count);
     if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK)
         return false;
-    /* a kept sum's values gain the event's own value, last (it is the newest) */
-    money_t *with = NULL;
-    if (count > 0 || c->metric.aggregation == AGGREGATION_SUM) {
-        money_t added;
-        with = malloc(sizeof *with * (count + 1));
-        if (!with || money_sub(raw_after, now->units, &added) != MONEY_OK) {
-            free(with);
-            return false;
-        }
-        if (count)
-            memcpy(with, values, sizeof *with * count);
-        with[count] = added;
+    /* Kept values gain the event's own, last (it is the newest), if it counts; the first
+     * event of a period too, or the charge model would see an event without its value. */
+    if (!aggregation_keeps_values(&b->aggregation) ||
+        events_after == aggregation_events_count(&b->aggregation))
+        return price(u, c, b, raw_after, events_after, values, count, out);
+    /* the value itself: the units before are rounded by the metric, the raw sum is not */
+    money_t added;
+    money_t *with = malloc(sizeof *with * (count + 1));
+    if (!with || aggregation_units(&b->aggregation, u->to, &raw_before) != AGGREGATION_OK ||
+        money_sub(raw_after, raw_before, &added) != MONEY_OK) {
+        free(with);
+        return false;
     }
-    bool ok = price(u, c, b, raw_after, events_after, with, with && count ? count + 1 : 0, out);
+    if (count)
+        memcpy(with, values, sizeof *with * count);
+    with[count] = added;
+    bool ok = price(u, c, b, raw_after, events_after, with, count + 1, out);
     free(with);
     return ok;
 }
@@ -974,8 +977,7 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
     struct usage_amount charge, part, part_after;
     struct usage_brought before, after;
     if (!usage_charge_amount(u, c, u->to, &charge) || !brought_of(c, &charge, &before) ||
-        !usage_bucket_amount(u, c, b, u->to, &part) ||
-        !preview_bucket(u, c, b, &ev, &part, &part_after))
+        !usage_bucket_amount(u, c, b, u->to, &part) || !preview_bucket(u, c, b, &ev, &part_after))
         return false;
     /* the charge with the event: its other buckets as they are, this one previewed */
     struct usage_amount with = charge;

@@ -114,3 +114,64 @@ test('a graduated charge with a flat amount: each estimate is what the event the
   }
   assert.equal(await balance(), 10000 - 110 - 220 - 110 - 55 - 6 - 5);
 });
+
+// Found by a black-box audit: the first event of a period was estimated (and held) at its full
+// percentage, free units ignored, while the event itself was then priced with them.
+test('a percentage charge with free units: the estimate, a hold and the debit agree from the first event', async () => {
+  const post = async (path, body) => {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  const tokens = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'pct', name: 'Pct', aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric;
+  const plans = [['free_events', { rate: '10', free_units_per_events: 2 }], ['free_total', { rate: '10', free_units_per_total_aggregation: '1.0' }]];
+  for (const [code, properties] of plans) {
+    await post('/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+      { billable_metric_id: tokens.lago_id, charge_model: 'percentage', pay_in_advance: true, properties }] } });
+    await post('/api/v1/subscriptions', { subscription: { external_customer_id: code, plan_code: code, external_id: code } });
+  }
+  // free_events: the first two events are free, the third pays 10% of 2; free_total: the first
+  // unit is free, so 10% of 5.24, then of 3, then of 2
+  const expected = { free_events: [0, 0, 20], free_total: [52, 30, 20] };
+  for (const [code] of plans) {
+    const wallet = (await post('/api/v1/wallets', { wallet: { external_customer_id: code, currency: 'EUR', rate_amount: '1', granted_credits: '100' } })).wallet;
+    const balance = async () => (await (await t.api(`/api/v1/wallets/${wallet.lago_id}`)).json()).wallet.balance_cents;
+    let i = 0;
+    for (const v of ['6.24', '3', '2']) {
+      const event = { external_subscription_id: code, code: 'pct', properties: { v } };
+      const fee = (await post('/api/v1/events/estimate_fees', { event })).fees[0];
+      assert.equal(fee.amount_cents, expected[code][i], `${code} event ${i}: estimate`);
+      const hold = (await post('/api/v1/authorizations', { authorization: { ...event, expires_in: 60 } })).authorization;
+      assert.equal(hold.amount_cents, expected[code][i], `${code} event ${i}: hold`);
+      await post(`/api/v1/authorizations/${hold.lago_id}/void`, {});
+      const before = await balance();
+      await post('/api/v1/events', { event: { ...event, transaction_id: `${code}${i}` } });
+      assert.equal(before - await balance(), expected[code][i], `${code} event ${i}: debit`);
+      i++;
+    }
+  }
+});
+
+test('a percentage charge on a rounded metric: the event value the estimate adds is its own, not the rounding\'s', async () => {
+  const post = async (path, body) => {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  const m = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'ceiled', name: 'Ceiled', aggregation_type: 'sum_agg', field_name: 'v', rounding_function: 'ceil', rounding_precision: 0 } })).billable_metric;
+  await post('/api/v1/plans', { plan: { code: 'ceiled', name: 'Ceiled', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: m.lago_id, charge_model: 'percentage', pay_in_advance: true, properties: { rate: '10', free_units_per_total_aggregation: '10' } }] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'ceiled', plan_code: 'ceiled', external_id: 'ceiled' } });
+  const usage = async () => (await (await t.api('/api/v1/customers/ceiled/current_usage?external_subscription_id=ceiled')).json()).customer_usage.amount_cents;
+  const event = { external_subscription_id: 'ceiled', code: 'ceiled', properties: { v: '1.5' } };
+  // 1.5 is 2 units and 1.5 of them free: 5 cents; 3.0 is 3 units, all free: 0
+  for (const [i, change] of [[0, 5], [1, -5]]) {
+    const fee = (await post('/api/v1/events/estimate_fees', { event })).fees[0];
+    const before = await usage();
+    await post('/api/v1/events', { event: { ...event, transaction_id: `ceiled${i}` } });
+    assert.equal(await usage() - before, change, `event ${i}: usage`);
+    assert.equal(fee.amount_cents, change, `event ${i}: estimate`);
+  }
+});
