@@ -26,8 +26,9 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
 
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
- * disarmed until the ongoing balance rises above the threshold again), in the same command as
- * what made the balance fall, so the top-up is there in the answer that follows.
+ * disarmed until the ongoing balance rises above the threshold again, its own top-up
+ * included), in the same command as what made the balance fall, so the top-up is there in the
+ * answer that follows.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw)
@@ -64,6 +65,10 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         if (r != COMMAND_OK)
             return r;
         w->dirty = true; /* its balance changed: the row is written with the rest */
+        /* Its own top-up may lift the balance above the threshold: the next fall below is
+         * then a new crossing (as a restart, which arms every rule not due, also sees it). */
+        ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        w->rule_armed = !wallet_rule_due(&w->rule, ongoing, w->pending_cents);
     }
     return COMMAND_OK;
 }

@@ -193,10 +193,34 @@ static struct wallet_grant *grant_for_refund(struct live_wallet *w, struct store
     return NULL;
 }
 
-/* Gives `cents` back to the sources that paid last. */
-static enum command_result give_back(struct customer_wallets *cw, struct store *st,
-                                     struct command *cmd, struct charge_debit *d, int64_t cents)
+/* Takes up to `cents` off the charge's uncovered parts, wherever they are in its stack;
+ * returns what it took. */
+static int64_t give_back_uncovered(struct charge_debit *d, int64_t cents)
 {
+    int64_t taken = 0;
+    for (size_t k = d->funding_count; k-- > 0 && taken < cents;) {
+        struct funding *f = &d->fundings[k];
+        if (f->kind != FUNDING_UNCOVERED)
+            continue;
+        int64_t part = f->cents < cents - taken ? f->cents : cents - taken;
+        f->cents -= part;
+        taken += part;
+        if (f->cents == 0) {
+            memmove(f, f + 1, (d->funding_count - k - 1) * sizeof *f);
+            d->funding_count--;
+        }
+    }
+    return taken;
+}
+
+/* Gives `cents` back: first to what the invoice would have charged (the uncovered parts), then
+ * to the sources that paid last. Sets *expired_since if a grant it gave to is past its expiry
+ * (those credits must expire before anything reads the balance). */
+static enum command_result give_back(struct customer_wallets *cw, struct store *st,
+                                     struct command *cmd, struct charge_debit *d, int64_t cents,
+                                     bool *expired_since)
+{
+    cents -= give_back_uncovered(d, cents);
     while (cents > 0 && d->funding_count > 0) {
         struct funding *f = &d->fundings[d->funding_count - 1];
         int64_t part = f->cents < cents ? f->cents : cents;
@@ -208,6 +232,7 @@ static enum command_result give_back(struct customer_wallets *cw, struct store *
                 return COMMAND_STORE_FAILED;
             g->remaining_cents += part;
             *(g->paid ? &w->given_paid : &w->given_free) += part;
+            *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
         } else if (f->kind == FUNDING_OVERDRAFT && w) {
             /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
             assert(part <= w->row.overdrawn_cents);
@@ -215,8 +240,7 @@ static enum command_result give_back(struct customer_wallets *cw, struct store *
             w->overdraft_given += part;
             w->dirty = true;
         }
-        /* An uncovered part lowers what the invoice will charge; a wallet terminated since
-         * was voided with its credits: neither gives credits back. */
+        /* a wallet terminated since was voided with its credits: it gives none back */
         f->cents -= part;
         if (f->cents == 0)
             d->funding_count--;
@@ -292,12 +316,12 @@ static enum command_result fee_out_of_range(struct command *cmd)
 
 /*
  * Brings what charge debit d has taken to `cost`, the charge's fee (with taxes) now: debits
- * the difference, or gives it back.
+ * the difference, or gives it back (give_back sets *expired_since).
  */
 static enum command_result settle_charge(struct wallet_book *b, struct store *st,
                                          struct command *cmd, struct customer_wallets *cw,
                                          const struct usage *u, struct charge_debit *d,
-                                         const char *metric_code, int64_t cost)
+                                         const char *metric_code, int64_t cost, bool *expired_since)
 {
     if (wallet_book_debit_same_period(d, u->from))
         wallet_book_debit_move(d, u->from); /* the same period, its start moved (a new zone) */
@@ -310,7 +334,7 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     if (step == 0)
         return COMMAND_OK;
     enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
-                                     : give_back(cw, st, cmd, d, -step);
+                                     : give_back(cw, st, cmd, d, -step, expired_since);
     if (r != COMMAND_OK)
         return r;
     d->charged_cents = cost;
@@ -350,9 +374,11 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
      * nothing to this period any more: what it debited goes back, as its replacement debits
      * the whole period from its first debit (an edit once charged those units twice). Given
      * back first, so that the replacement's debit can use it. */
+    bool expired_since = false;
     for (size_t i = 0; i < cw->debit_count; i++) {
         struct charge_debit *d = &cw->debits[i];
-        if (is_orphan(d, u) && (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0)) != COMMAND_OK)
+        if (is_orphan(d, u) &&
+            (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0, &expired_since)) != COMMAND_OK)
             return r;
     }
     for (size_t i = 0; i < u->charge_count; i++) {
@@ -365,10 +391,15 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents);
+        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents,
+                          &expired_since);
         if (r != COMMAND_OK)
             return r;
     }
+    /* credits given back to a grant past its expiry expire now, before thresholds read the
+     * balance (a credit is never spendable, nor shown, past its expiry) */
+    if (expired_since && (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
+        return r;
     r = wallet_clock_fire_thresholds(st, cmd, cw);
     if (r != COMMAND_OK)
         return r;
@@ -840,6 +871,9 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         w->pending_cents -= t.amount_cents;
         if (to == INVOICE_PAYMENT_SUCCEEDED) {
             r = settle_purchase(st, cmd, cw, w, &t);
+            /* paid after its expiration_at: its credits expire as they arrive */
+            if (r == COMMAND_OK)
+                r = wallet_clock_bring_up_to_date(st, cmd, cw);
         } else {
             t.state = WALLET_TX_FAILED;
             t.has_failed_at = true;

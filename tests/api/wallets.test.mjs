@@ -446,3 +446,53 @@ test('voided_transaction_id voids from that grant only: all of it, or the credit
   assert.deepEqual((await tooMuch.json()).error_details, { voided_credits: ['insufficient_credits'] });
   await assertLedgerBalances();
 });
+
+// Found by a black-box audit: the stack was popped strictly last first, so a grant that paid
+// after an uncovered part got its credits back while the invoice still charged that part.
+test('a fee that goes down gives back the uncovered part first, wherever it is in the stack', async () => {
+  const units = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'vol_units', name: 'Units', aggregation_type: 'sum_agg', field_name: 'n' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'vol', name: 'Vol', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: units.lago_id, charge_model: 'volume', properties: { volume_ranges: [
+      { from_value: 0, to_value: 10, per_unit_amount: '1', flat_amount: '0' },
+      { from_value: 11, to_value: null, per_unit_amount: '0.1', flat_amount: '0' }] } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'nu', plan_code: 'vol', external_id: 'nu_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const w = await createWallet({ external_customer_id: 'nu', currency: 'EUR', rate_amount: '1', name: 'Nu', granted_credits: '1', limit: 'none' });
+  await ok(await send(event('nu_sub', 'vol_units', { n: 5 }))); // 5 EUR: the grant pays 1, 4 are the invoice's
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '10' }));
+  await ok(await send(event('nu_sub', 'vol_units', { n: 3 }))); // 8 EUR: 3 more, from the new grant
+  assert.equal((await wallet(w.lago_id)).balance_cents, 700);
+  await ok(await send(event('nu_sub', 'vol_units', { n: 12 }))); // 20 units at 0.1: 2 EUR, 6 back
+  // the 4 uncovered first, then 2 to the grant that paid last
+  const back = await wallet(w.lago_id);
+  assert.equal(back.balance_cents, 900);
+  assert.equal(back.consumed_amount_cents, 200);
+  const usage = (await ok(await t.api('/api/v1/customers/nu/current_usage?external_subscription_id=nu_sub'))).customer_usage;
+  assert.equal(usage.amount_cents, 200); // 1 paid by the first grant, 1 by the second: nothing left to invoice
+  await assertLedgerBalances();
+  await t.restart();
+  assert.equal((await wallet(w.lago_id)).balance_cents, 900);
+});
+
+// Found by a black-box audit: a rule stayed disarmed after its own top-up lifted the balance
+// above the threshold, so the next crossing did not fire, unless a restart (which arms every
+// rule that is not due) came in between.
+test('a threshold rule whose own top-up lifts the balance above it fires at the next crossing, restart or not', async () => {
+  await ok(await post('/api/v1/plans', { plan: { code: 'per_token', name: 'Per token', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '1' } }] } }));
+  for (const [customer, restart] of [['refire', false], ['refire_restart', true]]) {
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'per_token', external_id: `${customer}_sub`, subscription_at: '2026-03-01T00:00:00Z' } }));
+    const w = await createWallet({ external_customer_id: customer, currency: 'EUR', rate_amount: '1', name: 'Auto', granted_credits: '10', limit: 'hard',
+      recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '3', granted_credits: '5' }] });
+    const balances = [];
+    for (const tokens of [8, 5, 3]) {
+      const r = await send(event(`${customer}_sub`, 'tokens', { tokens }));
+      assert.equal(r.status, 200, `${customer}: ${tokens} tokens`);
+      balances.push((await wallet(w.lago_id)).balance_cents / 100);
+      if (restart) await t.restart();
+    }
+    // 10 - 8 = 2 fires +5 (7); 7 - 5 = 2 crosses again, +5 (7); 7 - 3 = 4
+    assert.deepEqual(balances, [7, 7, 4], customer);
+  }
+  await assertLedgerBalances();
+});
