@@ -1099,6 +1099,12 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         if (limited)
             return refuse_event(cmd, i, "timestamp", "after_current_period");
     }
+    /* A capture settles what its hold reserved: timestamped in a period that is over, it would
+     * be a late event that no wallet pays for (unless its metric is recurring), and its hold
+     * would be released unpaid. */
+    if (usage && cmd->as.events_ingest.authorization_lago_id && res->timestamp < usage->from &&
+        !cache->recurring)
+        return refuse_event(cmd, i, "timestamp", "before_current_period");
     *row = (struct store_event){
         .id = ++e->last_event_id,
         .org_id = cmd->org_id,

@@ -196,3 +196,23 @@ test('expiry reminders: credits.expiring_soon recorded 30 and 7 days before a gr
   assert.deepEqual(seen.map((e) => [e.wallet_transaction.lago_id, e.data.days_before_expiry]),
     [[later.lago_id, 7], [soon.lago_id, 7], [later.lago_id, 30]]);
 });
+
+// Raised by a black-box audit: a capture timestamped in a period already over was stored as a
+// late event, which no wallet pays for, and released its hold: the reserved usage went unpaid.
+test('a capture timestamped in a period that is over is refused, and keeps its hold', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'backdated', plan_code: 'gpu', external_id: 'backdated_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'backdated', currency: 'USD', rate_amount: '0.01', name: 'W', granted_credits: '1000', limit: 'hard' } }))).wallet;
+  await advance('2026-07-31T23:50:00Z');
+  const a = (await ok(await authorize({ external_subscription_id: 'backdated_sub', code: 'gpu_seconds', properties: { seconds: 100 }, expires_in: 86400 }))).authorization;
+  assert.equal(a.amount_cents, 200);
+  await advance('2026-08-01T00:10:00Z');
+  const july = Math.floor(Date.parse('2026-07-31T23:55:00Z') / 1000);
+  const refused = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { timestamp: july } });
+  assert.equal(refused.status, 422);
+  assert.deepEqual((await refused.json()).error_details, { timestamp: ['before_current_period'] });
+  const held = (await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization;
+  assert.deepEqual([held.status, held.held_amount_cents], ['authorized', 200]);
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, {}))).authorization;
+  assert.equal(captured.captured_amount_cents, 200);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000 - 200); // 1,000 credits at 1 cent
+});
