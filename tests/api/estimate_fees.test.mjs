@@ -28,6 +28,13 @@ const estimate = async (code, properties = {}) => {
   const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'sub', code, properties } } });
   return { status: r.status, body: await r.json() };
 };
+// POST that must answer 200; its body
+const post = async (path, body) => {
+  const r = await t.api(path, { method: 'POST', body });
+  const b = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(b));
+  return b;
+};
 const send = (code, properties = {}) => t.api('/api/v1/events', { method: 'POST', body: { event: { transaction_id: `x${n++}`, external_subscription_id: 'sub', code, properties } } });
 
 test('a package charge bills the event that opens a new package', async () => {
@@ -81,12 +88,6 @@ test('errors: no instant charge, unknown metric or subscription', async () => {
 });
 
 test('a graduated charge with a flat amount: each estimate is what the event then debits', async () => {
-  const post = async (path, body) => {
-    const r = await t.api(path, { method: 'POST', body });
-    const b = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(b));
-    return b;
-  };
   const gpu = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'gpu', name: 'GPU', aggregation_type: 'sum_agg', field_name: 'hours' } })).billable_metric;
   await post('/api/v1/plans', { plan: { code: 'tiers', name: 'Tiers', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
     { billable_metric_id: gpu.lago_id, charge_model: 'graduated', pay_in_advance: true, properties: { graduated_ranges: [
@@ -118,12 +119,6 @@ test('a graduated charge with a flat amount: each estimate is what the event the
 // Found by a black-box audit: the first event of a period was estimated (and held) at its full
 // percentage, free units ignored, while the event itself was then priced with them.
 test('a percentage charge with free units: the estimate, a hold and the debit agree from the first event', async () => {
-  const post = async (path, body) => {
-    const r = await t.api(path, { method: 'POST', body });
-    const b = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(b));
-    return b;
-  };
   const tokens = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'pct', name: 'Pct', aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric;
   const plans = [['free_events', { rate: '10', free_units_per_events: 2 }], ['free_total', { rate: '10', free_units_per_total_aggregation: '1.0' }]];
   for (const [code, properties] of plans) {
@@ -154,12 +149,6 @@ test('a percentage charge with free units: the estimate, a hold and the debit ag
 });
 
 test('a percentage charge on a rounded metric: the event value the estimate adds is its own, not the rounding\'s', async () => {
-  const post = async (path, body) => {
-    const r = await t.api(path, { method: 'POST', body });
-    const b = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(b));
-    return b;
-  };
   const m = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'ceiled', name: 'Ceiled', aggregation_type: 'sum_agg', field_name: 'v', rounding_function: 'ceil', rounding_precision: 0 } })).billable_metric;
   await post('/api/v1/plans', { plan: { code: 'ceiled', name: 'Ceiled', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: m.lago_id, charge_model: 'percentage', pay_in_advance: true, properties: { rate: '10', free_units_per_total_aggregation: '10' } }] } });
