@@ -185,15 +185,17 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 
 /*
- * A customer's new time zone may move its subscriptions' current periods by a few hours (what
- * a charge has debited moves with them: wallet_book_debit_move), not into another period: near
- * a boundary the current period would become the one before, whose debits a wallet has
- * settled apart (an audit found such a change paying the period again, and again at each
- * restart). Refused then, with when it may be made.
+ * A customer's new time zone may move its subscriptions' current periods by a few hours, and
+ * what their charges have debited moves with them here (wallets_move_period), not into
+ * another period: near a boundary the current period would become the one before, whose
+ * debits a wallet has settled apart (an audit found such a change paying the period again,
+ * and again at each restart). Refused then, with when it may be made. (Debits used to follow a
+ * start that moved by less than two days wherever they met it, which also took a short first
+ * period's debits for the next period's: a later audit found that period unpaid.)
  */
-static enum command_result check_zone_keeps_periods(struct engine *e, struct command *cmd,
-                                                    int64_t customer_id, const char *had,
-                                                    const char *has)
+static enum command_result move_periods_to_zone(struct engine *e, struct command *cmd,
+                                                int64_t customer_id, const char *had,
+                                                const char *has)
 {
     unsigned active = 1u << SUBSCRIPTION_ACTIVE;
     struct store_subscription *rows;
@@ -221,8 +223,15 @@ static enum command_result check_zone_keeps_periods(struct engine *e, struct com
             continue; /* nothing priced by it to move */
         tally_time gap =
             after.start > before.start ? after.start - before.start : before.start - after.start;
-        if (gap < WALLET_PERIOD_MOVE_MAX)
+        if (gap < WALLET_PERIOD_MOVE_MAX) {
+            enum command_result r =
+                gap == 0 ? COMMAND_OK
+                         : wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id,
+                                               before.start, after.start);
+            if (r != COMMAND_OK)
+                return r;
             continue;
+        }
         char *message = arena_alloc(cmd->arena, 320);
         if (message)
             snprintf(message, 320,
@@ -264,7 +273,7 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     const char *has = c->text[CUSTOMER_CURRENCY];
     if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {
         enum command_result r =
-            check_zone_keeps_periods(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE]);
+            move_periods_to_zone(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE]);
         if (r != COMMAND_OK)
             return r;
     }

@@ -528,8 +528,7 @@ void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from)
 
 bool wallet_book_debit_same_period(const struct charge_debit *d, tally_time from)
 {
-    tally_time gap = d->period_from > from ? d->period_from - from : from - d->period_from;
-    return gap < WALLET_PERIOD_MOVE_MAX;
+    return d->period_from == from;
 }
 
 void wallet_book_debit_move(struct charge_debit *d, tally_time from)
@@ -1446,13 +1445,7 @@ static bool recover_debit(struct varint_reader *r, struct customer_wallets *cw)
         d = wallet_book_find_debit(cw, subscription_id, charge_lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, subscription_id, charge_lago_id, period_from)))
             return false;
-        bool moved = d->period_from != period_from && wallet_book_debit_same_period(d, period_from);
-        tally_time moved_from = d->moved ? d->moved_from : d->period_from;
-        wallet_book_debit_reset(d, period_from);
-        if (moved) { /* the table's row is under the old start */
-            d->moved = true;
-            d->moved_from = moved_from;
-        }
+        wallet_book_debit_reset(d, period_from); /* another start is another period */
         d->charged_cents = charged;
         d->dirty = true;
     }

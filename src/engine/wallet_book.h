@@ -88,8 +88,9 @@ struct charge_debit {
 };
 
 /*
- * How far a period's start can move and stay the same period: a customer's new time zone moves
- * it by at most 26 hours (UTC-12 to UTC+14), and the shortest period is a week.
+ * How far a new time zone may move a current period's start and leave it the same period
+ * (then its debits move with it): at most 26 hours (UTC-12 to UTC+14), and the shortest
+ * period is a week.
  */
 #define WALLET_PERIOD_MOVE_MAX ((tally_time)2 * 86400 * 1000000)
 
@@ -302,7 +303,9 @@ struct charge_debit *wallet_book_find_debit(struct customer_wallets *cw, int64_t
 struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t subscription_id,
                                            const char *charge_lago_id, tally_time period_from);
 void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from);
-/* Whether a debit's period is the one starting at `from`, perhaps moved there (a new zone). */
+/* Whether a debit's period is the one starting at `from`: exactly, since a new time zone moves
+ * the debits with the start (wallets_move_period), and a start a few hours off may be another
+ * period (a short first one). */
 bool wallet_book_debit_same_period(const struct charge_debit *d, tally_time from);
 /* Moves the debit's period to start at `from`, keeping what it debited. */
 void wallet_book_debit_move(struct charge_debit *d, tally_time from);

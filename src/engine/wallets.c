@@ -323,9 +323,7 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
                                          const struct usage *u, struct charge_debit *d,
                                          const char *metric_code, int64_t cost, bool *expired_since)
 {
-    if (wallet_book_debit_same_period(d, u->from))
-        wallet_book_debit_move(d, u->from); /* the same period, its start moved (a new zone) */
-    else
+    if (!wallet_book_debit_same_period(d, u->from))
         wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
     int64_t step;
     if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
@@ -803,6 +801,24 @@ static enum command_result apply_terminate(struct wallet_book *b, struct store *
     memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
     wallet_book_forget(b, w->row.customer_id);
     return COMMAND_OK;
+}
+
+enum command_result wallets_move_period(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, int64_t customer_id,
+                                        int64_t subscription_id, tally_time from, tally_time to)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    bool moved = false;
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        struct charge_debit *d = &cw->debits[i];
+        if (d->subscription_id == subscription_id && d->period_from == from) {
+            wallet_book_debit_move(d, to);
+            moved = true;
+        }
+    }
+    return moved ? wallet_book_flush_customer(st, cmd, cw) : COMMAND_OK;
 }
 
 enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,

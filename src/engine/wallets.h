@@ -102,6 +102,16 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
                                          struct command *cmd, const struct store_authorization *a);
 
 /*
+ * Moves what the customer's charges of one subscription have debited in the period starting at
+ * `from` to the same period starting at `to` (a new time zone moved its start), and writes it
+ * out. A period's debits are matched by their exact start: one that starts elsewhere is
+ * another period.
+ */
+enum command_result wallets_move_period(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, int64_t customer_id,
+                                        int64_t subscription_id, tally_time from, tally_time to);
+
+/*
  * Terminates every active wallet of the customer, each as DELETE /wallets does
  * (wallet_book_terminate: its open holds released and voided, what is left voided with its
  * postings), once they are brought up to cmd->now: a customer's deletion.

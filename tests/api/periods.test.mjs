@@ -153,3 +153,31 @@ test('a new time zone that would put a subscription in another period than its c
     await checkWalletLedger(h.t, w);
   } finally { await h.t.cleanup(); }
 });
+
+// Found by a black-box audit: a subscription that starts less than two days before a period
+// boundary has a short first period, whose debits were taken as the next period's (a start
+// that moved, as a new time zone moves it), so the next period's usage went unpaid.
+test('a short first period\'s debits stay its own: the next period debits from nothing, live and across a restart', async () => {
+  for (const [start, zone] of [['2026-03-31T12:00:00Z', undefined], ['2026-04-30T20:00:00Z', 'America/Los_Angeles']]) {
+    const h = await server();
+    try {
+      await h.advance(start);
+      const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+      await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', ...(zone ? { timezone: zone } : {}) } });
+      await h.subscribe('c', 'p', 's'); // from now: a first period of hours
+      const w = await h.wallet('c', 100);
+      await h.sent(h.ev('s', 'calls'), h.ev('s', 'calls'));
+      assert.equal(await h.balance(w), 10000 - 200, `${start}: the first period`);
+      const next = new Date(Date.parse(start) + 2 * 86400 * 1000).toISOString();
+      await h.advance(next);
+      await h.sent(h.ev('s', 'calls'));
+      assert.equal(await h.balance(w), 10000 - 300, `${start}: the next period's first call`);
+      assert.equal((await h.usage('c', 's')).amount_cents, 100, start);
+      await h.t.restart();
+      await h.sent(h.ev('s', 'calls'));
+      assert.equal(await h.balance(w), 10000 - 400, `${start}: after a restart`);
+      await checkWalletLedger(h.t, w);
+    } finally { await h.t.cleanup(); }
+  }
+});
