@@ -132,6 +132,11 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     time_or_null(w, "canceled_at", status == SUBSCRIPTION_CANCELED, sub->canceled_at);
     render_plan_changes(w, sub, now, zone, conn, &req->arena);
     render_periods(w, sub, has_plan ? &terms : NULL, zone, now);
+    /* Lago's defaults, not settable yet (the Invoices issue bills terminations): a credit note
+     * for the unused time of a plan paid in advance, an invoice for unbilled usage */
+    jsonw_kv_cstr(w, "on_termination_credit_note",
+                  has_plan && terms.pay_in_advance ? "credit" : NULL);
+    jsonw_kv_cstr(w, "on_termination_invoice", "generate");
     jsonw_key(w, "plan");
     if (has_plan)
         plans_resource.render(w, &plan, conn, &req->arena);

@@ -99,12 +99,12 @@ static void render_created(struct command *cmd)
 
 /* ---- create -------------------------------------------------------------------------------- */
 
-/* metadata: [{key, value}], at most WALLET_TX_METADATA_MAX of them. */
-static bool valid_metadata(struct json_object *v, struct json_in_error *err)
+bool wallet_transactions_valid_metadata(struct json_object *v, const char *field,
+                                        struct json_in_error *err)
 {
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > WALLET_TX_METADATA_MAX)
-        return json_in_refuse(err, "metadata", "invalid_type");
+        return json_in_refuse(err, field, "invalid_type");
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         struct json_object *item = json_object_array_get_idx(v, i), *key, *value;
         if (!json_object_is_type(item, json_type_object) ||
@@ -114,7 +114,7 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
             !json_object_object_get_ex(item, "value", &value) ||
             (value && (!json_object_is_type(value, json_type_string) ||
                        json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)))
-            return json_in_refuse(err, "metadata", "invalid_type");
+            return json_in_refuse(err, field, "invalid_type");
     }
     return true;
 }
@@ -140,7 +140,7 @@ static const char *details_of(struct request *req, struct json_object *obj, bool
     if (!details)
         return NULL;
     if (json_object_object_get_ex(obj, "metadata", &v) && v) {
-        if (!valid_metadata(v, err))
+        if (!wallet_transactions_valid_metadata(v, "metadata", err))
             goto done;
         json_object_object_add(details, "metadata", json_object_get(v));
     }

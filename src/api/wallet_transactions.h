@@ -25,6 +25,13 @@ void wallet_transactions_list_for_wallet(struct request *req);
 void wallet_transactions_consumptions(struct request *req);
 void wallet_transactions_fundings(struct request *req);
 
+/* A transaction's metadata, [{key, value}] (at most 15, each text at most 255 bytes), as a
+ * top-up or a recurring rule's transaction_metadata gives it; else refused under `field`. */
+struct json_object;
+struct json_in_error;
+bool wallet_transactions_valid_metadata(struct json_object *v, const char *field,
+                                        struct json_in_error *err);
+
 /* Writes one transaction in Lago's shape (also for the webhook events that name one). */
 struct jsonw;
 struct store_wallet_transaction;

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
+#include "api/wallet_transactions.h"
 #include "core/catalog.h"
 #include "core/currency.h"
 #include "core/wallet.h"
@@ -379,6 +380,15 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
                            json_object_new_boolean(requires));
     json_object_object_add(norm, "ignore_paid_top_up_limits", json_object_new_boolean(ignore));
     json_object_object_add(norm, "transaction_name", name ? json_object_new_string(name) : NULL);
+    /* given to the transactions the rule makes */
+    struct json_object *metadata;
+    if (json_object_object_get_ex(rule, "transaction_metadata", &metadata) && metadata) {
+        if (!wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
+            goto fail;
+        json_object_object_add(norm, "transaction_metadata", json_object_get(metadata));
+    } else {
+        json_object_object_add(norm, "transaction_metadata", json_object_new_array());
+    }
     if (!interval)
         json_object_object_add(norm, "started_at", NULL);
     char expires[TIMESTAMP_TEXT_MAX];

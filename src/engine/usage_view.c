@@ -42,6 +42,8 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
         return false;
     jsonw_object_begin(w);
     write_units(w, "units", total.units);
+    /* Lago's units before proration; no charge is prorated here, so the same */
+    write_units(w, "total_aggregated_units", total.units);
     jsonw_kv_int(w, "events_count", total.events_count);
     jsonw_kv_int(w, "amount_cents", total.amount_cents);
     jsonw_kv_cstr(w, "amount_currency", u->currency);

@@ -118,7 +118,8 @@ struct live_wallet {
     struct wallet_rule rule;
     tally_time rule_expiration_at;
     const char *rule_name;
-    int64_t pending_cents;                  /* paid credits waiting for their payment */
+    const char *rule_details_json; /* its transactions' metadata ({"metadata":[...]}), or NULL */
+    int64_t pending_cents;         /* paid credits waiting for their payment */
     int64_t min_paid_cents, max_paid_cents; /* paid top-up bounds, 0: none */
     /* The day's usage and refund transactions, added to until the day changes (0: none), and
      * what this book has added to each (a new one starts before either passes

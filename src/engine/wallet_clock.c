@@ -50,6 +50,7 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents,
                            w->max_paid_cents, &paid, &granted);
         struct wallet_credits cr = {.name = w->rule_name,
+                                    .details_json = w->rule_details_json,
                                     .priority = WALLET_PRIORITY_MAX,
                                     .invoice_requires_successful_payment =
                                         w->rule_requires_payment};
@@ -162,6 +163,7 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
         wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
                            &granted);
     struct wallet_credits cr = {.name = w->rule_name,
+                                .details_json = w->rule_details_json,
                                 .priority = WALLET_PRIORITY_MAX,
                                 .invoice_requires_successful_payment = w->rule_requires_payment};
     if (w->rule_has_grant_duration) {

@@ -496,3 +496,23 @@ test('a threshold rule whose own top-up lifts the balance above it fires at the 
   }
   await assertLedgerBalances();
 });
+
+// Found by an audit with Lago's client: a rule's transaction_metadata (required in Lago's
+// schema) was dropped, and the top-ups the rule made carried none.
+test('a rule\'s transaction_metadata is kept, shown, and given to the top-ups it makes', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'meta', plan_code: 'per_token', external_id: 'meta_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const metadata = [{ key: 'source', value: 'auto' }];
+  const w = await createWallet({ external_customer_id: 'meta', currency: 'EUR', rate_amount: '1', name: 'Auto', granted_credits: '10', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '3', granted_credits: '5', transaction_metadata: metadata }] });
+  assert.deepEqual(w.recurring_transaction_rules[0].transaction_metadata, metadata);
+  const plain = await createWallet({ external_customer_id: 'meta', currency: 'EUR', rate_amount: '1', name: 'Plain', recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '1', granted_credits: '1' }] });
+  assert.deepEqual(plain.recurring_transaction_rules[0].transaction_metadata, []);
+  const bad = await post('/api/v1/wallets', { wallet: { external_customer_id: 'meta', currency: 'EUR', rate_amount: '1', name: 'Bad', recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '1', granted_credits: '1', transaction_metadata: 'nope' }] } });
+  assert.equal(bad.status, 422);
+  assert.deepEqual((await bad.json()).error_details, { transaction_metadata: ['invalid_type'] });
+  await ok(await send(event('meta_sub', 'tokens', { tokens: 8 }))); // 10 - 8 = 2: the rule fires
+  const granted = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
+  const auto = granted.filter((x) => x.source === 'threshold');
+  assert.equal(auto.length, 1);
+  assert.deepEqual(auto[0].metadata, metadata);
+});

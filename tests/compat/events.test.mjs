@@ -47,6 +47,7 @@ test('findCustomerCurrentUsage reads the live usage', async () => {
   const { data } = await lago.customers.findCustomerCurrentUsage('acme', { external_subscription_id: 'acme_sub' });
   const total = 1200 + Array.from({ length: 20 }, (_, i) => i).reduce((a, b) => a + b, 0);
   assert.equal(data.customer_usage.charges_usage[0].units, `${total}.0`);
+  assert.equal(data.customer_usage.charges_usage[0].total_aggregated_units, `${total}.0`); // required by Lago's schema
   assert.equal(data.customer_usage.amount_cents, Math.round(total * 0.1));
   assert.equal(data.customer_usage.currency, 'USD');
 });

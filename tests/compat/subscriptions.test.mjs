@@ -24,6 +24,9 @@ test('createSubscription and findSubscription', async () => {
   assert.equal(s.plan_code, 'starter');
   assert.equal(s.current_billing_period_started_at, '2026-03-01T08:00:00Z');
   assert.equal(s.current_billing_period_ending_at, '2026-04-01T06:59:59Z'); // PST to PDT on March 8
+  // required by Lago's SubscriptionObject: its defaults (no credit note for a plan paid in arrears)
+  assert.equal(s.on_termination_invoice, 'generate');
+  assert.equal(s.on_termination_credit_note, null);
   const found = await lago.subscriptions.findSubscription('acme_main');
   assert.equal(found.data.subscription.lago_id, s.lago_id);
   assert.equal(found.data.subscription.plan.code, 'starter');
