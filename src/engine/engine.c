@@ -184,6 +184,19 @@ static enum command_result invalid(struct command *cmd, const char *field, const
 static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 
+/* The customer's active subscriptions (in cmd's arena); false if they cannot be read. */
+static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
+                                 struct store_subscription **rows, size_t *count)
+{
+    unsigned active = 1u << SUBSCRIPTION_ACTIVE;
+    int64_t total;
+    return store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now,
+                                   0, 1, rows, count, &total, cmd->arena) == STORE_OK &&
+           (total <= 1 || store_subscription_list(store_conn(e->store), cmd->org_id, customer_id,
+                                                  active, cmd->now, 0, total, rows, count, &total,
+                                                  cmd->arena) == STORE_OK);
+}
+
 /*
  * A customer's new time zone may move its subscriptions' current periods by a few hours, and
  * what their charges have debited moves with them here (wallets_move_period), not into
@@ -197,15 +210,9 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
                                                 int64_t customer_id, const char *had,
                                                 const char *has)
 {
-    unsigned active = 1u << SUBSCRIPTION_ACTIVE;
     struct store_subscription *rows;
     size_t count;
-    int64_t total;
-    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now, 0,
-                                1, &rows, &count, &total, cmd->arena) != STORE_OK ||
-        (total > 1 &&
-         store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now,
-                                 0, total, &rows, &count, &total, cmd->arena) != STORE_OK))
+    if (!active_subscriptions(e, cmd, customer_id, &rows, &count))
         return COMMAND_STORE_FAILED;
     const struct tz_zone *was = customer_zone(e, had), *will = customer_zone(e, has);
     for (size_t i = 0; was && will && i < count; i++) {
@@ -1310,6 +1317,58 @@ static enum command_result usage_for_event(struct engine *e, struct command *cmd
     return COMMAND_OK;
 }
 
+/*
+ * A customer's first wallet: what its live subscriptions' charges have brought in their current
+ * periods so far is the invoice's (wallets_open_period), so the next event pays its own step,
+ * as estimate_fees and holds quote it.
+ */
+static enum command_result open_wallet_periods(struct engine *e, struct command *cmd,
+                                               int64_t customer_id)
+{
+    struct store_subscription *rows;
+    size_t count;
+    if (!active_subscriptions(e, cmd, customer_id, &rows, &count))
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        const char *external_id = rows[i].sub.external_id;
+        const struct store_subscription *row;
+        enum store_status s =
+            sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id, external_id,
+                         sub_cache_hash(e->fingerprint_key, external_id), cmd->now, &row);
+        if (s == STORE_NOT_FOUND)
+            continue;
+        const char *failed;
+        struct usage *u = s == STORE_OK ? usage_book_get(&e->usage, e->store, e->tzdb, row,
+                                                         cmd->now, e->fingerprint_key, &failed)
+                                        : NULL;
+        if (!u)
+            return COMMAND_STORE_FAILED;
+        enum command_result r =
+            cmd->now < u->from ? COMMAND_OK : wallets_open_period(&e->wallets, e->store, cmd, u);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
+static enum command_result apply_wallet_create(struct engine *e, struct command *cmd)
+{
+    struct customer customer;
+    enum store_status s =
+        store_customer_get(store_conn(e->store), cmd->org_id,
+                           cmd->as.wallet_create.external_customer_id, &customer, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    const struct customer_wallets *cw =
+        s == STORE_OK ? wallet_book_customer(&e->wallets, e->store, cmd->org_id, customer.id)
+                      : NULL;
+    if (s == STORE_OK && !cw)
+        return COMMAND_STORE_FAILED;
+    bool first = cw && cw->wallet_count == 0;
+    enum command_result r = wallets_apply(&e->wallets, e->store, cmd);
+    return r == COMMAND_OK && first ? open_wallet_periods(e, cmd, customer.id) : r;
+}
+
 static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.authorization_create.event;
@@ -1767,7 +1826,7 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
     case COMMAND_EVENT_FIND: return apply_event_find(e, cmd);
     case COMMAND_FEES_ESTIMATE: return apply_fees_estimate(e, cmd);
-    case COMMAND_WALLET_CREATE:
+    case COMMAND_WALLET_CREATE: return apply_wallet_create(e, cmd);
     case COMMAND_WALLET_UPDATE:
     case COMMAND_WALLET_TERMINATE:
     case COMMAND_WALLET_TOP_UP:

@@ -803,6 +803,34 @@ static enum command_result apply_terminate(struct wallet_book *b, struct store *
     return COMMAND_OK;
 }
 
+enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, const struct usage *u)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    bool any = false;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        struct usage_brought brought;
+        if (!usage_charge_brought(u, c, &brought))
+            return fee_out_of_range(cmd);
+        struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        if (brought.cost_cents <= 0 || (d && wallet_book_debit_same_period(d, u->from)))
+            continue;
+        if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
+            return COMMAND_STORE_FAILED;
+        wallet_book_debit_reset(d, u->from);
+        d->charged_cents = brought.cost_cents;
+        d->dirty = true;
+        if (!wallet_book_push_funding(
+                d, (struct funding){FUNDING_UNCOVERED, 0, 0, brought.cost_cents}))
+            return COMMAND_STORE_FAILED;
+        any = true;
+    }
+    return any ? wallet_book_flush_customer(st, cmd, cw) : COMMAND_OK;
+}
+
 enum command_result wallets_move_period(struct wallet_book *b, struct store *st,
                                         struct command *cmd, int64_t customer_id,
                                         int64_t subscription_id, tally_time from, tally_time to)

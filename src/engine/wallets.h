@@ -102,6 +102,15 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
                                          struct command *cmd, const struct store_authorization *a);
 
 /*
+ * Records the fee each charge of live usage u has brought so far in its period as already
+ * charged and left to the invoice (uncovered), for charges with nothing recorded in that
+ * period: what a customer used before its first wallet is the invoice's, as what a wallet
+ * could not cover is, and the next debit takes only its own step. Written out at once.
+ */
+enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
+                                        struct command *cmd, const struct usage *u);
+
+/*
  * Moves what the customer's charges of one subscription have debited in the period starting at
  * `from` to the same period starting at `to` (a new time zone moved its start), and writes it
  * out. A period's debits are matched by their exact start: one that starts elsewhere is

@@ -54,7 +54,7 @@ async function assertLedgerBalances() {
     const key = `${e.account}/${e.lago_wallet_id}/${e.currency}`;
     const before = balances.get(key) ?? 0;
     assert.equal(e.balance_before_cents, before, `balance before of entry ${e.id}`);
-    const debitNormal = ['receivable', 'promotional_grants', 'customer_overdraft'].includes(e.account);
+    const debitNormal = ['receivable', 'promotional_grants', 'customer_overdraft', 'holds_outstanding'].includes(e.account);
     balances.set(key, before + (debitNormal ? signed : -signed));
     assert.equal(e.balance_after_cents, balances.get(key));
   }
@@ -515,4 +515,24 @@ test('a rule\'s transaction_metadata is kept, shown, and given to the top-ups it
   const auto = granted.filter((x) => x.source === 'threshold');
   assert.equal(auto.length, 1);
   assert.deepEqual(auto[0].metadata, metadata);
+});
+
+// Found by an audit: usage from before a customer's first wallet was debited from it by the
+// next event (and held by the next hold), more than that event's step (what estimate_fees
+// quotes); it is the invoice's, as the part a wallet that ran dry did not cover.
+test('usage from before a customer\'s first wallet is the invoice\'s: the next event pays its own step', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'late_wallet', plan_code: 'per_token', external_id: 'late_wallet_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 10 }))); // 10 EUR, no wallet yet
+  const w = await createWallet({ external_customer_id: 'late_wallet', currency: 'EUR', rate_amount: '1', name: 'Late', granted_credits: '100', limit: 'hard' });
+  const props = { external_subscription_id: 'late_wallet_sub', code: 'tokens', properties: { tokens: 5 } };
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: props }))).authorization;
+  assert.equal(hold.amount_cents, 500);
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/void`, {}));
+  await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 5 })));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 500);
+  assert.equal((await ok(await t.api('/api/v1/customers/late_wallet/current_usage?external_subscription_id=late_wallet_sub'))).customer_usage.amount_cents, 1500);
+  await t.restart();
+  await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 1 })));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 600);
+  await assertLedgerBalances();
 });
