@@ -184,6 +184,35 @@ static enum command_result invalid(struct command *cmd, const char *field, const
 static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 
+/*
+ * A downgrade is scheduled for the end of the current period: when a new time zone moves that
+ * end, the switch moves with it (the old plan ends, the new one starts, at the new end).
+ */
+static enum command_result move_scheduled_switch(struct engine *e, struct command *cmd,
+                                                 struct subscription *old, tally_time end_was,
+                                                 tally_time end_is)
+{
+    if (!old->next_id || !old->has_terminated_at || old->terminated_at != end_was ||
+        end_is == end_was)
+        return COMMAND_OK;
+    struct store_subscription next;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, old->next_id, &next,
+                               cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (subscription_status_at(&next.sub, cmd->now) != SUBSCRIPTION_PENDING ||
+        next.sub.started_at != end_was)
+        return COMMAND_OK;
+    next.sub.started_at = end_is;
+    next.sub.updated_at = cmd->now;
+    old->terminated_at = end_is;
+    old->updated_at = cmd->now;
+    sub_cache_invalidate(&e->subscriptions); /* it may hold either row as it was */
+    return store_subscription_save(e->store, &next.sub) == STORE_OK &&
+                   store_subscription_save(e->store, old) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
 /* The customer's active subscriptions (in cmd's arena); false if they cannot be read. */
 static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
                                  struct store_subscription **rows, size_t *count)
@@ -199,7 +228,8 @@ static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t 
 
 /*
  * A customer's new time zone may move its subscriptions' current periods by a few hours, and
- * what their charges have debited moves with them here (wallets_move_period), not into
+ * what their charges have debited moves with them here (wallets_move_period), as does a
+ * downgrade scheduled for the period's end (move_scheduled_switch), not into
  * another period: near a boundary the current period would become the one before, whose
  * debits a wallet has settled apart (an audit found such a change paying the period again,
  * and again at each restart). Refused then, with when it may be made. (Debits used to follow a
@@ -235,6 +265,8 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
                 gap == 0 ? COMMAND_OK
                          : wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id,
                                                before.start, after.start);
+            if (r == COMMAND_OK)
+                r = move_scheduled_switch(e, cmd, &rows[i].sub, before.end, after.end);
             if (r != COMMAND_OK)
                 return r;
             continue;

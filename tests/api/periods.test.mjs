@@ -181,3 +181,32 @@ test('a short first period\'s debits stay its own: the next period debits from n
     } finally { await h.t.cleanup(); }
   }
 });
+
+// Found by a black-box audit: a downgrade kept the switch time it was scheduled at (the end of
+// the period in the customer's old zone), so after a new zone the old plan ran on past the
+// period's new end, priced the next period's first hours at its rate, and the new plan started
+// in the middle of a period.
+test('a downgrade scheduled before a new time zone takes effect at the end of the period in the new zone', async () => {
+  const h = await server();
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    const charges = (amount) => [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount } }];
+    await h.plan('pro', charges('5'), 5000);
+    await h.plan('basic', charges('1'), 1000);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'America/Los_Angeles' } });
+    await h.subscribe('c', 'pro', 's', { subscription_at: '2026-01-01T08:00:00Z' });
+    const scheduled = (await h.subscribe('c', 'basic', 's')).subscription;
+    assert.equal(scheduled.next_plan_code, 'basic');
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'UTC' } });
+    const sub = (await h.get('/api/v1/subscriptions/s')).subscription;
+    assert.equal(sub.current_billing_period_ending_at, '2026-03-31T23:59:59Z');
+    assert.equal(sub.downgrade_plan_date, '2026-04-01');
+    await h.advance('2026-04-01T03:00:00Z');
+    const now = (await h.get('/api/v1/subscriptions/s')).subscription;
+    assert.deepEqual([now.plan_code, now.current_billing_period_started_at], ['basic', '2026-04-01T00:00:00Z']);
+    await h.sent(h.ev('s', 'calls'));
+    assert.equal((await h.usage('c', 's')).amount_cents, 100);
+    await h.t.restart();
+    assert.equal((await h.usage('c', 's')).amount_cents, 100);
+  } finally { await h.t.cleanup(); }
+});
