@@ -816,15 +816,17 @@ enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
         if (!usage_charge_brought(u, c, &brought))
             return fee_out_of_range(cmd);
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
-        if (brought.cost_cents <= 0 || (d && wallet_book_debit_same_period(d, u->from)))
-            continue;
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        wallet_book_debit_reset(d, u->from);
+        if (!wallet_book_debit_same_period(d, u->from))
+            wallet_book_debit_reset(d, u->from);
+        /* a wallet terminated earlier in the period paid what it recorded: the rest is open */
+        int64_t open = brought.cost_cents - d->charged_cents;
+        if (open <= 0)
+            continue;
         d->charged_cents = brought.cost_cents;
         d->dirty = true;
-        if (!wallet_book_push_funding(
-                d, (struct funding){FUNDING_UNCOVERED, 0, 0, brought.cost_cents}))
+        if (!wallet_book_push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, open}))
             return COMMAND_STORE_FAILED;
         any = true;
     }

@@ -102,10 +102,11 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
                                          struct command *cmd, const struct store_authorization *a);
 
 /*
- * Records the fee each charge of live usage u has brought so far in its period as already
- * charged and left to the invoice (uncovered), for charges with nothing recorded in that
- * period: what a customer used before its first wallet is the invoice's, as what a wallet
- * could not cover is, and the next debit takes only its own step. Written out at once.
+ * Records what each charge of live usage u has brought in its period beyond what its debits
+ * recorded as charged and left to the invoice (uncovered): what a customer used while it had
+ * no wallet (before its first, or since its last was terminated) is the invoice's, as what a
+ * wallet could not cover is, and the next debit takes only its own step. Written out at once.
+ * For a customer with no active wallet (engine: its next first wallet).
  */
 enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u);

@@ -520,7 +520,7 @@ test('a rule\'s transaction_metadata is kept, shown, and given to the top-ups it
 // Found by an audit: usage from before a customer's first wallet was debited from it by the
 // next event (and held by the next hold), more than that event's step (what estimate_fees
 // quotes); it is the invoice's, as the part a wallet that ran dry did not cover.
-test('usage from before a customer\'s first wallet is the invoice\'s: the next event pays its own step', async () => {
+test('usage while a customer has no wallet is the invoice\'s: the next event pays its own step', async () => {
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'late_wallet', plan_code: 'per_token', external_id: 'late_wallet_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
   await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 10 }))); // 10 EUR, no wallet yet
   const w = await createWallet({ external_customer_id: 'late_wallet', currency: 'EUR', rate_amount: '1', name: 'Late', granted_credits: '100', limit: 'hard' });
@@ -534,5 +534,14 @@ test('usage from before a customer\'s first wallet is the invoice\'s: the next e
   await t.restart();
   await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 1 })));
   assert.equal((await wallet(w.lago_id)).balance_cents, 10000 - 600);
+  // and so is what it used after that wallet was terminated, before its next one
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+  await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 3 })));
+  const next = await createWallet({ external_customer_id: 'late_wallet', currency: 'EUR', rate_amount: '1', name: 'Next', granted_credits: '100', limit: 'hard' });
+  const hold2 = (await ok(await post('/api/v1/authorizations', { authorization: { ...props, properties: { tokens: 1 } } }))).authorization;
+  assert.equal(hold2.amount_cents, 100);
+  await ok(await post(`/api/v1/authorizations/${hold2.lago_id}/void`, {}));
+  await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 1 })));
+  assert.equal((await wallet(next.lago_id)).balance_cents, 10000 - 100);
   await assertLedgerBalances();
 });
