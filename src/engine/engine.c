@@ -86,6 +86,7 @@ struct engine {
     bool batch_failed;    /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
     bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
+    bool usage_floor;      /* ENGINE_USAGE_FLOOR_SETTING is set: a clean stop saves and clears */
     struct engine_start_report start; /* what engine_start read back, for the owner */
     /* Snapshots while running: the policy, the newest usable one's events, and the child
      * writing one (0: none) with the events it holds. */
@@ -181,7 +182,8 @@ static enum command_result invalid(struct command *cmd, const char *field, const
     return COMMAND_INVALID;
 }
 
-static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id);
+static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
+                             bool earlier);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 
 /*
@@ -238,8 +240,9 @@ static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t 
  */
 static enum command_result move_periods_to_zone(struct engine *e, struct command *cmd,
                                                 int64_t customer_id, const char *had,
-                                                const char *has)
+                                                const char *has, bool *earlier)
 {
+    *earlier = false;
     struct store_subscription *rows;
     size_t count;
     if (!active_subscriptions(e, cmd, customer_id, &rows, &count))
@@ -261,6 +264,7 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
         tally_time gap =
             after.start > before.start ? after.start - before.start : before.start - after.start;
         if (gap < WALLET_PERIOD_MOVE_MAX) {
+            *earlier = *earlier || after.start < before.start;
             enum command_result r =
                 gap == 0 ? COMMAND_OK
                          : wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id,
@@ -310,12 +314,20 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
     customer_apply(c, in);
     const char *has = c->text[CUSTOMER_CURRENCY];
+    bool earlier = false;
     if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {
         enum command_result r =
-            move_periods_to_zone(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE]);
+            move_periods_to_zone(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE], &earlier);
         if (r != COMMAND_OK)
             return r;
     }
+    /* A period that starts earlier now may take events from before anything the book or the
+     * snapshot's mark reaches: every start reads from the first event until a clean stop's
+     * snapshot marks where the rebuilt book reaches (the setting commits with the change). */
+    int64_t floor = 1;
+    if (earlier &&
+        store_setting_put(e->store, ENGINE_USAGE_FLOOR_SETTING, &floor, sizeof floor) != STORE_OK)
+        return COMMAND_STORE_FAILED;
     if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
         /* The first subscription fixed the currency: it stays while any is live. */
         int64_t live;
@@ -332,7 +344,7 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
         org->last_customer_sequential_id = c->sequential_id;
     const char *has_zone = c->text[CUSTOMER_TIMEZONE];
     if (s == STORE_OK && !same_zone(had_zone, has_zone))
-        reprice_customer(e, cmd, c->id); /* its periods are its zone's days */
+        reprice_customer(e, cmd, c->id, earlier); /* its periods are its zone's days */
     return COMMAND_OK;
 }
 
@@ -1818,9 +1830,19 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     int64_t scan_from = 1;
     bool ok;
     struct snapshot_mark mark;
+    int64_t floor = INT64_MAX;
+    enum store_status fs =
+        store_setting_get(store_conn(e->store), ENGINE_USAGE_FLOOR_SETTING, &floor, sizeof floor);
+    if (fs == STORE_ERROR) {
+        snprintf(err, STORE_ERR_MAX, "engine: cannot read the usage scan floor");
+        return false;
+    }
+    e->usage_floor = fs == STORE_OK && floor != INT64_MAX;
     if (load_snapshot(e, &mark)) {
         sc.identities_from = mark.last_event_id + 1;
         scan_from = mark.usage_from < sc.identities_from ? mark.usage_from : sc.identities_from;
+        if (e->usage_floor && floor < scan_from)
+            scan_from = floor;
         e->start.snapshot_events = mark.last_event_id;
         e->snapshot_events = mark.last_event_id;
         atomic_store(&e->snapshot_events_shown, (uint64_t)mark.last_event_id);
@@ -2010,9 +2032,12 @@ static void refresh_subscriptions(struct engine *e, const struct command *cmd, c
             e->usage_incomplete = true;
 }
 
-/* A customer's usages, after a change to what bounds their periods (its time zone). */
-static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id)
+/* A customer's usages, after a change to what bounds their periods (its time zone); `earlier`:
+ * one of its periods starts earlier now, in the book or not. */
+static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
+                             bool earlier)
 {
+    e->usage_floor = e->usage_floor || earlier;
     struct org_usages r = {cmd->org_id, customer_id, malloc(sizeof(int64_t) * (e->usage.count + 1)),
                            0};
     if (!r.ids) {
@@ -2020,7 +2045,6 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
         return;
     }
     usage_book_each(&e->usage, collect_usage, &r);
-    bool earlier = false;
     for (size_t i = 0; i < r.count; i++) {
         tally_time was_from = usage_book_find(&e->usage, r.ids[i])->from;
         refresh_subscriptions(e, cmd, &r.ids[i], 1);
@@ -2576,6 +2600,21 @@ static bool mark_now(struct engine *e, struct snapshot_mark *mark, char err[STOR
     return true;
 }
 
+/* At a clean stop, once a snapshot marks where the rebuilt book reaches: starts may trust the
+ * mark again. Best effort: left set, the next start merely reads more. */
+static void clear_usage_floor(struct store *st)
+{
+    int64_t none = INT64_MAX;
+    if (store_begin(st) != STORE_OK)
+        return;
+    if (store_setting_put(st, ENGINE_USAGE_FLOOR_SETTING, &none, sizeof none) != STORE_OK ||
+        store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        return;
+    }
+    (void)store_sync(st); /* unsynced, the floor stays set: safe */
+}
+
 static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
 {
     struct snapshot_mark mark;
@@ -2823,8 +2862,11 @@ bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
     /* Nothing stored since the newest snapshot (loaded or saved): it still holds exactly
      * these sets, and its usage mark can only be lower than now, which is safe. An idle stop
      * of a large history writes nothing. */
-    bool current = e->snapshot_events == e->last_event_id && e->snapshot_events > 0;
+    bool current =
+        e->snapshot_events == e->last_event_id && e->snapshot_events > 0 && !e->usage_floor;
     bool saved = sound && (current || save_snapshot(e, err));
+    if (saved && e->usage_floor) /* the new mark reaches what the floor kept: cleared */
+        clear_usage_floor(e->store);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);

@@ -39,6 +39,9 @@
  * commands wait (or the sync ends). */
 #define ENGINE_OVERLAP_MIN 8
 #define ENGINE_FINGERPRINT_KEY_SETTING "event_fingerprint_key"
+/* The lowest event id a start must read for live usage, whatever its snapshot says (set when a
+ * new time zone moved a period's start earlier; cleared by the next snapshot of a clean stop). */
+#define ENGINE_USAGE_FLOOR_SETTING "usage_scan_floor"
 #define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
 #define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 

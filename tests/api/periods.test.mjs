@@ -210,3 +210,30 @@ test('a downgrade scheduled before a new time zone takes effect at the end of th
     assert.equal((await h.usage('c', 's')).amount_cents, 100);
   } finally { await h.t.cleanup(); }
 });
+
+// Found by a black-box audit: a usage is rebuilt from the events its book references, and a
+// start reads events from the last snapshot's mark on; a new zone that moves a period's start
+// earlier brings back events from before both, which were then lost (live after a restart in
+// the zone between, and after any restart).
+test('a new time zone that moves a period\'s start earlier counts the events it brings back, live and across restarts', async () => {
+  const h = await server();
+  try {
+    const lat = await h.metric({ code: 'lat', name: 'Latest', aggregation_type: 'latest_agg', field_name: 'n' });
+    await h.plan('p', [{ billable_metric_id: lat, charge_model: 'standard', properties: { amount: '1' } }]);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+    await h.subscribe('c', 'p', 's', { subscription_at: '2026-02-01T00:00:00Z' });
+    // at 03-01T00:00Z: March in UTC and in Tokyo, February in Los Angeles
+    await h.sent(h.ev('s', 'lat', { n: 12 }, { timestamp: seconds('2026-03-01T00:00:00Z') }));
+    assert.equal((await h.usage('c', 's')).amount_cents, 1200);
+    await h.advance('2026-03-10T16:00:00Z');
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'America/Los_Angeles' } });
+    assert.equal((await h.usage('c', 's')).amount_cents, 0);
+    await h.t.restart();
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'Asia/Tokyo' } });
+    assert.equal((await h.usage('c', 's')).amount_cents, 1200, 'live');
+    await h.t.restart({ kill: true });
+    assert.equal((await h.usage('c', 's')).amount_cents, 1200, 'after a SIGKILL');
+    await h.t.restart();
+    assert.equal((await h.usage('c', 's')).amount_cents, 1200, 'after a clean stop');
+  } finally { await h.t.cleanup(); }
+});
