@@ -411,6 +411,33 @@ bool api_wait_for_wallets(struct request *req)
     return true;
 }
 
+static void render_replay(struct command *cmd)
+{
+    api_error_render_command(cmd, NULL); /* a replay's answer is already in cmd->response */
+}
+
+/*
+ * A keyed request whose key already has an answer gets that answer before its handler
+ * validates anything: what was valid then may not be now (an `expiration_at` the clock has
+ * since passed), and a client retrying a change that succeeded must not be told it failed.
+ * The answer goes through the writer like any other, so it leaves only once durable; a key
+ * not found here is looked up again by the writer when the request itself arrives there.
+ */
+static bool replay_from_key(struct request *req)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_idempotent_answer prior;
+    enum store_status s = store_idempotency_get(store_reader_conn(r), req->org_id,
+                                                req->idempotency_key, &prior, &req->arena);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK)
+        return false; /* on a read error too: the writer's own lookup is the one that counts */
+    struct command *cmd = api_new_command(req, COMMAND_KEY_REPLAY, render_replay);
+    if (cmd)
+        api_submit(req, cmd);
+    return true;
+}
+
 static void dispatch(struct request *req)
 {
     struct api *api = req->api;
@@ -447,6 +474,8 @@ static void dispatch(struct request *req)
         return;
     }
     if (mutating && !read_idempotency_key(req))
+        return;
+    if (req->idempotency_key && replay_from_key(req))
         return;
     route->handle(req);
 }

@@ -55,6 +55,8 @@ enum command_kind {
     COMMAND_SWEEP, /* the writer's own: what the clock brings (expiries) */
     COMMAND_INVOICE_UPDATE,
     COMMAND_WALLETS_SYNC, /* changes nothing: writes out the wallet journal, for a reader */
+    /* changes nothing: a keyed request whose key has an answer gets it (or the conflict) */
+    COMMAND_KEY_REPLAY,
 };
 
 /* What the writer learned about one accepted event, for its answer. */

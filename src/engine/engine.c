@@ -1889,7 +1889,11 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
     case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
     case COMMAND_SWEEP: return apply_sweep(e, cmd);
-    case COMMAND_WALLETS_SYNC: return COMMAND_OK; /* apply_one flushed the book first */
+    case COMMAND_WALLETS_SYNC:
+        return COMMAND_OK; /* apply_one flushed the book first */
+    /* apply_one answered it from its key; here only if the key had no answer after all: the
+     * request was not applied, and sending it again applies it */
+    case COMMAND_KEY_REPLAY: return COMMAND_STALE;
     }
     assert(!"unknown command kind");
     return COMMAND_STORE_FAILED;
@@ -1918,6 +1922,7 @@ static bool changes_what_usage_shows(enum command_kind kind)
     case COMMAND_AUTHORIZATION_VOID:
     case COMMAND_SWEEP:
     case COMMAND_WALLETS_SYNC:
+    case COMMAND_KEY_REPLAY:
     case COMMAND_INVOICE_UPDATE: return false;
     default: return true;
     }
@@ -1927,8 +1932,8 @@ static bool changes_what_usage_shows(enum command_kind kind)
 static bool answer_from_key(struct engine *e, struct command *cmd, bool *failed)
 {
     struct store_idempotent_answer prior;
-    enum store_status s =
-        store_idempotency_get(e->store, cmd->org_id, cmd->idempotency_key, &prior, cmd->arena);
+    enum store_status s = store_idempotency_get(store_conn(e->store), cmd->org_id,
+                                                cmd->idempotency_key, &prior, cmd->arena);
     if (s == STORE_NOT_FOUND)
         return false;
     if (s != STORE_OK) {
@@ -2165,7 +2170,8 @@ static void apply_one(struct engine *e, struct command *cmd)
     }
     if (cmd->result == COMMAND_STORE_FAILED) /* rendering read the store and failed */
         goto fail;
-    if (cmd->idempotency_key && !remember_answer(e, cmd))
+    /* a replay that found no answer was not applied: its key stays free for the request */
+    if (cmd->idempotency_key && cmd->kind != COMMAND_KEY_REPLAY && !remember_answer(e, cmd))
         goto fail;
 release:
     if (store_savepoint_release(e->store) == STORE_OK)

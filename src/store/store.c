@@ -1635,10 +1635,10 @@ enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tal
 
 /* ---- idempotency -------------------------------------------------------------------------- */
 
-enum store_status store_idempotency_get(struct store *st, int64_t org_id, const char *key,
+enum store_status store_idempotency_get(struct store_conn *c, int64_t org_id, const char *key,
                                         struct store_idempotent_answer *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_IDEM_GET);
+    sqlite3_stmt *s = stmt(c, STMT_IDEM_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);

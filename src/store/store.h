@@ -157,7 +157,7 @@ struct store_idempotent_answer {
     const char *body; /* the first answer's bytes */
     size_t body_len;
 };
-enum store_status store_idempotency_get(struct store *st, int64_t org_id, const char *key,
+enum store_status store_idempotency_get(struct store_conn *c, int64_t org_id, const char *key,
                                         struct store_idempotent_answer *out, struct arena *a);
 enum store_status store_idempotency_put(struct store *st, int64_t org_id, const char *key,
                                         const struct store_idempotent_answer *answer,

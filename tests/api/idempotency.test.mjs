@@ -85,3 +85,32 @@ test('keys are per organization', async () => {
   assert.equal(r.status, 200);
   assert.equal((await r.json()).customer.external_id, 'x');
 });
+
+// A retry of a change that succeeded must not be told it failed: the rules it was checked
+// against (here, an expiration_at the clock has since passed) are not checked again.
+test('a replay after the clock passed its expiration_at still gets the first answer', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'idem_exp', currency: 'USD' } });
+  const walletBody = { wallet: { external_customer_id: 'idem_exp', currency: 'USD', rate_amount: '1', name: 'W', expiration_at: '2026-01-20T00:00:00Z' } };
+  const created = await post('/api/v1/wallets', walletBody, 'key-wallet-exp');
+  const createdText = await created.text();
+  assert.equal(created.status, 200, createdText);
+  const wallet = JSON.parse(createdText).wallet;
+  const topUpBody = { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '5', expiration_at: '2026-01-05T00:00:00Z' } };
+  const topUp = await post('/api/v1/wallet_transactions', topUpBody, 'key-topup-exp');
+  const topUpText = await topUp.text();
+  assert.equal(topUp.status, 200, topUpText);
+  const advanced = await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-01-25T00:00:00Z' } });
+  assert.equal(advanced.status, 200);
+  const topUpAgain = await post('/api/v1/wallet_transactions', topUpBody, 'key-topup-exp');
+  assert.equal(topUpAgain.status, 200);
+  assert.equal(await topUpAgain.text(), topUpText);
+  const createdAgain = await post('/api/v1/wallets', walletBody, 'key-wallet-exp');
+  assert.equal(createdAgain.status, 200);
+  assert.equal(await createdAgain.text(), createdText);
+  // the same key with another body is still a conflict, not the replay nor a validation error
+  const other = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '6' } }, 'key-topup-exp');
+  assert.equal(other.status, 409);
+  // and nothing was granted twice: one top-up of 5, expired with its grant
+  const txs = await (await t.api(`/api/v1/wallets/${wallet.lago_id}/wallet_transactions`)).json();
+  assert.equal(txs.wallet_transactions.filter((x) => x.transaction_type === 'inbound').length, 1);
+});

@@ -201,12 +201,12 @@ static void savepoints_undo_one_command(void **state)
     store_savepoint_rollback(st);
     assert_int_equal(store_commit(st), STORE_OK);
     struct store_idempotent_answer got;
-    assert_int_equal(store_idempotency_get(st, org, "k1", &got, &a), STORE_OK);
+    assert_int_equal(store_idempotency_get(store_conn(st), org, "k1", &got, &a), STORE_OK);
     assert_int_equal(got.http_status, 200);
     assert_int_equal(got.body_len, 7);
     assert_memory_equal(got.body, "{\"a\":1}", 7);
     assert_memory_equal(got.request_hash, ans.request_hash, sizeof ans.request_hash);
-    assert_int_equal(store_idempotency_get(st, org, "k2", &got, &a), STORE_NOT_FOUND);
+    assert_int_equal(store_idempotency_get(store_conn(st), org, "k2", &got, &a), STORE_NOT_FOUND);
     /* A duplicate key is an error the engine sees, never a silent overwrite. */
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_idempotency_put(st, org, "k1", &ans, 1), STORE_ERROR);
