@@ -104,93 +104,6 @@ void wallet_clock_schedule(struct live_wallet *w, tally_time after)
                               next_interval(w, after, &w->row.next_rule_at);
 }
 
-/*
- * The previous interval grant at a new one (at `at`, bringing `incoming` cents of new grants):
- * what the rollover allows carries on with the new grant's expiry; the rest expires now, but
- * for what open holds need that the wallet's other live credits, new ones included, do not
- * cover: that carries on too.
- */
-static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
-                                     tally_time at, int64_t incoming, bool has_expiration,
-                                     tally_time expiration_at)
-{
-    struct wallet_grant *g = wallet_book_live_grant(w, w->row.last_interval_grant_id);
-    if (!g || (g->has_expiration && g->expiration_at < at))
-        return COMMAND_OK; /* used up, or expired already (what it keeps is for holds) */
-    struct store_wallet_transaction t;
-    if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    int64_t rolled = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, t.amount_cents,
-                                           g->remaining_cents);
-    int64_t rest = g->remaining_cents - rolled, id = g->id;
-    int64_t live, kept;
-    wallet_book_credits_at(w, at - 1, &live, &kept);
-    int64_t held_on_live =
-        w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
-    int64_t may_expire = live + incoming - held_on_live;
-    if (rest > may_expire)
-        rest = may_expire > 0 ? may_expire : 0;
-    rolled = g->remaining_cents - rest;
-    if (rest > 0) {
-        enum command_result r = wallet_book_expire(st, cmd, w, id, rest);
-        if (r != COMMAND_OK)
-            return r;
-    }
-    if (rolled == 0 || !(g = wallet_book_live_grant(w, id)))
-        return COMMAND_OK;
-    /* same credits, later expiry: the grant moves in the consumption order */
-    struct wallet_grant moved = *g;
-    moved.has_expiration = has_expiration;
-    moved.expiration_at = expiration_at;
-    size_t pos = (size_t)(g - w->grants);
-    memmove(&w->grants[pos], &w->grants[pos + 1], (w->grant_count - pos - 1) * sizeof *w->grants);
-    w->grant_count--;
-    if (!wallet_book_grant_insert(w, &moved) ||
-        store_wallet_transaction_set_expiration(st, id, has_expiration, expiration_at) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    return COMMAND_OK;
-}
-
-/* One anniversary of an interval rule, at `at`: its credits, after the previous grant's
- * rollover; each grant lasts grant_expires_after when the rule says so. */
-static enum command_result fire_interval(struct store *st, struct command *cmd,
-                                         struct customer_wallets *cw, struct live_wallet *w,
-                                         tally_time at)
-{
-    int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
-    int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;
-    if (w->rule.method == WALLET_RULE_TARGET)
-        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
-                           &granted);
-    struct wallet_credits cr = {.name = w->rule_name,
-                                .details_json = w->rule_details_json,
-                                .priority = WALLET_PRIORITY_MAX,
-                                .invoice_requires_successful_payment = w->rule_requires_payment};
-    if (w->rule_has_grant_duration) {
-        cr.has_expiration_at = true;
-        cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
-    }
-    enum command_result r = COMMAND_OK;
-    if (w->rule_has_rollover && w->row.last_interval_grant_id) {
-        /* the live credits the new grants bring, once they repay an overdraft */
-        int64_t incoming = granted + (w->rule_requires_payment ? 0 : paid);
-        incoming -= w->row.overdrawn_cents < incoming ? w->row.overdrawn_cents : incoming;
-        r = roll_over(st, cmd, w, at, incoming, cr.has_expiration_at, cr.expiration_at);
-    }
-    if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
-        return COMMAND_OK; /* this anniversary's credits are not made */
-    int64_t made = 0;
-    if (r == COMMAND_OK && paid > 0)
-        r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
-                                    WALLET_SOURCE_INTERVAL, &made);
-    if (r == COMMAND_OK && granted > 0)
-        r = wallet_book_add_credits(st, cmd, cw, w, false, granted, &cr, false,
-                                    WALLET_SOURCE_INTERVAL, &made);
-    if (made)
-        w->row.last_interval_grant_id = made; /* the free grant when both, else the paid */
-    return r;
-}
-
 /* Grants that expired before `before`: what open holds reserve stays in them (until the holds
  * are captured, voided or expire), the rest expires. */
 static enum command_result expire_grants_before(struct store *st, struct command *cmd,
@@ -203,6 +116,137 @@ static enum command_result expire_due_grants(struct store *st, struct command *c
                                              struct live_wallet *w)
 {
     return expire_grants_before(st, cmd, w, cmd->now + 1);
+}
+
+/* Expires `expire_cents` of a grant and gives what is left the new expiry: same credits,
+ * later expiry, so the grant moves in the consumption order. */
+static enum command_result carry_on(struct store *st, struct command *cmd, struct live_wallet *w,
+                                    int64_t id, int64_t expire_cents, bool has_expiration,
+                                    tally_time expiration_at)
+{
+    if (expire_cents > 0) {
+        enum command_result r = wallet_book_expire(st, cmd, w, id, expire_cents);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    struct wallet_grant *g = wallet_book_live_grant(w, id);
+    if (!g)
+        return COMMAND_OK; /* all of it expired */
+    struct wallet_grant moved = *g;
+    moved.has_expiration = has_expiration;
+    moved.expiration_at = expiration_at;
+    size_t pos = (size_t)(g - w->grants);
+    memmove(&w->grants[pos], &w->grants[pos + 1], (w->grant_count - pos - 1) * sizeof *w->grants);
+    w->grant_count--;
+    if (!wallet_book_grant_insert(w, &moved) ||
+        store_wallet_transaction_set_expiration(st, id, has_expiration, expiration_at) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/*
+ * The previous anniversary's grants (its paid and its free one) at a new one (at `at`,
+ * bringing `incoming` cents of new grants): what the rollover allows of them together carries
+ * on with the new grant's expiry, paid credits first (the customer's money); the rest expires
+ * now, but for what open holds need that the wallet's other live credits, new ones included,
+ * do not cover: that carries on too. Credits carried on once are not the previous
+ * anniversary's at the next: they last one more grant's life, and no longer.
+ */
+static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     tally_time at, int64_t incoming, bool has_expiration,
+                                     tally_time expiration_at)
+{
+    int64_t ids[2] = {w->row.last_interval_paid_grant_id, w->row.last_interval_grant_id};
+    int64_t remaining[2] = {0, 0}, amount = 0, total = 0;
+    for (int i = 0; i < 2; i++) {
+        const struct wallet_grant *g = ids[i] ? wallet_book_live_grant(w, ids[i]) : NULL;
+        if (!g || (g->has_expiration && g->expiration_at < at)) {
+            ids[i] = 0; /* used up, or expired already (what it keeps is for holds) */
+            continue;
+        }
+        struct store_wallet_transaction t;
+        if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        amount += t.amount_cents;
+        remaining[i] = g->remaining_cents;
+        total += g->remaining_cents;
+    }
+    if (total == 0)
+        return COMMAND_OK;
+    int64_t rest =
+        total - wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, amount, total);
+    int64_t live, kept;
+    wallet_book_credits_at(w, at - 1, &live, &kept);
+    int64_t held_on_live =
+        w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
+    int64_t may_expire = live + incoming - held_on_live;
+    if (rest > may_expire)
+        rest = may_expire > 0 ? may_expire : 0;
+    int64_t rolled = total - rest;
+    for (int i = 0; i < 2; i++) {
+        if (!ids[i])
+            continue;
+        int64_t carried = remaining[i] < rolled ? remaining[i] : rolled;
+        rolled -= carried;
+        enum command_result r =
+            carry_on(st, cmd, w, ids[i], remaining[i] - carried, has_expiration, expiration_at);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
+}
+
+/* One anniversary of an interval rule, at `at`: its credits, after the previous grants'
+ * rollover; each grant lasts grant_expires_after when the rule says so. A target is reached
+ * from the balance the anniversary leaves: after the rollover, and after the expiry of what
+ * ends at this very instant. */
+static enum command_result fire_interval(struct store *st, struct command *cmd,
+                                         struct customer_wallets *cw, struct live_wallet *w,
+                                         tally_time at)
+{
+    struct wallet_credits cr = {.name = w->rule_name,
+                                .details_json = w->rule_details_json,
+                                .priority = WALLET_PRIORITY_MAX,
+                                .invoice_requires_successful_payment = w->rule_requires_payment};
+    if (w->rule_has_grant_duration) {
+        cr.has_expiration_at = true;
+        cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
+    }
+    bool rolls_over = w->rule_has_rollover &&
+                      (w->row.last_interval_grant_id || w->row.last_interval_paid_grant_id);
+    int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;
+    enum command_result r = COMMAND_OK;
+    if (w->rule.method == WALLET_RULE_TARGET) {
+        /* the new credits are not known yet: none of them backs a hold in the rollover */
+        if (rolls_over)
+            r = roll_over(st, cmd, w, at, 0, cr.has_expiration_at, cr.expiration_at);
+        if (r == COMMAND_OK)
+            r = expire_grants_before(st, cmd, w, at + 1);
+        if (r != COMMAND_OK)
+            return r;
+        int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
+                           &granted);
+    } else if (rolls_over) {
+        /* the live credits the new grants bring, once they repay an overdraft */
+        int64_t incoming = granted + (w->rule_requires_payment ? 0 : paid);
+        incoming -= w->row.overdrawn_cents < incoming ? w->row.overdrawn_cents : incoming;
+        r = roll_over(st, cmd, w, at, incoming, cr.has_expiration_at, cr.expiration_at);
+    }
+    if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
+        return COMMAND_OK; /* this anniversary's credits are not made */
+    int64_t made_paid = 0, made_free = 0;
+    if (r == COMMAND_OK && paid > 0)
+        r = wallet_book_add_credits(st, cmd, cw, w, true, paid, &cr, w->rule_requires_payment,
+                                    WALLET_SOURCE_INTERVAL, &made_paid);
+    if (r == COMMAND_OK && granted > 0)
+        r = wallet_book_add_credits(st, cmd, cw, w, false, granted, &cr, false,
+                                    WALLET_SOURCE_INTERVAL, &made_free);
+    if (made_paid || made_free) {
+        w->row.last_interval_grant_id = made_free ? made_free : made_paid;
+        w->row.last_interval_paid_grant_id = made_free ? made_paid : 0;
+    }
+    return r;
 }
 
 /* Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. */

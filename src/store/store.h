@@ -368,8 +368,10 @@ struct store_wallet {
     int64_t overdrawn_cents;       /* owed by a soft-limited wallet below zero */
     int64_t held_cents;            /* reserved by open holds (authorizations) */
     bool has_next_rule_at;
-    tally_time next_rule_at;        /* when its interval rule fires next */
-    int64_t last_interval_grant_id; /* the rule's last grant, whose unused part may roll over */
+    tally_time next_rule_at; /* when its interval rule fires next */
+    /* The rule's last grants, whose unused part may roll over: the free one (or the paid one
+     * when the rule made only that), and the paid one when it made both. 0: none. */
+    int64_t last_interval_grant_id, last_interval_paid_grant_id;
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */

@@ -76,3 +76,59 @@ test('a target rule tops up to its target at each anniversary; a paid one that w
   const grants = await txs(w.lago_id, 'transaction_status=granted');
   assert.deepEqual(grants.map((g) => [g.source, g.amount]), [['interval', '1.0'], ['interval', '7.0'], ['manual', '3.0']]);
 });
+
+// The gap to the target is the gap the anniversary leaves: credits that expire at that very
+// instant (the previous grant, lasting exactly one interval) are not counted as still there.
+test('a target rule whose grants last one interval tops up to its target, not to what expires', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'gamma', plan_code: 'calls', external_id: 'gamma_sub', subscription_at: '2026-07-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'gamma', currency: 'EUR', rate_amount: '1', name: 'Weekly',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', method: 'target', target_ongoing_balance: '10', grants_target_top_up: true, grant_expires_after: 'P1W', started_at: '2026-07-13T00:00:00Z' }] } }))).wallet;
+  await advance('2026-07-13T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+  const events = Array.from({ length: 4 }, () => ({ transaction_id: `c${n++}`, external_subscription_id: 'gamma_sub', code: 'calls' }));
+  await ok(await post('/api/v1/events/batch', { events }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 600);
+  await advance('2026-07-20T00:00:00Z'); // the 6 left expire as the next grant is made
+  const now = await wallet(w.lago_id);
+  assert.equal(now.balance_cents, 1000);
+  assert.equal(now.ongoing_balance_cents, 1000);
+  const grants = await txs(w.lago_id, 'transaction_status=granted');
+  assert.deepEqual(grants.map((g) => [g.amount, g.expiration_at]), [['10.0', '2026-07-27T00:00:00Z'], ['10.0', '2026-07-20T00:00:00Z']]);
+});
+
+// Rollover "all" carries every unused credit of the previous anniversary on, the paid ones
+// (the customer's money) as well as the free ones; carried on once, they last one more grant's
+// life (docs/API.md).
+test('rollover all carries both the paid and the free credits of a rule on', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'delta', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'Both', invoice_requires_successful_payment: false,
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '50', granted_credits: '100', grant_expires_after: 'P1M', rollover: 'all', invoice_requires_successful_payment: false }] } }))).wallet;
+  assert.equal(w.created_at.slice(0, 10), '2026-07-20');
+  const expiries = async () => (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries
+    .filter((e) => e.cause === 'expiry').map((e) => [e.account, e.amount_cents]).sort();
+  await advance('2026-08-21T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 15000);
+  await advance('2026-09-21T00:00:00Z'); // all 150 carried on, 150 more
+  assert.equal((await wallet(w.lago_id)).balance_cents, 30000);
+  assert.deepEqual(await expiries(), []);
+  await advance('2026-10-21T00:00:00Z'); // 09-20's carried on, 08-20's end with their second life
+  assert.equal((await wallet(w.lago_id)).balance_cents, 30000);
+  const expired = await expiries();
+  assert.deepEqual(expired.filter(([account]) => account === 'breakage' || account === 'promotional_grants'),
+    [['breakage', 5000], ['promotional_grants', 10000]]);
+});
+
+// max_credits caps what the anniversary's grants carry on together, paid credits first.
+test('rollover max_credits caps the paid and free credits together, paid first', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'epsilon', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'epsilon', currency: 'EUR', rate_amount: '1', name: 'Capped', invoice_requires_successful_payment: false,
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '50', granted_credits: '100', grant_expires_after: 'P1M', rollover: 'max_credits', rollover_max_credits: '60', invoice_requires_successful_payment: false }] } }))).wallet;
+  assert.equal(w.created_at.slice(0, 10), '2026-10-21');
+  await advance('2026-11-22T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 15000);
+  await advance('2026-12-22T00:00:00Z'); // 60 carried on (the 50 paid, 10 free), 90 free expire
+  assert.equal((await wallet(w.lago_id)).balance_cents, 21000);
+  const ledger = (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries;
+  const expired = ledger.filter((e) => e.cause === 'expiry' && (e.account === 'breakage' || e.account === 'promotional_grants'));
+  assert.deepEqual(expired.map((e) => [e.account, e.amount_cents]), [['promotional_grants', 9000]]);
+});
