@@ -1041,6 +1041,64 @@ bool aggregation_filter_matches(const struct billable_metric *m, const struct ag
     return true;
 }
 
+/* A key's values as a set: the wildcard is every value the metric declares for the key (any
+ * value without the metric). */
+static const struct billable_metric_filter *declared(const struct billable_metric *m,
+                                                     const char *key)
+{
+    for (size_t j = 0; m && m->filters && j < m->filter_count; j++)
+        if (m->filters[j].key && strcmp(m->filters[j].key, key) == 0)
+            return &m->filters[j];
+    return NULL;
+}
+
+/* Whether every value of `inner` is one of `outer`'s (same key). */
+static bool values_within(const struct billable_metric *m,
+                          const struct aggregation_filter_key *inner,
+                          const struct aggregation_filter_key *outer)
+{
+    if (is_wildcard(outer))
+        return true;
+    const char *const *values = inner->values;
+    size_t count = inner->value_count;
+    if (is_wildcard(inner)) {
+        const struct billable_metric_filter *mf = declared(m, inner->key);
+        if (!mf)
+            return false; /* any value at all: within no list */
+        values = mf->values;
+        count = mf->value_count;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (!values[i] || !in_list(outer->values, outer->value_count, values[i]))
+            return false;
+    return true;
+}
+
+static const struct aggregation_filter_key *filter_key(const struct aggregation_filter *f,
+                                                       const char *key)
+{
+    for (size_t i = 0; i < f->key_count; i++)
+        if (f->keys[i].key && strcmp(f->keys[i].key, key) == 0)
+            return &f->keys[i];
+    return NULL;
+}
+
+/* Whether `child` nests strictly inside `parent`: it has each of parent's keys with values
+ * among parent's, and is not the same set (more keys, or fewer values somewhere). */
+static bool nests_inside(const struct billable_metric *m, const struct aggregation_filter *child,
+                         const struct aggregation_filter *parent)
+{
+    bool narrower = child->key_count > parent->key_count;
+    for (size_t i = 0; i < parent->key_count; i++) {
+        const struct aggregation_filter_key *pk = &parent->keys[i];
+        const struct aggregation_filter_key *ck = pk->key ? filter_key(child, pk->key) : NULL;
+        if (!ck || !values_within(m, ck, pk))
+            return false;
+        narrower = narrower || !values_within(m, pk, ck);
+    }
+    return narrower;
+}
+
 size_t aggregation_filter_bucket(const struct billable_metric *m,
                                  const struct aggregation_filter *filters, size_t filter_count,
                                  const struct event_property *props, size_t n)
@@ -1049,8 +1107,11 @@ size_t aggregation_filter_bucket(const struct billable_metric *m,
     for (size_t i = 0; filters && i < filter_count; i++) {
         if (!aggregation_filter_matches(m, &filters[i], props, n))
             continue;
-        if (best == filter_count || filters[i].key_count > filters[best].key_count)
-            best = i; /* strictly more keys: the first of equals stays */
+        if (best == filter_count || nests_inside(m, &filters[i], &filters[best]))
+            best = i;
+        else if (!nests_inside(m, &filters[best], &filters[i]) &&
+                 filters[i].key_count > filters[best].key_count)
+            best = i; /* overlapping, not nested: strictly more keys; the first of equals */
     }
     return best;
 }

@@ -364,13 +364,15 @@ bool aggregation_filter_matches(const struct billable_metric *m, const struct ag
                                 const struct event_property *props, size_t n);
 
 /*
- * The bucket of an event among a charge's filters: the index of the matching filter with the
- * most keys, the first such in the charge's order on a tie (Ruby's max_by, as
- * EventMatchingService), or filter_count for the default bucket (no filter matches). One
- * event goes to exactly one bucket. Lago's invoice query agrees when filters nest
- * ({region: us} and {region: us, cloud: aws}); for filters that overlap without nesting
- * ({region: us} and {cloud: aws}) it counts an event matching both in both fees, a double
- * charge Tally does not reproduce.
+ * The bucket of an event among a charge's filters, or filter_count for the default bucket (no
+ * filter matches). One event goes to exactly one bucket. Of matching filters that nest, the
+ * narrowest takes it, as Lago's ChargeFilters::MatchingAndIgnoredService: a filter nests in
+ * another when it has each of the other's keys with values among the other's (a wildcard is
+ * every value the metric declares), so {region: us} nests in {region: [us, eu]} and in
+ * {region: __ALL_FILTER_VALUES__}, and {region: us, cloud: aws} in {region: us}. Between
+ * matching filters that overlap without nesting ({region: us} and {cloud: aws}), the one with
+ * the most keys, the first in the charge's order on a tie: Lago counts such an event in both
+ * fees, a double charge Tally does not reproduce.
  */
 size_t aggregation_filter_bucket(const struct billable_metric *m,
                                  const struct aggregation_filter *filters, size_t filter_count,

@@ -1543,11 +1543,28 @@ static void test_filters(void **state)
     assert_int_equal(aggregation_filter_bucket(&m, charge2, 2, p_us_aws, 3), 0);
     struct aggregation_filter charge3[] = {f_us, f_aws};
     assert_int_equal(aggregation_filter_bucket(&m, charge3, 2, p_us_aws, 3), 0);
-    /* A wildcard filter and an explicit one with the same keys: the first wins the tie. */
+    /* Same keys, nested values: the narrower takes the event whatever the order, as in Lago
+     * (the wildcard is every declared value, so {region: us} nests in it). */
     struct aggregation_filter charge4[] = {f_all, f_us};
-    assert_int_equal(aggregation_filter_bucket(&m, charge4, 2, p_us_aws, 3), 0);
+    assert_int_equal(aggregation_filter_bucket(&m, charge4, 2, p_us_aws, 3), 1);
+    assert_int_equal(aggregation_filter_bucket(&m, charge4, 2, p_eu, 1), 0);
     assert_int_equal(aggregation_filter_bucket(&m, charge4, 2, p_mars, 2), 2); /* undeclared */
     assert_int_equal(aggregation_filter_bucket(NULL, charge4, 2, p_mars, 2), 0);
+    struct aggregation_filter charge4b[] = {f_us, f_all};
+    assert_int_equal(aggregation_filter_bucket(&m, charge4b, 2, p_us_aws, 3), 0);
+    struct aggregation_filter charge4c[] = {f_useu, f_us};
+    assert_int_equal(aggregation_filter_bucket(&m, charge4c, 2, p_us_aws, 3), 1);
+    assert_int_equal(aggregation_filter_bucket(&m, charge4c, 2, p_eu, 1), 0);
+    /* {region: [us, eu], cloud: *} holds {region: us, cloud: aws}, either order */
+    struct aggregation_filter_key useu_all[] = {k_useu, k_all_cloud};
+    struct aggregation_filter f_useu_all = {useu_all, 2};
+    struct aggregation_filter charge4d[] = {f_useu_all, f_us_aws};
+    assert_int_equal(aggregation_filter_bucket(&m, charge4d, 2, p_us_aws, 3), 1);
+    struct aggregation_filter charge4e[] = {f_us_aws, f_useu_all};
+    assert_int_equal(aggregation_filter_bucket(&m, charge4e, 2, p_us_aws, 3), 0);
+    /* the same filter twice: not nested, the first of equals */
+    struct aggregation_filter charge4f[] = {f_us, f_us};
+    assert_int_equal(aggregation_filter_bucket(&m, charge4f, 2, p_us_aws, 3), 0);
     struct aggregation_filter charge5[] = {f_all, f_all_all};
     assert_int_equal(aggregation_filter_bucket(&m, charge5, 2, p_us_aws, 3), 1);
     assert_int_equal(aggregation_filter_bucket(&m, NULL, 0, p_us_aws, 3), 0); /* no filters */
