@@ -3,16 +3,50 @@
 
 #include <string.h>
 
+/*
+ * The text with its fraction cut to EVENT_TIMESTAMP_FRACTION_DIGITS, and a last 1 standing for
+ * the digits cut when any was not 0: the same floor at the microsecond, within what
+ * money_parse reads. NULL (use the text as it is) when the fraction is short enough.
+ */
+static const char *cut_fraction(const char *text, size_t *len, char buf[EVENT_TIMESTAMP_TEXT_MAX])
+{
+    const char *dot = memchr(text, '.', *len);
+    if (!dot)
+        return NULL;
+    size_t from = (size_t)(dot - text) + 1, end = from;
+    while (end < *len && text[end] >= '0' && text[end] <= '9')
+        end++;
+    if (end - from <= EVENT_TIMESTAMP_FRACTION_DIGITS)
+        return NULL;
+    size_t keep = from + EVENT_TIMESTAMP_FRACTION_DIGITS, tail = *len - end;
+    if (keep + 1 + tail > EVENT_TIMESTAMP_TEXT_MAX)
+        return NULL; /* a long exponent too: money_parse refuses it as it is */
+    bool cut_nonzero = false;
+    for (size_t i = keep; i < end; i++)
+        cut_nonzero = cut_nonzero || text[i] != '0';
+    memcpy(buf, text, keep);
+    size_t n = keep;
+    if (cut_nonzero)
+        buf[n++] = '1';
+    memcpy(buf + n, text + end, tail);
+    *len = n + tail;
+    return buf;
+}
+
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
 {
     money_t seconds, usec;
     int64_t n;
+    char buf[EVENT_TIMESTAMP_TEXT_MAX];
+    const char *cut = cut_fraction(text, &len, buf);
+    if (cut)
+        text = cut;
     if (money_parse(text, len, &seconds) != MONEY_OK ||
         money_mul_round(seconds, money_from_int(TIMESTAMP_USEC_PER_SEC), 0, MONEY_ROUND_FLOOR,
                         &usec) != MONEY_OK ||
         money_to_minor_units(usec, 0, MONEY_ROUND_FLOOR, &n) != MONEY_OK)
         return false;
-    if (n < TIMESTAMP_MIN || n > TIMESTAMP_MAX)
+    if (n < TIMESTAMP_MIN || n > EVENT_TIMESTAMP_MAX)
         return false;
     *out = n;
     return true;

@@ -43,9 +43,21 @@ struct event {
 };
 
 /*
+ * The last instant an event may carry: 9998-12-31T23:59:59.999999Z. A billing period lasts a
+ * year at most, so every period of an event before it ends within years 0001..9999, where
+ * instants are defined (core/timestamp.h).
+ */
+#define EVENT_TIMESTAMP_MAX (INT64_C(253370764800) * TIMESTAMP_USEC_PER_SEC - 1)
+/* Fraction digits read from a timestamp's text; later ones count only as "not zero" (for the
+ * floor of a negative one). Enough for any exponent an instant in range can carry. */
+#define EVENT_TIMESTAMP_FRACTION_DIGITS 24
+#define EVENT_TIMESTAMP_TEXT_MAX 64 /* the text with its fraction cut */
+
+/*
  * Lago's event timestamp: Unix seconds as an integer or decimal, in a JSON number or string
- * ("1700000000", 1700000000.123). Read exactly from the text and truncated to the
- * microsecond. False for anything else or outside years 1..9999.
+ * ("1700000000", 1700000000.123), with any number of fraction digits. Read exactly from the
+ * text and truncated to the microsecond (the floor). False for anything else or outside
+ * [TIMESTAMP_MIN, EVENT_TIMESTAMP_MAX].
  */
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out);
 

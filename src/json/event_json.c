@@ -105,7 +105,7 @@ bool event_json_timestamp(struct json_object *event, struct event *e, struct jso
     switch (json_object_get_type(v)) {
     case json_type_int:
         if (!json_in_exact_int64(v, &n) || n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
-            n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
+            n > EVENT_TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
             return json_in_refuse(err, "timestamp", "invalid_format");
         e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
         e->has_timestamp = true;

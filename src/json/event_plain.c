@@ -157,7 +157,7 @@ static bool plain_timestamp(struct cursor *c, struct event *e)
     case READ_INT:
         n = int_of(s, len);
         if (n < TIMESTAMP_MIN / TIMESTAMP_USEC_PER_SEC ||
-            n > TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
+            n > EVENT_TIMESTAMP_MAX / TIMESTAMP_USEC_PER_SEC)
             return false;
         e->timestamp = n * TIMESTAMP_USEC_PER_SEC;
         break;

@@ -59,6 +59,22 @@ test('timestamps: integer, decimal and string Unix seconds, read exactly', async
     assert.equal(r.status, 422, String(timestamp));
     assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
   }
+  // digits past the microsecond are dropped, however many (a string, and a JSON number's text)
+  const long = await post('/api/v1/events', { event: ev('ts_long', { timestamp: `1769904000.${'1'.repeat(40)}` }) });
+  assert.equal(long.status, 200, JSON.stringify(long.body));
+  assert.equal(long.body.event.timestamp, '2026-02-01T00:00:00.111Z');
+  const rawBody = `{"event":{"transaction_id":"ts_long_num","external_subscription_id":"sub_a","code":"tokens","timestamp":1769904000.${'9'.repeat(35)}}}`;
+  const longNumber = await post('/api/v1/events', null, rawBody);
+  assert.equal(longNumber.status, 200, JSON.stringify(longNumber.body));
+  assert.equal(longNumber.body.event.timestamp, '2026-02-01T00:00:00.999Z');
+  // the last year is refused: a period of an event in it may end past 9999
+  for (const timestamp of [253370764800, '253399622400', 253402300799]) {
+    const r = await post('/api/v1/events', { event: ev(`late_9999_${timestamp}`, { timestamp }) });
+    assert.equal(r.status, 422, `${timestamp}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
+  }
+  const lastDay = await post('/api/v1/events', { event: ev('ts_9998', { timestamp: 253370764799 }) });
+  assert.equal(lastDay.status, 200, JSON.stringify(lastDay.body));
   // an event before its subscription started has no subscription to bill
   const early = await post('/api/v1/events', { event: ev('early', { timestamp: 1700000000 }) });
   assert.deepEqual(early.body.error_details, { external_subscription_id: ['subscription_not_found'] });
