@@ -318,14 +318,14 @@ void events_list(struct request *req)
 
 /* ---- estimate_fees ------------------------------------------------------------------------ */
 
-/* The fee's taxes are what the event changes in the charge's rounded taxes, so that its total
- * is exactly what the event's debit takes. */
+/* The fee's taxes are what the event changes in the usage's taxes rounded once (fee by fee in
+ * the plan's order), so that the fees' totals add up to exactly what the event's debit takes. */
 static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
-                       const struct usage_estimate *est)
+                       const struct usage_estimate *est, int64_t tax_cents)
 {
     const struct usage *u = cmd->usage;
     const struct store_subscription *row = &cmd->usage_subscription;
-    int64_t total_cents = est->cost_cents, tax_cents = est->cost_cents - est->amount_cents;
+    int64_t total_cents = est->amount_cents + tax_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
     money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
@@ -378,22 +378,37 @@ static void render_estimate(struct command *cmd)
     jsonw_object_begin(&w);
     jsonw_key(&w, "fees");
     jsonw_array_begin(&w);
+    money_t taxes; /* the usage's, unrounded, as the fees before this one leave them */
+    if (!usage_taxes_brought(cmd->usage, &taxes))
+        goto out_of_range;
     for (size_t i = 0; i < cmd->usage->charge_count; i++) {
         const struct usage_charge *c = &cmd->usage->charges[i];
         struct usage_estimate est;
+        struct usage_brought brought;
+        money_t own_before, own_after, taxes_after;
+        int64_t rounded_before, rounded_after, amount_after;
         if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
             continue;
-        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est)) {
-            cmd->http_status = 422;
-            api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range",
-                                        NULL);
-            return;
-        }
-        render_fee(&w, cmd, c, &est);
+        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est) ||
+            !usage_charge_brought(cmd->usage, c, &brought) ||
+            __builtin_add_overflow(brought.amount_cents, est.amount_cents, &amount_after) ||
+            !usage_charge_taxes(c, brought.amount_cents, &own_before) ||
+            !usage_charge_taxes(c, amount_after, &own_after) ||
+            money_sub(own_after, own_before, &own_after) != MONEY_OK ||
+            money_add(taxes, own_after, &taxes_after) != MONEY_OK ||
+            !usage_taxes_cents(taxes, &rounded_before) ||
+            !usage_taxes_cents(taxes_after, &rounded_after))
+            goto out_of_range;
+        render_fee(&w, cmd, c, &est, rounded_after - rounded_before);
+        taxes = taxes_after;
     }
     jsonw_array_end(&w);
     jsonw_object_end(&w);
     cmd->http_status = 200;
+    return;
+out_of_range:
+    cmd->http_status = 422;
+    api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range", NULL);
 }
 
 void events_estimate_fees(struct request *req)

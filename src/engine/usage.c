@@ -951,20 +951,59 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
     return ok;
 }
 
-/* What a charge priced at `amount` (every bucket) has brought: nothing before its first event
- * (a recurring value carried in is one). */
-static bool brought_of(const struct usage_charge *c, const struct usage_amount *amount,
-                       struct usage_brought *out)
+/* A charge's amount with its taxes (`taxes`, unrounded) rounded half up once. */
+static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
 {
-    out->amount_cents = amount->events_count > 0 || amount->carried ? amount->amount_cents : 0;
-    return usage_charge_cost(c, out->amount_cents, &out->cost_cents);
+    int64_t tax_cents = 0;
+    return (money_is_zero(taxes) ||
+            money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK) &&
+           !__builtin_add_overflow(amount_cents, tax_cents, cents);
+}
+
+/* The amount a charge priced at `amount` (every bucket) has brought: nothing before its first
+ * event (a recurring value carried in is one). */
+static int64_t brought_amount(const struct usage_amount *amount)
+{
+    return amount->events_count > 0 || amount->carried ? amount->amount_cents : 0;
+}
+
+/* What a charge that brought `amount_cents` costs, after charges whose taxes (unrounded) come
+ * to `*taxes_before`, which it then adds its own to: its amount, and what its taxes add to
+ * their sum rounded half up. Rounded once over the whole usage, so that the charges' costs add
+ * up to the usage's total, as Lago's invoice rounds its taxes. */
+static bool cost_after(const struct usage_charge *c, int64_t amount_cents, money_t *taxes_before,
+                       int64_t *cost_cents)
+{
+    money_t own, taxes_after;
+    int64_t rounded_before, rounded_after, own_cost;
+    if (!usage_charge_taxes(c, amount_cents, &own) || !cost_of(amount_cents, own, &own_cost))
+        return false; /* a charge's cost must fit alone too */
+    if (money_is_zero(own)) {
+        *cost_cents = amount_cents;
+        return true;
+    }
+    if (money_add(*taxes_before, own, &taxes_after) != MONEY_OK ||
+        !usage_taxes_cents(*taxes_before, &rounded_before) ||
+        !usage_taxes_cents(taxes_after, &rounded_after) ||
+        __builtin_add_overflow(amount_cents, rounded_after - rounded_before, cost_cents))
+        return false;
+    *taxes_before = taxes_after;
+    return true;
 }
 
 bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
                           struct usage_brought *out)
 {
-    struct usage_amount amount;
-    return usage_charge_amount(u, c, u->to, &amount) && brought_of(c, &amount, out);
+    money_t taxes = money_from_int(0);
+    for (const struct usage_charge *before = u->charges; before <= c; before++) {
+        struct usage_amount amount;
+        if (!usage_charge_amount(u, before, u->to, &amount))
+            return false;
+        out->amount_cents = brought_amount(&amount);
+        if (!cost_after(before, out->amount_cents, &taxes, &out->cost_cents))
+            return false;
+    }
+    return true;
 }
 
 bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
@@ -975,9 +1014,8 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
     const struct usage_bucket *b = &c->buckets[k];
     struct aggregation_event ev = aggregation_event_of(c, e, timestamp, UINT64_MAX);
     struct usage_amount charge, part, part_after;
-    struct usage_brought before, after;
-    if (!usage_charge_amount(u, c, u->to, &charge) || !brought_of(c, &charge, &before) ||
-        !usage_bucket_amount(u, c, b, u->to, &part) || !preview_bucket(u, c, b, &ev, &part_after))
+    if (!usage_charge_amount(u, c, u->to, &charge) || !usage_bucket_amount(u, c, b, u->to, &part) ||
+        !preview_bucket(u, c, b, &ev, &part_after))
         return false;
     /* the charge with the event: its other buckets as they are, this one previewed */
     struct usage_amount with = charge;
@@ -985,10 +1023,8 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
         __builtin_add_overflow(with.amount_cents, part_after.amount_cents, &with.amount_cents) ||
         __builtin_sub_overflow(with.events_count, part.events_count, &with.events_count) ||
         __builtin_add_overflow(with.events_count, part_after.events_count, &with.events_count) ||
-        !brought_of(c, &with, &after) ||
         money_sub(part_after.units, part.units, &out->units) != MONEY_OK ||
-        __builtin_sub_overflow(after.amount_cents, before.amount_cents, &out->amount_cents) ||
-        __builtin_sub_overflow(after.cost_cents, before.cost_cents, &out->cost_cents))
+        __builtin_sub_overflow(brought_amount(&with), brought_amount(&charge), &out->amount_cents))
         return false;
     out->bucket = b;
     return true;
@@ -1021,19 +1057,25 @@ bool usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents, mone
            money_div(*taxes, money_from_int(100), 10, MONEY_ROUND_HALF_UP, taxes) == MONEY_OK;
 }
 
-/* A charge's amount with its taxes (`taxes`, unrounded) rounded half up once. */
-static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
+bool usage_taxes_brought(const struct usage *u, money_t *taxes)
 {
-    int64_t tax_cents = 0;
-    return (money_is_zero(taxes) ||
-            money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK) &&
-           !__builtin_add_overflow(amount_cents, tax_cents, cents);
+    *taxes = money_from_int(0);
+    for (size_t i = 0; i < u->charge_count; i++) {
+        struct usage_amount amount;
+        money_t own;
+        if (!usage_charge_amount(u, &u->charges[i], u->to, &amount) ||
+            !usage_charge_taxes(&u->charges[i], brought_amount(&amount), &own) ||
+            money_add(*taxes, own, taxes) != MONEY_OK)
+            return false;
+    }
+    return true;
 }
 
-bool usage_charge_cost(const struct usage_charge *c, int64_t amount_cents, int64_t *cents)
+bool usage_taxes_cents(money_t taxes, int64_t *cents)
 {
-    money_t taxes;
-    return usage_charge_taxes(c, amount_cents, &taxes) && cost_of(amount_cents, taxes, cents);
+    *cents = 0;
+    return money_is_zero(taxes) ||
+           money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, cents) == MONEY_OK;
 }
 
 void usage_total_init(struct usage_total *t)
@@ -1062,13 +1104,18 @@ bool usage_priced(const struct usage *u, struct usage_brought *brought)
 {
     struct usage_total total;
     usage_total_init(&total);
+    money_t taxes_brought = money_from_int(0);
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_amount amount;
         if (!usage_charge_amount(u, c, u->to, &amount) ||
-            !usage_total_add(&total, c, amount.amount_cents) ||
-            (brought && !brought_of(c, &amount, &brought[i])))
+            !usage_total_add(&total, c, amount.amount_cents))
             return false;
+        if (brought) {
+            brought[i].amount_cents = brought_amount(&amount);
+            if (!cost_after(c, brought[i].amount_cents, &taxes_brought, &brought[i].cost_cents))
+                return false;
+        }
     }
     return usage_total_finish(&total);
 }

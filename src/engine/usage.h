@@ -208,8 +208,11 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
                          struct usage_amount *out);
 /*
  * What a charge has brought in its period so far, as the wallets are debited for it: its
- * amount and its cost (the amount with its taxes rounded half up once), both 0 while no event
- * of the period counts in it. Its current usage shows a first tier's flat amount even then
+ * amount and its cost, both 0 while no event of the period counts in it. Its cost is its
+ * amount and its share of the usage's taxes: those of the charges up to it in the plan's
+ * order, summed unrounded and rounded half up, less those of the charges before it, so that
+ * the charges' costs add up to the usage's total exactly (Lago's invoice rounds its taxes
+ * once, not per fee). Its current usage shows a first tier's flat amount even then
  * (Lago's invoice bills it at 0 units), but that flat amount is what the charge's first event
  * brings: the step from nothing, as Lago's pay-in-advance fee of a first event charges it.
  */
@@ -221,23 +224,25 @@ bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
 
 /*
  * What one more event would bring under a charge, without changing anything: the change of
- * usage_charge_brought that taking it would make, so exactly what the event's debit would be
- * (Lago's estimate_fees, and a hold's price). Also the bucket it would fall in and its units
- * (that bucket's aggregate's change). False if the charge's aggregation cannot preview or an
- * amount does not fit.
+ * the amount usage_charge_brought says that taking it would make (Lago's estimate_fees, and a
+ * hold's price, add the taxes it brings to the usage's). Also the bucket it would fall in and
+ * its units (that bucket's aggregate's change). False if the charge's aggregation cannot
+ * preview or an amount does not fit.
  */
 struct usage_estimate {
     const struct usage_bucket *bucket;
     money_t units;
-    int64_t amount_cents, cost_cents;
+    int64_t amount_cents;
 };
 bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
                     tally_time timestamp, struct usage_estimate *out);
 
 /* The taxes of a charge's amount, unrounded, in cents. False if they do not fit. */
 bool usage_charge_taxes(const struct usage_charge *c, int64_t amount_cents, money_t *taxes);
-/* A charge's amount with its taxes rounded half up (once, as the fee's): what a wallet pays. */
-bool usage_charge_cost(const struct usage_charge *c, int64_t amount_cents, int64_t *cents);
+/* The taxes of what the usage's charges have brought, summed unrounded, in cents. */
+bool usage_taxes_brought(const struct usage *u, money_t *taxes);
+/* Taxes (unrounded, in cents) rounded half up to the cent. False if they do not fit. */
+bool usage_taxes_cents(money_t taxes, int64_t *cents);
 
 /*
  * A usage's totals as its current usage answer shows them: the charges' amounts, their taxes

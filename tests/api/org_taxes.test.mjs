@@ -111,3 +111,34 @@ test('an organization tax\'s rate, and creating or deleting one, re-price the sa
   assert.deepEqual(await usage('plan'), [1000, 150, 1150]);
   assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
 });
+
+// Taxes are rounded once over the usage, as Lago's invoice rounds them: two charges whose
+// taxes are half a cent each bring one cent of taxes, not two. The debits, the estimates and
+// a hold add up to the usage's total, not to the fees' own roundings.
+test('debits, estimates and holds add up to the usage total, taxes rounded once', async () => {
+  await call('POST', '/api/v1/taxes', { tax: { code: 'half', name: 'Half', rate: '50' } });
+  const metrics = [];
+  for (const code of ['ra', 'rb', 'rc']) metrics.push((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } })).billable_metric.lago_id);
+  await call('POST', '/api/v1/plans', { plan: { code: 'p_round', name: 'Round', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes: ['half'],
+    charges: metrics.map((id) => ({ billable_metric_id: id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.01' } })) } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c_round', plan_code: 'p_round', external_id: 's_round', subscription_at: '2026-06-01T00:00:00Z' } });
+  const wallet = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'c_round', currency: 'USD', rate_amount: '0.01', granted_credits: '1000' } })).wallet.lago_id;
+  const debited = async () => 1000 - (await call('GET', `/api/v1/wallets/${wallet}`)).wallet.balance_cents;
+  const total = async () => (await call('GET', '/api/v1/customers/c_round/current_usage?external_subscription_id=s_round')).customer_usage.total_amount_cents;
+  const quote = async (code) => (await call('POST', '/api/v1/events/estimate_fees', { event: { external_subscription_id: 's_round', code } })).fees[0].total_amount_cents;
+  let quoted = 0;
+  for (const code of ['ra', 'rb', 'rc', 'ra', 'rb']) {
+    const q = await quote(code);
+    const hold = (await call('POST', '/api/v1/authorizations', { authorization: { external_subscription_id: 's_round', code, expires_in: 3600 } })).authorization;
+    assert.equal(hold.amount_cents, q, `hold vs estimate for ${code}`);
+    await call('POST', `/api/v1/authorizations/${hold.lago_id}/void`, {});
+    const before = await debited();
+    await call('POST', '/api/v1/events', { event: { transaction_id: `round${n++}`, external_subscription_id: 's_round', code } });
+    assert.equal(await debited() - before, q, `debit vs estimate for ${code}`);
+    quoted += q;
+    assert.equal(await debited(), await total());
+  }
+  // 5 cents of usage, 2.5 of taxes rounded once: 8; each fee rounded alone would make 10
+  assert.equal(await total(), 8);
+  assert.equal(quoted, 8);
+});
