@@ -203,9 +203,9 @@ void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t tot
         jsonw_int(w, page + 1);
     else
         jsonw_null(w);
-    jsonw_key(w, "prev_page");
-    if (page > 1 && total > 0)
-        jsonw_int(w, page - 1 < pages ? page - 1 : pages);
+    jsonw_key(w, "prev_page"); /* Kaminari's: none on the first page, nor past the last */
+    if (page > 1 && page <= pages)
+        jsonw_int(w, page - 1);
     else
         jsonw_null(w);
     jsonw_kv_int(w, "total_pages", pages);
