@@ -1038,7 +1038,8 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
     for (size_t k = 0; k <= c->filter_count; k++) {
         struct usage_amount part;
         if (!usage_bucket_amount(u, c, &c->buckets[k], now, &part) ||
-            money_add(out->units, part.units, &out->units) != MONEY_OK ||
+            (money_sign(part.units) > 0 &&
+             money_add(out->units, part.units, &out->units) != MONEY_OK) ||
             __builtin_add_overflow(out->amount_cents, part.amount_cents, &out->amount_cents))
             return false;
         out->events_count += part.events_count;

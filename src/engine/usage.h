@@ -201,7 +201,8 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence);
 
-/* The cost of one bucket, or of a whole charge (every bucket), at `now`. */
+/* The cost of one bucket, or of a whole charge (every bucket), at `now`. A charge's units add
+ * its buckets' that are above 0: Lago zeroes a fee's negative units. */
 bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, tally_time now, struct usage_amount *out);
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,

@@ -14,6 +14,8 @@
 static void write_units(struct jsonw *w, const char *key, money_t units)
 {
     char text[MONEY_TEXT_MAX];
+    if (money_sign(units) < 0)
+        units = money_from_int(0); /* Lago zeroes a fee's negative units */
     money_format_fraction(money_normalize(units), 1, text, sizeof text); /* Lago: "12.0" */
     jsonw_kv_cstr(w, key, text);
 }

@@ -199,3 +199,22 @@ test("a weighted sum divides by the whole period's days, as Lago: a subscription
   assert.equal((await gpu('paris', 'paris_sub')).units, '1.00134408602150537635'); // 1 + 1/744, ceiled at 20 decimals
   assert.equal((await gpu('paris', 'paris_sub')).amount_cents, 3104);
 });
+
+// Lago zeroes a fee's negative units (Fees::ChargeService): a sum that went below zero shows
+// 0 units and costs nothing, per filter and for the charge, whose units add its fees'.
+test('negative units show as 0, per filter and for the charge', async () => {
+  const post = async (path, body) => (await t.api(path, { method: 'POST', body })).json();
+  await post('/api/v1/plans', { plan: { code: 'neg', name: 'Neg', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '1' },
+      filters: [{ invoice_display_name: 'Large', properties: { amount: '2' }, values: { model: ['large'] } }] }] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'neg', plan_code: 'neg', external_id: 'neg_sub', subscription_at: '2026-03-01T00:00:00Z' } });
+  const negEv = (properties) => ({ transaction_id: `neg${n++}`, external_subscription_id: 'neg_sub', code: 'tokens', properties });
+  const r = await t.api('/api/v1/events/batch', { method: 'POST', body: { events: [negEv({ tokens: -10, model: 'large' }), negEv({ tokens: 4, model: 'small' })] } });
+  assert.equal(r.status, 200, await r.text());
+  const u = (await (await t.api('/api/v1/customers/neg/current_usage?external_subscription_id=neg_sub')).json()).customer_usage;
+  const c = u.charges_usage[0];
+  assert.deepEqual(c.filters.map((f) => [f.units, f.amount_cents]), [['0.0', 0], ['4.0', 400]]);
+  assert.equal(c.units, '4.0');
+  assert.equal(c.total_aggregated_units, '4.0');
+  assert.equal(c.amount_cents, 400);
+});
