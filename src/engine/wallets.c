@@ -22,7 +22,7 @@ static bool usable(const struct live_wallet *w, tally_time now)
  * this never goes below zero). Grants past their expiry keep credits only for holds: they back
  * the holds first, and a capture in progress may spend what they kept for its own hold.
  */
-static int64_t spendable(const struct live_wallet *w, tally_time now)
+static int64_t unreserved(const struct live_wallet *w, tally_time now)
 {
     int64_t live, kept;
     wallet_book_credits_at(w, now, &live, &kept);
@@ -32,6 +32,12 @@ static int64_t spendable(const struct live_wallet *w, tally_time now)
     int64_t sum = live + for_capture - (w->row.held_cents - for_holds);
     if (w->row.limit == WALLET_LIMIT_SOFT)
         sum += w->row.overdraft_limit_cents - w->row.overdrawn_cents;
+    return sum; /* below zero: holds reserve more than the wallet has */
+}
+
+static int64_t spendable(const struct live_wallet *w, tally_time now)
+{
+    int64_t sum = unreserved(w, now);
     return sum > 0 ? sum : 0;
 }
 
@@ -757,6 +763,32 @@ static bool same_terms(const struct store_wallet *a, const struct store_wallet *
            same_text(a->terms_json, b->terms_json);
 }
 
+/* Whether new terms would leave open holds reserving more than the wallet can pay (a smaller
+ * overdraft, or none): a hold is a promise to its merchant, kept until it settles. Sets the
+ * refusal's message when so. */
+static bool takes_held_credits(struct command *cmd, const struct live_wallet *w,
+                               const struct store_wallet *terms)
+{
+    if (w->row.held_cents == 0)
+        return false;
+    struct live_wallet after = *w; /* the same grants, under the new terms */
+    after.row.limit = terms->limit;
+    after.row.overdraft_limit_cents = terms->overdraft_limit_cents;
+    if (unreserved(&after, cmd->now) >= 0)
+        return false;
+    char held[MONEY_TEXT_MAX];
+    credits_text(w, w->row.held_cents, held);
+    size_t cap = MONEY_TEXT_MAX + 160;
+    char *message = arena_alloc(cmd->arena, cap);
+    if (message)
+        snprintf(message, cap,
+                 "%s credits of this wallet are held by open authorizations, which these terms "
+                 "would no longer cover; capture or void them first. Nothing was changed",
+                 held);
+    cmd->invalid_message = message;
+    return true;
+}
+
 static enum command_result apply_update(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {
@@ -781,6 +813,9 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
         return refuse(cmd, "overdraft_credits", "value_is_out_of_range");
     if (row.limit != WALLET_LIMIT_SOFT && row.overdrawn_cents > 0)
         return refuse(cmd, "limit", "wallet_is_overdrawn");
+    if (takes_held_credits(cmd, w, &row))
+        return refuse(cmd, row.limit == WALLET_LIMIT_SOFT ? "overdraft_credits" : "limit",
+                      "credits_are_held");
     if (store_wallet_save(st, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
     memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);

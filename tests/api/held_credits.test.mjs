@@ -194,3 +194,34 @@ test('an interval grant past its expiry does not roll over what it keeps for a h
   assert.deepEqual(expired.map((x) => x.amount).sort(), ['2.0', '8.0']);
   await checkLedger(w);
 });
+
+// The overdraft a soft wallet's holds rely on is theirs until they settle: lowering it, or
+// making the wallet hard, below what they reserve is a 422 that changes nothing, as a void of
+// held credits is; the merchant who got "authorized" still captures.
+test('terms that would take held credits away are refused; the hold still captures', async () => {
+  const { sub: s, w } = await customer({ granted_credits: '10', limit: 'soft', overdraft_credits: '100' });
+  assert.equal((await event(s, 60)).status, 200); // 10 from the grant, 50 overdrawn
+  const a = await authorize(s, 40);
+  assert.equal(a.status, 'authorized');
+  for (const change of [{ overdraft_credits: '60' }, { limit: 'hard' }, { limit: 'none' }]) {
+    const r = await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: change } });
+    const answer = await r.json();
+    assert.equal(r.status, 422, `${JSON.stringify(change)}: ${JSON.stringify(answer)}`);
+  }
+  const r = await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { overdraft_credits: '70' } } });
+  const answer = await r.json();
+  assert.deepEqual(answer.error_details, { overdraft_credits: ['credits_are_held'] });
+  assert.equal((await wallet(w.lago_id)).overdraft_credits, '100.0');
+  // what the holds leave may go: 50 overdrawn + 40 held = 90
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { overdraft_credits: '90' } } }));
+  const captured = (await ok(await capture(a.lago_id))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 4000]);
+  await checkLedger(w);
+  // a soft wallet with credits of its own: the part of a hold beyond them is overdraft
+  const { sub: s2, w: w2 } = await customer({ granted_credits: '10', limit: 'soft', overdraft_credits: '100' });
+  const b = await authorize(s2, 40);
+  assert.equal(b.status, 'authorized');
+  const hard = await t.api(`/api/v1/wallets/${w2.lago_id}`, { method: 'PUT', body: { wallet: { limit: 'hard' } } });
+  assert.deepEqual((await hard.json()).error_details, { limit: ['credits_are_held'] });
+  assert.equal((await capture(b.lago_id)).status, 200);
+});
