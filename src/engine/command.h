@@ -239,6 +239,9 @@ struct command {
             struct event_result *results; /* count of them, in the submitter's arena */
             size_t failed_index;
             const char *authorization_lago_id; /* capture: the hold the event settles */
+            /* capture: its usage is the authorized one (set by the writer): what credits
+             * cannot pay of it is left to the invoice rather than refused */
+            bool as_authorized;
         } events_ingest;
         /* POST /authorizations: price one event (no transaction id) and hold its credits. */
         struct {

@@ -1486,6 +1486,9 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
         return r;
     if (cmd->authorization.expires_at <= cmd->now)
         return invalid(cmd, "authorization", "expired"); /* the sweep releases it */
+    const char *actual = cmd->as.events_ingest.events[0].properties_json;
+    const char *authorized = cmd->authorization.properties_json;
+    cmd->as.events_ingest.as_authorized = actual && authorized && strcmp(actual, authorized) == 0;
     return wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,
                                LEDGER_CAUSE_CAPTURE);
 }

@@ -167,7 +167,12 @@ static enum command_result debit(struct customer_wallets *cw, struct command *cm
         return COMMAND_STORE_FAILED;
     if (left == 0)
         return COMMAND_OK;
-    if (n > 0 && !any_unlimited) {
+    /* A hold was priced when it was made: usage since may have made the same usage dearer (a
+     * later tier, taxes rounded up). Its merchant was told "authorized": the capture of that
+     * usage goes through, and what credits cannot pay is the invoice's. */
+    bool promised =
+        cmd->kind == COMMAND_AUTHORIZATION_CAPTURE && cmd->as.events_ingest.as_authorized;
+    if (n > 0 && !any_unlimited && !promised) {
         /* The last wallet that could have paid is the one to top up. */
         const struct live_wallet *w = payers[n - 1];
         memcpy(cmd->short_wallet_lago_id, w->row.lago_id, sizeof cmd->short_wallet_lago_id);

@@ -216,3 +216,38 @@ test('a capture timestamped in a period that is over is refused, and keeps its h
   assert.equal(captured.captured_amount_cents, 200);
   assert.equal((await wallet(w.lago_id)).balance_cents, 1000 - 200); // 1,000 credits at 1 cent
 });
+
+// A hold is priced when it is made; usage recorded before its capture may make the same usage
+// dearer (a later tier, taxes rounded up). The merchant who got "authorized" still captures:
+// credits pay what they can and the rest is left to the invoice, the wallet never below zero.
+// A capture of more than was authorized is refused as any event is.
+test('a capture of the authorized usage is never refused for credits, even after a dearer tier', async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'tiered', name: 'Tiered', aggregation_type: 'sum_agg', field_name: 'n' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'tiers', name: 'Tiers', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'graduated', properties: { graduated_ranges: [
+      { from_value: 0, to_value: 100, per_unit_amount: '0.01', flat_amount: '0' }, { from_value: 101, to_value: null, per_unit_amount: '0.05', flat_amount: '0' }] } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'tiers', plan_code: 'tiers', external_id: 'tiers_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiers', currency: 'USD', rate_amount: '0.01', name: 'T', granted_credits: '300', limit: 'hard' } }))).wallet;
+  const tiered = (units) => post('/api/v1/events', { event: { transaction_id: `a${n++}`, external_subscription_id: 'tiers_sub', code: 'tiered', properties: { n: units } } });
+  const a = (await ok(await authorize({ external_subscription_id: 'tiers_sub', code: 'tiered', properties: { n: 50 } }))).authorization;
+  assert.deepEqual([a.status, a.held_amount_cents], ['authorized', 50]);
+  assert.equal((await tiered(100)).status, 200); // 100 cents
+  assert.equal((await tiered(30)).status, 200); // 30 units at 5 cents: 150
+  assert.equal((await tiered(1)).status, 402); // what is left is held
+  // the 50 units now sit at 5 cents: 250, of which 50 held and nothing else left
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, {}))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 250]);
+  const after = await wallet(w.lago_id);
+  assert.deepEqual([after.balance_cents, after.ongoing_balance_cents], [0, 0]);
+  const usage = (await ok(await t.api('/api/v1/customers/tiers/current_usage?external_subscription_id=tiers_sub'))).customer_usage;
+  assert.equal(usage.total_amount_cents, 500); // 300 paid by credits, 200 left to the invoice
+  // more than was authorized is refused, and keeps its hold
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '50' } }));
+  const b = (await ok(await authorize({ external_subscription_id: 'tiers_sub', code: 'tiered', properties: { n: 10 } }))).authorization;
+  assert.equal(b.status, 'authorized');
+  const more = await post(`/api/v1/authorizations/${b.lago_id}/capture`, { authorization: { properties: { n: 20 } } });
+  assert.equal(more.status, 402);
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${b.lago_id}`))).authorization.status, 'authorized');
+  const same = (await ok(await post(`/api/v1/authorizations/${b.lago_id}/capture`, { authorization: { properties: { n: 10 } } }))).authorization;
+  assert.equal(same.status, 'captured');
+});
