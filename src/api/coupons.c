@@ -122,9 +122,16 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     jsonw_kv_cstr(&w, "name", name);
     jsonw_kv_cstr(&w, "description", description);
     jsonw_kv_cstr(&w, "coupon_type", type);
+    /* Lago's input nests the limits in `applies_to`; its answer, and Tally's first inputs,
+     * have them at the top */
+    struct json_object *limits = obj, *applies_to = NULL;
+    if (json_object_object_get_ex(obj, "applies_to", &applies_to) &&
+        json_object_is_type(applies_to, json_type_object))
+        limits = applies_to;
     bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, err) &&
-              parse_limits(req, obj, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
-              parse_limits(req, obj, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
+              parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans,
+                           err) &&
+              parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
                            &limited_metrics, err);
     /* Lago limits a coupon to plans or to metrics, not both. */
     if (ok && limited_plans && limited_metrics)

@@ -45,8 +45,13 @@ test('add-ons and coupons through the client', async () => {
   const c = await lago.coupons.createCoupon({ coupon: { name: 'Launch', code: 'launch', coupon_type: 'percentage', percentage_rate: '15', frequency: 'recurring', frequency_duration: 6, expiration: 'no_expiration' } });
   assert.equal(c.data.coupon.percentage_rate, '15.0');
   assert.equal(c.data.coupon.frequency_duration, 6);
+  // the client's input nests limits in applies_to; the answer has them at the top
+  const limited = await lago.coupons.createCoupon({ coupon: { name: 'Tokens', code: 'tokens_off', coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'EUR', frequency: 'once', expiration: 'no_expiration', applies_to: { billable_metric_codes: ['tokens'] } } });
+  assert.deepEqual(limited.data.coupon.billable_metric_codes, ['tokens']);
+  assert.equal(limited.data.coupon.limited_billable_metrics, true);
+  await assert.rejects(lago.coupons.createCoupon({ coupon: { name: 'X', code: 'x_off', coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'EUR', frequency: 'once', expiration: 'no_expiration', applies_to: { plan_codes: ['no_such_plan'] } } }), (res) => res.status === 404);
   const list = await lago.coupons.findAllCoupons();
-  assert.equal(list.data.coupons.length, 1);
+  assert.equal(list.data.coupons.length, 2);
   await lago.addOns.destroyAddOn('setup');
   await assert.rejects(lago.addOns.findAddOn('setup'), (res) => res.status === 404);
 });
