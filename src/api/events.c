@@ -326,9 +326,17 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     const struct usage *u = cmd->usage;
     const struct store_subscription *row = &cmd->usage_subscription;
     int64_t total_cents = est->amount_cents + tax_cents;
-    char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX];
+    char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX], unit_amount[MONEY_TEXT_MAX] = "0.0",
+                                                      amount[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
     money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
+    money_format_fraction(money_from_int(est->amount_cents), 1, amount, sizeof amount);
+    /* Lago's precise_unit_amount: the fee in currency units over its units */
+    money_t fee, per_unit;
+    if (!money_is_zero(est->units) &&
+        money_from_minor_units(est->amount_cents, u->exponent, &fee) == MONEY_OK &&
+        money_div(fee, est->units, 15, MONEY_ROUND_HALF_UP, &per_unit) == MONEY_OK)
+        money_format_fraction(money_normalize(per_unit), 1, unit_amount, sizeof unit_amount);
     jsonw_object_begin(w);
     jsonw_kv_null(w, "lago_id");
     jsonw_kv_cstr(w, "lago_charge_id", c->lago_id);
@@ -340,9 +348,14 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_int(w, "amount_cents", est->amount_cents);
     jsonw_kv_cstr(w, "amount_currency", u->currency);
     jsonw_kv_int(w, "taxes_amount_cents", tax_cents);
-    jsonw_kv_cstr(w, "taxes_rate", rate);
+    jsonw_kv_raw(w, "taxes_rate", rate); /* a number in Lago's schema: "20.0" is one */
     jsonw_kv_int(w, "total_amount_cents", total_cents);
+    jsonw_kv_cstr(w, "total_amount_currency", u->currency);
+    jsonw_kv_int(w, "sub_total_excluding_taxes_amount_cents", est->amount_cents);
+    jsonw_kv_cstr(w, "sub_total_excluding_taxes_precise_amount_cents", amount);
     jsonw_kv_cstr(w, "units", units);
+    jsonw_kv_cstr(w, "total_aggregated_units", units);
+    jsonw_kv_cstr(w, "precise_unit_amount", unit_amount);
     jsonw_kv_int(w, "events_count", 1);
     jsonw_kv_bool(w, "pay_in_advance", true);
     jsonw_kv_bool(w, "invoiceable", c->invoiceable);
@@ -361,7 +374,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_kv_cstr(w, "filter_invoice_display_name", est->bucket->invoice_display_name);
     jsonw_kv_raw(w, "filters", est->bucket->values_json);
     jsonw_kv_cstr(w, "lago_item_id", c->lago_id);
-    jsonw_kv_cstr(w, "item_type", "Charge");
+    jsonw_kv_cstr(w, "item_type", "BillableMetric"); /* Lago's for a charge's fee */
     jsonw_object_end(w);
     jsonw_object_end(w);
 }

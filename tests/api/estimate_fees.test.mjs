@@ -49,6 +49,15 @@ test('a package charge bills the event that opens a new package', async () => {
   assert.equal(fee.events_count, 1);
   assert.equal(fee.lago_id, null);
   assert.equal(fee.item.code, 'calls');
+  // the rest of the fields Lago's FeeObject requires, with their types
+  assert.equal(fee.item.item_type, 'BillableMetric');
+  assert.equal(fee.item.type, 'charge');
+  assert.equal(typeof fee.taxes_rate, 'number');
+  assert.equal(fee.total_amount_currency, fee.amount_currency);
+  assert.equal(fee.total_aggregated_units, '1.0');
+  assert.equal(fee.precise_unit_amount, '5.0');
+  assert.equal(fee.sub_total_excluding_taxes_amount_cents, 500);
+  assert.equal(fee.sub_total_excluding_taxes_precise_amount_cents, '500.0');
   for (let i = 0; i < 3; i++) await send('calls');
   r = await estimate('calls');
   assert.equal(r.body.fees[0].amount_cents, 0); // the 4th call is inside the paid package

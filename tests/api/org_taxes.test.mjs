@@ -50,9 +50,9 @@ const send = (k, v) => call('POST', '/api/v1/events', { event: { transaction_id:
 const setTax = (code, tax) => call('PUT', `/api/v1/taxes/${code}`, { tax });
 
 test('charge taxes, else plan taxes, else organization taxes: usage, estimate, debit and hold agree', async () => {
-  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, '10.0']);
-  assert.deepEqual(await estimate('plan', 1000), [1000, 200, 1200, '20.0']);
-  assert.deepEqual(await estimate('charge', 1000), [1000, 50, 1050, '5.0']);
+  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, 10]);
+  assert.deepEqual(await estimate('plan', 1000), [1000, 200, 1200, 20]);
+  assert.deepEqual(await estimate('charge', 1000), [1000, 50, 1050, 5]);
   for (const k of ['org', 'plan', 'charge']) await send(k, 1000);
   assert.deepEqual(await usage('org'), [1000, 100, 1100]);
   assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
@@ -71,7 +71,7 @@ test('charge taxes, else plan taxes, else organization taxes: usage, estimate, d
 test('turning applied_to_organization off and on mid-period re-prices only the usage that relies on it', async () => {
   await setTax('org', { applied_to_organization: false });
   assert.deepEqual(await usage('org'), [1000, 0, 1000]);
-  assert.deepEqual(await estimate('org', 1000), [1000, 0, 1000, '0.0']);
+  assert.deepEqual(await estimate('org', 1000), [1000, 0, 1000, 0]);
   assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
   assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
   await send('org', 1000); // the fee is now 2000 untaxed; 1100 was debited
@@ -80,7 +80,7 @@ test('turning applied_to_organization off and on mid-period re-prices only the u
 
   await setTax('org', { applied_to_organization: true });
   assert.deepEqual(await usage('org'), [2000, 200, 2200]);
-  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, '10.0']);
+  assert.deepEqual(await estimate('org', 1000), [1000, 100, 1100, 10]);
   await send('org', 1000); // 3300 in all: this debit takes the 200 of taxes back on too
   assert.deepEqual(await usage('org'), [3000, 300, 3300]);
   assert.equal(await balance('org'), 10000 - 3300);
@@ -93,7 +93,7 @@ test('an organization tax\'s rate, and creating or deleting one, re-price the sa
   assert.deepEqual(await usage('org'), [3000, 450, 3450]);
   await call('POST', '/api/v1/taxes', { tax: { code: 'org2', name: 'Org 2', rate: '2.5', applied_to_organization: true } });
   assert.deepEqual(await usage('org'), [3000, 525, 3525]); // 17.5 %
-  assert.deepEqual(await estimate('org', 1), [1, 0, 1, '17.5']); // 0.175 cent rounds to 0
+  assert.deepEqual(await estimate('org', 1), [1, 0, 1, 17.5]); // 0.175 cent rounds to 0
   assert.deepEqual(await usage('plan'), [1000, 200, 1200]);
   assert.deepEqual(await usage('charge'), [1000, 50, 1050]);
   await send('org', 1000);
