@@ -675,7 +675,8 @@ static const char *const sql[STMT_COUNT] = {
                              "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
                              " ORDER BY s.started_at DESC LIMIT 1",
     [STMT_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
-    [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)",
+    [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)"
+                         " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     /* the block goes in only above every stored event: ids are the writer's, never reused */
     [STMT_EVENT_BLOCK_INSERT] =
         "INSERT INTO event_blocks(first_id, org_id, count, data) SELECT ?1, ?2, ?3, ?4"

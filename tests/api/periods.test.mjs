@@ -237,3 +237,25 @@ test('a new time zone that moves a period\'s start earlier counts the events it 
     assert.equal((await h.usage('c', 's')).amount_cents, 1200, 'after a clean stop');
   } finally { await h.t.cleanup(); }
 });
+
+// Found by a black-box audit: the floor that setting records was inserted, not replaced, so the
+// second move that made a period start earlier (anywhere in the database) failed with a 500,
+// for good: a clean stop could not clear it either.
+test('moves that make periods start earlier, one after another and after a restart, all apply', async () => {
+  const h = await server();
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+    for (const c of ['a', 'b']) {
+      await h.post('/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+      await h.subscribe(c, 'p', `${c}_s`, { subscription_at: '2026-02-01T00:00:00Z' });
+    }
+    await h.sent(h.ev('a_s', 'calls'), h.ev('b_s', 'calls'));
+    await h.post('/api/v1/customers', { customer: { external_id: 'a', currency: 'USD', timezone: 'Asia/Kolkata' } });
+    await h.post('/api/v1/customers', { customer: { external_id: 'a', currency: 'USD', timezone: 'Asia/Tokyo' } });
+    await h.post('/api/v1/customers', { customer: { external_id: 'b', currency: 'USD', timezone: 'Europe/Paris' } });
+    await h.t.restart();
+    await h.post('/api/v1/customers', { customer: { external_id: 'b', currency: 'USD', timezone: 'Asia/Tokyo' } });
+    for (const c of ['a', 'b']) assert.equal((await h.usage(c, `${c}_s`)).amount_cents, 100);
+  } finally { await h.t.cleanup(); }
+});
