@@ -624,7 +624,20 @@ static bool parse_initial_credits(struct request *req, struct json_object *obj,
         JSON_IN_INVALID)
         return false;
     c->invoice_requires_successful_payment = requires_payment;
-    return true;
+    /* Lago's transaction_metadata: the first transactions' metadata */
+    struct json_object *metadata;
+    if (!json_object_object_get_ex(obj, "transaction_metadata", &metadata) || !metadata)
+        return true;
+    if (!wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
+        return false;
+    struct json_object *details = json_object_new_object();
+    if (!details)
+        return json_in_refuse(err, "transaction_metadata", "invalid_type");
+    json_object_object_add(details, "metadata", json_object_get(metadata));
+    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
+    c->details_json = arena_strndup(&req->arena, text, strlen(text));
+    json_object_put(details);
+    return c->details_json != NULL || json_in_refuse(err, "transaction_metadata", "invalid_type");
 }
 
 bool wallets_top_up_bounds_ok(const char *terms_json, int64_t cents, struct json_in_error *err)

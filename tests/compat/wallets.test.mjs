@@ -30,6 +30,7 @@ let initial; // its first transactions: { purchased, granted }
 test('createWallet: paid and granted credits at a rate of 0.5, the code from the name', async () => {
   const { data } = await lago.wallets.createWallet({ wallet: {
     external_customer_id: 'wally', currency: 'USD', rate_amount: '0.5', name: 'Main', paid_credits: '20', granted_credits: '10',
+    transaction_metadata: [{ key: 'source', value: 'signup' }],
   } });
   main = data.wallet;
   assert.match(main.lago_id, /^[0-9a-f-]{36}$/);
@@ -57,6 +58,9 @@ test('createWallet: paid and granted credits at a rate of 0.5, the code from the
   assert.equal(txs.meta.total_count, 2);
   const purchased = txs.wallet_transactions.find((x) => x.transaction_status === 'purchased');
   const granted = txs.wallet_transactions.find((x) => x.transaction_status === 'granted');
+  // Lago's transaction_metadata is the first transactions' metadata
+  assert.deepEqual(purchased.metadata, [{ key: 'source', value: 'signup' }]);
+  assert.deepEqual(granted.metadata, [{ key: 'source', value: 'signup' }]);
   assert.deepEqual([purchased.status, purchased.transaction_type, purchased.amount, purchased.credit_amount, purchased.remaining_amount_cents],
     ['settled', 'inbound', '10.0', '20.0', 1000]);
   assert.deepEqual([granted.status, granted.transaction_type, granted.amount, granted.credit_amount, granted.remaining_amount_cents],
