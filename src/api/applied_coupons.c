@@ -44,6 +44,9 @@ static void render_applied(struct jsonw *w, const struct store_applied_coupon *r
     jsonw_time(w, c->created_at, false);
     jsonw_key(w, "terminated_at");
     c->has_terminated_at ? jsonw_time(w, c->terminated_at, false) : jsonw_null(w);
+    jsonw_key(w, "credits"); /* what invoices took off: none, until usage invoices use coupons */
+    jsonw_array_begin(w);
+    jsonw_array_end(w);
     jsonw_object_end(w);
 }
 

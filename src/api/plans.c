@@ -12,6 +12,7 @@
 #include "json/plan_json.h"
 #include "core/money.h"
 #include "core/subscription.h"
+#include "sys/entropy.h"
 
 static bool known_interval(const char *s)
 {
@@ -40,7 +41,11 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
     if (json_in_string(mc, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
         JSON_IN_INVALID)
         return false;
+    char id[ENTROPY_UUID_TEXT];
+    if (!entropy_uuid(id))
+        return json_in_refuse(err, "minimum_commitment", "invalid_type");
     jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", id);
     jsonw_kv_int(w, "amount_cents", cents);
     jsonw_kv_cstr(w, "invoice_display_name", display);
     bool ok = catalog_parse_tax_codes(req, mc, w, def, err);
@@ -128,6 +133,30 @@ static bool parse_plan(struct request *req, struct json_object *obj, struct cata
     return catalog_finish_body(req, ok, &b, out, err);
 }
 
+/* Lago's MinimumCommitmentObject: what the plan stored, with the plan's code, interval and
+ * dates (the commitment is made and changed with it). */
+static void render_commitment(struct jsonw *w, struct json_object *stored,
+                              const struct catalog_item *item, struct json_object *plan)
+{
+    struct json_object *interval = NULL;
+    json_object_object_get_ex(plan, "interval", &interval);
+    jsonw_object_begin(w);
+    json_object_object_foreach(stored, key, value)
+    {
+        jsonw_key(w, key);
+        jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
+    }
+    if (!json_object_object_get_ex(stored, "lago_id", NULL))
+        jsonw_kv_null(w, "lago_id"); /* stored before commitments had their own id */
+    jsonw_kv_cstr(w, "plan_code", item->code);
+    jsonw_kv_cstr(w, "interval", interval ? json_object_get_string(interval) : NULL);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, item->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, item->updated_at, false);
+    jsonw_object_end(w);
+}
+
 static void render_plan(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
                         struct arena *a)
 {
@@ -138,6 +167,10 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     json_object_object_foreach(body, key, value)
     {
         jsonw_key(w, key);
+        if (strcmp(key, "minimum_commitment") == 0 && value) {
+            render_commitment(w, value, item, body);
+            continue;
+        }
         if (strcmp(key, "charges") != 0) {
             jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
             continue;

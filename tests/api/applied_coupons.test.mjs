@@ -37,6 +37,7 @@ test('a fixed coupon applied with its terms, then one with overrides', async () 
   assert.equal(a.percentage_rate, null);
   assert.equal(a.external_customer_id, 'anna');
   assert.equal(a.created_at, '2026-01-01T00:00:00Z');
+  assert.deepEqual(a.credits, []); // Lago's schema requires it: what invoices took off
   r = await apply({ external_customer_id: 'anna', coupon_code: 'ten', amount_cents: 250, frequency: 'recurring', frequency_duration: 2 });
   assert.equal(r.body.applied_coupon.amount_cents, 250);
   assert.equal(r.body.applied_coupon.frequency, 'recurring');

@@ -51,7 +51,10 @@ test('a plan with every charge model', async () => {
   assert.deepEqual(p.charges[5].properties.volume_ranges[1], { from_value: 101, to_value: null, per_unit_amount: '1', flat_amount: '0' });
   assert.equal(p.trial_period, 7);
   assert.equal(p.pay_in_advance, true);
-  assert.deepEqual(p.minimum_commitment, { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: [] });
+  // Lago's MinimumCommitmentObject: its own id, the plan's code and interval, its dates
+  const { lago_id: commitmentId, ...commitment } = p.minimum_commitment;
+  assert.match(commitmentId, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(commitment, { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: [], plan_code: 'all_models', interval: 'monthly', created_at: p.created_at, updated_at: p.updated_at });
   assert.equal(p.taxes[0].code, 'vat');
   assert.deepEqual((await call('GET', '/api/v1/plans/all_models')).body.plan, p);
 });
