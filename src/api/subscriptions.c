@@ -367,9 +367,9 @@ void subscriptions_list(struct request *req)
         customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_subscription_list(conn, req->org_id, customer_id, filter.mask, now,
-                                    (page - 1) * per_page, per_page, &rows, &count, &total,
-                                    &req->arena);
+        s = store_subscription_list(conn, req->org_id, customer_id, filter.mask,
+                                    api_query(req, "plan_code"), now, (page - 1) * per_page,
+                                    per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {
         api_reader_release(req->api, r);
         api_error(req, 500, "store_failed", NULL);

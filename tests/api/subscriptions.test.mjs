@@ -127,6 +127,10 @@ test('upgrade takes effect at once; downgrade at the end of the period', async (
   assert.equal(r.body.subscription.previous_plan_code, 'yearly');
   const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated')).body;
   assert.deepEqual(all.subscriptions.map((s) => [s.plan_code, s.status]), [['monthly', 'active'], ['yearly', 'terminated'], ['monthly', 'terminated']]);
+  // Lago's plan_code filter narrows the list (it was ignored: every plan's came back)
+  const yearly = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated&plan_code=yearly')).body;
+  assert.deepEqual(yearly.subscriptions.map((s) => [s.plan_code, s.status]), [['yearly', 'terminated']]);
+  assert.equal(yearly.meta.total_count, 1);
   // the same plan again changes nothing
   const same = await subscribe('changer', 'monthly', 'chg');
   assert.equal(same.body.subscription.lago_id, r.body.subscription.lago_id);
