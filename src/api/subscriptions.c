@@ -305,24 +305,6 @@ done:
 
 /* ---- reads --------------------------------------------------------------------------------- */
 
-void subscriptions_get(struct request *req)
-{
-    tally_time now;
-    if (!api_org_now(req, &now))
-        return;
-    struct store_reader *r = api_reader_acquire(req->api);
-    struct store_subscription row;
-    enum store_status s = store_subscription_live(store_reader_conn(r), req->org_id, req->params[0],
-                                                  now, &row, &req->arena);
-    if (s == STORE_OK)
-        render_one(api_respond(req, 200), &row, now, req, store_reader_conn(r));
-    api_reader_release(req->api, r);
-    if (s == STORE_NOT_FOUND)
-        api_error_not_found(req, "subscription_not_found");
-    else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
-}
-
 struct status_filter {
     unsigned mask;
     bool invalid;
@@ -340,19 +322,63 @@ static void add_status(const char *value, void *ctx)
     f->invalid = true;
 }
 
+/* Reads ?status= (and status[]=): false, answered, if one is not a status. */
+static bool read_status_filter(struct request *req, struct status_filter *filter)
+{
+    api_query_each(req, "status[]", add_status, filter);
+    api_query_each(req, "status", add_status, filter);
+    if (filter->invalid)
+        api_error_bad_request(req, "status must be pending, active, terminated or canceled");
+    return !filter->invalid;
+}
+
+/* The newest subscription with the path's external id whose status is in `mask`. */
+static enum store_status subscription_with_status(struct request *req, struct store_conn *conn,
+                                                  unsigned mask, tally_time now,
+                                                  struct store_subscription *out)
+{
+    struct store_subscription *rows = NULL;
+    size_t count = 0;
+    int64_t total = 0;
+    enum store_status s = store_subscription_find(conn, req->org_id, 0, req->params[0], mask, NULL,
+                                                  now, 0, 1, &rows, &count, &total, &req->arena);
+    if (s == STORE_OK && count == 0)
+        s = STORE_NOT_FOUND;
+    if (s == STORE_OK)
+        *out = rows[0];
+    return s;
+}
+
+void subscriptions_get(struct request *req)
+{
+    tally_time now;
+    struct status_filter filter = {0};
+    if (!api_org_now(req, &now) || !read_status_filter(req, &filter))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_subscription row;
+    /* the live one; Lago's ?status= names another (a terminated one, say) */
+    enum store_status s =
+        filter.mask ? subscription_with_status(req, store_reader_conn(r), filter.mask, now, &row)
+                    : store_subscription_live(store_reader_conn(r), req->org_id, req->params[0],
+                                              now, &row, &req->arena);
+    if (s == STORE_OK)
+        render_one(api_respond(req, 200), &row, now, req, store_reader_conn(r));
+    api_reader_release(req->api, r);
+    if (s == STORE_NOT_FOUND)
+        api_error_not_found(req, "subscription_not_found");
+    else if (s != STORE_OK)
+        api_error(req, 500, "store_failed", NULL);
+}
+
 void subscriptions_list(struct request *req)
 {
     int64_t page, per_page, total = 0, customer_id = 0;
     tally_time now;
     struct status_filter filter = {0};
-    if (!api_pagination(req, &page, &per_page) || !api_org_now(req, &now))
+    if (!api_pagination(req, &page, &per_page) || !api_org_now(req, &now) ||
+        !read_status_filter(req, &filter))
         return;
-    api_query_each(req, "status[]", add_status, &filter);
-    api_query_each(req, "status", add_status, &filter);
-    if (filter.invalid) {
-        api_error_bad_request(req, "status must be pending, active, terminated or canceled");
-        return;
-    }
     if (filter.mask == 0)
         filter.mask = 1u << SUBSCRIPTION_ACTIVE; /* Lago: active only, unless asked */
     struct store_reader *r = api_reader_acquire(req->api);

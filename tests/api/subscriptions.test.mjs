@@ -144,6 +144,12 @@ test('termination, ending_at and cancelling a pending subscription', async () =>
   const ended = (await call('GET', '/api/v1/subscriptions?external_customer_id=ender&status[]=terminated')).body.subscriptions[0];
   assert.equal(ended.status, 'terminated');
   assert.equal(ended.terminated_at, '2024-08-15T00:00:00Z');
+  // Lago's ?status= reads a subscription that is no longer live
+  const byStatus = await call('GET', '/api/v1/subscriptions/end_sub?status=terminated');
+  assert.equal(byStatus.status, 200);
+  assert.equal(byStatus.body.subscription.lago_id, ended.lago_id);
+  assert.equal((await call('GET', '/api/v1/subscriptions/end_sub?status=pending')).status, 404);
+  assert.equal((await call('GET', '/api/v1/subscriptions/end_sub?status=gone')).status, 400);
   r = await subscribe('ender', 'monthly', 'term_sub');
   r = await call('PUT', '/api/v1/subscriptions/term_sub', { subscription: { name: 'Renamed', ending_at: '2030-01-01T00:00:00Z' } });
   assert.equal(r.body.subscription.name, 'Renamed');
