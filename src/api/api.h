@@ -129,6 +129,16 @@ bool api_org_now(struct request *req, tally_time *now);
 /* A query-string argument of the request, or NULL. */
 const char *api_query(struct request *req, const char *name);
 
+/* Values one list filter may name ("countries[]=FR&countries[]=DE"). */
+#define API_QUERY_LIST_MAX 100
+
+/*
+ * The values of a list filter (`name[]=`, repeated, and `name=`) as a JSON array of strings,
+ * in req->arena, for the store to match against; NULL when the request names none. False
+ * after answering 400 when it names more than API_QUERY_LIST_MAX.
+ */
+bool api_query_list(struct request *req, const char *name, const char **json);
+
 /*
  * Reads ?page=&per_page= as Lago does (defaults 1 and 100). False after answering 400 when
  * either is not a positive integer or per_page exceeds API_PAGE_SIZE_MAX.

@@ -385,17 +385,44 @@ void customers_get(struct request *req)
         render_one(api_respond(req, 200), &c);
 }
 
+/* Lago's search_term as a LIKE pattern: anywhere in the text, its own % _ and \ literal. */
+static const char *search_pattern(struct request *req, const char *term)
+{
+    size_t len = strlen(term);
+    char *p = arena_alloc(&req->arena, 2 * len + 3), *out = p;
+    if (!p)
+        return NULL;
+    *out++ = '%';
+    for (size_t i = 0; i < len; i++) {
+        if (term[i] == '%' || term[i] == '_' || term[i] == '\\')
+            *out++ = '\\';
+        *out++ = term[i];
+    }
+    *out++ = '%';
+    *out = '\0';
+    return p;
+}
+
 void customers_list(struct request *req)
 {
     int64_t page, per_page, total;
-    if (!api_pagination(req, &page, &per_page))
+    struct store_customer_filter filter = {0};
+    const char *term = api_query(req, "search_term");
+    if (!api_pagination(req, &page, &per_page) ||
+        !api_query_list(req, "account_type", &filter.account_types_json) ||
+        !api_query_list(req, "countries", &filter.countries_json) ||
+        !api_query_list(req, "currencies", &filter.currencies_json))
         return;
+    if (term && *term && !(filter.search_pattern = search_pattern(req, term))) {
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+        return;
+    }
     struct customer *items;
     size_t count;
     struct store_reader *r = api_reader_acquire(req->api);
     enum store_status s =
-        store_customer_list(store_reader_conn(r), req->org_id, (page - 1) * per_page, per_page,
-                            &items, &count, &total, &req->arena);
+        store_customer_list(store_reader_conn(r), req->org_id, &filter, (page - 1) * per_page,
+                            per_page, &items, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
         api_error(req, 500, "store_failed", NULL);

@@ -139,6 +139,46 @@ void api_query_each(struct request *req, const char *name, void (*fn)(const char
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_argument, &q);
 }
 
+struct query_list {
+    struct jsonw w;
+    size_t count;
+};
+
+static void add_to_list(const char *value, void *ctx)
+{
+    struct query_list *l = ctx;
+    if (l->count++ < API_QUERY_LIST_MAX)
+        jsonw_cstr(&l->w, value);
+}
+
+bool api_query_list(struct request *req, const char *name, const char **json)
+{
+    char bracketed[64];
+    *json = NULL;
+    if ((size_t)snprintf(bracketed, sizeof bracketed, "%s[]", name) >= sizeof bracketed)
+        return true; /* no such filter name */
+    struct buf b;
+    struct query_list l = {.count = 0};
+    buf_init(&b);
+    jsonw_init(&l.w, &b);
+    jsonw_array_begin(&l.w);
+    api_query_each(req, bracketed, add_to_list, &l);
+    api_query_each(req, name, add_to_list, &l);
+    jsonw_array_end(&l.w);
+    bool within = l.count <= API_QUERY_LIST_MAX, ok = within && !buf_failed(&b);
+    if (ok && l.count > 0)
+        ok = (*json = arena_strndup(&req->arena, b.data, b.len)) != NULL;
+    buf_free(&b);
+    if (!within) {
+        char what[128];
+        snprintf(what, sizeof what, "%s names more than %d values", name, API_QUERY_LIST_MAX);
+        api_error_bad_request(req, what);
+    } else if (!ok) {
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+    }
+    return ok;
+}
+
 bool api_org_now(struct request *req, tally_time *now)
 {
     struct store_reader *r = api_reader_acquire(req->api);

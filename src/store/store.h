@@ -171,8 +171,14 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
 /* Inserts (c->id == 0, sets it) or updates the row. */
 enum store_status store_customer_save(struct store *st, struct customer *c);
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);
-/* A page of live customers, newest first; *total counts them all. */
-enum store_status store_customer_list(struct store_conn *c, int64_t org_id, int64_t offset,
+/* Lago's customer list filters; NULL fields match every customer. */
+struct store_customer_filter {
+    const char *account_types_json, *countries_json, *currencies_json; /* JSON arrays */
+    const char *search_pattern; /* a LIKE pattern ('\\' escapes), over names, email, ids */
+};
+/* A page of the live customers the filter matches, newest first; *total counts them all. */
+enum store_status store_customer_list(struct store_conn *c, int64_t org_id,
+                                      const struct store_customer_filter *f, int64_t offset,
                                       int64_t limit, struct customer **out, size_t *count,
                                       int64_t *total, struct arena *a);
 

@@ -169,3 +169,27 @@ test('organizations are walled off: another organization sees none of these cust
   const mine = await fetch(`${s.url}/api/v1/customers/cus_1`, { headers: { Authorization: `Bearer ${t.key}` } });
   assert.equal(mine.status, 200);
 });
+
+// Lago's list filters narrow the list (they were ignored: every customer came back)
+test('list filters: account_type, countries, currencies and search_term', async () => {
+  const make = (customer) => t.api('/api/v1/customers', { method: 'POST', body: { customer } });
+  assert.equal((await make({ external_id: 'filt_1', name: 'Zed 100%', country: 'DE', currency: 'USD', account_type: 'partner' })).status, 200);
+  assert.equal((await make({ external_id: 'filt_2', email: 'Bob_x@example.com', country: 'FR', currency: 'EUR' })).status, 200);
+  assert.equal((await make({ external_id: 'filt_3', firstname: 'Ana', country: 'DE', currency: 'EUR' })).status, 200);
+  const ids = async (query) => {
+    const r = await json(await t.api(`/api/v1/customers?${query}`));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.meta.total_count, r.body.customers.length);
+    return r.body.customers.map((c) => c.external_id);
+  };
+  assert.deepEqual(await ids('search_term=filt_&countries[]=DE'), ['filt_3', 'filt_1']);
+  assert.deepEqual(await ids('search_term=filt_&currencies[]=EUR'), ['filt_3', 'filt_2']);
+  assert.deepEqual(await ids('search_term=filt_&currencies[]=EUR&currencies[]=USD&countries[]=DE'), ['filt_3', 'filt_1']);
+  assert.deepEqual(await ids('search_term=filt_&account_type[]=partner'), ['filt_1']);
+  assert.deepEqual(await ids('search_term=bob_X'), ['filt_2']); // the email, any case
+  assert.deepEqual(await ids('search_term=ana'), ['filt_3']); // the first name
+  assert.deepEqual(await ids('search_term=100%25'), ['filt_1']); // % is itself, not "anything"
+  assert.deepEqual(await ids('search_term=1_0'), []); // and so is _
+  const many = Array.from({ length: 101 }, (_, i) => `countries[]=C${i}`).join('&');
+  assert.equal((await t.api(`/api/v1/customers?${many}`)).status, 400);
+});

@@ -162,9 +162,10 @@ static void customers_round_trip(void **state)
     struct customer *items;
     size_t count;
     int64_t total;
-    assert_int_equal(
-        store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
-        STORE_OK);
+    assert_int_equal(store_customer_list(store_reader_conn(r), org,
+                                         &(struct store_customer_filter){0}, 0, 10, &items, &count,
+                                         &total, &a),
+                     STORE_OK);
     assert_int_equal(total, 1);
     assert_int_equal(count, 1);
     assert_int_equal(store_begin(st), STORE_OK);
@@ -172,9 +173,10 @@ static void customers_round_trip(void **state)
     assert_int_equal(store_commit(st), STORE_OK);
     assert_int_equal(store_customer_get(store_reader_conn(r), org, "ext-1", &got, &a),
                      STORE_NOT_FOUND);
-    assert_int_equal(
-        store_customer_list(store_reader_conn(r), org, 0, 10, &items, &count, &total, &a),
-        STORE_OK);
+    assert_int_equal(store_customer_list(store_reader_conn(r), org,
+                                         &(struct store_customer_filter){0}, 0, 10, &items, &count,
+                                         &total, &a),
+                     STORE_OK);
     assert_int_equal(total, 0);
     store_reader_close(r);
     arena_free(&a);
