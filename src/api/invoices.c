@@ -19,6 +19,8 @@ static const char *const payment_names[] = {[INVOICE_PAYMENT_PENDING] = "pending
                                             [INVOICE_PAYMENT_SUCCEEDED] = "succeeded",
                                             [INVOICE_PAYMENT_FAILED] = "failed"};
 
+static const char *const type_names[] = {[INVOICE_CREDIT] = "credit"};
+
 static bool payment_status_parse(const char *text, enum invoice_payment_status *out)
 {
     for (int i = INVOICE_PAYMENT_PENDING; i <= INVOICE_PAYMENT_FAILED; i++) {
@@ -28,6 +30,51 @@ static bool payment_status_parse(const char *text, enum invoice_payment_status *
         }
     }
     return false;
+}
+
+/* One list filter's values as a mask over `names` (Lago's values the list may name, a name
+ * Tally never gives matches nothing); `invalid` when one is not Lago's. */
+struct name_mask {
+    const char *const *names;
+    size_t count;
+    const char *const *lago_names; /* Lago's values Tally has none of: they match nothing */
+    int64_t mask;
+    bool named, invalid;
+};
+
+static void add_name(const char *value, void *ctx)
+{
+    struct name_mask *m = ctx;
+    m->named = true;
+    for (size_t i = 0; i < m->count; i++) {
+        if (m->names[i] && strcmp(value, m->names[i]) == 0) {
+            m->mask |= INT64_C(1) << i;
+            return;
+        }
+    }
+    for (size_t i = 0; m->lago_names && m->lago_names[i]; i++)
+        if (strcmp(value, m->lago_names[i]) == 0)
+            return;
+    m->invalid = true;
+}
+
+/* Reads `name` and `name[]`: false after answering 400 if a value is not Lago's. A list that
+ * names only values Tally never gives matches no invoice (mask -1 never set: 1 << 62). */
+static bool read_name_mask(struct request *req, const char *name, struct name_mask *m,
+                           int64_t *mask)
+{
+    char bracketed[64];
+    snprintf(bracketed, sizeof bracketed, "%s[]", name);
+    api_query_each(req, name, add_name, m);
+    api_query_each(req, bracketed, add_name, m);
+    if (m->invalid) {
+        char what[96];
+        snprintf(what, sizeof what, "%s names a value Lago does not have", name);
+        api_error_bad_request(req, what);
+        return false;
+    }
+    *mask = m->named && m->mask == 0 ? INT64_C(1) << 62 : m->mask;
+    return true;
 }
 
 static void render_invoice(struct jsonw *w, const struct store_invoice *v,
@@ -147,19 +194,22 @@ void invoices_get(struct request *req)
 
 void invoices_list(struct request *req)
 {
-    int64_t page, per_page, total = 0, customer_id = 0;
-    if (!api_pagination(req, &page, &per_page))
+    static const char *const lago_statuses[] = {"pending", "failed", NULL};
+    static const char *const lago_types[] = {
+        "subscription", "add_on", "one_off", "advance_charges", "progressive_billing", NULL};
+    int64_t page, per_page, total = 0;
+    struct store_invoice_filter filter = {.currency = api_query(req, "currency")};
+    struct name_mask payments = {payment_names, 3, NULL, 0, false, false};
+    struct name_mask statuses = {status_names, 4, lago_statuses, 0, false, false};
+    struct name_mask types = {type_names, 1, lago_types, 0, false, false};
+    /* Tally's payment_status, and Lago's payment_statuses[]; status and statuses[] alike */
+    if (!api_pagination(req, &page, &per_page) ||
+        !read_name_mask(req, "payment_status", &payments, &filter.payment_status_mask) ||
+        !read_name_mask(req, "payment_statuses", &payments, &filter.payment_status_mask) ||
+        !read_name_mask(req, "status", &statuses, &filter.status_mask) ||
+        !read_name_mask(req, "statuses", &statuses, &filter.status_mask) ||
+        !read_name_mask(req, "invoice_type", &types, &filter.type_mask))
         return;
-    int payment = -1;
-    const char *status = api_query(req, "payment_status");
-    enum invoice_payment_status p;
-    if (status) {
-        if (!payment_status_parse(status, &p)) {
-            api_error_bad_request(req, "payment_status must be pending, succeeded or failed");
-            return;
-        }
-        payment = (int)p;
-    }
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     const char *customer = api_query(req, "external_customer_id");
@@ -169,11 +219,11 @@ void invoices_list(struct request *req)
     if (customer) {
         struct customer c;
         s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
-        customer_id = c.id;
+        filter.customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_invoice_list(conn, req->org_id, customer_id, payment, (page - 1) * per_page,
-                               per_page, &rows, &count, &total, &req->arena);
+        s = store_invoice_list(conn, req->org_id, &filter, (page - 1) * per_page, per_page, &rows,
+                               &count, &total, &req->arena);
     struct store_wallet_transaction *txs =
         s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *txs) : NULL;
     for (size_t i = 0; txs && i < count; i++)

@@ -584,7 +584,10 @@ enum stmt_id {
 #define INVOICE_FILTER                                                                             \
     " FROM invoices i JOIN customers c ON c.id = i.customer_id"                                    \
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
-    " AND (?3 < 0 OR i.payment_status = ?3)"
+    " AND (?3 = 0 OR ((1 << i.payment_status) & ?3) != 0)"                                         \
+    " AND (?4 = 0 OR ((1 << i.status) & ?4) != 0) AND (?5 = 0 OR ((1 << i.invoice_type) & ?5) != " \
+    "0)"                                                                                           \
+    " AND (?6 IS NULL OR i.currency = ?6)"
 
 /* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
 #define EVENT_SUMMARY_INSERT                                                                       \
@@ -845,7 +848,7 @@ static const char *const sql[STMT_COUNT] = {
                                    " WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
-                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?4 OFFSET ?5",
+                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?7 OFFSET ?8",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -3567,14 +3570,18 @@ static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
     return read_invoice(s, item, a);
 }
 
-enum store_status store_invoice_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                     int payment_status, int64_t offset, int64_t limit,
-                                     struct store_invoice **out, size_t *count, int64_t *total,
-                                     struct arena *a)
+enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
+                                     const struct store_invoice_filter *f, int64_t offset,
+                                     int64_t limit, struct store_invoice **out, size_t *count,
+                                     int64_t *total, struct arena *a)
 {
-    const struct page_param params[] = {
-        {.value = org_id}, {.value = customer_id}, {.value = payment_status}};
-    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 3,
+    const struct page_param params[] = {{.value = org_id},
+                                        {.value = f->customer_id},
+                                        {.value = f->payment_status_mask},
+                                        {.value = f->status_mask},
+                                        {.value = f->type_mask},
+                                        {.is_text = true, .text = f->currency}};
+    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 6,
                                  sizeof **out,       read_invoice_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

@@ -693,11 +693,18 @@ struct store_invoice {
 enum store_status store_invoice_save(struct store *st, struct store_invoice *v);
 enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                     struct store_invoice *out, struct arena *a);
-/* A page of invoices (customer_id 0, payment_status < 0: any), newest first. */
-enum store_status store_invoice_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                     int payment_status, int64_t offset, int64_t limit,
-                                     struct store_invoice **out, size_t *count, int64_t *total,
-                                     struct arena *a);
+/* Which invoices a list shows: each mask a bit (1 << value) per value it takes, 0 for any;
+ * customer_id 0 and currency NULL for any. */
+struct store_invoice_filter {
+    int64_t customer_id;
+    int64_t payment_status_mask, status_mask, type_mask;
+    const char *currency;
+};
+/* A page of the invoices the filter matches, newest first. */
+enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
+                                     const struct store_invoice_filter *f, int64_t offset,
+                                     int64_t limit, struct store_invoice **out, size_t *count,
+                                     int64_t *total, struct arena *a);
 enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t id,
                                                        const char *invoice_lago_id);
 /* Writes a transaction's state, remaining amount, settled_at and failed_at. */

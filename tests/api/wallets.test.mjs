@@ -422,6 +422,17 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   const inv2 = (await ok(await t.api(`/api/v1/invoices/${now2.lago_invoice_id}`))).invoice;
   assert.deepEqual([inv2.status, inv2.payment_status], ['finalized', 'pending']);
   assert.equal((await t.api('/api/v1/invoices/nope')).status, 404);
+  // Lago's list filters narrow the list (they were ignored)
+  const listedIds = async (query) => (await ok(await t.api(`/api/v1/invoices?external_customer_id=lambda&${query}`))).invoices.map((i) => i.lago_id);
+  assert.deepEqual(await listedIds('payment_statuses[]=failed'), [other.lago_invoice_id]);
+  assert.deepEqual(await listedIds('payment_statuses[]=failed&payment_statuses[]=succeeded'), [other.lago_invoice_id, invoice.lago_id]);
+  assert.deepEqual(await listedIds('payment_status=pending'), [now2.lago_invoice_id]);
+  assert.deepEqual(await listedIds('statuses[]=finalized&currency=EUR'), [now2.lago_invoice_id, other.lago_invoice_id, invoice.lago_id]);
+  assert.deepEqual(await listedIds('statuses[]=draft&statuses[]=voided'), []);
+  assert.deepEqual(await listedIds('currency=USD'), []);
+  assert.deepEqual(await listedIds('invoice_type=credit'), await listedIds(''));
+  assert.deepEqual(await listedIds('invoice_type=subscription'), []);
+  assert.equal((await t.api('/api/v1/invoices?invoice_type=nonsense')).status, 400);
   await assertLedgerBalances();
 });
 
