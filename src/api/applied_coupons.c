@@ -203,7 +203,8 @@ done:
 static void list(struct request *req, const char *external_customer_id)
 {
     int64_t page, per_page, total = 0, customer_id = 0;
-    if (!api_pagination(req, &page, &per_page))
+    const char *codes = NULL;
+    if (!api_pagination(req, &page, &per_page) || !api_query_list(req, "coupon_code", &codes))
         return;
     const char *status = api_query(req, "status");
     int wanted = 0;
@@ -226,8 +227,9 @@ static void list(struct request *req, const char *external_customer_id)
         customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_applied_coupon_list(conn, req->org_id, customer_id, wanted, (page - 1) * per_page,
-                                      per_page, &rows, &count, &total, &req->arena);
+        s = store_applied_coupon_list(conn, req->org_id, customer_id, wanted, codes,
+                                      (page - 1) * per_page, per_page, &rows, &count, &total,
+                                      &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_ERROR) {
         api_error(req, 500, "store_failed", NULL);

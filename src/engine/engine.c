@@ -844,12 +844,12 @@ static enum command_result end_customer_coupons(struct engine *e, struct command
     struct store_applied_coupon *rows;
     size_t count;
     int64_t total;
-    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, 0, 1, &rows,
-                                  &count, &total, cmd->arena) != STORE_OK)
+    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, NULL, 0, 1,
+                                  &rows, &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (total == 0)
         return COMMAND_OK;
-    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, 0, total,
+    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, NULL, 0, total,
                                   &rows, &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {

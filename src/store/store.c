@@ -508,7 +508,8 @@ enum stmt_id {
     " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"                             \
     " WHERE a.org_id = ?1 AND (?2 = 0 OR a.customer_id = ?2)"                                      \
     " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
-    "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"
+    "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"                                           \
+    " AND (?4 IS NULL OR a.coupon_code IN (SELECT value FROM json_each(?4)))"
 
 /* Lago's customer list filters: each list a JSON array of values (NULL: any), the search a
  * LIKE pattern over the names, email and external id (NULL: none). */
@@ -737,7 +738,7 @@ static const char *const sql[STMT_COUNT] = {
                                  " AND coupon_lago_id = ?2 AND customer_id = ?3",
     [STMT_APPLIED_COUPON_COUNT] = "SELECT COUNT(*)" APPLIED_COUPON_FILTER,
     [STMT_APPLIED_COUPON_PAGE] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FILTER
-                                 " ORDER BY a.created_at DESC, a.id DESC LIMIT ?4 OFFSET ?5",
+                                 " ORDER BY a.created_at DESC, a.id DESC LIMIT ?5 OFFSET ?6",
     [STMT_WALLET_INSERT] =
         "INSERT INTO wallets(org_id, customer_id, lago_id, code, name, currency, rate_amount,"
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
@@ -2169,14 +2170,17 @@ static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a
 }
 
 enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
-                                            int64_t customer_id, int status, int64_t offset,
+                                            int64_t customer_id, int status,
+                                            const char *coupon_codes_json, int64_t offset,
                                             int64_t limit, struct store_applied_coupon **out,
                                             size_t *count, int64_t *total, struct arena *a)
 {
-    const struct page_param params[] = {
-        {.value = org_id}, {.value = customer_id}, {.value = status}};
+    const struct page_param params[] = {{.value = org_id},
+                                        {.value = customer_id},
+                                        {.value = status},
+                                        {.is_text = true, .text = coupon_codes_json}};
     const struct page_query q = {
-        STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 3, sizeof **out,
+        STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 4, sizeof **out,
         read_applied_coupon_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

@@ -261,9 +261,11 @@ enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
 enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
                                             const char *coupon_lago_id, int64_t customer_id,
                                             int64_t *count);
-/* A page, newest first; customer_id 0 for all; status 0 any, 1 active, 2 terminated. */
+/* A page, newest first; customer_id 0 for all; status 0 any, 1 active, 2 terminated; of the
+ * coupons a JSON array of codes names (NULL: any). */
 enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
-                                            int64_t customer_id, int status, int64_t offset,
+                                            int64_t customer_id, int status,
+                                            const char *coupon_codes_json, int64_t offset,
                                             int64_t limit, struct store_applied_coupon **out,
                                             size_t *count, int64_t *total, struct arena *a);
 

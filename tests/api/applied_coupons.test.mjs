@@ -83,4 +83,10 @@ test('listing and terminating', async () => {
   assert.deepEqual(list.applied_coupons.map((a) => a.lago_id), [one.lago_id]);
   list = (await call('GET', '/api/v1/applied_coupons')).body;
   assert.equal(list.meta.total_count, 4);
+  // Lago's coupon_code[] filter narrows the list (it was ignored)
+  const codes = (all) => [...new Set(all.applied_coupons.map((a) => a.coupon_code))].sort();
+  const byCode = (await call('GET', `/api/v1/applied_coupons?coupon_code[]=${list.applied_coupons[0].coupon_code}`)).body;
+  assert.deepEqual(codes(byCode), [list.applied_coupons[0].coupon_code]);
+  assert.ok(byCode.meta.total_count < 4);
+  assert.equal((await call('GET', '/api/v1/applied_coupons?coupon_code[]=none_such')).body.meta.total_count, 0);
 });
