@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/customers.h"
 #include "api/errors.h"
 #include "api/wallets.h"
+#include "core/money.h"
 #include "json/json_in.h"
 #include "util/jsonw.h"
 
@@ -77,9 +79,59 @@ static bool read_name_mask(struct request *req, const char *name, struct name_ma
     return true;
 }
 
-static void render_invoice(struct jsonw *w, const struct store_invoice *v,
-                           const struct store_wallet_transaction *t)
+/* An invoice as rendered: the row, the top-up it bills and the customer it is made out to. */
+struct invoice_view {
+    const struct store_invoice *v;
+    const struct store_wallet_transaction *t; /* NULL if the top-up is gone */
+    const struct customer *customer;          /* NULL if the customer is gone */
+};
+
+/* Lago's fee object for a credit invoice's one fee: the credits bought, in the wallet's. */
+static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
 {
+    const struct store_invoice *v = view->v;
+    const struct store_wallet_transaction *t = view->t;
+    char amount[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX] = "0.0";
+    money_format_fraction(money_from_int(v->amount_cents), 1, amount, sizeof amount);
+    if (t)
+        money_format_fraction(money_normalize(t->rate_amount), 1, rate, sizeof rate);
+    jsonw_object_begin(w);
+    jsonw_kv_int(w, "amount_cents", v->amount_cents);
+    jsonw_kv_cstr(w, "amount_currency", v->currency);
+    jsonw_kv_int(w, "taxes_amount_cents", 0);
+    jsonw_kv_raw(w, "taxes_rate", "0.0");
+    jsonw_kv_int(w, "total_amount_cents", v->amount_cents);
+    jsonw_kv_cstr(w, "total_amount_currency", v->currency);
+    jsonw_kv_int(w, "sub_total_excluding_taxes_amount_cents", v->amount_cents);
+    jsonw_kv_cstr(w, "sub_total_excluding_taxes_precise_amount_cents", amount);
+    jsonw_kv_bool(w, "pay_in_advance", false);
+    jsonw_kv_bool(w, "invoiceable", true);
+    jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);
+    jsonw_key(w, "units");
+    if (t)
+        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "total_aggregated_units");
+    if (t)
+        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
+    else
+        jsonw_null(w);
+    jsonw_kv_cstr(w, "precise_unit_amount", rate); /* a credit's price */
+    jsonw_key(w, "item");
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "type", "credit");
+    jsonw_kv_cstr(w, "code", "credit");
+    jsonw_kv_cstr(w, "name", "Credits");
+    jsonw_kv_cstr(w, "lago_item_id", t ? t->lago_id : NULL);
+    jsonw_kv_cstr(w, "item_type", "WalletTransaction");
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+static void render_invoice(struct jsonw *w, const struct invoice_view *view)
+{
+    const struct store_invoice *v = view->v;
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", v->lago_id);
     jsonw_kv_null(w, "billing_entity_code");
@@ -111,55 +163,53 @@ static void render_invoice(struct jsonw *w, const struct store_invoice *v,
     jsonw_key(w, "updated_at");
     jsonw_time(w, v->updated_at, false);
     jsonw_key(w, "customer");
-    jsonw_object_begin(w);
-    jsonw_kv_cstr(w, "lago_id", v->customer_lago_id);
-    jsonw_kv_cstr(w, "external_id", v->external_customer_id);
-    jsonw_object_end(w);
-    /* one fee: the credits bought, in the wallet's credits */
+    if (view->customer) {
+        customers_render(w, view->customer); /* Lago's: the whole customer */
+    } else {
+        jsonw_object_begin(w);
+        jsonw_kv_cstr(w, "lago_id", v->customer_lago_id);
+        jsonw_kv_cstr(w, "external_id", v->external_customer_id);
+        jsonw_object_end(w);
+    }
     jsonw_key(w, "fees");
     jsonw_array_begin(w);
-    jsonw_object_begin(w);
-    jsonw_kv_int(w, "amount_cents", v->amount_cents);
-    jsonw_kv_cstr(w, "amount_currency", v->currency);
-    jsonw_kv_int(w, "total_amount_cents", v->amount_cents);
-    jsonw_key(w, "units");
-    if (t)
-        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
-    else
-        jsonw_null(w);
-    jsonw_key(w, "item");
-    jsonw_object_begin(w);
-    jsonw_kv_cstr(w, "type", "credit");
-    jsonw_kv_cstr(w, "code", "credit");
-    jsonw_kv_cstr(w, "name", "Credits");
-    jsonw_kv_cstr(w, "lago_item_id", t ? t->lago_id : NULL);
-    jsonw_object_end(w);
-    jsonw_object_end(w);
+    render_credit_fee(w, view);
     jsonw_array_end(w);
     jsonw_kv_raw(w, "metadata", "[]");
     jsonw_kv_raw(w, "applied_taxes", "[]");
     jsonw_object_end(w);
 }
 
-/* The invoice with its top-up, from a read connection; false after a store failure. */
-static bool with_transaction(struct store_conn *c, const struct store_invoice *v,
-                             struct store_wallet_transaction *t, struct arena *a)
+/* What an invoice is rendered with: its top-up and customer, in `a`; false after a store
+ * failure. */
+static bool view_of(struct store_conn *c, const struct store_invoice *v, struct invoice_view *out,
+                    struct arena *a)
 {
-    enum store_status s = store_wallet_transaction_by_id(c, v->wallet_transaction_id, t, a);
-    return s != STORE_ERROR;
+    struct store_wallet_transaction *t = arena_alloc(a, sizeof *t);
+    struct customer *customer = arena_alloc(a, sizeof *customer);
+    if (!t || !customer)
+        return false;
+    enum store_status ts = store_wallet_transaction_by_id(c, v->wallet_transaction_id, t, a);
+    enum store_status cs = store_customer_by_id(c, v->customer_id, customer, a);
+    if (ts == STORE_ERROR || cs == STORE_ERROR)
+        return false;
+    *out = (struct invoice_view){.v = v,
+                                 .t = ts == STORE_OK && t->id != 0 ? t : NULL,
+                                 .customer = cs == STORE_OK ? customer : NULL};
+    return true;
 }
 
 static void render_one(struct buf *out, struct store_conn *c, const struct store_invoice *v,
                        struct arena *a)
 {
-    struct store_wallet_transaction t;
-    bool has = with_transaction(c, v, &t, a) && t.id != 0;
+    struct invoice_view view = {.v = v};
+    (void)view_of(c, v, &view, a); /* what could not be read is rendered without */
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "invoice");
-    render_invoice(&w, v, has ? &t : NULL);
+    render_invoice(&w, &view);
     jsonw_object_end(&w);
 }
 
@@ -224,17 +274,17 @@ void invoices_list(struct request *req)
     if (s == STORE_OK)
         s = store_invoice_list(conn, req->org_id, &filter, (page - 1) * per_page, per_page, &rows,
                                &count, &total, &req->arena);
-    struct store_wallet_transaction *txs =
-        s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *txs) : NULL;
-    for (size_t i = 0; txs && i < count; i++)
-        if (!with_transaction(conn, &rows[i], &txs[i], &req->arena))
-            txs = NULL;
+    struct invoice_view *views =
+        s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *views) : NULL;
+    for (size_t i = 0; views && i < count; i++)
+        if (!view_of(conn, &rows[i], &views[i], &req->arena))
+            views = NULL;
     api_reader_release(req->api, r);
     if (s == STORE_NOT_FOUND) {
         api_error_not_found(req, "customer_not_found");
         return;
     }
-    if (s != STORE_OK || !txs) {
+    if (s != STORE_OK || !views) {
         api_error(req, 500, "store_failed", NULL);
         return;
     }
@@ -244,7 +294,7 @@ void invoices_list(struct request *req)
     jsonw_key(&w, "invoices");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        render_invoice(&w, &rows[i], txs[i].id ? &txs[i] : NULL);
+        render_invoice(&w, &views[i]);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

@@ -350,6 +350,7 @@ enum stmt_id {
     STMT_IDEM_GET,
     STMT_IDEM_PUT,
     STMT_CUSTOMER_GET,
+    STMT_CUSTOMER_BY_ID,
     STMT_CUSTOMER_INSERT,
     STMT_CUSTOMER_UPDATE,
     STMT_CUSTOMER_DELETE,
@@ -620,6 +621,7 @@ static const char *const sql[STMT_COUNT] = {
                       " body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_CUSTOMER_GET] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
                           " WHERE org_id = ?1 AND external_id = ?2 AND deleted_at IS NULL",
+    [STMT_CUSTOMER_BY_ID] = "SELECT " CUSTOMER_COLUMNS " FROM customers WHERE id = ?1",
     [STMT_CUSTOMER_INSERT] =
         "INSERT INTO customers(" CUSTOMER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
@@ -1725,6 +1727,15 @@ static bool read_customer(sqlite3_stmt *s, struct customer *c, struct arena *a)
     return col == CUSTOMER_COLUMN_COUNT && c->external_id;
 }
 
+static enum store_status customer_one(sqlite3_stmt *s, struct customer *out, struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read_customer(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
 enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
                                      struct customer *out, struct arena *a)
 {
@@ -1733,11 +1744,17 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_customer(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return customer_one(s, out, a);
+}
+
+enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct customer *out,
+                                       struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_BY_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    return customer_one(s, out, a);
 }
 
 enum store_status store_customer_save(struct store *st, struct customer *c)

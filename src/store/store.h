@@ -168,6 +168,9 @@ enum store_status store_idempotency_put(struct store *st, int64_t org_id, const 
 /* Live (not deleted) customer by external id. */
 enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
                                      struct customer *out, struct arena *a);
+/* A customer by row id, deleted ones too (what an invoice was made out to). */
+enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct customer *out,
+                                       struct arena *a);
 /* Inserts (c->id == 0, sets it) or updates the row. */
 enum store_status store_customer_save(struct store *st, struct customer *c);
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);

@@ -397,6 +397,14 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual([invoice.invoice_type, invoice.status, invoice.payment_status, invoice.total_amount_cents, invoice.currency, invoice.fees[0].units],
     ['credit', 'open', 'pending', 2000, 'EUR', '40.0']);
   assert.match(invoice.number, /^TLY-\d{3}-001$/);
+  // Lago's InvoiceObject: the whole customer, and a fee with every field its schema requires
+  assert.deepEqual([invoice.customer.external_id, invoice.customer.currency, typeof invoice.customer.sequential_id], ['lambda', 'EUR', 'number']);
+  const fee = invoice.fees[0];
+  assert.deepEqual([fee.item.type, fee.item.item_type, fee.item.lago_item_id], ['credit', 'WalletTransaction', paid.lago_id]);
+  assert.deepEqual([fee.taxes_amount_cents, fee.taxes_rate, fee.total_amount_currency, fee.pay_in_advance, fee.invoiceable, fee.payment_status],
+    [0, 0, 'EUR', false, true, 'pending']);
+  assert.deepEqual([fee.total_aggregated_units, fee.precise_unit_amount, fee.sub_total_excluding_taxes_amount_cents, fee.sub_total_excluding_taxes_precise_amount_cents],
+    ['40.0', '0.5', 2000, '2000.0']);
   const listed = (await ok(await t.api('/api/v1/invoices?external_customer_id=lambda'))).invoices;
   assert.deepEqual(listed.map((i) => i.lago_id), [invoice.lago_id]);
   const settled = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
