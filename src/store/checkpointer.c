@@ -1,10 +1,11 @@
 /*
  * store/checkpointer.c: the checkpoint thread (checkpointer.h says why).
  *
- * The hook counts the frames the writer's commits add (`uncopied`); once a checkpoint's worth
- * is there, it wakes the thread, which zeroes the count as it begins copying. The hook takes
- * the lock only to wake the thread, and not while a checkpoint runs: the thread looks at the
- * count again when it ends.
+ * The hook and the thread agree through two numbers: `log_pages`, the log's length at the
+ * writer's last commit, and `copied_to`, where the last checkpoint stopped copying. A
+ * checkpoint is due once the log has grown by CHECKPOINTER_PAGES past that point, or has
+ * restarted and grown that much again. The hook takes the lock only to wake the thread, and
+ * not while a checkpoint runs: the thread looks at `log_pages` again when it ends.
  */
 #include "store/checkpointer.h"
 
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 
 struct checkpointer {
-    sqlite3 *writer; /* borrowed: its WAL hook, and the short checkpoints that restart the log */
+    sqlite3 *writer; /* borrowed: only its WAL hook is touched */
     sqlite3 *db;     /* owned: the thread's connection */
     pthread_t thread;
 
@@ -22,42 +23,28 @@ struct checkpointer {
     pthread_cond_t wake;
     bool due, stopping;
 
-    int last_log_pages;  /* the writer's only: the log's length at its previous commit */
-    atomic_int uncopied; /* frames written since the thread's last checkpoint began */
+    atomic_int log_pages; /* written by the hook */
+    atomic_int copied_to; /* written by the thread */
     atomic_bool running;
     _Atomic uint64_t runs, failures;
 };
 
-static void count_run(struct checkpointer *c, int rc, int log_frames)
+static bool checkpoint_due(int log_pages, int copied_to)
 {
-    atomic_fetch_add(&c->runs, 1);
-    if (rc != SQLITE_OK || log_frames < 0 /* not in WAL mode: cannot happen */)
-        atomic_fetch_add(&c->failures, 1);
+    if (log_pages < CHECKPOINTER_PAGES)
+        return false;
+    return log_pages < copied_to /* the log restarted */ ||
+           log_pages - copied_to >= CHECKPOINTER_PAGES;
 }
 
 /* SQLite's WAL hook: runs on the writer's thread after each commit, with the log's length. */
 static int on_commit(void *arg, sqlite3 *db, const char *schema, int log_pages)
 {
+    (void)db;
     (void)schema;
     struct checkpointer *c = arg;
-    /* a log shorter than at the previous commit restarted: all of it is new */
-    int added = log_pages >= c->last_log_pages ? log_pages - c->last_log_pages : log_pages;
-    c->last_log_pages = log_pages;
-    int uncopied = atomic_fetch_add(&c->uncopied, added) + added;
-    if (atomic_load(&c->running))
-        return SQLITE_OK;
-    if (log_pages >= CHECKPOINTER_RESTART_PAGES) {
-        /* The thread copies while the writer writes, so the log is never all copied when the
-         * writer begins its next transaction, and never restarts: the writer copies the little
-         * the thread left, and its next transaction starts the log over. */
-        int log_frames = 0, copied_frames = 0;
-        int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                           &copied_frames);
-        count_run(c, rc, log_frames);
-        atomic_store(&c->uncopied, 0);
-        return SQLITE_OK;
-    }
-    if (uncopied < CHECKPOINTER_PAGES)
+    atomic_store(&c->log_pages, log_pages);
+    if (atomic_load(&c->running) || !checkpoint_due(log_pages, atomic_load(&c->copied_to)))
         return SQLITE_OK;
     pthread_mutex_lock(&c->lock);
     c->due = true;
@@ -69,10 +56,15 @@ static int on_commit(void *arg, sqlite3 *db, const char *schema, int log_pages)
 static void checkpoint(struct checkpointer *c)
 {
     int log_frames = 0, copied_frames = 0;
-    atomic_store(&c->uncopied, 0); /* what the writer adds from now on is the next run's */
     int rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
                                        &copied_frames);
-    count_run(c, rc, log_frames);
+    atomic_fetch_add(&c->runs, 1);
+    if (rc != SQLITE_OK || log_frames < 0 /* not in WAL mode: cannot happen */) {
+        atomic_fetch_add(&c->failures, 1);
+        /* retry after another checkpoint's worth of pages, not in a loop */
+        copied_frames = atomic_load(&c->log_pages);
+    }
+    atomic_store(&c->copied_to, copied_frames);
 }
 
 static void *checkpointer_main(void *arg)
@@ -90,8 +82,8 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&c->lock);
         checkpoint(c);
         atomic_store(&c->running, false);
-        /* commits during the checkpoint did not wake us: look at what they wrote */
-        bool again = atomic_load(&c->uncopied) >= CHECKPOINTER_PAGES;
+        /* commits during the checkpoint did not wake us: look at where the log is now */
+        bool again = checkpoint_due(atomic_load(&c->log_pages), atomic_load(&c->copied_to));
         pthread_mutex_lock(&c->lock);
         c->due = c->due || again;
     }

@@ -1,33 +1,25 @@
 /*
- * store/checkpointer: copies the write-ahead log into the database mostly on a thread of its
- * own, so that the writer waits for checkpoints a few times less.
+ * store/checkpointer: copies the write-ahead log into the database on a thread of its own,
+ * so that the writer never waits for a checkpoint.
  *
  * Why: SQLite checkpoints on the connection whose COMMIT takes the log past 1,000 pages. For
  * the engine's writer that was about 30 checkpoints a second while ingesting, each 2.1 to
  * 2.6 ms (two fsyncs and a few megabytes of page copies), and every hold or event that
  * arrived meanwhile waited for it: the largest part of a hold's p99 (docs/BENCHMARKS.md).
- * Here the writer's commit only counts what it adds to the log (a WAL hook, which also turns
- * the connection's own automatic checkpoint off), and once a checkpoint's worth of pages was
- * added, this thread runs a PASSIVE checkpoint on a connection of its own: it never blocks the
- * writer nor waits for readers, and copies what no reader still needs from the log.
- *
- * But the log starts over from its beginning only when a transaction begins with all of it
- * copied, and a writer that never pauses keeps adding frames while the thread copies: alone,
- * the thread lets the log grow for as long as the ingest lasts (a first version did: 64 MB and
- * more, and 200 ms stalls when it was cut back). So once the log is CHECKPOINTER_RESTART_PAGES
- * long, the writer's commit copies what the thread has not yet itself, as SQLite's automatic
- * checkpoint would, but only that remainder, a few times less often; its next transaction
- * starts the log over. Measured beside 10,000 holds and 10,000 events a second: holds p99
- * 4.0-4.2 ms against 4.7-5.3 ms with SQLite's own checkpoints on the writer, p99.9 6.4-6.7 ms
- * against 9.5-10.7 ms (docs/BENCHMARKS.md).
+ * Here the writer's commit only notes how long the log is (a WAL hook, which also turns the
+ * connection's own automatic checkpoint off), and when the log has grown by a checkpoint's
+ * worth of pages since the last one, this thread runs a PASSIVE checkpoint on a connection of
+ * its own. A PASSIVE checkpoint never blocks the writer nor waits for readers: it copies what
+ * no reader still needs from the log, and the writer restarts the log from its beginning at
+ * its next transaction once everything was copied, as it did before.
  *
  * Durability is unchanged: a checkpoint syncs the log before it copies a frame into the
  * database and syncs the database after, so a crash at any point leaves every committed frame
  * in one of the two; acknowledgements still wait for store_sync (store.h).
  *
  * Threads: checkpointer_start and checkpointer_stop on the thread that owns the writer's
- * connection, while it runs no transaction; the hook (and its short checkpoints) run on that
- * thread at each commit; checkpointer_stats from any thread.
+ * connection, while it runs no transaction; the hook runs on that thread at each commit;
+ * checkpointer_stats from any thread.
  */
 #ifndef TALLY_STORE_CHECKPOINTER_H
 #define TALLY_STORE_CHECKPOINTER_H
@@ -37,9 +29,6 @@
 
 /* How much the log grows between checkpoints, in pages: SQLite's own default. */
 #define CHECKPOINTER_PAGES 1000
-/* How long the log may grow before the writer copies what the thread has not yet (so that the
- * log restarts): a few of the thread's checkpoints. */
-#define CHECKPOINTER_RESTART_PAGES 4000
 
 struct checkpointer;
 

@@ -748,47 +748,11 @@ static void checkpoints_run_beside_the_writer(void **state)
     remove_dir(dir);
 }
 
-/*
- * A writer that never pauses still sees its log start over: the thread alone would leave some
- * of it uncopied at every commit, and the log would grow for as long as the writer writes.
- * 48 MB of commits leave a log file well under 48 MB.
- */
-static void the_log_starts_over_under_a_writer_that_never_pauses(void **state)
-{
-    (void)state;
-    char *dir = make_dir();
-    char err[STORE_ERR_MAX];
-    struct store *st = store_open(dir, err);
-    assert_non_null(st);
-    assert_true(store_defer_sync(st, err));
-    assert_true(store_checkpoint_apart(st, err));
-    enum { RECORDS = 1536, RECORD_BYTES = 32 * 1024 };
-    static unsigned char record[RECORD_BYTES];
-    for (int i = 0; i < RECORDS; i++) {
-        memset(record, i, sizeof record);
-        int64_t id = 0;
-        assert_int_equal(store_begin(st), STORE_OK);
-        assert_int_equal(store_wallet_journal_append(st, record, sizeof record, &id), STORE_OK);
-        assert_int_equal(store_commit(st), STORE_OK);
-    }
-    assert_int_equal(store_sync(st), STORE_OK);
-    long wal = file_size(dir, STORE_DB_FILE "-wal");
-    assert_true(wal > 0);
-    assert_true(wal < 32L * 1024 * 1024);
-    uint64_t runs = 0, failures = 1;
-    store_checkpoint_stats(st, &runs, &failures);
-    assert_true(runs >= 2);
-    assert_int_equal(failures, 0);
-    store_close(st);
-    remove_dir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrates_and_refuses_newer),
         cmocka_unit_test(checkpoints_run_beside_the_writer),
-        cmocka_unit_test(the_log_starts_over_under_a_writer_that_never_pauses),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
