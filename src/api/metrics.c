@@ -133,16 +133,6 @@ static void render_engine(struct engine *engine, struct buf *out)
                s.syncs, s.sync_failed ? 1 : 0);
     buf_printf(
         out,
-        "# HELP tally_store_checkpoints_total Checkpoints of the log into the database, "
-        "run beside the writer.\n"
-        "# TYPE tally_store_checkpoints_total counter\ntally_store_checkpoints_total %" PRIu64 "\n"
-        "# HELP tally_store_checkpoint_failures_total Checkpoints that failed; the log "
-        "keeps their frames for the next.\n"
-        "# TYPE tally_store_checkpoint_failures_total counter\n"
-        "tally_store_checkpoint_failures_total %" PRIu64 "\n",
-        s.checkpoints, s.checkpoint_failures);
-    buf_printf(
-        out,
         "# HELP tally_engine_snapshots_total Snapshots of the event identity set saved "
         "while running (a clean stop saves one too).\n"
         "# TYPE tally_engine_snapshots_total counter\ntally_engine_snapshots_total %" PRIu64 "\n"

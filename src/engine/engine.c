@@ -2807,8 +2807,8 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
     sub_cache_init(&e->subscriptions, e->fingerprint_key);
-    bool started = store_defer_sync(st, err) && store_checkpoint_apart(st, err) &&
-                   (e->syncer = syncer_start(sync_store, syncer_idle, e)) != NULL;
+    bool started =
+        store_defer_sync(st, err) && (e->syncer = syncer_start(sync_store, syncer_idle, e)) != NULL;
     if (started && pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         syncer_stop(e->syncer);
         started = false;
@@ -2911,7 +2911,6 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->wallet_journal_records = atomic_load(&e->wallet_journal_records);
     out->wallet_journal_bytes = atomic_load(&e->wallet_journal_bytes);
     out->syncs = syncer_syncs(e->syncer);
-    store_checkpoint_stats(e->store, &out->checkpoints, &out->checkpoint_failures);
     out->sync_failed = syncer_failed(e->syncer);
     out->snapshots = atomic_load(&e->snapshots);
     out->snapshot_failures = atomic_load(&e->snapshot_failures);

@@ -73,9 +73,6 @@ struct engine_stats {
      * whether one failed: the engine then refuses every change until restarted. */
     uint64_t syncs;
     bool sync_failed;
-    /* Checkpoints of the log into the database, run on the store's own thread, and failed
-     * (a failed one loses nothing: the log keeps the frames until the next). */
-    uint64_t checkpoints, checkpoint_failures;
     /* Snapshots saved while running and failed (engine/snapshot.h), and the events the newest
      * usable one holds (saved, or loaded at start). */
     uint64_t snapshots, snapshot_failures, snapshot_events;

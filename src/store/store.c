@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/checkpointer.h"
 #include "store/event_block.h"
 #include "util/buf.h"
 #include "util/vec.h"
@@ -927,8 +926,7 @@ struct store_conn {
 
 struct store {
     struct store_conn conn;
-    int wal_fd;                        /* the log, for store_sync: -1 until store_defer_sync */
-    struct checkpointer *checkpointer; /* NULL until store_checkpoint_apart */
+    int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
     char data_dir[STORE_PATH_MAX];
     struct buf block; /* the event block being inserted (memory kept between inserts) */
 };
@@ -1282,7 +1280,6 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
-    checkpointer_stop(st->checkpointer);
     conn_close(&st->conn);
     if (st->wal_fd >= 0)
         close(st->wal_fd);
@@ -1309,34 +1306,6 @@ bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX])
         return false;
     }
     return true;
-}
-
-bool store_checkpoint_apart(struct store *st, char err[STORE_ERR_MAX])
-{
-    assert(!st->checkpointer);
-    sqlite3 *own = open_db(st->data_dir, SQLITE_OPEN_READWRITE, err);
-    if (!own)
-        return false;
-    /* reads the database, so the connection knows it is in WAL mode before it checkpoints */
-    if (!exec_script(own, "PRAGMA journal_mode = WAL", err)) {
-        sqlite3_close(own);
-        return false;
-    }
-    st->checkpointer = checkpointer_start(st->conn.db, own); /* takes `own` */
-    if (!st->checkpointer) {
-        set_err(err, "checkpointer", "cannot start its thread");
-        return false;
-    }
-    return true;
-}
-
-void store_checkpoint_stats(struct store *st, uint64_t *runs, uint64_t *failures)
-{
-    struct checkpointer_stats stats = {0};
-    if (st->checkpointer)
-        checkpointer_stats(st->checkpointer, &stats);
-    *runs = stats.runs;
-    *failures = stats.failures;
 }
 
 enum store_status store_sync(struct store *st)

@@ -80,15 +80,6 @@ const char *store_data_dir(const struct store *st);
 bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX]);
 /* Any thread, alongside the writer's transactions; STORE_ERROR if the disk refused. */
 enum store_status store_sync(struct store *st);
-/*
- * Moves checkpoints (copying the log into the database) off the writer's thread onto one of
- * the store's own (store/checkpointer.h says why), until store_close. Returns false with a
- * message if it cannot start (checkpoints stay on the writer). Writer thread, once, before
- * any transaction.
- */
-bool store_checkpoint_apart(struct store *st, char err[STORE_ERR_MAX]);
-/* Checkpoints run apart so far, and failed; zeros before store_checkpoint_apart. Any thread. */
-void store_checkpoint_stats(struct store *st, uint64_t *runs, uint64_t *failures);
 int store_schema_version(struct store *st);
 /* The newest schema this build knows. */
 int store_latest_schema_version(void);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -696,63 +695,10 @@ static void no_statement_scans_a_table(void **state)
     remove_dir(dir);
 }
 
-static long file_size(const char *dir, const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat info;
-    return stat(path, &info) == 0 ? (long)info.st_size : -1;
-}
-
-/*
- * With checkpoints apart, the writer's commits never copy the log into the database
- * themselves: the store's thread does, once the log has grown by CHECKPOINTER_PAGES. Seen
- * from outside: the counter moves, and the database file grows while the writer only
- * commits.
- */
-static void checkpoints_run_beside_the_writer(void **state)
-{
-    (void)state;
-    char *dir = make_dir();
-    char err[STORE_ERR_MAX];
-    struct store *st = store_open(dir, err);
-    assert_non_null(st);
-    uint64_t runs = 1, failures = 1;
-    store_checkpoint_stats(st, &runs, &failures);
-    assert_true(runs == 0 && failures == 0);
-    assert_true(store_defer_sync(st, err));
-    assert_true(store_checkpoint_apart(st, err));
-    long db_before = file_size(dir, STORE_DB_FILE);
-    enum { RECORDS = 200, RECORD_BYTES = 32 * 1024 }; /* about 1,600 pages of log */
-    static unsigned char record[RECORD_BYTES];
-    for (int i = 0; i < RECORDS; i++) {
-        memset(record, i, sizeof record);
-        int64_t id = 0;
-        assert_int_equal(store_begin(st), STORE_OK);
-        assert_int_equal(store_wallet_journal_append(st, record, sizeof record, &id), STORE_OK);
-        assert_int_equal(store_commit(st), STORE_OK);
-    }
-    assert_int_equal(store_sync(st), STORE_OK);
-    for (int waited_ms = 0; runs == 0 && waited_ms < 10000; waited_ms += 10) {
-        usleep(10 * 1000);
-        store_checkpoint_stats(st, &runs, &failures);
-    }
-    assert_true(runs >= 1);
-    assert_int_equal(failures, 0);
-    /* at least the first 1,000 pages reached the database file */
-    assert_true(file_size(dir, STORE_DB_FILE) - db_before >= 2L * 1024 * 1024);
-    int64_t count = 0;
-    assert_int_equal(store_wallet_journal_count(store_conn(st), &count), STORE_OK);
-    assert_int_equal(count, RECORDS);
-    store_close(st);
-    remove_dir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrates_and_refuses_newer),
-        cmocka_unit_test(checkpoints_run_beside_the_writer),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
