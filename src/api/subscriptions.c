@@ -340,8 +340,9 @@ static enum store_status subscription_with_status(struct request *req, struct st
     struct store_subscription *rows = NULL;
     size_t count = 0;
     int64_t total = 0;
-    enum store_status s = store_subscription_find(conn, req->org_id, 0, req->params[0], mask, NULL,
-                                                  now, 0, 1, &rows, &count, &total, &req->arena);
+    const struct store_subscription_filter f = {.status_mask = mask, .external_id = req->params[0]};
+    enum store_status s = store_subscription_find(conn, req->org_id, &f, now, 0, 1, &rows, &count,
+                                                  &total, &req->arena);
     if (s == STORE_OK && count == 0)
         s = STORE_NOT_FOUND;
     if (s == STORE_OK)
@@ -393,9 +394,13 @@ void subscriptions_list(struct request *req)
         customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_subscription_list(conn, req->org_id, customer_id, filter.mask,
-                                    api_query(req, "plan_code"), now, (page - 1) * per_page,
-                                    per_page, &rows, &count, &total, &req->arena);
+        s = store_subscription_find(
+            conn, req->org_id,
+            &(struct store_subscription_filter){.customer_id = customer_id,
+                                                .status_mask = filter.mask,
+                                                .plan_code = api_query(req, "plan_code"),
+                                                .currency = api_query(req, "currency")},
+            now, (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {
         api_reader_release(req->api, r);
         api_error(req, 500, "store_failed", NULL);

@@ -221,11 +221,11 @@ static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t 
 {
     unsigned active = 1u << SUBSCRIPTION_ACTIVE;
     int64_t total;
-    return store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, NULL,
-                                   cmd->now, 0, 1, rows, count, &total, cmd->arena) == STORE_OK &&
+    return store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, active, cmd->now,
+                                   0, 1, rows, count, &total, cmd->arena) == STORE_OK &&
            (total <= 1 || store_subscription_list(store_conn(e->store), cmd->org_id, customer_id,
-                                                  active, NULL, cmd->now, 0, total, rows, count,
-                                                  &total, cmd->arena) == STORE_OK);
+                                                  active, cmd->now, 0, total, rows, count, &total,
+                                                  cmd->arena) == STORE_OK);
 }
 
 /*
@@ -807,13 +807,13 @@ static enum command_result end_customer_subscriptions(struct engine *e, struct c
     struct store_subscription *rows;
     size_t count;
     int64_t total;
-    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, NULL,
-                                cmd->now, 0, 1, &rows, &count, &total, cmd->arena) != STORE_OK)
+    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, cmd->now, 0,
+                                1, &rows, &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (total == 0)
         return COMMAND_OK;
-    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, NULL,
-                                cmd->now, 0, total, &rows, &count, &total, cmd->arena) != STORE_OK)
+    if (store_subscription_list(store_conn(e->store), cmd->org_id, customer_id, live, cmd->now, 0,
+                                total, &rows, &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     int64_t *ended = arena_alloc(cmd->arena, 2 * count * sizeof *ended);
     if (!ended)

@@ -497,7 +497,11 @@ enum stmt_id {
     " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                               \
     " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
     " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0 AND (?5 IS NULL OR s.plan_code = ?5)"      \
-    " AND (?6 IS NULL OR s.external_id = ?6)"
+    " AND (?6 IS NULL OR s.external_id = ?6)"                                                      \
+    " AND (?7 IS NULL OR ?7 = COALESCE(json_extract(s.plan_body, '$.amount_currency'),"            \
+    "      (SELECT json_extract(p.body, '$.amount_currency') FROM catalog_items p"                 \
+    "       WHERE p.org_id = s.org_id AND p.kind = 3 AND p.lago_id = s.plan_lago_id)))"
+_Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog kind 3");
 
 #define APPLIED_COUPON_COLUMNS                                                                     \
     "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id, a.coupon_code, a.coupon_name,"    \
@@ -678,7 +682,7 @@ static const char *const sql[STMT_COUNT] = {
                                          " ORDER BY s.started_at, s.id LIMIT 1",
     [STMT_SUBSCRIPTION_COUNT] = "SELECT COUNT(*)" SUBSCRIPTION_FILTER,
     [STMT_SUBSCRIPTION_PAGE] = "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
-                               " ORDER BY s.created_at DESC, s.id DESC LIMIT ?7 OFFSET ?8",
+                               " ORDER BY s.created_at DESC, s.id DESC LIMIT ?8 OFFSET ?9",
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2006,29 +2010,30 @@ static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
 }
 
 enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                          unsigned status_mask, const char *plan_code,
-                                          tally_time now, int64_t offset, int64_t limit,
-                                          struct store_subscription **out, size_t *count,
-                                          int64_t *total, struct arena *a)
-{
-    return store_subscription_find(c, org_id, customer_id, NULL, status_mask, plan_code, now,
-                                   offset, limit, out, count, total, a);
-}
-
-enum store_status store_subscription_find(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                          const char *external_id, unsigned status_mask,
-                                          const char *plan_code, tally_time now, int64_t offset,
+                                          unsigned status_mask, tally_time now, int64_t offset,
                                           int64_t limit, struct store_subscription **out,
                                           size_t *count, int64_t *total, struct arena *a)
 {
+    const struct store_subscription_filter f = {.customer_id = customer_id,
+                                                .status_mask = status_mask};
+    return store_subscription_find(c, org_id, &f, now, offset, limit, out, count, total, a);
+}
+
+enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
+                                          const struct store_subscription_filter *f, tally_time now,
+                                          int64_t offset, int64_t limit,
+                                          struct store_subscription **out, size_t *count,
+                                          int64_t *total, struct arena *a)
+{
     const struct page_param params[] = {{.value = org_id},
                                         {.value = now},
-                                        {.value = customer_id},
-                                        {.value = (int64_t)status_mask},
-                                        {.is_text = true, .text = plan_code},
-                                        {.is_text = true, .text = external_id}};
+                                        {.value = f->customer_id},
+                                        {.value = (int64_t)f->status_mask},
+                                        {.is_text = true, .text = f->plan_code},
+                                        {.is_text = true, .text = f->external_id},
+                                        {.is_text = true, .text = f->currency}};
     const struct page_query q = {
-        STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 6, sizeof **out,
+        STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 7, sizeof **out,
         read_subscription_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

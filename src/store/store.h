@@ -215,20 +215,25 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
                                           struct store_subscription *out, struct arena *a);
 /*
  * A page of subscriptions, newest first, whose status at `now` is in status_mask (bit
- * 1 << enum subscription_status), of one customer (customer_id) or all (0), on one plan
- * (plan_code) or any (NULL).
+ * 1 << enum subscription_status), of one customer (customer_id) or all (0).
  */
 enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                          unsigned status_mask, const char *plan_code,
-                                          tally_time now, int64_t offset, int64_t limit,
-                                          struct store_subscription **out, size_t *count,
-                                          int64_t *total, struct arena *a);
-/* The same, of the subscriptions with one external id (NULL: any). */
-enum store_status store_subscription_find(struct store_conn *c, int64_t org_id, int64_t customer_id,
-                                          const char *external_id, unsigned status_mask,
-                                          const char *plan_code, tally_time now, int64_t offset,
+                                          unsigned status_mask, tally_time now, int64_t offset,
                                           int64_t limit, struct store_subscription **out,
                                           size_t *count, int64_t *total, struct arena *a);
+/* Lago's subscription filters: 0 and NULL fields match every subscription. */
+struct store_subscription_filter {
+    int64_t customer_id;
+    unsigned status_mask; /* as store_subscription_list's */
+    const char *plan_code, *external_id;
+    const char *currency; /* the plan's, overrides included */
+};
+/* The same, with every filter. */
+enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
+                                          const struct store_subscription_filter *f, tally_time now,
+                                          int64_t offset, int64_t limit,
+                                          struct store_subscription **out, size_t *count,
+                                          int64_t *total, struct arena *a);
 /* How many subscriptions to a plan are pending or active at `now`. */
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                 const char *plan_lago_id, tally_time now,

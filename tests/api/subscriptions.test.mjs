@@ -131,6 +131,12 @@ test('upgrade takes effect at once; downgrade at the end of the period', async (
   const yearly = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated&plan_code=yearly')).body;
   assert.deepEqual(yearly.subscriptions.map((s) => [s.plan_code, s.status]), [['yearly', 'terminated']]);
   assert.equal(yearly.meta.total_count, 1);
+  // and its currency filter (the plan's): a dollar subscription among euro ones
+  await subscribe('dollar_payer', 'dollars', 'usd_list');
+  const usd = (await call('GET', '/api/v1/subscriptions?currency=USD')).body;
+  assert.deepEqual(usd.subscriptions.map((s) => s.external_id), ['usd_list']);
+  const eur = (await call('GET', '/api/v1/subscriptions?currency=EUR')).body;
+  assert.ok(eur.meta.total_count > 0 && !eur.subscriptions.some((s) => s.plan_code === 'dollars'));
   // the same plan again changes nothing
   const same = await subscribe('changer', 'monthly', 'chg');
   assert.equal(same.body.subscription.lago_id, r.body.subscription.lago_id);
