@@ -954,9 +954,8 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
 /* A charge's amount with its taxes (`taxes`, unrounded) rounded half up once. */
 static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
 {
-    int64_t tax_cents = 0;
-    return (money_is_zero(taxes) ||
-            money_to_minor_units(taxes, 0, MONEY_ROUND_HALF_UP, &tax_cents) == MONEY_OK) &&
+    int64_t tax_cents;
+    return usage_taxes_cents(taxes, &tax_cents) &&
            !__builtin_add_overflow(amount_cents, tax_cents, cents);
 }
 
