@@ -990,6 +990,16 @@ static bool cost_after(const struct usage_charge *c, int64_t amount_cents, money
     return true;
 }
 
+bool usage_charge_brought_amount(const struct usage *u, const struct usage_charge *c,
+                                 int64_t *cents)
+{
+    struct usage_amount amount;
+    if (!usage_charge_amount(u, c, u->to, &amount))
+        return false;
+    *cents = brought_amount(&amount);
+    return true;
+}
+
 bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
                           struct usage_brought *out)
 {

@@ -222,6 +222,9 @@ struct usage_brought {
 };
 bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
                           struct usage_brought *out);
+/* Its amount alone (what the cost needs the charges before it for). */
+bool usage_charge_brought_amount(const struct usage *u, const struct usage_charge *c,
+                                 int64_t *cents);
 
 /*
  * What one more event would bring under a charge, without changing anything: the change of

@@ -292,21 +292,20 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
      * brought to what it brings with the event's step (a charge of another metric too: its
      * carried recurring fee or a repricing is settled by whichever debit comes first), less
      * what they have taken; their costs add up to the usage's cost, taxes rounded once */
-    struct usage_brought *brought = malloc(sizeof *brought * (u->charge_count + 1));
     struct usage_total after;
     usage_total_init(&after);
-    bool ok = brought && usage_priced(u, brought);
+    bool ok = true;
     for (size_t i = 0; ok && i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_estimate step = {0};
         const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         int64_t charged = d && wallet_book_debit_same_period(d, u->from) ? d->charged_cents : 0,
-                amount;
+                brought, amount;
         ok = (strcmp(c->metric_code, e->code) != 0 || usage_estimate(u, c, e, now, &step)) &&
-             !__builtin_add_overflow(brought[i].amount_cents, step.amount_cents, &amount) &&
+             usage_charge_brought_amount(u, c, &brought) &&
+             !__builtin_add_overflow(brought, step.amount_cents, &amount) &&
              usage_total_add(&after, c, amount) && !__builtin_sub_overflow(*cents, charged, cents);
     }
-    free(brought);
     if (!ok || !usage_total_finish(&after) ||
         __builtin_add_overflow(*cents, after.total_cents, cents))
         return false;
