@@ -1,7 +1,6 @@
 /* util/jsonw: see jsonw.h. */
 #include "util/jsonw.h"
 
-#include <assert.h>
 #include <string.h>
 
 void jsonw_init(struct jsonw *w, struct buf *out)
@@ -22,18 +21,30 @@ static void before_value(struct jsonw *w)
     w->has_items[w->depth] = true;
 }
 
+/* The output is not JSON any more: its buffer fails, as when memory runs out (jsonw.h). */
+static void misused(struct jsonw *w)
+{
+    w->out->failed = true;
+}
+
 static void open_level(struct jsonw *w, char c)
 {
+    if (w->depth + 1 >= JSONW_MAX_DEPTH) {
+        misused(w);
+        return;
+    }
     before_value(w);
     buf_append_char(w->out, c);
-    assert(w->depth + 1 < JSONW_MAX_DEPTH);
     w->depth++;
     w->has_items[w->depth] = false;
 }
 
 static void close_level(struct jsonw *w, char c)
 {
-    assert(w->depth > 0 && !w->after_key);
+    if (w->depth == 0 || w->after_key) {
+        misused(w);
+        return;
+    }
     w->depth--;
     buf_append_char(w->out, c);
 }
@@ -124,7 +135,10 @@ static void write_escaped(struct buf *out, const char *s, size_t len)
 
 void jsonw_key(struct jsonw *w, const char *key)
 {
-    assert(!w->after_key);
+    if (w->after_key) {
+        misused(w);
+        return;
+    }
     before_value(w);
     write_escaped(w->out, key, strlen(key));
     buf_append_char(w->out, ':');
@@ -176,7 +190,10 @@ void jsonw_raw(struct jsonw *w, const char *json)
 
 void jsonw_raw_members(struct jsonw *w, const char *members, size_t len)
 {
-    assert(!w->after_key);
+    if (w->after_key) {
+        misused(w);
+        return;
+    }
     if (len == 0)
         return;
     before_value(w);

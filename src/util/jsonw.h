@@ -4,8 +4,11 @@
  * Tally renders every response itself instead of building a json-c tree: it is one pass,
  * allocates nothing but the output buffer, and decides number formatting (money is always a
  * decimal string or integer cents rendered by core/money, never a double).
- * The writer tracks commas per nesting level; misuse (a value where a key is due, depth past
- * JSONW_MAX_DEPTH) is a programming error caught by assert.
+ * The writer tracks commas per nesting level. Closing a level that a key still waits in, or
+ * one that was never opened, and nesting past JSONW_MAX_DEPTH, fail the buffer (buf_failed),
+ * as running out of memory does: a parser that gives up halfway through a definition closes
+ * what it opened without minding the key it left, and its output is dropped anyway (one such
+ * close was an assert that a malformed plan reached).
  *
  * Threads: one writer per thread.
  */

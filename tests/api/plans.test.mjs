@@ -81,6 +81,16 @@ test('charge properties are validated with Lago\'s codes', async () => {
     assert.equal(r.status, 422, JSON.stringify(c));
     assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(c));
   }
+  // Found by a fuzzing audit: a charge given up on halfway through its properties aborted
+  // tallyd (an assert in the JSON writer); each is a 422 and the server goes on
+  const { properties: _, ...noProperties } = charge('calls', 'standard', {});
+  for (const c of [noProperties, { ...noProperties, properties: 'x' }, { ...noProperties, properties: null }, { ...noProperties, properties: [] },
+    { ...noProperties, properties: { amount: 'x' } }, charge('calls', 'standard', { amount: '1' }, { tax_codes: ['no_such_tax'] }),
+    charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: 'x', values: { model: ['large'] } }] })]) {
+    const r = await call('POST', '/api/v1/plans', plan('bad_halfway', [charge('calls', 'standard', { amount: '1' }), c]));
+    assert.ok(r.status === 422 || r.status === 404, `${r.status} ${JSON.stringify(c)}`);
+  }
+  assert.equal((await call('GET', '/api/v1/plans/bad_halfway')).status, 404);
 });
 
 test('charge and metric rules: pay in advance, proration, min amount, percentage on latest, filters', async () => {

@@ -230,6 +230,46 @@ static void buf_and_arena(void **state)
     arena_free(&a);
 }
 
+/*
+ * A parser that gives up halfway leaves a key without its value, or levels open, and closes
+ * what its callers opened: the writer fails the buffer instead of aborting (a malformed plan
+ * once reached an assert here), and never writes past JSONW_MAX_DEPTH.
+ */
+static void misuse_fails_the_buffer(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "properties"); /* and no value: the parse gave up */
+    jsonw_object_end(&w);
+    assert_true(buf_failed(&b));
+    buf_free(&b);
+
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_key(&w, "a");
+    jsonw_key(&w, "b");
+    assert_true(buf_failed(&b));
+    buf_free(&b);
+
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_end(&w); /* nothing open */
+    assert_true(buf_failed(&b));
+    buf_free(&b);
+
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    for (int i = 0; i < JSONW_MAX_DEPTH + 5; i++)
+        jsonw_array_begin(&w);
+    assert_true(buf_failed(&b));
+    assert_true(w.depth < JSONW_MAX_DEPTH);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +277,7 @@ int main(void)
         cmocka_unit_test(random_strings_round_trip),
         cmocka_unit_test(escapes_exactly_at_every_length),
         cmocka_unit_test(buf_and_arena),
+        cmocka_unit_test(misuse_fails_the_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
