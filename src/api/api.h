@@ -68,12 +68,14 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
                       char err[STORE_ERR_MAX]);
 /*
  * Stops accepting connections and commands and waits (up to API_DRAIN_TIMEOUT_SEC) until
- * every submitted command has been answered. Main thread.
+ * every submitted command has been answered and every answer sent. False if commands still
+ * wait for the engine then (a sync stuck on the disk). Main thread.
  */
-void api_drain(struct api *api);
+bool api_drain(struct api *api);
 /* The port actually bound (useful with port 0). Any thread. */
 uint16_t api_port(struct api *api);
-/* Closes every connection and frees the api. Call after api_drain. Main thread. */
+/* Closes every connection and frees the api, once every waiting command is answered (however
+ * long a stuck disk takes). Call after api_drain, before engine_stop. Main thread. */
 void api_stop(struct api *api);
 
 /* ---- for handlers (HTTP threads) ---------------------------------------------------------- */

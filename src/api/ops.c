@@ -7,10 +7,15 @@
 
 void ops_health(struct request *req)
 {
+    /* a probe must see what refuses every change: a sync the disk refused (a restart heals) */
+    bool failed = engine_failed(req->api->engine);
     struct jsonw w;
-    jsonw_init(&w, api_respond(req, 200));
+    jsonw_init(&w, api_respond(req, failed ? 503 : 200));
     jsonw_object_begin(&w);
-    jsonw_kv_cstr(&w, "status", "ok");
+    jsonw_kv_cstr(&w, "status", failed ? "failing" : "ok");
+    if (failed)
+        jsonw_kv_cstr(&w, "reason",
+                      "the disk refused a sync: no change is taken until tallyd is restarted");
     jsonw_kv_int(&w, "schema_version", store_latest_schema_version());
     jsonw_object_end(&w);
 }

@@ -321,7 +321,11 @@ static void command_done(struct command *cmd)
 {
     struct request *req = cmd->owner;
     if (cmd->result == COMMAND_STORE_FAILED) {
-        answer_store_failed(req, "the change could not be saved; nothing was applied, retry later");
+        answer_store_failed(req, engine_failed(req->api->engine)
+                                     ? "the disk refused an earlier sync, so tallyd takes no "
+                                       "changes until it is restarted; nothing was applied"
+                                     : "the change could not be saved; nothing was applied, "
+                                       "retry later");
         return;
     }
     if (cmd->result == COMMAND_NOT_DURABLE) {
@@ -738,7 +742,7 @@ uint16_t api_port(struct api *api)
     return info ? info->port : api->config.port;
 }
 
-void api_drain(struct api *api)
+bool api_drain(struct api *api)
 {
     atomic_store(&api->draining, true);
     MHD_socket listen_fd = MHD_quiesce_daemon(api->daemon);
@@ -756,12 +760,23 @@ void api_drain(struct api *api)
     atomic_store(&api->stopping, true);
     while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
         usleep(1000);
+    /* an answer handed back is not yet sent: the daemon's stop would close its connection,
+     * and a client whose change was made would see it dropped (and might send it again) */
+    while (atomic_load_explicit(&api->metrics.in_flight, memory_order_relaxed) > 0 &&
+           wallclock_monotonic_usec() < deadline)
+        usleep(1000);
+    return atomic_load(&api->waiting) == 0;
 }
 
 void api_stop(struct api *api)
 {
     if (!api)
         return;
+    /* libmicrohttpd aborts the process if a connection is still suspended when it stops: a
+     * command the drain left waiting (a sync stuck on the disk) is answered by the engine,
+     * which runs until after this, whenever the disk returns */
+    while (atomic_load(&api->waiting) > 0)
+        usleep(1000);
     MHD_stop_daemon(api->daemon);
     if (api->quiesced_fd >= 0)
         close(api->quiesced_fd);

@@ -2893,6 +2893,11 @@ bool engine_wallets_pending(struct engine *e)
     return atomic_load(&e->wallets_pending);
 }
 
+bool engine_failed(struct engine *e)
+{
+    return syncer_failed(e->syncer);
+}
+
 struct usage_views *engine_usage_views(struct engine *e)
 {
     return &e->views;

@@ -119,6 +119,10 @@ void engine_stats(struct engine *e, struct engine_stats *out);
  */
 bool engine_wallets_pending(struct engine *e);
 
+/* Whether the disk refused a sync: from then on every change is refused until a restart
+ * (engine/syncer.h says why). Any thread. */
+bool engine_failed(struct engine *e);
+
 /* The published current-usage answers (engine/usage_view.h says how to read them). They
  * live as long as the engine. Any thread. */
 struct usage_views;

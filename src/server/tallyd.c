@@ -202,7 +202,11 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "tallyd: %s received: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    api_drain(api);
+    if (!api_drain(api))
+        fprintf(stderr,
+                "tallyd: commands still wait for the disk after %d s; waiting for their "
+                "answers before closing connections\n",
+                API_DRAIN_TIMEOUT_SEC);
     api_stop(api);
     if (!engine_stop(engine, err))
         fprintf(stderr, "tallyd: %s (the next start reads back more events; nothing is lost)\n",

@@ -216,3 +216,57 @@ test('--realtime-http runs the HTTP threads, and only them, under SCHED_FIFO (or
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO: Operation not permitted \(it needs root or CAP_SYS_NICE\)/);
 });
+
+// Found by an operations audit: under load, SIGTERM stopped the HTTP daemon while answers of
+// committed changes were handed back but not yet sent, so clients saw the connection drop on
+// a change that was made (and a retry without a key would make it twice). Now a change is
+// stored exactly when its client got a 200.
+test('SIGTERM under load: a change is stored exactly when its client got its 200', async () => {
+  const t = await startWithOrg();
+  const post = (path, body) => t.api(path, { method: 'POST', body }).then(async (r) => { await r.text(); return r.status; }).catch(() => 0);
+  await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } });
+  await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } });
+  assert.equal(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'load', plan_code: 'p', external_id: 'load_sub' } }), 200);
+  const customers = new Map(); // external id -> status (0: the connection failed)
+  const batches = new Map(); // first transaction id of a batch -> status
+  let n = 0;
+  const customerClient = async () => {
+    for (;;) {
+      const id = `load_${n++}`;
+      const status = await post('/api/v1/customers', { customer: { external_id: id } });
+      customers.set(id, status);
+      if (status !== 200) return;
+    }
+  };
+  const batchClient = async () => {
+    for (;;) {
+      const first = n;
+      n += 100;
+      const events = Array.from({ length: 100 }, (_, i) => ({ transaction_id: `ev_${first + i}`, external_subscription_id: 'load_sub', code: 'calls' }));
+      const status = await post('/api/v1/events/batch', { events });
+      batches.set(`ev_${first}`, status);
+      if (status !== 200) return;
+    }
+  };
+  const clients = [...Array.from({ length: 24 }, customerClient), ...Array.from({ length: 24 }, batchClient)];
+  await new Promise((r) => setTimeout(r, 1000));
+  t.server.child.kill('SIGTERM');
+  await Promise.all(clients);
+  const r = await t.server.exited;
+  assert.equal(r.code, 0, t.server.stderr());
+  t.server = await startTallyd(t.dataDir);
+  t.url = t.server.url;
+  const stored = new Set();
+  for (let page = 1; ; page++) {
+    const list = await (await t.api(`/api/v1/customers?per_page=1000&page=${page}`)).json();
+    for (const c of list.customers) stored.add(c.external_id);
+    if (!list.meta.next_page) break;
+  }
+  const wrong = [...customers].filter(([id, status]) => (status === 200) !== stored.has(id));
+  for (const [first, status] of batches)
+    if ((status === 200) !== ((await t.api(`/api/v1/events/${first}`)).status === 200)) wrong.push([first, status]);
+  assert.deepEqual(wrong, [], `${customers.size} customers, ${batches.size} batches`);
+  for (const status of [...customers.values(), ...batches.values()])
+    assert.ok(status === 200 || status === 503 || status === 0, `status ${status}`);
+  await t.cleanup();
+});

@@ -311,6 +311,7 @@ static void a_failed_sync_stops_every_change_after_it(void **state)
     struct pending *before = upsert(h, "synced", NULL);
     run(h, &before, 1);
     assert_int_equal(before->cmd.result, COMMAND_OK);
+    assert_false(engine_failed(h->engine));
     int fd = wal_sync_fd();
     assert_true(fd >= 0);
     int pipe_fds[2];
@@ -326,6 +327,7 @@ static void a_failed_sync_stops_every_change_after_it(void **state)
     struct engine_stats stats;
     engine_stats(h->engine, &stats);
     assert_true(stats.sync_failed);
+    assert_true(engine_failed(h->engine)); /* what /health reports */
     struct arena a;
     arena_init(&a);
     enum store_status st;
