@@ -206,14 +206,17 @@ void authorizations_capture(struct request *req)
     bool given = false;
     struct json_object *props;
     if (obj) {
+        const char *transaction_id = NULL; /* null or absent: the default stands */
         given = json_object_object_get_ex(obj, "properties", &props) && props;
         if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
-                           &e->transaction_id, &err) == JSON_IN_INVALID ||
+                           &transaction_id, &err) == JSON_IN_INVALID ||
             !event_json_timestamp(obj, e, &err) ||
             (given && !events_parse_properties(req, obj, e, &err))) {
             api_error_validation(req, err.field, err.code);
             goto done;
         }
+        if (transaction_id)
+            e->transaction_id = transaction_id;
     }
     if (!given && !event_json_properties_text(&req->arena, a.properties_json, e)) {
         api_error(req, 500, "store_corrupt", "a stored authorization could not be read");

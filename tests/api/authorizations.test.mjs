@@ -251,3 +251,13 @@ test('a capture of the authorized usage is never refused for credits, even after
   const same = (await ok(await post(`/api/v1/authorizations/${b.lago_id}/capture`, { authorization: { properties: { n: 10 } } }))).authorization;
   assert.equal(same.status, 'captured');
 });
+
+// Found by a fuzzing audit: a null transaction_id replaced the default (the hold's id) with
+// nothing, and the capture crashed tallyd. A null is no value: the default stands.
+test('a capture with a null transaction_id takes the hold\'s id, as without one', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 1 } }))).authorization;
+  assert.equal(a.status, 'authorized');
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: null, timestamp: null } }))).authorization;
+  assert.deepEqual([captured.status, captured.transaction_id], ['captured', a.lago_id]);
+  assert.equal((await t.api(`/api/v1/events/${a.lago_id}`)).status, 200);
+});
