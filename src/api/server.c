@@ -508,6 +508,10 @@ static void dispatch(struct request *req)
         api_error(req, 413, "body_too_large", msg);
         return;
     }
+    if (json_in_has_nul_escape(req->body.data, req->body.len)) {
+        api_error_bad_request(req, "a JSON string holds \\u0000, which no key or value may");
+        return;
+    }
     if (route->authenticated && !authenticate(req)) {
         api_error_unauthorized(req);
         return;

@@ -2,9 +2,28 @@
 #include "json/json_in.h"
 
 #include <json-c/json.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/money.h"
+
+bool json_in_has_nul_escape(const char *text, size_t len)
+{
+    static const char escape[] = "u0000";
+    const size_t n = sizeof escape - 1;
+    for (const char *p = text; text && len >= n + 1 && p <= text + len - n;) {
+        const char *u = memmem(p, (size_t)(text + len - p), escape, n);
+        if (!u)
+            return false;
+        size_t backslashes = 0; /* an odd run escapes the u; an even one is escaped itself */
+        while (u - backslashes > text && u[-(ptrdiff_t)backslashes - 1] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 1)
+            return true;
+        p = u + 1;
+    }
+    return false;
+}
 
 struct json_object *json_in_parse(const char *body, size_t len, const char **why)
 {

@@ -41,6 +41,13 @@ bool json_in_refuse(struct json_in_error *err, const char *field, const char *co
  */
 struct json_object *json_in_parse(const char *body, size_t len, const char **why);
 
+/*
+ * Whether JSON text holds the escape \u0000 (a NUL in a string). json-c keeps a value's
+ * length but cuts a key at its NUL ("plan\u0000x" becomes "plan", and overwrites it), so a
+ * request that holds one is refused whole, before any parse. Any thread.
+ */
+bool json_in_has_nul_escape(const char *text, size_t len);
+
 /* The object under `key` of `root`, which must be a JSON object: Lago's "root key". */
 struct json_object *json_in_root(struct json_object *root, const char *key);
 

@@ -92,3 +92,24 @@ test('a body limit can be set at start and is enforced', async () => {
   assert.equal(r.status, 413);
   await s.stop();
 });
+
+// Found by a fuzzing audit: json-c cuts an object key at an escaped NUL, so "plan\u0000evil"
+// overwrote the metadata key "plan", and an event property "tokens\u0000x" was billed as
+// tokens. A body that holds \u0000 anywhere is refused whole; an escaped backslash followed by
+// the text u0000 is not a NUL, and passes.
+test('a body with \\u0000 in a key or a value is a 400 and changes nothing', async () => {
+  const raw = (path, text, method = 'POST') => t.api(path, { method, raw: text });
+  const c = await body(await raw('/api/v1/customers', '{"customer":{"external_id":"nul_1","metadata":[{"key":"plan","value":"gold"}]}}'));
+  assert.equal(c.status, 200);
+  for (const text of ['{"customer":{"external_id":"nul_1","name":"a\\u0000b"}}', '{"customer":{"external_id":"nul_1","metadata":[{"key":"plan\\u0000x","value":"free"}]}}',
+    '{"customer":{"external_id":"nul_1","na\\u0000me":"x"}}']) {
+    const r = await body(await raw('/api/v1/customers', text));
+    assert.equal(r.status, 400, text);
+    assert.match(r.body.error, /u0000/);
+  }
+  const after = await body(await t.api('/api/v1/customers/nul_1'));
+  assert.deepEqual(after.body.customer.metadata.map((m) => [m.key, m.value]), [['plan', 'gold']]);
+  const literal = await body(await raw('/api/v1/customers', '{"customer":{"external_id":"nul_2","name":"a\\\\u0000b"}}'));
+  assert.equal(literal.status, 200);
+  assert.equal(literal.body.customer.name, 'a\\u0000b');
+});
