@@ -18,6 +18,7 @@
  */
 #include "api/api.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -726,8 +727,9 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     if (cfg->realtime_http)
         rtprio_restore(&saved);
     if (!api->daemon) {
-        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u (address in use?)", cfg->host,
-                 cfg->port);
+        int bind_errno = errno; /* as MHD_start_daemon's bind left it */
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
+                 bind_errno ? strerror(bind_errno) : "the HTTP server did not start");
         goto fail;
     }
     freeaddrinfo(addr);

@@ -59,6 +59,17 @@ struct options {
     bool realtime_http;
 };
 
+/* Whether `a` is one of the options that take a value (the others are flags). */
+static bool takes_value(const char *a)
+{
+    static const char *const names[] = {"--listen",   "--data-dir",  "--threads",
+                                        "--max-body", "--max-batch", "--snapshot-every"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0)
+            return true;
+    return false;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
     strcpy(o->host, "127.0.0.1");
@@ -80,6 +91,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--realtime-http") == 0) {
             o->realtime_http = true;
             continue;
+        } else if (!takes_value(a)) {
+            fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
+            return 2;
         } else if (!v) {
             fprintf(stderr, "tallyd: %s needs a value (see tallyd --help)\n", a);
             return 2;
@@ -117,9 +131,6 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->snapshot_every = (int64_t)n;
-        } else {
-            fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
-            return 2;
         }
         i++;
     }

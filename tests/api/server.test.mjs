@@ -164,6 +164,26 @@ test('--help everywhere', async () => {
   const bad = spawnSync(tallydBin, ['--listen', 'nowhere'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--listen wants HOST:PORT/);
+  // an unknown option is named as unknown, last or not (it was "needs a value" when last)
+  for (const args of [['--bogus'], ['--verbose', '--quiet'], ['--quiet', '--verbose']]) {
+    const r = spawnSync(tallydBin, args, { encoding: 'utf8' });
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, /unknown option '--(bogus|verbose)'/);
+  }
+  const noValue = spawnSync(tallydBin, ['--threads'], { encoding: 'utf8' });
+  assert.equal(noValue.status, 2);
+  assert.match(noValue.stderr, /--threads needs a value/);
+});
+
+test('a listen address that cannot be bound says why', async () => {
+  const dir = newDataDir();
+  try {
+    createOrg(dir, 'Bind');
+    // 192.0.2.1 (TEST-NET-1) is not this machine's: the bind fails, and says so
+    const r = spawnSync(tallydBin, ['--data-dir', dir, '--listen', '192.0.2.1:3000', '--quiet'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:3000: Cannot assign requested address/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
 // Field 41 of /proc/PID/task/TID/stat is the thread's policy (1: SCHED_FIFO).
