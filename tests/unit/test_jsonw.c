@@ -230,6 +230,43 @@ static void buf_and_arena(void **state)
     arena_free(&a);
 }
 
+/* Runs `misuse` on a fresh writer: whether it failed the buffer, and stayed in its depth. */
+static bool fails_the_buffer(void (*misuse)(struct jsonw *w))
+{
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    misuse(&w);
+    bool failed = buf_failed(&b) && w.depth < JSONW_MAX_DEPTH;
+    buf_free(&b);
+    return failed;
+}
+
+static void key_without_value(struct jsonw *w)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "properties"); /* and no value: the parse gave up */
+    jsonw_object_end(w);
+}
+
+static void two_keys(struct jsonw *w)
+{
+    jsonw_key(w, "a");
+    jsonw_key(w, "b");
+}
+
+static void close_unopened(struct jsonw *w)
+{
+    jsonw_array_end(w);
+}
+
+static void too_deep(struct jsonw *w)
+{
+    for (int i = 0; i < JSONW_MAX_DEPTH + 5; i++)
+        jsonw_array_begin(w);
+}
+
 /*
  * A parser that gives up halfway leaves a key without its value, or levels open, and closes
  * what its callers opened: the writer fails the buffer instead of aborting (a malformed plan
@@ -238,36 +275,10 @@ static void buf_and_arena(void **state)
 static void misuse_fails_the_buffer(void **state)
 {
     (void)state;
-    struct buf b;
-    struct jsonw w;
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "properties"); /* and no value: the parse gave up */
-    jsonw_object_end(&w);
-    assert_true(buf_failed(&b));
-    buf_free(&b);
-
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    jsonw_key(&w, "a");
-    jsonw_key(&w, "b");
-    assert_true(buf_failed(&b));
-    buf_free(&b);
-
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    jsonw_array_end(&w); /* nothing open */
-    assert_true(buf_failed(&b));
-    buf_free(&b);
-
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    for (int i = 0; i < JSONW_MAX_DEPTH + 5; i++)
-        jsonw_array_begin(&w);
-    assert_true(buf_failed(&b));
-    assert_true(w.depth < JSONW_MAX_DEPTH);
-    buf_free(&b);
+    assert_true(fails_the_buffer(key_without_value));
+    assert_true(fails_the_buffer(two_keys));
+    assert_true(fails_the_buffer(close_unopened));
+    assert_true(fails_the_buffer(too_deep));
 }
 
 int main(void)
