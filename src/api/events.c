@@ -397,15 +397,14 @@ static void render_estimate(struct command *cmd)
     for (size_t i = 0; i < cmd->usage->charge_count; i++) {
         const struct usage_charge *c = &cmd->usage->charges[i];
         struct usage_estimate est;
-        struct usage_brought brought;
         money_t own_before, own_after, taxes_after;
-        int64_t rounded_before, rounded_after, amount_after;
+        int64_t brought, rounded_before, rounded_after, amount_after;
         if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
             continue;
         if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est) ||
-            !usage_charge_brought(cmd->usage, c, &brought) ||
-            __builtin_add_overflow(brought.amount_cents, est.amount_cents, &amount_after) ||
-            !usage_charge_taxes(c, brought.amount_cents, &own_before) ||
+            !usage_charge_brought_amount(cmd->usage, c, &brought) ||
+            __builtin_add_overflow(brought, est.amount_cents, &amount_after) ||
+            !usage_charge_taxes(c, brought, &own_before) ||
             !usage_charge_taxes(c, amount_after, &own_after) ||
             money_sub(own_after, own_before, &own_after) != MONEY_OK ||
             money_add(taxes, own_after, &taxes_after) != MONEY_OK ||
