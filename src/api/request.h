@@ -37,9 +37,10 @@ struct request {
     struct api *api;             /* borrowed: lives as long as the server */
     struct MHD_Connection *conn; /* borrowed from libmicrohttpd for the request's life */
     const char *method;
-    const char *path;     /* decoded, without the query string */
-    const char *raw_path; /* as sent, without the query string: routes split it, then decode */
-    int route;            /* index in the route table, -1 when unmatched */
+    const char *path;      /* decoded, without the query string */
+    const char *raw_path;  /* as sent, without the query string: routes split it, then decode */
+    const char *raw_query; /* as sent, after the '?' ("" when none) */
+    int route;             /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
     const struct catalog_resource *resource; /* the route's, for catalog handlers */
 
@@ -53,6 +54,7 @@ struct request {
     int status;
     struct buf response; /* JSON (or text for /metrics) */
     const char *content_type;
+    const char *allow;   /* a 405's Allow header, in the arena; NULL: none */
     struct command *cmd; /* when submitted */
     bool wallets_synced; /* wallet tables hold every debit acknowledged before this request */
     int64_t started_usec;

@@ -1,7 +1,9 @@
 /* api/routes: see routes.h. */
 #include "api/routes.h"
 
+#include <assert.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/add_ons.h"
@@ -235,10 +237,34 @@ static bool decode_segment(const char *s, size_t n, struct arena *a, const char 
     return utf8_valid((const unsigned char *)d, len);
 }
 
-enum route_match routes_match(const char *method, const char *path, int *route,
-                              const char *params[API_PATH_PARAMS_MAX], struct arena *a)
+/* The methods routes use, in the order an Allow header lists them. */
+static const char *const allow_order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+
+static unsigned method_bit(const char *method)
 {
-    bool path_known = false;
+    static_assert(sizeof allow_order / sizeof allow_order[0] <= 8, "one bit each");
+    for (unsigned i = 0; i < sizeof allow_order / sizeof allow_order[0]; i++)
+        if (strcmp(allow_order[i], method) == 0)
+            return 1u << i;
+    assert(!"a route's method is missing from allow_order");
+    return 0;
+}
+
+static void format_allow(unsigned methods, char allow[ROUTES_ALLOW_MAX])
+{
+    size_t len = 0;
+    allow[0] = '\0';
+    for (unsigned i = 0; i < sizeof allow_order / sizeof allow_order[0]; i++)
+        if (methods & (1u << i))
+            len += (size_t)snprintf(allow + len, ROUTES_ALLOW_MAX - len, "%s%s", len ? ", " : "",
+                                    allow_order[i]);
+}
+
+enum route_match routes_match(const char *method, const char *path, int *route,
+                              const char *params[API_PATH_PARAMS_MAX], struct arena *a,
+                              char allow[ROUTES_ALLOW_MAX])
+{
+    unsigned methods = 0; /* those the path answers */
     /* A trailing slash names the same resource. */
     size_t len = strlen(path);
     char trimmed[2048];
@@ -247,20 +273,26 @@ enum route_match routes_match(const char *method, const char *path, int *route,
         trimmed[len - 1] = '\0';
         path = trimmed;
     }
+    /* HEAD is GET without the body (RFC 9110 9.3.2): libmicrohttpd leaves the body out */
+    const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
     for (int i = 0; i < api_route_count; i++) {
         const char *caps[API_PATH_PARAMS_MAX];
         size_t caps_len[API_PATH_PARAMS_MAX];
         int ncaps;
         if (!match_pattern(api_routes[i].pattern, path, caps, caps_len, &ncaps))
             continue;
-        path_known = true;
-        if (strcmp(api_routes[i].method, method) != 0)
+        if (strcmp(api_routes[i].method, as) != 0) {
+            methods |= method_bit(api_routes[i].method);
             continue;
+        }
         *route = i;
         for (int c = 0; c < ncaps; c++)
             if (!decode_segment(caps[c], caps_len[c], a, &params[c]))
                 return ROUTE_BAD_SEGMENT;
         return ROUTE_FOUND;
     }
-    return path_known ? ROUTE_WRONG_METHOD : ROUTE_NO_PATH;
+    if (methods & method_bit("GET"))
+        methods |= method_bit("HEAD");
+    format_allow(methods, allow);
+    return methods ? ROUTE_WRONG_METHOD : ROUTE_NO_PATH;
 }

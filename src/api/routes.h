@@ -36,13 +36,18 @@ enum route_match {
     ROUTE_BAD_SEGMENT,  /* a captured segment does not decode: 400 */
 };
 
+/* The methods one path answers, as a 405's Allow header lists them ("GET, HEAD, PUT, DELETE"). */
+#define ROUTES_ALLOW_MAX 64
+
 /*
- * Finds the route for method and path, the path as sent (percent-encoded): it is split into
- * segments first, so that an encoded '/' ("%2F") stays inside its segment. On ROUTE_FOUND
- * sets *route and puts the captured segments, percent-decoded, into params[] (allocated in
- * `a`).
+ * Finds the route for method and path (HEAD finds the GET route), the path as sent
+ * (percent-encoded): it is split into segments first, so that an encoded '/' ("%2F") stays inside
+ * its segment. On ROUTE_FOUND sets *route and puts the captured segments, percent-decoded, into
+ * params[] (allocated in `a`). On ROUTE_WRONG_METHOD, `allow` lists the methods the path does
+ * answer.
  */
 enum route_match routes_match(const char *method, const char *path, int *route,
-                              const char *params[API_PATH_PARAMS_MAX], struct arena *a);
+                              const char *params[API_PATH_PARAMS_MAX], struct arena *a,
+                              char allow[ROUTES_ALLOW_MAX]);
 
 #endif

@@ -351,11 +351,21 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     cmd->arena = &req->arena;
     buf_init(&cmd->response);
     if (req->idempotency_key) {
-        const void *parts[5] = {req->method, "\n", req->path, "\n",
+        /* the query counts (DELETE /subscriptions/{id}?status=pending is another request);
+         * without one the bytes are those hashed before it did, so stored keys still match */
+        bool query = req->raw_query && req->raw_query[0];
+        const void *parts[7] = {req->method,
+                                "\n",
+                                req->path,
+                                "?",
+                                req->raw_query,
+                                "\n",
                                 req->body.data ? req->body.data : ""};
-        size_t lens[5] = {strlen(req->method), 1, strlen(req->path), 1, req->body.len};
+        size_t lens[7] = {
+            strlen(req->method), 1, strlen(req->path), query, query ? strlen(req->raw_query) : 0, 1,
+            req->body.len};
         cmd->idempotency_key = req->idempotency_key;
-        digest_sha256(parts, lens, 5, cmd->request_hash);
+        digest_sha256(parts, lens, 7, cmd->request_hash);
     }
     /* Counted in before `stopping` is read, as api_drain sets it before its last count: a
      * command either is waited for, or sees the stop and is not submitted. A connection still
@@ -486,8 +496,9 @@ static bool replay_from_key(struct request *req)
 static void dispatch(struct request *req)
 {
     struct api *api = req->api;
+    char allow[ROUTES_ALLOW_MAX];
     enum route_match m =
-        routes_match(req->method, req->raw_path, &req->route, req->params, &req->arena);
+        routes_match(req->method, req->raw_path, &req->route, req->params, &req->arena, allow);
     if (m == ROUTE_BAD_SEGMENT) {
         api_error_bad_request(req, "a path segment is not valid percent-encoded UTF-8");
         return;
@@ -497,6 +508,7 @@ static void dispatch(struct request *req)
         return;
     }
     if (m == ROUTE_WRONG_METHOD) {
+        req->allow = arena_strndup(&req->arena, allow, strlen(allow)); /* NULL: none sent */
         api_error(req, 405, "method_not_allowed", "this path does not accept that method");
         return;
     }
@@ -542,6 +554,8 @@ static enum MHD_Result queue_answer(struct request *req)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             req->content_type ? req->content_type
                                               : "application/json; charset=utf-8");
+    if (req->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (atomic_load(&req->api->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
@@ -563,7 +577,10 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     req->arena = a;
     req->api = cls;
     req->conn = conn;
-    req->raw_path = arena_strndup(&req->arena, uri, strcspn(uri, "?"));
+    size_t path_len = strcspn(uri, "?");
+    req->raw_path = arena_strndup(&req->arena, uri, path_len);
+    req->raw_query = uri[path_len] ? uri + path_len + 1 : "";
+    req->raw_query = arena_strndup(&req->arena, req->raw_query, strlen(req->raw_query));
     req->route = -1;
     req->started_usec = wallclock_monotonic_usec();
     buf_init(&req->body);

@@ -51,9 +51,28 @@ test('JSON nested deeper than 32 levels is a 400, not a crash', async () => {
 test('404 for unknown routes and resources, 405 for a known path with another method', async () => {
   assert.deepEqual(await body(await t.api('/api/v1/nothing')), { status: 404, body: { status: 404, error: 'Not Found', code: 'resource_not_found' } });
   assert.deepEqual(await body(await t.api('/api/v1/customers/nobody')), { status: 404, body: { status: 404, error: 'Not Found', code: 'customer_not_found' } });
-  const r = await body(await t.api('/api/v1/customers', { method: 'PATCH' }));
+  const patch = await t.api('/api/v1/customers', { method: 'PATCH' });
+  assert.equal(patch.headers.get('allow'), 'GET, HEAD, POST'); // RFC 9110 15.5.6: a 405 says what is
+  const r = await body(patch);
   assert.equal(r.status, 405);
   assert.equal(r.body.code, 'method_not_allowed');
+  const wallet = await t.api('/api/v1/wallets/x', { method: 'POST' });
+  assert.equal(wallet.status, 405);
+  assert.equal(wallet.headers.get('allow'), 'GET, HEAD, PUT, DELETE');
+});
+
+test('HEAD answers as GET does, without the body', async () => {
+  await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'head' } } });
+  for (const path of ['/health', '/api/v1/customers/head', '/api/v1/customers', '/api/v1/customers/nobody']) {
+    const get = await t.api(path);
+    const getBody = await get.text();
+    const head = await t.api(path, { method: 'HEAD' });
+    assert.equal(head.status, get.status, path);
+    assert.equal(head.headers.get('content-type'), get.headers.get('content-type'), path);
+    assert.equal(await head.text(), '', path);
+    assert.ok(getBody.length > 0, path);
+  }
+  assert.equal((await t.api('/api/v1/customers', { method: 'HEAD', key: 'wrong' })).status, 401);
 });
 
 test('a body over the limit is a 413 naming the limit, and nothing is created', async () => {

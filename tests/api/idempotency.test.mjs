@@ -37,6 +37,17 @@ test('the same key on another path is a 409', async () => {
   assert.equal(r.status, 409);
 });
 
+test('the same key with another query string is a 409; the same query replays', async () => {
+  // DELETE /subscriptions/{id}?status=pending and without it are two requests
+  const body = { customer: { external_id: 'idem_q', name: 'Q' } };
+  assert.equal((await post('/api/v1/customers?note=1', body, 'key-q')).status, 200);
+  const other = await post('/api/v1/customers', body, 'key-q');
+  assert.equal(other.status, 409);
+  assert.equal((await other.json()).code, 'idempotency_key_reused');
+  assert.equal((await post('/api/v1/customers?note=2', body, 'key-q')).status, 409);
+  assert.equal((await post('/api/v1/customers?note=1', body, 'key-q')).status, 200);
+});
+
 test('concurrent requests with one key apply once', async () => {
   const reqs = Array.from({ length: 20 }, () => post('/api/v1/customers', { customer: { external_id: 'idem_conc' } }, 'key-conc'));
   const texts = await Promise.all((await Promise.all(reqs)).map(async (r) => [r.status, await r.text()]));
