@@ -699,6 +699,8 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
     }
     sub->updated_at = cmd->now;
     enum command_result r = cancel_scheduled(e, cmd, sub); /* it dies with it */
+    if (r == COMMAND_OK)
+        r = wallet_book_void_subscription_holds(&e->wallets, e->store, cmd, cmd->org_id, sub->id);
     if (r != COMMAND_OK)
         return r;
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;

@@ -1817,9 +1817,15 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
     return r;
 }
 
-/* Releases (whole) and voids every open hold with credits in the wallet. */
-static enum command_result void_holds_of(struct store *st, struct command *cmd,
-                                         struct live_wallet *w)
+typedef enum store_status (*open_holds_finder)(struct store_conn *c, int64_t org_id,
+                                               int64_t owner_id,
+                                               char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                               size_t *count);
+
+/* Releases (whole) and voids every open hold `find` names for owner_id. */
+static enum command_result void_open_holds(struct wallet_book *b, struct store *st,
+                                           struct command *cmd, int64_t org_id,
+                                           open_holds_finder find, int64_t owner_id)
 {
     enum { ROUND = 64 };
     char(*ids)[WALLET_LAGO_ID_TEXT] = arena_alloc(cmd->arena, ROUND * sizeof *ids);
@@ -1827,14 +1833,13 @@ static enum command_result void_holds_of(struct store *st, struct command *cmd,
         return COMMAND_STORE_FAILED;
     size_t count;
     do { /* a voided hold is no longer open: each round finds the next ones */
-        if (store_wallet_open_holds(store_conn(st), w->row.org_id, w->row.id, ids, ROUND, &count) !=
-            STORE_OK)
+        if (find(store_conn(st), org_id, owner_id, ids, ROUND, &count) != STORE_OK)
             return COMMAND_STORE_FAILED;
         for (size_t i = 0; i < count; i++) {
             struct store_authorization a;
-            if (store_authorization_get(store_conn(st), w->row.org_id, ids[i], &a, cmd->arena) !=
+            if (store_authorization_get(store_conn(st), org_id, ids[i], &a, cmd->arena) !=
                     STORE_OK ||
-                wallet_book_release(w->book, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
+                wallet_book_release(b, st, cmd, &a, LEDGER_CAUSE_RELEASE) != COMMAND_OK)
                 return COMMAND_STORE_FAILED;
             a.status = AUTHORIZATION_VOIDED;
             a.updated_at = cmd->now;
@@ -1843,6 +1848,19 @@ static enum command_result void_holds_of(struct store *st, struct command *cmd,
         }
     } while (count == ROUND);
     return COMMAND_OK;
+}
+
+static enum command_result void_holds_of(struct store *st, struct command *cmd,
+                                         struct live_wallet *w)
+{
+    return void_open_holds(w->book, st, cmd, w->row.org_id, store_wallet_open_holds, w->row.id);
+}
+
+enum command_result wallet_book_void_subscription_holds(struct wallet_book *b, struct store *st,
+                                                        struct command *cmd, int64_t org_id,
+                                                        int64_t subscription_id)
+{
+    return void_open_holds(b, st, cmd, org_id, store_subscription_open_holds, subscription_id);
 }
 
 /*

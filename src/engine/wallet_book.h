@@ -371,5 +371,10 @@ enum command_result wallet_book_credit(struct store *st, struct command *cmd,
  * wallet's part) and voided, then its credits are voided (or expire). */
 enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
                                           struct live_wallet *w, bool expired);
+/* Releases whole and voids the open holds of a subscription that ends: no capture of them
+ * could succeed, so their credits would stay reserved until they expired. */
+enum command_result wallet_book_void_subscription_holds(struct wallet_book *b, struct store *st,
+                                                        struct command *cmd, int64_t org_id,
+                                                        int64_t subscription_id);
 
 #endif

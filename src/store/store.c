@@ -326,6 +326,10 @@ static const char *const migrations[] = {
     /* 25: an interval rule that makes paid and free credits at each anniversary rolls both
      * over: its paid grant, beside the free one last_interval_grant_id names */
     "ALTER TABLE wallets ADD COLUMN last_interval_paid_grant_id INTEGER NOT NULL DEFAULT 0;",
+    /* 26: the open holds of a subscription, which its termination releases (they could never
+     * be captured); partial, so captures and releases leave it and it stays small */
+    "CREATE INDEX authorizations_open_by_subscription ON authorizations(subscription_id, id)"
+    "  WHERE status = 1;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -448,6 +452,7 @@ enum stmt_id {
     STMT_AUTH_HOLD_PUT,
     STMT_AUTH_HOLDS,
     STMT_AUTH_OPEN_IN_WALLET,
+    STMT_AUTH_OPEN_OF_SUBSCRIPTION,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
@@ -896,6 +901,9 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT a.lago_id FROM authorizations a"
         " JOIN authorization_holds h ON h.authorization_id = a.id AND h.wallet_id = ?2"
         " WHERE a.status = 1 AND a.org_id = ?1 AND h.cents > 0 ORDER BY a.id LIMIT ?3",
+    [STMT_AUTH_OPEN_OF_SUBSCRIPTION] = "SELECT lago_id FROM authorizations"
+                                       " WHERE subscription_id = ?2 AND status = 1"
+                                       " AND org_id = ?1 ORDER BY id LIMIT ?3",
     [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
                       " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
     /* Grants past their expiry keep, together, up to what the wallet's open holds reserve
@@ -3327,15 +3335,16 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
-                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                          size_t *count)
+/* Lago ids of the first `cap` rows statement `id` finds for (org_id, owner_id). */
+static enum store_status open_holds(struct store_conn *c, enum stmt_id id, int64_t org_id,
+                                    int64_t owner_id, char (*lago_ids)[WALLET_LAGO_ID_TEXT],
+                                    size_t cap, size_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_AUTH_OPEN_IN_WALLET);
+    sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, wallet_id);
+    sqlite3_bind_int64(s, 2, owner_id);
     sqlite3_bind_int64(s, 3, (int64_t)cap);
     *count = 0;
     int rc;
@@ -3343,6 +3352,22 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
         column_lago_id(s, 0, lago_ids[(*count)++]);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
+                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                          size_t *count)
+{
+    return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, lago_ids, cap, count);
+}
+
+enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,
+                                                int64_t subscription_id,
+                                                char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                                size_t *count)
+{
+    return open_holds(c, STMT_AUTH_OPEN_OF_SUBSCRIPTION, org_id, subscription_id, lago_ids, cap,
+                      count);
 }
 
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,

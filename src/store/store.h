@@ -615,6 +615,11 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
                                           char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                           size_t *count);
+/* The open (authorized) holds of a subscription, at most cap of them, oldest first. */
+enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,
+                                                int64_t subscription_id,
+                                                char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                                size_t *count);
 
 /* ---- what comes due with time ----------------------------------------------------------- */
 

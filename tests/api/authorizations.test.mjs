@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
 const post = async (path, body, headers = {}) => t.api(path, { method: 'POST', body, headers });
@@ -260,4 +261,25 @@ test('a capture with a null transaction_id takes the hold\'s id, as without one'
   const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: null, timestamp: null } }))).authorization;
   assert.deepEqual([captured.status, captured.transaction_id], ['captured', a.lago_id]);
   assert.equal((await t.api(`/api/v1/events/${a.lago_id}`)).status, 200);
+});
+
+test('a subscription that ends releases and voids its open holds: no capture of them could succeed', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'ends', plan_code: 'gpu', external_id: 'ends_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'ends', currency: 'USD', rate_amount: '0.01', name: 'Ends', granted_credits: '100', limit: 'hard' } }))).wallet;
+  const holds = [];
+  for (const seconds of [10, 20])
+    holds.push((await ok(await authorize({ external_subscription_id: 'ends_sub', code: 'gpu_seconds', properties: { seconds }, expires_in: 86400 }))).authorization);
+  assert.equal((await wallet(w.lago_id)).ongoing_balance_cents, 100 - 20 - 40);
+  await ok(await t.api('/api/v1/subscriptions/ends_sub', { method: 'DELETE' }));
+  const after = await wallet(w.lago_id);
+  assert.equal(after.ongoing_balance_cents, 100);
+  assert.equal(after.ongoing_usage_balance_cents, 0);
+  for (const h of holds) {
+    const read = (await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization;
+    assert.deepEqual([read.status, read.held_amount_cents], ['voided', 0]);
+    const capture = await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: {} });
+    assert.equal(capture.status, 422);
+  }
+  const entries = await checkWalletLedger(t, w.lago_id);
+  assert.equal(entries.filter((e) => e.cause === 'release' && e.account === 'customer_held_credits').length, 2);
 });
