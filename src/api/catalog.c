@@ -221,9 +221,9 @@ void catalog_update(struct request *req)
         goto done;
     }
     json_object_object_add(merged, "code", json_object_new_string(existing.code));
-    json_object_object_foreach(obj, key, value)
-    {
-        json_object_object_add(merged, key, json_object_get(value));
+    if (!(req->resource->merge ? req->resource->merge : json_in_merge)(merged, obj)) {
+        api_error(req, 500, "out_of_memory", "the update could not be merged");
+        goto done;
     }
     if (parse_definition(req, merged, &def) &&
         (!req->resource->check_update || req->resource->check_update(req, &existing, &def)))

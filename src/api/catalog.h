@@ -46,6 +46,12 @@ struct catalog_resource {
     bool (*parse)(struct request *req, struct json_object *obj, struct catalog_definition *out,
                   struct json_in_error *err);
     /*
+     * Optional: lays an update's fields over the stored definition (json_in_merge when NULL)
+     * for a resource whose members are merged deeper (a plan's charges named by id).
+     * False if memory ran out.
+     */
+    bool (*merge)(struct json_object *stored, struct json_object *sent);
+    /*
      * Optional: refuses an update that would break what depends on the item (a plan's
      * interval under live subscriptions). Answers the request itself and returns false.
      */

@@ -3,7 +3,8 @@
  *
  * The JSON sub-documents (billing_configuration, shipping_address, metadata) are validated
  * member by member and re-rendered canonically before they are stored, so what is stored is
- * always Tally's own JSON, never a client's bytes.
+ * always Tally's own JSON, never a client's bytes. Objects hold only the members sent: the
+ * writer lays them over the stored ones (json/customer_json).
  */
 #include "api/customers.h"
 
@@ -13,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
+#include "json/customer_json.h"
 #include "json/json_in.h"
 #include "core/country.h"
 #include "sys/entropy.h"
@@ -56,10 +58,8 @@ void customers_render(struct jsonw *w, const struct customer *c)
         jsonw_raw_members(w, members, strlen(members));
     jsonw_object_end(w);
     jsonw_kv_raw(w, "shipping_address",
-                 c->doc[CUSTOMER_SHIPPING_ADDRESS]
-                     ? c->doc[CUSTOMER_SHIPPING_ADDRESS]
-                     : "{\"address_line1\":null,\"address_line2\":null,\"city\":null,"
-                       "\"zipcode\":null,\"state\":null,\"country\":null}");
+                 c->doc[CUSTOMER_SHIPPING_ADDRESS] ? c->doc[CUSTOMER_SHIPPING_ADDRESS]
+                                                   : customer_json_empty_shipping_address);
     jsonw_kv_raw(w, "metadata", c->doc[CUSTOMER_METADATA] ? c->doc[CUSTOMER_METADATA] : "[]");
     jsonw_key(w, "created_at");
     jsonw_time(w, c->created_at, false);
@@ -213,6 +213,8 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
             goto fail;
         if (r == JSON_IN_VALUE)
             jsonw_kv_bool(&w, bool_keys[i], v);
+        else if (r == JSON_IN_NULL)
+            jsonw_kv_null(&w, bool_keys[i]);
     }
     jsonw_object_end(&w);
     if (!buf_failed(&b)) {
@@ -250,13 +252,15 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
     jsonw_object_begin(&w);
     for (size_t i = 0; ok && i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = NULL;
-        ok = check(p, json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err));
+        enum json_in_result r = json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err);
+        ok = check(p, r);
         if (ok && v && strcmp(keys[i], "country") == 0) {
             v = upper_copy(&p->req->arena, v);
             if (!country_is_valid(v, strlen(v)))
                 ok = refuse(p, "shipping_address.country", "country_code_invalid");
         }
-        jsonw_kv_cstr(&w, keys[i], v);
+        if (r != JSON_IN_ABSENT) /* the writer lays what is sent over the stored address */
+            jsonw_kv_cstr(&w, keys[i], v);
     }
     jsonw_object_end(&w);
     if (ok)

@@ -190,6 +190,70 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     json_object_put(body);
 }
 
+/* The stored charge a sent one names by lago_id (or by id, as Lago's clients do), or NULL. */
+static struct json_object *named_charge(struct json_object *stored, struct json_object *sent)
+{
+    struct json_object *id = NULL;
+    if (!json_object_is_type(stored, json_type_array) ||
+        !json_object_is_type(sent, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(sent, "lago_id", &id) || !id)
+        json_object_object_get_ex(sent, "id", &id);
+    if (!json_object_is_type(id, json_type_string))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(stored); i++) {
+        struct json_object *c = json_object_array_get_idx(stored, i), *lago_id;
+        if (json_object_object_get_ex(c, "lago_id", &lago_id) &&
+            strcmp(json_object_get_string(lago_id), json_object_get_string(id)) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* The charges sent, each one that names a stored charge laid over a copy of it. */
+static bool merge_charges(struct json_object *plan, struct json_object *stored,
+                          struct json_object *sent)
+{
+    struct json_object *list = json_object_new_array();
+    if (!list || json_object_object_add(plan, "charges", list) != 0) {
+        json_object_put(list);
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(sent); i++) {
+        struct json_object *given = json_object_array_get_idx(sent, i);
+        struct json_object *base = named_charge(stored, given), *item = NULL;
+        if (!base)
+            item = json_object_get(given); /* a new charge, or one to refuse: as sent */
+        else if (json_object_deep_copy(base, &item, NULL) != 0 || !json_in_merge(item, given)) {
+            json_object_put(item);
+            return false;
+        }
+        if (json_object_array_add(list, item) != 0) {
+            json_object_put(item);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A charge named by id keeps what the update does not send (its metric, model, flags,
+ * properties, filters, taxes), as Lago's Charges::UpdateService does for filters and
+ * flags; Tally keeps properties too (see docs/API.md). Charges left out of the list go.
+ */
+static bool merge_plan(struct json_object *stored, struct json_object *sent)
+{
+    struct json_object *before = NULL, *charges;
+    if (json_object_object_get_ex(stored, "charges", &before))
+        json_object_get(before); /* the merge below replaces it in the plan */
+    bool ok = json_in_merge(stored, sent);
+    if (ok && json_object_object_get_ex(sent, "charges", &charges) &&
+        json_object_is_type(charges, json_type_array))
+        ok = merge_charges(stored, before, charges);
+    json_object_put(before);
+    return ok;
+}
+
 /*
  * Live subscriptions bill on a plan's interval and in its currency: those cannot change
  * under them (their periods and invoices would silently change meaning). Prices can: they
@@ -228,6 +292,7 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
 const struct catalog_resource plans_resource = {
     .kind = CATALOG_PLAN,
     .parse = parse_plan,
+    .merge = merge_plan,
     .check_update = check_plan_update,
     .render = render_plan,
 };

@@ -25,6 +25,7 @@
 #include "engine/usage_view.h"
 #include "engine/wallet_clock.h"
 #include "engine/wallets.h"
+#include "json/customer_json.h"
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
@@ -312,7 +313,12 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     }
     const char *had = c->text[CUSTOMER_CURRENCY];
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
-    customer_apply(c, in);
+    /* Merged here, on the stored customer this command changes, so that two partial
+     * updates sent together both stay. */
+    struct customer_input merged = *in;
+    if (!customer_json_merge_docs(cmd->arena, c, &merged))
+        return COMMAND_STORE_FAILED;
+    customer_apply(c, &merged);
     const char *has = c->text[CUSTOMER_CURRENCY];
     bool earlier = false;
     if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {

@@ -68,6 +68,36 @@ struct json_object *json_in_parse(const char *body, size_t len, const char **why
     return root;
 }
 
+bool json_in_merge(struct json_object *stored, struct json_object *sent)
+{
+    if (!json_object_is_type(stored, json_type_object) ||
+        !json_object_is_type(sent, json_type_object))
+        return false;
+    json_object_object_foreach(sent, key, value)
+    {
+        if (json_object_object_add(stored, key, json_object_get(value)) != 0) {
+            json_object_put(value);
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *json_in_merge_text(struct arena *a, const char *stored, const char *sent)
+{
+    struct json_object *into = json_tokener_parse(stored), *over = json_tokener_parse(sent);
+    const char *out = NULL;
+    if (json_in_merge(into, over)) {
+        /* '/' unescaped, as Tally's own writer leaves it */
+        const char *text = json_object_to_json_string_ext(into, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+        out = text ? arena_strndup(a, text, strlen(text)) : NULL;
+    }
+    json_object_put(into);
+    json_object_put(over);
+    return out;
+}
+
 struct json_object *json_in_root(struct json_object *root, const char *key)
 {
     struct json_object *v;

@@ -51,6 +51,21 @@ bool json_in_has_nul_escape(const char *text, size_t len);
 /* The object under `key` of `root`, which must be a JSON object: Lago's "root key". */
 struct json_object *json_in_root(struct json_object *root, const char *key);
 
+/*
+ * Lays the members of `sent` over those of `stored` (both objects), in place: each member sent
+ * replaces the stored one of that name (null too, which clears it), the others stay. Shallow:
+ * an object or array sent replaces the stored one whole. This is how an update that names
+ * some fields reads: Lago's update services set an attribute only when its key is given.
+ * False if either is not an object or memory ran out (`stored` may then be half merged).
+ */
+bool json_in_merge(struct json_object *stored, struct json_object *sent);
+
+/*
+ * The same over two objects held as JSON text (stored canonical documents): the merged
+ * object's text, in `a`; NULL if either text is not an object or memory ran out.
+ */
+const char *json_in_merge_text(struct arena *a, const char *stored, const char *sent);
+
 enum json_in_result {
     JSON_IN_ABSENT,  /* key not there: leave the value alone */
     JSON_IN_NULL,    /* explicitly null */

@@ -193,3 +193,57 @@ test('list filters: account_type, countries, currencies and search_term', async 
   const many = Array.from({ length: 101 }, (_, i) => `countries[]=C${i}`).join('&');
   assert.equal((await t.api(`/api/v1/customers?${many}`)).status, 400);
 });
+
+// A partial upsert wiped every member of a nested object it did not send (repro-1)
+test('inside billing_configuration and shipping_address, only the members sent change', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  const full = {
+    invoice_grace_period: 3, payment_provider: 'stripe', payment_provider_code: 'stripe_eu',
+    provider_customer_id: 'cus_1', document_locale: 'fr', sync: true, sync_with_provider: true,
+    subscription_invoice_issuing_date_anchor: 'current_period_end',
+  };
+  const empty = { address_line1: null, address_line2: null, city: null, zipcode: null, state: null, country: null };
+  let r = await post({ external_id: 'nest_1', billing_configuration: full, shipping_address: { city: 'Berlin', zipcode: '10115', country: 'DE' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Berlin', zipcode: '10115', country: 'DE' });
+  // Lago's Customers::UpsertFromApiService sets a member only when it is sent
+  r = await post({ external_id: 'nest_1', billing_configuration: { invoice_grace_period: 4 } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.customer.billing_configuration, { ...full, invoice_grace_period: 4 });
+  assert.equal(r.body.customer.invoice_grace_period, 4);
+  const bc = { ...full, invoice_grace_period: 4, sync: false, document_locale: 'de' };
+  r = await post({ external_id: 'nest_1', billing_configuration: { sync: false, document_locale: 'de' } });
+  assert.deepEqual(r.body.customer.billing_configuration, bc);
+  r = await post({ external_id: 'nest_1', shipping_address: { city: 'Munich' } });
+  assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Munich', zipcode: '10115', country: 'DE' });
+  assert.deepEqual(r.body.customer.billing_configuration, bc);
+  // a member sent as null is cleared, the others stay
+  r = await post({ external_id: 'nest_1', shipping_address: { zipcode: null }, billing_configuration: { document_locale: null, sync: null } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Munich', country: 'DE' });
+  assert.deepEqual(r.body.customer.billing_configuration, { ...bc, document_locale: null, sync: null });
+  // a refused member changes nothing
+  r = await post({ external_id: 'nest_1', name: 'Changed', shipping_address: { city: 'Paris', country: 'QQ' } });
+  assert.equal(r.status, 422);
+  const got = (await json(await t.api('/api/v1/customers/nest_1'))).body.customer;
+  assert.equal(got.name, null);
+  assert.deepEqual(got.shipping_address, { ...empty, city: 'Munich', country: 'DE' });
+  // the whole object sent as null clears it
+  r = await post({ external_id: 'nest_1', shipping_address: null });
+  assert.deepEqual(r.body.customer.shipping_address, empty);
+  // a partial shipping address on a new customer answers every member
+  r = await post({ external_id: 'nest_2', shipping_address: { city: 'Oslo' } });
+  assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Oslo' });
+});
+
+test('metadata sent replaces the list; not sent, it stays', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  let r = await post({ external_id: 'meta_1', metadata: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] });
+  assert.equal(r.body.customer.metadata.length, 2);
+  r = await post({ external_id: 'meta_1', name: 'M', shipping_address: { city: 'Rome' } });
+  assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['a', '1'], ['b', '2']]);
+  r = await post({ external_id: 'meta_1', metadata: [{ key: 'b', value: '3' }] });
+  assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['b', '3']]);
+  r = await post({ external_id: 'meta_1', metadata: [] });
+  assert.deepEqual(r.body.customer.metadata, []);
+});

@@ -156,3 +156,45 @@ test('updating a plan keeps what is not named, and charge ids across edits', asy
   assert.equal(del.body.plan.code, 'editable');
   assert.equal((await call('GET', '/api/v1/plans/editable')).status, 404);
 });
+
+// A charge named by id lost its filters and flags when they were not sent (repro-2)
+test('a charge named by id keeps every attribute not sent; filters change only when sent', async () => {
+  const filters = [{ invoice_display_name: 'Large', properties: { amount: '3' }, values: { model: ['large'] } }];
+  const created = (await call('POST', '/api/v1/plans', plan('by_id', [
+    charge('tokens', 'standard', { amount: '1' }, { pay_in_advance: true, invoiceable: false, regroup_paid_fees: 'invoice',
+      invoice_display_name: 'Tokens', tax_codes: ['vat'], filters }),
+    charge('calls', 'percentage', { rate: '1.5', fixed_amount: '0.1' }, { min_amount_cents: 500, invoice_display_name: 'Calls' }),
+  ]))).body.plan;
+  const [tok, calls] = created.charges;
+  // as repro-2 sends it, and the second without its metric or model (Lago's clients may)
+  let r = await call('PUT', '/api/v1/plans/by_id', { plan: { charges: [
+    { id: tok.lago_id, billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '3' } },
+    { id: calls.lago_id, invoice_display_name: 'API calls' },
+  ] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  let [a, b] = r.body.plan.charges;
+  assert.deepEqual(a, { ...tok, properties: { amount: '3' } });
+  assert.deepEqual(b, { ...calls, invoice_display_name: 'API calls' });
+  // properties sent replace the old ones whole; filters: [] clears them
+  r = await call('PUT', '/api/v1/plans/by_id', { plan: { charges: [
+    { id: tok.lago_id, filters: [] },
+    { id: calls.lago_id, properties: { rate: '2' } },
+  ] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  [a, b] = r.body.plan.charges;
+  assert.deepEqual(a, { ...tok, properties: { amount: '3' }, filters: [] });
+  assert.deepEqual(b.properties, { rate: '2' });
+  assert.equal(b.min_amount_cents, 500);
+  assert.deepEqual((await call('GET', '/api/v1/plans/by_id')).body.plan, r.body.plan);
+  // what is laid over the stored charge obeys the charge rules
+  r = await call('PUT', '/api/v1/plans/by_id', { plan: { charges: [{ id: tok.lago_id, min_amount_cents: 100 }] } });
+  assert.deepEqual(r.body.error_details, { min_amount_cents: ['not_compatible_with_pay_in_advance'] });
+  // a charge the plan does not have still needs its metric
+  r = await call('PUT', '/api/v1/plans/by_id', { plan: { charges: [{ charge_model: 'standard', properties: { amount: '1' } }] } });
+  assert.deepEqual(r.body.error_details, { billable_metric_id: ['value_is_mandatory'] });
+  // charges left out of the list go, as in Lago
+  r = await call('PUT', '/api/v1/plans/by_id', { plan: { charges: [{ id: calls.lago_id }] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.plan.charges.map((c) => c.lago_id), [calls.lago_id]);
+  assert.deepEqual(r.body.plan.charges[0].properties, { rate: '2' });
+});

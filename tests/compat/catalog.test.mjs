@@ -111,3 +111,21 @@ test('a plan with every charge model, through the client', async () => {
   assert.deepEqual(data.plan.charges.map((c) => c.charge_model), ['standard', 'graduated', 'graduated_percentage', 'package', 'percentage', 'volume']);
   assert.deepEqual(data.plan.charges[5].properties.volume_ranges, ranges);
 });
+
+test('updatePlan naming a charge by id changes only what it sends', async () => {
+  const { data } = await lago.plans.createPlan({
+    plan: {
+      name: 'Partial', code: 'partial', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+      charges: [{ billable_metric_id: tokens.lago_id, charge_model: 'standard', pay_in_advance: true, invoiceable: true,
+        properties: { amount: '1' }, filters: [{ invoice_display_name: 'Large', properties: { amount: '2' }, values: { model: ['large'] } }] }],
+    },
+  });
+  const before = data.plan.charges[0];
+  const upd = await lago.plans.updatePlan('partial', { plan: { charges: [{ id: before.lago_id, properties: { amount: '3' } }] } });
+  const after = upd.data.plan.charges[0];
+  assert.equal(after.lago_id, before.lago_id);
+  assert.deepEqual(after.properties, { amount: '3' });
+  assert.deepEqual(after.filters, before.filters);
+  assert.equal(after.pay_in_advance, true);
+  assert.equal(after.billable_metric_code, 'tokens');
+});

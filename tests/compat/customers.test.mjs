@@ -97,3 +97,15 @@ test('an Idempotency-Key passed through the client makes a retry harmless', asyn
     return true;
   });
 });
+
+test('createCustomer with part of billing_configuration and shipping_address keeps the rest', async () => {
+  await lago.customers.createCustomer({ customer: { external_id: 'js_nest',
+    billing_configuration: { invoice_grace_period: 3, document_locale: 'fr', payment_provider: 'stripe', provider_customer_id: 'cus_1' },
+    shipping_address: { city: 'Berlin', zipcode: '10115', country: 'DE' } } });
+  const { data } = await lago.customers.createCustomer({ customer: { external_id: 'js_nest',
+    billing_configuration: { invoice_grace_period: 4 }, shipping_address: { city: 'Munich' } } });
+  const bc = data.customer.billing_configuration;
+  assert.deepEqual([bc.invoice_grace_period, bc.document_locale, bc.payment_provider, bc.provider_customer_id], [4, 'fr', 'stripe', 'cus_1']);
+  const sa = data.customer.shipping_address;
+  assert.deepEqual([sa.city, sa.zipcode, sa.country], ['Munich', '10115', 'DE']);
+});
