@@ -1334,8 +1334,32 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
  * Debits the wallets of every subscription the command's events touched, once each, now
  * that all its events are in the usages: a batch is paid for, or refused, as a whole.
  */
+/*
+ * Whether the command's debits cannot be refused (wallets_debits_covered): then its customers
+ * need no snapshot to be put back from, which was half of what a debit cost the writer. Only
+ * plain event commands: a capture has touched its wallets already.
+ */
+static bool debits_unrefusable(struct engine *e, struct command *cmd)
+{
+    if (cmd->kind != COMMAND_EVENTS_INGEST || !e->wallets.deferring)
+        return false;
+    size_t n = 0;
+    struct wallets_usage_due *due =
+        arena_alloc(cmd->arena, (e->touch_count - e->touch_mark + 1) * sizeof *due);
+    if (!due)
+        return false;
+    for (size_t i = e->touch_mark; i < e->touch_count; i++) {
+        const struct usage *u = touch_usage(e, i);
+        if (u && cmd->now >= u->from)
+            due[n++] = (struct wallets_usage_due){u, e->touches[i].brought};
+    }
+    bool failed = false; /* the debits that follow meet the same failure, and report it */
+    return wallets_debits_covered(&e->wallets, e->store, cmd, due, n, &failed);
+}
+
 static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 {
+    e->wallets.unrefusable = debits_unrefusable(e, cmd);
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage *u = touch_usage(e, i);
         if (!u || cmd->now < u->from)
@@ -2167,7 +2191,8 @@ static void apply_one(struct engine *e, struct command *cmd)
         sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
         e->last_event_id = e->event_id_mark;
         forget_added(e, e->command_mark);
-        wallet_book_undo_command(&e->wallets);
+        if (!wallet_book_undo_command(&e->wallets))
+            goto fail_batch;
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
         forget_touches(e, e->touch_mark, e->command_seq); /* after the undo: rows gone too */
@@ -2193,9 +2218,18 @@ fail:
     e->last_event_id = e->event_id_mark;
     forget_added(e, e->command_mark);
     forget_touches(e, e->touch_mark, e->command_seq);
-    wallet_book_undo_command(&e->wallets);
+    if (wallet_book_undo_command(&e->wallets)) {
+        cmd->result = COMMAND_STORE_FAILED;
+        e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
+        return;
+    }
+fail_batch:
+    /* Memory cannot be put back as it was before this command (debits_unrefusable was wrong,
+     * or the store failed under it): the whole group fails, and the wallets are rebuilt from
+     * the tables and the journal before the next (counted as a failed commit). */
+    e->batch_failed = true;
     cmd->result = COMMAND_STORE_FAILED;
-    e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
+    e->reload_orgs = true;
 }
 
 /* ---- the writer loop -------------------------------------------------------------------- */

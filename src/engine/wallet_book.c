@@ -235,15 +235,18 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring)
     }
     b->touched_mark = b->touched_count;
     b->deferring = deferring;
+    b->unrefusable = false;
 }
 
-void wallet_book_undo_command(struct wallet_book *b)
+bool wallet_book_undo_command(struct wallet_book *b)
 {
     /* the command's postings are gone: its organizations' balances go back too */
     if (b->org_saved_count > 0)
         memcpy(b->org_balances, b->org_saved, b->org_saved_count * sizeof *b->org_saved);
     b->org_balance_count = b->org_saved_count;
     if (b->deferring) {
+        if (b->unrefusable && b->touched_count > b->touched_mark)
+            return false; /* no snapshot to put back, and the tables are behind memory */
         for (size_t i = b->snapshot_count; i-- > 0;) {
             struct customer_wallets *cw = book_find(b, b->snapshots[i].customer_id);
             if (cw)
@@ -251,11 +254,12 @@ void wallet_book_undo_command(struct wallet_book *b)
         }
         drop_snapshots(b);
         b->touched_count = b->touched_mark;
-        return;
+        return true;
     }
     /* the store held everything before this command (wallet_book_flush ran first): reload */
     while (b->touched_count > b->touched_mark)
         wallet_book_forget(b, b->touched[--b->touched_count]);
+    return true;
 }
 
 void wallet_book_committed(struct wallet_book *b)
@@ -271,7 +275,7 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
         return true;
     if (!vec_room((void **)&b->touched, &b->touched_cap, b->touched_count, sizeof *b->touched, 64))
         return false;
-    if (b->deferring) {
+    if (b->deferring && !b->unrefusable) {
         if (!vec_room((void **)&b->snapshots, &b->snapshot_cap, b->snapshot_count,
                       sizeof *b->snapshots, 64) ||
             !snapshot_take(&b->snapshots[b->snapshot_count], cw, &b->snapshot_arena))

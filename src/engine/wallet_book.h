@@ -146,6 +146,9 @@ struct live_wallet {
 
 struct customer_wallets {
     int64_t org_id, customer_id;
+    /* What the book's command `stepped_in` takes from it, at most (wallets_debits_covered) */
+    uint64_t stepped_in;
+    int64_t step_cents;
     uint64_t touched_in;      /* the book's command number that last touched it */
     bool dirty;               /* in the book's dirty list: changes wait for wallet_book_flush */
     bool unjournaled;         /* in the book's unjournaled list: changed since the last record */
@@ -195,6 +198,10 @@ struct wallet_book {
      * current event command touched as they were before it, to put back if it is refused.
      */
     bool deferring;
+    /* The current event command's debits cannot be refused (wallets_debits_covered said so):
+     * its customers are touched without a snapshot, and if it is undone all the same the
+     * batch fails (wallet_book_undo_command), to be rebuilt from the tables and journal. */
+    bool unrefusable;
     uint64_t command_number; /* counts commands, so a customer knows it was touched by this one */
     int64_t *dirty;
     size_t dirty_count, dirty_cap;
@@ -226,8 +233,10 @@ void wallet_book_free(struct wallet_book *b);
  * commands, whose writes wait for wallet_book_flush. */
 void wallet_book_mark_command(struct wallet_book *b, bool deferring);
 /* Takes back what the current command changed in memory (it was refused or failed): an event
- * command's customers are put back as they were; others are dropped, to reload. */
-void wallet_book_undo_command(struct wallet_book *b);
+ * command's customers are put back as they were; others are dropped, to reload. False if it
+ * cannot: an `unrefusable` command touched customers without their snapshots; the caller then
+ * fails the batch (the book is cleared and recovered from the store). */
+bool wallet_book_undo_command(struct wallet_book *b);
 /* Drops everything (the batch did not commit). */
 void wallet_book_clear(struct wallet_book *b);
 /* The batch committed: nothing to undo any more. */

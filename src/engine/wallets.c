@@ -142,6 +142,100 @@ bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t o
     return any_payer;
 }
 
+/* What a charge's debit would take now: its cost less what it took this period. */
+static bool charge_step(const struct customer_wallets *cw, const struct usage *u,
+                        const struct usage_charge *c, const struct usage_brought *brought,
+                        int64_t *step)
+{
+    const struct charge_debit *d =
+        wallet_book_find_debit((struct customer_wallets *)cw, u->subscription_id, c->lago_id);
+    int64_t charged = d && wallet_book_debit_same_period(d, u->from) ? d->charged_cents : 0;
+    return !__builtin_sub_overflow(brought->cost_cents, charged, step);
+}
+
+/* Whether bringing the wallets to `now` would move anything: an anniversary, a grant or a
+ * wallet past its expiry (wallet_clock_bring_up_to_date). */
+static bool anything_due(const struct customer_wallets *cw, tally_time now)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        const struct live_wallet *w = &cw->wallets[i];
+        if (w->row.has_terminated_at)
+            continue;
+        if ((w->row.has_next_rule_at && w->row.next_rule_at <= now) ||
+            (w->row.has_expiration_at && w->row.expiration_at <= now))
+            return true;
+        for (size_t k = 0; k < w->grant_count; k++)
+            if (w->grants[k].has_expiration && w->grants[k].expiration_at <= now)
+                return true;
+    }
+    return false;
+}
+
+/* Whether debit() cannot refuse a step of the charge up to `needed`: no wallet pays it, one
+ * lets usage run on, or those that pay it can spend that much together. */
+static bool charge_covered(const struct customer_wallets *cw, const struct usage *u,
+                           const struct usage_charge *c, int64_t needed, tally_time now)
+{
+    bool any_payer = false;
+    int64_t can = 0;
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        const struct live_wallet *w = &cw->wallets[i];
+        if (!pays_for(w, u->currency, c->metric_code, now))
+            continue;
+        if (w->row.limit == WALLET_LIMIT_NONE)
+            return true;
+        any_payer = true;
+        if (__builtin_add_overflow(can, spendable(w, now), &can) || can >= needed)
+            return true;
+    }
+    return !any_payer;
+}
+
+bool wallets_debits_covered(struct wallet_book *b, struct store *st, const struct command *cmd,
+                            const struct wallets_usage_due *due, size_t count, bool *failed)
+{
+    /* what the command may take from each customer, all its subscriptions together; and
+     * every step, either way, within what the debit's own sums hold (fee_out_of_range) */
+    int64_t moved = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct usage *u = due[i].usage;
+        struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+        if (!cw) {
+            *failed = true;
+            return false;
+        }
+        if (cw->stepped_in != b->command_number) {
+            cw->stepped_in = b->command_number;
+            cw->step_cents = 0;
+        }
+        for (size_t k = 0; cw->wallet_count > 0 && k < u->charge_count; k++) {
+            int64_t step;
+            if (!charge_step(cw, u, &u->charges[k], &due[i].brought[k], &step) ||
+                step < -WALLET_BALANCE_MAX_CENTS || step > WALLET_BALANCE_MAX_CENTS ||
+                __builtin_add_overflow(moved, step < 0 ? -step : step, &moved) ||
+                moved > WALLET_LIFETIME_MAX_CENTS ||
+                (step > 0 && __builtin_add_overflow(cw->step_cents, step, &cw->step_cents)))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct usage *u = due[i].usage;
+        const struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+        if (!cw) {
+            *failed = true;
+            return false;
+        }
+        if (cw->wallet_count == 0 || cw->step_cents == 0)
+            continue; /* nothing taken: only give-backs, which refuse nothing */
+        if (cw->step_cents > WALLET_BALANCE_MAX_CENTS || anything_due(cw, cmd->now))
+            return false;
+        for (size_t k = 0; k < u->charge_count; k++)
+            if (!charge_covered(cw, u, &u->charges[k], cw->step_cents, cmd->now))
+                return false;
+    }
+    return true;
+}
+
 static enum command_result debit(struct customer_wallets *cw, struct command *cmd,
                                  struct charge_debit *d, const char *currency,
                                  const char *metric_code, int64_t want)

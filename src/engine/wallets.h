@@ -61,6 +61,22 @@ bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t o
                               int64_t customer_id, const char *currency, const char *metric_code,
                               tally_time now, bool *failed);
 
+/* A usage an event command touched, and what each of its charges brings now (borrowed). */
+struct wallets_usage_due {
+    const struct usage *usage;
+    const struct usage_brought *brought;
+};
+
+/*
+ * Whether wallets_debit_usage cannot refuse any of the command's usages: nothing of their
+ * customers' wallets comes due at cmd->now, and each charge is paid by no wallet (the invoice
+ * takes it), by one that lets usage run on, or by wallets that can spend all the command may
+ * take from their customer. Conservative: false when unsure, or (with *failed set) when the
+ * wallets could not be read. Writer only.
+ */
+bool wallets_debits_covered(struct wallet_book *b, struct store *st, const struct command *cmd,
+                            const struct wallets_usage_due *due, size_t count, bool *failed);
+
 /*
  * Debits (or credits back) what the usage's charges cost since they were last debited, for
  * a subscription of `customer_id`, at cmd->now. `brought` (borrowed for the call) is what each

@@ -254,6 +254,10 @@ async function run(t, seed) {
     }
     for (const tc of touched) await checkCustomer(t, tc, holdsOf[tc]);
   }
+  // no group failed: an event command the writer judged unrefusable (and so took no undo copy
+  // of its customers for) was never refused after all, which would have failed its whole group
+  const metrics = await (await t.api('/metrics')).text();
+  assert.match(metrics, /^tally_engine_commit_failures_total 0$/m);
   await t.server.stop();
   const dump = spawnSync('sqlite3', [join(t.dataDir, 'tally.db'), '.dump'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(dump.status, 0, dump.stderr);

@@ -158,6 +158,25 @@ test('a hard limit refuses what credits cannot cover, and the refused batch leav
   await assertLedgerBalances();
 });
 
+test('a batch is refused whole: a short customer puts back one its credits covered, and two subscriptions of one customer count together', async () => {
+  for (const [customer, sub] of [['eps', 'eps_a'], ['eps', 'eps_b'], ['eta', 'eta_sub']])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'calls', external_id: sub, subscription_at: '2026-03-01T00:00:00Z' } }));
+  const eps = await createWallet({ external_customer_id: 'eps', currency: 'EUR', rate_amount: '1', name: 'Prepaid', granted_credits: '3', limit: 'hard' });
+  const eta = await createWallet({ external_customer_id: 'eta', currency: 'EUR', rate_amount: '1', name: 'Prepaid', granted_credits: '100', limit: 'hard' });
+  // each subscription's two calls fit in eps's 3 credits, their four do not
+  const both = await send(event('eta_sub', 'calls'), event('eps_a', 'calls'), event('eps_a', 'calls'), event('eps_b', 'calls'), event('eps_b', 'calls'));
+  assert.equal(both.status, 402, JSON.stringify(await both.clone().json()));
+  assert.equal((await wallet(eps.lago_id)).balance_cents, 300);
+  assert.equal((await wallet(eta.lago_id)).balance_cents, 10000); // covered, and put back
+  // what fits goes through, across both customers, and is debited once
+  assert.equal((await send(event('eta_sub', 'calls'), event('eps_a', 'calls'), event('eps_b', 'calls'), event('eps_b', 'calls'))).status, 200);
+  assert.equal((await wallet(eps.lago_id)).balance_cents, 0);
+  assert.equal((await wallet(eta.lago_id)).balance_cents, 9900);
+  const metrics = await (await t.api('/metrics')).text();
+  assert.match(metrics, /^tally_engine_commit_failures_total 0$/m); // no group failed on the way
+  await assertLedgerBalances();
+});
+
 test('an event whose cost cannot be priced is refused (422, not a 500 to retry), and the wallet is untouched', async () => {
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'zeta', plan_code: 'ai', external_id: 'zeta_sub' } }));
   const w = await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Zeta', granted_credits: '100' });
