@@ -587,6 +587,58 @@ static bool load_debit(const struct store_charge_debit *row, void *ctx)
     return parse_fundings(d, row->fundings);
 }
 
+/* A stored wallet as the writer keeps it: its terms, live grants, ledger balances and pending
+ * purchases (strings in a, arrays malloc'd: customer_free or wallet_book_unload frees them).
+ * False on a store failure, w's arrays still to free. */
+static bool wallet_load(struct wallet_book *b, struct store_conn *conn, struct live_wallet *w,
+                        const struct store_wallet *row, struct arena *a)
+{
+    *w = (struct live_wallet){.row = *row, .book = b};
+    if (!read_terms(w, a) ||
+        store_wallet_live_grants(conn, w->row.id, load_grant, w, a) != STORE_OK)
+        return false;
+    /* its accounts, as every committed posting left them (the invariant check_wallet
+     * asserts): credit balances for the credits, debit ones for overdraft and holds */
+    for (size_t k = 0; k < w->grant_count; k++)
+        w->ledger[w->grants[k].paid ? LEDGER_CUSTOMER_PAID_CREDITS
+                                    : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] -=
+            w->grants[k].remaining_cents;
+    w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
+    w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
+    /* pending purchases count against the wallet's limit, and for a threshold rule */
+    if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
+        return false;
+    /* a rule that is due now already fired for this crossing (or would have) */
+    if (w->has_rule)
+        w->rule_armed =
+            !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents, w->pending_cents);
+    return true;
+}
+
+struct live_wallet *wallet_book_load_terminated(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, int64_t wallet_id)
+{
+    struct store_wallet row;
+    struct live_wallet *w = arena_alloc(cmd->arena, sizeof *w);
+    if (!w || store_wallet_by_id(store_conn(st), wallet_id, &row, cmd->arena) != STORE_OK ||
+        !row.has_terminated_at) /* an active wallet is in the book: cannot be */
+        return NULL;
+    if (!wallet_load(b, store_conn(st), w, &row, cmd->arena)) {
+        wallet_book_unload(w);
+        return NULL;
+    }
+    return w;
+}
+
+void wallet_book_unload(struct live_wallet *w)
+{
+    free(w->grants);
+    free(w->moves);
+    w->grants = NULL;
+    w->moves = NULL;
+    w->grant_count = w->grant_cap = w->move_count = w->move_cap = 0;
+}
+
 static struct customer_wallets *load_customer(struct wallet_book *b, struct store *st,
                                               int64_t org_id, int64_t customer_id)
 {
@@ -606,28 +658,9 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
     cw->wallets = arena_alloc(&cw->arena, (count ? count : 1) * sizeof *cw->wallets);
     if (!cw->wallets)
         goto fail;
-    for (size_t i = 0; i < count; i++) {
-        struct live_wallet *w = &cw->wallets[cw->wallet_count++];
-        *w = (struct live_wallet){.row = rows[i], .book = b};
-        if (!read_terms(w, &cw->arena) ||
-            store_wallet_live_grants(conn, w->row.id, load_grant, w, &cw->arena) != STORE_OK)
+    for (size_t i = 0; i < count; i++)
+        if (!wallet_load(b, conn, &cw->wallets[cw->wallet_count++], &rows[i], &cw->arena))
             goto fail;
-        /* its accounts, as every committed posting left them (the invariant check_wallet
-         * asserts): credit balances for the credits, debit ones for overdraft and holds */
-        for (size_t k = 0; k < w->grant_count; k++)
-            w->ledger[w->grants[k].paid ? LEDGER_CUSTOMER_PAID_CREDITS
-                                        : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS] -=
-                w->grants[k].remaining_cents;
-        w->ledger[LEDGER_CUSTOMER_OVERDRAFT] = w->row.overdrawn_cents;
-        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
-        /* pending purchases count against the wallet's limit, and for a threshold rule */
-        if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
-            goto fail;
-        /* a rule that is due now already fired for this crossing (or would have) */
-        if (w->has_rule)
-            w->rule_armed = !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents,
-                                             w->pending_cents);
-    }
     if (count > 0 &&
         store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
         goto fail;
@@ -1615,6 +1648,38 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
         return r;
     w->row.consumed_cents = consumed;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
+    return COMMAND_OK;
+}
+
+enum command_result wallet_book_settle_terminated(struct store *st, struct command *cmd,
+                                                  struct live_wallet *w)
+{
+    assert(w->row.has_terminated_at);
+    w->pending_at = cmd->now; /* the refund step is posted as of this command */
+    enum command_result r = flush_wallet(st, cmd, w);
+    if (r != COMMAND_OK)
+        return r;
+    /* a wallet terminated at its expiration_at let its credits expire: these follow them */
+    bool expired = w->row.has_expiration_at && w->row.expiration_at <= w->row.terminated_at;
+    wallet_book_drop_empty_grants(w);
+    while (w->grant_count > 0) { /* each take_out empties grants[0], which then leaves */
+        const struct wallet_grant *g = &w->grants[0];
+        enum wallet_transaction_status status =
+            expired || wallet_grant_past_expiry(g, cmd->now) ? WALLET_TX_EXPIRED : WALLET_TX_VOIDED;
+        struct store_wallet_transaction t;
+        if ((r = take_out(st, cmd, w, status, g->id, 0, NULL, &t)) != COMMAND_OK)
+            return r;
+    }
+    w->row.updated_at = cmd->now;
+    if (store_wallet_save_balances(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+#ifdef TALLY_CHECK_INVARIANTS
+    check_wallet(st, w);
+#endif
+    /* written at once, from memory that may be ahead of the tables: the journal's stretch
+     * ends with this commit */
+    if (w->book->deferring)
+        w->book->must_flush = true;
     return COMMAND_OK;
 }
 

@@ -333,6 +333,24 @@ enum command_result wallet_book_post(struct store *st, struct command *cmd, stru
 /* Writes a customer's changes now (a non-deferred command, or the flush). */
 enum command_result wallet_book_flush_customer(struct store *st, struct command *cmd,
                                                struct customer_wallets *cw);
+/*
+ * A wallet terminated since it paid part of a charge, for that charge's refund step: loaded
+ * from the store for the current command (the book holds active wallets only, and those that
+ * expired in its life). NULL on a store failure, or if it is not terminated. The caller owns
+ * it (in cmd's arena): wallet_book_unload frees its arrays.
+ */
+struct live_wallet *wallet_book_load_terminated(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, int64_t wallet_id);
+void wallet_book_unload(struct live_wallet *w);
+/*
+ * A refund step gave back to a terminated wallet (credits to its grants, or overdraft it no
+ * longer owes): writes it now, its refund posting first, then voids what came back to its
+ * grants (expires it, for a wallet terminated at its expiration_at or a grant past its own),
+ * so revenue follows the fee and a terminated wallet never holds credits. Direct writes: the
+ * journal's stretch ends with this commit (must_flush).
+ */
+enum command_result wallet_book_settle_terminated(struct store *st, struct command *cmd,
+                                                  struct live_wallet *w);
 /* Credit movements, each with its transactions and postings, written at once: expiring a
  * grant (limit > 0: at most that much; grant_id 0: every grant), the overdraft a new grant
  * repays, new credits (a purchase billed by a credit invoice, or a grant), voids, and the

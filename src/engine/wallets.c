@@ -318,34 +318,55 @@ static int64_t give_back_uncovered(struct charge_debit *d, int64_t cents)
     return taken;
 }
 
+/* Gives `part` of a funding back to the wallet that paid it: to its grant, or off the
+ * overdraft it owes. Sets *expired_since if the grant is past its expiry. */
+static enum command_result give_back_to(struct live_wallet *w, struct store *st,
+                                        struct command *cmd, const struct funding *f, int64_t part,
+                                        bool *expired_since)
+{
+    if (f->kind == FUNDING_GRANT) {
+        struct wallet_grant *g = grant_for_refund(w, st, f->grant_id, cmd->arena);
+        if (!g || !wallet_book_note_move(w, g->id, -part))
+            return COMMAND_STORE_FAILED;
+        g->remaining_cents += part;
+        *(g->paid ? &w->given_paid : &w->given_free) += part;
+        *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
+    } else {
+        /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
+        assert(f->kind == FUNDING_OVERDRAFT && part <= w->row.overdrawn_cents);
+        w->row.overdrawn_cents -= part;
+        w->overdraft_given += part;
+        w->dirty = true;
+    }
+    /* A wallet terminated since it paid gets its part back all the same (else revenue would
+     * keep usage the fee no longer has): written now, and what came back to its grants is
+     * voided with it at once. */
+    return w->row.has_terminated_at ? wallet_book_settle_terminated(st, cmd, w) : COMMAND_OK;
+}
+
 /* Gives `cents` back: first to what the invoice would have charged (the uncovered parts), then
- * to the sources that paid last. Sets *expired_since if a grant it gave to is past its expiry
- * (those credits must expire before anything reads the balance). */
-static enum command_result give_back(struct customer_wallets *cw, struct store *st,
-                                     struct command *cmd, struct charge_debit *d, int64_t cents,
-                                     bool *expired_since)
+ * to the sources that paid last, terminated wallets included. Sets *expired_since if a grant it
+ * gave to is past its expiry (those credits must expire before anything reads the balance). */
+static enum command_result give_back(struct wallet_book *b, struct customer_wallets *cw,
+                                     struct store *st, struct command *cmd, struct charge_debit *d,
+                                     int64_t cents, bool *expired_since)
 {
     cents -= give_back_uncovered(d, cents);
     while (cents > 0 && d->funding_count > 0) {
         struct funding *f = &d->fundings[d->funding_count - 1];
         int64_t part = f->cents < cents ? f->cents : cents;
-        struct live_wallet *w =
-            f->kind == FUNDING_UNCOVERED ? NULL : wallet_book_wallet(cw, f->wallet_id);
-        if (f->kind == FUNDING_GRANT && w) {
-            struct wallet_grant *g = grant_for_refund(w, st, f->grant_id, cmd->arena);
-            if (!g || !wallet_book_note_move(w, g->id, -part))
+        if (f->kind != FUNDING_UNCOVERED) {
+            /* the book holds active wallets (and those that expired in its life): one deleted
+             * since is loaded for this step alone */
+            struct live_wallet *w = wallet_book_wallet(cw, f->wallet_id), *loaded = NULL;
+            if (!w && !(w = loaded = wallet_book_load_terminated(b, st, cmd, f->wallet_id)))
                 return COMMAND_STORE_FAILED;
-            g->remaining_cents += part;
-            *(g->paid ? &w->given_paid : &w->given_free) += part;
-            *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
-        } else if (f->kind == FUNDING_OVERDRAFT && w) {
-            /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
-            assert(part <= w->row.overdrawn_cents);
-            w->row.overdrawn_cents -= part;
-            w->overdraft_given += part;
-            w->dirty = true;
+            enum command_result r = give_back_to(w, st, cmd, f, part, expired_since);
+            if (loaded)
+                wallet_book_unload(loaded);
+            if (r != COMMAND_OK)
+                return r;
         }
-        /* a wallet terminated since was voided with its credits: it gives none back */
         f->cents -= part;
         if (f->cents == 0)
             d->funding_count--;
@@ -440,7 +461,7 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     if (step == 0)
         return COMMAND_OK;
     enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
-                                     : give_back(cw, st, cmd, d, -step, expired_since);
+                                     : give_back(b, cw, st, cmd, d, -step, expired_since);
     if (r != COMMAND_OK)
         return r;
     d->charged_cents = cost;

@@ -1,8 +1,9 @@
 // Edges of real-time debit: a new billing period starts the debit over (March is not refunded
 // by April), a time-weighted sum is debited to the end of its period at each change, a capture
 // under a transaction id already used is refused like any duplicate, and credits given back to
-// a wallet terminated since go nowhere (its credits were voided with it) while the rest goes
-// back to the wallets that paid, last first. An event of a later billing period cannot be
+// a wallet terminated since go back to it and are voided at once (as its other credits were)
+// while the rest goes back to the wallets that paid, last first (wallet_giveback.test.mjs has
+// more). An event of a later billing period cannot be
 // priced yet: a customer whose wallets limit usage has it refused (it would slip past the
 // limit unpaid), one whose wallet lets usage run on has it kept and debited once its period is
 // the current one. A late event of a subscription that has ended moves no wallet: its
@@ -72,7 +73,7 @@ test('a capture under a transaction id already used is refused as a duplicate, a
   assert.deepEqual([now.balance_cents, now.ongoing_balance_cents], [900, 800]);
 });
 
-test('credits given back to a wallet terminated since go nowhere; the rest goes back to who paid', async () => {
+test('credits given back to a wallet terminated since are voided with it; the rest goes back to who paid', async () => {
   const [hard] = (await ok(await t.api('/api/v1/customers/c/wallets'))).wallets;
   const first = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'EUR', rate_amount: '1', name: 'Second', granted_credits: '50' } }))).wallet;
   // 30 GB at 1 EUR: the hard wallet (older) can spend 800 of its 900 (100 are held), the
@@ -81,11 +82,17 @@ test('credits given back to a wallet terminated since go nowhere; the rest goes 
   assert.equal((await wallet(hard.lago_id)).balance_cents, 100);
   assert.equal((await wallet(first.lago_id)).balance_cents, 2800);
   await ok(await t.api(`/api/v1/wallets/${first.lago_id}`, { method: 'DELETE' })); // 2800 voided
-  // the fee falls by 29 EUR: the last payer's 2200 went with its wallet, then 700 go back
+  // the fee falls by 29 EUR: the last payer's 2200 go back to it and are voided at once, then
+  // 700 go back to the hard wallet
   await ok(await event('c_sub', 'storage', { gb: 1 }));
   assert.equal((await wallet(hard.lago_id)).balance_cents, 800);
   const gone = await wallet(first.lago_id);
   assert.deepEqual([gone.status, gone.balance_cents], ['terminated', 0]);
+  const voided = (await ok(await t.api(`/api/v1/wallets/${first.lago_id}/wallet_transactions`))).wallet_transactions
+    .filter((x) => x.transaction_status === 'voided').map((x) => x.amount).sort();
+  assert.deepEqual(voided, ['22.0', '28.0']);
+  await checkWalletLedger(t, first.lago_id);
+  await checkWalletLedger(t, hard.lago_id);
 });
 
 test('an event of a later period is refused when limited wallets pay for it, and kept otherwise', async () => {

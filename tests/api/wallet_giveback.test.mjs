@@ -1,0 +1,120 @@
+// A fee that falls gives back what it took, even to a wallet terminated since it paid: the
+// part goes back to the grant that paid it and is voided (or expires, for a wallet that
+// reached its expiration_at) in the same command, and a soft wallet's overdraft owed for that
+// usage shrinks. So the period's debits always add up to its current usage (revenue == fee),
+// the terminated wallet's ledger accounts stay continuous and end at zero credits, and the
+// live wallet pays only its own step. Each scenario kills tallyd (SIGKILL) after the refund
+// step and after the next debit, before anything read the wallets, and checks it all after.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const newWallet = async (customer, extra) => (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: customer, currency: 'USD', rate_amount: '1', ...extra } }))).wallet;
+let n = 0;
+const lat = async (customer, v) => ok(await post('/api/v1/events', { event: { transaction_id: `g${n++}`, external_subscription_id: `${customer}_sub`, code: 'lat', properties: { v } } }));
+const usage = async (customer) => (await ok(await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${customer}_sub`))).customer_usage;
+const entries = async (customer) => (await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&external_customer_id=${customer}`))).ledger_entries;
+const transactions = async (w) => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?per_page=100`))).wallet_transactions;
+const kill = () => t.restart({ kill: true });
+
+// What the customer's postings moved into an organization account (credit side positive for
+// income accounts), and each wallet account's newest balance.
+function sums(list) {
+  const moved = new Map(), newest = new Map();
+  for (const e of list) {
+    if (!e.lago_wallet_id) {
+      const signed = e.direction === 'credit' ? e.amount_cents : -e.amount_cents;
+      moved.set(`${e.account}/${e.cause}`, (moved.get(`${e.account}/${e.cause}`) ?? 0) + signed);
+      moved.set(e.account, (moved.get(e.account) ?? 0) + signed);
+    } else if (!newest.has(`${e.lago_wallet_id}/${e.account}`)) {
+      newest.set(`${e.lago_wallet_id}/${e.account}`, e.balance_after_cents); // newest first
+    }
+  }
+  return { moved, newest };
+}
+
+// The period's debits add up to its fee, and every wallet agrees with its ledger accounts.
+async function checkPeriod(customer, wallets) {
+  const fee = (await usage(customer)).total_amount_cents;
+  assert.equal(fee, 800);
+  const { moved, newest } = sums(await entries(customer));
+  assert.equal(moved.get('revenue'), fee, JSON.stringify([...moved]));
+  for (const w of wallets) {
+    await checkWalletLedger(t, w.lago_id);
+    const now = await wallet(w.lago_id);
+    assert.equal(newest.get(`${w.lago_id}/customer_overdraft`) ?? 0, now.overdrawn_cents ?? 0);
+  }
+  return moved;
+}
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-05-01T00:00:00Z']);
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'lat', name: 'L', aggregation_type: 'latest_agg', field_name: 'v' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  for (const c of ['del', 'exp', 'soft'])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('a fee that falls after its wallet was deleted gives the credits back to it, voided at once', async () => {
+  const a1 = await newWallet('del', { name: 'a1', granted_credits: '10' });
+  await lat('del', 5); // fee 5 USD: a1 pays 500
+  await ok(await t.api(`/api/v1/wallets/${a1.lago_id}`, { method: 'DELETE' })); // its 500 left voided
+  const a2 = await newWallet('del', { name: 'a2', granted_credits: '10' });
+  await lat('del', 1); // fee 1 USD: 400 go back to a1's grant, and are voided with it
+  await kill();
+  await lat('del', 8); // fee 8 USD: a2 pays the step, 700
+  await kill();
+  assert.equal((await wallet(a2.lago_id)).balance_cents, 300);
+  const gone = await wallet(a1.lago_id);
+  assert.deepEqual([gone.status, gone.balance_cents, gone.consumed_credits], ['terminated', 0, '10.0']);
+  const moved = await checkPeriod('del', [a1, a2]);
+  // free credits: what a1 was granted is all taken back (500 at its termination, 400 after)
+  assert.equal(moved.get('promotional_grants/void'), 900);
+  const txs = await transactions(a1);
+  assert.deepEqual(txs.filter((x) => x.transaction_status === 'usage_refund').map((x) => x.amount), ['4.0']);
+  assert.deepEqual(txs.filter((x) => x.transaction_status === 'voided').map((x) => x.amount).sort(), ['4.0', '5.0']);
+});
+
+test('a fee that falls after its wallet expired gives the credits back to it, expired at once', async () => {
+  // a1 pays first (priority 1) and expires on May 5; a2 stays
+  const a1 = await newWallet('exp', { name: 'a1', priority: 1, paid_credits: '10', expiration_at: '2026-05-05T00:00:00Z' });
+  const a2 = await newWallet('exp', { name: 'a2', priority: 2, granted_credits: '10' });
+  await lat('exp', 5); // a1 pays 500
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-05-06T00:00:00Z' } }));
+  assert.equal((await wallet(a1.lago_id)).status, 'terminated'); // its 500 left expired
+  await lat('exp', 1); // 400 go back to a1's paid grant, and expire with it
+  await kill();
+  await lat('exp', 8); // a2 pays 700
+  await kill();
+  assert.equal((await wallet(a2.lago_id)).balance_cents, 300);
+  const gone = await wallet(a1.lago_id);
+  assert.deepEqual([gone.status, gone.balance_cents, gone.consumed_credits], ['terminated', 0, '10.0']);
+  const moved = await checkPeriod('exp', [a1, a2]);
+  assert.equal(moved.get('breakage'), 900); // paid credits unused: 500, then 400
+  const txs = await transactions(a1);
+  assert.deepEqual(txs.filter((x) => x.transaction_status === 'usage_refund').map((x) => x.amount), ['4.0']);
+  assert.deepEqual(txs.filter((x) => x.transaction_status === 'expired').map((x) => x.amount).sort(), ['4.0', '5.0']);
+});
+
+test('a fee that falls after an overdrawn soft wallet was deleted lowers what it owes', async () => {
+  const a1 = await newWallet('soft', { name: 'a1', limit: 'soft', overdraft_credits: '10' });
+  await lat('soft', 5); // a1 overdraws 500
+  await ok(await t.api(`/api/v1/wallets/${a1.lago_id}`, { method: 'DELETE' })); // still owed
+  const a2 = await newWallet('soft', { name: 'a2', granted_credits: '10' });
+  await lat('soft', 1); // the usage it paid is now worth 100: it owes 100
+  await kill();
+  await lat('soft', 8); // a2 pays 700
+  await kill();
+  assert.equal((await wallet(a2.lago_id)).balance_cents, 300);
+  const gone = await wallet(a1.lago_id);
+  assert.deepEqual([gone.status, gone.overdrawn_cents, gone.balance_cents], ['terminated', 100, -100]);
+  await checkPeriod('soft', [a1, a2]);
+});
