@@ -256,7 +256,10 @@ static bool merge_plan(struct json_object *stored, struct json_object *sent)
 
 /*
  * Live subscriptions bill on a plan's interval and in its currency: those cannot change
- * under them (their periods and invoices would silently change meaning). Prices can: they
+ * under them (their periods and invoices would silently change meaning). Nor can
+ * bill_charges_monthly, which makes their charges' periods months or years: wallets have paid
+ * each charges' period as it went, and a year's debits cannot be split into months' (or months'
+ * joined into a year's) without paying some usage twice or not at all. Prices can change: they
  * apply from the edit on. The check runs on the HTTP thread; a subscription created in the
  * instant between it and the write is the one case it can miss.
  */
@@ -268,7 +271,9 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     next.body = updated->body;
     if (!plans_terms(existing, &before) || !plans_terms(&next, &after))
         return true; /* unreadable terms are the parser's to refuse */
-    if (before.interval == after.interval && strcmp(before.currency, after.currency) == 0)
+    bool same_periods = before.interval == after.interval &&
+                        before.bill_charges_monthly == after.bill_charges_monthly;
+    if (same_periods && strcmp(before.currency, after.currency) == 0)
         return true;
     tally_time now;
     if (!api_org_now(req, &now))
@@ -284,8 +289,10 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     }
     if (live == 0)
         return true;
-    api_error_validation(req, before.interval != after.interval ? "interval" : "amount_currency",
-                         "plan_has_subscriptions");
+    const char *field = before.interval != after.interval ? "interval"
+                        : !same_periods                   ? "bill_charges_monthly"
+                                                          : "amount_currency";
+    api_error_validation(req, field, "plan_has_subscriptions");
     return false;
 }
 

@@ -80,19 +80,49 @@ struct period_spec subscription_period_spec(const struct subscription *s,
     };
 }
 
-enum period_status subscription_current_period(const struct subscription *s,
-                                               const struct plan_terms *t,
-                                               const struct tz_zone *zone, tally_time now,
-                                               struct period *out)
+/* The period of `spec` current at `now`: the one containing now, or, outside the
+ * subscription's life, the one holding its first or last instant. */
+static enum period_status period_current(const struct subscription *s,
+                                         const struct period_spec *spec, tally_time now,
+                                         struct period *out)
 {
-    struct period_spec spec = subscription_period_spec(s, t, zone);
     tally_time at = now;
     if (at < s->started_at)
         at = s->started_at;
     tally_time end = subscription_end(s);
     if (at >= end && end > s->started_at)
         at = end - 1;
-    return period_containing(&spec, at, out);
+    return period_containing(spec, at, out);
+}
+
+enum period_status subscription_current_period(const struct subscription *s,
+                                               const struct plan_terms *t,
+                                               const struct tz_zone *zone, tally_time now,
+                                               struct period *out)
+{
+    struct period_spec spec = subscription_period_spec(s, t, zone);
+    return period_current(s, &spec, now, out);
+}
+
+struct period_spec subscription_charges_period_spec(const struct subscription *s,
+                                                    const struct plan_terms *t,
+                                                    const struct tz_zone *zone)
+{
+    struct period_spec spec = subscription_period_spec(s, t, zone);
+    /* the API accepts the flag only on these intervals; elsewhere it means nothing */
+    if (t->bill_charges_monthly &&
+        (t->interval == PERIOD_YEARLY || t->interval == PERIOD_SEMIANNUAL))
+        spec.interval = PERIOD_MONTHLY;
+    return spec;
+}
+
+enum period_status subscription_charges_period(const struct subscription *s,
+                                               const struct plan_terms *t,
+                                               const struct tz_zone *zone, tally_time now,
+                                               struct period *out)
+{
+    struct period_spec spec = subscription_charges_period_spec(s, t, zone);
+    return period_current(s, &spec, now, out);
 }
 
 bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,

@@ -35,6 +35,7 @@ struct plan_terms {
     char currency[4];
     money_t trial_period_days; /* may be fractional, as Lago's */
     bool pay_in_advance;
+    bool bill_charges_monthly; /* yearly and semiannual plans: charges are billed each month */
 };
 
 enum subscription_status {
@@ -105,6 +106,23 @@ struct period_spec subscription_period_spec(const struct subscription *s,
  * its last instant.
  */
 enum period_status subscription_current_period(const struct subscription *s,
+                                               const struct plan_terms *t,
+                                               const struct tz_zone *zone, tally_time now,
+                                               struct period *out);
+
+/*
+ * The layout of the periods its charges (usage) are aggregated and billed over: the plan's
+ * periods, or months for a yearly or semiannual plan with bill_charges_monthly (calendar
+ * months, or months from subscription_at for anniversary billing), as Lago's
+ * Subscriptions::Dates::YearlyService and SemiannualService take their charges' dates from
+ * the monthly service. The subscription fee keeps subscription_period_spec.
+ */
+struct period_spec subscription_charges_period_spec(const struct subscription *s,
+                                                    const struct plan_terms *t,
+                                                    const struct tz_zone *zone);
+/* The charges' period current at `now`, clamped to the subscription as
+ * subscription_current_period is. */
+enum period_status subscription_charges_period(const struct subscription *s,
                                                const struct plan_terms *t,
                                                const struct tz_zone *zone, tally_time now,
                                                struct period *out);

@@ -229,6 +229,28 @@ static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t 
                                                   cmd->arena) == STORE_OK);
 }
 
+/* A subscription's current periods in a customer's zone before and after a change of zone:
+ * its charges' (which usage and wallet debits follow; months under bill_charges_monthly)
+ * and its fee's (which a scheduled downgrade follows). */
+struct zone_move {
+    struct period charges_was, charges_is, fee_was, fee_is;
+};
+
+static bool zone_move_of(const struct subscription *sub, const struct plan_terms *terms,
+                         const struct tz_zone *was, const struct tz_zone *will, tally_time now,
+                         struct zone_move *m)
+{
+    return subscription_charges_period(sub, terms, was, now, &m->charges_was) == PERIOD_OK &&
+           subscription_charges_period(sub, terms, will, now, &m->charges_is) == PERIOD_OK &&
+           subscription_current_period(sub, terms, was, now, &m->fee_was) == PERIOD_OK &&
+           subscription_current_period(sub, terms, will, now, &m->fee_is) == PERIOD_OK;
+}
+
+static tally_time start_gap(const struct period *a, const struct period *b)
+{
+    return a->start > b->start ? a->start - b->start : b->start - a->start;
+}
+
 /*
  * A customer's new time zone may move its subscriptions' current periods by a few hours, and
  * what their charges have debited moves with them here (wallets_move_period), as does a
@@ -257,21 +279,20 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
                                                   sub->plan_lago_id, &plan, cmd->arena) == STORE_OK)
             body = plan.body;
         struct plan_terms terms;
-        struct period before, after;
+        struct zone_move m;
         if (!body || !plan_json_terms(body, &terms) ||
-            subscription_current_period(sub, &terms, was, cmd->now, &before) != PERIOD_OK ||
-            subscription_current_period(sub, &terms, will, cmd->now, &after) != PERIOD_OK)
+            !zone_move_of(sub, &terms, was, will, cmd->now, &m))
             continue; /* nothing priced by it to move */
-        tally_time gap =
-            after.start > before.start ? after.start - before.start : before.start - after.start;
-        if (gap < WALLET_PERIOD_MOVE_MAX) {
-            *earlier = *earlier || after.start < before.start;
+        tally_time gap = start_gap(&m.charges_was, &m.charges_is);
+        if (gap < WALLET_PERIOD_MOVE_MAX &&
+            start_gap(&m.fee_was, &m.fee_is) < WALLET_PERIOD_MOVE_MAX) {
+            *earlier = *earlier || m.charges_is.start < m.charges_was.start;
             enum command_result r =
                 gap == 0 ? COMMAND_OK
                          : wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id,
-                                               before.start, after.start);
+                                               m.charges_was.start, m.charges_is.start);
             if (r == COMMAND_OK)
-                r = move_scheduled_switch(e, cmd, &rows[i].sub, before.end, after.end);
+                r = move_scheduled_switch(e, cmd, &rows[i].sub, m.fee_was.end, m.fee_is.end);
             if (r != COMMAND_OK)
                 return r;
             continue;

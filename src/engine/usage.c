@@ -124,8 +124,9 @@ struct build {
     const char *failed;
     bool org_rate_read; /* org_rate holds the organization's default taxes */
     money_t org_rate;
-    /* A weighted sum's denominator: the whole billing period in whole days, as Lago's
-     * charges_duration_in_days, even when the subscription starts or ends within it. */
+    /* A weighted sum's denominator: the whole charges' period in whole days (a month under
+     * bill_charges_monthly), as Lago's charges_duration_in_days, even when the subscription
+     * starts or ends within it. */
     tally_time weighted_duration;
 };
 
@@ -566,7 +567,8 @@ static size_t events_to_read(const struct usage *u, const struct usage_event_ref
     return count + recurring;
 }
 
-/* A usage of the subscription's period containing `now`, from its plan, the charges' states
+/* A usage of the subscription's charges' period containing `now` (a month under
+ * bill_charges_monthly: subscription_charges_period), from its plan, the charges' states
  * `donor` hands over, and the stored events. With would_read, no event is read: NULL, with
  * how many it would read there, when some are needed. */
 static struct usage *build(struct store *st, struct tzdb *tzdb,
@@ -602,7 +604,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     const struct tz_zone *zone = tzdb ? tzdb_get(tzdb, tz, strlen(tz)) : NULL;
     *failed = "plan";
     if (!u->external_id || !body || !plan_json_terms(body, &terms) || !zone ||
-        subscription_current_period(&row->sub, &terms, zone, now, &period) != PERIOD_OK ||
+        subscription_charges_period(&row->sub, &terms, zone, now, &period) != PERIOD_OK ||
         !(plan = json_tokener_parse(body)))
         goto fail;
     u->from = period.start > row->sub.started_at ? period.start : row->sub.started_at;

@@ -45,6 +45,9 @@ bool plan_json_terms(const char *body, struct plan_terms *out)
     }
     if (ok && json_object_object_get_ex(doc, "pay_in_advance", &v))
         out->pay_in_advance = json_object_get_boolean(v);
+    /* stored as null on intervals it does not apply to: false */
+    if (ok && json_object_object_get_ex(doc, "bill_charges_monthly", &v))
+        out->bill_charges_monthly = json_object_get_boolean(v);
     json_object_put(doc);
     return ok;
 }

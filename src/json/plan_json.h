@@ -9,7 +9,8 @@
 
 #include "core/subscription.h"
 
-/* Interval, fee, currency, trial and pay_in_advance of a stored plan body. */
+/* Interval, fee, currency, trial, pay_in_advance and bill_charges_monthly of a stored plan
+ * body. */
 bool plan_json_terms(const char *body, struct plan_terms *out);
 /* Lago's names of the intervals, indexed by enum period_interval. */
 const char *plan_json_interval_name(enum period_interval interval);

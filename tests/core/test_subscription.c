@@ -128,6 +128,85 @@ static void current_period_clamps_to_the_subscription(void **state)
     tzdb_close(db);
 }
 
+/* Checks the charges' period at `now`: [from, to). */
+static void charges_period_is(const struct subscription *s, const struct plan_terms *t,
+                              const struct tz_zone *zone, const char *now, const char *from,
+                              const char *to)
+{
+    struct period p;
+    assert_int_equal(subscription_charges_period(s, t, zone, iso(now), &p), PERIOD_OK);
+    if (p.start != iso(from) || p.end != iso(to))
+        fail_msg("at %s: charges period %lld..%lld, wanted %s..%s", now, (long long)p.start,
+                 (long long)p.end, from, to);
+}
+
+/* Lago's Subscriptions::Dates::YearlyService / SemiannualService: with bill_charges_monthly,
+ * the charges' dates are the monthly service's (calendar months, or anniversary months from
+ * subscription_at), while the subscription fee keeps the plan's interval. */
+static void charges_billed_monthly(void **state)
+{
+    (void)state;
+    struct tzdb *db = tzdb_open(NULL);
+    assert_non_null(db);
+    const struct tz_zone *utc = tzdb_get(db, "UTC", 3);
+    const struct tz_zone *paris = tzdb_get(db, "Europe/Paris", 12);
+    assert_non_null(paris);
+    struct subscription s = base();
+    s.subscription_at = s.started_at = iso("2026-01-01T00:00:00Z");
+    struct plan_terms t = {.interval = PERIOD_YEARLY, .bill_charges_monthly = true};
+    struct period p;
+    /* calendar yearly: the month, while the fee's period stays the year */
+    charges_period_is(&s, &t, utc, "2026-05-20T00:00:00Z", "2026-05-01T00:00:00Z",
+                      "2026-06-01T00:00:00Z");
+    assert_int_equal(subscription_current_period(&s, &t, utc, iso("2026-05-20T00:00:00Z"), &p),
+                     PERIOD_OK);
+    assert_int_equal(p.start, iso("2026-01-01T00:00:00Z"));
+    assert_int_equal(p.end, iso("2027-01-01T00:00:00Z"));
+    /* without the flag, the charges' period is the plan's */
+    t.bill_charges_monthly = false;
+    charges_period_is(&s, &t, utc, "2026-05-20T00:00:00Z", "2026-01-01T00:00:00Z",
+                      "2027-01-01T00:00:00Z");
+    /* calendar semiannual */
+    t = (struct plan_terms){.interval = PERIOD_SEMIANNUAL, .bill_charges_monthly = true};
+    charges_period_is(&s, &t, utc, "2026-08-31T23:59:59Z", "2026-08-01T00:00:00Z",
+                      "2026-09-01T00:00:00Z");
+    /* local months in the customer's zone (Paris: UTC+1 in winter, +2 in summer) */
+    charges_period_is(&s, &t, paris, "2026-03-31T22:30:00Z", "2026-03-31T22:00:00Z",
+                      "2026-04-30T22:00:00Z");
+    charges_period_is(&s, &t, paris, "2026-03-31T21:30:00Z", "2026-02-28T23:00:00Z",
+                      "2026-03-31T22:00:00Z");
+    /* anniversary: months from subscription_at, a Jan 31 anchor clamped and never drifting */
+    s.billing_time = PERIOD_ANNIVERSARY;
+    s.subscription_at = s.started_at = iso("2026-01-31T00:00:00Z");
+    t = (struct plan_terms){.interval = PERIOD_YEARLY, .bill_charges_monthly = true};
+    charges_period_is(&s, &t, utc, "2026-02-15T00:00:00Z", "2026-01-31T00:00:00Z",
+                      "2026-02-28T00:00:00Z");
+    charges_period_is(&s, &t, utc, "2026-03-01T00:00:00Z", "2026-02-28T00:00:00Z",
+                      "2026-03-31T00:00:00Z");
+    charges_period_is(&s, &t, utc, "2026-04-30T00:00:00Z", "2026-04-30T00:00:00Z",
+                      "2026-05-31T00:00:00Z");
+    charges_period_is(&s, &t, utc, "2028-02-29T12:00:00Z", "2028-02-29T00:00:00Z",
+                      "2028-03-31T00:00:00Z");
+    t.interval = PERIOD_SEMIANNUAL;
+    charges_period_is(&s, &t, paris, "2026-07-15T00:00:00Z", "2026-06-29T22:00:00Z",
+                      "2026-07-30T22:00:00Z");
+    /* the flag means nothing on shorter intervals (the API refuses it there) */
+    t = (struct plan_terms){.interval = PERIOD_QUARTERLY, .bill_charges_monthly = true};
+    s.billing_time = PERIOD_CALENDAR;
+    charges_period_is(&s, &t, utc, "2026-05-20T00:00:00Z", "2026-04-01T00:00:00Z",
+                      "2026-07-01T00:00:00Z");
+    /* clamped to the subscription as the current period is: before its start, after its end */
+    t = (struct plan_terms){.interval = PERIOD_YEARLY, .bill_charges_monthly = true};
+    s.subscription_at = s.started_at = iso("2026-03-10T00:00:00Z");
+    charges_period_is(&s, &t, utc, "2026-01-05T00:00:00Z", "2026-03-01T00:00:00Z",
+                      "2026-04-01T00:00:00Z");
+    s.has_terminated_at = true;
+    s.terminated_at = iso("2026-06-15T00:00:00Z");
+    charges_period_is(&s, &t, utc, "2026-11-05T00:00:00Z", "2026-06-01T00:00:00Z",
+                      "2026-07-01T00:00:00Z");
+    tzdb_close(db);
+}
+
 static void proration_matches_lago(void **state)
 {
     (void)state;
@@ -165,6 +244,7 @@ int main(void)
         cmocka_unit_test(plan_changes),
         cmocka_unit_test(trial_end),
         cmocka_unit_test(current_period_clamps_to_the_subscription),
+        cmocka_unit_test(charges_billed_monthly),
         cmocka_unit_test(proration_matches_lago),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
