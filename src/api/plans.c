@@ -53,6 +53,30 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
     return ok;
 }
 
+/* The id a sent charge names it by: lago_id, or id as Lago's clients send it; NULL if none. */
+static const char *charge_named_id(struct json_object *charge)
+{
+    struct json_object *id = NULL;
+    if (!json_object_object_get_ex(charge, "lago_id", &id) || !id)
+        json_object_object_get_ex(charge, "id", &id);
+    return json_object_is_type(id, json_type_string) ? json_object_get_string(id) : NULL;
+}
+
+/* Whether two charges of the list name the same one: their debits and usage would be one. */
+static bool names_a_charge_twice(struct json_object *list)
+{
+    size_t n = json_object_array_length(list);
+    for (size_t i = 0; i < n; i++) {
+        const char *a = charge_named_id(json_object_array_get_idx(list, i));
+        for (size_t k = 0; a && k < i; k++) {
+            const char *b = charge_named_id(json_object_array_get_idx(list, k));
+            if (b && strcmp(a, b) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 static bool parse_charges(struct request *req, struct json_object *obj, struct jsonw *w,
                           struct catalog_definition *def, struct json_in_error *err)
 {
@@ -65,10 +89,15 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
             return json_in_refuse(err, "charges", "invalid_type");
         if (json_object_array_length(list) > CHARGES_PER_PLAN_MAX)
             return json_in_refuse(err, "charges", "too_many_items");
+        if (names_a_charge_twice(list))
+            return json_in_refuse(err, "charges", "value_already_exist");
+        /* a new plan's charges are new (Lago ignores their ids); an update's that name no
+         * stored charge have lost their ids in merge_charges */
+        bool keep_ids = strcmp(req->method, "PUT") == 0;
         struct store_reader *r = api_reader_acquire(req->api);
         for (size_t i = 0; ok && i < json_object_array_length(list); i++)
-            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
-                               def, err);
+            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i),
+                               keep_ids, w, def, err);
         api_reader_release(req->api, r);
     }
     jsonw_array_end(w);
@@ -193,18 +222,14 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
 /* The stored charge a sent one names by lago_id (or by id, as Lago's clients do), or NULL. */
 static struct json_object *named_charge(struct json_object *stored, struct json_object *sent)
 {
-    struct json_object *id = NULL;
     if (!json_object_is_type(stored, json_type_array) ||
         !json_object_is_type(sent, json_type_object))
         return NULL;
-    if (!json_object_object_get_ex(sent, "lago_id", &id) || !id)
-        json_object_object_get_ex(sent, "id", &id);
-    if (!json_object_is_type(id, json_type_string))
-        return NULL;
-    for (size_t i = 0; i < json_object_array_length(stored); i++) {
+    const char *id = charge_named_id(sent);
+    for (size_t i = 0; id && i < json_object_array_length(stored); i++) {
         struct json_object *c = json_object_array_get_idx(stored, i), *lago_id;
         if (json_object_object_get_ex(c, "lago_id", &lago_id) &&
-            strcmp(json_object_get_string(lago_id), json_object_get_string(id)) == 0)
+            strcmp(json_object_get_string(lago_id), id) == 0)
             return c;
     }
     return NULL;
@@ -222,9 +247,16 @@ static bool merge_charges(struct json_object *plan, struct json_object *stored,
     for (size_t i = 0; i < json_object_array_length(sent); i++) {
         struct json_object *given = json_object_array_get_idx(sent, i);
         struct json_object *base = named_charge(stored, given), *item = NULL;
-        if (!base)
-            item = json_object_get(given); /* a new charge, or one to refuse: as sent */
-        else if (json_object_deep_copy(base, &item, NULL) != 0 || !json_in_merge(item, given)) {
+        if (!json_object_is_type(given, json_type_object)) {
+            item = json_object_get(given); /* refused by the parse */
+        } else if (!base) {
+            /* a new charge: an id the plan does not have is not kept (a charge removed
+             * earlier would take its debits back) */
+            if (json_object_deep_copy(given, &item, NULL) != 0)
+                return false;
+            json_object_object_del(item, "id");
+            json_object_object_del(item, "lago_id");
+        } else if (json_object_deep_copy(base, &item, NULL) != 0 || !json_in_merge(item, given)) {
             json_object_put(item);
             return false;
         }

@@ -198,3 +198,25 @@ test('a charge named by id keeps every attribute not sent; filters change only w
   assert.deepEqual(r.body.plan.charges.map((c) => c.lago_id), [calls.lago_id]);
   assert.deepEqual(r.body.plan.charges[0].properties, { rate: '2' });
 });
+
+test('a charge id the plan does not have makes a new charge; two charges naming one id are refused', async () => {
+  const made = await call('POST', '/api/v1/plans', plan('ids', [charge('calls', 'standard', { amount: '1' }, { lago_id: '11111111-1111-4111-8111-111111111111' })]));
+  assert.equal(made.status, 200);
+  const first = made.body.plan.charges[0].lago_id;
+  assert.notEqual(first, '11111111-1111-4111-8111-111111111111'); // a new plan's charges are new, as in Lago
+  // an id of no charge of this plan (one removed earlier, say) is not taken over
+  const foreign = '22222222-2222-4222-8222-222222222222';
+  const put = await call('PUT', '/api/v1/plans/ids', { plan: { charges: [{ id: first }, charge('tokens', 'standard', { amount: '2' }, { id: foreign })] } });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const ids = put.body.plan.charges.map((c) => c.lago_id);
+  assert.equal(ids[0], first);
+  assert.notEqual(ids[1], foreign);
+  assert.match(ids[1], /^[0-9a-f-]{36}$/);
+  // one charge named twice would share its debits and usage: refused, nothing changed
+  const twice = await call('PUT', '/api/v1/plans/ids', { plan: { charges: [{ id: first }, { id: first, properties: { amount: '5' } }] } });
+  assert.equal(twice.status, 422);
+  assert.deepEqual(twice.body.error_details, { charges: ['value_already_exist'] });
+  assert.deepEqual((await call('GET', '/api/v1/plans/ids')).body.plan.charges.map((c) => c.lago_id), ids);
+  const created = await call('POST', '/api/v1/plans', plan('ids2', [charge('calls', 'standard', { amount: '1' }, { id: first }), charge('calls', 'standard', { amount: '2' }, { id: first })]));
+  assert.equal(created.status, 422);
+});
