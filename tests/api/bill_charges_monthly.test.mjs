@@ -5,29 +5,14 @@
 // debit) aggregated over the whole year.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWithOrg } from '../lib/tallyd.mjs';
+import { scenario } from '../lib/scenario.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 async function server(clock) {
-  const t = await startWithOrg(['--test-clock', clock]);
-  const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
-  let n = 0;
-  const h = {
-    t,
-    get: async (path) => ok(await t.api(path)),
-    post: async (path, body) => ok(await t.api(path, { method: 'POST', body })),
-    ev: (sub, code, properties = {}, extra = {}) => ({ transaction_id: `m${n++}`, external_subscription_id: sub, code, properties, ...extra }),
-  };
-  h.sent = (...events) => h.post('/api/v1/events/batch', { events });
+  const h = await scenario(clock, 'm');
   h.calls = async (sub, count, code = 'calls') => { // in batches of at most 100, as Lago's
     for (let left = count; left > 0; left -= 100) await h.sent(...Array.from({ length: Math.min(left, 100) }, () => h.ev(sub, code)));
   };
-  h.advance = (to) => h.post('/api/v1/test_clock/advance', { test_clock: { to } });
-  h.metric = async (bm) => (await h.post('/api/v1/billable_metrics', { billable_metric: bm })).billable_metric.lago_id;
-  h.subscribe = (customer, plan_code, external_id, extra = {}) => h.post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code, external_id, ...extra } });
-  h.usage = async (customer, sub) => (await h.get(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`)).customer_usage;
-  h.balance = async (wallet) => (await h.get(`/api/v1/wallets/${wallet}`)).wallet.balance_cents;
-  h.wallet = async (customer, credits) => (await h.post('/api/v1/wallets', { wallet: { external_customer_id: customer, currency: 'USD', rate_amount: '1', name: 'W', granted_credits: String(credits) } })).wallet.lago_id;
   return h;
 }
 const seconds = (iso) => Date.parse(iso) / 1000;
