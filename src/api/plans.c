@@ -41,8 +41,15 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
     if (json_in_string(mc, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
         JSON_IN_INVALID)
         return false;
+    /* an update keeps the stored commitment's id (merge_plan laid the update over it) */
+    const char *kept = NULL;
     char id[ENTROPY_UUID_TEXT];
-    if (!entropy_uuid(id))
+    if (strcmp(req->method, "PUT") == 0 &&
+        json_in_string(mc, "lago_id", ENTROPY_UUID_TEXT - 1, &req->arena, &kept, err) ==
+            JSON_IN_VALUE &&
+        strlen(kept) == ENTROPY_UUID_TEXT - 1)
+        snprintf(id, sizeof id, "%s", kept);
+    else if (!entropy_uuid(id))
         return json_in_refuse(err, "minimum_commitment", "invalid_type");
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", id);
@@ -268,6 +275,25 @@ static bool merge_charges(struct json_object *plan, struct json_object *stored,
     return true;
 }
 
+/* A commitment sent over a stored one keeps its id and what it does not send (Lago's
+ * Commitments::UpdateService changes the amount, name and taxes given). */
+static bool merge_commitment(struct json_object *plan, struct json_object *stored,
+                             struct json_object *sent)
+{
+    struct json_object *id, *item = NULL;
+    if (!json_object_is_type(stored, json_type_object) ||
+        !json_object_is_type(sent, json_type_object) ||
+        !json_object_object_get_ex(stored, "lago_id", &id))
+        return true; /* a new one, or one to refuse: as sent */
+    if (json_object_deep_copy(stored, &item, NULL) != 0 || !json_in_merge(item, sent) ||
+        json_object_object_add(item, "lago_id", json_object_get(id)) != 0 ||
+        json_object_object_add(plan, "minimum_commitment", item) != 0) {
+        json_object_put(item);
+        return false;
+    }
+    return true;
+}
+
 /*
  * A charge named by id keeps what the update does not send (its metric, model, flags,
  * properties, filters, taxes), as Lago's Charges::UpdateService does for filters and
@@ -275,14 +301,19 @@ static bool merge_charges(struct json_object *plan, struct json_object *stored,
  */
 static bool merge_plan(struct json_object *stored, struct json_object *sent)
 {
-    struct json_object *before = NULL, *charges;
+    struct json_object *before = NULL, *charges, *commitment = NULL, *sent_commitment;
     if (json_object_object_get_ex(stored, "charges", &before))
         json_object_get(before); /* the merge below replaces it in the plan */
+    if (json_object_object_get_ex(stored, "minimum_commitment", &commitment))
+        json_object_get(commitment);
     bool ok = json_in_merge(stored, sent);
     if (ok && json_object_object_get_ex(sent, "charges", &charges) &&
         json_object_is_type(charges, json_type_array))
         ok = merge_charges(stored, before, charges);
+    if (ok && json_object_object_get_ex(sent, "minimum_commitment", &sent_commitment))
+        ok = merge_commitment(stored, commitment, sent_commitment);
     json_object_put(before);
+    json_object_put(commitment);
     return ok;
 }
 

@@ -220,3 +220,20 @@ test('a charge id the plan does not have makes a new charge; two charges naming 
   const created = await call('POST', '/api/v1/plans', plan('ids2', [charge('calls', 'standard', { amount: '1' }, { id: first }), charge('calls', 'standard', { amount: '2' }, { id: first })]));
   assert.equal(created.status, 422);
 });
+
+test('a minimum commitment keeps its id and what an update does not send', async () => {
+  const made = await call('POST', '/api/v1/plans', plan('commit', [], { minimum_commitment: { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: ['vat'], lago_id: '33333333-3333-4333-8333-333333333333' } }));
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  const id = made.body.plan.minimum_commitment.lago_id;
+  assert.notEqual(id, '33333333-3333-4333-8333-333333333333'); // a new plan's commitment is new
+  const renamed = await call('PUT', '/api/v1/plans/commit', { plan: { name: 'Commit' } });
+  assert.equal(renamed.body.plan.minimum_commitment.lago_id, id);
+  const raised = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 6000 } } });
+  assert.equal(raised.status, 200, JSON.stringify(raised.body));
+  const mc = raised.body.plan.minimum_commitment;
+  assert.deepEqual([mc.lago_id, mc.amount_cents, mc.invoice_display_name, mc.tax_codes], [id, 6000, 'Min', ['vat']]);
+  const removed = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: null } });
+  assert.equal(removed.body.plan.minimum_commitment, null);
+  const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100 } } });
+  assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
+});
