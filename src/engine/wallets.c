@@ -908,6 +908,47 @@ static bool takes_held_credits(struct command *cmd, const struct live_wallet *w,
     return true;
 }
 
+/* What a wallet pays for (applies_to), copied into the command's arena: the book's copy goes
+ * when the wallet is loaded again. */
+struct applies_to_copy {
+    unsigned fee_types;
+    const char **codes;
+    size_t count;
+};
+
+static bool applies_to_copy(struct command *cmd, const struct live_wallet *w,
+                            struct applies_to_copy *out)
+{
+    *out = (struct applies_to_copy){w->fee_types, NULL, w->metric_code_count};
+    if (w->metric_code_count == 0)
+        return true;
+    out->codes = arena_alloc(cmd->arena, w->metric_code_count * sizeof *out->codes);
+    for (size_t i = 0; out->codes && i < w->metric_code_count; i++)
+        if (!(out->codes[i] =
+                  arena_strndup(cmd->arena, w->metric_codes[i], strlen(w->metric_codes[i]))))
+            return false;
+    return out->codes != NULL;
+}
+
+static bool has_code(const char *const *codes, size_t count, const char *code)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(codes[i], code) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the wallet pays for what it did: the same fee types and metric codes, in any order. */
+static bool same_applies_to(const struct applies_to_copy *was, const struct live_wallet *w)
+{
+    if (was->fee_types != w->fee_types || was->count != w->metric_code_count)
+        return false;
+    for (size_t i = 0; i < was->count; i++)
+        if (!has_code(w->metric_codes, w->metric_code_count, was->codes[i]))
+            return false;
+    return true;
+}
+
 static enum command_result apply_update(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {
@@ -935,13 +976,23 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     if (takes_held_credits(cmd, w, &row))
         return refuse(cmd, row.limit == WALLET_LIMIT_SOFT ? "overdraft_credits" : "limit",
                       "credits_are_held");
-    if (store_wallet_save(st, &row) != STORE_OK)
+    struct applies_to_copy was;
+    if (!applies_to_copy(cmd, w, &was) || store_wallet_save(st, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    int64_t held = row.held_cents;
     memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
     wallet_book_forget(b, row.customer_id); /* its terms changed: loaded again */
     /* and its rule's next anniversary follows the new terms */
     if ((r = live_wallet_of(b, st, cmd, row.lago_id, &cw, &w)) != COMMAND_OK)
         return r;
+    /* an open hold's credits were reserved for its metric: the wallet keeps paying for what it
+     * did until they settle (the savepoint takes the row back) */
+    if (held > 0 && !same_applies_to(&was, w)) {
+        cmd->invalid_message = "credits of this wallet are held by open authorizations for what "
+                               "it pays for now; capture or void them before changing applies_to. "
+                               "Nothing was changed";
+        return refuse(cmd, "applies_to", "credits_are_held");
+    }
     wallet_clock_schedule(w, cmd->now);
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }

@@ -225,3 +225,22 @@ test('terms that would take held credits away are refused; the hold still captur
   assert.deepEqual((await hard.json()).error_details, { limit: ['credits_are_held'] });
   assert.equal((await capture(b.lago_id)).status, 200);
 });
+
+test('applies_to stays while the wallet holds credits for open holds; other terms may change', async () => {
+  const { sub: s, w } = await customer({ granted_credits: '50', applies_to: { billable_metric_codes: ['units'] } });
+  const a = await authorize(s, 20);
+  assert.equal(a.status, 'authorized');
+  const put = (wallet) => t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet } });
+  for (const applies_to of [{ billable_metric_codes: [] }, { fee_types: ['charge'], billable_metric_codes: ['units'] }]) {
+    const r = await put({ applies_to });
+    const answer = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(answer));
+    assert.deepEqual(answer.error_details, { applies_to: ['credits_are_held'] });
+    assert.match(answer.message, /capture or void them/);
+  }
+  assert.deepEqual((await wallet(w.lago_id)).applies_to, { fee_types: [], billable_metric_codes: ['units'] });
+  await ok(await put({ name: 'Renamed', applies_to: { billable_metric_codes: ['units'] } }));
+  assert.equal((await capture(a.lago_id, 20)).status, 200);
+  await ok(await put({ applies_to: { billable_metric_codes: [] } })); // nothing held any more
+  await checkLedger(w);
+});
