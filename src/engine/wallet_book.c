@@ -661,8 +661,8 @@ static struct customer_wallets *load_customer(struct wallet_book *b, struct stor
     for (size_t i = 0; i < count; i++)
         if (!wallet_load(b, conn, &cw->wallets[cw->wallet_count++], &rows[i], &cw->arena))
             goto fail;
-    if (count > 0 &&
-        store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
+    /* with no active wallet too: what terminated ones paid this period may come back */
+    if (store_charge_debits_of_customer(conn, org_id, customer_id, load_debit, cw) != STORE_OK)
         goto fail;
     return cw;
 fail:

@@ -483,6 +483,46 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     return COMMAND_OK;
 }
 
+/*
+ * A customer with no active wallet: what goes up is the invoice's (the next wallet's first
+ * debit starts from the fee then, wallets_open_period), but what wallets terminated since
+ * paid this period still comes back when the fee falls below it, else revenue would keep
+ * usage the fee no longer has.
+ */
+static enum command_result give_back_unwalleted(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, struct customer_wallets *cw,
+                                                const struct usage *u,
+                                                const struct usage_brought *brought)
+{
+    bool touched = false, expired_since = false;
+    for (size_t i = 0; i < cw->debit_count + u->charge_count; i++) {
+        struct charge_debit *d;
+        int64_t cost = 0; /* a charge the plan no longer has brings nothing */
+        if (i < cw->debit_count) {
+            d = &cw->debits[i];
+            if (!is_orphan(d, u))
+                continue;
+        } else {
+            const struct usage_charge *c = &u->charges[i - cw->debit_count];
+            d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+            cost = brought[i - cw->debit_count].cost_cents;
+            if (!d || !wallet_book_debit_same_period(d, u->from) || cost >= d->charged_cents)
+                continue;
+        }
+        if (!touched && !wallet_book_touch(b, cw))
+            return COMMAND_STORE_FAILED;
+        touched = true;
+        enum command_result r = settle_charge(b, st, cmd, cw, u, d, NULL, cost, &expired_since);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    if (!touched)
+        return COMMAND_OK;
+    if (!b->deferring)
+        return wallet_book_flush_customer(st, cmd, cw);
+    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id, const struct usage_brought *brought)
@@ -491,7 +531,8 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     if (!cw)
         return COMMAND_STORE_FAILED;
     if (cw->wallet_count == 0)
-        return COMMAND_OK; /* nothing to debit: the invoice will charge it all */
+        return cw->debit_count == 0 ? COMMAND_OK /* nothing to debit: the invoice charges it */
+                                    : give_back_unwalleted(b, st, cmd, cw, u, brought);
     if (!wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
     enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);

@@ -58,7 +58,7 @@ before(async () => {
   await ok(await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
     { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
-  for (const c of ['del', 'exp', 'soft'])
+  for (const c of ['del', 'exp', 'soft', 'none'])
     await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
 });
 after(async () => { await t.cleanup(); });
@@ -117,4 +117,26 @@ test('a fee that falls after an overdrawn soft wallet was deleted lowers what it
   const gone = await wallet(a1.lago_id);
   assert.deepEqual([gone.status, gone.overdrawn_cents, gone.balance_cents], ['terminated', 100, -100]);
   await checkPeriod('soft', [a1, a2]);
+});
+
+test('a fee that falls while the customer has no wallet left still gives back to the one that paid', async () => {
+  const a1 = await newWallet('none', { name: 'a1', granted_credits: '10' });
+  await lat('none', 5); // a1 pays 500
+  await ok(await t.api(`/api/v1/wallets/${a1.lago_id}`, { method: 'DELETE' }));
+  await kill(); // the customer is read again with no active wallet
+  await lat('none', 1); // 400 back to a1's grant, voided at once
+  await kill();
+  const revenue = async () => sums(await entries('none')).moved.get('revenue');
+  assert.equal(await revenue(), (await usage('none')).total_amount_cents); // 100
+  await lat('none', 3); // the fee rises past what a1 paid: that is the invoice's
+  assert.equal(await revenue(), 100);
+  const a2 = await newWallet('none', { name: 'a2', granted_credits: '10' });
+  await lat('none', 8); // a2 pays its own step only: 800 - 300
+  await kill();
+  assert.equal((await wallet(a2.lago_id)).balance_cents, 500);
+  assert.equal(await revenue(), 600);
+  const gone = await wallet(a1.lago_id);
+  assert.deepEqual([gone.status, gone.balance_cents, gone.consumed_credits], ['terminated', 0, '10.0']);
+  await checkWalletLedger(t, a1.lago_id);
+  await checkWalletLedger(t, a2.lago_id);
 });
