@@ -128,8 +128,7 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
 }
 
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
-                   bool keep_id, struct jsonw *w, struct catalog_definition *def,
-                   struct json_in_error *err)
+                   struct jsonw *w, struct catalog_definition *def, struct json_in_error *err)
 {
     const char *metric_id = NULL, *model = NULL, *display = NULL, *regroup = NULL, *lago_id = NULL;
     bool pay_in_advance = false, invoiceable = true, prorated = false;
@@ -172,7 +171,7 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     if (!catalog_add_ref(req, def, CATALOG_BILLABLE_METRIC, NULL, metric_id, err))
         return false;
     char id[ENTROPY_UUID_TEXT];
-    if (!keep_id || !lago_id || strlen(lago_id) != ENTROPY_UUID_TEXT - 1) {
+    if (!lago_id || strlen(lago_id) != ENTROPY_UUID_TEXT - 1) {
         if (!entropy_uuid(id))
             return json_in_refuse(err, "charges", "out_of_entropy");
         lago_id = id;

@@ -26,12 +26,11 @@ struct store_conn;
 
 /*
  * Parses charge `index` of a plan and writes it canonically into w (an array element).
- * References (metric, tax codes) are added to def. A charge keeps the id it names only when
- * `keep_id` (an update, where it names a stored charge); else it gets a new one.
+ * References (metric, tax codes) are added to def. A charge keeps the id it names (an update's
+ * charge naming a stored one, or an override's); else it gets a new one.
  */
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
-                   bool keep_id, struct jsonw *w, struct catalog_definition *def,
-                   struct json_in_error *err);
+                   struct jsonw *w, struct catalog_definition *def, struct json_in_error *err);
 
 /* Writes a stored charge as Lago answers it (metric code and taxes looked up through conn);
  * nothing for a charge whose metric was deleted, which Lago deletes with it. */

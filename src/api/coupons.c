@@ -129,8 +129,7 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
         json_object_is_type(applies_to, json_type_object))
         limits = applies_to;
     bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, err) &&
-              parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans,
-                           err) &&
+              parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
               parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
                            &limited_metrics, err);
     /* Lago limits a coupon to plans or to metrics, not both. */

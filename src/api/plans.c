@@ -98,13 +98,11 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
             return json_in_refuse(err, "charges", "too_many_items");
         if (names_a_charge_twice(list))
             return json_in_refuse(err, "charges", "value_already_exist");
-        /* a new plan's charges are new (Lago ignores their ids); an update's that name no
-         * stored charge have lost their ids in merge_charges */
-        bool keep_ids = strcmp(req->method, "PUT") == 0;
+        /* (an update's charges that name no stored charge lost their ids in merge_charges) */
         struct store_reader *r = api_reader_acquire(req->api);
         for (size_t i = 0; ok && i < json_object_array_length(list); i++)
-            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i),
-                               keep_ids, w, def, err);
+            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
+                               def, err);
         api_reader_release(req->api, r);
     }
     jsonw_array_end(w);

@@ -570,6 +570,32 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
                                                                     : COMMAND_STORE_FAILED;
 }
 
+/*
+ * A downgrade scheduled to start at or after its subscription's ending_at never starts: it is
+ * canceled as of that ending_at (as Lago cancels the next subscription of one it terminates);
+ * an ending_at moved past it, or removed, gives it back.
+ */
+static enum command_result align_scheduled(struct engine *e, struct command *cmd,
+                                           const struct subscription *sub)
+{
+    if (sub->next_id == 0)
+        return COMMAND_OK;
+    struct store_subscription next;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
+                               cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    struct subscription *n = &next.sub;
+    if (n->has_canceled_at && n->canceled_at <= cmd->now)
+        return COMMAND_OK; /* canceled already, for good */
+    bool ends_first = sub->has_ending_at && sub->ending_at <= n->started_at;
+    if (n->has_canceled_at == ends_first && (!ends_first || n->canceled_at == sub->ending_at))
+        return COMMAND_OK;
+    n->has_canceled_at = ends_first;
+    n->canceled_at = ends_first ? sub->ending_at : 0;
+    n->updated_at = cmd->now;
+    return store_subscription_save(e->store, n) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 static enum command_result switch_plan(struct engine *e, struct command *cmd,
                                        struct subscription *old, tally_time switch_at)
 {
@@ -640,6 +666,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
             return invalid(cmd, "subscription_at", "value_is_out_of_range");
         r = switch_plan(e, cmd, old, current.end);
         if (r == COMMAND_OK)
+            r = align_scheduled(e, cmd, old);
+        if (r == COMMAND_OK)
             cmd->subscription = *old; /* Lago answers the current one, naming what comes next */
         return r;
     }
@@ -698,6 +726,12 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
             return invalid(cmd, "ending_at", "invalid_date");
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
+        if (sub->has_ending_at && store_subscription_holds_expire_by(
+                                      e->store, sub->id, sub->ending_at, cmd->now) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        enum command_result r = align_scheduled(e, cmd, sub);
+        if (r != COMMAND_OK)
+            return r;
     }
     if (u->has_subscription_at) {
         /* Only a subscription that has not started may move its start (Lago's rule). */
@@ -1194,6 +1228,10 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (usage && cmd->as.events_ingest.authorization_lago_id && res->timestamp < usage->from &&
         !cache->recurring)
         return refuse_event(cmd, i, "timestamp", "before_current_period");
+    /* so would one timestamped while a subscription since ended (upgraded, or past its
+     * ending_at) was live: no usage takes it */
+    if (!usage && cmd->as.events_ingest.authorization_lago_id)
+        return refuse_event(cmd, i, "timestamp", "subscription_ended");
     *row = (struct store_event){
         .id = ++e->last_event_id,
         .org_id = cmd->org_id,
@@ -1466,6 +1504,13 @@ static enum command_result apply_wallet_create(struct engine *e, struct command 
     return r == COMMAND_OK && first ? open_wallet_periods(e, cmd, customer.id) : r;
 }
 
+/* When a hold asked to last until `asked` expires: at its subscription's ending_at if that
+ * comes first (no capture could succeed after it, and its credits would stay reserved). */
+static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
+{
+    return sub->has_ending_at && sub->ending_at < asked ? sub->ending_at : asked;
+}
+
 static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.authorization_create.event;
@@ -1487,7 +1532,8 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         .properties_json = ev->properties_json,
         .amount_cents = price,
         .expires_at =
-            cmd->now + cmd->as.authorization_create.expires_in_sec * TIMESTAMP_USEC_PER_SEC,
+            hold_expiry(&sub->sub, cmd->now + cmd->as.authorization_create.expires_in_sec *
+                                                  TIMESTAMP_USEC_PER_SEC),
         .created_at = cmd->now,
         .updated_at = cmd->now,
         .external_customer_id = sub->customer_external_id,

@@ -453,6 +453,7 @@ enum stmt_id {
     STMT_AUTH_HOLDS,
     STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
+    STMT_AUTH_EXPIRE_BY,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
@@ -901,6 +902,8 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT a.lago_id FROM authorizations a"
         " JOIN authorization_holds h ON h.authorization_id = a.id AND h.wallet_id = ?2"
         " WHERE a.status = 1 AND a.org_id = ?1 AND h.cents > 0 ORDER BY a.id LIMIT ?3",
+    [STMT_AUTH_EXPIRE_BY] = "UPDATE authorizations SET expires_at = ?2, updated_at = ?3"
+                            " WHERE subscription_id = ?1 AND status = 1 AND expires_at > ?2",
     [STMT_AUTH_OPEN_OF_SUBSCRIPTION] = "SELECT lago_id FROM authorizations"
                                        " WHERE subscription_id = ?2 AND status = 1"
                                        " AND org_id = ?1 ORDER BY id LIMIT ?3",
@@ -3359,6 +3362,18 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
                                           size_t *count)
 {
     return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, lago_ids, cap, count);
+}
+
+enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
+                                                     tally_time at, tally_time now)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_EXPIRE_BY);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_int64(s, 3, now);
+    return step_done(s);
 }
 
 enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,

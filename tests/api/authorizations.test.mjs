@@ -283,3 +283,43 @@ test('a subscription that ends releases and voids its open holds: no capture of 
   const entries = await checkWalletLedger(t, w.lago_id);
   assert.equal(entries.filter((e) => e.cause === 'release' && e.account === 'customer_held_credits').length, 2);
 });
+
+test('a hold lasts no longer than its subscription: ending_at caps it, set before or after', async () => {
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const at = (hours) => new Date(now + hours * 3600e3).toISOString().replace('.000Z', 'Z');
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'ending', plan_code: 'gpu', external_id: 'ending_sub', ending_at: at(48) } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'ending', currency: 'USD', rate_amount: '0.01', name: 'E', granted_credits: '100', limit: 'hard' } }))).wallet;
+  const early = (await ok(await authorize({ external_subscription_id: 'ending_sub', code: 'gpu_seconds', properties: { seconds: 10 }, expires_in: 7 * 86400 }))).authorization;
+  assert.equal(early.expires_at, at(48));
+  const late = (await ok(await authorize({ external_subscription_id: 'ending_sub', code: 'gpu_seconds', properties: { seconds: 5 }, expires_in: 7 * 86400 }))).authorization;
+  await ok(await t.api('/api/v1/subscriptions/ending_sub', { method: 'PUT', body: { subscription: { ending_at: at(36) } } }));
+  for (const h of [early, late])
+    assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.expires_at, at(36));
+  assert.equal((await wallet(w.lago_id)).ongoing_balance_cents, 100 - 20 - 10);
+  await advance(at(37));
+  for (const h of [early, late])
+    assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.status, 'expired');
+  assert.equal((await wallet(w.lago_id)).ongoing_balance_cents, 100);
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('a capture timestamped while a subscription since replaced was live is refused, and keeps its hold', async () => {
+  const bm = (await ok(await t.api('/api/v1/billable_metrics/gpu_seconds'))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'gpu_plus', name: 'GPU+', interval: 'monthly', amount_cents: 1000, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.02' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'upgrader', plan_code: 'gpu', external_id: 'up_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'upgrader', currency: 'USD', rate_amount: '0.01', name: 'U', granted_credits: '1000', limit: 'hard' } }))).wallet;
+  const before = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const h = (await ok(await authorize({ external_subscription_id: 'up_sub', code: 'gpu_seconds', properties: { seconds: 30 }, expires_in: 86400 }))).authorization;
+  await advance(new Date(Date.parse(before) + 3600e3).toISOString());
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'upgrader', plan_code: 'gpu_plus', external_id: 'up_sub' } })); // an upgrade: now
+  const timestamp = Date.parse(before) / 1000 + 60; // while the first plan was live
+  const refused = await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: { timestamp } });
+  assert.equal(refused.status, 422);
+  assert.deepEqual((await refused.json()).error_details, { timestamp: ['subscription_ended'] });
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.status, 'authorized');
+  const captured = (await ok(await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: {} }))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 60]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000 - 60);
+  await checkWalletLedger(t, w.lago_id);
+});

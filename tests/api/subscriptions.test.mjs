@@ -170,6 +170,35 @@ test('termination, ending_at and cancelling a pending subscription', async () =>
   assert.equal(r.body.subscription.canceled_at, '2024-08-16T00:00:00Z');
 });
 
+test('a downgrade scheduled past the subscription\'s ending_at never starts; moving ending_at past it brings it back', async () => {
+  await advance('2024-09-10T00:00:00Z');
+  await subscribe('shrinker', 'monthly', 'shrink');
+  let r = await subscribe('shrinker', 'cheap', 'shrink'); // downgrade on Oct 1
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+  r = await call('PUT', '/api/v1/subscriptions/shrink', { subscription: { ending_at: '2024-10-15T00:00:00Z' } });
+  assert.equal(r.status, 200); // after the downgrade: it stands, and ends on Oct 15
+  r = await call('PUT', '/api/v1/subscriptions/shrink', { subscription: { ending_at: '2024-09-20T00:00:00Z' } });
+  assert.equal(r.status, 200);
+  r = await call('PUT', '/api/v1/subscriptions/shrink', { subscription: { ending_at: null } });
+  r = await call('PUT', '/api/v1/subscriptions/shrink', { subscription: { ending_at: '2024-09-25T00:00:00Z' } });
+  await advance('2024-10-02T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/subscriptions/shrink')).status, 404); // ended Sep 25, nothing after
+  const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=shrinker&status[]=active&status[]=terminated&status[]=canceled&status[]=pending')).body.subscriptions;
+  assert.deepEqual(all.map((x) => [x.plan_code, x.status]).sort(), [['cheap', 'canceled'], ['monthly', 'terminated']]);
+  assert.equal(all.find((x) => x.plan_code === 'cheap').canceled_at, '2024-09-25T00:00:00Z');
+  // scheduled after the ending_at was set: the same
+  await subscribe('shrinker2', 'monthly', 'shrink2', { ending_at: '2024-10-20T00:00:00Z' });
+  r = await subscribe('shrinker2', 'cheap', 'shrink2'); // would start Nov 1
+  assert.equal(r.status, 200);
+  await advance('2024-11-02T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/subscriptions/shrink2')).status, 404);
+  // and one whose ending_at comes after the switch keeps its downgrade
+  await subscribe('shrinker3', 'monthly', 'shrink3', { ending_at: '2025-06-01T00:00:00Z' });
+  await subscribe('shrinker3', 'cheap', 'shrink3');
+  await advance('2024-12-02T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/subscriptions/shrink3')).body.subscription.plan_code, 'cheap');
+});
+
 test('currencies: fixed by the first subscription; another currency is refused', async () => {
   let r = await subscribe('euro_only', 'monthly', 'eur_sub');
   const c = (await call('GET', '/api/v1/customers/euro_only')).body.customer;
