@@ -125,6 +125,11 @@ enum period_status subscription_charges_period(const struct subscription *s,
     return period_current(s, &spec, now, out);
 }
 
+tally_time subscription_usage_from(const struct subscription *s, const struct period *p)
+{
+    return p->start > s->started_at ? p->start : s->started_at;
+}
+
 bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,
                             tally_time *out)
 {

@@ -126,6 +126,10 @@ enum period_status subscription_charges_period(const struct subscription *s,
                                                const struct plan_terms *t,
                                                const struct tz_zone *zone, tally_time now,
                                                struct period *out);
+/* Where a subscription's usage of the charges' period `p` starts: the period's start, or the
+ * subscription's own start if later (a first period). Wallets' debits of the period are kept
+ * under this instant, so whatever moves or matches them must use it, not p->start. */
+tally_time subscription_usage_from(const struct subscription *s, const struct period *p);
 
 /*
  * When the plan's trial ends for this subscription (started_at + trial days, to the

@@ -283,14 +283,19 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
         if (!body || !plan_json_terms(body, &terms) ||
             !zone_move_of(sub, &terms, was, will, cmd->now, &m))
             continue; /* nothing priced by it to move */
-        tally_time gap = start_gap(&m.charges_was, &m.charges_is);
-        if (gap < WALLET_PERIOD_MOVE_MAX &&
+        if (start_gap(&m.charges_was, &m.charges_is) < WALLET_PERIOD_MOVE_MAX &&
             start_gap(&m.fee_was, &m.fee_is) < WALLET_PERIOD_MOVE_MAX) {
             *earlier = *earlier || m.charges_is.start < m.charges_was.start;
+            /* Debits are kept under the usage's start, which a first period clamps to the
+             * subscription's: a start moved east of it leaves them where they are (an audit
+             * found them moved to the period's start, away from the usage's, and the whole
+             * period paid again at the next event). */
+            tally_time was_from = subscription_usage_from(sub, &m.charges_was),
+                       is_from = subscription_usage_from(sub, &m.charges_is);
             enum command_result r =
-                gap == 0 ? COMMAND_OK
-                         : wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id,
-                                               m.charges_was.start, m.charges_is.start);
+                was_from == is_from ? COMMAND_OK
+                                    : wallets_move_period(&e->wallets, e->store, cmd, customer_id,
+                                                          sub->id, was_from, is_from);
             if (r == COMMAND_OK)
                 r = move_scheduled_switch(e, cmd, &rows[i].sub, m.fee_was.end, m.fee_is.end);
             if (r != COMMAND_OK)

@@ -607,7 +607,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         subscription_charges_period(&row->sub, &terms, zone, now, &period) != PERIOD_OK ||
         !(plan = json_tokener_parse(body)))
         goto fail;
-    u->from = period.start > row->sub.started_at ? period.start : row->sub.started_at;
+    u->from = subscription_usage_from(&row->sub, &period);
     u->to = period.end < subscription_end(&row->sub) ? period.end : subscription_end(&row->sub);
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     memcpy(u->currency, terms.currency, sizeof u->currency);

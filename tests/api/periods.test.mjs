@@ -240,3 +240,53 @@ test('moves that make periods start earlier, one after another and after a resta
     for (const c of ['a', 'b']) assert.equal((await h.usage(c, `${c}_s`)).amount_cents, 100);
   } finally { await h.t.cleanup(); }
 });
+
+// Found by a black-box audit: a subscription that began exactly at its first period's start
+// has usage from its own start, and a zone east of the old one moves the period's start before
+// it; the debits moved to the period's new start while the usage stayed at the subscription's,
+// so the next event took them for another period's and debited the whole period again (3000
+// paid for 1000 of usage after UTC -> Paris -> UTC -> Tokyo -> New York, across restarts).
+// Each step checks that the wallet has paid exactly the current usage, and its ledger.
+test('moves east and west of a period that began at the subscription\'s start pay each event once, across restarts and SIGKILLs', async () => {
+  const cases = [
+    { name: 'calendar monthly from the period start', sub: { billing_time: 'calendar', subscription_at: '2026-01-01T00:00:00Z' } },
+    { name: 'calendar monthly from mid-December', sub: { billing_time: 'calendar', subscription_at: '2025-12-15T00:00:00Z' } },
+    { name: 'anniversary yearly, charges monthly', plan: { interval: 'yearly', bill_charges_monthly: true }, sub: { billing_time: 'anniversary', subscription_at: '2026-01-01T00:00:00Z' } },
+  ];
+  // east, west, the subscription's start, east, west (each start within the same period)
+  const moves = ['Europe/Paris', 'UTC', 'Asia/Tokyo', 'America/New_York', 'Europe/Paris', 'Asia/Tokyo', 'UTC'];
+  for (const c of cases) {
+    const h = await scenario('2026-01-10T00:00:00Z', 'z');
+    try {
+      const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+      await h.post('/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', ...c.plan,
+        charges: [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }] } });
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'UTC' } });
+      await h.subscribe('c', 'p', 's', c.sub);
+      const w = await h.wallet('c', 1000);
+      let sent = 0;
+      const check = async (step) => {
+        const u = await h.usage('c', 's');
+        assert.equal(u.total_amount_cents, 100 * sent, `${c.name}, ${step}: usage`);
+        assert.equal(100000 - await h.balance(w), u.total_amount_cents, `${c.name}, ${step}: paid`);
+        await checkWalletLedger(h.t, w);
+      };
+      const send = async (n) => { for (let i = 0; i < n; i++) await h.sent(h.ev('s', 'calls')); sent += n; };
+      await send(5);
+      await check('before any move');
+      for (const [i, zone] of moves.entries()) {
+        await h.post('/api/v1/customers', { customer: { external_id: 'c', timezone: zone } });
+        await check(`${zone}, moved`);
+        if (i % 2 === 1) await h.t.restart({ kill: true }); // right after the move
+        await send(1);
+        if (i % 3 === 0) await h.t.restart({ kill: true }); // the debit waits in the journal
+        await check(`${zone}, the next event`);
+        await send(1);
+        await check(`${zone}, another event`);
+      }
+      await h.t.restart();
+      await send(1);
+      await check('after a clean restart');
+    } finally { await h.t.cleanup(); }
+  }
+});

@@ -207,6 +207,39 @@ static void charges_billed_monthly(void **state)
     tzdb_close(db);
 }
 
+/* The usage's start, under which wallets keep a period's debits: the period's start, or the
+ * subscription's if later. A subscription that began exactly at a UTC month's start keeps its
+ * start when a zone east of UTC moves the period's start hours before it, and follows a zone
+ * west of UTC that moves it after. */
+static void usage_from_is_the_later_start(void **state)
+{
+    (void)state;
+    struct tzdb *db = tzdb_open(NULL);
+    assert_non_null(db);
+    const struct tz_zone *utc = tzdb_get(db, "UTC", 3);
+    const struct tz_zone *paris = tzdb_get(db, "Europe/Paris", 12);
+    const struct tz_zone *ny = tzdb_get(db, "America/New_York", 16);
+    assert_non_null(paris);
+    assert_non_null(ny);
+    struct subscription s = base();
+    s.subscription_at = s.started_at = iso("2026-01-01T00:00:00Z");
+    struct plan_terms t = {.interval = PERIOD_MONTHLY};
+    struct period p;
+    tally_time now = iso("2026-01-10T00:00:00Z");
+    assert_int_equal(subscription_charges_period(&s, &t, utc, now, &p), PERIOD_OK);
+    assert_int_equal(subscription_usage_from(&s, &p), s.started_at);
+    assert_int_equal(subscription_charges_period(&s, &t, paris, now, &p), PERIOD_OK);
+    assert_int_equal(p.start, iso("2025-12-31T23:00:00Z"));
+    assert_int_equal(subscription_usage_from(&s, &p), s.started_at);
+    assert_int_equal(subscription_charges_period(&s, &t, ny, now, &p), PERIOD_OK);
+    assert_int_equal(subscription_usage_from(&s, &p), iso("2026-01-01T05:00:00Z"));
+    /* a later period starts at its own start */
+    assert_int_equal(subscription_charges_period(&s, &t, paris, iso("2026-02-10T00:00:00Z"), &p),
+                     PERIOD_OK);
+    assert_int_equal(subscription_usage_from(&s, &p), iso("2026-01-31T23:00:00Z"));
+    tzdb_close(db);
+}
+
 static void proration_matches_lago(void **state)
 {
     (void)state;
@@ -245,6 +278,7 @@ int main(void)
         cmocka_unit_test(trial_end),
         cmocka_unit_test(current_period_clamps_to_the_subscription),
         cmocka_unit_test(charges_billed_monthly),
+        cmocka_unit_test(usage_from_is_the_later_start),
         cmocka_unit_test(proration_matches_lago),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
