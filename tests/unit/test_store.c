@@ -501,7 +501,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              "DROP TABLE event_counts; DROP TABLE event_blocks; DROP TABLE event_block_summaries;"
              " DROP TABLE recurring_events;"
              " ALTER TABLE wallets DROP COLUMN last_interval_paid_grant_id;"
-             " DROP INDEX authorizations_open_by_subscription;"
+             " DROP INDEX IF EXISTS authorizations_open_by_subscription;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
