@@ -772,6 +772,30 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
     return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/*
+ * DELETE /subscriptions/{id}?status=pending on an active subscription with a downgrade
+ * scheduled: the downgrade is the pending one (Lago's next subscription has the same external
+ * id), so it is canceled, and the current one goes on past the date it was to end.
+ */
+static enum command_result cancel_downgrade(struct engine *e, struct command *cmd,
+                                            struct subscription *sub)
+{
+    struct store_subscription next;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
+                               cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (subscription_status_at(&next.sub, cmd->now) != SUBSCRIPTION_PENDING)
+        return COMMAND_NOT_FOUND;
+    enum command_result r = end_subscription(e, cmd, &next.sub);
+    if (r != COMMAND_OK)
+        return r;
+    sub->has_terminated_at = false; /* it was to end where the downgrade began */
+    sub->next_id = 0;
+    sub->updated_at = cmd->now;
+    cmd->subscription = next.sub;
+    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
 {
     struct store_subscription live;
@@ -782,6 +806,8 @@ static enum command_result apply_subscription_terminate(struct engine *e, struct
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     struct subscription *sub = &live.sub;
     bool pending = subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING;
+    if (cmd->as.subscription_terminate.pending_only && !pending && sub->next_id != 0)
+        return cancel_downgrade(e, cmd, sub);
     if (cmd->as.subscription_terminate.pending_only != pending)
         return COMMAND_NOT_FOUND;
     enum command_result r = end_subscription(e, cmd, sub);

@@ -199,6 +199,25 @@ test('a downgrade scheduled past the subscription\'s ending_at never starts; mov
   assert.equal((await call('GET', '/api/v1/subscriptions/shrink3')).body.subscription.plan_code, 'cheap');
 });
 
+test('DELETE ?status=pending cancels a scheduled downgrade; the subscription goes on', async () => {
+  await advance('2024-12-10T00:00:00Z');
+  await subscribe('keeper', 'monthly', 'keep');
+  let r = await subscribe('keeper', 'cheap', 'keep');
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+  r = await call('DELETE', '/api/v1/subscriptions/keep?status=pending');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.status], ['cheap', 'canceled']);
+  const now = (await call('GET', '/api/v1/subscriptions/keep')).body.subscription;
+  assert.deepEqual([now.plan_code, now.status, now.next_plan_code ?? null], ['monthly', 'active', null]);
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/keep?status=pending')).status, 404); // nothing pending now
+  await advance('2025-01-02T00:00:00Z');
+  const later = (await call('GET', '/api/v1/subscriptions/keep')).body.subscription;
+  assert.deepEqual([later.plan_code, later.status, later.terminated_at ?? null], ['monthly', 'active', null]);
+  // and a new downgrade may be scheduled again
+  r = await subscribe('keeper', 'cheap', 'keep');
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+});
+
 test('currencies: fixed by the first subscription; another currency is refused', async () => {
   let r = await subscribe('euro_only', 'monthly', 'eur_sub');
   const c = (await call('GET', '/api/v1/customers/euro_only')).body.customer;
