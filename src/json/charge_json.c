@@ -154,6 +154,23 @@ static bool parse_percentage(struct json_object *props, struct charge_model_perc
     return true;
 }
 
+/*
+ * Whether the properties ask for one fee per group of an event property (Lago's
+ * pricing_group_keys, formerly grouped_by): live usage keeps one aggregate a filter, so such
+ * a charge would be priced as one group. Refused rather than billed so.
+ */
+static bool groups_fees(struct json_object *props)
+{
+    static const char *const keys[] = {"pricing_group_keys", "grouped_by"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct json_object *v;
+        if (json_object_object_get_ex(props, keys[i], &v) && v &&
+            !(json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0))
+            return true;
+    }
+    return false;
+}
+
 bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
                             struct charge_model_properties *p, struct jsonw *w,
                             struct json_in_error *err)
@@ -162,6 +179,8 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
     p->kind = kind;
     if (!props || !json_object_is_type(props, json_type_object))
         return json_in_refuse(err, "properties", props ? "invalid_type" : "value_is_mandatory");
+    if (groups_fees(props))
+        return json_in_refuse(err, "pricing_group_keys", "not_supported");
     jsonw_object_begin(w);
     bool ok = true;
     switch (kind) {

@@ -236,3 +236,15 @@ test('a minimum commitment keeps its id and what an update does not send', async
   const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100 } } });
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
 });
+
+test('grouped charges (pricing_group_keys, grouped_by) are refused rather than priced as one group', async () => {
+  for (const key of ['pricing_group_keys', 'grouped_by']) {
+    const r = await call('POST', '/api/v1/plans', plan(`grouped_${key}`, [charge('calls', 'package', { amount: '10', package_size: 100, free_units: 0, [key]: ['team'] })]));
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.deepEqual(r.body.error_details, { pricing_group_keys: ['not_supported'] });
+    assert.equal((await call('GET', `/api/v1/plans/grouped_${key}`)).status, 404);
+  }
+  // an empty list groups nothing (Lago's clients send it)
+  const r = await call('POST', '/api/v1/plans', plan('grouped_none', [charge('calls', 'standard', { amount: '1', pricing_group_keys: [] })]));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+});
