@@ -165,6 +165,33 @@ void events_create(struct request *req)
     json_object_put(doc);
 }
 
+/*
+ * The body's {"events": [...]}, 1 to the batch limit of them; NULL after answering 400 or
+ * 422. *doc is the document, for the caller to release (NULL too).
+ */
+static struct json_object *body_events(struct request *req, struct json_object **doc)
+{
+    const char *why;
+    struct json_object *list;
+    *doc = json_in_parse(req->body.data, req->body.len, &why);
+    if (!*doc) {
+        api_error_bad_request(req, why);
+        return NULL;
+    }
+    if (!json_object_is_type(*doc, json_type_object) ||
+        !json_object_object_get_ex(*doc, "events", &list) ||
+        !json_object_is_type(list, json_type_array)) {
+        api_error_bad_request(req, "param is missing or the value is empty: events");
+        return NULL;
+    }
+    size_t n = json_object_array_length(list);
+    if (n == 0 || n > req->api->config.event_batch_max) {
+        api_error_validation(req, "events", n == 0 ? "no_events" : "too_many_events");
+        return NULL;
+    }
+    return list;
+}
+
 void events_create_batch(struct request *req)
 {
     struct event *plain;
@@ -174,27 +201,10 @@ void events_create_batch(struct request *req)
         submit(req, plain, plain_count); /* the common case, read without json-c */
         return;
     }
-    const char *why;
-    struct json_object *doc = json_in_parse(req->body.data, req->body.len, &why), *list;
-    if (!doc) {
-        api_error_bad_request(req, why);
-        return;
-    }
-    if (!json_object_is_type(doc, json_type_object) ||
-        !json_object_object_get_ex(doc, "events", &list) ||
-        !json_object_is_type(list, json_type_array)) {
-        api_error_bad_request(req, "param is missing or the value is empty: events");
+    struct json_object *doc, *list = body_events(req, &doc);
+    if (!list)
         goto done;
-    }
     size_t n = json_object_array_length(list);
-    if (n == 0) {
-        api_error_validation(req, "events", "no_events");
-        goto done;
-    }
-    if (n > req->api->config.event_batch_max) {
-        api_error_validation(req, "events", "too_many_events");
-        goto done;
-    }
     struct event *events = arena_alloc(&req->arena, sizeof *events * n);
     if (!events) {
         api_error(req, 500, "out_of_memory", NULL);
@@ -316,15 +326,17 @@ void events_list(struct request *req)
     jsonw_object_end(&w);
 }
 
-/* ---- estimate_fees ------------------------------------------------------------------------ */
+/* ---- estimates: estimate_fees, estimate_instant_fees, batch_estimate_instant_fees ------- */
 
 /* The fee's taxes are what the event changes in the usage's taxes rounded once (fee by fee in
  * the plan's order), so that the fees' totals add up to exactly what the event's debit takes. */
-static void render_fee(struct jsonw *w, const struct command *cmd, const struct usage_charge *c,
-                       const struct usage_estimate *est, int64_t tax_cents)
+static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
+                       const struct usage_charge *c, const struct usage_estimate *est,
+                       int64_t tax_cents)
 {
-    const struct usage *u = cmd->usage;
-    const struct store_subscription *row = &cmd->usage_subscription;
+    const struct usage *u = cmd->as.fees_estimate.usages[index];
+    const struct store_subscription *row = &cmd->as.fees_estimate.subscriptions[index];
+    const struct event *ev = &cmd->as.fees_estimate.events[index];
     int64_t total_cents = est->amount_cents + tax_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX], unit_amount[MONEY_TEXT_MAX] = "0.0",
                                                       amount[MONEY_TEXT_MAX];
@@ -365,6 +377,8 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_time(w, u->to - TIMESTAMP_USEC_PER_SEC, false);
     jsonw_kv_cstr(w, "payment_status", "pending");
     jsonw_kv_null(w, "created_at");
+    if (cmd->as.fees_estimate.instant)
+        jsonw_kv_cstr(w, "event_transaction_id", ev->transaction_id); /* null when not sent */
     jsonw_key(w, "item");
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "type", "charge");
@@ -379,30 +393,24 @@ static void render_fee(struct jsonw *w, const struct command *cmd, const struct 
     jsonw_object_end(w);
 }
 
-/* Writer thread, before any write of the batch: nothing changes. */
-static void render_estimate(struct command *cmd)
+/* The fees one event of the command would bring, each as if it came alone; false if one
+ * leaves what cents hold. */
+static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t index)
 {
-    if (api_error_render_command(cmd, "subscription_not_found"))
-        return;
-    const struct event *ev = cmd->as.fees_estimate.event;
-    struct jsonw w;
-    buf_reset(&cmd->response);
-    jsonw_init(&w, &cmd->response);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "fees");
-    jsonw_array_begin(&w);
+    const struct usage *u = cmd->as.fees_estimate.usages[index];
+    const struct event *ev = &cmd->as.fees_estimate.events[index];
     money_t taxes; /* the usage's, unrounded, as the fees before this one leave them */
-    if (!usage_taxes_brought(cmd->usage, &taxes))
-        goto out_of_range;
-    for (size_t i = 0; i < cmd->usage->charge_count; i++) {
-        const struct usage_charge *c = &cmd->usage->charges[i];
+    if (!usage_taxes_brought(u, &taxes))
+        return false;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
         struct usage_estimate est;
         money_t own_before, own_after, taxes_after;
         int64_t brought, rounded_before, rounded_after, amount_after;
-        if (!c->pay_in_advance || strcmp(c->metric_code, ev->code) != 0)
+        if (!usage_charge_estimated(c, ev->code, cmd->as.fees_estimate.instant))
             continue;
-        if (!usage_estimate(cmd->usage, c, ev, cmd->now, &est) ||
-            !usage_charge_brought_amount(cmd->usage, c, &brought) ||
+        if (!usage_estimate(u, c, ev, cmd->now, &est) ||
+            !usage_charge_brought_amount(u, c, &brought) ||
             __builtin_add_overflow(brought, est.amount_cents, &amount_after) ||
             !usage_charge_taxes(c, brought, &own_before) ||
             !usage_charge_taxes(c, amount_after, &own_after) ||
@@ -410,40 +418,116 @@ static void render_estimate(struct command *cmd)
             money_add(taxes, own_after, &taxes_after) != MONEY_OK ||
             !usage_taxes_cents(taxes, &rounded_before) ||
             !usage_taxes_cents(taxes_after, &rounded_after))
-            goto out_of_range;
-        render_fee(&w, cmd, c, &est, rounded_after - rounded_before);
+            return false;
+        render_fee(w, cmd, index, c, &est, rounded_after - rounded_before);
         taxes = taxes_after;
+    }
+    return true;
+}
+
+/* Writer thread, before any write of the batch: nothing changes. */
+static void render_estimate(struct command *cmd)
+{
+    if (api_error_render_command(cmd, "subscription_not_found"))
+        return;
+    struct jsonw w;
+    buf_reset(&cmd->response);
+    jsonw_init(&w, &cmd->response);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "fees");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < cmd->as.fees_estimate.count; i++) {
+        if (!render_event_fees(&w, cmd, i)) {
+            cmd->http_status = 422;
+            buf_reset(&cmd->response);
+            api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range",
+                                        NULL);
+            return;
+        }
     }
     jsonw_array_end(&w);
     jsonw_object_end(&w);
     cmd->http_status = 200;
-    return;
-out_of_range:
-    cmd->http_status = 422;
-    api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range", NULL);
 }
 
-void events_estimate_fees(struct request *req)
+/* One event to estimate, from its JSON object; the transaction id only where Lago takes one. */
+static bool parse_estimated(struct request *req, struct json_object *obj, bool instant,
+                            struct event *e, struct json_in_error *err)
+{
+    *e = (struct event){0};
+    if (!json_object_is_type(obj, json_type_object))
+        return json_in_refuse(err, "event", "invalid_type");
+    return json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                                   &req->arena, &e->external_subscription_id, err) &&
+           json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
+           (!instant || json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                                       &e->transaction_id, err) != JSON_IN_INVALID) &&
+           events_parse_properties(req, obj, e, err);
+}
+
+static void submit_estimate(struct request *req, const struct event *events, size_t count,
+                            bool instant)
+{
+    struct command *cmd = api_new_command(req, COMMAND_FEES_ESTIMATE, render_estimate);
+    if (!cmd)
+        return;
+    cmd->as.fees_estimate.events = events;
+    cmd->as.fees_estimate.count = count;
+    cmd->as.fees_estimate.instant = instant;
+    req->idempotency_key = NULL; /* it changes nothing: there is nothing to replay */
+    api_submit(req, cmd);
+}
+
+/* POST /events/estimate_fees and /events/estimate_instant_fees: {"event": {...}}. */
+static void estimate_one(struct request *req, bool instant)
 {
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "event", &doc);
     struct event *e = obj ? arena_alloc(&req->arena, sizeof *e) : NULL;
     struct json_in_error err = {0};
-    struct command *cmd = NULL;
-    if (obj && !e) {
+    if (obj && !e)
         api_error(req, 500, "out_of_memory", NULL);
-    } else if (e) {
-        /* the estimate needs no transaction id: Lago's takes none */
-        if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                                     &req->arena, &e->external_subscription_id, &err) ||
-            !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
-            !events_parse_properties(req, obj, e, &err))
-            api_error_validation(req, err.field, err.code);
-        else if ((cmd = api_new_command(req, COMMAND_FEES_ESTIMATE, render_estimate))) {
-            cmd->as.fees_estimate.event = e;
-            req->idempotency_key = NULL; /* it changes nothing: there is nothing to replay */
-            api_submit(req, cmd);
+    else if (e && !parse_estimated(req, obj, instant, e, &err))
+        api_error_validation(req, err.field, err.code);
+    else if (e)
+        submit_estimate(req, e, 1, instant);
+    json_object_put(doc);
+}
+
+void events_estimate_fees(struct request *req)
+{
+    estimate_one(req, false); /* Lago's takes no transaction id */
+}
+
+void events_estimate_instant_fees(struct request *req)
+{
+    estimate_one(req, true);
+}
+
+/* POST /events/batch_estimate_instant_fees: {"events": [...]}, each estimated alone, at most
+ * as many as a batch of events may hold. */
+void events_batch_estimate_instant_fees(struct request *req)
+{
+    struct json_object *doc, *list = body_events(req, &doc);
+    if (!list)
+        goto done;
+    size_t n = json_object_array_length(list);
+    struct event *events = arena_alloc(&req->arena, n * sizeof *events);
+    if (!events) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_in_error err = {0};
+        if (!parse_estimated(req, json_object_array_get_idx(list, i), true, &events[i], &err)) {
+            char index[24];
+            snprintf(index, sizeof index, "%zu", i);
+            req->status = 422;
+            api_error_render_indexed_validation(&req->response, index, err.field, err.code, NULL);
+            goto done;
         }
     }
+    submit_estimate(req, events, n, true);
+done:
     json_object_put(doc);
 }

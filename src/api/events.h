@@ -28,5 +28,9 @@ bool events_parse_properties(struct request *req, struct json_object *obj, struc
                              struct json_in_error *err);
 /* POST /events/estimate_fees: what an event would cost under the pay-in-advance charges. */
 void events_estimate_fees(struct request *req);
+/* POST /events/estimate_instant_fees and batch_estimate_instant_fees: the same for standard
+ * and percentage pay-in-advance charges, each event alone, its transaction id echoed. */
+void events_estimate_instant_fees(struct request *req);
+void events_batch_estimate_instant_fees(struct request *req);
 
 #endif

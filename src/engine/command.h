@@ -256,9 +256,15 @@ struct command {
             const char *lago_id;
             enum invoice_payment_status payment_status;
         } invoice_update;
-        /* POST /events/estimate_fees: what the event would cost, changing nothing. */
+        /* POST /events/estimate_fees, estimate_instant_fees, batch_estimate_instant_fees:
+         * what each event would cost alone, changing nothing. The writer sets each event's
+         * usage and subscription (arena arrays of `count`), valid only during `render`. */
         struct {
-            const struct event *event;
+            const struct event *events;
+            size_t count;
+            bool instant; /* Lago's instant estimate: standard and percentage charges only */
+            const struct usage **usages;
+            struct store_subscription *subscriptions;
         } fees_estimate;
         /* GET /events/{transaction_id}: the writer knows where each transaction id is. */
         struct {

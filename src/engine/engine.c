@@ -1722,16 +1722,30 @@ static enum command_result apply_usage_read(struct engine *e, struct command *cm
 
 static enum command_result apply_fees_estimate(struct engine *e, struct command *cmd)
 {
-    const struct event *ev = cmd->as.fees_estimate.event;
-    enum command_result r = usage_for_event(e, cmd, ev);
-    if (r != COMMAND_OK)
-        return r;
-    for (size_t i = 0; i < cmd->usage->charge_count; i++) {
-        const struct usage_charge *c = &cmd->usage->charges[i];
-        if (c->pay_in_advance && strcmp(c->metric_code, ev->code) == 0)
-            return COMMAND_OK;
+    size_t n = cmd->as.fees_estimate.count;
+    const struct usage **usages = arena_alloc(cmd->arena, n * sizeof *usages);
+    struct store_subscription *subs = arena_alloc(cmd->arena, n * sizeof *subs);
+    if (!usages || !subs)
+        return COMMAND_STORE_FAILED;
+    /* a usage got for one event stays valid for the others: the book replaces a usage only
+     * when its own period moves on, which `now` does not within a command */
+    for (size_t i = 0; i < n; i++) {
+        const struct event *ev = &cmd->as.fees_estimate.events[i];
+        enum command_result r = usage_for_event(e, cmd, ev);
+        if (r != COMMAND_OK)
+            return r;
+        bool priced = false;
+        for (size_t k = 0; !priced && k < cmd->usage->charge_count; k++)
+            priced = usage_charge_estimated(&cmd->usage->charges[k], ev->code,
+                                            cmd->as.fees_estimate.instant);
+        if (!priced)
+            return invalid(cmd, "code", "does_not_match_an_instant_charge");
+        usages[i] = cmd->usage;
+        subs[i] = cmd->usage_subscription;
     }
-    return invalid(cmd, "code", "does_not_match_an_instant_charge");
+    cmd->as.fees_estimate.usages = usages;
+    cmd->as.fees_estimate.subscriptions = subs;
+    return COMMAND_OK;
 }
 
 static enum command_result apply_event_find(struct engine *e, struct command *cmd)

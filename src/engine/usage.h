@@ -217,6 +217,11 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
  * (Lago's invoice bills it at 0 units), but that flat amount is what the charge's first event
  * brings: the step from nothing, as Lago's pay-in-advance fee of a first event charges it.
  */
+/* Whether an estimate of an event of metric `code` prices charge c: a pay-in-advance charge
+ * of that metric (`instant`, Lago's instant estimate: only standard and percentage ones, whose
+ * fee the event alone decides). */
+bool usage_charge_estimated(const struct usage_charge *c, const char *code, bool instant);
+
 struct usage_brought {
     int64_t amount_cents, cost_cents;
 };

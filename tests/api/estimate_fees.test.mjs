@@ -173,3 +173,37 @@ test('a percentage charge on a rounded metric: the event value the estimate adds
     assert.equal(fee.amount_cents, change, `event ${i}: estimate`);
   }
 });
+
+test('estimate_instant_fees and its batch: standard and percentage charges only, each event alone, its transaction id echoed', async () => {
+  const instant = async (path, body) => {
+    const r = await t.api(`/api/v1/events/${path}`, { method: 'POST', body });
+    return { status: r.status, body: await r.json() };
+  };
+  // gb is standard (instant); calls is a package charge (not an instant estimate's)
+  let r = await instant('estimate_instant_fees', { event: { external_subscription_id: 'sub', code: 'gb', transaction_id: 'tx-1', properties: { gb: 4, region: 'eu' } } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.fees.length, 1);
+  const full = (await estimate('gb', { gb: 4, region: 'eu' })).body.fees[0];
+  const { event_transaction_id, ...rest } = r.body.fees[0];
+  assert.equal(event_transaction_id, 'tx-1');
+  assert.deepEqual(rest, full); // the same fee estimate_fees gives
+  assert.equal(rest.amount_cents, 300); // 4 GB at 0.75 (the eu filter)
+  r = await instant('estimate_instant_fees', { event: { external_subscription_id: 'sub', code: 'calls' } });
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { code: ['does_not_match_an_instant_charge'] });
+  // a batch: each event as if alone (the second gb is not priced after the first)
+  r = await instant('batch_estimate_instant_fees', { events: [
+    { external_subscription_id: 'sub', code: 'gb', transaction_id: 'b-1', properties: { gb: 2, region: 'us' } },
+    { external_subscription_id: 'sub', code: 'gb', properties: { gb: 2, region: 'us' } },
+    { external_subscription_id: 'sub', code: 'seats', transaction_id: 'b-3', properties: { user: 'new-user' } },
+  ] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.fees.map((f) => [f.event_transaction_id, f.item.code, f.amount_cents]), [['b-1', 'gb', 100], [null, 'gb', 100], ['b-3', 'seats', 1200]]);
+  r = await instant('batch_estimate_instant_fees', { events: [{ external_subscription_id: 'sub', code: 'gb', properties: { gb: 1 } }, { external_subscription_id: 'sub' }] });
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { 1: { code: ['value_is_mandatory'] } });
+  assert.equal((await instant('batch_estimate_instant_fees', { events: [] })).status, 422);
+  assert.equal((await instant('batch_estimate_instant_fees', { event: {} })).status, 400);
+  r = await instant('batch_estimate_instant_fees', { events: [{ external_subscription_id: 'nobody', code: 'gb' }] });
+  assert.equal(r.status, 404);
+});

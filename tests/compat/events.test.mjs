@@ -51,3 +51,16 @@ test('findCustomerCurrentUsage reads the live usage', async () => {
   assert.equal(data.customer_usage.amount_cents, Math.round(total * 0.1));
   assert.equal(data.customer_usage.currency, 'USD');
 });
+
+test('eventEstimateInstantFees and eventBatchEstimateInstantFees price a pay-in-advance charge', async () => {
+  const bm = (await lago.billableMetrics.findBillableMetric('tokens')).data.billable_metric;
+  await lago.plans.createPlan({ plan: { name: 'Instant', code: 'instant', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', pay_in_advance: true, invoiceable: true, properties: { amount: '0.01' } }] } });
+  await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'instant_co', plan_code: 'instant', external_id: 'instant_sub' } });
+  const one = (await lago.events.eventEstimateInstantFees({ event: { external_subscription_id: 'instant_sub', code: 'tokens', transaction_id: 'est-1', properties: { total: 250 } } })).data;
+  assert.deepEqual(one.fees.map((f) => [f.event_transaction_id, f.amount_cents, f.units, f.pay_in_advance]), [['est-1', 250, '250.0', true]]);
+  const many = (await lago.events.eventBatchEstimateInstantFees({ events: [
+    { external_subscription_id: 'instant_sub', code: 'tokens', transaction_id: 'est-2', properties: { total: 100 } },
+    { external_subscription_id: 'instant_sub', code: 'tokens', transaction_id: 'est-3', properties: { total: 7 } }] })).data;
+  assert.deepEqual(many.fees.map((f) => [f.event_transaction_id, f.amount_cents]), [['est-2', 100], ['est-3', 7]]);
+});
