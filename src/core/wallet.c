@@ -323,19 +323,19 @@ bool wallet_duration_parse(const char *text, struct wallet_duration *out)
     return true;
 }
 
-tally_time wallet_duration_add(tally_time t, const struct wallet_duration *d)
+struct civil_date wallet_duration_end(struct civil_date from, const struct wallet_duration *d,
+                                      int32_t anchor_day)
 {
-    int64_t usec_per_day = INT64_C(86400) * 1000000;
-    int64_t days = t >= 0 ? t / usec_per_day : (t - usec_per_day + 1) / usec_per_day;
-    tally_time in_day = t - days * usec_per_day;
-    struct civil_date c = timestamp_civil_from_days(days);
-    int64_t month = (int64_t)c.year * 12 + (c.month - 1) + (int64_t)d->years * 12 + d->months;
-    c.year = (int32_t)(month / 12);
-    c.month = (int32_t)(month % 12) + 1;
-    int32_t last = timestamp_days_in_month(c.year, c.month);
-    if (c.day > last)
-        c.day = last;
-    return (timestamp_days_from_civil(c) + d->days) * usec_per_day + in_day;
+    int64_t month = (int64_t)from.year * 12 + (from.month - 1) + (int64_t)d->years * 12 + d->months;
+    struct civil_date end = {(int32_t)(month / 12), (int32_t)(month % 12) + 1,
+                             from.day > anchor_day ? from.day : anchor_day};
+    if (d->years || d->months) {
+        int32_t last = timestamp_days_in_month(end.year, end.month);
+        end.day = end.day < last ? end.day : last;
+    } else {
+        end.day = from.day;
+    }
+    return timestamp_civil_from_days(timestamp_days_from_civil(end) + d->days);
 }
 
 static const char *const rollover_names[] = {

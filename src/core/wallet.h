@@ -202,8 +202,14 @@ struct wallet_duration {
 #define WALLET_DURATION_TEXT_MAX 32
 /* False for anything but P[nY][nM][nW][nD] with at least one part (n up to 9999). */
 bool wallet_duration_parse(const char *text, struct wallet_duration *out);
-/* t plus the duration, on the UTC calendar (a day the month lacks is its last day). */
-tally_time wallet_duration_add(tally_time t, const struct wallet_duration *d);
+/*
+ * The day a grant made on `from` (a local date) ends: the duration later on the calendar, its
+ * years and months landing on `anchor_day` (the rule's anniversary day, or `from`'s if later;
+ * a shorter month's last day instead), so that a grant lasting its rule's interval ends on the
+ * next anniversary's day (Jan 31, Feb 28, Mar 31). The grant ends at that day's local start.
+ */
+struct civil_date wallet_duration_end(struct civil_date from, const struct wallet_duration *d,
+                                      int32_t anchor_day);
 
 enum wallet_rollover {
     WALLET_ROLLOVER_NONE,           /* nothing carries over */

@@ -79,15 +79,25 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
  * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
  * started_at itself while it is still ahead. False if the rule ends first.
  */
+/* The customer's zone, where its rule's anniversaries fall (NULL: none can be read). */
+static const struct tz_zone *rule_zone(const struct live_wallet *w)
+{
+    const char *name = w->row.customer_timezone ? w->row.customer_timezone : "UTC";
+    return w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+}
+
+static tally_time rule_anchor(const struct live_wallet *w)
+{
+    return w->rule_has_start ? w->rule_started_at : w->row.created_at;
+}
+
 static bool next_interval(const struct live_wallet *w, tally_time after, tally_time *next)
 {
-    tally_time anchor = w->rule_has_start ? w->rule_started_at : w->row.created_at;
+    tally_time anchor = rule_anchor(w);
     if (anchor > after) {
         *next = anchor;
     } else {
-        const char *name = w->row.customer_timezone ? w->row.customer_timezone : "UTC";
-        const struct tz_zone *zone =
-            w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+        const struct tz_zone *zone = rule_zone(w);
         struct period_spec spec = {w->rule_interval, PERIOD_ANNIVERSARY, anchor, zone};
         struct period p;
         if (!zone || period_containing(&spec, after, &p) != PERIOD_OK)
@@ -159,15 +169,19 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
     int64_t ids[2] = {w->row.last_interval_paid_grant_id, w->row.last_interval_grant_id};
     int64_t remaining[2] = {0, 0}, amount = 0, total = 0;
     for (int i = 0; i < 2; i++) {
-        const struct wallet_grant *g = ids[i] ? wallet_book_live_grant(w, ids[i]) : NULL;
+        if (!ids[i])
+            continue;
+        /* the cap is of both grants' amounts, one used up as much as the other */
+        struct store_wallet_transaction t;
+        if (store_wallet_transaction_by_id(store_conn(st), ids[i], &t, cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (t.has_settled_at)
+            amount += t.amount_cents;
+        const struct wallet_grant *g = wallet_book_live_grant(w, ids[i]);
         if (!g || (g->has_expiration && g->expiration_at < at)) {
             ids[i] = 0; /* used up, or expired already (what it keeps is for holds) */
             continue;
         }
-        struct store_wallet_transaction t;
-        if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-        amount += t.amount_cents;
         remaining[i] = g->remaining_cents;
         total += g->remaining_cents;
     }
@@ -196,6 +210,40 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
     return COMMAND_OK;
 }
 
+/* The date of instant t in the zone (NULL: a book without zones reads UTC). */
+static bool local_date(const struct tz_zone *zone, tally_time t, struct civil_date *out)
+{
+    struct tz_local local;
+    if (!zone) {
+        int64_t days = t >= 0 ? t / TIMESTAMP_USEC_PER_DAY
+                              : (t - TIMESTAMP_USEC_PER_DAY + 1) / TIMESTAMP_USEC_PER_DAY;
+        *out = timestamp_civil_from_days(days);
+        return true;
+    }
+    if (tz_to_local(zone, t, &local) != TZ_OK)
+        return false;
+    *out = local.civil.date;
+    return true;
+}
+
+/*
+ * When a rule's grant made at `at` ends: grant_expires_after later on the customer's local
+ * calendar, at the start of that local day (wallet_duration_end), so that it ends with an
+ * anniversary, across DST and month ends, whatever the zone's offset.
+ */
+static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *out)
+{
+    const struct tz_zone *zone = rule_zone(w);
+    struct civil_date from, anchor;
+    if (!local_date(zone, at, &from) || !local_date(zone, rule_anchor(w), &anchor))
+        return false;
+    struct civil_date end = wallet_duration_end(from, &w->rule_grant_duration, anchor.day);
+    if (zone)
+        return tz_start_of_day(zone, end, out) == TZ_OK;
+    *out = timestamp_days_from_civil(end) * TIMESTAMP_USEC_PER_DAY;
+    return true;
+}
+
 /* One anniversary of an interval rule, at `at`: its credits, after the previous grants'
  * rollover; each grant lasts grant_expires_after when the rule says so. A target is reached
  * from the balance the anniversary leaves: after the rollover, and after the expiry of what
@@ -210,7 +258,8 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
                                 .invoice_requires_successful_payment = w->rule_requires_payment};
     if (w->rule_has_grant_duration) {
         cr.has_expiration_at = true;
-        cr.expiration_at = wallet_duration_add(at, &w->rule_grant_duration);
+        if (!grant_end(w, at, &cr.expiration_at))
+            return COMMAND_STORE_FAILED; /* the zone read the anniversary: it reads this too */
     }
     bool rolls_over = w->rule_has_rollover &&
                       (w->row.last_interval_grant_id || w->row.last_interval_paid_grant_id);

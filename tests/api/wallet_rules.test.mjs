@@ -132,3 +132,37 @@ test('rollover max_credits caps the paid and free credits together, paid first',
   const expired = ledger.filter((e) => e.cause === 'expiry' && (e.account === 'breakage' || e.account === 'promotional_grants'));
   assert.deepEqual(expired.map((e) => [e.account, e.amount_cents]), [['promotional_grants', 9000]]);
 });
+
+// max_percentage caps the anniversary's grants together, paid first, however much of each was used
+test('rollover max_percentage is a percentage of the paid and free grants together, one used up or not', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'zeta', plan_code: 'calls', external_id: 'zeta_sub' } }));
+  const now = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Half', invoice_requires_successful_payment: false,
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '10', granted_credits: '20', grant_expires_after: 'P1M', rollover: 'max_percentage', rollover_percentage: 50, invoice_requires_successful_payment: false }] } }))).wallet;
+  const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
+  await advance(day(1));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 3000);
+  const events = Array.from({ length: 20 }, () => ({ transaction_id: `z${n++}`, external_subscription_id: 'zeta_sub', code: 'calls' }));
+  await ok(await post('/api/v1/events/batch', { events })); // the 20 free credits first
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+  await advance(day(2)); // the cap is 50% of 30: the 10 paid credits left all carry on
+  assert.equal((await wallet(w.lago_id)).balance_cents, 4000);
+  const ledger = (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries;
+  assert.deepEqual(ledger.filter((e) => e.cause === 'expiry' && e.account === 'breakage'), []);
+});
+
+// A grant lasting its rule's interval ends with the next anniversary, at local midnight in the
+// customer's zone: not the same duration counted in UTC (Berlin's 1st is the 28th-31st in UTC).
+test('a grant\'s life is counted on the customer\'s calendar, so it ends with the next anniversary', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'berlin', currency: 'EUR', timezone: 'Europe/Berlin' } }));
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  let y = new Date(now).getUTCFullYear() + 1;
+  if (y % 4 === 0) y += 1; // Feb 28 23:00Z is Mar 1 in Berlin only in a common year
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'berlin', currency: 'EUR', rate_amount: '1', name: 'Local',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '30', grant_expires_after: 'P1M', rollover: 'all', started_at: `${y}-02-28T23:00:00Z` }] } }))).wallet;
+  await advance(`${y}-03-15T00:00:00Z`); // the first grant, at Mar 1 00:00 in Berlin
+  const [first] = await txs(w.lago_id, 'transaction_status=granted');
+  assert.equal(first.expiration_at, `${y}-03-31T22:00:00Z`); // Apr 1 00:00 CEST, the next anniversary
+  await advance(`${y}-04-02T00:00:00Z`);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 6000); // 30 carried on, 30 new
+});

@@ -828,6 +828,38 @@ static void reminder_days(void **state)
             fail_msg("accepted \"%s\"", bad[i]);
 }
 
+/* A grant's end: its months land on the rule's anniversary day, clamped to a shorter month. */
+static void grant_duration_end(void **state)
+{
+    (void)state;
+    struct {
+        struct civil_date from;
+        const char *duration;
+        int32_t anchor_day;
+        struct civil_date end;
+    } cases[] = {
+        {{2026, 1, 31}, "P1M", 31, {2026, 2, 28}},
+        {{2026, 2, 28}, "P1M", 31, {2026, 3, 31}}, /* a clamped anniversary: to the next one */
+        {{2026, 3, 31}, "P1M", 31, {2026, 4, 30}},
+        {{2028, 1, 31}, "P1M", 31, {2028, 2, 29}},
+        {{2026, 2, 28}, "P2M", 30, {2026, 4, 30}},
+        {{2028, 2, 29}, "P1Y", 29, {2029, 2, 28}},
+        {{2026, 1, 15}, "P1M", 15, {2026, 2, 15}},
+        {{2026, 1, 20}, "P1M", 15, {2026, 2, 20}}, /* made after the anchor's day: its own */
+        {{2026, 12, 31}, "P1M1W", 31, {2027, 2, 7}},
+        {{2026, 3, 25}, "P7D", 25, {2026, 4, 1}},
+        {{2026, 2, 28}, "P3D", 31, {2026, 3, 3}}, /* days alone keep the grant's day */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct wallet_duration d;
+        assert_true(wallet_duration_parse(cases[i].duration, &d));
+        struct civil_date end = wallet_duration_end(cases[i].from, &d, cases[i].anchor_day);
+        if (end.year != cases[i].end.year || end.month != cases[i].end.month ||
+            end.day != cases[i].end.day)
+            fail_msg("case %zu: %04d-%02d-%02d", i, end.year, end.month, end.day);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +878,7 @@ int main(void)
         cmocka_unit_test(plan_take_property),
         cmocka_unit_test(threshold_rules),
         cmocka_unit_test(reminder_days),
+        cmocka_unit_test(grant_duration_end),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
