@@ -185,8 +185,12 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
     if (bc && !json_object_is_type(bc, json_type_object))
         return refuse(p, "billing_configuration", "invalid_type");
     in->has_doc[CUSTOMER_BILLING_CONFIGURATION] = true;
-    if (!bc) {
+    if (!bc) { /* cleared whole: its grace period too, unless sent beside it */
         in->values.doc[CUSTOMER_BILLING_CONFIGURATION] = NULL;
+        if (!in->has_invoice_grace_period) {
+            in->values.invoice_grace_period = CUSTOMER_INT_NULL;
+            in->has_invoice_grace_period = true;
+        }
         return true;
     }
     if (!parse_optional_int(p, bc, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,

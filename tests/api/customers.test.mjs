@@ -231,6 +231,12 @@ test('inside billing_configuration and shipping_address, only the members sent c
   // the whole object sent as null clears it
   r = await post({ external_id: 'nest_1', shipping_address: null });
   assert.deepEqual(r.body.customer.shipping_address, empty);
+  // billing_configuration too, its grace period with it (stored apart), unless sent beside it
+  r = await post({ external_id: 'nest_3', billing_configuration: { document_locale: 'fr', invoice_grace_period: 3 } });
+  r = await post({ external_id: 'nest_3', billing_configuration: null });
+  assert.deepEqual([r.body.customer.billing_configuration.invoice_grace_period, r.body.customer.billing_configuration.document_locale ?? null, r.body.customer.applicable_invoice_grace_period], [null, null, 0]);
+  r = await post({ external_id: 'nest_3', billing_configuration: null, invoice_grace_period: 5 });
+  assert.equal(r.body.customer.applicable_invoice_grace_period, 5);
   // a partial shipping address on a new customer answers every member
   r = await post({ external_id: 'nest_2', shipping_address: { city: 'Oslo' } });
   assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Oslo' });
