@@ -979,13 +979,17 @@ static bool has_code(const char *const *codes, size_t count, const char *code)
     return false;
 }
 
-/* Whether the wallet pays for what it did: the same fee types and metric codes, in any order. */
+/* Whether the wallet pays for what it did: the same fee types and set of metric codes (in any
+ * order, repeated or not). */
 static bool same_applies_to(const struct applies_to_copy *was, const struct live_wallet *w)
 {
-    if (was->fee_types != w->fee_types || was->count != w->metric_code_count)
+    if (was->fee_types != w->fee_types)
         return false;
     for (size_t i = 0; i < was->count; i++)
         if (!has_code(w->metric_codes, w->metric_code_count, was->codes[i]))
+            return false;
+    for (size_t i = 0; i < w->metric_code_count; i++)
+        if (!has_code(was->codes, was->count, w->metric_codes[i]))
             return false;
     return true;
 }

@@ -240,6 +240,7 @@ test('applies_to stays while the wallet holds credits for open holds; other term
   }
   assert.deepEqual((await wallet(w.lago_id)).applies_to, { fee_types: [], billable_metric_codes: ['units'] });
   await ok(await put({ name: 'Renamed', applies_to: { billable_metric_codes: ['units'] } }));
+  await ok(await put({ applies_to: { billable_metric_codes: ['units', 'units'] } })); // the same set
   assert.equal((await capture(a.lago_id, 20)).status, 200);
   await ok(await put({ applies_to: { billable_metric_codes: [] } })); // nothing held any more
   await checkLedger(w);
