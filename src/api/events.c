@@ -367,7 +367,10 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     jsonw_kv_cstr(w, "sub_total_excluding_taxes_precise_amount_cents", amount);
     jsonw_kv_cstr(w, "units", units);
     jsonw_kv_cstr(w, "total_aggregated_units", units);
-    jsonw_kv_cstr(w, "precise_unit_amount", unit_amount);
+    if (cmd->as.fees_estimate.instant) /* a number in FeeEstimateObject, a string in Fee */
+        jsonw_kv_raw(w, "precise_unit_amount", unit_amount);
+    else
+        jsonw_kv_cstr(w, "precise_unit_amount", unit_amount);
     jsonw_kv_int(w, "events_count", 1);
     jsonw_kv_bool(w, "pay_in_advance", true);
     jsonw_kv_bool(w, "invoiceable", c->invoiceable);

@@ -184,9 +184,11 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.fees.length, 1);
   const full = (await estimate('gb', { gb: 4, region: 'eu' })).body.fees[0];
-  const { event_transaction_id, ...rest } = r.body.fees[0];
+  const { event_transaction_id, precise_unit_amount, ...rest } = r.body.fees[0];
   assert.equal(event_transaction_id, 'tx-1');
-  assert.deepEqual(rest, full); // the same fee estimate_fees gives
+  const { precise_unit_amount: unitText, ...fullRest } = full;
+  assert.deepEqual(rest, fullRest); // the same fee estimate_fees gives
+  assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']); // a number in Lago's FeeEstimateObject
   assert.equal(rest.amount_cents, 300); // 4 GB at 0.75 (the eu filter)
   r = await instant('estimate_instant_fees', { event: { external_subscription_id: 'sub', code: 'calls' } });
   assert.equal(r.status, 422);
