@@ -557,7 +557,17 @@ static void subscription_from_request(struct subscription *sub, const struct com
     sub->created_at = sub->updated_at = cmd->now;
 }
 
-/* Moves the live subscription `old` to the new plan: the new one starts at `switch_at`. */
+/* The downgrade scheduled on sub (sub->next_id), into *next. */
+static enum command_result load_scheduled(struct engine *e, struct command *cmd,
+                                          const struct subscription *sub,
+                                          struct store_subscription *next)
+{
+    return store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, next,
+                                  cmd->arena) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
 /* Cancels the downgrade scheduled on a subscription that ends or moves to another plan first. */
 static enum command_result cancel_scheduled(struct engine *e, struct command *cmd,
                                             const struct subscription *sub)
@@ -565,8 +575,7 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
     if (sub->next_id == 0)
         return COMMAND_OK;
     struct store_subscription next;
-    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
-                               cmd->arena) != STORE_OK)
+    if (load_scheduled(e, cmd, sub, &next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     next.sub.has_canceled_at = true;
     next.sub.canceled_at = cmd->now;
@@ -586,8 +595,7 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     if (sub->next_id == 0)
         return COMMAND_OK;
     struct store_subscription next;
-    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
-                               cmd->arena) != STORE_OK)
+    if (load_scheduled(e, cmd, sub, &next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     struct subscription *n = &next.sub;
     if (n->has_canceled_at && n->canceled_at <= cmd->now)
@@ -601,6 +609,7 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     return store_subscription_save(e->store, n) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* Moves the live subscription `old` to the new plan: the new one starts at `switch_at`. */
 static enum command_result switch_plan(struct engine *e, struct command *cmd,
                                        struct subscription *old, tally_time switch_at)
 {
@@ -781,8 +790,7 @@ static enum command_result cancel_downgrade(struct engine *e, struct command *cm
                                             struct subscription *sub)
 {
     struct store_subscription next;
-    if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->next_id, &next,
-                               cmd->arena) != STORE_OK)
+    if (load_scheduled(e, cmd, sub, &next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     if (subscription_status_at(&next.sub, cmd->now) != SUBSCRIPTION_PENDING)
         return COMMAND_NOT_FOUND;
