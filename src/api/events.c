@@ -165,64 +165,67 @@ void events_create(struct request *req)
     json_object_put(doc);
 }
 
+/* Reads one event of a batch from its JSON object (strings in the request's arena). */
+typedef bool (*event_reader)(struct request *req, struct json_object *obj, struct event *e,
+                             struct json_in_error *err);
+
 /*
- * The body's {"events": [...]}, 1 to the batch limit of them; NULL after answering 400 or
- * 422. *doc is the document, for the caller to release (NULL too).
+ * The body's {"events": [...]}, 1 to the batch limit of them, each read by `read`, in the
+ * request's arena; NULL after answering 400, or 422 naming the first event refused by its index.
  */
-static struct json_object *body_events(struct request *req, struct json_object **doc)
+static struct event *body_events(struct request *req, event_reader read, size_t *count)
 {
     const char *why;
-    struct json_object *list;
-    *doc = json_in_parse(req->body.data, req->body.len, &why);
-    if (!*doc) {
+    struct json_object *list, *doc = json_in_parse(req->body.data, req->body.len, &why);
+    struct event *events = NULL;
+    if (!doc) {
         api_error_bad_request(req, why);
         return NULL;
     }
-    if (!json_object_is_type(*doc, json_type_object) ||
-        !json_object_object_get_ex(*doc, "events", &list) ||
+    size_t n = 0;
+    if (!json_object_is_type(doc, json_type_object) ||
+        !json_object_object_get_ex(doc, "events", &list) ||
         !json_object_is_type(list, json_type_array)) {
         api_error_bad_request(req, "param is missing or the value is empty: events");
-        return NULL;
-    }
-    size_t n = json_object_array_length(list);
-    if (n == 0 || n > req->api->config.event_batch_max) {
+    } else if ((n = json_object_array_length(list)) == 0 || n > req->api->config.event_batch_max) {
         api_error_validation(req, "events", n == 0 ? "no_events" : "too_many_events");
-        return NULL;
+    } else if (!(events = arena_alloc(&req->arena, n * sizeof *events))) {
+        api_error(req, 500, "out_of_memory", NULL);
+    } else {
+        for (size_t i = 0; events && i < n; i++) {
+            struct json_in_error err = {0};
+            if (!read(req, json_object_array_get_idx(list, i), &events[i], &err)) {
+                char index[24];
+                snprintf(index, sizeof index, "%zu", i);
+                req->status = 422;
+                api_error_render_indexed_validation(&req->response, index, err.field, err.code,
+                                                    NULL);
+                events = NULL;
+            }
+        }
     }
-    return list;
+    json_object_put(doc);
+    *count = n;
+    return events;
+}
+
+static bool read_event(struct request *req, struct json_object *obj, struct event *e,
+                       struct json_in_error *err)
+{
+    return event_json_event(&req->arena, obj, e, err);
 }
 
 void events_create_batch(struct request *req)
 {
-    struct event *plain;
-    size_t plain_count;
+    struct event *events;
+    size_t count;
     if (event_plain_batch(req->body.data, req->body.len, req->api->config.event_batch_max,
-                          &req->arena, &plain, &plain_count)) {
-        submit(req, plain, plain_count); /* the common case, read without json-c */
+                          &req->arena, &events, &count)) {
+        submit(req, events, count); /* the common case, read without json-c */
         return;
     }
-    struct json_object *doc, *list = body_events(req, &doc);
-    if (!list)
-        goto done;
-    size_t n = json_object_array_length(list);
-    struct event *events = arena_alloc(&req->arena, sizeof *events * n);
-    if (!events) {
-        api_error(req, 500, "out_of_memory", NULL);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct json_in_error err = {0};
-        if (!event_json_event(&req->arena, json_object_array_get_idx(list, i), &events[i], &err)) {
-            char index[24];
-            snprintf(index, sizeof index, "%zu", i);
-            req->status = 422;
-            api_error_render_indexed_validation(&req->response, index, err.field, err.code, NULL);
-            goto done;
-        }
-    }
-    submit(req, events, n);
-done:
-    json_object_put(doc);
+    if ((events = body_events(req, read_event, &count)))
+        submit(req, events, count);
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
@@ -507,30 +510,18 @@ void events_estimate_instant_fees(struct request *req)
     estimate_one(req, true);
 }
 
+static bool read_estimated(struct request *req, struct json_object *obj, struct event *e,
+                           struct json_in_error *err)
+{
+    return parse_estimated(req, obj, true, e, err);
+}
+
 /* POST /events/batch_estimate_instant_fees: {"events": [...]}, each estimated alone, at most
  * as many as a batch of events may hold. */
 void events_batch_estimate_instant_fees(struct request *req)
 {
-    struct json_object *doc, *list = body_events(req, &doc);
-    if (!list)
-        goto done;
-    size_t n = json_object_array_length(list);
-    struct event *events = arena_alloc(&req->arena, n * sizeof *events);
-    if (!events) {
-        api_error(req, 500, "out_of_memory", NULL);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct json_in_error err = {0};
-        if (!parse_estimated(req, json_object_array_get_idx(list, i), true, &events[i], &err)) {
-            char index[24];
-            snprintf(index, sizeof index, "%zu", i);
-            req->status = 422;
-            api_error_render_indexed_validation(&req->response, index, err.field, err.code, NULL);
-            goto done;
-        }
-    }
-    submit_estimate(req, events, n, true);
-done:
-    json_object_put(doc);
+    size_t count;
+    struct event *events = body_events(req, read_estimated, &count);
+    if (events)
+        submit_estimate(req, events, count, true);
 }
