@@ -11,7 +11,8 @@
 void webhook_events_list(struct request *req)
 {
     int64_t page, per_page, total = 0;
-    if (!api_pagination(req, &page, &per_page))
+    /* each event shows its transaction as it is now: debits waiting first written out */
+    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);

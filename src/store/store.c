@@ -841,6 +841,7 @@ static const char *const sql[STMT_COUNT] = {
                            " JOIN wallets w ON w.id = t.wallet_id"
                            " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
                            " AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.org_id = ?3"
+                           " AND t.expiration_at > ?1" /* past its expiry: too late to remind */
                            " AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
                            " ORDER BY t.expiration_at LIMIT ?2",
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { startWithOrg, tally, newDataDir } from '../lib/tallyd.mjs';
 
 let t;
-before(async () => { t = await startWithOrg(['--test-clock', '2026-09-01T00:00:00Z', '--reminder-days', '3,14']); });
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-09-01T00:00:00Z', '--reminder-days', '3,14']);
+  const r = await t.api('/api/v1/billable_metrics', { method: 'POST', body: { billable_metric: { code: 'rem_calls', name: 'Calls', aggregation_type: 'count_agg' } } });
+  const bm = (await r.json()).billable_metric;
+  await t.api('/api/v1/plans', { method: 'POST', body: { plan: { code: 'rem', name: 'Rem', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } } });
+});
 after(async () => { await t.cleanup(); });
 
 const post = async (path, body) => { const r = await t.api(path, { method: 'POST', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
@@ -52,4 +58,23 @@ test('the CLI refuses reminder days it cannot honour', () => {
     assert.equal(r.status, 2, bad);
     assert.match(r.stderr, /--reminder-days wants/);
   }
+});
+
+test('no reminder for a grant the clock passes the expiry of; the list shows grants as they are now', async () => {
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'late', plan_code: 'rem', external_id: 'late_sub' } });
+  const { wallet } = await post('/api/v1/wallets', { wallet: { external_customer_id: 'late', currency: 'EUR', rate_amount: '1', name: 'W' } });
+  const now = Date.parse((await (await t.api('/api/v1/test_clock')).json()).test_clock.now);
+  const at = (days) => new Date(now + days * 86400e3).toISOString();
+  const { wallet_transactions: [gone] } = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '5', expiration_at: at(2) } });
+  const { wallet_transactions: [kept] } = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet.lago_id, granted_credits: '50', expiration_at: at(30) } });
+  const events = async () => (await (await t.api('/api/v1/webhook_events?per_page=100')).json()).webhook_events;
+  const before = (await events()).length;
+  await post('/api/v1/test_clock/advance', { test_clock: { to: at(20) } }); // past gone's expiry, 10 days before kept's (days 1,10 now)
+  const recorded = (await events()).slice(0, (await events()).length - before);
+  assert.deepEqual(recorded.map((e) => [e.wallet_transaction.lago_id, e.data.days_before_expiry]), [[kept.lago_id, 10]]);
+  assert.ok(!recorded.some((e) => e.wallet_transaction.lago_id === gone.lago_id));
+  // debits waiting to be written out show at once in the list
+  await post('/api/v1/events', { event: { transaction_id: 'late-1', external_subscription_id: 'late_sub', code: 'rem_calls' } });
+  const shown = (await events()).find((e) => e.wallet_transaction.lago_id === kept.lago_id);
+  assert.equal(shown.wallet_transaction.remaining_amount_cents, 4900);
 });
