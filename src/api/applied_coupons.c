@@ -200,7 +200,9 @@ done:
 
 /* ---- list and terminate ------------------------------------------------------------------- */
 
-static void list(struct request *req, const char *external_customer_id)
+/* A page of applied coupons; of one customer when external_customer_id names one (in the path:
+ * `named`, and an unknown customer is then a 404, as Lago's nested route; a filter finds none). */
+static void list(struct request *req, const char *external_customer_id, bool named)
 {
     int64_t page, per_page, total = 0, customer_id = 0;
     const char *codes = NULL;
@@ -235,6 +237,10 @@ static void list(struct request *req, const char *external_customer_id)
         api_error(req, 500, "store_failed", NULL);
         return;
     }
+    if (s == STORE_NOT_FOUND && named) {
+        api_error_not_found(req, "customer_not_found");
+        return;
+    }
     struct jsonw w;
     jsonw_init(&w, api_respond(req, 200));
     jsonw_object_begin(&w);
@@ -249,12 +255,12 @@ static void list(struct request *req, const char *external_customer_id)
 
 void applied_coupons_list(struct request *req)
 {
-    list(req, api_query(req, "external_customer_id"));
+    list(req, api_query(req, "external_customer_id"), false);
 }
 
 void applied_coupons_list_for_customer(struct request *req)
 {
-    list(req, req->params[0]);
+    list(req, req->params[0], true);
 }
 
 void applied_coupons_terminate(struct request *req)

@@ -390,7 +390,9 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     jsonw_kv_cstr(w, "type", "charge");
     jsonw_kv_cstr(w, "code", c->metric_code);
     jsonw_kv_cstr(w, "name", c->metric_name);
-    jsonw_kv_cstr(w, "invoice_display_name", c->invoice_display_name);
+    /* Lago's fallback: the charge's name on invoices, else its metric's */
+    jsonw_kv_cstr(w, "invoice_display_name",
+                  c->invoice_display_name ? c->invoice_display_name : c->metric_name);
     jsonw_kv_cstr(w, "filter_invoice_display_name", est->bucket->invoice_display_name);
     jsonw_kv_raw(w, "filters", est->bucket->values_json);
     jsonw_kv_cstr(w, "lago_item_id", c->lago_id);

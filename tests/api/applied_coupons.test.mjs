@@ -89,4 +89,8 @@ test('listing and terminating', async () => {
   assert.deepEqual(codes(byCode), [list.applied_coupons[0].coupon_code]);
   assert.ok(byCode.meta.total_count < 4);
   assert.equal((await call('GET', '/api/v1/applied_coupons?coupon_code[]=none_such')).body.meta.total_count, 0);
+  // an unknown customer: its nested list is a 404 (Lago finds the customer first), a filter finds none
+  const nobody = await call('GET', '/api/v1/customers/nobody/applied_coupons');
+  assert.deepEqual([nobody.status, nobody.body.code], [404, 'customer_not_found']);
+  assert.equal((await call('GET', '/api/v1/applied_coupons?external_customer_id=nobody')).body.meta.total_count, 0);
 });
