@@ -129,6 +129,18 @@ static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
     jsonw_object_end(w);
 }
 
+/* The issuing date plus the net payment term, YYYY-MM-DD (the issuing date if unreadable). */
+static const char *due_date(const struct store_invoice *v, char out[TIMESTAMP_TEXT_MAX])
+{
+    tally_time issued;
+    if (v->net_payment_term == 0 ||
+        !timestamp_parse_iso8601(v->issuing_date, strlen(v->issuing_date), &issued))
+        return v->issuing_date;
+    timestamp_format(issued + (tally_time)v->net_payment_term * TIMESTAMP_USEC_PER_DAY, false, out);
+    out[10] = '\0';
+    return out;
+}
+
 static void render_invoice(struct jsonw *w, const struct invoice_view *view)
 {
     const struct store_invoice *v = view->v;
@@ -138,8 +150,9 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view)
     jsonw_kv_int(w, "sequential_id", v->sequential_id);
     jsonw_kv_cstr(w, "number", v->number);
     jsonw_kv_cstr(w, "issuing_date", v->issuing_date);
-    jsonw_kv_cstr(w, "payment_due_date", v->issuing_date);
-    jsonw_kv_int(w, "net_payment_term", 0);
+    char due[TIMESTAMP_TEXT_MAX];
+    jsonw_kv_cstr(w, "payment_due_date", due_date(v, due));
+    jsonw_kv_int(w, "net_payment_term", v->net_payment_term);
     jsonw_kv_cstr(w, "invoice_type", "credit");
     jsonw_kv_cstr(w, "status", status_names[v->status]);
     jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);

@@ -1760,6 +1760,8 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
         .amount_cents = t->amount_cents,
         .wallet_transaction_id = t->id,
         .issuing_date = date,
+        .net_payment_term =
+            customer.net_payment_term == CUSTOMER_INT_NULL ? 0 : customer.net_payment_term,
         .created_at = cmd->now,
         .updated_at = cmd->now,
     };

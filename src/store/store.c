@@ -335,6 +335,9 @@ static const char *const migrations[] = {
      * subscription's open holds are found as a wallet's are, through authorizations_due:
      * open holds are few (a week at most), and a subscription ends rarely. */
     "DROP INDEX IF EXISTS authorizations_open_by_subscription;",
+    /* 28: a credit invoice's net payment term, the customer's when it was issued (its due
+     * date follows from it) */
+    "ALTER TABLE invoices ADD COLUMN net_payment_term INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -596,7 +599,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
 #define INVOICE_COLUMNS                                                                            \
     "i.id, i.org_id, i.customer_id, i.lago_id, i.sequential_id, i.number, i.invoice_type,"         \
     " i.status, i.payment_status, i.currency, i.amount_cents, i.wallet_transaction_id,"            \
-    " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id"
+    " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id, i.net_payment_term"
 #define INVOICE_FILTER                                                                             \
     " FROM invoices i JOIN customers c ON c.id = i.customer_id"                                    \
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
@@ -856,7 +859,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_INVOICE_INSERT] =
         "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number, invoice_type,"
         " status, payment_status, currency, amount_cents, wallet_transaction_id, issuing_date,"
-        " created_at, updated_at) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+        " created_at, updated_at, net_payment_term)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [STMT_INVOICE_UPDATE] = "UPDATE invoices SET status = ?8, payment_status = ?9,"
                             " updated_at = ?15 WHERE id = ?1",
     [STMT_INVOICE_GET] = "SELECT " INVOICE_COLUMNS " FROM invoices i"
@@ -3546,6 +3550,7 @@ static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena 
     v->updated_at = sqlite3_column_int64(s, 14);
     column_lago_id(s, 15, v->customer_lago_id);
     v->external_customer_id = column_text(s, 16, a);
+    v->net_payment_term = sqlite3_column_int(s, 17);
     return v->number && v->issuing_date && v->external_customer_id;
 }
 
@@ -3585,6 +3590,8 @@ enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
     bind_text(s, 13, v->issuing_date);
     sqlite3_bind_int64(s, 14, v->created_at);
     sqlite3_bind_int64(s, 15, v->updated_at);
+    if (insert)
+        sqlite3_bind_int(s, 16, v->net_payment_term);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

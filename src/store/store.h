@@ -694,6 +694,7 @@ struct store_invoice {
     int64_t amount_cents;
     int64_t wallet_transaction_id; /* the top-up it bills */
     const char *issuing_date;      /* YYYY-MM-DD */
+    int32_t net_payment_term;      /* days to pay from the issuing date, the customer's then */
     tally_time created_at, updated_at;
     /* filled when read */
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];

@@ -416,6 +416,7 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual([invoice.invoice_type, invoice.status, invoice.payment_status, invoice.total_amount_cents, invoice.currency, invoice.fees[0].units],
     ['credit', 'open', 'pending', 2000, 'EUR', '40.0']);
   assert.match(invoice.number, /^TLY-\d{3}-001$/);
+  assert.deepEqual([invoice.net_payment_term, invoice.payment_due_date], [0, invoice.issuing_date]);
   // Lago's InvoiceObject: the whole customer, and a fee with every field its schema requires
   assert.deepEqual([invoice.customer.external_id, invoice.customer.currency, typeof invoice.customer.sequential_id], ['lambda', 'EUR', 'number']);
   const fee = invoice.fees[0];
@@ -582,4 +583,16 @@ test('usage while a customer has no wallet is the invoice\'s: the next event pay
   await ok(await send(event('late_wallet_sub', 'tokens', { tokens: 1 })));
   assert.equal((await wallet(next.lago_id)).balance_cents, 10000 - 100);
   await assertLedgerBalances();
+});
+
+test('a credit invoice is due after the customer\'s net payment term when it was issued', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'mu', currency: 'EUR', net_payment_term: 30 } }));
+  const w = await createWallet({ external_customer_id: 'mu', currency: 'EUR', rate_amount: '1', name: 'Termed', invoice_requires_successful_payment: true });
+  const [paid] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '2' }))).wallet_transactions;
+  const invoice = async () => (await ok(await t.api(`/api/v1/invoices/${paid.lago_invoice_id}`))).invoice;
+  const issued = await invoice();
+  const due = new Date(Date.parse(issued.issuing_date) + 30 * 86400e3).toISOString().slice(0, 10);
+  assert.deepEqual([issued.net_payment_term, issued.payment_due_date], [30, due]);
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'mu', net_payment_term: 5 } }));
+  assert.deepEqual([(await invoice()).net_payment_term, (await invoice()).payment_due_date], [30, due]); // as issued
 });
