@@ -1136,6 +1136,28 @@ static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
     return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits);
 }
 
+/* A purchase whose payment failed: no credits will come of it. */
+static enum command_result fail_purchase(struct store *st, struct command *cmd,
+                                         struct store_wallet_transaction *t)
+{
+    t->state = WALLET_TX_FAILED;
+    t->has_failed_at = true;
+    t->failed_at = cmd->now;
+    return store_wallet_transaction_set_state(st, t) == STORE_OK ? COMMAND_OK
+                                                                 : COMMAND_STORE_FAILED;
+}
+
+/* The invoice's new payment status (an open invoice is then final). */
+static enum command_result invoice_paid(struct store *st, struct command *cmd,
+                                        struct store_invoice *v, enum invoice_payment_status to)
+{
+    v->payment_status = to;
+    if (v->status == INVOICE_OPEN)
+        v->status = INVOICE_FINALIZED;
+    v->updated_at = cmd->now;
+    return store_invoice_save(st, v) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 /*
  * PUT /invoices/{id} with a payment status, for a credit invoice: its top-up's credits arrive
  * when it is paid (if they were waiting), or the top-up fails. Anything else changes only the
@@ -1162,8 +1184,13 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         struct customer_wallets *cw;
         struct live_wallet *w;
         enum command_result r = live_wallet_of(b, st, cmd, t.wallet_lago_id, &cw, &w);
-        if (r == COMMAND_INVALID) { /* the wallet was terminated since */
+        if (r == COMMAND_INVALID) { /* the wallet was terminated since: nothing can arrive */
+            if (to == INVOICE_PAYMENT_FAILED)
+                return fail_purchase(st, cmd, &t) == COMMAND_OK ? invoice_paid(st, cmd, v, to)
+                                                                : COMMAND_STORE_FAILED;
             cmd->invalid_field = NULL;
+            cmd->invalid_message = "the wallet was terminated: its credits can no longer arrive; "
+                                   "mark the payment failed (and refund it). Nothing was changed";
             return refuse(cmd, "payment_status", "wallet_is_terminated");
         }
         if (r != COMMAND_OK)
@@ -1175,11 +1202,7 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
             if (r == COMMAND_OK)
                 r = wallet_clock_bring_up_to_date(st, cmd, cw);
         } else {
-            t.state = WALLET_TX_FAILED;
-            t.has_failed_at = true;
-            t.failed_at = cmd->now;
-            r = store_wallet_transaction_set_state(st, &t) == STORE_OK ? COMMAND_OK
-                                                                       : COMMAND_STORE_FAILED;
+            r = fail_purchase(st, cmd, &t);
         }
         if (r == COMMAND_OK)
             r = wallet_clock_fire_thresholds(st, cmd, cw); /* what was pending no longer counts */
@@ -1190,11 +1213,7 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         if (r != COMMAND_OK)
             return r;
     }
-    v->payment_status = to;
-    if (v->status == INVOICE_OPEN)
-        v->status = INVOICE_FINALIZED;
-    v->updated_at = cmd->now;
-    return store_invoice_save(st, v) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return invoice_paid(st, cmd, v, to);
 }
 
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd)

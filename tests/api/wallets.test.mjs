@@ -596,3 +596,20 @@ test('a credit invoice is due after the customer\'s net payment term when it was
   await ok(await post('/api/v1/customers', { customer: { external_id: 'mu', net_payment_term: 5 } }));
   assert.deepEqual([(await invoice()).net_payment_term, (await invoice()).payment_due_date], [30, due]); // as issued
 });
+
+test('a purchase waiting for its payment when its wallet is terminated can be marked failed, not paid', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'nu', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'nu', currency: 'EUR', rate_amount: '1', name: 'Gone', invoice_requires_successful_payment: true });
+  const [pending] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '7' }))).wallet_transactions;
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+  const put = (payment_status) => t.api(`/api/v1/invoices/${pending.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status } } });
+  const paid = await put('succeeded');
+  assert.equal(paid.status, 422);
+  const body = await paid.json();
+  assert.deepEqual(body.error_details, { payment_status: ['wallet_is_terminated'] });
+  assert.match(body.message, /mark the payment failed/);
+  const failed = (await ok(await put('failed'))).invoice;
+  assert.deepEqual([failed.payment_status, failed.status], ['failed', 'finalized']);
+  const tx = (await ok(await t.api(`/api/v1/wallet_transactions/${pending.lago_id}`))).wallet_transaction;
+  assert.equal(tx.status, 'failed');
+});
