@@ -59,8 +59,11 @@ struct api {
      * MHD_stop_daemon, since until then a worker thread may still have it in its epoll set. */
     int quiesced_fd;
     _Atomic int64_t waiting; /* requests whose command is in the engine */
-    _Atomic bool draining;   /* shutting down: no new changes */
-    _Atomic bool stopping;   /* drained: no command at all, the daemon is about to stop */
+    /* Requests read whole and being answered (a body still arriving is not: the drain does
+     * not wait for a client that stalls mid-body, which no change can come of). */
+    _Atomic int64_t answering;
+    _Atomic bool draining; /* shutting down: no new changes */
+    _Atomic bool stopping; /* drained: no command at all, the daemon is about to stop */
 };
 
 /* Starts listening. Returns NULL with a message on failure. Main thread. */

@@ -57,6 +57,7 @@ struct request {
     const char *allow;   /* a 405's Allow header, in the arena; NULL: none */
     struct command *cmd; /* when submitted */
     bool wallets_synced; /* wallet tables hold every debit acknowledged before this request */
+    bool answering;      /* counted in api->answering: read whole, its answer not yet sent */
     int64_t started_usec;
 };
 

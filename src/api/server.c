@@ -631,6 +631,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (req->state == REQUEST_READING) {
+        if (!req->answering) { /* read whole: from here the drain waits for its answer */
+            req->answering = true;
+            atomic_fetch_add_explicit(&api->answering, 1, memory_order_relaxed);
+        }
         if (buf_failed(&req->body))
             api_error(req, 500, "out_of_memory", "the request could not be buffered");
         else
@@ -691,6 +695,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (api->config.log_requests)
         log_request(req, duration);
     atomic_fetch_sub_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
+    if (req->answering)
+        atomic_fetch_sub_explicit(&api->answering, 1, memory_order_relaxed);
     request_free(req);
 }
 
@@ -784,8 +790,9 @@ bool api_drain(struct api *api)
     while (atomic_load(&api->waiting) > 0 && wallclock_monotonic_usec() < deadline)
         usleep(1000);
     /* an answer handed back is not yet sent: the daemon's stop would close its connection,
-     * and a client whose change was made would see it dropped (and might send it again) */
-    while (atomic_load_explicit(&api->metrics.in_flight, memory_order_relaxed) > 0 &&
+     * and a client whose change was made would see it dropped (and might send it again); a
+     * request whose body never finished arriving changed nothing, and is not waited for */
+    while (atomic_load_explicit(&api->answering, memory_order_relaxed) > 0 &&
            wallclock_monotonic_usec() < deadline)
         usleep(1000);
     return atomic_load(&api->waiting) == 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "core/event.h"
@@ -22,6 +23,21 @@
 #include "util/cmdline.h"
 
 #define TALLYD_THREADS_MAX 64
+
+/*
+ * A second SIGINT or SIGTERM while draining (a client that never finishes, an operator who
+ * will not wait): exit now. A 2xx is only ever sent for what is on disk, so this loses no
+ * acknowledged change, as a kill -9 does not; the next start reads the rest back.
+ */
+static void *stop_now_on_signal(void *arg)
+{
+    int sig;
+    sigwait(arg, &sig);
+    static const char message[] = "tallyd: second signal: stopping now\n";
+    ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+    (void)ignored; /* exiting either way */
+    _exit(1);
+}
 
 static const char usage[] =
     "usage: tallyd [options]\n"
@@ -212,7 +228,13 @@ int main(int argc, char **argv)
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    fprintf(stderr, "tallyd: %s received: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fprintf(stderr,
+            "tallyd: %s received: draining (a second signal stops at once; nothing "
+            "acknowledged is lost)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    pthread_t impatient;
+    if (pthread_create(&impatient, NULL, stop_now_on_signal, &stop_signals) == 0)
+        pthread_detach(impatient);
     if (!api_drain(api))
         fprintf(stderr,
                 "tallyd: commands still wait for the disk after %d s; waiting for their "

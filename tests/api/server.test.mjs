@@ -107,6 +107,32 @@ test('SIGTERM lets in-flight writes commit and answer, then exits 0', async () =
   await t.cleanup();
 });
 
+// Found by an operations audit: a client that stalls mid-body held a SIGTERM for the drain's
+// whole 30 s (no change can come of a request never read whole), and a second signal was
+// ignored meanwhile.
+test('SIGTERM does not wait for a client stalled mid-body', async () => {
+  const { connect } = await import('node:net');
+  const stall = async (t) => {
+    const port = Number(new URL(t.url).port);
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.on('connect', resolve));
+    socket.on('error', () => {});
+    socket.write(`POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
+    await new Promise((r) => setTimeout(r, 200));
+    return socket;
+  };
+  const t = await startWithOrg();
+  const socket = await stall(t);
+  const started = Date.now();
+  t.server.child.kill('SIGTERM');
+  const r = await t.server.exited;
+  assert.equal(r.code, 0, t.server.stderr());
+  assert.ok(Date.now() - started < 10000, `stopped after ${Date.now() - started} ms`);
+  assert.match(t.server.stderr(), /a second signal stops at once/);
+  socket.destroy();
+  rmSync(t.dataDir, { recursive: true, force: true });
+});
+
 test('one process per data directory: a second tallyd and the CLI refuse while one runs', async () => {
   const t = await startWithOrg();
   try {
