@@ -7,7 +7,8 @@ tallyd=$1 tally=$2 data_dir=$3 listen=$4
 
 mkdir -p "$data_dir"
 key_file="$data_dir/demo-api-key"
-if [ ! -s "$key_file" ]; then
+# a key kept from a store since removed would be printed and refused: made again with it
+if [ ! -s "$key_file" ] || [ ! -e "$data_dir/tally.db" ]; then
   out=$("$tally" --data-dir "$data_dir" org create "Demo")
   (umask 077; printf '%s\n' "$out" | tail -n 1 >"$key_file")
 fi
