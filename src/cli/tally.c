@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "core/timestamp.h"
 #include "core/wallet.h"
 #include "store/store.h"
@@ -104,9 +105,10 @@ static int org_create(const char *data_dir, int argc, char **argv)
         }
         if (strcmp(argv[i], "--test-clock") == 0) {
             if (i + 1 >= argc ||
-                !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock)) {
-                fprintf(stderr, "tally: --test-clock wants an ISO 8601 time such as "
-                                "2026-01-01T00:00:00Z\n");
+                !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock) ||
+                clock < EVENT_CLOCK_MIN || clock > EVENT_CLOCK_MAX) {
+                fprintf(stderr, "tally: --test-clock wants an ISO 8601 time from 1970 to "
+                                "9998-12-31, such as 2026-01-01T00:00:00Z\n");
                 return 2;
             }
             has_clock = true;

@@ -48,6 +48,13 @@ struct event {
  * instants are defined (core/timestamp.h).
  */
 #define EVENT_TIMESTAMP_MAX (INT64_C(253370764800) * TIMESTAMP_USEC_PER_SEC - 1)
+/*
+ * Where an organization's clock (a test clock's too) may be: 1970 on (ids are time-ordered from
+ * the epoch) to EVENT_TIMESTAMP_MAX, so that an event sent now is one it may carry.
+ */
+#define EVENT_CLOCK_MIN 0
+#define EVENT_CLOCK_MAX EVENT_TIMESTAMP_MAX
+
 /* Fraction digits read from a timestamp's text; later ones count only as "not zero" (for the
  * floor of a negative one). Enough for any exponent an instant in range can carry. */
 #define EVENT_TIMESTAMP_FRACTION_DIGITS 24

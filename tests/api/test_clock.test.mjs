@@ -44,6 +44,20 @@ test('bad input: not a date, missing, missing root', async () => {
   }
 });
 
+test('a clock stays where events may be: 9999 is refused here and by the CLI', async () => {
+  const r = await advance('9999-06-01T00:00:00Z');
+  assert.equal(r.status, 422);
+  const body = await r.json();
+  assert.deepEqual(body.error_details, { to: ['value_is_out_of_range'] });
+  assert.match(body.message, /9998-12-31/);
+  const { tally, newDataDir } = await import('../lib/tallyd.mjs');
+  for (const clock of ['9999-12-31T23:59:59Z', '1969-12-31T00:00:00Z']) {
+    const cli = tally(['--data-dir', newDataDir(), 'org', 'create', 'Far', '--test-clock', clock]);
+    assert.equal(cli.status, 2, clock);
+    assert.match(cli.stderr, /from 1970 to 9998-12-31/);
+  }
+});
+
 test('the clock survives a restart', async () => {
   await t.restart({ kill: true });
   assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-05-05T05:05:05.000Z');
