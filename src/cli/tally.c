@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/event.h"
 #include "core/timestamp.h"
@@ -195,6 +196,13 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
                 WALLET_REMINDER_DAYS_MAX, WALLET_REMINDER_DAYS_LIMIT);
         return 2;
     }
+    /* an organization to change is in a store that exists: a mistyped directory is not made */
+    char db[4096];
+    snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
+        return 1;
+    }
     int lock_fd;
     struct store *st = open_locked(data_dir, &lock_fd);
     if (!st)
@@ -230,7 +238,11 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--data-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                fprintf(stderr, "tally: --data-dir needs a directory\n%s", usage);
+                return 2;
+            }
             data_dir = argv[++i];
             continue;
         }

@@ -199,6 +199,15 @@ test('--help everywhere', async () => {
   const noValue = spawnSync(tallydBin, ['--threads'], { encoding: 'utf8' });
   assert.equal(noValue.status, 2);
   assert.match(noValue.stderr, /--threads needs a value/);
+  // the CLI's too (it said "unknown option '--data-dir'"), and a mistyped directory is not made
+  const cliNoValue = tally(['--data-dir']);
+  assert.equal(cliNoValue.status, 2);
+  assert.match(cliNoValue.stderr, /--data-dir needs a directory/);
+  const typo = join(newDataDir(), 'typo');
+  const missing = tally(['--data-dir', typo, 'org', 'reminder-days', '1', '14']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no Tally store in .*typo/);
+  assert.throws(() => readdirSync(typo));
 });
 
 test('a listen address that cannot be bound says why', async () => {
