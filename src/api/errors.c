@@ -39,46 +39,55 @@ void api_error_render(struct buf *out, int status, const char *error, const char
     jsonw_object_end(&w);
 }
 
-/* Lago's 422, its details nested under `index` when it is not NULL; `message` (Tally's, may
- * be NULL) says why in a sentence. */
-static void render_validation(struct buf *out, const char *index, const char *field,
-                              const char *code, const char *message)
+static void validation_begin(struct jsonw *w, const char *message)
 {
-    struct jsonw w;
-    buf_reset(out);
-    jsonw_init(&w, out);
-    jsonw_object_begin(&w);
-    jsonw_kv_int(&w, "status", 422);
-    jsonw_kv_cstr(&w, "error", "Unprocessable Entity");
-    jsonw_kv_cstr(&w, "code", "validation_errors");
+    jsonw_object_begin(w);
+    jsonw_kv_int(w, "status", 422);
+    jsonw_kv_cstr(w, "error", "Unprocessable Entity");
+    jsonw_kv_cstr(w, "code", "validation_errors");
     if (message)
-        jsonw_kv_cstr(&w, "message", message);
-    jsonw_key(&w, "error_details");
-    jsonw_object_begin(&w);
-    if (index) {
-        jsonw_key(&w, index);
-        jsonw_object_begin(&w);
-    }
-    jsonw_key(&w, field);
-    jsonw_array_begin(&w);
-    jsonw_cstr(&w, code);
-    jsonw_array_end(&w);
-    if (index)
-        jsonw_object_end(&w);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
+        jsonw_kv_cstr(w, "message", message);
+    jsonw_key(w, "error_details");
+    jsonw_object_begin(w);
+}
+
+static void field_error(struct jsonw *w, const char *field, const char *code)
+{
+    jsonw_key(w, field);
+    jsonw_array_begin(w);
+    jsonw_cstr(w, code);
+    jsonw_array_end(w);
 }
 
 void api_error_render_validation(struct buf *out, const char *field, const char *code,
                                  const char *message)
 {
-    render_validation(out, NULL, field, code, message);
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    validation_begin(&w, message);
+    field_error(&w, field, code);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
 }
 
-void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
-                                         const char *code, const char *message)
+void api_error_render_item_refusals(struct buf *out, const struct command_item_refusal *refusals,
+                                    size_t count, const char *message)
 {
-    render_validation(out, index, field, code, message);
+    struct jsonw w;
+    buf_reset(out);
+    jsonw_init(&w, out);
+    validation_begin(&w, message);
+    for (size_t i = 0; i < count; i++) {
+        char index[24];
+        snprintf(index, sizeof index, "%zu", refusals[i].index);
+        jsonw_key(&w, index);
+        jsonw_object_begin(&w);
+        field_error(&w, refusals[i].field, refusals[i].code);
+        jsonw_object_end(&w);
+    }
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
 }
 
 void api_error_bad_request(struct request *req, const char *what)

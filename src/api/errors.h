@@ -35,9 +35,10 @@ void api_error_render(struct buf *out, int status, const char *error, const char
                       const char *message);
 void api_error_render_validation(struct buf *out, const char *field, const char *code,
                                  const char *message);
-/* A batch's refusal, keyed by the item's index: "error_details": {"3": {"field": ["code"]}}. */
-void api_error_render_indexed_validation(struct buf *out, const char *index, const char *field,
-                                         const char *code, const char *message);
+/* A batch's refusal, each refused item keyed by its index (in the order given, each index
+ * once): "error_details": {"3": {"field": ["code"]}, "7": {...}}. */
+void api_error_render_item_refusals(struct buf *out, const struct command_item_refusal *refusals,
+                                    size_t count, const char *message);
 
 /*
  * Writer thread: renders the answer of a command that did not succeed (not found, refused,

@@ -79,11 +79,9 @@ static void render_ingest(struct command *cmd)
     struct request *req = cmd->owner;
     bool batch = strcmp(req->path, "/api/v1/events") != 0;
     if (cmd->result == COMMAND_INVALID && batch) {
-        char index[24];
-        snprintf(index, sizeof index, "%zu", cmd->as.events_ingest.failed_index);
         cmd->http_status = 422;
-        api_error_render_indexed_validation(&cmd->response, index, cmd->invalid_field,
-                                            cmd->invalid_code, cmd->invalid_message);
+        api_error_render_item_refusals(&cmd->response, cmd->as.events_ingest.refusals,
+                                       cmd->as.events_ingest.refusal_count, cmd->invalid_message);
         return;
     }
     if (api_error_render_command(cmd, "event_not_found"))
@@ -171,7 +169,8 @@ typedef bool (*event_reader)(struct request *req, struct json_object *obj, struc
 
 /*
  * The body's {"events": [...]}, 1 to the batch limit of them, each read by `read`, in the
- * request's arena; NULL after answering 400, or 422 naming the first event refused by its index.
+ * request's arena; NULL after answering 400, or 422 naming every event refused by its index
+ * (as Lago does: a client can tell which to fix without sending the batch again and again).
  */
 static struct event *body_events(struct request *req, event_reader read, size_t *count)
 {
@@ -192,16 +191,23 @@ static struct event *body_events(struct request *req, event_reader read, size_t 
     } else if (!(events = arena_alloc(&req->arena, n * sizeof *events))) {
         api_error(req, 500, "out_of_memory", NULL);
     } else {
-        for (size_t i = 0; events && i < n; i++) {
+        struct command_item_refusal *refusals = NULL;
+        size_t refused = 0;
+        for (size_t i = 0; i < n; i++) {
             struct json_in_error err = {0};
-            if (!read(req, json_object_array_get_idx(list, i), &events[i], &err)) {
-                char index[24];
-                snprintf(index, sizeof index, "%zu", i);
-                req->status = 422;
-                api_error_render_indexed_validation(&req->response, index, err.field, err.code,
-                                                    NULL);
+            if (read(req, json_object_array_get_idx(list, i), &events[i], &err))
+                continue;
+            if (!refusals && !(refusals = arena_alloc(&req->arena, n * sizeof *refusals))) {
+                api_error(req, 500, "out_of_memory", NULL);
                 events = NULL;
+                break;
             }
+            refusals[refused++] = (struct command_item_refusal){i, err.field, err.code};
+        }
+        if (refused > 0) {
+            req->status = 422;
+            api_error_render_item_refusals(&req->response, refusals, refused, NULL);
+            events = NULL;
         }
     }
     json_object_put(doc);

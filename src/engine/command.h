@@ -146,6 +146,13 @@ struct wallet_update {
 };
 
 /* The outcome of applying one command; the API maps it to an HTTP answer. */
+/* An item of a batch refused: its index in the batch, Lago's field and error code. */
+struct command_item_refusal {
+    size_t index;
+    const char *field;
+    const char *code;
+};
+
 enum command_result {
     COMMAND_OK,                   /* applied */
     COMMAND_NOT_FOUND,            /* the thing it names does not exist: 404 */
@@ -231,13 +238,15 @@ struct command {
         } applied_coupon_terminate;
         /*
          * Events, all or nothing: one refused event refuses the batch, and the refusal
-         * names its index (failed_index) with Lago's field and code.
+         * names its index with Lago's field and code (`refusals`, set by the writer: the
+         * first event refused, then the later ones refused too; see engine.c).
          */
         struct {
             const struct event *events;
             size_t count;
-            struct event_result *results; /* count of them, in the submitter's arena */
-            size_t failed_index;
+            struct event_result *results;          /* count of them, in the submitter's arena */
+            struct command_item_refusal *refusals; /* in index order, in the command's arena */
+            size_t refusal_count;
             const char *authorization_lago_id; /* capture: the hold the event settles */
             /* capture: its usage is the authorized one (set by the writer): what credits
              * cannot pay of it is left to the invoice rather than refused */

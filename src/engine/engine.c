@@ -1071,11 +1071,19 @@ static void forget_touches(struct engine *e, size_t mark, uint64_t command)
     }
 }
 
+/* Names event `index` among the command's refused events (after those named before it). */
 static enum command_result refuse_event(struct command *cmd, size_t index, const char *field,
                                         const char *code)
 {
-    cmd->as.events_ingest.failed_index = index;
-    return invalid(cmd, field, code);
+    struct command_item_refusal **refusals = &cmd->as.events_ingest.refusals;
+    size_t *count = &cmd->as.events_ingest.refusal_count;
+    if (!*refusals &&
+        !(*refusals = arena_alloc(cmd->arena, cmd->as.events_ingest.count * sizeof **refusals)))
+        return COMMAND_STORE_FAILED;
+    assert(*count < cmd->as.events_ingest.count);
+    assert(*count == 0 || (*refusals)[*count - 1].index < index);
+    (*refusals)[(*count)++] = (struct command_item_refusal){index, field, code};
+    return *count == 1 ? invalid(cmd, field, code) : COMMAND_INVALID;
 }
 
 /* What taking event i into a usage (usage_apply) makes of the command. */
@@ -1203,6 +1211,29 @@ static enum command_result carry_into_successor(struct engine *e, struct command
     return aggregated(cmd, i, usage_apply(next, ev, res->timestamp, (uint64_t)res->id));
 }
 
+/*
+ * Adds event i's identity to the set (its fingerprints made by engine_submit), or refuses it
+ * as a duplicate. Taken at once (one probe), so that a duplicate later in the batch is refused
+ * too; a refused or failed command takes its identities back out (forget_added). With the id
+ * the event gets if it is accepted: ids are given in order, one an event.
+ */
+static enum command_result take_identity(struct engine *e, struct command *cmd, size_t i)
+{
+    const struct event_result *res = &cmd->as.events_ingest.results[i];
+    struct identity identity = {res->transaction_fingerprint, res->subscription_tag};
+    switch (dedup_insert(&e->identities, identity.transaction, identity.subscription,
+                         (uint64_t)(e->last_event_id + 1))) {
+    case DEDUP_INSERTED: break;
+    case DEDUP_EXISTS: return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    case DEDUP_NO_MEMORY: return COMMAND_STORE_FAILED; /* refuse rather than forget one */
+    }
+    if (!note_added(e, identity)) {
+        dedup_remove(&e->identities, identity.transaction, identity.subscription);
+        return COMMAND_STORE_FAILED;
+    }
+    return COMMAND_OK;
+}
+
 /* Checks and applies event i in memory (its fingerprints made by engine_submit), and
  * leaves its row in `row` for the command's INSERTs (store_events_insert), which follow its
  * last event. */
@@ -1212,7 +1243,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
 {
     const struct event *ev = &cmd->as.events_ingest.events[i];
     struct event_result *res = &cmd->as.events_ingest.results[i];
-    struct identity identity = {res->transaction_fingerprint, res->subscription_tag};
     res->timestamp = ev->has_timestamp ? ev->timestamp : cmd->now;
     cache->sub_hash = res->subscription_tag;
     enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
@@ -1224,20 +1254,10 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
-    /* Taken at once (one probe), so that a duplicate later in the batch is refused too; a
-     * refused or failed command takes its identities back out (forget_added). With the id the
-     * event gets below if it is accepted: ids are given in order, one an event. */
     int64_t id = e->last_event_id + 1;
-    switch (
-        dedup_insert(&e->identities, identity.transaction, identity.subscription, (uint64_t)id)) {
-    case DEDUP_INSERTED: break;
-    case DEDUP_EXISTS: return refuse_event(cmd, i, "transaction_id", "value_already_exist");
-    case DEDUP_NO_MEMORY: return COMMAND_STORE_FAILED; /* refuse rather than forget one */
-    }
-    if (!note_added(e, identity)) {
-        dedup_remove(&e->identities, identity.transaction, identity.subscription);
-        return COMMAND_STORE_FAILED;
-    }
+    r = take_identity(e, cmd, i);
+    if (r != COMMAND_OK)
+        return r;
     /* The event's subscription (by its timestamp), kept before live_usage_of may look up
      * another one (the cache may then drop this row). */
     int64_t subscription_id = cache->sub->sub.id;
@@ -1302,6 +1322,36 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
             return r;
     }
     return COMMAND_OK;
+}
+
+/*
+ * After event `first` refused the command, names the later events that would be refused too
+ * by the checks that need no usage: an unknown subscription or metric, a transaction id taken
+ * by a stored event or an earlier one of the batch. Lago lists every event of a batch it
+ * refuses, so a client that retries a batch learns each duplicate at once, not one a round
+ * trip. Their identities join the set, and leave it with the command's (forget_added). Only a
+ * refusal runs this.
+ */
+static enum command_result refuse_later_events(struct engine *e, struct command *cmd, size_t first)
+{
+    struct ingest_cache cache = {0};
+    for (size_t i = first + 1; i < cmd->as.events_ingest.count; i++) {
+        const struct event *ev = &cmd->as.events_ingest.events[i];
+        const struct event_result *res = &cmd->as.events_ingest.results[i];
+        cache.sub_hash = res->subscription_tag;
+        enum command_result r =
+            resolve_subscription(e, cmd, &cache, ev, ev->has_timestamp ? ev->timestamp : cmd->now);
+        if (r == COMMAND_NOT_FOUND)
+            r = refuse_event(cmd, i, "external_subscription_id", "subscription_not_found");
+        else if (r == COMMAND_OK &&
+                 (r = resolve_metric(e, &cache, cmd->org_id, ev->code)) == COMMAND_NOT_FOUND)
+            r = refuse_event(cmd, i, "code", "billable_metric_not_found");
+        else if (r == COMMAND_OK)
+            r = take_identity(e, cmd, i);
+        if (r != COMMAND_OK && r != COMMAND_INVALID)
+            return r;
+    }
+    return COMMAND_INVALID;
 }
 
 /*
@@ -1654,6 +1704,7 @@ static enum command_result apply_sweep(struct engine *e, struct command *cmd)
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
 {
     bool capture = cmd->as.events_ingest.authorization_lago_id != NULL;
+    cmd->as.events_ingest.refusal_count = 0; /* a command may be applied again (group retry) */
     if (capture) {
         enum command_result r = settle_hold(e, cmd);
         if (r != COMMAND_OK)
@@ -1670,6 +1721,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     bool any_recurring = false;
     for (size_t i = 0; i < count; i++) {
         enum command_result r = ingest_one(e, cmd, &cache, i, &rows[i], &usage_of[i]);
+        if (r == COMMAND_INVALID)
+            r = refuse_later_events(e, cmd, i);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
         recurring[i] = cache.recurring;
@@ -1685,7 +1738,7 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
             return COMMAND_STORE_FAILED;
     r = debit_wallets(e, cmd);
     if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
-        cmd->as.events_ingest.failed_index = count - 1;
+        r = refuse_event(cmd, count - 1, cmd->invalid_field, cmd->invalid_code);
     if (r == COMMAND_OK && capture)
         r = wallets_capture_done(&e->wallets, e->store, cmd, &cmd->authorization);
     return r == COMMAND_OK && capture ? captured(e, cmd) : r;

@@ -145,6 +145,32 @@ test('batches: per-index errors, limits, unknown names', async () => {
   assert.equal(r.body.events.length, 100);
 });
 
+test('a refused batch names every event refused, so a retry can drop its duplicates at once', async () => {
+  let r = await post('/api/v1/events/batch', { events: [ev('r1'), ev('r2'), ev('r3'), ev('r4')] });
+  assert.equal(r.status, 200);
+  // a client retries the batch with new events between the old: each old one is named
+  r = await post('/api/v1/events/batch', { events: [ev('r1'), ev('r5'), ev('r2'), ev('r6'), ev('r3'), ev('r4'), ev('r5')] });
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, {
+    0: { transaction_id: ['value_already_exist'] }, 2: { transaction_id: ['value_already_exist'] },
+    4: { transaction_id: ['value_already_exist'] }, 5: { transaction_id: ['value_already_exist'] },
+    6: { transaction_id: ['value_already_exist'] },
+  });
+  // an unknown subscription or metric after the first refusal is named too
+  r = await post('/api/v1/events/batch', { events: [ev('r7', { code: 'nope' }), ev('r8'), ev('r9', { external_subscription_id: 'nobody' }), ev('r2')] });
+  assert.deepEqual(r.body.error_details, {
+    0: { code: ['billable_metric_not_found'] }, 2: { external_subscription_id: ['subscription_not_found'] },
+    3: { transaction_id: ['value_already_exist'] },
+  });
+  // and so is every event that does not read
+  r = await post('/api/v1/events/batch', { events: [ev('r10'), { code: 'tokens' }, ev('r11', { timestamp: 'soon' }), ev('r12')] });
+  assert.deepEqual(r.body.error_details, { 1: { transaction_id: ['value_is_mandatory'] }, 2: { timestamp: ['invalid_format'] } });
+  // nothing was kept, and the identities the refusals looked at are free again
+  for (const id of ['r5', 'r6', 'r8', 'r10', 'r12']) assert.equal((await t.api(`/api/v1/events/${id}`)).status, 404, id);
+  r = await post('/api/v1/events/batch', { events: [ev('r5'), ev('r6'), ev('r8')] });
+  assert.equal(r.status, 200);
+});
+
 test('listing filters by code, subscription and time', async () => {
   const all = await (await t.api('/api/v1/events?per_page=1000')).json();
   const calls = await (await t.api('/api/v1/events?code=calls&per_page=1000')).json();
