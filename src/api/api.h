@@ -131,7 +131,8 @@ void api_query_each(struct request *req, const char *name, void (*fn)(const char
  */
 bool api_org_now(struct request *req, tally_time *now);
 
-/* A query-string argument of the request, or NULL. */
+/* A query-string argument of the request, or NULL; repeated, its last value (as Rails reads
+ * it, so a client that appends a parameter to a URL holding it gets what it sent last). */
 const char *api_query(struct request *req, const char *name);
 
 /* Values one list filter may name ("countries[]=FR&countries[]=DE"). */

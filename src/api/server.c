@@ -112,11 +112,6 @@ struct buf *api_respond(struct request *req, int status)
     return &req->response;
 }
 
-const char *api_query(struct request *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
 struct query_each {
     const char *name;
     void (*fn)(const char *value, void *ctx);
@@ -138,6 +133,18 @@ void api_query_each(struct request *req, const char *name, void (*fn)(const char
 {
     struct query_each q = {name, fn, ctx};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_argument, &q);
+}
+
+static void keep_last(const char *value, void *ctx)
+{
+    *(const char **)ctx = value;
+}
+
+const char *api_query(struct request *req, const char *name)
+{
+    const char *last = NULL;
+    api_query_each(req, name, keep_last, &last);
+    return last;
 }
 
 struct query_list {

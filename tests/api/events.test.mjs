@@ -176,6 +176,11 @@ test('listing filters by code, subscription and time', async () => {
   const calls = await (await t.api('/api/v1/events?code=calls&per_page=1000')).json();
   assert.equal(calls.meta.total_count, 50);
   assert.ok(calls.events.every((e) => e.code === 'calls'));
+  // a parameter named twice takes its last value, as Rails reads it
+  const twice = await (await t.api('/api/v1/events?code=tokens&per_page=3&code=calls&per_page=1000')).json();
+  assert.equal(twice.meta.total_count, 50);
+  assert.equal(twice.events.length, 50);
+  assert.ok(twice.events.every((e) => e.code === 'calls'));
   const b = await (await t.api('/api/v1/events?external_subscription_id=sub_b')).json();
   assert.deepEqual(b.events.map((e) => e.transaction_id), ['d1']);
   const jan = await (await t.api('/api/v1/events?timestamp_from=2026-01-01T00:00:00Z&timestamp_to=2026-01-02T00:00:00Z')).json();
