@@ -3,9 +3,11 @@
  * and refuses when a tallyd holds that directory, since the server is the only writer.
  *
  *   tally [--data-dir DIR] org create NAME [--test-clock 2026-01-01T00:00:00Z]
+ *   tally [--data-dir DIR] org list
+ *   tally [--data-dir DIR] org rotate-key ID
  *
- * The new organization's API key is printed once, as the last line; Tally keeps only its
- * SHA-256, so a lost key is replaced, never recovered.
+ * A new API key is printed once, as the last line; Tally keeps only its SHA-256, so a lost
+ * (or leaked) key is replaced, never recovered.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +32,9 @@ static const char usage[] =
     "commands:\n"
     "  org create NAME [--test-clock T] [--reminder-days 30,7]\n"
     "                                     create an organization and print its API key\n"
+    "  org list                           the organizations: ID, name, test clock\n"
+    "  org rotate-key ID                  give organization ID a new API key (the old one\n"
+    "                                     stops working) and print it\n"
     "  org reminder-days ID D,...         change an organization's expiry reminders\n"
     "\n"
     "options:\n"
@@ -39,7 +44,16 @@ static const char usage[] =
 
 static const char org_usage[] =
     "usage: tally [--data-dir DIR] org create NAME [--test-clock T] [--reminder-days D,...]\n"
+    "       tally [--data-dir DIR] org list\n"
+    "       tally [--data-dir DIR] org rotate-key ID\n"
     "       tally [--data-dir DIR] org reminder-days ID D,...\n";
+
+static const char org_rotate_key_usage[] =
+    "usage: tally [--data-dir DIR] org rotate-key ID\n"
+    "\n"
+    "Gives organization ID (as org list shows it) a new API key and prints it as the last\n"
+    "line of output. The old key stops working at once: tallyd must be stopped, and reads\n"
+    "keys anew when it starts.\n";
 
 static const char org_reminder_days_usage[] =
     "usage: tally [--data-dir DIR] org reminder-days ID D,...\n"
@@ -65,6 +79,20 @@ static const char org_create_usage[] =
 static bool is_help(const char *a)
 {
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
+}
+
+/* A new API key in `key` and its SHA-256 in `hash`, as organizations store it. False if the
+ * kernel gives no random bytes. */
+#define API_KEY_TEXT_MAX (sizeof API_KEY_PREFIX + 2 * API_KEY_RANDOM_BYTES)
+static bool new_api_key(char key[API_KEY_TEXT_MAX], char hash[DIGEST_SHA256_HEX])
+{
+    unsigned char random[API_KEY_RANDOM_BYTES];
+    if (!entropy_fill(random, sizeof random))
+        return false;
+    memcpy(key, API_KEY_PREFIX, sizeof API_KEY_PREFIX - 1);
+    digest_to_hex(random, sizeof random, key + sizeof API_KEY_PREFIX - 1);
+    digest_sha256_hex(key, strlen(key), hash);
+    return true;
 }
 
 /* Takes the data directory's lock and opens its store; NULL (the reason printed) if either
@@ -143,18 +171,14 @@ static int org_create(const char *data_dir, int argc, char **argv)
     struct store *st = open_locked(data_dir, &lock_fd);
     if (!st)
         return 1;
-    unsigned char random[API_KEY_RANDOM_BYTES];
-    char key[sizeof API_KEY_PREFIX + 2 * API_KEY_RANDOM_BYTES];
+    char key[API_KEY_TEXT_MAX];
     char hash[DIGEST_SHA256_HEX];
     int64_t id = 0;
     int rc = 1;
-    if (!entropy_fill(random, sizeof random)) {
+    if (!new_api_key(key, hash)) {
         fprintf(stderr, "tally: the kernel gave no random bytes\n");
         goto done;
     }
-    memcpy(key, API_KEY_PREFIX, sizeof API_KEY_PREFIX - 1);
-    digest_to_hex(random, sizeof random, key + sizeof API_KEY_PREFIX - 1);
-    digest_sha256_hex(key, strlen(key), hash);
     tally_time now = has_clock ? clock : wallclock_now();
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, name, hash, has_clock, clock, now, &id) != STORE_OK ||
@@ -177,51 +201,152 @@ done:
     return rc;
 }
 
+/* The store of a data directory that has one, locked; NULL (the reason printed) if it has
+ * none: a command that changes or reads organizations does not make a store in a mistyped
+ * directory. */
+static struct store *open_existing(const char *data_dir, int *lock_fd)
+{
+    char db[4096];
+    snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
+        return NULL;
+    }
+    return open_locked(data_dir, lock_fd);
+}
+
+static void print_org(const struct store_org *org, void *ctx)
+{
+    char created[TIMESTAMP_TEXT_MAX], clock[TIMESTAMP_TEXT_MAX];
+    (void)ctx;
+    timestamp_format(org->created_at, false, created);
+    if (org->has_test_clock)
+        timestamp_format(org->test_clock_now, false, clock);
+    printf("%lld\t%s\t%s\t%s\n", (long long)org->id, org->name, created,
+           org->has_test_clock ? clock : "-");
+}
+
+static int org_list(const char *data_dir, int argc, char **argv)
+{
+    if (argc >= 1 && is_help(argv[0])) {
+        fputs("usage: tally [--data-dir DIR] org list\n\nPrints each organization: ID, name, "
+              "created at, and its test clock (or -), tab-separated.\n",
+              stdout);
+        return 0;
+    }
+    if (argc != 0) {
+        fprintf(stderr, "tally: org list takes no arguments\n%s", org_usage);
+        return 2;
+    }
+    int lock_fd;
+    struct store *st = open_existing(data_dir, &lock_fd);
+    if (!st)
+        return 1;
+    printf("id\tname\tcreated_at\ttest_clock\n");
+    int rc = 0;
+    if (store_org_each(store_conn(st), print_org, NULL) != STORE_OK) {
+        fprintf(stderr, "tally: cannot read the organizations: %s\n", store_errmsg(store_conn(st)));
+        rc = 1;
+    }
+    close_locked(st, lock_fd);
+    return rc;
+}
+
+/* Reads an organization ID argument; false (and why printed, with `usage_text`) if it is not. */
+static bool org_id_arg(const char *arg, const char *command, const char *usage_text, int64_t *id)
+{
+    uint64_t v;
+    if (!cmdline_parse_u64(arg, 1, INT64_MAX, &v)) {
+        fprintf(stderr, "tally: org %s wants an organization ID (see org list), not '%s'\n%s",
+                command, arg, usage_text);
+        return false;
+    }
+    *id = (int64_t)v;
+    return true;
+}
+
+static int org_rotate_key(const char *data_dir, int argc, char **argv)
+{
+    if (argc >= 1 && is_help(argv[0])) {
+        fputs(org_rotate_key_usage, stdout);
+        return 0;
+    }
+    int64_t id;
+    if (argc != 1) {
+        fprintf(stderr, "tally: org rotate-key wants an organization ID\n%s", org_rotate_key_usage);
+        return 2;
+    }
+    if (!org_id_arg(argv[0], "rotate-key", org_rotate_key_usage, &id))
+        return 2;
+    int lock_fd;
+    struct store *st = open_existing(data_dir, &lock_fd);
+    if (!st)
+        return 1;
+    char key[API_KEY_TEXT_MAX];
+    char hash[DIGEST_SHA256_HEX];
+    int rc = 1;
+    enum store_status s = STORE_ERROR;
+    if (!new_api_key(key, hash)) {
+        fprintf(stderr, "tally: the kernel gave no random bytes\n");
+        goto done;
+    }
+    if (store_begin(st) != STORE_OK || (s = store_org_set_key_hash(st, id, hash)) != STORE_OK ||
+        store_commit(st) != STORE_OK) {
+        if (s == STORE_NOT_FOUND)
+            fprintf(stderr, "tally: no organization %lld in %s\n", (long long)id, data_dir);
+        else
+            fprintf(stderr, "tally: cannot change the key: %s\n", store_errmsg(store_conn(st)));
+        store_rollback(st);
+        goto done;
+    }
+    printf("organization %lld: the old API key no longer works\n", (long long)id);
+    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
+    rc = 0;
+done:
+    close_locked(st, lock_fd);
+    return rc;
+}
+
 static int org_reminder_days(const char *data_dir, int argc, char **argv)
 {
     if (argc >= 1 && is_help(argv[0])) {
         fputs(org_reminder_days_usage, stdout);
         return 0;
     }
-    uint64_t id;
+    int64_t id;
     int32_t days[WALLET_REMINDER_DAYS_MAX];
     size_t day_count;
-    if (argc != 2 || !cmdline_parse_u64(argv[0], 1, INT64_MAX, &id)) {
+    if (argc != 2) {
         fprintf(stderr, "tally: org reminder-days wants an organization ID and days\n%s",
                 org_reminder_days_usage);
         return 2;
     }
+    if (!org_id_arg(argv[0], "reminder-days", org_reminder_days_usage, &id))
+        return 2;
     if (!wallet_reminder_days_parse(argv[1], days, &day_count)) {
         fprintf(stderr, "tally: reminder days want 1 to %d distinct days in 1..%d, such as 30,7\n",
                 WALLET_REMINDER_DAYS_MAX, WALLET_REMINDER_DAYS_LIMIT);
         return 2;
     }
-    /* an organization to change is in a store that exists: a mistyped directory is not made */
-    char db[4096];
-    snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
-    if (access(db, F_OK) != 0) {
-        fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
-        return 1;
-    }
     int lock_fd;
-    struct store *st = open_locked(data_dir, &lock_fd);
+    struct store *st = open_existing(data_dir, &lock_fd);
     if (!st)
         return 1;
     struct arena a;
     arena_init(&a);
     struct store_org org;
     int rc = 1;
-    enum store_status found = store_org_get(store_conn(st), (int64_t)id, &org, &a);
+    enum store_status found = store_org_get(store_conn(st), id, &org, &a);
     if (found == STORE_NOT_FOUND) {
-        fprintf(stderr, "tally: no organization %llu in %s\n", (unsigned long long)id, data_dir);
+        fprintf(stderr, "tally: no organization %lld in %s\n", (long long)id, data_dir);
     } else if (found != STORE_OK || store_begin(st) != STORE_OK ||
-               store_org_set_reminder_days(st, (int64_t)id, argv[1]) != STORE_OK ||
+               store_org_set_reminder_days(st, id, argv[1]) != STORE_OK ||
                store_commit(st) != STORE_OK) {
         fprintf(stderr, "tally: cannot change the reminders: %s\n", store_errmsg(store_conn(st)));
     } else {
-        printf("organization %llu \"%s\": credits.expiring_soon recorded %s days before a grant "
+        printf("organization %lld \"%s\": credits.expiring_soon recorded %s days before a grant "
                "expires, from tallyd's next start\n",
-               (unsigned long long)id, org.name, argv[1]);
+               (long long)id, org.name, argv[1]);
         rc = 0;
     }
     arena_free(&a);
@@ -260,6 +385,10 @@ int main(int argc, char **argv)
         }
         if (i + 1 < argc && strcmp(argv[i + 1], "create") == 0)
             return org_create(data_dir, argc - i - 2, argv + i + 2);
+        if (i + 1 < argc && strcmp(argv[i + 1], "list") == 0)
+            return org_list(data_dir, argc - i - 2, argv + i + 2);
+        if (i + 1 < argc && strcmp(argv[i + 1], "rotate-key") == 0)
+            return org_rotate_key(data_dir, argc - i - 2, argv + i + 2);
         if (i + 1 < argc && strcmp(argv[i + 1], "reminder-days") == 0)
             return org_reminder_days(data_dir, argc - i - 2, argv + i + 2);
         fprintf(stderr, "tally: unknown org command\n%s", org_usage);

@@ -358,6 +358,7 @@ enum stmt_id {
     STMT_ORG_GET,
     STMT_ORG_SET_CLOCK,
     STMT_ORG_SET_REMINDERS,
+    STMT_ORG_SET_KEY,
     STMT_IDEM_GET,
     STMT_IDEM_PUT,
     STMT_CUSTOMER_GET,
@@ -631,6 +632,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_ORG_BY_KEY] = "SELECT " ORG_COLUMNS " FROM organizations WHERE api_key_hash = ?1",
     [STMT_ORG_GET] = "SELECT " ORG_COLUMNS " FROM organizations WHERE id = ?1",
     [STMT_ORG_SET_REMINDERS] = "UPDATE organizations SET reminder_days = ?2 WHERE id = ?1",
+    [STMT_ORG_SET_KEY] = "UPDATE organizations SET api_key_hash = ?2 WHERE id = ?1",
     [STMT_ORG_SET_CLOCK] = "UPDATE organizations SET test_clock_now = ?2 WHERE id = ?1",
     [STMT_IDEM_GET] = "SELECT request_hash, http_status, body FROM idempotency_keys"
                       " WHERE org_id = ?1 AND key = ?2",
@@ -3671,6 +3673,20 @@ enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, 
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, days);
     return step_done(s);
+}
+
+enum store_status store_org_set_key_hash(struct store *st, int64_t org_id,
+                                         const char *api_key_hash_hex)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_KEY);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, api_key_hash_hex);
+    enum store_status status = step_done(s);
+    if (status == STORE_OK && sqlite3_changes(st->conn.db) == 0)
+        return STORE_NOT_FOUND;
+    return status;
 }
 
 enum store_status store_wallet_save_balances(struct store *st, const struct store_wallet *w)

@@ -139,6 +139,9 @@ enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tal
 enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, const char *days);
 enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
                                 struct arena *a);
+/* Replaces the organization's API key (its SHA-256); STORE_NOT_FOUND if there is no such id. */
+enum store_status store_org_set_key_hash(struct store *st, int64_t org_id,
+                                         const char *api_key_hash_hex);
 
 /* ---- idempotency --------------------------------------------------------------------------- */
 

@@ -177,8 +177,40 @@ test('tally org create prints the key last, with a test clock when asked', async
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('tally org list shows the organizations; org rotate-key replaces a key, the old one refused', async () => {
+  const t = await startWithOrg();
+  try {
+    let other, rotated;
+    const busy = tally(['--data-dir', t.dataDir, 'org', 'rotate-key', '1']);
+    assert.equal(busy.status, 1); // tallyd holds the directory
+    assert.equal((await t.api('/api/v1/customers')).status, 200);
+    await t.restart({
+      between: (dir) => {
+        other = createOrg(dir, 'Globex', ['--test-clock', '2026-03-01T00:00:00Z']);
+        const list = tally(['--data-dir', dir, 'org', 'list']);
+        assert.equal(list.status, 0, list.stderr);
+        const rows = list.stdout.trim().split('\n').map((l) => l.split('\t'));
+        assert.deepEqual(rows.map((r) => [r[0], r[1], r[3]]),
+          [['id', 'name', 'test_clock'], ['1', 'Acme', '-'], ['2', 'Globex', '2026-03-01T00:00:00Z']]);
+        const r = tally(['--data-dir', dir, 'org', 'rotate-key', '1']);
+        assert.equal(r.status, 0, r.stderr);
+        rotated = r.stdout.trim().split('\n').pop();
+        assert.match(rotated, /^tly_[0-9a-f]{64}$/);
+        assert.equal(tally(['--data-dir', dir, 'org', 'rotate-key', '3']).status, 1);
+        assert.match(tally(['--data-dir', dir, 'org', 'rotate-key', 'one']).stderr, /organization ID/);
+      },
+    });
+    assert.equal((await t.api('/api/v1/customers')).status, 401);
+    assert.equal((await t.api('/api/v1/customers', { key: rotated })).status, 200);
+    assert.equal((await t.api('/api/v1/customers', { key: other })).status, 200);
+    const missing = tally(['--data-dir', join(t.dataDir, 'nope'), 'org', 'list']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no Tally store/);
+  } finally { await t.cleanup(); }
+});
+
 test('--help everywhere', async () => {
-  for (const args of [['--help'], ['org', '--help'], ['org', 'create', '--help']]) {
+  for (const args of [['--help'], ['org', '--help'], ['org', 'create', '--help'], ['org', 'list', '--help'], ['org', 'rotate-key', '--help']]) {
     const r = tally(args);
     assert.equal(r.status, 0, args.join(' '));
     assert.match(r.stdout, /usage: tally/);
