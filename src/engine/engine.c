@@ -1254,7 +1254,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
-    int64_t id = e->last_event_id + 1;
     r = take_identity(e, cmd, i);
     if (r != COMMAND_OK)
         return r;
@@ -1309,7 +1308,6 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         money_format(ev->precise_total_amount_cents, amount, MONEY_TEXT_MAX);
         row->precise_total_amount_cents = amount;
     }
-    assert(row->id == id);
     res->id = row->id;
     *usage_of = usage ? usage->subscription_id : 0;
     if (usage) {
