@@ -483,17 +483,68 @@ static enum charge_model_status running_total_events(const struct charge_model_i
     return CHARGE_MODEL_OK;
 }
 
+/* What one paid event of `value` costs under a per-transaction min or max: value x rate / 100
+ * + fixed_amount, raised to the min if below it, else lowered to the max if above it. */
+static enum charge_model_status min_max_event(const struct charge_model_percentage *pc,
+                                              money_t value, money_t fixed, money_t *out)
+{
+    money_t amount;
+    TRY(percent_of(value, pc->rate, &amount));
+    TRY(add(amount, fixed, &amount));
+    if (pc->has_per_transaction_min_amount && money_cmp(amount, pc->per_transaction_min_amount) < 0)
+        amount = pc->per_transaction_min_amount;
+    else if (pc->has_per_transaction_max_amount &&
+             money_cmp(amount, pc->per_transaction_max_amount) > 0)
+        amount = pc->per_transaction_max_amount;
+    *out = amount;
+    return CHARGE_MODEL_OK;
+}
+
+/*
+ * The same over `count` events worth 1 each (count_agg), in closed form: a loop would cost an
+ * event each at every pricing. With a free amount F > 0, the first ceil(F) - 1 events are free
+ * (F stays above each), the next pays 1 - what F has left, and both allowances end: the free
+ * events play no part. Without one, the first N events are free.
+ */
+static enum charge_model_status min_max_ones(const struct charge_model_percentage *pc,
+                                             int64_t count, int64_t free_events,
+                                             money_t free_amount, money_t fixed, money_t *out)
+{
+    money_t one = money_from_int(1), events = money_from_int(count);
+    money_t each, paid, total = MONEY_ZERO;
+    TRY(min_max_event(pc, one, fixed, &each));
+    if (money_sign(free_amount) > 0) {
+        money_t covered, left, partial;
+        TRY(from_money(money_round(free_amount, 0, MONEY_ROUND_CEIL, &covered)));
+        TRY(sub(covered, one, &covered));
+        if (money_cmp(covered, events) >= 0) {
+            *out = MONEY_ZERO;
+            return CHARGE_MODEL_OK;
+        }
+        TRY(sub(free_amount, covered, &left)); /* in (0, 1] */
+        TRY(sub(one, left, &left));
+        TRY(min_max_event(pc, left, fixed, &partial));
+        TRY(sub(events, covered, &paid));
+        TRY(sub(paid, one, &paid));
+        total = partial;
+    } else {
+        TRY(sub(events, money_from_int(free_events < count ? free_events : count), &paid));
+    }
+    TRY(mul(paid, each, &paid));
+    TRY(add(total, paid, out));
+    return CHARGE_MODEL_OK;
+}
+
 /*
  * ChargeModels::PercentageService#compute_amount with per-transaction min or max
  * (#compute_amount_with_transaction_min_max): each event is priced alone, in order.
  *   - While free events remain (N counts down) or free amount remains (F counts down by each
  *     value), an event is free; when the free amount runs out inside an event, the rest of
  *     that event is paid (and both allowances end).
- *   - A paid event costs value x rate / 100 + fixed_amount, raised to the min if below it,
- *     else lowered to the max if above it.
+ *   - A paid event costs min_max_event of its value.
  * Lago's reduce returns 0 for a free event ("next 0"), which resets its accumulator; free
  * events always come first (the allowances only shrink), so that is the same as adding 0.
- * Units play no part: only the events' values do.
+ * Units play no part: only the events' values do (a count's, 1 each: min_max_ones).
  */
 static enum charge_model_status percentage_min_max(const struct charge_model_percentage *pc,
                                                    const struct charge_model_input *in,
@@ -506,6 +557,8 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
                               ? pc->free_units_per_total_aggregation
                               : MONEY_ZERO;
     money_t fixed = pc->has_fixed_amount ? pc->fixed_amount : MONEY_ZERO;
+    if (in->event_values == NULL && in->running_total == CHARGE_MODEL_RUNNING_TOTAL_UNITS)
+        return min_max_ones(pc, in->events_count, free_events, free_amount, fixed, out);
     money_t total = MONEY_ZERO;
     for (size_t i = 0; i < in->event_values_count; i++) {
         money_t value = in->event_values[i];
@@ -530,14 +583,7 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
             free_events = 0;
         }
         money_t event_amount;
-        TRY(percent_of(value, pc->rate, &event_amount));
-        TRY(add(event_amount, fixed, &event_amount));
-        if (pc->has_per_transaction_min_amount &&
-            money_cmp(event_amount, pc->per_transaction_min_amount) < 0)
-            event_amount = pc->per_transaction_min_amount;
-        else if (pc->has_per_transaction_max_amount &&
-                 money_cmp(event_amount, pc->per_transaction_max_amount) > 0)
-            event_amount = pc->per_transaction_max_amount;
+        TRY(min_max_event(pc, value, fixed, &event_amount));
         TRY(add(total, event_amount, &total));
     }
     *out = total;

@@ -218,9 +218,10 @@ struct charge_model_input {
     int64_t events_count; /* events aggregated (Lago's aggregation_result.count) */
     /*
      * Each event's value in Lago's order (created_at ascending), borrowed for the call: the
-     * metric field for sum_agg, 1 per event for count_agg. Read by the percentage model for
-     * the EVENT_VALUES running total and, when a per-transaction min or max is set, to price
-     * each event on its own. NULL is allowed when event_values_count is 0.
+     * metric field for sum_agg. Read by the percentage model for the EVENT_VALUES running
+     * total and, when a per-transaction min or max is set, to price each event on its own.
+     * NULL is allowed when event_values_count is 0; NULL with the UNITS running total (count,
+     * unique_count) stands for events_count events worth 1 each, so a count keeps no values.
      */
     const money_t *event_values;
     size_t event_values_count;

@@ -218,3 +218,27 @@ test('negative units show as 0, per filter and for the charge', async () => {
   assert.equal(c.total_aggregated_units, '4.0');
   assert.equal(c.amount_cents, 400);
 });
+
+// A count's events keep no values; a per-transaction min or max prices each of them all the
+// same (it priced them at 0, and the wallet paid nothing for them).
+test('a percentage charge with a per-transaction min on a count: each event priced alone, and debited', async () => {
+  const post = async (path, body) => {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  await post('/api/v1/plans', { plan: { code: 'pct_count', name: 'Pct', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'percentage', properties: { rate: '10', fixed_amount: '0.05', per_transaction_min_amount: '1', free_units_per_events: 1 } },
+  ] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'pct', plan_code: 'pct_count', external_id: 'pct_sub', subscription_at: '2026-03-01T00:00:00Z' } });
+  const wallet = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'pct', currency: 'EUR', rate_amount: '0.01', granted_credits: '10000' } })).wallet;
+  const events = [0, 1, 2].map((i) => ({ transaction_id: `pct${i}`, external_subscription_id: 'pct_sub', code: 'calls' }));
+  await post('/api/v1/events/batch', { events });
+  const u = (await (await t.api('/api/v1/customers/pct/current_usage?external_subscription_id=pct_sub')).json()).customer_usage;
+  // the first event free, then 1 x 10% + 0.05 = 0.15 raised to the min of 1, twice
+  assert.equal(u.charges_usage[0].units, '3.0');
+  assert.equal(u.amount_cents, 200);
+  const w = (await (await t.api(`/api/v1/wallets/${wallet.lago_id}`)).json()).wallet;
+  assert.equal(w.consumed_credits, '200.0');
+});

@@ -1506,6 +1506,63 @@ static void prop_volume_brute_force(void **state)
     mpq_clears(want, n_q, t, minus_one, to_q, NULL);
 }
 
+/*
+ * A count's events keep no values (each is worth 1): with a per-transaction min or max, the
+ * closed form priced from events_count alone equals pricing each of that many 1s in turn, for
+ * any free events, free amount (fractions included), fixed amount, min and max.
+ */
+static void prop_percentage_min_max_count(void **state)
+{
+    (void)state;
+    money_t ones[40];
+    for (size_t i = 0; i < COUNT(ones); i++)
+        ones[i] = money_from_int(1);
+    for (int round = 0; round < 20000; round++) {
+        struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
+        struct charge_model_percentage *pc = &p.percentage;
+        pc->rate = rand_money(5000, 2);
+        pc->has_fixed_amount = below(2);
+        pc->fixed_amount = rand_money(300, 2);
+        pc->has_per_transaction_min_amount = below(3) != 0;
+        pc->per_transaction_min_amount = rand_money(200, 2);
+        pc->has_per_transaction_max_amount = !pc->has_per_transaction_min_amount || below(2);
+        pc->per_transaction_max_amount = rand_money(400, 2);
+        pc->has_free_units_per_events = below(2);
+        pc->free_units_per_events = 1 + (int64_t)below(45);
+        pc->has_free_units_per_total_aggregation = below(2);
+        pc->free_units_per_total_aggregation = rand_money(4500, (int32_t)below(3));
+        int64_t events = (int64_t)below(COUNT(ones) + 1);
+        struct charge_model_input counted = {.units = money_from_int(events),
+                                             .events_count = events,
+                                             .running_total = CHARGE_MODEL_RUNNING_TOTAL_UNITS};
+        struct charge_model_input listed = {.units = money_from_int(events),
+                                            .events_count = events,
+                                            .event_values = ones,
+                                            .event_values_count = (size_t)events,
+                                            .running_total =
+                                                CHARGE_MODEL_RUNNING_TOTAL_EVENT_VALUES};
+        money_t a, b;
+        char ab[MONEY_TEXT_MAX], bb[MONEY_TEXT_MAX], fb[MONEY_TEXT_MAX];
+        assert_int_equal(charge_model_amount(&p, &counted, &a), CHARGE_MODEL_OK);
+        assert_int_equal(charge_model_amount(&p, &listed, &b), CHARGE_MODEL_OK);
+        if (money_cmp(a, b) != 0)
+            fail_msg("%lld events, free amount %s: counted %s, listed %s", (long long)events,
+                     fmt(pc->free_units_per_total_aggregation, fb), fmt(a, ab), fmt(b, bb));
+        total_cases++;
+    }
+    /* Lago: each event 1 x 10% + 0.05 = 0.15, raised to the min of 1: two events, 2 */
+    struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
+    p.percentage.rate = M("10");
+    p.percentage.has_fixed_amount = true;
+    p.percentage.fixed_amount = M("0.05");
+    p.percentage.has_per_transaction_min_amount = true;
+    p.percentage.per_transaction_min_amount = M("1");
+    struct charge_model_input two = {.units = money_from_int(2),
+                                     .events_count = 2,
+                                     .running_total = CHARGE_MODEL_RUNNING_TOTAL_UNITS};
+    expect_amount("count with a min", &p, &two, "2");
+}
+
 /* Package against ceil((units - free) / size) computed in GMP; never decreasing in units. */
 static void prop_package(void **state)
 {
@@ -1588,6 +1645,7 @@ int main(void)
         cmocka_unit_test(prop_standard_exact),
         cmocka_unit_test(prop_volume_brute_force),
         cmocka_unit_test(prop_package),
+        cmocka_unit_test(prop_percentage_min_max_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
