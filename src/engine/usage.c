@@ -917,6 +917,7 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
     if (!price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out))
         return false;
     out->carried = b->carried;
+    out->received = !aggregation_is_empty(&b->aggregation);
     return true;
 }
 
@@ -932,8 +933,13 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
     aggregation_values(&b->aggregation, &values, &count);
     if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK)
         return false;
+    /* a count or sum takes the event if its count moves; a unique count takes every event */
+    bool received = !aggregation_is_empty(&b->aggregation) ||
+                    events_after != aggregation_events_count(&b->aggregation) ||
+                    c->metric.aggregation == AGGREGATION_UNIQUE_COUNT;
     /* Kept values gain the event's own, last (it is the newest), if it counts; the first
      * event of a period too, or the charge model would see an event without its value. */
+    out->received = received;
     if (!aggregation_keeps_values(&b->aggregation) ||
         events_after == aggregation_events_count(&b->aggregation))
         return price(u, c, b, raw_after, events_after, values, count, out);
@@ -962,10 +968,11 @@ static bool cost_of(int64_t amount_cents, money_t taxes, int64_t *cents)
 }
 
 /* The amount a charge priced at `amount` (every bucket) has brought: nothing before its first
- * event (a recurring value carried in is one). */
+ * event of the period (a recurring value carried in is one; so is a unique count's removal,
+ * or a lone removal would leave a first tier's flat fee unpaid). */
 static int64_t brought_amount(const struct usage_amount *amount)
 {
-    return amount->events_count > 0 || amount->carried ? amount->amount_cents : 0;
+    return amount->received || amount->carried ? amount->amount_cents : 0;
 }
 
 /* What a charge that brought `amount_cents` costs, after charges whose taxes (unrounded) come
@@ -1030,6 +1037,7 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
         return false;
     /* the charge with the event: its other buckets as they are, this one previewed */
     struct usage_amount with = charge;
+    with.received = charge.received || part_after.received;
     if (__builtin_sub_overflow(with.amount_cents, part.amount_cents, &with.amount_cents) ||
         __builtin_add_overflow(with.amount_cents, part_after.amount_cents, &with.amount_cents) ||
         __builtin_sub_overflow(with.events_count, part.events_count, &with.events_count) ||
@@ -1055,6 +1063,7 @@ bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, ta
             return false;
         out->events_count += part.events_count;
         out->carried = out->carried || part.carried;
+        out->received = out->received || part.received;
     }
     return true;
 }

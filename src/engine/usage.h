@@ -115,6 +115,9 @@ struct usage_amount {
     int64_t events_count;
     int64_t amount_cents;
     bool carried; /* part of it is a recurring value carried from earlier periods */
+    /* an event of the period reached it: a unique count's removals too, although its
+     * events_count (Lago's) shows only the values present */
+    bool received;
 };
 
 /* subscription id -> usage, for the writer (a hash table). */

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
 const metric = {};
@@ -612,4 +613,38 @@ test('a purchase waiting for its payment when its wallet is terminated can be ma
   assert.deepEqual([failed.payment_status, failed.status], ['failed', 'finalized']);
   const tx = (await ok(await t.api(`/api/v1/wallet_transactions/${pending.lago_id}`))).wallet_transaction;
   assert.equal(tx.status, 'failed');
+});
+
+// A unique count's events_count (Lago's) shows only the values present, so a period whose
+// events only removed values looked like a period without events: the first tier's flat fee
+// was in the current usage but no wallet paid it, and removing the last value gave it back.
+test('a unique count whose events only remove values still pays its first tier\'s flat fee', async () => {
+  const seats = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'seats_flat', name: 'Seats', aggregation_type: 'unique_count_agg', field_name: 'user' } }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/taxes', { tax: { code: 'nyc', name: 'NYC', rate: '8.875' } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'seats_flat', name: 'Seats', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['nyc'], charges: [
+    { billable_metric_id: seats, charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '10', flat_amount: '1' }] } },
+  ] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'flat_seats', plan_code: 'seats_flat', external_id: 'flat_seats_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const wallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'flat_seats', currency: 'EUR', rate_amount: '0.01', granted_credits: '100000' } }))).wallet;
+  let n = 0;
+  const consumedAfter = async (user, operation_type) => {
+    const properties = operation_type ? { user, operation_type } : { user };
+    await ok(await post('/api/v1/events', { event: { transaction_id: `flat${n++}`, external_subscription_id: 'flat_seats_sub', code: 'seats_flat', properties } }));
+    const usage = (await ok(await t.api('/api/v1/customers/flat_seats/current_usage?external_subscription_id=flat_seats_sub'))).customer_usage;
+    const w = (await ok(await t.api(`/api/v1/wallets/${wallet.lago_id}`))).wallet;
+    assert.equal(Number(w.consumed_credits), usage.total_amount_cents, `after ${operation_type ?? 'add'} ${user}`);
+    return usage.total_amount_cents;
+  };
+  assert.equal(await consumedAfter('a', 'remove'), 109); // 1 EUR flat + 8.875%
+  assert.equal(await consumedAfter('b'), 1198); // 11 EUR + 8.875%
+  assert.equal(await consumedAfter('b', 'remove'), 109); // 1089 given back, not 1198
+  // a hold priced for a removal prices nothing more: the flat fee is paid
+  const hold = await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'flat_seats_sub', code: 'seats_flat', properties: { user: 'c', operation_type: 'remove' } } }));
+  assert.equal(hold.authorization.amount_cents, 0);
+  await checkWalletLedger(t, wallet.lago_id);
+  // and a hold for a period's first event, a removal, reserves the flat fee
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'flat_seats2', plan_code: 'seats_flat', external_id: 'flat_seats_sub2', subscription_at: '2026-03-01T00:00:00Z' } }));
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'flat_seats2', currency: 'EUR', rate_amount: '0.01', granted_credits: '100000' } }));
+  const first = await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'flat_seats_sub2', code: 'seats_flat', properties: { user: 'c', operation_type: 'remove' } } }));
+  assert.equal(first.authorization.amount_cents, 109);
 });
