@@ -120,6 +120,13 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
                   sub->billing_time == PERIOD_ANNIVERSARY ? "anniversary" : "calendar");
     jsonw_kv_cstr(w, "name", sub->name);
     jsonw_kv_cstr(w, "plan_code", has_plan ? plan.code : sub->plan_code);
+    /* the plan's price as subscribed (with its overrides) */
+    jsonw_key(w, "plan_amount_cents");
+    if (has_plan)
+        jsonw_int(w, terms.amount_cents);
+    else
+        jsonw_null(w);
+    jsonw_kv_cstr(w, "plan_amount_currency", has_plan ? terms.currency : NULL);
     jsonw_kv_cstr(w, "status", subscription_status_name(status));
     jsonw_key(w, "created_at");
     jsonw_time(w, sub->created_at, false);

@@ -275,6 +275,8 @@ test('plan_overrides give a subscription its own plan; the plan itself is untouc
   let r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_cents: 3500, name: 'Base (negotiated)', trial_period: 30, charges: [{ id: charge, properties: { amount: '0.005' } }] } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const own = r.body.subscription.plan;
+  assert.equal(r.body.subscription.plan_amount_cents, 3500); // Lago's: the price as subscribed
+  assert.equal(r.body.subscription.plan_amount_currency, 'EUR');
   assert.equal(own.code, 'custom_base');
   assert.equal(own.amount_cents, 3500);
   assert.equal(own.name, 'Base (negotiated)');
