@@ -179,7 +179,9 @@ int main(int argc, char **argv)
         return rc;
 
     char err[STORE_ERR_MAX];
-    sigset_t stop_signals;
+    /* static: the thread that waits for a second signal reads it, and may first run after
+     * main has returned (a stack set was read after its frame was gone, under ASan) */
+    static sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
