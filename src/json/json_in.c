@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/money.h"
+#include "json/json_check.h"
 
 bool json_in_has_nul_escape(const char *text, size_t len)
 {
@@ -64,6 +65,10 @@ struct json_object *json_in_parse(const char *body, size_t len, const char **why
             *why = "the body holds more than one JSON value";
             return NULL;
         }
+    }
+    if (!json_check(body, len, why)) { /* what json-c lets through that JSON does not */
+        json_object_put(root);
+        return NULL;
     }
     return root;
 }

@@ -2,7 +2,8 @@
  * json/json_in: reading JSON (request bodies, stored definitions) with json-c, within Tally's
  * limits.
  *
- * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX); the
+ * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX; then
+ * json/json_check refuses what json-c lets through that JSON is not); the
  * getters here copy what a handler keeps into the request arena and say precisely what is
  * wrong with a field, as Lago's (field, code) pairs. Numbers are never read through a
  * double: integers through json-c's int64 with a range check (json_in_exact_int64), decimals

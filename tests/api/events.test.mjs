@@ -171,6 +171,31 @@ test('a refused batch names every event refused, so a retry can drop its duplica
   assert.equal(r.status, 200);
 });
 
+// json-c takes NaN, Infinity, 05.5 and 1. as numbers, and a lone surrogate escape as U+FFFD;
+// Tally keeps a number's text, so one such event made every listing of the events unreadable.
+test('numbers JSON does not have and lone surrogate escapes are refused; the events stay readable', async () => {
+  for (const [value, what] of [['NaN', /not written as JSON/], ['-Infinity', /not written as JSON/], ['05.5', /not written as JSON/], ['1.', /not written as JSON/], ['1.e5', /not written as JSON/]]) {
+    for (const path of ['/api/v1/events', '/api/v1/events/batch']) {
+      const one = `{"transaction_id":"nan_${path.length}","external_subscription_id":"sub_a","code":"tokens","properties":{"tokens":${value}}}`;
+      const r = await post(path, null, path.endsWith('batch') ? `{"events":[${one}]}` : `{"event":${one}}`);
+      assert.equal(r.status, 400, `${value} ${path}`);
+      assert.match(r.body.error, what);
+    }
+  }
+  for (const id of ['\\ud800', '\\udc00', '\\ud800\\u0041']) {
+    const r = await post('/api/v1/events', null, `{"event":{"transaction_id":"${id}","external_subscription_id":"sub_a","code":"tokens","properties":{"tokens":1}}}`);
+    assert.equal(r.status, 400, id);
+    assert.match(r.body.error, /surrogate/);
+  }
+  // a pair is a character, kept as sent
+  const pair = await post('/api/v1/events', null, '{"event":{"transaction_id":"smile\\ud83d\\ude00","external_subscription_id":"sub_a","code":"tokens","properties":{"tokens":1}}}');
+  assert.equal(pair.status, 200);
+  assert.equal(pair.body.event.transaction_id, 'smile\u{1F600}');
+  const all = await t.api('/api/v1/events?per_page=1000');
+  assert.equal(all.status, 200);
+  assert.ok(JSON.parse(await all.text()).events.every((e) => e.transaction_id !== 'nan_15'));
+});
+
 test('listing filters by code, subscription and time', async () => {
   const all = await (await t.api('/api/v1/events?per_page=1000')).json();
   const calls = await (await t.api('/api/v1/events?code=calls&per_page=1000')).json();
