@@ -18,6 +18,7 @@
  */
 #include "core/aggregation.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -918,6 +919,20 @@ enum aggregation_status aggregation_preview(const struct aggregation *a,
         *events_count = unique_present_after(a, e->value, e->value_len, add, event_order(e));
         *units = money_from_int(*events_count);
         return AGGREGATION_OK;
+    case AGGREGATION_MAX:
+    case AGGREGATION_LATEST:
+    case AGGREGATION_WEIGHTED_SUM: {
+        /* their states own no memory (only a sum keeps values): a copy takes the event */
+        assert(a->kept.count == 0);
+        struct aggregation with = *a;
+        st = aggregation_add(&with, e);
+        if (st == AGGREGATION_IGNORED)
+            return AGGREGATION_OK;
+        if (st != AGGREGATION_OK)
+            return st;
+        *events_count = aggregation_events_count(&with);
+        return aggregation_units(&with, a->to, units);
+    }
     default: return AGGREGATION_ERR_INVALID;
     }
 }

@@ -285,9 +285,9 @@ enum aggregation_status aggregation_units(const struct aggregation *a, tally_tim
 
 /*
  * What aggregation_add would make of the state, without changing it: the units (before
- * rounding) and events count after the event. For the types a pay-in-advance charge may use
- * (count, sum, unique_count: Lago's estimate_fees); AGGREGATION_ERR_INVALID for the others.
- * An event Lago would ignore leaves both as they are.
+ * rounding) and events count after the event, to the period's end, for every type (estimates
+ * and holds price an event's step with it). An event Lago would ignore leaves both as they
+ * are.
  */
 enum aggregation_status aggregation_preview(const struct aggregation *a,
                                             const struct aggregation_event *e, money_t *units,

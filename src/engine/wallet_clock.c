@@ -357,6 +357,10 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
 {
     int64_t before = store_changes(st);
     enum command_result r = bring_up_to_date(st, cmd, cw);
+    /* a grant that expired took the balance down as a debit does: a threshold rule fires
+     * now, or a hard-limited wallet refuses the debit that would have fired it, forever */
+    if (r == COMMAND_OK)
+        r = fire_thresholds(st, cmd, cw);
     note_direct_writes(st, cw, before);
     return r;
 }

@@ -848,6 +848,10 @@ static const char *const sql[STMT_COUNT] = {
                            " AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.org_id = ?3"
                            " AND t.expiration_at > ?1" /* past its expiry: too late to remind */
                            " AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
+                           /* the wallet (and the grant with it) ended before the reminder's
+                            * day: a test clock that jumps past both finds nothing to remind */
+                           " AND (w.expiration_at IS NULL"
+                           "  OR w.expiration_at > t.expiration_at - ?4 * 86400000000)"
                            " ORDER BY t.expiration_at LIMIT ?2",
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
     [STMT_OUTBOX_INSERT] =

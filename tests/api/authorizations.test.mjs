@@ -326,3 +326,30 @@ test('a capture timestamped while a subscription since replaced was live is refu
   assert.equal((await wallet(w.lago_id)).balance_cents, 1000 - 60);
   await checkWalletLedger(t, w.lago_id);
 });
+
+// Holds priced an event's step only for the aggregations of pay-in-advance charges (count,
+// sum, unique count): one on a max, a latest or a time-weighted sum was refused as
+// cannot_be_priced, though the same wallet paid those metrics' events.
+test('a hold prices an event of a max, a latest and a time-weighted sum, and its capture debits what it held', async () => {
+  const metrics = {};
+  for (const [code, aggregation_type] of [['peak', 'max_agg'], ['level', 'latest_agg'], ['gpus', 'weighted_sum_agg']])
+    metrics[code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type, field_name: 'n' } }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/plans', { plan: { code: 'shapes', name: 'Shapes', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges:
+    Object.values(metrics).map((id) => ({ billable_metric_id: id, charge_model: 'standard', properties: { amount: '1' } })) } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'shapes', plan_code: 'shapes', external_id: 'shapes_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'shapes', currency: 'USD', rate_amount: '0.01', granted_credits: '100000', limit: 'hard' } }))).wallet;
+  const usage = async () => (await ok(await t.api('/api/v1/customers/shapes/current_usage?external_subscription_id=shapes_sub'))).customer_usage;
+  for (const code of Object.keys(metrics)) {
+    await ok(await post('/api/v1/events', { event: { transaction_id: `shape_${code}`, external_subscription_id: 'shapes_sub', code, properties: { n: 5 } } }));
+    const before = (await usage()).total_amount_cents;
+    const h = (await ok(await authorize({ external_subscription_id: 'shapes_sub', code, properties: { n: 7 } }))).authorization;
+    assert.equal(h.status, 'authorized', code);
+    const captured = (await ok(await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: {} }))).authorization;
+    const after = (await usage()).total_amount_cents;
+    assert.equal(captured.captured_amount_cents, h.amount_cents, code);
+    assert.equal(after - before, h.amount_cents, code); // the hold priced the step the event made
+    assert.ok(h.amount_cents > 0, code);
+    assert.equal((await wallet(w.lago_id)).consumed_credits, `${after}.0`, code);
+  }
+  await checkWalletLedger(t, w.lago_id);
+});

@@ -1,0 +1,51 @@
+// What the clock does to a wallet, seen in the order it happens: a grant that expires takes the
+// balance down like a debit does, so a threshold rule fires in the very advance (it waited for
+// the next debit, and a hard-limited wallet refused that one, so it never came); and a test
+// clock that jumps past a wallet's expiry and a later grant's reminder day records no reminder
+// for credits that had already expired with their wallet.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+const txs = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?per_page=100`))).wallet_transactions;
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'calls', name: 'Calls', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'stuck', plan_code: 'calls', external_id: 'stuck_sub', subscription_at: '2026-01-01T00:00:00Z' } }));
+});
+after(async () => { await t.cleanup(); });
+
+test('a grant that expires below the threshold fires the rule in the same advance, so a hard limit does not lock the wallet', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'stuck', currency: 'USD', rate_amount: '1', name: 'Prepaid', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '20', method: 'fixed', granted_credits: '50' }] } }))).wallet;
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '30', expiration_at: '2026-02-01T00:00:00Z' } }));
+  assert.equal((await wallet(w.lago_id)).credits_balance, '30.0');
+  await advance('2026-02-01T00:00:00Z');
+  // 30 expired (0 <= 20): the rule's 50 granted in the same command
+  assert.equal((await wallet(w.lago_id)).credits_balance, '50.0');
+  assert.equal((await txs(w.lago_id)).filter((x) => x.source === 'threshold').length, 1);
+  const r = await post('/api/v1/events', { event: { transaction_id: 'after_expiry', external_subscription_id: 'stuck_sub', code: 'calls' } });
+  assert.equal(r.status, 200);
+  assert.equal((await wallet(w.lago_id)).credits_balance, '49.0');
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('a jump past a wallet\'s expiry and a later grant\'s reminder day records no reminder for credits gone with the wallet', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'leaving', name: 'Leaving' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'leaving', currency: 'USD', rate_amount: '1', name: 'Ends', expiration_at: '2026-03-15T00:00:00Z' } }))).wallet;
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '40', expiration_at: '2026-04-20T00:00:00Z' } }));
+  // its 30-day reminder is due 2026-03-21, after the wallet (and so the grant) ended on 03-15
+  await advance('2026-04-01T00:00:00Z');
+  assert.equal((await wallet(w.lago_id)).status, 'terminated');
+  const events = (await ok(await t.api('/api/v1/webhook_events'))).webhook_events;
+  assert.deepEqual(events.filter((e) => e.data?.lago_wallet_id === w.lago_id), []);
+});
