@@ -4,15 +4,15 @@
 void varint_put(struct buf *out, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
-    uint8_t bytes[VARINT_MAX];
-    size_t n = 0;
-    do {
-        bytes[n] = (uint8_t)(z & 0x7f);
-        z >>= 7;
-        bytes[n] |= z ? 0x80 : 0;
+    size_t n = 1;
+    for (uint64_t rest = z >> 7; rest; rest >>= 7)
         n++;
-    } while (z);
-    buf_append(out, bytes, n);
+    /* written in place: the journal writes several per customer at every commit */
+    uint8_t *p = (uint8_t *)buf_extend(out, n);
+    if (!p)
+        return; /* the buffer is marked failed */
+    for (size_t i = 0; i < n; i++, z >>= 7)
+        p[i] = (uint8_t)((z & 0x7f) | (i + 1 < n ? 0x80 : 0));
 }
 
 int64_t varint_get(struct varint_reader *r)

@@ -99,6 +99,68 @@ test('debits waiting in the journal survive a SIGKILL: balances, grants, overdra
   assert.equal((await wallet('hard', 'main')).balance_cents, 4260 - 2400);
 });
 
+// The journal's integers are zigzag LEB128 varints. Version 3 writes times as differences and
+// names a charge once a record; version 2 (before it) wrote every one in full. A journal left
+// by a crash before an upgrade is in version 2: this rewrites a record the way it wrote it.
+function journalVersion2(hex) {
+  const bytes = Buffer.from(hex, 'hex'), out = [];
+  let at = 0;
+  const get = () => {
+    let z = 0n, shift = 0n, b;
+    do { b = bytes[at++]; z |= BigInt(b & 0x7f) << shift; shift += 7n; } while (b & 0x80);
+    return (z >> 1n) ^ -(z & 1n);
+  };
+  const put = (v) => {
+    let z = v < 0n ? -2n * v - 1n : 2n * v;
+    do { let b = Number(z & 0x7fn); z >>= 7n; if (z) b |= 0x80; out.push(b); } while (z);
+  };
+  const copy = (count = 1n) => { for (let i = 0n; i < count; i++) put(get()); };
+  assert.equal(get(), 3n, 'a record of version 3');
+  put(2n);
+  const customers = get();
+  put(customers);
+  let pendingAt = 0n, periodFrom = 0n;
+  const charges = [];
+  for (let c = 0n; c < customers; c++) {
+    copy(2n); // organization, customer
+    const wallets = get(), debits = get();
+    put(wallets);
+    put(debits);
+    for (let w = 0n; w < wallets; w++) { // none when written out (-1)
+      copy(); // id
+      pendingAt += get();
+      put(pendingAt);
+      copy(7n); // taken paid, taken free, overdrawn added, given paid, given free, overdraft given, held
+      const moves = get();
+      put(moves);
+      copy(2n * moves);
+    }
+    for (let d = 0n; d < debits; d++) {
+      copy(); // subscription
+      periodFrom += get();
+      put(periodFrom);
+      copy(); // charged
+      const ref = get();
+      let name;
+      if (ref === 0n) {
+        const len = Number(get());
+        name = bytes.subarray(at, at + len);
+        at += len;
+        if (charges.length < 64) charges.push(name);
+      } else {
+        name = charges[Number(ref) - 1];
+      }
+      put(BigInt(name.length));
+      out.push(...name);
+      const fundings = get();
+      put(fundings);
+      copy(4n * fundings);
+    }
+  }
+  assert.equal(at, bytes.length);
+  return Buffer.from(out).toString('hex');
+}
+
 test('a clean stop writes the journal out: the next start has nothing to recover', async () => {
   const before = (await wallet('hard', 'main')).balance_cents;
   await send('hard_sub', 'tokens', { tokens: 1000 });
@@ -212,4 +274,38 @@ test('a commit in which the clock or a rule moved credits writes everything out'
   assert.equal(journalRows(), 0, 'the grant the rule wrote ended the journal in its commit');
   await t.restart({ kill: true });
   assert.equal((await wallet('rules', 'r')).balance_cents, 700 - 240 + 1000);
+});
+
+test('a journal of the older format, left by a crash before an upgrade, is recovered the same', async () => {
+  const db = join(t.dataDir, 'tally.db');
+  const sql = (q) => {
+    const r = spawnSync('sqlite3', [db, q], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const total = async (c) => (await ok(await t.api(`/api/v1/customers/${c}/current_usage?external_subscription_id=${c}_sub`))).customer_usage.total_amount_cents;
+  const consumed = async (c, code) => Math.round(Number((await wallet(c, code)).consumed_credits) * 100);
+  const before = { hard: await consumed('hard', 'main'), soft: await consumed('soft', 'soft') };
+  const usage = { hard: await total('hard'), soft: await total('soft') };
+  for (let i = 0; i < 3; i++) await send('hard_sub', 'tokens', { tokens: 700 + i });
+  await send('hard_sub', 'storage', { gb: 120 });
+  await send('soft_sub', 'tokens', { tokens: 300 }, 2);
+  const debited = { hard: await total('hard') - usage.hard, soft: await total('soft') - usage.soft };
+  assert.ok(debited.hard > 0 && debited.soft > 0);
+  let rewritten = 0;
+  await t.restart({
+    kill: true,
+    between: () => {
+      for (const line of sql('SELECT id, hex(data) FROM wallet_journal').split('\n').filter(Boolean)) {
+        const [id, hex] = line.split('|');
+        sql(`UPDATE wallet_journal SET data = X'${journalVersion2(hex)}' WHERE id = ${id}`);
+        rewritten++;
+      }
+    },
+  });
+  assert.ok(rewritten > 0, 'the debits were in the journal when tallyd died');
+  assert.equal(await consumed('hard', 'main') - before.hard, debited.hard);
+  assert.equal(await consumed('soft', 'soft') - before.soft, debited.soft);
+  await ledger('hard');
+  await ledger('soft');
 });
