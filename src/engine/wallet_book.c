@@ -1224,7 +1224,7 @@ bool wallet_book_pending(const struct wallet_book *b)
 
 /*
  * A journal record, every integer a zigzag LEB128 varint (most are small: a record is about
- * forty bytes a customer):
+ * 35 bytes a customer, 85 before version 3):
  *   version, customer count, then per customer:
  *     org id, customer id, wallet count, debit count,
  *     per wallet: id, pending_at, taken paid, taken free, overdrawn added, given paid, given
