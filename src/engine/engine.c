@@ -577,6 +577,8 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
     struct store_subscription next;
     if (load_scheduled(e, cmd, sub, &next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
+    if (next.sub.has_canceled_at)
+        return COMMAND_OK; /* canceled already (as of an ending_at before it): it stays so */
     next.sub.has_canceled_at = true;
     next.sub.canceled_at = cmd->now;
     next.sub.updated_at = cmd->now;
@@ -672,8 +674,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
                                                                   : COMMAND_STORE_FAILED;
     case SUBSCRIPTION_CHANGE_UPGRADE: return switch_plan(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
-        if (old->next_id != 0)
-            return invalid(cmd, "plan_code", "downgrade_already_scheduled");
+        /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's
+         * PlanDowngradeService does */
         if (subscription_current_period(old, &rq->current_plan,
                                         customer_zone(e, live->customer_timezone), cmd->now,
                                         &current) != PERIOD_OK)
@@ -703,6 +705,10 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
     }
     if (plan.updated_at != rq->plan_updated_at)
         return COMMAND_STALE;
+    /* as an update refuses it (and Lago both): a subscription that would end before it is
+     * made would be terminated from the start, before its own started_at */
+    if (rq->has_ending_at && rq->ending_at <= cmd->now)
+        return invalid(cmd, "ending_at", "invalid_date");
     struct customer customer;
     enum command_result r = subscription_customer(e, cmd, org, &customer);
     if (r != COMMAND_OK)

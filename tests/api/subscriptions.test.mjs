@@ -109,9 +109,17 @@ test('upgrade takes effect at once; downgrade at the end of the period', async (
   assert.equal(r.body.subscription.next_plan_code, 'yearly');
   assert.equal(r.body.subscription.downgrade_plan_date, '2024-07-01');
   assert.equal(r.body.subscription.lago_id, first.lago_id);
-  // asking again for the same change is refused rather than stacked
+  // a second downgrade replaces the one scheduled, as Lago's does (it was refused): cheap, then
+  // yearly again; the replaced ones read canceled, and only the last takes effect
   r = await subscribe('changer', 'cheap', 'chg');
-  assert.deepEqual(r.body.error_details, { plan_code: ['downgrade_already_scheduled'] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+  r = await subscribe('changer', 'yearly', 'chg');
+  assert.equal(r.body.subscription.next_plan_code, 'yearly');
+  assert.equal(r.body.subscription.downgrade_plan_date, '2024-07-01');
+  const scheduled = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=pending&status[]=canceled')).body;
+  assert.deepEqual(scheduled.subscriptions.map((s) => [s.plan_code, s.status]).sort(),
+    [['cheap', 'canceled'], ['yearly', 'canceled'], ['yearly', 'pending']]);
   await advance('2024-07-01T00:00:00Z');
   r = await call('GET', '/api/v1/subscriptions/chg');
   assert.equal(r.body.subscription.plan_code, 'yearly');
@@ -238,6 +246,10 @@ test('bad requests', async () => {
     [{ external_customer_id: 'x', plan_code: 'monthly', billing_time: 'sometimes' }, 'billing_time', 'value_is_invalid'],
     [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: 'tomorrow' }, 'subscription_at', 'invalid_date'],
     [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: '2025-01-01T00:00:00Z', ending_at: '2024-01-01T00:00:00Z' }, 'ending_at', 'invalid_date'],
+    // an end already past (the clock is at 2024-01-31T12:00Z), as an update refuses it: the
+    // subscription would be terminated before it started
+    [{ external_customer_id: 'x', plan_code: 'monthly', ending_at: '2020-01-01T00:00:00Z' }, 'ending_at', 'invalid_date'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', subscription_at: '2019-01-01T00:00:00Z', ending_at: '2024-01-31T12:00:00Z' }, 'ending_at', 'invalid_date'],
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { interval: 'weekly' } }, 'plan_overrides', 'not_overridable'],
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { amount_cents: -1 } }, 'amount_cents', 'value_is_out_of_range'],
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { charges: [{ id: 'nope', properties: { amount: '1' } }] } }, 'plan_overrides', 'charge_not_found'],
