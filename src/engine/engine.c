@@ -435,6 +435,41 @@ static enum command_result check_recurring_kept(struct command *cmd,
                                            : invalid(cmd, "recurring", "value_is_immutable");
 }
 
+/*
+ * A metric's aggregation cannot change while a plan charges for it (Lago keeps it too,
+ * silently): the charges' prices were set for that kind of measure, and the change could make
+ * the plan itself invalid (a pay-in-advance charge on a max, a percentage on a latest), so that
+ * no later edit of the plan would pass. Its field and rounding may change: the usages that
+ * charge for it then count the period's events again (docs/ARCHITECTURE.md, "Live usage").
+ */
+static enum command_result check_aggregation_kept(struct engine *e, struct command *cmd,
+                                                  const struct catalog_item *current,
+                                                  const struct catalog_item *next)
+{
+    struct billable_metric was, will;
+    if (!metric_json_read(cmd->arena, current->body, &was) ||
+        !metric_json_read(cmd->arena, next->body, &will))
+        return COMMAND_STORE_FAILED;
+    if (was.aggregation == will.aggregation)
+        return COMMAND_OK;
+    const char *plan;
+    enum store_status s =
+        store_metric_plan(store_conn(e->store), cmd->org_id, current->lago_id, &plan, cmd->arena);
+    if (s == STORE_NOT_FOUND)
+        return COMMAND_OK;
+    if (s != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    size_t size = 160 + strlen(plan);
+    char *message = arena_alloc(cmd->arena, size);
+    if (message)
+        snprintf(message, size,
+                 "plan %s charges for this metric: its aggregation cannot change while a plan "
+                 "uses it (remove its charges, or make another metric)",
+                 plan);
+    cmd->invalid_message = message;
+    return invalid(cmd, "aggregation_type", "metric_used_by_plans");
+}
+
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
@@ -457,6 +492,8 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return COMMAND_STALE;
         if (it->kind == CATALOG_BILLABLE_METRIC) {
             enum command_result r = check_recurring_kept(cmd, &current, it);
+            if (r == COMMAND_OK)
+                r = check_aggregation_kept(e, cmd, &current, it);
             if (r != COMMAND_OK)
                 return r;
         }

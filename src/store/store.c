@@ -383,6 +383,7 @@ enum stmt_id {
     STMT_SUBSCRIPTION_PAGE,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
+    STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
     STMT_SETTING_GET,
     STMT_SETTING_PUT,
@@ -745,6 +746,11 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
+    /* a plan's canonical body names each charge's metric as "billable_metric_id":"<lago_id>" */
+    [STMT_METRIC_IN_PLANS] = "SELECT code FROM catalog_items WHERE org_id = ?1 AND kind = ?2"
+                             " AND deleted_at IS NULL"
+                             " AND instr(body, '\"billable_metric_id\":\"' || ?3 || '\"') > 0"
+                             " ORDER BY code LIMIT 1",
     [STMT_APPLIED_COUPON_INSERT] =
         "INSERT INTO applied_coupons(org_id, customer_id, lago_id, coupon_lago_id, coupon_code,"
         " coupon_name, coupon_type, amount_cents, amount_cents_remaining, amount_currency,"
@@ -2219,6 +2225,23 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     bind_text(s, 3, plan_lago_id);
     enum store_status r = step_one(s);
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_metric_plan(struct store_conn *c, int64_t org_id,
+                                    const char *metric_lago_id, const char **plan_code,
+                                    struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_METRIC_IN_PLANS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, CATALOG_PLAN);
+    bind_text(s, 3, metric_lago_id);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !(*plan_code = column_text(s, 0, a)))
+        r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
 }

@@ -139,6 +139,11 @@ enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tal
 enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, const char *days);
 enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
                                 struct arena *a);
+/* The code of a plan (live, the first by code) with a charge on the metric; STORE_NOT_FOUND
+ * if none has one. The code is in `a`. */
+enum store_status store_metric_plan(struct store_conn *c, int64_t org_id,
+                                    const char *metric_lago_id, const char **plan_code,
+                                    struct arena *a);
 /* Replaces the organization's API key (its SHA-256); STORE_NOT_FOUND if there is no such id. */
 enum store_status store_org_set_key_hash(struct store *st, int64_t org_id,
                                          const char *api_key_hash_hex);

@@ -33,6 +33,31 @@ let n = 0;
 const ev = (code, properties = {}) => ({ transaction_id: `m${n++}`, external_subscription_id: 's', code, properties });
 const usage = async () => (await ok(await t.api('/api/v1/customers/c/current_usage?external_subscription_id=s'))).customer_usage;
 
+// Lago keeps a metric's aggregation while a plan uses it (silently); Tally refused nothing, so
+// a sum could become a max under its charges' prices, and a plan with a pay-in-advance charge on
+// it became invalid: no later edit of it passed.
+test('a metric\'s aggregation cannot change while a plan charges for it; its name and filters can', async () => {
+  const put = async (code, billable_metric) => {
+    const r = await t.api(`/api/v1/billable_metrics/${code}`, { method: 'PUT', body: { billable_metric } });
+    return { status: r.status, body: await r.json() };
+  };
+  for (const aggregation_type of ['max_agg', 'latest_agg']) {
+    const r = await put('tokens', { aggregation_type });
+    assert.equal(r.status, 422, aggregation_type);
+    assert.deepEqual(r.body.error_details, { aggregation_type: ['metric_used_by_plans'] });
+    assert.match(r.body.message, /plan p charges for this metric/);
+  }
+  const same = await put('tokens', { name: 'Tokens (all models)', description: 'LLM tokens', aggregation_type: 'sum_agg', field_name: 'n',
+    filters: [{ key: 'model', values: ['small', 'large'] }] });
+  assert.equal(same.status, 200, JSON.stringify(same.body));
+  assert.equal(same.body.billable_metric.name, 'Tokens (all models)');
+  // a metric no plan uses changes freely
+  await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'spare', name: 'Spare', aggregation_type: 'sum_agg', field_name: 'n' } }));
+  const free = await put('spare', { aggregation_type: 'max_agg', field_name: 'peak' });
+  assert.equal(free.status, 200, JSON.stringify(free.body));
+  assert.equal(free.body.billable_metric.aggregation_type, 'max_agg');
+});
+
 test('a deleted metric takes its charges; usage, debits and restarts go on without them', async () => {
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100' } }))).wallet;
   await ok(await post('/api/v1/events/batch', { events: [ev('calls'), ev('calls'), ev('tokens', { n: 3 })] }));
