@@ -132,6 +132,12 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
               parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
               parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
                            &limited_metrics, err);
+    /* An update keeps a coupon whose every target was deleted limited to none (merge_coupon
+     * leaves only the stored flags in obj); a client's flags are answers, never read. */
+    if (ok && strcmp(req->method, "PUT") == 0 && !limited_plans && !limited_metrics)
+        ok =
+            json_in_bool(obj, "limited_plans", &limited_plans, err) != JSON_IN_INVALID &&
+            json_in_bool(obj, "limited_billable_metrics", &limited_metrics, err) != JSON_IN_INVALID;
     /* Lago limits a coupon to plans or to metrics, not both. */
     if (ok && limited_plans && limited_metrics)
         ok = json_in_refuse(err, "coupon", "only_one_limitation_type_per_coupon");
@@ -139,6 +145,25 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     jsonw_kv_bool(&w, "limited_billable_metrics", limited_metrics);
     jsonw_object_end(&w);
     return catalog_finish_body(req, ok, &b, out, err);
+}
+
+/*
+ * An update's fields over the stored coupon. limited_plans and limited_billable_metrics are
+ * Lago's answer, not its input: those sent are dropped. The stored ones stay unless the update
+ * names the limits again: they are what keeps a coupon whose every target was deleted limited
+ * to none (engine.c, drop_coupon_target), and naming the limits replaces them.
+ */
+static bool merge_coupon(struct json_object *stored, struct json_object *sent)
+{
+    static const char *const limits[] = {"applies_to", "plan_codes", "billable_metric_codes"};
+    json_object_object_del(sent, "limited_plans");
+    json_object_object_del(sent, "limited_billable_metrics");
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        if (json_object_object_get_ex(sent, limits[i], NULL)) {
+            json_object_object_del(stored, "limited_plans");
+            json_object_object_del(stored, "limited_billable_metrics");
+        }
+    return json_in_merge(stored, sent);
 }
 
 static void render_coupon(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
@@ -154,5 +179,6 @@ static void render_coupon(struct jsonw *w, const struct catalog_item *item, stru
 const struct catalog_resource coupons_resource = {
     .kind = CATALOG_COUPON,
     .parse = parse_coupon,
+    .merge = merge_coupon,
     .render = render_coupon,
 };

@@ -26,6 +26,7 @@
 #include "engine/wallet_clock.h"
 #include "engine/wallets.h"
 #include "json/customer_json.h"
+#include "json/catalog_refs.h"
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
@@ -511,6 +512,139 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     return store_catalog_save(e->store, it) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* ---- what a deletion takes with it ------------------------------------------------------ */
+
+/* Every live item of a kind, in the command's arena. */
+static enum command_result catalog_items(struct engine *e, struct command *cmd,
+                                         enum catalog_kind kind, struct catalog_item **items,
+                                         size_t *count)
+{
+    int64_t total;
+    if (store_catalog_list(store_conn(e->store), cmd->org_id, kind, 0, 1, items, count, &total,
+                           cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (total > 1 && store_catalog_list(store_conn(e->store), cmd->org_id, kind, 0, total, items,
+                                        count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
+}
+
+/*
+ * Saves an item whose references a deletion changed. updated_at moves as for any update, so an
+ * update read before the deletion is refused as stale rather than bring the dead code back.
+ */
+static enum command_result resave_item(struct engine *e, struct command *cmd,
+                                       struct catalog_item *item, const char *body)
+{
+    item->body = body;
+    item->updated_at = cmd->now > item->updated_at ? cmd->now : item->updated_at + 1;
+    return store_catalog_save(e->store, item) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+/*
+ * Whether a code is surely written as itself inside a JSON string (printable ASCII, no quote or
+ * backslash), so that the store may look for it in stored text; otherwise every body is read.
+ */
+static bool written_verbatim(const char *code)
+{
+    for (const unsigned char *c = (const unsigned char *)code; *c; c++)
+        if (*c < 0x20 || *c >= 0x7f || *c == '"' || *c == '\\')
+            return false;
+    return true;
+}
+
+/*
+ * A deleted tax leaves every definition that named it, as Lago's Taxes::DestroyService destroys
+ * its applied-tax links: plans (their charges and minimum commitment too), add-ons, and
+ * subscriptions' own plans. Left behind, the code made each of those impossible to update (404
+ * tax_not_found) and named any new tax made with the same code. The usages that paid it are
+ * priced again after the command (refresh_usage), as after any catalog write.
+ */
+static enum command_result drop_deleted_tax(struct engine *e, struct command *cmd, const char *code)
+{
+    static const enum catalog_kind naming[] = {CATALOG_PLAN, CATALOG_ADD_ON};
+    for (size_t k = 0; k < sizeof naming / sizeof naming[0]; k++) {
+        struct catalog_item *items;
+        size_t count;
+        enum command_result r = catalog_items(e, cmd, naming[k], &items, &count);
+        for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+            const char *body;
+            switch (catalog_refs_drop_tax(cmd->arena, items[i].body, code, &body)) {
+            case CATALOG_REFS_UNCHANGED: break;
+            case CATALOG_REFS_CHANGED: r = resave_item(e, cmd, &items[i], body); break;
+            case CATALOG_REFS_FAILED: r = COMMAND_STORE_FAILED; break;
+            }
+        }
+        if (r != COMMAND_OK)
+            return r;
+    }
+    struct store_own_plan *own;
+    size_t count;
+    if (store_subscription_own_plans(store_conn(e->store), cmd->org_id,
+                                     written_verbatim(code) ? code : NULL, &own, &count,
+                                     cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        const char *body;
+        enum catalog_refs_result r =
+            catalog_refs_drop_tax(cmd->arena, own[i].plan_body, code, &body);
+        if (r == CATALOG_REFS_FAILED)
+            return COMMAND_STORE_FAILED;
+        /* updated_at moves, as the plan's: a subscription change read before is stale */
+        tally_time at = cmd->now > own[i].updated_at ? cmd->now : own[i].updated_at + 1;
+        if (r == CATALOG_REFS_CHANGED &&
+            store_subscription_set_plan_body(e->store, own[i].subscription_id, body, at) !=
+                STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    return COMMAND_OK;
+}
+
+/*
+ * A deleted plan or billable metric leaves the coupons limited to it (`key`: plan_codes or
+ * billable_metric_codes), as Lago discards the coupon's targets with it. A coupon whose every
+ * target goes keeps its limited_* flag, so it applies to none (Lago's coupon keeps its flag too)
+ * rather than becoming a coupon for every plan.
+ */
+static enum command_result drop_coupon_target(struct engine *e, struct command *cmd,
+                                              const char *key, const char *code)
+{
+    struct catalog_item *coupons;
+    size_t count;
+    enum command_result r = catalog_items(e, cmd, CATALOG_COUPON, &coupons, &count);
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        const char *body;
+        switch (catalog_refs_drop_code(cmd->arena, coupons[i].body, key, code, &body)) {
+        case CATALOG_REFS_UNCHANGED: break;
+        case CATALOG_REFS_CHANGED: r = resave_item(e, cmd, &coupons[i], body); break;
+        case CATALOG_REFS_FAILED: r = COMMAND_STORE_FAILED; break;
+        }
+    }
+    return r;
+}
+
+/* What names the item stops naming it, in the deletion's own command (Lago's destroy services). */
+static enum command_result delete_cascade(struct engine *e, struct command *cmd,
+                                          const struct catalog_item *it)
+{
+    int64_t ended;
+    switch (it->kind) {
+    case CATALOG_TAX: return drop_deleted_tax(e, cmd, it->code);
+    case CATALOG_PLAN: return drop_coupon_target(e, cmd, "plan_codes", it->code);
+    case CATALOG_BILLABLE_METRIC:
+        return drop_coupon_target(e, cmd, "billable_metric_codes", it->code);
+    case CATALOG_COUPON:
+        /* Lago's Coupons::DestroyService terminates the coupon's active applications with it:
+         * a customer must not keep a discount whose coupon is gone */
+        return store_applied_coupons_end_of_coupon(e->store, cmd->org_id, it->lago_id, cmd->now,
+                                                   &ended) == STORE_OK
+                   ? COMMAND_OK
+                   : COMMAND_STORE_FAILED;
+    case CATALOG_ADD_ON: return COMMAND_OK;
+    }
+    return COMMAND_OK;
+}
+
 static enum command_result apply_catalog_delete(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
@@ -528,6 +662,9 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
         if (live > 0)
             return invalid(cmd, "plan", "plan_has_subscriptions");
     }
+    enum command_result r = delete_cascade(e, cmd, it);
+    if (r != COMMAND_OK)
+        return r;
     return store_catalog_delete(e->store, it->id, cmd->now) == STORE_OK ? COMMAND_OK
                                                                         : COMMAND_STORE_FAILED;
 }

@@ -385,6 +385,8 @@ enum stmt_id {
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
     STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
+    STMT_SUBSCRIPTION_OWN_PLANS,
+    STMT_SUBSCRIPTION_SET_PLAN_BODY,
     STMT_SETTING_GET,
     STMT_SETTING_PUT,
     STMT_EVENT_BLOCK_INSERT,
@@ -405,6 +407,7 @@ enum stmt_id {
     STMT_APPLIED_COUPON_USES,
     STMT_APPLIED_COUPON_COUNT,
     STMT_APPLIED_COUPON_PAGE,
+    STMT_APPLIED_COUPONS_END_OF_COUPON,
     STMT_WALLET_INSERT,
     STMT_WALLET_UPDATE,
     STMT_WALLET_BALANCES,
@@ -751,6 +754,11 @@ static const char *const sql[STMT_COUNT] = {
                              " AND deleted_at IS NULL"
                              " AND instr(body, '\"billable_metric_id\":\"' || ?3 || '\"') > 0"
                              " ORDER BY code LIMIT 1",
+    [STMT_SUBSCRIPTION_OWN_PLANS] = "SELECT id, updated_at, plan_body FROM subscriptions"
+                                    " WHERE org_id = ?1 AND plan_body IS NOT NULL"
+                                    " AND (?2 IS NULL OR instr(plan_body, ?2) > 0) ORDER BY id",
+    [STMT_SUBSCRIPTION_SET_PLAN_BODY] =
+        "UPDATE subscriptions SET plan_body = ?2, updated_at = ?3 WHERE id = ?1",
     [STMT_APPLIED_COUPON_INSERT] =
         "INSERT INTO applied_coupons(org_id, customer_id, lago_id, coupon_lago_id, coupon_code,"
         " coupon_name, coupon_type, amount_cents, amount_cents_remaining, amount_currency,"
@@ -766,6 +774,9 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_APPLIED_COUPON_COUNT] = "SELECT COUNT(*)" APPLIED_COUPON_FILTER,
     [STMT_APPLIED_COUPON_PAGE] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FILTER
                                  " ORDER BY a.created_at DESC, a.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_APPLIED_COUPONS_END_OF_COUPON] =
+        "UPDATE applied_coupons SET terminated_at = ?3"
+        " WHERE org_id = ?1 AND coupon_lago_id = ?2 AND terminated_at IS NULL",
     [STMT_WALLET_INSERT] =
         "INSERT INTO wallets(org_id, customer_id, lago_id, code, name, currency, rate_amount,"
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
@@ -2189,6 +2200,21 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
     return r;
 }
 
+enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t org_id,
+                                                      const char *coupon_lago_id, tally_time at,
+                                                      int64_t *ended)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPONS_END_OF_COUPON);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, coupon_lago_id);
+    sqlite3_bind_int64(s, 3, at);
+    enum store_status r = step_done(s);
+    *ended = r == STORE_OK ? sqlite3_changes(st->conn.db) : 0;
+    return r;
+}
+
 static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a)
 {
     return read_applied_coupon(s, item, a);
@@ -2211,6 +2237,59 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
+}
+
+enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,
+                                               const char *containing, struct store_own_plan **out,
+                                               size_t *count, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_OWN_PLANS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, containing);
+    enum store_status r = STORE_OK;
+    size_t n = 0, cap = 0;
+    struct store_own_plan *rows = NULL;
+    int rc;
+    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t more = cap ? 2 * cap : 16;
+            struct store_own_plan *grown = arena_alloc(a, more * sizeof *grown);
+            if (!grown) {
+                r = STORE_ERROR;
+                break;
+            }
+            if (n)
+                memcpy(grown, rows, n * sizeof *rows);
+            rows = grown;
+            cap = more;
+        }
+        rows[n].subscription_id = sqlite3_column_int64(s, 0);
+        rows[n].updated_at = sqlite3_column_int64(s, 1);
+        rows[n].plan_body = column_text(s, 2, a);
+        if (!rows[n].plan_body)
+            r = STORE_ERROR;
+        n++;
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    *out = r == STORE_OK ? rows : NULL;
+    *count = r == STORE_OK ? n : 0;
+    return r;
+}
+
+enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,
+                                                   const char *plan_body, tally_time updated_at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_SUBSCRIPTION_SET_PLAN_BODY);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    bind_text(s, 2, plan_body);
+    sqlite3_bind_int64(s, 3, updated_at);
+    return step_done(s);
 }
 
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,

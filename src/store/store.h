@@ -242,6 +242,23 @@ enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
                                           int64_t offset, int64_t limit,
                                           struct store_subscription **out, size_t *count,
                                           int64_t *total, struct arena *a);
+/* A subscription's own plan (plan_overrides), as stored. */
+struct store_own_plan {
+    int64_t subscription_id;
+    tally_time updated_at;
+    const char *plan_body;
+};
+/*
+ * Every subscription of the organization, whatever its status, with a plan of its own whose
+ * stored text holds `containing` (NULL: every one); in `a`. A coarse filter: the caller reads
+ * each body for what it is looking for.
+ */
+enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,
+                                               const char *containing, struct store_own_plan **out,
+                                               size_t *count, struct arena *a);
+/* Replaces a subscription's own plan; updated_at must move (it tells versions apart). */
+enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,
+                                                   const char *plan_body, tally_time updated_at);
 /* How many subscriptions to a plan are pending or active at `now`. */
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                 const char *plan_lago_id, tally_time now,
@@ -268,6 +285,10 @@ enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
 enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
                                             const char *coupon_lago_id, int64_t customer_id,
                                             int64_t *count);
+/* Terminates at `at` every active application of a coupon (its deletion); *ended counts them. */
+enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t org_id,
+                                                      const char *coupon_lago_id, tally_time at,
+                                                      int64_t *ended);
 /* A page, newest first; customer_id 0 for all; status 0 any, 1 active, 2 terminated; of the
  * coupons a JSON array of codes names (NULL: any). */
 enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,

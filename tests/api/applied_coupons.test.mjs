@@ -94,3 +94,30 @@ test('listing and terminating', async () => {
   assert.deepEqual([nobody.status, nobody.body.code], [404, 'customer_not_found']);
   assert.equal((await call('GET', '/api/v1/applied_coupons?external_customer_id=nobody')).body.meta.total_count, 0);
 });
+
+// DELETE /coupons/{code} terminates the coupon's active applied coupons in the same command, as
+// Lago's Coupons::DestroyService does. Before this (an audit found it), they stayed active on
+// their customers after the coupon was gone.
+test('deleting a coupon terminates its applied coupons', async () => {
+  const coupon = { code: 'doomed', name: 'Doomed', coupon_type: 'percentage', percentage_rate: '15', frequency: 'forever' };
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  const applied = [];
+  for (const external_customer_id of ['anna', 'bob'])
+    applied.push((await apply({ external_customer_id, coupon_code: 'doomed' })).body.applied_coupon.lago_id);
+  const done = (await call('DELETE', `/api/v1/customers/bob/applied_coupons/${applied[1]}`)).body.applied_coupon;
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-11T00:00:00Z' } });
+  const other = (await call('GET', '/api/v1/applied_coupons?status=active')).body.applied_coupons.filter((a) => a.coupon_code !== 'doomed');
+  assert.equal((await call('DELETE', '/api/v1/coupons/doomed')).status, 200);
+  const list = (await call('GET', '/api/v1/applied_coupons?coupon_code[]=doomed')).body.applied_coupons;
+  const seen = Object.fromEntries(list.map((a) => [a.lago_id, [a.status, a.terminated_at]]));
+  assert.deepEqual(seen, {
+    [applied[0]]: ['terminated', '2026-01-11T00:00:00Z'],
+    [applied[1]]: ['terminated', done.terminated_at], // already ended: its end stays
+  });
+  // other coupons' applications are untouched
+  assert.deepEqual((await call('GET', '/api/v1/applied_coupons?status=active')).body.applied_coupons, other);
+  // a coupon made again with the code starts with no applications
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  assert.equal((await apply({ external_customer_id: 'anna', coupon_code: 'doomed' })).status, 200);
+  assert.equal((await call('GET', '/api/v1/applied_coupons?status=active&coupon_code[]=doomed')).body.meta.total_count, 1);
+});

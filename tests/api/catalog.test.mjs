@@ -219,3 +219,53 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
   r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: 5, billable_metric_codes: ['nope'] } });
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
 });
+
+// Deleting a plan or a billable metric takes it out of the coupons limited to it, as Lago
+// discards the coupon's targets with the plan or metric. A coupon whose every target is gone
+// stays limited (limited_plans or limited_billable_metrics true, an empty list): it applies to
+// nothing, as in Lago, rather than becoming a coupon for everything; naming its limits again
+// (applies_to) lifts that. Before this (an audit found it), the dead code stayed in the coupon,
+// every later PUT of the coupon was 404 plan_not_found, and a new plan made with the same code
+// was targeted again.
+test('coupons: a deleted plan or metric leaves the coupons limited to it', async () => {
+  for (const code of ['cp', 'cp2'])
+    assert.equal((await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'cm', name: 'cm', aggregation_type: 'count_agg' } })).status, 200);
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', applies_to } });
+  assert.equal((await coupon('c_two', { plan_codes: ['cp', 'cp2'] })).status, 200);
+  assert.equal((await coupon('c_one', { plan_codes: ['cp'] })).status, 200);
+  assert.equal((await coupon('c_metric', { billable_metric_codes: ['cm'] })).status, 200);
+  const limits = async (code) => {
+    const c = (await call('GET', `/api/v1/coupons/${code}`)).body.coupon;
+    return [c.limited_plans, c.plan_codes, c.limited_billable_metrics, c.billable_metric_codes];
+  };
+  assert.equal((await call('DELETE', '/api/v1/plans/cp')).status, 200);
+  assert.equal((await call('DELETE', '/api/v1/billable_metrics/cm')).status, 200);
+  assert.deepEqual(await limits('c_two'), [true, ['cp2'], false, []]);
+  assert.deepEqual(await limits('c_one'), [true, [], false, []]);
+  assert.deepEqual(await limits('c_metric'), [false, [], true, []]);
+  // every coupon can be edited again, and one left with no target stays limited to none
+  for (const code of ['c_two', 'c_one', 'c_metric']) {
+    const r = await call('PUT', `/api/v1/coupons/${code}`, { coupon: { name: 'renamed' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.coupon.name, 'renamed');
+  }
+  assert.deepEqual(await limits('c_one'), [true, [], false, []]);
+  assert.deepEqual(await limits('c_metric'), [false, [], true, []]);
+  // a new plan or metric with the same code is another one: the coupons do not name it
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'cp', name: 'cp', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'cm', name: 'cm', aggregation_type: 'count_agg' } })).status, 200);
+  assert.deepEqual(await limits('c_two'), [true, ['cp2'], false, []]);
+  assert.deepEqual(await limits('c_one'), [true, [], false, []]);
+  assert.deepEqual(await limits('c_metric'), [false, [], true, []]);
+  // answer fields sent back are not inputs: they neither limit a coupon nor lift a limit
+  let r = await call('PUT', '/api/v1/coupons/c_one', { coupon: { limited_plans: false } });
+  assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [true, []]);
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c_flag', name: 'f', coupon_type: 'percentage', percentage_rate: '10', limited_plans: true } });
+  assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [false, []]);
+  // naming the limits again replaces them: none (every plan), or new targets
+  r = await call('PUT', '/api/v1/coupons/c_one', { coupon: { applies_to: { plan_codes: [] } } });
+  assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [false, []]);
+  r = await call('PUT', '/api/v1/coupons/c_metric', { coupon: { applies_to: { plan_codes: ['cp'] } } });
+  assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes, r.body.coupon.limited_billable_metrics], [true, ['cp'], false]);
+});

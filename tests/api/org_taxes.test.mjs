@@ -142,3 +142,48 @@ test('debits, estimates and holds add up to the usage total, taxes rounded once'
   assert.equal(await total(), 8);
   assert.equal(quoted, 8);
 });
+
+// DELETE /taxes/{code} takes the tax off everything that named it, as Lago's Taxes::DestroyService
+// destroys its applied-tax links: plans (their own, their charges' and their minimum
+// commitment's tax_codes), add-ons, and subscriptions' own plans (plan_overrides). Before this
+// (an audit found it), the dead code stayed: every later PUT of such a plan, even of its
+// description alone, was 404 tax_not_found, and a new tax made with the same code was silently
+// applied to those plans again, and so to their live usage and wallet debits.
+test('a deleted tax leaves every definition that named it; a new tax with its code is not attached', async () => {
+  await call('POST', '/api/v1/taxes', { tax: { code: 'gone', name: 'Gone', rate: '30' } });
+  const m = (await call('GET', '/api/v1/billable_metrics/m')).billable_metric;
+  const charge = { billable_metric_id: m.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.01' }, tax_codes: ['gone'] };
+  await call('POST', '/api/v1/plans', { plan: { code: 'p_gone', name: 'Gone', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes: ['gone'],
+    minimum_commitment: { amount_cents: 100, tax_codes: ['gone'] }, charges: [charge] } });
+  await call('POST', '/api/v1/add_ons', { add_on: { code: 'a_gone', name: 'Gone', amount_cents: 100, amount_currency: 'USD', tax_codes: ['gone'] } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c_gone', plan_code: 'p_gone', external_id: 's_gone', subscription_at: '2026-06-01T00:00:00Z' } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c_own', plan_code: 'p_gone', external_id: 's_own', subscription_at: '2026-06-01T00:00:00Z',
+    plan_overrides: { tax_codes: ['gone'], description: 'its own' } } });
+  for (const k of ['gone', 'own']) await send(k, 1000);
+  for (const k of ['gone', 'own']) assert.deepEqual(await usage(k), [1000, 300, 1300]);
+
+  await call('DELETE', '/api/v1/taxes/gone');
+  // what a plan with no taxes of its own pays: the organization's taxes
+  const orgRate = (await estimate('org', 1))[3];
+  const taxed = [1000, 1000 * orgRate / 100, 1000 + 1000 * orgRate / 100];
+  for (const k of ['gone', 'own']) assert.deepEqual(await usage(k), taxed, k);
+  const check = async () => {
+    const p = (await call('GET', '/api/v1/plans/p_gone')).plan;
+    assert.deepEqual([p.tax_codes, p.taxes, p.charges[0].tax_codes, p.charges[0].taxes, p.minimum_commitment.tax_codes], [[], [], [], [], []]);
+    const a = (await call('GET', '/api/v1/add_ons/a_gone')).add_on;
+    assert.deepEqual([a.tax_codes, a.taxes], [[], []]);
+    const own = (await call('GET', '/api/v1/subscriptions/s_own')).subscription.plan;
+    assert.deepEqual([own.tax_codes, own.taxes, own.description], [[], [], 'its own']);
+  };
+  await check();
+  // the plan and the add-on can be edited again
+  assert.equal((await call('PUT', '/api/v1/plans/p_gone', { plan: { description: 'just a description' } })).plan.description, 'just a description');
+  await call('PUT', '/api/v1/add_ons/a_gone', { add_on: { description: 'again' } });
+  // a new tax with the same code is another tax: nothing names it
+  await call('POST', '/api/v1/taxes', { tax: { code: 'gone', name: 'Another', rate: '5' } });
+  await check();
+  for (const k of ['gone', 'own']) assert.deepEqual(await usage(k), taxed, k);
+  await t.restart();
+  await check();
+  for (const k of ['gone', 'own']) assert.deepEqual(await usage(k), taxed, k);
+});

@@ -1,0 +1,65 @@
+/* json/catalog_refs: see catalog_refs.h. */
+#include "json/catalog_refs.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+/* Removes every `code` from the string array obj[key]; how many it removed. */
+static size_t drop_from(struct json_object *obj, const char *key, const char *code)
+{
+    struct json_object *codes;
+    if (!json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &codes) ||
+        !json_object_is_type(codes, json_type_array))
+        return 0;
+    size_t dropped = 0;
+    for (size_t i = json_object_array_length(codes); i-- > 0;) {
+        const char *s = json_object_get_string(json_object_array_get_idx(codes, i));
+        if (s && strcmp(s, code) == 0 && json_object_array_del_idx(codes, i, 1) == 0)
+            dropped++;
+    }
+    return dropped;
+}
+
+static enum catalog_refs_result finish(struct arena *a, struct json_object *doc, size_t dropped,
+                                       const char **out)
+{
+    enum catalog_refs_result r = CATALOG_REFS_UNCHANGED;
+    if (dropped > 0) {
+        /* '/' unescaped, as Tally's own writer leaves it */
+        const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+        *out = text ? arena_strndup(a, text, strlen(text)) : NULL;
+        r = *out ? CATALOG_REFS_CHANGED : CATALOG_REFS_FAILED;
+    }
+    json_object_put(doc);
+    return r;
+}
+
+enum catalog_refs_result catalog_refs_drop_tax(struct arena *a, const char *body, const char *code,
+                                               const char **out)
+{
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *v;
+    if (!json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
+    size_t dropped = drop_from(doc, "tax_codes", code);
+    if (json_object_object_get_ex(doc, "minimum_commitment", &v))
+        dropped += drop_from(v, "tax_codes", code);
+    if (json_object_object_get_ex(doc, "charges", &v) && json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            dropped += drop_from(json_object_array_get_idx(v, i), "tax_codes", code);
+    return finish(a, doc, dropped, out);
+}
+
+enum catalog_refs_result catalog_refs_drop_code(struct arena *a, const char *body, const char *key,
+                                                const char *code, const char **out)
+{
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL;
+    if (!json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
+    return finish(a, doc, drop_from(doc, key, code), out);
+}

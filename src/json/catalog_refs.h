@@ -1,0 +1,39 @@
+/*
+ * json/catalog_refs: taking a deleted catalog item's code out of the stored definitions that
+ * name it (Lago destroys those links with the item: applied taxes, coupon targets).
+ *
+ * The writer does it inside the delete's own command, on the stored canonical bodies: a code
+ * left behind would make every later update of the naming item fail (its references are checked
+ * to exist), and would silently name whatever item is made next with that code. Only the
+ * arrays of codes change; every other member keeps its stored text (json-c writes numbers back
+ * as they were read), so the body is still what the resource's parser produced.
+ *
+ * Threads: any.
+ */
+#ifndef TALLY_JSON_CATALOG_REFS_H
+#define TALLY_JSON_CATALOG_REFS_H
+
+#include "util/arena.h"
+
+enum catalog_refs_result {
+    CATALOG_REFS_UNCHANGED, /* the body does not name the code */
+    CATALOG_REFS_CHANGED,   /* *out is the body without it, in the arena */
+    CATALOG_REFS_FAILED,    /* not an object Tally wrote, or memory ran out */
+};
+
+/*
+ * A tax's code out of a plan's, an add-on's or a subscription's own plan's body: the top
+ * level's `tax_codes`, each charge's and the minimum commitment's.
+ */
+enum catalog_refs_result catalog_refs_drop_tax(struct arena *a, const char *body, const char *code,
+                                               const char **out);
+
+/*
+ * A code out of the array `key` of a body's top level (a coupon's `plan_codes` or
+ * `billable_metric_codes`). The coupon's `limited_*` flag is left as it was: a coupon whose
+ * every target is gone applies to none, not to all.
+ */
+enum catalog_refs_result catalog_refs_drop_code(struct arena *a, const char *body, const char *key,
+                                                const char *code, const char **out);
+
+#endif
