@@ -178,6 +178,8 @@ static void submit_put(struct request *req, const struct catalog_definition *def
     }
     cmd->as.catalog_put.refs = def->refs;
     cmd->as.catalog_put.ref_count = def->ref_count;
+    cmd->as.catalog_put.has_expiration_at = def->has_expiration_at;
+    cmd->as.catalog_put.expiration_at = def->expiration_at;
     api_submit(req, cmd);
 }
 
@@ -186,7 +188,7 @@ void catalog_create(struct request *req)
     struct json_object *doc;
     struct json_object *obj =
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
-    struct catalog_definition def;
+    struct catalog_definition def = {0};
     if (obj && parse_definition(req, obj, &def))
         submit_put(req, &def, NULL);
     json_object_put(doc);
@@ -212,7 +214,7 @@ void catalog_update(struct request *req)
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_item existing;
     struct json_object *merged = NULL;
-    struct catalog_definition def;
+    struct catalog_definition def = {0};
     if (!obj || read_item(req, req->params[0], &existing) != STORE_OK)
         goto done;
     merged = catalog_parse_body(existing.body);

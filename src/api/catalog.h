@@ -35,6 +35,8 @@ struct catalog_definition {
     const char *body; /* canonical JSON object, without the code */
     struct catalog_ref *refs;
     size_t ref_count;
+    bool has_expiration_at; /* a coupon's: the writer refuses to create one already expired */
+    tally_time expiration_at;
 };
 
 struct catalog_resource {

@@ -58,7 +58,7 @@ static bool parse_discount(struct request *req, struct json_object *obj, const c
 }
 
 static bool parse_terms(struct request *req, struct json_object *obj, struct jsonw *w,
-                        struct json_in_error *err)
+                        struct catalog_definition *out, struct json_in_error *err)
 {
     const char *frequency = "once", *expiration = "no_expiration", *expiration_at = NULL;
     int64_t duration = 0;
@@ -85,6 +85,8 @@ static bool parse_terms(struct request *req, struct json_object *obj, struct jso
         return json_in_refuse(err, "expiration_at", "value_is_mandatory");
     if (limited && !timestamp_parse_iso8601(expiration_at, strlen(expiration_at), &at))
         return json_in_refuse(err, "expiration_at", "invalid_date");
+    out->has_expiration_at = limited;
+    out->expiration_at = at;
     jsonw_kv_cstr(w, "frequency", frequency);
     jsonw_key(w, "frequency_duration");
     if (recurring)
@@ -128,7 +130,7 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     if (json_object_object_get_ex(obj, "applies_to", &applies_to) &&
         json_object_is_type(applies_to, json_type_object))
         limits = applies_to;
-    bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, err) &&
+    bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, out, err) &&
               parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
               parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
                            &limited_metrics, err);

@@ -213,6 +213,9 @@ struct command {
             tally_time expected_updated_at;
             const struct catalog_ref *refs;
             size_t ref_count;
+            /* a coupon's: one created already expired is refused at the writer's clock */
+            bool has_expiration_at;
+            tally_time expiration_at;
         } catalog_put;
         struct {
             enum catalog_kind kind;

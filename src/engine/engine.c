@@ -500,6 +500,10 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
         }
         it->created_at = current.created_at;
     } else {
+        /* Lago's Coupons::ValidateService: a coupon is not made already expired (applying it
+         * would only ever be refused, coupon_expired) */
+        if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
+            return invalid(cmd, "expiration_at", "invalid_date");
         it->created_at = cmd->now;
     }
     enum command_result r = check_refs(e, cmd);

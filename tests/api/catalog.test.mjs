@@ -212,6 +212,8 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
     [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', frequency: 'recurring' }, 'frequency_duration', 'value_is_mandatory'],
     [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit' }, 'expiration_at', 'value_is_mandatory'],
     [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: 'soon' }, 'expiration_at', 'invalid_date'],
+    // already expired at the organization's clock (2026-01-01): Lago refuses it too
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: '2025-12-31T23:59:59Z' }, 'expiration_at', 'invalid_date'],
   ]) {
     const v = await call('POST', '/api/v1/coupons', { coupon });
     assert.deepEqual(details(v), { [field]: [code] }, JSON.stringify(coupon));
