@@ -420,37 +420,26 @@ static enum command_result check_refs(struct engine *e, struct command *cmd)
 }
 
 /*
- * A metric stays recurring or not for life: only the events of a metric recurring when they
- * arrived are indexed for carrying (store_recurring_event_note), so one made recurring later
- * would carry nothing of its past, and one made not recurring would drop what it carried.
+ * What a metric update may not change:
+ *   - `recurring`, for life: only the events of a metric recurring when they arrived are
+ *     indexed for carrying (store_recurring_event_note), so one made recurring later would carry
+ *     nothing of its past, and one made not recurring would drop what it carried;
+ *   - its aggregation while a plan charges for it (Lago keeps it too, silently): the charges'
+ *     prices were set for that kind of measure, and the change could make the plan itself
+ *     invalid (a pay-in-advance charge on a max, a percentage on a latest), so that no later
+ *     edit of the plan would pass. Its field and rounding may change: the usages that charge
+ *     for it then count the period's events again (docs/ARCHITECTURE.md, "Live usage").
  */
-static enum command_result check_recurring_kept(struct command *cmd,
-                                                const struct catalog_item *current,
-                                                const struct catalog_item *next)
+static enum command_result check_metric_update(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *current,
+                                               const struct catalog_item *next)
 {
     struct billable_metric was, will;
     if (!metric_json_read(cmd->arena, current->body, &was) ||
         !metric_json_read(cmd->arena, next->body, &will))
         return COMMAND_STORE_FAILED;
-    return was.recurring == will.recurring ? COMMAND_OK
-                                           : invalid(cmd, "recurring", "value_is_immutable");
-}
-
-/*
- * A metric's aggregation cannot change while a plan charges for it (Lago keeps it too,
- * silently): the charges' prices were set for that kind of measure, and the change could make
- * the plan itself invalid (a pay-in-advance charge on a max, a percentage on a latest), so that
- * no later edit of the plan would pass. Its field and rounding may change: the usages that
- * charge for it then count the period's events again (docs/ARCHITECTURE.md, "Live usage").
- */
-static enum command_result check_aggregation_kept(struct engine *e, struct command *cmd,
-                                                  const struct catalog_item *current,
-                                                  const struct catalog_item *next)
-{
-    struct billable_metric was, will;
-    if (!metric_json_read(cmd->arena, current->body, &was) ||
-        !metric_json_read(cmd->arena, next->body, &will))
-        return COMMAND_STORE_FAILED;
+    if (was.recurring != will.recurring)
+        return invalid(cmd, "recurring", "value_is_immutable");
     if (was.aggregation == will.aggregation)
         return COMMAND_OK;
     const char *plan;
@@ -492,9 +481,7 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
         if (current.updated_at != cmd->as.catalog_put.expected_updated_at)
             return COMMAND_STALE;
         if (it->kind == CATALOG_BILLABLE_METRIC) {
-            enum command_result r = check_recurring_kept(cmd, &current, it);
-            if (r == COMMAND_OK)
-                r = check_aggregation_kept(e, cmd, &current, it);
+            enum command_result r = check_metric_update(e, cmd, &current, it);
             if (r != COMMAND_OK)
                 return r;
         }
