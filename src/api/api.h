@@ -28,6 +28,11 @@
 #define API_THREADS_DEFAULT 2
 #define API_BODY_MAX_DEFAULT ((size_t)1 << 20) /* 1 MiB */
 #define API_HEADER_MAX ((size_t)32 << 10)      /* per connection, headers included */
+/* A query string's bytes and arguments at most: libmicrohttpd keeps each argument in the
+ * connection's API_HEADER_MAX bytes and, when they do not fit, neither answers nor releases
+ * the request (server.c, uri_cb). Well under what fits, well over what any route reads. */
+#define API_QUERY_MAX ((size_t)8 << 10)
+#define API_QUERY_ARGS_MAX 256
 #define API_CONNECTIONS_MAX 4096
 #define API_CONNECTION_TIMEOUT_SEC 60
 #define API_PAGE_SIZE_DEFAULT 100 /* Lago's default per_page */

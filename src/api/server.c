@@ -359,18 +359,24 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     buf_init(&cmd->response);
     if (req->idempotency_key) {
         /* the query counts (DELETE /subscriptions/{id}?status=pending is another request);
-         * without one the bytes are those hashed before it did, so stored keys still match */
+         * without one the bytes are those hashed before it did, so stored keys still match.
+         * The path as sent: decoded, /customers/x%3Fy read as /customers/x?y, and
+         * /customers/c%2Fwallets%2Fw as the wallet route's path, each the other's replay */
         bool query = req->raw_query && req->raw_query[0];
         const void *parts[7] = {req->method,
                                 "\n",
-                                req->path,
+                                req->raw_path,
                                 "?",
                                 req->raw_query,
                                 "\n",
                                 req->body.data ? req->body.data : ""};
-        size_t lens[7] = {
-            strlen(req->method), 1, strlen(req->path), query, query ? strlen(req->raw_query) : 0, 1,
-            req->body.len};
+        size_t lens[7] = {strlen(req->method),
+                          1,
+                          strlen(req->raw_path),
+                          query,
+                          query ? strlen(req->raw_query) : 0,
+                          1,
+                          req->body.len};
         cmd->idempotency_key = req->idempotency_key;
         digest_sha256(parts, lens, 7, cmd->request_hash);
     }
@@ -570,10 +576,52 @@ static enum MHD_Result queue_answer(struct request *req)
     return r;
 }
 
+static bool query_fits(const char *query)
+{
+    size_t args = 1, len = 0;
+    for (; query[len]; len++)
+        args += query[len] == '&';
+    return len <= API_QUERY_MAX && args <= API_QUERY_ARGS_MAX;
+}
+
+#define QUERY_TOO_LARGE_BODY                                                                       \
+    "{\"status\":414,\"error\":\"URI Too Long\",\"code\":\"query_too_large\",\"message\":\"the "   \
+    "query "                                                                                       \
+    "string holds more than 256 arguments or 8192 bytes\"}"
+
+/*
+ * Answers a query that is too large on the socket itself, then shuts the socket so that
+ * libmicrohttpd closes the connection. It parses the query's arguments into the connection's
+ * memory right after uri_cb, and one that does not fit (about 500 short arguments) left the
+ * connection without an answer until its timeout, and the request's context never released:
+ * no later callback comes for it. Nothing has been written on the socket yet.
+ */
+static void refuse_query(struct MHD_Connection *conn)
+{
+    char answer[512];
+    int n = snprintf(answer, sizeof answer,
+                     "HTTP/1.1 414 URI Too Long\r\nContent-Type: application/json; "
+                     "charset=utf-8\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                     sizeof QUERY_TOO_LARGE_BODY - 1, QUERY_TOO_LARGE_BODY);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info || n <= 0 || (size_t)n >= sizeof answer)
+        return;
+    ssize_t sent = send(info->connect_fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)sent; /* a client that cannot take it gets the closed connection alone */
+    shutdown(info->connect_fd, SHUT_RDWR);
+}
+
 /* The request line was read: the request starts here, with the path as the client sent it.
- * What this returns is the request's context in every later callback. */
+ * What this returns is the request's context in every later callback (NULL: none, the
+ * connection is closed). */
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    const char *query = strchr(uri, '?');
+    if (query && !query_fits(query + 1)) {
+        refuse_query(conn);
+        return NULL;
+    }
     struct arena a;
     arena_init(&a);
     struct request *req = arena_alloc(&a, sizeof *req);

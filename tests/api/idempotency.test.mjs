@@ -48,6 +48,24 @@ test('the same key with another query string is a 409; the same query replays', 
   assert.equal((await post('/api/v1/customers?note=1', body, 'key-q')).status, 200);
 });
 
+// The key's fingerprint took the decoded path: /customers/x%3Fy read as /customers/x with the
+// query y, and /customers/c%2Fwallets%2Fw as the path of c's wallet w. Each was answered as the
+// other's replay: a 200 for a change never made.
+test('the same key on a path that only decodes like another is a 409', async () => {
+  const del = (path, key) => t.api(path, { method: 'DELETE', headers: { 'Idempotency-Key': key } });
+  for (const id of ['dx', 'dx?y', 'dc', 'dc/wallets/w'])
+    assert.equal((await post('/api/v1/customers', { customer: { external_id: id, currency: 'USD' } })).status, 200);
+  assert.equal((await post('/api/v1/wallets', { wallet: { external_customer_id: 'dc', currency: 'USD', rate_amount: '1', name: 'W', code: 'w', granted_credits: '1' } })).status, 200);
+  assert.equal((await del('/api/v1/customers/dx%3Fy', 'key-dec')).status, 200);
+  const other = await del('/api/v1/customers/dx?y', 'key-dec');
+  assert.equal(other.status, 409);
+  assert.equal((await t.api('/api/v1/customers/dx')).status, 200); // untouched
+  assert.equal((await del('/api/v1/customers/dc%2Fwallets%2Fw', 'key-dec2')).status, 200);
+  assert.equal((await del('/api/v1/customers/dc/wallets/w', 'key-dec2')).status, 409);
+  const w = await (await t.api('/api/v1/customers/dc/wallets/w')).json();
+  assert.equal(w.wallet.status, 'active');
+});
+
 test('concurrent requests with one key apply once', async () => {
   const reqs = Array.from({ length: 20 }, () => post('/api/v1/customers', { customer: { external_id: 'idem_conc' } }, 'key-conc'));
   const texts = await Promise.all((await Promise.all(reqs)).map(async (r) => [r.status, await r.text()]));
