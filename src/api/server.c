@@ -36,6 +36,7 @@
 #include "sys/entropy.h"
 #include "sys/rtprio.h"
 #include "sys/wallclock.h"
+#include "util/cmdline.h"
 #include "util/jsonw.h"
 
 /* ---- read-only connections -------------------------------------------------------------- */
@@ -653,6 +654,17 @@ static void request_free(struct request *req)
     arena_free(&a);
 }
 
+/* Whether the request's Content-Length is past the body limit: refused before a byte of the
+ * body is read (a client declaring 10 GB otherwise uploads all of it to hear 413). */
+static bool declares_too_large_body(struct request *req)
+{
+    const char *declared =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t length;
+    return declared && cmdline_parse_u64(declared, 0, UINT64_MAX, &length) &&
+           length > req->api->config.body_max;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -669,6 +681,17 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (!req->method || !req->path)
             return MHD_NO;
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
+        if (!declares_too_large_body(req))
+            return MHD_YES;
+        /* answered before the body is read: libmicrohttpd then sends no 100 Continue, reads
+         * no more of it and closes the connection after the answer */
+        req->body_too_large = true;
+        req->state = REQUEST_ANSWERED;
+        dispatch(req);
+        return queue_answer(req);
+    }
+    if (req->state == REQUEST_ANSWERED && *upload_data_size > 0) {
+        *upload_data_size = 0; /* the rest of a body refused before it came */
         return MHD_YES;
     }
     if (req->state == REQUEST_SYNCED) { /* the read waited for the wallet journal */

@@ -128,6 +128,26 @@ test('a query with too many arguments or bytes is a 414 at once, and nothing is 
   assert.equal((await t.api(`/api/v1/customers?${'per_page=1&'.repeat(200)}per_page=2`)).status, 200);
 });
 
+// The 413 came only once the whole declared body had been read (and thrown away): a client
+// declaring 10 GB uploaded all of it first, and one asking "Expect: 100-continue" was told to.
+test('a body declared past the limit is a 413 before any of it is read, with no 100 Continue', async () => {
+  const { port, hostname } = new URL(t.url);
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n`;
+  for (const extra of ['', 'Expect: 100-continue\r\n']) {
+    const reply = await new Promise((resolve) => {
+      const s = net.connect(Number(port), hostname, () => s.write(`${head}${extra}\r\n`));
+      let data = '';
+      s.on('data', (d) => { data += d; if (data.includes('}')) s.destroy(); });
+      s.on('close', () => resolve(data));
+      s.on('error', () => resolve(data));
+      setTimeout(() => s.destroy(), 5000);
+    });
+    assert.match(reply, /^HTTP\/1\.1 413 /, JSON.stringify(extra));
+    assert.match(reply, /"code":"body_too_large"/);
+  }
+  assert.equal((await fetch(`${t.url}/health`)).status, 200);
+});
+
 test('a body limit can be set at start and is enforced', async () => {
   const s = await startTallyd(newDataDir(), ['--max-body', '2048']).catch((e) => e);
   // a fresh directory has no organization; a 413 is still decided before authentication
