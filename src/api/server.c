@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -654,15 +655,23 @@ static void request_free(struct request *req)
     arena_free(&a);
 }
 
-/* Whether the request's Content-Length is past the body limit: refused before a byte of the
- * body is read (a client declaring 10 GB otherwise uploads all of it to hear 413). */
+/*
+ * Whether the request's Content-Length is past the body limit so far that it is refused before
+ * a byte of the body is read: a client declaring 10 GB otherwise uploads all of it to hear
+ * 413. Within API_BODY_DISCARD_MAX past the limit the body is read and thrown away instead,
+ * because a client still sending when the connection closes often never reads the answer;
+ * unless it waits for "100 Continue", as it then sends nothing before the answer.
+ */
 static bool declares_too_large_body(struct request *req)
 {
     const char *declared =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    uint64_t length;
-    return declared && cmdline_parse_u64(declared, 0, UINT64_MAX, &length) &&
-           length > req->api->config.body_max;
+    const char *expect = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Expect");
+    uint64_t length, max = req->api->config.body_max;
+    if (!declared || !cmdline_parse_u64(declared, 0, UINT64_MAX, &length) || length <= max)
+        return false;
+    return (expect && strcasecmp(expect, "100-continue") == 0) ||
+           length - max > API_BODY_DISCARD_MAX;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
