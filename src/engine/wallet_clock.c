@@ -358,8 +358,9 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
     int64_t before = store_changes(st);
     enum command_result r = bring_up_to_date(st, cmd, cw);
     /* a grant that expired took the balance down as a debit does: a threshold rule fires
-     * now, or a hard-limited wallet refuses the debit that would have fired it, forever */
-    if (r == COMMAND_OK)
+     * now, or a hard-limited wallet refuses the debit that would have fired it, forever
+     * (only when something came due: nothing else moved a balance since the last look) */
+    if (r == COMMAND_OK && store_changes(st) != before)
         r = fire_thresholds(st, cmd, cw);
     note_direct_writes(st, cw, before);
     return r;
