@@ -253,6 +253,54 @@ static tally_time start_gap(const struct period *a, const struct period *b)
 }
 
 /*
+ * A start of the current period moved from `was` to `is` moves the subscription's events
+ * timestamped between them into the other period: back into the last one (whose debits paid
+ * it without them), or out of it into this one (which would debit them again). Where wallets
+ * pay the customer's usage, that is refused while such events exist (an audit found usage paid
+ * twice moving east, and left unpaid moving west); without wallets only the usage shown moves.
+ */
+static enum command_result check_paid_events_stay(struct engine *e, struct command *cmd,
+                                                  const struct subscription *sub, tally_time was,
+                                                  tally_time is)
+{
+    if (was == is)
+        return COMMAND_OK;
+    bool failed = false;
+    bool pays =
+        wallets_customer_pays(&e->wallets, e->store, cmd->org_id, sub->customer_id, &failed);
+    if (failed)
+        return COMMAND_STORE_FAILED;
+    if (!pays)
+        return COMMAND_OK;
+    struct store_event_filter f = {.external_subscription_id = sub->external_id,
+                                   .has_from = true,
+                                   .from = was < is ? was : is,
+                                   .has_to = true,
+                                   .to = (was < is ? is : was) - 1};
+    struct store_event *none;
+    size_t listed;
+    int64_t moved;
+    if (store_event_list(store_conn(e->store), cmd->org_id, &f, 0, 0, &none, &listed, &moved,
+                         cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (moved == 0)
+        return COMMAND_OK;
+    char from[TIMESTAMP_TEXT_MAX], to[TIMESTAMP_TEXT_MAX];
+    timestamp_format(f.from, false, from);
+    timestamp_format(f.to + 1, false, to);
+    size_t size = 400 + strlen(sub->external_id);
+    char *message = arena_alloc(cmd->arena, size);
+    if (message)
+        snprintf(message, size,
+                 "in that time zone, %lld events of subscription %s (timestamped from %s to %s) "
+                 "would move into another billing period than the one its wallets paid them in; "
+                 "change the time zone once the next period has begun",
+                 (long long)moved, sub->external_id, from, to);
+    cmd->invalid_message = message;
+    return invalid(cmd, "timezone", "would_move_paid_events");
+}
+
+/*
  * A customer's new time zone may move its subscriptions' current periods by a few hours, and
  * what their charges have debited moves with them here (wallets_move_period), as does a
  * downgrade scheduled for the period's end (move_scheduled_switch), not into
@@ -293,10 +341,10 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
              * period paid again at the next event). */
             tally_time was_from = subscription_usage_from(sub, &m.charges_was),
                        is_from = subscription_usage_from(sub, &m.charges_is);
-            enum command_result r =
-                was_from == is_from ? COMMAND_OK
-                                    : wallets_move_period(&e->wallets, e->store, cmd, customer_id,
-                                                          sub->id, was_from, is_from);
+            enum command_result r = check_paid_events_stay(e, cmd, sub, was_from, is_from);
+            if (r == COMMAND_OK && was_from != is_from)
+                r = wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id, was_from,
+                                        is_from);
             if (r == COMMAND_OK)
                 r = move_scheduled_switch(e, cmd, &rows[i].sub, m.fee_was.end, m.fee_is.end);
             if (r != COMMAND_OK)

@@ -122,6 +122,15 @@ static int payer_compare(const void *pa, const void *pb)
     return (a->row.id > b->row.id) - (a->row.id < b->row.id);
 }
 
+bool wallets_customer_pays(struct wallet_book *b, struct store *st, int64_t org_id,
+                           int64_t customer_id, bool *failed)
+{
+    const struct customer_wallets *cw = wallet_book_customer(b, st, org_id, customer_id);
+    if (!cw)
+        *failed = true;
+    return cw && (cw->wallet_count > 0 || cw->debit_count > 0);
+}
+
 bool wallets_usage_is_limited(struct wallet_book *b, struct store *st, int64_t org_id,
                               int64_t customer_id, const char *currency, const char *metric_code,
                               tally_time now, bool *failed)

@@ -51,6 +51,13 @@ struct usage;
 struct usage_brought;
 
 /*
+ * Whether wallets pay (or have paid) the customer's usage: it has a wallet, or charges' debits
+ * still kept. Writer thread; *failed set if its wallets could not be read.
+ */
+bool wallets_customer_pays(struct wallet_book *b, struct store *st, int64_t org_id,
+                           int64_t customer_id, bool *failed);
+
+/*
  * Whether usage of `metric_code` in `currency` by the customer may only go as far as credits
  * cover: some wallet of the customer would pay it and every such wallet is limited (hard or
  * soft), so that a debit it cannot cover is refused. False when the customer has no wallet

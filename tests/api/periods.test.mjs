@@ -290,3 +290,39 @@ test('moves east and west of a period that began at the subscription\'s start pa
     } finally { await h.t.cleanup(); }
   }
 });
+
+// Found by a black-box audit: a zone that moves the period's start across events moves them
+// into the other period. East (Los Angeles -> Kolkata), January's last events, paid in January,
+// came into February and were debited again; west (Kolkata -> Los Angeles), February's first
+// events, paid in February, went back into January and were given back: nobody paid them.
+// Where wallets pay, such a move is refused while those events exist.
+test('a new time zone that would move paid events into another period is refused, east or west', async () => {
+  for (const [from, to, at] of [['America/Los_Angeles', 'Asia/Kolkata', '2026-01-31T22:00:00Z'], ['Asia/Kolkata', 'America/Los_Angeles', '2026-01-31T20:00:00Z']]) {
+    const h = await scenario('2026-01-20T00:00:00Z', 'm');
+    try {
+      const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+      await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: from } });
+      await h.subscribe('c', 'p', 's', { subscription_at: '2025-12-01T00:00:00Z' });
+      const w = await h.wallet('c', 1000);
+      await h.advance(at);
+      await h.sent(...Array.from({ length: 5 }, () => h.ev('s', 'calls')));
+      await h.advance('2026-02-03T00:00:00Z');
+      const paid = 100000 - await h.balance(w);
+      assert.equal(paid, 500, `${from}: the 5 events paid once`);
+      const r = await h.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'c', timezone: to } } });
+      const body = await r.json();
+      assert.equal(r.status, 422, `${from} -> ${to}`);
+      assert.deepEqual(body.error_details, { timezone: ['would_move_paid_events'] });
+      assert.match(body.message, /5 events of subscription s/);
+      assert.equal((await h.get('/api/v1/customers/c')).customer.timezone, from); // nothing changed
+      await h.sent(h.ev('s', 'calls'));
+      assert.equal(100000 - await h.balance(w), paid + 100);
+      await checkWalletLedger(h.t, w);
+      // once the next period has begun, its start has no events around it: the move is made
+      await h.advance('2026-03-05T00:00:00Z');
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', timezone: to } });
+      assert.equal((await h.get('/api/v1/customers/c')).customer.timezone, to);
+    } finally { await h.t.cleanup(); }
+  }
+});
