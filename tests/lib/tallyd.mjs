@@ -44,15 +44,17 @@ export async function startTallyd(dataDir, extraArgs = []) {
   });
   let stdout = '';
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // Started once it listens (stdout) and its start report is read too (stderr, written before:
+  // the two pipes are read apart, and a test that reads the report must find it).
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tallyd did not start: ${stderr}`)), 15000);
-    child.stdout.on('data', (d) => {
-      stdout += d;
+    const check = () => {
       const m = stdout.match(/listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
+      if (m && /started in/.test(stderr)) { clearTimeout(timer); resolve(m[1]); }
+    };
+    child.stderr.on('data', (d) => { stderr += d; check(); });
+    child.stdout.on('data', (d) => { stdout += d; check(); });
     exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`tallyd exited ${code}: ${stderr}`)); });
   });
   return {
