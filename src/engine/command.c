@@ -1,6 +1,9 @@
 /* engine/command: see command.h. */
 #include "engine/command.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "core/siphash.h"
 
 /*
@@ -31,4 +34,19 @@ void command_new_id(struct command *cmd, char out[37])
         *p++ = hex[b[i] & 15];
     }
     *p = '\0';
+}
+
+void command_set_message(struct command *cmd, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    int n = vsnprintf(NULL, 0, format, ap);
+    va_end(ap);
+    char *message = n >= 0 ? arena_alloc(cmd->arena, (size_t)n + 1) : NULL;
+    if (message) {
+        va_start(ap, format);
+        vsnprintf(message, (size_t)n + 1, format, ap);
+        va_end(ap);
+    }
+    cmd->invalid_message = message;
 }

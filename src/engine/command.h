@@ -357,4 +357,11 @@ struct command {
  * cmd->now, id_seed and a counter. */
 void command_new_id(struct command *cmd, char out[37]);
 
+/*
+ * Sets cmd->invalid_message, formatted into the command's arena (NULL if memory runs out: the
+ * refusal stands without its sentence). The thread that owns the command (the writer).
+ */
+void command_set_message(struct command *cmd, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -288,15 +288,12 @@ static enum command_result check_paid_events_stay(struct engine *e, struct comma
     char from[TIMESTAMP_TEXT_MAX], to[TIMESTAMP_TEXT_MAX];
     timestamp_format(f.from, false, from);
     timestamp_format(f.to + 1, false, to);
-    size_t size = 400 + strlen(sub->external_id);
-    char *message = arena_alloc(cmd->arena, size);
-    if (message)
-        snprintf(message, size,
-                 "in that time zone, %lld events of subscription %s (timestamped from %s to %s) "
-                 "would move into another billing period than the one its wallets paid them in; "
-                 "change the time zone once the next period has begun",
-                 (long long)moved, sub->external_id, from, to);
-    cmd->invalid_message = message;
+    command_set_message(
+        cmd,
+        "in that time zone, %lld events of subscription %s (timestamped from %s to %s) would "
+        "move into another billing period than the one its wallets paid them in; change the "
+        "time zone once the next period has begun",
+        (long long)moved, sub->external_id, from, to);
     return invalid(cmd, "timezone", "would_move_paid_events");
 }
 
@@ -351,14 +348,11 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
                 return r;
             continue;
         }
-        char *message = arena_alloc(cmd->arena, 320);
-        if (message)
-            snprintf(message, 320,
-                     "in that time zone, subscription %s would be in another billing period than "
-                     "its current one; change the time zone more than a day away from the "
-                     "period's boundary",
-                     sub->external_id);
-        cmd->invalid_message = message;
+        command_set_message(cmd,
+                            "in that time zone, subscription %s would be in another billing "
+                            "period than its current one; change the time zone more than a day "
+                            "away from the period's boundary",
+                            sub->external_id);
         return invalid(cmd, "timezone", "would_change_current_period");
     }
     return COMMAND_OK;
@@ -497,14 +491,10 @@ static enum command_result check_metric_update(struct engine *e, struct command 
         return COMMAND_OK;
     if (s != STORE_OK)
         return COMMAND_STORE_FAILED;
-    size_t size = 160 + strlen(plan);
-    char *message = arena_alloc(cmd->arena, size);
-    if (message)
-        snprintf(message, size,
-                 "plan %s charges for this metric: its aggregation cannot change while a plan "
-                 "uses it (remove its charges, or make another metric)",
-                 plan);
-    cmd->invalid_message = message;
+    command_set_message(cmd,
+                        "plan %s charges for this metric: its aggregation cannot change while a "
+                        "plan uses it (remove its charges, or make another metric)",
+                        plan);
     return invalid(cmd, "aggregation_type", "metric_used_by_plans");
 }
 

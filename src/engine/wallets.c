@@ -703,14 +703,10 @@ static enum command_result refuse_held(struct command *cmd, const struct live_wa
     char held[MONEY_TEXT_MAX], most[MONEY_TEXT_MAX];
     credits_text(w, w->row.held_cents, held);
     credits_text(w, unheld, most);
-    size_t cap = 2 * MONEY_TEXT_MAX + 128;
-    char *message = arena_alloc(cmd->arena, cap);
-    if (message)
-        snprintf(message, cap,
-                 "%s credits of this wallet are held by open authorizations: at most %s credits "
-                 "can be voided; nothing was changed",
-                 held, most);
-    cmd->invalid_message = message;
+    command_set_message(cmd,
+                        "%s credits of this wallet are held by open authorizations: at most %s "
+                        "credits can be voided; nothing was changed",
+                        held, most);
     return refuse(cmd, "voided_credits", "credits_are_held");
 }
 
@@ -947,14 +943,11 @@ static bool takes_held_credits(struct command *cmd, const struct live_wallet *w,
         return false;
     char held[MONEY_TEXT_MAX];
     credits_text(w, w->row.held_cents, held);
-    size_t cap = MONEY_TEXT_MAX + 160;
-    char *message = arena_alloc(cmd->arena, cap);
-    if (message)
-        snprintf(message, cap,
-                 "%s credits of this wallet are held by open authorizations, which these terms "
-                 "would no longer cover; capture or void them first. Nothing was changed",
-                 held);
-    cmd->invalid_message = message;
+    command_set_message(cmd,
+                        "%s credits of this wallet are held by open authorizations, which these "
+                        "terms would no longer cover; capture or void them first. Nothing was "
+                        "changed",
+                        held);
     return true;
 }
 
