@@ -71,6 +71,7 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
             return false;
         jsonw_object_begin(w);
         write_units(w, "units", part.units);
+        write_units(w, "total_aggregated_units", part.units); /* as the charge's, above */
         jsonw_kv_int(w, "amount_cents", part.amount_cents);
         jsonw_kv_int(w, "events_count", part.events_count);
         jsonw_kv_cstr(w, "invoice_display_name", b->invoice_display_name);

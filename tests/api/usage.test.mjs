@@ -66,6 +66,8 @@ test('each acknowledged event is in the very next read, for every aggregation ty
   assert.equal(tokens.units, '1310.0');
   assert.equal(tokens.amount_cents, 1350); // 1300 default: 11 + 300 * 0.005; 10 large: 1.00
   assert.deepEqual(tokens.filters.map((f) => [f.invoice_display_name, f.units, f.amount_cents]), [['Large', '10.0', 100], [null, '1300.0', 1250]]);
+  // each filter's total_aggregated_units too (Lago's client types it as required)
+  assert.deepEqual(tokens.filters.map((f) => f.total_aggregated_units), ['10.0', '1300.0']);
   await send(ev('peak', { gpus: 3 }), ev('peak', { gpus: 8 }), ev('peak', { gpus: 5 }));
   assert.equal(byCode(await usage(), 'peak').amount_cents, 1600);
   await send(ev('seats', { user: 'ann' }), ev('seats', { user: 'bob' }), ev('seats', { user: 'ann' }), ev('seats', { user: 'cid' }), ev('seats', { user: 'bob', operation_type: 'remove' }));
