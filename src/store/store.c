@@ -517,7 +517,7 @@ enum stmt_id {
     " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
     " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0 AND (?5 IS NULL OR s.plan_code = ?5)"      \
     " AND (?6 IS NULL OR s.external_id = ?6)"                                                      \
-    " AND (?7 IS NULL OR ?7 = COALESCE(json_extract(s.plan_body, '$.amount_currency'),"            \
+    " AND (?7 IS NULL OR upper(?7) = COALESCE(json_extract(s.plan_body, '$.amount_currency'),"     \
     "      (SELECT json_extract(p.body, '$.amount_currency') FROM catalog_items p"                 \
     "       WHERE p.org_id = s.org_id AND p.kind = 3 AND p.lago_id = s.plan_lago_id)))"
 _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog kind 3");
@@ -539,8 +539,8 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
 #define CUSTOMER_FILTER                                                                            \
     " WHERE org_id = ?1 AND deleted_at IS NULL"                                                    \
     " AND (?2 IS NULL OR COALESCE(account_type, 'customer') IN (SELECT value FROM json_each(?2)))" \
-    " AND (?3 IS NULL OR country IN (SELECT value FROM json_each(?3)))"                            \
-    " AND (?4 IS NULL OR currency IN (SELECT value FROM json_each(?4)))"                           \
+    " AND (?3 IS NULL OR country IN (SELECT upper(value) FROM json_each(?3)))"                     \
+    " AND (?4 IS NULL OR currency IN (SELECT upper(value) FROM json_each(?4)))"                    \
     " AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR firstname LIKE ?5 ESCAPE '\\'"                \
     "      OR lastname LIKE ?5 ESCAPE '\\' OR legal_name LIKE ?5 ESCAPE '\\'"                      \
     "      OR email LIKE ?5 ESCAPE '\\' OR external_id LIKE ?5 ESCAPE '\\')"
@@ -555,7 +555,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
 #define WALLET_FILTER                                                                              \
     WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
-                " AND (?3 IS NULL OR w.currency = ?3)"
+                " AND (?3 IS NULL OR w.currency = upper(?3))"
 /* Column order of every wallet transaction SELECT; read_wallet_transaction depends on it. */
 #define WT_COLUMNS                                                                                 \
     "t.id, t.org_id, t.wallet_id, t.lago_id, t.transaction_type, t.status,"                        \
@@ -581,7 +581,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
     " LEFT JOIN authorizations au ON au.id = p.authorization_id"
-#define ENTRY_TIME " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at < ?4)"
+#define ENTRY_TIME " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at <= ?4)"
 #define ENTRY_FILTER                                                                               \
     " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id" ENTRY_JOINS             \
     " WHERE e.org_id = ?1 AND ?2 = 0" ENTRY_TIME
@@ -611,7 +611,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " AND (?3 = 0 OR ((1 << i.payment_status) & ?3) != 0)"                                         \
     " AND (?4 = 0 OR ((1 << i.status) & ?4) != 0) AND (?5 = 0 OR ((1 << i.invoice_type) & ?5) != " \
     "0)"                                                                                           \
-    " AND (?6 IS NULL OR i.currency = ?6)"
+    " AND (?6 IS NULL OR i.currency = upper(?6))"
 
 /* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
 #define EVENT_SUMMARY_INSERT                                                                       \

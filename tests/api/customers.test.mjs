@@ -183,6 +183,9 @@ test('list filters: account_type, countries, currencies and search_term', async 
     return r.body.customers.map((c) => c.external_id);
   };
   assert.deepEqual(await ids('search_term=filt_&countries[]=DE'), ['filt_3', 'filt_1']);
+  // any case, as the fields are written (they were matched as sent, so lower case found none)
+  assert.deepEqual(await ids('search_term=filt_&countries[]=de'), ['filt_3', 'filt_1']);
+  assert.deepEqual(await ids('search_term=filt_&currencies[]=eur&currencies[]=usd&countries[]=De'), ['filt_3', 'filt_1']);
   assert.deepEqual(await ids('search_term=filt_&currencies[]=EUR'), ['filt_3', 'filt_2']);
   assert.deepEqual(await ids('search_term=filt_&currencies[]=EUR&currencies[]=USD&countries[]=DE'), ['filt_3', 'filt_1']);
   assert.deepEqual(await ids('search_term=filt_&account_type[]=partner'), ['filt_1']);

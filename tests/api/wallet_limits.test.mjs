@@ -54,6 +54,11 @@ test("the audit's ten grants of 10^16 credits are each refused, and change nothi
   assert.equal((await wallet(w.lago_id)).balance_cents, 100);
   const [entry] = (await ledger(`wallet_id=${w.lago_id}`)).filter((e) => e.account === 'promotional_grants');
   assert.deepEqual([entry.balance_before_cents, entry.balance_after_cents], [0, 100]);
+  // `to` includes its instant, as `from` does (and as /events' timestamp_to): an entry asked for
+  // by its own created_at is found (it was left out)
+  const at = encodeURIComponent(entry.created_at);
+  const exact = (await ledger(`wallet_id=${w.lago_id}&from=${at}&to=${at}`)).map((e) => e.lago_id ?? e.id);
+  assert.ok(exact.length > 0 && exact.includes(entry.lago_id ?? entry.id), JSON.stringify(exact));
 });
 
 test('grants add up to the limit and not one cent past it', async () => {
