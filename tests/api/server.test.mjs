@@ -276,7 +276,12 @@ test('--realtime-http runs the HTTP threads, and only them, under SCHED_FIFO (or
   }
   const t = await startTallyd(dir, ['--realtime-http']);
   try {
-    const threads = threadPolicies(t.child.pid);
+    // libmicrohttpd's threads name themselves once they run: until then they read "tallyd"
+    let threads = threadPolicies(t.child.pid);
+    for (let i = 0; i < 50 && threads.filter((th) => th.name === 'MHD-worker').length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      threads = threadPolicies(t.child.pid);
+    }
     const http = threads.filter((th) => th.name === 'MHD-worker');
     assert.equal(http.length, 2, JSON.stringify(threads));
     assert.ok(http.every((th) => th.policy === 1), JSON.stringify(threads));
