@@ -28,7 +28,7 @@ void buf_reset(struct buf *b)
         b->data[0] = '\0';
 }
 
-static bool reserve(struct buf *b, size_t extra)
+bool buf_grow(struct buf *b, size_t extra)
 {
     if (b->failed)
         return false;
@@ -54,12 +54,12 @@ static bool reserve(struct buf *b, size_t extra)
 
 bool buf_reserve(struct buf *b, size_t extra)
 {
-    return reserve(b, extra);
+    return buf_grow(b, extra);
 }
 
 char *buf_extend(struct buf *b, size_t len)
 {
-    if (!reserve(b, len))
+    if (!buf_grow(b, len))
         return NULL;
     char *at = b->data + b->len;
     b->len += len;
@@ -67,24 +67,9 @@ char *buf_extend(struct buf *b, size_t len)
     return at;
 }
 
-void buf_append(struct buf *b, const void *data, size_t len)
-{
-    if (!reserve(b, len))
-        return;
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
 void buf_append_str(struct buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));
-}
-
-void buf_append_char(struct buf *b, char c)
-{
-    buf_append(b, &c, 1);
 }
 
 void buf_append_u64(struct buf *b, uint64_t v)
@@ -114,7 +99,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || !reserve(b, (size_t)n)) {
+    if (n < 0 || !buf_grow(b, (size_t)n)) {
         b->failed = true;
         return;
     }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     char *data; /* always NUL-terminated when len > 0 or after any append */
@@ -24,7 +25,30 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b); /* keeps the memory */
-void buf_append(struct buf *b, const void *data, size_t len);
+/* Makes room for `extra` more bytes and the NUL, or fails the buffer: the slow path of the
+ * appends below, which answers most calls inline (a rendered answer is made of thousands of
+ * short appends). */
+bool buf_grow(struct buf *b, size_t extra);
+static inline bool buf_has_room(const struct buf *b, size_t extra)
+{
+    return !b->failed && extra < b->cap - b->len; /* cap > len whenever cap > 0 (the NUL) */
+}
+static inline void buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (!buf_has_room(b, len) && !buf_grow(b, len))
+        return;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+static inline void buf_append_char(struct buf *b, char c)
+{
+    if (!buf_has_room(b, 1) && !buf_grow(b, 1))
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
 /* Makes room for `extra` more bytes at once, so that a body whose size is roughly known is
  * not copied by each doubling on its way there. False if it cannot (the buffer has failed). */
 bool buf_reserve(struct buf *b, size_t extra);
@@ -32,7 +56,6 @@ bool buf_reserve(struct buf *b, size_t extra);
  * (they hold whatever was there); NULL if it cannot grow (the buffer has failed). */
 char *buf_extend(struct buf *b, size_t len);
 void buf_append_str(struct buf *b, const char *s);
-void buf_append_char(struct buf *b, char c);
 void buf_append_i64(struct buf *b, int64_t v);
 void buf_append_u64(struct buf *b, uint64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 /* util/jsonw: see jsonw.h. */
 #include "util/jsonw.h"
 
+#include <assert.h>
 #include <string.h>
 
 void jsonw_init(struct jsonw *w, struct buf *out)
@@ -80,8 +81,10 @@ static bool any_to_escape(uint64_t x)
             highs) != 0;
 }
 
-/* Most strings need no escape: those are checked 8 bytes at a time and written in one go. */
-static bool write_plain(struct buf *out, const char *s, size_t len)
+/* Most strings need no escape: those are checked 8 bytes at a time and written in one go,
+ * with `then` after the closing quote unless it is '\0' (a key's colon). False: nothing was
+ * written, the string needs escapes. */
+static bool write_plain(struct buf *out, const char *s, size_t len, char then)
 {
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -95,11 +98,13 @@ static bool write_plain(struct buf *out, const char *s, size_t len)
         if (c < 0x20 || c == '"' || c == '\\')
             return false;
     }
-    char *at = buf_extend(out, len + 2);
+    char *at = buf_extend(out, len + 2 + (then != '\0'));
     if (at) {
         at[0] = '"';
         memcpy(at + 1, s, len);
         at[len + 1] = '"';
+        if (then != '\0')
+            at[len + 2] = then;
     }
     return true;
 }
@@ -107,7 +112,7 @@ static bool write_plain(struct buf *out, const char *s, size_t len)
 static void write_escaped(struct buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    if (write_plain(out, s, len))
+    if (write_plain(out, s, len, '\0'))
         return;
     buf_append_char(out, '"');
     size_t run = 0; /* start of the current run of bytes that need no escape */
@@ -140,9 +145,33 @@ void jsonw_key(struct jsonw *w, const char *key)
         return;
     }
     before_value(w);
-    write_escaped(w->out, key, strlen(key));
-    buf_append_char(w->out, ':');
+    size_t len = strlen(key);
+    if (!write_plain(w->out, key, len, ':')) {
+        write_escaped(w->out, key, len);
+        buf_append_char(w->out, ':');
+    }
     w->after_key = true;
+}
+
+void jsonw_key_plain(struct jsonw *w, const char *key, size_t len)
+{
+    if (w->after_key) {
+        misused(w);
+        return;
+    }
+    before_value(w);
+    char *at = buf_extend(w->out, len + 3);
+    if (at) {
+        at[0] = '"';
+        memcpy(at + 1, key, len);
+        at[len + 1] = '"';
+        at[len + 2] = ':';
+    }
+    w->after_key = true;
+#ifndef NDEBUG
+    for (size_t i = 0; i < len; i++)
+        assert((unsigned char)key[i] >= 0x20 && key[i] != '"' && key[i] != '\\');
+#endif
 }
 
 void jsonw_string(struct jsonw *w, const char *s, size_t len)
@@ -202,9 +231,19 @@ void jsonw_raw_members(struct jsonw *w, const char *members, size_t len)
 
 void jsonw_time(struct jsonw *w, tally_time t, bool millis)
 {
-    char text[TIMESTAMP_TEXT_MAX];
-    size_t n = timestamp_format(t, millis, text);
-    jsonw_string(w, text, n);
+    struct jsonw_time_text *last = &w->last_time[millis];
+    if (!last->valid || last->t != t) {
+        last->len = (uint8_t)timestamp_format(t, millis, last->text);
+        last->t = t;
+        last->valid = true;
+    }
+    before_value(w);
+    char *at = buf_extend(w->out, last->len + 2u); /* digits, '-', ':', 'T', '.', 'Z' */
+    if (at) {
+        at[0] = '"';
+        memcpy(at + 1, last->text, last->len);
+        at[last->len + 1] = '"';
+    }
 }
 
 void jsonw_kv_cstr(struct jsonw *w, const char *key, const char *s)

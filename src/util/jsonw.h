@@ -24,11 +24,21 @@
 
 #define JSONW_MAX_DEPTH 32
 
+/* The last instant written in one of the two formats, as text: a list's rows mostly share
+ * their dates (a batch's events their created_at), and formatting is most of a date's cost. */
+struct jsonw_time_text {
+    bool valid;
+    tally_time t;
+    uint8_t len;
+    char text[TIMESTAMP_TEXT_MAX];
+};
+
 struct jsonw {
     struct buf *out; /* borrowed for the writer's life */
     uint32_t depth;
     bool has_items[JSONW_MAX_DEPTH]; /* per level: a comma is due before the next item */
     bool after_key;
+    struct jsonw_time_text last_time[2]; /* [millis] */
 };
 
 void jsonw_init(struct jsonw *w, struct buf *out);
@@ -37,6 +47,10 @@ void jsonw_object_end(struct jsonw *w);
 void jsonw_array_begin(struct jsonw *w);
 void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
+/* A key the code spells, a string literal needing no escape: written without counting or
+ * scanning it (a batch's answer writes a thousand keys). */
+#define jsonw_key_lit(w, literal) jsonw_key_plain((w), "" literal, sizeof(literal) - 1)
+void jsonw_key_plain(struct jsonw *w, const char *key, size_t len);
 
 void jsonw_string(struct jsonw *w, const char *s, size_t len);
 void jsonw_cstr(struct jsonw *w, const char *s); /* NULL writes null */

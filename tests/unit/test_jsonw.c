@@ -41,7 +41,7 @@ static void nested_document(void **state)
     jsonw_kv_bool(&w, "t", true);
     jsonw_kv_null(&w, "n");
     jsonw_kv_cstr(&w, "null_string", NULL);
-    jsonw_key(&w, "list");
+    jsonw_key_lit(&w, "list");
     jsonw_array_begin(&w);
     jsonw_int(&w, 1);
     jsonw_object_begin(&w);
@@ -177,7 +177,81 @@ static void escapes_exactly_at_every_length(void **state)
         jsonw_string(&w, s, len);
         reference_escape(s, len, want);
         assert_string_equal(b.data, want);
+        /* a key is escaped alike (filter values and metadata keys are the client's), its
+         * colon after it whichever way it was written */
+        char key[sizeof s + 1];
+        memcpy(key, s, len);
+        key[len] = '\0';
+        if (memchr(s, '\0', len))
+            continue;
+        buf_reset(&b);
+        jsonw_init(&w, &b);
+        jsonw_object_begin(&w);
+        jsonw_key(&w, key);
+        assert_int_equal(b.len, 1 + strlen(want) + 1);
+        assert_memory_equal(b.data + 1, want, strlen(want));
+        assert_int_equal(b.data[b.len - 1], ':');
     }
+    buf_free(&b);
+}
+
+/*
+ * Instants in both formats, repeated and alternating (the writer keeps the last text of each
+ * format): each is written as its own formatting says, whatever came before it.
+ */
+static void times_repeat_and_alternate(void **state)
+{
+    (void)state;
+    static const tally_time instants[] = {0,
+                                          0,
+                                          1764000000123456,
+                                          1764000000123456,
+                                          0,
+                                          -86400000000,
+                                          253402300799999999,
+                                          1764000000123999};
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    for (size_t i = 0; i < sizeof instants / sizeof instants[0]; i++) {
+        for (int millis = 0; millis < 2; millis++) {
+            char want[TIMESTAMP_TEXT_MAX + 2] = "\"";
+            size_t n = timestamp_format(instants[i], millis, want + 1);
+            want[n + 1] = '"';
+            buf_reset(&b);
+            jsonw_time(&w, instants[i], millis);
+            assert_int_equal(b.len, n + 2);
+            assert_memory_equal(b.data, want, n + 2);
+            w.has_items[0] = false; /* each a document of its own */
+        }
+    }
+    buf_reset(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    jsonw_time(&w, 1764000000123456, true);
+    jsonw_time(&w, 1764000000123456, false);
+    jsonw_time(&w, 1764000000123456, true);
+    jsonw_array_end(&w);
+    assert_string_equal(b.data, "[\"2025-11-24T16:00:00.123Z\",\"2025-11-24T16:00:00Z\","
+                                "\"2025-11-24T16:00:00.123Z\"]");
+    buf_free(&b);
+}
+
+/* A failed buffer takes nothing more, though it has the room (its text is not the answer). */
+static void failed_buffer_takes_nothing(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    buf_reserve(&b, 100);
+    buf_append_str(&b, "kept");
+    b.failed = true;
+    buf_append_char(&b, 'x');
+    buf_append(&b, "more", 4);
+    assert_null(buf_extend(&b, 4));
+    assert_int_equal(b.len, 4);
+    assert_string_equal(b.data, "kept");
     buf_free(&b);
 }
 
@@ -253,7 +327,7 @@ static void key_without_value(struct jsonw *w)
 static void two_keys(struct jsonw *w)
 {
     jsonw_key(w, "a");
-    jsonw_key(w, "b");
+    jsonw_key_lit(w, "b");
 }
 
 static void close_unopened(struct jsonw *w)
@@ -287,6 +361,8 @@ int main(void)
         cmocka_unit_test(nested_document),
         cmocka_unit_test(random_strings_round_trip),
         cmocka_unit_test(escapes_exactly_at_every_length),
+        cmocka_unit_test(times_repeat_and_alternate),
+        cmocka_unit_test(failed_buffer_takes_nothing),
         cmocka_unit_test(buf_and_arena),
         cmocka_unit_test(misuse_fails_the_buffer),
     };
