@@ -1849,7 +1849,12 @@ static enum command_result open_hold(struct engine *e, struct command *cmd, cons
         return s == STORE_NOT_FOUND ? not_found(cmd, "authorization_not_found")
                                     : COMMAND_STORE_FAILED;
     switch (a->status) {
-    case AUTHORIZATION_AUTHORIZED: break;
+    case AUTHORIZATION_AUTHORIZED:
+        /* past its expiry, though the clock's sweep has not released it yet: a capture and a
+         * void are both refused so, or a void could follow the capture's "expired" */
+        if (a->expires_at <= cmd->now)
+            return invalid(cmd, "authorization", "expired");
+        break;
     case AUTHORIZATION_DECLINED: return invalid(cmd, "authorization", "declined");
     case AUTHORIZATION_CAPTURED: return invalid(cmd, "authorization", "already_captured");
     case AUTHORIZATION_VOIDED: return invalid(cmd, "authorization", "voided");
@@ -1879,8 +1884,6 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
     enum command_result r = open_hold(e, cmd, cmd->as.events_ingest.authorization_lago_id);
     if (r != COMMAND_OK)
         return r;
-    if (cmd->authorization.expires_at <= cmd->now)
-        return invalid(cmd, "authorization", "expired"); /* the sweep releases it */
     const char *actual = cmd->as.events_ingest.events[0].properties_json;
     const char *authorized = cmd->authorization.properties_json;
     cmd->as.events_ingest.as_authorized = actual && authorized && strcmp(actual, authorized) == 0;

@@ -353,3 +353,46 @@ test('a hold prices an event of a max, a latest and a time-weighted sum, and its
   }
   await checkWalletLedger(t, w.lago_id);
 });
+
+// On the real clock a hold past its expires_at waits for the clock's sweep (each second) to be
+// released; meanwhile a void answered 200 "voided" where a capture answered 422 "expired", so
+// the hold's end depended on which came first. Both are refused as expired now, before the
+// sweep or after it, and the sweep releases the hold.
+test('past expires_at, a void is refused as a capture is, before the sweep or after it', async () => {
+  const r = await startWithOrg();
+  try {
+    const rpost = (path, body) => r.api(path, { method: 'POST', body });
+    const bm = await (await rpost('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).json();
+    assert.ok(bm.billable_metric, JSON.stringify(bm));
+    await rpost('/api/v1/plans', { plan: { code: 'calls', name: 'Calls', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: bm.billable_metric.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+    await rpost('/api/v1/subscriptions', { subscription: { external_customer_id: 'rt', plan_code: 'calls', external_id: 'rt_sub' } });
+    const w = (await ok(await rpost('/api/v1/wallets', { wallet: { external_customer_id: 'rt', currency: 'USD', rate_amount: '1', name: 'RT', granted_credits: '10', limit: 'hard' } }))).wallet;
+    const ids = [];
+    for (let round = 0; round < 3; round++) {
+      const a = (await ok(await rpost('/api/v1/authorizations', { authorization: { external_subscription_id: 'rt_sub', code: 'calls', expires_in: 1 } }))).authorization;
+      assert.equal(a.status, 'authorized');
+      ids.push(a.lago_id);
+      // expires_at is shown in whole seconds; the hold expires a second after it was made,
+      // which was before its answer came
+      const due = Date.now() + 1000;
+      while (Date.now() <= due + 5) await new Promise((done) => setTimeout(done, 2));
+      const voided = await rpost(`/api/v1/authorizations/${a.lago_id}/void`, {});
+      const body = await voided.json();
+      assert.equal(voided.status, 422, JSON.stringify(body));
+      assert.deepEqual(body.error_details, { authorization: ['expired'] });
+    }
+    // the sweep releases them all: nothing stays held, the status says how each ended
+    let held;
+    for (let i = 0; i < 100; i++) {
+      held = (await ok(await r.api(`/api/v1/wallets/${w.lago_id}`))).wallet.ongoing_balance_cents;
+      if (held === 1000) break;
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    assert.equal(held, 1000);
+    for (const id of ids)
+      assert.equal((await ok(await r.api(`/api/v1/authorizations/${id}`))).authorization.status, 'expired');
+  } finally {
+    await r.cleanup();
+  }
+});
