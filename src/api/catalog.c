@@ -99,24 +99,30 @@ bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struc
     return true;
 }
 
+void catalog_render_tax_array(struct jsonw *w, struct json_object *codes, int64_t org_id,
+                              struct store_conn *conn, struct arena *a)
+{
+    jsonw_array_begin(w);
+    for (size_t i = 0;
+         json_object_is_type(codes, json_type_array) && i < json_object_array_length(codes); i++) {
+        const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
+        struct catalog_item tax;
+        if (store_catalog_get(conn, org_id, CATALOG_TAX, code, &tax, a) != STORE_OK)
+            continue;
+        catalog_open_item(w, &tax);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+}
+
 void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org_id,
                           struct store_conn *conn, struct arena *a)
 {
-    struct json_object *codes;
+    struct json_object *codes = NULL;
     jsonw_key(w, "taxes");
-    jsonw_array_begin(w);
-    if (body && json_object_object_get_ex(body, "tax_codes", &codes) &&
-        json_object_is_type(codes, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(codes); i++) {
-            const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
-            struct catalog_item tax;
-            if (store_catalog_get(conn, org_id, CATALOG_TAX, code, &tax, a) != STORE_OK)
-                continue;
-            catalog_open_item(w, &tax);
-            jsonw_object_end(w);
-        }
-    }
-    jsonw_array_end(w);
+    if (body)
+        json_object_object_get_ex(body, "tax_codes", &codes);
+    catalog_render_tax_array(w, codes, org_id, conn, a);
 }
 
 /* ---- rendering answers -------------------------------------------------------------------- */

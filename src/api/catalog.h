@@ -96,6 +96,9 @@ void catalog_open_item(struct jsonw *w, const struct catalog_item *item);
  */
 void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org_id,
                           struct store_conn *conn, struct arena *a);
+/* The same array alone, for the codes of a JSON array (`codes`; NULL or not an array: []). */
+void catalog_render_tax_array(struct jsonw *w, struct json_object *codes, int64_t org_id,
+                              struct store_conn *conn, struct arena *a);
 /* Records that the definition names another item; false (refusal in err) past the limit. */
 bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum catalog_kind kind,
                      const char *code, const char *lago_id, struct json_in_error *err);

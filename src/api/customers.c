@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/catalog.h"
 #include "api/errors.h"
 #include "json/customer_json.h"
 #include "json/json_in.h"
@@ -21,7 +22,24 @@
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
-void customers_render(struct jsonw *w, const struct customer *c)
+const char *customers_taxes_text(struct store_conn *conn, const struct customer *c, struct arena *a)
+{
+    const char *codes_text = c->doc[CUSTOMER_TAX_CODES];
+    if (!codes_text)
+        return "[]";
+    struct json_object *codes = json_tokener_parse(codes_text);
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    catalog_render_tax_array(&w, codes, c->org_id, conn, a);
+    json_object_put(codes);
+    const char *text = buf_failed(&b) ? NULL : arena_strndup(a, b.data, b.len);
+    buf_free(&b);
+    return text;
+}
+
+void customers_render(struct jsonw *w, const struct customer *c, const char *taxes)
 {
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", c->lago_id);
@@ -61,6 +79,7 @@ void customers_render(struct jsonw *w, const struct customer *c)
                  c->doc[CUSTOMER_SHIPPING_ADDRESS] ? c->doc[CUSTOMER_SHIPPING_ADDRESS]
                                                    : customer_json_empty_shipping_address);
     jsonw_kv_raw(w, "metadata", c->doc[CUSTOMER_METADATA] ? c->doc[CUSTOMER_METADATA] : "[]");
+    jsonw_kv_raw(w, "taxes", taxes ? taxes : "[]");
     jsonw_key(w, "created_at");
     jsonw_time(w, c->created_at, false);
     jsonw_key(w, "updated_at");
@@ -68,14 +87,14 @@ void customers_render(struct jsonw *w, const struct customer *c)
     jsonw_object_end(w);
 }
 
-static void render_one(struct buf *out, const struct customer *c)
+static void render_one(struct buf *out, const struct customer *c, const char *taxes)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "customer");
-    customers_render(&w, c);
+    customers_render(&w, c, taxes);
     jsonw_object_end(&w);
 }
 
@@ -85,7 +104,8 @@ static void render_command(struct command *cmd)
     if (api_error_render_command(cmd, "customer_not_found"))
         return;
     cmd->http_status = 200;
-    render_one(&cmd->response, &cmd->customer);
+    render_one(&cmd->response, &cmd->customer,
+               customers_taxes_text(cmd->conn, &cmd->customer, cmd->arena));
 }
 
 /* ---- parsing -------------------------------------------------------------------------------- */
@@ -334,6 +354,41 @@ static bool parse_metadata(struct parse *p, struct json_object *obj, struct cust
     return ok;
 }
 
+/* tax_codes: the codes, each once, in the order sent; an empty list or null names none. That
+ * they exist is the writer's to check (404 tax_not_found). */
+static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct customer_input *in)
+{
+    const char **codes = NULL;
+    size_t n = 0;
+    enum json_in_result r =
+        json_in_string_array(obj, "tax_codes", CUSTOMER_TAXES_MAX, CATALOG_CODE_MAX, &p->req->arena,
+                             &codes, &n, &p->err);
+    if (!check(p, r))
+        return false;
+    if (r == JSON_IN_ABSENT)
+        return true;
+    in->has_doc[CUSTOMER_TAX_CODES] = true;
+    in->values.doc[CUSTOMER_TAX_CODES] = NULL;
+    if (n == 0)
+        return true;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        bool repeated = false;
+        for (size_t j = 0; j < i; j++)
+            repeated = repeated || strcmp(codes[i], codes[j]) == 0;
+        if (!repeated)
+            jsonw_cstr(&w, codes[i]);
+    }
+    jsonw_array_end(&w);
+    in->values.doc[CUSTOMER_TAX_CODES] = json_text(p, &b);
+    buf_free(&b);
+    return in->values.doc[CUSTOMER_TAX_CODES] || refuse(p, "tax_codes", "out_of_memory");
+}
+
 static bool parse_customer(struct parse *p, struct json_object *obj, struct customer_input *in)
 {
     customer_init_defaults(&in->values);
@@ -349,7 +404,7 @@ static bool parse_customer(struct parse *p, struct json_object *obj, struct cust
         !parse_optional_int(p, obj, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,
                             &in->values.invoice_grace_period, &in->has_invoice_grace_period) ||
         !parse_billing_configuration(p, obj, in) || !parse_shipping_address(p, obj, in) ||
-        !parse_metadata(p, obj, in))
+        !parse_metadata(p, obj, in) || !parse_tax_codes(p, obj, in))
         return false;
     const char *field, *code;
     if (!customer_input_validate(in, &field, &code))
@@ -384,13 +439,15 @@ void customers_get(struct request *req)
     struct store_reader *r = api_reader_acquire(req->api);
     enum store_status s =
         store_customer_get(store_reader_conn(r), req->org_id, req->params[0], &c, &req->arena);
+    const char *taxes =
+        s == STORE_OK ? customers_taxes_text(store_reader_conn(r), &c, &req->arena) : NULL;
     api_reader_release(req->api, r);
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "customer_not_found");
-    else if (s != STORE_OK)
+    else if (s != STORE_OK || !taxes)
         api_error(req, 500, "store_failed", NULL);
     else
-        render_one(api_respond(req, 200), &c);
+        render_one(api_respond(req, 200), &c, taxes);
 }
 
 /* Lago's search_term as a LIKE pattern: anywhere in the text, its own % _ and \ literal. */
@@ -431,8 +488,13 @@ void customers_list(struct request *req)
     enum store_status s =
         store_customer_list(store_reader_conn(r), req->org_id, &filter, (page - 1) * per_page,
                             per_page, &items, &count, &total, &req->arena);
+    const char **taxes =
+        s == STORE_OK ? arena_alloc(&req->arena, sizeof *taxes * (count + 1)) : NULL;
+    for (size_t i = 0; taxes && i < count; i++)
+        if (!(taxes[i] = customers_taxes_text(store_reader_conn(r), &items[i], &req->arena)))
+            taxes = NULL;
     api_reader_release(req->api, r);
-    if (s != STORE_OK) {
+    if (s != STORE_OK || !taxes) {
         api_error(req, 500, "store_failed", NULL);
         return;
     }
@@ -442,7 +504,7 @@ void customers_list(struct request *req)
     jsonw_key(&w, "customers");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        customers_render(&w, &items[i]);
+        customers_render(&w, &items[i], taxes[i]);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

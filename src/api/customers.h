@@ -14,6 +14,7 @@
 
 #include "api/request.h"
 #include "core/customer.h"
+#include "store/store.h"
 #include "util/jsonw.h"
 
 /* Lago's limits on customer metadata. */
@@ -26,7 +27,15 @@ void customers_list(struct request *req);
 void customers_get(struct request *req);
 void customers_delete(struct request *req);
 
-/* Writes one customer object (without the "customer" root key). */
-void customers_render(struct jsonw *w, const struct customer *c);
+/*
+ * The customer's taxes as Lago answers them: full tax objects read now through `conn` (one
+ * deleted since is left out), as JSON array text in `a`. Any thread holding a connection.
+ */
+const char *customers_taxes_text(struct store_conn *conn, const struct customer *c,
+                                 struct arena *a);
+
+/* Writes one customer object (without the "customer" root key); `taxes` is
+ * customers_taxes_text's (NULL: none could be read, written as []). */
+void customers_render(struct jsonw *w, const struct customer *c, const char *taxes);
 
 #endif

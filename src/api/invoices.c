@@ -84,6 +84,7 @@ struct invoice_view {
     const struct store_invoice *v;
     const struct store_wallet_transaction *t; /* NULL if the top-up is gone */
     const struct customer *customer;          /* NULL if the customer is gone */
+    const char *customer_taxes;               /* customers_taxes_text's */
 };
 
 /* Lago's fee object for a credit invoice's one fee: the credits bought, in the wallet's. */
@@ -177,7 +178,7 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view)
     jsonw_time(w, v->updated_at, false);
     jsonw_key(w, "customer");
     if (view->customer) {
-        customers_render(w, view->customer); /* Lago's: the whole customer */
+        customers_render(w, view->customer, view->customer_taxes); /* Lago's: all of it */
     } else {
         jsonw_object_begin(w);
         jsonw_kv_cstr(w, "lago_id", v->customer_lago_id);
@@ -209,6 +210,8 @@ static bool view_of(struct store_conn *c, const struct store_invoice *v, struct 
     *out = (struct invoice_view){.v = v,
                                  .t = ts == STORE_OK && t->id != 0 ? t : NULL,
                                  .customer = cs == STORE_OK ? customer : NULL};
+    if (out->customer && !(out->customer_taxes = customers_taxes_text(c, customer, a)))
+        return false;
     return true;
 }
 

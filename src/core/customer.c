@@ -34,6 +34,7 @@ const char *const customer_doc_names[CUSTOMER_DOC_COUNT] = {
     [CUSTOMER_BILLING_CONFIGURATION] = "billing_configuration",
     [CUSTOMER_SHIPPING_ADDRESS] = "shipping_address",
     [CUSTOMER_METADATA] = "metadata",
+    [CUSTOMER_TAX_CODES] = "tax_codes",
 };
 
 static bool one_of(const char *s, const char *const *allowed)

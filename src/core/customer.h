@@ -53,14 +53,20 @@ struct customer_text_field {
 };
 extern const struct customer_text_field customer_text_fields[CUSTOMER_TEXT_COUNT];
 
-/* The JSON sub-documents a customer carries, stored as canonical JSON text. */
+/* The JSON sub-documents a customer carries, stored as canonical JSON text. tax_codes is the
+ * array of the codes of the customer's own taxes (Lago's applied taxes of a customer), each
+ * once: its charges' fees carry them where neither the charge nor the plan names taxes. */
 enum customer_doc {
     CUSTOMER_BILLING_CONFIGURATION,
     CUSTOMER_SHIPPING_ADDRESS,
     CUSTOMER_METADATA,
+    CUSTOMER_TAX_CODES,
     CUSTOMER_DOC_COUNT
 };
 extern const char *const customer_doc_names[CUSTOMER_DOC_COUNT];
+
+/* Taxes a customer may name (each of its charges' fees may carry them all). */
+#define CUSTOMER_TAXES_MAX 32
 
 /* "No value" for the optional integers. */
 #define CUSTOMER_INT_NULL INT32_MIN

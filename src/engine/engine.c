@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -187,6 +188,7 @@ static enum command_result invalid(struct command *cmd, const char *field, const
 static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
                              bool earlier);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
+static enum command_result not_found(struct command *cmd, const char *code);
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
@@ -363,6 +365,33 @@ static bool same_zone(const char *a, const char *b)
     return strcmp(a ? a : "UTC", b ? b : "UTC") == 0;
 }
 
+/* The taxes a customer names exist (Lago's Customers::ApplyTaxesService: 404 otherwise). */
+static enum command_result check_customer_taxes(struct engine *e, struct command *cmd,
+                                                const char *codes_text)
+{
+    struct json_object *codes = codes_text ? json_tokener_parse(codes_text) : NULL;
+    enum command_result r = COMMAND_OK;
+    for (size_t i = 0; r == COMMAND_OK && json_object_is_type(codes, json_type_array) &&
+                       i < json_object_array_length(codes);
+         i++) {
+        struct catalog_item tax;
+        switch (store_catalog_get(store_conn(e->store), cmd->org_id, CATALOG_TAX,
+                                  json_object_get_string(json_object_array_get_idx(codes, i)), &tax,
+                                  cmd->arena)) {
+        case STORE_OK: break;
+        case STORE_NOT_FOUND: r = not_found(cmd, "tax_not_found"); break;
+        default: r = COMMAND_STORE_FAILED; break;
+        }
+    }
+    json_object_put(codes);
+    return r;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static enum command_result apply_customer_upsert(struct engine *e, struct command *cmd,
                                                  struct org_state *org)
 {
@@ -382,6 +411,12 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     }
     const char *had = c->text[CUSTOMER_CURRENCY];
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
+    const char *had_taxes = c->doc[CUSTOMER_TAX_CODES];
+    if (in->has_doc[CUSTOMER_TAX_CODES]) {
+        enum command_result r = check_customer_taxes(e, cmd, in->values.doc[CUSTOMER_TAX_CODES]);
+        if (r != COMMAND_OK)
+            return r;
+    }
     /* Merged here, on the stored customer this command changes, so that two partial
      * updates sent together both stay. */
     struct customer_input merged = *in;
@@ -418,8 +453,10 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     if (c->sequential_id > org->last_customer_sequential_id)
         org->last_customer_sequential_id = c->sequential_id;
     const char *has_zone = c->text[CUSTOMER_TIMEZONE];
-    if (s == STORE_OK && !same_zone(had_zone, has_zone))
-        reprice_customer(e, cmd, c->id, earlier); /* its periods are its zone's days */
+    /* its periods are its zone's days; its taxes are in each charge's fee */
+    if (s == STORE_OK &&
+        (!same_zone(had_zone, has_zone) || !same_text(had_taxes, c->doc[CUSTOMER_TAX_CODES])))
+        reprice_customer(e, cmd, c->id, earlier);
     return COMMAND_OK;
 }
 
@@ -624,6 +661,21 @@ static enum command_result drop_deleted_tax(struct engine *e, struct command *cm
         if (r == CATALOG_REFS_CHANGED &&
             store_subscription_set_plan_body(e->store, own[i].subscription_id, body, at) !=
                 STORE_OK)
+            return COMMAND_STORE_FAILED;
+    }
+    /* and customers' own taxes (Lago destroys a customer's applied taxes with the tax) */
+    struct store_customer_taxes *taxed;
+    if (store_customers_taxed(store_conn(e->store), cmd->org_id,
+                              written_verbatim(code) ? code : NULL, &taxed, &count,
+                              cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        const char *kept;
+        enum catalog_refs_result r =
+            catalog_refs_drop_listed(cmd->arena, taxed[i].tax_codes, code, &kept);
+        if (r == CATALOG_REFS_FAILED ||
+            (r == CATALOG_REFS_CHANGED &&
+             store_customer_set_tax_codes(e->store, taxed[i].customer_id, kept) != STORE_OK))
             return COMMAND_STORE_FAILED;
     }
     return COMMAND_OK;

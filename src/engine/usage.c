@@ -124,6 +124,7 @@ struct build {
     const char *failed;
     bool org_rate_read; /* org_rate holds the organization's default taxes */
     money_t org_rate;
+    struct json_object *customer_codes; /* the customer's own taxes, or NULL; owned */
     /* A weighted sum's denominator: the whole charges' period in whole days (a month under
      * bill_charges_monthly), as Lago's charges_duration_in_days, even when the subscription
      * starts or ends within it. */
@@ -155,6 +156,8 @@ static bool read_tax(const char *body, money_t *rate, bool *applied_to_organizat
     json_object_put(doc);
     return ok;
 }
+
+_Static_assert(CUSTOMER_TAXES_MAX <= USAGE_TAXES_MAX, "a customer's taxes are all read");
 
 /* The sum of the rates of the taxes named in `codes`, and how many of them exist (missing
  * ones are skipped, as answers skip them). */
@@ -217,18 +220,22 @@ static bool organization_tax_rate(struct build *b, money_t *rate)
 /*
  * The taxes a charge's fee carries, the one place they are resolved (as Lago's
  * Fees::ApplyTaxesService does for a charge fee): the charge's own taxes, else its plan's,
- * else the organization's default taxes (applied_to_organization). A level applies when it
- * names at least one tax that exists. The sum of their rates, in percent.
+ * else its customer's, else the organization's default taxes (applied_to_organization). A
+ * level applies when it names at least one tax that exists. The sum of their rates, in
+ * percent.
  */
 static bool charge_tax_rate(struct build *b, struct json_object *charge_codes,
                             struct json_object *plan_codes, money_t *rate)
 {
-    size_t found;
-    if (!sum_tax_rates(b, charge_codes, rate, &found))
-        return false;
-    if (found == 0 && !sum_tax_rates(b, plan_codes, rate, &found))
-        return false;
-    return found > 0 || organization_tax_rate(b, rate);
+    struct json_object *levels[] = {charge_codes, plan_codes, b->customer_codes};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        size_t found;
+        if (!sum_tax_rates(b, levels[i], rate, &found))
+            return false;
+        if (found > 0)
+            return true;
+    }
+    return organization_tax_rate(b, rate);
 }
 
 /* A charge filter's `values` object as an aggregation filter. */
@@ -611,6 +618,11 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->to = period.end < subscription_end(&row->sub) ? period.end : subscription_end(&row->sub);
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     memcpy(u->currency, terms.currency, sizeof u->currency);
+    *failed = "customer";
+    b.customer_codes = row->customer_tax_codes ? json_tokener_parse(row->customer_tax_codes) : NULL;
+    if (row->customer_tax_codes && !json_object_is_type(b.customer_codes, json_type_array))
+        goto fail; /* Tally's own canonical array: never, but no tax is dropped silently */
+    *failed = "plan";
     const struct currency *cur = currency_find(u->currency, strlen(u->currency));
     u->exponent = cur && cur->exponent >= 0 ? cur->exponent : 2;
     struct json_object *charges = member(plan, "charges");
@@ -645,11 +657,13 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         take_over(u, donor, donor_of);
     free(donor_of);
     json_object_put(plan);
+    json_object_put(b.customer_codes);
     *failed = NULL;
     return u;
 fail:
     free(donor_of);
     json_object_put(plan);
+    json_object_put(b.customer_codes);
     usage_free(u);
     return NULL;
 }

@@ -63,3 +63,25 @@ enum catalog_refs_result catalog_refs_drop_code(struct arena *a, const char *bod
     }
     return finish(a, doc, drop_from(doc, key, code), out);
 }
+
+enum catalog_refs_result catalog_refs_drop_listed(struct arena *a, const char *list,
+                                                  const char *code, const char **out)
+{
+    struct json_object *doc = json_object_new_object(),
+                       *codes = list ? json_tokener_parse(list) : NULL;
+    if (!doc || !json_object_is_type(codes, json_type_array)) {
+        json_object_put(codes);
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
+    json_object_object_add(doc, "codes", codes); /* taken by doc */
+    size_t dropped = drop_from(doc, "codes", code);
+    if (dropped > 0 && json_object_array_length(codes) == 0) {
+        json_object_put(doc);
+        *out = NULL;
+        return CATALOG_REFS_CHANGED;
+    }
+    json_object_get(codes); /* finish writes and releases the array alone */
+    json_object_put(doc);
+    return finish(a, codes, dropped, out);
+}

@@ -36,4 +36,10 @@ enum catalog_refs_result catalog_refs_drop_tax(struct arena *a, const char *body
 enum catalog_refs_result catalog_refs_drop_code(struct arena *a, const char *body, const char *key,
                                                 const char *code, const char **out);
 
+/*
+ * A code out of a stored array of codes (a customer's `tax_codes`); an array left empty is
+ * NULL in *out (the customer names no tax).
+ */
+enum catalog_refs_result catalog_refs_drop_listed(struct arena *a, const char *list,
+                                                  const char *code, const char **out);
 #endif

@@ -338,6 +338,8 @@ static const char *const migrations[] = {
     /* 28: a credit invoice's net payment term, the customer's when it was issued (its due
      * date follows from it) */
     "ALTER TABLE invoices ADD COLUMN net_payment_term INTEGER NOT NULL DEFAULT 0;",
+    /* 29: a customer's own taxes (core/customer.h, CUSTOMER_TAX_CODES) */
+    "ALTER TABLE customers ADD COLUMN tax_codes TEXT;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -386,6 +388,8 @@ enum stmt_id {
     STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
     STMT_SUBSCRIPTION_OWN_PLANS,
+    STMT_CUSTOMER_TAXED,
+    STMT_CUSTOMER_SET_TAX_CODES,
     STMT_SUBSCRIPTION_SET_PLAN_BODY,
     STMT_SETTING_GET,
     STMT_SETTING_PUT,
@@ -491,11 +495,12 @@ enum stmt_id {
     " currency, timezone, account_type, customer_type, finalize_zero_amount_invoice"
 #define CUSTOMER_TAIL_COLUMNS                                                                      \
     "net_payment_term, invoice_grace_period, billing_configuration, shipping_address, metadata,"   \
-    " created_at, updated_at"
+    " tax_codes, created_at, updated_at"
 #define CUSTOMER_COLUMNS                                                                           \
     CUSTOMER_FIXED_COLUMNS ", " CUSTOMER_TEXT_COLUMNS ", " CUSTOMER_TAIL_COLUMNS
-/* 5 fixed + 21 text + 7 tail = 33 columns; the text columns follow customer_text_fields. */
-#define CUSTOMER_COLUMN_COUNT 33
+/* 5 fixed + 21 text + 8 tail = 34 columns; the text columns follow customer_text_fields, the
+ * documents customer_doc_names. */
+#define CUSTOMER_COLUMN_COUNT 34
 
 #define CATALOG_COLUMNS "id, org_id, kind, code, lago_id, body, created_at, updated_at"
 
@@ -504,7 +509,7 @@ enum stmt_id {
     "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"             \
     " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                  \
     " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"       \
-    " c.lago_id, c.external_id, c.timezone, s.plan_body"
+    " c.lago_id, c.external_id, c.timezone, s.plan_body, c.tax_codes"
 /* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,
  * 1 active, 2 terminated, 3 canceled. */
 #define SUBSCRIPTION_STATUS_AT                                                                     \
@@ -648,7 +653,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CUSTOMER_INSERT] =
         "INSERT INTO customers(" CUSTOMER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-        " ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
     /* Same parameter numbering as the insert; ?1 (id) selects the row. */
     [STMT_CUSTOMER_UPDATE] =
         "UPDATE customers SET external_id = ?5, name = ?6, firstname = ?7, lastname = ?8,"
@@ -658,7 +663,7 @@ static const char *const sql[STMT_COUNT] = {
         " currency = ?22, timezone = ?23, account_type = ?24, customer_type = ?25,"
         " finalize_zero_amount_invoice = ?26, net_payment_term = ?27,"
         " invoice_grace_period = ?28, billing_configuration = ?29, shipping_address = ?30,"
-        " metadata = ?31, updated_at = ?33 WHERE id = ?1",
+        " metadata = ?31, tax_codes = ?32, updated_at = ?34 WHERE id = ?1",
     [STMT_CUSTOMER_DELETE] = "UPDATE customers SET deleted_at = ?2 WHERE id = ?1",
     [STMT_CUSTOMER_COUNT] = "SELECT COUNT(*) FROM customers" CUSTOMER_FILTER,
     [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers" CUSTOMER_FILTER
@@ -757,6 +762,11 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_OWN_PLANS] = "SELECT id, updated_at, plan_body FROM subscriptions"
                                     " WHERE org_id = ?1 AND plan_body IS NOT NULL"
                                     " AND (?2 IS NULL OR instr(plan_body, ?2) > 0) ORDER BY id",
+    [STMT_CUSTOMER_TAXED] =
+        "SELECT id, tax_codes FROM customers WHERE org_id = ?1"
+        " AND tax_codes IS NOT NULL AND (?2 IS NULL OR instr(tax_codes, ?2) > 0)"
+        " ORDER BY id",
+    [STMT_CUSTOMER_SET_TAX_CODES] = "UPDATE customers SET tax_codes = ?2 WHERE id = ?1",
     [STMT_SUBSCRIPTION_SET_PLAN_BODY] =
         "UPDATE subscriptions SET plan_body = ?2, updated_at = ?3 WHERE id = ?1",
     [STMT_APPLIED_COUPON_INSERT] =
@@ -1971,6 +1981,7 @@ static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, s
     out->customer_external_id = column_text(s, 19, a);
     out->customer_timezone = column_text(s, 20, a);
     sub->plan_body = column_text(s, 21, a);
+    out->customer_tax_codes = column_text(s, 22, a);
     return sub->external_id && sub->plan_code && out->customer_external_id;
 }
 
@@ -2239,6 +2250,23 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
     return r;
 }
 
+/* Room for one more row of `size` bytes in an array grown in the arena (the outgrown copies
+ * stay there until it goes: these lists are a command's, and short). */
+static bool arena_row_room(struct arena *a, void **rows, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t more = *cap ? 2 * *cap : 16;
+    void *grown = arena_alloc(a, more * size);
+    if (!grown)
+        return false;
+    if (n)
+        memcpy(grown, *rows, n * size);
+    *rows = grown;
+    *cap = more;
+    return true;
+}
+
 enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,
                                                const char *containing, struct store_own_plan **out,
                                                size_t *count, struct arena *a)
@@ -2253,17 +2281,9 @@ enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org
     struct store_own_plan *rows = NULL;
     int rc;
     while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t more = cap ? 2 * cap : 16;
-            struct store_own_plan *grown = arena_alloc(a, more * sizeof *grown);
-            if (!grown) {
-                r = STORE_ERROR;
-                break;
-            }
-            if (n)
-                memcpy(grown, rows, n * sizeof *rows);
-            rows = grown;
-            cap = more;
+        if (!arena_row_room(a, (void **)&rows, &cap, n, sizeof *rows)) {
+            r = STORE_ERROR;
+            break;
         }
         rows[n].subscription_id = sqlite3_column_int64(s, 0);
         rows[n].updated_at = sqlite3_column_int64(s, 1);
@@ -2278,6 +2298,48 @@ enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org
     *out = r == STORE_OK ? rows : NULL;
     *count = r == STORE_OK ? n : 0;
     return r;
+}
+
+enum store_status store_customers_taxed(struct store_conn *c, int64_t org_id,
+                                        const char *containing, struct store_customer_taxes **out,
+                                        size_t *count, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_TAXED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, containing);
+    enum store_status r = STORE_OK;
+    size_t n = 0, cap = 0;
+    struct store_customer_taxes *rows = NULL;
+    int rc;
+    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!arena_row_room(a, (void **)&rows, &cap, n, sizeof *rows)) {
+            r = STORE_ERROR;
+            break;
+        }
+        rows[n].customer_id = sqlite3_column_int64(s, 0);
+        if (!(rows[n].tax_codes = column_text(s, 1, a)))
+            r = STORE_ERROR;
+        n++;
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    *out = r == STORE_OK ? rows : NULL;
+    *count = r == STORE_OK ? n : 0;
+    return r;
+}
+
+enum store_status store_customer_set_tax_codes(struct store *st, int64_t customer_id,
+                                               const char *tax_codes)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_SET_TAX_CODES);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, customer_id);
+    bind_text(s, 2, tax_codes);
+    return step_done(s);
 }
 
 enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,

@@ -207,7 +207,8 @@ struct store_subscription {
     struct subscription sub;
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
     const char *customer_external_id;
-    const char *customer_timezone; /* NULL: UTC */
+    const char *customer_timezone;  /* NULL: UTC */
+    const char *customer_tax_codes; /* the customer's own taxes (JSON array of codes), or NULL */
 };
 
 /* Inserts (sub->id == 0, sets it) or updates every field. */
@@ -256,6 +257,21 @@ struct store_own_plan {
 enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,
                                                const char *containing, struct store_own_plan **out,
                                                size_t *count, struct arena *a);
+/* A customer's own taxes (core/customer.h, CUSTOMER_TAX_CODES), as stored. */
+struct store_customer_taxes {
+    int64_t customer_id;
+    const char *tax_codes; /* canonical JSON array of codes */
+};
+/*
+ * The organization's customers (deleted ones too) naming taxes whose stored codes hold
+ * `containing` (NULL: every one), in `a`; the caller reads each list for the code.
+ */
+enum store_status store_customers_taxed(struct store_conn *c, int64_t org_id,
+                                        const char *containing, struct store_customer_taxes **out,
+                                        size_t *count, struct arena *a);
+/* Replaces a customer's own taxes (NULL: none). Writer only. */
+enum store_status store_customer_set_tax_codes(struct store *st, int64_t customer_id,
+                                               const char *tax_codes);
 /* Replaces a subscription's own plan; updated_at must move (it tells versions apart). */
 enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,
                                                    const char *plan_body, tally_time updated_at);

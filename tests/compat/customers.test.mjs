@@ -46,6 +46,18 @@ test('createCustomer with the same external_id updates it', async () => {
   assert.equal(data.customer.email, 'gavin@hooli.test');
 });
 
+test("createCustomer with tax_codes answers the customer's taxes as tax objects", async () => {
+  await lago.taxes.createTax({ tax: { code: 'vat_fr', name: 'TVA', rate: 20 } });
+  const { data } = await lago.customers.createCustomer({ customer: { external_id: 'js_tax', tax_codes: ['vat_fr'] } });
+  assert.equal(data.customer.taxes.length, 1);
+  assert.equal(data.customer.taxes[0].code, 'vat_fr');
+  assert.equal(data.customer.taxes[0].rate, 20);
+  let thrown;
+  try { await lago.customers.createCustomer({ customer: { external_id: 'js_tax', tax_codes: ['missing'] } }); } catch (e) { thrown = e; }
+  assert.equal((await getLagoError(thrown)).code, 'tax_not_found');
+  await lago.customers.destroyCustomer('js_tax');
+});
+
 test('findAllCustomers pages with Lago meta', async () => {
   for (const id of ['js_2', 'js_3']) await lago.customers.createCustomer({ customer: { external_id: id } });
   const { data } = await lago.customers.findAllCustomers({ page: 1, per_page: 2 });
