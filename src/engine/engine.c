@@ -2090,11 +2090,6 @@ static enum command_result apply_event_find(struct engine *e, struct command *cm
 }
 
 /* Subscriptions the startup scan found not live: their events feed no usage. */
-static bool skipped(const struct dedup *set, int64_t subscription_id)
-{
-    return dedup_find(set, (struct siphash128){(uint64_t)subscription_id, 1}, 0, NULL);
-}
-
 /*
  * Identities read by the start-up scan wait this many events between their fingerprint's
  * prefetch and their insert: the set's slots are random cache misses, and taken one by one
@@ -2121,27 +2116,81 @@ struct scan {
 };
 
 /* Feeds one stored event to the live usage of its subscription (built on first sight). */
+/* The usage of a live subscription row: the book's, or built now. */
+static bool usage_of_row(struct scan *sc, const struct store_subscription *row, tally_time now,
+                         struct usage **out)
+{
+    struct engine *e = sc->e;
+    const char *failed;
+    *out = usage_book_find(&e->usage, row->sub.id);
+    if (!*out)
+        *out = usage_book_get(&e->usage, e->store, e->tzdb, row, now, e->fingerprint_key, &failed);
+    return *out != NULL;
+}
+
+/*
+ * The usage a stored event counts in (*out NULL: none): its subscription's, unless its time
+ * falls outside that subscription's life, as it does for an event sent ahead to a downgrade
+ * since canceled, replaced or overtaken by an upgrade, or past an end a plan change set since.
+ * Such an event counts in the subscription of the same external id covering its time, as Lago
+ * reads events by external id (a recurring metric's is carried there from the index already).
+ * Subscriptions not live are remembered with their end: their events before it are skipped
+ * without a read.
+ */
+static bool usage_of_stored(struct scan *sc, const struct store_event *stored, tally_time now,
+                            struct usage **out)
+{
+    struct engine *e = sc->e;
+    struct siphash128 key = {(uint64_t)stored->subscription_id, 1};
+    uint64_t ended;
+    *out = NULL;
+    if (dedup_find(&sc->not_live, key, 0, &ended) && stored->timestamp < (tally_time)ended)
+        return true;
+    struct usage *u = usage_book_find(&e->usage, stored->subscription_id);
+    if (u && stored->timestamp < u->to) { /* its period's, or a late one: its own */
+        *out = u;
+        return true;
+    }
+    struct store_subscription row;
+    if (store_subscription_get(store_conn(e->store), stored->org_id, stored->subscription_id, &row,
+                               &sc->scratch) != STORE_OK)
+        return false;
+    tally_time end = subscription_status_at(&row.sub, now) == SUBSCRIPTION_CANCELED
+                         ? TIMESTAMP_MIN /* it never started: nothing is its own */
+                         : subscription_end(&row.sub);
+    if (stored->timestamp < end) {
+        if (subscription_is_live(&row.sub, now))
+            return usage_of_row(sc, &row, now, out);
+        return dedup_insert(&sc->not_live, key, 0, (uint64_t)end) != DEDUP_NO_MEMORY;
+    }
+    bool recurring = false; /* (a deleted metric's: nothing charges for it) */
+    enum store_status m = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
+                                                     stored->org_id, stored->code, &recurring);
+    if (m == STORE_ERROR)
+        return false;
+    if (recurring)
+        return true;
+    enum store_status s = store_subscription_at(store_conn(e->store), stored->org_id,
+                                                stored->external_subscription_id, stored->timestamp,
+                                                &row, &sc->scratch);
+    if (s == STORE_ERROR)
+        return false;
+    if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
+        !subscription_is_live(&row.sub, now))
+        return true;
+    return usage_of_row(sc, &row, now, out);
+}
+
 static bool feed_usage(struct scan *sc, const struct store_event *stored)
 {
     struct engine *e = sc->e;
-    if (!e->tzdb || skipped(&sc->not_live, stored->subscription_id))
+    struct usage *u;
+    if (!e->tzdb)
         return true;
-    tally_time now = org_now(e, stored->org_id);
-    struct usage *u = usage_book_find(&e->usage, stored->subscription_id);
-    if (!u) {
-        struct store_subscription row;
-        if (store_subscription_get(store_conn(e->store), stored->org_id, stored->subscription_id,
-                                   &row, &sc->scratch) != STORE_OK)
-            return false;
-        if (!subscription_is_live(&row.sub, now))
-            return dedup_insert(&sc->not_live,
-                                (struct siphash128){(uint64_t)stored->subscription_id, 1}, 0,
-                                0) != DEDUP_NO_MEMORY;
-        const char *failed;
-        u = usage_book_get(&e->usage, e->store, e->tzdb, &row, now, e->fingerprint_key, &failed);
-        if (!u)
-            return false;
-    }
+    if (!usage_of_stored(sc, stored, org_now(e, stored->org_id), &u))
+        return false;
+    if (!u)
+        return true;
     if (!usage_note(u, stored->id, stored->timestamp))
         return false;
     if (stored->timestamp < u->from || stored->timestamp >= u->to)
@@ -2538,6 +2587,32 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
 }
 
 /*
+ * Whether a subscription a command changed now leaves events its usage refers to outside its
+ * life: sent ahead to it, then it was canceled (a downgrade canceled, replaced, or overtaken by
+ * an upgrade), or it now ends before them. Those events belong to whichever subscription of the
+ * same external id covers their time (usage_of_stored), which a scan hands them to.
+ */
+static bool leaves_events_behind(struct engine *e, const struct command *cmd, const int64_t *ids,
+                                 size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct usage *u = ids[i] ? usage_book_find(&e->usage, ids[i]) : NULL;
+        struct store_subscription row;
+        if (!u || u->event_count == 0 ||
+            store_subscription_get(store_conn(e->store), cmd->org_id, ids[i], &row, cmd->arena) !=
+                STORE_OK)
+            continue;
+        tally_time end = subscription_status_at(&row.sub, cmd->now) == SUBSCRIPTION_CANCELED
+                             ? TIMESTAMP_MIN
+                             : subscription_end(&row.sub);
+        for (size_t k = 0; k < u->event_count; k++)
+            if (u->events[k].timestamp >= end)
+                return true;
+    }
+    return false;
+}
+
+/*
  * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
  * a subscription's bounds rebuilds what it priced, from the plan as it is now.
  */
@@ -2555,6 +2630,13 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
         subs[0] = cmd->subscription.id;
         subs[1] = cmd->subscription.previous_id ? cmd->subscription.previous_id
                                                 : cmd->subscription.next_id;
+        if (leaves_events_behind(e, cmd, subs, 2) ||
+            leaves_events_behind(e, cmd, cmd->ended_subscription_ids,
+                                 cmd->ended_subscription_count)) {
+            if (!rescan_usage(e)) /* from the first event the book (that usage too) refers to */
+                e->usage_incomplete = true;
+            return;
+        }
         refresh_subscriptions(e, cmd, subs, 2);
         refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);
         return;
@@ -3263,11 +3345,14 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
     usage_book_init(&e->usage);
     wallet_book_init(&e->wallets);
     e->wallets.tzdb = tzdb;
+    /* (the start-up scan asks it whether metrics are recurring; the key is read before) */
+    sub_cache_init(&e->subscriptions, e->fingerprint_key);
     err[0] = '\0';
     if (!load_orgs(e) || !load_events(e, err)) {
         if (!err[0])
             snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
                      store_errmsg(store_conn(st)));
+        sub_cache_free(&e->subscriptions);
         usage_book_free(&e->usage);
         dedup_free(&e->identities);
         free(e->orgs);
@@ -3283,7 +3368,6 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     usage_views_init(&e->views);
-    sub_cache_init(&e->subscriptions, e->fingerprint_key);
     bool started =
         store_defer_sync(st, err) && (e->syncer = syncer_start(sync_store, syncer_idle, e)) != NULL;
     if (started && pthread_create(&e->thread, NULL, writer_main, e) != 0) {

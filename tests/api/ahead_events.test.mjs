@@ -1,0 +1,80 @@
+// Events sent ahead, timestamped in a period that a scheduled downgrade will start, belong to
+// that pending subscription; when it never starts (the downgrade canceled, replaced by another,
+// or overtaken by an upgrade), or when a plan change ends the subscription they were sent to
+// before their time, they belong to whichever subscription of the same external id covers
+// their time, as Lago reads events by external subscription id. They were once counted
+// nowhere: acknowledged with a 200, never in a usage, never debited, and refused as duplicates
+// when sent again.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  const b = await r.json();
+  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
+  return b;
+};
+const wallets = {};
+let n = 0;
+const send = (sub, timestamp) => call('POST', '/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: sub, code: 'calls', ...(timestamp ? { timestamp } : {}) } });
+const feb3 = Date.parse('2026-02-03T00:00:00Z') / 1000;
+const calls = async (k) => {
+  const u = (await call('GET', `/api/v1/customers/${k}/current_usage?external_subscription_id=${k}_s`)).customer_usage;
+  return [u.from_datetime, u.charges_usage[0].units, u.amount_cents];
+};
+const consumed = async (k) => (await call('GET', `/api/v1/wallets/${wallets[k]}`)).wallet.consumed_amount_cents;
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-01-10T00:00:00Z']);
+  const bm = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).billable_metric;
+  for (const [code, amount_cents, price] of [['big', 5000, '2'], ['small', 1000, '1'], ['smaller', 500, '0.5'], ['huge', 9000, '3']])
+    await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: price } }] } });
+  // sent ahead to big itself, before any plan change: a downgrade (small from February 1st)
+  // or an upgrade (huge from January 15th) then ends big before them
+  for (const k of ['down_after', 'up_after']) {
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: k, plan_code: 'big', external_id: `${k}_s`, subscription_at: '2026-01-01T00:00:00Z' } });
+    wallets[k] = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: k, currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+    await send(`${k}_s`, feb3);
+    await send(`${k}_s`, feb3);
+  }
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'down_after', plan_code: 'small', external_id: 'down_after_s' } });
+  for (const k of ['cancel', 'replace', 'upgrade']) {
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: k, plan_code: 'big', external_id: `${k}_s`, subscription_at: '2026-01-01T00:00:00Z' } });
+    wallets[k] = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: k, currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+    // the downgrade is scheduled for February 1st; two events are sent ahead to it
+    const down = (await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: k, plan_code: 'small', external_id: `${k}_s` } })).subscription;
+    assert.equal(down.next_plan_code, 'small');
+    await send(`${k}_s`, feb3);
+    await send(`${k}_s`, feb3);
+  }
+});
+after(async () => { await t.cleanup(); });
+
+test('sent ahead to a downgrade canceled, replaced or overtaken, events count where their time falls', async () => {
+  await call('DELETE', '/api/v1/subscriptions/cancel_s?status=pending');
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'replace', plan_code: 'smaller', external_id: 'replace_s' } });
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-15T00:00:00Z' } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'upgrade', plan_code: 'huge', external_id: 'upgrade_s' } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'up_after', plan_code: 'huge', external_id: 'up_after_s' } });
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-02-05T00:00:00Z' } });
+  assert.deepEqual(await calls('cancel'), ['2026-02-01T00:00:00Z', '2.0', 400]); // big's February
+  assert.deepEqual(await calls('replace'), ['2026-02-01T00:00:00Z', '2.0', 100]); // smaller's
+  assert.deepEqual(await calls('upgrade'), ['2026-02-01T00:00:00Z', '2.0', 600]); // huge's
+  assert.deepEqual(await calls('down_after'), ['2026-02-01T00:00:00Z', '2.0', 200]); // small's
+  assert.deepEqual(await calls('up_after'), ['2026-02-01T00:00:00Z', '2.0', 600]); // huge's
+  // and wallets pay for them with the period's next event
+  for (const [k, fee] of [['cancel', 600], ['replace', 150], ['upgrade', 900], ['down_after', 300], ['up_after', 900]]) {
+    const before = await consumed(k);
+    await send(`${k}_s`);
+    assert.deepEqual((await calls(k))[1], '3.0', k);
+    assert.equal(await consumed(k) - before, fee, k);
+  }
+  await t.restart({ kill: true }); // a start reads them back alike
+  assert.deepEqual(await calls('cancel'), ['2026-02-01T00:00:00Z', '3.0', 600]);
+  assert.deepEqual(await calls('replace'), ['2026-02-01T00:00:00Z', '3.0', 150]);
+  assert.deepEqual(await calls('upgrade'), ['2026-02-01T00:00:00Z', '3.0', 900]);
+  assert.deepEqual(await calls('down_after'), ['2026-02-01T00:00:00Z', '3.0', 300]);
+  assert.deepEqual(await calls('up_after'), ['2026-02-01T00:00:00Z', '3.0', 900]);
+});
