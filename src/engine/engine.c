@@ -2129,8 +2129,8 @@ static bool usage_of_row(struct scan *sc, const struct store_subscription *row, 
 }
 
 /*
- * The usage a stored event counts in (*out NULL: none): its subscription's, unless its time
- * falls outside that subscription's life, as it does for an event sent ahead to a downgrade
+ * The usage a stored event counts in (*out NULL: none): its subscription's, unless it was sent
+ * ahead and its time falls outside that subscription's life, as for an event sent to a downgrade
  * since canceled, replaced or overtaken by an upgrade, or past an end a plan change set since.
  * Such an event counts in the subscription of the same external id covering its time, as Lago
  * reads events by external id (a recurring metric's is carried there from the index already).
@@ -2144,7 +2144,11 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
     struct siphash128 key = {(uint64_t)stored->subscription_id, 1};
     uint64_t ended;
     *out = NULL;
-    if (dedup_find(&sc->not_live, key, 0, &ended) && stored->timestamp < (tally_time)ended)
+    /* sent ahead: timestamped after it arrived (an event at the instant its subscription then
+     * ended arrived while it lived, and is its own) */
+    bool ahead = stored->timestamp > stored->created_at;
+    if (dedup_find(&sc->not_live, key, 0, &ended) &&
+        (stored->timestamp < (tally_time)ended || !ahead))
         return true;
     struct usage *u = usage_book_find(&e->usage, stored->subscription_id);
     if (u && stored->timestamp < u->to) { /* its period's, or a late one: its own */
@@ -2158,7 +2162,7 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
     tally_time end = subscription_status_at(&row.sub, now) == SUBSCRIPTION_CANCELED
                          ? TIMESTAMP_MIN /* it never started: nothing is its own */
                          : subscription_end(&row.sub);
-    if (stored->timestamp < end) {
+    if (stored->timestamp < end || !ahead) {
         if (subscription_is_live(&row.sub, now))
             return usage_of_row(sc, &row, now, out);
         return dedup_insert(&sc->not_live, key, 0, (uint64_t)end) != DEDUP_NO_MEMORY;
@@ -2605,8 +2609,8 @@ static bool leaves_events_behind(struct engine *e, const struct command *cmd, co
         tally_time end = subscription_status_at(&row.sub, cmd->now) == SUBSCRIPTION_CANCELED
                              ? TIMESTAMP_MIN
                              : subscription_end(&row.sub);
-        for (size_t k = 0; k < u->event_count; k++)
-            if (u->events[k].timestamp >= end)
+        for (size_t k = 0; k < u->event_count; k++) /* (the scan tells which were sent ahead) */
+            if (u->events[k].timestamp >= end && u->events[k].timestamp >= cmd->now)
                 return true;
     }
     return false;

@@ -2250,21 +2250,50 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
     return r;
 }
 
-/* Room for one more row of `size` bytes in an array grown in the arena (the outgrown copies
- * stay there until it goes: these lists are a command's, and short). */
-static bool arena_row_room(struct arena *a, void **rows, size_t *cap, size_t n, size_t size)
+/*
+ * Steps a bound statement to its end, reading each row into an array grown in the arena
+ * (`read` fills one row of `size` bytes, false when it cannot); the statement is reset. The
+ * outgrown copies stay in the arena until it goes: these lists are a command's, and short.
+ */
+static enum store_status collect_rows(sqlite3_stmt *s, size_t size,
+                                      bool (*read)(sqlite3_stmt *s, void *row, struct arena *a),
+                                      void **out, size_t *count, struct arena *a)
 {
-    if (n < *cap)
-        return true;
-    size_t more = *cap ? 2 * *cap : 16;
-    void *grown = arena_alloc(a, more * size);
-    if (!grown)
-        return false;
-    if (n)
-        memcpy(grown, *rows, n * size);
-    *rows = grown;
-    *cap = more;
-    return true;
+    enum store_status r = STORE_OK;
+    size_t n = 0, cap = 0;
+    char *rows = NULL;
+    int rc;
+    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t more = cap ? 2 * cap : 16;
+            char *grown = arena_alloc(a, more * size);
+            if (!grown) {
+                r = STORE_ERROR;
+                break;
+            }
+            if (n)
+                memcpy(grown, rows, n * size);
+            rows = grown;
+            cap = more;
+        }
+        if (!read(s, rows + n * size, a))
+            r = STORE_ERROR;
+        n++;
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    *out = r == STORE_OK ? rows : NULL;
+    *count = r == STORE_OK ? n : 0;
+    return r;
+}
+
+static bool read_own_plan(sqlite3_stmt *s, void *row, struct arena *a)
+{
+    struct store_own_plan *p = row;
+    p->subscription_id = sqlite3_column_int64(s, 0);
+    p->updated_at = sqlite3_column_int64(s, 1);
+    return (p->plan_body = column_text(s, 2, a)) != NULL;
 }
 
 enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,
@@ -2276,28 +2305,14 @@ enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, containing);
-    enum store_status r = STORE_OK;
-    size_t n = 0, cap = 0;
-    struct store_own_plan *rows = NULL;
-    int rc;
-    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!arena_row_room(a, (void **)&rows, &cap, n, sizeof *rows)) {
-            r = STORE_ERROR;
-            break;
-        }
-        rows[n].subscription_id = sqlite3_column_int64(s, 0);
-        rows[n].updated_at = sqlite3_column_int64(s, 1);
-        rows[n].plan_body = column_text(s, 2, a);
-        if (!rows[n].plan_body)
-            r = STORE_ERROR;
-        n++;
-    }
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    *out = r == STORE_OK ? rows : NULL;
-    *count = r == STORE_OK ? n : 0;
-    return r;
+    return collect_rows(s, sizeof **out, read_own_plan, (void **)out, count, a);
+}
+
+static bool read_customer_taxes(sqlite3_stmt *s, void *row, struct arena *a)
+{
+    struct store_customer_taxes *t = row;
+    t->customer_id = sqlite3_column_int64(s, 0);
+    return (t->tax_codes = column_text(s, 1, a)) != NULL;
 }
 
 enum store_status store_customers_taxed(struct store_conn *c, int64_t org_id,
@@ -2309,26 +2324,7 @@ enum store_status store_customers_taxed(struct store_conn *c, int64_t org_id,
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, containing);
-    enum store_status r = STORE_OK;
-    size_t n = 0, cap = 0;
-    struct store_customer_taxes *rows = NULL;
-    int rc;
-    while (r == STORE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (!arena_row_room(a, (void **)&rows, &cap, n, sizeof *rows)) {
-            r = STORE_ERROR;
-            break;
-        }
-        rows[n].customer_id = sqlite3_column_int64(s, 0);
-        if (!(rows[n].tax_codes = column_text(s, 1, a)))
-            r = STORE_ERROR;
-        n++;
-    }
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    *out = r == STORE_OK ? rows : NULL;
-    *count = r == STORE_OK ? n : 0;
-    return r;
+    return collect_rows(s, sizeof **out, read_customer_taxes, (void **)out, count, a);
 }
 
 enum store_status store_customer_set_tax_codes(struct store *st, int64_t customer_id,

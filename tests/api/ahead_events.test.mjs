@@ -78,3 +78,20 @@ test('sent ahead to a downgrade canceled, replaced or overtaken, events count wh
   assert.deepEqual(await calls('down_after'), ['2026-02-01T00:00:00Z', '3.0', 300]);
   assert.deepEqual(await calls('up_after'), ['2026-02-01T00:00:00Z', '3.0', 900]);
 });
+
+// An event at the very instant its subscription then ends (the clock has not moved: a test
+// clock, or a real one within the second) was its own when it arrived, not one sent ahead: a
+// new subscription of the same external id starting at that instant must not take it.
+test('an event at the instant its subscription then ends stays its own, across a restart', async () => {
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'reused', plan_code: 'big', external_id: 'reused_s' } });
+  await send('reused_s');
+  await call('DELETE', '/api/v1/customers/reused');
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'reused', plan_code: 'big', external_id: 'reused_s' } });
+  wallets.reused = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'reused', currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+  await send('reused_s');
+  assert.deepEqual((await calls('reused')).slice(1), ['1.0', 200]);
+  await t.restart({ kill: true });
+  assert.deepEqual((await calls('reused')).slice(1), ['1.0', 200]);
+  await send('reused_s');
+  assert.equal(await consumed('reused'), 400);
+});
