@@ -189,6 +189,8 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
                              bool earlier);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 static enum command_result not_found(struct command *cmd, const char *code);
+static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
+                                    const char *code, const char *replacement);
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
@@ -560,6 +562,12 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             if (r != COMMAND_OK)
                 return r;
         }
+        /* renamed: what names it follows (Lago links by id) */
+        enum command_result r = strcmp(current.code, it->code) == 0
+                                    ? COMMAND_OK
+                                    : retarget(e, cmd, it->kind, current.code, it->code);
+        if (r != COMMAND_OK)
+            return r;
         it->created_at = current.created_at;
     } else {
         /* Lago's Coupons::ValidateService: a coupon is not made already expired (applying it
@@ -578,7 +586,7 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     return store_catalog_save(e->store, it) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-/* ---- what a deletion takes with it ------------------------------------------------------ */
+/* ---- what a deletion or a new code takes with it ---------------------------------------- */
 
 /* Every live item of a kind, in the command's arena. */
 static enum command_result catalog_items(struct engine *e, struct command *cmd,
@@ -620,13 +628,15 @@ static bool written_verbatim(const char *code)
 }
 
 /*
- * A deleted tax leaves every definition that named it, as Lago's Taxes::DestroyService destroys
- * its applied-tax links: plans (their charges and minimum commitment too), add-ons, and
- * subscriptions' own plans. Left behind, the code made each of those impossible to update (404
- * tax_not_found) and named any new tax made with the same code. The usages that paid it are
- * priced again after the command (refresh_usage), as after any catalog write.
+ * What names a tax follows it (`replacement`: its new code) or lets it go (NULL: deleted), as
+ * Lago links applied taxes by id and its Taxes::DestroyService destroys them: plans (their
+ * charges and minimum commitment too), add-ons, subscriptions' own plans and customers. A code
+ * left behind made each of those impossible to update (404 tax_not_found) and named any new
+ * tax made with that code. The usages that paid it are priced again after the command
+ * (refresh_usage), as after any catalog write.
  */
-static enum command_result drop_deleted_tax(struct engine *e, struct command *cmd, const char *code)
+static enum command_result retarget_tax(struct engine *e, struct command *cmd, const char *code,
+                                        const char *replacement)
 {
     static const enum catalog_kind naming[] = {CATALOG_PLAN, CATALOG_ADD_ON};
     for (size_t k = 0; k < sizeof naming / sizeof naming[0]; k++) {
@@ -635,7 +645,8 @@ static enum command_result drop_deleted_tax(struct engine *e, struct command *cm
         enum command_result r = catalog_items(e, cmd, naming[k], &items, &count);
         for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
             const char *body;
-            switch (catalog_refs_drop_tax(cmd->arena, items[i].body, code, &body)) {
+            switch (
+                catalog_refs_retarget_tax(cmd->arena, items[i].body, code, replacement, &body)) {
             case CATALOG_REFS_UNCHANGED: break;
             case CATALOG_REFS_CHANGED: r = resave_item(e, cmd, &items[i], body); break;
             case CATALOG_REFS_FAILED: r = COMMAND_STORE_FAILED; break;
@@ -644,16 +655,16 @@ static enum command_result drop_deleted_tax(struct engine *e, struct command *cm
         if (r != COMMAND_OK)
             return r;
     }
+    const char *containing = written_verbatim(code) ? code : NULL;
     struct store_own_plan *own;
     size_t count;
-    if (store_subscription_own_plans(store_conn(e->store), cmd->org_id,
-                                     written_verbatim(code) ? code : NULL, &own, &count,
+    if (store_subscription_own_plans(store_conn(e->store), cmd->org_id, containing, &own, &count,
                                      cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
         const char *body;
         enum catalog_refs_result r =
-            catalog_refs_drop_tax(cmd->arena, own[i].plan_body, code, &body);
+            catalog_refs_retarget_tax(cmd->arena, own[i].plan_body, code, replacement, &body);
         if (r == CATALOG_REFS_FAILED)
             return COMMAND_STORE_FAILED;
         /* updated_at moves, as the plan's: a subscription change read before is stale */
@@ -663,16 +674,14 @@ static enum command_result drop_deleted_tax(struct engine *e, struct command *cm
                 STORE_OK)
             return COMMAND_STORE_FAILED;
     }
-    /* and customers' own taxes (Lago destroys a customer's applied taxes with the tax) */
     struct store_customer_taxes *taxed;
-    if (store_customers_taxed(store_conn(e->store), cmd->org_id,
-                              written_verbatim(code) ? code : NULL, &taxed, &count,
+    if (store_customers_taxed(store_conn(e->store), cmd->org_id, containing, &taxed, &count,
                               cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
         const char *kept;
         enum catalog_refs_result r =
-            catalog_refs_drop_listed(cmd->arena, taxed[i].tax_codes, code, &kept);
+            catalog_refs_retarget_listed(cmd->arena, taxed[i].tax_codes, code, replacement, &kept);
         if (r == CATALOG_REFS_FAILED ||
             (r == CATALOG_REFS_CHANGED &&
              store_customer_set_tax_codes(e->store, taxed[i].customer_id, kept) != STORE_OK))
@@ -682,20 +691,22 @@ static enum command_result drop_deleted_tax(struct engine *e, struct command *cm
 }
 
 /*
- * A deleted plan or billable metric leaves the coupons limited to it (`key`: plan_codes or
- * billable_metric_codes), as Lago discards the coupon's targets with it. A coupon whose every
- * target goes keeps its limited_* flag, so it applies to none (Lago's coupon keeps its flag too)
- * rather than becoming a coupon for every plan.
+ * The coupons limited to a plan or billable metric (`key`: plan_codes or
+ * billable_metric_codes) follow its new code (`replacement`), or let it go (NULL: deleted), as
+ * Lago links a coupon's targets by id and discards them with the target. A coupon whose every
+ * target goes keeps its limited_* flag, so it applies to none (Lago's coupon keeps its flag
+ * too) rather than becoming a coupon for every plan.
  */
-static enum command_result drop_coupon_target(struct engine *e, struct command *cmd,
-                                              const char *key, const char *code)
+static enum command_result retarget_coupons(struct engine *e, struct command *cmd, const char *key,
+                                            const char *code, const char *replacement)
 {
     struct catalog_item *coupons;
     size_t count;
     enum command_result r = catalog_items(e, cmd, CATALOG_COUPON, &coupons, &count);
     for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
         const char *body;
-        switch (catalog_refs_drop_code(cmd->arena, coupons[i].body, key, code, &body)) {
+        switch (catalog_refs_retarget_code(cmd->arena, coupons[i].body, key, code, replacement,
+                                           &body)) {
         case CATALOG_REFS_UNCHANGED: break;
         case CATALOG_REFS_CHANGED: r = resave_item(e, cmd, &coupons[i], body); break;
         case CATALOG_REFS_FAILED: r = COMMAND_STORE_FAILED; break;
@@ -704,16 +715,30 @@ static enum command_result drop_coupon_target(struct engine *e, struct command *
     return r;
 }
 
+/* What names an item follows its new code (`replacement`), or lets it go (NULL: deleted). */
+static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
+                                    const char *code, const char *replacement)
+{
+    switch (kind) {
+    case CATALOG_TAX: return retarget_tax(e, cmd, code, replacement);
+    case CATALOG_PLAN: return retarget_coupons(e, cmd, "plan_codes", code, replacement);
+    case CATALOG_BILLABLE_METRIC:
+        return retarget_coupons(e, cmd, "billable_metric_codes", code, replacement);
+    case CATALOG_COUPON:
+    case CATALOG_ADD_ON: return COMMAND_OK;
+    }
+    return COMMAND_OK;
+}
+
 /* What names the item stops naming it, in the deletion's own command (Lago's destroy services). */
 static enum command_result delete_cascade(struct engine *e, struct command *cmd,
                                           const struct catalog_item *it)
 {
     int64_t ended;
     switch (it->kind) {
-    case CATALOG_TAX: return drop_deleted_tax(e, cmd, it->code);
-    case CATALOG_PLAN: return drop_coupon_target(e, cmd, "plan_codes", it->code);
-    case CATALOG_BILLABLE_METRIC:
-        return drop_coupon_target(e, cmd, "billable_metric_codes", it->code);
+    case CATALOG_TAX:
+    case CATALOG_PLAN:
+    case CATALOG_BILLABLE_METRIC: return retarget(e, cmd, it->kind, it->code, NULL);
     case CATALOG_COUPON:
         /* Lago's Coupons::DestroyService terminates the coupon's active applications with it:
          * a customer must not keep a discount whose coupon is gone */

@@ -1,6 +1,7 @@
 /*
  * json/catalog_refs: taking a deleted catalog item's code out of the stored definitions that
- * name it (Lago destroys those links with the item: applied taxes, coupon targets).
+ * name it (Lago destroys those links with the item: applied taxes, coupon targets), or
+ * writing a renamed item's new code in its place.
  *
  * The writer does it inside the delete's own command, on the stored canonical bodies: a code
  * left behind would make every later update of the naming item fail (its references are checked
@@ -17,29 +18,35 @@
 
 enum catalog_refs_result {
     CATALOG_REFS_UNCHANGED, /* the body does not name the code */
-    CATALOG_REFS_CHANGED,   /* *out is the body without it, in the arena */
+    CATALOG_REFS_CHANGED,   /* *out is the body with it replaced or removed, in the arena */
     CATALOG_REFS_FAILED,    /* not an object Tally wrote, or memory ran out */
 };
 
 /*
- * A tax's code out of a plan's, an add-on's or a subscription's own plan's body: the top
- * level's `tax_codes`, each charge's and the minimum commitment's.
+ * Each function replaces a code by `replacement` where a body names it (an item renamed: Lago
+ * links by id, so what named it names it still), or removes it (replacement NULL: the item
+ * deleted).
  */
-enum catalog_refs_result catalog_refs_drop_tax(struct arena *a, const char *body, const char *code,
-                                               const char **out);
+
+/* A tax's code in a plan's, an add-on's or a subscription's own plan's body: the top level's
+ * `tax_codes`, each charge's and the minimum commitment's. */
+enum catalog_refs_result catalog_refs_retarget_tax(struct arena *a, const char *body,
+                                                   const char *code, const char *replacement,
+                                                   const char **out);
 
 /*
- * A code out of the array `key` of a body's top level (a coupon's `plan_codes` or
+ * A code in the array `key` of a body's top level (a coupon's `plan_codes` or
  * `billable_metric_codes`). The coupon's `limited_*` flag is left as it was: a coupon whose
  * every target is gone applies to none, not to all.
  */
-enum catalog_refs_result catalog_refs_drop_code(struct arena *a, const char *body, const char *key,
-                                                const char *code, const char **out);
+enum catalog_refs_result catalog_refs_retarget_code(struct arena *a, const char *body,
+                                                    const char *key, const char *code,
+                                                    const char *replacement, const char **out);
 
-/*
- * A code out of a stored array of codes (a customer's `tax_codes`); an array left empty is
- * NULL in *out (the customer names no tax).
- */
-enum catalog_refs_result catalog_refs_drop_listed(struct arena *a, const char *list,
-                                                  const char *code, const char **out);
+/* A code in a stored array of codes (a customer's `tax_codes`); an array left empty is NULL in
+ * *out (the customer names no tax). */
+enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const char *list,
+                                                      const char *code, const char *replacement,
+                                                      const char **out);
+
 #endif

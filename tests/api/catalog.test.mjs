@@ -271,3 +271,21 @@ test('coupons: a deleted plan or metric leaves the coupons limited to it', async
   r = await call('PUT', '/api/v1/coupons/c_metric', { coupon: { applies_to: { plan_codes: ['cp'] } } });
   assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes, r.body.coupon.limited_billable_metrics], [true, ['cp'], false]);
 });
+
+// A renamed plan or metric (PUT with a new code) stays a coupon's target under its new code, as
+// Lago links a coupon's targets by id; before, the coupon kept the old code, so it applied to
+// nothing and then to whatever new item took that code.
+test('coupons: a renamed plan or metric stays their target under its new code', async () => {
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'rp', name: 'rp', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'rm', name: 'rm', aggregation_type: 'count_agg' } })).status, 200);
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', applies_to } });
+  assert.equal((await coupon('c_rp', { plan_codes: ['rp'] })).status, 200);
+  assert.equal((await coupon('c_rm', { billable_metric_codes: ['rm'] })).status, 200);
+  assert.equal((await call('PUT', '/api/v1/plans/rp', { plan: { code: 'rp_new' } })).status, 200);
+  assert.equal((await call('PUT', '/api/v1/billable_metrics/rm', { billable_metric: { code: 'rm_new' } })).status, 200);
+  assert.deepEqual((await call('GET', '/api/v1/coupons/c_rp')).body.coupon.plan_codes, ['rp_new']);
+  assert.deepEqual((await call('GET', '/api/v1/coupons/c_rm')).body.coupon.billable_metric_codes, ['rm_new']);
+  // the old codes name nothing now: new items made with them are not the coupons' targets
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'rp', name: 'rp', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
+  assert.deepEqual((await call('GET', '/api/v1/coupons/c_rp')).body.coupon.plan_codes, ['rp_new']);
+});

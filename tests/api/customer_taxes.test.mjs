@@ -139,3 +139,25 @@ test("a customer's taxes survive a restart", async () => {
   assert.deepEqual(taxesOf((await call('GET', '/api/v1/customers/own')).customer), [['vat', 30]]);
   assert.deepEqual(await usage('own'), [2000, 600, 2600]);
 });
+
+// A renamed tax (PUT with a new code) is still the one customers, plans and subscriptions' own
+// plans name, under its new code, as Lago links applied taxes by id; before, they kept the old
+// code: the tax fell off (the organization's taxes applied instead), and a new tax made with
+// the old code was applied to them.
+test('a renamed tax stays applied to the customers and plans that named it', async () => {
+  await call('POST', '/api/v1/taxes', { tax: { code: 'gst', name: 'GST', rate: '15' } });
+  await customer({ external_id: 'own', tax_codes: ['gst'] });
+  assert.deepEqual(await usage('own'), [2000, 300, 2300]);
+  await call('PUT', '/api/v1/plans/taxed', { plan: { tax_codes: ['gst'] } });
+  await call('PUT', '/api/v1/taxes/gst', { tax: { code: 'gst_nz' } });
+  assert.deepEqual(taxesOf((await call('GET', '/api/v1/customers/own')).customer), [['gst_nz', 15]]);
+  assert.deepEqual(await usage('own'), [2000, 300, 2300]);
+  const plan = (await call('GET', '/api/v1/plans/taxed')).plan;
+  assert.deepEqual(plan.taxes.map((x) => x.code), ['gst_nz']);
+  assert.deepEqual(await usage('plan'), [1000, 150, 1150]); // the plan's 15% now
+  // the old code names nothing: a new tax made with it is nobody's
+  await call('POST', '/api/v1/taxes', { tax: { code: 'gst', name: 'Another', rate: '50' } });
+  assert.deepEqual(taxesOf((await call('GET', '/api/v1/customers/own')).customer), [['gst_nz', 15]]);
+  assert.deepEqual(await usage('own'), [2000, 300, 2300]);
+  assert.deepEqual(await usage('plan'), [1000, 150, 1150]);
+});
