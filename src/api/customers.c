@@ -360,9 +360,8 @@ static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct cus
 {
     const char **codes = NULL;
     size_t n = 0;
-    enum json_in_result r =
-        json_in_string_array(obj, "tax_codes", CUSTOMER_TAXES_MAX, CATALOG_CODE_MAX, &p->req->arena,
-                             &codes, &n, &p->err);
+    enum json_in_result r = json_in_string_array(
+        obj, "tax_codes", CATALOG_REFS_MAX, CATALOG_CODE_MAX, &p->req->arena, &codes, &n, &p->err);
     if (!check(p, r))
         return false;
     if (r == JSON_IN_ABSENT)
@@ -376,14 +375,19 @@ static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct cus
     buf_init(&b);
     jsonw_init(&w, &b);
     jsonw_array_begin(&w);
+    size_t distinct = 0; /* the limit counts taxes, not how often one is named */
     for (size_t i = 0; i < n; i++) {
         bool repeated = false;
-        for (size_t j = 0; j < i; j++)
-            repeated = repeated || strcmp(codes[i], codes[j]) == 0;
-        if (!repeated)
+        for (size_t j = 0; j < i && !repeated; j++)
+            repeated = strcmp(codes[i], codes[j]) == 0;
+        if (!repeated && ++distinct <= CUSTOMER_TAXES_MAX)
             jsonw_cstr(&w, codes[i]);
     }
     jsonw_array_end(&w);
+    if (distinct > CUSTOMER_TAXES_MAX) {
+        buf_free(&b);
+        return refuse(p, "tax_codes", "too_many_items");
+    }
     in->values.doc[CUSTOMER_TAX_CODES] = json_text(p, &b);
     buf_free(&b);
     return in->values.doc[CUSTOMER_TAX_CODES] || refuse(p, "tax_codes", "out_of_memory");
