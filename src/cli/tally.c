@@ -10,6 +10,7 @@
  * (or leaked) key is replaced, never recovered.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ static const char usage[] =
     "                                     stops working) and print it\n"
     "  org reminder-days ID D,...         change an organization's expiry reminders\n"
     "\n"
-    "options:\n"
+    "options (--name value or --name=value):\n"
     "  --data-dir DIR   the data directory of the tallyd to administer (default ./data);\n"
     "                   that tallyd must not be running\n"
     "  --help           help (also after any command: tally org create --help)\n";
@@ -354,7 +355,7 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     const char *data_dir = "./data";
     int i = 1;
@@ -396,4 +397,17 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "tally: unknown command '%s'\n%s", argv[i], usage);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    char **args; /* "--name=value" read as "--name value" */
+    int count = cmdline_split_equals(argc, argv, &args);
+    if (count < 0) {
+        fputs("tally: out of memory\n", stderr);
+        return 1;
+    }
+    int status = run(count, args);
+    free(args);
+    return status;
 }

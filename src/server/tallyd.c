@@ -44,7 +44,7 @@ static const char usage[] =
     "\n"
     "Tally's server: the Lago-compatible REST API on the embedded SQLite store.\n"
     "\n"
-    "options:\n"
+    "options (--name value or --name=value):\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:3000; port 0 picks one)\n"
     "  --data-dir DIR       where the database lives (default ./data)\n"
     "  --threads N          HTTP threads (default 2)\n"
@@ -171,7 +171,7 @@ static void report_start(struct engine *engine, int64_t usec)
             (long long)r.snapshot_events, (long long)r.scanned_events);
 }
 
-int main(int argc, char **argv)
+static int serve(int argc, char **argv)
 {
     struct options o = {0};
     int rc = parse_options(argc, argv, &o);
@@ -259,4 +259,17 @@ fail:
     tzdb_close(tzdb);
     store_unlock(lock_fd);
     return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char **args; /* "--name=value" read as "--name value" */
+    int count = cmdline_split_equals(argc, argv, &args);
+    if (count < 0) {
+        fputs("tallyd: out of memory\n", stderr);
+        return 1;
+    }
+    int status = serve(count, args);
+    free(args);
+    return status;
 }

@@ -1,7 +1,45 @@
 /* util/cmdline: see cmdline.h. */
 #include "util/cmdline.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+static bool has_equals(const char *arg)
+{
+    return arg[0] == '-' && arg[1] == '-' && strchr(arg, '=') != NULL;
+}
+
+int cmdline_split_equals(int argc, char **argv, char ***out)
+{
+    size_t count = 0, names = 0;
+    for (int i = 0; i < argc; i++) {
+        bool split = i > 0 && has_equals(argv[i]);
+        count += split ? 2 : 1;
+        names += split ? strlen(argv[i]) + 1 : 0;
+    }
+    /* one block: the array, then the names' copies (each "--name" NUL-terminated) */
+    char **args = malloc((count + 1) * sizeof *args + names);
+    if (!args)
+        return -1;
+    char *copies = (char *)(args + count + 1);
+    size_t n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i == 0 || !has_equals(argv[i])) {
+            args[n++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(argv[i], '=');
+        size_t len = (size_t)(eq - argv[i]);
+        memcpy(copies, argv[i], len);
+        copies[len] = '\0';
+        args[n++] = copies;
+        copies += len + 1;
+        args[n++] = (char *)eq + 1;
+    }
+    args[n] = NULL;
+    *out = args;
+    return (int)n;
+}
 
 bool cmdline_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {

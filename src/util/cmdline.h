@@ -1,6 +1,6 @@
 /*
- * util/cmdline: the little parsing both mains share: "HOST:PORT" listen addresses and
- * whole-number options.
+ * util/cmdline: the little parsing both mains share: "--name=value" spellings, "HOST:PORT"
+ * listen addresses and whole-number options.
  */
 #ifndef TALLY_UTIL_CMDLINE_H
 #define TALLY_UTIL_CMDLINE_H
@@ -10,6 +10,14 @@
 #include <stdint.h>
 
 #define CMDLINE_HOST_MAX 256
+
+/*
+ * The arguments with every "--name=value" split in two, "--name" and "value" (at the first
+ * '='), so that a main reads one spelling: a new NULL-terminated array in *out (the caller
+ * frees it with free(); the strings are the originals', or in the same block). How many; -1
+ * if memory ran out.
+ */
+int cmdline_split_equals(int argc, char **argv, char ***out);
 
 /* "127.0.0.1:3000", "[::1]:3000", "localhost:0". */
 bool cmdline_parse_listen(const char *text, char host[CMDLINE_HOST_MAX], uint16_t *port);

@@ -362,3 +362,19 @@ test('SIGTERM under load: a change is stored exactly when its client got its 200
     assert.ok(status === 200 || status === 503 || status === 0, `status ${status}`);
   await t.cleanup();
 });
+
+test('options are read in both spellings, --name value and --name=value', async () => {
+  const dir = newDataDir();
+  const made = tally([`--data-dir=${dir}`, 'org', 'create', 'Eq', '--test-clock=2026-01-01T00:00:00Z']);
+  assert.equal(made.status, 0, made.stderr);
+  const key = made.stdout.trim().split('\n').pop();
+  const s = await startTallyd(dir, ['--listen=127.0.0.1:0', '--threads=1', '--max-batch=500']);
+  try {
+    const r = await fetch(`${s.url}/api/v1/test_clock`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).test_clock.now, '2026-01-01T00:00:00.000Z');
+  } finally { await s.stop(); }
+  const bad = spawnSync(tallydBin, [`--data-dir=${dir}`, '--threads=0'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--threads wants 1 to \d+, got '0'/);
+});
