@@ -863,23 +863,35 @@ static const char *const sql[STMT_COUNT] = {
         " ORDER BY p.id DESC LIMIT 1",
     [STMT_WT_PENDING] = "SELECT COALESCE(SUM(amount_cents), 0) FROM wallet_transactions"
                         " WHERE wallet_id = ?1 AND status = 0",
-    [STMT_WT_SET_EXPIRATION] = "UPDATE wallet_transactions SET expiration_at = ?2 WHERE id = ?1",
+    /* a new expiry is reminded anew (credits a rollover carries on) */
+    [STMT_WT_SET_EXPIRATION] =
+        "UPDATE wallet_transactions SET expiration_at = ?2, reminded_days = 0 WHERE id = ?1",
     [STMT_RULES_DUE] =
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
         " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
         " ORDER BY w.next_rule_at LIMIT ?2",
     /* ?4: the reminder (days before expiry) being looked for */
-    [STMT_REMINDERS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
-                           " JOIN wallets w ON w.id = t.wallet_id"
-                           " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
-                           " AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.org_id = ?3"
-                           " AND t.expiration_at > ?1" /* past its expiry: too late to remind */
-                           " AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
-                           /* the wallet (and the grant with it) ended before the reminder's
-                            * day: a test clock that jumps past both finds nothing to remind */
-                           " AND (w.expiration_at IS NULL"
-                           "  OR w.expiration_at > t.expiration_at - ?4 * 86400000000)"
-                           " ORDER BY t.expiration_at LIMIT ?2",
+    /* A grant's credits expire at its own expiration_at or its wallet's, whichever comes
+     * first: the first part finds those due by their own (the wallet lasting as long), the
+     * second those due by their wallet's (each part by its index). A grant the clock passed
+     * the expiry of is not reminded: a test clock that jumps past both finds nothing. */
+    [STMT_REMINDERS_DUE] =
+        "SELECT org_id, lago_id, id FROM ("
+        " SELECT t.org_id, w.lago_id, t.id, t.expiration_at AS due FROM wallet_transactions t"
+        "  JOIN wallets w ON w.id = t.wallet_id"
+        "  WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
+        "  AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.expiration_at > ?1"
+        "  AND t.org_id = ?3 AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
+        "  AND (w.expiration_at IS NULL OR w.expiration_at >= t.expiration_at)"
+        " UNION ALL"
+        " SELECT t.org_id, w.lago_id, t.id, w.expiration_at FROM wallets w"
+        "  JOIN wallet_transactions t ON t.wallet_id = w.id AND t.transaction_type = 0"
+        "  WHERE w.terminated_at IS NULL AND w.expiration_at IS NOT NULL"
+        "  AND w.expiration_at <= ?1 + ?4 * 86400000000 AND w.expiration_at > ?1"
+        "  AND +w.org_id = ?3 AND t.remaining_cents > 0" /* by wallets_expiring, not every wallet */
+        "  AND (t.expiration_at IS NULL OR t.expiration_at > w.expiration_at)"
+        "  AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
+        ") ORDER BY due, id LIMIT ?2",
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
     [STMT_OUTBOX_INSERT] =
         "INSERT INTO webhook_outbox(org_id, lago_id, webhook_type, object_type, object_id, data,"

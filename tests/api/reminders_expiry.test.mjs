@@ -1,0 +1,58 @@
+// Expiry reminders (credits.expiring_soon) follow the date credits really expire: a grant's
+// own expiration_at, or its wallet's when that comes first (the wallet's expiry takes every
+// credit left in it); never once the credits are gone, even when one advance passes both the
+// reminder's day and the expiry; and again before a new date that a rollover gave credits
+// carried on.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z', '--reminder-days', '30,7']); });
+after(async () => { await t.cleanup(); });
+
+const post = async (path, body) => { const r = await t.api(path, { method: 'POST', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const advance = (to) => post('/api/v1/test_clock/advance', { test_clock: { to } });
+// each reminder as [grant, days before expiry, day recorded], oldest first
+const reminders = async (grants) => (await (await t.api('/api/v1/webhook_events?per_page=100')).json()).webhook_events
+  .filter((e) => grants.includes(e.wallet_transaction.lago_id))
+  .map((e) => [grants.indexOf(e.wallet_transaction.lago_id), e.data.days_before_expiry, e.created_at.slice(0, 10)]).reverse();
+const grant = async (wallet, credits, expiration_at) => (await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: wallet, granted_credits: credits, ...(expiration_at ? { expiration_at } : {}) } })).wallet_transactions[0].lago_id;
+
+test("a wallet's expiration_at is reminded for the grants it takes, a grant's own for the others", async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'we', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'we', currency: 'USD', rate_amount: '1', name: 'W', expiration_at: '2026-02-15T00:00:00Z' } })).wallet.lago_id;
+  const grants = [await grant(w, '10'), await grant(w, '6', '2026-03-30T00:00:00Z'), await grant(w, '5', '2026-02-10T00:00:00Z')];
+  for (const day of ['2026-01-11', '2026-01-16', '2026-02-03', '2026-02-08', '2026-02-14', '2026-02-16']) await advance(`${day}T00:00:00Z`);
+  assert.deepEqual(await reminders(grants), [
+    [2, 30, '2026-01-11'], // its own date, Feb 10
+    [0, 30, '2026-01-16'], [1, 30, '2026-01-16'], // the wallet's, Feb 15, before theirs
+    [2, 7, '2026-02-03'],
+    [0, 7, '2026-02-08'], [1, 7, '2026-02-08'],
+  ]);
+});
+
+test('no reminder once the credits are gone: one advance past the reminder day and the wallet expiry', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'jump', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'jump', currency: 'USD', rate_amount: '1', name: 'J', expiration_at: '2026-03-20T00:00:00Z' } })).wallet.lago_id;
+  const g = await grant(w, '5', '2026-03-25T00:00:00Z');
+  await advance('2026-03-21T00:00:00Z'); // past the wallet's expiry, within 7 days of the grant's
+  assert.deepEqual(await reminders([g]), []);
+  const wallet = (await (await t.api(`/api/v1/wallets/${w}`)).json()).wallet;
+  assert.equal(wallet.status, 'terminated');
+});
+
+test('credits a rollover carries on are reminded again before their new expiry', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'roll', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'roll', currency: 'USD', rate_amount: '1', name: 'R',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '10', grant_expires_after: 'P1M', rollover: 'all' }] } })).wallet.lago_id;
+  // the rule grants on each anniversary of the wallet (the 21st); step a day at a time
+  for (let d = Date.parse('2026-03-22T00:00:00Z'); d <= Date.parse('2026-06-22T00:00:00Z'); d += 86400e3) await advance(new Date(d).toISOString());
+  const txs = (await (await t.api(`/api/v1/wallets/${w}/wallet_transactions?per_page=100`)).json()).wallet_transactions;
+  const april = txs.find((x) => x.transaction_type === 'inbound' && x.created_at.startsWith('2026-04-21'));
+  assert.ok(april, JSON.stringify(txs.map((x) => [x.transaction_type, x.created_at])));
+  // granted April 21st for a month, carried on at May 21st to June 21st: reminded before each
+  // (a sweep records reminders before it makes grants: the next day's finds the new ones)
+  assert.deepEqual((await reminders([april.lago_id])).map((r) => r.slice(1)), [
+    [30, '2026-04-22'], [7, '2026-05-14'], [30, '2026-05-22'], [7, '2026-06-14']]);
+});
