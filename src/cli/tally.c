@@ -10,7 +10,6 @@
  * (or leaked) key is replaced, never recovered.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -401,13 +400,5 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    char **args; /* "--name=value" read as "--name value" */
-    int count = cmdline_split_equals(argc, argv, &args);
-    if (count < 0) {
-        fputs("tally: out of memory\n", stderr);
-        return 1;
-    }
-    int status = run(count, args);
-    free(args);
-    return status;
+    return cmdline_run("tally", argc, argv, run);
 }

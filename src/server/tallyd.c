@@ -263,13 +263,5 @@ fail:
 
 int main(int argc, char **argv)
 {
-    char **args; /* "--name=value" read as "--name value" */
-    int count = cmdline_split_equals(argc, argv, &args);
-    if (count < 0) {
-        fputs("tallyd: out of memory\n", stderr);
-        return 1;
-    }
-    int status = serve(count, args);
-    free(args);
-    return status;
+    return cmdline_run("tallyd", argc, argv, serve);
 }

@@ -1,6 +1,7 @@
 /* util/cmdline: see cmdline.h. */
 #include "util/cmdline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,19 @@ int cmdline_split_equals(int argc, char **argv, char ***out)
     args[n] = NULL;
     *out = args;
     return (int)n;
+}
+
+int cmdline_run(const char *program, int argc, char **argv, int (*run)(int argc, char **argv))
+{
+    char **args;
+    int count = cmdline_split_equals(argc, argv, &args);
+    if (count < 0) {
+        fprintf(stderr, "%s: out of memory\n", program);
+        return 1;
+    }
+    int status = run(count, args);
+    free(args);
+    return status;
 }
 
 bool cmdline_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)

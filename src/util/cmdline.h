@@ -19,6 +19,10 @@
  */
 int cmdline_split_equals(int argc, char **argv, char ***out);
 
+/* A main's body: `run` with the arguments split so (an out-of-memory exit 1 says so, under
+ * `program`'s name); its status. */
+int cmdline_run(const char *program, int argc, char **argv, int (*run)(int argc, char **argv));
+
 /* "127.0.0.1:3000", "[::1]:3000", "localhost:0". */
 bool cmdline_parse_listen(const char *text, char host[CMDLINE_HOST_MAX], uint16_t *port);
 /* A decimal whole number in [min, max]. */
