@@ -124,6 +124,9 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
     if ((kind == CHARGE_MODEL_PERCENTAGE || kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) &&
         m->aggregation == AGGREGATION_LATEST)
         return json_in_refuse(err, "billable_metric", "invalid_value");
+    /* Charges::Validators::DynamicService (lago-api PR #2613): sum_agg only */
+    if (kind == CHARGE_MODEL_DYNAMIC && m->aggregation != AGGREGATION_SUM)
+        return json_in_refuse(err, "billable_metric", "invalid_billable_metric_value");
     return true;
 }
 

@@ -593,7 +593,7 @@ bool aggregation_is_empty(const struct aggregation *a)
     if (a->events_count != 0 || a->kept.count != 0)
         return false;
     switch (a->kind) {
-    case AGGREGATION_SUM: return money_is_zero(a->u.sum);
+    case AGGREGATION_SUM: return money_is_zero(a->u.sum) && money_is_zero(a->precise);
     case AGGREGATION_UNIQUE_COUNT: return a->u.unique.used == 0;
     case AGGREGATION_WEIGHTED_SUM:
         return !a->u.weighted.has_events && wide_is_zero(a->u.weighted.level);
@@ -626,6 +626,24 @@ enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep
     return AGGREGATION_OK;
 }
 
+enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool keep)
+{
+    if (!a || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a))
+        return AGGREGATION_ERR_INVALID;
+    a->keep_precise = keep;
+    return AGGREGATION_OK;
+}
+
+bool aggregation_keeps_precise(const struct aggregation *a)
+{
+    return a->keep_precise;
+}
+
+money_t aggregation_precise_total(const struct aggregation *a)
+{
+    return a->keep_precise ? a->precise : MONEY_ZERO;
+}
+
 /* ---- Adding events ------------------------------------------------------------------------- */
 
 static enum aggregation_status count_one(struct aggregation *a)
@@ -645,9 +663,15 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
         return st;
     if ((st = from_money_status(money_add(a->u.sum, v, &total))) != AGGREGATION_OK)
         return st;
+    money_t precise = a->precise;
+    if (a->keep_precise && e->precise_total_amount_cents &&
+        (st = from_money_status(money_add(a->precise, *e->precise_total_amount_cents, &precise))) !=
+            AGGREGATION_OK)
+        return st; /* checked before kept_insert: an error must leave the state unchanged */
     if (a->keep_values && (st = kept_insert(a, event_order(e), v)) != AGGREGATION_OK)
         return st;
     a->u.sum = total;
+    a->precise = precise;
     a->events_count++;
     return AGGREGATION_OK;
 }
@@ -784,6 +808,8 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
             next->kept.count = next->kept.cap = n;
         }
         next->u.sum = prev->u.sum;
+        if (next->keep_precise)
+            next->precise = prev->precise;       /* Lago's recurring scope reads every event */
         next->events_count = prev->events_count; /* Lago counts since the start, too */
         return AGGREGATION_OK;
     case AGGREGATION_UNIQUE_COUNT: {
@@ -935,6 +961,24 @@ enum aggregation_status aggregation_preview(const struct aggregation *a,
     }
     default: return AGGREGATION_ERR_INVALID;
     }
+}
+
+enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
+                                                    const struct aggregation_event *e,
+                                                    money_t *precise)
+{
+    if (!a || !e || !precise)
+        return AGGREGATION_ERR_INVALID;
+    *precise = aggregation_precise_total(a);
+    if (!a->keep_precise || !e->precise_total_amount_cents)
+        return AGGREGATION_OK;
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st == AGGREGATION_IGNORED)
+        return AGGREGATION_OK; /* the sum does not take it: nor its amount */
+    if (st != AGGREGATION_OK)
+        return st;
+    return from_money_status(money_add(*precise, *e->precise_total_amount_cents, precise));
 }
 
 int64_t aggregation_events_count(const struct aggregation *a)

@@ -9,7 +9,9 @@
  *   - the rule by which Lago decides that an event's property counts as a number;
  *   - carrying a recurring metric's state into the next period, and late events;
  *   - the metric's rounding of units (aggregation_round);
- *   - which charge filter an event belongs to (aggregation_filter_matches/_bucket).
+ *   - which charge filter an event belongs to (aggregation_filter_matches/_bucket);
+ *   - for a sum priced by the dynamic charge model, Σ of its events' precise_total_amount_cents
+ *     (aggregation_keep_precise), Lago's aggregation_result.precise_total_amount_cents.
  *
  * Why shaped so. The credit cost of an event is fee(units after) - fee(units before)
  * (DESIGN.md §3), so every type is an incremental state rather than a query over stored
@@ -91,14 +93,13 @@
  *      Non-recurring metrics (and count, max, latest, never recurring) ignore other periods.
  *   4. An event later than `to` (a future period) is refused the same way.
  *
- * Memory (sizeof(struct aggregation): 224 bytes on x86-64; no heap for most types):
+ * Memory (sizeof(struct aggregation): 256 bytes on x86-64; no heap for most types):
  *   count, max, latest, weighted_sum: O(1), no allocation, ever.
- *   sum: O(1); with aggregation_keep_values (for the percentage charge model), 48 bytes per
- *        numeric event (value + order key), arrays doubled on growth; an out-of-order
- *        event costs a memmove of the kept values after it.
- *   unique_count: one table entry (40 bytes, load ≤ 3/4) per distinct value ever seen in
- *        the period, present or removed (a removed value must stay to order a late add),
- *        plus the value's bytes once. Carry-over copies the table.
+ *   sum: O(1) (with its precise amounts too); with aggregation_keep_values (for the percentage
+ * charge model), 48 bytes per numeric event (value + order key), arrays doubled on growth; an
+ * out-of-order event costs a memmove of the kept values after it. unique_count: one table entry (40
+ * bytes, load ≤ 3/4) per distinct value ever seen in the period, present or removed (a removed
+ * value must stay to order a late add), plus the value's bytes once. Carry-over copies the table.
  *
  * Thread safety: no globals; a state belongs to one thread at a time (the engine's writer).
  * Every function may be called from any thread on states that thread owns; the filter
@@ -161,6 +162,9 @@ struct aggregation_event {
     /* properties.operation_type, read by unique_count only: NULL or "add" adds, "remove"
      * removes, anything else is refused. NUL-terminated. */
     const char *operation_type;
+    /* The event's precise_total_amount_cents, NULL when it has none (it then adds 0). Read
+     * only by a sum state that keeps them (aggregation_keep_precise). */
+    const money_t *precise_total_amount_cents;
 };
 
 /* Where a sum's kept values are ordered: (timestamp, sequence). */
@@ -180,6 +184,8 @@ struct aggregation {
     enum billable_metric_aggregation kind;
     bool recurring;
     bool keep_values;
+    bool keep_precise;
+    money_t precise; /* sum with keep_precise: Σ precise_total_amount_cents, exact */
     tally_time from, to, duration;
     int64_t events_count;
     union {
@@ -246,6 +252,30 @@ enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t
  * (AGGREGATION_ERR_INVALID otherwise). count needs none: its values are all 1.
  */
 enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep);
+
+/*
+ * Sums the precise_total_amount_cents of a sum state's events (aggregation_precise_total), for
+ * the dynamic charge model, over the same events as its units: those Lago's sum counts (a
+ * numeric field; Lago's store sums the precise amounts over the same scope), the carried ones
+ * of a recurring metric included. Only on an empty sum state (AGGREGATION_ERR_INVALID
+ * otherwise). Other states need none: dynamic is refused on them. A sum that does not keep
+ * them never fails on a precise amount it could not hold.
+ */
+enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool keep);
+
+/* Whether the state sums its events' precise amounts (aggregation_keep_precise). */
+bool aggregation_keeps_precise(const struct aggregation *a);
+
+/* Σ precise_total_amount_cents of the events taken (0 when none are kept). */
+money_t aggregation_precise_total(const struct aggregation *a);
+
+/*
+ * What aggregation_precise_total would be after aggregation_add(e), without changing the
+ * state: unchanged for an event the sum ignores or a state that keeps none.
+ */
+enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
+                                                    const struct aggregation_event *e,
+                                                    money_t *precise);
 
 /*
  * Applies one event. AGGREGATION_OK: aggregated. AGGREGATION_IGNORED: Lago would not count

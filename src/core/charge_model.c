@@ -20,6 +20,7 @@ static const char *const kind_names[CHARGE_MODEL_KIND_COUNT] = {
     [CHARGE_MODEL_PACKAGE] = "package",
     [CHARGE_MODEL_PERCENTAGE] = "percentage",
     [CHARGE_MODEL_VOLUME] = "volume",
+    [CHARGE_MODEL_DYNAMIC] = "dynamic",
 };
 
 bool charge_model_kind_parse(const char *text, size_t len, enum charge_model_kind *out)
@@ -264,6 +265,7 @@ size_t charge_model_validate(const struct charge_model_properties *p,
     case CHARGE_MODEL_GRADUATED:
     case CHARGE_MODEL_GRADUATED_PERCENTAGE:
     case CHARGE_MODEL_VOLUME: validate_ranges(p, &sink); break;
+    case CHARGE_MODEL_DYNAMIC: break; /* Charges::Validators::DynamicService: no properties */
     default: report(&sink, "charge_model", "value_is_invalid"); break;
     }
     return sink.count;
@@ -669,6 +671,28 @@ static enum charge_model_status percentage_amount(const struct charge_model_perc
     return add(percentage, fixed_total, out);
 }
 
+/* ---- Dynamic -------------------------------------------------------------------------------- */
+
+/*
+ * ChargeModels::DynamicService#compute_amount: 0 without units, else the events' precise
+ * cents over the currency's subunit. Dividing by 10^exponent only moves the decimal point, so
+ * it is exact whenever the result keeps 38 decimals at most.
+ */
+static enum charge_model_status dynamic_amount(const struct charge_model_input *in, money_t *out)
+{
+    if (!valid(in->precise_total_amount_cents) || in->exponent < 0 ||
+        in->exponent > MONEY_SCALE_MAX)
+        return CHARGE_MODEL_ERR_INVALID;
+    if (money_is_zero(in->units)) {
+        *out = money_from_int(0);
+        return CHARGE_MODEL_OK;
+    }
+    money_t cents = money_normalize(in->precise_total_amount_cents);
+    if (cents.scale + in->exponent > MONEY_SCALE_MAX)
+        return CHARGE_MODEL_ERR_PRECISION;
+    return from_money(money_from_coef(cents.coef, cents.scale + in->exponent, out));
+}
+
 /* ---- Entry points --------------------------------------------------------------------------- */
 
 enum charge_model_status charge_model_amount(const struct charge_model_properties *p,
@@ -695,6 +719,7 @@ enum charge_model_status charge_model_amount(const struct charge_model_propertie
         return volume_amount(&p->ranges, in, amount);
     case CHARGE_MODEL_PACKAGE: return package_amount(&p->package, in->units, amount);
     case CHARGE_MODEL_PERCENTAGE: return percentage_amount(&p->percentage, in, amount);
+    case CHARGE_MODEL_DYNAMIC: return dynamic_amount(in, amount);
     default: return CHARGE_MODEL_ERR_INVALID;
     }
 }

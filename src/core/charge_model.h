@@ -1,6 +1,6 @@
 /*
  * core/charge_model: Lago's charge models (standard, graduated, graduated_percentage,
- * package, percentage, volume) as pure functions of one period's aggregate, and the rules
+ * package, percentage, volume, dynamic) as pure functions of one period's aggregate, and the rules
  * their properties obey (Lago's validators and error codes).
  *
  * What it owns:
@@ -31,6 +31,9 @@
  *   - package: ceil((units - free_units) / package_size) packages, 0 when units <= free_units.
  *   - percentage: see struct charge_model_input for the running total Lago builds from the
  *     events and how free units and free events come out of it.
+ *   - dynamic (no properties): Σ event.precise_total_amount_cents / subunit, 0 when the units
+ *     are 0 (ChargeModels::DynamicService). Lago allows it on sum_agg metrics only (the
+ *     catalog's check: it needs the metric).
  *
  * Monotonicity in units (what fee(after) - fee(before) may do), for valid properties:
  *   - standard, graduated, graduated_percentage, package: non-decreasing.
@@ -38,6 +41,8 @@
  *     2 + flat 10 and 101.. at 1: 100 units cost 210, 101 cost 101): a negative step.
  *   - percentage: a function of the event sequence, not of units alone. For non-negative
  *     event values each new event never lowers the amount; negative values can.
+ *   - dynamic: a function of the events' precise amounts, not of units (beyond 0 or not): a
+ *     negative precise amount lowers it.
  *
  * Thread safety: every function is pure and may be called from any thread.
  */
@@ -68,13 +73,14 @@ enum charge_model_kind {
     CHARGE_MODEL_PACKAGE,
     CHARGE_MODEL_PERCENTAGE,
     CHARGE_MODEL_VOLUME,
+    CHARGE_MODEL_DYNAMIC, /* the events carry their own price: precise_total_amount_cents */
     CHARGE_MODEL_KIND_COUNT
 };
 
 /*
  * Lago's name of a kind ("standard", "graduated_percentage", ...) to the kind. `text` is
  * borrowed for the call, `len` bytes, no NUL needed. False for any other text (Lago's
- * "dynamic" and "custom" models are not provided here). *out is written only on true.
+ * "custom" model is not provided here). *out is written only on true.
  */
 bool charge_model_kind_parse(const char *text, size_t len, enum charge_model_kind *out);
 
@@ -226,6 +232,13 @@ struct charge_model_input {
     const money_t *event_values;
     size_t event_values_count;
     enum charge_model_running_total running_total;
+    /*
+     * Read by the dynamic model only: Σ precise_total_amount_cents of the aggregated events
+     * (exact, in minor units), and the currency's exponent that turns it into currency units
+     * (cents / 10^exponent, Lago's division by the subunit). Exponent 0..MONEY_SCALE_MAX.
+     */
+    money_t precise_total_amount_cents;
+    int32_t exponent;
 };
 
 enum charge_model_status {

@@ -2226,6 +2226,7 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
         return true; /* another period's: nothing to add, no properties to read */
     struct event ev = {.code = stored->code};
     return event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
+           event_json_precise_text(stored->precise_total_amount_cents, &ev) &&
            usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 

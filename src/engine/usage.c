@@ -290,6 +290,9 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     /* the percentage model prices each event of a sum: keep their values */
     if (kind == CHARGE_MODEL_PERCENTAGE && c->metric.aggregation == AGGREGATION_SUM)
         aggregation_keep_values(&bucket->aggregation, true);
+    /* the dynamic model prices the events' own amounts: sum them beside the units */
+    if (kind == CHARGE_MODEL_DYNAMIC && c->metric.aggregation == AGGREGATION_SUM)
+        aggregation_keep_precise(&bucket->aggregation, true);
     return true;
 }
 
@@ -321,6 +324,9 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code,
         buf_append_char(&text, 3);
         buf_append_str(&text, c->buckets[i].values_json);
     }
+    /* only when set, so that the keys of states without them stay what they were */
+    if (aggregation_keeps_precise(&c->buckets[0].aggregation))
+        buf_append_char(&text, 4);
     bool ok = !buf_failed(&text);
     if (ok)
         c->state_key = siphash128(hash_key, text.data, text.len);
@@ -404,6 +410,7 @@ static bool replay_event(const struct store_event *stored, void *ctx)
     arena_init(&scratch);
     r->u->events_read++;
     r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
+            event_json_precise_text(stored->precise_total_amount_cents, &e) &&
             usage_apply(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
     arena_free(&scratch);
     return r->ok;
@@ -815,6 +822,8 @@ static struct aggregation_event aggregation_event_of(const struct usage_charge *
         }
     }
     ev.operation_type = event_property(e, "operation_type");
+    if (e->has_precise_total_amount_cents)
+        ev.precise_total_amount_cents = &e->precise_total_amount_cents;
     return ev;
 }
 
@@ -898,10 +907,11 @@ static enum charge_model_running_total running_total(enum billable_metric_aggreg
     }
 }
 
-/* The fee of a bucket whose aggregate would be `raw` units over `events` events. */
+/* The fee of a bucket whose aggregate would be `raw` units over `events` events, whose precise
+ * amounts (the dynamic model's) come to `precise` cents. */
 static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
                   money_t raw, int64_t events, const money_t *values, size_t value_count,
-                  struct usage_amount *out)
+                  money_t precise, struct usage_amount *out)
 {
     money_t amount;
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
@@ -912,7 +922,9 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                                     .events_count = events,
                                     .event_values = values,
                                     .event_values_count = value_count,
-                                    .running_total = running_total(c->metric.aggregation)};
+                                    .running_total = running_total(c->metric.aggregation),
+                                    .precise_total_amount_cents = precise,
+                                    .exponent = u->exponent};
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
            charge_model_fee_cents(out->units, amount, u->exponent, &out->amount_cents) ==
                CHARGE_MODEL_OK;
@@ -928,7 +940,8 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
     if (aggregation_units(&b->aggregation, u->to, &raw) != AGGREGATION_OK)
         return false;
     aggregation_values(&b->aggregation, &values, &count);
-    if (!price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count, out))
+    if (!price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count,
+               aggregation_precise_total(&b->aggregation), out))
         return false;
     out->carried = b->carried;
     out->received = !aggregation_is_empty(&b->aggregation);
@@ -940,12 +953,13 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
                            const struct usage_bucket *b, const struct aggregation_event *ev,
                            struct usage_amount *out)
 {
-    money_t raw_before, raw_after;
+    money_t raw_before, raw_after, precise_after;
     int64_t events_after;
     const money_t *values;
     size_t count;
     aggregation_values(&b->aggregation, &values, &count);
-    if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK)
+    if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK ||
+        aggregation_preview_precise(&b->aggregation, ev, &precise_after) != AGGREGATION_OK)
         return false;
     /* a count or sum takes the event if its count moves; a unique count takes every event */
     bool received = !aggregation_is_empty(&b->aggregation) ||
@@ -956,7 +970,7 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
     out->received = received;
     if (!aggregation_keeps_values(&b->aggregation) ||
         events_after == aggregation_events_count(&b->aggregation))
-        return price(u, c, b, raw_after, events_after, values, count, out);
+        return price(u, c, b, raw_after, events_after, values, count, precise_after, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     money_t *with = malloc(sizeof *with * (count + 1));
@@ -968,7 +982,7 @@ static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
     if (count)
         memcpy(with, values, sizeof *with * count);
     with[count] = added;
-    bool ok = price(u, c, b, raw_after, events_after, with, count + 1, out);
+    bool ok = price(u, c, b, raw_after, events_after, with, count + 1, precise_after, out);
     free(with);
     return ok;
 }

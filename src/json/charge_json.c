@@ -177,6 +177,12 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
 {
     memset(p, 0, sizeof *p);
     p->kind = kind;
+    /* dynamic prices from the events: Lago takes it with properties {} or none */
+    if (kind == CHARGE_MODEL_DYNAMIC && !props) {
+        jsonw_object_begin(w);
+        jsonw_object_end(w);
+        return true;
+    }
     if (!props || !json_object_is_type(props, json_type_object))
         return json_in_refuse(err, "properties", props ? "invalid_type" : "value_is_mandatory");
     if (groups_fees(props))
@@ -205,6 +211,7 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
     case CHARGE_MODEL_GRADUATED:
     case CHARGE_MODEL_GRADUATED_PERCENTAGE:
     case CHARGE_MODEL_VOLUME: ok = parse_ranges(a, props, kind, p, w, err); break;
+    case CHARGE_MODEL_DYNAMIC: break; /* no properties of its own */
     case CHARGE_MODEL_KIND_COUNT:
         ok = json_in_refuse(err, "charge_model", "value_is_invalid");
         break;

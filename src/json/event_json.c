@@ -85,6 +85,16 @@ bool event_json_properties_text(struct arena *a, const char *json, struct event 
     return ok;
 }
 
+bool event_json_precise_text(const char *text, struct event *e)
+{
+    e->has_precise_total_amount_cents = text != NULL;
+    if (!text) {
+        e->precise_total_amount_cents = MONEY_ZERO;
+        return true;
+    }
+    return money_parse(text, strlen(text), &e->precise_total_amount_cents) == MONEY_OK;
+}
+
 bool event_json_properties_of(struct arena *a, struct json_object *event, struct event *e,
                               struct json_in_error *err)
 {

@@ -37,4 +37,10 @@ bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
 /* The same from stored canonical text. False if it is not an object Tally wrote. */
 bool event_json_properties_text(struct arena *a, const char *json, struct event *e);
 
+/*
+ * A stored event's precise_total_amount_cents text (NULL: it had none) into `e`, so that a
+ * rebuild prices the dynamic model as ingest did. False if it is not a decimal Tally wrote.
+ */
+bool event_json_precise_text(const char *text, struct event *e);
+
 #endif

@@ -141,8 +141,8 @@ static void run_units_table(const char *what, const struct charge_model_properti
 static void test_kind_names(void **state)
 {
     (void)state;
-    const char *names[] = {"standard", "graduated",  "graduated_percentage",
-                           "package",  "percentage", "volume"};
+    const char *names[] = {"standard", "graduated", "graduated_percentage", "package", "percentage",
+                           "volume",   "dynamic"};
     for (int k = 0; k < CHARGE_MODEL_KIND_COUNT; k++) {
         enum charge_model_kind got;
         assert_string_equal(charge_model_kind_name((enum charge_model_kind)k), names[k]);
@@ -150,7 +150,7 @@ static void test_kind_names(void **state)
         assert_true(charge_model_kind_parse(names[k], strlen(names[k]), &got));
         assert_int_equal(got, k);
     }
-    const char *bad[] = {"", "Standard", "standard ", "dynamic", "custom", "graduated_", "vol"};
+    const char *bad[] = {"", "Standard", "standard ", "dynamics", "custom", "graduated_", "vol"};
     for (size_t i = 0; i < COUNT(bad); i++) {
         enum charge_model_kind got = CHARGE_MODEL_VOLUME;
         assert_false(charge_model_kind_parse(bad[i], strlen(bad[i]), &got));
