@@ -876,8 +876,7 @@ static const char *const sql[STMT_COUNT] = {
      * second those due by their wallet's (each part by its index). A grant the clock passed
      * the expiry of is not reminded: a test clock that jumps past both finds nothing. */
     [STMT_REMINDERS_DUE] =
-        "SELECT org_id, lago_id, id FROM ("
-        " SELECT t.org_id, w.lago_id, t.id, t.expiration_at AS due FROM wallet_transactions t"
+        "SELECT t.org_id, w.lago_id, t.id, t.expiration_at AS due FROM wallet_transactions t"
         "  JOIN wallets w ON w.id = t.wallet_id"
         "  WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
         "  AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.expiration_at > ?1"
@@ -891,7 +890,7 @@ static const char *const sql[STMT_COUNT] = {
         "  AND +w.org_id = ?3 AND t.remaining_cents > 0" /* by wallets_expiring, not every wallet */
         "  AND (t.expiration_at IS NULL OR t.expiration_at > w.expiration_at)"
         "  AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
-        ") ORDER BY due, id LIMIT ?2",
+        " ORDER BY 4, 3 LIMIT ?2", /* (the due date, fourth, is read by nobody) */
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
     [STMT_OUTBOX_INSERT] =
         "INSERT INTO webhook_outbox(org_id, lago_id, webhook_type, object_type, object_id, data,"
