@@ -340,6 +340,9 @@ static const char *const migrations[] = {
     "ALTER TABLE invoices ADD COLUMN net_payment_term INTEGER NOT NULL DEFAULT 0;",
     /* 29: a customer's own taxes (core/customer.h, CUSTOMER_TAX_CODES) */
     "ALTER TABLE customers ADD COLUMN tax_codes TEXT;",
+    /* 30: a recurring metric's events carry their precise amounts into later periods (the
+     * dynamic charge model's price); rows from before have none, as no charge read them */
+    "ALTER TABLE recurring_events ADD COLUMN precise_total_amount_cents TEXT;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -746,9 +749,11 @@ static const char *const sql[STMT_COUNT] = {
         " ON CONFLICT (org_id) DO UPDATE SET stored = stored + excluded.stored",
     [STMT_RECURRING_EVENT_INSERT] =
         "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
-        " subscription_id, timestamp, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        " subscription_id, timestamp, properties, precise_total_amount_cents)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [STMT_RECURRING_EVENT_IDS] =
-        "SELECT id, subscription_id, timestamp, properties FROM recurring_events"
+        "SELECT id, subscription_id, timestamp, properties, precise_total_amount_cents"
+        " FROM recurring_events"
         " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3"
         " AND timestamp >= ?4 AND subscription_id != ?5 ORDER BY id",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
@@ -2499,6 +2504,7 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
     sqlite3_bind_int64(s, 5, e->subscription_id);
     sqlite3_bind_int64(s, 6, e->timestamp);
     bind_text(s, 7, e->properties_json);
+    bind_text(s, 8, e->precise_total_amount_cents);
     return step_done(s);
 }
 
@@ -2527,6 +2533,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
             .code = code,
             .timestamp = sqlite3_column_int64(s, 2),
             .properties_json = (const char *)sqlite3_column_text(s, 3),
+            .precise_total_amount_cents = (const char *)sqlite3_column_text(s, 4),
         };
         ok = e.properties_json && fn(&e, ctx);
     }

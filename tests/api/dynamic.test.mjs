@@ -124,3 +124,29 @@ test('a SIGKILL and a restart rebuild the same usage and balances from the store
   await t.restart();
   assert.equal(spendOf(await usage('acme', 'acme_sub')).amount_cents, 114);
 });
+
+// A recurring metric carries its events' precise amounts into later periods with their units;
+// a start rebuilds that carry from the recurring index, which once kept no precise amount: the
+// units came back, the amount as 0, and the next debit gave the carried amount back.
+test('a recurring dynamic charge carries its amounts across a period and a restart', async () => {
+  const rec = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'rspend', name: 'Recurring spend', aggregation_type: 'sum_agg', field_name: 'tokens', recurring: true } }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/plans', { plan: { code: 'rdyn', name: 'Recurring dynamic', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: rec, charge_model: 'dynamic' }] } }));
+  await subscribe('rc', 'rdyn');
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rc', currency: 'USD', rate_amount: '0.01', granted_credits: '10000' } }))).wallet.lago_id;
+  const send1 = async (tokens, precise) => ok(await post('/api/v1/events', { event: { transaction_id: `r${n++}`, external_subscription_id: 'rc_sub', code: 'rspend', properties: { tokens }, precise_total_amount_cents: precise } }));
+  const amount = async () => { const c = (await usage('rc', 'rc_sub')).charges_usage[0]; return [c.units, c.amount_cents]; };
+  const consumed = async () => (await ok(await t.api(`/api/v1/wallets/${w}`))).wallet.consumed_amount_cents;
+  await send1(2, '100.5');
+  assert.deepEqual(await amount(), ['2.0', 101]);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-04-05T00:00:00Z' } }));
+  assert.deepEqual(await amount(), ['2.0', 101]);
+  await send1(1, '1'); // April's first debit takes the carried amount and this event's
+  assert.deepEqual(await amount(), ['3.0', 102]);
+  assert.equal(await consumed(), 101 + 102);
+  await t.restart({ kill: true });
+  assert.deepEqual(await amount(), ['3.0', 102]);
+  await send1(1, '1');
+  assert.deepEqual(await amount(), ['4.0', 103]);
+  assert.equal(await consumed(), 101 + 103);
+});
