@@ -491,6 +491,8 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
         (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
                                   err)) != JSON_IN_INVALID;
     e->has_precise_total_amount_cents = ok && amount == JSON_IN_VALUE;
+    if (e->has_precise_total_amount_cents)
+        e->precise_total_amount_cents = event_precise_amount(e->precise_total_amount_cents);
     return ok;
 }
 

@@ -85,3 +85,12 @@ const char *event_property(const struct event *e, const char *key)
             return e->properties[i].value;
     return NULL;
 }
+
+money_t event_precise_amount(money_t sent)
+{
+    money_t kept;
+    /* rounding to fewer decimals cannot overflow: the value only loses digits */
+    return money_round(sent, EVENT_PRECISE_DECIMALS, MONEY_ROUND_HALF_UP, &kept) == MONEY_OK
+               ? money_normalize(kept)
+               : sent;
+}

@@ -43,6 +43,17 @@ struct event {
 };
 
 /*
+ * Decimals an event's precise_total_amount_cents keeps: Lago's column is decimal(40, 15), so
+ * PostgreSQL rounds more to 15, half away from zero. Kept so here too, a dynamic charge's sum
+ * of them stays within money_t's 38 digits whatever amounts it adds (one with 30 decimals
+ * beside one of 10^8 once made the next event's sum overflow).
+ */
+#define EVENT_PRECISE_DECIMALS 15
+
+/* A precise_total_amount_cents as sent, as Lago keeps it (EVENT_PRECISE_DECIMALS). */
+money_t event_precise_amount(money_t sent);
+
+/*
  * The last instant an event may carry: 9998-12-31T23:59:59.999999Z. A billing period lasts a
  * year at most, so every period of an event before it ends within years 0001..9999, where
  * instants are defined (core/timestamp.h).

@@ -148,5 +148,7 @@ bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
                                   err)) == JSON_IN_INVALID)
         return false;
     e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
+    if (e->has_precise_total_amount_cents)
+        e->precise_total_amount_cents = event_precise_amount(e->precise_total_amount_cents);
     return true;
 }

@@ -184,6 +184,7 @@ static bool plain_amount(struct cursor *c, struct event *e)
             return false;
         break;
     }
+    e->precise_total_amount_cents = event_precise_amount(e->precise_total_amount_cents);
     e->has_precise_total_amount_cents = true;
     return true;
 }

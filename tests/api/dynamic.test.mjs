@@ -150,3 +150,19 @@ test('a recurring dynamic charge carries its amounts across a period and a resta
   assert.deepEqual(await amount(), ['4.0', 103]);
   assert.equal(await consumed(), 101 + 103);
 });
+
+// Lago keeps precise_total_amount_cents as decimal(40, 15): more decimals are rounded (half away
+// from zero). Kept unrounded, one amount with 30 decimals beside one of 10^8 made the running
+// sum leave the 38 digits it holds, and the second event was refused (value_is_out_of_range).
+test('precise amounts keep 15 decimals, so any mix of them sums', async () => {
+  await subscribe('fine', 'dyn');
+  const tiny = await send(ev('fine_sub', { tokens: 1, model: 'small' }, '0.000000000000000000000000000001'));
+  assert.equal(tiny.events[0].precise_total_amount_cents, '0');
+  const big = await send(ev('fine_sub', { tokens: 1, model: 'small' }, '100000000'));
+  assert.equal(big.events[0].precise_total_amount_cents, '100000000');
+  const odd = await send(ev('fine_sub', { tokens: 1, model: 'small' }, '0.1234567890123456789'));
+  assert.equal(odd.events[0].precise_total_amount_cents, '0.123456789012346');
+  const rounded = await send(ev('fine_sub', { tokens: 1, model: 'small' }, '-0.0000000000000005'));
+  assert.equal(rounded.events[0].precise_total_amount_cents, '-0.000000000000001');
+  assert.equal(spendOf(await usage('fine', 'fine_sub')).amount_cents, 100000000);
+});
