@@ -116,6 +116,19 @@ static void render_command(struct command *cmd)
     render(&cmd->response, &a, payer_of(cmd->conn, &a, cmd->wallet_lago_id, &payer, cmd->arena));
 }
 
+/*
+ * A hold prices its properties; a price the client sends with it (a dynamic charge's
+ * precise_total_amount_cents) is refused rather than dropped: held at 0 and captured without
+ * it, that usage would be free. Such usage is sent as an event.
+ */
+static bool refuse_precise_amount(struct json_object *obj, struct json_in_error *err)
+{
+    struct json_object *v;
+    if (json_object_object_get_ex(obj, "precise_total_amount_cents", &v) && v)
+        return json_in_refuse(err, "precise_total_amount_cents", "not_supported");
+    return true;
+}
+
 void authorizations_create(struct request *req)
 {
     struct json_object *doc;
@@ -132,7 +145,8 @@ void authorizations_create(struct request *req)
     }
     memset(e, 0, sizeof *e);
     int64_t expires_in = AUTHORIZATION_EXPIRES_IN_DEFAULT;
-    if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+    if (!refuse_precise_amount(obj, &err) ||
+        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
                                  &req->arena, &e->external_subscription_id, &err) ||
         !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
         !events_parse_properties(req, obj, e, &err) ||
@@ -208,7 +222,8 @@ void authorizations_capture(struct request *req)
     if (obj) {
         const char *transaction_id = NULL; /* null or absent: the default stands */
         given = json_object_object_get_ex(obj, "properties", &props) && props;
-        if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+        if (!refuse_precise_amount(obj, &err) ||
+            json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                            &transaction_id, &err) == JSON_IN_INVALID ||
             !event_json_timestamp(obj, e, &err) ||
             (given && !events_parse_properties(req, obj, e, &err))) {

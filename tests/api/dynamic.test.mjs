@@ -105,6 +105,14 @@ test('a wallet is debited the change of the fee, to the cent; a hold without a p
   assert.equal(a.held_amount_cents, 0);
   assert.equal((await balance()).ongoing_balance_cents, 500);
   assert.equal(spendOf(await usage('payer', 'payer_sub')).amount_cents, 500);
+  // a price sent with a hold or its capture is refused, not dropped (the usage would be free)
+  const priced = await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 3 }, precise_total_amount_cents: '300' } });
+  assert.equal(priced.status, 422);
+  assert.deepEqual((await priced.json()).error_details, { precise_total_amount_cents: ['not_supported'] });
+  const capture = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { precise_total_amount_cents: '300' } });
+  assert.equal(capture.status, 422);
+  assert.deepEqual((await capture.json()).error_details, { precise_total_amount_cents: ['not_supported'] });
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization.status, 'authorized');
 });
 
 test('a SIGKILL and a restart rebuild the same usage and balances from the stored events', async () => {
