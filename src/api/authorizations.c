@@ -41,6 +41,7 @@ static void render(struct buf *out, const struct store_authorization *a, const s
     jsonw_kv_cstr(&w, "external_subscription_id", a->external_subscription_id);
     jsonw_kv_cstr(&w, "code", a->code);
     jsonw_kv_raw(&w, "properties", a->properties_json);
+    jsonw_kv_cstr(&w, "precise_total_amount_cents", a->precise_total_amount_cents);
     jsonw_kv_cstr(&w, "currency", a->currency);
     jsonw_kv_int(&w, "amount_cents", a->amount_cents);
     jsonw_key(&w, "credits");
@@ -116,19 +117,6 @@ static void render_command(struct command *cmd)
     render(&cmd->response, &a, payer_of(cmd->conn, &a, cmd->wallet_lago_id, &payer, cmd->arena));
 }
 
-/*
- * A hold prices its properties; a price the client sends with it (a dynamic charge's
- * precise_total_amount_cents) is refused rather than dropped: held at 0 and captured without
- * it, that usage would be free. Such usage is sent as an event.
- */
-static bool refuse_precise_amount(struct json_object *obj, struct json_in_error *err)
-{
-    struct json_object *v;
-    if (json_object_object_get_ex(obj, "precise_total_amount_cents", &v) && v)
-        return json_in_refuse(err, "precise_total_amount_cents", "not_supported");
-    return true;
-}
-
 void authorizations_create(struct request *req)
 {
     struct json_object *doc;
@@ -145,11 +133,10 @@ void authorizations_create(struct request *req)
     }
     memset(e, 0, sizeof *e);
     int64_t expires_in = AUTHORIZATION_EXPIRES_IN_DEFAULT;
-    if (!refuse_precise_amount(obj, &err) ||
-        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+    if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
                                  &req->arena, &e->external_subscription_id, &err) ||
         !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
-        !events_parse_properties(req, obj, e, &err) ||
+        !events_parse_properties(req, obj, e, &err) || !event_json_precise(obj, e, &err) ||
         json_in_int(obj, "expires_in", 1, AUTHORIZATION_EXPIRES_IN_MAX, &expires_in, &err) ==
             JSON_IN_INVALID) {
         api_error_validation(req, err.field, err.code);
@@ -216,24 +203,26 @@ void authorizations_capture(struct request *req)
     e->external_subscription_id = a.external_subscription_id;
     e->code = a.code;
     e->transaction_id = arena_strndup(&req->arena, a.lago_id, strlen(a.lago_id));
-    /* the actual usage: the body's properties, else the authorized ones */
-    bool given = false;
-    struct json_object *props;
+    /* the actual usage: the body's properties and price, else the authorized ones */
+    bool given = false, priced = false;
+    struct json_object *v;
     if (obj) {
         const char *transaction_id = NULL; /* null or absent: the default stands */
-        given = json_object_object_get_ex(obj, "properties", &props) && props;
-        if (!refuse_precise_amount(obj, &err) ||
-            json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+        given = json_object_object_get_ex(obj, "properties", &v) && v;
+        priced = json_object_object_get_ex(obj, "precise_total_amount_cents", &v) && v;
+        if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                            &transaction_id, &err) == JSON_IN_INVALID ||
             !event_json_timestamp(obj, e, &err) ||
-            (given && !events_parse_properties(req, obj, e, &err))) {
+            (given && !events_parse_properties(req, obj, e, &err)) ||
+            (priced && !event_json_precise(obj, e, &err))) {
             api_error_validation(req, err.field, err.code);
             goto done;
         }
         if (transaction_id)
             e->transaction_id = transaction_id;
     }
-    if (!given && !event_json_properties_text(&req->arena, a.properties_json, e)) {
+    if ((!given && !event_json_properties_text(&req->arena, a.properties_json, e)) ||
+        (!priced && !event_json_precise_text(a.precise_total_amount_cents, e))) {
         api_error(req, 500, "store_corrupt", "a stored authorization could not be read");
         goto done;
     }

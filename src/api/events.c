@@ -479,21 +479,14 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
     *e = (struct event){0};
     if (!json_object_is_type(obj, json_type_object))
         return json_in_refuse(err, "event", "invalid_type");
-    enum json_in_result amount = JSON_IN_ABSENT;
-    bool ok =
-        json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                                &req->arena, &e->external_subscription_id, err) &&
-        json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
-        (!instant || json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
-                                    &e->transaction_id, err) != JSON_IN_INVALID) &&
-        events_parse_properties(req, obj, e, err) &&
-        /* Lago's estimate takes it too: a dynamic charge's fee is the event's own amount */
-        (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
-                                  err)) != JSON_IN_INVALID;
-    e->has_precise_total_amount_cents = ok && amount == JSON_IN_VALUE;
-    if (e->has_precise_total_amount_cents)
-        e->precise_total_amount_cents = event_precise_amount(e->precise_total_amount_cents);
-    return ok;
+    return json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                                   &req->arena, &e->external_subscription_id, err) &&
+           json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
+           (!instant || json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                                       &e->transaction_id, err) != JSON_IN_INVALID) &&
+           events_parse_properties(req, obj, e, err) &&
+           /* Lago's estimate takes it too: a dynamic charge's fee is the event's own amount */
+           event_json_precise(obj, e, err);
 }
 
 static void submit_estimate(struct request *req, const struct event *events, size_t count,

@@ -1884,6 +1884,17 @@ static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
     return sub->has_ending_at && sub->ending_at < asked ? sub->ending_at : asked;
 }
 
+/* An event's precise amount as the text a hold keeps (canonical: two equal amounts read the
+ * same), in the command's arena; NULL without one. */
+static const char *precise_text(struct command *cmd, const struct event *ev)
+{
+    if (!ev->has_precise_total_amount_cents)
+        return NULL;
+    char text[MONEY_TEXT_MAX];
+    money_format(ev->precise_total_amount_cents, text, sizeof text);
+    return arena_strndup(cmd->arena, text, strlen(text));
+}
+
 static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.authorization_create.event;
@@ -1903,6 +1914,7 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         .external_subscription_id = ev->external_subscription_id,
         .code = ev->code,
         .properties_json = ev->properties_json,
+        .precise_total_amount_cents = precise_text(cmd, ev),
         .amount_cents = price,
         .expires_at =
             hold_expiry(&sub->sub, cmd->now + cmd->as.authorization_create.expires_in_sec *
@@ -1961,9 +1973,14 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
     enum command_result r = open_hold(e, cmd, cmd->as.events_ingest.authorization_lago_id);
     if (r != COMMAND_OK)
         return r;
-    const char *actual = cmd->as.events_ingest.events[0].properties_json;
+    const struct event *ev = &cmd->as.events_ingest.events[0];
+    const char *actual = ev->properties_json;
     const char *authorized = cmd->authorization.properties_json;
-    cmd->as.events_ingest.as_authorized = actual && authorized && strcmp(actual, authorized) == 0;
+    const char *price = precise_text(cmd, ev),
+               *held_price = cmd->authorization.precise_total_amount_cents;
+    cmd->as.events_ingest.as_authorized =
+        actual && authorized && strcmp(actual, authorized) == 0 &&
+        (price ? held_price && strcmp(price, held_price) == 0 : !held_price);
     return wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,
                                LEDGER_CAUSE_CAPTURE);
 }

@@ -137,18 +137,24 @@ bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
     memset(e, 0, sizeof *e);
     if (!json_object_is_type(obj, json_type_object))
         return json_in_refuse(err, "event", "invalid_type");
-    enum json_in_result amount;
-    if (!json_in_required_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, a,
-                                 &e->transaction_id, err) ||
-        !json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX, a,
-                                 &e->external_subscription_id, err) ||
-        !json_in_required_string(obj, "code", EVENT_CODE_MAX, a, &e->code, err) ||
-        !event_json_timestamp(obj, e, err) || !event_json_properties_of(a, obj, e, err) ||
-        (amount = json_in_decimal(obj, "precise_total_amount_cents", &e->precise_total_amount_cents,
-                                  err)) == JSON_IN_INVALID)
+    return json_in_required_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, a,
+                                   &e->transaction_id, err) &&
+           json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX, a,
+                                   &e->external_subscription_id, err) &&
+           json_in_required_string(obj, "code", EVENT_CODE_MAX, a, &e->code, err) &&
+           event_json_timestamp(obj, e, err) && event_json_properties_of(a, obj, e, err) &&
+           event_json_precise(obj, e, err);
+}
+
+bool event_json_precise(struct json_object *event, struct event *e, struct json_in_error *err)
+{
+    enum json_in_result amount =
+        json_in_decimal(event, "precise_total_amount_cents", &e->precise_total_amount_cents, err);
+    if (amount == JSON_IN_INVALID)
         return false;
     e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;
-    if (e->has_precise_total_amount_cents)
-        e->precise_total_amount_cents = event_precise_amount(e->precise_total_amount_cents);
+    e->precise_total_amount_cents = e->has_precise_total_amount_cents
+                                        ? event_precise_amount(e->precise_total_amount_cents)
+                                        : MONEY_ZERO;
     return true;
 }

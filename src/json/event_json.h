@@ -43,4 +43,10 @@ bool event_json_properties_text(struct arena *a, const char *json, struct event 
  */
 bool event_json_precise_text(const char *text, struct event *e);
 
+/*
+ * An event's precise_total_amount_cents from its JSON object, as Lago keeps it
+ * (event_precise_amount); absent or null is none. False, with *err, if it is not a decimal.
+ */
+bool event_json_precise(struct json_object *event, struct event *e, struct json_in_error *err);
+
 #endif

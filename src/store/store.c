@@ -343,6 +343,8 @@ static const char *const migrations[] = {
     /* 30: a recurring metric's events carry their precise amounts into later periods (the
      * dynamic charge model's price); rows from before have none, as no charge read them */
     "ALTER TABLE recurring_events ADD COLUMN precise_total_amount_cents TEXT;",
+    /* 31: a hold's priced usage may carry its own price (a dynamic charge's), as an event */
+    "ALTER TABLE authorizations ADD COLUMN precise_total_amount_cents TEXT;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -606,7 +608,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
     " a.code, a.properties, a.status, a.amount_cents, a.held_cents, a.captured_cents,"             \
     " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id,"      \
-    " a.payer_wallet_id"
+    " a.payer_wallet_id, a.precise_total_amount_cents"
 
 /* Column order of every invoice SELECT; read_invoice depends on it. */
 #define INVOICE_COLUMNS                                                                            \
@@ -945,7 +947,8 @@ static const char *const sql[STMT_COUNT] = {
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
         " captured_cents, currency, expires_at, transaction_id, created_at, updated_at,"
-        " payer_wallet_id) VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+        " payer_wallet_id, precise_total_amount_cents)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
     [STMT_AUTH_UPDATE] = "UPDATE authorizations SET status = ?9, held_cents = ?11,"
                          " captured_cents = ?12, transaction_id = ?15, updated_at = ?17"
                          " WHERE id = ?1",
@@ -3448,6 +3451,7 @@ static bool read_authorization(sqlite3_stmt *s, struct store_authorization *a, s
     a->updated_at = sqlite3_column_int64(s, 16);
     a->external_customer_id = column_text(s, 17, ar);
     a->payer_wallet_id = sqlite3_column_int64(s, 18); /* NULL reads as 0 */
+    a->precise_total_amount_cents = column_text(s, 19, ar);
     return a->external_subscription_id && a->code && a->properties_json && a->external_customer_id;
 }
 
@@ -3482,6 +3486,8 @@ enum store_status store_authorization_save(struct store *st, struct store_author
         sqlite3_bind_int64(s, 18, a->payer_wallet_id);
     else if (insert)
         sqlite3_bind_null(s, 18);
+    if (insert)
+        bind_text(s, 19, a->precise_total_amount_cents);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

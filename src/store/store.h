@@ -625,6 +625,8 @@ struct store_authorization {
     char lago_id[WALLET_LAGO_ID_TEXT];
     int64_t customer_id, subscription_id;
     const char *external_subscription_id, *code, *properties_json;
+    const char
+        *precise_total_amount_cents; /* the priced usage's own price (decimal text), or NULL */
     enum authorization_status status;
     int64_t amount_cents; /* the usage's price when authorized, taxes included */
     int64_t held_cents;   /* what is still held (0 once settled) */

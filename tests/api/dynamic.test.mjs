@@ -88,7 +88,7 @@ test('no units, no amount: precise cents on a zero sum bill nothing', async () =
   assert.equal(s.amount_cents, 0);
 });
 
-test('a wallet is debited the change of the fee, to the cent; a hold without a precise amount holds nothing', async () => {
+test('a wallet is debited the change of the fee, to the cent; a hold holds the price it carries, none without', async () => {
   await subscribe('payer', 'dyn_free');
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'payer', currency: 'USD', rate_amount: '1', name: 'Prepaid', granted_credits: '10' } }))).wallet;
   const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
@@ -105,14 +105,26 @@ test('a wallet is debited the change of the fee, to the cent; a hold without a p
   assert.equal(a.held_amount_cents, 0);
   assert.equal((await balance()).ongoing_balance_cents, 500);
   assert.equal(spendOf(await usage('payer', 'payer_sub')).amount_cents, 500);
-  // a price sent with a hold or its capture is refused, not dropped (the usage would be free)
-  const priced = await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 3 }, precise_total_amount_cents: '300' } });
-  assert.equal(priced.status, 422);
-  assert.deepEqual((await priced.json()).error_details, { precise_total_amount_cents: ['not_supported'] });
-  const capture = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { precise_total_amount_cents: '300' } });
-  assert.equal(capture.status, 422);
-  assert.deepEqual((await capture.json()).error_details, { precise_total_amount_cents: ['not_supported'] });
-  assert.equal((await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization.status, 'authorized');
+  await ok(await post(`/api/v1/authorizations/${a.lago_id}/void`, {}));
+  // a hold may carry the usage's price: it holds it, and its capture records it (a capture may
+  // name another price, the actual one); the price was once dropped, and such usage was free
+  const priced = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 3 }, precise_total_amount_cents: '300' } }))).authorization;
+  assert.deepEqual([priced.amount_cents, priced.held_amount_cents, priced.precise_total_amount_cents], [300, 300, '300']);
+  assert.equal((await balance()).ongoing_balance_cents, 200);
+  const taken = (await ok(await post(`/api/v1/authorizations/${priced.lago_id}/capture`, {}))).authorization;
+  assert.deepEqual([taken.status, taken.captured_amount_cents], ['captured', 300]);
+  assert.deepEqual([(await balance()).balance_cents, (await balance()).ongoing_balance_cents], [200, 200]);
+  assert.equal(spendOf(await usage('payer', 'payer_sub')).amount_cents, 800);
+  const b = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 1 }, precise_total_amount_cents: '100' } }))).authorization;
+  assert.equal(b.held_amount_cents, 100);
+  const actual = (await ok(await post(`/api/v1/authorizations/${b.lago_id}/capture`, { authorization: { precise_total_amount_cents: '50.4' } }))).authorization;
+  assert.equal(actual.captured_amount_cents, 50); // 800 + 50.4: the fee is 850
+  assert.deepEqual([(await balance()).balance_cents, (await balance()).ongoing_balance_cents], [150, 150]);
+  const events = (await ok(await t.api('/api/v1/events?external_subscription_id=payer_sub&per_page=2'))).events;
+  assert.deepEqual(events.map((x) => x.precise_total_amount_cents), ['50.4', '300']);
+  // a price the hold cannot read is refused like an event's
+  const bad = await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 1 }, precise_total_amount_cents: 'lots' } });
+  assert.equal(bad.status, 422);
 });
 
 test('a SIGKILL and a restart rebuild the same usage and balances from the stored events', async () => {
