@@ -2716,6 +2716,7 @@ static bool defers_wallet_writes(const struct command *c)
 
 static void apply_one(struct engine *e, struct command *cmd)
 {
+    sub_cache_release(&e->subscriptions); /* no row of the cache is borrowed between commands */
     struct org_state *org = find_org(e, cmd->org_id);
     cmd->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
     /* Event and hold commands keep their wallet writes for the flush (the group's journal

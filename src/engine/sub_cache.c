@@ -42,14 +42,24 @@ void sub_cache_invalidate(struct sub_cache *c)
     c->stale = true;
 }
 
-static void reset(struct sub_cache *c)
+/* Forgets every entry; their memory stays until the release (rows may be borrowed). */
+static void forget(struct sub_cache *c)
 {
     if (c->slots)
         memset(c->slots, 0, (c->mask + 1) * sizeof *c->slots);
     c->count = 0;
+    c->stale = false;
+    c->forgot = true;
+}
+
+void sub_cache_release(struct sub_cache *c)
+{
+    if (!c->forgot && c->arena.total <= SUB_CACHE_BYTES_MAX)
+        return;
+    forget(c);
     arena_free(&c->arena);
     arena_init(&c->arena);
-    c->stale = false;
+    c->forgot = false;
 }
 
 uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *external_id)
@@ -105,7 +115,7 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
 {
     assert(hash == sub_cache_hash(c->hash_key, external_id));
     if (c->stale || c->arena.total > SUB_CACHE_BYTES_MAX)
-        reset(c);
+        forget(c);
     if (!make_room(c))
         return STORE_ERROR;
     struct sub_cache_slot *slot = slot_of(c, ENTRY_SUBSCRIPTION, org_id, external_id, hash);
@@ -136,7 +146,7 @@ enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_c
                                              int64_t org_id, const char *code, bool *recurring)
 {
     if (c->stale || c->arena.total > SUB_CACHE_BYTES_MAX)
-        reset(c);
+        forget(c);
     if (!make_room(c))
         return STORE_ERROR;
     uint64_t hash = siphash128(c->hash_key, code, strnlen(code, CATALOG_CODE_MAX)).lo;

@@ -17,8 +17,14 @@
  * (lazily, at the next lookup) whenever it could be wrong: before any command that can
  * change a subscription or what its row carries (the customer's zone, the plan), and after a
  * command or commit that failed. Dropping is a flag, so commands that do it thousands of
- * times a second (customer upserts) pay nothing. Its memory is bounded by SUB_CACHE_BYTES_MAX;
- * past it, it starts over.
+ * times a second (customer upserts) pay nothing. Past SUB_CACHE_BYTES_MAX it starts over.
+ *
+ * A row it answers is borrowed for the whole command that asked (a command looks up its
+ * subscriptions, then metrics, then reads the rows again): a drop within a command only
+ * forgets the entries, and their memory goes at sub_cache_release, which the writer calls
+ * between commands. (Freed at the next lookup, as it once was, a row an event had found was
+ * read after the metric lookup that freed it.) So the memory is bounded by SUB_CACHE_BYTES_MAX
+ * plus what one command looks up.
  *
  * Threads: the engine's writer only.
  */
@@ -46,6 +52,7 @@ struct sub_cache {
     size_t mask, count;
     struct arena arena;      /* every entry and the rows' strings */
     bool stale;              /* drop everything before the next lookup */
+    bool forgot;             /* dropped within a command: its memory waits for the release */
     const uint8_t *hash_key; /* borrowed: the engine's secret, so ids cannot be made to collide */
 };
 
@@ -53,6 +60,9 @@ void sub_cache_init(struct sub_cache *c, const uint8_t hash_key[SIPHASH_KEY_LEN]
 void sub_cache_free(struct sub_cache *c);
 /* Marks everything stale: the next lookup starts from an empty cache. */
 void sub_cache_invalidate(struct sub_cache *c);
+/* Between commands, when no row is borrowed: frees what a drop forgot (or all of it, past
+ * SUB_CACHE_BYTES_MAX). */
+void sub_cache_release(struct sub_cache *c);
 
 /*
  * The keyed hash of an external subscription id (under the engine's secret, so ids cannot be
@@ -64,7 +74,7 @@ uint64_t sub_cache_hash(const uint8_t hash_key[SIPHASH_KEY_LEN], const char *ext
 /*
  * The subscription with that external id active at `at`, from memory or else from the
  * store (then remembered). `hash` is sub_cache_hash(c->hash_key, external_id). The row is
- * borrowed until the next sub_cache call.
+ * borrowed until the next sub_cache_release.
  */
 enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
                                const char *external_id, uint64_t hash, tally_time at,
