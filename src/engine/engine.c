@@ -342,7 +342,15 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
              * period paid again at the next event). */
             tally_time was_from = subscription_usage_from(sub, &m.charges_was),
                        is_from = subscription_usage_from(sub, &m.charges_is);
+            /* and its end: events sent ahead into the period's last hours were paid in it,
+             * and an end moved earlier would have the next period pay them again (an audit
+             * found a hard wallet then refusing the next month's first event) */
+            tally_time ends = subscription_end(sub),
+                       was_to = m.charges_was.end < ends ? m.charges_was.end : ends,
+                       is_to = m.charges_is.end < ends ? m.charges_is.end : ends;
             enum command_result r = check_paid_events_stay(e, cmd, sub, was_from, is_from);
+            if (r == COMMAND_OK)
+                r = check_paid_events_stay(e, cmd, sub, was_to, is_to);
             if (r == COMMAND_OK && was_from != is_from)
                 r = wallets_move_period(&e->wallets, e->store, cmd, customer_id, sub->id, was_from,
                                         is_from);

@@ -326,3 +326,27 @@ test('a new time zone that would move paid events into another period is refused
     } finally { await h.t.cleanup(); }
   }
 });
+
+// Found by a later audit: the period's end moves too. Events sent ahead into the last hours of
+// a Los Angeles February (March 1st, 04:00 UTC) were paid in February; in Tokyo that instant is
+// March, so the move would have March pay them again (a hard wallet then refused March's first
+// event). Refused the same way while such events exist.
+test('a new time zone that would move paid events at the period end into the next is refused', async () => {
+  const h = await scenario('2026-02-15T00:00:00Z', 'm');
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'count_agg' });
+    await h.plan('p', [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }]);
+    await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'America/Los_Angeles' } });
+    await h.subscribe('c', 'p', 's', { subscription_at: '2026-02-01T08:00:00Z' });
+    const w = await h.wallet('c', 1000);
+    const at = Date.parse('2026-03-01T04:00:00Z') / 1000;
+    await h.sent(h.ev('s', 'calls', {}, { timestamp: at }), h.ev('s', 'calls', {}, { timestamp: at + 3600 }));
+    assert.equal(100000 - await h.balance(w), 200);
+    const r = await h.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'c', timezone: 'Asia/Tokyo' } } });
+    const body = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(body));
+    assert.deepEqual(body.error_details, { timezone: ['would_move_paid_events'] });
+    assert.match(body.message, /2 events of subscription s/);
+    assert.equal((await h.get('/api/v1/customers/c')).customer.timezone, 'America/Los_Angeles');
+  } finally { await h.t.cleanup(); }
+});
