@@ -95,11 +95,12 @@
  *
  * Memory (sizeof(struct aggregation): 256 bytes on x86-64; no heap for most types):
  *   count, max, latest, weighted_sum: O(1), no allocation, ever.
- *   sum: O(1) (with its precise amounts too); with aggregation_keep_values (for the percentage
- * charge model), 48 bytes per numeric event (value + order key), arrays doubled on growth; an
- * out-of-order event costs a memmove of the kept values after it. unique_count: one table entry (40
- * bytes, load ≤ 3/4) per distinct value ever seen in the period, present or removed (a removed
- * value must stay to order a late add), plus the value's bytes once. Carry-over copies the table.
+ *   sum: O(1), its precise amounts too; with aggregation_keep_values (for the percentage
+ *        model), 48 bytes per numeric event (value + order key), arrays doubled on growth;
+ *        an out-of-order event costs a memmove of the kept values after it.
+ *   unique_count: one table entry (40 bytes, load ≤ 3/4) per distinct value ever seen in
+ *        the period, present or removed (a removed value must stay to order a late add),
+ *        plus the value's bytes once. Carry-over copies the table.
  *
  * Thread safety: no globals; a state belongs to one thread at a time (the engine's writer).
  * Every function may be called from any thread on states that thread owns; the filter

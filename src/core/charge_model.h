@@ -1,7 +1,7 @@
 /*
  * core/charge_model: Lago's charge models (standard, graduated, graduated_percentage,
- * package, percentage, volume, dynamic) as pure functions of one period's aggregate, and the rules
- * their properties obey (Lago's validators and error codes).
+ * package, percentage, volume, dynamic) as pure functions of one period's aggregate, and the
+ * rules their properties obey (Lago's validators and error codes).
  *
  * What it owns:
  *   - the properties of each model, as exact decimals (money_t) and integers;
