@@ -116,6 +116,17 @@ test('a wallet pays each group its fee; a hard wallet refuses what a group would
   await ok(await post(`/api/v1/authorizations/${us.lago_id}/void`, {}));
 });
 
+test('a plan edit that adds group keys regroups the events already taken', async () => {
+  const plan = (await ok(await t.api('/api/v1/plans/jobs'))).plan;
+  const c = plan.charges[0];
+  await ok(await t.api('/api/v1/plans/jobs', { method: 'PUT', body: { plan: { charges: [{ id: c.lago_id, billable_metric_id: metric.jobs, charge_model: 'package', properties: { amount: '10', package_size: 2, free_units: 0, pricing_group_keys: ['region', 'zone'] } }] } } }));
+  // a group of its own opens a package the wallet cannot pay; us's null zone has room
+  assert.equal((await send(ev('jobber_sub', 'jobs', { region: 'us', zone: 'z1' }))).status, 402);
+  await ok(await send(ev('jobber_sub', 'jobs', { region: 'us' })));
+  const g = byCode(await usage('jobber_sub', 'jobber'), 'jobs').grouped_usage;
+  assert.deepEqual(g.map((x) => [x.grouped_by, x.units, x.amount_cents]), [[{ region: 'eu', zone: null }, '2.0', 1000], [{ region: 'us', zone: null }, '2.0', 1000]]);
+});
+
 test('at most 1,000 groups a charge a period: the event that would open one more is refused and changes nothing', async () => {
   for (let b = 0; b < 10; b++)
     await ok(await send(...Array.from({ length: 100 }, (_, i) => ev('many_sub', 'users', { user: `u${b * 100 + i}` }))));
@@ -154,15 +165,4 @@ test('recurring groups carry into the next period, live and after a restart', as
   assert.deepEqual(byCode(june, 'calls').grouped_usage, []);
   await t.restart({ kill: true });
   assert.deepEqual(await usage('acme_sub', 'acme'), june);
-});
-
-test('a plan edit that adds group keys regroups the events already taken', async () => {
-  const plan = (await ok(await t.api('/api/v1/plans/jobs'))).plan;
-  const c = plan.charges[0];
-  await ok(await t.api('/api/v1/plans/jobs', { method: 'PUT', body: { plan: { charges: [{ id: c.lago_id, billable_metric_id: metric.jobs, charge_model: 'package', properties: { amount: '10', package_size: 2, free_units: 0, pricing_group_keys: ['region', 'zone'] } }] } } }));
-  // a group of its own opens a package the wallet cannot pay; us's null zone has room
-  assert.equal((await send(ev('jobber_sub', 'jobs', { region: 'us', zone: 'z1' }))).status, 402);
-  await ok(await send(ev('jobber_sub', 'jobs', { region: 'us' })));
-  const g = byCode(await usage('jobber_sub', 'jobber'), 'jobs').grouped_usage;
-  assert.deepEqual(g.map((x) => [x.grouped_by, x.units, x.amount_cents]), [[{ region: 'eu', zone: null }, '2.0', 1000], [{ region: 'us', zone: null }, '2.0', 1000]]);
 });
