@@ -161,9 +161,8 @@ static bool same_values(const char *const *a, const char *const *b, size_t n)
 static size_t find_group(const struct usage_bucket *b, uint64_t h, const char *const *values)
 {
     for (size_t g = 0; g < b->group_count; g++)
-        if (b->hashes[g] == h &&
-            same_values((const char *const *)b->groups[g]->values, values,
-                        b->properties.group_key_count))
+        if (b->hashes[g] == h && same_values((const char *const *)b->groups[g]->values, values,
+                                             b->properties.group_key_count))
             return g;
     return SIZE_MAX;
 }
@@ -173,7 +172,8 @@ static size_t find_group(const struct usage_bucket *b, uint64_t h, const char *c
 static struct usage_group *open_group(struct usage_charge *c, struct usage_bucket *b, uint64_t h,
                                       const char *const *values)
 {
-    size_t n = b->properties.group_key_count, size = sizeof(struct usage_group) + n * sizeof(char *);
+    size_t n = b->properties.group_key_count,
+           size = sizeof(struct usage_group) + n * sizeof(char *);
     for (size_t i = 0; i < n; i++)
         size += values[i] ? strlen(values[i]) + 1 : 0;
     if (b->group_count == b->group_cap) {
@@ -552,8 +552,7 @@ static bool replay_event(const struct store_event *stored, void *ctx)
     r->u->events_read++;
     r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
             event_json_precise_text(stored->precise_total_amount_cents, &e) &&
-            usage_apply_stored(r->u, &e, stored->timestamp, (uint64_t)stored->id) ==
-                AGGREGATION_OK;
+            usage_apply_stored(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
     arena_free(&scratch);
     return r->ok;
 }
@@ -1157,8 +1156,8 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
 
 /* The fee of one state (a bucket's, or a group's of bucket b), priced by b's properties. */
 static bool state_amount(const struct usage *u, const struct usage_charge *c,
-                         const struct usage_bucket *b, const struct aggregation *state, bool carried,
-                         struct usage_amount *out)
+                         const struct usage_bucket *b, const struct aggregation *state,
+                         bool carried, struct usage_amount *out)
 {
     money_t raw;
     const money_t *values;

@@ -90,8 +90,8 @@ struct usage_charge {
      * same key over instead of reading the events back (a price or tax edit reads none). */
     struct siphash128 state_key;
     size_t group_count; /* its buckets' groups together (USAGE_GROUPS_MAX) */
-    bool handed_over;  /* while building: its states come from the usage rebuilt */
-    bool carried_over; /* while building: its recurring states from the previous period's */
+    bool handed_over;   /* while building: its states come from the usage rebuilt */
+    bool carried_over;  /* while building: its recurring states from the previous period's */
 };
 
 /* A state (a bucket's or a group's) as it was before a command changed it (usage_savepoint). */

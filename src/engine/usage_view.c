@@ -74,8 +74,8 @@ static bool write_group(struct jsonw *w, const struct usage *u, const struct usa
     struct usage_amount total, part;
     usage_amount_zero(&total);
     for (size_t j = k; j <= c->filter_count; j++) {
-        const struct usage_group *same = j == k ? g : usage_bucket_group_like(u, &c->buckets[j],
-                                                                              &c->buckets[k], g);
+        const struct usage_group *same =
+            j == k ? g : usage_bucket_group_like(u, &c->buckets[j], &c->buckets[k], g);
         if (!same)
             continue;
         if (!usage_group_amount(u, c, &c->buckets[j], same, &part) ||
@@ -98,8 +98,8 @@ static bool write_group(struct jsonw *w, const struct usage *u, const struct usa
     jsonw_key(w, "filters");
     jsonw_array_begin(w);
     for (size_t j = k; c->filter_count > 0 && j <= c->filter_count; j++) {
-        const struct usage_group *same = j == k ? g : usage_bucket_group_like(u, &c->buckets[j],
-                                                                              &c->buckets[k], g);
+        const struct usage_group *same =
+            j == k ? g : usage_bucket_group_like(u, &c->buckets[j], &c->buckets[k], g);
         if (!same)
             continue;
         if (!usage_group_amount(u, c, &c->buckets[j], same, &part))

@@ -188,7 +188,8 @@ static bool read_group_keys(struct arena *a, struct json_object *props,
             return json_in_refuse(err, name, "invalid_type");
         if (json_object_get_string_len(k) > CHARGE_GROUP_KEY_LEN_MAX)
             return json_in_refuse(err, name, "value_is_too_long");
-        keys[i] = arena_strndup(a, json_object_get_string(k), (size_t)json_object_get_string_len(k));
+        keys[i] =
+            arena_strndup(a, json_object_get_string(k), (size_t)json_object_get_string_len(k));
         if (!keys[i])
             return json_in_refuse(err, "properties", "out_of_memory");
         for (size_t j = 0; j < i; j++)
