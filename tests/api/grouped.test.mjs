@@ -84,7 +84,10 @@ test('estimate_fees prices the event in its group', async () => {
   assert.equal((await estimate({ region: 'eu' })).amount_cents, 1); // 1.2 -> 1.6: 1 -> 2
   assert.equal((await estimate({ region: 'us' })).amount_cents, 1); // 0.4 -> 0.8: 0 -> 1
   assert.equal((await estimate({ region: 'apac' })).amount_cents, 0); // a new group: 0.4 -> 0
-  assert.equal((await estimate({})).amount_cents, 1); // the null group: 0.4 -> 0.8
+  const none = await estimate({});
+  assert.equal(none.amount_cents, 1); // the null group: 0.4 -> 0.8
+  assert.deepEqual(none.item.grouped_by, { region: null });
+  assert.deepEqual((await estimate({ region: 'eu' })).item.grouped_by, { region: 'eu' });
   assert.equal(byCode(await usage('acme_sub', 'acme'), 'calls').events_count, 5); // nothing taken
 });
 
