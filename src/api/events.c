@@ -345,6 +345,26 @@ void events_list(struct request *req)
 
 /* ---- estimates: estimate_fees, estimate_instant_fees, batch_estimate_instant_fees ------- */
 
+/* A grouped fee's group (FeeObject's item.grouped_by): the event's values for the keys, null
+ * for one it lacks. Nothing for an ungrouped charge, whose fee Tally always showed without. */
+static void write_grouped_by(struct jsonw *w, const struct charge_model_properties *p,
+                             const struct event *ev)
+{
+    if (p->group_key_count == 0)
+        return;
+    jsonw_key(w, "grouped_by");
+    jsonw_object_begin(w);
+    for (size_t i = 0; i < p->group_key_count; i++) {
+        const char *value = event_property(ev, p->group_keys[i]);
+        jsonw_key(w, p->group_keys[i]);
+        if (value)
+            jsonw_cstr(w, value);
+        else
+            jsonw_null(w);
+    }
+    jsonw_object_end(w);
+}
+
 /* The fee's taxes are what the event changes in the usage's taxes rounded once (fee by fee in
  * the plan's order), so that the fees' totals add up to exactly what the event's debit takes. */
 static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
@@ -411,6 +431,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     jsonw_kv_raw(w, "filters", est->bucket->values_json);
     jsonw_kv_cstr(w, "lago_item_id", c->lago_id);
     jsonw_kv_cstr(w, "item_type", "BillableMetric"); /* Lago's for a charge's fee */
+    write_grouped_by(w, &est->bucket->properties, ev);
     jsonw_object_end(w);
     jsonw_object_end(w);
 }

@@ -39,6 +39,7 @@ const char *aggregation_status_text(enum aggregation_status status)
     case AGGREGATION_ERR_NO_MEMORY: return "out of memory";
     case AGGREGATION_ERR_NOW_BEFORE_EVENT: return "instant precedes an aggregated event";
     case AGGREGATION_ERR_INVALID: return "invalid aggregation argument";
+    case AGGREGATION_ERR_GROUPS: return "too many pricing groups";
     }
     return "unknown aggregation status";
 }

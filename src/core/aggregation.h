@@ -142,6 +142,7 @@ enum aggregation_status {
     AGGREGATION_ERR_NO_MEMORY,        /* malloc/realloc failed; the state is unchanged */
     AGGREGATION_ERR_NOW_BEFORE_EVENT, /* weighted_sum read at `now` before an event it holds */
     AGGREGATION_ERR_INVALID,          /* bad arguments (NULL, from >= to, wrong type, ...) */
+    AGGREGATION_ERR_GROUPS, /* engine/usage: the event would open a pricing group past its limit */
 };
 
 /* A static English message for `status` ("unknown aggregation status" out of range). */

@@ -134,8 +134,12 @@ struct charge_model_percentage {
 
 /*
  * A charge's properties: the kind selects the union member (ranges for graduated,
- * graduated_percentage and volume). Plain data; the only pointer is the borrowed ranges.
+ * graduated_percentage and volume). Plain data; its pointers (the ranges, the group keys) are
+ * borrowed.
  */
+#define CHARGE_GROUP_KEYS_MAX 10     /* pricing_group_keys one charge (or filter) may name */
+#define CHARGE_GROUP_KEY_LEN_MAX 255 /* bytes of one such key */
+
 struct charge_model_properties {
     enum charge_model_kind kind;
     union {
@@ -144,6 +148,10 @@ struct charge_model_properties {
         struct charge_model_percentage percentage;
         struct charge_model_ranges ranges;
     };
+    /* Lago's pricing_group_keys (formerly grouped_by): the model prices each distinct
+     * combination of the events' values for these properties on its own. None: one group. */
+    const char *const *group_keys;
+    size_t group_key_count;
 };
 
 /* One validation error: both strings are static (Lago's field name and error code). */

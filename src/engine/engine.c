@@ -1388,6 +1388,8 @@ static enum command_result aggregated(struct command *cmd, size_t i, enum aggreg
     case AGGREGATION_ERR_OPERATION:
         return refuse_event(cmd, i, "properties", "invalid_operation_type");
     case AGGREGATION_ERR_LIMIT: return refuse_event(cmd, i, "properties", "too_many_unique_values");
+    case AGGREGATION_ERR_GROUPS: /* USAGE_GROUPS_MAX */
+        return refuse_event(cmd, i, "properties", "too_many_pricing_groups");
     case AGGREGATION_ERR_OVERFLOW:
     case AGGREGATION_ERR_PRECISION:
         return refuse_event(cmd, i, "properties", "value_is_out_of_range");
@@ -2252,7 +2254,7 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
     struct event ev = {.code = stored->code};
     return event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
            event_json_precise_text(stored->precise_total_amount_cents, &ev) &&
-           usage_apply(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
+           usage_apply_stored(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 
 /* A stored event's identity fingerprint (as event ingest made it). False if it has none. */

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,28 @@
 
 /* ---- the book ------------------------------------------------------------------------------ */
 
+/* Frees a bucket's groups and their arrays (an ungrouped bucket has none). */
+static void free_groups(struct usage_bucket *b)
+{
+    for (size_t g = 0; g < b->group_count; g++) {
+        aggregation_free(&b->groups[g]->aggregation);
+        free(b->groups[g]);
+    }
+    free(b->groups);
+    free(b->hashes);
+    b->groups = NULL;
+    b->hashes = NULL;
+    b->group_count = b->group_cap = 0;
+}
+
 static void usage_free(struct usage *u)
 {
-    for (size_t i = 0; i < u->charge_count; i++)
-        for (size_t k = 0; u->charges[i].buckets && k <= u->charges[i].filter_count; k++)
+    for (size_t i = 0; i < u->charge_count; i++) {
+        for (size_t k = 0; u->charges[i].buckets && k <= u->charges[i].filter_count; k++) {
             aggregation_free(&u->charges[i].buckets[k].aggregation);
+            free_groups(&u->charges[i].buckets[k]);
+        }
+    }
     free(u->events);
     free(u->saved);
     struct arena a = u->arena; /* u lives in its own arena */
@@ -112,6 +130,116 @@ static void book_drop(struct usage_book *b, size_t hole)
             hole = j;
         }
     }
+}
+
+/* ---- pricing groups ------------------------------------------------------------------------ */
+
+/* A group's values hashed under the usage's key: each value alone (a missing one as a constant
+ * no SipHash output is more likely to be), mixed in key order. Only orders the scan: values are
+ * compared before a group is taken. */
+static uint64_t group_hash(const struct usage *u, const char *const *values, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = values[i] ? siphash128(u->hash_key, values[i], strlen(values[i])).lo
+                               : UINT64_C(0x6e756c6c); /* "null" */
+        h = (h ^ x) * UINT64_C(0x9E3779B97F4A7C15);
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static bool same_values(const char *const *a, const char *const *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((a[i] == NULL) != (b[i] == NULL) || (a[i] && strcmp(a[i], b[i]) != 0))
+            return false;
+    return true;
+}
+
+/* The index of b's group with these values (hashed to h), or SIZE_MAX. */
+static size_t find_group(const struct usage_bucket *b, uint64_t h, const char *const *values)
+{
+    for (size_t g = 0; g < b->group_count; g++)
+        if (b->hashes[g] == h && same_values((const char *const *)b->groups[g]->values, values,
+                                             b->properties.group_key_count))
+            return g;
+    return SIZE_MAX;
+}
+
+/* A new group of b with these values, its state a copy of b's empty template (which owns no
+ * memory): appended, and counted in the charge. NULL when out of memory. */
+static struct usage_group *open_group(struct usage_charge *c, struct usage_bucket *b, uint64_t h,
+                                      const char *const *values)
+{
+    size_t n = b->properties.group_key_count,
+           size = sizeof(struct usage_group) + n * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        size += values[i] ? strlen(values[i]) + 1 : 0;
+    if (b->group_count == b->group_cap) {
+        size_t cap = b->group_cap ? b->group_cap * 2 : 4;
+        struct usage_group **groups = realloc(b->groups, sizeof *groups * cap);
+        if (!groups)
+            return NULL;
+        b->groups = groups;
+        uint64_t *hashes = realloc(b->hashes, sizeof *hashes * cap);
+        if (!hashes)
+            return NULL;
+        b->hashes = hashes;
+        b->group_cap = cap;
+    }
+    struct usage_group *g = malloc(size); /* owned by b: free_groups */
+    if (!g)
+        return NULL;
+    g->aggregation = b->aggregation;
+    g->carried = false;
+    g->values = (const char **)(g + 1);
+    char *text = (char *)(g->values + n);
+    for (size_t i = 0; i < n; i++) {
+        g->values[i] = values[i] ? text : NULL;
+        if (values[i]) {
+            size_t len = strlen(values[i]);
+            memcpy(text, values[i], len + 1);
+            text += len + 1;
+        }
+    }
+    b->groups[b->group_count] = g;
+    b->hashes[b->group_count++] = h;
+    c->group_count++;
+    return g;
+}
+
+/* Takes back the group open_group just appended (its state still empty). */
+static void close_last_group(struct usage_charge *c, struct usage_bucket *b)
+{
+    struct usage_group *g = b->groups[--b->group_count];
+    aggregation_free(&g->aggregation);
+    free(g);
+    c->group_count--;
+}
+
+/* The event's values for b's group keys (borrowed from e), and their hash. */
+static uint64_t event_group(const struct usage *u, const struct usage_bucket *b,
+                            const struct event *e, const char **values)
+{
+    for (size_t i = 0; i < b->properties.group_key_count; i++)
+        values[i] = event_property(e, b->properties.group_keys[i]);
+    return group_hash(u, values, b->properties.group_key_count);
+}
+
+const struct usage_group *usage_bucket_group_like(const struct usage *u,
+                                                  const struct usage_bucket *b,
+                                                  const struct usage_bucket *of,
+                                                  const struct usage_group *g)
+{
+    size_t n = b->properties.group_key_count;
+    if (n != of->properties.group_key_count)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(b->properties.group_keys[i], of->properties.group_keys[i]) != 0)
+            return NULL;
+    size_t at = find_group(b, group_hash(u, g->values, n), g->values);
+    return at == SIZE_MAX ? NULL : b->groups[at];
 }
 
 /* ---- building from the plan ------------------------------------------------------------------ */
@@ -327,6 +455,19 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code,
     /* only when set, so that the keys of states without them stay what they were */
     if (aggregation_keeps_precise(&c->buckets[0].aggregation))
         buf_append_char(&text, 4);
+    for (size_t i = 0; i <= c->filter_count; i++) {
+        const struct charge_model_properties *p = &c->buckets[i].properties;
+        if (p->group_key_count == 0)
+            continue;
+        char which[24];
+        snprintf(which, sizeof which, "%zu", i);
+        buf_append_char(&text, 5);
+        buf_append_str(&text, which);
+        for (size_t g = 0; g < p->group_key_count; g++) {
+            buf_append_char(&text, 6);
+            buf_append_str(&text, p->group_keys[g]);
+        }
+    }
     bool ok = !buf_failed(&text);
     if (ok)
         c->state_key = siphash128(hash_key, text.data, text.len);
@@ -411,7 +552,7 @@ static bool replay_event(const struct store_event *stored, void *ctx)
     r->u->events_read++;
     r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
             event_json_precise_text(stored->precise_total_amount_cents, &e) &&
-            usage_apply(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
+            usage_apply_stored(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
     arena_free(&scratch);
     return r->ok;
 }
@@ -451,6 +592,32 @@ static const struct usage_charge *same_charge(const struct usage *previous,
     return NULL;
 }
 
+/* Carries one state into the next period's, marked as a build from the store marks it: any
+ * earlier event taken, even one whose value went again (a unique count's remove). */
+static bool carry_state(const struct aggregation *from, bool from_carried, struct aggregation *to,
+                        bool *to_carried)
+{
+    if (aggregation_carry_over(from, to) != AGGREGATION_OK)
+        return false;
+    *to_carried = from_carried || !aggregation_is_empty(from);
+    return true;
+}
+
+/* Carries a bucket, and each of its groups into a group of the same values. */
+static bool carry_bucket(struct usage_charge *c, const struct usage_bucket *from,
+                         struct usage_bucket *to)
+{
+    if (!carry_state(&from->aggregation, from->carried, &to->aggregation, &to->carried))
+        return false;
+    for (size_t g = 0; g < from->group_count; g++) {
+        const struct usage_group *p = from->groups[g];
+        struct usage_group *n = open_group(c, to, from->hashes[g], (const char *const *)p->values);
+        if (!n || !carry_state(&p->aggregation, p->carried, &n->aggregation, &n->carried))
+            return false;
+    }
+    return true;
+}
+
 /*
  * Starts each recurring charge from the end state of the same charge (same state_key) in
  * `previous`, the usage of the period just before: everything earlier is in it already, so
@@ -472,15 +639,9 @@ static bool carry_from_previous(struct usage *u, const struct usage *previous)
         if (!all)
             continue;
         const struct usage_charge *p = same_charge(previous, c);
-        for (size_t k = 0; k <= c->filter_count; k++) {
-            const struct usage_bucket *from = &p->buckets[k];
-            struct usage_bucket *to = &c->buckets[k];
-            if (aggregation_carry_over(&from->aggregation, &to->aggregation) != AGGREGATION_OK)
+        for (size_t k = 0; k <= c->filter_count; k++)
+            if (!carry_bucket(c, &p->buckets[k], &c->buckets[k]))
                 return false;
-            /* as a build from the store marks it: any earlier event taken, even one whose
-             * value went again (a unique count's remove) */
-            to->carried = from->carried || !aggregation_is_empty(&from->aggregation);
-        }
         c->carried_over = true;
     }
     return true;
@@ -520,11 +681,23 @@ static void take_over(struct usage *u, struct usage *donor, const size_t *donor_
         struct usage_charge *d = &donor->charges[donor_of[i]];
         assert(d->filter_count == c->filter_count);
         for (size_t k = 0; k <= c->filter_count; k++) {
-            aggregation_free(&c->buckets[k].aggregation); /* a fresh state: owns nothing */
-            c->buckets[k].aggregation = d->buckets[k].aggregation;
-            c->buckets[k].carried = d->buckets[k].carried;
-            memset(&d->buckets[k].aggregation, 0, sizeof d->buckets[k].aggregation);
+            struct usage_bucket *to = &c->buckets[k], *from = &d->buckets[k];
+            aggregation_free(&to->aggregation); /* a fresh state: owns nothing */
+            free_groups(to);                    /* and has no group yet */
+            to->aggregation = from->aggregation;
+            to->carried = from->carried;
+            memset(&from->aggregation, 0, sizeof from->aggregation);
+            /* same state_key: same group keys, so the groups and their hashes hold */
+            to->groups = from->groups;
+            to->hashes = from->hashes;
+            to->group_count = from->group_count;
+            to->group_cap = from->group_cap;
+            from->groups = NULL;
+            from->hashes = NULL;
+            from->group_count = from->group_cap = 0;
         }
+        c->group_count = d->group_count;
+        d->group_count = 0;
         c->handed_over = false;
     }
 }
@@ -600,6 +773,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         return NULL;
     }
     u->arena = a; /* the usage owns its arena (and lives in it): allocate through u->arena */
+    memcpy(u->hash_key, hash_key, sizeof u->hash_key);
     struct build b = {.u = u, .st = st, .org_id = row->sub.org_id, .a = &u->arena};
     struct json_object *plan = NULL;
     struct catalog_item item;
@@ -839,20 +1013,20 @@ bool usage_savepoint(struct usage *u, uint64_t command)
     return true;
 }
 
-/* Copies a bucket before the savepoint's command first changes it. */
-static void save_bucket(struct usage *u, struct usage_bucket *b)
+/* Copies a state (a bucket's or a group's) before the savepoint's command first changes it. */
+static void save_state(struct usage *u, struct aggregation *state, bool *carried)
 {
     if (!u->savepoint || !u->savepoint_complete)
         return;
     for (size_t i = 0; i < u->saved_count; i++)
-        if (u->saved[i].bucket == b)
+        if (u->saved[i].state == state)
             return;
-    if (!aggregation_is_flat(&b->aggregation) ||
+    if (!aggregation_is_flat(state) ||
         !vec_room((void **)&u->saved, &u->saved_cap, u->saved_count, sizeof *u->saved, 4)) {
         u->savepoint_complete = false;
         return;
     }
-    u->saved[u->saved_count++] = (struct usage_saved_bucket){b, b->aggregation, b->carried};
+    u->saved[u->saved_count++] = (struct usage_saved_bucket){state, carried, *state, *carried};
 }
 
 bool usage_rollback(struct usage *u, uint64_t command, size_t keep)
@@ -862,16 +1036,48 @@ bool usage_rollback(struct usage *u, uint64_t command, size_t keep)
         return false;
     while (u->saved_count > 0) {
         const struct usage_saved_bucket *s = &u->saved[--u->saved_count];
-        s->bucket->aggregation = s->aggregation;
-        s->bucket->carried = s->carried;
+        *s->state = s->aggregation;
+        *s->carried = s->was_carried;
     }
     if (u->event_count > u->savepoint_keep)
         u->event_count = u->savepoint_keep;
     return true;
 }
 
-enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
-                                    uint64_t sequence)
+/*
+ * The state of b that event e goes to: b's own, or in a grouped bucket its group's, opened for
+ * the event if new (refused past USAGE_GROUPS_MAX when `bounded`). A group opened under a
+ * savepoint makes it incomplete: a refusal then rebuilds the usage rather than keep track of
+ * groups to close. *opened says whether the group is new.
+ */
+static enum aggregation_status state_of(struct usage *u, struct usage_charge *c,
+                                        struct usage_bucket *b, const struct event *e, bool bounded,
+                                        struct aggregation **state, bool **carried, bool *opened)
+{
+    *opened = false;
+    *state = &b->aggregation;
+    *carried = &b->carried;
+    if (b->properties.group_key_count == 0)
+        return AGGREGATION_OK; /* the hot path: no hashing, no allocation */
+    const char *values[CHARGE_GROUP_KEYS_MAX];
+    uint64_t h = event_group(u, b, e, values);
+    size_t at = find_group(b, h, values);
+    struct usage_group *g = at == SIZE_MAX ? NULL : b->groups[at];
+    if (!g) {
+        if (bounded && c->group_count >= USAGE_GROUPS_MAX)
+            return AGGREGATION_ERR_GROUPS;
+        if (!(g = open_group(c, b, h, values)))
+            return AGGREGATION_ERR_NO_MEMORY;
+        u->savepoint_complete = false;
+        *opened = true;
+    }
+    *state = &g->aggregation;
+    *carried = &g->carried;
+    return AGGREGATION_OK;
+}
+
+static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
+                                     uint64_t sequence, bool bounded)
 {
     if (timestamp >= u->to)
         return AGGREGATION_OK; /* a later period's: counted when it comes */
@@ -885,14 +1091,32 @@ enum aggregation_status usage_apply(struct usage *u, const struct event *e, tall
                                              e->property_count);
         struct usage_bucket *b = &c->buckets[k];
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
-        save_bucket(u, b);
-        enum aggregation_status s = earlier ? aggregation_add_carried(&b->aggregation, &ev)
-                                            : aggregation_add(&b->aggregation, &ev);
+        struct aggregation *state;
+        bool *carried, opened;
+        enum aggregation_status s = state_of(u, c, b, e, bounded, &state, &carried, &opened);
+        if (s != AGGREGATION_OK)
+            return s;
+        save_state(u, state, carried);
+        s = earlier ? aggregation_add_carried(state, &ev) : aggregation_add(state, &ev);
+        if (opened && s != AGGREGATION_OK)
+            close_last_group(c, b); /* a group holds at least an event it took */
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
             return s;
-        b->carried = b->carried || (earlier && s == AGGREGATION_OK);
+        *carried = *carried || (earlier && s == AGGREGATION_OK);
     }
     return AGGREGATION_OK;
+}
+
+enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
+                                    uint64_t sequence)
+{
+    return apply(u, e, timestamp, sequence, true);
+}
+
+enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
+                                           tally_time timestamp, uint64_t sequence)
+{
+    return apply(u, e, timestamp, sequence, false);
 }
 
 /* ---- amounts ------------------------------------------------------------------------------ */
@@ -930,51 +1154,95 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                CHARGE_MODEL_OK;
 }
 
-bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
-                         const struct usage_bucket *b, tally_time now, struct usage_amount *out)
+/* The fee of one state (a bucket's, or a group's of bucket b), priced by b's properties. */
+static bool state_amount(const struct usage *u, const struct usage_charge *c,
+                         const struct usage_bucket *b, const struct aggregation *state,
+                         bool carried, struct usage_amount *out)
 {
     money_t raw;
     const money_t *values;
     size_t count;
-    (void)now; /* Lago reads a weighted sum to the period's end: units move only with events */
-    if (aggregation_units(&b->aggregation, u->to, &raw) != AGGREGATION_OK)
+    /* Lago reads a weighted sum to the period's end: units move only with events */
+    if (aggregation_units(state, u->to, &raw) != AGGREGATION_OK)
         return false;
-    aggregation_values(&b->aggregation, &values, &count);
-    if (!price(u, c, b, raw, aggregation_events_count(&b->aggregation), values, count,
-               aggregation_precise_total(&b->aggregation), out))
+    aggregation_values(state, &values, &count);
+    if (!price(u, c, b, raw, aggregation_events_count(state), values, count,
+               aggregation_precise_total(state), out))
         return false;
-    out->carried = b->carried;
-    out->received = !aggregation_is_empty(&b->aggregation);
+    out->carried = carried;
+    out->received = !aggregation_is_empty(state);
     return true;
 }
 
-/* A bucket's amount with one more event in it (not taken). */
-static bool preview_bucket(const struct usage *u, const struct usage_charge *c,
-                           const struct usage_bucket *b, const struct aggregation_event *ev,
-                           struct usage_amount *out)
+bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
+{
+    if ((money_sign(part->units) > 0 &&
+         money_add(sum->units, part->units, &sum->units) != MONEY_OK) ||
+        __builtin_add_overflow(sum->amount_cents, part->amount_cents, &sum->amount_cents) ||
+        __builtin_add_overflow(sum->events_count, part->events_count, &sum->events_count))
+        return false;
+    sum->carried = sum->carried || part->carried;
+    sum->received = sum->received || part->received;
+    return true;
+}
+
+void usage_amount_zero(struct usage_amount *out)
+{
+    memset(out, 0, sizeof *out);
+    out->units = money_from_int(0);
+}
+
+bool usage_group_amount(const struct usage *u, const struct usage_charge *c,
+                        const struct usage_bucket *b, const struct usage_group *g,
+                        struct usage_amount *out)
+{
+    return state_amount(u, c, b, &g->aggregation, g->carried, out);
+}
+
+bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
+                         const struct usage_bucket *b, tally_time now, struct usage_amount *out)
+{
+    (void)now; /* every amount reads the period to its end (state_amount) */
+    if (b->properties.group_key_count == 0)
+        return state_amount(u, c, b, &b->aggregation, b->carried, out);
+    /* each group its own fee, rounded to the cent, as Lago bills one fee a group; no group,
+     * no fee (not even a first tier's flat amount) */
+    usage_amount_zero(out);
+    for (size_t g = 0; g < b->group_count; g++) {
+        struct usage_amount part;
+        if (!usage_group_amount(u, c, b, b->groups[g], &part) || !usage_amount_add(out, &part))
+            return false;
+    }
+    return true;
+}
+
+/* A state's amount (state: b's or one of its groups', priced by b) with one more event in it
+ * (not taken). */
+static bool preview_state(const struct usage *u, const struct usage_charge *c,
+                          const struct usage_bucket *b, const struct aggregation *state,
+                          const struct aggregation_event *ev, struct usage_amount *out)
 {
     money_t raw_before, raw_after, precise_after;
     int64_t events_after;
     const money_t *values;
     size_t count;
-    aggregation_values(&b->aggregation, &values, &count);
-    if (aggregation_preview(&b->aggregation, ev, &raw_after, &events_after) != AGGREGATION_OK ||
-        aggregation_preview_precise(&b->aggregation, ev, &precise_after) != AGGREGATION_OK)
+    aggregation_values(state, &values, &count);
+    if (aggregation_preview(state, ev, &raw_after, &events_after) != AGGREGATION_OK ||
+        aggregation_preview_precise(state, ev, &precise_after) != AGGREGATION_OK)
         return false;
     /* a count or sum takes the event if its count moves; a unique count takes every event */
-    bool received = !aggregation_is_empty(&b->aggregation) ||
-                    events_after != aggregation_events_count(&b->aggregation) ||
+    bool received = !aggregation_is_empty(state) ||
+                    events_after != aggregation_events_count(state) ||
                     c->metric.aggregation == AGGREGATION_UNIQUE_COUNT;
     /* Kept values gain the event's own, last (it is the newest), if it counts; the first
      * event of a period too, or the charge model would see an event without its value. */
     out->received = received;
-    if (!aggregation_keeps_values(&b->aggregation) ||
-        events_after == aggregation_events_count(&b->aggregation))
+    if (!aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
         return price(u, c, b, raw_after, events_after, values, count, precise_after, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     money_t *with = malloc(sizeof *with * (count + 1));
-    if (!with || aggregation_units(&b->aggregation, u->to, &raw_before) != AGGREGATION_OK ||
+    if (!with || aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
         money_sub(raw_after, raw_before, &added) != MONEY_OK) {
         free(with);
         return false;
@@ -1052,6 +1320,29 @@ bool usage_charge_brought(const struct usage *u, const struct usage_charge *c,
     return true;
 }
 
+/* The state of bucket b that event e would change, and what it brings now (*part): b's own,
+ * or its group's; a group the event would open starts from b's empty template and brings
+ * nothing yet. */
+static bool estimate_state(const struct usage *u, const struct usage_charge *c,
+                           const struct usage_bucket *b, const struct event *e,
+                           const struct usage_group **group, const struct aggregation **state,
+                           struct usage_amount *part)
+{
+    *group = NULL;
+    *state = &b->aggregation;
+    if (b->properties.group_key_count == 0)
+        return state_amount(u, c, b, *state, b->carried, part);
+    const char *values[CHARGE_GROUP_KEYS_MAX];
+    size_t at = find_group(b, event_group(u, b, e, values), values);
+    if (at == SIZE_MAX) {
+        usage_amount_zero(part);
+        return true;
+    }
+    *group = b->groups[at];
+    *state = &(*group)->aggregation;
+    return usage_group_amount(u, c, b, *group, part);
+}
+
 bool usage_estimate(const struct usage *u, const struct usage_charge *c, const struct event *e,
                     tally_time timestamp, struct usage_estimate *out)
 {
@@ -1060,8 +1351,10 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
     const struct usage_bucket *b = &c->buckets[k];
     struct aggregation_event ev = aggregation_event_of(c, e, timestamp, UINT64_MAX);
     struct usage_amount charge, part, part_after;
-    if (!usage_charge_amount(u, c, u->to, &charge) || !usage_bucket_amount(u, c, b, u->to, &part) ||
-        !preview_bucket(u, c, b, &ev, &part_after))
+    const struct aggregation *state;
+    if (!estimate_state(u, c, b, e, &out->group, &state, &part) ||
+        !usage_charge_amount(u, c, u->to, &charge) ||
+        !preview_state(u, c, b, state, &ev, &part_after))
         return false;
     /* the charge with the event: its other buckets as they are, this one previewed */
     struct usage_amount with = charge;
@@ -1080,18 +1373,11 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out)
 {
-    memset(out, 0, sizeof *out);
-    out->units = money_from_int(0);
+    usage_amount_zero(out);
     for (size_t k = 0; k <= c->filter_count; k++) {
         struct usage_amount part;
-        if (!usage_bucket_amount(u, c, &c->buckets[k], now, &part) ||
-            (money_sign(part.units) > 0 &&
-             money_add(out->units, part.units, &out->units) != MONEY_OK) ||
-            __builtin_add_overflow(out->amount_cents, part.amount_cents, &out->amount_cents))
+        if (!usage_bucket_amount(u, c, &c->buckets[k], now, &part) || !usage_amount_add(out, &part))
             return false;
-        out->events_count += part.events_count;
-        out->carried = out->carried || part.carried;
-        out->received = out->received || part.received;
     }
     return true;
 }

@@ -40,6 +40,23 @@
 #include "util/arena.h"
 
 #define USAGE_TAXES_MAX 32 /* taxes one charge applies */
+/* Pricing groups one charge may hold in a period, over its filter buckets: an event that would
+ * open one more is refused (AGGREGATION_ERR_GROUPS). A rebuild from stored events is not
+ * bounded by it (a plan edit that adds group keys must still price what was accepted): there
+ * a charge holds at most a group per event of the period. */
+#define USAGE_GROUPS_MAX 1000
+
+/*
+ * One pricing group of a grouped bucket (its properties name group keys): the events whose
+ * values for the keys are `values`, each NULL when the event lacked that key (Lago's SQL groups
+ * those under a null value). One allocation holding the values: a savepoint keeps pointers to
+ * its state, so groups never move.
+ */
+struct usage_group {
+    struct aggregation aggregation;
+    bool carried;
+    const char **values; /* properties.group_key_count of them, in the group's allocation */
+};
 
 struct usage_bucket {
     struct aggregation aggregation;
@@ -47,6 +64,13 @@ struct usage_bucket {
     struct charge_model_properties properties;
     const char *invoice_display_name; /* a filter's, or NULL */
     const char *values_json;          /* a filter's values object, or NULL (default bucket) */
+    /* A grouped bucket (properties.group_key_count > 0) prices each group alone and adds the
+     * fees; its own aggregation stays empty, the template each new group's state starts from.
+     * groups and hashes (a group's values hashed, scanned before any value is compared) are
+     * malloc'd and owned, as each group is; the arrays of an ungrouped bucket stay NULL. */
+    struct usage_group **groups;
+    uint64_t *hashes;
+    size_t group_count, group_cap;
 };
 
 struct usage_charge {
@@ -65,15 +89,17 @@ struct usage_charge {
      * are kept), hashed: a rebuild in the same period hands the states of a charge with the
      * same key over instead of reading the events back (a price or tax edit reads none). */
     struct siphash128 state_key;
-    bool handed_over;  /* while building: its states come from the usage rebuilt */
-    bool carried_over; /* while building: its recurring states from the previous period's */
+    size_t group_count; /* its buckets' groups together (USAGE_GROUPS_MAX) */
+    bool handed_over;   /* while building: its states come from the usage rebuilt */
+    bool carried_over;  /* while building: its recurring states from the previous period's */
 };
 
-/* A bucket as it was before a command changed it (usage_savepoint). */
+/* A state (a bucket's or a group's) as it was before a command changed it (usage_savepoint). */
 struct usage_saved_bucket {
-    struct usage_bucket *bucket;
+    struct aggregation *state; /* borrowed from the usage */
+    bool *carried;
     struct aggregation aggregation; /* a flat state's copy (aggregation_is_flat) */
-    bool carried;
+    bool was_carried;
 };
 
 /* A stored event the usage may count: now, or when its period comes. */
@@ -106,6 +132,7 @@ struct usage {
     struct usage_saved_bucket *saved;
     size_t saved_count, saved_cap;
     uint64_t events_read; /* stored events its build read back */
+    uint8_t hash_key[16]; /* the book's SipHash key: unique values, pricing groups */
     struct arena arena;   /* owns everything above but `events` and `saved` (malloc'd, grow) */
 };
 
@@ -203,13 +230,32 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
  */
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence);
+/* The same for an event already stored (a build, the start-up scan): USAGE_GROUPS_MAX does not
+ * refuse it, it was accepted (under other group keys, maybe). */
+enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
+                                           tally_time timestamp, uint64_t sequence);
 
 /* The cost of one bucket, or of a whole charge (every bucket), at `now`. A charge's units add
- * its buckets' that are above 0: Lago zeroes a fee's negative units. */
+ * its buckets' that are above 0: Lago zeroes a fee's negative units. A grouped bucket's cost
+ * adds its groups' fees, each priced alone and rounded to the cent (Lago's one fee a group),
+ * and its units those of its groups above 0. */
 bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, tally_time now, struct usage_amount *out);
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out);
+/* An amount of nothing, and a part (a group, a bucket) added to a sum: its units only when
+ * above 0 (Lago zeroes a fee's negative units). False if a sum does not fit. */
+void usage_amount_zero(struct usage_amount *out);
+bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part);
+/* The cost of one group of bucket b (whose properties price it). */
+bool usage_group_amount(const struct usage *u, const struct usage_charge *c,
+                        const struct usage_bucket *b, const struct usage_group *g,
+                        struct usage_amount *out);
+/* Bucket b's group with the same values as g (which may be another bucket's), or NULL. */
+const struct usage_group *usage_bucket_group_like(const struct usage *u,
+                                                  const struct usage_bucket *b,
+                                                  const struct usage_bucket *of,
+                                                  const struct usage_group *g);
 /*
  * What a charge has brought in its period so far, as the wallets are debited for it: its
  * amount and its cost, both 0 while no event of the period counts in it. Its cost is its
@@ -243,6 +289,7 @@ bool usage_charge_brought_amount(const struct usage *u, const struct usage_charg
  */
 struct usage_estimate {
     const struct usage_bucket *bucket;
+    const struct usage_group *group; /* its group in a grouped bucket, NULL when new or none */
     money_t units;
     int64_t amount_cents;
 };

@@ -34,6 +34,100 @@ static void write_date(struct jsonw *w, const char *key, tally_time t, const str
     jsonw_cstr(w, text);
 }
 
+/* One part of a charge (a filter bucket, or a group in one): its usage fields. */
+static void write_part(struct jsonw *w, const struct usage_amount *part)
+{
+    write_units(w, "units", part->units);
+    write_units(w, "total_aggregated_units", part->units); /* as the charge's, below */
+    jsonw_kv_int(w, "amount_cents", part->amount_cents);
+    jsonw_kv_int(w, "events_count", part->events_count);
+}
+
+static void write_filter(struct jsonw *w, const struct usage_bucket *b,
+                         const struct usage_amount *part)
+{
+    jsonw_object_begin(w);
+    write_part(w, part);
+    jsonw_kv_cstr(w, "invoice_display_name", b->invoice_display_name);
+    jsonw_kv_raw(w, "values", b->values_json);
+    jsonw_object_end(w);
+}
+
+/* Whether a bucket before c->buckets[k] has a group like g (it was written with that one). */
+static bool written_before(const struct usage *u, const struct usage_charge *c, size_t k,
+                           const struct usage_group *g)
+{
+    for (size_t j = 0; j < k; j++)
+        if (usage_bucket_group_like(u, &c->buckets[j], &c->buckets[k], g))
+            return true;
+    return false;
+}
+
+/*
+ * One entry of grouped_usage: the group g of bucket k and its like in the later buckets (the
+ * same keys and values), as Lago's serializer gathers a charge's fees by grouped_by: their
+ * totals, the group's values, and with filters each filter's share.
+ */
+static bool write_group(struct jsonw *w, const struct usage *u, const struct usage_charge *c,
+                        size_t k, const struct usage_group *g)
+{
+    struct usage_amount total, part;
+    usage_amount_zero(&total);
+    for (size_t j = k; j <= c->filter_count; j++) {
+        const struct usage_group *same =
+            j == k ? g : usage_bucket_group_like(u, &c->buckets[j], &c->buckets[k], g);
+        if (!same)
+            continue;
+        if (!usage_group_amount(u, c, &c->buckets[j], same, &part) ||
+            !usage_amount_add(&total, &part))
+            return false;
+    }
+    const struct charge_model_properties *p = &c->buckets[k].properties;
+    jsonw_object_begin(w);
+    write_part(w, &total);
+    jsonw_key(w, "grouped_by");
+    jsonw_object_begin(w);
+    for (size_t i = 0; i < p->group_key_count; i++) {
+        jsonw_key(w, p->group_keys[i]);
+        if (g->values[i])
+            jsonw_cstr(w, g->values[i]);
+        else
+            jsonw_null(w); /* the event lacked the key: Lago's null group */
+    }
+    jsonw_object_end(w);
+    jsonw_key(w, "filters");
+    jsonw_array_begin(w);
+    for (size_t j = k; c->filter_count > 0 && j <= c->filter_count; j++) {
+        const struct usage_group *same =
+            j == k ? g : usage_bucket_group_like(u, &c->buckets[j], &c->buckets[k], g);
+        if (!same)
+            continue;
+        if (!usage_group_amount(u, c, &c->buckets[j], same, &part))
+            return false;
+        write_filter(w, &c->buckets[j], &part);
+    }
+    jsonw_array_end(w);
+    jsonw_object_end(w);
+    return true;
+}
+
+/* A charge's grouped_usage: each distinct group once, in the order they were first opened
+ * bucket by bucket; [] for an ungrouped charge. */
+static bool write_grouped_usage(struct jsonw *w, const struct usage *u,
+                                const struct usage_charge *c)
+{
+    jsonw_key(w, "grouped_usage");
+    jsonw_array_begin(w);
+    for (size_t k = 0; k <= c->filter_count; k++) {
+        const struct usage_bucket *b = &c->buckets[k];
+        for (size_t g = 0; g < b->group_count; g++)
+            if (!written_before(u, c, k, b->groups[g]) && !write_group(w, u, c, k, b->groups[g]))
+                return false;
+    }
+    jsonw_array_end(w);
+    return true;
+}
+
 /* One charge's usage; false if its amount cannot be computed (an overflow). Amounts read
  * the period to its end (a weighted sum's units move only with events). */
 static bool write_charge(struct jsonw *w, const struct usage *u, const struct usage_charge *c,
@@ -69,19 +163,11 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
         struct usage_amount part;
         if (!usage_bucket_amount(u, c, b, u->to, &part))
             return false;
-        jsonw_object_begin(w);
-        write_units(w, "units", part.units);
-        write_units(w, "total_aggregated_units", part.units); /* as the charge's, above */
-        jsonw_kv_int(w, "amount_cents", part.amount_cents);
-        jsonw_kv_int(w, "events_count", part.events_count);
-        jsonw_kv_cstr(w, "invoice_display_name", b->invoice_display_name);
-        jsonw_kv_raw(w, "values", b->values_json);
-        jsonw_object_end(w);
+        write_filter(w, b, &part);
     }
     jsonw_array_end(w);
-    jsonw_key(w, "grouped_usage");
-    jsonw_array_begin(w);
-    jsonw_array_end(w);
+    if (!write_grouped_usage(w, u, c))
+        return false;
     jsonw_object_end(w);
     return true;
 }

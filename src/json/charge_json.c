@@ -155,20 +155,55 @@ static bool parse_percentage(struct json_object *props, struct charge_model_perc
 }
 
 /*
- * Whether the properties ask for one fee per group of an event property (Lago's
- * pricing_group_keys, formerly grouped_by): live usage keeps one aggregate a filter, so such
- * a charge would be priced as one group. Refused rather than billed so.
+ * The group keys (Lago's pricing_group_keys, or its older name grouped_by when the first is
+ * absent, as Lago's Charges::Validators::BaseService reads them): an array of non-empty
+ * strings, or invalid_type on the name given. Tally also bounds them (CHARGE_GROUP_KEYS_MAX
+ * keys of CHARGE_GROUP_KEY_LEN_MAX bytes) and refuses a key named twice, which would give a
+ * group's grouped_by object the same member twice. Written back under the name given.
  */
-static bool groups_fees(struct json_object *props)
+static bool read_group_keys(struct arena *a, struct json_object *props,
+                            struct charge_model_properties *p, struct jsonw *w,
+                            struct json_in_error *err)
 {
-    static const char *const keys[] = {"pricing_group_keys", "grouped_by"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        struct json_object *v;
-        if (json_object_object_get_ex(props, keys[i], &v) && v &&
-            !(json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0))
+    const char *name = "pricing_group_keys";
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(props, name, &v) || !v) {
+        name = "grouped_by";
+        if (!json_object_object_get_ex(props, name, &v) || !v)
             return true;
     }
-    return false;
+    if (!json_object_is_type(v, json_type_array))
+        return json_in_refuse(err, name, "invalid_type");
+    size_t n = json_object_array_length(v);
+    if (n == 0)
+        return true;
+    if (n > CHARGE_GROUP_KEYS_MAX)
+        return json_in_refuse(err, name, "too_many_group_keys");
+    const char **keys = arena_alloc(a, sizeof *keys * n); /* the arena's, like the ranges */
+    if (!keys)
+        return json_in_refuse(err, "properties", "out_of_memory");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *k = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(k, json_type_string) || json_object_get_string_len(k) == 0)
+            return json_in_refuse(err, name, "invalid_type");
+        if (json_object_get_string_len(k) > CHARGE_GROUP_KEY_LEN_MAX)
+            return json_in_refuse(err, name, "value_is_too_long");
+        keys[i] =
+            arena_strndup(a, json_object_get_string(k), (size_t)json_object_get_string_len(k));
+        if (!keys[i])
+            return json_in_refuse(err, "properties", "out_of_memory");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(keys[j], keys[i]) == 0)
+                return json_in_refuse(err, name, "value_is_duplicated");
+    }
+    p->group_keys = keys;
+    p->group_key_count = n;
+    jsonw_key(w, name);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++)
+        jsonw_cstr(w, keys[i]);
+    jsonw_array_end(w);
+    return true;
 }
 
 bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
@@ -185,8 +220,6 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
     }
     if (!props || !json_object_is_type(props, json_type_object))
         return json_in_refuse(err, "properties", props ? "invalid_type" : "value_is_mandatory");
-    if (groups_fees(props))
-        return json_in_refuse(err, "pricing_group_keys", "not_supported");
     jsonw_object_begin(w);
     bool ok = true;
     switch (kind) {
@@ -216,6 +249,7 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
         ok = json_in_refuse(err, "charge_model", "value_is_invalid");
         break;
     }
+    ok = ok && read_group_keys(a, props, p, w, err);
     jsonw_object_end(w);
     if (!ok)
         return false;

@@ -237,13 +237,34 @@ test('a minimum commitment keeps its id and what an update does not send', async
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
 });
 
-test('grouped charges (pricing_group_keys, grouped_by) are refused rather than priced as one group', async () => {
+test('grouped charges: pricing_group_keys and grouped_by are kept, checked and bounded', async () => {
   for (const key of ['pricing_group_keys', 'grouped_by']) {
-    const r = await call('POST', '/api/v1/plans', plan(`grouped_${key}`, [charge('calls', 'package', { amount: '10', package_size: 100, free_units: 0, [key]: ['team'] })]));
-    assert.equal(r.status, 422, JSON.stringify(r.body));
-    assert.deepEqual(r.body.error_details, { pricing_group_keys: ['not_supported'] });
-    assert.equal((await call('GET', `/api/v1/plans/grouped_${key}`)).status, 404);
+    const r = await call('POST', '/api/v1/plans', plan(`grouped_${key}`, [charge('calls', 'package', { amount: '10', package_size: 100, free_units: 0, [key]: ['team', 'region'] })]));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.plan.charges[0].properties, { amount: '10', package_size: 100, free_units: 0, [key]: ['team', 'region'] });
+    assert.deepEqual((await call('GET', `/api/v1/plans/grouped_${key}`)).body.plan, r.body.plan);
   }
+  // a filter's properties carry their own keys (Lago groups within filters)
+  const f = await call('POST', '/api/v1/plans', plan('grouped_filter', [charge('tokens', 'standard', { amount: '1' }, { filters: [{ values: { model: ['small'] }, properties: { amount: '2', pricing_group_keys: ['team'] } }] })]));
+  assert.equal(f.status, 200, JSON.stringify(f.body));
+  assert.deepEqual(f.body.plan.charges[0].filters[0].properties, { amount: '2', pricing_group_keys: ['team'] });
+  // Lago's check: an array of non-empty strings, else invalid_type under the name given
+  for (const [key, value, code] of [
+    ['pricing_group_keys', 'team', 'invalid_type'],
+    ['grouped_by', [1], 'invalid_type'],
+    ['pricing_group_keys', [''], 'invalid_type'],
+    ['pricing_group_keys', Array.from({ length: 11 }, (_, i) => `k${i}`), 'too_many_group_keys'],
+    ['pricing_group_keys', ['x'.repeat(256)], 'value_is_too_long'],
+    ['pricing_group_keys', ['team', 'team'], 'value_is_duplicated'],
+  ]) {
+    const r = await call('POST', '/api/v1/plans', plan('grouped_bad', [charge('calls', 'standard', { amount: '1', [key]: value })]));
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.deepEqual(r.body.error_details, { [key]: [code] });
+  }
+  assert.equal((await call('GET', '/api/v1/plans/grouped_bad')).status, 404);
+  // ten keys of 255 bytes are within the limits
+  const ten = await call('POST', '/api/v1/plans', plan('grouped_ten', [charge('calls', 'standard', { amount: '1', pricing_group_keys: Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(255, 'k')) })]));
+  assert.equal(ten.status, 200, JSON.stringify(ten.body));
   // an empty list groups nothing (Lago's clients send it)
   const r = await call('POST', '/api/v1/plans', plan('grouped_none', [charge('calls', 'standard', { amount: '1', pricing_group_keys: [] })]));
   assert.equal(r.status, 200, JSON.stringify(r.body));
