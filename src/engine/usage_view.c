@@ -111,15 +111,63 @@ static bool write_group(struct jsonw *w, const struct usage *u, const struct usa
     return true;
 }
 
+static bool is_grouped(const struct usage_bucket *b)
+{
+    return b->properties.group_key_count > 0;
+}
+
+/*
+ * The entry of a grouped charge's buckets that group nothing (a filter without keys of its
+ * own): their fees carry an empty grouped_by, so Lago's serializer gathers them in one entry,
+ * and the entries add up to the charge.
+ */
+static bool write_ungrouped(struct jsonw *w, const struct usage *u, const struct usage_charge *c)
+{
+    struct usage_amount total, part;
+    usage_amount_zero(&total);
+    for (size_t k = 0; k <= c->filter_count; k++)
+        if (!is_grouped(&c->buckets[k]) &&
+            (!usage_bucket_amount(u, c, &c->buckets[k], u->to, &part) ||
+             !usage_amount_add(&total, &part)))
+            return false;
+    jsonw_object_begin(w);
+    write_part(w, &total);
+    jsonw_key(w, "grouped_by");
+    jsonw_object_begin(w);
+    jsonw_object_end(w);
+    jsonw_key(w, "filters");
+    jsonw_array_begin(w);
+    for (size_t k = 0; c->filter_count > 0 && k <= c->filter_count; k++) {
+        if (is_grouped(&c->buckets[k]))
+            continue;
+        if (!usage_bucket_amount(u, c, &c->buckets[k], u->to, &part))
+            return false;
+        write_filter(w, &c->buckets[k], &part);
+    }
+    jsonw_array_end(w);
+    jsonw_object_end(w);
+    return true;
+}
+
 /* A charge's grouped_usage: each distinct group once, in the order they were first opened
- * bucket by bucket; [] for an ungrouped charge. */
+ * bucket by bucket, the buckets that group nothing as one entry where the first of them
+ * stands; [] for a charge no bucket of which is grouped. */
 static bool write_grouped_usage(struct jsonw *w, const struct usage *u,
                                 const struct usage_charge *c)
 {
+    bool any_grouped = false, ungrouped_written = false;
+    for (size_t k = 0; k <= c->filter_count; k++)
+        any_grouped = any_grouped || is_grouped(&c->buckets[k]);
     jsonw_key(w, "grouped_usage");
     jsonw_array_begin(w);
-    for (size_t k = 0; k <= c->filter_count; k++) {
+    for (size_t k = 0; any_grouped && k <= c->filter_count; k++) {
         const struct usage_bucket *b = &c->buckets[k];
+        if (!is_grouped(b)) {
+            if (!ungrouped_written && !write_ungrouped(w, u, c))
+                return false;
+            ungrouped_written = true;
+            continue;
+        }
         for (size_t g = 0; g < b->group_count; g++)
             if (!written_before(u, c, k, b->groups[g]) && !write_group(w, u, c, k, b->groups[g]))
                 return false;

@@ -146,6 +146,21 @@ test('at most 1,000 groups a charge a period: the event that would open one more
   assert.equal((await usage('many_sub', 'many')).amount_cents, 100100);
 });
 
+test('a filter without group keys in a grouped charge is grouped_usage\'s entry with an empty grouped_by', async () => {
+  // Lago gathers a charge's fees by grouped_by once any is grouped: the ungrouped filter's fee
+  // has grouped_by {}, so the entries add up to the charge
+  await ok(await post('/api/v1/plans', { plan: { code: 'mixed', name: 'mixed', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '1', pricing_group_keys: ['team'] },
+      filters: [{ invoice_display_name: 'Large', values: { model: ['large'] }, properties: { amount: '2' } }] }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'mixer', plan_code: 'mixed', external_id: 'mixer_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  await ok(await send(ev('mixer_sub', 'tokens', { team: 'a', tokens: 1 }), ev('mixer_sub', 'tokens', { team: 'a', model: 'large', tokens: 5 }),
+    ev('mixer_sub', 'tokens', { team: 'b', model: 'large', tokens: 2 })));
+  const tokens = byCode(await usage('mixer_sub', 'mixer'), 'tokens');
+  assert.equal(tokens.amount_cents, 1500); // 1 x 1 USD + 7 x 2 USD
+  assert.deepEqual(tokens.grouped_usage.map((g) => [g.grouped_by, g.units, g.amount_cents, g.events_count, g.filters.map((f) => [f.invoice_display_name, f.amount_cents])]),
+    [[{}, '7.0', 1400, 2, [['Large', 1400]]], [{ team: 'a' }, '1.0', 100, 1, [[null, 100]]]]);
+});
+
 test('restarts (clean, SIGKILL) give the same usage', async () => {
   const subs = [['acme_sub', 'acme'], ['jobber_sub', 'jobber'], ['many_sub', 'many']];
   const all = async () => Promise.all(subs.map(([s, c]) => usage(s, c)));
