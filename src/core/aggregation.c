@@ -594,7 +594,7 @@ bool aggregation_is_empty(const struct aggregation *a)
     if (a->events_count != 0 || a->kept.count != 0)
         return false;
     switch (a->kind) {
-    case AGGREGATION_SUM: return money_is_zero(a->u.sum) && money_is_zero(a->precise);
+    case AGGREGATION_SUM: return money_is_zero(a->u.sum.total) && money_is_zero(a->precise);
     case AGGREGATION_UNIQUE_COUNT: return a->u.unique.used == 0;
     case AGGREGATION_WEIGHTED_SUM:
         return !a->u.weighted.has_events && wide_is_zero(a->u.weighted.level);
@@ -645,6 +645,95 @@ money_t aggregation_precise_total(const struct aggregation *a)
     return a->keep_precise ? a->precise : MONEY_ZERO;
 }
 
+/* A prorated sum's local day number of t, clamped into its period: an instant before `from`
+ * (a carried value) weighs from the first day, and a fold around midnight stays inside. */
+static enum aggregation_status local_day(const struct aggregation *a, tally_time t, int64_t *day)
+{
+    struct tz_local lt;
+    if (tz_to_local(a->u.sum.zone, t, &lt) != TZ_OK)
+        return AGGREGATION_ERR_INVALID;
+    int64_t d = timestamp_days_from_civil(lt.civil.date);
+    *day = d < a->u.sum.first_day  ? a->u.sum.first_day
+           : d > a->u.sum.last_day ? a->u.sum.last_day
+                                   : d;
+    return AGGREGATION_OK;
+}
+
+/* day_units after a value v timestamped t: + v × the days from t's date to the last, both
+ * included (Lago's DATE(to) - DATE(timestamp) + 1). Unchanged when the sum is not prorated. */
+static enum aggregation_status prorated_after(const struct aggregation *a, money_t v, tally_time t,
+                                              money_t *day_units)
+{
+    *day_units = a->u.sum.day_units;
+    if (!a->u.sum.prorated)
+        return AGGREGATION_OK;
+    int64_t day;
+    money_t weighed;
+    enum aggregation_status st = local_day(a, t, &day);
+    if (st != AGGREGATION_OK)
+        return st;
+    if ((st = from_money_status(money_mul(v, money_from_int(a->u.sum.last_day - day + 1),
+                                          &weighed))) != AGGREGATION_OK)
+        return st;
+    return from_money_status(money_add(*day_units, weighed, day_units));
+}
+
+enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
+                                                 int64_t period_days)
+{
+    struct tz_local first, last;
+    if (!a || !zone || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a) || period_days < 1 ||
+        period_days > AGGREGATION_PRORATED_DAYS_MAX ||
+        tz_to_local(zone, a->from, &first) != TZ_OK || tz_to_local(zone, a->to - 1, &last) != TZ_OK)
+        return AGGREGATION_ERR_INVALID;
+    int64_t first_day = timestamp_days_from_civil(first.civil.date);
+    int64_t last_day = timestamp_days_from_civil(last.civil.date);
+    if (last_day < first_day || last_day - first_day + 1 > period_days)
+        return AGGREGATION_ERR_INVALID;
+    a->u.sum.prorated = true;
+    a->u.sum.day_units = MONEY_ZERO;
+    a->u.sum.zone = zone;
+    a->u.sum.first_day = first_day;
+    a->u.sum.last_day = last_day;
+    a->u.sum.period_days = period_days;
+    return AGGREGATION_OK;
+}
+
+bool aggregation_is_prorated(const struct aggregation *a)
+{
+    return a->kind == AGGREGATION_SUM && a->u.sum.prorated;
+}
+
+/* Σ value × days / period_days, ceiled once (Lago: .ceil(5) of the whole sum). */
+static enum aggregation_status prorated_of(const struct aggregation *a, money_t day_units,
+                                           money_t *units)
+{
+    return from_money_status(money_div(day_units, money_from_int(a->u.sum.period_days),
+                                       AGGREGATION_PRORATED_SCALE, MONEY_ROUND_CEIL, units));
+}
+
+enum aggregation_status aggregation_prorated_units(const struct aggregation *a, money_t *units)
+{
+    if (!a || !units || !aggregation_is_prorated(a))
+        return AGGREGATION_ERR_INVALID;
+    return prorated_of(a, a->u.sum.day_units, units);
+}
+
+enum aggregation_status aggregation_preview_prorated(const struct aggregation *a,
+                                                     const struct aggregation_event *e,
+                                                     money_t *units)
+{
+    if (!a || !e || !units || !aggregation_is_prorated(a))
+        return AGGREGATION_ERR_INVALID;
+    money_t v, day_units = a->u.sum.day_units;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st == AGGREGATION_OK)
+        st = prorated_after(a, v, e->timestamp, &day_units);
+    else if (st == AGGREGATION_IGNORED)
+        st = AGGREGATION_OK; /* the sum does not take it: nor its days */
+    return st == AGGREGATION_OK ? prorated_of(a, day_units, units) : st;
+}
+
 /* ---- Adding events ------------------------------------------------------------------------- */
 
 static enum aggregation_status count_one(struct aggregation *a)
@@ -656,13 +745,14 @@ static enum aggregation_status count_one(struct aggregation *a)
 
 static enum aggregation_status add_sum(struct aggregation *a, const struct aggregation_event *e)
 {
-    money_t v, total;
+    money_t v, total, day_units;
     enum aggregation_status st = parse_number(e, &v);
     if (st != AGGREGATION_OK)
         return st;
     if ((st = count_one(a)) != AGGREGATION_OK)
         return st;
-    if ((st = from_money_status(money_add(a->u.sum, v, &total))) != AGGREGATION_OK)
+    if ((st = from_money_status(money_add(a->u.sum.total, v, &total))) != AGGREGATION_OK ||
+        (st = prorated_after(a, v, e->timestamp, &day_units)) != AGGREGATION_OK)
         return st;
     money_t precise = a->precise;
     if (a->keep_precise && e->precise_total_amount_cents &&
@@ -671,7 +761,8 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
         return st; /* checked before kept_insert: an error must leave the state unchanged */
     if (a->keep_values && (st = kept_insert(a, event_order(e), v)) != AGGREGATION_OK)
         return st;
-    a->u.sum = total;
+    a->u.sum.total = total;
+    a->u.sum.day_units = day_units;
     a->precise = precise;
     a->events_count++;
     return AGGREGATION_OK;
@@ -790,9 +881,15 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         !next->recurring || next->from < prev->to || !aggregation_is_empty(next))
         return AGGREGATION_ERR_INVALID;
     switch (prev->kind) {
-    case AGGREGATION_SUM:
+    case AGGREGATION_SUM: {
         if (next->keep_values && !prev->keep_values && prev->events_count > 0)
             return AGGREGATION_ERR_INVALID; /* the values to keep were not kept */
+        /* everything before the period weighs from its first day, as a carried event does */
+        money_t day_units;
+        enum aggregation_status st =
+            prorated_after(next, prev->u.sum.total, next->from, &day_units);
+        if (st != AGGREGATION_OK)
+            return st;
         if (next->keep_values && prev->kept.count > 0) {
             size_t n = prev->kept.count;
             struct aggregation_order *o = malloc(n * sizeof *o);
@@ -808,11 +905,13 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
             next->kept.values = v;
             next->kept.count = next->kept.cap = n;
         }
-        next->u.sum = prev->u.sum;
+        next->u.sum.total = prev->u.sum.total;
+        next->u.sum.day_units = day_units;
         if (next->keep_precise)
             next->precise = prev->precise;       /* Lago's recurring scope reads every event */
         next->events_count = prev->events_count; /* Lago counts since the start, too */
         return AGGREGATION_OK;
+    }
     case AGGREGATION_UNIQUE_COUNT: {
         struct aggregation_unique_entry *en = NULL;
         char *pool = NULL;
@@ -879,7 +978,7 @@ enum aggregation_status aggregation_units(const struct aggregation *a, tally_tim
         return AGGREGATION_ERR_INVALID;
     switch (a->kind) {
     case AGGREGATION_COUNT: *units = money_from_int(a->events_count); return AGGREGATION_OK;
-    case AGGREGATION_SUM: *units = a->u.sum; return AGGREGATION_OK;
+    case AGGREGATION_SUM: *units = a->u.sum.total; return AGGREGATION_OK;
     case AGGREGATION_MAX:
         *units = a->u.max.has_value ? a->u.max.value : MONEY_ZERO;
         return AGGREGATION_OK;

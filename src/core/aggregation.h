@@ -11,7 +11,8 @@
  *   - the metric's rounding of units (aggregation_round);
  *   - which charge filter an event belongs to (aggregation_filter_matches/_bucket);
  *   - for a sum priced by the dynamic charge model, Σ of its events' precise_total_amount_cents
- *     (aggregation_keep_precise), Lago's aggregation_result.precise_total_amount_cents.
+ *     (aggregation_keep_precise), Lago's aggregation_result.precise_total_amount_cents;
+ *   - for a sum priced by a prorated charge, its prorated units (aggregation_set_prorated).
  *
  * Why shaped so. The credit cost of an event is fee(units after) - fee(units before)
  * (DESIGN.md §3), so every type is an incremental state rather than a query over stored
@@ -68,6 +69,18 @@
  *   alone, so debiting fee(after) - fee(before) per event telescopes to the period's fee
  *   with nothing left to accrue at period close: the engine should read units at `to`.
  *
+ *   Prorated sum (a recurring sum_agg whose charge has prorated: true). Lago's
+ *   Events::Stores::PostgresStore#prorated_sum weighs each event of the period by the days
+ *   from its local date to the period's last local date, both included, over the billing
+ *   period's days: value × (DATE(to) - DATE(timestamp) + 1) / charges_duration_in_days, in
+ *   the customer's zone; the value carried from earlier periods weighs the days from `from`
+ *   (persisted_duration / charges_duration, ProratedAggregations::SumService#persisted_sum);
+ *   the total is ceiled to 5 decimals (compute_event_aggregation.ceil(5)). A negative value
+ *   (a removal) takes back the days from its own date on: the day of a removal is not
+ *   billed, the day of an addition is. Kept exactly:
+ *   Σ value × days in a money_t beside the sum, divided once when read, so a prorated sum is
+ *   as order-independent as a sum and costs a local date per event.
+ *
  * Order. Every type is a function of the set of events and their (timestamp, sequence), never
  * of arrival order: count, sum and weighted_sum are sums; max is a max; latest and
  * unique_count compare (timestamp, sequence), the sequence (arrival order, unique and
@@ -117,17 +130,22 @@
 #include "core/event.h"
 #include "core/money.h"
 #include "core/timestamp.h"
+#include "core/tz.h"
 
 /* Most distinct values one unique_count state holds (present or removed). */
 #define AGGREGATION_UNIQUE_VALUES_MAX (1u << 20)
 /* Longest value text a unique_count state keeps, in bytes (event.h's property limit). */
 #define AGGREGATION_VALUE_TEXT_MAX EVENT_PROPERTY_VALUE_MAX
+/* Longest billing period a prorated sum counts days over (a leap year). */
+#define AGGREGATION_PRORATED_DAYS_MAX 366
 /* Most per-event values a sum state keeps for the percentage model. */
 #define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
 /* Lago ceils a weighted sum to this many decimals (WeightedSumService: .ceil(20)). */
 #define AGGREGATION_WEIGHTED_SCALE 20
 /* Lago's wildcard in a charge filter's values: the one value ["__ALL_FILTER_VALUES__"]. */
 #define AGGREGATION_FILTER_WILDCARD "__ALL_FILTER_VALUES__"
+/* Lago ceils a prorated sum to this many decimals (ProratedAggregations::SumService .ceil(5)). */
+#define AGGREGATION_PRORATED_SCALE 5
 /* 512-bit integers: weighted_sum's exact integral (see aggregation.c for the bound). */
 #define AGGREGATION_WIDE_LIMBS 8
 
@@ -191,7 +209,17 @@ struct aggregation {
     tally_time from, to, duration;
     int64_t events_count;
     union {
-        money_t sum;
+        struct {
+            money_t total;
+            /* Prorated (aggregation_set_prorated): Σ value × days present, and what days are
+             * counted in: the customer's zone (borrowed from the tz database, which outlives
+             * every state), the local day numbers of `from` and of the last day before `to`,
+             * and the billing period's days, Lago's divisor. */
+            bool prorated;
+            money_t day_units;
+            const struct tz_zone *zone;
+            int64_t first_day, last_day, period_days;
+        } sum;
         struct {
             bool has_value;
             money_t value;
@@ -264,6 +292,35 @@ enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep
  * them never fails on a precise amount it could not hold.
  */
 enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool keep);
+
+/*
+ * Makes an empty sum state prorated: beside the sum it weighs each value by the days it is
+ * present in the period, counted in local dates of `zone` (borrowed; must outlive the state and
+ * its copies), over `period_days` (Lago's charges_duration_in_days: the whole billing period's
+ * days, even when the state's [from, to) is shorter). AGGREGATION_ERR_INVALID for another type,
+ * a state that took something, period_days outside 1..AGGREGATION_PRORATED_DAYS_MAX or fewer
+ * than [from, to) spans, or a zone that cannot read from or to.
+ */
+enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
+                                                 int64_t period_days);
+
+/* Whether the state is a prorated sum (aggregation_set_prorated). */
+bool aggregation_is_prorated(const struct aggregation *a);
+
+/*
+ * A prorated sum's prorated units before the metric's rounding: Σ value × days / period_days,
+ * ceiled to AGGREGATION_PRORATED_SCALE decimals (may be negative). AGGREGATION_ERR_INVALID on
+ * a state that is not prorated, OVERFLOW if it does not fit.
+ */
+enum aggregation_status aggregation_prorated_units(const struct aggregation *a, money_t *units);
+
+/*
+ * What aggregation_prorated_units would be after aggregation_add(e) (or, for an event before
+ * `from`, aggregation_add_carried), without changing the state.
+ */
+enum aggregation_status aggregation_preview_prorated(const struct aggregation *a,
+                                                     const struct aggregation_event *e,
+                                                     money_t *units);
 
 /* Whether the state sums its events' precise amounts (aggregation_keep_precise). */
 bool aggregation_keeps_precise(const struct aggregation *a);

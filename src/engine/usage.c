@@ -257,6 +257,11 @@ struct build {
      * bill_charges_monthly), as Lago's charges_duration_in_days, even when the subscription
      * starts or ends within it. */
     tally_time weighted_duration;
+    /* A prorated charge's days: the customer's zone (borrowed from the tz database) and name,
+     * and the charges' period in whole local days (Lago's charges_duration_in_days). */
+    const struct tz_zone *zone;
+    const char *zone_name;
+    int64_t period_days;
 };
 
 static const char *copy(struct arena *a, struct json_object *v)
@@ -408,6 +413,9 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     if (c->metric.aggregation == AGGREGATION_WEIGHTED_SUM &&
         aggregation_set_duration(&bucket->aggregation, b->weighted_duration) != AGGREGATION_OK)
         return false;
+    if (c->prorated &&
+        aggregation_set_prorated(&bucket->aggregation, b->zone, b->period_days) != AGGREGATION_OK)
+        return false;
     uint64_t k0 = 0, k1 = 0;
     for (int i = 0; i < 8; i++) {
         k0 = (k0 << 8) | hash_key[i];
@@ -427,7 +435,7 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
 /* The charge's state_key: what its states read of an event (the metric's code, aggregation,
  * field, recurrence and filters), its filters' values in order, and whether its sums keep
  * their values. Not the metric's name or rounding, nor the prices: they only price states. */
-static bool state_key_of(struct usage_charge *c, const char *metric_code,
+static bool state_key_of(struct usage_charge *c, const char *metric_code, const char *zone_name,
                          const uint8_t hash_key[16])
 {
     const struct billable_metric *m = &c->metric;
@@ -468,6 +476,11 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code,
             buf_append_str(&text, p->group_keys[g]);
         }
     }
+    /* a prorated state weighs days in the customer's zone: a new zone reads its events again */
+    if (c->prorated) {
+        buf_append_char(&text, 7);
+        buf_append_str(&text, zone_name);
+    }
     bool ok = !buf_failed(&text);
     if (ok)
         c->state_key = siphash128(hash_key, text.data, text.len);
@@ -506,6 +519,9 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
     c->pay_in_advance = json_object_get_boolean(member(charge, "pay_in_advance"));
     struct json_object *invoiceable = member(charge, "invoiceable");
     c->invoiceable = !invoiceable || json_object_get_boolean(invoiceable);
+    /* only where the API lets it in: a charge stored otherwise prices whole, as it did */
+    c->prorated = json_object_get_boolean(member(charge, "prorated")) && c->metric.recurring &&
+                  c->metric.aggregation == AGGREGATION_SUM;
     enum charge_model_kind kind;
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))
@@ -533,7 +549,7 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
     }
     if (!init_bucket(b, c, &c->buckets[c->filter_count], member(charge, "properties"), kind,
                      hash_key) ||
-        !state_key_of(c, metric.code, hash_key))
+        !state_key_of(c, metric.code, b->zone_name, hash_key))
         return CHARGE_READ_FAILED;
     return CHARGE_READ;
 }
@@ -798,6 +814,9 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->from = subscription_usage_from(&row->sub, &period);
     u->to = period.end < subscription_end(&row->sub) ? period.end : subscription_end(&row->sub);
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
+    b.zone = zone;
+    b.zone_name = tz;
+    b.period_days = period_days(&period);
     memcpy(u->currency, terms.currency, sizeof u->currency);
     *failed = "customer";
     b.customer_codes = row->customer_tax_codes ? json_tokener_parse(row->customer_tax_codes) : NULL;
@@ -1131,11 +1150,30 @@ static enum charge_model_running_total running_total(enum billable_metric_aggreg
     }
 }
 
+/* A prorated charge's units (in): the prorated units rounded by the metric, 0 when negative
+ * (ProratedAggregations::BaseService#handle_current_usage), priced by the model, the full units
+ * choosing volume's range; the units shown are the full ones, 0 when negative, as Lago's
+ * current_usage_units. */
+static bool prorate(const struct usage_charge *c, money_t prorated, struct charge_model_input *in,
+                    struct usage_amount *out)
+{
+    money_t units;
+    if (aggregation_round(&c->metric, prorated, &units) != AGGREGATION_OK)
+        return false;
+    if (money_sign(out->units) < 0)
+        out->units = MONEY_ZERO;
+    in->has_full_units = true;
+    in->full_units = out->units;
+    in->units = money_sign(units) < 0 ? MONEY_ZERO : units;
+    return true;
+}
+
 /* The fee of a bucket whose aggregate would be `raw` units over `events` events, whose precise
- * amounts (the dynamic model's) come to `precise` cents. */
+ * amounts (the dynamic model's) come to `precise` cents; `prorated`, for a prorated charge, its
+ * prorated units before rounding (NULL otherwise). */
 static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
-                  money_t raw, int64_t events, const money_t *values, size_t value_count,
-                  money_t precise, struct usage_amount *out)
+                  money_t raw, const money_t *prorated, int64_t events, const money_t *values,
+                  size_t value_count, money_t precise, struct usage_amount *out)
 {
     money_t amount;
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
@@ -1149,8 +1187,10 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                                     .running_total = running_total(c->metric.aggregation),
                                     .precise_total_amount_cents = precise,
                                     .exponent = u->exponent};
+    if (prorated && !prorate(c, *prorated, &in, out))
+        return false;
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
-           charge_model_fee_cents(out->units, amount, u->exponent, &out->amount_cents) ==
+           charge_model_fee_cents(in.units, amount, u->exponent, &out->amount_cents) ==
                CHARGE_MODEL_OK;
 }
 
@@ -1159,15 +1199,19 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, const struct aggregation *state,
                          bool carried, struct usage_amount *out)
 {
-    money_t raw;
+    money_t raw, prorated;
     const money_t *values;
     size_t count;
     /* Lago reads a weighted sum to the period's end: units move only with events */
     if (aggregation_units(state, u->to, &raw) != AGGREGATION_OK)
         return false;
+    /* a prorated state too: each value weighs its days to the period's end */
+    bool prorates = aggregation_is_prorated(state);
+    if (prorates && aggregation_prorated_units(state, &prorated) != AGGREGATION_OK)
+        return false;
     aggregation_values(state, &values, &count);
-    if (!price(u, c, b, raw, aggregation_events_count(state), values, count,
-               aggregation_precise_total(state), out))
+    if (!price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
+               count, aggregation_precise_total(state), out))
         return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
@@ -1222,14 +1266,17 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
                           const struct usage_bucket *b, const struct aggregation *state,
                           const struct aggregation_event *ev, struct usage_amount *out)
 {
-    money_t raw_before, raw_after, precise_after;
+    money_t raw_before, raw_after, precise_after, prorated_after;
     int64_t events_after;
     const money_t *values;
     size_t count;
     aggregation_values(state, &values, &count);
+    bool prorates = aggregation_is_prorated(state);
     if (aggregation_preview(state, ev, &raw_after, &events_after) != AGGREGATION_OK ||
-        aggregation_preview_precise(state, ev, &precise_after) != AGGREGATION_OK)
+        aggregation_preview_precise(state, ev, &precise_after) != AGGREGATION_OK ||
+        (prorates && aggregation_preview_prorated(state, ev, &prorated_after) != AGGREGATION_OK))
         return false;
+    const money_t *prorated = prorates ? &prorated_after : NULL;
     /* a count or sum takes the event if its count moves; a unique count takes every event */
     bool received = !aggregation_is_empty(state) ||
                     events_after != aggregation_events_count(state) ||
@@ -1238,7 +1285,7 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * event of a period too, or the charge model would see an event without its value. */
     out->received = received;
     if (!aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
-        return price(u, c, b, raw_after, events_after, values, count, precise_after, out);
+        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     money_t *with = malloc(sizeof *with * (count + 1));
@@ -1250,7 +1297,8 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     if (count)
         memcpy(with, values, sizeof *with * count);
     with[count] = added;
-    bool ok = price(u, c, b, raw_after, events_after, with, count + 1, precise_after, out);
+    bool ok =
+        price(u, c, b, raw_after, prorated, events_after, with, count + 1, precise_after, out);
     free(with);
     return ok;
 }

@@ -186,7 +186,8 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
         return false;
     jsonw_object_begin(w);
     write_units(w, "units", total.units);
-    /* Lago's units before proration; no charge is prorated here, so the same */
+    /* Lago's units before proration: a prorated charge shows its full units in both
+     * (Fees::ChargeService: current_usage_units, and total_aggregated_units || units) */
     write_units(w, "total_aggregated_units", total.units);
     jsonw_kv_int(w, "events_count", total.events_count);
     jsonw_kv_int(w, "amount_cents", total.amount_cents);

@@ -2,8 +2,8 @@
 // first, as Lago's recurring scope reads them (by external subscription id), so seats, users and
 // GPUs carry into each new period, across a plan change and a restart; a late event counts in
 // the current period; a wallet pays the carried fee from the period's first debit, and a hard
-// limit refuses what it cannot pay. A metric's `recurring` cannot change, and prorated charges
-// are refused rather than billed whole.
+// limit refuses what it cannot pay. A metric's `recurring` cannot change, and a prorated unique
+// count is refused rather than billed whole (prorated sums: prorated.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -169,7 +169,7 @@ test('a hold on a new period prices the carried seats with the event, and its ca
   await checkWalletLedger(t, w.lago_id);
 });
 
-test('a metric stays recurring or not; prorated charges are refused', async () => {
+test('a metric stays recurring or not; a prorated unique count is refused', async () => {
   const seats = (await ok(await t.api('/api/v1/billable_metrics/seats'))).billable_metric;
   const r = await t.api('/api/v1/billable_metrics/seats', { method: 'PUT', body: { billable_metric: { ...seats, recurring: false } } });
   assert.equal(r.status, 422);
@@ -180,7 +180,7 @@ test('a metric stays recurring or not; prorated charges are refused', async () =
   const sum = await t.api('/api/v1/billable_metrics/calls', { method: 'PUT', body: { billable_metric: { ...calls, aggregation_type: 'sum_agg', field_name: 'n', recurring: true } } });
   assert.equal(sum.status, 422);
   assert.deepEqual((await sum.json()).error_details, { recurring: ['value_is_immutable'] });
-  const prorated = await post('/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('seats', '1', { prorated: true })] } });
+  const prorated = await post('/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('users', '1', { prorated: true })] } });
   assert.equal(prorated.status, 422);
   assert.deepEqual((await prorated.json()).error_details, { prorated: ['not_supported'] });
 });

@@ -28,6 +28,7 @@
 #include "core/aggregation.h"
 #include "core/money.h"
 #include "core/timestamp.h"
+#include "core/tz.h"
 
 /* ---- Helpers -------------------------------------------------------------------------------- */
 
@@ -123,6 +124,172 @@ static void expect_units(const struct aggregation *a, const char *want)
 static void add_ok(struct aggregation *a, struct aggregation_event e)
 {
     expect_st(aggregation_add(a, &e), AGGREGATION_OK);
+}
+
+/* ---- Prorated sums (Lago's PostgresStore#prorated_sum) ------------------------------------- */
+
+static struct tz_zone *zone_of(const char *posix)
+{
+    struct tz_zone *z = NULL;
+    if (tz_from_posix(posix, strlen(posix), &z) != TZ_OK)
+        fail_msg("tz_from_posix(%s)", posix);
+    return z;
+}
+
+static void expect_prorated(const struct aggregation *a, const char *want)
+{
+    money_t got = {0, 0};
+    char b[MONEY_TEXT_MAX];
+    expect_st(aggregation_prorated_units(a, &got), AGGREGATION_OK);
+    if (money_cmp(got, M(want)) != 0)
+        fail_msg("prorated units: got %s, want %s", fmt(got, b), want);
+}
+
+/* A prorated sum over April 2026 in `zone`, Lago's divisor 30. */
+static void april(struct aggregation *a, const struct tz_zone *zone, tally_time from)
+{
+    struct billable_metric m = metric(AGGREGATION_SUM, true);
+    expect_st(aggregation_init(a, &m, from, T("2026-05-01T00:00:00Z")), AGGREGATION_OK);
+    expect_st(aggregation_set_prorated(a, zone, 30), AGGREGATION_OK);
+}
+
+static void test_prorated_sum_days(void **state)
+{
+    (void)state;
+    struct tz_zone *utc = zone_of("UTC0");
+    struct aggregation a;
+    april(&a, utc, T("2026-04-01T00:00:00Z"));
+    expect_prorated(&a, "0");
+    /* added on the 20th: days 20..30, 11 of 30 = 0.3666.. ceiled at 5 decimals */
+    add_ok(&a, EV(T("2026-04-20T10:00:00Z"), 1, "1"));
+    expect_prorated(&a, "0.36667");
+    expect_units(&a, "1");
+    /* removed on the 25th: takes back days 25..30, so the seat is billed 20..24 */
+    add_ok(&a, EV(T("2026-04-25T00:00:00Z"), 2, "-1"));
+    expect_prorated(&a, "0.16667");
+    expect_units(&a, "0");
+    /* the last instant of the period still weighs its whole day */
+    add_ok(&a, EV(T("2026-04-30T23:59:59Z"), 3, "3"));
+    expect_prorated(&a, "0.26667"); /* (5 + 3) / 30 */
+    /* a value carried from March weighs every day of April */
+    expect_st(aggregation_add_carried(
+                  &a, &(struct aggregation_event){.timestamp = T("2026-03-03T00:00:00Z"),
+                                                  .sequence = 4,
+                                                  .value = "2",
+                                                  .value_len = 1}),
+              AGGREGATION_OK);
+    expect_prorated(&a, "2.26667"); /* (8 + 60) / 30 */
+    aggregation_free(&a);
+    tz_free(utc);
+}
+
+static void test_prorated_sum_zone_and_start(void **state)
+{
+    (void)state;
+    struct tz_zone *ny = zone_of("EST5EDT,M3.2.0,M11.1.0");
+    struct aggregation a;
+    /* a subscription started on April 10th at noon in New York (16:00 UTC): the divisor stays
+     * the month's 30 days, and a carried value weighs the 21 days from the 10th */
+    april(&a, ny, T("2026-04-10T16:00:00Z"));
+    expect_st(aggregation_add_carried(
+                  &a, &(struct aggregation_event){.timestamp = T("2026-03-20T00:00:00Z"),
+                                                  .sequence = 1,
+                                                  .value = "1",
+                                                  .value_len = 1}),
+              AGGREGATION_OK);
+    expect_prorated(&a, "0.7");
+    /* 02:00 UTC on the 20th is the 19th in New York: 12 days, not 11 */
+    add_ok(&a, EV(T("2026-04-20T02:00:00Z"), 2, "1"));
+    expect_prorated(&a, "1.1"); /* (21 + 12) / 30 */
+    aggregation_free(&a);
+    tz_free(ny);
+}
+
+static void test_prorated_sum_carry_over_and_limits(void **state)
+{
+    (void)state;
+    struct tz_zone *utc = zone_of("UTC0");
+    struct billable_metric m = metric(AGGREGATION_SUM, true);
+    struct aggregation march, next;
+    expect_st(aggregation_init(&march, &m, T("2026-03-01T00:00:00Z"), T("2026-04-01T00:00:00Z")),
+              AGGREGATION_OK);
+    expect_st(aggregation_set_prorated(&march, utc, 31), AGGREGATION_OK);
+    add_ok(&march, EV(T("2026-03-11T08:00:00Z"), 1, "2"));
+    expect_prorated(&march, "1.35484"); /* 2 × 21 / 31 = 1.354838.. */
+    april(&next, utc, T("2026-04-01T00:00:00Z"));
+    expect_st(aggregation_carry_over(&march, &next), AGGREGATION_OK);
+    expect_prorated(&next, "2"); /* present the whole period: counts whole */
+    expect_units(&next, "2");
+    /* a preview is what adding gives */
+    money_t previewed;
+    struct aggregation_event e = EV(T("2026-04-16T00:00:00Z"), 2, "1.5");
+    expect_st(aggregation_preview_prorated(&next, &e, &previewed), AGGREGATION_OK);
+    add_ok(&next, e);
+    money_t got;
+    expect_st(aggregation_prorated_units(&next, &got), AGGREGATION_OK);
+    assert_int_equal(money_cmp(previewed, got), 0);
+    expect_prorated(&next, "2.75"); /* (60 + 1.5 × 15) / 30 */
+    /* the sum fits, its 29 days do not: refused, the state as it was */
+    struct aggregation_event huge = EV(T("2026-04-02T00:00:00Z"), 3, "5e36");
+    expect_st(aggregation_add(&next, &huge), AGGREGATION_ERR_OVERFLOW);
+    expect_prorated(&next, "2.75");
+    expect_units(&next, "3.5");
+    /* setting it: an empty sum only, a divisor covering the state's days */
+    expect_st(aggregation_set_prorated(&next, utc, 30), AGGREGATION_ERR_INVALID);
+    struct aggregation other;
+    april(&other, utc, T("2026-04-01T00:00:00Z"));
+    aggregation_free(&other);
+    expect_st(aggregation_init(&other, &m, T("2026-04-01T00:00:00Z"), T("2026-05-01T00:00:00Z")),
+              AGGREGATION_OK);
+    expect_st(aggregation_set_prorated(&other, utc, 29), AGGREGATION_ERR_INVALID);
+    expect_st(aggregation_set_prorated(&other, utc, AGGREGATION_PRORATED_DAYS_MAX + 1),
+              AGGREGATION_ERR_INVALID);
+    expect_st(aggregation_prorated_units(&other, &got), AGGREGATION_ERR_INVALID);
+    struct billable_metric u = metric(AGGREGATION_UNIQUE_COUNT, true);
+    aggregation_free(&other);
+    expect_st(aggregation_init(&other, &u, T("2026-04-01T00:00:00Z"), T("2026-05-01T00:00:00Z")),
+              AGGREGATION_OK);
+    expect_st(aggregation_set_prorated(&other, utc, 30), AGGREGATION_ERR_INVALID);
+    assert_false(aggregation_is_prorated(&other));
+    aggregation_free(&other);
+    aggregation_free(&march);
+    aggregation_free(&next);
+    tz_free(utc);
+}
+
+/* Random integer values at random instants of April, in a random order: the prorated units are
+ * ceil(10^5 × Σ v × (30 - day + 1) / 30) / 10^5, counted here in plain integers, whatever the
+ * order. */
+static void prop_prorated_sum_brute_force(void **state)
+{
+    (void)state;
+    struct tz_zone *utc = zone_of("UTC0");
+    reseed(0x9e0);
+    tally_time from = T("2026-04-01T00:00:00Z");
+    for (int round = 0; round < 2000; round++) {
+        struct aggregation a;
+        april(&a, utc, from);
+        int64_t weighed = 0;
+        int n = (int)below(20);
+        for (int i = 0; i < n; i++) {
+            tally_time t = from + (tally_time)below((uint64_t)(30 * DAY));
+            int64_t v = (int64_t)below(21) - 10;
+            char text[24];
+            snprintf(text, sizeof text, "%" PRId64, v);
+            add_ok(&a, EV(t, (uint64_t)i, text));
+            weighed += v * (30 - (t - from) / DAY);
+            total_cases++;
+        }
+        int64_t scaled = weighed * 100000, q = scaled / 30;
+        if (q * 30 < scaled)
+            q++; /* the ceiling, for either sign */
+        char want[32];
+        snprintf(want, sizeof want, "%s%" PRId64 ".%05" PRId64, q < 0 ? "-" : "",
+                 (q < 0 ? -q : q) / 100000, (q < 0 ? -q : q) % 100000);
+        expect_prorated(&a, want);
+        aggregation_free(&a);
+    }
+    tz_free(utc);
 }
 
 /* ---- Statuses and life cycle ---------------------------------------------------------------- */
@@ -1652,6 +1819,10 @@ int main(void)
         cmocka_unit_test(prop_recurring_late_events),
         cmocka_unit_test(test_rounding_lago),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_prorated_sum_days),
+        cmocka_unit_test(test_prorated_sum_zone_and_start),
+        cmocka_unit_test(test_prorated_sum_carry_over_and_limits),
+        cmocka_unit_test(prop_prorated_sum_brute_force),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,134 @@
+// Prorated charges over real HTTP (Lago's `prorated: true` on a recurring sum_agg, in arrears,
+// standard or volume). Lago's rule (Events::Stores::PostgresStore#prorated_sum,
+// BillableMetrics::ProratedAggregations::SumService): each event of the period weighs
+// value × (DATE(period's last day) - DATE(timestamp) + 1) / days of the billing period, in the
+// customer's zone; the value carried from earlier periods weighs the days from the usage's
+// start; the sum is ceiled to 5 decimals; the fee rounds once to the cent, half up. Volume picks
+// its range from the full units. Current usage shows the full units. Live usage prices the
+// period to its end at each event, so a wallet pays the prorated step at once, a removal gives
+// back the days the unit will not be present, and a hold prices the same step.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+let seats;
+const post = async (path, body) => t.api(path, { method: 'POST', body });
+const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+const seconds = (iso) => Date.parse(iso) / 1000;
+let n = 0;
+const ev = (sub, value, extra = {}) => ({ transaction_id: `p${n++}`, external_subscription_id: sub, code: 'seats', properties: { seats: value }, ...extra });
+const send = async (...events) => t.api('/api/v1/events/batch', { method: 'POST', body: { events } });
+const sent = async (...events) => ok(await send(...events));
+const usage = async (customer, sub = customer) => (await ok(await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`))).customer_usage;
+const seatUsage = async (customer, sub) => {
+  const c = (await usage(customer, sub)).charges_usage[0];
+  return [c.units, c.total_aggregated_units, c.events_count, c.amount_cents];
+};
+const plan = async (code, charge) => ok(await post('/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: seats, prorated: true, ...charge }] } }));
+const subscribe = async (customer, plan_code, subscription_at, extra = {}) => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: customer, currency: 'USD', ...extra } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code, external_id: customer, subscription_at } }));
+};
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-11T08:00:00Z']);
+  seats = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } }))).billable_metric.lago_id;
+  await plan('std', { charge_model: 'standard', properties: { amount: '30' } });
+  await plan('vol', { charge_model: 'volume', properties: { volume_ranges: [
+    { from_value: 0, to_value: 5, per_unit_amount: '10', flat_amount: '0' },
+    { from_value: 6, to_value: null, per_unit_amount: '5', flat_amount: '0' },
+  ] } });
+  for (const c of ['carry', 'vol', 'wal']) await subscribe(c, c === 'vol' ? 'vol' : 'std', '2026-03-01T00:00:00Z');
+});
+after(async () => { await t.cleanup(); });
+
+test('only a recurring sum in arrears, standard or volume, is prorated; the rest is refused', async () => {
+  const users = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'users', name: 'Users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true } }))).billable_metric.lago_id;
+  const cases = [
+    { billable_metric_id: seats, charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } },
+    { billable_metric_id: seats, charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } },
+    { billable_metric_id: users, charge_model: 'standard', properties: { amount: '1' } },
+  ];
+  for (const charge of cases) {
+    const r = await post('/api/v1/plans', { plan: { code: 'no', name: 'no', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ ...charge, prorated: true }] } });
+    assert.equal(r.status, 422, JSON.stringify(charge));
+    assert.deepEqual((await r.json()).error_details, { prorated: ['not_supported'] });
+  }
+});
+
+test('seats added on the 11th of March weigh 21 of its 31 days', async () => {
+  await sent(ev('carry', 2));
+  // 2 × 21 / 31 = 1.3548387.. ceil(5) 1.35484; × 30 USD = 40.6452 -> 4065 cents; units shown: 2
+  assert.deepEqual(await seatUsage('carry', 'carry'), ['2.0', '2.0', 1, 4065]);
+});
+
+test('volume picks its range from the full units and prices the prorated ones', async () => {
+  await sent(ev('vol', 6));
+  // 6 × 21 / 31 = 4.0645161.. ceil(5) 4.06452; 6 full units -> the 6.. range at 5 USD:
+  // 20.3226 -> 2032 cents (the prorated units would have chosen 0..5 at 10 USD: 4065)
+  assert.deepEqual(await seatUsage('vol', 'vol'), ['6.0', '6.0', 1, 2032]);
+});
+
+test('a hard wallet pays the prorated step, refuses what it cannot pay, and a removal gives days back', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'wal', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '25', limit: 'hard' } }))).wallet;
+  await sent(ev('wal', 1)); // 21 / 31 = 0.67742 (ceil 5) × 30 = 20.3226 -> 2032
+  const wallet = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
+  assert.equal((await wallet()).balance_cents, 2500 - 2032);
+  // one more seat: 42 / 31 = 1.35484 × 30 = 40.6452 -> 4065, a step of 2033 > 468 left
+  assert.equal((await send(ev('wal', 1))).status, 402);
+  assert.equal((await wallet()).balance_cents, 468);
+  // a hold of 0.2 seat: (21 + 0.2 × 21) / 31 = 0.8129032.. ceil 0.81291 × 30 = 24.3873 -> 2439,
+  // a step of 2439 - 2032 = 407
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'wal', code: 'seats', properties: { seats: 0.2 } } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 407);
+  const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 0.2 } } }))).authorization;
+  assert.equal(captured.captured_amount_cents, 407);
+  assert.equal((await wallet()).balance_cents, 2500 - 2439);
+  assert.deepEqual(await seatUsage('wal', 'wal'), ['1.2', '1.2', 2, 2439]);
+  // the seat leaves on the 21st: -1 × 11 / 31; (25.2 - 11) / 31 = 0.4580645.. ceil 0.45807
+  // × 30 = 13.7421 -> 1374: 2439 - 1374 = 1065 come back
+  await advance('2026-03-21T09:00:00Z');
+  await sent(ev('wal', -1));
+  assert.deepEqual(await seatUsage('wal', 'wal'), ['0.2', '0.2', 3, 1374]);
+  assert.equal((await wallet()).balance_cents, 2500 - 1374);
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('an estimate names no fee: a prorated charge is billed in arrears, as in Lago', async () => {
+  const r = await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'carry', code: 'seats', properties: { seats: 1 } } });
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { code: ['does_not_match_an_instant_charge'] });
+});
+
+test('April: carried seats count whole; a seat added on the 20th weighs 11 days and leaves on the 25th', async () => {
+  await advance('2026-04-20T10:00:00Z');
+  // the 2 seats carried from March: 2 × 30 / 30 = 2 × 30 USD
+  assert.deepEqual(await seatUsage('carry', 'carry'), ['2.0', '2.0', 1, 6000]);
+  await subscribe('apr', 'std', '2026-04-01T00:00:00Z');
+  await sent(ev('apr', 1)); // 11 / 30 = 0.36667 (ceil 5) × 30 = 11.0001 -> 1100
+  assert.deepEqual(await seatUsage('apr', 'apr'), ['1.0', '1.0', 1, 1100]);
+  await advance('2026-04-25T00:00:00Z');
+  await sent(ev('apr', -1)); // (11 - 6) / 30 = 0.16667 × 30 = 5.0001 -> 500; units shown 0
+  assert.deepEqual(await seatUsage('apr', 'apr'), ['0.0', '0.0', 2, 500]);
+});
+
+test('days are the customer\'s local dates, over the whole period when the subscription starts within it', async () => {
+  await subscribe('ny', 'std', '2026-04-10T16:00:00Z', { timezone: 'America/New_York' });
+  // 02:00 UTC on the 20th is the 19th in New York: days 19..30, 12 of April's 30 (the
+  // divisor stays 30 though the subscription started on the 10th): 12 / 30 × 30 = 12 USD
+  await sent(ev('ny', 1, { timestamp: seconds('2026-04-20T02:00:00Z') }));
+  assert.deepEqual(await seatUsage('ny', 'ny'), ['1.0', '1.0', 1, 1200]);
+});
+
+test('a restart, clean or SIGKILL, gives the same current usage', async () => {
+  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny'].map((c) => usage(c)));
+  const before = await all();
+  await t.restart();
+  assert.deepEqual(await all(), before);
+  await t.restart({ kill: true });
+  assert.deepEqual(await all(), before);
+});
