@@ -126,6 +126,11 @@ static void add_ok(struct aggregation *a, struct aggregation_event e)
     expect_st(aggregation_add(a, &e), AGGREGATION_OK);
 }
 
+static void carried_ok(struct aggregation *a, struct aggregation_event e)
+{
+    expect_st(aggregation_add_carried(a, &e), AGGREGATION_OK);
+}
+
 /* ---- Prorated sums (Lago's PostgresStore#prorated_sum) ------------------------------------- */
 
 static struct tz_zone *zone_of(const char *posix)
@@ -172,12 +177,7 @@ static void test_prorated_sum_days(void **state)
     add_ok(&a, EV(T("2026-04-30T23:59:59Z"), 3, "3"));
     expect_prorated(&a, "0.26667"); /* (5 + 3) / 30 */
     /* a value carried from March weighs every day of April */
-    expect_st(aggregation_add_carried(
-                  &a, &(struct aggregation_event){.timestamp = T("2026-03-03T00:00:00Z"),
-                                                  .sequence = 4,
-                                                  .value = "2",
-                                                  .value_len = 1}),
-              AGGREGATION_OK);
+    carried_ok(&a, EV(T("2026-03-03T00:00:00Z"), 4, "2"));
     expect_prorated(&a, "2.26667"); /* (8 + 60) / 30 */
     aggregation_free(&a);
     tz_free(utc);
@@ -191,12 +191,7 @@ static void test_prorated_sum_zone_and_start(void **state)
     /* a subscription started on April 10th at noon in New York (16:00 UTC): the divisor stays
      * the month's 30 days, and a carried value weighs the 21 days from the 10th */
     april(&a, ny, T("2026-04-10T16:00:00Z"));
-    expect_st(aggregation_add_carried(
-                  &a, &(struct aggregation_event){.timestamp = T("2026-03-20T00:00:00Z"),
-                                                  .sequence = 1,
-                                                  .value = "1",
-                                                  .value_len = 1}),
-              AGGREGATION_OK);
+    carried_ok(&a, EV(T("2026-03-20T00:00:00Z"), 1, "1"));
     expect_prorated(&a, "0.7");
     /* 02:00 UTC on the 20th is the 19th in New York: 12 days, not 11 */
     add_ok(&a, EV(T("2026-04-20T02:00:00Z"), 2, "1"));
