@@ -130,6 +130,18 @@ tally_time subscription_usage_from(const struct subscription *s, const struct pe
     return p->start > s->started_at ? p->start : s->started_at;
 }
 
+tally_time subscription_usage_end(const struct subscription *s)
+{
+    tally_time end = subscription_end(s);
+    return s->has_terminated_at && end == s->terminated_at && end < TIMESTAMP_MAX ? end + 1 : end;
+}
+
+tally_time subscription_usage_to(const struct subscription *s, const struct period *p)
+{
+    tally_time end = subscription_usage_end(s);
+    return p->end < end ? p->end : end;
+}
+
 bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,
                             tally_time *out)
 {

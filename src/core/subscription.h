@@ -130,6 +130,13 @@ enum period_status subscription_charges_period(const struct subscription *s,
  * subscription's own start if later (a first period). Wallets' debits of the period are kept
  * under this instant, so whatever moves or matches them must use it, not p->start. */
 tally_time subscription_usage_from(const struct subscription *s, const struct period *p);
+/* The instant after the last its usage counts (TIMESTAMP_MAX: none). A termination's own
+ * instant is in it: a command terminates at its own `now`, and events of that instant arrived
+ * while the subscription lived (Lago's range to terminated_at includes them). An ending_at is
+ * set ahead, and its instant is not the subscription's. */
+tally_time subscription_usage_end(const struct subscription *s);
+/* Where its usage of period `p` ends: the period's end, or subscription_usage_end if earlier. */
+tally_time subscription_usage_to(const struct subscription *s, const struct period *p);
 
 /*
  * When the plan's trial ends for this subscription (started_at + trial days, to the

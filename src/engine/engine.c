@@ -875,6 +875,43 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
 }
 
 /*
+ * A subscription whose end the command moved into its current period (terminated now, ended
+ * by an upgrade, or given an earlier ending_at) is priced to that end, as Lago bills it to its
+ * termination date; but its wallets paid what its live usage priced before, to the period's
+ * end for a prorated or time-weighted charge. What they paid for the time after comes back now
+ * (wallets_settle_ended): no later event of the subscription may settle it. An audit found
+ * those credits kept, and after an upgrade the same seats charged again by the new plan.
+ * The usage is built apart from the book's references (the refresh after the command rebuilds
+ * the book's own); only a customer whose wallets pay or have paid pays for the build.
+ */
+static enum command_result settle_to_end(struct engine *e, struct command *cmd,
+                                         int64_t subscription_id)
+{
+    const struct usage *live = usage_book_find(&e->usage, subscription_id);
+    if (!live || live->event_count == 0)
+        return COMMAND_OK; /* no event of its period: nothing of it debited */
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, live->customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
+    struct store_subscription row;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, subscription_id, &row,
+                               cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    struct usage *u = usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
+                                        live->events, live->event_count);
+    struct usage_brought *brought =
+        u ? arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought) : NULL;
+    enum command_result r = COMMAND_STORE_FAILED;
+    if (brought)
+        /* priced before to the period's end, it cannot overflow priced to an earlier one but
+         * by a time-weighted level below zero: then the invoice settles it, as it must */
+        r = usage_priced(u, brought) ? wallets_settle_ended(&e->wallets, e->store, cmd, u, brought)
+                                     : COMMAND_OK;
+    usage_release(u);
+    return r;
+}
+
+/*
  * A downgrade scheduled to start at or after its subscription's ending_at never starts: it is
  * canceled as of that ending_at (as Lago cancels the next subscription of one it terminates);
  * an ending_at moved past it, or removed, gives it back.
@@ -928,7 +965,10 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     old->terminated_at = switch_at;
     old->next_id = next->id;
     old->updated_at = cmd->now;
-    return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_subscription_save(e->store, old) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* an upgrade ends it now; a downgrade at its period's end, to which it is priced already */
+    return switch_at == cmd->now ? settle_to_end(e, cmd, old->id) : COMMAND_OK;
 }
 
 static enum command_result change_plan(struct engine *e, struct command *cmd,
@@ -1049,7 +1089,11 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     }
     sub->updated_at = cmd->now;
     cmd->subscription = *sub;
-    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_subscription_save(e->store, sub) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* an ending_at moved earlier gives back at once; one moved later is debited by the
+     * events that come (or invoiced) */
+    return u->has_ending_at && !u->ending_at_null ? settle_to_end(e, cmd, sub->id) : COMMAND_OK;
 }
 
 /*
@@ -1072,7 +1116,9 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
         r = wallet_book_void_subscription_holds(&e->wallets, e->store, cmd, cmd->org_id, sub->id);
     if (r != COMMAND_OK)
         return r;
-    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_subscription_save(e->store, sub) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return sub->has_terminated_at ? settle_to_end(e, cmd, sub->id) : COMMAND_OK;
 }
 
 /*
@@ -2661,7 +2707,7 @@ static bool leaves_events_behind(struct engine *e, const struct command *cmd, co
             continue;
         tally_time end = subscription_status_at(&row.sub, cmd->now) == SUBSCRIPTION_CANCELED
                              ? TIMESTAMP_MIN
-                             : subscription_end(&row.sub);
+                             : subscription_usage_end(&row.sub);
         for (size_t k = 0; k < u->event_count; k++) /* (the scan tells which were sent ahead) */
             if (u->events[k].timestamp >= end && u->events[k].timestamp >= cmd->now)
                 return true;

@@ -812,7 +812,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         !(plan = json_tokener_parse(body)))
         goto fail;
     u->from = subscription_usage_from(&row->sub, &period);
-    u->to = period.end < subscription_end(&row->sub) ? period.end : subscription_end(&row->sub);
+    u->to = subscription_usage_to(&row->sub, &period);
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     b.zone = zone;
     b.zone_name = tz;

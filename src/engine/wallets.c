@@ -493,15 +493,16 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
 }
 
 /*
- * A customer with no active wallet: what goes up is the invoice's (the next wallet's first
- * debit starts from the fee then, wallets_open_period), but what wallets terminated since
- * paid this period still comes back when the fee falls below it, else revenue would keep
- * usage the fee no longer has.
+ * Gives back what u's charges debited this period beyond what they bring now (`brought`), and
+ * all that charges the plan no longer has debited; debits nothing. Revenue must not keep usage
+ * the fee no longer has, where no later debit of u will settle it: a customer with no active
+ * wallet (what goes up is the invoice's, and the next wallet's first debit starts from the fee
+ * then, wallets_open_period), and a subscription that ended (wallets_settle_ended).
  */
-static enum command_result give_back_unwalleted(struct wallet_book *b, struct store *st,
-                                                struct command *cmd, struct customer_wallets *cw,
-                                                const struct usage *u,
-                                                const struct usage_brought *brought)
+static enum command_result give_back_fallen(struct wallet_book *b, struct store *st,
+                                            struct command *cmd, struct customer_wallets *cw,
+                                            const struct usage *u,
+                                            const struct usage_brought *brought)
 {
     bool touched = false, expired_since = false;
     for (size_t i = 0; i < cw->debit_count + u->charge_count; i++) {
@@ -527,9 +528,35 @@ static enum command_result give_back_unwalleted(struct wallet_book *b, struct st
     }
     if (!touched)
         return COMMAND_OK;
+    /* credits given back to a grant past its expiry expire now (a credit is never spendable,
+     * nor shown, past its expiry) */
+    enum command_result r = expired_since && cw->wallet_count > 0
+                                ? wallet_clock_bring_up_to_date(st, cmd, cw)
+                                : COMMAND_OK;
+    if (r != COMMAND_OK)
+        return r;
     if (!b->deferring)
         return wallet_book_flush_customer(st, cmd, cw);
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+enum command_result wallets_settle_ended(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct usage *u,
+                                         const struct usage_brought *brought)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+    if (!cw)
+        return COMMAND_STORE_FAILED;
+    if (cw->debit_count == 0)
+        return COMMAND_OK;
+    if (cw->wallet_count > 0) { /* what came due before now happens first, as for a debit */
+        if (!wallet_book_touch(b, cw))
+            return COMMAND_STORE_FAILED;
+        enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return give_back_fallen(b, st, cmd, cw, u, brought);
 }
 
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
@@ -541,7 +568,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return COMMAND_STORE_FAILED;
     if (cw->wallet_count == 0)
         return cw->debit_count == 0 ? COMMAND_OK /* nothing to debit: the invoice charges it */
-                                    : give_back_unwalleted(b, st, cmd, cw, u, brought);
+                                    : give_back_fallen(b, st, cmd, cw, u, brought);
     if (!wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
     enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);

@@ -96,6 +96,18 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         int64_t customer_id, const struct usage_brought *brought);
 
 /*
+ * A subscription that ended within its period (terminated, or replaced by an upgrade), its
+ * usage u now priced to its end: what its charges debited beyond what they bring now comes
+ * back (a prorated or time-weighted charge was debited to the period's end), and what charges
+ * its plan no longer has debited. Nothing is debited: what an ended subscription brings beyond
+ * its debits is the invoice's, as no command may be refused for credits it did not ask to
+ * spend. `brought` as for wallets_debit_usage. Writer only.
+ */
+enum command_result wallets_settle_ended(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct usage *u,
+                                         const struct usage_brought *brought);
+
+/*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on
  * its metric, the event's own step (usage_estimate); for every charge, what it brings already
  * and has not debited yet (a recurring value carried into the period, or after a price or tax

@@ -270,6 +270,27 @@ static void proration_matches_lago(void **state)
             }
 }
 
+/* A termination's own instant is the subscription's (events of it arrived while it lived); an
+ * ending_at's is not; a period that ends first bounds both. */
+static void usage_to_keeps_the_termination_instant(void **state)
+{
+    (void)state;
+    struct subscription s = base();
+    struct period p = {.start = iso("2026-01-01T00:00:00Z"), .end = iso("2026-02-01T00:00:00Z")};
+    assert_int_equal(subscription_usage_to(&s, &p), p.end);
+    s.has_ending_at = true;
+    s.ending_at = iso("2026-01-20T00:00:00Z");
+    assert_int_equal(subscription_usage_to(&s, &p), s.ending_at);
+    s.has_terminated_at = true;
+    s.terminated_at = iso("2026-01-15T12:00:00Z");
+    assert_int_equal(subscription_usage_to(&s, &p), s.terminated_at + 1);
+    s.has_ending_at = false;
+    s.terminated_at = p.end; /* a downgrade at the period's end */
+    assert_int_equal(subscription_usage_to(&s, &p), p.end);
+    s.terminated_at = s.started_at; /* ended at the instant it started: that instant */
+    assert_int_equal(subscription_usage_to(&s, &p), s.started_at + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +300,7 @@ int main(void)
         cmocka_unit_test(current_period_clamps_to_the_subscription),
         cmocka_unit_test(charges_billed_monthly),
         cmocka_unit_test(usage_from_is_the_later_start),
+        cmocka_unit_test(usage_to_keeps_the_termination_instant),
         cmocka_unit_test(proration_matches_lago),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

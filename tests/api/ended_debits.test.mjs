@@ -1,0 +1,152 @@
+// A subscription ended within its period (terminated, or replaced by an upgrade) is priced to
+// its end, as Lago bills it to its termination date. Live usage had priced its prorated and
+// time-weighted charges to the period's end at each event, and the wallet paid that: what
+// those charges debited for the days after the end comes back at once, in the command that
+// ends it, since no later event of that subscription will settle it. Found by an audit: the
+// credits stayed debited, and after an upgrade the new subscription charged the same seats
+// again from its own start.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithOrg } from '../lib/tallyd.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+let t;
+const call = async (method, path, body) => {
+  const r = await t.api(path, { method, body });
+  const b = await r.json();
+  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
+  return b;
+};
+const advance = (to) => call('POST', '/api/v1/test_clock/advance', { test_clock: { to } });
+let n = 0;
+const send = (sub, code, properties) => call('POST', '/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: sub, code, properties } });
+const wallets = {};
+const balance = async (k) => (await call('GET', `/api/v1/wallets/${wallets[k]}`)).wallet.balance_cents;
+const plan = (code, amount_cents, charges) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges } });
+
+// customer k subscribed to plan from March 1st, with 100 USD of granted credits
+const subscribe = async (k, plan_code, limit = 'none') => {
+  await call('POST', '/api/v1/customers', { customer: { external_id: k, currency: 'USD' } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: k, plan_code, external_id: k, subscription_at: '2026-03-01T00:00:00Z' } });
+  wallets[k] = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: k, currency: 'USD', rate_amount: '1', name: k, granted_credits: '100', limit } })).wallet.lago_id;
+};
+
+before(async () => {
+  t = await startWithOrg(['--test-clock', '2026-03-01T00:00:00Z']);
+  const metric = (code, aggregation_type, extra = {}) => call('POST', '/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type, field_name: code, ...extra } });
+  const seats = (await metric('seats', 'sum_agg', { recurring: true })).billable_metric.lago_id;
+  const gpus = (await metric('gpus', 'weighted_sum_agg', { weighted_interval: 'seconds' })).billable_metric.lago_id;
+  const calls = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'calls', aggregation_type: 'count_agg' } })).billable_metric.lago_id;
+  await plan('seats30', 0, [{ billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '30' } }]);
+  await plan('seats60', 1000, [{ billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '60' } }]);
+  await plan('gpu31', 0, [{ billable_metric_id: gpus, charge_model: 'standard', properties: { amount: '31' } }]);
+  await plan('calls1', 0, [
+    { billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '31' } },
+  ]);
+  await subscribe('term', 'seats30');
+  await subscribe('hard', 'seats30', 'hard');
+  await subscribe('gpu', 'gpu31');
+  await subscribe('up', 'seats30');
+  await subscribe('ends', 'seats30');
+  await subscribe('gone', 'seats30');
+  await subscribe('short', 'seats30');
+  await subscribe('instant', 'calls1');
+  // March 1st: 2 seats for the whole of March (2 × 31/31 × 30 USD), 1 GPU from now to its end
+  await send('term', 'seats', { seats: 2 });
+  await send('hard', 'seats', { seats: 3 });
+  await send('gpu', 'gpus', { gpus: 1 });
+  await send('up', 'seats', { seats: 1 });
+  await send('ends', 'seats', { seats: 1 });
+  await send('gone', 'seats', { seats: 1 });
+  // 100 USD cover 10000 of the 12000 cents 4 seats cost: 2000 are left to the invoice
+  await send('short', 'seats', { seats: 4 });
+  for (let i = 0; i < 3; i++) await send('instant', 'calls', {});
+  await send('instant', 'seats', { seats: 1 });
+});
+after(async () => { await t.cleanup(); });
+
+test('the debits of the full period are taken at each event', async () => {
+  assert.equal(await balance('term'), 10000 - 6000);
+  assert.equal(await balance('hard'), 10000 - 9000);
+  assert.equal(await balance('gpu'), 10000 - 3100);
+  assert.equal(await balance('up'), 10000 - 3000);
+});
+
+test('terminated at the very instant of its events, it keeps them, and the day of its end', async () => {
+  assert.equal(await balance('instant'), 10000 - 300 - 3100);
+  await call('DELETE', '/api/v1/subscriptions/instant');
+  // the three calls arrived while it lived; the seat's one day (March 1st) of 31 is 0.03226
+  // (1/31 ceiled to 5 decimals) × 31 USD = 1.00006 -> 100; 3000 come back
+  assert.equal(await balance('instant'), 10000 - 300 - 100);
+  await checkWalletLedger(t, wallets.instant);
+});
+
+test('a terminated subscription gives back the days after its end: prorated seats', async () => {
+  await advance('2026-03-11T12:00:00Z');
+  await call('DELETE', '/api/v1/subscriptions/term');
+  // priced to March 11th, that day counted: 2 × 11/31 = 0.7096774.. ceil(5) 0.70968 × 30 USD
+  // = 21.2904 -> 2129 cents; 6000 - 2129 come back
+  assert.equal(await balance('term'), 10000 - 2129);
+  await call('DELETE', '/api/v1/subscriptions/hard');
+  // 3 × 11/31 = 1.0645161.. ceil(5) 1.06452 × 30 = 31.9356 -> 3194
+  assert.equal(await balance('hard'), 10000 - 3194);
+  await checkWalletLedger(t, wallets.term);
+  await checkWalletLedger(t, wallets.hard);
+});
+
+test('a terminated subscription gives back the time after its end: a time-weighted sum', async () => {
+  await call('DELETE', '/api/v1/subscriptions/gpu');
+  // 1 GPU over 10.5 of March's 31 days: 10.5/31 × 31 USD = 10.50 USD
+  assert.equal(await balance('gpu'), 10000 - 1050);
+  await checkWalletLedger(t, wallets.gpu);
+});
+
+test('an upgrade gives back the old plan\'s days after it; the new plan charges them from its start', async () => {
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'up', plan_code: 'seats60', external_id: 'up' } });
+  // the old subscription to March 11th: 11/31 = 0.35484 × 30 = 10.6452 -> 1065
+  assert.equal(await balance('up'), 10000 - 1065);
+  // the seat carried into the new one weighs March 11th to 31st: 21/31 = 0.67742 × 60 USD
+  // = 40.6452 -> 4065, debited with its next event
+  await send('up', 'seats', { seats: 0 });
+  assert.equal(await balance('up'), 10000 - 1065 - 4065);
+  await checkWalletLedger(t, wallets.up);
+});
+
+test('an ending_at moved into the period gives back at once; moved later, the next event pays', async () => {
+  await call('PUT', '/api/v1/subscriptions/ends', { subscription: { ending_at: '2026-03-20T12:00:00Z' } });
+  // priced to March 20th: 20/31 = 0.64517 (ceil 5) × 30 = 19.3551 -> 1936
+  assert.equal(await balance('ends'), 10000 - 1936);
+  await call('PUT', '/api/v1/subscriptions/ends', { subscription: { ending_at: '2026-03-25T12:00:00Z' } });
+  assert.equal(await balance('ends'), 10000 - 1936); // a command that ends nothing spends nothing
+  await send('ends', 'seats', { seats: 0 });
+  // 25/31 = 0.80646 × 30 = 24.1938 -> 2419
+  assert.equal(await balance('ends'), 10000 - 2419);
+  await checkWalletLedger(t, wallets.ends);
+});
+
+test('a customer deleted gives back before its wallet is terminated: the ledger keeps what it used', async () => {
+  await call('DELETE', '/api/v1/customers/gone');
+  const w = (await call('GET', `/api/v1/wallets/${wallets.gone}`)).wallet;
+  assert.equal(w.status, 'terminated');
+  const entries = await checkWalletLedger(t, wallets.gone);
+  // revenue ends with what the 11 days of the seat cost: 11/31 = 0.35484 × 30 -> 1065
+  const revenue = entries.filter((x) => x.account === 'revenue').reduce((sum, x) => sum + (x.direction === 'credit' ? x.amount_cents : -x.amount_cents), 0);
+  assert.equal(revenue, 1065);
+});
+
+test('what the credits did not cover is given back before any credit', async () => {
+  assert.equal(await balance('short'), 0);
+  await call('DELETE', '/api/v1/subscriptions/short');
+  // 4 × 11/31 = 1.41936 × 30 = 42.5808 -> 4258; 7742 of the 12000 priced come back,
+  // the 2000 uncovered first, then 5742 credits
+  assert.equal(await balance('short'), 10000 - 4258);
+  await checkWalletLedger(t, wallets.short);
+});
+
+test('a restart changes none of it', async () => {
+  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant'];
+  const before = await Promise.all(keys.map(balance));
+  await t.restart();
+  assert.deepEqual(await Promise.all(keys.map(balance)), before);
+});
