@@ -1,7 +1,8 @@
 // A deterministic simulation of prepaid credits over real HTTP. From a seed: many customers
 // with wallets of every limit, then a random sequence of event batches, holds, captures, voids,
-// top-ups (some expiring), voided credits, limit changes, price edits and clock jumps across
-// periods, over four metrics (one recurring: its seats carry into each new period). After
+// top-ups (some expiring), voided credits, limit changes, price edits, clock jumps across
+// periods, terminations, upgrades and downgrades, over six metrics (two recurring: their seats
+// carry into each new period, one of them prorated; one time-weighted). After
 // every command the touched customer's wallets are checked against their transactions and the
 // ledger (and tallyd, a test build, asserts its own invariants after every commit). The same
 // seed is then replayed on a fresh data directory: the answers and the database must be
@@ -127,13 +128,16 @@ async function run(t, seed) {
   };
   const post = (label, path, body) => call(label, 'POST', path, body);
 
-  // the catalog: four metrics (seats recurring) priced by four charge models, taxed 10%
+  // the catalog: six metrics (seats and desks recurring) priced by four charge models, desks
+  // prorated, taxed 10%
   const metric = {};
   for (const bm of [
     { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' },
     { code: 'storage', name: 'Storage', aggregation_type: 'latest_agg', field_name: 'gb' },
     { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
     { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true },
+    { code: 'desks', name: 'Desks', aggregation_type: 'sum_agg', field_name: 'desks', recurring: true },
+    { code: 'gpus', name: 'GPUs', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', weighted_interval: 'seconds' },
   ]) metric[bm.code] = (await post('metric', '/api/v1/billable_metrics', { billable_metric: bm })).body.billable_metric.lago_id;
   await post('tax', '/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '10' } });
   const charges = (tokenPrice) => [
@@ -145,12 +149,20 @@ async function run(t, seed) {
     { billable_metric_id: metric.seats, charge_model: 'graduated', properties: { graduated_ranges: [
       { from_value: 0, to_value: 3, per_unit_amount: '2', flat_amount: '1' },
       { from_value: 4, to_value: null, per_unit_amount: '1.5', flat_amount: '0' }] } },
+    { billable_metric_id: metric.desks, charge_model: 'standard', prorated: true, properties: { amount: '3.1' } },
+    { billable_metric_id: metric.gpus, charge_model: 'standard', properties: { amount: '0.7' } },
   ];
   const plan = (await post('plan', '/api/v1/plans', { plan: { code: 'usage', name: 'Usage', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: charges('0.003') } })).body.plan;
+  // worth more: subscribing to it is an upgrade (now), and back a downgrade (at the period's end)
+  await post('plan', '/api/v1/plans', { plan: { code: 'usage_plus', name: 'Usage+', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR', tax_codes: ['vat'], charges: charges('0.004') } });
   const customers = [], wallets = [], holds = [], holdsOf = {};
+  const subOf = []; // each customer's subscription external id: a termination starts another
+  const planOf = []; // and the plan it is on
   for (let i = 0; i < CUSTOMERS; i++) {
     const c = `c${i}`;
     customers.push(c);
+    subOf.push(`s${i}`);
+    planOf.push('usage');
     await post('subscribe', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'usage', external_id: `s${i}` } });
     for (let k = 0; k < 1 + r.below(2); k++) {
       const limit = r.pick(['none', 'hard', 'hard', 'soft']);
@@ -176,46 +188,47 @@ async function run(t, seed) {
 
   let clock = Date.parse('2026-01-20T00:00:00Z'), n = 0;
   const eventFor = (i) => {
-    const code = r.pick(['tokens', 'tokens', 'storage', 'calls', 'seats']);
+    const code = r.pick(['tokens', 'tokens', 'storage', 'calls', 'seats', 'desks', 'gpus']);
     const properties = code === 'tokens' ? { tokens: r.below(5000) } : code === 'storage' ? { gb: r.below(30) }
-      : code === 'seats' ? { seats: r.below(5) - 1 } : {};
-    return { transaction_id: `e${n++}`, external_subscription_id: `s${i}`, code, properties };
+      : code === 'seats' ? { seats: r.below(5) - 1 } : code === 'desks' ? { desks: r.below(4) - 1 }
+        : code === 'gpus' ? { gpus: r.below(4) - 1 } : {};
+    return { transaction_id: `e${n++}`, external_subscription_id: subOf[i], code, properties };
   };
   for (let step = 0; step < STEPS; step++) {
     if (step === STEPS >> 1) {
       // halfway: SIGKILL and start again; everything acknowledged must be there. (The new
       // process gets its own deterministic stream, so its ids do not repeat the first's.)
-      const usageOf = async (k) => (await (await t.api(`/api/v1/customers/${customers[k]}/current_usage?external_subscription_id=s${k}`)).json());
+      const usageOf = async (k) => (await (await t.api(`/api/v1/customers/${customers[k]}/current_usage?external_subscription_id=${subOf[k]}`)).json());
       const live = [];
       for (let k = 0; k < CUSTOMERS; k++) live.push(await usageOf(k));
       process.env.TALLY_DETERMINISTIC_SEED = String(seed + 1n);
       await t.restart({ kill: true });
       delete process.env.TALLY_DETERMINISTIC_SEED;
-      for (let k = 0; k < CUSTOMERS; k++) assert.deepEqual(await usageOf(k), live[k], `s${k}: live usage against its rebuild`);
+      for (let k = 0; k < CUSTOMERS; k++) assert.deepEqual(await usageOf(k), live[k], `${subOf[k]}: live usage against its rebuild`);
       for (const c of customers) await checkCustomer(t, c, holdsOf[c]);
     }
     const i = r.below(CUSTOMERS), c = customers[i];
     const roll = r.below(100);
     let touched = [c];
-    if (roll < 40) {
+    if (roll < 36) {
       await post('events', '/api/v1/events/batch', { events: Array.from({ length: 1 + r.below(4) }, () => eventFor(i)) });
       // unread, the debits wait in the wallet journal for a later read, command or the kill
       if (r.chance(0.5)) touched = [];
-    } else if (roll < 50) {
-      const a = await post('authorize', '/api/v1/authorizations', { authorization: { external_subscription_id: `s${i}`, code: 'tokens', properties: { tokens: r.below(20000) }, expires_in: 60 + r.below(86400) } });
+    } else if (roll < 46) {
+      const a = await post('authorize', '/api/v1/authorizations', { authorization: { external_subscription_id: subOf[i], code: 'tokens', properties: { tokens: r.below(20000) }, expires_in: 60 + r.below(86400) } });
       if (a.body.authorization?.status === 'authorized') {
         holds.push({ id: a.body.authorization.lago_id, customer: c });
         (holdsOf[c] ??= []).push(a.body.authorization.lago_id);
       }
-    } else if (roll < 58 && holds.length) {
+    } else if (roll < 54 && holds.length) {
       const h = holds.splice(r.below(holds.length), 1)[0];
       touched = [h.customer];
       await post('capture', `/api/v1/authorizations/${h.id}/capture`, { authorization: { properties: { tokens: r.below(25000) } } });
-    } else if (roll < 62 && holds.length) {
+    } else if (roll < 58 && holds.length) {
       const h = holds.splice(r.below(holds.length), 1)[0];
       touched = [h.customer];
       await post('void hold', `/api/v1/authorizations/${h.id}/void`, {});
-    } else if (roll < 74 && wallets.length) {
+    } else if (roll < 70 && wallets.length) {
       const w = r.pick(wallets);
       touched = [w.customer];
       const body = { wallet_id: w.id, priority: 1 + r.below(50) };
@@ -223,26 +236,41 @@ async function run(t, seed) {
       else body.paid_credits = `${r.below(300)}.${r.below(100)}`;
       if (r.chance(0.4)) body.expiration_at = new Date(clock + (1 + r.below(20)) * 86400000).toISOString();
       await post('top-up', '/api/v1/wallet_transactions', { wallet_transaction: body });
-    } else if (roll < 79 && wallets.length) {
+    } else if (roll < 75 && wallets.length) {
       const w = r.pick(wallets);
       touched = [w.customer];
       await post('void credits', '/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.id, voided_credits: String(1 + r.below(100)) } });
-    } else if (roll < 87) {
+    } else if (roll < 83) {
       clock += (1 + r.below(72)) * 3600000;
       touched = customers;
       await post('advance', '/api/v1/test_clock/advance', { test_clock: { to: new Date(clock).toISOString() } });
-    } else if (roll < 92 && wallets.length) {
+    } else if (roll < 88 && wallets.length) {
       const w = r.pick(wallets);
       touched = [w.customer];
       const limit = r.pick(['none', 'hard', 'soft']);
       const body = { limit, priority: 1 + r.below(50) };
       if (limit === 'soft') body.overdraft_credits = String(r.below(80));
       await call('update wallet', 'PUT', `/api/v1/wallets/${w.id}`, { wallet: body });
-    } else if (roll < 93 && wallets.length > 4) {
+    } else if (roll < 89 && wallets.length > 4) {
       const w = wallets.splice(r.below(wallets.length), 1)[0];
       touched = [w.customer];
       await call('terminate', 'DELETE', `/api/v1/wallets/${w.id}`);
     } else if (roll < 95) {
+      // a subscription ends (its prorated and time-weighted debits past its end come back) and
+      // another starts; or it moves to the other plan: an upgrade now, a downgrade at the
+      // period's end
+      if (r.chance(0.4)) {
+        await call('end', 'DELETE', `/api/v1/subscriptions/${subOf[i]}`);
+        subOf[i] = `s${i}x${step}`;
+        planOf[i] = 'usage';
+        await post('subscribe', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'usage', external_id: subOf[i] } });
+      } else {
+        // mostly the other plan than the one it is on (an upgrade, or a downgrade scheduled)
+        const other = planOf[i] === 'usage' ? 'usage_plus' : 'usage';
+        const changed = await post('change plan', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: r.chance(0.8) ? other : planOf[i], external_id: subOf[i] } });
+        planOf[i] = changed.body.subscription?.plan_code ?? planOf[i];
+      }
+    } else if (roll < 97) {
       // a new price for tokens, the other charges kept: the next debits settle the difference
       touched = customers;
       const kept = charges(r.pick(['0.002', '0.003', '0.004'])).map((ch, k) => ({ ...ch, id: plan.charges[k].lago_id }));
@@ -276,6 +304,9 @@ test(`the simulation keeps every invariant after every command, and replays the 
     assert.match(seen, /^authorize 200 .*"status":"declined"/m);
     assert.match(seen, /^capture 200 .*"status":"captured"/m);
     assert.match(seen, /^price 200 /m);
+    assert.match(seen, /^end 200 /m);
+    assert.match(seen, /^change plan 200 .*"plan_code":"usage_plus"/m);
+    assert.match(seen, /^change plan 200 .*"next_plan_code":"usage"/m); // a downgrade scheduled
     assert.match(seen, /^advance 200 .*2026-02/m); // a period goes by: seats carry over
     // a threshold top-up (inbound, pending or settled, purchased or granted, source 2)
     assert.match(first.dump, /INSERT INTO wallet_transactions VALUES\(\d+,\d+,\d+,'[^']*',0,[01],[01],2,/);
