@@ -187,6 +187,8 @@ static enum command_result invalid(struct command *cmd, const char *field, const
 
 static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
                              bool earlier);
+static enum command_result give_back_repriced(struct engine *e, struct command *cmd,
+                                              int64_t customer_id);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 static enum command_result not_found(struct command *cmd, const char *code);
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
@@ -465,8 +467,10 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     const char *has_zone = c->text[CUSTOMER_TIMEZONE];
     /* its periods are its zone's days; its taxes are in each charge's fee */
     if (s == STORE_OK &&
-        (!same_zone(had_zone, has_zone) || !same_text(had_taxes, c->doc[CUSTOMER_TAX_CODES])))
+        (!same_zone(had_zone, has_zone) || !same_text(had_taxes, c->doc[CUSTOMER_TAX_CODES]))) {
         reprice_customer(e, cmd, c->id, earlier);
+        return give_back_repriced(e, cmd, c->id);
+    }
     return COMMAND_OK;
 }
 
@@ -875,14 +879,36 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
 }
 
 /*
+ * Gives back what live usage u's charges debited this period beyond what they bring now
+ * (wallets_give_back), if its customer's wallets pay or have paid: after something that no
+ * event of u may follow soon changed its price, or moved its end. Usage that cannot be priced
+ * any more gives nothing back (its next debit fails alike, or the invoice settles it).
+ */
+static enum command_result give_back_usage(struct engine *e, struct command *cmd,
+                                           const struct usage *u)
+{
+    if (u->event_count == 0 || cmd->now < u->from)
+        return COMMAND_OK; /* no event of its period: nothing of it debited */
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
+    struct usage_brought *brought =
+        arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
+    if (!brought)
+        return COMMAND_STORE_FAILED;
+    return usage_priced(u, brought) ? wallets_give_back(&e->wallets, e->store, cmd, u, brought)
+                                    : COMMAND_OK;
+}
+
+/*
  * A subscription whose end the command moved into its current period (terminated now, ended
  * by an upgrade, or given an earlier ending_at) is priced to that end, as Lago bills it to its
  * termination date; but its wallets paid what its live usage priced before, to the period's
- * end for a prorated or time-weighted charge. What they paid for the time after comes back now
- * (wallets_settle_ended): no later event of the subscription may settle it. An audit found
- * those credits kept, and after an upgrade the same seats charged again by the new plan.
- * The usage is built apart from the book's references (the refresh after the command rebuilds
- * the book's own); only a customer whose wallets pay or have paid pays for the build.
+ * end for a prorated or time-weighted charge. What they paid for the time after comes back now:
+ * no later event of the subscription may settle it. An audit found those credits kept, and
+ * after an upgrade the same seats charged again by the new plan. The usage is built apart from
+ * the book's references (the refresh after the command rebuilds the book's own); only a
+ * customer whose wallets pay or have paid pays for the build.
  */
 static enum command_result settle_to_end(struct engine *e, struct command *cmd,
                                          int64_t subscription_id)
@@ -899,14 +925,7 @@ static enum command_result settle_to_end(struct engine *e, struct command *cmd,
         return COMMAND_STORE_FAILED;
     struct usage *u = usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
                                         live->events, live->event_count);
-    struct usage_brought *brought =
-        u ? arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought) : NULL;
-    enum command_result r = COMMAND_STORE_FAILED;
-    if (brought)
-        /* priced before to the period's end, it cannot overflow priced to an earlier one but
-         * by a time-weighted level below zero: then the invoice settles it, as it must */
-        r = usage_priced(u, brought) ? wallets_settle_ended(&e->wallets, e->store, cmd, u, brought)
-                                     : COMMAND_OK;
+    enum command_result r = u ? give_back_usage(e, cmd, u) : COMMAND_STORE_FAILED;
     usage_release(u);
     return r;
 }
@@ -2607,6 +2626,32 @@ static void collect_usage(struct usage *u, void *ctx)
 }
 
 /*
+ * After a re-pricing (a plan, metric or tax edit; a customer's taxes or time zone), what the
+ * live usages' charges debited this period beyond what they bring now comes back at once (a
+ * price cut, a tax removed, a charge the plan no longer has): a wallet shows it without
+ * waiting for the subscription's next event, which may never come. What a re-pricing adds is
+ * left to that next debit: a command that spends no credits is not refused for them. Every
+ * usage of the organization (customer_id 0) or of one customer. Not while the book is
+ * incomplete (a rebuild failed; the next batch rescans first): the next debits settle it then.
+ */
+static enum command_result give_back_repriced(struct engine *e, struct command *cmd,
+                                              int64_t customer_id)
+{
+    if (e->usage_incomplete)
+        return COMMAND_OK;
+    struct org_usages r = {cmd->org_id, customer_id, malloc(sizeof(int64_t) * (e->usage.count + 1)),
+                           0};
+    if (!r.ids)
+        return COMMAND_STORE_FAILED;
+    usage_book_each(&e->usage, collect_usage, &r);
+    enum command_result result = COMMAND_OK;
+    for (size_t i = 0; i < r.count && result == COMMAND_OK; i++)
+        result = give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+    free(r.ids);
+    return result;
+}
+
+/*
  * Past this many stored events to read back, a catalog write rebuilds the book with one scan of
  * the events since its earliest reference (rescan_usage) instead of reading each usage's
  * references by id: spread over many usages, each of those costs a block read (28.8 s for
@@ -2715,6 +2760,12 @@ static bool leaves_events_behind(struct engine *e, const struct command *cmd, co
     return false;
 }
 
+/* Commands that may change what prices every usage of the organization (plans, metrics, taxes). */
+static bool reprices_organization(const struct command *cmd)
+{
+    return cmd->kind == COMMAND_CATALOG_PUT || cmd->kind == COMMAND_CATALOG_DELETE;
+}
+
 /*
  * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
  * a subscription's bounds rebuilds what it priced, from the plan as it is now.
@@ -2723,10 +2774,12 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
 {
     if (cmd->result != COMMAND_OK)
         return;
+    if (reprices_organization(cmd)) {
+        reprice_organization(e, cmd);
+        return;
+    }
     int64_t subs[2] = {0, 0};
     switch (cmd->kind) {
-    case COMMAND_CATALOG_PUT:
-    case COMMAND_CATALOG_DELETE: reprice_organization(e, cmd); return;
     case COMMAND_SUBSCRIPTION_CREATE:
     case COMMAND_SUBSCRIPTION_UPDATE:
     case COMMAND_SUBSCRIPTION_TERMINATE:
@@ -2805,6 +2858,8 @@ static void apply_one(struct engine *e, struct command *cmd)
     }
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     refresh_usage(e, cmd);
+    if (cmd->result == COMMAND_OK && reprices_organization(cmd))
+        cmd->result = give_back_repriced(e, cmd, 0);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */

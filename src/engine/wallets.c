@@ -495,9 +495,9 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
 /*
  * Gives back what u's charges debited this period beyond what they bring now (`brought`), and
  * all that charges the plan no longer has debited; debits nothing. Revenue must not keep usage
- * the fee no longer has, where no later debit of u will settle it: a customer with no active
- * wallet (what goes up is the invoice's, and the next wallet's first debit starts from the fee
- * then, wallets_open_period), and a subscription that ended (wallets_settle_ended).
+ * the fee no longer has: for a customer with no active wallet (what goes up is the invoice's,
+ * and the next wallet's first debit starts from the fee then, wallets_open_period), and
+ * whenever no debit of u is there to settle it (wallets_give_back).
  */
 static enum command_result give_back_fallen(struct wallet_book *b, struct store *st,
                                             struct command *cmd, struct customer_wallets *cw,
@@ -540,9 +540,8 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-enum command_result wallets_settle_ended(struct wallet_book *b, struct store *st,
-                                         struct command *cmd, const struct usage *u,
-                                         const struct usage_brought *brought)
+enum command_result wallets_give_back(struct wallet_book *b, struct store *st, struct command *cmd,
+                                      const struct usage *u, const struct usage_brought *brought)
 {
     struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
     if (!cw)

@@ -96,16 +96,16 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         int64_t customer_id, const struct usage_brought *brought);
 
 /*
- * A subscription that ended within its period (terminated, or replaced by an upgrade), its
- * usage u now priced to its end: what its charges debited beyond what they bring now comes
- * back (a prorated or time-weighted charge was debited to the period's end), and what charges
- * its plan no longer has debited. Nothing is debited: what an ended subscription brings beyond
- * its debits is the invoice's, as no command may be refused for credits it did not ask to
- * spend. `brought` as for wallets_debit_usage. Writer only.
+ * Gives back what usage u's charges debited this period beyond what they bring now, and all
+ * that charges its plan no longer has debited: after a re-pricing (a price cut, a tax removed,
+ * a charge removed) or an end moved into the period (a prorated or time-weighted charge was
+ * debited to the period's end), which no later event of u may come to settle. Nothing is
+ * debited: what a charge brings beyond its debits is its next debit's, or the invoice's, as
+ * no command may be refused for credits it did not ask to spend. `brought` as for
+ * wallets_debit_usage. Writer only.
  */
-enum command_result wallets_settle_ended(struct wallet_book *b, struct store *st,
-                                         struct command *cmd, const struct usage *u,
-                                         const struct usage_brought *brought);
+enum command_result wallets_give_back(struct wallet_book *b, struct store *st, struct command *cmd,
+                                      const struct usage *u, const struct usage_brought *brought);
 
 /*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on

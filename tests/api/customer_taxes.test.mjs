@@ -2,7 +2,8 @@
 // objects, checked to exist, and carried by each charge's fee where neither the charge nor the
 // plan names taxes, before the organization's default taxes. Current usage, estimate_fees,
 // holds and wallet debits all price with them; changing them, or deleting a tax they name,
-// re-prices the customer's live usage at once, and the next debit takes up the difference.
+// re-prices the customer's live usage at once: what its wallets paid beyond it comes back at
+// once, and the next debit takes up what it adds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -103,7 +104,7 @@ test("the customer's taxes come after the charge's and the plan's, before the or
   await call('POST', `/api/v1/authorizations/${hold.lago_id}/void`, {});
 });
 
-test("changing a customer's taxes re-prices its live usage at once; the next debit takes up the difference", async () => {
+test("changing a customer's taxes re-prices its live usage at once; what it adds the next debit takes, what it takes off comes back", async () => {
   await customer({ external_id: 'own', tax_codes: ['extra'] });
   assert.deepEqual(await usage('own'), [1000, 75, 1075]);
   assert.deepEqual(await usage('none'), [1000, 100, 1100]); // another customer's is as it was
@@ -115,6 +116,10 @@ test("changing a customer's taxes re-prices its live usage at once; the next deb
   assert.deepEqual(await usage('own'), [2000, 200, 2200]);
   await event('own', 0);
   assert.equal(await balance('own'), 10000 - 2200);
+  // a lower tax again: the 50 it takes off come back with the change, no event needed
+  await customer({ external_id: 'own', tax_codes: ['extra'] });
+  assert.deepEqual(await usage('own'), [2000, 150, 2150]);
+  assert.equal(await balance('own'), 10000 - 2150);
 });
 
 test('a deleted tax leaves the customers that named it, and their usage is priced without it', async () => {

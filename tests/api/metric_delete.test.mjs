@@ -1,6 +1,6 @@
 // Deleting a billable metric that a plan's charge uses takes the charge with it, as Lago does:
 // the plan no longer shows it, current usage no longer prices it, the credits it took this
-// period come back at the subscription's next debit, and tallyd starts again. Before this (a
+// period come back with the deletion, and tallyd starts again. Before this (a
 // black-box audit found it), the subscription's usage could not be built: its current usage
 // and every event answered 500, and tallyd refused to start on the data directory.
 import { test, before, after } from 'node:test';
@@ -75,7 +75,8 @@ test('a deleted metric takes its charges; usage, debits and restarts go on witho
   const gone = await post('/api/v1/events', { event: ev('calls') });
   assert.equal(gone.status, 422);
   assert.deepEqual((await gone.json()).error_details, { code: ['billable_metric_not_found'] });
-  // the next debit gives back what the deleted charge took this period
+  // the deletion gave back what the deleted charge took this period, at once
+  assert.equal(await balance(), 10000 - 300);
   await ok(await post('/api/v1/events', { event: ev('tokens', { n: 1 }) }));
   assert.equal(await balance(), 10000 - 400);
   await checkWalletLedger(t, w.lago_id);

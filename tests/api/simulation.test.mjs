@@ -271,7 +271,8 @@ async function run(t, seed) {
         planOf[i] = changed.body.subscription?.plan_code ?? planOf[i];
       }
     } else if (roll < 97) {
-      // a new price for tokens, the other charges kept: the next debits settle the difference
+      // a new price for tokens, the other charges kept: a cut comes back at once, a rise with
+      // the next debits
       touched = customers;
       const kept = charges(r.pick(['0.002', '0.003', '0.004'])).map((ch, k) => ({ ...ch, id: plan.charges[k].lago_id }));
       await call('price', 'PUT', '/api/v1/plans/usage', { plan: { charges: kept } });

@@ -146,6 +146,25 @@ test('a late event of an ended subscription is kept, and neither refunds nor deb
   assert.equal((await wallet(w.lago_id)).balance_cents, 9000);
 });
 
+test('a price cut mid-period gives back at once what the units counted were paid beyond it', async () => {
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'cut', name: 'Cut', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
+  ] } }))).plan;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'cut', plan_code: 'cut', external_id: 'cut_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'cut', currency: 'EUR', rate_amount: '1', granted_credits: '15', limit: 'hard' } }))).wallet;
+  for (let i = 0; i < 5; i++) await ok(await event('cut_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 500);
+  await ok(await t.api('/api/v1/plans/cut', { method: 'PUT', body: { plan: { charges: [
+    { id: plan.charges[0].lago_id, billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '0.5' } },
+  ] } } }));
+  // five calls at 0.5 EUR: 750 of the 1000 paid come back with the edit
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1250);
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'cut_sub', code: 'calls' } }))).authorization;
+  assert.equal(hold.amount_cents, 50);
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/void`, {}));
+  await checkWalletLedger(t, w.lago_id);
+});
+
 test('after a price change mid-period a hold reserves what its capture will debit', async () => {
   const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'q', name: 'Q', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
@@ -191,7 +210,7 @@ test('a charge replaced in the middle of a period gives back what it debited', a
   await checkWalletLedger(t, w.lago_id); // every posting balances, the wallet's accounts agree
 });
 
-test('a replaced charge gives back before its replacement debits: a hard wallet pays the net, and a hold holds it', async () => {
+test('a replaced charge gives back with the edit, before its replacement debits: a hard wallet pays the replacement, and a hold holds it', async () => {
   await ok(await post('/api/v1/plans', { plan: { code: 's', name: 'S', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
@@ -202,12 +221,14 @@ test('a replaced charge gives back before its replacement debits: a hard wallet 
   await ok(await t.api('/api/v1/plans/s', { method: 'PUT', body: { plan: { charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
   ] } } }));
-  // six calls at 2 EUR (1200) less the 500 the old charge gives back: 700 of the 1000 left
+  // the old charge gives its 500 back with the edit; its replacement debits six calls at
+  // 2 EUR (1200) with the next: of the 1500 there, a hard wallet can pay it
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
   const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'i_sub', code: 'calls' } }))).authorization;
   assert.equal(hold.status, 'authorized', JSON.stringify(hold));
-  assert.equal(hold.amount_cents, 700);
+  assert.equal(hold.amount_cents, 1200);
   const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, {}))).authorization;
-  assert.equal(captured.captured_amount_cents, 700);
+  assert.equal(captured.captured_amount_cents, 1200);
   assert.equal((await wallet(w.lago_id)).balance_cents, 300);
   await ok(await event('i_sub', 'calls'));
   assert.equal((await wallet(w.lago_id)).balance_cents, 100);
