@@ -81,15 +81,14 @@ struct period_spec subscription_period_spec(const struct subscription *s,
 }
 
 /* The period of `spec` current at `now`: the one containing now, or, outside the
- * subscription's life, the one holding its first or last instant. */
+ * subscription's life [started_at, end), the one holding its first or last instant. */
 static enum period_status period_current(const struct subscription *s,
-                                         const struct period_spec *spec, tally_time now,
-                                         struct period *out)
+                                         const struct period_spec *spec, tally_time end,
+                                         tally_time now, struct period *out)
 {
     tally_time at = now;
     if (at < s->started_at)
         at = s->started_at;
-    tally_time end = subscription_end(s);
     if (at >= end && end > s->started_at)
         at = end - 1;
     return period_containing(spec, at, out);
@@ -101,7 +100,7 @@ enum period_status subscription_current_period(const struct subscription *s,
                                                struct period *out)
 {
     struct period_spec spec = subscription_period_spec(s, t, zone);
-    return period_current(s, &spec, now, out);
+    return period_current(s, &spec, subscription_end(s), now, out);
 }
 
 struct period_spec subscription_charges_period_spec(const struct subscription *s,
@@ -122,7 +121,9 @@ enum period_status subscription_charges_period(const struct subscription *s,
                                                struct period *out)
 {
     struct period_spec spec = subscription_charges_period_spec(s, t, zone);
-    return period_current(s, &spec, now, out);
+    /* its usage's last instant: a termination's own at a period's first instant is in that
+     * period, where it was debited */
+    return period_current(s, &spec, subscription_usage_end(s), now, out);
 }
 
 tally_time subscription_usage_from(const struct subscription *s, const struct period *p)
@@ -133,7 +134,9 @@ tally_time subscription_usage_from(const struct subscription *s, const struct pe
 tally_time subscription_usage_end(const struct subscription *s)
 {
     tally_time end = subscription_end(s);
-    return s->has_terminated_at && end == s->terminated_at && end < TIMESTAMP_MAX ? end + 1 : end;
+    bool on_the_spot = s->has_terminated_at && end == s->terminated_at &&
+                       s->terminated_at <= s->updated_at && end < TIMESTAMP_MAX;
+    return on_the_spot ? end + 1 : end;
 }
 
 tally_time subscription_usage_to(const struct subscription *s, const struct period *p)

@@ -121,7 +121,7 @@ struct period_spec subscription_charges_period_spec(const struct subscription *s
                                                     const struct plan_terms *t,
                                                     const struct tz_zone *zone);
 /* The charges' period current at `now`, clamped to the subscription as
- * subscription_current_period is. */
+ * subscription_current_period is, but to its usage's last instant (subscription_usage_end). */
 enum period_status subscription_charges_period(const struct subscription *s,
                                                const struct plan_terms *t,
                                                const struct tz_zone *zone, tally_time now,
@@ -130,10 +130,12 @@ enum period_status subscription_charges_period(const struct subscription *s,
  * subscription's own start if later (a first period). Wallets' debits of the period are kept
  * under this instant, so whatever moves or matches them must use it, not p->start. */
 tally_time subscription_usage_from(const struct subscription *s, const struct period *p);
-/* The instant after the last its usage counts (TIMESTAMP_MAX: none). A termination's own
- * instant is in it: a command terminates at its own `now`, and events of that instant arrived
- * while the subscription lived (Lago's range to terminated_at includes them). An ending_at is
- * set ahead, and its instant is not the subscription's. */
+/* The instant after the last its usage counts (TIMESTAMP_MAX: none). A termination decided on
+ * the spot (terminated_at not after updated_at: DELETE, an upgrade) has its own instant in it:
+ * the command terminates at its own `now`, and events of that instant arrived while the
+ * subscription lived (Lago's range to terminated_at includes them). An end set ahead (an
+ * ending_at, a downgrade's switch at the period's end) is not the subscription's: at a
+ * downgrade's, the next subscription starts. */
 tally_time subscription_usage_end(const struct subscription *s);
 /* Where its usage of period `p` ends: the period's end, or subscription_usage_end if earlier. */
 tally_time subscription_usage_to(const struct subscription *s, const struct period *p);

@@ -144,8 +144,29 @@ test('what the credits did not cover is given back before any credit', async () 
   await checkWalletLedger(t, wallets.short);
 });
 
+test('ended at the first instant of a period, it keeps that instant\'s day and gives back the rest', async () => {
+  // (an audit found it priced in the period before, whose start matched none of the debits:
+  // nothing came back) a termination, an upgrade, and a customer's deletion
+  for (const k of ['first_end', 'first_up', 'first_gone']) await subscribe(k, 'seats30');
+  await advance('2026-04-01T00:00:00Z');
+  for (const k of ['first_end', 'first_up', 'first_gone']) {
+    await send(k, 'seats', { seats: 3 }); // 3 seats for all of April: 3 × 30/30 × 30 USD
+    assert.equal(await balance(k), 10000 - 9000);
+  }
+  await call('DELETE', '/api/v1/subscriptions/first_end');
+  // its one day, April 1st: 3 × 1/30 = 0.1 × 30 USD = 3 USD
+  assert.equal(await balance('first_end'), 10000 - 300);
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'first_up', plan_code: 'seats60', external_id: 'first_up' } });
+  assert.equal(await balance('first_up'), 10000 - 300);
+  await call('DELETE', '/api/v1/customers/first_gone');
+  const entries = await checkWalletLedger(t, wallets.first_gone);
+  const revenue = entries.filter((x) => x.account === 'revenue').reduce((sum, x) => sum + (x.direction === 'credit' ? x.amount_cents : -x.amount_cents), 0);
+  assert.equal(revenue, 300);
+  for (const k of ['first_end', 'first_up']) await checkWalletLedger(t, wallets[k]);
+});
+
 test('a restart changes none of it', async () => {
-  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant'];
+  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant', 'first_end', 'first_up'];
   const before = await Promise.all(keys.map(balance));
   await t.restart();
   assert.deepEqual(await Promise.all(keys.map(balance)), before);

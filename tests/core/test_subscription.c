@@ -270,11 +270,16 @@ static void proration_matches_lago(void **state)
             }
 }
 
-/* A termination's own instant is the subscription's (events of it arrived while it lived); an
- * ending_at's is not; a period that ends first bounds both. */
+/* A termination decided on the spot has its own instant (events of it arrived while it lived);
+ * an end set ahead (ending_at, a downgrade's switch) has not; a period that ends first bounds
+ * both. The charges' period of a subscription terminated at a period's first instant is that
+ * period, where the instant's events were debited. */
 static void usage_to_keeps_the_termination_instant(void **state)
 {
     (void)state;
+    struct tzdb *db = tzdb_open(NULL);
+    assert_non_null(db);
+    const struct tz_zone *utc = tzdb_get(db, "UTC", 3);
     struct subscription s = base();
     struct period p = {.start = iso("2026-01-01T00:00:00Z"), .end = iso("2026-02-01T00:00:00Z")};
     assert_int_equal(subscription_usage_to(&s, &p), p.end);
@@ -282,13 +287,27 @@ static void usage_to_keeps_the_termination_instant(void **state)
     s.ending_at = iso("2026-01-20T00:00:00Z");
     assert_int_equal(subscription_usage_to(&s, &p), s.ending_at);
     s.has_terminated_at = true;
-    s.terminated_at = iso("2026-01-15T12:00:00Z");
+    s.terminated_at = s.updated_at = iso("2026-01-15T12:00:00Z"); /* DELETE, or an upgrade */
     assert_int_equal(subscription_usage_to(&s, &p), s.terminated_at + 1);
     s.has_ending_at = false;
-    s.terminated_at = p.end; /* a downgrade at the period's end */
+    s.updated_at = iso("2026-01-15T12:00:00Z");
+    s.terminated_at = p.end; /* a downgrade decided then, at the period's end */
+    assert_int_equal(subscription_usage_end(&s), p.end);
     assert_int_equal(subscription_usage_to(&s, &p), p.end);
-    s.terminated_at = s.started_at; /* ended at the instant it started: that instant */
+    struct plan_terms t = {.interval = PERIOD_MONTHLY};
+    struct period got;
+    assert_int_equal(subscription_charges_period(&s, &t, utc, iso("2026-02-10T00:00:00Z"), &got),
+                     PERIOD_OK);
+    assert_int_equal(got.start, p.start);   /* its last period stays the one before the switch */
+    s.terminated_at = s.updated_at = p.end; /* DELETE at February's first instant */
+    assert_int_equal(subscription_charges_period(&s, &t, utc, p.end, &got), PERIOD_OK);
+    assert_int_equal(got.start, p.end);
+    assert_int_equal(subscription_usage_to(&s, &got), p.end + 1);
+    assert_int_equal(subscription_current_period(&s, &t, utc, p.end, &got), PERIOD_OK);
+    assert_int_equal(got.start, p.start); /* the fee's period: the life before the instant */
+    s.terminated_at = s.updated_at = s.started_at; /* ended at the instant it started */
     assert_int_equal(subscription_usage_to(&s, &p), s.started_at + 1);
+    tzdb_close(db);
 }
 
 int main(void)
