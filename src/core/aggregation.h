@@ -138,6 +138,10 @@
 #define AGGREGATION_VALUE_TEXT_MAX EVENT_PROPERTY_VALUE_MAX
 /* Longest billing period a prorated sum counts days over (a leap year). */
 #define AGGREGATION_PRORATED_DAYS_MAX 366
+/* Most day records a prorated unique_count state keeps, over all its values: one per value and
+ * local day of the period on which that value has an operation (AGGREGATION_ERR_LIMIT past it;
+ * 24 bytes each). A value has at most a period's days of them. */
+#define AGGREGATION_UNIQUE_DAY_RECORDS_MAX (1u << 21)
 /* Most per-event values a sum state keeps for the percentage model. */
 #define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
 /* Lago ceils a weighted sum to this many decimals (WeightedSumService: .ceil(20)). */
@@ -194,6 +198,15 @@ struct aggregation_order {
 };
 
 struct aggregation_unique_entry; /* aggregation.c */
+struct aggregation_unique_track; /* aggregation.c */
+
+/* What a prorated state counts days in: the customer's zone (borrowed from the tz database,
+ * which outlives every state), the local day numbers of `from` and of the last day before
+ * `to`, and the billing period's days, Lago's divisor. */
+struct aggregation_days {
+    const struct tz_zone *zone;
+    int64_t first_day, last_day, period_days;
+};
 
 /*
  * One state. The caller owns the struct (it may live in an array); the fields are private:
@@ -211,14 +224,10 @@ struct aggregation {
     union {
         struct {
             money_t total;
-            /* Prorated (aggregation_set_prorated): Σ value × days present, and what days are
-             * counted in: the customer's zone (borrowed from the tz database, which outlives
-             * every state), the local day numbers of `from` and of the last day before `to`,
-             * and the billing period's days, Lago's divisor. */
+            /* Prorated (aggregation_set_prorated): Σ value × days present. */
             bool prorated;
             money_t day_units;
-            const struct tz_zone *zone;
-            int64_t first_day, last_day, period_days;
+            struct aggregation_days days;
         } sum;
         struct {
             bool has_value;
@@ -235,6 +244,14 @@ struct aggregation {
             char *pool; /* the values' bytes, back to back */
             size_t pool_len, pool_cap;
             uint64_t key[2]; /* SipHash key */
+            /* Prorated (aggregation_set_prorated): Σ over values of their days present, exact,
+             * and per value (by the entry's ordinal) what decides those days; day_records
+             * counts the tracks' day records together (AGGREGATION_UNIQUE_DAY_RECORDS_MAX). */
+            bool prorated;
+            int64_t day_units;
+            struct aggregation_unique_track *tracks;
+            size_t day_records;
+            struct aggregation_days days;
         } unique;
         struct {
             uint64_t level[AGGREGATION_WIDE_LIMBS];  /* initial + Σ delta, × 10^38 */
