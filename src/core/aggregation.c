@@ -950,6 +950,13 @@ enum aggregation_status aggregation_set_prorated(struct aggregation *a, const st
         a->u.sum.day_units = MONEY_ZERO;
         a->u.sum.days = days;
     } else {
+        /* an empty table may have slots already (an insertion refused after it grew): every
+         * slot needs its track */
+        free(a->u.unique.tracks); /* set again: no value, so no day record */
+        a->u.unique.tracks = NULL;
+        if (a->u.unique.capacity &&
+            !(a->u.unique.tracks = calloc(a->u.unique.capacity, sizeof *a->u.unique.tracks)))
+            return AGGREGATION_ERR_NO_MEMORY;
         a->u.unique.prorated = true;
         a->u.unique.day_units = 0;
         a->u.unique.days = days;

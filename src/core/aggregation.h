@@ -343,7 +343,9 @@ enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool kee
  * its copies), over `period_days` (Lago's charges_duration_in_days: the whole billing period's
  * days, even when the state's [from, to) is shorter). AGGREGATION_ERR_INVALID for another type,
  * a state that took something, period_days outside 1..AGGREGATION_PRORATED_DAYS_MAX or fewer
- * than [from, to) spans, or a zone that cannot read from or to.
+ * than [from, to) spans, or a zone that cannot read from or to; AGGREGATION_ERR_NO_MEMORY (a
+ * unique count's table that grew before its first value was refused), the state then not
+ * prorated.
  */
 enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
                                                  int64_t period_days);
