@@ -294,9 +294,14 @@ struct aggregation_unique_entry {
     uint64_t hash;
     uint64_t offset; /* of the value's bytes in the pool */
     struct aggregation_order at;
-    uint32_t len;
+    uint32_t ordinal; /* the value's rank among the state's (its track, if prorated) */
+    uint16_t len;
     uint8_t flags;
 };
+
+/* len and ordinal are narrow so that an entry stays 40 bytes. */
+_Static_assert(AGGREGATION_VALUE_TEXT_MAX <= UINT16_MAX, "a value's length fits an entry");
+_Static_assert(AGGREGATION_UNIQUE_VALUES_MAX <= UINT32_MAX, "an ordinal fits an entry");
 
 enum {
     ENTRY_USED = 1,
@@ -433,10 +438,195 @@ static bool pool_reserve(struct aggregation *a, size_t more)
     return true;
 }
 
+/* ---- Prorated unique_count: each value's days present ---------------------------------------
+ *
+ * Lago's prorated_query (aggregation.h, "Prorated unique count") comes down to this, per value:
+ * a day of the period counts when the value is present at its start or is added on it. So a
+ * value's days depend on its state at `from` (the carry: its last operation before the period)
+ * and, for each local day of the period on which it has operations, on whether one of them adds
+ * and on which is the last. An operation changes the carry or one day record, and the days it
+ * can change run from there to the value's next day record: the state's Σ days moves by a
+ * difference found by a binary search over the value's records (at most a period's days).
+ */
+
+struct aggregation_unique_day {
+    struct aggregation_order last; /* the day's last operation */
+    uint16_t day;                  /* its local day number - first_day */
+    bool has_add;                  /* an operation of the day adds */
+    bool last_add;                 /* the last one adds: the value's state at the day's end */
+};
+
+struct aggregation_unique_track {
+    struct aggregation_order carry;      /* the last operation before `from`, if carried */
+    struct aggregation_unique_day *days; /* sorted by day, malloc'd */
+    uint32_t count, cap;
+    bool carried;   /* an operation before `from` is known */
+    bool carry_add; /* and the last of them adds: the value is present at the period's start */
+};
+
+/* What one operation does to a value's track, worked out without changing it. */
+struct track_plan {
+    bool carried;                      /* it precedes `from`: it changes the carry */
+    struct aggregation_order carry;    /* the carry after it */
+    bool carry_add;                    /* ... */
+    size_t index;                      /* or the day record it changes, or inserts there */
+    bool insert;                       /* a day record of its own */
+    struct aggregation_unique_day rec; /* the day record after it */
+    int64_t delta;                     /* the change of the value's days present */
+};
+
+static enum aggregation_status local_day(const struct aggregation *a, tally_time t, int64_t *day);
+
+/* Whether an operation at `at` replaces the last one: the greater (timestamp, sequence) wins,
+ * a duplicate one goes to remove, as unique_apply decides a value's state. */
+static bool op_replaces(struct aggregation_order at, bool add, struct aggregation_order last,
+                        bool last_add)
+{
+    int c = order_cmp(at, last);
+    return c > 0 || (c == 0 && !add && last_add);
+}
+
+/* The days a record on day `off` decides when the state before it is `prev`: its own day, the
+ * days up to `next` (the value's next record, or the period's end), and the next record's own
+ * day unless an add of that day counts it anyway (`next_open`). */
+static int64_t record_days(bool prev, const struct aggregation_unique_day *r, int64_t off,
+                           int64_t next, bool next_open)
+{
+    return (prev || r->has_add ? 1 : 0) + (r->last_add ? next - off - 1 + (next_open ? 1 : 0) : 0);
+}
+
+/* Plans an operation on track t (NULL: a value not seen yet). */
+static enum aggregation_status track_plan(const struct aggregation *a,
+                                          const struct aggregation_unique_track *t, bool add,
+                                          struct aggregation_order at, struct track_plan *p)
+{
+    static const struct aggregation_unique_track none;
+    if (!t)
+        t = &none;
+    const struct aggregation_days *d = &a->u.unique.days;
+    int64_t span = d->last_day - d->first_day + 1;
+    memset(p, 0, sizeof *p);
+    if (at.timestamp < a->from) {
+        /* the carry decides the days before the first record, and that record's own */
+        bool was = t->carried && t->carry_add;
+        p->carried = true;
+        p->carry = t->carry;
+        p->carry_add = t->carry_add;
+        if (!t->carried || op_replaces(at, add, t->carry, t->carry_add)) {
+            p->carry = at;
+            p->carry_add = add;
+        }
+        int64_t first = t->count ? t->days[0].day : span;
+        p->delta = ((p->carry_add ? first : 0) - (was ? first : 0));
+        if (t->count && !t->days[0].has_add)
+            p->delta += (p->carry_add ? 1 : 0) - (was ? 1 : 0);
+        return AGGREGATION_OK;
+    }
+    int64_t day;
+    enum aggregation_status st = local_day(a, at.timestamp, &day);
+    if (st != AGGREGATION_OK)
+        return st;
+    int64_t off = day - d->first_day;
+    size_t lo = 0, hi = t->count;
+    if (hi > 0 && t->days[hi - 1].day < off) {
+        lo = hi; /* in order: after the last record */
+    } else {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (t->days[mid].day < off)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    bool exists = lo < t->count && t->days[lo].day == off;
+    bool prev = lo > 0 ? t->days[lo - 1].last_add : t->carried && t->carry_add;
+    size_t after = exists ? lo + 1 : lo;
+    int64_t next = after < t->count ? t->days[after].day : span;
+    bool next_open = after < t->count && !t->days[after].has_add;
+    int64_t before;
+    struct aggregation_unique_day rec;
+    if (exists) {
+        rec = t->days[lo];
+        before = record_days(prev, &rec, off, next, next_open);
+        rec.has_add = rec.has_add || add;
+        if (op_replaces(at, add, rec.last, rec.last_add)) {
+            rec.last = at;
+            rec.last_add = add;
+        }
+    } else {
+        before = prev ? next - off + (next_open ? 1 : 0) : 0;
+        rec = (struct aggregation_unique_day){at, (uint16_t)off, add, add};
+    }
+    p->index = lo;
+    p->insert = !exists;
+    p->rec = rec;
+    p->delta = record_days(prev, &rec, off, next, next_open) - before;
+    return AGGREGATION_OK;
+}
+
+/* Room for one more day record in t. The state is unchanged on failure. */
+static bool track_reserve(struct aggregation_unique_track *t)
+{
+    if (t->count < t->cap)
+        return true;
+    uint32_t cap = t->cap ? t->cap * 2 : 2;
+    struct aggregation_unique_day *days = realloc(t->days, cap * sizeof *days);
+    if (!days)
+        return false;
+    t->days = days;
+    t->cap = cap;
+    return true;
+}
+
+/* Applies a plan (its room reserved). */
+static void track_commit(struct aggregation *a, struct aggregation_unique_track *t,
+                         const struct track_plan *p)
+{
+    if (p->carried) {
+        t->carried = true;
+        t->carry = p->carry;
+        t->carry_add = p->carry_add;
+    } else if (p->insert) {
+        memmove(t->days + p->index + 1, t->days + p->index,
+                (t->count - p->index) * sizeof *t->days);
+        t->days[p->index] = p->rec;
+        t->count++;
+        a->u.unique.day_records++;
+    } else {
+        t->days[p->index] = p->rec;
+    }
+    a->u.unique.day_units += p->delta;
+}
+
+/* Makes the tracks array as long as the table will be after unique_grow. The state is
+ * unchanged on failure (a longer array is not a change). */
+static bool tracks_grow(struct aggregation *a)
+{
+    size_t old = a->u.unique.capacity;
+    size_t cap = old ? old * 2 : UNIQUE_CAPACITY_MIN;
+    struct aggregation_unique_track *t = realloc(a->u.unique.tracks, cap * sizeof *t);
+    if (!t)
+        return false;
+    memset(t + old, 0, (cap - old) * sizeof *t);
+    a->u.unique.tracks = t;
+    return true;
+}
+
+static void tracks_free(struct aggregation *a)
+{
+    for (size_t i = 0; a->u.unique.tracks && i < a->u.unique.used; i++)
+        free(a->u.unique.tracks[i].days);
+    free(a->u.unique.tracks);
+    a->u.unique.tracks = NULL;
+    a->u.unique.day_records = 0;
+}
+
 /*
  * Records an operation at `at` for a value: the greatest (timestamp, sequence) decides. A
  * duplicate (timestamp, sequence) (a caller's bug) still gives an order-independent result:
- * remove wins.
+ * remove wins. A prorated state also records it in the value's track, even when an operation
+ * with a greater (timestamp, sequence) decides the value's state: its day may still count.
  */
 static enum aggregation_status unique_apply(struct aggregation *a, const char *value, size_t len,
                                             bool add, struct aggregation_order at)
@@ -444,43 +634,100 @@ static enum aggregation_status unique_apply(struct aggregation *a, const char *v
     if (value && len > AGGREGATION_VALUE_TEXT_MAX)
         return AGGREGATION_ERR_LIMIT;
     uint64_t hash = unique_hash(a, value, len);
+    struct aggregation_unique_entry *en = NULL;
     if (a->u.unique.capacity) {
-        size_t i = unique_slot(a, hash, value, len);
-        struct aggregation_unique_entry *en = &a->u.unique.entries[i];
-        if (en->flags & ENTRY_USED) {
-            int c = order_cmp(at, en->at);
-            if (c < 0 || (c == 0 && (add || !(en->flags & ENTRY_PRESENT))))
-                return AGGREGATION_OK; /* an older decision: superseded, nothing changes */
-            bool was = (en->flags & ENTRY_PRESENT) != 0;
-            en->at = at;
-            if (add)
-                en->flags |= ENTRY_PRESENT;
-            else
-                en->flags &= (uint8_t)~ENTRY_PRESENT;
-            a->u.unique.present = a->u.unique.present - (was ? 1 : 0) + (add ? 1 : 0);
-            return AGGREGATION_OK;
-        }
+        en = &a->u.unique.entries[unique_slot(a, hash, value, len)];
+        if (!(en->flags & ENTRY_USED))
+            en = NULL;
+    }
+    bool prorated = a->u.unique.prorated;
+    struct aggregation_unique_track *t = NULL;
+    struct track_plan plan;
+    if (prorated) {
+        if (en)
+            t = &a->u.unique.tracks[en->ordinal];
+        enum aggregation_status st = track_plan(a, t, add, at, &plan);
+        if (st != AGGREGATION_OK)
+            return st;
+        if (plan.insert && a->u.unique.day_records >= AGGREGATION_UNIQUE_DAY_RECORDS_MAX)
+            return AGGREGATION_ERR_LIMIT;
+        if (plan.insert && t && !track_reserve(t))
+            return AGGREGATION_ERR_NO_MEMORY;
+    }
+    if (en) {
+        if (prorated)
+            track_commit(a, t, &plan);
+        int c = order_cmp(at, en->at);
+        if (c < 0 || (c == 0 && (add || !(en->flags & ENTRY_PRESENT))))
+            return AGGREGATION_OK; /* an older decision: superseded, the state stays */
+        bool was = (en->flags & ENTRY_PRESENT) != 0;
+        en->at = at;
+        if (add)
+            en->flags |= ENTRY_PRESENT;
+        else
+            en->flags &= (uint8_t)~ENTRY_PRESENT;
+        a->u.unique.present = a->u.unique.present - (was ? 1 : 0) + (add ? 1 : 0);
+        return AGGREGATION_OK;
     }
     if (a->u.unique.used >= AGGREGATION_UNIQUE_VALUES_MAX)
         return AGGREGATION_ERR_LIMIT;
-    if ((a->u.unique.used + 1) * 4 > a->u.unique.capacity * 3 && !unique_grow(a))
+    if ((a->u.unique.used + 1) * 4 > a->u.unique.capacity * 3 &&
+        ((prorated && !tracks_grow(a)) || !unique_grow(a)))
         return AGGREGATION_ERR_NO_MEMORY;
     if (value && !pool_reserve(a, len))
         return AGGREGATION_ERR_NO_MEMORY;
+    uint32_t ordinal = (uint32_t)a->u.unique.used;
+    if (prorated) {
+        t = &a->u.unique.tracks[ordinal];
+        *t = (struct aggregation_unique_track){0}; /* not in use: nothing to free */
+        if (plan.insert && !track_reserve(t))
+            return AGGREGATION_ERR_NO_MEMORY;
+    }
     size_t i = unique_slot(a, hash, value, len);
-    struct aggregation_unique_entry *en = &a->u.unique.entries[i];
+    en = &a->u.unique.entries[i];
     en->hash = hash;
     en->at = at;
     en->offset = a->u.unique.pool_len;
-    en->len = (uint32_t)(value ? len : 0);
+    en->ordinal = ordinal;
+    en->len = (uint16_t)(value ? len : 0);
     en->flags = (uint8_t)(ENTRY_USED | (add ? ENTRY_PRESENT : 0) | (value ? 0 : ENTRY_NULL));
     if (value && len > 0) {
         memcpy(a->u.unique.pool + a->u.unique.pool_len, value, len);
         a->u.unique.pool_len += len;
     }
+    if (prorated)
+        track_commit(a, t, &plan);
     a->u.unique.used++;
     if (add)
         a->u.unique.present++;
+    return AGGREGATION_OK;
+}
+
+/* A prorated unique_count's Σ days after an event, the state only read. */
+static enum aggregation_status parse_operation(const struct aggregation_event *e, bool *add);
+
+static enum aggregation_status unique_preview_days(const struct aggregation *a,
+                                                   const struct aggregation_event *e,
+                                                   int64_t *day_units)
+{
+    bool add;
+    enum aggregation_status st = parse_operation(e, &add);
+    if (st != AGGREGATION_OK)
+        return st;
+    if (e->value && e->value_len > AGGREGATION_VALUE_TEXT_MAX)
+        return AGGREGATION_ERR_LIMIT;
+    const struct aggregation_unique_track *t = NULL;
+    if (a->u.unique.capacity) {
+        uint64_t hash = unique_hash(a, e->value, e->value_len);
+        const struct aggregation_unique_entry *en =
+            &a->u.unique.entries[unique_slot(a, hash, e->value, e->value_len)];
+        if (en->flags & ENTRY_USED)
+            t = &a->u.unique.tracks[en->ordinal];
+    }
+    struct track_plan plan;
+    if ((st = track_plan(a, t, add, event_order(e), &plan)) != AGGREGATION_OK)
+        return st;
+    *day_units = a->u.unique.day_units + plan.delta;
     return AGGREGATION_OK;
 }
 
@@ -574,6 +821,7 @@ void aggregation_free(struct aggregation *a)
     if (!a)
         return;
     if (a->kind == AGGREGATION_UNIQUE_COUNT) {
+        tracks_free(a);
         free(a->u.unique.entries);
         free(a->u.unique.pool);
         a->u.unique.entries = NULL;
@@ -645,17 +893,22 @@ money_t aggregation_precise_total(const struct aggregation *a)
     return a->keep_precise ? a->precise : MONEY_ZERO;
 }
 
-/* A prorated sum's local day number of t, clamped into its period: an instant before `from`
+/* The day settings of a prorated state (sum or unique_count). */
+static const struct aggregation_days *days_of(const struct aggregation *a)
+{
+    return a->kind == AGGREGATION_SUM ? &a->u.sum.days : &a->u.unique.days;
+}
+
+/* A prorated state's local day number of t, clamped into its period: an instant before `from`
  * (a carried value) weighs from the first day, and a fold around midnight stays inside. */
 static enum aggregation_status local_day(const struct aggregation *a, tally_time t, int64_t *day)
 {
+    const struct aggregation_days *p = days_of(a);
     struct tz_local lt;
-    if (tz_to_local(a->u.sum.zone, t, &lt) != TZ_OK)
+    if (tz_to_local(p->zone, t, &lt) != TZ_OK)
         return AGGREGATION_ERR_INVALID;
     int64_t d = timestamp_days_from_civil(lt.civil.date);
-    *day = d < a->u.sum.first_day  ? a->u.sum.first_day
-           : d > a->u.sum.last_day ? a->u.sum.last_day
-                                   : d;
+    *day = d < p->first_day ? p->first_day : d > p->last_day ? p->last_day : d;
     return AGGREGATION_OK;
 }
 
@@ -672,7 +925,7 @@ static enum aggregation_status prorated_after(const struct aggregation *a, money
     enum aggregation_status st = local_day(a, t, &day);
     if (st != AGGREGATION_OK)
         return st;
-    if ((st = from_money_status(money_mul(v, money_from_int(a->u.sum.last_day - day + 1),
+    if ((st = from_money_status(money_mul(v, money_from_int(a->u.sum.days.last_day - day + 1),
                                           &weighed))) != AGGREGATION_OK)
         return st;
     return from_money_status(money_add(*day_units, weighed, day_units));
@@ -682,7 +935,8 @@ enum aggregation_status aggregation_set_prorated(struct aggregation *a, const st
                                                  int64_t period_days)
 {
     struct tz_local first, last;
-    if (!a || !zone || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a) || period_days < 1 ||
+    if (!a || !zone || (a->kind != AGGREGATION_SUM && a->kind != AGGREGATION_UNIQUE_COUNT) ||
+        !aggregation_is_empty(a) || period_days < 1 ||
         period_days > AGGREGATION_PRORATED_DAYS_MAX ||
         tz_to_local(zone, a->from, &first) != TZ_OK || tz_to_local(zone, a->to - 1, &last) != TZ_OK)
         return AGGREGATION_ERR_INVALID;
@@ -690,25 +944,37 @@ enum aggregation_status aggregation_set_prorated(struct aggregation *a, const st
     int64_t last_day = timestamp_days_from_civil(last.civil.date);
     if (last_day < first_day || last_day - first_day + 1 > period_days)
         return AGGREGATION_ERR_INVALID;
-    a->u.sum.prorated = true;
-    a->u.sum.day_units = MONEY_ZERO;
-    a->u.sum.zone = zone;
-    a->u.sum.first_day = first_day;
-    a->u.sum.last_day = last_day;
-    a->u.sum.period_days = period_days;
+    struct aggregation_days days = {zone, first_day, last_day, period_days};
+    if (a->kind == AGGREGATION_SUM) {
+        a->u.sum.prorated = true;
+        a->u.sum.day_units = MONEY_ZERO;
+        a->u.sum.days = days;
+    } else {
+        /* an empty table may have slots already (an insertion refused after it grew): every
+         * slot needs its track */
+        free(a->u.unique.tracks); /* set again: no value, so no day record */
+        a->u.unique.tracks = NULL;
+        if (a->u.unique.capacity &&
+            !(a->u.unique.tracks = calloc(a->u.unique.capacity, sizeof *a->u.unique.tracks)))
+            return AGGREGATION_ERR_NO_MEMORY;
+        a->u.unique.prorated = true;
+        a->u.unique.day_units = 0;
+        a->u.unique.days = days;
+    }
     return AGGREGATION_OK;
 }
 
 bool aggregation_is_prorated(const struct aggregation *a)
 {
-    return a->kind == AGGREGATION_SUM && a->u.sum.prorated;
+    return (a->kind == AGGREGATION_SUM && a->u.sum.prorated) ||
+           (a->kind == AGGREGATION_UNIQUE_COUNT && a->u.unique.prorated);
 }
 
 /* Σ value × days / period_days, ceiled once (Lago: .ceil(5) of the whole sum). */
 static enum aggregation_status prorated_of(const struct aggregation *a, money_t day_units,
                                            money_t *units)
 {
-    return from_money_status(money_div(day_units, money_from_int(a->u.sum.period_days),
+    return from_money_status(money_div(day_units, money_from_int(days_of(a)->period_days),
                                        AGGREGATION_PRORATED_SCALE, MONEY_ROUND_CEIL, units));
 }
 
@@ -716,8 +982,14 @@ enum aggregation_status aggregation_prorated_units(const struct aggregation *a, 
 {
     if (!a || !units || !aggregation_is_prorated(a))
         return AGGREGATION_ERR_INVALID;
+    if (a->kind == AGGREGATION_UNIQUE_COUNT)
+        return prorated_of(a, money_from_int(a->u.unique.day_units), units);
     return prorated_of(a, a->u.sum.day_units, units);
 }
+
+static enum aggregation_status unique_preview_days(const struct aggregation *a,
+                                                   const struct aggregation_event *e,
+                                                   int64_t *day_units);
 
 enum aggregation_status aggregation_preview_prorated(const struct aggregation *a,
                                                      const struct aggregation_event *e,
@@ -725,8 +997,15 @@ enum aggregation_status aggregation_preview_prorated(const struct aggregation *a
 {
     if (!a || !e || !units || !aggregation_is_prorated(a))
         return AGGREGATION_ERR_INVALID;
+    enum aggregation_status st;
+    if (a->kind == AGGREGATION_UNIQUE_COUNT) {
+        int64_t day_units;
+        if ((st = unique_preview_days(a, e, &day_units)) != AGGREGATION_OK)
+            return st;
+        return prorated_of(a, money_from_int(day_units), units);
+    }
     money_t v, day_units = a->u.sum.day_units;
-    enum aggregation_status st = parse_number(e, &v);
+    st = parse_number(e, &v);
     if (st == AGGREGATION_OK)
         st = prorated_after(a, v, e->timestamp, &day_units);
     else if (st == AGGREGATION_IGNORED)
@@ -929,10 +1208,40 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
             }
             memcpy(pool, prev->u.unique.pool, prev->u.unique.pool_len);
         }
+        /* A prorated next period starts each value from its state at prev's end: present
+         * from its first day, with no day record yet. */
+        struct aggregation_unique_track *tracks = NULL;
+        int64_t day_units = 0;
+        if (next->u.unique.prorated && prev->u.unique.capacity) {
+            tracks = calloc(prev->u.unique.capacity, sizeof *tracks);
+            if (!tracks) {
+                free(en);
+                free(pool);
+                return AGGREGATION_ERR_NO_MEMORY;
+            }
+            const struct aggregation_days *d = &next->u.unique.days;
+            for (size_t i = 0; i < prev->u.unique.capacity; i++) {
+                if (!(en[i].flags & ENTRY_USED))
+                    continue;
+                struct aggregation_unique_track *t = &tracks[en[i].ordinal];
+                t->carried = true;
+                t->carry = en[i].at;
+                t->carry_add = (en[i].flags & ENTRY_PRESENT) != 0;
+                if (t->carry_add)
+                    day_units += d->last_day - d->first_day + 1;
+            }
+        }
+        struct aggregation_days days = next->u.unique.days;
+        bool prorated = next->u.unique.prorated;
         next->u.unique = prev->u.unique;
         next->u.unique.entries = en;
         next->u.unique.pool = pool;
         next->u.unique.pool_cap = prev->u.unique.pool_len;
+        next->u.unique.prorated = prorated;
+        next->u.unique.days = days;
+        next->u.unique.tracks = tracks;
+        next->u.unique.day_units = day_units;
+        next->u.unique.day_records = 0;
         return AGGREGATION_OK;
     }
     case AGGREGATION_WEIGHTED_SUM:

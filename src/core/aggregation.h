@@ -12,7 +12,8 @@
  *   - which charge filter an event belongs to (aggregation_filter_matches/_bucket);
  *   - for a sum priced by the dynamic charge model, Σ of its events' precise_total_amount_cents
  *     (aggregation_keep_precise), Lago's aggregation_result.precise_total_amount_cents;
- *   - for a sum priced by a prorated charge, its prorated units (aggregation_set_prorated).
+ *   - for a sum or a unique count priced by a prorated charge, its prorated units
+ *     (aggregation_set_prorated).
  *
  * Why shaped so. The credit cost of an event is fee(units after) - fee(units before)
  * (DESIGN.md §3), so every type is an incremental state rather than a query over stored
@@ -81,6 +82,27 @@
  *   Σ value × days in a money_t beside the sum, divided once when read, so a prorated sum is
  *   as order-independent as a sum and costs a local date per event.
  *
+ *   Prorated unique count (a recurring unique_count_agg whose charge has prorated: true).
+ *   Lago's Events::Stores::Postgres::UniqueCountQuery#prorated_query, per value over its
+ *   events ordered by timestamp, all of them since the first (recurring), dates in the
+ *   customer's zone: (1) a remove is ignored when a later event of the value on the same local
+ *   date is an add; (2) of the rest, an operation equal to the previous one (a remove when
+ *   there is none) is dropped; (3) each remaining add counts DATE(next + 1 day) -
+ *   DATE(max(add, from)) days, `next` the following remaining event (its remove) or the
+ *   period's end, 0 when that remove is before `from`; Σ / charges_duration_in_days, ceiled to
+ *   5 decimals (UniqueCountService: .ceil(5)). Put otherwise, a local day of the period counts
+ *   for a value when the value is present at the day's start or is added on it: the day of a
+ *   removal counts, an add and a removal on one day count that day, a removal and a re-add on
+ *   one day change nothing, a value present before the period counts from its first day.
+ *   Kept here as that: per value, its last operation before `from` (the carry) and one record
+ *   per local day of the period with operations (any add that day, the day's last
+ *   operation), each operation changing one of them and the state's Σ days (an int64) by a
+ *   difference over the days up to the value's next record, so the result is exact and
+ *   order-independent. Tally counts calendar days where Lago adds 24 hours before taking the
+ *   date (they differ only when a clock change falls in the day after a removal near
+ *   midnight), and divides the whole Σ once where Lago divides each add's days in numeric
+ *   before summing (they may differ in the last of the 5 decimals, Lago's being the higher).
+ *
  * Order. Every type is a function of the set of events and their (timestamp, sequence), never
  * of arrival order: count, sum and weighted_sum are sums; max is a max; latest and
  * unique_count compare (timestamp, sequence), the sequence (arrival order, unique and
@@ -113,7 +135,11 @@
  *        an out-of-order event costs a memmove of the kept values after it.
  *   unique_count: one table entry (40 bytes, load ≤ 3/4) per distinct value ever seen in
  *        the period, present or removed (a removed value must stay to order a late add),
- *        plus the value's bytes once. Carry-over copies the table.
+ *        plus the value's bytes once. Carry-over copies the table. Prorated, also a track per
+ *        table slot (40 bytes) and 24 bytes per (value, local day of the period with an
+ *        operation of that value), at most AGGREGATION_UNIQUE_DAY_RECORDS_MAX of them; an
+ *        out-of-order operation costs a memmove of the value's later day records (at most a
+ *        period's days). Carry-over starts the next period's tracks from the table alone.
  *
  * Thread safety: no globals; a state belongs to one thread at a time (the engine's writer).
  * Every function may be called from any thread on states that thread owns; the filter
@@ -138,6 +164,10 @@
 #define AGGREGATION_VALUE_TEXT_MAX EVENT_PROPERTY_VALUE_MAX
 /* Longest billing period a prorated sum counts days over (a leap year). */
 #define AGGREGATION_PRORATED_DAYS_MAX 366
+/* Most day records a prorated unique_count state keeps, over all its values: one per value and
+ * local day of the period on which that value has an operation (AGGREGATION_ERR_LIMIT past it;
+ * 24 bytes each). A value has at most a period's days of them. */
+#define AGGREGATION_UNIQUE_DAY_RECORDS_MAX (1u << 21)
 /* Most per-event values a sum state keeps for the percentage model. */
 #define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
 /* Lago ceils a weighted sum to this many decimals (WeightedSumService: .ceil(20)). */
@@ -194,6 +224,15 @@ struct aggregation_order {
 };
 
 struct aggregation_unique_entry; /* aggregation.c */
+struct aggregation_unique_track; /* aggregation.c */
+
+/* What a prorated state counts days in: the customer's zone (borrowed from the tz database,
+ * which outlives every state), the local day numbers of `from` and of the last day before
+ * `to`, and the billing period's days, Lago's divisor. */
+struct aggregation_days {
+    const struct tz_zone *zone;
+    int64_t first_day, last_day, period_days;
+};
 
 /*
  * One state. The caller owns the struct (it may live in an array); the fields are private:
@@ -211,14 +250,10 @@ struct aggregation {
     union {
         struct {
             money_t total;
-            /* Prorated (aggregation_set_prorated): Σ value × days present, and what days are
-             * counted in: the customer's zone (borrowed from the tz database, which outlives
-             * every state), the local day numbers of `from` and of the last day before `to`,
-             * and the billing period's days, Lago's divisor. */
+            /* Prorated (aggregation_set_prorated): Σ value × days present. */
             bool prorated;
             money_t day_units;
-            const struct tz_zone *zone;
-            int64_t first_day, last_day, period_days;
+            struct aggregation_days days;
         } sum;
         struct {
             bool has_value;
@@ -235,6 +270,14 @@ struct aggregation {
             char *pool; /* the values' bytes, back to back */
             size_t pool_len, pool_cap;
             uint64_t key[2]; /* SipHash key */
+            /* Prorated (aggregation_set_prorated): Σ over values of their days present, exact,
+             * and per value (by the entry's ordinal) what decides those days; day_records
+             * counts the tracks' day records together (AGGREGATION_UNIQUE_DAY_RECORDS_MAX). */
+            bool prorated;
+            int64_t day_units;
+            struct aggregation_unique_track *tracks;
+            size_t day_records;
+            struct aggregation_days days;
         } unique;
         struct {
             uint64_t level[AGGREGATION_WIDE_LIMBS];  /* initial + Σ delta, × 10^38 */
@@ -294,22 +337,26 @@ enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep
 enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool keep);
 
 /*
- * Makes an empty sum state prorated: beside the sum it weighs each value by the days it is
- * present in the period, counted in local dates of `zone` (borrowed; must outlive the state and
+ * Makes an empty sum or unique_count state prorated: beside the sum (the count) it weighs each
+ * value by the days it is present in the period (see "Prorated sum" and "Prorated unique
+ * count" above), counted in local dates of `zone` (borrowed; must outlive the state and
  * its copies), over `period_days` (Lago's charges_duration_in_days: the whole billing period's
  * days, even when the state's [from, to) is shorter). AGGREGATION_ERR_INVALID for another type,
  * a state that took something, period_days outside 1..AGGREGATION_PRORATED_DAYS_MAX or fewer
- * than [from, to) spans, or a zone that cannot read from or to.
+ * than [from, to) spans, or a zone that cannot read from or to; AGGREGATION_ERR_NO_MEMORY (a
+ * unique count's table that grew before its first value was refused), the state then not
+ * prorated.
  */
 enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
                                                  int64_t period_days);
 
-/* Whether the state is a prorated sum (aggregation_set_prorated). */
+/* Whether the state is a prorated sum or unique count (aggregation_set_prorated). */
 bool aggregation_is_prorated(const struct aggregation *a);
 
 /*
- * A prorated sum's prorated units before the metric's rounding: Σ value × days / period_days,
- * ceiled to AGGREGATION_PRORATED_SCALE decimals (may be negative). AGGREGATION_ERR_INVALID on
+ * A prorated state's prorated units before the metric's rounding: Σ value × days / period_days
+ * (a unique count: Σ days present / period_days), ceiled to AGGREGATION_PRORATED_SCALE
+ * decimals (a sum's may be negative). AGGREGATION_ERR_INVALID on
  * a state that is not prorated, OVERFLOW if it does not fit.
  */
 enum aggregation_status aggregation_prorated_units(const struct aggregation *a, money_t *units);

@@ -521,7 +521,8 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
     c->invoiceable = !invoiceable || json_object_get_boolean(invoiceable);
     /* only where the API lets it in: a charge stored otherwise prices whole, as it did */
     c->prorated = json_object_get_boolean(member(charge, "prorated")) && c->metric.recurring &&
-                  c->metric.aggregation == AGGREGATION_SUM;
+                  (c->metric.aggregation == AGGREGATION_SUM ||
+                   c->metric.aggregation == AGGREGATION_UNIQUE_COUNT);
     enum charge_model_kind kind;
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))

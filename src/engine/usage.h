@@ -85,9 +85,9 @@ struct usage_charge {
     money_t tax_rate; /* the sum of the rates of the taxes its fee carries (charge, else plan, else
                          organization: usage.c charge_tax_rate), percent */
     bool pay_in_advance, invoiceable;
-    /* Lago's prorated flag, on a recurring sum (the API refuses it elsewhere): its states weigh
-     * each value by the days it is present (aggregation_set_prorated), the model prices those
-     * prorated units, and volume picks its range from the full ones. */
+    /* Lago's prorated flag, on a recurring sum or unique count (the API refuses it elsewhere):
+     * its states weigh each value by the days it is present (aggregation_set_prorated), the
+     * model prices those prorated units, and volume picks its range from the full ones. */
     bool prorated;
     /* What its aggregation states depend on (the metric as stored, the filters, whether values
      * are kept), hashed: a rebuild in the same period hands the states of a charge with the

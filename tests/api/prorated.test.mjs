@@ -7,6 +7,13 @@
 // its range from the full units. Current usage shows the full units. Live usage prices the
 // period to its end at each event, so a wallet pays the prorated step at once, a removal gives
 // back the days the unit will not be present, and a hold prices the same step.
+//
+// A prorated unique_count_agg (seats as distinct user ids; Lago's
+// Events::Stores::Postgres::UniqueCountQuery#prorated_query): each user counts the local days it
+// is present, from the day it is added to the day it is removed, both included, or to the
+// period's last day; a removal followed by an add on the same local day is ignored; a user
+// present before the period counts from its start; Σ days / days of the billing period, ceiled
+// to 5 decimals.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -20,6 +27,8 @@ const advance = async (to) => ok(await post('/api/v1/test_clock/advance', { test
 const seconds = (iso) => Date.parse(iso) / 1000;
 let n = 0;
 const ev = (sub, value, extra = {}) => ({ transaction_id: `p${n++}`, external_subscription_id: sub, code: 'seats', properties: { seats: value }, ...extra });
+const uev = (sub, user, op, at) => ({ transaction_id: `u${n++}`, external_subscription_id: sub, code: 'users', properties: { user, ...(op ? { operation_type: op } : {}) }, ...(at ? { timestamp: seconds(at) } : {}) });
+let users;
 const send = async (...events) => t.api('/api/v1/events/batch', { method: 'POST', body: { events } });
 const sent = async (...events) => ok(await send(...events));
 const usage = async (customer, sub = customer) => (await ok(await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${sub}`))).customer_usage;
@@ -42,15 +51,27 @@ before(async () => {
     { from_value: 6, to_value: null, per_unit_amount: '5', flat_amount: '0' },
   ] } });
   for (const c of ['carry', 'vol', 'wal']) await subscribe(c, c === 'vol' ? 'vol' : 'std', '2026-03-01T00:00:00Z');
+  users = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'users', name: 'Users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true } }))).billable_metric.lago_id;
+  const userPlan = async (code, charge) => ok(await post('/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: users, prorated: true, ...charge }] } }));
+  // 31 USD a user-month: a day of March costs 1 USD
+  await userPlan('ustd', { charge_model: 'standard', properties: { amount: '31' } });
+  await userPlan('uvol', { charge_model: 'volume', properties: { volume_ranges: [
+    { from_value: 0, to_value: 1, per_unit_amount: '20', flat_amount: '0' },
+    { from_value: 2, to_value: null, per_unit_amount: '10', flat_amount: '0' },
+  ] } });
+  await subscribe('useat', 'ustd', '2026-03-01T00:00:00Z');
+  await subscribe('uvol', 'uvol', '2026-03-01T00:00:00Z');
 });
 after(async () => { await t.cleanup(); });
 
-test('only a recurring sum in arrears, standard or volume, is prorated; the rest is refused', async () => {
-  const users = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'users', name: 'Users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true } }))).billable_metric.lago_id;
+test('only a recurring sum or unique count in arrears, standard or volume, is prorated; the rest is refused', async () => {
+  const graduated = { charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } };
+  const inAdvance = { charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } };
   const cases = [
-    { billable_metric_id: seats, charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } },
-    { billable_metric_id: seats, charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } },
-    { billable_metric_id: users, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: seats, ...graduated },
+    { billable_metric_id: seats, ...inAdvance },
+    { billable_metric_id: users, ...graduated },
+    { billable_metric_id: users, ...inAdvance },
   ];
   for (const charge of cases) {
     const r = await post('/api/v1/plans', { plan: { code: 'no', name: 'no', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ ...charge, prorated: true }] } });
@@ -70,6 +91,35 @@ test('volume picks its range from the full units and prices the prorated ones', 
   // 6 × 21 / 31 = 4.0645161.. ceil(5) 4.06452; 6 full units -> the 6.. range at 5 USD:
   // 20.3226 -> 2032 cents (the prorated units would have chosen 0..5 at 10 USD: 4065)
   assert.deepEqual(await seatUsage('vol', 'vol'), ['6.0', '6.0', 1, 2032]);
+});
+
+const userUsage = async (customer) => {
+  const c = (await usage(customer)).charges_usage[0];
+  return [c.units, c.amount_cents];
+};
+let uwallet;
+const uBalance = async () => (await ok(await t.api(`/api/v1/wallets/${uwallet}`))).wallet.balance_cents;
+
+test('unique users: added on the 11th, each weighs 21 of 31 days; a hard wallet pays each step and refuses what it cannot', async () => {
+  uwallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'useat', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '50', limit: 'hard' } }))).wallet.lago_id;
+  await sent(uev('useat', 'ann')); // 21 / 31 = 0.67742 (ceil 5) × 31 = 21.00002 -> 2100
+  assert.deepEqual(await userUsage('useat'), ['1.0', 2100]);
+  assert.equal(await uBalance(), 5000 - 2100);
+  await sent(uev('useat', 'bob', 'add')); // 42 / 31 = 1.35484 × 31 -> 4200
+  await sent(uev('useat', 'ann', 'add')); // present already: nothing
+  assert.deepEqual(await userUsage('useat'), ['2.0', 4200]);
+  assert.equal(await uBalance(), 800);
+  // a third user would be a step of 2100 > 800 left
+  assert.equal((await send(uev('useat', 'cid'))).status, 402);
+  assert.deepEqual(await userUsage('useat'), ['2.0', 4200]);
+  assert.equal(await uBalance(), 800);
+});
+
+test('unique users under volume: the range from the full count, the price on the prorated units', async () => {
+  await sent(uev('uvol', 'ann'), uev('uvol', 'bob'));
+  // 42 / 31 = 1.35484; 2 users -> the 2.. range at 10 USD: 13.5484 -> 1355 (the prorated
+  // units' own range, 0..1 at 20 USD, would give 2710)
+  assert.deepEqual(await userUsage('uvol'), ['2.0', 1355]);
 });
 
 test('a hard wallet pays the prorated step, refuses what it cannot pay, and a removal gives days back', async () => {
@@ -98,6 +148,35 @@ test('a hard wallet pays the prorated step, refuses what it cannot pay, and a re
   await checkWalletLedger(t, w.lago_id);
 });
 
+test('unique users: removed on the 21st (the day counts), re-added on the 25th; a remove and re-add the same day changes nothing', async () => {
+  // the clock is at the 21st: ann's days are the 11th..21st, 11 of them; bob's 21: 32 / 31 =
+  // 1.03226 × 31 = 32.00006 -> 3200, 1000 back to the wallet
+  await sent(uev('useat', 'ann', 'remove'));
+  assert.deepEqual(await userUsage('useat'), ['1.0', 3200]);
+  assert.equal(await uBalance(), 1800);
+  await advance('2026-03-25T12:00:00Z');
+  // ann back on the 25th: 7 more days, 39 / 31 = 1.25807 × 31 = 39.00017 -> 3900
+  await sent(uev('useat', 'ann', 'add', '2026-03-25T10:00:00Z'));
+  assert.deepEqual(await userUsage('useat'), ['2.0', 3900]);
+  assert.equal(await uBalance(), 1100);
+  // bob leaves at 11:00 (his days 11th..25th: 15, 33 / 31 -> 3300, 600 back) and comes back at
+  // 11:30 the same day: the removal is ignored, his 21 days again
+  await sent(uev('useat', 'bob', 'remove', '2026-03-25T11:00:00Z'));
+  assert.deepEqual(await userUsage('useat'), ['1.0', 3300]);
+  assert.equal(await uBalance(), 1700);
+  await sent(uev('useat', 'bob', 'add', '2026-03-25T11:30:00Z'));
+  assert.deepEqual(await userUsage('useat'), ['2.0', 3900]);
+  assert.equal(await uBalance(), 1100);
+  // a late event, earlier than the last: cid added on the 24th and removed on the 25th, sent in
+  // reverse order: 2 days, 41 / 31 = 1.32259 × 31 = 41.00029 -> 4100
+  await sent(uev('useat', 'cid', 'remove', '2026-03-25T09:00:00Z'));
+  assert.deepEqual(await userUsage('useat'), ['2.0', 3900]);
+  await sent(uev('useat', 'cid', 'add', '2026-03-24T09:00:00Z'));
+  assert.deepEqual(await userUsage('useat'), ['2.0', 4100]);
+  assert.equal(await uBalance(), 900);
+  await checkWalletLedger(t, uwallet);
+});
+
 test('an estimate names no fee: a prorated charge is billed in arrears, as in Lago', async () => {
   const r = await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'carry', code: 'seats', properties: { seats: 1 } } });
   assert.equal(r.status, 422);
@@ -114,6 +193,12 @@ test('April: carried seats count whole; a seat added on the 20th weighs 11 days 
   await advance('2026-04-25T00:00:00Z');
   await sent(ev('apr', -1)); // (11 - 6) / 30 = 0.16667 × 30 = 5.0001 -> 500; units shown 0
   assert.deepEqual(await seatUsage('apr', 'apr'), ['0.0', '0.0', 2, 500]);
+});
+
+test('April: users present at the end of March are carried and count whole', async () => {
+  // ann and bob: 2 × 30 / 30 × 31 USD
+  assert.deepEqual(await userUsage('useat'), ['2.0', 6200]);
+  assert.deepEqual(await userUsage('uvol'), ['2.0', 2000]);
 });
 
 test('days are the customer\'s local dates, over the whole period when the subscription starts within it', async () => {
@@ -142,7 +227,7 @@ test('a volume charge at 0 prorated units costs nothing, flat amount included (L
 });
 
 test('a restart, clean or SIGKILL, gives the same current usage', async () => {
-  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny'].map((c) => usage(c)));
+  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol'].map((c) => usage(c)));
   const before = await all();
   await t.restart();
   assert.deepEqual(await all(), before);

@@ -169,7 +169,7 @@ test('a hold on a new period prices the carried seats with the event, and its ca
   await checkWalletLedger(t, w.lago_id);
 });
 
-test('a metric stays recurring or not; a prorated unique count is refused', async () => {
+test('a metric stays recurring or not; a prorated unique count in advance is refused', async () => {
   const seats = (await ok(await t.api('/api/v1/billable_metrics/seats'))).billable_metric;
   const r = await t.api('/api/v1/billable_metrics/seats', { method: 'PUT', body: { billable_metric: { ...seats, recurring: false } } });
   assert.equal(r.status, 422);
@@ -180,7 +180,10 @@ test('a metric stays recurring or not; a prorated unique count is refused', asyn
   const sum = await t.api('/api/v1/billable_metrics/calls', { method: 'PUT', body: { billable_metric: { ...calls, aggregation_type: 'sum_agg', field_name: 'n', recurring: true } } });
   assert.equal(sum.status, 422);
   assert.deepEqual((await sum.json()).error_details, { recurring: ['value_is_immutable'] });
-  const prorated = await post('/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('users', '1', { prorated: true })] } });
+  // in arrears it is built (tests/api/prorated.test.mjs); in advance, not
+  const inArrears = await post('/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('users', '1', { prorated: true })] } });
+  assert.equal(inArrears.status, 200, await inArrears.text());
+  const prorated = await post('/api/v1/plans', { plan: { code: 'pro_adv', name: 'pro_adv', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge('users', '1', { prorated: true, pay_in_advance: true })] } });
   assert.equal(prorated.status, 422);
   assert.deepEqual((await prorated.json()).error_details, { prorated: ['not_supported'] });
 });

@@ -240,7 +240,9 @@ static void test_prorated_sum_carry_over_and_limits(void **state)
     expect_st(aggregation_set_prorated(&other, utc, AGGREGATION_PRORATED_DAYS_MAX + 1),
               AGGREGATION_ERR_INVALID);
     expect_st(aggregation_prorated_units(&other, &got), AGGREGATION_ERR_INVALID);
-    struct billable_metric u = metric(AGGREGATION_UNIQUE_COUNT, true);
+    /* a weighted sum weighs time already: never prorated (a unique count may be: see
+     * test_aggregation_prorated_unique.c) */
+    struct billable_metric u = metric(AGGREGATION_WEIGHTED_SUM, true);
     aggregation_free(&other);
     expect_st(aggregation_init(&other, &u, T("2026-04-01T00:00:00Z"), T("2026-05-01T00:00:00Z")),
               AGGREGATION_OK);
