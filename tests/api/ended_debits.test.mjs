@@ -36,6 +36,8 @@ before(async () => {
   const metric = (code, aggregation_type, extra = {}) => call('POST', '/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type, field_name: code, ...extra } });
   const seats = (await metric('seats', 'sum_agg', { recurring: true })).billable_metric.lago_id;
   const gpus = (await metric('gpus', 'weighted_sum_agg', { weighted_interval: 'seconds' })).billable_metric.lago_id;
+  const users = (await metric('users', 'unique_count_agg', { recurring: true })).billable_metric.lago_id;
+  await plan('users31', 0, [{ billable_metric_id: users, charge_model: 'standard', prorated: true, properties: { amount: '31' } }]);
   const calls = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'calls', aggregation_type: 'count_agg' } })).billable_metric.lago_id;
   await plan('seats30', 0, [{ billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '30' } }]);
   await plan('seats60', 1000, [{ billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '60' } }]);
@@ -165,8 +167,21 @@ test('ended at the first instant of a period, it keeps that instant\'s day and g
   for (const k of ['first_end', 'first_up']) await checkWalletLedger(t, wallets[k]);
 });
 
+test('a prorated unique count gives back the days after the end too', async () => {
+  await subscribe('uniq', 'users31');
+  await send('uniq', 'users', { users: 'ann' });
+  await send('uniq', 'users', { users: 'bob' });
+  // April 1st: two users for April's 30 days at 31 USD
+  assert.equal(await balance('uniq'), 10000 - 6200);
+  await advance('2026-04-11T12:00:00Z');
+  await call('DELETE', '/api/v1/subscriptions/uniq');
+  // 2 × 11 days / 30 = 0.7333.. ceil(5) 0.73334 × 31 USD = 22.73354 -> 2273
+  assert.equal(await balance('uniq'), 10000 - 2273);
+  await checkWalletLedger(t, wallets.uniq);
+});
+
 test('a restart changes none of it', async () => {
-  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant', 'first_end', 'first_up'];
+  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant', 'first_end', 'first_up', 'uniq'];
   const before = await Promise.all(keys.map(balance));
   await t.restart();
   assert.deepEqual(await Promise.all(keys.map(balance)), before);
