@@ -1739,18 +1739,14 @@ static void test_filters(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *env = getenv("TALLY_SEED");
-    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261125);
-    rng = seed;
-    print_message("aggregation: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    seed_from_env("aggregation", UINT64_C(20261125));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    print_message("aggregation: %" PRIu64 " generated cases (seed %" PRIu64 ")\n", total_cases,
-                  seed);
+    seed_report("aggregation", total_cases);
     return 0;
 }
 

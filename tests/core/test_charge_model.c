@@ -1607,17 +1607,14 @@ static void prop_package(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *env = getenv("TALLY_SEED");
-    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261125);
-    print_message("charge_model: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    seed_from_env("charge_model", UINT64_C(20261125));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    print_message("charge_model: %" PRIu64 " generated cases (seed %" PRIu64 ")\n", total_cases,
-                  seed);
+    seed_report("charge_model", total_cases);
     return 0;
 }
 

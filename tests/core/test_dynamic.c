@@ -262,10 +262,7 @@ static void prop_dynamic_sum(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *env = getenv("TALLY_SEED");
-    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261126);
-    rng = seed;
-    print_message("dynamic: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    seed_from_env("dynamic", UINT64_C(20261126));
     return 0;
 }
 

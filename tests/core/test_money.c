@@ -1590,15 +1590,13 @@ static void exhaustive_parse(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *env = getenv("TALLY_SEED");
-    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261125);
+    seed_from_env("money", UINT64_C(20261125));
     mpz_init(LIM);
     mpz_ui_pow_ui(LIM, 10, 38);
     mpz_inits(ta, tb, tc, td, tq, tr, NULL);
     if (regcomp(&json_number, "^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$",
                 REG_EXTENDED | REG_NOSUB) != 0)
         return -1;
-    print_message("money: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
     clock_gettime(CLOCK_MONOTONIC, &started);
     return 0;
 }

@@ -757,9 +757,7 @@ static void plan_take_property(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *env = getenv("TALLY_SEED");
-    seed = env && *env ? strtoull(env, NULL, 0) : UINT64_C(20261127);
-    print_message("wallet: seed %" PRIu64 " (set TALLY_SEED to replay another)\n", seed);
+    seed_from_env("wallet", UINT64_C(20261127));
     return 0;
 }
 
