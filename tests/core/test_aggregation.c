@@ -32,35 +32,9 @@
 
 /* ---- Helpers -------------------------------------------------------------------------------- */
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define HOUR (INT64_C(3600) * TIMESTAMP_USEC_PER_SEC)
-#define DAY TIMESTAMP_USEC_PER_DAY
-
+#include "aggregation_fixture.h"
 #include "splitmix.h"
 static uint64_t total_cases;
-
-static money_t M(const char *text)
-{
-    money_t v = {0, 0};
-    if (money_parse(text, strlen(text), &v) != MONEY_OK)
-        fail_msg("money_parse(\"%s\") failed", text);
-    return v;
-}
-
-static const char *fmt(money_t v, char buf[MONEY_TEXT_MAX])
-{
-    if (!money_is_valid(v) || money_format(v, buf, MONEY_TEXT_MAX) == 0)
-        snprintf(buf, MONEY_TEXT_MAX, "<invalid>");
-    return buf;
-}
-
-static tally_time T(const char *iso)
-{
-    tally_time t = 0;
-    if (!timestamp_parse_iso8601(iso, strlen(iso), &t))
-        fail_msg("bad timestamp %s", iso);
-    return t;
-}
 
 static struct billable_metric metric(enum billable_metric_aggregation kind, bool recurring)
 {
@@ -68,44 +42,6 @@ static struct billable_metric metric(enum billable_metric_aggregation kind, bool
                                     .field_name = kind == AGGREGATION_COUNT ? NULL : "value",
                                     .recurring = recurring};
 }
-
-/* An event whose property is a JSON number (or absent when value is NULL). */
-static struct aggregation_event EV(tally_time t, uint64_t seq, const char *value) {
-    return (struct aggregation_event){
-        .timestamp = t, .sequence = seq, .value = value, .value_len = value ? strlen(value) : 0};
-}
-
-/* An event whose property is a JSON string. */
-static struct aggregation_event
-EVS(tally_time t, uint64_t seq, const char *value) {
-    struct aggregation_event e = EV(t, seq, value);
-    e.value_is_string = true;
-    return e;
-}
-
-/* A unique_count event: op NULL means no operation_type. */
-static struct aggregation_event
-EVU(tally_time t, uint64_t seq, const char *value, const char *op) {
-    struct aggregation_event e = EVS(t, seq, value);
-    e.operation_type = op;
-    return e;
-}
-
-static const char *
-st_name(enum aggregation_status st)
-{
-    static const char *const names[] = {
-        "OK",        "IGNORED", "OUT_OF_PERIOD", "OVERFLOW",         "PRECISION",
-        "OPERATION", "LIMIT",   "NO_MEMORY",     "NOW_BEFORE_EVENT", "INVALID"};
-    return (unsigned)st < COUNT(names) ? names[st] : "?";
-}
-
-#define expect_st(expr, want)                                                                      \
-    do {                                                                                           \
-        enum aggregation_status st_ = (expr);                                                      \
-        if (st_ != (want))                                                                         \
-            fail_msg("%s: %s, want %s", #expr, st_name(st_), st_name(want));                       \
-    } while (0)
 
 static void expect_units_at(const struct aggregation *a, tally_time now, const char *want)
 {
@@ -132,23 +68,6 @@ static void carried_ok(struct aggregation *a, struct aggregation_event e)
 }
 
 /* ---- Prorated sums (Lago's PostgresStore#prorated_sum) ------------------------------------- */
-
-static struct tz_zone *zone_of(const char *posix)
-{
-    struct tz_zone *z = NULL;
-    if (tz_from_posix(posix, strlen(posix), &z) != TZ_OK)
-        fail_msg("tz_from_posix(%s)", posix);
-    return z;
-}
-
-static void expect_prorated(const struct aggregation *a, const char *want)
-{
-    money_t got = {0, 0};
-    char b[MONEY_TEXT_MAX];
-    expect_st(aggregation_prorated_units(a, &got), AGGREGATION_OK);
-    if (money_cmp(got, M(want)) != 0)
-        fail_msg("prorated units: got %s, want %s", fmt(got, b), want);
-}
 
 /* A prorated sum over April 2026 in `zone`, Lago's divisor 30. */
 static void april(struct aggregation *a, const struct tz_zone *zone, tally_time from)
@@ -498,11 +417,11 @@ static void test_sum_numeric_rule(void **state)
         if (!cases[i].want) {
             if (st != AGGREGATION_IGNORED)
                 fail_msg("\"%s\" (string %d): %s, want IGNORED", cases[i].text, cases[i].is_string,
-                         st_name(st));
+                         aggregation_status_text(st));
             continue;
         }
         if (st != AGGREGATION_OK)
-            fail_msg("\"%s\": %s, want OK", cases[i].text, st_name(st));
+            fail_msg("\"%s\": %s, want OK", cases[i].text, aggregation_status_text(st));
         expect_st(aggregation_units(&a, 0, &after), AGGREGATION_OK);
         money_t diff;
         assert_int_equal(money_sub(after, before, &diff), MONEY_OK);
@@ -1335,11 +1254,11 @@ static void prop_weighted_sum_brute_force(void **state)
             if (!fits) {
                 if (st != AGGREGATION_ERR_OVERFLOW && st != AGGREGATION_ERR_PRECISION)
                     fail_msg("seed %" PRIu64 " round %d: %s for a result that does not fit", seed,
-                             round, st_name(st));
+                             round, aggregation_status_text(st));
             } else if (st != AGGREGATION_OK || money_cmp(got, want) != 0) {
                 char gb[MONEY_TEXT_MAX], wb[MONEY_TEXT_MAX];
                 fail_msg("seed %" PRIu64 " round %d x%d: %s %s, want %s", seed, round, xi,
-                         st_name(st), fmt(got, gb), fmt(want, wb));
+                         aggregation_status_text(st), fmt(got, gb), fmt(want, wb));
             }
             total_cases++;
             all++;
@@ -1363,7 +1282,7 @@ static void prop_weighted_sum_brute_force(void **state)
             assert_true(mpq_equal(diff, lq));
             mpq_clear(diff);
         } else if (lst != AGGREGATION_ERR_OVERFLOW && lst != AGGREGATION_ERR_PRECISION)
-            fail_msg("level: %s", st_name(lst));
+            fail_msg("level: %s", aggregation_status_text(lst));
         mpq_clear(lq);
         aggregation_free(&prev);
         aggregation_free(&a);

@@ -24,69 +24,12 @@
 #include "core/timestamp.h"
 #include "core/tz.h"
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define HOUR (INT64_C(3600) * TIMESTAMP_USEC_PER_SEC)
-#define DAY TIMESTAMP_USEC_PER_DAY
-
+#include "aggregation_fixture.h"
 #include "splitmix.h"
 static uint64_t total_cases;
 
-static money_t M(const char *text)
-{
-    money_t v = {0, 0};
-    if (money_parse(text, strlen(text), &v) != MONEY_OK)
-        fail_msg("money_parse(\"%s\") failed", text);
-    return v;
-}
-
-static tally_time T(const char *iso)
-{
-    tally_time t = 0;
-    if (!timestamp_parse_iso8601(iso, strlen(iso), &t))
-        fail_msg("bad timestamp %s", iso);
-    return t;
-}
-
-static struct tz_zone *zone_of(const char *posix)
-{
-    struct tz_zone *z = NULL;
-    if (tz_from_posix(posix, strlen(posix), &z) != TZ_OK)
-        fail_msg("tz_from_posix(%s)", posix);
-    return z;
-}
-
 static const struct billable_metric seats = {
     .aggregation = AGGREGATION_UNIQUE_COUNT, .field_name = "user", .recurring = true};
-
-/* A unique_count event: op NULL means no operation_type. */
-static struct aggregation_event EVU(tally_time t, uint64_t seq, const char *value, const char *op) {
-    return (struct aggregation_event){.timestamp = t,
-                                      .sequence = seq,
-                                      .value = value,
-                                      .value_len = value ? strlen(value) : 0,
-                                      .value_is_string = true,
-                                      .operation_type = op};
-}
-
-#define expect_st(expr, want)                                                                      \
-    do {                                                                                           \
-        enum aggregation_status st_ = (expr);                                                      \
-        if (st_ != (want))                                                                         \
-            fail_msg("%s: %s, want %s (line %d)", #expr, aggregation_status_text(st_),             \
-                     aggregation_status_text(want), __LINE__);                                     \
-    } while (0)
-
-static void
-expect_prorated(const struct aggregation *a, const char *want)
-{
-    money_t got = {0, 0};
-    char b[MONEY_TEXT_MAX];
-    expect_st(aggregation_prorated_units(a, &got), AGGREGATION_OK);
-    if (money_cmp(got, M(want)) != 0) {
-        money_format(got, b, sizeof b);
-        fail_msg("prorated units: got %s, want %s", b, want);
-    }
-}
 
 static void expect_count(const struct aggregation *a, int64_t want)
 {
