@@ -11,12 +11,7 @@ import { startWithOrg } from '../lib/tallyd.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
-const call = async (method, path, body) => {
-  const r = await t.api(path, { method, body });
-  const b = await r.json();
-  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
-  return b;
-};
+const call = (method, path, body) => t.call(method, path, body);
 const advance = (to) => call('POST', '/api/v1/test_clock/advance', { test_clock: { to } });
 let n = 0;
 const send = (sub, code, properties) => call('POST', '/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: sub, code, properties } });

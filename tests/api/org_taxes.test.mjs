@@ -8,12 +8,7 @@ import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
 
 let t;
-const call = async (method, path, body) => {
-  const r = await t.api(path, { method, body });
-  const b = await r.json();
-  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
-  return b;
-};
+const call = (method, path, body) => t.call(method, path, body);
 const wallets = {};
 let n = 0;
 

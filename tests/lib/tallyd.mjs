@@ -1,6 +1,7 @@
 // Starts real tallyd processes for the API and compatibility tests: a fresh data directory,
 // an organization made with the real `tally` CLI, tallyd listening on a free port, and a
 // check on exit that the sanitizers stayed silent. Nothing here is mocked.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,6 +94,13 @@ export async function startWithOrg(orgArgs = []) {
       headers: h,
       body: raw !== undefined ? raw : body !== undefined ? JSON.stringify(body) : undefined,
     });
+  };
+  // The parsed answer of a request that must succeed (200), else a failure naming the request.
+  t.call = async (method, path, body) => {
+    const r = await t.api(path, { method, body });
+    const b = await r.json();
+    assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
+    return b;
   };
   // Stops (cleanly, or with SIGKILL), runs `between` on the idle data directory, starts again.
   t.restart = async ({ kill = false, between } = {}) => {
