@@ -887,8 +887,8 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
 static enum command_result give_back_usage(struct engine *e, struct command *cmd,
                                            const struct usage *u)
 {
-    if (u->event_count == 0 || cmd->now < u->from)
-        return COMMAND_OK; /* no event of its period: nothing of it debited */
+    if (cmd->now < u->from)
+        return COMMAND_OK; /* a period not begun (a scheduled downgrade's): nothing debited */
     bool failed = false;
     if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
         return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
@@ -913,18 +913,20 @@ static enum command_result give_back_usage(struct engine *e, struct command *cmd
 static enum command_result settle_to_end(struct engine *e, struct command *cmd,
                                          int64_t subscription_id)
 {
-    const struct usage *live = usage_book_find(&e->usage, subscription_id);
-    if (!live || live->event_count == 0)
-        return COMMAND_OK; /* no event of its period: nothing of it debited */
-    bool failed = false;
-    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, live->customer_id, &failed))
-        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
     struct store_subscription row;
     if (store_subscription_get(store_conn(e->store), cmd->org_id, subscription_id, &row,
                                cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, row.sub.customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
+    /* The events of its period are the book's references (none when it holds no usage: no
+     * event of the period came since the start). A period may have been debited without any:
+     * for a late event of a recurring metric, carried into it (the build reads those from the
+     * store), as an audit found. */
+    const struct usage *live = usage_book_find(&e->usage, subscription_id);
     struct usage *u = usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
-                                        live->events, live->event_count);
+                                        live ? live->events : NULL, live ? live->event_count : 0);
     enum command_result r = u ? give_back_usage(e, cmd, u) : COMMAND_STORE_FAILED;
     usage_release(u);
     return r;

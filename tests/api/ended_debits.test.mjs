@@ -175,8 +175,29 @@ test('a prorated unique count gives back the days after the end too', async () =
   await checkWalletLedger(t, wallets.uniq);
 });
 
+test('a period whose only debit came from a late event gives back as well', async () => {
+  // (an audit found nothing given back: the give-back skipped a usage that no event of its
+  // period referred to, but a late event of a recurring metric is carried into the period
+  // and debited there) a termination, and a price cut
+  const seats = (await call('GET', '/api/v1/billable_metrics/seats')).billable_metric.lago_id;
+  const cut = (await plan('seats30cut', 0, [{ billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '30' } }])).plan;
+  await subscribe('late_end', 'seats30');
+  await subscribe('late_cut', 'seats30cut');
+  for (const k of ['late_end', 'late_cut']) {
+    // sent on April 11th, timestamped March 20th: carried into April whole, 2 × 30 USD
+    await call('POST', '/api/v1/events', { event: { transaction_id: `${k}_late`, external_subscription_id: k, code: 'seats', timestamp: Date.parse('2026-03-20T10:00:00Z') / 1000, properties: { seats: 2 } } });
+    assert.equal(await balance(k), 10000 - 6000);
+  }
+  await call('DELETE', '/api/v1/subscriptions/late_end');
+  // to April 11th: 2 × 11/30 = 0.73334 × 30 USD = 22.0002 -> 2200
+  assert.equal(await balance('late_end'), 10000 - 2200);
+  await call('PUT', '/api/v1/plans/seats30cut', { plan: { charges: [{ id: cut.charges[0].lago_id, billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '3' } }] } });
+  assert.equal(await balance('late_cut'), 10000 - 600);
+  for (const k of ['late_end', 'late_cut']) await checkWalletLedger(t, wallets[k]);
+});
+
 test('a restart changes none of it', async () => {
-  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant', 'first_end', 'first_up', 'uniq'];
+  const keys = ['term', 'hard', 'gpu', 'up', 'ends', 'short', 'instant', 'first_end', 'first_up', 'uniq', 'late_end', 'late_cut'];
   const before = await Promise.all(keys.map(balance));
   await t.restart();
   assert.deepEqual(await Promise.all(keys.map(balance)), before);
