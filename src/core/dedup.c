@@ -11,51 +11,21 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
     return fp;
 }
 
-struct dedup_slot *dedup_slots_alloc(const struct dedup_memory *memory, size_t count)
-{
-    if (count > SIZE_MAX / sizeof(struct dedup_slot))
-        return NULL;
-    if (!memory)
-        return calloc(count, sizeof(struct dedup_slot));
-    return memory->alloc_zeroed(count * sizeof(struct dedup_slot));
-}
-
-void dedup_slots_free(const struct dedup_memory *memory, struct dedup_slot *slots, size_t count)
-{
-    if (!memory)
-        free(slots);
-    else if (slots)
-        memory->release(slots, count * sizeof(struct dedup_slot));
-}
-
-/* Releases a table's slots (none: nothing). */
-static void table_free(const struct dedup *d, struct dedup_table *t)
-{
-    if (t->slots)
-        dedup_slots_free(d->memory, t->slots, t->mask + 1);
-    *t = (struct dedup_table){0};
-}
-
-bool dedup_init_in(struct dedup *d, size_t expected, const struct dedup_memory *memory)
+bool dedup_init(struct dedup *d, size_t expected)
 {
     size_t slots = DEDUP_INITIAL_SLOTS;
     while (slots < DEDUP_MAX_SLOTS && slots / 4 * 3 < expected)
         slots *= 2;
-    *d = (struct dedup){.memory = memory};
-    d->table.slots = dedup_slots_alloc(memory, slots);
+    *d = (struct dedup){0};
+    d->table.slots = calloc(slots, sizeof *d->table.slots);
     d->table.mask = slots - 1;
     return d->table.slots != NULL;
 }
 
-bool dedup_init(struct dedup *d, size_t expected)
-{
-    return dedup_init_in(d, expected, NULL);
-}
-
 void dedup_free(struct dedup *d)
 {
-    table_free(d, &d->table);
-    table_free(d, &d->old);
+    free(d->table.slots);
+    free(d->old.slots);
     *d = (struct dedup){0};
 }
 
@@ -176,7 +146,8 @@ static void move_some(struct dedup *d, size_t budget)
         take_out(old, d->moved);
     }
     if (d->moved == size) {
-        table_free(d, old);
+        free(old->slots);
+        *old = (struct dedup_table){0};
         d->moved = 0;
     }
 }
@@ -188,7 +159,7 @@ static bool grow(struct dedup *d)
     size_t size = (d->table.mask + 1) * 2;
     if (size > DEDUP_MAX_SLOTS)
         return false;
-    struct dedup_slot *fresh = dedup_slots_alloc(d->memory, size);
+    struct dedup_slot *fresh = calloc(size, sizeof *fresh);
     if (!fresh)
         return false;
     d->old = d->table;

@@ -47,22 +47,11 @@ struct dedup_table {
     size_t mask;              /* slots - 1; slots is a power of two */
 };
 
-/*
- * Where a set's tables live: `alloc_zeroed` gives zeroed memory of `bytes` (NULL on failure),
- * `release` takes it back with the same bytes. The set borrows it for its life. A set without
- * one (NULL) uses calloc and free; the engine gives its identities huge pages (sys/bigmem).
- */
-struct dedup_memory {
-    void *(*alloc_zeroed)(size_t bytes);
-    void (*release)(void *p, size_t bytes);
-};
-
 struct dedup {
-    struct dedup_table table;          /* where entries go */
-    struct dedup_table old;            /* while growing: the table being moved into `table` */
-    size_t moved;                      /* slots of `old` moved so far */
-    size_t count;                      /* entries in all */
-    const struct dedup_memory *memory; /* borrowed; NULL: calloc and free */
+    struct dedup_table table; /* where entries go */
+    struct dedup_table old;   /* while growing: the table being moved into `table` */
+    size_t moved;             /* slots of `old` moved so far */
+    size_t count;             /* entries in all */
 };
 
 enum dedup_result { DEDUP_INSERTED, DEDUP_EXISTS, DEDUP_NO_MEMORY };
@@ -72,9 +61,8 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
                                     size_t len);
 
 /* An empty set with room for `expected` entries before it first grows (the writer's start-up
- * knows how many events it will read back), its tables in `memory` (borrowed; NULL: calloc). */
+ * knows how many events it will read back). */
 bool dedup_init(struct dedup *d, size_t expected);
-bool dedup_init_in(struct dedup *d, size_t expected, const struct dedup_memory *memory);
 void dedup_free(struct dedup *d);
 /* True if (fp, tag) is present; *value (may be NULL) receives what was stored with it. */
 bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t *value);
@@ -98,15 +86,9 @@ bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64
 bool dedup_remove(struct dedup *d, struct siphash128 fp, uint64_t tag);
 size_t dedup_memory_bytes(const struct dedup *d);
 
-/* Zeroed slots for a table a set in `memory` will adopt (NULL on failure), and their release
- * (the same count) when it does not. */
-struct dedup_slot *dedup_slots_alloc(const struct dedup_memory *memory, size_t count);
-void dedup_slots_free(const struct dedup_memory *memory, struct dedup_slot *slots, size_t count);
-
 /*
  * Makes *d the set whose tables lie as `from` says (a set's `table`, `old` and `moved` as they
- * were in memory, copied elsewhere), taking the tables' allocations (dedup_slots_alloc in
- * from->memory, which the set then keeps). False, taking
+ * were in memory, copied elsewhere), taking the tables' allocations (malloc'd). False, taking
  * nothing, unless they look like a set's: power-of-two sizes in range, the old table half the
  * new one (or absent), every slot empty (all zero) or a fingerprint (hi odd), the old table's
  * slots below `moved` empty, at most three quarters full. `from->count` is ignored: counted.

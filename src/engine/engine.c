@@ -31,7 +31,6 @@
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
-#include "sys/bigmem.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -2421,10 +2420,6 @@ static bool fingerprint_stored(const struct store_event *stored, void *ctx)
     return stored_fingerprint(p->key, stored, &p->fingerprint);
 }
 
-/* Where the set of every accepted identity keeps its tables: it is the writer's largest, read
- * and written at random, so in huge pages (sys/bigmem). */
-static const struct dedup_memory identity_memory = {bigmem_alloc_zeroed, bigmem_free};
-
 /*
  * The sets from the snapshot (engine/snapshot.h), if one is there and the database holds the
  * event its mark ends at: a database restored from an older copy, or another one under the
@@ -2434,7 +2429,7 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
 {
     struct engine_start_report *r = &e->start;
     enum snapshot_status s = snapshot_load(store_data_dir(e->store), e->fingerprint_key, mark,
-                                           &e->identities, &identity_memory, r->snapshot_note);
+                                           &e->identities, r->snapshot_note);
     if (s != SNAPSHOT_LOADED)
         return false;
     struct stored_identity last = {.key = e->fingerprint_key};
@@ -2498,7 +2493,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     } else {
         /* ids are dense (a refused command's are given again), so the last one counts them */
         size_t stored = (size_t)e->last_event_id;
-        ok = dedup_init_in(&e->identities, stored, &identity_memory);
+        ok = dedup_init(&e->identities, stored);
     }
     ok = ok && dedup_init(&sc.not_live, 0) &&
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
