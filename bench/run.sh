@@ -21,7 +21,10 @@ fi
 work=$(mktemp -d /tmp/tally-bench-XXXXXX)
 chmod 755 "$work"
 cleanup() {
-  [ -n "${tallyd_pid:-}" ] && kill "$tallyd_pid" 2>/dev/null || true
+  if [ -n "${tallyd_pid:-}" ]; then
+    kill "$tallyd_pid" 2>/dev/null || true
+    wait "$tallyd_pid" 2>/dev/null || true # a stopping tallyd still writes its snapshot
+  fi
   if [ -f "$work/pg/postmaster.pid" ]; then
     runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   fi

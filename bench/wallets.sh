@@ -23,6 +23,8 @@ work=$(mktemp -d /tmp/tally-bench-wallets-XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # a stopping tallyd still writes (its snapshot): gone first, or the directory is not empty
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
