@@ -1676,7 +1676,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (usage) {
         if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
             return COMMAND_STORE_FAILED;
-        usage_note_late(usage, res->id, res->timestamp, cmd->now);
+        if (cache->recurring) /* (another metric's late event moves nothing) */
+            usage_note_late(usage, res->id, res->timestamp, cmd->now);
         r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
         if (r == COMMAND_OK && cache->recurring)
             r = carry_into_successor(e, cmd, usage, ev, res, i);
@@ -2261,7 +2262,7 @@ static bool carried_to_live(struct scan *sc, const struct store_event *stored, t
 {
     struct engine *e = sc->e;
     if (stored->created_at < end || stored->timestamp >= end)
-        return true; /* arrived while it lived, or sent ahead past its end: not carried */
+        return true;        /* arrived while it lived, or sent ahead past its end: not carried */
     bool recurring = false; /* (a deleted metric's: nothing charges for it) */
     enum store_status m = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
                                                      stored->org_id, stored->code, &recurring);
@@ -2351,7 +2352,15 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
         return true;
     if (!usage_note(u, stored->id, stored->timestamp))
         return false;
-    usage_note_late(u, stored->id, stored->timestamp, stored->created_at);
+    if (stored->timestamp < u->from && stored->created_at >= u->from) {
+        /* arrived in the period, late: a recurring metric's was carried in, and debited */
+        bool recurring = false;
+        if (sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store), stored->org_id,
+                                       stored->code, &recurring) == STORE_ERROR)
+            return false;
+        if (recurring)
+            usage_note_late(u, stored->id, stored->timestamp, stored->created_at);
+    }
     if (stored->timestamp < u->from || stored->timestamp >= u->to)
         return true; /* another period's: nothing to add, no properties to read */
     struct event ev = {.code = stored->code};
@@ -2689,8 +2698,8 @@ static enum command_result give_back_repriced(struct engine *e, struct command *
     enum command_result result = COMMAND_OK;
     for (size_t i = 0; i < r.count && result == COMMAND_OK; i++) {
         struct store_subscription row;
-        enum store_status s = store_subscription_get(store_conn(e->store), cmd->org_id, r.ids[i],
-                                                     &row, cmd->arena);
+        enum store_status s =
+            store_subscription_get(store_conn(e->store), cmd->org_id, r.ids[i], &row, cmd->arena);
         if (s == STORE_ERROR)
             result = COMMAND_STORE_FAILED;
         else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now))
