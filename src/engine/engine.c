@@ -1676,6 +1676,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (usage) {
         if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
             return COMMAND_STORE_FAILED;
+        if (cache->recurring) /* (another metric's late event moves nothing) */
+            usage_note_late(usage, res->id, res->timestamp, cmd->now);
         r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
         if (r == COMMAND_OK && cache->recurring)
             r = carry_into_successor(e, cmd, usage, ev, res, i);
@@ -2248,13 +2250,46 @@ static bool usage_of_row(struct scan *sc, const struct store_subscription *row, 
 }
 
 /*
+ * A late event of a recurring metric that arrived after its subscription ended (`end`) was
+ * carried into the subscription then live under the same external id (live_usage_of), and
+ * debited there: that one's usage is built (*out), so that it notes the event (late_from) and
+ * a re-pricing finds the debit in the book. Its value comes from the recurring index, as for
+ * any build. An audit found an upgraded subscription's late event, its successor's only debit
+ * of the period, left out of the book by every start (tests/api/restart_usage.test.mjs).
+ */
+static bool carried_to_live(struct scan *sc, const struct store_event *stored, tally_time now,
+                            tally_time end, struct usage **out)
+{
+    struct engine *e = sc->e;
+    if (stored->created_at < end || stored->timestamp >= end)
+        return true;        /* arrived while it lived, or sent ahead past its end: not carried */
+    bool recurring = false; /* (a deleted metric's: nothing charges for it) */
+    enum store_status m = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
+                                                     stored->org_id, stored->code, &recurring);
+    if (m == STORE_ERROR)
+        return false;
+    if (!recurring)
+        return true;
+    struct store_subscription row;
+    enum store_status s =
+        store_subscription_at(store_conn(e->store), stored->org_id,
+                              stored->external_subscription_id, now, &row, &sc->scratch);
+    if (s == STORE_ERROR)
+        return false;
+    if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
+        !subscription_is_live(&row.sub, now))
+        return true;
+    return usage_of_row(sc, &row, now, out);
+}
+
+/*
  * The usage a stored event counts in (*out NULL: none): its subscription's, unless it was sent
  * ahead and its time falls outside that subscription's life, as for an event sent to a downgrade
  * since canceled, replaced or overtaken by an upgrade, or past an end a plan change set since.
  * Such an event counts in the subscription of the same external id covering its time, as Lago
  * reads events by external id (a recurring metric's is carried there from the index already).
  * Subscriptions not live are remembered with their end: their events before it are skipped
- * without a read.
+ * without a read, but for a recurring metric's that arrived after it (carried_to_live).
  */
 static bool usage_of_stored(struct scan *sc, const struct store_event *stored, tally_time now,
                             struct usage **out)
@@ -2268,7 +2303,7 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
     bool ahead = stored->timestamp > stored->created_at;
     if (dedup_find(&sc->not_live, key, 0, &ended) &&
         (stored->timestamp < (tally_time)ended || !ahead))
-        return true;
+        return carried_to_live(sc, stored, now, (tally_time)ended, out);
     struct usage *u = usage_book_find(&e->usage, stored->subscription_id);
     if (u && stored->timestamp < u->to) { /* its period's, or a late one: its own */
         *out = u;
@@ -2284,7 +2319,8 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
     if (stored->timestamp < end || !ahead) {
         if (subscription_is_live(&row.sub, now))
             return usage_of_row(sc, &row, now, out);
-        return dedup_insert(&sc->not_live, key, 0, (uint64_t)end) != DEDUP_NO_MEMORY;
+        return dedup_insert(&sc->not_live, key, 0, (uint64_t)end) != DEDUP_NO_MEMORY &&
+               carried_to_live(sc, stored, now, end, out);
     }
     bool recurring = false; /* (a deleted metric's: nothing charges for it) */
     enum store_status m = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
@@ -2316,6 +2352,15 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
         return true;
     if (!usage_note(u, stored->id, stored->timestamp))
         return false;
+    if (stored->timestamp < u->from && stored->created_at >= u->from) {
+        /* arrived in the period, late: a recurring metric's was carried in, and debited */
+        bool recurring = false;
+        if (sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store), stored->org_id,
+                                       stored->code, &recurring) == STORE_ERROR)
+            return false;
+        if (recurring)
+            usage_note_late(u, stored->id, stored->timestamp, stored->created_at);
+    }
     if (stored->timestamp < u->from || stored->timestamp >= u->to)
         return true; /* another period's: nothing to add, no properties to read */
     struct event ev = {.code = stored->code};
@@ -2635,6 +2680,10 @@ static void collect_usage(struct usage *u, void *ctx)
  * left to that next debit: a command that spends no credits is not refused for them. Every
  * usage of the organization (customer_id 0) or of one customer. Not while the book is
  * incomplete (a rebuild failed; the next batch rescans first): the next debits settle it then.
+ * Nor for a subscription that has ended: its period was settled to its end when it ended
+ * (settle_to_end) and is the invoice's since; the book may still hold its usage (a late event
+ * may touch it), but a start does not build it, and a price cut gave back to it only until a
+ * restart (found by tests/api/restart_usage.test.mjs).
  */
 static enum command_result give_back_repriced(struct engine *e, struct command *cmd,
                                               int64_t customer_id)
@@ -2647,8 +2696,15 @@ static enum command_result give_back_repriced(struct engine *e, struct command *
         return COMMAND_STORE_FAILED;
     usage_book_each(&e->usage, collect_usage, &r);
     enum command_result result = COMMAND_OK;
-    for (size_t i = 0; i < r.count && result == COMMAND_OK; i++)
-        result = give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+    for (size_t i = 0; i < r.count && result == COMMAND_OK; i++) {
+        struct store_subscription row;
+        enum store_status s =
+            store_subscription_get(store_conn(e->store), cmd->org_id, r.ids[i], &row, cmd->arena);
+        if (s == STORE_ERROR)
+            result = COMMAND_STORE_FAILED;
+        else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now))
+            result = give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+    }
     free(r.ids);
     return result;
 }
@@ -3303,6 +3359,11 @@ static void earliest_reference(struct usage *u, void *ctx)
     for (size_t i = 0; i < u->event_count; i++)
         if (u->events[i].id < *from)
             *from = u->events[i].id;
+    /* a late event carried into the period, debited there: without it, a usage debited only
+     * through such events would not be built again, and a re-pricing after the start would not
+     * give back what it debited (found by tests/api/restart_usage.test.mjs) */
+    if (u->late_from != 0 && u->late_from < *from)
+        *from = u->late_from;
 }
 
 static int64_t usage_scan_from(struct engine *e)

@@ -877,8 +877,13 @@ static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                              const uint8_t hash_key[16], struct usage *old, bool donor,
                              bool previous, size_t *would_read, const char **failed)
 {
-    return build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
-                 donor ? old : NULL, previous ? old : NULL, would_read, failed);
+    struct usage *u =
+        build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
+              donor ? old : NULL, previous ? old : NULL, would_read, failed);
+    /* the late events that arrived in the period stay its own while it is the same period */
+    if (u && old && u->from == old->from)
+        u->late_from = old->late_from;
+    return u;
 }
 
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
@@ -997,6 +1002,12 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp)
         return false;
     u->events[u->event_count++] = (struct usage_event_ref){id, timestamp};
     return true;
+}
+
+void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_time arrived)
+{
+    if (timestamp < u->from && arrived >= u->from && (u->late_from == 0 || id < u->late_from))
+        u->late_from = id;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */

@@ -128,6 +128,11 @@ struct usage {
      * bytes an event of the current period (and of later ones sent early). */
     struct usage_event_ref *events;
     size_t event_count, event_cap;
+    /* The first stored event that arrived in the period but is timestamped before it (0: none):
+     * a recurring metric's late event, carried in and debited here, is no reference, yet the
+     * usage then holds a debit of the period that a re-pricing must be able to give back. A
+     * start must read from it to build the usage again (the snapshot's mark counts it). */
+    int64_t late_from;
     /* The command whose changes usage_rollback can take back (0: none), the references it
      * found, and the buckets it changed as they were, while all of them were flat. */
     uint64_t savepoint;
@@ -223,6 +228,9 @@ bool usage_rollback(struct usage *u, uint64_t command, size_t keep);
 
 /* Remembers a stored event the usage may count (now or in a later period). */
 bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
+/* Remembers a recurring metric's stored event that arrived at `arrived`, in the usage's
+ * period, timestamped before it (late_from); any other event is left to usage_note. */
+void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_time arrived);
 
 /*
  * Applies one accepted event (stored with id `sequence`) to every charge of its metric: in

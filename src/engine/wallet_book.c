@@ -943,6 +943,32 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
 }
 
 /*
+ * The wallet's latest usage (or refund) transaction, when the book knows none: the wallet was
+ * loaded since it was written (a start, a command that failed), and the day's write-outs must
+ * go on adding to it. A restart once began a second transaction of the same day, so a wallet's
+ * history read otherwise than had it run straight through (tests/api/restart_usage.test.mjs).
+ */
+static enum store_status latest_transaction(struct store *st, struct command *cmd,
+                                            const struct live_wallet *w, bool refund, int64_t *tx,
+                                            int64_t *tx_day, int64_t *tx_cents)
+{
+    struct store_wallet_transaction_filter f = {-1, -1,
+                                                refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE};
+    struct store_wallet_transaction *latest = NULL;
+    size_t count = 0;
+    int64_t total = 0;
+    if (store_wallet_transaction_list(store_conn(st), w->row.id, &f, 0, 1, &latest, &count, &total,
+                                      cmd->arena) != STORE_OK)
+        return STORE_ERROR;
+    if (count == 1) {
+        *tx = latest->id;
+        *tx_day = latest->created_at / USEC_PER_DAY;
+        *tx_cents = latest->amount_cents;
+    }
+    return STORE_OK;
+}
+
+/*
  * The day's usage debits (or refund steps) of a wallet are one transaction, added to by every
  * flush of that UTC day, with one consumption row per grant, added to likewise: the history a
  * person reads stays short, and a debit costs updates of rows the day already wrote.
@@ -956,6 +982,8 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
     int64_t *tx_day = refund ? &w->refund_day : &w->usage_day;
     int64_t *tx_cents = refund ? &w->refund_tx_cents : &w->usage_tx_cents;
     bool found = false;
+    if (*tx == 0 && latest_transaction(st, cmd, w, refund, tx, tx_day, tx_cents) != STORE_OK)
+        return STORE_ERROR;
     /* a transaction (and its consumption rows) adds up at most WALLET_DAY_TRANSACTION_MAX_CENTS:
      * past it the day goes on in a new one */
     if (*tx != 0 && *tx_day == day && *tx_cents <= WALLET_DAY_TRANSACTION_MAX_CENTS - amount &&

@@ -1,0 +1,311 @@
+// What a start brings back of live usage. The writer's book of live usages (engine/usage.c) is
+// what a re-pricing's give-back walks; at a start it is rebuilt by one scan of the stored
+// events from the mark the snapshot records (the lowest event id a live usage refers to). A
+// usage may hold a debit of its period without referring to any event of it: a late event of a
+// recurring metric is carried into the current period, debited there, and is no reference.
+//
+// Each test drives the same commands on servers that differ only in a restart in the middle
+// (a clean stop that saves the snapshot, a SIGKILL, a clean stop whose snapshot is then
+// removed) and one that runs straight through, and asserts that every read and every later
+// command's effect agree exactly between them.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+const CLOCK = '2026-03-01T00:00:00Z';
+const servers = [];
+after(async () => { await Promise.all(servers.map((s) => s.cleanup())); });
+
+// A server, restarted (or not) where the scenario says.
+const RESTARTS = {
+  straight: null,
+  clean: {},
+  kill: { kill: true },
+  no_snapshot: { between: (dir) => rmSync(join(dir, 'events.snapshot'), { force: true }) },
+};
+
+async function world(kinds) {
+  const list = await Promise.all(kinds.map(async (kind) => {
+    const t = await startWithOrg(['--test-clock', CLOCK]);
+    servers.push(t);
+    return { kind, t, wallets: {}, ids: {} };
+  }));
+  return list;
+}
+
+// Drops what names a row rather than states an amount (ids differ between two servers).
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+function plain(v) {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    const o = {};
+    for (const [k, x] of Object.entries(v)) o[k] = typeof x === 'string' && UUID.test(x) ? '<id>' : plain(x);
+    return o;
+  }
+  return v;
+}
+
+// Every read of one customer: its current usage, each wallet, its ledger lines summed.
+async function reads(w, customers) {
+  const out = {};
+  for (const [c, subs] of Object.entries(customers)) {
+    const r = { usage: {}, wallets: [] };
+    for (const s of subs) {
+      const res = await w.t.api(`/api/v1/customers/${c}/current_usage?external_subscription_id=${s}`);
+      const body = await res.json();
+      r.usage[s] = res.status === 200 ? plain(body.customer_usage) : { status: res.status, code: body.code ?? body.error };
+    }
+    for (const id of w.wallets[c] ?? []) {
+      const wallet = (await w.t.call('GET', `/api/v1/wallets/${id}`)).wallet;
+      const entries = (await w.t.call('GET', `/api/v1/ledger_entries?per_page=1000&wallet_id=${id}`)).ledger_entries;
+      const sums = {};
+      for (const e of entries) {
+        const k = `${e.cause}/${e.account}/${e.direction}`;
+        sums[k] = (sums[k] ?? 0) + e.amount_cents;
+      }
+      const txs = (await w.t.call('GET', `/api/v1/wallets/${id}/wallet_transactions?per_page=100`)).wallet_transactions;
+      r.wallets.push({
+        wallet: plain(wallet),
+        ledger: { count: entries.length, sums },
+        transactions: plain(txs).map(({ created_at, updated_at, settled_at, ...x }) => x)
+          .sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1),
+      });
+    }
+    out[c] = r;
+  }
+  return out;
+}
+
+// Runs one step on every server, in parallel; answers what each returned.
+const each = (ws, fn) => Promise.all(ws.map((w) => fn(w)));
+
+// Asserts every server reads alike (the first is the one that ran straight through).
+// (a failure names each path that differs, with both values: the objects are large)
+function flat(v, path = '', out = {}) {
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) flat(x, path ? `${path}.${k}` : k, out);
+    if (Object.keys(v).length === 0) out[path] = JSON.stringify(v);
+  } else out[path] = v;
+  return out;
+}
+async function agree(ws, customers, what) {
+  const all = await each(ws, (w) => reads(w, customers));
+  const want = flat(all[0]);
+  for (let i = 1; i < ws.length; i++) {
+    const got = flat(all[i]);
+    const diff = [...new Set([...Object.keys(want), ...Object.keys(got)])]
+      .filter((k) => want[k] !== got[k]).map((k) => `${k}: ${JSON.stringify(got[k])}, not ${JSON.stringify(want[k])}`);
+    assert.deepEqual(diff, [], `${what}: the server restarted (${ws[i].kind}) reads otherwise than the one that was not`);
+  }
+  return all[0];
+}
+
+async function restart(ws) {
+  await each(ws, (w) => RESTARTS[w.kind] ? w.t.restart(RESTARTS[w.kind]) : null);
+}
+
+const balance = async (w, c) => (await w.t.call('GET', `/api/v1/wallets/${w.wallets[c][0]}`)).wallet.balance_cents;
+
+test('a period debited only through a late event gives back a price cut after a start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { late_sum: ['late_sum'], late_uniq: ['late_uniq'], late_pro: ['late_pro'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric.lago_id;
+    const users = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'users', name: 'users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true } })).billable_metric.lago_id;
+    w.ids = { seats, users };
+    const plan = async (code, charge) => {
+      const p = (await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [charge] } })).plan;
+      w.ids[code] = p.charges[0].lago_id;
+    };
+    await plan('late_sum', { billable_metric_id: seats, charge_model: 'standard', properties: { amount: '30' } });
+    await plan('late_uniq', { billable_metric_id: users, charge_model: 'standard', properties: { amount: '20' } });
+    await plan('late_pro', { billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '30' } });
+    for (const c of Object.keys(subs)) {
+      await call('POST', '/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+      await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: c, external_id: c, subscription_at: CLOCK } });
+      w.wallets[c] = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: c, granted_credits: '100' } })).wallet.lago_id];
+    }
+    // April 11th: the events come, timestamped March 20th, the period's only ones
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-11T00:00:00Z' } });
+    const late = Date.parse('2026-03-20T10:00:00Z') / 1000;
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'l1', external_subscription_id: 'late_sum', code: 'seats', timestamp: late, properties: { seats: 2 } } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'l2', external_subscription_id: 'late_uniq', code: 'users', timestamp: late, properties: { user: 'ann' } } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'l3', external_subscription_id: 'late_pro', code: 'seats', timestamp: late, properties: { seats: 2 } } });
+  });
+  for (const w of ws) {
+    assert.equal(await balance(w, 'late_sum'), 10000 - 6000); // 2 seats carried into April
+    assert.equal(await balance(w, 'late_uniq'), 10000 - 2000);
+    assert.equal(await balance(w, 'late_pro'), 10000 - 6000); // present all April: whole
+  }
+  await agree(ws, subs, 'before the restart');
+  await restart(ws);
+  // (no read in between: a read of current usage builds the usage into the book, and would
+  // hide a start that did not)
+  // a price cut: what the period debited beyond the new fee comes back at once
+  await each(ws, async (w) => {
+    const cut = (code, metric, amount, extra = {}) => w.t.call('PUT', `/api/v1/plans/${code}`, { plan: { charges: [{ id: w.ids[code], billable_metric_id: w.ids[metric], charge_model: 'standard', ...extra, properties: { amount } }] } });
+    await cut('late_sum', 'seats', '3');
+    await cut('late_uniq', 'users', '2');
+    await cut('late_pro', 'seats', '3', { prorated: true });
+  });
+  const cut = {};
+  for (const w of ws) cut[w.kind] = { late_sum: await balance(w, 'late_sum'), late_uniq: await balance(w, 'late_uniq'), late_pro: await balance(w, 'late_pro') };
+  const want = { late_sum: 10000 - 600, late_uniq: 10000 - 200, late_pro: 10000 - 600 };
+  assert.deepEqual(cut, Object.fromEntries(ws.map((w) => [w.kind, want])), 'the balances after the price cut');
+  await agree(ws, subs, 'after the price cut');
+});
+
+// ---- restart equivalence: many kinds of usage, one command sequence, a restart in the middle --
+
+const at = (iso) => Date.parse(iso) / 1000;
+const METRICS = [
+  { code: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true },
+  { code: 'users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true },
+  { code: 'gpus', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', weighted_interval: 'seconds' },
+  { code: 'rgpus', aggregation_type: 'weighted_sum_agg', field_name: 'gpus', recurring: true, weighted_interval: 'seconds' },
+  { code: 'calls', aggregation_type: 'count_agg' },
+  { code: 'tokens', aggregation_type: 'sum_agg', field_name: 'tokens' },
+];
+// plan -> [amount_cents, charges as [metric, properties, extra]]
+const PLANS = {
+  p_seats: [0, [['seats', { amount: '30' }]]],
+  p_big: [5000, [['seats', { amount: '60' }], ['calls', { amount: '1' }]]],
+  p_pro: [0, [['seats', { amount: '30' }, { prorated: true }]]],
+  p_uniq: [0, [['users', { amount: '20' }]]],
+  p_upro: [0, [['users', { amount: '31' }, { prorated: true }]]],
+  p_gpu: [0, [['gpus', { amount: '31' }], ['rgpus', { amount: '10' }]]],
+  p_group: [0, [['tokens', { amount: '0.01', pricing_group_keys: ['region'] }], ['calls', { amount: '1' }]]],
+  p_calls: [0, [['calls', { amount: '1' }], ['seats', { amount: '31' }, { prorated: true }]]],
+};
+// customer -> [plan, wallet extra]
+const CUSTOMERS = {
+  late_sum: ['p_seats'], late_uniq: ['p_upro'], late_up: ['p_seats'], late_calls: ['p_calls'],
+  late_gpu: ['p_gpu'], pro: ['p_pro'], gpu: ['p_gpu'], uniq: ['p_uniq'], upro: ['p_upro'],
+  group: ['p_group'], down: ['p_big'], term: ['p_pro'], term_after: ['p_pro'], hold: ['p_big'],
+  expiring: ['p_seats'], hard: ['p_seats', { limit: 'hard' }],
+};
+const SUBS = Object.fromEntries(Object.keys(CUSTOMERS).map((c) => [c, [c]]));
+
+async function setUp(w) {
+  const call = (m, p, b) => w.t.call(m, p, b);
+  for (const m of METRICS) w.ids[m.code] = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { name: m.code, ...m } })).billable_metric.lago_id;
+  for (const [code, [amount_cents, charges]] of Object.entries(PLANS)) {
+    const p = (await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents, amount_currency: 'USD', charges: charges.map(([m, properties, extra]) => ({ billable_metric_id: w.ids[m], charge_model: 'standard', properties, ...extra })) } })).plan;
+    w.ids[code] = p.charges.map((c) => c.lago_id);
+  }
+  for (const [c, [plan, extra]] of Object.entries(CUSTOMERS)) {
+    await call('POST', '/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: plan, external_id: c, subscription_at: CLOCK } });
+    w.wallets[c] = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: c, granted_credits: '500', ...extra } })).wallet.lago_id];
+  }
+}
+
+// Every plan's prices times `f` (a price cut below 1): the same edit on every server.
+async function reprice(w, f) {
+  for (const [code, [, charges]] of Object.entries(PLANS)) {
+    const scaled = charges.map(([m, properties, extra], i) => ({
+      id: w.ids[code][i], billable_metric_id: w.ids[m], charge_model: 'standard', ...extra,
+      properties: { ...properties, amount: String(Number(properties.amount) * f) },
+    }));
+    await w.t.call('PUT', `/api/v1/plans/${code}`, { plan: { charges: scaled } });
+  }
+}
+
+function sender(w) {
+  let n = 0;
+  return (sub, code, properties, timestamp) => w.t.call('POST', '/api/v1/events', { event: { transaction_id: `${sub}_${code}_${n++}`, external_subscription_id: sub, code, properties, ...(timestamp ? { timestamp } : {}) } });
+}
+const advance = (w, to) => w.t.call('POST', '/api/v1/test_clock/advance', { test_clock: { to } });
+
+// March: the period before. April 11th: late events, events of the period, a downgrade, a
+// termination, a hold, a grant that expires on April 20th.
+async function before(w) {
+  const send = w.send = sender(w);
+  await setUp(w);
+  await send('pro', 'seats', { seats: 2 });
+  await send('uniq', 'users', { user: 'ann' });
+  await send('upro', 'users', { user: 'ann' });
+  await send('late_calls', 'seats', { seats: 1 });
+  await send('late_gpu', 'calls', {}); // (p_gpu has no calls: refused? no: the metric exists, no charge)
+  await send('gpu', 'rgpus', { gpus: 1 });
+  await advance(w, '2026-03-15T00:00:00Z');
+  await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'late_up', plan_code: 'p_big', external_id: 'late_up' } });
+  await advance(w, '2026-04-11T00:00:00Z');
+  // late events, each its period's only debit
+  await send('late_sum', 'seats', { seats: 2 }, at('2026-03-20T10:00:00Z'));
+  await send('late_uniq', 'users', { user: 'bob' }, at('2026-03-20T10:00:00Z'));
+  await send('late_up', 'seats', { seats: 3 }, at('2026-03-10T10:00:00Z')); // the plan before the upgrade's
+  await send('late_calls', 'calls', {}, at('2026-03-25T10:00:00Z')); // not recurring: a late call
+  await send('late_gpu', 'rgpus', { gpus: 2 }, at('2026-03-25T10:00:00Z'));
+  // events of the period
+  await send('pro', 'seats', { seats: -1 });
+  await send('pro', 'seats', { seats: 3 });
+  await send('gpu', 'gpus', { gpus: 2 });
+  await send('gpu', 'gpus', { gpus: -1 }, at('2026-04-05T00:00:00Z'));
+  await send('uniq', 'users', { user: 'bob' });
+  await send('uniq', 'users', { user: 'ann', operation_type: 'remove' });
+  await send('upro', 'users', { user: 'cid' });
+  await send('upro', 'users', { user: 'ann', operation_type: 'remove' }, at('2026-04-08T00:00:00Z'));
+  await send('group', 'tokens', { tokens: 1000, region: 'eu' });
+  await send('group', 'tokens', { tokens: 500, region: 'us' });
+  await send('group', 'tokens', { tokens: 250 });
+  await send('group', 'calls', {});
+  await send('down', 'seats', { seats: 2 });
+  await send('down', 'calls', {});
+  await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'down', plan_code: 'p_seats', external_id: 'down' } });
+  await send('down', 'seats', { seats: 1 }, at('2026-05-02T00:00:00Z')); // sent ahead, to the downgrade
+  await send('term', 'seats', { seats: 3 });
+  await send('term_after', 'seats', { seats: 2 });
+  await w.t.call('DELETE', '/api/v1/subscriptions/term');
+  await send('hold', 'calls', {});
+  w.hold = (await w.t.call('POST', '/api/v1/authorizations', { authorization: { external_subscription_id: 'hold', code: 'seats', properties: { seats: '2' }, expires_in: 3600 * 24 * 5 } })).authorization.lago_id;
+  await w.t.call('POST', '/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.wallets.expiring[0], granted_credits: '50', expiration_at: '2026-04-20T00:00:00Z', priority: 1 } });
+  await send('expiring', 'seats', { seats: 1 });
+  await send('hard', 'seats', { seats: 4 }, at('2026-03-31T23:00:00Z'));
+}
+
+// After the restart (nothing read in between): a price cut; events; terminations; the clock.
+const AFTER = [
+  ['a price cut', (w) => reprice(w, 0.5)],
+  ['an event of each', async (w) => {
+    for (const c of Object.keys(CUSTOMERS)) {
+      if (c === 'term') continue;
+      const [plan] = CUSTOMERS[c];
+      const m = PLANS[plan][1][0][0];
+      const props = { seats: { seats: 1 }, users: { user: `${c}_new` }, gpus: { gpus: 1 }, rgpus: { gpus: 1 }, calls: {}, tokens: { tokens: 10, region: 'eu' } }[m];
+      await w.send(c, m, props);
+    }
+  }],
+  ['a capture, a termination, a price rise', async (w) => {
+    await w.t.call('POST', `/api/v1/authorizations/${w.hold}/capture`, {});
+    await w.t.call('DELETE', '/api/v1/subscriptions/term_after');
+    await reprice(w, 1.5);
+    await w.send('late_sum', 'seats', { seats: 0 });
+  }],
+  ['the grant expires (April 25th)', (w) => advance(w, '2026-04-25T00:00:00Z')],
+  ['the next period: the downgrade, carried seats (May 3rd)', async (w) => {
+    await advance(w, '2026-05-03T00:00:00Z');
+    await w.send('down', 'seats', { seats: 1 });
+    await w.send('late_up', 'seats', { seats: 1 });
+    await w.send('pro', 'seats', { seats: -2 });
+  }],
+  ['a price cut in the new period', (w) => reprice(w, 0.5)],
+];
+
+async function equivalence(kinds) {
+  const ws = await world(['straight', ...kinds]);
+  await each(ws, before);
+  await agree(ws, SUBS, 'before the restart');
+  await restart(ws);
+  for (const [what, step] of AFTER) {
+    await each(ws, step);
+    await agree(ws, SUBS, `after ${what}`);
+  }
+}
+
+test('restart equivalence: a clean stop (the snapshot) and a start', () => equivalence(['clean']));
+test('restart equivalence: a SIGKILL and a start', () => equivalence(['kill']));
+test('restart equivalence: a clean stop whose snapshot is removed, and a start', () => equivalence(['no_snapshot']));
