@@ -30,7 +30,7 @@ run: build
 # the engine and the published usage views. scripts/test.sh runs them as its "race" suite.
 build-race: deps
 	@cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=THREAD >/dev/null
-	@cmake --build build/tsan -j $(JOBS) --target tallyd tally test_engine test_usage_view test_key_cache test_syncer
+	@cmake --build build/tsan -j $(JOBS) --target tallyd tally test_engine test_usage_view test_key_cache test_syncer test_bigmem
 
 test: build build-test build-race
 	@scripts/test.sh $(TEST_BUILD_DIR) build/tsan

@@ -100,7 +100,7 @@ if [ -n "$race_build" ]; then
   fi
   export runner
   suffix=.tsan run_unit "$race_build"/tests/test_engine "$race_build"/tests/test_usage_view \
-    "$race_build"/tests/test_key_cache "$race_build"/tests/test_syncer
+    "$race_build"/tests/test_key_cache "$race_build"/tests/test_syncer "$race_build"/tests/test_bigmem
   TALLY_BIN_DIR="$PWD/$race_build" TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
     run_node race tests/api/server.test.mjs tests/api/usage_views.test.mjs \
     tests/api/events_subscriptions.test.mjs tests/api/events_durability.test.mjs \

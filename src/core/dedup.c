@@ -1,6 +1,7 @@
 /* core/dedup: see dedup.h. Linear probing with backward-shift deletion (no tombstones). */
 #include "core/dedup.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const void *identity,
@@ -11,21 +12,52 @@ struct siphash128 dedup_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const vo
     return fp;
 }
 
-bool dedup_init(struct dedup *d, size_t expected)
+struct dedup_slot *dedup_slots_alloc(const struct dedup_memory *memory, size_t count)
+{
+    if (count > SIZE_MAX / sizeof(struct dedup_slot))
+        return NULL;
+    if (!memory)
+        return calloc(count, sizeof(struct dedup_slot));
+    return memory->alloc_zeroed(memory->ctx, count * sizeof(struct dedup_slot));
+}
+
+void dedup_slots_free(const struct dedup_memory *memory, struct dedup_slot *slots, size_t count)
+{
+    if (!memory)
+        free(slots);
+    else if (slots)
+        memory->release(memory->ctx, slots, count * sizeof(struct dedup_slot));
+}
+
+/* Releases a table's slots (none: nothing). */
+static void table_free(const struct dedup *d, struct dedup_table *t)
+{
+    if (t->slots)
+        dedup_slots_free(d->memory, t->slots, t->mask + 1);
+    *t = (struct dedup_table){0};
+}
+
+bool dedup_init_in(struct dedup *d, size_t expected, const struct dedup_memory *memory)
 {
     size_t slots = DEDUP_INITIAL_SLOTS;
     while (slots < DEDUP_MAX_SLOTS && slots / 4 * 3 < expected)
         slots *= 2;
-    *d = (struct dedup){0};
-    d->table.slots = calloc(slots, sizeof *d->table.slots);
+    *d = (struct dedup){.memory = memory};
+    d->table.slots = dedup_slots_alloc(memory, slots);
     d->table.mask = slots - 1;
     return d->table.slots != NULL;
 }
 
+bool dedup_init(struct dedup *d, size_t expected)
+{
+    return dedup_init_in(d, expected, NULL);
+}
+
 void dedup_free(struct dedup *d)
 {
-    free(d->table.slots);
-    free(d->old.slots);
+    table_free(d, &d->table);
+    table_free(d, &d->old);
+    table_free(d, &d->next);
     *d = (struct dedup){0};
 }
 
@@ -146,10 +178,55 @@ static void move_some(struct dedup *d, size_t budget)
         take_out(old, d->moved);
     }
     if (d->moved == size) {
-        free(old->slots);
-        *old = (struct dedup_table){0};
+        table_free(d, old);
         d->moved = 0;
     }
+}
+
+/* Faults in `bytes` of fresh memory from `p` by writing each page (a write, so the page is
+ * the set's own rather than the kernel's shared zero page). */
+static void touch_pages(char *p, size_t bytes)
+{
+    for (size_t at = 0; at < bytes; at += DEDUP_PAGE_BYTES)
+        *(volatile char *)(p + at) = 0;
+}
+
+/*
+ * Once the table is five eighths full (and no growth is moving), the table the next growth
+ * will move into is allocated and made ready: by the memory's prefault where it has one (on
+ * another thread), else here a slice at a time, DEDUP_PREPARE_BYTES an insert: twice the
+ * table's bytes over the eighth of its slots left before it grows, so it is ready with half of
+ * them to spare. Its pages are then faulted in ahead, in order, rather than by the random
+ * inserts right after the growth, each of which would fault a page until the whole table had
+ * been touched. Sooner would hold the larger table
+ * longer (the set's memory, docs/ARCHITECTURE.md).
+ */
+static void prepare_next(struct dedup *d)
+{
+    size_t size = d->table.mask + 1;
+    if (d->count * 8 < size * 5 || size * 2 > DEDUP_MAX_SLOTS)
+        return;
+    size_t total = size * 2 * sizeof(struct dedup_slot);
+    if (!d->next.slots) {
+        d->next.slots = dedup_slots_alloc(d->memory, size * 2);
+        if (!d->next.slots)
+            return; /* grow() tries again, and says if memory is short */
+        d->next.mask = size * 2 - 1;
+        d->prepared = d->prepare_credit = 0;
+        const struct dedup_memory *m = d->memory;
+        if (m && m->prefault && m->prefault(m->ctx, d->next.slots, total))
+            d->prepared = total; /* in other hands */
+    }
+    if (d->prepared >= total)
+        return;
+    d->prepare_credit += DEDUP_PREPARE_BYTES;
+    if (d->prepare_credit < DEDUP_PREPARE_SLICE)
+        return;
+    size_t slice =
+        total - d->prepared < d->prepare_credit ? total - d->prepared : d->prepare_credit;
+    touch_pages((char *)d->next.slots + d->prepared, slice);
+    d->prepared += slice;
+    d->prepare_credit = 0;
 }
 
 static bool grow(struct dedup *d)
@@ -159,9 +236,17 @@ static bool grow(struct dedup *d)
     size_t size = (d->table.mask + 1) * 2;
     if (size > DEDUP_MAX_SLOTS)
         return false;
-    struct dedup_slot *fresh = calloc(size, sizeof *fresh);
+    struct dedup_slot *fresh = d->next.slots;
+    if (fresh && d->next.mask + 1 != size) { /* made for another size (cannot happen) */
+        table_free(d, &d->next);
+        fresh = NULL;
+    }
+    if (!fresh)
+        fresh = dedup_slots_alloc(d->memory, size);
     if (!fresh)
         return false;
+    d->next = (struct dedup_table){0};
+    d->prepared = d->prepare_credit = 0;
     d->old = d->table;
     d->moved = 0;
     d->table = (struct dedup_table){fresh, size - 1};
@@ -174,6 +259,8 @@ static bool make_room(struct dedup *d)
 {
     if (d->old.slots)
         move_some(d, DEDUP_MOVE_SLOTS);
+    else
+        prepare_next(d);
     return (d->count + 1) * 4 <= (d->table.mask + 1) * 3 || grow(d);
 }
 
@@ -210,7 +297,8 @@ bool dedup_remove(struct dedup *d, struct siphash128 fp, uint64_t tag)
 
 size_t dedup_memory_bytes(const struct dedup *d)
 {
-    size_t slots = d->table.mask + 1 + (d->old.slots ? d->old.mask + 1 : 0);
+    size_t slots = d->table.mask + 1 + (d->old.slots ? d->old.mask + 1 : 0) +
+                   (d->next.slots ? d->next.mask + 1 : 0);
     return slots * sizeof(struct dedup_slot);
 }
 
@@ -260,6 +348,7 @@ bool dedup_adopt(struct dedup *d, const struct dedup *from)
     }
     if (count * 4 > (t->mask + 1) * 3)
         return false;
+    assert(!from->next.slots); /* callers describe what they read: no table made ahead */
     *d = *from;
     d->count = count;
     return true;

@@ -31,6 +31,7 @@
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
+#include "sys/bigmem.h"
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -62,7 +63,9 @@ struct engine {
     struct store *store;
     struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
     pthread_t thread;
-    struct syncer *syncer; /* answers each committed group once the disk has it */
+    struct syncer *syncer;                /* answers each committed group once the disk has it */
+    struct bigmem_prefaulter *prefaulter; /* faults the identity set's next table in ahead */
+    struct dedup_memory identity_memory;  /* where the identity set's tables live */
 
     pthread_mutex_t lock; /* guards the queues and `stopping` */
     pthread_cond_t wake;
@@ -2474,7 +2477,7 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
 {
     struct engine_start_report *r = &e->start;
     enum snapshot_status s = snapshot_load(store_data_dir(e->store), e->fingerprint_key, mark,
-                                           &e->identities, r->snapshot_note);
+                                           &e->identities, &e->identity_memory, r->snapshot_note);
     if (s != SNAPSHOT_LOADED)
         return false;
     struct stored_identity last = {.key = e->fingerprint_key};
@@ -2538,7 +2541,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
     } else {
         /* ids are dense (a refused command's are given again), so the last one counts them */
         size_t stored = (size_t)e->last_event_id;
-        ok = dedup_init(&e->identities, stored);
+        ok = dedup_init_in(&e->identities, stored, &e->identity_memory);
     }
     ok = ok && dedup_init(&sc.not_live, 0) &&
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
@@ -3543,6 +3546,7 @@ static void syncer_idle(void *engine)
 static void free_state(struct engine *e)
 {
     dedup_free(&e->identities);
+    bigmem_prefaulter_stop(e->prefaulter); /* after the set: its release waits for it */
     usage_book_free(&e->usage);
     usage_views_free(&e->views);
     sub_cache_free(&e->subscriptions);
@@ -3563,6 +3567,10 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
     }
     e->store = st;
     e->tzdb = tzdb;
+    e->prefaulter = bigmem_prefaulter_start(); /* NULL: the writer faults the set's pages in */
+    /* the writer's largest table, written at random: the next growth's faulted in ahead on
+     * the prefaulter's thread rather than a page at a time by the writer's inserts */
+    e->identity_memory = bigmem_dedup_memory(e->prefaulter);
     e->snapshot_every = opts ? opts->snapshot_every : ENGINE_SNAPSHOT_EVERY_DEFAULT;
     usage_book_init(&e->usage);
     wallet_book_init(&e->wallets);
@@ -3577,6 +3585,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
         sub_cache_free(&e->subscriptions);
         usage_book_free(&e->usage);
         dedup_free(&e->identities);
+        bigmem_prefaulter_stop(e->prefaulter);
         free(e->orgs);
         free(e);
         return NULL;

@@ -306,13 +306,13 @@ static bool header_is_ours(const struct file_header *h, const uint8_t key[SIPHAS
     return true;
 }
 
-/* Reads one table saved by put_table into fresh memory (*out; malloc'd). */
-static bool get_table(int fd, size_t slot_count, struct dedup_table *out, struct checksum *sum,
-                      char why[SNAPSHOT_ERR_MAX])
+/* Reads one table saved by put_table into fresh memory (*out; dedup_slots_alloc in `memory`). */
+static bool get_table(int fd, size_t slot_count, const struct dedup_memory *memory,
+                      struct dedup_table *out, struct checksum *sum, char why[SNAPSHOT_ERR_MAX])
 {
     size_t words = slot_count / 64;
     uint64_t *bitmap = malloc(words * sizeof *bitmap);
-    struct dedup_slot *slots = calloc(slot_count, sizeof *slots);
+    struct dedup_slot *slots = dedup_slots_alloc(memory, slot_count);
     struct dedup_slot *chunk = malloc(SNAPSHOT_CHUNK_SLOTS * sizeof *chunk);
     bool ok = bitmap && slots && chunk;
     if (!ok)
@@ -348,14 +348,15 @@ static bool get_table(int fd, size_t slot_count, struct dedup_table *out, struct
     free(bitmap);
     free(chunk);
     if (!ok) {
-        free(slots);
+        dedup_slots_free(memory, slots, slot_count);
         return false;
     }
     *out = (struct dedup_table){slots, slot_count - 1};
     return true;
 }
 
-static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAPSHOT_ERR_MAX])
+static bool get_set(int fd, struct dedup *d, const struct dedup_memory *memory,
+                    struct checksum *sum, char why[SNAPSHOT_ERR_MAX])
 {
     struct set_header sh;
     if (!read_all(fd, &sh, sizeof sh, sum)) {
@@ -367,16 +368,15 @@ static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAP
         say(why, "a set's size is damaged (%llu slots)", (unsigned long long)sh.slot_count);
         return false;
     }
-    struct dedup from = {.moved = sh.moved};
-    if (!get_table(fd, sh.slot_count, &from.table, sum, why))
+    struct dedup from = {.moved = sh.moved, .memory = memory};
+    if (!get_table(fd, sh.slot_count, memory, &from.table, sum, why))
         return false;
-    if (sh.old_slot_count && !get_table(fd, sh.old_slot_count, &from.old, sum, why)) {
-        free(from.table.slots);
+    if (sh.old_slot_count && !get_table(fd, sh.old_slot_count, memory, &from.old, sum, why)) {
+        dedup_slots_free(memory, from.table.slots, sh.slot_count);
         return false;
     }
     if (!dedup_adopt(d, &from)) {
-        free(from.table.slots);
-        free(from.old.slots);
+        dedup_free(&from); /* its tables, in its memory */
         say(why, "a set's table is damaged (not one Tally writes)");
         return false;
     }
@@ -385,7 +385,7 @@ static bool get_set(int fd, struct dedup *d, struct checksum *sum, char why[SNAP
 
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                                    struct snapshot_mark *mark, struct dedup *identities,
-                                   char why[SNAPSHOT_ERR_MAX])
+                                   const struct dedup_memory *memory, char why[SNAPSHOT_ERR_MAX])
 {
     char path[PATH_MAX];
     if (!file_path(path, data_dir, SNAPSHOT_FILE)) {
@@ -407,7 +407,7 @@ enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHA
     if (!ok)
         say(why, "the file ends early");
     ok = ok && header_is_ours(&h, key, why);
-    ok = ok && (loaded = get_set(fd, &set, &sum, why));
+    ok = ok && (loaded = get_set(fd, &set, memory, &sum, why));
     uint64_t trailer[2];
     char extra;
     if (ok && (!read_all(fd, trailer, sizeof trailer, NULL) || read(fd, &extra, 1) != 0)) {

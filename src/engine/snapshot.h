@@ -80,11 +80,11 @@ enum snapshot_status {
 
 /*
  * Reads DATA_DIR/SNAPSHOT_FILE saved under `key` into *identities (which holds nothing on
- * entry) and *mark. The caller checks the mark against the database before using the set
- * (snapshot_mark is all a file can vouch for itself).
+ * entry; its tables in `memory`, as dedup_init_in) and *mark. The caller checks the mark
+ * against the database before using the set (snapshot_mark is all a file can vouch for itself).
  */
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                                    struct snapshot_mark *mark, struct dedup *identities,
-                                   char why[SNAPSHOT_ERR_MAX]);
+                                   const struct dedup_memory *memory, char why[SNAPSHOT_ERR_MAX]);
 
 #endif

@@ -160,7 +160,8 @@ static void a_copy_adopted_mid_growth_is_the_same_set(void **state)
         assert_int_equal(dedup_insert(&d, fp_of(id), id % 2, id * 3), DEDUP_INSERTED);
         id++;
     }
-    struct dedup from = {copy_table(&d.table), copy_table(&d.old), d.moved, 0};
+    struct dedup from = {
+        .table = copy_table(&d.table), .old = copy_table(&d.old), .moved = d.moved};
     struct dedup back;
     assert_true(dedup_adopt(&back, &from));
     assert_int_equal(back.count, id);
@@ -180,7 +181,8 @@ static void a_copy_adopted_mid_growth_is_the_same_set(void **state)
 
     /* refused: an entry that cannot be a fingerprint, an empty slot with bytes in it, an old
      * table of the wrong size, an entry below the move cursor, too full */
-    from = (struct dedup){copy_table(&d.table), copy_table(&d.old), d.moved, 0};
+    from =
+        (struct dedup){.table = copy_table(&d.table), .old = copy_table(&d.old), .moved = d.moved};
     struct dedup_slot saved = from.table.slots[5];
     from.table.slots[5] = (struct dedup_slot){1, 2, 0, 3};
     assert_false(dedup_adopt(&back, &from));

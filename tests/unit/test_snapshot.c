@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine/snapshot.h"
+#include "sys/bigmem.h"
 
 static const uint8_t key[SIPHASH_KEY_LEN] = {7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
@@ -127,7 +128,7 @@ static enum snapshot_status load(const char *dir, const uint8_t *with_key,
                                  struct snapshot_mark *mark, char why[SNAPSHOT_ERR_MAX])
 {
     struct dedup a;
-    enum snapshot_status s = snapshot_load(dir, with_key, mark, &a, why);
+    enum snapshot_status s = snapshot_load(dir, with_key, mark, &a, NULL, why);
     if (s == SNAPSHOT_LOADED)
         dedup_free(&a);
     return s;
@@ -142,9 +143,9 @@ static void saves_and_loads_the_same_set(void **state)
     struct snapshot_mark mark = {(int64_t)count, {11, 13}, 42}, back;
     char why[SNAPSHOT_ERR_MAX] = "";
     same_set(identities, count);
-    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_ABSENT);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, NULL, why), SNAPSHOT_ABSENT);
     assert_true(snapshot_save(dir, key, &mark, identities, why));
-    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_LOADED);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, NULL, why), SNAPSHOT_LOADED);
     assert_memory_equal(&back, &mark, sizeof mark);
     assert_non_null(a.old.slots); /* the growth, as it lay */
     assert_int_equal(a.moved, identities->moved);
@@ -159,9 +160,21 @@ static void saves_and_loads_the_same_set(void **state)
     snapshot_job_free(job);
     assert_true(pid > 0);
     assert_int_equal(snapshot_child_poll(pid, true), SNAPSHOT_CHILD_SAVED);
-    assert_int_equal(snapshot_load(dir, key, &back, &a, why), SNAPSHOT_LOADED);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, NULL, why), SNAPSHOT_LOADED);
     assert_int_equal(back.usage_from, 7);
     same_set(&a, count);
+    dedup_free(&a);
+
+    /* into the memory the writer gives its set (sys/bigmem): the same set, which grows on */
+    const struct dedup_memory mapped = bigmem_dedup_memory(NULL);
+    assert_int_equal(snapshot_load(dir, key, &back, &a, &mapped, why), SNAPSHOT_LOADED);
+    assert_ptr_equal(a.memory, &mapped);
+    same_set(&a, count);
+    for (uint64_t i = 0; i < 4 * count; i++)
+        assert_int_equal(dedup_insert(&a, fp_of(i, "more"), 0, i), DEDUP_INSERTED);
+    assert_int_equal(a.count, 5 * count);
+    for (uint64_t i = 0; i < count; i++)
+        assert_true(dedup_find(&a, fp_of(i / 2, "tx"), i % 2, NULL));
     dedup_free(&a);
 }
 
