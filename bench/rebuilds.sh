@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the writer pays when live usage must change without a new event: tallyd (TALLYD,
 # default build/tallyd) takes SECONDS_OF_INGEST of the wrk ingest (bench/events.lua: 1000
-# subscriptions, a sum metric priced by the plan's one charge, all in the current period),
+# subscriptions, a sum metric priced by each plan's one charge (bench/seed.sh), all in the
+# current period),
 # then, RUNS times each, prints the median and fastest latency of:
 #   - a batch of 100 events for one subscription refused at its last (a duplicate): the
 #     usage must lose the 99 it took (in memory, or by reading the period back);
@@ -24,9 +25,6 @@ call() { # METHOD PATH [BODY]: prints the status and the seconds it took
   curl -s -o "$work/body" -w '%{http_code} %{time_total}\n' -X "$1" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' "$url/api/v1/$2" ${3:+-d "$3"}
 }
-metric=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/billable_metrics/tokens" |
-  grep -o '"lago_id":"[^"]*"' | head -1 | cut -d'"' -f4)
-call PUT plans/p "{\"plan\":{\"charges\":[{\"billable_metric_id\":\"$metric\",\"charge_model\":\"standard\",\"properties\":{\"amount\":\"0.001\"}}]}}" >/dev/null
 TALLY_KEY=$key TALLY_RUN=$RANDOM wrk -t2 -c64 -d"${SECONDS_OF_INGEST}s" -s bench/events.lua "$url" |
   awk '/Requests\/sec/{print "ingest:", $2 * 100, "events/s"}'
 stored=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/events?per_page=1" | grep -o '"total_count":[0-9]*' | cut -d: -f2)

@@ -3,16 +3,28 @@
 # data directory in it). bench_seeded_server ORG then starts $TALLYD (default build/tallyd) on
 # $dir with an organization ORG made by $TALLY and seeded, setting $key, $pid and $url; any
 # further arguments go to tallyd.
-# seed_subscriptions URL KEY gives an organization the
-# metric bench/events.lua sends (tokens, a sum), a plan without charges, and the 1,000
-# subscriptions s0..s999 (customers c0..c999) its events name.
+# seed_subscriptions URL KEY gives an organization the metric bench/events.lua sends (tokens,
+# a sum) and the 1,000 subscriptions s0..s999 (customers c0..c999) its events name, spread over
+# four plans with one charge each on that metric in another of Lago's charge models (standard,
+# graduated, package, percentage): every event is priced as it is taken, as issue 4's
+# benchmark asks.
 seed_subscriptions() {
   local url=$1 key=$2
   api_() { curl -s -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -X POST "$url/api/v1/$1" -d "$2"; }
   api_ billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
-  api_ plans '{"plan":{"code":"p","name":"P","interval":"monthly","amount_cents":0,"amount_currency":"USD"}}'
+  local bm
+  bm=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/billable_metrics/tokens" | grep -o '"lago_id":"[^"]*"' | head -1 | cut -d'"' -f4)
+  local models=(
+    '"charge_model":"standard","properties":{"amount":"0.00001"}'
+    '"charge_model":"graduated","properties":{"graduated_ranges":[{"from_value":0,"to_value":100000,"per_unit_amount":"0.00002","flat_amount":"0"},{"from_value":100001,"to_value":null,"per_unit_amount":"0.00001","flat_amount":"1"}]}'
+    '"charge_model":"package","properties":{"amount":"0.01","package_size":1000,"free_units":500}'
+    '"charge_model":"percentage","properties":{"rate":"0.5","fixed_amount":"0.001","free_units_per_events":10}'
+  )
+  for m in 0 1 2 3; do
+    api_ plans "{\"plan\":{\"code\":\"p$m\",\"name\":\"P$m\",\"interval\":\"monthly\",\"amount_cents\":0,\"amount_currency\":\"USD\",\"charges\":[{\"billable_metric_id\":\"$bm\",${models[$m]}}]}}"
+  done
   for i in $(seq 0 999); do
-    api_ subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
+    api_ subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p$((i % 4))\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
   done
 }
 
