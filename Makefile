@@ -33,7 +33,7 @@ build-race: deps
 	@cmake --build build/tsan -j $(JOBS) --target tallyd tally test_engine test_usage_view test_key_cache test_syncer test_bigmem
 
 test: build build-test build-race
-	@scripts/test.sh $(TEST_BUILD_DIR) build/tsan
+	@scripts/test.sh $(TEST_BUILD_DIR) build/tsan $(BUILD_DIR)
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' | grep -v '_table\.c$$')

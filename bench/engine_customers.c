@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "sys/heap.h"
 #include "sys/wallclock.h"
 
 struct submitter {
@@ -93,6 +94,7 @@ static void *submit_all(void *arg)
 
 int main(int argc, char **argv)
 {
+    heap_keep_top(); /* as tallyd does */
     long total = argc > 1 ? atol(argv[1]) : 200000;
     int submitters = argc > 2 ? atoi(argv[2]) : 4;
     int window = argc > 3 ? atoi(argv[3]) : 256;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "sys/heap.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
 
@@ -209,6 +210,7 @@ static bool seed(struct store *st, int64_t *org, int subs, bool wallets)
 
 int main(int argc, char **argv)
 {
+    heap_keep_top(); /* as tallyd does */
     long total = argc > 1 ? atol(argv[1]) : 1000000;
     int submitters = argc > 2 ? atoi(argv[2]) : 2;
     int batch = argc > 3 ? atoi(argv[3]) : 100;

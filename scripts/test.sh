@@ -7,10 +7,13 @@
 #   compat: tests/compat/*.test.mjs   Lago's own JavaScript client against tallyd
 #   race:   (second argument, a ThreadSanitizer build) the threaded unit tests and the
 #           concurrency-heavy API tests again, against that build's tallyd
+#   heap:   (third argument, a build without sanitizers) the tests of glibc's own allocator,
+#           which a sanitizer replaces
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/asan}
 race_build=${2:-}
+plain_build=${3:-}
 export TALLY_BIN_DIR="$PWD/$build"
 export TALLY_SHARED_DATA="${TALLY_SHARED_DATA:-$PWD/../shared/data}"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
@@ -72,6 +75,10 @@ run_node() {
 
 echo "== unit tests"
 run_unit "$build"/tests/test_*
+if [ -n "$plain_build" ]; then
+  echo "== allocator tests (without sanitizers, $plain_build)"
+  suffix=.plain run_unit "$plain_build"/tests/test_heap
+fi
 
 echo "== node dependencies"
 if ! (cd tests && npm ci --no-audit --no-fund --loglevel=error >"../$log_dir/npm.log" 2>&1); then

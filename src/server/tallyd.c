@@ -18,6 +18,7 @@
 #include "core/event.h"
 #include "engine/engine.h"
 #include "store/store.h"
+#include "sys/heap.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
 #include "util/cmdline.h"
@@ -263,5 +264,6 @@ fail:
 
 int main(int argc, char **argv)
 {
+    heap_keep_top();
     return cmdline_run("tallyd", argc, argv, serve);
 }
