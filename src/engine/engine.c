@@ -2253,6 +2253,25 @@ static bool usage_of_row(struct scan *sc, const struct store_subscription *row, 
 }
 
 /*
+ * The usage (*out) of the subscription that held the stored event's external id at `at`, if
+ * that is another subscription than the event's own and is live; *out untouched otherwise.
+ */
+static bool usage_of_other(struct scan *sc, const struct store_event *stored, tally_time at,
+                           tally_time now, struct usage **out)
+{
+    struct store_subscription row;
+    enum store_status s =
+        store_subscription_at(store_conn(sc->e->store), stored->org_id,
+                              stored->external_subscription_id, at, &row, &sc->scratch);
+    if (s == STORE_ERROR)
+        return false;
+    if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
+        !subscription_is_live(&row.sub, now))
+        return true;
+    return usage_of_row(sc, &row, now, out);
+}
+
+/*
  * A late event of a recurring metric that arrived after its subscription ended (`end`) was
  * carried into the subscription then live under the same external id (live_usage_of), and
  * debited there: that one's usage is built (*out), so that it notes the event (late_from) and
@@ -2271,18 +2290,7 @@ static bool carried_to_live(struct scan *sc, const struct store_event *stored, t
                                                      stored->org_id, stored->code, &recurring);
     if (m == STORE_ERROR)
         return false;
-    if (!recurring)
-        return true;
-    struct store_subscription row;
-    enum store_status s =
-        store_subscription_at(store_conn(e->store), stored->org_id,
-                              stored->external_subscription_id, now, &row, &sc->scratch);
-    if (s == STORE_ERROR)
-        return false;
-    if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
-        !subscription_is_live(&row.sub, now))
-        return true;
-    return usage_of_row(sc, &row, now, out);
+    return !recurring || usage_of_other(sc, stored, now, now, out);
 }
 
 /*
@@ -2330,17 +2338,7 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
                                                      stored->org_id, stored->code, &recurring);
     if (m == STORE_ERROR)
         return false;
-    if (recurring)
-        return true;
-    enum store_status s = store_subscription_at(store_conn(e->store), stored->org_id,
-                                                stored->external_subscription_id, stored->timestamp,
-                                                &row, &sc->scratch);
-    if (s == STORE_ERROR)
-        return false;
-    if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
-        !subscription_is_live(&row.sub, now))
-        return true;
-    return usage_of_row(sc, &row, now, out);
+    return recurring || usage_of_other(sc, stored, stored->timestamp, now, out);
 }
 
 static bool feed_usage(struct scan *sc, const struct store_event *stored)
