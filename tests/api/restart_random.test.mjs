@@ -17,7 +17,7 @@
 // length.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
 
@@ -126,7 +126,7 @@ async function server(kind) {
 async function request(w, label, method, path, body) {
   const res = await w.t.api(path, { method, body });
   const text = await res.text();
-  if (process.env.TALLY_RESTART_TRACE && w.kind === 'straight') console.log(`${label}: ${method} ${path} ${JSON.stringify(body)} -> ${res.status} ${text}`);
+  if (process.env.TALLY_RESTART_TRACE && w.kind === process.env.TALLY_RESTART_TRACE) console.log(`${label}: ${method} ${path} ${JSON.stringify(body)} -> ${res.status} ${text}`);
   assert.ok(res.status < 500, `${w.kind}: ${label}: ${res.status} ${text}`);
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -420,6 +420,7 @@ async function equivalence(seed, steps) {
     if (due) {
       await restartB(b, due.kind);
       (world.restarts ??= []).push(`${step}: ${due.kind}`);
+      if (process.env.TALLY_RESTART_TRACE) console.log(`restart ${due.kind}`);
       log.push(`${step}: restart (${due.kind}${due.then ? `, a SIGKILL ${due.then} commands on` : ''})`);
       if (due.then) {
         let at = step + due.then;
@@ -459,6 +460,8 @@ test(`a randomized command sequence reads the same with restarts in the middle a
     if (process.env.TALLY_RESTART_SHOW) console.log(world.restarts, world.seen);
   } catch (err) {
     console.error(`restart_random: failed with TALLY_RESTART_SEED=${SEED} TALLY_RESTART_STEPS=${STEPS}`);
+    // TALLY_RESTART_KEEP=DIR keeps both data directories (DIR/straight, DIR/restarted)
+    if (process.env.TALLY_RESTART_KEEP) for (const t of servers) cpSync(t.dataDir, join(process.env.TALLY_RESTART_KEEP, String(servers.indexOf(t) ? 'restarted' : 'straight')), { recursive: true });
     throw err;
   }
 });
