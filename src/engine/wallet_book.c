@@ -1890,16 +1890,41 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
     return COMMAND_OK;
 }
 
+/* The store's order of a customer's debits (period, subscription, charge): see below. */
+static int debit_order(const void *pa, const void *pb)
+{
+    const struct charge_debit *a = *(const struct charge_debit *const *)pa;
+    const struct charge_debit *b = *(const struct charge_debit *const *)pb;
+    if (a->period_from != b->period_from)
+        return a->period_from < b->period_from ? -1 : 1;
+    if (a->subscription_id != b->subscription_id)
+        return a->subscription_id < b->subscription_id ? -1 : 1;
+    return strcmp(a->charge_lago_id, b->charge_lago_id);
+}
+
 /*
  * Credits that repay a wallet's overdraft paid, in effect, for the usage that overdrew it:
  * the charges' overdraft fundings become fundings of the new grant, so that a later refund
- * step gives the credits back to it.
+ * step gives the credits back to it. A partial repayment takes the charges in one fixed order,
+ * the store's (period, subscription, charge): the book's own order is the order they were
+ * first debited, or the store's after a load, so a start (or any reload) between the debits
+ * and the top-up changed which charge's overdraft became the grant's, and where a later
+ * give-back went (found by tests/api/restart_random.test.mjs).
  */
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents)
 {
-    for (size_t i = 0; i < cw->debit_count && cents > 0; i++) {
-        struct charge_debit *d = &cw->debits[i];
+    if (cw->debit_count == 0 || cents <= 0)
+        return true;
+    struct charge_debit **order = malloc(cw->debit_count * sizeof *order);
+    if (!order)
+        return false;
+    for (size_t i = 0; i < cw->debit_count; i++)
+        order[i] = &cw->debits[i];
+    qsort(order, cw->debit_count, sizeof *order, debit_order);
+    bool ok = true;
+    for (size_t i = 0; i < cw->debit_count && cents > 0 && ok; i++) {
+        struct charge_debit *d = order[i];
         for (size_t k = 0; k < d->funding_count && cents > 0; k++) {
             struct funding *f = &d->fundings[k];
             if (f->kind != FUNDING_OVERDRAFT || f->wallet_id != w->row.id)
@@ -1907,8 +1932,10 @@ bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct li
             int64_t part = f->cents < cents ? f->cents : cents;
             if (part < f->cents) { /* split: the rest stays overdraft, just after */
                 if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count,
-                              sizeof *d->fundings, 4))
-                    return false;
+                              sizeof *d->fundings, 4)) {
+                    ok = false;
+                    break;
+                }
                 f = &d->fundings[k];
                 memmove(f + 1, f, (d->funding_count - k) * sizeof *f);
                 d->funding_count++;
@@ -1919,7 +1946,8 @@ bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct li
             d->dirty = true;
         }
     }
-    return true;
+    free(order);
+    return ok;
 }
 
 /* A new settled grant (or a pending purchase) and its posting; repays an overdraft first. */

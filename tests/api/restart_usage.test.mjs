@@ -309,3 +309,106 @@ async function equivalence(kinds) {
 test('restart equivalence: a clean stop (the snapshot) and a start', () => equivalence(['clean']));
 test('restart equivalence: a SIGKILL and a start', () => equivalence(['kill']));
 test('restart equivalence: a clean stop whose snapshot is removed, and a start', () => equivalence(['no_snapshot']));
+
+// ---- the big path: a catalog write that reads back 65,536 events or more rescans the book ----
+
+// A catalog write whose changed states would read back USAGE_RESCAN_MIN_EVENTS (65,536) stored
+// events or more rebuilds the whole book with one scan from its earliest reference
+// (engine.c reprice_organization, rescan_usage) instead of reading each usage's events by id. Here
+// after a start from the snapshot (clean: the one the stop saved; older: a clean stop before the
+// period's events, then a SIGKILL, so the start loads a snapshot older than everything it needs),
+// with a late event of a recurring metric as one subscription's only debit of the period: the
+// scan must build that usage again, or the price cut after it gives nothing back. Batches of
+// 10,000 (--max-batch, as usage_rebuilds does) keep 70,000 events quick under ASan.
+test('a catalog write that reads back 65,536 events rescans the book after a start, a late event its only debit', async () => {
+  const BIG = ['--max-batch', '10000'];
+  const kinds = ['straight', 'clean', 'older'];
+  const ws = await Promise.all(kinds.map(async (kind) => {
+    const t = await startWithOrg(['--test-clock', CLOCK], BIG);
+    servers.push(t);
+    return { kind, t, wallets: {}, ids: {} };
+  }));
+  const subs = { late: ['late'], bulk: ['bulk'] };
+  const counter = async (w, name) => Number((await (await fetch(`${w.t.url}/metrics`)).text()).match(new RegExp(`^${name} (\\d+)$`, 'm'))[1]);
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    w.ids.seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric.lago_id;
+    w.ids.tokens = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'tokens', name: 'tokens', aggregation_type: 'sum_agg', field_name: 'input' } })).billable_metric.lago_id;
+    const p = (await call('POST', '/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: w.ids.seats, charge_model: 'standard', properties: { amount: '30' } },
+      { billable_metric_id: w.ids.tokens, charge_model: 'standard', properties: { amount: '0.001' } }] } })).plan;
+    w.ids.charges = p.charges.map((c) => c.lago_id);
+    for (const c of Object.keys(subs)) {
+      await call('POST', '/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+      await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: c, subscription_at: CLOCK } });
+    }
+    w.wallets.late = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'late', currency: 'USD', rate_amount: '1', name: 'late', granted_credits: '100' } })).wallet.lago_id];
+    w.wallets.bulk = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'bulk', currency: 'USD', rate_amount: '1', name: 'bulk', granted_credits: '1000' } })).wallet.lago_id];
+    await call('POST', '/api/v1/events/batch', { events: Array.from({ length: 100 }, (_, i) => ({ transaction_id: `march-${i}`, external_subscription_id: 'bulk', code: 'tokens', properties: { input: 1, output: 3 } })) });
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-11T00:00:00Z' } });
+    if (w.kind === 'older') await w.t.restart(); // a snapshot of the events before April
+    // the late event, timestamped March 20th: carried into April, the period's only debit
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'late1', external_subscription_id: 'late', code: 'seats', timestamp: Date.parse('2026-03-20T10:00:00Z') / 1000, properties: { seats: 2 } } });
+    for (let k = 0; k < 7; k++)
+      await call('POST', '/api/v1/events/batch', { events: Array.from({ length: 10000 }, (_, i) => ({ transaction_id: `big-${k}-${i}`, external_subscription_id: 'bulk', code: 'tokens', properties: { input: 1, output: 3 } })) });
+  });
+  for (const w of ws) assert.equal(await balance(w, 'late'), 10000 - 6000);
+  await restart(ws.map((w) => ({ ...w, kind: w.kind === 'older' ? 'kill' : w.kind })));
+  // (no read in between: a read of current usage builds the usage into the book)
+  // the metric's field changes: the tokens charge reads its 70,000 events back, with one scan
+  const read = await each(ws, (w) => counter(w, 'tally_usage_events_read_total'));
+  await each(ws, (w) => w.t.call('PUT', '/api/v1/billable_metrics/tokens', { billable_metric: { field_name: 'output' } }));
+  for (const [i, w] of ws.entries()) {
+    const d = await counter(w, 'tally_usage_events_read_total') - read[i];
+    // by id it would read the 70,000 tokens events; the scan reads from the late event on
+    assert.ok(d > 70000, `${w.kind}: read ${d} events back`);
+  }
+  // a price cut: what the late event's period debited beyond the new fee comes back at once
+  await each(ws, (w) => w.t.call('PUT', '/api/v1/plans/p', { plan: { charges: [
+    { id: w.ids.charges[0], billable_metric_id: w.ids.seats, charge_model: 'standard', properties: { amount: '3' } },
+    { id: w.ids.charges[1], billable_metric_id: w.ids.tokens, charge_model: 'standard', properties: { amount: '0.001' } }] } }));
+  const got = {};
+  for (const w of ws) got[w.kind] = await balance(w, 'late');
+  assert.deepEqual(got, Object.fromEntries(kinds.map((k) => [k, 10000 - 600])), 'the late subscription\'s balance after the price cut');
+  await agree(ws, subs, 'after the rescan and the price cut');
+});
+
+// ---- which overdraft a top-up repays does not depend on how the wallets were loaded ---------
+
+// Credits bought while a soft wallet is overdrawn repay the overdraft, and the charges'
+// overdraft fundings become the new grant's (wallet_book_reassign_overdraft), so that a later
+// refund step gives the credits back to it. When the top-up repays only part, which charge's
+// overdraft it takes once followed the order the writer held the customer's debits in: the order
+// they were first debited, or the store's (by period) after a load. A start (or any reload)
+// between the debits and the top-up so changed where a termination's give-back went: to the
+// grant on one server, to the overdraft on the other (found by restart_random, seed 22).
+test('a top-up repays the same overdraft whether or not the wallet was loaded again in between', async () => {
+  const ws = await world(['straight', 'clean', 'kill']);
+  const subs = { od: ['od_early', 'od_late'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric.lago_id;
+    await call('POST', '/api/v1/plans', { plan: { code: 'pro', name: 'pro', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: seats, charge_model: 'standard', prorated: true, properties: { amount: '31' } }] } });
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'od', currency: 'USD' } });
+    w.wallets.od = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'od', currency: 'USD', rate_amount: '1', name: 'od', granted_credits: '0', limit: 'soft', overdraft_credits: '1000' } })).wallet.lago_id];
+    // od_early's period starts on March 1st, od_late's on the 16th (its own start): the store
+    // lists od_early's debit first, while od_late's was debited first
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'od', plan_code: 'pro', external_id: 'od_early', subscription_at: CLOCK } });
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-16T00:00:00Z' } });
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'od', plan_code: 'pro', external_id: 'od_late' } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'late1', external_subscription_id: 'od_late', code: 'seats', properties: { seats: 1 } } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'early1', external_subscription_id: 'od_early', code: 'seats', properties: { seats: 1 } } });
+  });
+  // both overdrawn: 16 days of 31 at 31 a seat
+  for (const w of ws) assert.equal((await w.t.call('GET', `/api/v1/wallets/${w.wallets.od[0]}`)).wallet.overdrawn_cents, 3200);
+  await restart(ws);
+  await each(ws, async (w) => {
+    // 10 credits repay 10 of the 32 overdrawn: one subscription's debit is now the grant's
+    await w.t.call('POST', '/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.wallets.od[0], paid_credits: '10' } });
+    // od_late ends on the 21st: 10 of its 16 days come back, to whatever paid for them
+    await w.t.call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-22T00:00:00Z' } });
+    await w.t.call('DELETE', '/api/v1/subscriptions/od_late');
+  });
+  await agree(ws, subs, 'after a partial repayment and a termination');
+});

@@ -79,11 +79,12 @@ export async function startTallyd(dataDir, extraArgs = []) {
 }
 
 // One server with one organization, for a test file. The returned object stays valid
-// across restart(): api() always talks to the current process.
-export async function startWithOrg(orgArgs = []) {
+// across restart(): api() always talks to the current process, started with `serverArgs`
+// every time.
+export async function startWithOrg(orgArgs = [], serverArgs = []) {
   const dataDir = newDataDir();
   const key = createOrg(dataDir, 'Acme', orgArgs);
-  const t = { dataDir, key, server: await startTallyd(dataDir) };
+  const t = { dataDir, key, server: await startTallyd(dataDir, serverArgs) };
   t.url = t.server.url;
   // fetch against the API with the organization's key.
   t.api = (path, { method = 'GET', body, headers = {}, raw, key: k = key } = {}) => {
@@ -106,7 +107,7 @@ export async function startWithOrg(orgArgs = []) {
   t.restart = async ({ kill = false, between } = {}) => {
     if (kill) await t.server.kill(); else await t.server.stop();
     if (between) await between(dataDir);
-    t.server = await startTallyd(dataDir);
+    t.server = await startTallyd(dataDir, serverArgs);
     t.url = t.server.url;
   };
   t.cleanup = async () => {
