@@ -198,8 +198,8 @@ static void touch_pages(char *p, size_t bytes)
  * table's bytes over the eighth of its slots left before it grows, so it is ready with half of
  * them to spare. Its pages are then faulted in ahead, in order, rather than by the random
  * inserts right after the growth, each of which would fault a page until the whole table had
- * been touched. Sooner would hold the larger table
- * longer (the set's memory, docs/ARCHITECTURE.md).
+ * been touched. Sooner would hold the larger table longer (the set's memory,
+ * docs/ARCHITECTURE.md).
  */
 static void prepare_next(struct dedup *d)
 {
@@ -236,13 +236,8 @@ static bool grow(struct dedup *d)
     size_t size = (d->table.mask + 1) * 2;
     if (size > DEDUP_MAX_SLOTS)
         return false;
-    struct dedup_slot *fresh = d->next.slots;
-    if (fresh && d->next.mask + 1 != size) { /* made for another size (cannot happen) */
-        table_free(d, &d->next);
-        fresh = NULL;
-    }
-    if (!fresh)
-        fresh = dedup_slots_alloc(d->memory, size);
+    assert(!d->next.slots || d->next.mask + 1 == size); /* made ahead for this very growth */
+    struct dedup_slot *fresh = d->next.slots ? d->next.slots : dedup_slots_alloc(d->memory, size);
     if (!fresh)
         return false;
     d->next = (struct dedup_table){0};
