@@ -341,7 +341,7 @@ static enum command_result give_back_to(struct live_wallet *w, struct store *st,
         *(g->paid ? &w->given_paid : &w->given_free) += part;
         *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
     } else {
-        /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
+        /* overdraft fundings are at most what is still owed (check_overdraft_fundings) */
         assert(f->kind == FUNDING_OVERDRAFT && part <= w->row.overdrawn_cents);
         w->row.overdrawn_cents -= part;
         w->overdraft_given += part;
