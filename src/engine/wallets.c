@@ -341,7 +341,7 @@ static enum command_result give_back_to(struct live_wallet *w, struct store *st,
         *(g->paid ? &w->given_paid : &w->given_free) += part;
         *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
     } else {
-        /* overdraft fundings are exactly what is still owed (reassign_overdraft) */
+        /* overdraft fundings are at most what is still owed (check_overdraft_fundings) */
         assert(f->kind == FUNDING_OVERDRAFT && part <= w->row.overdrawn_cents);
         w->row.overdrawn_cents -= part;
         w->overdraft_given += part;
@@ -461,8 +461,14 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
                                          const struct usage *u, struct charge_debit *d,
                                          const char *metric_code, int64_t cost, bool *expired_since)
 {
-    if (!wallet_book_debit_same_period(d, u->from))
+    if (!wallet_book_debit_same_period(d, u->from)) {
         wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
+        /* written even if nothing is taken: the store's newest row for the charge must be the
+         * book's, or a load brings the last period's fundings back as this one's (overdraft
+         * a top-up has repaid since, which the next partial top-up or refund step then
+         * counts as owed: restart_random, seed 33) */
+        d->dirty = true;
+    }
     int64_t step;
     if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
         __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
@@ -1100,8 +1106,11 @@ enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        if (!wallet_book_debit_same_period(d, u->from))
+        if (!wallet_book_debit_same_period(d, u->from)) {
             wallet_book_debit_reset(d, u->from);
+            d->dirty = true; /* written, as in settle_charge: the last period's row is not this */
+            any = true;
+        }
         /* a wallet terminated earlier in the period paid what it recorded: the rest is open */
         int64_t open = brought.cost_cents - d->charged_cents;
         if (open <= 0)

@@ -140,3 +140,41 @@ test('a fee that falls while the customer has no wallet left still gives back to
   await checkWalletLedger(t, a1.lago_id);
   await checkWalletLedger(t, a2.lago_id);
 });
+
+// The book keeps one debit per charge: the period's. When an event's debit moved a charge
+// with nothing to take into a new period, the book held that period's empty debit but the
+// store kept the last period's row, overdraft fundings and all; a top-up then repaid the
+// overdraft, and a start (or any reload of the customer) brought the old row back as if it
+// were this period's: fundings as overdraft that the wallet no longer owed. The next partial
+// top-up took those first (the store's order: oldest period first) instead of the overdraft
+// another subscription's charge drew, whose refund step then gave back more overdraft than the
+// wallet owed (an assertion in give_back_to in test builds, a negative overdraft otherwise).
+// Found by restart_random (seed 33, a price change on the server that had reloaded the customer).
+test("a charge's empty debit in a new period is written, so a start does not bring back the last period's overdraft", async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'lat2', name: 'L2', aggregation_type: 'latest_agg', field_name: 'v' } }))).billable_metric;
+  const lat1 = (await ok(await t.api('/api/v1/billable_metrics/lat'))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'p2', name: 'P2', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: lat1.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'drift', plan_code: 'p2', external_id: 'drift_sub' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'drift', plan_code: 'p', external_id: 'drift_other' } }));
+  const w = await newWallet('drift', { name: 'w', limit: 'soft', granted_credits: '1', overdraft_credits: '50' });
+  const event = async (sub, code, v) => ok(await post('/api/v1/events', { event: { transaction_id: `g${n++}`, external_subscription_id: sub, code, properties: { v } } }));
+  const topUp = async (credits) => ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: credits } }));
+  const owed = async () => { const now = await wallet(w.lago_id); return [now.overdrawn_cents, now.balance_cents]; };
+  await event('drift_sub', 'lat', 5); // May: 100 from the grant, 400 overdrawn (lat's debit)
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-06-02T00:00:00Z' } }));
+  await event('drift_sub', 'lat2', 1); // June: lat2 overdraws 100; lat's debit moves to June, empty
+  await topUp('5'); // repays the 500 owed: lat2's 100 becomes the new grant's
+  assert.deepEqual(await owed(), [0, 0]);
+  await kill(); // the customer is read again from the store
+  await event('drift_other', 'lat', 2); // the other subscription overdraws 200
+  await topUp('2'); // repays it: its 200 becomes this grant's
+  assert.deepEqual(await owed(), [0, 0]);
+  await event('drift_other', 'lat', 0); // its fee falls by 200: back to the grant that repaid it
+  await kill();
+  assert.deepEqual(await owed(), [0, 200]);
+  await checkWalletLedger(t, w.lago_id);
+  assert.equal(sums(await entries('drift')).moved.get('revenue'), 500 + 100); // May's fee, June's
+});
