@@ -66,7 +66,7 @@ struct dedup_memory {
 };
 
 #define DEDUP_PAGE_BYTES 4096           /* the smallest page a set's memory may come in */
-#define DEDUP_PREPARE_BYTES 1024        /* of the next table made ready each insert (below) */
+#define DEDUP_PREPARE_BYTES 2048        /* of the next table made ready each insert (below) */
 #define DEDUP_PREPARE_SLICE (64 * 1024) /* made ready at a time: one call, a bounded pause */
 
 struct dedup {
