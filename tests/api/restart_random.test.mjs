@@ -20,6 +20,8 @@ import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { rng } from '../lib/splitmix.mjs';
+import { differences } from '../lib/compare.mjs';
 
 const SEED = BigInt(process.env.TALLY_RESTART_SEED || '20261127');
 const STEPS = Number(process.env.TALLY_RESTART_STEPS || 160);
@@ -32,20 +34,6 @@ const DAY = 86400000;
 
 const servers = [];
 after(async () => { await Promise.all(servers.map((s) => s.cleanup())); });
-
-// splitmix64 (as tests/api/simulation.test.mjs): the same numbers from the same seed
-function rng(seed) {
-  let s = seed & 0xffffffffffffffffn;
-  const next = () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return z ^ (z >> 31n);
-  };
-  const below = (n) => Number(next() % BigInt(n));
-  return { below, pick: (list) => list[below(list.length)], chance: (p) => below(1000) < p * 1000 };
-}
 
 // Names a row by what the test calls it (a wallet, a hold, an invoice) rather than its id, which
 // differs between the two servers, wherever the id appears (an error message names a wallet).
@@ -64,19 +52,7 @@ function named(w) {
   w.names = {};
   for (const [name, id] of [...Object.entries(w.ids), ...Object.entries(w.wallets)]) w.names[id] = `<${name}>`;
 }
-function flat(v, path = '', out = {}) {
-  if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) flat(x, path ? `${path}.${k}` : k, out);
-    if (Object.keys(v).length === 0) out[path] = JSON.stringify(v);
-  } else out[path] = v;
-  return out;
-}
 // The paths where b differs from a, each with both values (the objects are large).
-function differences(a, b) {
-  const want = flat(a), got = flat(b);
-  return [...new Set([...Object.keys(want), ...Object.keys(got)])]
-    .filter((k) => want[k] !== got[k]).map((k) => `${k}: ${JSON.stringify(got[k])}, not ${JSON.stringify(want[k])}`);
-}
 
 // ---- the catalog -----------------------------------------------------------------------------
 

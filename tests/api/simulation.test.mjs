@@ -20,24 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { rng } from '../lib/splitmix.mjs';
 
 const SEED = BigInt(process.env.TALLY_SIM_SEED || '20261126');
 const STEPS = Number(process.env.TALLY_SIM_STEPS || 300);
 const CUSTOMERS = 10;
-
-// splitmix64: the same numbers from the same seed, in any JavaScript engine
-function rng(seed) {
-  let s = seed & 0xffffffffffffffffn;
-  const next = () => {
-    s = (s + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = s;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return z ^ (z >> 31n);
-  };
-  const below = (n) => Number(next() % BigInt(n));
-  return { below, pick: (list) => list[below(list.length)], chance: (p) => below(1000) < p * 1000 };
-}
 
 async function all(t, path, root) {
   const items = [];
