@@ -64,6 +64,7 @@ static bool populate_now(void *p, size_t bytes)
 static void *prefault_main(void *arg)
 {
     struct bigmem_prefaulter *pf = arg;
+    pthread_setname_np(pthread_self(), "tally-prefault"); /* for top -H and /proc; best effort */
     pthread_mutex_lock(&pf->lock);
     for (;;) {
         while (!pf->stopping && pf->queued == 0)
