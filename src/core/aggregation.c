@@ -14,7 +14,8 @@
  *     below 2^379, far from 2^511. So additions and multiplications here never overflow and
  *     need no check; only the conversion back to money_t can fail, and it says so;
  *   - sum's optional kept values: two parallel arrays sorted by (timestamp, sequence), so
- *     that aggregation_values hands the charge model a plain money_t array.
+ *     that aggregation_values hands the charge model a plain money_t array; a bounded keep
+ *     (the first N events) drops what falls past its bound, so its arrays stay N long.
  */
 #include "core/aggregation.h"
 
@@ -746,12 +747,32 @@ static enum aggregation_status parse_operation(const struct aggregation_event *e
 
 /* ---- Kept values (sum) -------------------------------------------------------------------- */
 
+/* Where `at` goes among the kept values: after every one not later (in-order arrivals: O(1)). */
+static size_t kept_position(const struct aggregation *a, struct aggregation_order at)
+{
+    size_t lo = 0, hi = a->kept.count;
+    if (hi > 0 && order_cmp(a->kept.order[hi - 1], at) <= 0)
+        return hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (order_cmp(a->kept.order[mid], at) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static enum aggregation_status kept_insert(struct aggregation *a, struct aggregation_order at,
                                            money_t v)
 {
-    if (a->kept.count >= AGGREGATION_KEPT_VALUES_MAX)
+    size_t at_index = kept_position(a, at);
+    bool full = a->kept.count >= a->keep_values;
+    if (full && at_index == a->kept.count)
+        return AGGREGATION_OK; /* past the first keep_values events: counted, not kept */
+    if (!full && a->kept.count >= AGGREGATION_KEPT_VALUES_MAX)
         return AGGREGATION_ERR_LIMIT;
-    if (a->kept.count == a->kept.cap) {
+    if (!full && a->kept.count == a->kept.cap) {
         size_t cap = a->kept.cap ? a->kept.cap * 2 : 16;
         struct aggregation_order *o = realloc(a->kept.order, cap * sizeof *o);
         if (!o)
@@ -763,25 +784,15 @@ static enum aggregation_status kept_insert(struct aggregation *a, struct aggrega
         a->kept.values = vals;
         a->kept.cap = cap;
     }
-    /* Upper bound by (timestamp, sequence): in-order arrivals append in O(1). */
-    size_t lo = 0, hi = a->kept.count;
-    if (hi > 0 && order_cmp(a->kept.order[hi - 1], at) <= 0) {
-        lo = hi;
-    } else {
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (order_cmp(a->kept.order[mid], at) <= 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-    }
-    size_t tail = a->kept.count - lo;
-    memmove(a->kept.order + lo + 1, a->kept.order + lo, tail * sizeof *a->kept.order);
-    memmove(a->kept.values + lo + 1, a->kept.values + lo, tail * sizeof *a->kept.values);
-    a->kept.order[lo] = at;
-    a->kept.values[lo] = v;
-    a->kept.count++;
+    /* full: the latest kept value falls past the bound and is pushed out */
+    size_t tail = a->kept.count - at_index - (full ? 1 : 0);
+    memmove(a->kept.order + at_index + 1, a->kept.order + at_index, tail * sizeof *a->kept.order);
+    memmove(a->kept.values + at_index + 1, a->kept.values + at_index,
+            tail * sizeof *a->kept.values);
+    a->kept.order[at_index] = at;
+    a->kept.values[at_index] = v;
+    if (!full)
+        a->kept.count++;
     return AGGREGATION_OK;
 }
 
@@ -867,11 +878,11 @@ enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t
     return AGGREGATION_OK;
 }
 
-enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep)
+enum aggregation_status aggregation_keep_values(struct aggregation *a, size_t first)
 {
     if (!a || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a))
         return AGGREGATION_ERR_INVALID;
-    a->keep_values = keep;
+    a->keep_values = first;
     return AGGREGATION_OK;
 }
 
@@ -1161,8 +1172,10 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         return AGGREGATION_ERR_INVALID;
     switch (prev->kind) {
     case AGGREGATION_SUM: {
-        if (next->keep_values && !prev->keep_values && prev->events_count > 0)
-            return AGGREGATION_ERR_INVALID; /* the values to keep were not kept */
+        /* the values to keep must have been kept: as many, or every event's */
+        if (next->keep_values > prev->keep_values &&
+            (uint64_t)prev->kept.count < (uint64_t)prev->events_count)
+            return AGGREGATION_ERR_INVALID;
         /* everything before the period weighs from its first day, as a carried event does */
         money_t day_units;
         enum aggregation_status st =
@@ -1170,7 +1183,7 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         if (st != AGGREGATION_OK)
             return st;
         if (next->keep_values && prev->kept.count > 0) {
-            size_t n = prev->kept.count;
+            size_t n = prev->kept.count < next->keep_values ? prev->kept.count : next->keep_values;
             struct aggregation_order *o = malloc(n * sizeof *o);
             money_t *v = malloc(n * sizeof *v);
             if (!o || !v) {
@@ -1411,7 +1424,7 @@ bool aggregation_is_flat(const struct aggregation *a)
     return a->kind != AGGREGATION_UNIQUE_COUNT && !a->keep_values;
 }
 
-bool aggregation_keeps_values(const struct aggregation *a)
+size_t aggregation_keeps_values(const struct aggregation *a)
 {
     return a->keep_values;
 }

@@ -170,6 +170,8 @@
 #define AGGREGATION_UNIQUE_DAY_RECORDS_MAX (1u << 21)
 /* Most per-event values a sum state keeps for the percentage model. */
 #define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
+/* aggregation_keep_values's `first` for every value (up to AGGREGATION_KEPT_VALUES_MAX). */
+#define AGGREGATION_KEEP_ALL SIZE_MAX
 /* Lago ceils a weighted sum to this many decimals (WeightedSumService: .ceil(20)). */
 #define AGGREGATION_WEIGHTED_SCALE 20
 /* Lago's wildcard in a charge filter's values: the one value ["__ALL_FILTER_VALUES__"]. */
@@ -242,7 +244,7 @@ struct aggregation_days {
 struct aggregation {
     enum billable_metric_aggregation kind;
     bool recurring;
-    bool keep_values;
+    size_t keep_values; /* how many of the earliest values to keep: 0 none */
     bool keep_precise;
     money_t precise; /* sum with keep_precise: Σ precise_total_amount_cents, exact */
     tally_time from, to, duration;
@@ -320,11 +322,14 @@ enum aggregation_status aggregation_set_duration(struct aggregation *a, tally_ti
 enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t k0, uint64_t k1);
 
 /*
- * Keeps each numeric event's value of a sum state, ordered by (timestamp, sequence), for the
- * percentage charge model (aggregation_values). Only on an empty sum state
+ * Keeps the values of a sum state's `first` earliest numeric events by (timestamp, sequence),
+ * for the percentage charge model (aggregation_values): AGGREGATION_KEEP_ALL keeps every one
+ * (AGGREGATION_ERR_LIMIT past AGGREGATION_KEPT_VALUES_MAX), 0 none. A bounded state holds at
+ * most `first` values whatever the number of events: a later event is counted but not kept,
+ * an earlier one pushes the latest kept value out. Only on an empty sum state
  * (AGGREGATION_ERR_INVALID otherwise). count needs none: its values are all 1.
  */
-enum aggregation_status aggregation_keep_values(struct aggregation *a, bool keep);
+enum aggregation_status aggregation_keep_values(struct aggregation *a, size_t first);
 
 /*
  * Sums the precise_total_amount_cents of a sum state's events (aggregation_precise_total), for
@@ -451,8 +456,9 @@ bool aggregation_is_empty(const struct aggregation *a);
  */
 bool aggregation_is_flat(const struct aggregation *a);
 
-/* Whether the state keeps its events' values (aggregation_keep_values). */
-bool aggregation_keeps_values(const struct aggregation *a);
+/* How many of its earliest events' values the state keeps (aggregation_keep_values): 0 none,
+ * AGGREGATION_KEEP_ALL every one. */
+size_t aggregation_keeps_values(const struct aggregation *a);
 
 /*
  * The kept values of a sum state in (timestamp, sequence) order, Lago's events_values order

@@ -730,6 +730,23 @@ enum charge_model_status charge_model_amount(const struct charge_model_propertie
     }
 }
 
+_Static_assert(SIZE_MAX >= INT64_MAX, "a free_units_per_events fits a size_t");
+
+size_t charge_model_values_read(const struct charge_model_properties *p)
+{
+    if (p->kind != CHARGE_MODEL_PERCENTAGE)
+        return 0;
+    const struct charge_model_percentage *pc = &p->percentage;
+    if (pc->has_per_transaction_min_amount || pc->has_per_transaction_max_amount)
+        return CHARGE_MODEL_VALUES_ALL; /* percentage_min_max walks every event */
+    if (pc->has_free_units_per_events && pc->free_units_per_events > 0)
+        return (size_t)pc->free_units_per_events; /* running_total_events stops after N */
+    if (pc->has_free_units_per_total_aggregation &&
+        !money_is_zero(pc->free_units_per_total_aggregation))
+        return CHARGE_MODEL_VALUES_ALL;
+    return 0; /* running_total_events returns at once */
+}
+
 enum charge_model_status charge_model_fee_cents(money_t units, money_t amount, int32_t exponent,
                                                 int64_t *cents)
 {

@@ -272,6 +272,20 @@ const char *charge_model_status_text(enum charge_model_status status);
 enum charge_model_status charge_model_amount(const struct charge_model_properties *p,
                                              const struct charge_model_input *in, money_t *amount);
 
+/* charge_model_values_read's answer when every value may be read. */
+#define CHARGE_MODEL_VALUES_ALL SIZE_MAX
+
+/*
+ * How many of the earliest event_values charge_model_amount reads under `p`, so that a sum
+ * keeps no more (core/aggregation's aggregation_keep_values): 0 for every model but
+ * percentage, and for a percentage with neither free units nor a per-transaction min or max;
+ * free_units_per_events when it is the only one of those set, or beside
+ * free_units_per_total_aggregation (the running total then stops after that many events);
+ * CHARGE_MODEL_VALUES_ALL when a per-transaction min or max prices each event, or a free total
+ * alone runs until the values pass it.
+ */
+size_t charge_model_values_read(const struct charge_model_properties *p);
+
 /*
  * Lago's fee: an amount whose units or amount is negative becomes 0; otherwise the amount is
  * rounded half-up (away from zero on ties, as BigDecimal#round) to the currency's `exponent`

@@ -423,9 +423,12 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     }
     if (c->metric.aggregation == AGGREGATION_UNIQUE_COUNT)
         aggregation_set_hash_key(&bucket->aggregation, k0, k1);
-    /* the percentage model prices each event of a sum: keep their values */
-    if (kind == CHARGE_MODEL_PERCENTAGE && c->metric.aggregation == AGGREGATION_SUM)
-        aggregation_keep_values(&bucket->aggregation, true);
+    /* the percentage model may read a sum's earliest values: keep as many as it reads */
+    size_t values_read = charge_model_values_read(&bucket->properties);
+    if (values_read > 0 && c->metric.aggregation == AGGREGATION_SUM)
+        aggregation_keep_values(&bucket->aggregation, values_read == CHARGE_MODEL_VALUES_ALL
+                                                          ? AGGREGATION_KEEP_ALL
+                                                          : values_read);
     /* the dynamic model prices the events' own amounts: sum them beside the units */
     if (kind == CHARGE_MODEL_DYNAMIC && c->metric.aggregation == AGGREGATION_SUM)
         aggregation_keep_precise(&bucket->aggregation, true);
@@ -433,8 +436,10 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
 }
 
 /* The charge's state_key: what its states read of an event (the metric's code, aggregation,
- * field, recurrence and filters), its filters' values in order, and whether its sums keep
- * their values. Not the metric's name or rounding, nor the prices: they only price states. */
+ * field, recurrence and filters), its filters' values in order, and how many values each
+ * bucket's sum keeps. Not the metric's name or rounding, nor the prices: they only price
+ * states (a price that reads more values, as a new free_units_per_events, reads the events
+ * again). */
 static bool state_key_of(struct usage_charge *c, const char *metric_code, const char *zone_name,
                          const uint8_t hash_key[16])
 {
@@ -442,8 +447,7 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code, const 
     struct buf text;
     buf_init(&text);
     const char *fields[] = {metric_code, billable_metric_aggregation_name(m->aggregation),
-                            m->field_name ? m->field_name : "", m->recurring ? "r" : "-",
-                            aggregation_is_flat(&c->buckets[0].aggregation) ? "f" : "k"};
+                            m->field_name ? m->field_name : "", m->recurring ? "r" : "-"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         buf_append_str(&text, fields[i]);
         buf_append_char(&text, 0); /* separators no text holds */
@@ -475,6 +479,15 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code, const 
             buf_append_char(&text, 6);
             buf_append_str(&text, p->group_keys[g]);
         }
+    }
+    for (size_t i = 0; i <= c->filter_count; i++) {
+        size_t kept = aggregation_keeps_values(&c->buckets[i].aggregation);
+        if (kept == 0)
+            continue;
+        char which[48];
+        snprintf(which, sizeof which, "%zu:%zu", i, kept);
+        buf_append_char(&text, 8);
+        buf_append_str(&text, which);
     }
     /* a prorated state weighs days in the customer's zone: a new zone reads its events again */
     if (c->prorated) {
@@ -1293,10 +1306,11 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     bool received = !aggregation_is_empty(state) ||
                     events_after != aggregation_events_count(state) ||
                     c->metric.aggregation == AGGREGATION_UNIQUE_COUNT;
-    /* Kept values gain the event's own, last (it is the newest), if it counts; the first
-     * event of a period too, or the charge model would see an event without its value. */
+    /* Kept values gain the event's own, last (it is the newest), if it counts and they keep
+     * one more; the first event of a period too, or the charge model would see an event
+     * without its value. */
     out->received = received;
-    if (!aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
+    if (count >= aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
         return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;

@@ -296,7 +296,8 @@ static void test_count_lago(void **state)
     aggregation_values(&a, &vals, &n);
     assert_int_equal(n, 0);
     assert_null(vals);
-    expect_st(aggregation_keep_values(&a, true), AGGREGATION_ERR_INVALID); /* count: all 1 */
+    expect_st(aggregation_keep_values(&a, AGGREGATION_KEEP_ALL),
+              AGGREGATION_ERR_INVALID); /* count: all 1 */
     aggregation_free(&a);
 }
 
@@ -485,6 +486,81 @@ static void test_sum_limits(void **state)
     aggregation_free(&a);
 }
 
+static void expect_values(const struct aggregation *a, const char *const *want, size_t count)
+{
+    const money_t *vals;
+    size_t n;
+    aggregation_values(a, &vals, &n);
+    assert_int_equal(n, count);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(money_cmp(vals[i], M(want[i])), 0);
+}
+
+/* A bounded keep holds the earliest `first` values whatever the arrival order, counts every
+ * event, and takes more events than AGGREGATION_KEPT_VALUES_MAX (a keep of all refuses). */
+static void test_sum_kept_first_values(void **state)
+{
+    (void)state;
+    struct billable_metric m = metric(AGGREGATION_SUM, false);
+    struct billable_metric rm = metric(AGGREGATION_SUM, true);
+    struct aggregation a, b;
+    expect_st(aggregation_init(&a, &m, 100, 200), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&a, 3), AGGREGATION_OK);
+    assert_int_equal(aggregation_keeps_values(&a), 3);
+    add_ok(&a, EV(150, 1, "5"));
+    add_ok(&a, EV(160, 2, "6"));
+    add_ok(&a, EV(170, 3, "7"));
+    add_ok(&a, EV(180, 4, "8")); /* past the first three: counted, not kept */
+    expect_values(&a, (const char *[]){"5", "6", "7"}, 3);
+    add_ok(&a, EV(110, 5, "1")); /* earlier: pushes 7 out */
+    expect_values(&a, (const char *[]){"1", "5", "6"}, 3);
+    add_ok(&a, EV(150, 0, "4")); /* same instant as 5, sent before it */
+    expect_values(&a, (const char *[]){"1", "4", "5"}, 3);
+    add_ok(&a, EV(199, 6, "9"));
+    expect_values(&a, (const char *[]){"1", "4", "5"}, 3);
+    expect_units(&a, "40");
+    assert_int_equal(aggregation_events_count(&a), 7);
+    aggregation_free(&a);
+
+    /* more events than a keep of all may hold */
+    expect_st(aggregation_init(&a, &m, 0, INT64_MAX), AGGREGATION_OK);
+    expect_st(aggregation_init(&b, &m, 0, INT64_MAX), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&a, 2), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&b, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
+    for (int64_t i = 0; i < (int64_t)AGGREGATION_KEPT_VALUES_MAX; i++) {
+        struct aggregation_event e = EV(1 + i, (uint64_t)i, "1");
+        expect_st(aggregation_add(&a, &e), AGGREGATION_OK);
+        expect_st(aggregation_add(&b, &e), AGGREGATION_OK);
+    }
+    struct aggregation_event last = EV(0, AGGREGATION_KEPT_VALUES_MAX, "2");
+    expect_st(aggregation_add(&a, &last), AGGREGATION_OK);
+    expect_st(aggregation_add(&b, &last), AGGREGATION_ERR_LIMIT);
+    expect_values(&a, (const char *[]){"2", "1"}, 2);
+    assert_int_equal(aggregation_events_count(&a), AGGREGATION_KEPT_VALUES_MAX + 1);
+    expect_units(&a, "1048578");
+    aggregation_free(&a);
+    aggregation_free(&b);
+
+    /* carried: a bound no larger takes the first values; a larger one cannot (not kept) */
+    expect_st(aggregation_init(&a, &rm, 100, 200), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&a, 2), AGGREGATION_OK);
+    add_ok(&a, EV(120, 1, "3"));
+    add_ok(&a, EV(110, 2, "2"));
+    add_ok(&a, EV(130, 3, "4"));
+    expect_st(aggregation_init(&b, &rm, 200, 300), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&b, 3), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&a, &b), AGGREGATION_ERR_INVALID);
+    expect_st(aggregation_init(&b, &rm, 200, 300), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&b, 1), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&a, &b), AGGREGATION_OK);
+    expect_values(&b, (const char *[]){"2"}, 1);
+    add_ok(&b, EV(250, 4, "5"));
+    expect_values(&b, (const char *[]){"2"}, 1);
+    expect_units(&b, "14");
+    aggregation_free(&a);
+    aggregation_free(&b);
+}
+
 /* Kept values for the percentage model: (timestamp, sequence) order, whatever the arrival. */
 static void test_sum_kept_values(void **state)
 {
@@ -492,7 +568,7 @@ static void test_sum_kept_values(void **state)
     struct billable_metric m = metric(AGGREGATION_SUM, true);
     struct aggregation a, b;
     expect_st(aggregation_init(&a, &m, 100, 200), AGGREGATION_OK);
-    expect_st(aggregation_keep_values(&a, true), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&a, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
     add_ok(&a, EV(150, 5, "5"));
     add_ok(&a, EV(110, 9, "1"));
     add_ok(&a, EV(150, 3, "4"));
@@ -507,11 +583,11 @@ static void test_sum_kept_values(void **state)
     assert_int_equal(n, COUNT(want));
     for (size_t i = 0; i < n; i++)
         assert_int_equal(money_cmp(vals[i], M(want[i])), 0);
-    expect_st(aggregation_keep_values(&a, false), AGGREGATION_ERR_INVALID); /* not empty */
+    expect_st(aggregation_keep_values(&a, 0), AGGREGATION_ERR_INVALID); /* not empty */
 
     /* Carried into the next period, then a late event of the first one. */
     expect_st(aggregation_init(&b, &m, 200, 300), AGGREGATION_OK);
-    expect_st(aggregation_keep_values(&b, true), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&b, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
     expect_st(aggregation_carry_over(&a, &b), AGGREGATION_OK);
     add_ok(&b, EV(250, 12, "7"));
     struct aggregation_event late = EV(105, 13, "0.5");
@@ -1314,7 +1390,7 @@ static void test_carry_over_rules(void **state)
     add_ok(&b, EV(11, 2, "1"));
     expect_st(aggregation_carry_over(&a, &b), AGGREGATION_ERR_INVALID); /* not empty */
     expect_st(aggregation_init(&b, &rs, 10, 20), AGGREGATION_OK);
-    expect_st(aggregation_keep_values(&b, true), AGGREGATION_OK);
+    expect_st(aggregation_keep_values(&b, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
     expect_st(aggregation_carry_over(&a, &b), AGGREGATION_ERR_INVALID); /* values not kept */
     expect_st(aggregation_init(&b, &rs, 20, 30), AGGREGATION_OK);       /* a gap is fine */
     expect_st(aggregation_carry_over(&a, &b), AGGREGATION_OK);
@@ -1716,6 +1792,7 @@ int main(void)
         cmocka_unit_test(test_sum_numeric_rule),
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_sum_kept_values),
+        cmocka_unit_test(test_sum_kept_first_values),
         cmocka_unit_test(test_max_lago),
         cmocka_unit_test(test_latest_lago),
         cmocka_unit_test(prop_latest_order),

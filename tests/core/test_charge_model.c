@@ -1512,6 +1512,79 @@ static void prop_volume_brute_force(void **state)
  * closed form priced from events_count alone equals pricing each of that many 1s in turn, for
  * any free events, free amount (fractions included), fixed amount, min and max.
  */
+/*
+ * charge_model_values_read tells a sum how many of its earliest values to keep: the amount
+ * from those alone equals the amount from all of them, for random percentage properties and
+ * values (negative ones too, which make a free total's walk run on), and every other model
+ * reads none.
+ */
+static void prop_percentage_values_read(void **state)
+{
+    (void)state;
+    money_t values[40];
+    for (int round = 0; round < 20000; round++) {
+        struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
+        struct charge_model_percentage *pc = &p.percentage;
+        pc->rate = rand_money(5000, 2);
+        pc->has_fixed_amount = below(2);
+        pc->fixed_amount = rand_money(300, 2);
+        pc->has_per_transaction_min_amount = below(4) == 0;
+        pc->per_transaction_min_amount = rand_money(200, 2);
+        pc->has_per_transaction_max_amount = below(4) == 0;
+        pc->per_transaction_max_amount = rand_money(400, 2);
+        if (pc->has_per_transaction_min_amount && pc->has_per_transaction_max_amount &&
+            money_cmp(pc->per_transaction_min_amount, pc->per_transaction_max_amount) > 0)
+            pc->has_per_transaction_max_amount = false;
+        pc->has_free_units_per_events = below(2);
+        pc->free_units_per_events = 1 + (int64_t)below(45);
+        pc->has_free_units_per_total_aggregation = below(2);
+        pc->free_units_per_total_aggregation = rand_money(4500, (int32_t)below(3));
+        size_t n = below(COUNT(values) + 1);
+        money_t units = MONEY_ZERO;
+        for (size_t i = 0; i < n; i++) {
+            values[i] = rand_money(3000, (int32_t)below(3));
+            if (below(8) == 0)
+                values[i] = money_neg(values[i]);
+            assert_int_equal(money_add(units, values[i], &units), MONEY_OK);
+        }
+        struct charge_model_input all = {.units = units,
+                                         .events_count = (int64_t)n,
+                                         .event_values = values,
+                                         .event_values_count = n,
+                                         .running_total = CHARGE_MODEL_RUNNING_TOTAL_EVENT_VALUES};
+        struct charge_model_input first = all;
+        size_t read = charge_model_values_read(&p);
+        if (read < first.event_values_count)
+            first.event_values_count = read;
+        if (first.event_values_count == 0)
+            first.event_values = NULL;
+        money_t a, b;
+        char ab[MONEY_TEXT_MAX], bb[MONEY_TEXT_MAX];
+        assert_int_equal(charge_model_amount(&p, &all, &a), CHARGE_MODEL_OK);
+        assert_int_equal(charge_model_amount(&p, &first, &b), CHARGE_MODEL_OK);
+        if (money_cmp(a, b) != 0)
+            fail_msg("%zu events, %zu read: all %s, first %s", n, read, fmt(a, ab), fmt(b, bb));
+        total_cases++;
+    }
+    assert_int_equal(
+        charge_model_values_read(&(struct charge_model_properties){.kind = CHARGE_MODEL_STANDARD}),
+        0);
+    struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
+    p.percentage.rate = M("1");
+    assert_int_equal(charge_model_values_read(&p), 0);
+    p.percentage.has_free_units_per_total_aggregation = true;
+    p.percentage.free_units_per_total_aggregation = M("0");
+    assert_int_equal(charge_model_values_read(&p), 0);
+    p.percentage.free_units_per_total_aggregation = M("5");
+    assert_true(charge_model_values_read(&p) == CHARGE_MODEL_VALUES_ALL);
+    p.percentage.has_free_units_per_events = true;
+    p.percentage.free_units_per_events = 7;
+    assert_int_equal(charge_model_values_read(&p), 7);
+    p.percentage.has_per_transaction_max_amount = true;
+    p.percentage.per_transaction_max_amount = M("5");
+    assert_true(charge_model_values_read(&p) == CHARGE_MODEL_VALUES_ALL);
+}
+
 static void prop_percentage_min_max_count(void **state)
 {
     (void)state;
@@ -1644,6 +1717,7 @@ int main(void)
         cmocka_unit_test(prop_volume_brute_force),
         cmocka_unit_test(prop_package),
         cmocka_unit_test(prop_percentage_min_max_count),
+        cmocka_unit_test(prop_percentage_values_read),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
