@@ -41,6 +41,7 @@ const char *aggregation_status_text(enum aggregation_status status)
     case AGGREGATION_ERR_NOW_BEFORE_EVENT: return "instant precedes an aggregated event";
     case AGGREGATION_ERR_INVALID: return "invalid aggregation argument";
     case AGGREGATION_ERR_GROUPS: return "too many pricing groups";
+    case AGGREGATION_ERR_KEPT_VALUES: return "too many events for a sum keeping every value";
     }
     return "unknown aggregation status";
 }
@@ -771,7 +772,7 @@ static enum aggregation_status kept_insert(struct aggregation *a, struct aggrega
     if (full && at_index == a->kept.count)
         return AGGREGATION_OK; /* past the first keep_values events: counted, not kept */
     if (!full && a->kept.count >= AGGREGATION_KEPT_VALUES_MAX)
-        return AGGREGATION_ERR_LIMIT;
+        return AGGREGATION_ERR_KEPT_VALUES;
     if (!full && a->kept.count == a->kept.cap) {
         size_t cap = a->kept.cap ? a->kept.cap * 2 : 16;
         struct aggregation_order *o = realloc(a->kept.order, cap * sizeof *o);
@@ -853,7 +854,9 @@ bool aggregation_is_empty(const struct aggregation *a)
     if (a->events_count != 0 || a->kept.count != 0)
         return false;
     switch (a->kind) {
-    case AGGREGATION_SUM: return money_is_zero(a->u.sum.total) && money_is_zero(a->precise);
+    case AGGREGATION_SUM:
+        return money_is_zero(a->u.sum.total) && money_is_zero(a->precise) &&
+               money_is_zero(a->priced);
     case AGGREGATION_UNIQUE_COUNT: return a->u.unique.used == 0;
     case AGGREGATION_WEIGHTED_SUM:
         return !a->u.weighted.has_events && wide_is_zero(a->u.weighted.level);
@@ -892,6 +895,32 @@ enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool kee
         return AGGREGATION_ERR_INVALID;
     a->keep_precise = keep;
     return AGGREGATION_OK;
+}
+
+enum aggregation_status aggregation_keep_priced(struct aggregation *a, bool keep)
+{
+    if (!a || a->kind != AGGREGATION_SUM || !aggregation_is_empty(a))
+        return AGGREGATION_ERR_INVALID;
+    a->keep_priced = keep;
+    return AGGREGATION_OK;
+}
+
+bool aggregation_keeps_priced(const struct aggregation *a)
+{
+    return a->keep_priced;
+}
+
+money_t aggregation_priced_total(const struct aggregation *a)
+{
+    return a->keep_priced ? a->priced : MONEY_ZERO;
+}
+
+enum aggregation_status aggregation_number(const struct aggregation *a,
+                                           const struct aggregation_event *e, money_t *value)
+{
+    if (!a || !e || !value || a->kind != AGGREGATION_SUM)
+        return AGGREGATION_ERR_INVALID;
+    return parse_number(e, value);
 }
 
 bool aggregation_keeps_precise(const struct aggregation *a)
@@ -1044,16 +1073,22 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
     if ((st = from_money_status(money_add(a->u.sum.total, v, &total))) != AGGREGATION_OK ||
         (st = prorated_after(a, v, e->timestamp, &day_units)) != AGGREGATION_OK)
         return st;
-    money_t precise = a->precise;
+    money_t precise = a->precise, priced = a->priced;
     if (a->keep_precise && e->precise_total_amount_cents &&
         (st = from_money_status(money_add(a->precise, *e->precise_total_amount_cents, &precise))) !=
             AGGREGATION_OK)
         return st; /* checked before kept_insert: an error must leave the state unchanged */
+    if (a->keep_priced && !e->priced_amount)
+        return AGGREGATION_ERR_INVALID;
+    if (a->keep_priced && (st = from_money_status(
+                               money_add(a->priced, *e->priced_amount, &priced))) != AGGREGATION_OK)
+        return st;
     if (a->keep_values && (st = kept_insert(a, event_order(e), v)) != AGGREGATION_OK)
         return st;
     a->u.sum.total = total;
     a->u.sum.day_units = day_units;
     a->precise = precise;
+    a->priced = priced;
     a->events_count++;
     return AGGREGATION_OK;
 }
@@ -1176,6 +1211,8 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         if (next->keep_values > prev->keep_values &&
             (uint64_t)prev->kept.count < (uint64_t)prev->events_count)
             return AGGREGATION_ERR_INVALID;
+        if (next->keep_priced && !prev->keep_priced && prev->events_count > 0)
+            return AGGREGATION_ERR_INVALID; /* the prices were not summed */
         /* everything before the period weighs from its first day, as a carried event does */
         money_t day_units;
         enum aggregation_status st =
@@ -1200,7 +1237,9 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         next->u.sum.total = prev->u.sum.total;
         next->u.sum.day_units = day_units;
         if (next->keep_precise)
-            next->precise = prev->precise;       /* Lago's recurring scope reads every event */
+            next->precise = prev->precise; /* Lago's recurring scope reads every event */
+        if (next->keep_priced)
+            next->priced = prev->priced;
         next->events_count = prev->events_count; /* Lago counts since the start, too */
         return AGGREGATION_OK;
     }
@@ -1401,6 +1440,26 @@ enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
     if (st != AGGREGATION_OK)
         return st;
     return from_money_status(money_add(*precise, *e->precise_total_amount_cents, precise));
+}
+
+enum aggregation_status aggregation_preview_priced(const struct aggregation *a,
+                                                   const struct aggregation_event *e,
+                                                   money_t *priced)
+{
+    if (!a || !e || !priced)
+        return AGGREGATION_ERR_INVALID;
+    *priced = aggregation_priced_total(a);
+    if (!a->keep_priced)
+        return AGGREGATION_OK;
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st == AGGREGATION_IGNORED)
+        return AGGREGATION_OK; /* the sum does not take it: nor its price */
+    if (st != AGGREGATION_OK)
+        return st;
+    if (!e->priced_amount)
+        return AGGREGATION_ERR_INVALID;
+    return from_money_status(money_add(*priced, *e->priced_amount, priced));
 }
 
 int64_t aggregation_events_count(const struct aggregation *a)

@@ -168,7 +168,8 @@
  * local day of the period on which that value has an operation (AGGREGATION_ERR_LIMIT past it;
  * 24 bytes each). A value has at most a period's days of them. */
 #define AGGREGATION_UNIQUE_DAY_RECORDS_MAX (1u << 21)
-/* Most per-event values a sum state keeps for the percentage model. */
+/* Most per-event values a sum state keeps for the percentage model
+ * (AGGREGATION_ERR_KEPT_VALUES past it). */
 #define AGGREGATION_KEPT_VALUES_MAX (1u << 20)
 /* aggregation_keep_values's `first` for every value (up to AGGREGATION_KEPT_VALUES_MAX). */
 #define AGGREGATION_KEEP_ALL SIZE_MAX
@@ -193,6 +194,7 @@ enum aggregation_status {
     AGGREGATION_ERR_NOW_BEFORE_EVENT, /* weighted_sum read at `now` before an event it holds */
     AGGREGATION_ERR_INVALID,          /* bad arguments (NULL, from >= to, wrong type, ...) */
     AGGREGATION_ERR_GROUPS, /* engine/usage: the event would open a pricing group past its limit */
+    AGGREGATION_ERR_KEPT_VALUES, /* a sum keeping every value holds AGGREGATION_KEPT_VALUES_MAX */
 };
 
 /* A static English message for `status` ("unknown aggregation status" out of range). */
@@ -217,6 +219,10 @@ struct aggregation_event {
     /* The event's precise_total_amount_cents, NULL when it has none (it then adds 0). Read
      * only by a sum state that keeps them (aggregation_keep_precise). */
     const money_t *precise_total_amount_cents;
+    /* What the event's value costs alone (the percentage model's per-transaction price), set
+     * by the caller from aggregation_number: read only by a sum state that keeps the total
+     * (aggregation_keep_priced), which refuses a numeric event without it (INVALID). */
+    const money_t *priced_amount;
 };
 
 /* Where a sum's kept values are ordered: (timestamp, sequence). */
@@ -247,6 +253,8 @@ struct aggregation {
     size_t keep_values; /* how many of the earliest values to keep: 0 none */
     bool keep_precise;
     money_t precise; /* sum with keep_precise: Σ precise_total_amount_cents, exact */
+    bool keep_priced;
+    money_t priced; /* sum with keep_priced: Σ priced_amount, exact */
     tally_time from, to, duration;
     int64_t events_count;
     union {
@@ -324,7 +332,7 @@ enum aggregation_status aggregation_set_hash_key(struct aggregation *a, uint64_t
 /*
  * Keeps the values of a sum state's `first` earliest numeric events by (timestamp, sequence),
  * for the percentage charge model (aggregation_values): AGGREGATION_KEEP_ALL keeps every one
- * (AGGREGATION_ERR_LIMIT past AGGREGATION_KEPT_VALUES_MAX), 0 none. A bounded state holds at
+ * (AGGREGATION_ERR_KEPT_VALUES past AGGREGATION_KEPT_VALUES_MAX), 0 none. A bounded state holds at
  * most `first` values whatever the number of events: a later event is counted but not kept,
  * an earlier one pushes the latest kept value out. Only on an empty sum state
  * (AGGREGATION_ERR_INVALID otherwise). count needs none: its values are all 1.
@@ -340,6 +348,38 @@ enum aggregation_status aggregation_keep_values(struct aggregation *a, size_t fi
  * them never fails on a precise amount it could not hold.
  */
 enum aggregation_status aggregation_keep_precise(struct aggregation *a, bool keep);
+
+/*
+ * Sums the priced_amount of a sum state's events (aggregation_priced_total), for the
+ * percentage model's per-transaction min and max: the total over every event, so that a
+ * price needs only the first events' values beside it (charge_model_input.priced_total).
+ * Carried into the next period as the units are. What the caller prices with is its own: a
+ * state keeps the total of one pricing, and a new pricing needs a new state. Only on an empty
+ * sum state (AGGREGATION_ERR_INVALID otherwise).
+ */
+enum aggregation_status aggregation_keep_priced(struct aggregation *a, bool keep);
+
+/* Whether the state sums its events' prices (aggregation_keep_priced). */
+bool aggregation_keeps_priced(const struct aggregation *a);
+
+/* Σ priced_amount of the events taken (0 when the state keeps none). */
+money_t aggregation_priced_total(const struct aggregation *a);
+
+/*
+ * What aggregation_priced_total would be after aggregation_add(e), without changing the state:
+ * unchanged for an event the sum ignores or a state that keeps none.
+ */
+enum aggregation_status aggregation_preview_priced(const struct aggregation *a,
+                                                   const struct aggregation_event *e,
+                                                   money_t *priced);
+
+/*
+ * The value a sum state would take from e, exactly as aggregation_add reads it:
+ * AGGREGATION_IGNORED when Lago would not count it (absent, not numeric), an error when it
+ * does not fit. Reads only e's value; INVALID for a state that is not a sum.
+ */
+enum aggregation_status aggregation_number(const struct aggregation *a,
+                                           const struct aggregation_event *e, money_t *value);
 
 /*
  * Makes an empty sum or unique_count state prorated: beside the sum (the count) it weighs each

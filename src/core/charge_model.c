@@ -409,6 +409,19 @@ static enum charge_model_status package_amount(const struct charge_model_package
 
 /* ---- Percentage ----------------------------------------------------------------------------- */
 
+/* A free total the running total walks to (validated not negative). */
+static bool has_free_total(const struct charge_model_percentage *pc)
+{
+    return pc->has_free_units_per_total_aggregation &&
+           !money_is_zero(pc->free_units_per_total_aggregation);
+}
+
+/* A per-transaction min or max: each event is priced alone. */
+static bool has_min_max(const struct charge_model_percentage *pc)
+{
+    return pc->has_per_transaction_min_amount || pc->has_per_transaction_max_amount;
+}
+
 /*
  * What the percentage model reads from Lago's running total: its last element, its length,
  * its element N-1 when N < length, and how many elements are below the free total. Lengths
@@ -544,6 +557,32 @@ static enum charge_model_status min_max_ones(const struct charge_model_percentag
 }
 
 /*
+ * The same from the total price of every event (priced_total) and the first events' values:
+ * without a free total the walk below makes the first N events free and prices every later
+ * one alone, so the amount is the total less what the free ones would have cost.
+ */
+static enum charge_model_status min_max_priced(const struct charge_model_percentage *pc,
+                                               const struct charge_model_input *in,
+                                               int64_t free_events, money_t fixed, money_t *out)
+{
+    if (has_free_total(pc) || !valid(in->priced_total))
+        return CHARGE_MODEL_ERR_INVALID;
+    uint64_t free = (uint64_t)(free_events < in->events_count ? free_events : in->events_count);
+    if (in->event_values_count < free || (free > 0 && in->event_values == NULL))
+        return CHARGE_MODEL_ERR_INVALID; /* the free events' values were not kept */
+    money_t total = in->priced_total;
+    for (size_t i = 0; i < free; i++) {
+        money_t event_amount;
+        if (!valid(in->event_values[i]))
+            return CHARGE_MODEL_ERR_INVALID;
+        TRY(min_max_event(pc, in->event_values[i], fixed, &event_amount));
+        TRY(sub(total, event_amount, &total));
+    }
+    *out = total;
+    return CHARGE_MODEL_OK;
+}
+
+/*
  * ChargeModels::PercentageService#compute_amount with per-transaction min or max
  * (#compute_amount_with_transaction_min_max): each event is priced alone, in order.
  *   - While free events remain (N counts down) or free amount remains (F counts down by each
@@ -567,6 +606,8 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
     money_t fixed = pc->has_fixed_amount ? pc->fixed_amount : MONEY_ZERO;
     if (in->event_values == NULL && in->running_total == CHARGE_MODEL_RUNNING_TOTAL_UNITS)
         return min_max_ones(pc, in->events_count, free_events, free_amount, fixed, out);
+    if (in->has_priced_total)
+        return min_max_priced(pc, in, free_events, fixed, out);
     money_t total = MONEY_ZERO;
     for (size_t i = 0; i < in->event_values_count; i++) {
         money_t value = in->event_values[i];
@@ -732,19 +773,34 @@ enum charge_model_status charge_model_amount(const struct charge_model_propertie
 
 _Static_assert(SIZE_MAX >= INT64_MAX, "a free_units_per_events fits a size_t");
 
+bool charge_model_prices_each_event(const struct charge_model_properties *p)
+{
+    return p->kind == CHARGE_MODEL_PERCENTAGE && has_min_max(&p->percentage) &&
+           !has_free_total(&p->percentage);
+}
+
+enum charge_model_status charge_model_event_amount(const struct charge_model_properties *p,
+                                                   money_t value, money_t *amount)
+{
+    if (p->kind != CHARGE_MODEL_PERCENTAGE || !has_min_max(&p->percentage) || !valid(value))
+        return CHARGE_MODEL_ERR_INVALID;
+    const struct charge_model_percentage *pc = &p->percentage;
+    return min_max_event(pc, value, pc->has_fixed_amount ? pc->fixed_amount : MONEY_ZERO, amount);
+}
+
 size_t charge_model_values_read(const struct charge_model_properties *p)
 {
     if (p->kind != CHARGE_MODEL_PERCENTAGE)
         return 0;
     const struct charge_model_percentage *pc = &p->percentage;
-    if (pc->has_per_transaction_min_amount || pc->has_per_transaction_max_amount)
-        return CHARGE_MODEL_VALUES_ALL; /* percentage_min_max walks every event */
-    if (pc->has_free_units_per_events && pc->free_units_per_events > 0)
-        return (size_t)pc->free_units_per_events; /* running_total_events stops after N */
-    if (pc->has_free_units_per_total_aggregation &&
-        !money_is_zero(pc->free_units_per_total_aggregation))
-        return CHARGE_MODEL_VALUES_ALL;
-    return 0; /* running_total_events returns at once */
+    size_t first_n = pc->has_free_units_per_events && pc->free_units_per_events > 0
+                         ? (size_t)pc->free_units_per_events
+                         : 0;
+    if (has_free_total(pc))
+        /* a min or max walks every event; without one the walk stops after N, if set */
+        return has_min_max(pc) || first_n == 0 ? CHARGE_MODEL_VALUES_ALL : first_n;
+    /* running_total_events stops after N; a min or max given priced_total reads the N free */
+    return first_n;
 }
 
 enum charge_model_status charge_model_fee_cents(money_t units, money_t amount, int32_t exponent,

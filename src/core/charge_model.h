@@ -241,6 +241,13 @@ struct charge_model_input {
     size_t event_values_count;
     enum charge_model_running_total running_total;
     /*
+     * Σ charge_model_event_amount over every event's value, when the caller keeps it
+     * (charge_model_prices_each_event): a per-transaction min or max then reads only the
+     * first free_units_per_events values, not one per event.
+     */
+    bool has_priced_total;
+    money_t priced_total;
+    /*
      * Read by the dynamic model only: Σ precise_total_amount_cents of the aggregated events
      * (exact, in minor units), and the currency's exponent that turns it into currency units
      * (cents / 10^exponent, Lago's division by the subunit). Exponent 0..MONEY_SCALE_MAX.
@@ -272,6 +279,22 @@ const char *charge_model_status_text(enum charge_model_status status);
 enum charge_model_status charge_model_amount(const struct charge_model_properties *p,
                                              const struct charge_model_input *in, money_t *amount);
 
+/*
+ * Whether a sum's events under `p` are best priced one by one as they come: a percentage with
+ * a per-transaction min or max and no free total (a free total's walk reads every value
+ * anyway). The caller then sums charge_model_event_amount over the events and passes the
+ * total as priced_total, and keeps only charge_model_values_read values.
+ */
+bool charge_model_prices_each_event(const struct charge_model_properties *p);
+
+/*
+ * What one event of `value` costs alone under `p` (a percentage with a per-transaction min or
+ * max): value x rate / 100 + fixed_amount, raised to the min or lowered to the max.
+ * CHARGE_MODEL_ERR_INVALID for any other properties.
+ */
+enum charge_model_status charge_model_event_amount(const struct charge_model_properties *p,
+                                                   money_t value, money_t *amount);
+
 /* charge_model_values_read's answer when every value may be read. */
 #define CHARGE_MODEL_VALUES_ALL SIZE_MAX
 
@@ -280,9 +303,11 @@ enum charge_model_status charge_model_amount(const struct charge_model_propertie
  * keeps no more (core/aggregation's aggregation_keep_values): 0 for every model but
  * percentage, and for a percentage with neither free units nor a per-transaction min or max;
  * free_units_per_events when it is the only one of those set, or beside
- * free_units_per_total_aggregation (the running total then stops after that many events);
- * CHARGE_MODEL_VALUES_ALL when a per-transaction min or max prices each event, or a free total
- * alone runs until the values pass it.
+ * free_units_per_total_aggregation (the running total then stops after that many events), or
+ * beside a per-transaction min or max without a free total (given priced_total: the first N
+ * events are free, the rest cost what they cost alone); 0 for a min or max without free
+ * units; CHARGE_MODEL_VALUES_ALL when a min or max meets a free total, or a free total alone
+ * runs until the values pass it.
  */
 size_t charge_model_values_read(const struct charge_model_properties *p);
 

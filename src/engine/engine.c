@@ -1458,6 +1458,8 @@ static enum command_result aggregated(struct command *cmd, size_t i, enum aggreg
     case AGGREGATION_ERR_OPERATION:
         return refuse_event(cmd, i, "properties", "invalid_operation_type");
     case AGGREGATION_ERR_LIMIT: return refuse_event(cmd, i, "properties", "too_many_unique_values");
+    case AGGREGATION_ERR_KEPT_VALUES: /* a free total's walk reads every value of the period */
+        return refuse_event(cmd, i, "properties", "too_many_events_in_period");
     case AGGREGATION_ERR_GROUPS: /* USAGE_GROUPS_MAX */
         return refuse_event(cmd, i, "properties", "too_many_pricing_groups");
     case AGGREGATION_ERR_OVERFLOW:

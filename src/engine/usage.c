@@ -423,6 +423,10 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     }
     if (c->metric.aggregation == AGGREGATION_UNIQUE_COUNT)
         aggregation_set_hash_key(&bucket->aggregation, k0, k1);
+    /* a per-transaction min or max prices each event of a sum as it comes */
+    if (charge_model_prices_each_event(&bucket->properties) &&
+        c->metric.aggregation == AGGREGATION_SUM)
+        aggregation_keep_priced(&bucket->aggregation, true);
     /* the percentage model may read a sum's earliest values: keep as many as it reads */
     size_t values_read = charge_model_values_read(&bucket->properties);
     if (values_read > 0 && c->metric.aggregation == AGGREGATION_SUM)
@@ -435,11 +439,33 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     return true;
 }
 
+/* What a bucket whose sums keep their events' prices priced them with (`which` names the
+ * bucket): the state_key's, as a new price must price every event again. */
+static void append_event_pricing(struct buf *text, size_t which,
+                                 const struct charge_model_percentage *pc)
+{
+    char number[MONEY_TEXT_MAX];
+    snprintf(number, sizeof number, "%zu", which);
+    buf_append_char(text, 9);
+    buf_append_str(text, number);
+    const money_t *prices[] = {
+        &pc->rate, pc->has_fixed_amount ? &pc->fixed_amount : NULL,
+        pc->has_per_transaction_min_amount ? &pc->per_transaction_min_amount : NULL,
+        pc->has_per_transaction_max_amount ? &pc->per_transaction_max_amount : NULL};
+    for (size_t k = 0; k < sizeof prices / sizeof prices[0]; k++) {
+        buf_append_char(text, 10);
+        if (prices[k]) {
+            money_format(*prices[k], number, sizeof number);
+            buf_append_str(text, number);
+        }
+    }
+}
+
 /* The charge's state_key: what its states read of an event (the metric's code, aggregation,
- * field, recurrence and filters), its filters' values in order, and how many values each
- * bucket's sum keeps. Not the metric's name or rounding, nor the prices: they only price
- * states (a price that reads more values, as a new free_units_per_events, reads the events
- * again). */
+ * field, recurrence and filters), its filters' values in order, how many values each bucket's
+ * sum keeps, and the prices of a sum that adds up its events' prices. Not the metric's name or
+ * rounding, nor other prices: they only price states (a price that reads more values, as a
+ * new free_units_per_events, reads the events again). */
 static bool state_key_of(struct usage_charge *c, const char *metric_code, const char *zone_name,
                          const uint8_t hash_key[16])
 {
@@ -489,6 +515,9 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code, const 
         buf_append_char(&text, 8);
         buf_append_str(&text, which);
     }
+    for (size_t i = 0; i <= c->filter_count; i++)
+        if (aggregation_keeps_priced(&c->buckets[i].aggregation))
+            append_event_pricing(&text, i, &c->buckets[i].properties.percentage);
     /* a prorated state weighs days in the customer's zone: a new zone reads its events again */
     if (c->prorated) {
         buf_append_char(&text, 7);
@@ -1120,6 +1149,25 @@ static enum aggregation_status state_of(struct usage *u, struct usage_charge *c,
     return AGGREGATION_OK;
 }
 
+/* Sets ev->priced_amount to *amount, the event's price alone under b's properties, when b's
+ * sums keep their events' prices (and the sum takes the event). */
+static enum aggregation_status price_event(const struct usage_bucket *b,
+                                           struct aggregation_event *ev, money_t *amount)
+{
+    if (!aggregation_keeps_priced(&b->aggregation))
+        return AGGREGATION_OK;
+    money_t value;
+    enum aggregation_status s = aggregation_number(&b->aggregation, ev, &value);
+    if (s == AGGREGATION_IGNORED)
+        return AGGREGATION_OK; /* not counted: nothing to price */
+    if (s != AGGREGATION_OK)
+        return s;
+    if (charge_model_event_amount(&b->properties, value, amount) != CHARGE_MODEL_OK)
+        return AGGREGATION_ERR_OVERFLOW; /* valid properties fail only past 10^38 */
+    ev->priced_amount = amount;
+    return AGGREGATION_OK;
+}
+
 static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
                                      uint64_t sequence, bool bounded)
 {
@@ -1135,9 +1183,13 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
                                              e->property_count);
         struct usage_bucket *b = &c->buckets[k];
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
+        money_t priced;
+        enum aggregation_status s = price_event(b, &ev, &priced);
+        if (s != AGGREGATION_OK)
+            return s;
         struct aggregation *state;
         bool *carried, opened;
-        enum aggregation_status s = state_of(u, c, b, e, bounded, &state, &carried, &opened);
+        s = state_of(u, c, b, e, bounded, &state, &carried, &opened);
         if (s != AGGREGATION_OK)
             return s;
         save_state(u, state, carried);
@@ -1198,7 +1250,8 @@ static bool prorate(const struct usage_charge *c, money_t prorated, struct charg
  * prorated units before rounding (NULL otherwise). */
 static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
                   money_t raw, const money_t *prorated, int64_t events, const money_t *values,
-                  size_t value_count, money_t precise, struct usage_amount *out)
+                  size_t value_count, money_t precise, const money_t *priced,
+                  struct usage_amount *out)
 {
     money_t amount;
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
@@ -1211,6 +1264,8 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                                     .event_values_count = value_count,
                                     .running_total = running_total(c->metric.aggregation),
                                     .precise_total_amount_cents = precise,
+                                    .has_priced_total = priced != NULL,
+                                    .priced_total = priced ? *priced : MONEY_ZERO,
                                     .exponent = u->exponent};
     if (prorated && !prorate(c, *prorated, &in, out))
         return false;
@@ -1235,8 +1290,10 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
     if (prorates && aggregation_prorated_units(state, &prorated) != AGGREGATION_OK)
         return false;
     aggregation_values(state, &values, &count);
+    money_t priced = aggregation_priced_total(state);
     if (!price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
-               count, aggregation_precise_total(state), out))
+               count, aggregation_precise_total(state),
+               aggregation_keeps_priced(state) ? &priced : NULL, out))
         return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
@@ -1289,19 +1346,23 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
  * (not taken). */
 static bool preview_state(const struct usage *u, const struct usage_charge *c,
                           const struct usage_bucket *b, const struct aggregation *state,
-                          const struct aggregation_event *ev, struct usage_amount *out)
+                          const struct aggregation_event *event, struct usage_amount *out)
 {
-    money_t raw_before, raw_after, precise_after, prorated_after;
+    money_t raw_before, raw_after, precise_after, prorated_after, priced_after, event_price;
     int64_t events_after;
     const money_t *values;
     size_t count;
     aggregation_values(state, &values, &count);
     bool prorates = aggregation_is_prorated(state);
-    if (aggregation_preview(state, ev, &raw_after, &events_after) != AGGREGATION_OK ||
+    struct aggregation_event ev_priced = *event, *ev = &ev_priced;
+    if (price_event(b, ev, &event_price) != AGGREGATION_OK ||
+        aggregation_preview(state, ev, &raw_after, &events_after) != AGGREGATION_OK ||
         aggregation_preview_precise(state, ev, &precise_after) != AGGREGATION_OK ||
+        aggregation_preview_priced(state, ev, &priced_after) != AGGREGATION_OK ||
         (prorates && aggregation_preview_prorated(state, ev, &prorated_after) != AGGREGATION_OK))
         return false;
     const money_t *prorated = prorates ? &prorated_after : NULL;
+    const money_t *priced = aggregation_keeps_priced(state) ? &priced_after : NULL;
     /* a count or sum takes the event if its count moves; a unique count takes every event */
     bool received = !aggregation_is_empty(state) ||
                     events_after != aggregation_events_count(state) ||
@@ -1311,7 +1372,8 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * without its value. */
     out->received = received;
     if (count >= aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
-        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after, out);
+        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
+                     priced, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     money_t *with = malloc(sizeof *with * (count + 1));
@@ -1323,8 +1385,8 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     if (count)
         memcpy(with, values, sizeof *with * count);
     with[count] = added;
-    bool ok =
-        price(u, c, b, raw_after, prorated, events_after, with, count + 1, precise_after, out);
+    bool ok = price(u, c, b, raw_after, prorated, events_after, with, count + 1, precise_after,
+                    priced, out);
     free(with);
     return ok;
 }

@@ -4,8 +4,9 @@
 // Lago's PercentageService written here from its formulas (docs/API.md).
 //
 // A sum keeps only the event values the model reads (charge_model_values_read): none for a
-// rate and a fixed amount, the first N for free_units_per_events, every one for a free total
-// alone or a min or max. A plan edit that makes the model read more reads the period's events
+// rate and a fixed amount, the first N for free_units_per_events, every one for a free total.
+// A per-transaction min or max without a free total prices each event as it comes and keeps
+// the total of those prices beside the first N values. A plan edit that makes the model read more reads the period's events
 // back; a state that keeps no values is taken back after a refused command without reading
 // any (the /metrics counters show both).
 import { test, before, after } from 'node:test';
@@ -187,8 +188,13 @@ test('free events kept as the first N whatever the arrival; an edit that reads m
   for (const [props, read] of [
     [{ rate: '10', fixed_amount: '1', free_units_per_events: 4 }, events.length], // more values than kept
     [{ rate: '10', fixed_amount: '1', free_units_per_events: 1 }, events.length], // fewer
-    [{ rate: '10', fixed_amount: '1', per_transaction_max_amount: '20' }, events.length], // every value
-    [{ rate: '10', fixed_amount: '1', free_units_per_total_aggregation: '60' }, 0], // every value still
+    // a max prices each event as it comes: the total of their prices and the N free values
+    [{ rate: '10', fixed_amount: '1', per_transaction_max_amount: '20', free_units_per_events: 1 }, events.length],
+    [{ rate: '10', fixed_amount: '1', per_transaction_max_amount: '20', free_units_per_events: 3 }, events.length],
+    [{ rate: '10', fixed_amount: '1', per_transaction_max_amount: '8' }, events.length], // a new price: priced again
+    [{ rate: '10', fixed_amount: '1', free_units_per_total_aggregation: '60' }, events.length], // every value
+    [{ rate: '10', fixed_amount: '1', free_units_per_total_aggregation: '80' }, 0], // every value still
+    [{ rate: '10', fixed_amount: '1', free_units_per_total_aggregation: '80', per_transaction_min_amount: '2' }, 0],
     [{ rate: '10', fixed_amount: '1' }, events.length], // none
   ]) {
     const reads = await edit(props);
@@ -201,10 +207,12 @@ test('free events kept as the first N whatever the arrival; an edit that reads m
   assert.equal(await charged(sub), feeCents(percentageAmount({ rate: '20', fixed_amount: '2' }, inOrder(events))));
 });
 
-// A rate and a fixed amount read no value: the state is a plain sum, so a refused batch is
+// A rate and a fixed amount read no value, nor does a min or max without free units (it sums
+// the events' prices): the state is a plain sum, so a refused batch is
 // taken back in memory (it was rebuilt from the store, as a state that keeps values still is).
-test('a rate and a fixed amount keep no values: a refused batch reads nothing back', async () => {
+test('a rate and a fixed amount, or a min alone, keep no values: a refused batch reads nothing back', async () => {
   const sub = await subscribe({ rate: '2.5', fixed_amount: '0.3' });
+  const priced = await subscribe({ rate: '2.5', fixed_amount: '0.3', per_transaction_min_amount: '1' });
   const kept = await subscribe({ rate: '2.5', fixed_amount: '0.3', free_units_per_events: 3 });
   const refused = async (s) => {
     const first = { transaction_id: `t${nextId++}`, external_subscription_id: s, code: 'paid', timestamp: at(10), properties: { amount: '5' } };
@@ -216,8 +224,32 @@ test('a rate and a fixed amount keep no values: a refused batch reads nothing ba
     return now.read - was.read;
   };
   assert.equal(await refused(sub), 0);
+  assert.equal(await refused(priced), 0); // the total of the prices is part of the state
   assert.equal(await refused(kept), 1); // the one stored event of its period
   // the first event alone: 5 x 2.5% + 0.3 = 0.425, and the first of 3 free events: 0
   assert.equal(await charged(sub), 43);
+  assert.equal(await charged(priced), 100); // 0.425 raised to the min of 1
   assert.equal(await charged(kept), 0);
+});
+
+// A per-transaction min or max prices each event as it comes: a hold prices the next event
+// the same way (its price alone, after the free ones), a capture records it, and the wallet
+// pays exactly the fee's steps.
+test('a min and max charge: holds, captures and debits price each event alone', async () => {
+  const properties = { rate: '2', fixed_amount: '0.3', per_transaction_min_amount: '0.5', per_transaction_max_amount: '5', free_units_per_events: 1 };
+  const sub = await subscribe(properties);
+  const wallet = (await post('/api/v1/wallets', { wallet: { external_customer_id: sub, currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet;
+  const events = [{ second: 900, amount: '40' }, { second: 800, amount: '1000' }, { second: 700, amount: '3' }];
+  await send(sub, events);
+  // 3 free; 40 x 2% + 0.3 = 1.1; 1000 x 2% + 0.3 = 20.3 -> 5
+  assert.equal(await charged(sub), 610);
+  const hold = (await post('/api/v1/authorizations', { authorization: { external_subscription_id: sub, code: 'paid', properties: { amount: '10' } } })).authorization;
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 50); // 10 x 2% + 0.3 = 0.5: the min
+  const captured = (await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { amount: '100' } } })).authorization;
+  assert.equal(captured.captured_amount_cents, 230); // 100 x 2% + 0.3
+  const all = [...events, { second: 19 * 86400 + 43200, amount: '100' }]; // captured now
+  assert.equal(await charged(sub), feeCents(percentageAmount(properties, inOrder(all))));
+  const w = (await ok(await t.api(`/api/v1/wallets/${wallet.lago_id}`))).wallet;
+  assert.equal(w.consumed_credits, '840.0');
 });

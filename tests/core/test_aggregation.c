@@ -213,7 +213,7 @@ static void prop_prorated_sum_brute_force(void **state)
 static void test_status_text(void **state)
 {
     (void)state;
-    for (int s = AGGREGATION_OK; s <= AGGREGATION_ERR_INVALID; s++) {
+    for (int s = AGGREGATION_OK; s <= AGGREGATION_ERR_KEPT_VALUES; s++) {
         const char *t = aggregation_status_text((enum aggregation_status)s);
         assert_non_null(t);
         assert_string_not_equal(t, "unknown aggregation status");
@@ -534,7 +534,7 @@ static void test_sum_kept_first_values(void **state)
     }
     struct aggregation_event last = EV(0, AGGREGATION_KEPT_VALUES_MAX, "2");
     expect_st(aggregation_add(&a, &last), AGGREGATION_OK);
-    expect_st(aggregation_add(&b, &last), AGGREGATION_ERR_LIMIT);
+    expect_st(aggregation_add(&b, &last), AGGREGATION_ERR_KEPT_VALUES);
     expect_values(&a, (const char *[]){"2", "1"}, 2);
     assert_int_equal(aggregation_events_count(&a), AGGREGATION_KEPT_VALUES_MAX + 1);
     expect_units(&a, "1048578");
@@ -557,6 +557,64 @@ static void test_sum_kept_first_values(void **state)
     add_ok(&b, EV(250, 4, "5"));
     expect_values(&b, (const char *[]){"2"}, 1);
     expect_units(&b, "14");
+    aggregation_free(&a);
+    aggregation_free(&b);
+}
+
+/* A sum that keeps its events' prices: each numeric event adds the price it comes with, an
+ * ignored one adds nothing, a numeric one without a price is refused and changes nothing;
+ * the preview agrees with the add; the total carries into the next period. */
+static void test_sum_priced_total(void **state)
+{
+    (void)state;
+    struct billable_metric rm = metric(AGGREGATION_SUM, true);
+    struct aggregation a, b;
+    expect_st(aggregation_init(&a, &rm, 100, 200), AGGREGATION_OK);
+    expect_st(aggregation_keep_priced(&a, true), AGGREGATION_OK);
+    assert_true(aggregation_keeps_priced(&a));
+    money_t one = M("1.25"), two = M("0.5"), value;
+    struct aggregation_event e = EV(150, 1, "10");
+    expect_st(aggregation_add(&a, &e), AGGREGATION_ERR_INVALID); /* no price */
+    assert_true(aggregation_is_empty(&a));
+    expect_st(aggregation_number(&a, &e, &value), AGGREGATION_OK);
+    assert_int_equal(money_cmp(value, M("10")), 0);
+    e.priced_amount = &one;
+    add_ok(&a, e);
+    struct aggregation_event skip = EVS(160, 2, "n/a");
+    expect_st(aggregation_number(&a, &skip, &value), AGGREGATION_IGNORED);
+    expect_st(aggregation_add(&a, &skip), AGGREGATION_IGNORED);
+    struct aggregation_event f = EV(120, 3, "4");
+    f.priced_amount = &two;
+    money_t previewed;
+    expect_st(aggregation_preview_priced(&a, &f, &previewed), AGGREGATION_OK);
+    assert_int_equal(money_cmp(previewed, M("1.75")), 0);
+    expect_st(aggregation_preview_priced(&a, &skip, &previewed), AGGREGATION_OK);
+    assert_int_equal(money_cmp(previewed, M("1.25")), 0);
+    add_ok(&a, f);
+    assert_int_equal(money_cmp(aggregation_priced_total(&a), M("1.75")), 0);
+    expect_st(aggregation_keep_priced(&a, false), AGGREGATION_ERR_INVALID); /* not empty */
+
+    expect_st(aggregation_init(&b, &rm, 200, 300), AGGREGATION_OK);
+    expect_st(aggregation_keep_priced(&b, true), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&a, &b), AGGREGATION_OK);
+    assert_int_equal(money_cmp(aggregation_priced_total(&b), M("1.75")), 0);
+    struct aggregation_event late = EV(110, 4, "2");
+    late.priced_amount = &one;
+    expect_st(aggregation_add_carried(&b, &late), AGGREGATION_OK);
+    assert_int_equal(money_cmp(aggregation_priced_total(&b), M("3")), 0);
+    aggregation_free(&b);
+
+    /* a state that did not sum the prices cannot hand them on */
+    struct aggregation plain;
+    expect_st(aggregation_init(&plain, &rm, 100, 200), AGGREGATION_OK);
+    add_ok(&plain, EV(150, 5, "1"));
+    expect_st(aggregation_init(&b, &rm, 200, 300), AGGREGATION_OK);
+    expect_st(aggregation_keep_priced(&b, true), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&plain, &b), AGGREGATION_ERR_INVALID);
+    assert_true(aggregation_is_empty(&b));
+    /* nor does a state that keeps none report any */
+    assert_int_equal(money_cmp(aggregation_priced_total(&plain), M("0")), 0);
+    aggregation_free(&plain);
     aggregation_free(&a);
     aggregation_free(&b);
 }
@@ -1793,6 +1851,7 @@ int main(void)
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_sum_kept_values),
         cmocka_unit_test(test_sum_kept_first_values),
+        cmocka_unit_test(test_sum_priced_total),
         cmocka_unit_test(test_max_lago),
         cmocka_unit_test(test_latest_lago),
         cmocka_unit_test(prop_latest_order),

@@ -1522,6 +1522,7 @@ static void prop_percentage_values_read(void **state)
 {
     (void)state;
     money_t values[40];
+    int priced_cases = 0;
     for (int round = 0; round < 20000; round++) {
         struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
         struct charge_model_percentage *pc = &p.percentage;
@@ -1553,6 +1554,18 @@ static void prop_percentage_values_read(void **state)
                                          .event_values_count = n,
                                          .running_total = CHARGE_MODEL_RUNNING_TOTAL_EVENT_VALUES};
         struct charge_model_input first = all;
+        /* priced one by one as they come: the total of every event's price beside them */
+        if (charge_model_prices_each_event(&p)) {
+            first.has_priced_total = true;
+            first.priced_total = MONEY_ZERO;
+            for (size_t i = 0; i < n; i++) {
+                money_t alone;
+                assert_int_equal(charge_model_event_amount(&p, values[i], &alone), CHARGE_MODEL_OK);
+                assert_int_equal(money_add(first.priced_total, alone, &first.priced_total),
+                                 MONEY_OK);
+            }
+            priced_cases++;
+        }
         size_t read = charge_model_values_read(&p);
         if (read < first.event_values_count)
             first.event_values_count = read;
@@ -1566,6 +1579,7 @@ static void prop_percentage_values_read(void **state)
             fail_msg("%zu events, %zu read: all %s, first %s", n, read, fmt(a, ab), fmt(b, bb));
         total_cases++;
     }
+    assert_true(priced_cases > 1000);
     assert_int_equal(
         charge_model_values_read(&(struct charge_model_properties){.kind = CHARGE_MODEL_STANDARD}),
         0);
@@ -1583,6 +1597,20 @@ static void prop_percentage_values_read(void **state)
     p.percentage.has_per_transaction_max_amount = true;
     p.percentage.per_transaction_max_amount = M("5");
     assert_true(charge_model_values_read(&p) == CHARGE_MODEL_VALUES_ALL);
+    assert_false(charge_model_prices_each_event(&p)); /* a free total walks every value */
+    p.percentage.has_free_units_per_total_aggregation = false;
+    assert_true(charge_model_prices_each_event(&p));
+    assert_int_equal(charge_model_values_read(&p), 7); /* the free events only */
+    p.percentage.has_free_units_per_events = false;
+    assert_int_equal(charge_model_values_read(&p), 0);
+    /* alone: 200 x 1% = 2 stays under the max of 5; 1000 x 1% = 10 is lowered to it */
+    money_t alone;
+    assert_int_equal(charge_model_event_amount(&p, M("200"), &alone), CHARGE_MODEL_OK);
+    assert_int_equal(money_cmp(alone, M("2")), 0);
+    assert_int_equal(charge_model_event_amount(&p, M("1000"), &alone), CHARGE_MODEL_OK);
+    assert_int_equal(money_cmp(alone, M("5")), 0);
+    p.percentage.has_per_transaction_max_amount = false;
+    assert_int_equal(charge_model_event_amount(&p, M("1"), &alone), CHARGE_MODEL_ERR_INVALID);
 }
 
 static void prop_percentage_min_max_count(void **state)
