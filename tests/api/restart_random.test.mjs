@@ -85,6 +85,11 @@ function charges(plan, f) {
     ['storage', 'standard', { amount: a(0.3) }],
     ['calls', 'package', { amount: a(0.5), package_size: 5, free_units: 0 }],
     ['tokens', 'standard', { amount: a(0.001), pricing_group_keys: ['region'] }],
+    // percentage: each event priced alone beside the first 3 values; the first 2 values of a
+    // recurring sum, carried over; every value, for a free total
+    ['tokens', 'percentage', { rate: a(0.2), fixed_amount: a(0.01), free_units_per_events: 3, per_transaction_min_amount: a(0.5), per_transaction_max_amount: a(6) }],
+    ['seats', 'percentage', { rate: a(5), fixed_amount: a(0.2), free_units_per_events: 2 }],
+    ['tokens', 'percentage', { rate: a(0.1), free_units_per_total_aggregation: a(4000) }],
   ];
 }
 const PLANS = { basic: 0, plus: 1000 }; // plus is worth more: to it an upgrade, back a downgrade
