@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store/event_block.h"
+#include "store/walbuf.h"
 #include "util/buf.h"
 #include "util/vec.h"
 
@@ -1300,13 +1301,14 @@ static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
     return true;
 }
 
-static sqlite3 *open_db(const char *data_dir, int flags, char err[STORE_ERR_MAX])
+/* vfs: NULL for SQLite's default, or WALBUF_VFS_NAME (registered) for the writer's. */
+static sqlite3 *open_db(const char *data_dir, int flags, const char *vfs, char err[STORE_ERR_MAX])
 {
     char path[STORE_PATH_MAX];
     if (!data_path(path, data_dir, STORE_DB_FILE, err))
         return NULL;
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
         set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return NULL;
@@ -1329,7 +1331,14 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
         return NULL;
     }
     strcpy(st->data_dir, data_dir);
-    st->conn.db = open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+    /* the writer's log is written a commit at a time (store/walbuf) */
+    if (!walbuf_register()) {
+        set_err(err, "store", "cannot register the write-ahead log's VFS");
+        free(st);
+        return NULL;
+    }
+    st->conn.db =
+        open_db(data_dir, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, WALBUF_VFS_NAME, err);
     if (!st->conn.db)
         goto fail;
     /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. The log is cut
@@ -1409,7 +1418,7 @@ struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_
         set_err(err, "store", "out of memory");
         return NULL;
     }
-    r->conn.db = open_db(data_dir, SQLITE_OPEN_READONLY, err);
+    r->conn.db = open_db(data_dir, SQLITE_OPEN_READONLY, NULL, err);
     if (!r->conn.db) {
         free(r);
         return NULL;
