@@ -1424,6 +1424,22 @@ enum aggregation_status aggregation_preview(const struct aggregation *a,
     }
 }
 
+/* *total plus *amount when a sum would take e (its value is numeric), else *total as it is: a
+ * preview of what a state adds up beside its units. INVALID without an amount to add. */
+static enum aggregation_status add_if_taken(const struct aggregation_event *e,
+                                            const money_t *amount, money_t *total)
+{
+    money_t v;
+    enum aggregation_status st = parse_number(e, &v);
+    if (st == AGGREGATION_IGNORED)
+        return AGGREGATION_OK; /* the sum does not take it: nor what comes with it */
+    if (st != AGGREGATION_OK)
+        return st;
+    if (!amount)
+        return AGGREGATION_ERR_INVALID;
+    return from_money_status(money_add(*total, *amount, total));
+}
+
 enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
                                                     const struct aggregation_event *e,
                                                     money_t *precise)
@@ -1433,13 +1449,7 @@ enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
     *precise = aggregation_precise_total(a);
     if (!a->keep_precise || !e->precise_total_amount_cents)
         return AGGREGATION_OK;
-    money_t v;
-    enum aggregation_status st = parse_number(e, &v);
-    if (st == AGGREGATION_IGNORED)
-        return AGGREGATION_OK; /* the sum does not take it: nor its amount */
-    if (st != AGGREGATION_OK)
-        return st;
-    return from_money_status(money_add(*precise, *e->precise_total_amount_cents, precise));
+    return add_if_taken(e, e->precise_total_amount_cents, precise);
 }
 
 enum aggregation_status aggregation_preview_priced(const struct aggregation *a,
@@ -1451,15 +1461,7 @@ enum aggregation_status aggregation_preview_priced(const struct aggregation *a,
     *priced = aggregation_priced_total(a);
     if (!a->keep_priced)
         return AGGREGATION_OK;
-    money_t v;
-    enum aggregation_status st = parse_number(e, &v);
-    if (st == AGGREGATION_IGNORED)
-        return AGGREGATION_OK; /* the sum does not take it: nor its price */
-    if (st != AGGREGATION_OK)
-        return st;
-    if (!e->priced_amount)
-        return AGGREGATION_ERR_INVALID;
-    return from_money_status(money_add(*priced, *e->priced_amount, priced));
+    return add_if_taken(e, e->priced_amount, priced);
 }
 
 int64_t aggregation_events_count(const struct aggregation *a)
