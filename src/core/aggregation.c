@@ -1499,6 +1499,21 @@ void aggregation_values(const struct aggregation *a, const money_t **values, siz
         *count = any ? a->kept.count : 0;
 }
 
+void aggregation_preview_values(const struct aggregation *a, const struct aggregation_event *e,
+                                money_t value, money_t *out, size_t *count)
+{
+    size_t n = a->kept.count, at = kept_position(a, event_order(e));
+    if (n > 0) /* kept.values is NULL until the first */
+        memcpy(out, a->kept.values, n * sizeof *out);
+    if (n >= a->keep_values && at == n) { /* past the values kept: they stay as they are */
+        *count = n;
+        return;
+    }
+    memmove(out + at + 1, out + at, (n - at) * sizeof *out);
+    out[at] = value;
+    *count = n + 1 > a->keep_values ? a->keep_values : n + 1; /* the latest pushed out */
+}
+
 /* ---- Rounding ------------------------------------------------------------------------------ */
 
 enum aggregation_status aggregation_round(const struct billable_metric *m, money_t units,

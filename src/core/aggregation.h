@@ -508,6 +508,15 @@ size_t aggregation_keeps_values(const struct aggregation *a);
 void aggregation_values(const struct aggregation *a, const money_t **values, size_t *count);
 
 /*
+ * The kept values as they would be after aggregation_add(e), `value` being what the sum takes
+ * from e: e's in its (timestamp, sequence) place, the latest pushed out past a bounded keep.
+ * `out` (the caller's) holds at least aggregation_values' count + 1; *count gets how many are
+ * written. Only for a state that keeps values and an event it would take.
+ */
+void aggregation_preview_values(const struct aggregation *a, const struct aggregation_event *e,
+                                money_t value, money_t *out, size_t *count);
+
+/*
  * The metric's rounding of units (Lago's ApplyRoundingService): none, round (half up),
  * ceil or floor at rounding_precision decimals; a negative precision rounds to tens,
  * hundreds... (123.456 at -2: round 100, ceil 200). AGGREGATION_ERR_INVALID for a precision

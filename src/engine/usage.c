@@ -1367,11 +1367,11 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     bool received = !aggregation_is_empty(state) ||
                     events_after != aggregation_events_count(state) ||
                     c->metric.aggregation == AGGREGATION_UNIQUE_COUNT;
-    /* Kept values gain the event's own, last (it is the newest), if it counts and they keep
-     * one more; the first event of a period too, or the charge model would see an event
-     * without its value. */
+    /* Kept values gain the event's own in its place, if it counts (an event sent ahead may be
+     * later than a hold's); the first event of a period too, or the charge model would see an
+     * event without its value. */
     out->received = received;
-    if (count >= aggregation_keeps_values(state) || events_after == aggregation_events_count(state))
+    if (aggregation_keeps_values(state) == 0 || events_after == aggregation_events_count(state))
         return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
                      priced, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
@@ -1382,10 +1382,9 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
         free(with);
         return false;
     }
-    if (count)
-        memcpy(with, values, sizeof *with * count);
-    with[count] = added;
-    bool ok = price(u, c, b, raw_after, prorated, events_after, with, count + 1, precise_after,
+    size_t with_count;
+    aggregation_preview_values(state, ev, added, with, &with_count);
+    bool ok = price(u, c, b, raw_after, prorated, events_after, with, with_count, precise_after,
                     priced, out);
     free(with);
     return ok;

@@ -253,3 +253,24 @@ test('a min and max charge: holds, captures and debits price each event alone', 
   const w = (await ok(await t.api(`/api/v1/wallets/${wallet.lago_id}`))).wallet;
   assert.equal(w.consumed_credits, '840.0');
 });
+
+// A hold is priced with its event in its place among the values kept: events sent ahead (later
+// this period than the hold) are after it, so a hold can be one of the free events and push a
+// later one out of them. Priced as the last event, this hold reserved 1.00 for a capture that
+// costs 10.00.
+test('a hold before events sent ahead is priced in its place among the first values', async () => {
+  const properties = { rate: '10', free_units_per_events: 2 };
+  const sub = await subscribe(properties);
+  await post('/api/v1/wallets', { wallet: { external_customer_id: sub, currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } });
+  const ahead = [{ second: 24 * 86400, amount: '100' }, { second: 25 * 86400, amount: '100' }]; // 25 and 26 March
+  await send(sub, ahead);
+  assert.equal(await charged(sub), 0); // both free
+  const hold = (await post('/api/v1/authorizations', { authorization: { external_subscription_id: sub, code: 'paid', properties: { amount: '10' } } })).authorization;
+  const now = 19 * 86400 + 43200;
+  const expected = feeCents(percentageAmount(properties, inOrder([...ahead, { second: now, amount: '10' }])));
+  assert.equal(expected, 1000); // the hold free, the second event sent ahead paid: 100 x 10%
+  assert.equal(hold.amount_cents, expected);
+  const captured = (await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: {} })).authorization;
+  assert.equal(captured.captured_amount_cents, expected);
+  assert.equal(await charged(sub), expected);
+});

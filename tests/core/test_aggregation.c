@@ -507,6 +507,12 @@ static void test_sum_kept_first_values(void **state)
     expect_st(aggregation_init(&a, &m, 100, 200), AGGREGATION_OK);
     expect_st(aggregation_keep_values(&a, 3), AGGREGATION_OK);
     assert_int_equal(aggregation_keeps_values(&a), 3);
+    money_t first[1];
+    size_t n_first;
+    struct aggregation_event none_yet = EV(150, 0, "8");
+    aggregation_preview_values(&a, &none_yet, M("8"), first, &n_first); /* nothing kept yet */
+    assert_int_equal(n_first, 1);
+    assert_int_equal(money_cmp(first[0], M("8")), 0);
     add_ok(&a, EV(150, 1, "5"));
     add_ok(&a, EV(160, 2, "6"));
     add_ok(&a, EV(170, 3, "7"));
@@ -519,6 +525,18 @@ static void test_sum_kept_first_values(void **state)
     add_ok(&a, EV(199, 6, "9"));
     expect_values(&a, (const char *[]){"1", "4", "5"}, 3);
     expect_units(&a, "40");
+    /* a preview puts the event in its place, as the add would */
+    money_t after[4];
+    size_t n_after;
+    struct aggregation_event early = EV(140, 7, "2"), late = EV(190, 8, "2");
+    aggregation_preview_values(&a, &early, M("2"), after, &n_after);
+    assert_int_equal(n_after, 3);
+    assert_int_equal(money_cmp(after[0], M("1")), 0);
+    assert_int_equal(money_cmp(after[1], M("2")), 0);
+    assert_int_equal(money_cmp(after[2], M("4")), 0);
+    aggregation_preview_values(&a, &late, M("2"), after, &n_after);
+    assert_int_equal(n_after, 3);
+    assert_int_equal(money_cmp(after[2], M("5")), 0);
     assert_int_equal(aggregation_events_count(&a), 7);
     aggregation_free(&a);
 
@@ -652,6 +670,14 @@ static void test_sum_kept_values(void **state)
     add_ok(&a, late);
     expect_st(aggregation_add_carried(&b, &late), AGGREGATION_OK);
     aggregation_values(&b, &vals, &n);
+    money_t previewed[8];
+    size_t n_previewed;
+    struct aggregation_event between = EV(115, 14, "3");
+    aggregation_preview_values(&b, &between, M("3"), previewed, &n_previewed);
+    assert_int_equal(n_previewed, 8); /* a keep of all grows by one, in place */
+    assert_int_equal(money_cmp(previewed[1], M("1")), 0);
+    assert_int_equal(money_cmp(previewed[2], M("3")), 0);
+    assert_int_equal(money_cmp(previewed[7], M("7")), 0);
     const char *want2[] = {"0.5", "1", "2", "4", "5", "9", "7"};
     assert_int_equal(n, COUNT(want2));
     for (size_t i = 0; i < n; i++)
