@@ -318,14 +318,11 @@ static int walbuf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
     memset(w, 0, sizeof *w);
     w->real = (sqlite3_file *)(w + 1);
     int rc = default_vfs->xOpen(default_vfs, name, w->real, flags, out_flags);
-    if (rc != SQLITE_OK) {
-        /* SQLite calls xClose only when pMethods is set: the default file cleaned up itself */
-        w->base.pMethods = NULL;
+    /* SQLite closes a file, even one whose open failed, when its pMethods is set: ours then
+     * closes the default file if that one has something to close */
+    if (rc != SQLITE_OK || !w->real->pMethods) {
+        w->base.pMethods = w->real->pMethods ? &db_methods : NULL;
         return rc;
-    }
-    if (!w->real->pMethods) { /* opened nothing to close */
-        w->base.pMethods = NULL;
-        return SQLITE_OK;
     }
     if (flags & SQLITE_OPEN_WAL) {
         w->base.pMethods = &log_methods;
