@@ -797,6 +797,21 @@ static enum aggregation_status kept_insert(struct aggregation *a, struct aggrega
     return AGGREGATION_OK;
 }
 
+/* A sum's value kept: a prorated sum's values before its period are walked as one
+ * (aggregation_prorated_values), so it keeps them as one, the first, whatever their number. */
+static enum aggregation_status kept_take(struct aggregation *a, struct aggregation_order at,
+                                         money_t v)
+{
+    if (!a->u.sum.prorated || at.timestamp >= a->from || a->kept.count == 0 ||
+        a->kept.order[0].timestamp >= a->from)
+        return kept_insert(a, at, v);
+    money_t carried;
+    enum aggregation_status st = from_money_status(money_add(a->kept.values[0], v, &carried));
+    if (st == AGGREGATION_OK)
+        a->kept.values[0] = carried;
+    return st;
+}
+
 /* ---- Life cycle ---------------------------------------------------------------------------- */
 
 static bool kind_is_valid(enum billable_metric_aggregation k)
@@ -1083,7 +1098,7 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
     if (a->keep_priced && (st = from_money_status(
                                money_add(a->priced, *e->priced_amount, &priced))) != AGGREGATION_OK)
         return st;
-    if (a->keep_values && (st = kept_insert(a, event_order(e), v)) != AGGREGATION_OK)
+    if (a->keep_values && (st = kept_take(a, event_order(e), v)) != AGGREGATION_OK)
         return st;
     a->u.sum.total = total;
     a->u.sum.day_units = day_units;
@@ -1220,7 +1235,10 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         if (st != AGGREGATION_OK)
             return st;
         if (next->keep_values && prev->kept.count > 0) {
-            size_t n = prev->kept.count < next->keep_values ? prev->kept.count : next->keep_values;
+            /* a prorated sum keeps what came before its period as one value (kept_take) */
+            size_t n = next->u.sum.prorated                   ? 1
+                       : prev->kept.count < next->keep_values ? prev->kept.count
+                                                              : next->keep_values;
             struct aggregation_order *o = malloc(n * sizeof *o);
             money_t *v = malloc(n * sizeof *v);
             if (!o || !v) {
@@ -1230,6 +1248,8 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
             }
             memcpy(o, prev->kept.order, n * sizeof *o);
             memcpy(v, prev->kept.values, n * sizeof *v);
+            if (next->u.sum.prorated)
+                v[0] = prev->u.sum.total;
             next->kept.order = o;
             next->kept.values = v;
             next->kept.count = next->kept.cap = n;
@@ -1512,6 +1532,55 @@ void aggregation_preview_values(const struct aggregation *a, const struct aggreg
     memmove(out + at + 1, out + at, (n - at) * sizeof *out);
     out[at] = value;
     *count = n + 1 > a->keep_values ? a->keep_values : n + 1; /* the latest pushed out */
+}
+
+/* The i-th of a's kept values with e's `value` in its place `at` (e NULL: none). */
+static void kept_with(const struct aggregation *a, const struct aggregation_event *e, size_t at,
+                      money_t value, size_t i, tally_time *t, money_t *v)
+{
+    bool is_e = e && i == at;
+    size_t k = e && i > at ? i - 1 : i;
+    *t = is_e ? e->timestamp : a->kept.order[k].timestamp;
+    *v = is_e ? value : a->kept.values[k];
+}
+
+enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
+                                                    const struct aggregation_event *e,
+                                                    money_t value, money_t *values, int64_t *days,
+                                                    size_t *count, int64_t *period_days)
+{
+    if (!a || !values || !days || !count || !period_days || a->kind != AGGREGATION_SUM ||
+        !a->u.sum.prorated || a->keep_values != AGGREGATION_KEEP_ALL)
+        return AGGREGATION_ERR_INVALID;
+    size_t at = e ? kept_position(a, event_order(e)) : a->kept.count;
+    size_t n = a->kept.count + (e ? 1 : 0), i = 0, out = 0;
+    tally_time t;
+    money_t v, carried = MONEY_ZERO;
+    enum aggregation_status st;
+    /* in order, the values before the period come first: they walk as one, their total, when
+     * above 0 (Lago's recurring_value) */
+    for (; i < n; i++) {
+        kept_with(a, e, at, value, i, &t, &v);
+        if (t >= a->from)
+            break;
+        if ((st = from_money_status(money_add(carried, v, &carried))) != AGGREGATION_OK)
+            return st;
+    }
+    if (money_sign(carried) > 0) {
+        values[out] = carried;
+        days[out++] = a->u.sum.days.last_day - a->u.sum.days.first_day + 1;
+    }
+    for (; i < n; i++) {
+        int64_t day;
+        kept_with(a, e, at, value, i, &t, &v);
+        if ((st = local_day(a, t, &day)) != AGGREGATION_OK)
+            return st;
+        values[out] = v;
+        days[out++] = a->u.sum.days.last_day - day + 1;
+    }
+    *count = out;
+    *period_days = a->u.sum.days.period_days;
+    return AGGREGATION_OK;
 }
 
 /* ---- Rounding ------------------------------------------------------------------------------ */

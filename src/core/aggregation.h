@@ -517,6 +517,22 @@ void aggregation_preview_values(const struct aggregation *a, const struct aggreg
                                 money_t value, money_t *out, size_t *count);
 
 /*
+ * A prorated sum keeping every value (a prorated graduated charge), as the walk reads it
+ * (charge_model_input's event_value_days): first the values before the period as one, their
+ * total, when above 0 (Lago's recurring_value), present the period's days from `from`; then
+ * each value of the period in (timestamp, sequence) order with the days from its local date
+ * to the period's last, both included. With `e` (NULL for none), `value` comes in e's place,
+ * as aggregation_add(e) would put it. `values` and `days` (the caller's) hold at least
+ * aggregation_values' count + 1; *count gets how many are written, *period_days the divisor
+ * (aggregation_set_prorated's). AGGREGATION_ERR_INVALID
+ * for another state or a zone that cannot read a timestamp.
+ */
+enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
+                                                    const struct aggregation_event *e,
+                                                    money_t value, money_t *values, int64_t *days,
+                                                    size_t *count, int64_t *period_days);
+
+/*
  * The metric's rounding of units (Lago's ApplyRoundingService): none, round (half up),
  * ceil or floor at rounding_precision decimals; a negative precision rounds to tens,
  * hundreds... (123.456 at -2: round 100, ceil 200). AGGREGATION_ERR_INVALID for a precision

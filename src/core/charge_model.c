@@ -305,9 +305,9 @@ static bool ranges_adjacent(const struct charge_model_ranges *r)
 }
 
 /*
- * Sum over the tiers reached of (tier units x price + flat), as
- * ChargeModels::AmountDetails::RangeGraduatedService#units and
- * RangeGraduatedPercentageService#units count them:
+ * The tiers `units` reaches, as ChargeModels::AmountDetails::RangeGraduatedService#units and
+ * RangeGraduatedPercentageService#units count them: their units priced (`variable`, Σ tier
+ * units x price or rate) and their flat amounts (`flat`):
  *   effective = min(units, to)          (units when the range is open)
  *   tier units = effective              when from = 0
  *              = effective - from       when the ranges are adjacent
@@ -319,11 +319,12 @@ static bool ranges_adjacent(const struct charge_model_ranges *r)
  * adjacent_model flag (and subtracts decimal bounds as decimals for it); without it, ranges
  * its validator accepts (0..0.5, 0.5..) would bill one unit twice at every boundary.
  */
-static enum charge_model_status graduated_amount(const struct charge_model_ranges *r, money_t units,
-                                                 bool percentage, money_t *out)
+static enum charge_model_status graduated_tiers(const struct charge_model_ranges *r, money_t units,
+                                                bool percentage, money_t *variable, money_t *flat)
 {
     bool adjacent = ranges_adjacent(r);
-    money_t total = MONEY_ZERO;
+    *variable = MONEY_ZERO;
+    *flat = MONEY_ZERO;
     for (size_t i = 0; i < r->count; i++) {
         const struct charge_model_range *g = &r->items[i];
         bool capped = g->has_to_value && money_cmp(units, g->to_value) >= 0;
@@ -338,13 +339,90 @@ static enum charge_model_status graduated_amount(const struct charge_model_range
             TRY(percent_of(tier_units, g->rate, &part));
         else
             TRY(mul(tier_units, g->per_unit_amount, &part));
-        TRY(add(total, part, &total));
-        TRY(add(total, g->flat_amount, &total));
+        TRY(add(*variable, part, variable));
+        TRY(add(*flat, g->flat_amount, flat));
         if (!g->has_to_value || money_cmp(g->to_value, units) >= 0)
             break;
     }
-    *out = total;
     return CHARGE_MODEL_OK;
+}
+
+static enum charge_model_status graduated_amount(const struct charge_model_ranges *r, money_t units,
+                                                 bool percentage, money_t *out)
+{
+    money_t variable, flat;
+    TRY(graduated_tiers(r, units, percentage, &variable, &flat));
+    return add(variable, flat, out);
+}
+
+/*
+ * Graduated's priced units at a running total: graduated_tiers' variable part, and below 0 the
+ * first tier's price per unit (ProratedGraduatedService picks the first range for a total at
+ * or under 0).
+ */
+static enum charge_model_status graduated_variable(const struct charge_model_ranges *r,
+                                                   money_t total, money_t *out)
+{
+    money_t flat;
+    if (money_sign(total) < 0)
+        return mul(total, r->items[0].per_unit_amount, out);
+    return graduated_tiers(r, total, false, out, &flat);
+}
+
+/*
+ * ChargeModels::ProratedGraduatedService, a unit at a time. The events, in order, stack their
+ * full values into a running total, which puts each unit in the tier graduated would put it in
+ * at that total; the unit costs its tier's price x its event's days / period_days, and a
+ * negative value takes the top units off at its own days. With S_e the running total after
+ * event e and G graduated_variable:
+ *   variable = Σ_e days_e x (G(S_e) - G(S_e-1)) / period_days
+ * (with every event present all period it is graduated's own variable part, G(S_last)). The
+ * flat amounts are those of the tiers up to the one holding the highest running total (Lago's
+ * max_full_sum); a negative variable part counts 0, a negative final total costs nothing, and
+ * zero prorated units (in->units) cost the first tier's flat amount.
+ * Lago walks tiers with an overflow carried from event to event and a floating-point
+ * coefficient; a removal that crosses more than one tier boundary is credited there at the
+ * first tier's price. Here each unit leaves the tier it was in (docs/API.md names the gap).
+ * Σ days x ΔG is exact; one division, to CHARGE_MODEL_PRORATED_SCALE decimals half up.
+ */
+static enum charge_model_status prorated_graduated_amount(const struct charge_model_ranges *r,
+                                                          const struct charge_model_input *in,
+                                                          money_t *out)
+{
+    if (in->period_days < 1 || (in->event_values_count > 0 && !in->event_values))
+        return CHARGE_MODEL_ERR_INVALID;
+    money_t variable, flat;
+    if (money_is_zero(in->units)) {
+        TRY(graduated_tiers(r, MONEY_ZERO, false, &variable, &flat));
+        *out = flat;
+        return CHARGE_MODEL_OK;
+    }
+    money_t total = MONEY_ZERO, peak = MONEY_ZERO, weighed = MONEY_ZERO, g_before = MONEY_ZERO;
+    for (size_t i = 0; i < in->event_values_count; i++) {
+        int64_t days = in->event_value_days[i];
+        if (!valid(in->event_values[i]) || days < 0 || days > in->period_days)
+            return CHARGE_MODEL_ERR_INVALID;
+        money_t g_after, step;
+        TRY(add(total, in->event_values[i], &total));
+        TRY(graduated_variable(r, total, &g_after));
+        TRY(sub(g_after, g_before, &step));
+        TRY(mul(step, money_from_int(days), &step));
+        TRY(add(weighed, step, &weighed));
+        g_before = g_after;
+        if (money_cmp(total, peak) > 0)
+            peak = total;
+    }
+    if (money_sign(total) < 0) {
+        *out = MONEY_ZERO;
+        return CHARGE_MODEL_OK;
+    }
+    TRY(from_money(money_div(weighed, money_from_int(in->period_days), CHARGE_MODEL_PRORATED_SCALE,
+                             MONEY_ROUND_HALF_UP, &variable)));
+    if (money_sign(variable) < 0)
+        variable = MONEY_ZERO;
+    money_t ignored;
+    TRY(graduated_tiers(r, peak, false, &ignored, &flat));
+    return add(variable, flat, out);
 }
 
 /* ---- Volume --------------------------------------------------------------------------------- */
@@ -758,6 +836,8 @@ enum charge_model_status charge_model_amount(const struct charge_model_propertie
     case CHARGE_MODEL_GRADUATED_PERCENTAGE:
         if (!ranges_usable(&p->ranges))
             return CHARGE_MODEL_ERR_INVALID;
+        if (in->event_value_days && p->kind == CHARGE_MODEL_GRADUATED)
+            return prorated_graduated_amount(&p->ranges, in, amount);
         return graduated_amount(&p->ranges, in->units, p->kind == CHARGE_MODEL_GRADUATED_PERCENTAGE,
                                 amount);
     case CHARGE_MODEL_VOLUME:
@@ -788,8 +868,10 @@ enum charge_model_status charge_model_event_amount(const struct charge_model_pro
     return min_max_event(pc, value, pc->has_fixed_amount ? pc->fixed_amount : MONEY_ZERO, amount);
 }
 
-size_t charge_model_values_read(const struct charge_model_properties *p)
+size_t charge_model_values_read(const struct charge_model_properties *p, bool prorated)
 {
+    if (prorated && p->kind == CHARGE_MODEL_GRADUATED)
+        return CHARGE_MODEL_VALUES_ALL;
     if (p->kind != CHARGE_MODEL_PERCENTAGE)
         return 0;
     const struct charge_model_percentage *pc = &p->percentage;

@@ -25,6 +25,11 @@
  *     when the ranges are not all "adjacent" (each from equal to the previous to) and from
  *     is not 0. The first tier's flat amount is charged even at 0 units (lago-api PR #5760,
  *     which also applies it to volume and graduated_percentage).
+ *   - prorated graduated (a recurring sum with prorated: true): the events' full values stack
+ *     in time order into a running total that puts each unit in its graduated tier; a unit
+ *     costs the tier's price x its event's days / the period's; flat amounts follow the
+ *     highest total (charge_model_input's event_value_days; charge_model.c says where Lago's
+ *     own walk differs).
  *   - volume: the range is the first with from <= ceil(n) and (open or n <= to), where n is
  *     the full (unprorated) units when given, and the price applies to the (prorated) units.
  *     No matching range (n <= -1) gives 0.
@@ -222,8 +227,8 @@ enum charge_model_running_total {
 
 /*
  * What a charge model reads from one period (and one filter or group) of aggregated events.
- * Only the percentage model reads events_count, event_values and running_total, and only
- * volume reads full_units.
+ * Only the percentage model reads events_count, event_values and running_total (and a
+ * prorated graduated one event_values with their days), and only volume reads full_units.
  */
 struct charge_model_input {
     money_t units;        /* the aggregate after the metric's rounding; may be fractional */
@@ -254,6 +259,14 @@ struct charge_model_input {
      */
     money_t precise_total_amount_cents;
     int32_t exponent;
+    /*
+     * A prorated graduated charge only (NULL otherwise): for each of event_values, the days
+     * it is present in the period, of period_days (Lago's charges_duration). The values are
+     * then the full ones in the events' order, the carried total first (Lago's
+     * per_event_aggregation), and units the prorated units (0: the first tier's flat only).
+     */
+    const int64_t *event_value_days;
+    int64_t period_days;
 };
 
 enum charge_model_status {
@@ -295,6 +308,10 @@ bool charge_model_prices_each_event(const struct charge_model_properties *p);
 enum charge_model_status charge_model_event_amount(const struct charge_model_properties *p,
                                                    money_t value, money_t *amount);
 
+/* Decimals a prorated graduated amount keeps from its one division by the period's days,
+ * rounded half up: far below any currency's minor unit. */
+#define CHARGE_MODEL_PRORATED_SCALE 15
+
 /* charge_model_values_read's answer when every value may be read. */
 #define CHARGE_MODEL_VALUES_ALL SIZE_MAX
 
@@ -307,9 +324,10 @@ enum charge_model_status charge_model_event_amount(const struct charge_model_pro
  * beside a per-transaction min or max without a free total (given priced_total: the first N
  * events are free, the rest cost what they cost alone); 0 for a min or max without free
  * units; CHARGE_MODEL_VALUES_ALL when a min or max meets a free total, or a free total alone
- * runs until the values pass it.
+ * runs until the values pass it; CHARGE_MODEL_VALUES_ALL also for a `prorated` graduated charge,
+ * whose tiers fill in the events' order.
  */
-size_t charge_model_values_read(const struct charge_model_properties *p);
+size_t charge_model_values_read(const struct charge_model_properties *p, bool prorated);
 
 /*
  * Lago's fee: an amount whose units or amount is negative becomes 0; otherwise the amount is

@@ -427,8 +427,9 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
     if (charge_model_prices_each_event(&bucket->properties) &&
         c->metric.aggregation == AGGREGATION_SUM)
         aggregation_keep_priced(&bucket->aggregation, true);
-    /* the percentage model may read a sum's earliest values: keep as many as it reads */
-    size_t values_read = charge_model_values_read(&bucket->properties);
+    /* the percentage model may read a sum's earliest values, a prorated graduated walks
+     * them all: keep as many as it reads */
+    size_t values_read = charge_model_values_read(&bucket->properties, c->prorated);
     if (values_read > 0 && c->metric.aggregation == AGGREGATION_SUM)
         aggregation_keep_values(&bucket->aggregation, values_read == CHARGE_MODEL_VALUES_ALL
                                                           ? AGGREGATION_KEEP_ALL
@@ -1245,13 +1246,52 @@ static bool prorate(const struct usage_charge *c, money_t prorated, struct charg
     return true;
 }
 
+/* What a prorated graduated charge walks (aggregation_prorated_values): the caller's, freed
+ * with walk_free. */
+struct walk {
+    money_t *values;
+    int64_t *days;
+    size_t count;
+    int64_t period_days;
+};
+
+static void walk_free(struct walk *w)
+{
+    free(w->values);
+    free(w->days);
+    *w = (struct walk){0};
+}
+
+/* Whether a state is walked (a prorated sum keeping every value: only a graduated charge). */
+static bool walks(const struct aggregation *state)
+{
+    return aggregation_is_prorated(state) && aggregation_keeps_values(state) != 0;
+}
+
+/* state's walk, with `ev` (NULL for none) taking `value` in its place. */
+static bool walk_of(const struct aggregation *state, const struct aggregation_event *ev,
+                    money_t value, struct walk *w)
+{
+    size_t count;
+    aggregation_values(state, NULL, &count);
+    w->values = malloc(sizeof *w->values * (count + 1));
+    w->days = malloc(sizeof *w->days * (count + 1));
+    if (w->values && w->days &&
+        aggregation_prorated_values(state, ev, value, w->values, w->days, &w->count,
+                                    &w->period_days) == AGGREGATION_OK)
+        return true;
+    walk_free(w);
+    return false;
+}
+
 /* The fee of a bucket whose aggregate would be `raw` units over `events` events, whose precise
  * amounts (the dynamic model's) come to `precise` cents; `prorated`, for a prorated charge, its
- * prorated units before rounding (NULL otherwise). */
+ * prorated units before rounding (NULL otherwise); `walk`, for a prorated graduated one, the
+ * values it walks (NULL otherwise). */
 static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
                   money_t raw, const money_t *prorated, int64_t events, const money_t *values,
                   size_t value_count, money_t precise, const money_t *priced,
-                  struct usage_amount *out)
+                  const struct walk *walk, struct usage_amount *out)
 {
     money_t amount;
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
@@ -1260,13 +1300,15 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
     out->carried = false;
     struct charge_model_input in = {.units = out->units,
                                     .events_count = events,
-                                    .event_values = values,
-                                    .event_values_count = value_count,
+                                    .event_values = walk ? walk->values : values,
+                                    .event_values_count = walk ? walk->count : value_count,
                                     .running_total = running_total(c->metric.aggregation),
                                     .precise_total_amount_cents = precise,
                                     .has_priced_total = priced != NULL,
                                     .priced_total = priced ? *priced : MONEY_ZERO,
-                                    .exponent = u->exponent};
+                                    .exponent = u->exponent,
+                                    .event_value_days = walk ? walk->days : NULL,
+                                    .period_days = walk ? walk->period_days : 0};
     if (prorated && !prorate(c, *prorated, &in, out))
         return false;
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
@@ -1291,13 +1333,17 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
         return false;
     aggregation_values(state, &values, &count);
     money_t priced = aggregation_priced_total(state);
-    if (!price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
-               count, aggregation_precise_total(state),
-               aggregation_keeps_priced(state) ? &priced : NULL, out))
+    struct walk walk = {0};
+    if (walks(state) && !walk_of(state, NULL, MONEY_ZERO, &walk))
         return false;
+    bool ok =
+        price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
+              count, aggregation_precise_total(state),
+              aggregation_keeps_priced(state) ? &priced : NULL, walks(state) ? &walk : NULL, out);
+    walk_free(&walk);
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
-    return true;
+    return ok;
 }
 
 bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
@@ -1371,21 +1417,35 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * later than a hold's); the first event of a period too, or the charge model would see an
      * event without its value. */
     out->received = received;
-    if (aggregation_keeps_values(state) == 0 || events_after == aggregation_events_count(state))
-        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                     priced, out);
+    bool takes = events_after != aggregation_events_count(state);
+    struct walk walk = {0};
+    if (aggregation_keeps_values(state) == 0 || !takes) {
+        if (walks(state) && !walk_of(state, NULL, MONEY_ZERO, &walk))
+            return false;
+        bool ok = price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
+                        priced, walks(state) ? &walk : NULL, out);
+        walk_free(&walk);
+        return ok;
+    }
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
-    money_t *with = malloc(sizeof *with * (count + 1));
-    if (!with || aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
-        money_sub(raw_after, raw_before, &added) != MONEY_OK) {
-        free(with);
+    if (aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
+        money_sub(raw_after, raw_before, &added) != MONEY_OK)
         return false;
+    if (walks(state)) {
+        bool ok = walk_of(state, ev, added, &walk) &&
+                  price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
+                        priced, &walk, out);
+        walk_free(&walk);
+        return ok;
     }
+    money_t *with = malloc(sizeof *with * (count + 1));
+    if (!with)
+        return false;
     size_t with_count;
     aggregation_preview_values(state, ev, added, with, &with_count);
     bool ok = price(u, c, b, raw_after, prorated, events_after, with, with_count, precise_after,
-                    priced, out);
+                    priced, NULL, out);
     free(with);
     return ok;
 }

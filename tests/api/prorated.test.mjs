@@ -1,12 +1,15 @@
 // Prorated charges over real HTTP (Lago's `prorated: true` on a recurring sum_agg, in arrears,
-// standard or volume). Lago's rule (Events::Stores::PostgresStore#prorated_sum,
+// standard, volume or graduated). Lago's rule (Events::Stores::PostgresStore#prorated_sum,
 // BillableMetrics::ProratedAggregations::SumService): each event of the period weighs
 // value × (DATE(period's last day) - DATE(timestamp) + 1) / days of the billing period, in the
 // customer's zone; the value carried from earlier periods weighs the days from the usage's
 // start; the sum is ceiled to 5 decimals; the fee rounds once to the cent, half up. Volume picks
 // its range from the full units. Current usage shows the full units. Live usage prices the
 // period to its end at each event, so a wallet pays the prorated step at once, a removal gives
-// back the days the unit will not be present, and a hold prices the same step.
+// back the days the unit will not be present, and a hold prices the same step. Graduated
+// (ChargeModels::ProratedGraduatedService): the running total of full values, in time order,
+// puts each seat in its tier, and the seat costs the tier's price × its days / the period's;
+// the flat amounts are those of the tiers the highest total reached.
 //
 // A prorated unique_count_agg (seats as distinct user ids; Lago's
 // Events::Stores::Postgres::UniqueCountQuery#prorated_query): each user counts the local days it
@@ -64,11 +67,10 @@ before(async () => {
 });
 after(async () => { await t.cleanup(); });
 
-test('only a recurring sum or unique count in arrears, standard or volume, is prorated; the rest is refused', async () => {
+test('only a recurring sum or unique count in arrears, standard or volume, or a sum by graduated, is prorated; the rest is refused', async () => {
   const graduated = { charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } };
   const inAdvance = { charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } };
   const cases = [
-    { billable_metric_id: seats, ...graduated },
     { billable_metric_id: seats, ...inAdvance },
     { billable_metric_id: users, ...graduated },
     { billable_metric_id: users, ...inAdvance },
@@ -120,6 +122,48 @@ test('unique users under volume: the range from the full count, the price on the
   // 42 / 31 = 1.35484; 2 users -> the 2.. range at 10 USD: 13.5484 -> 1355 (the prorated
   // units' own range, 0..1 at 20 USD, would give 2710)
   assert.deepEqual(await userUsage('uvol'), ['2.0', 1355]);
+});
+
+test('graduated: the running total puts each seat in its tier, priced for its days; a late seat moves later ones up a tier', async () => {
+  await plan('grad', { charge_model: 'graduated', properties: { graduated_ranges: [
+    { from_value: 0, to_value: 2, per_unit_amount: '31', flat_amount: '5' },
+    { from_value: 3, to_value: null, per_unit_amount: '62', flat_amount: '7' },
+  ] } });
+  await subscribe('grad', 'grad', '2026-03-01T00:00:00Z');
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'grad', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '200', limit: 'hard' } }))).wallet;
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  const at = (iso) => ({ timestamp: seconds(iso) });
+  // a seat all March: 31 USD + the first flat 5
+  await sent(ev('grad', 1, at('2026-03-01T10:00:00Z')));
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['1.0', '1.0', 1, 3600]);
+  // two from the 10th (22 days): the 2nd in the first tier, 31 × 22/31 = 22; the 3rd in the
+  // second, 62 × 22/31 = 44; both flats: 31 + 22 + 44 + 12 = 109 USD
+  await sent(ev('grad', 2, at('2026-03-10T12:00:00Z')));
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['3.0', '3.0', 2, 10900]);
+  assert.equal(await balance(), 20000 - 10900);
+  // a seat from the 6th sent late (26 days) takes the first tier's last place, 26 USD, and
+  // both seats of the 10th move to the second: 31 + 26 + 44 + 44 + 12 = 157 USD
+  await sent(ev('grad', 1, at('2026-03-06T12:00:00Z')));
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['4.0', '4.0', 3, 15700]);
+  assert.equal(await balance(), 20000 - 15700);
+  // one leaves today, the 11th (21 days back): the top seat, of the second tier, 62 × 21/31 =
+  // 42 back; the flats stay those of the highest total
+  await sent(ev('grad', -1));
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['3.0', '3.0', 4, 11500]);
+  assert.equal(await balance(), 20000 - 11500);
+  // a hold for one more seat prices the same step, 42 USD, and its capture pays it
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'grad', code: 'seats', properties: { seats: 1 } } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  assert.equal(hold.amount_cents, 4200);
+  const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization;
+  assert.equal(captured.captured_amount_cents, 4200);
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['4.0', '4.0', 5, 15700]);
+  assert.equal(await balance(), 20000 - 15700);
+  // two more would cost 84 USD, more than the 43 left: refused, nothing changed
+  assert.equal((await send(ev('grad', 2))).status, 402);
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['4.0', '4.0', 5, 15700]);
+  assert.equal(await balance(), 4300);
+  await checkWalletLedger(t, w.lago_id);
 });
 
 test('a hard wallet pays the prorated step, refuses what it cannot pay, and a removal gives days back', async () => {
@@ -187,6 +231,8 @@ test('April: carried seats count whole; a seat added on the 20th weighs 11 days 
   await advance('2026-04-20T10:00:00Z');
   // the 2 seats carried from March: 2 × 30 / 30 = 2 × 30 USD
   assert.deepEqual(await seatUsage('carry', 'carry'), ['2.0', '2.0', 1, 6000]);
+  // the 4 graduated seats carried as one total, whole: 2 × 31 + 2 × 62 + both flats 12
+  assert.deepEqual(await seatUsage('grad', 'grad'), ['4.0', '4.0', 5, 19800]);
   await subscribe('apr', 'std', '2026-04-01T00:00:00Z');
   await sent(ev('apr', 1)); // 11 / 30 = 0.36667 (ceil 5) × 30 = 11.0001 -> 1100
   assert.deepEqual(await seatUsage('apr', 'apr'), ['1.0', '1.0', 1, 1100]);
@@ -227,7 +273,7 @@ test('a volume charge at 0 prorated units costs nothing, flat amount included (L
 });
 
 test('a restart, clean or SIGKILL, gives the same current usage', async () => {
-  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol'].map((c) => usage(c)));
+  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol', 'grad'].map((c) => usage(c)));
   const before = await all();
   await t.restart();
   assert.deepEqual(await all(), before);

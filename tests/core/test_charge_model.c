@@ -1566,7 +1566,7 @@ static void prop_percentage_values_read(void **state)
             }
             priced_cases++;
         }
-        size_t read = charge_model_values_read(&p);
+        size_t read = charge_model_values_read(&p, false);
         if (read < first.event_values_count)
             first.event_values_count = read;
         if (first.event_values_count == 0)
@@ -1580,29 +1580,29 @@ static void prop_percentage_values_read(void **state)
         total_cases++;
     }
     assert_true(priced_cases > 1000);
-    assert_int_equal(
-        charge_model_values_read(&(struct charge_model_properties){.kind = CHARGE_MODEL_STANDARD}),
-        0);
+    assert_int_equal(charge_model_values_read(
+                         &(struct charge_model_properties){.kind = CHARGE_MODEL_STANDARD}, false),
+                     0);
     struct charge_model_properties p = {.kind = CHARGE_MODEL_PERCENTAGE};
     p.percentage.rate = M("1");
-    assert_int_equal(charge_model_values_read(&p), 0);
+    assert_int_equal(charge_model_values_read(&p, false), 0);
     p.percentage.has_free_units_per_total_aggregation = true;
     p.percentage.free_units_per_total_aggregation = M("0");
-    assert_int_equal(charge_model_values_read(&p), 0);
+    assert_int_equal(charge_model_values_read(&p, false), 0);
     p.percentage.free_units_per_total_aggregation = M("5");
-    assert_true(charge_model_values_read(&p) == CHARGE_MODEL_VALUES_ALL);
+    assert_true(charge_model_values_read(&p, false) == CHARGE_MODEL_VALUES_ALL);
     p.percentage.has_free_units_per_events = true;
     p.percentage.free_units_per_events = 7;
-    assert_int_equal(charge_model_values_read(&p), 7);
+    assert_int_equal(charge_model_values_read(&p, false), 7);
     p.percentage.has_per_transaction_max_amount = true;
     p.percentage.per_transaction_max_amount = M("5");
-    assert_true(charge_model_values_read(&p) == CHARGE_MODEL_VALUES_ALL);
+    assert_true(charge_model_values_read(&p, false) == CHARGE_MODEL_VALUES_ALL);
     assert_false(charge_model_prices_each_event(&p)); /* a free total walks every value */
     p.percentage.has_free_units_per_total_aggregation = false;
     assert_true(charge_model_prices_each_event(&p));
-    assert_int_equal(charge_model_values_read(&p), 7); /* the free events only */
+    assert_int_equal(charge_model_values_read(&p, false), 7); /* the free events only */
     p.percentage.has_free_units_per_events = false;
-    assert_int_equal(charge_model_values_read(&p), 0);
+    assert_int_equal(charge_model_values_read(&p, false), 0);
     /* alone: 200 x 1% = 2 stays under the max of 5; 1000 x 1% = 10 is lowered to it */
     money_t alone;
     assert_int_equal(charge_model_event_amount(&p, M("200"), &alone), CHARGE_MODEL_OK);
@@ -1703,6 +1703,252 @@ static void prop_package(void **state)
     mpz_clears(num, den, q, NULL);
 }
 
+/* ---- Prorated graduated --------------------------------------------------------------------- */
+
+/* The walk's input: full values in order, each present `days` of `period_days`. */
+static struct charge_model_input walk_input(const char *units, const money_t *values,
+                                            const int64_t *days, size_t n, int64_t period_days)
+{
+    struct charge_model_input in = U(units);
+    in.event_values = values;
+    in.event_values_count = n;
+    in.event_value_days = days;
+    in.period_days = period_days;
+    return in;
+}
+
+static void test_prorated_graduated(void **state)
+{
+    (void)state;
+    struct charge_model_range r[] = {RG("0", "5", "1", "0"), RG("6", NULL, "2", "0")};
+    struct charge_model_properties p = ranged(CHARGE_MODEL_GRADUATED, r, 2);
+    /* 4 seats all month, 3 more from the 20th of a 30-day month (11 days): the 5th seat in
+     * the first tier, the 6th and 7th in the second, each 11/30 of its price. */
+    money_t v[] = {M("4"), M("3")};
+    int64_t d[] = {30, 11};
+    struct charge_model_input in = walk_input("5.1", v, d, 2, 30);
+    expect_amount("prorated graduated, seats added", &p, &in, "5.833333333333333");
+    /* every event all period: graduated's own amount */
+    int64_t whole[] = {30, 30};
+    in = walk_input("7", v, whole, 2, 30);
+    expect_amount("prorated graduated, whole period", &p, &in, "9");
+    /* 8 all month, 4 removed for the last 10 days: units 8, 7, 6 leave the second tier and
+     * unit 5 the first, at 10/30: (5 + 3x2) - (3x2 + 1) x 10/30 */
+    money_t rv[] = {M("8"), M("-4")};
+    int64_t rd[] = {30, 10};
+    in = walk_input("6.66667", rv, rd, 2, 30);
+    expect_amount("prorated graduated, removal across a tier", &p, &in, "8.666666666666667");
+    /* flat amounts follow the highest total, even after a removal brings it down */
+    struct charge_model_range rf[] = {RG("0", "5", "1", "10"), RG("6", NULL, "2", "100")};
+    struct charge_model_properties pf = ranged(CHARGE_MODEL_GRADUATED, rf, 2);
+    in = walk_input("6.66667", rv, rd, 2, 30);
+    expect_amount("prorated graduated, flats of the peak", &pf, &in, "118.666666666666667");
+    /* zero prorated units: the first tier's flat amount alone */
+    in = walk_input("0", NULL, NULL, 0, 30);
+    expect_amount("prorated graduated, nothing", &pf, &in, "10");
+    /* a negative final total costs nothing; a negative variable part counts 0 */
+    money_t nv[] = {M("-3")};
+    int64_t nd[] = {30};
+    in = walk_input("0.1", nv, nd, 1, 30);
+    expect_amount("prorated graduated, below zero", &pf, &in, "0");
+    money_t uv[] = {M("2"), M("-2"), M("1")};
+    int64_t ud[] = {5, 30, 1};
+    in = walk_input("0.1", uv, ud, 3, 30);
+    expect_amount("prorated graduated, credits past the charges", &pf, &in, "10");
+    /* bad input */
+    int64_t bad_days[] = {31};
+    in = walk_input("1", nv, bad_days, 1, 30);
+    expect_status("prorated graduated, days past the period", &p, &in, CHARGE_MODEL_ERR_INVALID);
+    in = walk_input("1", nv, nd, 1, 0);
+    expect_status("prorated graduated, no period", &p, &in, CHARGE_MODEL_ERR_INVALID);
+}
+
+/*
+ * Lago's ProratedGraduatedService#compute_amount walked as its source does (overflow carried
+ * from step to step, a range picked by the units reached), in exact rationals: the reference
+ * for totals that never cross a tier boundary going down, where its walk and Tally's unit
+ * stack agree. Integer values and "+1" integer ranges, as Lago's tiers are.
+ */
+struct lago_walk {
+    const struct charge_model_range *r;
+    size_t n;
+};
+
+static int64_t money_int(money_t v)
+{
+    money_t i;
+    assert_int_equal(money_round(v, 0, MONEY_ROUND_EXACT, &i), MONEY_OK);
+    return (int64_t)i.coef;
+}
+
+static size_t lago_range(const struct lago_walk *w, int64_t full, int64_t overflow,
+                         const int64_t *next)
+{
+    if (full <= 0)
+        return 0;
+    int64_t units = overflow == 0 ? full : overflow > 0 ? full - overflow + 1 : full + overflow;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct charge_model_range *g = &w->r[i];
+        bool at_to = g->has_to_value && units == money_int(g->to_value);
+        if (at_to && next && *next > 0)
+            return i + 1;
+        if (at_to)
+            return i;
+        if (units >= money_int(g->from_value) &&
+            (!g->has_to_value || units < money_int(g->to_value)))
+            return i;
+    }
+    return 0;
+}
+
+static void lago_walk_amount(const struct lago_walk *w, const int64_t *full, const int64_t *days,
+                             size_t count, int64_t period_days, mpq_t out)
+{
+    mpq_t prorated_sum, t, price, coef;
+    mpq_inits(prorated_sum, t, price, coef, NULL);
+    mpq_set_ui(out, 0, 1);
+    int64_t overflow = 0, full_sum = 0, max_full = 0;
+    size_t index = 0, range = 0;
+    while (index < count || overflow != 0) {
+        range = lago_range(w, full_sum, overflow, index < count ? &full[index] : NULL);
+        const struct charge_model_range *g = &w->r[range];
+        mpq_set_money(price, g->per_unit_amount);
+        if (overflow != 0) {
+            mpq_set_si(coef, days[index - 1], (unsigned long)period_days);
+            mpq_canonicalize(coef);
+            mpq_set_si(t, overflow, 1);
+            mpq_mul(t, t, coef);
+            mpq_add(prorated_sum, prorated_sum, t);
+            if (g->has_to_value && full_sum >= money_int(g->to_value)) {
+                overflow = full_sum - money_int(g->to_value);
+                mpq_set_si(t, overflow, 1);
+                mpq_mul(t, t, coef);
+                mpq_sub(prorated_sum, prorated_sum, t);
+                mpq_mul(t, prorated_sum, price);
+                mpq_add(out, out, t);
+                mpq_set_ui(prorated_sum, 0, 1);
+                continue;
+            }
+            overflow = 0;
+        }
+        if (index >= count)
+            break;
+        full_sum += full[index];
+        if (full_sum > max_full)
+            max_full = full_sum;
+        mpq_set_si(coef, days[index], (unsigned long)period_days);
+        mpq_canonicalize(coef);
+        mpq_set_si(t, full[index], 1);
+        mpq_mul(t, t, coef);
+        mpq_add(prorated_sum, prorated_sum, t);
+        index++;
+        int64_t from = money_int(g->from_value);
+        bool skip = g->has_to_value ? full_sum < money_int(g->to_value) && full_sum >= from
+                                    : full_sum >= from - 1;
+        if (skip)
+            continue;
+        overflow = !g->has_to_value                     ? full_sum - from + 1
+                   : full_sum >= money_int(g->to_value) ? full_sum - money_int(g->to_value)
+                                                        : full_sum - from + 1;
+        mpq_set_si(t, overflow, 1);
+        mpq_mul(t, t, coef);
+        mpq_sub(prorated_sum, prorated_sum, t);
+        mpq_mul(t, prorated_sum, price);
+        mpq_add(out, out, t);
+        mpq_set_ui(prorated_sum, 0, 1);
+    }
+    mpq_set_money(price, w->r[range].per_unit_amount);
+    mpq_mul(t, prorated_sum, price);
+    mpq_add(out, out, t);
+    if (full_sum < 0) {
+        mpq_set_ui(out, 0, 1);
+    } else {
+        if (mpq_sgn(out) < 0)
+            mpq_set_ui(out, 0, 1);
+        for (size_t i = 0; i < w->n; i++) {
+            mpq_set_money(t, w->r[i].flat_amount);
+            mpq_add(out, out, t);
+            if (!w->r[i].has_to_value || max_full <= money_int(w->r[i].to_value))
+                break;
+        }
+    }
+    mpq_clears(prorated_sum, t, price, coef, NULL);
+}
+
+/* How many tier boundaries (to_values) lie in [low, high). */
+static int boundaries_between(const struct charge_model_range *r, size_t n, int64_t low,
+                              int64_t high)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].has_to_value && money_int(r[i].to_value) >= low && money_int(r[i].to_value) < high)
+            k++;
+    return k;
+}
+
+static void prop_prorated_graduated_lago(void **state)
+{
+    (void)state;
+    enum { CASES = 4000, EVENTS_MAX = 12 };
+    mpq_t want, got, half;
+    mpq_inits(want, got, half, NULL);
+    int compared = 0;
+    for (int c = 0; c < CASES; c++) {
+        struct charge_model_range r[5];
+        size_t n = 1 + below(5);
+        rand_ranges(r, n, true, 1);
+        struct charge_model_properties p = ranged(CHARGE_MODEL_GRADUATED, r, n);
+        int64_t period_days = 28 + below(4);
+        size_t count = 1 + below(EVENTS_MAX);
+        int64_t full[EVENTS_MAX], days[EVENTS_MAX], total = 0;
+        money_t values[EVENTS_MAX];
+        bool comparable = true;
+        for (size_t i = 0; i < count; i++) {
+            bool removal = c % 2 == 1 && total > 0 && below(3) == 0;
+            full[i] = removal ? -(int64_t)(1 + below((uint32_t)total)) : (int64_t)(1 + below(15));
+            /* Lago's walk credits a removal across a tier boundary at other tiers' prices */
+            if (removal && boundaries_between(r, n, total + full[i], total) > 0)
+                comparable = false;
+            total += full[i];
+            values[i] = money_from_int(full[i]);
+            days[i] = 1 + below((uint32_t)period_days);
+        }
+        struct charge_model_input in = walk_input("1", values, days, count, period_days);
+        money_t amount;
+        assert_int_equal(charge_model_amount(&p, &in, &amount), CHARGE_MODEL_OK);
+        if (!comparable)
+            continue;
+        struct lago_walk w = {r, n};
+        lago_walk_amount(&w, full, days, count, period_days, want);
+        /* Tally keeps CHARGE_MODEL_PRORATED_SCALE decimals, half up */
+        mpq_set_money(got, amount);
+        mpq_sub(got, got, want);
+        mpq_abs(got, got);
+        mpz_ui_pow_ui(mpq_denref(half), 10, CHARGE_MODEL_PRORATED_SCALE);
+        mpz_mul_ui(mpq_denref(half), mpq_denref(half), 2);
+        mpz_set_ui(mpq_numref(half), 1);
+        mpq_canonicalize(half);
+        if (mpq_cmp(got, half) > 0) {
+            char ab[MONEY_TEXT_MAX];
+            for (size_t i = 0; i < n; i++) {
+                char f[MONEY_TEXT_MAX], t2[MONEY_TEXT_MAX], pu[MONEY_TEXT_MAX];
+                print_message("range %s..%s at %s\n", fmt(r[i].from_value, f),
+                              r[i].has_to_value ? fmt(r[i].to_value, t2) : "",
+                              fmt(r[i].per_unit_amount, pu));
+            }
+            for (size_t i = 0; i < count; i++)
+                print_message("event %" PRId64 " days %" PRId64 "/%" PRId64 "\n", full[i], days[i],
+                              period_days);
+            fail_msg("case %d: Tally %s, Lago's walk %f (%zu ranges, %zu events)", c,
+                     fmt(amount, ab), mpq_get_d(want), n, count);
+        }
+        compared++;
+        total_cases++;
+    }
+    assert_true(compared > CASES / 2);
+    mpq_clears(want, got, half, NULL);
+}
+
 /* ---- Main ----------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -1746,6 +1992,8 @@ int main(void)
         cmocka_unit_test(prop_package),
         cmocka_unit_test(prop_percentage_min_max_count),
         cmocka_unit_test(prop_percentage_values_read),
+        cmocka_unit_test(test_prorated_graduated),
+        cmocka_unit_test(prop_prorated_graduated_lago),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
