@@ -1544,19 +1544,62 @@ static void kept_with(const struct aggregation *a, const struct aggregation_even
     *v = is_e ? value : a->kept.values[k];
 }
 
+/* local_day for instants read in ascending order, with one zone lookup per offset change
+ * rather than per instant: between two transitions the offset is fixed, and the local date is
+ * the UTC instant plus the offset, in whole days. */
+struct day_reader {
+    const struct aggregation *a;
+    bool known;
+    tally_time since, until; /* the offset holds over [since, until) */
+    int64_t offset;          /* µs east of UTC */
+};
+
+static enum aggregation_status day_read(struct day_reader *r, tally_time t, int64_t *day)
+{
+    const struct aggregation_days *p = days_of(r->a);
+    if (!r->known || t < r->since || t >= r->until) {
+        struct tz_local lt;
+        if (tz_to_local(p->zone, t, &lt) != TZ_OK)
+            return AGGREGATION_ERR_INVALID;
+        r->known = true;
+        r->since = t;
+        r->offset = (int64_t)lt.utc_offset * TIMESTAMP_USEC_PER_SEC;
+        if (!tz_next_transition(p->zone, t, &r->until))
+            r->until = INT64_MAX;
+    }
+    int64_t local = t + r->offset;
+    int64_t d = local / TIMESTAMP_USEC_PER_DAY - (local % TIMESTAMP_USEC_PER_DAY < 0);
+    *day = d < p->first_day ? p->first_day : d > p->last_day ? p->last_day : d;
+    return AGGREGATION_OK;
+}
+
+/* Appends (v, days) to the walk, adding v to the last entry when it has the same days: the
+ * walk telescopes over events present alike, Σ days × (G(S_after) - G(S_before)). */
+static enum aggregation_status walk_push(money_t *values, int64_t *days, size_t *out, money_t v,
+                                         int64_t d)
+{
+    if (*out > 0 && days[*out - 1] == d)
+        return from_money_status(money_add(values[*out - 1], v, &values[*out - 1]));
+    values[*out] = v;
+    days[(*out)++] = d;
+    return AGGREGATION_OK;
+}
+
 enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
                                                     const struct aggregation_event *e,
-                                                    money_t value, money_t *values, int64_t *days,
-                                                    size_t *count, int64_t *period_days)
+                                                    money_t value, struct aggregation_walk *walk)
 {
-    if (!a || !values || !days || !count || !period_days || a->kind != AGGREGATION_SUM ||
-        !a->u.sum.prorated || a->keep_values != AGGREGATION_KEEP_ALL)
+    if (!a || !walk || a->kind != AGGREGATION_SUM || !a->u.sum.prorated ||
+        a->keep_values != AGGREGATION_KEEP_ALL)
         return AGGREGATION_ERR_INVALID;
+    const struct aggregation_days *p = &a->u.sum.days;
     size_t at = e ? kept_position(a, event_order(e)) : a->kept.count;
-    size_t n = a->kept.count + (e ? 1 : 0), i = 0, out = 0;
+    size_t n = a->kept.count + (e ? 1 : 0), i = 0;
     tally_time t;
     money_t v, carried = MONEY_ZERO;
     enum aggregation_status st;
+    walk->count = 0;
+    walk->period_days = p->period_days;
     /* in order, the values before the period come first: they walk as one, their total, when
      * above 0 (Lago's recurring_value) */
     for (; i < n; i++) {
@@ -1566,20 +1609,25 @@ enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
         if ((st = from_money_status(money_add(carried, v, &carried))) != AGGREGATION_OK)
             return st;
     }
+    money_t running = MONEY_ZERO;
     if (money_sign(carried) > 0) {
-        values[out] = carried;
-        days[out++] = a->u.sum.days.last_day - a->u.sum.days.first_day + 1;
+        running = carried;
+        walk->values[0] = carried;
+        walk->days[walk->count++] = p->last_day - p->first_day + 1;
     }
+    walk->peak = running;
+    struct day_reader reader = {.a = a};
     for (; i < n; i++) {
         int64_t day;
         kept_with(a, e, at, value, i, &t, &v);
-        if ((st = local_day(a, t, &day)) != AGGREGATION_OK)
+        if ((st = day_read(&reader, t, &day)) != AGGREGATION_OK ||
+            (st = walk_push(walk->values, walk->days, &walk->count, v, p->last_day - day + 1)) !=
+                AGGREGATION_OK ||
+            (st = from_money_status(money_add(running, v, &running))) != AGGREGATION_OK)
             return st;
-        values[out] = v;
-        days[out++] = a->u.sum.days.last_day - day + 1;
+        if (money_cmp(running, walk->peak) > 0)
+            walk->peak = running;
     }
-    *count = out;
-    *period_days = a->u.sum.days.period_days;
     return AGGREGATION_OK;
 }
 

@@ -517,20 +517,32 @@ void aggregation_preview_values(const struct aggregation *a, const struct aggreg
                                 money_t value, money_t *out, size_t *count);
 
 /*
- * A prorated sum keeping every value (a prorated graduated charge), as the walk reads it
- * (charge_model_input's event_value_days): first the values before the period as one, their
- * total, when above 0 (Lago's recurring_value), present the period's days from `from`; then
- * each value of the period in (timestamp, sequence) order with the days from its local date
- * to the period's last, both included. With `e` (NULL for none), `value` comes in e's place,
- * as aggregation_add(e) would put it. `values` and `days` (the caller's) hold at least
- * aggregation_values' count + 1; *count gets how many are written, *period_days the divisor
- * (aggregation_set_prorated's). AGGREGATION_ERR_INVALID
- * for another state or a zone that cannot read a timestamp.
+ * What a prorated graduated charge walks (charge_model_input's event_value_days): the full
+ * values in (timestamp, sequence) order, those present alike gathered into one entry (the walk
+ * telescopes over them), so there are at most as many as the period has days, plus one.
+ */
+struct aggregation_walk {
+    money_t values[AGGREGATION_PRORATED_DAYS_MAX + 1];
+    int64_t days[AGGREGATION_PRORATED_DAYS_MAX + 1]; /* each entry's days present */
+    size_t count;
+    int64_t period_days; /* the divisor (aggregation_set_prorated's) */
+    money_t peak;        /* the highest running total, event by event (the flat amounts') */
+};
+
+/*
+ * A prorated sum keeping every value, as a prorated graduated charge walks it: first the
+ * values before the period as one, their total, when above 0 (Lago's recurring_value), present
+ * the period's days from `from`; then the values of the period in (timestamp, sequence) order
+ * with the days from their local date to the period's last, both included, consecutive ones of
+ * the same days in one entry. With `e` (NULL for none), `value` comes in e's place, as
+ * aggregation_add(e) would put it. The running total starts at the carried entry (else 0), and
+ * `peak` is the highest it reaches after any one value. Reads every kept value: O(events of the
+ * period), a zone lookup per offset change. AGGREGATION_ERR_INVALID for another state or a zone
+ * that cannot read a timestamp, OVERFLOW if a total does not fit.
  */
 enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
                                                     const struct aggregation_event *e,
-                                                    money_t value, money_t *values, int64_t *days,
-                                                    size_t *count, int64_t *period_days);
+                                                    money_t value, struct aggregation_walk *walk);
 
 /*
  * The metric's rounding of units (Lago's ApplyRoundingService): none, round (half up),

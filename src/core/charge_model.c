@@ -397,7 +397,9 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
         *out = flat;
         return CHARGE_MODEL_OK;
     }
-    money_t total = MONEY_ZERO, peak = MONEY_ZERO, weighed = MONEY_ZERO, g_before = MONEY_ZERO;
+    if (!valid(in->peak_units))
+        return CHARGE_MODEL_ERR_INVALID;
+    money_t total = MONEY_ZERO, peak = in->peak_units, weighed = MONEY_ZERO, g_before = MONEY_ZERO;
     for (size_t i = 0; i < in->event_values_count; i++) {
         int64_t days = in->event_value_days[i];
         if (!valid(in->event_values[i]) || days < 0 || days > in->period_days)

@@ -263,10 +263,15 @@ struct charge_model_input {
      * A prorated graduated charge only (NULL otherwise): for each of event_values, the days
      * it is present in the period, of period_days (Lago's charges_duration). The values are
      * then the full ones in the events' order, the carried total first (Lago's
-     * per_event_aggregation), and units the prorated units (0: the first tier's flat only).
+     * per_event_aggregation; consecutive events present alike may come as one entry, their
+     * sum), and units the prorated units (0: the first tier's flat only).
      */
     const int64_t *event_value_days;
     int64_t period_days;
+    /* With event_value_days: the highest running total of the full values, event by event,
+     * when an entry gathers several events (its flat amounts follow it); the walk takes the
+     * higher of it and the totals it sees itself, so 0 leaves the entries to decide. */
+    money_t peak_units;
 };
 
 enum charge_model_status {

@@ -1246,42 +1246,10 @@ static bool prorate(const struct usage_charge *c, money_t prorated, struct charg
     return true;
 }
 
-/* What a prorated graduated charge walks (aggregation_prorated_values): the caller's, freed
- * with walk_free. */
-struct walk {
-    money_t *values;
-    int64_t *days;
-    size_t count;
-    int64_t period_days;
-};
-
-static void walk_free(struct walk *w)
-{
-    free(w->values);
-    free(w->days);
-    *w = (struct walk){0};
-}
-
 /* Whether a state is walked (a prorated sum keeping every value: only a graduated charge). */
 static bool walks(const struct aggregation *state)
 {
     return aggregation_is_prorated(state) && aggregation_keeps_values(state) != 0;
-}
-
-/* state's walk, with `ev` (NULL for none) taking `value` in its place. */
-static bool walk_of(const struct aggregation *state, const struct aggregation_event *ev,
-                    money_t value, struct walk *w)
-{
-    size_t count;
-    aggregation_values(state, NULL, &count);
-    w->values = malloc(sizeof *w->values * (count + 1));
-    w->days = malloc(sizeof *w->days * (count + 1));
-    if (w->values && w->days &&
-        aggregation_prorated_values(state, ev, value, w->values, w->days, &w->count,
-                                    &w->period_days) == AGGREGATION_OK)
-        return true;
-    walk_free(w);
-    return false;
 }
 
 /* The fee of a bucket whose aggregate would be `raw` units over `events` events, whose precise
@@ -1291,7 +1259,7 @@ static bool walk_of(const struct aggregation *state, const struct aggregation_ev
 static bool price(const struct usage *u, const struct usage_charge *c, const struct usage_bucket *b,
                   money_t raw, const money_t *prorated, int64_t events, const money_t *values,
                   size_t value_count, money_t precise, const money_t *priced,
-                  const struct walk *walk, struct usage_amount *out)
+                  const struct aggregation_walk *walk, struct usage_amount *out)
 {
     money_t amount;
     if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
@@ -1308,7 +1276,8 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                                     .priced_total = priced ? *priced : MONEY_ZERO,
                                     .exponent = u->exponent,
                                     .event_value_days = walk ? walk->days : NULL,
-                                    .period_days = walk ? walk->period_days : 0};
+                                    .period_days = walk ? walk->period_days : 0,
+                                    .peak_units = walk ? walk->peak : MONEY_ZERO};
     if (prorated && !prorate(c, *prorated, &in, out))
         return false;
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
@@ -1333,17 +1302,17 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
         return false;
     aggregation_values(state, &values, &count);
     money_t priced = aggregation_priced_total(state);
-    struct walk walk = {0};
-    if (walks(state) && !walk_of(state, NULL, MONEY_ZERO, &walk))
+    struct aggregation_walk walk;
+    if (walks(state) &&
+        aggregation_prorated_values(state, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
         return false;
-    bool ok =
-        price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
-              count, aggregation_precise_total(state),
-              aggregation_keeps_priced(state) ? &priced : NULL, walks(state) ? &walk : NULL, out);
-    walk_free(&walk);
+    if (!price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
+               count, aggregation_precise_total(state),
+               aggregation_keeps_priced(state) ? &priced : NULL, walks(state) ? &walk : NULL, out))
+        return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
-    return ok;
+    return true;
 }
 
 bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
@@ -1418,27 +1387,23 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * event without its value. */
     out->received = received;
     bool takes = events_after != aggregation_events_count(state);
-    struct walk walk = {0};
+    struct aggregation_walk walk;
     if (aggregation_keeps_values(state) == 0 || !takes) {
-        if (walks(state) && !walk_of(state, NULL, MONEY_ZERO, &walk))
+        if (walks(state) &&
+            aggregation_prorated_values(state, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
             return false;
-        bool ok = price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                        priced, walks(state) ? &walk : NULL, out);
-        walk_free(&walk);
-        return ok;
+        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
+                     priced, walks(state) ? &walk : NULL, out);
     }
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     if (aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
         money_sub(raw_after, raw_before, &added) != MONEY_OK)
         return false;
-    if (walks(state)) {
-        bool ok = walk_of(state, ev, added, &walk) &&
-                  price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                        priced, &walk, out);
-        walk_free(&walk);
-        return ok;
-    }
+    if (walks(state))
+        return aggregation_prorated_values(state, ev, added, &walk) == AGGREGATION_OK &&
+               price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
+                     priced, &walk, out);
     money_t *with = malloc(sizeof *with * (count + 1));
     if (!with)
         return false;

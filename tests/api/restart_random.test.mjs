@@ -1,7 +1,7 @@
 // Restart equivalence, randomized. From a seed, a random but valid command sequence over a few
 // customers on a test clock: events (of the period, late into earlier periods, sent ahead) of
 // recurring and non-recurring metrics (sum, unique count with removals, max, latest, weighted
-// sum, prorated and grouped charges), price changes, terminations, upgrades and downgrades,
+// sum, prorated (standard and graduated) and grouped charges), price changes, terminations, upgrades and downgrades,
 // wallets of every limit, top-ups (granted, expiring, paid, paid after an invoice is settled),
 // holds (captured, voided, expired), voided credits, time zone changes and clock moves across
 // periods. Server A runs it straight through; server B is restarted at two or three random
@@ -75,6 +75,10 @@ function charges(plan, f) {
       { from_value: 0, to_value: 3, per_unit_amount: a(2), flat_amount: a(1) },
       { from_value: 4, to_value: null, per_unit_amount: a(1.5), flat_amount: '0' }] }],
     ['seats', 'standard', { amount: a(3.1) }, { prorated: true }],
+    // prorated graduated: the seats' tiers fill in time order, the carried total as one value
+    ['seats', 'graduated', { graduated_ranges: [
+      { from_value: 0, to_value: 2, per_unit_amount: a(3.1), flat_amount: a(0.5) },
+      { from_value: 3, to_value: null, per_unit_amount: a(1.55), flat_amount: a(0.2) }] }, { prorated: true }],
     ['users', 'standard', { amount: a(3.1) }, { prorated: true }],
     ['users', 'standard', { amount: a(0.5) }],
     ['rgpus', 'standard', { amount: a(0.4) }],

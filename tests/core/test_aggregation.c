@@ -173,33 +173,22 @@ static void test_prorated_sum_carry_over_and_limits(void **state)
     tz_free(utc);
 }
 
-/* What a prorated graduated charge walks: the value at `i` and its days. */
-static void expect_walked(const money_t *values, const int64_t *days, size_t i, const char *value,
+/* What a prorated graduated charge walks: the entry at `i`, its days. */
+static void expect_walked(const struct aggregation_walk *w, size_t i, const char *value,
                           int64_t want_days)
 {
     char b[MONEY_TEXT_MAX];
-    if (money_cmp(values[i], M(value)) != 0 || days[i] != want_days)
-        fail_msg("walked %zu: %s for %" PRId64 " days, want %s for %" PRId64, i, fmt(values[i], b),
-                 days[i], value, want_days);
+    if (i >= w->count || money_cmp(w->values[i], M(value)) != 0 || w->days[i] != want_days)
+        fail_msg("walked %zu of %zu: %s for %" PRId64 " days, want %s for %" PRId64, i, w->count,
+                 i < w->count ? fmt(w->values[i], b) : "-", i < w->count ? w->days[i] : 0, value,
+                 want_days);
 }
 
-/* a's walk with e taking `value` (NULL: none), into buffers of exactly the size the
- * contract names (aggregation_values' count + 1), so ASan sees a write past them. */
-static size_t walked(const struct aggregation *a, const struct aggregation_event *e,
-                     const char *value, money_t **values, int64_t **days, int64_t *period_days)
+static void expect_peak(const struct aggregation_walk *w, const char *want)
 {
-    size_t kept, count = 0;
-    aggregation_values(a, NULL, &kept);
-    free(*values);
-    free(*days);
-    *values = malloc((kept + 1) * sizeof **values);
-    *days = malloc((kept + 1) * sizeof **days);
-    assert_non_null(*values);
-    assert_non_null(*days);
-    expect_st(aggregation_prorated_values(a, e, e ? M(value) : MONEY_ZERO, *values, *days, &count,
-                                          period_days),
-              AGGREGATION_OK);
-    return count;
+    char b[MONEY_TEXT_MAX];
+    if (money_cmp(w->peak, M(want)) != 0)
+        fail_msg("walk's peak: %s, want %s", fmt(w->peak, b), want);
 }
 
 static void test_prorated_sum_walk(void **state)
@@ -212,57 +201,103 @@ static void test_prorated_sum_walk(void **state)
               AGGREGATION_OK);
     expect_st(aggregation_set_prorated(&march, utc, 31), AGGREGATION_OK);
     expect_st(aggregation_keep_values(&march, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
-    money_t *values = NULL, fixed_values[1];
-    int64_t *days = NULL, fixed_days[1], period_days;
-    size_t count;
+    static struct aggregation_walk w;
     /* a state that does not keep every value has no walk */
     struct aggregation plain;
     april(&plain, utc, T("2026-04-01T00:00:00Z"));
-    expect_st(aggregation_prorated_values(&plain, NULL, MONEY_ZERO, fixed_values, fixed_days,
-                                          &count, &period_days),
-              AGGREGATION_ERR_INVALID);
+    expect_st(aggregation_prorated_values(&plain, NULL, MONEY_ZERO, &w), AGGREGATION_ERR_INVALID);
     aggregation_free(&plain);
     /* in time order whatever the arrival: days from each local date to the 31st */
     add_ok(&march, EV(T("2026-03-20T00:00:00Z"), 1, "3"));
     add_ok(&march, EV(T("2026-03-11T08:00:00Z"), 2, "2"));
     add_ok(&march, EV(T("2026-03-25T00:00:00Z"), 3, "-1"));
-    count = walked(&march, NULL, NULL, &values, &days, &period_days);
-    assert_int_equal(count, 3);
-    assert_int_equal(period_days, 31);
-    expect_walked(values, days, 0, "2", 21);
-    expect_walked(values, days, 1, "3", 12);
-    expect_walked(values, days, 2, "-1", 7);
+    expect_st(aggregation_prorated_values(&march, NULL, MONEY_ZERO, &w), AGGREGATION_OK);
+    assert_int_equal(w.count, 3);
+    assert_int_equal(w.period_days, 31);
+    expect_walked(&w, 0, "2", 21);
+    expect_walked(&w, 1, "3", 12);
+    expect_walked(&w, 2, "-1", 7);
+    expect_peak(&w, "5");
     /* a previewed event in its place, the state unchanged */
     struct aggregation_event e = EV(T("2026-03-15T00:00:00Z"), 4, "5");
-    count = walked(&march, &e, "5", &values, &days, &period_days);
-    assert_int_equal(count, 4);
-    expect_walked(values, days, 1, "5", 17);
-    expect_walked(values, days, 2, "3", 12);
+    expect_st(aggregation_prorated_values(&march, &e, M("5"), &w), AGGREGATION_OK);
+    assert_int_equal(w.count, 4);
+    expect_walked(&w, 1, "5", 17);
+    expect_walked(&w, 2, "3", 12);
+    expect_peak(&w, "10");
+    /* events of one day walk as one entry; the peak still sees each: 6 then -4 on the 25th */
+    add_ok(&march, EV(T("2026-03-25T10:00:00Z"), 5, "6"));
+    add_ok(&march, EV(T("2026-03-25T12:00:00Z"), 6, "-4"));
+    expect_st(aggregation_prorated_values(&march, NULL, MONEY_ZERO, &w), AGGREGATION_OK);
+    assert_int_equal(w.count, 3);
+    expect_walked(&w, 2, "1", 7);
+    expect_peak(&w, "10");
     /* the next period walks what came before as one value, present all of it, and keeps
      * it as one: a late event before the period joins it */
     april(&april_state, utc, T("2026-04-01T00:00:00Z"));
     expect_st(aggregation_keep_values(&april_state, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
     expect_st(aggregation_carry_over(&march, &april_state), AGGREGATION_OK);
-    add_ok(&april_state, EV(T("2026-04-21T00:00:00Z"), 5, "1"));
-    carried_ok(&april_state, EV(T("2026-03-30T00:00:00Z"), 6, "6"));
+    add_ok(&april_state, EV(T("2026-04-21T00:00:00Z"), 7, "1"));
+    carried_ok(&april_state, EV(T("2026-03-30T00:00:00Z"), 8, "4"));
     size_t kept;
     aggregation_values(&april_state, NULL, &kept);
     assert_int_equal(kept, 2);
-    count = walked(&april_state, NULL, NULL, &values, &days, &period_days);
-    assert_int_equal(count, 2);
-    expect_walked(values, days, 0, "10", 30);
-    expect_walked(values, days, 1, "1", 10);
+    expect_st(aggregation_prorated_values(&april_state, NULL, MONEY_ZERO, &w), AGGREGATION_OK);
+    assert_int_equal(w.count, 2);
+    expect_walked(&w, 0, "10", 30);
+    expect_walked(&w, 1, "1", 10);
+    expect_peak(&w, "11");
     /* a total before the period at or below 0 is left out, as Lago's recurring_value */
-    carried_ok(&april_state, EV(T("2026-03-31T00:00:00Z"), 7, "-10"));
-    count = walked(&april_state, NULL, NULL, &values, &days, &period_days);
-    assert_int_equal(count, 1);
-    expect_walked(values, days, 0, "1", 10);
+    carried_ok(&april_state, EV(T("2026-03-31T00:00:00Z"), 9, "-10"));
+    expect_st(aggregation_prorated_values(&april_state, NULL, MONEY_ZERO, &w), AGGREGATION_OK);
+    assert_int_equal(w.count, 1);
+    expect_walked(&w, 0, "1", 10);
+    expect_peak(&w, "1");
     expect_units(&april_state, "1");
-    free(values);
-    free(days);
     aggregation_free(&march);
     aggregation_free(&april_state);
     tz_free(utc);
+}
+
+/* The walk's days are the prorated sum's own: Σ value × days over its entries, divided and
+ * ceiled as aggregation_prorated_units does, is those units, for random events in random order
+ * across New York's March clock change (the walk reads days a zone lookup per offset change). */
+static void prop_prorated_walk_days(void **state)
+{
+    (void)state;
+    struct tz_zone *ny = zone_of("EST5EDT,M3.2.0,M11.1.0");
+    struct billable_metric m = metric(AGGREGATION_SUM, true);
+    static struct aggregation_walk w;
+    for (int c = 0; c < 300; c++) {
+        struct aggregation a;
+        expect_st(aggregation_init(&a, &m, T("2026-03-01T05:00:00Z"), T("2026-04-01T04:00:00Z")),
+                  AGGREGATION_OK);
+        expect_st(aggregation_set_prorated(&a, ny, 31), AGGREGATION_OK);
+        expect_st(aggregation_keep_values(&a, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
+        int events = 1 + (int)below(40);
+        for (int i = 0; i < events; i++) {
+            /* anywhere in the month: before and after the change (2026-03-08, 07:00 UTC) */
+            tally_time t =
+                T("2026-03-01T05:00:00Z") + (tally_time)(next() % (31 * 86400 - 3600)) * 1000000;
+            char v[16];
+            snprintf(v, sizeof v, "%d", (int)below(21) - 7);
+            add_ok(&a, EV(t, (uint64_t)i + 1, v));
+        }
+        expect_st(aggregation_prorated_values(&a, NULL, MONEY_ZERO, &w), AGGREGATION_OK);
+        money_t weighed = MONEY_ZERO, part, units, want;
+        for (size_t i = 0; i < w.count; i++) {
+            assert_int_equal(money_mul(w.values[i], money_from_int(w.days[i]), &part), MONEY_OK);
+            assert_int_equal(money_add(weighed, part, &weighed), MONEY_OK);
+        }
+        assert_int_equal(money_div(weighed, money_from_int(31), AGGREGATION_PRORATED_SCALE,
+                                   MONEY_ROUND_CEIL, &units),
+                         MONEY_OK);
+        expect_st(aggregation_prorated_units(&a, &want), AGGREGATION_OK);
+        assert_int_equal(money_cmp(units, want), 0);
+        total_cases++;
+        aggregation_free(&a);
+    }
+    tz_free(ny);
 }
 
 /* Random integer values at random instants of April, in a random order: the prorated units are
@@ -1968,6 +2003,7 @@ int main(void)
         cmocka_unit_test(test_sum_numeric_rule),
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_prorated_sum_walk),
+        cmocka_unit_test(prop_prorated_walk_days),
         cmocka_unit_test(test_sum_kept_values),
         cmocka_unit_test(test_sum_kept_first_values),
         cmocka_unit_test(test_sum_priced_total),
