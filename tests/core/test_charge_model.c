@@ -1801,6 +1801,22 @@ static size_t lago_range(const struct lago_walk *w, int64_t full, int64_t overfl
     return 0;
 }
 
+/* The walk's end of a tier: the overflow (at coef) leaves the tier's prorated sum, which is
+ * priced into out and starts again from 0. */
+static void close_tier(mpq_t prorated_sum, int64_t overflow, const mpq_t coef, const mpq_t price,
+                       mpq_t out)
+{
+    mpq_t t;
+    mpq_init(t);
+    mpq_set_si(t, overflow, 1);
+    mpq_mul(t, t, coef);
+    mpq_sub(prorated_sum, prorated_sum, t);
+    mpq_mul(t, prorated_sum, price);
+    mpq_add(out, out, t);
+    mpq_set_ui(prorated_sum, 0, 1);
+    mpq_clear(t);
+}
+
 static void lago_walk_amount(const struct lago_walk *w, const int64_t *full, const int64_t *days,
                              size_t count, int64_t period_days, mpq_t out)
 {
@@ -1821,12 +1837,7 @@ static void lago_walk_amount(const struct lago_walk *w, const int64_t *full, con
             mpq_add(prorated_sum, prorated_sum, t);
             if (g->has_to_value && full_sum >= money_int(g->to_value)) {
                 overflow = full_sum - money_int(g->to_value);
-                mpq_set_si(t, overflow, 1);
-                mpq_mul(t, t, coef);
-                mpq_sub(prorated_sum, prorated_sum, t);
-                mpq_mul(t, prorated_sum, price);
-                mpq_add(out, out, t);
-                mpq_set_ui(prorated_sum, 0, 1);
+                close_tier(prorated_sum, overflow, coef, price, out);
                 continue;
             }
             overflow = 0;
@@ -1850,12 +1861,7 @@ static void lago_walk_amount(const struct lago_walk *w, const int64_t *full, con
         overflow = !g->has_to_value                     ? full_sum - from + 1
                    : full_sum >= money_int(g->to_value) ? full_sum - money_int(g->to_value)
                                                         : full_sum - from + 1;
-        mpq_set_si(t, overflow, 1);
-        mpq_mul(t, t, coef);
-        mpq_sub(prorated_sum, prorated_sum, t);
-        mpq_mul(t, prorated_sum, price);
-        mpq_add(out, out, t);
-        mpq_set_ui(prorated_sum, 0, 1);
+        close_tier(prorated_sum, overflow, coef, price, out);
     }
     mpq_set_money(price, w->r[range].per_unit_amount);
     mpq_mul(t, prorated_sum, price);
