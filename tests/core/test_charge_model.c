@@ -1755,6 +1755,29 @@ static void test_prorated_graduated(void **state)
     int64_t ud[] = {5, 30, 1};
     in = walk_input("0.1", uv, ud, 3, 30);
     expect_amount("prorated graduated, credits past the charges", &pf, &in, "10");
+    /* spec/services/charge_models/prorated_graduated_service_spec.rb, its prorated values as
+     * days of 30 (3.5 of 5 is 21 days; the spec rounds 16/30 of 5 to 2.66667) */
+    struct charge_model_range spec[] = {RG("0", "5", "10", "100"), RG("6", NULL, "5", "50")};
+    struct charge_model_properties ps = ranged(CHARGE_MODEL_GRADUATED, spec, 2);
+    money_t s1[] = {M("5"), M("5"), M("10"), M("-6")}, s2[] = {M("2"), M("5"), M("10"), M("-6")};
+    int64_t sd[] = {21, 16, 6, 11};
+    in = walk_input("5.96667", s1, sd, 4, 30);
+    expect_amount("prorated_graduated_service_spec", &ps, &in, "197.333333333333333");
+    in = walk_input("3.86667", s2, sd, 4, 30);
+    expect_amount("prorated_graduated_service_spec, split event", &ps, &in, "184.333333333333333");
+    struct charge_model_range spec3[] = {RG("0", "5", "10", "100"), RG("6", "15", "5", "50"),
+                                         RG("16", NULL, "2", "0")};
+    struct charge_model_properties ps3 = ranged(CHARGE_MODEL_GRADUATED, spec3, 3);
+    money_t s4[] = {M("75")};
+    int64_t s4d[] = {30};
+    in = walk_input("75", s4, s4d, 1, 30);
+    expect_amount("prorated_graduated_service_spec, two overflows", &ps3, &in, "370");
+    /* the spec's "three ranges and one overflow" expects 190.33, written for an earlier walk:
+     * the walk of Lago's current source gives 187 (prop_prorated_graduated_lago's port) */
+    money_t s3[] = {M("2"), M("5"), M("-6"), M("10"), M("4"), M("60")};
+    int64_t s3d[] = {21, 15, 11, 6, 5, 1};
+    in = walk_input("6.36", s3, s3d, 6, 30);
+    expect_amount("prorated_graduated_service_spec, three ranges", &ps3, &in, "187");
     /* bad input */
     int64_t bad_days[] = {31};
     in = walk_input("1", nv, bad_days, 1, 30);
