@@ -58,6 +58,8 @@ build/release/bench/bench_engine_events 1000000 "$CONNECTIONS" 100 1000
 # the largest batches (--max-batch 10000), each over many subscriptions
 build/release/bench/bench_engine_events 500000 2 10000 10000
 build/release/bench/bench_dedup 10000000
+# one price of a prorated graduated charge as its period fills (it reads every value once)
+build/release/bench/bench_prorated_walk
 
 echo "== HTTP: tallyd, wrk $CONNECTIONS connections, ${DURATION}s, POST /events/batch (100 unique events each)"
 ekey=$(build/tally --data-dir "$work/tally-events" org create Events | tail -n 1)

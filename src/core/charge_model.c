@@ -381,8 +381,9 @@ static enum charge_model_status graduated_variable(const struct charge_model_ran
  * max_full_sum); a negative variable part counts 0, a negative final total costs nothing, and
  * zero prorated units (in->units) cost the first tier's flat amount.
  * Lago walks tiers with an overflow carried from event to event and a floating-point
- * coefficient; a removal that crosses more than one tier boundary is credited there at the
- * first tier's price. Here each unit leaves the tier it was in (docs/API.md names the gap).
+ * coefficient, and picks the tier after a removal's boundary from full_sum + overflow, which
+ * can credit it at another tier's price. Here each unit leaves the tier it was in (docs/API.md
+ * names the gap; the walks agree otherwise).
  * Σ days x ΔG is exact; one division, to CHARGE_MODEL_PRORATED_SCALE decimals half up.
  */
 static enum charge_model_status prorated_graduated_amount(const struct charge_model_ranges *r,

@@ -1,0 +1,93 @@
+/*
+ * bench/prorated_walk: what one price of a prorated graduated charge costs as its period fills.
+ * A recurring sum over March 2026 in New York (a clock change inside), N events spread over
+ * the month, three tiers; each round lays out the walk (aggregation_prorated_values) and
+ * prices it (charge_model_amount), as current usage, a debit or a hold does once per state.
+ * Prints milliseconds a price for each N.
+ *
+ *   build/release/bench/bench_prorated_walk [N ...]      (default 1000 10000 100000 1000000)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/aggregation.h"
+#include "core/charge_model.h"
+#include "core/tz.h"
+#include "sys/wallclock.h"
+
+static const char ZONE[] = "EST5EDT,M3.2.0,M11.1.0";
+/* 2026-03-01T05:00:00Z, local midnight in New York, and the month's length to April's */
+static const tally_time FROM = INT64_C(1772341200) * 1000000;
+static const tally_time LENGTH = (INT64_C(31) * 86400 - 3600) * 1000000;
+
+/* A state of n events, values 1..3 at evenly spaced instants; false if one is refused. */
+static bool fill(struct aggregation *a, const struct tz_zone *zone, long n)
+{
+    struct billable_metric m = {.aggregation = AGGREGATION_SUM, .field_name = "seats", .recurring = true};
+    if (aggregation_init(a, &m, FROM, FROM + LENGTH) != AGGREGATION_OK ||
+        aggregation_set_prorated(a, zone, 31) != AGGREGATION_OK ||
+        aggregation_keep_values(a, AGGREGATION_KEEP_ALL) != AGGREGATION_OK)
+        return false;
+    for (long i = 0; i < n; i++) {
+        char value[2] = {(char)('1' + i % 3), 0};
+        struct aggregation_event e = {.timestamp = FROM + (tally_time)(LENGTH / n * i),
+                                      .sequence = (uint64_t)i + 1,
+                                      .value = value,
+                                      .value_len = 1};
+        if (aggregation_add(a, &e) != AGGREGATION_OK)
+            return false;
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static const long defaults[] = {1000, 10000, 100000, 1000000};
+    struct tz_zone *zone;
+    if (tz_from_posix(ZONE, strlen(ZONE), &zone) != TZ_OK)
+        return 2;
+    struct charge_model_range ranges[3] = {
+        {.from_value = money_from_int(0), .to_value = money_from_int(10), .has_to_value = true,
+         .per_unit_amount = money_from_int(3), .flat_amount = money_from_int(1)},
+        {.from_value = money_from_int(11), .to_value = money_from_int(100), .has_to_value = true,
+         .per_unit_amount = money_from_int(2)},
+        {.from_value = money_from_int(101), .per_unit_amount = money_from_int(1)},
+    };
+    struct charge_model_properties p = {.kind = CHARGE_MODEL_GRADUATED};
+    p.ranges = (struct charge_model_ranges){ranges, 3};
+    static struct aggregation_walk walk;
+    int count = argc > 1 ? argc - 1 : (int)(sizeof defaults / sizeof defaults[0]);
+    for (int k = 0; k < count; k++) {
+        long n = argc > 1 ? atol(argv[k + 1]) : defaults[k];
+        struct aggregation a;
+        if (n <= 0 || !fill(&a, zone, n)) {
+            fprintf(stderr, "prorated walk: cannot build a state of %ld events\n", n);
+            return 1;
+        }
+        int rounds = n >= 1000000 ? 10 : n >= 100000 ? 50 : 500;
+        money_t amount = MONEY_ZERO;
+        int64_t t0 = wallclock_monotonic_usec();
+        for (int r = 0; r < rounds; r++) {
+            if (aggregation_prorated_values(&a, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
+                return 1;
+            struct charge_model_input in = {.units = money_from_int(1),
+                                            .event_values = walk.values,
+                                            .event_values_count = walk.count,
+                                            .event_value_days = walk.days,
+                                            .period_days = walk.period_days,
+                                            .peak_units = walk.peak};
+            if (charge_model_amount(&p, &in, &amount) != CHARGE_MODEL_OK)
+                return 1;
+        }
+        double ms = (double)(wallclock_monotonic_usec() - t0) / 1000.0 / rounds;
+        char text[MONEY_TEXT_MAX];
+        money_format(amount, text, sizeof text);
+        printf("prorated walk: %ld events in the period, %zu entries walked: %.3f ms a price"
+               " (amount %s)\n",
+               n, walk.count, ms, text);
+        aggregation_free(&a);
+    }
+    tz_free(zone);
+    return 0;
+}
