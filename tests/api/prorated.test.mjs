@@ -166,6 +166,26 @@ test('graduated: the running total puts each seat in its tier, priced for its da
   await checkWalletLedger(t, w.lago_id);
 });
 
+test('graduated with pricing groups: each team\'s seats fill their own tiers', async () => {
+  await plan('gradg', { charge_model: 'graduated', properties: { pricing_group_keys: ['team'], graduated_ranges: [
+    { from_value: 0, to_value: 1, per_unit_amount: '31', flat_amount: '0' },
+    { from_value: 2, to_value: null, per_unit_amount: '62', flat_amount: '0' },
+  ] } });
+  await subscribe('gradg', 'gradg', '2026-03-01T00:00:00Z');
+  const at = (iso) => ({ timestamp: seconds(iso) });
+  // red: a seat all March (31) and one from the 10th in its second tier (62 × 22/31 = 44);
+  // blue: a seat from the 10th, its first tier (31 × 22/31 = 22)
+  await sent(
+    { ...ev('gradg', 1, at('2026-03-01T10:00:00Z')), properties: { seats: 1, team: 'red' } },
+    { ...ev('gradg', 1, at('2026-03-10T10:00:00Z')), properties: { seats: 1, team: 'red' } },
+    { ...ev('gradg', 1, at('2026-03-10T11:00:00Z')), properties: { seats: 1, team: 'blue' } },
+  );
+  const c = (await usage('gradg')).charges_usage[0];
+  assert.equal(c.amount_cents, 9700);
+  assert.deepEqual(c.grouped_usage.map((g) => [g.grouped_by.team, g.units, g.amount_cents]).sort(),
+    [['blue', '1.0', 2200], ['red', '2.0', 7500]]);
+});
+
 test('a hard wallet pays the prorated step, refuses what it cannot pay, and a removal gives days back', async () => {
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'wal', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '25', limit: 'hard' } }))).wallet;
   await sent(ev('wal', 1)); // 21 / 31 = 0.67742 (ceil 5) × 30 = 20.3226 -> 2032
@@ -273,7 +293,7 @@ test('a volume charge at 0 prorated units costs nothing, flat amount included (L
 });
 
 test('a restart, clean or SIGKILL, gives the same current usage', async () => {
-  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol', 'grad'].map((c) => usage(c)));
+  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol', 'grad', 'gradg'].map((c) => usage(c)));
   const before = await all();
   await t.restart();
   assert.deepEqual(await all(), before);
