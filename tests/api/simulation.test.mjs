@@ -2,7 +2,8 @@
 // with wallets of every limit, then a random sequence of event batches, holds, captures, voids,
 // top-ups (some expiring), voided credits, limit changes, price edits, clock jumps across
 // periods, terminations, upgrades and downgrades, over six metrics (two recurring: their seats
-// carry into each new period, one of them prorated; one time-weighted). After
+// carry into each new period, one of them prorated, by standard and graduated; one
+// time-weighted). After
 // every command the touched customer's wallets are checked against their transactions and the
 // ledger (and tallyd, a test build, asserts its own invariants after every commit). The same
 // seed is then replayed on a fresh data directory: the answers and the database must be
@@ -116,7 +117,7 @@ async function run(t, seed) {
   const post = (label, path, body) => call(label, 'POST', path, body);
 
   // the catalog: six metrics (seats and desks recurring) priced by four charge models, desks
-  // prorated, taxed 10%
+  // prorated (by standard and by graduated), taxed 10%
   const metric = {};
   for (const bm of [
     { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'tokens' },
@@ -137,6 +138,9 @@ async function run(t, seed) {
       { from_value: 0, to_value: 3, per_unit_amount: '2', flat_amount: '1' },
       { from_value: 4, to_value: null, per_unit_amount: '1.5', flat_amount: '0' }] } },
     { billable_metric_id: metric.desks, charge_model: 'standard', prorated: true, properties: { amount: '3.1' } },
+    { billable_metric_id: metric.desks, charge_model: 'graduated', prorated: true, properties: { graduated_ranges: [
+      { from_value: 0, to_value: 2, per_unit_amount: '1.55', flat_amount: '0.5' },
+      { from_value: 3, to_value: null, per_unit_amount: '0.62', flat_amount: '0' }] } },
     { billable_metric_id: metric.gpus, charge_model: 'standard', properties: { amount: '0.7' } },
   ];
   const plan = (await post('plan', '/api/v1/plans', { plan: { code: 'usage', name: 'Usage', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: charges('0.003') } })).body.plan;
