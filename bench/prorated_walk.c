@@ -1,9 +1,10 @@
 /*
  * bench/prorated_walk: what one price of a prorated graduated charge costs as its period fills.
  * A recurring sum over March 2026 in New York (a clock change inside), N events spread over
- * the month, three tiers; each round lays out the walk (aggregation_prorated_values) and
- * prices it (charge_model_amount), as current usage, a debit or a hold does once per state.
- * Prints milliseconds a price for each N.
+ * the month, three tiers; each round lays out the walk with one more event
+ * (aggregation_prorated_values) and prices it (charge_model_amount), as a debit or a hold
+ * does: an event after the last (the state's kept walk and one entry more) and a late one
+ * (every kept value read). Prints milliseconds a price for each N.
  *
  *   build/release/bench/bench_prorated_walk [N ...]      (default 1000 10000 100000 1000000)
  */
@@ -24,7 +25,8 @@ static const tally_time LENGTH = (INT64_C(31) * 86400 - 3600) * 1000000;
 /* A state of n events, values 1..3 at evenly spaced instants; false if one is refused. */
 static bool fill(struct aggregation *a, const struct tz_zone *zone, long n)
 {
-    struct billable_metric m = {.aggregation = AGGREGATION_SUM, .field_name = "seats", .recurring = true};
+    struct billable_metric m = {
+        .aggregation = AGGREGATION_SUM, .field_name = "seats", .recurring = true};
     if (aggregation_init(a, &m, FROM, FROM + LENGTH) != AGGREGATION_OK ||
         aggregation_set_prorated(a, zone, 31) != AGGREGATION_OK ||
         aggregation_keep_values(a, AGGREGATION_KEEP_ALL) != AGGREGATION_OK)
@@ -41,6 +43,22 @@ static bool fill(struct aggregation *a, const struct tz_zone *zone, long n)
     return true;
 }
 
+/* One price with e in the walk, as a hold or a debit prices its event. */
+static bool price(const struct aggregation *a, const struct aggregation_event *e,
+                  const struct charge_model_properties *p, struct aggregation_walk *walk)
+{
+    money_t amount;
+    if (aggregation_prorated_values(a, e, money_from_int(1), walk) != AGGREGATION_OK)
+        return false;
+    struct charge_model_input in = {.units = money_from_int(1),
+                                    .event_values = walk->values,
+                                    .event_values_count = walk->count,
+                                    .event_value_days = walk->days,
+                                    .period_days = walk->period_days,
+                                    .peak_units = walk->peak};
+    return charge_model_amount(p, &in, &amount) == CHARGE_MODEL_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const long defaults[] = {1000, 10000, 100000, 1000000};
@@ -48,15 +66,20 @@ int main(int argc, char **argv)
     if (tz_from_posix(ZONE, strlen(ZONE), &zone) != TZ_OK)
         return 2;
     struct charge_model_range ranges[3] = {
-        {.from_value = money_from_int(0), .to_value = money_from_int(10), .has_to_value = true,
-         .per_unit_amount = money_from_int(3), .flat_amount = money_from_int(1)},
-        {.from_value = money_from_int(11), .to_value = money_from_int(100), .has_to_value = true,
+        {.from_value = money_from_int(0),
+         .to_value = money_from_int(10),
+         .has_to_value = true,
+         .per_unit_amount = money_from_int(3),
+         .flat_amount = money_from_int(1)},
+        {.from_value = money_from_int(11),
+         .to_value = money_from_int(100),
+         .has_to_value = true,
          .per_unit_amount = money_from_int(2)},
         {.from_value = money_from_int(101), .per_unit_amount = money_from_int(1)},
     };
     struct charge_model_properties p = {.kind = CHARGE_MODEL_GRADUATED};
     p.ranges = (struct charge_model_ranges){ranges, 3};
-    static struct aggregation_walk walk;
+    struct aggregation_walk walk = {0};
     int count = argc > 1 ? argc - 1 : (int)(sizeof defaults / sizeof defaults[0]);
     for (int k = 0; k < count; k++) {
         long n = argc > 1 ? atol(argv[k + 1]) : defaults[k];
@@ -65,29 +88,31 @@ int main(int argc, char **argv)
             fprintf(stderr, "prorated walk: cannot build a state of %ld events\n", n);
             return 1;
         }
-        int rounds = n >= 1000000 ? 10 : n >= 100000 ? 50 : 500;
-        money_t amount = MONEY_ZERO;
-        int64_t t0 = wallclock_monotonic_usec();
-        for (int r = 0; r < rounds; r++) {
-            if (aggregation_prorated_values(&a, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
-                return 1;
-            struct charge_model_input in = {.units = money_from_int(1),
-                                            .event_values = walk.values,
-                                            .event_values_count = walk.count,
-                                            .event_value_days = walk.days,
-                                            .period_days = walk.period_days,
-                                            .peak_units = walk.peak};
-            if (charge_model_amount(&p, &in, &amount) != CHARGE_MODEL_OK)
-                return 1;
+        /* an event after the last (a hold, a debit in time order: the kept walk and one more
+         * entry) and one in the middle of the period (a late event: every value read) */
+        struct aggregation_event next = {.timestamp = FROM + LENGTH - 1,
+                                         .sequence = (uint64_t)n + 1,
+                                         .value = "1",
+                                         .value_len = 1};
+        struct aggregation_event late = next;
+        late.timestamp = FROM + LENGTH / 2 + 1;
+        double ms[2];
+        if (!price(&a, NULL, &p, &walk)) /* the first read lays the kept walk out */
+            return 1;
+        for (int which = 0; which < 2; which++) {
+            int rounds = which == 0 ? 2000 : n >= 1000000 ? 10 : n >= 100000 ? 50 : 500;
+            int64_t t0 = wallclock_monotonic_usec();
+            for (int r = 0; r < rounds; r++)
+                if (!price(&a, which == 0 ? &next : &late, &p, &walk))
+                    return 1;
+            ms[which] = (double)(wallclock_monotonic_usec() - t0) / 1000.0 / rounds;
         }
-        double ms = (double)(wallclock_monotonic_usec() - t0) / 1000.0 / rounds;
-        char text[MONEY_TEXT_MAX];
-        money_format(amount, text, sizeof text);
-        printf("prorated walk: %ld events in the period, %zu entries walked: %.3f ms a price"
-               " (amount %s)\n",
-               n, walk.count, ms, text);
+        printf("prorated walk: %ld events in the period, %zu entries: a price %.4f ms in time "
+               "order, %.3f ms for a late event\n",
+               n, walk.count, ms[0], ms[1]);
         aggregation_free(&a);
     }
+    aggregation_walk_free(&walk);
     tz_free(zone);
     return 0;
 }

@@ -812,6 +812,10 @@ static enum aggregation_status kept_take(struct aggregation *a, struct aggregati
     return st;
 }
 
+/* A prorated sum's kept walk (below, beside aggregation_prorated_values). */
+static void walk_cache_free(struct aggregation *a);
+static void walk_cache_follow(struct aggregation *a, bool appended, tally_time t, money_t v);
+
 /* ---- Life cycle ---------------------------------------------------------------------------- */
 
 static bool kind_is_valid(enum billable_metric_aggregation k)
@@ -847,6 +851,7 @@ void aggregation_free(struct aggregation *a)
 {
     if (!a)
         return;
+    walk_cache_free(a);
     if (a->kind == AGGREGATION_UNIQUE_COUNT) {
         tracks_free(a);
         free(a->u.unique.entries);
@@ -1098,6 +1103,9 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
     if (a->keep_priced && (st = from_money_status(
                                money_add(a->priced, *e->priced_amount, &priced))) != AGGREGATION_OK)
         return st;
+    bool walked = a->u.sum.prorated && a->keep_values == AGGREGATION_KEEP_ALL;
+    bool appended =
+        walked && e->timestamp >= a->from && kept_position(a, event_order(e)) == a->kept.count;
     if (a->keep_values && (st = kept_take(a, event_order(e), v)) != AGGREGATION_OK)
         return st;
     a->u.sum.total = total;
@@ -1105,6 +1113,8 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
     a->precise = precise;
     a->priced = priced;
     a->events_count++;
+    if (walked)
+        walk_cache_follow(a, appended, e->timestamp, v);
     return AGGREGATION_OK;
 }
 
@@ -1534,29 +1544,19 @@ void aggregation_preview_values(const struct aggregation *a, const struct aggreg
     *count = n + 1 > a->keep_values ? a->keep_values : n + 1; /* the latest pushed out */
 }
 
-/* The i-th of a's kept values with e's `value` in its place `at` (e NULL: none). */
-static void kept_with(const struct aggregation *a, const struct aggregation_event *e, size_t at,
-                      money_t value, size_t i, tally_time *t, money_t *v)
-{
-    bool is_e = e && i == at;
-    size_t k = e && i > at ? i - 1 : i;
-    *t = is_e ? e->timestamp : a->kept.order[k].timestamp;
-    *v = is_e ? value : a->kept.values[k];
-}
-
 /* local_day for instants read in ascending order, with one zone lookup per offset change
  * rather than per instant: between two transitions the offset is fixed, and the local date is
  * the UTC instant plus the offset, in whole days. */
 struct day_reader {
-    const struct aggregation *a;
     bool known;
     tally_time since, until; /* the offset holds over [since, until) */
     int64_t offset;          /* µs east of UTC */
 };
 
-static enum aggregation_status day_read(struct day_reader *r, tally_time t, int64_t *day)
+static enum aggregation_status day_read(const struct aggregation *a, struct day_reader *r,
+                                        tally_time t, int64_t *day)
 {
-    const struct aggregation_days *p = days_of(r->a);
+    const struct aggregation_days *p = days_of(a);
     if (!r->known || t < r->since || t >= r->until) {
         struct tz_local lt;
         if (tz_to_local(p->zone, t, &lt) != TZ_OK)
@@ -1573,33 +1573,112 @@ static enum aggregation_status day_read(struct day_reader *r, tally_time t, int6
     return AGGREGATION_OK;
 }
 
-/* Appends (v, days) to the walk, adding v to the last entry when it has the same days: the
- * walk telescopes over events present alike, Σ days × (G(S_after) - G(S_before)). */
-static enum aggregation_status walk_push(money_t *values, int64_t *days, size_t *out, money_t v,
-                                         int64_t d)
+void aggregation_walk_free(struct aggregation_walk *walk)
 {
-    if (*out > 0 && days[*out - 1] == d)
-        return from_money_status(money_add(values[*out - 1], v, &values[*out - 1]));
-    values[*out] = v;
-    days[(*out)++] = d;
+    if (!walk)
+        return;
+    free(walk->values);
+    free(walk->days);
+    *walk = (struct aggregation_walk){0};
+}
+
+/* An empty walk over a's period (its arrays kept for reuse). */
+static void walk_start(const struct aggregation *a, struct aggregation_walk *walk)
+{
+    walk->count = 0;
+    walk->period_days = a->u.sum.days.period_days;
+    walk->running = walk->peak = MONEY_ZERO;
+}
+
+/* Room for `n` entries in the walk's arrays. */
+static enum aggregation_status walk_reserve(struct aggregation_walk *walk, size_t n)
+{
+    if (n <= walk->cap)
+        return AGGREGATION_OK;
+    size_t cap = walk->cap ? walk->cap : 32;
+    while (cap < n)
+        cap *= 2;
+    money_t *values = realloc(walk->values, cap * sizeof *values);
+    if (!values)
+        return AGGREGATION_ERR_NO_MEMORY;
+    walk->values = values;
+    int64_t *days = realloc(walk->days, cap * sizeof *days);
+    if (!days)
+        return AGGREGATION_ERR_NO_MEMORY; /* values grew alone: harmless, cap unchanged */
+    walk->days = days;
+    walk->cap = cap;
     return AGGREGATION_OK;
 }
 
-enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
-                                                    const struct aggregation_event *e,
-                                                    money_t value, struct aggregation_walk *walk)
+/* Appends (v, d) to the walk, adding v to the last entry when it has the same days: the
+ * walk telescopes over values present alike, Σ days × (G(S_after) - G(S_before)). The running
+ * total and the peak follow. */
+static enum aggregation_status walk_push(struct aggregation_walk *walk, money_t v, int64_t d)
 {
-    if (!a || !walk || a->kind != AGGREGATION_SUM || !a->u.sum.prorated ||
-        a->keep_values != AGGREGATION_KEEP_ALL)
-        return AGGREGATION_ERR_INVALID;
-    const struct aggregation_days *p = &a->u.sum.days;
+    enum aggregation_status st = from_money_status(money_add(walk->running, v, &walk->running));
+    if (st != AGGREGATION_OK)
+        return st;
+    if (money_cmp(walk->running, walk->peak) > 0)
+        walk->peak = walk->running;
+    if (walk->count > 0 && walk->days[walk->count - 1] == d)
+        return from_money_status(
+            money_add(walk->values[walk->count - 1], v, &walk->values[walk->count - 1]));
+    if ((st = walk_reserve(walk, walk->count + 1)) != AGGREGATION_OK)
+        return st;
+    walk->values[walk->count] = v;
+    walk->days[walk->count++] = d;
+    return AGGREGATION_OK;
+}
+
+/* dst becomes a copy of src (its arrays reused). */
+static enum aggregation_status walk_copy(struct aggregation_walk *dst,
+                                         const struct aggregation_walk *src)
+{
+    enum aggregation_status st = walk_reserve(dst, src->count);
+    if (st != AGGREGATION_OK)
+        return st;
+    if (src->count > 0) {
+        memcpy(dst->values, src->values, src->count * sizeof *dst->values);
+        memcpy(dst->days, src->days, src->count * sizeof *dst->days);
+    }
+    dst->count = src->count;
+    dst->period_days = src->period_days;
+    dst->running = src->running;
+    dst->peak = src->peak;
+    return AGGREGATION_OK;
+}
+
+/* Pushes a period value read at instant t (reader: the walk's, instants ascending). */
+static enum aggregation_status walk_push_at(const struct aggregation *a, struct day_reader *reader,
+                                            struct aggregation_walk *walk, tally_time t, money_t v)
+{
+    int64_t day;
+    enum aggregation_status st = day_read(a, reader, t, &day);
+    return st != AGGREGATION_OK ? st : walk_push(walk, v, a->u.sum.days.last_day - day + 1);
+}
+
+/* The i-th of a's kept values with e's `value` in its place `at` (e NULL: none). */
+static void kept_with(const struct aggregation *a, const struct aggregation_event *e, size_t at,
+                      money_t value, size_t i, tally_time *t, money_t *v)
+{
+    bool is_e = e && i == at;
+    size_t k = e && i > at ? i - 1 : i;
+    *t = is_e ? e->timestamp : a->kept.order[k].timestamp;
+    *v = is_e ? value : a->kept.values[k];
+}
+
+/* Lays out the whole walk of a's kept values (with e's `value` in its place, e NULL: none),
+ * reading every one; `reader` is left where the last value put it. */
+static enum aggregation_status walk_fill(const struct aggregation *a,
+                                         const struct aggregation_event *e, money_t value,
+                                         struct aggregation_walk *walk, struct day_reader *reader)
+{
     size_t at = e ? kept_position(a, event_order(e)) : a->kept.count;
     size_t n = a->kept.count + (e ? 1 : 0), i = 0;
     tally_time t;
     money_t v, carried = MONEY_ZERO;
     enum aggregation_status st;
-    walk->count = 0;
-    walk->period_days = p->period_days;
+    walk_start(a, walk);
     /* in order, the values before the period come first: they walk as one, their total, when
      * above 0 (Lago's recurring_value) */
     for (; i < n; i++) {
@@ -1609,26 +1688,71 @@ enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
         if ((st = from_money_status(money_add(carried, v, &carried))) != AGGREGATION_OK)
             return st;
     }
-    money_t running = MONEY_ZERO;
-    if (money_sign(carried) > 0) {
-        running = carried;
-        walk->values[0] = carried;
-        walk->days[walk->count++] = p->last_day - p->first_day + 1;
-    }
-    walk->peak = running;
-    struct day_reader reader = {.a = a};
+    const struct aggregation_days *p = &a->u.sum.days;
+    if (money_sign(carried) > 0 &&
+        (st = walk_push(walk, carried, p->last_day - p->first_day + 1)) != AGGREGATION_OK)
+        return st;
     for (; i < n; i++) {
-        int64_t day;
         kept_with(a, e, at, value, i, &t, &v);
-        if ((st = day_read(&reader, t, &day)) != AGGREGATION_OK ||
-            (st = walk_push(walk->values, walk->days, &walk->count, v, p->last_day - day + 1)) !=
-                AGGREGATION_OK ||
-            (st = from_money_status(money_add(running, v, &running))) != AGGREGATION_OK)
+        if ((st = walk_push_at(a, reader, walk, t, v)) != AGGREGATION_OK)
             return st;
-        if (money_cmp(running, walk->peak) > 0)
-            walk->peak = running;
     }
     return AGGREGATION_OK;
+}
+
+/* A prorated sum's kept walk: valid, the walk of every kept value, reader where the last left
+ * it; else laid out again when next read. */
+struct aggregation_walk_cache {
+    struct aggregation_walk walk;
+    struct day_reader reader;
+    bool valid;
+};
+
+static void walk_cache_free(struct aggregation *a)
+{
+    if (a->kind != AGGREGATION_SUM || !a->u.sum.walk)
+        return;
+    aggregation_walk_free(&a->u.sum.walk->walk);
+    free(a->u.sum.walk);
+    a->u.sum.walk = NULL;
+}
+
+/* After a value (v at order `at`) was kept: the kept walk follows an append within the period,
+ * and is laid out again on its next read after anything else. Never fails: without memory the
+ * walk is only not kept. */
+static void walk_cache_follow(struct aggregation *a, bool appended, tally_time t, money_t v)
+{
+    struct aggregation_walk_cache *c = a->u.sum.walk;
+    if (!c && !(c = a->u.sum.walk = calloc(1, sizeof *c)))
+        return;
+    c->valid =
+        c->valid && appended && walk_push_at(a, &c->reader, &c->walk, t, v) == AGGREGATION_OK;
+}
+
+enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
+                                                    const struct aggregation_event *e,
+                                                    money_t value, struct aggregation_walk *walk)
+{
+    if (!a || !walk || a->kind != AGGREGATION_SUM || !a->u.sum.prorated ||
+        a->keep_values != AGGREGATION_KEEP_ALL)
+        return AGGREGATION_ERR_INVALID;
+    struct aggregation_walk_cache *c = a->u.sum.walk;
+    bool e_last = e && e->timestamp >= a->from && kept_position(a, event_order(e)) == a->kept.count;
+    enum aggregation_status st;
+    struct day_reader reader = {0};
+    if (!c || (e && !e_last))
+        return walk_fill(a, e, value, walk, &reader);
+    if (!c->valid) {
+        c->reader = (struct day_reader){0};
+        if ((st = walk_fill(a, NULL, MONEY_ZERO, &c->walk, &c->reader)) != AGGREGATION_OK)
+            return st;
+        c->valid = true;
+    }
+    /* the kept walk, and e after it */
+    if ((st = walk_copy(walk, &c->walk)) != AGGREGATION_OK)
+        return st;
+    reader = c->reader;
+    return e ? walk_push_at(a, &reader, walk, e->timestamp, value) : AGGREGATION_OK;
 }
 
 /* ---- Rounding ------------------------------------------------------------------------------ */

@@ -232,6 +232,7 @@ struct aggregation_order {
 };
 
 struct aggregation_unique_entry; /* aggregation.c */
+struct aggregation_walk_cache;   /* aggregation.c */
 struct aggregation_unique_track; /* aggregation.c */
 
 /* What a prorated state counts days in: the customer's zone (borrowed from the tz database,
@@ -264,6 +265,9 @@ struct aggregation {
             bool prorated;
             money_t day_units;
             struct aggregation_days days;
+            /* A prorated sum keeping every value: its walk (aggregation_prorated_values), kept
+             * from its first value on; NULL before. */
+            struct aggregation_walk_cache *walk;
         } sum;
         struct {
             bool has_value;
@@ -518,27 +522,37 @@ void aggregation_preview_values(const struct aggregation *a, const struct aggreg
 
 /*
  * What a prorated graduated charge walks (charge_model_input's event_value_days): the full
- * values in (timestamp, sequence) order, those present alike gathered into one entry (the walk
- * telescopes over them), so there are at most as many as the period has days, plus one.
+ * values in (timestamp, sequence) order, consecutive ones present alike gathered into one
+ * entry (the walk telescopes over them), so there are about as many as the period has days.
+ * Start it zeroed; aggregation_walk_free releases its arrays.
  */
 struct aggregation_walk {
-    money_t values[AGGREGATION_PRORATED_DAYS_MAX + 1];
-    int64_t days[AGGREGATION_PRORATED_DAYS_MAX + 1]; /* each entry's days present */
-    size_t count;
+    money_t *values;
+    int64_t *days; /* each entry's days present */
+    size_t count, cap;
     int64_t period_days; /* the divisor (aggregation_set_prorated's) */
-    money_t peak;        /* the highest running total, event by event (the flat amounts') */
+    money_t running;     /* the running total after the last entry */
+    money_t peak;        /* the highest running total, value by value (the flat amounts') */
 };
 
+void aggregation_walk_free(struct aggregation_walk *walk);
+
 /*
- * A prorated sum keeping every value, as a prorated graduated charge walks it: first the
- * values before the period as one, their total, when above 0 (Lago's recurring_value), present
- * the period's days from `from`; then the values of the period in (timestamp, sequence) order
- * with the days from their local date to the period's last, both included, consecutive ones of
- * the same days in one entry. With `e` (NULL for none), `value` comes in e's place, as
- * aggregation_add(e) would put it. The running total starts at the carried entry (else 0), and
- * `peak` is the highest it reaches after any one value. Reads every kept value: O(events of the
- * period), a zone lookup per offset change. AGGREGATION_ERR_INVALID for another state or a zone
- * that cannot read a timestamp, OVERFLOW if a total does not fit.
+ * A prorated sum keeping every value, as a prorated graduated charge walks it, into `walk`
+ * (zeroed or used before; the caller frees it): first the values before the period as one,
+ * their total, when above 0 (Lago's recurring_value), present the period's days from `from`;
+ * then the values of the period in (timestamp, sequence) order with the days from their local
+ * date to the period's last, both included, consecutive ones of the same days in one entry.
+ * With `e` (NULL for none), `value` comes in e's place, as aggregation_add(e) would put it.
+ * The running total starts at the carried entry (else 0), and `peak` is the highest it reaches
+ * after any one value.
+ * Cost: the state keeps its walk as of its last change and follows the values appended after
+ * it (the usual arrival, in time order): then this copies the walk's entries (about one a day)
+ * and adds e's if e comes last. A value arriving out of order, or before the period, makes the
+ * next call read every kept value again (about 20 ns each). Only the thread that owns the
+ * state may call this: it refills that kept walk.
+ * AGGREGATION_ERR_INVALID for another state or a zone that cannot read a timestamp, OVERFLOW if
+ * a total does not fit, NO_MEMORY.
  */
 enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
                                                     const struct aggregation_event *e,

@@ -1285,6 +1285,21 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                CHARGE_MODEL_OK;
 }
 
+/* price() for a walked state (a prorated graduated charge's), `ev` (NULL for none) taking
+ * `value` in its walk. */
+static bool price_walked(const struct usage *u, const struct usage_charge *c,
+                         const struct usage_bucket *b, const struct aggregation *state,
+                         const struct aggregation_event *ev, money_t value, money_t raw,
+                         const money_t *prorated, int64_t events, money_t precise,
+                         struct usage_amount *out)
+{
+    struct aggregation_walk walk = {0};
+    bool ok = aggregation_prorated_values(state, ev, value, &walk) == AGGREGATION_OK &&
+              price(u, c, b, raw, prorated, events, NULL, 0, precise, NULL, &walk, out);
+    aggregation_walk_free(&walk);
+    return ok;
+}
+
 /* The fee of one state (a bucket's, or a group's of bucket b), priced by b's properties. */
 static bool state_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, const struct aggregation *state,
@@ -1302,13 +1317,12 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
         return false;
     aggregation_values(state, &values, &count);
     money_t priced = aggregation_priced_total(state);
-    struct aggregation_walk walk;
-    if (walks(state) &&
-        aggregation_prorated_values(state, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
-        return false;
-    if (!price(u, c, b, raw, prorates ? &prorated : NULL, aggregation_events_count(state), values,
-               count, aggregation_precise_total(state),
-               aggregation_keeps_priced(state) ? &priced : NULL, walks(state) ? &walk : NULL, out))
+    int64_t events = aggregation_events_count(state);
+    money_t precise = aggregation_precise_total(state);
+    if (walks(state) ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw,
+                                     prorates ? &prorated : NULL, events, precise, out)
+                     : !price(u, c, b, raw, prorates ? &prorated : NULL, events, values, count,
+                              precise, aggregation_keeps_priced(state) ? &priced : NULL, NULL, out))
         return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
@@ -1387,23 +1401,20 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * event without its value. */
     out->received = received;
     bool takes = events_after != aggregation_events_count(state);
-    struct aggregation_walk walk;
-    if (aggregation_keeps_values(state) == 0 || !takes) {
-        if (walks(state) &&
-            aggregation_prorated_values(state, NULL, MONEY_ZERO, &walk) != AGGREGATION_OK)
-            return false;
+    if (walks(state) && !takes)
+        return price_walked(u, c, b, state, NULL, MONEY_ZERO, raw_after, prorated, events_after,
+                            precise_after, out);
+    if (aggregation_keeps_values(state) == 0 || !takes)
         return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                     priced, walks(state) ? &walk : NULL, out);
-    }
+                     priced, NULL, out);
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     if (aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
         money_sub(raw_after, raw_before, &added) != MONEY_OK)
         return false;
     if (walks(state))
-        return aggregation_prorated_values(state, ev, added, &walk) == AGGREGATION_OK &&
-               price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                     priced, &walk, out);
+        return price_walked(u, c, b, state, ev, added, raw_after, prorated, events_after,
+                            precise_after, out);
     money_t *with = malloc(sizeof *with * (count + 1));
     if (!with)
         return false;

@@ -201,7 +201,7 @@ static void test_prorated_sum_walk(void **state)
               AGGREGATION_OK);
     expect_st(aggregation_set_prorated(&march, utc, 31), AGGREGATION_OK);
     expect_st(aggregation_keep_values(&march, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
-    static struct aggregation_walk w;
+    struct aggregation_walk w = {0};
     /* a state that does not keep every value has no walk */
     struct aggregation plain;
     april(&plain, utc, T("2026-04-01T00:00:00Z"));
@@ -254,6 +254,7 @@ static void test_prorated_sum_walk(void **state)
     expect_walked(&w, 0, "1", 10);
     expect_peak(&w, "1");
     expect_units(&april_state, "1");
+    aggregation_walk_free(&w);
     aggregation_free(&march);
     aggregation_free(&april_state);
     tz_free(utc);
@@ -267,7 +268,7 @@ static void prop_prorated_walk_days(void **state)
     (void)state;
     struct tz_zone *ny = zone_of("EST5EDT,M3.2.0,M11.1.0");
     struct billable_metric m = metric(AGGREGATION_SUM, true);
-    static struct aggregation_walk w;
+    struct aggregation_walk w = {0};
     for (int c = 0; c < 300; c++) {
         struct aggregation a;
         expect_st(aggregation_init(&a, &m, T("2026-03-01T05:00:00Z"), T("2026-04-01T04:00:00Z")),
@@ -297,6 +298,165 @@ static void prop_prorated_walk_days(void **state)
         total_cases++;
         aggregation_free(&a);
     }
+    aggregation_walk_free(&w);
+    tz_free(ny);
+}
+
+/* ---- The kept walk against one laid out from the events ------------------------------------- */
+
+struct walked_event {
+    tally_time t;
+    uint64_t seq;
+    int64_t v;
+};
+
+static int walked_cmp(const void *x, const void *y)
+{
+    const struct walked_event *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The walk of `events` (with `extra` if not NULL) laid out here, from tz_to_local per event:
+ * the carried total first when above 0, then runs of equal days, and the peak. */
+static void reference_walk(const struct walked_event *events, size_t n,
+                           const struct walked_event *extra, const struct tz_zone *zone,
+                           tally_time from, tally_time to, struct aggregation_walk *want)
+{
+    struct walked_event *all = malloc((n + 1) * sizeof *all);
+    assert_non_null(all);
+    memcpy(all, events, n * sizeof *all);
+    if (extra)
+        all[n++] = *extra;
+    qsort(all, n, sizeof *all, walked_cmp);
+    struct tz_local lt;
+    assert_int_equal(tz_to_local(zone, from, &lt), TZ_OK);
+    int64_t first = timestamp_days_from_civil(lt.civil.date);
+    assert_int_equal(tz_to_local(zone, to - 1, &lt), TZ_OK);
+    int64_t last = timestamp_days_from_civil(lt.civil.date);
+    int64_t carried = 0, running = 0, peak = 0;
+    size_t i = 0;
+    for (; i < n && all[i].t < from; i++)
+        carried += all[i].v;
+    want->count = 0;
+    if (carried > 0) {
+        want->values[want->count] = money_from_int(carried);
+        want->days[want->count++] = last - first + 1;
+        running = peak = carried;
+    }
+    for (; i < n; i++) {
+        assert_int_equal(tz_to_local(zone, all[i].t, &lt), TZ_OK);
+        int64_t day = timestamp_days_from_civil(lt.civil.date);
+        day = day < first ? first : day > last ? last : day;
+        int64_t days = last - day + 1;
+        running += all[i].v;
+        peak = running > peak ? running : peak;
+        if (want->count > 0 && want->days[want->count - 1] == days) {
+            int64_t sum = (int64_t)want->values[want->count - 1].coef + all[i].v;
+            want->values[want->count - 1] = money_from_int(sum);
+        } else {
+            want->values[want->count] = money_from_int(all[i].v);
+            want->days[want->count++] = days;
+        }
+    }
+    want->peak = money_from_int(peak);
+    free(all);
+}
+
+static void expect_same_walk(const struct aggregation_walk *got,
+                             const struct aggregation_walk *want, int c, size_t step)
+{
+    char gb[MONEY_TEXT_MAX], wb[MONEY_TEXT_MAX];
+    if (money_cmp(got->peak, want->peak) != 0)
+        fail_msg("case %d step %zu: peak %s, want %s", c, step, fmt(got->peak, gb),
+                 fmt(want->peak, wb));
+    /* entries of the same days that sum to 0 may stand apart in one and not the other: compare
+     * what the walk reads, value × days by days, in order, skipping zero entries */
+    size_t i = 0, j = 0;
+    for (;;) {
+        while (i < got->count && money_is_zero(got->values[i]))
+            i++;
+        while (j < want->count && money_is_zero(want->values[j]))
+            j++;
+        if (i == got->count || j == want->count)
+            break;
+        if (got->days[i] != want->days[j] || money_cmp(got->values[i], want->values[j]) != 0)
+            fail_msg("case %d step %zu: entry %zu is %s for %" PRId64 " days, want %s for %" PRId64,
+                     c, step, i, fmt(got->values[i], gb), got->days[i], fmt(want->values[j], wb),
+                     want->days[j]);
+        i++;
+        j++;
+    }
+    if (i != got->count || j != want->count)
+        fail_msg("case %d step %zu: %zu entries, want %zu", c, step, got->count, want->count);
+}
+
+/*
+ * The walk a state keeps and follows event by event (aggregation_prorated_values between
+ * adds, with previews) is the walk laid out from its events, whatever the arrival: mostly in
+ * time order (the kept walk follows), some late within the period and some before it (the
+ * walk is laid out again), across New York's clock change.
+ */
+static void prop_prorated_walk_kept(void **state)
+{
+    (void)state;
+    enum { EVENTS = 60 };
+    struct tz_zone *ny = zone_of("EST5EDT,M3.2.0,M11.1.0");
+    struct billable_metric m = metric(AGGREGATION_SUM, true);
+    tally_time from = T("2026-03-01T05:00:00Z"), to = T("2026-04-01T04:00:00Z");
+    struct aggregation_walk got = {0};
+    money_t want_values[2 * EVENTS + 2];
+    int64_t want_days[2 * EVENTS + 2];
+    struct aggregation_walk want = {.values = want_values, .days = want_days};
+    for (int c = 0; c < 200; c++) {
+        struct aggregation a;
+        expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+        expect_st(aggregation_set_prorated(&a, ny, 31), AGGREGATION_OK);
+        expect_st(aggregation_keep_values(&a, AGGREGATION_KEEP_ALL), AGGREGATION_OK);
+        struct walked_event events[EVENTS];
+        tally_time clock = from;
+        for (size_t i = 0; i < EVENTS; i++) {
+            uint32_t kind = (uint32_t)below(10);
+            tally_time t;
+            if (kind == 0) /* before the period: carried */
+                t = from - 1000000 * (tally_time)(1 + below(40 * 86400));
+            else if (kind == 1) /* late, within the period */
+                t = from + (tally_time)(next() % (uint64_t)(clock - from + 1));
+            else { /* in order, a few hours on */
+                tally_time step = 1000000 * (tally_time)below(12 * 3600);
+                t = clock = clock + step < to - 1 ? clock + step : clock;
+            }
+            events[i] = (struct walked_event){t, i + 1, (int64_t)below(9) - 3};
+            char v[16];
+            snprintf(v, sizeof v, "%" PRId64, events[i].v);
+            struct aggregation_event e = EV(t, i + 1, v);
+            if (t < from)
+                carried_ok(&a, e);
+            else
+                add_ok(&a, e);
+            if (below(2) == 0)
+                continue; /* some adds are not read: the kept walk follows unread */
+            expect_st(aggregation_prorated_values(&a, NULL, MONEY_ZERO, &got), AGGREGATION_OK);
+            reference_walk(events, i + 1, NULL, ny, from, to, &want);
+            expect_same_walk(&got, &want, c, i);
+            /* a preview: next in order most often, or anywhere in the period */
+            struct walked_event x = {below(4) ? clock + 1000000 * (tally_time)below(3600)
+                                              : from + (tally_time)(next() % (uint64_t)(to - from)),
+                                     EVENTS + 1, (int64_t)below(5) - 1};
+            if (x.t >= to)
+                continue;
+            snprintf(v, sizeof v, "%" PRId64, x.v);
+            struct aggregation_event xe = EV(x.t, x.seq, v);
+            expect_st(aggregation_prorated_values(&a, &xe, money_from_int(x.v), &got),
+                      AGGREGATION_OK);
+            reference_walk(events, i + 1, &x, ny, from, to, &want);
+            expect_same_walk(&got, &want, c, i);
+            total_cases++;
+        }
+        aggregation_free(&a);
+    }
+    aggregation_walk_free(&got);
     tz_free(ny);
 }
 
@@ -2004,6 +2164,7 @@ int main(void)
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_prorated_sum_walk),
         cmocka_unit_test(prop_prorated_walk_days),
+        cmocka_unit_test(prop_prorated_walk_kept),
         cmocka_unit_test(test_sum_kept_values),
         cmocka_unit_test(test_sum_kept_first_values),
         cmocka_unit_test(test_sum_priced_total),
