@@ -959,6 +959,12 @@ static const struct aggregation_days *days_of(const struct aggregation *a)
     return a->kind == AGGREGATION_SUM ? &a->u.sum.days : &a->u.unique.days;
 }
 
+/* Local day number d clamped into the period's days. */
+static int64_t period_day(const struct aggregation_days *p, int64_t d)
+{
+    return d < p->first_day ? p->first_day : d > p->last_day ? p->last_day : d;
+}
+
 /* A prorated state's local day number of t, clamped into its period: an instant before `from`
  * (a carried value) weighs from the first day, and a fold around midnight stays inside. */
 static enum aggregation_status local_day(const struct aggregation *a, tally_time t, int64_t *day)
@@ -967,8 +973,7 @@ static enum aggregation_status local_day(const struct aggregation *a, tally_time
     struct tz_local lt;
     if (tz_to_local(p->zone, t, &lt) != TZ_OK)
         return AGGREGATION_ERR_INVALID;
-    int64_t d = timestamp_days_from_civil(lt.civil.date);
-    *day = d < p->first_day ? p->first_day : d > p->last_day ? p->last_day : d;
+    *day = period_day(p, timestamp_days_from_civil(lt.civil.date));
     return AGGREGATION_OK;
 }
 
@@ -1568,8 +1573,7 @@ static enum aggregation_status day_read(const struct aggregation *a, struct day_
             r->until = INT64_MAX;
     }
     int64_t local = t + r->offset;
-    int64_t d = local / TIMESTAMP_USEC_PER_DAY - (local % TIMESTAMP_USEC_PER_DAY < 0);
-    *day = d < p->first_day ? p->first_day : d > p->last_day ? p->last_day : d;
+    *day = period_day(p, local / TIMESTAMP_USEC_PER_DAY - (local % TIMESTAMP_USEC_PER_DAY < 0));
     return AGGREGATION_OK;
 }
 
