@@ -64,3 +64,22 @@ test('eventEstimateInstantFees and eventBatchEstimateInstantFees price a pay-in-
     { external_subscription_id: 'instant_sub', code: 'tokens', transaction_id: 'est-3', properties: { total: 7 } }] })).data;
   assert.deepEqual(many.fees.map((f) => [f.event_transaction_id, f.amount_cents]), [['est-2', 100], ['est-3', 7]]);
 });
+
+test('a prorated graduated charge through the client: seats added on the 21st cost 10 of April\'s 30 days in their tier', async () => {
+  const seats = (await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Seats', code: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).data.billable_metric;
+  const plan = (await lago.plans.createPlan({ plan: { name: 'Seats', code: 'seats', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: seats.lago_id, charge_model: 'graduated', prorated: true, properties: { graduated_ranges: [
+      { from_value: 0, to_value: 1, per_unit_amount: '30', flat_amount: '0' },
+      { from_value: 2, to_value: null, per_unit_amount: '60', flat_amount: '0' }] } }] } })).data.plan;
+  assert.equal(plan.charges[0].prorated, true);
+  await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'seat_co', plan_code: 'seats', external_id: 'seat_sub', subscription_at: '2026-04-01T00:00:00Z' } });
+  await lago.events.createEvent({ event: { transaction_id: 'seat-1', external_subscription_id: 'seat_sub', code: 'seats', properties: { seats: 1 } } });
+  const moved = await t.api('/api/v1/test_clock/advance', { method: 'POST', body: { test_clock: { to: '2026-04-21T09:00:00Z' } } });
+  assert.equal(moved.status, 200, await moved.text());
+  await lago.events.createEvent({ event: { transaction_id: 'seat-2', external_subscription_id: 'seat_sub', code: 'seats', properties: { seats: 2 } } });
+  const { data } = await lago.customers.findCustomerCurrentUsage('seat_co', { external_subscription_id: 'seat_sub' });
+  // the first seat all April in the first tier (30 USD); two from the 21st in the second,
+  // 60 × 10/30 each (20 USD): 70 USD; the units shown are the full ones
+  const c = data.customer_usage.charges_usage[0];
+  assert.deepEqual([c.units, c.amount_cents, data.customer_usage.amount_cents], ['3.0', 7000, 7000]);
+});
