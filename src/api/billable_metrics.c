@@ -1,15 +1,22 @@
 /*
  * api/billable_metrics: see billable_metrics.h.
  *
- * Expressions (Lago computes a property from others at ingestion) are not evaluated by
- * Tally yet; a definition that sets one is refused rather than silently ignored.
+ * A metric's expression is parsed when the metric is saved, so that one that does not parse
+ * is refused there, with where and why, rather than at each of its events.
  */
 #include "api/billable_metrics.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "api/api.h"
+#include "api/errors.h"
 #include "core/billable_metric.h"
+#include "core/expression.h"
+#include "json/event_json.h"
+#include "sys/wallclock.h"
+#include "util/jsonw.h"
 
 static bool parse_filters(struct request *req, struct json_object *obj, struct billable_metric *m,
                           struct json_in_error *err)
@@ -44,6 +51,22 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
     return true;
 }
 
+/* Lago's invalid_expression, with Tally's message saying where and why. */
+static bool check_expression(struct request *req, const char *text, struct json_in_error *err)
+{
+    struct expression *x = arena_alloc(&req->arena, sizeof *x);
+    char why[EXPRESSION_MESSAGE_MAX];
+    if (!x)
+        return json_in_refuse(err, "expression", "out_of_memory");
+    if (expression_parse(text, strlen(text), x, why) == EXPRESSION_OK)
+        return true;
+    char *message = arena_alloc(&req->arena, EXPRESSION_MESSAGE_MAX + 32);
+    if (message)
+        snprintf(message, EXPRESSION_MESSAGE_MAX + 32, "expression %s", why);
+    err->message = message;
+    return json_in_refuse(err, "expression", "invalid_expression");
+}
+
 static bool parse_metric(struct request *req, struct json_object *obj, struct billable_metric *m,
                          const char **name, const char **description, struct json_in_error *err)
 {
@@ -64,15 +87,17 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
             JSON_IN_INVALID ||
         json_in_int(obj, "rounding_precision", BILLABLE_METRIC_PRECISION_MIN,
                     BILLABLE_METRIC_PRECISION_MAX, &precision, err) == JSON_IN_INVALID ||
-        json_in_string(obj, "expression", 4096, &req->arena, &expression, err) == JSON_IN_INVALID ||
+        json_in_string(obj, "expression", EXPRESSION_TEXT_MAX, &req->arena, &expression, err) ==
+            JSON_IN_INVALID ||
         json_in_string(obj, "weighted_interval", 16, &req->arena, &interval, err) ==
             JSON_IN_INVALID)
         return false;
     if (rounding && !billable_metric_rounding_parse(rounding, &m->rounding))
         return json_in_refuse(err, "rounding_function", "value_is_invalid");
     m->rounding_precision = (int32_t)precision;
-    if (expression && *expression)
-        return json_in_refuse(err, "expression", "not_supported");
+    if (expression && *expression && !check_expression(req, expression, err))
+        return false;
+    m->expression = expression && *expression ? expression : NULL; /* "" is none, as Lago's */
     if (m->aggregation == AGGREGATION_COUNT)
         m->field_name = NULL; /* Lago clears it: a count reads no property */
     if (interval && (m->aggregation != AGGREGATION_WEIGHTED_SUM || strcmp(interval, "seconds")))
@@ -111,7 +136,7 @@ static bool parse_definition(struct request *req, struct json_object *obj,
         jsonw_null(&w);
     else
         jsonw_int(&w, m.rounding_precision);
-    jsonw_kv_null(&w, "expression");
+    jsonw_kv_cstr(&w, "expression", m.expression);
     jsonw_key(&w, "filters");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < m.filter_count; i++) {
@@ -134,3 +159,70 @@ const struct catalog_resource billable_metrics_resource = {
     .parse = parse_definition,
     .render = catalog_render_plain,
 };
+
+/* ---- evaluate_expression ------------------------------------------------------------------ */
+
+/* The test event: Lago's `event` object (absent: an empty one), in the request's arena. */
+static bool test_event(struct request *req, struct json_object *doc, struct event *e,
+                       struct json_in_error *err)
+{
+    struct json_object *obj = NULL;
+    memset(e, 0, sizeof *e);
+    e->code = "";
+    e->properties_json = "{}";
+    if (!json_object_object_get_ex(doc, "event", &obj) || !obj)
+        return true;
+    if (!json_object_is_type(obj, json_type_object))
+        return json_in_refuse(err, "event", "invalid_type");
+    const char *code = NULL;
+    if (json_in_string(obj, "code", EVENT_CODE_MAX, &req->arena, &code, err) == JSON_IN_INVALID ||
+        !event_json_timestamp(obj, e, err) || !event_json_properties_of(&req->arena, obj, e, err))
+        return false;
+    if (code)
+        e->code = code;
+    return true;
+}
+
+void billable_metrics_evaluate_expression(struct request *req)
+{
+    const char *why, *text = NULL;
+    struct json_object *doc = json_in_parse(req->body.data, req->body.len, &why);
+    struct json_in_error err = {0};
+    struct event e;
+    struct expression *x = arena_alloc(&req->arena, sizeof *x);
+    struct expression_scratch *scratch = arena_alloc(&req->arena, sizeof *scratch);
+    char message[EXPRESSION_MESSAGE_MAX];
+    struct expression_value v;
+    if (!doc || !json_object_is_type(doc, json_type_object)) {
+        api_error_bad_request(req, doc ? "the body is not an object" : why);
+    } else if (!x || !scratch) {
+        api_error(req, 500, "out_of_memory", NULL);
+    } else if (json_in_string(doc, "expression", EXPRESSION_TEXT_MAX, &req->arena, &text, &err) ==
+                   JSON_IN_INVALID ||
+               !test_event(req, doc, &e, &err)) {
+        api_error_validation_message(req, err.field, err.code, err.message);
+    } else if (!text || !*text) {
+        api_error_validation(req, "expression", "value_is_mandatory");
+    } else if (expression_parse(text, strlen(text), x, message) != EXPRESSION_OK) {
+        api_error_validation_message(req, "expression", "invalid_expression", message);
+    } else if (expression_evaluate(x, &e, e.has_timestamp ? e.timestamp : wallclock_now(), scratch,
+                                   &v, message) != EXPRESSION_OK) {
+        api_error_validation_message(req, "event", "invalid_event", message);
+    } else {
+        struct jsonw w;
+        char number[MONEY_TEXT_MAX];
+        if (!v.is_string) {
+            v.len = money_format(v.number, number, sizeof number);
+            v.text = number;
+        }
+        jsonw_init(&w, api_respond(req, 200));
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "expression_result");
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "value");
+        jsonw_string(&w, v.text, v.len);
+        jsonw_object_end(&w);
+        jsonw_object_end(&w);
+    }
+    json_object_put(doc);
+}

@@ -9,4 +9,12 @@
 
 extern const struct catalog_resource billable_metrics_resource;
 
+/*
+ * POST /api/v1/billable_metrics/evaluate_expression {"expression", "event": {"code",
+ * "timestamp", "properties"}}: what the expression makes of that event, changing nothing:
+ * {"expression_result": {"value": ...}}, a number as its decimal text. Answered on the
+ * request's thread (it reads no state). Threads: any.
+ */
+void billable_metrics_evaluate_expression(struct request *req);
+
 #endif

@@ -158,7 +158,7 @@ static bool parse_definition(struct request *req, struct json_object *obj,
     struct json_in_error err = {0};
     memset(def, 0, sizeof *def);
     if (!req->resource->parse(req, obj, def, &err)) {
-        api_error_validation(req, err.field, err.code);
+        api_error_validation_message(req, err.field, err.code, err.message);
         return false;
     }
     return true;

@@ -373,7 +373,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
 {
     const struct usage *u = cmd->as.fees_estimate.usages[index];
     const struct store_subscription *row = &cmd->as.fees_estimate.subscriptions[index];
-    const struct event *ev = &cmd->as.fees_estimate.events[index];
+    const struct event *ev = &cmd->as.fees_estimate.priced[index];
     int64_t total_cents = est->amount_cents + tax_cents;
     char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX], unit_amount[MONEY_TEXT_MAX] = "0.0",
                                                       amount[MONEY_TEXT_MAX];
@@ -441,7 +441,7 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
 static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t index)
 {
     const struct usage *u = cmd->as.fees_estimate.usages[index];
-    const struct event *ev = &cmd->as.fees_estimate.events[index];
+    const struct event *ev = &cmd->as.fees_estimate.priced[index];
     money_t taxes; /* the usage's, unrounded, as the fees before this one leave them */
     if (!usage_taxes_brought(u, &taxes))
         return false;

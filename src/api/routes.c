@@ -43,6 +43,8 @@ const struct route api_routes[] = {
     {"DELETE", "/api/v1/taxes/{}", "taxes.delete", true, catalog_delete, &taxes_resource},
     {"POST", "/api/v1/billable_metrics", "billable_metrics.create", true, catalog_create,
      &billable_metrics_resource},
+    {"POST", "/api/v1/billable_metrics/evaluate_expression", "billable_metrics.evaluate_expression",
+     true, billable_metrics_evaluate_expression, NULL},
     {"GET", "/api/v1/billable_metrics", "billable_metrics.list", true, catalog_list,
      &billable_metrics_resource},
     {"GET", "/api/v1/billable_metrics/{}", "billable_metrics.get", true, catalog_get,

@@ -83,6 +83,8 @@ bool billable_metric_validate(const struct billable_metric *m, const char **fiel
     if (m->recurring && (m->aggregation == AGGREGATION_COUNT || m->aggregation == AGGREGATION_MAX ||
                          m->aggregation == AGGREGATION_LATEST))
         return fail(field, code, "recurring", "not_compatible_with_aggregation_type");
+    if (m->expression && m->aggregation == AGGREGATION_COUNT)
+        return fail(field, code, "expression", "not_compatible_with_aggregation_type");
     if (m->rounding_precision < BILLABLE_METRIC_PRECISION_MIN ||
         m->rounding_precision > BILLABLE_METRIC_PRECISION_MAX)
         return fail(field, code, "rounding_precision", "value_is_out_of_range");

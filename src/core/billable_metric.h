@@ -5,7 +5,9 @@
  *   - recurring (values carry over periods) makes no sense for count, max or latest;
  *   - weighted_sum weighs by time, in seconds;
  *   - rounding (round half-up, ceil, floor) applies to the aggregate at a precision;
- *   - filters name property keys and the values a charge may price separately.
+ *   - filters name property keys and the values a charge may price separately;
+ *   - an expression (core/expression) computes properties[field_name] from the event's
+ *     other properties as it is ingested: not for count_agg, which reads no field.
  * Aggregating events is the Events issue's; this module only defines and checks.
  */
 #ifndef TALLY_CORE_BILLABLE_METRIC_H
@@ -48,6 +50,7 @@ struct billable_metric_filter {
 struct billable_metric {
     enum billable_metric_aggregation aggregation;
     const char *field_name; /* NULL for count_agg */
+    const char *expression; /* NULL: none (its text is checked by core/expression) */
     bool recurring;
     enum billable_metric_rounding rounding;
     int32_t rounding_precision;

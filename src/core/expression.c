@@ -113,9 +113,9 @@ static bool parse_string(struct parser *p)
         return fail(p, EXPRESSION_ERR_SYNTAX, "a string without its closing quote");
     }
     size_t len = p->at++ - start;
-    return emit(p, (struct expression_node){.op = EXPRESSION_STRING,
-                                            .offset = (uint16_t)start,
-                                            .len = (uint16_t)len},
+    return emit(p,
+                (struct expression_node){
+                    .op = EXPRESSION_STRING, .offset = (uint16_t)start, .len = (uint16_t)len},
                 0);
 }
 
@@ -249,10 +249,10 @@ static bool parse_term(struct parser *p)
         return false;
     for (char c; (c = peek(p)) == '*' || c == '/';) {
         p->at++;
-        if (!parse_atom(p) ||
-            !emit(p,
-                  (struct expression_node){.op = c == '*' ? EXPRESSION_MULTIPLY : EXPRESSION_DIVIDE},
-                  2))
+        if (!parse_atom(p) || !emit(p,
+                                    (struct expression_node){.op = c == '*' ? EXPRESSION_MULTIPLY
+                                                                            : EXPRESSION_DIVIDE},
+                                    2))
             return false;
     }
     return true;
@@ -442,7 +442,7 @@ static enum expression_status range_error(struct evaluation *v, enum money_statu
 
 static enum expression_status arithmetic(struct evaluation *v, enum expression_op op)
 {
-    money_t a, b, r = MONEY_ZERO;
+    money_t a = MONEY_ZERO, b = MONEY_ZERO, r = MONEY_ZERO;
     enum expression_status status;
     if ((status = number_at(v, v->depth - 2, &a)) != EXPRESSION_OK ||
         (status = number_at(v, v->depth - 1, &b)) != EXPRESSION_OK)
@@ -493,15 +493,15 @@ static enum money_status round_at(money_t x, int32_t digits, enum money_round mo
 static enum expression_status rounding(struct evaluation *v, const struct expression_node *n)
 {
     size_t base = v->depth - n->argc;
-    money_t x, d = MONEY_ZERO;
+    money_t x = MONEY_ZERO, d = MONEY_ZERO;
     enum expression_status status;
     if ((status = number_at(v, base, &x)) != EXPRESSION_OK ||
         (n->argc == 2 && (status = number_at(v, base + 1, &d)) != EXPRESSION_OK))
         return status;
     money_t whole;
     int64_t digits = 0;
-    if (money_round(d, 0, MONEY_ROUND_DOWN, &whole) != MONEY_OK || whole.coef < EXPRESSION_DIGITS_MIN ||
-        whole.coef > EXPRESSION_DIGITS_MAX)
+    if (money_round(d, 0, MONEY_ROUND_DOWN, &whole) != MONEY_OK ||
+        whole.coef < EXPRESSION_DIGITS_MIN || whole.coef > EXPRESSION_DIGITS_MAX)
         return failed(v, EXPRESSION_ERR_RANGE, "decimals must be from %d to %d",
                       EXPRESSION_DIGITS_MIN, EXPRESSION_DIGITS_MAX);
     digits = (int64_t)whole.coef;
@@ -564,7 +564,7 @@ static enum expression_status step(struct evaluation *v, const struct expression
         return EXPRESSION_OK;
     }
     case EXPRESSION_NEGATE: {
-        money_t x;
+        money_t x = MONEY_ZERO;
         enum expression_status status = number_at(v, v->depth - 1, &x);
         if (status == EXPRESSION_OK)
             v->stack[v->depth - 1] = number_value(money_neg(x));
@@ -583,8 +583,7 @@ static enum expression_status step(struct evaluation *v, const struct expression
 }
 
 enum expression_status expression_evaluate(const struct expression *x, const struct event *e,
-                                           tally_time timestamp,
-                                           struct expression_scratch *scratch,
+                                           tally_time timestamp, struct expression_scratch *scratch,
                                            struct expression_value *out,
                                            char message[EXPRESSION_MESSAGE_MAX])
 {

@@ -42,11 +42,11 @@
 #include "core/money.h"
 #include "core/timestamp.h"
 
-#define EXPRESSION_TEXT_MAX 4096  /* bytes of an expression's text */
-#define EXPRESSION_NODES_MAX 256  /* literals, variables, operators and calls */
-#define EXPRESSION_DEPTH_MAX 32   /* nesting of parentheses and calls */
-#define EXPRESSION_STACK_MAX 64   /* values alive at once while evaluating */
-#define EXPRESSION_ARGS_MAX 64    /* arguments of one concat */
+#define EXPRESSION_TEXT_MAX 4096 /* bytes of an expression's text */
+#define EXPRESSION_NODES_MAX 256 /* literals, variables, operators and calls */
+#define EXPRESSION_DEPTH_MAX 32  /* nesting of parentheses and calls */
+#define EXPRESSION_STACK_MAX 64  /* values alive at once while evaluating */
+#define EXPRESSION_ARGS_MAX 64   /* arguments of one concat */
 #define EXPRESSION_QUOTIENT_DECIMALS 15
 #define EXPRESSION_DIGITS_MIN (-37) /* round(x, d): d's range */
 #define EXPRESSION_DIGITS_MAX 38
@@ -128,8 +128,7 @@ enum expression_status expression_parse(const char *text, size_t len, struct exp
  * `scratch` (reset here). On failure `message` says why ("Variable: tokens not found").
  */
 enum expression_status expression_evaluate(const struct expression *x, const struct event *e,
-                                           tally_time timestamp,
-                                           struct expression_scratch *scratch,
+                                           tally_time timestamp, struct expression_scratch *scratch,
                                            struct expression_value *out,
                                            char message[EXPRESSION_MESSAGE_MAX]);
 

@@ -68,6 +68,7 @@ struct event_result {
     struct siphash128 transaction_fingerprint;
     uint64_t subscription_tag;
     tally_time timestamp; /* the event's own, or the clock's when it had none */
+    bool evaluated;       /* its metric's expression was applied (once: see engine.c) */
     char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
 };
@@ -245,7 +246,8 @@ struct command {
          * first event refused, then the later ones refused too; see engine.c).
          */
         struct {
-            const struct event *events;
+            /* the writer rewrites an event's properties when its metric has an expression */
+            struct event *events;
             size_t count;
             struct event_result *results;          /* count of them, in the submitter's arena */
             struct command_item_refusal *refusals; /* in index order, in the command's arena */
@@ -277,6 +279,7 @@ struct command {
             bool instant; /* Lago's instant estimate: standard and percentage charges only */
             const struct usage **usages;
             struct store_subscription *subscriptions;
+            const struct event *priced; /* the events with their metrics' expressions applied */
         } fees_estimate;
         /* GET /events/{transaction_id}: the writer knows where each transaction id is. */
         struct {

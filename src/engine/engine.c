@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/dedup.h"
+#include "core/expression.h"
 #include "engine/sub_cache.h"
 #include "engine/syncer.h"
 #include "engine/usage.h"
@@ -88,6 +89,7 @@ struct engine {
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
+    struct expression_scratch expression_scratch; /* metrics' expressions write strings here */
     bool recover_wallets; /* the book was dropped: the journal goes back in before a batch */
     bool batch_failed;    /* a wallet flush failed: the batch must not commit */
     uint64_t batch_number;
@@ -1474,7 +1476,8 @@ struct ingest_cache {
     const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
     uint64_t sub_hash;                    /* that event's subscription id's sub_cache_hash */
     const char *code;
-    bool recurring; /* the metric of `code` */
+    bool recurring;                        /* the metric of `code` */
+    const struct sub_cache_metric *metric; /* and the rest of it, borrowed for the command */
 };
 
 static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
@@ -1493,12 +1496,75 @@ static enum command_result resolve_metric(struct engine *e, struct ingest_cache 
 {
     if (c->code && strcmp(c->code, code) == 0)
         return COMMAND_OK;
-    enum store_status s = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
-                                                     org_id, code, &c->recurring);
+    enum store_status s =
+        sub_cache_metric(&e->subscriptions, store_conn(e->store), org_id, code, &c->metric);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     c->code = code;
+    c->recurring = c->metric->recurring;
     return COMMAND_OK;
+}
+
+/*
+ * `in` as its metric's expression makes it (Lago evaluates the expression as the event is
+ * created): the result, a number in its canonical text or a string, is properties[field_name],
+ * in place of what was sent there or added last. Written into *out (which may be `in`), in the
+ * command's arena. COMMAND_INVALID, with Lago's code (for `properties`) and Tally's message, if
+ * the expression cannot be evaluated for this event.
+ */
+static enum command_result evaluate_expression(struct engine *e, struct command *cmd,
+                                               const struct sub_cache_metric *m,
+                                               const struct event *in, tally_time timestamp,
+                                               struct event *out, const char **code,
+                                               const char **message)
+{
+    struct expression_value v;
+    char why[EXPRESSION_MESSAGE_MAX], number[MONEY_TEXT_MAX];
+    if (expression_evaluate(m->expression, in, timestamp, &e->expression_scratch, &v, why) !=
+        EXPRESSION_OK) {
+        char *text = arena_alloc(cmd->arena, EXPRESSION_MESSAGE_MAX + 64);
+        if (!text)
+            return COMMAND_STORE_FAILED;
+        snprintf(text, EXPRESSION_MESSAGE_MAX + 64, "expression_evaluation_failed: %s", why);
+        *code = "expression_evaluation_failed";
+        *message = text;
+        return COMMAND_INVALID;
+    }
+    if (!v.is_string) {
+        v.len = money_format(v.number, number, sizeof number);
+        v.text = number;
+    }
+    if (event_json_set_property(cmd->arena, in, m->field_name, v.text, v.len, out))
+        return COMMAND_OK;
+    if (in->property_count < EVENT_PROPERTIES_MAX)
+        return COMMAND_STORE_FAILED;
+    *code = "too_many_items";
+    *message = "the expression's result would be one property too many";
+    return COMMAND_INVALID;
+}
+
+/*
+ * Event i of the command with its metric's expression applied, once: a command applied again
+ * (a group retry) finds it done, so an expression that reads its own field never reads its
+ * own result. A refusal names the event.
+ */
+static enum command_result apply_expression(struct engine *e, struct command *cmd,
+                                            const struct ingest_cache *cache, size_t i)
+{
+    struct event *ev = &cmd->as.events_ingest.events[i];
+    struct event_result *res = &cmd->as.events_ingest.results[i];
+    if (!cache->metric->expression || res->evaluated)
+        return COMMAND_OK;
+    tally_time at = ev->has_timestamp ? ev->timestamp : cmd->now;
+    const char *code, *message;
+    enum command_result r = evaluate_expression(e, cmd, cache->metric, ev, at, ev, &code, &message);
+    if (r != COMMAND_INVALID) {
+        res->evaluated = r == COMMAND_OK;
+        return r;
+    }
+    if (cmd->as.events_ingest.refusal_count == 0)
+        cmd->invalid_message = message; /* (one message a batch: its first refusal's) */
+    return refuse_event(cmd, i, "properties", code);
 }
 
 /*
@@ -1622,6 +1688,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
                                       : r;
+    if ((r = apply_expression(e, cmd, cache, i)) != COMMAND_OK)
+        return r;
     r = take_identity(e, cmd, i);
     if (r != COMMAND_OK)
         return r;
@@ -1714,7 +1782,7 @@ static enum command_result refuse_later_events(struct engine *e, struct command 
         else if (r == COMMAND_OK &&
                  (r = resolve_metric(e, &cache, cmd->org_id, ev->code)) == COMMAND_NOT_FOUND)
             r = refuse_event(cmd, i, "code", "billable_metric_not_found");
-        else if (r == COMMAND_OK)
+        else if (r == COMMAND_OK && (r = apply_expression(e, cmd, &cache, i)) == COMMAND_OK)
             r = take_identity(e, cmd, i);
         if (r != COMMAND_OK && r != COMMAND_INVALID)
             return r;
@@ -1893,20 +1961,30 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 static enum command_result usage_for_read(struct engine *e, struct command *cmd,
                                           const char *external_subscription_id);
 
-/* The live usage an event would go to, and its metric known: what pricing one needs. */
+/* The live usage an event would go to, its metric known, and the event as that metric's
+ * expression makes it (into *priced, in the command's arena): what pricing one needs. */
 static enum command_result usage_for_event(struct engine *e, struct command *cmd,
-                                           const struct event *ev)
+                                           const struct event *ev, struct event *priced)
 {
     enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
     if (r != COMMAND_OK)
         return r;
-    bool recurring;
-    enum store_status s = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
-                                                     cmd->org_id, ev->code, &recurring);
+    const struct sub_cache_metric *m;
+    enum store_status s =
+        sub_cache_metric(&e->subscriptions, store_conn(e->store), cmd->org_id, ev->code, &m);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
                                     : COMMAND_STORE_FAILED;
-    return COMMAND_OK;
+    *priced = *ev;
+    if (!m->expression)
+        return COMMAND_OK;
+    const char *code, *message;
+    r = evaluate_expression(e, cmd, m, ev, ev->has_timestamp ? ev->timestamp : cmd->now, priced,
+                            &code, &message);
+    if (r != COMMAND_INVALID)
+        return r;
+    cmd->invalid_message = message;
+    return invalid(cmd, "properties", code);
 }
 
 /*
@@ -1982,12 +2060,14 @@ static const char *precise_text(struct command *cmd, const struct event *ev)
 static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.authorization_create.event;
-    enum command_result r = usage_for_event(e, cmd, ev);
+    struct event priced; /* as the capture's event will be stored: with its expression's result */
+    enum command_result r = usage_for_event(e, cmd, ev, &priced);
     if (r != COMMAND_OK)
         return r;
     int64_t price;
     bool unreadable = false;
-    if (!wallets_price_event(&e->wallets, e->store, cmd->usage, ev, cmd->now, &price, &unreadable))
+    if (!wallets_price_event(&e->wallets, e->store, cmd->usage, &priced, cmd->now, &price,
+                             &unreadable))
         return unreadable ? COMMAND_STORE_FAILED : invalid(cmd, "properties", "cannot_be_priced");
     const struct store_subscription *sub = &cmd->usage_subscription;
     struct store_authorization *a = &cmd->authorization;
@@ -2174,26 +2254,29 @@ static enum command_result apply_fees_estimate(struct engine *e, struct command 
     size_t n = cmd->as.fees_estimate.count;
     const struct usage **usages = arena_alloc(cmd->arena, n * sizeof *usages);
     struct store_subscription *subs = arena_alloc(cmd->arena, n * sizeof *subs);
-    if (!usages || !subs)
+    struct event *priced = arena_alloc(cmd->arena, n * sizeof *priced);
+    if (!usages || !subs || !priced)
         return COMMAND_STORE_FAILED;
     /* a usage got for one event stays valid for the others: the book replaces a usage only
      * when its own period moves on, which `now` does not within a command */
     for (size_t i = 0; i < n; i++) {
-        const struct event *ev = &cmd->as.fees_estimate.events[i];
-        enum command_result r = usage_for_event(e, cmd, ev);
+        const struct event *ev = &priced[i];
+        enum command_result r =
+            usage_for_event(e, cmd, &cmd->as.fees_estimate.events[i], &priced[i]);
         if (r != COMMAND_OK)
             return r;
-        bool priced = false;
-        for (size_t k = 0; !priced && k < cmd->usage->charge_count; k++)
-            priced = usage_charge_estimated(&cmd->usage->charges[k], ev->code,
-                                            cmd->as.fees_estimate.instant);
-        if (!priced)
+        bool estimated = false;
+        for (size_t k = 0; !estimated && k < cmd->usage->charge_count; k++)
+            estimated = usage_charge_estimated(&cmd->usage->charges[k], ev->code,
+                                               cmd->as.fees_estimate.instant);
+        if (!estimated)
             return invalid(cmd, "code", "does_not_match_an_instant_charge");
         usages[i] = cmd->usage;
         subs[i] = cmd->usage_subscription;
     }
     cmd->as.fees_estimate.usages = usages;
     cmd->as.fees_estimate.subscriptions = subs;
+    cmd->as.fees_estimate.priced = priced;
     return COMMAND_OK;
 }
 

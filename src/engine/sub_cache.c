@@ -17,10 +17,10 @@ enum entry_kind { ENTRY_SUBSCRIPTION, ENTRY_METRIC };
 struct sub_cache_entry {
     enum entry_kind kind;
     int64_t org_id;
-    const char *name;              /* the subscription's external id, or the metric's code */
-    tally_time from, to;           /* a subscription's row answers for events in [from, to) */
-    struct store_subscription row; /* a subscription's */
-    bool recurring;                /* a metric's */
+    const char *name;               /* the subscription's external id, or the metric's code */
+    tally_time from, to;            /* a subscription's row answers for events in [from, to) */
+    struct store_subscription row;  /* a subscription's */
+    struct sub_cache_metric metric; /* a metric's */
 };
 
 void sub_cache_init(struct sub_cache *c, const uint8_t hash_key[SIPHASH_KEY_LEN])
@@ -142,8 +142,23 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
     return STORE_OK;
 }
 
-enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_conn *conn,
-                                             int64_t org_id, const char *code, bool *recurring)
+/* A stored metric's expression parsed into the cache's arena (NULL if it has none). False if
+ * it does not parse: the API parsed it before storing it, so the store is not what Tally wrote. */
+static bool parse_expression(struct sub_cache *c, const char *text, const struct expression **out)
+{
+    *out = NULL;
+    if (!text)
+        return true;
+    struct expression *x = arena_alloc(&c->arena, sizeof *x);
+    char why[EXPRESSION_MESSAGE_MAX];
+    if (!x || expression_parse(text, strlen(text), x, why) != EXPRESSION_OK)
+        return false;
+    *out = x;
+    return true;
+}
+
+enum store_status sub_cache_metric(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
+                                   const char *code, const struct sub_cache_metric **out)
 {
     if (c->stale || c->arena.total > SUB_CACHE_BYTES_MAX)
         forget(c);
@@ -152,7 +167,7 @@ enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_c
     uint64_t hash = siphash128(c->hash_key, code, strnlen(code, CATALOG_CODE_MAX)).lo;
     struct sub_cache_slot *slot = slot_of(c, ENTRY_METRIC, org_id, code, hash);
     if (slot->entry) {
-        *recurring = slot->entry->recurring;
+        *out = &slot->entry->metric;
         return STORE_OK;
     }
     struct sub_cache_entry *e = arena_alloc(&c->arena, sizeof *e);
@@ -164,12 +179,26 @@ enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_c
         store_catalog_get(conn, org_id, CATALOG_BILLABLE_METRIC, code, &item, &c->arena);
     if (s != STORE_OK)
         return s;
-    if (!metric_json_read(&c->arena, item.body, &m))
+    const struct expression *expression;
+    if (!metric_json_read(&c->arena, item.body, &m) ||
+        !parse_expression(c, m.expression, &expression))
         return STORE_ERROR;
-    *e = (struct sub_cache_entry){
-        .kind = ENTRY_METRIC, .org_id = org_id, .name = item.code, .recurring = m.recurring};
+    *e = (struct sub_cache_entry){.kind = ENTRY_METRIC,
+                                  .org_id = org_id,
+                                  .name = item.code,
+                                  .metric = {m.recurring, m.field_name, expression}};
     c->count++;
     *slot = (struct sub_cache_slot){hash, e};
-    *recurring = m.recurring;
+    *out = &e->metric;
     return STORE_OK;
+}
+
+enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_conn *conn,
+                                             int64_t org_id, const char *code, bool *recurring)
+{
+    const struct sub_cache_metric *m;
+    enum store_status s = sub_cache_metric(c, conn, org_id, code, &m);
+    if (s == STORE_OK)
+        *recurring = m->recurring;
+    return s;
 }

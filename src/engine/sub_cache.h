@@ -8,7 +8,8 @@
  * the span of time it covers, keyed by (organization, external id). Each event also names a
  * billable metric by code, and whether that metric is recurring decides where the event
  * counts: reading and parsing its definition once per command was a twentieth of the
- * writer's time, so the same table keeps that too, keyed by (organization, code).
+ * writer's time, so the same table keeps that too, keyed by (organization, code), with the
+ * metric's expression parsed (each of its events is evaluated with it).
  *
  * Each slot holds its entry's hash beside the pointer, so a probe passes other entries
  * without reading them (each would be a cache miss).
@@ -35,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/expression.h"
 #include "core/siphash.h"
 #include "store/store.h"
 #include "util/arena.h"
@@ -80,10 +82,23 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
                                const char *external_id, uint64_t hash, tally_time at,
                                const struct store_subscription **out);
 
+/* What the writer needs of a billable metric to take its events. */
+struct sub_cache_metric {
+    bool recurring;
+    const char *field_name;              /* where its expression's result goes */
+    const struct expression *expression; /* NULL: none */
+};
+
 /*
- * Whether the organization's billable metric `code` is recurring, from memory or else from
- * the store (then remembered). STORE_NOT_FOUND if it has none of that code.
+ * The organization's billable metric `code`, from memory or else from the store (then
+ * remembered), borrowed until the next sub_cache_release. STORE_NOT_FOUND if it has none of
+ * that code.
  */
+enum store_status sub_cache_metric(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
+                                   const char *code, const struct sub_cache_metric **out);
+
+/* Whether that metric is recurring (sub_cache_metric's answer, for the callers that need only
+ * that). */
 enum store_status sub_cache_metric_recurring(struct sub_cache *c, struct store_conn *conn,
                                              int64_t org_id, const char *code, bool *recurring);
 

@@ -6,6 +6,7 @@
 
 #include "core/subscription.h"
 #include "json/event_plain.h"
+#include "util/jsonw.h"
 
 /*
  * json-c keeps no text for integers and clamps those past int64 silently: such a value
@@ -71,6 +72,44 @@ bool event_json_properties(struct arena *a, struct json_object *props, struct ev
     e->property_count = n;
     e->properties_json = arena_strndup(a, text, strlen(text));
     return e->properties_json != NULL || json_in_refuse(err, "properties", "out_of_memory");
+}
+
+bool event_json_set_property(struct arena *a, const struct event *in, const char *key,
+                             const char *value, size_t len, struct event *out)
+{
+    size_t at = 0; /* keys are unique: json-c keeps one value a key, event_plain refuses repeats */
+    while (at < in->property_count && strcmp(in->properties[at].key, key) != 0)
+        at++;
+    size_t count = in->property_count + (at == in->property_count);
+    if (count > EVENT_PROPERTIES_MAX)
+        return false;
+    struct event_property *pairs = arena_alloc(a, sizeof *pairs * count);
+    char *copy = arena_strndup(a, value, len);
+    if (!pairs || !copy)
+        return false;
+    memcpy(pairs, in->properties, sizeof *pairs * in->property_count);
+    pairs[at] = (struct event_property){at < in->property_count ? pairs[at].key : key, copy, true};
+    struct buf text;
+    struct jsonw w;
+    buf_init(&text);
+    jsonw_init(&w, &text);
+    jsonw_object_begin(&w);
+    for (size_t i = 0; i < count; i++) {
+        jsonw_key(&w, pairs[i].key);
+        if (!pairs[i].value)
+            jsonw_null(&w);
+        else if (pairs[i].is_string)
+            jsonw_string(&w, pairs[i].value, strlen(pairs[i].value));
+        else
+            jsonw_raw(&w, pairs[i].value);
+    }
+    jsonw_object_end(&w);
+    *out = *in;
+    out->properties = pairs;
+    out->property_count = count;
+    out->properties_json = text.failed ? NULL : arena_strndup(a, text.data, text.len);
+    buf_free(&text);
+    return out->properties_json != NULL;
 }
 
 bool event_json_properties_text(struct arena *a, const char *json, struct event *e)

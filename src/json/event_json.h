@@ -34,6 +34,15 @@ bool event_json_timestamp(struct json_object *event, struct event *e, struct jso
 bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
                       struct json_in_error *err);
 
+/*
+ * `in` with properties[key] set to the string `value` (`len` bytes), as Ruby's Hash#[]= sets
+ * it: in place of the key's value if it has one, else added last; the pairs and the canonical
+ * text rewritten in `a` (the rest of the event is shared with `in`). False on out of memory,
+ * or if the key is new and the event already has EVENT_PROPERTIES_MAX.
+ */
+bool event_json_set_property(struct arena *a, const struct event *in, const char *key,
+                             const char *value, size_t len, struct event *out);
+
 /* The same from stored canonical text. False if it is not an object Tally wrote. */
 bool event_json_properties_text(struct arena *a, const char *json, struct event *e);
 

@@ -44,6 +44,8 @@ bool metric_json_read(struct arena *a, const char *body, struct billable_metric 
              billable_metric_aggregation_parse(json_object_get_string(v), &m->aggregation);
     if (ok && json_object_object_get_ex(doc, "field_name", &v) && v)
         m->field_name = copy(a, v);
+    if (ok && json_object_object_get_ex(doc, "expression", &v) && v)
+        m->expression = copy(a, v);
     if (ok && json_object_object_get_ex(doc, "recurring", &v))
         m->recurring = json_object_get_boolean(v);
     if (ok && json_object_object_get_ex(doc, "rounding_function", &v) && v)

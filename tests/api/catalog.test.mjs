@@ -117,7 +117,7 @@ test('billable metrics: Lago validation rules', async () => {
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', rounding_function: 'banker' }, 'rounding_function', 'value_is_invalid'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: [] }] }, 'filters', 'invalid_format'],
     [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', filters: [{ key: 'k', values: ['a'] }, { key: 'k', values: ['b'] }] }, 'filters', 'invalid_format'],
-    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', expression: 'round(x)' }, 'expression', 'not_supported'],
+    [{ code: 'b', name: 'B', aggregation_type: 'sum_agg', field_name: 'x', expression: 'round(x)' }, 'expression', 'invalid_expression'],
     [{ code: 'calls', name: 'B', aggregation_type: 'count_agg' }, 'code', 'value_already_exist'],
   ];
   for (const [billable_metric, field, code] of cases) {

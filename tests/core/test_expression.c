@@ -28,19 +28,29 @@ static struct expression_scratch scratch; /* 16 KiB: kept off the stack */
 
 /* An event with code "tokens", 2023-11-14T22:13:20.9Z, and these properties. */
 static const struct event_property properties[] = {
-    {"input", "1200", false},     {"output", "345", false},      {"rate", "2.5", true},
-    {"user", "u_42", true},       {"flag", "true", false},       {"nothing", NULL, false},
-    {"exp", "1e3", true},         {"half", ".5", true},          {"plus", "+7", true},
-    {"zeros", "007.50", true},    {"neg", "-0.25", false},       {"empty", "", true},
-    {"nested", "{\"a\":1}", false}, {"huge", "1e40", false},    {"id", "123", true},
-    {"dup", "1", false},          {"dup", "2", false},
+    {"input", "1200", false},
+    {"output", "345", false},
+    {"rate", "2.5", true},
+    {"user", "u_42", true},
+    {"flag", "true", false},
+    {"nothing", NULL, false},
+    {"exp", "1e3", true},
+    {"half", ".5", true},
+    {"plus", "+7", true},
+    {"zeros", "007.50", true},
+    {"neg", "-0.25", false},
+    {"empty", "", true},
+    {"nested", "{\"a\":1}", false},
+    {"huge", "1e40", false},
+    {"id", "123", true},
+    {"dup", "1", false},
+    {"dup", "2", false},
 };
 
 static struct event test_event(void)
 {
-    return (struct event){.code = "tokens",
-                          .properties = properties,
-                          .property_count = COUNT(properties)};
+    return (struct event){
+        .code = "tokens", .properties = properties, .property_count = COUNT(properties)};
 }
 
 #define TIMESTAMP (INT64_C(1700000000) * TIMESTAMP_USEC_PER_SEC + 900000)
@@ -152,9 +162,9 @@ static void test_values(void **state)
         if (st != EXPRESSION_OK)
             fail_msg("%s: status %d (%s)", cases[i].text, st, message);
         if (strcmp(result, cases[i].result) != 0 || is_string != cases[i].is_string)
-            fail_msg("%s: got %s%s%s, expected %s%s%s", cases[i].text, is_string ? "'" : "",
-                     result, is_string ? "'" : "", cases[i].is_string ? "'" : "",
-                     cases[i].result, cases[i].is_string ? "'" : "");
+            fail_msg("%s: got %s%s%s, expected %s%s%s", cases[i].text, is_string ? "'" : "", result,
+                     is_string ? "'" : "", cases[i].is_string ? "'" : "", cases[i].result,
+                     cases[i].is_string ? "'" : "");
     }
 }
 
@@ -227,10 +237,9 @@ static void test_concat_too_long(void **state)
         {"concat(concat(event.properties.long, 'a'), concat(event.properties.long, 'b'))", 0,
          "a string past 4096 bytes"},
         /* seven levels copy 7 x 2100 bytes; eight pass the scratch's 16384 */
-        {"concat(concat(concat(concat(concat(concat(concat(event.properties.long)))))))", 2100,
-         ""},
-        {"concat(concat(concat(concat(concat(concat(concat(concat(event.properties.long))))))))",
-         0, "concat writing past 16384 bytes in all"},
+        {"concat(concat(concat(concat(concat(concat(concat(event.properties.long)))))))", 2100, ""},
+        {"concat(concat(concat(concat(concat(concat(concat(concat(event.properties.long))))))))", 0,
+         "concat writing past 16384 bytes in all"},
     };
     for (size_t i = 0; i < COUNT(cases); i++) {
         struct expression x;
@@ -473,7 +482,9 @@ static void gen(struct oracle *o, int depth, int prec, mpq_t q)
             snprintf(lit, sizeof lit, "%" PRIu64, whole);
         else
             snprintf(lit, sizeof lit, "%" PRIu64 ".%0*" PRIu64, whole, decimals,
-                     frac % (decimals == 1 ? 10 : decimals == 2 ? 100 : 1000));
+                     frac % (decimals == 1   ? 10
+                             : decimals == 2 ? 100
+                                             : 1000));
         put(o, lit);
         mpq_set_str(q, "0", 10);
         char *point = strchr(lit, '.');
@@ -586,8 +597,7 @@ static void prop_arithmetic_gmp(void **state)
         if (o.big && (st == EXPRESSION_ERR_RANGE || st == EXPRESSION_OK))
             continue; /* fewer decimals, or no room: the rationals say nothing here */
         if (st != EXPRESSION_OK || v.is_string)
-            fail_msg("seed %" PRIu64 " case %d: %s: status %d (%s)", seed, iter, text, st,
-                     message);
+            fail_msg("seed %" PRIu64 " case %d: %s: status %d (%s)", seed, iter, text, st, message);
         char digits[MONEY_TEXT_MAX];
         money_format(v.number, digits, sizeof digits);
         char *point = strchr(digits, '.');
@@ -618,9 +628,12 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),          cmocka_unit_test(test_timestamp_floored),
-        cmocka_unit_test(test_evaluation_errors), cmocka_unit_test(test_concat_too_long),
-        cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_timestamp_floored),
+        cmocka_unit_test(test_evaluation_errors),
+        cmocka_unit_test(test_concat_too_long),
+        cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(prop_arithmetic_gmp),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -318,6 +318,63 @@ static void stored_properties_agree_with_json_c(void **state)
     arena_free(&a);
 }
 
+/*
+ * json/event_json's rewrite of one property (a metric's expression writing its result): the
+ * rewritten text, read back as the store reads it, gives the rewritten pairs exactly, with the
+ * key in place if it was there and added last if not, and the other properties as they were.
+ */
+static void a_set_property_reads_back(void **state)
+{
+    (void)state;
+    static const char *const values[] = {"2100", "a/b", "x\"y\n", "caf\xc3\xa9", ""};
+    static const char *const set_keys[] = {"tokens", "model", "total", "a/b", "caf\xc3\xa9"};
+    int replaced = 0, added = 0;
+    for (int round = 0; round < 5000; round++) {
+        struct buf body;
+        buf_init(&body);
+        plain_mode = pick(2);
+        put_properties(&body);
+        struct arena a;
+        arena_init(&a);
+        const char *why;
+        struct json_object *doc = json_in_parse(body.data, body.len, &why);
+        struct event in = {.properties_json = "{}"}, out, back = {.properties_json = "{}"};
+        struct json_in_error err = {0};
+        if (doc && json_object_is_type(doc, json_type_object) &&
+            event_json_properties(&a, doc, &in, &err)) {
+            const char *key = PICK(set_keys), *value = PICK(values);
+            bool had = false;
+            for (size_t i = 0; i < in.property_count; i++)
+                had = had || strcmp(in.properties[i].key, key) == 0;
+            assert_true(event_json_set_property(&a, &in, key, value, strlen(value), &out));
+            assert_true(event_json_properties_text(&a, out.properties_json, &back));
+            same_event(&back, &(struct event){.properties = out.properties,
+                                              .property_count = out.property_count,
+                                              .properties_json = back.properties_json});
+            size_t at = 0;
+            while (strcmp(out.properties[at].key, key) != 0)
+                at++;
+            assert_string_equal(out.properties[at].value, value);
+            assert_true(out.properties[at].is_string);
+            assert_int_equal(out.property_count, in.property_count + !had);
+            for (size_t i = 0; i < in.property_count; i++)
+                if (i != at) {
+                    same_text(out.properties[i].key, in.properties[i].key);
+                    same_text(out.properties[i].value, in.properties[i].value);
+                }
+            if (had)
+                replaced++;
+            else
+                added++;
+        }
+        json_object_put(doc);
+        arena_free(&a);
+        buf_free(&body);
+    }
+    print_message("set property: replaced %d, added %d\n", replaced, added);
+    assert_true(replaced > 200 && added > 200);
+}
+
 /* What clients send most (bench/events.lua's shape) is plain. */
 static void a_typical_batch_is_plain(void **state)
 {
@@ -348,6 +405,7 @@ int main(void)
         cmocka_unit_test(one_event_agrees_with_json_c),
         cmocka_unit_test(stored_properties_agree_with_json_c),
         cmocka_unit_test(a_typical_batch_is_plain),
+        cmocka_unit_test(a_set_property_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
