@@ -6,9 +6,12 @@
  * parsing is the HTTP benchmark's; here events arrive parsed.
  *
  *   build/release/bench/bench_engine_events [EVENTS] [SUBMITTERS] [BATCH] [SUBS] [WALLETS]
+ *                                           [EXPRESSION]
  *
  * WALLETS 1 gives each customer a hard-limited wallet that never runs dry, so every event is
  * also debited, posted to the ledger and flushed in the commit that acknowledges it.
+ * EXPRESSION 1 gives the metric an expression, `round(event.properties.tokens * 1.5)`: each
+ * event is evaluated and its properties rewritten with the result before it is stored.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -153,7 +156,7 @@ static bool seed_wallet(struct store *st, int64_t org, int64_t customer_id, int 
 }
 
 /* A metric, a plan and SUBS subscriptions (and wallets), written straight into the store. */
-static bool seed(struct store *st, int64_t *org, int subs, bool wallets)
+static bool seed(struct store *st, int64_t *org, int subs, bool wallets, bool expression)
 {
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, "bench", "bench-key", false, 0, 0, org) != STORE_OK)
@@ -163,8 +166,11 @@ static bool seed(struct store *st, int64_t *org, int subs, bool wallets)
         .kind = CATALOG_BILLABLE_METRIC,
         .code = "tokens",
         .lago_id = "00000000-0000-4000-8000-000000000001",
-        .body = "{\"name\":\"Tokens\",\"aggregation_type\":\"sum_agg\",\"field_name\":\"tokens\","
-                "\"recurring\":false,\"filters\":[]}"};
+        .body = expression ? "{\"name\":\"Tokens\",\"aggregation_type\":\"sum_agg\",\"field_name\":"
+                             "\"tokens\",\"recurring\":false,\"filters\":[],\"expression\":"
+                             "\"round(event.properties.tokens * 1.5)\"}"
+                           : "{\"name\":\"Tokens\",\"aggregation_type\":\"sum_agg\",\"field_name\":"
+                             "\"tokens\",\"recurring\":false,\"filters\":[]}"};
     /* a graduated charge on the metric: every event is priced in the engine */
     struct catalog_item plan = {
         .org_id = *org,
@@ -216,13 +222,14 @@ int main(int argc, char **argv)
     int batch = argc > 3 ? atoi(argv[3]) : 100;
     int subs = argc > 4 ? atoi(argv[4]) : 1000;
     bool wallets = argc > 5 && atoi(argv[5]) != 0;
+    bool expression = argc > 6 && atoi(argv[6]) != 0;
     char dir[] = "/tmp/tally-bench-XXXXXX";
     if (!mkdtemp(dir) || total <= 0 || submitters <= 0 || batch <= 0 || subs <= 0)
         return 2;
     char err[STORE_ERR_MAX];
     struct store *st = store_open(dir, err);
     int64_t org;
-    if (!st || !seed(st, &org, subs, wallets)) {
+    if (!st || !seed(st, &org, subs, wallets, expression)) {
         fprintf(stderr, "bench: cannot seed: %s\n", st ? store_errmsg(store_conn(st)) : err);
         return 1;
     }
@@ -252,10 +259,11 @@ int main(int argc, char **argv)
     struct engine_stats stats;
     engine_stats(e, &stats);
     long events = batches * batch * submitters;
-    printf("engine events%s: %ld events in batches of %d over %d subscriptions in %.3f s = %.0f "
+    printf("engine events%s%s: %ld events in batches of %d over %d subscriptions in %.3f s = %.0f "
            "events/s durable; %llu commits, %ld refused\n",
-           wallets ? " debited from wallets" : "", events, batch, subs, (double)elapsed / 1e6,
-           (double)events * 1e6 / (double)elapsed, (unsigned long long)stats.commits, failures);
+           wallets ? " debited from wallets" : "", expression ? " through an expression" : "",
+           events, batch, subs, (double)elapsed / 1e6, (double)events * 1e6 / (double)elapsed,
+           (unsigned long long)stats.commits, failures);
     engine_stop(e, NULL);
     tzdb_close(tzdb);
     char cmd[128];

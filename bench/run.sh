@@ -53,6 +53,8 @@ kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
 echo "== engine in-process (no HTTP): events in batches of 100 over 1000 subscriptions"
 build/release/bench/bench_engine_events 500000 2 100 1000
+# the same, the metric with an expression: each event evaluated and rewritten before it is stored
+build/release/bench/bench_engine_events 500000 2 100 1000 0 1
 # as many batches in flight as wrk's connections below: what the engine takes when it is busy
 build/release/bench/bench_engine_events 1000000 "$CONNECTIONS" 100 1000
 # the largest batches (--max-batch 10000), each over many subscriptions
