@@ -305,17 +305,67 @@ static bool query_instant(struct request *req, const char *name, bool *has, tall
     return true;
 }
 
+/* A query flag as Rails casts it (ActiveModel::Type::Boolean): absent or "" is unset, "0",
+ * "f", "false", "off" (in lower or upper case, or capitalized) false, anything else true. */
+static bool query_flag(struct request *req, const char *name)
+{
+    static const char *const falses[] = {"0",   "f",   "F",     "false", "FALSE",
+                                         "off", "OFF", "False", "Off"};
+    const char *v = api_query(req, name);
+    if (!v || !*v)
+        return false;
+    for (size_t i = 0; i < sizeof falses / sizeof falses[0]; i++)
+        if (strcmp(v, falses[i]) == 0)
+            return false;
+    return true;
+}
+
+/*
+ * Lago's timestamp_from_started_at (with external_subscription_id): the events from when that
+ * subscription started, in place of timestamp_from. Lago's pick of the subscription: the one
+ * made last under that external id (the live one, or the pending one beside it, or the one
+ * terminated last); a pending one has not started, so it bounds nothing (Lago's started_at is
+ * null until then). False after answering 500.
+ */
+static bool from_started_at(struct request *req, struct store_conn *conn, tally_time now,
+                            struct store_event_filter *f)
+{
+    const struct store_subscription_filter by_id = {.status_mask = ~0u,
+                                                    .external_id = f->external_subscription_id};
+    struct store_subscription *rows;
+    size_t count;
+    int64_t total;
+    if (store_subscription_find(conn, req->org_id, &by_id, now, 0, 1, &rows, &count, &total,
+                                &req->arena) != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return false;
+    }
+    if (count == 1) {
+        bool pending = subscription_status_at(&rows[0].sub, now) == SUBSCRIPTION_PENDING;
+        f->has_from = !pending;
+        f->from = rows[0].sub.started_at;
+    }
+    return true;
+}
+
 void events_list(struct request *req)
 {
     int64_t page, per_page, total;
     struct store_event_filter f = {.code = api_query(req, "code"),
                                    .external_subscription_id =
                                        api_query(req, "external_subscription_id")};
+    bool started = f.external_subscription_id && query_flag(req, "timestamp_from_started_at");
+    tally_time now = 0;
     if (!api_pagination(req, &page, &per_page) ||
         !query_instant(req, "timestamp_from", &f.has_from, &f.from) ||
-        !query_instant(req, "timestamp_to", &f.has_to, &f.to))
+        !query_instant(req, "timestamp_to", &f.has_to, &f.to) ||
+        (started && !api_org_now(req, &now)))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
+    if (started && !from_started_at(req, store_reader_conn(r), now, &f)) {
+        api_reader_release(req->api, r);
+        return;
+    }
     struct store_event *rows;
     size_t count;
     uint8_t key[SIPHASH_KEY_LEN];

@@ -46,10 +46,31 @@ test('an upgrade takes the next event at once; a late event goes to the subscrip
   assert.equal(u.amount_cents, 400); // 2 events at the big plan's 2 EUR
 });
 
+const listed = async (query) => (await call('GET', `/api/v1/events?per_page=100&${query}`)).body.events.map((e) => e.transaction_id).sort();
+
+// Lago's EventsQuery: timestamp_from_started_at (a Rails boolean) bounds the listing by the
+// started_at of the subscription made last under that external id, in place of timestamp_from.
+test('timestamp_from_started_at lists the events from the current subscription\'s start', async () => {
+  const all = await listed('external_subscription_id=x');
+  assert.equal(all.length, 6);
+  // the upgrade started the big plan on 02-12: its two events, not the small plan's four
+  // (the late one of 02-11 included), whatever timestamp_from says
+  for (const flag of ['true', '1', 't', 'yes'])
+    assert.deepEqual(await listed(`external_subscription_id=x&timestamp_from_started_at=${flag}`), ['e3', 'e5']);
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true&timestamp_from=2026-02-01T00:00:00Z'), ['e3', 'e5']);
+  for (const flag of ['false', '0', 'f', 'off', ''])
+    assert.deepEqual(await listed(`external_subscription_id=x&timestamp_from_started_at=${flag}`), all);
+  // without a subscription it bounds nothing
+  assert.equal((await listed('timestamp_from_started_at=true')).length, 6);
+  assert.deepEqual(await listed('external_subscription_id=nobody&timestamp_from_started_at=true'), []);
+});
+
 test('a downgrade takes the events from the start of the next period', async () => {
   const big = (await call('GET', '/api/v1/subscriptions/x')).body.subscription;
   const r = await subscribe('tiny');
   assert.equal(r.body.subscription.next_plan_code, 'tiny');
+  // the pending downgrade is the subscription made last: it has not started, so bounds nothing
+  assert.equal((await listed('external_subscription_id=x&timestamp_from_started_at=true')).length, 6);
   assert.equal(await sentTo(), big.lago_id);
   await advance('2026-03-01T00:00:00Z');
   const tiny = (await call('GET', '/api/v1/subscriptions/x')).body.subscription;
