@@ -267,6 +267,25 @@ static void one_event_agrees_with_json_c(void **state)
     assert_true(declined > 100);
 }
 
+/* Random properties (plain or not) read by json-c into `e`, in `a`, as the API stores them;
+ * false when json-c refuses them. */
+static bool random_properties(struct arena *a, struct event *e)
+{
+    struct buf body;
+    buf_init(&body);
+    plain_mode = pick(2);
+    put_properties(&body);
+    const char *why;
+    struct json_object *doc = json_in_parse(body.data, body.len, &why);
+    struct json_in_error err = {0};
+    *e = (struct event){.properties_json = "{}"};
+    bool ok =
+        doc && json_object_is_type(doc, json_type_object) && event_json_properties(a, doc, e, &err);
+    json_object_put(doc);
+    buf_free(&body);
+    return ok;
+}
+
 /*
  * Stored properties (what the start-up scan and usage rebuilds read back): for random objects,
  * written canonically by json-c as the store keeps them, the plain reader's pairs and text are
@@ -278,19 +297,10 @@ static void stored_properties_agree_with_json_c(void **state)
     rng_state = 7;
     int accepted = 0, declined = 0;
     for (int round = 0; round < 20000; round++) {
-        struct buf body;
-        buf_init(&body);
-        plain_mode = pick(2);
-        put_properties(&body);
         struct arena a;
         arena_init(&a);
-        const char *why;
-        struct json_object *doc = json_in_parse(body.data, body.len, &why);
-        struct event ref = {.properties_json = "{}"}, plain = {.properties_json = "{}"};
-        struct json_in_error err = {0};
-        bool slow = doc && json_object_is_type(doc, json_type_object) &&
-                    event_json_properties(&a, doc, &ref, &err);
-        json_object_put(doc);
+        struct event ref, plain = {.properties_json = "{}"};
+        bool slow = random_properties(&a, &ref);
         if (slow) { /* the canonical text, as stored */
             bool fast = event_plain_properties(ref.properties_json, strlen(ref.properties_json), &a,
                                                &plain);
@@ -305,7 +315,6 @@ static void stored_properties_agree_with_json_c(void **state)
             same_event(&through, &ref);
         }
         arena_free(&a);
-        buf_free(&body);
     }
     print_message("stored properties: plain %d, left to json-c %d\n", accepted, declined);
     assert_true(accepted > 5000);
@@ -330,18 +339,10 @@ static void a_set_property_reads_back(void **state)
     static const char *const set_keys[] = {"tokens", "model", "total", "a/b", "caf\xc3\xa9"};
     int replaced = 0, added = 0;
     for (int round = 0; round < 5000; round++) {
-        struct buf body;
-        buf_init(&body);
-        plain_mode = pick(2);
-        put_properties(&body);
         struct arena a;
         arena_init(&a);
-        const char *why;
-        struct json_object *doc = json_in_parse(body.data, body.len, &why);
-        struct event in = {.properties_json = "{}"}, out, back = {.properties_json = "{}"};
-        struct json_in_error err = {0};
-        if (doc && json_object_is_type(doc, json_type_object) &&
-            event_json_properties(&a, doc, &in, &err)) {
+        struct event in, out, back = {.properties_json = "{}"};
+        if (random_properties(&a, &in)) {
             const char *key = PICK(set_keys), *value = PICK(values);
             bool had = false;
             for (size_t i = 0; i < in.property_count; i++)
@@ -367,9 +368,7 @@ static void a_set_property_reads_back(void **state)
             else
                 added++;
         }
-        json_object_put(doc);
         arena_free(&a);
-        buf_free(&body);
     }
     print_message("set property: replaced %d, added %d\n", replaced, added);
     assert_true(replaced > 200 && added > 200);
