@@ -15,7 +15,6 @@
 #include "core/billable_metric.h"
 #include "core/expression.h"
 #include "json/event_json.h"
-#include "sys/wallclock.h"
 #include "util/jsonw.h"
 
 static bool parse_filters(struct request *req, struct json_object *obj, struct billable_metric *m,
@@ -49,6 +48,14 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
     m->filters = filters;
     m->filter_count = n;
     return true;
+}
+
+/* NULL, "" or only white space: Ruby's blank?. */
+static bool is_blank(const char *text)
+{
+    while (text && *text && strchr(" \t\n\r\f\v", *text))
+        text++;
+    return !text || !*text;
 }
 
 /* Lago's invalid_expression, with Tally's message saying where and why. */
@@ -95,9 +102,11 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
     if (rounding && !billable_metric_rounding_parse(rounding, &m->rounding))
         return json_in_refuse(err, "rounding_function", "value_is_invalid");
     m->rounding_precision = (int32_t)precision;
-    if (expression && *expression && !check_expression(req, expression, err))
+    if (is_blank(expression)) /* "" or spaces are none, as Lago's expression.blank? */
+        expression = NULL;
+    if (expression && !check_expression(req, expression, err))
         return false;
-    m->expression = expression && *expression ? expression : NULL; /* "" is none, as Lago's */
+    m->expression = expression;
     if (m->aggregation == AGGREGATION_COUNT)
         m->field_name = NULL; /* Lago clears it: a count reads no property */
     if (interval && (m->aggregation != AGGREGATION_WEIGHTED_SUM || strcmp(interval, "seconds")))
@@ -201,18 +210,19 @@ void billable_metrics_evaluate_expression(struct request *req)
                    JSON_IN_INVALID ||
                !test_event(req, doc, &e, &err)) {
         api_error_validation_message(req, err.field, err.code, err.message);
-    } else if (!text || !*text) {
+    } else if (is_blank(text)) {
         api_error_validation(req, "expression", "value_is_mandatory");
     } else if (expression_parse(text, strlen(text), x, message) != EXPRESSION_OK) {
         api_error_validation_message(req, "expression", "invalid_expression", message);
-    } else if (expression_evaluate(x, &e, e.has_timestamp ? e.timestamp : wallclock_now(), scratch,
-                                   &v, message) != EXPRESSION_OK) {
+    } else if (!e.has_timestamp && !api_org_now(req, &e.timestamp)) {
+        /* answered 500 */
+    } else if (expression_evaluate(x, &e, e.timestamp, scratch, &v, message) != EXPRESSION_OK) {
         api_error_validation_message(req, "event", "invalid_event", message);
     } else {
         struct jsonw w;
         char number[MONEY_TEXT_MAX];
-        if (!v.is_string) {
-            v.len = money_format(v.number, number, sizeof number);
+        if (!v.is_string) { /* as the event's property is written */
+            v.len = money_format_fraction(v.number, 1, number, sizeof number);
             v.text = number;
         }
         jsonw_init(&w, api_respond(req, 200));

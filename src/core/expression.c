@@ -40,6 +40,24 @@ static bool is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The length of the UTF-8 character `s` starts with (`n` bytes readable), 0 if it is not one:
+ * messages quote whole characters, so that the answer they go into stays UTF-8. */
+static size_t utf8_char_len(const char *s, size_t n)
+{
+    unsigned char c = (unsigned char)s[0];
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    if (len == 0 || len > n || (len == 2 && c < 0xC2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
 static void skip_spaces(struct parser *p)
 {
     while (p->at < p->len && p->s[p->at] == ' ')
@@ -174,6 +192,8 @@ static bool function_of(const struct parser *p, size_t n, enum expression_op *op
         {{"ceil", "CEIL", "Ceil"}, EXPRESSION_CEIL},
         {{"floor", "FLOOR", "Floor"}, EXPRESSION_FLOOR},
         {{"concat", "CONCAT", "Concat"}, EXPRESSION_CONCAT},
+        {{"min", "MIN", "Min"}, EXPRESSION_MIN},
+        {{"max", "MAX", "Max"}, EXPRESSION_MAX},
     };
     for (size_t f = 0; f < sizeof functions / sizeof functions[0]; f++)
         for (size_t k = 0; k < 3; k++)
@@ -202,7 +222,8 @@ static bool parse_call(struct parser *p, enum expression_op op, size_t name_len)
     } while (peek(p) == ',');
     if (!expect(p, ')'))
         return false;
-    if (op != EXPRESSION_CONCAT && argc > 2) {
+    bool listed = op == EXPRESSION_CONCAT || op == EXPRESSION_MIN || op == EXPRESSION_MAX;
+    if (!listed && argc > 2) {
         p->at = start;
         return fail(p, EXPRESSION_ERR_SYNTAX, "%.*s takes a value and, optionally, decimals",
                     (int)name_len, p->s + start);
@@ -292,8 +313,13 @@ enum expression_status expression_parse(const char *text, size_t len, struct exp
         fail(&p, EXPRESSION_ERR_SYNTAX, "a NUL byte");
         return p.status;
     }
-    if (parse_expr(&p) && peek(&p) != 0)
-        fail(&p, EXPRESSION_ERR_SYNTAX, "unexpected '%c'", p.s[p.at]);
+    if (parse_expr(&p) && peek(&p) != 0) {
+        size_t n = utf8_char_len(p.s + p.at, p.len - p.at);
+        if (n > 0)
+            fail(&p, EXPRESSION_ERR_SYNTAX, "unexpected '%.*s'", (int)n, p.s + p.at);
+        else
+            fail(&p, EXPRESSION_ERR_SYNTAX, "unexpected byte 0x%02X", (unsigned char)p.s[p.at]);
+    }
     return p.status;
 }
 
@@ -320,12 +346,13 @@ static enum expression_status failed(struct evaluation *v, enum expression_statu
 
 static struct expression_value number_value(money_t n)
 {
-    return (struct expression_value){.number = n};
+    return (struct expression_value){.number = n, .scratch_at = SIZE_MAX};
 }
 
 static struct expression_value string_value(const char *text, size_t len)
 {
-    return (struct expression_value){.is_string = true, .text = text, .len = len};
+    return (struct expression_value){
+        .is_string = true, .text = text, .len = len, .scratch_at = SIZE_MAX};
 }
 
 /*
@@ -429,8 +456,14 @@ static enum expression_status number_at(struct evaluation *v, size_t at, money_t
         *out = value->number;
         return EXPRESSION_OK;
     }
-    return failed(v, EXPRESSION_ERR_TYPE, "Expected a decimal, got the string '%.*s'",
-                  (int)(value->len > 40 ? 40 : value->len), value->text);
+    size_t shown = value->len;
+    if (shown > 40) { /* cut before a character that would not fit whole */
+        shown = 40;
+        while (shown > 0 && ((unsigned char)value->text[shown] & 0xC0) == 0x80)
+            shown--;
+    }
+    return failed(v, EXPRESSION_ERR_TYPE, "Expected a decimal, got the string '%.*s'", (int)shown,
+                  value->text);
 }
 
 static enum expression_status range_error(struct evaluation *v, enum money_status st)
@@ -440,6 +473,131 @@ static enum expression_status range_error(struct evaluation *v, enum money_statu
     return failed(v, EXPRESSION_ERR_RANGE, "a result past 38 digits");
 }
 
+/* ---- arithmetic within 38 digits ---------------------------------------------------------- */
+
+/* 10^k, 0 <= k <= 38. */
+static __int128 power_of_ten(int32_t k)
+{
+    __int128 p = 1;
+    while (k-- > 0)
+        p *= 10;
+    return p;
+}
+
+/*
+ * a / b with as many decimals as fit (at most 38), rounded half up: the first scale down from
+ * 38 whose result fits is the most that do. The quotient's integer digits are about a's less
+ * b's, so the search starts one above where they leave room.
+ */
+static enum money_status fit_div(money_t a, money_t b, money_t *out)
+{
+    int32_t integer_digits = 0;
+    for (__int128 m = a.coef < 0 ? -a.coef : a.coef; m > 0; m /= 10)
+        integer_digits++;
+    for (__int128 m = b.coef < 0 ? -b.coef : b.coef; m > 0; m /= 10)
+        integer_digits--;
+    integer_digits += b.scale - a.scale;
+    int32_t scale = MONEY_SCALE_MAX - integer_digits + 1;
+    if (scale > MONEY_SCALE_MAX)
+        scale = MONEY_SCALE_MAX;
+    enum money_status st = MONEY_ERR_OVERFLOW;
+    for (; scale >= 0 && st == MONEY_ERR_OVERFLOW; scale--)
+        st = money_div(a, b, scale, MONEY_ROUND_HALF_UP, out);
+    if (st == MONEY_OK)
+        *out = money_normalize(*out);
+    return st;
+}
+
+/* a * b, exact if it fits, else rounded half up at the most decimals that fit. */
+static enum money_status fit_mul(money_t a, money_t b, money_t *out)
+{
+    enum money_status st = money_mul(a, b, out);
+    if (st != MONEY_ERR_PRECISION)
+        return st;
+    int32_t scale = a.scale + b.scale;
+    if (scale > MONEY_SCALE_MAX)
+        scale = MONEY_SCALE_MAX;
+    for (st = MONEY_ERR_OVERFLOW; scale >= 0 && st == MONEY_ERR_OVERFLOW; scale--)
+        st = money_mul_round(a, b, scale, MONEY_ROUND_HALF_UP, out);
+    if (st == MONEY_OK)
+        *out = money_normalize(*out);
+    return st;
+}
+
+/*
+ * v at `scale` decimals (below v's own) as q + r / 10^e, q and r truncated toward zero with
+ * v's sign, e = v.scale - scale; or v's coefficient scaled up (r = 0) when scale is higher.
+ * False if q would reach 10^38.
+ */
+static bool split_at(money_t v, int32_t scale, __int128 *q, __int128 *r, int32_t *e)
+{
+    *e = v.scale > scale ? v.scale - scale : 0;
+    if (*e > 0) {
+        __int128 unit = power_of_ten(*e);
+        *q = v.coef / unit;
+        *r = v.coef % unit;
+        return true;
+    }
+    __int128 up = power_of_ten(scale - v.scale), m = v.coef < 0 ? -v.coef : v.coef;
+    if (m >= MONEY_COEF_LIMIT / up)
+        return false;
+    *q = v.coef * up;
+    *r = 0;
+    return true;
+}
+
+/* a + b rounded half up at `scale` decimals; false if it does not fit there. */
+static bool add_at(money_t a, money_t b, int32_t scale, money_t *out)
+{
+    __int128 qa, ra, qb, rb;
+    int32_t ea, eb;
+    if (!split_at(a, scale, &qa, &ra, &ea) || !split_at(b, scale, &qb, &rb, &eb))
+        return false;
+    int32_t e = ea > eb ? ea : eb;
+    __int128 unit = power_of_ten(e);
+    ra *= power_of_ten(e - ea); /* both remainders in units of 10^-(scale + e) */
+    rb *= power_of_ten(e - eb);
+    __int128 q = qa, r = ra;
+    if ((qb > 0 && q > MONEY_COEF_LIMIT - qb) || (qb < 0 && q < -MONEY_COEF_LIMIT - qb))
+        return false;
+    q += qb;
+    if (r > 0 && rb > 0 && r >= unit - rb) { /* carry, keeping |r| < unit */
+        r -= unit - rb;
+        q++;
+    } else if (r < 0 && rb < 0 && r <= -unit - rb) {
+        r += unit + rb;
+        q--;
+    } else {
+        r += rb;
+    }
+    if (q > 0 && r < 0) { /* the same sign for both parts */
+        q--;
+        r += unit;
+    } else if (q < 0 && r > 0) {
+        q++;
+        r -= unit;
+    }
+    __int128 magnitude = r < 0 ? -r : r;
+    if (e > 0 && magnitude >= unit - magnitude) /* half up: away from zero */
+        q += (q < 0 || (q == 0 && r < 0)) ? -1 : 1;
+    if (q <= -MONEY_COEF_LIMIT || q >= MONEY_COEF_LIMIT)
+        return false;
+    *out = money_normalize((money_t){q, scale});
+    return true;
+}
+
+/* a + b, exact if it fits, else rounded half up at the most decimals that fit. */
+static enum money_status fit_add(money_t a, money_t b, money_t *out)
+{
+    enum money_status st = money_add(a, b, out);
+    if (st != MONEY_ERR_PRECISION)
+        return st;
+    for (int32_t scale = a.scale > b.scale ? a.scale : b.scale; scale >= 0; scale--)
+        if (add_at(a, b, scale, out))
+            return MONEY_OK;
+    return MONEY_ERR_OVERFLOW;
+}
+
 static enum expression_status arithmetic(struct evaluation *v, enum expression_op op)
 {
     money_t a = MONEY_ZERO, b = MONEY_ZERO, r = MONEY_ZERO;
@@ -447,17 +605,12 @@ static enum expression_status arithmetic(struct evaluation *v, enum expression_o
     if ((status = number_at(v, v->depth - 2, &a)) != EXPRESSION_OK ||
         (status = number_at(v, v->depth - 1, &b)) != EXPRESSION_OK)
         return status;
-    enum money_status st = MONEY_OK;
+    enum money_status st;
     switch (op) {
-    case EXPRESSION_ADD: st = money_add(a, b, &r); break;
-    case EXPRESSION_SUBTRACT: st = money_sub(a, b, &r); break;
-    case EXPRESSION_MULTIPLY: st = money_mul(a, b, &r); break;
-    default: /* fewer decimals only for a quotient too large to keep them all */
-        for (int32_t scale = EXPRESSION_QUOTIENT_DECIMALS; scale >= 0; scale--)
-            if ((st = money_div(a, b, scale, MONEY_ROUND_HALF_UP, &r)) != MONEY_ERR_OVERFLOW)
-                break;
-        r = money_normalize(r);
-        break;
+    case EXPRESSION_ADD: st = fit_add(a, b, &r); break;
+    case EXPRESSION_SUBTRACT: st = fit_add(a, money_neg(b), &r); break;
+    case EXPRESSION_MULTIPLY: st = fit_mul(a, b, &r); break;
+    default: st = fit_div(a, b, &r); break;
     }
     if (st != MONEY_OK)
         return range_error(v, st);
@@ -466,26 +619,30 @@ static enum expression_status arithmetic(struct evaluation *v, enum expression_o
     return EXPRESSION_OK;
 }
 
-/* 10^k, 0 <= k < 38. */
-static money_t power_of_ten(int32_t k)
-{
-    __int128 p = 1;
-    while (k-- > 0)
-        p *= 10;
-    return (money_t){p, 0};
-}
-
-/* x rounded at `digits` decimals (negative: to tens, hundreds...) with `mode`. */
-static enum money_status round_at(money_t x, int32_t digits, enum money_round mode, money_t *out)
+/*
+ * x rounded at `digits` decimals (negative: to tens, hundreds...) with `mode`, as Lago's
+ * with_scale_round: any number of decimals. Past 38 there is nothing to round; below -37 a
+ * value (under 10^38) rounds to 0 or to a power of ten too large to hold.
+ */
+static enum money_status round_at(money_t x, int64_t digits, enum money_round mode, money_t *out)
 {
     if (digits >= 0) {
         if (x.scale <= digits) {
             *out = x; /* nothing to round (and no room needed for trailing zeros) */
             return MONEY_OK;
         }
-        return money_round(x, digits, mode, out);
+        return money_round(x, (int32_t)digits, mode, out);
     }
-    money_t unit = power_of_ten(-digits), units;
+    if (digits < -(MONEY_DIGITS_MAX - 1)) {
+        bool away =
+            (mode == MONEY_ROUND_CEIL && money_sign(x) > 0) ||
+            (mode == MONEY_ROUND_FLOOR && money_sign(x) < 0) ||
+            (mode == MONEY_ROUND_HALF_UP && digits == -MONEY_DIGITS_MAX &&
+             money_cmp(money_abs(x), (money_t){5 * power_of_ten(MONEY_DIGITS_MAX - 1), 0}) >= 0);
+        *out = MONEY_ZERO;
+        return away ? MONEY_ERR_OVERFLOW : MONEY_OK;
+    }
+    money_t unit = {power_of_ten((int32_t)-digits), 0}, units;
     enum money_status st = money_div(x, unit, 0, mode, &units);
     return st == MONEY_OK ? money_mul(units, unit, out) : st;
 }
@@ -498,18 +655,15 @@ static enum expression_status rounding(struct evaluation *v, const struct expres
     if ((status = number_at(v, base, &x)) != EXPRESSION_OK ||
         (n->argc == 2 && (status = number_at(v, base + 1, &d)) != EXPRESSION_OK))
         return status;
-    money_t whole;
-    int64_t digits = 0;
-    if (money_round(d, 0, MONEY_ROUND_DOWN, &whole) != MONEY_OK ||
-        whole.coef < EXPRESSION_DIGITS_MIN || whole.coef > EXPRESSION_DIGITS_MAX)
-        return failed(v, EXPRESSION_ERR_RANGE, "decimals must be from %d to %d",
-                      EXPRESSION_DIGITS_MIN, EXPRESSION_DIGITS_MAX);
-    digits = (int64_t)whole.coef;
+    money_t whole; /* Lago's to_i64: truncated, and an integer a 64-bit one holds */
+    if (money_round(d, 0, MONEY_ROUND_DOWN, &whole) != MONEY_OK || whole.coef < INT64_MIN ||
+        whole.coef > INT64_MAX)
+        return failed(v, EXPRESSION_ERR_RANGE, "decimals past a 64-bit integer");
     enum money_round mode = n->op == EXPRESSION_ROUND  ? MONEY_ROUND_HALF_UP
                             : n->op == EXPRESSION_CEIL ? MONEY_ROUND_CEIL
                                                        : MONEY_ROUND_FLOOR;
     money_t r;
-    enum money_status st = round_at(x, (int32_t)digits, mode, &r);
+    enum money_status st = round_at(x, (int64_t)whole.coef, mode, &r);
     if (st != MONEY_OK)
         return range_error(v, st);
     v->depth = base + 1;
@@ -517,15 +671,41 @@ static enum expression_status rounding(struct evaluation *v, const struct expres
     return EXPRESSION_OK;
 }
 
+/* min or max of numbers. */
+static enum expression_status extreme(struct evaluation *v, const struct expression_node *n)
+{
+    size_t base = v->depth - n->argc;
+    money_t best = MONEY_ZERO;
+    for (size_t i = base; i < v->depth; i++) {
+        money_t x = MONEY_ZERO;
+        enum expression_status status = number_at(v, i, &x);
+        if (status != EXPRESSION_OK)
+            return status;
+        int c = money_cmp(x, best);
+        if (i == base || (n->op == EXPRESSION_MIN ? c < 0 : c > 0))
+            best = x;
+    }
+    v->depth = base + 1;
+    v->stack[base] = number_value(best);
+    return EXPRESSION_OK;
+}
+
+/*
+ * concat: the arguments' text, written after the scratch's last string, then moved down over
+ * the strings its arguments took there (the last ones written, stack order being scratch
+ * order), so that the scratch holds only strings still alive.
+ */
 static enum expression_status concat(struct evaluation *v, const struct expression_node *n)
 {
     struct expression_scratch *s = v->scratch;
-    size_t base = v->depth - n->argc, start = s->used;
+    size_t base = v->depth - n->argc, start = s->used, reuse = s->used;
     for (size_t i = base; i < v->depth; i++) {
         const struct expression_value *arg = &v->stack[i];
         char number[MONEY_TEXT_MAX];
         const char *text = arg->text;
         size_t len = arg->len;
+        if (arg->scratch_at < reuse)
+            reuse = arg->scratch_at;
         if (!arg->is_string) {
             len = money_format(arg->number, number, sizeof number);
             text = number;
@@ -534,13 +714,17 @@ static enum expression_status concat(struct evaluation *v, const struct expressi
             return failed(v, EXPRESSION_ERR_TOO_LONG, "a string past %d bytes",
                           EXPRESSION_STRING_MAX);
         if (s->used + len > EXPRESSION_SCRATCH_MAX)
-            return failed(v, EXPRESSION_ERR_TOO_LONG, "concat writing past %d bytes in all",
+            return failed(v, EXPRESSION_ERR_TOO_LONG, "strings past %d bytes at once",
                           EXPRESSION_SCRATCH_MAX);
         memcpy(s->bytes + s->used, text, len);
         s->used += len;
     }
+    size_t len = s->used - start;
+    memmove(s->bytes + reuse, s->bytes + start, len);
+    s->used = reuse + len;
     v->depth = base + 1;
-    v->stack[base] = string_value(s->bytes + start, s->used - start);
+    v->stack[base] = string_value(s->bytes + reuse, len);
+    v->stack[base].scratch_at = reuse;
     return EXPRESSION_OK;
 }
 
@@ -578,6 +762,8 @@ static enum expression_status step(struct evaluation *v, const struct expression
     case EXPRESSION_CEIL:
     case EXPRESSION_FLOOR: return rounding(v, n);
     case EXPRESSION_CONCAT: return concat(v, n);
+    case EXPRESSION_MIN:
+    case EXPRESSION_MAX: return extreme(v, n);
     }
     return failed(v, EXPRESSION_ERR_SYNTAX, "unknown operation");
 }
@@ -599,5 +785,10 @@ enum expression_status expression_evaluate(const struct expression *x, const str
     if (v.depth != 1)
         return failed(&v, EXPRESSION_ERR_SYNTAX, "not a parsed expression");
     *out = v.stack[0];
+    if (!out->is_string && out->number.scale > EXPRESSION_RESULT_DECIMALS) {
+        /* (cannot fail: more decimals than that leave fewer than 23 integer digits) */
+        money_round(out->number, EXPRESSION_RESULT_DECIMALS, MONEY_ROUND_HALF_UP, &out->number);
+        out->number = money_normalize(out->number);
+    }
     return EXPRESSION_OK;
 }

@@ -11,18 +11,22 @@
  *   atom    := '-'? primary
  *   primary := decimal | 'text' | variable | call | '(' expr ')'
  *   variable:= event.code | event.timestamp | event.properties.<letter (letter|digit|_)*>
- *   call    := (round | ceil | floor) '(' expr [',' expr] ')' | concat '(' expr (',' expr)* ')'
+ *   call    := (round | ceil | floor) '(' expr [',' expr] ')'
+ *            | (concat | min | max) '(' expr (',' expr)* ')'
  * with a function name in lower case, upper case or capitalized, decimals without sign or
  * exponent, strings without escapes, and spaces (only) between tokens.
  *
- * Values are numbers (exact, core/money) or strings. A property is a number when its value
- * reads as one (a JSON number, or a string such as "12.5"), else a string; event.timestamp
- * is the event's Unix seconds, floored. Arithmetic is exact; a quotient keeps
- * EXPRESSION_QUOTIENT_DECIMALS decimals, rounded half up (fewer only when its integer part
- * leaves no room in 38 digits; Lago's keeps a hundred digits: the difference is below 10^-15
- * a value, far below any currency's cent). round is half up,
- * ceil and floor toward +/- infinity, at 0 decimals or at the second argument's (negative:
- * tens, hundreds). concat writes numbers in their canonical text ("12.5").
+ * Values are numbers (core/money) or strings. A property is a number when its value reads as
+ * one (a JSON number, or a string such as "12.5"), else a string; event.timestamp is the
+ * event's Unix seconds, floored. Arithmetic is exact while a result fits money_t's 38
+ * significant digits and 38 decimals; past them (a quotient such as 1/3, a product of two
+ * such) it is rounded half up to the most decimals that fit. The expression's number is then
+ * rounded half up to EXPRESSION_RESULT_DECIMALS, which a sum of many of them can hold. Lago
+ * keeps a hundred digits for a quotient and every digit of the rest: the two agree to the
+ * 15th decimal unless a 38th significant digit is amplified past it. round is half up, ceil
+ * and floor toward +/- infinity, at 0 decimals or at the second argument's (negative: tens,
+ * hundreds; truncated to an integer); min and max take numbers. concat writes numbers in
+ * their canonical text ("12.5").
  *
  * Why parsed once into postfix nodes: an expression is evaluated for every event of its
  * metric on the writer, so the text is read when the metric is saved (and refused there if it
@@ -42,17 +46,16 @@
 #include "core/money.h"
 #include "core/timestamp.h"
 
-#define EXPRESSION_TEXT_MAX 4096 /* bytes of an expression's text */
-#define EXPRESSION_NODES_MAX 256 /* literals, variables, operators and calls */
-#define EXPRESSION_DEPTH_MAX 32  /* nesting of parentheses and calls */
-#define EXPRESSION_STACK_MAX 64  /* values alive at once while evaluating */
-#define EXPRESSION_ARGS_MAX 64   /* arguments of one concat */
-#define EXPRESSION_QUOTIENT_DECIMALS 15
-#define EXPRESSION_DIGITS_MIN (-37) /* round(x, d): d's range */
-#define EXPRESSION_DIGITS_MAX 38
+#define EXPRESSION_TEXT_MAX 4096      /* bytes of an expression's text */
+#define EXPRESSION_NODES_MAX 256      /* literals, variables, operators and calls */
+#define EXPRESSION_DEPTH_MAX 32       /* nesting of parentheses and calls */
+#define EXPRESSION_STACK_MAX 64       /* values alive at once while evaluating */
+#define EXPRESSION_ARGS_MAX 64        /* arguments of one concat */
+#define EXPRESSION_RESULT_DECIMALS 15 /* as an event's precise_total_amount_cents keeps */
 /* A string result becomes a property value, so it has a property value's limit. */
 #define EXPRESSION_STRING_MAX EVENT_PROPERTY_VALUE_MAX
-/* Bytes concat may write in one evaluation (its intermediate strings included). */
+/* Bytes the strings alive at once may take (each concat's arguments give theirs back): a
+ * result within EXPRESSION_STRING_MAX never needs more than twice that. */
 #define EXPRESSION_SCRATCH_MAX (4 * EXPRESSION_STRING_MAX)
 #define EXPRESSION_MESSAGE_MAX 192 /* a parse or evaluation error's text, with its NUL */
 
@@ -82,12 +85,14 @@ enum expression_op {
     EXPRESSION_CEIL,
     EXPRESSION_FLOOR,
     EXPRESSION_CONCAT,
+    EXPRESSION_MIN,
+    EXPRESSION_MAX,
 };
 
 struct expression_node {
     enum expression_op op;
     uint16_t offset, len; /* STRING, PROPERTY: the literal's or the name's bytes in the text */
-    uint16_t argc;        /* ROUND, CEIL, FLOOR (1 or 2), CONCAT (1 or more) */
+    uint16_t argc;        /* ROUND, CEIL, FLOOR (1 or 2), CONCAT, MIN, MAX (1 or more) */
     money_t number;       /* NUMBER */
 };
 
@@ -106,6 +111,7 @@ struct expression_value {
     money_t number;
     const char *text;
     size_t len;
+    size_t scratch_at; /* where a string concat made starts in the scratch; SIZE_MAX: elsewhere */
 };
 
 /* Where concat writes its strings during one evaluation. */

@@ -1530,8 +1530,8 @@ static enum command_result evaluate_expression(struct engine *e, struct command 
         *message = text;
         return COMMAND_INVALID;
     }
-    if (!v.is_string) {
-        v.len = money_format(v.number, number, sizeof number);
+    if (!v.is_string) { /* as Lago's BigDecimal writes it: "2100.0", "801.5" */
+        v.len = money_format_fraction(v.number, 1, number, sizeof number);
         v.text = number;
     }
     if (event_json_set_property(cmd->arena, in, m->field_name, v.text, v.len, out))

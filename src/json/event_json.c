@@ -87,7 +87,8 @@ bool event_json_set_property(struct arena *a, const struct event *in, const char
     char *copy = arena_strndup(a, value, len);
     if (!pairs || !copy)
         return false;
-    memcpy(pairs, in->properties, sizeof *pairs * in->property_count);
+    if (in->property_count > 0) /* (an event sent without properties has none: NULL) */
+        memcpy(pairs, in->properties, sizeof *pairs * in->property_count);
     pairs[at] = (struct event_property){at < in->property_count ? pairs[at].key : key, copy, true};
     struct buf text;
     struct jsonw w;

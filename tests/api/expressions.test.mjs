@@ -32,6 +32,7 @@ before(async () => {
     metric('seats', 'unique_count_agg', 'seat', "concat(event.properties.team, '/', event.properties.user)"),
     // reads its own field: evaluated once, 5 is stored as 10, never 20
     metric('doubled', 'sum_agg', 'v', 'event.properties.v * 2'),
+    metric('stamped', 'unique_count_agg', 'at', "concat(event.code, '-', event.timestamp)"),
   ];
   for (const m of metrics) ids[m.billable_metric.code] = (await ok(await post('/api/v1/billable_metrics', m))).billable_metric.lago_id;
   const charges = [['tokens', '0.001'], ['gpu', '0.5'], ['seats', '10'], ['doubled', '1']]
@@ -60,26 +61,38 @@ test('a metric keeps its expression; one that does not parse, or on a count, is 
     assert.equal(b.message, message);
   }
   assert.equal((await t.api('/api/v1/billable_metrics/bad1')).status, 404);
-  // "" is no expression, as in Lago
-  const none = (await ok(await post('/api/v1/billable_metrics', metric('plain', 'sum_agg', 'x', '')))).billable_metric;
-  assert.equal(none.expression, null);
+  // "" or spaces are no expression, as in Lago
+  for (const [code, expression] of [['plain', ''], ['spaces', '  \t ']]) {
+    const none = (await ok(await post('/api/v1/billable_metrics', metric(code, 'sum_agg', 'x', expression)))).billable_metric;
+    assert.equal(none.expression, null);
+  }
+  // a character outside ASCII is quoted whole, so the answer stays UTF-8
+  const times = await refused(await post('/api/v1/billable_metrics', metric('times', 'sum_agg', 'x', 'event.properties.a \u00d7 2')));
+  assert.equal(times.message, 'expression at 19: unexpected \'\u00d7\'');
 });
 
 test('an event is stored, answered and priced with its expression\'s result in the field', async () => {
   const one = (await ok(await post('/api/v1/events', { event: ev('tokens', { input: 1200, output: 300 }) }))).event;
-  assert.deepEqual(one.properties, { input: 1200, output: 300, total: '2100' });
+  assert.deepEqual(one.properties, { input: 1200, output: 300, total: '2100.0' });
   // a value sent in the field is replaced, in its place
   const batch = (await ok(await post('/api/v1/events/batch', { events: [
     ev('tokens', { total: 999999, input: '500', output: '100.5' }),
     ev('gpu', { ms: 90001 }),
   ] }))).events;
   assert.deepEqual(batch[0].properties, { total: '801.5', input: '500', output: '100.5' });
-  assert.deepEqual(batch[1].properties, { ms: 90001, minutes: '2' });
+  assert.deepEqual(batch[1].properties, { ms: 90001, minutes: '2.0' });
   const stored = (await ok(await t.api(`/api/v1/events/${batch[0].transaction_id}`))).event;
   assert.deepEqual(stored.properties, batch[0].properties);
   // 2100 + 801.5 tokens at 0.001 = 2.9015 USD; 2 minutes at 0.5 = 1 USD
   assert.deepEqual(await charge('tokens'), ['2901.5', 2, 290]);
   assert.deepEqual(await charge('gpu'), ['2.0', 1, 100]);
+});
+
+test('an expression that reads no property prices an event sent without any', async () => {
+  for (const properties of [undefined, null]) {
+    const e = (await ok(await post('/api/v1/events', { event: { ...ev('stamped', {}, 'gpu_jobs'), properties } }))).event;
+    assert.deepEqual(e.properties, { at: `stamped-${Date.parse('2026-05-10T12:00:00Z') / 1000}` });
+  }
 });
 
 test('a unique count counts the strings concat makes', async () => {
@@ -111,7 +124,7 @@ test('an event the expression cannot be evaluated for is refused, naming it, and
 
 test('an expression that reads its own field reads what was sent, once, through retries, restarts and re-pricing', async () => {
   const sent = ev('doubled', { v: 5 });
-  assert.deepEqual((await ok(await post('/api/v1/events', { event: sent }))).event.properties, { v: '10' });
+  assert.deepEqual((await ok(await post('/api/v1/events', { event: sent }))).event.properties, { v: '10.0' });
   const again = await refused(await post('/api/v1/events', { event: sent }));
   assert.deepEqual(again.error_details, { transaction_id: ['value_already_exist'] });
   assert.deepEqual(await charge('doubled'), ['10.0', 1, 1000]);
@@ -123,7 +136,7 @@ test('an expression that reads its own field reads what was sent, once, through 
   const m = (await ok(await t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression: 'event.properties.v * 3' } } }))).billable_metric;
   assert.equal(m.expression, 'event.properties.v * 3');
   assert.deepEqual(await charge('doubled'), ['10.0', 1, 1000]);
-  assert.deepEqual((await ok(await post('/api/v1/events', { event: ev('doubled', { v: 5 }) }))).event.properties, { v: '15' });
+  assert.deepEqual((await ok(await post('/api/v1/events', { event: ev('doubled', { v: 5 }) }))).event.properties, { v: '15.0' });
   assert.deepEqual(await charge('doubled'), ['25.0', 2, 2500]);
   // and no expression: the field as sent
   await ok(await t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression: '' } } }));
@@ -143,7 +156,7 @@ test('a hold and an estimate price the event as its expression makes it; the cap
   // the job ran 150 s: 3 minutes
   const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { ms: 150000 } } }))).authorization;
   assert.equal(captured.captured_amount_cents, 150);
-  assert.deepEqual((await ok(await t.api(`/api/v1/events/${hold.lago_id}`))).event.properties, { ms: 150000, minutes: '3' });
+  assert.deepEqual((await ok(await t.api(`/api/v1/events/${hold.lago_id}`))).event.properties, { ms: 150000, minutes: '3.0' });
   assert.deepEqual(await charge('gpu', 'gpu_jobs'), ['3.0', 1, 150]);
   // pay in advance: 10 + 4 x 3 = 22 tokens at 0.01 USD
   const fee = (await ok(await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'adv', code: 'tokens', properties: { input: 10, output: 4 } } }))).fees[0];
@@ -157,13 +170,17 @@ test('evaluate_expression says what an expression makes of a test event, changin
   const value = async (expression, event) => (await ok(await post('/api/v1/billable_metrics/evaluate_expression', { expression, event }))).expression_result.value;
   assert.equal(await value('round(event.properties.a / 3, 2)', { code: 'x', properties: { a: 10 } }), '3.33');
   assert.equal(await value("concat(event.code, '-', event.properties.b)", { code: 'x', properties: { b: 'y' } }), 'x-y');
-  assert.equal(await value('event.timestamp + 1', { code: 'x', timestamp: 1700000000.9, properties: {} }), '1700000001');
-  assert.equal(await value('1 + 2 * 3'), '7');
+  assert.equal(await value('event.timestamp + 1', { code: 'x', timestamp: 1700000000.9, properties: {} }), '1700000001.0');
+  assert.equal(await value('1 + 2 * 3'), '7.0');
+  assert.equal(await value('max(1 / 3, 0.3)'), '0.333333333333333');
+  // no timestamp: the organization's clock, here its test clock
+  assert.equal(await value('event.timestamp', { properties: {} }), `${Date.parse('2026-05-10T12:00:00Z') / 1000}.0`);
   const cases = [
     [{ event: { properties: {} } }, { expression: ['value_is_mandatory'] }, undefined],
     [{ expression: '1 +', event: {} }, { expression: ['invalid_expression'] }, 'at 3: expected a value, found the end'],
     [{ expression: 'event.properties.a', event: { properties: {} } }, { event: ['invalid_event'] }, 'Variable: a not found'],
     [{ expression: '1 / event.properties.a', event: { properties: { a: 0 } } }, { event: ['invalid_event'] }, 'Division by zero'],
+    [{ expression: ' ', event: {} }, { expression: ['value_is_mandatory'] }, undefined],
   ];
   for (const [body, details, message] of cases) {
     const b = await refused(await post('/api/v1/billable_metrics/evaluate_expression', body));

@@ -88,12 +88,12 @@ test('a metric with an expression: createBillableMetric, evaluateBillableMetricE
   const bm = (await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Weighted', code: 'weighted', aggregation_type: 'sum_agg', field_name: 'units', expression: 'event.properties.input + event.properties.output * 4' } })).data.billable_metric;
   assert.equal(bm.expression, 'event.properties.input + event.properties.output * 4');
   const { data } = await lago.billableMetrics.evaluateBillableMetricExpression({ expression: bm.expression, event: { code: 'weighted', properties: { input: 100, output: 25 } } });
-  assert.equal(data.expression_result.value, '200');
+  assert.equal(data.expression_result.value, '200.0');
   await lago.plans.createPlan({ plan: { name: 'W', code: 'w', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
     { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } });
   await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'weighted_co', plan_code: 'w', external_id: 'weighted_sub' } });
   const sent = (await lago.events.createEvent({ event: { transaction_id: 'w-1', external_subscription_id: 'weighted_sub', code: 'weighted', properties: { input: 100, output: 25 } } })).data.event;
-  assert.equal(sent.properties.units, '200');
+  assert.equal(sent.properties.units, '200.0');
   await lago.events.createBatchEvents({ events: [{ transaction_id: 'w-2', external_subscription_id: 'weighted_sub', code: 'weighted', properties: { input: 1, output: 1 } }] });
   const usage = (await lago.customers.findCustomerCurrentUsage('weighted_co', { external_subscription_id: 'weighted_sub' })).data.customer_usage;
   assert.equal(usage.charges_usage[0].units, '205.0');

@@ -26,6 +26,10 @@
 
 static struct expression_scratch scratch; /* 16 KiB: kept off the stack */
 
+#define E1 "\xc3\xa9" /* é: two bytes */
+#define E6 E1 E1 E1 E1 E1 E1
+#define E19 E6 E6 E6 E1
+
 /* An event with code "tokens", 2023-11-14T22:13:20.9Z, and these properties. */
 static const struct event_property properties[] = {
     {"input", "1200", false},
@@ -45,6 +49,7 @@ static const struct event_property properties[] = {
     {"id", "123", true},
     {"dup", "1", false},
     {"dup", "2", false},
+    {"accents", "a" E19 E6, true},
 };
 
 static struct event test_event(void)
@@ -97,12 +102,32 @@ static void test_values(void **state)
         {"007 + 1", "8", false},
         {"1.50 * 2", "3", false},
         {"  1  +  2  ", "3", false},
-        /* quotients keep 15 decimals, half up */
+        /* results past 38 digits keep the most decimals that fit; the result keeps 15 */
         {"1 / 3", "0.333333333333333", false},
         {"2 / 3", "0.666666666666667", false},
         {"-2 / 3", "-0.666666666666667", false},
         {"1 / 8", "0.125", false},
         {"10000000000000000000000000000000 / 3", "3333333333333333333333333333333.3333333", false},
+        {"ceil(400 / 1000000000000000000)", "1", false}, /* 4e-16 is kept until ceil */
+        {"1 / 3 * 1000000000000000000", "333333333333333333.333333333333333", false},
+        {"(1 / 3) * (1 / 3) * (1 / 3)", "0.037037037037037", false},
+        {"1234567 / 3 * (7654321 / 3)", "1049974679334.111111111111111", false},
+        {"5 + 1 / 3", "5.333333333333333", false},
+        {"1 / 3 - 5", "-4.666666666666667", false},
+        {"floor(1 / 3 * 3)", "0", false}, /* 0.99...9 (38 digits), as Lago's 100 give 0 too */
+        /* a sum past 38 digits, its 38th digit shown by moving it up 22 places */
+        {"(2 / 3 + 2 / 3) * 10000000000000000000000", "13333333333333333333333.333333333333333",
+         false},
+        {"(-2 / 3 - 2 / 3) * 10000000000000000000000", "-13333333333333333333333.333333333333333",
+         false},
+        {"(5 + 1 / 3) * 10000000000000000000000", "53333333333333333333333.333333333333333", false},
+        {"(5 - 1 / 3) * 10000000000000000000000", "46666666666666666666666.666666666666667", false},
+        {"(1 / 3 - 5) * 10000000000000000000000", "-46666666666666666666666.666666666666667",
+         false},
+        /* min and max */
+        {"min(3, 1, 2)", "1", false},
+        {"MAX(event.properties.input, 2000)", "2000", false},
+        {"Min(-1.5)", "-1.5", false},
         /* rounding functions, their spellings and their decimals */
         {"round(12.5)", "13", false},
         {"round(-12.5)", "-13", false},
@@ -114,6 +139,10 @@ static void test_values(void **state)
         {"round(1234.5, -2)", "1200", false},
         {"round(1250, -2)", "1300", false},
         {"round(2.567, 1.9)", "2.6", false},
+        {"round(1.5, 39)", "1.5", false},
+        {"round(1234, -38)", "0", false},
+        {"floor(5, -40)", "0", false},
+        {"ceil(-5, -40)", "0", false},
         {"round (1.5)", "2", false},
         {"ceil(12.3)", "13", false},
         {"ceil(-12.3)", "-12", false},
@@ -201,8 +230,13 @@ static void test_evaluation_errors(void **state)
          "Expected a decimal, got the string ''"},
         {"1 / 0", EXPRESSION_ERR_DIV_BY_ZERO, "Division by zero"},
         {"1 / (event.properties.input - 1200)", EXPRESSION_ERR_DIV_BY_ZERO, "Division by zero"},
-        {"round(1, 39)", EXPRESSION_ERR_RANGE, "decimals must be from -37 to 38"},
-        {"round(1, -38)", EXPRESSION_ERR_RANGE, "decimals must be from -37 to 38"},
+        {"round(1, 99999999999999999999)", EXPRESSION_ERR_RANGE, "decimals past a 64-bit integer"},
+        {"ceil(5, -40)", EXPRESSION_ERR_RANGE, "a result past 38 digits"},
+        {"round(60000000000000000000000000000000000000, -38)", EXPRESSION_ERR_RANGE,
+         "a result past 38 digits"},
+        {"min(1, 'x')", EXPRESSION_ERR_TYPE, "Expected a decimal, got the string 'x'"},
+        {"event.properties.accents * 2", EXPRESSION_ERR_TYPE, /* cut before a whole character */
+         "Expected a decimal, got the string 'a" E19 "'"},
         {"99999999999999999999999999999999999999 * 10", EXPRESSION_ERR_RANGE,
          "a result past 38 digits"},
         {"ceil(99999999999999999999999999999999999999, -37)", EXPRESSION_ERR_RANGE,
@@ -236,10 +270,16 @@ static void test_concat_too_long(void **state)
         {"concat(event.properties.long, event.properties.long)", 0, "a string past 4096 bytes"},
         {"concat(concat(event.properties.long, 'a'), concat(event.properties.long, 'b'))", 0,
          "a string past 4096 bytes"},
-        /* seven levels copy 7 x 2100 bytes; eight pass the scratch's 16384 */
-        {"concat(concat(concat(concat(concat(concat(concat(event.properties.long)))))))", 2100, ""},
-        {"concat(concat(concat(concat(concat(concat(concat(concat(event.properties.long))))))))", 0,
-         "concat writing past 16384 bytes in all"},
+        /* each level gives its argument's bytes back: any depth fits */
+        {"concat(concat(concat(concat(concat(concat(concat(concat(event.properties.long, 'a'), "
+         "'b'), 'c'), 'd'), 'e'), 'f'), 'g'), 'h')",
+         2108, ""},
+        /* eight strings alive at once pass the scratch's 16384 bytes */
+        {"concat(concat(event.properties.long, '1'), concat(event.properties.long, '2'), "
+         "concat(event.properties.long, '3'), concat(event.properties.long, '4'), "
+         "concat(event.properties.long, '5'), concat(event.properties.long, '6'), "
+         "concat(event.properties.long, '7'), concat(event.properties.long, '8'))",
+         0, "strings past 16384 bytes at once"},
     };
     for (size_t i = 0; i < COUNT(cases); i++) {
         struct expression x;
@@ -301,6 +341,10 @@ static void test_syntax_errors(void **state)
         {"cEIL(1)", EXPRESSION_ERR_SYNTAX,
          "at 0: expected a number, a 'string', event.<attribute>, a function or '('"},
         {"1\t+ 2", EXPRESSION_ERR_SYNTAX, "at 1: unexpected '\t'"},
+        {"1 \xc3\x97 2", EXPRESSION_ERR_SYNTAX, "at 2: unexpected '\xc3\x97'"}, /* a whole × */
+        {"1 \xff", EXPRESSION_ERR_SYNTAX, "at 2: unexpected byte 0xFF"},
+        {"min()", EXPRESSION_ERR_SYNTAX,
+         "at 4: expected a number, a 'string', event.<attribute>, a function or '('"},
         {"1 2", EXPRESSION_ERR_SYNTAX, "at 2: unexpected '2'"},
         {"123456789012345678901234567890123456789", EXPRESSION_ERR_LIMIT,
          "at 0: a number past 38 digits"},
@@ -370,9 +414,11 @@ static void test_limits(void **state)
 
 /*
  * A random tree written as text, with the fewest parentheses its precedence needs and random
- * spaces, and evaluated beside it in rationals with the module's rules: quotients rounded half
- * up at 15 decimals, round/ceil/floor at their decimals. `big` marks a value past what 38
- * digits hold, where the module may answer EXPRESSION_ERR_RANGE instead.
+ * spaces, and evaluated beside it in rationals with the module's rules: each sum, product and
+ * quotient exact if 38 digits and 38 decimals hold it, else rounded half up at the most
+ * decimals that do; round/ceil/floor at their decimals; the result rounded half up at 15
+ * decimals. `big` marks a value of 10^38 or more, which the module refuses
+ * (EXPRESSION_ERR_RANGE).
  */
 struct oracle {
     char *text;
@@ -442,30 +488,48 @@ static void q_round(mpq_t q, long digits, int mode)
     mpz_clears(scale, n, NULL);
 }
 
-/* Marks a value that may not fit 38 digits: 10^23 or more (where a quotient keeps fewer than
- * 15 decimals), or more than 36 digits written out as a decimal. */
-static void check_size(struct oracle *o, const mpq_t q)
+/* Whether q is a decimal of at most 38 decimals and 38 digits: what a money_t holds. */
+static bool q_fits(const mpq_t q)
 {
-    mpz_t a, den, factor;
-    mpz_inits(a, den, factor, NULL);
-    mpz_abs(a, mpq_numref(q));
-    mpz_tdiv_q(a, a, mpq_denref(q));
-    if (mpz_sizeinbase(a, 10) >= 23)
-        o->big = true;
+    mpz_t den, factor, digits;
+    mpz_inits(den, factor, digits, NULL);
     mpz_set(den, mpq_denref(q));
     mpz_set_ui(factor, 2);
     mp_bitcnt_t twos = mpz_remove(den, den, factor);
     mpz_set_ui(factor, 5);
     mp_bitcnt_t fives = mpz_remove(den, den, factor);
-    if (mpz_cmp_ui(den, 1) == 0) { /* a decimal: its digits, at max(twos, fives) decimals */
+    bool fits = false;
+    if (mpz_cmp_ui(den, 1) == 0 && twos <= 38 && fives <= 38) {
         mpz_ui_pow_ui(factor, 10, twos > fives ? twos : fives);
-        mpz_abs(a, mpq_numref(q));
-        mpz_mul(a, a, factor);
-        mpz_tdiv_q(a, a, mpq_denref(q));
-        if (mpz_sizeinbase(a, 10) > 36)
-            o->big = true;
+        mpz_abs(digits, mpq_numref(q));
+        mpz_mul(digits, digits, factor);
+        mpz_tdiv_q(digits, digits, mpq_denref(q));
+        mpz_ui_pow_ui(factor, 10, 38);
+        fits = mpz_cmp(digits, factor) < 0;
     }
-    mpz_clears(a, den, factor, NULL);
+    mpz_clears(den, factor, digits, NULL);
+    return fits;
+}
+
+/* q as the module keeps a result: exact if it fits, else half up at the most decimals that
+ * fit; `big` when none does. */
+static void q_fit(struct oracle *o, mpq_t q)
+{
+    if (q_fits(q))
+        return;
+    mpq_t r;
+    mpq_init(r);
+    for (long t = 38; t >= 0; t--) {
+        mpq_set(r, q);
+        q_round(r, t, 0);
+        if (q_fits(r)) {
+            mpq_set(q, r);
+            mpq_clear(r);
+            return;
+        }
+    }
+    mpq_clear(r);
+    o->big = true;
 }
 
 /* Writes a random tree of `depth` levels at most into o->text and its value into q; `prec` is
@@ -537,18 +601,13 @@ static void gen(struct oracle *o, int depth, int prec, mpq_t q)
             mpq_sub(q, a, b);
         else if (op == '*')
             mpq_mul(q, a, b);
-        else if (mpq_sgn(b) == 0)
+        else if (mpq_sgn(b) == 0) {
             o->div_by_zero = true;
-        else {
+            mpq_set_ui(q, 0, 1);
+        } else {
             mpq_div(q, a, b);
-            mpq_t whole;
-            mpq_init(whole);
-            mpq_set(whole, q);
-            q_round(whole, 0, 2);
-            check_size(o, whole); /* the quotient's size, before it is rounded */
-            mpq_clear(whole);
-            q_round(q, EXPRESSION_QUOTIENT_DECIMALS, 0);
         }
+        q_fit(o, q);
     } else { /* round, ceil or floor, with decimals or not */
         static const char *const names[] = {"round", "ceil", "floor"};
         int mode = (int)(kind - 7 + below(2)) % 3;
@@ -564,8 +623,9 @@ static void gen(struct oracle *o, int depth, int prec, mpq_t q)
         put(o, ")");
         mpq_set(q, a);
         q_round(q, digits, mode);
+        if (!q_fits(q))
+            o->big = true; /* rounded up to 10^38 */
     }
-    check_size(o, q);
     mpq_clears(a, b, NULL);
 }
 
@@ -594,8 +654,19 @@ static void prop_arithmetic_gmp(void **state)
                          seed, iter, text, st);
             continue;
         }
-        if (o.big && (st == EXPRESSION_ERR_RANGE || st == EXPRESSION_OK))
-            continue; /* fewer decimals, or no room: the rationals say nothing here */
+        if (o.big) {
+            if (st != EXPRESSION_ERR_RANGE)
+                fail_msg("seed %" PRIu64 " case %d: %s: status %d, expected a result past 38 "
+                         "digits",
+                         seed, iter, text, st);
+            continue;
+        }
+        mpq_t ulp; /* the result keeps 15 decimals */
+        mpq_init(ulp);
+        mpq_set(ulp, want);
+        q_round(ulp, EXPRESSION_RESULT_DECIMALS, 0);
+        mpq_set(want, ulp);
+        mpq_clear(ulp);
         if (st != EXPRESSION_OK || v.is_string)
             fail_msg("seed %" PRIu64 " case %d: %s: status %d (%s)", seed, iter, text, st, message);
         char digits[MONEY_TEXT_MAX];
