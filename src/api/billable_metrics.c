@@ -221,16 +221,14 @@ void billable_metrics_evaluate_expression(struct request *req)
     } else {
         struct jsonw w;
         char number[MONEY_TEXT_MAX];
-        if (!v.is_string) { /* as the event's property is written */
-            v.len = money_format_fraction(v.number, 1, number, sizeof number);
-            v.text = number;
-        }
+        const char *value;
+        size_t len = expression_value_text(&v, number, &value); /* as an event's property */
         jsonw_init(&w, api_respond(req, 200));
         jsonw_object_begin(&w);
         jsonw_key(&w, "expression_result");
         jsonw_object_begin(&w);
         jsonw_key(&w, "value");
-        jsonw_string(&w, v.text, v.len);
+        jsonw_string(&w, value, len);
         jsonw_object_end(&w);
         jsonw_object_end(&w);
     }

@@ -792,3 +792,14 @@ enum expression_status expression_evaluate(const struct expression *x, const str
     }
     return EXPRESSION_OK;
 }
+
+size_t expression_value_text(const struct expression_value *v, char number[MONEY_TEXT_MAX],
+                             const char **text)
+{
+    if (v->is_string) {
+        *text = v->text;
+        return v->len;
+    }
+    *text = number;
+    return money_format_fraction(v->number, 1, number, MONEY_TEXT_MAX);
+}

@@ -138,4 +138,12 @@ enum expression_status expression_evaluate(const struct expression *x, const str
                                            struct expression_value *out,
                                            char message[EXPRESSION_MESSAGE_MAX]);
 
+/*
+ * The value as a property's text, into *text (`len` returned): a string's own bytes, or a
+ * number written with at least one decimal ("2100.0", "801.5"), as Lago's BigDecimal is, in
+ * `number`.
+ */
+size_t expression_value_text(const struct expression_value *v, char number[MONEY_TEXT_MAX],
+                             const char **text);
+
 #endif

@@ -1507,7 +1507,7 @@ static enum command_result resolve_metric(struct engine *e, struct ingest_cache 
 
 /*
  * `in` as its metric's expression makes it (Lago evaluates the expression as the event is
- * created): the result, a number in its canonical text or a string, is properties[field_name],
+ * created): the result (expression_value_text) is properties[field_name],
  * in place of what was sent there or added last. Written into *out (which may be `in`), in the
  * command's arena. COMMAND_INVALID, with Lago's code (for `properties`) and Tally's message, if
  * the expression cannot be evaluated for this event.
@@ -1530,11 +1530,9 @@ static enum command_result evaluate_expression(struct engine *e, struct command 
         *message = text;
         return COMMAND_INVALID;
     }
-    if (!v.is_string) { /* as Lago's BigDecimal writes it: "2100.0", "801.5" */
-        v.len = money_format_fraction(v.number, 1, number, sizeof number);
-        v.text = number;
-    }
-    if (event_json_set_property(cmd->arena, in, m->field_name, v.text, v.len, out))
+    const char *text;
+    size_t len = expression_value_text(&v, number, &text);
+    if (event_json_set_property(cmd->arena, in, m->field_name, text, len, out))
         return COMMAND_OK;
     if (in->property_count < EVENT_PROPERTIES_MAX)
         return COMMAND_STORE_FAILED;
