@@ -1,6 +1,7 @@
 /* core/expression: see expression.h. */
 #include "core/expression.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -773,7 +774,12 @@ enum expression_status expression_evaluate(const struct expression *x, const str
                                            struct expression_value *out,
                                            char message[EXPRESSION_MESSAGE_MAX])
 {
-    struct evaluation v = {.x = x, .e = e, .scratch = scratch, .message = message};
+    struct evaluation v; /* (the stack is not cleared: only what was pushed is read) */
+    v.x = x;
+    v.e = e;
+    v.scratch = scratch;
+    v.message = message;
+    v.depth = 0;
     message[0] = '\0';
     scratch->used = 0;
     for (size_t i = 0; i < x->count; i++) {
@@ -786,8 +792,11 @@ enum expression_status expression_evaluate(const struct expression *x, const str
         return failed(&v, EXPRESSION_ERR_SYNTAX, "not a parsed expression");
     *out = v.stack[0];
     if (!out->is_string && out->number.scale > EXPRESSION_RESULT_DECIMALS) {
-        /* (cannot fail: more decimals than that leave fewer than 23 integer digits) */
-        money_round(out->number, EXPRESSION_RESULT_DECIMALS, MONEY_ROUND_HALF_UP, &out->number);
+        /* more decimals than that leave fewer than 23 integer digits: this cannot overflow */
+        enum money_status st =
+            money_round(out->number, EXPRESSION_RESULT_DECIMALS, MONEY_ROUND_HALF_UP, &out->number);
+        assert(st == MONEY_OK);
+        (void)st;
         out->number = money_normalize(out->number);
     }
     return EXPRESSION_OK;
