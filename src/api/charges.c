@@ -117,13 +117,12 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
           (kind == CHARGE_MODEL_STANDARD ||
            (!pay_in_advance && (kind == CHARGE_MODEL_VOLUME || kind == CHARGE_MODEL_GRADUATED)))))
         return json_in_refuse(err, "prorated", "invalid_billable_metric_or_charge_model");
-    /* Tally prorates a recurring sum or unique count priced in arrears by standard or volume,
-     * and a recurring sum by graduated (engine/usage). A unique count's per-value walk and pay
-     * in advance's per-event fees are not built: billed whole instead, a seat added on the last
+    /* Tally prorates a recurring sum or unique count priced in arrears (engine/usage). Pay in
+     * advance's per-event fees are not built: billed whole instead, a seat added on the last
      * day would cost a full period, so they are refused. */
     if (prorated &&
         ((m->aggregation != AGGREGATION_SUM && m->aggregation != AGGREGATION_UNIQUE_COUNT) ||
-         pay_in_advance || (kind == CHARGE_MODEL_GRADUATED && m->aggregation != AGGREGATION_SUM)))
+         pay_in_advance))
         return json_in_refuse(err, "prorated", "not_supported");
     if ((kind == CHARGE_MODEL_PERCENTAGE || kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) &&
         m->aggregation == AGGREGATION_LATEST)

@@ -452,10 +452,11 @@ static bool pool_reserve(struct aggregation *a, size_t more)
  */
 
 struct aggregation_unique_day {
-    struct aggregation_order last; /* the day's last operation */
-    uint16_t day;                  /* its local day number - first_day */
-    bool has_add;                  /* an operation of the day adds */
-    bool last_add;                 /* the last one adds: the value's state at the day's end */
+    struct aggregation_order last;      /* the day's last operation */
+    struct aggregation_order first_add; /* and its first add, when has_add (a walk's order) */
+    uint16_t day;                       /* its local day number - first_day */
+    bool has_add;                       /* an operation of the day adds */
+    bool last_add;                      /* the last one adds: the value's state at the day's end */
 };
 
 struct aggregation_unique_track {
@@ -551,6 +552,8 @@ static enum aggregation_status track_plan(const struct aggregation *a,
     if (exists) {
         rec = t->days[lo];
         before = record_days(prev, &rec, off, next, next_open);
+        if (add && (!rec.has_add || order_cmp(at, rec.first_add) < 0))
+            rec.first_add = at;
         rec.has_add = rec.has_add || add;
         if (op_replaces(at, add, rec.last, rec.last_add)) {
             rec.last = at;
@@ -558,7 +561,8 @@ static enum aggregation_status track_plan(const struct aggregation *a,
         }
     } else {
         before = prev ? next - off + (next_open ? 1 : 0) : 0;
-        rec = (struct aggregation_unique_day){at, (uint16_t)off, add, add};
+        rec = (struct aggregation_unique_day){
+            .last = at, .first_add = at, .day = (uint16_t)off, .has_add = add, .last_add = add};
     }
     p->index = lo;
     p->insert = !exists;
@@ -1733,10 +1737,162 @@ static void walk_cache_follow(struct aggregation *a, bool appended, tally_time t
         c->valid && appended && walk_push_at(a, &c->reader, &c->walk, t, v) == AGGREGATION_OK;
 }
 
+/* ---- A prorated unique_count's walk ----------------------------------------------------------
+ *
+ * Lago walks a prorated unique count's remaining rows (aggregation.h, "Prorated unique
+ * count") in time order: an add is one unit present the days to its removal, a removal one
+ * unit less. A value's track says which rows remain: present at `from`, an add there (ordered
+ * by its last operation before the period); on a day it is absent at the start of, its first
+ * add; on a day it ends absent after being present, a removal at the day's last operation. */
+
+struct unique_op {
+    struct aggregation_order at;
+    int64_t days; /* an add's: its own day to its removal's, both included, or to the end */
+    bool add;
+};
+
+struct unique_ops {
+    struct unique_op *items;
+    size_t count, cap;
+};
+
+static bool ops_push(struct unique_ops *ops, struct unique_op op)
+{
+    if (ops->count == ops->cap) {
+        size_t cap = ops->cap ? ops->cap * 2 : 64;
+        struct unique_op *items = realloc(ops->items, cap * sizeof *items);
+        if (!items)
+            return false;
+        ops->items = items;
+        ops->cap = cap;
+    }
+    ops->items[ops->count++] = op;
+    return true;
+}
+
+/* The operations of the value whose track is t, appended to ops. */
+static bool track_ops(const struct aggregation *a, const struct aggregation_unique_track *t,
+                      struct unique_ops *ops)
+{
+    const struct aggregation_days *d = &a->u.unique.days;
+    bool prev = t->carried && t->carry_add;
+    size_t open = SIZE_MAX; /* the add whose removal is not seen yet */
+    int64_t open_day = 0;
+    if (prev) {
+        if (!ops_push(ops, (struct unique_op){t->carry, 0, true}))
+            return false;
+        open = ops->count - 1;
+    }
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct aggregation_unique_day *r = &t->days[i];
+        if (!prev && r->has_add) {
+            if (!ops_push(ops, (struct unique_op){r->first_add, 0, true}))
+                return false;
+            open = ops->count - 1;
+            open_day = r->day;
+        }
+        if (!r->last_add && (prev || r->has_add)) {
+            assert(open != SIZE_MAX);
+            ops->items[open].days = r->day - open_day + 1;
+            open = SIZE_MAX;
+            if (!ops_push(ops, (struct unique_op){r->last, 0, false}))
+                return false;
+        }
+        prev = r->last_add;
+    }
+    if (open != SIZE_MAX)
+        ops->items[open].days = d->last_day - d->first_day + 1 - open_day;
+    return true;
+}
+
+static int op_cmp(const void *x, const void *y)
+{
+    return order_cmp(((const struct unique_op *)x)->at, ((const struct unique_op *)y)->at);
+}
+
+/* t with plan p applied, into v (its records in `days`, room for t's and one more). */
+static void track_planned(const struct aggregation_unique_track *t, const struct track_plan *p,
+                          struct aggregation_unique_day *days, struct aggregation_unique_track *v)
+{
+    *v = t ? *t : (struct aggregation_unique_track){0};
+    v->days = days;
+    if (t && t->count > 0)
+        memcpy(days, t->days, t->count * sizeof *days);
+    if (p->carried) {
+        v->carried = true;
+        v->carry = p->carry;
+        v->carry_add = p->carry_add;
+    } else if (p->insert) {
+        memmove(days + p->index + 1, days + p->index, (v->count - p->index) * sizeof *days);
+        days[p->index] = p->rec;
+        v->count++;
+    } else {
+        days[p->index] = p->rec;
+    }
+}
+
+/* A prorated unique count's walk (aggregation_prorated_values), e's operation taken. */
+static enum aggregation_status unique_walk(const struct aggregation *a,
+                                           const struct aggregation_event *e,
+                                           struct aggregation_walk *walk)
+{
+    const struct aggregation_unique_track *mine = NULL; /* e's value's, as it is */
+    struct track_plan plan;
+    if (e) {
+        bool add;
+        enum aggregation_status st = parse_operation(e, &add);
+        if (st != AGGREGATION_OK)
+            return st;
+        if (e->value && e->value_len > AGGREGATION_VALUE_TEXT_MAX)
+            return AGGREGATION_ERR_LIMIT;
+        if (a->u.unique.capacity) {
+            uint64_t hash = unique_hash(a, e->value, e->value_len);
+            const struct aggregation_unique_entry *en =
+                &a->u.unique.entries[unique_slot(a, hash, e->value, e->value_len)];
+            if (en->flags & ENTRY_USED)
+                mine = &a->u.unique.tracks[en->ordinal];
+        }
+        if ((st = track_plan(a, mine, add, event_order(e), &plan)) != AGGREGATION_OK)
+            return st;
+    }
+    struct unique_ops ops = {0};
+    struct aggregation_unique_day *days = NULL;
+    enum aggregation_status st = AGGREGATION_ERR_NO_MEMORY;
+    for (size_t i = 0; i < a->u.unique.used; i++)
+        if (!(e && &a->u.unique.tracks[i] == mine) && !track_ops(a, &a->u.unique.tracks[i], &ops))
+            goto fail;
+    if (e) { /* e's value as e leaves it */
+        struct aggregation_unique_track planned;
+        days = malloc(((mine ? mine->count : 0) + 1) * sizeof *days);
+        if (!days)
+            goto fail;
+        track_planned(mine, &plan, days, &planned);
+        if (!track_ops(a, &planned, &ops))
+            goto fail;
+    }
+    if (ops.count > 1)
+        qsort(ops.items, ops.count, sizeof *ops.items, op_cmp);
+    walk->count = 0;
+    walk->period_days = a->u.unique.days.period_days;
+    walk->running = walk->peak = MONEY_ZERO;
+    for (size_t i = 0; i < ops.count; i++) {
+        const struct unique_op *op = &ops.items[i];
+        if ((st = walk_push(walk, money_from_int(op->add ? 1 : -1), op->days)) != AGGREGATION_OK)
+            goto fail;
+    }
+    st = AGGREGATION_OK;
+fail:
+    free(ops.items);
+    free(days);
+    return st;
+}
+
 enum aggregation_status aggregation_prorated_values(const struct aggregation *a,
                                                     const struct aggregation_event *e,
                                                     money_t value, struct aggregation_walk *walk)
 {
+    if (a && walk && a->kind == AGGREGATION_UNIQUE_COUNT && a->u.unique.prorated)
+        return unique_walk(a, e, walk);
     if (!a || !walk || a->kind != AGGREGATION_SUM || !a->u.sum.prorated ||
         a->keep_values != AGGREGATION_KEEP_ALL)
         return AGGREGATION_ERR_INVALID;

@@ -136,7 +136,7 @@
  *   unique_count: one table entry (40 bytes, load ≤ 3/4) per distinct value ever seen in
  *        the period, present or removed (a removed value must stay to order a late add),
  *        plus the value's bytes once. Carry-over copies the table. Prorated, also a track per
- *        table slot (40 bytes) and 24 bytes per (value, local day of the period with an
+ *        table slot (40 bytes) and 40 bytes per (value, local day of the period with an
  *        operation of that value), at most AGGREGATION_UNIQUE_DAY_RECORDS_MAX of them; an
  *        out-of-order operation costs a memmove of the value's later day records (at most a
  *        period's days). Carry-over starts the next period's tracks from the table alone.
@@ -166,7 +166,7 @@
 #define AGGREGATION_PRORATED_DAYS_MAX 366
 /* Most day records a prorated unique_count state keeps, over all its values: one per value and
  * local day of the period on which that value has an operation (AGGREGATION_ERR_LIMIT past it;
- * 24 bytes each). A value has at most a period's days of them. */
+ * 40 bytes each). A value has at most a period's days of them. */
 #define AGGREGATION_UNIQUE_DAY_RECORDS_MAX (1u << 21)
 /* Most per-event values a sum state keeps for the percentage model
  * (AGGREGATION_ERR_KEPT_VALUES past it). */
@@ -551,6 +551,15 @@ void aggregation_walk_free(struct aggregation_walk *walk);
  * and adds e's if e comes last. A value arriving out of order, or before the period, makes the
  * next call read every kept value again (about 20 ns each). Only the thread that owns the
  * state may call this: it refills that kept walk.
+ * A prorated unique count walks its values' operations instead (`value` unused): in
+ * (timestamp, sequence) order, each add that makes a value present as 1 with the days it is
+ * present from it (its own local day to its removal's, both included, or to the period's
+ * last), each removal of a present value as -1 with none; the values present at `from` come
+ * first, in the order of their last operation before it, present from the first day. Which
+ * operations count is Lago's (aggregation.h, "Prorated unique count"): on a day a value is
+ * absent at the start of, its first add; on a day it ends absent after being present, its
+ * last operation. With `e`, as aggregation_add(e) would leave the state. Cost: every value's
+ * day records are read and the operations sorted, at each call.
  * AGGREGATION_ERR_INVALID for another state or a zone that cannot read a timestamp, OVERFLOW if
  * a total does not fit, NO_MEMORY.
  */

@@ -1246,10 +1246,11 @@ static bool prorate(const struct usage_charge *c, money_t prorated, struct charg
     return true;
 }
 
-/* Whether a state is walked (a prorated sum keeping every value: only a graduated charge). */
-static bool walks(const struct aggregation *state)
+/* Whether a state is walked: a prorated graduated charge's (a sum keeping every value, or a
+ * unique count's operations). */
+static bool walks(const struct usage_bucket *b, const struct aggregation *state)
 {
-    return aggregation_is_prorated(state) && aggregation_keeps_values(state) != 0;
+    return aggregation_is_prorated(state) && b->properties.kind == CHARGE_MODEL_GRADUATED;
 }
 
 /* The fee of a bucket whose aggregate would be `raw` units over `events` events, whose precise
@@ -1319,10 +1320,11 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
     money_t priced = aggregation_priced_total(state);
     int64_t events = aggregation_events_count(state);
     money_t precise = aggregation_precise_total(state);
-    if (walks(state) ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw,
-                                     prorates ? &prorated : NULL, events, precise, out)
-                     : !price(u, c, b, raw, prorates ? &prorated : NULL, events, values, count,
-                              precise, aggregation_keeps_priced(state) ? &priced : NULL, NULL, out))
+    if (walks(b, state)
+            ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw, prorates ? &prorated : NULL,
+                            events, precise, out)
+            : !price(u, c, b, raw, prorates ? &prorated : NULL, events, values, count, precise,
+                     aggregation_keeps_priced(state) ? &priced : NULL, NULL, out))
         return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
@@ -1401,7 +1403,12 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
      * event without its value. */
     out->received = received;
     bool takes = events_after != aggregation_events_count(state);
-    if (walks(state) && !takes)
+    /* a unique count's operation may move its walk without moving its count (an earlier add
+     * of a value present) */
+    if (walks(b, state) && c->metric.aggregation == AGGREGATION_UNIQUE_COUNT)
+        return price_walked(u, c, b, state, ev, MONEY_ZERO, raw_after, prorated, events_after,
+                            precise_after, out);
+    if (walks(b, state) && !takes)
         return price_walked(u, c, b, state, NULL, MONEY_ZERO, raw_after, prorated, events_after,
                             precise_after, out);
     if (aggregation_keeps_values(state) == 0 || !takes)
@@ -1412,7 +1419,7 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     if (aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
         money_sub(raw_after, raw_before, &added) != MONEY_OK)
         return false;
-    if (walks(state))
+    if (walks(b, state))
         return price_walked(u, c, b, state, ev, added, raw_after, prorated, events_after,
                             precise_after, out);
     money_t *with = malloc(sizeof *with * (count + 1));

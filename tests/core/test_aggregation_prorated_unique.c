@@ -498,6 +498,174 @@ static void prop_lago_brute_force(void **state)
     tz_free(utc);
 }
 
+/* ---- Property: the walk a prorated graduated charge reads -------------------------------------
+ *
+ * Lago's rows for ProratedGraduatedService, transcribed per value over its events sorted by
+ * time: a remove survives only as the last event of its local day; of the survivors, an
+ * operation equal to the previous one (a remove with none before) is dropped; each surviving
+ * add counts the local days from max(its day, `from`'s) to its removal's, both included, or to
+ * the period's last, and none when that removal is before `from`. Tally's one choice: an add
+ * before the period that is present at `from` walks in the order of its value's last event
+ * before the period (Lago's walk reads the earlier history, where a removal of another value
+ * can lower the running total: docs/API.md). The walk is every add with days as +1, every
+ * removal in the period as -1 with none, in (timestamp, sequence) order, consecutive entries
+ * of the same days summed.
+ */
+struct walk_op {
+    tally_time t;
+    uint64_t seq;
+    int64_t days;
+    int value; /* +1 or -1 */
+};
+
+static int walk_op_cmp(const void *pa, const void *pb)
+{
+    const struct walk_op *a = pa, *b = pb;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static size_t lago_walk_ops(const struct tz_zone *z, const struct pevent *ev, size_t n, int value,
+                            tally_time from, tally_time to, struct walk_op *out)
+{
+    const struct pevent *mine[PROP_EVENTS_MAX];
+    size_t k = 0, m = 0, count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].value == value)
+            mine[k++] = &ev[i];
+    const struct pevent *kept[PROP_EVENTS_MAX];
+    bool prev_add = false;
+    for (size_t i = 0; i < k; i++) {
+        bool last_of_day = i + 1 == k || day_in(z, mine[i + 1]->t) != day_in(z, mine[i]->t);
+        if (!mine[i]->add && !last_of_day)
+            continue;
+        if (mine[i]->add != prev_add)
+            kept[m++] = mine[i];
+        prev_add = mine[i]->add;
+    }
+    const struct pevent *last_before = NULL; /* the value's last event before `from` */
+    for (size_t i = 0; i < k && mine[i]->t < from; i++)
+        last_before = mine[i];
+    int64_t last = day_in(z, to - 1);
+    for (size_t i = 0; i < m; i++) {
+        if (!kept[i]->add) {
+            if (kept[i]->t >= from)
+                out[count++] = (struct walk_op){kept[i]->t, kept[i]->seq, 0, -1};
+            continue;
+        }
+        int64_t start = day_in(z, kept[i]->t < from ? from : kept[i]->t), days;
+        if (i + 1 == m)
+            days = last - start + 1;
+        else if (kept[i + 1]->t < from)
+            days = 0;
+        else
+            days = day_in(z, kept[i + 1]->t) - start + 1;
+        if (days == 0)
+            continue;
+        const struct pevent *at = kept[i]->t < from ? last_before : kept[i];
+        out[count++] = (struct walk_op){at->t, at->seq, days, 1};
+    }
+    return count;
+}
+
+/* The walk of `a` (with e taken, e NULL: none) against the transcription's `want` (sorted). */
+static void expect_walk(const struct aggregation *a, const struct aggregation_event *e,
+                        const struct walk_op *want, size_t n, int round)
+{
+    struct aggregation_walk walk = {0};
+    expect_st(aggregation_prorated_values(a, e, MONEY_ZERO, &walk), AGGREGATION_OK);
+    size_t j = 0;
+    int64_t running = 0, peak = 0;
+    for (size_t i = 0; i < n; j++) {
+        int64_t sum = 0, days = want[i].days;
+        for (; i < n && want[i].days == days; i++) {
+            sum += want[i].value;
+            running += want[i].value;
+            if (running > peak)
+                peak = running;
+        }
+        if (j >= walk.count || walk.days[j] != days ||
+            money_cmp(walk.values[j], money_from_int(sum)) != 0)
+            fail_msg("round %d: walk entry %zu differs (want %" PRId64 " x %" PRId64 " days)",
+                     round, j, sum, days);
+    }
+    assert_int_equal(walk.count, j);
+    assert_int_equal(money_cmp(walk.peak, money_from_int(peak)), 0);
+    assert_int_equal(walk.period_days, 31);
+    aggregation_walk_free(&walk);
+}
+
+static void prop_walk_lago(void **state)
+{
+    (void)state;
+    reseed(2);
+    struct tz_zone *cet = zone_of("CET-1CEST,M3.5.0,M10.5.0/3");
+    const tally_time feb = T("2026-01-31T23:00:00Z"), mar = T("2026-02-28T23:00:00Z"),
+                     apr = T("2026-03-31T22:00:00Z");
+    for (int round = 0; round < 3000; round++) {
+        tally_time from = below(3) ? mar : mar + (tally_time)below(20) * DAY;
+        struct pevent ev[PROP_EVENTS_MAX];
+        size_t n = 1 + below(PROP_EVENTS_MAX);
+        for (size_t i = 0; i < n; i++) {
+            tally_time base = below(4) == 0 ? feb - 15 * DAY : from - 2 * DAY;
+            tally_time t = base + (tally_time)(next() % (uint64_t)(apr - base));
+            if (below(3) == 0 && i > 0)
+                t = ev[below(i)].t + (tally_time)below(6 * HOUR) - 3 * HOUR;
+            if (t >= apr)
+                t = apr - 1;
+            ev[i] = (struct pevent){t, (uint64_t)i + 1, (int)below(PROP_VALUES + 1), below(5) < 3};
+        }
+        /* arrival: shuffled; the events before `from` through a carry-over or late */
+        for (size_t i = n; i > 1; i--) {
+            size_t j = below(i);
+            struct pevent tmp = ev[i - 1];
+            ev[i - 1] = ev[j];
+            ev[j] = tmp;
+        }
+        struct aggregation prev, a;
+        expect_st(aggregation_init(&prev, &seats, feb - 40 * DAY, from), AGGREGATION_OK);
+        expect_st(aggregation_init(&a, &seats, from, apr), AGGREGATION_OK);
+        expect_st(aggregation_set_prorated(&a, cet, 31), AGGREGATION_OK);
+        size_t i = 0;
+        bool carry = below(2);
+        for (; carry && i < n && ev[i].t < from; i++) {
+            struct aggregation_event e = pevent_of(&ev[i]);
+            expect_st(aggregation_add(&prev, &e), AGGREGATION_OK);
+        }
+        if (carry)
+            expect_st(aggregation_carry_over(&prev, &a), AGGREGATION_OK);
+        for (; i < n; i++) {
+            /* the walk with the event previewed is the walk after it */
+            struct pevent taken[PROP_EVENTS_MAX];
+            memcpy(taken, ev, sizeof ev[0] * (i + 1));
+            qsort(taken, i + 1, sizeof taken[0], pevent_cmp);
+            struct walk_op want[PROP_EVENTS_MAX];
+            size_t w = 0;
+            for (int v = 0; v <= PROP_VALUES; v++)
+                w += lago_walk_ops(cet, taken, i + 1, v, from, apr, want + w);
+            qsort(want, w, sizeof want[0], walk_op_cmp);
+            struct aggregation_event e = pevent_of(&ev[i]);
+            expect_walk(&a, &e, want, w, round);
+            apply(&a, &ev[i]);
+            expect_walk(&a, NULL, want, w, round);
+            /* its adds' days are the state's Σ days */
+            int64_t days = 0;
+            for (size_t x = 0; x < w; x++)
+                days += want[x].value > 0 ? want[x].days : 0;
+            money_t units, expected;
+            expect_st(aggregation_prorated_units(&a, &units), AGGREGATION_OK);
+            assert_int_equal(money_from_coef((days * 100000 + 30) / 31, 5, &expected), MONEY_OK);
+            if (money_cmp(units, expected) != 0)
+                fail_msg("round %d: the walk's days are not the state's", round);
+        }
+        aggregation_free(&prev);
+        aggregation_free(&a);
+        total_cases++;
+    }
+    tz_free(cet);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -519,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_reverse_order),     cmocka_unit_test(test_zone_carried_and_start),
         cmocka_unit_test(test_carry_over),        cmocka_unit_test(test_rules),
         cmocka_unit_test(test_day_records_limit), cmocka_unit_test(prop_lago_brute_force),
+        cmocka_unit_test(prop_walk_lago),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
