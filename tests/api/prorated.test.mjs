@@ -64,15 +64,19 @@ before(async () => {
   ] } });
   await subscribe('useat', 'ustd', '2026-03-01T00:00:00Z');
   await subscribe('uvol', 'uvol', '2026-03-01T00:00:00Z');
+  // the first user 31 USD a month (1 a day of March), each next one 15.5
+  await userPlan('ugrad', { charge_model: 'graduated', properties: { graduated_ranges: [
+    { from_value: 0, to_value: 1, per_unit_amount: '31', flat_amount: '0' },
+    { from_value: 2, to_value: null, per_unit_amount: '15.5', flat_amount: '0' },
+  ] } });
+  await subscribe('ugrad', 'ugrad', '2026-03-01T00:00:00Z');
 });
 after(async () => { await t.cleanup(); });
 
-test('only a recurring sum or unique count in arrears, standard or volume, or a sum by graduated, is prorated; the rest is refused', async () => {
-  const graduated = { charge_model: 'graduated', properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }] } };
+test('only a recurring sum or unique count in arrears is prorated; in advance is refused', async () => {
   const inAdvance = { charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } };
   const cases = [
     { billable_metric_id: seats, ...inAdvance },
-    { billable_metric_id: users, ...graduated },
     { billable_metric_id: users, ...inAdvance },
   ];
   for (const charge of cases) {
@@ -80,6 +84,36 @@ test('only a recurring sum or unique count in arrears, standard or volume, or a 
     assert.equal(r.status, 422, JSON.stringify(charge));
     assert.deepEqual((await r.json()).error_details, { prorated: ['not_supported'] });
   }
+});
+
+// ChargeModels::ProratedGraduatedService over a unique count's rows: each add, in time order,
+// is one more user in the tier the running count puts it in, priced for the days it stays;
+// a removal takes one off the count and ends its user's days.
+test('graduated unique users: each add takes the tier of the count at its time, for its days', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'ugrad', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100', limit: 'hard' } }))).wallet;
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  // u1 now (the 11th, 08:00): the first user, 21 days at 1 USD
+  await sent(uev('ugrad', 'u1'));
+  assert.deepEqual(await userUsage('ugrad'), ['1.0', 2100]);
+  // u2 an hour earlier: it is the first, u1 the second (21 days at 0.5): 31.5
+  await sent(uev('ugrad', 'u2', 'add', '2026-03-11T07:00:00Z'));
+  assert.deepEqual(await userUsage('ugrad'), ['2.0', 3150]);
+  // u3 on the 3rd: the first for 29 days; u2 and u1 move up a tier: 29 + 10.5 + 10.5
+  await sent(uev('ugrad', 'u3', 'add', '2026-03-03T10:00:00Z'));
+  assert.deepEqual(await userUsage('ugrad'), ['3.0', 5000]);
+  assert.equal(await balance(), 10000 - 5000);
+  // u3 left on the 8th (3rd..8th: 6 days): u2 is the first again: 6 + 21 + 10.5, and the
+  // wallet has the difference back
+  await sent(uev('ugrad', 'u3', 'remove', '2026-03-08T12:00:00Z'));
+  assert.deepEqual(await userUsage('ugrad'), ['2.0', 3750]);
+  assert.equal(await balance(), 10000 - 3750);
+  // a hold for a fourth user now: the third in the count, 21 days at 0.5
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'ugrad', code: 'users', properties: { user: 'u4' } } }))).authorization;
+  assert.equal(hold.amount_cents, 1050);
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { user: 'u4' } } }));
+  assert.deepEqual(await userUsage('ugrad'), ['3.0', 4800]);
+  assert.equal(await balance(), 10000 - 4800);
+  await checkWalletLedger(t, w.lago_id);
 });
 
 test('seats added on the 11th of March weigh 21 of its 31 days', async () => {
@@ -265,6 +299,13 @@ test('April: users present at the end of March are carried and count whole', asy
   // ann and bob: 2 × 30 / 30 × 31 USD
   assert.deepEqual(await userUsage('useat'), ['2.0', 6200]);
   assert.deepEqual(await userUsage('uvol'), ['2.0', 2000]);
+  // graduated: u2, u1, u4 carried in the order of their last March events, the whole month:
+  // 31 + 15.5 + 15.5
+  assert.deepEqual(await userUsage('ugrad'), ['3.0', 6200]);
+  // u2, the first, left on the 10th: 10 of April's 30 days at 31, the others 30 at 15.5:
+  // (310 + 465 + 465) / 30 = 41.33333 (u1 first would make it 51.67)
+  await sent(uev('ugrad', 'u2', 'remove', '2026-04-10T12:00:00Z'));
+  assert.deepEqual(await userUsage('ugrad'), ['2.0', 4133]);
 });
 
 test('days are the customer\'s local dates, over the whole period when the subscription starts within it', async () => {
@@ -293,7 +334,7 @@ test('a volume charge at 0 prorated units costs nothing, flat amount included (L
 });
 
 test('a restart, clean or SIGKILL, gives the same current usage', async () => {
-  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol', 'grad', 'gradg'].map((c) => usage(c)));
+  const all = async () => Promise.all(['carry', 'vol', 'wal', 'apr', 'ny', 'useat', 'uvol', 'ugrad', 'grad', 'gradg'].map((c) => usage(c)));
   const before = await all();
   await t.restart();
   assert.deepEqual(await all(), before);

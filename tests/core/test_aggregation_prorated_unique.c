@@ -500,8 +500,9 @@ static void prop_lago_brute_force(void **state)
 
 /* ---- Property: the walk a prorated graduated charge reads -------------------------------------
  *
- * Lago's rows for ProratedGraduatedService, transcribed per value over its events sorted by
- * time: a remove survives only as the last event of its local day; of the survivors, an
+ * Lago's rows for ProratedGraduatedService (its ClickHouse store's prorated_breakdown_query
+ * with_remove), transcribed per value over its events sorted by time: a remove survives only
+ * as the last event of its local day; of the survivors, an
  * operation equal to the previous one (a remove with none before) is dropped; each surviving
  * add counts the local days from max(its day, `from`'s) to its removal's, both included, or to
  * the period's last, and none when that removal is before `from`. Tally's one choice: an add
