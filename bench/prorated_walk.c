@@ -4,7 +4,9 @@
  * the month, three tiers; each round lays out the walk with one more event
  * (aggregation_prorated_values) and prices it (charge_model_amount), as a debit or a hold
  * does: an event after the last (the state's kept walk and one entry more) and a late one
- * (every kept value read). Prints milliseconds a price for each N.
+ * (every kept value read). Prints milliseconds a price for each N. Then the same charge on a
+ * recurring unique count of U users (a tenth of them removed later in the month), priced
+ * with one more user: every price reads every user's day records and sorts the operations.
  *
  *   build/release/bench/bench_prorated_walk [N ...]      (default 1000 10000 100000 1000000)
  */
@@ -38,6 +40,32 @@ static bool fill(struct aggregation *a, const struct tz_zone *zone, long n)
                                       .value = value,
                                       .value_len = 1};
         if (aggregation_add(a, &e) != AGGREGATION_OK)
+            return false;
+    }
+    return true;
+}
+
+/* A unique count of u users added over the month, every tenth removed 5 days later. */
+static bool fill_users(struct aggregation *a, const struct tz_zone *zone, long u)
+{
+    struct billable_metric m = {
+        .aggregation = AGGREGATION_UNIQUE_COUNT, .field_name = "user", .recurring = true};
+    if (aggregation_init(a, &m, FROM, FROM + LENGTH) != AGGREGATION_OK ||
+        aggregation_set_prorated(a, zone, 31) != AGGREGATION_OK)
+        return false;
+    uint64_t sequence = 0;
+    for (long i = 0; i < u; i++) {
+        char user[24];
+        int len = snprintf(user, sizeof user, "u%ld", i);
+        tally_time at = FROM + (tally_time)(LENGTH / 2 / u * i);
+        struct aggregation_event e = {
+            .timestamp = at, .sequence = ++sequence, .value = user, .value_len = (size_t)len};
+        if (aggregation_add(a, &e) != AGGREGATION_OK)
+            return false;
+        e.operation_type = "remove";
+        e.timestamp = at + INT64_C(5) * 86400 * 1000000;
+        e.sequence = ++sequence;
+        if (i % 10 == 0 && aggregation_add(a, &e) != AGGREGATION_OK)
             return false;
     }
     return true;
@@ -110,6 +138,26 @@ int main(int argc, char **argv)
         printf("prorated walk: %ld events in the period, %zu entries: a price %.4f ms in time "
                "order, %.3f ms for a late event\n",
                n, walk.count, ms[0], ms[1]);
+        aggregation_free(&a);
+    }
+    static const long users[] = {100, 1000, 10000, 100000};
+    for (size_t k = 0; argc == 1 && k < sizeof users / sizeof users[0]; k++) {
+        struct aggregation a;
+        if (!fill_users(&a, zone, users[k])) {
+            fprintf(stderr, "prorated walk: cannot build a state of %ld users\n", users[k]);
+            return 1;
+        }
+        struct aggregation_event next = {.timestamp = FROM + LENGTH - 1,
+                                         .sequence = UINT64_MAX,
+                                         .value = "newcomer",
+                                         .value_len = 8};
+        int rounds = users[k] >= 100000 ? 20 : users[k] >= 10000 ? 100 : 1000;
+        int64_t t0 = wallclock_monotonic_usec();
+        for (int r = 0; r < rounds; r++)
+            if (!price(&a, &next, &p, &walk))
+                return 1;
+        printf("prorated unique walk: %ld users, %zu entries: a price %.4f ms\n", users[k],
+               walk.count, (double)(wallclock_monotonic_usec() - t0) / 1000.0 / rounds);
         aggregation_free(&a);
     }
     aggregation_walk_free(&walk);
