@@ -370,6 +370,17 @@ static bool lago_present(const struct pevent *ev, size_t n, int value)
     return present;
 }
 
+/* The events in a random arrival order (Fisher-Yates). */
+static void shuffle(struct pevent *ev, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = below(i);
+        struct pevent tmp = ev[i - 1];
+        ev[i - 1] = ev[j];
+        ev[j] = tmp;
+    }
+}
+
 static struct aggregation_event pevent_of(const struct pevent *p)
 {
     return EVU(p->t, p->seq, p->value < PROP_VALUES ? values[p->value] : NULL,
@@ -431,12 +442,7 @@ static void prop_lago_brute_force(void **state)
         }
         /* arrival: shuffled; some of the events before `from` go through February's state and a
          * carry-over, the rest arrive late */
-        for (size_t i = n; i > 1; i--) {
-            size_t j = below(i);
-            struct pevent tmp = ev[i - 1];
-            ev[i - 1] = ev[j];
-            ev[j] = tmp;
-        }
+        shuffle(ev, n);
         struct aggregation prev, a;
         expect_st(aggregation_init(&prev, &seats, feb - 40 * DAY, from), AGGREGATION_OK);
         bool carry = below(2);
@@ -618,12 +624,7 @@ static void prop_walk_lago(void **state)
             ev[i] = (struct pevent){t, (uint64_t)i + 1, (int)below(PROP_VALUES + 1), below(5) < 3};
         }
         /* arrival: shuffled; the events before `from` through a carry-over or late */
-        for (size_t i = n; i > 1; i--) {
-            size_t j = below(i);
-            struct pevent tmp = ev[i - 1];
-            ev[i - 1] = ev[j];
-            ev[j] = tmp;
-        }
+        shuffle(ev, n);
         struct aggregation prev, a;
         expect_st(aggregation_init(&prev, &seats, feb - 40 * DAY, from), AGGREGATION_OK);
         expect_st(aggregation_init(&a, &seats, from, apr), AGGREGATION_OK);
