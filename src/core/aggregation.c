@@ -463,19 +463,23 @@ struct aggregation_unique_track {
     struct aggregation_order carry;      /* the last operation before `from`, if carried */
     struct aggregation_unique_day *days; /* sorted by day, malloc'd */
     uint32_t count, cap;
-    bool carried;   /* an operation before `from` is known */
-    bool carry_add; /* and the last of them adds: the value is present at the period's start */
+    bool carried;       /* an operation before `from` is known */
+    bool carry_add;     /* and the last of them adds: the value is present at the period's start */
+    bool has_first_add; /* an add before `from` is known */
+    struct aggregation_order first_add; /* the earliest (a walk's order for a carried value) */
 };
 
 /* What one operation does to a value's track, worked out without changing it. */
 struct track_plan {
-    bool carried;                      /* it precedes `from`: it changes the carry */
-    struct aggregation_order carry;    /* the carry after it */
-    bool carry_add;                    /* ... */
-    size_t index;                      /* or the day record it changes, or inserts there */
-    bool insert;                       /* a day record of its own */
-    struct aggregation_unique_day rec; /* the day record after it */
-    int64_t delta;                     /* the change of the value's days present */
+    bool carried;                       /* it precedes `from`: it changes the carry */
+    struct aggregation_order carry;     /* the carry after it */
+    bool carry_add;                     /* ... */
+    bool has_first_add;                 /* ... */
+    struct aggregation_order first_add; /* ... */
+    size_t index;                       /* or the day record it changes, or inserts there */
+    bool insert;                        /* a day record of its own */
+    struct aggregation_unique_day rec;  /* the day record after it */
+    int64_t delta;                      /* the change of the value's days present */
 };
 
 static enum aggregation_status local_day(const struct aggregation *a, tally_time t, int64_t *day);
@@ -515,6 +519,9 @@ static enum aggregation_status track_plan(const struct aggregation *a,
         p->carried = true;
         p->carry = t->carry;
         p->carry_add = t->carry_add;
+        p->has_first_add = t->has_first_add || add;
+        p->first_add =
+            add && (!t->has_first_add || order_cmp(at, t->first_add) < 0) ? at : t->first_add;
         if (!t->carried || op_replaces(at, add, t->carry, t->carry_add)) {
             p->carry = at;
             p->carry_add = add;
@@ -593,6 +600,8 @@ static void track_commit(struct aggregation *a, struct aggregation_unique_track 
         t->carried = true;
         t->carry = p->carry;
         t->carry_add = p->carry_add;
+        t->has_first_add = p->has_first_add;
+        t->first_add = p->first_add;
     } else if (p->insert) {
         memmove(t->days + p->index + 1, t->days + p->index,
                 (t->count - p->index) * sizeof *t->days);
@@ -603,6 +612,31 @@ static void track_commit(struct aggregation *a, struct aggregation_unique_track 
         t->days[p->index] = p->rec;
     }
     a->u.unique.day_units += p->delta;
+}
+
+/*
+ * The earliest add of a value before the next period, from prev's track (its carry's and its
+ * days'), into t; without a track (prev not prorated), its last operation `last`.
+ */
+static void first_add_before(const struct aggregation *prev, uint32_t ordinal,
+                             const struct aggregation_order *last,
+                             struct aggregation_unique_track *t)
+{
+    if (!prev->u.unique.tracks) {
+        t->has_first_add = true;
+        t->first_add = *last;
+        return;
+    }
+    const struct aggregation_unique_track *p = &prev->u.unique.tracks[ordinal];
+    t->has_first_add = p->has_first_add;
+    t->first_add = p->first_add;
+    for (uint32_t i = 0; i < p->count; i++) {
+        if (p->days[i].has_add &&
+            (!t->has_first_add || order_cmp(p->days[i].first_add, t->first_add) < 0)) {
+            t->has_first_add = true;
+            t->first_add = p->days[i].first_add;
+        }
+    }
 }
 
 /* Makes the tracks array as long as the table will be after unique_grow. The state is
@@ -1318,6 +1352,7 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
                 t->carried = true;
                 t->carry = en[i].at;
                 t->carry_add = (en[i].flags & ENTRY_PRESENT) != 0;
+                first_add_before(prev, en[i].ordinal, &en[i].at, t);
                 if (t->carry_add)
                     day_units += d->last_day - d->first_day + 1;
             }
@@ -1742,8 +1777,9 @@ static void walk_cache_follow(struct aggregation *a, bool appended, tally_time t
  * Lago walks a prorated unique count's remaining rows (aggregation.h, "Prorated unique
  * count") in time order: an add is one unit present the days to its removal, a removal one
  * unit less. A value's track says which rows remain: present at `from`, an add there (ordered
- * by its last operation before the period); on a day it is absent at the start of, its first
- * add; on a day it ends absent after being present, a removal at the day's last operation. */
+ * by its earliest add: adds sent again for a value present do not move it); on a day it is
+ * absent at the start of, its first add; on a day it ends absent after being present, a
+ * removal at the day's last operation. */
 
 struct unique_op {
     struct aggregation_order at;
@@ -1779,7 +1815,7 @@ static bool track_ops(const struct aggregation *a, const struct aggregation_uniq
     size_t open = SIZE_MAX; /* the add whose removal is not seen yet */
     int64_t open_day = 0;
     if (prev) {
-        if (!ops_push(ops, (struct unique_op){t->carry, 0, true}))
+        if (!ops_push(ops, (struct unique_op){t->has_first_add ? t->first_add : t->carry, 0, true}))
             return false;
         open = ops->count - 1;
     }
@@ -1822,6 +1858,8 @@ static void track_planned(const struct aggregation_unique_track *t, const struct
         v->carried = true;
         v->carry = p->carry;
         v->carry_add = p->carry_add;
+        v->has_first_add = p->has_first_add;
+        v->first_add = p->first_add;
     } else if (p->insert) {
         memmove(days + p->index + 1, days + p->index, (v->count - p->index) * sizeof *days);
         days[p->index] = p->rec;
@@ -1838,6 +1876,8 @@ static enum aggregation_status unique_walk(const struct aggregation *a,
 {
     const struct aggregation_unique_track *mine = NULL; /* e's value's, as it is */
     struct track_plan plan;
+    if (e && e->timestamp >= a->to)
+        return AGGREGATION_ERR_OUT_OF_PERIOD;
     if (e) {
         bool add;
         enum aggregation_status st = parse_operation(e, &add);

@@ -555,7 +555,8 @@ void aggregation_walk_free(struct aggregation_walk *walk);
  * (timestamp, sequence) order, each add that makes a value present as 1 with the days it is
  * present from it (its own local day to its removal's, both included, or to the period's
  * last), each removal of a present value as -1 with none; the values present at `from` come
- * first, in the order of their last operation before it, present from the first day. Which
+ * first, in the order of their earliest add before it (Lago's: the add that made the value
+ * present, which adds sent again do not move), present from the first day. Which
  * operations count is Lago's (aggregation.h, "Prorated unique count"): on a day a value is
  * absent at the start of, its first add; on a day it ends absent after being present, its
  * last operation. With `e`, as aggregation_add(e) would leave the state. Cost: every value's

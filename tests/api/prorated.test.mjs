@@ -299,12 +299,16 @@ test('April: users present at the end of March are carried and count whole', asy
   // ann and bob: 2 × 30 / 30 × 31 USD
   assert.deepEqual(await userUsage('useat'), ['2.0', 6200]);
   assert.deepEqual(await userUsage('uvol'), ['2.0', 2000]);
-  // graduated: u2, u1, u4 carried in the order of their last March events, the whole month:
+  // graduated: u2, u1, u4 carried in the order of their first adds, the whole month:
   // 31 + 15.5 + 15.5
   assert.deepEqual(await userUsage('ugrad'), ['3.0', 6200]);
   // u2, the first, left on the 10th: 10 of April's 30 days at 31, the others 30 at 15.5:
   // (310 + 465 + 465) / 30 = 41.33333 (u1 first would make it 51.67)
   await sent(uev('ugrad', 'u2', 'remove', '2026-04-10T12:00:00Z'));
+  assert.deepEqual(await userUsage('ugrad'), ['2.0', 4133]);
+  // an add sent again for u2 in late March (a sync of the seats present, arriving late) moves
+  // nothing: u2 had been present since the 11th, and stays the first
+  await sent(uev('ugrad', 'u2', 'add', '2026-03-28T10:00:00Z'));
   assert.deepEqual(await userUsage('ugrad'), ['2.0', 4133]);
 });
 

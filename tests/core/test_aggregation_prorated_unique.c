@@ -512,9 +512,10 @@ static void prop_lago_brute_force(void **state)
  * operation equal to the previous one (a remove with none before) is dropped; each surviving
  * add counts the local days from max(its day, `from`'s) to its removal's, both included, or to
  * the period's last, and none when that removal is before `from`. Tally's one choice: an add
- * before the period that is present at `from` walks in the order of its value's last event
- * before the period (Lago's walk reads the earlier history, where a removal of another value
- * can lower the running total: docs/API.md). The walk is every add with days as +1, every
+ * before the period that is present at `from` walks in the order of its value's earliest add
+ * (Lago's, that add when the value was never removed before the period; Lago's walk reads the
+ * earlier history, where a removal of another value can lower the running total: docs/API.md).
+ * The walk is every add with days as +1, every
  * removal in the period as -1 with none, in (timestamp, sequence) order, consecutive entries
  * of the same days summed.
  */
@@ -551,9 +552,10 @@ static size_t lago_walk_ops(const struct tz_zone *z, const struct pevent *ev, si
             kept[m++] = mine[i];
         prev_add = mine[i]->add;
     }
-    const struct pevent *last_before = NULL; /* the value's last event before `from` */
-    for (size_t i = 0; i < k && mine[i]->t < from; i++)
-        last_before = mine[i];
+    const struct pevent *first_add = NULL; /* the value's earliest add before `from` */
+    for (size_t i = 0; i < k && mine[i]->t < from && !first_add; i++)
+        if (mine[i]->add)
+            first_add = mine[i];
     int64_t last = day_in(z, to - 1);
     for (size_t i = 0; i < m; i++) {
         if (!kept[i]->add) {
@@ -570,7 +572,7 @@ static size_t lago_walk_ops(const struct tz_zone *z, const struct pevent *ev, si
             days = day_in(z, kept[i + 1]->t) - start + 1;
         if (days == 0)
             continue;
-        const struct pevent *at = kept[i]->t < from ? last_before : kept[i];
+        const struct pevent *at = kept[i]->t < from ? first_add : kept[i];
         out[count++] = (struct walk_op){at->t, at->seq, days, 1};
     }
     return count;
@@ -627,6 +629,9 @@ static void prop_walk_lago(void **state)
         shuffle(ev, n);
         struct aggregation prev, a;
         expect_st(aggregation_init(&prev, &seats, feb - 40 * DAY, from), AGGREGATION_OK);
+        /* prorated as the engine's is (the same charge the period before): its days tell the
+         * next period each value's earliest add */
+        expect_st(aggregation_set_prorated(&prev, cet, 366), AGGREGATION_OK);
         expect_st(aggregation_init(&a, &seats, from, apr), AGGREGATION_OK);
         expect_st(aggregation_set_prorated(&a, cet, 31), AGGREGATION_OK);
         size_t i = 0;
