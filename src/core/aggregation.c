@@ -592,9 +592,8 @@ static bool track_reserve(struct aggregation_unique_track *t)
     return true;
 }
 
-/* Applies a plan (its room reserved). */
-static void track_commit(struct aggregation *a, struct aggregation_unique_track *t,
-                         const struct track_plan *p)
+/* Applies a plan to a track alone (its room reserved). */
+static void track_apply(struct aggregation_unique_track *t, const struct track_plan *p)
 {
     if (p->carried) {
         t->carried = true;
@@ -607,10 +606,17 @@ static void track_commit(struct aggregation *a, struct aggregation_unique_track 
                 (t->count - p->index) * sizeof *t->days);
         t->days[p->index] = p->rec;
         t->count++;
-        a->u.unique.day_records++;
     } else {
         t->days[p->index] = p->rec;
     }
+}
+
+/* Applies a plan to the state (its room reserved). */
+static void track_commit(struct aggregation *a, struct aggregation_unique_track *t,
+                         const struct track_plan *p)
+{
+    track_apply(t, p);
+    a->u.unique.day_records += !p->carried && p->insert;
     a->u.unique.day_units += p->delta;
 }
 
@@ -1854,19 +1860,7 @@ static void track_planned(const struct aggregation_unique_track *t, const struct
     v->days = days;
     if (t && t->count > 0)
         memcpy(days, t->days, t->count * sizeof *days);
-    if (p->carried) {
-        v->carried = true;
-        v->carry = p->carry;
-        v->carry_add = p->carry_add;
-        v->has_first_add = p->has_first_add;
-        v->first_add = p->first_add;
-    } else if (p->insert) {
-        memmove(days + p->index + 1, days + p->index, (v->count - p->index) * sizeof *days);
-        days[p->index] = p->rec;
-        v->count++;
-    } else {
-        days[p->index] = p->rec;
-    }
+    track_apply(v, p);
 }
 
 /* A prorated unique count's walk (aggregation_prorated_values), e's operation taken. */
