@@ -1476,8 +1476,7 @@ struct ingest_cache {
     const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
     uint64_t sub_hash;                    /* that event's subscription id's sub_cache_hash */
     const char *code;
-    bool recurring;                        /* the metric of `code` */
-    const struct sub_cache_metric *metric; /* and the rest of it, borrowed for the command */
+    const struct sub_cache_metric *metric; /* the metric of `code`, borrowed for the command */
 };
 
 static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
@@ -1501,7 +1500,6 @@ static enum command_result resolve_metric(struct engine *e, struct ingest_cache 
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     c->code = code;
-    c->recurring = c->metric->recurring;
     return COMMAND_OK;
 }
 
@@ -1580,7 +1578,7 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
     *out = NULL;
     const struct store_subscription *sub = cache->sub;
     if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED) {
-        if (!cache->recurring)
+        if (!cache->metric->recurring)
             return COMMAND_OK;
         enum store_status s =
             sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
@@ -1718,7 +1716,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
      * be a late event that no wallet pays for (unless its metric is recurring), and its hold
      * would be released unpaid. */
     if (usage && cmd->as.events_ingest.authorization_lago_id && res->timestamp < usage->from &&
-        !cache->recurring)
+        !cache->metric->recurring)
         return refuse_event(cmd, i, "timestamp", "before_current_period");
     /* so would one timestamped while a subscription since ended (upgraded, or past its
      * ending_at) was live: no usage takes it */
@@ -1747,10 +1745,10 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     if (usage) {
         if (!note_touch(e, cmd->org_id, usage) || !usage_note(usage, res->id, res->timestamp))
             return COMMAND_STORE_FAILED;
-        if (cache->recurring) /* (another metric's late event moves nothing) */
+        if (cache->metric->recurring) /* (another metric's late event moves nothing) */
             usage_note_late(usage, res->id, res->timestamp, cmd->now);
         r = aggregated(cmd, i, usage_apply(usage, ev, res->timestamp, (uint64_t)res->id));
-        if (r == COMMAND_OK && cache->recurring)
+        if (r == COMMAND_OK && cache->metric->recurring)
             r = carry_into_successor(e, cmd, usage, ev, res, i);
         if (r != COMMAND_OK)
             return r;
@@ -2191,8 +2189,8 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
             r = refuse_later_events(e, cmd, i);
         if (r != COMMAND_OK)
             return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
-        recurring[i] = cache.recurring;
-        any_recurring = any_recurring || cache.recurring;
+        recurring[i] = cache.metric->recurring;
+        any_recurring = any_recurring || cache.metric->recurring;
     }
     enum command_result r = check_priced(e, cmd, rows, usage_of);
     if (r != COMMAND_OK)
