@@ -668,6 +668,39 @@ static void tracks_free(struct aggregation *a)
     a->u.unique.day_records = 0;
 }
 
+/* One operation of a prorated unique count's walk (below, beside aggregation_prorated_values). */
+struct unique_op {
+    struct aggregation_order at;
+    int64_t days;     /* an add's: its own day to its removal's, both included, or to the end */
+    uint32_t ordinal; /* its value's */
+    bool add;
+};
+
+struct unique_ops {
+    struct unique_op *items;
+    size_t count, cap;
+};
+
+/*
+ * The kept walk: valid, every value's operations in op_cmp order, as the tracks say; else
+ * gathered again when a walk is next read. `before` and `after` hold one value's operations
+ * around a change to its track, or e's value's for a preview. Only the walk validates it: a
+ * state whose walk is never read (a charge that is not graduated) does not keep operations.
+ */
+struct aggregation_unique_walk {
+    struct unique_ops ops;
+    struct unique_ops before, after;
+    bool valid;
+};
+
+/* A prorated unique count's kept walk operations (below, beside its walk): the operations of
+ * the value whose track changes, told before and after the change. */
+static void unique_walk_free(struct aggregation *a);
+static void unique_walk_before(struct aggregation *a, const struct aggregation_unique_track *t,
+                               uint32_t ordinal);
+static void unique_walk_after(struct aggregation *a, const struct aggregation_unique_track *t,
+                              uint32_t ordinal);
+
 /*
  * Records an operation at `at` for a value: the greatest (timestamp, sequence) decides. A
  * duplicate (timestamp, sequence) (a caller's bug) still gives an order-independent result:
@@ -701,8 +734,11 @@ static enum aggregation_status unique_apply(struct aggregation *a, const char *v
             return AGGREGATION_ERR_NO_MEMORY;
     }
     if (en) {
-        if (prorated)
+        if (prorated) {
+            unique_walk_before(a, t, en->ordinal);
             track_commit(a, t, &plan);
+            unique_walk_after(a, t, en->ordinal);
+        }
         int c = order_cmp(at, en->at);
         if (c < 0 || (c == 0 && (add || !(en->flags & ENTRY_PRESENT))))
             return AGGREGATION_OK; /* an older decision: superseded, the state stays */
@@ -741,8 +777,11 @@ static enum aggregation_status unique_apply(struct aggregation *a, const char *v
         memcpy(a->u.unique.pool + a->u.unique.pool_len, value, len);
         a->u.unique.pool_len += len;
     }
-    if (prorated)
+    if (prorated) {
+        unique_walk_before(a, NULL, ordinal);
         track_commit(a, t, &plan);
+        unique_walk_after(a, t, ordinal);
+    }
     a->u.unique.used++;
     if (add)
         a->u.unique.present++;
@@ -898,6 +937,7 @@ void aggregation_free(struct aggregation *a)
     walk_cache_free(a);
     if (a->kind == AGGREGATION_UNIQUE_COUNT) {
         tracks_free(a);
+        unique_walk_free(a);
         free(a->u.unique.entries);
         free(a->u.unique.pool);
         a->u.unique.entries = NULL;
@@ -1066,6 +1106,9 @@ enum aggregation_status aggregation_set_prorated(struct aggregation *a, const st
         if (a->u.unique.capacity &&
             !(a->u.unique.tracks = calloc(a->u.unique.capacity, sizeof *a->u.unique.tracks)))
             return AGGREGATION_ERR_NO_MEMORY;
+        if (!a->u.unique.walk && !(a->u.unique.walk = calloc(1, sizeof *a->u.unique.walk)))
+            return AGGREGATION_ERR_NO_MEMORY;
+        a->u.unique.walk->valid = false; /* laid out again when first read */
         a->u.unique.prorated = true;
         a->u.unique.day_units = 0;
         a->u.unique.days = days;
@@ -1365,7 +1408,9 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         }
         struct aggregation_days days = next->u.unique.days;
         bool prorated = next->u.unique.prorated;
+        struct aggregation_unique_walk *walk = next->u.unique.walk; /* next's own, not valid */
         next->u.unique = prev->u.unique;
+        next->u.unique.walk = walk;
         next->u.unique.entries = en;
         next->u.unique.pool = pool;
         next->u.unique.pool_cap = prev->u.unique.pool_len;
@@ -1374,6 +1419,8 @@ enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
         next->u.unique.tracks = tracks;
         next->u.unique.day_units = day_units;
         next->u.unique.day_records = 0;
+        if (walk)
+            walk->valid = false;
         return AGGREGATION_OK;
     }
     case AGGREGATION_WEIGHTED_SUM:
@@ -1787,17 +1834,6 @@ static void walk_cache_follow(struct aggregation *a, bool appended, tally_time t
  * absent at the start of, its first add; on a day it ends absent after being present, a
  * removal at the day's last operation. */
 
-struct unique_op {
-    struct aggregation_order at;
-    int64_t days; /* an add's: its own day to its removal's, both included, or to the end */
-    bool add;
-};
-
-struct unique_ops {
-    struct unique_op *items;
-    size_t count, cap;
-};
-
 static bool ops_push(struct unique_ops *ops, struct unique_op op)
 {
     if (ops->count == ops->cap) {
@@ -1812,23 +1848,57 @@ static bool ops_push(struct unique_ops *ops, struct unique_op op)
     return true;
 }
 
-/* The operations of the value whose track is t, appended to ops. */
+/* The walk's order: (timestamp, sequence), then the value, an add before a removal (the same
+ * instant twice is a caller's bug); a total order, so a kept operation is found by its key. */
+static int op_cmp(const struct unique_op *x, const struct unique_op *y)
+{
+    int c = order_cmp(x->at, y->at);
+    if (c != 0)
+        return c;
+    if (x->ordinal != y->ordinal)
+        return x->ordinal < y->ordinal ? -1 : 1;
+    return (int)y->add - (int)x->add;
+}
+
+static int op_qsort_cmp(const void *x, const void *y)
+{
+    return op_cmp(x, y);
+}
+
+/* The first of ops not before `key`. */
+static size_t ops_find(const struct unique_ops *ops, const struct unique_op *key)
+{
+    size_t lo = 0, hi = ops->count;
+    if (hi > 0 && op_cmp(&ops->items[hi - 1], key) < 0)
+        return hi; /* in order: after the last */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (op_cmp(&ops->items[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The operations of the value whose track is t (its ordinal given), appended to ops in order. */
 static bool track_ops(const struct aggregation *a, const struct aggregation_unique_track *t,
-                      struct unique_ops *ops)
+                      uint32_t ordinal, struct unique_ops *ops)
 {
     const struct aggregation_days *d = &a->u.unique.days;
     bool prev = t->carried && t->carry_add;
     size_t open = SIZE_MAX; /* the add whose removal is not seen yet */
     int64_t open_day = 0;
     if (prev) {
-        if (!ops_push(ops, (struct unique_op){t->has_first_add ? t->first_add : t->carry, 0, true}))
+        struct aggregation_order at = t->has_first_add ? t->first_add : t->carry;
+        if (!ops_push(ops, (struct unique_op){at, 0, ordinal, true}))
             return false;
         open = ops->count - 1;
     }
     for (uint32_t i = 0; i < t->count; i++) {
         const struct aggregation_unique_day *r = &t->days[i];
         if (!prev && r->has_add) {
-            if (!ops_push(ops, (struct unique_op){r->first_add, 0, true}))
+            if (!ops_push(ops, (struct unique_op){r->first_add, 0, ordinal, true}))
                 return false;
             open = ops->count - 1;
             open_day = r->day;
@@ -1837,7 +1907,7 @@ static bool track_ops(const struct aggregation *a, const struct aggregation_uniq
             assert(open != SIZE_MAX);
             ops->items[open].days = r->day - open_day + 1;
             open = SIZE_MAX;
-            if (!ops_push(ops, (struct unique_op){r->last, 0, false}))
+            if (!ops_push(ops, (struct unique_op){r->last, 0, ordinal, false}))
                 return false;
         }
         prev = r->last_add;
@@ -1847,9 +1917,90 @@ static bool track_ops(const struct aggregation *a, const struct aggregation_uniq
     return true;
 }
 
-static int op_cmp(const void *x, const void *y)
+static void unique_walk_free(struct aggregation *a)
 {
-    return order_cmp(((const struct unique_op *)x)->at, ((const struct unique_op *)y)->at);
+    struct aggregation_unique_walk *c = a->u.unique.walk;
+    if (!c)
+        return;
+    free(c->ops.items);
+    free(c->before.items);
+    free(c->after.items);
+    free(c);
+    a->u.unique.walk = NULL;
+}
+
+/* Lays the kept operations out from every track, when they are not kept already. */
+static enum aggregation_status unique_walk_keep(const struct aggregation *a,
+                                                struct aggregation_unique_walk *c)
+{
+    if (c->valid)
+        return AGGREGATION_OK;
+    c->ops.count = 0;
+    for (size_t i = 0; i < a->u.unique.used; i++)
+        if (!track_ops(a, &a->u.unique.tracks[i], (uint32_t)i, &c->ops))
+            return AGGREGATION_ERR_NO_MEMORY;
+    if (c->ops.count > 1)
+        qsort(c->ops.items, c->ops.count, sizeof *c->ops.items, op_qsort_cmp);
+    c->valid = true;
+    return AGGREGATION_OK;
+}
+
+static void unique_walk_before(struct aggregation *a, const struct aggregation_unique_track *t,
+                               uint32_t ordinal)
+{
+    struct aggregation_unique_walk *c = a->u.unique.walk;
+    if (!c || !c->valid)
+        return;
+    c->before.count = 0;
+    if (t && !track_ops(a, t, ordinal, &c->before))
+        c->valid = false; /* without memory the operations are only not kept */
+}
+
+/* Moves the kept operations from the value's `before` to its `after`, one at a time: an
+ * operation gone is taken out, a new one put in its place, a kept one given its new days. */
+static void unique_walk_after(struct aggregation *a, const struct aggregation_unique_track *t,
+                              uint32_t ordinal)
+{
+    struct aggregation_unique_walk *c = a->u.unique.walk;
+    if (!c || !c->valid)
+        return;
+    c->after.count = 0;
+    if (!track_ops(a, t, ordinal, &c->after)) {
+        c->valid = false;
+        return;
+    }
+    struct unique_ops *ops = &c->ops;
+    size_t i = 0, j = 0;
+    while (i < c->before.count || j < c->after.count) {
+        const struct unique_op *was = i < c->before.count ? &c->before.items[i] : NULL;
+        const struct unique_op *now = j < c->after.count ? &c->after.items[j] : NULL;
+        int side = !was ? 1 : !now ? -1 : op_cmp(was, now);
+        const struct unique_op *key = side <= 0 ? was : now;
+        size_t at = ops_find(ops, key);
+        bool found = at < ops->count && op_cmp(&ops->items[at], key) == 0;
+        assert(found == (side <= 0)); /* the kept operations are the tracks' */
+        if (found != (side <= 0)) {
+            c->valid = false;
+            return;
+        }
+        if (side < 0) {
+            memmove(ops->items + at, ops->items + at + 1, (ops->count - at - 1) * sizeof *key);
+            ops->count--;
+            i++;
+        } else if (side > 0) {
+            if (!ops_push(ops, *now)) {
+                c->valid = false;
+                return;
+            }
+            memmove(ops->items + at + 1, ops->items + at, (ops->count - at - 1) * sizeof *key);
+            ops->items[at] = *now;
+            j++;
+        } else {
+            ops->items[at].days = now->days;
+            i++;
+            j++;
+        }
+    }
 }
 
 /* t with plan p applied, into v (its records in `days`, room for t's and one more). */
@@ -1863,60 +2014,103 @@ static void track_planned(const struct aggregation_unique_track *t, const struct
     track_apply(v, p);
 }
 
+/* Appends an entry of `count` units present `days` to the walk (its room reserved). */
+static enum aggregation_status walk_append(struct aggregation_walk *walk, int64_t count,
+                                           int64_t days)
+{
+    enum aggregation_status st = walk_reserve(walk, walk->count + 1);
+    if (st != AGGREGATION_OK)
+        return st;
+    walk->values[walk->count] = money_from_int(count);
+    walk->days[walk->count++] = days;
+    return AGGREGATION_OK;
+}
+
+/* The walk of the kept operations but those of value `skip` (UINT32_MAX: none), with `mine`
+ * (in order) among them: ±1 each, an add with its days, consecutive ones of the same days in
+ * one entry as walk_push makes them. Counted in integers: a count never passes the values'. */
+static enum aggregation_status walk_of_ops(const struct aggregation *a,
+                                           const struct unique_ops *kept, uint32_t skip,
+                                           const struct unique_ops *mine,
+                                           struct aggregation_walk *walk)
+{
+    walk->count = 0;
+    walk->period_days = a->u.unique.days.period_days;
+    size_t i = 0, j = 0, n = mine ? mine->count : 0;
+    int64_t running = 0, peak = 0, entry = 0, entry_days = -1; /* -1: no entry open */
+    enum aggregation_status st = AGGREGATION_OK;
+    while (i < kept->count || j < n) {
+        const struct unique_op *op;
+        if (i < kept->count && kept->items[i].ordinal == skip) {
+            i++;
+            continue;
+        }
+        if (j < n && (i == kept->count || op_cmp(&mine->items[j], &kept->items[i]) < 0))
+            op = &mine->items[j++];
+        else
+            op = &kept->items[i++];
+        int64_t step = op->add ? 1 : -1;
+        running += step;
+        if (running > peak)
+            peak = running;
+        if (op->days != entry_days) {
+            if (entry_days >= 0 && (st = walk_append(walk, entry, entry_days)) != AGGREGATION_OK)
+                return st;
+            entry = 0;
+            entry_days = op->days;
+        }
+        entry += step;
+    }
+    if (entry_days >= 0 && (st = walk_append(walk, entry, entry_days)) != AGGREGATION_OK)
+        return st;
+    walk->running = money_from_int(running);
+    walk->peak = money_from_int(peak);
+    return AGGREGATION_OK;
+}
+
 /* A prorated unique count's walk (aggregation_prorated_values), e's operation taken. */
 static enum aggregation_status unique_walk(const struct aggregation *a,
                                            const struct aggregation_event *e,
                                            struct aggregation_walk *walk)
 {
-    const struct aggregation_unique_track *mine = NULL; /* e's value's, as it is */
-    struct track_plan plan;
+    struct aggregation_unique_walk *c = a->u.unique.walk;
+    assert(c); /* aggregation_set_prorated made it */
+    enum aggregation_status st;
     if (e && e->timestamp >= a->to)
         return AGGREGATION_ERR_OUT_OF_PERIOD;
-    if (e) {
-        bool add;
-        enum aggregation_status st = parse_operation(e, &add);
-        if (st != AGGREGATION_OK)
-            return st;
-        if (e->value && e->value_len > AGGREGATION_VALUE_TEXT_MAX)
-            return AGGREGATION_ERR_LIMIT;
-        if (a->u.unique.capacity) {
-            uint64_t hash = unique_hash(a, e->value, e->value_len);
-            const struct aggregation_unique_entry *en =
-                &a->u.unique.entries[unique_slot(a, hash, e->value, e->value_len)];
-            if (en->flags & ENTRY_USED)
-                mine = &a->u.unique.tracks[en->ordinal];
+    if ((st = unique_walk_keep(a, c)) != AGGREGATION_OK)
+        return st;
+    if (!e)
+        return walk_of_ops(a, &c->ops, UINT32_MAX, NULL, walk);
+    bool add;
+    if ((st = parse_operation(e, &add)) != AGGREGATION_OK)
+        return st;
+    if (e->value && e->value_len > AGGREGATION_VALUE_TEXT_MAX)
+        return AGGREGATION_ERR_LIMIT;
+    const struct aggregation_unique_track *mine = NULL; /* e's value's, as it is */
+    uint32_t ordinal = (uint32_t)a->u.unique.used;      /* a new value's */
+    if (a->u.unique.capacity) {
+        uint64_t hash = unique_hash(a, e->value, e->value_len);
+        const struct aggregation_unique_entry *en =
+            &a->u.unique.entries[unique_slot(a, hash, e->value, e->value_len)];
+        if (en->flags & ENTRY_USED) {
+            ordinal = en->ordinal;
+            mine = &a->u.unique.tracks[ordinal];
         }
-        if ((st = track_plan(a, mine, add, event_order(e), &plan)) != AGGREGATION_OK)
-            return st;
     }
-    struct unique_ops ops = {0};
-    struct aggregation_unique_day *days = NULL;
-    enum aggregation_status st = AGGREGATION_ERR_NO_MEMORY;
-    for (size_t i = 0; i < a->u.unique.used; i++)
-        if (!(e && &a->u.unique.tracks[i] == mine) && !track_ops(a, &a->u.unique.tracks[i], &ops))
-            goto fail;
-    if (e) { /* e's value as e leaves it */
-        struct aggregation_unique_track planned;
-        days = malloc(((mine ? mine->count : 0) + 1) * sizeof *days);
-        if (!days)
-            goto fail;
-        track_planned(mine, &plan, days, &planned);
-        if (!track_ops(a, &planned, &ops))
-            goto fail;
-    }
-    if (ops.count > 1)
-        qsort(ops.items, ops.count, sizeof *ops.items, op_cmp);
-    walk->count = 0;
-    walk->period_days = a->u.unique.days.period_days;
-    walk->running = walk->peak = MONEY_ZERO;
-    for (size_t i = 0; i < ops.count; i++) {
-        const struct unique_op *op = &ops.items[i];
-        if ((st = walk_push(walk, money_from_int(op->add ? 1 : -1), op->days)) != AGGREGATION_OK)
-            goto fail;
-    }
-    st = AGGREGATION_OK;
-fail:
-    free(ops.items);
+    struct track_plan plan;
+    if ((st = track_plan(a, mine, add, event_order(e), &plan)) != AGGREGATION_OK)
+        return st;
+    /* e's value as e leaves it */
+    struct aggregation_unique_day *days = malloc(((mine ? mine->count : 0) + 1) * sizeof *days);
+    if (!days)
+        return AGGREGATION_ERR_NO_MEMORY;
+    struct aggregation_unique_track planned;
+    track_planned(mine, &plan, days, &planned);
+    c->after.count = 0;
+    st = track_ops(a, &planned, ordinal, &c->after)
+             ? walk_of_ops(a, &c->ops, mine ? ordinal : UINT32_MAX, &c->after, walk)
+             : AGGREGATION_ERR_NO_MEMORY;
     free(days);
     return st;
 }

@@ -370,6 +370,62 @@ static enum charge_model_status graduated_variable(const struct charge_model_ran
 }
 
 /*
+ * graduated_variable at the successive running totals of a walk, the same value by the same
+ * operations: the tier holding a total is the first whose to_value is at or above it (or open),
+ * and graduated_tiers sums the tiers below it capped, which this sums once per tier (at the
+ * tier below's to_value) and keeps while the totals stay in it. Ranges whose to_values do not
+ * rise strictly, or a total past the last to_value, go through graduated_variable.
+ */
+struct graduated_walker {
+    const struct charge_model_ranges *r;
+    bool adjacent, rising;
+    size_t tier;   /* the last total's */
+    bool has_base; /* base is the tiers' below `tier` */
+    money_t base;
+};
+
+static void walker_start(struct graduated_walker *w, const struct charge_model_ranges *r)
+{
+    *w = (struct graduated_walker){.r = r, .adjacent = ranges_adjacent(r), .rising = true};
+    for (size_t i = 0; i < r->count; i++)
+        if (i + 1 < r->count && (!r->items[i].has_to_value ||
+                                 (r->items[i + 1].has_to_value &&
+                                  money_cmp(r->items[i + 1].to_value, r->items[i].to_value) <= 0)))
+            w->rising = false;
+}
+
+static enum charge_model_status walker_g(struct graduated_walker *w, money_t total, money_t *out)
+{
+    const struct charge_model_ranges *r = w->r;
+    if (!w->rising || money_sign(total) < 0)
+        return graduated_variable(r, total, out);
+    size_t k = w->tier;
+    while (k > 0 && money_cmp(r->items[k - 1].to_value, total) >= 0)
+        k--;
+    while (k < r->count && r->items[k].has_to_value && money_cmp(r->items[k].to_value, total) < 0)
+        k++;
+    if (k == r->count)
+        return graduated_variable(r, total, out); /* every tier capped */
+    if (k != w->tier || !w->has_base) {
+        money_t flat;
+        w->base = MONEY_ZERO;
+        if (k > 0)
+            TRY(graduated_tiers(r, r->items[k - 1].to_value, false, &w->base, &flat));
+        w->tier = k;
+        w->has_base = true;
+    }
+    const struct charge_model_range *g = &r->items[k];
+    money_t tier_units = total, part;
+    if (!money_is_zero(g->from_value)) {
+        TRY(sub(tier_units, g->from_value, &tier_units));
+        if (!w->adjacent)
+            TRY(add(tier_units, money_from_int(1), &tier_units));
+    }
+    TRY(mul(tier_units, g->per_unit_amount, &part));
+    return add(w->base, part, out);
+}
+
+/*
  * ChargeModels::ProratedGraduatedService, a unit at a time. The events, in order, stack their
  * full values into a running total, which puts each unit in the tier graduated would put it in
  * at that total; the unit costs its tier's price x its event's days / period_days, and a
@@ -401,13 +457,15 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
     if (!valid(in->peak_units))
         return CHARGE_MODEL_ERR_INVALID;
     money_t total = MONEY_ZERO, peak = in->peak_units, weighed = MONEY_ZERO, g_before = MONEY_ZERO;
+    struct graduated_walker walker;
+    walker_start(&walker, r);
     for (size_t i = 0; i < in->event_values_count; i++) {
         int64_t days = in->event_value_days[i];
         if (!valid(in->event_values[i]) || days < 0 || days > in->period_days)
             return CHARGE_MODEL_ERR_INVALID;
         money_t g_after, step;
         TRY(add(total, in->event_values[i], &total));
-        TRY(graduated_variable(r, total, &g_after));
+        TRY(walker_g(&walker, total, &g_after));
         TRY(sub(g_after, g_before, &step));
         TRY(mul(step, money_from_int(days), &step));
         TRY(add(weighed, step, &weighed));

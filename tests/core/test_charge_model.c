@@ -1978,6 +1978,82 @@ static void prop_prorated_graduated_lago(void **state)
     mpq_clears(want, got, half, NULL);
 }
 
+/*
+ * A prorated graduated walk sums the tiers below a running total once per tier and keeps them
+ * while the totals stay in that tier: its amount must equal, to the digit, the walk priced
+ * with graduated's own amount at every total (flat amounts zero, so that amount is the
+ * variable part alone). Decimal, adjacent and "+1" ranges, sometimes one that starts past the
+ * last one's end or a closed last tier, and decimal values going up and down across tiers, at
+ * any days.
+ */
+static void prop_prorated_graduated_tiers_kept(void **state)
+{
+    (void)state;
+    enum { CASES = 4000, EVENTS_MAX = 16 };
+    for (int c = 0; c < CASES; c++) {
+        struct charge_model_range r[5];
+        size_t n = 1 + below(5);
+        rand_ranges(r, n, below(2) == 0, (int)below(3));
+        for (size_t i = 0; i < n; i++)
+            r[i].flat_amount = MONEY_ZERO;
+        if (below(4) == 0) { /* a closed last tier: totals past it are capped */
+            r[n - 1].has_to_value = true;
+            assert_int_equal(money_add(r[n - 1].from_value, money_from_int(3), &r[n - 1].to_value),
+                             MONEY_OK);
+        }
+        if (n > 1 && below(5) == 0) { /* a range that does not start where the last ends */
+            size_t i = 1 + below((uint32_t)n - 1);
+            assert_int_equal(money_add(r[i].from_value, (money_t){5, 1}, &r[i].from_value),
+                             MONEY_OK);
+        }
+        struct charge_model_properties p = ranged(CHARGE_MODEL_GRADUATED, r, n);
+        int64_t period_days = 28 + below(4);
+        size_t count = 1 + below(EVENTS_MAX);
+        money_t values[EVENTS_MAX], total = MONEY_ZERO, g_before = MONEY_ZERO, weighed = MONEY_ZERO;
+        int64_t days[EVENTS_MAX];
+        for (size_t i = 0; i < count; i++) {
+            values[i] = rand_money(1500, 2);
+            if (money_sign(total) > 0 && below(3) == 0)
+                values[i].coef = -values[i].coef;
+            const struct charge_model_range *b = &r[below((uint32_t)n)];
+            if (below(3) == 0) /* onto a bound */
+                assert_int_equal(
+                    money_sub(below(2) && b->has_to_value ? b->to_value : b->from_value, total,
+                              &values[i]),
+                    MONEY_OK);
+            days[i] = (int64_t)below((uint32_t)period_days + 1);
+            assert_int_equal(money_add(total, values[i], &total), MONEY_OK);
+            money_t g, step;
+            if (money_sign(total) < 0) {
+                assert_int_equal(money_mul(total, r[0].per_unit_amount, &g), MONEY_OK);
+            } else {
+                struct charge_model_input at = {.units = total};
+                assert_int_equal(charge_model_amount(&p, &at, &g), CHARGE_MODEL_OK);
+            }
+            assert_int_equal(money_sub(g, g_before, &step), MONEY_OK);
+            assert_int_equal(money_mul(step, money_from_int(days[i]), &step), MONEY_OK);
+            assert_int_equal(money_add(weighed, step, &weighed), MONEY_OK);
+            g_before = g;
+        }
+        money_t want = MONEY_ZERO, got;
+        if (money_sign(total) >= 0) {
+            assert_int_equal(money_div(weighed, money_from_int(period_days),
+                                       CHARGE_MODEL_PRORATED_SCALE, MONEY_ROUND_HALF_UP, &want),
+                             MONEY_OK);
+            if (money_sign(want) < 0)
+                want = MONEY_ZERO;
+        }
+        struct charge_model_input in = walk_input("1", values, days, count, period_days);
+        assert_int_equal(charge_model_amount(&p, &in, &got), CHARGE_MODEL_OK);
+        if (money_cmp(got, want) != 0) {
+            char g[MONEY_TEXT_MAX], w[MONEY_TEXT_MAX];
+            fail_msg("case %d: the walk priced %s, graduated at each total %s", c, fmt(got, g),
+                     fmt(want, w));
+        }
+        total_cases++;
+    }
+}
+
 /* ---- Main ----------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -2023,6 +2099,7 @@ int main(void)
         cmocka_unit_test(prop_percentage_values_read),
         cmocka_unit_test(test_prorated_graduated),
         cmocka_unit_test(prop_prorated_graduated_lago),
+        cmocka_unit_test(prop_prorated_graduated_tiers_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
