@@ -528,6 +528,84 @@ static enum command_result check_refs(struct engine *e, struct command *cmd)
  *     edit of the plan would pass. Its field and rounding may change: the usages that charge
  *     for it then count the period's events again (docs/ARCHITECTURE.md, "Live usage").
  */
+static enum command_result catalog_items(struct engine *e, struct command *cmd,
+                                         enum catalog_kind kind, struct catalog_item **items,
+                                         size_t *count);
+
+/* Whether an update takes a value (or a whole key) out of a metric's filters. */
+static bool filters_narrowed(const struct billable_metric *was, const struct billable_metric *will)
+{
+    for (size_t i = 0; i < was->filter_count; i++) {
+        const struct billable_metric_filter *f = &was->filters[i], *g = NULL;
+        for (size_t j = 0; j < will->filter_count && !g; j++)
+            if (strcmp(will->filters[j].key, f->key) == 0)
+                g = &will->filters[j];
+        if (!g)
+            return true;
+        for (size_t v = 0; v < f->value_count; v++) {
+            bool kept = false;
+            for (size_t w = 0; w < g->value_count && !kept; w++)
+                kept = strcmp(g->values[w], f->values[v]) == 0;
+            if (!kept)
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A metric's filters may lose a value only when no charge filter names it, in the catalog's
+ * plans or in a subscription's own plan: such a filter would go on billing a value its metric
+ * no longer declares, and its plan could never be saved again (a charge filter's values must
+ * be its metric's). Lago takes the value out of those charge filters in the same update;
+ * Tally refuses it instead, naming the plan, rather than change prices behind the plan's back.
+ */
+static enum command_result check_filters_unused(struct engine *e, struct command *cmd,
+                                                const char *metric_lago_id,
+                                                const struct billable_metric *will)
+{
+    struct catalog_item *plans;
+    size_t count;
+    const char *key, *value;
+    enum command_result r = catalog_items(e, cmd, CATALOG_PLAN, &plans, &count);
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        int found = catalog_refs_undeclared_filter(cmd->arena, plans[i].body, metric_lago_id,
+                                                   will->filters, will->filter_count, &key, &value);
+        if (found < 0)
+            return COMMAND_STORE_FAILED;
+        if (found) {
+            command_set_message(cmd,
+                                "plan %s has a charge filter on %s: %s, which the metric would "
+                                "no longer declare: take it out of the plan's charge filters first",
+                                plans[i].code, key, value);
+            return invalid(cmd, "filters", "value_used_by_charge_filters");
+        }
+    }
+    if (r != COMMAND_OK)
+        return r;
+    struct store_own_plan *own;
+    if (store_subscription_own_plans(store_conn(e->store), cmd->org_id, metric_lago_id, &own,
+                                     &count, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        if (own[i].ended)
+            continue; /* it bills nothing more, and cannot be edited */
+        int found = catalog_refs_undeclared_filter(cmd->arena, own[i].plan_body, metric_lago_id,
+                                                   will->filters, will->filter_count, &key, &value);
+        if (found < 0)
+            return COMMAND_STORE_FAILED;
+        if (found) {
+            command_set_message(cmd,
+                                "subscription %s's plan overrides have a charge filter on %s: %s, "
+                                "which the metric would no longer declare: take it out of them "
+                                "first",
+                                own[i].external_id, key, value);
+            return invalid(cmd, "filters", "value_used_by_charge_filters");
+        }
+    }
+    return COMMAND_OK;
+}
+
 static enum command_result check_metric_update(struct engine *e, struct command *cmd,
                                                const struct catalog_item *current,
                                                const struct catalog_item *next)
@@ -538,6 +616,11 @@ static enum command_result check_metric_update(struct engine *e, struct command 
         return COMMAND_STORE_FAILED;
     if (was.recurring != will.recurring)
         return invalid(cmd, "recurring", "value_is_immutable");
+    if (filters_narrowed(&was, &will)) {
+        enum command_result r = check_filters_unused(e, cmd, current->lago_id, &will);
+        if (r != COMMAND_OK)
+            return r;
+    }
     if (was.aggregation == will.aggregation)
         return COMMAND_OK;
     const char *plan;

@@ -4,6 +4,8 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "core/aggregation.h"
+
 /* Replaces every `code` in the string array obj[key] by `replacement`, or removes it (NULL);
  * how many it changed. */
 static size_t retarget_in(struct json_object *obj, const char *key, const char *code,
@@ -98,4 +100,80 @@ enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const cha
     json_object_get(codes); /* finish writes and releases the array alone */
     json_object_put(doc);
     return finish(a, codes, changed, out);
+}
+
+/* Whether `declared` has `key` with `value` among its values (any value: value NULL). */
+static bool declares(const struct billable_metric_filter *declared, size_t count, const char *key,
+                     const char *value)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(declared[i].key, key) != 0)
+            continue;
+        if (!value)
+            return true;
+        for (size_t v = 0; v < declared[i].value_count; v++)
+            if (strcmp(declared[i].values[v], value) == 0)
+                return true;
+        return false;
+    }
+    return false;
+}
+
+/* The first value of a charge filter's `values` object that `declared` does not hold. */
+static bool undeclared_in(struct json_object *values, const struct billable_metric_filter *declared,
+                          size_t count, const char **key, const char **value)
+{
+    if (!json_object_is_type(values, json_type_object))
+        return false;
+    json_object_object_foreach(values, k, list)
+    {
+        if (!json_object_is_type(list, json_type_array))
+            continue;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            const char *v = json_object_get_string(json_object_array_get_idx(list, i));
+            bool wildcard = v && strcmp(v, AGGREGATION_FILTER_WILDCARD) == 0;
+            if (v && !declares(declared, count, k, wildcard ? NULL : v)) {
+                *key = k;
+                *value = v;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+int catalog_refs_undeclared_filter(struct arena *a, const char *body, const char *metric_lago_id,
+                                   const struct billable_metric_filter *declared,
+                                   size_t declared_count, const char **key, const char **value)
+{
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *charges, *v;
+    if (!json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return -1;
+    }
+    int found = 0;
+    const char *k = NULL, *val = NULL;
+    if (json_object_object_get_ex(doc, "charges", &charges) &&
+        json_object_is_type(charges, json_type_array)) {
+        for (size_t i = 0; !found && i < json_object_array_length(charges); i++) {
+            struct json_object *charge = json_object_array_get_idx(charges, i), *filters;
+            const char *metric = json_object_object_get_ex(charge, "billable_metric_id", &v)
+                                     ? json_object_get_string(v)
+                                     : NULL;
+            if (!metric || strcmp(metric, metric_lago_id) != 0 ||
+                !json_object_object_get_ex(charge, "filters", &filters) ||
+                !json_object_is_type(filters, json_type_array))
+                continue;
+            for (size_t f = 0; !found && f < json_object_array_length(filters); f++)
+                if (json_object_object_get_ex(json_object_array_get_idx(filters, f), "values",
+                                              &v) &&
+                    undeclared_in(v, declared, declared_count, &k, &val))
+                    found = 1;
+        }
+    }
+    if (found && (!(*key = arena_strndup(a, k, strlen(k))) ||
+                  !(*value = arena_strndup(a, val, strlen(val)))))
+        found = -1;
+    json_object_put(doc);
+    return found;
 }

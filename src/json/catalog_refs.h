@@ -1,7 +1,8 @@
 /*
  * json/catalog_refs: taking a deleted catalog item's code out of the stored definitions that
  * name it (Lago destroys those links with the item: applied taxes, coupon targets), or
- * writing a renamed item's new code in its place.
+ * writing a renamed item's new code in its place; and finding what in them a metric's
+ * update would leave undeclared (a charge filter's value).
  *
  * The writer does it inside the delete's own command, on the stored canonical bodies: a code
  * left behind would make every later update of the naming item fail (its references are checked
@@ -14,6 +15,7 @@
 #ifndef TALLY_JSON_CATALOG_REFS_H
 #define TALLY_JSON_CATALOG_REFS_H
 
+#include "core/billable_metric.h"
 #include "util/arena.h"
 
 enum catalog_refs_result {
@@ -48,5 +50,16 @@ enum catalog_refs_result catalog_refs_retarget_code(struct arena *a, const char 
 enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const char *list,
                                                       const char *code, const char *replacement,
                                                       const char **out);
+
+/*
+ * Whether a plan's (or a subscription's own plan's) body has a charge on the metric
+ * `metric_lago_id` with a filter value the metric's filters `declared` do not hold: a value
+ * of a key it declares no longer, or of a key it no longer has (the wildcard too). 1 and the
+ * first such key and value (copied into `a`), 0 for none, -1 if the body is not an object
+ * Tally wrote or memory ran out.
+ */
+int catalog_refs_undeclared_filter(struct arena *a, const char *body, const char *metric_lago_id,
+                                   const struct billable_metric_filter *declared,
+                                   size_t declared_count, const char **key, const char **value);
 
 #endif

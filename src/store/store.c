@@ -767,7 +767,9 @@ static const char *const sql[STMT_COUNT] = {
                              " AND deleted_at IS NULL"
                              " AND instr(body, '\"billable_metric_id\":\"' || ?3 || '\"') > 0"
                              " ORDER BY code LIMIT 1",
-    [STMT_SUBSCRIPTION_OWN_PLANS] = "SELECT id, updated_at, plan_body FROM subscriptions"
+    [STMT_SUBSCRIPTION_OWN_PLANS] = "SELECT id, updated_at, plan_body, external_id,"
+                                    " terminated_at IS NOT NULL OR canceled_at IS NOT NULL"
+                                    " FROM subscriptions"
                                     " WHERE org_id = ?1 AND plan_body IS NOT NULL"
                                     " AND (?2 IS NULL OR instr(plan_body, ?2) > 0) ORDER BY id",
     [STMT_CUSTOMER_TAXED] =
@@ -2321,7 +2323,9 @@ static bool read_own_plan(sqlite3_stmt *s, void *row, struct arena *a)
     struct store_own_plan *p = row;
     p->subscription_id = sqlite3_column_int64(s, 0);
     p->updated_at = sqlite3_column_int64(s, 1);
-    return (p->plan_body = column_text(s, 2, a)) != NULL;
+    p->ended = sqlite3_column_int(s, 4) != 0;
+    return (p->plan_body = column_text(s, 2, a)) != NULL &&
+           (p->external_id = column_text(s, 3, a)) != NULL;
 }
 
 enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org_id,

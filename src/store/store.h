@@ -248,6 +248,8 @@ struct store_own_plan {
     int64_t subscription_id;
     tally_time updated_at;
     const char *plan_body;
+    const char *external_id;
+    bool ended; /* terminated or canceled */
 };
 /*
  * Every subscription of the organization, whatever its status, with a plan of its own whose
