@@ -320,7 +320,7 @@ bool wallet_duration_parse(const char *text, struct wallet_duration *out)
         case 'D': out->days += n; break;
         }
     }
-    return true;
+    return out->years > 0 || out->months > 0 || out->days > 0; /* a grant lasts something */
 }
 
 struct civil_date wallet_duration_end(struct civil_date from, const struct wallet_duration *d,

@@ -200,7 +200,8 @@ struct wallet_duration {
     int32_t years, months, days; /* weeks are 7 days */
 };
 #define WALLET_DURATION_TEXT_MAX 32
-/* False for anything but P[nY][nM][nW][nD] with at least one part (n up to 9999). */
+/* False for anything but P[nY][nM][nW][nD] with at least one part (n up to 9999), and for
+ * a duration of nothing (P0D). */
 bool wallet_duration_parse(const char *text, struct wallet_duration *out);
 /*
  * The day a grant made on `from` (a local date) ends: the duration later on the calendar, its

@@ -155,19 +155,22 @@ static enum command_result carry_on(struct store *st, struct command *cmd, struc
 }
 
 /*
- * The previous anniversary's grants (its paid and its free one) at a new one (at `at`,
- * bringing `incoming` cents of new grants): what the rollover allows of them together carries
- * on with the new grant's expiry, paid credits first (the customer's money); the rest expires
- * now, but for what open holds need that the wallet's other live credits, new ones included,
- * do not cover: that carries on too. Credits carried on once are not the previous
- * anniversary's at the next: they last one more grant's life, and no longer.
+ * The previous anniversary's grants (its paid and its free one) at a new one (at `at`): what
+ * open holds reserve of them stays, and of the rest, what the rollover allows carries on with
+ * the new grant's expiry, paid credits first (the customer's money); the rest expires now.
+ * Which credits the holds reserve is the consumption order's, as their captures would spend
+ * them: before (found by a black-box audit), the anniversary expired them whenever the new
+ * grant could back the holds, and the captures then spent the new grant. A grant nothing of
+ * which carries on keeps its reserved part past its expiry, set to now, until the holds
+ * settle (wallet_book_expire_unheld); one that carries some on carries its reserved part with
+ * it. Credits carried on once are not the previous anniversary's at the next: they last one
+ * more grant's life, and no longer.
  */
 static enum command_result roll_over(struct store *st, struct command *cmd, struct live_wallet *w,
-                                     tally_time at, int64_t incoming, bool has_expiration,
-                                     tally_time expiration_at)
+                                     tally_time at, bool has_expiration, tally_time expiration_at)
 {
     int64_t ids[2] = {w->row.last_interval_paid_grant_id, w->row.last_interval_grant_id};
-    int64_t remaining[2] = {0, 0}, amount = 0, total = 0;
+    int64_t remaining[2] = {0, 0}, held[2] = {0, 0}, amount = 0, unheld = 0;
     for (int i = 0; i < 2; i++) {
         if (!ids[i])
             continue;
@@ -183,27 +186,38 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
             continue;
         }
         remaining[i] = g->remaining_cents;
-        total += g->remaining_cents;
     }
-    if (total == 0)
-        return COMMAND_OK;
-    int64_t rest =
-        total - wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, amount, total);
+    /* the holds' part on live credits (grants past their expiry keep theirs), from the live
+     * grants in consumption order */
     int64_t live, kept;
     wallet_book_credits_at(w, at - 1, &live, &kept);
-    int64_t held_on_live =
-        w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
-    int64_t may_expire = live + incoming - held_on_live;
-    if (rest > may_expire)
-        rest = may_expire > 0 ? may_expire : 0;
-    int64_t rolled = total - rest;
+    int64_t left = w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
+    for (size_t k = 0; k < w->grant_count && left > 0; k++) {
+        const struct wallet_grant *g = &w->grants[k];
+        if (wallet_grant_past_expiry(g, at - 1))
+            continue;
+        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
+        left -= part;
+        for (int i = 0; i < 2; i++)
+            if (ids[i] && ids[i] == g->id)
+                held[i] = part;
+    }
+    for (int i = 0; i < 2; i++)
+        unheld += remaining[i] - held[i];
+    if (remaining[0] + remaining[1] == 0)
+        return COMMAND_OK;
+    int64_t rolled =
+        wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, amount, unheld);
+    bool carries = rolled > 0;
     for (int i = 0; i < 2; i++) {
         if (!ids[i])
             continue;
-        int64_t carried = remaining[i] < rolled ? remaining[i] : rolled;
+        int64_t free_part = remaining[i] - held[i];
+        int64_t carried = free_part < rolled ? free_part : rolled;
         rolled -= carried;
         enum command_result r =
-            carry_on(st, cmd, w, ids[i], remaining[i] - carried, has_expiration, expiration_at);
+            carry_on(st, cmd, w, ids[i], free_part - carried, carries ? has_expiration : true,
+                     carries ? expiration_at : at);
         if (r != COMMAND_OK)
             return r;
     }
@@ -268,7 +282,7 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     if (w->rule.method == WALLET_RULE_TARGET) {
         /* the new credits are not known yet: none of them backs a hold in the rollover */
         if (rolls_over)
-            r = roll_over(st, cmd, w, at, 0, cr.has_expiration_at, cr.expiration_at);
+            r = roll_over(st, cmd, w, at, cr.has_expiration_at, cr.expiration_at);
         if (r == COMMAND_OK)
             r = expire_grants_before(st, cmd, w, at + 1);
         if (r != COMMAND_OK)
@@ -277,10 +291,7 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
         wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents, 0, &paid,
                            &granted);
     } else if (rolls_over) {
-        /* the live credits the new grants bring, once they repay an overdraft */
-        int64_t incoming = granted + (w->rule_requires_payment ? 0 : paid);
-        incoming -= w->row.overdrawn_cents < incoming ? w->row.overdrawn_cents : incoming;
-        r = roll_over(st, cmd, w, at, incoming, cr.has_expiration_at, cr.expiration_at);
+        r = roll_over(st, cmd, w, at, cr.has_expiration_at, cr.expiration_at);
     }
     if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
         return COMMAND_OK; /* this anniversary's credits are not made */

@@ -755,7 +755,14 @@ static enum command_result settle_purchase(struct store *st, struct command *cmd
     t->settled_at = cmd->now;
     if (store_wallet_transaction_set_state(st, t) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return wallet_book_credit(st, cmd, cw, w, t, repay);
+    enum command_result r = wallet_book_credit(st, cmd, cw, w, t, repay);
+    /* Paid past its expiration_at: its credits expire whole at once. No open hold was made on
+     * them, so none keeps any (found by a black-box audit: kept for older holds, they were
+     * spent by their captures while the credits those holds were made on stayed). */
+    struct wallet_grant *g = r == COMMAND_OK ? wallet_book_live_grant(w, t->id) : NULL;
+    if (g && wallet_grant_past_expiry(g, cmd->now))
+        r = wallet_book_expire(st, cmd, w, t->id, 0);
+    return r;
 }
 
 /* Paid, granted and voided credits of one request, in that order (Lago's). */
@@ -942,12 +949,24 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (r != COMMAND_OK)
         return r;
     wallet_clock_schedule(live, cmd->now); /* saved with its first credits */
+    /* A new threshold rule has not fired for the balance it starts at: due already (a wallet
+     * made at or below it), it fires in this command (the load took it for fired) */
+    live->rule_armed = live->has_rule && !live->rule_interval_trigger;
     return move_credits(st, cmd, cw, live, &req->credits);
 }
 
 static bool same_text(const char *a, const char *b)
 {
     return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_rule(const struct wallet_rule *a, const struct wallet_rule *b)
+{
+    return a->method == b->method && a->threshold_cents == b->threshold_cents &&
+           a->paid_cents == b->paid_cents && a->granted_cents == b->granted_cents &&
+           a->target_cents == b->target_cents &&
+           a->grants_target_top_up == b->grants_target_top_up &&
+           a->ignore_paid_top_up_limits == b->ignore_paid_top_up_limits;
 }
 
 /* Whether two versions of a wallet have the same terms (what an update may change). */
@@ -1058,6 +1077,8 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     struct applies_to_copy was;
     if (!applies_to_copy(cmd, w, &was) || store_wallet_save(st, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    bool had_threshold = w->has_rule && !w->rule_interval_trigger;
+    struct wallet_rule old_rule = w->rule;
     int64_t held = row.held_cents;
     memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
     wallet_book_forget(b, row.customer_id); /* its terms changed: loaded again */
@@ -1073,7 +1094,18 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
         return refuse(cmd, "applies_to", "credits_are_held");
     }
     wallet_clock_schedule(w, cmd->now);
-    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_wallet_save(st, &w->row) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* A threshold rule new or changed has not fired for the balance the wallet is at: due
+     * already, it fires now (found by a black-box audit: it waited for the balance to rise
+     * above first). The same rule kept stays as it was: it fired for this crossing. */
+    if (!w->has_rule || w->rule_interval_trigger ||
+        (had_threshold && same_rule(&old_rule, &w->rule)))
+        return COMMAND_OK;
+    w->rule_armed = true;
+    if ((r = wallet_clock_fire_thresholds(st, cmd, cw)) != COMMAND_OK)
+        return r;
+    return wallet_book_flush_customer(st, cmd, cw);
 }
 
 static enum command_result apply_terminate(struct wallet_book *b, struct store *st,

@@ -245,3 +245,55 @@ test('applies_to stays while the wallet holds credits for open holds; other term
   await ok(await put({ applies_to: { billable_metric_codes: [] } })); // nothing held any more
   await checkLedger(w);
 });
+
+const clockNow = async () => Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+const iso = (ms) => new Date(ms).toISOString();
+const DAY = 86400e3;
+
+// Found by a black-box audit: a purchase paid after its expiration_at kept part of its
+// credits for holds opened before it existed, their captures spent them, and the credits those
+// holds were made on stayed.
+test('credits paid past their expiry expire whole: the open holds keep none of them', async () => {
+  const now = await clockNow();
+  const { sub: s, w } = await customer({ granted_credits: '10' });
+  const holds = [await authorize(s, 1, { expires_in: 7 * 86400 }), await authorize(s, 1, { expires_in: 7 * 86400 })];
+  const bought = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '4', invoice_requires_successful_payment: true, expiration_at: iso(now + DAY) }))).wallet_transactions[0];
+  await advance(iso(now + 2 * DAY));
+  await ok(await t.api(`/api/v1/invoices/${bought.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }));
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 800, 200]);
+  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+  assert.deepEqual(expired.map((x) => x.amount), ['4.0']);
+  for (const h of holds) await ok(await capture(h.lago_id));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 800);
+  await checkLedger(w);
+});
+
+// Found by a black-box audit: an interval rule's anniversary expired what open holds reserve
+// of the previous grant whenever the new grant could back the holds; their captures then spent
+// the new grant. Six units held across the anniversary must cost what six units sent before it
+// cost: rollover none leaves the new grant whole (10), max_credits 3 adds 3 of the 4 unheld.
+test('an anniversary leaves what open holds reserve of the previous grant; the rollover applies to the rest', async () => {
+  const start = await clockNow();
+  const rule = (rollover) => ({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P1W', ...rollover }] });
+  const cases = [
+    { rollover: { rollover: 'none' }, settle: 'capture', during: [1600, 1000, 600], after: 1000 },
+    { rollover: { rollover: 'max_credits', rollover_max_credits: '3' }, settle: 'capture', during: [1900, 1300, 600], after: 1300 },
+    { rollover: { rollover: 'none' }, settle: 'void', during: [1600, 1000, 600], after: 1000 },
+  ];
+  const made = [];
+  for (const c of cases) made.push({ ...c, ...(await customer(rule(c.rollover))) });
+  await advance(iso(start + 7 * DAY + 2 * 3600e3)); // the first grant
+  for (const m of made) {
+    assert.equal((await wallet(m.w.lago_id)).balance_cents, 1000);
+    m.hold = await authorize(m.sub, 6, { expires_in: 7 * 86400 });
+    assert.equal(m.hold.status, 'authorized');
+  }
+  await advance(iso(start + 14 * DAY + 3600e3)); // the second, and the first's end; the holds are open
+  for (const m of made) {
+    assert.deepEqual(balances(await wallet(m.w.lago_id)), m.during, JSON.stringify(m.rollover));
+    if (m.settle === 'capture') await ok(await capture(m.hold.lago_id));
+    else await ok(await post(`/api/v1/authorizations/${m.hold.lago_id}/void`, {}));
+    assert.equal((await wallet(m.w.lago_id)).balance_cents, m.after, `${JSON.stringify(m.rollover)} ${m.settle}`);
+    await checkLedger(m.w);
+  }
+});

@@ -393,6 +393,9 @@ test('recurring rules are validated', async () => {
     [[{ trigger: 'interval', paid_credits: '1' }], 'invalid_recurring_rule'],
     [[{ trigger: 'interval', interval: 'daily', paid_credits: '1' }], 'invalid_recurring_rule'],
     [[{ trigger: 'interval', interval: 'monthly', grant_expires_after: '1 month' }], 'invalid_recurring_rule'],
+    // a grant that expires as it comes: its paid credits would be invoiced for nothing
+    [[{ trigger: 'interval', interval: 'monthly', paid_credits: '5', grant_expires_after: 'P0D' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'interval', interval: 'monthly', granted_credits: '5', grant_expires_after: 'P0Y0M' }], 'invalid_recurring_rule'],
     [[{ trigger: 'interval', interval: 'monthly', rollover: 'max_percentage' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '4' }], 'invalid_recurring_rule'],
@@ -534,6 +537,30 @@ test('a threshold rule whose own top-up lifts the balance above it fires at the 
     // 10 - 8 = 2 fires +5 (7); 7 - 5 = 2 crosses again, +5 (7); 7 - 3 = 4
     assert.deepEqual(balances, [7, 7, 4], customer);
   }
+  await assertLedgerBalances();
+});
+
+// Found by a black-box audit: a rule was taken as fired for the balance it started at, so a
+// wallet made at or below its threshold (or given a rule there) waited for the balance to rise
+// above first; a hard-limited one answered 402 where its rule should have topped it up.
+test('a threshold rule new at or below its threshold fires at once; the same rule kept does not fire again', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'low', plan_code: 'calls', external_id: 'low_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const w = await createWallet({ external_customer_id: 'low', currency: 'EUR', rate_amount: '1', name: 'Low', granted_credits: '2', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '20', grants_target_top_up: true }] });
+  assert.equal(w.balance_cents, 2000); // its answer already shows the top-up
+  const tx = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
+  assert.deepEqual((await tx(w.lago_id)).map((x) => [x.source, x.amount]).sort(), [['manual', '2.0'], ['threshold', '18.0']]);
+  // a wallet below a rule it is given: the update fires it
+  const plain = await createWallet({ external_customer_id: 'low', currency: 'EUR', rate_amount: '1', name: 'Plain', granted_credits: '1', priority: 50 });
+  const put = async (wallet) => ok(await t.api(`/api/v1/wallets/${plain.lago_id}`, { method: 'PUT', body: { wallet } }));
+  const fixed = [{ trigger: 'threshold', threshold_credits: '3', granted_credits: '1' }];
+  assert.equal((await put({ recurring_transaction_rules: fixed })).wallet.balance_cents, 200);
+  // the same rule kept (a new name) fires nothing more for this crossing; a changed one does
+  assert.equal((await put({ name: 'Plain (renamed)', recurring_transaction_rules: fixed })).wallet.balance_cents, 200);
+  assert.equal((await put({ recurring_transaction_rules: [{ ...fixed[0], granted_credits: '2' }] })).wallet.balance_cents, 400);
+  await t.restart(); // a restart takes a due rule for fired: nothing more
+  assert.equal((await wallet(plain.lago_id)).balance_cents, 400);
+  assert.deepEqual((await tx(plain.lago_id)).map((x) => [x.source, x.amount]).sort(), [['manual', '1.0'], ['threshold', '1.0'], ['threshold', '2.0']]);
   await assertLedgerBalances();
 });
 

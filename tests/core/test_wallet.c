@@ -858,6 +858,24 @@ static void grant_duration_end(void **state)
     }
 }
 
+/* A grant lasts something: a duration of nothing (P0D) would grant credits, and invoice paid
+ * ones, that expire in the instant they arrive (found by a black-box audit). */
+static void grant_duration_refusals(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {"P0D",   "P0M",   "P0Y0M0W0D", "P00W", "PT1H",
+                                          "P-1M",  "P1.5M", "P",         "",     "P1",
+                                          "P1D1M", "p1d",   "P1H",       "1M",   "P10000D"};
+    struct wallet_duration d;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (wallet_duration_parse(refused[i], &d))
+            fail_msg("%s was taken", refused[i]);
+    assert_true(wallet_duration_parse("P0M1D", &d));
+    assert_int_equal(d.days, 1);
+    assert_true(wallet_duration_parse("P1Y0M", &d));
+    assert_int_equal(d.years, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -877,6 +895,7 @@ int main(void)
         cmocka_unit_test(threshold_rules),
         cmocka_unit_test(reminder_days),
         cmocka_unit_test(grant_duration_end),
+        cmocka_unit_test(grant_duration_refusals),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
