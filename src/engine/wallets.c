@@ -897,6 +897,19 @@ static bool code_taken(const struct customer_wallets *cw, const char *code)
     return false;
 }
 
+/*
+ * A threshold rule new or changed has not fired for the balance its wallet is at (the load
+ * takes a due rule for fired): it fires at the next command that leaves the balance at or
+ * below it, as Lago's fires at the next usage it sees, so a wallet made empty and funded by
+ * the next request does not fire first (found by a black-box audit: it waited for the balance
+ * to rise above the threshold first). Not kept across a restart, which takes it for fired.
+ */
+static void arm_new_rule(struct live_wallet *w)
+{
+    if (w->has_rule && !w->rule_interval_trigger)
+        w->rule_armed = true;
+}
+
 static enum command_result apply_create(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {
@@ -949,10 +962,9 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (r != COMMAND_OK)
         return r;
     wallet_clock_schedule(live, cmd->now); /* saved with its first credits */
-    /* A new threshold rule has not fired for the balance it starts at: due already (a wallet
-     * made at or below it), it fires in this command (the load took it for fired) */
-    live->rule_armed = live->has_rule && !live->rule_interval_trigger;
-    return move_credits(st, cmd, cw, live, &req->credits);
+    r = move_credits(st, cmd, cw, live, &req->credits);
+    arm_new_rule(live);
+    return r;
 }
 
 static bool same_text(const char *a, const char *b)
@@ -1096,16 +1108,9 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     wallet_clock_schedule(w, cmd->now);
     if (store_wallet_save(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    /* A threshold rule new or changed has not fired for the balance the wallet is at: due
-     * already, it fires now (found by a black-box audit: it waited for the balance to rise
-     * above first). The same rule kept stays as it was: it fired for this crossing. */
-    if (!w->has_rule || w->rule_interval_trigger ||
-        (had_threshold && same_rule(&old_rule, &w->rule)))
-        return COMMAND_OK;
-    w->rule_armed = true;
-    if ((r = wallet_clock_fire_thresholds(st, cmd, cw)) != COMMAND_OK)
-        return r;
-    return wallet_book_flush_customer(st, cmd, cw);
+    if (!had_threshold || !same_rule(&old_rule, &w->rule))
+        arm_new_rule(w); /* the same rule kept stays as it was: it fired for this crossing */
+    return COMMAND_OK;
 }
 
 static enum command_result apply_terminate(struct wallet_book *b, struct store *st,

@@ -542,25 +542,34 @@ test('a threshold rule whose own top-up lifts the balance above it fires at the 
 
 // Found by a black-box audit: a rule was taken as fired for the balance it started at, so a
 // wallet made at or below its threshold (or given a rule there) waited for the balance to rise
-// above first; a hard-limited one answered 402 where its rule should have topped it up.
-test('a threshold rule new at or below its threshold fires at once; the same rule kept does not fire again', async () => {
+// above first; a hard-limited one soon answered 402 where its rule should have topped it up.
+test('a threshold rule new at or below its threshold fires at the next debit; the same rule kept does not fire again', async () => {
+  const tx = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
+  const sources = async (id) => (await tx(id)).map((x) => [x.source, x.amount]).sort();
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'low', plan_code: 'calls', external_id: 'low_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
   const w = await createWallet({ external_customer_id: 'low', currency: 'EUR', rate_amount: '1', name: 'Low', granted_credits: '2', limit: 'hard',
     recurring_transaction_rules: [{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '20', grants_target_top_up: true }] });
-  assert.equal(w.balance_cents, 2000); // its answer already shows the top-up
-  const tx = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
-  assert.deepEqual((await tx(w.lago_id)).map((x) => [x.source, x.amount]).sort(), [['manual', '2.0'], ['threshold', '18.0']]);
-  // a wallet below a rule it is given: the update fires it
-  const plain = await createWallet({ external_customer_id: 'low', currency: 'EUR', rate_amount: '1', name: 'Plain', granted_credits: '1', priority: 50 });
+  assert.equal(w.balance_cents, 200); // made, not fired: the next request may fund it
+  assert.equal((await send(event('low_sub', 'calls'))).status, 200); // 1 left: up to 20
+  assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
+  assert.deepEqual(await sources(w.lago_id), [['manual', '2.0'], ['threshold', '19.0']]);
+
+  // a wallet given a rule below it: the next debit fires it, once for this crossing
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'low2', plan_code: 'calls', external_id: 'low2_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const plain = await createWallet({ external_customer_id: 'low2', currency: 'EUR', rate_amount: '1', name: 'Plain', granted_credits: '2' });
   const put = async (wallet) => ok(await t.api(`/api/v1/wallets/${plain.lago_id}`, { method: 'PUT', body: { wallet } }));
-  const fixed = [{ trigger: 'threshold', threshold_credits: '3', granted_credits: '1' }];
-  assert.equal((await put({ recurring_transaction_rules: fixed })).wallet.balance_cents, 200);
-  // the same rule kept (a new name) fires nothing more for this crossing; a changed one does
-  assert.equal((await put({ name: 'Plain (renamed)', recurring_transaction_rules: fixed })).wallet.balance_cents, 200);
-  assert.equal((await put({ recurring_transaction_rules: [{ ...fixed[0], granted_credits: '2' }] })).wallet.balance_cents, 400);
-  await t.restart(); // a restart takes a due rule for fired: nothing more
-  assert.equal((await wallet(plain.lago_id)).balance_cents, 400);
-  assert.deepEqual((await tx(plain.lago_id)).map((x) => [x.source, x.amount]).sort(), [['manual', '1.0'], ['threshold', '1.0'], ['threshold', '2.0']]);
+  const fixed = { trigger: 'threshold', threshold_credits: '3', granted_credits: '1' };
+  assert.equal((await put({ recurring_transaction_rules: [fixed] })).wallet.balance_cents, 200);
+  await send(event('low2_sub', 'calls')); // 1, +1
+  assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
+  // the same rule kept (a new name) stays fired for this crossing; a changed one fires again
+  await put({ name: 'Plain (renamed)', recurring_transaction_rules: [fixed] });
+  await send(event('low2_sub', 'calls')); // 1, nothing
+  assert.equal((await wallet(plain.lago_id)).balance_cents, 100);
+  await put({ recurring_transaction_rules: [{ ...fixed, granted_credits: '2' }] });
+  await send(event('low2_sub', 'calls')); // 0, +2
+  assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
+  assert.deepEqual(await sources(plain.lago_id), [['manual', '2.0'], ['threshold', '1.0'], ['threshold', '2.0']]);
   await assertLedgerBalances();
 });
 
