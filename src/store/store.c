@@ -969,10 +969,14 @@ static const char *const sql[STMT_COUNT] = {
         " WHERE a.status = 1 AND a.org_id = ?1 AND h.cents > 0 ORDER BY a.id LIMIT ?3",
     /* (both through authorizations_due, as above) */
     [STMT_AUTH_EXPIRE_BY] = "UPDATE authorizations SET expires_at = ?2, updated_at = ?3"
-                            " WHERE subscription_id = ?1 AND status = 1 AND expires_at > ?2",
-    [STMT_AUTH_OPEN_OF_SUBSCRIPTION] = "SELECT lago_id FROM authorizations"
-                                       " WHERE subscription_id = ?2 AND status = 1"
-                                       " AND org_id = ?1 ORDER BY id LIMIT ?3",
+                            " WHERE status = 1 AND expires_at > ?2"
+                            " AND (customer_id, external_subscription_id) ="
+                            " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?1)",
+    [STMT_AUTH_OPEN_OF_SUBSCRIPTION] =
+        "SELECT lago_id FROM authorizations WHERE status = 1 AND org_id = ?1"
+        " AND (customer_id, external_subscription_id) ="
+        " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?2)"
+        " ORDER BY id LIMIT ?3",
     [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
                       " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
     /* Grants past their expiry keep, together, up to what the wallet's open holds reserve

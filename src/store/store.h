@@ -664,11 +664,13 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
                                           char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                           size_t *count);
-/* Brings the open holds of a subscription that expire after `at` to expire at `at` (its
- * ending_at: none could be captured after it). Writer only. */
+/* Brings the open holds of a subscription (and of those it replaced, as below) that expire
+ * after `at` to expire at `at` (its ending_at: none could be captured after it). Writer only. */
 enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
                                                      tally_time at, tally_time now);
-/* The open (authorized) holds of a subscription, at most cap of them, oldest first. */
+/* The open (authorized) holds of a subscription, at most cap of them, oldest first: those
+ * priced on the subscriptions it replaced too (an upgrade or a downgrade keeps its external id,
+ * and a hold made before one is captured in the live subscription). */
 enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,
                                                 int64_t subscription_id,
                                                 char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,

@@ -327,6 +327,31 @@ test('a capture timestamped while a subscription since replaced was live is refu
   await checkWalletLedger(t, w.lago_id);
 });
 
+// Found by a black-box audit: holds stayed with the subscription they were priced on, so once
+// an upgrade had replaced it, ending the live one (or bounding it with ending_at) left them
+// authorized, their credits reserved for a week and the customer's other usage refused (402).
+test('holds made before an upgrade are the live subscription\'s: its ending_at bounds them, its end voids them', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'upgrader2', plan_code: 'gpu', external_id: 'up2_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'upgrader2', currency: 'USD', rate_amount: '0.01', name: 'U', granted_credits: '1000', limit: 'hard' } }))).wallet;
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const holds = [];
+  for (const seconds of [30, 20])
+    holds.push((await ok(await authorize({ external_subscription_id: 'up2_sub', code: 'gpu_seconds', properties: { seconds }, expires_in: 7 * 86400 }))).authorization);
+  assert.equal((await wallet(w.lago_id)).ongoing_balance_cents, 1000 - 100);
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'upgrader2', plan_code: 'gpu_plus', external_id: 'up2_sub' } })); // an upgrade
+  const ending = new Date(now + 2 * 86400e3).toISOString();
+  await ok(await t.api('/api/v1/subscriptions/up2_sub', { method: 'PUT', body: { subscription: { ending_at: ending } } }));
+  for (const h of holds)
+    assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.expires_at, ending.replace('.000Z', 'Z'));
+  await ok(await t.api('/api/v1/subscriptions/up2_sub', { method: 'DELETE' }));
+  for (const h of holds) {
+    const a = (await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization;
+    assert.deepEqual([a.status, a.held_amount_cents], ['voided', 0]);
+  }
+  assert.equal((await wallet(w.lago_id)).ongoing_balance_cents, 1000);
+  await checkWalletLedger(t, w.lago_id);
+});
+
 // Holds priced an event's step only for the aggregations of pay-in-advance charges (count,
 // sum, unique count): one on a max, a latest or a time-weighted sum was refused as
 // cannot_be_priced, though the same wallet paid those metrics' events.
