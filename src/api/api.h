@@ -142,6 +142,12 @@ bool api_org_now(struct request *req, tally_time *now);
 /* A query-string argument of the request, or NULL; repeated, its last value (as Rails reads
  * it, so a client that appends a parameter to a URL holding it gets what it sent last). */
 const char *api_query(struct request *req, const char *name);
+/* A query-string flag as Rails casts one (ActiveModel::Type::Boolean): absent or empty is
+ * `absent`; "0", "f", "false", "off" (lower or upper case, or capitalized) are false; anything
+ * else is true. */
+bool api_query_flag(struct request *req, const char *name, bool absent);
+/* Whether an argument's name starts with `prefix` ("group[" for group[cloud]=aws). */
+bool api_query_names_prefix(struct request *req, const char *prefix);
 
 /* Values one list filter may name ("countries[]=FR&countries[]=DE"). */
 #define API_QUERY_LIST_MAX 100

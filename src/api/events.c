@@ -305,21 +305,6 @@ static bool query_instant(struct request *req, const char *name, bool *has, tall
     return true;
 }
 
-/* A query flag as Rails casts it (ActiveModel::Type::Boolean): absent or "" is unset, "0",
- * "f", "false", "off" (in lower or upper case, or capitalized) false, anything else true. */
-static bool query_flag(struct request *req, const char *name)
-{
-    static const char *const falses[] = {"0",   "f",   "F",     "false", "FALSE",
-                                         "off", "OFF", "False", "Off"};
-    const char *v = api_query(req, name);
-    if (!v || !*v)
-        return false;
-    for (size_t i = 0; i < sizeof falses / sizeof falses[0]; i++)
-        if (strcmp(v, falses[i]) == 0)
-            return false;
-    return true;
-}
-
 /*
  * Lago's timestamp_from_started_at (with external_subscription_id): the events from when that
  * subscription started, in place of timestamp_from. Lago's pick of the subscription: the one
@@ -354,7 +339,8 @@ void events_list(struct request *req)
     struct store_event_filter f = {.code = api_query(req, "code"),
                                    .external_subscription_id =
                                        api_query(req, "external_subscription_id")};
-    bool started = f.external_subscription_id && query_flag(req, "timestamp_from_started_at");
+    bool started =
+        f.external_subscription_id && api_query_flag(req, "timestamp_from_started_at", false);
     tally_time now = 0;
     if (!api_pagination(req, &page, &per_page) ||
         !query_instant(req, "timestamp_from", &f.has_from, &f.from) ||

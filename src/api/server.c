@@ -149,6 +149,38 @@ const char *api_query(struct request *req, const char *name)
     return last;
 }
 
+bool api_query_flag(struct request *req, const char *name, bool absent)
+{
+    static const char *const falses[] = {"0",   "f",   "F",     "false", "FALSE",
+                                         "off", "OFF", "False", "Off"};
+    const char *v = api_query(req, name);
+    if (!v || !*v)
+        return absent;
+    for (size_t i = 0; i < sizeof falses / sizeof falses[0]; i++)
+        if (strcmp(v, falses[i]) == 0)
+            return false;
+    return true;
+}
+
+static enum MHD_Result find_prefix(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    const char **prefix = cls;
+    (void)kind;
+    (void)value;
+    if (key && *prefix && strncmp(key, *prefix, strlen(*prefix)) == 0) {
+        *prefix = NULL; /* found */
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+bool api_query_names_prefix(struct request *req, const char *prefix)
+{
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_prefix, &prefix);
+    return prefix == NULL;
+}
+
 struct query_list {
     struct jsonw w;
     size_t count;

@@ -21,7 +21,8 @@ static void render_usage(struct command *cmd)
                          ? cmd->usage_subscription.customer_timezone
                          : "UTC";
     buf_reset(&cmd->response);
-    if (!usage_view_render(cmd->usage, tzdb_get(req->api->tzdb, tz, strlen(tz)), &cmd->response)) {
+    if (!usage_view_render(cmd->usage, tzdb_get(req->api->tzdb, tz, strlen(tz)),
+                           cmd->as.usage_read.filter, &cmd->response)) {
         buf_reset(&cmd->response);
         cmd->http_status = 422;
         api_error_render_validation(&cmd->response, "usage", "amount_out_of_range", NULL);
@@ -48,6 +49,50 @@ static bool answer_from_view(struct request *req, const char *external_subscript
     return current;
 }
 
+/*
+ * Lago's query arguments: apply_taxes, and the charges of one billable metric or one charge;
+ * NULL in *out for the whole answer. False after answering 422 for what Tally does not serve:
+ * charges have no code here, usage is not grouped on demand, and usage since the subscription
+ * started is not kept (ignoring them would answer a filter with everything).
+ */
+static bool read_filter(struct request *req, struct usage_view_filter **out)
+{
+    static const char *const unserved[] = {"charge_code", "filter_by_charge_code", "group[",
+                                           "filter_by_group["};
+    *out = NULL;
+    for (size_t i = 0; i < sizeof unserved / sizeof unserved[0]; i++) {
+        if (api_query_names_prefix(req, unserved[i])) {
+            char field[32];
+            snprintf(field, sizeof field, "%.*s", (int)strcspn(unserved[i], "["), unserved[i]);
+            api_error_validation(req, field, "not_supported");
+            return false;
+        }
+    }
+    if (api_query_flag(req, "full_usage", false)) {
+        api_error_validation(req, "full_usage", "not_supported");
+        return false;
+    }
+    const char *metric = api_query(req, "billable_metric_code");
+    const char *charge = api_query(req, "charge_id");
+    if (!charge)
+        charge = api_query(req, "filter_by_charge_id");
+    bool taxes = api_query_flag(req, "apply_taxes", true);
+    if (!(metric && *metric) && !(charge && *charge) && taxes)
+        return true;
+    struct usage_view_filter *f = arena_alloc(&req->arena, sizeof *f);
+    if (!f) {
+        api_error(req, 500, "out_of_memory", NULL);
+        return false;
+    }
+    *f = (struct usage_view_filter){
+        .billable_metric_code = metric && *metric ? metric : NULL,
+        .charge_lago_id = charge && *charge ? charge : NULL,
+        .apply_taxes = taxes,
+    };
+    *out = f;
+    return true;
+}
+
 void usage_current(struct request *req)
 {
     const char *sub = api_query(req, "external_subscription_id");
@@ -56,12 +101,16 @@ void usage_current(struct request *req)
                               "param is missing or the value is empty: external_subscription_id");
         return;
     }
-    if (answer_from_view(req, sub))
+    struct usage_view_filter *filter;
+    if (!read_filter(req, &filter))
+        return;
+    if (!filter && answer_from_view(req, sub)) /* the published answer is the whole one */
         return;
     struct command *cmd = api_new_command(req, COMMAND_USAGE_READ, render_usage);
     if (!cmd)
         return;
     cmd->as.usage_read.external_customer_id = req->params[0];
     cmd->as.usage_read.external_subscription_id = arena_strndup(&req->arena, sub, strlen(sub));
+    cmd->as.usage_read.filter = filter;
     api_submit(req, cmd);
 }

@@ -174,8 +174,8 @@ void wallet_transactions_create(struct request *req)
     enum store_status s =
         store_wallet_get(store_reader_conn(r), req->org_id, wallet_id, &wallet, &req->arena);
     api_reader_release(req->api, r);
-    if (s != STORE_OK) {
-        s == STORE_NOT_FOUND ? api_error_not_found(req, "wallet_not_found")
+    if (s != STORE_OK) { /* Lago's WalletTransactions::ValidateService: a field of the body */
+        s == STORE_NOT_FOUND ? api_error_validation(req, "wallet_id", "wallet_not_found")
                              : api_error(req, 500, "store_failed", NULL);
         goto done;
     }

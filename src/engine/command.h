@@ -170,6 +170,7 @@ enum command_result {
 struct command;
 struct store_conn;
 struct usage;
+struct usage_view_filter;
 /*
  * Renders the HTTP answer of an applied command into cmd->response (status and body). The
  * engine calls it on the writer thread, inside the transaction, so that an idempotent
@@ -298,6 +299,7 @@ struct command {
         struct {
             const char *external_customer_id;
             const char *external_subscription_id;
+            const struct usage_view_filter *filter; /* NULL: the whole answer */
         } usage_read;
     } as;
 

@@ -3141,10 +3141,12 @@ static tally_time view_valid_until(struct engine *e, const struct usage *u)
     return org && org->has_test_clock ? INT64_MAX : u->to;
 }
 
-/* A usage read the writer answered from committed state becomes the view later reads use. */
+/* A usage read the writer answered from committed state becomes the view later reads use;
+ * not one filtered by its query (a part of the answer). */
 static void publish_read(struct engine *e, const struct command *cmd)
 {
-    if (cmd->kind != COMMAND_USAGE_READ || cmd->result != COMMAND_OK || cmd->http_status != 200)
+    if (cmd->kind != COMMAND_USAGE_READ || cmd->result != COMMAND_OK || cmd->http_status != 200 ||
+        cmd->as.usage_read.filter)
         return;
     const struct store_subscription *row = &cmd->usage_subscription;
     struct usage_view *v = usage_view_new(cmd->usage, row->customer_external_id,
@@ -3166,7 +3168,7 @@ static void renew_view(struct engine *e, const struct usage *u, struct usage_vie
         const char *tz = old->customer_timezone ? old->customer_timezone : "UTC";
         struct buf body;
         buf_init(&body);
-        if (usage_view_render(u, tzdb_get(e->tzdb, tz, strlen(tz)), &body))
+        if (usage_view_render(u, tzdb_get(e->tzdb, tz, strlen(tz)), NULL, &body))
             v = usage_view_new(u, old->external_customer_id, old->customer_timezone,
                                view_valid_until(e, u), e->batch_number, body.data, body.len);
         buf_free(&body);

@@ -221,7 +221,15 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
     return true;
 }
 
-bool usage_view_render(const struct usage *u, const struct tz_zone *zone, struct buf *out)
+static bool shown(const struct usage_charge *c, const struct usage_view_filter *f)
+{
+    return !f ||
+           ((!f->billable_metric_code || strcmp(c->metric_code, f->billable_metric_code) == 0) &&
+            (!f->charge_lago_id || strcmp(c->lago_id, f->charge_lago_id) == 0));
+}
+
+bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
+                       const struct usage_view_filter *filter, struct buf *out)
 {
     struct jsonw w;
     jsonw_init(&w, out);
@@ -241,9 +249,14 @@ bool usage_view_render(const struct usage *u, const struct tz_zone *zone, struct
     usage_total_init(&total);
     bool ok = true;
     for (size_t i = 0; ok && i < u->charge_count; i++)
-        ok = write_charge(&w, u, &u->charges[i], &total);
+        if (shown(&u->charges[i], filter))
+            ok = write_charge(&w, u, &u->charges[i], &total);
     jsonw_array_end(&w);
     ok = ok && usage_total_finish(&total);
+    if (filter && !filter->apply_taxes) {
+        total.taxes_cents = 0;
+        total.total_cents = total.amount_cents;
+    }
     jsonw_kv_int(&w, "amount_cents", total.amount_cents);
     jsonw_kv_int(&w, "taxes_amount_cents", total.taxes_cents);
     jsonw_kv_int(&w, "total_amount_cents", total.total_cents);

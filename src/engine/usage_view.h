@@ -68,12 +68,23 @@ struct usage_views {
     _Atomic uint64_t answered; /* reads answered from a view: readers add, metrics read */
 };
 
+/* What a current usage answer shows (Lago's query arguments): the charges of one billable
+ * metric, or one charge (by lago_id), NULL for any; and whether taxes are applied. */
+struct usage_view_filter {
+    const char *billable_metric_code;
+    const char *charge_lago_id;
+    bool apply_taxes;
+};
+
 /*
  * Writes Lago's current usage answer for `u` into `out` (appending). `zone` is the
- * customer's (issuing_date is a date there; NULL writes it null). False if an amount is out
- * of range (`out` then holds a partial body).
+ * customer's (issuing_date is a date there; NULL writes it null). With `filter` (NULL: every
+ * charge, taxes applied, the published answer), the totals are those of the charges shown,
+ * their taxes rounded once over them, and without taxes 0 and the total the amount. False if
+ * an amount is out of range (`out` then holds a partial body).
  */
-bool usage_view_render(const struct usage *u, const struct tz_zone *zone, struct buf *out);
+bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
+                       const struct usage_view_filter *filter, struct buf *out);
 
 /* A new view with one reference (the caller's); the strings and the body are copied. NULL
  * when memory runs out. */

@@ -917,10 +917,9 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     struct customer customer;
     enum store_status s = store_customer_get(store_conn(st), cmd->org_id, req->external_customer_id,
                                              &customer, cmd->arena);
-    if (s != STORE_OK) {
-        cmd->not_found_code = "customer_not_found";
-        return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    }
+    if (s != STORE_OK) /* Lago's Wallets::ValidateService: a field of the request */
+        return s == STORE_NOT_FOUND ? refuse(cmd, "customer", "customer_not_found")
+                                    : COMMAND_STORE_FAILED;
     const char *currency = customer.text[CUSTOMER_CURRENCY];
     if (currency && strcmp(currency, req->wallet.currency) != 0)
         return refuse(cmd, "currency", "currencies_does_not_match");
@@ -1118,6 +1117,13 @@ static enum command_result apply_terminate(struct wallet_book *b, struct store *
 {
     struct customer_wallets *cw;
     struct live_wallet *w;
+    struct store_wallet row;
+    if (store_wallet_get(store_conn(st), cmd->org_id, cmd->as.wallet_terminate.lago_id, &row,
+                         cmd->arena) == STORE_OK &&
+        row.has_terminated_at) { /* Lago's TerminateService: done already, the wallet as it is */
+        memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
+        return COMMAND_OK;
+    }
     enum command_result r = live_wallet_of(b, st, cmd, cmd->as.wallet_terminate.lago_id, &cw, &w);
     if (r == COMMAND_OK)
         r = wallet_book_terminate(st, cmd, w, false);
@@ -1201,11 +1207,10 @@ static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
     struct live_wallet *w;
     enum command_result r =
         live_wallet_of(b, st, cmd, cmd->as.wallet_top_up.wallet_lago_id, &cw, &w);
-    if (r != COMMAND_OK) {
-        if (r == COMMAND_NOT_FOUND)
-            cmd->not_found_code = "wallet_not_found";
+    if (r == COMMAND_NOT_FOUND) /* Lago's WalletTransactions::ValidateService: a field */
+        return refuse(cmd, "wallet_id", "wallet_not_found");
+    if (r != COMMAND_OK)
         return r;
-    }
     memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
     return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits);
 }

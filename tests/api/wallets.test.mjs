@@ -286,17 +286,18 @@ test('bad requests get a clear error and change nothing', async () => {
     assert.equal(r.status, status, JSON.stringify([body, b]));
     assert.deepEqual(b.error_details, details, JSON.stringify(body));
   }
+  // Lago's answers (found by a compatibility audit: Tally answered 404)
   const unknown = await post('/api/v1/wallets', { wallet: { external_customer_id: 'nobody', currency: 'EUR', rate_amount: '1' } });
-  assert.equal(unknown.status, 404);
-  assert.equal((await unknown.json()).code, 'customer_not_found');
+  assert.equal(unknown.status, 422);
+  assert.deepEqual((await unknown.json()).error_details, { customer: ['customer_not_found'] });
   assert.equal((await ok(await t.api('/api/v1/wallets?per_page=100'))).meta.total_count, before1);
   const zeta = (await ok(await t.api('/api/v1/customers/zeta/wallets'))).wallets[0];
   const past = await topUp({ wallet_id: zeta.lago_id, granted_credits: '1', expiration_at: '2026-01-01T00:00:00Z' });
   assert.equal(past.status, 422);
   assert.deepEqual((await past.json()).error_details, { expiration_at: ['invalid_date'] });
   const noWallet = await topUp({ wallet_id: '00000000-0000-0000-0000-000000000000', granted_credits: '1' });
-  assert.equal(noWallet.status, 404);
-  assert.equal((await noWallet.json()).code, 'wallet_not_found');
+  assert.equal(noWallet.status, 422);
+  assert.deepEqual((await noWallet.json()).error_details, { wallet_id: ['wallet_not_found'] });
   assert.equal((await t.api('/api/v1/wallets/nope')).status, 404);
 });
 
@@ -327,6 +328,12 @@ test('update changes terms, not balances; terminate voids what is left, with the
   const again = await topUp({ wallet_id: w.lago_id, granted_credits: '1' });
   assert.equal(again.status, 422);
   assert.deepEqual((await again.json()).error_details, { wallet_id: ['wallet_is_terminated'] });
+  // terminating it again changes nothing and answers it as it is, as Lago does (a client's
+  // retried DELETE is no error; found by a compatibility audit: it was 422)
+  const ledgerBefore = (await ledger(`wallet_id=${w.lago_id}`)).length;
+  const twice = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }))).wallet;
+  assert.deepEqual(twice, gone);
+  assert.equal((await ledger(`wallet_id=${w.lago_id}`)).length, ledgerBefore);
   await assertLedgerBalances();
 });
 
