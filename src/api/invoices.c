@@ -323,8 +323,15 @@ void invoices_update(struct request *req)
     struct command *cmd = obj ? api_new_command(req, COMMAND_INVOICE_UPDATE, render_command) : NULL;
     struct json_in_error err = {0};
     const char *status = NULL;
+    struct json_object *metadata;
     if (!cmd)
         goto done;
+    /* Lago keeps an invoice's metadata: refused until Tally does (the Invoices issue), where
+     * it was dropped in silence (found by a compatibility audit) */
+    if (json_object_object_get_ex(obj, "metadata", &metadata) && metadata) {
+        api_error_validation(req, "metadata", "not_supported");
+        goto done;
+    }
     if (!json_in_required_string(obj, "payment_status", 16, &req->arena, &status, &err)) {
         api_error_validation(req, err.field, err.code);
         goto done;

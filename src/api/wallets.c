@@ -872,7 +872,9 @@ static void update(struct request *req, bool by_code)
     struct wallet_update *u = &cmd->as.wallet_update;
     u->wallet = current;
     u->read = current;
-    if (!parse_common(req, obj, &u->wallet, &err) ||
+    const char *code = NULL; /* a new one, as Lago's UpdateService takes it */
+    if (json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &code, &err) == JSON_IN_INVALID ||
+        !parse_common(req, obj, &u->wallet, &err) ||
         !(u->wallet.terms_json =
               parse_terms(req, obj, current.terms_json, &err, &metric_missing)) ||
         !rule_amounts_fit(req, &u->wallet, &err)) {
@@ -883,6 +885,8 @@ static void update(struct request *req, bool by_code)
                                          err.code ? err.code : "invalid", err.message);
         goto done;
     }
+    if (code && *code)
+        u->wallet.code = code;
     api_submit(req, cmd);
 done:
     json_object_put(doc);

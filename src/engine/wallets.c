@@ -983,7 +983,8 @@ static bool same_rule(const struct wallet_rule *a, const struct wallet_rule *b)
 /* Whether two versions of a wallet have the same terms (what an update may change). */
 static bool same_terms(const struct store_wallet *a, const struct store_wallet *b)
 {
-    return same_text(a->name, b->name) && a->priority == b->priority && a->limit == b->limit &&
+    return same_text(a->code, b->code) && same_text(a->name, b->name) &&
+           a->priority == b->priority && a->limit == b->limit &&
            a->overdraft_limit_cents == b->overdraft_limit_cents &&
            a->has_expiration_at == b->has_expiration_at &&
            (!a->has_expiration_at || a->expiration_at == b->expiration_at) &&
@@ -1070,6 +1071,9 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     if (!same_terms(&w->row, &u->read))
         return COMMAND_STALE;
     struct store_wallet row = w->row; /* balances as the writer has them */
+    if (strcmp(u->wallet.code, row.code) != 0 && code_taken(cw, u->wallet.code))
+        return refuse(cmd, "code", "value_already_exist");
+    row.code = u->wallet.code;
     row.name = u->wallet.name;
     row.priority = u->wallet.priority;
     row.limit = u->wallet.limit;

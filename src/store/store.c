@@ -806,7 +806,7 @@ static const char *const sql[STMT_COUNT] = {
         " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
         " ?24)",
     [STMT_WALLET_UPDATE] =
-        "UPDATE wallets SET name = ?6, priority = ?9, credit_limit = ?10,"
+        "UPDATE wallets SET code = ?5, name = ?6, priority = ?9, credit_limit = ?10,"
         " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
         " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21,"

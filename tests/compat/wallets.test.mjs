@@ -326,3 +326,18 @@ test('customer wallet metadata by external id and wallet code', async () => {
   r = await lago.customers.deleteAllCustomerWalletMetadata('payer', 'by_code');
   assert.deepEqual(r.data.metadata, {});
 });
+
+// Found by a compatibility audit: the code given to updateWallet was ignored; Lago's
+// UpdateService changes it. One another active wallet of the customer has is refused.
+test('updateWallet changes the code; a code taken by another active wallet is refused', async () => {
+  await lago.customers.createCustomer({ customer: { external_id: 'coder', currency: 'USD' } });
+  const make = async (code) => (await lago.wallets.createWallet({ wallet: { external_customer_id: 'coder', currency: 'USD', rate_amount: '1', name: code, code } })).data.wallet;
+  const first = await make('first');
+  const second = await make('second');
+  const renamed = (await lago.wallets.updateWallet(first.lago_id, { wallet: { code: 'primary' } })).data.wallet;
+  assert.equal(renamed.code, 'primary');
+  assert.equal((await lago.customers.findCustomerWallet('coder', 'primary')).data.wallet.lago_id, first.lago_id);
+  const taken = await refused(lago.wallets.updateWallet(second.lago_id, { wallet: { code: 'primary' } }), 422);
+  assert.deepEqual(taken.error_details, { code: ['value_already_exist'] });
+  assert.equal((await lago.wallets.findWallet(second.lago_id)).data.wallet.code, 'second');
+});
