@@ -622,7 +622,9 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " AND (?3 = 0 OR ((1 << i.payment_status) & ?3) != 0)"                                         \
     " AND (?4 = 0 OR ((1 << i.status) & ?4) != 0) AND (?5 = 0 OR ((1 << i.invoice_type) & ?5) != " \
     "0)"                                                                                           \
-    " AND (?6 IS NULL OR i.currency = upper(?6))"
+    " AND (?6 IS NULL OR i.currency = upper(?6))"                                                  \
+    " AND (?7 IS NULL OR i.issuing_date >= ?7) AND (?8 IS NULL OR i.issuing_date <= ?8)"           \
+    " AND i.amount_cents >= ?9 AND i.amount_cents <= ?10"
 
 /* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
 #define EVENT_SUMMARY_INSERT                                                                       \
@@ -924,7 +926,7 @@ static const char *const sql[STMT_COUNT] = {
                                    " WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
-                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?7 OFFSET ?8",
+                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?11 OFFSET ?12",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -3836,8 +3838,12 @@ enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
                                         {.value = f->payment_status_mask},
                                         {.value = f->status_mask},
                                         {.value = f->type_mask},
-                                        {.is_text = true, .text = f->currency}};
-    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 6,
+                                        {.is_text = true, .text = f->currency},
+                                        {.is_text = true, .text = f->issuing_date_from},
+                                        {.is_text = true, .text = f->issuing_date_to},
+                                        {.value = f->amount_from},
+                                        {.value = f->amount_to}};
+    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 10,
                                  sizeof **out,       read_invoice_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

@@ -761,6 +761,8 @@ struct store_invoice_filter {
     int64_t customer_id;
     int64_t payment_status_mask, status_mask, type_mask;
     const char *currency;
+    const char *issuing_date_from, *issuing_date_to; /* YYYY-MM-DD, both included; NULL: any */
+    int64_t amount_from, amount_to;                  /* cents, both included: INT64_MIN/MAX */
 };
 /* A page of the invoices the filter matches, newest first. */
 enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,

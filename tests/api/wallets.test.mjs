@@ -479,6 +479,20 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual(await listedIds('invoice_type=credit'), await listedIds(''));
   assert.deepEqual(await listedIds('invoice_type=subscription'), []);
   assert.equal((await t.api('/api/v1/invoices?invoice_type=nonsense')).status, 400);
+  // amounts (2000, 500 and 100 cents) and issuing dates, bounds included (they were ignored)
+  assert.deepEqual(await listedIds('amount_from=500'), [other.lago_invoice_id, invoice.lago_id]);
+  assert.deepEqual(await listedIds('amount_to=500'), [now2.lago_invoice_id, other.lago_invoice_id]);
+  assert.deepEqual(await listedIds('amount_from=501&amount_to=2000'), [invoice.lago_id]);
+  assert.deepEqual(await listedIds('issuing_date_from=2026-03-10&issuing_date_to=2026-03-10'), await listedIds(''));
+  assert.deepEqual(await listedIds('issuing_date_from=2026-03-11'), []);
+  assert.deepEqual(await listedIds('issuing_date_to=2026-03-09'), []);
+  for (const bad of ['issuing_date_from=2026-02-30', 'issuing_date_to=10/03/2026', 'amount_from=1e3'])
+    assert.equal((await t.api(`/api/v1/invoices?${bad}`)).status, 400, bad);
+  for (const [query, field] of [['search_term=TLY', 'search_term'], ['payment_overdue=true', 'payment_overdue']]) {
+    const r = await t.api(`/api/v1/invoices?${query}`);
+    assert.equal(r.status, 422, query);
+    assert.deepEqual((await r.json()).error_details, { [field]: ['not_supported'] });
+  }
   await assertLedgerBalances();
 });
 
