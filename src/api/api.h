@@ -146,8 +146,12 @@ const char *api_query(struct request *req, const char *name);
  * `absent`; "0", "f", "false", "off" (lower or upper case, or capitalized) are false; anything
  * else is true. */
 bool api_query_flag(struct request *req, const char *name, bool absent);
-/* Whether an argument's name starts with `prefix` ("group[" for group[cloud]=aws). */
-bool api_query_names_prefix(struct request *req, const char *prefix);
+/* Whether the query names an argument `name`, alone or indexed (group[cloud]=aws). */
+bool api_query_names(struct request *req, const char *name);
+/* Query arguments Lago takes that Tally does not serve: false after answering 422
+ * `{name: ["not_supported"]}` for the first the query names, rather than an answer that
+ * ignores it. */
+bool api_refuse_unserved(struct request *req, const char *const *names, size_t count);
 
 /* Values one list filter may name ("countries[]=FR&countries[]=DE"). */
 #define API_QUERY_LIST_MAX 100

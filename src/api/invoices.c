@@ -329,12 +329,8 @@ void invoices_list(struct request *req)
     /* not served yet (the Invoices issue): refused rather than answered unfiltered */
     static const char *const unserved[] = {"search_term", "payment_overdue", "payment_dispute_lost",
                                            "billing_entity_codes"};
-    for (size_t i = 0; i < sizeof unserved / sizeof unserved[0]; i++) {
-        if (api_query_names_prefix(req, unserved[i])) {
-            api_error_validation(req, unserved[i], "not_supported");
-            return;
-        }
-    }
+    if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]))
+        return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     const char *customer = api_query(req, "external_customer_id");

@@ -162,23 +162,35 @@ bool api_query_flag(struct request *req, const char *name, bool absent)
     return true;
 }
 
-static enum MHD_Result find_prefix(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+static enum MHD_Result find_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
 {
-    const char **prefix = cls;
+    const char **name = cls;
+    size_t n = strlen(*name);
     (void)kind;
     (void)value;
-    if (key && *prefix && strncmp(key, *prefix, strlen(*prefix)) == 0) {
-        *prefix = NULL; /* found */
+    if (key && strncmp(key, *name, n) == 0 && (key[n] == '\0' || key[n] == '[')) {
+        *name = NULL; /* found */
         return MHD_NO;
     }
     return MHD_YES;
 }
 
-bool api_query_names_prefix(struct request *req, const char *prefix)
+bool api_query_names(struct request *req, const char *name)
 {
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_prefix, &prefix);
-    return prefix == NULL;
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_name, &name);
+    return name == NULL;
+}
+
+bool api_refuse_unserved(struct request *req, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (api_query_names(req, names[i])) {
+            api_error_validation(req, names[i], "not_supported");
+            return false;
+        }
+    }
+    return true;
 }
 
 struct query_list {

@@ -57,17 +57,11 @@ static bool answer_from_view(struct request *req, const char *external_subscript
  */
 static bool read_filter(struct request *req, struct usage_view_filter **out)
 {
-    static const char *const unserved[] = {"charge_code", "filter_by_charge_code", "group[",
-                                           "filter_by_group["};
+    static const char *const unserved[] = {"charge_code", "filter_by_charge_code", "group",
+                                           "filter_by_group"};
     *out = NULL;
-    for (size_t i = 0; i < sizeof unserved / sizeof unserved[0]; i++) {
-        if (api_query_names_prefix(req, unserved[i])) {
-            char field[32];
-            snprintf(field, sizeof field, "%.*s", (int)strcspn(unserved[i], "["), unserved[i]);
-            api_error_validation(req, field, "not_supported");
-            return false;
-        }
-    }
+    if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]))
+        return false;
     if (api_query_flag(req, "full_usage", false)) {
         api_error_validation(req, "full_usage", "not_supported");
         return false;
