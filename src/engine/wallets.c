@@ -327,19 +327,34 @@ static int64_t give_back_uncovered(struct charge_debit *d, int64_t cents)
     return taken;
 }
 
-/* Gives `part` of a funding back to the wallet that paid it: to its grant, or off the
- * overdraft it owes. Sets *expired_since if the grant is past its expiry. */
-static enum command_result give_back_to(struct live_wallet *w, struct store *st,
-                                        struct command *cmd, const struct funding *f, int64_t part,
-                                        bool *expired_since)
+/*
+ * Gives `part` of a funding back to the wallet that paid it: to its grant, or off the
+ * overdraft it owes. Credits back in a live grant of a wallet that owes an overdraft repay it
+ * first, as new credits do (wallet_book_credit): that part goes off the overdraft, and as much
+ * of the charges' overdraft fundings become the grant's (found by an audit: the credits stayed
+ * in the grant beside the debt, and a termination or an expiry then voided them while the
+ * customer still owed it all). Sets *expired_since if the grant is past its expiry: those
+ * credits are not spent, they expire.
+ */
+static enum command_result give_back_to(struct customer_wallets *cw, struct live_wallet *w,
+                                        struct store *st, struct command *cmd,
+                                        const struct funding *f, int64_t part, bool *expired_since)
 {
     if (f->kind == FUNDING_GRANT) {
         struct wallet_grant *g = grant_for_refund(w, st, f->grant_id, cmd->arena);
-        if (!g || !wallet_book_note_move(w, g->id, -part))
+        if (!g)
             return COMMAND_STORE_FAILED;
-        g->remaining_cents += part;
-        *(g->paid ? &w->given_paid : &w->given_free) += part;
-        *expired_since |= g->has_expiration && g->expiration_at <= cmd->now;
+        bool expired = g->has_expiration && g->expiration_at <= cmd->now;
+        int64_t repay = expired ? 0 : w->row.overdrawn_cents < part ? w->row.overdrawn_cents : part;
+        if ((part > repay && !wallet_book_note_move(w, g->id, -(part - repay))) ||
+            !wallet_book_reassign_overdraft(cw, w, g->id, repay))
+            return COMMAND_STORE_FAILED;
+        g->remaining_cents += part - repay;
+        *(g->paid ? &w->given_paid : &w->given_free) += part - repay;
+        w->row.overdrawn_cents -= repay;
+        w->overdraft_given += repay;
+        w->dirty = w->dirty || repay > 0;
+        *expired_since |= expired;
     } else {
         /* overdraft fundings are at most what is still owed (check_overdraft_fundings) */
         assert(f->kind == FUNDING_OVERDRAFT && part <= w->row.overdrawn_cents);
@@ -362,24 +377,26 @@ static enum command_result give_back(struct wallet_book *b, struct customer_wall
 {
     cents -= give_back_uncovered(d, cents);
     while (cents > 0 && d->funding_count > 0) {
-        struct funding *f = &d->fundings[d->funding_count - 1];
-        int64_t part = f->cents < cents ? f->cents : cents;
-        if (f->kind != FUNDING_UNCOVERED) {
-            /* the book holds active wallets (and those that expired in its life): one deleted
-             * since is loaded for this step alone */
-            struct live_wallet *w = wallet_book_wallet(cw, f->wallet_id), *loaded = NULL;
-            if (!w && !(w = loaded = wallet_book_load_terminated(b, st, cmd, f->wallet_id)))
-                return COMMAND_STORE_FAILED;
-            enum command_result r = give_back_to(w, st, cmd, f, part, expired_since);
-            if (loaded)
-                wallet_book_unload(loaded);
-            if (r != COMMAND_OK)
-                return r;
-        }
-        f->cents -= part;
-        if (f->cents == 0)
+        /* taken off the funding first: a repayment moves the debits' overdraft fundings,
+         * this one's array included */
+        struct funding f = d->fundings[d->funding_count - 1];
+        int64_t part = f.cents < cents ? f.cents : cents;
+        d->fundings[d->funding_count - 1].cents -= part;
+        if (part == f.cents)
             d->funding_count--;
         cents -= part;
+        if (f.kind == FUNDING_UNCOVERED)
+            continue;
+        /* the book holds active wallets (and those that expired in its life): one deleted
+         * since is loaded for this step alone */
+        struct live_wallet *w = wallet_book_wallet(cw, f.wallet_id), *loaded = NULL;
+        if (!w && !(w = loaded = wallet_book_load_terminated(b, st, cmd, f.wallet_id)))
+            return COMMAND_STORE_FAILED;
+        enum command_result r = give_back_to(cw, w, st, cmd, &f, part, expired_since);
+        if (loaded)
+            wallet_book_unload(loaded);
+        if (r != COMMAND_OK)
+            return r;
     }
     return COMMAND_OK;
 }

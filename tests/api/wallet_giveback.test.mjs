@@ -178,3 +178,46 @@ test("a charge's empty debit in a new period is written, so a start does not bri
   await checkWalletLedger(t, w.lago_id);
   assert.equal(sums(await entries('drift')).moved.get('revenue'), 500 + 100); // May's fee, June's
 });
+
+// Found by an audit: credits given back to a grant of a soft wallet that owes an overdraft
+// stayed in the grant beside the debt (the charge that fell had been paid by the grant, the
+// overdraft by another charge), so a termination voided them, or an expiry took them, while
+// the customer still owed the whole overdraft. They repay it first, as new credits do.
+test('credits given back to a soft wallet that owes an overdraft repay it first', async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'od_lat', name: 'L2', aggregation_type: 'latest_agg', field_name: 'v' } }))).billable_metric;
+  const lat1 = (await ok(await t.api('/api/v1/billable_metrics/lat'))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'od_p', name: 'P2', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: lat1.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } },
+  ] } }));
+  for (const [c, ends] of [['od_del', 'delete'], ['od_exp', 'expire']]) {
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'od_p', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+    const event = async (code, v) => ok(await post('/api/v1/events', { event: { transaction_id: `g${n++}`, external_subscription_id: `${c}_sub`, code, properties: { v } } }));
+    const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+    const w = await newWallet(c, { name: 'soft', limit: 'soft', overdraft_credits: '20', granted_credits: '10' });
+    if (ends === 'expire') { // its credits in a grant of their own, which expires in a day
+      await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, voided_credits: '10' } }));
+      await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '10', expiration_at: new Date(now + 86400e3).toISOString() } }));
+    }
+    await event('lat', 10); // the grant pays 10
+    await event('od_lat', 15); // the overdraft 15
+    assert.deepEqual([(await wallet(w.lago_id)).balance_cents, (await wallet(w.lago_id)).overdrawn_cents], [-1500, 1500]);
+    await event('lat', 0); // 10 back: off the overdraft
+    await kill();
+    let now2 = await wallet(w.lago_id);
+    assert.deepEqual([now2.balance_cents, now2.overdrawn_cents], [-500, 500], c);
+    if (ends === 'delete') await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+    else await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: new Date(now + 2 * 86400e3).toISOString() } }));
+    now2 = await wallet(w.lago_id);
+    assert.deepEqual([now2.balance_cents, now2.overdrawn_cents], [-500, 500], `${c} after`);
+    const gone = (await transactions(w)).filter((x) => ['voided', 'expired'].includes(x.transaction_status) && x.amount !== '10.0');
+    assert.deepEqual(gone.map((x) => x.amount), [], `${c}: nothing of the customer's was voided or expired`);
+    // then the overdrawn charge falls too: 10 of it was the grant's, given back there
+    if (ends === 'expire') {
+      await event('od_lat', 0);
+      now2 = await wallet(w.lago_id);
+      assert.deepEqual([now2.balance_cents, now2.overdrawn_cents], [0, 0]);
+    }
+    await checkWalletLedger(t, w.lago_id);
+  }
+});
