@@ -2145,7 +2145,11 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         return r;
     int64_t price;
     bool unreadable = false;
-    if (!wallets_price_event(&e->wallets, e->store, cmd->usage, &priced, cmd->now, &price,
+    struct wallets_hold_part *parts =
+        arena_alloc(cmd->arena, (cmd->usage->charge_count + 1) * sizeof *parts);
+    if (!parts)
+        return COMMAND_STORE_FAILED;
+    if (!wallets_price_event(&e->wallets, e->store, cmd->usage, &priced, cmd->now, &price, parts,
                              &unreadable))
         return unreadable ? COMMAND_STORE_FAILED : invalid(cmd, "properties", "cannot_be_priced");
     const struct store_subscription *sub = &cmd->usage_subscription;
@@ -2168,7 +2172,7 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
     };
     memcpy(a->currency, cmd->usage->currency, sizeof a->currency);
     command_new_id(cmd, a->lago_id);
-    return wallets_hold(&e->wallets, e->store, cmd, a, ev->code);
+    return wallets_hold(&e->wallets, e->store, cmd, a, ev->code, parts, cmd->usage->charge_count);
 }
 
 /* The open hold a capture or void names, in cmd->authorization; refused unless it holds. */

@@ -421,7 +421,8 @@ static bool is_orphan(const struct charge_debit *d, const struct usage *u)
 }
 
 bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,
-                         const struct event *e, tally_time now, int64_t *cents, bool *failed)
+                         const struct event *e, tally_time now, int64_t *cents,
+                         struct wallets_hold_part *parts, bool *failed)
 {
     *cents = 0;
     struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
@@ -436,6 +437,7 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
     struct usage_total after;
     usage_total_init(&after);
     bool ok = true;
+    int64_t cost_before = 0; /* of the charges before this one, taxes rounded once over them */
     for (size_t i = 0; ok && i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
         struct usage_estimate step = {0};
@@ -446,6 +448,14 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
              usage_charge_brought_amount(u, c, &brought) &&
              !__builtin_add_overflow(brought, step.amount_cents, &amount) &&
              usage_total_add(&after, c, amount) && !__builtin_sub_overflow(*cents, charged, cents);
+        if (ok && parts) { /* the charge's own step: its cost now less what it debited */
+            struct usage_total upto = after;
+            ok = usage_total_finish(&upto) &&
+                 !__builtin_sub_overflow(upto.total_cents, cost_before, &parts[i].cents) &&
+                 !__builtin_sub_overflow(parts[i].cents, charged, &parts[i].cents);
+            parts[i].metric_code = c->metric_code;
+            cost_before = upto.total_cents;
+        }
     }
     if (!ok || !usage_total_finish(&after) ||
         __builtin_add_overflow(*cents, after.total_cents, cents))
@@ -649,8 +659,41 @@ static void show_payer(struct command *cmd, const struct live_wallet *w)
     memcpy(cmd->payer_currency, w->row.currency, sizeof cmd->payer_currency);
 }
 
+/*
+ * Reserves each charge's part in the wallets that may pay for that charge, in payer order, as
+ * the debit would take it (a part another charge's payers cannot reach is not held by the
+ * event's: found by an audit, a hold on one metric reserved another charge's owed tax in a
+ * wallet that may not pay it, and its capture left it to the invoice past a hard limit).
+ * reserved[k] is what cw->wallets[k] holds; false if a part does not fit.
+ */
+static bool reserve_parts(const struct customer_wallets *cw, const struct store_authorization *a,
+                          const struct wallets_hold_part *parts, size_t part_count, tally_time now,
+                          int64_t *reserved)
+{
+    for (size_t p = 0; p < part_count; p++) {
+        struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
+        size_t n = 0;
+        int64_t left = parts[p].cents;
+        for (size_t k = 0; left > 0 && k < cw->wallet_count && n < WALLET_PER_CUSTOMER_MAX * 2; k++)
+            if (pays_for(&cw->wallets[k], a->currency, parts[p].metric_code, now))
+                payers[n++] = &cw->wallets[k];
+        qsort(payers, n, sizeof payers[0], payer_compare);
+        for (size_t j = 0; j < n && left > 0; j++) {
+            size_t k = (size_t)(payers[j] - cw->wallets);
+            int64_t can = spendable(payers[j], now) - reserved[k];
+            int64_t take = can < left ? (can > 0 ? can : 0) : left;
+            reserved[k] += take;
+            left -= take;
+        }
+        if (left > 0)
+            return false;
+    }
+    return true;
+}
+
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
-                                 struct store_authorization *a, const char *metric_code)
+                                 struct store_authorization *a, const char *metric_code,
+                                 const struct wallets_hold_part *parts, size_t part_count)
 {
     struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
     if (!cw || !wallet_book_touch(b, cw))
@@ -658,45 +701,45 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (due != COMMAND_OK)
         return due;
-    struct live_wallet *payers[WALLET_PER_CUSTOMER_MAX * 2];
-    size_t n = 0;
-    __int128 can = 0; /* each wallet's part is within int64, their sum need not be */
-    for (size_t i = 0; i < cw->wallet_count && n < sizeof payers / sizeof payers[0]; i++) {
-        if (pays_for(&cw->wallets[i], a->currency, metric_code, cmd->now)) {
-            payers[n++] = &cw->wallets[i];
-            can += spendable(&cw->wallets[i], cmd->now);
-        }
+    int64_t *reserved = arena_alloc(cmd->arena, (cw->wallet_count + 1) * sizeof *reserved);
+    if (!reserved)
+        return COMMAND_STORE_FAILED;
+    memset(reserved, 0, (cw->wallet_count + 1) * sizeof *reserved);
+    const struct live_wallet *first = NULL; /* the event's own metric's first payer */
+    for (size_t k = 0; k < cw->wallet_count; k++) {
+        const struct live_wallet *w = &cw->wallets[k];
+        if (pays_for(w, a->currency, metric_code, cmd->now) &&
+            (!first || payer_compare(&w, &first) < 0))
+            first = w;
     }
-    qsort(payers, n, sizeof payers[0], payer_compare);
-    bool authorized = can >= a->amount_cents && n > 0;
+    bool authorized = first && reserve_parts(cw, a, parts, part_count, cmd->now, reserved);
     a->status = authorized ? AUTHORIZATION_AUTHORIZED : AUTHORIZATION_DECLINED;
-    /* the parts, in payer order, are known before anything is written: the hold is saved
-     * once, with what it holds, and its id keys the parts. Its answer shows the holding
-     * wallet made first, as a later read of the hold does (declined: the first payer). */
-    int64_t parts[WALLET_PER_CUSTOMER_MAX * 2] = {0};
-    int64_t left = authorized ? a->amount_cents : 0;
-    const struct live_wallet *shown = n > 0 ? payers[0] : NULL;
-    for (size_t i = 0; i < n && left > 0; i++) {
-        int64_t can_here = spendable(payers[i], cmd->now);
-        parts[i] = can_here < left ? can_here : left;
-        if (parts[i] > 0 && (left == a->amount_cents || payers[i]->row.id < shown->row.id))
-            shown = payers[i];
-        left -= parts[i];
+    /* the parts are known before anything is written: the hold is saved once, with what it
+     * holds, and its id keys the parts. Its answer shows the holding wallet made first, as a
+     * later read of the hold does (declined, or nothing held: the first payer). */
+    int64_t held = 0;
+    const struct live_wallet *shown = NULL;
+    for (size_t k = 0; authorized && k < cw->wallet_count; k++) {
+        held += reserved[k];
+        if (reserved[k] > 0 && (!shown || cw->wallets[k].row.id < shown->row.id))
+            shown = &cw->wallets[k];
     }
-    a->held_cents = authorized ? a->amount_cents : 0;
+    if (!shown)
+        shown = first;
+    a->held_cents = held;
     a->payer_wallet_id = shown ? shown->row.id : 0;
     show_payer(cmd, shown);
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (!authorized)
         return COMMAND_OK; /* recorded, nothing reserved */
-    for (size_t i = 0; i < n; i++) {
-        if (parts[i] == 0)
+    for (size_t k = 0; k < cw->wallet_count; k++) {
+        if (reserved[k] == 0)
             continue;
-        enum command_result r =
-            wallet_book_hold_change(st, cmd, payers[i], a->id, parts[i], LEDGER_CAUSE_HOLD);
+        enum command_result r = wallet_book_hold_change(st, cmd, &cw->wallets[k], a->id,
+                                                        reserved[k], LEDGER_CAUSE_HOLD);
         if (r != COMMAND_OK ||
-            store_authorization_hold_put(st, a->id, payers[i]->row.id, parts[i]) != STORE_OK)
+            store_authorization_hold_put(st, a->id, cw->wallets[k].row.id, reserved[k]) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);

@@ -117,17 +117,29 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
  * it (*failed: if the wallets could not be read).
  */
 struct event;
+/* One charge's step in that debit (parts[i] for u->charges[i]: its cost with the event less what
+ * it debited, taxes rounded once over the charges before it; below 0 for one that gives back). */
+struct wallets_hold_part {
+    const char *metric_code; /* borrowed from u */
+    int64_t cents;
+};
 bool wallets_price_event(struct wallet_book *b, struct store *st, const struct usage *u,
-                         const struct event *e, tally_time now, int64_t *cents, bool *failed);
+                         const struct event *e, tally_time now, int64_t *cents,
+                         struct wallets_hold_part *parts /* u->charge_count, or NULL */,
+                         bool *failed);
 
 /*
- * Holds: prices were set by the caller (a->amount_cents, taxes included, in a->currency); if
- * the wallets that may pay for `metric_code` can spend that much, it is reserved across them
- * in payer order (status authorized), else nothing is (declined). The authorization is saved
+ * Holds: prices were set by the caller (a->amount_cents, taxes included, in a->currency, and
+ * each charge's part); if the wallets that may pay for `metric_code` include one and each
+ * charge's part fits in the wallets that may pay for that charge (in payer order, one wallet's
+ * spendable credits shared by the parts), the parts are reserved there (status authorized,
+ * held_cents their sum), else nothing is (declined). A part below 0 (a charge that gives back)
+ * frees nothing: the hold may so reserve more than it costs. The authorization is saved
  * either way.
  */
 enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct command *cmd,
-                                 struct store_authorization *a, const char *metric_code);
+                                 struct store_authorization *a, const char *metric_code,
+                                 const struct wallets_hold_part *parts, size_t part_count);
 
 /*
  * The end of a capture (its hold released with wallet_book_release, its event debited): what
