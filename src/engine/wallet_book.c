@@ -608,9 +608,11 @@ static bool wallet_load(struct wallet_book *b, struct store_conn *conn, struct l
     /* pending purchases count against the wallet's limit, and for a threshold rule */
     if (store_wallet_pending_cents(conn, w->row.id, &w->pending_cents) != STORE_OK)
         return false;
-    /* a rule that is due now already fired for this crossing (or would have) */
+    /* a rule that is due now already fired for this crossing (or would have), unless it is
+     * new and has not fired yet */
     if (w->has_rule)
         w->rule_armed =
+            w->row.rule_unfired ||
             !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents, w->pending_cents);
     return true;
 }

@@ -46,6 +46,11 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         if (!w->rule_armed)
             continue;
         w->rule_armed = false;
+        if (w->row.rule_unfired) { /* fired now: a restart takes it for fired too */
+            w->row.rule_unfired = false;
+            if (store_wallet_save(st, &w->row) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+        }
         int64_t paid, granted;
         wallet_rule_top_up(&w->rule, ongoing, w->pending_cents, w->min_paid_cents,
                            w->max_paid_cents, &paid, &granted);

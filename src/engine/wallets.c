@@ -958,16 +958,17 @@ static bool code_taken(const struct customer_wallets *cw, const char *code)
 }
 
 /*
- * A threshold rule new or changed has not fired for the balance its wallet is at (the load
- * takes a due rule for fired): it fires at the next command that leaves the balance at or
- * below it, as Lago's fires at the next usage it sees, so a wallet made empty and funded by
- * the next request does not fire first (found by a black-box audit: it waited for the balance
- * to rise above the threshold first). Not kept across a restart, which takes it for fired.
+ * A threshold rule new or changed has not fired for the balance its wallet is at: it fires at
+ * the next command that leaves the balance at or below it, as Lago's fires at the next usage
+ * it sees, so a wallet made empty and funded by the next request does not fire first (found
+ * by a black-box audit: it waited for the balance to rise above the threshold first). The
+ * wallet's row keeps it (rule_unfired, saved by the caller), as a load takes a rule that is
+ * due for fired.
  */
 static void arm_new_rule(struct live_wallet *w)
 {
     if (w->has_rule && !w->rule_interval_trigger)
-        w->rule_armed = true;
+        w->rule_armed = w->row.rule_unfired = true;
 }
 
 static enum command_result apply_create(struct wallet_book *b, struct store *st,
@@ -1021,8 +1022,9 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (r != COMMAND_OK)
         return r;
     wallet_clock_schedule(live, cmd->now); /* saved with its first credits */
+    live->row.rule_unfired = live->has_rule && !live->rule_interval_trigger; /* saved with them */
     r = move_credits(st, cmd, cw, live, &req->credits);
-    arm_new_rule(live);
+    arm_new_rule(live); /* after its first credits: their command does not fire it */
     return r;
 }
 
@@ -1169,11 +1171,9 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
         return refuse(cmd, "applies_to", "credits_are_held");
     }
     wallet_clock_schedule(w, cmd->now);
-    if (store_wallet_save(st, &w->row) != STORE_OK)
-        return COMMAND_STORE_FAILED;
     if (!had_threshold || !same_rule(&old_rule, &w->rule))
         arm_new_rule(w); /* the same rule kept stays as it was: it fired for this crossing */
-    return COMMAND_OK;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 static enum command_result apply_terminate(struct wallet_book *b, struct store *st,

@@ -346,6 +346,9 @@ static const char *const migrations[] = {
     "ALTER TABLE recurring_events ADD COLUMN precise_total_amount_cents TEXT;",
     /* 31: a hold's priced usage may carry its own price (a dynamic charge's), as an event */
     "ALTER TABLE authorizations ADD COLUMN precise_total_amount_cents TEXT;",
+    /* 32: a threshold rule new or changed that has not fired yet for the balance it started
+     * at (a load otherwise takes a due rule for fired) */
+    "ALTER TABLE wallets ADD COLUMN rule_unfired INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -562,7 +565,7 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " w.priority, w.credit_limit, w.overdraft_limit_cents, w.balance_cents, w.consumed_cents,"     \
     " w.overdrawn_cents, w.expiration_at, w.terminated_at, w.last_consumed_at, w.terms,"           \
     " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents, w.next_rule_at,"         \
-    " w.last_interval_grant_id, c.timezone, w.last_interval_paid_grant_id"
+    " w.last_interval_grant_id, c.timezone, w.last_interval_paid_grant_id, w.rule_unfired"
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
 #define WALLET_FILTER                                                                              \
     WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
@@ -804,16 +807,16 @@ static const char *const sql[STMT_COUNT] = {
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
         " overdrawn_cents, expiration_at, terminated_at, last_consumed_at, terms, created_at,"
         " updated_at, held_cents, next_rule_at, last_interval_grant_id,"
-        " last_interval_paid_grant_id)"
+        " last_interval_paid_grant_id, rule_unfired)"
         " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
-        " ?24)",
+        " ?24, ?25)",
     [STMT_WALLET_UPDATE] =
         "UPDATE wallets SET code = ?5, name = ?6, priority = ?9, credit_limit = ?10,"
         " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
         " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21,"
-        " next_rule_at = ?22, last_interval_grant_id = ?23, last_interval_paid_grant_id = ?24"
-        " WHERE id = ?1",
+        " next_rule_at = ?22, last_interval_grant_id = ?23, last_interval_paid_grant_id = ?24,"
+        " rule_unfired = ?25 WHERE id = ?1",
     /* only what debits change, so no index on the wallets table has to be rewritten */
     [STMT_WALLET_BALANCES] = "UPDATE wallets SET balance_cents = ?2, consumed_cents = ?3,"
                              " overdrawn_cents = ?4, held_cents = ?5, last_consumed_at = ?6,"
@@ -2898,6 +2901,7 @@ static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a
     w->last_interval_grant_id = sqlite3_column_int64(s, 24);
     w->customer_timezone = column_text(s, 25, a);
     w->last_interval_paid_grant_id = sqlite3_column_int64(s, 26);
+    w->rule_unfired = sqlite3_column_int(s, 27) != 0;
     return ok && w->code && w->terms_json && w->external_customer_id;
 }
 
@@ -2934,6 +2938,7 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     bind_instant(s, 22, w->has_next_rule_at, w->next_rule_at);
     sqlite3_bind_int64(s, 23, w->last_interval_grant_id);
     sqlite3_bind_int64(s, 24, w->last_interval_paid_grant_id);
+    sqlite3_bind_int(s, 25, w->rule_unfired ? 1 : 0);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

@@ -434,6 +434,9 @@ struct store_wallet {
     /* The rule's last grants, whose unused part may roll over: the free one (or the paid one
      * when the rule made only that), and the paid one when it made both. 0: none. */
     int64_t last_interval_grant_id, last_interval_paid_grant_id;
+    /* Its threshold rule, new or changed, has not fired yet for the balance it started at:
+     * the next command that leaves the balance at or below it fires it, restart or not. */
+    bool rule_unfired;
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */

@@ -578,6 +578,7 @@ test('a threshold rule new at or below its threshold fires at the next debit; th
   const w = await createWallet({ external_customer_id: 'low', currency: 'EUR', rate_amount: '1', name: 'Low', granted_credits: '2', limit: 'hard',
     recurring_transaction_rules: [{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '20', grants_target_top_up: true }] });
   assert.equal(w.balance_cents, 200); // made, not fired: the next request may fund it
+  await t.restart({ kill: true }); // kept across a restart (found by an audit: it was lost)
   assert.equal((await send(event('low_sub', 'calls'))).status, 200); // 1 left: up to 20
   assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
   assert.deepEqual(await sources(w.lago_id), [['manual', '2.0'], ['threshold', '19.0']]);
@@ -592,9 +593,11 @@ test('a threshold rule new at or below its threshold fires at the next debit; th
   assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
   // the same rule kept (a new name) stays fired for this crossing; a changed one fires again
   await put({ name: 'Plain (renamed)', recurring_transaction_rules: [fixed] });
+  await t.restart({ kill: true }); // fired: a restart keeps it so
   await send(event('low2_sub', 'calls')); // 1, nothing
   assert.equal((await wallet(plain.lago_id)).balance_cents, 100);
   await put({ recurring_transaction_rules: [{ ...fixed, granted_credits: '2' }] });
+  await t.restart({ kill: true });
   await send(event('low2_sub', 'calls')); // 0, +2
   assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
   assert.deepEqual(await sources(plain.lago_id), [['manual', '2.0'], ['threshold', '1.0'], ['threshold', '2.0']]);

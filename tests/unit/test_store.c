@@ -505,6 +505,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE invoices DROP COLUMN net_payment_term;"
              " ALTER TABLE customers DROP COLUMN tax_codes;"
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
+             " ALTER TABLE wallets DROP COLUMN rule_unfired;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
