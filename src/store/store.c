@@ -567,6 +567,8 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents, w.next_rule_at,"         \
     " w.last_interval_grant_id, c.timezone, w.last_interval_paid_grant_id, w.rule_unfired"
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
+/* An instant after every expiry, for comparing expiries where NULL is none. */
+#define NO_EXPIRY "9223372036854775807"
 #define WALLET_FILTER                                                                              \
     WALLET_FROM " WHERE w.org_id = ?1 AND (?2 = 0 OR w.customer_id = ?2)"                          \
                 " AND (?3 IS NULL OR w.currency = upper(?3))"
@@ -878,9 +880,16 @@ static const char *const sql[STMT_COUNT] = {
         " ORDER BY p.id DESC LIMIT 1",
     [STMT_WT_PENDING] = "SELECT COALESCE(SUM(amount_cents), 0) FROM wallet_transactions"
                         " WHERE wallet_id = ?1 AND status = 0",
-    /* a new expiry is reminded anew (credits a rollover carries on) */
+    /* a new expiry is reminded anew (credits a rollover carries on): the one that counts, the
+     * sooner of the grant's and its wallet's, not the grant's own moving behind the wallet's */
     [STMT_WT_SET_EXPIRATION] =
-        "UPDATE wallet_transactions SET expiration_at = ?2, reminded_days = 0 WHERE id = ?1",
+        "UPDATE wallet_transactions SET expiration_at = ?2, reminded_days = CASE"
+        " WHEN min(coalesce(expiration_at, " NO_EXPIRY
+        "), (SELECT coalesce(w.expiration_at, " NO_EXPIRY
+        ") FROM wallets w WHERE w.id = wallet_id))"
+        " = min(coalesce(?2, " NO_EXPIRY "), (SELECT coalesce(w.expiration_at, " NO_EXPIRY
+        ") FROM wallets w WHERE w.id = wallet_id))"
+        " THEN reminded_days ELSE 0 END WHERE id = ?1",
     [STMT_RULES_DUE] =
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
         " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"

@@ -78,3 +78,30 @@ test('no reminder for a grant the clock passes the expiry of; the list shows gra
   const shown = (await events()).find((e) => e.wallet_transaction.lago_id === kept.lago_id);
   assert.equal(shown.wallet_transaction.remaining_amount_cents, 4900);
 });
+
+// Found by an audit: a rollover moved a grant's own expiry, which reset its reminders, though
+// the wallet's earlier expiration_at stayed the expiry that counts: a reminder was recorded a
+// second time. Only a new expiry is reminded anew. (This organization reminds 10 days before,
+// by now.)
+test('a rollover that leaves the expiry that counts (the wallet\'s) as it was reminds nothing again', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'roll', currency: 'EUR' } });
+  const now = Date.parse((await (await t.api('/api/v1/test_clock')).json()).test_clock.now);
+  const DAY = 86400e3, base = now - (now % DAY);
+  const at = (days, hours = 0) => new Date(base + days * DAY + hours * 3600e3).toISOString();
+  const { wallet } = await post('/api/v1/wallets', { wallet: { external_customer_id: 'roll', currency: 'EUR', rate_amount: '1', name: 'W',
+    expiration_at: at(16), // the expiry that counts for every grant below
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P2W', rollover: 'all' }] } });
+  const reminded = async (id) => (await (await t.api('/api/v1/webhook_events?per_page=100')).json()).webhook_events
+    .filter((e) => e.wallet_transaction.lago_id === id).map((e) => e.data.days_before_expiry);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: at(7, 6) } }); // the first grant
+  const [first] = (await (await t.api(`/api/v1/wallets/${wallet.lago_id}/wallet_transactions`)).json()).wallet_transactions;
+  await post('/api/v1/test_clock/advance', { test_clock: { to: at(8) } }); // 8 days left
+  assert.deepEqual(await reminded(first.lago_id), [10]);
+  await post('/api/v1/test_clock/advance', { test_clock: { to: at(14, 6) } }); // the rollover: its own expiry moves
+  await post('/api/v1/test_clock/advance', { test_clock: { to: at(14, 12) } }); // 1.5 days left
+  assert.deepEqual(await reminded(first.lago_id), [10]);
+  // the new grant, due when the wallet is, was reminded once too
+  const [second] = (await (await t.api(`/api/v1/wallets/${wallet.lago_id}/wallet_transactions`)).json()).wallet_transactions;
+  assert.notEqual(second.lago_id, first.lago_id);
+  assert.deepEqual(await reminded(second.lago_id), [10]);
+});
