@@ -64,6 +64,13 @@ static void render(struct buf *out, const struct store_authorization *a, const s
     jsonw_object_end(&w);
 }
 
+/* The wallet of a hold's first part (wallet ids grow with time: the one made first). */
+static bool first_holder(const struct store_hold *part, void *ctx)
+{
+    *(int64_t *)ctx = part->wallet_id;
+    return false;
+}
+
 /*
  * The payer of a stored hold, as it was chosen when the hold was made. Holds saved before
  * schema version 20 did not keep it: for them, the wallet made first among those holding part
@@ -72,16 +79,13 @@ static void render(struct buf *out, const struct store_authorization *a, const s
 static const struct payer *payer_of(struct store_conn *c, const struct store_authorization *a,
                                     const char *fallback, struct payer *out, struct arena *ar)
 {
-    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
-    size_t count = 0;
+    int64_t holder = 0;
     struct store_wallet w;
     enum store_status s = STORE_NOT_FOUND;
     if (a->payer_wallet_id)
         s = store_wallet_by_id(c, a->payer_wallet_id, &w, ar);
-    else if (store_authorization_holds(c, a->id, holds, sizeof holds / sizeof holds[0], &count) ==
-                 STORE_OK &&
-             count > 0)
-        s = store_wallet_by_id(c, holds[0].wallet_id, &w, ar);
+    else if (store_authorization_holds(c, a->id, first_holder, &holder) == STORE_OK && holder)
+        s = store_wallet_by_id(c, holder, &w, ar);
     else if (fallback && fallback[0])
         s = store_wallet_get(c, a->org_id, fallback, &w, ar);
     if (s != STORE_OK)

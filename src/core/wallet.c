@@ -148,40 +148,39 @@ bool wallet_grant_past_expiry(const struct wallet_grant *g, tally_time now)
     return g->has_expiration && g->expiration_at <= now;
 }
 
-/* all: every grant; else those `from` names at `now`. */
-static int64_t plan_take(const struct wallet_grant *grants, size_t count, int64_t want, bool all,
-                         tally_time now, enum wallet_take_from from, struct wallet_take *takes,
-                         size_t *take_count)
+int64_t wallet_grant_unheld(const struct wallet_grant *g)
 {
-    assert(want >= 0);
-    int64_t covered = 0;
-    *take_count = 0;
-    for (size_t i = 0; i < count && covered < want; i++) {
-        assert(i == 0 || wallet_grant_compare(&grants[i - 1], &grants[i]) < 0);
-        if (grants[i].remaining_cents <= 0)
-            continue;
-        if (!all && wallet_grant_past_expiry(&grants[i], now) != (from == WALLET_TAKE_KEPT))
-            continue;
-        int64_t part = want - covered;
-        if (part > grants[i].remaining_cents)
-            part = grants[i].remaining_cents;
-        takes[(*take_count)++] = (struct wallet_take){i, part};
-        covered += part;
-    }
-    return covered;
+    assert(g->held_cents >= 0 && g->held_cents <= g->remaining_cents);
+    return g->remaining_cents - g->held_cents;
 }
 
-int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
-                         struct wallet_take *takes, size_t *take_count)
+/* What of grant g a take `from` may have at `now`. */
+static int64_t takeable(const struct wallet_grant *g, tally_time now, enum wallet_take_from from)
 {
-    return plan_take(grants, count, want, true, 0, WALLET_TAKE_LIVE, takes, take_count);
+    int64_t unheld = wallet_grant_unheld(g);
+    if (from == WALLET_TAKE_CAPTURING)
+        return g->capturing_cents < unheld ? g->capturing_cents : unheld;
+    return wallet_grant_past_expiry(g, now) ? 0 : unheld;
 }
 
 int64_t wallet_plan_take_at(const struct wallet_grant *grants, size_t count, int64_t want,
                             tally_time now, enum wallet_take_from from, struct wallet_take *takes,
                             size_t *take_count)
 {
-    return plan_take(grants, count, want, false, now, from, takes, take_count);
+    assert(want >= 0);
+    int64_t covered = 0;
+    *take_count = 0;
+    for (size_t i = 0; i < count && covered < want; i++) {
+        assert(i == 0 || wallet_grant_compare(&grants[i - 1], &grants[i]) < 0);
+        int64_t part = takeable(&grants[i], now, from);
+        if (part <= 0)
+            continue;
+        if (part > want - covered)
+            part = want - covered;
+        takes[(*take_count)++] = (struct wallet_take){i, part};
+        covered += part;
+    }
+    return covered;
 }
 
 static const char *const type_names[] = {

@@ -114,9 +114,21 @@ enum wallet_fit {
  */
 enum wallet_fit wallet_credits_fit(int64_t holds, int64_t lifetime, int64_t cents);
 
+/*
+ * A grant's credits: what is left of it, and of that what open holds reserve. A hold reserves
+ * particular credits, those its capture would spend were it captured at once (consumption
+ * order, made when it is): nothing else spends, voids or expires them while it is open, and a
+ * grant that comes later is never spoken for by it (else a grant added after a hold and
+ * consumed first kept credits for it past its own expiry). Invariant: 0 <= held_cents <=
+ * remaining_cents, so a grant that holds credits stays live.
+ */
 struct wallet_grant {
     int64_t id; /* its inbound wallet transaction's */
     int64_t remaining_cents;
+    int64_t held_cents;
+    /* During a capture: what its hold released of this grant, which the capture's debit takes
+     * first (past the grant's expiry too); zero outside one. */
+    int64_t capturing_cents;
     int32_t priority;
     bool paid; /* cost basis: rate_amount a credit; granted credits cost nothing */
     bool has_expiration;
@@ -137,26 +149,25 @@ struct wallet_take {
     int64_t cents;
 };
 
-/*
- * Plans taking up to `want` cents from grants[0..count), kept in consumption order: fills
- * takes[] (at most `count` of them) and returns the cents covered (<= want). Changes
- * nothing: the caller applies the takes.
- */
-int64_t wallet_plan_take(const struct wallet_grant *grants, size_t count, int64_t want,
-                         struct wallet_take *takes, size_t *take_count);
-
 /* Whether a grant is past its expiry at `now`: what is left of it is kept only for the open
  * holds that reserve it (the rest expired), and only their captures spend it. */
 bool wallet_grant_past_expiry(const struct wallet_grant *g, tally_time now);
 
-/* Which grants wallet_plan_take_at takes from. */
+/* What of a grant no hold reserves. */
+int64_t wallet_grant_unheld(const struct wallet_grant *g);
+
+/* Which credits wallet_plan_take_at takes. */
 enum wallet_take_from {
-    WALLET_TAKE_LIVE, /* not past their expiry: what any debit spends */
-    WALLET_TAKE_KEPT, /* past their expiry, kept for holds: what a capture spends first */
+    WALLET_TAKE_LIVE,      /* unheld, of grants not past their expiry: what any debit spends */
+    WALLET_TAKE_CAPTURING, /* what a capture's hold released (capturing_cents), past expiry
+                              too: what the capture spends first */
 };
 
-/* As wallet_plan_take, over only the grants `from` names at `now` (the others are passed
- * over: no take names them). */
+/*
+ * Plans taking up to `want` cents from grants[0..count), kept in consumption order, of the
+ * credits `from` names at `now`: fills takes[] (at most `count` of them) and returns the cents
+ * covered (<= want). Changes nothing: the caller applies the takes.
+ */
 int64_t wallet_plan_take_at(const struct wallet_grant *grants, size_t count, int64_t want,
                             tally_time now, enum wallet_take_from from, struct wallet_take *takes,
                             size_t *take_count);

@@ -478,6 +478,27 @@ struct wallet_grant wallet_book_grant_of(const struct store_wallet_transaction *
     };
 }
 
+static bool hold_on_grant(const struct store_hold *part, void *ctx)
+{
+    struct live_wallet *w = ctx;
+    struct wallet_grant *g = part->grant_id ? wallet_book_live_grant(w, part->grant_id) : NULL;
+    if (!g)
+        return true; /* on no grant: the wallet's (wallet_book_held_elsewhere) */
+    /* a part is made of unheld credits and released before any is spent: it fits */
+    g->held_cents = part->cents < g->remaining_cents ? part->cents : g->remaining_cents;
+    return true;
+}
+
+/* What the open holds reserve of each live grant, from their parts' rows (written with each
+ * hold, so as current as the journal's newest record). */
+static bool load_held(struct store_conn *conn, struct live_wallet *w)
+{
+    for (size_t i = 0; i < w->grant_count; i++)
+        w->grants[i].held_cents = 0;
+    return w->row.held_cents == 0 ||
+           store_wallet_held_grants(conn, w->row.id, hold_on_grant, w) == STORE_OK;
+}
+
 static bool load_grant(const struct store_wallet_transaction *t, void *ctx)
 {
     struct wallet_grant g = wallet_book_grant_of(t);
@@ -595,7 +616,8 @@ static bool wallet_load(struct wallet_book *b, struct store_conn *conn, struct l
 {
     *w = (struct live_wallet){.row = *row, .book = b};
     if (!read_terms(w, a) ||
-        store_wallet_live_grants(conn, w->row.id, load_grant, w, a) != STORE_OK)
+        store_wallet_live_grants(conn, w->row.id, load_grant, w, a) != STORE_OK ||
+        !load_held(conn, w))
         return false;
     /* its accounts, as every committed posting left them (the invariant check_wallet
      * asserts): credit balances for the credits, debit ones for overdraft and holds */
@@ -1157,6 +1179,14 @@ static void check_wallet(struct store *st, const struct live_wallet *w)
     assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] ==
            w->row.overdrawn_cents - w->overdrawn_added + w->overdraft_given);
     assert(w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] == -w->row.held_cents);
+    int64_t held_on_grants = 0;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        assert(g->held_cents >= 0 && g->held_cents <= g->remaining_cents);
+        assert(g->capturing_cents == 0); /* outside a capture */
+        held_on_grants += g->held_cents;
+    }
+    assert(held_on_grants <= w->row.held_cents);
     enum ledger_account accounts[] = {LEDGER_CUSTOMER_PAID_CREDITS,
                                       LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                       LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_HELD_CREDITS};
@@ -1621,6 +1651,9 @@ static bool recover_wallet(struct recovery *rc, struct journal_reader *jr,
     for (size_t k = 0; k < w->grant_count; k++)
         if (w->grants[k].remaining_cents < 0)
             r->ok = false; /* the record does not fit the tables */
+    /* grants back from their rows hold what the holds made since reserve of them */
+    if (r->ok && !load_held(store_conn(rc->st), w))
+        return false;
     wallet_book_drop_empty_grants(w);
     return r->ok;
 }
@@ -1722,7 +1755,8 @@ static bool taken_out_of(const struct wallet_grant *g, enum wallet_transaction_s
 /*
  * Takes credits out of the wallet's grants, in consumption order, as one outbound transaction
  * (voided or expired): `cents` of them, or all (cents 0), from every grant (taken_out_of) or
- * (grant_id != 0) that one. Paid credits go to breakage; free ones take back what was granted.
+ * (grant_id != 0) that one, never what open holds reserve (a termination releases them
+ * first). Paid credits go to breakage; free ones take back what was granted.
  * Like a void, it counts as consumed (Lago's rule). Sets *tx to the transaction's row (0 if
  * none was due).
  */
@@ -1734,7 +1768,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
     int64_t left = 0;
     for (size_t i = 0; i < w->grant_count; i++)
         if (taken_out_of(&w->grants[i], status, grant_id, cmd->now))
-            left += w->grants[i].remaining_cents;
+            left += wallet_grant_unheld(&w->grants[i]);
     if (cents > 0 && cents < left)
         left = cents;
     *tx = (struct store_wallet_transaction){
@@ -1761,7 +1795,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
         struct wallet_grant *g = &w->grants[i];
         if (!taken_out_of(g, status, grant_id, cmd->now))
             continue;
-        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
+        int64_t part = wallet_grant_unheld(g) < left ? wallet_grant_unheld(g) : left;
         if (part <= 0)
             continue;
         g->remaining_cents -= part;
@@ -1842,32 +1876,29 @@ enum command_result wallet_book_expire(struct store *st, struct command *cmd, st
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-void wallet_book_credits_at(const struct live_wallet *w, tally_time now, int64_t *live,
-                            int64_t *kept)
+int64_t wallet_book_held_elsewhere(const struct live_wallet *w)
 {
-    *live = *kept = 0;
+    int64_t on_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
-        *(wallet_grant_past_expiry(&w->grants[i], now) ? kept : live) +=
-            w->grants[i].remaining_cents;
+        on_grants += w->grants[i].held_cents;
+    return w->row.held_cents - on_grants;
 }
 
 enum command_result wallet_book_expire_unheld(struct store *st, struct command *cmd,
                                               struct live_wallet *w, tally_time before)
 {
-    /* planned first (an expiry changes the list), one expiry per grant, in consumption order */
+    /* planned first (an expiry changes the list), one expiry per grant */
     struct grant_move *due = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *due);
     if (!due)
         return COMMAND_STORE_FAILED;
     size_t count = 0;
-    int64_t keep = w->row.held_cents + w->capturing_cents;
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
-        if (!g->has_expiration || g->expiration_at >= before || g->remaining_cents <= 0)
+        if (!g->has_expiration || g->expiration_at >= before)
             continue;
-        int64_t kept = g->remaining_cents < keep ? g->remaining_cents : keep;
-        keep -= kept;
-        if (g->remaining_cents > kept)
-            due[count++] = (struct grant_move){g->id, g->remaining_cents - kept};
+        int64_t unkept = wallet_grant_unheld(g) - g->capturing_cents;
+        if (unkept > 0)
+            due[count++] = (struct grant_move){g->id, unkept};
     }
     for (size_t i = 0; i < count; i++) {
         enum command_result r = wallet_book_expire(st, cmd, w, due[i].grant_id, due[i].cents);
@@ -2150,9 +2181,9 @@ enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
 /* ---- holds ---------------------------------------------------------------------------------- */
 
 /* A hold reserves (cents > 0) or releases (< 0) a wallet's credits, with its memo posting. */
-enum command_result wallet_book_hold_change(struct store *st, struct command *cmd,
-                                            struct live_wallet *w, int64_t authorization_id,
-                                            int64_t cents, enum ledger_cause cause)
+static enum command_result hold_change(struct store *st, struct command *cmd, struct live_wallet *w,
+                                       int64_t authorization_id, int64_t cents,
+                                       enum ledger_cause cause)
 {
     struct ledger_posting p;
     ledger_posting_init(&p, cause);
@@ -2176,30 +2207,99 @@ enum command_result wallet_book_hold_change(struct store *st, struct command *cm
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+enum command_result wallet_book_hold(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     int64_t authorization_id, int64_t cents)
+{
+    assert(cents > 0);
+    /* the credits its capture would spend now, in consumption order; the rest is on no grant
+     * (a soft wallet's overdraft) */
+    int64_t left = cents;
+    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
+        struct wallet_grant *g = &w->grants[i];
+        int64_t part = wallet_grant_past_expiry(g, cmd->now) ? 0 : wallet_grant_unheld(g);
+        if (part <= 0)
+            continue;
+        if (part > left)
+            part = left;
+        struct store_hold row = {w->row.id, g->id, part};
+        if (store_authorization_hold_put(st, authorization_id, &row) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        g->held_cents += part;
+        left -= part;
+    }
+    struct store_hold rest = {w->row.id, 0, left};
+    if (left > 0 && store_authorization_hold_put(st, authorization_id, &rest) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return hold_change(st, cmd, w, authorization_id, cents, LEDGER_CAUSE_HOLD);
+}
+
+/* A hold's parts, read before any is released (the release rewrites their rows). */
+struct hold_parts {
+    struct store_hold *items; /* in the command's arena */
+    size_t count, cap;
+    struct arena *arena;
+    bool failed;
+};
+
+static bool collect_part(const struct store_hold *part, void *ctx)
+{
+    struct hold_parts *parts = ctx;
+    if (part->cents == 0)
+        return true; /* released before */
+    if (parts->count == parts->cap) {
+        size_t cap = parts->cap ? parts->cap * 2 : 8;
+        struct store_hold *grown = arena_alloc(parts->arena, cap * sizeof *grown);
+        if (!grown)
+            return !(parts->failed = true);
+        if (parts->count)
+            memcpy(grown, parts->items, parts->count * sizeof *grown);
+        parts->items = grown;
+        parts->cap = cap;
+    }
+    parts->items[parts->count++] = *part;
+    return true;
+}
+
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                         struct command *cmd, struct store_authorization *a,
                                         enum ledger_cause cause)
 {
-    struct store_hold holds[WALLET_PER_CUSTOMER_MAX * 2];
-    size_t count;
-    if (store_authorization_holds(store_conn(st), a->id, holds, sizeof holds / sizeof holds[0],
-                                  &count) != STORE_OK)
+    struct hold_parts parts = {.arena = cmd->arena};
+    if (store_authorization_holds(store_conn(st), a->id, collect_part, &parts) != STORE_OK ||
+        parts.failed)
         return COMMAND_STORE_FAILED;
     struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
     if (!cw || !wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
-    for (size_t i = 0; i < count; i++) {
-        struct live_wallet *w = wallet_book_wallet(cw, holds[i].wallet_id);
-        if (!w || holds[i].cents == 0)
+    /* parts come by wallet: each wallet's are released together, with one posting */
+    for (size_t i = 0, next; i < parts.count; i = next) {
+        int64_t wallet_id = parts.items[i].wallet_id;
+        for (next = i; next < parts.count && parts.items[next].wallet_id == wallet_id; next++)
+            ;
+        struct live_wallet *w = wallet_book_wallet(cw, wallet_id);
+        if (!w)
             continue; /* terminated since: its holds went with it */
-        if (wallet_book_hold_change(st, cmd, w, a->id, -holds[i].cents, cause) != COMMAND_OK ||
-            store_authorization_hold_put(st, a->id, w->row.id, 0) != STORE_OK)
+        int64_t cents = 0;
+        for (size_t k = i; k < next; k++) {
+            const struct store_hold *part = &parts.items[k];
+            cents += part->cents;
+            struct wallet_grant *g =
+                part->grant_id ? wallet_book_live_grant(w, part->grant_id) : NULL;
+            if (!g)
+                continue; /* on no grant */
+            assert(g->held_cents >= part->cents);
+            g->held_cents -= part->cents;
+            if (cause == LEDGER_CAUSE_CAPTURE)
+                g->capturing_cents += part->cents; /* its event spends them first */
+        }
+        if (hold_change(st, cmd, w, a->id, -cents, cause) != COMMAND_OK)
             return COMMAND_STORE_FAILED;
-        if (cause == LEDGER_CAUSE_CAPTURE)
-            w->capturing_cents += holds[i].cents; /* its event spends the kept credits first */
-        else if (wallet_book_expire_unheld(st, cmd, w, cmd->now + 1) != COMMAND_OK)
+        if (cause != LEDGER_CAUSE_CAPTURE &&
+            wallet_book_expire_unheld(st, cmd, w, cmd->now + 1) != COMMAND_OK)
             return COMMAND_STORE_FAILED;
     }
+    if (parts.count > 0 && store_authorization_holds_clear(st, a->id) != STORE_OK)
+        return COMMAND_STORE_FAILED;
     a->held_cents = 0;
     return !b->deferring || wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }

@@ -138,9 +138,6 @@ struct live_wallet {
     int64_t taken_paid, taken_free, overdrawn_added;
     int64_t given_paid, given_free, overdraft_given;
     tally_time pending_at; /* when the latest deferred debit was made, 0: none */
-    /* During a capture: what its hold released here, which the capture may take from the
-     * credits grants past their expiry kept for it (wallets_capture_done resets it). */
-    int64_t capturing_cents;
     bool dirty;
 };
 
@@ -358,17 +355,16 @@ enum command_result wallet_book_settle_terminated(struct store *st, struct comma
 enum command_result wallet_book_expire(struct store *st, struct command *cmd, struct live_wallet *w,
                                        int64_t grant_id, int64_t limit);
 /*
- * Grants past their expiry (expiration_at < before) keep, together and in consumption order,
- * what the wallet's open holds reserve (held_cents, and capturing_cents during a capture); the
- * rest of them expires now. Holds are never left without the credits they reserve, and no
- * credit outlives its expiry longer than the holds that need it.
+ * Each grant past its expiry (expiration_at < before) keeps what open holds reserve of it
+ * (held_cents, and capturing_cents during a capture); the rest of it expires now. Holds are
+ * never left without the credits they reserve, and no credit outlives its expiry longer than
+ * the holds that reserve it.
  */
 enum command_result wallet_book_expire_unheld(struct store *st, struct command *cmd,
                                               struct live_wallet *w, tally_time before);
-/* A wallet's credits at `now`: in grants not past their expiry (live), and in grants past it,
- * kept for holds (kept). */
-void wallet_book_credits_at(const struct live_wallet *w, tally_time now, int64_t *live,
-                            int64_t *kept);
+/* What the wallet's open holds reserve on none of its grants: a soft wallet's overdraft (and
+ * parts of holds made before reservations were per grant, schema 33). */
+int64_t wallet_book_held_elsewhere(const struct live_wallet *w);
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents);
 enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
@@ -379,13 +375,17 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
                                              struct live_wallet *w, int64_t grant_id, int64_t cents,
                                              const char *name);
-/* Holds: a wallet's part reserved (cents > 0) or released (< 0) with its memo posting; and a
- * whole hold released (capture, void, expiry: the posting's cause). A release other than a
- * capture lets expire at once what grants past their expiry kept for it; a capture leaves it
- * for its event to spend (capturing_cents). */
-enum command_result wallet_book_hold_change(struct store *st, struct command *cmd,
-                                            struct live_wallet *w, int64_t authorization_id,
-                                            int64_t cents, enum ledger_cause cause);
+/*
+ * Holds. wallet_book_hold reserves `cents` (> 0, at most what the wallet can spend) of the
+ * wallet for a hold: the unheld credits of its live grants in consumption order (those its
+ * capture would spend now), then the rest on no grant (a soft wallet's overdraft), each part a
+ * row of the hold, with the memo posting. wallet_book_release releases a whole hold (capture,
+ * void, expiry: the posting's cause): a release other than a capture lets expire at once what
+ * grants past their expiry kept for it; a capture leaves each grant's part for its event to
+ * spend first (capturing_cents, reset by wallets_capture_done).
+ */
+enum command_result wallet_book_hold(struct store *st, struct command *cmd, struct live_wallet *w,
+                                     int64_t authorization_id, int64_t cents);
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                         struct command *cmd, struct store_authorization *a,
                                         enum ledger_cause cause);

@@ -163,9 +163,9 @@ static enum command_result carry_on(struct store *st, struct command *cmd, struc
  * The previous anniversary's grants (its paid and its free one) at a new one (at `at`): what
  * open holds reserve of them stays, and of the rest, what the rollover allows carries on with
  * the new grant's expiry, paid credits first (the customer's money); the rest expires now.
- * Which credits the holds reserve is the consumption order's, as their captures would spend
- * them: before (found by a black-box audit), the anniversary expired them whenever the new
- * grant could back the holds, and the captures then spent the new grant. A grant nothing of
+ * The holds reserve particular credits, as their captures would spend them: before (found by
+ * a black-box audit), the anniversary expired them whenever the new grant could back the
+ * holds, and the captures then spent the new grant. A grant nothing of
  * which carries on keeps its reserved part past its expiry, set to now, until the holds
  * settle (wallet_book_expire_unheld); one that carries some on carries its reserved part with
  * it. Credits carried on once are not the previous anniversary's at the next: they last one
@@ -191,24 +191,9 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
             continue;
         }
         remaining[i] = g->remaining_cents;
-    }
-    /* the holds' part on live credits (grants past their expiry keep theirs), from the live
-     * grants in consumption order */
-    int64_t live, kept;
-    wallet_book_credits_at(w, at - 1, &live, &kept);
-    int64_t left = w->row.held_cents - (kept < w->row.held_cents ? kept : w->row.held_cents);
-    for (size_t k = 0; k < w->grant_count && left > 0; k++) {
-        const struct wallet_grant *g = &w->grants[k];
-        if (wallet_grant_past_expiry(g, at - 1))
-            continue;
-        int64_t part = g->remaining_cents < left ? g->remaining_cents : left;
-        left -= part;
-        for (int i = 0; i < 2; i++)
-            if (ids[i] && ids[i] == g->id)
-                held[i] = part;
-    }
-    for (int i = 0; i < 2; i++)
+        held[i] = g->held_cents;
         unheld += remaining[i] - held[i];
+    }
     if (remaining[0] + remaining[1] == 0)
         return COMMAND_OK;
     int64_t rolled =

@@ -16,23 +16,30 @@ static bool usable(const struct live_wallet *w, tally_time now)
     return !w->row.has_terminated_at && !(w->row.has_expiration_at && w->row.expiration_at <= now);
 }
 
+/* A soft wallet's overdraft it may still draw (0: not a soft wallet). */
+static int64_t overdraft_left(const struct store_wallet *row)
+{
+    return row->limit == WALLET_LIMIT_SOFT ? row->overdraft_limit_cents - row->overdrawn_cents : 0;
+}
+
 /*
- * What the wallet can still pay at `now`: its live grants (not past their expiry), and a soft
- * wallet's overdraft left, less what its open holds reserve (a hold is only worth something if
- * this never goes below zero). Grants past their expiry keep credits only for holds: they back
- * the holds first, and a capture in progress may spend what they kept for its own hold.
+ * What the wallet can still pay at `now`: the unheld credits of its live grants (not past
+ * their expiry), and a soft wallet's overdraft left, less what its open holds reserve on no
+ * grant (a hold is only worth something if this never goes below zero). During a capture, what
+ * its hold released of grants past their expiry is the capture's to spend too.
  */
 static int64_t unreserved(const struct live_wallet *w, tally_time now)
 {
-    int64_t live, kept;
-    wallet_book_credits_at(w, now, &live, &kept);
-    int64_t for_capture = kept < w->capturing_cents ? kept : w->capturing_cents;
-    int64_t for_holds =
-        kept - for_capture < w->row.held_cents ? kept - for_capture : w->row.held_cents;
-    int64_t sum = live + for_capture - (w->row.held_cents - for_holds);
-    if (w->row.limit == WALLET_LIMIT_SOFT)
-        sum += w->row.overdraft_limit_cents - w->row.overdrawn_cents;
-    return sum; /* below zero: holds reserve more than the wallet has */
+    int64_t sum = -wallet_book_held_elsewhere(w);
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        if (!wallet_grant_past_expiry(g, now))
+            sum += wallet_grant_unheld(g);
+        else if (g->capturing_cents > 0)
+            sum += g->capturing_cents < wallet_grant_unheld(g) ? g->capturing_cents
+                                                               : wallet_grant_unheld(g);
+    }
+    return sum + overdraft_left(&w->row); /* below zero: holds reserve more than it has */
 }
 
 static int64_t spendable(const struct live_wallet *w, tally_time now)
@@ -55,6 +62,8 @@ static int64_t take_from_grants(struct live_wallet *w, struct charge_debit *d, i
         for (size_t i = 0; i < n; i++) {
             struct wallet_grant *g = &w->grants[at + takes[i].grant];
             g->remaining_cents -= takes[i].cents;
+            if (from == WALLET_TAKE_CAPTURING)
+                g->capturing_cents -= takes[i].cents;
             *(g->paid ? &w->taken_paid : &w->taken_free) += takes[i].cents;
             if (!wallet_book_note_move(w, g->id, takes[i].cents) ||
                 !wallet_book_push_funding(
@@ -66,16 +75,12 @@ static int64_t take_from_grants(struct live_wallet *w, struct charge_debit *d, i
     return taken;
 }
 
-/* During a capture: takes up to `want` of what the wallet's grants past their expiry kept for
- * the capture's hold; returns what it took. */
-static int64_t take_kept(struct live_wallet *w, struct charge_debit *d, int64_t want,
-                         tally_time now, bool *failed)
+/* During a capture: takes up to `want` of what its hold released of the wallet's grants (past
+ * their expiry too); returns what it took. */
+static int64_t take_capturing(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                              tally_time now, bool *failed)
 {
-    if (w->capturing_cents <= 0)
-        return 0;
-    int64_t got = take_from_grants(w, d, w->capturing_cents < want ? w->capturing_cents : want, now,
-                                   WALLET_TAKE_KEPT, failed);
-    w->capturing_cents -= got;
+    int64_t got = take_from_grants(w, d, want, now, WALLET_TAKE_CAPTURING, failed);
     wallet_book_drop_empty_grants(w); /* a refund step loads them back */
     return got;
 }
@@ -260,10 +265,11 @@ static enum command_result debit(struct customer_wallets *cw, struct command *cm
     }
     qsort(payers, n, sizeof payers[0], payer_compare);
     int64_t left = want;
-    /* a capture spends first, in any of its wallets, what grants past their expiry kept for its
-     * hold (else it would expire while live credits pay) */
+    /* a capture spends first, in any of its wallets, the credits its hold reserved (so that
+     * it costs what the event would have cost when the hold was made: those past their expiry
+     * would expire while others paid) */
     for (size_t i = 0; i < n && left > 0; i++)
-        left -= take_kept(payers[i], d, left, cmd->now, &failed);
+        left -= take_capturing(payers[i], d, left, cmd->now, &failed);
     for (size_t i = 0; i < n && left > 0; i++)
         left -= take_from_wallet(payers[i], d, left, cmd->now, &failed);
     if (failed)
@@ -734,13 +740,11 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     if (!authorized)
         return COMMAND_OK; /* recorded, nothing reserved */
     for (size_t k = 0; k < cw->wallet_count; k++) {
-        if (reserved[k] == 0)
-            continue;
-        enum command_result r = wallet_book_hold_change(st, cmd, &cw->wallets[k], a->id,
-                                                        reserved[k], LEDGER_CAUSE_HOLD);
-        if (r != COMMAND_OK ||
-            store_authorization_hold_put(st, a->id, cw->wallets[k].row.id, reserved[k]) != STORE_OK)
-            return COMMAND_STORE_FAILED;
+        enum command_result r = reserved[k] > 0
+                                    ? wallet_book_hold(st, cmd, &cw->wallets[k], a->id, reserved[k])
+                                    : COMMAND_OK;
+        if (r != COMMAND_OK)
+            return r;
     }
     enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
     if (fired != COMMAND_OK)
@@ -760,7 +764,8 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
-        w->capturing_cents = 0;
+        for (size_t k = 0; k < w->grant_count; k++)
+            w->grants[k].capturing_cents = 0;
         if (w->row.has_terminated_at)
             continue;
         /* (every wallet: a refund step of the capture may have given credits back to a grant
@@ -856,16 +861,21 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0) ||
         (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0))
         return refuse(cmd, "amount", "amount_rounds_to_zero");
-    /* Open holds reserve credits: grants past their expiry keep only held ones, and live
-     * grants back the rest of the holds. A void takes only what is left (`unheld`). */
-    int64_t live_cents, kept_cents;
-    wallet_book_credits_at(w, cmd->now, &live_cents, &kept_cents);
-    int64_t held = w->row.held_cents;
-    int64_t held_on_live = held - (kept_cents < held ? kept_cents : held);
-    int64_t unheld = live_cents > held_on_live ? live_cents - held_on_live : 0;
+    /* A void takes only credits no open hold reserves (`unheld`): not the grants' held parts,
+     * and not what holds reserve on no grant beyond a soft wallet's overdraft left (those
+     * holds' parts from before reservations were per grant). */
+    int64_t unheld = 0, voidable = 0;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        voidable += w->grants[i].remaining_cents;
+        if (!wallet_grant_past_expiry(&w->grants[i], cmd->now))
+            unheld += wallet_grant_unheld(&w->grants[i]);
+    }
+    int64_t beyond = wallet_book_held_elsewhere(w) - overdraft_left(&w->row);
+    if (beyond > 0)
+        unheld = unheld > beyond ? unheld - beyond : 0;
     /* voided_transaction_id: from that grant, all of what is left of it unless voided_credits
      * says how much */
-    int64_t void_grant = 0, voidable = live_cents + kept_cents;
+    int64_t void_grant = 0;
     if (cr->voided_transaction_lago_id) {
         struct store_wallet_transaction g;
         enum store_status s = store_wallet_transaction_get(
@@ -880,8 +890,8 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         voidable = live->remaining_cents;
         if (wallet_grant_past_expiry(live, cmd->now))
             unheld = 0; /* all it kept past its expiry is held */
-        else if (unheld > voidable)
-            unheld = voidable;
+        else if (unheld > wallet_grant_unheld(live))
+            unheld = wallet_grant_unheld(live);
         if (!cr->has_voided)
             voided = voidable;
     }
@@ -1054,8 +1064,8 @@ static bool same_terms(const struct store_wallet *a, const struct store_wallet *
 }
 
 /* Whether new terms would leave open holds reserving more than the wallet can pay (a smaller
- * overdraft, or none): a hold is a promise to its merchant, kept until it settles. Sets the
- * refusal's message when so. */
+ * overdraft, or none, where holds reserve it): a hold is a promise to its merchant, kept until
+ * it settles. Sets the refusal's message when so. */
 static bool takes_held_credits(struct command *cmd, const struct live_wallet *w,
                                const struct store_wallet *terms)
 {
@@ -1064,7 +1074,11 @@ static bool takes_held_credits(struct command *cmd, const struct live_wallet *w,
     struct live_wallet after = *w; /* the same grants, under the new terms */
     after.row.limit = terms->limit;
     after.row.overdraft_limit_cents = terms->overdraft_limit_cents;
-    if (unreserved(&after, cmd->now) >= 0)
+    /* what holds reserve of the overdraft stays the overdraft's: other credits are not theirs */
+    int64_t on_overdraft = wallet_book_held_elsewhere(w) < overdraft_left(&w->row)
+                               ? wallet_book_held_elsewhere(w)
+                               : overdraft_left(&w->row);
+    if (overdraft_left(&after.row) >= on_overdraft && unreserved(&after, cmd->now) >= 0)
         return false;
     char held[MONEY_TEXT_MAX];
     credits_text(w, w->row.held_cents, held);

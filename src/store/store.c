@@ -349,6 +349,22 @@ static const char *const migrations[] = {
     /* 32: a threshold rule new or changed that has not fired yet for the balance it started
      * at (a load otherwise takes a due rule for fired) */
     "ALTER TABLE wallets ADD COLUMN rule_unfired INTEGER NOT NULL DEFAULT 0;",
+    /* 33: a hold reserves particular grants' credits (engine/wallet_book.h): its parts are per
+     * wallet and grant, grant 0 being what it reserves on no grant (a soft wallet's
+     * overdraft). Holds open across this migration keep their parts on no grant: their
+     * wallets' amounts stay reserved as before, and no grant's credits are kept for them past
+     * its expiry. The live parts are found by wallet and grant (a wallet's load, the expiry
+     * sweep): released parts are zeroed, so the index keeps only open ones. */
+    "CREATE TABLE authorization_holds_by_grant ("
+    "  authorization_id INTEGER NOT NULL, wallet_id INTEGER NOT NULL,"
+    "  grant_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+    "  PRIMARY KEY (authorization_id, wallet_id, grant_id)) WITHOUT ROWID;"
+    "INSERT INTO authorization_holds_by_grant"
+    "  SELECT authorization_id, wallet_id, 0, cents FROM authorization_holds;"
+    "DROP TABLE authorization_holds;"
+    "ALTER TABLE authorization_holds_by_grant RENAME TO authorization_holds;"
+    "CREATE INDEX authorization_holds_live ON authorization_holds(wallet_id, grant_id)"
+    "  WHERE cents > 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -477,6 +493,8 @@ enum stmt_id {
     STMT_AUTH_GET,
     STMT_AUTH_HOLD_PUT,
     STMT_AUTH_HOLDS,
+    STMT_AUTH_HOLDS_CLEAR,
+    STMT_WALLET_HELD_GRANTS,
     STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
     STMT_AUTH_EXPIRE_BY,
@@ -973,15 +991,22 @@ static const char *const sql[STMT_COUNT] = {
                       " JOIN customers c ON c.id = a.customer_id"
                       " WHERE a.lago_id = ?2 AND a.org_id = ?1",
     [STMT_AUTH_HOLD_PUT] = "INSERT OR REPLACE INTO authorization_holds(authorization_id, wallet_id,"
-                           " cents) VALUES (?,?,?)",
-    [STMT_AUTH_HOLDS] = "SELECT wallet_id, cents FROM authorization_holds"
-                        " WHERE authorization_id = ?1 ORDER BY wallet_id",
-    /* open holds are few (a week at most): found through authorizations_due */
+                           " grant_id, cents) VALUES (?,?,?,?)",
+    [STMT_AUTH_HOLDS] = "SELECT wallet_id, grant_id, cents FROM authorization_holds"
+                        " WHERE authorization_id = ?1 ORDER BY wallet_id, grant_id",
+    [STMT_AUTH_HOLDS_CLEAR] = "UPDATE authorization_holds SET cents = 0"
+                              " WHERE authorization_id = ?1 AND cents > 0",
+    /* (released parts are zeroed: what is left is open holds', status 1 says so again) */
+    [STMT_WALLET_HELD_GRANTS] =
+        "SELECT h.grant_id, SUM(h.cents) FROM authorization_holds h"
+        " JOIN authorizations a ON a.id = h.authorization_id AND a.status = 1"
+        " WHERE h.wallet_id = ?1 AND h.cents > 0 GROUP BY h.grant_id ORDER BY h.grant_id",
+    /* a wallet's open holds: its live parts (authorization_holds_live), each hold once */
     [STMT_AUTH_OPEN_IN_WALLET] =
-        "SELECT a.lago_id FROM authorizations a"
-        " JOIN authorization_holds h ON h.authorization_id = a.id AND h.wallet_id = ?2"
-        " WHERE a.status = 1 AND a.org_id = ?1 AND h.cents > 0 ORDER BY a.id LIMIT ?3",
-    /* (both through authorizations_due, as above) */
+        "SELECT a.lago_id FROM authorizations a WHERE a.id IN (SELECT h.authorization_id"
+        "  FROM authorization_holds h WHERE h.wallet_id = ?2 AND h.cents > 0)"
+        " AND a.status = 1 AND a.org_id = ?1 ORDER BY a.id LIMIT ?3",
+    /* open holds are few (a week at most): both found through authorizations_due */
     [STMT_AUTH_EXPIRE_BY] = "UPDATE authorizations SET expires_at = ?2, updated_at = ?3"
                             " WHERE status = 1 AND expires_at > ?2"
                             " AND (customer_id, external_subscription_id) ="
@@ -993,16 +1018,16 @@ static const char *const sql[STMT_COUNT] = {
         " ORDER BY id LIMIT ?3",
     [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
                       " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
-    /* Grants past their expiry keep, together, up to what the wallet's open holds reserve
-     * (wallet_book_expire_unheld): they are due only while they hold more than that. */
+    /* A grant past its expiry keeps what open holds reserve of it (wallet_book_expire_unheld):
+     * it is due only while it holds more than that. */
     [STMT_GRANTS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
                         " JOIN wallets w ON w.id = t.wallet_id"
                         " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
                         " AND t.expiration_at <= ?1 AND t.org_id = ?3"
-                        " AND (w.held_cents <= 0 OR w.held_cents <"
-                        "  (SELECT SUM(x.remaining_cents) FROM wallet_transactions x"
-                        "   WHERE x.wallet_id = t.wallet_id AND x.remaining_cents > 0"
-                        "   AND x.expiration_at IS NOT NULL AND x.expiration_at <= ?1))"
+                        " AND t.remaining_cents > (SELECT COALESCE(SUM(h.cents), 0)"
+                        "  FROM authorization_holds h"
+                        "  JOIN authorizations a ON a.id = h.authorization_id AND a.status = 1"
+                        "  WHERE h.wallet_id = t.wallet_id AND h.grant_id = t.id AND h.cents > 0)"
                         " ORDER BY t.expiration_at LIMIT ?2",
     [STMT_WALLETS_DUE] =
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
@@ -3544,32 +3569,65 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
 }
 
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
-                                               int64_t wallet_id, int64_t cents)
+                                               const struct store_hold *part)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLD_PUT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, authorization_id);
-    sqlite3_bind_int64(s, 2, wallet_id);
-    sqlite3_bind_int64(s, 3, cents);
+    sqlite3_bind_int64(s, 2, part->wallet_id);
+    sqlite3_bind_int64(s, 3, part->grant_id);
+    sqlite3_bind_int64(s, 4, part->cents);
+    return step_done(s);
+}
+
+enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLDS_CLEAR);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, authorization_id);
     return step_done(s);
 }
 
 enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
-                                            struct store_hold *out, size_t cap, size_t *count)
+                                            bool (*fn)(const struct store_hold *part, void *ctx),
+                                            void *ctx)
 {
     sqlite3_stmt *s = stmt(c, STMT_AUTH_HOLDS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, authorization_id);
-    *count = 0;
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *count < cap) {
-        out[*count].wallet_id = sqlite3_column_int64(s, 0);
-        out[(*count)++].cents = sqlite3_column_int64(s, 1);
+    bool go_on = true;
+    while (go_on && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_hold part = {.wallet_id = sqlite3_column_int64(s, 0),
+                                  .grant_id = sqlite3_column_int64(s, 1),
+                                  .cents = sqlite3_column_int64(s, 2)};
+        go_on = fn(&part, ctx);
     }
     sqlite3_reset(s);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return !go_on || rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_id,
+                                           bool (*fn)(const struct store_hold *part, void *ctx),
+                                           void *ctx)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WALLET_HELD_GRANTS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    int rc;
+    bool go_on = true;
+    while (go_on && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_hold part = {.wallet_id = wallet_id,
+                                  .grant_id = sqlite3_column_int64(s, 0),
+                                  .cents = sqlite3_column_int64(s, 1)};
+        go_on = fn(&part, ctx);
+    }
+    sqlite3_reset(s);
+    return go_on && rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
 /* Lago ids of the first `cap` rows statement `id` finds for (org_id, owner_id). */

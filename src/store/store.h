@@ -647,9 +647,11 @@ struct store_authorization {
     int64_t payer_wallet_id;
 };
 
-/* One wallet's part of a hold. */
+/* A part of a hold: what it reserves of one grant of one wallet (grant 0: on no grant, a soft
+ * wallet's overdraft, or a hold's part from before parts were per grant). */
 struct store_hold {
     int64_t wallet_id;
+    int64_t grant_id;
     int64_t cents;
 };
 
@@ -658,10 +660,19 @@ enum store_status store_authorization_save(struct store *st, struct store_author
 enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                           struct store_authorization *out, struct arena *a);
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
-                                               int64_t wallet_id, int64_t cents);
-/* The hold's parts, at most cap of them (a hold spans at most the customer's wallets). */
+                                               const struct store_hold *part);
+/* Zeroes the hold's parts: released. */
+enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id);
+/* Calls fn for each part of the hold (released ones zeroed), by wallet then grant, until fn
+ * returns false (still STORE_OK: the caller knows why it stopped). */
 enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
-                                            struct store_hold *out, size_t cap, size_t *count);
+                                            bool (*fn)(const struct store_hold *part, void *ctx),
+                                            void *ctx);
+/* Calls fn for each grant of the wallet open holds reserve credits of (grant 0: on no grant),
+ * with what they reserve of it together; STORE_ERROR if fn returns false. */
+enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_id,
+                                           bool (*fn)(const struct store_hold *part, void *ctx),
+                                           void *ctx);
 
 /* The open (authorized) holds with credits in the wallet, at most cap of them, oldest first. */
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,

@@ -223,7 +223,13 @@ test('terms that would take held credits away are refused; the hold still captur
   assert.equal(b.status, 'authorized');
   const hard = await t.api(`/api/v1/wallets/${w2.lago_id}`, { method: 'PUT', body: { wallet: { limit: 'hard' } } });
   assert.deepEqual((await hard.json()).error_details, { limit: ['credits_are_held'] });
+  // credits that come later are not the hold's: its 30 stay on the overdraft
+  await ok(await topUp({ wallet_id: w2.lago_id, granted_credits: '30' }));
+  const still = await t.api(`/api/v1/wallets/${w2.lago_id}`, { method: 'PUT', body: { wallet: { limit: 'hard' } } });
+  assert.deepEqual((await still.json()).error_details, { limit: ['credits_are_held'] });
   assert.equal((await capture(b.lago_id)).status, 200);
+  await ok(await t.api(`/api/v1/wallets/${w2.lago_id}`, { method: 'PUT', body: { wallet: { limit: 'hard' } } }));
+  await checkLedger(w2);
 });
 
 test('applies_to stays while the wallet holds credits for open holds; other terms may change', async () => {
@@ -296,4 +302,58 @@ test('an anniversary leaves what open holds reserve of the previous grant; the r
     assert.equal((await wallet(m.w.lago_id)).balance_cents, m.after, `${JSON.stringify(m.rollover)} ${m.settle}`);
     await checkLedger(m.w);
   }
+});
+
+// Found by a black-box audit: holds reserved an amount of each wallet, not particular credits,
+// so a grant added after a hold and consumed before the older credits (a sooner expiry) kept
+// its credits for that hold past its expiry, and the capture spent them where the credits the
+// hold was made on should have paid. A hold reserves the credits its capture would spend were
+// it captured at once; a grant that comes later is nobody's, and expires whole. The same
+// across a restart: the reservations are read back from the holds' rows.
+test('a hold reserves the credits it was made on: a grant added after it, consumed first, expires whole', async () => {
+  const now = await clockNow();
+  const made = [];
+  for (const restart of [false, true]) {
+    const { sub: s, w } = await customer({ granted_credits: '10' });
+    const a = await authorize(s, 6, { expires_in: 86400 });
+    assert.equal(a.status, 'authorized');
+    await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '5', expiration_at: iso(now + 3600e3) }));
+    assert.deepEqual(balances(await wallet(w.lago_id)), [1500, 900, 600]);
+    made.push({ restart, s, w, a });
+  }
+  await t.restart({ kill: true });
+  await advance(iso(now + 2 * 3600e3));
+  for (const { s, w, a } of made) {
+    // the 5 later credits expired whole; the 6 held are the first grant's
+    assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 400, 600]);
+    const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
+    assert.deepEqual(expired.map((x) => x.amount), ['5.0']);
+    assert.equal((await ok(await capture(a.lago_id))).authorization.captured_amount_cents, 600);
+    assert.deepEqual(balances(await wallet(w.lago_id)), [400, 400, 0]);
+    assert.equal((await event(s, 4)).status, 200);
+    assert.equal((await event(s, 1)).status, 402);
+    await checkLedger(w);
+  }
+});
+
+// The other side of the same rule: usage recorded while a hold is open spends what the hold
+// does not reserve, even from credits consumed after the held ones; the held ones wait for the
+// hold, past their expiry if need be, and expire when it is voided.
+test('usage beside an open hold spends the credits the hold does not reserve', async () => {
+  const now = await clockNow();
+  const { sub: s, w } = await customer({ granted_credits: '10' });
+  const soon = (await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '5', expiration_at: iso(now + 3600e3) }))).wallet_transactions[0];
+  const a = await authorize(s, 6, { expires_in: 86400 }); // the 5 expiring soon, and 1 of the 10
+  assert.equal((await event(s, 3)).status, 200); // 3 of the 10
+  const paid = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=usage`))).wallet_transactions;
+  assert.equal(paid.length, 1);
+  const fundings = (await ok(await t.api(`/api/v1/wallet_transactions/${paid[0].lago_id}/fundings`))).wallet_transaction_fundings;
+  const ten = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?per_page=100`))).wallet_transactions.find((x) => x.amount === '10.0');
+  assert.notEqual(ten.lago_id, soon.lago_id);
+  assert.deepEqual(fundings.map((f) => [f.wallet_transaction.lago_id, f.amount_cents]), [[ten.lago_id, 300]]);
+  await advance(iso(now + 2 * 3600e3));
+  assert.deepEqual(balances(await wallet(w.lago_id)), [1200, 600, 600]); // the held 5 kept
+  await ok(await post(`/api/v1/authorizations/${a.lago_id}/void`, {}));
+  assert.deepEqual(balances(await wallet(w.lago_id)), [700, 700, 0]); // and expired with the void
+  await checkLedger(w);
 });

@@ -508,6 +508,8 @@ static void random_grants(struct wallet_grant *g, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         g[i].remaining_cents = below(3) == 0 ? 0 : (int64_t)below(10000);
+        g[i].held_cents = below(3) == 0 ? (int64_t)below((uint64_t)g[i].remaining_cents + 1) : 0;
+        g[i].capturing_cents = 0;
         g[i].priority = below(2) ? WALLET_PRIORITY_MAX : WALLET_PRIORITY_MIN + (int32_t)below(3);
         g[i].paid = below(2);
         g[i].has_expiration = below(2);
@@ -592,7 +594,7 @@ static void plan_take_cases(void **state)
     size_t n = 99;
 
     /* in order, the last one partly */
-    assert_int_equal(wallet_plan_take(g, 4, 300, t, &n), 300);
+    assert_int_equal(wallet_plan_take_at(g, 4, 300, T0, WALLET_TAKE_LIVE, t, &n), 300);
     assert_int_equal(n, 2);
     assert_int_equal(t[0].grant, 0);
     assert_int_equal(t[0].cents, 100);
@@ -601,28 +603,28 @@ static void plan_take_cases(void **state)
 
     /* exactly the first: nothing from later grants */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 4, 100, t, &n), 100);
+    assert_int_equal(wallet_plan_take_at(g, 4, 100, T0, WALLET_TAKE_LIVE, t, &n), 100);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].grant, 0);
     assert_int_equal(t[0].cents, 100);
 
     /* one cent */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 4, 1, t, &n), 1);
+    assert_int_equal(wallet_plan_take_at(g, 4, 1, T0, WALLET_TAKE_LIVE, t, &n), 1);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].grant, 0);
     assert_int_equal(t[0].cents, 1);
 
     /* all of it exactly */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 4, 400, t, &n), 400);
+    assert_int_equal(wallet_plan_take_at(g, 4, 400, T0, WALLET_TAKE_LIVE, t, &n), 400);
     assert_int_equal(n, 3);
     assert_int_equal(t[2].grant, 3);
     assert_int_equal(t[2].cents, 50);
 
     /* more than the grants hold: what they cover */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 4, 1000, t, &n), 400);
+    assert_int_equal(wallet_plan_take_at(g, 4, 1000, T0, WALLET_TAKE_LIVE, t, &n), 400);
     assert_int_equal(n, 3);
     assert_int_equal(t[0].grant, 0);
     assert_int_equal(t[0].cents, 100);
@@ -633,24 +635,37 @@ static void plan_take_cases(void **state)
 
     /* nothing wanted: nothing taken */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 4, 0, t, &n), 0);
+    assert_int_equal(wallet_plan_take_at(g, 4, 0, T0, WALLET_TAKE_LIVE, t, &n), 0);
     assert_int_equal(n, 0);
 
     /* no grants, or none with anything left */
     n = 99;
-    assert_int_equal(wallet_plan_take(g, 0, 500, t, &n), 0);
+    assert_int_equal(wallet_plan_take_at(g, 0, 500, T0, WALLET_TAKE_LIVE, t, &n), 0);
     assert_int_equal(n, 0);
     n = 99;
-    assert_int_equal(wallet_plan_take(g + 1, 1, 500, t, &n), 0);
+    assert_int_equal(wallet_plan_take_at(g + 1, 1, 500, T0, WALLET_TAKE_LIVE, t, &n), 0);
     assert_int_equal(n, 0);
 
     /* it changes nothing */
     assert_int_equal(g[0].remaining_cents, 100);
     assert_int_equal(g[2].remaining_cents, 250);
+
+    /* what open holds reserve is nobody else's: a grant's held part is passed over */
+    g[0].held_cents = 100; /* all of it */
+    g[2].held_cents = 200;
+    n = 99;
+    assert_int_equal(wallet_plan_take_at(g, 4, 1000, T0, WALLET_TAKE_LIVE, t, &n), 100);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[0].grant, 2);
+    assert_int_equal(t[0].cents, 50);
+    assert_int_equal(t[1].grant, 3);
+    assert_int_equal(t[1].cents, 50);
+    assert_int_equal(wallet_grant_unheld(&g[0]), 0);
+    assert_int_equal(wallet_grant_unheld(&g[2]), 50);
 }
 
-/* Grants past their expiry keep only what holds reserve: a debit passes over them, and a
- * capture takes from them alone first. */
+/* Grants past their expiry keep only what holds reserve: a debit passes over them; a capture
+ * takes first what its hold released (capturing_cents), past the expiry too, and no more. */
 static void plan_take_at_cases(void **state)
 {
     (void)state;
@@ -663,12 +678,12 @@ static void plan_take_at_cases(void **state)
     struct wallet_take t[3];
     size_t n = 99;
 
-    /* before any expiry, as wallet_plan_take */
+    /* before any expiry, every unheld credit in consumption order */
     assert_int_equal(wallet_plan_take_at(g, 3, 100, T0, WALLET_TAKE_LIVE, t, &n), 100);
     assert_int_equal(n, 2);
     assert_int_equal(t[1].grant, 1);
     assert_int_equal(t[1].cents, 20);
-    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0, WALLET_TAKE_KEPT, t, &n), 0);
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0, WALLET_TAKE_CAPTURING, t, &n), 0);
     assert_int_equal(n, 0);
 
     /* at the first one's expiry: a debit passes over it */
@@ -680,17 +695,24 @@ static void plan_take_at_cases(void **state)
     assert_int_equal(t[0].cents, 30);
     assert_int_equal(t[1].grant, 2);
     assert_int_equal(t[1].cents, 50);
-    /* and a capture finds it */
-    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0 + 10 * SECOND, WALLET_TAKE_KEPT, t, &n), 80);
-    assert_int_equal(n, 1);
-    assert_int_equal(t[0].grant, 0);
 
-    /* both past: kept ones in consumption order, the live one alone otherwise */
-    assert_int_equal(wallet_plan_take_at(g, 3, 90, T0 + 30 * SECOND, WALLET_TAKE_KEPT, t, &n), 90);
+    /* a capture whose hold released 60 of the first and 5 of the third: those, past the
+     * expiry or not, and no more; the second grant's credits are not its own */
+    g[0].capturing_cents = 60;
+    g[2].capturing_cents = 5;
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0 + 30 * SECOND, WALLET_TAKE_CAPTURING, t, &n),
+                     65);
     assert_int_equal(n, 2);
-    assert_int_equal(t[1].grant, 1);
-    assert_int_equal(t[1].cents, 10);
-    assert_int_equal(wallet_plan_take_at(g, 3, 90, T0 + 30 * SECOND, WALLET_TAKE_LIVE, t, &n), 50);
+    assert_int_equal(t[0].grant, 0);
+    assert_int_equal(t[0].cents, 60);
+    assert_int_equal(t[1].grant, 2);
+    assert_int_equal(t[1].cents, 5);
+    /* what another hold still reserves is not released to it */
+    g[2].held_cents = 48;
+    assert_int_equal(wallet_plan_take_at(g, 3, 100, T0 + 30 * SECOND, WALLET_TAKE_CAPTURING, t, &n),
+                     62);
+    assert_int_equal(t[1].cents, 2);
+    assert_int_equal(wallet_plan_take_at(g, 3, 90, T0 + 30 * SECOND, WALLET_TAKE_LIVE, t, &n), 2);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].grant, 2);
 }
@@ -706,14 +728,20 @@ static void plan_take_property(void **state)
         size_t n = (size_t)below(N + 1);
         random_grants(g, n);
         qsort(g, n, sizeof g[0], qsort_compare);
-        int64_t total = 0;
-        for (size_t i = 0; i < n; i++)
-            total += g[i].remaining_cents;
+        /* what a debit may take, reckoned here on its own: unheld credits of grants not past
+         * their expiry */
+        tally_time now = T0 + (int64_t)below(5) * SECOND;
+        int64_t free_of[N], total = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool past = g[i].has_expiration && g[i].expiration_at <= now;
+            free_of[i] = past ? 0 : g[i].remaining_cents - g[i].held_cents;
+            total += free_of[i];
+        }
         int64_t want =
             below(4) == 0 ? total + (int64_t)below(1000) : (int64_t)below((uint64_t)total + 1);
         memcpy(copy, g, n * sizeof g[0]);
         size_t count = 999;
-        int64_t covered = wallet_plan_take(g, n, want, t, &count);
+        int64_t covered = wallet_plan_take_at(g, n, want, now, WALLET_TAKE_LIVE, t, &count);
         int64_t expect = want < total ? want : total;
 #define FAIL_IF(cond, ...)                                                                         \
     do {                                                                                           \
@@ -729,16 +757,14 @@ static void plan_take_property(void **state)
         for (size_t k = 0; k < count; k++) {
             size_t i = t[k].grant;
             FAIL_IF(i < next_grant || i >= n, "take %zu from grant %zu out of order", k, i);
-            FAIL_IF(t[k].cents <= 0 || t[k].cents > g[i].remaining_cents,
-                    "take %zu of %" PRId64 " from a grant holding %" PRId64, k, t[k].cents,
-                    g[i].remaining_cents);
+            FAIL_IF(t[k].cents <= 0 || t[k].cents > free_of[i],
+                    "take %zu of %" PRId64 " from a grant with %" PRId64 " free", k, t[k].cents,
+                    free_of[i]);
             /* every grant skipped, and every take but the last, is emptied */
             for (size_t s = next_grant; s < i; s++)
-                FAIL_IF(g[s].remaining_cents != 0, "grant %zu with %" PRId64 " skipped", s,
-                        g[s].remaining_cents);
-            FAIL_IF(k + 1 < count && t[k].cents != g[i].remaining_cents,
-                    "take %zu leaves %" PRId64 " in grant %zu", k,
-                    g[i].remaining_cents - t[k].cents, i);
+                FAIL_IF(free_of[s] != 0, "grant %zu with %" PRId64 " free skipped", s, free_of[s]);
+            FAIL_IF(k + 1 < count && t[k].cents != free_of[i],
+                    "take %zu leaves %" PRId64 " in grant %zu", k, free_of[i] - t[k].cents, i);
             sum += t[k].cents;
             next_grant = i + 1;
         }
@@ -746,8 +772,8 @@ static void plan_take_property(void **state)
         /* when not all is covered, no grant after the last take holds anything */
         if (covered < want)
             for (size_t s = next_grant; s < n; s++)
-                FAIL_IF(g[s].remaining_cents != 0, "grant %zu with %" PRId64 " left untaken", s,
-                        g[s].remaining_cents);
+                FAIL_IF(free_of[s] != 0, "grant %zu with %" PRId64 " free left untaken", s,
+                        free_of[s]);
 #undef FAIL_IF
     }
 }

@@ -568,6 +568,48 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     remove_dir(dir);
 }
 
+/*
+ * Holds from before their parts were per grant (schema 32: one part per wallet) keep their
+ * parts on no grant (33): the wallet's amount stays reserved, and the parts still open are
+ * what the live-parts index finds.
+ */
+static void hold_parts_move_to_no_grant(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    raw_exec(dir, "DROP TABLE authorization_holds;"
+                  "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
+                  " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+                  " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
+                  "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
+                  "PRAGMA user_version = 32;");
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    assert_non_null(st);
+    store_close(st);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(authorization_id || ':' || wallet_id"
+                                        " || ':' || grant_id || ':' || cents, ' ') FROM"
+                                        " (SELECT * FROM authorization_holds INDEXED BY"
+                                        " authorization_holds_live WHERE wallet_id = 7 AND"
+                                        " cents > 0 ORDER BY 1)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "1:7:0:600 2:7:0:250");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    remove_dir(dir);
+}
+
 /* A small deterministic generator (xorshift64): the same blocks every run. */
 static uint64_t next_random(uint64_t *x)
 {
@@ -704,6 +746,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrates_and_refuses_newer),
+        cmocka_unit_test(hold_parts_move_to_no_grant),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
