@@ -2211,21 +2211,20 @@ enum command_result wallet_book_hold(struct store *st, struct command *cmd, stru
                                      int64_t authorization_id, int64_t cents)
 {
     assert(cents > 0);
-    /* the credits its capture would spend now, in consumption order; the rest is on no grant
+    /* the credits its capture would spend now, as a debit plans them; the rest is on no grant
      * (a soft wallet's overdraft) */
-    int64_t left = cents;
-    for (size_t i = 0; i < w->grant_count && left > 0; i++) {
-        struct wallet_grant *g = &w->grants[i];
-        int64_t part = wallet_grant_past_expiry(g, cmd->now) ? 0 : wallet_grant_unheld(g);
-        if (part <= 0)
-            continue;
-        if (part > left)
-            part = left;
-        struct store_hold row = {w->row.id, g->id, part};
+    struct wallet_take *takes = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *takes);
+    if (!takes)
+        return COMMAND_STORE_FAILED;
+    size_t n;
+    int64_t left = cents - wallet_plan_take_at(w->grants, w->grant_count, cents, cmd->now,
+                                               WALLET_TAKE_LIVE, takes, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct wallet_grant *g = &w->grants[takes[i].grant];
+        struct store_hold row = {w->row.id, g->id, takes[i].cents};
         if (store_authorization_hold_put(st, authorization_id, &row) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        g->held_cents += part;
-        left -= part;
+        g->held_cents += takes[i].cents;
     }
     struct store_hold rest = {w->row.id, 0, left};
     if (left > 0 && store_authorization_hold_put(st, authorization_id, &rest) != STORE_OK)

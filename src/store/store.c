@@ -998,7 +998,7 @@ static const char *const sql[STMT_COUNT] = {
                               " WHERE authorization_id = ?1 AND cents > 0",
     /* (released parts are zeroed: what is left is open holds', status 1 says so again) */
     [STMT_WALLET_HELD_GRANTS] =
-        "SELECT h.grant_id, SUM(h.cents) FROM authorization_holds h"
+        "SELECT h.wallet_id, h.grant_id, SUM(h.cents) FROM authorization_holds h"
         " JOIN authorizations a ON a.id = h.authorization_id AND a.status = 1"
         " WHERE h.wallet_id = ?1 AND h.cents > 0 GROUP BY h.grant_id ORDER BY h.grant_id",
     /* a wallet's open holds: its live parts (authorization_holds_live), each hold once */
@@ -3590,14 +3590,16 @@ enum store_status store_authorization_holds_clear(struct store *st, int64_t auth
     return step_done(s);
 }
 
-enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
-                                            bool (*fn)(const struct store_hold *part, void *ctx),
-                                            void *ctx)
+/* Calls fn for each (wallet, grant, cents) row of hold parts statement `id` finds for `owner`
+ * (its ?1), until fn returns false. */
+static enum store_status each_hold_part(struct store_conn *c, enum stmt_id id, int64_t owner,
+                                        bool (*fn)(const struct store_hold *part, void *ctx),
+                                        void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_AUTH_HOLDS);
+    sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, authorization_id);
+    sqlite3_bind_int64(s, 1, owner);
     int rc;
     bool go_on = true;
     while (go_on && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -3610,24 +3612,18 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
     return !go_on || rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
+enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
+                                            bool (*fn)(const struct store_hold *part, void *ctx),
+                                            void *ctx)
+{
+    return each_hold_part(c, STMT_AUTH_HOLDS, authorization_id, fn, ctx);
+}
+
 enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_id,
                                            bool (*fn)(const struct store_hold *part, void *ctx),
                                            void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WALLET_HELD_GRANTS);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, wallet_id);
-    int rc;
-    bool go_on = true;
-    while (go_on && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_hold part = {.wallet_id = wallet_id,
-                                  .grant_id = sqlite3_column_int64(s, 0),
-                                  .cents = sqlite3_column_int64(s, 1)};
-        go_on = fn(&part, ctx);
-    }
-    sqlite3_reset(s);
-    return go_on && rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+    return each_hold_part(c, STMT_WALLET_HELD_GRANTS, wallet_id, fn, ctx);
 }
 
 /* Lago ids of the first `cap` rows statement `id` finds for (org_id, owner_id). */

@@ -669,7 +669,7 @@ enum store_status store_authorization_holds(struct store_conn *c, int64_t author
                                             bool (*fn)(const struct store_hold *part, void *ctx),
                                             void *ctx);
 /* Calls fn for each grant of the wallet open holds reserve credits of (grant 0: on no grant),
- * with what they reserve of it together; STORE_ERROR if fn returns false. */
+ * with what they reserve of it together, until fn returns false. */
 enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_id,
                                            bool (*fn)(const struct store_hold *part, void *ctx),
                                            void *ctx);

@@ -42,6 +42,21 @@ static void raw_exec(const char *dir, const char *sql)
     sqlite3_close(db);
 }
 
+/* The one text value `sql` reads from the store's database in dir is `expected`. */
+static void assert_query_text(const char *dir, const char *sql, const char *expected)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), expected);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 static void migrates_and_refuses_newer(void **state)
 {
     (void)state;
@@ -531,40 +546,18 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     assert_int_equal(store_event_last_id(store_conn(st), &last), STORE_OK);
     assert_int_equal(last, 250);
     store_close(st);
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(first_id || ':' || count, ' ') FROM"
-                                        " (SELECT first_id, count FROM event_blocks ORDER BY 1)",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(q, 0), "1:100 101:30 131:100 231:20");
-    sqlite3_finalize(q);
+    assert_query_text(dir,
+                      "SELECT group_concat(first_id || ':' || count, ' ') FROM"
+                      " (SELECT first_id, count FROM event_blocks ORDER BY 1)",
+                      "1:100 101:30 131:100 231:20");
     /* then summarized (23), each block as its events say */
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(first_id || ':' || count || ':' ||"
-                                        " ts_min || '-' || ts_max || ':' || sub || ':' || code ||"
-                                        " ':' || length(bloom), ' ') FROM (SELECT * FROM"
-                                        " event_block_summaries ORDER BY first_id)",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(q, 0),
-                        "1:100:5001-5100:sub:calls:64 101:30:5101-5130:sub:calls:64"
-                        " 131:100:5131-5230:sub:calls:64 231:20:5231-5250:sub:calls:64");
-    sqlite3_finalize(q);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    assert_query_text(dir,
+                      "SELECT group_concat(first_id || ':' || count || ':' || ts_min || '-' ||"
+                      " ts_max || ':' || sub || ':' || code || ':' || length(bloom), ' ') FROM"
+                      " (SELECT * FROM event_block_summaries ORDER BY first_id)",
+                      "1:100:5001-5100:sub:calls:64 101:30:5101-5130:sub:calls:64"
+                      " 131:100:5131-5230:sub:calls:64 231:20:5231-5250:sub:calls:64");
+    assert_query_text(dir, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'", "0");
     remove_dir(dir);
 }
 
@@ -590,23 +583,12 @@ static void hold_parts_move_to_no_grant(void **state)
     st = store_open(dir, err);
     assert_non_null(st);
     store_close(st);
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, STORE_DB_FILE);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(authorization_id || ':' || wallet_id"
-                                        " || ':' || grant_id || ':' || cents, ' ') FROM"
-                                        " (SELECT * FROM authorization_holds INDEXED BY"
-                                        " authorization_holds_live WHERE wallet_id = 7 AND"
-                                        " cents > 0 ORDER BY 1)",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(q, 0), "1:7:0:600 2:7:0:250");
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    assert_query_text(dir,
+                      "SELECT group_concat(authorization_id || ':' || wallet_id || ':' ||"
+                      " grant_id || ':' || cents, ' ') FROM (SELECT * FROM authorization_holds"
+                      " INDEXED BY authorization_holds_live WHERE wallet_id = 7 AND cents > 0"
+                      " ORDER BY 1)",
+                      "1:7:0:600 2:7:0:250");
     remove_dir(dir);
 }
 
