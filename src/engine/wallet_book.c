@@ -1166,7 +1166,7 @@ static bool format_fundings(const struct charge_debit *d, struct arena *a, const
 /* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts, both as
  * the writer keeps them and as the last stored entries left them, once the debits waiting for
  * the next flush (in the journal) are posted. */
-static void check_wallet(struct store *st, const struct live_wallet *w)
+static void check_wallet(struct store *st, const struct live_wallet *w, tally_time now)
 {
     int64_t paid_grants = 0, free_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
@@ -1187,6 +1187,11 @@ static void check_wallet(struct store *st, const struct live_wallet *w)
         held_on_grants += g->held_cents;
     }
     assert(held_on_grants <= w->row.held_cents);
+    /* a wallet that owes holds no spendable credits: the next credits repay it first */
+    if (w->row.overdrawn_cents > 0 && !w->row.has_terminated_at)
+        for (size_t i = 0; i < w->grant_count; i++)
+            assert(wallet_grant_past_expiry(&w->grants[i], now) ||
+                   wallet_grant_unheld(&w->grants[i]) == 0);
     enum ledger_account accounts[] = {LEDGER_CUSTOMER_PAID_CREDITS,
                                       LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
                                       LEDGER_CUSTOMER_OVERDRAFT, LEDGER_CUSTOMER_HELD_CREDITS};
@@ -1233,7 +1238,7 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
         if (r != COMMAND_OK)
             return r;
 #ifdef TALLY_CHECK_INVARIANTS
-        check_wallet(st, &cw->wallets[i]);
+        check_wallet(st, &cw->wallets[i], cmd->now);
 #endif
     }
     for (size_t i = 0; i < cw->debit_count; i++) {
@@ -1488,7 +1493,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
             journal_customer(&record, &jc, cw);
 #ifdef TALLY_CHECK_INVARIANTS
             for (size_t k = 0; k < cw->wallet_count; k++)
-                check_wallet(st, &cw->wallets[k]);
+                check_wallet(st, &cw->wallets[k], cmd->now);
             check_overdraft_fundings(cw);
 #endif
         }
@@ -1854,7 +1859,7 @@ enum command_result wallet_book_settle_terminated(struct store *st, struct comma
     if (store_wallet_save_balances(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
 #ifdef TALLY_CHECK_INVARIANTS
-    check_wallet(st, w);
+    check_wallet(st, w, cmd->now);
 #endif
     /* written at once, from memory that may be ahead of the tables: the journal's stretch
      * ends with this commit */
@@ -2232,6 +2237,44 @@ enum command_result wallet_book_hold(struct store *st, struct command *cmd, stru
     return hold_change(st, cmd, w, authorization_id, cents, LEDGER_CAUSE_HOLD);
 }
 
+enum command_result wallet_book_repay_overdraft(struct store *st, struct command *cmd,
+                                                struct customer_wallets *cw, struct live_wallet *w,
+                                                struct wallet_grant *g, int64_t cents,
+                                                int64_t authorization_id, enum ledger_cause cause)
+{
+    if (w->row.overdrawn_cents <= 0 || wallet_grant_past_expiry(g, cmd->now))
+        return COMMAND_OK; /* nothing owed; or those credits expire */
+    int64_t repay = cents < w->row.overdrawn_cents ? cents : w->row.overdrawn_cents;
+    if (repay > wallet_grant_unheld(g))
+        repay = wallet_grant_unheld(g);
+    if (repay <= 0)
+        return COMMAND_OK;
+    enum ledger_account credits =
+        g->paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
+    struct ledger_posting p;
+    ledger_posting_init(&p, cause);
+    if (!ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay))
+        return ledger_refused(cmd, NULL, w, LEDGER_CUSTOMER_OVERDRAFT);
+    enum command_result r =
+        wallet_book_post_about(st, cmd, w, g->id, authorization_id, cmd->now, &p);
+    if (r != COMMAND_OK)
+        return r;
+    g->remaining_cents -= repay;
+    w->row.overdrawn_cents -= repay;
+    w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
+    w->row.updated_at = cmd->now;
+    w->dirty = true; /* its row: written by the caller's wallet_book_settle_customer */
+    if (!wallet_book_reassign_overdraft(cw, w, g->id, repay) ||
+        store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* the grant's row is written at once, from memory that may be ahead of the tables: the
+     * journal's stretch ends with this commit */
+    if (w->book->deferring)
+        w->book->must_flush = true;
+    wallet_book_drop_empty_grants(w);
+    return COMMAND_OK;
+}
+
 /* A hold's parts, read before any is released (the release rewrites their rows). */
 struct hold_parts {
     struct store_hold *items; /* in the command's arena */
@@ -2291,14 +2334,35 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
             if (cause == LEDGER_CAUSE_CAPTURE)
                 g->capturing_cents += part->cents; /* its event spends them first */
         }
-        if (hold_change(st, cmd, w, a->id, -cents, cause) != COMMAND_OK)
-            return COMMAND_STORE_FAILED;
-        if (cause != LEDGER_CAUSE_CAPTURE &&
-            wallet_book_expire_unheld(st, cmd, w, cmd->now + 1) != COMMAND_OK)
-            return COMMAND_STORE_FAILED;
+        enum command_result r = hold_change(st, cmd, w, a->id, -cents, cause);
+        if (cause == LEDGER_CAUSE_CAPTURE)
+            continue; /* what the capture leaves is settled by wallets_capture_done */
+        /* the credits it gives back repay an overdraft first (by grant: one may go as its
+         * last credits do), and those past their expiry expire */
+        for (size_t k = i; k < next && r == COMMAND_OK; k++) {
+            struct wallet_grant *g =
+                parts.items[k].grant_id ? wallet_book_live_grant(w, parts.items[k].grant_id) : NULL;
+            if (g)
+                r = wallet_book_repay_overdraft(st, cmd, cw, w, g, parts.items[k].cents, a->id,
+                                                cause);
+        }
+        if (r == COMMAND_OK)
+            r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
+        if (r != COMMAND_OK)
+            return r;
     }
     if (parts.count > 0 && store_authorization_holds_clear(st, a->id) != STORE_OK)
         return COMMAND_STORE_FAILED;
     a->held_cents = 0;
-    return !b->deferring || wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (cause == LEDGER_CAUSE_CAPTURE) /* its event's debit and wallets_capture_done follow */
+        return !b->deferring || wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return wallet_book_settle_customer(b, st, cmd, cw);
+}
+
+enum command_result wallet_book_settle_customer(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, struct customer_wallets *cw)
+{
+    if (b->deferring)
+        return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return wallet_book_flush_customer(st, cmd, cw);
 }

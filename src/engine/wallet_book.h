@@ -386,9 +386,25 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
  */
 enum command_result wallet_book_hold(struct store *st, struct command *cmd, struct live_wallet *w,
                                      int64_t authorization_id, int64_t cents);
+/*
+ * Credits a hold gave back (up to `cents` of grant g, unheld now) repay the wallet's overdraft
+ * first, as new credits do (wallet_book_credit), with a posting of the release's cause: else
+ * the wallet would hold spendable credits while it owes, and a termination or an expiry would
+ * take them while the overdraft stayed owed (found by an audit). Credits past their expiry
+ * expire instead. g may leave the grant list; the wallet's row and the debits whose overdraft
+ * became g's wait for wallet_book_settle_customer.
+ */
+enum command_result wallet_book_repay_overdraft(struct store *st, struct command *cmd,
+                                                struct customer_wallets *cw, struct live_wallet *w,
+                                                struct wallet_grant *g, int64_t cents,
+                                                int64_t authorization_id, enum ledger_cause cause);
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                         struct command *cmd, struct store_authorization *a,
                                         enum ledger_cause cause);
+/* The customer's changes reach the store: now (wallet_book_flush_customer), or with the
+ * journal when the book defers. */
+enum command_result wallet_book_settle_customer(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, struct customer_wallets *cw);
 /* The credits of a settled inbound transaction arrive: its posting (purchase or grant), the
  * overdraft it repays first (`repay`, already taken off its remaining amount), its grant. */
 enum command_result wallet_book_credit(struct store *st, struct command *cmd,

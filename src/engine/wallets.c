@@ -764,17 +764,35 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
-        for (size_t k = 0; k < w->grant_count; k++)
-            w->grants[k].capturing_cents = 0;
+        /* what its hold released and the capture did not spend repays an overdraft first:
+         * listed before (a repayment may take a grant out of the list) */
+        struct grant_move *left = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *left);
+        if (!left)
+            return COMMAND_STORE_FAILED;
+        size_t count = 0;
+        for (size_t k = 0; k < w->grant_count; k++) {
+            struct wallet_grant *g = &w->grants[k];
+            if (g->capturing_cents > 0)
+                left[count++] = (struct grant_move){g->id, g->capturing_cents};
+            g->capturing_cents = 0;
+        }
         if (w->row.has_terminated_at)
             continue;
+        enum command_result r = COMMAND_OK;
+        for (size_t k = 0; k < count && r == COMMAND_OK; k++) {
+            struct wallet_grant *g = wallet_book_live_grant(w, left[k].grant_id);
+            if (g)
+                r = wallet_book_repay_overdraft(st, cmd, cw, w, g, left[k].cents, a->id,
+                                                LEDGER_CAUSE_CAPTURE);
+        }
         /* (every wallet: a refund step of the capture may have given credits back to a grant
          * past its expiry) */
-        enum command_result r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
+        if (r == COMMAND_OK)
+            r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
         if (r != COMMAND_OK)
             return r;
     }
-    return COMMAND_OK;
+    return wallet_book_settle_customer(b, st, cmd, cw);
 }
 
 static int32_t currency_exponent(const char *code)

@@ -357,3 +357,40 @@ test('usage beside an open hold spends the credits the hold does not reserve', a
   assert.deepEqual(balances(await wallet(w.lago_id)), [700, 700, 0]); // and expired with the void
   await checkLedger(w);
 });
+
+// Found by a black-box audit: credits a hold gave back (voided, expired, or left by a smaller
+// capture) stayed spendable in a soft wallet that owed an overdraft; deleting the wallet then
+// voided them as breakage while the whole overdraft stayed owed (paid 3, used 4, owed 3). They
+// repay the overdraft first, as new credits do, across a restart too.
+test('credits a hold gives back repay an overdraft first, however it settles', async () => {
+  const now = await clockNow();
+  const cases = [
+    { settle: 'void', owed: 100 },
+    { settle: 'expire', owed: 100 },
+    { settle: 'capture', units: '0.5', owed: 150 },
+  ];
+  for (const c of cases) {
+    Object.assign(c, await customer({ limit: 'soft', overdraft_credits: '5' }));
+    await ok(await topUp({ wallet_id: c.w.lago_id, paid_credits: '3' }));
+    c.hold = await authorize(c.sub, 2, { expires_in: 60 }); // 2 of the 3 credits
+    assert.equal(c.hold.status, 'authorized');
+    assert.equal((await event(c.sub, 4)).status, 200); // the unheld credit, and 3 of overdraft
+    const w = await wallet(c.w.lago_id);
+    assert.deepEqual([w.balance_cents, w.ongoing_usage_balance_cents, w.overdrawn_cents], [-100, 200, 300]);
+  }
+  for (const c of cases) {
+    if (c.settle === 'void') await ok(await post(`/api/v1/authorizations/${c.hold.lago_id}/void`, {}));
+    if (c.settle === 'capture') await ok(await capture(c.hold.lago_id, c.units));
+  }
+  await advance(iso(now + 120e3)); // the third's hold expires
+  await t.restart({ kill: true });
+  for (const c of cases) {
+    const w = await wallet(c.w.lago_id);
+    assert.deepEqual([w.balance_cents, w.ongoing_usage_balance_cents, w.overdrawn_cents], [-c.owed, 0, c.owed], c.settle);
+    await ok(await t.api(`/api/v1/wallets/${c.w.lago_id}`, { method: 'DELETE' }));
+    const after = await wallet(c.w.lago_id);
+    assert.deepEqual([after.balance_cents, after.overdrawn_cents], [-c.owed, c.owed], c.settle);
+    const entries = await checkLedger(c.w);
+    assert.equal(entries.filter((e) => e.account === 'breakage').length, 0, c.settle); // nothing voided unused
+  }
+});
