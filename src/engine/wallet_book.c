@@ -2237,12 +2237,27 @@ enum command_result wallet_book_hold(struct store *st, struct command *cmd, stru
     return hold_change(st, cmd, w, authorization_id, cents, LEDGER_CAUSE_HOLD);
 }
 
+/*
+ * What a release lets expire at once: credits of grants whose expiry is past at `now`, but not
+ * those of an interval rule's anniversary the clock has still to handle (a test clock's
+ * advance releases the holds due before it brings the wallets up to date): that anniversary
+ * may roll them over. Found by an audit: an advance over a hold's expiry and an anniversary
+ * expired the previous grant at the release, and its unused credits never rolled over.
+ */
+static tally_time released_expiry_bound(const struct live_wallet *w, tally_time now)
+{
+    if (w->row.has_next_rule_at && w->row.next_rule_at <= now)
+        return w->row.next_rule_at; /* grants expired before it: as the clock would */
+    return now + 1;
+}
+
 enum command_result wallet_book_repay_overdraft(struct store *st, struct command *cmd,
                                                 struct customer_wallets *cw, struct live_wallet *w,
                                                 struct wallet_grant *g, int64_t cents,
                                                 int64_t authorization_id, enum ledger_cause cause)
 {
-    if (w->row.overdrawn_cents <= 0 || wallet_grant_past_expiry(g, cmd->now))
+    if (w->row.overdrawn_cents <= 0 ||
+        (g->has_expiration && g->expiration_at < released_expiry_bound(w, cmd->now)))
         return COMMAND_OK; /* nothing owed; or those credits expire */
     int64_t repay = cents < w->row.overdrawn_cents ? cents : w->row.overdrawn_cents;
     if (repay > wallet_grant_unheld(g))
@@ -2347,7 +2362,7 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                                 cause);
         }
         if (r == COMMAND_OK)
-            r = wallet_book_expire_unheld(st, cmd, w, cmd->now + 1);
+            r = wallet_book_expire_unheld(st, cmd, w, released_expiry_bound(w, cmd->now));
         if (r != COMMAND_OK)
             return r;
     }

@@ -394,3 +394,30 @@ test('credits a hold gives back repay an overdraft first, however it settles', a
     assert.equal(entries.filter((e) => e.account === 'breakage').length, 0, c.settle); // nothing voided unused
   }
 });
+
+// Found by a black-box audit: one advance of the clock over a hold's expiry and a later
+// anniversary of an interval rule released the hold first, and the release expired the
+// previous grant (past its expiry by then) before the anniversary could roll it over: all of
+// its unused credits were lost. What the release frees expires only up to the anniversaries
+// still to come; the clock then handles them in order.
+test('a hold that expires before an anniversary, in the same advance, leaves the rollover whole', async () => {
+  const start = await clockNow();
+  const rule = (rollover) => ({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P1W', ...rollover }] });
+  const cases = [
+    { rollover: { rollover: 'all' }, after: 1800 },
+    { rollover: { rollover: 'max_credits', rollover_max_credits: '2' }, after: 1200 },
+  ];
+  for (const c of cases) Object.assign(c, await customer(rule(c.rollover)));
+  await advance(iso(start + 7 * DAY + 2 * 3600e3)); // the first grant
+  for (const c of cases) {
+    assert.equal((await event(c.sub, 2)).status, 200); // 8 unused
+    c.hold = await authorize(c.sub, 3, { expires_in: 2 * 86400 }); // gone days before the next anniversary
+    assert.equal(c.hold.status, 'authorized');
+  }
+  await advance(iso(start + 14 * DAY + 3600e3)); // over both at once
+  for (const c of cases) {
+    assert.equal((await hold(c.hold.lago_id)).status, 'expired');
+    assert.equal((await wallet(c.w.lago_id)).balance_cents, c.after, JSON.stringify(c.rollover));
+    await checkLedger(c.w);
+  }
+});
