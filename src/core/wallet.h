@@ -127,8 +127,11 @@ struct wallet_grant {
     int64_t remaining_cents;
     int64_t held_cents;
     /* During a capture: what its hold released of this grant, which the capture's debit takes
-     * first (past the grant's expiry too); zero outside one. */
+     * first (past the grant's expiry too), and whether that part was open on it at its rule's
+     * last anniversary (what the capture leaves of it is capped by the rollover); zero and
+     * false outside one. */
     int64_t capturing_cents;
+    bool capturing_at_rollover;
     int32_t priority;
     bool paid; /* cost basis: rate_amount a credit; granted credits cost nothing */
     bool has_expiration;

@@ -1183,7 +1183,7 @@ static void check_wallet(struct store *st, const struct live_wallet *w, tally_ti
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
         assert(g->held_cents >= 0 && g->held_cents <= g->remaining_cents);
-        assert(g->capturing_cents == 0); /* outside a capture */
+        assert(g->capturing_cents == 0 && !g->capturing_at_rollover); /* outside a capture */
         held_on_grants += g->held_cents;
     }
     assert(held_on_grants <= w->row.held_cents);
@@ -2226,12 +2226,13 @@ enum command_result wallet_book_hold(struct store *st, struct command *cmd, stru
                                                WALLET_TAKE_LIVE, takes, &n);
     for (size_t i = 0; i < n; i++) {
         struct wallet_grant *g = &w->grants[takes[i].grant];
-        struct store_hold row = {w->row.id, g->id, takes[i].cents};
+        struct store_hold row = {
+            .wallet_id = w->row.id, .grant_id = g->id, .cents = takes[i].cents};
         if (store_authorization_hold_put(st, authorization_id, &row) != STORE_OK)
             return COMMAND_STORE_FAILED;
         g->held_cents += takes[i].cents;
     }
-    struct store_hold rest = {w->row.id, 0, left};
+    struct store_hold rest = {.wallet_id = w->row.id, .grant_id = 0, .cents = left};
     if (left > 0 && store_authorization_hold_put(st, authorization_id, &rest) != STORE_OK)
         return COMMAND_STORE_FAILED;
     return hold_change(st, cmd, w, authorization_id, cents, LEDGER_CAUSE_HOLD);
@@ -2251,14 +2252,12 @@ static tally_time released_expiry_bound(const struct live_wallet *w, tally_time 
     return now + 1;
 }
 
-enum command_result wallet_book_repay_overdraft(struct store *st, struct command *cmd,
-                                                struct customer_wallets *cw, struct live_wallet *w,
-                                                struct wallet_grant *g, int64_t cents,
-                                                int64_t authorization_id, enum ledger_cause cause)
+/* What of grant g (not expiring) an overdraft takes: up to `cents` of it, repaid. */
+static enum command_result repay_overdraft(struct store *st, struct command *cmd,
+                                           struct customer_wallets *cw, struct live_wallet *w,
+                                           struct wallet_grant *g, int64_t cents,
+                                           int64_t authorization_id, enum ledger_cause cause)
 {
-    if (w->row.overdrawn_cents <= 0 ||
-        (g->has_expiration && g->expiration_at < released_expiry_bound(w, cmd->now)))
-        return COMMAND_OK; /* nothing owed; or those credits expire */
     int64_t repay = cents < w->row.overdrawn_cents ? cents : w->row.overdrawn_cents;
     if (repay > wallet_grant_unheld(g))
         repay = wallet_grant_unheld(g);
@@ -2288,6 +2287,44 @@ enum command_result wallet_book_repay_overdraft(struct store *st, struct command
         w->book->must_flush = true;
     wallet_book_drop_empty_grants(w);
     return COMMAND_OK;
+}
+
+/* Of `cents` a hold open at the anniversary left unspent, what rolls over (the wallet's room
+ * is taken by it); the rest expires now. */
+static enum command_result cap_rollover(struct store *st, struct command *cmd,
+                                        struct live_wallet *w, int64_t grant_id, int64_t *cents)
+{
+    int64_t keep = *cents < w->row.rollover_room_cents ? *cents : w->row.rollover_room_cents;
+    w->row.rollover_room_cents -= keep;
+    enum command_result r =
+        *cents > keep ? wallet_book_expire(st, cmd, w, grant_id, *cents - keep) : COMMAND_OK;
+    *cents = keep;
+    if (r != COMMAND_OK)
+        return r;
+    if (w->book->deferring) /* (as the expiry: the journal's stretch ends with this commit) */
+        w->book->must_flush = true;
+    return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+enum command_result wallet_book_give_back_held(struct store *st, struct command *cmd,
+                                               struct customer_wallets *cw, struct live_wallet *w,
+                                               int64_t grant_id, int64_t cents, bool at_rollover,
+                                               int64_t authorization_id, enum ledger_cause cause)
+{
+    struct wallet_grant *g = wallet_book_live_grant(w, grant_id);
+    if (!g || cents <= 0 ||
+        (g->has_expiration && g->expiration_at < released_expiry_bound(w, cmd->now)))
+        return COMMAND_OK; /* those expire (wallet_book_expire_unheld) */
+    if (at_rollover) {
+        enum command_result r = cap_rollover(st, cmd, w, grant_id, &cents);
+        if (r != COMMAND_OK)
+            return r;
+        if (!(g = wallet_book_live_grant(w, grant_id)))
+            return COMMAND_OK; /* all of it expired */
+    }
+    if (w->row.overdrawn_cents <= 0)
+        return COMMAND_OK;
+    return repay_overdraft(st, cmd, cw, w, g, cents, authorization_id, cause);
 }
 
 /* A hold's parts, read before any is released (the release rewrites their rows). */
@@ -2346,20 +2383,21 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                 continue; /* on no grant */
             assert(g->held_cents >= part->cents);
             g->held_cents -= part->cents;
-            if (cause == LEDGER_CAUSE_CAPTURE)
-                g->capturing_cents += part->cents; /* its event spends them first */
+            if (cause == LEDGER_CAUSE_CAPTURE) { /* its event spends them first */
+                g->capturing_cents += part->cents;
+                g->capturing_at_rollover = part->at_rollover;
+            }
         }
         enum command_result r = hold_change(st, cmd, w, a->id, -cents, cause);
         if (cause == LEDGER_CAUSE_CAPTURE)
             continue; /* what the capture leaves is settled by wallets_capture_done */
-        /* the credits it gives back repay an overdraft first (by grant: one may go as its
-         * last credits do), and those past their expiry expire */
+        /* the credits it gives back: capped by a rollover, repaying an overdraft first, and
+         * those past their expiry expire */
         for (size_t k = i; k < next && r == COMMAND_OK; k++) {
-            struct wallet_grant *g =
-                parts.items[k].grant_id ? wallet_book_live_grant(w, parts.items[k].grant_id) : NULL;
-            if (g)
-                r = wallet_book_repay_overdraft(st, cmd, cw, w, g, parts.items[k].cents, a->id,
-                                                cause);
+            const struct store_hold *part = &parts.items[k];
+            if (part->grant_id)
+                r = wallet_book_give_back_held(st, cmd, cw, w, part->grant_id, part->cents,
+                                               part->at_rollover, a->id, cause);
         }
         if (r == COMMAND_OK)
             r = wallet_book_expire_unheld(st, cmd, w, released_expiry_bound(w, cmd->now));

@@ -387,17 +387,22 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
 enum command_result wallet_book_hold(struct store *st, struct command *cmd, struct live_wallet *w,
                                      int64_t authorization_id, int64_t cents);
 /*
- * Credits a hold gave back (up to `cents` of grant g, unheld now) repay the wallet's overdraft
- * first, as new credits do (wallet_book_credit), with a posting of the release's cause: else
- * the wallet would hold spendable credits while it owes, and a termination or an expiry would
- * take them while the overdraft stayed owed (found by an audit). Credits past their expiry
- * expire instead. g may leave the grant list; the wallet's row and the debits whose overdraft
- * became g's wait for wallet_book_settle_customer.
+ * Credits a hold gave back (`cents` of grant grant_id, unheld now): those open at its rule's
+ * last anniversary on the previous grants (at_rollover) roll over only within the room the
+ * rollover's cap left them (rollover_room_cents), the rest expiring, so that a hold voided
+ * after the anniversary leaves what a void before it would have left (found by an audit: the
+ * cap was passed, or everything lost, depending on whether an unheld cent rolled over). What
+ * stays repays the wallet's overdraft first, as new credits do (wallet_book_credit), with a
+ * posting of the release's cause: else the wallet would hold spendable credits while it owes,
+ * and a termination or an expiry would take them while the overdraft stayed owed (found by an
+ * audit). Credits past their expiry expire instead (wallet_book_expire_unheld, after). The
+ * wallet's row and the debits whose overdraft became the grant's wait for
+ * wallet_book_settle_customer.
  */
-enum command_result wallet_book_repay_overdraft(struct store *st, struct command *cmd,
-                                                struct customer_wallets *cw, struct live_wallet *w,
-                                                struct wallet_grant *g, int64_t cents,
-                                                int64_t authorization_id, enum ledger_cause cause);
+enum command_result wallet_book_give_back_held(struct store *st, struct command *cmd,
+                                               struct customer_wallets *cw, struct live_wallet *w,
+                                               int64_t grant_id, int64_t cents, bool at_rollover,
+                                               int64_t authorization_id, enum ledger_cause cause);
 enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                                         struct command *cmd, struct store_authorization *a,
                                         enum ledger_cause cause);

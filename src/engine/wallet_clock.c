@@ -194,11 +194,21 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
         held[i] = g->held_cents;
         unheld += remaining[i] - held[i];
     }
+    /* what the holds leave unspent may roll over later, within the room the cap leaves:
+     * what it would have rolled over had those credits been unused now */
+    int64_t held_total = held[0] + held[1];
+    w->row.rollover_room_cents = 0;
+    if (store_wallet_holds_at_rollover(st, w->row.id, ids[1], ids[0]) != STORE_OK)
+        return COMMAND_STORE_FAILED;
     if (remaining[0] + remaining[1] == 0)
         return COMMAND_OK;
     int64_t rolled =
         wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, amount, unheld);
-    bool carries = rolled > 0;
+    if (held_total > 0)
+        w->row.rollover_room_cents = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value,
+                                                           amount, unheld + held_total) -
+                                     rolled;
+    bool carries = rolled > 0 || w->row.rollover_room_cents > 0;
     for (int i = 0; i < 2; i++) {
         if (!ids[i])
             continue;

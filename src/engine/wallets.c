@@ -766,25 +766,24 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
         struct live_wallet *w = &cw->wallets[i];
         /* what its hold released and the capture did not spend repays an overdraft first:
          * listed before (a repayment may take a grant out of the list) */
-        struct grant_move *left = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *left);
+        struct wallet_grant *left = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *left);
         if (!left)
             return COMMAND_STORE_FAILED;
         size_t count = 0;
         for (size_t k = 0; k < w->grant_count; k++) {
             struct wallet_grant *g = &w->grants[k];
             if (g->capturing_cents > 0)
-                left[count++] = (struct grant_move){g->id, g->capturing_cents};
+                left[count++] = *g;
             g->capturing_cents = 0;
+            g->capturing_at_rollover = false;
         }
         if (w->row.has_terminated_at)
             continue;
         enum command_result r = COMMAND_OK;
-        for (size_t k = 0; k < count && r == COMMAND_OK; k++) {
-            struct wallet_grant *g = wallet_book_live_grant(w, left[k].grant_id);
-            if (g)
-                r = wallet_book_repay_overdraft(st, cmd, cw, w, g, left[k].cents, a->id,
-                                                LEDGER_CAUSE_CAPTURE);
-        }
+        for (size_t k = 0; k < count && r == COMMAND_OK; k++)
+            r = wallet_book_give_back_held(st, cmd, cw, w, left[k].id, left[k].capturing_cents,
+                                           left[k].capturing_at_rollover, a->id,
+                                           LEDGER_CAUSE_CAPTURE);
         /* (every wallet: a refund step of the capture may have given credits back to a grant
          * past its expiry) */
         if (r == COMMAND_OK)

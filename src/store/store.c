@@ -365,6 +365,11 @@ static const char *const migrations[] = {
     "ALTER TABLE authorization_holds_by_grant RENAME TO authorization_holds;"
     "CREATE INDEX authorization_holds_live ON authorization_holds(wallet_id, grant_id)"
     "  WHERE cents > 0;",
+    /* 34: what holds open at an interval rule's anniversary reserve of its previous grants
+     * rolls over, once they leave it unspent, within the room the rollover's cap left
+     * (engine/wallet_clock.c, roll_over): the parts it applies to, and the room */
+    "ALTER TABLE authorization_holds ADD COLUMN at_rollover INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE wallets ADD COLUMN rollover_room_cents INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -494,6 +499,7 @@ enum stmt_id {
     STMT_AUTH_HOLD_PUT,
     STMT_AUTH_HOLDS,
     STMT_AUTH_HOLDS_CLEAR,
+    STMT_HOLDS_AT_ROLLOVER,
     STMT_WALLET_HELD_GRANTS,
     STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
@@ -583,7 +589,8 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " w.priority, w.credit_limit, w.overdraft_limit_cents, w.balance_cents, w.consumed_cents,"     \
     " w.overdrawn_cents, w.expiration_at, w.terminated_at, w.last_consumed_at, w.terms,"           \
     " w.created_at, w.updated_at, c.lago_id, c.external_id, w.held_cents, w.next_rule_at,"         \
-    " w.last_interval_grant_id, c.timezone, w.last_interval_paid_grant_id, w.rule_unfired"
+    " w.last_interval_grant_id, c.timezone, w.last_interval_paid_grant_id, w.rule_unfired,"        \
+    " w.rollover_room_cents"
 #define WALLET_FROM " FROM wallets w JOIN customers c ON c.id = w.customer_id"
 /* An instant after every expiry, for comparing expiries where NULL is none. */
 #define NO_EXPIRY "9223372036854775807"
@@ -827,16 +834,16 @@ static const char *const sql[STMT_COUNT] = {
         " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
         " overdrawn_cents, expiration_at, terminated_at, last_consumed_at, terms, created_at,"
         " updated_at, held_cents, next_rule_at, last_interval_grant_id,"
-        " last_interval_paid_grant_id, rule_unfired)"
+        " last_interval_paid_grant_id, rule_unfired, rollover_room_cents)"
         " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
-        " ?24, ?25)",
+        " ?24, ?25, ?26)",
     [STMT_WALLET_UPDATE] =
         "UPDATE wallets SET code = ?5, name = ?6, priority = ?9, credit_limit = ?10,"
         " overdraft_limit_cents = ?11, balance_cents = ?12, consumed_cents = ?13,"
         " overdrawn_cents = ?14, expiration_at = ?15, terminated_at = ?16,"
         " last_consumed_at = ?17, terms = ?18, updated_at = ?20, held_cents = ?21,"
         " next_rule_at = ?22, last_interval_grant_id = ?23, last_interval_paid_grant_id = ?24,"
-        " rule_unfired = ?25 WHERE id = ?1",
+        " rule_unfired = ?25, rollover_room_cents = ?26 WHERE id = ?1",
     /* only what debits change, so no index on the wallets table has to be rewritten */
     [STMT_WALLET_BALANCES] = "UPDATE wallets SET balance_cents = ?2, consumed_cents = ?3,"
                              " overdrawn_cents = ?4, held_cents = ?5, last_consumed_at = ?6,"
@@ -991,14 +998,16 @@ static const char *const sql[STMT_COUNT] = {
                       " JOIN customers c ON c.id = a.customer_id"
                       " WHERE a.lago_id = ?2 AND a.org_id = ?1",
     [STMT_AUTH_HOLD_PUT] = "INSERT OR REPLACE INTO authorization_holds(authorization_id, wallet_id,"
-                           " grant_id, cents) VALUES (?,?,?,?)",
-    [STMT_AUTH_HOLDS] = "SELECT wallet_id, grant_id, cents FROM authorization_holds"
+                           " grant_id, cents, at_rollover) VALUES (?,?,?,?,0)",
+    [STMT_AUTH_HOLDS] = "SELECT wallet_id, grant_id, cents, at_rollover FROM authorization_holds"
                         " WHERE authorization_id = ?1 ORDER BY wallet_id, grant_id",
+    [STMT_HOLDS_AT_ROLLOVER] = "UPDATE authorization_holds SET at_rollover = (grant_id IN (?2, ?3))"
+                               " WHERE wallet_id = ?1 AND cents > 0",
     [STMT_AUTH_HOLDS_CLEAR] = "UPDATE authorization_holds SET cents = 0"
                               " WHERE authorization_id = ?1 AND cents > 0",
     /* (released parts are zeroed: what is left is open holds', status 1 says so again) */
     [STMT_WALLET_HELD_GRANTS] =
-        "SELECT h.wallet_id, h.grant_id, SUM(h.cents) FROM authorization_holds h"
+        "SELECT h.wallet_id, h.grant_id, SUM(h.cents), 0 FROM authorization_holds h"
         " JOIN authorizations a ON a.id = h.authorization_id AND a.status = 1"
         " WHERE h.wallet_id = ?1 AND h.cents > 0 GROUP BY h.grant_id ORDER BY h.grant_id",
     /* a wallet's open holds: its live parts (authorization_holds_live), each hold once */
@@ -2936,6 +2945,7 @@ static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a
     w->customer_timezone = column_text(s, 25, a);
     w->last_interval_paid_grant_id = sqlite3_column_int64(s, 26);
     w->rule_unfired = sqlite3_column_int(s, 27) != 0;
+    w->rollover_room_cents = sqlite3_column_int64(s, 28);
     return ok && w->code && w->terms_json && w->external_customer_id;
 }
 
@@ -2973,6 +2983,7 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     sqlite3_bind_int64(s, 23, w->last_interval_grant_id);
     sqlite3_bind_int64(s, 24, w->last_interval_paid_grant_id);
     sqlite3_bind_int(s, 25, w->rule_unfired ? 1 : 0);
+    sqlite3_bind_int64(s, 26, w->rollover_room_cents);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)
@@ -3581,6 +3592,18 @@ enum store_status store_authorization_hold_put(struct store *st, int64_t authori
     return step_done(s);
 }
 
+enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t wallet_id,
+                                                 int64_t grant_id, int64_t paid_grant_id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_HOLDS_AT_ROLLOVER);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    sqlite3_bind_int64(s, 2, grant_id);
+    sqlite3_bind_int64(s, 3, paid_grant_id);
+    return step_done(s);
+}
+
 enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLDS_CLEAR);
@@ -3605,7 +3628,8 @@ static enum store_status each_hold_part(struct store_conn *c, enum stmt_id id, i
     while (go_on && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_hold part = {.wallet_id = sqlite3_column_int64(s, 0),
                                   .grant_id = sqlite3_column_int64(s, 1),
-                                  .cents = sqlite3_column_int64(s, 2)};
+                                  .cents = sqlite3_column_int64(s, 2),
+                                  .at_rollover = sqlite3_column_int(s, 3) != 0};
         go_on = fn(&part, ctx);
     }
     sqlite3_reset(s);

@@ -437,6 +437,9 @@ struct store_wallet {
     /* Its threshold rule, new or changed, has not fired yet for the balance it started at:
      * the next command that leaves the balance at or below it fires it, restart or not. */
     bool rule_unfired;
+    /* What the parts of holds open at its rule's last anniversary (store_hold.at_rollover) may
+     * still roll over, once their holds leave them unspent: the room the rollover's cap left. */
+    int64_t rollover_room_cents;
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */
@@ -653,6 +656,9 @@ struct store_hold {
     int64_t wallet_id;
     int64_t grant_id;
     int64_t cents;
+    /* it was open on a previous grant at its rule's last anniversary: what its hold leaves
+     * unspent rolls over within the wallet's rollover_room_cents */
+    bool at_rollover;
 };
 
 /* Inserts (a->id == 0, sets it) or updates status, held, captured and transaction id. */
@@ -661,6 +667,10 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
                                           struct store_authorization *out, struct arena *a);
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
                                                const struct store_hold *part);
+/* Marks the open parts of the wallet's holds on those grants (an anniversary's previous ones;
+ * 0: none) at_rollover, and only those. */
+enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t wallet_id,
+                                                 int64_t grant_id, int64_t paid_grant_id);
 /* Zeroes the hold's parts: released. */
 enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id);
 /* Calls fn for each part of the hold (released ones zeroed), by wallet then grant, until fn

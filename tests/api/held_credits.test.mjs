@@ -421,3 +421,43 @@ test('a hold that expires before an anniversary, in the same advance, leaves the
     await checkLedger(c.w);
   }
 });
+
+// Found by a black-box audit: what holds open at an anniversary reserve of the previous grants
+// carried on with them whenever an unheld cent rolled over (a void after the anniversary then
+// passed the rollover's cap: hold all but a cent, void, keep everything), and expired whole
+// otherwise (under `all`, a hold of every unused credit lost them all). What the holds leave
+// unspent now rolls over within the room the cap left, as if it had been unused at the
+// anniversary: a void after it leaves what a void before it would have, a capture costs what
+// the same usage before it would have. Across a restart in between too.
+test('what holds open at an anniversary leave unspent rolls over within the cap, as if unused then', async () => {
+  const start = await clockNow();
+  const rule = (rollover) => ({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P1W', ...rollover }] });
+  const two = { rollover: 'max_credits', rollover_max_credits: '2' };
+  const cases = [ // 8 unused at the anniversary, `held` of them held across it
+    { rollover: two, held: 3, settle: 'void', after: 1200 },
+    { rollover: two, held: 7.99, settle: 'void', after: 1200 },
+    { rollover: { rollover: 'max_percentage', rollover_percentage: 50 }, held: 3, settle: 'void', after: 1500 },
+    { rollover: { rollover: 'all' }, held: 8, settle: 'void', after: 1800 },
+    { rollover: { rollover: 'all' }, held: 7.99, settle: 'void', after: 1800 },
+    { rollover: two, held: 3, settle: 'capture', after: 1200 }, // 5 unused: 2 roll over
+    { rollover: two, held: 3, settle: 'capture', units: 1, after: 1200 },
+    { rollover: { rollover: 'all' }, held: 3, settle: 'capture', units: 1, after: 1700 },
+    { rollover: { rollover: 'none' }, held: 3, settle: 'void', after: 1000 },
+  ];
+  for (const c of cases) Object.assign(c, await customer(rule(c.rollover)));
+  await advance(iso(start + 7 * DAY + 2 * 3600e3)); // the first grant
+  for (const c of cases) {
+    assert.equal((await event(c.sub, 2)).status, 200);
+    c.hold = await authorize(c.sub, c.held, { expires_in: 7 * 86400 });
+    assert.equal(c.hold.status, 'authorized');
+  }
+  await advance(iso(start + 14 * DAY + 3600e3)); // the next anniversary; the holds are open
+  await t.restart({ kill: true });
+  for (const c of cases) {
+    if (c.settle === 'void') await ok(await post(`/api/v1/authorizations/${c.hold.lago_id}/void`, {}));
+    else await ok(await capture(c.hold.lago_id, c.units));
+    const w = await wallet(c.w.lago_id);
+    assert.deepEqual([w.balance_cents, w.ongoing_usage_balance_cents], [c.after, 0], `${JSON.stringify(c.rollover)} ${c.held} ${c.settle} ${c.units ?? ''}`);
+    await checkLedger(c.w);
+  }
+});

@@ -521,6 +521,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE customers DROP COLUMN tax_codes;"
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
+             " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -573,22 +574,25 @@ static void hold_parts_move_to_no_grant(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     store_close(st);
-    raw_exec(dir, "DROP TABLE authorization_holds;"
-                  "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
-                  " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
-                  " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
-                  "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
-                  "PRAGMA user_version = 32;");
+    raw_exec(dir,
+             "DROP TABLE authorization_holds; ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
+             "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
+             " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+             " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
+             "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
+             "PRAGMA user_version = 32;");
+    /* (34 adds what a rollover leaves to holds: none was open at one) */
     char err[STORE_ERR_MAX];
     st = store_open(dir, err);
     assert_non_null(st);
     store_close(st);
     assert_query_text(dir,
                       "SELECT group_concat(authorization_id || ':' || wallet_id || ':' ||"
-                      " grant_id || ':' || cents, ' ') FROM (SELECT * FROM authorization_holds"
+                      " grant_id || ':' || cents || ':' || at_rollover, ' ') FROM (SELECT * FROM "
+                      "authorization_holds"
                       " INDEXED BY authorization_holds_live WHERE wallet_id = 7 AND cents > 0"
                       " ORDER BY 1)",
-                      "1:7:0:600 2:7:0:250");
+                      "1:7:0:600:0 2:7:0:250:0");
     remove_dir(dir);
 }
 
