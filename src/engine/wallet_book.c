@@ -2391,14 +2391,17 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
         enum command_result r = hold_change(st, cmd, w, a->id, -cents, cause);
         if (cause == LEDGER_CAUSE_CAPTURE)
             continue; /* what the capture leaves is settled by wallets_capture_done */
-        /* the credits it gives back: capped by a rollover, repaying an overdraft first, and
-         * those past their expiry expire */
-        for (size_t k = i; k < next && r == COMMAND_OK; k++) {
-            const struct store_hold *part = &parts.items[k];
-            if (part->grant_id)
-                r = wallet_book_give_back_held(st, cmd, cw, w, part->grant_id, part->cents,
-                                               part->at_rollover, a->id, cause);
-        }
+        /* the credits it gives back: capped by a rollover (paid credits first, as they roll
+         * over first), repaying an overdraft first, and those past their expiry expire */
+        for (int paid = 1; paid >= 0; paid--)
+            for (size_t k = i; k < next && r == COMMAND_OK; k++) {
+                const struct store_hold *part = &parts.items[k];
+                const struct wallet_grant *g =
+                    part->grant_id ? wallet_book_live_grant(w, part->grant_id) : NULL;
+                if (g && g->paid == paid)
+                    r = wallet_book_give_back_held(st, cmd, cw, w, part->grant_id, part->cents,
+                                                   part->at_rollover, a->id, cause);
+            }
         if (r == COMMAND_OK)
             r = wallet_book_expire_unheld(st, cmd, w, released_expiry_bound(w, cmd->now));
         if (r != COMMAND_OK)

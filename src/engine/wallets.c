@@ -770,12 +770,13 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
         if (!left)
             return COMMAND_STORE_FAILED;
         size_t count = 0;
+        for (int paid = 1; paid >= 0; paid--) /* paid credits first: they roll over first */
+            for (size_t k = 0; k < w->grant_count; k++)
+                if (w->grants[k].paid == paid && w->grants[k].capturing_cents > 0)
+                    left[count++] = w->grants[k];
         for (size_t k = 0; k < w->grant_count; k++) {
-            struct wallet_grant *g = &w->grants[k];
-            if (g->capturing_cents > 0)
-                left[count++] = *g;
-            g->capturing_cents = 0;
-            g->capturing_at_rollover = false;
+            w->grants[k].capturing_cents = 0;
+            w->grants[k].capturing_at_rollover = false;
         }
         if (w->row.has_terminated_at)
             continue;

@@ -461,3 +461,22 @@ test('what holds open at an anniversary leave unspent rolls over within the cap,
     await checkLedger(c.w);
   }
 });
+
+// Found by a black-box audit: a capture for less after the anniversary, of a hold on a rule's
+// paid and free grants, rolled its free credits over first and expired the paid ones (2 USD of
+// paid credits booked as breakage too early). Paid credits roll over first, as at the
+// anniversary itself: 7 unused of 5 paid and 5 free (2 free spent), 3 roll over, all paid.
+test('what a capture leaves after an anniversary rolls over paid credits first', async () => {
+  const start = await clockNow();
+  const c = await customer({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', paid_credits: '5', granted_credits: '5', grant_expires_after: 'P1W', rollover: 'max_credits', rollover_max_credits: '3' }] });
+  await advance(iso(start + 7 * DAY + 2 * 3600e3));
+  assert.equal((await event(c.sub, 2)).status, 200); // 2 of the free credits
+  const h = await authorize(c.sub, 7, { expires_in: 7 * 86400 }); // the 3 free left, 4 paid
+  await advance(iso(start + 14 * DAY + 3600e3)); // 1 paid rolls over now
+  assert.equal((await ok(await capture(h.lago_id, 1))).authorization.captured_amount_cents, 100);
+  const entries = await checkLedger(c.w);
+  const last = new Map(entries.filter((e) => e.lago_wallet_id).map((e) => [e.account, e.balance_after_cents]));
+  // 5 new paid and 3 rolled over; 5 new free
+  assert.deepEqual([last.get('customer_paid_credits'), last.get('customer_promotional_credits')], [800, 500]);
+  assert.equal((await wallet(c.w.lago_id)).balance_cents, 1300);
+});
