@@ -489,8 +489,8 @@ static bool hold_on_grant(const struct store_hold *part, void *ctx)
     return true;
 }
 
-/* What the open holds reserve of each live grant, from their parts' rows (written with each
- * hold, so as current as the journal's newest record). */
+/* What the open holds reserve of each live grant, from grant_holds (written with each hold and
+ * release, so as current as the journal's newest record). */
 static bool load_held(struct store_conn *conn, struct live_wallet *w)
 {
     for (size_t i = 0; i < w->grant_count; i++)
@@ -2228,7 +2228,8 @@ enum command_result wallet_book_hold(struct store *st, struct command *cmd, stru
         struct wallet_grant *g = &w->grants[takes[i].grant];
         struct store_hold row = {
             .wallet_id = w->row.id, .grant_id = g->id, .cents = takes[i].cents};
-        if (store_authorization_hold_put(st, authorization_id, &row) != STORE_OK)
+        if (store_authorization_hold_put(st, authorization_id, &row) != STORE_OK ||
+            store_grant_held_add(st, w->row.id, g->id, takes[i].cents) != STORE_OK)
             return COMMAND_STORE_FAILED;
         g->held_cents += takes[i].cents;
     }
@@ -2377,6 +2378,9 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
         for (size_t k = i; k < next; k++) {
             const struct store_hold *part = &parts.items[k];
             cents += part->cents;
+            if (part->grant_id &&
+                store_grant_held_add(st, w->row.id, part->grant_id, -part->cents) != STORE_OK)
+                return COMMAND_STORE_FAILED;
             struct wallet_grant *g =
                 part->grant_id ? wallet_book_live_grant(w, part->grant_id) : NULL;
             if (!g)

@@ -198,7 +198,7 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
      * what it would have rolled over had those credits been unused now */
     int64_t held_total = held[0] + held[1];
     w->row.rollover_room_cents = 0;
-    if (store_wallet_holds_at_rollover(st, w->row.id, ids[1], ids[0]) != STORE_OK)
+    if (held_total > 0 && store_wallet_holds_at_rollover(st, w->row.id, ids[1], ids[0]) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (remaining[0] + remaining[1] == 0)
         return COMMAND_OK;

@@ -667,6 +667,10 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
                                           struct store_authorization *out, struct arena *a);
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
                                                const struct store_hold *part);
+/* Adds `cents` (< 0: takes them off) to what open holds reserve of the grant (grant_holds,
+ * read by store_wallet_held_grants): written with each hold's part and each release. */
+enum store_status store_grant_held_add(struct store *st, int64_t wallet_id, int64_t grant_id,
+                                       int64_t cents);
 /* Marks the open parts of the wallet's holds on those grants (an anniversary's previous ones;
  * 0: none) at_rollover, and only those. */
 enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t wallet_id,
@@ -678,8 +682,8 @@ enum store_status store_authorization_holds_clear(struct store *st, int64_t auth
 enum store_status store_authorization_holds(struct store_conn *c, int64_t authorization_id,
                                             bool (*fn)(const struct store_hold *part, void *ctx),
                                             void *ctx);
-/* Calls fn for each grant of the wallet open holds reserve credits of (grant 0: on no grant),
- * with what they reserve of it together, until fn returns false. */
+/* Calls fn for each grant of the wallet open holds reserve credits of, with what they reserve
+ * of it together (store_grant_held_add), until fn returns false. */
 enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_id,
                                            bool (*fn)(const struct store_hold *part, void *ctx),
                                            void *ctx);

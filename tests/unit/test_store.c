@@ -521,7 +521,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE customers DROP COLUMN tax_codes;"
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
-             " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
+             " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -564,8 +564,8 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
 
 /*
  * Holds from before their parts were per grant (schema 32: one part per wallet) keep their
- * parts on no grant (33): the wallet's amount stays reserved, and the parts still open are
- * what the live-parts index finds.
+ * parts on no grant (33): the wallet's amount stays reserved, no grant's credits. What open
+ * holds reserve of each grant is summed into grant_holds (35).
  */
 static void hold_parts_move_to_no_grant(void **state)
 {
@@ -574,25 +574,50 @@ static void hold_parts_move_to_no_grant(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     store_close(st);
-    raw_exec(dir,
-             "DROP TABLE authorization_holds; ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
-             "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
-             " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
-             " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
-             "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
-             "PRAGMA user_version = 32;");
+    raw_exec(dir, "DROP TABLE authorization_holds; DROP TABLE grant_holds;"
+                  " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
+                  "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
+                  " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+                  " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
+                  "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
+                  "PRAGMA user_version = 32;");
     /* (34 adds what a rollover leaves to holds: none was open at one) */
     char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(authorization_id || ':' || wallet_id || ':' ||"
+                      " grant_id || ':' || cents || ':' || at_rollover, ' ') FROM (SELECT * FROM"
+                      " authorization_holds WHERE wallet_id = 7 AND cents > 0 ORDER BY 1)",
+                      "1:7:0:600:0 2:7:0:250:0");
+    /* (35) no grant's credits are reserved by them */
+    assert_query_text(dir, "SELECT COUNT(*) FROM grant_holds", "0");
+    store_close(store_open(dir, err));
+    /* the open parts on grants of a database at 34 are summed by grant; released ones, and
+     * those of holds no longer open, are not */
+    raw_exec(dir, "DROP TABLE grant_holds; CREATE INDEX authorization_holds_live ON"
+                  " authorization_holds(wallet_id, grant_id) WHERE cents > 0;"
+                  "INSERT INTO authorizations(id, org_id, lago_id, customer_id, subscription_id,"
+                  " external_subscription_id, code, properties, status, amount_cents,"
+                  " held_cents, currency, expires_at, created_at, updated_at) VALUES"
+                  " (11, 1, 'a11', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
+                  " (12, 1, 'a12', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
+                  " (13, 1, 'a13', 1, 1, 's', 'c', '{}', 3, 0, 0, 'USD', 0, 0, 0);"
+                  "INSERT INTO authorization_holds(authorization_id, wallet_id, grant_id, cents)"
+                  " VALUES (11, 7, 70, 100), (11, 7, 71, 5), (12, 7, 70, 20), (12, 7, 0, 9),"
+                  " (13, 7, 70, 1000), (11, 8, 80, 0);"
+                  "PRAGMA user_version = 34;");
     st = store_open(dir, err);
     assert_non_null(st);
     store_close(st);
     assert_query_text(dir,
-                      "SELECT group_concat(authorization_id || ':' || wallet_id || ':' ||"
-                      " grant_id || ':' || cents || ':' || at_rollover, ' ') FROM (SELECT * FROM "
-                      "authorization_holds"
-                      " INDEXED BY authorization_holds_live WHERE wallet_id = 7 AND cents > 0"
-                      " ORDER BY 1)",
-                      "1:7:0:600:0 2:7:0:250:0");
+                      "SELECT group_concat(wallet_id || ':' || grant_id || ':' || cents, ' ')"
+                      " FROM (SELECT * FROM grant_holds ORDER BY 1, 2)",
+                      "7:70:120 7:71:5");
+    assert_query_text(
+        dir, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'authorization_holds_live'", "0");
     remove_dir(dir);
 }
 
