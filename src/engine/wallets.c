@@ -22,6 +22,16 @@ static int64_t overdraft_left(const struct store_wallet *row)
     return row->limit == WALLET_LIMIT_SOFT ? row->overdraft_limit_cents - row->overdrawn_cents : 0;
 }
 
+/* The unheld credits of the wallet's grants not past their expiry at `now`. */
+static int64_t live_unheld(const struct live_wallet *w, tally_time now)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        if (!wallet_grant_past_expiry(&w->grants[i], now))
+            sum += wallet_grant_unheld(&w->grants[i]);
+    return sum;
+}
+
 /*
  * What the wallet can still pay at `now`: the unheld credits of its live grants (not past
  * their expiry), and a soft wallet's overdraft left, less what its open holds reserve on no
@@ -30,16 +40,31 @@ static int64_t overdraft_left(const struct store_wallet *row)
  */
 static int64_t unreserved(const struct live_wallet *w, tally_time now)
 {
-    int64_t sum = -wallet_book_held_elsewhere(w);
+    /* one pass (every debit asks): held_on_grants gives what is held elsewhere */
+    int64_t sum = 0, held_on_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
+        held_on_grants += g->held_cents;
         if (!wallet_grant_past_expiry(g, now))
             sum += wallet_grant_unheld(g);
         else if (g->capturing_cents > 0)
             sum += g->capturing_cents < wallet_grant_unheld(g) ? g->capturing_cents
                                                                : wallet_grant_unheld(g);
     }
-    return sum + overdraft_left(&w->row); /* below zero: holds reserve more than it has */
+    int64_t held_elsewhere = w->row.held_cents - held_on_grants;
+    return sum - held_elsewhere + overdraft_left(&w->row); /* < 0: holds reserve more */
+}
+
+/* What a void may take: the unheld credits of live grants, less what holds reserve on no grant
+ * beyond a soft wallet's overdraft left (parts of holds from before reservations were per
+ * grant). */
+static int64_t voidable_unheld(const struct live_wallet *w, tally_time now)
+{
+    int64_t unheld = live_unheld(w, now);
+    int64_t beyond = wallet_book_held_elsewhere(w) - overdraft_left(&w->row);
+    if (beyond <= 0)
+        return unheld;
+    return unheld > beyond ? unheld - beyond : 0;
 }
 
 static int64_t spendable(const struct live_wallet *w, tally_time now)
@@ -882,15 +907,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     /* A void takes only credits no open hold reserves (`unheld`): not the grants' held parts,
      * and not what holds reserve on no grant beyond a soft wallet's overdraft left (those
      * holds' parts from before reservations were per grant). */
-    int64_t unheld = 0, voidable = 0;
-    for (size_t i = 0; i < w->grant_count; i++) {
-        voidable += w->grants[i].remaining_cents;
-        if (!wallet_grant_past_expiry(&w->grants[i], cmd->now))
-            unheld += wallet_grant_unheld(&w->grants[i]);
-    }
-    int64_t beyond = wallet_book_held_elsewhere(w) - overdraft_left(&w->row);
-    if (beyond > 0)
-        unheld = unheld > beyond ? unheld - beyond : 0;
+    int64_t unheld = voidable_unheld(w, cmd->now), voidable = wallet_book_grants_total(w);
     /* voided_transaction_id: from that grant, all of what is left of it unless voided_credits
      * says how much */
     int64_t void_grant = 0;
