@@ -204,10 +204,16 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
         return COMMAND_OK;
     int64_t rolled =
         wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value, amount, unheld);
-    if (held_total > 0)
+    if (held_total > 0) {
         w->row.rollover_room_cents = wallet_rollover_cents(w->rule_rollover, w->rule_rollover_value,
                                                            amount, unheld + held_total) -
                                      rolled;
+        /* Given back now, held credits would repay the overdraft first, uncapped; the new
+         * grant repays it instead, so as much of them carries on past the cap. (An overdraft
+         * leaves no unheld credits: the cap above is of the held ones alone.) */
+        int64_t owed = w->row.overdrawn_cents;
+        w->row.rollover_room_cents += owed < held_total ? owed : held_total;
+    }
     bool carries = rolled > 0 || w->row.rollover_room_cents > 0;
     for (int i = 0; i < 2; i++) {
         if (!ids[i])

@@ -438,7 +438,8 @@ struct store_wallet {
      * the next command that leaves the balance at or below it fires it, restart or not. */
     bool rule_unfired;
     /* What the parts of holds open at its rule's last anniversary (store_hold.at_rollover) may
-     * still roll over, once their holds leave them unspent: the room the rollover's cap left. */
+     * still roll over, once their holds leave them unspent: the room the rollover's cap left,
+     * and as much as they would have repaid of an overdraft the new grant repaid instead. */
     int64_t rollover_room_cents;
     bool has_expiration_at, has_terminated_at, has_last_consumed_at;
     tally_time expiration_at, terminated_at, last_consumed_at;

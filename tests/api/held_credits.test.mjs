@@ -480,3 +480,56 @@ test('what a capture leaves after an anniversary rolls over paid credits first',
   assert.deepEqual([last.get('customer_paid_credits'), last.get('customer_promotional_credits')], [800, 500]);
   assert.equal((await wallet(c.w.lago_id)).balance_cents, 1300);
 });
+
+// Found by a black-box audit: a soft wallet that owed an overdraft at an anniversary, with holds
+// open on the previous grant, had the overdraft repaid by the new grant; what the holds gave
+// back afterwards was then held to the rollover cap, where given back before the anniversary it
+// would have repaid the overdraft and left the new grant whole. What the holds reserve up to
+// the overdraft owed then now rolls over past the cap: each case ends where its twin, settled
+// before the anniversary, ends. 10 credits a week; 6 held; usage spends the other 4 and runs
+// `owed` credits into the overdraft.
+test('what holds give back after an anniversary that repaid an overdraft leaves the new grant whole', async () => {
+  const start = await clockNow();
+  const two = { rollover: 'max_credits', rollover_max_credits: '2' };
+  const cases = [
+    { rollover: two, owed: 3, settle: 'void', after: 1200 }, // 6 repay 3; 3 unused, 2 roll over
+    { rollover: { rollover: 'all' }, owed: 3, settle: 'void', after: 1300 },
+    { rollover: { rollover: 'none' }, owed: 3, settle: 'void', after: 1000 },
+    { rollover: two, owed: 3, settle: 'capture', units: 1, after: 1200 }, // 5 back: 3 repay, 2 roll
+    { rollover: two, owed: 12, settle: 'void', after: 400 }, // the new grant repays 6 of 12 left
+    { rollover: { rollover: 'max_percentage', rollover_percentage: 25 }, owed: 1, settle: 'void', after: 1250 },
+  ];
+  const make = async (c) => {
+    const x = await customer({ limit: 'soft', overdraft_credits: '20', recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P1W', ...c.rollover }] });
+    return x;
+  };
+  const settle = async (c, h) => {
+    if (c.settle === 'void') await ok(await post(`/api/v1/authorizations/${h.lago_id}/void`, {}));
+    else await ok(await capture(h.lago_id, c.units));
+  };
+  for (const c of cases) {
+    c.late = await make(c); // settled after the anniversary
+    c.early = await make(c); // its twin, settled before it
+  }
+  await advance(iso(start + 7 * DAY + 2 * 3600e3)); // the first grant
+  for (const c of cases) {
+    for (const x of [c.late, c.early]) {
+      x.hold = await authorize(x.sub, 6, { expires_in: 7 * 86400 });
+      assert.equal(x.hold.status, 'authorized');
+      assert.equal((await event(x.sub, 4 + c.owed)).status, 200);
+      assert.equal((await wallet(x.w.lago_id)).overdrawn_cents, c.owed * 100);
+    }
+    await settle(c, c.early.hold);
+  }
+  await advance(iso(start + 14 * DAY + 3600e3)); // the next anniversary; the late holds are open
+  await t.restart({ kill: true });
+  for (const c of cases) {
+    await settle(c, c.late.hold);
+    const label = `${JSON.stringify(c.rollover)} owed ${c.owed} ${c.settle}`;
+    for (const x of [c.early, c.late]) {
+      const w = await wallet(x.w.lago_id);
+      assert.deepEqual([w.balance_cents, w.overdrawn_cents, w.ongoing_usage_balance_cents], [c.after, 0, 0], `${label} ${x === c.early ? 'before' : 'after'}`);
+      await checkLedger(x.w);
+    }
+  }
+});
