@@ -184,3 +184,9 @@ size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX])
     *p = '\0';
     return (size_t)(p - out);
 }
+
+tally_time timestamp_floor_second(tally_time t)
+{
+    tally_time fraction = t % TIMESTAMP_USEC_PER_SEC;
+    return fraction < 0 ? t - fraction - TIMESTAMP_USEC_PER_SEC : t - fraction;
+}

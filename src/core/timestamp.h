@@ -56,4 +56,8 @@ bool timestamp_parse_iso8601(const char *text, size_t len, tally_time *out);
  */
 size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX]);
 
+/* `t` without its fraction of a second (towards the past, before 1970 too): what
+ * timestamp_format writes without millis, as an instant. */
+tally_time timestamp_floor_second(tally_time t);
+
 #endif

@@ -930,7 +930,10 @@ static void subscription_from_request(struct subscription *sub, const struct com
     sub->plan_code = rq->plan_code;
     sub->plan_body = rq->plan_body;
     sub->billing_time = rq->billing_time;
-    sub->subscription_at = rq->has_subscription_at ? rq->subscription_at : cmd->now;
+    /* to the second its answers show: else an event sent for that second (a client's
+     * floor of its clock right after subscribing) would be before the start (an audit) */
+    sub->subscription_at =
+        timestamp_floor_second(rq->has_subscription_at ? rq->subscription_at : cmd->now);
     sub->started_at = sub->subscription_at;
     sub->has_ending_at = rq->has_ending_at;
     sub->ending_at = rq->ending_at;
@@ -1194,7 +1197,7 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
         /* Only a subscription that has not started may move its start (Lago's rule). */
         if (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id)
             return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
-        sub->subscription_at = sub->started_at = u->subscription_at;
+        sub->subscription_at = sub->started_at = timestamp_floor_second(u->subscription_at);
     }
     sub->updated_at = cmd->now;
     cmd->subscription = *sub;

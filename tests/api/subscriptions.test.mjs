@@ -306,3 +306,25 @@ test('plan_overrides give a subscription its own plan; the plan itself is untouc
   r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_currency: 'USD' } });
   assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
 });
+
+// Found by an audit with Lago's client: a subscription started "now" kept the clock's
+// fraction of a second while every answer shows its start to the second, so an event sent
+// for the second its answer shows (a client's `Math.floor(Date.now() / 1000)` right after
+// subscribing) was refused as before the start. A start is kept to the second it shows.
+test('a subscription starts at the second its answer shows: an event at that second is its own', async () => {
+  const now = Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now);
+  const at = new Date(Math.floor(now / 1000) * 1000 + 86400e3 + 700).toISOString(); // .700
+  assert.equal((await advance(at)).status, 200);
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'pings', name: 'Pings', aggregation_type: 'count_agg' } })).status, 200);
+  const given = new Date(Date.parse(at) + 3600e3 + 250).toISOString(); // a start ahead, .250
+  for (const [id, extra, start] of [['frac_now', {}, at], ['frac_given', { subscription_at: given }, given]]) {
+    const s = (await subscribe(`${id}_c`, 'monthly', id, extra)).body.subscription;
+    const shown = new Date(Math.floor(Date.parse(start) / 1000) * 1000).toISOString().replace('.000', '');
+    assert.deepEqual([s.started_at ?? shown, s.subscription_at], [shown, shown], id);
+    if (id === 'frac_given') assert.equal((await advance(given)).status, 200);
+    const r = await call('POST', '/api/v1/events', { event: { transaction_id: `${id}_e`, external_subscription_id: id, code: 'pings', timestamp: Date.parse(shown) / 1000 } });
+    assert.equal(r.status, 200, `${id} ${JSON.stringify(r.body)}`);
+    const before = await call('POST', '/api/v1/events', { event: { transaction_id: `${id}_b`, external_subscription_id: id, code: 'pings', timestamp: Date.parse(shown) / 1000 - 0.001 } });
+    assert.equal(before.status, 422, id);
+  }
+});
