@@ -197,6 +197,7 @@ static bool parse_request(struct request *req, struct json_object *obj,
 {
     const char *billing_time = NULL;
     struct json_object *overrides;
+    enum json_in_result ending;
     if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
                                  &rq->external_customer_id, err) ||
         !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ||
@@ -208,8 +209,10 @@ static bool parse_request(struct request *req, struct json_object *obj,
             JSON_IN_INVALID ||
         !read_instant(obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
                       err) ||
-        !read_instant(obj, "ending_at", &rq->has_ending_at, &rq->ending_at, err))
+        (ending = json_in_instant(obj, "ending_at", &rq->ending_at, err)) == JSON_IN_INVALID)
         return false;
+    rq->has_ending_at = ending == JSON_IN_VALUE;
+    rq->ending_at_null = ending == JSON_IN_NULL;
     /* Lago: without an external_id, the subscription takes the customer's. */
     if (!rq->external_id || !*rq->external_id)
         rq->external_id = rq->external_customer_id;

@@ -88,6 +88,7 @@ struct subscription_request {
     bool has_subscription_at;
     tally_time subscription_at;
     bool has_ending_at;
+    bool ending_at_null; /* named null: a plan change's next subscription has no end */
     tally_time ending_at;
     char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
     char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];

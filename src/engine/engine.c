@@ -1068,6 +1068,12 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     next->billing_time = old->billing_time;
     next->subscription_at = old->subscription_at; /* the anchor stays: periods do not move */
     next->started_at = switch_at;
+    /* and so does the end, unless the request names one (Lago's plan change services): it
+     * was lost, and the next plan's subscription took events past it (an audit) */
+    if (!cmd->as.subscription_create.has_ending_at && !cmd->as.subscription_create.ending_at_null) {
+        next->has_ending_at = old->has_ending_at;
+        next->ending_at = old->ending_at;
+    }
     if (!cmd->as.subscription_create.name)
         next->name = old->name;
     next->previous_id = old->id;
@@ -1179,11 +1185,21 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     struct subscription *sub = &live.sub;
+    if (u->has_subscription_at &&
+        (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id))
+        return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
+    /* an end at or before the start, the new one or the kept one, would terminate it before
+     * it began (found by an audit on a pending subscription: a 500, or a subscription ended
+     * before its own start) */
+    tally_time start =
+        u->has_subscription_at ? timestamp_floor_second(u->subscription_at) : sub->started_at;
+    bool ends = u->has_ending_at ? !u->ending_at_null : sub->has_ending_at;
+    tally_time end = u->has_ending_at ? u->ending_at : sub->ending_at;
+    if (ends && (end <= start || (u->has_ending_at && end <= cmd->now)))
+        return invalid(cmd, "ending_at", "invalid_date");
     if (u->has_name)
         sub->name = u->name;
     if (u->has_ending_at) {
-        if (!u->ending_at_null && u->ending_at <= cmd->now)
-            return invalid(cmd, "ending_at", "invalid_date");
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
         if (sub->has_ending_at && store_subscription_holds_expire_by(
@@ -1193,12 +1209,8 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
         if (r != COMMAND_OK)
             return r;
     }
-    if (u->has_subscription_at) {
-        /* Only a subscription that has not started may move its start (Lago's rule). */
-        if (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id)
-            return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
-        sub->subscription_at = sub->started_at = timestamp_floor_second(u->subscription_at);
-    }
+    if (u->has_subscription_at) /* only one not started: Lago's rule, checked above */
+        sub->subscription_at = sub->started_at = start;
     sub->updated_at = cmd->now;
     cmd->subscription = *sub;
     if (store_subscription_save(e->store, sub) != STORE_OK)

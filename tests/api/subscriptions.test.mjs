@@ -328,3 +328,43 @@ test('a subscription starts at the second its answer shows: an event at that sec
     assert.equal(before.status, 422, id);
   }
 });
+
+// Found by an audit: a plan change dropped the subscription's ending_at (the new plan's
+// subscription never ended, took events and debited wallets past the end the client set), and
+// an ending_at before a pending subscription's start was taken (a 500 for a customer with a
+// wallet; else a subscription terminated before it started). As Lago's plan change services,
+// the next subscription keeps the end unless the request names one (null: no end).
+test('a plan change keeps ending_at; an end before a pending start is refused', async () => {
+  const now = Math.floor(Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now) / 1000) * 1000;
+  const day = 86400e3, at = (d) => new Date(now + d * day).toISOString().replace('.000', '');
+  assert.equal((await subscribe('keeper', 'cheap', 'keep_up', { ending_at: at(10) })).status, 200);
+  assert.equal((await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'keeper', currency: 'EUR', rate_amount: '1', name: 'W', granted_credits: '1000' } })).status, 200);
+  const up = (await subscribe('keeper', 'monthly', 'keep_up')).body.subscription; // an upgrade
+  assert.deepEqual([up.plan_code, up.ending_at], ['monthly', at(10)]);
+  assert.equal((await subscribe('keeper', 'monthly', 'keep_dn', { ending_at: at(75) })).status, 200);
+  assert.equal((await subscribe('keeper', 'cheap', 'keep_dn')).body.subscription.next_plan_code, 'cheap'); // a downgrade
+  const next = (await call('GET', '/api/v1/subscriptions/keep_dn?status=pending')).body.subscription;
+  assert.deepEqual([next.plan_code, next.ending_at], ['cheap', at(75)]);
+  assert.equal((await subscribe('keeper', 'cheap', 'keep_null', { ending_at: at(10) })).status, 200);
+  const unended = (await subscribe('keeper', 'monthly', 'keep_null', { ending_at: null })).body.subscription;
+  assert.deepEqual([unended.plan_code, unended.ending_at], ['monthly', null]);
+  // a pending subscription: an end before (or at) its start is refused, and changes nothing
+  assert.equal((await subscribe('keeper', 'monthly', 'keep_pend', { subscription_at: at(30) })).status, 200);
+  for (const end of [at(20), at(30)]) {
+    const r = await call('PUT', '/api/v1/subscriptions/keep_pend', { subscription: { ending_at: end } });
+    assert.deepEqual([r.status, r.body.error_details], [422, { ending_at: ['invalid_date'] }], end);
+  }
+  const moved = await call('PUT', '/api/v1/subscriptions/keep_pend', { subscription: { subscription_at: at(40), ending_at: at(35) } });
+  assert.deepEqual([moved.status, moved.body.error_details], [422, { ending_at: ['invalid_date'] }]);
+  let pend = (await call('GET', '/api/v1/subscriptions/keep_pend?status=pending')).body.subscription;
+  assert.deepEqual([pend.subscription_at, pend.ending_at], [at(30), null]);
+  const fine = await call('PUT', '/api/v1/subscriptions/keep_pend', { subscription: { ending_at: at(50) } });
+  assert.equal(fine.status, 200, JSON.stringify(fine.body));
+  pend = (await call('GET', '/api/v1/subscriptions/keep_pend?status=pending')).body.subscription;
+  assert.deepEqual([pend.subscription_at, pend.ending_at], [at(30), at(50)]);
+  // past the upgraded one's end: it is over, and takes no event
+  assert.equal((await advance(at(11))).status, 200);
+  assert.equal((await call('GET', '/api/v1/subscriptions/keep_up')).status, 404);
+  const late = await call('POST', '/api/v1/events', { event: { transaction_id: 'keep_up_late', external_subscription_id: 'keep_up', code: 'pings' } });
+  assert.deepEqual([late.status, late.body.error_details], [422, { external_subscription_id: ['subscription_not_found'] }]);
+});
