@@ -479,6 +479,8 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     return COMMAND_OK;
 }
 
+static enum command_result settle_periods(struct engine *e, struct command *cmd);
+
 static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
                                                     struct org_state *org)
 {
@@ -494,7 +496,8 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     org->test_clock_now = to;
     cmd->now = to;
     size_t done;
-    return wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    enum command_result r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    return r == COMMAND_OK ? settle_periods(e, cmd) : r;
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -2035,6 +2038,152 @@ static bool debits_unrefusable(struct engine *e, struct command *cmd)
     return wallets_debits_covered(&e->wallets, e->store, cmd, due, n, &failed);
 }
 
+/* ---- periods of carried units ------------------------------------------------------------ */
+
+static bool has_recurring_charge(const struct usage *u)
+{
+    for (size_t i = 0; i < u->charge_count; i++)
+        if (u->charges[i].metric.recurring)
+            return true;
+    return false;
+}
+
+/*
+ * Whether debiting u now opens a period its customer's wallets pay carried units in: a
+ * recurring charge not debited yet in u's period. Such a period is followed by the next,
+ * which brings the carried units again whether or not an event comes: settle_periods debits
+ * it at its start (found by an audit: seats that did not change were never paid by credits
+ * after their first month). The wallets' debits are what is read, so a failed group, which
+ * reloads them, also forgets the note it took back.
+ */
+static bool opens_carrying_period(struct engine *e, const struct usage *u)
+{
+    if (!has_recurring_charge(u))
+        return false;
+    struct customer_wallets *cw =
+        wallet_book_customer(&e->wallets, e->store, u->org_id, u->customer_id);
+    if (!cw || cw->wallet_count == 0)
+        return false; /* (a store failure: the debit meets it too) */
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        if (!c->metric.recurring)
+            continue;
+        const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        if (!d || !wallet_book_debit_same_period(d, u->from))
+            return true;
+    }
+    return false;
+}
+
+static enum command_result debit_usage(struct engine *e, struct command *cmd, const struct usage *u,
+                                       const struct usage_brought *brought)
+{
+    bool opens = opens_carrying_period(e, u);
+    enum command_result r =
+        wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id, brought);
+    if (r == COMMAND_OK && opens &&
+        store_period_settlement_set(e->store, u->org_id, u->subscription_id, u->to) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return r;
+}
+
+/*
+ * One subscription due for its period's carried units: its live usage is debited at cmd->now
+ * as an event's debit would bring it (each charge to what it brings without an event of the
+ * period: the carried units' fee), and it is due again at the next period's start. A
+ * subscription replaced since (a plan change) hands the duty to the live one of its external
+ * id; one with no life or no wallet left drops it. Periods a test clock jumps over whole are
+ * not debited one by one: the current one is (docs/API.md).
+ */
+static enum command_result settle_period(struct engine *e, struct command *cmd,
+                                         int64_t subscription_id)
+{
+    struct store_subscription due;
+    enum store_status s = store_subscription_get(store_conn(e->store), cmd->org_id, subscription_id,
+                                                 &due, cmd->arena);
+    if (s == STORE_ERROR)
+        return COMMAND_STORE_FAILED;
+    const struct store_subscription *row = NULL;
+    if (s == STORE_OK) {
+        const char *external_id = due.sub.external_id;
+        s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id, external_id,
+                         sub_cache_hash(e->fingerprint_key, external_id), cmd->now, &row);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+    }
+    if (s == STORE_NOT_FOUND || row->sub.id != subscription_id) {
+        if (store_period_settlement_drop(e->store, subscription_id) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (s == STORE_NOT_FOUND)
+            return COMMAND_OK;
+    }
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, row->sub.customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED
+               : store_period_settlement_drop(e->store, row->sub.id) == STORE_OK
+                   ? COMMAND_OK
+                   : COMMAND_STORE_FAILED;
+    const char *why;
+    struct usage *u =
+        usage_book_get(&e->usage, e->store, e->tzdb, row, cmd->now, e->fingerprint_key, &why);
+    if (!u)
+        return COMMAND_STORE_FAILED;
+    if (!has_recurring_charge(u))
+        return store_period_settlement_drop(e->store, row->sub.id) == STORE_OK
+                   ? COMMAND_OK
+                   : COMMAND_STORE_FAILED;
+    if (cmd->now >= u->from) {
+        struct usage_brought *brought =
+            arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
+        if (!brought)
+            return COMMAND_STORE_FAILED;
+        /* a usage that no longer prices (a plan edit made it so) refuses its next event; its
+         * period waits for the invoice */
+        enum command_result r =
+            usage_priced(u, brought)
+                ? wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id, brought)
+                : COMMAND_OK;
+        if (r != COMMAND_OK)
+            return r;
+    }
+    tally_time next = cmd->now >= u->from ? u->to : u->from;
+    return store_period_settlement_set(e->store, cmd->org_id, row->sub.id, next) == STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
+/* Every subscription of the organization due for its period's carried units (settle_period),
+ * earliest first. */
+static enum command_result settle_periods(struct engine *e, struct command *cmd)
+{
+    struct store_due_item due[32];
+    size_t count;
+    bool was = cmd->settling_periods;
+    cmd->settling_periods = true;
+    enum command_result r = COMMAND_OK;
+    do {
+        if (store_due(store_conn(e->store), cmd->org_id, STORE_DUE_PERIODS, cmd->now, due,
+                      sizeof due / sizeof due[0], &count) != STORE_OK) {
+            r = COMMAND_STORE_FAILED;
+            break;
+        }
+        for (size_t i = 0; i < count && r == COMMAND_OK; i++)
+            r = settle_period(e, cmd, due[i].subscription_id);
+    } while (r == COMMAND_OK && count == sizeof due / sizeof due[0]);
+    cmd->settling_periods = was;
+    return r;
+}
+
+/* Whether the organization has a subscription due for its period's carried units. */
+static bool periods_due(struct engine *e, int64_t org_id, tally_time now)
+{
+    struct store_due_item item;
+    size_t count = 0;
+    return store_due(store_conn(e->store), org_id, STORE_DUE_PERIODS, now, &item, 1, &count) !=
+               STORE_OK ||
+           count > 0; /* a failing store: let the sweep's command report it */
+}
+
 static enum command_result debit_wallets(struct engine *e, struct command *cmd)
 {
     e->wallets.unrefusable = debits_unrefusable(e, cmd);
@@ -2042,8 +2191,7 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
         const struct usage *u = touch_usage(e, i);
         if (!u || cmd->now < u->from)
             continue; /* a period not begun (a scheduled downgrade's) is debited when it does */
-        enum command_result r = wallets_debit_usage(&e->wallets, e->store, cmd, u, u->customer_id,
-                                                    e->touches[i].brought);
+        enum command_result r = debit_usage(e, cmd, u, e->touches[i].brought);
         if (r != COMMAND_OK)
             return r;
     }
@@ -2111,6 +2259,11 @@ static enum command_result open_wallet_periods(struct engine *e, struct command 
             cmd->now < u->from ? COMMAND_OK : wallets_open_period(&e->wallets, e->store, cmd, u);
         if (r != COMMAND_OK)
             return r;
+        /* its carried units are the wallets' from the next period on (settle_periods) */
+        if (has_recurring_charge(u) &&
+            store_period_settlement_set(e->store, cmd->org_id, u->subscription_id,
+                                        cmd->now < u->from ? u->from : u->to) != STORE_OK)
+            return COMMAND_STORE_FAILED;
     }
     return COMMAND_OK;
 }
@@ -2264,7 +2417,8 @@ static enum command_result apply_sweep(struct engine *e, struct command *cmd)
     struct org_state *org = find_org(e, cmd->org_id);
     if (!org)
         return COMMAND_NOT_FOUND;
-    return wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    enum command_result r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+    return r == COMMAND_OK ? settle_periods(e, cmd) : r;
 }
 
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
@@ -3477,7 +3631,8 @@ static void sweep_real_clocks(struct engine *e)
     for (size_t i = 0; cmds && i < e->org_count; i++) {
         /* only where something is due: an idle server writes nothing */
         if (e->orgs[i].has_test_clock ||
-            !wallet_clock_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now))
+            (!wallet_clock_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now) &&
+             !periods_due(e, e->orgs[i].org_id, now)))
             continue;
         struct command *c = &cmds[n++];
         *c = (struct command){.kind = COMMAND_SWEEP,

@@ -305,7 +305,8 @@ static enum command_result debit(struct customer_wallets *cw, struct command *cm
      * later tier, taxes rounded up). Its merchant was told "authorized": the capture of that
      * usage goes through, and what credits cannot pay is the invoice's. */
     bool promised =
-        cmd->kind == COMMAND_AUTHORIZATION_CAPTURE && cmd->as.events_ingest.as_authorized;
+        (cmd->kind == COMMAND_AUTHORIZATION_CAPTURE && cmd->as.events_ingest.as_authorized) ||
+        cmd->settling_periods;
     if (n > 0 && !any_unlimited && !promised) {
         /* The last wallet that could have paid is the one to top up. */
         const struct live_wallet *w = payers[n - 1];

@@ -381,6 +381,15 @@ static const char *const migrations[] = {
     "INSERT INTO grant_holds SELECT h.wallet_id, h.grant_id, SUM(h.cents)"
     "  FROM authorization_holds h JOIN authorizations a ON a.id = h.authorization_id"
     "  WHERE a.status = 1 AND h.cents > 0 AND h.grant_id != 0 GROUP BY h.wallet_id, h.grant_id;",
+    /* 36: when each subscription whose wallets pay a recurring charge's carried units starts
+     * its next period (engine: settle_periods), so that a period without events is debited
+     * too. Those with recurring events are due at once: their current period is settled by
+     * the first sweep, as their first event would have. */
+    "CREATE TABLE period_settlements (subscription_id INTEGER PRIMARY KEY,"
+    "  org_id INTEGER NOT NULL, due_at INTEGER NOT NULL);"
+    "CREATE INDEX period_settlements_due ON period_settlements(org_id, due_at);"
+    "INSERT OR IGNORE INTO period_settlements SELECT DISTINCT subscription_id, org_id, 0"
+    "  FROM recurring_events;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -520,6 +529,9 @@ enum stmt_id {
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
+    STMT_PERIODS_DUE,
+    STMT_PERIOD_SETTLEMENT_SET,
+    STMT_PERIOD_SETTLEMENT_DROP,
     STMT_JOURNAL_APPEND,
     STMT_JOURNAL_CLEAR,
     STMT_JOURNAL_DROP_BEFORE,
@@ -1061,6 +1073,11 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
         " AND w.expiration_at IS NOT NULL AND w.expiration_at <= ?1"
         " AND w.org_id = ?3 ORDER BY w.expiration_at LIMIT ?2",
+    [STMT_PERIODS_DUE] = "SELECT org_id, '', subscription_id FROM period_settlements"
+                         " WHERE org_id = ?3 AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
+    [STMT_PERIOD_SETTLEMENT_SET] = "INSERT OR REPLACE INTO period_settlements(subscription_id,"
+                                   " org_id, due_at) VALUES (?1, ?2, ?3)",
+    [STMT_PERIOD_SETTLEMENT_DROP] = "DELETE FROM period_settlements WHERE subscription_id = ?1",
     [STMT_JOURNAL_APPEND] = "INSERT INTO wallet_journal(data) VALUES (?1)",
     [STMT_JOURNAL_CLEAR] = "DELETE FROM wallet_journal",
     [STMT_JOURNAL_DROP_BEFORE] = "DELETE FROM wallet_journal WHERE id < ?1",
@@ -3743,6 +3760,7 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
     enum stmt_id id = kind == STORE_DUE_HOLDS     ? STMT_AUTH_DUE
                       : kind == STORE_DUE_GRANTS  ? STMT_GRANTS_DUE
                       : kind == STORE_DUE_WALLETS ? STMT_WALLETS_DUE
+                      : kind == STORE_DUE_PERIODS ? STMT_PERIODS_DUE
                                                   : STMT_RULES_DUE;
     sqlite3_stmt *s = stmt(c, id);
     if (!s)
@@ -3757,9 +3775,31 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
         d->org_id = sqlite3_column_int64(s, 0);
         column_lago_id(s, 1, d->lago_id);
         d->grant_id = kind == STORE_DUE_GRANTS ? sqlite3_column_int64(s, 2) : 0;
+        d->subscription_id = kind == STORE_DUE_PERIODS ? sqlite3_column_int64(s, 2) : 0;
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
+                                              int64_t subscription_id, tally_time due_at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_SET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    sqlite3_bind_int64(s, 2, org_id);
+    sqlite3_bind_int64(s, 3, due_at);
+    return step_done(s);
+}
+
+enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_DROP);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    return step_done(s);
 }
 
 enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,

@@ -713,15 +713,24 @@ enum store_due_kind {
                         * open holds keep in them */
     STORE_DUE_WALLETS, /* active wallets past their expiration_at */
     STORE_DUE_RULES,   /* active wallets whose interval rule is due */
+    STORE_DUE_PERIODS, /* subscriptions whose next period wallets pay carried units of */
 };
 struct store_due_item {
     int64_t org_id;
     char lago_id[WALLET_LAGO_ID_TEXT]; /* the hold's, or the wallet's */
     int64_t grant_id;                  /* STORE_DUE_GRANTS */
+    int64_t subscription_id;           /* STORE_DUE_PERIODS */
 };
 /* Up to cap items of a kind due at `now` in an organization, the earliest first. */
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
                             tally_time now, struct store_due_item *out, size_t cap, size_t *count);
+
+/* A subscription whose wallets pay carried units (a recurring metric's) is due at due_at, its
+ * next period's start, to be debited then although no event comes (engine: settle_periods);
+ * set again at each settlement, dropped once it has no wallet or no life left. Writer only. */
+enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
+                                              int64_t subscription_id, tally_time due_at);
+enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id);
 
 /* ---- the webhook outbox ------------------------------------------------------------------- */
 

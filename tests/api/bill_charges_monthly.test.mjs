@@ -52,8 +52,8 @@ test('yearly calendar plan: usage, its free tier and wallet debits start again e
     assert.equal(start - await h.balance(w), u.total_amount_cents);
 
     // February: the free tier is the month's again; the seats carry over (a recurring metric)
+    start = await h.balance(w); // the month's carried seats are debited as it starts
     await h.advance('2026-02-10T00:00:00Z');
-    start = await h.balance(w);
     await h.calls('s', 60);
     await h.calls('s', 60, 'api');
     u = await h.usage('c', 's');
@@ -69,8 +69,8 @@ test('yearly calendar plan: usage, its free tier and wallet debits start again e
     assert.equal(start - await h.balance(w), u.total_amount_cents); // the month's debits telescope
 
     // March: a weighted sum is weighed over the month (16 of its 31 days)
+    start = await h.balance(w); // the month's carried seats are debited as it starts
     await h.advance('2026-03-20T00:00:00Z');
-    start = await h.balance(w);
     await h.calls('s', 101);
     await h.calls('s', 40, 'api');
     await h.sent(h.ev('s', 'gb', { gb: 31 }, { timestamp: seconds('2026-03-16T00:00:00Z') }));

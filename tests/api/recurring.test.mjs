@@ -1,8 +1,8 @@
 // Recurring metrics over real HTTP: a recurring value is every event of its metric since the
 // first, as Lago's recurring scope reads them (by external subscription id), so seats, users and
 // GPUs carry into each new period, across a plan change and a restart; a late event counts in
-// the current period; a wallet pays the carried fee from the period's first debit, and a hard
-// limit refuses what it cannot pay. A metric's `recurring` cannot change, and a prorated unique
+// the current period; a wallet pays the carried fee at each period's start, event or not, and
+// a hard limit refuses an event it cannot pay. A metric's `recurring` cannot change, and a prorated unique
 // count is refused rather than billed whole (prorated sums: prorated.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -123,15 +123,16 @@ test('a wallet pays the carried fee at the period\'s first debit, once', async (
   await checkWalletLedger(t, w.lago_id);
 });
 
-test('a hard limit refuses an event whose period cannot pay its carried seats', async () => {
+test('a hard limit: the period\'s carried seats take the credits left at its start; an event they leave unpaid is refused', async () => {
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'tight', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '35', limit: 'hard' } }))).wallet;
   await sent(ev('tight', 'seats', { seats: 3 }));
   await advance('2026-07-02T00:00:00Z');
-  const r = await send(ev('tight', 'seats', { seats: 1 })); // July's 4 seats cost 40, 5 are left
+  // July's 3 seats (30) took the 5 credits left at July's start, the invoice the rest
+  const wallet = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
+  assert.deepEqual([wallet.balance_cents, wallet.consumed_amount_cents], [0, 3500]);
+  const r = await send(ev('tight', 'seats', { seats: 1 }));
   assert.equal(r.status, 402, await r.text());
   assert.equal(byCode(await usage('tight', 'tight'), 'seats').units, '3.0');
-  const wallet = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
-  assert.equal(wallet.balance_cents, 500);
   await checkWalletLedger(t, w.lago_id);
 });
 
@@ -150,7 +151,7 @@ test('an upgrade keeps the seats; a late event of the old plan\'s time reaches t
   assert.equal(byCode(await usage('mover', 'moving'), 'seats').amount_cents, 10000);
 });
 
-test('a hold on a new period prices the carried seats with the event, and its capture pays them once', async () => {
+test('a hold in a new period prices its own seat: the carried ones were paid at the period\'s start, once', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'holder', currency: 'USD' } }));
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'holder', plan_code: 'seats', external_id: 'held' } }));
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'holder', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100', limit: 'hard' } }))).wallet;
@@ -158,9 +159,9 @@ test('a hold on a new period prices the carried seats with the event, and its ca
   await advance('2026-08-02T00:00:00Z');
   const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'held', code: 'seats', properties: { seats: 1 } } }))).authorization;
   assert.equal(hold.status, 'authorized');
-  assert.equal(hold.amount_cents, 4000); // August's 4 seats: none of them paid yet
+  assert.equal(hold.amount_cents, 1000); // August's 3 carried seats were debited on August 1st
   const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization;
-  assert.equal(captured.captured_amount_cents, 4000);
+  assert.equal(captured.captured_amount_cents, 1000);
   const after = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet;
   assert.equal(after.balance_cents, 10000 - 3000 - 4000);
   assert.equal(after.ongoing_usage_balance_cents, 0);
@@ -216,7 +217,7 @@ test('a scheduled downgrade: an event sent ahead waits for its period to be paid
   assert.equal(byCode(await usage('downer', 'down'), 'seats').amount_cents, 7000);
 });
 
-test('a period\'s first debit settles every charge\'s carried fee: a hold on one metric reserves the others\' too', async () => {
+test('every charge\'s carried fee is debited at the period\'s start: a hold then prices its own step', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'pair', currency: 'USD' } }));
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'pair', plan_code: 'team', external_id: 'pair' } }));
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'pair', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '90', limit: 'hard' } }))).wallet;
@@ -227,8 +228,9 @@ test('a period\'s first debit settles every charge\'s carried fee: a hold on one
   const authorize = async (code, properties) => (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'pair', code, properties } }))).authorization;
   const hold = await authorize('seats', { seats: 1 });
   assert.equal(hold.status, 'authorized');
-  assert.equal(hold.amount_cents, 4000 + 1000); // October's 4 seats, and the 2 users carried
-  assert.equal((await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization.captured_amount_cents, 5000);
+  assert.equal(await balance(), 1000); // October's 3 seats and 2 users, debited on October 1st
+  assert.equal(hold.amount_cents, 1000);
+  assert.equal((await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, { authorization: { properties: { seats: 1 } } }))).authorization.captured_amount_cents, 1000);
   assert.equal(await balance(), 0);
   assert.equal((await authorize('calls', {})).status, 'declined');
   assert.equal((await send(ev('pair', 'calls'))).status, 402);
@@ -249,4 +251,41 @@ test('a scheduled downgrade in one batch: two events sent ahead, and seats added
   assert.equal(byCode(await usage('dg', 'dg'), 'seats').units, '8.0'); // 3 + 2, and 3 sent ahead
   await t.restart();
   assert.equal(byCode(await usage('dg', 'dg'), 'seats').amount_cents, 8000);
+});
+
+// Found by an audit: seats that did not change were paid by the wallet in their first period
+// only; a period without events debited nothing (its carried fee waited for an event that
+// never came, and the next event debited its own period only). Each period's carried units
+// are now debited when it starts (on a test clock, at the advance that reaches it), across a
+// restart; a wallet that cannot pay them leaves the rest to the invoice rather than refusing
+// what already happened.
+test('each period\'s carried seats are debited at its start, with or without an event', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'steady', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'steady', plan_code: 'seats', external_id: 'steady' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'steady', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '75', limit: 'hard' } }))).wallet;
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'later', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'later', plan_code: 'seats', external_id: 'later' } }));
+  await sent(ev('steady', 'seats', { seats: 2 }), ev('later', 'seats', { seats: 1 }));
+  // a wallet made after the seats: the seats of the periods after it are its
+  const lw = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'later', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100' } }))).wallet;
+  const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
+  assert.deepEqual([(await wallet(w.lago_id)).balance_cents, (await wallet(lw.lago_id)).balance_cents], [7500 - 2000, 10000]);
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const month = (k) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + k, 3); return d.toISOString(); };
+  await advance(month(1));
+  assert.deepEqual([(await wallet(w.lago_id)).balance_cents, (await wallet(lw.lago_id)).balance_cents], [7500 - 4000, 10000 - 1000]);
+  await t.restart({ kill: true });
+  await advance(month(2));
+  assert.deepEqual([(await wallet(w.lago_id)).balance_cents, (await wallet(lw.lago_id)).balance_cents], [7500 - 6000, 10000 - 2000]);
+  await sent(ev('steady', 'seats', { seats: 0 }), ev('later', 'seats', { seats: 0 })); // their own step only: none
+  assert.deepEqual([(await wallet(w.lago_id)).balance_cents, (await wallet(lw.lago_id)).balance_cents], [7500 - 6000, 10000 - 2000]);
+  // 15 credits left for 20 of seats: the hard wallet pays what it has, the invoice the rest,
+  // and the next event is refused for its own step alone
+  await advance(month(3));
+  const spent = await wallet(w.lago_id);
+  assert.deepEqual([spent.balance_cents, spent.consumed_amount_cents], [0, 7500]);
+  assert.equal((await send(ev('steady', 'seats', { seats: 1 }))).status, 402);
+  assert.equal(byCode(await usage('steady', 'steady'), 'seats').amount_cents, 2000);
+  await checkWalletLedger(t, w.lago_id);
+  await checkWalletLedger(t, lw.lago_id);
 });

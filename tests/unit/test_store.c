@@ -521,7 +521,8 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE customers DROP COLUMN tax_codes;"
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
-             " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds;"
+             " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds; DROP "
+             "TABLE period_settlements;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -574,13 +575,15 @@ static void hold_parts_move_to_no_grant(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     store_close(st);
-    raw_exec(dir, "DROP TABLE authorization_holds; DROP TABLE grant_holds;"
-                  " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
-                  "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
-                  " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
-                  " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
-                  "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
-                  "PRAGMA user_version = 32;");
+    raw_exec(
+        dir,
+        "DROP TABLE authorization_holds; DROP TABLE grant_holds; DROP TABLE period_settlements;"
+        " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
+        "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
+        " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
+        " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
+        "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
+        "PRAGMA user_version = 32;");
     /* (34 adds what a rollover leaves to holds: none was open at one) */
     char err[STORE_ERR_MAX];
     st = store_open(dir, err);
@@ -597,7 +600,8 @@ static void hold_parts_move_to_no_grant(void **state)
     store_close(store_open(dir, err));
     /* the open parts on grants of a database at 34 are summed by grant; released ones, and
      * those of holds no longer open, are not */
-    raw_exec(dir, "DROP TABLE grant_holds; CREATE INDEX authorization_holds_live ON"
+    raw_exec(dir, "DROP TABLE grant_holds; DROP TABLE period_settlements; CREATE INDEX "
+                  "authorization_holds_live ON"
                   " authorization_holds(wallet_id, grant_id) WHERE cents > 0;"
                   "INSERT INTO authorizations(id, org_id, lago_id, customer_id, subscription_id,"
                   " external_subscription_id, code, properties, status, amount_cents,"
@@ -618,6 +622,39 @@ static void hold_parts_move_to_no_grant(void **state)
                       "7:70:120 7:71:5");
     assert_query_text(
         dir, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'authorization_holds_live'", "0");
+    remove_dir(dir);
+}
+
+/*
+ * A database from before period settlements (35): each subscription with events of a recurring
+ * metric is due at once (36), so the first sweep debits its current period's carried units
+ * as its first event would have.
+ */
+static void recurring_subscriptions_become_due(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE period_settlements;"
+             "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
+             " subscription_id, timestamp, properties) VALUES (%lld, 's', 'seats', 1, 5, 0, '{}'),"
+             " (%lld, 's', 'seats', 2, 5, 9, '{}'), (%lld, 't', 'users', 3, 6, 0, '{}');"
+             "PRAGMA user_version = 35;",
+             (long long)org, (long long)org, (long long)org);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(subscription_id || ':' || due_at, ' ') FROM"
+                      " (SELECT * FROM period_settlements ORDER BY 1)",
+                      "5:0 6:0");
     remove_dir(dir);
 }
 
@@ -758,6 +795,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrates_and_refuses_newer),
         cmocka_unit_test(hold_parts_move_to_no_grant),
+        cmocka_unit_test(recurring_subscriptions_become_due),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
