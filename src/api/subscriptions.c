@@ -455,6 +455,13 @@ void subscriptions_update(struct request *req)
         api_error_validation(req, err.field, err.code);
         goto done;
     }
+    /* Lago's PUT may replace the subscription's own plan; Tally does that through POST (the
+     * same external_id and plan_code): refused here rather than ignored (an audit) */
+    struct json_object *overrides;
+    if (json_object_object_get_ex(obj, "plan_overrides", &overrides)) {
+        api_error_validation(req, "plan_overrides", "not_supported");
+        goto done;
+    }
     u->has_name = name != JSON_IN_ABSENT;
     api_submit(req, cmd);
 done:

@@ -318,6 +318,9 @@ struct command {
      * writer then rebuilds as it does after DELETE /subscriptions. */
     const int64_t *ended_subscription_ids;
     size_t ended_subscription_count;
+    /* COMMAND_SUBSCRIPTION_CREATE: the subscription's own plan was replaced in place (new
+     * plan_overrides), which re-prices its live usage as a plan edit does. */
+    bool replanned;
     const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
     const struct usage *usage;  /* COMMAND_USAGE_READ: valid only during `render` */
     struct store_subscription usage_subscription; /* and the subscription it is of */

@@ -1115,6 +1115,7 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         memcpy(old->plan_lago_id, rq->plan_lago_id, sizeof old->plan_lago_id);
         old->plan_code = rq->plan_code;
         old->plan_body = rq->plan_body;
+        cmd->replanned = kind == SUBSCRIPTION_CHANGE_NONE;
         if (rq->name)
             old->name = rq->name;
         old->updated_at = cmd->now;
@@ -3256,6 +3257,14 @@ static void apply_one(struct engine *e, struct command *cmd)
     refresh_usage(e, cmd);
     if (cmd->result == COMMAND_OK && reprices_organization(cmd))
         cmd->result = give_back_repriced(e, cmd, 0);
+    /* a price cut through new overrides comes back at once, as a plan edit's does (it waited
+     * for a later re-pricing, and was lost when the period ended first: an audit) */
+    const struct usage *replanned =
+        cmd->result == COMMAND_OK && cmd->replanned && !e->usage_incomplete
+            ? usage_book_find(&e->usage, cmd->subscription.id)
+            : NULL;
+    if (replanned)
+        cmd->result = give_back_usage(e, cmd, replanned);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */

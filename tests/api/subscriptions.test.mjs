@@ -358,6 +358,9 @@ test('a plan change keeps ending_at; an end before a pending start is refused', 
   assert.deepEqual([moved.status, moved.body.error_details], [422, { ending_at: ['invalid_date'] }]);
   let pend = (await call('GET', '/api/v1/subscriptions/keep_pend?status=pending')).body.subscription;
   assert.deepEqual([pend.subscription_at, pend.ending_at], [at(30), null]);
+  // Lago's PUT may carry plan_overrides; Tally takes them through POST: refused, not ignored
+  const overridden = await call('PUT', '/api/v1/subscriptions/keep_pend', { subscription: { ending_at: at(50), plan_overrides: { amount_cents: 1 } } });
+  assert.deepEqual([overridden.status, overridden.body.error_details], [422, { plan_overrides: ['not_supported'] }]);
   const fine = await call('PUT', '/api/v1/subscriptions/keep_pend', { subscription: { ending_at: at(50) } });
   assert.equal(fine.status, 200, JSON.stringify(fine.body));
   pend = (await call('GET', '/api/v1/subscriptions/keep_pend?status=pending')).body.subscription;

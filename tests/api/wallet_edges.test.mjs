@@ -165,6 +165,27 @@ test('a price cut mid-period gives back at once what the units counted were paid
   await checkWalletLedger(t, w.lago_id);
 });
 
+// Found by an audit: subscribing again to the same plan with new plan_overrides re-priced the
+// usage but gave nothing back: the cut waited for a later re-pricing, and was lost for good
+// when the period ended first.
+test('a price cut through new plan_overrides gives back at once too', async () => {
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'own', name: 'Own', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '10' } },
+  ] } }))).plan;
+  const subscribe = (extra = {}) => post('/api/v1/subscriptions', { subscription: { external_customer_id: 'own', plan_code: 'own', external_id: 'own_sub', ...extra } });
+  await ok(await subscribe());
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'own', currency: 'EUR', rate_amount: '1', granted_credits: '100' } }))).wallet;
+  for (let i = 0; i < 3; i++) await ok(await event('own_sub', 'calls'));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 7000);
+  const cut = await ok(await subscribe({ plan_overrides: { charges: [{ id: plan.charges[0].lago_id, properties: { amount: '4' } }] } }));
+  assert.equal(cut.subscription.plan_code, 'own');
+  // three calls at 4 EUR: 18 of the 30 paid come back with the command
+  assert.equal((await wallet(w.lago_id)).balance_cents, 8800);
+  const usage = (await ok(await t.api('/api/v1/customers/own/current_usage?external_subscription_id=own_sub'))).customer_usage;
+  assert.equal(usage.total_amount_cents, 1200);
+  await checkWalletLedger(t, w.lago_id);
+});
+
 test('after a price change mid-period a hold reserves what its capture will debit', async () => {
   const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'q', name: 'Q', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
