@@ -46,6 +46,7 @@ struct request {
 
     struct buf body; /* the request body as received */
     bool body_too_large;
+    bool must_close; /* answered with Connection: close: what follows on it cannot be trusted */
 
     int64_t org_id;              /* set once the API key is checked */
     const char *idempotency_key; /* the header, NULL when absent */

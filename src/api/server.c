@@ -7,7 +7,9 @@
  *   0. the request line is read: allocate the request and its arena, keep the path as sent
  *      (uri_cb; libmicrohttpd decodes the path before access() sees it, and a decoded %2F
  *      could not be told from a '/' between segments);
- *   1. first call: take the method and the decoded path;
+ *   1. first call: take the method and the decoded path; a request whose body cannot be framed
+ *      for sure (api/http_rules), or that declares one past the limit, is answered here,
+ *      before a byte of the body is read;
  *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
  *      the request answered 413 once complete);
  *   3. last call: route, authenticate, run the handler. A handler that submits a command
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "api/errors.h"
+#include "api/http_rules.h"
 #include "json/json_in.h"
 #include "api/routes.h"
 #include "sys/digest.h"
@@ -615,7 +618,7 @@ static enum MHD_Result queue_answer(struct request *req)
                                               : "application/json; charset=utf-8");
     if (req->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
-    if (atomic_load(&req->api->draining))
+    if (req->must_close || atomic_load(&req->api->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
@@ -724,7 +727,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 {
     struct api *api = cls;
     (void)version;
-    (void)conn;
     struct request *req = *con_cls;
     if (!req || !req->raw_path)
         return MHD_NO; /* out of memory when the request line came */
@@ -734,6 +736,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (!req->method || !req->path)
             return MHD_NO;
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
+        const char *framing = http_rules_framing(conn);
+        if (framing) {
+            /* answered before the body is read, and the connection closed after the answer:
+             * no byte past these headers is read, as a body or as a request */
+            req->must_close = true;
+            req->state = REQUEST_ANSWERED;
+            api_error_bad_request(req, framing);
+            return queue_answer(req);
+        }
         if (!declares_too_large_body(req))
             return MHD_YES;
         /* answered before the body is read: libmicrohttpd then sends no 100 Continue, reads

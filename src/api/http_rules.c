@@ -1,0 +1,37 @@
+/* api/http_rules: see http_rules.h. */
+#include "api/http_rules.h"
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <strings.h>
+
+struct framing {
+    unsigned content_lengths;
+    bool transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_size, const char *value, size_t value_size)
+{
+    struct framing *f = cls;
+    (void)kind;
+    (void)key_size;
+    (void)value;
+    (void)value_size;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->transfer_encoding = true;
+    return MHD_YES;
+}
+
+const char *http_rules_framing(struct MHD_Connection *conn)
+{
+    struct framing f = {0, false};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_lengths > 1)
+        return "the request has more than one Content-Length header; send one";
+    if (f.content_lengths == 1 && f.transfer_encoding)
+        return "the request has both Transfer-Encoding and Content-Length; send one of them";
+    return NULL;
+}

@@ -1,0 +1,74 @@
+// How a request is framed and read, over raw TCP where fetch would tidy the bytes up: a
+// message whose length is ambiguous is refused and its connection closed, so no byte of it is
+// read as a request of its own; headers that say one thing twice are refused rather than read
+// by their first copy.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startWithOrg } from '../lib/tallyd.mjs';
+
+let t;
+before(async () => { t = await startWithOrg(); });
+after(async () => { await t.cleanup(); });
+
+// Writes `bytes` on a fresh connection; resolves with all that came back once the server closes
+// it (or after `wait` ms, when it keeps the connection open), and whether it closed it.
+function exchange(bytes, { wait = 3000, stopAt } = {}) {
+  const { port, hostname } = new URL(t.url);
+  return new Promise((resolve) => {
+    let data = '';
+    let closed = false;
+    const s = net.connect(Number(port), hostname, () => s.write(bytes));
+    const timer = setTimeout(() => s.destroy(), wait);
+    s.on('data', (d) => { data += d; if (stopAt && stopAt(data)) s.destroy(); });
+    s.on('end', () => { closed = true; });
+    s.on('close', () => { clearTimeout(timer); resolve({ data, closed }); });
+    s.on('error', () => {});
+  });
+}
+
+const statusLines = (data) => data.match(/HTTP\/1\.1 \d\d\d [^\r]*/g) || [];
+
+const customer = async (id) => (await t.api(`/api/v1/customers/${id}`)).status;
+
+// Found by a black-box audit: libmicrohttpd framed the body by the first of two Content-Length
+// headers and read the rest of the bytes as a second request, which ran with the first one's
+// key (a proxy that honours the other header sees one request; Tally ran two).
+test('two Content-Length headers are a 400 that closes the connection, and nothing runs', async () => {
+  const body = '{"customer":{"external_id":"smug_1","name":"C"}}';
+  const smuggled = `DELETE /api/v1/customers/smug_0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\n\r\n`;
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'smug_0' } } })).status, 200);
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\n`;
+  const cases = [
+    // differing: the smuggling itself
+    `Content-Length: ${body.length}\r\nContent-Length: ${body.length + smuggled.length}\r\n`,
+    `Content-Length: ${body.length + smuggled.length}\r\nContent-Length: ${body.length}\r\n`,
+    // equal: RFC 9112 6.3 lets a server collapse them; Tally refuses any repetition, as
+    // libmicrohttpd already refuses the same two values written as one list ("47, 47")
+    `Content-Length: ${body.length}\r\nContent-Length: ${body.length}\r\n`,
+    // both framings at once (RFC 9112 6.1: the message cannot be trusted)
+    `Transfer-Encoding: chunked\r\nContent-Length: ${body.length}\r\n`,
+    `Content-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n`,
+  ];
+  for (const framing of cases) {
+    const r = await exchange(`${head}${framing}\r\n${body}${smuggled}`);
+    assert.deepEqual(statusLines(r.data), ['HTTP/1.1 400 Bad Request'], framing);
+    assert.match(r.data, /\r\nConnection: close\r\n/i, framing);
+    assert.match(r.data, /\r\n\r\n\{"status":400,"error":"BadRequest: [^"]+"\}$/, framing);
+    assert.ok(r.closed, `the server closed the connection: ${framing}`);
+  }
+  assert.equal(await customer('smug_1'), 404); // the POST did not run
+  assert.equal(await customer('smug_0'), 200); // nor did the DELETE inside its body
+});
+
+test('one Content-Length, or chunked alone, frames as ever, pipelined requests included', async () => {
+  const body = '{"customer":{"external_id":"frame_1"}}';
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\n`;
+  const get = `GET /api/v1/customers/frame_1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nConnection: close\r\n\r\n`;
+  const r = await exchange(`${head}Content-Length: ${body.length}\r\n\r\n${body}${get}`);
+  assert.deepEqual(statusLines(r.data), ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+  const chunked = `${body.length.toString(16)}\r\n${body.replace('frame_1', 'frame_2')}\r\n0\r\n\r\n`;
+  const c = await exchange(`${head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked}`);
+  assert.deepEqual(statusLines(c.data), ['HTTP/1.1 200 OK']);
+  assert.equal(await customer('frame_2'), 200);
+});
