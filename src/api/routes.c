@@ -2,7 +2,6 @@
 #include "api/routes.h"
 
 #include <assert.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +25,7 @@
 #include "api/webhook_events.h"
 #include "api/test_clock.h"
 #include "api/metrics.h"
+#include "util/utf8.h"
 
 const struct route api_routes[] = {
     {"GET", "/health", "health", false, ops_health, NULL},
@@ -186,33 +186,6 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* Whether s[0..n) is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF):
- * a decoded segment becomes a string the handlers compare, store and write into JSON. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xE0) == 0xC0 ? 2
-                     : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4
-                                          : 0;
-        if (len == 0 || n - i < len)
-            return false;
-        uint32_t cp = len == 1 ? c : c & (0x7F >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 /*
  * Percent-decodes one captured segment (RFC 3986; '+' is itself in a path, as Rails reads
  * it). Decoding comes after the split, so "%2F" is a '/' inside the segment. False for a '%'
@@ -240,7 +213,7 @@ static bool decode_segment(const char *s, size_t n, struct arena *a, const char 
         d[len++] = c;
     }
     d[len] = '\0';
-    return utf8_valid((const unsigned char *)d, len);
+    return utf8_valid(d, len); /* a string handlers compare, store and write into JSON */
 }
 
 /* The methods routes use, in the order an Allow header lists them. */

@@ -117,7 +117,7 @@ static bool unicode_escape(struct cursor *c)
     return is_low_surrogate(u) ? true : refuse(c, LONE_SURROGATE);
 }
 
-/* A string, from its opening quote (UTF-8 itself is json-c's to check). */
+/* A string, from its opening quote (its UTF-8 is checked before: json_in_parse). */
 static bool string(struct cursor *c)
 {
     if (c->p >= c->end || *c->p != '"')

@@ -7,6 +7,7 @@
 
 #include "core/money.h"
 #include "json/json_check.h"
+#include "util/utf8.h"
 
 bool json_in_has_nul_escape(const char *text, size_t len)
 {
@@ -34,6 +35,10 @@ struct json_object *json_in_parse(const char *body, size_t len, const char **why
     }
     if (len > INT32_MAX) {
         *why = "the request body is too large";
+        return NULL;
+    }
+    if (!utf8_valid(body, len)) { /* before json-c, whose own check lets overlong forms by */
+        *why = "the body is not valid UTF-8";
         return NULL;
     }
     struct json_tokener *tok = json_tokener_new_ex(API_JSON_DEPTH_MAX);

@@ -2,8 +2,9 @@
  * json/json_in: reading JSON (request bodies, stored definitions) with json-c, within Tally's
  * limits.
  *
- * json-c parses (strict mode, UTF-8 validated, nesting capped at API_JSON_DEPTH_MAX; then
- * json/json_check refuses what json-c lets through that JSON is not); the
+ * json-c parses (strict mode, nesting capped at API_JSON_DEPTH_MAX) a body util/utf8 found to
+ * be UTF-8 (json-c's own check is looser); then json/json_check refuses what json-c lets
+ * through that JSON is not; the
  * getters here copy what a handler keeps into the request arena and say precisely what is
  * wrong with a field, as Lago's (field, code) pairs. Numbers are never read through a
  * double: integers through json-c's int64 with a range check (json_in_exact_int64), decimals

@@ -41,6 +41,50 @@ test('invalid UTF-8 in a body is refused', async () => {
   assert.equal(r.status, 400);
 });
 
+// Found by a black-box audit: json-c's UTF-8 check let overlong forms (C0 AF) and UTF-16
+// surrogates written as UTF-8 (ED A0 80) through, so a customer could be made that no path could
+// then name (the path's check was strict) and every list holding it was not UTF-8. The body and
+// the path now share one check (util/utf8, RFC 3629).
+test('a body that is not UTF-8 by RFC 3629 is a 400, and what is UTF-8 is one a path can name', async () => {
+  const withId = (bytes) => Buffer.concat([Buffer.from('{"customer":{"external_id":"u8_'), Buffer.from(bytes), Buffer.from('"}}')]);
+  const invalid = [
+    [0xc3, 0x28], [0xff], [0xfe], [0xe2, 0x82], // malformed, as before
+    [0xc0, 0xaf], [0xc1, 0xbf], [0xe0, 0x80, 0xaf], [0xe0, 0x9f, 0xbf], [0xf0, 0x80, 0x80, 0xaf], [0xf0, 0x8f, 0xbf, 0xbf], // overlong
+    [0xed, 0xa0, 0x80], [0xed, 0xad, 0xbf], [0xed, 0xb0, 0x80], [0xed, 0xbf, 0xbf], [0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80], // surrogates
+    [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xf7, 0xbf, 0xbf, 0xbf], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xfc, 0x84, 0x80, 0x80, 0x80, 0x80], // past U+10FFFF
+  ];
+  for (const bytes of invalid) {
+    const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw: withId(bytes) }));
+    assert.deepEqual(r, { status: 400, body: { status: 400, error: 'BadRequest: the body is not valid UTF-8' } }, Buffer.from(bytes).toString('hex'));
+  }
+  // in a member name too
+  const key = Buffer.concat([Buffer.from('{"customer":{"external_id":"u8_k","'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('":1}}')]);
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', raw: key })).status, 400);
+  const list = await (await t.api('/api/v1/customers?per_page=1000')).text();
+  assert.ok(!list.includes('u8_'), 'nothing refused was kept');
+  // every boundary that is UTF-8 passes, and the path names what the body made
+  const valid = [[0x7f], [0xc2, 0x80], [0xdf, 0xbf], [0xe0, 0xa0, 0x80], [0xed, 0x9f, 0xbf], [0xee, 0x80, 0x80], [0xef, 0xbf, 0xbf], [0xf0, 0x90, 0x80, 0x80], [0xf4, 0x8f, 0xbf, 0xbf]];
+  for (const bytes of valid) {
+    const hex = Buffer.from(bytes).toString('hex');
+    assert.equal((await t.api('/api/v1/customers', { method: 'POST', raw: withId(bytes) })).status, 200, hex);
+    const path = '/api/v1/customers/u8_' + bytes.map((b) => '%' + b.toString(16).padStart(2, '0')).join('');
+    const got = await body(await t.api(path));
+    assert.equal(got.status, 200, hex);
+    assert.deepEqual(Buffer.from(got.body.customer.external_id.slice(3)), Buffer.from(bytes), hex);
+  }
+  // the path refuses what the body refuses
+  for (const bytes of invalid.slice(4))
+    assert.equal((await t.api('/api/v1/customers/u8_' + bytes.map((b) => '%' + b.toString(16)).join(''))).status, 400);
+  // an escaped surrogate pair is a character; json-c turns a lone one into U+FFFD, refused
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', raw: '{"customer":{"external_id":"u8_\\ud83d\\ude00"}}' })).status, 200);
+  assert.equal((await t.api('/api/v1/customers/u8_%F0%9F%98%80')).status, 200);
+  for (const esc of ['\\ud800', '\\udc00', '\\ud800x', '\\ud800\\u0041', '\\ud800\\ud800']) {
+    const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw: `{"customer":{"external_id":"u8_${esc}"}}` }));
+    assert.equal(r.status, 400, esc);
+    assert.match(r.body.error, /surrogate/, esc);
+  }
+});
+
 test('JSON nested deeper than 32 levels is a 400, not a crash', async () => {
   const raw = '{"customer":' + '['.repeat(5000) + ']'.repeat(5000) + '}';
   const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw }));
