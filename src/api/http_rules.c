@@ -3,6 +3,7 @@
 
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <string.h>
 #include <strings.h>
 
 struct framing {
@@ -34,4 +35,23 @@ const char *http_rules_framing(struct MHD_Connection *conn)
     if (f.content_lengths == 1 && f.transfer_encoding)
         return "the request has both Transfer-Encoding and Content-Length; send one of them";
     return NULL;
+}
+
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+    bool *found = cls;
+    (void)kind;
+    if ((key && memchr(key, '\0', key_size)) || (value && memchr(value, '\0', value_size))) {
+        *found = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+const char *http_rules_query(struct MHD_Connection *conn)
+{
+    bool nul = false;
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul);
+    return nul ? "a query argument holds %00 (a NUL), which no name or value may" : NULL;
 }

@@ -23,4 +23,12 @@ struct MHD_Connection;
  */
 const char *http_rules_framing(struct MHD_Connection *conn);
 
+/*
+ * Why the query string cannot be read as sent, or NULL: an argument's name or value holds a
+ * NUL (%00). libmicrohttpd decodes them in place and the lookups hand them out as C strings,
+ * so "?external_customer_id=c1%00x" read as "c1": an answer to another question than the one
+ * asked, and than a proxy or a log saw. Read with the arguments' lengths, once per request.
+ */
+const char *http_rules_query(struct MHD_Connection *conn);
+
 #endif

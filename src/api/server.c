@@ -12,8 +12,8 @@
  *      before a byte of the body is read;
  *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
  *      the request answered 413 once complete);
- *   3. last call: route, authenticate, run the handler. A handler that submits a command
- *      leaves the request WAITING and the connection suspended;
+ *   3. last call: check the query (api/http_rules), route, authenticate, run the handler. A
+ *      handler that submits a command leaves the request WAITING and the connection suspended;
  *   4. the engine's done() (once the change is on disk) resumes the connection; libmicrohttpd
  *      calls access() once more and the answer is queued;
  *   5. completed(): log, count, free the arena.
@@ -558,6 +558,11 @@ static bool replay_from_key(struct request *req)
 static void dispatch(struct request *req)
 {
     struct api *api = req->api;
+    const char *query = http_rules_query(req->conn);
+    if (query) { /* before routing: no handler reads an argument cut short */
+        api_error_bad_request(req, query);
+        return;
+    }
     char allow[ROUTES_ALLOW_MAX];
     enum route_match m =
         routes_match(req->method, req->raw_path, &req->route, req->params, &req->arena, allow);

@@ -221,3 +221,28 @@ test('a body with \\u0000 in a key or a value is a 400 and changes nothing', asy
   assert.equal(literal.status, 200);
   assert.equal(literal.body.customer.name, 'a\\u0000b');
 });
+
+// Found by a black-box audit: libmicrohttpd hands a query value to the application as a C string,
+// so "?external_customer_id=c1%00other" filtered by "c1" and "?page=1%00junk" was page 1: an
+// answer to another question than the one asked (and than a proxy or a log saw). Refused whole,
+// as a path segment with %00 is, whatever the route and whichever argument holds it.
+test('a %00 in a query argument is a 400 naming it, before the route is served', async () => {
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'q_1' } } })).status, 200);
+  assert.equal((await t.api('/api/v1/wallets', { method: 'POST', body: { wallet: { external_customer_id: 'q_1', currency: 'USD', rate_amount: '1', granted_credits: '5' } } })).status, 200);
+  const error = 'BadRequest: a query argument holds %00 (a NUL), which no name or value may';
+  for (const query of ['external_customer_id=q_1%00other', 'external_customer_id=q_1%00', 'page=1%00junk', 'per_page=5&page=1%00', 'external_customer_id%00x=q_1', '%00=1', 'x=%00']) {
+    const r = await body(await t.api(`/api/v1/wallets?${query}`));
+    assert.deepEqual(r, { status: 400, body: { status: 400, error } }, query);
+  }
+  assert.deepEqual(await body(await t.api('/api/v1/customers?page=1%00junk')), { status: 400, body: { status: 400, error } });
+  assert.equal((await fetch(`${t.url}/health?probe=%00`)).status, 400);
+  // a mutation with one is refused before it runs
+  const [wallet] = (await body(await t.api('/api/v1/wallets?external_customer_id=q_1'))).body.wallets;
+  assert.deepEqual(await body(await t.api(`/api/v1/wallets/${wallet.lago_id}?reason=%00`, { method: 'DELETE' })), { status: 400, body: { status: 400, error } });
+  assert.equal((await body(await t.api(`/api/v1/wallets/${wallet.lago_id}`))).body.wallet.status, 'active');
+  // the text "%00" itself, sent as %2500, is a value like any other: here a customer never made
+  const literal = await body(await t.api('/api/v1/wallets?external_customer_id=q_1%2500'));
+  assert.deepEqual(literal, { status: 404, body: { status: 404, error: 'Not Found', code: 'customer_not_found' } });
+  const plain = await body(await t.api('/api/v1/wallets?external_customer_id=q_1'));
+  assert.equal(plain.body.wallets.length, 1);
+});
