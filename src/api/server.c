@@ -726,6 +726,29 @@ static bool declares_too_large_body(struct request *req)
            length - max > API_BODY_DISCARD_MAX;
 }
 
+/*
+ * Whether a request that waits for "100 Continue" before sending its body is refused for its
+ * key first (answered here): a client without a valid key was otherwise invited to upload its
+ * whole body to hear 401. Without that header the body is read as ever, then refused: a client
+ * already sending often misses an answer sent on a connection that closes under it.
+ */
+static bool refused_before_body(struct request *req)
+{
+    const char *expect = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Expect");
+    if (!expect || strcasecmp(expect, "100-continue") != 0)
+        return false;
+    const char *params[API_PATH_PARAMS_MAX];
+    char allow[ROUTES_ALLOW_MAX];
+    int route = -1;
+    if (routes_match(req->method, req->raw_path, &route, params, &req->arena, allow) !=
+            ROUTE_FOUND ||
+        !api_routes[route].authenticated || authenticate(req))
+        return false; /* the rest is answered once the body is read, as ever */
+    req->route = route;
+    api_error_unauthorized(req);
+    return true;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -750,13 +773,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             api_error_bad_request(req, framing);
             return queue_answer(req);
         }
-        if (!declares_too_large_body(req))
-            return MHD_YES;
         /* answered before the body is read: libmicrohttpd then sends no 100 Continue, reads
          * no more of it and closes the connection after the answer */
-        req->body_too_large = true;
+        if (declares_too_large_body(req)) {
+            req->body_too_large = true;
+            req->state = REQUEST_ANSWERED;
+            dispatch(req);
+            return queue_answer(req);
+        }
+        if (!refused_before_body(req))
+            return MHD_YES;
+        req->must_close = true; /* a body sent uninvited is not read as the next request */
         req->state = REQUEST_ANSWERED;
-        dispatch(req);
         return queue_answer(req);
     }
     if (req->state == REQUEST_ANSWERED && *upload_data_size > 0) {

@@ -1,7 +1,7 @@
-// How a request is framed and read, over raw TCP where fetch would tidy the bytes up: a
-// message whose length is ambiguous is refused and its connection closed, so no byte of it is
-// read as a request of its own; headers that say one thing twice are refused rather than read
-// by their first copy.
+// How a request is framed and its headers read, over raw TCP where fetch would tidy the bytes
+// up: a message whose length is ambiguous is refused and its connection closed, so no byte of it
+// is read as a request of its own; a header that says two things is refused rather than read by
+// its first copy; a client that waits before sending its body hears a refusal before it sends.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -72,3 +72,38 @@ test('one Content-Length, or chunked alone, frames as ever, pipelined requests i
   assert.deepEqual(statusLines(c.data), ['HTTP/1.1 200 OK']);
   assert.equal(await customer('frame_2'), 200);
 });
+
+// Found by a black-box audit: a client without a valid key that waited for "100 Continue" was
+// invited to upload its body (up to the body limit) before hearing 401. It now hears 401 at
+// once, and its connection closes, so a body it sends anyway is never read as a request.
+test('Expect: 100-continue without a valid key is a 401 before the body is invited', async () => {
+  const body = '{"customer":{"external_id":"expect_1"}}';
+  const head = (auth) => `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
+  for (const auth of ['', 'Authorization: Bearer tly_wrong\r\n', 'Authorization: Basic abc\r\n']) {
+    const r = await exchange(head(auth), { wait: 3000 });
+    assert.deepEqual(statusLines(r.data), ['HTTP/1.1 401 Unauthorized'], auth);
+    assert.match(r.data, /\r\n\r\n\{"status":401,"error":"Unauthorized"\}$/);
+    assert.match(r.data, /\r\nConnection: close\r\n/i);
+    assert.ok(r.closed, auth);
+  }
+  // with the key, the body is invited, sent, and served as ever
+  const { port, hostname } = new URL(t.url);
+  const served = await new Promise((resolve) => {
+    let data = '';
+    const s = net.connect(Number(port), hostname, () => s.write(head(`Authorization: Bearer ${t.key}\r\n`)));
+    s.on('data', (d) => {
+      data += d;
+      if (data === 'HTTP/1.1 100 Continue\r\n\r\n') s.write(body);
+      if (/\r\n\r\n\{.*\}$/s.test(data.slice(25))) s.destroy();
+    });
+    s.on('close', () => resolve(data));
+    s.on('error', () => {});
+    setTimeout(() => s.destroy(), 3000);
+  });
+  assert.deepEqual(statusLines(served), ['HTTP/1.1 100 Continue', 'HTTP/1.1 200 OK']);
+  assert.equal(await customer('expect_1'), 200);
+  // unauthenticated routes are unchanged
+  const health = await exchange('GET /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(statusLines(health.data), ['HTTP/1.1 100 Continue', 'HTTP/1.1 200 OK']);
+});
+
