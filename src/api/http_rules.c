@@ -55,3 +55,34 @@ const char *http_rules_query(struct MHD_Connection *conn)
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul);
     return nul ? "a query argument holds %00 (a NUL), which no name or value may" : NULL;
 }
+
+struct one_value {
+    const char *name;
+    const char *first; /* NULL until a copy is seen */
+    size_t first_size;
+    bool differs;
+};
+
+static enum MHD_Result compare_copies(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    struct one_value *o = cls;
+    (void)kind;
+    (void)key_size;
+    if (strcasecmp(key, o->name) != 0)
+        return MHD_YES;
+    if (!o->first) {
+        o->first = value;
+        o->first_size = value_size;
+        return MHD_YES;
+    }
+    o->differs = value_size != o->first_size || memcmp(value, o->first, value_size) != 0;
+    return o->differs ? MHD_NO : MHD_YES;
+}
+
+bool http_rules_one_value(struct MHD_Connection *conn, const char *name)
+{
+    struct one_value o = {name, NULL, 0, false};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, compare_copies, &o);
+    return !o.differs;
+}

@@ -1,17 +1,20 @@
 /*
  * api/http_rules: what HTTP/1.1 requires of a request that libmicrohttpd (0.9.75, Debian 12's)
- * leaves to the application to check.
+ * leaves to the application to check: headers repeated, query arguments holding a NUL.
  *
- * libmicrohttpd frames a body by the first Content-Length it finds and reads whatever follows
- * as the next request. Two differing Content-Length headers made the tail of one request's
- * body a second request, run with the first one's key and unseen by any proxy in front that
- * framed by the other header (request smuggling). These checks run once the headers are read,
- * before a byte of the body: what they refuse is answered 400 and its connection closed.
+ * libmicrohttpd reads a repeated header by its first copy, and hands out query arguments as C
+ * strings. It framed a body by the first of two differing Content-Length headers and read the
+ * rest as the next request, run with the first one's key and unseen by any proxy in front that
+ * framed by the other header (request smuggling); that check runs once the headers are read,
+ * before a byte of the body, and what it refuses is answered 400 with the connection closed.
+ * The others run before routing (the query) or where the header is read (Idempotency-Key).
  *
  * Threads: any; each call reads one connection's headers.
  */
 #ifndef TALLY_API_HTTP_RULES_H
 #define TALLY_API_HTTP_RULES_H
+
+#include <stdbool.h>
 
 struct MHD_Connection;
 
@@ -30,5 +33,12 @@ const char *http_rules_framing(struct MHD_Connection *conn);
  * asked, and than a proxy or a log saw. Read with the arguments' lengths, once per request.
  */
 const char *http_rules_query(struct MHD_Connection *conn);
+
+/*
+ * Whether every copy of header `name` the request holds has the same value (true when it holds
+ * none or one). libmicrohttpd's lookup hands out the first copy only, so a header a client and
+ * a proxy each added would be read as the first of them without a word.
+ */
+bool http_rules_one_value(struct MHD_Connection *conn, const char *name);
 
 #endif

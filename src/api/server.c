@@ -484,6 +484,10 @@ static bool read_idempotency_key(struct request *req)
     const char *k = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
     if (!k)
         return true;
+    if (!http_rules_one_value(req->conn, "Idempotency-Key")) {
+        api_error_bad_request(req, "Idempotency-Key is sent more than once with different values");
+        return false;
+    }
     size_t len = strlen(k);
     if (len == 0 || len > COMMAND_IDEMPOTENCY_KEY_MAX) {
         api_error_bad_request(req, "Idempotency-Key must be 1 to 255 characters");

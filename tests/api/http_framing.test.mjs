@@ -107,3 +107,19 @@ test('Expect: 100-continue without a valid key is a 401 before the body is invit
   assert.deepEqual(statusLines(health.data), ['HTTP/1.1 100 Continue', 'HTTP/1.1 200 OK']);
 });
 
+// Found by a black-box audit: libmicrohttpd hands out the first of repeated headers, so two
+// Idempotency-Key headers (a client and a proxy each adding one) deduplicated on the first key
+// without a word.
+test('two Idempotency-Key headers with different values are a 400; equal ones are one key', async () => {
+  const body = '{"customer":{"external_id":"idem_dup"}}';
+  const post = (keys) => exchange(`POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${keys.map((k) => `Idempotency-Key: ${k}\r\n`).join('')}Connection: close\r\n\r\n${body}`);
+  const two = await post(['dupA', 'dupB']);
+  assert.deepEqual(statusLines(two.data), ['HTTP/1.1 400 Bad Request']);
+  assert.match(two.data, /\{"status":400,"error":"BadRequest: Idempotency-Key is sent more than once with different values"\}$/);
+  assert.equal(await customer('idem_dup'), 404);
+  const same = await post(['dupC', 'dupC']);
+  assert.deepEqual(statusLines(same.data), ['HTTP/1.1 200 OK']);
+  const again = await post(['dupC']); // the same key: a replay
+  assert.equal(again.data.split('\r\n\r\n')[1], same.data.split('\r\n\r\n')[1]);
+});
+
