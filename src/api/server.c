@@ -453,16 +453,30 @@ void api_submit(struct request *req, struct command *cmd)
 
 /* ---- authentication ------------------------------------------------------------------------ */
 
+#define AUTH_KEY_MAX 256 /* bytes of a key looked up at most (Tally's are 68) */
+
+/*
+ * The key an Authorization header gives (*len bytes), or NULL: the scheme "Bearer" in any case
+ * (RFC 9110 11.1), whitespace, the key, and whitespace at most, which is not part of a field
+ * value (RFC 9110 5.5) though libmicrohttpd keeps what trails. Lago reads the second word.
+ */
+static const char *bearer_key(const char *h, size_t *len)
+{
+    static const char scheme[] = "Bearer", blank[] = " \t";
+    const size_t n = sizeof scheme - 1;
+    if (!h || strncasecmp(h, scheme, n) != 0 || !h[n] || !strchr(blank, h[n]))
+        return NULL;
+    const char *key = h + n + strspn(h + n, blank);
+    *len = strcspn(key, blank);
+    return key[*len + strspn(key + *len, blank)] == '\0' ? key : NULL;
+}
+
 static bool authenticate(struct request *req)
 {
-    const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *key = h + 7;
-    while (*key == ' ')
-        key++;
-    size_t len = strlen(key);
-    if (len == 0 || len > 256)
+    size_t len;
+    const char *key =
+        bearer_key(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization"), &len);
+    if (!key || len == 0 || len > AUTH_KEY_MAX)
         return false;
     char hash[DIGEST_SHA256_HEX];
     digest_sha256_hex(key, len, hash);

@@ -123,3 +123,13 @@ test('two Idempotency-Key headers with different values are a 400; equal ones ar
   assert.equal(again.data.split('\r\n\r\n')[1], same.data.split('\r\n\r\n')[1]);
 });
 
+// Found by a black-box audit: "bearer KEY" and "Bearer KEY " were 401. The scheme is
+// case-insensitive (RFC 9110 11.1) and whitespace around a field value is not part of it (RFC
+// 9110 5.5); Lago reads the key as the header's second word. fetch trims values, so raw TCP.
+test('the Bearer scheme in any case, and whitespace around the key, authenticate', async () => {
+  const get = (auth) => exchange(`GET /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`);
+  for (const auth of [`Bearer ${t.key}`, `bearer ${t.key}`, `BEARER ${t.key}`, `bEaReR ${t.key}`, `Bearer ${t.key} `, `Bearer ${t.key}\t \t`, `Bearer  \t${t.key}`, `bearer ${t.key}  `])
+    assert.deepEqual(statusLines((await get(auth)).data), ['HTTP/1.1 200 OK'], JSON.stringify(auth));
+  for (const auth of [`Bearer${t.key}`, `Bearer ${t.key} x`, `Bearer ${t.key}x`, `Basic ${t.key}`, `Bearers ${t.key}`, 'Bearer', 'Bearer  ', `${t.key}`])
+    assert.deepEqual(statusLines((await get(auth)).data), ['HTTP/1.1 401 Unauthorized'], JSON.stringify(auth));
+});
