@@ -153,6 +153,14 @@ bool api_query_names(struct request *req, const char *name);
  * ignores it. */
 bool api_refuse_unserved(struct request *req, const char *const *names, size_t count);
 
+/* Calls fn for every argument `name[INDEX]=value` of the query (Rails' hash of strings, as
+ * "metadata[tier]=gold"); false when the query names `name` in another shape (alone, `name[]`,
+ * `name[a][b]`), which is not such a hash. */
+bool api_query_indexed(struct request *req, const char *name,
+                       void (*fn)(const char *index, size_t index_len, const char *value,
+                                  void *ctx),
+                       void *ctx);
+
 /* Values one list filter may name ("countries[]=FR&countries[]=DE"). */
 #define API_QUERY_LIST_MAX 100
 

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -472,20 +473,129 @@ static const char *search_pattern(struct request *req, const char *term)
     return p;
 }
 
+/* Lago's has_tax_identification_number and has_customer_type: "true" or "false" exactly, as
+ * its filter contract takes them. False after answering 422 for another value. */
+static bool query_presence(struct request *req, const char *name, enum store_presence *out)
+{
+    const char *v = api_query(req, name);
+    *out = STORE_PRESENCE_ANY;
+    if (!v)
+        return true;
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        *out = v[0] == 't' ? STORE_PRESENCE_SOME : STORE_PRESENCE_NONE;
+        return true;
+    }
+    api_error_validation(req, name, "value_is_invalid");
+    return false;
+}
+
+/* metadata[key]=value filters, each key once with the value named last (as Rails reads a
+ * query), at most API_QUERY_LIST_MAX of them. */
+struct metadata_filters {
+    struct arena *arena;
+    const char *keys[API_QUERY_LIST_MAX], *values[API_QUERY_LIST_MAX];
+    size_t count;
+    bool over, failed;
+};
+
+static void add_metadata_filter(const char *key, size_t key_len, const char *value, void *ctx)
+{
+    struct metadata_filters *m = ctx;
+    size_t i = 0;
+    while (i < m->count && !(strncmp(m->keys[i], key, key_len) == 0 && m->keys[i][key_len] == 0))
+        i++;
+    if (i == API_QUERY_LIST_MAX) {
+        m->over = true;
+        return;
+    }
+    if (i == m->count) {
+        if (!(m->keys[i] = arena_strndup(m->arena, key, key_len))) {
+            m->failed = true;
+            return;
+        }
+        m->count++;
+    }
+    m->values[i] = value;
+}
+
+/* The metadata filters as the store matches them (store_customer_filter.metadata_json), or
+ * NULL for none. False after answering 422 for a metadata argument that is not one string
+ * per key, or 400 for too many keys. */
+static bool read_metadata_filters(struct request *req, const char **json)
+{
+    struct metadata_filters m = {.arena = &req->arena};
+    *json = NULL;
+    if (!api_query_indexed(req, "metadata", add_metadata_filter, &m)) {
+        api_error_validation(req, "metadata", "value_is_invalid");
+        return false;
+    }
+    if (m.over) {
+        char what[96];
+        snprintf(what, sizeof what, "metadata names more than %d keys", API_QUERY_LIST_MAX);
+        api_error_bad_request(req, what);
+        return false;
+    }
+    if (m.count == 0 && !m.failed)
+        return true;
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < m.count && !m.failed; i++) {
+        jsonw_array_begin(&w);
+        jsonw_cstr(&w, m.keys[i]);
+        jsonw_cstr(&w, m.values[i]);
+        jsonw_array_end(&w);
+    }
+    jsonw_array_end(&w);
+    bool ok = !m.failed && !buf_failed(&b) && (*json = arena_strndup(&req->arena, b.data, b.len));
+    buf_free(&b);
+    if (!ok)
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+    return ok;
+}
+
+/* Lago's filters on the list. False after answering the error. */
+static bool read_list_filter(struct request *req, struct store_customer_filter *f)
+{
+    /* Tally has no billing entities: refused rather than answered unfiltered */
+    static const char *const unserved[] = {"billing_entity_codes"};
+    const char *term = api_query(req, "search_term");
+    f->external_id = api_query(req, "external_id");
+    if (f->external_id && !*f->external_id)
+        f->external_id = NULL; /* Lago filters on a present one only */
+    f->customer_type = api_query(req, "customer_type");
+    if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
+        !api_query_list(req, "account_type", &f->account_types_json) ||
+        !api_query_list(req, "countries", &f->countries_json) ||
+        !api_query_list(req, "currencies", &f->currencies_json) ||
+        !api_query_list(req, "states", &f->states_json) ||
+        !api_query_list(req, "zipcodes", &f->zipcodes_json) ||
+        !query_presence(req, "has_tax_identification_number", &f->has_tax_identification_number) ||
+        !query_presence(req, "has_customer_type", &f->has_customer_type) ||
+        !read_metadata_filters(req, &f->metadata_json))
+        return false;
+    /* a type, and none at all: Lago's contract refuses it rather than answer nothing */
+    if (f->customer_type && ((strcmp(f->customer_type, "company") != 0 &&
+                              strcmp(f->customer_type, "individual") != 0) ||
+                             f->has_customer_type == STORE_PRESENCE_NONE)) {
+        api_error_validation(req, "customer_type", "value_is_invalid");
+        return false;
+    }
+    if (term && *term && !(f->search_pattern = search_pattern(req, term))) {
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+        return false;
+    }
+    return true;
+}
+
 void customers_list(struct request *req)
 {
     int64_t page, per_page, total;
     struct store_customer_filter filter = {0};
-    const char *term = api_query(req, "search_term");
-    if (!api_pagination(req, &page, &per_page) ||
-        !api_query_list(req, "account_type", &filter.account_types_json) ||
-        !api_query_list(req, "countries", &filter.countries_json) ||
-        !api_query_list(req, "currencies", &filter.currencies_json))
+    if (!api_pagination(req, &page, &per_page) || !read_list_filter(req, &filter))
         return;
-    if (term && *term && !(filter.search_pattern = search_pattern(req, term))) {
-        api_error(req, 500, "out_of_memory", "the request could not be served");
-        return;
-    }
     struct customer *items;
     size_t count;
     struct store_reader *r = api_reader_acquire(req->api);

@@ -196,6 +196,43 @@ bool api_refuse_unserved(struct request *req, const char *const *names, size_t c
     return true;
 }
 
+struct query_indexed {
+    const char *name;
+    size_t len;
+    void (*fn)(const char *index, size_t index_len, const char *value, void *ctx);
+    void *ctx;
+    bool malformed;
+};
+
+static enum MHD_Result visit_indexed(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct query_indexed *q = cls;
+    (void)kind;
+    if (!key || strncmp(key, q->name, q->len) != 0 || (key[q->len] != '\0' && key[q->len] != '['))
+        return MHD_YES;
+    /* name[INDEX] and nothing more: Rails makes a list of name[], a string of name alone and
+     * a nested hash of name[a][b], none of them one string per index */
+    const char *index = key[q->len] == '[' ? key + q->len + 1 : NULL;
+    size_t n = index ? strcspn(index, "[]") : 0;
+    if (n == 0 || index[n] != ']' || index[n + 1] != '\0') {
+        q->malformed = true;
+        return MHD_NO;
+    }
+    q->fn(index, n, value ? value : "", q->ctx);
+    return MHD_YES;
+}
+
+bool api_query_indexed(struct request *req, const char *name,
+                       void (*fn)(const char *index, size_t index_len, const char *value,
+                                  void *ctx),
+                       void *ctx)
+{
+    struct query_indexed q = {name, strlen(name), fn, ctx, false};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, visit_indexed, &q);
+    return !q.malformed;
+}
+
 struct query_list {
     struct jsonw w;
     size_t count;

@@ -597,8 +597,19 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"                                           \
     " AND (?4 IS NULL OR a.coupon_code IN (SELECT value FROM json_each(?4)))"
 
-/* Lago's customer list filters: each list a JSON array of values (NULL: any), the search a
- * LIKE pattern over the names, email and external id (NULL: none). */
+/* No [key, value] pair of ?12 fails: a pair fails when the customer's metadata (a JSON array
+ * of {key, value, ...}) has that key with that value (any value, where "" asks for none),
+ * exactly when the pair asks for none. */
+#define CUSTOMER_METADATA_FILTER                                                                   \
+    " AND (?12 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?12) f"                              \
+    "      WHERE (json_extract(f.value, '$[1]') = '') = EXISTS (SELECT 1"                          \
+    "      FROM json_each(metadata) m"                                                             \
+    "      WHERE json_extract(m.value, '$.key') = json_extract(f.value, '$[0]')"                   \
+    "      AND (json_extract(f.value, '$[1]') = ''"                                                \
+    "           OR json_extract(m.value, '$.value') = json_extract(f.value, '$[1]')))))"
+/* Lago's customer list filters (store_customer_filter, in its order): each list a JSON array
+ * of values (NULL: any), the search a LIKE pattern over the names, email and external id
+ * (NULL: none), the presence filters 0 (any), 1 (none) or 2 (some). A tax id "" is none. */
 #define CUSTOMER_FILTER                                                                            \
     " WHERE org_id = ?1 AND deleted_at IS NULL"                                                    \
     " AND (?2 IS NULL OR COALESCE(account_type, 'customer') IN (SELECT value FROM json_each(?2)))" \
@@ -606,7 +617,15 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
     " AND (?4 IS NULL OR currency IN (SELECT upper(value) FROM json_each(?4)))"                    \
     " AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR firstname LIKE ?5 ESCAPE '\\'"                \
     "      OR lastname LIKE ?5 ESCAPE '\\' OR legal_name LIKE ?5 ESCAPE '\\'"                      \
-    "      OR email LIKE ?5 ESCAPE '\\' OR external_id LIKE ?5 ESCAPE '\\')"
+    "      OR email LIKE ?5 ESCAPE '\\' OR external_id LIKE ?5 ESCAPE '\\')"                       \
+    " AND (?6 IS NULL OR external_id = ?6)"                                                        \
+    " AND (?7 IS NULL OR state IN (SELECT value FROM json_each(?7)))"                              \
+    " AND (?8 IS NULL OR zipcode IN (SELECT value FROM json_each(?8)))"                            \
+    " AND (?9 = 0 OR (COALESCE(tax_identification_number, '') != '') = (?9 = 2))"                  \
+    " AND (?10 IS NULL OR customer_type = ?10)"                                                    \
+    " AND (?11 = 0 OR (customer_type IS NOT NULL) = (?11 = 2))" CUSTOMER_METADATA_FILTER
+_Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
+               "CUSTOMER_FILTER reads presence filters as 1 none, 2 some");
 
 /* Column order of every wallet SELECT; read_wallet depends on it. */
 #define WALLET_COLUMNS                                                                             \
@@ -730,7 +749,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CUSTOMER_DELETE] = "UPDATE customers SET deleted_at = ?2 WHERE id = ?1",
     [STMT_CUSTOMER_COUNT] = "SELECT COUNT(*) FROM customers" CUSTOMER_FILTER,
     [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers" CUSTOMER_FILTER
-                           " ORDER BY created_at DESC, id DESC LIMIT ?6 OFFSET ?7",
+                           " ORDER BY created_at DESC, id DESC LIMIT ?13 OFFSET ?14",
     [STMT_CATALOG_GET] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
                          " AND kind = ?2 AND code = ?3 AND deleted_at IS NULL",
     [STMT_CATALOG_GET_BY_LAGO_ID] = "SELECT " CATALOG_COLUMNS " FROM catalog_items"
@@ -1952,9 +1971,17 @@ enum store_status store_customer_list(struct store_conn *c, int64_t org_id,
                                         {.is_text = true, .text = f->account_types_json},
                                         {.is_text = true, .text = f->countries_json},
                                         {.is_text = true, .text = f->currencies_json},
-                                        {.is_text = true, .text = f->search_pattern}};
-    const struct page_query q = {STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, 5,
-                                 sizeof **out,        read_customer_item};
+                                        {.is_text = true, .text = f->search_pattern},
+                                        {.is_text = true, .text = f->external_id},
+                                        {.is_text = true, .text = f->states_json},
+                                        {.is_text = true, .text = f->zipcodes_json},
+                                        {.value = (int64_t)f->has_tax_identification_number},
+                                        {.is_text = true, .text = f->customer_type},
+                                        {.value = (int64_t)f->has_customer_type},
+                                        {.is_text = true, .text = f->metadata_json}};
+    const struct page_query q = {
+        STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, (int)(sizeof params / sizeof params[0]),
+        sizeof **out,        read_customer_item};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;

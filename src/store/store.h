@@ -173,10 +173,19 @@ enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct 
 /* Inserts (c->id == 0, sets it) or updates the row. */
 enum store_status store_customer_save(struct store *st, struct customer *c);
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);
-/* Lago's customer list filters; NULL fields match every customer. */
+/* A filter on whether a field is set: 0 (any) matches every row. */
+enum store_presence { STORE_PRESENCE_ANY, STORE_PRESENCE_NONE, STORE_PRESENCE_SOME };
+/* Lago's customer list filters; zero fields match every customer. */
 struct store_customer_filter {
-    const char *account_types_json, *countries_json, *currencies_json; /* JSON arrays */
+    const char *external_id; /* exact */
+    /* JSON arrays of values, each matched exactly (country and currency in any case) */
+    const char *account_types_json, *countries_json, *currencies_json, *states_json, *zipcodes_json;
     const char *search_pattern; /* a LIKE pattern ('\\' escapes), over names, email, ids */
+    enum store_presence has_tax_identification_number, has_customer_type;
+    const char *customer_type; /* exact */
+    /* a JSON array of [key, value] pairs, all to hold: that key with that value, or, where
+     * the value is "", no such key */
+    const char *metadata_json;
 };
 /* A page of the live customers the filter matches, newest first; *total counts them all. */
 enum store_status store_customer_list(struct store_conn *c, int64_t org_id,
