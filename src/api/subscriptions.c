@@ -382,13 +382,27 @@ void subscriptions_get(struct request *req)
         api_error(req, 500, "store_failed", NULL);
 }
 
+/* Lago's `overridden` (and `overriden`, the spelling it still reads), cast as Rails casts a
+ * boolean: subscriptions on a plan of their own (plan_overrides), or on the plan itself. */
+static enum store_presence read_overridden(struct request *req)
+{
+    const char *name = api_query(req, "overridden") ? "overridden" : "overriden";
+    const char *v = api_query(req, name);
+    if (!v || !*v)
+        return STORE_PRESENCE_ANY;
+    return api_query_flag(req, name, false) ? STORE_PRESENCE_SOME : STORE_PRESENCE_NONE;
+}
+
 void subscriptions_list(struct request *req)
 {
+    /* Tally has no billing entities: refused rather than answered unfiltered */
+    static const char *const unserved[] = {"billing_entity_codes"};
     int64_t page, per_page, total = 0, customer_id = 0;
     tally_time now;
     struct status_filter filter = {0};
-    if (!api_pagination(req, &page, &per_page) || !api_org_now(req, &now) ||
-        !read_status_filter(req, &filter))
+    if (!api_pagination(req, &page, &per_page) ||
+        !api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
+        !api_org_now(req, &now) || !read_status_filter(req, &filter))
         return;
     if (filter.mask == 0)
         filter.mask = 1u << SUBSCRIPTION_ACTIVE; /* Lago: active only, unless asked */
@@ -409,7 +423,9 @@ void subscriptions_list(struct request *req)
             &(struct store_subscription_filter){.customer_id = customer_id,
                                                 .status_mask = filter.mask,
                                                 .plan_code = api_query(req, "plan_code"),
-                                                .currency = api_query(req, "currency")},
+                                                .external_id = api_query(req, "external_id"),
+                                                .currency = api_query(req, "currency"),
+                                                .own_plan = read_overridden(req)},
             now, (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {
         api_reader_release(req->api, r);

@@ -4,7 +4,8 @@
  *   POST   /subscriptions                  subscribe (the customer is created if unknown), or
  *                                          change the plan of the live subscription: upgrade
  *                                          at once, downgrade at the end of the period
- *   GET    /subscriptions                  ?external_customer_id= &status[]= (default active)
+ *   GET    /subscriptions                  ?external_customer_id= &external_id= &plan_code=
+ *                                          &currency= &overridden= &status[]= (default active)
  *   GET    /subscriptions/{external_id}    the live one (active, else pending)
  *   PUT    /subscriptions/{external_id}    name, ending_at, subscription_at (not started)
  *   DELETE /subscriptions/{external_id}    terminate now (?status=pending cancels a pending one)

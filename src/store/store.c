@@ -580,10 +580,13 @@ enum stmt_id {
     " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
     " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0 AND (?5 IS NULL OR s.plan_code = ?5)"      \
     " AND (?6 IS NULL OR s.external_id = ?6)"                                                      \
+    " AND (?8 = 0 OR (s.plan_body IS NOT NULL) = (?8 = 2))"                                        \
     " AND (?7 IS NULL OR upper(?7) = COALESCE(json_extract(s.plan_body, '$.amount_currency'),"     \
     "      (SELECT json_extract(p.body, '$.amount_currency') FROM catalog_items p"                 \
     "       WHERE p.org_id = s.org_id AND p.kind = 3 AND p.lago_id = s.plan_lago_id)))"
 _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog kind 3");
+_Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
+               "SUBSCRIPTION_FILTER reads own_plan as 1 none, 2 some");
 
 #define APPLIED_COUPON_COLUMNS                                                                     \
     "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id, a.coupon_code, a.coupon_name,"    \
@@ -789,7 +792,7 @@ static const char *const sql[STMT_COUNT] = {
                                          " ORDER BY s.started_at, s.id LIMIT 1",
     [STMT_SUBSCRIPTION_COUNT] = "SELECT COUNT(*)" SUBSCRIPTION_FILTER,
     [STMT_SUBSCRIPTION_PAGE] = "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
-                               " ORDER BY s.created_at DESC, s.id DESC LIMIT ?8 OFFSET ?9",
+                               " ORDER BY s.created_at DESC, s.id DESC LIMIT ?9 OFFSET ?10",
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2232,10 +2235,14 @@ enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
                                         {.value = (int64_t)f->status_mask},
                                         {.is_text = true, .text = f->plan_code},
                                         {.is_text = true, .text = f->external_id},
-                                        {.is_text = true, .text = f->currency}};
-    const struct page_query q = {
-        STMT_SUBSCRIPTION_COUNT, STMT_SUBSCRIPTION_PAGE, params, 7, sizeof **out,
-        read_subscription_row};
+                                        {.is_text = true, .text = f->currency},
+                                        {.value = (int64_t)f->own_plan}};
+    const struct page_query q = {STMT_SUBSCRIPTION_COUNT,
+                                 STMT_SUBSCRIPTION_PAGE,
+                                 params,
+                                 (int)(sizeof params / sizeof params[0]),
+                                 sizeof **out,
+                                 read_subscription_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;

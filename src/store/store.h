@@ -244,7 +244,8 @@ struct store_subscription_filter {
     int64_t customer_id;
     unsigned status_mask; /* as store_subscription_list's */
     const char *plan_code, *external_id;
-    const char *currency; /* the plan's, overrides included */
+    const char *currency;         /* the plan's, overrides included */
+    enum store_presence own_plan; /* made with plan_overrides (Lago's `overridden`) or not */
 };
 /* The same, with every filter. */
 enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,

@@ -89,3 +89,27 @@ test('customers: a filter value Lago refuses is refused; billing entities are no
     await refused(path, over, null, 400);
   }
 });
+
+test('subscriptions: external_id and overridden filter the list; billing entities are not served', async () => {
+  assert.equal((await t.api('/api/v1/plans', { method: 'POST', body: { plan: { code: 'sf_plan', name: 'p', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } } })).status, 200);
+  const subscribe = async (external_customer_id, external_id, extra = {}) => {
+    const r = await t.api('/api/v1/subscriptions', { method: 'POST', body: { subscription: { external_customer_id, plan_code: 'sf_plan', external_id, ...extra } } });
+    assert.equal(r.status, 200, JSON.stringify(await r.json()));
+  };
+  await subscribe('sf_cu', 'sf_1');
+  await subscribe('sf_cu', 'sf_2');
+  await subscribe('sf_cu', 'sf_3', { plan_overrides: { amount_cents: 50 } });
+  await subscribe('sf_other', 'sf_4', { plan_overrides: { amount_cents: 70 } });
+  const path = '/api/v1/subscriptions';
+  const ids = async (query) => (await listed(path, 'subscriptions', query)).sort();
+  assert.deepEqual(await ids('plan_code=sf_plan'), ['sf_1', 'sf_2', 'sf_3', 'sf_4']);
+  assert.deepEqual(await ids('external_id=sf_1'), ['sf_1']);
+  assert.deepEqual(await ids('external_customer_id=sf_cu&external_id=sf_4'), []);
+  assert.deepEqual(await ids('plan_code=sf_plan&overridden=true'), ['sf_3', 'sf_4']);
+  assert.deepEqual(await ids('external_customer_id=sf_cu&overridden=true'), ['sf_3']);
+  assert.deepEqual(await ids('external_customer_id=sf_cu&overridden=false'), ['sf_1', 'sf_2']);
+  // Lago still reads its old spelling
+  assert.deepEqual(await ids('external_customer_id=sf_cu&overriden=true'), ['sf_3']);
+  assert.deepEqual(await ids('external_customer_id=sf_cu&overridden=false&external_id=sf_2'), ['sf_2']);
+  await refused(path, 'billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
+});
