@@ -808,8 +808,11 @@ void wallets_get_for_customer(struct request *req)
 
 static void list(struct request *req, const char *external_customer_id)
 {
+    /* Tally has no billing entities: refused rather than answered unfiltered */
+    static const char *const unserved[] = {"billing_entity_codes"};
     int64_t page, per_page, total = 0, customer_id = 0;
-    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
+    if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
+        api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);

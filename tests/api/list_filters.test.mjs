@@ -113,3 +113,14 @@ test('subscriptions: external_id and overridden filter the list; billing entitie
   assert.deepEqual(await ids('external_customer_id=sf_cu&overridden=false&external_id=sf_2'), ['sf_2']);
   await refused(path, 'billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
 });
+
+test('wallets: billing entities are not served, on either list', async () => {
+  for (const [path, body] of [['/api/v1/customers', { customer: { external_id: 'wf_cu', currency: 'USD' } }],
+    ['/api/v1/wallets', { wallet: { external_customer_id: 'wf_cu', rate_amount: '1', currency: 'USD' } }]])
+    assert.equal((await t.api(path, { method: 'POST', body })).status, 200, path);
+  await refused('/api/v1/wallets', 'billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
+  await refused('/api/v1/wallets', 'external_customer_id=wf_cu&billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
+  await refused('/api/v1/customers/wf_cu/wallets', 'billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
+  const r = await json(await t.api('/api/v1/wallets?external_customer_id=wf_cu&currency=USD'));
+  assert.deepEqual([r.status, r.body.wallets.length, r.body.meta.total_count], [200, 1, 1]);
+});
