@@ -146,6 +146,9 @@ const char *api_query(struct request *req, const char *name);
  * `absent`; "0", "f", "false", "off" (lower or upper case, or capitalized) are false; anything
  * else is true. */
 bool api_query_flag(struct request *req, const char *name, bool absent);
+/* A query-string flag that filters only when given: -1 when absent or empty, else 1 or 0 as
+ * api_query_flag casts it. */
+int api_query_flag_given(struct request *req, const char *name);
 /* Whether the query names an argument `name`, alone or indexed (group[cloud]=aws). */
 bool api_query_names(struct request *req, const char *name);
 /* Query arguments Lago takes that Tally does not serve: false after answering 422

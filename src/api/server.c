@@ -165,6 +165,12 @@ bool api_query_flag(struct request *req, const char *name, bool absent)
     return true;
 }
 
+int api_query_flag_given(struct request *req, const char *name)
+{
+    const char *v = api_query(req, name);
+    return !v || !*v ? -1 : api_query_flag(req, name, false);
+}
+
 static enum MHD_Result find_name(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {

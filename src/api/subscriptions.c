@@ -382,15 +382,12 @@ void subscriptions_get(struct request *req)
         api_error(req, 500, "store_failed", NULL);
 }
 
-/* Lago's `overridden` (and `overriden`, the spelling it still reads), cast as Rails casts a
- * boolean: subscriptions on a plan of their own (plan_overrides), or on the plan itself. */
+/* Lago's `overridden` (and `overriden`, the spelling it still reads): subscriptions on a plan
+ * of their own (plan_overrides), or on the plan itself. */
 static enum store_presence read_overridden(struct request *req)
 {
-    const char *name = api_query(req, "overridden") ? "overridden" : "overriden";
-    const char *v = api_query(req, name);
-    if (!v || !*v)
-        return STORE_PRESENCE_ANY;
-    return api_query_flag(req, name, false) ? STORE_PRESENCE_SOME : STORE_PRESENCE_NONE;
+    int v = api_query_flag_given(req, api_query(req, "overridden") ? "overridden" : "overriden");
+    return v < 0 ? STORE_PRESENCE_ANY : v ? STORE_PRESENCE_SOME : STORE_PRESENCE_NONE;
 }
 
 void subscriptions_list(struct request *req)

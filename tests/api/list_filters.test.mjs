@@ -114,6 +114,34 @@ test('subscriptions: external_id and overridden filter the list; billing entitie
   await refused(path, 'billing_entity_codes[]=zzz', { billing_entity_codes: ['not_supported'] });
 });
 
+test('invoices: self_billed and partially_paid match what Tally issues; metadata and other unserved filters are refused', async () => {
+  const post = async (path, body) => {
+    const r = await json(await t.api(path, { method: 'POST', body }));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body;
+  };
+  await post('/api/v1/customers', { customer: { external_id: 'if_cu', currency: 'USD' } });
+  await post('/api/v1/wallets', { wallet: { external_customer_id: 'if_cu', rate_amount: '1', currency: 'USD', paid_credits: '5' } });
+  const path = '/api/v1/invoices';
+  const ids = async (query) => {
+    const r = await json(await t.api(`${path}?external_customer_id=if_cu&${query}`));
+    assert.equal(r.status, 200, `${query}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.meta.total_count, r.body.invoices.length, query);
+    return r.body.invoices.map((i) => i.lago_id);
+  };
+  const all = await ids('');
+  assert.equal(all.length, 1);
+  // Tally issues no self-billed invoice, and no invoice is ever paid in part
+  assert.deepEqual(await ids('self_billed=true'), []);
+  assert.deepEqual(await ids('self_billed=false'), all);
+  assert.deepEqual(await ids('partially_paid=true'), []);
+  assert.deepEqual(await ids('partially_paid=false'), all);
+  for (const [query, field] of [['metadata[po]=123', 'metadata'], ['metadata[po]=', 'metadata'],
+    ['billing_entity_codes[]=zzz', 'billing_entity_codes'], ['payment_dispute_lost=true', 'payment_dispute_lost'],
+    ['settlements[]=payment', 'settlements'], ['purchase_order_number=PO-1', 'purchase_order_number']])
+    await refused(path, `external_customer_id=if_cu&${query}`, { [field]: ['not_supported'] });
+});
+
 test('wallets: billing entities are not served, on either list', async () => {
   for (const [path, body] of [['/api/v1/customers', { customer: { external_id: 'wf_cu', currency: 'USD' } }],
     ['/api/v1/wallets', { wallet: { external_customer_id: 'wf_cu', rate_amount: '1', currency: 'USD' } }]])
