@@ -18,6 +18,7 @@ static const char *reason(int status)
     case 413: return "Payload Too Large";
     case 422: return "Unprocessable Entity";
     case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
     }

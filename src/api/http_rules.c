@@ -8,8 +8,20 @@
 
 struct framing {
     unsigned content_lengths;
-    bool transfer_encoding;
+    unsigned transfer_encodings;
+    bool only_chunked; /* every Transfer-Encoding reads "chunked" */
 };
+
+/* "chunked", in any case, with optional whitespace around it (RFC 9110 5.5) */
+static bool is_chunked(const char *value, size_t size)
+{
+    static const char word[] = "chunked";
+    while (size > 0 && (*value == ' ' || *value == '\t'))
+        value++, size--;
+    while (size > 0 && (value[size - 1] == ' ' || value[size - 1] == '\t'))
+        size--;
+    return size == sizeof word - 1 && strncasecmp(value, word, size) == 0;
+}
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                      size_t key_size, const char *value, size_t value_size)
@@ -17,23 +29,27 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     struct framing *f = cls;
     (void)kind;
     (void)key_size;
-    (void)value;
-    (void)value_size;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         f->content_lengths++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-        f->transfer_encoding = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encodings++;
+        f->only_chunked = f->only_chunked && value && is_chunked(value, value_size);
+    }
     return MHD_YES;
 }
 
-const char *http_rules_framing(struct MHD_Connection *conn)
+const char *http_rules_framing(struct MHD_Connection *conn, int *status)
 {
-    struct framing f = {0, false};
+    struct framing f = {0, 0, true};
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+    *status = 400;
     if (f.content_lengths > 1)
         return "the request has more than one Content-Length header; send one";
-    if (f.content_lengths == 1 && f.transfer_encoding)
+    if (f.content_lengths == 1 && f.transfer_encodings > 0)
         return "the request has both Transfer-Encoding and Content-Length; send one of them";
+    *status = 501;
+    if (f.transfer_encodings > 1 || !f.only_chunked)
+        return "the only Transfer-Encoding served is chunked, alone";
     return NULL;
 }
 

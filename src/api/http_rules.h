@@ -22,9 +22,11 @@ struct MHD_Connection;
  * Why the request's body cannot be framed without guessing (RFC 9112 6.1, 6.3), or NULL when
  * it can: Content-Length given more than once (even with equal values: libmicrohttpd already
  * refuses two equal values written as one header, "47, 47", and no client sends either), or
- * Transfer-Encoding and Content-Length together. A static string.
+ * Transfer-Encoding and Content-Length together (*status 400); a transfer coding other than
+ * "chunked" alone, which libmicrohttpd cannot frame and waited on until its timeout (*status
+ * 501, RFC 9112 6.1). A static string.
  */
-const char *http_rules_framing(struct MHD_Connection *conn);
+const char *http_rules_framing(struct MHD_Connection *conn, int *status);
 
 /*
  * Why the query string cannot be read as sent, or NULL: an argument's name or value holds a

@@ -825,13 +825,17 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (!req->method || !req->path)
             return MHD_NO;
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
-        const char *framing = http_rules_framing(conn);
+        int framing_status;
+        const char *framing = http_rules_framing(conn, &framing_status);
         if (framing) {
             /* answered before the body is read, and the connection closed after the answer:
              * no byte past these headers is read, as a body or as a request */
             req->must_close = true;
             req->state = REQUEST_ANSWERED;
-            api_error_bad_request(req, framing);
+            if (framing_status == 400)
+                api_error_bad_request(req, framing);
+            else
+                api_error(req, framing_status, "transfer_coding_not_supported", framing);
             return queue_answer(req);
         }
         /* answered before the body is read: libmicrohttpd then sends no 100 Continue, reads

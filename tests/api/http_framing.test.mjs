@@ -133,3 +133,21 @@ test('the Bearer scheme in any case, and whitespace around the key, authenticate
   for (const auth of [`Bearer${t.key}`, `Bearer ${t.key} x`, `Bearer ${t.key}x`, `Basic ${t.key}`, `Bearers ${t.key}`, 'Bearer', 'Bearer  ', `${t.key}`])
     assert.deepEqual(statusLines((await get(auth)).data), ['HTTP/1.1 401 Unauthorized'], JSON.stringify(auth));
 });
+
+// Found by a black-box audit: a Transfer-Encoding other than "chunked" alone (gzip, identity,
+// a list) left libmicrohttpd waiting for a body it could not frame: no answer for 60 s. RFC 9112
+// 6.1: a server answers a transfer coding it does not know with 501, and closes.
+test('a transfer coding other than chunked is a 501 at once, and the connection closes', async () => {
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\n`;
+  for (const coding of ['gzip', 'identity', 'gzip, chunked', 'chunked, chunked']) {
+    const started = Date.now();
+    const r = await exchange(`${head}Transfer-Encoding: ${coding}\r\n\r\n0\r\n\r\n`, { wait: 5000 });
+    assert.deepEqual(statusLines(r.data), ['HTTP/1.1 501 Not Implemented'], coding);
+    assert.match(r.data, /\r\n\r\n\{"status":501,"error":"Not Implemented","code":"transfer_coding_not_supported"/, coding);
+    assert.ok(r.closed && Date.now() - started < 4000, `answered and closed at once: ${coding}`);
+  }
+  // plain chunked still works
+  const body = '{"customer":{"external_id":"chunky"}}';
+  const r = await exchange(`${head}Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+  assert.deepEqual(statusLines(r.data), ['HTTP/1.1 200 OK']);
+});
