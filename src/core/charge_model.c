@@ -489,10 +489,11 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
 /* ---- Volume --------------------------------------------------------------------------------- */
 
 /*
- * ChargeModels::VolumeService: nothing at 0 units (the prorated ones for a prorated charge: no
- * flat amount either, unlike graduated's first tier); else the first range (in from_value
- * order, which validation guarantees) with from_value <= ceil(n) and (open or n <= to_value),
- * n being the full units for a prorated charge; then units x per_unit_amount + flat_amount.
+ * ChargeModels::VolumeService: the first range (in from_value order, which validation
+ * guarantees) with from_value <= ceil(n) and (open or n <= to_value), n being the full units
+ * for a prorated charge; then units x per_unit_amount + flat_amount. At 0 units that is the
+ * first range's flat amount, as graduated's first tier (Lago since lago-api#5760, 2026-06,
+ * which dropped VolumeService's "nothing at 0 units").
  * The ceiling is what puts 100.5 units in the 101.. range. No range (n <= -1, or a hole
  * between decimal bounds such as 0..10.5 then 11.5..) charges nothing, as Lago's spec "when
  * aggregation is negative" says.
@@ -500,10 +501,6 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
 static enum charge_model_status volume_amount(const struct charge_model_ranges *r,
                                               const struct charge_model_input *in, money_t *out)
 {
-    if (money_is_zero(in->units)) {
-        *out = MONEY_ZERO;
-        return CHARGE_MODEL_OK;
-    }
     money_t n = in->has_full_units ? in->full_units : in->units;
     money_t ceil_n;
     TRY(from_money(money_round(n, 0, MONEY_ROUND_CEIL, &ceil_n)));

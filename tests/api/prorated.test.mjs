@@ -320,21 +320,25 @@ test('days are the customer\'s local dates, over the whole period when the subsc
   assert.deepEqual(await seatUsage('ny', 'ny'), ['1.0', '1.0', 1, 1200]);
 });
 
-test('a volume charge at 0 prorated units costs nothing, flat amount included (Lago: return 0 if units.zero?)', async () => {
+// Lago's VolumeService charged nothing at 0 units until lago-api#5760 (2026-06) gave volume the
+// first range's flat amount at 0 units, as graduated's first tier. Negative prorated units
+// count as 0 (ProratedAggregations clamps them before pricing), so a removal alone costs it too.
+test('a volume charge at 0 prorated units costs its first range\'s flat amount', async () => {
   await plan('volflat', { charge_model: 'volume', properties: { volume_ranges: [
     { from_value: 0, to_value: 2, per_unit_amount: '9', flat_amount: '5' },
     { from_value: 3, to_value: null, per_unit_amount: '3', flat_amount: '1' },
   ] } });
   await subscribe('flat', 'volflat', '2026-04-01T00:00:00Z');
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'flat', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100', limit: 'hard' } }))).wallet;
-  // a seat added and removed the same day weighs no day: 0 prorated units, 0 full units
+  // a seat added and removed the same day weighs no day: 0 prorated units, 0 full units, the
+  // first range's flat 5 USD
   await sent(ev('flat', 1), ev('flat', -1));
-  assert.deepEqual(await seatUsage('flat'), ['0.0', '0.0', 2, 0]);
-  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents, 10000);
-  // a removal alone: negative prorated units price as 0, and so does the range they fall in
+  assert.deepEqual(await seatUsage('flat'), ['0.0', '0.0', 2, 500]);
+  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents, 9500);
+  // a removal alone: negative prorated units price as 0 units, the same flat amount
   await sent(ev('flat', -1));
-  assert.deepEqual(await seatUsage('flat'), ['0.0', '0.0', 3, 0]);
-  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents, 10000);
+  assert.deepEqual(await seatUsage('flat'), ['0.0', '0.0', 3, 500]);
+  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents, 9500);
 });
 
 test('a restart, clean or SIGKILL, gives the same current usage', async () => {

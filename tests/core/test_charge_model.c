@@ -369,7 +369,8 @@ static void test_volume_lago(void **state)
     (void)state;
     struct charge_model_properties p = ranged(CHARGE_MODEL_VOLUME, volume_spec_ranges(), 3);
     static const struct units_case lago[] = {
-        {"0", "0"},  /* "when aggregation is 0": "does not apply the flat amount" */
+        {"0", "10"}, /* the first range's flat amount: lago-api#5760 (2026-06) removed the
+                        spec's "when aggregation is 0: does not apply the flat amount" */
         {"-5", "0"}, /* "charges nothing as no range applies" */
         {"1", "12"},    {"100", "210"}, {"100.5", "100.5"}, {"101", "101"},
         {"200", "200"}, {"300", "200"}, {"210", "155"}, /* "when charge is a fixed charge" */
@@ -1477,8 +1478,8 @@ static void prop_volume_brute_force(void **state)
             }
             mpq_set_money(n_q, in.has_full_units ? in.full_units : in.units);
             mpq_set_ui(want, 0, 1);
-            /* nothing at 0 units (Lago's compute_amount: `return 0 if units.zero?`) */
-            if (mpq_cmp(n_q, minus_one) > 0 && !money_is_zero(units)) {
+            /* at 0 units too: the range's flat amount (Lago since lago-api#5760) */
+            if (mpq_cmp(n_q, minus_one) > 0) {
                 size_t tier = n - 1;
                 for (size_t i = 0; i + 1 < n; i++) {
                     mpq_set_money(to_q, r[i].to_value);
