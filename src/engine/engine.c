@@ -1112,6 +1112,13 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         /* same plan, new overrides: the subscription's own plan is replaced in place */
         /* fall through */
     case SUBSCRIPTION_CHANGE_PENDING:
+        /* a pending one takes the request's end too, as PUT would (it was ignored: an audit) */
+        if (kind == SUBSCRIPTION_CHANGE_PENDING && (rq->has_ending_at || rq->ending_at_null)) {
+            if (rq->has_ending_at && rq->ending_at <= old->started_at)
+                return invalid(cmd, "ending_at", "invalid_date");
+            old->has_ending_at = rq->has_ending_at;
+            old->ending_at = rq->ending_at;
+        }
         memcpy(old->plan_lago_id, rq->plan_lago_id, sizeof old->plan_lago_id);
         old->plan_code = rq->plan_code;
         old->plan_body = rq->plan_body;
@@ -2096,22 +2103,29 @@ static enum command_result debit_usage(struct engine *e, struct command *cmd, co
  * id; one with no life or no wallet left drops it. Periods a test clock jumps over whole are
  * not debited one by one: the current one is (docs/API.md).
  */
+static enum command_result settled(enum store_status s)
+{
+    return s == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 static enum command_result settle_period(struct engine *e, struct command *cmd,
                                          int64_t subscription_id)
 {
     struct store_subscription due;
     enum store_status s = store_subscription_get(store_conn(e->store), cmd->org_id, subscription_id,
                                                  &due, cmd->arena);
+    const struct store_subscription *row = NULL;
+    bool exists = s == STORE_OK;
+    if (exists)
+        s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id, due.sub.external_id,
+                         sub_cache_hash(e->fingerprint_key, due.sub.external_id), cmd->now, &row);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
-    const struct store_subscription *row = NULL;
-    if (s == STORE_OK) {
-        const char *external_id = due.sub.external_id;
-        s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id, external_id,
-                         sub_cache_hash(e->fingerprint_key, external_id), cmd->now, &row);
-        if (s == STORE_ERROR)
-            return COMMAND_STORE_FAILED;
-    }
+    if (exists && s == STORE_NOT_FOUND &&
+        subscription_status_at(&due.sub, cmd->now) == SUBSCRIPTION_PENDING)
+        return settled(/* not begun: its first period starts with it */
+                       store_period_settlement_set(e->store, cmd->org_id, subscription_id,
+                                                   due.sub.started_at));
     if (s == STORE_NOT_FOUND || row->sub.id != subscription_id) {
         if (store_period_settlement_drop(e->store, subscription_id) != STORE_OK)
             return COMMAND_STORE_FAILED;
@@ -2119,20 +2133,16 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
             return COMMAND_OK;
     }
     bool failed = false;
-    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, row->sub.customer_id, &failed))
-        return failed ? COMMAND_STORE_FAILED
-               : store_period_settlement_drop(e->store, row->sub.id) == STORE_OK
-                   ? COMMAND_OK
-                   : COMMAND_STORE_FAILED;
+    bool pays =
+        wallets_customer_pays(&e->wallets, e->store, cmd->org_id, row->sub.customer_id, &failed);
     const char *why;
-    struct usage *u =
-        usage_book_get(&e->usage, e->store, e->tzdb, row, cmd->now, e->fingerprint_key, &why);
-    if (!u)
+    struct usage *u = pays && !failed ? usage_book_get(&e->usage, e->store, e->tzdb, row, cmd->now,
+                                                       e->fingerprint_key, &why)
+                                      : NULL;
+    if (failed || (pays && !u))
         return COMMAND_STORE_FAILED;
-    if (!has_recurring_charge(u))
-        return store_period_settlement_drop(e->store, row->sub.id) == STORE_OK
-                   ? COMMAND_OK
-                   : COMMAND_STORE_FAILED;
+    if (!u || !has_recurring_charge(u)) /* nothing to settle, now or later */
+        return settled(store_period_settlement_drop(e->store, row->sub.id));
     if (cmd->now >= u->from) {
         struct usage_brought *brought =
             arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
@@ -2148,9 +2158,18 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
             return r;
     }
     tally_time next = cmd->now >= u->from ? u->to : u->from;
-    return store_period_settlement_set(e->store, cmd->org_id, row->sub.id, next) == STORE_OK
-               ? COMMAND_OK
-               : COMMAND_STORE_FAILED;
+    return settled(store_period_settlement_set(e->store, cmd->org_id, row->sub.id, next));
+}
+
+/* settle_period at once, for a subscription a command made or changed. */
+static enum command_result settle_now(struct engine *e, struct command *cmd,
+                                      int64_t subscription_id)
+{
+    bool was = cmd->settling_periods;
+    cmd->settling_periods = true;
+    enum command_result r = settle_period(e, cmd, subscription_id);
+    cmd->settling_periods = was;
+    return r;
 }
 
 /* Every subscription of the organization due for its period's carried units (settle_period),
@@ -3265,6 +3284,13 @@ static void apply_one(struct engine *e, struct command *cmd)
             : NULL;
     if (replanned)
         cmd->result = give_back_usage(e, cmd, replanned);
+    /* A subscription made or changed now may carry units into a period it starts mid-way (an
+     * upgrade, one made again under the same external id): that period starts now, and is
+     * debited now as each next one will be at its start (found by an audit: an upgrade's
+     * first period was paid only if an event came) */
+    if (cmd->result == COMMAND_OK && cmd->kind == COMMAND_SUBSCRIPTION_CREATE &&
+        !e->usage_incomplete)
+        cmd->result = settle_now(e, cmd, cmd->subscription.id);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */

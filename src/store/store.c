@@ -1651,6 +1651,16 @@ static enum store_status step_one(sqlite3_stmt *s)
 }
 
 /* Sets the instant column a statement names (?2) on row ?1: deletions, terminations. */
+/* Runs a write whose one parameter is `value`. */
+static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_t value)
+{
+    sqlite3_stmt *s = stmt(&st->conn, id);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, value);
+    return step_done(s);
+}
+
 static enum store_status stamp_row(struct store *st, enum stmt_id id, int64_t row, tally_time at)
 {
     sqlite3_stmt *s = stmt(&st->conn, id);
@@ -3697,11 +3707,7 @@ enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t walle
 
 enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLDS_CLEAR);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, authorization_id);
-    return step_done(s);
+    return exec_with_int(st, STMT_AUTH_HOLDS_CLEAR, authorization_id);
 }
 
 /* Calls fn for each (wallet, grant, cents) row of hold parts statement `id` finds for `owner`
@@ -3829,11 +3835,7 @@ enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
 
 enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_DROP);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, subscription_id);
-    return step_done(s);
+    return exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
 }
 
 enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
@@ -4138,11 +4140,7 @@ enum store_status store_wallet_journal_append(struct store *st, const void *data
 
 enum store_status store_wallet_journal_drop_before(struct store *st, int64_t id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_JOURNAL_DROP_BEFORE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    return step_done(s);
+    return exec_with_int(st, STMT_JOURNAL_DROP_BEFORE, id);
 }
 
 enum store_status store_wallet_journal_clear(struct store *st)

@@ -101,10 +101,9 @@ test('a terminated subscription gives back the time after its end: a time-weight
 
 test('an upgrade gives back the old plan\'s days after it; the new plan charges them from its start', async () => {
   await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'up', plan_code: 'seats60', external_id: 'up' } });
-  // the old subscription to March 11th: 11/31 = 0.35484 × 30 = 10.6452 -> 1065
-  assert.equal(await balance('up'), 10000 - 1065);
-  // the seat carried into the new one weighs March 11th to 31st: 21/31 = 0.67742 × 60 USD
-  // = 40.6452 -> 4065, debited with its next event
+  // the old subscription to March 11th: 11/31 = 0.35484 × 30 = 10.6452 -> 1065, and the seat carried into the new one weighs March 11th to 31st: 21/31 = 0.67742 × 60 USD
+  // = 40.6452 -> 4065, debited as the new subscription starts, not again by its next event
+  assert.equal(await balance('up'), 10000 - 1065 - 4065);
   await send('up', 'seats', { seats: 0 });
   assert.equal(await balance('up'), 10000 - 1065 - 4065);
   await checkWalletLedger(t, wallets.up);
@@ -154,7 +153,11 @@ test('ended at the first instant of a period, it keeps that instant\'s day and g
   // its one day, April 1st: 3 × 1/30 = 0.1 × 30 USD = 3 USD
   assert.equal(await balance('first_end'), 10000 - 300);
   await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'first_up', plan_code: 'seats60', external_id: 'first_up' } });
-  assert.equal(await balance('first_up'), 10000 - 300);
+  // the old plan keeps its one day; the new one carries the 3 seats for all of April at 60
+  // USD (180 USD) from its start: the 97 left pay for them, the invoice the rest
+  assert.equal(await balance('first_up'), 0);
+  const up = (await call('GET', `/api/v1/wallets/${wallets.first_up}`)).wallet;
+  assert.equal(up.consumed_amount_cents, 300 + 9700);
   await call('DELETE', '/api/v1/customers/first_gone');
   const entries = await checkWalletLedger(t, wallets.first_gone);
   const revenue = entries.filter((x) => x.account === 'revenue').reduce((sum, x) => sum + (x.direction === 'credit' ? x.amount_cents : -x.amount_cents), 0);

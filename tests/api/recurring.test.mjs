@@ -289,3 +289,30 @@ test('each period\'s carried seats are debited at its start, with or without an 
   await checkWalletLedger(t, w.lago_id);
   await checkWalletLedger(t, lw.lago_id);
 });
+
+// Found by an audit: a subscription that starts mid-period carrying seats (an upgrade, one
+// terminated and made again under the same external id) paid for that first period only if an
+// event came; the next periods were settled at their start. Its first period starts with it:
+// debited at once, so a quiet customer pays what a busy one does.
+test('a subscription that starts mid-period with carried seats is debited for them at once', async () => {
+  const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet.balance_cents;
+  const made = [];
+  for (const c of ['up_quiet', 'up_busy', 'again']) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: c, currency: 'USD' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'seats', external_id: c } }));
+    const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '1000' } }))).wallet;
+    await sent(ev(c, 'seats', { seats: 3 }));
+    made.push(w);
+  }
+  const [quiet, busy, again] = made;
+  for (const c of ['up_quiet', 'up_busy'])
+    assert.equal((await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'seats_plus', external_id: c } }))).subscription.plan_code, 'seats_plus');
+  await sent(ev('up_busy', 'seats', { seats: 0 }));
+  // 3 seats at 10 on the old plan, then 3 at 20 on the new one from its start
+  assert.deepEqual([await wallet(quiet.lago_id), await wallet(busy.lago_id)], [100000 - 3000 - 6000, 100000 - 3000 - 6000]);
+  assert.equal((await t.api('/api/v1/subscriptions/again', { method: 'DELETE' })).status, 200);
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'again', plan_code: 'seats', external_id: 'again' } }));
+  assert.equal(byCode(await usage('again', 'again'), 'seats').amount_cents, 3000);
+  assert.equal(await wallet(again.lago_id), 100000 - 3000 - 3000);
+  for (const w of made) await checkWalletLedger(t, w.lago_id);
+});

@@ -365,6 +365,13 @@ test('a plan change keeps ending_at; an end before a pending start is refused', 
   assert.equal(fine.status, 200, JSON.stringify(fine.body));
   pend = (await call('GET', '/api/v1/subscriptions/keep_pend?status=pending')).body.subscription;
   assert.deepEqual([pend.subscription_at, pend.ending_at], [at(30), at(50)]);
+  // a pending one given another plan takes the request's end as well (it was ignored)
+  const early = await subscribe('keeper', 'cheap', 'keep_pend', { ending_at: at(25) });
+  assert.deepEqual([early.status, early.body.error_details], [422, { ending_at: ['invalid_date'] }]);
+  const replanned = (await subscribe('keeper', 'cheap', 'keep_pend', { ending_at: null })).body.subscription;
+  assert.deepEqual([replanned.plan_code, replanned.status, replanned.ending_at], ['cheap', 'pending', null]);
+  const ended = (await subscribe('keeper', 'monthly', 'keep_pend', { ending_at: at(60) })).body.subscription;
+  assert.deepEqual([ended.plan_code, ended.ending_at], ['monthly', at(60)]);
   // past the upgraded one's end: it is over, and takes no event
   assert.equal((await advance(at(11))).status, 200);
   assert.equal((await call('GET', '/api/v1/subscriptions/keep_up')).status, 404);
