@@ -2095,19 +2095,19 @@ static enum command_result debit_usage(struct engine *e, struct command *cmd, co
     return r;
 }
 
-/*
- * One subscription due for its period's carried units: its live usage is debited at cmd->now
- * as an event's debit would bring it (each charge to what it brings without an event of the
- * period: the carried units' fee), and it is due again at the next period's start. A
- * subscription replaced since (a plan change) hands the duty to the live one of its external
- * id; one with no life or no wallet left drops it. Periods a test clock jumps over whole are
- * not debited one by one: the current one is (docs/API.md).
- */
 static enum command_result settled(enum store_status s)
 {
     return s == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/*
+ * One subscription due for its period's carried units: its live usage is debited at cmd->now
+ * as an event's debit would bring it (each charge to what it brings without an event of the
+ * period: the carried units' fee), and it is due again at the next period's start. A
+ * subscription replaced since (a plan change) hands the duty to the live one of its external
+ * id; one not begun is due at its start; one with no life or no wallet left drops it. Periods
+ * a test clock jumps over whole are not debited one by one: the current one is (docs/API.md).
+ */
 static enum command_result settle_period(struct engine *e, struct command *cmd,
                                          int64_t subscription_id)
 {
