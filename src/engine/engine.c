@@ -479,7 +479,7 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     return COMMAND_OK;
 }
 
-static enum command_result settle_periods(struct engine *e, struct command *cmd);
+static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max);
 
 static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
                                                     struct org_state *org)
@@ -497,7 +497,7 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     cmd->now = to;
     size_t done;
     enum command_result r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
-    return r == COMMAND_OK ? settle_periods(e, cmd) : r;
+    return r == COMMAND_OK ? settle_periods(e, cmd, SIZE_MAX) : r;
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -2172,12 +2172,12 @@ static enum command_result settle_now(struct engine *e, struct command *cmd,
     return r;
 }
 
-/* Every subscription of the organization due for its period's carried units (settle_period),
- * earliest first. */
-static enum command_result settle_periods(struct engine *e, struct command *cmd)
+/* The organization's subscriptions due for their periods' carried units (settle_period),
+ * earliest first, `max` of them at most (each leaves the due ones when settled). */
+static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max)
 {
     struct store_due_item due[32];
-    size_t count;
+    size_t count, settled_count = 0;
     bool was = cmd->settling_periods;
     cmd->settling_periods = true;
     enum command_result r = COMMAND_OK;
@@ -2187,9 +2187,9 @@ static enum command_result settle_periods(struct engine *e, struct command *cmd)
             r = COMMAND_STORE_FAILED;
             break;
         }
-        for (size_t i = 0; i < count && r == COMMAND_OK; i++)
+        for (size_t i = 0; i < count && r == COMMAND_OK; i++, settled_count++)
             r = settle_period(e, cmd, due[i].subscription_id);
-    } while (r == COMMAND_OK && count == sizeof due / sizeof due[0]);
+    } while (r == COMMAND_OK && count == sizeof due / sizeof due[0] && settled_count < max);
     cmd->settling_periods = was;
     return r;
 }
@@ -2438,7 +2438,7 @@ static enum command_result apply_sweep(struct engine *e, struct command *cmd)
     if (!org)
         return COMMAND_NOT_FOUND;
     enum command_result r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
-    return r == COMMAND_OK ? settle_periods(e, cmd) : r;
+    return r == COMMAND_OK ? settle_periods(e, cmd, ENGINE_SETTLE_PER_SWEEP_MAX) : r;
 }
 
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)

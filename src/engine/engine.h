@@ -43,7 +43,11 @@
  * new time zone moved a period's start earlier; cleared by the next snapshot of a clean stop). */
 #define ENGINE_USAGE_FLOOR_SETTING "usage_scan_floor"
 #define ENGINE_SWEEP_INTERVAL_SEC 1 /* how often the real clock's expiries are looked for */
-#define ENGINE_BATCH_BUCKETS 12     /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
+/* Subscriptions one real-clock sweep settles for their periods' carried units at most: a
+ * calendar month's start makes them all due at once, and the writer answers nothing while a
+ * command runs; the next sweep, a second later, goes on (a test clock's advance settles all). */
+#define ENGINE_SETTLE_PER_SWEEP_MAX 512
+#define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 /*
  * Snapshots of the event identity set while running (engine/snapshot.h): one is taken, by a
