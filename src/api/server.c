@@ -171,14 +171,19 @@ int api_query_flag_given(struct request *req, const char *name)
     return !v || !*v ? -1 : api_query_flag(req, name, false);
 }
 
+/* Whether a query key is `name` (n bytes) itself or one of its bracketed forms (name[...]). */
+static bool key_names(const char *key, const char *name, size_t n)
+{
+    return key && strncmp(key, name, n) == 0 && (key[n] == '\0' || key[n] == '[');
+}
+
 static enum MHD_Result find_name(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
     const char **name = cls;
-    size_t n = strlen(*name);
     (void)kind;
     (void)value;
-    if (key && strncmp(key, *name, n) == 0 && (key[n] == '\0' || key[n] == '[')) {
+    if (key_names(key, *name, strlen(*name))) {
         *name = NULL; /* found */
         return MHD_NO;
     }
@@ -215,7 +220,7 @@ static enum MHD_Result visit_indexed(void *cls, enum MHD_ValueKind kind, const c
 {
     struct query_indexed *q = cls;
     (void)kind;
-    if (!key || strncmp(key, q->name, q->len) != 0 || (key[q->len] != '\0' && key[q->len] != '['))
+    if (!key_names(key, q->name, q->len))
         return MHD_YES;
     /* name[INDEX] and nothing more: Rails makes a list of name[], a string of name alone and
      * a nested hash of name[a][b], none of them one string per index */
