@@ -21,6 +21,15 @@ static void render_usage(struct command *cmd)
                          ? cmd->usage_subscription.customer_timezone
                          : "UTC";
     buf_reset(&cmd->response);
+    const struct usage_view_filter *filter = cmd->as.usage_read.filter;
+    const char *unmatched = filter && (filter->billable_metric_code || filter->charge_lago_id)
+                                ? usage_view_filter_unmatched(cmd->usage, filter)
+                                : NULL;
+    if (unmatched) {
+        cmd->http_status = 404;
+        api_error_render(&cmd->response, 404, "Not Found", unmatched, NULL);
+        return;
+    }
     if (!usage_view_render(cmd->usage, tzdb_get(req->api->tzdb, tz, strlen(tz)),
                            cmd->as.usage_read.filter, &cmd->response)) {
         buf_reset(&cmd->response);

@@ -228,6 +228,21 @@ static bool shown(const struct usage_charge *c, const struct usage_view_filter *
             (!f->charge_lago_id || strcmp(c->lago_id, f->charge_lago_id) == 0));
 }
 
+const char *usage_view_filter_unmatched(const struct usage *u,
+                                        const struct usage_view_filter *filter)
+{
+    bool metric_found = false;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        if (shown(&u->charges[i], filter))
+            return NULL;
+        metric_found =
+            metric_found || (filter->billable_metric_code &&
+                             strcmp(u->charges[i].metric_code, filter->billable_metric_code) == 0);
+    }
+    return filter->billable_metric_code && !metric_found ? "billable_metric_not_found"
+                                                         : "charge_not_found";
+}
+
 bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
                        const struct usage_view_filter *filter, struct buf *out)
 {

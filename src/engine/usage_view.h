@@ -86,6 +86,11 @@ struct usage_view_filter {
 bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
                        const struct usage_view_filter *filter, struct buf *out);
 
+/* NULL when `filter` shows a charge of `u`, else why not, as Lago's 404 code: the metric no
+ * charge of the plan has ("billable_metric_not_found"), else "charge_not_found". */
+const char *usage_view_filter_unmatched(const struct usage *u,
+                                        const struct usage_view_filter *filter);
+
 /* A new view with one reference (the caller's); the strings and the body are copied. NULL
  * when memory runs out. */
 struct usage_view *usage_view_new(const struct usage *u, const char *external_customer_id,

@@ -54,7 +54,15 @@ test('apply_taxes=false leaves taxes out; a metric or a charge keeps its own usa
   // one charge: 20% of 2 = 0.4, rounded to 0
   assert.deepEqual(totals(await usage(`&charge_id=${charges[0]}`)), [[charges[0]], 2, 0, 2]);
   assert.deepEqual(totals(await usage(`&filter_by_charge_id=${charges[2]}&apply_taxes=0`)), [[charges[2]], 100, 0, 100]);
-  assert.deepEqual(totals(await usage('&billable_metric_code=nothing')), [[], 0, 0, 0]);
+  // a metric or a charge the subscription's plan does not have is a 404, as Lago's (it was an
+  // empty 200, found by an audit): a typo is not read as "no usage"
+  for (const [query, code] of [['billable_metric_code=nothing', 'billable_metric_not_found'],
+    ['charge_id=00000000-0000-0000-0000-000000000000', 'charge_not_found'],
+    [`billable_metric_code=calls&charge_id=${charges[2]}`, 'charge_not_found']]) {
+    const r = await t.api(`/api/v1/customers/c/current_usage?external_subscription_id=s&${query}`);
+    const b = await r.json();
+    assert.deepEqual([r.status, b.code], [404, code], query);
+  }
   // the whole answer again, unchanged
   assert.deepEqual(await usage(), all);
 });
