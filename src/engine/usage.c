@@ -792,7 +792,7 @@ static bool carry_recurring(struct store *st, struct usage *u)
         tally_time from = c->carried_over ? u->from : INT64_MIN;
         int64_t except = c->carried_over ? u->subscription_id : 0;
         if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
-                                       from, except, carry_event, &r) != STORE_OK)
+                                       u->customer_id, from, except, carry_event, &r) != STORE_OK)
             return false;
     }
     return r.ok;

@@ -837,7 +837,9 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT id, subscription_id, timestamp, properties, precise_total_amount_cents"
         " FROM recurring_events"
         " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3"
-        " AND timestamp >= ?4 AND subscription_id != ?5 ORDER BY id",
+        " AND timestamp >= ?4 AND subscription_id != ?5"
+        " AND (SELECT s.customer_id FROM subscriptions s WHERE s.id = subscription_id) = ?6"
+        " ORDER BY id",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2658,7 +2660,8 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
 
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
-                                             tally_time from, int64_t except_subscription_id,
+                                             int64_t customer_id, tally_time from,
+                                             int64_t except_subscription_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx)
 {
@@ -2670,6 +2673,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     bind_text(s, 3, code);
     sqlite3_bind_int64(s, 4, from);
     sqlite3_bind_int64(s, 5, except_subscription_id);
+    sqlite3_bind_int64(s, 6, customer_id);
     int rc = SQLITE_DONE;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -368,14 +368,16 @@ enum store_status store_events_insert(struct store *st, const struct store_event
 enum store_status store_recurring_event_note(struct store *st, const struct store_event *e);
 /*
  * Every event indexed by store_recurring_event_note under that external subscription and
- * code, timestamped at or after `from` (INT64_MIN: all) and stored under another subscription
- * than except_subscription_id (0: any), in acceptance order, from the index alone: id,
+ * code, of a subscription of customer_id (another customer who took the external id over
+ * inherits none of them), timestamped at or after `from` (INT64_MIN: all) and stored under
+ * another subscription than except_subscription_id (0: any), in acceptance order: id,
  * org_id, subscription_id, external_subscription_id, code, timestamp and properties_json are
  * filled (strings valid until fn returns). fn false stops with an error.
  */
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
-                                             tally_time from, int64_t except_subscription_id,
+                                             int64_t customer_id, tally_time from,
+                                             int64_t except_subscription_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */

@@ -316,3 +316,25 @@ test('a subscription that starts mid-period with carried seats is debited for th
   assert.equal(await wallet(again.lago_id), 100000 - 3000 - 3000);
   for (const w of made) await checkWalletLedger(t, w.lago_id);
 });
+
+// Found by an audit: a recurring value is every event of its external subscription id since
+// the first, across plan changes; but another customer who took a terminated subscription's
+// external id over inherited its seats, its usage showing them and its wallet paying for them
+// at once and every period. The carried events are the customer's own.
+test('another customer taking over an external id does not inherit its seats', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'first_owner', currency: 'USD' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'first_owner', plan_code: 'seats', external_id: 'handed' } }));
+  await sent(ev('handed', 'seats', { seats: 3 }));
+  assert.equal((await t.api('/api/v1/subscriptions/handed', { method: 'DELETE' })).status, 200);
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'next_owner', currency: 'USD' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'next_owner', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100' } }))).wallet;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'next_owner', plan_code: 'seats', external_id: 'handed' } }));
+  const seats = async () => byCode(await usage('next_owner', 'handed'), 'seats');
+  assert.deepEqual([(await seats()).units, (await seats()).amount_cents], ['0.0', 0]);
+  await sent(ev('handed', 'seats', { seats: 1 }));
+  assert.deepEqual([(await seats()).units, (await seats()).amount_cents], ['1.0', 1000]);
+  await t.restart({ kill: true }); // rebuilt from the store alike
+  assert.deepEqual([(await seats()).units, (await seats()).amount_cents], ['1.0', 1000]);
+  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents, 10000 - 1000);
+  await checkWalletLedger(t, w.lago_id);
+});

@@ -382,14 +382,24 @@ static bool check_recurring_row(const struct store_event *e, void *ctx)
            strcmp(e->properties_json, want->properties_json) == 0;
 }
 
+/* The customer of the test's subscriptions 10..15 (recurring_events_by_subscription_and_code);
+ * subscription 16 is another customer's. */
+#define RECURRING_CUSTOMER 7
+
+static size_t recurring_ids_of(struct store *st, int64_t org, const char *sub, const char *code,
+                               int64_t customer, struct id_list *l)
+{
+    *l = (struct id_list){0};
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, customer, INT64_MIN,
+                                                0, collect_id, l),
+                     STORE_OK);
+    return l->count;
+}
+
 static size_t recurring_ids(struct store *st, int64_t org, const char *sub, const char *code,
                             struct id_list *l)
 {
-    *l = (struct id_list){0};
-    assert_int_equal(
-        store_recurring_event_each(store_conn(st), org, sub, code, INT64_MIN, 0, collect_id, l),
-        STORE_OK);
-    return l->count;
+    return recurring_ids_of(st, org, sub, code, RECURRING_CUSTOMER, l);
 }
 
 static bool stop_at_five(const struct store_event *e, void *ctx)
@@ -440,19 +450,33 @@ static void events_by_id_across_blocks(void **state)
     remove_dir(dir);
 }
 
-/* The index of recurring metrics' events: by external subscription and code, in acceptance
- * order, undone with its command, and holding what a usage reads of each. */
+/* The index of recurring metrics' events: by external subscription and code, of one
+ * customer's subscriptions, in acceptance order, undone with its command, and holding what a
+ * usage reads of each. */
 static void recurring_events_by_subscription_and_code(void **state)
 {
     (void)state;
     char *dir;
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
-    struct store_event rows[6];
-    const char *subs[6] = {"a", "b", "a", "b", "a", "a"};
-    const char *codes[6] = {"seats", "seats", "seats", "seats", "seats", "calls"};
-    const char *props[6] = {"{\"n\":1}", "{}", "{\"n\":3}", "{\"n\":-4}", "{}", "{}"};
-    for (int i = 0; i < 6; i++)
+    store_close(st);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(id) AS (SELECT 10 UNION ALL SELECT id + 1 FROM n WHERE id < 16)"
+             " INSERT INTO subscriptions(id, org_id, customer_id, lago_id, external_id,"
+             " plan_lago_id, plan_code, billing_time, subscription_at, started_at, created_at,"
+             " updated_at) SELECT id, %lld, CASE WHEN id = 16 THEN %d ELSE %d END, 's' || id, 'x',"
+             " 'p', 'p', 0, 0, 0, 0, 0 FROM n;",
+             (long long)org, RECURRING_CUSTOMER + 1, RECURRING_CUSTOMER);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    assert_non_null(st);
+    struct store_event rows[7];
+    const char *subs[7] = {"a", "b", "a", "b", "a", "a", "a"};
+    const char *codes[7] = {"seats", "seats", "seats", "seats", "seats", "calls", "seats"};
+    const char *props[7] = {"{\"n\":1}", "{}", "{\"n\":3}", "{\"n\":-4}", "{}", "{}", "{}"};
+    for (int i = 0; i < 7; i++)
         rows[i] = (struct store_event){.id = i + 1,
                                        .org_id = org,
                                        .subscription_id = 10 + i,
@@ -463,9 +487,9 @@ static void recurring_events_by_subscription_and_code(void **state)
                                        .properties_json = props[i],
                                        .created_at = 1000};
     assert_int_equal(store_begin(st), STORE_OK);
-    assert_int_equal(store_events_insert(st, rows, 6), STORE_OK);
-    const int noted[] = {4, 0, 2, 3}; /* any order within the command: listed by id */
-    for (size_t i = 0; i < 4; i++)
+    assert_int_equal(store_events_insert(st, rows, 7), STORE_OK);
+    const int noted[] = {4, 0, 2, 3, 6}; /* any order within the command: listed by id */
+    for (size_t i = 0; i < 5; i++)
         assert_int_equal(store_recurring_event_note(st, &rows[noted[i]]), STORE_OK);
     assert_int_equal(store_commit(st), STORE_OK);
     struct id_list l;
@@ -475,13 +499,17 @@ static void recurring_events_by_subscription_and_code(void **state)
     assert_int_equal(l.ids[0], 4);
     assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
     assert_int_equal(recurring_ids(st, org + 1, "a", "seats", &l), 0);
+    /* the 7th, of another customer's subscription under the same external id, is its alone */
+    assert_int_equal(recurring_ids_of(st, org, "a", "seats", RECURRING_CUSTOMER + 1, &l), 1);
+    assert_int_equal(l.ids[0], 7);
     /* a rolled-back command takes its index rows with it */
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_recurring_event_note(st, &rows[5]), STORE_OK);
     store_rollback(st);
     assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
     /* what a usage reads comes from the index alone, as the event was stored */
-    assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats", INT64_MIN, 0,
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats",
+                                                RECURRING_CUSTOMER, INT64_MIN, 0,
                                                 check_recurring_row, &rows[3]),
                      STORE_OK);
     store_close(st);
