@@ -1,13 +1,17 @@
 /*
  * api/http_rules: what HTTP/1.1 requires of a request that libmicrohttpd (0.9.75, Debian 12's)
- * leaves to the application to check: headers repeated, query arguments holding a NUL.
+ * leaves to the application to check: the request line and header lines read whole, headers
+ * repeated, query arguments holding a NUL.
  *
- * libmicrohttpd reads a repeated header by its first copy, and hands out query arguments as C
- * strings. It framed a body by the first of two differing Content-Length headers and read the
- * rest as the next request, run with the first one's key and unseen by any proxy in front that
- * framed by the other header (request smuggling); that check runs once the headers are read,
- * before a byte of the body, and what it refuses is answered 400 with the connection closed.
- * The others run before routing (the query) or where the header is read (Idempotency-Key).
+ * libmicrohttpd reads a repeated header by its first copy, hands out the request line, header
+ * values and query arguments as C strings (cut at a raw NUL), keeps whitespace before a colon
+ * as part of a header's name, and appends a folded line (obs-fold) to the header's *name*. It
+ * framed a body by the first of two differing Content-Length headers, or by none when the only
+ * one was written "Content-Length : N" or folded, and read the rest as the next request, run
+ * with whatever key it carried and unseen by any proxy in front that framed the message
+ * otherwise (request smuggling). Those checks run once the headers are read, before a byte of
+ * the body, and what they refuse is answered with the connection closed. The others run before
+ * routing (the query) or where the header is read (Idempotency-Key).
  *
  * Threads: any; each call reads one connection's headers.
  */
@@ -15,18 +19,29 @@
 #define TALLY_API_HTTP_RULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct MHD_Connection;
 
+/* The request line as libmicrohttpd handed it out. */
+struct http_request_line {
+    const char *method, *url, *version; /* as the access callback receives them */
+    size_t target_len;                  /* strlen of the target when the URI log callback saw it */
+};
+
 /*
- * Why the request's body cannot be framed without guessing (RFC 9112 6.1, 6.3), or NULL when
- * it can: Content-Length given more than once (even with equal values: libmicrohttpd already
- * refuses two equal values written as one header, "47, 47", and no client sends either), or
- * Transfer-Encoding and Content-Length together (*status 400); a transfer coding other than
- * "chunked" alone, which libmicrohttpd cannot frame and waited on until its timeout (*status
- * 501, RFC 9112 6.1). A static string.
+ * Why the request cannot be read as sent, or its body framed without guessing (RFC 9112 6.1,
+ * 6.3), or NULL when it can. *status 400: a raw NUL in the request line or a header line, a
+ * folded header line, a header name that is not a token (whitespace before the colon: RFC 9112
+ * 5.1), Host more than once (RFC 9112 3.2), Authorization twice with different values,
+ * Content-Length more than once (even with equal values: libmicrohttpd already refuses "47, 47"
+ * in one header, and no client sends either), Transfer-Encoding beside Content-Length, or in an
+ * HTTP/1.0 request (RFC 9112 6.1: its framing is faulty). *status 501: a Transfer-Encoding
+ * libmicrohttpd does not frame as chunked (anything but "chunked", in any case, with no
+ * whitespace after it), on which it waited until its timeout. A static string.
  */
-const char *http_rules_framing(struct MHD_Connection *conn, int *status);
+const char *http_rules_framing(struct MHD_Connection *conn, const struct http_request_line *line,
+                               int *status);
 
 /*
  * Why the query string cannot be read as sent, or NULL: an argument's name or value holds a

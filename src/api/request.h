@@ -40,6 +40,7 @@ struct request {
     const char *path;      /* decoded, without the query string */
     const char *raw_path;  /* as sent, without the query string: routes split it, then decode */
     const char *raw_query; /* as sent, after the '?' ("" when none) */
+    size_t target_len;     /* of the request-target as libmicrohttpd first handed it out */
     int route;             /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
     const struct catalog_resource *resource; /* the route's, for catalog handlers */

@@ -7,9 +7,10 @@
  *   0. the request line is read: allocate the request and its arena, keep the path as sent
  *      (uri_cb; libmicrohttpd decodes the path before access() sees it, and a decoded %2F
  *      could not be told from a '/' between segments);
- *   1. first call: take the method and the decoded path; a request whose body cannot be framed
- *      for sure (api/http_rules), or that declares one past the limit, is answered here,
- *      before a byte of the body is read;
+ *   1. first call: take the method and the decoded path; a request whose request line or
+ *      header lines cannot be read as sent, or whose body cannot be framed for sure
+ *      (api/http_rules), or that declares one past the limit, is answered here, before a byte
+ *      of the body is read;
  *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
  *      the request answered 413 once complete);
  *   3. last call: check the query (api/http_rules), route, authenticate, run the handler. A
@@ -752,6 +753,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     req->arena = a;
     req->api = cls;
     req->conn = conn;
+    req->target_len = strlen(uri);
     size_t path_len = strcspn(uri, "?");
     req->raw_path = arena_strndup(&req->arena, uri, path_len);
     req->raw_query = uri[path_len] ? uri + path_len + 1 : "";
@@ -820,7 +822,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  size_t *upload_data_size, void **con_cls)
 {
     struct api *api = cls;
-    (void)version;
     struct request *req = *con_cls;
     if (!req || !req->raw_path)
         return MHD_NO; /* out of memory when the request line came */
@@ -831,7 +832,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);
         int framing_status;
-        const char *framing = http_rules_framing(conn, &framing_status);
+        struct http_request_line line = {method, url, version, req->target_len};
+        const char *framing = http_rules_framing(conn, &line, &framing_status);
         if (framing) {
             /* answered before the body is read, and the connection closed after the answer:
              * no byte past these headers is read, as a body or as a request */

@@ -151,3 +151,118 @@ test('a transfer coding other than chunked is a 501 at once, and the connection 
   const r = await exchange(`${head}Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
   assert.deepEqual(statusLines(r.data), ['HTTP/1.1 200 OK']);
 });
+
+// Lago's 400 with the connection closed: what a request whose bytes cannot be read as sent gets.
+function assertRefused(r, what, status = 'HTTP/1.1 400 Bad Request') {
+  assert.deepEqual(r.data.match(/HTTP\/1\.[01] \d\d\d [^\r]*/g) || [], [status], what);
+  assert.match(r.data, /\r\nConnection: close\r\n/i, what);
+  if (status.endsWith('400 Bad Request'))
+    assert.match(r.data, /\r\n\r\n\{"status":400,"error":"BadRequest: [^"]+"\}$/, what);
+  assert.ok(r.closed, `the server closed the connection: ${what}`);
+}
+
+// Found by a black-box audit: libmicrohttpd reads "Content-Length : N" as a header named
+// "Content-Length " and a folded "Content-Length:\r\n N" as one named "Content-LengthN", so it
+// framed no body and read the declared body as a second request, which ran. RFC 9112 5.1: a
+// name with whitespace before the colon MUST be a 400; 5.2: an obs-fold is refused (or unfolded).
+test('whitespace before a header colon, or a folded header line, is a 400 that closes, and nothing runs', async () => {
+  const inner = `DELETE /api/v1/customers/fold_victim HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\n\r\n`;
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'fold_victim' } } })).status, 200);
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\n`;
+  const cases = [
+    `Content-Length : ${inner.length}\r\n`,
+    `Content-Length\t: ${inner.length}\r\n`,
+    `Content-Length:\r\n ${inner.length}\r\n`,
+    `Content-Length:\r\n\t${inner.length}\r\n`,
+    `X-Note: a\r\n b\r\nContent-Length: 0\r\n`, // a fold anywhere, not only on framing headers
+    `X-Note: a\r\n Content-Length: ${inner.length}\r\n`,
+    `Content-Length: 0\r\nX-Note: a\r\n b\r\n`, // on the last header line
+    `Transfer-Encoding : chunked\r\n`,
+    `Transfer-Encoding:\r\n chunked\r\n`,
+  ];
+  for (const framing of cases) {
+    const r = await exchange(`${head}${framing}\r\n${inner}`);
+    assertRefused(r, JSON.stringify(framing));
+  }
+  assert.equal(await customer('fold_victim'), 200);
+});
+
+// Found by a black-box audit: libmicrohttpd keeps a raw NUL in the request line and in a header
+// value and hands both out as C strings, cut at the NUL: "DELETE /customers/alice<NUL>bob"
+// deleted alice, "Bearer KEY<NUL>junk" authenticated. RFC 9110 5.5: such a value MUST be rejected
+// (or the NUL replaced); a request-target holds no NUL at all.
+test('a raw NUL in the request line or in a header is a 400 that closes, and nothing runs', async () => {
+  for (const id of ['nul_alice', 'nul_bob'])
+    assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: id } } })).status, 200);
+  const rest = `Host: x\r\nAuthorization: Bearer ${t.key}\r\nConnection: close\r\n\r\n`;
+  for (const line of ['DELETE /api/v1/customers/nul_alice\0bob HTTP/1.1', 'DELETE /api/v1/customers/nul_alice\0 HTTP/1.1',
+    'DELETE /api/v1/customers/nul_alice?x=1\0y HTTP/1.1', 'GET /api/v1/customers?external_id=nul_bob\0x HTTP/1.1',
+    'DELETE\0X /api/v1/customers/nul_alice HTTP/1.1'])
+    assertRefused(await exchange(`${line}\r\n${rest}`), JSON.stringify(line));
+  assert.equal(await customer('nul_alice'), 200);
+  const get = 'GET /api/v1/customers/nul_bob HTTP/1.1\r\nHost: x\r\n';
+  for (const headers of [`Authorization: Bearer ${t.key}\0junk\r\n`, `Authorization: Bearer ${t.key}\0\r\n`,
+    `Authorization: Bearer ${t.key}\r\nX-Note: a\0b\r\n`, `Authorization: Bearer ${t.key}\r\nX-Note: a\0\0b\r\n`,
+    `X-Note: a\0b\r\nAuthorization: Bearer ${t.key}\r\n`])
+    assertRefused(await exchange(`${get}${headers}Connection: close\r\n\r\n`), JSON.stringify(headers));
+  const body = '{"customer":{"external_id":"nul_idem"}}';
+  const keyed = await exchange(`POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nIdempotency-Key: k1\0k2\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  assertRefused(keyed, 'Idempotency-Key with a NUL');
+  assert.equal(await customer('nul_idem'), 404);
+  // bare LF line ends and a header section read in many small pieces still pass
+  const lf = await exchange(`GET /api/v1/customers/nul_bob HTTP/1.1\nHost: x\nAuthorization: Bearer ${t.key}\nConnection: close\n\n`);
+  assert.deepEqual(statusLines(lf.data), ['HTTP/1.1 200 OK']);
+  const big = `GET /api/v1/customers/nul_bob HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\n${Array.from({ length: 60 }, (_, i) => `X-Pad-${i}: ${'v'.repeat(200)}\r\n`).join('')}Connection: close\r\n\r\n`;
+  const { port, hostname } = new URL(t.url);
+  const pieces = await new Promise((resolve) => {
+    let data = '';
+    const s = net.connect(Number(port), hostname, async () => {
+      for (let i = 0; i < big.length; i += 700) {
+        s.write(big.slice(i, i + 700));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    s.on('data', (d) => { data += d; });
+    s.on('close', () => resolve(data));
+    s.on('error', () => {});
+    setTimeout(() => s.destroy(), 3000);
+  });
+  assert.deepEqual(statusLines(pieces), ['HTTP/1.1 200 OK']);
+});
+
+// Found by a black-box audit: "Transfer-Encoding: chunked " (trailing whitespace) passed the
+// check, which trimmed it, while libmicrohttpd frames as chunked only the value "chunked" (any
+// case, leading whitespace dropped, trailing kept): it waited 60 s for a body it could not frame.
+test('"chunked" with whitespace after it is refused at once, as libmicrohttpd cannot frame it', async () => {
+  const body = '{"customer":{"external_id":"te_ows"}}';
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\n`;
+  const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  for (const coding of ['chunked ', 'chunked\t', ' chunked \t']) {
+    const started = Date.now();
+    const r = await exchange(`${head}Transfer-Encoding:${coding}\r\n\r\n${chunked}`, { wait: 5000 });
+    assertRefused(r, JSON.stringify(coding), 'HTTP/1.1 501 Not Implemented');
+    assert.ok(Date.now() - started < 4000, `answered at once: ${JSON.stringify(coding)}`);
+  }
+  assert.equal(await customer('te_ows'), 404);
+  const lead = await exchange(`${head}Transfer-Encoding: \t chunked\r\nConnection: close\r\n\r\n${chunked}`);
+  assert.deepEqual(statusLines(lead.data), ['HTTP/1.1 200 OK']);
+});
+
+// Found by a black-box audit: RFC 9112 rules on the header section that libmicrohttpd leaves to
+// the application.
+test('two Host headers, two different Authorization headers, or HTTP/1.0 with Transfer-Encoding, are a 400 that closes', async () => {
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'hdr_1' } } })).status, 200);
+  const get = 'GET /api/v1/customers/hdr_1 HTTP/1.1\r\n';
+  const auth = `Authorization: Bearer ${t.key}\r\n`;
+  assertRefused(await exchange(`${get}Host: a\r\nHost: b\r\n${auth}\r\n`), 'two Host'); // RFC 9112 3.2
+  assertRefused(await exchange(`${get}Host: a\r\nHost: a\r\n${auth}\r\n`), 'two equal Host');
+  assertRefused(await exchange(`${get}Host: a\r\n${auth}Authorization: Bearer wrong\r\n\r\n`), 'good, bad');
+  assertRefused(await exchange(`${get}Host: a\r\nAuthorization: Bearer wrong\r\n${auth}\r\n`), 'bad, good');
+  const same = await exchange(`${get}Host: a\r\n${auth}${auth}Connection: close\r\n\r\n`);
+  assert.deepEqual(statusLines(same.data), ['HTTP/1.1 200 OK']);
+  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding is treated as faulty framing
+  const body = '{"customer":{"external_id":"hdr_10"}}';
+  const r = await exchange(`POST /api/v1/customers HTTP/1.0\r\nHost: a\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+  assertRefused(r, 'HTTP/1.0 with chunked');
+  assert.equal(await customer('hdr_10'), 404);
+});
