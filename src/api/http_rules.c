@@ -88,6 +88,13 @@ static bool is_token(const char *s, size_t size)
     return true;
 }
 
+size_t http_rules_value_len(const char *value, size_t size)
+{
+    while (size > 0 && (value[size - 1] == ' ' || value[size - 1] == '\t'))
+        size--;
+    return size;
+}
+
 struct header_walk {
     struct section section;
     bool broken_line; /* a header line not read whole */
@@ -203,6 +210,7 @@ static enum MHD_Result compare_copies(void *cls, enum MHD_ValueKind kind, const 
         value = "";
         value_size = 0;
     }
+    value_size = http_rules_value_len(value, value_size);
     if (!o->first) {
         o->first = value;
         o->first_size = value_size;

@@ -58,4 +58,8 @@ const char *http_rules_query(struct MHD_Connection *conn);
  */
 bool http_rules_one_value(struct MHD_Connection *conn, const char *name);
 
+/* The length of a header value without the whitespace after it, which is not part of it (RFC
+ * 9110 5.5); libmicrohttpd drops only the whitespace before it. */
+size_t http_rules_value_len(const char *value, size_t size);
+
 #endif

@@ -551,7 +551,7 @@ static bool read_idempotency_key(struct request *req)
         api_error_bad_request(req, "Idempotency-Key is sent more than once with different values");
         return false;
     }
-    size_t len = strlen(k);
+    size_t len = http_rules_value_len(k, strlen(k));
     if (len == 0 || len > COMMAND_IDEMPOTENCY_KEY_MAX) {
         api_error_bad_request(req, "Idempotency-Key must be 1 to 255 characters");
         return false;

@@ -266,3 +266,14 @@ test('two Host headers, two different Authorization headers, or HTTP/1.0 with Tr
   assertRefused(r, 'HTTP/1.0 with chunked');
   assert.equal(await customer('hdr_10'), 404);
 });
+
+// Found by a black-box audit: whitespace around a field value is not part of it (RFC 9110 5.5),
+// and libmicrohttpd drops the leading whitespace only.
+test('an Idempotency-Key with whitespace after it is the key without it', async () => {
+  const body = '{"customer":{"external_id":"idem_ows"}}';
+  const post = (key) => exchange(`POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  const first = await post('ows_k1 \t');
+  assert.deepEqual(statusLines(first.data), ['HTTP/1.1 200 OK']);
+  const replay = await post('ows_k1');
+  assert.equal(replay.data.split('\r\n\r\n')[1], first.data.split('\r\n\r\n')[1]);
+});
