@@ -226,3 +226,14 @@ bool http_rules_one_value(struct MHD_Connection *conn, const char *name)
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, compare_copies, &o);
     return !o.differs;
 }
+
+const char *http_rules_origin_form(const char *target)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+        size_t len = strlen(schemes[i]);
+        if (strncasecmp(target, schemes[i], len) == 0)
+            return target + len + strcspn(target + len, "/?");
+    }
+    return target;
+}

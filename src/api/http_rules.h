@@ -62,4 +62,11 @@ bool http_rules_one_value(struct MHD_Connection *conn, const char *name);
  * 9110 5.5); libmicrohttpd drops only the whitespace before it. */
 size_t http_rules_value_len(const char *value, size_t size);
 
+/*
+ * Where the path starts in a request-target: past "http://authority" or "https://authority"
+ * (any case) in absolute-form, which a server MUST accept (RFC 9112 3.2.2) and libmicrohttpd
+ * hands on whole; the target itself otherwise. The authority is ignored, as Host is.
+ */
+const char *http_rules_origin_form(const char *target);
+
 #endif

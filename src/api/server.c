@@ -754,9 +754,10 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     req->api = cls;
     req->conn = conn;
     req->target_len = strlen(uri);
-    size_t path_len = strcspn(uri, "?");
-    req->raw_path = arena_strndup(&req->arena, uri, path_len);
-    req->raw_query = uri[path_len] ? uri + path_len + 1 : "";
+    const char *target = http_rules_origin_form(uri);
+    size_t path_len = strcspn(target, "?");
+    req->raw_path = arena_strndup(&req->arena, target, path_len);
+    req->raw_query = target[path_len] ? target + path_len + 1 : "";
     req->raw_query = arena_strndup(&req->arena, req->raw_query, strlen(req->raw_query));
     req->route = -1;
     req->started_usec = wallclock_monotonic_usec();
@@ -827,7 +828,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_NO; /* out of memory when the request line came */
     if (!req->method) {
         req->method = arena_strndup(&req->arena, method, strlen(method));
-        req->path = arena_strndup(&req->arena, url, strlen(url));
+        const char *path = http_rules_origin_form(url);
+        req->path = arena_strndup(&req->arena, path, strlen(path));
         if (!req->method || !req->path)
             return MHD_NO;
         atomic_fetch_add_explicit(&api->metrics.in_flight, 1, memory_order_relaxed);

@@ -277,3 +277,16 @@ test('an Idempotency-Key with whitespace after it is the key without it', async 
   const replay = await post('ows_k1');
   assert.equal(replay.data.split('\r\n\r\n')[1], first.data.split('\r\n\r\n')[1]);
 });
+
+// Found by a black-box audit: RFC 9112 3.2.2: a server MUST accept a request-target in
+// absolute-form; libmicrohttpd hands it on whole, and it was routed as a path (404).
+test('a request-target in absolute-form is routed by its path', async () => {
+  assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'abs_1' } } })).status, 200);
+  const r = await exchange(`GET http://127.0.0.1/api/v1/customers/abs_1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${t.key}\r\nConnection: close\r\n\r\n`);
+  assert.deepEqual(statusLines(r.data), ['HTTP/1.1 200 OK']);
+  assert.match(r.data, /"external_id":"abs_1"/);
+  const body = '{"event":{"transaction_id":"abs_tx","external_subscription_id":"none","code":"none"}}';
+  const ev = await exchange(`POST HTTPS://example.com:8443/api/v1/events?x=1 HTTP/1.1\r\nHost: example.com\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  const direct = await exchange(`POST /api/v1/events?x=1 HTTP/1.1\r\nHost: example.com\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  assert.equal(ev.data.split('\r\n\r\n')[1], direct.data.split('\r\n\r\n')[1]); // the single-event route, as sent directly
+});
