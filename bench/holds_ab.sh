@@ -17,18 +17,11 @@ work=$(mktemp -d /tmp/tally-bench-holds-XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-
-# serve TREE DIR: that tree's tallyd on DIR; sets url and pid.
-serve() {
-  "$1/build/tallyd" --data-dir "$2" --listen 127.0.0.1:0 --quiet >"$2.out" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$2.out" 2>/dev/null && break; sleep 0.1; done
-  url=$(grep -o 'http://[^ ]*' "$2.out")
-}
-stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+cd "$(dirname "$0")/.."
+. bench/seed.sh
 
 key=$("$old/build/tally" --data-dir "$work/tpl" org create Holds | tail -n 1)
-serve "$old" "$work/tpl"
+serve_tree "$old" "$work/tpl"
 api() { curl -s -o /dev/null -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -X POST "$url/api/v1/$1" -d "$2"; }
 api billable_metrics '{"billable_metric":{"code":"tokens","name":"Tokens","aggregation_type":"sum_agg","field_name":"tokens"}}'
 bm=$(curl -s -H "Authorization: Bearer $key" "$url/api/v1/billable_metrics/tokens" | grep -o '"lago_id":"[^"]*"' | head -1 | cut -d'"' -f4)
@@ -37,7 +30,7 @@ for i in $(seq 0 999); do
   api subscriptions "{\"subscription\":{\"external_customer_id\":\"c$i\",\"plan_code\":\"p\",\"external_id\":\"s$i\",\"subscription_at\":\"2020-01-01T00:00:00Z\"}}"
   api wallets "{\"wallet\":{\"external_customer_id\":\"c$i\",\"currency\":\"USD\",\"rate_amount\":\"0.01\",\"name\":\"Prepaid\",\"granted_credits\":\"100000000\",\"limit\":\"hard\"}}"
 done
-stop
+stop_tree
 
 echo "== authorizations at ${HOLD_RATE}/s beside ${EVENT_BATCHES} batches of 100 events a second, ${turns} turns: $old (old) and $new (new)"
 for turn in $(seq "$turns"); do
@@ -45,13 +38,13 @@ for turn in $(seq "$turns"); do
     tree=$([ $side = old ] && echo "$old" || echo "$new")
     dir="$work/$side-$turn"
     cp -a "$work/tpl" "$dir"
-    serve "$tree" "$dir"
+    serve_tree "$tree" "$dir"
     "$tree/build/release/bench/bench_open_loop" "$url" "$key" events "$EVENT_BATCHES" "$DURATION" 16 >"$dir.events" &
     events=$!
     sleep 1
     echo "$side $turn: $("$tree/build/release/bench/bench_open_loop" "$url" "$key" authorizations "$HOLD_RATE" $((DURATION - 2)) 64 | grep -o 'answered.*')"
     wait "$events"
-    stop
+    stop_tree
     rm -rf "$dir"
   done
 done

@@ -15,19 +15,10 @@ cd "$(dirname "$0")/.."
 . bench/seed.sh
 bench_workspace ingest-ab
 
-# serve TREE DIR: that tree's tallyd on DIR; sets url and pid.
-serve() {
-  "$1/build/tallyd" --data-dir "$2" --listen 127.0.0.1:0 --quiet >"$2.out" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$2.out" 2>/dev/null && break; sleep 0.1; done
-  url=$(grep -o 'http://[^ ]*' "$2.out")
-}
-stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
-
 key=$("$old/build/tally" --data-dir "$work/tpl" org create Ingest | tail -n 1)
-serve "$old" "$work/tpl"
+serve_tree "$old" "$work/tpl"
 seed_subscriptions "$url" "$key"
-stop
+stop_tree
 
 echo "== HTTP ingest, wrk -c$CONNECTIONS ${DURATION}s, 100 events a batch, $turns turns: $old (old) and $new (new)"
 for turn in $(seq "$turns"); do
@@ -35,10 +26,10 @@ for turn in $(seq "$turns"); do
     tree=$([ $side = old ] && echo "$old" || echo "$new")
     dir="$work/$side-$turn"
     cp -a "$work/tpl" "$dir"
-    serve "$tree" "$dir"
+    serve_tree "$tree" "$dir"
     out=$(TALLY_KEY=$key TALLY_RUN="$side$turn" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$url")
     echo "$side $turn: $(awk '/Requests\/sec/{printf "%d events/s", $2 * 100}' <<<"$out"), batch p50 $(awk '$1=="50%"{print $2}' <<<"$out"), p99 $(awk '$1=="99%"{print $2}' <<<"$out"), non-2xx $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
-    stop
+    stop_tree
     rm -rf "$dir"
   done
 done

@@ -44,3 +44,13 @@ bench_seeded_server() {
   url=$(grep -o 'http://[^ ]*' "$work/out")
   seed_subscriptions "$url" "$key"
 }
+
+# For the scripts that compare two builds in turns (bench/holds_ab.sh, bench/ingest_ab.sh):
+# serve_tree TREE DIR starts that tree's tallyd on DIR, setting url and pid; stop_tree stops it.
+serve_tree() {
+  "$1/build/tallyd" --data-dir "$2" --listen 127.0.0.1:0 --quiet >"$2.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$2.out" 2>/dev/null && break; sleep 0.1; done
+  url=$(grep -o 'http://[^ ]*' "$2.out")
+}
+stop_tree() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
