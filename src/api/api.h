@@ -142,6 +142,9 @@ bool api_org_now(struct request *req, tally_time *now);
 /* A query-string argument of the request, or NULL; repeated, its last value (as Rails reads
  * it, so a client that appends a parameter to a URL holding it gets what it sent last). */
 const char *api_query(struct request *req, const char *name);
+/* The same, NULL when empty too: a filter given blank filters nothing, as Lago's (Rails'
+ * `present?`) do. */
+const char *api_query_filter(struct request *req, const char *name);
 /* A query-string flag as Rails casts one (ActiveModel::Type::Boolean): absent or empty is
  * `absent`; "0", "f", "false", "off" (lower or upper case, or capitalized) are false; anything
  * else is true. */

@@ -562,9 +562,7 @@ static bool read_list_filter(struct request *req, struct store_customer_filter *
     /* Tally has no billing entities: refused rather than answered unfiltered */
     static const char *const unserved[] = {"billing_entity_codes"};
     const char *term = api_query(req, "search_term");
-    f->external_id = api_query(req, "external_id");
-    if (f->external_id && !*f->external_id)
-        f->external_id = NULL; /* Lago filters on a present one only */
+    f->external_id = api_query_filter(req, "external_id");
     f->customer_type = api_query(req, "customer_type");
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
         !api_query_list(req, "account_type", &f->account_types_json) ||

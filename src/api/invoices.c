@@ -310,7 +310,7 @@ void invoices_list(struct request *req)
     static const char *const lago_types[] = {
         "subscription", "add_on", "one_off", "advance_charges", "progressive_billing", NULL};
     int64_t page, per_page, total = 0;
-    struct store_invoice_filter filter = {.currency = api_query(req, "currency")};
+    struct store_invoice_filter filter = {.currency = api_query_filter(req, "currency")};
     struct name_mask payments = {payment_names, 3, NULL, 0, false, false};
     struct name_mask statuses = {status_names, 4, lago_statuses, 0, false, false};
     struct name_mask types = {type_names, 1, lago_types, 0, false, false};

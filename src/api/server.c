@@ -153,6 +153,12 @@ const char *api_query(struct request *req, const char *name)
     return last;
 }
 
+const char *api_query_filter(struct request *req, const char *name)
+{
+    const char *v = api_query(req, name);
+    return v && *v ? v : NULL;
+}
+
 bool api_query_flag(struct request *req, const char *name, bool absent)
 {
     static const char *const falses[] = {"0",   "f",   "F",     "false", "FALSE",

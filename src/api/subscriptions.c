@@ -419,9 +419,9 @@ void subscriptions_list(struct request *req)
             conn, req->org_id,
             &(struct store_subscription_filter){.customer_id = customer_id,
                                                 .status_mask = filter.mask,
-                                                .plan_code = api_query(req, "plan_code"),
-                                                .external_id = api_query(req, "external_id"),
-                                                .currency = api_query(req, "currency"),
+                                                .plan_code = api_query_filter(req, "plan_code"),
+                                                .external_id = api_query_filter(req, "external_id"),
+                                                .currency = api_query_filter(req, "currency"),
                                                 .own_plan = read_overridden(req)},
             now, (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {

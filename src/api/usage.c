@@ -67,7 +67,7 @@ static bool answer_from_view(struct request *req, const char *external_subscript
 static bool read_filter(struct request *req, struct usage_view_filter **out)
 {
     static const char *const unserved[] = {"charge_code", "filter_by_charge_code", "group",
-                                           "filter_by_group"};
+                                           "filter_by_group", "filter_by_presentation"};
     *out = NULL;
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]))
         return false;

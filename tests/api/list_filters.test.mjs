@@ -104,6 +104,8 @@ test('subscriptions: external_id and overridden filter the list; billing entitie
   const ids = async (query) => (await listed(path, 'subscriptions', query)).sort();
   assert.deepEqual(await ids('plan_code=sf_plan'), ['sf_1', 'sf_2', 'sf_3', 'sf_4']);
   assert.deepEqual(await ids('external_id=sf_1'), ['sf_1']);
+  // a blank filter filters nothing, as Lago's (it listed none: audit)
+  assert.deepEqual(await ids('plan_code=sf_plan&external_id='), ['sf_1', 'sf_2', 'sf_3', 'sf_4']);
   assert.deepEqual(await ids('external_customer_id=sf_cu&external_id=sf_4'), []);
   assert.deepEqual(await ids('plan_code=sf_plan&overridden=true'), ['sf_3', 'sf_4']);
   assert.deepEqual(await ids('external_customer_id=sf_cu&overridden=true'), ['sf_3']);

@@ -69,7 +69,8 @@ test('apply_taxes=false leaves taxes out; a metric or a charge keeps its own usa
 
 test('what Tally does not serve is refused, not ignored', async () => {
   for (const [query, field] of [['charge_code=x', 'charge_code'], ['filter_by_charge_code=x', 'filter_by_charge_code'],
-    ['group[cloud]=aws', 'group'], ['filter_by_group[cloud]=aws', 'filter_by_group'], ['full_usage=true', 'full_usage']]) {
+    ['group[cloud]=aws', 'group'], ['filter_by_group[cloud]=aws', 'filter_by_group'], ['full_usage=true', 'full_usage'],
+    ['filter_by_presentation=x', 'filter_by_presentation']]) {
     const r = await t.api(`/api/v1/customers/c/current_usage?external_subscription_id=s&${query}`);
     const b = await r.json();
     assert.equal(r.status, 422, query);
