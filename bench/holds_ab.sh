@@ -33,18 +33,11 @@ done
 stop_tree
 
 echo "== authorizations at ${HOLD_RATE}/s beside ${EVENT_BATCHES} batches of 100 events a second, ${turns} turns: $old (old) and $new (new)"
-for turn in $(seq "$turns"); do
-  for side in old new; do
-    tree=$([ $side = old ] && echo "$old" || echo "$new")
-    dir="$work/$side-$turn"
-    cp -a "$work/tpl" "$dir"
-    serve_tree "$tree" "$dir"
-    "$tree/build/release/bench/bench_open_loop" "$url" "$key" events "$EVENT_BATCHES" "$DURATION" 16 >"$dir.events" &
-    events=$!
-    sleep 1
-    echo "$side $turn: $("$tree/build/release/bench/bench_open_loop" "$url" "$key" authorizations "$HOLD_RATE" $((DURATION - 2)) 64 | grep -o 'answered.*')"
-    wait "$events"
-    stop_tree
-    rm -rf "$dir"
-  done
-done
+measure() {
+  "$3/build/release/bench/bench_open_loop" "$url" "$key" events "$EVENT_BATCHES" "$DURATION" 16 >"$work/$1-$2.events" &
+  local events=$!
+  sleep 1
+  echo "$1 $2: $("$3/build/release/bench/bench_open_loop" "$url" "$key" authorizations "$HOLD_RATE" $((DURATION - 2)) 64 | grep -o 'answered.*')"
+  wait "$events"
+}
+ab_turns "$old" "$new" "$turns" measure

@@ -21,15 +21,9 @@ seed_subscriptions "$url" "$key"
 stop_tree
 
 echo "== HTTP ingest, wrk -c$CONNECTIONS ${DURATION}s, 100 events a batch, $turns turns: $old (old) and $new (new)"
-for turn in $(seq "$turns"); do
-  for side in old new; do
-    tree=$([ $side = old ] && echo "$old" || echo "$new")
-    dir="$work/$side-$turn"
-    cp -a "$work/tpl" "$dir"
-    serve_tree "$tree" "$dir"
-    out=$(TALLY_KEY=$key TALLY_RUN="$side$turn" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$url")
-    echo "$side $turn: $(awk '/Requests\/sec/{printf "%d events/s", $2 * 100}' <<<"$out"), batch p50 $(awk '$1=="50%"{print $2}' <<<"$out"), p99 $(awk '$1=="99%"{print $2}' <<<"$out"), non-2xx $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
-    stop_tree
-    rm -rf "$dir"
-  done
-done
+measure() {
+  local out
+  out=$(TALLY_KEY=$key TALLY_RUN="$1$2" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/events.lua "$url")
+  echo "$1 $2: $(awk '/Requests\/sec/{printf "%d events/s", $2 * 100}' <<<"$out"), batch p50 $(awk '$1=="50%"{print $2}' <<<"$out"), p99 $(awk '$1=="99%"{print $2}' <<<"$out"), non-2xx $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0)"
+}
+ab_turns "$old" "$new" "$turns" measure

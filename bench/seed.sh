@@ -54,3 +54,20 @@ serve_tree() {
   url=$(grep -o 'http://[^ ]*' "$2.out")
 }
 stop_tree() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+
+# ab_turns OLD NEW TURNS MEASURE: TURNS times, each build in turn serves a fresh copy of
+# $work/tpl and MEASURE SIDE TURN TREE runs against it ($url set), printing one line.
+ab_turns() {
+  local turn side tree dir
+  for turn in $(seq "$3"); do
+    for side in old new; do
+      tree=$([ $side = old ] && echo "$1" || echo "$2")
+      dir="$work/$side-$turn"
+      cp -a "$work/tpl" "$dir"
+      serve_tree "$tree" "$dir"
+      "$4" "$side" "$turn" "$tree"
+      stop_tree
+      rm -rf "$dir"
+    done
+  done
+}
