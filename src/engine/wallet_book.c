@@ -1068,8 +1068,40 @@ static int64_t grant_remaining(const struct live_wallet *w, int64_t grant_id)
 }
 
 /*
+ * What repays a soft wallet's overdraft settles what its usage transactions owe, oldest first:
+ * each part a consumption of `inbound_id` (a grant, or a refund step's transaction that cancels
+ * overdrawn usage) by that usage, so both sides account for it. The usage owes only once the
+ * flush has written it: a grant that repays first has its wallet's pending debits written
+ * (write_pending_first).
+ */
+static enum command_result settle_owed(struct store *st, struct command *cmd,
+                                       const struct live_wallet *w, int64_t inbound_id,
+                                       int64_t cents, tally_time now)
+{
+    while (cents > 0) {
+        int64_t tx, owed;
+        enum store_status s = store_wallet_oldest_owed(st, w->row.id, &tx, &owed);
+        if (s == STORE_NOT_FOUND)
+            break; /* nothing owes: check_wallet finds that the usage and the overdraft differ */
+        if (s != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        int64_t part = owed < cents ? owed : cents;
+        char lago_id[WALLET_LAGO_ID_TEXT];
+        if (!new_lago_id(cmd, lago_id) ||
+            store_wallet_transaction_add_owed(st, tx, -part) != STORE_OK ||
+            store_wallet_consumption_insert(st, w->row.org_id, lago_id, inbound_id, tx, part,
+                                            now) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        cents -= part;
+    }
+    return COMMAND_OK;
+}
+
+/*
  * Usage taken from a wallet (into revenue) or, with `refund`, given back (out of revenue):
  * its day's usage transaction and one posting over the paid, promotional and overdraft parts.
+ * The overdraft part of usage is what that transaction owes; of a refund step, it settles what
+ * the oldest usage owes.
  */
 static enum command_result post_usage(struct store *st, struct command *cmd, tally_time now,
                                       struct live_wallet *w, bool refund, int64_t paid,
@@ -1092,9 +1124,13 @@ static enum command_result post_usage(struct store *st, struct command *cmd, tal
             return ledger_refused(cmd, NULL, w, LEDGER_REVENUE);
     }
     int64_t id;
-    if (usage_transaction(st, cmd, now, w, refund, total, &id) != STORE_OK)
+    if (usage_transaction(st, cmd, now, w, refund, total, &id) != STORE_OK ||
+        (overdraft > 0 && !refund &&
+         store_wallet_transaction_add_owed(st, id, overdraft) != STORE_OK))
         return COMMAND_STORE_FAILED;
-    return wallet_book_post(st, cmd, w, id, now, &p);
+    enum command_result r =
+        overdraft > 0 && refund ? settle_owed(st, cmd, w, id, overdraft, now) : COMMAND_OK;
+    return r == COMMAND_OK ? wallet_book_post(st, cmd, w, id, now, &p) : r;
 }
 
 /* Writes one wallet's changes of the current command: grants, transactions, postings. */
@@ -1146,6 +1182,26 @@ static enum command_result flush_wallet(struct store *st, struct command *cmd,
     return COMMAND_OK;
 }
 
+/*
+ * Before a posting that moves the wallet's credits or overdraft (new credits, an expiry, a
+ * void, a repayment): its pending debits and refund steps are written now, so that its ledger
+ * reads in the order things happened, and the usage they overdrew owes its part before credits
+ * repay it (settle_owed). Found by an audit: a threshold top-up in an event's command repaid
+ * an overdraft the ledger showed drawn only after it (the account at -400), and credits given
+ * back to a grant past its expiry expired before they came back. A deferred command's journal
+ * stretch then ends with its commit, as after any direct write.
+ */
+static enum command_result write_pending_first(struct store *st, struct command *cmd,
+                                               struct live_wallet *w)
+{
+    if (w->taken_paid == 0 && w->taken_free == 0 && w->overdrawn_added == 0 && w->given_paid == 0 &&
+        w->given_free == 0 && w->overdraft_given == 0)
+        return COMMAND_OK;
+    if (w->book && w->book->deferring)
+        w->book->must_flush = true;
+    return flush_wallet(st, cmd, w);
+}
+
 static bool format_fundings(const struct charge_debit *d, struct arena *a, const char **out)
 {
     size_t cap = d->funding_count * FUNDING_TEXT_MAX + 1, len = 0;
@@ -1178,6 +1234,10 @@ static void check_wallet(struct store *st, const struct live_wallet *w, tally_ti
            -free_grants - w->taken_free + w->given_free);
     assert(w->ledger[LEDGER_CUSTOMER_OVERDRAFT] ==
            w->row.overdrawn_cents - w->overdrawn_added + w->overdraft_given);
+    /* what its usage owes is what it has overdrawn, as written (settle_owed) */
+    int64_t owed;
+    if (store_wallet_owed_total(store_conn(st), w->row.id, &owed) == STORE_OK)
+        assert(owed == w->row.overdrawn_cents - w->overdrawn_added + w->overdraft_given);
     assert(w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] == -w->row.held_cents);
     int64_t held_on_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++) {
@@ -1792,6 +1852,9 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
     };
     if (left == 0)
         return COMMAND_OK;
+    enum command_result r = write_pending_first(st, cmd, w);
+    if (r != COMMAND_OK)
+        return r;
     if (!new_lago_id(cmd, tx->lago_id) || store_wallet_transaction_insert(st, tx) != STORE_OK)
         return COMMAND_STORE_FAILED;
     struct ledger_posting p;
@@ -1828,7 +1891,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
                             "wallet %s's consumed credits would pass what a wallet records; "
                             "nothing was recorded",
                             w->row.lago_id);
-    enum command_result r = wallet_book_post(st, cmd, w, tx->id, cmd->now, &p);
+    r = wallet_book_post(st, cmd, w, tx->id, cmd->now, &p);
     if (r != COMMAND_OK)
         return r;
     w->row.consumed_cents = consumed;
@@ -2051,12 +2114,12 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
     if (paid && credit_invoice(st, cmd, w, &t, pending) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
+    if (made)
+        *made = t.id; /* the grant now, or once it is paid */
     if (pending) {
         w->pending_cents += cents;
         return COMMAND_OK; /* no credits until it is paid */
     }
-    if (made)
-        *made = t.id; /* a settled grant */
     return wallet_book_credit(st, cmd, cw, w, &t, repay);
 }
 
@@ -2072,8 +2135,9 @@ enum command_result wallet_book_credit(struct store *st, struct command *cmd,
     if (!ledger_posting_move(&p, credits, from, t->amount_cents) ||
         !ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay))
         return ledger_refused(cmd, NULL, w, from);
-    enum command_result r = wallet_book_post(st, cmd, w, t->id, cmd->now, &p);
-    if (r != COMMAND_OK)
+    enum command_result r = write_pending_first(st, cmd, w);
+    if (r != COMMAND_OK || (r = wallet_book_post(st, cmd, w, t->id, cmd->now, &p)) != COMMAND_OK ||
+        (r = settle_owed(st, cmd, w, t->id, repay, cmd->now)) != COMMAND_OK)
         return r;
     w->row.overdrawn_cents -= repay;
     if (repay > 0 && !wallet_book_reassign_overdraft(cw, w, t->id, repay))
@@ -2264,15 +2328,18 @@ static enum command_result repay_overdraft(struct store *st, struct command *cmd
         repay = wallet_grant_unheld(g);
     if (repay <= 0)
         return COMMAND_OK;
+    enum command_result r = write_pending_first(st, cmd, w);
+    if (r != COMMAND_OK)
+        return r;
     enum ledger_account credits =
         g->paid ? LEDGER_CUSTOMER_PAID_CREDITS : LEDGER_CUSTOMER_PROMOTIONAL_CREDITS;
     struct ledger_posting p;
     ledger_posting_init(&p, cause);
     if (!ledger_posting_move(&p, LEDGER_CUSTOMER_OVERDRAFT, credits, repay))
         return ledger_refused(cmd, NULL, w, LEDGER_CUSTOMER_OVERDRAFT);
-    enum command_result r =
-        wallet_book_post_about(st, cmd, w, g->id, authorization_id, cmd->now, &p);
-    if (r != COMMAND_OK)
+    if ((r = wallet_book_post_about(st, cmd, w, g->id, authorization_id, cmd->now, &p)) !=
+            COMMAND_OK ||
+        (r = settle_owed(st, cmd, w, g->id, repay, cmd->now)) != COMMAND_OK)
         return r;
     g->remaining_cents -= repay;
     w->row.overdrawn_cents -= repay;

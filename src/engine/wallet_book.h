@@ -367,6 +367,8 @@ enum command_result wallet_book_expire_unheld(struct store *st, struct command *
 int64_t wallet_book_held_elsewhere(const struct live_wallet *w);
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents);
+/* New credits of the wallet: a settled grant, or (pending) paid credits waiting for their
+ * payment; *made (may be NULL) is its transaction's id either way. */
 enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
                                             struct customer_wallets *cw, struct live_wallet *w,
                                             bool paid, int64_t cents,

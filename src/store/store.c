@@ -390,6 +390,25 @@ static const char *const migrations[] = {
     "CREATE INDEX period_settlements_due ON period_settlements(org_id, due_at);"
     "INSERT OR IGNORE INTO period_settlements SELECT DISTINCT subscription_id, org_id, 0"
     "  FROM recurring_events;",
+    /* 37: what of each usage transaction a soft wallet's overdraft paid and nothing has repaid
+     * yet (engine/wallet_book.c, settle_owed), found oldest first by the credits that repay
+     * it; the index holds only the few rows that owe. A wallet overdrawn before has what it
+     * owes laid on its usage transactions newest first, each up to the part no grant paid:
+     * repayments made before were not linked to the usage they paid, so which older usage
+     * they settled is not known. */
+    "ALTER TABLE wallet_transactions ADD COLUMN owed_cents INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX wallet_transactions_owed ON wallet_transactions(wallet_id, id)"
+    "  WHERE owed_cents > 0;"
+    "WITH unpaid AS (SELECT t.id, t.wallet_id, w.overdrawn_cents AS owed,"
+    "  t.amount_cents - COALESCE((SELECT SUM(k.amount_cents) FROM wallet_consumptions k"
+    "  WHERE k.outbound_id = t.id), 0) AS cents"
+    "  FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
+    "  WHERE w.overdrawn_cents > 0 AND t.transaction_type = 1 AND t.transaction_status = 4),"
+    " newest AS (SELECT id, owed, cents,"
+    "  SUM(cents) OVER (PARTITION BY wallet_id ORDER BY id DESC) - cents AS newer"
+    "  FROM unpaid WHERE cents > 0)"
+    " UPDATE wallet_transactions SET owed_cents = MIN(n.cents, n.owed - n.newer)"
+    "  FROM newest n WHERE wallet_transactions.id = n.id AND n.newer < n.owed;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -495,6 +514,9 @@ enum stmt_id {
     STMT_ORG_BALANCE_PUT,
     STMT_WALLET_ACCOUNT_BALANCE,
     STMT_WT_ADD_AMOUNT,
+    STMT_WT_ADD_OWED,
+    STMT_WT_OWED_OLDEST,
+    STMT_WT_OWED_TOTAL,
     STMT_WT_PENDING,
     STMT_WT_SET_EXPIRATION,
     STMT_RULES_DUE,
@@ -1015,6 +1037,12 @@ static const char *const sql[STMT_COUNT] = {
                           " ORDER BY i.created_at DESC, i.id DESC LIMIT ?11 OFFSET ?12",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
+    [STMT_WT_ADD_OWED] =
+        "UPDATE wallet_transactions SET owed_cents = owed_cents + ?2 WHERE id = ?1",
+    [STMT_WT_OWED_OLDEST] = "SELECT id, owed_cents FROM wallet_transactions"
+                            " WHERE wallet_id = ?1 AND owed_cents > 0 ORDER BY id LIMIT 1",
+    [STMT_WT_OWED_TOTAL] = "SELECT COALESCE(SUM(owed_cents), 0) FROM wallet_transactions"
+                           " WHERE wallet_id = ?1 AND owed_cents > 0",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
     [STMT_ENTRY_PAGE] =
         "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
@@ -3443,6 +3471,42 @@ enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t 
     enum store_status r = step_done(s);
     *found = r == STORE_OK && sqlite3_changes(st->conn.db) == 1;
     return r;
+}
+
+enum store_status store_wallet_transaction_add_owed(struct store *st, int64_t id, int64_t cents)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_ADD_OWED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, cents);
+    return step_done(s);
+}
+
+enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, int64_t *id,
+                                           int64_t *cents)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_OWED_OLDEST);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    enum store_status r = step_one(s);
+    *id = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    *cents = r == STORE_OK ? sqlite3_column_int64(s, 1) : 0;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_wallet_owed_total(struct store_conn *c, int64_t wallet_id, int64_t *cents)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_OWED_TOTAL);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    enum store_status r = step_one(s);
+    *cents = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,

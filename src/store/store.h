@@ -513,6 +513,14 @@ enum store_status store_wallet_transaction_set_expiration(struct store *st, int6
  * transaction. */
 enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t id, int64_t cents,
                                                       bool *found);
+/* Adds to what a usage transaction owes: the part of it a soft wallet's overdraft paid that no
+ * credits have repaid yet (negative: repaid). */
+enum store_status store_wallet_transaction_add_owed(struct store *st, int64_t id, int64_t cents);
+/* The wallet's oldest usage transaction that still owes, and how much; STORE_NOT_FOUND: none. */
+enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, int64_t *id,
+                                           int64_t *cents);
+/* What the wallet's usage transactions owe together (its overdraft, as written). */
+enum store_status store_wallet_owed_total(struct store_conn *c, int64_t wallet_id, int64_t *cents);
 enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
                                                const char *lago_id,
                                                struct store_wallet_transaction *out,

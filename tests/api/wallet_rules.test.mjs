@@ -166,3 +166,28 @@ test('a grant\'s life is counted on the customer\'s calendar, so it ends with th
   await advance(`${y}-04-02T00:00:00Z`);
   assert.equal((await wallet(w.lago_id)).balance_cents, 6000); // 30 carried on, 30 new
 });
+
+// A rule's paid credits that wait for their payment are its anniversary's grant all the same:
+// paid after that anniversary, they roll over at the next one as credits paid at once do, paid
+// credits first. Found by an audit: they were no anniversary's grant, so they expired whole at
+// their grant_expires_after, even with rollover all, while the rule's free credits rolled over.
+test('rule credits paid after their anniversary roll over at the next one', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'eta', currency: 'EUR' } }));
+  const now = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'eta', currency: 'EUR', rate_amount: '1', name: 'Waits',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '10', granted_credits: '2', grant_expires_after: 'P1M', rollover: 'all', invoice_requires_successful_payment: true }] } }))).wallet;
+  const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
+  await advance(day(1));
+  const [pending] = await txs(w.lago_id, 'transaction_status=purchased');
+  assert.equal(pending.status, 'pending');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 200);
+  await ok(await t.api(`/api/v1/invoices/${pending.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }));
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1200);
+  await advance(day(2)); // all 12 carry on; 2 new free credits, 10 new paid ones pending
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1400);
+  const ledger = (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries;
+  assert.deepEqual(ledger.filter((e) => e.cause === 'expiry'), []);
+  const [carried] = (await txs(w.lago_id, 'transaction_status=purchased')).filter((x) => x.lago_id === pending.lago_id);
+  assert.equal(carried.remaining_amount_cents, 1000);
+  assert.ok(Date.parse(carried.expiration_at) > Date.parse(day(2)), carried.expiration_at);
+});

@@ -32,6 +32,10 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
+/* Undoes migration 37, so that a database rewound to an older version migrates again. */
+#define UNDO_OWED                                                                                  \
+    "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;"
+
 static void raw_exec(const char *dir, const char *sql)
 {
     char path[512];
@@ -550,7 +554,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
              " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds; DROP "
-             "TABLE period_settlements;"
+             "TABLE period_settlements;" UNDO_OWED
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -606,7 +610,7 @@ static void hold_parts_move_to_no_grant(void **state)
     raw_exec(
         dir,
         "DROP TABLE authorization_holds; DROP TABLE grant_holds; DROP TABLE period_settlements;"
-        " ALTER TABLE wallets DROP COLUMN rollover_room_cents;"
+        " ALTER TABLE wallets DROP COLUMN rollover_room_cents;" UNDO_OWED
         "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
         " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
         " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
@@ -628,7 +632,7 @@ static void hold_parts_move_to_no_grant(void **state)
     store_close(store_open(dir, err));
     /* the open parts on grants of a database at 34 are summed by grant; released ones, and
      * those of holds no longer open, are not */
-    raw_exec(dir, "DROP TABLE grant_holds; DROP TABLE period_settlements; CREATE INDEX "
+    raw_exec(dir, "DROP TABLE grant_holds; DROP TABLE period_settlements;" UNDO_OWED "CREATE INDEX "
                   "authorization_holds_live ON"
                   " authorization_holds(wallet_id, grant_id) WHERE cents > 0;"
                   "INSERT INTO authorizations(id, org_id, lago_id, customer_id, subscription_id,"
@@ -667,7 +671,7 @@ static void recurring_subscriptions_become_due(void **state)
     store_close(st);
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "DROP TABLE period_settlements;"
+             "DROP TABLE period_settlements;" UNDO_OWED
              "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
              " subscription_id, timestamp, properties) VALUES (%lld, 's', 'seats', 1, 5, 0, '{}'),"
              " (%lld, 's', 'seats', 2, 5, 9, '{}'), (%lld, 't', 'users', 3, 6, 0, '{}');"
@@ -683,6 +687,63 @@ static void recurring_subscriptions_become_due(void **state)
                       "SELECT group_concat(subscription_id || ':' || due_at, ' ') FROM"
                       " (SELECT * FROM period_settlements ORDER BY 1)",
                       "5:0 6:0");
+    remove_dir(dir);
+}
+
+/*
+ * A database from before usage owed its overdraft (36): what each overdrawn wallet owes is laid
+ * on its usage transactions newest first, each up to the part no grant paid (37). Wallet 1
+ * owes 700: its newest usage (id 13) 300, all of it unpaid, then 400 of the 500 id 12 left
+ * unpaid; id 11 (paid) and its refund (14) owe nothing. Wallet 2 owes nothing.
+ */
+static void overdrawn_usage_owes_newest_first(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             UNDO_OWED
+             "INSERT INTO wallets(id, org_id, customer_id, lago_id, code, currency, rate_amount,"
+             " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
+             " overdrawn_cents, terms, created_at, updated_at) VALUES"
+             " (1, %lld, 900, 'w1', 'w1', 'USD', '1', 50, 2, 1000, -700, 1800, 700, '{}', 0, 0),"
+             " (2, %lld, 900, 'w2', 'w2', 'USD', '1', 50, 2, 1000, 0, 300, 0, '{}', 0, 0);"
+             "INSERT INTO wallet_transactions(id, org_id, wallet_id, lago_id, transaction_type,"
+             " status, transaction_status, source, amount_cents, remaining_cents, priority, paid,"
+             " created_at) VALUES (10, %lld, 1, 't10', 0, 1, 1, 0, 1000, 0, 50, 0, 0),"
+             " (11, %lld, 1, 't11', 1, 1, 4, 0, 600, 0, 50, 0, 0),"
+             " (12, %lld, 1, 't12', 1, 1, 4, 0, 900, 0, 50, 0, 0),"
+             " (13, %lld, 1, 't13', 1, 1, 4, 0, 300, 0, 50, 0, 0),"
+             " (14, %lld, 1, 't14', 0, 1, 5, 0, 200, 0, 50, 0, 0),"
+             " (20, %lld, 2, 't20', 1, 1, 4, 0, 300, 0, 50, 0, 0);"
+             "INSERT INTO wallet_consumptions(org_id, lago_id, inbound_id, outbound_id,"
+             " amount_cents, created_at) VALUES (%lld, 'k1', 10, 11, 600, 0),"
+             " (%lld, 'k2', 10, 12, 400, 0);"
+             "PRAGMA user_version = 36;",
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    int64_t owed, tx;
+    assert_int_equal(store_wallet_owed_total(store_conn(st), 1, &owed), STORE_OK);
+    assert_int_equal(owed, 700);
+    assert_int_equal(store_wallet_owed_total(store_conn(st), 2, &owed), STORE_OK);
+    assert_int_equal(owed, 0);
+    assert_int_equal(store_wallet_oldest_owed(st, 1, &tx, &owed), STORE_OK);
+    assert_int_equal(tx, 12);
+    assert_int_equal(owed, 400);
+    assert_int_equal(store_wallet_oldest_owed(st, 2, &tx, &owed), STORE_NOT_FOUND);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(id || ':' || owed_cents, ' ') FROM"
+                      " (SELECT * FROM wallet_transactions ORDER BY id)",
+                      "10:0 11:0 12:400 13:300 14:0 20:0");
     remove_dir(dir);
 }
 
@@ -824,6 +885,7 @@ int main(void)
         cmocka_unit_test(migrates_and_refuses_newer),
         cmocka_unit_test(hold_parts_move_to_no_grant),
         cmocka_unit_test(recurring_subscriptions_become_due),
+        cmocka_unit_test(overdrawn_usage_owes_newest_first),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
