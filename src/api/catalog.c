@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/errors.h"
+#include "core/timestamp.h"
 #include "sys/entropy.h"
 
 /* ---- helpers for resources ---------------------------------------------------------------- */
@@ -164,6 +165,20 @@ static bool parse_definition(struct request *req, struct json_object *obj,
     return true;
 }
 
+/* Whether the stored item already expires at `at` (a coupon's expiration_at kept by an update). */
+static bool keeps_expiration(const struct catalog_item *existing, tally_time at)
+{
+    struct json_object *stored = catalog_parse_body(existing->body), *v;
+    tally_time was;
+    bool same = stored && json_object_object_get_ex(stored, "expiration_at", &v) && v &&
+                json_object_is_type(v, json_type_string) &&
+                timestamp_parse_iso8601(json_object_get_string(v),
+                                        (size_t)json_object_get_string_len(v), &was) &&
+                was == at;
+    json_object_put(stored);
+    return same;
+}
+
 static void submit_put(struct request *req, const struct catalog_definition *def,
                        const struct catalog_item *existing)
 {
@@ -184,7 +199,9 @@ static void submit_put(struct request *req, const struct catalog_definition *def
     }
     cmd->as.catalog_put.refs = def->refs;
     cmd->as.catalog_put.ref_count = def->ref_count;
-    cmd->as.catalog_put.has_expiration_at = def->has_expiration_at;
+    /* an expiry the request sets must be ahead of the clock; one an update keeps need not */
+    cmd->as.catalog_put.has_expiration_at =
+        def->has_expiration_at && !(existing && keeps_expiration(existing, def->expiration_at));
     cmd->as.catalog_put.expiration_at = def->expiration_at;
     api_submit(req, cmd);
 }

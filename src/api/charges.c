@@ -168,8 +168,11 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
         return json_in_refuse(err, "charge_model", "value_is_invalid");
     if (regroup && strcmp(regroup, "invoice") != 0)
         return json_in_refuse(err, "regroup_paid_fees", "value_is_invalid");
+    if (regroup && !(pay_in_advance && !invoiceable))
+        return json_in_refuse(err, "regroup_paid_fees",
+                              "only_compatible_with_pay_in_advance_and_non_invoiceable");
     if (!invoiceable && !pay_in_advance)
-        return json_in_refuse(err, "invoiceable", "not_compatible_with_pay_in_arrears");
+        return json_in_refuse(err, "invoiceable", "must_be_true_unless_pay_in_advance");
     bool metric_known = load_metric(req, conn, metric_id, &metric);
     if (metric_known &&
         !check_against_metric(&metric, kind, pay_in_advance, prorated, min_amount_cents, err))

@@ -101,6 +101,11 @@ static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
     if (t)
         money_format_fraction(money_normalize(t->rate_amount), 1, rate, sizeof rate);
     jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_invoice_id", v->lago_id);
+    jsonw_kv_cstr(w, "lago_customer_id", v->customer_lago_id);
+    jsonw_kv_cstr(w, "external_customer_id", v->external_customer_id);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, v->created_at, false);
     jsonw_kv_int(w, "amount_cents", v->amount_cents);
     jsonw_kv_cstr(w, "amount_currency", v->currency);
     jsonw_kv_int(w, "taxes_amount_cents", 0);
@@ -170,11 +175,23 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view)
         jsonw_kv_int(w, amounts[i],
                      i == 4 && v->payment_status == INVOICE_PAYMENT_SUCCEEDED ? 0
                                                                               : v->amount_cents);
-    const char *zeros[] = {"coupons_amount_cents", "credit_notes_amount_cents",
-                           "taxes_amount_cents", "prepaid_credit_amount_cents",
+    jsonw_kv_int(w, "total_paid_amount_cents",
+                 v->payment_status == INVOICE_PAYMENT_SUCCEEDED ? v->amount_cents : 0);
+    /* credits are not spent on a credit invoice, nor coupons, credit notes or taxes */
+    const char *zeros[] = {"coupons_amount_cents",
+                           "credit_notes_amount_cents",
+                           "taxes_amount_cents",
+                           "prepaid_credit_amount_cents",
+                           "prepaid_granted_credit_amount_cents",
+                           "prepaid_purchased_credit_amount_cents",
                            "progressive_billing_credit_amount_cents"};
     for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
         jsonw_kv_int(w, zeros[i], 0);
+    /* Lago's: a partner's invoices are self-billed */
+    const char *account = view->customer ? view->customer->text[CUSTOMER_ACCOUNT_TYPE] : NULL;
+    jsonw_kv_bool(w, "self_billed", account && strcmp(account, "partner") == 0);
+    jsonw_kv_null(w, "file_url");
+    jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_int(w, "version_number", 4);
     jsonw_key(w, "created_at");
     jsonw_time(w, v->created_at, false);
@@ -333,10 +350,11 @@ void invoices_list(struct request *req)
         "metadata",    "settlements",     "purchase_order_number"};
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]))
         return;
-    /* Tally issues no self-billed invoice and takes no payment in part: asking for either
-     * matches none, asking for the others all */
-    bool none = api_query_flag_given(req, "self_billed") == 1 ||
-                api_query_flag_given(req, "partially_paid") == 1;
+    /* a partner's invoices are self-billed (Lago's); Tally takes no payment in part: asking
+     * for those matches none, asking for the others all */
+    int self_billed = api_query_flag_given(req, "self_billed");
+    filter.self_billed = self_billed < 0 ? 0 : self_billed == 1 ? 1 : 2;
+    bool none = api_query_flag_given(req, "partially_paid") == 1;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     const char *customer = api_query(req, "external_customer_id");

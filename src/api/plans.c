@@ -109,13 +109,17 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
     return ok;
 }
 
+/* Lago's plan fields of features not served yet (progressive billing, fixed charges) */
+static const char *const unserved[] = {"usage_thresholds", "fixed_charges", NULL};
+
 static bool parse_fields(struct request *req, struct json_object *obj, struct jsonw *w,
                          struct json_in_error *err)
 {
     const char *name = NULL, *display = NULL, *description = NULL, *interval = NULL;
     bool pay_in_advance = false, monthly = false;
     money_t trial = money_from_int(0);
-    if (!json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
+    if (!json_in_refuse_unserved(obj, unserved, err) ||
+        !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
         json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
             JSON_IN_INVALID ||
         json_in_string(obj, "description", CATALOG_DESCRIPTION_MAX, &req->arena, &description,

@@ -191,6 +191,9 @@ static bool read_instant(struct json_object *obj, const char *key, bool *has, ta
     return r != JSON_IN_INVALID;
 }
 
+/* Lago's subscription fields of features not served yet (progressive billing, activation) */
+static const char *const unserved_fields[] = {"usage_thresholds", "activation_rules", NULL};
+
 static bool parse_request(struct request *req, struct json_object *obj,
                           struct subscription_request *rq, const char **plan_code,
                           struct json_object **plan_overrides, struct json_in_error *err)
@@ -198,7 +201,8 @@ static bool parse_request(struct request *req, struct json_object *obj,
     const char *billing_time = NULL;
     struct json_object *overrides;
     enum json_in_result ending;
-    if (!json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
+    if (!json_in_refuse_unserved(obj, unserved_fields, err) ||
+        !json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
                                  &rq->external_customer_id, err) ||
         !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ||
         json_in_string(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena,
@@ -461,7 +465,7 @@ void subscriptions_update(struct request *req)
     u->has_ending_at = json_object_object_get_ex(obj, "ending_at", &ending);
     u->ending_at_null = u->has_ending_at && !ending;
     bool has_ending = false;
-    if (name == JSON_IN_INVALID ||
+    if (name == JSON_IN_INVALID || !json_in_refuse_unserved(obj, unserved_fields, &err) ||
         (u->has_ending_at && !u->ending_at_null &&
          !read_instant(obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
         !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err)) {

@@ -769,3 +769,18 @@ bool tz_next_transition(const struct tz_zone *zone, tally_time t, tally_time *ou
     *out = n * TIMESTAMP_USEC_PER_SEC;
     return true;
 }
+
+bool tz_local_date(const struct tz_zone *zone, tally_time t, struct civil_date *out)
+{
+    struct tz_local local;
+    if (!zone) {
+        int64_t days = t >= 0 ? t / TIMESTAMP_USEC_PER_DAY
+                              : (t - TIMESTAMP_USEC_PER_DAY + 1) / TIMESTAMP_USEC_PER_DAY;
+        *out = timestamp_civil_from_days(days);
+        return true;
+    }
+    if (tz_to_local(zone, t, &local) != TZ_OK)
+        return false;
+    *out = local.civil.date;
+    return true;
+}

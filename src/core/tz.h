@@ -111,6 +111,9 @@ struct tz_local {
 
 /* UTC instant -> local time. TZ_ERR_RANGE outside [TIMESTAMP_MIN, TIMESTAMP_MAX]. */
 enum tz_status tz_to_local(const struct tz_zone *zone, tally_time t, struct tz_local *out);
+/* The local date of instant t in the zone; a NULL zone reads UTC. False where tz_to_local
+ * fails. */
+bool tz_local_date(const struct tz_zone *zone, tally_time t, struct civil_date *out);
 
 enum tz_fold {
     TZ_FOLD_EARLIER, /* the first occurrence (the offset before the clocks went back) */

@@ -41,6 +41,9 @@
 #define WALLET_REMINDER_DAYS_LIMIT 365 /* the earliest: a year before */
 #define WALLET_REMINDER_DAYS_DEFAULT "30,7"
 #define WALLET_RULE_CATCH_UP_MAX 1000 /* anniversaries of an interval rule handled at once */
+/* A threshold rule waits this long after a declined payment of its top-up before it fires
+ * again (Lago's back-off), so a declined card is not charged again by the decline itself. */
+#define WALLET_RULE_DECLINE_BACKOFF_USEC (INT64_C(3600) * 1000000)
 /*
  * How much one wallet holds, at most: its grants' remaining amounts and the paid credits
  * waiting for their payment, together, in minor units of its currency. 10^14 is a trillion

@@ -673,12 +673,13 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return r;
         it->created_at = current.created_at;
     } else {
-        /* Lago's Coupons::ValidateService: a coupon is not made already expired (applying it
-         * would only ever be refused, coupon_expired) */
-        if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
-            return invalid(cmd, "expiration_at", "invalid_date");
         it->created_at = cmd->now;
     }
+    /* Lago's Coupons::ValidateService: a coupon is not made, nor given an expiry, already
+     * expired (applying it would only ever be refused, coupon_expired); an update that keeps
+     * its expiry carries none here (found by an audit: an update set a past one) */
+    if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
+        return invalid(cmd, "expiration_at", "invalid_date");
     enum command_result r = check_refs(e, cmd);
     if (r != COMMAND_OK)
         return r;
@@ -1337,6 +1338,13 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
             return COMMAND_STORE_FAILED;
         if (uses > 0)
             return invalid(cmd, "coupon", "coupon_is_not_reusable");
+    }
+    /* a fixed amount gives a customer without a currency its own, as a subscription does */
+    if (c->type == COUPON_FIXED_AMOUNT && !currency) {
+        customer.text[CUSTOMER_CURRENCY] = c->amount_currency;
+        customer.updated_at = cmd->now;
+        if (store_customer_save(e->store, &customer) != STORE_OK)
+            return COMMAND_STORE_FAILED;
     }
     c->customer_id = customer.id;
     applied_coupon_start(c);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/currency.h"
+#include "core/tz.h"
+#include "sys/tzdb.h"
 #include "util/buf.h"
 #include "util/varint.h"
 #include "util/vec.h"
@@ -1992,9 +1994,16 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
     if (store_customer_get(store_conn(st), w->row.org_id, w->row.external_customer_id, &customer,
                            cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    char date[TIMESTAMP_TEXT_MAX];
-    timestamp_format(cmd->now, false, date);
-    date[10] = '\0'; /* YYYY-MM-DD, UTC */
+    /* the accounting date is the customer's, as Lago's: its zone's day (UTC without one) */
+    const char *zone_name = customer.text[CUSTOMER_TIMEZONE];
+    const struct tz_zone *zone = zone_name && w->book && w->book->tzdb
+                                     ? tzdb_get(w->book->tzdb, zone_name, strlen(zone_name))
+                                     : NULL;
+    struct civil_date day;
+    if (!tz_local_date(zone, cmd->now, &day))
+        return COMMAND_STORE_FAILED; /* the clock is within the zone's range */
+    char date[16];
+    snprintf(date, sizeof date, "%04d-%02d-%02d", day.year, day.month, day.day);
     struct store_invoice v = {
         .org_id = w->row.org_id,
         .customer_id = w->row.customer_id,

@@ -28,7 +28,8 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
  * included), in the same command as what made the balance fall, so the top-up is there in the
- * answer that follows.
+ * answer that follows. For an hour after a payment of its top-up was declined it does not fire
+ * (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw)
@@ -44,6 +45,12 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             continue;
         }
         if (!w->rule_armed)
+            continue;
+        /* backing off after a declined payment: still armed, it fires at the first fall after */
+        tally_time declined;
+        if (store_wallet_last_declined(store_conn(st), w->row.id, &declined) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (declined != 0 && cmd->now - declined < WALLET_RULE_DECLINE_BACKOFF_USEC)
             continue;
         w->rule_armed = false;
         if (w->row.rule_unfired) { /* fired now: a restart takes it for fired too */
@@ -230,22 +237,6 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
     return COMMAND_OK;
 }
 
-/* The date of instant t in the zone (NULL: a book without zones reads UTC). */
-static bool local_date(const struct tz_zone *zone, tally_time t, struct civil_date *out)
-{
-    struct tz_local local;
-    if (!zone) {
-        int64_t days = t >= 0 ? t / TIMESTAMP_USEC_PER_DAY
-                              : (t - TIMESTAMP_USEC_PER_DAY + 1) / TIMESTAMP_USEC_PER_DAY;
-        *out = timestamp_civil_from_days(days);
-        return true;
-    }
-    if (tz_to_local(zone, t, &local) != TZ_OK)
-        return false;
-    *out = local.civil.date;
-    return true;
-}
-
 /*
  * When a rule's grant made at `at` ends: grant_expires_after later on the customer's local
  * calendar, at the start of that local day (wallet_duration_end), so that it ends with an
@@ -255,7 +246,7 @@ static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *ou
 {
     const struct tz_zone *zone = rule_zone(w);
     struct civil_date from, anchor;
-    if (!local_date(zone, at, &from) || !local_date(zone, rule_anchor(w), &anchor))
+    if (!tz_local_date(zone, at, &from) || !tz_local_date(zone, rule_anchor(w), &anchor))
         return false;
     struct civil_date end = wallet_duration_end(from, &w->rule_grant_duration, anchor.day);
     if (zone)

@@ -140,6 +140,20 @@ bool json_in_refuse(struct json_in_error *err, const char *field, const char *co
     return false;
 }
 
+bool json_in_refuse_unserved(struct json_object *obj, const char *const *keys,
+                             struct json_in_error *err)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        struct json_object *v;
+        if (!json_object_object_get_ex(obj, keys[i], &v) || !v)
+            continue;
+        if (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0)
+            continue;
+        return json_in_refuse(err, keys[i], "not_supported");
+    }
+    return true;
+}
+
 static enum json_in_result refuse(struct json_in_error *err, const char *field, const char *code)
 {
     err->field = field;

@@ -38,6 +38,14 @@ struct json_in_error {
 bool json_in_refuse(struct json_in_error *err, const char *field, const char *code);
 
 /*
+ * Refuses (not_supported, on the key) the first of `keys` (NULL-terminated) that `obj` sets:
+ * Lago fields of features Tally does not serve yet, which a 200 would silently ignore. Null
+ * and an empty array set nothing, and pass. False if one was refused.
+ */
+bool json_in_refuse_unserved(struct json_object *obj, const char *const *keys,
+                             struct json_in_error *err);
+
+/*
  * Parses a whole body. Returns the root (caller releases with json_object_put) or NULL with
  * a short human reason in *why (a static string).
  */

@@ -517,6 +517,7 @@ enum stmt_id {
     STMT_WT_ADD_OWED,
     STMT_WT_OWED_OLDEST,
     STMT_WT_OWED_TOTAL,
+    STMT_WT_LAST_DECLINED,
     STMT_WT_PENDING,
     STMT_WT_SET_EXPIRATION,
     STMT_RULES_DUE,
@@ -723,7 +724,8 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     "0)"                                                                                           \
     " AND (?6 IS NULL OR i.currency = upper(?6))"                                                  \
     " AND (?7 IS NULL OR i.issuing_date >= ?7) AND (?8 IS NULL OR i.issuing_date <= ?8)"           \
-    " AND i.amount_cents >= ?9 AND i.amount_cents <= ?10"
+    " AND i.amount_cents >= ?9 AND i.amount_cents <= ?10"                                          \
+    " AND (?11 = 0 OR (c.account_type IS 'partner') = (?11 = 1))"
 
 /* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
 #define EVENT_SUMMARY_INSERT                                                                       \
@@ -1034,13 +1036,15 @@ static const char *const sql[STMT_COUNT] = {
                                    " WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
-                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?11 OFFSET ?12",
+                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?12 OFFSET ?13",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_WT_ADD_OWED] =
         "UPDATE wallet_transactions SET owed_cents = owed_cents + ?2 WHERE id = ?1",
     [STMT_WT_OWED_OLDEST] = "SELECT id, owed_cents FROM wallet_transactions"
                             " WHERE wallet_id = ?1 AND owed_cents > 0 ORDER BY id LIMIT 1",
+    [STMT_WT_LAST_DECLINED] = "SELECT COALESCE(MAX(failed_at), 0) FROM wallet_transactions"
+                              " WHERE wallet_id = ?1 AND status = 2 AND source = 2",
     [STMT_WT_OWED_TOTAL] = "SELECT COALESCE(SUM(owed_cents), 0) FROM wallet_transactions"
                            " WHERE wallet_id = ?1 AND owed_cents > 0",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
@@ -3906,6 +3910,19 @@ enum store_status store_period_settlement_drop(struct store *st, int64_t subscri
     return exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
 }
 
+enum store_status store_wallet_last_declined(struct store_conn *c, int64_t wallet_id,
+                                             tally_time *at)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WT_LAST_DECLINED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    enum store_status r = step_one(s);
+    *at = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR;
+}
+
 enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
                                              int64_t *cents)
 {
@@ -4118,8 +4135,9 @@ enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
                                         {.is_text = true, .text = f->issuing_date_from},
                                         {.is_text = true, .text = f->issuing_date_to},
                                         {.value = f->amount_from},
-                                        {.value = f->amount_to}};
-    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 10,
+                                        {.value = f->amount_to},
+                                        {.value = f->self_billed}};
+    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 11,
                                  sizeof **out,       read_invoice_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

@@ -529,6 +529,9 @@ enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t i
                                                  struct store_wallet_transaction *out,
                                                  struct arena *a);
 /* What the wallet's pending transactions (paid credits waiting for payment) add up to. */
+/* When the payment of the wallet's latest threshold top-up to fail was declined (0: none). */
+enum store_status store_wallet_last_declined(struct store_conn *c, int64_t wallet_id,
+                                             tally_time *at);
 enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
                                              int64_t *cents);
 /* Calls fn for each settled inbound transaction of the wallet with credits left. */
@@ -821,6 +824,7 @@ struct store_invoice_filter {
     const char *currency;
     const char *issuing_date_from, *issuing_date_to; /* YYYY-MM-DD, both included; NULL: any */
     int64_t amount_from, amount_to;                  /* cents, both included: INT64_MIN/MAX */
+    int64_t self_billed; /* 0: any; 1: a partner's (self-billed) only; 2: the others' only */
 };
 /* A page of the invoices the filter matches, newest first. */
 enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,

@@ -121,3 +121,19 @@ test('deleting a coupon terminates its applied coupons', async () => {
   assert.equal((await apply({ external_customer_id: 'anna', coupon_code: 'doomed' })).status, 200);
   assert.equal((await call('GET', '/api/v1/applied_coupons?status=active&coupon_code[]=doomed')).body.meta.total_count, 1);
 });
+
+// A fixed-amount coupon gives a customer without a currency its own, as Lago's does: the
+// customer cannot then subscribe in another. A percentage coupon has no currency to give.
+// Found by an audit: the customer stayed without one, then subscribed in EUR with a USD coupon.
+test('a fixed-amount coupon fixes the currency of a customer that has none', async () => {
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'carol' } });
+  assert.equal((await apply({ external_customer_id: 'carol', coupon_code: 'pct' })).status, 200);
+  assert.equal((await call('GET', '/api/v1/customers/carol')).body.customer.currency, null);
+  const r = await apply({ external_customer_id: 'carol', coupon_code: 'ten', amount_currency: 'USD' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal((await call('GET', '/api/v1/customers/carol')).body.customer.currency, 'USD');
+  await call('POST', '/api/v1/plans', { plan: { code: 'euro', name: 'Euro', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  const sub = await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'carol', plan_code: 'euro', external_id: 'carol_sub' } });
+  assert.equal(sub.status, 422);
+  assert.deepEqual(sub.body.error_details, { currency: ['currencies_does_not_match'] });
+});

@@ -220,6 +220,14 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
   }
   r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: 5, billable_metric_codes: ['nope'] } });
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+  // an update obeys the same rule: a past expiry is refused and changes nothing (an audit found
+  // it taken); an update that keeps the coupon's expiry is not refused for it
+  r = await call('PUT', '/api/v1/coupons/welcome', { coupon: { expiration_at: '2025-12-31T23:59:59Z' } });
+  assert.deepEqual(details(r), { expiration_at: ['invalid_date'] });
+  assert.equal((await call('GET', '/api/v1/coupons/welcome')).body.coupon.expiration_at, '2026-12-31T23:59:59Z');
+  r = await call('PUT', '/api/v1/coupons/welcome', { coupon: { name: 'Welcome back', expiration_at: '2026-12-31T23:59:59Z' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.coupon.name, 'Welcome back');
 });
 
 // Deleting a plan or a billable metric takes it out of the coupons limited to it, as Lago

@@ -133,9 +133,18 @@ test('invoices: self_billed and partially_paid match what Tally issues; metadata
   };
   const all = await ids('');
   assert.equal(all.length, 1);
-  // Tally issues no self-billed invoice, and no invoice is ever paid in part
+  // a customer's invoices are not self-billed, a partner's are (Lago's); no invoice is ever
+  // paid in part
   assert.deepEqual(await ids('self_billed=true'), []);
   assert.deepEqual(await ids('self_billed=false'), all);
+  await post('/api/v1/customers', { customer: { external_id: 'if_partner', currency: 'USD', account_type: 'partner' } });
+  await post('/api/v1/wallets', { wallet: { external_customer_id: 'if_partner', rate_amount: '1', currency: 'USD', paid_credits: '5' } });
+  const partner = (await json(await t.api(`${path}?external_customer_id=if_partner`))).body.invoices;
+  assert.deepEqual(partner.map((i) => i.self_billed), [true]);
+  const selfBilled = (await json(await t.api(`${path}?self_billed=true`))).body.invoices;
+  assert.deepEqual(selfBilled.map((i) => i.lago_id), partner.map((i) => i.lago_id));
+  const others = (await json(await t.api(`${path}?self_billed=false`))).body.invoices.map((i) => i.lago_id);
+  assert.ok(others.includes(all[0]) && !others.includes(partner[0].lago_id));
   assert.deepEqual(await ids('partially_paid=true'), []);
   assert.deepEqual(await ids('partially_paid=false'), all);
   for (const [query, field] of [['metadata[po]=123', 'metadata'], ['metadata[po]=', 'metadata'],

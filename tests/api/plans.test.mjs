@@ -103,7 +103,11 @@ test('charge and metric rules: pay in advance, proration, min amount, percentage
     // prorating needs a recurring metric, which Tally refuses for now (docs/API.md)
     [charge('seats', 'standard', { amount: '10' }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
     [charge('storage', 'percentage', { rate: '1' }), 'billable_metric', 'invalid_value'],
-    [charge('calls', 'standard', { amount: '1' }, { invoiceable: false }), 'invoiceable', 'not_compatible_with_pay_in_arrears'],
+    // Lago's codes (Charge#validate_invoiceable_unless_pay_in_advance, #validate_regroup_paid_fees):
+    // an audit found another code for the first and the second accepted on any charge
+    [charge('calls', 'standard', { amount: '1' }, { invoiceable: false }), 'invoiceable', 'must_be_true_unless_pay_in_advance'],
+    [charge('calls', 'standard', { amount: '1' }, { regroup_paid_fees: 'invoice' }), 'regroup_paid_fees', 'only_compatible_with_pay_in_advance_and_non_invoiceable'],
+    [charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, regroup_paid_fees: 'invoice' }), 'regroup_paid_fees', 'only_compatible_with_pay_in_advance_and_non_invoiceable'],
     [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { region: ['eu'] } }] }), 'filters', 'invalid_format'],
     [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { model: ['huge'] } }] }), 'filters', 'invalid_format'],
   ];
@@ -268,4 +272,28 @@ test('grouped charges: pricing_group_keys and grouped_by are kept, checked and b
   // an empty list groups nothing (Lago's clients send it)
   const r = await call('POST', '/api/v1/plans', plan('grouped_none', [charge('calls', 'standard', { amount: '1', pricing_group_keys: [] })]));
   assert.equal(r.status, 200, JSON.stringify(r.body));
+});
+
+// Lago features Tally does not serve yet are refused where they are set, not taken with a 200
+// and ignored: a plan's fixed_charges and usage_thresholds (progressive billing), and a
+// subscription's usage_thresholds and activation_rules. Found by an audit: they were accepted
+// and dropped, so a client configuring progressive billing got none, with no signal. Nothing
+// (null, an empty list) is nothing to ignore, and is taken.
+test('fixed charges, usage thresholds and activation rules are refused, not ignored', async () => {
+  const refusedWith = (r, field) => {
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.deepEqual(r.body.error_details, { [field]: ['not_supported'] });
+  };
+  refusedWith(await call('POST', '/api/v1/plans', plan('thresholds', [], { usage_thresholds: [{ amount_cents: 10000, recurring: false }] })), 'usage_thresholds');
+  refusedWith(await call('POST', '/api/v1/plans', plan('fixed', [], { fixed_charges: [{ add_on_id: 'x', units: '1' }] })), 'fixed_charges');
+  assert.equal((await call('GET', '/api/v1/plans/thresholds')).status, 404);
+  const made = await call('POST', '/api/v1/plans', plan('plain', [], { usage_thresholds: [], fixed_charges: null }));
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  refusedWith(await call('PUT', '/api/v1/plans/plain', { plan: { usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
+  const sub = { external_customer_id: 'thresholds', plan_code: 'plain', external_id: 'thresholds_sub' };
+  refusedWith(await call('POST', '/api/v1/subscriptions', { subscription: { ...sub, usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
+  refusedWith(await call('POST', '/api/v1/subscriptions', { subscription: { ...sub, activation_rules: [{ type: 'payment' }] } }), 'activation_rules');
+  assert.equal((await call('GET', '/api/v1/subscriptions/thresholds_sub')).status, 404);
+  assert.equal((await call('POST', '/api/v1/subscriptions', { subscription: sub })).status, 200);
+  refusedWith(await call('PUT', '/api/v1/subscriptions/thresholds_sub', { subscription: { usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
 });

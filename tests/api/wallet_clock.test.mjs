@@ -49,3 +49,33 @@ test('a jump past a wallet\'s expiry and a later grant\'s reminder day records n
   const events = (await ok(await t.api('/api/v1/webhook_events'))).webhook_events;
   assert.deepEqual(events.filter((e) => e.data?.lago_wallet_id === w.lago_id), []);
 });
+
+// A declined payment does not fire the threshold rule again in the very request that declines
+// it: as Lago's, the rule backs off for an hour after a declined payment of its top-up, then
+// fires at the next fall it sees. Found by an audit: each PUT of payment_status failed made
+// the next pending top-up and credit invoice at once, so a client that collects every new
+// invoice retried a declined card without end.
+test('a declined threshold top-up backs the rule off for an hour', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'declined', plan_code: 'calls', external_id: 'declined_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'declined', currency: 'USD', rate_amount: '1', name: 'Card', granted_credits: '20',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', method: 'fixed', paid_credits: '10', invoice_requires_successful_payment: true }] } }))).wallet;
+  let k = 0;
+  const calls = async (count) => ok(await post('/api/v1/events/batch', { events: Array.from({ length: count }, () => ({ transaction_id: `declined${k++}`, external_subscription_id: 'declined_sub', code: 'calls' })) }));
+  const invoices = async () => (await ok(await t.api('/api/v1/invoices?external_customer_id=declined'))).invoices;
+  const pending = async () => (await txs(w.lago_id)).filter((x) => x.status === 'pending');
+  await calls(16); // 4 left: the rule buys 10, waiting for the payment
+  assert.equal((await invoices()).length, 1);
+  const [first] = await pending();
+  await ok(await t.api(`/api/v1/invoices/${first.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }));
+  assert.equal((await invoices()).length, 1); // not bought again by the decline itself
+  assert.deepEqual(await pending(), []);
+  await calls(1); // within the hour: still backing off
+  assert.equal((await invoices()).length, 1);
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  await advance(new Date(now + 3601 * 1000).toISOString());
+  assert.equal((await invoices()).length, 1); // nothing fell meanwhile
+  await calls(1); // the next fall after the hour fires it
+  assert.equal((await invoices()).length, 2);
+  assert.equal((await pending()).length, 1);
+  await checkWalletLedger(t, w.lago_id);
+});

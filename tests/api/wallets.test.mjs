@@ -665,6 +665,29 @@ test('a credit invoice is due after the customer\'s net payment term when it was
   assert.deepEqual([(await invoice()).net_payment_term, (await invoice()).payment_due_date], [30, due]); // as issued
 });
 
+// The accounting date is the customer's, as Lago's: a credit invoice is issued on the day it is
+// in the customer's zone, and due net_payment_term days after that. Found by an audit: the UTC
+// date, a day off for a customer far from Greenwich.
+test('a credit invoice is issued on the customer\'s own day', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'xi', currency: 'EUR', timezone: 'Pacific/Kiritimati', net_payment_term: 2 } }));
+  const w = await createWallet({ external_customer_id: 'xi', currency: 'EUR', rate_amount: '1', name: 'Far east' });
+  const [paid] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '2' }))).wallet_transactions;
+  const invoice = (await ok(await t.api(`/api/v1/invoices/${paid.lago_invoice_id}`))).invoice;
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const local = now + 14 * 3600e3; // UTC+14 all year
+  assert.notEqual(day(local), day(now)); // (this file's clock sits at noon UTC)
+  assert.deepEqual([invoice.issuing_date, invoice.payment_due_date], [day(local), day(local + 2 * 86400e3)]);
+  const listed = (await ok(await t.api(`/api/v1/invoices?external_customer_id=xi&issuing_date_from=${day(local)}`))).invoices;
+  assert.deepEqual(listed.map((i) => i.lago_id), [invoice.lago_id]);
+  // Lago's invoice fields an audit found missing: what was paid, credits applied, self-billing
+  const fields = (i) => [i.total_paid_amount_cents, i.prepaid_granted_credit_amount_cents, i.prepaid_purchased_credit_amount_cents,
+    i.self_billed, i.file_url, i.applied_invoice_custom_sections, i.fees[0].lago_invoice_id, i.fees[0].external_customer_id];
+  assert.deepEqual(fields(invoice), [0, 0, 0, false, null, [], invoice.lago_id, 'xi']);
+  const paidNow = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
+  assert.deepEqual(fields(paidNow), [200, 0, 0, false, null, [], invoice.lago_id, 'xi']);
+});
+
 test('a purchase waiting for its payment when its wallet is terminated can be marked failed, not paid', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'nu', currency: 'EUR' } }));
   const w = await createWallet({ external_customer_id: 'nu', currency: 'EUR', rate_amount: '1', name: 'Gone', invoice_requires_successful_payment: true });
