@@ -166,6 +166,10 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         cmd->http_status = 500;
         api_error_render(&cmd->response, 500, NULL, "store_failed", NULL);
         return true;
+    case COMMAND_NOT_ALLOWED:
+        cmd->http_status = 405;
+        api_error_render(&cmd->response, 405, "Method Not Allowed", cmd->not_allowed_code, NULL);
+        return true;
     case COMMAND_INSUFFICIENT_CREDITS: {
         char message[160];
         snprintf(message, sizeof message,

@@ -294,7 +294,7 @@ void events_get(struct request *req)
 
 static bool query_instant(struct request *req, const char *name, bool *has, tally_time *out)
 {
-    const char *text = api_query(req, name);
+    const char *text = api_query_filter(req, name);
     *has = text != NULL;
     if (text && !timestamp_parse_iso8601(text, strlen(text), out)) {
         char what[96];
@@ -336,9 +336,9 @@ static bool from_started_at(struct request *req, struct store_conn *conn, tally_
 void events_list(struct request *req)
 {
     int64_t page, per_page, total;
-    struct store_event_filter f = {.code = api_query(req, "code"),
+    struct store_event_filter f = {.code = api_query_filter(req, "code"),
                                    .external_subscription_id =
-                                       api_query(req, "external_subscription_id")};
+                                       api_query_filter(req, "external_subscription_id")};
     bool started =
         f.external_subscription_id && api_query_flag(req, "timestamp_from_started_at", false);
     tally_time now = 0;

@@ -918,6 +918,7 @@ enum aggregation_status aggregation_init(struct aggregation *a, const struct bil
         (m->recurring && !kind_may_recur(m->aggregation)))
         return AGGREGATION_ERR_INVALID;
     memset(a, 0, sizeof *a);
+    a->peak = MONEY_ZERO;
     a->kind = m->aggregation;
     a->recurring = m->recurring;
     a->from = from;
@@ -1270,12 +1271,25 @@ static enum aggregation_status add_weighted(struct aggregation *a,
     return AGGREGATION_OK;
 }
 
-enum aggregation_status aggregation_add(struct aggregation *a, const struct aggregation_event *e)
+/* Raises the peak to the units now (count, sum, unique_count; the others have none). */
+static enum aggregation_status note_peak(struct aggregation *a, enum aggregation_status st)
 {
-    if (!a || !e || !kind_is_valid(a->kind))
-        return AGGREGATION_ERR_INVALID;
-    if (e->timestamp < a->from || e->timestamp >= a->to)
-        return AGGREGATION_ERR_OUT_OF_PERIOD;
+    money_t units;
+    if (st != AGGREGATION_OK || (a->kind != AGGREGATION_COUNT && a->kind != AGGREGATION_SUM &&
+                                 a->kind != AGGREGATION_UNIQUE_COUNT))
+        return st;
+    if (aggregation_units(a, a->to, &units) == AGGREGATION_OK && money_cmp(units, a->peak) > 0)
+        a->peak = units;
+    return st;
+}
+
+money_t aggregation_peak(const struct aggregation *a)
+{
+    return a->peak;
+}
+
+static enum aggregation_status add_event(struct aggregation *a, const struct aggregation_event *e)
+{
     switch (a->kind) {
     case AGGREGATION_COUNT: {
         enum aggregation_status st = count_one(a);
@@ -1292,6 +1306,15 @@ enum aggregation_status aggregation_add(struct aggregation *a, const struct aggr
     }
 }
 
+enum aggregation_status aggregation_add(struct aggregation *a, const struct aggregation_event *e)
+{
+    if (!a || !e || !kind_is_valid(a->kind))
+        return AGGREGATION_ERR_INVALID;
+    if (e->timestamp < a->from || e->timestamp >= a->to)
+        return AGGREGATION_ERR_OUT_OF_PERIOD;
+    return note_peak(a, add_event(a, e));
+}
+
 enum aggregation_status aggregation_add_carried(struct aggregation *a,
                                                 const struct aggregation_event *e)
 {
@@ -1300,8 +1323,8 @@ enum aggregation_status aggregation_add_carried(struct aggregation *a,
     if (e->timestamp >= a->from)
         return AGGREGATION_ERR_OUT_OF_PERIOD;
     switch (a->kind) {
-    case AGGREGATION_SUM: return add_sum(a, e);
-    case AGGREGATION_UNIQUE_COUNT: return add_unique(a, e);
+    case AGGREGATION_SUM: return note_peak(a, add_sum(a, e));
+    case AGGREGATION_UNIQUE_COUNT: return note_peak(a, add_unique(a, e));
     case AGGREGATION_WEIGHTED_SUM: {
         money_t v;
         enum aggregation_status st = parse_number(e, &v);
@@ -1316,8 +1339,17 @@ enum aggregation_status aggregation_add_carried(struct aggregation *a,
     }
 }
 
+static enum aggregation_status carry_state(const struct aggregation *prev,
+                                           struct aggregation *next);
+
 enum aggregation_status aggregation_carry_over(const struct aggregation *prev,
                                                struct aggregation *next)
+{
+    /* the new period's peak starts at what it carries */
+    return note_peak(next, carry_state(prev, next));
+}
+
+static enum aggregation_status carry_state(const struct aggregation *prev, struct aggregation *next)
 {
     if (!prev || !next || prev == next || prev->kind != next->kind || !prev->recurring ||
         !next->recurring || next->from < prev->to || !aggregation_is_empty(next))

@@ -259,6 +259,9 @@ struct aggregation {
     money_t priced; /* sum with keep_priced: Σ priced_amount, exact */
     tally_time from, to, duration;
     int64_t events_count;
+    /* count, sum, unique_count: the most the units reached since the period began (carried
+     * values included), never below 0; what a pay-in-advance charge bills (aggregation_peak) */
+    money_t peak;
     union {
         struct {
             money_t total;
@@ -481,6 +484,14 @@ enum aggregation_status aggregation_units(const struct aggregation *a, tally_tim
 enum aggregation_status aggregation_preview(const struct aggregation *a,
                                             const struct aggregation_event *e, money_t *units,
                                             int64_t *events_count);
+
+/*
+ * The most the units reached since the period began, in the order the events were added
+ * (never below 0): Lago's max_aggregation, on which it bills a pay-in-advance charge, so that
+ * what an event billed is never taken back by a later one that lowers the aggregate (a unique
+ * count's remove, a negative sum). 0 for max, latest and weighted_sum (never in advance).
+ */
+money_t aggregation_peak(const struct aggregation *a);
 
 /* Lago's aggregation count (the table above): the charge model's events_count. */
 int64_t aggregation_events_count(const struct aggregation *a);

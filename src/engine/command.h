@@ -166,6 +166,7 @@ enum command_result {
     COMMAND_STORE_FAILED,         /* the database failed: 500, nothing changed */
     COMMAND_INSUFFICIENT_CREDITS, /* a limited wallet cannot pay for it: 402, nothing changed */
     COMMAND_NOT_DURABLE, /* committed, but the disk refused the sync: 500, it may not survive */
+    COMMAND_NOT_ALLOWED, /* Lago's not_allowed_failure: 405 with not_allowed_code */
 };
 
 struct command;
@@ -321,8 +322,9 @@ struct command {
     /* COMMAND_SUBSCRIPTION_CREATE: the subscription's own plan was replaced in place (new
      * plan_overrides), which re-prices its live usage as a plan edit does. */
     bool replanned;
-    const char *not_found_code; /* with COMMAND_NOT_FOUND, when it is not the route's own */
-    const struct usage *usage;  /* COMMAND_USAGE_READ: valid only during `render` */
+    const char *not_found_code;   /* with COMMAND_NOT_FOUND, when it is not the route's own */
+    const char *not_allowed_code; /* with COMMAND_NOT_ALLOWED (a static string) */
+    const struct usage *usage;    /* COMMAND_USAGE_READ: valid only during `render` */
     struct store_subscription usage_subscription; /* and the subscription it is of */
     struct store_event event;                     /* COMMAND_EVENT_FIND's result */
     const struct catalog_ref *missing_ref;        /* with COMMAND_REF_NOT_FOUND */

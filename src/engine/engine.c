@@ -1307,6 +1307,69 @@ static enum command_result not_found(struct command *cmd, const char *code)
     return COMMAND_NOT_FOUND;
 }
 
+/* The plan codes a coupon is limited to (its body's plan_codes; NULL when none), owned by the
+ * caller (json_object_put). */
+static struct json_object *coupon_plans(const char *body)
+{
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *plans;
+    if (doc && json_object_object_get_ex(doc, "plan_codes", &plans) &&
+        json_object_is_type(plans, json_type_array) && json_object_array_length(plans) > 0) {
+        struct json_object *kept = json_object_get(plans);
+        json_object_put(doc);
+        return kept;
+    }
+    json_object_put(doc);
+    return NULL;
+}
+
+static bool names_a_plan_of(struct json_object *plans, struct json_object *others)
+{
+    for (size_t i = 0; i < json_object_array_length(plans); i++)
+        for (size_t k = 0; k < json_object_array_length(others); k++)
+            if (strcmp(json_object_get_string(json_object_array_get_idx(plans, i)),
+                       json_object_get_string(json_object_array_get_idx(others, k))) == 0)
+                return true;
+    return false;
+}
+
+/*
+ * Lago's plan_overlapping (AppliedCoupons::CreateService): a customer holds at most one active
+ * coupon limited to a given plan, so that two plan discounts never stack on it. 405.
+ */
+static enum command_result refuse_plan_overlap(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *coupon,
+                                               int64_t customer_id)
+{
+    struct json_object *plans = coupon_plans(coupon->body);
+    if (!plans)
+        return COMMAND_OK;
+    struct store_conn *conn = store_conn(e->store);
+    struct store_applied_coupon *active;
+    size_t count;
+    int64_t total;
+    enum command_result r = COMMAND_OK;
+    if (store_applied_coupon_list(conn, cmd->org_id, customer_id, 1, NULL, 0, INT64_MAX, &active,
+                                  &count, &total, cmd->arena) != STORE_OK)
+        r = COMMAND_STORE_FAILED;
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        struct catalog_item other;
+        enum store_status s = store_catalog_get_by_lago_id(
+            conn, cmd->org_id, CATALOG_COUPON, active[i].coupon.coupon_lago_id, &other, cmd->arena);
+        if (s == STORE_NOT_FOUND)
+            continue; /* its coupon was deleted: it ended with it */
+        struct json_object *others = s == STORE_OK ? coupon_plans(other.body) : NULL;
+        if (s != STORE_OK)
+            r = COMMAND_STORE_FAILED;
+        else if (others && names_a_plan_of(plans, others)) {
+            cmd->not_allowed_code = "plan_overlapping";
+            r = COMMAND_NOT_ALLOWED;
+        }
+        json_object_put(others);
+    }
+    json_object_put(plans);
+    return r;
+}
+
 static enum command_result apply_coupon_create(struct engine *e, struct command *cmd)
 {
     struct applied_coupon *c = &cmd->applied_coupon;
@@ -1339,6 +1402,9 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
         if (uses > 0)
             return invalid(cmd, "coupon", "coupon_is_not_reusable");
     }
+    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id);
+    if (overlap != COMMAND_OK)
+        return overlap;
     /* a fixed amount gives a customer without a currency its own, as a subscription does */
     if (c->type == COUPON_FIXED_AMOUNT && !currency) {
         customer.text[CUSTOMER_CURRENCY] = c->amount_currency;

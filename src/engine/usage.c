@@ -1281,6 +1281,7 @@ static bool price(const struct usage *u, const struct usage_charge *c, const str
                                     .peak_units = walk ? walk->peak : MONEY_ZERO};
     if (prorated && !prorate(c, *prorated, &in, out))
         return false;
+    out->billed_units = out->units;
     return charge_model_amount(&b->properties, &in, &amount) == CHARGE_MODEL_OK &&
            charge_model_fee_cents(in.units, amount, u->exponent, &out->amount_cents) ==
                CHARGE_MODEL_OK;
@@ -1299,6 +1300,31 @@ static bool price_walked(const struct usage *u, const struct usage_charge *c,
               price(u, c, b, raw, prorated, events, NULL, 0, precise, NULL, &walk, out);
     aggregation_walk_free(&walk);
     return ok;
+}
+
+/*
+ * Whether a state is billed on its peak (aggregation_peak), as Lago bills a pay-in-advance
+ * charge on its max_aggregation: what an event billed stays billed when a later one lowers the
+ * aggregate, and an event bills only what lifts it past the peak. Not a prorated charge's (its
+ * units are days), nor one whose events carry their own price (dynamic, per-transaction
+ * percentage bounds): those price their events, not the units.
+ */
+static bool bills_peak(const struct usage_charge *c, const struct usage_bucket *b,
+                       const struct aggregation *state)
+{
+    return c->pay_in_advance && !aggregation_is_prorated(state) &&
+           !aggregation_keeps_priced(state) && b->properties.kind != CHARGE_MODEL_DYNAMIC;
+}
+
+/* A peak-billed state's amount shows the units there are now (Lago's current_usage_units,
+ * 0 when negative), its fee priced on the peak. */
+static bool show_units(const struct usage_charge *c, money_t raw, struct usage_amount *out)
+{
+    if (aggregation_round(&c->metric, raw, &out->units) != AGGREGATION_OK)
+        return false;
+    if (money_sign(out->units) < 0)
+        out->units = MONEY_ZERO;
+    return true;
 }
 
 /* The fee of one state (a bucket's, or a group's of bucket b), priced by b's properties. */
@@ -1320,11 +1346,14 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
     money_t priced = aggregation_priced_total(state);
     int64_t events = aggregation_events_count(state);
     money_t precise = aggregation_precise_total(state);
-    if (walks(b, state)
-            ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw, prorates ? &prorated : NULL,
-                            events, precise, out)
-            : !price(u, c, b, raw, prorates ? &prorated : NULL, events, values, count, precise,
-                     aggregation_keeps_priced(state) ? &priced : NULL, NULL, out))
+    bool peak = bills_peak(c, b, state);
+    if (walks(b, state) ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw,
+                                        prorates ? &prorated : NULL, events, precise, out)
+                        : !price(u, c, b, peak ? aggregation_peak(state) : raw,
+                                 prorates ? &prorated : NULL, events, values, count, precise,
+                                 aggregation_keeps_priced(state) ? &priced : NULL, NULL, out))
+        return false;
+    if (peak && !show_units(c, raw, out))
         return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
@@ -1335,6 +1364,8 @@ bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
 {
     if ((money_sign(part->units) > 0 &&
          money_add(sum->units, part->units, &sum->units) != MONEY_OK) ||
+        (money_sign(part->billed_units) > 0 &&
+         money_add(sum->billed_units, part->billed_units, &sum->billed_units) != MONEY_OK) ||
         __builtin_add_overflow(sum->amount_cents, part->amount_cents, &sum->amount_cents) ||
         __builtin_add_overflow(sum->events_count, part->events_count, &sum->events_count))
         return false;
@@ -1346,7 +1377,7 @@ bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
 void usage_amount_zero(struct usage_amount *out)
 {
     memset(out, 0, sizeof *out);
-    out->units = money_from_int(0);
+    out->units = out->billed_units = money_from_int(0);
 }
 
 bool usage_group_amount(const struct usage *u, const struct usage_charge *c,
@@ -1411,9 +1442,16 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     if (walks(b, state) && !takes)
         return price_walked(u, c, b, state, NULL, MONEY_ZERO, raw_after, prorated, events_after,
                             precise_after, out);
+    /* a peak-billed state is priced on the peak the event would leave: what it bills is what
+     * it lifts the peak by */
+    bool peak = bills_peak(c, b, state);
+    money_t billed_after = raw_after;
+    if (peak && money_cmp(aggregation_peak(state), raw_after) > 0)
+        billed_after = aggregation_peak(state);
     if (aggregation_keeps_values(state) == 0 || !takes)
-        return price(u, c, b, raw_after, prorated, events_after, values, count, precise_after,
-                     priced, NULL, out);
+        return price(u, c, b, billed_after, prorated, events_after, values, count, precise_after,
+                     priced, NULL, out) &&
+               (!peak || show_units(c, raw_after, out));
     /* the value itself: the units before are rounded by the metric, the raw sum is not */
     money_t added;
     if (aggregation_units(state, u->to, &raw_before) != AGGREGATION_OK ||
@@ -1427,8 +1465,9 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
         return false;
     size_t with_count;
     aggregation_preview_values(state, ev, added, with, &with_count);
-    bool ok = price(u, c, b, raw_after, prorated, events_after, with, with_count, precise_after,
-                    priced, NULL, out);
+    bool ok = price(u, c, b, billed_after, prorated, events_after, with, with_count, precise_after,
+                    priced, NULL, out) &&
+              (!peak || show_units(c, raw_after, out));
     free(with);
     return ok;
 }
@@ -1541,7 +1580,7 @@ bool usage_estimate(const struct usage *u, const struct usage_charge *c, const s
         __builtin_add_overflow(with.amount_cents, part_after.amount_cents, &with.amount_cents) ||
         __builtin_sub_overflow(with.events_count, part.events_count, &with.events_count) ||
         __builtin_add_overflow(with.events_count, part_after.events_count, &with.events_count) ||
-        money_sub(part_after.units, part.units, &out->units) != MONEY_OK ||
+        money_sub(part_after.billed_units, part.billed_units, &out->units) != MONEY_OK ||
         __builtin_sub_overflow(brought_amount(&with), brought_amount(&charge), &out->amount_cents))
         return false;
     out->bucket = b;

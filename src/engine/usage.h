@@ -148,6 +148,9 @@ struct usage {
 /* What a charge (or one of its buckets) costs now. */
 struct usage_amount {
     money_t units; /* after the metric's rounding */
+    /* the units its fee is priced on (rounded): `units`, but a pay-in-advance charge's peak
+     * (usage_bills_peak) */
+    money_t billed_units;
     int64_t events_count;
     int64_t amount_cents;
     bool carried; /* part of it is a recurring value carried from earlier periods */

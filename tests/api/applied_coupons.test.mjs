@@ -137,3 +137,24 @@ test('a fixed-amount coupon fixes the currency of a customer that has none', asy
   assert.equal(sub.status, 422);
   assert.deepEqual(sub.body.error_details, { currency: ['currencies_does_not_match'] });
 });
+
+// Lago's plan_overlapping: a customer holds at most one active coupon limited to a given plan,
+// so two plan discounts never stack; a coupon limited to other plans, or one applied after the
+// first ended, is taken. Found by an audit: both were applied.
+test('two coupons limited to the same plan do not both apply to a customer', async () => {
+  for (const code of ['p1', 'p3', 'p4'])
+    await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  const coupon = (code, plan_codes) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', applies_to: { plan_codes } } });
+  await coupon('lim1', ['p1']);
+  await coupon('lim2', ['p1', 'p3']);
+  await coupon('lim4', ['p4']);
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'dora', currency: 'EUR' } });
+  const first = await apply({ external_customer_id: 'dora', coupon_code: 'lim1' });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const overlapping = await apply({ external_customer_id: 'dora', coupon_code: 'lim2' });
+  assert.deepEqual([overlapping.status, overlapping.body], [405, { status: 405, error: 'Method Not Allowed', code: 'plan_overlapping' }]);
+  assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'lim4' })).status, 200);
+  assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'pct' })).status, 200); // limited to nothing
+  await call('DELETE', `/api/v1/customers/dora/applied_coupons/${first.body.applied_coupon.lago_id}`);
+  assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'lim2' })).status, 200);
+});

@@ -591,6 +591,66 @@ static void test_count_lago(void **state)
 /* ---- sum ------------------------------------------------------------------------------------ */
 
 /* lago-api spec/services/billable_metrics/aggregations/sum_service_spec.rb */
+static void expect_peak_units(const struct aggregation *a, const char *want)
+{
+    char b[MONEY_TEXT_MAX];
+    if (money_cmp(aggregation_peak(a), M(want)) != 0)
+        fail_msg("peak: got %s, want %s", fmt(aggregation_peak(a), b), want);
+}
+
+/*
+ * The peak a pay-in-advance charge is billed on (Lago's max_aggregation): the most the units
+ * reached, in the order the events came, never below 0; a remove or a negative value lowers
+ * the units, not the peak; a new period starts from what it carries.
+ */
+static void test_peak(void **state)
+{
+    (void)state;
+    tally_time from = T("2026-05-01T00:00:00Z"), to = T("2026-06-01T00:00:00Z");
+    struct billable_metric m = metric(AGGREGATION_SUM, false);
+    struct aggregation a;
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    expect_peak_units(&a, "0");
+    add_ok(&a, EV(from + DAY, 1, "-3")); /* a first negative value bills nothing */
+    expect_peak_units(&a, "0");
+    add_ok(&a, EV(from + DAY, 2, "10"));
+    add_ok(&a, EV(from + DAY, 3, "-7"));
+    expect_units(&a, "0");
+    expect_peak_units(&a, "7");
+    add_ok(&a, EV(from + DAY, 4, "5"));
+    expect_peak_units(&a, "7");
+    add_ok(&a, EV(from + DAY, 5, "4"));
+    expect_peak_units(&a, "9");
+    aggregation_free(&a);
+
+    m = metric(AGGREGATION_UNIQUE_COUNT, false);
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    add_ok(&a, EVU(from + DAY, 1, "b", "add"));
+    add_ok(&a, EVU(from + DAY, 2, "b", "remove"));
+    add_ok(&a, EVU(from + DAY, 3, "b", "add"));
+    expect_units(&a, "1");
+    expect_peak_units(&a, "1");
+    add_ok(&a, EVU(from + DAY, 4, "c", "add"));
+    add_ok(&a, EVU(from + DAY, 5, "c", "remove"));
+    expect_units(&a, "1");
+    expect_peak_units(&a, "2");
+    aggregation_free(&a);
+
+    /* recurring: the next period's peak is what it carries, not the last period's peak */
+    m = metric(AGGREGATION_SUM, true);
+    struct aggregation next;
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    add_ok(&a, EV(from + DAY, 1, "8"));
+    add_ok(&a, EV(from + DAY, 2, "-5"));
+    expect_st(aggregation_init(&next, &m, to, T("2026-07-01T00:00:00Z")), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&a, &next), AGGREGATION_OK);
+    expect_peak_units(&next, "3");
+    carried_ok(&next, EV(from + 2 * DAY, 3, "4")); /* a late event of May, carried in */
+    expect_peak_units(&next, "7");
+    aggregation_free(&a);
+    aggregation_free(&next);
+}
+
 static void test_sum_lago(void **state)
 {
     (void)state;
@@ -2160,6 +2220,7 @@ int main(void)
         cmocka_unit_test(test_init_rules),
         cmocka_unit_test(test_count_lago),
         cmocka_unit_test(test_sum_lago),
+        cmocka_unit_test(test_peak),
         cmocka_unit_test(test_sum_numeric_rule),
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_prorated_sum_walk),
