@@ -198,10 +198,14 @@ static const struct tz_zone *customer_zone(struct engine *e, const char *timezon
 static enum command_result not_found(struct command *cmd, const char *code);
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
                                     const char *code, const char *replacement);
+static enum command_result align_scheduled(struct engine *e, struct command *cmd,
+                                           const struct subscription *sub,
+                                           const struct subscription *was);
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
- * end, the switch moves with it (the old plan ends, the new one starts, at the new end).
+ * end, the switch moves with it (the old plan ends, the new one starts, at the new end), and
+ * may move past an end the downgrade then never starts by (it started already terminated).
  */
 static enum command_result move_scheduled_switch(struct engine *e, struct command *cmd,
                                                  struct subscription *old, tally_time end_was,
@@ -222,10 +226,10 @@ static enum command_result move_scheduled_switch(struct engine *e, struct comman
     old->terminated_at = end_is;
     old->updated_at = cmd->now;
     sub_cache_invalidate(&e->subscriptions); /* it may hold either row as it was */
-    return store_subscription_save(e->store, &next.sub) == STORE_OK &&
-                   store_subscription_save(e->store, old) == STORE_OK
-               ? COMMAND_OK
-               : COMMAND_STORE_FAILED;
+    if (store_subscription_save(e->store, &next.sub) != STORE_OK ||
+        store_subscription_save(e->store, old) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return align_scheduled(e, cmd, old, NULL);
 }
 
 /* The customer's active subscriptions (in cmd's arena); false if they cannot be read. */
@@ -1027,13 +1031,27 @@ static enum command_result settle_to_end(struct engine *e, struct command *cmd,
     return r;
 }
 
+/* Whether two subscriptions end by ending_at at the same instant, or neither has one. */
+static bool same_ending_at(const struct subscription *a, const struct subscription *b)
+{
+    return a->has_ending_at == b->has_ending_at &&
+           (!a->has_ending_at || a->ending_at == b->ending_at);
+}
+
 /*
- * A downgrade scheduled to start at or after its subscription's ending_at never starts: it is
- * canceled as of that ending_at (as Lago cancels the next subscription of one it terminates);
- * an ending_at moved past it, or removed, gives it back.
+ * Keeps the downgrade scheduled on `sub` consistent with the ends around it, after a command
+ * that scheduled it or moved an end or its start. A downgrade ends when `sub` does unless it
+ * was given an end of its own: one that ended as `sub` did (`was`: `sub` before the command,
+ * NULL when its ending_at did not change) follows its new ending_at, moved or removed (a
+ * removed end left the downgrade its old one, before its start: it started already terminated,
+ * and the external id was left with no live subscription; an audit). A downgrade that would
+ * start at or after an end, `sub`'s or its own, never starts: it is canceled as of that end (as
+ * Lago cancels the next subscription of one it terminates), and an end moved past its start, or
+ * removed, gives it back.
  */
 static enum command_result align_scheduled(struct engine *e, struct command *cmd,
-                                           const struct subscription *sub)
+                                           const struct subscription *sub,
+                                           const struct subscription *was)
 {
     if (sub->next_id == 0)
         return COMMAND_OK;
@@ -1043,11 +1061,26 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     struct subscription *n = &next.sub;
     if (n->has_canceled_at && n->canceled_at <= cmd->now)
         return COMMAND_OK; /* canceled already, for good */
-    bool ends_first = sub->has_ending_at && sub->ending_at <= n->started_at;
-    if (n->has_canceled_at == ends_first && (!ends_first || n->canceled_at == sub->ending_at))
+    bool changed = false;
+    if (was && same_ending_at(n, was) && !same_ending_at(n, sub)) {
+        n->has_ending_at = sub->has_ending_at;
+        n->ending_at = sub->ending_at;
+        if (n->has_ending_at &&
+            store_subscription_holds_expire_by(e->store, n->id, n->ending_at, cmd->now) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        changed = true;
+    }
+    tally_time first_end = sub->has_ending_at ? sub->ending_at : TIMESTAMP_MAX;
+    if (n->has_ending_at && n->ending_at < first_end)
+        first_end = n->ending_at;
+    bool ends_first = first_end <= n->started_at;
+    if (n->has_canceled_at != ends_first || (ends_first && n->canceled_at != first_end)) {
+        n->has_canceled_at = ends_first;
+        n->canceled_at = ends_first ? first_end : 0;
+        changed = true;
+    }
+    if (!changed)
         return COMMAND_OK;
-    n->has_canceled_at = ends_first;
-    n->canceled_at = ends_first ? sub->ending_at : 0;
     n->updated_at = cmd->now;
     return store_subscription_save(e->store, n) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
@@ -1138,9 +1171,14 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
                                         customer_zone(e, live->customer_timezone), cmd->now,
                                         &current) != PERIOD_OK)
             return invalid(cmd, "subscription_at", "value_is_out_of_range");
+        /* an end it names must come after its start, as for any subscription: at or before
+         * the switch it would start terminated, and the current plan would end with nothing
+         * after it (an audit) */
+        if (rq->has_ending_at && rq->ending_at <= current.end)
+            return invalid(cmd, "ending_at", "invalid_date");
         r = switch_plan(e, cmd, old, current.end);
         if (r == COMMAND_OK)
-            r = align_scheduled(e, cmd, old);
+            r = align_scheduled(e, cmd, old, NULL);
         if (r == COMMAND_OK)
             cmd->subscription = *old; /* Lago answers the current one, naming what comes next */
         return r;
@@ -1197,6 +1235,7 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     struct subscription *sub = &live.sub;
+    const struct subscription was = *sub;
     if (u->has_subscription_at &&
         (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id))
         return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
@@ -1217,7 +1256,7 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
         if (sub->has_ending_at && store_subscription_holds_expire_by(
                                       e->store, sub->id, sub->ending_at, cmd->now) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        enum command_result r = align_scheduled(e, cmd, sub);
+        enum command_result r = align_scheduled(e, cmd, sub, &was);
         if (r != COMMAND_OK)
             return r;
     }

@@ -378,3 +378,83 @@ test('a plan change keeps ending_at; an end before a pending start is refused', 
   const late = await call('POST', '/api/v1/events', { event: { transaction_id: 'keep_up_late', external_subscription_id: 'keep_up', code: 'pings' } });
   assert.deepEqual([late.status, late.body.error_details], [422, { external_subscription_id: ['subscription_not_found'] }]);
 });
+
+// Found by an audit: a downgrade whose ending_at fell at or before its switch was taken, named
+// in the request or inherited from a subscription whose own ending_at was then removed; at the
+// switch it started already terminated (terminated_at before started_at), the current plan
+// ended too, and the external id was left with no live subscription (events refused). A named
+// one is refused; an inherited one follows the end it inherited, so it is canceled while that
+// end comes first and back, with that end, when it is moved past the switch or removed.
+test('a downgrade never ends at or before its switch: refused when named, following the end it inherited', async () => {
+  await advance('2025-03-10T00:00:00Z');
+  assert.equal((await subscribe('dn_end', 'monthly', 'dn_named')).status, 200);
+  for (const end of ['2025-03-20T00:00:00Z', '2025-04-01T00:00:00Z']) { // before, and at, the switch
+    const r = await subscribe('dn_end', 'cheap', 'dn_named', { ending_at: end });
+    assert.deepEqual([r.status, r.body.error_details], [422, { ending_at: ['invalid_date'] }], end);
+  }
+  const unchanged = (await call('GET', '/api/v1/subscriptions/dn_named')).body.subscription;
+  assert.deepEqual([unchanged.plan_code, unchanged.next_plan_code, unchanged.ending_at], ['monthly', null, null]);
+  assert.equal((await call('GET', '/api/v1/subscriptions/dn_named?status=pending')).status, 404);
+  let r = await subscribe('dn_end', 'cheap', 'dn_named', { ending_at: '2025-05-01T00:00:00Z' });
+  assert.deepEqual([r.status, r.body.subscription.next_plan_code, r.body.subscription.downgrade_plan_date], [200, 'cheap', '2025-04-01']);
+
+  const pendingOf = async (id) => {
+    const p = (await call('GET', `/api/v1/subscriptions/${id}?status=pending`)).body.subscription;
+    return [p.plan_code, p.status, p.ending_at];
+  };
+  const put = async (id, ending_at) => {
+    const res = await call('PUT', `/api/v1/subscriptions/${id}`, { subscription: { ending_at } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.subscription;
+  };
+  assert.equal((await subscribe('dn_end', 'monthly', 'dn_inherit', { ending_at: '2025-03-25T00:00:00Z' })).status, 200);
+  assert.equal((await subscribe('dn_end', 'cheap', 'dn_inherit')).status, 200); // would start Apr 1: never does
+  assert.deepEqual(await pendingOf('dn_inherit'), ['cheap', 'pending', '2025-03-25T00:00:00Z']);
+  let cur = await put('dn_inherit', null); // the downgrade comes back, without the end
+  assert.deepEqual([cur.ending_at, cur.next_plan_code], [null, 'cheap']);
+  assert.deepEqual(await pendingOf('dn_inherit'), ['cheap', 'pending', null]);
+  await put('dn_inherit', '2025-05-10T00:00:00Z'); // past the switch: the downgrade ends then too
+  assert.deepEqual(await pendingOf('dn_inherit'), ['cheap', 'pending', '2025-05-10T00:00:00Z']);
+  await put('dn_inherit', '2025-03-28T00:00:00Z'); // before it again, then removed again
+  await put('dn_inherit', null);
+  assert.deepEqual(await pendingOf('dn_inherit'), ['cheap', 'pending', null]);
+  // one that inherits an end at its switch never starts
+  assert.equal((await subscribe('dn_end', 'monthly', 'dn_at', { ending_at: '2025-04-01T00:00:00Z' })).status, 200);
+  assert.equal((await subscribe('dn_end', 'cheap', 'dn_at')).status, 200);
+
+  await advance('2025-04-02T00:00:00Z');
+  for (const [id, end] of [['dn_named', '2025-05-01T00:00:00Z'], ['dn_inherit', null]]) {
+    const s = (await call('GET', `/api/v1/subscriptions/${id}`)).body.subscription;
+    assert.deepEqual([s.plan_code, s.status, s.started_at, s.ending_at], ['cheap', 'active', '2025-04-01T00:00:00Z', end], id);
+    const e = await call('POST', '/api/v1/events', { event: { transaction_id: `${id}_after_switch`, external_subscription_id: id, code: 'pings' } });
+    assert.equal(e.status, 200, JSON.stringify(e.body));
+  }
+  assert.equal((await call('GET', '/api/v1/subscriptions/dn_at')).status, 404);
+  const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=dn_end&status[]=pending&status[]=active&status[]=terminated&status[]=canceled&per_page=100')).body.subscriptions;
+  assert.deepEqual(all.map((s) => [s.external_id, s.plan_code, s.status, s.terminated_at ?? s.canceled_at]).sort(), [
+    ['dn_at', 'cheap', 'canceled', '2025-04-01T00:00:00Z'],
+    ['dn_at', 'monthly', 'terminated', '2025-04-01T00:00:00Z'],
+    ['dn_inherit', 'cheap', 'active', null],
+    ['dn_inherit', 'monthly', 'terminated', '2025-04-01T00:00:00Z'],
+    ['dn_named', 'cheap', 'active', null],
+    ['dn_named', 'monthly', 'terminated', '2025-04-01T00:00:00Z'],
+  ]);
+});
+
+// Found with the audit's downgrade fix: a new time zone moves a scheduled switch by hours,
+// past the end the downgrade kept from its subscription: it started already terminated.
+test('a switch moved by a new time zone past the downgrade\'s end: it never starts', async () => {
+  await advance('2025-06-10T00:00:00Z');
+  await customer('tz_mover', 'UTC');
+  assert.equal((await subscribe('tz_mover', 'monthly', 'tzm', { ending_at: '2025-07-01T03:00:00Z' })).status, 200);
+  assert.equal((await subscribe('tz_mover', 'cheap', 'tzm')).body.subscription.next_plan_code, 'cheap'); // Jul 1 00:00Z
+  const moved = await customer('tz_mover', 'America/New_York'); // the switch moves to 04:00Z
+  assert.equal(moved.status, 200, JSON.stringify(moved.body));
+  await advance('2025-07-02T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/subscriptions/tzm')).status, 404); // ended at 03:00Z
+  const all = (await call('GET', '/api/v1/subscriptions?external_id=tzm&status[]=active&status[]=terminated&status[]=canceled&status[]=pending')).body.subscriptions;
+  assert.deepEqual(all.map((s) => [s.plan_code, s.status, s.started_at, s.terminated_at, s.canceled_at]).sort(), [
+    ['cheap', 'canceled', null, null, '2025-07-01T03:00:00Z'],
+    ['monthly', 'terminated', '2025-06-10T00:00:00Z', '2025-07-01T03:00:00Z', null],
+  ]);
+});
