@@ -448,6 +448,19 @@ void subscriptions_list(struct request *req)
 
 /* ---- changes ------------------------------------------------------------------------------- */
 
+/* Lago's ?status= of PUT and DELETE, which subscription of the external id they act on: false,
+ * answered, if it is neither active nor pending. */
+static bool read_active_or_pending(struct request *req, bool *pending)
+{
+    const char *status = api_query(req, "status");
+    if (status && strcmp(status, "pending") != 0 && strcmp(status, "active") != 0) {
+        api_error_bad_request(req, "status must be active or pending");
+        return false;
+    }
+    *pending = status && strcmp(status, "pending") == 0;
+    return true;
+}
+
 void subscriptions_update(struct request *req)
 {
     struct json_object *doc;
@@ -459,6 +472,8 @@ void subscriptions_update(struct request *req)
         goto done;
     struct subscription_update *u = &cmd->as.subscription_update;
     u->external_id = req->params[0];
+    if (!read_active_or_pending(req, &u->pending_only))
+        goto done;
     enum json_in_result name =
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &u->name, &err);
     struct json_object *ending;
@@ -490,12 +505,8 @@ void subscriptions_terminate(struct request *req)
     struct command *cmd = api_new_command(req, COMMAND_SUBSCRIPTION_TERMINATE, render_command);
     if (!cmd)
         return;
-    const char *status = api_query(req, "status");
-    if (status && strcmp(status, "pending") != 0 && strcmp(status, "active") != 0) {
-        api_error_bad_request(req, "status must be active or pending");
+    if (!read_active_or_pending(req, &cmd->as.subscription_terminate.pending_only))
         return;
-    }
     cmd->as.subscription_terminate.external_id = req->params[0];
-    cmd->as.subscription_terminate.pending_only = status && strcmp(status, "pending") == 0;
     api_submit(req, cmd);
 }

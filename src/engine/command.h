@@ -104,6 +104,7 @@ struct subscription_request {
 /* PUT /subscriptions/{external_id}: the fields named change. */
 struct subscription_update {
     const char *external_id;
+    bool pending_only; /* ?status=pending: the pending one (a scheduled downgrade, say) */
     bool has_name;
     const char *name;
     bool has_ending_at;

@@ -1229,12 +1229,26 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
 static enum command_result apply_subscription_update(struct engine *e, struct command *cmd)
 {
     const struct subscription_update *u = &cmd->as.subscription_update;
-    struct store_subscription live;
+    struct store_subscription live, scheduled;
     enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id, u->external_id,
                                                   cmd->now, &live, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     struct subscription *sub = &live.sub;
+    const struct subscription *current = NULL; /* when sub is the downgrade scheduled on it */
+    if (u->pending_only && subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING) {
+        /* Lago's ?status=pending names the pending subscription of the external id: of one
+         * started, the downgrade scheduled on it (the active one was changed instead, its end
+         * meant for the downgrade terminating it early: an audit) */
+        if (sub->next_id == 0)
+            return COMMAND_NOT_FOUND;
+        if (load_scheduled(e, cmd, sub, &scheduled) != COMMAND_OK)
+            return COMMAND_STORE_FAILED;
+        if (subscription_status_at(&scheduled.sub, cmd->now) != SUBSCRIPTION_PENDING)
+            return COMMAND_NOT_FOUND;
+        current = sub;
+        sub = &scheduled.sub;
+    }
     const struct subscription was = *sub;
     if (u->has_subscription_at &&
         (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id))
@@ -1265,6 +1279,9 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     sub->updated_at = cmd->now;
     cmd->subscription = *sub;
     if (store_subscription_save(e->store, sub) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* a downgrade's own end is one of those that decide whether it starts at all */
+    if (current && u->has_ending_at && align_scheduled(e, cmd, current, NULL) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     /* an ending_at moved earlier gives back at once; one moved later is debited by the
      * events that come (or invoiced) */

@@ -441,6 +441,41 @@ test('a downgrade never ends at or before its switch: refused when named, follow
   ]);
 });
 
+// Found by an audit: PUT ?status=pending (Lago's: which subscription of the external id to
+// change, active or pending) was ignored, and changed the active subscription: an end meant
+// for a scheduled downgrade terminated the current plan early and canceled the downgrade.
+test('PUT ?status=pending changes the pending subscription of the external id, or is a 404', async () => {
+  await advance('2025-04-10T00:00:00Z');
+  assert.equal((await subscribe('put_pend', 'monthly', 'pp')).status, 200);
+  let r = await call('PUT', '/api/v1/subscriptions/pp?status=pending', { subscription: { name: 'meant for pending', ending_at: '2025-04-20T00:00:00Z' } });
+  assert.deepEqual([r.status, r.body], [404, { status: 404, error: 'Not Found', code: 'subscription_not_found' }]);
+  r = await call('PUT', '/api/v1/subscriptions/pp?status=bogus', { subscription: { name: 'x' } });
+  assert.equal(r.status, 400);
+  let cur = (await call('GET', '/api/v1/subscriptions/pp')).body.subscription;
+  assert.deepEqual([cur.name, cur.ending_at], [null, null]);
+  assert.equal((await subscribe('put_pend', 'cheap', 'pp')).body.subscription.next_plan_code, 'cheap'); // May 1
+  r = await call('PUT', '/api/v1/subscriptions/pp?status=pending', { subscription: { name: 'next', ending_at: '2025-05-20T00:00:00Z' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.status, r.body.subscription.name, r.body.subscription.ending_at],
+    ['cheap', 'pending', 'next', '2025-05-20T00:00:00Z']);
+  r = await call('PUT', '/api/v1/subscriptions/pp?status=pending', { subscription: { ending_at: '2025-05-01T00:00:00Z' } }); // its start
+  assert.deepEqual([r.status, r.body.error_details], [422, { ending_at: ['invalid_date'] }]);
+  r = await call('PUT', '/api/v1/subscriptions/pp?status=active', { subscription: { name: 'current' } });
+  assert.deepEqual([r.status, r.body.subscription.plan_code, r.body.subscription.name], [200, 'monthly', 'current']);
+  cur = (await call('GET', '/api/v1/subscriptions/pp')).body.subscription;
+  assert.deepEqual([cur.plan_code, cur.name, cur.ending_at, cur.next_plan_code], ['monthly', 'current', null, 'cheap']);
+  // a subscription not started yet is the pending one itself
+  assert.equal((await subscribe('put_pend', 'monthly', 'pp_later', { subscription_at: '2025-06-01T00:00:00Z' })).status, 200);
+  r = await call('PUT', '/api/v1/subscriptions/pp_later?status=pending', { subscription: { name: 'later' } });
+  assert.deepEqual([r.status, r.body.subscription.status, r.body.subscription.name], [200, 'pending', 'later']);
+  await advance('2025-05-02T00:00:00Z');
+  const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=put_pend&status[]=active&status[]=terminated&status[]=canceled')).body.subscriptions;
+  assert.deepEqual(all.map((s) => [s.plan_code, s.status, s.name, s.terminated_at, s.ending_at]), [
+    ['cheap', 'active', 'next', null, '2025-05-20T00:00:00Z'],
+    ['monthly', 'terminated', 'current', '2025-05-01T00:00:00Z', null],
+  ]);
+});
+
 // Found with the audit's downgrade fix: a new time zone moves a scheduled switch by hours,
 // past the end the downgrade kept from its subscription: it started already terminated.
 test('a switch moved by a new time zone past the downgrade\'s end: it never starts', async () => {
