@@ -968,8 +968,11 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
     struct store_subscription next;
     if (load_scheduled(e, cmd, sub, &next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
-    if (next.sub.has_canceled_at)
-        return COMMAND_OK; /* canceled already (as of an ending_at before it): it stays so */
+    /* canceled already stays so; one to be canceled only later, as of an ending_at before it,
+     * is canceled now: it read pending beside the plan replacing it, two pending subscriptions
+     * for one external id, and still did once that ending_at was removed (an audit) */
+    if (next.sub.has_canceled_at && next.sub.canceled_at <= cmd->now)
+        return COMMAND_OK;
     next.sub.has_canceled_at = true;
     next.sub.canceled_at = cmd->now;
     next.sub.updated_at = cmd->now;

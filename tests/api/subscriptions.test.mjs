@@ -476,6 +476,38 @@ test('PUT ?status=pending changes the pending subscription of the external id, o
   ]);
 });
 
+// Found by an audit: a downgrade already canceled as of its subscription's (future) ending_at
+// was left so by a second downgrade, and read pending beside it: two pending subscriptions for
+// one external id, the first one still pending after the end that canceled it was removed.
+test('a second downgrade, or an upgrade, cancels the one scheduled at once: one pending at most', async () => {
+  await advance('2025-05-10T00:00:00Z');
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'premium', name: 'premium', interval: 'monthly', amount_cents: 9900, amount_currency: 'EUR' } })).status, 200);
+  const pending = async (id) => (await call('GET', `/api/v1/subscriptions?external_id=${id}&status[]=pending`)).body.subscriptions.map((s) => s.plan_code);
+  const canceled = async (id) => (await call('GET', `/api/v1/subscriptions?external_id=${id}&status[]=canceled`)).body.subscriptions.map((s) => [s.plan_code, s.canceled_at]);
+  for (const [id, second, next] of [['tw_down', 'cheap', 'cheap'], ['tw_up', 'premium', null]]) {
+    assert.equal((await subscribe('twice', 'monthly', id)).status, 200);
+    assert.equal((await subscribe('twice', 'yearly', id)).body.subscription.next_plan_code, 'yearly'); // June 1
+    let r = await call('PUT', `/api/v1/subscriptions/${id}`, { subscription: { ending_at: '2025-05-25T00:00:00Z' } });
+    assert.equal(r.status, 200);
+    r = await subscribe('twice', second, id, { ending_at: null });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(await pending(id), next ? [next] : [], id);
+    assert.deepEqual(await canceled(id), [['yearly', '2025-05-10T00:00:00Z']], id);
+    r = await call('PUT', `/api/v1/subscriptions/${id}`, { subscription: { ending_at: null } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(await pending(id), next ? [next] : [], id);
+  }
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/tw_down?status=pending')).status, 200);
+  assert.deepEqual(await pending('tw_down'), []);
+  assert.equal((await call('GET', '/api/v1/subscriptions/tw_down')).body.subscription.next_plan_code, null);
+  await advance('2025-06-02T00:00:00Z');
+  for (const [id, plan] of [['tw_down', 'monthly'], ['tw_up', 'premium']]) {
+    const s = (await call('GET', `/api/v1/subscriptions/${id}`)).body.subscription;
+    assert.deepEqual([s.plan_code, s.status], [plan, 'active'], id);
+  }
+  assert.deepEqual(await canceled('tw_down'), [['cheap', '2025-05-10T00:00:00Z'], ['yearly', '2025-05-10T00:00:00Z']]);
+});
+
 // Found with the audit's downgrade fix: a new time zone moves a scheduled switch by hours,
 // past the end the downgrade kept from its subscription: it started already terminated.
 test('a switch moved by a new time zone past the downgrade\'s end: it never starts', async () => {
