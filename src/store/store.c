@@ -3501,18 +3501,6 @@ enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, 
     return r;
 }
 
-enum store_status store_wallet_owed_total(struct store_conn *c, int64_t wallet_id, int64_t *cents)
-{
-    sqlite3_stmt *s = stmt(c, STMT_WT_OWED_TOTAL);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, wallet_id);
-    enum store_status r = step_one(s);
-    *cents = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return r == STORE_OK ? STORE_OK : STORE_ERROR;
-}
-
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
                                        enum ledger_account account, int64_t *balance)
 {
@@ -3910,15 +3898,16 @@ enum store_status store_period_settlement_drop(struct store *st, int64_t subscri
     return exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
 }
 
-enum store_status store_wallet_last_declined(struct store_conn *c, int64_t wallet_id,
-                                             tally_time *at)
+/* One number a statement reads of a wallet (?1), 0 when it reads none. */
+static enum store_status wallet_number(struct store_conn *c, enum stmt_id id, int64_t wallet_id,
+                                       int64_t *out)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WT_LAST_DECLINED);
+    sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
     enum store_status r = step_one(s);
-    *at = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    *out = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }
@@ -3926,14 +3915,18 @@ enum store_status store_wallet_last_declined(struct store_conn *c, int64_t walle
 enum store_status store_wallet_pending_cents(struct store_conn *c, int64_t wallet_id,
                                              int64_t *cents)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WT_PENDING);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, wallet_id);
-    enum store_status r = step_one(s);
-    *cents = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return r == STORE_OK ? STORE_OK : STORE_ERROR;
+    return wallet_number(c, STMT_WT_PENDING, wallet_id, cents);
+}
+
+enum store_status store_wallet_last_declined(struct store_conn *c, int64_t wallet_id,
+                                             tally_time *at)
+{
+    return wallet_number(c, STMT_WT_LAST_DECLINED, wallet_id, at);
+}
+
+enum store_status store_wallet_owed_total(struct store_conn *c, int64_t wallet_id, int64_t *cents)
+{
+    return wallet_number(c, STMT_WT_OWED_TOTAL, wallet_id, cents);
 }
 
 enum store_status store_wallet_transaction_set_expiration(struct store *st, int64_t id, bool has,
