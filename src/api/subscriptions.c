@@ -66,11 +66,13 @@ static void render_plan_changes(struct jsonw *w, const struct subscription *sub,
         jsonw_cstr(w, other.sub.plan_code);
     else
         jsonw_null(w);
-    bool scheduled =
-        sub->next_id &&
-        store_subscription_get(conn, sub->org_id, sub->next_id, &other, a) == STORE_OK &&
-        subscription_status_at(&other.sub, now) == SUBSCRIPTION_PENDING;
-    jsonw_kv_cstr(w, "next_plan_code", scheduled ? other.sub.plan_code : NULL);
+    /* the plan that replaced it or will (Lago's next_subscription, the upgrade's too), unless
+     * that change was canceled */
+    bool next = sub->next_id &&
+                store_subscription_get(conn, sub->org_id, sub->next_id, &other, a) == STORE_OK &&
+                !(other.sub.has_canceled_at && other.sub.canceled_at <= now);
+    bool scheduled = next && subscription_status_at(&other.sub, now) == SUBSCRIPTION_PENDING;
+    jsonw_kv_cstr(w, "next_plan_code", next ? other.sub.plan_code : NULL);
     jsonw_key(w, "downgrade_plan_date");
     if (scheduled)
         write_local_date(w, zone, other.sub.started_at);

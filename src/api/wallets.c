@@ -762,6 +762,7 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     enum store_status s;
+    const char *missing = "wallet_not_found";
     if (!by_code) {
         s = store_wallet_get(conn, req->org_id, req->params[0], out, &req->arena);
     } else {
@@ -769,6 +770,8 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
         struct store_wallet *rows;
         size_t count = 0;
         s = store_customer_get(conn, req->org_id, req->params[0], &c, &req->arena);
+        if (s == STORE_NOT_FOUND)
+            missing = "customer_not_found"; /* Lago's customer routes find the customer first */
         if (s == STORE_OK)
             s = store_customer_wallets(conn, req->org_id, c.id, &rows, &count, &req->arena);
         if (s == STORE_OK) {
@@ -783,7 +786,7 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
     }
     api_reader_release(req->api, r);
     if (s == STORE_NOT_FOUND)
-        api_error_not_found(req, "wallet_not_found");
+        api_error_not_found(req, missing);
     else if (s != STORE_OK)
         api_error(req, 500, "store_failed", NULL);
     return s;

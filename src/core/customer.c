@@ -45,19 +45,42 @@ static bool one_of(const char *s, const char *const *allowed)
     return false;
 }
 
-/* A plausible address: one '@' with text on both sides and a dot in the domain. */
-static bool email_is_plausible(const char *s)
+/* A plausible address, s[0..len): one '@' with text on both sides and a dot in the domain. */
+static bool address_is_plausible(const char *s, size_t len)
 {
-    const char *at = strchr(s, '@');
-    if (!at || at == s || strchr(at + 1, '@'))
+    const char *end = s + len, *at = memchr(s, '@', len);
+    if (!at || at == s || memchr(at + 1, '@', (size_t)(end - at - 1)))
         return false;
-    const char *dot = strrchr(at + 1, '.');
-    if (!dot || dot == at + 1 || dot[1] == '\0')
+    const char *dot = NULL;
+    for (const char *p = at + 1; p < end; p++)
+        if (*p == '.')
+            dot = p;
+    if (!dot || dot == at + 1 || dot + 1 == end)
         return false;
-    for (const char *p = s; *p; p++)
-        if (*p == ' ' || *p == ',' || *p == ';')
+    for (const char *p = s; p < end; p++)
+        if (*p == ' ' || *p == ';')
             return false;
     return true;
+}
+
+/* One address or several, comma-separated (spaces around each ignored), each plausible, as
+ * Lago's EmailValidator reads a customer's email: an empty one between commas is not. */
+static bool email_is_plausible(const char *s)
+{
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        const char *end = comma ? comma : s + strlen(s);
+        while (s < end && *s == ' ')
+            s++;
+        const char *last = end;
+        while (last > s && last[-1] == ' ')
+            last--;
+        if (!address_is_plausible(s, (size_t)(last - s)))
+            return false;
+        if (!comma)
+            return true;
+        s = comma + 1;
+    }
 }
 
 static bool fail(const char **field, const char **code, const char *f, const char *c)

@@ -1489,9 +1489,15 @@ static enum command_result end_applied_coupon(struct engine *e, struct command *
 
 static enum command_result apply_coupon_terminate(struct engine *e, struct command *cmd)
 {
+    /* the customer first, as Lago's customer routes find it */
+    struct customer customer;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             cmd->as.applied_coupon_terminate.external_customer_id,
+                                             &customer, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
     struct store_applied_coupon found;
-    enum store_status s =
-        store_applied_coupon_get(store_conn(e->store), cmd->org_id,
+    s = store_applied_coupon_get(store_conn(e->store), cmd->org_id,
                                  cmd->as.applied_coupon_terminate.lago_id, &found, cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
@@ -2546,9 +2552,16 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
     const char *authorized = cmd->authorization.properties_json;
     const char *price = precise_text(cmd, ev),
                *held_price = cmd->authorization.precise_total_amount_cents;
+    /* The authorized usage: the same properties and price, at or after the instant the hold
+     * priced it (a capture timestamped earlier is dearer where time counts, a time-weighted sum
+     * or a prorated charge: other usage, held to the limits as an event; an audit found one
+     * leave 2850 cents on a hard wallet's invoice); within the hold's own second, as a client
+     * stamping in whole seconds sends it */
+    tally_time at = ev->has_timestamp ? ev->timestamp : cmd->now;
     cmd->as.events_ingest.as_authorized =
         actual && authorized && strcmp(actual, authorized) == 0 &&
-        (price ? held_price && strcmp(price, held_price) == 0 : !held_price);
+        (price ? held_price && strcmp(price, held_price) == 0 : !held_price) &&
+        at >= timestamp_floor_second(cmd->authorization.created_at);
     return wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,
                                LEDGER_CAUSE_CAPTURE);
 }

@@ -158,3 +158,14 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   await call('DELETE', `/api/v1/customers/dora/applied_coupons/${first.body.applied_coupon.lago_id}`);
   assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'lim2' })).status, 200);
 });
+
+// A route under a customer that does not exist says so first, as Lago's customer routes do
+// (an audit found applied_coupon_not_found and wallet_not_found there).
+test('routes under an unknown customer answer customer_not_found', async () => {
+  const gone = { status: 404, error: 'Not Found', code: 'customer_not_found' };
+  assert.deepEqual((await call('DELETE', '/api/v1/customers/nobody/applied_coupons/x')).body, gone);
+  assert.deepEqual((await call('GET', '/api/v1/customers/nobody/wallets/x')).body, gone);
+  assert.deepEqual((await call('PUT', '/api/v1/customers/nobody/wallets/x', { wallet: { name: 'n' } })).body, gone);
+  assert.deepEqual((await call('DELETE', '/api/v1/customers/anna/applied_coupons/x')).body, { status: 404, error: 'Not Found', code: 'applied_coupon_not_found' });
+  assert.deepEqual((await call('GET', '/api/v1/customers/anna/wallets/x')).body, { status: 404, error: 'Not Found', code: 'wallet_not_found' });
+});

@@ -379,6 +379,35 @@ test('a hold prices an event of a max, a latest and a time-weighted sum, and its
   await checkWalletLedger(t, w.lago_id);
 });
 
+// A hold on a time-weighted sum is priced from when it is made to the period's end; a capture
+// timestamped before the hold was made is dearer (more of the period), so it is a capture of
+// other usage: refused, its hold kept, when a hard wallet cannot cover it, as the same event
+// sent alone is. Found by an audit: such a capture went through and left 2850 cents on a hard
+// wallet's invoice.
+test('a capture timestamped before its hold was made is other usage, held to the limit', async () => {
+  const gauge = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'gauge', name: 'gauge', aggregation_type: 'weighted_sum_agg', field_name: 'n' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'gauged', name: 'Gauged', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: gauge.lago_id, charge_model: 'standard', properties: { amount: '31' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'gauged', plan_code: 'gauged', external_id: 'gauged_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'gauged', currency: 'USD', rate_amount: '1', granted_credits: '25', limit: 'hard' } }))).wallet;
+  const sub = (await ok(await t.api('/api/v1/subscriptions/gauged_sub'))).subscription;
+  const from = Date.parse(sub.current_billing_period_started_at);
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  if (now - from < 10 * 86400e3) await advance(new Date(from + 10 * 86400e3).toISOString()); // days into it
+  const h = (await ok(await authorize({ external_subscription_id: 'gauged_sub', code: 'gauge', properties: { n: 1 } }))).authorization;
+  assert.equal(h.status, 'authorized');
+  const early = Math.floor(from / 1000) + 60; // the period's first minute: most of 31 dollars
+  const r = await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: { properties: { n: 1 }, timestamp: early } });
+  const body = await r.json();
+  assert.equal(r.status, 402, JSON.stringify(body));
+  assert.equal(body.code, 'insufficient_credits');
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.status, 'authorized'); // kept
+  // captured as authorized (no timestamp: now) it is paid from what it holds
+  const captured = (await ok(await post(`/api/v1/authorizations/${h.lago_id}/capture`, { authorization: {} }))).authorization;
+  assert.equal(captured.captured_amount_cents, h.amount_cents);
+  await checkWalletLedger(t, w.lago_id);
+});
+
 // On the real clock a hold past its expires_at waits for the clock's sweep (each second) to be
 // released; meanwhile a void answered 200 "voided" where a capture answered 422 "expired", so
 // the hold's end depended on which came first. Both are refused as expired now, before the

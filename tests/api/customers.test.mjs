@@ -114,6 +114,7 @@ test('invalid fields are 422 naming the field, and change nothing', async () => 
     [{ external_id: 'x1', timezone: '../../etc/passwd' }, 'timezone', 'invalid_timezone'],
     [{ external_id: 'x1', country: 'XX' }, 'country', 'country_code_invalid'],
     [{ external_id: 'x1', email: 'not-an-email' }, 'email', 'invalid_email_format'],
+    [{ external_id: 'x1', email: 'a@b.co,,c@d.co' }, 'email', 'invalid_email_format'],
     [{ external_id: 'x1', account_type: 'robot' }, 'account_type', 'value_is_invalid'],
     [{ external_id: 'x1', net_payment_term: -1 }, 'net_payment_term', 'value_is_out_of_range'],
     [{ external_id: 'x1', net_payment_term: '30' }, 'net_payment_term', 'invalid_type'],
@@ -255,4 +256,12 @@ test('metadata sent replaces the list; not sent, it stays', async () => {
   assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['b', '3']]);
   r = await post({ external_id: 'meta_1', metadata: [] });
   assert.deepEqual(r.body.customer.metadata, []);
+});
+
+// Several billing addresses, comma-separated, as Lago's EmailValidator takes them (an audit
+// found them refused).
+test('a customer email may name several addresses', async () => {
+  const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'many_mails', email: 'a@b.co, c@d.co' } } }));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.customer.email, 'a@b.co, c@d.co');
 });

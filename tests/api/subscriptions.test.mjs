@@ -135,6 +135,9 @@ test('upgrade takes effect at once; downgrade at the end of the period', async (
   assert.equal(r.body.subscription.previous_plan_code, 'yearly');
   const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated')).body;
   assert.deepEqual(all.subscriptions.map((s) => [s.plan_code, s.status]), [['monthly', 'active'], ['yearly', 'terminated'], ['monthly', 'terminated']]);
+  // each one replaced names the plan that replaced it, as Lago's next_subscription (an audit
+  // found the upgraded one naming none); no date, it is no scheduled downgrade
+  assert.deepEqual(all.subscriptions.map((s) => [s.next_plan_code, s.downgrade_plan_date]), [[null, null], ['monthly', null], ['yearly', null]]);
   // Lago's plan_code filter narrows the list (it was ignored: every plan's came back)
   const yearly = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated&plan_code=yearly')).body;
   assert.deepEqual(yearly.subscriptions.map((s) => [s.plan_code, s.status]), [['yearly', 'terminated']]);
