@@ -26,13 +26,16 @@ export function amountCents(text, currency) {
 // - usage, voids and expiries: what grants and refund steps paid of each (its fundings), and
 //   for usage, the part an overdraft paid that nothing has repaid yet; those parts add up to
 //   what the wallet owes (overdrawn_cents).
+// A GET that must answer 200; its body.
+async function getOk(t, path) {
+  const r = await t.api(path);
+  const body = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(body));
+  return body;
+}
+
 export async function checkWalletTraces(t, walletLagoId) {
-  const get = async (path) => {
-    const r = await t.api(path);
-    const body = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(body));
-    return body;
-  };
+  const get = (path) => getOk(t, path);
   const all = async (path, key) => {
     const rows = [];
     for (let page = 1; ; page++) {
@@ -68,12 +71,7 @@ export async function checkWalletTraces(t, walletLagoId) {
 }
 
 export async function checkWalletLedger(t, walletLagoId) {
-  const get = async (path) => {
-    const r = await t.api(path);
-    const body = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(body));
-    return body;
-  };
+  const get = (path) => getOk(t, path);
   const entries = (await get(`/api/v1/ledger_entries?per_page=1000&wallet_id=${walletLagoId}`)).ledger_entries.reverse();
   const sums = new Map(), last = new Map();
   for (const e of entries) {
