@@ -1070,7 +1070,10 @@ static struct aggregation_event aggregation_event_of(const struct usage_charge *
         }
     }
     ev.operation_type = event_property(e, "operation_type");
-    if (e->has_precise_total_amount_cents)
+    /* an in-advance fee never goes down (Lago zeroes a negative one): a negative price brings
+     * nothing to a pay-in-advance dynamic charge */
+    if (e->has_precise_total_amount_cents &&
+        !(c->pay_in_advance && money_sign(e->precise_total_amount_cents) < 0))
         ev.precise_total_amount_cents = &e->precise_total_amount_cents;
     return ev;
 }
@@ -1151,8 +1154,10 @@ static enum aggregation_status state_of(struct usage *u, struct usage_charge *c,
 }
 
 /* Sets ev->priced_amount to *amount, the event's price alone under b's properties, when b's
- * sums keep their events' prices (and the sum takes the event). */
-static enum aggregation_status price_event(const struct usage_bucket *b,
+ * sums keep their events' prices (and the sum takes the event). A negative value brings a
+ * pay-in-advance charge nothing: its fee never goes down (Lago zeroes a negative one). */
+static enum aggregation_status price_event(const struct usage_charge *c,
+                                           const struct usage_bucket *b,
                                            struct aggregation_event *ev, money_t *amount)
 {
     if (!aggregation_keeps_priced(&b->aggregation))
@@ -1163,7 +1168,9 @@ static enum aggregation_status price_event(const struct usage_bucket *b,
         return AGGREGATION_OK; /* not counted: nothing to price */
     if (s != AGGREGATION_OK)
         return s;
-    if (charge_model_event_amount(&b->properties, value, amount) != CHARGE_MODEL_OK)
+    if (c->pay_in_advance && money_sign(value) < 0)
+        *amount = MONEY_ZERO;
+    else if (charge_model_event_amount(&b->properties, value, amount) != CHARGE_MODEL_OK)
         return AGGREGATION_ERR_OVERFLOW; /* valid properties fail only past 10^38 */
     ev->priced_amount = amount;
     return AGGREGATION_OK;
@@ -1185,7 +1192,7 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
         struct usage_bucket *b = &c->buckets[k];
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
         money_t priced;
-        enum aggregation_status s = price_event(b, &ev, &priced);
+        enum aggregation_status s = price_event(c, b, &ev, &priced);
         if (s != AGGREGATION_OK)
             return s;
         struct aggregation *state;
@@ -1306,14 +1313,13 @@ static bool price_walked(const struct usage *u, const struct usage_charge *c,
  * Whether a state is billed on its peak (aggregation_peak), as Lago bills a pay-in-advance
  * charge on its max_aggregation: what an event billed stays billed when a later one lowers the
  * aggregate, and an event bills only what lifts it past the peak. Not a prorated charge's (its
- * units are days), nor one whose events carry their own price (dynamic, per-transaction
- * percentage bounds): those price their events, not the units.
+ * units are days). One whose events carry their own price (dynamic, per-transaction
+ * percentage bounds) sums those prices, a lowering event's being 0 (price_event,
+ * aggregation_event_of): its units only decide whether there is a fee at all.
  */
-static bool bills_peak(const struct usage_charge *c, const struct usage_bucket *b,
-                       const struct aggregation *state)
+static bool bills_peak(const struct usage_charge *c, const struct aggregation *state)
 {
-    return c->pay_in_advance && !aggregation_is_prorated(state) &&
-           !aggregation_keeps_priced(state) && b->properties.kind != CHARGE_MODEL_DYNAMIC;
+    return c->pay_in_advance && !aggregation_is_prorated(state);
 }
 
 /* A peak-billed state's amount shows the units there are now (Lago's current_usage_units,
@@ -1346,7 +1352,7 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
     money_t priced = aggregation_priced_total(state);
     int64_t events = aggregation_events_count(state);
     money_t precise = aggregation_precise_total(state);
-    bool peak = bills_peak(c, b, state);
+    bool peak = bills_peak(c, state);
     if (walks(b, state) ? !price_walked(u, c, b, state, NULL, MONEY_ZERO, raw,
                                         prorates ? &prorated : NULL, events, precise, out)
                         : !price(u, c, b, peak ? aggregation_peak(state) : raw,
@@ -1391,8 +1397,16 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
                          const struct usage_bucket *b, tally_time now, struct usage_amount *out)
 {
     (void)now; /* every amount reads the period to its end (state_amount) */
-    if (b->properties.group_key_count == 0)
-        return state_amount(u, c, b, &b->aggregation, b->carried, out);
+    if (b->properties.group_key_count == 0) {
+        if (!state_amount(u, c, b, &b->aggregation, b->carried, out))
+            return false;
+        /* an in-advance charge is billed by its events (Lago's), each in its own bucket: one
+         * no event reached brings nothing, not even a first tier's flat amount (found by an
+         * audit: an event of one filter paid the default bucket's) */
+        if (c->pay_in_advance && !out->received && !out->carried)
+            out->amount_cents = 0;
+        return true;
+    }
     /* each group its own fee, rounded to the cent, as Lago bills one fee a group; no group,
      * no fee (not even a first tier's flat amount) */
     usage_amount_zero(out);
@@ -1417,7 +1431,7 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
     aggregation_values(state, &values, &count);
     bool prorates = aggregation_is_prorated(state);
     struct aggregation_event ev_priced = *event, *ev = &ev_priced;
-    if (price_event(b, ev, &event_price) != AGGREGATION_OK ||
+    if (price_event(c, b, ev, &event_price) != AGGREGATION_OK ||
         aggregation_preview(state, ev, &raw_after, &events_after) != AGGREGATION_OK ||
         aggregation_preview_precise(state, ev, &precise_after) != AGGREGATION_OK ||
         aggregation_preview_priced(state, ev, &priced_after) != AGGREGATION_OK ||
@@ -1444,7 +1458,7 @@ static bool preview_state(const struct usage *u, const struct usage_charge *c,
                             precise_after, out);
     /* a peak-billed state is priced on the peak the event would leave: what it bills is what
      * it lifts the peak by */
-    bool peak = bills_peak(c, b, state);
+    bool peak = bills_peak(c, state);
     money_t billed_after = raw_after;
     if (peak && money_cmp(aggregation_peak(state), raw_after) > 0)
         billed_after = aggregation_peak(state);
@@ -1548,7 +1562,7 @@ static bool estimate_state(const struct usage *u, const struct usage_charge *c,
     *group = NULL;
     *state = &b->aggregation;
     if (b->properties.group_key_count == 0)
-        return state_amount(u, c, b, *state, b->carried, part);
+        return usage_bucket_amount(u, c, b, u->to, part);
     const char *values[CHARGE_GROUP_KEYS_MAX];
     size_t at = find_group(b, event_group(u, b, e, values), values);
     if (at == SIZE_MAX) {

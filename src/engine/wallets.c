@@ -1396,6 +1396,15 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
                 r = wallet_clock_bring_up_to_date(st, cmd, cw);
         } else {
             r = fail_purchase(st, cmd, &t);
+            /* its rule's top-up declined: the rule has not bought for this fall, and fires at
+             * the first after its back-off, a restart between or not (rule_unfired is kept;
+             * an audit found a restart disarming it for good) */
+            if (r == COMMAND_OK && t.source == WALLET_SOURCE_THRESHOLD && w->has_rule &&
+                !w->rule_interval_trigger) {
+                w->rule_armed = w->row.rule_unfired = true;
+                if (store_wallet_save(st, &w->row) != STORE_OK)
+                    r = COMMAND_STORE_FAILED;
+            }
         }
         if (r == COMMAND_OK)
             r = wallet_clock_fire_thresholds(st, cmd, cw); /* what was pending no longer counts */

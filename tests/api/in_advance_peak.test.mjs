@@ -85,3 +85,59 @@ test('the peak is rebuilt from the events after a restart, and starts again with
   assert.equal(await balance(wallet), 9386 - 300);
   await checkWalletLedger(t, wallet);
 });
+
+// Charges whose events carry their own price are billed by event, and an event that would
+// lower their fee brings nothing: a dynamic charge's negative precise_total_amount_cents, a
+// negative value under percentage's per-transaction bounds (Lago zeroes a negative in-advance
+// fee). Found by an audit of the peak: both still gave back what earlier events had billed.
+test('an event priced alone that would lower an in-advance fee brings nothing', async () => {
+  const price = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'priced', name: 'Priced', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
+  const pct = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'pct', name: 'Pct', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'priced', name: 'Priced', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: price.lago_id, charge_model: 'dynamic', pay_in_advance: true, properties: {} },
+    { billable_metric_id: pct.lago_id, charge_model: 'percentage', pay_in_advance: true, properties: { rate: '10', per_transaction_min_amount: '1', per_transaction_max_amount: '5' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'priced', plan_code: 'priced', external_id: 'priced_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'priced', currency: 'USD', rate_amount: '1', granted_credits: '100' } }))).wallet.lago_id;
+  const send = async (code, v, precise) => ok(await post('/api/v1/events', { event: { transaction_id: `pp${n++}`, external_subscription_id: 'priced_sub', code, properties: { v }, ...(precise ? { precise_total_amount_cents: precise } : {}) } }));
+  const fee = async (code, v, precise) => (await ok(await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'priced_sub', code, properties: { v }, ...(precise ? { precise_total_amount_cents: precise } : {}) } }))).fees[0].amount_cents;
+  const amount = async (code) => (await ok(await t.api('/api/v1/customers/priced/current_usage?external_subscription_id=priced_sub'))).customer_usage.charges_usage.find((x) => x.billable_metric.code === code).amount_cents;
+  await send('priced', 1, '500');
+  assert.equal(await balance(w), 9500);
+  assert.equal(await fee('priced', -1, '-800'), 0);
+  await send('priced', -1, '-800');
+  assert.equal(await balance(w), 9500);
+  assert.equal(await amount('priced'), 500);
+  await send('pct', 30); // 10% of 30: 3 dollars, within the bounds
+  assert.equal(await balance(w), 9200);
+  assert.equal(await fee('pct', -100), 0);
+  await send('pct', -100);
+  assert.equal(await balance(w), 9200);
+  assert.equal(await amount('pct'), 300);
+  await checkWalletLedger(t, w);
+});
+
+// Each filter bucket of an in-advance charge is its own fee, billed by the events that land in
+// it: a bucket no event reached brings nothing, not even its first tier's flat amount (Lago
+// bills an in-advance charge by event). Found by an audit: an event in the `eu` bucket also
+// debited the default bucket's flat amount, and current usage showed it at 0 units.
+test("an in-advance charge's filter bucket no event reached brings nothing", async () => {
+  const gb = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'regional', name: 'Regional', aggregation_type: 'sum_agg', field_name: 'v', filters: [{ key: 'r', values: ['eu', 'us'] }] } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'regional', name: 'Regional', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: gb.lago_id, charge_model: 'graduated', pay_in_advance: true,
+      properties: { graduated_ranges: [{ from_value: 0, to_value: 2, per_unit_amount: '1', flat_amount: '1' }, { from_value: 3, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] },
+      filters: [{ invoice_display_name: 'EU', values: { r: ['eu'] }, properties: { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '2', flat_amount: '0' }] } }] }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'regional', plan_code: 'regional', external_id: 'regional_sub' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'regional', currency: 'USD', rate_amount: '1', granted_credits: '100' } }))).wallet.lago_id;
+  const usage = async () => (await ok(await t.api('/api/v1/customers/regional/current_usage?external_subscription_id=regional_sub'))).customer_usage;
+  assert.equal((await usage()).total_amount_cents, 0); // no event: nothing billed, nothing shown
+  const estimate = async (r) => (await ok(await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'regional_sub', code: 'regional', properties: { r, v: 1 } } }))).fees[0].amount_cents;
+  assert.equal(await estimate('eu'), 200);
+  await ok(await post('/api/v1/events', { event: { transaction_id: 'reg1', external_subscription_id: 'regional_sub', code: 'regional', properties: { r: 'eu', v: 1 } } }));
+  assert.equal(await balance(w), 9800);
+  assert.equal((await usage()).total_amount_cents, 200);
+  assert.equal(await estimate('us'), 200); // the default bucket's first event: its flat amount and its unit
+  await ok(await post('/api/v1/events', { event: { transaction_id: 'reg2', external_subscription_id: 'regional_sub', code: 'regional', properties: { r: 'us', v: 1 } } }));
+  assert.equal(await balance(w), 9600);
+  assert.equal((await usage()).total_amount_cents, 400);
+  await checkWalletLedger(t, w);
+});

@@ -71,6 +71,9 @@ test('a declined threshold top-up backs the rule off for an hour', async () => {
   assert.deepEqual(await pending(), []);
   await calls(1); // within the hour: still backing off
   assert.equal((await invoices()).length, 1);
+  // a restart keeps that the rule has not bought for this fall (an audit found it disarmed
+  // after one: the wallet sat below its threshold and the rule never fired again)
+  await t.restart({ kill: true });
   const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
   await advance(new Date(now + 3601 * 1000).toISOString());
   assert.equal((await invoices()).length, 1); // nothing fell meanwhile
