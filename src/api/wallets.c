@@ -301,6 +301,31 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
 }
 
 /*
+ * A threshold rule's top-ups are no anniversary's grant: the interval terms are null in its
+ * answer, and a request that sets one is refused rather than answered 200 and ignored (an
+ * audit found grant_expires_after dropped so, its credits never expiring).
+ */
+static bool threshold_has_no_interval_terms(struct json_object *rule, struct json_object *norm,
+                                            struct json_in_error *err)
+{
+    static const char *const keys[] = {"grant_expires_after", "rollover", "rollover_percentage",
+                                       "rollover_max_credits"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct json_object *v;
+        if (json_object_object_get_ex(rule, keys[i], &v) && v) {
+            err->message = "grant_expires_after and rollover belong to interval rules (trigger "
+                           "\"interval\"); a threshold rule's top-ups do not expire";
+            return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        }
+    }
+    /* Lago's threshold rules answer interval null, whatever was sent */
+    json_object_object_add(norm, "interval", NULL);
+    json_object_object_add(norm, "grant_expires_after", NULL);
+    json_object_object_add(norm, "rollover", NULL);
+    return true;
+}
+
+/*
  * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" (interval
  * rules need the clock's scheduling: not yet), method fixed or target, normalized with its
  * lago_id and creation time. NULL after refusing.
@@ -347,8 +372,8 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
                            json_object_new_string(interval ? "interval" : "threshold"));
     if (interval && !parse_interval_terms(req, rule, norm, err))
         goto fail;
-    if (!interval)
-        json_object_object_add(norm, "interval", NULL);
+    if (!interval && !threshold_has_no_interval_terms(rule, norm, err))
+        goto fail;
     json_object_object_add(norm, "method", json_object_new_string(target ? "target" : "fixed"));
     if (!rule_credits(rule, "threshold_credits", NULL, norm, err) ||
         !rule_credits(rule, "paid_credits", "0.0", norm, err) ||

@@ -449,6 +449,8 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {
         enum command_result r =
             move_periods_to_zone(e, cmd, c->id, had_zone, c->text[CUSTOMER_TIMEZONE], &earlier);
+        if (r == COMMAND_OK)
+            r = wallets_move_to_zone(&e->wallets, e->store, cmd, c->id, c->text[CUSTOMER_TIMEZONE]);
         if (r != COMMAND_OK)
             return r;
     }

@@ -86,11 +86,6 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
     return COMMAND_OK;
 }
 
-/*
- * When the wallet's interval rule fires next after `after`: the next anniversary, in the
- * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
- * started_at itself while it is still ahead. False if the rule ends first.
- */
 /* The customer's zone, where its rule's anniversaries fall (NULL: none can be read). */
 static const struct tz_zone *rule_zone(const struct live_wallet *w)
 {
@@ -103,6 +98,11 @@ static tally_time rule_anchor(const struct live_wallet *w)
     return w->rule_has_start ? w->rule_started_at : w->row.created_at;
 }
 
+/*
+ * When the wallet's interval rule fires next after `after`: the next anniversary, in the
+ * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
+ * started_at itself while it is still ahead. False if the rule ends first.
+ */
 static bool next_interval(const struct live_wallet *w, tally_time after, tally_time *next)
 {
     tally_time anchor = rule_anchor(w);
@@ -370,6 +370,48 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
      * (only when something came due: nothing else moved a balance since the last look) */
     if (r == COMMAND_OK && store_changes(st) != before)
         r = fire_thresholds(st, cmd, cw);
+    note_direct_writes(st, cw, before);
+    return r;
+}
+
+/*
+ * The wallet's next anniversary, scheduled at a local midnight of the zone `was`, becomes the
+ * same day's midnight in the wallet's zone now. A first grant still ahead at the rule's
+ * started_at keeps that instant, which no zone moves.
+ */
+static bool reschedule_in_zone(struct live_wallet *w, const struct tz_zone *was)
+{
+    const struct tz_zone *will = rule_zone(w);
+    struct civil_date day;
+    tally_time midnight;
+    if (!w->row.has_next_rule_at || w->row.next_rule_at == rule_anchor(w) || !was || !will)
+        return true; /* (without the zone database no anniversary is scheduled) */
+    if (!tz_local_date(was, w->row.next_rule_at, &day) ||
+        tz_start_of_day(will, day, &midnight) != TZ_OK)
+        return false;
+    w->row.next_rule_at = midnight;
+    w->row.has_next_rule_at = !(w->rule_has_expiration && midnight >= w->rule_expiration_at);
+    return true;
+}
+
+enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd,
+                                           struct customer_wallets *cw, const char *timezone)
+{
+    int64_t before = store_changes(st);
+    /* what came due in the old zone happens in it first */
+    enum command_result r = bring_up_to_date(st, cmd, cw);
+    if (r == COMMAND_OK && store_changes(st) != before)
+        r = fire_thresholds(st, cmd, cw);
+    for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        const struct tz_zone *was = rule_zone(w);
+        w->row.customer_timezone =
+            timezone ? arena_strndup(&cw->arena, timezone, strlen(timezone)) : NULL;
+        if ((timezone && !w->row.customer_timezone) || !reschedule_in_zone(w, was))
+            r = COMMAND_STORE_FAILED;
+        else if (store_wallet_save(st, &w->row) != STORE_OK)
+            r = COMMAND_STORE_FAILED;
+    }
     note_direct_writes(st, cw, before);
     return r;
 }

@@ -33,6 +33,14 @@ void wallet_clock_schedule(struct live_wallet *w, tally_time after);
 enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
                                                   struct customer_wallets *cw);
 /*
+ * The customer moved to `timezone` (NULL: UTC), borrowed for the call: what came due is
+ * brought up to cmd->now in the old zone, then its wallets read their calendar in the new one
+ * and each next anniversary becomes the same day's midnight there, written at once. Scheduled
+ * afresh from the new zone, the anniversary that just fired would come again hours later.
+ */
+enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd,
+                                           struct customer_wallets *cw, const char *timezone);
+/*
  * What the organization's clock brings at cmd->now: reminders recorded, expired holds released
  * (status expired), interval rules' anniversaries, expired grants voided, expired wallets
  * terminated. *done counts what it handled.

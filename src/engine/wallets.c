@@ -1299,6 +1299,16 @@ enum command_result wallets_move_period(struct wallet_book *b, struct store *st,
     return moved ? wallet_book_flush_customer(st, cmd, cw) : COMMAND_OK;
 }
 
+enum command_result wallets_move_to_zone(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, int64_t customer_id,
+                                         const char *timezone)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    return wallet_clock_move_zone(st, cmd, cw, timezone);
+}
+
 enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,
                                                struct command *cmd, int64_t customer_id)
 {

@@ -169,6 +169,15 @@ enum command_result wallets_move_period(struct wallet_book *b, struct store *st,
                                         int64_t subscription_id, tally_time from, tally_time to);
 
 /*
+ * The customer's time zone changes to `timezone` (NULL: UTC; borrowed for the call), before
+ * the customer is saved with it: its wallets, brought up to cmd->now in the old zone, read
+ * their rules' calendar in the new one from the next anniversary on (wallet_clock_move_zone).
+ */
+enum command_result wallets_move_to_zone(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, int64_t customer_id,
+                                         const char *timezone);
+
+/*
  * Terminates every active wallet of the customer, each as DELETE /wallets does
  * (wallet_book_terminate: its open holds released and voided, what is left voided with its
  * postings), once they are brought up to cmd->now: a customer's deletion.

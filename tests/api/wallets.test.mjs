@@ -408,12 +408,20 @@ test('recurring rules are validated', async () => {
     [[{ trigger: 'threshold', method: 'target', threshold_credits: '5', target_ongoing_balance: '4' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', threshold_credits: '5', grants_target_top_up: true }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', threshold_credits: '-1' }], 'invalid_recurring_rule'],
+    // an interval rule's terms on a threshold rule: refused, not answered 200 and dropped (audit)
+    [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', grant_expires_after: 'P1M' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', rollover: 'none' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', rollover_max_credits: '3' }], 'invalid_recurring_rule'],
   ];
   for (const [rules, code] of cases) {
     const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'kappa', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: rules } });
     assert.equal(r.status, 422, JSON.stringify(rules));
     assert.deepEqual((await r.json()).error_details, { recurring_transaction_rules: [code] });
   }
+  // a threshold rule answers the interval terms null, as an interval rule without them does
+  const [rule] = (await createWallet({ external_customer_id: 'kappa', currency: 'EUR', rate_amount: '1',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '5', interval: 'monthly', grant_expires_after: null }] })).recurring_transaction_rules;
+  assert.deepEqual([rule.trigger, rule.interval, rule.grant_expires_after, rule.rollover, rule.started_at], ['threshold', null, null, null, null]);
 });
 
 test('a paid top-up that waits for its payment: a credit invoice, settled or failed by PUT /invoices', async () => {
