@@ -889,7 +889,8 @@ static enum aggregation_status kept_take(struct aggregation *a, struct aggregati
         a->kept.order[0].timestamp >= a->from)
         return kept_insert(a, at, v);
     money_t carried;
-    enum aggregation_status st = from_money_status(money_add(a->kept.values[0], v, &carried));
+    enum aggregation_status st =
+        from_money_status(money_add_truncated(a->kept.values[0], v, &carried));
     if (st == AGGREGATION_OK)
         a->kept.values[0] = carried;
     return st;
@@ -1075,10 +1076,10 @@ static enum aggregation_status prorated_after(const struct aggregation *a, money
     enum aggregation_status st = local_day(a, t, &day);
     if (st != AGGREGATION_OK)
         return st;
-    if ((st = from_money_status(money_mul(v, money_from_int(a->u.sum.days.last_day - day + 1),
-                                          &weighed))) != AGGREGATION_OK)
+    if ((st = from_money_status(money_mul_truncated(
+             v, money_from_int(a->u.sum.days.last_day - day + 1), &weighed))) != AGGREGATION_OK)
         return st;
-    return from_money_status(money_add(*day_units, weighed, day_units));
+    return from_money_status(money_add_truncated(*day_units, weighed, day_units));
 }
 
 enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
@@ -1183,18 +1184,19 @@ static enum aggregation_status add_sum(struct aggregation *a, const struct aggre
         return st;
     if ((st = count_one(a)) != AGGREGATION_OK)
         return st;
-    if ((st = from_money_status(money_add(a->u.sum.total, v, &total))) != AGGREGATION_OK ||
+    if ((st = from_money_status(money_add_truncated(a->u.sum.total, v, &total))) !=
+            AGGREGATION_OK ||
         (st = prorated_after(a, v, e->timestamp, &day_units)) != AGGREGATION_OK)
         return st;
     money_t precise = a->precise, priced = a->priced;
     if (a->keep_precise && e->precise_total_amount_cents &&
-        (st = from_money_status(money_add(a->precise, *e->precise_total_amount_cents, &precise))) !=
-            AGGREGATION_OK)
+        (st = from_money_status(money_add_truncated(a->precise, *e->precise_total_amount_cents,
+                                                    &precise))) != AGGREGATION_OK)
         return st; /* checked before kept_insert: an error must leave the state unchanged */
     if (a->keep_priced && !e->priced_amount)
         return AGGREGATION_ERR_INVALID;
-    if (a->keep_priced && (st = from_money_status(
-                               money_add(a->priced, *e->priced_amount, &priced))) != AGGREGATION_OK)
+    if (a->keep_priced && (st = from_money_status(money_add_truncated(a->priced, *e->priced_amount,
+                                                                      &priced))) != AGGREGATION_OK)
         return st;
     bool walked = a->u.sum.prorated && a->keep_values == AGGREGATION_KEEP_ALL;
     bool appended =
@@ -1556,7 +1558,7 @@ enum aggregation_status aggregation_preview(const struct aggregation *a,
         if (st != AGGREGATION_OK)
             return st;
         *events_count = a->events_count + 1;
-        return from_money_status(money_add(*units, v, units));
+        return from_money_status(money_add_truncated(*units, v, units));
     case AGGREGATION_UNIQUE_COUNT:
         if ((st = parse_operation(e, &add)) != AGGREGATION_OK)
             return st;
@@ -1596,7 +1598,7 @@ static enum aggregation_status add_if_taken(const struct aggregation_event *e,
         return st;
     if (!amount)
         return AGGREGATION_ERR_INVALID;
-    return from_money_status(money_add(*total, *amount, total));
+    return from_money_status(money_add_truncated(*total, *amount, total));
 }
 
 enum aggregation_status aggregation_preview_precise(const struct aggregation *a,
@@ -1743,14 +1745,15 @@ static enum aggregation_status walk_reserve(struct aggregation_walk *walk, size_
  * total and the peak follow. */
 static enum aggregation_status walk_push(struct aggregation_walk *walk, money_t v, int64_t d)
 {
-    enum aggregation_status st = from_money_status(money_add(walk->running, v, &walk->running));
+    enum aggregation_status st =
+        from_money_status(money_add_truncated(walk->running, v, &walk->running));
     if (st != AGGREGATION_OK)
         return st;
     if (money_cmp(walk->running, walk->peak) > 0)
         walk->peak = walk->running;
     if (walk->count > 0 && walk->days[walk->count - 1] == d)
         return from_money_status(
-            money_add(walk->values[walk->count - 1], v, &walk->values[walk->count - 1]));
+            money_add_truncated(walk->values[walk->count - 1], v, &walk->values[walk->count - 1]));
     if ((st = walk_reserve(walk, walk->count + 1)) != AGGREGATION_OK)
         return st;
     walk->values[walk->count] = v;
@@ -1813,7 +1816,7 @@ static enum aggregation_status walk_fill(const struct aggregation *a,
         kept_with(a, e, at, value, i, &t, &v);
         if (t >= a->from)
             break;
-        if ((st = from_money_status(money_add(carried, v, &carried))) != AGGREGATION_OK)
+        if ((st = from_money_status(money_add_truncated(carried, v, &carried))) != AGGREGATION_OK)
             return st;
     }
     const struct aggregation_days *p = &a->u.sum.days;

@@ -73,19 +73,21 @@ static enum charge_model_status from_money(enum money_status st)
             return try_st_;                                                                        \
     } while (0)
 
+/* A fee's arithmetic keeps 38 significant digits, truncating past them (money.h): a price of
+ * 19 decimals times a quantity of 28 is a fraction of a cent, never a refused event. */
 static enum charge_model_status add(money_t a, money_t b, money_t *out)
 {
-    return from_money(money_add(a, b, out));
+    return from_money(money_add_truncated(a, b, out));
 }
 
 static enum charge_model_status sub(money_t a, money_t b, money_t *out)
 {
-    return from_money(money_sub(a, b, out));
+    return from_money(money_add_truncated(a, money_neg(b), out));
 }
 
 static enum charge_model_status mul(money_t a, money_t b, money_t *out)
 {
-    return from_money(money_mul(a, b, out));
+    return from_money(money_mul_truncated(a, b, out));
 }
 
 /*

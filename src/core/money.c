@@ -290,20 +290,26 @@ static u256 pow10_wide(int32_t e)
 
 /*
  * The exact value ±mag / 10^scale (scale <= 2 * MONEY_SCALE_MAX) as a money_t, dropping
- * trailing zeros only while the scale or the coefficient is too large.
+ * trailing zeros only while the scale or the coefficient is too large; with `truncate`, any
+ * digits then (toward zero).
  */
-static enum money_status fit(bool neg, u256 mag, int32_t scale, money_t *out)
+static enum money_status fit_to(bool neg, u256 mag, int32_t scale, bool truncate, money_t *out)
 {
     /* |value| >= 10^38, i.e. mag >= 10^(38+scale); past scale 38 that bound exceeds 2^256. */
     if (scale <= MONEY_SCALE_MAX && u256_cmp(mag, u256_mul(COEF_LIMIT, pow10_tab[scale])) >= 0)
         return MONEY_ERR_OVERFLOW;
     while (scale > MONEY_SCALE_MAX || !u256_fits128(mag) || u256_low(mag) >= COEF_LIMIT) {
-        if (u256_divmod_small(&mag, 10) != 0)
+        if (u256_divmod_small(&mag, 10) != 0 && !truncate)
             return MONEY_ERR_PRECISION;
         scale--;
     }
     *out = make(neg, u256_low(mag), scale);
     return MONEY_OK;
+}
+
+static enum money_status fit(bool neg, u256 mag, int32_t scale, money_t *out)
+{
+    return fit_to(neg, mag, scale, false, out);
 }
 
 /* ---- Rounding ----------------------------------------------------------------------------- */
@@ -613,17 +619,17 @@ int money_cmp(money_t a, money_t b)
     return sa > 0 ? c : -c;
 }
 
-static enum money_status add_wide(money_t a, money_t b, money_t *out)
+static enum money_status add_wide(money_t a, money_t b, bool truncate, money_t *out)
 {
     int32_t s = a.scale > b.scale ? a.scale : b.scale;
     u256 ma = u256_mul(mag_of(a.coef), pow10_tab[s - a.scale]);
     u256 mb = u256_mul(mag_of(b.coef), pow10_tab[s - b.scale]);
     bool na = a.coef < 0, nb = b.coef < 0;
     if (na == nb)
-        return fit(na, u256_add(ma, mb), s, out);
+        return fit_to(na, u256_add(ma, mb), s, truncate, out);
     if (u256_cmp(ma, mb) >= 0)
-        return fit(na, u256_sub(ma, mb), s, out);
-    return fit(nb, u256_sub(mb, ma), s, out);
+        return fit_to(na, u256_sub(ma, mb), s, truncate, out);
+    return fit_to(nb, u256_sub(mb, ma), s, truncate, out);
 }
 
 enum money_status money_add(money_t a, money_t b, money_t *out)
@@ -634,13 +640,13 @@ enum money_status money_add(money_t a, money_t b, money_t *out)
     if (a.scale < b.scale) {
         s = b.scale;
         if (__builtin_mul_overflow(x, (i128)pow10_tab[b.scale - a.scale], &x))
-            return add_wide(a, b, out);
+            return add_wide(a, b, false, out);
     } else if (b.scale < a.scale) {
         if (__builtin_mul_overflow(y, (i128)pow10_tab[a.scale - b.scale], &y))
-            return add_wide(a, b, out);
+            return add_wide(a, b, false, out);
     }
     if (__builtin_add_overflow(x, y, &sum) || sum <= -MONEY_COEF_LIMIT || sum >= MONEY_COEF_LIMIT)
-        return add_wide(a, b, out);
+        return add_wide(a, b, false, out);
     *out = (money_t){sum, s};
     return MONEY_OK;
 }
@@ -662,6 +668,21 @@ enum money_status money_mul(money_t a, money_t b, money_t *out)
     }
     bool neg = (a.coef < 0) != (b.coef < 0);
     return fit(neg, u256_mul(mag_of(a.coef), mag_of(b.coef)), s, out);
+}
+
+enum money_status money_add_truncated(money_t a, money_t b, money_t *out)
+{
+    enum money_status st = money_add(a, b, out);
+    return st == MONEY_ERR_PRECISION ? add_wide(a, b, true, out) : st;
+}
+
+enum money_status money_mul_truncated(money_t a, money_t b, money_t *out)
+{
+    enum money_status st = money_mul(a, b, out);
+    if (st != MONEY_ERR_PRECISION)
+        return st;
+    bool neg = (a.coef < 0) != (b.coef < 0);
+    return fit_to(neg, u256_mul(mag_of(a.coef), mag_of(b.coef)), a.scale + b.scale, true, out);
 }
 
 /* v at a scale >= its own: exact, or OVERFLOW. */

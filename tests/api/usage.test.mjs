@@ -150,6 +150,28 @@ test('an event whose fee cannot be priced is refused, by index, and the usage st
   assert.match(text, /"total_amount_cents":5000000000000000700\}/);
 });
 
+// A value of many decimals is counted exactly; a sum that then needs more than 38 significant
+// digits keeps its first 38, the rest (far below a cent) truncated, and a price times a
+// quantity likewise. Found by an audit: one event of 1e-38 was taken, and every later event of
+// the period whose sum needed a 39th digit (an event of 1) was refused, with no message.
+test('a sum past 38 digits keeps its first 38: one event of many decimals refuses nothing after it', async () => {
+  const post = (path, body) => t.api(path, { method: 'POST', body });
+  const bm = (await (await post('/api/v1/billable_metrics', { billable_metric: { code: 'fine_units', name: 'Fine units', aggregation_type: 'sum_agg', field_name: 'v', recurring: true } })).json()).billable_metric;
+  await post('/api/v1/plans', { plan: { code: 'fine', name: 'Fine', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.0000001234567890123' } }] } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'fine', plan_code: 'fine', external_id: 'fine_sub' } })).status, 200);
+  const one = (transaction_id, v) => ({ transaction_id, external_subscription_id: 'fine_sub', code: 'fine_units', properties: { v } });
+  for (const [id, v] of [['f1', 1e-38], ['f2', 1], ['f3', '0.3333333333333333333333333333'], ['f4', '9999999998'], ['f5', 1000]]) {
+    const r = await post('/api/v1/events', { event: one(id, v) });
+    assert.equal(r.status, 200, `${id}: ${await r.text()}`);
+  }
+  const u = (await (await t.api('/api/v1/customers/fine/current_usage?external_subscription_id=fine_sub')).json()).customer_usage;
+  // 1e-38 + 1 + 0.333... + 9999999998 + 1000: 10000000999.333... with 38 digits
+  assert.equal(u.charges_usage[0].units, '10000000999.333333333333333333333333333');
+  assert.equal(u.charges_usage[0].events_count, 5);
+  assert.equal(u.amount_cents, 123457); // 1234.568013... dollars
+});
+
 test('usage is rebuilt identically after a restart and after a SIGKILL', async () => {
   const before = await usage();
   await t.restart();
