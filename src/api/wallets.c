@@ -595,6 +595,12 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
                                           "overdraft_credits", limit_text(req, w));
             return false;
         }
+        /* as a top-up of so few credits is: answered 200 with none, a soft wallet would
+         * refuse as a hard one does (an audit's) */
+        if (money_sign(overdraft) > 0 && w->overdraft_limit_cents == 0) {
+            err->message = "overdraft_credits is less than one cent at the wallet's rate_amount";
+            return json_in_refuse(err, "overdraft_credits", "amount_rounds_to_zero");
+        }
     }
     if (w->limit != WALLET_LIMIT_SOFT)
         w->overdraft_limit_cents = 0;

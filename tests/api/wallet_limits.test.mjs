@@ -113,6 +113,12 @@ test('an overdraft or a rule amount past the limit is refused', async () => {
   const over = await post('/api/v1/wallets', { wallet: { external_customer_id: 'terms', currency: 'USD', rate_amount: '1', limit: 'soft', overdraft_credits: '1000000000000.01' } });
   assert.equal(over.status, 422);
   assert.deepEqual((await over.json()).error_details, { overdraft_credits: ['value_is_out_of_range'] });
+  // an overdraft of less than a cent at the wallet's rate is refused as such a top-up is, not
+  // kept as none (an audit: 200 with overdraft_credits 0.0, and the soft wallet refused as hard)
+  const tiny = await post('/api/v1/wallets', { wallet: { external_customer_id: 'terms', currency: 'USD', rate_amount: '0.03', limit: 'soft', overdraft_credits: '0.1' } });
+  assert.equal(tiny.status, 422);
+  assert.deepEqual((await tiny.json()).error_details, { overdraft_credits: ['amount_rounds_to_zero'] });
+  assert.deepEqual((await ok(await t.api('/api/v1/wallets?external_customer_id=terms'))).wallets, []);
   for (const rule of [
     { trigger: 'threshold', threshold_credits: '1000000000000.01', granted_credits: '1' },
     { trigger: 'threshold', threshold_credits: '1', paid_credits: '50000000000000000' },
