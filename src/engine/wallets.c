@@ -512,6 +512,25 @@ static enum command_result fee_out_of_range(struct command *cmd)
 }
 
 /*
+ * Whether a wallet of the customer waits to write steps the other way (refund steps before a
+ * debit, debits before a refund step). A write-out posts what it waits for as one consumption
+ * and then one refund step; written out before the direction turns, a wallet's ledger reads in
+ * the order things happened. Found by two audits: 10.00 taken, 9.00 given back and 5.00 taken
+ * posted as 15.00 consumed (the account at -5.00) and then 9.00 given back.
+ */
+static bool turns_direction(const struct customer_wallets *cw, bool taking)
+{
+    for (size_t k = 0; k < cw->wallet_count; k++) {
+        const struct live_wallet *w = &cw->wallets[k];
+        int64_t other = taking ? w->given_paid + w->given_free + w->overdraft_given
+                               : w->taken_paid + w->taken_free + w->overdrawn_added;
+        if (other > 0)
+            return true;
+    }
+    return false;
+}
+
+/*
  * Brings what charge debit d has taken to `cost`, the charge's fee (with taxes) now: debits
  * the difference, or gives it back (give_back sets *expired_since).
  */
@@ -534,8 +553,14 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
         return fee_out_of_range(cmd);
     if (step == 0)
         return COMMAND_OK;
-    enum command_result r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
-                                     : give_back(b, cw, st, cmd, d, -step, expired_since);
+    enum command_result r = COMMAND_OK;
+    if (turns_direction(cw, step > 0)) {
+        if ((r = wallet_book_flush_customer(st, cmd, cw)) != COMMAND_OK)
+            return r;
+        b->must_flush |= b->deferring;
+    }
+    r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
+                 : give_back(b, cw, st, cmd, d, -step, expired_since);
     if (r != COMMAND_OK)
         return r;
     d->charged_cents = cost;

@@ -221,3 +221,20 @@ test('credits given back to a soft wallet that owes an overdraft repay it first'
     await checkWalletLedger(t, w.lago_id);
   }
 });
+
+// A write-out posts what a wallet waits for as one consumption and then one refund step: the
+// steps of one window that turn direction are written out at each turn, so the ledger reads in
+// the order they happened. Found by two audits: 10 taken, 9 given back, 14 taken posted as 24
+// consumed (a hard wallet's account at -4) and then 9 given back.
+test('steps that turn direction are posted in their order: no account reads below zero between them', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'turns', plan_code: 'p', external_id: 'turns_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  const w = await newWallet('turns', { granted_credits: '20', limit: 'hard' });
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now) / 1000;
+  // 20 credits: 10 taken, 10 more (0 left), 19 given back, 14 taken (5 left), nothing read between
+  const events = [10, 20, 1, 15].map((v, i) => ({ transaction_id: `turn${i}`, external_subscription_id: 'turns_sub', code: 'lat', properties: { v }, timestamp: now + i }));
+  for (const event of events) await ok(await post('/api/v1/events', { event }));
+  const list = await checkWalletLedger(t, w.lago_id);
+  const credits = list.filter((e) => e.account === 'customer_promotional_credits').map((e) => [e.cause, e.balance_after_cents]);
+  assert.deepEqual(credits, [['grant', 2000], ['consumption', 0], ['refund_step', 1900], ['consumption', 500]]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 500);
+});
