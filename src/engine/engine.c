@@ -2447,10 +2447,17 @@ static enum command_result apply_wallet_create(struct engine *e, struct command 
     return r == COMMAND_OK && first ? open_wallet_periods(e, cmd, customer.id) : r;
 }
 
-/* When a hold asked to last until `asked` expires: at its subscription's ending_at if that
- * comes first (no capture could succeed after it, and its credits would stay reserved). */
+/*
+ * When a hold asked to last until `asked` expires: at the next whole second, the instant its
+ * expires_at states (an audit captured a hold 150 ms past the expires_at it was answered,
+ * which had dropped the fraction), or at its subscription's ending_at if that comes first (no
+ * capture could succeed after it, and its credits would stay reserved).
+ */
 static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
 {
+    tally_time part = asked % TIMESTAMP_USEC_PER_SEC;
+    if (part > 0)
+        asked += TIMESTAMP_USEC_PER_SEC - part;
     return sub->has_ending_at && sub->ending_at < asked ? sub->ending_at : asked;
 }
 

@@ -287,6 +287,22 @@ test('a subscription that ends releases and voids its open holds: no capture of 
   assert.equal(entries.filter((e) => e.cause === 'release' && e.account === 'customer_held_credits').length, 2);
 });
 
+// A hold expires at the instant its expires_at states: a whole second, at least expires_in
+// after it was made. Found by an audit: the expiry kept the request's fraction of a second,
+// which expires_at dropped, so a capture 150 ms past the stated expires_at still went through.
+test('a hold expires at the whole second its expires_at states', async () => {
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const second = Math.floor(now / 1000) * 1000 + 1000;
+  const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  await advance(iso(second + 600));
+  const h = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 1 }, expires_in: 1 }))).authorization;
+  assert.equal(h.expires_at, iso(second + 2000));
+  await advance(iso(second + 1750));
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.status, 'authorized');
+  await advance(iso(second + 2000));
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${h.lago_id}`))).authorization.status, 'expired');
+});
+
 test('a hold lasts no longer than its subscription: ending_at caps it, set before or after', async () => {
   const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
   const at = (hours) => new Date(now + hours * 3600e3).toISOString().replace('.000Z', 'Z');
@@ -427,9 +443,9 @@ test('past expires_at, a void is refused as a capture is, before the sweep or af
       const a = (await ok(await rpost('/api/v1/authorizations', { authorization: { external_subscription_id: 'rt_sub', code: 'calls', expires_in: 1 } }))).authorization;
       assert.equal(a.status, 'authorized');
       ids.push(a.lago_id);
-      // expires_at is shown in whole seconds; the hold expires a second after it was made,
-      // which was before its answer came
-      const due = Date.now() + 1000;
+      // the hold expires at its expires_at, the whole second after a second from now
+      const due = Date.parse(a.expires_at);
+      assert.equal(due % 1000, 0, a.expires_at);
       while (Date.now() <= due + 5) await new Promise((done) => setTimeout(done, 2));
       const voided = await rpost(`/api/v1/authorizations/${a.lago_id}/void`, {});
       const body = await voided.json();
