@@ -2,6 +2,7 @@
 #include "engine/wallets.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1219,10 +1220,20 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     row.expiration_at = u->wallet.expiration_at;
     row.terms_json = u->wallet.terms_json;
     row.updated_at = cmd->now;
-    if (row.limit == WALLET_LIMIT_SOFT && row.overdrawn_cents > row.overdraft_limit_cents)
+    if (row.limit == WALLET_LIMIT_SOFT && row.overdrawn_cents > row.overdraft_limit_cents) {
+        command_set_message(cmd,
+                            "the wallet owes %" PRId64 " cents of overdraft already: "
+                            "overdraft_credits cannot be less until credits repay it",
+                            row.overdrawn_cents);
         return refuse(cmd, "overdraft_credits", "value_is_out_of_range");
-    if (row.limit != WALLET_LIMIT_SOFT && row.overdrawn_cents > 0)
+    }
+    if (row.limit != WALLET_LIMIT_SOFT && row.overdrawn_cents > 0) {
+        command_set_message(cmd,
+                            "the wallet owes %" PRId64 " cents of overdraft: it stays soft "
+                            "until credits repay it",
+                            row.overdrawn_cents);
         return refuse(cmd, "limit", "wallet_is_overdrawn");
+    }
     if (takes_held_credits(cmd, w, &row))
         return refuse(cmd, row.limit == WALLET_LIMIT_SOFT ? "overdraft_credits" : "limit",
                       "credits_are_held");

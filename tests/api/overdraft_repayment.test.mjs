@@ -130,3 +130,26 @@ test("a threshold top-up fired by an overdrawing event repays it after the event
   const [bought] = await txs(w.lago_id, 'purchased');
   assert.deepEqual(await consumptions(bought), [[usage.lago_id, 400]]);
 });
+
+// What a wallet owes bounds what its terms may become, and the refusal says so (an audit found
+// a bare value_is_out_of_range nobody could act on).
+test('an overdraft owed keeps the wallet soft and its overdraft_credits at least that, with a message', async () => {
+  const { sub, w } = await customer({ granted_credits: '20', overdraft_credits: '50' });
+  await event(sub, 50); // 20 credits, then 30 owed
+  assert.equal((await wallet(w.lago_id)).overdrawn_cents, 3000);
+  const put = async (body) => {
+    const r = await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: body } });
+    return [r.status, await r.json()];
+  };
+  let [status, body] = await put({ overdraft_credits: '10' });
+  assert.equal(status, 422);
+  assert.deepEqual(body.error_details, { overdraft_credits: ['value_is_out_of_range'] });
+  assert.match(body.message, /owes 3000 cents of overdraft already/);
+  [status, body] = await put({ limit: 'hard' });
+  assert.equal(status, 422);
+  assert.deepEqual(body.error_details, { limit: ['wallet_is_overdrawn'] });
+  assert.match(body.message, /owes 3000 cents of overdraft/);
+  const now = await wallet(w.lago_id);
+  assert.deepEqual([now.limit, now.overdraft_credits], ['soft', '50.0']);
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { overdraft_credits: '30' } } }));
+});
