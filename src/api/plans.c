@@ -116,7 +116,7 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
                          struct json_in_error *err)
 {
     const char *name = NULL, *display = NULL, *description = NULL, *interval = NULL;
-    bool pay_in_advance = false, monthly = false;
+    bool pay_in_advance = false, monthly = false, cascade = false;
     money_t trial = money_from_int(0);
     if (!json_in_refuse_unserved(obj, unserved, err) ||
         !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
@@ -127,8 +127,17 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
         !json_in_required_string(obj, "interval", 16, &req->arena, &interval, err) ||
         json_in_bool(obj, "pay_in_advance", &pay_in_advance, err) == JSON_IN_INVALID ||
         json_in_bool(obj, "bill_charges_monthly", &monthly, err) == JSON_IN_INVALID ||
-        json_in_decimal(obj, "trial_period", &trial, err) == JSON_IN_INVALID)
+        json_in_decimal(obj, "trial_period", &trial, err) == JSON_IN_INVALID ||
+        json_in_bool(obj, "cascade_updates", &cascade, err) == JSON_IN_INVALID)
         return false;
+    /* Lago's children plans take the parent's edits with it; a subscription's own plan
+     * (plan_overrides) keeps its prices here, so a 200 would say done what was not (an
+     * audit's): refused, false or absent passes */
+    if (cascade) {
+        err->message = "cascade_updates is not supported: a subscription with plan_overrides "
+                       "keeps its own plan; send its new prices in plan_overrides";
+        return json_in_refuse(err, "cascade_updates", "not_supported");
+    }
     if (!known_interval(interval))
         return json_in_refuse(err, "interval", "value_is_invalid");
     if (money_sign(trial) < 0 || money_cmp(trial, money_from_int(PLAN_TRIAL_PERIOD_MAX_DAYS)) > 0)
@@ -312,6 +321,11 @@ static bool merge_plan(struct json_object *stored, struct json_object *sent)
     if (ok && json_object_object_get_ex(sent, "charges", &charges) &&
         json_object_is_type(charges, json_type_array))
         ok = merge_charges(stored, before, charges);
+    /* charges: null is no charges sent, as Lago reads it (only an array replaces them; []
+     * removes them all): a client writing its unset fields as null renamed a plan and took
+     * every charge, and the period's usage, with it (an audit's) */
+    if (ok && json_object_object_get_ex(sent, "charges", &charges) && !charges && before)
+        ok = json_object_object_add(stored, "charges", json_object_get(before)) == 0;
     if (ok && json_object_object_get_ex(sent, "minimum_commitment", &sent_commitment))
         ok = merge_commitment(stored, commitment, sent_commitment);
     json_object_put(before);

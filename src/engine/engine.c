@@ -413,6 +413,34 @@ static bool same_text(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/*
+ * A fixed-amount coupon applied to the customer is in its currency (applying one gives a
+ * customer without a currency its own): while one is active, the currency stays, as it does
+ * while a subscription is live. Found by an audit: the customer moved to EUR beside an active
+ * 5.00 USD coupon, and an EUR subscription was then taken.
+ */
+static enum command_result check_coupon_currency(struct engine *e, struct command *cmd,
+                                                 int64_t customer_id, const char *currency)
+{
+    struct store_applied_coupon *rows;
+    size_t count;
+    int64_t total;
+    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, NULL, 0,
+                                  INT64_MAX, &rows, &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        const struct applied_coupon *a = &rows[i].coupon;
+        if (a->type != COUPON_FIXED_AMOUNT || strcmp(a->amount_currency, currency) != 0)
+            continue;
+        command_set_message(cmd,
+                            "coupon %s is applied to this customer in %s: the currency stays "
+                            "while it is active (terminate the applied coupon first)",
+                            a->coupon_code, currency);
+        return invalid(cmd, "currency", "currencies_does_not_match");
+    }
+    return COMMAND_OK;
+}
+
 static enum command_result apply_customer_upsert(struct engine *e, struct command *cmd,
                                                  struct org_state *org)
 {
@@ -469,6 +497,9 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
             return COMMAND_STORE_FAILED;
         if (live > 0)
             return invalid(cmd, "currency", "currencies_does_not_match");
+        enum command_result r = check_coupon_currency(e, cmd, c->id, had);
+        if (r != COMMAND_OK)
+            return r;
     }
     c->updated_at = cmd->now;
     if (store_customer_save(e->store, c) != STORE_OK)
@@ -630,7 +661,11 @@ static enum command_result check_metric_update(struct engine *e, struct command 
         if (r != COMMAND_OK)
             return r;
     }
-    if (was.aggregation == will.aggregation)
+    /* Events name their metric by code: renamed, the period's events would leave the usage
+     * that charges for it (its debits given back), and a new metric of the old code would
+     * bill them (an audit's). Lago keeps the code of a metric its plans use, silently. */
+    bool renamed = strcmp(current->code, next->code) != 0;
+    if (was.aggregation == will.aggregation && !renamed)
         return COMMAND_OK;
     const char *plan;
     enum store_status s =
@@ -640,11 +675,15 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     if (s != STORE_OK)
         return COMMAND_STORE_FAILED;
     command_set_message(cmd,
-                        "plan %s charges for this metric: its aggregation cannot change while a "
-                        "plan uses it (remove its charges, or make another metric)",
-                        plan);
-    return invalid(cmd, "aggregation_type", "metric_used_by_plans");
+                        "plan %s charges for this metric: its %s cannot change while a plan uses "
+                        "it (remove its charges, or make another metric)",
+                        plan, renamed ? "code" : "aggregation");
+    return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
 }
+
+static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *current,
+                                               const struct catalog_item *next);
 
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
@@ -666,8 +705,10 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
         if (current.updated_at != cmd->as.catalog_put.expected_updated_at)
             return COMMAND_STALE;
-        if (it->kind == CATALOG_BILLABLE_METRIC) {
-            enum command_result r = check_metric_update(e, cmd, &current, it);
+        if (it->kind == CATALOG_BILLABLE_METRIC || it->kind == CATALOG_COUPON) {
+            enum command_result r = it->kind == CATALOG_COUPON
+                                        ? check_coupon_limits(e, cmd, &current, it)
+                                        : check_metric_update(e, cmd, &current, it);
             if (r != COMMAND_OK)
                 return r;
         }
@@ -1399,7 +1440,7 @@ static bool names_a_plan_of(struct json_object *plans, struct json_object *other
  */
 static enum command_result refuse_plan_overlap(struct engine *e, struct command *cmd,
                                                const struct catalog_item *coupon,
-                                               int64_t customer_id)
+                                               int64_t customer_id, const char *skip_lago_id)
 {
     struct json_object *plans = coupon_plans(coupon->body);
     if (!plans)
@@ -1413,6 +1454,8 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
                                   &count, &total, cmd->arena) != STORE_OK)
         r = COMMAND_STORE_FAILED;
     for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        if (skip_lago_id && strcmp(active[i].coupon.coupon_lago_id, skip_lago_id) == 0)
+            continue;
         struct catalog_item other;
         enum store_status s = store_catalog_get_by_lago_id(
             conn, cmd->org_id, CATALOG_COUPON, active[i].coupon.coupon_lago_id, &other, cmd->arena);
@@ -1428,6 +1471,38 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
         json_object_put(others);
     }
     json_object_put(plans);
+    return r;
+}
+
+/*
+ * A coupon update that limits it to plans keeps plan_overlapping true for every customer who
+ * holds it: none may then hold another active coupon limited to one of those plans. Found by
+ * an audit: an applied coupon limited afterwards to plan p stacked with another on p.
+ */
+static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *current,
+                                               const struct catalog_item *next)
+{
+    struct json_object *plans = coupon_plans(next->body);
+    bool limited = plans != NULL;
+    json_object_put(plans);
+    if (!limited)
+        return COMMAND_OK; /* no plan limits: nothing to overlap */
+    struct json_object *codes = json_object_new_array();
+    json_object_array_add(codes, json_object_new_string(current->code));
+    const char *text = json_object_to_json_string(codes);
+    const char *codes_json = text ? arena_strndup(cmd->arena, text, strlen(text)) : NULL;
+    json_object_put(codes);
+    struct store_applied_coupon *held;
+    size_t count;
+    int64_t total;
+    if (!codes_json ||
+        store_applied_coupon_list(store_conn(e->store), cmd->org_id, 0, 1, codes_json, 0, INT64_MAX,
+                                  &held, &count, &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    enum command_result r = COMMAND_OK;
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++)
+        r = refuse_plan_overlap(e, cmd, next, held[i].coupon.customer_id, current->lago_id);
     return r;
 }
 
@@ -1463,7 +1538,7 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
         if (uses > 0)
             return invalid(cmd, "coupon", "coupon_is_not_reusable");
     }
-    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id);
+    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id, NULL);
     if (overlap != COMMAND_OK)
         return overlap;
     /* a fixed amount gives a customer without a currency its own, as a subscription does */

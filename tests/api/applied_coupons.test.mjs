@@ -136,6 +136,15 @@ test('a fixed-amount coupon fixes the currency of a customer that has none', asy
   const sub = await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'carol', plan_code: 'euro', external_id: 'carol_sub' } });
   assert.equal(sub.status, 422);
   assert.deepEqual(sub.body.error_details, { currency: ['currencies_does_not_match'] });
+  // nor may the customer's currency move away from the active coupon's (an audit: it moved to
+  // EUR with a 10.00 USD coupon active, and the EUR subscription was then taken)
+  for (const currency of ['EUR', null]) {
+    const moved = await call('POST', '/api/v1/customers', { customer: { external_id: 'carol', currency } });
+    assert.equal(moved.status, 422, JSON.stringify(moved.body));
+    assert.deepEqual(moved.body.error_details, { currency: ['currencies_does_not_match'] });
+    assert.match(moved.body.message, /coupon ten is applied to this customer in USD/);
+  }
+  assert.equal((await call('GET', '/api/v1/customers/carol')).body.customer.currency, 'USD');
 });
 
 // Lago's plan_overlapping: a customer holds at most one active coupon limited to a given plan,
@@ -157,6 +166,15 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'pct' })).status, 200); // limited to nothing
   await call('DELETE', `/api/v1/customers/dora/applied_coupons/${first.body.applied_coupon.lago_id}`);
   assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'lim2' })).status, 200);
+  // nor do they by a later limit on a coupon already applied (an audit: a PUT limited the
+  // applied unlimited coupon to a plan another of the customer's coupons covered, 200)
+  const limit = (code, plan_codes) => call('PUT', `/api/v1/coupons/${code}`, { coupon: { applies_to: { plan_codes } } });
+  for (const [code, plans] of [['lim4', ['p3']], ['lim4', ['p4', 'p1']], ['pct', ['p4']]]) {
+    const r = await limit(code, plans);
+    assert.deepEqual([r.status, r.body.code], [405, 'plan_overlapping'], `${code} ${plans}`);
+  }
+  assert.deepEqual((await call('GET', '/api/v1/coupons/pct')).body.coupon.plan_codes, []);
+  assert.equal((await limit('lim4', ['p4'])).status, 200); // its own application overlaps nothing
 });
 
 // A route under a customer that does not exist says so first, as Lago's customer routes do

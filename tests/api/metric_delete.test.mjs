@@ -51,11 +51,21 @@ test('a metric\'s aggregation cannot change while a plan charges for it; its nam
     filters: [{ key: 'model', values: ['small', 'large'] }] });
   assert.equal(same.status, 200, JSON.stringify(same.body));
   assert.equal(same.body.billable_metric.name, 'Tokens (all models)');
+  // nor its code: events name it by code, so the period's usage would leave its charges (an
+  // audit: renamed, the usage read 0 and the wallet had its debits back)
+  await ok(await post('/api/v1/events', { event: ev('tokens', { n: 2 }) }));
+  const renamed = await put('tokens', { code: 'tokens2' });
+  assert.equal(renamed.status, 422);
+  assert.deepEqual(renamed.body.error_details, { code: ['metric_used_by_plans'] });
+  assert.match(renamed.body.message, /plan p charges for this metric: its code cannot change/);
+  assert.equal((await t.api('/api/v1/billable_metrics/tokens')).status, 200);
+  assert.equal((await usage()).charges_usage.find((c) => c.billable_metric.code === 'tokens').units, '2.0');
+  await ok(await post('/api/v1/events', { event: ev('tokens', { n: -2 }) })); // as the next test expects
   // a metric no plan uses changes freely
   await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'spare', name: 'Spare', aggregation_type: 'sum_agg', field_name: 'n' } }));
-  const free = await put('spare', { aggregation_type: 'max_agg', field_name: 'peak' });
+  const free = await put('spare', { aggregation_type: 'max_agg', field_name: 'peak', code: 'spare2' });
   assert.equal(free.status, 200, JSON.stringify(free.body));
-  assert.equal(free.body.billable_metric.aggregation_type, 'max_agg');
+  assert.deepEqual([free.body.billable_metric.aggregation_type, free.body.billable_metric.code], ['max_agg', 'spare2']);
 });
 
 test('a deleted metric takes its charges; usage, debits and restarts go on without them', async () => {

@@ -149,6 +149,11 @@ test('updating a plan keeps what is not named, and charge ids across edits', asy
   let r = await call('PUT', '/api/v1/plans/editable', { plan: { amount_cents: 2000 } });
   assert.equal(r.body.plan.amount_cents, 2000);
   assert.equal(r.body.plan.charges[0].lago_id, created.charges[0].lago_id);
+  // charges: null sends none, as Lago reads it: a client writing unset fields as null keeps
+  // them (an audit: a rename with charges null took every charge and the period's usage)
+  r = await call('PUT', '/api/v1/plans/editable', { plan: { name: 'Editable', charges: null } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.plan.name, r.body.plan.charges.map((c) => c.lago_id)], ['Editable', [created.charges[0].lago_id]]);
   // Lago's clients name the charge to keep by id
   r = await call('PUT', '/api/v1/plans/editable', { plan: { charges: [{ id: created.charges[0].lago_id, billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } }, charge('tokens', 'standard', { amount: '3' })] } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -290,6 +295,10 @@ test('fixed charges, usage thresholds and activation rules are refused, not igno
   const made = await call('POST', '/api/v1/plans', plan('plain', [], { usage_thresholds: [], fixed_charges: null }));
   assert.equal(made.status, 200, JSON.stringify(made.body));
   refusedWith(await call('PUT', '/api/v1/plans/plain', { plan: { usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
+  // cascading a plan's edits into subscriptions' own plans (audit: 200, and nothing cascaded)
+  refusedWith(await call('PUT', '/api/v1/plans/plain', { plan: { amount_cents: 1200, cascade_updates: true } }), 'cascade_updates');
+  assert.equal((await call('GET', '/api/v1/plans/plain')).body.plan.amount_cents, 1000);
+  assert.equal((await call('PUT', '/api/v1/plans/plain', { plan: { amount_cents: 1000, cascade_updates: false } })).status, 200);
   const sub = { external_customer_id: 'thresholds', plan_code: 'plain', external_id: 'thresholds_sub' };
   refusedWith(await call('POST', '/api/v1/subscriptions', { subscription: { ...sub, usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
   refusedWith(await call('POST', '/api/v1/subscriptions', { subscription: { ...sub, activation_rules: [{ type: 'payment' }] } }), 'activation_rules');
