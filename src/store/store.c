@@ -598,10 +598,15 @@ enum stmt_id {
     " WHEN ?2 < s.started_at THEN 0"                                                               \
     " WHEN MIN(COALESCE(s.terminated_at, 9223372036854775807),"                                    \
     "          COALESCE(s.ending_at, 9223372036854775807)) <= ?2 THEN 2 ELSE 1 END)"
+/* A plan code (?5) is matched against the plans as they are now, by id: a renamed plan's
+ * subscriptions under its new code, a deleted plan's under the code it had (as Lago joins
+ * `subscriptions.plan` with its discarded plans), never the code copied into the row. */
 #define SUBSCRIPTION_FILTER                                                                        \
     " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"                               \
     " WHERE s.org_id = ?1 AND (?3 = 0 OR s.customer_id = ?3)"                                      \
-    " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0 AND (?5 IS NULL OR s.plan_code = ?5)"      \
+    " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & ?4) != 0"                                           \
+    " AND (?5 IS NULL OR s.plan_lago_id IN (SELECT p.lago_id FROM catalog_items p"                 \
+    "      WHERE p.org_id = ?1 AND p.kind = 3 AND p.code = ?5))"                                   \
     " AND (?6 IS NULL OR s.external_id = ?6)"                                                      \
     " AND (?8 = 0 OR (s.plan_body IS NOT NULL) = (?8 = 2))"                                        \
     " AND (?7 IS NULL OR upper(?7) = COALESCE(json_extract(s.plan_body, '$.amount_currency'),"     \

@@ -528,3 +528,16 @@ test('a switch moved by a new time zone past the downgrade\'s end: it never star
     ['monthly', 'terminated', '2025-06-10T00:00:00Z', '2025-07-01T03:00:00Z', null],
   ]);
 });
+
+// Found by an audit: ?plan_code= matched the code copied into the subscription when it was
+// made, so after a plan's rename it found the subscription under the old code (and under a
+// new plan made with it) and not under the code the subscription itself answered.
+test('?plan_code= follows a renamed plan: its new code finds its subscriptions, the old one none', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'ren_p', name: 'R', interval: 'monthly', amount_cents: 1000, amount_currency: 'EUR' } });
+  await subscribe('ren_c', 'ren_p', 'ren_s');
+  assert.equal((await call('PUT', '/api/v1/plans/ren_p', { plan: { code: 'ren_p2' } })).status, 200);
+  await call('POST', '/api/v1/plans', { plan: { code: 'ren_p', name: 'Other', interval: 'monthly', amount_cents: 1, amount_currency: 'EUR' } });
+  const ids = async (q) => (await call('GET', `/api/v1/subscriptions?${q}`)).body.subscriptions.map((s) => [s.external_id, s.plan_code]);
+  assert.deepEqual(await ids('plan_code=ren_p2'), [['ren_s', 'ren_p2']]);
+  assert.deepEqual(await ids('plan_code=ren_p'), []);
+});
