@@ -585,10 +585,15 @@ enum stmt_id {
 
 #define CATALOG_COLUMNS "id, org_id, kind, code, lago_id, body, created_at, updated_at"
 
-/* Column order of every subscription SELECT; read_subscription depends on it. */
+/* Column order of every subscription SELECT; read_subscription depends on it. The plan code
+ * is the plan's as it is now (found by id, deleted or not: a deleted plan keeps the code it
+ * had), so that every answer naming a subscription's plan follows a rename; the code copied
+ * into the row when the subscription was made is only a fallback. */
 #define SUBSCRIPTION_COLUMNS                                                                       \
     "s.id, s.org_id, s.customer_id, s.lago_id, s.external_id, s.name, s.plan_lago_id,"             \
-    " s.plan_code, s.billing_time, s.subscription_at, s.started_at, s.ending_at,"                  \
+    " COALESCE((SELECT p.code FROM catalog_items p WHERE p.org_id = s.org_id AND p.kind = 3"       \
+    " AND p.lago_id = s.plan_lago_id), s.plan_code), s.billing_time, s.subscription_at, "          \
+    "s.started_at, s.ending_at,"                                                                   \
     " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"       \
     " c.lago_id, c.external_id, c.timezone, s.plan_body, c.tax_codes"
 /* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,

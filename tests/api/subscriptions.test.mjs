@@ -541,3 +541,18 @@ test('?plan_code= follows a renamed plan: its new code finds its subscriptions, 
   assert.deepEqual(await ids('plan_code=ren_p2'), [['ren_s', 'ren_p2']]);
   assert.deepEqual(await ids('plan_code=ren_p'), []);
 });
+
+// Found by an audit: next_plan_code and previous_plan_code answered the code copied into the
+// other subscription when it was made, so a renamed plan showed there under its old code.
+test('next_plan_code and previous_plan_code follow renamed plans', async () => {
+  for (const [code, amount] of [['ren_big', 1000], ['ren_small', 100]])
+    await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: amount, amount_currency: 'EUR' } });
+  await subscribe('ren_d', 'ren_big', 'ren_ds');
+  assert.equal((await subscribe('ren_d', 'ren_small', 'ren_ds')).status, 200); // a downgrade, scheduled
+  assert.equal((await call('PUT', '/api/v1/plans/ren_small', { plan: { code: 'ren_small2' } })).status, 200);
+  assert.equal((await call('PUT', '/api/v1/plans/ren_big', { plan: { code: 'ren_big2' } })).status, 200);
+  const active = (await call('GET', '/api/v1/subscriptions/ren_ds')).body.subscription;
+  assert.deepEqual([active.plan_code, active.next_plan_code], ['ren_big2', 'ren_small2']);
+  const pending = (await call('GET', '/api/v1/subscriptions/ren_ds?status=pending')).body.subscription;
+  assert.deepEqual([pending.plan_code, pending.previous_plan_code], ['ren_small2', 'ren_big2']);
+});
