@@ -621,17 +621,27 @@ _Static_assert(CATALOG_PLAN == 3, "SUBSCRIPTION_FILTER names plans as catalog ki
 _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
                "SUBSCRIPTION_FILTER reads own_plan as 1 none, 2 some");
 
+/* Column order of every applied coupon SELECT; read_applied_coupon depends on it. The
+ * coupon's code and name are its own as they are now (found by id, deleted or not), as Lago's
+ * serializer reads them through the coupon, so that they follow a rename; the copies made
+ * when it was applied are only a fallback. Its terms stay as applied. */
 #define APPLIED_COUPON_COLUMNS                                                                     \
-    "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id, a.coupon_code, a.coupon_name,"    \
+    "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id,"                                  \
+    " COALESCE(k.code, a.coupon_code), COALESCE(json_extract(k.body, '$.name'), a.coupon_name),"   \
     " a.coupon_type, a.amount_cents, a.amount_cents_remaining, a.amount_currency,"                 \
     " a.percentage_rate, a.frequency, a.frequency_duration, a.frequency_duration_remaining,"       \
     " a.expiration_at, a.terminated_at, a.created_at, c.lago_id, c.external_id"
-#define APPLIED_COUPON_FILTER                                                                      \
+#define APPLIED_COUPON_FROM                                                                        \
     " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"                             \
+    " LEFT JOIN catalog_items k ON k.org_id = a.org_id AND k.kind = 5"                             \
+    "      AND k.lago_id = a.coupon_lago_id"
+_Static_assert(CATALOG_COUPON == 5, "APPLIED_COUPON_FROM names coupons as catalog kind 5");
+#define APPLIED_COUPON_FILTER                                                                      \
+    APPLIED_COUPON_FROM                                                                            \
     " WHERE a.org_id = ?1 AND (?2 = 0 OR a.customer_id = ?2)"                                      \
     " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
     "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"                                           \
-    " AND (?4 IS NULL OR a.coupon_code IN (SELECT value FROM json_each(?4)))"
+    " AND (?4 IS NULL OR k.code IN (SELECT value FROM json_each(?4)))"
 
 /* No [key, value] pair of ?12 fails: a pair fails when the customer's metadata (a JSON array
  * of {key, value, ...}) has that key with that value (any value, where "" asks for none),
@@ -901,8 +911,7 @@ static const char *const sql[STMT_COUNT] = {
         " expiration_at, terminated_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [STMT_APPLIED_COUPON_TERMINATE] = "UPDATE applied_coupons SET terminated_at = ?2 WHERE id = ?1",
-    [STMT_APPLIED_COUPON_GET] = "SELECT " APPLIED_COUPON_COLUMNS
-                                " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"
+    [STMT_APPLIED_COUPON_GET] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FROM
                                 " WHERE a.org_id = ?1 AND a.lago_id = ?2",
     [STMT_APPLIED_COUPON_USES] = "SELECT COUNT(*) FROM applied_coupons WHERE org_id = ?1"
                                  " AND coupon_lago_id = ?2 AND customer_id = ?3",

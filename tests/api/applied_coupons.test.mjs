@@ -187,3 +187,22 @@ test('routes under an unknown customer answer customer_not_found', async () => {
   assert.deepEqual((await call('DELETE', '/api/v1/customers/anna/applied_coupons/x')).body, { status: 404, error: 'Not Found', code: 'applied_coupon_not_found' });
   assert.deepEqual((await call('GET', '/api/v1/customers/anna/wallets/x')).body, { status: 404, error: 'Not Found', code: 'wallet_not_found' });
 });
+
+// Found by an audit: an applied coupon answered the code and name copied from its coupon when
+// applied, and ?coupon_code[]= matched that copy, so a renamed coupon's applications showed
+// and were found under the old code. Its terms (rate, amount, frequency) stay as applied.
+test('a renamed coupon\'s applications answer and are found under its new code and name', async () => {
+  const coupon = { code: 'ren_k', name: 'Old name', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever' };
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'ren_cust' } });
+  const applied = (await apply({ external_customer_id: 'ren_cust', coupon_code: 'ren_k' })).body.applied_coupon;
+  assert.equal((await call('PUT', '/api/v1/coupons/ren_k', { coupon: { code: 'ren_k2', name: 'New name', percentage_rate: '30' } })).status, 200);
+  const seen = (q) => call('GET', `/api/v1/applied_coupons?${q}`).then((r) => r.body.applied_coupons.map((a) => [a.lago_id, a.coupon_code, a.coupon_name, a.percentage_rate]));
+  const now = [[applied.lago_id, 'ren_k2', 'New name', applied.percentage_rate]];
+  assert.deepEqual(await seen('external_customer_id=ren_cust'), now);
+  assert.deepEqual(await seen('coupon_code[]=ren_k2'), now);
+  assert.deepEqual(await seen('coupon_code[]=ren_k'), []);
+  // a new coupon made with the old code does not take the old one's applications
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  assert.deepEqual(await seen('coupon_code[]=ren_k'), []);
+});
