@@ -104,8 +104,10 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     const struct tz_zone *zone = tzdb_get(req->api->tzdb, tz, strlen(tz));
     struct catalog_item stored, plan;
     struct plan_terms terms;
-    bool has_plan = store_catalog_get_by_lago_id(conn, sub->org_id, CATALOG_PLAN, sub->plan_lago_id,
-                                                 &stored, &req->arena) == STORE_OK;
+    /* the plan it had, even deleted: a terminated subscription keeps its history */
+    bool has_plan =
+        store_catalog_get_any_by_lago_id(conn, sub->org_id, CATALOG_PLAN, sub->plan_lago_id,
+                                         &stored, &req->arena) == STORE_OK;
     if (has_plan) {
         plan = as_subscribed(&stored, sub->plan_body);
         has_plan = plans_terms(&plan, &terms);

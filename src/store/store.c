@@ -441,6 +441,7 @@ enum stmt_id {
     STMT_CUSTOMER_PAGE,
     STMT_CATALOG_GET,
     STMT_CATALOG_GET_BY_LAGO_ID,
+    STMT_CATALOG_GET_ANY_BY_LAGO_ID,
     STMT_CATALOG_INSERT,
     STMT_CATALOG_UPDATE,
     STMT_CATALOG_DELETE,
@@ -802,6 +803,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CATALOG_GET_BY_LAGO_ID] = "SELECT " CATALOG_COLUMNS " FROM catalog_items"
                                     " WHERE org_id = ?1 AND kind = ?2 AND lago_id = ?3"
                                     " AND deleted_at IS NULL",
+    [STMT_CATALOG_GET_ANY_BY_LAGO_ID] = "SELECT " CATALOG_COLUMNS " FROM catalog_items"
+                                        " WHERE org_id = ?1 AND kind = ?2 AND lago_id = ?3",
     [STMT_CATALOG_INSERT] = "INSERT INTO catalog_items(org_id, kind, code, lago_id, body,"
                             " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_CATALOG_UPDATE] = "UPDATE catalog_items SET code = ?2, body = ?3, updated_at = ?4"
@@ -2096,6 +2099,19 @@ enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org
                                                struct catalog_item *out, struct arena *a)
 {
     sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET_BY_LAGO_ID);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, (int)kind);
+    bind_text(s, 3, lago_id);
+    return catalog_one(s, out, a);
+}
+
+enum store_status store_catalog_get_any_by_lago_id(struct store_conn *c, int64_t org_id,
+                                                   enum catalog_kind kind, const char *lago_id,
+                                                   struct catalog_item *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET_ANY_BY_LAGO_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);

@@ -201,6 +201,12 @@ enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum c
 enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
                                                enum catalog_kind kind, const char *lago_id,
                                                struct catalog_item *out, struct arena *a);
+/* The item with that lago_id, live or deleted (a deleted one as it was when deleted): what
+ * a subscription was subscribed to stays readable after its plan is gone, as Lago keeps
+ * deleted plans for the subscriptions that had them. */
+enum store_status store_catalog_get_any_by_lago_id(struct store_conn *c, int64_t org_id,
+                                                   enum catalog_kind kind, const char *lago_id,
+                                                   struct catalog_item *out, struct arena *a);
 /* Inserts (it->id == 0, sets it) or updates code, body and updated_at. */
 enum store_status store_catalog_save(struct store *st, struct catalog_item *it);
 enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at);

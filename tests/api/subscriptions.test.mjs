@@ -556,3 +556,20 @@ test('next_plan_code and previous_plan_code follow renamed plans', async () => {
   const pending = (await call('GET', '/api/v1/subscriptions/ren_ds?status=pending')).body.subscription;
   assert.deepEqual([pending.plan_code, pending.previous_plan_code], ['ren_small2', 'ren_big2']);
 });
+
+// Found by an audit: once its plan was deleted, a terminated subscription answered
+// plan_amount_cents, plan_amount_currency and plan null (Lago's spec has them non-null: Lago
+// keeps deleted plans). It answers the plan it had, as it was when deleted.
+test('a deleted plan\'s terminated subscriptions still answer the plan they had', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'gone_p', name: 'Gone', interval: 'monthly', amount_cents: 1000, amount_currency: 'EUR' } });
+  await subscribe('gone_c', 'gone_p', 'gone_s');
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/gone_s')).status, 200);
+  assert.equal((await call('DELETE', '/api/v1/plans/gone_p')).status, 200);
+  const s = (await call('GET', '/api/v1/subscriptions/gone_s?status=terminated')).body.subscription;
+  assert.deepEqual([s.status, s.plan_code, s.plan_amount_cents, s.plan_amount_currency], ['terminated', 'gone_p', 1000, 'EUR']);
+  assert.deepEqual([s.plan?.code, s.plan?.name, s.plan?.amount_cents], ['gone_p', 'Gone', 1000]);
+  // a new plan made with the code is another plan: the old subscription still answers its own
+  await call('POST', '/api/v1/plans', { plan: { code: 'gone_p', name: 'New', interval: 'monthly', amount_cents: 5, amount_currency: 'EUR' } });
+  const list = (await call('GET', '/api/v1/subscriptions?external_customer_id=gone_c&status[]=terminated')).body.subscriptions;
+  assert.deepEqual(list.map((x) => [x.external_id, x.plan_code, x.plan_amount_cents, x.plan.name]), [['gone_s', 'gone_p', 1000, 'Gone']]);
+});
