@@ -208,7 +208,7 @@ static void list(struct request *req, const char *external_customer_id, bool nam
     const char *codes = NULL;
     if (!api_pagination(req, &page, &per_page) || !api_query_list(req, "coupon_code", &codes))
         return;
-    const char *status = api_query(req, "status");
+    const char *status = api_query_filter(req, "status");
     int wanted = 0;
     if (status && strcmp(status, "active") == 0)
         wanted = 1;
@@ -255,7 +255,7 @@ static void list(struct request *req, const char *external_customer_id, bool nam
 
 void applied_coupons_list(struct request *req)
 {
-    list(req, api_query(req, "external_customer_id"), false);
+    list(req, api_query_filter(req, "external_customer_id"), false);
 }
 
 void applied_coupons_list_for_customer(struct request *req)

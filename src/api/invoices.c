@@ -357,7 +357,7 @@ void invoices_list(struct request *req)
     bool none = api_query_flag_given(req, "partially_paid") == 1;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
-    const char *customer = api_query(req, "external_customer_id");
+    const char *customer = api_query_filter(req, "external_customer_id");
     struct store_invoice *rows = NULL;
     size_t count = 0;
     enum store_status s = STORE_OK;

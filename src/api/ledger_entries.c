@@ -51,8 +51,8 @@ void ledger_entries_list(struct request *req)
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
-    const char *customer = api_query(req, "external_customer_id"),
-               *wallet = api_query(req, "wallet_id");
+    const char *customer = api_query_filter(req, "external_customer_id"),
+               *wallet = api_query_filter(req, "wallet_id");
     const char *missing = NULL;
     enum store_status s = STORE_OK;
     if (customer) {

@@ -413,7 +413,7 @@ void subscriptions_list(struct request *req)
         filter.mask = 1u << SUBSCRIPTION_ACTIVE; /* Lago: active only, unless asked */
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
-    const char *customer = api_query(req, "external_customer_id");
+    const char *customer = api_query_filter(req, "external_customer_id");
     struct store_subscription *rows = NULL;
     size_t count = 0;
     enum store_status s = STORE_OK;

@@ -859,7 +859,7 @@ static void list(struct request *req, const char *external_customer_id)
         customer_id = c.id;
     }
     if (s == STORE_OK)
-        s = store_wallet_list(conn, req->org_id, customer_id, api_query(req, "currency"),
+        s = store_wallet_list(conn, req->org_id, customer_id, api_query_filter(req, "currency"),
                               (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_ERROR) {
@@ -884,7 +884,7 @@ static void list(struct request *req, const char *external_customer_id)
 
 void wallets_list(struct request *req)
 {
-    list(req, api_query(req, "external_customer_id"));
+    list(req, api_query_filter(req, "external_customer_id"));
 }
 
 void wallets_list_for_customer(struct request *req)

@@ -163,3 +163,30 @@ test('wallets: billing entities are not served, on either list', async () => {
   const r = await json(await t.api('/api/v1/wallets?external_customer_id=wf_cu&currency=USD'));
   assert.deepEqual([r.status, r.body.wallets.length, r.body.meta.total_count], [200, 1, 1]);
 });
+
+// Found by an audit: a blank ?external_customer_id= was looked up as a customer, so the
+// subscription, applied coupon and invoice lists answered none (and the wallet list 404
+// customer_not_found) where a blank filter filters nothing; a blank ?status= was a 400.
+test('a blank external_customer_id, status or currency filters nothing, on every list', async () => {
+  const post = async (path, body) => {
+    const r = await json(await t.api(path, { method: 'POST', body }));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  };
+  await post('/api/v1/plans', { plan: { code: 'bf_plan', name: 'p', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  await post('/api/v1/coupons', { coupon: { code: 'bf_k', name: 'k', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once' } });
+  for (const i of [1, 2]) {
+    await post('/api/v1/subscriptions', { subscription: { external_customer_id: `bf_c${i}`, plan_code: 'bf_plan', external_id: `bf_s${i}` } });
+    await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: `bf_c${i}`, coupon_code: 'bf_k' } });
+    await post('/api/v1/wallets', { wallet: { external_customer_id: `bf_c${i}`, rate_amount: '1', currency: 'EUR', paid_credits: '1' } });
+  }
+  for (const path of ['/api/v1/subscriptions', '/api/v1/applied_coupons', '/api/v1/wallets', '/api/v1/invoices', '/api/v1/ledger_entries']) {
+    const all = await json(await t.api(path));
+    assert.equal(all.status, 200, path);
+    for (const query of ['external_customer_id=', ...(path.endsWith('applied_coupons') ? ['status='] : []),
+      ...(path.endsWith('wallets') ? ['currency='] : []), ...(path.endsWith('ledger_entries') ? ['wallet_id='] : [])]) {
+      const r = await json(await t.api(`${path}?${query}`));
+      assert.equal(r.status, 200, `${path}?${query}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.meta.total_count, all.body.meta.total_count, `${path}?${query}`);
+    }
+  }
+});
