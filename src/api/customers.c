@@ -137,6 +137,22 @@ static bool check(struct parse *p, enum json_in_result r)
     return r != JSON_IN_INVALID;
 }
 
+/* check() for a member of a nested document (shipping_address, metadata): its error is named
+ * under its parent (`shipping_address.city`), never by its bare key, which names another
+ * field of the customer (its own `city`) or none. */
+static bool check_member(struct parse *p, enum json_in_result r, const char *parent)
+{
+    if (r == JSON_IN_INVALID && !p->failed && p->err.field) {
+        size_t n = strlen(parent) + 1 + strlen(p->err.field);
+        char *name = arena_alloc(&p->req->arena, n + 1);
+        if (name) {
+            snprintf(name, n + 1, "%s.%s", parent, p->err.field);
+            p->err.field = name;
+        }
+    }
+    return check(p, r);
+}
+
 static char *upper_copy(struct arena *a, const char *s)
 {
     char *u = arena_strndup(a, s, strlen(s));
@@ -278,7 +294,7 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
     for (size_t i = 0; ok && i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = NULL;
         enum json_in_result r = json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err);
-        ok = check(p, r);
+        ok = check_member(p, r, "shipping_address");
         if (ok && v && strcmp(keys[i], "country") == 0) {
             v = upper_copy(&p->req->arena, v);
             if (!country_is_valid(v, strlen(v)))
@@ -303,16 +319,16 @@ static bool parse_metadata_item(struct parse *p, struct json_object *item, struc
         return refuse(p, "metadata", "invalid_type");
     enum json_in_result r =
         json_in_string(item, "key", CUSTOMER_METADATA_KEY_MAX, &p->req->arena, &key, &p->err);
-    if (!check(p, r))
+    if (!check_member(p, r, "metadata"))
         return false;
     if (r != JSON_IN_VALUE || !*key)
         return refuse(p, "metadata.key", "value_is_mandatory");
     r = json_in_string(item, "value", CUSTOMER_METADATA_VALUE_MAX, &p->req->arena, &value, &p->err);
-    if (!check(p, r))
+    if (!check_member(p, r, "metadata"))
         return false;
     if (r != JSON_IN_VALUE)
         return refuse(p, "metadata.value", "value_is_mandatory");
-    if (!check(p, json_in_bool(item, "display_in_invoice", &display, &p->err)))
+    if (!check_member(p, json_in_bool(item, "display_in_invoice", &display, &p->err), "metadata"))
         return false;
     if (!entropy_uuid(id))
         return refuse(p, "metadata", "out_of_entropy");

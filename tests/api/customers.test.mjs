@@ -127,6 +127,15 @@ test('invalid fields are 422 naming the field, and change nothing', async () => 
     [{ external_id: 'x1', metadata: Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'metadata', 'too_many_items'],
     [{ external_id: 'x1', billing_configuration: { invoice_grace_period: 366 } }, 'invoice_grace_period', 'value_is_out_of_range'],
     [{ external_id: 'x1', shipping_address: { country: 'QQ' } }, 'shipping_address.country', 'country_code_invalid'],
+    // a member of shipping_address or metadata is named under its parent, never by its bare
+    // key, which names another field (the customer's own city) or none (audit)
+    [{ external_id: 'x1', shipping_address: { city: 5 } }, 'shipping_address.city', 'invalid_type'],
+    [{ external_id: 'x1', shipping_address: { zipcode: 'z'.repeat(256) } }, 'shipping_address.zipcode', 'value_is_too_long'],
+    [{ external_id: 'x1', metadata: [{ key: 'k'.repeat(21), value: '1' }] }, 'metadata.key', 'value_is_too_long'],
+    [{ external_id: 'x1', metadata: [{ key: 'k', value: 5 }] }, 'metadata.value', 'invalid_type'],
+    [{ external_id: 'x1', metadata: [{ key: 'k', value: 'v', display_in_invoice: 'yes' }] }, 'metadata.display_in_invoice', 'invalid_type'],
+    // billing_configuration's members are the customer's own fields, named as Lago names them
+    [{ external_id: 'x1', billing_configuration: { document_locale: 5 } }, 'document_locale', 'invalid_type'],
   ];
   for (const [customer, field, code] of cases) {
     const r = await json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
