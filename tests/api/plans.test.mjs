@@ -306,3 +306,19 @@ test('fixed charges, usage thresholds and activation rules are refused, not igno
   assert.equal((await call('POST', '/api/v1/subscriptions', { subscription: sub })).status, 200);
   refusedWith(await call('PUT', '/api/v1/subscriptions/thresholds_sub', { subscription: { usage_thresholds: [{ amount_cents: 5000 }] } }), 'usage_thresholds');
 });
+
+// An audit asked whether range bounds that are not integers (Lago's OpenAPI types them
+// `integer`) should be refused. Lago's own validator and charge models take them (its
+// graduated_service_spec.rb "with decimal adjacent ranges"), and fractional units (GB, hours)
+// need them: Tally takes them too, answers them exactly, and refuses only a gap or an overlap.
+test('range bounds may be decimals, as Lago\'s validator takes them; a gap between them is refused', async () => {
+  const ranges = [
+    { from_value: 0, to_value: 10.5, per_unit_amount: '1', flat_amount: '0' },
+    { from_value: 10.5, to_value: null, per_unit_amount: '2', flat_amount: '0' },
+  ];
+  let r = await call('POST', '/api/v1/plans', plan('dec_bounds', [charge('tokens', 'graduated', { graduated_ranges: ranges })]));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.plan.charges[0].properties.graduated_ranges.map((g) => [g.from_value, g.to_value]), [[0, 10.5], [10.5, null]]);
+  r = await call('POST', '/api/v1/plans', plan('dec_gap', [charge('tokens', 'graduated', { graduated_ranges: [ranges[0], { ...ranges[1], from_value: 11 }] })]));
+  assert.deepEqual(r.body.error_details, { properties: ['invalid_graduated_ranges'] });
+});
