@@ -47,6 +47,7 @@ struct request {
 
     struct buf body; /* the request body as received */
     bool body_too_large;
+    uint64_t body_received; /* bytes of body read, kept or thrown away (server.c, access_cb) */
     bool must_close; /* answered with Connection: close: what follows on it cannot be trusted */
 
     int64_t org_id;              /* set once the API key is checked */

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "api/errors.h"
@@ -802,6 +803,49 @@ static bool declares_too_large_body(struct request *req)
 }
 
 /*
+ * Whether a body past the limit has been thrown away for more than API_BODY_DISCARD_MAX bytes
+ * past it: it is then answered 413 mid-body and its connection closed. A Content-Length that far
+ * past is refused before it is read (declares_too_large_body), but a chunked body declares no
+ * length, and without this cap a client streaming one (or one chunk declaring 2^48 bytes) kept
+ * an HTTP thread reading and discarding for as long as it sent. Within the cap it is read whole,
+ * as a Content-Length body is, so that a client still sending reads its answer.
+ */
+static bool discarded_too_much(const struct request *req)
+{
+    uint64_t max = req->api->config.body_max;
+    return req->body_too_large && req->body_received - max > API_BODY_DISCARD_MAX;
+}
+
+/*
+ * Sends the request's answer on the socket itself and shuts the socket, in the middle of its
+ * body: libmicrohttpd 0.9.75 queues a response only before the body or once it is whole
+ * (MHD_queue_response refuses one in between), and closes the connection when the access
+ * callback says no. Nothing has been written on the socket for this request yet, and a
+ * pipelined one before it was answered whole before this one was read. The answer is small
+ * enough for an empty socket buffer; a client that cannot take it gets the closed connection.
+ */
+static void answer_mid_body(struct request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return;
+    char head[256];
+    size_t len = buf_failed(&req->response) ? 0 : req->response.len;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                     "Connection: close\r\nContent-Length: %zu\r\n\r\n",
+                     req->status, MHD_get_reason_phrase_for((unsigned)req->status), len);
+    if (n > 0 && (size_t)n < sizeof head) {
+        struct iovec parts[2] = {{head, (size_t)n}, {req->response.data, len}};
+        struct msghdr msg = {.msg_iov = parts, .msg_iovlen = len ? 2 : 1};
+        ssize_t sent = sendmsg(info->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)sent; /* a client that cannot take it gets the closed connection alone */
+    }
+    shutdown(info->connect_fd, SHUT_RDWR);
+}
+
+/*
  * Whether a request that waits for "100 Continue" before sending its body is refused for its
  * key first (answered here): a client without a valid key was otherwise invited to upload its
  * whole body to hear 401. Without that header the body is read as ever, then refused: a client
@@ -878,12 +922,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         req->state = REQUEST_READING;
     }
     if (req->state == REQUEST_READING && *upload_data_size > 0) {
-        if (req->body.len + *upload_data_size > api->config.body_max)
+        req->body_received += *upload_data_size;
+        if (req->body_too_large || req->body_received > api->config.body_max)
             req->body_too_large = true;
         else
             buf_append(&req->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        if (!discarded_too_much(req))
+            return MHD_YES;
+        req->must_close = true;
+        req->state = REQUEST_ANSWERED;
+        dispatch(req);
+        answer_mid_body(req);
+        return MHD_NO; /* libmicrohttpd closes the connection: no more of the body is read */
     }
     if (req->state == REQUEST_READING) {
         if (!req->answering) { /* read whole: from here the drain waits for its answer */

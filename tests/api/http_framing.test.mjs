@@ -290,3 +290,76 @@ test('a request-target in absolute-form is routed by its path', async () => {
   const direct = await exchange(`POST /api/v1/events?x=1 HTTP/1.1\r\nHost: example.com\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
   assert.equal(ev.data.split('\r\n\r\n')[1], direct.data.split('\r\n\r\n')[1]); // the single-event route, as sent directly
 });
+
+// Writes `head`, then the chunked body `chunks` yields (Buffers, sent as they are) in two
+// steps: `first` bytes of it, then, once the server has had time to read them, `more` bytes.
+// Resolves with what came back before the second step and in all, once the server closes the
+// connection (or soon after an answer, or 5 s after the body), and whether it closed it. The
+// second step is small, so that the kernel takes it whole at once: a write refused (EPIPE) by a
+// connection the server closed makes node drop it before it reads the answer waiting on it.
+function streamChunked(head, chunks, first, more) {
+  const { port, hostname } = new URL(t.url);
+  return new Promise((resolve) => {
+    let data = '';
+    let early = null;
+    let closed = false;
+    const s = net.connect(Number(port), hostname);
+    const timer = setTimeout(() => s.destroy(), 60000);
+    s.on('data', (d) => {
+      data += d;
+      if (/\r\n\r\n\{.*\}$/s.test(data)) setTimeout(() => s.destroy(), 200); // answered
+    });
+    s.on('end', () => { closed = true; });
+    s.on('close', () => { clearTimeout(timer); resolve({ data, early, closed }); });
+    s.on('error', () => {});
+    let left = Buffer.alloc(0); // of a chunk the first step cut
+    const send = async (it, total) => {
+      for (let sent = 0; sent < total && !s.destroyed;) {
+        const value = left.length ? left : it.next().value;
+        const part = value.subarray(0, total - sent);
+        left = value.subarray(part.length);
+        sent += part.length;
+        if (!s.write(part)) await new Promise((r) => { s.once('drain', r); s.once('close', r); });
+      }
+    };
+    s.on('connect', async () => {
+      s.write(head);
+      const it = chunks();
+      await send(it, first);
+      await new Promise((r) => setTimeout(r, 500));
+      early = data;
+      await send(it, more);
+      clearTimeout(timer);
+      setTimeout(() => s.destroy(), 5000);
+    });
+  });
+}
+
+// Found by a black-box audit: a chunked body past the limit was read and thrown away without
+// any cap (a Content-Length one more than API_BODY_DISCARD_MAX, 64 MiB, past the limit is refused
+// before it is read), so a client streaming 300 MiB heard 413 only at its end, and one chunk
+// declaring 2^48 bytes kept the connection reading for as long as it sent. Each client here
+// sends 64 KiB more than that and stops, its body unfinished: it is answered and closed.
+test('a chunked body past the limit is a 413 that closes once 64 MiB past it are thrown away', async () => {
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  const MiB = 1 << 20;
+  const block = Buffer.alloc(MiB, 'x');
+  const many = function* () { for (;;) yield Buffer.concat([Buffer.from(`${MiB.toString(16)}\r\n`), block, Buffer.from('\r\n')]); };
+  const huge = function* () { yield Buffer.from('1000000000000\r\n'); for (;;) yield block; };
+  for (const [label, chunks] of [['1 MiB chunks', many], ['one 2^48-byte chunk', huge]]) {
+    // 65 MiB sent, the framing included: not yet 64 MiB past the limit, so still read
+    const r = await streamChunked(head, chunks, 65 * MiB, 64 << 10);
+    assert.equal(r.early, '', `${label}: answered before 64 MiB past the limit`);
+    assert.deepEqual(statusLines(r.data), ['HTTP/1.1 413 Content Too Large'], label);
+    assert.match(r.data, /\r\nConnection: close\r\n/i, label);
+    assert.match(r.data, /\r\n\r\n\{"status":413,"error":"Payload Too Large","code":"body_too_large","message":"[^"]*1048576 bytes"\}$/, label);
+    assert.ok(r.closed, `${label}: the server closed the connection`);
+  }
+  // a chunked body a little past the limit is still read whole and answered 413
+  const two = Buffer.concat([Buffer.from(`${(2 * MiB).toString(16)}\r\n`), Buffer.alloc(2 * MiB, 'x'), Buffer.from('\r\n0\r\n\r\n')]);
+  const small = await streamChunked(head, function* () { yield two; }, two.length, 0);
+  assert.equal(statusLines(small.data).length, 1);
+  assert.match(small.data, /^HTTP\/1\.1 413 /);
+  assert.match(small.data, /"code":"body_too_large"/);
+  assert.equal((await fetch(`${t.url}/health`)).status, 200);
+});
