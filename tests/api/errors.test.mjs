@@ -222,6 +222,32 @@ test('a body with \\u0000 in a key or a value is a 400 and changes nothing', asy
   assert.equal(literal.body.customer.name, 'a\\u0000b');
 });
 
+// Found by a black-box audit: the \u0000 check ran before the key was, so a request without a
+// valid key holding one heard 400 (any other bad body hears 401, as in Lago, which authenticates
+// first), and a GET, which reads no body, was refused for what its body held.
+test('a body with \\u0000 is a 401 without a valid key, and ignored by a route that reads no body', async () => {
+  const text = '{"customer":{"external_id":"nul_auth","name":"a\\u0000b"}}';
+  // fetch sends no body with a GET, so raw TCP; answers the status line's code
+  const { port, hostname } = new URL(t.url);
+  const send = (method, path, auth) => new Promise((resolve) => {
+    const s = net.connect(Number(port), hostname, () => s.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: ${text.length}\r\nConnection: close\r\n\r\n${text}`));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('close', () => resolve(Number((data.match(/^HTTP\/1\.1 (\d+)/) || [])[1])));
+    s.on('error', () => {});
+  });
+  for (const auth of ['', 'Authorization: Bearer tly_wrong\r\n']) {
+    for (const method of ['POST', 'GET'])
+      assert.equal(await send(method, '/api/v1/customers', auth), 401, `${method} ${JSON.stringify(auth)}`);
+    const r = await body(await t.api('/api/v1/customers', { method: 'POST', raw: text, headers: { Authorization: auth.slice(15, -2) } }));
+    assert.deepEqual(r, { status: 401, body: { status: 401, error: 'Unauthorized' } }, auth);
+  }
+  const key = `Authorization: Bearer ${t.key}\r\n`;
+  assert.equal(await send('GET', '/api/v1/customers', key), 200);
+  assert.equal(await send('DELETE', '/api/v1/customers/nul_auth', key), 404);
+  assert.equal(await send('POST', '/api/v1/customers', key), 400);
+});
+
 // Found by a black-box audit: libmicrohttpd hands a query value to the application as a C string,
 // so "?external_customer_id=c1%00other" filtered by "c1" and "?page=1%00junk" was page 1: an
 // answer to another question than the one asked (and than a proxy or a log saw). Refused whole,
