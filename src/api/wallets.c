@@ -218,12 +218,14 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
 {
     if (!json_object_is_type(v, json_type_object))
         return json_in_refuse(err, "metadata", "invalid_type");
+    /* a string too long is not of the wrong type: told apart, so a client knows what to fix */
     json_object_object_foreach(v, key, value)
     {
-        if (strlen(key) > WALLET_METADATA_KEY_MAX ||
-            (value && (!json_object_is_type(value, json_type_string) ||
-                       json_object_get_string_len(value) > WALLET_METADATA_VALUE_MAX)))
+        if (value && !json_object_is_type(value, json_type_string))
             return json_in_refuse(err, "metadata", "invalid_type");
+        if (strlen(key) > WALLET_METADATA_KEY_MAX ||
+            (value && json_object_get_string_len(value) > WALLET_METADATA_VALUE_MAX))
+            return json_in_refuse(err, "metadata", "value_is_too_long");
     }
     if (strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) > WALLET_METADATA_MAX)
         return json_in_refuse(err, "metadata", "value_is_too_long");

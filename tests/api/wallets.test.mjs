@@ -746,3 +746,23 @@ test('a unique count whose events only remove values still pays its first tier\'
   const first = await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'flat_seats_sub2', code: 'seats_flat', properties: { user: 'c', operation_type: 'remove' } } }));
   assert.equal(first.authorization.amount_cents, 109);
 });
+
+// Found by a black-box audit: a metadata key over 100 bytes or a value over 255 bytes was
+// refused as invalid_type, which a client sending a string value cannot act on.
+test('wallet metadata: a key or value too long is value_is_too_long, a value of the wrong type invalid_type', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'meta_long', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'meta_long', currency: 'EUR', rate_amount: '1' } }))).wallet;
+  const path = `/api/v1/wallets/${w.lago_id}/metadata`;
+  const details = async (metadata, method = 'POST') => {
+    const r = await t.api(path, { method, body: { metadata } });
+    const b = await json(r);
+    return [r.status, b.error_details];
+  };
+  for (const method of ['POST', 'PATCH']) {
+    assert.deepEqual(await details({ ['k'.repeat(101)]: 'v' }, method), [422, { metadata: ['value_is_too_long'] }], method);
+    assert.deepEqual(await details({ k: 'v'.repeat(256) }, method), [422, { metadata: ['value_is_too_long'] }], method);
+    assert.deepEqual(await details({ k: 1 }, method), [422, { metadata: ['invalid_type'] }], method);
+  }
+  // the limits themselves are kept
+  assert.equal((await details({ ['k'.repeat(100)]: 'v'.repeat(255) }))[0], 200);
+});
