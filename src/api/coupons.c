@@ -127,13 +127,19 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
     /* Lago's input nests the limits in `applies_to`; its answer, and Tally's first inputs,
      * have them at the top */
     struct json_object *limits = obj, *applies_to = NULL;
-    if (json_object_object_get_ex(obj, "applies_to", &applies_to) &&
-        json_object_is_type(applies_to, json_type_object))
-        limits = applies_to;
-    bool ok = parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, out, err) &&
-              parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
-              parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
-                           &limited_metrics, err);
+    bool ok = true;
+    /* null is no limit, as absent; any other type is refused, not passed over: a coupon meant
+     * for one plan was otherwise made for every plan */
+    if (json_object_object_get_ex(obj, "applies_to", &applies_to) && applies_to) {
+        if (json_object_is_type(applies_to, json_type_object))
+            limits = applies_to;
+        else
+            ok = json_in_refuse(err, "applies_to", "invalid_type");
+    }
+    ok = ok && parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, out, err) &&
+         parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
+         parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
+                      &limited_metrics, err);
     /* An update keeps a coupon whose every target was deleted limited to none (merge_coupon
      * leaves only the stored flags in obj); a client's flags are answers, never read. */
     if (ok && strcmp(req->method, "PUT") == 0 && !limited_plans && !limited_metrics)

@@ -297,3 +297,29 @@ test('coupons: a renamed plan or metric stays their target under its new code', 
   assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'rp', name: 'rp', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
   assert.deepEqual((await call('GET', '/api/v1/coupons/c_rp')).body.coupon.plan_codes, ['rp_new']);
 });
+
+// Found by a black-box audit: an applies_to that was not an object ("pro", ["pro"]) was passed
+// over, and the coupon meant for one plan was created for every plan, with a 200.
+test('coupons: an applies_to that is not an object is invalid_type, and nothing is created or changed', async () => {
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'ap', name: 'ap', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '50', frequency: 'forever', applies_to } });
+  for (const [i, applies_to] of ['ap', ['ap'], [{ plan_codes: ['ap'] }], 1, true].entries()) {
+    const r = await coupon(`c_at${i}`, applies_to);
+    assert.equal(r.status, 422, JSON.stringify(applies_to));
+    assert.deepEqual(details(r), { applies_to: ['invalid_type'] }, JSON.stringify(applies_to));
+    assert.equal((await call('GET', `/api/v1/coupons/c_at${i}`)).status, 404);
+  }
+  // null is no limit, as absent
+  const open = await coupon('c_at_null', null);
+  assert.equal(open.status, 200);
+  assert.equal(open.body.coupon.limited_plans, false);
+  // an update too, and the stored limits stay
+  assert.equal((await coupon('c_at_ok', { plan_codes: ['ap'] })).status, 200);
+  for (const applies_to of ['ap', ['ap']]) {
+    const r = await call('PUT', '/api/v1/coupons/c_at_ok', { coupon: { applies_to } });
+    assert.equal(r.status, 422, JSON.stringify(applies_to));
+    assert.deepEqual(details(r), { applies_to: ['invalid_type'] });
+  }
+  const kept = (await call('GET', '/api/v1/coupons/c_at_ok')).body.coupon;
+  assert.deepEqual([kept.limited_plans, kept.plan_codes], [true, ['ap']]);
+});
