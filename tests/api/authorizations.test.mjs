@@ -504,3 +504,22 @@ test('a hold reserves each charge\'s part in the wallets that may pay that charg
   assert.equal(usage.total_amount_cents, 1500 + 10); // all of it debited: 1100 + 400 + 10
   for (const w of [cntOnly, any]) await checkWalletLedger(t, w.lago_id);
 });
+
+// Found by a black-box audit: a capture sent with "transaction_id": "" stored an event whose
+// transaction id was empty (POST /events refuses it), which no GET could fetch, and every later
+// such capture on the subscription was refused as its duplicate.
+test('a capture with an empty transaction_id is refused as POST /events refuses it, and keeps its hold', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'empty_tx', plan_code: 'gpu', external_id: 'empty_tx_sub' } }));
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'empty_tx', currency: 'USD', rate_amount: '0.01', name: 'W', granted_credits: '1000' } }));
+  const a = (await ok(await authorize({ external_subscription_id: 'empty_tx_sub', code: 'gpu_seconds', properties: { seconds: 10 } }))).authorization;
+  const refused = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: '' } });
+  assert.equal(refused.status, 422);
+  assert.deepEqual((await refused.json()).error_details, { transaction_id: ['value_is_mandatory'] });
+  const held = (await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization;
+  assert.equal(held.status, 'authorized');
+  // null still means the hold's own id
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: null } }))).authorization;
+  assert.equal(captured.transaction_id, a.lago_id);
+  const events = (await ok(await t.api('/api/v1/events?external_subscription_id=empty_tx_sub'))).events;
+  assert.deepEqual(events.map((e) => e.transaction_id), [a.lago_id]);
+});
