@@ -306,18 +306,28 @@ bool api_org_now(struct request *req, tally_time *now)
     return true;
 }
 
-static bool parse_positive(const char *s, int64_t *out)
+enum positive { POSITIVE, NOT_POSITIVE, POSITIVE_TOO_LARGE };
+
+/* A decimal integer > 0; one past 64 bits is told apart, so that its answer says so. */
+static enum positive parse_positive(const char *s, int64_t *out)
 {
     int64_t v = 0;
+    bool overflow = false;
     if (!s || !*s)
-        return false;
+        return NOT_POSITIVE;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (*s - '0');
+        if (*s < '0' || *s > '9')
+            return NOT_POSITIVE;
+        int d = *s - '0';
+        if (overflow || v > (INT64_MAX - d) / 10)
+            overflow = true;
+        else
+            v = v * 10 + d;
     }
+    if (overflow)
+        return POSITIVE_TOO_LARGE;
     *out = v;
-    return v > 0;
+    return v > 0 ? POSITIVE : NOT_POSITIVE;
 }
 
 bool api_pagination(struct request *req, int64_t *page, int64_t *per_page)
@@ -325,19 +335,21 @@ bool api_pagination(struct request *req, int64_t *page, int64_t *per_page)
     const char *p = api_query(req, "page"), *pp = api_query(req, "per_page");
     *page = 1;
     *per_page = API_PAGE_SIZE_DEFAULT;
-    if (p && !parse_positive(p, page)) {
+    enum positive rp = p ? parse_positive(p, page) : POSITIVE;
+    enum positive rpp = pp ? parse_positive(pp, per_page) : POSITIVE;
+    if (rp == NOT_POSITIVE) {
         api_error_bad_request(req, "page must be a positive integer");
         return false;
     }
-    if (pp && !parse_positive(pp, per_page)) {
+    if (rpp == NOT_POSITIVE) {
         api_error_bad_request(req, "per_page must be a positive integer");
         return false;
     }
-    if (*per_page > API_PAGE_SIZE_MAX) {
+    if (rpp == POSITIVE_TOO_LARGE || *per_page > API_PAGE_SIZE_MAX) {
         api_error_bad_request(req, "per_page must be at most 1000");
         return false;
     }
-    if (*page > INT64_MAX / *per_page) {
+    if (rp == POSITIVE_TOO_LARGE || *page > INT64_MAX / *per_page) {
         api_error_bad_request(req, "page is too large");
         return false;
     }

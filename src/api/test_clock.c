@@ -53,12 +53,16 @@ void test_clock_advance(struct request *req)
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "test_clock", &doc);
     const char *to_text = NULL;
-    struct json_in_error err;
+    struct json_in_error err = {0};
+    enum json_in_result r;
     tally_time to;
     struct command *cmd;
     if (!obj) {
         /* answered */
-    } else if (json_in_string(obj, "to", 64, &req->arena, &to_text, &err) != JSON_IN_VALUE) {
+    } else if ((r = json_in_string(obj, "to", 64, &req->arena, &to_text, &err)) ==
+               JSON_IN_INVALID) {
+        api_error_validation(req, err.field, err.code); /* a number or boolean: invalid_type */
+    } else if (r != JSON_IN_VALUE) {
         api_error_validation(req, "to", "value_is_mandatory");
     } else if (!timestamp_parse_iso8601(to_text, strlen(to_text), &to)) {
         api_error_validation(req, "to", "invalid_date");

@@ -89,6 +89,18 @@ test('list pages newest first with Lago meta', async () => {
   assert.equal(big.status, 400);
 });
 
+// Found by a black-box audit: a page or per_page too large for 64 bits was told it "must be a
+// positive integer", which it is; one digit fewer was told "page is too large".
+test('a page or per_page too large for 64 bits is "too large", not "not a positive integer"', async () => {
+  const error = async (query) => (await json(await t.api(`/api/v1/customers?${query}`))).body;
+  for (const page of ['922337203685477580', '9223372036854775807', '9223372036854775808', '99999999999999999999'])
+    assert.deepEqual(await error(`page=${page}`), { status: 400, error: 'BadRequest: page is too large' }, page);
+  for (const perPage of ['9223372036854775807', '99999999999999999999', '1001'])
+    assert.deepEqual(await error(`per_page=${perPage}`), { status: 400, error: 'BadRequest: per_page must be at most 1000' }, perPage);
+  for (const page of ['0', '-1', 'x', '1.5', ''])
+    assert.deepEqual(await error(`page=${page}`), { status: 400, error: 'BadRequest: page must be a positive integer' }, page);
+});
+
 test('delete answers the customer, then it is gone and its external_id is free again', async () => {
   const del = await json(await t.api('/api/v1/customers/cus_2', { method: 'DELETE' }));
   assert.equal(del.status, 200);

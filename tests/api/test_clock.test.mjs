@@ -44,6 +44,16 @@ test('bad input: not a date, missing, missing root', async () => {
   }
 });
 
+// Found by a black-box audit: a `to` that was there but not a string (a number of seconds, a
+// boolean) was told value_is_mandatory, as if it were missing.
+test('a to of the wrong type is invalid_type; a missing or null one value_is_mandatory', async () => {
+  for (const [to, code] of [[1767312000, 'invalid_type'], [true, 'invalid_type'], [{}, 'invalid_type'], [null, 'value_is_mandatory'], [undefined, 'value_is_mandatory']]) {
+    const r = await advance(to);
+    assert.equal(r.status, 422, JSON.stringify(to));
+    assert.deepEqual((await r.json()).error_details, { to: [code] }, JSON.stringify(to));
+  }
+});
+
 test('a clock stays where events may be: 9999 is refused here and by the CLI', async () => {
   const r = await advance('9999-06-01T00:00:00Z');
   assert.equal(r.status, 422);
