@@ -538,9 +538,12 @@ static const char *message_of(struct request *req, const char *format, ...)
  * A rule's credit amounts at the wallet's rate: each at most what a wallet holds
  * (WALLET_BALANCE_MAX_CENTS), as the writer reads them back. Refused otherwise: a threshold, a
  * target, a top-up or a rollover cap past it could never be met, and the writer must never meet
- * one it cannot convert.
+ * one it cannot convert. When the request names the rules (`rules_sent`), a top-up's paid or
+ * granted credits worth more than nothing but less than a cent are refused too, as such a
+ * one-off top-up is: the rule was otherwise shown on the wallet and never topped up (a top-up
+ * of no cents is skipped). Rules stored before that check do not stop other updates.
  */
-static bool rule_amounts_fit(struct request *req, const struct store_wallet *w,
+static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, bool rules_sent,
                              struct json_in_error *err)
 {
     static const char *const keys[] = {"threshold_credits", "paid_credits", "granted_credits",
@@ -556,15 +559,23 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w,
             if (!json_object_object_get_ex(rule, keys[i], &v) || !v)
                 continue;
             const char *text = json_object_get_string(v);
-            if (money_parse(text, strlen(text), &credits) == MONEY_OK &&
+            if (money_parse(text, strlen(text), &credits) != MONEY_OK ||
                 wallet_credits_to_cents(credits, w->rate_amount,
-                                        wallets_currency_exponent(w->currency), &cents) == MONEY_OK)
-                continue;
-            ok = json_in_refuse(err, "recurring_transaction_rules", "value_is_out_of_range");
-            err->message = message_of(req,
-                                      "%s is past what a wallet holds, at most %s at its rate; "
-                                      "nothing was recorded",
-                                      keys[i], limit_text(req, w));
+                                        wallets_currency_exponent(w->currency),
+                                        &cents) != MONEY_OK) {
+                ok = json_in_refuse(err, "recurring_transaction_rules", "value_is_out_of_range");
+                err->message = message_of(req,
+                                          "%s is past what a wallet holds, at most %s at its "
+                                          "rate; nothing was recorded",
+                                          keys[i], limit_text(req, w));
+            } else if (rules_sent && i >= 1 && i <= 2 && money_sign(credits) > 0 && cents == 0) {
+                ok = json_in_refuse(err, "recurring_transaction_rules", "amount_rounds_to_zero");
+                err->message = message_of(req,
+                                          "%s %s is less than one cent at the wallet's "
+                                          "rate_amount, so the rule would top up nothing; "
+                                          "nothing was recorded",
+                                          keys[i], text);
+            }
         }
     }
     json_object_put(terms);
@@ -742,7 +753,7 @@ static void create(struct request *req, const char *external_customer_id)
         json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &w->code, &err) ==
             JSON_IN_INVALID ||
         !(w->terms_json = parse_terms(req, obj, NULL, &err, &metric_missing)) ||
-        !rule_amounts_fit(req, w, &err))
+        !rule_amounts_fit(req, w, true, &err))
         goto refused;
     if (!w->code || !*w->code) {
         rq->code_generated = true;
@@ -916,7 +927,9 @@ static void update(struct request *req, bool by_code)
         !parse_common(req, obj, &u->wallet, &err) ||
         !(u->wallet.terms_json =
               parse_terms(req, obj, current.terms_json, &err, &metric_missing)) ||
-        !rule_amounts_fit(req, &u->wallet, &err)) {
+        !rule_amounts_fit(req, &u->wallet,
+                          json_object_object_get_ex(obj, "recurring_transaction_rules", NULL),
+                          &err)) {
         if (metric_missing)
             api_error_not_found(req, "billable_metric_not_found");
         else

@@ -191,3 +191,36 @@ test('rule credits paid after their anniversary roll over at the next one', asyn
   assert.equal(carried.remaining_amount_cents, 1000);
   assert.ok(Date.parse(carried.expiration_at) > Date.parse(day(2)), carried.expiration_at);
 });
+
+// Found by a black-box audit: a rule whose credits were worth less than a cent at the wallet's
+// rate was accepted, and then never topped up (a top-up of nothing is skipped), where the same
+// credits as a one-off top-up are refused amount_rounds_to_zero.
+test('a rule whose paid or granted credits are less than a cent at the rate is refused, on create and update', async () => {
+  const refused = async (r) => {
+    const b = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(b));
+    assert.deepEqual(b.error_details, { recurring_transaction_rules: ['amount_rounds_to_zero'] });
+    assert.match(b.message, /^(paid|granted)_credits [0-9.]+ is less than one cent at the wallet's rate_amount/);
+  };
+  const rules = [
+    { trigger: 'threshold', threshold_credits: '5', paid_credits: '0', granted_credits: '0.004' },
+    { trigger: 'threshold', threshold_credits: '5', paid_credits: '0.0000000000000000000000000000000000001' },
+    { trigger: 'interval', interval: 'monthly', granted_credits: '0.0049' },
+    { trigger: 'threshold', threshold_credits: '5', paid_credits: '10', granted_credits: '0.004' }, // part of it
+    { trigger: 'interval', interval: 'monthly', paid_credits: '0.4' }, // 0.4 cents at 0.01
+  ];
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'subcent', currency: 'EUR' } }));
+  for (const [i, rule] of rules.entries()) {
+    const rate = i === 4 ? '0.01' : '1';
+    await refused(await post('/api/v1/wallets', { wallet: { external_customer_id: 'subcent', currency: 'EUR', rate_amount: rate, name: `R${i}`, recurring_transaction_rules: [rule] } }));
+  }
+  assert.deepEqual((await ok(await t.api('/api/v1/wallets?external_customer_id=subcent'))).wallets, []);
+  // a cent is enough; on update, the stored wallet's rate decides
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'subcent', currency: 'EUR', rate_amount: '0.01', name: 'Cent',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '1' }] } }))).wallet;
+  await refused(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '0.4' }] } } }));
+  assert.equal((await wallet(w.lago_id)).recurring_transaction_rules[0].granted_credits, '1.0');
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '2' }] } } }));
+  // zero credits are no sub-cent amount: unchanged
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', paid_credits: '0', granted_credits: '3' }] } } }));
+});
