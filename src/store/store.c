@@ -2094,11 +2094,12 @@ enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum c
     return catalog_one(s, out, a);
 }
 
-enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
-                                               enum catalog_kind kind, const char *lago_id,
-                                               struct catalog_item *out, struct arena *a)
+/* The item of `lago_id` read by statement `id` (live items only, or deleted ones too). */
+static enum store_status catalog_by_lago_id(struct store_conn *c, enum stmt_id id, int64_t org_id,
+                                            enum catalog_kind kind, const char *lago_id,
+                                            struct catalog_item *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET_BY_LAGO_ID);
+    sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2107,17 +2108,18 @@ enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org
     return catalog_one(s, out, a);
 }
 
+enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
+                                               enum catalog_kind kind, const char *lago_id,
+                                               struct catalog_item *out, struct arena *a)
+{
+    return catalog_by_lago_id(c, STMT_CATALOG_GET_BY_LAGO_ID, org_id, kind, lago_id, out, a);
+}
+
 enum store_status store_catalog_get_any_by_lago_id(struct store_conn *c, int64_t org_id,
                                                    enum catalog_kind kind, const char *lago_id,
                                                    struct catalog_item *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET_ANY_BY_LAGO_ID);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int(s, 2, (int)kind);
-    bind_text(s, 3, lago_id);
-    return catalog_one(s, out, a);
+    return catalog_by_lago_id(c, STMT_CATALOG_GET_ANY_BY_LAGO_ID, org_id, kind, lago_id, out, a);
 }
 
 enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
