@@ -667,18 +667,41 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     bool renamed = strcmp(current->code, next->code) != 0;
     if (was.aggregation == will.aggregation && !renamed)
         return COMMAND_OK;
-    const char *plan;
+    const char *plan, *what = renamed ? "code" : "aggregation";
     enum store_status s =
         store_metric_plan(store_conn(e->store), cmd->org_id, current->lago_id, &plan, cmd->arena);
-    if (s == STORE_NOT_FOUND)
-        return COMMAND_OK;
-    if (s != STORE_OK)
+    if (s != STORE_OK && s != STORE_NOT_FOUND)
         return COMMAND_STORE_FAILED;
-    command_set_message(cmd,
-                        "plan %s charges for this metric: its %s cannot change while a plan uses "
-                        "it (remove its charges, or make another metric)",
-                        plan, renamed ? "code" : "aggregation");
-    return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
+    if (s == STORE_OK) {
+        command_set_message(cmd,
+                            "plan %s charges for this metric: its %s cannot change while a plan "
+                            "uses it (remove its charges, or make another metric)",
+                            plan, what);
+        return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
+    }
+    /* a subscription's own plan (plan_overrides) charges for it as much (an audit renamed a
+     * metric only such a plan charged, and its usage went) */
+    struct store_own_plan *own;
+    size_t count;
+    if (store_subscription_own_plans(store_conn(e->store), cmd->org_id, current->lago_id, &own,
+                                     &count, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        if (own[i].ended)
+            continue;
+        int charges = catalog_refs_charges_metric(own[i].plan_body, current->lago_id);
+        if (charges < 0)
+            return COMMAND_STORE_FAILED;
+        if (!charges)
+            continue;
+        command_set_message(cmd,
+                            "subscription %s's own plan charges for this metric: its %s cannot "
+                            "change while a plan uses it (remove its charges, or make another "
+                            "metric)",
+                            own[i].external_id, what);
+        return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
+    }
+    return COMMAND_OK;
 }
 
 static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
@@ -1440,7 +1463,7 @@ static bool names_a_plan_of(struct json_object *plans, struct json_object *other
  */
 static enum command_result refuse_plan_overlap(struct engine *e, struct command *cmd,
                                                const struct catalog_item *coupon,
-                                               int64_t customer_id, const char *skip_lago_id)
+                                               int64_t customer_id, const char *skip_applied)
 {
     struct json_object *plans = coupon_plans(coupon->body);
     if (!plans)
@@ -1454,11 +1477,16 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
                                   &count, &total, cmd->arena) != STORE_OK)
         r = COMMAND_STORE_FAILED;
     for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
-        if (skip_lago_id && strcmp(active[i].coupon.coupon_lago_id, skip_lago_id) == 0)
+        if (skip_applied && strcmp(active[i].coupon.lago_id, skip_applied) == 0)
             continue;
-        struct catalog_item other;
-        enum store_status s = store_catalog_get_by_lago_id(
-            conn, cmd->org_id, CATALOG_COUPON, active[i].coupon.coupon_lago_id, &other, cmd->arena);
+        /* another application of this very coupon (a reusable one) has its limits too, the
+         * new ones when an update is checked */
+        struct catalog_item other = *coupon;
+        enum store_status s =
+            strcmp(active[i].coupon.coupon_lago_id, coupon->lago_id) == 0
+                ? STORE_OK
+                : store_catalog_get_by_lago_id(conn, cmd->org_id, CATALOG_COUPON,
+                                               active[i].coupon.coupon_lago_id, &other, cmd->arena);
         if (s == STORE_NOT_FOUND)
             continue; /* its coupon was deleted: it ended with it */
         struct json_object *others = s == STORE_OK ? coupon_plans(other.body) : NULL;
@@ -1502,7 +1530,7 @@ static enum command_result check_coupon_limits(struct engine *e, struct command 
         return COMMAND_STORE_FAILED;
     enum command_result r = COMMAND_OK;
     for (size_t i = 0; r == COMMAND_OK && i < count; i++)
-        r = refuse_plan_overlap(e, cmd, next, held[i].coupon.customer_id, current->lago_id);
+        r = refuse_plan_overlap(e, cmd, next, held[i].coupon.customer_id, held[i].coupon.lago_id);
     return r;
 }
 

@@ -822,9 +822,8 @@ static int32_t exponent_of(const struct live_wallet *w)
     return c ? c->exponent : 2;
 }
 
-/* Cents as the wallet's credits, for a message ("?" if they cannot be shown). */
-static const char *credits_text(struct command *cmd, const struct live_wallet *w, int64_t cents,
-                                bool floor)
+const char *wallet_book_credits_text(struct command *cmd, const struct live_wallet *w,
+                                     int64_t cents, bool floor)
 {
     money_t credits;
     char text[MONEY_TEXT_MAX];
@@ -940,11 +939,12 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
             "a wallet holds at most %s credits (%" PRId64 " cents) at its rate; wallet %s holds "
             "%s, purchases waiting for payment included, so at most %s more fit; nothing was "
             "recorded",
-            credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true), WALLET_BALANCE_MAX_CENTS,
-            w->row.lago_id, credits_text(cmd, w, holds, false),
-            credits_text(cmd, w,
-                         holds < WALLET_BALANCE_MAX_CENTS ? WALLET_BALANCE_MAX_CENTS - holds : 0,
-                         true));
+            wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
+            WALLET_BALANCE_MAX_CENTS, w->row.lago_id,
+            wallet_book_credits_text(cmd, w, holds, false),
+            wallet_book_credits_text(
+                cmd, w, holds < WALLET_BALANCE_MAX_CENTS ? WALLET_BALANCE_MAX_CENTS - holds : 0,
+                true));
     case WALLET_FIT_LIFETIME:
         if (!cmd)
             return COMMAND_INVALID;
@@ -953,9 +953,9 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
                             " cents) over its life, what it consumed, voided or let expire "
                             "included; wallet %s has taken in %s: top up another wallet; "
                             "nothing was recorded",
-                            credits_text(cmd, w, WALLET_LIFETIME_MAX_CENTS, true),
+                            wallet_book_credits_text(cmd, w, WALLET_LIFETIME_MAX_CENTS, true),
                             WALLET_LIFETIME_MAX_CENTS, w->row.lago_id,
-                            credits_text(cmd, w, lifetime, false));
+                            wallet_book_credits_text(cmd, w, lifetime, false));
     }
     /* the organization's account the credits enter by */
     enum ledger_account a = paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS;

@@ -266,6 +266,10 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
 
 /* ---- for engine/wallets and engine/wallet_clock (the writer) ---- */
 
+/* Cents as the wallet's credits (floored to what cents can hold, with `floor`), for a
+ * message, in cmd's arena ("?" if they cannot be shown). */
+const char *wallet_book_credits_text(struct command *cmd, const struct live_wallet *w,
+                                     int64_t cents, bool floor);
 /* The customer's wallets, loaded from the store on first use; NULL on a store failure. */
 struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
                                               int64_t org_id, int64_t customer_id);

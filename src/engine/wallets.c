@@ -2,7 +2,6 @@
 #include "engine/wallets.h"
 
 #include <assert.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1222,16 +1221,16 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     row.updated_at = cmd->now;
     if (row.limit == WALLET_LIMIT_SOFT && row.overdrawn_cents > row.overdraft_limit_cents) {
         command_set_message(cmd,
-                            "the wallet owes %" PRId64 " cents of overdraft already: "
-                            "overdraft_credits cannot be less until credits repay it",
-                            row.overdrawn_cents);
+                            "the wallet owes %s credits of overdraft already: overdraft_credits "
+                            "cannot be less until credits repay it",
+                            wallet_book_credits_text(cmd, w, row.overdrawn_cents, false));
         return refuse(cmd, "overdraft_credits", "value_is_out_of_range");
     }
     if (row.limit != WALLET_LIMIT_SOFT && row.overdrawn_cents > 0) {
         command_set_message(cmd,
-                            "the wallet owes %" PRId64 " cents of overdraft: it stays soft "
-                            "until credits repay it",
-                            row.overdrawn_cents);
+                            "the wallet owes %s credits of overdraft: it stays soft until "
+                            "credits repay it",
+                            wallet_book_credits_text(cmd, w, row.overdrawn_cents, false));
         return refuse(cmd, "limit", "wallet_is_overdrawn");
     }
     if (takes_held_credits(cmd, w, &row))

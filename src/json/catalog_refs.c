@@ -142,6 +142,25 @@ static bool undeclared_in(struct json_object *values, const struct billable_metr
     return false;
 }
 
+int catalog_refs_charges_metric(const char *body, const char *metric_lago_id)
+{
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *charges, *v;
+    if (!json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return -1;
+    }
+    int found = 0;
+    if (json_object_object_get_ex(doc, "charges", &charges) &&
+        json_object_is_type(charges, json_type_array))
+        for (size_t i = 0; !found && i < json_object_array_length(charges); i++)
+            found = json_object_object_get_ex(json_object_array_get_idx(charges, i),
+                                              "billable_metric_id", &v) &&
+                    json_object_is_type(v, json_type_string) &&
+                    strcmp(json_object_get_string(v), metric_lago_id) == 0;
+    json_object_put(doc);
+    return found;
+}
+
 int catalog_refs_undeclared_filter(struct arena *a, const char *body, const char *metric_lago_id,
                                    const struct billable_metric_filter *declared,
                                    size_t declared_count, const char **key, const char **value)

@@ -51,6 +51,10 @@ enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const cha
                                                       const char *code, const char *replacement,
                                                       const char **out);
 
+/* Whether a plan's (or a subscription's own plan's) body has a charge on the metric
+ * `metric_lago_id`: 1 yes, 0 no, -1 if the body is not an object Tally wrote. */
+int catalog_refs_charges_metric(const char *body, const char *metric_lago_id);
+
 /*
  * Whether a plan's (or a subscription's own plan's) body has a charge on the metric
  * `metric_lago_id` with a filter value the metric's filters `declared` do not hold: a value

@@ -175,6 +175,13 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   }
   assert.deepEqual((await call('GET', '/api/v1/coupons/pct')).body.coupon.plan_codes, []);
   assert.equal((await limit('lim4', ['p4'])).status, 200); // its own application overlaps nothing
+  // a reusable coupon a customer holds twice cannot be limited to a plan either: its two
+  // applications would stack (an audit: each application's check skipped both)
+  await call('POST', '/api/v1/coupons', { coupon: { code: 'twice', name: 'twice', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', reusable: true } });
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'erin', currency: 'EUR' } });
+  for (let i = 0; i < 2; i++) assert.equal((await apply({ external_customer_id: 'erin', coupon_code: 'twice' })).status, 200);
+  const twice = await limit('twice', ['p4']);
+  assert.deepEqual([twice.status, twice.body.code], [405, 'plan_overlapping']);
 });
 
 // A route under a customer that does not exist says so first, as Lago's customer routes do

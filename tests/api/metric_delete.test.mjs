@@ -68,6 +68,28 @@ test('a metric\'s aggregation cannot change while a plan charges for it; its nam
   assert.deepEqual([free.body.billable_metric.aggregation_type, free.body.billable_metric.code], ['max_agg', 'spare2']);
 });
 
+// A subscription's own plan (plan_overrides) charges for a metric as much as a catalog plan:
+// the metric keeps its code and aggregation while one does. Found by an audit: the plan took
+// its charges out, its overridden subscription kept one, and the rename took its usage away.
+test('a metric only a subscription\'s own plan charges keeps its code and aggregation', async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'own', name: 'Own', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'own_p', name: 'own', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }))).plan;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'own_c', plan_code: 'own_p', external_id: 'own_s', subscription_at: '2026-03-01T00:00:00Z',
+    plan_overrides: { charges: [{ id: plan.charges[0].lago_id, properties: { amount: '2' } }] } } }));
+  await ok(await post('/api/v1/events', { event: { transaction_id: 'own1', external_subscription_id: 'own_s', code: 'own', properties: { v: 3 } } }));
+  await ok(await t.api('/api/v1/plans/own_p', { method: 'PUT', body: { plan: { charges: [] } } }));
+  for (const [change, field] of [[{ code: 'own2' }, 'code'], [{ aggregation_type: 'max_agg' }, 'aggregation_type']]) {
+    const r = await t.api('/api/v1/billable_metrics/own', { method: 'PUT', body: { billable_metric: change } });
+    const body = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(body));
+    assert.deepEqual(body.error_details, { [field]: ['metric_used_by_plans'] });
+    assert.match(body.message, /subscription own_s's own plan charges for this metric/);
+  }
+  const u = (await ok(await t.api('/api/v1/customers/own_c/current_usage?external_subscription_id=own_s'))).customer_usage;
+  assert.equal(u.amount_cents, 600);
+});
+
 test('a deleted metric takes its charges; usage, debits and restarts go on without them', async () => {
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '100' } }))).wallet;
   await ok(await post('/api/v1/events/batch', { events: [ev('calls'), ev('calls'), ev('tokens', { n: 3 })] }));

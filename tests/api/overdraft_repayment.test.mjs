@@ -144,11 +144,11 @@ test('an overdraft owed keeps the wallet soft and its overdraft_credits at least
   let [status, body] = await put({ overdraft_credits: '10' });
   assert.equal(status, 422);
   assert.deepEqual(body.error_details, { overdraft_credits: ['value_is_out_of_range'] });
-  assert.match(body.message, /owes 3000 cents of overdraft already/);
+  assert.match(body.message, /owes 30.0 credits of overdraft already/);
   [status, body] = await put({ limit: 'hard' });
   assert.equal(status, 422);
   assert.deepEqual(body.error_details, { limit: ['wallet_is_overdrawn'] });
-  assert.match(body.message, /owes 3000 cents of overdraft/);
+  assert.match(body.message, /owes 30.0 credits of overdraft/);
   const now = await wallet(w.lago_id);
   assert.deepEqual([now.limit, now.overdraft_credits], ['soft', '50.0']);
   await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { overdraft_credits: '30' } } }));
