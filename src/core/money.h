@@ -182,9 +182,9 @@ enum money_status money_mul(money_t a, money_t b, money_t *out);
  * a + b and a * b where a result of more than 38 significant digits keeps its first 38, the
  * decimals past them truncated toward zero, instead of failing with MONEY_ERR_PRECISION: the
  * quantities and amounts that usage adds up (a sum of one value of 1e-38 and another of 1).
- * What is dropped is below 10^-(38 - integer digits), so never a cent of an amount int64 cents
- * can hold, and truncation never moves a value across a half-cent or a whole-credit boundary
- * it had not reached. MONEY_ERR_OVERFLOW as money_add and money_mul.
+ * What one result drops is below one unit of its 38th digit; a sum of several such results can
+ * be that many units short (docs/ARCHITECTURE.md, "Money", says what this costs).
+ * MONEY_ERR_OVERFLOW as money_add and money_mul.
  */
 enum money_status money_add_truncated(money_t a, money_t b, money_t *out);
 enum money_status money_mul_truncated(money_t a, money_t b, money_t *out);

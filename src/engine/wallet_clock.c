@@ -375,23 +375,71 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
 }
 
 /*
- * The wallet's next anniversary, scheduled at a local midnight of the zone `was`, becomes the
- * same day's midnight in the wallet's zone now. A first grant still ahead at the rule's
- * started_at keeps that instant, which no zone moves.
+ * How far before an anniversary an instant is surely in the period that ends with it, in any
+ * zone: a new zone moves an anniversary by at most about two days (a day of offset, and a day
+ * of the anchor's local date), and the shortest interval is a week.
  */
-static bool reschedule_in_zone(struct live_wallet *w, const struct tz_zone *was)
+#define ZONE_MOVE_PROBE_USEC ((tally_time)3 * TIMESTAMP_USEC_PER_DAY)
+
+/*
+ * Whether `at` is an anniversary of the wallet's rule in the zone `was`, and if so the same
+ * anniversary (the same count of intervals from the anchor) in the wallet's zone now, in
+ * *out. In the new zone the anchor's local date may be another day: the 15th at 23:00 in UTC
+ * is the 16th in Tokyo, so the same anniversary there is on the 16th (found by an audit: one
+ * moved to the 15th fired, and the 16th fired again the next day).
+ */
+static bool same_anniversary(const struct live_wallet *w, const struct tz_zone *was, tally_time at,
+                             tally_time *out)
 {
     const struct tz_zone *will = rule_zone(w);
-    struct civil_date day;
-    tally_time midnight;
-    if (!w->row.has_next_rule_at || w->row.next_rule_at == rule_anchor(w) || !was || !will)
-        return true; /* (without the zone database no anniversary is scheduled) */
-    if (!tz_local_date(was, w->row.next_rule_at, &day) ||
-        tz_start_of_day(will, day, &midnight) != TZ_OK)
+    tally_time probe = at - ZONE_MOVE_PROBE_USEC;
+    if (!was || !will || probe < rule_anchor(w))
         return false;
-    w->row.next_rule_at = midnight;
-    w->row.has_next_rule_at = !(w->rule_has_expiration && midnight >= w->rule_expiration_at);
+    struct period_spec old_spec = {w->rule_interval, PERIOD_ANNIVERSARY, rule_anchor(w), was};
+    struct period_spec new_spec = {w->rule_interval, PERIOD_ANNIVERSARY, rule_anchor(w), will};
+    struct period p, q;
+    if (period_containing(&old_spec, probe, &p) != PERIOD_OK || p.end != at ||
+        period_containing(&new_spec, probe, &q) != PERIOD_OK)
+        return false;
+    *out = q.end;
     return true;
+}
+
+/*
+ * The wallet's rule grants end at its anniversaries (grant_expires_after lands on them, and
+ * rolled-over credits take the next grant's end): each such end moves with the zone to the
+ * same anniversary there, or the previous grant would expire hours before the anniversary that
+ * rolls it over (an audit's: a move west lost `rollover: all`'s credits). Other ends stay.
+ */
+static enum command_result move_grant_ends(struct store *st, struct command *cmd,
+                                           struct live_wallet *w, const struct tz_zone *was)
+{
+    int64_t *ids = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *ids);
+    tally_time *ends = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *ends);
+    if (!ids || !ends)
+        return COMMAND_STORE_FAILED;
+    size_t n = 0;
+    for (size_t i = 0; i < w->grant_count; i++) {
+        const struct wallet_grant *g = &w->grants[i];
+        tally_time end;
+        if (!g->has_expiration || !same_anniversary(w, was, g->expiration_at, &end) ||
+            end == g->expiration_at)
+            continue;
+        struct store_wallet_transaction t;
+        if (store_wallet_transaction_by_id(store_conn(st), g->id, &t, cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        if (t.source != WALLET_SOURCE_INTERVAL)
+            continue; /* a top-up's own expiration_at is an instant the client chose */
+        ids[n] = g->id;
+        ends[n++] = end;
+    }
+    /* moved after the walk: a grant that moves changes its place in the consumption order */
+    for (size_t i = 0; i < n; i++) {
+        enum command_result r = carry_on(st, cmd, w, ids[i], 0, true, ends[i]);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    return COMMAND_OK;
 }
 
 enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd,
@@ -407,9 +455,19 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
         const struct tz_zone *was = rule_zone(w);
         w->row.customer_timezone =
             timezone ? arena_strndup(&cw->arena, timezone, strlen(timezone)) : NULL;
-        if ((timezone && !w->row.customer_timezone) || !reschedule_in_zone(w, was))
+        if (timezone && !w->row.customer_timezone) {
             r = COMMAND_STORE_FAILED;
-        else if (store_wallet_save(st, &w->row) != STORE_OK)
+            break;
+        }
+        if (!w->has_rule || !w->rule_interval_trigger)
+            continue; /* its calendar is its rule's */
+        tally_time next;
+        if (w->row.has_next_rule_at && same_anniversary(w, was, w->row.next_rule_at, &next)) {
+            w->row.next_rule_at = next;
+            w->row.has_next_rule_at = !(w->rule_has_expiration && next >= w->rule_expiration_at);
+        }
+        r = move_grant_ends(st, cmd, w, was);
+        if (r == COMMAND_OK && store_wallet_save(st, &w->row) != STORE_OK)
             r = COMMAND_STORE_FAILED;
     }
     note_direct_writes(st, cw, before);

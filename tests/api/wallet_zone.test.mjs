@@ -68,3 +68,33 @@ test('a move east without a restart: the live wallet takes the new zone at once'
   assert.deepEqual([...new Set(txs.filter((x) => x.source === 'interval').map((x) => x.expiration_at))], ['2026-07-14T15:00:00Z']);
   await checkWalletLedger(t, w.lago_id);
 });
+
+// The same anniversary in another zone is the same count of intervals from the anchor: a wallet
+// made at 23:00 UTC on the 15th has its anniversaries on the 16th in Tokyo. And a rule grant's
+// end, an anniversary, moves with it. Found by an audit of the first version: a move east fired
+// the month's anniversary on the 15th and again on the 16th; a move west left the last grant
+// expiring 7 hours before the anniversary that should have rolled it over.
+test('a move keeps one anniversary a month, and the grants ending at it end at it still', async () => {
+  await advance('2026-07-15T23:00:00Z');
+  const tokyo = await walletOf('tokyo2', { paid_credits: '10', invoice_requires_successful_payment: false });
+  const west = await walletOf('west2', { granted_credits: '5', grant_expires_after: 'P1M', rollover: 'all' });
+  const balance = async (w) => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.balance_cents;
+  await advance('2026-07-20T00:00:00Z');
+  await moveTo('tokyo2', 'Asia/Tokyo');
+  await advance('2026-08-15T00:00:00Z');
+  assert.deepEqual(await grants(west.lago_id), ['2026-08-15T00:00:00Z']);
+  assert.deepEqual(await grants(tokyo.lago_id), []);
+  await advance('2026-08-15T15:00:00Z'); // Aug 16 00:00 in Tokyo
+  await advance('2026-08-16T15:00:00Z');
+  assert.deepEqual(await grants(tokyo.lago_id), ['2026-08-15T15:00:00Z']);
+  await advance('2026-08-20T00:00:00Z');
+  await moveTo('west2', 'America/Los_Angeles');
+  await advance('2026-09-15T00:00:00Z'); // the old zone's anniversary: nothing ends or comes
+  assert.equal(await balance(west), 500);
+  await advance('2026-09-15T07:00:00Z'); // Sep 15 00:00 in Los Angeles: 5 rolled over, 5 new
+  assert.equal(await balance(west), 1000);
+  await advance('2026-09-15T15:00:00Z');
+  assert.deepEqual(await grants(tokyo.lago_id), ['2026-08-15T15:00:00Z', '2026-09-15T15:00:00Z']);
+  await checkWalletLedger(t, tokyo.lago_id);
+  await checkWalletLedger(t, west.lago_id);
+});
