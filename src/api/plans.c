@@ -408,8 +408,12 @@ static bool is_overridable(const char *key)
 static bool override_charges(struct json_object *stored, struct json_object *given,
                              struct json_in_error *err)
 {
-    if (!json_object_is_type(given, json_type_array))
+    if (!given)
+        return true; /* null: no charge overridden, as charges null on a plan update */
+    if (!json_object_is_type(given, json_type_array)) {
+        err->message = "plan_overrides.charges must be a list of charges, each named by its id";
         return json_in_refuse(err, "plan_overrides", "invalid_type");
+    }
     for (size_t i = 0; i < json_object_array_length(given); i++) {
         struct json_object *o = json_object_array_get_idx(given, i), *id, *target = NULL;
         if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "id", &id))

@@ -256,6 +256,7 @@ test('bad requests', async () => {
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { interval: 'weekly' } }, 'plan_overrides', 'not_overridable'],
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { amount_cents: -1 } }, 'amount_cents', 'value_is_out_of_range'],
     [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { charges: [{ id: 'nope', properties: { amount: '1' } }] } }, 'plan_overrides', 'charge_not_found'],
+    [{ external_customer_id: 'x', plan_code: 'monthly', plan_overrides: { charges: 'all' } }, 'plan_overrides', 'invalid_type'],
   ]) {
     const r = await call('POST', '/api/v1/subscriptions', { subscription: sub });
     assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(sub));
@@ -263,6 +264,10 @@ test('bad requests', async () => {
   const r = await subscribe('x', 'no_such_plan', 'x1');
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'plan_not_found' });
   assert.equal((await call('GET', '/api/v1/customers/x')).status, 404); // nothing was created
+  // charges null overrides none, as on a plan update (an audit: invalid_type, no message)
+  const plain = await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'x', plan_code: 'monthly', external_id: 'x_null', plan_overrides: { amount_cents: 500, charges: null } } });
+  assert.equal(plain.status, 200, JSON.stringify(plain.body));
+  assert.equal(plain.body.subscription.plan_amount_cents, 500);
 });
 
 test('a plan under live subscriptions keeps its interval and currency, and cannot be deleted', async () => {
