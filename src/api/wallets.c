@@ -333,6 +333,7 @@ static bool threshold_has_no_interval_terms(struct json_object *rule, struct jso
  * lago_id and creation time. NULL after refusing.
  */
 static struct json_object *parse_rules(struct request *req, struct json_object *list,
+                                       struct json_object *wallet, bool wallet_requires,
                                        struct json_in_error *err)
 {
     if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > 1) {
@@ -344,7 +345,11 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         return out;
     struct json_object *rule = json_object_array_get_idx(list, 0), *norm = json_object_new_object();
     const char *trigger = NULL, *method = NULL, *name = NULL;
-    bool grants = false, requires = false, ignore = false;
+    /* Lago's defaults: the wallet's payment setting, and a fixed rule that names no amount
+     * tops up what the new wallet's own top-up was (RecurringTransactionRules::CreateService);
+     * an audit found the rule's paid credits settled before any payment on a wallet that asks
+     * for one */
+    bool grants = false, requires = wallet_requires, ignore = false;
     tally_time expiration, now;
     enum json_in_result exp;
     char id[ENTROPY_UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
@@ -377,9 +382,13 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     if (!interval && !threshold_has_no_interval_terms(rule, norm, err))
         goto fail;
     json_object_object_add(norm, "method", json_object_new_string(target ? "target" : "fixed"));
+    struct json_object *v;
+    bool names_amounts = (json_object_object_get_ex(rule, "paid_credits", &v) && v) ||
+                         (json_object_object_get_ex(rule, "granted_credits", &v) && v);
+    struct json_object *amounts = target || names_amounts || !wallet ? rule : wallet;
     if (!rule_credits(rule, "threshold_credits", NULL, norm, err) ||
-        !rule_credits(rule, "paid_credits", "0.0", norm, err) ||
-        !rule_credits(rule, "granted_credits", "0.0", norm, err) ||
+        !rule_credits(amounts, "paid_credits", "0.0", norm, err) ||
+        !rule_credits(amounts, "granted_credits", "0.0", norm, err) ||
         !rule_credits(rule, "target_ongoing_balance", NULL, norm, err))
         goto fail;
     struct json_object *threshold, *goal;
@@ -495,7 +504,12 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         json_object_object_add(terms, "metadata", v ? json_object_get(v) : NULL);
     }
     if (json_object_object_get_ex(obj, "recurring_transaction_rules", &v) && v) {
-        struct json_object *rules = parse_rules(req, v, err);
+        struct json_object *flag_now;
+        bool requires =
+            json_object_object_get_ex(terms, "invoice_requires_successful_payment", &flag_now) &&
+            json_object_get_boolean(flag_now);
+        /* a new wallet's own top-up is in the request; an update has none */
+        struct json_object *rules = parse_rules(req, v, base ? NULL : obj, requires, err);
         if (!rules)
             goto done;
         json_object_object_add(terms, "recurring_transaction_rules", rules);
@@ -535,13 +549,36 @@ static const char *message_of(struct request *req, const char *format, ...)
 }
 
 /*
+ * Whether a fixed rule's paid top-up of `cents` is within the wallet's paid top-up bounds, as
+ * Lago's ValidateService checks when the rule is made or the bounds change (a target rule's
+ * amount is known only when it fires; ignore_paid_top_up_limits lifts them). Found by an
+ * audit: a rule of 10 on a wallet buying 20 at least was taken, and fired for 10.
+ */
+static bool within_top_up_limits(struct json_object *terms, struct json_object *rule, int64_t cents)
+{
+    struct json_object *v;
+    bool target = json_object_object_get_ex(rule, "method", &v) && v &&
+                  strcmp(json_object_get_string(v), "target") == 0;
+    bool ignore = json_object_object_get_ex(rule, "ignore_paid_top_up_limits", &v) && v &&
+                  json_object_get_boolean(v);
+    if (target || ignore || cents == 0)
+        return true;
+    if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
+        cents < json_object_get_int64(v))
+        return false;
+    return !(json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
+             cents > json_object_get_int64(v));
+}
+
+/*
  * A rule's credit amounts at the wallet's rate: each at most what a wallet holds
  * (WALLET_BALANCE_MAX_CENTS), as the writer reads them back. Refused otherwise: a threshold, a
  * target, a top-up or a rollover cap past it could never be met, and the writer must never meet
- * one it cannot convert. When the request names the rules (`rules_sent`), a top-up's paid or
- * granted credits worth more than nothing but less than a cent are refused too, as such a
- * one-off top-up is: the rule was otherwise shown on the wallet and never topped up (a top-up
- * of no cents is skipped). Rules stored before that check do not stop other updates.
+ * one it cannot convert. When the request names the rules or the paid top-up bounds
+ * (`rules_sent`), a top-up's paid or granted credits worth more than nothing but less than a
+ * cent are refused too, as such a one-off top-up is: the rule was otherwise shown on the wallet
+ * and never topped up (a top-up of no cents is skipped); and so is a fixed rule's paid top-up
+ * outside the bounds. Rules stored before those checks do not stop other updates.
  */
 static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, bool rules_sent,
                              struct json_in_error *err)
@@ -575,6 +612,13 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, 
                                           "rate_amount, so the rule would top up nothing; "
                                           "nothing was recorded",
                                           keys[i], text);
+            } else if (rules_sent && i == 1 && !within_top_up_limits(terms, rule, cents)) {
+                ok = json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+                err->message = message_of(req,
+                                          "paid_credits %s (%" PRId64 " cents) is outside the "
+                                          "wallet's paid_top_up_min/max_amount_cents (set "
+                                          "ignore_paid_top_up_limits to buy it anyway)",
+                                          text, cents);
             }
         }
     }
@@ -668,16 +712,20 @@ static bool parse_initial_credits(struct request *req, struct json_object *obj,
         JSON_IN_INVALID)
         return false;
     c->invoice_requires_successful_payment = requires_payment;
-    /* Lago's transaction_metadata: the first transactions' metadata */
+    /* Lago's transaction_metadata: the first transactions' metadata; and their payment setting,
+     * which they answered false whatever the wallet's (an audit's) */
     struct json_object *metadata;
-    if (!json_object_object_get_ex(obj, "transaction_metadata", &metadata) || !metadata)
-        return true;
-    if (!wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
+    bool has_metadata =
+        json_object_object_get_ex(obj, "transaction_metadata", &metadata) && metadata;
+    if (has_metadata && !wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
         return false;
     struct json_object *details = json_object_new_object();
     if (!details)
         return json_in_refuse(err, "transaction_metadata", "invalid_type");
-    json_object_object_add(details, "metadata", json_object_get(metadata));
+    if (has_metadata)
+        json_object_object_add(details, "metadata", json_object_get(metadata));
+    json_object_object_add(details, "invoice_requires_successful_payment",
+                           json_object_new_boolean(requires_payment));
     const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
     c->details_json = arena_strndup(&req->arena, text, strlen(text));
     json_object_put(details);
@@ -927,9 +975,12 @@ static void update(struct request *req, bool by_code)
         !parse_common(req, obj, &u->wallet, &err) ||
         !(u->wallet.terms_json =
               parse_terms(req, obj, current.terms_json, &err, &metric_missing)) ||
-        !rule_amounts_fit(req, &u->wallet,
-                          json_object_object_get_ex(obj, "recurring_transaction_rules", NULL),
-                          &err)) {
+        !rule_amounts_fit(
+            req, &u->wallet,
+            json_object_object_get_ex(obj, "recurring_transaction_rules", NULL) ||
+                json_object_object_get_ex(obj, "paid_top_up_min_amount_cents", NULL) ||
+                json_object_object_get_ex(obj, "paid_top_up_max_amount_cents", NULL),
+            &err)) {
         if (metric_missing)
             api_error_not_found(req, "billable_metric_not_found");
         else

@@ -400,19 +400,20 @@ static bool read_rule(struct live_wallet *w, struct json_object *terms, struct a
     if (json_object_object_get_ex(rule, "transaction_name", &v) && v)
         w->rule_name =
             arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-    /* its transactions' metadata, shown back as a top-up's (details_json) */
+    /* its transactions' metadata and payment setting, shown back as a top-up's (details_json) */
+    struct json_object *details = json_object_new_object();
+    if (!details)
+        return false;
     if (json_object_object_get_ex(rule, "transaction_metadata", &v) && v &&
-        json_object_array_length(v) > 0) {
-        struct json_object *details = json_object_new_object();
-        if (!details)
-            return false;
+        json_object_array_length(v) > 0)
         json_object_object_add(details, "metadata", json_object_get(v));
-        const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
-        w->rule_details_json = text ? arena_strndup(a, text, strlen(text)) : NULL;
-        json_object_put(details);
-        if (!w->rule_details_json)
-            return false;
-    }
+    json_object_object_add(details, "invoice_requires_successful_payment",
+                           json_object_new_boolean(w->rule_requires_payment));
+    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
+    w->rule_details_json = text ? arena_strndup(a, text, strlen(text)) : NULL;
+    json_object_put(details);
+    if (!w->rule_details_json)
+        return false;
     w->has_rule = true;
     return true;
 }

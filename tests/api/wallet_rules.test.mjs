@@ -224,3 +224,43 @@ test('a rule whose paid or granted credits are less than a cent at the rate is r
   // zero credits are no sub-cent amount: unchanged
   await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', paid_credits: '0', granted_credits: '3' }] } } }));
 });
+
+// A rule takes Lago's defaults from its wallet: the wallet's payment setting, and for a fixed
+// rule that names no amount, the new wallet's own top-up; a fixed rule's paid top-up keeps to
+// the wallet's paid top-up bounds unless it ignores them. Found by an audit: on a wallet whose
+// credits wait for payment, the rule's purchases were credited at once; a rule without amounts
+// bought nothing; a rule outside the bounds was taken (and fired for less than the minimum).
+test("a rule takes its wallet's payment setting and top-up, and keeps to its top-up bounds", async () => {
+  for (const [external_id, currency] of [['defaults', 'EUR'], ['defaults_own', 'USD'], ['defaults_bounded', 'GBP']])
+    await ok(await post('/api/v1/customers', { customer: { external_id, currency } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'defaults', currency: 'EUR', rate_amount: '1', name: 'Pay first',
+    paid_credits: '20', granted_credits: '3', invoice_requires_successful_payment: true,
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '2' }] } }))).wallet;
+  const [rule] = w.recurring_transaction_rules;
+  assert.deepEqual([rule.paid_credits, rule.granted_credits, rule.invoice_requires_successful_payment], ['20.0', '3.0', true]);
+  const first = await txs(w.lago_id, 'transaction_status=purchased');
+  assert.deepEqual(first.map((x) => [x.status, x.invoice_requires_successful_payment]), [['pending', true]]);
+  // a rule's own setting wins
+  const own = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'defaults_own', currency: 'USD', rate_amount: '1', name: 'Trust',
+    invoice_requires_successful_payment: true,
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '2', paid_credits: '5', invoice_requires_successful_payment: false }] } }))).wallet;
+  assert.equal(own.recurring_transaction_rules[0].invoice_requires_successful_payment, false);
+
+  const bounded = async (body, rule) => post('/api/v1/wallets', { wallet: { external_customer_id: 'defaults_bounded', currency: 'GBP', rate_amount: '1', name: 'Bounded', ...body, recurring_transaction_rules: [rule] } });
+  for (const [body, rule] of [
+    [{ paid_top_up_max_amount_cents: 500 }, { trigger: 'threshold', threshold_credits: '2', paid_credits: '10' }],
+    [{ paid_top_up_min_amount_cents: 2000 }, { trigger: 'interval', interval: 'monthly', paid_credits: '10' }],
+  ]) {
+    const r = await bounded(body, rule);
+    const b = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(b));
+    assert.deepEqual(b.error_details, { recurring_transaction_rules: ['invalid_recurring_rule'] });
+    assert.match(b.message, /paid_credits 10.0 \(1000 cents\) is outside the wallet's paid_top_up_min\/max_amount_cents/);
+  }
+  const ignoring = (await ok(await bounded({ paid_top_up_max_amount_cents: 500 }, { trigger: 'threshold', threshold_credits: '2', paid_credits: '10', ignore_paid_top_up_limits: true }))).wallet;
+  // bounds set later are checked against the rule too
+  const put = await t.api(`/api/v1/wallets/${own.lago_id}`, { method: 'PUT', body: { wallet: { paid_top_up_min_amount_cents: 2000 } } });
+  assert.equal(put.status, 422);
+  assert.deepEqual((await put.json()).error_details, { recurring_transaction_rules: ['invalid_recurring_rule'] });
+  assert.equal((await wallet(ignoring.lago_id)).recurring_transaction_rules[0].ignore_paid_top_up_limits, true);
+});
