@@ -58,6 +58,7 @@ struct usage_touch {
     int64_t org_id, subscription_id;
     size_t keep;
     struct usage_brought *brought; /* per charge, as check_priced priced them (cmd's arena) */
+    bool sent_ahead;               /* the command sent events for a later period (check_priced) */
 };
 
 struct engine {
@@ -1759,7 +1760,7 @@ static bool note_touch(struct engine *e, int64_t org_id, struct usage *u)
     if (!vec_room((void **)&e->touches, &e->touch_cap, e->touch_count, sizeof *e->touches, 256))
         return false;
     e->touches[e->touch_count++] =
-        (struct usage_touch){org_id, u->subscription_id, u->event_count, NULL};
+        (struct usage_touch){org_id, u->subscription_id, u->event_count, NULL, false};
     return true;
 }
 
@@ -2256,6 +2257,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
         bool ahead = false; /* the command's references are u's from `keep` on */
         for (size_t k = t->keep; k < u->event_count && !ahead; k++)
             ahead = u->events[k].timestamp >= u->to;
+        t->sent_ahead = ahead;
         enum command_result r = ahead ? check_later_periods(e, cmd, rows, u, t) : COMMAND_OK;
         if (r != COMMAND_OK)
             return r;
@@ -2345,15 +2347,17 @@ static enum command_result settled(enum store_status s)
 }
 
 /*
- * One subscription due for its period's carried units: its live usage is debited at cmd->now
+ * One subscription due for its period's carried units, or for events sent ahead into the
+ * period that just began (`came_due`: from the due list): its live usage is debited at cmd->now
  * as an event's debit would bring it (each charge to what it brings without an event of the
- * period: the carried units' fee), and it is due again at the next period's start. A
+ * period: the carried units' fee, the events sent ahead), and with carried units it is due
+ * again at the next period's start. A
  * subscription replaced since (a plan change) hands the duty to the live one of its external
  * id; one not begun is due at its start; one with no life or no wallet left drops it. Periods
  * a test clock jumps over whole are not debited one by one: the current one is (docs/API.md).
  */
 static enum command_result settle_period(struct engine *e, struct command *cmd,
-                                         int64_t subscription_id)
+                                         int64_t subscription_id, bool came_due)
 {
     struct store_subscription due;
     enum store_status s = store_subscription_get(store_conn(e->store), cmd->org_id, subscription_id,
@@ -2385,8 +2389,15 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
                                       : NULL;
     if (failed || (pays && !u))
         return COMMAND_STORE_FAILED;
-    if (!u || !has_recurring_charge(u)) /* nothing to settle, now or later */
+    bool carries = u && has_recurring_charge(u);
+    if (!u) /* nothing to settle, now or later */
         return settled(store_period_settlement_drop(e->store, row->sub.id));
+    /* without carried units, only events sent ahead are settled, when their period's start
+     * comes due; a settlement set for a later start stays (settle_now, for a subscription a
+     * command made or changed, leaves such a usage to its next event's debit) */
+    if (!carries && (!came_due || cmd->now < u->from))
+        return came_due ? settled(store_period_settlement_drop_due(e->store, row->sub.id, cmd->now))
+                        : COMMAND_OK;
     if (cmd->now >= u->from) {
         struct usage_brought *brought =
             arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
@@ -2401,6 +2412,8 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
         if (r != COMMAND_OK)
             return r;
     }
+    if (!carries) /* the events sent ahead are paid: no carried units come with the next */
+        return settled(store_period_settlement_drop_due(e->store, row->sub.id, cmd->now));
     tally_time next = cmd->now >= u->from ? u->to : u->from;
     return settled(store_period_settlement_set(e->store, cmd->org_id, row->sub.id, next));
 }
@@ -2411,7 +2424,7 @@ static enum command_result settle_now(struct engine *e, struct command *cmd,
 {
     bool was = cmd->settling_periods;
     cmd->settling_periods = true;
-    enum command_result r = settle_period(e, cmd, subscription_id);
+    enum command_result r = settle_period(e, cmd, subscription_id, false);
     cmd->settling_periods = was;
     return r;
 }
@@ -2432,7 +2445,7 @@ static enum command_result settle_periods(struct engine *e, struct command *cmd,
             break;
         }
         for (size_t i = 0; i < count && r == COMMAND_OK; i++, settled_count++)
-            r = settle_period(e, cmd, due[i].subscription_id);
+            r = settle_period(e, cmd, due[i].subscription_id, true);
     } while (r == COMMAND_OK && count == sizeof due / sizeof due[0] && settled_count < max);
     cmd->settling_periods = was;
     return r;
@@ -2453,8 +2466,21 @@ static enum command_result debit_wallets(struct engine *e, struct command *cmd)
     e->wallets.unrefusable = debits_unrefusable(e, cmd);
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage *u = touch_usage(e, i);
-        if (!u || cmd->now < u->from)
-            continue; /* a period not begun (a scheduled downgrade's) is debited when it does */
+        if (!u)
+            continue;
+        /* A period not begun (events sent ahead, a scheduled downgrade's) is debited when it
+         * does, by settle_period: found by an audit, it was debited only if another event of
+         * that period came, and the period's usage was otherwise never paid by credits. */
+        if (cmd->now < u->from) {
+            if (store_period_settlement_set(e->store, u->org_id, u->subscription_id, u->from) !=
+                STORE_OK)
+                return COMMAND_STORE_FAILED;
+            continue;
+        }
+        /* and so is the next period of the book's usage that events were sent ahead to */
+        if (e->touches[i].sent_ahead &&
+            store_period_settlement_set(e->store, u->org_id, u->subscription_id, u->to) != STORE_OK)
+            return COMMAND_STORE_FAILED;
         enum command_result r = debit_usage(e, cmd, u, e->touches[i].brought);
         if (r != COMMAND_OK)
             return r;

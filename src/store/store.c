@@ -556,6 +556,7 @@ enum stmt_id {
     STMT_PERIODS_DUE,
     STMT_PERIOD_SETTLEMENT_SET,
     STMT_PERIOD_SETTLEMENT_DROP,
+    STMT_PERIOD_SETTLEMENT_DROP_DUE,
     STMT_JOURNAL_APPEND,
     STMT_JOURNAL_CLEAR,
     STMT_JOURNAL_DROP_BEFORE,
@@ -1156,6 +1157,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_PERIOD_SETTLEMENT_SET] = "INSERT OR REPLACE INTO period_settlements(subscription_id,"
                                    " org_id, due_at) VALUES (?1, ?2, ?3)",
     [STMT_PERIOD_SETTLEMENT_DROP] = "DELETE FROM period_settlements WHERE subscription_id = ?1",
+    [STMT_PERIOD_SETTLEMENT_DROP_DUE] = "DELETE FROM period_settlements WHERE subscription_id = ?1"
+                                        " AND due_at <= ?2",
     [STMT_JOURNAL_APPEND] = "INSERT INTO wallet_journal(data) VALUES (?1)",
     [STMT_JOURNAL_CLEAR] = "DELETE FROM wallet_journal",
     [STMT_JOURNAL_DROP_BEFORE] = "DELETE FROM wallet_journal WHERE id < ?1",
@@ -3933,6 +3936,17 @@ enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
 enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id)
 {
     return exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
+}
+
+enum store_status store_period_settlement_drop_due(struct store *st, int64_t subscription_id,
+                                                   tally_time now)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_DROP_DUE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    sqlite3_bind_int64(s, 2, now);
+    return step_done(s);
 }
 
 /* One number a statement reads of a wallet (?1), 0 when it reads none. */

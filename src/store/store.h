@@ -754,12 +754,16 @@ struct store_due_item {
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
                             tally_time now, struct store_due_item *out, size_t cap, size_t *count);
 
-/* A subscription whose wallets pay carried units (a recurring metric's) is due at due_at, its
- * next period's start, to be debited then although no event comes (engine: settle_periods);
- * set again at each settlement, dropped once it has no wallet or no life left. Writer only. */
+/* A subscription whose wallets pay carried units (a recurring metric's), or events sent ahead
+ * into its next period, is due at due_at, that period's start, to be debited then although no
+ * event comes (engine: settle_periods); set again at each settlement while units carry,
+ * dropped once it has no wallet, no life or nothing left to settle. Writer only. */
 enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
                                               int64_t subscription_id, tally_time due_at);
 enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id);
+/* The same, only if it is due by `now` (one set for a later period start stays). Writer only. */
+enum store_status store_period_settlement_drop_due(struct store *st, int64_t subscription_id,
+                                                   tally_time now);
 
 /* ---- the webhook outbox ------------------------------------------------------------------- */
 

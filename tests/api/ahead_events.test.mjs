@@ -59,12 +59,16 @@ test('sent ahead to a downgrade canceled, replaced or overtaken, events count wh
   assert.deepEqual(await calls('upgrade'), ['2026-02-01T00:00:00Z', '2.0', 600]); // huge's
   assert.deepEqual(await calls('down_after'), ['2026-02-01T00:00:00Z', '2.0', 200]); // small's
   assert.deepEqual(await calls('up_after'), ['2026-02-01T00:00:00Z', '2.0', 600]); // huge's
-  // and wallets pay for them with the period's next event
-  for (const [k, fee] of [['cancel', 600], ['replace', 150], ['upgrade', 900], ['down_after', 300], ['up_after', 900]]) {
+  // wallets pay for them once their period begins, whether another event comes or not (an
+  // audit: they were paid only by the period's next event, and never without one)
+  for (const [k, fee] of [['cancel', 400], ['replace', 100], ['upgrade', 600], ['down_after', 200], ['up_after', 600]])
+    assert.equal(await consumed(k), fee, k);
+  // and the period's next event pays its own step
+  for (const [k, step] of [['cancel', 200], ['replace', 50], ['upgrade', 300], ['down_after', 100], ['up_after', 300]]) {
     const before = await consumed(k);
     await send(`${k}_s`);
     assert.deepEqual((await calls(k))[1], '3.0', k);
-    assert.equal(await consumed(k) - before, fee, k);
+    assert.equal(await consumed(k) - before, step, k);
   }
   await t.restart({ kill: true }); // a start reads them back alike
   assert.deepEqual(await calls('cancel'), ['2026-02-01T00:00:00Z', '3.0', 600]);
@@ -89,4 +93,20 @@ test('an event at the instant its subscription then ends stays its own, across a
   assert.deepEqual((await calls('reused')).slice(1), ['1.0', 200]);
   await send('reused_s');
   assert.equal(await consumed('reused'), 400);
+});
+
+// An event sent ahead into the next period of a live subscription, and nothing else in that
+// period: its wallet pays for it when the period begins, a crash in between or not. Found by
+// an audit: the period's usage showed it, and no credit was ever taken for it.
+test('an event sent ahead alone is paid when its period begins', async () => {
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'solo', plan_code: 'big', external_id: 'solo_s', subscription_at: '2026-02-01T00:00:00Z' } });
+  wallets.solo = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'solo', currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+  await send('solo_s', Date.parse('2026-03-03T00:00:00Z') / 1000);
+  assert.equal(await consumed('solo'), 0);
+  await t.restart({ kill: true });
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-02T00:00:00Z' } });
+  assert.deepEqual(await calls('solo'), ['2026-03-01T00:00:00Z', '1.0', 200]);
+  assert.equal(await consumed('solo'), 200);
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } });
+  assert.equal(await consumed('solo'), 200); // paid once
 });
