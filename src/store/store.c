@@ -1709,7 +1709,6 @@ static enum store_status step_one(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
 }
 
-/* Sets the instant column a statement names (?2) on row ?1: deletions, terminations. */
 /* Runs a write whose one parameter is `value`. */
 static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_t value)
 {
@@ -1720,13 +1719,16 @@ static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_
     return step_done(s);
 }
 
-static enum store_status stamp_row(struct store *st, enum stmt_id id, int64_t row, tally_time at)
+/* Runs a write whose two parameters are ?1 (a row) and ?2 (an instant: deletions,
+ * terminations; or an amount). */
+static enum store_status exec_with_ints(struct store *st, enum stmt_id id, int64_t row,
+                                        int64_t value)
 {
     sqlite3_stmt *s = stmt(&st->conn, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, row);
-    sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_int64(s, 2, value);
     return step_done(s);
 }
 
@@ -1886,12 +1888,7 @@ enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct sto
 
 enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tally_time now)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_CLOCK);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, now);
-    return step_done(s);
+    return exec_with_ints(st, STMT_ORG_SET_CLOCK, org_id, now);
 }
 
 /* ---- idempotency -------------------------------------------------------------------------- */
@@ -2026,7 +2023,7 @@ enum store_status store_customer_save(struct store *st, struct customer *c)
 
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at)
 {
-    return stamp_row(st, STMT_CUSTOMER_DELETE, customer_id, at);
+    return exec_with_ints(st, STMT_CUSTOMER_DELETE, customer_id, at);
 }
 
 static bool read_customer_item(sqlite3_stmt *s, void *item, struct arena *a)
@@ -2154,7 +2151,7 @@ enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
 
 enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at)
 {
-    return stamp_row(st, STMT_CATALOG_DELETE, item_id, at);
+    return exec_with_ints(st, STMT_CATALOG_DELETE, item_id, at);
 }
 
 static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
@@ -2412,7 +2409,7 @@ enum store_status store_applied_coupon_insert(struct store *st, struct applied_c
 
 enum store_status store_applied_coupon_terminate(struct store *st, int64_t id, tally_time at)
 {
-    return stamp_row(st, STMT_APPLIED_COUPON_TERMINATE, id, at);
+    return exec_with_ints(st, STMT_APPLIED_COUPON_TERMINATE, id, at);
 }
 
 enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
@@ -3304,12 +3301,7 @@ enum store_status store_wallet_transaction_insert(struct store *st,
 enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
                                                          int64_t remaining_cents)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_REMAINING);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, remaining_cents);
-    return step_done(s);
+    return exec_with_ints(st, STMT_WT_SET_REMAINING, id, remaining_cents);
 }
 
 enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
@@ -3519,12 +3511,7 @@ enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t 
 
 enum store_status store_wallet_transaction_add_owed(struct store *st, int64_t id, int64_t cents)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_ADD_OWED);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, cents);
-    return step_done(s);
+    return exec_with_ints(st, STMT_WT_ADD_OWED, id, cents);
 }
 
 enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, int64_t *id,
@@ -3941,12 +3928,7 @@ enum store_status store_period_settlement_drop(struct store *st, int64_t subscri
 enum store_status store_period_settlement_drop_due(struct store *st, int64_t subscription_id,
                                                    tally_time now)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_DROP_DUE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, subscription_id);
-    sqlite3_bind_int64(s, 2, now);
-    return step_done(s);
+    return exec_with_ints(st, STMT_PERIOD_SETTLEMENT_DROP_DUE, subscription_id, now);
 }
 
 /* One number a statement reads of a wallet (?1), 0 when it reads none. */
