@@ -34,7 +34,7 @@ static void render_entry(struct jsonw *w, const struct store_ledger_entry *e)
 
 static bool read_bound(struct request *req, const char *name, bool *has, tally_time *at)
 {
-    const char *text = api_query(req, name);
+    const char *text = api_query_filter(req, name); /* blank: no bound, as other lists' filters */
     *has = text != NULL;
     if (!text || timestamp_parse_iso8601(text, strlen(text), at))
         return true;

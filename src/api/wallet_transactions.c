@@ -260,11 +260,12 @@ void wallet_transactions_get(struct request *req)
     jsonw_object_end(&w);
 }
 
-/* A list filter: -1 when absent; false after answering 400 for an unknown value. */
+/* A list filter: -1 when absent or blank (a blank filter filters nothing, as Lago's `present?`;
+ * an audit found it a 400); false after answering 400 for an unknown value. */
 static bool filter_of(struct request *req, const char *name,
                       bool (*parse)(const char *text, int *value), int *out)
 {
-    const char *text = api_query(req, name);
+    const char *text = api_query_filter(req, name);
     *out = -1;
     if (!text)
         return true;

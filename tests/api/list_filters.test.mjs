@@ -190,3 +190,28 @@ test('a blank external_customer_id, status or currency filters nothing, on every
     }
   }
 });
+
+// Found by an audit (report 9, F5): the wallet transactions list answered a blank ?status=,
+// ?transaction_type= or ?transaction_status= 400 "unknown status", and the ledger a blank
+// ?from= or ?to= 400, where a blank filter filters nothing on every list.
+test('a blank filter on the wallet transactions and the ledger entries filters nothing', async () => {
+  await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'bt_c', currency: 'EUR' } } });
+  const r0 = await json(await t.api('/api/v1/wallets', { method: 'POST', body: { wallet: { external_customer_id: 'bt_c', rate_amount: '1', currency: 'EUR', granted_credits: '10', paid_credits: '2' } } }));
+  assert.equal(r0.status, 200, JSON.stringify(r0.body));
+  const txs = `/api/v1/wallets/${r0.body.wallet.lago_id}/wallet_transactions`;
+  const lists = [[txs, ['status=', 'transaction_type=', 'transaction_status=', 'status=&transaction_type=&transaction_status=']],
+    ['/api/v1/ledger_entries', ['from=', 'to=', 'from=&to=']]];
+  for (const [path, queries] of lists) {
+    const all = await json(await t.api(path));
+    assert.equal(all.status, 200, path);
+    assert.ok(all.body.meta.total_count > 0, path);
+    for (const query of queries) {
+      const r = await json(await t.api(`${path}?${query}`));
+      assert.equal(r.status, 200, `${path}?${query}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.meta.total_count, all.body.meta.total_count, `${path}?${query}`);
+    }
+  }
+  // a value that is given is still checked
+  await refused(txs, 'status=nope', null, 400);
+  await refused('/api/v1/ledger_entries', 'from=yesterday', null, 400);
+});
