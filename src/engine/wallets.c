@@ -926,10 +926,14 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
          wallet_credits_to_cents(cr->voided, w->row.rate_amount, exponent, &voided) != MONEY_OK) ||
         voided < 0)
         return refuse(cmd, "voided_credits", "invalid_voided_credits");
-    if ((cr->has_paid && money_sign(cr->paid) > 0 && paid == 0) ||
-        (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0) ||
-        (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0))
-        return refuse(cmd, "amount", "amount_rounds_to_zero");
+    /* named by the field that rounds to zero, as Lago's validator does (an audit found all
+     * three under `amount`: with several amounts a client could not tell which to fix) */
+    if (cr->has_paid && money_sign(cr->paid) > 0 && paid == 0)
+        return refuse(cmd, "paid_credits", "amount_rounds_to_zero");
+    if (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0)
+        return refuse(cmd, "granted_credits", "amount_rounds_to_zero");
+    if (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0)
+        return refuse(cmd, "voided_credits", "amount_rounds_to_zero");
     /* A void takes only credits no open hold reserves (`unheld`): not the grants' held parts,
      * and not what holds reserve on no grant beyond a soft wallet's overdraft left (those
      * holds' parts from before reservations were per grant). */

@@ -275,7 +275,8 @@ test('bad requests get a clear error and change nothing', async () => {
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', limit: 'sometimes' }, 422, { limit: ['value_is_invalid'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', priority: 51 }, 422, { priority: ['value_is_out_of_range'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '-1' }, 422, { granted_credits: ['invalid_amount'] }],
-    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '0.001' }, 422, { amount: ['amount_rounds_to_zero'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', granted_credits: '0.001' }, 422, { granted_credits: ['amount_rounds_to_zero'] }],
+    [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', paid_credits: '0.001' }, 422, { paid_credits: ['amount_rounds_to_zero'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', expiration_at: '2026-03-10T11:59:59Z' }, 422, { expiration_at: ['invalid_date'] }],
     [{ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: [{ trigger: 'interval', interval: 'hourly' }] }, 422, { recurring_transaction_rules: ['invalid_recurring_rule'] }],
   ];
@@ -298,6 +299,16 @@ test('bad requests get a clear error and change nothing', async () => {
   const noWallet = await topUp({ wallet_id: '00000000-0000-0000-0000-000000000000', granted_credits: '1' });
   assert.equal(noWallet.status, 422);
   assert.deepEqual((await noWallet.json()).error_details, { wallet_id: ['wallet_not_found'] });
+  // an amount that rounds to zero is named by its field, as Lago's (an audit found all three
+  // reported under `amount`, so a request with several could not tell which to fix)
+  const cent = await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '0.01', name: 'Cents', granted_credits: '100' });
+  for (const [body, field] of [[{ paid_credits: '0.4' }, 'paid_credits'], [{ granted_credits: '0.4' }, 'granted_credits'],
+    [{ voided_credits: '0.4' }, 'voided_credits'], [{ paid_credits: '10', granted_credits: '0.4' }, 'granted_credits']]) {
+    const r = await topUp({ wallet_id: cent.lago_id, ...body });
+    assert.equal(r.status, 422, JSON.stringify(body));
+    assert.deepEqual((await r.json()).error_details, { [field]: ['amount_rounds_to_zero'] }, JSON.stringify(body));
+  }
+  assert.equal((await wallet(cent.lago_id)).balance_cents, 100);
   assert.equal((await t.api('/api/v1/wallets/nope')).status, 404);
 });
 
