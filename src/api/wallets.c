@@ -179,23 +179,59 @@ static const char *code_from_name(struct arena *a, const char *name)
     return n ? code : "default";
 }
 
-/* applies_to: known fee types, and billable metrics that exist. */
-static bool parse_applies_to(struct request *req, struct json_object *v, struct json_in_error *err,
-                             bool *metric_missing)
+/* A message on the request's arena (NULL if there is no room). */
+static const char *message_of(struct request *req, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *message_of(struct request *req, const char *format, ...)
+{
+    char text[320];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(text, sizeof text, format, ap);
+    va_end(ap);
+    return arena_strndup(&req->arena, text, strlen(text));
+}
+
+/* A string array with each value once, in the order first sent; NULL without memory. */
+static struct json_object *unique_strings(const char **items, size_t count)
+{
+    struct json_object *out = json_object_new_array();
+    for (size_t i = 0; out && i < count; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(items[k], items[i]) == 0;
+        if (!seen && json_object_array_add(out, json_object_new_string(items[i])) != 0) {
+            json_object_put(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
+/*
+ * applies_to: known fee types, and billable metrics that exist, each once (Lago dedupes them
+ * and keeps one target per metric; an audit found a code named twice echoed twice). An
+ * unknown code is 422 `applies_to: invalid_limitations`, as Lago's ValidateLimitationsService
+ * answers (an audit found a 404, which Lago's POST /wallets never answers), with a message
+ * naming it. The normalized object, or NULL after refusing (*store_failed when the catalog
+ * could not be read).
+ */
+static struct json_object *parse_applies_to(struct request *req, struct json_object *v,
+                                            struct json_in_error *err, bool *store_failed)
 {
     const char **types = NULL, **codes = NULL;
     size_t type_count = 0, code_count = 0;
     if (!json_object_is_type(v, json_type_object))
-        return json_in_refuse(err, "applies_to", "invalid_limitations");
+        return json_in_refuse(err, "applies_to", "invalid_limitations"), NULL;
     if (json_in_string_array(v, "fee_types", 3, 32, &req->arena, &types, &type_count, err) ==
             JSON_IN_INVALID ||
         json_in_string_array(v, "billable_metric_codes", WALLET_METRIC_CODES_MAX, CATALOG_CODE_MAX,
                              &req->arena, &codes, &code_count, err) == JSON_IN_INVALID)
-        return false;
+        return NULL;
     for (size_t i = 0; i < type_count; i++) {
         unsigned bit;
         if (!wallet_fee_type_parse(types[i], &bit))
-            return json_in_refuse(err, "applies_to", "invalid_limitations");
+            return json_in_refuse(err, "applies_to", "invalid_limitations"), NULL;
     }
     struct store_reader *r = api_reader_acquire(req->api);
     bool ok = true;
@@ -205,12 +241,30 @@ static bool parse_applies_to(struct request *req, struct json_object *v, struct 
             store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_BILLABLE_METRIC, codes[i],
                               &metric, &req->arena);
         if (s != STORE_OK) {
-            *metric_missing = s == STORE_NOT_FOUND;
-            ok = json_in_refuse(err, "applies_to", "billable_metric_not_found");
+            *store_failed = s != STORE_NOT_FOUND;
+            ok = json_in_refuse(err, "applies_to", "invalid_limitations");
+            err->message = message_of(req,
+                                      "billable_metric_codes: no billable metric has the "
+                                      "code \"%s\"",
+                                      codes[i]);
         }
     }
     api_reader_release(req->api, r);
-    return ok;
+    if (!ok)
+        return NULL;
+    struct json_object *applies = json_object_new_object(),
+                       *fee_types = unique_strings(types, type_count),
+                       *metric_codes = unique_strings(codes, code_count);
+    if (!applies || !fee_types || !metric_codes) {
+        json_object_put(applies);
+        json_object_put(fee_types);
+        json_object_put(metric_codes);
+        *store_failed = true; /* no memory: a 500 as well */
+        return NULL;
+    }
+    json_object_object_add(applies, "fee_types", fee_types);
+    json_object_object_add(applies, "billable_metric_codes", metric_codes);
+    return applies;
 }
 
 /* A metadata object of string (or null) values, keys of at most 100 bytes, bounded. */
@@ -446,7 +500,7 @@ fail:
  * NULL): only the keys the request names change. NULL after refusing.
  */
 static const char *parse_terms(struct request *req, struct json_object *obj, const char *base,
-                               struct json_in_error *err, bool *metric_missing)
+                               struct json_in_error *err, bool *store_failed)
 {
     struct json_object *terms = base ? json_tokener_parse(base) : json_object_new_object(), *v;
     const char *out = NULL;
@@ -487,15 +541,9 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         json_object_object_add(terms, "purchase_order_number",
                                po ? json_object_new_string(po) : NULL);
     if (json_object_object_get_ex(obj, "applies_to", &v) && v) {
-        if (!parse_applies_to(req, v, err, metric_missing))
+        struct json_object *applies = parse_applies_to(req, v, err, store_failed);
+        if (!applies)
             goto done;
-        struct json_object *applies = json_object_new_object(), *list;
-        const char *keys[] = {"fee_types", "billable_metric_codes"};
-        for (size_t i = 0; i < 2; i++) {
-            bool given = json_object_object_get_ex(v, keys[i], &list) && list;
-            json_object_object_add(applies, keys[i],
-                                   given ? json_object_get(list) : json_object_new_array());
-        }
         json_object_object_add(terms, "applies_to", applies);
     }
     if (json_object_object_get_ex(obj, "metadata", &v)) {
@@ -533,19 +581,6 @@ static const char *limit_text(struct request *req, const struct store_wallet *w)
     snprintf(out, sizeof out, "%s credits (%" PRId64 " cents)", text, WALLET_BALANCE_MAX_CENTS);
     const char *copy = arena_strndup(&req->arena, out, strlen(out));
     return copy ? copy : "?";
-}
-
-/* A message on the request's arena (NULL if there is no room). */
-static const char *message_of(struct request *req, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *message_of(struct request *req, const char *format, ...)
-{
-    char text[320];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(text, sizeof text, format, ap);
-    va_end(ap);
-    return arena_strndup(&req->arena, text, strlen(text));
 }
 
 /*
@@ -770,7 +805,7 @@ static void create(struct request *req, const char *external_customer_id)
     struct json_object *obj = api_body_object(req, "wallet", &doc);
     struct command *cmd = obj ? api_new_command(req, COMMAND_WALLET_CREATE, render_command) : NULL;
     struct json_in_error err = {0};
-    bool metric_missing = false;
+    bool store_failed = false;
     const char *currency = NULL;
     if (!cmd)
         goto done;
@@ -800,7 +835,7 @@ static void create(struct request *req, const char *external_customer_id)
     if (!parse_common(req, obj, w, &err) ||
         json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &w->code, &err) ==
             JSON_IN_INVALID ||
-        !(w->terms_json = parse_terms(req, obj, NULL, &err, &metric_missing)) ||
+        !(w->terms_json = parse_terms(req, obj, NULL, &err, &store_failed)) ||
         !rule_amounts_fit(req, w, true, &err))
         goto refused;
     if (!w->code || !*w->code) {
@@ -826,8 +861,8 @@ static void create(struct request *req, const char *external_customer_id)
     api_submit(req, cmd);
     goto done;
 refused:
-    if (metric_missing)
-        api_error_not_found(req, "billable_metric_not_found");
+    if (store_failed)
+        api_error(req, 500, "store_failed", NULL);
     else if (err.code)
         api_error_validation_message(req, err.field, err.code, err.message);
     else
@@ -964,7 +999,7 @@ static void update(struct request *req, bool by_code)
     struct json_object *obj = api_body_object(req, "wallet", &doc);
     struct command *cmd = obj ? api_new_command(req, COMMAND_WALLET_UPDATE, render_command) : NULL;
     struct json_in_error err = {0};
-    bool metric_missing = false;
+    bool store_failed = false;
     if (!cmd)
         goto done;
     struct wallet_update *u = &cmd->as.wallet_update;
@@ -973,16 +1008,15 @@ static void update(struct request *req, bool by_code)
     const char *code = NULL; /* a new one, as Lago's UpdateService takes it */
     if (json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &code, &err) == JSON_IN_INVALID ||
         !parse_common(req, obj, &u->wallet, &err) ||
-        !(u->wallet.terms_json =
-              parse_terms(req, obj, current.terms_json, &err, &metric_missing)) ||
+        !(u->wallet.terms_json = parse_terms(req, obj, current.terms_json, &err, &store_failed)) ||
         !rule_amounts_fit(
             req, &u->wallet,
             json_object_object_get_ex(obj, "recurring_transaction_rules", NULL) ||
                 json_object_object_get_ex(obj, "paid_top_up_min_amount_cents", NULL) ||
                 json_object_object_get_ex(obj, "paid_top_up_max_amount_cents", NULL),
             &err)) {
-        if (metric_missing)
-            api_error_not_found(req, "billable_metric_not_found");
+        if (store_failed)
+            api_error(req, 500, "store_failed", NULL);
         else
             api_error_validation_message(req, err.field ? err.field : "wallet",
                                          err.code ? err.code : "invalid", err.message);

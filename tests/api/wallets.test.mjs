@@ -257,8 +257,18 @@ test('applies_to and priority choose which wallet pays', async () => {
   assert.equal((await wallet(tokensOnly.lago_id)).balance_cents, 0);
   assert.equal((await wallet(general.lago_id)).balance_cents, 10000 - 240 - 200);
   const missing = await post('/api/v1/wallets', { wallet: { external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'X', applies_to: { billable_metric_codes: ['nope'] } } });
-  assert.equal(missing.status, 404);
-  assert.equal((await missing.json()).code, 'billable_metric_not_found');
+  // Lago's answer: 422 invalid_limitations (POST /wallets lists no 404); an audit found a 404
+  assert.equal(missing.status, 422);
+  const body = await missing.json();
+  assert.deepEqual(body.error_details, { applies_to: ['invalid_limitations'] });
+  assert.match(body.message, /nope/);
+  const changed = await t.api(`/api/v1/wallets/${general.lago_id}`, { method: 'PUT', body: { wallet: { applies_to: { billable_metric_codes: ['tokens', 'nope'] } } } });
+  assert.equal(changed.status, 422);
+  assert.deepEqual((await changed.json()).error_details, { applies_to: ['invalid_limitations'] });
+  // a code named twice is one metric, as Lago keeps one target per metric
+  const twice = await createWallet({ external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'Twice', applies_to: { fee_types: ['charge', 'charge'], billable_metric_codes: ['tokens', 'tokens', 'storage'] } });
+  assert.deepEqual(twice.applies_to, { fee_types: ['charge'], billable_metric_codes: ['tokens', 'storage'] });
+  assert.deepEqual((await wallet(twice.lago_id)).applies_to, twice.applies_to);
 });
 
 test('bad requests get a clear error and change nothing', async () => {
