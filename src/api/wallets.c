@@ -113,7 +113,12 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     term(w, terms, "paid_top_up_min_amount_cents", "null");
     term(w, terms, "paid_top_up_max_amount_cents", "null");
     jsonw_kv_int(w, "priority", row->priority);
-    term(w, terms, "recurring_transaction_rules", "[]");
+    /* Lago lists a wallet's active rules only, and its termination terminates them: a
+     * terminated wallet lists none (an audit found its rule still read `active`) */
+    if (row->has_terminated_at)
+        jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
+    else
+        term(w, terms, "recurring_transaction_rules", "[]");
     term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_raw(w, "payment_method",

@@ -264,3 +264,18 @@ test("a rule takes its wallet's payment setting and top-up, and keeps to its top
   assert.deepEqual((await put.json()).error_details, { recurring_transaction_rules: ['invalid_recurring_rule'] });
   assert.equal((await wallet(ignoring.lago_id)).recurring_transaction_rules[0].ignore_paid_top_up_limits, true);
 });
+
+// Found by an audit (report 9, F3): a terminated wallet still listed its rule as active. Lago's
+// termination terminates the wallet's rules, and a wallet lists its active rules only.
+test('a terminated wallet lists no recurring rule, in its DELETE answer and after', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'term_rules', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'term_rules', currency: 'EUR', rate_amount: '1', granted_credits: '10',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '5' }] } }))).wallet;
+  assert.deepEqual(w.recurring_transaction_rules.map((r) => r.status), ['active']);
+  const ended = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }))).wallet;
+  assert.equal(ended.status, 'terminated');
+  assert.deepEqual(ended.recurring_transaction_rules, []);
+  assert.deepEqual((await wallet(w.lago_id)).recurring_transaction_rules, []);
+  const listed = (await ok(await t.api('/api/v1/wallets?external_customer_id=term_rules'))).wallets;
+  assert.deepEqual(listed.map((x) => x.recurring_transaction_rules), [[]]);
+});
