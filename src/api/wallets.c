@@ -73,6 +73,26 @@ static void term(struct jsonw *w, struct json_object *terms, const char *key, co
         jsonw_raw(w, fallback);
 }
 
+/*
+ * The rules as stored, but an interval rule's threshold_credits, which Lago's schema requires:
+ * Lago stores its column's default, 0, and answers "0.0" (an audit found null). A threshold
+ * rule's interval stays null, as Lago's: its CreateService stores the interval sent, none.
+ * Changes the parsed terms, which the caller frees.
+ */
+static void write_rules(struct jsonw *w, struct json_object *terms)
+{
+    struct json_object *rules, *threshold;
+    if (terms && json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) &&
+        json_object_is_type(rules, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(rules); i++) {
+            struct json_object *rule = json_object_array_get_idx(rules, i);
+            if (json_object_is_type(rule, json_type_object) &&
+                (!json_object_object_get_ex(rule, "threshold_credits", &threshold) || !threshold))
+                json_object_object_add(rule, "threshold_credits", json_object_new_string("0.0"));
+        }
+    term(w, terms, "recurring_transaction_rules", "[]");
+}
+
 static void render_wallet(struct jsonw *w, const struct store_wallet *row)
 {
     struct json_object *terms = json_tokener_parse(row->terms_json);
@@ -118,7 +138,7 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     if (row->has_terminated_at)
         jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
     else
-        term(w, terms, "recurring_transaction_rules", "[]");
+        write_rules(w, terms);
     term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_raw(w, "payment_method",

@@ -279,3 +279,18 @@ test('a terminated wallet lists no recurring rule, in its DELETE answer and afte
   const listed = (await ok(await t.api('/api/v1/wallets?external_customer_id=term_rules'))).wallets;
   assert.deepEqual(listed.map((x) => x.recurring_transaction_rules), [[]]);
 });
+
+// Found by an audit (report 9, F6): an interval rule answered threshold_credits null, which
+// Lago's schema requires; Lago stores its default, 0, and answers "0.0". A threshold rule's
+// interval stays null: Lago's CreateService stores the interval sent, none for such a rule.
+test('an interval rule answers threshold_credits "0.0", a threshold rule interval null', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'rule_nulls', currency: 'EUR' } }));
+  const byInterval = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rule_nulls', currency: 'EUR', rate_amount: '1', name: 'I',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '5' }] } }))).wallet;
+  const byThreshold = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rule_nulls', currency: 'EUR', rate_amount: '1', name: 'T',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '2', paid_credits: '5' }] } }))).wallet;
+  for (const w of [byInterval, await wallet(byInterval.lago_id)])
+    assert.deepEqual([w.recurring_transaction_rules[0].interval, w.recurring_transaction_rules[0].threshold_credits], ['monthly', '0.0']);
+  for (const w of [byThreshold, await wallet(byThreshold.lago_id)])
+    assert.deepEqual([w.recurring_transaction_rules[0].interval, w.recurring_transaction_rules[0].threshold_credits], [null, '2.0']);
+});
