@@ -131,9 +131,17 @@ static bool read_credits(struct json_object *obj, const char *key, bool *has, mo
     return true;
 }
 
-/* details: what the transaction shows back (metadata, purchase order, payment rule). */
+/* JSON text on the request's arena, or NULL. */
+static const char *text_of(struct request *req, struct json_object *v)
+{
+    const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    return arena_strndup(&req->arena, text, strlen(text));
+}
+
+/* details: what the transaction shows back (metadata, purchase order, payment rule); and the
+ * void's, its metadata only (c->void_details_json; an audit found a void dropping it). */
 static const char *details_of(struct request *req, struct json_object *obj, bool requires_payment,
-                              struct json_in_error *err)
+                              struct wallet_credits *c, struct json_in_error *err)
 {
     struct json_object *details = json_object_new_object(), *v;
     const char *out = NULL, *po = NULL;
@@ -143,6 +151,8 @@ static const char *details_of(struct request *req, struct json_object *obj, bool
         if (!wallet_transactions_valid_metadata(v, "metadata", err))
             goto done;
         json_object_object_add(details, "metadata", json_object_get(v));
+        if (!(c->void_details_json = text_of(req, details)))
+            goto done;
     }
     if (json_in_string(obj, "purchase_order_number", 255, &req->arena, &po, err) == JSON_IN_INVALID)
         goto done;
@@ -150,8 +160,7 @@ static const char *details_of(struct request *req, struct json_object *obj, bool
         json_object_object_add(details, "purchase_order_number", json_object_new_string(po));
     json_object_object_add(details, "invoice_requires_successful_payment",
                            json_object_new_boolean(requires_payment));
-    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
-    out = arena_strndup(&req->arena, text, strlen(text));
+    out = text_of(req, details);
 done:
     json_object_put(details);
     return out;
@@ -219,7 +228,7 @@ void wallet_transactions_create(struct request *req)
                                 &paid_cents) == MONEY_OK &&
         paid_cents > 0 && !wallets_top_up_bounds_ok(wallet.terms_json, paid_cents, &err))
         goto refused;
-    if (!(c->details_json = details_of(req, obj, c->invoice_requires_successful_payment, &err)))
+    if (!(c->details_json = details_of(req, obj, c->invoice_requires_successful_payment, c, &err)))
         goto refused;
     api_submit(req, cmd);
     goto done;

@@ -129,6 +129,9 @@ struct wallet_credits {
     tally_time expiration_at; /* the grants' (a Tally addition) */
     bool invoice_requires_successful_payment;
     const char *details_json; /* metadata and the like, shown back; or NULL */
+    /* the void's: the request's metadata only, as Lago's VoidService records it (no payment
+     * setting nor purchase order: a void buys nothing); or NULL */
+    const char *void_details_json;
 };
 
 /* POST /wallets: the wallet as the request defines it (ids and balances zero). */

@@ -1830,7 +1830,7 @@ static bool taken_out_of(const struct wallet_grant *g, enum wallet_transaction_s
  */
 static enum command_result take_out(struct store *st, struct command *cmd, struct live_wallet *w,
                                     enum wallet_transaction_status status, int64_t grant_id,
-                                    int64_t cents, const char *name,
+                                    int64_t cents, const struct wallet_credits *cr,
                                     struct store_wallet_transaction *tx)
 {
     int64_t left = 0;
@@ -1847,8 +1847,9 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
         .status = status,
         .source = WALLET_SOURCE_MANUAL,
         .amount_cents = left,
-        .priority = WALLET_PRIORITY_MAX,
-        .name = name,
+        .priority = cr ? cr->priority : WALLET_PRIORITY_MAX,
+        .name = cr ? cr->name : NULL,
+        .details_json = cr ? cr->void_details_json : NULL,
         .has_settled_at = true,
         .settled_at = cmd->now,
         .created_at = cmd->now,
@@ -2163,10 +2164,10 @@ enum command_result wallet_book_credit(struct store *st, struct command *cmd,
  * transactions (its answer lists it). */
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
                                              struct live_wallet *w, int64_t grant_id, int64_t cents,
-                                             const char *name)
+                                             const struct wallet_credits *cr)
 {
     struct store_wallet_transaction t;
-    enum command_result r = take_out(st, cmd, w, WALLET_TX_VOIDED, grant_id, cents, name, &t);
+    enum command_result r = take_out(st, cmd, w, WALLET_TX_VOIDED, grant_id, cents, cr, &t);
     if (r == COMMAND_OK && t.amount_cents > 0 && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
     return r;

@@ -378,9 +378,11 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
                                             bool paid, int64_t cents,
                                             const struct wallet_credits *cr, bool pending,
                                             enum wallet_transaction_source source, int64_t *made);
+/* Voids `cents` (0: all) of the grant grant_id (0: any, in consumption order); the request's
+ * name, priority and metadata (cr, NULL for none) go on the void's transaction, as Lago's. */
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,
                                              struct live_wallet *w, int64_t grant_id, int64_t cents,
-                                             const char *name);
+                                             const struct wallet_credits *cr);
 /*
  * Holds. wallet_book_hold reserves `cents` (> 0, at most what the wallet can spend) of the
  * wallet for a hold: the unheld credits of its live grants in consumption order (those its

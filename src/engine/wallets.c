@@ -982,7 +982,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         r = wallet_book_add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL,
                                     NULL);
     if (r == COMMAND_OK && voided > 0)
-        r = wallet_book_void_credits(st, cmd, w, void_grant, voided, cr->name);
+        r = wallet_book_void_credits(st, cmd, w, void_grant, voided, cr);
     if (r != COMMAND_OK)
         return r;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;

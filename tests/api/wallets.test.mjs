@@ -787,3 +787,20 @@ test('wallet metadata: a key or value too long is value_is_too_long, a value of 
   // the limits themselves are kept
   assert.equal((await details({ ['k'.repeat(100)]: 'v'.repeat(255) }))[0], 200);
 });
+
+// Found by an audit (report 9, F2): a void kept the request's name but dropped its metadata
+// and priority; Lago's VoidService records all three on the outbound transaction.
+test('a void keeps the metadata, name and priority sent with it, alone or beside a grant', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'void_meta', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'void_meta', currency: 'EUR', rate_amount: '1', granted_credits: '10' });
+  const shape = (x) => [x.transaction_status, x.name, x.priority, x.metadata];
+  const alone = await ok(await topUp({ wallet_id: w.lago_id, voided_credits: '1', metadata: [{ key: 'reason', value: 'refund-123' }], name: 'cleanup', priority: 7 }));
+  assert.deepEqual(alone.wallet_transactions.map(shape), [['voided', 'cleanup', 7, [{ key: 'reason', value: 'refund-123' }]]]);
+  const mixed = await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '2', voided_credits: '1', metadata: [{ key: 'a', value: 'b' }], name: 'mix', priority: 7 }));
+  assert.deepEqual(mixed.wallet_transactions.map(shape), [['granted', 'mix', 7, [{ key: 'a', value: 'b' }]], ['voided', 'mix', 7, [{ key: 'a', value: 'b' }]]]);
+  const read = (await ok(await t.api(`/api/v1/wallet_transactions/${alone.wallet_transactions[0].lago_id}`))).wallet_transaction;
+  assert.deepEqual(shape(read), shape(alone.wallet_transactions[0]));
+  const plain = await ok(await topUp({ wallet_id: w.lago_id, voided_credits: '1' }));
+  assert.deepEqual(plain.wallet_transactions.map(shape), [['voided', null, 50, []]]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 900);
+});
