@@ -99,22 +99,36 @@ static void render_created(struct command *cmd)
 
 /* ---- create -------------------------------------------------------------------------------- */
 
+#define TEXT_OF(x) #x
+#define NUMBER_TEXT(x) TEXT_OF(x)
+
+/* A type error is invalid_type; a list or a text past its limit is Tally's code for that
+ * limit, with a message saying it (an audit found both invalid_type, with no word of the
+ * limit: a client checking its JSON types found them right). */
 bool wallet_transactions_valid_metadata(struct json_object *v, const char *field,
                                         struct json_in_error *err)
 {
-    if (!json_object_is_type(v, json_type_array) ||
-        json_object_array_length(v) > WALLET_TX_METADATA_MAX)
+    if (!json_object_is_type(v, json_type_array))
         return json_in_refuse(err, field, "invalid_type");
+    if (json_object_array_length(v) > WALLET_TX_METADATA_MAX) {
+        err->message =
+            "metadata holds at most " NUMBER_TEXT(WALLET_TX_METADATA_MAX) " key/value pairs";
+        return json_in_refuse(err, field, "too_many_items");
+    }
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         struct json_object *item = json_object_array_get_idx(v, i), *key, *value;
         if (!json_object_is_type(item, json_type_object) ||
             !json_object_object_get_ex(item, "key", &key) ||
             !json_object_is_type(key, json_type_string) ||
-            json_object_get_string_len(key) > WALLET_TX_METADATA_TEXT_MAX ||
             !json_object_object_get_ex(item, "value", &value) ||
-            (value && (!json_object_is_type(value, json_type_string) ||
-                       json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)))
+            (value && !json_object_is_type(value, json_type_string)))
             return json_in_refuse(err, field, "invalid_type");
+        if (json_object_get_string_len(key) > WALLET_TX_METADATA_TEXT_MAX ||
+            (value && json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)) {
+            err->message = "a metadata key or value is at most " NUMBER_TEXT(
+                WALLET_TX_METADATA_TEXT_MAX) " bytes";
+            return json_in_refuse(err, field, "value_is_too_long");
+        }
     }
     return true;
 }
@@ -234,7 +248,7 @@ void wallet_transactions_create(struct request *req)
     goto done;
 refused:
     if (err.code)
-        api_error_validation(req, err.field, err.code);
+        api_error_validation_message(req, err.field, err.code, err.message);
     else
         api_error(req, 500, "out_of_memory", NULL);
 done:

@@ -804,3 +804,34 @@ test('a void keeps the metadata, name and priority sent with it, alone or beside
   assert.deepEqual(plain.wallet_transactions.map(shape), [['voided', null, 50, []]]);
   assert.equal((await wallet(w.lago_id)).balance_cents, 900);
 });
+
+// Found by an audit (report 9, F4): a transaction's metadata with too many pairs, or a key or
+// value too long, was refused invalid_type, with no word of the limit. They are Tally's codes
+// for those limits elsewhere (too_many_items, value_is_too_long), with a message saying it.
+test('a top-up\'s metadata past its limits says which limit, not invalid_type', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'tx_meta', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'tx_meta', currency: 'EUR', rate_amount: '1' });
+  const pairs = (n) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: 'v' }));
+  const refusal = async (body) => {
+    const r = await topUp({ wallet_id: w.lago_id, granted_credits: '1', ...body });
+    const b = await json(r);
+    return [r.status, b.error_details, b.message];
+  };
+  assert.equal((await refusal({ metadata: pairs(15) }))[0], 200);
+  const [s1, d1, m1] = await refusal({ metadata: pairs(16) });
+  assert.deepEqual([s1, d1], [422, { metadata: ['too_many_items'] }]);
+  assert.match(m1, /15/);
+  for (const metadata of [[{ key: 'k', value: 'v'.repeat(256) }], [{ key: 'k'.repeat(256), value: 'v' }]]) {
+    const [s, d, m] = await refusal({ metadata });
+    assert.deepEqual([s, d], [422, { metadata: ['value_is_too_long'] }]);
+    assert.match(m, /255/);
+  }
+  assert.equal((await refusal({ metadata: [{ key: 'k'.repeat(255), value: 'v'.repeat(255) }] }))[0], 200);
+  assert.deepEqual((await refusal({ metadata: [{ key: 'k', value: { nested: 1 } }] })).slice(0, 2), [422, { metadata: ['invalid_type'] }]);
+  // a name past 255 bytes is value_is_too_long, as every name Tally keeps
+  assert.deepEqual((await refusal({ name: 'n'.repeat(256) })).slice(0, 2), [422, { name: ['value_is_too_long'] }]);
+  // a rule's transaction_metadata is held to the same limits
+  const rule = await post('/api/v1/wallets', { wallet: { external_customer_id: 'tx_meta', currency: 'EUR', rate_amount: '1',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', transaction_metadata: pairs(16) }] } });
+  assert.deepEqual([rule.status, (await json(rule)).error_details], [422, { transaction_metadata: ['too_many_items'] }]);
+});
