@@ -216,8 +216,9 @@ void authorizations_capture(struct request *req)
         priced = json_object_object_get_ex(obj, "precise_total_amount_cents", &v) && v;
         if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                            &transaction_id, &err) == JSON_IN_INVALID ||
-            /* "" as POST /events answers it: an event with an empty id cannot be fetched */
-            (transaction_id && !*transaction_id &&
+            /* "" (or blank) as POST /events answers it: an event with an empty id cannot be
+             * fetched */
+            (transaction_id && event_transaction_id_blank(transaction_id, strlen(transaction_id)) &&
              !json_in_refuse(&err, "transaction_id", "value_is_mandatory")) ||
             !event_json_timestamp(obj, e, &err) ||
             (given && !events_parse_properties(req, obj, e, &err)) ||

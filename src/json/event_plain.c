@@ -335,7 +335,9 @@ static int field_of(const char *s, size_t len)
 static bool plain_field(struct cursor *c, struct arena *a, int field, struct event *e)
 {
     switch (field) {
-    case FIELD_TRANSACTION_ID: return plain_id(c, a, EVENT_TRANSACTION_ID_MAX, &e->transaction_id);
+    case FIELD_TRANSACTION_ID: /* a blank one is refused by json/event_json */
+        return plain_id(c, a, EVENT_TRANSACTION_ID_MAX, &e->transaction_id) &&
+               !event_transaction_id_blank(e->transaction_id, strlen(e->transaction_id));
     case FIELD_EXTERNAL_SUBSCRIPTION_ID:
         return plain_id(c, a, SUBSCRIPTION_EXTERNAL_ID_MAX, &e->external_subscription_id);
     case FIELD_CODE: return plain_id(c, a, EVENT_CODE_MAX, &e->code);

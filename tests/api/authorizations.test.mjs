@@ -515,6 +515,10 @@ test('a capture with an empty transaction_id is refused as POST /events refuses 
   const refused = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: '' } });
   assert.equal(refused.status, 422);
   assert.deepEqual((await refused.json()).error_details, { transaction_id: ['value_is_mandatory'] });
+  // so is one of only whitespace, as POST /events (found by an audit: it was accepted there)
+  const blank = await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: ' \t ' } });
+  assert.equal(blank.status, 422);
+  assert.deepEqual((await blank.json()).error_details, { transaction_id: ['value_is_mandatory'] });
   const held = (await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization;
   assert.equal(held.status, 'authorized');
   // null still means the hold's own id

@@ -330,3 +330,19 @@ test('GET by transaction id: the latest event with it, undone with a refused bat
   }
   assert.equal((await t.api('/api/v1/events/shared')).status, 200);
 });
+
+// Found by an audit (report 8, F1): a transaction_id of only whitespace was accepted and
+// billed (only "" was refused); Lago's `blank?` takes it for none: value_is_mandatory.
+test('a transaction_id of only whitespace is refused as an empty one, alone or in a batch', async () => {
+  for (const id of ['   ', '\t\n', ' ']) {
+    let r = await post('/api/v1/events', { event: ev(id) });
+    assert.equal(r.status, 422, JSON.stringify(id));
+    assert.deepEqual(r.body.error_details, { transaction_id: ['value_is_mandatory'] }, JSON.stringify(id));
+    r = await post('/api/v1/events/batch', { events: [ev(`blank_ok_${id.length}`), ev(id)] });
+    assert.equal(r.status, 422, JSON.stringify(id));
+    assert.deepEqual(r.body.error_details, { 1: { transaction_id: ['value_is_mandatory'] } }, JSON.stringify(id));
+  }
+  assert.equal((await t.api(`/api/v1/events/${encodeURIComponent('   ')}`)).status, 404);
+  // an id with spaces around other characters is an id
+  assert.equal((await post('/api/v1/events', { event: ev(' padded id ') })).status, 200);
+});
