@@ -251,12 +251,21 @@ static struct json_object *parse_applies_to(struct request *req, struct json_obj
     if (json_in_string_array(v, "fee_types", 3, 32, &req->arena, &types, &type_count, err) ==
             JSON_IN_INVALID ||
         json_in_string_array(v, "billable_metric_codes", WALLET_METRIC_CODES_MAX, CATALOG_CODE_MAX,
-                             &req->arena, &codes, &code_count, err) == JSON_IN_INVALID)
-        return NULL;
+                             &req->arena, &codes, &code_count, err) == JSON_IN_INVALID) {
+        /* under applies_to, the key the request has, the list's own fault said (an audit
+         * found a bare billable_metric_codes: invalid_value) */
+        err->message = message_of(req, "applies_to.%s: %s", err->field, err->code);
+        return json_in_refuse(err, "applies_to", "invalid_limitations"), NULL;
+    }
     for (size_t i = 0; i < type_count; i++) {
         unsigned bit;
-        if (!wallet_fee_type_parse(types[i], &bit))
+        if (!wallet_fee_type_parse(types[i], &bit)) {
+            err->message = message_of(req,
+                                      "applies_to.fee_types: \"%s\" is none of charge, "
+                                      "commitment, subscription",
+                                      types[i]);
             return json_in_refuse(err, "applies_to", "invalid_limitations"), NULL;
+        }
     }
     struct store_reader *r = api_reader_acquire(req->api);
     bool ok = true;

@@ -2346,6 +2346,17 @@ static enum command_result settled(enum store_status s)
     return s == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* Whether u holds events sent ahead to `t` or later (periods after its own): a settlement
+ * pays them when their period begins, however far ahead (an audit found those of the period
+ * after next never paid). */
+static bool has_events_from(const struct usage *u, tally_time t)
+{
+    for (size_t k = 0; k < u->event_count; k++)
+        if (u->events[k].timestamp >= t)
+            return true;
+    return false;
+}
+
 /*
  * One subscription due for its period's carried units, or for events sent ahead into the
  * period that just began (`came_due`: from the due list): its live usage is debited at cmd->now
@@ -2395,9 +2406,8 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
     /* without carried units, only events sent ahead are settled, when their period's start
      * comes due; a settlement set for a later start stays (settle_now, for a subscription a
      * command made or changed, leaves such a usage to its next event's debit) */
-    if (!carries && (!came_due || cmd->now < u->from))
-        return came_due ? settled(store_period_settlement_drop_due(e->store, row->sub.id, cmd->now))
-                        : COMMAND_OK;
+    if (!carries && !came_due)
+        return COMMAND_OK;
     if (cmd->now >= u->from) {
         struct usage_brought *brought =
             arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
@@ -2412,9 +2422,12 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
         if (r != COMMAND_OK)
             return r;
     }
-    if (!carries) /* the events sent ahead are paid: no carried units come with the next */
-        return settled(store_period_settlement_drop_due(e->store, row->sub.id, cmd->now));
+    /* Due again at the next period's start while units carry or events wait there; at the
+     * period's own start if it has not begun (a time zone moved it later since: an audit found
+     * the settlement dropped then, and the period never paid). */
     tally_time next = cmd->now >= u->from ? u->to : u->from;
+    if (!carries && cmd->now >= u->from && !has_events_from(u, u->to))
+        return settled(store_period_settlement_drop_due(e->store, row->sub.id, cmd->now));
     return settled(store_period_settlement_set(e->store, cmd->org_id, row->sub.id, next));
 }
 

@@ -110,3 +110,26 @@ test('an event sent ahead alone is paid when its period begins', async () => {
   await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } });
   assert.equal(await consumed('solo'), 200); // paid once
 });
+
+// Further ahead, and across a time zone change: an event sent two periods ahead is paid when
+// its own period begins; one whose period a new zone moved later is paid at the new start.
+// Found by an audit of the fix above: the first was never paid, and the second's settlement
+// came at the old start, found the period not begun, and was dropped.
+test('events sent further ahead, or into a period a new zone moved, are paid when it begins', async () => {
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'far', plan_code: 'big', external_id: 'far_s', subscription_at: '2026-04-01T00:00:00Z' } });
+  wallets.far = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'far', currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+  await send('far_s', Date.parse('2026-06-10T00:00:00Z') / 1000);
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-05-02T00:00:00Z' } });
+  assert.equal(await consumed('far'), 0);
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-06-02T00:00:00Z' } });
+  assert.equal(await consumed('far'), 200);
+
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'westy', plan_code: 'big', external_id: 'westy_s', subscription_at: '2026-06-01T00:00:00Z' } });
+  wallets.westy = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'westy', currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+  await send('westy_s', Date.parse('2026-07-10T00:00:00Z') / 1000);
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'westy', timezone: 'America/Los_Angeles' } });
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-07-01T00:00:05Z' } });
+  assert.equal(await consumed('westy'), 0); // still June in Los Angeles
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-07-01T07:00:05Z' } });
+  assert.equal(await consumed('westy'), 200);
+});

@@ -265,6 +265,14 @@ test('applies_to and priority choose which wallet pays', async () => {
   const changed = await t.api(`/api/v1/wallets/${general.lago_id}`, { method: 'PUT', body: { wallet: { applies_to: { billable_metric_codes: ['tokens', 'nope'] } } } });
   assert.equal(changed.status, 422);
   assert.deepEqual((await changed.json()).error_details, { applies_to: ['invalid_limitations'] });
+  // an empty code or an unknown fee type is the same error, under applies_to, with a message
+  // (an audit: a bare billable_metric_codes: invalid_value, and no message for the fee type)
+  for (const [applies_to, said] of [[{ billable_metric_codes: [''] }, /applies_to.billable_metric_codes/], [{ fee_types: ['usage'] }, /"usage" is none of/]]) {
+    const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'Y', applies_to } });
+    const b = await r.json();
+    assert.deepEqual([r.status, b.error_details], [422, { applies_to: ['invalid_limitations'] }], JSON.stringify(b));
+    assert.match(b.message, said);
+  }
   // a code named twice is one metric, as Lago keeps one target per metric
   const twice = await createWallet({ external_customer_id: 'delta', currency: 'EUR', rate_amount: '1', name: 'Twice', applies_to: { fee_types: ['charge', 'charge'], billable_metric_codes: ['tokens', 'tokens', 'storage'] } });
   assert.deepEqual(twice.applies_to, { fee_types: ['charge'], billable_metric_codes: ['tokens', 'storage'] });
