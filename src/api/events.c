@@ -401,9 +401,48 @@ static void write_grouped_by(struct jsonw *w, const struct charge_model_properti
     jsonw_object_end(w);
 }
 
+_Static_assert(USAGE_TAXES_MAX <= MONEY_SPLIT_PARTS_MAX, "a charge's taxes can share its fee's");
+
+/* Lago's applied_taxes of a fee not saved: each tax the charge's fee carries, with its share
+ * of the fee's taxes (in proportion to its rate, so that the shares add up to the fee's
+ * taxes_amount_cents); false if a share leaves what cents hold. */
+static bool write_applied_taxes(struct jsonw *w, const struct usage_charge *c, int64_t tax_cents,
+                                const char *currency)
+{
+    money_t rates[USAGE_TAXES_MAX];
+    int64_t shares[USAGE_TAXES_MAX];
+    for (size_t i = 0; i < c->tax_count; i++)
+        rates[i] = c->taxes[i].rate;
+    if (c->tax_count > 0 &&
+        money_split_minor_units(tax_cents, rates, c->tax_count, shares) != MONEY_OK)
+        return false;
+    jsonw_key(w, "applied_taxes");
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < c->tax_count; i++) {
+        const struct usage_tax *tax = &c->taxes[i];
+        char rate[MONEY_TEXT_MAX];
+        money_format_fraction(money_normalize(tax->rate), 1, rate, sizeof rate);
+        jsonw_object_begin(w);
+        jsonw_kv_null(w, "lago_id");
+        jsonw_kv_null(w, "lago_fee_id");
+        jsonw_kv_cstr(w, "lago_tax_id", tax->lago_id);
+        jsonw_kv_cstr(w, "tax_name", tax->name);
+        jsonw_kv_cstr(w, "tax_code", tax->code);
+        jsonw_kv_raw(w, "tax_rate", rate); /* a number in Lago's schema */
+        jsonw_kv_cstr(w, "tax_description", tax->description);
+        jsonw_kv_int(w, "amount_cents", shares[i]);
+        jsonw_kv_cstr(w, "amount_currency", currency);
+        jsonw_kv_null(w, "created_at");
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    return true;
+}
+
 /* The fee's taxes are what the event changes in the usage's taxes rounded once (fee by fee in
- * the plan's order), so that the fees' totals add up to exactly what the event's debit takes. */
-static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
+ * the plan's order), so that the fees' totals add up to exactly what the event's debit takes.
+ * False if its taxes cannot be shared in cents. */
+static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
                        const struct usage_charge *c, const struct usage_estimate *est,
                        int64_t tax_cents)
 {
@@ -469,7 +508,11 @@ static void render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     jsonw_kv_cstr(w, "item_type", "BillableMetric"); /* Lago's for a charge's fee */
     write_grouped_by(w, &est->bucket->properties, ev);
     jsonw_object_end(w);
+    /* Lago's FeeObject has them; its FeeEstimateObject (instant estimates) does not */
+    if (!cmd->as.fees_estimate.instant && !write_applied_taxes(w, c, tax_cents, u->currency))
+        return false;
     jsonw_object_end(w);
+    return true;
 }
 
 /* The fees one event of the command would bring, each as if it came alone; false if one
@@ -496,9 +539,9 @@ static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t
             money_sub(own_after, own_before, &own_after) != MONEY_OK ||
             money_add(taxes, own_after, &taxes_after) != MONEY_OK ||
             !usage_taxes_cents(taxes, &rounded_before) ||
-            !usage_taxes_cents(taxes_after, &rounded_after))
+            !usage_taxes_cents(taxes_after, &rounded_after) ||
+            !render_fee(w, cmd, index, c, &est, rounded_after - rounded_before))
             return false;
-        render_fee(w, cmd, index, c, &est, rounded_after - rounded_before);
         taxes = taxes_after;
     }
     return true;

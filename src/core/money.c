@@ -796,3 +796,56 @@ enum money_status money_from_minor_units(int64_t units, int32_t exponent, money_
     *out = (money_t){units, exponent};
     return MONEY_OK;
 }
+
+enum money_status money_split_minor_units(int64_t total, const money_t *weights, size_t count,
+                                          int64_t *shares)
+{
+    if (count == 0 || count > MONEY_SPLIT_PARTS_MAX)
+        return MONEY_ERR_INVALID;
+    if (total == INT64_MIN)
+        return MONEY_ERR_OVERFLOW;
+    money_t sum = money_from_int(0);
+    for (size_t i = 0; i < count; i++) {
+        if (money_sign(weights[i]) < 0)
+            return MONEY_ERR_INVALID;
+        enum money_status s = money_add(sum, weights[i], &sum);
+        if (s != MONEY_OK)
+            return s;
+        shares[i] = 0;
+    }
+    if (money_is_zero(sum)) {
+        shares[0] = total;
+        return MONEY_OK;
+    }
+    /* on |total|, the sign put back at the end: rounding toward zero is then a floor */
+    int64_t magnitude = total < 0 ? -total : total, left = magnitude;
+    money_t remainders[MONEY_SPLIT_PARTS_MAX];
+    for (size_t i = 0; i < count; i++) {
+        money_t exact, share, given;
+        enum money_status s = money_mul(money_from_int(magnitude), weights[i], &exact);
+        if (s == MONEY_OK)
+            s = money_div(exact, sum, 0, MONEY_ROUND_FLOOR, &share);
+        if (s == MONEY_OK)
+            s = money_mul(share, sum, &given);
+        if (s == MONEY_OK)
+            s = money_sub(exact, given, &remainders[i]);
+        if (s == MONEY_OK)
+            s = money_to_minor_units(share, 0, MONEY_ROUND_EXACT, &shares[i]);
+        if (s != MONEY_OK)
+            return s;
+        left -= shares[i];
+    }
+    assert(left >= 0 && (uint64_t)left < count);
+    for (; left > 0; left--) {
+        size_t largest = 0;
+        for (size_t i = 1; i < count; i++)
+            if (money_cmp(remainders[i], remainders[largest]) > 0)
+                largest = i;
+        shares[largest]++;
+        remainders[largest] = money_from_int(-1); /* given its unit: never again */
+    }
+    if (total < 0)
+        for (size_t i = 0; i < count; i++)
+            shares[i] = -shares[i];
+    return MONEY_OK;
+}

@@ -233,4 +233,17 @@ enum money_status money_to_minor_units(money_t v, int32_t exponent, enum money_r
 /* units / 10^exponent (1797 at exponent 2 -> 17.97). MONEY_ERR_INVALID for a bad exponent. */
 enum money_status money_from_minor_units(int64_t units, int32_t exponent, money_t *out);
 
+/*
+ * `total` minor units shared between `count` parts in proportion to their weights (each >= 0):
+ * each share is rounded toward zero, and the units that leaves go one each to the parts with
+ * the largest remainders (the earlier part on a tie), so the shares add up to exactly `total`
+ * and each is within one unit of its exact part. Weights all zero: the first part takes it
+ * all. What one fee's taxes are, split between the taxes that make them. MONEY_ERR_INVALID
+ * for no part, more than MONEY_SPLIT_PARTS_MAX or a negative weight, MONEY_ERR_OVERFLOW if a
+ * product leaves 38 digits (or total is INT64_MIN).
+ */
+#define MONEY_SPLIT_PARTS_MAX 64
+enum money_status money_split_minor_units(int64_t total, const money_t *weights, size_t count,
+                                          int64_t *shares);
+
 #endif

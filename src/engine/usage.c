@@ -250,8 +250,9 @@ struct build {
     int64_t org_id;
     struct arena *a;
     const char *failed;
-    bool org_rate_read; /* org_rate holds the organization's default taxes */
-    money_t org_rate;
+    /* the organization's default taxes once read (organization_taxes), else NULL */
+    const struct usage_tax *org_taxes;
+    size_t org_tax_count;
     struct json_object *customer_codes; /* the customer's own taxes, or NULL; owned */
     /* A weighted sum's denominator: the whole charges' period in whole days (a month under
      * bill_charges_monthly), as Lago's charges_duration_in_days, even when the subscription
@@ -278,75 +279,86 @@ static struct json_object *member(struct json_object *o, const char *key)
     return v;
 }
 
-/* A tax's rate (percent) and whether it applies to the whole organization, from its body. */
-static bool read_tax(const char *body, money_t *rate, bool *applied_to_organization)
+/* A tax from its catalog item, its strings copied into the usage's arena; with
+ * `default_only`, only if it is one of the organization's default taxes
+ * (applied_to_organization). *kept says whether it was read. */
+static bool read_tax(struct build *b, const struct catalog_item *item, bool default_only,
+                     struct usage_tax *tax, bool *kept)
 {
-    struct json_object *doc = json_tokener_parse(body);
-    const char *text = doc ? json_object_get_string(member(doc, "rate")) : NULL;
-    bool ok = text && money_parse(text, strlen(text), rate) == MONEY_OK;
-    *applied_to_organization =
-        ok && json_object_get_boolean(member(doc, "applied_to_organization"));
+    *kept = false;
+    struct json_object *doc = json_tokener_parse(item->body);
+    if (!doc)
+        return false;
+    if (default_only && !json_object_get_boolean(member(doc, "applied_to_organization"))) {
+        json_object_put(doc);
+        return true;
+    }
+    const char *rate = json_object_get_string(member(doc, "rate"));
+    tax->lago_id = arena_strndup(b->a, item->lago_id, strlen(item->lago_id));
+    tax->code = arena_strndup(b->a, item->code, strlen(item->code));
+    tax->name = copy(b->a, member(doc, "name"));
+    tax->description = copy(b->a, member(doc, "description"));
+    *kept = rate && money_parse(rate, strlen(rate), &tax->rate) == MONEY_OK && tax->lago_id &&
+            tax->code && tax->name;
     json_object_put(doc);
-    return ok;
+    return *kept;
 }
 
 _Static_assert(CUSTOMER_TAXES_MAX <= USAGE_TAXES_MAX, "a customer's taxes are all read");
 
-/* The sum of the rates of the taxes named in `codes`, and how many of them exist (missing
- * ones are skipped, as answers skip them). */
-static bool sum_tax_rates(struct build *b, struct json_object *codes, money_t *rate, size_t *found)
+/* The taxes named in `codes` that exist (missing ones are skipped, as answers skip them), at
+ * most USAGE_TAXES_MAX, into `out` (that many long). */
+static bool named_taxes(struct build *b, struct json_object *codes, struct usage_tax *out,
+                        size_t *count)
 {
-    *rate = money_from_int(0);
-    *found = 0;
+    *count = 0;
     for (size_t i = 0; codes && i < json_object_array_length(codes) && i < USAGE_TAXES_MAX; i++) {
-        struct catalog_item tax;
+        struct catalog_item item;
         const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
         enum store_status s =
-            store_catalog_get(store_conn(b->st), b->org_id, CATALOG_TAX, code, &tax, b->a);
+            store_catalog_get(store_conn(b->st), b->org_id, CATALOG_TAX, code, &item, b->a);
         if (s == STORE_NOT_FOUND)
             continue;
-        money_t r;
-        bool applied;
-        if (s != STORE_OK || !read_tax(tax.body, &r, &applied) ||
-            money_add(*rate, r, rate) != MONEY_OK)
+        bool kept;
+        if (s != STORE_OK || !read_tax(b, &item, false, &out[*count], &kept))
             return false;
-        (*found)++;
+        (*count)++;
     }
     return true;
 }
 
-/* The sum of the rates of the organization's default taxes (applied_to_organization), read
- * once per build. */
-static bool organization_tax_rate(struct build *b, money_t *rate)
+/* The organization's default taxes (applied_to_organization), read once per build: the
+ * first USAGE_TAXES_MAX of them, newest first as the catalog lists them. */
+static bool organization_taxes(struct build *b)
 {
-    if (b->org_rate_read) {
-        *rate = b->org_rate;
+    if (b->org_taxes)
         return true;
-    }
     enum { PAGE = 100 };
+    struct usage_tax taxes[USAGE_TAXES_MAX];
     struct arena scratch;
     arena_init(&scratch);
-    money_t sum = money_from_int(0);
+    size_t count = 0;
     bool ok = true;
     for (int64_t offset = 0, total = 1; ok && offset < total; offset += PAGE) {
         struct catalog_item *items;
-        size_t count;
+        size_t page;
         ok = store_catalog_list(store_conn(b->st), b->org_id, CATALOG_TAX, offset, PAGE, &items,
-                                &count, &total, &scratch) == STORE_OK;
-        for (size_t i = 0; ok && i < count; i++) {
-            money_t r;
-            bool applied;
-            ok = read_tax(items[i].body, &r, &applied) &&
-                 (!applied || money_add(sum, r, &sum) == MONEY_OK);
+                                &page, &total, &scratch) == STORE_OK;
+        for (size_t i = 0; ok && i < page && count < USAGE_TAXES_MAX; i++) {
+            bool kept;
+            ok = read_tax(b, &items[i], true, &taxes[count], &kept);
+            count += kept;
         }
-        if (ok && count == 0)
+        if (ok && page == 0)
             break;
     }
     arena_free(&scratch);
-    if (!ok)
+    struct usage_tax *kept = ok ? arena_alloc(b->a, sizeof *kept * (count ? count : 1)) : NULL;
+    if (!kept)
         return false;
-    b->org_rate = *rate = sum;
-    b->org_rate_read = true;
+    memcpy(kept, taxes, sizeof *kept * count);
+    b->org_taxes = kept;
+    b->org_tax_count = count;
     return true;
 }
 
@@ -354,21 +366,35 @@ static bool organization_tax_rate(struct build *b, money_t *rate)
  * The taxes a charge's fee carries, the one place they are resolved (as Lago's
  * Fees::ApplyTaxesService does for a charge fee): the charge's own taxes, else its plan's,
  * else its customer's, else the organization's default taxes (applied_to_organization). A
- * level applies when it names at least one tax that exists. The sum of their rates, in
- * percent.
+ * level applies when it names at least one tax that exists. Also the sum of their rates.
  */
-static bool charge_tax_rate(struct build *b, struct json_object *charge_codes,
-                            struct json_object *plan_codes, money_t *rate)
+static bool charge_taxes(struct build *b, struct json_object *charge_codes,
+                         struct json_object *plan_codes, struct usage_charge *c)
 {
     struct json_object *levels[] = {charge_codes, plan_codes, b->customer_codes};
-    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
-        size_t found;
-        if (!sum_tax_rates(b, levels[i], rate, &found))
+    struct usage_tax named[USAGE_TAXES_MAX];
+    size_t count = 0;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0] && count == 0; i++)
+        if (!named_taxes(b, levels[i], named, &count))
             return false;
-        if (found > 0)
-            return true;
+    if (count > 0) {
+        struct usage_tax *taxes = arena_alloc(b->a, sizeof *taxes * count);
+        if (!taxes)
+            return false;
+        memcpy(taxes, named, sizeof *taxes * count);
+        c->taxes = taxes;
+        c->tax_count = count;
+    } else {
+        if (!organization_taxes(b))
+            return false;
+        c->taxes = b->org_taxes;
+        c->tax_count = b->org_tax_count;
     }
-    return organization_tax_rate(b, rate);
+    c->tax_rate = money_from_int(0);
+    for (size_t i = 0; i < c->tax_count; i++)
+        if (money_add(c->tax_rate, c->taxes[i].rate, &c->tax_rate) != MONEY_OK)
+            return false;
+    return true;
 }
 
 /* A charge filter's `values` object as an aggregation filter. */
@@ -570,7 +596,7 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
     if (!c->lago_id || !c->charge_model ||
         !charge_model_kind_parse(c->charge_model, strlen(c->charge_model), &kind))
         return CHARGE_READ_FAILED;
-    if (!charge_tax_rate(b, member(charge, "tax_codes"), plan_taxes, &c->tax_rate))
+    if (!charge_taxes(b, member(charge, "tax_codes"), plan_taxes, c))
         return CHARGE_READ_FAILED;
     struct json_object *filters = member(charge, "filters");
     c->filter_count = filters ? json_object_array_length(filters) : 0;

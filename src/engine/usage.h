@@ -40,6 +40,14 @@
 #include "util/arena.h"
 
 #define USAGE_TAXES_MAX 32 /* taxes one charge applies */
+
+/* A tax a charge's fee carries, as its catalog item was when the usage was built (Lago's
+ * applied tax names it by what it was then too). Strings in the usage's arena. */
+struct usage_tax {
+    const char *lago_id, *code, *name;
+    const char *description; /* or NULL */
+    money_t rate;            /* percent */
+};
 /* Pricing groups one charge may hold in a period, over its filter buckets: an event that would
  * open one more is refused (AGGREGATION_ERR_GROUPS). A rebuild from stored events is not
  * bounded by it (a plan edit that adds group keys must still price what was accepted): there
@@ -82,8 +90,11 @@ struct usage_charge {
     struct aggregation_filter *filters;
     size_t filter_count;
     struct usage_bucket *buckets; /* filter_count + 1: the last is the default bucket */
-    money_t tax_rate; /* the sum of the rates of the taxes its fee carries (charge, else plan, else
-                         organization: usage.c charge_tax_rate), percent */
+    /* The taxes its fee carries (charge, else plan, else customer, else organization:
+     * usage.c charge_taxes), in the order they were named, and the sum of their rates. */
+    const struct usage_tax *taxes;
+    size_t tax_count;
+    money_t tax_rate; /* percent */
     bool pay_in_advance, invoiceable;
     /* Lago's prorated flag, on a recurring sum or unique count (the API refuses it elsewhere):
      * its states weigh each value by the days it is present (aggregation_set_prorated), the

@@ -186,8 +186,9 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   const full = (await estimate('gb', { gb: 4, region: 'eu' })).body.fees[0];
   const { event_transaction_id, precise_unit_amount, ...rest } = r.body.fees[0];
   assert.equal(event_transaction_id, 'tx-1');
-  const { precise_unit_amount: unitText, ...fullRest } = full;
-  assert.deepEqual(rest, fullRest); // the same fee estimate_fees gives
+  const { precise_unit_amount: unitText, applied_taxes, ...fullRest } = full;
+  assert.deepEqual(rest, fullRest); // the same fee estimate_fees gives, without applied_taxes (not in Lago's FeeEstimateObject)
+  assert.equal(applied_taxes.length, 1);
   assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']); // a number in Lago's FeeEstimateObject
   assert.equal(rest.amount_cents, 300); // 4 GB at 0.75 (the eu filter)
   assert.equal(rest.item.invoice_display_name, 'GB'); // Lago's fallback: the metric's name
@@ -209,4 +210,38 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   assert.equal((await instant('batch_estimate_instant_fees', { event: {} })).status, 400);
   r = await instant('batch_estimate_instant_fees', { events: [{ external_subscription_id: 'nobody', code: 'gb' }] });
   assert.equal(r.status, 404);
+});
+
+test('applied_taxes: each tax the fee carries, with its share of the fee\'s taxes', async () => {
+  const tokens = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'tokens', name: 'Tokens', aggregation_type: 'sum_agg', field_name: 'n' } })).billable_metric;
+  await post('/api/v1/taxes', { tax: { code: 'state', name: 'State tax', rate: '5.5', description: 'Levied by the state' } });
+  await post('/api/v1/plans', { plan: { code: 'taxed', name: 'Taxed', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: tokens.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '3.37' }, tax_codes: ['vat', 'state'] },
+  ] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'taxed-cust', plan_code: 'taxed', external_id: 'taxed-sub' } });
+  const estimateOn = async (sub) => {
+    const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: sub, code: 'tokens', properties: { n: 1 } } } });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    return body.fees[0];
+  };
+  let fee = await estimateOn('taxed-sub');
+  const vat = (await (await t.api('/api/v1/taxes/vat')).json()).tax;
+  // 3.37 at 15.5%: 52.235 rounds to 52, shared 10 : 5.5 (33.55 and 18.45: the larger remainder takes the cent)
+  assert.deepEqual([fee.amount_cents, fee.taxes_amount_cents, fee.taxes_rate], [337, 52, 15.5]);
+  assert.deepEqual(fee.applied_taxes, [
+    { lago_id: null, lago_fee_id: null, lago_tax_id: vat.lago_id, tax_name: 'VAT', tax_code: 'vat', tax_rate: 10.0, tax_description: null, amount_cents: 34, amount_currency: 'EUR', created_at: null },
+    { lago_id: null, lago_fee_id: null, lago_tax_id: fee.applied_taxes[1].lago_tax_id, tax_name: 'State tax', tax_code: 'state', tax_rate: 5.5, tax_description: 'Levied by the state', amount_cents: 18, amount_currency: 'EUR', created_at: null },
+  ]);
+  assert.match(fee.applied_taxes[1].lago_tax_id, /^[0-9a-f-]{36}$/);
+  // a charge without taxes of its own, on a plan without: the organization's default taxes, then none
+  await post('/api/v1/plans', { plan: { code: 'untaxed', name: 'Untaxed', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
+    { billable_metric_id: tokens.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '3.37' } },
+  ] } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'taxed-cust', plan_code: 'untaxed', external_id: 'untaxed-sub' } });
+  fee = await estimateOn('untaxed-sub');
+  assert.deepEqual([fee.taxes_amount_cents, fee.applied_taxes], [0, []]);
+  await post('/api/v1/taxes', { tax: { code: 'default', name: 'Default', rate: 20, applied_to_organization: true } });
+  fee = await estimateOn('untaxed-sub');
+  assert.deepEqual([fee.taxes_amount_cents, fee.applied_taxes.map((a) => [a.tax_code, a.amount_cents])], [67, [['default', 67]]]);
 });

@@ -1066,6 +1066,56 @@ static void count_cases(const char *name, uint64_t n)
 #define N_CMP 200000
 #define N_MINOR 100000
 
+/* A fee's taxes shared between its taxes: the shares add up, each within a unit of its part. */
+static void prop_split(void **state)
+{
+    (void)state;
+    reseed(9);
+    int64_t shares[MONEY_SPLIT_PARTS_MAX];
+    /* VAT 20% and 5.5% on a tax of 101 cents: 79.21.. and 21.78.. -> 79 and 22 */
+    money_t two[] = {M("20"), M("5.5")};
+    assert_int_equal(money_split_minor_units(101, two, 2, shares), MONEY_OK);
+    assert_true(shares[0] == 79 && shares[1] == 22);
+    assert_int_equal(money_split_minor_units(-101, two, 2, shares), MONEY_OK);
+    assert_true(shares[0] == -79 && shares[1] == -22);
+    /* a tie goes to the earlier part; all zero weights: the first takes it all */
+    money_t even[] = {M("10"), M("10"), M("10")};
+    assert_int_equal(money_split_minor_units(2, even, 3, shares), MONEY_OK);
+    assert_true(shares[0] == 1 && shares[1] == 1 && shares[2] == 0);
+    money_t zeros[] = {M("0"), M("0")};
+    assert_int_equal(money_split_minor_units(7, zeros, 2, shares), MONEY_OK);
+    assert_true(shares[0] == 7 && shares[1] == 0);
+    money_t negative[] = {M("1"), M("-1")};
+    assert_int_equal(money_split_minor_units(7, negative, 2, shares), MONEY_ERR_INVALID);
+    assert_int_equal(money_split_minor_units(7, even, 0, shares), MONEY_ERR_INVALID);
+    assert_int_equal(money_split_minor_units(INT64_MIN, even, 3, shares), MONEY_ERR_OVERFLOW);
+    for (uint64_t i = 0; i < N_MINOR; i++) {
+        size_t count = 1 + below(8);
+        money_t weights[8];
+        int64_t total = (int64_t)(next() % 2000000) - 1000000;
+        for (size_t k = 0; k < count; k++)
+            weights[k] = make_money(below(3000), (int32_t)below(3), false);
+        assert_int_equal(money_split_minor_units(total, weights, count, shares), MONEY_OK);
+        money_t sum = money_from_int(0), got = money_from_int(0);
+        for (size_t k = 0; k < count; k++) {
+            assert_int_equal(money_add(sum, weights[k], &sum), MONEY_OK);
+            assert_int_equal(money_add(got, money_from_int(shares[k]), &got), MONEY_OK);
+        }
+        assert_int_equal(money_cmp(got, money_from_int(total)), 0);
+        for (size_t k = 0; k < count && !money_is_zero(sum); k++) {
+            /* |share * sum - total * weight| < sum: within one unit of the exact part */
+            money_t a, b, off;
+            assert_int_equal(money_mul(money_from_int(shares[k]), sum, &a), MONEY_OK);
+            assert_int_equal(money_mul(money_from_int(total), weights[k], &b), MONEY_OK);
+            assert_int_equal(money_sub(a, b, &off), MONEY_OK);
+            if (money_cmp(money_abs(off), sum) >= 0)
+                fail_msg("split (seed %" PRIu64 ", case %" PRIu64 "): part %zu of %" PRId64
+                         " off by a unit or more",
+                         seed, i, k, total);
+        }
+    }
+}
+
 static void prop_add_sub(void **state)
 {
     (void)state;
@@ -1679,7 +1729,7 @@ int main(void)
         cmocka_unit_test(prop_mul_round),    cmocka_unit_test(prop_div),
         cmocka_unit_test(prop_round),        cmocka_unit_test(prop_format_parse),
         cmocka_unit_test(prop_parse_text),   cmocka_unit_test(prop_cmp),
-        cmocka_unit_test(prop_minor_units),
+        cmocka_unit_test(prop_minor_units),  cmocka_unit_test(prop_split),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
