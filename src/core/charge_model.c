@@ -317,9 +317,10 @@ static bool ranges_adjacent(const struct charge_model_ranges *r)
  * and the walk stops after the first tier whose to_value is >= units (or that is open).
  * The first tier's flat amount is included at 0 units: lago-api PR #5760 removed the
  * zero-units guards ("apply flat fee even when usage is zero").
- * Graduated_percentage counts adjacent ranges the same way: its detail service takes the same
- * adjacent_model flag (and subtracts decimal bounds as decimals for it); without it, ranges
- * its validator accepts (0..0.5, 0.5..) would bill one unit twice at every boundary.
+ * Graduated_percentage counts touching ranges the same way, deliberately: Lago's
+ * RangeGraduatedPercentageService takes no adjacent_model flag and always adds the 1, so at
+ * ranges its validator accepts (0..10, 10..) it bills the boundary unit in both tiers
+ * (docs/API.md, "Where Tally differs").
  */
 static enum charge_model_status graduated_tiers(const struct charge_model_ranges *r, money_t units,
                                                 bool percentage, money_t *variable, money_t *flat)

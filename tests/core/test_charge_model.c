@@ -350,6 +350,12 @@ static void test_graduated_percentage_lago(void **state)
     struct charge_model_properties pa = ranged(CHARGE_MODEL_GRADUATED_PERCENTAGE, a, 3);
     static const struct units_case adj[] = {{"0.25", "0.025"}, {"1", "1.15"}, {"2", "1.255"}};
     run_units_table("graduated percentage adjacent", &pa, adj, COUNT(adj));
+    /* Touching integer ranges price each unit once, where Lago prices the boundary unit in
+     * both tiers (1.30 here: docs/API.md, "Where Tally differs"; an audit's case). */
+    struct charge_model_range t[] = {RP("0", "10", "10", "0"), RP("10", NULL, "5", "0")};
+    struct charge_model_properties pt = ranged(CHARGE_MODEL_GRADUATED_PERCENTAGE, t, 2);
+    static const struct units_case touching[] = {{"10", "1"}, {"11", "1.05"}, {"15", "1.25"}};
+    run_units_table("graduated percentage touching", &pt, touching, COUNT(touching));
 }
 
 /* ---- Volume --------------------------------------------------------------------------------- */
