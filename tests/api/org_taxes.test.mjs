@@ -138,6 +138,38 @@ test('debits, estimates and holds add up to the usage total, taxes rounded once'
   assert.equal(quoted, 8);
 });
 
+// A tax raised mid-period re-prices the units counted and what it adds waits for the next debit,
+// but the rounded taxes are shared between charges (each charge's share: what its taxes add to
+// those before it, rounded), so a rise can lower another charge's share by a cent. An audit
+// found that cent given back at once: the wallet was paid less than before a price that only
+// went up. What a re-pricing gives back is now what the subscription's total fell by, if it fell.
+test('a tax raised mid-period gives nothing back, though a charge\'s rounded share of the taxes falls', async () => {
+  await call('POST', '/api/v1/taxes', { tax: { code: 'raise_p', name: 'P', rate: '5' } });
+  await call('POST', '/api/v1/taxes', { tax: { code: 'raise_c', name: 'C', rate: '7' } });
+  const ids = [];
+  for (const code of ['ta', 'tb']) ids.push((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric.lago_id);
+  await call('POST', '/api/v1/plans', { plan: { code: 'p_raise', name: 'Raise', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes: ['raise_p'], charges: [
+    { billable_metric_id: ids[0], charge_model: 'standard', properties: { amount: '0.01' } },
+    { billable_metric_id: ids[1], charge_model: 'standard', properties: { amount: '0.01' }, tax_codes: ['raise_c'] },
+  ] } });
+  await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c_raise', plan_code: 'p_raise', external_id: 's_raise', subscription_at: '2026-06-01T00:00:00Z' } });
+  const wallet = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'c_raise', currency: 'USD', rate_amount: '1', granted_credits: '100' } })).wallet.lago_id;
+  const consumed = async () => (await call('GET', `/api/v1/wallets/${wallet}`)).wallet.consumed_amount_cents;
+  const total = async () => (await call('GET', '/api/v1/customers/c_raise/current_usage?external_subscription_id=s_raise')).customer_usage.total_amount_cents;
+  for (const code of ['ta', 'tb']) await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code, properties: { v: 39 } } });
+  // 78 cents, taxes 1.95 + 2.73 = 4.68 -> 5: shares 2 (ta) and 3 (tb)
+  assert.deepEqual([await total(), await consumed()], [83, 83]);
+  const transactions = async () => (await call('GET', `/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`)).wallet_transactions.length;
+  const before = await transactions();
+  await setTax('raise_p', { rate: '30' }); // 11.7 + 2.73 = 14.43 -> 14: shares 12 and 2
+  assert.deepEqual([await total(), await consumed(), await transactions()], [92, 83, before]);
+  await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code: 'ta', properties: { v: 0 } } });
+  assert.deepEqual([await total(), await consumed()], [92, 92]); // the next debit settles the rest
+  // a rate that falls gives back what the total fell by, no more
+  await setTax('raise_p', { rate: '5' });
+  assert.deepEqual([await total(), await consumed()], [83, 83]);
+});
+
 // DELETE /taxes/{code} takes the tax off everything that named it, as Lago's Taxes::DestroyService
 // destroys its applied-tax links: plans (their own, their charges' and their minimum
 // commitment's tax_codes), add-ons, and subscriptions' own plans (plan_overrides). Before this
