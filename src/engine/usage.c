@@ -1387,6 +1387,10 @@ static bool state_amount(const struct usage *u, const struct usage_charge *c,
         return false;
     if (peak && !show_units(c, raw, out))
         return false;
+    out->aggregated_units = out->units;
+    if (state->kind == AGGREGATION_WEIGHTED_SUM &&
+        aggregation_weighted_level(state, &out->aggregated_units) != AGGREGATION_OK)
+        return false;
     out->carried = carried;
     out->received = !aggregation_is_empty(state);
     return true;
@@ -1398,6 +1402,9 @@ bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
          money_add(sum->units, part->units, &sum->units) != MONEY_OK) ||
         (money_sign(part->billed_units) > 0 &&
          money_add(sum->billed_units, part->billed_units, &sum->billed_units) != MONEY_OK) ||
+        (money_sign(part->aggregated_units) > 0 &&
+         money_add(sum->aggregated_units, part->aggregated_units, &sum->aggregated_units) !=
+             MONEY_OK) ||
         __builtin_add_overflow(sum->amount_cents, part->amount_cents, &sum->amount_cents) ||
         __builtin_add_overflow(sum->events_count, part->events_count, &sum->events_count))
         return false;
@@ -1409,7 +1416,7 @@ bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
 void usage_amount_zero(struct usage_amount *out)
 {
     memset(out, 0, sizeof *out);
-    out->units = out->billed_units = money_from_int(0);
+    out->units = out->billed_units = out->aggregated_units = money_from_int(0);
 }
 
 bool usage_group_amount(const struct usage *u, const struct usage_charge *c,

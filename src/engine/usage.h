@@ -162,6 +162,9 @@ struct usage_amount {
     /* the units its fee is priced on (rounded): `units`, but a pay-in-advance charge's peak
      * (usage_bills_peak) */
     money_t billed_units;
+    /* Lago's total_aggregated_units: `units`, but a weighted sum's level now (the initial
+     * value plus the period's deltas), where `units` are its time-weighted units */
+    money_t aggregated_units;
     int64_t events_count;
     int64_t amount_cents;
     bool carried; /* part of it is a recurring value carried from earlier periods */

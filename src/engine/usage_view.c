@@ -38,7 +38,7 @@ static void write_date(struct jsonw *w, const char *key, tally_time t, const str
 static void write_part(struct jsonw *w, const struct usage_amount *part)
 {
     write_units(w, "units", part->units);
-    write_units(w, "total_aggregated_units", part->units); /* as the charge's, below */
+    write_units(w, "total_aggregated_units", part->aggregated_units); /* as the charge's */
     jsonw_kv_int(w, "amount_cents", part->amount_cents);
     jsonw_kv_int(w, "events_count", part->events_count);
 }
@@ -187,8 +187,9 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
     jsonw_object_begin(w);
     write_units(w, "units", total.units);
     /* Lago's units before proration: a prorated charge shows its full units in both
-     * (Fees::ChargeService: current_usage_units, and total_aggregated_units || units) */
-    write_units(w, "total_aggregated_units", total.units);
+     * (Fees::ChargeService: current_usage_units, and total_aggregated_units || units); a
+     * weighted sum its level (WeightedSumService sets total_aggregated_units) */
+    write_units(w, "total_aggregated_units", total.aggregated_units);
     jsonw_kv_int(w, "events_count", total.events_count);
     jsonw_kv_int(w, "amount_cents", total.amount_cents);
     jsonw_kv_cstr(w, "amount_currency", u->currency);

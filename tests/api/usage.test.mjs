@@ -84,6 +84,8 @@ test('a weighted sum: units are GPU-months over the whole period, exact', async 
   const g = byCode(await usage(), 'gpu_time');
   assert.equal(g.units, '1.03225806451612903226'); // 32/31, rounded up at 20 decimals as Lago
   assert.equal(g.amount_cents, 3200); // 31 per GPU-month * 32/31
+  // Lago's total_aggregated_units of a weighted sum is its level: the 2 GPUs running now (an audit's)
+  assert.equal(g.total_aggregated_units, '2.0');
 });
 
 test('duplicates, refused batches and other periods add nothing', async () => {
@@ -195,6 +197,7 @@ test('a plan edit prices the current usage at once; a new period starts from zer
   assert.equal(byCode(april, 'calls').units, '1.0'); // the event sent ahead for April counts now
   // a recurring-free count starts over; the weighted sum's level does not carry (not recurring)
   assert.equal(byCode(april, 'gpu_time').units, '0.0');
+  assert.equal(byCode(april, 'gpu_time').total_aggregated_units, '0.0');
 });
 
 test('unknown customer or subscription', async () => {
