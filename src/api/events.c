@@ -579,8 +579,8 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
     *e = (struct event){0};
     if (!json_object_is_type(obj, json_type_object))
         return json_in_refuse(err, "event", "invalid_type");
-    return json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                                   &req->arena, &e->external_subscription_id, err) &&
+    return json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                               &req->arena, &e->external_subscription_id, err) &&
            json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
            (!instant || json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                                        &e->transaction_id, err) != JSON_IN_INVALID) &&

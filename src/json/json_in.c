@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/money.h"
@@ -191,6 +193,23 @@ bool json_in_required_string(struct json_object *obj, const char *key, size_t ma
     if (r != JSON_IN_VALUE || !**out)
         return json_in_refuse(err, key, "value_is_mandatory");
     return true;
+}
+
+bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
+                         const char **out, struct json_in_error *err)
+{
+    struct json_object *v;
+    if (lookup(obj, key, &v) != JSON_IN_VALUE || !json_object_is_type(v, json_type_int))
+        return json_in_required_string(obj, key, max_len, a, out, err);
+    int64_t n;
+    char text[24]; /* INT64_MIN's 20 characters */
+    if (!json_in_exact_int64(v, &n))
+        return json_in_refuse(err, key, "value_is_out_of_range");
+    int len = snprintf(text, sizeof text, "%" PRId64, n);
+    if ((size_t)len > max_len)
+        return json_in_refuse(err, key, "value_is_too_long");
+    *out = arena_strndup(a, text, (size_t)len);
+    return *out || json_in_refuse(err, key, "out_of_memory");
 }
 
 enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,

@@ -98,6 +98,13 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
 /* A required, non-empty string: absent, null or "" is value_is_mandatory. */
 bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
                              struct arena *a, const char **out, struct json_in_error *err);
+/*
+ * A required identifier: a string as json_in_required_string takes it, or an integer, taken as
+ * its decimal text ("12345"), as Lago's string columns take the integer ids that clients in
+ * Python or Ruby send. Another type is invalid_type.
+ */
+bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
+                         const char **out, struct json_in_error *err);
 /* An integer in [min, max]. */
 enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,
                                 int64_t *out, struct json_in_error *err);

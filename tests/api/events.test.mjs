@@ -346,3 +346,29 @@ test('a transaction_id of only whitespace is refused as an empty one, alone or i
   // an id with spaces around other characters is an id
   assert.equal((await post('/api/v1/events', { event: ev(' padded id ') })).status, 200);
 });
+
+// Lago's string columns take integer ids as their decimal text (clients in Python or Ruby send
+// order numbers as integers); an audit found them refused with invalid_type.
+test('an integer transaction_id or external_subscription_id is taken as its decimal text', async () => {
+  await t.api('/api/v1/subscriptions', { method: 'POST', body: { subscription: { external_customer_id: 'cust_num', plan_code: 'p', external_id: '777', subscription_at: '2026-01-01T00:00:00Z' } } });
+  let r = await post('/api/v1/events', { event: { transaction_id: 123456789, external_subscription_id: 777, code: 'calls' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.event.transaction_id, r.body.event.external_subscription_id], ['123456789', '777']);
+  // the same id as a string is the same event
+  r = await post('/api/v1/events', { event: { transaction_id: '123456789', external_subscription_id: '777', code: 'calls' } });
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { transaction_id: ['value_already_exist'] });
+  r = await post('/api/v1/events/batch', { events: [{ transaction_id: -5, external_subscription_id: 777, code: 'calls' }] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.events[0].transaction_id, '-5');
+  assert.equal((await t.api('/api/v1/events/123456789')).status, 200);
+  // not a number with a fraction, nor one past 64 bits, nor another type
+  for (const [transaction_id, code] of [[1.5, 'invalid_type'], [true, 'invalid_type'], [{ a: 1 }, 'invalid_type']]) {
+    r = await post('/api/v1/events', { event: { transaction_id, external_subscription_id: 777, code: 'calls' } });
+    assert.equal(r.status, 422, JSON.stringify(transaction_id));
+    assert.deepEqual(r.body.error_details, { transaction_id: [code] });
+  }
+  r = await post('/api/v1/events', null, '{"event":{"transaction_id":99999999999999999999,"external_subscription_id":"777","code":"calls"}}');
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { transaction_id: ['value_is_out_of_range'] });
+});
