@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/currency.h"
 #include "json/charge_json.h"
@@ -395,6 +396,28 @@ static bool charge_taxes(struct build *b, struct json_object *charge_codes,
         if (money_add(c->tax_rate, c->taxes[i].rate, &c->tax_rate) != MONEY_OK)
             return false;
     return true;
+}
+
+/* Metric names as Lago's current usage orders them: ASCII case ignored (NULL sorts first). */
+static int compare_shown(const struct usage_charge *a, const struct usage_charge *b)
+{
+    const char *x = a->metric_name ? a->metric_name : "", *y = b->metric_name ? b->metric_name : "";
+    return strcasecmp(x, y);
+}
+
+/* u->shown_order for charges read: a stable insertion sort (plans hold few charges). */
+static size_t *shown_order(const struct usage *u, struct arena *a)
+{
+    size_t *order = arena_alloc(a, sizeof *order * (u->charge_count + 1));
+    if (!order)
+        return NULL;
+    for (size_t i = 0; i < u->charge_count; i++) {
+        size_t j = i;
+        for (; j > 0 && compare_shown(&u->charges[order[j - 1]], &u->charges[i]) > 0; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    return order;
 }
 
 /* A charge filter's `values` object as an aggregation filter. */
@@ -912,6 +935,8 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
             memset(&u->charges[kept], 0, sizeof u->charges[kept]);
         u->charge_count = kept;
     }
+    if (!(u->shown_order = shown_order(u, b.a)))
+        goto fail;
     *failed = "events";
     donor_of = donor ? malloc(sizeof *donor_of * (u->charge_count + 1)) : NULL;
     if (donor_of)

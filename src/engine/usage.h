@@ -134,6 +134,10 @@ struct usage {
     int32_t exponent;
     struct usage_charge *charges;
     size_t charge_count;
+    /* The charges as current usage lists them: by metric name ignoring ASCII case, as Lago
+     * orders them (lower(billable_metrics.name)), the plan's order on a tie; charge_count
+     * indexes into `charges`, in the arena. The plan's order stays the one prices follow. */
+    size_t *shown_order;
     /* Every stored event of the subscription timestamped at or after `from`, in acceptance
      * order: what a rebuild (a plan edit, a failed command, the next period) replays. 16
      * bytes an event of the current period (and of later ones sent early). */

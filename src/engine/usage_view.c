@@ -264,9 +264,11 @@ bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
     struct usage_total total;
     usage_total_init(&total);
     bool ok = true;
-    for (size_t i = 0; ok && i < u->charge_count; i++)
-        if (shown(&u->charges[i], filter))
-            ok = write_charge(&w, u, &u->charges[i], &total);
+    for (size_t i = 0; ok && i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[u->shown_order[i]];
+        if (shown(c, filter))
+            ok = write_charge(&w, u, c, &total);
+    }
     jsonw_array_end(&w);
     ok = ok && usage_total_finish(&total);
     if (filter && !filter->apply_taxes) {

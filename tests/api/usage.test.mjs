@@ -49,6 +49,9 @@ test('an empty period: the period bounds, and only the first tier flat fee', asy
   assert.equal(u.issuing_date, '2026-03-31');
   assert.equal(u.currency, 'EUR');
   assert.equal(u.charges_usage.length, 6);
+  // listed by metric name, ASCII case ignored, as Lago orders them (an audit's); the plan says
+  // calls, tokens, peak, seats, storage, gpu_time
+  assert.deepEqual(u.charges_usage.map((c) => c.billable_metric.name), ['Calls', 'GPU time', 'Peak', 'Seats', 'Storage', 'Tokens']);
   assert.equal(byCode(u, 'tokens').amount_cents, 100);
   assert.equal(u.amount_cents, 100);
   assert.equal(u.taxes_amount_cents, 20);
