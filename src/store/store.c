@@ -1709,6 +1709,20 @@ static enum store_status step_one(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
 }
 
+/* Reads one row into an item of a list or a lookup; false if the row is malformed. */
+typedef bool row_reader(sqlite3_stmt *s, void *item, struct arena *a);
+
+/* The one row a lookup's bound statement yields, read into `out` (strings in `a`);
+ * STORE_NOT_FOUND when there is none. Resets the statement. */
+static enum store_status read_one(sqlite3_stmt *s, row_reader *read, void *out, struct arena *a)
+{
+    enum store_status r = step_one(s);
+    if (r == STORE_OK && !read(s, out, a))
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
 /* Runs a write whose one parameter is `value`. */
 static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_t value)
 {
@@ -1751,7 +1765,7 @@ struct page_query {
     const struct page_param *params;
     int param_count;
     size_t item_size;
-    bool (*read)(sqlite3_stmt *s, void *item, struct arena *a);
+    row_reader *read;
 };
 
 static void bind_params(sqlite3_stmt *s, const struct page_query *q)
@@ -1961,13 +1975,9 @@ static bool read_customer(sqlite3_stmt *s, struct customer *c, struct arena *a)
     return col == CUSTOMER_COLUMN_COUNT && c->external_id;
 }
 
-static enum store_status customer_one(sqlite3_stmt *s, struct customer *out, struct arena *a)
+static bool read_customer_row(sqlite3_stmt *s, void *item, struct arena *a)
 {
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_customer(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_customer(s, item, a);
 }
 
 enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
@@ -1978,7 +1988,7 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_id);
-    return customer_one(s, out, a);
+    return read_one(s, read_customer_row, out, a);
 }
 
 enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct customer *out,
@@ -1988,7 +1998,7 @@ enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct 
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
-    return customer_one(s, out, a);
+    return read_one(s, read_customer_row, out, a);
 }
 
 enum store_status store_customer_save(struct store *st, struct customer *c)
@@ -2073,13 +2083,9 @@ static bool read_catalog_item(sqlite3_stmt *s, struct catalog_item *it, struct a
     return it->code && it->body;
 }
 
-static enum store_status catalog_one(sqlite3_stmt *s, struct catalog_item *out, struct arena *a)
+static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
 {
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_catalog_item(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_catalog_item(s, item, a);
 }
 
 enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
@@ -2091,7 +2097,7 @@ enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum c
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int(s, 2, (int)kind);
     bind_text(s, 3, code);
-    return catalog_one(s, out, a);
+    return read_one(s, read_catalog_row, out, a);
 }
 
 /* The item of `lago_id` read by statement `id` (live items only, or deleted ones too). */
@@ -2105,7 +2111,7 @@ static enum store_status catalog_by_lago_id(struct store_conn *c, enum stmt_id i
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int(s, 2, (int)kind);
     bind_text(s, 3, lago_id);
-    return catalog_one(s, out, a);
+    return read_one(s, read_catalog_row, out, a);
 }
 
 enum store_status store_catalog_get_by_lago_id(struct store_conn *c, int64_t org_id,
@@ -2152,11 +2158,6 @@ enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
 enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at)
 {
     return exec_with_ints(st, STMT_CATALOG_DELETE, item_id, at);
-}
-
-static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_catalog_item(s, item, a);
 }
 
 enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
@@ -2214,6 +2215,11 @@ static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, s
     return sub->external_id && sub->plan_code && out->customer_external_id;
 }
 
+static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_subscription(s, item, a);
+}
+
 static void bind_instant(sqlite3_stmt *s, int idx, bool has, tally_time t)
 {
     if (has)
@@ -2255,16 +2261,6 @@ enum store_status store_subscription_save(struct store *st, struct subscription 
     return STORE_OK;
 }
 
-static enum store_status subscription_one(sqlite3_stmt *s, struct store_subscription *out,
-                                          struct arena *a)
-{
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_subscription(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
-}
-
 enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, int64_t id,
                                          struct store_subscription *out, struct arena *a)
 {
@@ -2273,7 +2269,7 @@ enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, i
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, id);
-    return subscription_one(s, out, a);
+    return read_one(s, read_subscription_row, out, a);
 }
 
 enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
@@ -2286,12 +2282,7 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_id);
     sqlite3_bind_int64(s, 3, now);
-    return subscription_one(s, out, a);
-}
-
-static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_subscription(s, item, a);
+    return read_one(s, read_subscription_row, out, a);
 }
 
 enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
@@ -2379,6 +2370,11 @@ static bool read_applied_coupon(sqlite3_stmt *s, struct store_applied_coupon *ou
     return c->coupon_code && c->coupon_name && out->customer_external_id;
 }
 
+static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_applied_coupon(s, item, a);
+}
+
 enum store_status store_applied_coupon_insert(struct store *st, struct applied_coupon *c)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPON_INSERT);
@@ -2421,11 +2417,7 @@ enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, lago_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_applied_coupon(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_one(s, read_applied_coupon_row, out, a);
 }
 
 enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
@@ -2459,11 +2451,6 @@ enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t 
     return r;
 }
 
-static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_applied_coupon(s, item, a);
-}
-
 enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id,
                                             int64_t customer_id, int status,
                                             const char *coupon_codes_json, int64_t offset,
@@ -2488,9 +2475,8 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
  * (`read` fills one row of `size` bytes, false when it cannot); the statement is reset. The
  * outgrown copies stay in the arena until it goes: these lists are a command's, and short.
  */
-static enum store_status collect_rows(sqlite3_stmt *s, size_t size,
-                                      bool (*read)(sqlite3_stmt *s, void *row, struct arena *a),
-                                      void **out, size_t *count, struct arena *a)
+static enum store_status collect_rows(sqlite3_stmt *s, size_t size, row_reader *read, void **out,
+                                      size_t *count, struct arena *a)
 {
     enum store_status r = STORE_OK;
     size_t n = 0, cap = 0;
@@ -3047,7 +3033,7 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_id);
     sqlite3_bind_int64(s, 3, at);
-    return subscription_one(s, out, a);
+    return read_one(s, read_subscription_row, out, a);
 }
 
 /* ---- wallets -------------------------------------------------------------------------------- */
@@ -3102,6 +3088,11 @@ static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a
     return ok && w->code && w->terms_json && w->external_customer_id;
 }
 
+static bool read_wallet_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_wallet(s, item, a);
+}
+
 enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
 {
     bool insert = w->id == 0;
@@ -3144,15 +3135,6 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     return STORE_OK;
 }
 
-static enum store_status wallet_one(sqlite3_stmt *s, struct store_wallet *out, struct arena *a)
-{
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_wallet(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
-}
-
 enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                    struct store_wallet *out, struct arena *a)
 {
@@ -3161,7 +3143,7 @@ enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const c
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, lago_id);
-    return wallet_one(s, out, a);
+    return read_one(s, read_wallet_row, out, a);
 }
 
 enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct store_wallet *out,
@@ -3171,7 +3153,7 @@ enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct st
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
-    return wallet_one(s, out, a);
+    return read_one(s, read_wallet_row, out, a);
 }
 
 enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, int64_t customer_id,
@@ -3210,11 +3192,6 @@ enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, i
         return STORE_ERROR;
     *out = items;
     return STORE_OK;
-}
-
-static bool read_wallet_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_wallet(s, item, a);
 }
 
 enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
@@ -3269,6 +3246,11 @@ static bool read_wallet_transaction(sqlite3_stmt *s, int first, struct store_wal
     return column_money(s, first + 19, &t->rate_amount);
 }
 
+static bool read_wallet_transaction_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_wallet_transaction(s, 0, item, a);
+}
+
 enum store_status store_wallet_transaction_insert(struct store *st,
                                                   struct store_wallet_transaction *t)
 {
@@ -3314,11 +3296,7 @@ enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, lago_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_wallet_transaction(s, 0, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_one(s, read_wallet_transaction_row, out, a);
 }
 
 enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t id,
@@ -3329,11 +3307,7 @@ enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t i
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_wallet_transaction(s, 0, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_one(s, read_wallet_transaction_row, out, a);
 }
 
 enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_id,
@@ -3358,11 +3332,6 @@ enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_
         r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
-}
-
-static bool read_wallet_transaction_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_wallet_transaction(s, 0, item, a);
 }
 
 enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wallet_id,
@@ -3691,6 +3660,11 @@ static bool read_authorization(sqlite3_stmt *s, struct store_authorization *a, s
     return a->external_subscription_id && a->code && a->properties_json && a->external_customer_id;
 }
 
+static bool read_authorization_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_authorization(s, item, a);
+}
+
 enum store_status store_authorization_save(struct store *st, struct store_authorization *a)
 {
     bool insert = a->id == 0;
@@ -3739,11 +3713,7 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, lago_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_authorization(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
+    return read_one(s, read_authorization_row, out, a);
 }
 
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
@@ -4082,6 +4052,11 @@ static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena 
     return v->number && v->issuing_date && v->external_customer_id;
 }
 
+static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
+{
+    return read_invoice(s, item, a);
+}
+
 enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
 {
     bool insert = v->id == 0;
@@ -4135,16 +4110,7 @@ enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const 
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, lago_id);
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read_invoice(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
-}
-
-static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
-{
-    return read_invoice(s, item, a);
+    return read_one(s, read_invoice_row, out, a);
 }
 
 enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
