@@ -143,8 +143,9 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     time_or_null(w, "canceled_at", status == SUBSCRIPTION_CANCELED, sub->canceled_at);
     render_plan_changes(w, sub, now, zone, conn, &req->arena);
     render_periods(w, sub, has_plan ? &terms : NULL, zone, now);
-    /* Lago's defaults, not settable yet (the Invoices issue bills terminations): a credit note
-     * for the unused time of a plan paid in advance, an invoice for unbilled usage */
+    /* Lago's defaults, the only choices taken until the Invoices issue bills terminations
+     * (read_termination_choices): a credit note for the unused time of a plan paid in
+     * advance, an invoice for unbilled usage */
     jsonw_kv_cstr(w, "on_termination_credit_note",
                   has_plan && terms.pay_in_advance ? "credit" : NULL);
     jsonw_kv_cstr(w, "on_termination_invoice", "generate");
@@ -183,6 +184,84 @@ static void render_command(struct command *cmd)
     }
     cmd->http_status = 200;
     render_one(&cmd->response, &row, cmd->now, req, cmd->conn);
+}
+
+/* ---- termination choices ------------------------------------------------------------------ */
+
+/*
+ * Lago's on_termination_invoice and on_termination_credit_note, on create, update and DELETE
+ * (its query string). Tally bills no termination yet (the Invoices issue) and answers Lago's
+ * defaults (render_subscription), so a value equal to that answer is taken and any other choice
+ * refused, 422 not_supported with a message, rather than taken and ignored (an audit): once
+ * terminations are billed, such a subscription would have been ended with the opposite choice.
+ */
+struct termination_choices {
+    const char *invoice;     /* borrowed from the request's body or query; NULL if none */
+    const char *credit_note; /* the same */
+    bool invalid;            /* one that is not a string (a body's) */
+    const char *invalid_field;
+};
+
+static const char *const invoice_choices[] = {"generate", "skip", NULL};
+/* Lago's model's enum (its DELETE documents the first three) */
+static const char *const credit_note_choices[] = {"credit", "skip", "refund", "offset", NULL};
+
+static bool is_one_of(const char *value, const char *const *set)
+{
+    for (size_t i = 0; set[i]; i++)
+        if (strcmp(value, set[i]) == 0)
+            return true;
+    return false;
+}
+
+static void body_choice(struct json_object *obj, const char *key, const char **out,
+                        struct termination_choices *c)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || !v)
+        return; /* null: Lago's blank, none */
+    if (!json_object_is_type(v, json_type_string)) {
+        if (!c->invalid)
+            c->invalid_field = key;
+        c->invalid = true;
+        return;
+    }
+    *out = json_object_get_string(v);
+}
+
+static struct termination_choices body_choices(struct json_object *obj)
+{
+    struct termination_choices c = {0};
+    body_choice(obj, "on_termination_invoice", &c.invoice, &c);
+    body_choice(obj, "on_termination_credit_note", &c.credit_note, &c);
+    return c;
+}
+
+/*
+ * Checks the choices as Lago's Subscriptions::ValidateService does (blank is none; a value
+ * outside its enums is invalid_value) and refuses on_termination_invoice other than generate,
+ * every subscription's answer. *other_credit_note: a credit-note choice other than credit,
+ * refused where the plan is paid in advance (SUBSCRIPTION_CREDIT_NOTE_UNSERVED; the writer
+ * checks the plan of an existing subscription). False with the refusal in *err.
+ */
+static bool read_termination_choices(const struct termination_choices *c, bool *other_credit_note,
+                                     struct json_in_error *err)
+{
+    *other_credit_note = false;
+    if (c->invalid)
+        return json_in_refuse(err, c->invalid_field, "invalid_value");
+    bool has_invoice = c->invoice && *c->invoice, has_note = c->credit_note && *c->credit_note;
+    if (has_invoice && !is_one_of(c->invoice, invoice_choices))
+        return json_in_refuse(err, "on_termination_invoice", "invalid_value");
+    if (has_note && !is_one_of(c->credit_note, credit_note_choices))
+        return json_in_refuse(err, "on_termination_credit_note", "invalid_value");
+    if (has_invoice && strcmp(c->invoice, "generate") != 0) {
+        err->message = "Tally bills no termination yet: on_termination_invoice can only be "
+                       "generate (its answer)";
+        return json_in_refuse(err, "on_termination_invoice", "not_supported");
+    }
+    *other_credit_note = has_note && strcmp(c->credit_note, "credit") != 0;
+    return true;
 }
 
 /* ---- create ------------------------------------------------------------------------------- */
@@ -306,12 +385,21 @@ void subscriptions_create(struct request *req)
     if (!cmd)
         goto done;
     struct subscription_request *rq = &cmd->as.subscription_create;
-    if (!parse_request(req, obj, rq, &plan_code, &overrides, &err)) {
-        api_error_validation(req, err.field, err.code);
+    struct termination_choices choices = body_choices(obj);
+    bool other_credit_note;
+    if (!parse_request(req, obj, rq, &plan_code, &overrides, &err) ||
+        !read_termination_choices(&choices, &other_credit_note, &err)) {
+        api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     if (!read_context(req, rq, plan_code, overrides))
         goto done;
+    /* the plan as subscribed, read above; the writer refuses the command if it changed since */
+    if (other_credit_note && rq->plan.pay_in_advance) {
+        api_error_validation_message(req, "on_termination_credit_note", "not_supported",
+                                     SUBSCRIPTION_CREDIT_NOTE_UNSERVED);
+        goto done;
+    }
     if (!entropy_uuid(rq->lago_id) || !entropy_uuid(rq->customer_lago_id)) {
         api_error(req, 500, "out_of_entropy", NULL);
         goto done;
@@ -484,11 +572,13 @@ void subscriptions_update(struct request *req)
     u->has_ending_at = json_object_object_get_ex(obj, "ending_at", &ending);
     u->ending_at_null = u->has_ending_at && !ending;
     bool has_ending = false;
+    struct termination_choices choices = body_choices(obj);
     if (name == JSON_IN_INVALID || !json_in_refuse_unserved(obj, unserved_fields, &err) ||
         (u->has_ending_at && !u->ending_at_null &&
          !read_instant(obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
-        !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err)) {
-        api_error_validation(req, err.field, err.code);
+        !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err) ||
+        !read_termination_choices(&choices, &u->other_credit_note, &err)) {
+        api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     /* Lago's PUT may replace the subscription's own plan; Tally does that through POST (the
@@ -511,6 +601,15 @@ void subscriptions_terminate(struct request *req)
         return;
     if (!read_active_or_pending(req, &cmd->as.subscription_terminate.pending_only))
         return;
+    struct json_in_error err = {0};
+    const struct termination_choices choices = {.invoice = api_query(req, "on_termination_invoice"),
+                                                .credit_note =
+                                                    api_query(req, "on_termination_credit_note")};
+    if (!read_termination_choices(&choices, &cmd->as.subscription_terminate.other_credit_note,
+                                  &err)) {
+        api_error_validation_message(req, err.field, err.code, err.message);
+        return;
+    }
     cmd->as.subscription_terminate.external_id = req->params[0];
     api_submit(req, cmd);
 }

@@ -112,7 +112,19 @@ struct subscription_update {
     tally_time ending_at;
     bool has_subscription_at;
     tally_time subscription_at;
+    bool other_credit_note; /* see SUBSCRIPTION_CREDIT_NOTE_UNSERVED */
 };
+
+/*
+ * Lago's on_termination_credit_note given as skip, refund or offset (api/subscriptions reads
+ * it): Tally issues no credit note on termination yet and answers `credit` for a subscription
+ * whose plan is paid in advance, so the writer refuses the choice there (422 not_supported,
+ * with this message) rather than take it and ignore it. On a plan paid in arrears Lago ignores
+ * it too: nothing was paid ahead to credit.
+ */
+#define SUBSCRIPTION_CREDIT_NOTE_UNSERVED                                                          \
+    "Tally issues no credit note on termination yet: on_termination_credit_note of a plan paid "   \
+    "in advance can only be credit (its answer)"
 
 /*
  * Credits coming into (paid, granted) or leaving (voided) a wallet: POST /wallet_transactions,
@@ -233,7 +245,8 @@ struct command {
         struct subscription_update subscription_update;
         struct {
             const char *external_id;
-            bool pending_only; /* DELETE ?status=pending: cancel the pending one */
+            bool pending_only;      /* DELETE ?status=pending: cancel the pending one */
+            bool other_credit_note; /* see SUBSCRIPTION_CREDIT_NOTE_UNSERVED */
         } subscription_terminate;
         /* The coupon's terms with this customer's overrides, read by the request; the writer
          * refuses it as stale if the coupon changed since. */

@@ -1296,6 +1296,30 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
                                                                              : COMMAND_STORE_FAILED;
 }
 
+/* Refuses a credit-note choice the subscription's plan (its own, else the one it is on, deleted
+ * or not) makes meaningful and Tally cannot honour: SUBSCRIPTION_CREDIT_NOTE_UNSERVED. */
+static enum command_result refuse_credit_note_choice(struct engine *e, struct command *cmd,
+                                                     const struct subscription *sub, bool asked)
+{
+    if (!asked)
+        return COMMAND_OK;
+    const char *body = sub->plan_body;
+    struct catalog_item plan;
+    if (!body) {
+        enum store_status s = store_catalog_get_any_by_lago_id(
+            store_conn(e->store), cmd->org_id, CATALOG_PLAN, sub->plan_lago_id, &plan, cmd->arena);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+        body = s == STORE_OK ? plan.body : NULL;
+    }
+    struct plan_terms terms;
+    /* as rendered: a subscription without a readable plan answers null, as one in arrears */
+    if (!body || !plan_json_terms(body, &terms) || !terms.pay_in_advance)
+        return COMMAND_OK;
+    command_set_message(cmd, "%s", SUBSCRIPTION_CREDIT_NOTE_UNSERVED);
+    return invalid(cmd, "on_termination_credit_note", "not_supported");
+}
+
 static enum command_result apply_subscription_update(struct engine *e, struct command *cmd)
 {
     const struct subscription_update *u = &cmd->as.subscription_update;
@@ -1319,6 +1343,9 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
         current = sub;
         sub = &scheduled.sub;
     }
+    enum command_result refused = refuse_credit_note_choice(e, cmd, sub, u->other_credit_note);
+    if (refused != COMMAND_OK)
+        return refused;
     const struct subscription was = *sub;
     if (u->has_subscription_at &&
         (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id))
@@ -1396,7 +1423,10 @@ static enum command_result cancel_downgrade(struct engine *e, struct command *cm
         return COMMAND_STORE_FAILED;
     if (subscription_status_at(&next.sub, cmd->now) != SUBSCRIPTION_PENDING)
         return COMMAND_NOT_FOUND;
-    enum command_result r = end_subscription(e, cmd, &next.sub);
+    enum command_result r = refuse_credit_note_choice(
+        e, cmd, &next.sub, cmd->as.subscription_terminate.other_credit_note);
+    if (r == COMMAND_OK)
+        r = end_subscription(e, cmd, &next.sub);
     if (r != COMMAND_OK)
         return r;
     sub->has_terminated_at = false; /* it was to end where the downgrade began */
@@ -1420,7 +1450,11 @@ static enum command_result apply_subscription_terminate(struct engine *e, struct
         return cancel_downgrade(e, cmd, sub);
     if (cmd->as.subscription_terminate.pending_only != pending)
         return COMMAND_NOT_FOUND;
-    enum command_result r = end_subscription(e, cmd, sub);
+    enum command_result r =
+        refuse_credit_note_choice(e, cmd, sub, cmd->as.subscription_terminate.other_credit_note);
+    if (r != COMMAND_OK)
+        return r;
+    r = end_subscription(e, cmd, sub);
     cmd->subscription = *sub;
     return r;
 }

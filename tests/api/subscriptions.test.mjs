@@ -578,3 +578,49 @@ test('a deleted plan\'s terminated subscriptions still answer the plan they had'
   const list = (await call('GET', '/api/v1/subscriptions?external_customer_id=gone_c&status[]=terminated')).body.subscriptions;
   assert.deepEqual(list.map((x) => [x.external_id, x.plan_code, x.plan_amount_cents, x.plan.name]), [['gone_s', 'gone_p', 1000, 'Gone']]);
 });
+
+// Found by an audit: on_termination_invoice / on_termination_credit_note were taken with 200 on
+// create, update and DELETE and ignored. Tally does not bill terminations yet: it takes a value
+// equal to what it answers (generate; credit for a plan paid in advance) and refuses any other
+// choice, 422 not_supported, rather than record the opposite of what was asked. An unknown value
+// is Lago's invalid_value; a credit-note choice on a plan paid in arrears is Lago's no-op.
+test('on_termination_* choices Tally cannot honour are refused, not ignored', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'term_adv', name: 'A', interval: 'monthly', amount_cents: 1000, amount_currency: 'EUR', pay_in_advance: true } });
+  const refused = (r, field, code) => {
+    assert.deepEqual([r.status, r.body.error_details], [422, { [field]: [code] }], JSON.stringify(r.body));
+    if (code === 'not_supported')
+      assert.match(r.body.message, new RegExp(field));
+  };
+  const choices = (r) => [r.body.subscription.on_termination_invoice, r.body.subscription.on_termination_credit_note];
+  // create
+  refused(await subscribe('term_c', 'term_adv', 'term_s', { on_termination_invoice: 'skip' }), 'on_termination_invoice', 'not_supported');
+  refused(await subscribe('term_c', 'term_adv', 'term_s', { on_termination_credit_note: 'refund' }), 'on_termination_credit_note', 'not_supported');
+  refused(await subscribe('term_c', 'term_adv', 'term_s', { on_termination_invoice: 'later' }), 'on_termination_invoice', 'invalid_value');
+  refused(await subscribe('term_c', 'term_adv', 'term_s', { on_termination_credit_note: 7 }), 'on_termination_credit_note', 'invalid_value');
+  assert.equal((await call('GET', '/api/v1/subscriptions/term_s')).status, 404); // nothing made
+  let r = await subscribe('term_c', 'term_adv', 'term_s', { on_termination_invoice: 'generate', on_termination_credit_note: 'credit' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(choices(r), ['generate', 'credit']);
+  // a plan paid in arrears has no credit note to choose (Lago answers null and ignores it)
+  r = await subscribe('term_c', 'monthly', 'term_arr', { on_termination_credit_note: 'skip', on_termination_invoice: null });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(choices(r), ['generate', null]);
+  refused(await subscribe('term_c', 'monthly', 'term_arr2', { on_termination_invoice: 'skip' }), 'on_termination_invoice', 'not_supported');
+  // update
+  refused(await call('PUT', '/api/v1/subscriptions/term_s', { subscription: { name: 'n', on_termination_invoice: 'skip' } }), 'on_termination_invoice', 'not_supported');
+  refused(await call('PUT', '/api/v1/subscriptions/term_s', { subscription: { name: 'n', on_termination_credit_note: 'skip' } }), 'on_termination_credit_note', 'not_supported');
+  refused(await call('PUT', '/api/v1/subscriptions/term_s', { subscription: { on_termination_credit_note: 'nope' } }), 'on_termination_credit_note', 'invalid_value');
+  assert.equal((await call('GET', '/api/v1/subscriptions/term_s')).body.subscription.name, null); // unchanged
+  r = await call('PUT', '/api/v1/subscriptions/term_arr', { subscription: { on_termination_credit_note: 'refund', on_termination_invoice: 'generate' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(choices(r), ['generate', null]);
+  // DELETE (Lago's query string)
+  refused(await call('DELETE', '/api/v1/subscriptions/term_s?on_termination_invoice=skip'), 'on_termination_invoice', 'not_supported');
+  refused(await call('DELETE', '/api/v1/subscriptions/term_s?on_termination_credit_note=refund'), 'on_termination_credit_note', 'not_supported');
+  refused(await call('DELETE', '/api/v1/subscriptions/term_s?on_termination_invoice=never'), 'on_termination_invoice', 'invalid_value');
+  assert.equal((await call('GET', '/api/v1/subscriptions/term_s')).body.subscription.status, 'active'); // not terminated
+  r = await call('DELETE', '/api/v1/subscriptions/term_s?on_termination_invoice=generate&on_termination_credit_note=credit');
+  assert.deepEqual([r.status, r.body.subscription.status, ...choices(r)], [200, 'terminated', 'generate', 'credit']);
+  r = await call('DELETE', '/api/v1/subscriptions/term_arr?on_termination_credit_note=skip&on_termination_invoice=');
+  assert.deepEqual([r.status, r.body.subscription.status, ...choices(r)], [200, 'terminated', 'generate', null]);
+});
