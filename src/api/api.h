@@ -182,7 +182,8 @@ bool api_query_list(struct request *req, const char *name, const char **json);
  * either is not a positive integer or per_page exceeds API_PAGE_SIZE_MAX.
  */
 bool api_pagination(struct request *req, int64_t *page, int64_t *per_page);
-/* Writes Lago's "meta" member for a page of a list of `total` items. */
+/* Writes Lago's "meta" member for a page of a list of `total` items (the page may be past the
+ * last: Lago then answers it with the real totals). */
 struct jsonw;
 void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t total);
 

@@ -361,15 +361,18 @@ void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t tot
     int64_t pages = (total + per_page - 1) / per_page;
     jsonw_key(w, "meta");
     jsonw_object_begin(w);
-    /* Lago: an empty list has current_page and total_pages 0. */
+    /* Lago's Pagination concern: an empty list has current_page and total_pages 0 and no
+     * next or previous page; else the page asked, even past the last (no items), with the
+     * page before it as prev_page (Lago computes it from the page, where Kaminari's says
+     * none out of range; its older concern answered all zeros on any empty page). */
     jsonw_kv_int(w, "current_page", total == 0 ? 0 : page);
     jsonw_key(w, "next_page");
     if (page < pages)
         jsonw_int(w, page + 1);
     else
         jsonw_null(w);
-    jsonw_key(w, "prev_page"); /* Kaminari's: none on the first page, nor past the last */
-    if (page > 1 && page <= pages)
+    jsonw_key(w, "prev_page");
+    if (page > 1 && total > 0)
         jsonw_int(w, page - 1);
     else
         jsonw_null(w);

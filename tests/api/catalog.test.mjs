@@ -37,6 +37,8 @@ test('taxes: create, get, list, update, rename, delete', async () => {
   r = await call('GET', '/api/v1/taxes?per_page=1');
   assert.deepEqual(r.body.taxes.map((x) => x.code), ['vat_de']);
   assert.equal(r.body.meta.total_count, 2);
+  r = await call('GET', '/api/v1/taxes?page=5&per_page=1'); // past the last page, as Lago's
+  assert.deepEqual([r.body.taxes, r.body.meta], [[], { current_page: 5, next_page: null, prev_page: 4, total_pages: 2, total_count: 2 }]);
   r = await call('DELETE', '/api/v1/taxes/vat_de');
   assert.equal(r.body.tax.code, 'vat_de');
   assert.deepEqual((await call('GET', '/api/v1/taxes/vat_de')).body, { status: 404, error: 'Not Found', code: 'tax_not_found' });

@@ -76,10 +76,12 @@ test('list pages newest first with Lago meta', async () => {
   const p3 = (await json(await t.api('/api/v1/customers?page=3&per_page=2'))).body;
   assert.deepEqual(p3.customers.map((c) => c.external_id), ['cus_1']);
   assert.deepEqual(p3.meta, { current_page: 3, next_page: null, prev_page: 2, total_pages: 3, total_count: 5 });
-  // past the last page: no items and, as Kaminari says out of range, no previous page either
+  // past the last page: no items, the page asked and the real totals, and the page before it
+  // (Lago's Pagination concern computes prev_page from the page, not Kaminari's, which says
+  // none out of range: an audit; Lago's older concern answered all zeros there)
   const p9 = (await json(await t.api('/api/v1/customers?page=9&per_page=2'))).body;
   assert.deepEqual(p9.customers, []);
-  assert.deepEqual(p9.meta, { current_page: 9, next_page: null, prev_page: null, total_pages: 3, total_count: 5 });
+  assert.deepEqual(p9.meta, { current_page: 9, next_page: null, prev_page: 8, total_pages: 3, total_count: 5 });
   const all = (await json(await t.api('/api/v1/customers'))).body;
   assert.equal(all.customers.length, 5);
   assert.deepEqual(all.customers.map((c) => c.sequential_id), [5, 4, 3, 2, 1]);
