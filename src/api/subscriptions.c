@@ -84,9 +84,12 @@ static void render_periods(struct jsonw *w, const struct subscription *sub,
                            const struct plan_terms *terms, const struct tz_zone *zone,
                            tally_time now)
 {
+    /* Lago's serializer writes its DatesService's charges_from/to_datetime: the charges'
+     * period, the month of a yearly or semiannual plan with bill_charges_monthly (an audit
+     * found the year here), the one current usage covers; the fee keeps the plan's period */
     struct period p;
     bool known =
-        terms && zone && subscription_current_period(sub, terms, zone, now, &p) == PERIOD_OK;
+        terms && zone && subscription_charges_period(sub, terms, zone, now, &p) == PERIOD_OK;
     time_or_null(w, "current_billing_period_started_at", known, known ? p.start : 0);
     /* Lago reports a period's end as its last second. */
     time_or_null(w, "current_billing_period_ending_at", known,
