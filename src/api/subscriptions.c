@@ -192,11 +192,11 @@ static void render_command(struct command *cmd)
 /* ---- termination choices ------------------------------------------------------------------ */
 
 /*
- * Lago's on_termination_invoice and on_termination_credit_note, on create, update and DELETE
- * (its query string). Tally bills no termination yet (the Invoices issue) and answers Lago's
- * defaults (render_subscription), so a value equal to that answer is taken and any other choice
- * refused, 422 not_supported with a message, rather than taken and ignored (an audit): once
- * terminations are billed, such a subscription would have been ended with the opposite choice.
+ * Lago's on_termination_invoice and on_termination_credit_note, on update and DELETE (its
+ * query string; its create ignores them). Tally bills no termination yet (the Invoices issue) and
+ * answers Lago's defaults (render_subscription), so a value equal to that answer is taken and any
+ * other choice refused, 422 not_supported with a message, rather than taken and ignored (an audit):
+ * once terminations are billed, such a subscription would have been ended with the opposite choice.
  */
 struct termination_choices {
     const char *invoice;     /* borrowed from the request's body or query; NULL if none */
@@ -388,21 +388,14 @@ void subscriptions_create(struct request *req)
     if (!cmd)
         goto done;
     struct subscription_request *rq = &cmd->as.subscription_create;
-    struct termination_choices choices = body_choices(obj);
-    bool other_credit_note;
-    if (!parse_request(req, obj, rq, &plan_code, &overrides, &err) ||
-        !read_termination_choices(&choices, &other_credit_note, &err)) {
+    /* on_termination_* are not read here: Lago's create neither validates nor keeps them (its
+     * UpdateService and TerminateService do), so they change nothing there either */
+    if (!parse_request(req, obj, rq, &plan_code, &overrides, &err)) {
         api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     if (!read_context(req, rq, plan_code, overrides))
         goto done;
-    /* the plan as subscribed, read above; the writer refuses the command if it changed since */
-    if (other_credit_note && rq->plan.pay_in_advance) {
-        api_error_validation_message(req, "on_termination_credit_note", "not_supported",
-                                     SUBSCRIPTION_CREDIT_NOTE_UNSERVED);
-        goto done;
-    }
     if (!entropy_uuid(rq->lago_id) || !entropy_uuid(rq->customer_lago_id)) {
         api_error(req, 500, "out_of_entropy", NULL);
         goto done;
