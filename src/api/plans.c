@@ -181,9 +181,12 @@ static bool parse_plan(struct request *req, struct json_object *obj, struct cata
 }
 
 /* Lago's MinimumCommitmentObject: what the plan stored, with the plan's code, interval and
- * dates (the commitment is made and changed with it). */
+ * dates (the commitment is made and changed with it), and its taxes as full objects, as the
+ * plan's and its charges' are (Lago answers those, not tax_codes; an audit found them left
+ * out). conn and a as render_plan's. */
 static void render_commitment(struct jsonw *w, struct json_object *stored,
-                              const struct catalog_item *item, struct json_object *plan)
+                              const struct catalog_item *item, struct json_object *plan,
+                              struct store_conn *conn, struct arena *a)
 {
     struct json_object *interval = NULL;
     json_object_object_get_ex(plan, "interval", &interval);
@@ -197,6 +200,7 @@ static void render_commitment(struct jsonw *w, struct json_object *stored,
         jsonw_kv_null(w, "lago_id"); /* stored before commitments had their own id */
     jsonw_kv_cstr(w, "plan_code", item->code);
     jsonw_kv_cstr(w, "interval", interval ? json_object_get_string(interval) : NULL);
+    catalog_render_taxes(w, stored, item->org_id, conn, a);
     jsonw_key(w, "created_at");
     jsonw_time(w, item->created_at, false);
     jsonw_key(w, "updated_at");
@@ -215,7 +219,7 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     {
         jsonw_key(w, key);
         if (strcmp(key, "minimum_commitment") == 0 && value) {
-            render_commitment(w, value, item, body);
+            render_commitment(w, value, item, body, conn, a);
             continue;
         }
         if (strcmp(key, "charges") != 0) {

@@ -54,7 +54,7 @@ test('a plan with every charge model', async () => {
   // Lago's MinimumCommitmentObject: its own id, the plan's code and interval, its dates
   const { lago_id: commitmentId, ...commitment } = p.minimum_commitment;
   assert.match(commitmentId, /^[0-9a-f-]{36}$/);
-  assert.deepEqual(commitment, { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: [], plan_code: 'all_models', interval: 'monthly', created_at: p.created_at, updated_at: p.updated_at });
+  assert.deepEqual(commitment, { amount_cents: 5000, invoice_display_name: 'Min', tax_codes: [], taxes: [], plan_code: 'all_models', interval: 'monthly', created_at: p.created_at, updated_at: p.updated_at });
   assert.equal(p.taxes[0].code, 'vat');
   assert.deepEqual((await call('GET', '/api/v1/plans/all_models')).body.plan, p);
 });
@@ -244,6 +244,24 @@ test('a minimum commitment keeps its id and what an update does not send', async
   assert.equal(removed.body.plan.minimum_commitment, null);
   const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100 } } });
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
+});
+
+// Found by an audit with Lago's client: the commitment named its tax_codes but answered no
+// taxes, while Lago's CommitmentSerializer (with the plan's taxes included) answers full tax
+// objects there, and Lago has no tax_codes on it: a client had no tax to read.
+test('a minimum commitment answers its taxes as full objects, in the plan and in a subscription\'s', async () => {
+  const vat = (await call('GET', '/api/v1/taxes/vat')).body.tax;
+  const made = await call('POST', '/api/v1/plans', plan('commit_taxed', [], { tax_codes: ['vat'], minimum_commitment: { amount_cents: 5000, tax_codes: ['vat'] } }));
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  assert.deepEqual(made.body.plan.minimum_commitment.taxes, [vat]);
+  assert.deepEqual(made.body.plan.minimum_commitment.taxes, made.body.plan.taxes);
+  assert.deepEqual((await call('GET', '/api/v1/plans/commit_taxed')).body.plan.minimum_commitment.taxes, [vat]);
+  const sub = await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'commit_cus', plan_code: 'commit_taxed', external_id: 'commit_sub' } });
+  assert.equal(sub.status, 200, JSON.stringify(sub.body));
+  assert.deepEqual(sub.body.subscription.plan.minimum_commitment.taxes, [vat]);
+  // one without tax codes answers an empty list, as Lago's empty collection
+  const bare = await call('PUT', '/api/v1/plans/commit_taxed', { plan: { minimum_commitment: { tax_codes: [] } } });
+  assert.deepEqual(bare.body.plan.minimum_commitment.taxes, []);
 });
 
 test('grouped charges: pricing_group_keys and grouped_by are kept, checked and bounded', async () => {
