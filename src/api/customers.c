@@ -40,6 +40,60 @@ const char *customers_taxes_text(struct store_conn *conn, const struct customer 
     return text;
 }
 
+/* Lago's CustomerSerializer writes these after the grace period, null when unset, then the
+ * provider's members; what is stored holds only the members sent (an audit found the three
+ * left out of a customer made without them). */
+static const char *const billing_always[] = {"payment_provider", "payment_provider_code",
+                                             "document_locale", NULL};
+
+static bool is_billing_always(const char *key)
+{
+    for (int i = 0; billing_always[i]; i++)
+        if (strcmp(key, billing_always[i]) == 0)
+            return true;
+    return false;
+}
+
+static void render_member(struct jsonw *w, const char *key, struct json_object *value)
+{
+    jsonw_key(w, key);
+    jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* billing_configuration is stored as object members; the grace period (kept apart) and
+ * Lago's always-written members join them. */
+static void render_billing_configuration(struct jsonw *w, const struct customer *c)
+{
+    const char *members = c->doc[CUSTOMER_BILLING_CONFIGURATION];
+    struct json_object *doc = customer_json_billing_members(members ? members : "");
+    jsonw_key(w, "billing_configuration");
+    jsonw_object_begin(w);
+    jsonw_key(w, "invoice_grace_period");
+    if (c->invoice_grace_period == CUSTOMER_INT_NULL)
+        jsonw_null(w);
+    else
+        jsonw_int(w, c->invoice_grace_period);
+    if (!doc) { /* out of memory: what is stored, as it is */
+        if (members)
+            jsonw_raw_members(w, members, strlen(members));
+        jsonw_object_end(w);
+        return;
+    }
+    for (int i = 0; billing_always[i]; i++) {
+        struct json_object *value = NULL;
+        json_object_object_get_ex(doc, billing_always[i], &value);
+        render_member(w, billing_always[i], value);
+    }
+    json_object_object_foreach(doc, key, value)
+    {
+        if (!is_billing_always(key))
+            render_member(w, key, value);
+    }
+    jsonw_object_end(w);
+    json_object_put(doc);
+}
+
 void customers_render(struct jsonw *w, const struct customer *c, const char *taxes)
 {
     jsonw_object_begin(w);
@@ -64,18 +118,7 @@ void customers_render(struct jsonw *w, const struct customer *c, const char *tax
     jsonw_kv_int(w, "applicable_invoice_grace_period",
                  c->invoice_grace_period == CUSTOMER_INT_NULL ? 0 : c->invoice_grace_period);
 
-    /* billing_configuration is stored as object members; the grace period joins them. */
-    jsonw_key(w, "billing_configuration");
-    jsonw_object_begin(w);
-    jsonw_key(w, "invoice_grace_period");
-    if (c->invoice_grace_period == CUSTOMER_INT_NULL)
-        jsonw_null(w);
-    else
-        jsonw_int(w, c->invoice_grace_period);
-    const char *members = c->doc[CUSTOMER_BILLING_CONFIGURATION];
-    if (members)
-        jsonw_raw_members(w, members, strlen(members));
-    jsonw_object_end(w);
+    render_billing_configuration(w, c);
     jsonw_kv_raw(w, "shipping_address",
                  c->doc[CUSTOMER_SHIPPING_ADDRESS] ? c->doc[CUSTOMER_SHIPPING_ADDRESS]
                                                    : customer_json_empty_shipping_address);

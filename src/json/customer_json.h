@@ -10,6 +10,8 @@
 #include "core/customer.h"
 #include "util/arena.h"
 
+struct json_object;
+
 /* A shipping address with no member set, as it is answered. */
 extern const char *const customer_json_empty_shipping_address;
 
@@ -22,5 +24,11 @@ extern const char *const customer_json_empty_shipping_address;
  */
 bool customer_json_merge_docs(struct arena *a, const struct customer *stored,
                               struct customer_input *in);
+
+/*
+ * The stored billing_configuration members (an object's members without their braces) read
+ * as an object, or NULL if they cannot be read (memory). Caller puts it.
+ */
+struct json_object *customer_json_billing_members(const char *members);
 
 #endif

@@ -32,7 +32,7 @@ test('create returns the customer in Lago shape with the organization clock', as
   assert.equal(c.applicable_timezone, 'Europe/Paris');
   assert.equal(c.net_payment_term, 30);
   assert.equal(c.invoice_grace_period, 3);
-  assert.deepEqual(c.billing_configuration, { invoice_grace_period: 3, payment_provider: 'stripe', document_locale: 'fr' });
+  assert.deepEqual(c.billing_configuration, { invoice_grace_period: 3, payment_provider: 'stripe', payment_provider_code: null, document_locale: 'fr' });
   assert.equal(c.shipping_address.city, 'Lyon');
   assert.equal(c.shipping_address.address_line1, null);
   assert.equal(c.metadata.length, 1);
@@ -267,6 +267,29 @@ test('inside billing_configuration and shipping_address, only the members sent c
   // a partial shipping address on a new customer answers every member
   r = await post({ external_id: 'nest_2', shipping_address: { city: 'Oslo' } });
   assert.deepEqual(r.body.customer.shipping_address, { ...empty, city: 'Oslo' });
+});
+
+// Found by an audit with Lago's client: a customer made without them answered
+// billing_configuration {"invoice_grace_period": null} alone, while Lago's CustomerSerializer
+// always writes payment_provider, payment_provider_code and document_locale, null when unset
+// (a client testing === null took the undefined branch).
+test('billing_configuration always answers its provider and locale, null when unset, in Lago\'s order', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  const unset = { invoice_grace_period: null, payment_provider: null, payment_provider_code: null, document_locale: null };
+  let r = await post({ external_id: 'bare_bc' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.customer.billing_configuration, unset);
+  assert.deepEqual(Object.keys(r.body.customer.billing_configuration), Object.keys(unset));
+  assert.deepEqual((await json(await t.api('/api/v1/customers/bare_bc'))).body.customer.billing_configuration, unset);
+  // the provider's own members follow them, in the order they were sent
+  r = await post({ external_id: 'bare_bc', billing_configuration: { sync: true, provider_customer_id: 'cus_9', document_locale: 'fr' } });
+  assert.deepEqual(Object.entries(r.body.customer.billing_configuration),
+    [['invoice_grace_period', null], ['payment_provider', null], ['payment_provider_code', null], ['document_locale', 'fr'], ['provider_customer_id', 'cus_9'], ['sync', true]]);
+  // cleared whole, they are still there, null
+  r = await post({ external_id: 'bare_bc', billing_configuration: null });
+  assert.deepEqual(r.body.customer.billing_configuration, unset);
+  const listed = (await json(await t.api('/api/v1/customers?per_page=1000'))).body.customers.find((c) => c.external_id === 'bare_bc');
+  assert.deepEqual(listed.billing_configuration, unset);
 });
 
 test('metadata sent replaces the list; not sent, it stays', async () => {
