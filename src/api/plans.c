@@ -118,6 +118,7 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
     const char *name = NULL, *display = NULL, *description = NULL, *interval = NULL;
     bool pay_in_advance = false, monthly = false, cascade = false;
     money_t trial = money_from_int(0);
+    enum json_in_result has_trial;
     if (!json_in_refuse_unserved(obj, unserved, err) ||
         !json_in_required_string(obj, "name", CATALOG_NAME_MAX, &req->arena, &name, err) ||
         json_in_string(obj, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
@@ -127,7 +128,7 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
         !json_in_required_string(obj, "interval", 16, &req->arena, &interval, err) ||
         json_in_bool(obj, "pay_in_advance", &pay_in_advance, err) == JSON_IN_INVALID ||
         json_in_bool(obj, "bill_charges_monthly", &monthly, err) == JSON_IN_INVALID ||
-        json_in_decimal(obj, "trial_period", &trial, err) == JSON_IN_INVALID ||
+        (has_trial = json_in_decimal(obj, "trial_period", &trial, err)) == JSON_IN_INVALID ||
         json_in_bool(obj, "cascade_updates", &cascade, err) == JSON_IN_INVALID)
         return false;
     /* Lago's children plans take the parent's edits with it; a subscription's own plan
@@ -157,8 +158,13 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
         jsonw_bool(w, monthly);
     else
         jsonw_null(w);
-    jsonw_key(w, "trial_period"); /* days, a number as Lago answers it */
-    jsonw_raw(w, trial_text);
+    /* days, a number as Lago answers it; null when not sent, as Lago stores it (no default:
+     * an audit found 0.0, which says a trial of no days was set) */
+    jsonw_key(w, "trial_period");
+    if (has_trial == JSON_IN_VALUE)
+        jsonw_raw(w, trial_text);
+    else
+        jsonw_null(w);
     return true;
 }
 

@@ -33,7 +33,7 @@ struct plan_terms {
     enum period_interval interval;
     int64_t amount_cents;
     char currency[4];
-    money_t trial_period_days; /* may be fractional, as Lago's */
+    money_t trial_period_days; /* may be fractional, as Lago's; 0 for none (null) */
     bool pay_in_advance;
     bool bill_charges_monthly; /* yearly and semiannual plans: charges are billed each month */
 };

@@ -39,7 +39,8 @@ bool plan_json_terms(const char *body, struct plan_terms *out)
         out->amount_cents = json_object_get_int64(v);
     if (ok && (ok = json_object_object_get_ex(doc, "amount_currency", &v)))
         snprintf(out->currency, sizeof out->currency, "%s", json_object_get_string(v));
-    if (ok && (ok = json_object_object_get_ex(doc, "trial_period", &v))) {
+    /* null (none sent) or absent is no trial: 0 days, as subscription_trial_end reads it */
+    if (ok && json_object_object_get_ex(doc, "trial_period", &v) && v) {
         const char *text = json_object_get_string(v);
         ok = money_parse(text, strlen(text), &out->trial_period_days) == MONEY_OK;
     }

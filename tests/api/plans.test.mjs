@@ -264,6 +264,24 @@ test('a minimum commitment answers its taxes as full objects, in the plan and in
   assert.deepEqual(bare.body.plan.minimum_commitment.taxes, []);
 });
 
+// Found by an audit with Lago's client: a plan made without trial_period answered 0.0, while
+// Lago's plans.trial_period has no default (Plans::CreateService stores what is sent, its
+// serializer answers it): no trial configured could not be told from a trial of 0 days.
+test('trial_period is null unless sent; an update keeps it, sets it, or clears it with null', async () => {
+  let r = await call('POST', '/api/v1/plans', plan('no_trial', []));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.plan.trial_period, null);
+  assert.equal((await call('GET', '/api/v1/plans/no_trial')).body.plan.trial_period, null);
+  r = await call('PUT', '/api/v1/plans/no_trial', { plan: { name: 'No trial' } });
+  assert.deepEqual([r.status, r.body.plan.trial_period], [200, null]);
+  r = await call('PUT', '/api/v1/plans/no_trial', { plan: { trial_period: 3.5 } });
+  assert.equal(r.body.plan.trial_period, 3.5);
+  r = await call('PUT', '/api/v1/plans/no_trial', { plan: { trial_period: null } });
+  assert.deepEqual([r.status, r.body.plan.trial_period], [200, null]);
+  r = await call('POST', '/api/v1/plans', plan('zero_trial', [], { trial_period: 0 }));
+  assert.equal(r.body.plan.trial_period, 0);
+});
+
 test('grouped charges: pricing_group_keys and grouped_by are kept, checked and bounded', async () => {
   for (const key of ['pricing_group_keys', 'grouped_by']) {
     const r = await call('POST', '/api/v1/plans', plan(`grouped_${key}`, [charge('calls', 'package', { amount: '10', package_size: 100, free_units: 0, [key]: ['team', 'region'] })]));

@@ -617,3 +617,33 @@ test('on_termination_* choices Tally cannot honour are refused, not ignored', as
   r = await call('DELETE', '/api/v1/subscriptions/term_arr?on_termination_credit_note=skip&on_termination_invoice=');
   assert.deepEqual([r.status, r.body.subscription.status, ...choices(r)], [200, 'terminated', 'generate', null]);
 });
+
+// A plan's trial_period is null when none was sent (as Lago's): what reads the trial takes
+// null for no trial, on the plan, on a subscription's own plan, and on a trial cleared later.
+test('a plan without a trial (trial_period null) subscribes, bills and reads usage; no trial ends', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'nt', name: 'nt', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  let r = await subscribe('nt_c', 'nt', 'nt_s');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.subscription.plan.trial_period, r.body.subscription.trial_ended_at], [null, null]);
+  const usage = await call('GET', '/api/v1/customers/nt_c/current_usage?external_subscription_id=nt_s');
+  assert.equal(usage.status, 200, JSON.stringify(usage.body));
+  // a subscription's own plan: a trial given, then one cleared by an override of null
+  r = await subscribe('nt_c2', 'nt', 'nt_s2', { plan_overrides: { trial_period: 2 } });
+  assert.equal(r.body.subscription.plan.trial_period, 2);
+  r = await subscribe('nt_c3', 'trial', 'nt_s3', { plan_overrides: { trial_period: null } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.plan.trial_period, null);
+  // a trial cleared on the plan: its subscriptions have no trial to end
+  await call('POST', '/api/v1/plans', { plan: { code: 'nt_was', name: 'nt_was', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR', trial_period: 1 } });
+  await subscribe('nt_c4', 'nt_was', 'nt_s4');
+  r = await call('PUT', '/api/v1/plans/nt_was', { plan: { trial_period: null } });
+  assert.deepEqual([r.status, r.body.plan.trial_period], [200, null]);
+  const clock = (await call('GET', '/api/v1/subscriptions/nt_s4')).body.subscription.started_at;
+  await advance(new Date(Date.parse(clock) + 3 * 86400e3).toISOString().replace('.000', ''));
+  for (const id of ['nt_s', 'nt_s3', 'nt_s4']) {
+    r = await call('GET', `/api/v1/subscriptions/${id}`);
+    assert.deepEqual([r.status, r.body.subscription.trial_ended_at], [200, null], id);
+  }
+  r = await call('GET', '/api/v1/subscriptions/nt_s2');
+  assert.notEqual(r.body.subscription.trial_ended_at, null);
+});
