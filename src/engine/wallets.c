@@ -1059,6 +1059,41 @@ static bool code_taken(const struct customer_wallets *cw, const char *code)
 }
 
 /*
+ * A free code for a wallet whose code Tally made from its name (the client sent none) and
+ * that is taken: Lago's `<code>_<unix seconds>`, then `_2`, `_3`, ... after that while it is
+ * taken too (an audit found the third wallet made within one second refused
+ * value_already_exist, a field its client never sent). The base is shortened so that the
+ * code stays within WALLET_CODE_MAX and can be sent back (it is ASCII: code_from_name). On the
+ * arena; NULL if out of memory.
+ */
+_Static_assert(WALLET_PER_CUSTOMER_MAX + 2 <= 9, "free_code's counters are one digit");
+
+static const char *free_code(const struct customer_wallets *cw, const char *base, tally_time now,
+                             struct arena *a)
+{
+    char *code = arena_alloc(a, WALLET_CODE_MAX + 1);
+    if (!code)
+        return NULL;
+    long long seconds = (long long)(now / 1000000);
+    /* the customer has fewer than WALLET_PER_CUSTOMER_MAX wallets, and the codes of the
+     * counters 2 to WALLET_PER_CUSTOMER_MAX + 2 (one digit: one length) differ in their last
+     * character, so one of them is free */
+    for (int n = 1; n <= WALLET_PER_CUSTOMER_MAX + 2; n++) {
+        char suffix[48];
+        if (n == 1)
+            snprintf(suffix, sizeof suffix, "_%lld", seconds);
+        else
+            snprintf(suffix, sizeof suffix, "_%lld_%d", seconds, n);
+        size_t room = WALLET_CODE_MAX - strlen(suffix), len = strlen(base);
+        snprintf(code, WALLET_CODE_MAX + 1, "%.*s%s", (int)(len < room ? len : room), base, suffix);
+        if (!code_taken(cw, code))
+            return code;
+    }
+    assert(!"a free wallet code was found");
+    return NULL;
+}
+
+/*
  * A threshold rule new or changed has not fired for the balance its wallet is at: it fires at
  * the next command that leaves the balance at or below it, as Lago's fires at the next usage
  * it sees, so a wallet made empty and funded by the next request does not fire first (found
@@ -1094,15 +1129,8 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (code_taken(cw, w.code)) {
         if (!req->code_generated)
             return refuse(cmd, "code", "value_already_exist");
-        /* Lago's rule for a code made from the name: the time makes it unique */
-        size_t cap = strlen(w.code) + 24;
-        char *code = arena_alloc(cmd->arena, cap);
-        if (!code)
+        if (!(w.code = free_code(cw, w.code, cmd->now, cmd->arena)))
             return COMMAND_STORE_FAILED;
-        snprintf(code, cap, "%s_%lld", w.code, (long long)(cmd->now / 1000000));
-        w.code = code;
-        if (code_taken(cw, w.code))
-            return refuse(cmd, "code", "value_already_exist");
     }
     if (!currency) { /* Lago: a wallet gives a customer without one its currency */
         customer.text[CUSTOMER_CURRENCY] = req->wallet.currency;

@@ -843,3 +843,34 @@ test('a top-up\'s metadata past its limits says which limit, not invalid_type', 
     recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', transaction_metadata: pairs(16) }] } });
   assert.deepEqual([rule.status, (await json(rule)).error_details], [422, { transaction_metadata: ['too_many_items'] }]);
 });
+
+// Found by an audit with Lago's client: wallets made without a code in one second were named
+// `default`, then `default_<unix seconds>`, and the third was refused 422 code:
+// value_already_exist, a field its client never sent. A code Tally makes is always free.
+test('a code made for a wallet is always free: Lago\'s name, then _<seconds>, then a counter', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'auto_codes' } }));
+  const made = async (extra = {}) => createWallet({ external_customer_id: 'auto_codes', currency: 'EUR', rate_amount: '1', ...extra });
+  const first = await made();
+  assert.equal(first.code, 'default');
+  const seconds = Date.parse(first.created_at) / 1000;
+  // a client's own code may take the next one Lago's rule would make
+  assert.equal((await made({ code: `default_${seconds}` })).code, `default_${seconds}`);
+  const codes = [];
+  for (let i = 0; i < 3; i++) codes.push((await made()).code); // the test clock: all in one second
+  assert.deepEqual(codes, [`default_${seconds}_2`, `default_${seconds}_3`, `default_${seconds}_4`]);
+  // a code the client sends is still its own: taken, it is refused
+  const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'auto_codes', currency: 'EUR', rate_amount: '1', code: 'default' } });
+  assert.deepEqual([r.status, (await json(r)).error_details], [422, { code: ['value_already_exist'] }]);
+  // from a name, and kept within the 255 bytes a code may have, so it can be sent back
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'auto_names' } }));
+  const named = async (name) => (await createWallet({ external_customer_id: 'auto_names', currency: 'EUR', rate_amount: '1', name })).code;
+  assert.deepEqual([await named('Top Up!'), await named('top-up')], ['top_up', `top_up_${seconds}`]);
+  const long = 'a'.repeat(255);
+  assert.equal(await named(long), long);
+  const [second, third] = [await named(long), await named(long)];
+  assert.deepEqual([second.length, third.length], [255, 255]);
+  assert.match(second, new RegExp(`^a+_${seconds}$`));
+  assert.match(third, new RegExp(`^a+_${seconds}_2$`));
+  const w = (await ok(await t.api(`/api/v1/customers/auto_names/wallets/${third}`))).wallet;
+  assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { code: w.code } } }))).wallet.code, third);
+});
