@@ -1089,7 +1089,7 @@ static const char *free_code(const struct customer_wallets *cw, const char *base
         if (!code_taken(cw, code))
             return code;
     }
-    assert(!"a free wallet code was found");
+    assert(!"free_code: one of the counters is always free");
     return NULL;
 }
 
