@@ -87,13 +87,22 @@ static void render_periods(struct jsonw *w, const struct subscription *sub,
     /* Lago's serializer writes its DatesService's charges_from/to_datetime: the charges'
      * period, the month of a yearly or semiannual plan with bill_charges_monthly (an audit
      * found the year here), the one current usage covers; the fee keeps the plan's period */
+    /* As its charges_from/to_datetime, within the subscription's life: none before it starts
+     * (pending, canceled), from its start in a first period, to its termination in a last one
+     * (an audit found the bare period: Jan 1 for a subscription made on Jan 10, which its
+     * current usage counts from) */
     struct period p;
-    bool known =
-        terms && zone && subscription_charges_period(sub, terms, zone, now, &p) == PERIOD_OK;
-    time_or_null(w, "current_billing_period_started_at", known, known ? p.start : 0);
-    /* Lago reports a period's end as its last second. */
+    enum subscription_status status = subscription_status_at(sub, now);
+    bool known = terms && zone &&
+                 (status == SUBSCRIPTION_ACTIVE || status == SUBSCRIPTION_TERMINATED) &&
+                 subscription_charges_period(sub, terms, zone, now, &p) == PERIOD_OK;
+    time_or_null(w, "current_billing_period_started_at", known,
+                 known ? subscription_usage_from(sub, &p) : 0);
+    /* Lago reports a period's end as its last second, a termination as its instant */
+    tally_time end = subscription_end(sub);
+    bool cut = status == SUBSCRIPTION_TERMINATED && known && end < p.end;
     time_or_null(w, "current_billing_period_ending_at", known,
-                 known ? p.end - TIMESTAMP_USEC_PER_SEC : 0);
+                 cut ? end : p.end - TIMESTAMP_USEC_PER_SEC);
     tally_time trial_end;
     bool ended = terms && subscription_trial_end(sub, terms, &trial_end) && trial_end <= now;
     time_or_null(w, "trial_ended_at", ended, ended ? trial_end : 0);

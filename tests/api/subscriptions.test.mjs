@@ -34,17 +34,20 @@ const subscribe = (external_customer_id, plan_code, external_id, extra = {}) =>
   call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id, plan_code, external_id, ...extra } });
 const period = (s) => [s.current_billing_period_started_at, s.current_billing_period_ending_at];
 
+// started before the period: the whole period shows (a first period shows from the start)
+const past = { subscription_at: '2023-06-01T00:00:00Z' };
+
 test('calendar periods in UTC and in other zones, across month ends and a leap day', async () => {
-  let r = await subscribe('utc', 'monthly', 'utc_sub');
+  let r = await subscribe('utc', 'monthly', 'utc_sub', past);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.subscription.status, 'active');
   assert.deepEqual(period(r.body.subscription), ['2024-01-01T00:00:00Z', '2024-01-31T23:59:59Z']);
   await customer('paris', 'Europe/Paris');
-  r = await subscribe('paris', 'monthly', 'paris_sub');
+  r = await subscribe('paris', 'monthly', 'paris_sub', past);
   assert.deepEqual(period(r.body.subscription), ['2023-12-31T23:00:00Z', '2024-01-31T22:59:59Z']);
   // 12:00Z Jan 31 is already Feb 1 in Kiritimati (+14): its February has 29 days in 2024.
   await customer('kiritimati', 'Pacific/Kiritimati');
-  r = await subscribe('kiritimati', 'monthly', 'kiri_sub');
+  r = await subscribe('kiritimati', 'monthly', 'kiri_sub', past);
   assert.deepEqual(period(r.body.subscription), ['2024-01-31T10:00:00Z', '2024-02-29T09:59:59Z']);
   await customer('kolkata', 'Asia/Kolkata');
   for (const [plan, start, end] of [
@@ -53,7 +56,7 @@ test('calendar periods in UTC and in other zones, across month ends and a leap d
     ['semiannual', '2023-12-31T18:30:00Z', '2024-06-30T18:29:59Z'],
     ['weekly', '2024-01-28T18:30:00Z', '2024-02-04T18:29:59Z'], // Monday Jan 29 local
   ]) {
-    r = await subscribe('kolkata', plan, `kolkata_${plan}`);
+    r = await subscribe('kolkata', plan, `kolkata_${plan}`, past);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(period(r.body.subscription), [start, end], plan);
   }
@@ -64,7 +67,8 @@ test('anniversary periods keep a month-end anchor and cross DST in New York', as
   // Jan 31 local anniversary: Feb 29 (leap), Mar 31, Apr 30 ...
   const r = await subscribe('ny', 'monthly', 'ny_sub', { billing_time: 'anniversary' });
   assert.equal(r.body.subscription.billing_time, 'anniversary');
-  assert.deepEqual(period(r.body.subscription), ['2024-01-31T05:00:00Z', '2024-02-29T04:59:59Z']);
+  // its first period, from the subscription's start, as Lago's charges_from_datetime
+  assert.deepEqual(period(r.body.subscription), [r.body.subscription.started_at.replace('.000', ''), '2024-02-29T04:59:59Z']);
   await advance('2024-03-15T12:00:00Z'); // after the March 10 change to EDT (-4)
   let s = (await call('GET', '/api/v1/subscriptions/ny_sub')).body.subscription;
   assert.deepEqual(period(s), ['2024-02-29T05:00:00Z', '2024-03-31T03:59:59Z']);
@@ -73,11 +77,11 @@ test('anniversary periods keep a month-end anchor and cross DST in New York', as
   assert.deepEqual(period(s), ['2024-03-31T04:00:00Z', '2024-04-30T03:59:59Z']);
   // Chatham (+13:45 / +12:45) and Lord Howe (30-minute DST)
   await customer('chatham', 'Pacific/Chatham');
-  s = (await subscribe('chatham', 'monthly', 'chatham_sub')).body.subscription;
+  s = (await subscribe('chatham', 'monthly', 'chatham_sub', past)).body.subscription;
   // April 1 is still in daylight time (+13:45, until April 7); May 1 is standard (+12:45)
   assert.deepEqual(period(s), ['2024-03-31T10:15:00Z', '2024-04-30T11:14:59Z']);
   await customer('lordhowe', 'Australia/Lord_Howe');
-  s = (await subscribe('lordhowe', 'monthly', 'lh_sub')).body.subscription;
+  s = (await subscribe('lordhowe', 'monthly', 'lh_sub', past)).body.subscription;
   assert.deepEqual(period(s), ['2024-03-31T13:00:00Z', '2024-04-30T13:29:59Z']);
 });
 
@@ -646,4 +650,25 @@ test('a plan without a trial (trial_period null) subscribes, bills and reads usa
   }
   r = await call('GET', '/api/v1/subscriptions/nt_s2');
   assert.notEqual(r.body.subscription.trial_ended_at, null);
+});
+
+// Lago's serializer answers its DatesService's charges_from/to_datetime: within the
+// subscription's life. An audit found the bare period: Jan 1 for a subscription made on
+// Jan 10, which its own current usage counts from; Mar 31 for one terminated on Feb 10; a
+// period for one not started.
+test('current_billing_period_* lie within the subscription: from its start, to its termination, none while pending', async () => {
+  const now = Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now);
+  let r = await subscribe('life_c', 'monthly', 'life_s');
+  const s = r.body.subscription;
+  assert.equal(s.current_billing_period_started_at, s.started_at.replace('.000', ''));
+  const usage = (await call('GET', '/api/v1/customers/life_c/current_usage?external_subscription_id=life_s')).body.customer_usage;
+  assert.equal(s.current_billing_period_started_at, usage.from_datetime);
+  await advance(new Date(now + 3 * 86400e3).toISOString().replace('.000', ''));
+  r = await call('DELETE', '/api/v1/subscriptions/life_s');
+  assert.equal(r.body.subscription.status, 'terminated');
+  assert.equal(r.body.subscription.current_billing_period_ending_at, r.body.subscription.terminated_at);
+  assert.equal(r.body.subscription.current_billing_period_started_at, s.started_at.replace('.000', ''));
+  r = await subscribe('life_c', 'monthly', 'life_pending', { subscription_at: new Date(now + 40 * 86400e3).toISOString() });
+  assert.equal(r.body.subscription.status, 'pending');
+  assert.deepEqual(period(r.body.subscription), [null, null]);
 });

@@ -17,7 +17,7 @@ before(async () => {
 after(async () => { await t.cleanup(); });
 
 test('createSubscription and findSubscription', async () => {
-  const { data } = await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'starter', external_id: 'acme_main', billing_time: 'calendar', name: 'Main' } });
+  const { data } = await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'starter', external_id: 'acme_main', billing_time: 'calendar', name: 'Main', subscription_at: '2026-01-01T00:00:00Z' } });
   const s = data.subscription;
   assert.equal(s.external_id, 'acme_main');
   assert.equal(s.status, 'active');
