@@ -583,32 +583,16 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
 }
 
 /*
- * What u's charges debited this period beyond what they bring now (`brought`), over all of
- * them: what a re-pricing gives back. A charge's cost includes its share of the usage's taxes
- * rounded once, so a rise of one charge's taxes can lower another's share by a cent; charge by
- * charge, a price that only went up gave that cent back (an audit). 0 when the total did not
- * fall: what went up waits for the next debit, which settles each charge to its own cost.
- */
-static int64_t fallen_total(struct customer_wallets *cw, const struct usage *u,
-                            const struct usage_brought *brought)
-{
-    __int128 fallen = 0; /* int64 cents, each charge's and their sum: no overflow */
-    for (size_t i = 0; i < u->charge_count; i++) {
-        const struct charge_debit *d =
-            wallet_book_find_debit(cw, u->subscription_id, u->charges[i].lago_id);
-        if (d && wallet_book_debit_same_period(d, u->from))
-            fallen += (__int128)d->charged_cents - brought[i].cost_cents;
-    }
-    return fallen <= 0 ? 0 : fallen > INT64_MAX ? INT64_MAX : (int64_t)fallen;
-}
-
-/*
- * Gives back all that charges the plan no longer has debited, and what u's charges debited
- * this period beyond what they bring now (`brought`) up to what their total fell by
- * (fallen_total), the first charges in the plan's order first; debits nothing. Revenue must
- * not keep usage the fee no longer has: for a customer with no active wallet (what goes up is
- * the invoice's, and the next wallet's first debit starts from the fee then,
- * wallets_open_period), and whenever no debit of u is there to settle it (wallets_give_back).
+ * Gives back what u's charges debited this period beyond what they bring now (`brought`), and
+ * all that charges the plan no longer has debited; debits nothing. Revenue must not keep usage
+ * the fee no longer has: for a customer with no active wallet (what goes up is the invoice's,
+ * and the next wallet's first debit starts from the fee then, wallets_open_period), and
+ * whenever no debit of u is there to settle it (wallets_give_back). Charge by charge, even
+ * when another charge's cost rose (that waits for a debit, or the invoice): the wallets that
+ * may pay one charge are not always another's (applies_to), and a subscription that has ended
+ * is debited no more. A fix that netted the charges kept a wallet's credits for another
+ * wallet's usage (an audit's); so a rise of one charge's taxes that lowers another charge's
+ * share of the taxes rounded once gives that cent back at once.
  */
 static enum command_result give_back_fallen(struct wallet_book *b, struct store *st,
                                             struct command *cmd, struct customer_wallets *cw,
@@ -616,7 +600,6 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
                                             const struct usage_brought *brought)
 {
     bool touched = false, expired_since = false;
-    int64_t fallen = fallen_total(cw, u, brought);
     for (size_t i = 0; i < cw->debit_count + u->charge_count; i++) {
         struct charge_debit *d;
         int64_t cost = 0; /* a charge the plan no longer has brings nothing */
@@ -628,12 +611,8 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
             const struct usage_charge *c = &u->charges[i - cw->debit_count];
             d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
             cost = brought[i - cw->debit_count].cost_cents;
-            if (!d || !wallet_book_debit_same_period(d, u->from) || cost >= d->charged_cents ||
-                fallen == 0)
+            if (!d || !wallet_book_debit_same_period(d, u->from) || cost >= d->charged_cents)
                 continue;
-            if (d->charged_cents - cost > fallen)
-                cost = d->charged_cents - fallen;
-            fallen -= d->charged_cents - cost;
         }
         if (!touched && !wallet_book_touch(b, cw))
             return COMMAND_STORE_FAILED;

@@ -238,3 +238,53 @@ test('steps that turn direction are posted in their order: no account reads belo
   assert.deepEqual(credits, [['grant', 2000], ['consumption', 0], ['refund_step', 1900], ['consumption', 500]]);
   assert.equal((await wallet(w.lago_id)).balance_cents, 500);
 });
+
+// A re-pricing gives back charge by charge: each charge's debit is its own wallets' (applies_to).
+// A fix that netted a subscription's charges (so that a tax rise moving a cent of rounded taxes
+// between charges gave nothing back) let one wallet keep another's usage; an audit found it.
+test('one edit that lowers one charge and raises another gives back the first one\'s wallet at once', async () => {
+  const ids = [];
+  for (const code of ['mixa', 'mixb']) ids.push((await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric.lago_id);
+  const plan = (a, b, charges = []) => ({ plan: { code: 'pmix', name: 'Mix', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { id: charges[0]?.lago_id, billable_metric_id: ids[0], charge_model: 'standard', properties: { amount: a } },
+    { id: charges[1]?.lago_id, billable_metric_id: ids[1], charge_model: 'standard', properties: { amount: b } }] } });
+  const made = (await ok(await post('/api/v1/plans', plan('1', '1')))).plan;
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'mix', plan_code: 'pmix', external_id: 'mix_sub' } }));
+  const wa = await newWallet('mix', { name: 'wa', granted_credits: '100', applies_to: { billable_metric_codes: ['mixa'] } });
+  const wb = await newWallet('mix', { name: 'wb', granted_credits: '100', applies_to: { billable_metric_codes: ['mixb'] } });
+  const send = async (code, v) => ok(await post('/api/v1/events', { event: { transaction_id: `mix${n++}`, external_subscription_id: 'mix_sub', code, properties: { v } } }));
+  await send('mixa', 10);
+  await send('mixb', 10);
+  const consumed = async () => [(await wallet(wa.lago_id)).consumed_amount_cents, (await wallet(wb.lago_id)).consumed_amount_cents];
+  assert.deepEqual(await consumed(), [1000, 1000]);
+  await ok(await t.api('/api/v1/plans/pmix', { method: 'PUT', body: plan('0.5', '2', made.charges) })); // a: 10.00 -> 5.00, b: 10.00 -> 20.00
+  assert.deepEqual(await consumed(), [500, 1000]); // a's cut back at once; b's rise waits for a debit
+  await send('mixb', 0);
+  assert.deepEqual(await consumed(), [500, 2000]);
+  await checkWalletLedger(t, wa.lago_id);
+  await checkWalletLedger(t, wb.lago_id);
+});
+
+test('a termination that lowers one charge and raises another gives back the first one\'s wallet', async () => {
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-08-01T00:00:00Z' } }));
+  const ids = [];
+  for (const code of ['lvla', 'lvlb']) ids.push((await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'weighted_sum_agg', weighted_interval: 'seconds', field_name: 'v' } }))).billable_metric.lago_id);
+  await ok(await post('/api/v1/plans', { plan: { code: 'plvl', name: 'Levels', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: ids.map((id) => ({ billable_metric_id: id, charge_model: 'standard', properties: { amount: '1' } })) } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'lvl', plan_code: 'plvl', external_id: 'lvl_sub', billing_time: 'calendar' } }));
+  const wx = await newWallet('lvl', { name: 'wx', granted_credits: '100', applies_to: { billable_metric_codes: ['lvla'] } });
+  const wy = await newWallet('lvl', { name: 'wy', granted_credits: '100', applies_to: { billable_metric_codes: ['lvlb'] } });
+  const send = async (code, v) => ok(await post('/api/v1/events', { event: { transaction_id: `lvl${n++}`, external_subscription_id: 'lvl_sub', code, properties: { v } } }));
+  await send('lvla', 10);
+  await send('lvlb', 10); // each a level of 10 to the period's end: 10.00
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-08-20T00:00:00Z' } }));
+  await send('lvlb', -20); // b: 10 for 19 days, -10 for 12: 70/31 -> 2.26
+  const consumed = async () => [(await wallet(wx.lago_id)).consumed_amount_cents, (await wallet(wy.lago_id)).consumed_amount_cents];
+  assert.deepEqual(await consumed(), [1000, 226]);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-08-21T00:00:00Z' } }));
+  await ok(await t.api('/api/v1/subscriptions/lvl_sub', { method: 'DELETE' }));
+  // a now ends on the 21st: 10 x 20/31 -> 6.45, its wallet given 3.55 back; b's rise (180/31) is
+  // the invoice's: an ended subscription is debited no more
+  assert.deepEqual(await consumed(), [645, 226]);
+  await checkWalletLedger(t, wx.lago_id);
+  await checkWalletLedger(t, wy.lago_id);
+});
