@@ -20,6 +20,10 @@
 #define CATALOG_DESCRIPTION_MAX 4096
 #define CATALOG_LAGO_ID_TEXT 37
 #define CATALOG_REFS_MAX 512 /* references one definition may make (charges, tax codes) */
+/* Distinct taxes one definition's tax_codes may name (a plan, a charge, a commitment, an
+ * add-on), and default taxes (applied_to_organization) an organization may have: a fee
+ * carries every one of them (usage.h USAGE_TAXES_MAX) */
+#define CATALOG_TAXES_MAX 32
 
 enum catalog_kind {
     CATALOG_TAX = 1,

@@ -708,6 +708,8 @@ static enum command_result check_metric_update(struct engine *e, struct command 
 static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
                                                const struct catalog_item *current,
                                                const struct catalog_item *next);
+static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *tax);
 
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
@@ -752,6 +754,8 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
         return invalid(cmd, "expiration_at", "invalid_date");
     enum command_result r = check_refs(e, cmd);
+    if (r == COMMAND_OK && it->kind == CATALOG_TAX)
+        r = check_default_taxes(e, cmd, it);
     if (r != COMMAND_OK)
         return r;
     /* updated_at tells versions apart (the check above): it must move on every save. */
@@ -1542,6 +1546,39 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
  * holds it: none may then hold another active coupon limited to one of those plans. Found by
  * an audit: an applied coupon limited afterwards to plan p stacked with another on p.
  */
+/* Whether a tax's body makes it one of the organization's default taxes. */
+static bool is_default_tax(const char *body)
+{
+    struct json_object *doc = json_tokener_parse(body), *applied = NULL;
+    bool is = doc && json_object_object_get_ex(doc, "applied_to_organization", &applied) &&
+              json_object_get_boolean(applied);
+    json_object_put(doc);
+    return is;
+}
+
+/* An organization has at most CATALOG_TAXES_MAX default taxes: every fee without taxes of its
+ * own carries them all (an audit found the 33rd kept and not applied). */
+static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *tax)
+{
+    if (!is_default_tax(tax->body))
+        return COMMAND_OK;
+    struct catalog_item *items;
+    size_t count, others = 0;
+    enum command_result r = catalog_items(e, cmd, CATALOG_TAX, &items, &count);
+    if (r != COMMAND_OK)
+        return r;
+    for (size_t i = 0; i < count; i++)
+        others += items[i].id != tax->id && is_default_tax(items[i].body);
+    if (others < CATALOG_TAXES_MAX)
+        return COMMAND_OK;
+    command_set_message(cmd,
+                        "an organization has at most %d default taxes (applied_to_organization): "
+                        "a fee carries them all",
+                        CATALOG_TAXES_MAX);
+    return invalid(cmd, "applied_to_organization", "too_many_items");
+}
+
 static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
                                                const struct catalog_item *current,
                                                const struct catalog_item *next)

@@ -305,7 +305,8 @@ static bool read_tax(struct build *b, const struct catalog_item *item, bool defa
     return *kept;
 }
 
-_Static_assert(CUSTOMER_TAXES_MAX <= USAGE_TAXES_MAX, "a customer's taxes are all read");
+_Static_assert(CUSTOMER_TAXES_MAX <= USAGE_TAXES_MAX && CATALOG_TAXES_MAX <= USAGE_TAXES_MAX,
+               "a customer's, a definition's and the default taxes are all read");
 
 /* The taxes named in `codes` that exist (missing ones are skipped, as answers skip them), at
  * most USAGE_TAXES_MAX, into `out` (that many long). */

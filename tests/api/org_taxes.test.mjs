@@ -138,12 +138,13 @@ test('debits, estimates and holds add up to the usage total, taxes rounded once'
   assert.equal(quoted, 8);
 });
 
-// A tax raised mid-period re-prices the units counted and what it adds waits for the next debit,
-// but the rounded taxes are shared between charges (each charge's share: what its taxes add to
-// those before it, rounded), so a rise can lower another charge's share by a cent. An audit
-// found that cent given back at once: the wallet was paid less than before a price that only
-// went up. What a re-pricing gives back is now what the subscription's total fell by, if it fell.
-test('a tax raised mid-period gives nothing back, though a charge\'s rounded share of the taxes falls', async () => {
+// A tax raised mid-period re-prices the units counted, and what it adds waits for the next
+// debit; but the rounded taxes are shared between charges (each charge's share: what its taxes
+// add to those before it, rounded), so a rise can lower another charge's share by a cent, which
+// comes back at once: re-pricing gives back charge by charge, as each charge's debit is its own
+// wallets' (an audit found the cent; netting the charges instead let a wallet keep another's
+// usage, wallet_giveback.test.mjs). The next debit settles the period to its total.
+test('a tax raised mid-period: a charge whose rounded share of the taxes falls gives its cent back, the next debit settles', async () => {
   await call('POST', '/api/v1/taxes', { tax: { code: 'raise_p', name: 'P', rate: '5' } });
   await call('POST', '/api/v1/taxes', { tax: { code: 'raise_c', name: 'C', rate: '7' } });
   const ids = [];
@@ -159,15 +160,12 @@ test('a tax raised mid-period gives nothing back, though a charge\'s rounded sha
   for (const code of ['ta', 'tb']) await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code, properties: { v: 39 } } });
   // 78 cents, taxes 1.95 + 2.73 = 4.68 -> 5: shares 2 (ta) and 3 (tb)
   assert.deepEqual([await total(), await consumed()], [83, 83]);
-  const transactions = async () => (await call('GET', `/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`)).wallet_transactions.length;
-  const before = await transactions();
-  await setTax('raise_p', { rate: '30' }); // 11.7 + 2.73 = 14.43 -> 14: shares 12 and 2
-  assert.deepEqual([await total(), await consumed(), await transactions()], [92, 83, before]);
+  await setTax('raise_p', { rate: '30' }); // 11.7 + 2.73 = 14.43 -> 14: shares 12 (waits) and 2
+  assert.deepEqual([await total(), await consumed()], [92, 82]);
   await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code: 'ta', properties: { v: 0 } } });
   assert.deepEqual([await total(), await consumed()], [92, 92]); // the next debit settles the rest
-  // a rate that falls gives back what the total fell by, no more
-  await setTax('raise_p', { rate: '5' });
-  assert.deepEqual([await total(), await consumed()], [83, 83]);
+  await setTax('raise_p', { rate: '5' }); // shares 2 and 3: ta gives 10 back, tb's cent waits
+  assert.deepEqual([await total(), await consumed()], [83, 82]);
 });
 
 // DELETE /taxes/{code} takes the tax off everything that named it, as Lago's Taxes::DestroyService
@@ -213,4 +211,41 @@ test('a deleted tax leaves every definition that named it; a new tax with its co
   await t.restart();
   await check();
   for (const k of ['gone', 'own']) assert.deepEqual(await usage(k), taxed, k);
+});
+
+// A fee carries at most 32 taxes: a definition naming more, or a 33rd default tax, is refused
+// (an audit found the 33rd kept, answered, and never applied).
+test('at most 32 taxes a definition names, and 32 default taxes, each refused past with a message', async () => {
+  const codes = [];
+  for (let i = 0; i < 33; i++) {
+    codes.push(`many${i}`);
+    const r = await t.api('/api/v1/taxes', { method: 'POST', body: { tax: { code: `many${i}`, name: `Many ${i}`, rate: '1' } } });
+    assert.equal(r.status, 200);
+  }
+  const m = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'many_m', name: 'Many', aggregation_type: 'count_agg' } })).billable_metric;
+  const plan = (tax_codes, chargeTaxes) => t.api('/api/v1/plans', { method: 'POST', body: { plan: { code: `many_p${n++}`, name: 'Many', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes,
+    charges: [{ billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '1' }, tax_codes: chargeTaxes }] } } });
+  for (const r of [await plan(codes, []), await plan([], codes)]) {
+    const body = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(body));
+    assert.deepEqual(Object.values(body.error_details).flat(), ['too_many_items']);
+    assert.match(body.message, /at most 32/);
+  }
+  // 32, and a code named twice counts once
+  assert.equal((await plan([...codes.slice(0, 32), codes[0]], codes.slice(1, 33))).status, 200);
+  // default taxes: the organization's 'org' is one already
+  const defaults = (await call('GET', '/api/v1/taxes?per_page=100')).taxes.filter((x) => x.applied_to_organization).length;
+  for (let i = 0; i < 32 - defaults; i++)
+    assert.equal((await t.api(`/api/v1/taxes/many${i}`, { method: 'PUT', body: { tax: { applied_to_organization: true } } })).status, 200, `default ${i}`);
+  let r = await t.api('/api/v1/taxes/many32', { method: 'PUT', body: { tax: { applied_to_organization: true } } });
+  let body = await r.json();
+  assert.deepEqual([r.status, body.error_details], [422, { applied_to_organization: ['too_many_items'] }]);
+  assert.match(body.message, /at most 32 default taxes/);
+  r = await t.api('/api/v1/taxes', { method: 'POST', body: { tax: { code: 'many_new', name: 'New', rate: '1', applied_to_organization: true } } });
+  assert.equal(r.status, 422);
+  // a default tax edited stays one; one made default again after another stops being one
+  assert.equal((await t.api('/api/v1/taxes/many0', { method: 'PUT', body: { tax: { rate: '2' } } })).status, 200);
+  assert.equal((await t.api('/api/v1/taxes/many0', { method: 'PUT', body: { tax: { applied_to_organization: false } } })).status, 200);
+  assert.equal((await t.api('/api/v1/taxes/many32', { method: 'PUT', body: { tax: { applied_to_organization: true } } })).status, 200);
+  for (const code of codes) await t.api(`/api/v1/taxes/${code}`, { method: 'DELETE' });
 });
