@@ -137,8 +137,8 @@ void authorizations_create(struct request *req)
     }
     memset(e, 0, sizeof *e);
     int64_t expires_in = AUTHORIZATION_EXPIRES_IN_DEFAULT;
-    if (!json_in_required_string(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                                 &req->arena, &e->external_subscription_id, &err) ||
+    if (!json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                             &req->arena, &e->external_subscription_id, &err) ||
         !json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, &err) ||
         !events_parse_properties(req, obj, e, &err) || !event_json_precise(obj, e, &err) ||
         json_in_int(obj, "expires_in", 1, AUTHORIZATION_EXPIRES_IN_MAX, &expires_in, &err) ==
@@ -214,8 +214,8 @@ void authorizations_capture(struct request *req)
         const char *transaction_id = NULL; /* null or absent: the default stands */
         given = json_object_object_get_ex(obj, "properties", &v) && v;
         priced = json_object_object_get_ex(obj, "precise_total_amount_cents", &v) && v;
-        if (json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
-                           &transaction_id, &err) == JSON_IN_INVALID ||
+        if (json_in_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                       &transaction_id, &err) == JSON_IN_INVALID ||
             /* "" (or blank) as POST /events answers it: an event with an empty id cannot be
              * fetched */
             (transaction_id && event_transaction_id_blank(transaction_id, strlen(transaction_id)) &&

@@ -582,8 +582,8 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
     return json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
                                &req->arena, &e->external_subscription_id, err) &&
            json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
-           (!instant || json_in_string(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
-                                       &e->transaction_id, err) != JSON_IN_INVALID) &&
+           (!instant || json_in_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+                                   &e->transaction_id, err) != JSON_IN_INVALID) &&
            events_parse_properties(req, obj, e, err) &&
            /* Lago's estimate takes it too: a dynamic charge's fee is the event's own amount */
            event_json_precise(obj, e, err);

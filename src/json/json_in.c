@@ -184,10 +184,10 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
     return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
 }
 
-bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
-                             struct arena *a, const char **out, struct json_in_error *err)
+/* What a required text's reading `r` means: absent, null or "" is value_is_mandatory. */
+static bool required(enum json_in_result r, const char *key, const char *const *out,
+                     struct json_in_error *err)
 {
-    enum json_in_result r = json_in_string(obj, key, max_len, a, out, err);
     if (r == JSON_IN_INVALID)
         return false;
     if (r != JSON_IN_VALUE || !**out)
@@ -195,21 +195,33 @@ bool json_in_required_string(struct json_object *obj, const char *key, size_t ma
     return true;
 }
 
-bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
-                         const char **out, struct json_in_error *err)
+bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
+                             struct arena *a, const char **out, struct json_in_error *err)
+{
+    return required(json_in_string(obj, key, max_len, a, out, err), key, out, err);
+}
+
+enum json_in_result json_in_id(struct json_object *obj, const char *key, size_t max_len,
+                               struct arena *a, const char **out, struct json_in_error *err)
 {
     struct json_object *v;
     if (lookup(obj, key, &v) != JSON_IN_VALUE || !json_object_is_type(v, json_type_int))
-        return json_in_required_string(obj, key, max_len, a, out, err);
+        return json_in_string(obj, key, max_len, a, out, err);
     int64_t n;
     char text[24]; /* INT64_MIN's 20 characters */
     if (!json_in_exact_int64(v, &n))
-        return json_in_refuse(err, key, "value_is_out_of_range");
+        return refuse(err, key, "value_is_out_of_range");
     int len = snprintf(text, sizeof text, "%" PRId64, n);
     if ((size_t)len > max_len)
-        return json_in_refuse(err, key, "value_is_too_long");
+        return refuse(err, key, "value_is_too_long");
     *out = arena_strndup(a, text, (size_t)len);
-    return *out || json_in_refuse(err, key, "out_of_memory");
+    return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
+}
+
+bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
+                         const char **out, struct json_in_error *err)
+{
+    return required(json_in_id(obj, key, max_len, a, out, err), key, out, err);
 }
 
 enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_t min, int64_t max,

@@ -99,10 +99,13 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
 bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
                              struct arena *a, const char **out, struct json_in_error *err);
 /*
- * A required identifier: a string as json_in_required_string takes it, or an integer, taken as
- * its decimal text ("12345"), as Lago's string columns take the integer ids that clients in
- * Python or Ruby send. Another type is invalid_type.
+ * An identifier: a string as json_in_string takes it, or an integer, taken as its decimal
+ * text ("12345"), as Lago's string columns take the integer ids that clients in Python or Ruby
+ * send (past 64 bits: value_is_out_of_range). Another type is invalid_type.
  */
+enum json_in_result json_in_id(struct json_object *obj, const char *key, size_t max_len,
+                               struct arena *a, const char **out, struct json_in_error *err);
+/* A required one: absent, null or "" is value_is_mandatory. */
 bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
                          const char **out, struct json_in_error *err);
 /* An integer in [min, max]. */

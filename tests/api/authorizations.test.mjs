@@ -527,3 +527,16 @@ test('a capture with an empty transaction_id is refused as POST /events refuses 
   const events = (await ok(await t.api('/api/v1/events?external_subscription_id=empty_tx_sub'))).events;
   assert.deepEqual(events.map((e) => e.transaction_id), [a.lago_id]);
 });
+
+// As POST /events, holds take integer ids as their decimal text (an audit found events alone did).
+test('a hold and its capture take an integer external_subscription_id and transaction_id', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'numeric', plan_code: 'gpu', external_id: '4242' } }));
+  await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'numeric', currency: 'USD', rate_amount: '1', granted_credits: '10' } }));
+  const a = (await ok(await authorize({ external_subscription_id: 4242, code: 'gpu_seconds', properties: { seconds: 10 }, expires_in: 60 }))).authorization;
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { transaction_id: 777001 } }))).authorization;
+  assert.equal(captured.transaction_id, '777001');
+  const ev = await ok(await t.api('/api/v1/events/777001'));
+  assert.deepEqual([ev.event.transaction_id, ev.event.external_subscription_id], ['777001', '4242']);
+  const r = await authorize({ external_subscription_id: 1.5, code: 'gpu_seconds', properties: { seconds: 10 } });
+  assert.deepEqual([r.status, (await r.json()).error_details], [422, { external_subscription_id: ['invalid_type'] }]);
+});

@@ -192,6 +192,10 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']); // a number in Lago's FeeEstimateObject
   assert.equal(rest.amount_cents, 300); // 4 GB at 0.75 (the eu filter)
   assert.equal(rest.item.invoice_display_name, 'GB'); // Lago's fallback: the metric's name
+  // an integer transaction_id is its decimal text, as POST /events takes it (an audit's)
+  r = await instant('estimate_instant_fees', { event: { external_subscription_id: 'sub', code: 'gb', transaction_id: 31337, properties: { gb: 4, region: 'eu' } } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.fees[0].event_transaction_id, '31337');
   r = await instant('estimate_instant_fees', { event: { external_subscription_id: 'sub', code: 'calls' } });
   assert.equal(r.status, 422);
   assert.deepEqual(r.body.error_details, { code: ['does_not_match_an_instant_charge'] });
