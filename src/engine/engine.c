@@ -3681,8 +3681,11 @@ static void apply_one(struct engine *e, struct command *cmd)
     }
     if (cmd->result == COMMAND_STORE_FAILED) /* rendering read the store and failed */
         goto fail;
-    /* a replay that found no answer was not applied: its key stays free for the request */
-    if (cmd->idempotency_key && cmd->kind != COMMAND_KEY_REPLAY && !remember_answer(e, cmd))
+    /* a replay that found no answer was not applied: its key stays free for the request; so
+     * does a stale update's (409 concurrent_update says "retry it": kept, the retry with its
+     * key would replay the 409 for ever, an audit found) */
+    if (cmd->idempotency_key && cmd->kind != COMMAND_KEY_REPLAY && cmd->result != COMMAND_STALE &&
+        !remember_answer(e, cmd))
         goto fail;
 release:
     if (store_savepoint_release(e->store) == STORE_OK)

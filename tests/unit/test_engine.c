@@ -234,6 +234,51 @@ static void idempotency_key_replays_and_conflicts(void **state)
         free_pending(ps[i]);
 }
 
+/* A tax put: created (lago_id fresh, id 0) or replacing the one read at `expected`. */
+static struct pending *tax_put(struct harness *h, int64_t id, const char *lago_id,
+                               tally_time expected, const char *name)
+{
+    struct pending *p = new_command(h, COMMAND_CATALOG_PUT, h->org);
+    struct catalog_item *it = &p->cmd.as.catalog_put.item;
+    it->id = id;
+    it->kind = CATALOG_TAX;
+    it->code = "vat";
+    snprintf(it->lago_id, sizeof it->lago_id, "%s", lago_id);
+    char body[128];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"rate\":20,\"description\":null,"
+             "\"applied_to_organization\":false}",
+             name);
+    it->body = arena_strndup(&p->arena, body, strlen(body));
+    p->cmd.as.catalog_put.expected_updated_at = expected;
+    return p;
+}
+
+/* A stale update (409 concurrent_update: "retry it") keeps nothing under its key: kept, the
+ * retry with the key replayed the 409 for ever and the change was lost (an audit). */
+static void a_stale_update_keeps_no_answer_under_its_key(void **state)
+{
+    struct harness *h = *state;
+    const char *lago_id = "00000000-0000-4000-8000-00000000aaaa";
+    struct pending *made = tax_put(h, 0, lago_id, 0, "VAT");
+    run(h, &made, 1);
+    assert_int_equal(made->cmd.result, COMMAND_OK);
+    struct catalog_item saved = made->cmd.item;
+    struct pending *stale = tax_put(h, saved.id, lago_id, saved.updated_at - 1, "Stale");
+    stale->cmd.idempotency_key = "retry-me";
+    memset(stale->cmd.request_hash, 7, sizeof stale->cmd.request_hash);
+    run(h, &stale, 1);
+    assert_int_equal(stale->cmd.result, COMMAND_STALE);
+    struct pending *retry = tax_put(h, saved.id, lago_id, saved.updated_at, "Retried");
+    retry->cmd.idempotency_key = "retry-me";
+    memset(retry->cmd.request_hash, 7, sizeof retry->cmd.request_hash);
+    run(h, &retry, 1);
+    assert_int_equal(retry->cmd.result, COMMAND_OK); /* applied, not a replay of the 409 */
+    free_pending(made);
+    free_pending(stale);
+    free_pending(retry);
+}
+
 static void a_failing_command_leaves_its_batch_mates_applied(void **state)
 {
     struct harness *h = *state;
@@ -492,6 +537,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(clock_moves_forward_only_and_stamps_commands, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(idempotency_key_replays_and_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stale_update_keeps_no_answer_under_its_key, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_failing_command_leaves_its_batch_mates_applied, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(stop_drains_the_queue, setup, teardown),
