@@ -635,10 +635,10 @@ static bool wallet_load(struct wallet_book *b, struct store_conn *conn, struct l
         return false;
     /* a rule that is due now already fired for this crossing (or would have), unless it is
      * new and has not fired yet */
+    w->rule_seen_cents = w->row.balance_cents - w->row.held_cents;
     if (w->has_rule)
         w->rule_armed =
-            w->row.rule_unfired ||
-            !wallet_rule_due(&w->rule, w->row.balance_cents - w->row.held_cents, w->pending_cents);
+            w->row.rule_unfired || !wallet_rule_due(&w->rule, w->rule_seen_cents, w->pending_cents);
     return true;
 }
 

@@ -27,7 +27,8 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
- * included), in the same command as what made the balance fall, so the top-up is there in the
+ * included), when the wallet's own balance fell since the last look (rule_seen_cents), in the
+ * same command as what made the balance fall, so the top-up is there in the
  * answer that follows. For an hour after a payment of its top-up was declined it does not fire
  * (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
  */
@@ -40,11 +41,13 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
             continue;
         int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        bool fell = ongoing < w->rule_seen_cents;
+        w->rule_seen_cents = ongoing;
         if (!wallet_rule_due(&w->rule, ongoing, w->pending_cents)) {
             w->rule_armed = true;
             continue;
         }
-        if (!w->rule_armed)
+        if (!w->rule_armed || !fell)
             continue;
         /* backing off after a declined payment: still armed, it fires at the first fall after */
         tally_time declined;
@@ -81,6 +84,7 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         /* Its own top-up may lift the balance above the threshold: the next fall below is
          * then a new crossing (as a restart, which arms every rule not due, also sees it). */
         ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        w->rule_seen_cents = ongoing;
         w->rule_armed = !wallet_rule_due(&w->rule, ongoing, w->pending_cents);
     }
     return COMMAND_OK;
