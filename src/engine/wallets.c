@@ -110,6 +110,17 @@ static int64_t take_capturing(struct live_wallet *w, struct charge_debit *d, int
     return got;
 }
 
+/* Takes up to `want` of one wallet's live grants, within what it can spend; returns what it
+ * took. */
+static int64_t take_live(struct live_wallet *w, struct charge_debit *d, int64_t want,
+                         tally_time now, bool *failed)
+{
+    int64_t can = spendable(w, now);
+    int64_t taken = take_from_grants(w, d, can < want ? can : want, now, WALLET_TAKE_LIVE, failed);
+    wallet_book_drop_empty_grants(w); /* a refund step loads them back */
+    return taken;
+}
+
 /* Takes up to `want` from one wallet (live grants, then a soft wallet's overdraft), within
  * what it can spend; returns what it took. */
 static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, int64_t want,
@@ -295,6 +306,10 @@ static enum command_result debit(struct customer_wallets *cw, struct command *cm
      * would expire while others paid) */
     for (size_t i = 0; i < n && left > 0; i++)
         left -= take_capturing(payers[i], d, left, cmd->now, &failed);
+    /* every payer's credits before any soft wallet's overdraft: a customer does not run into
+     * debt while prepaid credits that may pay are left (found by an audit) */
+    for (size_t i = 0; i < n && left > 0; i++)
+        left -= take_live(payers[i], d, left, cmd->now, &failed);
     for (size_t i = 0; i < n && left > 0; i++)
         left -= take_from_wallet(payers[i], d, left, cmd->now, &failed);
     if (failed)
@@ -740,12 +755,16 @@ static bool reserve_parts(const struct customer_wallets *cw, const struct store_
             if (pays_for(&cw->wallets[k], a->currency, parts[p].metric_code, now))
                 payers[n++] = &cw->wallets[k];
         qsort(payers, n, sizeof payers[0], payer_compare);
-        for (size_t j = 0; j < n && left > 0; j++) {
-            size_t k = (size_t)(payers[j] - cw->wallets);
-            int64_t can = spendable(payers[j], now) - reserved[k];
-            int64_t take = can < left ? (can > 0 ? can : 0) : left;
-            reserved[k] += take;
-            left -= take;
+        /* as debit() takes: every payer's live credits, then soft wallets' overdrafts */
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t j = 0; j < n && left > 0; j++) {
+                size_t k = (size_t)(payers[j] - cw->wallets);
+                int64_t spend = spendable(payers[j], now), live = live_unheld(payers[j], now);
+                int64_t can = (pass == 0 && live < spend ? live : spend) - reserved[k];
+                int64_t take = can < left ? (can > 0 ? can : 0) : left;
+                reserved[k] += take;
+                left -= take;
+            }
         }
         if (left > 0)
             return false;

@@ -641,6 +641,52 @@ test('a threshold rule new at or below its threshold fires at the next debit; th
   await assertLedgerBalances();
 });
 
+// A rule fires on a fall of its own wallet's balance: an audit found a rule made below its
+// threshold buying 50 credits (with a credit invoice) when another wallet of the customer was
+// topped up, and when a grant of another wallet expired.
+test("a threshold rule fires on its own wallet's fall, never on another wallet's top-up or expiry", async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'sib', plan_code: 'calls', external_id: 'sib_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const promo = await createWallet({ external_customer_id: 'sib', currency: 'EUR', rate_amount: '1', name: 'Promo', priority: 1 });
+  const auto = await createWallet({ external_customer_id: 'sib', currency: 'EUR', rate_amount: '1', name: 'Auto', granted_credits: '1', priority: 2,
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '1', method: 'fixed', paid_credits: '50', invoice_requires_successful_payment: false }] });
+  const invoices = async () => (await ok(await t.api('/api/v1/invoices?external_customer_id=sib'))).invoices.length;
+  // a top-up of the other wallet, with credits that expire, and their expiry: auto's balance never moves
+  const clock = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const expires = new Date(clock + 86400e3).toISOString().replace('.000', '');
+  await ok(await topUp({ wallet_id: promo.lago_id, granted_credits: '4', expiration_at: expires }));
+  assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [100, 0]);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: new Date(clock + 2 * 86400e3).toISOString().replace('.000', '') } }));
+  assert.equal((await wallet(promo.lago_id)).balance_cents, 0);
+  assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [100, 0]);
+  // its own fall: one call from 1 to 0 fires it once
+  assert.equal((await send(event('sib_sub', 'calls'))).status, 200);
+  assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [5000, 1]);
+  await assertLedgerBalances();
+});
+
+// Prepaid credits before debt: a debit takes every wallet's live credits, in wallet order,
+// before any soft wallet's overdraft, and a hold reserves the same way. An audit found the
+// customer owing 3.00 on a soft wallet while another of its wallets held 20.00.
+test("a soft wallet's overdraft is drawn only once no wallet's credits can pay", async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'debt', plan_code: 'calls', external_id: 'debt_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const soft = await createWallet({ external_customer_id: 'debt', currency: 'EUR', rate_amount: '1', name: 'Soft', granted_credits: '5', limit: 'soft', overdraft_credits: '10', priority: 1 });
+  const other = await createWallet({ external_customer_id: 'debt', currency: 'EUR', rate_amount: '1', name: 'Other', granted_credits: '20', priority: 2 });
+  const state = async () => { const s = await wallet(soft.lago_id), o = await wallet(other.lago_id); return [s.balance_cents, s.overdrawn_cents, o.balance_cents]; };
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'debt_sub', code: 'calls', properties: {}, expires_in: 600 } }))).authorization;
+  assert.equal(hold.status, 'authorized');
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/void`, {}));
+  assert.equal((await send(...Array.from({ length: 8 }, () => event('debt_sub', 'calls')))).status, 200); // 8.00
+  assert.deepEqual(await state(), [0, 0, 1700]);
+  // a hold of one call reserves the other wallet's credits, not the soft wallet's overdraft
+  const big = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'debt_sub', code: 'calls', properties: {}, expires_in: 600 } }))).authorization;
+  assert.equal(big.status, 'authorized');
+  await ok(await post(`/api/v1/authorizations/${big.lago_id}/capture`, {}));
+  assert.deepEqual(await state(), [0, 0, 1600]);
+  assert.equal((await send(...Array.from({ length: 19 }, () => event('debt_sub', 'calls')))).status, 200); // 16 from other, then 3 of debt
+  assert.deepEqual(await state(), [-300, 300, 0]);
+  await assertLedgerBalances();
+});
+
 // Found by an audit with Lago's client: a rule's transaction_metadata (required in Lago's
 // schema) was dropped, and the top-ups the rule made carried none.
 test('a rule\'s transaction_metadata is kept, shown, and given to the top-ups it makes', async () => {
