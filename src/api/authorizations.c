@@ -218,7 +218,7 @@ void authorizations_capture(struct request *req)
                        &transaction_id, &err) == JSON_IN_INVALID ||
             /* "" (or blank) as POST /events answers it: an event with an empty id cannot be
              * fetched */
-            (transaction_id && event_transaction_id_blank(transaction_id, strlen(transaction_id)) &&
+            (transaction_id && json_in_blank(transaction_id, strlen(transaction_id)) &&
              !json_in_refuse(&err, "transaction_id", "value_is_mandatory")) ||
             !event_json_timestamp(obj, e, &err) ||
             (given && !events_parse_properties(req, obj, e, &err)) ||

@@ -460,7 +460,7 @@ static bool parse_customer(struct parse *p, struct json_object *obj, struct cust
                                            &p->req->arena, &in->values.external_id, &p->err);
     if (!check(p, r))
         return false;
-    if (r != JSON_IN_VALUE || !*in->values.external_id)
+    if (r != JSON_IN_VALUE || json_in_blank(in->values.external_id, strlen(in->values.external_id)))
         return refuse(p, "external_id", "value_is_mandatory");
     if (!parse_text_fields(p, obj, in) ||
         !parse_optional_int(p, obj, "net_payment_term", CUSTOMER_NET_PAYMENT_TERM_MAX,

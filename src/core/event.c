@@ -94,11 +94,3 @@ money_t event_precise_amount(money_t sent)
                ? money_normalize(kept)
                : sent;
 }
-
-bool event_transaction_id_blank(const char *id, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (!strchr(" \t\n\v\f\r", id[i]) || id[i] == '\0')
-            return false;
-    return true;
-}

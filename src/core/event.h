@@ -90,12 +90,4 @@ size_t event_identity(int64_t org_id, const char *external_subscription_id,
 /* The value of a property by key, or NULL. */
 const char *event_property(const struct event *e, const char *key);
 
-/*
- * Whether a transaction id is blank: empty or only ASCII whitespace, which Lago's `blank?`
- * takes for none (value_is_mandatory). An audit found "   " accepted and billed, so a retry
- * with the real id billed twice. Unicode spaces are not counted (an id is compared byte for
- * byte, and no client sends them for one).
- */
-bool event_transaction_id_blank(const char *id, size_t len);
-
 #endif

@@ -177,12 +177,10 @@ bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
     memset(e, 0, sizeof *e);
     if (!json_object_is_type(obj, json_type_object))
         return json_in_refuse(err, "event", "invalid_type");
-    if (!json_in_required_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, a, &e->transaction_id,
-                             err))
-        return false;
-    if (event_transaction_id_blank(e->transaction_id, strlen(e->transaction_id)))
-        return json_in_refuse(err, "transaction_id", "value_is_mandatory");
-    return json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX, a,
+    /* blank ids are value_is_mandatory, as Lago's `blank?` (json_in_blank) */
+    return json_in_required_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, a,
+                               &e->transaction_id, err) &&
+           json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX, a,
                                &e->external_subscription_id, err) &&
            json_in_required_string(obj, "code", EVENT_CODE_MAX, a, &e->code, err) &&
            event_json_timestamp(obj, e, err) && event_json_properties_of(a, obj, e, err) &&

@@ -10,6 +10,7 @@
 #include "core/money.h"
 #include "core/subscription.h"
 #include "core/timestamp.h"
+#include "json/json_in.h"
 
 /* Integers of at most this many digits fit int64 without a check, and json-c writes them
  * back as they came (but "-0"). */
@@ -118,13 +119,13 @@ static int64_t int_of(const char *s, size_t len)
     return negative ? -n : n;
 }
 
-/* A required id: a plain, non-empty string of at most max bytes, copied. */
+/* A required id: a plain, non-blank string of at most max bytes, copied. */
 static bool plain_id(struct cursor *c, struct arena *a, size_t max, const char **out)
 {
     const char *s;
     size_t len;
-    if (!plain_string(c, &s, &len) || len == 0 || len > max)
-        return false;
+    if (!plain_string(c, &s, &len) || len > max || json_in_blank(s, len))
+        return false; /* a blank one is refused by json/event_json */
     *out = arena_strndup(a, s, len);
     return *out != NULL;
 }
@@ -335,9 +336,7 @@ static int field_of(const char *s, size_t len)
 static bool plain_field(struct cursor *c, struct arena *a, int field, struct event *e)
 {
     switch (field) {
-    case FIELD_TRANSACTION_ID: /* a blank one is refused by json/event_json */
-        return plain_id(c, a, EVENT_TRANSACTION_ID_MAX, &e->transaction_id) &&
-               !event_transaction_id_blank(e->transaction_id, strlen(e->transaction_id));
+    case FIELD_TRANSACTION_ID: return plain_id(c, a, EVENT_TRANSACTION_ID_MAX, &e->transaction_id);
     case FIELD_EXTERNAL_SUBSCRIPTION_ID:
         return plain_id(c, a, SUBSCRIPTION_EXTERNAL_ID_MAX, &e->external_subscription_id);
     case FIELD_CODE: return plain_id(c, a, EVENT_CODE_MAX, &e->code);

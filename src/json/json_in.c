@@ -184,13 +184,21 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
     return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
 }
 
-/* What a required text's reading `r` means: absent, null or "" is value_is_mandatory. */
+bool json_in_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!strchr(" \t\n\v\f\r", s[i]) || s[i] == '\0')
+            return false;
+    return true;
+}
+
+/* What a required text's reading `r` means: absent, null or blank is value_is_mandatory. */
 static bool required(enum json_in_result r, const char *key, const char *const *out,
                      struct json_in_error *err)
 {
     if (r == JSON_IN_INVALID)
         return false;
-    if (r != JSON_IN_VALUE || !**out)
+    if (r != JSON_IN_VALUE || json_in_blank(*out, strlen(*out)))
         return json_in_refuse(err, key, "value_is_mandatory");
     return true;
 }

@@ -92,10 +92,18 @@ enum json_in_result {
  */
 bool json_in_exact_int64(struct json_object *v, int64_t *out);
 
+/*
+ * Whether text is blank: empty or only ASCII whitespace, which Lago's `blank?` (its presence
+ * validations) takes for none. Audits found "   " accepted as a transaction id (billed, so a
+ * retry with the real id billed twice) and as a code, a name or an external id. Unicode
+ * spaces are not counted.
+ */
+bool json_in_blank(const char *s, size_t len);
+
 /* A string of at most max_len bytes, copied into the arena. */
 enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
                                    struct arena *a, const char **out, struct json_in_error *err);
-/* A required, non-empty string: absent, null or "" is value_is_mandatory. */
+/* A required string: absent, null or blank (json_in_blank) is value_is_mandatory. */
 bool json_in_required_string(struct json_object *obj, const char *key, size_t max_len,
                              struct arena *a, const char **out, struct json_in_error *err);
 /*
@@ -105,7 +113,7 @@ bool json_in_required_string(struct json_object *obj, const char *key, size_t ma
  */
 enum json_in_result json_in_id(struct json_object *obj, const char *key, size_t max_len,
                                struct arena *a, const char **out, struct json_in_error *err);
-/* A required one: absent, null or "" is value_is_mandatory. */
+/* A required one: absent, null or blank is value_is_mandatory. */
 bool json_in_required_id(struct json_object *obj, const char *key, size_t max_len, struct arena *a,
                          const char **out, struct json_in_error *err);
 /* An integer in [min, max]. */

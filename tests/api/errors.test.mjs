@@ -272,3 +272,29 @@ test('a %00 in a query argument is a 400 naming it, before the route is served',
   const plain = await body(await t.api('/api/v1/wallets?external_customer_id=q_1'));
   assert.equal(plain.body.wallets.length, 1);
 });
+
+// Lago's presence validations take "   " for none (`blank?`): an audit found codes, names and
+// external ids of spaces alone accepted everywhere but in events.
+test('codes, names and external ids of whitespace alone are value_is_mandatory, and nothing is made', async () => {
+  const cases = [
+    ['/api/v1/customers', { customer: { external_id: '   ' } }, 'external_id'],
+    ['/api/v1/taxes', { tax: { name: 'T', code: ' \t ', rate: '10' } }, 'code'],
+    ['/api/v1/taxes', { tax: { name: '  ', code: 'blank_name', rate: '10' } }, 'name'],
+    ['/api/v1/billable_metrics', { billable_metric: { name: 'M', code: ' ', aggregation_type: 'count_agg' } }, 'code'],
+    ['/api/v1/plans', { plan: { name: 'P', code: '  ', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } }, 'code'],
+    ['/api/v1/add_ons', { add_on: { name: '  ', code: 'blank_addon', amount_cents: 1, amount_currency: 'USD' } }, 'name'],
+    ['/api/v1/coupons', { coupon: { name: 'C', code: '  ', coupon_type: 'percentage', percentage_rate: '5', frequency: 'once', expiration: 'no_expiration' } }, 'code'],
+    ['/api/v1/subscriptions', { subscription: { external_customer_id: '  ', plan_code: 'p' } }, 'external_customer_id'],
+    ['/api/v1/events', { event: { transaction_id: 'blank_sub', external_subscription_id: '  ', code: 'c' } }, 'external_subscription_id'],
+  ];
+  const lists = ['customers', 'taxes', 'billable_metrics', 'plans', 'add_ons', 'coupons'];
+  const counts = async () => Promise.all(lists.map(async (list) => (await (await t.api(`/api/v1/${list}`)).json()).meta.total_count));
+  const before = await counts();
+  for (const [path, body, field] of cases) {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 422, `${path} ${JSON.stringify(b)}`);
+    assert.deepEqual(b.error_details, { [field]: ['value_is_mandatory'] }, path);
+  }
+  assert.deepEqual(await counts(), before);
+});
