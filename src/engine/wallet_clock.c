@@ -574,7 +574,12 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
             (*done) += count;
         } while (count == SWEEP_ROUND);
     }
-    return COMMAND_OK;
+    /* And reminders again: a grant an anniversary just made (or credits a rollover carried on
+     * to a new expiry) may be within a reminder already; the real clock's next sweep, a second
+     * later, would find it, and a test clock stepped one interval at a time would only find it
+     * at its next threshold or never. Each is still recorded once: what the first round
+     * recorded is marked, and what expired at `now` has no credits left. */
+    return record_reminders(st, cmd, reminders, done);
 }
 
 bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,

@@ -43,7 +43,7 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
 /*
  * What the organization's clock brings at cmd->now: reminders recorded, expired holds released
  * (status expired), interval rules' anniversaries, expired grants voided, expired wallets
- * terminated. *done counts what it handled.
+ * terminated, then the reminders of grants those made or moved. *done counts what it handled.
  */
 enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
                                        const struct wallet_reminders *reminders, size_t *done);

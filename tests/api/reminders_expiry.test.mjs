@@ -52,7 +52,30 @@ test('credits a rollover carries on are reminded again before their new expiry',
   const april = txs.find((x) => x.transaction_type === 'inbound' && x.created_at.startsWith('2026-04-21'));
   assert.ok(april, JSON.stringify(txs.map((x) => [x.transaction_type, x.created_at])));
   // granted April 21st for a month, carried on at May 21st to June 21st: reminded before each
-  // (a sweep records reminders before it makes grants: the next day's finds the new ones)
+  // (reminded the day it is made, 30 days before; carried on for 31 days, the next day)
   assert.deepEqual((await reminders([april.lago_id])).map((r) => r.slice(1)), [
-    [30, '2026-04-22'], [7, '2026-05-14'], [30, '2026-05-22'], [7, '2026-06-14']]);
+    [30, '2026-04-21'], [7, '2026-05-14'], [30, '2026-05-22'], [7, '2026-06-14']]);
+});
+
+// Found by an audit: a sweep recorded reminders before the anniversaries it fired, so a grant
+// an advance's own anniversary made, already within a reminder, was looked at only at the next
+// advance; stepped one interval at a time, that is at its next threshold or its expiry. The real
+// clock reminds such a grant within a second: a test clock does it in the same sweep.
+test('a grant an anniversary makes within a reminder is reminded in the same advance', async () => {
+  await advance('2026-07-01T00:00:00Z');
+  await post('/api/v1/customers', { customer: { external_id: 'step', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'step', currency: 'USD', rate_amount: '1', name: 'S',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P2W' }] } })).wallet.lago_id;
+  const days = ['2026-07-08', '2026-07-15', '2026-07-22', '2026-07-29'];
+  for (const day of days) await advance(`${day}T00:00:00Z`);
+  const grants = (await (await t.api(`/api/v1/wallets/${w}/wallet_transactions?per_page=100`)).json()).wallet_transactions
+    .filter((x) => x.transaction_type === 'inbound').map((x) => x.lago_id).reverse();
+  assert.equal(grants.length, 4);
+  // each lasts two weeks: reminded 30 days before at once (14 days left), then 7 days before
+  assert.deepEqual(await reminders(grants), [
+    [0, 30, '2026-07-08'],
+    [0, 7, '2026-07-15'], [1, 30, '2026-07-15'],
+    [1, 7, '2026-07-22'], [2, 30, '2026-07-22'],
+    [2, 7, '2026-07-29'], [3, 30, '2026-07-29'],
+  ]);
 });
