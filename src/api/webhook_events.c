@@ -1,6 +1,7 @@
 /* api/webhook_events: see webhook_events.h. */
 #include "api/webhook_events.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -42,6 +43,11 @@ void webhook_events_list(struct request *req)
         jsonw_kv_cstr(&w, "lago_id", rows[i].lago_id);
         jsonw_kv_cstr(&w, "webhook_type", rows[i].webhook_type);
         jsonw_kv_cstr(&w, "object_type", rows[i].object_type);
+        /* Lago's webhook bodies name the organization (its UUID); Tally's organizations have
+         * only their ID (tally org list), given as text as Lago's is */
+        char org[24];
+        snprintf(org, sizeof org, "%lld", (long long)rows[i].org_id);
+        jsonw_kv_cstr(&w, "organization_id", org);
         jsonw_key(&w, rows[i].object_type);
         if (found[i])
             wallet_transactions_render(&w, &objects[i]);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/timestamp.h"
 #include "sys/tzdb.h"
 
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
@@ -481,7 +482,9 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
 /*
  * Records the due expiry reminders as webhook events (credits.expiring_soon) in the outbox,
  * delivered by the webhook sender; each grant is reminded once per threshold, the nearest
- * first (a grant already that close gets only that one).
+ * first (a grant already that close gets only that one). Its data says the threshold crossed
+ * (days_before_expiry: the credits expire within that many days of the event) and the instant
+ * they expire, which the transaction alone does not say when its wallet's expiry is the one.
  */
 static enum command_result record_reminders(struct store *st, struct command *cmd,
                                             const struct wallet_reminders *reminders, size_t *done)
@@ -495,9 +498,12 @@ static enum command_result record_reminders(struct store *st, struct command *cm
                                     SWEEP_ROUND, &count) != STORE_OK)
                 return COMMAND_STORE_FAILED;
             for (size_t i = 0; i < count; i++) {
-                char data[160];
-                snprintf(data, sizeof data, "{\"days_before_expiry\":%d,\"lago_wallet_id\":\"%s\"}",
-                         (int)reminder_days[k], due[i].lago_id);
+                char data[192], expires[TIMESTAMP_TEXT_MAX];
+                timestamp_format(due[i].due_at, false, expires);
+                snprintf(data, sizeof data,
+                         "{\"days_before_expiry\":%d,\"expiration_at\":\"%s\","
+                         "\"lago_wallet_id\":\"%s\"}",
+                         (int)reminder_days[k], expires, due[i].lago_id);
                 struct store_webhook w = {.org_id = cmd->org_id,
                                           .webhook_type = "credits.expiring_soon",
                                           .object_type = "wallet_transaction",

@@ -1035,15 +1035,15 @@ static const char *const sql[STMT_COUNT] = {
         "  AND +w.org_id = ?3 AND t.remaining_cents > 0" /* by wallets_expiring, not every wallet */
         "  AND (t.expiration_at IS NULL OR t.expiration_at > w.expiration_at)"
         "  AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
-        " ORDER BY 4, 3 LIMIT ?2", /* (the due date, fourth, is read by nobody) */
+        " ORDER BY 4, 3 LIMIT ?2", /* the fourth: the instant the credits expire */
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
     [STMT_OUTBOX_INSERT] =
         "INSERT INTO webhook_outbox(org_id, lago_id, webhook_type, object_type, object_id, data,"
         " created_at) VALUES (?,?,?,?,?,?,?)",
     [STMT_OUTBOX_COUNT] = "SELECT COUNT(*) FROM webhook_outbox WHERE org_id = ?1",
     [STMT_OUTBOX_PAGE] =
-        "SELECT id, lago_id, webhook_type, object_type, object_id, data, created_at, delivered_at"
-        " FROM webhook_outbox WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+        "SELECT id, lago_id, webhook_type, object_type, object_id, data, created_at, delivered_at,"
+        " org_id FROM webhook_outbox WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
     [STMT_WT_SET_INVOICE] = "UPDATE wallet_transactions SET invoice_lago_id = ?2 WHERE id = ?1",
     [STMT_INVOICE_INSERT] =
         "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number, invoice_type,"
@@ -3963,6 +3963,7 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
         d->org_id = sqlite3_column_int64(s, 0);
         column_lago_id(s, 1, d->lago_id);
         d->grant_id = sqlite3_column_int64(s, 2);
+        d->due_at = sqlite3_column_int64(s, 3);
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
@@ -4005,6 +4006,7 @@ static bool read_webhook_row(sqlite3_stmt *s, void *item, struct arena *a)
     w->data_json = column_text(s, 5, a);
     w->created_at = sqlite3_column_int64(s, 6);
     w->has_delivered_at = column_instant(s, 7, &w->delivered_at);
+    w->org_id = sqlite3_column_int64(s, 8);
     return w->webhook_type && w->object_type && w->data_json;
 }
 

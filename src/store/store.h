@@ -747,7 +747,8 @@ enum store_due_kind {
 struct store_due_item {
     int64_t org_id;
     char lago_id[WALLET_LAGO_ID_TEXT]; /* the hold's, or the wallet's */
-    int64_t grant_id;                  /* STORE_DUE_GRANTS */
+    int64_t grant_id;                  /* STORE_DUE_GRANTS, store_reminders_due */
+    tally_time due_at;                 /* store_reminders_due: when the grant's credits expire */
     int64_t subscription_id;           /* STORE_DUE_PERIODS */
 };
 /* Up to cap items of a kind due at `now` in an organization, the earliest first. */
@@ -786,7 +787,8 @@ enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_
                                     int64_t limit, struct store_webhook **out, size_t *count,
                                     int64_t *total, struct arena *a);
 /* Grants with credits left that expire within `days` of `now` and have had no reminder that
- * close yet (grant_id set), earliest first. */
+ * close yet (grant_id, and due_at: the sooner of its expiration_at and its wallet's), earliest
+ * first. */
 enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
                                       tally_time now, struct store_due_item *out, size_t cap,
                                       size_t *count);

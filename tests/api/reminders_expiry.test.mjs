@@ -79,3 +79,22 @@ test('a grant an anniversary makes within a reminder is reminded in the same adv
     [2, 7, '2026-07-29'], [3, 30, '2026-07-29'],
   ]);
 });
+
+// Found by an audit: the event did not say when the credits expire (a grant expiring with its
+// wallet has no expiration_at of its own) nor whose organization it is, which Lago's webhook
+// bodies say.
+test('a reminder says when the credits expire, the threshold crossed and the organization', async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'when', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'when', currency: 'USD', rate_amount: '1', name: 'W', expiration_at: '2026-08-28T12:00:00Z' } })).wallet.lago_id;
+  const grants = [await grant(w, '10'), await grant(w, '3', '2026-08-20T00:00:00Z')];
+  await advance('2026-08-05T00:00:00Z'); // 23 and 15 days left
+  const events = (await (await t.api('/api/v1/webhook_events?per_page=100')).json()).webhook_events
+    .filter((e) => grants.includes(e.wallet_transaction.lago_id)).reverse();
+  assert.deepEqual(events.map((e) => [grants.indexOf(e.wallet_transaction.lago_id), e.organization_id, e.data]), [
+    [1, '1', { days_before_expiry: 30, expiration_at: '2026-08-20T00:00:00Z', lago_wallet_id: w }],
+    [0, '1', { days_before_expiry: 30, expiration_at: '2026-08-28T12:00:00Z', lago_wallet_id: w }],
+  ]);
+  assert.deepEqual(Object.keys(events[0]), ['lago_id', 'webhook_type', 'object_type', 'organization_id', 'wallet_transaction', 'data', 'created_at', 'delivered_at']);
+  assert.equal(events[0].wallet_transaction.expiration_at, '2026-08-20T00:00:00Z');
+  assert.equal(events[1].wallet_transaction.expiration_at, null); // its wallet's date is the one
+});
