@@ -1295,6 +1295,12 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     struct applies_to_copy was;
     if (!applies_to_copy(cmd, w, &was) || store_wallet_save(st, &row) != STORE_OK)
         return COMMAND_STORE_FAILED;
+    /* the reminders sent were for the old date: a new one is reminded anew, as a rollover's */
+    if ((w->row.has_expiration_at != row.has_expiration_at ||
+         (row.has_expiration_at && w->row.expiration_at != row.expiration_at)) &&
+        store_wallet_expiry_moved(st, row.id, w->row.has_expiration_at, w->row.expiration_at,
+                                  row.has_expiration_at, row.expiration_at) != STORE_OK)
+        return COMMAND_STORE_FAILED;
     bool had_threshold = w->has_rule && !w->rule_interval_trigger;
     struct wallet_rule old_rule = w->rule;
     int64_t held = row.held_cents;

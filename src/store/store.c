@@ -521,6 +521,7 @@ enum stmt_id {
     STMT_WT_LAST_DECLINED,
     STMT_WT_PENDING,
     STMT_WT_SET_EXPIRATION,
+    STMT_WALLET_EXPIRY_MOVED,
     STMT_RULES_DUE,
     STMT_REMINDERS_DUE,
     STMT_WT_SET_REMINDED,
@@ -1011,6 +1012,13 @@ static const char *const sql[STMT_COUNT] = {
         " = min(coalesce(?2, " NO_EXPIRY "), (SELECT coalesce(w.expiration_at, " NO_EXPIRY
         ") FROM wallets w WHERE w.id = wallet_id))"
         " THEN reminded_days ELSE 0 END WHERE id = ?1",
+    /* the same when the wallet's expiry moves (?2 the old, ?3 the new): grants it no longer
+     * expires with, or now does, or at another instant, are reminded for their new expiry */
+    [STMT_WALLET_EXPIRY_MOVED] =
+        "UPDATE wallet_transactions SET reminded_days = 0 WHERE wallet_id = ?1"
+        " AND reminded_days <> 0 AND min(coalesce(expiration_at, " NO_EXPIRY
+        "), coalesce(?2, " NO_EXPIRY ")) <> min(coalesce(expiration_at, " NO_EXPIRY
+        "), coalesce(?3, " NO_EXPIRY "))",
     [STMT_RULES_DUE] =
         "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
         " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
@@ -3944,6 +3952,18 @@ enum store_status store_wallet_transaction_set_expiration(struct store *st, int6
 }
 
 /* ---- reminders and the webhook outbox ------------------------------------------------------- */
+
+enum store_status store_wallet_expiry_moved(struct store *st, int64_t wallet_id, bool had,
+                                            tally_time was, bool has, tally_time is)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_EXPIRY_MOVED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    bind_instant(s, 2, had, was);
+    bind_instant(s, 3, has, is);
+    return step_done(s);
+}
 
 enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
                                       tally_time now, struct store_due_item *out, size_t cap,

@@ -793,6 +793,11 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
                                       tally_time now, struct store_due_item *out, size_t cap,
                                       size_t *count);
 enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days);
+/* A wallet's expiration_at moves (from was, if had, to is, if has): its grants whose credits now
+ * expire at another instant (the sooner of their own and the wallet's) have their reminders
+ * recorded anew for it. Writer only. */
+enum store_status store_wallet_expiry_moved(struct store *st, int64_t wallet_id, bool had,
+                                            tally_time was, bool has, tally_time is);
 
 /* ---- invoices (credit invoices of paid top-ups, for now) ------------------------------------ */
 

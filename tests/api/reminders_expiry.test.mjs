@@ -98,3 +98,22 @@ test('a reminder says when the credits expire, the threshold crossed and the org
   assert.equal(events[0].wallet_transaction.expiration_at, '2026-08-20T00:00:00Z');
   assert.equal(events[1].wallet_transaction.expiration_at, null); // its wallet's date is the one
 });
+
+// Found by an audit: a wallet whose expiration_at was moved later kept the reminders of its old
+// date, so the new date never had its 30-day one. A new expiry is reminded anew, as a
+// rollover's is; a grant whose own earlier expiry still counts is not reminded again.
+test("a wallet's expiration_at moved is reminded anew for the grants it takes", async () => {
+  await post('/api/v1/customers', { customer: { external_id: 'moved', currency: 'USD' } });
+  const wallet = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'moved', currency: 'USD', rate_amount: '1', name: 'M', expiration_at: '2026-09-01T00:00:00Z' } })).wallet;
+  const w = wallet.lago_id;
+  const grants = [await grant(w, '10'), await grant(w, '4', '2026-08-30T00:00:00Z')];
+  await advance('2026-08-06T00:00:00Z'); // 26 and 24 days left
+  const put = await t.api(`/api/v1/wallets/${w}`, { method: 'PUT', body: { wallet: { expiration_at: '2026-11-20T00:00:00Z' } } });
+  assert.equal(put.status, 200, await put.text());
+  for (const day of ['2026-08-23', '2026-10-21', '2026-11-13', '2026-11-19']) await advance(`${day}T00:00:00Z`);
+  assert.deepEqual(await reminders(grants), [
+    [1, 30, '2026-08-06'], [0, 30, '2026-08-06'], // the old date, Sep 1, and the grant's own
+    [1, 7, '2026-08-23'], // its own date still counts: not reminded again
+    [0, 30, '2026-10-21'], [0, 7, '2026-11-13'], // the new date, Nov 20
+  ]);
+});
