@@ -56,16 +56,23 @@ void ledger_entries_list(struct request *req)
     const char *missing = NULL;
     enum store_status s = STORE_OK;
     if (customer) {
-        struct customer c;
-        s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
-        f.customer_id = c.id;
+        /* Every customer that had the external id, deleted ones too: their entries read it,
+         * and a deleted customer's stay in the ledger (found by an audit: the live customer
+         * alone was taken, so a deleted one's history was 404 or, once its external id was
+         * reused, left out). An external id no customer ever had is unknown. */
+        bool known = false;
+        s = store_customer_external_id_known(conn, req->org_id, customer, &known);
+        if (s == STORE_OK && !known)
+            s = STORE_NOT_FOUND;
+        f.external_customer_id = customer;
         missing = "customer_not_found";
     }
     if (s == STORE_OK && wallet) {
         struct store_wallet w;
         s = store_wallet_get(conn, req->org_id, wallet, &w, &req->arena);
-        /* a wallet of another customer than the one named: no entry is both */
-        f.wallet_id = customer && s == STORE_OK && w.customer_id != f.customer_id ? -1 : w.id;
+        /* a wallet of a customer without the external id named: no entry is both */
+        f.wallet_id =
+            customer && s == STORE_OK && strcmp(w.external_customer_id, customer) != 0 ? -1 : w.id;
         missing = "wallet_not_found";
     }
     struct store_ledger_entry *rows = NULL;

@@ -4,9 +4,10 @@
  * direction (debit or credit), amount, and the account's balance before and after, shown in the
  * account's normal direction (a customer's unused credits are a positive liability).
  *
- * Filters: external_customer_id, wallet_id (a wallet's lago_id: every line of its postings,
- * the organization's side included), from and to (ISO 8601 on the
- * entry's creation time, to excluded). Newest first, paginated as Lago's lists.
+ * Filters: external_customer_id (every customer that had it, deleted ones too, as their
+ * entries read it), wallet_id (a wallet's lago_id: every line of its postings, the
+ * organization's side included), from and to (ISO 8601 on the entry's creation time, both
+ * included). Newest first, paginated as Lago's lists.
  *
  * Threads: HTTP threads.
  */

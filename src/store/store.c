@@ -409,6 +409,10 @@ static const char *const migrations[] = {
     "  FROM unpaid WHERE cents > 0)"
     " UPDATE wallet_transactions SET owed_cents = MIN(n.cents, n.owed - n.newer)"
     "  FROM newest n WHERE wallet_transactions.id = n.id AND n.newer < n.owed;",
+    /* 38: customers by external id, deleted ones too (customers_live_external_id holds only
+     * the live one): the ledger's external_customer_id filter answers every customer that had
+     * it, as their entries read it */
+    "CREATE INDEX customers_by_external_id ON customers(org_id, external_id);",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -434,6 +438,7 @@ enum stmt_id {
     STMT_IDEM_PUT,
     STMT_CUSTOMER_GET,
     STMT_CUSTOMER_BY_ID,
+    STMT_CUSTOMER_EXTERNAL_ID_KNOWN,
     STMT_CUSTOMER_INSERT,
     STMT_CUSTOMER_UPDATE,
     STMT_CUSTOMER_DELETE,
@@ -709,7 +714,7 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     "e.id, e.posting_id, p.cause, e.account, e.amount_cents, e.balance_after_cents, e.currency,"   \
     " e.created_at, w.lago_id, c.external_id, t.lago_id, au.lago_id"
 /* Entries of an organization, or (driven by the posting's index) of a customer or a wallet:
- * ?2 is the customer or wallet id in the last two. */
+ * ?2 is the customer's external id or the wallet's id in the last two. */
 #define ENTRY_JOINS                                                                                \
     " JOIN customers c ON c.id = e.customer_id"                                                    \
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
@@ -722,11 +727,14 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
 #define ENTRY_FILTER_BY_WALLET                                                                     \
     " FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id" ENTRY_JOINS             \
     " WHERE p.org_id = ?1 AND p.wallet_id = ?2" ENTRY_TIME
-/* every posting is a wallet's: a customer's are those of its wallets */
+/* every posting is a wallet's: a customer's are those of its wallets. ?2 is an external id:
+ * every customer that had it, deleted ones too (customers_by_external_id). As a list of ids,
+ * so the wallets are searched by customer: a join may drive from all the organization's. */
 #define ENTRY_FILTER_BY_CUSTOMER                                                                   \
     " FROM wallets cw JOIN ledger_postings p ON p.wallet_id = cw.id"                               \
     " JOIN ledger_entries e ON e.posting_id = p.id" ENTRY_JOINS                                    \
-    " WHERE cw.org_id = ?1 AND cw.customer_id = ?2" ENTRY_TIME
+    " WHERE cw.org_id = ?1 AND cw.customer_id IN"                                                  \
+    " (SELECT id FROM customers WHERE org_id = ?1 AND external_id = ?2)" ENTRY_TIME
 
 #define AUTH_COLUMNS                                                                               \
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
@@ -782,6 +790,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CUSTOMER_GET] = "SELECT " CUSTOMER_COLUMNS " FROM customers"
                           " WHERE org_id = ?1 AND external_id = ?2 AND deleted_at IS NULL",
     [STMT_CUSTOMER_BY_ID] = "SELECT " CUSTOMER_COLUMNS " FROM customers WHERE id = ?1",
+    [STMT_CUSTOMER_EXTERNAL_ID_KNOWN] =
+        "SELECT EXISTS (SELECT 1 FROM customers WHERE org_id = ?1 AND external_id = ?2)",
     [STMT_CUSTOMER_INSERT] =
         "INSERT INTO customers(" CUSTOMER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
@@ -2007,6 +2017,20 @@ enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct 
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
     return read_one(s, read_customer_row, out, a);
+}
+
+enum store_status store_customer_external_id_known(struct store_conn *c, int64_t org_id,
+                                                   const char *external_id, bool *known)
+{
+    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_EXTERNAL_ID_KNOWN);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    enum store_status r = step_one(s);
+    *known = r == STORE_OK && sqlite3_column_int(s, 0) != 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR; /* EXISTS always answers a row */
 }
 
 enum store_status store_customer_save(struct store *st, struct customer *c)
@@ -3549,19 +3573,19 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
 {
     /* A wallet is narrower than its customer: its filter wins when both are given (the API
      * passes wallet -1, which matches nothing, when they disagree). */
-    int64_t by = f->wallet_id ? f->wallet_id : f->customer_id;
+    bool by_customer = !f->wallet_id && f->external_customer_id;
     const struct page_param params[] = {
         {.value = org_id},
-        {.value = by},
+        {.value = f->wallet_id, .is_text = by_customer, .text = f->external_customer_id},
         {.value = f->from, .is_text = !f->has_from, .text = NULL}, /* NULL: no bound */
         {.value = f->to, .is_text = !f->has_to, .text = NULL},
     };
-    const struct page_query q = {f->wallet_id     ? STMT_ENTRY_COUNT_BY_WALLET
-                                 : f->customer_id ? STMT_ENTRY_COUNT_BY_CUSTOMER
-                                                  : STMT_ENTRY_COUNT,
-                                 f->wallet_id     ? STMT_ENTRY_PAGE_BY_WALLET
-                                 : f->customer_id ? STMT_ENTRY_PAGE_BY_CUSTOMER
-                                                  : STMT_ENTRY_PAGE,
+    const struct page_query q = {f->wallet_id  ? STMT_ENTRY_COUNT_BY_WALLET
+                                 : by_customer ? STMT_ENTRY_COUNT_BY_CUSTOMER
+                                               : STMT_ENTRY_COUNT,
+                                 f->wallet_id  ? STMT_ENTRY_PAGE_BY_WALLET
+                                 : by_customer ? STMT_ENTRY_PAGE_BY_CUSTOMER
+                                               : STMT_ENTRY_PAGE,
                                  params,
                                  4,
                                  sizeof **out,

@@ -170,6 +170,9 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
 /* A customer by row id, deleted ones too (what an invoice was made out to). */
 enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct customer *out,
                                        struct arena *a);
+/* Whether any customer of the organization, live or deleted, has had this external id. */
+enum store_status store_customer_external_id_known(struct store_conn *c, int64_t org_id,
+                                                   const char *external_id, bool *known);
 /* Inserts (c->id == 0, sets it) or updates the row. */
 enum store_status store_customer_save(struct store *st, struct customer *c);
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at);
@@ -615,10 +618,11 @@ struct store_ledger_entry {
     const char *authorization_lago_id;      /* or the hold */
 };
 struct store_ledger_filter {
-    int64_t customer_id; /* 0: any */
-    int64_t wallet_id;   /* 0: any; else every line of the wallet's postings */
+    /* NULL: any; else the entries of every customer, live or deleted, with that external id */
+    const char *external_customer_id;
+    int64_t wallet_id; /* 0: any; else every line of the wallet's postings */
     bool has_from, has_to;
-    tally_time from, to; /* created_at in [from, to) */
+    tally_time from, to; /* created_at in [from, to] */
 };
 /* A page of entries, newest first. */
 enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,

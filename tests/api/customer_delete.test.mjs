@@ -126,3 +126,40 @@ test('deleting a customer cancels the downgrade scheduled on its subscription, a
   await checkLedger(w);
   assert.equal((await event('down_sub', 1)).status, 422);
 });
+
+// The ledger filtered by external_customer_id answers the entries of every customer that had
+// that external id, deleted or live, as their entries read it: reconciling by external id
+// sees the whole history. Found by an audit: the filter took the live customer only, so it
+// was 404 once the customer was deleted, and left the deleted one's entries out once the
+// external id was taken again.
+test('the ledger filtered by external_customer_id keeps a deleted customer\'s entries, its external id reused or not', async () => {
+  const entries = async (query) => {
+    const r = await ok(await t.api(`/api/v1/ledger_entries?per_page=1000&${query}`));
+    assert.equal(r.meta.total_count, r.ledger_entries.length, query);
+    return r.ledger_entries.map((e) => [e.id, e.external_customer_id, e.lago_wallet_id]);
+  };
+  const readingAs = async (ext) => (await entries('')).filter(([, c]) => c === ext);
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'reused' } }));
+  const old = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'reused', currency: 'USD', rate_amount: '1', granted_credits: '10' } }))).wallet;
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'other' } }));
+  const other = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'other', currency: 'USD', rate_amount: '1', granted_credits: '4' } }))).wallet;
+  await ok(await t.api('/api/v1/customers/reused', { method: 'DELETE' }));
+  const deleted = await readingAs('reused');
+  assert.ok(deleted.some(([, , w]) => w === old.lago_id)); // the grant's and the void's lines
+  assert.deepEqual(await entries('external_customer_id=reused'), deleted);
+
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'reused' } }));
+  const fresh = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'reused', currency: 'USD', rate_amount: '1', granted_credits: '5' } }))).wallet;
+  const both = await readingAs('reused');
+  assert.ok(both.length > deleted.length && both.some(([, , w]) => w === fresh.lago_id));
+  assert.deepEqual(await entries('external_customer_id=reused'), both);
+  const page = (await ok(await t.api('/api/v1/ledger_entries?external_customer_id=reused&per_page=2&page=2'))).ledger_entries;
+  assert.deepEqual(page.map((e) => e.id), both.slice(2, 4).map(([id]) => id));
+  // with a wallet: the wallet's entries when its customer had that external id, else none
+  assert.deepEqual(await entries(`external_customer_id=reused&wallet_id=${old.lago_id}`), await entries(`wallet_id=${old.lago_id}`));
+  assert.deepEqual(await entries(`external_customer_id=reused&wallet_id=${other.lago_id}`), []);
+  assert.deepEqual(await entries(`external_customer_id=other&wallet_id=${old.lago_id}`), []);
+  // an external id no customer ever had is still unknown
+  const unknown = await t.api('/api/v1/ledger_entries?external_customer_id=never');
+  assert.deepEqual([unknown.status, (await unknown.json()).code], [404, 'customer_not_found']);
+});

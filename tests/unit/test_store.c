@@ -32,9 +32,11 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migration 37, so that a database rewound to an older version migrates again. */
-#define UNDO_OWED                                                                                  \
-    "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;"
+/* Undoes migrations 37 and 38, so that a database rewound to an older version migrates
+ * again. */
+#define UNDO_37_ON                                                                                 \
+    "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
+    "DROP INDEX customers_by_external_id;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -554,7 +556,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
              " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds; DROP "
-             "TABLE period_settlements;" UNDO_OWED
+             "TABLE period_settlements;" UNDO_37_ON
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -610,7 +612,7 @@ static void hold_parts_move_to_no_grant(void **state)
     raw_exec(
         dir,
         "DROP TABLE authorization_holds; DROP TABLE grant_holds; DROP TABLE period_settlements;"
-        " ALTER TABLE wallets DROP COLUMN rollover_room_cents;" UNDO_OWED
+        " ALTER TABLE wallets DROP COLUMN rollover_room_cents;" UNDO_37_ON
         "CREATE TABLE authorization_holds (authorization_id INTEGER NOT NULL,"
         " wallet_id INTEGER NOT NULL, cents INTEGER NOT NULL,"
         " PRIMARY KEY (authorization_id, wallet_id)) WITHOUT ROWID;"
@@ -632,19 +634,20 @@ static void hold_parts_move_to_no_grant(void **state)
     store_close(store_open(dir, err));
     /* the open parts on grants of a database at 34 are summed by grant; released ones, and
      * those of holds no longer open, are not */
-    raw_exec(dir, "DROP TABLE grant_holds; DROP TABLE period_settlements;" UNDO_OWED "CREATE INDEX "
-                  "authorization_holds_live ON"
-                  " authorization_holds(wallet_id, grant_id) WHERE cents > 0;"
-                  "INSERT INTO authorizations(id, org_id, lago_id, customer_id, subscription_id,"
-                  " external_subscription_id, code, properties, status, amount_cents,"
-                  " held_cents, currency, expires_at, created_at, updated_at) VALUES"
-                  " (11, 1, 'a11', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
-                  " (12, 1, 'a12', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
-                  " (13, 1, 'a13', 1, 1, 's', 'c', '{}', 3, 0, 0, 'USD', 0, 0, 0);"
-                  "INSERT INTO authorization_holds(authorization_id, wallet_id, grant_id, cents)"
-                  " VALUES (11, 7, 70, 100), (11, 7, 71, 5), (12, 7, 70, 20), (12, 7, 0, 9),"
-                  " (13, 7, 70, 1000), (11, 8, 80, 0);"
-                  "PRAGMA user_version = 34;");
+    raw_exec(dir,
+             "DROP TABLE grant_holds; DROP TABLE period_settlements;" UNDO_37_ON "CREATE INDEX "
+             "authorization_holds_live ON"
+             " authorization_holds(wallet_id, grant_id) WHERE cents > 0;"
+             "INSERT INTO authorizations(id, org_id, lago_id, customer_id, subscription_id,"
+             " external_subscription_id, code, properties, status, amount_cents,"
+             " held_cents, currency, expires_at, created_at, updated_at) VALUES"
+             " (11, 1, 'a11', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
+             " (12, 1, 'a12', 1, 1, 's', 'c', '{}', 1, 0, 0, 'USD', 0, 0, 0),"
+             " (13, 1, 'a13', 1, 1, 's', 'c', '{}', 3, 0, 0, 'USD', 0, 0, 0);"
+             "INSERT INTO authorization_holds(authorization_id, wallet_id, grant_id, cents)"
+             " VALUES (11, 7, 70, 100), (11, 7, 71, 5), (12, 7, 70, 20), (12, 7, 0, 9),"
+             " (13, 7, 70, 1000), (11, 8, 80, 0);"
+             "PRAGMA user_version = 34;");
     st = store_open(dir, err);
     assert_non_null(st);
     store_close(st);
@@ -671,7 +674,7 @@ static void recurring_subscriptions_become_due(void **state)
     store_close(st);
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "DROP TABLE period_settlements;" UNDO_OWED
+             "DROP TABLE period_settlements;" UNDO_37_ON
              "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
              " subscription_id, timestamp, properties) VALUES (%lld, 's', 'seats', 1, 5, 0, '{}'),"
              " (%lld, 's', 'seats', 2, 5, 9, '{}'), (%lld, 't', 'users', 3, 6, 0, '{}');"
@@ -705,7 +708,7 @@ static void overdrawn_usage_owes_newest_first(void **state)
     store_close(st);
     char sql[2048];
     snprintf(sql, sizeof sql,
-             UNDO_OWED
+             UNDO_37_ON
              "INSERT INTO wallets(id, org_id, customer_id, lago_id, code, currency, rate_amount,"
              " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
              " overdrawn_cents, terms, created_at, updated_at) VALUES"
