@@ -144,7 +144,8 @@ done:;
     return true;
 }
 
-size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX])
+/* `digits` of the second's fraction: 0, 3 or 6. */
+static size_t format_with_fraction(tally_time t, int digits, char out[TIMESTAMP_TEXT_MAX])
 {
     int64_t days = floor_div(t, TIMESTAMP_USEC_PER_DAY);
     int64_t in_day = t - days * TIMESTAMP_USEC_PER_DAY;
@@ -173,16 +174,25 @@ size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX])
     *p++ = ':';
     *p++ = (char)('0' + ss / 10);
     *p++ = (char)('0' + ss % 10);
-    if (millis) {
-        int32_t ms = (int32_t)(in_day % TIMESTAMP_USEC_PER_SEC / 1000);
+    if (digits > 0) {
+        int32_t fraction = (int32_t)(in_day % TIMESTAMP_USEC_PER_SEC), unit = 100000;
         *p++ = '.';
-        *p++ = (char)('0' + ms / 100);
-        *p++ = (char)('0' + ms / 10 % 10);
-        *p++ = (char)('0' + ms % 10);
+        for (int i = 0; i < digits; i++, unit /= 10)
+            *p++ = (char)('0' + fraction / unit % 10);
     }
     *p++ = 'Z';
     *p = '\0';
     return (size_t)(p - out);
+}
+
+size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX])
+{
+    return format_with_fraction(t, millis ? 3 : 0, out);
+}
+
+size_t timestamp_format_micros(tally_time t, char out[TIMESTAMP_TEXT_MAX])
+{
+    return format_with_fraction(t, 6, out);
 }
 
 tally_time timestamp_floor_second(tally_time t)

@@ -55,6 +55,9 @@ bool timestamp_parse_iso8601(const char *text, size_t len, tally_time *out);
  * TIMESTAMP_TEXT_MAX bytes. Returns the length written (without the NUL).
  */
 size_t timestamp_format(tally_time t, bool millis, char out[TIMESTAMP_TEXT_MAX]);
+/* Writes "YYYY-MM-DDTHH:MM:SS.ffffffZ": every microsecond of `t`, so that parsing it gives `t`
+ * back (a test clock's now, which a client may send back as the instant to advance to). */
+size_t timestamp_format_micros(tally_time t, char out[TIMESTAMP_TEXT_MAX]);
 
 /* `t` without its fraction of a second (towards the past, before 1970 too): what
  * timestamp_format writes without millis, as an instant. */

@@ -372,7 +372,7 @@ test('options are read in both spellings, --name value and --name=value', async 
   try {
     const r = await fetch(`${s.url}/api/v1/test_clock`, { headers: { Authorization: `Bearer ${key}` } });
     assert.equal(r.status, 200);
-    assert.equal((await r.json()).test_clock.now, '2026-01-01T00:00:00.000Z');
+    assert.equal((await r.json()).test_clock.now, '2026-01-01T00:00:00.000000Z');
   } finally { await s.stop(); }
   const bad = spawnSync(tallydBin, [`--data-dir=${dir}`, '--threads=0'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);

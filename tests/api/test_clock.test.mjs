@@ -16,19 +16,19 @@ const advance = (to, key) => t.api('/api/v1/test_clock/advance', { method: 'POST
 
 test('reads the clock it was created with', async () => {
   const r = await (await t.api('/api/v1/test_clock')).json();
-  assert.deepEqual(r, { test_clock: { now: '2026-01-01T00:00:00.000Z', enabled: true } });
+  assert.deepEqual(r, { test_clock: { now: '2026-01-01T00:00:00.000000Z', enabled: true } });
 });
 
 test('advances forward, stays put on the same instant, refuses to go back', async () => {
   let r = await advance('2026-03-31T22:00:00-02:00');
   assert.equal(r.status, 200);
-  assert.deepEqual(await r.json(), { test_clock: { now: '2026-04-01T00:00:00.000Z', enabled: true } });
+  assert.deepEqual(await r.json(), { test_clock: { now: '2026-04-01T00:00:00.000000Z', enabled: true } });
   r = await advance('2026-04-01T00:00:00Z');
   assert.equal(r.status, 200);
   r = await advance('2026-03-01T00:00:00Z');
   assert.equal(r.status, 422);
   assert.deepEqual((await r.json()).error_details, { to: ['cannot_move_backwards'] });
-  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-04-01T00:00:00.000Z');
+  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-04-01T00:00:00.000000Z');
 });
 
 test('every command is applied at the test clock', async () => {
@@ -70,7 +70,7 @@ test('a clock stays where events may be: 9999 is refused here and by the CLI', a
 
 test('the clock survives a restart', async () => {
   await t.restart({ kill: true });
-  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-05-05T05:05:05.000Z');
+  assert.equal((await (await t.api('/api/v1/test_clock')).json()).test_clock.now, '2026-05-05T05:05:05.000000Z');
 });
 
 test('a real-clock organization reads real time and cannot be advanced', async () => {
@@ -80,4 +80,23 @@ test('a real-clock organization reads real time and cannot be advanced', async (
   const a = await advance('2030-01-01T00:00:00Z', realKey);
   assert.equal(a.status, 422);
   assert.deepEqual((await a.json()).error_details, { test_clock: ['organization_has_no_test_clock'] });
+});
+
+// The clock keeps microseconds (a `to` may carry them), and its `now` shows all of them: the
+// instant it answers is the clock's, so an advance to it stays put. Found by an audit: `now`
+// was cut to the millisecond, so an advance to the `now` just read was cannot_move_backwards.
+test('now shows the microseconds the clock keeps, so an advance to the now read stays put', async () => {
+  let r = await advance('2026-06-01T00:00:00.0009Z');
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { test_clock: { now: '2026-06-01T00:00:00.000900Z', enabled: true } });
+  const { now } = (await (await t.api('/api/v1/test_clock')).json()).test_clock;
+  assert.equal(now, '2026-06-01T00:00:00.000900Z');
+  r = await advance(now);
+  assert.equal(r.status, 200, JSON.stringify(await r.clone().json()));
+  assert.equal((await r.json()).test_clock.now, now);
+  r = await advance('2026-06-01T00:00:00.000899Z'); // a microsecond back is still back
+  assert.equal(r.status, 422);
+  assert.deepEqual((await r.json()).error_details, { to: ['cannot_move_backwards'] });
+  r = await advance('2026-06-01T04:00:01.123456+02:00');
+  assert.deepEqual(await r.json(), { test_clock: { now: '2026-06-01T02:00:01.123456Z', enabled: true } });
 });

@@ -130,6 +130,13 @@ static void formats_as_lago_does(void **state)
     assert_string_equal(out, "0001-01-01T00:00:00Z");
     timestamp_format(TIMESTAMP_MAX, true, out);
     assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+    /* a test clock's now: every microsecond it keeps */
+    assert_int_equal(timestamp_format_micros(parse("2026-03-08T07:30:05.0009Z"), out), 27);
+    assert_string_equal(out, "2026-03-08T07:30:05.000900Z");
+    timestamp_format_micros(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999999Z");
+    timestamp_format_micros(TIMESTAMP_MAX, out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999999Z");
 }
 
 static void format_parse_round_trip(void **state)
@@ -147,6 +154,10 @@ static void format_parse_round_trip(void **state)
         assert_int_equal(back, timestamp_floor_second(t));
         assert_true(t - back >= 0 && t - back < TIMESTAMP_USEC_PER_SEC);
         assert_int_equal(timestamp_floor_second(back), back);
+        /* a test clock's now, read back, is that very instant */
+        n = timestamp_format_micros(t, out);
+        assert_true(timestamp_parse_iso8601(out, n, &back));
+        assert_int_equal(back, t);
     }
 }
 
