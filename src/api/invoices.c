@@ -361,10 +361,16 @@ void invoices_list(struct request *req)
     struct store_invoice *rows = NULL;
     size_t count = 0;
     enum store_status s = STORE_OK;
+    /* the customer only filters, as in Lago (InvoicesQuery): one unknown or deleted has none */
     if (customer) {
         struct customer c;
         s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
-        filter.customer_id = c.id;
+        if (s == STORE_OK)
+            filter.customer_id = c.id;
+        else if (s == STORE_NOT_FOUND) {
+            none = true;
+            s = STORE_OK;
+        }
     }
     if (s == STORE_OK && !none)
         s = store_invoice_list(conn, req->org_id, &filter, (page - 1) * per_page, per_page, &rows,
@@ -375,10 +381,6 @@ void invoices_list(struct request *req)
         if (!view_of(conn, &rows[i], &views[i], &req->arena))
             views = NULL;
     api_reader_release(req->api, r);
-    if (s == STORE_NOT_FOUND) {
-        api_error_not_found(req, "customer_not_found");
-        return;
-    }
     if (s != STORE_OK || !views) {
         api_error(req, 500, "store_failed", NULL);
         return;

@@ -153,6 +153,31 @@ test('invoices: self_billed and partially_paid match what Tally issues; metadata
     await refused(path, `external_customer_id=if_cu&${query}`, { [field]: ['not_supported'] });
 });
 
+// Lago's invoice list only filters by the customer's external id (InvoicesQuery joins the
+// customers, deleted ones excepted): a customer unknown or deleted has no invoices, 200 with an
+// empty list, as the subscription and applied coupon lists answer. Found by an audit: 404
+// customer_not_found, for a deleted customer whose credit invoice is still kept too.
+test('invoices: an unknown or deleted customer filters every invoice out', async () => {
+  const post = async (path, body) => assert.equal((await t.api(path, { method: 'POST', body })).status, 200, path);
+  await post('/api/v1/customers', { customer: { external_id: 'iu_gone', currency: 'USD' } });
+  await post('/api/v1/wallets', { wallet: { external_customer_id: 'iu_gone', rate_amount: '1', currency: 'USD', paid_credits: '5' } });
+  const listed = async (id) => {
+    const r = await json(await t.api(`/api/v1/invoices?external_customer_id=${id}`));
+    assert.equal(r.status, 200, `${id}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.meta.total_count, r.body.invoices.length, id);
+    return r.body.invoices.map((i) => i.lago_id);
+  };
+  const before = await listed('iu_gone');
+  assert.equal(before.length, 1);
+  assert.equal((await t.api('/api/v1/customers/iu_gone', { method: 'DELETE' })).status, 200);
+  assert.deepEqual(await listed('iu_gone'), []);
+  assert.deepEqual(await listed('iu_never'), []);
+  // the invoice is kept, and a customer made again with the id has none of its predecessor's
+  assert.ok((await json(await t.api('/api/v1/invoices'))).body.invoices.some((i) => i.lago_id === before[0]));
+  await post('/api/v1/customers', { customer: { external_id: 'iu_gone' } });
+  assert.deepEqual(await listed('iu_gone'), []);
+});
+
 test('wallets: billing entities are not served, on either list', async () => {
   for (const [path, body] of [['/api/v1/customers', { customer: { external_id: 'wf_cu', currency: 'USD' } }],
     ['/api/v1/wallets', { wallet: { external_customer_id: 'wf_cu', rate_amount: '1', currency: 'USD' } }]])
