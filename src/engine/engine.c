@@ -1678,10 +1678,14 @@ static enum command_result apply_coupon_terminate(struct engine *e, struct comma
                                  cmd->as.applied_coupon_terminate.lago_id, &found, cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
-    if (s == STORE_NOT_FOUND || found.coupon.has_terminated_at ||
-        strcmp(found.customer_external_id, cmd->as.applied_coupon_terminate.external_customer_id) !=
-            0)
+    if (s == STORE_NOT_FOUND || strcmp(found.customer_external_id,
+                                       cmd->as.applied_coupon_terminate.external_customer_id) != 0)
         return not_found(cmd, "applied_coupon_not_found");
+    cmd->applied_coupon = found.coupon;
+    /* one already terminated is answered as it is, as Lago's TerminateService leaves it: a
+     * retried DELETE whose answer was lost is not told the coupon does not exist */
+    if (found.coupon.has_terminated_at)
+        return COMMAND_OK;
     enum command_result r = end_applied_coupon(e, cmd, &found.coupon);
     cmd->applied_coupon = found.coupon;
     return r;
