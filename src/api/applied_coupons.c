@@ -1,6 +1,7 @@
 /* api/applied_coupons: see applied_coupons.h. */
 #include "api/applied_coupons.h"
 
+#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,7 +115,7 @@ static bool coupon_terms(struct request *req, const struct catalog_item *item,
 
 /* This customer's terms, where the request overrides the coupon's (Lago allows it). */
 static bool apply_overrides(struct request *req, struct json_object *obj, struct applied_coupon *c,
-                            struct json_in_error *err)
+                            bool *currency_sent, struct json_in_error *err)
 {
     int64_t cents, duration;
     const char *currency = NULL, *frequency = NULL;
@@ -126,8 +127,15 @@ static bool apply_overrides(struct request *req, struct json_object *obj, struct
         c->amount_cents = cents;
     if (json_in_string(obj, "amount_currency", 3, &req->arena, &currency, err) == JSON_IN_INVALID)
         return false;
-    if (currency)
-        snprintf(c->amount_currency, sizeof c->amount_currency, "%s", currency);
+    /* it may become the customer's currency: in any case, upper case, as POST /customers takes
+     * one; the writer checks it as that does (apply_coupon_create) */
+    *currency_sent = currency != NULL;
+    if (currency) {
+        size_t n = strlen(currency); /* at most 3 bytes: json_in_string refused more */
+        for (size_t i = 0; i < n && i < sizeof c->amount_currency - 1; i++)
+            c->amount_currency[i] = (char)toupper((unsigned char)currency[i]);
+        c->amount_currency[n < sizeof c->amount_currency ? n : sizeof c->amount_currency - 1] = 0;
+    }
     if ((r = json_in_decimal(obj, "percentage_rate", &rate, err)) == JSON_IN_INVALID)
         return false;
     if (r == JSON_IN_VALUE) {
@@ -185,7 +193,7 @@ void applied_coupons_create(struct request *req)
         goto done;
     }
     cmd->as.applied_coupon_create.coupon_updated_at = coupon.updated_at;
-    if (!apply_overrides(req, obj, c, &err)) {
+    if (!apply_overrides(req, obj, c, &cmd->as.applied_coupon_create.currency_sent, &err)) {
         api_error_validation(req, err.field, err.code);
         goto done;
     }

@@ -255,6 +255,7 @@ struct command {
             struct applied_coupon coupon;
             tally_time coupon_updated_at;
             bool reusable;
+            bool currency_sent; /* amount_currency overridden (upper case), even as "" */
         } applied_coupon_create;
         struct {
             const char *external_customer_id;

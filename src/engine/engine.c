@@ -1627,9 +1627,10 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
                            cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
-    const char *currency = customer.text[CUSTOMER_CURRENCY];
-    if (c->type == COUPON_FIXED_AMOUNT && currency && strcmp(currency, c->amount_currency) != 0)
-        return invalid(cmd, "currency", "currencies_does_not_match");
+    /* Lago's order (AppliedCoupons::CreateService): overlap, reuse, then the currency */
+    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id, NULL);
+    if (overlap != COMMAND_OK)
+        return overlap;
     if (!cmd->as.applied_coupon_create.reusable) {
         int64_t uses;
         if (store_applied_coupon_uses(store_conn(e->store), cmd->org_id, c->coupon_lago_id,
@@ -1638,16 +1639,31 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
         if (uses > 0)
             return invalid(cmd, "coupon", "coupon_is_not_reusable");
     }
-    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id, NULL);
-    if (overlap != COMMAND_OK)
-        return overlap;
-    /* a fixed amount gives a customer without a currency its own, as a subscription does */
+    /*
+     * A fixed amount is in the customer's currency, and gives a customer without one its own,
+     * as a subscription does. Lago sets it through the customer, so it is checked as
+     * POST /customers checks one (found by an audit: "XYZ" was given to a customer, who then
+     * could neither subscribe nor change it). A percentage coupon's override gives nothing,
+     * but Lago's applied coupon validates it too.
+     */
+    const char *currency = customer.text[CUSTOMER_CURRENCY];
+    struct customer_input as_customer = {0};
+    const char *field = NULL, *code = NULL;
+    as_customer.has_text[CUSTOMER_CURRENCY] = true;
+    as_customer.values.text[CUSTOMER_CURRENCY] = c->amount_currency;
+    if (c->type == COUPON_FIXED_AMOUNT && currency && strcmp(currency, c->amount_currency) != 0)
+        return invalid(cmd, "currency", "currencies_does_not_match");
     if (c->type == COUPON_FIXED_AMOUNT && !currency) {
-        customer.text[CUSTOMER_CURRENCY] = c->amount_currency;
+        if (!customer_input_validate(&as_customer, &field, &code))
+            return invalid(cmd, field, code);
+        customer_apply(&customer, &as_customer);
         customer.updated_at = cmd->now;
         if (store_customer_save(e->store, &customer) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
+    if (c->type != COUPON_FIXED_AMOUNT && cmd->as.applied_coupon_create.currency_sent &&
+        !customer_input_validate(&as_customer, &field, &code))
+        return invalid(cmd, "amount_currency", code);
     c->customer_id = customer.id;
     applied_coupon_start(c);
     return store_applied_coupon_insert(e->store, c) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;

@@ -151,6 +151,43 @@ test('a fixed-amount coupon fixes the currency of a customer that has none', asy
   assert.equal((await call('GET', '/api/v1/customers/carol')).body.customer.currency, 'USD');
 });
 
+// An amount_currency override of a fixed coupon becomes the currency of a customer without one:
+// Lago sets it through the customer (Customers::UpdateCurrencyService), so it is checked as
+// POST /customers checks a currency (Tally takes any case there and stores it upper case), and
+// a customer with a currency must be sent that one. A percentage coupon's override is still
+// checked (Lago's AppliedCoupon validates it). Found by an audit: "XYZ" and "usd" were stored
+// on the customer as sent, which then could neither subscribe nor change its currency.
+test('an amount_currency override is checked and upper-cased as a customer currency', async () => {
+  for (const external_id of ['cur_x', 'cur_l'])
+    await call('POST', '/api/v1/customers', { customer: { external_id } });
+  const currency = async (id) => (await call('GET', `/api/v1/customers/${id}`)).body.customer.currency;
+  const applied = async (id) => (await call('GET', `/api/v1/customers/${id}/applied_coupons`)).body.meta.total_count;
+  for (const amount_currency of ['XYZ', 'xyz', '', 'US']) {
+    const r = await apply({ external_customer_id: 'cur_x', coupon_code: 'ten', amount_currency });
+    assert.deepEqual([r.status, r.body.error_details], [422, { currency: ['value_is_invalid'] }], amount_currency);
+  }
+  assert.equal(await currency('cur_x'), null);
+  assert.equal(await applied('cur_x'), 0);
+  let r = await apply({ external_customer_id: 'cur_l', coupon_code: 'ten', amount_currency: 'usd' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.applied_coupon.amount_currency, 'USD');
+  assert.equal(await currency('cur_l'), 'USD');
+  // a customer with a currency: the same one in any case, never another (named `currency`, as Lago)
+  assert.equal((await apply({ external_customer_id: 'cur_l', coupon_code: 'ten', amount_currency: 'uSd' })).status, 200);
+  for (const amount_currency of ['eur', 'XYZ']) {
+    r = await apply({ external_customer_id: 'cur_l', coupon_code: 'ten', amount_currency });
+    assert.deepEqual([r.status, r.body.error_details], [422, { currency: ['currencies_does_not_match'] }], amount_currency);
+  }
+  assert.equal(await applied('cur_l'), 2);
+  // a percentage coupon gives no currency, and its override must still be one
+  r = await apply({ external_customer_id: 'cur_x', coupon_code: 'pct', amount_currency: 'XYZ' });
+  assert.deepEqual([r.status, r.body.error_details], [422, { amount_currency: ['value_is_invalid'] }]);
+  r = await apply({ external_customer_id: 'cur_x', coupon_code: 'pct', amount_currency: 'eur' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.applied_coupon.amount_currency, null);
+  assert.equal(await currency('cur_x'), null);
+});
+
 // Lago's plan_overlapping: a customer holds at most one active coupon limited to a given plan,
 // so two plan discounts never stack; a coupon limited to other plans, or one applied after the
 // first ended, is taken. Found by an audit: both were applied.
