@@ -186,7 +186,7 @@ static bool keeps_expiration(const struct catalog_item *existing, tally_time at)
 }
 
 static void submit_put(struct request *req, const struct catalog_definition *def,
-                       const struct catalog_item *existing)
+                       const struct catalog_item *existing, bool terms_kept)
 {
     struct command *cmd = api_new_command(req, COMMAND_CATALOG_PUT, render_command);
     if (!cmd)
@@ -209,6 +209,7 @@ static void submit_put(struct request *req, const struct catalog_definition *def
     cmd->as.catalog_put.has_expiration_at =
         def->has_expiration_at && !(existing && keeps_expiration(existing, def->expiration_at));
     cmd->as.catalog_put.expiration_at = def->expiration_at;
+    cmd->as.catalog_put.terms_kept = terms_kept;
     api_submit(req, cmd);
 }
 
@@ -219,7 +220,7 @@ void catalog_create(struct request *req)
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_definition def = {0};
     if (obj && parse_definition(req, obj, &def))
-        submit_put(req, &def, NULL);
+        submit_put(req, &def, NULL, false);
     json_object_put(doc);
 }
 
@@ -244,7 +245,9 @@ void catalog_update(struct request *req)
     struct catalog_item existing;
     struct json_object *merged = NULL;
     struct catalog_definition def = {0};
-    if (!obj || read_item(req, req->params[0], &existing) != STORE_OK)
+    bool pruned = false;
+    if (!obj || read_item(req, req->params[0], &existing) != STORE_OK ||
+        (req->resource->prune_update && !req->resource->prune_update(req, &existing, obj, &pruned)))
         goto done;
     merged = catalog_parse_body(existing.body);
     if (!merged) {
@@ -258,7 +261,7 @@ void catalog_update(struct request *req)
     }
     if (parse_definition(req, merged, &def) &&
         (!req->resource->check_update || req->resource->check_update(req, &existing, &def)))
-        submit_put(req, &def, &existing);
+        submit_put(req, &def, &existing, pruned);
 done:
     json_object_put(merged);
     json_object_put(doc);

@@ -54,6 +54,13 @@ struct catalog_resource {
      */
     bool (*merge)(struct json_object *stored, struct json_object *sent);
     /*
+     * Optional: drops from an update's fields, before the merge, those the item's state keeps
+     * (a coupon applied keeps its terms, as Lago's), and sets *pruned when the state does.
+     * Answers the request itself and returns false on failure.
+     */
+    bool (*prune_update)(struct request *req, const struct catalog_item *existing,
+                         struct json_object *sent, bool *pruned);
+    /*
      * Optional: refuses an update that would break what depends on the item (a plan's
      * interval under live subscriptions). Answers the request itself and returns false.
      */

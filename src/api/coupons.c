@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "api/add_ons.h"
+#include "api/api.h"
+#include "api/errors.h"
 #include "core/money.h"
 
 static bool one_of(const char *s, const char *a, const char *b, const char *c)
@@ -174,6 +176,47 @@ static bool merge_coupon(struct json_object *stored, struct json_object *sent)
     return json_in_merge(stored, sent);
 }
 
+/*
+ * Lago's Coupons::UpdateService: once a coupon has been applied (the application active or
+ * terminated since), an update changes its name, description and expiry only; the code, terms,
+ * reusable and limits sent are passed over unread, and the answer shows them as they were.
+ * Applied coupons keep their own terms anyway; this keeps the coupon what its customers took.
+ */
+static bool prune_coupon_update(struct request *req, const struct catalog_item *existing,
+                                struct json_object *sent, bool *pruned)
+{
+    static const char *const editable[] = {"name", "description", "expiration", "expiration_at"};
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s =
+        store_coupon_in_use(store_reader_conn(r), req->org_id, existing->lago_id, pruned);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return false;
+    }
+    if (!*pruned)
+        return true;
+    /* the keys first: json-c cannot delete from an object it is iterating */
+    size_t n = 0, len = (size_t)json_object_object_length(sent);
+    const char **drop = arena_alloc(&req->arena, (len ? len : 1) * sizeof *drop);
+    if (!drop) {
+        api_error(req, 500, "out_of_memory", NULL);
+        return false;
+    }
+    json_object_object_foreach(sent, key, value)
+    {
+        (void)value;
+        bool keep = false;
+        for (size_t i = 0; i < sizeof editable / sizeof editable[0] && !keep; i++)
+            keep = strcmp(key, editable[i]) == 0;
+        if (!keep && n < len)
+            drop[n++] = key;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_object_object_del(sent, drop[i]);
+    return true;
+}
+
 static void render_coupon(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
                           struct arena *a)
 {
@@ -188,5 +231,6 @@ const struct catalog_resource coupons_resource = {
     .kind = CATALOG_COUPON,
     .parse = parse_coupon,
     .merge = merge_coupon,
+    .prune_update = prune_coupon_update,
     .render = render_coupon,
 };

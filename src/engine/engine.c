@@ -705,9 +705,8 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     return COMMAND_OK;
 }
 
-static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
-                                               const struct catalog_item *current,
-                                               const struct catalog_item *next);
+static enum command_result check_coupon_update(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *current);
 static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
                                                const struct catalog_item *tax);
 
@@ -733,7 +732,7 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return COMMAND_STALE;
         if (it->kind == CATALOG_BILLABLE_METRIC || it->kind == CATALOG_COUPON) {
             enum command_result r = it->kind == CATALOG_COUPON
-                                        ? check_coupon_limits(e, cmd, &current, it)
+                                        ? check_coupon_update(e, cmd, &current)
                                         : check_metric_update(e, cmd, &current, it);
             if (r != COMMAND_OK)
                 return r;
@@ -1541,11 +1540,6 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
     return r;
 }
 
-/*
- * A coupon update that limits it to plans keeps plan_overlapping true for every customer who
- * holds it: none may then hold another active coupon limited to one of those plans. Found by
- * an audit: an applied coupon limited afterwards to plan p stacked with another on p.
- */
 /* Whether a tax's body makes it one of the organization's default taxes. */
 static bool is_default_tax(const char *body)
 {
@@ -1579,31 +1573,24 @@ static enum command_result check_default_taxes(struct engine *e, struct command 
     return invalid(cmd, "applied_to_organization", "too_many_items");
 }
 
-static enum command_result check_coupon_limits(struct engine *e, struct command *cmd,
-                                               const struct catalog_item *current,
-                                               const struct catalog_item *next)
+/*
+ * A coupon applied keeps its terms (Lago's Coupons::UpdateService): the request dropped them
+ * from an update (prune_coupon_update) if it was applied when read; one read before its first
+ * application is refused as stale, and its retry keeps them. Applications are never removed, so
+ * a coupon in use stays so. (This also keeps plan_overlapping true, as it was checked when each
+ * application was made: an audit found a PUT that limited an applied coupon to a plan another
+ * of the customer's coupons covered.)
+ */
+static enum command_result check_coupon_update(struct engine *e, struct command *cmd,
+                                               const struct catalog_item *current)
 {
-    struct json_object *plans = coupon_plans(next->body);
-    bool limited = plans != NULL;
-    json_object_put(plans);
-    if (!limited)
-        return COMMAND_OK; /* no plan limits: nothing to overlap */
-    struct json_object *codes = json_object_new_array();
-    json_object_array_add(codes, json_object_new_string(current->code));
-    const char *text = json_object_to_json_string(codes);
-    const char *codes_json = text ? arena_strndup(cmd->arena, text, strlen(text)) : NULL;
-    json_object_put(codes);
-    struct store_applied_coupon *held;
-    size_t count;
-    int64_t total;
-    if (!codes_json ||
-        store_applied_coupon_list(store_conn(e->store), cmd->org_id, 0, 1, codes_json, 0, INT64_MAX,
-                                  &held, &count, &total, cmd->arena) != STORE_OK)
+    bool in_use;
+    if (cmd->as.catalog_put.terms_kept)
+        return COMMAND_OK;
+    if (store_coupon_in_use(store_conn(e->store), cmd->org_id, current->lago_id, &in_use) !=
+        STORE_OK)
         return COMMAND_STORE_FAILED;
-    enum command_result r = COMMAND_OK;
-    for (size_t i = 0; r == COMMAND_OK && i < count; i++)
-        r = refuse_plan_overlap(e, cmd, next, held[i].coupon.customer_id, held[i].coupon.lago_id);
-    return r;
+    return in_use ? COMMAND_STALE : COMMAND_OK;
 }
 
 static enum command_result apply_coupon_create(struct engine *e, struct command *cmd)

@@ -484,6 +484,7 @@ enum stmt_id {
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
     STMT_APPLIED_COUPON_USES,
+    STMT_COUPON_IN_USE,
     STMT_APPLIED_COUPON_COUNT,
     STMT_APPLIED_COUPON_PAGE,
     STMT_APPLIED_COUPONS_END_OF_COUPON,
@@ -930,6 +931,8 @@ static const char *const sql[STMT_COUNT] = {
                                 " WHERE a.org_id = ?1 AND a.lago_id = ?2",
     [STMT_APPLIED_COUPON_USES] = "SELECT COUNT(*) FROM applied_coupons WHERE org_id = ?1"
                                  " AND coupon_lago_id = ?2 AND customer_id = ?3",
+    [STMT_COUPON_IN_USE] = "SELECT EXISTS (SELECT 1 FROM applied_coupons WHERE org_id = ?1"
+                           " AND coupon_lago_id = ?2)",
     [STMT_APPLIED_COUPON_COUNT] = "SELECT COUNT(*)" APPLIED_COUPON_FILTER,
     [STMT_APPLIED_COUPON_PAGE] = "SELECT " APPLIED_COUPON_COLUMNS APPLIED_COUPON_FILTER
                                  " ORDER BY a.created_at DESC, a.id DESC LIMIT ?5 OFFSET ?6",
@@ -2464,6 +2467,20 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
     sqlite3_bind_int64(s, 3, customer_id);
     enum store_status r = step_one(s);
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_coupon_in_use(struct store_conn *c, int64_t org_id,
+                                      const char *coupon_lago_id, bool *in_use)
+{
+    sqlite3_stmt *s = stmt(c, STMT_COUPON_IN_USE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, coupon_lago_id);
+    enum store_status r = step_one(s);
+    *in_use = r == STORE_OK && sqlite3_column_int64(s, 0) != 0;
     sqlite3_reset(s);
     return r;
 }

@@ -322,6 +322,10 @@ enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
 enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id,
                                             const char *coupon_lago_id, int64_t customer_id,
                                             int64_t *count);
+/* Whether a coupon was ever applied, to anyone (Lago then keeps its terms: Coupons::UpdateService).
+ */
+enum store_status store_coupon_in_use(struct store_conn *c, int64_t org_id,
+                                      const char *coupon_lago_id, bool *in_use);
 /* Terminates at `at` every active application of a coupon (its deletion); *ended counts them. */
 enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t org_id,
                                                       const char *coupon_lago_id, tally_time at,

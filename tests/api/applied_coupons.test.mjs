@@ -208,21 +208,62 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   await call('DELETE', `/api/v1/customers/dora/applied_coupons/${first.body.applied_coupon.lago_id}`);
   assert.equal((await apply({ external_customer_id: 'dora', coupon_code: 'lim2' })).status, 200);
   // nor do they by a later limit on a coupon already applied (an audit: a PUT limited the
-  // applied unlimited coupon to a plan another of the customer's coupons covered, 200)
+  // applied unlimited coupon to a plan another of the customer's coupons covered, 200): an
+  // applied coupon keeps its limits, as Lago's (see the update test below)
   const limit = (code, plan_codes) => call('PUT', `/api/v1/coupons/${code}`, { coupon: { applies_to: { plan_codes } } });
-  for (const [code, plans] of [['lim4', ['p3']], ['lim4', ['p4', 'p1']], ['pct', ['p4']]]) {
+  for (const [code, plans, kept] of [['lim4', ['p3'], ['p4']], ['lim4', ['p4', 'p1'], ['p4']], ['pct', ['p4'], []]]) {
     const r = await limit(code, plans);
-    assert.deepEqual([r.status, r.body.code], [405, 'plan_overlapping'], `${code} ${plans}`);
+    assert.deepEqual([r.status, r.body.coupon?.plan_codes], [200, kept], `${code} ${plans}`);
   }
-  assert.deepEqual((await call('GET', '/api/v1/coupons/pct')).body.coupon.plan_codes, []);
-  assert.equal((await limit('lim4', ['p4'])).status, 200); // its own application overlaps nothing
   // a reusable coupon a customer holds twice cannot be limited to a plan either: its two
   // applications would stack (an audit: each application's check skipped both)
   await call('POST', '/api/v1/coupons', { coupon: { code: 'twice', name: 'twice', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', reusable: true } });
   await call('POST', '/api/v1/customers', { customer: { external_id: 'erin', currency: 'EUR' } });
   for (let i = 0; i < 2; i++) assert.equal((await apply({ external_customer_id: 'erin', coupon_code: 'twice' })).status, 200);
   const twice = await limit('twice', ['p4']);
-  assert.deepEqual([twice.status, twice.body.code], [405, 'plan_overlapping']);
+  assert.deepEqual([twice.status, twice.body.coupon?.limited_plans], [200, false]);
+});
+
+// Lago's Coupons::UpdateService: once a coupon has been applied (active or terminated since), an
+// update changes only its name, description, expiration and expiration_at; the code, terms,
+// reusable and limits it is sent are passed over, unread, and the answer shows them as they
+// were. Found by an audit: Tally changed them all (code, type, rate, reusable, limits).
+test('an update of a coupon that has been applied changes only its name, description and expiry', async () => {
+  await call('POST', '/api/v1/plans', { plan: { code: 'fz_p', name: 'fz_p', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } });
+  const made = await call('POST', '/api/v1/coupons', { coupon: { code: 'fz', name: 'fz', coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'USD', frequency: 'once', reusable: true } });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'fz_c', currency: 'USD' } });
+  const applied = (await apply({ external_customer_id: 'fz_c', coupon_code: 'fz' })).body.applied_coupon;
+  const frozen = ['lago_id', 'code', 'coupon_type', 'amount_cents', 'amount_currency', 'percentage_rate', 'frequency',
+    'frequency_duration', 'reusable', 'limited_plans', 'plan_codes', 'limited_billable_metrics', 'billable_metric_codes', 'created_at'];
+  const pick = (c) => Object.fromEntries(frozen.map((k) => [k, c[k]]));
+  const put = (coupon) => call('PUT', '/api/v1/coupons/fz', { coupon });
+  let r = await put({ name: 'renamed', description: 'now described', code: 'fz2', coupon_type: 'percentage', percentage_rate: '90',
+    frequency: 'forever', reusable: false, expiration: 'time_limit', expiration_at: '2026-06-01T00:00:00Z', applies_to: { plan_codes: ['fz_p'] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(pick(r.body.coupon), pick(made.body.coupon));
+  assert.deepEqual([r.body.coupon.name, r.body.coupon.description, r.body.coupon.expiration, r.body.coupon.expiration_at],
+    ['renamed', 'now described', 'time_limit', '2026-06-01T00:00:00Z']);
+  assert.deepEqual((await call('GET', '/api/v1/coupons/fz')).body, r.body);
+  assert.equal((await call('GET', '/api/v1/coupons/fz2')).status, 404);
+  // what is passed over is not checked either (Lago does not read it); a past expiry still is
+  r = await put({ name: 'again', coupon_type: 'gift', applies_to: { plan_codes: ['no_such_plan'] }, amount_cents: -1 });
+  assert.deepEqual([r.status, r.body.coupon?.name], [200, 'again'], JSON.stringify(r.body));
+  r = await put({ expiration_at: '2025-01-01T00:00:00Z' });
+  assert.deepEqual([r.status, r.body.error_details], [422, { expiration_at: ['invalid_date'] }]);
+  r = await put({ expiration: 'no_expiration' });
+  assert.deepEqual([r.body.coupon.expiration, r.body.coupon.expiration_at], ['no_expiration', null]);
+  // it stays so after its application ended (Lago: applied_coupons.exists?)
+  await call('DELETE', `/api/v1/customers/fz_c/applied_coupons/${applied.lago_id}`);
+  r = await put({ code: 'fz3', amount_cents: 1 });
+  assert.deepEqual(pick(r.body.coupon), pick(made.body.coupon));
+  // the applied coupon keeps its own terms, and answers the coupon's new name
+  const seen = (await call('GET', '/api/v1/applied_coupons?coupon_code[]=fz')).body.applied_coupons;
+  assert.deepEqual(seen.map((a) => [a.lago_id, a.coupon_name, a.amount_cents]), [[applied.lago_id, 'again', 500]]);
+  // a coupon never applied changes as it is told (control)
+  await call('POST', '/api/v1/coupons', { coupon: { code: 'fz_free', name: 'f', coupon_type: 'percentage', percentage_rate: '10' } });
+  r = await call('PUT', '/api/v1/coupons/fz_free', { coupon: { code: 'fz_free2', percentage_rate: '20', reusable: false } });
+  assert.deepEqual([r.body.coupon.code, r.body.coupon.percentage_rate, r.body.coupon.reusable], ['fz_free2', '20.0', false]);
 });
 
 // A route under a customer that does not exist says so first, as Lago's customer routes do
@@ -238,19 +279,17 @@ test('routes under an unknown customer answer customer_not_found', async () => {
 
 // Found by an audit: an applied coupon answered the code and name copied from its coupon when
 // applied, and ?coupon_code[]= matched that copy, so a renamed coupon's applications showed
-// and were found under the old code. Its terms (rate, amount, frequency) stay as applied.
-test('a renamed coupon\'s applications answer and are found under its new code and name', async () => {
+// and were found under the old code. Its terms (rate, amount, frequency) stay as applied. An
+// applied coupon's code no longer changes (Lago keeps it, see above); its name does.
+test('an applied coupon answers its coupon\'s current name and is found under its code', async () => {
   const coupon = { code: 'ren_k', name: 'Old name', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever' };
   assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
   await call('POST', '/api/v1/customers', { customer: { external_id: 'ren_cust' } });
   const applied = (await apply({ external_customer_id: 'ren_cust', coupon_code: 'ren_k' })).body.applied_coupon;
   assert.equal((await call('PUT', '/api/v1/coupons/ren_k', { coupon: { code: 'ren_k2', name: 'New name', percentage_rate: '30' } })).status, 200);
   const seen = (q) => call('GET', `/api/v1/applied_coupons?${q}`).then((r) => r.body.applied_coupons.map((a) => [a.lago_id, a.coupon_code, a.coupon_name, a.percentage_rate]));
-  const now = [[applied.lago_id, 'ren_k2', 'New name', applied.percentage_rate]];
+  const now = [[applied.lago_id, 'ren_k', 'New name', applied.percentage_rate]];
   assert.deepEqual(await seen('external_customer_id=ren_cust'), now);
-  assert.deepEqual(await seen('coupon_code[]=ren_k2'), now);
-  assert.deepEqual(await seen('coupon_code[]=ren_k'), []);
-  // a new coupon made with the old code does not take the old one's applications
-  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
-  assert.deepEqual(await seen('coupon_code[]=ren_k'), []);
+  assert.deepEqual(await seen('coupon_code[]=ren_k'), now);
+  assert.deepEqual(await seen('coupon_code[]=ren_k2'), []);
 });
