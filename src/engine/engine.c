@@ -1470,14 +1470,14 @@ static enum command_result not_found(struct command *cmd, const char *code)
     return COMMAND_NOT_FOUND;
 }
 
-/* The plan codes a coupon is limited to (its body's plan_codes; NULL when none), owned by the
- * caller (json_object_put). */
-static struct json_object *coupon_plans(const char *body)
+/* The codes a coupon is limited to under `key` (its body's plan_codes or
+ * billable_metric_codes; NULL when none), owned by the caller (json_object_put). */
+static struct json_object *coupon_targets(const char *body, const char *key)
 {
-    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *plans;
-    if (doc && json_object_object_get_ex(doc, "plan_codes", &plans) &&
-        json_object_is_type(plans, json_type_array) && json_object_array_length(plans) > 0) {
-        struct json_object *kept = json_object_get(plans);
+    struct json_object *doc = body ? json_tokener_parse(body) : NULL, *codes;
+    if (doc && json_object_object_get_ex(doc, key, &codes) &&
+        json_object_is_type(codes, json_type_array) && json_object_array_length(codes) > 0) {
+        struct json_object *kept = json_object_get(codes);
         json_object_put(doc);
         return kept;
     }
@@ -1485,40 +1485,80 @@ static struct json_object *coupon_plans(const char *body)
     return NULL;
 }
 
-static bool names_a_plan_of(struct json_object *plans, struct json_object *others)
+/* Whether two arrays of codes (either may be NULL) share one. */
+static bool share_a_code(struct json_object *codes, struct json_object *others)
 {
-    for (size_t i = 0; i < json_object_array_length(plans); i++)
+    for (size_t i = 0; codes && others && i < json_object_array_length(codes); i++)
         for (size_t k = 0; k < json_object_array_length(others); k++)
-            if (strcmp(json_object_get_string(json_object_array_get_idx(plans, i)),
+            if (strcmp(json_object_get_string(json_object_array_get_idx(codes, i)),
                        json_object_get_string(json_object_array_get_idx(others, k))) == 0)
                 return true;
     return false;
 }
 
+/* Whether one of the plans `plan_codes` charges one of the metrics `metric_codes` (either may
+ * be NULL; codes no longer in the catalog charge nothing): sets *charges. */
+static enum command_result plans_charge_metrics(struct engine *e, struct command *cmd,
+                                                struct json_object *plan_codes,
+                                                struct json_object *metric_codes, bool *charges)
+{
+    struct store_conn *conn = store_conn(e->store);
+    *charges = false;
+    for (size_t m = 0; plan_codes && metric_codes && m < json_object_array_length(metric_codes);
+         m++) {
+        struct catalog_item metric, plan;
+        enum store_status s =
+            store_catalog_get(conn, cmd->org_id, CATALOG_BILLABLE_METRIC,
+                              json_object_get_string(json_object_array_get_idx(metric_codes, m)),
+                              &metric, cmd->arena);
+        if (s == STORE_NOT_FOUND)
+            continue;
+        if (s != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        for (size_t p = 0; p < json_object_array_length(plan_codes); p++) {
+            s = store_catalog_get(conn, cmd->org_id, CATALOG_PLAN,
+                                  json_object_get_string(json_object_array_get_idx(plan_codes, p)),
+                                  &plan, cmd->arena);
+            if (s == STORE_NOT_FOUND)
+                continue;
+            int charged =
+                s == STORE_OK ? catalog_refs_charges_metric(plan.body, metric.lago_id) : -1;
+            if (charged < 0)
+                return COMMAND_STORE_FAILED;
+            if (charged) {
+                *charges = true;
+                return COMMAND_OK;
+            }
+        }
+    }
+    return COMMAND_OK;
+}
+
 /*
- * Lago's plan_overlapping (AppliedCoupons::CreateService): a customer holds at most one active
- * coupon limited to a given plan, so that two plan discounts never stack on it. 405.
+ * Lago's plan_overlapping (AppliedCoupons::CreateService#plan_limitation_overlapping?): a
+ * coupon limited to plans or to billable metrics is refused (405) next to an active applied
+ * coupon of the customer limited to one of its plans or metrics, to a plan that charges one of
+ * its metrics, or to a metric one of its plans charges: two limited discounts never stack on
+ * the same fees. Found by an audit: only plans were compared, so two coupons on one metric, or
+ * one on a metric beside one on a plan that charges it, both applied.
  */
 static enum command_result refuse_plan_overlap(struct engine *e, struct command *cmd,
                                                const struct catalog_item *coupon,
-                                               int64_t customer_id, const char *skip_applied)
+                                               int64_t customer_id)
 {
-    struct json_object *plans = coupon_plans(coupon->body);
-    if (!plans)
-        return COMMAND_OK;
+    struct json_object *plans = coupon_targets(coupon->body, "plan_codes");
+    struct json_object *metrics = coupon_targets(coupon->body, "billable_metric_codes");
     struct store_conn *conn = store_conn(e->store);
-    struct store_applied_coupon *active;
-    size_t count;
+    struct store_applied_coupon *active = NULL;
+    size_t count = 0;
     int64_t total;
     enum command_result r = COMMAND_OK;
-    if (store_applied_coupon_list(conn, cmd->org_id, customer_id, 1, NULL, 0, INT64_MAX, &active,
+    if ((plans || metrics) &&
+        store_applied_coupon_list(conn, cmd->org_id, customer_id, 1, NULL, 0, INT64_MAX, &active,
                                   &count, &total, cmd->arena) != STORE_OK)
         r = COMMAND_STORE_FAILED;
     for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
-        if (skip_applied && strcmp(active[i].coupon.lago_id, skip_applied) == 0)
-            continue;
-        /* another application of this very coupon (a reusable one) has its limits too, the
-         * new ones when an update is checked */
+        /* another application of this very coupon (a reusable one) has its limits too */
         struct catalog_item other = *coupon;
         enum store_status s =
             strcmp(active[i].coupon.coupon_lago_id, coupon->lago_id) == 0
@@ -1527,16 +1567,26 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
                                                active[i].coupon.coupon_lago_id, &other, cmd->arena);
         if (s == STORE_NOT_FOUND)
             continue; /* its coupon was deleted: it ended with it */
-        struct json_object *others = s == STORE_OK ? coupon_plans(other.body) : NULL;
-        if (s != STORE_OK)
+        if (s != STORE_OK) {
             r = COMMAND_STORE_FAILED;
-        else if (others && names_a_plan_of(plans, others)) {
+            break;
+        }
+        struct json_object *other_plans = coupon_targets(other.body, "plan_codes");
+        struct json_object *other_metrics = coupon_targets(other.body, "billable_metric_codes");
+        bool overlap = share_a_code(plans, other_plans) || share_a_code(metrics, other_metrics);
+        if (!overlap)
+            r = plans_charge_metrics(e, cmd, other_plans, metrics, &overlap);
+        if (r == COMMAND_OK && !overlap)
+            r = plans_charge_metrics(e, cmd, plans, other_metrics, &overlap);
+        if (r == COMMAND_OK && overlap) {
             cmd->not_allowed_code = "plan_overlapping";
             r = COMMAND_NOT_ALLOWED;
         }
-        json_object_put(others);
+        json_object_put(other_plans);
+        json_object_put(other_metrics);
     }
     json_object_put(plans);
+    json_object_put(metrics);
     return r;
 }
 
@@ -1615,7 +1665,7 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
     /* Lago's order (AppliedCoupons::CreateService): overlap, reuse, then the currency */
-    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id, NULL);
+    enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id);
     if (overlap != COMMAND_OK)
         return overlap;
     if (!cmd->as.applied_coupon_create.reusable) {

@@ -224,6 +224,54 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   assert.deepEqual([twice.status, twice.body.coupon?.limited_plans], [200, false]);
 });
 
+// Lago's plan_overlapping covers coupons limited to billable metrics too
+// (AppliedCoupons::CreateService#plan_limitation_overlapping?): a coupon limited to plans or
+// metrics is refused next to an active one of the customer limited to the same plan or metric,
+// to a plan that charges one of its metrics, or to a metric one of its plans charges. Found by
+// an audit: metric limits were never compared, so two 50% discounts stacked on the same fees.
+test('coupons limited to billable metrics overlap on the metric and on the plans that charge it', async () => {
+  const metric = async (code) => (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } })).body.billable_metric.lago_id;
+  const calls = await metric('ov_calls');
+  const mins = await metric('ov_mins');
+  await metric('ov_bytes');
+  const plan = (code, ids) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'EUR',
+    charges: ids.map((billable_metric_id) => ({ billable_metric_id, charge_model: 'standard', properties: { amount: '1' } })) } });
+  for (const [code, ids] of [['ov_pc', [calls]], ['ov_pm', [mins]], ['ov_none', []]])
+    assert.equal((await plan(code, ids)).status, 200, code);
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '50', frequency: 'forever', applies_to } });
+  for (const [code, applies_to] of [['ov_m_calls', { billable_metric_codes: ['ov_calls'] }], ['ov_m_calls2', { billable_metric_codes: ['ov_bytes', 'ov_calls'] }],
+    ['ov_m_mins', { billable_metric_codes: ['ov_mins'] }], ['ov_m_bytes', { billable_metric_codes: ['ov_bytes'] }],
+    ['ov_p_calls', { plan_codes: ['ov_pc'] }], ['ov_p_mins', { plan_codes: ['ov_pm'] }], ['ov_p_none', { plan_codes: ['ov_none'] }]])
+    assert.equal((await coupon(code, applies_to)).status, 200, code);
+  const customer = async (external_id) => call('POST', '/api/v1/customers', { customer: { external_id, currency: 'EUR' } });
+  const outcome = async (id, code) => {
+    const r = await apply({ external_customer_id: id, coupon_code: code });
+    return r.status === 200 ? 'applied' : `${r.status} ${r.body.code}`;
+  };
+  const overlapping = '405 plan_overlapping';
+  // metric next to metric
+  await customer('ov1');
+  assert.equal(await outcome('ov1', 'ov_m_calls'), 'applied');
+  assert.equal(await outcome('ov1', 'ov_m_calls2'), overlapping); // shares ov_calls
+  assert.equal(await outcome('ov1', 'ov_m_mins'), 'applied');
+  // plan next to metric: the plan charges it, or not
+  assert.equal(await outcome('ov1', 'ov_p_calls'), overlapping);
+  assert.equal(await outcome('ov1', 'ov_p_mins'), overlapping);
+  assert.equal(await outcome('ov1', 'ov_p_none'), 'applied');
+  // metric next to plan
+  await customer('ov2');
+  assert.equal(await outcome('ov2', 'ov_p_calls'), 'applied');
+  assert.equal(await outcome('ov2', 'ov_m_calls'), overlapping);
+  assert.equal(await outcome('ov2', 'ov_m_calls2'), overlapping);
+  assert.equal(await outcome('ov2', 'ov_m_bytes'), 'applied'); // ov_pc does not charge it
+  assert.equal(await outcome('ov2', 'ov_m_mins'), 'applied');
+  assert.equal(await outcome('ov2', 'pct'), 'applied'); // limited to nothing: overlaps nothing
+  // a terminated one overlaps nothing
+  const held = (await call('GET', '/api/v1/customers/ov2/applied_coupons?status=active')).body.applied_coupons;
+  await call('DELETE', `/api/v1/customers/ov2/applied_coupons/${held.find((a) => a.coupon_code === 'ov_p_calls').lago_id}`);
+  assert.equal(await outcome('ov2', 'ov_m_calls'), 'applied');
+});
+
 // Lago's Coupons::UpdateService: once a coupon has been applied (active or terminated since), an
 // update changes only its name, description, expiration and expiration_at; the code, terms,
 // reusable and limits it is sent are passed over, unread, and the answer shows them as they
