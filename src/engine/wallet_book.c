@@ -286,6 +286,16 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
     }
     b->touched[b->touched_count++] = cw->customer_id;
     cw->touched_in = b->command_number;
+    /* the threshold rules' look at the command's start: a rule fires on a fall from here (so
+     * a rise since the last look, a void or a refund, counts), and one whose wallet stands above
+     * its threshold is armed for the next crossing */
+    for (size_t i = 0; i < cw->wallet_count; i++) {
+        struct live_wallet *w = &cw->wallets[i];
+        w->rule_seen_cents =
+            wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
+        if (w->has_rule && !wallet_rule_due(&w->rule, w->rule_seen_cents, w->pending_cents))
+            w->rule_armed = true;
+    }
     return true;
 }
 

@@ -108,10 +108,10 @@ struct live_wallet {
     /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
      * fires once per crossing, then waits for the ongoing balance to rise above again. */
     bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
-    /* Its ongoing balance when its threshold rule last looked (wallet_clock): the rule fires
-     * only on a fall since, of its own balance (a debit, hold, void or expiry of it), never on
-     * another wallet's top-up or expiry (an audit found a rule made below its threshold buying
-     * credits when a sibling wallet was topped up). */
+    /* Its ongoing balance when the command began (wallet_book_touch): its threshold rule
+     * fires only on a fall of its own balance in the command (a debit, hold, void or expiry of
+     * it), never on another wallet's top-up or expiry (an audit found a rule made below its
+     * threshold buying credits when a sibling wallet was topped up). */
     int64_t rule_seen_cents;
     bool rule_interval_trigger; /* else a threshold rule */
     enum period_interval rule_interval;

@@ -1,6 +1,7 @@
 /* engine/wallet_clock: see wallet_clock.h. */
 #include "engine/wallet_clock.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,22 +29,23 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
- * included), when the wallet's own balance fell since the last look (rule_seen_cents), in the
- * same command as what made the balance fall, so the top-up is there in the
- * answer that follows. For an hour after a payment of its top-up was declined it does not fire
- * (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
+ * included), when the wallet's own balance fell in this command (rule_seen_cents, its balance
+ * when the command began), in the same command as what made the balance fall, so the top-up is
+ * there in the answer that follows. For an hour after a payment of its top-up was declined it does
+ * not fire (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw)
 {
+    /* rule_seen_cents is the command's start (wallet_book_touch) */
+    assert(cw->wallet_count == 0 || cw->touched_in == cw->wallets[0].book->command_number);
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
         if (!w->has_rule || w->rule_interval_trigger || w->row.has_terminated_at ||
             (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
             continue;
         int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
-        bool fell = ongoing < w->rule_seen_cents;
-        w->rule_seen_cents = ongoing;
+        bool fell = ongoing < w->rule_seen_cents; /* since the command began */
         if (!wallet_rule_due(&w->rule, ongoing, w->pending_cents)) {
             w->rule_armed = true;
             continue;
@@ -85,7 +87,6 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         /* Its own top-up may lift the balance above the threshold: the next fall below is
          * then a new crossing (as a restart, which arms every rule not due, also sees it). */
         ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
-        w->rule_seen_cents = ongoing;
         w->rule_armed = !wallet_rule_due(&w->rule, ongoing, w->pending_cents);
     }
     return COMMAND_OK;

@@ -664,6 +664,37 @@ test("a threshold rule fires on its own wallet's fall, never on another wallet's
   await assertLedgerBalances();
 });
 
+// A rule looks at its balance as each command begins: a rise between (a hold voided) is seen,
+// so the fall after it is a crossing. An audit of the fix above found a rule added below its
+// threshold missing that fall, and a fired rule not armed again by a void that lifted it above.
+test('a threshold rule fires on a fall that follows a void, whether it was new or had fired', async () => {
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'vd', plan_code: 'calls', external_id: 'vd_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
+  const w = await createWallet({ external_customer_id: 'vd', currency: 'EUR', rate_amount: '1', name: 'Void', granted_credits: '10' });
+  const hold = async () => (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'vd_sub', code: 'calls', properties: {}, expires_in: 600 } }))).authorization;
+  const fired = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?per_page=100`))).wallet_transactions.filter((x) => x.source === 'threshold').length;
+  const calls = (k) => send(...Array.from({ length: k }, () => event('vd_sub', 'calls')));
+  // new: held down to 9, a rule at 9.5 added there, the hold voided (10), then a fall to 9
+  const h1 = await hold();
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '9.5', granted_credits: '2' }] } } }));
+  await ok(await post(`/api/v1/authorizations/${h1.lago_id}/void`, {}));
+  assert.equal(await fired(), 0);
+  await calls(1); // 10 -> 9: fires, 11
+  assert.deepEqual([await fired(), (await wallet(w.lago_id)).balance_cents], [1, 1100]);
+  // fired, its top-up too small to lift it above: held down, it stays fired; the void lifts it
+  // above, and the next fall below is a new crossing
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10.5', granted_credits: '0.2' }] } } }));
+  await calls(1); // 11 -> 10: fires (a new rule, a fall), 10.2: still at or below
+  assert.deepEqual([await fired(), (await wallet(w.lago_id)).balance_cents], [2, 1020]);
+  await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '2' })); // 12.2: above, armed
+  const h2 = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'vd_sub', code: 'calls', properties: {}, expires_in: 600 } }))).authorization;
+  await calls(1); // 11.2 with 1 held: 10.2 ongoing, a fall: fires, 10.4, still at or below
+  assert.equal(await fired(), 3);
+  await ok(await post(`/api/v1/authorizations/${h2.lago_id}/void`, {})); // 11.4: above, by the void alone
+  await calls(1); // 10.4: a new crossing
+  assert.equal(await fired(), 4);
+  await assertLedgerBalances();
+});
+
 // Prepaid credits before debt: a debit takes every wallet's live credits, in wallet order,
 // before any soft wallet's overdraft, and a hold reserves the same way. An audit found the
 // customer owing 3.00 on a soft wallet while another of its wallets held 20.00.
