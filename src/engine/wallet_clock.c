@@ -529,12 +529,7 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
     *done = 0;
-    /* Reminders first: a test clock that jumps over both a reminder's day and the expiry
-     * records the reminder before the credits expire. */
-    enum command_result reminded = record_reminders(st, cmd, reminders, done);
-    if (reminded != COMMAND_OK)
-        return reminded;
-    /* Then holds (releasing them frees credits before anything else happens at `now`). */
+    /* Holds first (releasing them frees credits before anything else happens at `now`). */
     do {
         if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, due, SWEEP_ROUND,
                       &count) != STORE_OK)
@@ -581,11 +576,12 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
             (*done) += count;
         } while (count == SWEEP_ROUND);
     }
-    /* And reminders again: a grant an anniversary just made (or credits a rollover carried on
-     * to a new expiry) may be within a reminder already; the real clock's next sweep, a second
-     * later, would find it, and a test clock stepped one interval at a time would only find it
-     * at its next threshold or never. Each is still recorded once: what the first round
-     * recorded is marked, and what expired at `now` has no credits left. */
+    /* Reminders last, of the grants as the sweep left them: one an anniversary just made may
+     * be within a reminder already (the real clock's next sweep, a second later, would find it;
+     * a test clock stepped one interval at a time would find it at its next threshold or
+     * never), and one whose credits a rollover carried on no longer expires on the date it had
+     * (reminded before the anniversary, it was told of a date nothing expired on: audits found
+     * both). A grant whose expiry the clock passed is not reminded (STMT_REMINDERS_DUE). */
     return record_reminders(st, cmd, reminders, done);
 }
 

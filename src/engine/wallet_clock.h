@@ -41,9 +41,9 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
 enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw, const char *timezone);
 /*
- * What the organization's clock brings at cmd->now: reminders recorded, expired holds released
- * (status expired), interval rules' anniversaries, expired grants voided, expired wallets
- * terminated, then the reminders of grants those made or moved. *done counts what it handled.
+ * What the organization's clock brings at cmd->now: expired holds released (status expired),
+ * interval rules' anniversaries, expired grants voided, expired wallets terminated, then the
+ * reminders due of the grants as those left them. *done counts what it handled.
  */
 enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
                                        const struct wallet_reminders *reminders, size_t *done);

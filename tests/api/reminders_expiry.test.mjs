@@ -117,3 +117,24 @@ test("a wallet's expiration_at moved is reminded anew for the grants it takes", 
     [0, 30, '2026-10-21'], [0, 7, '2026-11-13'], // the new date, Nov 20
   ]);
 });
+
+// Found by an audit of the fix above: the sweep still reminded before its anniversaries, so a
+// grant whose credits an anniversary's rollover carried on was reminded of a date nothing
+// expired on any more.
+test('a grant a rollover carries on in the same advance is not reminded of its old date', async () => {
+  await advance('2027-01-01T00:00:00Z');
+  await post('/api/v1/customers', { customer: { external_id: 'rolled', currency: 'USD' } });
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'rolled', currency: 'USD', rate_amount: '1', name: 'R',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', grant_expires_after: 'P2W', rollover: 'all' }] } })).wallet.lago_id;
+  await advance('2027-01-08T00:00:00Z'); // the first grant: 10 credits to Jan 22
+  await advance('2027-01-15T00:00:00Z'); // the next: its credits carried on to Jan 29
+  const grants = (await (await t.api(`/api/v1/wallets/${w}/wallet_transactions?per_page=100`)).json()).wallet_transactions
+    .filter((x) => x.transaction_type === 'inbound').map((x) => x.lago_id).reverse();
+  assert.equal(grants.length, 2);
+  const events = (await (await t.api('/api/v1/webhook_events?per_page=100')).json()).webhook_events
+    .filter((e) => grants.includes(e.wallet_transaction.lago_id)).reverse()
+    .map((e) => [grants.indexOf(e.wallet_transaction.lago_id), e.data.days_before_expiry, e.data.expiration_at]);
+  // the first reminded of Jan 22 when made, then of Jan 29 once carried on there; never 7 days
+  // before Jan 22, a date on which nothing expires any more
+  assert.deepEqual(events, [[0, 30, '2027-01-22T00:00:00Z'], [0, 30, '2027-01-29T00:00:00Z'], [1, 30, '2027-01-29T00:00:00Z']]);
+});
