@@ -51,11 +51,10 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
 }
 
 /* NULL, "" or only white space: Ruby's blank?. */
+/* NULL or json_in_blank. */
 static bool is_blank(const char *text)
 {
-    while (text && *text && strchr(" \t\n\r\f\v", *text))
-        text++;
-    return !text || !*text;
+    return !text || json_in_blank(text, strlen(text));
 }
 
 /* Lago's invalid_expression, with Tally's message saying where and why. */
@@ -107,8 +106,9 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
     if (expression && !check_expression(req, expression, err))
         return false;
     m->expression = expression;
-    if (m->aggregation == AGGREGATION_COUNT)
-        m->field_name = NULL; /* Lago clears it: a count reads no property */
+    if (m->aggregation == AGGREGATION_COUNT || is_blank(m->field_name))
+        m->field_name = NULL; /* Lago clears it for a count (which reads no property); blank is
+                                 none, as Lago's presence check takes it */
     if (interval && (m->aggregation != AGGREGATION_WEIGHTED_SUM || strcmp(interval, "seconds")))
         return json_in_refuse(err, "weighted_interval", "value_is_invalid");
     if (!parse_filters(req, obj, m, err))

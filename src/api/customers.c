@@ -446,6 +446,9 @@ static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct cus
     jsonw_array_end(&w);
     if (distinct > CUSTOMER_TAXES_MAX) {
         buf_free(&b);
+        _Static_assert(CUSTOMER_TAXES_MAX == 32, "the message names the limit");
+        if (!p->failed)
+            p->err.message = "a fee carries at most 32 taxes: name at most 32 in tax_codes";
         return refuse(p, "tax_codes", "too_many_items");
     }
     in->values.doc[CUSTOMER_TAX_CODES] = json_text(p, &b);
@@ -491,7 +494,7 @@ void customers_upsert(struct request *req)
         obj ? api_new_command(req, COMMAND_CUSTOMER_UPSERT, render_command) : NULL;
     struct parse p = {.req = req};
     if (cmd && !parse_customer(&p, obj, &cmd->as.customer_upsert.input))
-        api_error_validation(req, p.err.field, p.err.code);
+        api_error_validation_message(req, p.err.field, p.err.code, p.err.message);
     else if (cmd)
         api_submit(req, cmd);
     json_object_put(doc);

@@ -312,8 +312,9 @@ static bool parse_request(struct request *req, struct json_object *obj,
         return false;
     rq->has_ending_at = ending == JSON_IN_VALUE;
     rq->ending_at_null = ending == JSON_IN_NULL;
-    /* Lago: without an external_id, the subscription takes the customer's. */
-    if (!rq->external_id || !*rq->external_id)
+    /* Lago: without an external_id, the subscription takes the customer's; a blank one is
+     * none (an audit found "   " made a subscription no event could name) */
+    if (!rq->external_id || json_in_blank(rq->external_id, strlen(rq->external_id)))
         rq->external_id = rq->external_customer_id;
     if (billing_time && strcmp(billing_time, "calendar") != 0 &&
         strcmp(billing_time, "anniversary") != 0)

@@ -285,6 +285,7 @@ test('codes, names and external ids of whitespace alone are value_is_mandatory, 
     ['/api/v1/add_ons', { add_on: { name: '  ', code: 'blank_addon', amount_cents: 1, amount_currency: 'USD' } }, 'name'],
     ['/api/v1/coupons', { coupon: { name: 'C', code: '  ', coupon_type: 'percentage', percentage_rate: '5', frequency: 'once', expiration: 'no_expiration' } }, 'code'],
     ['/api/v1/subscriptions', { subscription: { external_customer_id: '  ', plan_code: 'p' } }, 'external_customer_id'],
+    ['/api/v1/billable_metrics', { billable_metric: { name: 'S', code: 'blank_field', aggregation_type: 'sum_agg', field_name: '   ' } }, 'field_name'],
     ['/api/v1/events', { event: { transaction_id: 'blank_sub', external_subscription_id: '  ', code: 'c' } }, 'external_subscription_id'],
   ];
   const lists = ['customers', 'taxes', 'billable_metrics', 'plans', 'add_ons', 'coupons'];
@@ -297,4 +298,19 @@ test('codes, names and external ids of whitespace alone are value_is_mandatory, 
     assert.deepEqual(b.error_details, { [field]: ['value_is_mandatory'] }, path);
   }
   assert.deepEqual(await counts(), before);
+});
+
+// A subscription's external_id of spaces alone is none: it takes its customer's, as one sent
+// without (an audit found "   " made a subscription that no event could name); a customer's
+// 33rd tax is refused with the message the plans' limit has.
+test('a blank subscription external_id is its customer\'s; a customer names at most 32 taxes, with a message', async () => {
+  const call = async (path, body) => { const r = await t.api(path, { method: 'POST', body }); return { status: r.status, body: await r.json() }; };
+  await call('/api/v1/plans', { plan: { code: 'blank_plan', name: 'B', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } });
+  const r = await call('/api/v1/subscriptions', { subscription: { external_customer_id: 'blank_cust', plan_code: 'blank_plan', external_id: '   ' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.external_id, 'blank_cust');
+  const taxes = Array.from({ length: 33 }, (_, i) => `ctax${i}`);
+  const c = await call('/api/v1/customers', { customer: { external_id: 'taxed_cust', tax_codes: taxes } });
+  assert.deepEqual([c.status, c.body.error_details], [422, { tax_codes: ['too_many_items'] }]);
+  assert.match(c.body.message, /at most 32/);
 });
