@@ -286,9 +286,12 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
     }
     b->touched[b->touched_count++] = cw->customer_id;
     cw->touched_in = b->command_number;
-    /* the threshold rules' look at the command's start: a rule fires on a fall from here (so
-     * a rise since the last look, a void or a refund, counts), and one whose wallet stands above
-     * its threshold is armed for the next crossing */
+    wallet_book_observe_rules(cw); /* a rise since the last look (a refund, say) counts */
+    return true;
+}
+
+void wallet_book_observe_rules(struct customer_wallets *cw)
+{
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
         w->rule_seen_cents =
@@ -296,7 +299,6 @@ bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw)
         if (w->has_rule && !wallet_rule_due(&w->rule, w->rule_seen_cents, w->pending_cents))
             w->rule_armed = true;
     }
-    return true;
 }
 
 bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
@@ -2494,6 +2496,11 @@ enum command_result wallet_book_release(struct wallet_book *b, struct store *st,
                     r = wallet_book_give_back_held(st, cmd, cw, w, part->grant_id, part->cents,
                                                    part->at_rollover, a->id, cause);
             }
+        /* a void's or an expiry's credits are a rise the threshold rules see (and an expiry
+         * of them, at once if their grant's expiry passed, a fall from it): an audit found a
+         * crossing missed and the rule left disarmed */
+        if (r == COMMAND_OK && cause != LEDGER_CAUSE_CAPTURE)
+            wallet_book_observe_rules(cw);
         if (r == COMMAND_OK)
             r = wallet_book_expire_unheld(st, cmd, w, released_expiry_bound(w, cmd->now));
         if (r != COMMAND_OK)

@@ -108,8 +108,8 @@ struct live_wallet {
     /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
      * fires once per crossing, then waits for the ongoing balance to rise above again. */
     bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
-    /* Its ongoing balance when the command began (wallet_book_touch): its threshold rule
-     * fires only on a fall of its own balance in the command (a debit, hold, void or expiry of
+    /* Its ongoing balance at the threshold rules' last look (wallet_book_observe_rules): its
+     * rule fires only on a fall of its own balance since (a debit, hold, void or expiry of
      * it), never on another wallet's top-up or expiry (an audit found a rule made below its
      * threshold buying credits when a sibling wallet was topped up). */
     int64_t rule_seen_cents;
@@ -282,6 +282,12 @@ struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct stor
 void wallet_book_forget(struct wallet_book *b, int64_t customer_id);
 /* Notes that the current command changes the customer (for undo). */
 bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw);
+/*
+ * The threshold rules' look at the customer's wallets now (rule_seen_cents: a rule fires on a
+ * fall from here), arming a rule whose wallet stands above its threshold: at a command's start
+ * (wallet_book_touch), after a hold's release, and after the rules fire. Writer thread.
+ */
+void wallet_book_observe_rules(struct customer_wallets *cw);
 /* Notes that the customer has changes waiting for wallet_book_flush. */
 bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw);
 /* The customer's wallet with that row id, or NULL. */

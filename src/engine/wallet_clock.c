@@ -29,15 +29,16 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
- * included), when the wallet's own balance fell in this command (rule_seen_cents, its balance
- * when the command began), in the same command as what made the balance fall, so the top-up is
+ * included), when the wallet's own balance fell since the rules' last look (rule_seen_cents:
+ * the command's start, a hold's release, the rules' own top-ups), in the same command as what
+ * made the balance fall, so the top-up is
  * there in the answer that follows. For an hour after a payment of its top-up was declined it does
  * not fire (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw)
 {
-    /* rule_seen_cents is the command's start (wallet_book_touch) */
+    /* rule_seen_cents is this command's (wallet_book_touch looked first) */
     assert(cw->wallet_count == 0 || cw->touched_in == cw->wallets[0].book->command_number);
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
@@ -45,7 +46,7 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             (w->rule_has_expiration && w->rule_expiration_at <= cmd->now))
             continue;
         int64_t ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
-        bool fell = ongoing < w->rule_seen_cents; /* since the command began */
+        bool fell = ongoing < w->rule_seen_cents; /* since the last look */
         if (!wallet_rule_due(&w->rule, ongoing, w->pending_cents)) {
             w->rule_armed = true;
             continue;
@@ -89,6 +90,7 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
         ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
         w->rule_armed = !wallet_rule_due(&w->rule, ongoing, w->pending_cents);
     }
+    wallet_book_observe_rules(cw); /* the next fall is from here, top-ups made included */
     return COMMAND_OK;
 }
 
