@@ -47,6 +47,9 @@ struct request {
 
     struct buf body; /* the request body as received */
     bool body_too_large;
+    /* its route is unknown or its key refused (server.c, body_wanted): its body is read and
+     * thrown away, not kept, and the answer (401, 404, 405) comes once it is read */
+    bool body_unwanted;
     uint64_t body_received; /* bytes of body read, kept or thrown away (server.c, access_cb) */
     bool must_close; /* answered with Connection: close: what follows on it cannot be trusted */
 

@@ -886,6 +886,22 @@ static bool refused_before_body(struct request *req)
     return true;
 }
 
+/*
+ * Whether a request's body can be of any use: its route exists and its key is good (or the
+ * route takes none). One refused for either is answered once its body is read, as ever, but
+ * the body is thrown away as it comes rather than kept: an audit filled a gigabyte of memory
+ * with a hundred bodies sent under a wrong key.
+ */
+static bool body_wanted(struct request *req)
+{
+    const char *params[API_PATH_PARAMS_MAX];
+    char allow[ROUTES_ALLOW_MAX];
+    int route = -1;
+    return routes_match(req->method, req->raw_path, &route, params, &req->arena, allow) ==
+               ROUTE_FOUND &&
+           (!api_routes[route].authenticated || authenticate(req));
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -923,8 +939,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             dispatch(req);
             return queue_answer(req);
         }
-        if (!refused_before_body(req))
+        if (!refused_before_body(req)) {
+            req->body_unwanted = !body_wanted(req);
             return MHD_YES;
+        }
         req->must_close = true; /* a body sent uninvited is not read as the next request */
         req->state = REQUEST_ANSWERED;
         return queue_answer(req);
@@ -943,7 +961,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         req->body_received += *upload_data_size;
         if (req->body_too_large || req->body_received > api->config.body_max)
             req->body_too_large = true;
-        else
+        else if (!req->body_unwanted)
             buf_append(&req->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         if (!discarded_too_much(req))

@@ -378,3 +378,39 @@ test('options are read in both spellings, --name value and --name=value', async 
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--threads wants 1 to \d+, got '0'/);
 });
+
+// A body under a wrong key, or for no route, is read and thrown away, not kept until it ends:
+// an audit filled a gigabyte with a hundred such bodies held open. Forty connections each send
+// 1,000,000 bytes of a body but its last byte; tallyd's memory must not hold them.
+test('bodies sent under a wrong key or to no route are not kept while they come', async () => {
+  const t = await startWithOrg();
+  const net = await import('node:net');
+  const rss = () => Number(readFileSync(`/proc/${t.server.child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+  const { port } = new URL(t.url);
+  const before = rss();
+  const chunk = Buffer.alloc(999_999, 'x');
+  const sockets = [];
+  try {
+    for (let i = 0; i < 40; i++) {
+      const s = net.connect(Number(port), '127.0.0.1');
+      const path = i % 2 ? '/api/v1/customers' : '/api/v1/nowhere';
+      await new Promise((resolve) => s.on('connect', resolve));
+      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tly_wrong\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n`);
+      await new Promise((resolve) => s.write(chunk, resolve));
+      sockets.push(s);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // let the server read what was sent
+    const grown = rss() - before; // kB
+    // the last byte: each answered as before, 401 (or 404 for no route)
+    const answers = await Promise.all(sockets.map((s) => new Promise((resolve) => {
+      let text = '';
+      s.on('data', (d) => { text += d; if (text.includes('\r\n\r\n')) resolve(text.split(' ')[1]); });
+      s.write('x');
+    })));
+    assert.deepEqual([...new Set(answers)].sort(), ['401', '404']);
+    assert.ok(grown < 20_000, `tallyd grew by ${grown} kB while 40 unwanted bodies of 1 MB came`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await t.cleanup();
+  }
+});
