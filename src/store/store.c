@@ -2022,18 +2022,25 @@ enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct 
     return read_one(s, read_customer_row, out, a);
 }
 
-enum store_status store_customer_external_id_known(struct store_conn *c, int64_t org_id,
-                                                   const char *external_id, bool *known)
+/* What statement `id`, a SELECT EXISTS over (org_id, text), answers. */
+static enum store_status exists_with_text(struct store_conn *c, enum stmt_id id, int64_t org_id,
+                                          const char *text, bool *out)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_EXTERNAL_ID_KNOWN);
+    sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
-    bind_text(s, 2, external_id);
+    bind_text(s, 2, text);
     enum store_status r = step_one(s);
-    *known = r == STORE_OK && sqlite3_column_int(s, 0) != 0;
+    *out = r == STORE_OK && sqlite3_column_int64(s, 0) != 0;
     sqlite3_reset(s);
     return r == STORE_OK ? STORE_OK : STORE_ERROR; /* EXISTS always answers a row */
+}
+
+enum store_status store_customer_external_id_known(struct store_conn *c, int64_t org_id,
+                                                   const char *external_id, bool *known)
+{
+    return exists_with_text(c, STMT_CUSTOMER_EXTERNAL_ID_KNOWN, org_id, external_id, known);
 }
 
 enum store_status store_customer_save(struct store *st, struct customer *c)
@@ -2474,15 +2481,7 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
 enum store_status store_coupon_in_use(struct store_conn *c, int64_t org_id,
                                       const char *coupon_lago_id, bool *in_use)
 {
-    sqlite3_stmt *s = stmt(c, STMT_COUPON_IN_USE);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    bind_text(s, 2, coupon_lago_id);
-    enum store_status r = step_one(s);
-    *in_use = r == STORE_OK && sqlite3_column_int64(s, 0) != 0;
-    sqlite3_reset(s);
-    return r;
+    return exists_with_text(c, STMT_COUPON_IN_USE, org_id, coupon_lago_id, in_use);
 }
 
 enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t org_id,
