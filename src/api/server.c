@@ -681,6 +681,10 @@ static void dispatch(struct request *req)
         api_error_unauthorized(req);
         return;
     }
+    if (req->body_unwanted) { /* its key failed to read when it came (body_wanted): not kept */
+        api_error(req, 503, "service_unavailable", "the request could not be read; send it again");
+        return;
+    }
     /* After the key, as Lago looks at no body before it, and only where a handler reads the
      * body: no GET, HEAD or DELETE handler does, and a body they ignore is not refused. */
     bool mutating = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
