@@ -898,6 +898,11 @@ static bool refused_before_body(struct request *req)
  */
 static bool body_wanted(struct request *req)
 {
+    /* no body coming (most reads): nothing to keep, and no route or key to look at twice */
+    const char *length = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Length");
+    if (!MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Transfer-Encoding") &&
+        (!length || strcmp(length, "0") == 0))
+        return true;
     const char *params[API_PATH_PARAMS_MAX];
     char allow[ROUTES_ALLOW_MAX];
     int route = -1;
