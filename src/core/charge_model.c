@@ -497,9 +497,12 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
  * for a prorated charge; then units x per_unit_amount + flat_amount. At 0 units that is the
  * first range's flat amount, as graduated's first tier (Lago since lago-api#5760, 2026-06,
  * which dropped VolumeService's "nothing at 0 units").
- * The ceiling is what puts 100.5 units in the 101.. range. No range (n <= -1, or a hole
- * between decimal bounds such as 0..10.5 then 11.5..) charges nothing, as Lago's spec "when
- * aggregation is negative" says.
+ * The ceiling is what puts 100.5 units in the 101.. range. Units at or below -1 match no range
+ * and charge nothing, as Lago's spec "when aggregation is negative" says. Units in a hole
+ * between decimal bounds (0..10.5 then 11.5..: 10.7 units, whose ceiling 11 is below 11.5)
+ * match none either: Lago's compute then fails on a nil range and bills nothing until the
+ * plan is fixed, and charging nothing here would give those units away (an audit's finding),
+ * so they take the range above, the one their size passed into, as graduated tiers price them.
  */
 static enum charge_model_status volume_amount(const struct charge_model_ranges *r,
                                               const struct charge_model_input *in, money_t *out)
@@ -509,10 +512,11 @@ static enum charge_model_status volume_amount(const struct charge_model_ranges *
     TRY(from_money(money_round(n, 0, MONEY_ROUND_CEIL, &ceil_n)));
     for (size_t i = 0; i < r->count; i++) {
         const struct charge_model_range *g = &r->items[i];
-        if (money_cmp(g->from_value, ceil_n) > 0)
-            continue;
         if (g->has_to_value && money_cmp(n, g->to_value) > 0)
             continue;
+        /* past every earlier range: a hole's units take this one, but none is below the first */
+        if (i == 0 && money_cmp(g->from_value, ceil_n) > 0)
+            break;
         money_t per_unit_total;
         TRY(mul(in->units, g->per_unit_amount, &per_unit_total));
         return add(per_unit_total, g->flat_amount, out);

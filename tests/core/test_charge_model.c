@@ -434,12 +434,13 @@ static void test_volume_boundaries(void **state)
     run_units_table("volume boundaries", &p, b, COUNT(b));
 
     /* Decimal bounds one apart leave a hole: 10.7 units has ceil 11 < 11.5 and 10.7 > 10.5, so
-     * no range matches and Lago charges nothing. */
+     * no range matches Lago's rule (its compute fails); the units are past the first range, so
+     * they take the next one rather than being given away. */
     struct charge_model_range h[] = {RG("0", "10.5", "1", "0"), RG("11.5", NULL, "2", "0")};
     struct charge_model_properties ph = ranged(CHARGE_MODEL_VOLUME, h, 2);
     assert_int_equal(charge_model_validate(&ph, NULL, 0), 0);
     static const struct units_case hole[] = {
-        {"10.5", "10.5"}, {"10.7", "0"}, {"11", "0"}, {"11.2", "22.4"}, {"11.5", "23"}};
+        {"10.5", "10.5"}, {"10.7", "21.4"}, {"11", "22"}, {"11.2", "22.4"}, {"11.5", "23"}};
     run_units_table("volume decimal hole", &ph, hole, COUNT(hole));
 
     /* Not monotone: 100 units cost more than 101 (the step fee(101) - fee(100) is negative). */
