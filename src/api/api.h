@@ -120,6 +120,17 @@ struct json_object *api_body_object(struct request *req, const char *root_key,
                                     struct json_object **doc);
 
 /*
+ * The same for a route whose body may be left out (a hold's capture or void): no body, `{}`
+ * and a null root are no fields (*obj NULL). Anything else that is not `{root_key: {...}}` is
+ * a 400, as on other routes: malformed JSON, a document or a root that is not an object, and
+ * members sent beside a missing root (the fields meant for it, which would be ignored: an
+ * audit saw a capture's real usage dropped so, and the hold's recorded instead). False after
+ * answering; *doc as for api_body_object.
+ */
+bool api_optional_body_object(struct request *req, const char *root_key, struct json_object **doc,
+                              struct json_object **obj);
+
+/*
  * A zeroed command of `kind` for the request's organization, in the request arena; NULL
  * after answering 500 when memory runs out. Submit it with api_submit.
  */

@@ -184,14 +184,10 @@ void authorizations_capture(struct request *req)
     if (!find(req, &a))
         return;
     /* The body is optional: {"authorization": {...}} overrides what was authorized. */
-    struct json_object *doc = NULL, *obj = NULL;
-    const char *why;
-    if (req->body.len > 0) {
-        if (!(doc = json_in_parse(req->body.data, req->body.len, &why))) {
-            api_error_bad_request(req, why);
-            return;
-        }
-        obj = json_in_root(doc, "authorization");
+    struct json_object *doc, *obj;
+    if (!api_optional_body_object(req, "authorization", &doc, &obj)) {
+        json_object_put(doc);
+        return;
     }
     struct command *cmd = api_new_command(req, COMMAND_AUTHORIZATION_CAPTURE, render_command);
     struct event *e = cmd ? arena_alloc(&req->arena, sizeof *e) : NULL;
@@ -247,7 +243,12 @@ done:
 
 void authorizations_void(struct request *req)
 {
-    struct command *cmd = api_new_command(req, COMMAND_AUTHORIZATION_VOID, render_command);
+    /* it takes no fields, but a body sent is read as on every route: a bad one is a 400 */
+    struct json_object *doc, *obj;
+    bool readable = api_optional_body_object(req, "authorization", &doc, &obj);
+    json_object_put(doc);
+    struct command *cmd =
+        readable ? api_new_command(req, COMMAND_AUTHORIZATION_VOID, render_command) : NULL;
     if (!cmd)
         return;
     cmd->as.authorization_void.lago_id = req->params[0];

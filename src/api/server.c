@@ -22,6 +22,7 @@
 #include "api/api.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -397,6 +398,34 @@ struct json_object *api_body_object(struct request *req, const char *root_key,
         api_error_bad_request(req, what);
     }
     return obj;
+}
+
+bool api_optional_body_object(struct request *req, const char *root_key, struct json_object **doc,
+                              struct json_object **obj)
+{
+    *doc = *obj = NULL;
+    if (req->body.len == 0)
+        return true;
+    const char *why;
+    if (!(*doc = json_in_parse(req->body.data, req->body.len, &why))) {
+        api_error_bad_request(req, why);
+        return false;
+    }
+    if (!json_object_is_type(*doc, json_type_object)) {
+        api_error_bad_request(req, "the body is not an object");
+        return false;
+    }
+    struct json_object *root = NULL;
+    bool named = json_object_object_get_ex(*doc, root_key, &root); /* root NULL: a null */
+    if (named ? root && !json_object_is_type(root, json_type_object)
+              : json_object_object_length(*doc) > 0) {
+        char what[128];
+        snprintf(what, sizeof what, "param is missing or the value is empty: %s", root_key);
+        api_error_bad_request(req, what);
+        return false;
+    }
+    *obj = root;
+    return true;
 }
 
 struct command *api_new_command(struct request *req, enum command_kind kind,

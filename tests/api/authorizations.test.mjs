@@ -540,3 +540,34 @@ test('a hold and its capture take an integer external_subscription_id and transa
   const r = await authorize({ external_subscription_id: 1.5, code: 'gpu_seconds', properties: { seconds: 10 } });
   assert.deepEqual([r.status, (await r.json()).error_details], [422, { external_subscription_id: ['invalid_type'] }]);
 });
+
+// Found by an input audit: a capture whose `authorization` root was a string, a number or an
+// array, a body `[]`, or the real usage sent beside the root (`{"properties":…}`) was answered
+// 200 and recorded the hold's authorized usage; the corrected capture was then refused as
+// already captured. A void took any body, malformed JSON included. Both now read a body as
+// every route does: no body or `{}` is no fields, anything else not `{"authorization":{…}}` is
+// a 400 that changes nothing.
+test('a capture or void with a malformed body is a 400 and leaves the hold as it was', async () => {
+  const a = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 2 } }))).authorization;
+  assert.equal(a.status, 'authorized');
+  const raw = (what, body) => t.api(`/api/v1/authorizations/${a.lago_id}/${what}`, { method: 'POST', raw: body });
+  const bad = ['{"authorization":"oops"}', '{"authorization":5}', '{"authorization":[]}', '[]', 'null',
+    '{"properties":{"seconds":100}}', '{"authorization":', 'hello', '{} x'];
+  for (const body of bad) {
+    for (const what of ['capture', 'void']) {
+      const r = await raw(what, body);
+      assert.equal(r.status, 400, `${what} ${body}: ${r.status}`);
+      assert.match((await r.json()).error, /^BadRequest/);
+    }
+  }
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${a.lago_id}`))).authorization.status, 'authorized');
+  // the usage sent right is what is recorded
+  const captured = (await ok(await raw('capture', '{"authorization":{"properties":{"seconds":1}}}'))).authorization;
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 2]);
+  // a void without a body, or with an empty object or a null root, still voids
+  for (const body of [undefined, '{}', '{"authorization":null}']) {
+    const b = (await ok(await authorize({ external_subscription_id: 'jobs_sub', code: 'gpu_seconds', properties: { seconds: 1 } }))).authorization;
+    const r = await t.api(`/api/v1/authorizations/${b.lago_id}/void`, { method: 'POST', raw: body });
+    assert.equal((await ok(r)).authorization.status, 'voided', String(body));
+  }
+});
