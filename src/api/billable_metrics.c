@@ -17,6 +17,14 @@
 #include "json/event_json.h"
 #include "util/jsonw.h"
 
+/* What a metric's filters may be, in words (an audit found the limits refused unsaid). */
+static const char filters_shape[] = "filters: at most 32, each {\"key\": text, \"values\": "
+                                    "[text, ...]} with 1 to 512 values, a key or value 1 to "
+                                    "255 bytes";
+_Static_assert(BILLABLE_METRIC_FILTERS_MAX == 32 && BILLABLE_METRIC_FILTER_VALUES_MAX == 512 &&
+                   BILLABLE_METRIC_FILTER_TEXT_MAX == 255,
+               "filters_shape states the limits");
+
 static bool parse_filters(struct request *req, struct json_object *obj, struct billable_metric *m,
                           struct json_in_error *err)
 {
@@ -26,23 +34,25 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
     if (!json_object_is_type(list, json_type_array))
         return json_in_refuse(err, "filters", "invalid_type");
     size_t n = json_object_array_length(list);
-    if (n > BILLABLE_METRIC_FILTERS_MAX)
+    if (n > BILLABLE_METRIC_FILTERS_MAX) {
+        err->message = filters_shape;
         return json_in_refuse(err, "filters", "too_many_items");
+    }
     struct billable_metric_filter *filters = arena_alloc(&req->arena, sizeof *filters * (n + 1));
     if (!filters)
         return json_in_refuse(err, "filters", "out_of_memory");
     for (size_t i = 0; i < n; i++) {
         struct json_object *f = json_object_array_get_idx(list, i);
         const char **values = NULL;
-        if (!json_object_is_type(f, json_type_object))
-            return json_in_refuse(err, "filters", "invalid_format");
-        if (!json_in_required_string(f, "key", BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena,
-                                     &filters[i].key, err))
-            return json_in_refuse(err, "filters", "invalid_format");
-        if (json_in_string_array(f, "values", BILLABLE_METRIC_FILTER_VALUES_MAX,
+        if (!json_object_is_type(f, json_type_object) ||
+            !json_in_required_string(f, "key", BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena,
+                                     &filters[i].key, err) ||
+            json_in_string_array(f, "values", BILLABLE_METRIC_FILTER_VALUES_MAX,
                                  BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &values,
-                                 &filters[i].value_count, err) != JSON_IN_VALUE)
+                                 &filters[i].value_count, err) != JSON_IN_VALUE) {
+            err->message = filters_shape; /* Lago's one code; the message says the limits */
             return json_in_refuse(err, "filters", "invalid_format");
+        }
         filters[i].values = values;
     }
     m->filters = filters;

@@ -20,6 +20,10 @@
 
 #include "api/request.h"
 
+/* A named limit as text, for a message built at compile time: "at most " API_LIMIT_TEXT(N). */
+#define API_LIMIT_TEXT_OF(x) #x
+#define API_LIMIT_TEXT(x) API_LIMIT_TEXT_OF(x)
+
 void api_error_bad_request(struct request *req, const char *what);
 void api_error_unauthorized(struct request *req);
 void api_error_not_found(struct request *req, const char *code);

@@ -99,9 +99,6 @@ static void render_created(struct command *cmd)
 
 /* ---- create -------------------------------------------------------------------------------- */
 
-#define TEXT_OF(x) #x
-#define NUMBER_TEXT(x) TEXT_OF(x)
-
 /* A type error is invalid_type; a list or a text past its limit is Tally's code for that
  * limit, with a message saying it (an audit found both invalid_type, with no word of the
  * limit: a client checking its JSON types found them right). */
@@ -112,7 +109,7 @@ bool wallet_transactions_valid_metadata(struct json_object *v, const char *field
         return json_in_refuse(err, field, "invalid_type");
     if (json_object_array_length(v) > WALLET_TX_METADATA_MAX) {
         err->message =
-            "metadata holds at most " NUMBER_TEXT(WALLET_TX_METADATA_MAX) " key/value pairs";
+            "metadata holds at most " API_LIMIT_TEXT(WALLET_TX_METADATA_MAX) " key/value pairs";
         return json_in_refuse(err, field, "too_many_items");
     }
     for (size_t i = 0; i < json_object_array_length(v); i++) {
@@ -125,7 +122,7 @@ bool wallet_transactions_valid_metadata(struct json_object *v, const char *field
             return json_in_refuse(err, field, "invalid_type");
         if (json_object_get_string_len(key) > WALLET_TX_METADATA_TEXT_MAX ||
             (value && json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)) {
-            err->message = "a metadata key or value is at most " NUMBER_TEXT(
+            err->message = "a metadata key or value is at most " API_LIMIT_TEXT(
                 WALLET_TX_METADATA_TEXT_MAX) " bytes";
             return json_in_refuse(err, field, "value_is_too_long");
         }

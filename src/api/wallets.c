@@ -18,7 +18,7 @@
 #include "sys/entropy.h"
 #include "util/jsonw.h"
 
-#define WALLET_METADATA_MAX 4096      /* bytes of a wallet's metadata object, as JSON */
+#define WALLET_METADATA_KEYS_MAX 50   /* Lago's (Metadata::ItemMetadata) */
 #define WALLET_METADATA_KEY_MAX 100   /* Lago's */
 #define WALLET_METADATA_VALUE_MAX 255 /* Lago's */
 #define WALLET_PURCHASE_ORDER_MAX 255
@@ -302,21 +302,35 @@ static struct json_object *parse_applies_to(struct request *req, struct json_obj
 }
 
 /* A metadata object of string (or null) values, keys of at most 100 bytes, bounded. */
+/*
+ * Lago's item metadata limits (Metadata::ItemMetadata: 50 keys, a key up to 100, a value up to
+ * 255), counted in bytes. A blank key is refused where Lago keeps it: its delete route
+ * (`/metadata/` then) is the one that deletes every key (an audit's finding).
+ */
 static bool valid_metadata(struct json_object *v, struct json_in_error *err)
 {
     if (!json_object_is_type(v, json_type_object))
         return json_in_refuse(err, "metadata", "invalid_type");
+    if (json_object_object_length(v) > WALLET_METADATA_KEYS_MAX) {
+        err->message = "metadata holds at most " API_LIMIT_TEXT(WALLET_METADATA_KEYS_MAX) " keys";
+        return json_in_refuse(err, "metadata", "too_many_items");
+    }
     /* a string too long is not of the wrong type: told apart, so a client knows what to fix */
     json_object_object_foreach(v, key, value)
     {
         if (value && !json_object_is_type(value, json_type_string))
             return json_in_refuse(err, "metadata", "invalid_type");
+        if (json_in_blank(key, strlen(key))) {
+            err->message = "a metadata key may not be blank";
+            return json_in_refuse(err, "metadata", "value_is_mandatory");
+        }
         if (strlen(key) > WALLET_METADATA_KEY_MAX ||
-            (value && json_object_get_string_len(value) > WALLET_METADATA_VALUE_MAX))
+            (value && json_object_get_string_len(value) > WALLET_METADATA_VALUE_MAX)) {
+            err->message = "a metadata key is at most " API_LIMIT_TEXT(
+                WALLET_METADATA_KEY_MAX) " bytes, a value at most " API_LIMIT_TEXT(WALLET_METADATA_VALUE_MAX) " bytes";
             return json_in_refuse(err, "metadata", "value_is_too_long");
+        }
     }
-    if (strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) > WALLET_METADATA_MAX)
-        return json_in_refuse(err, "metadata", "value_is_too_long");
     return true;
 }
 
@@ -1148,7 +1162,7 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
             goto done;
         }
         if (!valid_metadata(given, &err)) {
-            api_error_validation(req, err.field, err.code);
+            api_error_validation_message(req, err.field, err.code, err.message);
             goto done;
         }
     }
@@ -1166,7 +1180,7 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
         }
     }
     if (!valid_metadata(metadata, &err)) {
-        api_error_validation(req, err.field, err.code);
+        api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     struct command *cmd = api_new_command(req, COMMAND_WALLET_UPDATE, render_metadata);

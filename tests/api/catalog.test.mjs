@@ -127,6 +127,16 @@ test('billable metrics: Lago validation rules', async () => {
     assert.equal(r.status, 422, JSON.stringify(billable_metric));
     assert.deepEqual(details(r), { [field]: [code] }, JSON.stringify(billable_metric));
   }
+  // Found by an input audit: the filters' limits were refused invalid_format with no word of
+  // them; the refusal now says them
+  const values = (n) => Array.from({ length: n }, (_, i) => `v${i}`);
+  for (const [filters, code] of [[[{ key: 'k', values: values(513) }], 'invalid_format'], [[{ key: 'k'.repeat(256), values: ['a'] }], 'invalid_format'],
+    [[{ key: 'k', values: ['v'.repeat(256)] }], 'invalid_format'], [Array.from({ length: 33 }, (_, i) => ({ key: `k${i}`, values: ['a'] })), 'too_many_items']]) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'lim', name: 'L', aggregation_type: 'count_agg', filters } });
+    assert.deepEqual([r.status, details(r)], [422, { filters: [code] }]);
+    assert.match(r.body.message, /at most 32.*512 values.*255 bytes/);
+  }
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'lim', name: 'L', aggregation_type: 'count_agg', filters: [{ key: 'k', values: values(512) }] } })).status, 200);
   // the three types that may recur (tests/api/recurring.test.mjs carries them)
   for (const aggregation_type of ['sum_agg', 'unique_count_agg', 'weighted_sum_agg']) {
     const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: `r_${aggregation_type}`, name: 'R', aggregation_type, field_name: 'x', recurring: true } });

@@ -911,6 +911,39 @@ test('wallet metadata: a key or value too long is value_is_too_long, a value of 
   assert.equal((await details({ ['k'.repeat(100)]: 'v'.repeat(255) }))[0], 200);
 });
 
+// Found by an input audit: a blank metadata key was kept, and its delete route
+// (`DELETE …/metadata/`, the trailing slash folded as Rails folds it) deleted every key; and a
+// 4096-byte cap on the whole object refused forty keys each within its limits, with no word
+// of why. Now Lago's own limit (50 keys) holds, blank keys are refused, each with a message.
+test('wallet metadata: blank keys refused, at most 50 keys, each refusal says its limit', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'meta_keys', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'meta_keys', currency: 'EUR', rate_amount: '1' } }))).wallet;
+  const path = `/api/v1/wallets/${w.lago_id}/metadata`;
+  const send = async (metadata, method = 'POST') => {
+    const r = await t.api(path, { method, body: { metadata } });
+    const b = await json(r);
+    return [r.status, b.error_details, b.message];
+  };
+  assert.equal((await send({ plan_tier: 'gold', region: 'eu' }))[0], 200);
+  for (const key of ['', ' ', '\t'])
+    for (const method of ['POST', 'PATCH']) {
+      const [s, d, m] = await send({ [key]: 'x', other: 'y' }, method);
+      assert.deepEqual([s, d], [422, { metadata: ['value_is_mandatory'] }], `${method} ${JSON.stringify(key)}`);
+      assert.match(m, /blank/);
+    }
+  const many = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key_${i}`, 'v'.repeat(255)]));
+  assert.equal((await send(many(50)))[0], 200); // about 14 KB, each key within its limits
+  const [s, d, m] = await send(many(51));
+  assert.deepEqual([s, d], [422, { metadata: ['too_many_items'] }]);
+  assert.match(m, /50/);
+  // a merge counts the keys it would leave
+  assert.deepEqual((await send({ one_more: 'v' }, 'PATCH')).slice(0, 2), [422, { metadata: ['too_many_items'] }]);
+  assert.match((await send({ ['k'.repeat(101)]: 'v' }))[2], /100/);
+  // nothing refused changed what is kept
+  const kept = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.metadata;
+  assert.equal(Object.keys(kept).length, 50);
+});
+
 // Found by an audit (report 9, F2): a void kept the request's name but dropped its metadata
 // and priority; Lago's VoidService records all three on the outbound transaction.
 test('a void keeps the metadata, name and priority sent with it, alone or beside a grant', async () => {
