@@ -47,6 +47,9 @@
  * calendar month's start makes them all due at once, and the writer answers nothing while a
  * command runs; the next sweep, a second later, goes on (a test clock's advance settles all). */
 #define ENGINE_SETTLE_PER_SWEEP_MAX 512
+/* Sweeps one test-clock advance runs while interval rules are still behind (each makes up to
+ * WALLET_RULE_CATCH_UP_MAX anniversaries a wallet): a million a wallet; more, at the next. */
+#define ENGINE_ADVANCE_SWEEPS_MAX 1000
 #define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 /*

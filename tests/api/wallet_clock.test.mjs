@@ -82,3 +82,24 @@ test('a declined threshold top-up backs the rule off for an hour', async () => {
   assert.equal((await pending()).length, 1);
   await checkWalletLedger(t, w.lago_id);
 });
+
+// Found by an input audit: one advance made at most 1,000 anniversaries of an interval rule (a
+// sweep's bound), so a 30-year jump of a weekly rule answered `now` 2056 with 1,000 credits,
+// and the next advance of a second made the other 565. The advance now sweeps until caught up.
+test('a test clock jump over more anniversaries than a sweep makes handles every one of them', async () => {
+  const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  try {
+    const call = async (path, body) => { const r = await own.api(path, { method: body ? 'POST' : 'GET', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+    await call('/api/v1/customers', { customer: { external_id: 'weekly', currency: 'USD' } });
+    const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'weekly', currency: 'USD', rate_amount: '1', name: 'Weekly',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '1' }] } })).wallet;
+    await call('/api/v1/test_clock/advance', { test_clock: { to: '2056-01-01T00:00:00Z' } });
+    // 10,957 days: 1,565 whole weeks after the wallet's creation
+    assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '1565.0');
+    await call('/api/v1/test_clock/advance', { test_clock: { to: '2056-01-01T00:00:01Z' } });
+    assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '1565.0');
+    await checkWalletLedger(own, w.lago_id);
+  } finally {
+    await own.cleanup();
+  }
+});

@@ -72,7 +72,13 @@ export async function checkWalletTraces(t, walletLagoId) {
 
 export async function checkWalletLedger(t, walletLagoId) {
   const get = (path) => getOk(t, path);
-  const entries = (await get(`/api/v1/ledger_entries?per_page=1000&wallet_id=${walletLagoId}`)).ledger_entries.reverse();
+  const entries = [];
+  for (let page = 1; ; page++) { // newest first, a page at a time
+    const body = await get(`/api/v1/ledger_entries?per_page=1000&page=${page}&wallet_id=${walletLagoId}`);
+    entries.push(...body.ledger_entries);
+    if (!body.meta.next_page) break;
+  }
+  entries.reverse();
   const sums = new Map(), last = new Map();
   for (const e of entries) {
     sums.set(e.posting_id, (sums.get(e.posting_id) ?? 0) + (e.direction === 'debit' ? e.amount_cents : -e.amount_cents));
