@@ -379,8 +379,14 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
         known |= strcmp(interval, intervals[i]) == 0;
     struct wallet_duration d;
     enum wallet_rollover r = WALLET_ROLLOVER_NONE;
-    if (!known || (duration && !wallet_duration_parse(duration, &d)) ||
-        (rollover && !wallet_rollover_parse(rollover, &r)) ||
+    if (duration && !wallet_duration_parse(duration, &d)) {
+        err->message = "grant_expires_after is an ISO 8601 duration of whole years, months, "
+                       "weeks and days (P1M, P30D, P1Y6M), at least a day and at most 100 "
+                       "years (1,200 months, 37,200 days)";
+        return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+    }
+    _Static_assert(WALLET_DURATION_DAYS_MAX == 37200, "the message says 100 years");
+    if (!known || (rollover && !wallet_rollover_parse(rollover, &r)) ||
         (r == WALLET_ROLLOVER_MAX_PERCENTAGE && has_percentage != JSON_IN_VALUE))
         return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
     json_object_object_add(norm, "interval", json_object_new_string(interval));

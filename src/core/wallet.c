@@ -319,7 +319,8 @@ bool wallet_duration_parse(const char *text, struct wallet_duration *out)
         case 'D': out->days += n; break;
         }
     }
-    return out->years > 0 || out->months > 0 || out->days > 0; /* a grant lasts something */
+    int64_t longest = ((int64_t)out->years * 12 + out->months) * 31 + out->days;
+    return longest > 0 && longest <= WALLET_DURATION_DAYS_MAX; /* a grant lasts something */
 }
 
 struct civil_date wallet_duration_end(struct civil_date from, const struct wallet_duration *d,

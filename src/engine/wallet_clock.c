@@ -248,7 +248,8 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
 /*
  * When a rule's grant made at `at` ends: grant_expires_after later on the customer's local
  * calendar, at the start of that local day (wallet_duration_end), so that it ends with an
- * anniversary, across DST and month ends, whatever the zone's offset.
+ * anniversary, across DST and month ends, whatever the zone's offset. False if that day
+ * cannot be read or is past TIMESTAMP_MAX.
  */
 static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *out)
 {
@@ -257,10 +258,13 @@ static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *ou
     if (!tz_local_date(zone, at, &from) || !tz_local_date(zone, rule_anchor(w), &anchor))
         return false;
     struct civil_date end = wallet_duration_end(from, &w->rule_grant_duration, anchor.day);
-    if (zone)
-        return tz_start_of_day(zone, end, out) == TZ_OK;
-    *out = timestamp_days_from_civil(end) * TIMESTAMP_USEC_PER_DAY;
-    return true;
+    if (zone) {
+        if (tz_start_of_day(zone, end, out) != TZ_OK)
+            return false;
+    } else {
+        *out = timestamp_days_from_civil(end) * TIMESTAMP_USEC_PER_DAY;
+    }
+    return *out <= TIMESTAMP_MAX; /* past it: an end no answer could write */
 }
 
 /* One anniversary of an interval rule, at `at`: its credits, after the previous grants'
@@ -275,11 +279,11 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
                                 .details_json = w->rule_details_json,
                                 .priority = WALLET_PRIORITY_MAX,
                                 .invoice_requires_successful_payment = w->rule_requires_payment};
-    if (w->rule_has_grant_duration) {
-        cr.has_expiration_at = true;
-        if (!grant_end(w, at, &cr.expiration_at))
-            return COMMAND_STORE_FAILED; /* the zone read the anniversary: it reads this too */
-    }
+    /* An end past the last instant Tally keeps (a rule stored before WALLET_DURATION_DAYS_MAX,
+     * or a test clock near the year 9999) is no end: the grant is made without one, rather
+     * than the anniversary failing, and with it every sweep of the organization. */
+    if (w->rule_has_grant_duration)
+        cr.has_expiration_at = grant_end(w, at, &cr.expiration_at);
     bool rolls_over = w->rule_has_rollover &&
                       (w->row.last_interval_grant_id || w->row.last_interval_paid_grant_id);
     int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;

@@ -103,3 +103,32 @@ test('a test clock jump over more anniversaries than a sweep makes handles every
     await own.cleanup();
   }
 });
+
+// Found by a rules audit: grant_expires_after P7974Y was taken (each part up to 9999), and at the
+// first anniversary the grant's end fell past 9999-12-31: the anniversary failed, so every
+// advance of the organization answered 500 (and on the real clock, every sweep failed). Now a
+// grant lasts at most 100 years, and an end past the last instant is no end.
+test('grant_expires_after is at most 100 years, and an end past the year 9999 makes a grant with no end, not a failure', async () => {
+  const own = await startWithOrg(['--test-clock', '9990-01-01T00:00:00Z']);
+  try {
+    const send = (path, body) => own.api(path, { method: body ? 'POST' : 'GET', body });
+    const call = async (path, body) => { const r = await send(path, body); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+    await call('/api/v1/customers', { customer: { external_id: 'far', currency: 'USD' } });
+    const rule = (after) => ({ wallet: { external_customer_id: 'far', currency: 'USD', rate_amount: '1', name: `far ${after}`,
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', grant_expires_after: after }] } });
+    for (const after of ['P101Y', 'P7974Y', 'P1201M', 'PT1H']) {
+      const r = await send('/api/v1/wallets', rule(after));
+      const b = await r.json();
+      assert.deepEqual([r.status, b.error_details], [422, { recurring_transaction_rules: ['invalid_recurring_rule'] }], after);
+      assert.match(b.message, /100 years/, after);
+    }
+    const w = (await call('/api/v1/wallets', rule('P100Y'))).wallet;
+    await call('/api/v1/test_clock/advance', { test_clock: { to: '9990-03-01T00:00:00Z' } });
+    assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '2.0');
+    const grants = (await call(`/api/v1/wallets/${w.lago_id}/wallet_transactions`)).wallet_transactions;
+    assert.deepEqual(grants.map((x) => x.expiration_at), [null, null]);
+    await checkWalletLedger(own, w.lago_id);
+  } finally {
+    await own.cleanup();
+  }
+});

@@ -889,9 +889,11 @@ static void grant_duration_end(void **state)
 static void grant_duration_refusals(void **state)
 {
     (void)state;
-    static const char *const refused[] = {"P0D",   "P0M",   "P0Y0M0W0D", "P00W", "PT1H",
-                                          "P-1M",  "P1.5M", "P",         "",     "P1",
-                                          "P1D1M", "p1d",   "P1H",       "1M",   "P10000D"};
+    static const char *const refused[] = {"P0D", "P0M", "P0Y0M0W0D", "P00W", "PT1H", "P-1M",
+                                          "P1.5M", "P", "", "P1", "P1D1M", "p1d", "P1H", "1M",
+                                          "P10000D",
+                                          /* past 100 years (an audit: P7974Y wedged the clock) */
+                                          "P101Y", "P1201M", "P5314W3D", "P99Y13M", "P7974Y"};
     struct wallet_duration d;
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (wallet_duration_parse(refused[i], &d))
@@ -900,6 +902,10 @@ static void grant_duration_refusals(void **state)
     assert_int_equal(d.days, 1);
     assert_true(wallet_duration_parse("P1Y0M", &d));
     assert_int_equal(d.years, 1);
+    static const char *const longest[] = {"P100Y", "P1200M", "P9999D", "P99Y12M", "P5314W2D"};
+    for (size_t i = 0; i < sizeof longest / sizeof longest[0]; i++)
+        if (!wallet_duration_parse(longest[i], &d))
+            fail_msg("%s was refused", longest[i]);
 }
 
 int main(void)
