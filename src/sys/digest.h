@@ -19,4 +19,16 @@ void digest_sha256(const void *const *parts, const size_t *lens, size_t count,
 void digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX]);
 void digest_to_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 bytes */);
 
+#define DIGEST_UUID_TEXT 37 /* "xxxxxxxx-xxxx-8xxx-yxxx-xxxxxxxxxxxx" + NUL */
+
+/*
+ * A name-based UUID: the first 128 bits of the parts' SHA-256 as an RFC 9562 version 8 UUID
+ * (its example of a name-based custom UUID), lower-case. The same parts always give the same
+ * id, so an object Tally does not store (a credit invoice's one fee, a charge filter) has an
+ * id that survives restarts without a column. Callers start the parts with a label of what the
+ * id names, so that two kinds of object never share one.
+ */
+void digest_uuid(const void *const *parts, const size_t *lens, size_t count,
+                 char out[DIGEST_UUID_TEXT]);
+
 #endif
