@@ -11,10 +11,13 @@
 #include "api/api.h"
 #include "api/customers.h"
 #include "api/errors.h"
+#include "api/fees.h"
 #include "api/wallets.h"
 #include "core/money.h"
 #include "core/timestamp.h"
+#include "core/wallet.h"
 #include "json/json_in.h"
+#include "sys/digest.h"
 #include "util/jsonw.h"
 
 static const char *const status_names[] = {[INVOICE_DRAFT] = "draft",
@@ -91,51 +94,64 @@ struct invoice_view {
     const char *customer_taxes;               /* customers_taxes_text's */
 };
 
-/* Lago's fee object for a credit invoice's one fee: the credits bought, in the wallet's. */
+/* A credit invoice's one fee is not a row of its own: its lago_id is made from the invoice's,
+ * the same at every read and across restarts (sys/digest's name-based UUID). */
+static void credit_fee_id(const struct store_invoice *v, char out[DIGEST_UUID_TEXT])
+{
+    static const char label[] = "tally credit invoice fee\n";
+    const void *parts[] = {label, v->lago_id};
+    const size_t lens[] = {sizeof label - 1, strlen(v->lago_id)};
+    digest_uuid(parts, lens, 2, out);
+}
+
+/* Lago's fee of a credit invoice: the credits bought, in the wallet's currency. Its item is
+ * the transaction, named by it or "credit" (Lago's Fee#item_name and #invoice_name, its
+ * spec/models/fee_spec.rb). */
 static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
 {
     const struct store_invoice *v = view->v;
     const struct store_wallet_transaction *t = view->t;
-    char amount[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX] = "0.0";
-    money_format_fraction(money_from_int(v->amount_cents), 1, amount, sizeof amount);
-    if (t)
-        money_format_fraction(money_normalize(t->rate_amount), 1, rate, sizeof rate);
+    char id[DIGEST_UUID_TEXT], credits[MONEY_TEXT_MAX];
+    credit_fee_id(v, id);
+    money_t bought;
+    bool has_credits =
+        t && wallet_cents_to_credits(t->amount_cents, t->rate_amount,
+                                     wallets_currency_exponent(t->currency), &bought) == MONEY_OK;
+    if (has_credits)
+        money_format_fraction(money_normalize(bought), 1, credits, sizeof credits);
+    const char *name = t && t->name && *t->name ? t->name : "credit";
+    /* Lago's: a partner's invoices are self-billed, and their fees say so */
+    const char *account = view->customer ? view->customer->text[CUSTOMER_ACCOUNT_TYPE] : NULL;
+    struct fee_view f = {
+        .shape = FEE_OBJECT,
+        .lago_id = id,
+        .invoice_lago_id = v->lago_id,
+        .customer_lago_id = v->customer_lago_id,
+        .external_customer_id = v->external_customer_id,
+        .item = {.type = "credit",
+                 .code = "credit",
+                 .name = name,
+                 .description = "credit",
+                 .invoice_display_name = name,
+                 .lago_item_id = t ? t->lago_id : NULL,
+                 .item_type = "WalletTransaction"},
+        .invoiceable = true,
+        .self_billed = account && strcmp(account, "partner") == 0,
+        .currency = v->currency,
+        .exponent = wallets_currency_exponent(v->currency),
+        .amount_cents = v->amount_cents,
+        .taxes_precise_cents = money_from_int(0),
+        .taxes_rate = money_from_int(0),
+        .units = has_credits ? credits : NULL,
+        .total_aggregated_units = has_credits ? credits : NULL,
+        .precise_unit_amount = t ? t->rate_amount : money_from_int(0), /* a credit's price */
+        .events_count = FEE_NO_EVENTS_COUNT,
+        .payment_status = payment_names[v->payment_status],
+        .has_created_at = true,
+        .created_at = v->created_at,
+    };
     jsonw_object_begin(w);
-    jsonw_kv_cstr(w, "lago_invoice_id", v->lago_id);
-    jsonw_kv_cstr(w, "lago_customer_id", v->customer_lago_id);
-    jsonw_kv_cstr(w, "external_customer_id", v->external_customer_id);
-    jsonw_key(w, "created_at");
-    jsonw_time(w, v->created_at, false);
-    jsonw_kv_int(w, "amount_cents", v->amount_cents);
-    jsonw_kv_cstr(w, "amount_currency", v->currency);
-    jsonw_kv_int(w, "taxes_amount_cents", 0);
-    jsonw_kv_raw(w, "taxes_rate", "0.0");
-    jsonw_kv_int(w, "total_amount_cents", v->amount_cents);
-    jsonw_kv_cstr(w, "total_amount_currency", v->currency);
-    jsonw_kv_int(w, "sub_total_excluding_taxes_amount_cents", v->amount_cents);
-    jsonw_kv_cstr(w, "sub_total_excluding_taxes_precise_amount_cents", amount);
-    jsonw_kv_bool(w, "pay_in_advance", false);
-    jsonw_kv_bool(w, "invoiceable", true);
-    jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);
-    jsonw_key(w, "units");
-    if (t)
-        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
-    else
-        jsonw_null(w);
-    jsonw_key(w, "total_aggregated_units");
-    if (t)
-        wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
-    else
-        jsonw_null(w);
-    jsonw_kv_cstr(w, "precise_unit_amount", rate); /* a credit's price */
-    jsonw_key(w, "item");
-    jsonw_object_begin(w);
-    jsonw_kv_cstr(w, "type", "credit");
-    jsonw_kv_cstr(w, "code", "credit");
-    jsonw_kv_cstr(w, "name", "Credits");
-    jsonw_kv_cstr(w, "lago_item_id", t ? t->lago_id : NULL);
-    jsonw_kv_cstr(w, "item_type", "WalletTransaction");
-    jsonw_object_end(w);
+    (void)fees_write_members(w, &f); /* cents and a stored rate always show */
     jsonw_object_end(w);
 }
 
@@ -151,7 +167,11 @@ static const char *due_date(const struct store_invoice *v, char out[TIMESTAMP_TE
     return out;
 }
 
-static void render_invoice(struct jsonw *w, const struct invoice_view *view)
+/* One invoice. `shown` is an invoice answered alone (GET, PUT): Lago's render_invoice then
+ * includes its subscriptions, billing periods, credits and error details, which its list
+ * (InvoiceIndex) leaves out (app/controllers/api/v1/invoices_controller.rb,
+ * app/controllers/concerns/invoice_index.rb). A credit invoice has none of them. */
+static void render_invoice(struct jsonw *w, const struct invoice_view *view, bool shown)
 {
     const struct store_invoice *v = view->v;
     jsonw_object_begin(w);
@@ -166,6 +186,7 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view)
     jsonw_kv_cstr(w, "invoice_type", "credit");
     jsonw_kv_cstr(w, "status", status_names[v->status]);
     jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);
+    jsonw_kv_null(w, "payment_dispute_lost_at"); /* Tally takes no payment to dispute */
     jsonw_kv_bool(w, "payment_overdue", false);
     jsonw_kv_cstr(w, "currency", v->currency);
     const char *amounts[] = {"fees_amount_cents", "sub_total_excluding_taxes_amount_cents",
@@ -206,12 +227,21 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view)
         jsonw_kv_cstr(w, "external_id", v->external_customer_id);
         jsonw_object_end(w);
     }
+    if (shown) {
+        jsonw_kv_raw(w, "subscriptions", "[]");
+        jsonw_kv_raw(w, "billing_periods", "[]");
+    }
+    /* Tally's lists show the fees too, where Lago's leave them out */
     jsonw_key(w, "fees");
     jsonw_array_begin(w);
     render_credit_fee(w, view);
     jsonw_array_end(w);
+    if (shown)
+        jsonw_kv_raw(w, "credits", "[]"); /* credit notes and coupons it took: none */
     jsonw_kv_raw(w, "metadata", "[]");
     jsonw_kv_raw(w, "applied_taxes", "[]");
+    if (shown)
+        jsonw_kv_raw(w, "error_details", "[]");
     jsonw_object_end(w);
 }
 
@@ -246,7 +276,7 @@ static void render_one(struct buf *out, struct store_conn *c, const struct store
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "invoice");
-    render_invoice(&w, &view);
+    render_invoice(&w, &view, true);
     jsonw_object_end(&w);
 }
 
@@ -391,7 +421,7 @@ void invoices_list(struct request *req)
     jsonw_key(&w, "invoices");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        render_invoice(&w, &views[i]);
+        render_invoice(&w, &views[i], false);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

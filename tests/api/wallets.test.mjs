@@ -840,6 +840,60 @@ test('a credit invoice is issued on the customer\'s own day', async () => {
   assert.deepEqual(fields(paidNow), [200, 0, 0, false, null, [], invoice.lago_id, 'xi']);
 });
 
+// Lago's FeeSerializer writes every member on every fee, null where there is none, and a fee's
+// lago_id is what a client keeps for it; Lago's show and update write the invoice's subscriptions,
+// billing periods, credits and error details too. An audit found all of these missing.
+test('a credit invoice\'s fee has a lago_id kept across restarts, and every member Lago\'s fee has', async () => {
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'omicron', currency: 'KWD' } }));
+  const w = await createWallet({ external_customer_id: 'omicron', currency: 'KWD', rate_amount: '0.125', name: 'Fils', invoice_requires_successful_payment: true });
+  const [named] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '3', name: 'Spring pack' }))).wallet_transactions;
+  const [unnamed] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '8' }))).wallet_transactions;
+  const get = async (id) => (await ok(await t.api(`/api/v1/invoices/${id}`))).invoice;
+  const invoice = await get(named.lago_invoice_id);
+  const fee = invoice.fees[0];
+  assert.match(fee.lago_id, uuid);
+  assert.notEqual(fee.lago_id, invoice.lago_id);
+  const { item, ...members } = fee;
+  // 3 credits at 0.125 KWD: 0.375 KWD, 375 fils, shown exactly in the currency's units
+  assert.deepEqual(members, {
+    lago_id: fee.lago_id, lago_charge_id: null, lago_charge_filter_id: null, lago_fixed_charge_id: null,
+    lago_invoice_id: invoice.lago_id, lago_true_up_fee_id: null, lago_true_up_parent_fee_id: null, lago_original_fee_id: null,
+    lago_subscription_id: null, external_subscription_id: null, lago_customer_id: invoice.customer.lago_id, external_customer_id: 'omicron',
+    pay_in_advance: false, invoiceable: true, amount_cents: 375, amount_currency: 'KWD',
+    precise_amount: '0.375', precise_total_amount: '0.375', taxes_amount_cents: 0, taxes_precise_amount: '0.0', taxes_rate: 0,
+    total_aggregated_units: '3.0', total_amount_cents: 375, total_amount_currency: 'KWD', units: '3.0', description: null,
+    precise_unit_amount: '0.125', precise_coupons_amount_cents: '0.0',
+    sub_total_excluding_taxes_amount_cents: 375, sub_total_excluding_taxes_precise_amount_cents: '375.0',
+    events_count: null, payment_status: 'pending', created_at: invoice.created_at,
+    succeeded_at: null, failed_at: null, refunded_at: null, amount_details: {}, self_billed: false,
+    pricing_unit_details: null, presentation_breakdowns: [],
+  });
+  // Lago's credit fee item: the transaction's name, else "credit"; described as "credit"
+  assert.deepEqual(item, { type: 'credit', code: 'credit', name: 'Spring pack', description: 'credit', invoice_display_name: 'Spring pack',
+    filters: null, filter_invoice_display_name: null, lago_item_id: named.lago_id, item_type: 'WalletTransaction', grouped_by: {} });
+  const other = (await get(unnamed.lago_invoice_id)).fees[0];
+  assert.deepEqual([other.item.name, other.item.invoice_display_name, other.precise_amount], ['credit', 'credit', '1.0']);
+  assert.notEqual(other.lago_id, fee.lago_id);
+  // render_invoice's collections (a credit invoice has none of them) and the dispute date
+  const shown = (i) => [i.subscriptions, i.billing_periods, i.credits, i.error_details, i.payment_dispute_lost_at];
+  assert.deepEqual(shown(invoice), [[], [], [], [], null]);
+  // the same fee id in the list, in PUT's answer and after a restart
+  const listed = async () => (await ok(await t.api('/api/v1/invoices?external_customer_id=omicron'))).invoices;
+  const feeIds = async () => (await listed()).map((i) => i.fees[0].lago_id);
+  assert.deepEqual(await feeIds(), [other.lago_id, fee.lago_id]);
+  assert.deepEqual((await listed()).map((i) => i.payment_dispute_lost_at), [null, null]);
+  const paid = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
+  assert.equal(paid.fees[0].lago_id, fee.lago_id);
+  assert.equal(paid.fees[0].payment_status, 'succeeded');
+  assert.deepEqual(shown(paid), [[], [], [], [], null]);
+  await t.restart();
+  assert.equal((await get(invoice.lago_id)).fees[0].lago_id, fee.lago_id);
+  assert.deepEqual(await feeIds(), [other.lago_id, fee.lago_id]);
+  await t.restart({ kill: true });
+  assert.equal((await get(unnamed.lago_invoice_id)).fees[0].lago_id, other.lago_id);
+});
+
 test('a purchase waiting for its payment when its wallet is terminated can be marked failed, not paid', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'nu', currency: 'EUR' } }));
   const w = await createWallet({ external_customer_id: 'nu', currency: 'EUR', rate_amount: '1', name: 'Gone', invoice_requires_successful_payment: true });
