@@ -7,6 +7,8 @@
 
 #include "api/api.h"
 #include "api/errors.h"
+#include "api/fees.h"
+#include "json/charge_json.h"
 #include "json/event_json.h"
 #include "json/event_plain.h"
 #include "json/json_in.h"
@@ -381,24 +383,27 @@ void events_list(struct request *req)
 
 /* ---- estimates: estimate_fees, estimate_instant_fees, batch_estimate_instant_fees ------- */
 
-/* A grouped fee's group (FeeObject's item.grouped_by): the event's values for the keys, null
- * for one it lacks. Nothing for an ungrouped charge, whose fee Tally always showed without. */
-static void write_grouped_by(struct jsonw *w, const struct charge_model_properties *p,
-                             const struct event *ev)
+/* A fee's item.grouped_by (Lago's format_grouped_by in Fees::CreatePayInAdvanceService): the
+ * event's values for the charge's group keys, null for one it lacks; {} for a charge not
+ * grouped. NULL if memory runs out. */
+static const char *grouped_by_json(struct arena *a, const struct charge_model_properties *p,
+                                   const struct event *ev)
 {
     if (p->group_key_count == 0)
-        return;
-    jsonw_key(w, "grouped_by");
-    jsonw_object_begin(w);
+        return "{}";
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
     for (size_t i = 0; i < p->group_key_count; i++) {
-        const char *value = event_property(ev, p->group_keys[i]);
-        jsonw_key(w, p->group_keys[i]);
-        if (value)
-            jsonw_cstr(w, value);
-        else
-            jsonw_null(w);
+        jsonw_key(&w, p->group_keys[i]);
+        jsonw_cstr(&w, event_property(ev, p->group_keys[i])); /* NULL writes null */
     }
-    jsonw_object_end(w);
+    jsonw_object_end(&w);
+    const char *text = buf_failed(&b) ? NULL : arena_strndup(a, b.data, b.len);
+    buf_free(&b);
+    return text;
 }
 
 _Static_assert(USAGE_TAXES_MAX <= MONEY_SPLIT_PARTS_MAX, "a charge's taxes can share its fee's");
@@ -440,76 +445,77 @@ static bool write_applied_taxes(struct jsonw *w, const struct usage_charge *c, i
 }
 
 /* The fee's taxes are what the event changes in the usage's taxes rounded once (fee by fee in
- * the plan's order), so that the fees' totals add up to exactly what the event's debit takes.
- * False if its taxes cannot be shared in cents. */
+ * the plan's order), so that the fees' totals add up to exactly what the event's debit takes;
+ * `taxes_precise` is the charge's own taxes' change before rounding (in cents). False if its
+ * taxes cannot be shared in cents. Written by api/fees, as an invoice's fees are: Lago's
+ * estimate_fees renders its FeeSerializer with applied_taxes, estimate_instant_fees its
+ * FeeEstimateObject (Fees::EstimateInstant::BaseService). */
 static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
                        const struct usage_charge *c, const struct usage_estimate *est,
-                       int64_t tax_cents)
+                       int64_t tax_cents, money_t taxes_precise)
 {
     const struct usage *u = cmd->as.fees_estimate.usages[index];
     const struct store_subscription *row = &cmd->as.fees_estimate.subscriptions[index];
     const struct event *ev = &cmd->as.fees_estimate.priced[index];
-    int64_t total_cents = est->amount_cents + tax_cents;
-    char units[MONEY_TEXT_MAX], rate[MONEY_TEXT_MAX], unit_amount[MONEY_TEXT_MAX] = "0.0",
-                                                      amount[MONEY_TEXT_MAX];
+    bool instant = cmd->as.fees_estimate.instant;
+    char units[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
-    money_format_fraction(money_normalize(c->tax_rate), 1, rate, sizeof rate);
-    money_format_fraction(money_from_int(est->amount_cents), 1, amount, sizeof amount);
     /* Lago's precise_unit_amount: the fee in currency units over its units */
-    money_t fee, per_unit;
+    money_t fee, per_unit = money_from_int(0);
     if (!money_is_zero(est->units) &&
         money_from_minor_units(est->amount_cents, u->exponent, &fee) == MONEY_OK &&
-        money_div(fee, est->units, 15, MONEY_ROUND_HALF_UP, &per_unit) == MONEY_OK)
-        money_format_fraction(money_normalize(per_unit), 1, unit_amount, sizeof unit_amount);
+        money_div(fee, est->units, 15, MONEY_ROUND_HALF_UP, &per_unit) != MONEY_OK)
+        per_unit = money_from_int(0);
+    const char *grouped_by = grouped_by_json(cmd->arena, &est->bucket->properties, ev);
+    char filter_id[DIGEST_UUID_TEXT];
+    const char *values = est->bucket->values_json; /* NULL: the default bucket, no filter's */
+    if (!grouped_by || (values && !charge_json_filter_id(c->lago_id, values, filter_id)))
+        return false;
+    struct fee_view f = {
+        .shape = instant ? FEE_ESTIMATE : FEE_OBJECT,
+        .charge_lago_id = c->lago_id,
+        .charge_filter_lago_id = values ? filter_id : NULL, /* the filter that priced it */
+        .subscription_lago_id = row->sub.lago_id,
+        .external_subscription_id = row->sub.external_id,
+        .customer_lago_id = row->customer_lago_id,
+        .external_customer_id = row->customer_external_id,
+        .item = {.type = "charge",
+                 .code = c->metric_code,
+                 .name = c->metric_name,
+                 .description = c->metric_description,
+                 /* Lago's fallback: the charge's name on invoices, else its metric's */
+                 .invoice_display_name =
+                     c->invoice_display_name ? c->invoice_display_name : c->metric_name,
+                 .filters_json = est->bucket->values_json,
+                 .filter_invoice_display_name = est->bucket->invoice_display_name,
+                 .lago_item_id = c->metric_lago_id, /* Lago's item of a charge fee: its metric */
+                 .item_type = "BillableMetric",
+                 .grouped_by_json = grouped_by},
+        .pay_in_advance = true,
+        .invoiceable = c->invoiceable,
+        .currency = u->currency,
+        .exponent = u->exponent,
+        .amount_cents = est->amount_cents,
+        .taxes_amount_cents = tax_cents,
+        .taxes_precise_cents = taxes_precise,
+        .taxes_rate = c->tax_rate,
+        .units = units,
+        .total_aggregated_units = units,
+        .precise_unit_amount = per_unit,
+        .events_count = 1,
+        .payment_status = "pending",
+        .has_dates = true,
+        .from_date = u->from,
+        .to_date = u->to - TIMESTAMP_USEC_PER_SEC,
+        /* the one sent (instant estimates); Lago's estimate_fees names a random id for an
+         * event it never keeps, Tally none */
+        .event_transaction_id = instant ? ev->transaction_id : NULL,
+    };
     jsonw_object_begin(w);
-    jsonw_kv_null(w, "lago_id");
-    jsonw_kv_cstr(w, "lago_charge_id", c->lago_id);
-    jsonw_kv_null(w, "lago_invoice_id");
-    jsonw_kv_cstr(w, "lago_subscription_id", row->sub.lago_id);
-    jsonw_kv_cstr(w, "external_subscription_id", row->sub.external_id);
-    jsonw_kv_cstr(w, "lago_customer_id", row->customer_lago_id);
-    jsonw_kv_cstr(w, "external_customer_id", row->customer_external_id);
-    jsonw_kv_int(w, "amount_cents", est->amount_cents);
-    jsonw_kv_cstr(w, "amount_currency", u->currency);
-    jsonw_kv_int(w, "taxes_amount_cents", tax_cents);
-    jsonw_kv_raw(w, "taxes_rate", rate); /* a number in Lago's schema: "20.0" is one */
-    jsonw_kv_int(w, "total_amount_cents", total_cents);
-    jsonw_kv_cstr(w, "total_amount_currency", u->currency);
-    jsonw_kv_int(w, "sub_total_excluding_taxes_amount_cents", est->amount_cents);
-    jsonw_kv_cstr(w, "sub_total_excluding_taxes_precise_amount_cents", amount);
-    jsonw_kv_cstr(w, "units", units);
-    jsonw_kv_cstr(w, "total_aggregated_units", units);
-    if (cmd->as.fees_estimate.instant) /* a number in FeeEstimateObject, a string in Fee */
-        jsonw_kv_raw(w, "precise_unit_amount", unit_amount);
-    else
-        jsonw_kv_cstr(w, "precise_unit_amount", unit_amount);
-    jsonw_kv_int(w, "events_count", 1);
-    jsonw_kv_bool(w, "pay_in_advance", true);
-    jsonw_kv_bool(w, "invoiceable", c->invoiceable);
-    jsonw_key(w, "from_date");
-    jsonw_time(w, u->from, false);
-    jsonw_key(w, "to_date");
-    jsonw_time(w, u->to - TIMESTAMP_USEC_PER_SEC, false);
-    jsonw_kv_cstr(w, "payment_status", "pending");
-    jsonw_kv_null(w, "created_at");
-    if (cmd->as.fees_estimate.instant)
-        jsonw_kv_cstr(w, "event_transaction_id", ev->transaction_id); /* null when not sent */
-    jsonw_key(w, "item");
-    jsonw_object_begin(w);
-    jsonw_kv_cstr(w, "type", "charge");
-    jsonw_kv_cstr(w, "code", c->metric_code);
-    jsonw_kv_cstr(w, "name", c->metric_name);
-    /* Lago's fallback: the charge's name on invoices, else its metric's */
-    jsonw_kv_cstr(w, "invoice_display_name",
-                  c->invoice_display_name ? c->invoice_display_name : c->metric_name);
-    jsonw_kv_cstr(w, "filter_invoice_display_name", est->bucket->invoice_display_name);
-    jsonw_kv_raw(w, "filters", est->bucket->values_json);
-    jsonw_kv_cstr(w, "lago_item_id", c->lago_id);
-    jsonw_kv_cstr(w, "item_type", "BillableMetric"); /* Lago's for a charge's fee */
-    write_grouped_by(w, &est->bucket->properties, ev);
-    jsonw_object_end(w);
+    if (!fees_write_members(w, &f))
+        return false;
     /* Lago's FeeObject has them; its FeeEstimateObject (instant estimates) does not */
-    if (!cmd->as.fees_estimate.instant && !write_applied_taxes(w, c, tax_cents, u->currency))
+    if (!instant && !write_applied_taxes(w, c, tax_cents, u->currency))
         return false;
     jsonw_object_end(w);
     return true;
@@ -540,7 +546,7 @@ static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t
             money_add(taxes, own_after, &taxes_after) != MONEY_OK ||
             !usage_taxes_cents(taxes, &rounded_before) ||
             !usage_taxes_cents(taxes_after, &rounded_after) ||
-            !render_fee(w, cmd, index, c, &est, rounded_after - rounded_before))
+            !render_fee(w, cmd, index, c, &est, rounded_after - rounded_before, own_after))
             return false;
         taxes = taxes_after;
     }

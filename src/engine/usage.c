@@ -603,6 +603,7 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
         return CHARGE_READ_FAILED;
     struct json_object *metric_doc = json_tokener_parse(metric.body);
     c->metric_name = metric_doc ? copy(b->a, member(metric_doc, "name")) : NULL;
+    c->metric_description = metric_doc ? copy(b->a, member(metric_doc, "description")) : NULL;
     json_object_put(metric_doc);
     c->metric_lago_id = metric_id;
     c->metric_code = metric.code;

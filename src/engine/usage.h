@@ -85,7 +85,7 @@ struct usage_charge {
     const char *lago_id;
     const char *charge_model;
     const char *invoice_display_name;
-    const char *metric_lago_id, *metric_code, *metric_name;
+    const char *metric_lago_id, *metric_code, *metric_name, *metric_description;
     struct billable_metric metric;
     struct aggregation_filter *filters;
     size_t filter_count;

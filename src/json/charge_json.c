@@ -6,6 +6,7 @@
 #include "json/charge_json.h"
 
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void write_decimal(struct jsonw *w, const char *key, money_t v, bool as_string)
@@ -257,4 +258,60 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
     if (charge_model_validate(p, &first, 1) > 0)
         return json_in_refuse(err, "properties", first.code);
     return true;
+}
+
+static int compare_keys(const void *pa, const void *pb)
+{
+    return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+/* Keys a filter names at most: a metric's filters' keys, far fewer in practice. */
+#define FILTER_KEYS_MAX 64
+
+bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
+                           char out[DIGEST_UUID_TEXT])
+{
+    struct json_object *values = json_tokener_parse(values_json);
+    const char *keys[FILTER_KEYS_MAX];
+    size_t n = 0;
+    bool ok = values && json_object_is_type(values, json_type_object) &&
+              (size_t)json_object_object_length(values) <= FILTER_KEYS_MAX;
+    if (ok) {
+        json_object_object_foreach(values, key, unused)
+        {
+            (void)unused;
+            keys[n++] = key;
+        }
+        qsort(keys, n, sizeof *keys, compare_keys);
+    }
+    /* the values with their keys sorted, written canonically: the same filter, the same text */
+    struct buf text;
+    struct jsonw w;
+    buf_init(&text);
+    jsonw_init(&w, &text);
+    jsonw_object_begin(&w);
+    for (size_t i = 0; ok && i < n; i++) {
+        struct json_object *listed = NULL;
+        json_object_object_get_ex(values, keys[i], &listed);
+        if (!json_object_is_type(listed, json_type_array)) {
+            ok = false;
+            break;
+        }
+        jsonw_key(&w, keys[i]);
+        jsonw_array_begin(&w);
+        for (size_t k = 0; k < json_object_array_length(listed); k++)
+            jsonw_cstr(&w, json_object_get_string(json_object_array_get_idx(listed, k)));
+        jsonw_array_end(&w);
+    }
+    jsonw_object_end(&w);
+    ok = ok && !buf_failed(&text);
+    if (ok) {
+        static const char label[] = "tally charge filter\n";
+        const void *parts[] = {label, charge_lago_id, "\n", text.data};
+        const size_t lens[] = {sizeof label - 1, strlen(charge_lago_id), 1, text.len};
+        digest_uuid(parts, lens, 4, out);
+    }
+    buf_free(&text);
+    json_object_put(values);
+    return ok;
 }

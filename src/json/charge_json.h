@@ -9,6 +9,7 @@
 
 #include "core/charge_model.h"
 #include "json/json_in.h"
+#include "sys/digest.h"
 #include "util/arena.h"
 #include "util/jsonw.h"
 
@@ -22,5 +23,16 @@ struct json_object;
 bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
                             struct charge_model_properties *p, struct jsonw *w,
                             struct json_in_error *err);
+
+/*
+ * A charge filter's lago_id, from its charge's lago_id and its values object as stored
+ * ({"key": ["value", ...]}). Tally keeps no row for a filter, so its id is made from what makes
+ * it the same filter in Lago: its charge and its values (on a plan update, Lago's
+ * ChargeFilters::CreateOrUpdateBatchService keeps the filter whose values compare equal, keys
+ * in any order, each key's values in theirs). It stays while they do, through restarts and
+ * price changes, and is another once they change. False if the values do not read.
+ */
+bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
+                           char out[DIGEST_UUID_TEXT]);
 
 #endif

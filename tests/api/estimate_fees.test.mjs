@@ -184,12 +184,20 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.fees.length, 1);
   const full = (await estimate('gb', { gb: 4, region: 'eu' })).body.fees[0];
-  const { event_transaction_id, precise_unit_amount, ...rest } = r.body.fees[0];
+  const { event_transaction_id, precise_unit_amount, precise_amount, precise_total_amount, taxes_precise_amount, amount_details, ...rest } = r.body.fees[0];
   assert.equal(event_transaction_id, 'tx-1');
-  const { precise_unit_amount: unitText, applied_taxes, ...fullRest } = full;
+  const { precise_unit_amount: unitText, applied_taxes, event_transaction_id: none, precise_amount: amountText,
+    precise_total_amount: totalText, taxes_precise_amount: taxesText, amount_details: details, ...fullRest } = full;
   assert.deepEqual(rest, fullRest); // the same fee estimate_fees gives, without applied_taxes (not in Lago's FeeEstimateObject)
+  assert.equal(none, null); // estimate_fees takes no transaction id
   assert.equal(applied_taxes.length, 1);
-  assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']); // a number in Lago's FeeEstimateObject
+  // numbers in Lago's FeeEstimateObject, decimal strings in its FeeObject
+  assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']);
+  assert.deepEqual([precise_amount, precise_total_amount, taxes_precise_amount], [3, 3.3, 0.3]);
+  assert.deepEqual([amountText, totalText, taxesText], ['3.0', '3.3', '0.3']);
+  assert.deepEqual([amount_details, details], [null, {}]); // as Lago's instant estimate and its serializer write them
+  assert.equal(rest.lago_charge_filter_id, full.lago_charge_filter_id);
+  assert.match(rest.lago_charge_filter_id, /^[0-9a-f-]{36}$/); // the eu filter priced it
   assert.equal(rest.amount_cents, 300); // 4 GB at 0.75 (the eu filter)
   assert.equal(rest.item.invoice_display_name, 'GB'); // Lago's fallback: the metric's name
   // an integer transaction_id is its decimal text, as POST /events takes it (an audit's)
@@ -248,4 +256,66 @@ test('applied_taxes: each tax the fee carries, with its share of the fee\'s taxe
   await post('/api/v1/taxes', { tax: { code: 'default', name: 'Default', rate: 20, applied_to_organization: true } });
   fee = await estimateOn('untaxed-sub');
   assert.deepEqual([fee.taxes_amount_cents, fee.applied_taxes.map((a) => [a.tax_code, a.amount_cents])], [67, [['default', 67]]]);
+});
+
+// Lago's estimate_fees renders V1::FeeSerializer: every member, null where an unsaved fee has
+// none, and lago_charge_filter_id, the one member that tells which filter priced the event
+// (filters have no code). An audit found them missing. A filter's id stays while the filter
+// keeps its values (Lago's plan update keeps the filter whose values are the same), across a
+// restart, whatever the order its keys are sent in.
+test('estimate_fees: every member of Lago\'s fee, and the lago_id of the charge filter that priced the event', async () => {
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const zone = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'zone', name: 'Zone', description: 'Zoned storage', aggregation_type: 'sum_agg', field_name: 'gb',
+    filters: [{ key: 'region', values: ['eu', 'us'] }, { key: 'tier', values: ['gold', 'basic'] }] } })).billable_metric;
+  const charge = (filters) => ({ billable_metric_id: zone.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.5' }, filters });
+  const plan = (await post('/api/v1/plans', { plan: { code: 'zoned', name: 'Zoned', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [charge([
+    { invoice_display_name: 'EU gold', properties: { amount: '0.75' }, values: { region: ['eu'], tier: ['gold'] } },
+    { properties: { amount: '1' }, values: { region: ['us'] } },
+  ])] } })).plan;
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'zoned', plan_code: 'zoned', external_id: 'zoned' } });
+  const fee = async (properties) => (await post('/api/v1/events/estimate_fees', { event: { external_subscription_id: 'zoned', code: 'zone', properties } })).fees[0];
+  const euGold = await fee({ gb: 4, region: 'eu', tier: 'gold' });
+  const { item, applied_taxes, ...members } = euGold;
+  assert.match(members.lago_charge_filter_id, uuid);
+  assert.deepEqual(members, {
+    lago_id: null, lago_charge_id: plan.charges[0].lago_id, lago_charge_filter_id: members.lago_charge_filter_id, lago_fixed_charge_id: null,
+    lago_invoice_id: null, lago_true_up_fee_id: null, lago_true_up_parent_fee_id: null, lago_original_fee_id: null,
+    lago_subscription_id: members.lago_subscription_id, external_subscription_id: 'zoned', lago_customer_id: members.lago_customer_id, external_customer_id: 'zoned',
+    pay_in_advance: true, invoiceable: true, amount_cents: 300, amount_currency: 'EUR',
+    // 4 GB at 0.75, VAT 10%: exact decimals in euros
+    precise_amount: '3.0', precise_total_amount: '3.3', taxes_amount_cents: 30, taxes_precise_amount: '0.3', taxes_rate: 10,
+    total_aggregated_units: '4.0', total_amount_cents: 330, total_amount_currency: 'EUR', units: '4.0', description: null,
+    precise_unit_amount: '0.75', precise_coupons_amount_cents: '0.0',
+    sub_total_excluding_taxes_amount_cents: 300, sub_total_excluding_taxes_precise_amount_cents: '300.0',
+    events_count: 1, payment_status: 'pending', created_at: null, succeeded_at: null, failed_at: null, refunded_at: null,
+    amount_details: {}, self_billed: false, pricing_unit_details: null, presentation_breakdowns: [],
+    from_date: members.from_date, to_date: members.to_date, event_transaction_id: null,
+  });
+  assert.match(members.lago_subscription_id, uuid);
+  assert.deepEqual(item, { type: 'charge', code: 'zone', name: 'Zone', description: 'Zoned storage', invoice_display_name: 'Zone',
+    filters: { region: ['eu'], tier: ['gold'] }, filter_invoice_display_name: 'EU gold', lago_item_id: zone.lago_id, // Lago's item of a charge fee is its metric
+    item_type: 'BillableMetric', grouped_by: {} });
+  assert.equal(applied_taxes.length, 1);
+  // each filter its own id; the default bucket none
+  const us = await fee({ gb: 1, region: 'us', tier: 'basic' });
+  assert.match(us.lago_charge_filter_id, uuid);
+  assert.notEqual(us.lago_charge_filter_id, euGold.lago_charge_filter_id);
+  const none = await fee({ gb: 1, region: 'eu', tier: 'basic' });
+  assert.deepEqual([none.lago_charge_filter_id, none.item.filters, none.amount_cents], [null, null, 50]);
+  assert.equal((await estimate('calls')).body.fees[0].lago_charge_filter_id, null); // a charge without filters
+  // the same filter keeps its id: again, after a restart, after a price change sent with its
+  // keys in another order; one whose values change is another filter
+  assert.equal((await fee({ gb: 1, region: 'eu', tier: 'gold' })).lago_charge_filter_id, euGold.lago_charge_filter_id);
+  await t.restart();
+  assert.equal((await fee({ gb: 1, region: 'eu', tier: 'gold' })).lago_charge_filter_id, euGold.lago_charge_filter_id);
+  const r = await t.api('/api/v1/plans/zoned', { method: 'PUT', body: { plan: { charges: [{ id: plan.charges[0].lago_id, ...charge([
+    { invoice_display_name: 'EU gold', properties: { amount: '0.8' }, values: { tier: ['gold'], region: ['eu'] } },
+    { properties: { amount: '1' }, values: { region: ['us', 'eu'] } },
+  ]) }] } } });
+  assert.equal(r.status, 200, await r.text());
+  const repriced = await fee({ gb: 1, region: 'eu', tier: 'gold' });
+  assert.deepEqual([repriced.lago_charge_filter_id, repriced.amount_cents], [euGold.lago_charge_filter_id, 80]);
+  const widened = await fee({ gb: 1, region: 'us', tier: 'basic' });
+  assert.match(widened.lago_charge_filter_id, uuid);
+  assert.notEqual(widened.lago_charge_filter_id, us.lago_charge_filter_id);
 });

@@ -1,0 +1,69 @@
+/*
+ * json/charge_json's charge filter ids: the same filter (its charge, its values, keys in any
+ * order) always has the same id; another charge, other values or the values of a key in
+ * another order make another (Lago compares each key's values in order).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "json/charge_json.h"
+
+static const char *const charge = "0b1f2d9a-7c5e-4f1a-9d8e-3a2b1c0d9e8f";
+
+static void same_filter_same_id(void **state)
+{
+    (void)state;
+    char a[DIGEST_UUID_TEXT], b[DIGEST_UUID_TEXT];
+    assert_true(charge_json_filter_id(charge, "{\"region\":[\"eu\"],\"tier\":[\"gold\"]}", a));
+    assert_true(charge_json_filter_id(charge, "{\"tier\":[\"gold\"],\"region\":[\"eu\"]}", b));
+    assert_string_equal(a, b);
+    assert_int_equal(a[14], '8'); /* a name-based UUID (sys/digest) */
+    assert_true(
+        charge_json_filter_id(charge, "{ \"tier\" : [ \"gold\" ], \"region\": [\"eu\"] }", b));
+    assert_string_equal(a, b); /* the text's spacing is not the filter's */
+}
+
+static void other_filters_other_ids(void **state)
+{
+    (void)state;
+    char base[DIGEST_UUID_TEXT], other[DIGEST_UUID_TEXT];
+    assert_true(charge_json_filter_id(charge, "{\"region\":[\"eu\",\"us\"]}", base));
+    static const char *const others[] = {
+        "{\"region\":[\"us\",\"eu\"]}",             /* a key's values in another order */
+        "{\"region\":[\"eu\"]}",                    /* fewer values */
+        "{\"region\":[\"eu\",\"us\"],\"tier\":[]}", /* another key */
+        "{\"zone\":[\"eu\",\"us\"]}",               /* another key's name */
+        "{\"region\":[\"eu,us\"]}",                 /* the values joined */
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        assert_true(charge_json_filter_id(charge, others[i], other));
+        assert_string_not_equal(base, other);
+    }
+    assert_true(charge_json_filter_id("1b1f2d9a-7c5e-4f1a-9d8e-3a2b1c0d9e8f",
+                                      "{\"region\":[\"eu\",\"us\"]}", other));
+    assert_string_not_equal(base, other); /* the same values on another charge */
+}
+
+static void unreadable_values_are_refused(void **state)
+{
+    (void)state;
+    char id[DIGEST_UUID_TEXT];
+    assert_false(charge_json_filter_id(charge, "not json", id));
+    assert_false(charge_json_filter_id(charge, "[\"eu\"]", id));
+    assert_false(charge_json_filter_id(charge, "{\"region\":\"eu\"}", id));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(same_filter_same_id),
+        cmocka_unit_test(other_filters_other_ids),
+        cmocka_unit_test(unreadable_values_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
