@@ -124,6 +124,7 @@ void customers_render(struct jsonw *w, const struct customer *c, const char *tax
                                                    : customer_json_empty_shipping_address);
     jsonw_kv_raw(w, "metadata", c->doc[CUSTOMER_METADATA] ? c->doc[CUSTOMER_METADATA] : "[]");
     jsonw_kv_raw(w, "taxes", taxes ? taxes : "[]");
+    jsonw_kv_bool(w, "skip_invoice_custom_sections", c->skip_invoice_custom_sections);
     jsonw_key(w, "created_at");
     jsonw_time(w, c->created_at, false);
     jsonw_key(w, "updated_at");
@@ -456,6 +457,40 @@ static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct cus
     return in->values.doc[CUSTOMER_TAX_CODES] || refuse(p, "tax_codes", "out_of_memory");
 }
 
+/*
+ * skip_invoice_custom_sections, and the sections a customer's invoices show, as Lago's
+ * Customers::ManageInvoiceCustomSectionsService reads them: a skip of null changes nothing;
+ * sections named (invoice_custom_section_codes, even none) turn skipping off, and skipping
+ * with sections named is refused. Tally has no invoice custom sections, so a code names
+ * nothing, as Lago's unknown codes do; only the flag is kept.
+ */
+static bool parse_invoice_custom_sections(struct parse *p, struct json_object *obj,
+                                          struct customer_input *in)
+{
+    bool skip = false;
+    enum json_in_result r = json_in_bool(obj, "skip_invoice_custom_sections", &skip, &p->err);
+    if (!check(p, r))
+        return false;
+    const char **codes = NULL;
+    size_t n = 0;
+    enum json_in_result named =
+        json_in_string_array(obj, "invoice_custom_section_codes", CATALOG_REFS_MAX,
+                             CATALOG_CODE_MAX, &p->req->arena, &codes, &n, &p->err);
+    if (!check(p, named))
+        return false;
+    if (named == JSON_IN_VALUE) {
+        if (r == JSON_IN_VALUE && skip)
+            return refuse(p, "invoice_custom_sections",
+                          "skip_sections_and_selected_ids_sent_together");
+        in->values.skip_invoice_custom_sections = false;
+        in->has_skip_invoice_custom_sections = true;
+    } else if (r == JSON_IN_VALUE) {
+        in->values.skip_invoice_custom_sections = skip;
+        in->has_skip_invoice_custom_sections = true;
+    }
+    return true;
+}
+
 static bool parse_customer(struct parse *p, struct json_object *obj, struct customer_input *in)
 {
     customer_init_defaults(&in->values);
@@ -471,7 +506,8 @@ static bool parse_customer(struct parse *p, struct json_object *obj, struct cust
         !parse_optional_int(p, obj, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,
                             &in->values.invoice_grace_period, &in->has_invoice_grace_period) ||
         !parse_billing_configuration(p, obj, in) || !parse_shipping_address(p, obj, in) ||
-        !parse_metadata(p, obj, in) || !parse_tax_codes(p, obj, in))
+        !parse_metadata(p, obj, in) || !parse_tax_codes(p, obj, in) ||
+        !parse_invoice_custom_sections(p, obj, in))
         return false;
     const char *field, *code;
     if (!customer_input_validate(in, &field, &code))

@@ -28,6 +28,7 @@ const struct customer_text_field customer_text_fields[CUSTOMER_TEXT_COUNT] = {
     [CUSTOMER_ACCOUNT_TYPE] = {"account_type", 16},
     [CUSTOMER_CUSTOMER_TYPE] = {"customer_type", 16},
     [CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] = {"finalize_zero_amount_invoice", 16},
+    [CUSTOMER_EXTERNAL_SALESFORCE_ID] = {"external_salesforce_id", 255},
 };
 
 const char *const customer_doc_names[CUSTOMER_DOC_COUNT] = {
@@ -153,4 +154,6 @@ void customer_apply(struct customer *c, const struct customer_input *in)
         c->net_payment_term = v->net_payment_term;
     if (in->has_invoice_grace_period)
         c->invoice_grace_period = v->invoice_grace_period;
+    if (in->has_skip_invoice_custom_sections)
+        c->skip_invoice_custom_sections = v->skip_invoice_custom_sections;
 }

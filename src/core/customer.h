@@ -44,6 +44,7 @@ enum customer_text {
     CUSTOMER_ACCOUNT_TYPE,
     CUSTOMER_CUSTOMER_TYPE,
     CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE,
+    CUSTOMER_EXTERNAL_SALESFORCE_ID,
     CUSTOMER_TEXT_COUNT
 };
 
@@ -81,6 +82,9 @@ struct customer {
     int32_t net_payment_term;              /* days, or CUSTOMER_INT_NULL */
     int32_t invoice_grace_period;          /* days, or CUSTOMER_INT_NULL */
     const char *doc[CUSTOMER_DOC_COUNT];   /* canonical JSON text, or NULL */
+    /* Lago's: invoices leave out the invoice custom sections. Tally issues none, so it changes
+     * nothing yet; kept and answered as sent. */
+    bool skip_invoice_custom_sections;
     tally_time created_at;
     tally_time updated_at;
 };
@@ -92,6 +96,7 @@ struct customer_input {
     bool has_net_payment_term;
     bool has_invoice_grace_period;
     bool has_doc[CUSTOMER_DOC_COUNT];
+    bool has_skip_invoice_custom_sections;
 };
 
 /* Lago's limit on a grace period, in days. */

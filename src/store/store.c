@@ -413,6 +413,10 @@ static const char *const migrations[] = {
      * the live one): the ledger's external_customer_id filter answers every customer that had
      * it, as their entries read it */
     "CREATE INDEX customers_by_external_id ON customers(org_id, external_id);",
+    /* 39: two members of Lago's customer, kept as sent: its Salesforce id, and whether its
+     * invoices leave out the invoice custom sections */
+    "ALTER TABLE customers ADD COLUMN external_salesforce_id TEXT;"
+    "ALTER TABLE customers ADD COLUMN skip_invoice_custom_sections INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -582,15 +586,16 @@ enum stmt_id {
 #define CUSTOMER_TEXT_COLUMNS                                                                      \
     "name, firstname, lastname, email, phone, url, logo_url, legal_name, legal_number,"            \
     " tax_identification_number, address_line1, address_line2, city, state, zipcode, country,"     \
-    " currency, timezone, account_type, customer_type, finalize_zero_amount_invoice"
+    " currency, timezone, account_type, customer_type, finalize_zero_amount_invoice,"              \
+    " external_salesforce_id"
 #define CUSTOMER_TAIL_COLUMNS                                                                      \
     "net_payment_term, invoice_grace_period, billing_configuration, shipping_address, metadata,"   \
-    " tax_codes, created_at, updated_at"
+    " tax_codes, created_at, updated_at, skip_invoice_custom_sections"
 #define CUSTOMER_COLUMNS                                                                           \
     CUSTOMER_FIXED_COLUMNS ", " CUSTOMER_TEXT_COLUMNS ", " CUSTOMER_TAIL_COLUMNS
-/* 5 fixed + 21 text + 8 tail = 34 columns; the text columns follow customer_text_fields, the
+/* 5 fixed + 22 text + 9 tail = 36 columns; the text columns follow customer_text_fields, the
  * documents customer_doc_names. */
-#define CUSTOMER_COLUMN_COUNT 34
+#define CUSTOMER_COLUMN_COUNT 36
 
 #define CATALOG_COLUMNS "id, org_id, kind, code, lago_id, body, created_at, updated_at"
 
@@ -796,7 +801,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CUSTOMER_INSERT] =
         "INSERT INTO customers(" CUSTOMER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
     /* Same parameter numbering as the insert; ?1 (id) selects the row. */
     [STMT_CUSTOMER_UPDATE] =
         "UPDATE customers SET external_id = ?5, name = ?6, firstname = ?7, lastname = ?8,"
@@ -804,9 +809,10 @@ static const char *const sql[STMT_COUNT] = {
         " legal_number = ?14, tax_identification_number = ?15, address_line1 = ?16,"
         " address_line2 = ?17, city = ?18, state = ?19, zipcode = ?20, country = ?21,"
         " currency = ?22, timezone = ?23, account_type = ?24, customer_type = ?25,"
-        " finalize_zero_amount_invoice = ?26, net_payment_term = ?27,"
-        " invoice_grace_period = ?28, billing_configuration = ?29, shipping_address = ?30,"
-        " metadata = ?31, tax_codes = ?32, updated_at = ?34 WHERE id = ?1",
+        " finalize_zero_amount_invoice = ?26, external_salesforce_id = ?27,"
+        " net_payment_term = ?28, invoice_grace_period = ?29, billing_configuration = ?30,"
+        " shipping_address = ?31, metadata = ?32, tax_codes = ?33, updated_at = ?35,"
+        " skip_invoice_custom_sections = ?36 WHERE id = ?1",
     [STMT_CUSTOMER_DELETE] = "UPDATE customers SET deleted_at = ?2 WHERE id = ?1",
     [STMT_CUSTOMER_COUNT] = "SELECT COUNT(*) FROM customers" CUSTOMER_FILTER,
     [STMT_CUSTOMER_PAGE] = "SELECT " CUSTOMER_COLUMNS " FROM customers" CUSTOMER_FILTER
@@ -1993,6 +1999,7 @@ static bool read_customer(sqlite3_stmt *s, struct customer *c, struct arena *a)
         c->doc[i] = column_text(s, col++, a);
     c->created_at = sqlite3_column_int64(s, col++);
     c->updated_at = sqlite3_column_int64(s, col++);
+    c->skip_invoice_custom_sections = sqlite3_column_int(s, col++) != 0;
     return col == CUSTOMER_COLUMN_COUNT && c->external_id;
 }
 
@@ -2066,6 +2073,7 @@ enum store_status store_customer_save(struct store *st, struct customer *c)
         bind_text(s, p++, c->doc[i]);
     sqlite3_bind_int64(s, p++, c->created_at);
     sqlite3_bind_int64(s, p++, c->updated_at);
+    sqlite3_bind_int(s, p++, c->skip_invoice_custom_sections);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

@@ -311,3 +311,44 @@ test('a customer email may name several addresses', async () => {
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.customer.email, 'a@b.co, c@d.co');
 });
+
+// Lago's CustomerSerializer always writes external_salesforce_id (string or null) and
+// skip_invoice_custom_sections (a boolean); an audit found both missing. Both are taken on
+// create and update as Lago's UpsertFromApiService takes them, and kept across a restart.
+test('external_salesforce_id and skip_invoice_custom_sections: answered always, kept as sent', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  let r = await post({ external_id: 'sf_1' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.customer.external_salesforce_id, r.body.customer.skip_invoice_custom_sections], [null, false]);
+  r = await post({ external_id: 'sf_1', external_salesforce_id: '001Dn00000ABCDE', skip_invoice_custom_sections: true });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.customer.external_salesforce_id, r.body.customer.skip_invoice_custom_sections], ['001Dn00000ABCDE', true]);
+  // not sent, or sent null (Lago's service reads only a value that is not nil): they stay
+  r = await post({ external_id: 'sf_1', name: 'S', skip_invoice_custom_sections: null });
+  assert.deepEqual([r.body.customer.external_salesforce_id, r.body.customer.skip_invoice_custom_sections], ['001Dn00000ABCDE', true]);
+  await t.restart();
+  const got = (await json(await t.api('/api/v1/customers/sf_1'))).body.customer;
+  assert.deepEqual([got.external_salesforce_id, got.skip_invoice_custom_sections], ['001Dn00000ABCDE', true]);
+  const listed = (await json(await t.api('/api/v1/customers?per_page=100'))).body.customers.find((c) => c.external_id === 'sf_1');
+  assert.deepEqual([listed.external_salesforce_id, listed.skip_invoice_custom_sections], ['001Dn00000ABCDE', true]);
+  // sections named turn skipping off (Lago's ManageInvoiceCustomSectionsService); both at once
+  // are refused as Lago refuses them
+  r = await post({ external_id: 'sf_1', skip_invoice_custom_sections: true, invoice_custom_section_codes: ['terms'] });
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.error_details, { invoice_custom_sections: ['skip_sections_and_selected_ids_sent_together'] });
+  r = await post({ external_id: 'sf_1', invoice_custom_section_codes: [] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.customer.skip_invoice_custom_sections, false);
+  r = await post({ external_id: 'sf_1', external_salesforce_id: null });
+  assert.equal(r.body.customer.external_salesforce_id, null);
+  for (const [customer, field, code] of [
+    [{ external_id: 'sf_2', external_salesforce_id: 5 }, 'external_salesforce_id', 'invalid_type'],
+    [{ external_id: 'sf_2', external_salesforce_id: 's'.repeat(256) }, 'external_salesforce_id', 'value_is_too_long'],
+    [{ external_id: 'sf_2', skip_invoice_custom_sections: 'yes' }, 'skip_invoice_custom_sections', 'invalid_type'],
+  ]) {
+    r = await post(customer);
+    assert.equal(r.status, 422, JSON.stringify(customer));
+    assert.deepEqual(r.body.error_details, { [field]: [code] });
+  }
+  assert.equal((await t.api('/api/v1/customers/sf_2')).status, 404);
+});

@@ -32,11 +32,13 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 and 38, so that a database rewound to an older version migrates
+/* Undoes migrations 37 to 39, so that a database rewound to an older version migrates
  * again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
-    "DROP INDEX customers_by_external_id;"
+    "DROP INDEX customers_by_external_id;"                                                         \
+    "ALTER TABLE customers DROP COLUMN external_salesforce_id;"                                    \
+    "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -131,6 +133,7 @@ static void customers_round_trip(void **state)
     c.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] = "skip";
     c.net_payment_term = 15;
     c.doc[CUSTOMER_METADATA] = "[]";
+    c.skip_invoice_custom_sections = true;
     c.created_at = c.updated_at = 5000;
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_customer_save(st, &c), STORE_OK);
@@ -154,6 +157,7 @@ static void customers_round_trip(void **state)
     assert_int_equal(got.invoice_grace_period, CUSTOMER_INT_NULL);
     assert_string_equal(got.doc[CUSTOMER_METADATA], "[]");
     assert_null(got.doc[CUSTOMER_SHIPPING_ADDRESS]);
+    assert_true(got.skip_invoice_custom_sections);
     assert_int_equal(got.created_at, 5000);
     assert_int_equal(store_customer_get(store_reader_conn(r), org + 1, "ext-1", &got, &a),
                      STORE_NOT_FOUND); /* walled off by organization */
@@ -177,6 +181,7 @@ static void customers_round_trip(void **state)
             else
                 assert_null(back.text[j]);
         }
+        assert_true(back.skip_invoice_custom_sections); /* the flag after them all */
     }
 
     struct customer *items;
