@@ -469,7 +469,10 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     const char *grouped_by = grouped_by_json(cmd->arena, &est->bucket->properties, ev);
     char filter_id[DIGEST_UUID_TEXT];
     const char *values = est->bucket->values_json; /* NULL: the default bucket, no filter's */
-    if (!grouped_by || (values && !charge_json_filter_id(c->lago_id, values, filter_id)))
+    const char *filter_name = NULL;
+    if (!grouped_by || (values && (!charge_json_filter_id(c->lago_id, values, filter_id) ||
+                                   !(filter_name = charge_json_filter_display_name(
+                                         cmd->arena, est->bucket->invoice_display_name, values)))))
         return false;
     struct fee_view f = {
         .shape = instant ? FEE_ESTIMATE : FEE_OBJECT,
@@ -487,7 +490,7 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
                  .invoice_display_name =
                      c->invoice_display_name ? c->invoice_display_name : c->metric_name,
                  .filters_json = est->bucket->values_json,
-                 .filter_invoice_display_name = est->bucket->invoice_display_name,
+                 .filter_invoice_display_name = filter_name,
                  .lago_item_id = c->metric_lago_id, /* Lago's item of a charge fee: its metric */
                  .item_type = "BillableMetric",
                  .grouped_by_json = grouped_by},

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/aggregation.h"
+
 static void write_decimal(struct jsonw *w, const char *key, money_t v, bool as_string)
 {
     char text[MONEY_TEXT_MAX];
@@ -314,4 +316,41 @@ bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
     buf_free(&text);
     json_object_put(values);
     return ok;
+}
+
+const char *charge_json_filter_display_name(struct arena *a, const char *invoice_display_name,
+                                            const char *values_json)
+{
+    if (invoice_display_name && *invoice_display_name)
+        return invoice_display_name;
+    struct json_object *values = json_tokener_parse(values_json);
+    bool ok = values && json_object_is_type(values, json_type_object);
+    struct buf text;
+    buf_init(&text);
+    if (ok) {
+        json_object_object_foreach(values, key, listed)
+        {
+            if (!json_object_is_type(listed, json_type_array)) {
+                ok = false;
+                break;
+            }
+            size_t n = json_object_array_length(listed);
+            const char *first =
+                n ? json_object_get_string(json_object_array_get_idx(listed, 0)) : "";
+            if (n == 1 && strcmp(first, AGGREGATION_FILTER_WILDCARD) == 0) {
+                buf_append_str(&text, text.len ? ", " : "");
+                buf_append_str(&text, key);
+                continue;
+            }
+            for (size_t k = 0; k < n; k++) {
+                buf_append_str(&text, text.len ? ", " : "");
+                buf_append_str(&text, json_object_get_string(json_object_array_get_idx(listed, k)));
+            }
+        }
+    }
+    const char *name =
+        ok && !buf_failed(&text) ? arena_strndup(a, text.data ? text.data : "", text.len) : NULL;
+    buf_free(&text);
+    json_object_put(values);
+    return name;
 }

@@ -35,4 +35,12 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
 bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
                            char out[DIGEST_UUID_TEXT]);
 
+/*
+ * The name a fee shows for its charge filter (Lago's ChargeFilter#display_name): the filter's
+ * invoice_display_name, else its values in order, joined by ", ", a key that takes any value
+ * (__ALL_FILTER_VALUES__) shown by its key. In `a`; NULL if the values do not read.
+ */
+const char *charge_json_filter_display_name(struct arena *a, const char *invoice_display_name,
+                                            const char *values_json);
+
 #endif

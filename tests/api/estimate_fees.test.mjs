@@ -299,9 +299,10 @@ test('estimate_fees: every member of Lago\'s fee, and the lago_id of the charge 
   // each filter its own id; the default bucket none
   const us = await fee({ gb: 1, region: 'us', tier: 'basic' });
   assert.match(us.lago_charge_filter_id, uuid);
+  assert.equal(us.item.filter_invoice_display_name, 'us'); // Lago's ChargeFilter#display_name: the values, without a name of its own
   assert.notEqual(us.lago_charge_filter_id, euGold.lago_charge_filter_id);
   const none = await fee({ gb: 1, region: 'eu', tier: 'basic' });
-  assert.deepEqual([none.lago_charge_filter_id, none.item.filters, none.amount_cents], [null, null, 50]);
+  assert.deepEqual([none.lago_charge_filter_id, none.item.filters, none.item.filter_invoice_display_name, none.amount_cents], [null, null, null, 50]);
   assert.equal((await estimate('calls')).body.fees[0].lago_charge_filter_id, null); // a charge without filters
   // the same filter keeps its id: again, after a restart, after a price change sent with its
   // keys in another order; one whose values change is another filter
@@ -318,4 +319,5 @@ test('estimate_fees: every member of Lago\'s fee, and the lago_id of the charge 
   const widened = await fee({ gb: 1, region: 'us', tier: 'basic' });
   assert.match(widened.lago_charge_filter_id, uuid);
   assert.notEqual(widened.lago_charge_filter_id, us.lago_charge_filter_id);
+  assert.equal(widened.item.filter_invoice_display_name, 'us, eu');
 });

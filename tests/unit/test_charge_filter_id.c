@@ -1,7 +1,8 @@
 /*
  * json/charge_json's charge filter ids: the same filter (its charge, its values, keys in any
  * order) always has the same id; another charge, other values or the values of a key in
- * another order make another (Lago compares each key's values in order).
+ * another order make another (Lago compares each key's values in order). And the name a fee
+ * shows for its filter.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,12 +59,29 @@ static void unreadable_values_are_refused(void **state)
     assert_false(charge_json_filter_id(charge, "{\"region\":\"eu\"}", id));
 }
 
+static void display_names(void **state)
+{
+    (void)state;
+    struct arena a;
+    arena_init(&a);
+    assert_string_equal(charge_json_filter_display_name(&a, "EU", "{\"region\":[\"eu\"]}"), "EU");
+    assert_string_equal(charge_json_filter_display_name(
+                            &a, NULL, "{\"region\":[\"eu\",\"us\"],\"tier\":[\"gold\"]}"),
+                        "eu, us, gold");
+    assert_string_equal(charge_json_filter_display_name(
+                            &a, "", "{\"region\":[\"__ALL_FILTER_VALUES__\"],\"tier\":[\"gold\"]}"),
+                        "region, gold"); /* a key taking any value shows as its key */
+    assert_null(charge_json_filter_display_name(&a, NULL, "{\"region\":\"eu\"}"));
+    arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_filter_same_id),
         cmocka_unit_test(other_filters_other_ids),
         cmocka_unit_test(unreadable_values_are_refused),
+        cmocka_unit_test(display_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
