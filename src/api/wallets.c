@@ -77,23 +77,36 @@ static void term(struct jsonw *w, struct json_object *terms, const char *key, co
  * The rules as stored, but an interval rule's threshold_credits, which Lago's schema requires:
  * Lago stores its column's default, 0, and answers "0.0" (an audit found null). A threshold
  * rule's interval stays null, as Lago's: its CreateService stores the interval sent, none.
+ * A rule past its expiration_at at `now` is left out: Lago lists the active ones only, and
+ * its clock terminates the expired (an audit found a dead rule still read `active`).
  * Changes the parsed terms, which the caller frees.
  */
-static void write_rules(struct jsonw *w, struct json_object *terms)
+static void write_rules(struct jsonw *w, struct json_object *terms, tally_time now)
 {
-    struct json_object *rules, *threshold;
+    struct json_object *rules, *v;
+    jsonw_key(w, "recurring_transaction_rules");
+    jsonw_array_begin(w);
     if (terms && json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) &&
         json_object_is_type(rules, json_type_array))
         for (size_t i = 0; i < json_object_array_length(rules); i++) {
             struct json_object *rule = json_object_array_get_idx(rules, i);
-            if (json_object_is_type(rule, json_type_object) &&
-                (!json_object_object_get_ex(rule, "threshold_credits", &threshold) || !threshold))
+            if (!json_object_is_type(rule, json_type_object))
+                continue;
+            tally_time expires;
+            if (json_object_object_get_ex(rule, "expiration_at", &v) &&
+                json_object_is_type(v, json_type_string) &&
+                timestamp_parse_iso8601(json_object_get_string(v),
+                                        (size_t)json_object_get_string_len(v), &expires) &&
+                expires <= now)
+                continue;
+            if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v)
                 json_object_object_add(rule, "threshold_credits", json_object_new_string("0.0"));
+            jsonw_raw(w, json_object_to_json_string_ext(rule, JSON_C_TO_STRING_PLAIN));
         }
-    term(w, terms, "recurring_transaction_rules", "[]");
+    jsonw_array_end(w);
 }
 
-static void render_wallet(struct jsonw *w, const struct store_wallet *row)
+static void render_wallet(struct jsonw *w, const struct store_wallet *row, tally_time now)
 {
     struct json_object *terms = json_tokener_parse(row->terms_json);
     const char *cur = row->currency;
@@ -138,7 +151,7 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     if (row->has_terminated_at)
         jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
     else
-        write_rules(w, terms);
+        write_rules(w, terms, now);
     term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_raw(w, "payment_method",
@@ -155,14 +168,14 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row)
     json_object_put(terms);
 }
 
-static void render_one(struct buf *out, const struct store_wallet *row)
+static void render_one(struct buf *out, const struct store_wallet *row, tally_time now)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "wallet");
-    render_wallet(&w, row);
+    render_wallet(&w, row, now);
     jsonw_object_end(&w);
 }
 
@@ -177,7 +190,7 @@ static void render_command(struct command *cmd)
         return;
     }
     cmd->http_status = 200;
-    render_one(&cmd->response, &row);
+    render_one(&cmd->response, &row, cmd->now);
 }
 
 /* ---- parsing -------------------------------------------------------------------------------- */
@@ -976,8 +989,10 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
 static void get(struct request *req, bool by_code)
 {
     struct store_wallet w;
-    if (!api_wait_for_wallets(req) && find_wallet(req, by_code, &w) == STORE_OK)
-        render_one(api_respond(req, 200), &w);
+    tally_time now;
+    if (!api_wait_for_wallets(req) && find_wallet(req, by_code, &w) == STORE_OK &&
+        api_org_now(req, &now))
+        render_one(api_respond(req, 200), &w, now);
 }
 
 void wallets_get(struct request *req)
@@ -995,8 +1010,10 @@ static void list(struct request *req, const char *external_customer_id)
     /* Tally has no billing entities: refused rather than answered unfiltered */
     static const char *const unserved[] = {"billing_entity_codes"};
     int64_t page, per_page, total = 0, customer_id = 0;
+    tally_time now;
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
-        api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
+        api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page) ||
+        !api_org_now(req, &now))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
@@ -1026,7 +1043,7 @@ static void list(struct request *req, const char *external_customer_id)
     jsonw_key(&w, "wallets");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        render_wallet(&w, &rows[i]);
+        render_wallet(&w, &rows[i], now);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

@@ -132,3 +132,26 @@ test('grant_expires_after is at most 100 years, and an end past the year 9999 ma
     await own.cleanup();
   }
 });
+
+// Found by a rules audit: a rule past its expiration_at stopped firing but was still listed,
+// `status: active`. Lago lists a wallet's active rules only, and its clock terminates expired
+// ones: the wallet answers without it, in GET, the lists and a command's answer alike.
+test('a rule past its expiration_at is no longer listed on its wallet', async () => {
+  const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  try {
+    const send = (path, body, method = body ? 'POST' : 'GET') => own.api(path, { method, body });
+    const call = async (path, body, method) => { const r = await send(path, body, method); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+    await call('/api/v1/customers', { customer: { external_id: 'ends', currency: 'USD' } });
+    const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'ends', currency: 'USD', rate_amount: '1', name: 'Ends',
+      recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '10', expiration_at: '2026-02-01T00:00:00Z' }] } })).wallet;
+    assert.equal(w.recurring_transaction_rules.length, 1);
+    await call('/api/v1/test_clock/advance', { test_clock: { to: '2026-01-31T23:59:59Z' } });
+    assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.recurring_transaction_rules[0].status, 'active');
+    await call('/api/v1/test_clock/advance', { test_clock: { to: '2026-02-01T00:00:00Z' } });
+    assert.deepEqual((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.recurring_transaction_rules, []);
+    assert.deepEqual((await call('/api/v1/wallets?external_customer_id=ends')).wallets[0].recurring_transaction_rules, []);
+    assert.deepEqual((await call(`/api/v1/wallets/${w.lago_id}`, { wallet: { name: 'Ended' } }, 'PUT')).wallet.recurring_transaction_rules, []);
+  } finally {
+    await own.cleanup();
+  }
+});
