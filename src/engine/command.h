@@ -343,6 +343,14 @@ struct command {
     /* COMMAND_SUBSCRIPTION_CREATE: the subscription's own plan was replaced in place (new
      * plan_overrides), which re-prices its live usage as a plan edit does. */
     bool replanned;
+    /* COMMAND_CATALOG_PUT of a plan whose price changed: the subscriptions the downgrades it
+     * decided again (engine: recheck_downgrades) moved, whose usage is rebuilt as after the
+     * subscription commands that move them alike; and of those, the ones its upgrades started,
+     * settled at once as a new subscription is (in `arena`). */
+    const int64_t *moved_subscription_ids;
+    size_t moved_subscription_count;
+    const int64_t *started_subscription_ids;
+    size_t started_subscription_count;
     const char *not_found_code;   /* with COMMAND_NOT_FOUND, when it is not the route's own */
     const char *not_allowed_code; /* with COMMAND_NOT_ALLOWED (a static string) */
     const struct usage *usage;    /* COMMAND_USAGE_READ: valid only during `render` */

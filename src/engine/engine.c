@@ -718,13 +718,16 @@ static enum command_result check_coupon_update(struct engine *e, struct command 
                                                const struct catalog_item *current);
 static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
                                                const struct catalog_item *tax);
+static enum command_result recheck_downgrades(struct engine *e, struct command *cmd,
+                                              const struct catalog_item *was,
+                                              const struct catalog_item *plan);
 
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
     *it = cmd->as.catalog_put.item;
     it->org_id = cmd->org_id;
-    struct catalog_item same_code;
+    struct catalog_item same_code, current;
     enum store_status s = store_catalog_get(store_conn(e->store), cmd->org_id, it->kind, it->code,
                                             &same_code, cmd->arena);
     if (s == STORE_ERROR)
@@ -732,7 +735,6 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     if (s == STORE_OK && same_code.id != it->id)
         return invalid(cmd, "code", "value_already_exist");
     if (it->id != 0) {
-        struct catalog_item current;
         s = store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id, it->kind, it->lago_id,
                                          &current, cmd->arena);
         if (s != STORE_OK)
@@ -767,10 +769,14 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     if (r != COMMAND_OK)
         return r;
     /* updated_at tells versions apart (the check above): it must move on every save. */
-    it->updated_at = it->id != 0 && cmd->now <= cmd->as.catalog_put.expected_updated_at
+    bool update = it->id != 0;
+    it->updated_at = update && cmd->now <= cmd->as.catalog_put.expected_updated_at
                          ? cmd->as.catalog_put.expected_updated_at + 1
                          : cmd->now;
-    return store_catalog_save(e->store, it) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_catalog_save(e->store, it) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return update && it->kind == CATALOG_PLAN ? recheck_downgrades(e, cmd, &current, it)
+                                              : COMMAND_OK;
 }
 
 /* ---- what a deletion or a new code takes with it ---------------------------------------- */
@@ -1003,10 +1009,11 @@ static enum command_result subscription_customer(struct engine *e, struct comman
     return COMMAND_OK;
 }
 
-static void subscription_from_request(struct subscription *sub, const struct command *cmd,
-                                      int64_t customer_id)
+/* A new subscription as `rq` asks for it, made by cmd (its organization and clock). */
+static void subscription_from_request(struct subscription *sub,
+                                      const struct subscription_request *rq,
+                                      const struct command *cmd, int64_t customer_id)
 {
-    const struct subscription_request *rq = &cmd->as.subscription_create;
     memset(sub, 0, sizeof *sub);
     sub->org_id = cmd->org_id;
     sub->customer_id = customer_id;
@@ -1167,33 +1174,35 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     return store_subscription_save(e->store, n) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-/* Moves the live subscription `old` to the new plan: the new one starts at `switch_at`. */
+/*
+ * Moves the live subscription `old` to the plan `rq` names: the new one (into *next) starts at
+ * `switch_at`. A downgrade scheduled on `old` is canceled (its id into *canceled, else 0).
+ */
 static enum command_result switch_plan(struct engine *e, struct command *cmd,
-                                       struct subscription *old, tally_time switch_at)
+                                       const struct subscription_request *rq,
+                                       struct subscription *old, tally_time switch_at,
+                                       struct subscription *next, int64_t *canceled)
 {
     /* an upgrade replaces a downgrade scheduled for later, as Lago cancels it; the usage
      * refresh drops the canceled one's usage (listed as ended) */
+    *canceled = 0;
     if (old->next_id != 0) {
-        int64_t *ended = arena_alloc(cmd->arena, sizeof *ended);
-        enum command_result r = ended ? cancel_scheduled(e, cmd, old) : COMMAND_STORE_FAILED;
+        enum command_result r = cancel_scheduled(e, cmd, old);
         if (r != COMMAND_OK)
             return r;
-        *ended = old->next_id;
-        cmd->ended_subscription_ids = ended;
-        cmd->ended_subscription_count = 1;
+        *canceled = old->next_id;
     }
-    struct subscription *next = &cmd->subscription;
-    subscription_from_request(next, cmd, old->customer_id);
+    subscription_from_request(next, rq, cmd, old->customer_id);
     next->billing_time = old->billing_time;
     next->subscription_at = old->subscription_at; /* the anchor stays: periods do not move */
     next->started_at = switch_at;
     /* and so does the end, unless the request names one (Lago's plan change services): it
      * was lost, and the next plan's subscription took events past it (an audit) */
-    if (!cmd->as.subscription_create.has_ending_at && !cmd->as.subscription_create.ending_at_null) {
+    if (!rq->has_ending_at && !rq->ending_at_null) {
         next->has_ending_at = old->has_ending_at;
         next->ending_at = old->ending_at;
     }
-    if (!cmd->as.subscription_create.name)
+    if (!rq->name)
         next->name = old->name;
     next->previous_id = old->id;
     if (store_subscription_save(e->store, next) != STORE_OK)
@@ -1206,6 +1215,23 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
         return COMMAND_STORE_FAILED;
     /* an upgrade ends it now; a downgrade at its period's end, to which it is priced already */
     return switch_at == cmd->now ? settle_to_end(e, cmd, old->id) : COMMAND_OK;
+}
+
+/* switch_plan for POST /subscriptions: the new subscription is the command's, and the
+ * downgrade it cancels, if any, is listed as ended. */
+static enum command_result switch_to_request(struct engine *e, struct command *cmd,
+                                             struct subscription *old, tally_time switch_at)
+{
+    int64_t *ended = arena_alloc(cmd->arena, sizeof *ended);
+    if (!ended)
+        return COMMAND_STORE_FAILED;
+    enum command_result r = switch_plan(e, cmd, &cmd->as.subscription_create, old, switch_at,
+                                        &cmd->subscription, ended);
+    if (*ended) {
+        cmd->ended_subscription_ids = ended;
+        cmd->ended_subscription_count = 1;
+    }
+    return r;
 }
 
 static enum command_result change_plan(struct engine *e, struct command *cmd,
@@ -1245,7 +1271,7 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         cmd->subscription = *old;
         return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK
                                                                   : COMMAND_STORE_FAILED;
-    case SUBSCRIPTION_CHANGE_UPGRADE: return switch_plan(e, cmd, old, cmd->now);
+    case SUBSCRIPTION_CHANGE_UPGRADE: return switch_to_request(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
         /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's
          * PlanDowngradeService does */
@@ -1258,7 +1284,7 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
          * after it (an audit) */
         if (rq->has_ending_at && rq->ending_at <= current.end)
             return invalid(cmd, "ending_at", "invalid_date");
-        r = switch_plan(e, cmd, old, current.end);
+        r = switch_to_request(e, cmd, old, current.end);
         if (r == COMMAND_OK)
             r = align_scheduled(e, cmd, old, NULL);
         if (r == COMMAND_OK)
@@ -1303,7 +1329,7 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
         return invalid(cmd, "external_id", "value_already_exist");
     if (s == STORE_OK)
         return change_plan(e, cmd, &live);
-    subscription_from_request(&cmd->subscription, cmd, customer.id);
+    subscription_from_request(&cmd->subscription, rq, cmd, customer.id);
     return store_subscription_save(e->store, &cmd->subscription) == STORE_OK ? COMMAND_OK
                                                                              : COMMAND_STORE_FAILED;
 }
@@ -1422,6 +1448,20 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
     return sub->has_terminated_at ? settle_to_end(e, cmd, sub->id) : COMMAND_OK;
 }
 
+/* Cancels `next`, the downgrade scheduled (pending) on the active subscription `sub`, which
+ * then goes on past the date it was to end. */
+static enum command_result unschedule_downgrade(struct engine *e, struct command *cmd,
+                                                struct subscription *sub, struct subscription *next)
+{
+    enum command_result r = end_subscription(e, cmd, next);
+    if (r != COMMAND_OK)
+        return r;
+    sub->has_terminated_at = false; /* it was to end where the downgrade began */
+    sub->next_id = 0;
+    sub->updated_at = cmd->now;
+    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 /*
  * DELETE /subscriptions/{id}?status=pending on an active subscription with a downgrade
  * scheduled: the downgrade is the pending one (Lago's next subscription has the same external
@@ -1438,14 +1478,168 @@ static enum command_result cancel_downgrade(struct engine *e, struct command *cm
     enum command_result r = refuse_credit_note_choice(
         e, cmd, &next.sub, cmd->as.subscription_terminate.other_credit_note);
     if (r == COMMAND_OK)
-        r = end_subscription(e, cmd, &next.sub);
-    if (r != COMMAND_OK)
-        return r;
-    sub->has_terminated_at = false; /* it was to end where the downgrade began */
-    sub->next_id = 0;
-    sub->updated_at = cmd->now;
+        r = unschedule_downgrade(e, cmd, sub, &next.sub);
     cmd->subscription = next.sub;
-    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return r;
+}
+
+/* The terms of the plan a subscription is on: its own (plan_overrides), else the plan's,
+ * deleted or not. *known is false when there are none to read. */
+static enum command_result subscribed_terms(struct engine *e, struct command *cmd,
+                                            const struct subscription *sub, struct plan_terms *out,
+                                            bool *known)
+{
+    const char *body = sub->plan_body;
+    struct catalog_item plan;
+    if (!body) {
+        enum store_status s = store_catalog_get_any_by_lago_id(
+            store_conn(e->store), cmd->org_id, CATALOG_PLAN, sub->plan_lago_id, &plan, cmd->arena);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+        body = s == STORE_OK ? plan.body : NULL;
+    }
+    *known = body && plan_json_terms(body, out);
+    return COMMAND_OK;
+}
+
+/*
+ * A downgrade scheduled from the edited plan (`current` is on it): canceled when the plan's
+ * price is now below its target's, as Lago's process_downgraded_subscriptions does. Lago
+ * compares the two amount_cents as they are (not per year): so does this. *canceled: its id,
+ * else 0.
+ */
+static enum command_result cancel_dearer_downgrade(struct engine *e, struct command *cmd,
+                                                   struct subscription *current,
+                                                   const struct plan_terms *terms,
+                                                   int64_t *canceled)
+{
+    struct store_subscription next;
+    struct plan_terms target;
+    bool known;
+    *canceled = 0;
+    if (load_scheduled(e, cmd, current, &next) != COMMAND_OK ||
+        subscribed_terms(e, cmd, &next.sub, &target, &known) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
+    if (subscription_status_at(&next.sub, cmd->now) != SUBSCRIPTION_PENDING || !known ||
+        terms->amount_cents >= target.amount_cents)
+        return COMMAND_OK;
+    *canceled = next.sub.id;
+    return unschedule_downgrade(e, cmd, current, &next.sub);
+}
+
+/*
+ * A downgrade scheduled to the edited plan (`pending`, on it): an upgrade when the plan is now
+ * worth at least as much per year as the plan of the subscription it was to replace, as Lago's
+ * process_pending_subscriptions decides. Lago then calls Subscriptions::PlanUpgradeService for
+ * that subscription with the plan: here the upgrade path of POST /subscriptions (switch_plan)
+ * does the same, at once: the downgrade is canceled, the current subscription ends now (its
+ * wallets given back what its usage no longer brings) and a new one on the plan starts now,
+ * under the downgrade's name. Its end: the earlier of the two subscriptions' (Lago keeps the
+ * current one's; a downgrade given an end of its own keeps it here, and one that would never
+ * have started, the current one ending first, does not outlive that end). ids[0..2]: the
+ * current, the new and the canceled subscriptions (*started: whether it moved).
+ */
+static enum command_result upgrade_to_edited(struct engine *e, struct command *cmd,
+                                             const struct subscription *pending,
+                                             const struct catalog_item *plan,
+                                             const struct plan_terms *terms, int64_t ids[3],
+                                             bool *started)
+{
+    struct store_subscription row;
+    struct plan_terms from;
+    bool known;
+    int64_t was, will;
+    *started = false;
+    if (store_subscription_get(store_conn(e->store), cmd->org_id, pending->previous_id, &row,
+                               cmd->arena) != STORE_OK ||
+        subscribed_terms(e, cmd, &row.sub, &from, &known) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
+    struct subscription *old = &row.sub;
+    if (old->next_id != pending->id ||
+        subscription_status_at(old, cmd->now) != SUBSCRIPTION_ACTIVE || !known ||
+        !plan_terms_yearly_amount(&from, &was) || !plan_terms_yearly_amount(terms, &will) ||
+        will < was)
+        return COMMAND_OK;
+    struct subscription_request rq = {
+        .external_id = old->external_id,
+        .name = pending->name,
+        .billing_time = old->billing_time,
+        .plan_code = plan->code,
+        .plan = *terms,
+    };
+    memcpy(rq.plan_lago_id, plan->lago_id, sizeof rq.plan_lago_id);
+    command_new_id(cmd, rq.lago_id);
+    rq.has_ending_at = old->has_ending_at || pending->has_ending_at;
+    rq.ending_at_null = !rq.has_ending_at;
+    rq.ending_at = old->has_ending_at ? old->ending_at : pending->ending_at;
+    if (pending->has_ending_at && pending->ending_at < rq.ending_at)
+        rq.ending_at = pending->ending_at;
+    struct subscription next = {0};
+    enum command_result r = switch_plan(e, cmd, &rq, old, cmd->now, &next, &ids[2]);
+    ids[0] = old->id;
+    ids[1] = next.id;
+    *started = r == COMMAND_OK;
+    return r;
+}
+
+/*
+ * After a plan's price edit (Lago's Plans::UpdateService, app/services/plans/update_service.rb,
+ * when amount_cents changes): the downgrades scheduled from it and to it are decided again,
+ * those from it first, as Lago orders them (cancel_dearer_downgrade, upgrade_to_edited). Only
+ * subscriptions on the plan itself: one on a plan of its own (plan_overrides) keeps its price,
+ * as Lago's overridden child plans are not the plan's subscriptions. The subscriptions moved
+ * are the command's (moved_subscription_ids, started_subscription_ids), whose usage, wallets
+ * and carried units apply_one then treats as after the subscription commands that move them
+ * alike. A price edit, like any catalog write, spans the organization's customers.
+ */
+static enum command_result recheck_downgrades(struct engine *e, struct command *cmd,
+                                              const struct catalog_item *was,
+                                              const struct catalog_item *plan)
+{
+    struct plan_terms before, terms;
+    struct store_subscription *rows;
+    size_t count;
+    if (!plan_json_terms(was->body, &before) || !plan_json_terms(plan->body, &terms) ||
+        before.amount_cents == terms.amount_cents)
+        return COMMAND_OK;
+    if (store_plan_scheduled_changes(store_conn(e->store), cmd->org_id, plan->lago_id, cmd->now,
+                                     &rows, &count, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (count == 0)
+        return COMMAND_OK;
+    /* each row moves two subscriptions (a cancel) or three (an upgrade), and starts one */
+    int64_t *moved = arena_alloc(cmd->arena, 3 * count * sizeof *moved);
+    int64_t *started = arena_alloc(cmd->arena, count * sizeof *started);
+    if (!moved || !started)
+        return COMMAND_STORE_FAILED;
+    size_t moved_count = 0, started_count = 0;
+    enum command_result r = COMMAND_OK;
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        struct subscription *current = &rows[i].sub;
+        int64_t canceled = 0;
+        if (subscription_status_at(current, cmd->now) == SUBSCRIPTION_ACTIVE)
+            r = cancel_dearer_downgrade(e, cmd, current, &terms, &canceled);
+        if (canceled) {
+            moved[moved_count++] = current->id;
+            moved[moved_count++] = canceled;
+        }
+    }
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        bool upgraded = false;
+        if (subscription_status_at(&rows[i].sub, cmd->now) == SUBSCRIPTION_PENDING)
+            r = upgrade_to_edited(e, cmd, &rows[i].sub, plan, &terms, &moved[moved_count],
+                                  &upgraded);
+        if (upgraded) {
+            started[started_count++] = moved[moved_count + 1];
+            moved_count += 3;
+        }
+    }
+    sub_cache_invalidate(&e->subscriptions); /* it may hold rows as they were */
+    cmd->moved_subscription_ids = moved;
+    cmd->moved_subscription_count = moved_count;
+    cmd->started_subscription_ids = started;
+    cmd->started_subscription_count = started_count;
+    return r;
 }
 
 static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
@@ -3625,6 +3819,15 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
     if (cmd->result != COMMAND_OK)
         return;
     if (reprices_organization(cmd)) {
+        /* a price edit that moved scheduled downgrades (recheck_downgrades): what they leave
+         * behind is handed over as after the subscription commands below (the scan prices
+         * every usage again too) */
+        if (leaves_events_behind(e, cmd, cmd->moved_subscription_ids,
+                                 cmd->moved_subscription_count)) {
+            if (!rescan_usage(e))
+                e->usage_incomplete = true;
+            return;
+        }
         reprice_organization(e, cmd);
         return;
     }
@@ -3725,6 +3928,11 @@ static void apply_one(struct engine *e, struct command *cmd)
     if (cmd->result == COMMAND_OK && cmd->kind == COMMAND_SUBSCRIPTION_CREATE &&
         !e->usage_incomplete)
         cmd->result = settle_now(e, cmd, cmd->subscription.id);
+    /* and so are those a plan's price edit upgraded (recheck_downgrades) */
+    for (size_t i = 0;
+         cmd->result == COMMAND_OK && !e->usage_incomplete && i < cmd->started_subscription_count;
+         i++)
+        cmd->result = settle_now(e, cmd, cmd->started_subscription_ids[i]);
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */

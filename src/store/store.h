@@ -300,6 +300,16 @@ enum store_status store_subscription_set_plan_body(struct store *st, int64_t sub
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                 const char *plan_lago_id, tally_time now,
                                                 int64_t *count);
+/*
+ * The subscriptions on the plan itself (not on a plan of their own: plan_overrides) whose
+ * scheduled plan change a price edit of it may decide again (Lago's Plans::UpdateService): the
+ * downgrades to it, pending at `now` with a previous subscription, and the active ones with a
+ * downgrade scheduled from it (next_id); in `a`, by id.
+ */
+enum store_status store_plan_scheduled_changes(struct store_conn *c, int64_t org_id,
+                                               const char *plan_lago_id, tally_time now,
+                                               struct store_subscription **out, size_t *count,
+                                               struct arena *a);
 /* How many of a customer's subscriptions are pending or active at `now`. */
 enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                     int64_t customer_id, tally_time now,
