@@ -509,7 +509,7 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
         .payment_status = "pending",
         .has_dates = true,
         .from_date = u->from,
-        .to_date = u->to - TIMESTAMP_USEC_PER_SEC,
+        .to_date = u->period_end - TIMESTAMP_USEC_PER_SEC, /* the period's, as current usage */
         /* the one sent (instant estimates); Lago's estimate_fees names a random id for an
          * event it never keeps, Tally none */
         .event_transaction_id = instant ? ev->transaction_id : NULL,

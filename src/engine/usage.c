@@ -908,6 +908,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         goto fail;
     u->from = subscription_usage_from(&row->sub, &period);
     u->to = subscription_usage_to(&row->sub, &period);
+    u->period_end = period.end;
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     b.zone = zone;
     b.zone_name = tz;

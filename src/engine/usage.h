@@ -129,7 +129,13 @@ struct usage {
     int64_t customer_id;
     int64_t successor_id;    /* the subscription replacing it at a scheduled downgrade, or 0 */
     const char *external_id; /* the subscription's */
-    tally_time from, to;     /* the period [from, to) */
+    tally_time from, to;     /* the period [from, to): what is priced, to the subscription's end */
+    /* The charges' period's own end, at or after `to`: what answers show as the period's last
+     * second (to_datetime, issuing_date), as Lago's DatesService#charges_to_datetime cuts the
+     * period at the subscription's end only once it is terminated, and the subscription's
+     * current_billing_period_ending_at does. Usage is read only of an active subscription, so
+     * an end ahead (an ending_at) does not cut it there; pricing stops at `to`. */
+    tally_time period_end;
     char currency[4];
     int32_t exponent;
     struct usage_charge *charges;

@@ -254,9 +254,10 @@ bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
     jsonw_object_begin(&w);
     jsonw_key(&w, "from_datetime");
     jsonw_time(&w, u->from, false);
+    /* the period's last second, not the ending_at ahead that prices stop at (usage.h) */
     jsonw_key(&w, "to_datetime");
-    jsonw_time(&w, u->to - TIMESTAMP_USEC_PER_SEC, false);
-    write_date(&w, "issuing_date", u->to - TIMESTAMP_USEC_PER_SEC, zone);
+    jsonw_time(&w, u->period_end - TIMESTAMP_USEC_PER_SEC, false);
+    write_date(&w, "issuing_date", u->period_end - TIMESTAMP_USEC_PER_SEC, zone);
     jsonw_kv_cstr(&w, "currency", u->currency);
     jsonw_kv_null(&w, "lago_invoice_id");
     jsonw_key(&w, "charges_usage");

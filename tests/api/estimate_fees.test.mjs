@@ -321,3 +321,14 @@ test('estimate_fees: every member of Lago\'s fee, and the lago_id of the charge 
   assert.notEqual(widened.lago_charge_filter_id, us.lago_charge_filter_id);
   assert.equal(widened.item.filter_invoice_display_name, 'us, eu');
 });
+
+// As current usage's to_datetime (an audit found it cut at an ending_at ahead): the charges'
+// period's last second, as Lago's charge_pay_in_advance_interval takes charges_to_datetime,
+// which an end not reached yet does not cut.
+test('a subscription ending within the period: the fee\'s to_date is the period\'s end', async () => {
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'cust', plan_code: 'instant', external_id: 'ending', ending_at: '2026-05-20T00:00:00Z' } });
+  const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'ending', code: 'calls' } } });
+  const fee = (await r.json()).fees[0];
+  assert.equal(r.status, 200);
+  assert.deepEqual([fee.from_date, fee.to_date], ['2026-05-10T00:00:00Z', '2026-05-31T23:59:59Z']);
+});

@@ -58,6 +58,32 @@ test('an empty period: the period bounds, and only the first tier flat fee', asy
   assert.equal(u.total_amount_cents, 120);
 });
 
+// Found by an audit: with an ending_at ahead in the period, to_datetime and issuing_date were
+// cut at it, where the subscription's current_billing_period_ending_at and Lago (its
+// DatesService#charges_to_datetime cuts the period only once the subscription is terminated)
+// show the period's end. The usage is still priced to the ending_at: a weighted sum counts its
+// GPUs until the subscription ends, not to the period's end.
+test('an ending_at ahead in the period: the answer shows the period\'s end, the price stops at the ending_at', async () => {
+  const post = async (path, body) => {
+    const r = await t.api(path, { method: 'POST', body });
+    const b = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(b));
+    return b;
+  };
+  await post('/api/v1/customers', { customer: { external_id: 'ender_ny', currency: 'EUR', timezone: 'America/New_York' } });
+  for (const [customer, end, day] of [['ender', '2026-03-31T23:59:59Z', '2026-03-31'], ['ender_ny', '2026-04-01T03:59:59Z', '2026-03-31']]) {
+    const s = (await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'usage', external_id: customer, ending_at: '2026-03-20T00:00:00Z' } })).subscription;
+    assert.equal(s.current_billing_period_ending_at, end, customer);
+    const u = (await (await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${customer}`)).json()).customer_usage;
+    assert.deepEqual([u.from_datetime, u.to_datetime, u.issuing_date], ['2026-03-10T12:00:00Z', end, day], customer);
+  }
+  // 2 GPUs from March 10 12:00 to the ending_at, March 20 00:00: 9.5 of March's 31 days
+  await post('/api/v1/events', { event: { transaction_id: 'ender_gpus', external_subscription_id: 'ender', code: 'gpu_time', properties: { gpus: 2 } } });
+  const u = (await (await t.api('/api/v1/customers/ender/current_usage?external_subscription_id=ender')).json()).customer_usage;
+  assert.equal(byCode(u, 'gpu_time').amount_cents, 1900);
+  assert.deepEqual([u.to_datetime, u.issuing_date], ['2026-03-31T23:59:59Z', '2026-03-31']);
+});
+
 test('each acknowledged event is in the very next read, for every aggregation type', async () => {
   for (let b = 0; b < 3; b++) await send(...Array.from({ length: b < 2 ? 100 : 50 }, () => ev('calls')));
   let u = await usage();
