@@ -1508,6 +1508,35 @@ static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
     return true;
 }
 
+/*
+ * The database and its -wal and -shm files are the owner's alone (0600), as the lock and the
+ * snapshots are: SQLite makes the database 0644 (less the umask) and gives its -wal and -shm
+ * the database's mode, so a customer's email could be read from them by any local user in a
+ * data directory made beforehand (an audit's). Made so before SQLite opens it, and made so
+ * again for files an older Tally left open. The writer's, which creates.
+ */
+static bool make_private(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[STORE_PATH_MAX], name[64];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", STORE_DB_FILE, suffixes[i]);
+        if (!data_path(path, data_dir, name, err))
+            return false;
+        int fd = open(path, O_RDWR | O_CLOEXEC | (i == 0 ? O_CREAT : 0), 0600);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        if (fd < 0 || fchmod(fd, 0600) != 0) {
+            set_err(err, path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return false;
+        }
+        close(fd);
+    }
+    return true;
+}
+
 /* vfs: NULL for SQLite's default, or WALBUF_VFS_NAME (registered) for the writer's. */
 static sqlite3 *open_db(const char *data_dir, int flags, const char *vfs, char err[STORE_ERR_MAX])
 {
@@ -1515,6 +1544,8 @@ static sqlite3 *open_db(const char *data_dir, int flags, const char *vfs, char e
     if (!data_path(path, data_dir, STORE_DB_FILE, err))
         return NULL;
     sqlite3 *db = NULL;
+    if ((flags & SQLITE_OPEN_CREATE) && !make_private(data_dir, err))
+        return NULL;
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
         set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

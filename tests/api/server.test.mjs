@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg, startTallyd, newDataDir, createOrg, tally, tallyBin, tallydBin } from '../lib/tallyd.mjs';
 
@@ -412,5 +412,29 @@ test('bodies sent under a wrong key or to no route are not kept while they come'
   } finally {
     for (const s of sockets) s.destroy();
     await t.cleanup();
+  }
+});
+
+// Found by an isolation audit: in a data directory made beforehand (0755), the database and
+// its -wal and -shm were 0644, and a customer's email could be read from the -wal by any local
+// user. They are the owner's alone, as the lock and snapshots are; an older database is made
+// so at the next start.
+test('the database and its -wal and -shm are readable by their owner alone', async () => {
+  const dataDir = newDataDir();
+  chmodSync(dataDir, 0o755);
+  const mode = (name) => statSync(join(dataDir, name)).mode & 0o777;
+  const key = createOrg(dataDir);
+  assert.equal(mode('tally.db'), 0o600);
+  chmodSync(join(dataDir, 'tally.db'), 0o644); // as an older Tally left it
+  const server = await startTallyd(dataDir);
+  try {
+    const r = await fetch(`${server.url}/api/v1/customers`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customer: { external_id: 'private', email: 'someone@example.com' } }) });
+    assert.equal(r.status, 200);
+    await r.text();
+    for (const name of ['tally.db', 'tally.db-wal', 'tally.db-shm'])
+      assert.equal(mode(name).toString(8), '600', name);
+  } finally {
+    await server.stop();
   }
 });
