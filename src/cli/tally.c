@@ -21,6 +21,7 @@
 #include "sys/entropy.h"
 #include "sys/wallclock.h"
 #include "util/cmdline.h"
+#include "util/utf8.h"
 
 #define ORG_NAME_MAX 255
 #define API_KEY_RANDOM_BYTES 32
@@ -119,6 +120,24 @@ static void close_locked(struct store *st, int lock_fd)
     store_unlock(lock_fd);
 }
 
+/*
+ * Whether an organization's name can be shown as one field of `org list`: UTF-8 without
+ * control characters, and not blank. An audit made a name holding a new line and tabs print
+ * a second row that looked like organization 1, whose key an operator could then rotate.
+ */
+static bool printable_name(const char *name)
+{
+    size_t len = strlen(name);
+    bool blank = true;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        blank &= c == ' ';
+    }
+    return !blank && utf8_valid(name, len);
+}
+
 static int org_create(const char *data_dir, int argc, char **argv)
 {
     const char *name = NULL;
@@ -164,6 +183,11 @@ static int org_create(const char *data_dir, int argc, char **argv)
     if (!name || !*name || strlen(name) > ORG_NAME_MAX) {
         fprintf(stderr, "tally: org create needs a NAME of 1 to %d bytes\n%s", ORG_NAME_MAX,
                 org_create_usage);
+        return 2;
+    }
+    if (!printable_name(name)) {
+        fprintf(stderr, "tally: a NAME is UTF-8 text without control characters (tabs, new "
+                        "lines, escapes), not only spaces\n");
         return 2;
     }
 
@@ -221,9 +245,12 @@ static void print_org(const struct store_org *org, void *ctx)
     (void)ctx;
     timestamp_format(org->created_at, false, created);
     if (org->has_test_clock)
-        timestamp_format(org->test_clock_now, false, clock);
-    printf("%lld\t%s\t%s\t%s\n", (long long)org->id, org->name, created,
-           org->has_test_clock ? clock : "-");
+        timestamp_format_micros(org->test_clock_now, clock); /* as the API shows it */
+    /* a name an older Tally took with control characters is shown without them */
+    printf("%lld\t", (long long)org->id);
+    for (const char *c = org->name; *c; c++)
+        putchar((unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+    printf("\t%s\t%s\n", created, org->has_test_clock ? clock : "-");
 }
 
 static int org_list(const char *data_dir, int argc, char **argv)

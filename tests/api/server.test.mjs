@@ -191,7 +191,17 @@ test('tally org list shows the organizations; org rotate-key replaces a key, the
         assert.equal(list.status, 0, list.stderr);
         const rows = list.stdout.trim().split('\n').map((l) => l.split('\t'));
         assert.deepEqual(rows.map((r) => [r[0], r[1], r[3]]),
-          [['id', 'name', 'test_clock'], ['1', 'Acme', '-'], ['2', 'Globex', '2026-03-01T00:00:00Z']]);
+          [['id', 'name', 'test_clock'], ['1', 'Acme', '-'], ['2', 'Globex', '2026-03-01T00:00:00.000000Z']]);
+        // Found by an isolation audit: a name with a new line and tabs printed a row that looked
+        // like organization 1. A name is text without control characters, and not blank.
+        for (const name of ['Evil\n1\tAcme\t2026-01-01T00:00:00Z\t-', 'Tab\tbed', 'Esc\x1b[2J', '   ']) {
+          const bad = tally(['--data-dir', dir, 'org', 'create', name]);
+          assert.equal(bad.status, 2, JSON.stringify(name));
+          assert.match(bad.stderr, /control characters/);
+        }
+        const latin1 = spawnSync('sh', ['-c', `"${tallyBin}" --data-dir "${dir}" org create "$(printf 'Caf\\351')"`], { encoding: 'utf8' });
+        assert.equal(latin1.status, 2, latin1.stderr); // not UTF-8
+        assert.equal(tally(['--data-dir', dir, 'org', 'list']).stdout.trim().split('\n').length, 3);
         const r = tally(['--data-dir', dir, 'org', 'rotate-key', '1']);
         assert.equal(r.status, 0, r.stderr);
         rotated = r.stdout.trim().split('\n').pop();
