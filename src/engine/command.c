@@ -13,10 +13,15 @@
  */
 void command_new_id(struct command *cmd, char out[37])
 {
+    command_new_id_at(cmd, cmd->now, out);
+}
+
+void command_new_id_at(struct command *cmd, tally_time at, char out[37])
+{
     static const char hex[] = "0123456789abcdef";
     uint64_t n = cmd->ids_made++;
     struct siphash128 h = siphash128(cmd->id_seed, &n, sizeof n);
-    uint64_t ms = cmd->now > 0 ? (uint64_t)cmd->now / 1000 : 0;
+    uint64_t ms = at > 0 ? (uint64_t)at / 1000 : 0;
     uint8_t b[16];
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)(ms >> (8 * (5 - i)));

@@ -399,6 +399,9 @@ struct command {
 /* The writer's next id for this command: a time-ordered (version-7 layout) UUID made from
  * cmd->now, id_seed and a counter. */
 void command_new_id(struct command *cmd, char out[37]);
+/* The same, its time `at`: the instant of what it names, when that is not the command's (a
+ * wallet's usage written out by another organization's command, on another clock). */
+void command_new_id_at(struct command *cmd, tally_time at, char out[37]);
 
 /*
  * Sets cmd->invalid_message, formatted into the command's arena (NULL if memory runs out: the

@@ -802,9 +802,11 @@ struct wallet_grant *wallet_book_live_grant(struct live_wallet *w, int64_t id)
     return NULL;
 }
 
-static bool new_lago_id(struct command *cmd, char out[WALLET_LAGO_ID_TEXT])
+/* An id in the time of what it names (`at`), which a write-out may do in another
+ * organization's command: an audit read one organization's test clock in another's ids. */
+static bool new_lago_id(struct command *cmd, tally_time at, char out[WALLET_LAGO_ID_TEXT])
 {
-    command_new_id(cmd, out);
+    command_new_id_at(cmd, at, out);
     return true;
 }
 
@@ -1044,7 +1046,8 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
             .settled_at = now,
             .created_at = now,
         };
-        if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+        if (!new_lago_id(cmd, now, t.lago_id) ||
+            store_wallet_transaction_insert(st, &t) != STORE_OK)
             return STORE_ERROR;
         *tx = t.id;
         *tx_day = day;
@@ -1066,7 +1069,7 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
             if (w->moves[k].grant_id == m->grant_id && (w->moves[k].cents < 0) == refund)
                 cents += refund ? -w->moves[k].cents : w->moves[k].cents;
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(cmd, lago_id) ||
+        if (!new_lago_id(cmd, now, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx, cents,
                                             now) != STORE_OK)
             return STORE_ERROR;
@@ -1102,7 +1105,7 @@ static enum command_result settle_owed(struct store *st, struct command *cmd,
             return COMMAND_STORE_FAILED;
         int64_t part = owed < cents ? owed : cents;
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(cmd, lago_id) ||
+        if (!new_lago_id(cmd, now, lago_id) ||
             store_wallet_transaction_add_owed(st, tx, -part) != STORE_OK ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, inbound_id, tx, part,
                                             now) != STORE_OK)
@@ -1871,7 +1874,8 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
     enum command_result r = write_pending_first(st, cmd, w);
     if (r != COMMAND_OK)
         return r;
-    if (!new_lago_id(cmd, tx->lago_id) || store_wallet_transaction_insert(st, tx) != STORE_OK)
+    if (!new_lago_id(cmd, cmd->now, tx->lago_id) ||
+        store_wallet_transaction_insert(st, tx) != STORE_OK)
         return COMMAND_STORE_FAILED;
     struct ledger_posting p;
     ledger_posting_init(&p, status == WALLET_TX_EXPIRED ? LEDGER_CAUSE_EXPIRY : LEDGER_CAUSE_VOID);
@@ -1893,7 +1897,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
             return ledger_refused(cmd, NULL, w,
                                   g->paid ? LEDGER_BREAKAGE : LEDGER_PROMOTIONAL_GRANTS);
         char lago_id[WALLET_LAGO_ID_TEXT];
-        if (!new_lago_id(cmd, lago_id) ||
+        if (!new_lago_id(cmd, cmd->now, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, tx->id, part,
                                             cmd->now) != STORE_OK ||
             store_wallet_transaction_set_remaining(st, g->id, g->remaining_cents) != STORE_OK)
@@ -2130,7 +2134,8 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
     /* A soft wallet below zero is repaid first: the overdraft was usage these credits pay. */
     int64_t repay = pending ? 0 : (w->row.overdrawn_cents < cents ? w->row.overdrawn_cents : cents);
     t.remaining_cents -= repay;
-    if (!new_lago_id(cmd, t.lago_id) || store_wallet_transaction_insert(st, &t) != STORE_OK)
+    if (!new_lago_id(cmd, cmd->now, t.lago_id) ||
+        store_wallet_transaction_insert(st, &t) != STORE_OK)
         return COMMAND_STORE_FAILED;
     /* the request's own transactions are its answer; a rule's are not */
     if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startWithOrg } from '../lib/tallyd.mjs';
+import { startWithOrg, startTallyd, newDataDir, createOrg } from '../lib/tallyd.mjs';
 
 let t;
 const post = async (path, body) => t.api(path, { method: 'POST', body });
@@ -308,4 +308,35 @@ test('a journal of the older format, left by a crash before an upgrade, is recov
   assert.equal(await consumed('soft', 'soft') - before.soft, debited.soft);
   await ledger('hard');
   await ledger('soft');
+});
+
+// Found by an isolation audit: a usage transaction written out of the journal by another
+// organization's command took its id's time (a version-7 UUID) from that command's clock, so
+// one organization read another's test clock (2020) in its own ids. An id's time is its own.
+test('a usage transaction written out by another organization\'s command keeps its own time in its id', async () => {
+  const dataDir = newDataDir();
+  const keyA = createOrg(dataDir, 'A');
+  const keyB = createOrg(dataDir, 'B', ['--test-clock', '2020-01-01T00:00:00Z']);
+  const server = await startTallyd(dataDir);
+  try {
+    const call = async (key, method, path, body) => {
+      const r = await fetch(server.url + path, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+      const b = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(b));
+      return b;
+    };
+    const m = (await call(keyA, 'POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).billable_metric;
+    await call(keyA, 'POST', '/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [{ billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+    await call(keyA, 'POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'EUR' } });
+    await call(keyA, 'POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'p', external_id: 's' } });
+    const w = (await call(keyA, 'POST', '/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'EUR', rate_amount: '1', granted_credits: '10' } })).wallet;
+    await call(keyA, 'POST', '/api/v1/events', { event: { transaction_id: 'e1', external_subscription_id: 's', code: 'calls' } });
+    await call(keyB, 'POST', '/api/v1/customers', { customer: { external_id: 'other', currency: 'EUR' } }); // writes A's journal out
+    const usage = (await call(keyA, 'GET', `/api/v1/wallets/${w.lago_id}/wallet_transactions`)).wallet_transactions.filter((x) => x.transaction_status === 'usage');
+    assert.equal(usage.length, 1);
+    const idYear = new Date(parseInt(usage[0].lago_id.replace(/-/g, '').slice(0, 12), 16)).getUTCFullYear();
+    assert.equal(idYear, new Date(usage[0].created_at).getUTCFullYear());
+  } finally {
+    await server.stop();
+  }
 });
