@@ -318,10 +318,18 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     return r;
 }
 
-/* Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. */
+/*
+ * Brings a customer's wallets to cmd->now: due grants expire, due wallets terminate. A wallet
+ * whose rule has more anniversaries due than one pass makes (WALLET_RULE_CATCH_UP_MAX) stays
+ * where its last one left it: what expires or ends after it waits for the next pass, which
+ * makes the rest first (*behind: some wallet is so). Expired and ended as of `now` at once,
+ * the grant the next anniversary would roll over expired before it, and a wallet expiring
+ * within the jump skipped the anniversaries before its expiry (an audit found both).
+ */
 static enum command_result bring_up_to_date(struct store *st, struct command *cmd,
-                                            struct customer_wallets *cw)
+                                            struct customer_wallets *cw, bool *behind)
 {
+    *behind = false;
     for (size_t i = 0; i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
         if (w->row.has_terminated_at)
@@ -341,6 +349,12 @@ static enum command_result bring_up_to_date(struct store *st, struct command *cm
             /* the next anniversary and the last grant are not balances: the row, whole */
             if (r == COMMAND_OK && store_wallet_save(st, &w->row) != STORE_OK)
                 r = COMMAND_STORE_FAILED;
+        }
+        if (w->row.has_next_rule_at && w->row.next_rule_at <= cmd->now) {
+            *behind = true;
+            if (r != COMMAND_OK)
+                return r;
+            continue;
         }
         if (r == COMMAND_OK)
             r = expire_due_grants(st, cmd, w);
@@ -372,11 +386,12 @@ enum command_result wallet_clock_fire_thresholds(struct store *st, struct comman
     return r;
 }
 
-enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
-                                                  struct customer_wallets *cw)
+/* bring_up_to_date, then the threshold rules its expiries brought due. */
+static enum command_result catch_up(struct store *st, struct command *cmd,
+                                    struct customer_wallets *cw, bool *behind)
 {
     int64_t before = store_changes(st);
-    enum command_result r = bring_up_to_date(st, cmd, cw);
+    enum command_result r = bring_up_to_date(st, cmd, cw, behind);
     /* a grant that expired took the balance down as a debit does: a threshold rule fires
      * now, or a hard-limited wallet refuses the debit that would have fired it, forever
      * (only when something came due: nothing else moved a balance since the last look) */
@@ -384,6 +399,13 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
         r = fire_thresholds(st, cmd, cw);
     note_direct_writes(st, cw, before);
     return r;
+}
+
+enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,
+                                                  struct customer_wallets *cw)
+{
+    bool behind;
+    return catch_up(st, cmd, cw, &behind);
 }
 
 /*
@@ -459,7 +481,8 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
 {
     int64_t before = store_changes(st);
     /* what came due in the old zone happens in it first */
-    enum command_result r = bring_up_to_date(st, cmd, cw);
+    bool behind;
+    enum command_result r = bring_up_to_date(st, cmd, cw, &behind);
     if (r == COMMAND_OK && store_changes(st) != before)
         r = fire_thresholds(st, cmd, cw);
     for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++) {
@@ -554,6 +577,7 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
         }
     } while (count == SWEEP_ROUND);
     /* Then every wallet with a grant or itself due: bringing it up to date does both. */
+    bool behind = false; /* a wallet with anniversaries left for the next sweep */
     enum store_due_kind kinds[] = {STORE_DUE_RULES, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         do {
@@ -569,7 +593,9 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
                     wallet_book_customer(b, st, cmd->org_id, row.customer_id);
                 if (!cw || !wallet_book_touch(b, cw))
                     return COMMAND_STORE_FAILED;
-                enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+                bool left;
+                enum command_result r = catch_up(st, cmd, cw, &left);
+                behind |= left;
                 if (r == COMMAND_OK)
                     r = wallet_book_flush_customer(st, cmd,
                                                    cw); /* rules' credits, next anniversaries */
@@ -587,8 +613,10 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
      * a test clock stepped one interval at a time would find it at its next threshold or
      * never), and one whose credits a rollover carried on no longer expires on the date it had
      * (reminded before the anniversary, it was told of a date nothing expired on: audits found
-     * both). A grant whose expiry the clock passed is not reminded (STMT_REMINDERS_DUE). */
-    return record_reminders(st, cmd, reminders, done);
+     * both). A grant whose expiry the clock passed is not reminded (STMT_REMINDERS_DUE). While
+     * a wallet is behind, none: the next sweep's anniversaries may roll them over (an audit
+     * saw a grant reminded of a date, then rolled over and reminded again). */
+    return behind ? COMMAND_OK : record_reminders(st, cmd, reminders, done);
 }
 
 bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,

@@ -155,3 +155,49 @@ test('a rule past its expiration_at is no longer listed on its wallet', async ()
     await own.cleanup();
   }
 });
+
+// Found by an audit of the advance's repeated sweep: each sweep made at most 1,000
+// anniversaries of a wallet and then expired its grants and ended it as of the advance's end,
+// before the remaining anniversaries ran: grant 1,000 expired before anniversary 1,001 could
+// roll it over, a wallet expiring within the jump skipped the anniversaries before its end,
+// and a grant was reminded of a date, then rolled over and reminded again. A wallet still
+// behind now waits, as it is, for the next sweep.
+test('a jump over more than 1,000 anniversaries rolls over, expires and reminds as steps would', async () => {
+  const week = 7 * 86400e3, start = Date.parse('2026-01-01T00:00:00Z');
+  const at = (weeks, extraMs = 0) => new Date(start + weeks * week + extraMs).toISOString();
+  const scenario = async (rule, wallet, jumps, check) => {
+    const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+    try {
+      const call = async (path, body) => { const r = await own.api(path, { method: body ? 'POST' : 'GET', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+      await call('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
+      const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', name: 'w', ...wallet,
+        recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', method: 'fixed', ...rule }] } })).wallet;
+      for (const to of jumps) await call('/api/v1/test_clock/advance', { test_clock: { to } });
+      await check(call, w); // (the ledger: checked after every command by the asan build's invariants)
+    } finally {
+      await own.cleanup();
+    }
+  };
+  // rollover: all over 1,001 weeks: the live grant holds its 10 and the two before it, 30
+  await scenario({ grant_expires_after: 'P7D', rollover: 'all' }, { granted_credits: '10' }, [at(1001, 3600e3)], async (call, w) => {
+    assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '30.0');
+  });
+  // a wallet that expires after 1,003 anniversaries, in one jump: all 1,003 made, then voided
+  await scenario({}, { expiration_at: at(1003, 3 * 86400e3) }, [at(1005, 3600e3)], async (call, w) => {
+    const list = await call(`/api/v1/wallets/${w.lago_id}/wallet_transactions?per_page=1`);
+    assert.equal(list.meta.total_count, 1004);
+    assert.equal(list.wallet_transactions[0].transaction_type, 'outbound');
+    assert.equal(list.wallet_transactions[0].credit_amount, '10030.0');
+  });
+  // reminders: each a date its credits really expire on, once per threshold
+  await scenario({ grant_expires_after: 'P30D', rollover: 'all' }, {}, [at(1001, 3600e3)], async (call) => {
+    const events = (await call('/api/v1/webhook_events?per_page=100')).webhook_events;
+    const seen = new Set();
+    for (const e of events) {
+      const key = `${e.wallet_transaction.lago_id} ${e.data.days_before_expiry}`;
+      assert.ok(!seen.has(key), `reminded twice: ${key}`);
+      seen.add(key);
+      assert.equal(e.data.expiration_at, e.wallet_transaction.expiration_at);
+    }
+  });
+});
