@@ -18,7 +18,9 @@
 #include "sys/entropy.h"
 #include "util/jsonw.h"
 
-#define WALLET_METADATA_KEYS_MAX 50   /* Lago's (Metadata::ItemMetadata) */
+#define WALLET_METADATA_KEYS_MAX 50 /* Lago's (Metadata::ItemMetadata) */
+#define METADATA_KEYS_MESSAGE                                                                      \
+    "metadata holds at most " API_LIMIT_TEXT(WALLET_METADATA_KEYS_MAX) " keys"
 #define WALLET_METADATA_KEY_MAX 100   /* Lago's */
 #define WALLET_METADATA_VALUE_MAX 255 /* Lago's */
 #define WALLET_PURCHASE_ORDER_MAX 255
@@ -325,7 +327,7 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
     if (!json_object_is_type(v, json_type_object))
         return json_in_refuse(err, "metadata", "invalid_type");
     if (json_object_object_length(v) > WALLET_METADATA_KEYS_MAX) {
-        err->message = "metadata holds at most " API_LIMIT_TEXT(WALLET_METADATA_KEYS_MAX) " keys";
+        err->message = METADATA_KEYS_MESSAGE;
         return json_in_refuse(err, "metadata", "too_many_items");
     }
     /* a string too long is not of the wrong type: told apart, so a client knows what to fix */
@@ -1194,6 +1196,10 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
         metadata = json_object_new_object();
         json_object_object_add(terms, "metadata", metadata);
     }
+    /* What is sent is checked whole (above); what is kept, only for its count, and only when it
+     * grows: a wallet an older Tally took with more keys, or a blank one, can still lose keys
+     * one at a time (an audit found it could only be cleared whole). */
+    int kept_before = json_object_object_length(metadata);
     if (how == METADATA_DELETE_KEY)
         json_object_object_del(metadata, req->params[by_code ? 2 : 1]);
     if (given) {
@@ -1202,8 +1208,9 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
             json_object_object_add(metadata, key, value ? json_object_get(value) : NULL);
         }
     }
-    if (!valid_metadata(metadata, &err)) {
-        api_error_validation_message(req, err.field, err.code, err.message);
+    int kept = json_object_object_length(metadata);
+    if (kept > WALLET_METADATA_KEYS_MAX && kept > kept_before) {
+        api_error_validation_message(req, "metadata", "too_many_items", METADATA_KEYS_MESSAGE);
         goto done;
     }
     struct command *cmd = api_new_command(req, COMMAND_WALLET_UPDATE, render_metadata);

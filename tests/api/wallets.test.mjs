@@ -4,6 +4,8 @@
 // that balances after every step and survives a SIGKILL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
@@ -996,6 +998,29 @@ test('wallet metadata: blank keys refused, at most 50 keys, each refusal says it
   // nothing refused changed what is kept
   const kept = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`))).wallet.metadata;
   assert.equal(Object.keys(kept).length, 50);
+});
+
+// Found by an audit of the fix above: a wallet an older Tally kept with more than 50 keys, or a
+// blank key, could then not lose a key (DELETE of one, PATCH to null): the whole was checked.
+// What is sent is checked; what is kept only may not grow past the limit.
+test('wallet metadata kept past today\'s limits by an older Tally can still lose keys one at a time', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'meta_old', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'meta_old', currency: 'EUR', rate_amount: '1' } }))).wallet;
+  const old = Object.fromEntries([['', 'blank'], ...Array.from({ length: 55 }, (_, i) => [`k${i}`, 'v'])]);
+  await t.restart({
+    between: (dir) => {
+      const sql = `UPDATE wallets SET terms = json_set(terms, '$.metadata', json('${JSON.stringify(old)}')) WHERE lago_id = '${w.lago_id}'`;
+      const r = spawnSync('sqlite3', [join(dir, 'tally.db'), sql], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    },
+  });
+  const path = `/api/v1/wallets/${w.lago_id}/metadata`;
+  assert.equal(Object.keys((await ok(await t.api(path + '/k0', { method: 'DELETE' }))).metadata).length, 55);
+  const nulled = (await ok(await t.api(path, { method: 'PATCH', body: { metadata: { k1: null } } }))).metadata;
+  assert.deepEqual([Object.keys(nulled).length, nulled.k1], [55, null]);
+  const grow = await t.api(path, { method: 'PATCH', body: { metadata: { added: 'v' } } });
+  assert.deepEqual([grow.status, (await json(grow)).error_details], [422, { metadata: ['too_many_items'] }]);
+  assert.equal((await ok(await t.api(path, { method: 'PATCH', body: { metadata: { k2: 'changed' } } }))).metadata.k2, 'changed');
 });
 
 // Found by an audit (report 9, F2): a void kept the request's name but dropped its metadata
