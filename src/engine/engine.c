@@ -930,8 +930,23 @@ static enum command_result delete_cascade(struct engine *e, struct command *cmd,
     int64_t ended;
     switch (it->kind) {
     case CATALOG_TAX:
-    case CATALOG_PLAN:
-    case CATALOG_BILLABLE_METRIC: return retarget(e, cmd, it->kind, it->code, NULL);
+    case CATALOG_PLAN: return retarget(e, cmd, it->kind, it->code, NULL);
+    case CATALOG_BILLABLE_METRIC: {
+        enum command_result r = retarget(e, cmd, it->kind, it->code, NULL);
+        if (r != COMMAND_OK)
+            return r;
+        /* Its events go with it, as Lago's DeleteEventsJob marks them deleted: every one
+         * stored so far under its code (ids are given in order, and an event of a code no
+         * metric has is refused), so a metric made later with the code starts with nothing.
+         * The line is kept, not the events changed: they stay listed, and their transaction
+         * ids stay taken (docs/API.md). */
+        if (store_metric_history_end(e->store, cmd->org_id, it->code, e->last_event_id) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        /* no capture of its open holds could succeed (nothing charges the code), and they
+         * would keep their credits reserved until they expired: released and voided, as a
+         * subscription's when it ends */
+        return wallet_book_void_code_holds(&e->wallets, e->store, cmd, cmd->org_id, it->code);
+    }
     case CATALOG_COUPON:
         /* Lago's Coupons::DestroyService terminates the coupon's active applications with it:
          * a customer must not keep a discount whose coupon is gone */

@@ -569,6 +569,13 @@ static bool state_key_of(struct usage_charge *c, const char *metric_code, const 
     for (size_t i = 0; i <= c->filter_count; i++)
         if (aggregation_keeps_priced(&c->buckets[i].aggregation))
             append_event_pricing(&text, i, &c->buckets[i].properties.percentage);
+    /* a state counted from another line of the code's history is another state */
+    if (c->history_after) {
+        char after[24];
+        snprintf(after, sizeof after, "%lld", (long long)c->history_after);
+        buf_append_char(&text, 11);
+        buf_append_str(&text, after);
+    }
     /* a prorated state weighs days in the customer's zone: a new zone reads its events again */
     if (c->prorated) {
         buf_append_char(&text, 7);
@@ -599,7 +606,9 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
         store_conn(b->st), b->org_id, CATALOG_BILLABLE_METRIC, metric_id, &metric, b->a);
     if (s == STORE_NOT_FOUND)
         return CHARGE_METRIC_DELETED;
-    if (s != STORE_OK || !metric_json_read(b->a, metric.body, &c->metric))
+    if (s != STORE_OK || !metric_json_read(b->a, metric.body, &c->metric) ||
+        store_metric_history_floor(store_conn(b->st), b->org_id, metric.code, &c->history_after) !=
+            STORE_OK)
         return CHARGE_READ_FAILED;
     struct json_object *metric_doc = json_tokener_parse(metric.body);
     c->metric_name = metric_doc ? copy(b->a, member(metric_doc, "name")) : NULL;
@@ -843,7 +852,8 @@ static bool carry_recurring(struct store *st, struct usage *u)
         tally_time from = c->carried_over ? u->from : INT64_MIN;
         int64_t except = c->carried_over ? u->subscription_id : 0;
         if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
-                                       u->customer_id, from, except, carry_event, &r) != STORE_OK)
+                                       u->customer_id, from, except, c->history_after, carry_event,
+                                       &r) != STORE_OK)
             return false;
     }
     return r.ok;
@@ -1241,6 +1251,8 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
         if (c->handed_over || strcmp(c->metric_code, e->code) != 0 ||
             (earlier && !c->metric.recurring))
             continue; /* an earlier period's event counts here only if its value recurs */
+        if ((int64_t)sequence <= c->history_after)
+            continue; /* a deleted metric's (only a stored one: a new event's id is above) */
         size_t k = aggregation_filter_bucket(&c->metric, c->filters, c->filter_count, e->properties,
                                              e->property_count);
         struct usage_bucket *b = &c->buckets[k];

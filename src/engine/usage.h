@@ -13,6 +13,10 @@
  * current period are stored but do not count here (earlier periods are the invoices'); events
  * of a later period count when that period becomes current.
  *
+ * A metric deleted takes its events with it (Lago's DeleteEventsJob marks them deleted): a
+ * metric made later under its code counts only the events stored after the deletion
+ * (usage_charge.history_after), in every build and replay, as it counts its own.
+ *
  * Recurring metrics are the exception: their value is every event since the first, as Lago's
  * recurring scope reads them (by external subscription id, so across plan changes). A build
  * therefore starts each recurring charge from the store's index of such events
@@ -87,6 +91,10 @@ struct usage_charge {
     const char *invoice_display_name;
     const char *metric_lago_id, *metric_code, *metric_name, *metric_description;
     struct billable_metric metric;
+    /* The last stored event of its metric's code that a deleted metric of that code took with
+     * it (store_metric_history_floor; 0: none): the charge counts only the events after it,
+     * so a metric made again under a deleted one's code starts with nothing. */
+    int64_t history_after;
     struct aggregation_filter *filters;
     size_t filter_count;
     struct usage_bucket *buckets; /* filter_count + 1: the last is the default bucket */

@@ -2190,15 +2190,42 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
     return r;
 }
 
-typedef enum store_status (*open_holds_finder)(struct store_conn *c, int64_t org_id,
-                                               int64_t owner_id,
-                                               char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                               size_t *count);
+/* Whose open holds to void: a wallet's or a subscription's (id), or a metric code's. */
+struct holds_owner {
+    enum store_status (*find)(struct store_conn *c, int64_t org_id, const struct holds_owner *owner,
+                              char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap, size_t *count);
+    int64_t id;
+    const char *code;
+};
 
-/* Releases (whole) and voids every open hold `find` names for owner_id. */
+static enum store_status wallet_holds(struct store_conn *c, int64_t org_id,
+                                      const struct holds_owner *owner,
+                                      char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                      size_t *count)
+{
+    return store_wallet_open_holds(c, org_id, owner->id, lago_ids, cap, count);
+}
+
+static enum store_status subscription_holds(struct store_conn *c, int64_t org_id,
+                                            const struct holds_owner *owner,
+                                            char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                            size_t *count)
+{
+    return store_subscription_open_holds(c, org_id, owner->id, lago_ids, cap, count);
+}
+
+static enum store_status code_holds(struct store_conn *c, int64_t org_id,
+                                    const struct holds_owner *owner,
+                                    char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                    size_t *count)
+{
+    return store_code_open_holds(c, org_id, owner->code, lago_ids, cap, count);
+}
+
+/* Releases (whole) and voids every open hold of owner. */
 static enum command_result void_open_holds(struct wallet_book *b, struct store *st,
                                            struct command *cmd, int64_t org_id,
-                                           open_holds_finder find, int64_t owner_id)
+                                           const struct holds_owner *owner)
 {
     enum { ROUND = 64 };
     char(*ids)[WALLET_LAGO_ID_TEXT] = arena_alloc(cmd->arena, ROUND * sizeof *ids);
@@ -2206,7 +2233,7 @@ static enum command_result void_open_holds(struct wallet_book *b, struct store *
         return COMMAND_STORE_FAILED;
     size_t count;
     do { /* a voided hold is no longer open: each round finds the next ones */
-        if (find(store_conn(st), org_id, owner_id, ids, ROUND, &count) != STORE_OK)
+        if (owner->find(store_conn(st), org_id, owner, ids, ROUND, &count) != STORE_OK)
             return COMMAND_STORE_FAILED;
         for (size_t i = 0; i < count; i++) {
             struct store_authorization a;
@@ -2226,14 +2253,24 @@ static enum command_result void_open_holds(struct wallet_book *b, struct store *
 static enum command_result void_holds_of(struct store *st, struct command *cmd,
                                          struct live_wallet *w)
 {
-    return void_open_holds(w->book, st, cmd, w->row.org_id, store_wallet_open_holds, w->row.id);
+    const struct holds_owner owner = {wallet_holds, w->row.id, NULL};
+    return void_open_holds(w->book, st, cmd, w->row.org_id, &owner);
 }
 
 enum command_result wallet_book_void_subscription_holds(struct wallet_book *b, struct store *st,
                                                         struct command *cmd, int64_t org_id,
                                                         int64_t subscription_id)
 {
-    return void_open_holds(b, st, cmd, org_id, store_subscription_open_holds, subscription_id);
+    const struct holds_owner owner = {subscription_holds, subscription_id, NULL};
+    return void_open_holds(b, st, cmd, org_id, &owner);
+}
+
+enum command_result wallet_book_void_code_holds(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, int64_t org_id,
+                                                const char *code)
+{
+    const struct holds_owner owner = {code_holds, 0, code};
+    return void_open_holds(b, st, cmd, org_id, &owner);
 }
 
 /*

@@ -443,5 +443,9 @@ enum command_result wallet_book_terminate(struct store *st, struct command *cmd,
 enum command_result wallet_book_void_subscription_holds(struct wallet_book *b, struct store *st,
                                                         struct command *cmd, int64_t org_id,
                                                         int64_t subscription_id);
+/* The same for the open holds of a billable metric's code, when the metric is deleted. */
+enum command_result wallet_book_void_code_holds(struct wallet_book *b, struct store *st,
+                                                struct command *cmd, int64_t org_id,
+                                                const char *code);
 
 #endif

@@ -417,6 +417,11 @@ static const char *const migrations[] = {
      * invoices leave out the invoice custom sections */
     "ALTER TABLE customers ADD COLUMN external_salesforce_id TEXT;"
     "ALTER TABLE customers ADD COLUMN skip_invoice_custom_sections INTEGER NOT NULL DEFAULT 0;",
+    /* 40: where a code's history starts again: the stored events of a code up to
+     * last_event_id were a deleted billable metric's, and no usage counts them (Lago's
+     * DeleteEventsJob marks them deleted). Events are never changed, so the line is kept here. */
+    "CREATE TABLE metric_history_floors (org_id INTEGER NOT NULL, code TEXT NOT NULL,"
+    "  last_event_id INTEGER NOT NULL, PRIMARY KEY (org_id, code)) WITHOUT ROWID;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -485,6 +490,8 @@ enum stmt_id {
     STMT_EVENT_COUNT_ADD,
     STMT_RECURRING_EVENT_INSERT,
     STMT_RECURRING_EVENT_IDS,
+    STMT_METRIC_FLOOR_RAISE,
+    STMT_METRIC_FLOOR_GET,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -561,6 +568,7 @@ enum stmt_id {
     STMT_GRANT_HOLDS_DROP_EMPTY,
     STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
+    STMT_AUTH_OPEN_OF_CODE,
     STMT_AUTH_EXPIRE_BY,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
@@ -904,9 +912,15 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT id, subscription_id, timestamp, properties, precise_total_amount_cents"
         " FROM recurring_events"
         " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3"
-        " AND timestamp >= ?4 AND subscription_id != ?5"
+        " AND id > ?7 AND timestamp >= ?4 AND subscription_id != ?5"
         " AND (SELECT s.customer_id FROM subscriptions s WHERE s.id = subscription_id) = ?6"
         " ORDER BY id",
+    [STMT_METRIC_FLOOR_RAISE] =
+        "INSERT INTO metric_history_floors(org_id, code, last_event_id) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (org_id, code) DO UPDATE"
+        " SET last_event_id = MAX(last_event_id, excluded.last_event_id)",
+    [STMT_METRIC_FLOOR_GET] = "SELECT COALESCE((SELECT last_event_id FROM metric_history_floors"
+                              " WHERE org_id = ?1 AND code = ?2), 0)",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -1173,6 +1187,8 @@ static const char *const sql[STMT_COUNT] = {
         " AND (customer_id, external_subscription_id) ="
         " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?2)"
         " ORDER BY id LIMIT ?3",
+    [STMT_AUTH_OPEN_OF_CODE] = "SELECT lago_id FROM authorizations WHERE status = 1"
+                               " AND org_id = ?1 AND code = ?2 ORDER BY id LIMIT ?3",
     [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
                       " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
     /* A grant past its expiry keeps what open holds reserve of it (wallet_book_expire_unheld):
@@ -2826,7 +2842,7 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
                                              int64_t customer_id, tally_time from,
-                                             int64_t except_subscription_id,
+                                             int64_t except_subscription_id, int64_t after_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx)
 {
@@ -2839,6 +2855,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     sqlite3_bind_int64(s, 4, from);
     sqlite3_bind_int64(s, 5, except_subscription_id);
     sqlite3_bind_int64(s, 6, customer_id);
+    sqlite3_bind_int64(s, 7, after_id);
     int rc = SQLITE_DONE;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -2857,6 +2874,33 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     ok = ok && rc == SQLITE_DONE;
     sqlite3_reset(s);
     return ok ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_metric_history_end(struct store *st, int64_t org_id, const char *code,
+                                           int64_t last_event_id)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_METRIC_FLOOR_RAISE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, code);
+    sqlite3_bind_int64(s, 3, last_event_id);
+    return step_done(s);
+}
+
+enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_id, const char *code,
+                                             int64_t *last_event_id)
+{
+    sqlite3_stmt *s = stmt(c, STMT_METRIC_FLOOR_GET);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, code);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *last_event_id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id)
@@ -3915,15 +3959,20 @@ enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_
 }
 
 /* Lago ids of the first `cap` rows statement `id` finds for (org_id, owner_id). */
+/* The open holds of an owner: named by its id, or by its code (owner_code not NULL). */
 static enum store_status open_holds(struct store_conn *c, enum stmt_id id, int64_t org_id,
-                                    int64_t owner_id, char (*lago_ids)[WALLET_LAGO_ID_TEXT],
-                                    size_t cap, size_t *count)
+                                    int64_t owner_id, const char *owner_code,
+                                    char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                    size_t *count)
 {
     sqlite3_stmt *s = stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, owner_id);
+    if (owner_code)
+        bind_text(s, 2, owner_code);
+    else
+        sqlite3_bind_int64(s, 2, owner_id);
     sqlite3_bind_int64(s, 3, (int64_t)cap);
     *count = 0;
     int rc;
@@ -3937,7 +3986,7 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
                                           char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                           size_t *count)
 {
-    return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, lago_ids, cap, count);
+    return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, NULL, lago_ids, cap, count);
 }
 
 enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
@@ -3957,8 +4006,15 @@ enum store_status store_subscription_open_holds(struct store_conn *c, int64_t or
                                                 char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                                 size_t *count)
 {
-    return open_holds(c, STMT_AUTH_OPEN_OF_SUBSCRIPTION, org_id, subscription_id, lago_ids, cap,
-                      count);
+    return open_holds(c, STMT_AUTH_OPEN_OF_SUBSCRIPTION, org_id, subscription_id, NULL, lago_ids,
+                      cap, count);
+}
+
+enum store_status store_code_open_holds(struct store_conn *c, int64_t org_id, const char *code,
+                                        char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                        size_t *count)
+{
+    return open_holds(c, STMT_AUTH_OPEN_OF_CODE, org_id, 0, code, lago_ids, cap, count);
 }
 
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,

@@ -392,17 +392,31 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
 /*
  * Every event indexed by store_recurring_event_note under that external subscription and
  * code, of a subscription of customer_id (another customer who took the external id over
- * inherits none of them), timestamped at or after `from` (INT64_MIN: all) and stored under
- * another subscription than except_subscription_id (0: any), in acceptance order: id,
+ * inherits none of them), timestamped at or after `from` (INT64_MIN: all), stored under
+ * another subscription than except_subscription_id (0: any) and after event after_id (0: any;
+ * store_metric_history_floor), in acceptance order: id,
  * org_id, subscription_id, external_subscription_id, code, timestamp and properties_json are
  * filled (strings valid until fn returns). fn false stops with an error.
  */
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
                                              int64_t customer_id, tally_time from,
-                                             int64_t except_subscription_id,
+                                             int64_t except_subscription_id, int64_t after_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
+/*
+ * A billable metric's history ends with its deletion: the organization's stored events of its
+ * code up to event last_event_id (the last id given when it was deleted) are the deleted
+ * metric's, and no usage of a metric made later with that code counts them (Lago's
+ * DeleteEventsJob marks them deleted; events here are never changed). Only raises the line.
+ * Writer only, inside its transaction.
+ */
+enum store_status store_metric_history_end(struct store *st, int64_t org_id, const char *code,
+                                           int64_t last_event_id);
+/* The last stored event of that code that was a deleted metric's (0: none ever was): a metric
+ * with the code counts only the events after it. */
+enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_id, const char *code,
+                                             int64_t *last_event_id);
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id);
 /*
@@ -751,6 +765,12 @@ enum store_status store_subscription_open_holds(struct store_conn *c, int64_t or
                                                 int64_t subscription_id,
                                                 char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                                 size_t *count);
+
+/* The open (authorized) holds of a billable metric's code, at most cap of them, oldest first:
+ * those its deletion voids. */
+enum store_status store_code_open_holds(struct store_conn *c, int64_t org_id, const char *code,
+                                        char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                        size_t *count);
 
 /* ---- what comes due with time ----------------------------------------------------------- */
 

@@ -32,13 +32,14 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 to 39, so that a database rewound to an older version migrates
+/* Undoes migrations 37 to 40, so that a database rewound to an older version migrates
  * again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
     "DROP INDEX customers_by_external_id;"                                                         \
     "ALTER TABLE customers DROP COLUMN external_salesforce_id;"                                    \
-    "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"
+    "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"                              \
+    "DROP TABLE metric_history_floors;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -402,7 +403,7 @@ static size_t recurring_ids_of(struct store *st, int64_t org, const char *sub, c
 {
     *l = (struct id_list){0};
     assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, customer, INT64_MIN,
-                                                0, collect_id, l),
+                                                0, 0, collect_id, l),
                      STORE_OK);
     return l->count;
 }
@@ -520,9 +521,50 @@ static void recurring_events_by_subscription_and_code(void **state)
     assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
     /* what a usage reads comes from the index alone, as the event was stored */
     assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats",
-                                                RECURRING_CUSTOMER, INT64_MIN, 0,
+                                                RECURRING_CUSTOMER, INT64_MIN, 0, 0,
                                                 check_recurring_row, &rows[3]),
                      STORE_OK);
+    /* after a deleted metric's last event: only the later ones */
+    l = (struct id_list){0};
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, "a", "seats",
+                                                RECURRING_CUSTOMER, INT64_MIN, 0, 3, collect_id,
+                                                &l),
+                     STORE_OK);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(l.ids[0], 5);
+    store_close(st);
+    remove_dir(dir);
+}
+
+/* Where a code's history starts again after its metric's deletion: per organization and code,
+ * only ever raised, undone with its command, kept across a reopen. */
+static void metric_history_floors(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    int64_t floor = -1;
+    assert_int_equal(store_metric_history_floor(store_conn(st), org, "calls", &floor), STORE_OK);
+    assert_int_equal(floor, 0);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_metric_history_end(st, org, "calls", 10), STORE_OK);
+    assert_int_equal(store_metric_history_end(st, org, "calls", 5), STORE_OK); /* not lowered */
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_metric_history_end(st, org, "calls", 20), STORE_OK);
+    store_rollback(st);
+    char err[STORE_ERR_MAX];
+    store_close(st);
+    st = store_open(dir, err);
+    assert_non_null(st);
+    assert_int_equal(store_metric_history_floor(store_conn(st), org, "calls", &floor), STORE_OK);
+    assert_int_equal(floor, 10);
+    assert_int_equal(store_metric_history_floor(store_conn(st), org, "Calls", &floor), STORE_OK);
+    assert_int_equal(floor, 0);
+    assert_int_equal(store_metric_history_floor(store_conn(st), org + 1, "calls", &floor),
+                     STORE_OK);
+    assert_int_equal(floor, 0);
     store_close(st);
     remove_dir(dir);
 }
@@ -903,6 +945,7 @@ int main(void)
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
         cmocka_unit_test(event_pages_are_the_filter_of_every_event),
         cmocka_unit_test(recurring_events_by_subscription_and_code),
+        cmocka_unit_test(metric_history_floors),
         cmocka_unit_test(events_by_id_across_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
