@@ -9,6 +9,7 @@
  * A new API key is printed once, as the last line; Tally keeps only its SHA-256, so a lost
  * (or leaked) key is replaced, never recovered.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -122,20 +123,33 @@ static void close_locked(struct store *st, int lock_fd)
 
 /*
  * Whether an organization's name can be shown as one field of `org list`: UTF-8 without
- * control characters, and not blank. An audit made a name holding a new line and tabs print
- * a second row that looked like organization 1, whose key an operator could then rotate.
+ * control characters (C0, DEL, C1) or line and paragraph separators, with something visible
+ * (not only spaces, Unicode's included). An audit made a name holding a new line and tabs
+ * print a second row that looked like organization 1, whose key an operator could rotate.
  */
 static bool printable_name(const char *name)
 {
     size_t len = strlen(name);
-    bool blank = true;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f)
+    if (!utf8_valid(name, len))
+        return false;
+    bool visible = false;
+    for (const unsigned char *p = (const unsigned char *)name; *p;) {
+        /* the code point at p, from valid UTF-8 */
+        uint32_t c = *p;
+        size_t n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        if (n > 1) {
+            c &= 0x3f >> (n - 1);
+            for (size_t i = 1; i < n; i++)
+                c = c << 6 | (p[i] & 0x3f);
+        }
+        p += n;
+        if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029)
             return false;
-        blank &= c == ' ';
+        bool space = c == ' ' || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||
+                     c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff;
+        visible |= !space;
     }
-    return !blank && utf8_valid(name, len);
+    return visible;
 }
 
 static int org_create(const char *data_dir, int argc, char **argv)

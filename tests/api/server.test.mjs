@@ -194,7 +194,7 @@ test('tally org list shows the organizations; org rotate-key replaces a key, the
           [['id', 'name', 'test_clock'], ['1', 'Acme', '-'], ['2', 'Globex', '2026-03-01T00:00:00.000000Z']]);
         // Found by an isolation audit: a name with a new line and tabs printed a row that looked
         // like organization 1. A name is text without control characters, and not blank.
-        for (const name of ['Evil\n1\tAcme\t2026-01-01T00:00:00Z\t-', 'Tab\tbed', 'Esc\x1b[2J', '   ']) {
+        for (const name of ['Evil\n1\tAcme\t2026-01-01T00:00:00Z\t-', 'Tab\tbed', 'Esc\x1b[2J', '   ', 'C1\u0085x', 'Csi\u009b2J', 'Line\u2028sep', '\u00a0\u3000', '\u200b\ufeff']) {
           const bad = tally(['--data-dir', dir, 'org', 'create', name]);
           assert.equal(bad.status, 2, JSON.stringify(name));
           assert.match(bad.stderr, /control characters/);
