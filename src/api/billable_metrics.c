@@ -19,8 +19,8 @@
 
 /* What a metric's filters may be, in words (an audit found the limits refused unsaid). */
 static const char filters_shape[] = "filters: at most 32, each {\"key\": text, \"values\": "
-                                    "[text, ...]} with 1 to 512 values, a key or value 1 to "
-                                    "255 bytes";
+                                    "[text, ...]} with 1 to 512 values, each key once, a key "
+                                    "or value 1 to 255 bytes";
 _Static_assert(BILLABLE_METRIC_FILTERS_MAX == 32 && BILLABLE_METRIC_FILTER_VALUES_MAX == 512 &&
                    BILLABLE_METRIC_FILTER_TEXT_MAX == 255,
                "filters_shape states the limits");
@@ -53,7 +53,17 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
             err->message = filters_shape; /* Lago's one code; the message says the limits */
             return json_in_refuse(err, "filters", "invalid_format");
         }
+        /* a value sent twice is one, as Lago's batch service takes values.uniq */
+        size_t kept = 0;
+        for (size_t v = 0; v < filters[i].value_count; v++) {
+            bool seen = false;
+            for (size_t k = 0; k < kept && !seen; k++)
+                seen = strcmp(values[k], values[v]) == 0;
+            if (!seen)
+                values[kept++] = values[v];
+        }
         filters[i].values = values;
+        filters[i].value_count = kept;
     }
     m->filters = filters;
     m->filter_count = n;
@@ -124,8 +134,11 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
     if (!parse_filters(req, obj, m, err))
         return false;
     const char *field, *code;
-    if (!billable_metric_validate(m, &field, &code))
+    if (!billable_metric_validate(m, &field, &code)) {
+        if (strcmp(field, "filters") == 0)
+            err->message = filters_shape; /* no values, or a key twice */
         return json_in_refuse(err, field, code);
+    }
     return true;
 }
 

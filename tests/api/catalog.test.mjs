@@ -136,6 +136,14 @@ test('billable metrics: Lago validation rules', async () => {
     assert.deepEqual([r.status, details(r)], [422, { filters: [code] }]);
     assert.match(r.body.message, /at most 32.*512 values.*255 bytes/);
   }
+  for (const filters of [[{ key: 'k', values: [] }], [{ key: 'k', values: ['a'] }, { key: 'k', values: ['b'] }]]) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'lim', name: 'L', aggregation_type: 'count_agg', filters } });
+    assert.deepEqual([r.status, details(r)], [422, { filters: ['invalid_format'] }]);
+    assert.match(r.body.message, /1 to 512 values, each key once/);
+  }
+  // a value sent twice is kept once, as Lago's values.uniq
+  const twice = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'twice', name: 'T', aggregation_type: 'count_agg', filters: [{ key: 'k', values: ['x', 'y', 'x'] }] } });
+  assert.deepEqual(twice.body.billable_metric.filters, [{ key: 'k', values: ['x', 'y'] }]);
   assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'lim', name: 'L', aggregation_type: 'count_agg', filters: [{ key: 'k', values: values(512) }] } })).status, 200);
   // the three types that may recur (tests/api/recurring.test.mjs carries them)
   for (const aggregation_type of ['sum_agg', 'unique_count_agg', 'weighted_sum_agg']) {
