@@ -2152,6 +2152,34 @@ static enum command_result refuse_event(struct command *cmd, size_t index, const
     return *count == 1 ? invalid(cmd, field, code) : COMMAND_INVALID;
 }
 
+/*
+ * Whether event i's identity is taken already: by a stored event, or an earlier one of the
+ * batch. A probe of the identity set, which only a refusal pays (take_identity's insert is
+ * the hot path's one probe).
+ */
+static bool identity_taken(const struct engine *e, const struct command *cmd, size_t i)
+{
+    const struct event_result *res = &cmd->as.events_ingest.results[i];
+    return dedup_find(&e->identities, res->transaction_fingerprint, res->subscription_tag, NULL);
+}
+
+/*
+ * Refuses event i for a check made before its identity is taken (its subscription, its metric,
+ * its metric's expression), unless the identity is taken: then it is a retry of an event
+ * acknowledged before, answered as every retry is (value_already_exist, Lago's answer to its
+ * unique index on organization, external subscription id and transaction id), whatever
+ * changed since (the subscription ended, the metric was deleted). An audit found a retry
+ * after a termination answered subscription_not_found, which a client takes for an event
+ * never recorded.
+ */
+static enum command_result refuse_unless_retry(struct engine *e, struct command *cmd, size_t i,
+                                               const char *field, const char *code)
+{
+    if (identity_taken(e, cmd, i))
+        return refuse_event(cmd, i, "transaction_id", "value_already_exist");
+    return refuse_event(cmd, i, field, code);
+}
+
 /* What taking event i into a usage (usage_apply) makes of the command. */
 static enum command_result aggregated(struct command *cmd, size_t i, enum aggregation_status s)
 {
@@ -2179,12 +2207,21 @@ struct ingest_cache {
     const struct sub_cache_metric *metric; /* the metric of `code`, borrowed for the command */
 };
 
+/*
+ * The subscription event `ev` at `at` belongs to: the one active then, else the one terminated
+ * at that very instant, whose late event it is (Lago's Event#subscription counts the
+ * termination's instant as the subscription's own, docs/API.md). The second lookup reads the
+ * store, but only for an event that would be refused without it.
+ */
 static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
                                                 struct ingest_cache *c, const struct event *ev,
                                                 tally_time at)
 {
     enum store_status s = sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
                                        ev->external_subscription_id, c->sub_hash, at, &c->sub);
+    if (s == STORE_NOT_FOUND)
+        s = sub_cache_ended_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
+                               ev->external_subscription_id, at, &c->sub);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     return COMMAND_OK;
@@ -2258,6 +2295,8 @@ static enum command_result apply_expression(struct engine *e, struct command *cm
         res->evaluated = r == COMMAND_OK;
         return r;
     }
+    if (identity_taken(e, cmd, i)) /* a retry (refuse_unless_retry): not the expression's */
+        return refuse_event(cmd, i, "transaction_id", "value_already_exist");
     if (cmd->as.events_ingest.refusal_count == 0)
         cmd->invalid_message = message; /* (one message a batch: its first refusal's) */
     return refuse_event(cmd, i, "properties", code);
@@ -2377,13 +2416,14 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     cache->sub_hash = res->subscription_tag;
     enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
     if (r != COMMAND_OK)
-        return r == COMMAND_NOT_FOUND
-                   ? refuse_event(cmd, i, "external_subscription_id", "subscription_not_found")
-                   : r;
+        return r == COMMAND_NOT_FOUND ? refuse_unless_retry(e, cmd, i, "external_subscription_id",
+                                                            "subscription_not_found")
+                                      : r;
     r = resolve_metric(e, cache, cmd->org_id, ev->code);
     if (r != COMMAND_OK)
-        return r == COMMAND_NOT_FOUND ? refuse_event(cmd, i, "code", "billable_metric_not_found")
-                                      : r;
+        return r == COMMAND_NOT_FOUND
+                   ? refuse_unless_retry(e, cmd, i, "code", "billable_metric_not_found")
+                   : r;
     if ((r = apply_expression(e, cmd, cache, i)) != COMMAND_OK)
         return r;
     r = take_identity(e, cmd, i);
@@ -2474,10 +2514,11 @@ static enum command_result refuse_later_events(struct engine *e, struct command 
         enum command_result r =
             resolve_subscription(e, cmd, &cache, ev, ev->has_timestamp ? ev->timestamp : cmd->now);
         if (r == COMMAND_NOT_FOUND)
-            r = refuse_event(cmd, i, "external_subscription_id", "subscription_not_found");
+            r = refuse_unless_retry(e, cmd, i, "external_subscription_id",
+                                    "subscription_not_found");
         else if (r == COMMAND_OK &&
                  (r = resolve_metric(e, &cache, cmd->org_id, ev->code)) == COMMAND_NOT_FOUND)
-            r = refuse_event(cmd, i, "code", "billable_metric_not_found");
+            r = refuse_unless_retry(e, cmd, i, "code", "billable_metric_not_found");
         else if (r == COMMAND_OK && (r = apply_expression(e, cmd, &cache, i)) == COMMAND_OK)
             r = take_identity(e, cmd, i);
         if (r != COMMAND_OK && r != COMMAND_INVALID)
@@ -3283,8 +3324,14 @@ static bool carried_to_live(struct scan *sc, const struct store_event *stored, t
                             tally_time end, struct usage **out)
 {
     struct engine *e = sc->e;
-    if (stored->created_at < end || stored->timestamp >= end)
-        return true;        /* arrived while it lived, or sent ahead past its end: not carried */
+    /* Arrived while it lived, or sent ahead past its end: not carried. One of its end's very
+     * instant is its own late event when it arrived after it (a termination's instant is the
+     * subscription's: resolve_subscription), and was carried as any; arrived at that instant
+     * (a test clock that had not moved), it came before the end or found no other subscription
+     * live then (one starting then would have taken it): not carried. */
+    if (stored->created_at < end || stored->timestamp > end ||
+        (stored->timestamp == end && stored->created_at == end))
+        return true;
     bool recurring = false; /* (a deleted metric's: nothing charges for it) */
     enum store_status m = sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store),
                                                      stored->org_id, stored->code, &recurring);

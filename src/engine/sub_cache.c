@@ -142,6 +142,20 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
     return STORE_OK;
 }
 
+enum store_status sub_cache_ended_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
+                                     const char *external_id, tally_time at,
+                                     const struct store_subscription **out)
+{
+    struct store_subscription *row = arena_alloc(&c->arena, sizeof *row);
+    if (!row)
+        return STORE_ERROR;
+    enum store_status s =
+        store_subscription_ended_at(conn, org_id, external_id, at, row, &c->arena);
+    if (s == STORE_OK)
+        *out = row;
+    return s; /* the row's memory goes with the arena's next reset */
+}
+
 /* A stored metric's expression parsed into the cache's arena (NULL if it has none). False if
  * it does not parse: the API parsed it before storing it, so the store is not what Tally wrote. */
 static bool parse_expression(struct sub_cache *c, const char *text, const struct expression **out)

@@ -82,6 +82,19 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
                                const char *external_id, uint64_t hash, tally_time at,
                                const struct store_subscription **out);
 
+/*
+ * The subscription with that external id terminated at exactly `at`
+ * (store_subscription_ended_at), for an event sub_cache_at found no subscription for: Lago's
+ * Event#subscription counts the termination's instant as the subscription's (terminated_at >=
+ * timestamp), where the span sub_cache_at answers for stops before it (the subscription that
+ * starts at that instant, an upgrade's, takes its live events). Read from the store each
+ * time, not remembered: only an event that would otherwise be refused asks. The row is
+ * borrowed until the next sub_cache_release.
+ */
+enum store_status sub_cache_ended_at(struct sub_cache *c, struct store_conn *conn, int64_t org_id,
+                                     const char *external_id, tally_time at,
+                                     const struct store_subscription **out);
+
 /* What the writer needs of a billable metric to take its events. */
 struct sub_cache_metric {
     bool recurring;

@@ -472,6 +472,7 @@ enum stmt_id {
     STMT_PLAN_SCHEDULED_CHANGES,
     STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
+    STMT_SUBSCRIPTION_ENDED_AT,
     STMT_SUBSCRIPTION_OWN_PLANS,
     STMT_CUSTOMER_TAXED,
     STMT_CUSTOMER_SET_TAX_CODES,
@@ -878,6 +879,13 @@ static const char *const sql[STMT_COUNT] = {
                              " AND MIN(COALESCE(s.terminated_at, 9223372036854775807),"
                              "         COALESCE(s.ending_at, 9223372036854775807)) > ?3"
                              " ORDER BY s.started_at DESC LIMIT 1",
+    [STMT_SUBSCRIPTION_ENDED_AT] =
+        "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
+        " JOIN customers c ON c.id = s.customer_id"
+        " WHERE s.org_id = ?1 AND s.external_id = ?2 AND s.started_at <= ?3"
+        " AND s.canceled_at IS NULL AND s.terminated_at = ?3"
+        " AND COALESCE(s.ending_at, 9223372036854775807) >= ?3"
+        " ORDER BY s.started_at DESC LIMIT 1",
     [STMT_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
     [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)"
                          " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -3182,6 +3190,19 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
                                         struct store_subscription *out, struct arena *a)
 {
     sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_AT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    sqlite3_bind_int64(s, 3, at);
+    return read_one(s, read_subscription_row, out, a);
+}
+
+enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_id,
+                                              const char *external_id, tally_time at,
+                                              struct store_subscription *out, struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_ENDED_AT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);

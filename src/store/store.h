@@ -461,6 +461,14 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
 enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
                                         const char *external_id, tally_time at,
                                         struct store_subscription *out, struct arena *a);
+/*
+ * The subscription with that external id terminated at exactly `at` (ended then by its
+ * termination, not by an earlier ending_at; not canceled), the one started last if several
+ * were: Lago's Event#subscription counts the termination's instant as the subscription's own.
+ */
+enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_id,
+                                              const char *external_id, tally_time at,
+                                              struct store_subscription *out, struct arena *a);
 
 /* ---- wallets (core/wallet.h) ----------------------------------------------------------- */
 

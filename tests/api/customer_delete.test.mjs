@@ -16,7 +16,7 @@ const ok = async (r) => { const b = await r.json(); assert.equal(r.status, 200, 
 const wallet = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}`))).wallet;
 const hold = async (id) => (await ok(await t.api(`/api/v1/authorizations/${id}`))).authorization;
 let n = 0;
-const event = (sub, units) => post('/api/v1/events', { event: { transaction_id: `cd${n++}`, external_subscription_id: sub, code: 'units', properties: { v: String(units) } } });
+const event = (sub, units, extra = {}) => post('/api/v1/events', { event: { transaction_id: `cd${n++}`, external_subscription_id: sub, code: 'units', properties: { v: String(units) }, ...extra } });
 const subscribe = (customer, external_id, extra = {}) => post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'units', external_id, ...extra } });
 const balances = (w) => [w.status, w.balance_cents, w.ongoing_balance_cents, w.ongoing_usage_balance_cents];
 
@@ -81,8 +81,12 @@ test('deleting a customer terminates its subscriptions, wallets, holds and coupo
   const coupons = (await ok(await t.api('/api/v1/applied_coupons?per_page=1000&status=terminated'))).applied_coupons;
   assert.deepEqual(coupons.filter((c) => c.lago_id === coupon.lago_id).map((c) => c.status), ['terminated']);
 
-  // nothing reaches the old money any more
-  const late = await event('gone_sub', 5);
+  // nothing reaches the old money any more: an event after the deletion is refused; one of its
+  // very instant (the test clock has not moved) is the ended subscription's late event, as
+  // Lago's Event#subscription counts the termination's instant as its own: kept, and it moves
+  // no usage and no wallet
+  assert.equal((await event('gone_sub', 5)).status, 200);
+  const late = await event('gone_sub', 5, { timestamp: Date.parse('2026-01-05T00:00:01Z') / 1000 });
   assert.equal(late.status, 422);
   assert.deepEqual((await late.json()).error_details, { external_subscription_id: ['subscription_not_found'] });
   const topUp = await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, paid_credits: '5' } });
@@ -124,7 +128,9 @@ test('deleting a customer cancels the downgrade scheduled on its subscription, a
   assert.deepEqual(subs.map((s) => [s.plan_code, s.status]), [['dear', 'terminated'], ['units', 'canceled']]);
   assert.deepEqual(balances(await wallet(w.lago_id)), ['terminated', 0, 0, 0]);
   await checkLedger(w);
-  assert.equal((await event('down_sub', 1)).status, 422);
+  // after the deletion's instant (that instant is the ended subscription's own)
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now) / 1000;
+  assert.equal((await event('down_sub', 1, { timestamp: now + 1 })).status, 422);
 });
 
 // The ledger filtered by external_customer_id answers the entries of every customer that had

@@ -86,6 +86,11 @@ test('after a termination, events for it are refused, late ones still accepted',
   assert.equal(await sentTo(), tiny.lago_id);
   await advance('2026-03-05T00:00:00Z');
   assert.equal((await call('DELETE', '/api/v1/subscriptions/x')).status, 200);
+  // the termination's very instant is the subscription's (Lago's Event#subscription:
+  // terminated_at >= timestamp): an event of it, sent now on the clock that has not moved,
+  // is its late event, however the cache remembered its span
+  assert.equal(await sentTo(), tiny.lago_id);
+  await advance('2026-03-05T00:00:01Z');
   const r = await send();
   assert.equal(r.status, 422);
   assert.deepEqual(r.body.error_details, { external_subscription_id: ['subscription_not_found'] });

@@ -151,6 +151,40 @@ test('a period debited only through a late event gives back a price cut after a 
   await agree(ws, subs, 'after the price cut');
 });
 
+// An event timestamped at a subscription's termination instant, arriving after it, is that
+// subscription's late event (Lago's Event#subscription: terminated_at >= timestamp); a recurring
+// metric's is carried into the subscription live under the same id when it arrives, and debited
+// there: after a start that one's usage must be in the book too, as for any late event.
+test('a late event of the termination instant, carried into the subscription made again, gives back a price cut after a start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { again: ['again'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    w.ids.seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric.lago_id;
+    w.ids.again = (await call('POST', '/api/v1/plans', { plan: { code: 'again', name: 'again', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: w.ids.seats, charge_model: 'standard', properties: { amount: '30' } }] } })).plan.charges[0].lago_id;
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'again', currency: 'USD' } });
+    const subscribe = () => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'again', plan_code: 'again', external_id: 'again' } });
+    await subscribe();
+    w.wallets.again = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'again', currency: 'USD', rate_amount: '1', name: 'again', granted_credits: '100' } })).wallet.lago_id];
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-10T00:00:00Z' } });
+    await call('DELETE', '/api/v1/subscriptions/again');
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } });
+    await subscribe();
+    // the termination's instant: the ended subscription's late event, carried into April's
+    const e = await call('POST', '/api/v1/events', { event: { transaction_id: 'at-end', external_subscription_id: 'again', code: 'seats', timestamp: Date.parse('2026-03-10T00:00:00Z') / 1000, properties: { seats: 2 } } });
+    w.ended = e.event.lago_subscription_id;
+  });
+  for (const w of ws) assert.equal(await balance(w, 'again'), 10000 - 6000); // 2 seats carried into April
+  await agree(ws, subs, 'before the restart');
+  await restart(ws);
+  await each(ws, (w) => w.t.call('PUT', '/api/v1/plans/again', { plan: { charges: [{ id: w.ids.again, billable_metric_id: w.ids.seats, charge_model: 'standard', properties: { amount: '3' } }] } }));
+  const cut = {};
+  for (const w of ws) cut[w.kind] = await balance(w, 'again');
+  assert.deepEqual(cut, Object.fromEntries(ws.map((w) => [w.kind, 10000 - 600])), 'the balances after the price cut');
+  await agree(ws, subs, 'after the price cut');
+});
+
 // ---- restart equivalence: many kinds of usage, one command sequence, a restart in the middle --
 
 const at = (iso) => Date.parse(iso) / 1000;
