@@ -449,7 +449,9 @@ static bool write_applied_taxes(struct jsonw *w, const struct usage_charge *c, i
  * `taxes_precise` is the charge's own taxes' change before rounding (in cents). False if its
  * taxes cannot be shared in cents. Written by api/fees, as an invoice's fees are: Lago's
  * estimate_fees renders its FeeSerializer with applied_taxes, estimate_instant_fees its
- * FeeEstimateObject (Fees::EstimateInstant::BaseService). */
+ * FeeEstimateObject (Fees::EstimateInstant::BaseService), which has no taxes (0, the total
+ * the amount) and its unit amount in cents (unit_amount_cents; an audit found it in the
+ * currency's units, 100 times smaller, and taxes added). */
 static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
                        const struct usage_charge *c, const struct usage_estimate *est,
                        int64_t tax_cents, money_t taxes_precise)
@@ -460,12 +462,17 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     bool instant = cmd->as.fees_estimate.instant;
     char units[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(est->units), 1, units, sizeof units);
-    /* Lago's precise_unit_amount: the fee in currency units over its units */
-    money_t fee, per_unit = money_from_int(0);
+    /* Lago's precise_unit_amount: the fee over its units, in currency units (FeeSerializer),
+     * in cents (an instant estimate's unit_amount_cents) */
+    money_t fee = money_from_int(est->amount_cents), per_unit = money_from_int(0);
     if (!money_is_zero(est->units) &&
-        money_from_minor_units(est->amount_cents, u->exponent, &fee) == MONEY_OK &&
+        (instant || money_from_minor_units(est->amount_cents, u->exponent, &fee) == MONEY_OK) &&
         money_div(fee, est->units, 15, MONEY_ROUND_HALF_UP, &per_unit) != MONEY_OK)
         per_unit = money_from_int(0);
+    if (instant) { /* Lago's instant estimate: taxes_amount_cents and taxes_rate 0 */
+        tax_cents = 0;
+        taxes_precise = money_from_int(0);
+    }
     const char *grouped_by = grouped_by_json(cmd->arena, &est->bucket->properties, ev);
     char filter_id[DIGEST_UUID_TEXT];
     const char *values = est->bucket->values_json; /* NULL: the default bucket, no filter's */
@@ -501,7 +508,7 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
         .amount_cents = est->amount_cents,
         .taxes_amount_cents = tax_cents,
         .taxes_precise_cents = taxes_precise,
-        .taxes_rate = c->tax_rate,
+        .taxes_rate = instant ? money_from_int(0) : c->tax_rate,
         .units = units,
         .total_aggregated_units = units,
         .precise_unit_amount = per_unit,

@@ -28,7 +28,8 @@
 struct jsonw;
 
 /* FeeObject (Lago's serializer: decimals as strings), or FeeEstimateObject (Lago's instant
- * estimates, whose spec types the precise amounts and the unit amount as numbers). */
+ * estimates, whose spec types the precise amounts and the unit amount as numbers, the unit
+ * amount in minor units: Fees::EstimateInstant::BaseService's unit_amount_cents). */
 enum fee_shape { FEE_OBJECT, FEE_ESTIMATE };
 
 #define FEE_NO_EVENTS_COUNT INT64_MIN /* events_count null */
@@ -55,8 +56,8 @@ struct fee_view {
     money_t taxes_precise_cents;                /* the taxes before rounding, in minor units */
     money_t taxes_rate;                         /* percent */
     const char *units, *total_aggregated_units; /* decimal text */
-    money_t precise_unit_amount;                /* in currency units */
-    int64_t events_count;                       /* or FEE_NO_EVENTS_COUNT */
+    money_t precise_unit_amount; /* in currency units; FEE_ESTIMATE: in minor units (Lago's) */
+    int64_t events_count;        /* or FEE_NO_EVENTS_COUNT */
     const char *payment_status;
     bool has_created_at, has_dates;
     tally_time created_at, from_date, to_date;

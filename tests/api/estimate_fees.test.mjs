@@ -184,16 +184,23 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.fees.length, 1);
   const full = (await estimate('gb', { gb: 4, region: 'eu' })).body.fees[0];
-  const { event_transaction_id, precise_unit_amount, precise_amount, precise_total_amount, taxes_precise_amount, amount_details, ...rest } = r.body.fees[0];
+  const { event_transaction_id, precise_unit_amount, precise_amount, precise_total_amount, taxes_precise_amount, amount_details,
+    taxes_amount_cents, taxes_rate, total_amount_cents, ...rest } = r.body.fees[0];
   assert.equal(event_transaction_id, 'tx-1');
   const { precise_unit_amount: unitText, applied_taxes, event_transaction_id: none, precise_amount: amountText,
-    precise_total_amount: totalText, taxes_precise_amount: taxesText, amount_details: details, ...fullRest } = full;
+    precise_total_amount: totalText, taxes_precise_amount: taxesText, amount_details: details,
+    taxes_amount_cents: fullTaxes, taxes_rate: fullRate, total_amount_cents: fullTotal, ...fullRest } = full;
   assert.deepEqual(rest, fullRest); // the same fee estimate_fees gives, without applied_taxes (not in Lago's FeeEstimateObject)
   assert.equal(none, null); // estimate_fees takes no transaction id
   assert.equal(applied_taxes.length, 1);
-  // numbers in Lago's FeeEstimateObject, decimal strings in its FeeObject
-  assert.deepEqual([precise_unit_amount, unitText], [0.75, '0.75']);
-  assert.deepEqual([precise_amount, precise_total_amount, taxes_precise_amount], [3, 3.3, 0.3]);
+  // numbers in Lago's FeeEstimateObject, decimal strings in its FeeObject; the unit amount in
+  // cents a unit there (Lago's unit_amount_cents, Fees::EstimateInstant::BaseService), in the
+  // currency's units in the FeeObject
+  assert.deepEqual([precise_unit_amount, unitText], [75, '0.75']);
+  // Lago's instant estimate carries no taxes (taxes 0, total = amount); estimate_fees does
+  assert.deepEqual([taxes_amount_cents, taxes_rate, total_amount_cents], [0, 0, 300]);
+  assert.deepEqual([fullTaxes, fullRate, fullTotal], [30, 10, 330]);
+  assert.deepEqual([precise_amount, precise_total_amount, taxes_precise_amount], [3, 3, 0]);
   assert.deepEqual([amountText, totalText, taxesText], ['3.0', '3.3', '0.3']);
   assert.deepEqual([amount_details, details], [null, {}]); // as Lago's instant estimate and its serializer write them
   assert.equal(rest.lago_charge_filter_id, full.lago_charge_filter_id);
@@ -215,6 +222,7 @@ test('estimate_instant_fees and its batch: standard and percentage charges only,
   ] });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.deepEqual(r.body.fees.map((f) => [f.event_transaction_id, f.item.code, f.amount_cents]), [['b-1', 'gb', 100], [null, 'gb', 100], ['b-3', 'seats', 1200]]);
+  assert.deepEqual(r.body.fees.map((f) => [f.precise_unit_amount, f.taxes_amount_cents, f.total_amount_cents]), [[50, 0, 100], [50, 0, 100], [1200, 0, 1200]]);
   r = await instant('batch_estimate_instant_fees', { events: [{ external_subscription_id: 'sub', code: 'gb', properties: { gb: 1 } }, { external_subscription_id: 'sub' }] });
   assert.equal(r.status, 422);
   assert.deepEqual(r.body.error_details, { 1: { code: ['value_is_mandatory'] } });
