@@ -125,6 +125,20 @@ void api_error_validation_message(struct request *req, const char *field, const 
     api_error_render_validation(&req->response, field, code, message);
 }
 
+void api_error_validation_fields(struct request *req, const struct api_field_error *errors,
+                                 size_t count)
+{
+    struct jsonw w;
+    req->status = 422;
+    buf_reset(&req->response);
+    jsonw_init(&w, &req->response);
+    validation_begin(&w, NULL);
+    for (size_t i = 0; i < count; i++)
+        field_error(&w, errors[i].field, errors[i].code);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+}
+
 void api_error(struct request *req, int status, const char *code, const char *message)
 {
     req->status = status;

@@ -17,6 +17,7 @@
 #define TALLY_API_ERRORS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "api/request.h"
 
@@ -31,6 +32,13 @@ void api_error_validation(struct request *req, const char *field, const char *co
 /* The same with Tally's message (none when NULL). */
 void api_error_validation_message(struct request *req, const char *field, const char *code,
                                   const char *message);
+/* A field's validation error, for answers that name several at once. */
+struct api_field_error {
+    const char *field, *code;
+};
+/* 422 naming each field with its code, in the order given (each field once). */
+void api_error_validation_fields(struct request *req, const struct api_field_error *errors,
+                                 size_t count);
 /* Any other status: reason phrase from the status, Tally's code and message. */
 void api_error(struct request *req, int status, const char *code, const char *message);
 

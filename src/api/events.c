@@ -335,17 +335,52 @@ static bool from_started_at(struct request *req, struct store_conn *conn, tally_
     return true;
 }
 
+/* Lago's present?, and so its blank?: absent, empty, or ASCII whitespace only. */
+static bool query_present(struct request *req, const char *name)
+{
+    const char *v = api_query(req, name);
+    return v && !json_in_blank(v, strlen(v));
+}
+
+/*
+ * Lago's Queries::EventsQueryFiltersContract: timestamp_from_started_at is "true" or "false",
+ * else that error alone (dry-validation runs its rules only once the schema passed); true
+ * takes an external_subscription_id and no timestamp_from, each rule that fails named with
+ * Lago's message (an audit found both taken silently, the caller's timestamp_from dropped).
+ * *started: the flag. False after answering 422.
+ */
+static bool started_at_filters(struct request *req, bool *started)
+{
+    const char *flag = api_query(req, "timestamp_from_started_at");
+    *started = flag && strcmp(flag, "true") == 0;
+    if (flag && !*started && strcmp(flag, "false") != 0) {
+        api_error_validation(req, "timestamp_from_started_at", "must be one of: true, false");
+        return false;
+    }
+    struct api_field_error errors[2];
+    size_t n = 0;
+    if (*started && query_present(req, "timestamp_from"))
+        errors[n++] = (struct api_field_error){"timestamp_from",
+                                               "cannot be used with timestamp_from_started_at"};
+    if (*started && !query_present(req, "external_subscription_id"))
+        errors[n++] = (struct api_field_error){"external_subscription_id",
+                                               "required with timestamp_from_started_at"};
+    if (n > 0)
+        api_error_validation_fields(req, errors, n);
+    return n == 0;
+}
+
 void events_list(struct request *req)
 {
     int64_t page, per_page, total;
     struct store_event_filter f = {.code = api_query_filter(req, "code"),
                                    .external_subscription_id =
                                        api_query_filter(req, "external_subscription_id")};
-    bool started =
-        f.external_subscription_id && api_query_flag(req, "timestamp_from_started_at", false);
+    bool started;
     tally_time now = 0;
-    if (!api_pagination(req, &page, &per_page) ||
-        !query_instant(req, "timestamp_from", &f.has_from, &f.from) ||
+    /* with the flag, timestamp_from is blank (started_at_filters): started_at bounds alone */
+    if (!api_pagination(req, &page, &per_page) || !started_at_filters(req, &started) ||
+        (!started && !query_instant(req, "timestamp_from", &f.has_from, &f.from)) ||
         !query_instant(req, "timestamp_to", &f.has_to, &f.to) ||
         (started && !api_org_now(req, &now)))
         return;

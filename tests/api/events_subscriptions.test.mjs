@@ -48,21 +48,43 @@ test('an upgrade takes the next event at once; a late event goes to the subscrip
 
 const listed = async (query) => (await call('GET', `/api/v1/events?per_page=100&${query}`)).body.events.map((e) => e.transaction_id).sort();
 
-// Lago's EventsQuery: timestamp_from_started_at (a Rails boolean) bounds the listing by the
-// started_at of the subscription made last under that external id, in place of timestamp_from.
+// Lago's EventsQuery: timestamp_from_started_at bounds the listing by the started_at of the
+// subscription made last under that external id. Its filters contract
+// (Queries::EventsQueryFiltersContract) takes the flag as "true" or "false" only, and refuses
+// it with timestamp_from, or without external_subscription_id: an audit found both taken
+// silently, the caller's timestamp_from dropped.
 test('timestamp_from_started_at lists the events from the current subscription\'s start', async () => {
   const all = await listed('external_subscription_id=x');
   assert.equal(all.length, 6);
   // the upgrade started the big plan on 02-12: its two events, not the small plan's four
-  // (the late one of 02-11 included), whatever timestamp_from says
-  for (const flag of ['true', '1', 't', 'yes'])
-    assert.deepEqual(await listed(`external_subscription_id=x&timestamp_from_started_at=${flag}`), ['e3', 'e5']);
-  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true&timestamp_from=2026-02-01T00:00:00Z'), ['e3', 'e5']);
-  for (const flag of ['false', '0', 'f', 'off', ''])
-    assert.deepEqual(await listed(`external_subscription_id=x&timestamp_from_started_at=${flag}`), all);
-  // without a subscription it bounds nothing
-  assert.equal((await listed('timestamp_from_started_at=true')).length, 6);
+  // (the late one of 02-11 included)
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true'), ['e3', 'e5']);
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true&timestamp_to=2026-02-11T23:59:59Z'), []);
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=false'), all);
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=false&timestamp_from=2026-02-12T00:00:00Z'), ['e3', 'e5']);
   assert.deepEqual(await listed('external_subscription_id=nobody&timestamp_from_started_at=true'), []);
+  // an empty timestamp_from or external_subscription_id is none, as Lago's present? reads it
+  assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true&timestamp_from='), ['e3', 'e5']);
+});
+
+test('timestamp_from_started_at: the filter combinations Lago\'s contract refuses are 422, with its messages', async () => {
+  const refused = async (query, error_details) => {
+    const r = await call('GET', `/api/v1/events?${query}`);
+    assert.equal(r.status, 422, query);
+    assert.equal(r.body.code, 'validation_errors', query);
+    assert.deepEqual(r.body.error_details, error_details, query);
+  };
+  const withFrom = { timestamp_from: ['cannot be used with timestamp_from_started_at'] };
+  const withoutSub = { external_subscription_id: ['required with timestamp_from_started_at'] };
+  await refused('external_subscription_id=x&timestamp_from_started_at=true&timestamp_from=2026-02-01T00:00:00Z', withFrom);
+  await refused('timestamp_from_started_at=true', withoutSub);
+  await refused('timestamp_from_started_at=true&external_subscription_id=', withoutSub);
+  await refused('timestamp_from_started_at=true&external_subscription_id=%20%09', withoutSub);
+  await refused('timestamp_from_started_at=true&timestamp_from=2026-02-01T00:00:00Z', { ...withFrom, ...withoutSub });
+  for (const flag of ['1', 't', 'yes', 'TRUE', 'False', '0', 'off', ''])
+    await refused(`external_subscription_id=x&timestamp_from_started_at=${flag}`, { timestamp_from_started_at: ['must be one of: true, false'] });
+  // the flag's own error alone, as dry-validation's rules wait for its schema to pass
+  await refused('timestamp_from_started_at=yes&timestamp_from=2026-02-01T00:00:00Z', { timestamp_from_started_at: ['must be one of: true, false'] });
 });
 
 test('a downgrade takes the events from the start of the next period', async () => {
