@@ -33,11 +33,21 @@ static const char *cut_fraction(const char *text, size_t *len, char buf[EVENT_TI
     return buf;
 }
 
+/* Ruby's ISSPACE, which BigDecimal() skips around a string's number: ASCII whitespace. */
+static bool is_ruby_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
 {
     money_t seconds, usec;
     int64_t n;
     char buf[EVENT_TIMESTAMP_TEXT_MAX];
+    while (len > 0 && is_ruby_space(*text))
+        text++, len--;
+    while (len > 0 && is_ruby_space(text[len - 1]))
+        len--;
     const char *cut = cut_fraction(text, &len, buf);
     if (cut)
         text = cut;

@@ -54,7 +54,21 @@ test('timestamps: integer, decimal and string Unix seconds, read exactly', async
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.event.timestamp, iso, String(timestamp));
   }
-  for (const timestamp of ['yesterday', '1e400', true, '', -99999999999999]) {
+  // a string's surrounding ASCII whitespace is skipped, as Lago's BigDecimal(params[:timestamp].to_s)
+  // does (Events::CreateService#parse_timestamp); one event (the plain reader) and a batch
+  const padded = [[' 1769904000', '2026-02-01T00:00:00.000Z'], ['1769904000 ', '2026-02-01T00:00:00.000Z'],
+    [' 1769904000.5 ', '2026-02-01T00:00:00.500Z'], ['\t1769904000\n', '2026-02-01T00:00:00.000Z'],
+    ['\u000b\f\r 1769904000.25\r\n', '2026-02-01T00:00:00.250Z']];
+  for (const [timestamp, iso] of padded) {
+    const r = await post('/api/v1/events', { event: ev(`ts${i++}`, { timestamp }) });
+    assert.equal(r.status, 200, `${JSON.stringify(timestamp)}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.event.timestamp, iso, JSON.stringify(timestamp));
+  }
+  const batch = await post('/api/v1/events/batch', { events: padded.map(([timestamp]) => ev(`ts${i++}`, { timestamp })) });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body));
+  assert.deepEqual(batch.body.events.map((e) => e.timestamp), padded.map(([, iso]) => iso));
+  for (const timestamp of ['yesterday', '1e400', true, '', -99999999999999, ' ', '\t \n', '1769904000 5',
+    '\u00a01769904000', '1769904000\u3000', '+ 1769904000']) {
     const r = await post('/api/v1/events', { event: ev(`bad_ts_${String(timestamp)}`, { timestamp }) });
     assert.equal(r.status, 422, String(timestamp));
     assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
