@@ -108,6 +108,31 @@ static void write_rules(struct jsonw *w, struct json_object *terms, tally_time n
     jsonw_array_end(w);
 }
 
+/*
+ * applies_to as Lago answers it: its fee types and the codes of its billable metrics as they
+ * are now (the writer keeps them following renames and deletions). The stored mark of a wallet
+ * whose metrics were all deleted (limited_to_billable_metrics) is not Lago's, and not shown.
+ */
+static void write_applies_to(struct jsonw *w, struct json_object *terms)
+{
+    struct json_object *applies = NULL, *v;
+    jsonw_key(w, "applies_to");
+    jsonw_object_begin(w);
+    if (terms)
+        json_object_object_get_ex(terms, "applies_to", &applies);
+    static const char *const keys[] = {"fee_types", "billable_metric_codes"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        jsonw_key(w, keys[i]);
+        if (json_object_object_get_ex(applies, keys[i], &v) &&
+            json_object_is_type(v, json_type_array))
+            jsonw_raw(w, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        else
+            jsonw_raw(w, "[]");
+    }
+    jsonw_object_end(w);
+}
+
 static void render_wallet(struct jsonw *w, const struct store_wallet *row, tally_time now)
 {
     struct json_object *terms = json_tokener_parse(row->terms_json);
@@ -154,7 +179,7 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row, tally
         jsonw_kv_raw(w, "recurring_transaction_rules", "[]");
     else
         write_rules(w, terms, now);
-    term(w, terms, "applies_to", "{\"fee_types\":[],\"billable_metric_codes\":[]}");
+    write_applies_to(w, terms);
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_raw(w, "payment_method",
                  "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");

@@ -48,7 +48,7 @@ bool wallet_fee_type_parse(const char *text, unsigned *bit)
 
 bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric_code)
 {
-    if (a->fee_types == 0 && a->metric_code_count == 0)
+    if (a->fee_types == 0 && a->metric_code_count == 0 && !a->metrics_deleted)
         return true; /* unrestricted */
     if (a->fee_types & WALLET_FEE_CHARGE)
         return true;

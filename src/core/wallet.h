@@ -83,6 +83,9 @@ struct wallet_applies_to {
     unsigned fee_types; /* WALLET_FEE_* bits */
     const char *const *metric_codes;
     size_t metric_code_count;
+    /* Its metrics were all deleted since it named them (the list is empty): it is limited to
+     * none of them, not open to every one, as Lago keeps a wallet's targets. */
+    bool metrics_deleted;
 };
 
 /* Whether a wallet with these terms may pay a usage fee of metric `metric_code`. */

@@ -908,15 +908,22 @@ static enum command_result retarget_coupons(struct engine *e, struct command *cm
     return r;
 }
 
-/* What names an item follows its new code (`replacement`), or lets it go (NULL: deleted). */
+/* What names an item follows its new code (`replacement`), or lets it go (NULL: deleted): Lago
+ * links them by id. */
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
                                     const char *code, const char *replacement)
 {
     switch (kind) {
     case CATALOG_TAX: return retarget_tax(e, cmd, code, replacement);
     case CATALOG_PLAN: return retarget_coupons(e, cmd, "plan_codes", code, replacement);
-    case CATALOG_BILLABLE_METRIC:
-        return retarget_coupons(e, cmd, "billable_metric_codes", code, replacement);
+    case CATALOG_BILLABLE_METRIC: {
+        /* coupons and wallets limited to it (Lago's coupon and wallet targets) */
+        enum command_result r =
+            retarget_coupons(e, cmd, "billable_metric_codes", code, replacement);
+        return r == COMMAND_OK
+                   ? wallets_retarget_metric(&e->wallets, e->store, cmd, code, replacement)
+                   : r;
+    }
     case CATALOG_COUPON:
     case CATALOG_ADD_ON: return COMMAND_OK;
     }

@@ -461,6 +461,8 @@ static bool read_terms(struct live_wallet *w, struct arena *a)
                     w->metric_codes[w->metric_code_count++] = code;
             }
         }
+        w->metrics_deleted =
+            w->metric_code_count == 0 && term_bool(applies, "limited_to_billable_metrics");
     }
     w->min_paid_cents = term_int(terms, "paid_top_up_min_amount_cents");
     w->max_paid_cents = term_int(terms, "paid_top_up_max_amount_cents");

@@ -134,6 +134,7 @@ struct live_wallet {
     unsigned fee_types;
     const char **metric_codes;
     size_t metric_code_count;
+    bool metrics_deleted;        /* wallet_applies_to's */
     struct wallet_grant *grants; /* live grants in consumption order; malloc'd */
     size_t grant_count, grant_cap;
     /* The changes since the last flush, written and reset by flush_wallet (one move per grant

@@ -10,6 +10,7 @@
 #include "core/ledger.h"
 #include "engine/usage.h"
 #include "engine/wallet_clock.h"
+#include "json/catalog_refs.h"
 
 static bool usable(const struct live_wallet *w, tally_time now)
 {
@@ -146,7 +147,8 @@ static int64_t take_from_wallet(struct live_wallet *w, struct charge_debit *d, i
 static bool pays_for(const struct live_wallet *w, const char *currency, const char *metric_code,
                      tally_time now)
 {
-    struct wallet_applies_to a = {w->fee_types, w->metric_codes, w->metric_code_count};
+    struct wallet_applies_to a = {w->fee_types, w->metric_codes, w->metric_code_count,
+                                  w->metrics_deleted};
     return usable(w, now) && strcmp(w->row.currency, currency) == 0 &&
            wallet_may_pay_charge(&a, metric_code);
 }
@@ -1105,6 +1107,33 @@ static void arm_new_rule(struct live_wallet *w)
         w->rule_armed = w->row.rule_unfired = true;
 }
 
+/*
+ * Whether every billable metric the wallet's applies_to names still exists: the API checked them
+ * when it read the request, and a rename or deletion may have come between (it retargets stored
+ * wallets only). Refused as the API refuses an unknown code, else the wallet would name a code
+ * no metric has, which a metric made later with it would take over.
+ */
+static enum command_result check_metrics(struct store *st, struct command *cmd,
+                                         const struct live_wallet *w)
+{
+    for (size_t i = 0; i < w->metric_code_count; i++) {
+        struct catalog_item metric;
+        enum store_status s =
+            store_catalog_get(store_conn(st), cmd->org_id, CATALOG_BILLABLE_METRIC,
+                              w->metric_codes[i], &metric, cmd->arena);
+        if (s == STORE_ERROR)
+            return COMMAND_STORE_FAILED;
+        if (s == STORE_NOT_FOUND) {
+            command_set_message(cmd,
+                                "billable_metric_codes: no billable metric has the code \"%s\" "
+                                "(renamed or deleted meanwhile)",
+                                w->metric_codes[i]);
+            return refuse(cmd, "applies_to", "invalid_limitations");
+        }
+    }
+    return COMMAND_OK;
+}
+
 static enum command_result apply_create(struct wallet_book *b, struct store *st,
                                         struct command *cmd)
 {
@@ -1146,6 +1175,8 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     wallet_book_forget(b, customer.id);
     struct live_wallet *live;
     enum command_result r = live_wallet_of(b, st, cmd, w.lago_id, &cw, &live);
+    if (r == COMMAND_OK)
+        r = check_metrics(st, cmd, live);
     if (r != COMMAND_OK)
         return r;
     wallet_clock_schedule(live, cmd->now); /* saved with its first credits */
@@ -1213,12 +1244,13 @@ struct applies_to_copy {
     unsigned fee_types;
     const char **codes;
     size_t count;
+    bool metrics_deleted;
 };
 
 static bool applies_to_copy(struct command *cmd, const struct live_wallet *w,
                             struct applies_to_copy *out)
 {
-    *out = (struct applies_to_copy){w->fee_types, NULL, w->metric_code_count};
+    *out = (struct applies_to_copy){w->fee_types, NULL, w->metric_code_count, w->metrics_deleted};
     if (w->metric_code_count == 0)
         return true;
     out->codes = arena_alloc(cmd->arena, w->metric_code_count * sizeof *out->codes);
@@ -1241,7 +1273,7 @@ static bool has_code(const char *const *codes, size_t count, const char *code)
  * order, repeated or not). */
 static bool same_applies_to(const struct applies_to_copy *was, const struct live_wallet *w)
 {
-    if (was->fee_types != w->fee_types)
+    if (was->fee_types != w->fee_types || was->metrics_deleted != w->metrics_deleted)
         return false;
     for (size_t i = 0; i < was->count; i++)
         if (!has_code(w->metric_codes, w->metric_code_count, was->codes[i]))
@@ -1311,6 +1343,8 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
         return r;
     /* an open hold's credits were reserved for its metric: the wallet keeps paying for what it
      * did until they settle (the savepoint takes the row back) */
+    if (!same_applies_to(&was, w) && (r = check_metrics(st, cmd, w)) != COMMAND_OK)
+        return r;
     if (held > 0 && !same_applies_to(&was, w)) {
         cmd->invalid_message = "credits of this wallet are held by open authorizations for what "
                                "it pays for now; capture or void them before changing applies_to. "
@@ -1419,6 +1453,44 @@ enum command_result wallets_terminate_customer(struct wallet_book *b, struct sto
     if (r == COMMAND_OK)
         wallet_book_forget(b, customer_id);
     return r;
+}
+
+/* Whether a code is written as itself in terms json-c wrote (printable ASCII, no quote,
+ * backslash or slash, which it escapes), so that the store may look for it in their text. */
+static bool written_verbatim(const char *code)
+{
+    for (const unsigned char *c = (const unsigned char *)code; *c; c++)
+        if (*c < 0x20 || *c >= 0x7f || *c == '"' || *c == '\\' || *c == '/')
+            return false;
+    return true;
+}
+
+enum command_result wallets_retarget_metric(struct wallet_book *b, struct store *st,
+                                            struct command *cmd, const char *code,
+                                            const char *replacement)
+{
+    struct store_wallet_terms *rows;
+    size_t count;
+    /* a code json-c may have escaped is looked for in every wallet's terms */
+    const char *containing = written_verbatim(code) ? code : "billable_metric_codes";
+    if (store_wallets_naming(store_conn(st), cmd->org_id, containing, &rows, &count, cmd->arena) !=
+        STORE_OK)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < count; i++) {
+        const char *terms;
+        switch (catalog_refs_retarget_wallet_metric(cmd->arena, rows[i].terms_json, code,
+                                                    replacement, &terms)) {
+        case CATALOG_REFS_UNCHANGED: continue;
+        case CATALOG_REFS_FAILED: return COMMAND_STORE_FAILED;
+        case CATALOG_REFS_CHANGED: break;
+        }
+        if (store_wallet_set_terms(st, rows[i].wallet_id, terms) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        /* the book's copy of its terms is stale: read again on next use (an update read
+         * before now no longer matches them, and is refused as stale) */
+        wallet_book_forget(b, rows[i].customer_id);
+    }
+    return COMMAND_OK;
 }
 
 static enum command_result apply_top_up(struct wallet_book *b, struct store *st,

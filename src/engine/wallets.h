@@ -185,6 +185,18 @@ enum command_result wallets_move_to_zone(struct wallet_book *b, struct store *st
 enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,
                                                struct command *cmd, int64_t customer_id);
 
+/*
+ * A billable metric renamed from `code` to `replacement`, or deleted (replacement NULL): every
+ * wallet of the organization whose applies_to names it, terminated ones too, names it by its new
+ * code, or no more (catalog_refs_retarget_wallet_metric), in the command's transaction, and its
+ * customer is loaded again from the store by the next debit or hold. So a wallet follows its
+ * metrics as Lago's wallet targets do, by identity: a metric made later with the old code is not
+ * the wallet's. A non-event command's (the book holds no unwritten change then).
+ */
+enum command_result wallets_retarget_metric(struct wallet_book *b, struct store *st,
+                                            struct command *cmd, const char *code,
+                                            const char *replacement);
+
 /* The wallet commands (COMMAND_WALLET_*). */
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd);
 

@@ -79,6 +79,39 @@ enum catalog_refs_result catalog_refs_retarget_code(struct arena *a, const char 
     return finish(a, doc, retarget_in(doc, key, code, replacement), out);
 }
 
+enum catalog_refs_result catalog_refs_retarget_wallet_metric(struct arena *a, const char *terms,
+                                                             const char *code,
+                                                             const char *replacement,
+                                                             const char **out)
+{
+    struct json_object *doc = terms ? json_tokener_parse(terms) : NULL, *applies, *codes;
+    if (!json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
+    if (!json_object_object_get_ex(doc, "applies_to", &applies) ||
+        !json_object_object_get_ex(applies, "billable_metric_codes", &codes) ||
+        !json_object_is_type(codes, json_type_array)) {
+        json_object_put(doc);
+        return CATALOG_REFS_UNCHANGED;
+    }
+    bool listed = false;
+    for (size_t i = 0; replacement && !listed && i < json_object_array_length(codes); i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(codes, i));
+        listed = s && strcmp(s, replacement) == 0;
+    }
+    size_t before = json_object_array_length(codes);
+    size_t changed =
+        retarget_in(applies, "billable_metric_codes", code, listed ? NULL : replacement);
+    if (changed > 0 && before > 0 && json_object_array_length(codes) == 0 &&
+        json_object_object_add(applies, "limited_to_billable_metrics",
+                               json_object_new_boolean(true)) != 0) {
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
+    return finish(a, doc, changed, out);
+}
+
 enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const char *list,
                                                       const char *code, const char *replacement,
                                                       const char **out)

@@ -1,6 +1,7 @@
 /*
  * json/catalog_refs: taking a deleted catalog item's code out of the stored definitions that
- * name it (Lago destroys those links with the item: applied taxes, coupon targets), or
+ * name it (Lago destroys those links with the item: applied taxes, coupon targets; or hides
+ * them, as a wallet's targets), or
  * writing a renamed item's new code in its place; and finding what in them a metric's
  * update would leave undeclared (a charge filter's value).
  *
@@ -44,6 +45,19 @@ enum catalog_refs_result catalog_refs_retarget_tax(struct arena *a, const char *
 enum catalog_refs_result catalog_refs_retarget_code(struct arena *a, const char *body,
                                                     const char *key, const char *code,
                                                     const char *replacement, const char **out);
+
+/*
+ * A billable metric's code in a wallet's stored terms (`applies_to.billable_metric_codes`).
+ * Named already under `replacement` (a code left by a rename before wallets followed them), it
+ * is named once. A list its last code leaves is marked `limited_to_billable_metrics`: the wallet
+ * pays for none, as Lago's wallet keeps its targets (its allocation still treats it as limited
+ * to billable metrics) rather than paying for every one; an update naming applies_to again
+ * drops the mark with the rest of it.
+ */
+enum catalog_refs_result catalog_refs_retarget_wallet_metric(struct arena *a, const char *terms,
+                                                             const char *code,
+                                                             const char *replacement,
+                                                             const char **out);
 
 /* A code in a stored array of codes (a customer's `tax_codes`); an array left empty is NULL in
  * *out (the customer names no tax). */

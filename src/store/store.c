@@ -422,6 +422,26 @@ static const char *const migrations[] = {
      * DeleteEventsJob marks them deleted). Events are never changed, so the line is kept here. */
     "CREATE TABLE metric_history_floors (org_id INTEGER NOT NULL, code TEXT NOT NULL,"
     "  last_event_id INTEGER NOT NULL, PRIMARY KEY (org_id, code)) WITHOUT ROWID;",
+    /* 41: a wallet's applies_to follows its billable metrics' renames and deletions (engine:
+     * wallets_retarget_metric); before, it kept their old codes. A code no live metric of its
+     * organization has is dropped: its metric was renamed or deleted, and the wallet has not
+     * paid for it since, nor should it pay for a metric made later with it. A list that leaves
+     * empty is marked as json/catalog_refs marks one, so that the wallet goes on paying for none
+     * rather than for all. (A code a metric made again since has is kept: which one the wallet
+     * meant is not known.) */
+    "WITH kept AS (SELECT w.id, (SELECT json_group_array(j.value)"
+    "  FROM json_each(w.terms, '$.applies_to.billable_metric_codes') j"
+    "  WHERE EXISTS (SELECT 1 FROM catalog_items m WHERE m.org_id = w.org_id AND m.kind = 2"
+    "   AND m.code = j.value AND m.deleted_at IS NULL)) AS codes"
+    "  FROM wallets w WHERE json_type(w.terms, '$.applies_to.billable_metric_codes') = 'array'"
+    "  AND json_array_length(w.terms, '$.applies_to.billable_metric_codes') > 0)"
+    " UPDATE wallets SET terms = CASE json_array_length(k.codes) WHEN 0"
+    "  THEN json_set(terms, '$.applies_to.billable_metric_codes', json('[]'),"
+    "   '$.applies_to.limited_to_billable_metrics', json('true'))"
+    "  ELSE json_set(terms, '$.applies_to.billable_metric_codes', json(k.codes)) END"
+    " FROM kept k WHERE wallets.id = k.id"
+    "  AND json_array_length(k.codes) < json_array_length(wallets.terms,"
+    "   '$.applies_to.billable_metric_codes');",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -507,6 +527,8 @@ enum stmt_id {
     STMT_WALLET_GET,
     STMT_WALLET_BY_ID,
     STMT_WALLETS_OF_CUSTOMER,
+    STMT_WALLETS_NAMING,
+    STMT_WALLET_SET_TERMS,
     STMT_WALLET_COUNT,
     STMT_WALLET_PAGE,
     STMT_WT_INSERT,
@@ -1001,6 +1023,10 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_WALLETS_OF_CUSTOMER] =
         "SELECT " WALLET_COLUMNS WALLET_FROM " WHERE w.org_id = ?1 AND w.customer_id = ?2"
         " AND w.terminated_at IS NULL ORDER BY w.created_at, w.id",
+    [STMT_WALLETS_NAMING] = "SELECT id, customer_id, terms FROM wallets WHERE org_id = ?1"
+                            " AND instr(terms, ?2) > 0 ORDER BY id",
+    /* updated_at stays: it is shown as last_balance_sync_at, which a code change is not */
+    [STMT_WALLET_SET_TERMS] = "UPDATE wallets SET terms = ?2 WHERE id = ?1",
     [STMT_WALLET_COUNT] = "SELECT COUNT(*)" WALLET_FILTER,
     [STMT_WALLET_PAGE] = "SELECT " WALLET_COLUMNS WALLET_FILTER
                          " ORDER BY w.created_at DESC, w.id DESC LIMIT ?4 OFFSET ?5",
@@ -3308,6 +3334,37 @@ enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
     if (insert)
         w->id = sqlite3_last_insert_rowid(st->conn.db);
     return STORE_OK;
+}
+
+static bool read_wallet_terms(sqlite3_stmt *s, void *row, struct arena *a)
+{
+    struct store_wallet_terms *t = row;
+    t->wallet_id = sqlite3_column_int64(s, 0);
+    t->customer_id = sqlite3_column_int64(s, 1);
+    return (t->terms_json = column_text(s, 2, a)) != NULL;
+}
+
+enum store_status store_wallets_naming(struct store_conn *c, int64_t org_id, const char *containing,
+                                       struct store_wallet_terms **out, size_t *count,
+                                       struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_WALLETS_NAMING);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, containing);
+    return collect_rows(s, sizeof **out, read_wallet_terms, (void **)out, count, a);
+}
+
+enum store_status store_wallet_set_terms(struct store *st, int64_t wallet_id,
+                                         const char *terms_json)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_SET_TERMS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, wallet_id);
+    bind_text(s, 2, terms_json);
+    return step_done(s);
 }
 
 enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,

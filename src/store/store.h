@@ -519,6 +519,22 @@ enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct st
 /* A customer's active wallets, oldest first (at most WALLET_PER_CUSTOMER_MAX are). */
 enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, int64_t customer_id,
                                          struct store_wallet **out, size_t *count, struct arena *a);
+/* A wallet's stored terms (store_wallet.terms_json), for what changes them alone. */
+struct store_wallet_terms {
+    int64_t wallet_id, customer_id;
+    const char *terms_json;
+};
+/*
+ * The organization's wallets (terminated ones too) whose stored terms hold the text
+ * `containing`, in `a`: a coarse filter, the caller reads each one's terms for what it looks for
+ * (a billable metric's code in applies_to).
+ */
+enum store_status store_wallets_naming(struct store_conn *c, int64_t org_id, const char *containing,
+                                       struct store_wallet_terms **out, size_t *count,
+                                       struct arena *a);
+/* Replaces a wallet's terms and nothing else (its updated_at stays). Writer only. */
+enum store_status store_wallet_set_terms(struct store *st, int64_t wallet_id,
+                                         const char *terms_json);
 /* A page of wallets (customer_id 0 and currency NULL: any), newest first. */
 enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
                                     const char *currency, int64_t offset, int64_t limit,

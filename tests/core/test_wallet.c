@@ -335,21 +335,21 @@ static void may_pay_charge(void **state)
 {
     (void)state;
     /* unrestricted: any fee */
-    struct wallet_applies_to any = {0, NULL, 0};
+    struct wallet_applies_to any = {0, NULL, 0, false};
     assert_true(wallet_may_pay_charge(&any, "api_calls"));
     assert_true(wallet_may_pay_charge(&any, ""));
 
     /* usage fees of every metric */
-    struct wallet_applies_to charges = {WALLET_FEE_CHARGE, NULL, 0};
+    struct wallet_applies_to charges = {WALLET_FEE_CHARGE, NULL, 0, false};
     assert_true(wallet_may_pay_charge(&charges, "api_calls"));
     assert_true(wallet_may_pay_charge(&charges, "storage"));
     struct wallet_applies_to charges_and_more = {
-        WALLET_FEE_CHARGE | WALLET_FEE_SUBSCRIPTION | WALLET_FEE_COMMITMENT, NULL, 0};
+        WALLET_FEE_CHARGE | WALLET_FEE_SUBSCRIPTION | WALLET_FEE_COMMITMENT, NULL, 0, false};
     assert_true(wallet_may_pay_charge(&charges_and_more, "api_calls"));
 
     /* a list of metrics: those only, by exact code */
     static const char *const codes[] = {"api_calls", "storage_gb"};
-    struct wallet_applies_to metrics = {0, codes, 2};
+    struct wallet_applies_to metrics = {0, codes, 2, false};
     assert_true(wallet_may_pay_charge(&metrics, "api_calls"));
     assert_true(wallet_may_pay_charge(&metrics, "storage_gb"));
     assert_false(wallet_may_pay_charge(&metrics, "bandwidth"));
@@ -357,18 +357,26 @@ static void may_pay_charge(void **state)
     assert_false(wallet_may_pay_charge(&metrics, "api_calls_v2")); /* nor the other way */
     assert_false(wallet_may_pay_charge(&metrics, "API_CALLS"));
     assert_false(wallet_may_pay_charge(&metrics, ""));
-    struct wallet_applies_to one_metric = {0, codes + 1, 1};
+    struct wallet_applies_to one_metric = {0, codes + 1, 1, false};
     assert_false(wallet_may_pay_charge(&one_metric, "api_calls"));
     assert_true(wallet_may_pay_charge(&one_metric, "storage_gb"));
 
     /* subscription-only or commitment-only wallets pay no usage fee */
-    struct wallet_applies_to subscription = {WALLET_FEE_SUBSCRIPTION, NULL, 0};
+    struct wallet_applies_to subscription = {WALLET_FEE_SUBSCRIPTION, NULL, 0, false};
     assert_false(wallet_may_pay_charge(&subscription, "api_calls"));
-    struct wallet_applies_to commitment = {WALLET_FEE_COMMITMENT, NULL, 0};
+    struct wallet_applies_to commitment = {WALLET_FEE_COMMITMENT, NULL, 0, false};
     assert_false(wallet_may_pay_charge(&commitment, "api_calls"));
     struct wallet_applies_to not_charges = {WALLET_FEE_SUBSCRIPTION | WALLET_FEE_COMMITMENT, NULL,
-                                            0};
+                                            0, false};
     assert_false(wallet_may_pay_charge(&not_charges, "api_calls"));
+
+    /* limited to metrics that were all deleted since: none, not every one (Lago keeps the
+     * wallet's targets); fee type charge still pays every usage fee */
+    struct wallet_applies_to gone = {0, NULL, 0, true};
+    assert_false(wallet_may_pay_charge(&gone, "api_calls"));
+    assert_false(wallet_may_pay_charge(&gone, ""));
+    struct wallet_applies_to gone_but_charges = {WALLET_FEE_CHARGE, NULL, 0, true};
+    assert_true(wallet_may_pay_charge(&gone_but_charges, "api_calls"));
 }
 
 /* ---- Consumption order ---------------------------------------------------------------------- */

@@ -797,6 +797,59 @@ static void overdrawn_usage_owes_newest_first(void **state)
     remove_dir(dir);
 }
 
+/*
+ * A database from before wallets followed their metrics (40): a wallet's applies_to still
+ * names codes whose metric was renamed or deleted since (41). Those no live metric of its
+ * organization has are dropped, so that a metric made later with one is not the wallet's;
+ * a list left empty marks the wallet limited to metrics all gone (it paid for none of them
+ * already, and still pays for none). A code a live metric has stays; so do a wallet's fee
+ * types, its other terms, and a wallet that names no metric.
+ */
+static void wallets_drop_dead_metric_codes(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[4096];
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO catalog_items(org_id, kind, code, lago_id, body, created_at, updated_at,"
+        " deleted_at) VALUES (%lld, 2, 'live', 'm1', '{}', 0, 0, NULL),"
+        " (%lld, 2, 'gone', 'm2', '{}', 0, 0, 5), (%lld, 1, 'taxed', 'x1', '{}', 0, 0, NULL),"
+        " (%lld, 2, 'elsewhere', 'm3', '{}', 0, 0, NULL);"
+        "INSERT INTO wallets(id, org_id, customer_id, lago_id, code, currency, rate_amount,"
+        " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
+        " overdrawn_cents, terms, created_at, updated_at) VALUES"
+        " (1, %lld, 900, 'w1', 'w1', 'USD', '1', 50, 0, 0, 0, 0, 0,"
+        "  '{\"applies_to\":{\"fee_types\":[],\"billable_metric_codes\":[\"gone\",\"live\","
+        "\"renamed_away\",\"taxed\"]},\"metadata\":{\"k\":\"v\"}}', 0, 0),"
+        " (2, %lld, 900, 'w2', 'w2', 'USD', '1', 50, 0, 0, 0, 0, 0,"
+        "  '{\"applies_to\":{\"fee_types\":[\"subscription\"],\"billable_metric_codes\":"
+        "[\"gone\",\"elsewhere\"]}}', 0, 0),"
+        " (3, %lld, 900, 'w3', 'w3', 'USD', '1', 50, 0, 0, 0, 0, 0,"
+        "  '{\"applies_to\":{\"fee_types\":[\"charge\"],\"billable_metric_codes\":[]}}', 0, 0),"
+        " (4, %lld, 900, 'w4', 'w4', 'USD', '1', 50, 0, 0, 0, 0, 0, '{}', 0, 0);"
+        "PRAGMA user_version = 40;",
+        (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
+        (long long)org, (long long)org, (long long)org);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    store_close(st);
+    assert_query_text(dir, "SELECT group_concat(id || ' ' || terms, ' | ') FROM wallets",
+                      "1 {\"applies_to\":{\"fee_types\":[],\"billable_metric_codes\":[\"live\"]},"
+                      "\"metadata\":{\"k\":\"v\"}} | "
+                      "2 {\"applies_to\":{\"fee_types\":[\"subscription\"],"
+                      "\"billable_metric_codes\":[],\"limited_to_billable_metrics\":true}} | "
+                      "3 {\"applies_to\":{\"fee_types\":[\"charge\"],\"billable_metric_codes\":[]}}"
+                      " | 4 {}");
+    remove_dir(dir);
+}
+
 /* A small deterministic generator (xorshift64): the same blocks every run. */
 static uint64_t next_random(uint64_t *x)
 {
@@ -936,6 +989,7 @@ int main(void)
         cmocka_unit_test(hold_parts_move_to_no_grant),
         cmocka_unit_test(recurring_subscriptions_become_due),
         cmocka_unit_test(overdrawn_usage_owes_newest_first),
+        cmocka_unit_test(wallets_drop_dead_metric_codes),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
