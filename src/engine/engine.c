@@ -415,28 +415,57 @@ static bool same_text(const char *a, const char *b)
 }
 
 /*
- * A fixed-amount coupon applied to the customer is in its currency (applying one gives a
- * customer without a currency its own): while one is active, the currency stays, as it does
- * while a subscription is live. Found by an audit: the customer moved to EUR beside an active
- * 5.00 USD coupon, and an EUR subscription was then taken.
+ * Whether a customer's currency may change, as Lago's Customers::UpdateCurrencyService decides
+ * for an update (customer_update: true) with Customer#editable? (app/models/customer.rb): only
+ * while the customer has no subscription, wallet, invoice or fixed-amount applied coupon, of any
+ * status. Each of those is in the currency it had: a wallet pays only for usage in its own
+ * currency, so a currency moved away from it left it silently paying for nothing (found by an
+ * audit), and a subscription or coupon that ended still was in it. (Tally's invoices are a
+ * wallet's paid top-ups: its wallet refuses first.) The refusal names what holds the currency.
  */
-static enum command_result check_coupon_currency(struct engine *e, struct command *cmd,
-                                                 int64_t customer_id, const char *currency)
+static enum command_result check_currency_editable(struct engine *e, struct command *cmd,
+                                                   int64_t customer_id, const char *currency)
 {
-    struct store_applied_coupon *rows;
+    struct store_conn *conn = store_conn(e->store);
+    struct store_wallet *wallets;
+    struct store_subscription *subs;
+    struct store_applied_coupon *coupons;
     size_t count;
     int64_t total;
-    if (store_applied_coupon_list(store_conn(e->store), cmd->org_id, customer_id, 1, NULL, 0,
-                                  INT64_MAX, &rows, &count, &total, cmd->arena) != STORE_OK)
+    if (store_wallet_list(conn, cmd->org_id, customer_id, NULL, 0, 1, &wallets, &count, &total,
+                          cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (count > 0) {
+        command_set_message(cmd,
+                            "the customer has wallet %s, in %s: its currency cannot change once "
+                            "it has a wallet, even a terminated one",
+                            wallets[0].code, wallets[0].currency);
+        return invalid(cmd, "currency", "currencies_does_not_match");
+    }
+    const unsigned any = 1u << SUBSCRIPTION_PENDING | 1u << SUBSCRIPTION_ACTIVE |
+                         1u << SUBSCRIPTION_TERMINATED | 1u << SUBSCRIPTION_CANCELED;
+    if (store_subscription_list(conn, cmd->org_id, customer_id, any, cmd->now, 0, 1, &subs, &count,
+                                &total, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (count > 0) {
+        command_set_message(cmd,
+                            "the customer has subscription %s, in %s: its currency cannot change "
+                            "once it has a subscription, even an ended one",
+                            subs[0].sub.external_id, currency);
+        return invalid(cmd, "currency", "currencies_does_not_match");
+    }
+    if (store_applied_coupon_list(conn, cmd->org_id, customer_id, 0, NULL, 0, INT64_MAX, &coupons,
+                                  &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
-        const struct applied_coupon *a = &rows[i].coupon;
-        if (a->type != COUPON_FIXED_AMOUNT || strcmp(a->amount_currency, currency) != 0)
-            continue;
+        const struct applied_coupon *a = &coupons[i].coupon;
+        if (a->type != COUPON_FIXED_AMOUNT)
+            continue; /* a percentage has no currency */
         command_set_message(cmd,
-                            "coupon %s is applied to this customer in %s: the currency stays "
-                            "while it is active (terminate the applied coupon first)",
-                            a->coupon_code, currency);
+                            "coupon %s was applied to this customer in %s: its currency cannot "
+                            "change once a fixed-amount coupon has been applied, even one "
+                            "terminated since",
+                            a->coupon_code, a->amount_currency);
         return invalid(cmd, "currency", "currencies_does_not_match");
     }
     return COMMAND_OK;
@@ -491,14 +520,7 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
         store_setting_put(e->store, ENGINE_USAGE_FLOOR_SETTING, &floor, sizeof floor) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
-        /* The first subscription fixed the currency: it stays while any is live. */
-        int64_t live;
-        if (store_customer_live_subscriptions(store_conn(e->store), cmd->org_id, c->id, cmd->now,
-                                              &live) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-        if (live > 0)
-            return invalid(cmd, "currency", "currencies_does_not_match");
-        enum command_result r = check_coupon_currency(e, cmd, c->id, had);
+        enum command_result r = check_currency_editable(e, cmd, c->id, had);
         if (r != COMMAND_OK)
             return r;
     }

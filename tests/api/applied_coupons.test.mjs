@@ -146,7 +146,7 @@ test('a fixed-amount coupon fixes the currency of a customer that has none', asy
     const moved = await call('POST', '/api/v1/customers', { customer: { external_id: 'carol', currency } });
     assert.equal(moved.status, 422, JSON.stringify(moved.body));
     assert.deepEqual(moved.body.error_details, { currency: ['currencies_does_not_match'] });
-    assert.match(moved.body.message, /coupon ten is applied to this customer in USD/);
+    assert.match(moved.body.message, /coupon ten was applied to this customer in USD/);
   }
   assert.equal((await call('GET', '/api/v1/customers/carol')).body.customer.currency, 'USD');
 });

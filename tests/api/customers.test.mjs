@@ -352,3 +352,47 @@ test('external_salesforce_id and skip_invoice_custom_sections: answered always, 
   }
   assert.equal((await t.api('/api/v1/customers/sf_2')).status, 404);
 });
+
+// Lago's Customers::UpdateCurrencyService changes a customer's currency only while
+// Customer#editable? (app/models/customer.rb): no subscription, wallet, invoice or fixed-amount
+// applied coupon, of any status. Found by an audit: a EUR customer with a EUR wallet moved to USD,
+// subscribed in USD, and its wallet silently stopped paying; and one whose subscription had
+// ended changed currency again.
+test('a currency stays once the customer has a wallet or a subscription, ended ones too', async () => {
+  const post = async (path, body) => json(await t.api(path, { method: 'POST', body }));
+  const customer = (external_id, currency) => post('/api/v1/customers', { customer: { external_id, currency } });
+  const refused = async (external_id, currency, said) => {
+    const r = await customer(external_id, currency);
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
+    assert.match(r.body.message, said);
+    assert.equal((await json(await t.api(`/api/v1/customers/${external_id}`))).body.customer.currency, 'EUR');
+  };
+  assert.equal((await customer('cur_w', 'EUR')).status, 200);
+  const w = (await post('/api/v1/wallets', { wallet: { external_customer_id: 'cur_w', currency: 'EUR', rate_amount: '1', granted_credits: '10' } })).body.wallet;
+  await refused('cur_w', 'USD', /wallet .*EUR/);
+  await refused('cur_w', null, /wallet .*EUR/);
+  // the same currency sent again is no change
+  assert.equal((await customer('cur_w', 'EUR')).status, 200);
+  assert.equal((await json(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }))).status, 200);
+  await refused('cur_w', 'USD', /wallet .*EUR/);
+  // a subscription, ended or not
+  await post('/api/v1/plans', { plan: { code: 'cur_plan', name: 'Cur', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'cur_s', plan_code: 'cur_plan', external_id: 'cur_s_sub' } })).status, 200);
+  await refused('cur_s', 'USD', /subscription cur_s_sub/);
+  assert.equal((await json(await t.api('/api/v1/subscriptions/cur_s_sub', { method: 'DELETE' }))).status, 200);
+  await refused('cur_s', 'GBP', /subscription cur_s_sub/);
+  // a fixed-amount coupon applied, terminated since or not (a percentage one has no currency)
+  await post('/api/v1/coupons', { coupon: { code: 'cur_fixed', name: 'Fixed', coupon_type: 'fixed_amount', amount_cents: 100, amount_currency: 'EUR', frequency: 'once' } });
+  await post('/api/v1/coupons', { coupon: { code: 'cur_pct', name: 'Pct', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once' } });
+  assert.equal((await customer('cur_c', 'EUR')).status, 200);
+  const applied = (await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'cur_c', coupon_code: 'cur_fixed' } })).body.applied_coupon;
+  await refused('cur_c', 'USD', /coupon cur_fixed/);
+  assert.equal((await json(await t.api(`/api/v1/customers/cur_c/applied_coupons/${applied.lago_id}`, { method: 'DELETE' }))).status, 200);
+  await refused('cur_c', 'USD', /coupon cur_fixed/);
+  // a customer with none of those changes it freely
+  assert.equal((await customer('cur_free', 'EUR')).status, 200);
+  assert.equal((await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'cur_free', coupon_code: 'cur_pct' } })).status, 200);
+  const moved = await customer('cur_free', 'USD');
+  assert.deepEqual([moved.status, moved.body.customer.currency], [200, 'USD']);
+});
