@@ -69,8 +69,9 @@ static bool parse_add_on(struct request *req, struct json_object *obj,
 }
 
 static void render_add_on(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                          struct arena *a)
+                          struct arena *a, tally_time now)
 {
+    (void)now;
     struct json_object *body = catalog_parse_body(item->body);
     catalog_open_item(w, item);
     catalog_render_taxes(w, body, item->org_id, conn, a);

@@ -111,13 +111,17 @@ bool api_wait_for_wallets(struct request *req);
 
 /*
  * Parses the body and returns the object under Lago's root key (`{"customer": {...}}`).
- * On failure answers 400 (malformed JSON, or the root key missing) and returns NULL. The
+ * On failure answers 400 (malformed JSON, or the root key missing or empty: Lago's
+ * `params.require`, which takes an empty object for a missing one) and returns NULL. The
  * whole document is returned in *doc for the caller to release with json_object_put, on
  * success and failure alike (it may be NULL).
  */
 struct json_object;
 struct json_object *api_body_object(struct request *req, const char *root_key,
                                     struct json_object **doc);
+/* The same, an empty root object taken (Tally's own resources, whose members are optional). */
+struct json_object *api_body_object_or_empty(struct request *req, const char *root_key,
+                                             struct json_object **doc);
 
 /*
  * The same for a route whose body may be left out (a hold's capture or void): no body, `{}`

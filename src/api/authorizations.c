@@ -124,7 +124,7 @@ static void render_command(struct command *cmd)
 void authorizations_create(struct request *req)
 {
     struct json_object *doc;
-    struct json_object *obj = api_body_object(req, "authorization", &doc);
+    struct json_object *obj = api_body_object_or_empty(req, "authorization", &doc);
     struct command *cmd =
         obj ? api_new_command(req, COMMAND_AUTHORIZATION_CREATE, render_command) : NULL;
     struct event *e = cmd ? arena_alloc(&req->arena, sizeof *e) : NULL;

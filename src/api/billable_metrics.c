@@ -94,7 +94,8 @@ static bool check_expression(struct request *req, const char *text, struct json_
 }
 
 static bool parse_metric(struct request *req, struct json_object *obj, struct billable_metric *m,
-                         const char **name, const char **description, struct json_in_error *err)
+                         const char **name, const char **description,
+                         const char **weighted_interval, struct json_in_error *err)
 {
     const char *aggregation = NULL, *rounding = NULL, *expression = NULL, *interval = NULL;
     int64_t precision = 0;
@@ -129,8 +130,16 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
     if (m->aggregation == AGGREGATION_COUNT || is_blank(m->field_name))
         m->field_name = NULL; /* Lago clears it for a count (which reads no property); blank is
                                  none, as Lago's presence check takes it */
-    if (interval && (m->aggregation != AGGREGATION_WEIGHTED_SUM || strcmp(interval, "seconds")))
+    /* Lago checks it `if: :weighted_sum_agg?` (app/models/billable_metric.rb) and keeps it as
+     * stored or sent otherwise, so a weighted sum becomes a sum without a word of it; its only
+     * value is "seconds" (another is none Lago could store). A weighted sum without one counts
+     * in seconds, Tally's default. */
+    if (interval && strcmp(interval, "seconds") != 0) {
+        err->message = "weighted_interval: the only interval is \"seconds\"";
         return json_in_refuse(err, "weighted_interval", "value_is_invalid");
+    }
+    *weighted_interval =
+        interval || m->aggregation != AGGREGATION_WEIGHTED_SUM ? interval : "seconds";
     if (!parse_filters(req, obj, m, err))
         return false;
     const char *field, *code;
@@ -146,9 +155,9 @@ static bool parse_definition(struct request *req, struct json_object *obj,
                              struct catalog_definition *out, struct json_in_error *err)
 {
     struct billable_metric m;
-    const char *name = NULL, *description = NULL;
+    const char *name = NULL, *description = NULL, *interval = NULL;
     if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err) ||
-        !parse_metric(req, obj, &m, &name, &description, err))
+        !parse_metric(req, obj, &m, &name, &description, &interval, err))
         return false;
     struct buf b;
     struct jsonw w;
@@ -160,8 +169,7 @@ static bool parse_definition(struct request *req, struct json_object *obj,
     jsonw_kv_cstr(&w, "aggregation_type", billable_metric_aggregation_name(m.aggregation));
     jsonw_kv_cstr(&w, "field_name", m.field_name);
     jsonw_kv_bool(&w, "recurring", m.recurring);
-    jsonw_kv_cstr(&w, "weighted_interval",
-                  m.aggregation == AGGREGATION_WEIGHTED_SUM ? "seconds" : NULL);
+    jsonw_kv_cstr(&w, "weighted_interval", interval);
     jsonw_kv_cstr(&w, "rounding_function", billable_metric_rounding_name(m.rounding));
     jsonw_key(&w, "rounding_precision");
     if (m.rounding == ROUNDING_NONE)

@@ -22,10 +22,11 @@ bool catalog_finish_body(struct request *req, bool ok, struct buf *b,
 }
 
 void catalog_render_plain(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                          struct arena *a)
+                          struct arena *a, tally_time now)
 {
     (void)conn;
     (void)a;
+    (void)now;
     catalog_open_item(w, item);
     jsonw_object_end(w);
 }
@@ -135,14 +136,15 @@ void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org
 /* ---- rendering answers -------------------------------------------------------------------- */
 
 static void render_item(struct buf *out, const struct catalog_resource *r,
-                        const struct catalog_item *item, struct store_conn *conn, struct arena *a)
+                        const struct catalog_item *item, struct store_conn *conn, struct arena *a,
+                        tally_time now)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, catalog_kind_singular(r->kind));
-    r->render(&w, item, conn, a);
+    r->render(&w, item, conn, a, now);
     jsonw_object_end(&w);
 }
 
@@ -154,7 +156,7 @@ static void render_command(struct command *cmd)
     if (api_error_render_command(cmd, catalog_kind_not_found_code(r->kind)))
         return;
     cmd->http_status = 200;
-    render_item(&cmd->response, r, &cmd->item, cmd->conn, cmd->arena);
+    render_item(&cmd->response, r, &cmd->item, cmd->conn, cmd->arena, cmd->now);
 }
 
 /* ---- handlers ---------------------------------------------------------------------------- */
@@ -270,25 +272,28 @@ done:
 void catalog_get(struct request *req)
 {
     struct catalog_item item;
-    if (read_item(req, req->params[0], &item) != STORE_OK)
+    tally_time now;
+    if (read_item(req, req->params[0], &item) != STORE_OK || !api_org_now(req, &now))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
-    render_item(api_respond(req, 200), req->resource, &item, store_reader_conn(r), &req->arena);
+    render_item(api_respond(req, 200), req->resource, &item, store_reader_conn(r), &req->arena,
+                now);
     api_reader_release(req->api, r);
 }
 
 void catalog_list(struct request *req)
 {
     int64_t page, per_page, total;
-    if (!api_pagination(req, &page, &per_page))
+    tally_time now;
+    if (!api_pagination(req, &page, &per_page) || !api_org_now(req, &now))
         return;
     const struct catalog_resource *res = req->resource;
     struct catalog_item *items;
     size_t count;
     struct store_reader *r = api_reader_acquire(req->api);
-    enum store_status s =
-        store_catalog_list(store_reader_conn(r), req->org_id, res->kind, (page - 1) * per_page,
-                           per_page, &items, &count, &total, &req->arena);
+    enum store_status s = (res->listed_by_name ? store_catalog_list_by_name : store_catalog_list)(
+        store_reader_conn(r), req->org_id, res->kind, (page - 1) * per_page, per_page, &items,
+        &count, &total, &req->arena);
     if (s != STORE_OK) {
         api_reader_release(req->api, r);
         api_error(req, 500, "store_failed", NULL);
@@ -300,7 +305,7 @@ void catalog_list(struct request *req)
     jsonw_key(&w, catalog_kind_plural(res->kind));
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        res->render(&w, &items[i], store_reader_conn(r), &req->arena);
+        res->render(&w, &items[i], store_reader_conn(r), &req->arena, now);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

@@ -66,9 +66,12 @@ struct catalog_resource {
      */
     bool (*check_update)(struct request *req, const struct catalog_item *existing,
                          const struct catalog_definition *updated);
-    /* Writes one item (without its root key); may look up related items through conn. */
+    /* Writes one item (without its root key); may look up related items through conn. `now`:
+     * the organization's clock (a coupon past its expiry answers terminated_at). */
     void (*render)(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                   struct arena *a);
+                   struct arena *a, tally_time now);
+    /* Listed by name, then newest first (Lago's taxes), instead of newest first. */
+    bool listed_by_name;
 };
 
 void catalog_create(struct request *req);
@@ -87,7 +90,7 @@ bool catalog_finish_body(struct request *req, bool ok, struct buf *b,
                          struct catalog_definition *def, struct json_in_error *err);
 /* The whole render of a resource whose answer is exactly its common shape (taxes, metrics). */
 void catalog_render_plain(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                          struct arena *a);
+                          struct arena *a, tally_time now);
 /* Writes the members of a stored body (an object's text without its braces) into w's object. */
 void catalog_write_body_members(struct jsonw *w, const char *body);
 /* Parses a stored body (always valid JSON: Tally wrote it). Release with json_object_put. */

@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "core/money.h"
+#include "json/coupon_json.h"
 
 static bool one_of(const char *s, const char *a, const char *b, const char *c)
 {
@@ -40,6 +41,16 @@ static bool parse_discount(struct request *req, struct json_object *obj, const c
                            struct jsonw *w, struct json_in_error *err)
 {
     if (strcmp(type, "fixed_amount") == 0) {
+        /* Lago's Coupon: amount_cents greater_than 0 (app/models/coupon.rb); an add-on's price
+         * may be 0, a discount of nothing may not (an audit found one made) */
+        int64_t cents;
+        enum json_in_result r = json_in_int(obj, "amount_cents", 0, INT64_MAX - 1, &cents, err);
+        if (r == JSON_IN_INVALID)
+            return false;
+        if (r == JSON_IN_VALUE && cents == 0) {
+            err->message = "amount_cents: a fixed_amount coupon takes off at least 1 cent";
+            return json_in_refuse(err, "amount_cents", "value_is_out_of_range");
+        }
         jsonw_kv_null(w, "percentage_rate");
         return add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, w, err);
     }
@@ -217,13 +228,25 @@ static bool prune_coupon_update(struct request *req, const struct catalog_item *
     return true;
 }
 
+/* terminated_at: kept in the body once an update came after the coupon ended (the body's
+ * members write it then), else its expiration_at once reached (json/coupon_json). */
 static void render_coupon(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                          struct arena *a)
+                          struct arena *a, tally_time now)
 {
     (void)conn;
     (void)a;
+    tally_time ended;
+    struct json_object *body = catalog_parse_body(item->body);
+    bool kept = body && json_object_object_get_ex(body, "terminated_at", NULL);
+    json_object_put(body);
     catalog_open_item(w, item);
-    jsonw_kv_null(w, "terminated_at");
+    if (!kept) {
+        jsonw_key(w, "terminated_at");
+        if (coupon_json_ended(item->body, now, &ended))
+            jsonw_time(w, ended, false);
+        else
+            jsonw_null(w);
+    }
     jsonw_object_end(w);
 }
 

@@ -215,8 +215,9 @@ static void render_commitment(struct jsonw *w, struct json_object *stored,
 }
 
 static void render_plan(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
-                        struct arena *a)
+                        struct arena *a, tally_time now)
 {
+    (void)now;
     struct json_object *body = catalog_parse_body(item->body);
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", item->lago_id);

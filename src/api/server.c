@@ -382,8 +382,8 @@ void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t tot
     jsonw_object_end(w);
 }
 
-struct json_object *api_body_object(struct request *req, const char *root_key,
-                                    struct json_object **doc)
+static struct json_object *body_object(struct request *req, const char *root_key, bool empty_ok,
+                                       struct json_object **doc)
 {
     const char *why;
     *doc = json_in_parse(req->body.data, req->body.len, &why);
@@ -392,12 +392,26 @@ struct json_object *api_body_object(struct request *req, const char *root_key,
         return NULL;
     }
     struct json_object *obj = json_in_root(*doc, root_key);
+    if (obj && !empty_ok && json_object_object_length(obj) == 0)
+        obj = NULL; /* Rails' params.require: an empty hash is blank, so missing */
     if (!obj) {
         char what[128];
         snprintf(what, sizeof what, "param is missing or the value is empty: %s", root_key);
         api_error_bad_request(req, what);
     }
     return obj;
+}
+
+struct json_object *api_body_object(struct request *req, const char *root_key,
+                                    struct json_object **doc)
+{
+    return body_object(req, root_key, false, doc);
+}
+
+struct json_object *api_body_object_or_empty(struct request *req, const char *root_key,
+                                             struct json_object **doc)
+{
+    return body_object(req, root_key, true, doc);
 }
 
 bool api_optional_body_object(struct request *req, const char *root_key, struct json_object **doc,

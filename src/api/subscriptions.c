@@ -163,7 +163,7 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     jsonw_kv_cstr(w, "on_termination_invoice", "generate");
     jsonw_key(w, "plan");
     if (has_plan)
-        plans_resource.render(w, &plan, conn, &req->arena);
+        plans_resource.render(w, &plan, conn, &req->arena, now);
     else
         jsonw_null(w);
     jsonw_object_end(w);

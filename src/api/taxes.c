@@ -46,4 +46,5 @@ const struct catalog_resource taxes_resource = {
     .kind = CATALOG_TAX,
     .parse = parse_tax,
     .render = catalog_render_plain,
+    .listed_by_name = true, /* Lago's TaxesQuery: DEFAULT_ORDER "name" */
 };

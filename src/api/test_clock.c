@@ -57,7 +57,7 @@ static void render_advance(struct command *cmd)
 void test_clock_advance(struct request *req)
 {
     struct json_object *doc;
-    struct json_object *obj = api_body_object(req, "test_clock", &doc);
+    struct json_object *obj = api_body_object_or_empty(req, "test_clock", &doc);
     const char *to_text = NULL;
     struct json_in_error err = {0};
     enum json_in_result r;

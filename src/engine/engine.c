@@ -29,6 +29,7 @@
 #include "engine/wallets.h"
 #include "json/customer_json.h"
 #include "json/catalog_refs.h"
+#include "json/coupon_json.h"
 #include "json/event_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
@@ -776,6 +777,12 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
                                     : retarget(e, cmd, it->kind, current.code, it->code);
         if (r != COMMAND_OK)
             return r;
+        /* a coupon that ended stays so whatever expiry the update gives it (json/coupon_json;
+         * an audit brought an expired one back with no_expiration and applied it again) */
+        tally_time ended;
+        if (it->kind == CATALOG_COUPON && coupon_json_ended(current.body, cmd->now, &ended) &&
+            !(it->body = coupon_json_set_ended(cmd->arena, it->body, ended)))
+            return COMMAND_STORE_FAILED;
         it->created_at = current.created_at;
     } else {
         it->created_at = cmd->now;
@@ -1903,8 +1910,16 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
         return s == STORE_NOT_FOUND ? not_found(cmd, "coupon_not_found") : COMMAND_STORE_FAILED;
     if (coupon.updated_at != cmd->as.applied_coupon_create.coupon_updated_at)
         return COMMAND_STALE;
-    if (c->has_expiration_at && c->expiration_at <= cmd->now)
+    tally_time ended;
+    if (coupon_json_ended(coupon.body, cmd->now, &ended)) {
+        char text[TIMESTAMP_TEXT_MAX];
+        timestamp_format(ended, false, text);
+        command_set_message(cmd,
+                            "coupon %s is terminated: it expired at %s, and a coupon past its "
+                            "expiry stays terminated whatever expiry an update gives it",
+                            coupon.code, text);
         return invalid(cmd, "coupon", "coupon_expired");
+    }
     struct customer customer;
     s = store_customer_get(store_conn(e->store), cmd->org_id,
                            cmd->as.applied_coupon_create.external_customer_id, &customer,

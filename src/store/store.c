@@ -481,6 +481,7 @@ enum stmt_id {
     STMT_CATALOG_DELETE,
     STMT_CATALOG_COUNT,
     STMT_CATALOG_PAGE,
+    STMT_CATALOG_PAGE_BY_NAME,
     STMT_SUBSCRIPTION_INSERT,
     STMT_SUBSCRIPTION_UPDATE,
     STMT_SUBSCRIPTION_GET,
@@ -866,6 +867,13 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CATALOG_PAGE] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
                           " AND kind = ?2 AND deleted_at IS NULL"
                           " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    /* Lago's taxes list (TaxesQuery): by name, letters in either case together as its database
+     * collation sorts them, then newest first */
+    [STMT_CATALOG_PAGE_BY_NAME] = "SELECT " CATALOG_COLUMNS " FROM catalog_items WHERE org_id = ?1"
+                                  " AND kind = ?2 AND deleted_at IS NULL"
+                                  " ORDER BY json_extract(body, '$.name') COLLATE NOCASE,"
+                                  " json_extract(body, '$.name'), created_at DESC, id DESC"
+                                  " LIMIT ?3 OFFSET ?4",
     [STMT_SUBSCRIPTION_INSERT] =
         "INSERT INTO subscriptions(org_id, customer_id, lago_id, external_id, name, plan_lago_id,"
         " plan_code, billing_time, subscription_at, started_at, ending_at, terminated_at,"
@@ -2300,17 +2308,34 @@ enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_
     return exec_with_ints(st, STMT_CATALOG_DELETE, item_id, at);
 }
 
-enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
-                                     int64_t offset, int64_t limit, struct catalog_item **out,
-                                     size_t *count, int64_t *total, struct arena *a)
+static enum store_status catalog_page(struct store_conn *c, enum stmt_id page, int64_t org_id,
+                                      enum catalog_kind kind, int64_t offset, int64_t limit,
+                                      struct catalog_item **out, size_t *count, int64_t *total,
+                                      struct arena *a)
 {
     const struct page_param params[] = {{.value = org_id}, {.value = (int64_t)kind}};
-    const struct page_query q = {STMT_CATALOG_COUNT, STMT_CATALOG_PAGE, params, 2,
-                                 sizeof **out,       read_catalog_row};
+    const struct page_query q = {STMT_CATALOG_COUNT, page, params, 2, sizeof **out,
+                                 read_catalog_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
+}
+
+enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
+                                     int64_t offset, int64_t limit, struct catalog_item **out,
+                                     size_t *count, int64_t *total, struct arena *a)
+{
+    return catalog_page(c, STMT_CATALOG_PAGE, org_id, kind, offset, limit, out, count, total, a);
+}
+
+enum store_status store_catalog_list_by_name(struct store_conn *c, int64_t org_id,
+                                             enum catalog_kind kind, int64_t offset, int64_t limit,
+                                             struct catalog_item **out, size_t *count,
+                                             int64_t *total, struct arena *a)
+{
+    return catalog_page(c, STMT_CATALOG_PAGE_BY_NAME, org_id, kind, offset, limit, out, count,
+                        total, a);
 }
 
 /* ---- subscriptions ------------------------------------------------------------------------- */

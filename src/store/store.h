@@ -217,6 +217,11 @@ enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_
 enum store_status store_catalog_list(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
                                      int64_t offset, int64_t limit, struct catalog_item **out,
                                      size_t *count, int64_t *total, struct arena *a);
+/* The same by `name` (ASCII letters in either case together), then newest first. */
+enum store_status store_catalog_list_by_name(struct store_conn *c, int64_t org_id,
+                                             enum catalog_kind kind, int64_t offset, int64_t limit,
+                                             struct catalog_item **out, size_t *count,
+                                             int64_t *total, struct arena *a);
 
 /* ---- subscriptions (core/subscription.h) ------------------------------------------------- */
 

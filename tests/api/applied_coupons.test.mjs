@@ -66,6 +66,23 @@ test('an expired coupon cannot be applied', async () => {
   await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-10T00:00:00Z' } });
   r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' });
   assert.deepEqual(r.body.error_details, { coupon: ['coupon_expired'] });
+  // Lago's clock terminates a coupon past its expiry (terminated_at), and no update brings it
+  // back (Coupons::UpdateService leaves its status alone). Found by an audit: an update to
+  // no_expiration made the expired coupon applicable again.
+  assert.equal((await call('GET', '/api/v1/coupons/soon_gone')).body.coupon.terminated_at, '2026-01-10T00:00:00Z');
+  assert.equal((await call('GET', '/api/v1/coupons?per_page=100')).body.coupons.find((c) => c.code === 'soon_gone').terminated_at, '2026-01-10T00:00:00Z');
+  const revived = await call('PUT', '/api/v1/coupons/soon_gone', { coupon: { expiration: 'no_expiration', name: 'Flash (over)' } });
+  assert.equal(revived.status, 200, JSON.stringify(revived.body));
+  assert.deepEqual([revived.body.coupon.name, revived.body.coupon.expiration, revived.body.coupon.expiration_at, revived.body.coupon.terminated_at],
+    ['Flash (over)', 'no_expiration', null, '2026-01-10T00:00:00Z']);
+  r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' });
+  assert.deepEqual([r.status, r.body.error_details], [422, { coupon: ['coupon_expired'] }]);
+  assert.match(r.body.message, /terminated/);
+  // nor does a later expiry
+  assert.equal((await call('PUT', '/api/v1/coupons/soon_gone', { coupon: { expiration: 'time_limit', expiration_at: '2026-06-01T00:00:00Z' } })).body.coupon.terminated_at, '2026-01-10T00:00:00Z');
+  assert.deepEqual((await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' })).body.error_details, { coupon: ['coupon_expired'] });
+  // a coupon not yet expired has none
+  assert.equal((await call('GET', '/api/v1/coupons/ten')).body.coupon.terminated_at, null);
 });
 
 test('listing and terminating', async () => {

@@ -343,3 +343,75 @@ test('coupons: an applies_to that is not an object is invalid_type, and nothing 
   const kept = (await call('GET', '/api/v1/coupons/c_at_ok')).body.coupon;
   assert.deepEqual([kept.limited_plans, kept.plan_codes], [true, ['ap']]);
 });
+
+// Lago validates weighted_interval only `if: :weighted_sum_agg?` (app/models/billable_metric.rb)
+// and keeps what was stored or sent (its UpdateService sets it only when sent). Found by an
+// audit: a weighted sum could not become a plain sum unless the client also sent
+// weighted_interval: null, and a sum with weighted_interval "seconds" was refused.
+test('billable metrics: weighted_interval is checked on a weighted sum only', async () => {
+  let r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'wi', name: 'WI', aggregation_type: 'weighted_sum_agg', field_name: 'v' } });
+  assert.equal(r.body.billable_metric.weighted_interval, 'seconds');
+  r = await call('PUT', '/api/v1/billable_metrics/wi', { billable_metric: { aggregation_type: 'sum_agg' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.billable_metric.aggregation_type, r.body.billable_metric.weighted_interval], ['sum_agg', 'seconds']);
+  r = await call('PUT', '/api/v1/billable_metrics/wi', { billable_metric: { weighted_interval: null } });
+  assert.deepEqual([r.status, r.body.billable_metric.weighted_interval], [200, null]);
+  // back to a weighted sum: seconds, the only interval, as Tally's default
+  r = await call('PUT', '/api/v1/billable_metrics/wi', { billable_metric: { aggregation_type: 'weighted_sum_agg' } });
+  assert.deepEqual([r.status, r.body.billable_metric.weighted_interval], [200, 'seconds']);
+  r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'wi_sum', name: 'S', aggregation_type: 'sum_agg', field_name: 'v', weighted_interval: 'seconds' } });
+  assert.deepEqual([r.status, r.body.billable_metric.weighted_interval], [200, 'seconds']);
+  // an interval that is not Lago's one is refused whatever the aggregation, with a message
+  for (const aggregation_type of ['weighted_sum_agg', 'sum_agg']) {
+    r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'wi_bad', name: 'B', aggregation_type, field_name: 'v', weighted_interval: 'hours' } });
+    assert.deepEqual([r.status, details(r)], [422, { weighted_interval: ['value_is_invalid'] }], aggregation_type);
+    assert.match(r.body.message, /seconds/);
+  }
+});
+
+// Lago's Coupon validates amount_cents greater_than: 0 (app/models/coupon.rb), answered
+// value_is_out_of_range. Found by an audit: a fixed_amount coupon of 0 cents was made.
+test('coupons: a fixed amount must be more than 0 cents', async () => {
+  const fixed = { name: 'Zero', coupon_type: 'fixed_amount', amount_currency: 'EUR', frequency: 'once' };
+  let r = await call('POST', '/api/v1/coupons', { coupon: { ...fixed, code: 'zero', amount_cents: 0 } });
+  assert.deepEqual([r.status, details(r)], [422, { amount_cents: ['value_is_out_of_range'] }]);
+  assert.equal((await call('GET', '/api/v1/coupons/zero')).status, 404);
+  r = await call('POST', '/api/v1/coupons', { coupon: { ...fixed, code: 'one', amount_cents: 1 } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await call('PUT', '/api/v1/coupons/one', { coupon: { amount_cents: 0 } });
+  assert.deepEqual([r.status, details(r)], [422, { amount_cents: ['value_is_out_of_range'] }]);
+  assert.equal((await call('GET', '/api/v1/coupons/one')).body.coupon.amount_cents, 1);
+});
+
+// Lago's TaxesQuery orders by name (DEFAULT_ORDER, app/queries/taxes_query.rb), then newest
+// first; its database collation sorts letters in either case together. Found by an audit:
+// Tally listed taxes newest first.
+test('taxes: listed by name', async () => {
+  const before = (await call('GET', '/api/v1/taxes?per_page=1000')).body.taxes.map((x) => x.code);
+  for (const [code, name] of [['t_zeta', 'zz Zeta'], ['t_alpha', 'zz alpha'], ['t_mid', 'zz Mid'], ['t_mid2', 'zz Mid']])
+    assert.equal((await call('POST', '/api/v1/taxes', { tax: { code, name, rate: '1' } })).status, 200);
+  const all = (await call('GET', '/api/v1/taxes?per_page=1000')).body;
+  assert.deepEqual(all.taxes.map((x) => x.code).filter((c) => !before.includes(c)), ['t_alpha', 't_mid2', 't_mid', 't_zeta']);
+  const names = all.taxes.map((x) => x.name.toLowerCase());
+  assert.deepEqual(names, [...names].sort());
+  // pages follow the same order
+  const paged = [];
+  for (let page = 1; page <= 100 && paged.length < all.meta.total_count; page++)
+    paged.push(...(await call('GET', `/api/v1/taxes?per_page=50&page=${page}`)).body.taxes.map((x) => x.code));
+  assert.deepEqual(paged, all.taxes.map((x) => x.code));
+});
+
+// Lago reads a resource's root with Rails' params.require, which takes an empty object for a
+// missing one: 400 "param is missing or the value is empty". Found by an audit: PUT /taxes/{code}
+// {"tax":{}} answered 200.
+test('an empty root object is a missing one', async () => {
+  assert.equal((await call('POST', '/api/v1/taxes', { tax: { code: 'empty_root', name: 'E', rate: '1' } })).status, 200);
+  for (const [method, path, root] of [['PUT', '/api/v1/taxes/empty_root', 'tax'], ['POST', '/api/v1/taxes', 'tax'],
+    ['POST', '/api/v1/billable_metrics', 'billable_metric'], ['PUT', '/api/v1/billable_metrics/calls', 'billable_metric'],
+    ['POST', '/api/v1/add_ons', 'add_on'], ['POST', '/api/v1/coupons', 'coupon'], ['POST', '/api/v1/plans', 'plan'],
+    ['POST', '/api/v1/customers', 'customer'], ['POST', '/api/v1/subscriptions', 'subscription'], ['POST', '/api/v1/wallets', 'wallet']]) {
+    const r = await call(method, path, { [root]: {} });
+    assert.equal(r.status, 400, `${method} ${path}`);
+    assert.equal(r.body.error, `BadRequest: param is missing or the value is empty: ${root}`);
+  }
+});
