@@ -1341,10 +1341,10 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     /* and its rule's next anniversary follows the new terms */
     if ((r = live_wallet_of(b, st, cmd, row.lago_id, &cw, &w)) != COMMAND_OK)
         return r;
-    /* an open hold's credits were reserved for its metric: the wallet keeps paying for what it
-     * did until they settle (the savepoint takes the row back) */
     if (!same_applies_to(&was, w) && (r = check_metrics(st, cmd, w)) != COMMAND_OK)
         return r;
+    /* an open hold's credits were reserved for its metric: the wallet keeps paying for what it
+     * did until they settle (the savepoint takes the row back) */
     if (held > 0 && !same_applies_to(&was, w)) {
         cmd->invalid_message = "credits of this wallet are held by open authorizations for what "
                                "it pays for now; capture or void them before changing applies_to. "
