@@ -1385,13 +1385,12 @@ static enum command_result apply_subscription_create(struct engine *e, struct co
                                                                              : COMMAND_STORE_FAILED;
 }
 
-/* Refuses a credit-note choice the subscription's plan (its own, else the one it is on, deleted
- * or not) makes meaningful and Tally cannot honour: SUBSCRIPTION_CREDIT_NOTE_UNSERVED. */
-static enum command_result refuse_credit_note_choice(struct engine *e, struct command *cmd,
-                                                     const struct subscription *sub, bool asked)
+/* The terms of the plan a subscription is on: its own (plan_overrides), else the plan's,
+ * deleted or not. *known is false when there are none to read. */
+static enum command_result subscribed_terms(struct engine *e, struct command *cmd,
+                                            const struct subscription *sub, struct plan_terms *out,
+                                            bool *known)
 {
-    if (!asked)
-        return COMMAND_OK;
     const char *body = sub->plan_body;
     struct catalog_item plan;
     if (!body) {
@@ -1401,9 +1400,23 @@ static enum command_result refuse_credit_note_choice(struct engine *e, struct co
             return COMMAND_STORE_FAILED;
         body = s == STORE_OK ? plan.body : NULL;
     }
+    *known = body && plan_json_terms(body, out);
+    return COMMAND_OK;
+}
+
+/* Refuses a credit-note choice the subscription's plan (its own, else the one it is on, deleted
+ * or not) makes meaningful and Tally cannot honour: SUBSCRIPTION_CREDIT_NOTE_UNSERVED. */
+static enum command_result refuse_credit_note_choice(struct engine *e, struct command *cmd,
+                                                     const struct subscription *sub, bool asked)
+{
+    if (!asked)
+        return COMMAND_OK;
     struct plan_terms terms;
+    bool known;
+    if (subscribed_terms(e, cmd, sub, &terms, &known) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     /* as rendered: a subscription without a readable plan answers null, as one in arrears */
-    if (!body || !plan_json_terms(body, &terms) || !terms.pay_in_advance)
+    if (!known || !terms.pay_in_advance)
         return COMMAND_OK;
     command_set_message(cmd, "%s", SUBSCRIPTION_CREDIT_NOTE_UNSERVED);
     return invalid(cmd, "on_termination_credit_note", "not_supported");
@@ -1532,25 +1545,6 @@ static enum command_result cancel_downgrade(struct engine *e, struct command *cm
         r = unschedule_downgrade(e, cmd, sub, &next.sub);
     cmd->subscription = next.sub;
     return r;
-}
-
-/* The terms of the plan a subscription is on: its own (plan_overrides), else the plan's,
- * deleted or not. *known is false when there are none to read. */
-static enum command_result subscribed_terms(struct engine *e, struct command *cmd,
-                                            const struct subscription *sub, struct plan_terms *out,
-                                            bool *known)
-{
-    const char *body = sub->plan_body;
-    struct catalog_item plan;
-    if (!body) {
-        enum store_status s = store_catalog_get_any_by_lago_id(
-            store_conn(e->store), cmd->org_id, CATALOG_PLAN, sub->plan_lago_id, &plan, cmd->arena);
-        if (s == STORE_ERROR)
-            return COMMAND_STORE_FAILED;
-        body = s == STORE_OK ? plan.body : NULL;
-    }
-    *known = body && plan_json_terms(body, out);
-    return COMMAND_OK;
 }
 
 /*
