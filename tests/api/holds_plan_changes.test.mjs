@@ -1,0 +1,129 @@
+// Open holds across plan changes: they belong to the external id's live subscription (docs/API.md,
+// Holds), so only its end voids them and only the ends that bound the external id bound them.
+// Found by an audit (audit 10): canceling a scheduled downgrade (DELETE ?status=pending, or a
+// price edit of the current plan under the downgrade's) voided the live subscription's holds, as
+// the downgrade shares its external id, and an expiry cut by the downgrade's own ending_at stayed
+// cut; and a plan change by POST /subscriptions naming an ending_at left them unbounded, so after
+// the end their credits stayed reserved and their capture was refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scenario } from '../lib/scenario.mjs';
+import { checkWalletLedger } from '../lib/ledger.mjs';
+
+const WEEK = 7 * 86400;
+
+// big (5000) and small (1000) plans charging 1 a unit of calls (sum of n); each customer with
+// 100 credits, subscribed to big under its own id as external id
+async function setup(clock, prefix, customers, extraPlans = []) {
+  const h = await scenario(clock, prefix);
+  const calls = await h.metric({ code: 'calls', name: 'Calls', aggregation_type: 'sum_agg', field_name: 'n' });
+  const charges = [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }];
+  for (const [code, amount] of [['big', 5000], ['small', 1000], ...extraPlans]) await h.plan(code, charges, amount);
+  const wallets = {};
+  for (const c of customers) {
+    await h.post('/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+    wallets[c] = await h.wallet(c, 100);
+    await h.subscribe(c, 'big', c);
+  }
+  h.hold = async (sub) => (await h.post('/api/v1/authorizations', {
+    authorization: { external_subscription_id: sub, code: 'calls', properties: { n: 5 }, expires_in: WEEK } })).authorization;
+  h.holdNow = async (a) => {
+    const b = (await h.get(`/api/v1/authorizations/${a.lago_id}`)).authorization;
+    return { status: b.status, expires_at: b.expires_at, held_amount_cents: b.held_amount_cents };
+  };
+  h.ongoing = async (w) => (await h.get(`/api/v1/wallets/${w}`)).wallet.ongoing_balance_cents;
+  return { h, wallets };
+}
+
+const pendingEnd = (h, sub, ending_at) =>
+  h.t.api(`/api/v1/subscriptions/${sub}?status=pending`, { method: 'PUT', body: { subscription: { ending_at } } });
+
+test('canceling a scheduled downgrade keeps the live subscription\'s holds, their expiry given back, and they are captured', async () => {
+  // d1: canceled by DELETE ?status=pending; d2: the same after the downgrade's own ending_at cut
+  // its holds; e1, e2: the same by a price edit of big under small's price
+  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'k', ['d1', 'd2', 'e1', 'e2']);
+  try {
+    const holds = {};
+    for (const c of ['d1', 'd2', 'e1', 'e2']) {
+      holds[c] = await h.hold(c);
+      assert.deepEqual([holds[c].status, holds[c].expires_at], ['authorized', '2026-04-04T00:00:00Z'], c);
+      assert.equal((await h.subscribe(c, 'small', c)).subscription.next_plan_code, 'small', c);
+    }
+    for (const c of ['d2', 'e2']) {
+      const r = await pendingEnd(h, c, '2026-04-02T00:00:00Z');
+      assert.equal(r.status, 200, await r.text());
+      // the external id has no live subscription after it: the hold is bounded by it
+      assert.equal((await h.holdNow(holds[c])).expires_at, '2026-04-02T00:00:00Z', c);
+    }
+    for (const c of ['d1', 'd2']) {
+      const r = await h.t.api(`/api/v1/subscriptions/${c}?status=pending`, { method: 'DELETE' });
+      assert.equal(r.status, 200, await r.text());
+    }
+    const edited = await h.t.api('/api/v1/plans/big', { method: 'PUT', body: { plan: { amount_cents: 500 } } });
+    assert.equal(edited.status, 200, await edited.text());
+    for (const c of ['d1', 'd2', 'e1', 'e2']) {
+      const s = (await h.get(`/api/v1/subscriptions/${c}`)).subscription;
+      assert.deepEqual([s.status, s.plan_code, s.next_plan_code, s.ending_at], ['active', 'big', null, null], c);
+      // the subscription goes on, with no end: the hold as it was asked for
+      assert.deepEqual(await h.holdNow(holds[c]),
+        { status: 'authorized', expires_at: '2026-04-04T00:00:00Z', held_amount_cents: 500 }, c);
+      assert.equal(await h.ongoing(wallets[c]), 10000 - 500, c);
+    }
+    await h.advance('2026-04-03T00:00:00Z');
+    for (const c of ['d1', 'd2', 'e1', 'e2']) {
+      const captured = (await h.post(`/api/v1/authorizations/${holds[c].lago_id}/capture`, {})).authorization;
+      assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 500], c);
+      assert.equal(await h.ongoing(wallets[c]), 10000 - 500, c);
+    }
+    await h.t.restart({ kill: true });
+    for (const c of ['d1', 'd2', 'e1', 'e2']) {
+      assert.equal((await h.holdNow(holds[c])).status, 'captured', c);
+      await checkWalletLedger(h.t, wallets[c]);
+    }
+  } finally { await h.t.cleanup(); }
+});
+
+test('a canceled downgrade gives its holds back no further than the live subscription\'s own ending_at', async () => {
+  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'm', ['b1']);
+  try {
+    const hold = await h.hold('b1');
+    await h.subscribe('b1', 'small', 'b1');
+    let r = await pendingEnd(h, 'b1', '2026-04-02T00:00:00Z');
+    assert.equal(r.status, 200, await r.text());
+    // the current one is given an end after the downgrade's: the external id still ends 04-02
+    r = await h.t.api('/api/v1/subscriptions/b1', { method: 'PUT', body: { subscription: { ending_at: '2026-04-03T00:00:00Z' } } });
+    assert.equal(r.status, 200, await r.text());
+    assert.equal((await h.holdNow(hold)).expires_at, '2026-04-02T00:00:00Z');
+    r = await h.t.api('/api/v1/subscriptions/b1?status=pending', { method: 'DELETE' });
+    assert.equal(r.status, 200, await r.text());
+    // now big runs to 04-03, and the hold with it
+    assert.deepEqual(await h.holdNow(hold), { status: 'authorized', expires_at: '2026-04-03T00:00:00Z', held_amount_cents: 500 });
+    await h.advance('2026-04-03T00:00:01Z');
+    assert.deepEqual(await h.holdNow(hold), { status: 'expired', expires_at: '2026-04-03T00:00:00Z', held_amount_cents: 0 });
+    assert.equal(await h.ongoing(wallets.b1), 10000);
+    await checkWalletLedger(h.t, wallets.b1);
+  } finally { await h.t.cleanup(); }
+});
+
+test('a plan change by POST /subscriptions that names an ending_at bounds the open holds, as PUT does', async () => {
+  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'p', ['up', 'down'], [['dear', 9000]]);
+  try {
+    const holds = { up: await h.hold('up'), down: await h.hold('down') };
+    // an upgrade, at once, and a downgrade at the period's end (04-01), each with an end
+    await h.subscribe('up', 'dear', 'up', { ending_at: '2026-04-02T00:00:00Z' });
+    await h.subscribe('down', 'small', 'down', { ending_at: '2026-04-02T12:00:00Z' });
+    assert.deepEqual(await h.holdNow(holds.up), { status: 'authorized', expires_at: '2026-04-02T00:00:00Z', held_amount_cents: 500 });
+    assert.deepEqual(await h.holdNow(holds.down), { status: 'authorized', expires_at: '2026-04-02T12:00:00Z', held_amount_cents: 500 });
+    await h.advance('2026-04-03T00:00:00Z');
+    for (const c of ['up', 'down']) {
+      assert.deepEqual((await h.holdNow(holds[c])).status, 'expired', c);
+      assert.equal(await h.ongoing(wallets[c]) >= 0, true, c);
+      await checkWalletLedger(h.t, wallets[c]);
+    }
+    // nothing held any more: what the wallets show is only what was debited
+    for (const c of ['up', 'down']) {
+      const w = (await h.get(`/api/v1/wallets/${wallets[c]}`)).wallet;
+      assert.equal(w.ongoing_balance_cents, w.balance_cents, c);
+    }
+  } finally { await h.t.cleanup(); }
+});
