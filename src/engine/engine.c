@@ -1179,6 +1179,23 @@ static bool same_ending_at(const struct subscription *a, const struct subscripti
 }
 
 /*
+ * An ending_at given to sub bounds the open holds of its external id: they expire by it, as no
+ * capture could succeed after it (docs/API.md, Subscriptions). Every path that gives a
+ * subscription an end calls this once sub is saved: PUT, and POST /subscriptions' plan
+ * changes (an audit found those left the holds authorized past the end, their credits held).
+ */
+static enum command_result bound_holds(struct engine *e, struct command *cmd,
+                                       const struct subscription *sub)
+{
+    if (!sub->has_ending_at)
+        return COMMAND_OK;
+    return store_subscription_holds_expire_by(e->store, sub->id, sub->ending_at, cmd->now) ==
+                   STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
+/*
  * Keeps the downgrade scheduled on `sub` consistent with the ends around it, after a command
  * that scheduled it or moved an end or its start. A downgrade ends when `sub` does unless it
  * was given an end of its own: one that ended as `sub` did (`was`: `sub` before the command,
@@ -1205,8 +1222,7 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     if (was && same_ending_at(n, was) && !same_ending_at(n, sub)) {
         n->has_ending_at = sub->has_ending_at;
         n->ending_at = sub->ending_at;
-        if (n->has_ending_at &&
-            store_subscription_holds_expire_by(e->store, n->id, n->ending_at, cmd->now) != STORE_OK)
+        if (bound_holds(e, cmd, n) != COMMAND_OK)
             return COMMAND_STORE_FAILED;
         changed = true;
     }
@@ -1256,7 +1272,8 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     if (!rq->name)
         next->name = old->name;
     next->previous_id = old->id;
-    if (store_subscription_save(e->store, next) != STORE_OK)
+    if (store_subscription_save(e->store, next) != STORE_OK ||
+        bound_holds(e, cmd, next) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     old->has_terminated_at = true;
     old->terminated_at = switch_at;
@@ -1320,8 +1337,9 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
             old->name = rq->name;
         old->updated_at = cmd->now;
         cmd->subscription = *old;
-        return store_subscription_save(e->store, old) == STORE_OK ? COMMAND_OK
-                                                                  : COMMAND_STORE_FAILED;
+        if (store_subscription_save(e->store, old) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        return kind == SUBSCRIPTION_CHANGE_PENDING ? bound_holds(e, cmd, old) : COMMAND_OK;
     case SUBSCRIPTION_CHANGE_UPGRADE: return switch_to_request(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
         /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's
@@ -1466,8 +1484,7 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (u->has_ending_at) {
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
-        if (sub->has_ending_at && store_subscription_holds_expire_by(
-                                      e->store, sub->id, sub->ending_at, cmd->now) != STORE_OK)
+        if (bound_holds(e, cmd, sub) != COMMAND_OK)
             return COMMAND_STORE_FAILED;
         enum command_result r = align_scheduled(e, cmd, sub, &was);
         if (r != COMMAND_OK)
@@ -1488,11 +1505,11 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
 }
 
 /*
- * Ends a live subscription now: a pending one is canceled, an active one terminated, and a
- * downgrade scheduled on it dies with it. DELETE /subscriptions and a customer's deletion.
+ * Ends a subscription now: a pending one is canceled, an active one terminated, and a downgrade
+ * scheduled on it dies with it. Its external id's open holds are left to the caller.
  */
-static enum command_result end_subscription(struct engine *e, struct command *cmd,
-                                            struct subscription *sub)
+static enum command_result stop_subscription(struct engine *e, struct command *cmd,
+                                             struct subscription *sub)
 {
     if (subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING) {
         sub->has_canceled_at = true;
@@ -1503,8 +1520,6 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
     }
     sub->updated_at = cmd->now;
     enum command_result r = cancel_scheduled(e, cmd, sub); /* it dies with it */
-    if (r == COMMAND_OK)
-        r = wallet_book_void_subscription_holds(&e->wallets, e->store, cmd, cmd->org_id, sub->id);
     if (r != COMMAND_OK)
         return r;
     if (store_subscription_save(e->store, sub) != STORE_OK)
@@ -1512,18 +1527,40 @@ static enum command_result end_subscription(struct engine *e, struct command *cm
     return sub->has_terminated_at ? settle_to_end(e, cmd, sub->id) : COMMAND_OK;
 }
 
-/* Cancels `next`, the downgrade scheduled (pending) on the active subscription `sub`, which
- * then goes on past the date it was to end. */
+/*
+ * Ends a live subscription now (stop_subscription), and with it the external id's open holds,
+ * released and voided: no capture of them could succeed. DELETE /subscriptions and a
+ * customer's deletion.
+ */
+static enum command_result end_subscription(struct engine *e, struct command *cmd,
+                                            struct subscription *sub)
+{
+    enum command_result r =
+        wallet_book_void_subscription_holds(&e->wallets, e->store, cmd, cmd->org_id, sub->id);
+    return r == COMMAND_OK ? stop_subscription(e, cmd, sub) : r;
+}
+
+/*
+ * Cancels `next`, the downgrade scheduled (pending) on the active subscription `sub`, which
+ * then goes on past the date it was to end. The open holds are the external id's, so sub's:
+ * they stay (voiding them with the downgrade, as ending it did, left the live subscription's
+ * usage uncapturable: an audit), and an expiry the downgrade's own ending_at cut is given
+ * back, as far as sub's own ending_at allows.
+ */
 static enum command_result unschedule_downgrade(struct engine *e, struct command *cmd,
                                                 struct subscription *sub, struct subscription *next)
 {
-    enum command_result r = end_subscription(e, cmd, next);
+    enum command_result r = stop_subscription(e, cmd, next);
     if (r != COMMAND_OK)
         return r;
     sub->has_terminated_at = false; /* it was to end where the downgrade began */
     sub->next_id = 0;
     sub->updated_at = cmd->now;
-    return store_subscription_save(e->store, sub) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
+    if (store_subscription_save(e->store, sub) != STORE_OK ||
+        store_subscription_holds_rebound(e->store, sub->id, sub->has_ending_at, sub->ending_at,
+                                         cmd->now) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return COMMAND_OK;
 }
 
 /*
@@ -3014,17 +3051,21 @@ static enum command_result apply_wallet_create(struct engine *e, struct command 
     return r == COMMAND_OK && first ? open_wallet_periods(e, cmd, customer.id) : r;
 }
 
-/*
- * When a hold asked to last until `asked` expires: at the next whole second, the instant its
- * expires_at states (an audit captured a hold 150 ms past the expires_at it was answered,
- * which had dropped the fraction), or at its subscription's ending_at if that comes first (no
- * capture could succeed after it, and its credits would stay reserved).
- */
-static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
+/* A hold asked to last until `asked`: to the next whole second, the instant its expires_at
+ * states (an audit captured a hold 150 ms past the expires_at it was answered, which had
+ * dropped the fraction). */
+static tally_time hold_asked_expiry(tally_time asked)
 {
     tally_time part = asked % TIMESTAMP_USEC_PER_SEC;
-    if (part > 0)
-        asked += TIMESTAMP_USEC_PER_SEC - part;
+    return part > 0 ? asked + TIMESTAMP_USEC_PER_SEC - part : asked;
+}
+
+/* When a hold asked to last until `asked` expires: then (hold_asked_expiry), or at its
+ * subscription's ending_at if that comes first (no capture could succeed after it, and its
+ * credits would stay reserved). */
+static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
+{
+    asked = hold_asked_expiry(asked);
     return sub->has_ending_at && sub->ending_at < asked ? sub->ending_at : asked;
 }
 
@@ -3057,6 +3098,8 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         return unreadable ? COMMAND_STORE_FAILED : invalid(cmd, "properties", "cannot_be_priced");
     const struct store_subscription *sub = &cmd->usage_subscription;
     struct store_authorization *a = &cmd->authorization;
+    tally_time asked =
+        cmd->now + cmd->as.authorization_create.expires_in_sec * TIMESTAMP_USEC_PER_SEC;
     *a = (struct store_authorization){
         .org_id = cmd->org_id,
         .customer_id = sub->sub.customer_id,
@@ -3066,9 +3109,8 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         .properties_json = ev->properties_json,
         .precise_total_amount_cents = precise_text(cmd, ev),
         .amount_cents = price,
-        .expires_at =
-            hold_expiry(&sub->sub, cmd->now + cmd->as.authorization_create.expires_in_sec *
-                                                  TIMESTAMP_USEC_PER_SEC),
+        .expires_at = hold_expiry(&sub->sub, asked),
+        .asked_expires_at = hold_asked_expiry(asked), /* given back if that end is taken back */
         .created_at = cmd->now,
         .updated_at = cmd->now,
         .external_customer_id = sub->customer_external_id,

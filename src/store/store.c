@@ -443,6 +443,10 @@ static const char *const migrations[] = {
     " FROM kept k WHERE wallets.id = k.id"
     "  AND json_array_length(k.codes) < json_array_length(wallets.terms,"
     "   '$.applies_to.billable_metric_codes');",
+    /* 42: the expiry a hold was asked for (expires_in), before an ending_at bounded it: an end
+     * taken back (a scheduled downgrade's, when the downgrade is canceled) gives it back. A
+     * hold from before has none: its expires_at, cut or not, is all that is known of it. */
+    "ALTER TABLE authorizations ADD COLUMN asked_expires_at INTEGER;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -595,6 +599,7 @@ enum stmt_id {
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
     STMT_AUTH_OPEN_OF_CODE,
     STMT_AUTH_EXPIRE_BY,
+    STMT_AUTH_REBOUND,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
     STMT_WALLETS_DUE,
@@ -1186,8 +1191,8 @@ static const char *const sql[STMT_COUNT] = {
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
         " captured_cents, currency, expires_at, transaction_id, created_at, updated_at,"
-        " payer_wallet_id, precise_total_amount_cents)"
-        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
+        " payer_wallet_id, precise_total_amount_cents, asked_expires_at)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
     [STMT_AUTH_UPDATE] = "UPDATE authorizations SET status = ?9, held_cents = ?11,"
                          " captured_cents = ?12, transaction_id = ?15, updated_at = ?17"
                          " WHERE id = ?1",
@@ -1225,6 +1230,15 @@ static const char *const sql[STMT_COUNT] = {
                             " WHERE status = 1 AND expires_at > ?2"
                             " AND (customer_id, external_subscription_id) ="
                             " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?1)",
+    /* ?2: the bound, NULL for none; a hold past its expiry (the sweep not come yet) stays so */
+    [STMT_AUTH_REBOUND] =
+        "UPDATE authorizations SET expires_at = MIN(COALESCE(asked_expires_at, expires_at),"
+        " COALESCE(?2, COALESCE(asked_expires_at, expires_at))), updated_at = ?3"
+        " WHERE status = 1 AND expires_at > ?3"
+        " AND expires_at != MIN(COALESCE(asked_expires_at, expires_at),"
+        " COALESCE(?2, COALESCE(asked_expires_at, expires_at)))"
+        " AND (customer_id, external_subscription_id) ="
+        " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?1)",
     [STMT_AUTH_OPEN_OF_SUBSCRIPTION] =
         "SELECT lago_id FROM authorizations WHERE status = 1 AND org_id = ?1"
         " AND (customer_id, external_subscription_id) ="
@@ -3956,6 +3970,8 @@ enum store_status store_authorization_save(struct store *st, struct store_author
         sqlite3_bind_null(s, 18);
     if (insert)
         bind_text(s, 19, a->precise_total_amount_cents);
+    if (insert)
+        sqlite3_bind_int64(s, 20, a->asked_expires_at ? a->asked_expires_at : a->expires_at);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)
@@ -4101,6 +4117,21 @@ enum store_status store_subscription_holds_expire_by(struct store *st, int64_t s
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
     sqlite3_bind_int64(s, 2, at);
+    sqlite3_bind_int64(s, 3, now);
+    return step_done(s);
+}
+
+enum store_status store_subscription_holds_rebound(struct store *st, int64_t subscription_id,
+                                                   bool bounded, tally_time at, tally_time now)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_REBOUND);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    if (bounded)
+        sqlite3_bind_int64(s, 2, at);
+    else
+        sqlite3_bind_null(s, 2);
     sqlite3_bind_int64(s, 3, now);
     return step_done(s);
 }

@@ -733,6 +733,8 @@ struct store_authorization {
     int64_t captured_cents; /* what the captured event cost */
     char currency[4];
     tally_time expires_at;
+    /* written only: the expiry it was asked for, before any ending_at bounded it (0: expires_at) */
+    tally_time asked_expires_at;
     const char *transaction_id; /* the captured event's */
     tally_time created_at, updated_at;
     const char *external_customer_id; /* filled when read */
@@ -787,6 +789,11 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
  * after `at` to expire at `at` (its ending_at: none could be captured after it). Writer only. */
 enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
                                                      tally_time at, tally_time now);
+/* Brings the same open holds, those not past their expiry at `now`, to expire at the expiry they
+ * were asked for, or at `at` if `bounded` and it comes first: after the ends that bounded them
+ * changed (one taken back), when `at` is all that bounds the external id now. Writer only. */
+enum store_status store_subscription_holds_rebound(struct store *st, int64_t subscription_id,
+                                                   bool bounded, tally_time at, tally_time now);
 /* The open (authorized) holds of a subscription, at most cap of them, oldest first: those
  * priced on the subscriptions it replaced too (an upgrade or a downgrade keeps its external id,
  * and a hold made before one is captured in the live subscription). */

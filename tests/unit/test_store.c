@@ -32,14 +32,15 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 to 40, so that a database rewound to an older version migrates
- * again. */
+/* Undoes migrations 37 to 42 (41 changes data only), so that a database rewound to an older version
+ * migrates again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
     "DROP INDEX customers_by_external_id;"                                                         \
     "ALTER TABLE customers DROP COLUMN external_salesforce_id;"                                    \
     "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"                              \
-    "DROP TABLE metric_history_floors;"
+    "DROP TABLE metric_history_floors;"                                                            \
+    "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -831,6 +832,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         " (3, %lld, 900, 'w3', 'w3', 'USD', '1', 50, 0, 0, 0, 0, 0,"
         "  '{\"applies_to\":{\"fee_types\":[\"charge\"],\"billable_metric_codes\":[]}}', 0, 0),"
         " (4, %lld, 900, 'w4', 'w4', 'USD', '1', 50, 0, 0, 0, 0, 0, '{}', 0, 0);"
+        "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
