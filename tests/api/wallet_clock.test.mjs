@@ -24,6 +24,20 @@ before(async () => {
 });
 after(async () => { await t.cleanup(); });
 
+// A test of its own on a server of its own, its organization's test clock at `clock`: fn gets
+// send (a fetch: method from the body, unless given) and call (the same, which must answer
+// 200: its parsed body).
+async function withOwnOrg(clock, fn) {
+  const own = await startWithOrg(['--test-clock', clock]);
+  try {
+    const send = (path, body, method = body ? 'POST' : 'GET') => own.api(path, { method, body });
+    const call = async (path, body, method) => { const r = await send(path, body, method); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+    await fn({ own, send, call });
+  } finally {
+    await own.cleanup();
+  }
+}
+
 test('a grant that expires below the threshold fires the rule in the same advance, so a hard limit does not lock the wallet', async () => {
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'stuck', currency: 'USD', rate_amount: '1', name: 'Prepaid', limit: 'hard',
     recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '20', method: 'fixed', granted_credits: '50' }] } }))).wallet;
@@ -87,9 +101,7 @@ test('a declined threshold top-up backs the rule off for an hour', async () => {
 // sweep's bound), so a 30-year jump of a weekly rule answered `now` 2056 with 1,000 credits,
 // and the next advance of a second made the other 565. The advance now sweeps until caught up.
 test('a test clock jump over more anniversaries than a sweep makes handles every one of them', async () => {
-  const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
-  try {
-    const call = async (path, body) => { const r = await own.api(path, { method: body ? 'POST' : 'GET', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+  await withOwnOrg('2026-01-01T00:00:00Z', async ({ own, call }) => {
     await call('/api/v1/customers', { customer: { external_id: 'weekly', currency: 'USD' } });
     const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'weekly', currency: 'USD', rate_amount: '1', name: 'Weekly',
       recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '1' }] } })).wallet;
@@ -99,9 +111,7 @@ test('a test clock jump over more anniversaries than a sweep makes handles every
     await call('/api/v1/test_clock/advance', { test_clock: { to: '2056-01-01T00:00:01Z' } });
     assert.equal((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '1565.0');
     await checkWalletLedger(own, w.lago_id);
-  } finally {
-    await own.cleanup();
-  }
+  });
 });
 
 // Found by a rules audit: grant_expires_after P7974Y was taken (each part up to 9999), and at the
@@ -109,10 +119,7 @@ test('a test clock jump over more anniversaries than a sweep makes handles every
 // advance of the organization answered 500 (and on the real clock, every sweep failed). Now a
 // grant lasts at most 100 years, and an end past the last instant is no end.
 test('grant_expires_after is at most 100 years, and an end past the year 9999 makes a grant with no end, not a failure', async () => {
-  const own = await startWithOrg(['--test-clock', '9990-01-01T00:00:00Z']);
-  try {
-    const send = (path, body) => own.api(path, { method: body ? 'POST' : 'GET', body });
-    const call = async (path, body) => { const r = await send(path, body); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+  await withOwnOrg('9990-01-01T00:00:00Z', async ({ own, send, call }) => {
     await call('/api/v1/customers', { customer: { external_id: 'far', currency: 'USD' } });
     const rule = (after) => ({ wallet: { external_customer_id: 'far', currency: 'USD', rate_amount: '1', name: `far ${after}`,
       recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', grant_expires_after: after }] } });
@@ -128,19 +135,14 @@ test('grant_expires_after is at most 100 years, and an end past the year 9999 ma
     const grants = (await call(`/api/v1/wallets/${w.lago_id}/wallet_transactions`)).wallet_transactions;
     assert.deepEqual(grants.map((x) => x.expiration_at), [null, null]);
     await checkWalletLedger(own, w.lago_id);
-  } finally {
-    await own.cleanup();
-  }
+  });
 });
 
 // Found by a rules audit: a rule past its expiration_at stopped firing but was still listed,
 // `status: active`. Lago lists a wallet's active rules only, and its clock terminates expired
 // ones: the wallet answers without it, in GET, the lists and a command's answer alike.
 test('a rule past its expiration_at is no longer listed on its wallet', async () => {
-  const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
-  try {
-    const send = (path, body, method = body ? 'POST' : 'GET') => own.api(path, { method, body });
-    const call = async (path, body, method) => { const r = await send(path, body, method); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+  await withOwnOrg('2026-01-01T00:00:00Z', async ({ call }) => {
     await call('/api/v1/customers', { customer: { external_id: 'ends', currency: 'USD' } });
     const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'ends', currency: 'USD', rate_amount: '1', name: 'Ends',
       recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '10', expiration_at: '2026-02-01T00:00:00Z' }] } })).wallet;
@@ -151,9 +153,7 @@ test('a rule past its expiration_at is no longer listed on its wallet', async ()
     assert.deepEqual((await call(`/api/v1/wallets/${w.lago_id}`)).wallet.recurring_transaction_rules, []);
     assert.deepEqual((await call('/api/v1/wallets?external_customer_id=ends')).wallets[0].recurring_transaction_rules, []);
     assert.deepEqual((await call(`/api/v1/wallets/${w.lago_id}`, { wallet: { name: 'Ended' } }, 'PUT')).wallet.recurring_transaction_rules, []);
-  } finally {
-    await own.cleanup();
-  }
+  });
 });
 
 // Found by an audit of the advance's repeated sweep: each sweep made at most 1,000
@@ -166,17 +166,13 @@ test('a jump over more than 1,000 anniversaries rolls over, expires and reminds 
   const week = 7 * 86400e3, start = Date.parse('2026-01-01T00:00:00Z');
   const at = (weeks, extraMs = 0) => new Date(start + weeks * week + extraMs).toISOString();
   const scenario = async (rule, wallet, jumps, check) => {
-    const own = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
-    try {
-      const call = async (path, body) => { const r = await own.api(path, { method: body ? 'POST' : 'GET', body }); const b = await r.json(); assert.equal(r.status, 200, JSON.stringify(b)); return b; };
+    await withOwnOrg('2026-01-01T00:00:00Z', async ({ call }) => {
       await call('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD' } });
       const w = (await call('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', name: 'w', ...wallet,
         recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '10', method: 'fixed', ...rule }] } })).wallet;
       for (const to of jumps) await call('/api/v1/test_clock/advance', { test_clock: { to } });
       await check(call, w); // (the ledger: checked after every command by the asan build's invariants)
-    } finally {
-      await own.cleanup();
-    }
+    });
   };
   // rollover: all over 1,001 weeks: the live grant holds its 10 and the two before it, 30
   await scenario({ grant_expires_after: 'P7D', rollover: 'all' }, { granted_credits: '10' }, [at(1001, 3600e3)], async (call, w) => {
