@@ -772,11 +772,18 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
                 return r;
         }
         /* renamed: what names it follows (Lago links by id) */
-        enum command_result r = strcmp(current.code, it->code) == 0
-                                    ? COMMAND_OK
-                                    : retarget(e, cmd, it->kind, current.code, it->code);
+        bool renamed = strcmp(current.code, it->code) != 0;
+        enum command_result r =
+            renamed ? retarget(e, cmd, it->kind, current.code, it->code) : COMMAND_OK;
         if (r != COMMAND_OK)
             return r;
+        /* and the events stored under a metric's old code stay the old code's, of no metric:
+         * one made later with it starts with nothing, as after a deletion (an audit saw a
+         * new metric count a renamed one's events) */
+        if (renamed && it->kind == CATALOG_BILLABLE_METRIC &&
+            store_metric_history_end(e->store, cmd->org_id, current.code, e->last_event_id) !=
+                STORE_OK)
+            return COMMAND_STORE_FAILED;
         /* a coupon that ended stays so whatever expiry the update gives it (json/coupon_json;
          * an audit brought an expired one back with no_expiration and applied it again) */
         tally_time ended;

@@ -204,3 +204,26 @@ test('a deleted metric\'s open holds are released and voided with it', async () 
   const entries = await checkWalletLedger(t, w);
   assert.equal(entries.filter((e) => e.cause === 'release' && e.account === 'customer_held_credits').length, 2);
 });
+
+// Found by an audit of the fix above: a metric no plan charges takes events, is renamed (which
+// only such a metric may be), and a new metric made with the old code counted them once a plan
+// charged it. The old code's events are of no metric after a rename, as after a deletion.
+test('a metric made under a renamed one\'s old code counts none of its events', async () => {
+  const other = await metric({ name: 'Other', code: 'other_r', aggregation_type: 'count_agg' });
+  await ok(await post('/api/v1/plans', { plan: { name: 'PR', code: 'pr', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [charge(other)] } }));
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'cr', currency: 'EUR' } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'cr', plan_code: 'pr', external_id: 'sr' } }));
+  await metric({ name: 'Renamed', code: 'renamed', aggregation_type: 'count_agg' });
+  for (let i = 1; i <= 3; i++) await ok(await event('sr', 'renamed', `rn${i}`)); // no charge: stored only
+  await ok(await t.api('/api/v1/billable_metrics/renamed', { method: 'PUT', body: { billable_metric: { code: 'renamed_v1' } } }));
+  const again = await metric({ name: 'Renamed again', code: 'renamed', aggregation_type: 'count_agg' });
+  await ok(await t.api('/api/v1/plans/pr', { method: 'PUT', body: { plan: { charges: [charge(other), charge(again)] } } }));
+  const counted = async () => (await usage('cr', 'sr')).charges.find(([code]) => code === 'renamed');
+  assert.deepEqual(await counted(), ['renamed', '0.0', 0]);
+  for (const [what, opts] of restarts) {
+    await t.restart(opts);
+    assert.deepEqual(await counted(), ['renamed', '0.0', 0], what);
+  }
+  await ok(await event('sr', 'renamed', 'rn_new'));
+  assert.deepEqual(await counted(), ['renamed', '1.0', 100]);
+});
