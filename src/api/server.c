@@ -520,29 +520,6 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     cmd->done = done;
     cmd->arena = &req->arena;
     buf_init(&cmd->response);
-    if (req->idempotency_key) {
-        /* the query counts (DELETE /subscriptions/{id}?status=pending is another request);
-         * without one the bytes are those hashed before it did, so stored keys still match.
-         * The path as sent: decoded, /customers/x%3Fy read as /customers/x?y, and
-         * /customers/c%2Fwallets%2Fw as the wallet route's path, each the other's replay */
-        bool query = req->raw_query && req->raw_query[0];
-        const void *parts[7] = {req->method,
-                                "\n",
-                                req->raw_path,
-                                "?",
-                                req->raw_query,
-                                "\n",
-                                req->body.data ? req->body.data : ""};
-        size_t lens[7] = {strlen(req->method),
-                          1,
-                          strlen(req->raw_path),
-                          query,
-                          query ? strlen(req->raw_query) : 0,
-                          1,
-                          req->body.len};
-        cmd->idempotency_key = req->idempotency_key;
-        digest_sha256(parts, lens, 7, cmd->request_hash);
-    }
     /* Counted in before `stopping` is read, as api_drain sets it before its last count: a
      * command either is waited for, or sees the stop and is not submitted. A connection still
      * suspended when the daemon stops is a fatal error in libmicrohttpd (a request that had
@@ -560,8 +537,37 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     engine_submit(api->engine, cmd);
 }
 
+/*
+ * The request's Idempotency-Key and fingerprint go on its own command only: a command the server
+ * sends first on the request's behalf (the wallet journal's write-out) carrying the key had its
+ * empty answer stored under it, and the request itself, arriving next, was taken for its replay.
+ */
+static void take_key(struct request *req, struct command *cmd)
+{
+    if (!req->idempotency_key)
+        return;
+    /* the query counts (DELETE /subscriptions/{id}?status=pending is another request);
+     * without one the bytes are those hashed before it did, so stored keys still match.
+     * The path as sent: decoded, /customers/x%3Fy read as /customers/x?y, and
+     * /customers/c%2Fwallets%2Fw as the wallet route's path, each the other's replay */
+    bool query = req->raw_query && req->raw_query[0];
+    const void *parts[7] = {req->method,
+                            "\n",
+                            req->raw_path,
+                            "?",
+                            req->raw_query,
+                            "\n",
+                            req->body.data ? req->body.data : ""};
+    size_t lens[7] = {
+        strlen(req->method), 1, strlen(req->raw_path), query, query ? strlen(req->raw_query) : 0, 1,
+        req->body.len};
+    cmd->idempotency_key = req->idempotency_key;
+    digest_sha256(parts, lens, 7, cmd->request_hash);
+}
+
 void api_submit(struct request *req, struct command *cmd)
 {
+    take_key(req, cmd);
     submit(req, cmd, command_done);
 }
 

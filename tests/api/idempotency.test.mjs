@@ -143,3 +143,42 @@ test('a replay after the clock passed its expiration_at still gets the first ans
   const txs = await (await t.api(`/api/v1/wallets/${wallet.lago_id}/wallet_transactions`)).json();
   assert.equal(txs.wallet_transactions.filter((x) => x.transaction_type === 'inbound').length, 1);
 });
+
+// A keyed wallet change sent while debits wait in the wallet journal first has the journal
+// written out: that write-out carried the request's key, so its empty answer was stored under
+// it and the change itself, arriving next, was taken for its replay (200, empty, nothing
+// changed, for good: an audit's "terminated" wallet kept paying and being topped up).
+test('a keyed wallet change right after an event is applied, not taken for its own replay', async () => {
+  const bm = (await (await post('/api/v1/billable_metrics', { billable_metric: { name: 'J', code: 'idem_j', aggregation_type: 'count_agg' } })).json()).billable_metric;
+  await post('/api/v1/plans', { plan: { name: 'J', code: 'idem_j', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+  await post('/api/v1/customers', { customer: { external_id: 'idem_j', currency: 'USD' } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'idem_j', plan_code: 'idem_j', external_id: 'idem_j' } })).status, 200);
+  const w = (await (await post('/api/v1/wallets', { wallet: { external_customer_id: 'idem_j', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '50' } })).json()).wallet;
+  const event = (n) => post('/api/v1/events', { event: { transaction_id: `idem_j_${n}`, external_subscription_id: 'idem_j', code: 'idem_j' } });
+  const keyed = (method, path, body, key) => t.api(path, { method, body, headers: { 'Idempotency-Key': key } });
+
+  assert.equal((await event(1)).status, 200);
+  const put = await keyed('PUT', `/api/v1/wallets/${w.lago_id}`, { wallet: { name: 'Renamed' } }, 'key-j-put');
+  const putText = await put.text();
+  assert.equal(put.status, 200, putText);
+  assert.equal(JSON.parse(putText).wallet.name, 'Renamed');
+
+  assert.equal((await event(2)).status, 200);
+  const md = await keyed('POST', `/api/v1/wallets/${w.lago_id}/metadata`, { metadata: { k: 'v' } }, 'key-j-md');
+  const mdText = await md.text();
+  assert.equal(md.status, 200, mdText);
+
+  assert.equal((await event(3)).status, 200);
+  const del = await keyed('DELETE', `/api/v1/wallets/${w.lago_id}`, undefined, 'key-j-del');
+  const delText = await del.text();
+  assert.equal(del.status, 200, delText);
+  assert.equal(JSON.parse(delText).wallet.status, 'terminated');
+
+  const now = (await (await t.api(`/api/v1/wallets/${w.lago_id}`)).json()).wallet;
+  assert.equal(now.status, 'terminated');
+  assert.equal(now.name, 'Renamed');
+  assert.deepEqual(now.metadata, { k: 'v' });
+  // and each key replays its own answer, byte for byte
+  assert.equal(await (await keyed('DELETE', `/api/v1/wallets/${w.lago_id}`, undefined, 'key-j-del')).text(), delText);
+  assert.equal(await (await keyed('PUT', `/api/v1/wallets/${w.lago_id}`, { wallet: { name: 'Renamed' } }, 'key-j-put')).text(), putText);
+});
