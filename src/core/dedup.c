@@ -108,12 +108,14 @@ bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t tag, uint6
     return s != NULL;
 }
 
-/* Raises *greatest to the values of fp's entries in t (whatever their tags); true if any. */
-static bool greatest_in(const struct dedup_table *t, struct siphash128 fp, uint64_t *greatest)
+/* Raises *greatest to the values of fp's entries in t (whatever their tags) that are at most
+ * at_most; true if any. */
+static bool greatest_in(const struct dedup_table *t, struct siphash128 fp, uint64_t at_most,
+                        uint64_t *greatest)
 {
     bool found = false;
     for (size_t i = (size_t)fp.lo & t->mask; t->slots[i].hi != 0; i = (i + 1) & t->mask) {
-        if (!same_fingerprint(&t->slots[i], fp))
+        if (!same_fingerprint(&t->slots[i], fp) || t->slots[i].value > at_most)
             continue;
         if (!found || t->slots[i].value > *greatest)
             *greatest = t->slots[i].value;
@@ -122,14 +124,26 @@ static bool greatest_in(const struct dedup_table *t, struct siphash128 fp, uint6
     return found;
 }
 
-bool dedup_find_greatest(const struct dedup *d, struct siphash128 fp, uint64_t *greatest)
+static bool greatest_at_most(const struct dedup *d, struct siphash128 fp, uint64_t at_most,
+                             uint64_t *greatest)
 {
     uint64_t in_table = 0, in_old = 0;
-    bool found = greatest_in(&d->table, fp, &in_table);
-    bool found_old = d->old.slots && greatest_in(&d->old, fp, &in_old);
+    bool found = greatest_in(&d->table, fp, at_most, &in_table);
+    bool found_old = d->old.slots && greatest_in(&d->old, fp, at_most, &in_old);
     if (greatest && (found || found_old))
         *greatest = !found ? in_old : !found_old || in_table > in_old ? in_table : in_old;
     return found || found_old;
+}
+
+bool dedup_find_greatest(const struct dedup *d, struct siphash128 fp, uint64_t *greatest)
+{
+    return greatest_at_most(d, fp, UINT64_MAX, greatest);
+}
+
+bool dedup_find_greatest_below(const struct dedup *d, struct siphash128 fp, uint64_t below,
+                               uint64_t *greatest)
+{
+    return below > 0 && greatest_at_most(d, fp, below - 1, greatest);
 }
 
 bool dedup_set_value(struct dedup *d, struct siphash128 fp, uint64_t tag, uint64_t value)

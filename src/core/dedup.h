@@ -98,6 +98,10 @@ bool dedup_find(const struct dedup *d, struct siphash128 fp, uint64_t tag, uint6
 /* True if fp is present under any tag; *greatest (may be NULL) receives the greatest value
  * stored under it. */
 bool dedup_find_greatest(const struct dedup *d, struct siphash128 fp, uint64_t *greatest);
+/* The same among the values below `below` only: the next one down, after one found was not
+ * wanted. */
+bool dedup_find_greatest_below(const struct dedup *d, struct siphash128 fp, uint64_t below,
+                               uint64_t *greatest);
 /*
  * Adds (fp, tag) with value, unless present (DEDUP_EXISTS, nothing changed). One probe: a
  * caller that must know whether an identity is new and remember it pays one cache miss.

@@ -779,10 +779,11 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return r;
         /* and the events stored under a metric's old code stay the old code's, of no metric:
          * one made later with it starts with nothing, as after a deletion (an audit saw a
-         * new metric count a renamed one's events) */
+         * new metric count a renamed one's events); they stay listed, as Lago's code change
+         * leaves its events as they were */
         if (renamed && it->kind == CATALOG_BILLABLE_METRIC &&
-            store_metric_history_end(e->store, cmd->org_id, current.code, e->last_event_id) !=
-                STORE_OK)
+            store_metric_history_end(e->store, cmd->org_id, current.code, e->last_event_id,
+                                     false) != STORE_OK)
             return COMMAND_STORE_FAILED;
         /* a coupon that ended stays so whatever expiry the update gives it (json/coupon_json;
          * an audit brought an expired one back with no_expiration and applied it again) */
@@ -981,9 +982,11 @@ static enum command_result delete_cascade(struct engine *e, struct command *cmd,
         /* Its events go with it, as Lago's DeleteEventsJob marks them deleted: every one
          * stored so far under its code (ids are given in order, and an event of a code no
          * metric has is refused), so a metric made later with the code starts with nothing.
-         * The line is kept, not the events changed: they stay listed, and their transaction
-         * ids stay taken (docs/API.md). */
-        if (store_metric_history_end(e->store, cmd->org_id, it->code, e->last_event_id) != STORE_OK)
+         * The line is kept, not the events changed: GET /events hides them by it, as Lago's
+         * default scope hides deleted events, and their transaction ids stay taken, as Lago's
+         * unique index keeps deleted events (docs/API.md). */
+        if (store_metric_history_end(e->store, cmd->org_id, it->code, e->last_event_id, true) !=
+            STORE_OK)
             return COMMAND_STORE_FAILED;
         /* no capture of its open holds could succeed (nothing charges the code), and they
          * would keep their credits reserved until they expired: released and voided, as a
@@ -3330,15 +3333,25 @@ static enum command_result apply_event_find(struct engine *e, struct command *cm
     if (strnlen(cmd->as.event_find.transaction_id, EVENT_TRANSACTION_ID_MAX + 1) >
         EVENT_TRANSACTION_ID_MAX)
         return not_found(cmd, "event_not_found");
-    if (!dedup_find_greatest(
-            &e->identities,
-            transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id), &id))
-        return not_found(cmd, "event_not_found");
-    enum store_status s =
-        store_event_get(store_conn(e->store), cmd->org_id, (int64_t)id, &cmd->event, cmd->arena);
-    if (s != STORE_OK) /* another organization's fingerprint cannot match: the key has the org */
-        return s == STORE_NOT_FOUND ? not_found(cmd, "event_not_found") : COMMAND_STORE_FAILED;
-    return COMMAND_OK;
+    /* the newest event with it that no metric's deletion hides (Lago's default scope): one
+     * of another subscription may be older and shown */
+    struct siphash128 fp =
+        transaction_fingerprint(e, cmd->org_id, cmd->as.event_find.transaction_id);
+    for (bool found = dedup_find_greatest(&e->identities, fp, &id); found;
+         found = dedup_find_greatest_below(&e->identities, fp, id, &id)) {
+        enum store_status s = store_event_get(store_conn(e->store), cmd->org_id, (int64_t)id,
+                                              &cmd->event, cmd->arena);
+        /* another organization's fingerprint cannot match: the key has the org */
+        bool hidden = false;
+        if (s == STORE_OK)
+            s = store_event_hidden(store_conn(e->store), cmd->org_id, cmd->event.code,
+                                   cmd->event.id, &hidden);
+        if (s != STORE_OK)
+            return s == STORE_NOT_FOUND ? not_found(cmd, "event_not_found") : COMMAND_STORE_FAILED;
+        if (!hidden)
+            return COMMAND_OK;
+    }
+    return not_found(cmd, "event_not_found");
 }
 
 /* Subscriptions the startup scan found not live: their events feed no usage. */

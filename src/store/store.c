@@ -447,6 +447,13 @@ static const char *const migrations[] = {
      * taken back (a scheduled downgrade's, when the downgrade is canceled) gives it back. A
      * hold from before has none: its expires_at, cut or not, is all that is known of it. */
     "ALTER TABLE authorizations ADD COLUMN asked_expires_at INTEGER;",
+    /* 43: the part of a code's line a deletion drew (a rename draws one too, but Lago's code
+     * change leaves the events shown): GET /events hides the code's events up to
+     * deleted_through, as Lago's default scope hides the events DeleteEventsJob marked, and
+     * deleted_count is how many those are, so that an unfiltered list answers its total
+     * without reading them. Lines drawn before say nothing of which drew them: they hide none. */
+    "ALTER TABLE metric_history_floors ADD COLUMN deleted_through INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE metric_history_floors ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -519,6 +526,10 @@ enum stmt_id {
     STMT_RECURRING_EVENT_IDS,
     STMT_METRIC_FLOOR_RAISE,
     STMT_METRIC_FLOOR_GET,
+    STMT_METRIC_FLOOR_DELETED,
+    STMT_METRIC_FLOOR_HIDE,
+    STMT_EVENT_HIDDEN,
+    STMT_EVENT_CODE_SUMMARIES,
     STMT_APPLIED_COUPON_INSERT,
     STMT_APPLIED_COUPON_TERMINATE,
     STMT_APPLIED_COUPON_GET,
@@ -965,6 +976,19 @@ static const char *const sql[STMT_COUNT] = {
         " SET last_event_id = MAX(last_event_id, excluded.last_event_id)",
     [STMT_METRIC_FLOOR_GET] = "SELECT COALESCE((SELECT last_event_id FROM metric_history_floors"
                               " WHERE org_id = ?1 AND code = ?2), 0)",
+    [STMT_METRIC_FLOOR_DELETED] =
+        "SELECT COALESCE((SELECT deleted_through FROM metric_history_floors"
+        " WHERE org_id = ?1 AND code = ?2), 0)",
+    /* after STMT_METRIC_FLOOR_RAISE: the row is there */
+    [STMT_METRIC_FLOOR_HIDE] =
+        "UPDATE metric_history_floors SET deleted_through = ?3,"
+        " deleted_count = deleted_count + ?4 WHERE org_id = ?1 AND code = ?2",
+    /* an organization's codes whose deletions hide events, in code order (the key's) */
+    [STMT_EVENT_HIDDEN] = "SELECT code, deleted_through, deleted_count FROM metric_history_floors"
+                          " WHERE org_id = ?1 AND deleted_through > 0 ORDER BY code",
+    /* the blocks from the one that may hold event ?2 down, newest first (the reader stops) */
+    [STMT_EVENT_CODE_SUMMARIES] = "SELECT first_id, count, code, bloom FROM event_block_summaries"
+                                  " WHERE org_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2950,8 +2974,69 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     return ok ? STORE_OK : STORE_ERROR;
 }
 
+/*
+ * How many of the organization's events of `code` have ids in (after, through]: read from
+ * the blocks' summaries newest first, down to the one holding event after + 1; a block of
+ * one code is counted from its summary, and only a mixed one whose bloom may hold the code is
+ * read. (A deletion pays this once, so that no list has to.)
+ */
+static enum store_status count_code_events(struct store_conn *c, int64_t org_id, const char *code,
+                                           int64_t after, int64_t through, int64_t *count)
+{
+    *count = 0;
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_CODE_SUMMARIES);
+    sqlite3_stmt *data = stmt(c, STMT_EVENT_BLOCK_DATA);
+    if (!s || !data)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, through);
+    int rc = SQLITE_DONE;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(s, 0), last = first + sqlite3_column_int64(s, 1) - 1;
+        if (last <= after)
+            break; /* this block and the older ones: counted when the line was drawn there */
+        int64_t lo = first > after ? first : after + 1, hi = last < through ? last : through;
+        const char *only = (const char *)sqlite3_column_text(s, 2);
+        if (only) {
+            *count += strcmp(only, code) == 0 ? hi - lo + 1 : 0;
+            continue;
+        }
+        const uint8_t *bloom = sqlite3_column_blob(s, 3);
+        if (bloom && sqlite3_column_bytes(s, 3) == EVENT_BLOCK_BLOOM_BYTES &&
+            !event_block_may_hold(bloom, EVENT_BLOCK_CODE, code))
+            continue;
+        struct event_block_reader rd;
+        struct store_event e;
+        sqlite3_bind_int64(data, 1, first);
+        ok = sqlite3_step(data) == SQLITE_ROW && open_block(data, &rd);
+        while (ok && event_block_next(&rd, &e))
+            *count += e.id >= lo && e.id <= hi && strcmp(e.code, code) == 0;
+        ok = ok && rd.in.ok;
+        sqlite3_reset(data);
+    }
+    ok = ok && (rc == SQLITE_ROW || rc == SQLITE_DONE);
+    sqlite3_reset(s);
+    return ok ? STORE_OK : STORE_ERROR;
+}
+
+/* How far the code's deletions hide its events (0: none). */
+static enum store_status deleted_through(struct store_conn *c, int64_t org_id, const char *code,
+                                         int64_t *through)
+{
+    sqlite3_stmt *s = stmt(c, STMT_METRIC_FLOOR_DELETED);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, code);
+    enum store_status r = step_one(s);
+    *through = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR;
+}
+
 enum store_status store_metric_history_end(struct store *st, int64_t org_id, const char *code,
-                                           int64_t last_event_id)
+                                           int64_t last_event_id, bool deleted)
 {
     sqlite3_stmt *s = stmt(&st->conn, STMT_METRIC_FLOOR_RAISE);
     if (!s)
@@ -2959,7 +3044,29 @@ enum store_status store_metric_history_end(struct store *st, int64_t org_id, con
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, code);
     sqlite3_bind_int64(s, 3, last_event_id);
+    int64_t through, hidden;
+    if (step_done(s) != STORE_OK ||
+        (deleted && deleted_through(&st->conn, org_id, code, &through) != STORE_OK))
+        return STORE_ERROR;
+    if (!deleted || last_event_id <= through)
+        return STORE_OK;
+    if (count_code_events(&st->conn, org_id, code, through, last_event_id, &hidden) != STORE_OK ||
+        !(s = stmt(&st->conn, STMT_METRIC_FLOOR_HIDE)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, code);
+    sqlite3_bind_int64(s, 3, last_event_id);
+    sqlite3_bind_int64(s, 4, hidden);
     return step_done(s);
+}
+
+enum store_status store_event_hidden(struct store_conn *c, int64_t org_id, const char *code,
+                                     int64_t id, bool *hidden)
+{
+    int64_t through;
+    enum store_status r = deleted_through(c, org_id, code, &through);
+    *hidden = r == STORE_OK && id <= through;
+    return r;
 }
 
 enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_id, const char *code,
@@ -3130,6 +3237,79 @@ enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t 
     return r;
 }
 
+/* An organization's codes whose deletions hide events (STMT_EVENT_HIDDEN), in code order. */
+struct hidden_codes {
+    size_t count;
+    const char **codes;
+    int64_t *through; /* the code's events up to this id are hidden */
+    int64_t events;   /* how many they are, all codes together */
+    int64_t newest;   /* the greatest `through`: no event after it is hidden */
+};
+
+static enum store_status hidden_codes_read(struct store_conn *c, int64_t org_id,
+                                           struct hidden_codes *h, struct arena *a)
+{
+    *h = (struct hidden_codes){0};
+    sqlite3_stmt *s = stmt(c, STMT_EVENT_HIDDEN);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (h->count == cap) { /* few: an organization deletes metrics by hand */
+            size_t more = cap ? cap * 2 : 8;
+            const char **codes = arena_alloc(a, sizeof *codes * more);
+            int64_t *through = arena_alloc(a, sizeof *through * more);
+            ok = codes && through;
+            if (ok && cap) {
+                memcpy(codes, h->codes, sizeof *codes * cap);
+                memcpy(through, h->through, sizeof *through * cap);
+            }
+            h->codes = codes;
+            h->through = through;
+            cap = more;
+        }
+        const char *code = (const char *)sqlite3_column_text(s, 0);
+        ok = ok && code && (h->codes[h->count] = arena_strndup(a, code, strlen(code))) != NULL;
+        if (!ok)
+            break;
+        h->through[h->count] = sqlite3_column_int64(s, 1);
+        h->events += sqlite3_column_int64(s, 2);
+        if (h->through[h->count] > h->newest)
+            h->newest = h->through[h->count];
+        h->count++;
+    }
+    ok = ok && rc == SQLITE_DONE;
+    sqlite3_reset(s);
+    return ok ? STORE_OK : STORE_ERROR;
+}
+
+/* How far the code's events are hidden (0: none), by bisection: the codes are in SQLite's
+ * BINARY order, which strcmp's is. */
+static int64_t hidden_through(const struct hidden_codes *h, const char *code)
+{
+    size_t lo = 0, hi = h->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(h->codes[mid], code);
+        if (c == 0)
+            return h->through[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* A deleted metric's event: Lago's default scope (deleted_at IS NULL) leaves it out. */
+static bool event_hidden(const struct hidden_codes *h, const struct store_event *e)
+{
+    return e->id <= h->newest && e->id <= hidden_through(h, e->code);
+}
+
 static bool event_matches(const struct store_event *e, const struct store_event_filter *f)
 {
     return (!f->code || strcmp(e->code, f->code) == 0) &&
@@ -3172,12 +3352,37 @@ static enum block_match summary_match(sqlite3_stmt *s, const struct store_event_
     return all ? BLOCK_ALL : BLOCK_SOME;
 }
 
+/* `m` (how the block of the current row of s stands against the filter) once hidden events
+ * are left out: none left if the summary's one code hides them all, some if it may hide
+ * some. */
+static enum block_match hidden_match(sqlite3_stmt *s, const struct hidden_codes *h,
+                                     enum block_match m)
+{
+    int64_t first = sqlite3_column_int64(s, 0), last = first + sqlite3_column_int64(s, 1) - 1;
+    if (m == BLOCK_NONE || first > h->newest)
+        return m;
+    const char *only = (const char *)sqlite3_column_text(s, 5);
+    if (only) {
+        int64_t through = hidden_through(h, only);
+        return through >= last ? BLOCK_NONE : through >= first ? BLOCK_SOME : m;
+    }
+    const uint8_t *bloom = sqlite3_column_blob(s, 6);
+    bool has_bloom = bloom && sqlite3_column_bytes(s, 6) == EVENT_BLOCK_BLOOM_BYTES;
+    for (size_t i = 0; i < h->count; i++)
+        if (h->through[i] >= first &&
+            (!has_bloom || event_block_may_hold(bloom, EVENT_BLOCK_CODE, h->codes[i])))
+            return BLOCK_SOME;
+    return m;
+}
+
 /*
  * Newest first: the organization's blocks from the last, each read from its end. Without a
- * filter the total is the kept count and the walk stops at the page; with one, every block's
- * summary is read to count the matches, and a block itself only where its summary cannot
- * tell (or the page lies in it): blocks that cannot match are skipped, and blocks whose every
- * event matches are counted whole.
+ * filter the total is the kept count less the hidden events (counted when their metric was
+ * deleted) and the walk stops at the page; with one, every block's summary is read to count
+ * the matches, and a block itself only where its summary cannot tell (or the page lies in it):
+ * blocks that cannot match are skipped, and blocks whose every event matches are counted
+ * whole. A block that may hold hidden events (at or below a deleted code's line, of that code
+ * or mixed with its bloom saying it may hold it) is read, its hidden events left out.
  */
 enum store_status store_event_list(struct store_conn *c, int64_t org_id,
                                    const struct store_event_filter *f, int64_t offset,
@@ -3197,6 +3402,9 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     sqlite3_reset(s);
     if (r != STORE_OK)
         return STORE_ERROR;
+    struct hidden_codes hidden;
+    if (hidden_codes_read(c, org_id, &hidden, a) != STORE_OK)
+        return STORE_ERROR;
     if (limit < 0)
         limit = 0;
     struct store_event *items = limit ? arena_alloc(a, sizeof *items * (size_t)limit) : NULL;
@@ -3211,6 +3419,8 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     while (ok && (filtered || matched < offset + limit) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t n = sqlite3_column_int64(s, 1);
         enum block_match m = filtered ? summary_match(s, f) : BLOCK_ALL;
+        if (hidden.count)
+            m = hidden_match(s, &hidden, m);
         if (m == BLOCK_NONE)
             continue;
         if (m == BLOCK_ALL && (matched + n <= offset || matched >= offset + limit)) {
@@ -3231,7 +3441,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
             got++;
         ok = ok && got == (size_t)n;
         for (size_t k = got; ok && k-- > 0;) {
-            if (!event_matches(&block[k], f))
+            if (!event_matches(&block[k], f) || (hidden.count && event_hidden(&hidden, &block[k])))
                 continue;
             if (matched >= offset && matched < offset + limit) {
                 ok = keep_event(c, &block[k], &items[*count], a);
@@ -3247,7 +3457,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     if (!ok)
         return STORE_ERROR;
     *out = items;
-    *total = filtered ? matched : kept;
+    *total = filtered ? matched : kept - hidden.events;
     return STORE_OK;
 }
 

@@ -410,14 +410,21 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
 /*
- * A billable metric's history ends with its deletion: the organization's stored events of its
- * code up to event last_event_id (the last id given when it was deleted) are the deleted
+ * A billable metric's history ends with its deletion or its code's change: the organization's
+ * stored events of its code up to event last_event_id (the last id given then) are the old
  * metric's, and no usage of a metric made later with that code counts them (Lago's
  * DeleteEventsJob marks them deleted; events here are never changed). Only raises the line.
- * Writer only, inside its transaction.
+ * `deleted`: a deletion drew it, and those events are hidden from then on as Lago's default
+ * scope hides deleted ones (store_event_list, store_event_hidden; counted here, once, by
+ * reading the blocks since the code's last deletion); a code change hides none, as Lago's
+ * leaves the events as they were. Writer only, inside its transaction.
  */
 enum store_status store_metric_history_end(struct store *st, int64_t org_id, const char *code,
-                                           int64_t last_event_id);
+                                           int64_t last_event_id, bool deleted);
+/* Whether event `id` of that code is a deleted metric's (store_metric_history_end), and so
+ * neither listed nor found. */
+enum store_status store_event_hidden(struct store_conn *c, int64_t org_id, const char *code,
+                                     int64_t id, bool *hidden);
 /* The last stored event of that code that was a deleted metric's (0: none ever was): a metric
  * with the code counts only the events after it. */
 enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_id, const char *code,
@@ -453,7 +460,8 @@ struct store_event_filter {
     bool has_from, has_to;
     tally_time from, to; /* timestamp in [from, to]: Lago's query includes both */
 };
-/* A page of events, newest accepted first. */
+/* A page of events, newest accepted first, without the deleted metrics' (store_event_hidden):
+ * the total counts neither. */
 enum store_status store_event_list(struct store_conn *c, int64_t org_id,
                                    const struct store_event_filter *f, int64_t offset,
                                    int64_t limit, struct store_event **out, size_t *count,

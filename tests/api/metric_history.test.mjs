@@ -78,10 +78,11 @@ test('a metric made again under a deleted one\'s code counts none of its events'
   const dup = await event('s1', 'calls', 't3');
   assert.equal(dup.status, 422);
   assert.deepEqual((await dup.json()).error_details, { transaction_id: ['value_already_exist'] });
-  // GET /events still lists them (Tally's stored events are never changed: docs/API.md)
+  // GET /events no longer lists them, nor finds them (Lago's default scope on deleted_at):
+  // the new metric's event alone
   const listed = (await get('/api/v1/events?code=calls')).events.map((e) => e.transaction_id);
-  assert.deepEqual(listed, ['t100', 't5', 't4', 't3', 't2', 't1']);
-  assert.equal((await get('/api/v1/events/t2')).event.code, 'calls');
+  assert.deepEqual(listed, ['t100']);
+  assert.equal((await t.api('/api/v1/events/t2')).status, 404);
 
   // A change of what the charge reads of an event reads the period's events back: still one.
   await ok(await t.api('/api/v1/billable_metrics/calls', { method: 'PUT', body: { billable_metric: { filters: [{ key: 'region', values: ['eu', 'us'] }] } } }));
@@ -226,4 +227,95 @@ test('a metric made under a renamed one\'s old code counts none of its events', 
   }
   await ok(await event('sr', 'renamed', 'rn_new'));
   assert.deepEqual(await counted(), ['renamed', '1.0', 100]);
+});
+
+// Lago's Event has `default_scope -> { kept }` (deleted_at IS NULL), and DeleteEventsJob sets
+// deleted_at on a deleted metric's events: GET /events (any filter) and GET /events/:id no
+// longer show them. Tally kept listing them (a known difference in docs/API.md). A code
+// change (BillableMetrics::UpdateService) touches no event in Lago: the old code's events stay
+// listed. The unique index on transaction ids keeps deleted events, so a retry is still refused.
+test('a deleted metric\'s events are neither listed nor found; a renamed one\'s still are', async () => {
+  const hid = await metric({ name: 'Hidden', code: 'hid', aggregation_type: 'count_agg' });
+  const kept = await metric({ name: 'Kept', code: 'kept_h', aggregation_type: 'count_agg' });
+  await ok(await post('/api/v1/plans', { plan: { name: 'PH', code: 'ph', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [charge(hid), charge(kept)] } }));
+  for (const [c, s] of [['ch', 'sh'], ['ch2', 'sh2']]) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: c, currency: 'EUR' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'ph', external_id: s } }));
+  }
+  const ev = (sub, code, transaction_id) => ({ transaction_id, external_subscription_id: sub, code, properties: {} });
+  // the same transaction id on another subscription, of a metric that stays (stored first)
+  await ok(await event('sh2', 'kept_h', 'dup_h'));
+  // one batch mixes both codes (one stored block), then single events
+  await ok(await post('/api/v1/events/batch', { events: [ev('sh', 'hid', 'h1'), ev('sh', 'kept_h', 'k1'), ev('sh', 'hid', 'h2')] }));
+  await ok(await event('sh', 'hid', 'h3'));
+  await ok(await event('sh', 'kept_h', 'k2'));
+  await ok(await event('sh', 'hid', 'dup_h'));
+  const ids = async (query) => {
+    const b = await get(`/api/v1/events?${query}`);
+    return [b.events.map((e) => e.transaction_id), b.meta.total_count];
+  };
+  assert.deepEqual(await ids('code=hid'), [['dup_h', 'h3', 'h2', 'h1'], 4]);
+  assert.equal((await get('/api/v1/events/dup_h')).event.external_subscription_id, 'sh'); // the newest
+  const [, before] = await ids('per_page=1');
+
+  await ok(await t.api('/api/v1/billable_metrics/hid', { method: 'DELETE' }));
+  const hidden = async (what) => {
+    assert.deepEqual(await ids('code=hid'), [[], 0], what);
+    assert.deepEqual(await ids('external_subscription_id=sh'), [['k2', 'k1'], 2], what);
+    assert.deepEqual(await ids('external_subscription_id=sh&per_page=1&page=2'), [['k1'], 2], what);
+    const all = await ids(`per_page=${before}`);
+    assert.equal(all[1], before - 4, what);
+    assert.equal(all[0].length, before - 4, what);
+    assert.ok(!all[0].some((id) => /^h\d$/.test(id)), what);
+    assert.deepEqual(all[0].slice(0, 3), ['k2', 'k1', 'dup_h'], what);
+    // paging over the whole list skips them too: the page after k2 starts at k1
+    assert.deepEqual(await ids('per_page=1&page=2'), [['k1'], before - 4], what);
+    for (const id of ['h1', 'h2', 'h3']) {
+      const r = await t.api(`/api/v1/events/${id}`);
+      assert.equal(r.status, 404, `${what}: ${id}`);
+      assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'event_not_found' });
+    }
+    // the transaction id a live event of another subscription also has finds that one
+    const dup = (await get('/api/v1/events/dup_h')).event;
+    assert.deepEqual([dup.external_subscription_id, dup.code], ['sh2', 'kept_h'], what);
+  };
+  await hidden('deleted');
+  // a metric made again under the code lists its own events only
+  const again = await metric({ name: 'Hidden again', code: 'hid', aggregation_type: 'count_agg' });
+  await ok(await t.api('/api/v1/plans/ph', { method: 'PUT', body: { plan: { charges: [charge(again), charge(kept)] } } }));
+  // a retry of a deleted event is still a duplicate (Lago's unique index keeps deleted events)
+  const retry = await event('sh', 'hid', 'h2');
+  assert.equal(retry.status, 422);
+  assert.deepEqual((await retry.json()).error_details, { transaction_id: ['value_already_exist'] });
+  await ok(await event('sh', 'hid', 'h_new'));
+  const after = async (what) => {
+    assert.deepEqual(await ids('code=hid'), [['h_new'], 1], what);
+    assert.equal((await get('/api/v1/events/h_new')).event.code, 'hid', what);
+    assert.equal((await t.api('/api/v1/events/h1')).status, 404, what);
+    assert.equal((await ids('per_page=1'))[1], before - 4 + 1, what);
+  };
+  await after('made again');
+  for (const [what, opts] of restarts) {
+    await t.restart(opts);
+    await after(what);
+  }
+
+  // a rename keeps the old code's events listed and found, as Lago's code change does
+  await metric({ name: 'Renamed', code: 'rnm_h', aggregation_type: 'count_agg' });
+  for (const id of ['rh1', 'rh2']) await ok(await event('sh', 'rnm_h', id));
+  await ok(await t.api('/api/v1/billable_metrics/rnm_h', { method: 'PUT', body: { billable_metric: { code: 'rnm_h2' } } }));
+  assert.deepEqual(await ids('code=rnm_h'), [['rh2', 'rh1'], 2]);
+  assert.equal((await get('/api/v1/events/rh1')).event.code, 'rnm_h');
+  assert.equal((await ids('per_page=1'))[1], before - 4 + 3);
+  // ... until a metric made later with that code is deleted: Lago's job discards every event
+  // with the code, the renamed one's too
+  await metric({ name: 'Renamed again', code: 'rnm_h', aggregation_type: 'count_agg' });
+  await ok(await event('sh', 'rnm_h', 'rh3'));
+  await ok(await t.api('/api/v1/billable_metrics/rnm_h', { method: 'DELETE' }));
+  assert.deepEqual(await ids('code=rnm_h'), [[], 0]);
+  assert.equal((await t.api('/api/v1/events/rh1')).status, 404);
+  assert.equal((await ids('per_page=1'))[1], before - 4 + 1); // h_new
+  await t.restart({ kill: true });
+  assert.deepEqual(await ids('code=rnm_h'), [[], 0]);
+  assert.equal((await ids('per_page=1'))[1], before - 4 + 1);
 });

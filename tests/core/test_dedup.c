@@ -80,6 +80,19 @@ static void random_operations_match_a_reference(void **state)
             assert_int_equal(dedup_find_greatest(&d, fp, &v), any);
             if (any)
                 assert_int_equal(v, greatest);
+            /* and the next ones down, below each found (GET /events/:id passes over the
+             * events a metric's deletion hides), to none */
+            for (uint64_t below = greatest; any; below = v) {
+                bool more = false;
+                uint64_t want = 0;
+                for (uint64_t t = first; t < first + TAGS; t++)
+                    if (present[t] && stored[t] < below && (!more || stored[t] > want))
+                        want = stored[t], more = true;
+                assert_int_equal(dedup_find_greatest_below(&d, fp, below, &v), more);
+                if (!more)
+                    break;
+                assert_int_equal(v, want);
+            }
             break;
         }
         default:

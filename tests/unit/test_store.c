@@ -537,8 +537,9 @@ static void recurring_events_by_subscription_and_code(void **state)
     remove_dir(dir);
 }
 
-/* Where a code's history starts again after its metric's deletion: per organization and code,
- * only ever raised, undone with its command, kept across a reopen. */
+/* Where a code's history starts again after its metric's deletion or rename: per organization
+ * and code, only ever raised, undone with its command, kept across a reopen; a deletion's hides
+ * the events up to it. */
 static void metric_history_floors(void **state)
 {
     (void)state;
@@ -549,11 +550,12 @@ static void metric_history_floors(void **state)
     assert_int_equal(store_metric_history_floor(store_conn(st), org, "calls", &floor), STORE_OK);
     assert_int_equal(floor, 0);
     assert_int_equal(store_begin(st), STORE_OK);
-    assert_int_equal(store_metric_history_end(st, org, "calls", 10), STORE_OK);
-    assert_int_equal(store_metric_history_end(st, org, "calls", 5), STORE_OK); /* not lowered */
+    assert_int_equal(store_metric_history_end(st, org, "calls", 10, false), STORE_OK);
+    assert_int_equal(store_metric_history_end(st, org, "calls", 5, true),
+                     STORE_OK); /* not lowered */
     assert_int_equal(store_commit(st), STORE_OK);
     assert_int_equal(store_begin(st), STORE_OK);
-    assert_int_equal(store_metric_history_end(st, org, "calls", 20), STORE_OK);
+    assert_int_equal(store_metric_history_end(st, org, "calls", 20, true), STORE_OK);
     store_rollback(st);
     char err[STORE_ERR_MAX];
     store_close(st);
@@ -561,6 +563,14 @@ static void metric_history_floors(void **state)
     assert_non_null(st);
     assert_int_equal(store_metric_history_floor(store_conn(st), org, "calls", &floor), STORE_OK);
     assert_int_equal(floor, 10);
+    /* only the deletion's line hides events (up to 5; the rename's 10 hides none) */
+    bool hidden = false;
+    assert_int_equal(store_event_hidden(store_conn(st), org, "calls", 5, &hidden), STORE_OK);
+    assert_true(hidden);
+    assert_int_equal(store_event_hidden(store_conn(st), org, "calls", 6, &hidden), STORE_OK);
+    assert_false(hidden);
+    assert_int_equal(store_event_hidden(store_conn(st), org + 1, "calls", 1, &hidden), STORE_OK);
+    assert_false(hidden);
     assert_int_equal(store_metric_history_floor(store_conn(st), org, "Calls", &floor), STORE_OK);
     assert_int_equal(floor, 0);
     assert_int_equal(store_metric_history_floor(store_conn(st), org + 1, "calls", &floor),
@@ -833,6 +843,8 @@ static void wallets_drop_dead_metric_codes(void **state)
         "  '{\"applies_to\":{\"fee_types\":[\"charge\"],\"billable_metric_codes\":[]}}', 0, 0),"
         " (4, %lld, 900, 'w4', 'w4', 'USD', '1', 50, 0, 0, 0, 0, 0, '{}', 0, 0);"
         "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"
+        "ALTER TABLE metric_history_floors DROP COLUMN deleted_through;"
+        "ALTER TABLE metric_history_floors DROP COLUMN deleted_count;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -873,12 +885,23 @@ static bool listed_match(const struct store_event *e, const struct store_event_f
            (!f->has_from || e->timestamp >= f->from) && (!f->has_to || e->timestamp <= f->to);
 }
 
+/* Whether a deletion's line (hidden[org - first_org][code]) hides the event. */
+static bool listed_hidden(const int64_t hidden[2][3], int64_t first_org,
+                          const struct store_event *e)
+{
+    for (size_t c = 0; c < 3; c++)
+        if (strcmp(e->code, listed_codes[c]) == 0)
+            return e->id <= hidden[e->org_id - first_org][c];
+    return false;
+}
+
 /*
  * GET /events' pages and totals, filtered or not, are exactly those of a filter applied to
  * every event, newest first, whatever the blocks' summaries let the listing skip or count
  * whole: blocks of one subscription or code and mixed ones, two organizations, pages at every
  * offset. A summary that lied (a wrong range, a single value, a filter missing a value)
- * would drop or add events here.
+ * would drop or add events here. From round 100 on, deleted metrics' lines hide their codes'
+ * events (drawn again higher, or lower, at round 250; a rename's beside them hides none).
  */
 static void event_pages_are_the_filter_of_every_event(void **state)
 {
@@ -914,7 +937,24 @@ static void event_pages_are_the_filter_of_every_event(void **state)
         assert_int_equal(store_events_insert(st, all + first, n), STORE_OK);
     }
     assert_int_equal(store_commit(st), STORE_OK);
+    /* how far each organization's codes are hidden by their metrics' deletions (Lago's default
+     * scope leaves a deleted metric's events out); a rename's line hides none */
+    int64_t hidden[2][3] = {{0}};
     for (int round = 0; round < 400; round++) {
+        if (round == 100 || round == 250) {
+            assert_int_equal(store_begin(st), STORE_OK);
+            for (int k = 0; k < 4; k++) {
+                size_t o = next_random(&x) % 2, c = next_random(&x) % 3;
+                int64_t through = 1 + (int64_t)(next_random(&x) % stored);
+                bool deleted = next_random(&x) % 4 != 0;
+                assert_int_equal(store_metric_history_end(st, org + (int64_t)o, listed_codes[c],
+                                                          through, deleted),
+                                 STORE_OK);
+                if (deleted && through > hidden[o][c])
+                    hidden[o][c] = through;
+            }
+            assert_int_equal(store_commit(st), STORE_OK);
+        }
         struct store_event_filter f = {0};
         if (next_random(&x) % 2)
             f.external_subscription_id = round % 17 == 0 ? "s9" : listed_subs[next_random(&x) % 8];
@@ -938,7 +978,8 @@ static void event_pages_are_the_filter_of_every_event(void **state)
         int64_t want_total = 0;
         size_t want_ids[25], want_n = 0;
         for (size_t i = stored; i-- > 0;) {
-            if (all[i].org_id != list_org || !listed_match(&all[i], &f))
+            if (all[i].org_id != list_org || !listed_match(&all[i], &f) ||
+                listed_hidden(hidden, org, &all[i]))
                 continue;
             if (want_total >= offset && want_total < offset + limit)
                 want_ids[want_n++] = (size_t)all[i].id;
@@ -948,7 +989,7 @@ static void event_pages_are_the_filter_of_every_event(void **state)
         if (!filtered) { /* the kept count of the organization */
             want_total = 0;
             for (size_t i = 0; i < stored; i++)
-                want_total += all[i].org_id == list_org;
+                want_total += all[i].org_id == list_org && !listed_hidden(hidden, org, &all[i]);
         }
         struct arena a;
         arena_init(&a);
