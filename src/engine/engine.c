@@ -1189,18 +1189,30 @@ static bool same_ending_at(const struct subscription *a, const struct subscripti
 }
 
 /*
- * An ending_at given to sub bounds the open holds of its external id: they expire by it, as no
- * capture could succeed after it (docs/API.md, Subscriptions). Every path that gives a
- * subscription an end calls this once sub is saved: PUT, and POST /subscriptions' plan
- * changes (an audit found those left the holds authorized past the end, their credits held).
+ * The ends of `live`'s external id bound its open holds: each expires at the expiry it was asked
+ * for, or by the first of live's ending_at and that of the downgrade scheduled on it (not
+ * canceled) if one comes first, as no capture could succeed after it (docs/API.md,
+ * Subscriptions). Every command that gives, moves or removes one of those ends calls this once
+ * they are saved: PUT, POST /subscriptions' plan changes (an audit found those left the holds
+ * authorized past the end, their credits held), a downgrade canceled. Bringing them back up to
+ * the asked expiry matters as much as cutting: an end moved later, or removed, left them cut by
+ * the earlier one, their credits freed and their capture refused while the subscription went
+ * on (an audit). A hold from before their asked expiry was kept has none: its expires_at stays
+ * all that is known of it.
  */
-static enum command_result bound_holds(struct engine *e, struct command *cmd,
-                                       const struct subscription *sub)
+static enum command_result rebound_holds(struct engine *e, struct command *cmd,
+                                         const struct subscription *live)
 {
-    if (!sub->has_ending_at)
-        return COMMAND_OK;
-    return store_subscription_holds_expire_by(e->store, sub->id, sub->ending_at, cmd->now) ==
-                   STORE_OK
+    tally_time bound = live->has_ending_at ? live->ending_at : TIMESTAMP_MAX;
+    if (live->next_id != 0) {
+        struct store_subscription next;
+        if (load_scheduled(e, cmd, live, &next) != COMMAND_OK)
+            return COMMAND_STORE_FAILED;
+        if (!next.sub.has_canceled_at && next.sub.has_ending_at && next.sub.ending_at < bound)
+            bound = next.sub.ending_at;
+    }
+    return store_subscription_holds_rebound(e->store, live->id, bound != TIMESTAMP_MAX, bound,
+                                            cmd->now) == STORE_OK
                ? COMMAND_OK
                : COMMAND_STORE_FAILED;
 }
@@ -1214,7 +1226,7 @@ static enum command_result bound_holds(struct engine *e, struct command *cmd,
  * and the external id was left with no live subscription; an audit). A downgrade that would
  * start at or after an end, `sub`'s or its own, never starts: it is canceled as of that end (as
  * Lago cancels the next subscription of one it terminates), and an end moved past its start, or
- * removed, gives it back.
+ * removed, gives it back. The holds those ends bound are the caller's (rebound_holds).
  */
 static enum command_result align_scheduled(struct engine *e, struct command *cmd,
                                            const struct subscription *sub,
@@ -1232,8 +1244,6 @@ static enum command_result align_scheduled(struct engine *e, struct command *cmd
     if (was && same_ending_at(n, was) && !same_ending_at(n, sub)) {
         n->has_ending_at = sub->has_ending_at;
         n->ending_at = sub->ending_at;
-        if (bound_holds(e, cmd, n) != COMMAND_OK)
-            return COMMAND_STORE_FAILED;
         changed = true;
     }
     tally_time first_end = sub->has_ending_at ? sub->ending_at : TIMESTAMP_MAX;
@@ -1282,14 +1292,16 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     if (!rq->name)
         next->name = old->name;
     next->previous_id = old->id;
-    if (store_subscription_save(e->store, next) != STORE_OK ||
-        bound_holds(e, cmd, next) != COMMAND_OK)
+    if (store_subscription_save(e->store, next) != STORE_OK)
         return COMMAND_STORE_FAILED;
     old->has_terminated_at = true;
     old->terminated_at = switch_at;
     old->next_id = next->id;
     old->updated_at = cmd->now;
-    if (store_subscription_save(e->store, old) != STORE_OK)
+    /* the holds follow the end they are under now: the new plan's after an upgrade, that of
+     * the current one and of the downgrade scheduled on it after a downgrade */
+    if (store_subscription_save(e->store, old) != STORE_OK ||
+        rebound_holds(e, cmd, switch_at == cmd->now ? next : old) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     /* an upgrade ends it now; a downgrade at its period's end, to which it is priced already */
     return switch_at == cmd->now ? settle_to_end(e, cmd, old->id) : COMMAND_OK;
@@ -1349,7 +1361,7 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         cmd->subscription = *old;
         if (store_subscription_save(e->store, old) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        return kind == SUBSCRIPTION_CHANGE_PENDING ? bound_holds(e, cmd, old) : COMMAND_OK;
+        return kind == SUBSCRIPTION_CHANGE_PENDING ? rebound_holds(e, cmd, old) : COMMAND_OK;
     case SUBSCRIPTION_CHANGE_UPGRADE: return switch_to_request(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
         /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's
@@ -1494,8 +1506,6 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (u->has_ending_at) {
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
-        if (bound_holds(e, cmd, sub) != COMMAND_OK)
-            return COMMAND_STORE_FAILED;
         enum command_result r = align_scheduled(e, cmd, sub, &was);
         if (r != COMMAND_OK)
             return r;
@@ -1508,6 +1518,10 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
         return COMMAND_STORE_FAILED;
     /* a downgrade's own end is one of those that decide whether it starts at all */
     if (current && u->has_ending_at && align_scheduled(e, cmd, current, NULL) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
+    /* the holds follow the end, moved earlier, later or removed (the live one's: current
+     * when sub is the downgrade scheduled on it) */
+    if (u->has_ending_at && rebound_holds(e, cmd, current ? current : sub) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     /* an ending_at moved earlier gives back at once; one moved later is debited by the
      * events that come (or invoiced) */
@@ -1566,11 +1580,9 @@ static enum command_result unschedule_downgrade(struct engine *e, struct command
     sub->has_terminated_at = false; /* it was to end where the downgrade began */
     sub->next_id = 0;
     sub->updated_at = cmd->now;
-    if (store_subscription_save(e->store, sub) != STORE_OK ||
-        store_subscription_holds_rebound(e->store, sub->id, sub->has_ending_at, sub->ending_at,
-                                         cmd->now) != STORE_OK)
+    if (store_subscription_save(e->store, sub) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return COMMAND_OK;
+    return rebound_holds(e, cmd, sub);
 }
 
 /*

@@ -609,7 +609,6 @@ enum stmt_id {
     STMT_AUTH_OPEN_IN_WALLET,
     STMT_AUTH_OPEN_OF_SUBSCRIPTION,
     STMT_AUTH_OPEN_OF_CODE,
-    STMT_AUTH_EXPIRE_BY,
     STMT_AUTH_REBOUND,
     STMT_AUTH_DUE,
     STMT_GRANTS_DUE,
@@ -1249,12 +1248,8 @@ static const char *const sql[STMT_COUNT] = {
         " WHERE a.status = 1 AND a.org_id = ?1 AND EXISTS (SELECT 1 FROM authorization_holds h"
         "  WHERE h.authorization_id = a.id AND h.wallet_id = ?2 AND h.cents > 0)"
         " ORDER BY a.id LIMIT ?3",
-    /* open holds are few (a week at most): both found through authorizations_due */
-    [STMT_AUTH_EXPIRE_BY] = "UPDATE authorizations SET expires_at = ?2, updated_at = ?3"
-                            " WHERE status = 1 AND expires_at > ?2"
-                            " AND (customer_id, external_subscription_id) ="
-                            " (SELECT customer_id, external_id FROM subscriptions WHERE id = ?1)",
-    /* ?2: the bound, NULL for none; a hold past its expiry (the sweep not come yet) stays so */
+    /* open holds are few (a week at most), found through authorizations_due; ?2: the bound,
+     * NULL for none; a hold past its expiry (the sweep not come yet) stays so */
     [STMT_AUTH_REBOUND] =
         "UPDATE authorizations SET expires_at = MIN(COALESCE(asked_expires_at, expires_at),"
         " COALESCE(?2, COALESCE(asked_expires_at, expires_at))), updated_at = ?3"
@@ -4317,18 +4312,6 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
                                           size_t *count)
 {
     return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, NULL, lago_ids, cap, count);
-}
-
-enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
-                                                     tally_time at, tally_time now)
-{
-    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_EXPIRE_BY);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, subscription_id);
-    sqlite3_bind_int64(s, 2, at);
-    sqlite3_bind_int64(s, 3, now);
-    return step_done(s);
 }
 
 enum store_status store_subscription_holds_rebound(struct store *st, int64_t subscription_id,

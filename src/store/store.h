@@ -793,13 +793,10 @@ enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
                                           char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
                                           size_t *count);
-/* Brings the open holds of a subscription (and of those it replaced, as below) that expire
- * after `at` to expire at `at` (its ending_at: none could be captured after it). Writer only. */
-enum store_status store_subscription_holds_expire_by(struct store *st, int64_t subscription_id,
-                                                     tally_time at, tally_time now);
-/* Brings the same open holds, those not past their expiry at `now`, to expire at the expiry they
- * were asked for, or at `at` if `bounded` and it comes first: after the ends that bounded them
- * changed (one taken back), when `at` is all that bounds the external id now. Writer only. */
+/* Brings the open holds of a subscription (and of those it replaced, as below), those not past
+ * their expiry at `now`, to expire at the expiry they were asked for, or at `at` if `bounded` and
+ * it comes first: `at` is the first of the ends that bound the external id (no capture could
+ * succeed after it), moved, removed or given. Writer only. */
 enum store_status store_subscription_holds_rebound(struct store *st, int64_t subscription_id,
                                                    bool bounded, tally_time at, tally_time now);
 /* The open (authorized) holds of a subscription, at most cap of them, oldest first: those

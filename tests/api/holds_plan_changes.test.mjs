@@ -127,3 +127,49 @@ test('a plan change by POST /subscriptions that names an ending_at bounds the op
     }
   } finally { await h.t.cleanup(); }
 });
+
+// Found by an audit (audit 11): an ending_at moved later, or removed, left the open holds cut
+// by the earlier end: their credits were given back at that end, and a capture after it was
+// refused, while the subscription went on. Each now expires at min(its asked expiry, the end).
+test('an ending_at moved later or removed gives the open holds back their expiry, as far as the new end', async () => {
+  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'r', ['r1', 'r2'], [['dear', 9000]]);
+  try {
+    const put = async (sub, ending_at) => {
+      const r = await h.t.api(`/api/v1/subscriptions/${sub}`, { method: 'PUT', body: { subscription: { ending_at } } });
+      const b = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(b));
+      return b.subscription;
+    };
+    // asked for a week (the most a hold may ask), cut by an end in a day, then one in four
+    const hold = {};
+    for (const c of ['r1', 'r2']) {
+      hold[c] = await h.hold(c);
+      assert.equal(hold[c].expires_at, '2026-04-04T00:00:00Z', c);
+      assert.equal((await put(c, '2026-03-29T00:00:00Z')).ending_at, '2026-03-29T00:00:00Z', c);
+      assert.equal((await h.holdNow(hold[c])).expires_at, '2026-03-29T00:00:00Z', c);
+      assert.equal((await put(c, '2026-04-01T00:00:00Z')).ending_at, '2026-04-01T00:00:00Z', c);
+      assert.deepEqual(await h.holdNow(hold[c]),
+        { status: 'authorized', expires_at: '2026-04-01T00:00:00Z', held_amount_cents: 500 }, c);
+    }
+    // the end removed: by PUT, and by a plan change (an upgrade) naming ending_at: null
+    assert.equal((await put('r1', null)).ending_at, null);
+    const up = await h.subscribe('r2', 'dear', 'r2', { ending_at: null });
+    assert.deepEqual([up.subscription.plan_code, up.subscription.ending_at], ['dear', null]);
+    for (const c of ['r1', 'r2']) {
+      assert.deepEqual(await h.holdNow(hold[c]),
+        { status: 'authorized', expires_at: '2026-04-04T00:00:00Z', held_amount_cents: 500 }, c);
+    }
+    // an end moved earlier cuts again, and one after the asked expiry gives no more than it
+    await put('r1', '2026-03-30T00:00:00Z');
+    assert.equal((await h.holdNow(hold.r1)).expires_at, '2026-03-30T00:00:00Z');
+    await put('r1', '2026-04-20T00:00:00Z');
+    assert.equal((await h.holdNow(hold.r1)).expires_at, '2026-04-04T00:00:00Z');
+    // past the ends that were taken back, they are still captured
+    await h.advance('2026-04-02T00:00:00Z');
+    for (const c of ['r1', 'r2']) {
+      const captured = (await h.post(`/api/v1/authorizations/${hold[c].lago_id}/capture`, {})).authorization;
+      assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 500], c);
+      await checkWalletLedger(h.t, wallets[c]);
+    }
+  } finally { await h.t.cleanup(); }
+});
