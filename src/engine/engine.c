@@ -1343,9 +1343,15 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         }
         /* same plan, new overrides: the subscription's own plan is replaced in place */
         /* fall through */
-    case SUBSCRIPTION_CHANGE_PENDING:
-        /* a pending one takes the request's end too, as PUT would (it was ignored: an audit) */
-        if (kind == SUBSCRIPTION_CHANGE_PENDING && (rq->has_ending_at || rq->ending_at_null)) {
+    case SUBSCRIPTION_CHANGE_PENDING: {
+        /* and takes the request's end when it names one (null: none), as PUT would and as
+         * Lago's plan changes do (PlanUpgradeService or PlanDowngradeService, which are also
+         * what Lago runs when an overridden subscription is subscribed again with new
+         * overrides: its plan is a child of its own). Audits found it ignored, for a pending
+         * one and then with overrides. */
+        const struct subscription was = *old;
+        bool ends = rq->has_ending_at || rq->ending_at_null;
+        if (ends) {
             if (rq->has_ending_at && rq->ending_at <= old->started_at)
                 return invalid(cmd, "ending_at", "invalid_date");
             old->has_ending_at = rq->has_ending_at;
@@ -1361,7 +1367,17 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         cmd->subscription = *old;
         if (store_subscription_save(e->store, old) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        return kind == SUBSCRIPTION_CHANGE_PENDING ? rebound_holds(e, cmd, old) : COMMAND_OK;
+        if (!ends)
+            return COMMAND_OK;
+        /* as PUT: a downgrade scheduled on it follows the end or never starts, the holds
+         * follow it, and an end moved into the period gives back what was paid past it */
+        r = align_scheduled(e, cmd, old, &was);
+        if (r == COMMAND_OK)
+            r = rebound_holds(e, cmd, old);
+        if (r == COMMAND_OK && rq->has_ending_at)
+            r = settle_to_end(e, cmd, old->id);
+        return r;
+    }
     case SUBSCRIPTION_CHANGE_UPGRADE: return switch_to_request(e, cmd, old, cmd->now);
     case SUBSCRIPTION_CHANGE_DOWNGRADE:
         /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's

@@ -132,7 +132,7 @@ test('a plan change by POST /subscriptions that names an ending_at bounds the op
 // by the earlier end: their credits were given back at that end, and a capture after it was
 // refused, while the subscription went on. Each now expires at min(its asked expiry, the end).
 test('an ending_at moved later or removed gives the open holds back their expiry, as far as the new end', async () => {
-  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'r', ['r1', 'r2'], [['dear', 9000]]);
+  const { h, wallets } = await setup('2026-03-28T00:00:00Z', 'r', ['r1', 'r2', 'r3'], [['dear', 9000]]);
   try {
     const put = async (sub, ending_at) => {
       const r = await h.t.api(`/api/v1/subscriptions/${sub}`, { method: 'PUT', body: { subscription: { ending_at } } });
@@ -151,11 +151,21 @@ test('an ending_at moved later or removed gives the open holds back their expiry
       assert.deepEqual(await h.holdNow(hold[c]),
         { status: 'authorized', expires_at: '2026-04-01T00:00:00Z', held_amount_cents: 500 }, c);
     }
+    // the same by POST /subscriptions to the same plan with new overrides (audit 11: its
+    // ending_at was dropped)
+    hold.r3 = await h.hold('r3');
+    const again = async (ending_at, amount_cents) =>
+      (await h.subscribe('r3', 'big', 'r3', { plan_overrides: { amount_cents }, ending_at })).subscription;
+    assert.equal((await again('2026-03-29T00:00:00Z', 4900)).ending_at, '2026-03-29T00:00:00Z');
+    assert.equal((await h.holdNow(hold.r3)).expires_at, '2026-03-29T00:00:00Z');
+    assert.equal((await again('2026-04-01T00:00:00Z', 4800)).ending_at, '2026-04-01T00:00:00Z');
+    assert.equal((await h.holdNow(hold.r3)).expires_at, '2026-04-01T00:00:00Z');
+    assert.equal((await again(null, 4700)).ending_at, null);
     // the end removed: by PUT, and by a plan change (an upgrade) naming ending_at: null
     assert.equal((await put('r1', null)).ending_at, null);
     const up = await h.subscribe('r2', 'dear', 'r2', { ending_at: null });
     assert.deepEqual([up.subscription.plan_code, up.subscription.ending_at], ['dear', null]);
-    for (const c of ['r1', 'r2']) {
+    for (const c of ['r1', 'r2', 'r3']) {
       assert.deepEqual(await h.holdNow(hold[c]),
         { status: 'authorized', expires_at: '2026-04-04T00:00:00Z', held_amount_cents: 500 }, c);
     }
@@ -166,7 +176,7 @@ test('an ending_at moved later or removed gives the open holds back their expiry
     assert.equal((await h.holdNow(hold.r1)).expires_at, '2026-04-04T00:00:00Z');
     // past the ends that were taken back, they are still captured
     await h.advance('2026-04-02T00:00:00Z');
-    for (const c of ['r1', 'r2']) {
+    for (const c of ['r1', 'r2', 'r3']) {
       const captured = (await h.post(`/api/v1/authorizations/${hold[c].lago_id}/capture`, {})).authorization;
       assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 500], c);
       await checkWalletLedger(h.t, wallets[c]);

@@ -672,3 +672,52 @@ test('current_billing_period_* lie within the subscription: from its start, to i
   assert.equal(r.body.subscription.status, 'pending');
   assert.deepEqual(period(r.body.subscription), [null, null]);
 });
+
+// Found by an audit (audit 11): subscribing again to the same plan with new plan_overrides
+// (its own plan replaced in place) dropped the request's ending_at without a word. Lago makes
+// an overridden subscription's change a plan change (PlanUpgradeService: the request's
+// ending_at when it names one, null included, else the current one's): so does Tally.
+test('the same plan with new plan_overrides takes the request\'s ending_at, as a plan change does', async () => {
+  const now = Math.floor(Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now) / 1000) * 1000;
+  const day = 86400e3, at = (d) => new Date(now + d * day).toISOString().replace('.000', '');
+  let r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 4000 } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const lago_id = r.body.subscription.lago_id;
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3900 }, ending_at: at(10) });
+  assert.deepEqual([r.status, r.body.subscription.lago_id, r.body.subscription.plan_amount_cents, r.body.subscription.ending_at],
+    [200, lago_id, 3900, at(10)]);
+  assert.equal((await call('GET', '/api/v1/subscriptions/ov_end_s')).body.subscription.ending_at, at(10));
+  // not named: kept; null: removed; one not after the clock: refused, nothing changes
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3800 } });
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.ending_at], [3800, at(10)]);
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3700 }, ending_at: at(-1) });
+  assert.deepEqual([r.status, r.body.error_details], [422, { ending_at: ['invalid_date'] }]);
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3700 }, ending_at: null });
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.ending_at], [3700, null]);
+  r = await call('GET', '/api/v1/subscriptions/ov_end_s');
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.ending_at], [3700, null]);
+  // a pending one: the end must come after its start
+  assert.equal((await subscribe('ov_end', 'monthly', 'ov_pend_s', { subscription_at: at(30) })).status, 200);
+  r = await subscribe('ov_end', 'monthly', 'ov_pend_s', { plan_overrides: { amount_cents: 3000 }, ending_at: at(20) });
+  assert.deepEqual([r.status, r.body.error_details], [422, { ending_at: ['invalid_date'] }]);
+  r = await subscribe('ov_end', 'monthly', 'ov_pend_s', { plan_overrides: { amount_cents: 3000 }, ending_at: at(40) });
+  assert.deepEqual([r.status, r.body.subscription.status, r.body.subscription.ending_at], [200, 'pending', at(40)]);
+  // a downgrade scheduled on it follows the end past its switch, and never starts when the
+  // end comes first, as after PUT
+  r = await subscribe('ov_end', 'cheap', 'ov_end_s');
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+  const sw = Date.parse(r.body.subscription.current_billing_period_ending_at) + 1000;
+  const iso = (ms) => new Date(ms).toISOString().replace('.000', '');
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3600 }, ending_at: iso(sw + day) });
+  assert.deepEqual([r.status, r.body.subscription.ending_at, r.body.subscription.next_plan_code], [200, iso(sw + day), 'cheap']);
+  assert.equal((await call('GET', '/api/v1/subscriptions/ov_end_s?status=pending')).body.subscription.ending_at, iso(sw + day));
+  const before = Math.floor((now + sw) / 2000) * 1000;
+  r = await subscribe('ov_end', 'monthly', 'ov_end_s', { plan_overrides: { amount_cents: 3500 }, ending_at: iso(before) });
+  assert.deepEqual([r.status, r.body.subscription.ending_at], [200, iso(before)]);
+  await advance(iso(before + 1000));
+  r = await call('GET', '/api/v1/subscriptions/ov_end_s?status=canceled');
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.canceled_at], ['cheap', iso(before)]);
+  r = await call('GET', '/api/v1/subscriptions/ov_end_s?status=terminated');
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.terminated_at, r.body.subscription.next_plan_code],
+    [3500, iso(before), null]);
+});
