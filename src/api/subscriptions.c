@@ -80,9 +80,27 @@ static void render_plan_changes(struct jsonw *w, const struct subscription *sub,
         jsonw_null(w);
 }
 
+/*
+ * Lago's trial_ended_at (subscription_trial_ended): counted from the first start under the
+ * external id, not from sub's own (a plan change restarted the trial: an audit). Looked up only
+ * for a plan with a trial; false when none shows or the store cannot say.
+ */
+static bool trial_ended(struct store_conn *conn, const struct subscription *sub,
+                        const struct plan_terms *terms, tally_time now, tally_time *out)
+{
+    if (!terms || money_sign(terms->trial_period_days) <= 0)
+        return false;
+    tally_time first = sub->started_at;
+    enum store_status s = store_subscription_initial_start(conn, sub->org_id, sub->customer_id,
+                                                           sub->external_id, now, &first);
+    if (s == STORE_ERROR)
+        return false;
+    return subscription_trial_ended(sub, terms, first, now, out);
+}
+
 static void render_periods(struct jsonw *w, const struct subscription *sub,
                            const struct plan_terms *terms, const struct tz_zone *zone,
-                           tally_time now)
+                           tally_time now, struct store_conn *conn)
 {
     /* Lago's serializer writes its DatesService's charges_from/to_datetime: the charges'
      * period, the month of a yearly or semiannual plan with bill_charges_monthly (an audit
@@ -104,7 +122,7 @@ static void render_periods(struct jsonw *w, const struct subscription *sub,
     time_or_null(w, "current_billing_period_ending_at", known,
                  cut ? end : p.end - TIMESTAMP_USEC_PER_SEC);
     tally_time trial_end;
-    bool ended = terms && subscription_trial_end(sub, terms, &trial_end) && trial_end <= now;
+    bool ended = trial_ended(conn, sub, terms, now, &trial_end);
     time_or_null(w, "trial_ended_at", ended, ended ? trial_end : 0);
 }
 
@@ -154,7 +172,7 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     time_or_null(w, "terminated_at", status == SUBSCRIPTION_TERMINATED, end);
     time_or_null(w, "canceled_at", status == SUBSCRIPTION_CANCELED, sub->canceled_at);
     render_plan_changes(w, sub, now, zone, conn, &req->arena);
-    render_periods(w, sub, has_plan ? &terms : NULL, zone, now);
+    render_periods(w, sub, has_plan ? &terms : NULL, zone, now, conn);
     /* Lago's defaults, the only choices taken until the Invoices issue bills terminations
      * (read_termination_choices): a credit note for the unused time of a plan paid in
      * advance, an invoice for unbilled usage */

@@ -145,7 +145,7 @@ tally_time subscription_usage_to(const struct subscription *s, const struct peri
     return p->end < end ? p->end : end;
 }
 
-bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,
+bool subscription_trial_end(tally_time initial_started_at, const struct plan_terms *t,
                             tally_time *out)
 {
     if (money_sign(t->trial_period_days) <= 0)
@@ -156,8 +156,23 @@ bool subscription_trial_end(const struct subscription *s, const struct plan_term
     if (money_mul_round(t->trial_period_days, money_from_int(TIMESTAMP_USEC_PER_DAY), 0,
                         MONEY_ROUND_FLOOR, &usec) != MONEY_OK ||
         money_to_minor_units(usec, 0, MONEY_ROUND_FLOOR, &n) != MONEY_OK ||
-        __builtin_add_overflow(s->started_at, n, out))
+        __builtin_add_overflow(initial_started_at, n, out))
         return false;
+    return true;
+}
+
+bool subscription_trial_ended(const struct subscription *s, const struct plan_terms *t,
+                              tally_time initial_started_at, tally_time now, tally_time *out)
+{
+    enum subscription_status status = subscription_status_at(s, now);
+    tally_time end;
+    if ((status != SUBSCRIPTION_ACTIVE && status != SUBSCRIPTION_TERMINATED) ||
+        !subscription_trial_end(initial_started_at, t, &end))
+        return false;
+    /* active over [started_at, its end): it was so at some instant from the trial's end on */
+    if (end > now || end >= subscription_end(s))
+        return false;
+    *out = end;
     return true;
 }
 

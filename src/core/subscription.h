@@ -141,11 +141,20 @@ tally_time subscription_usage_end(const struct subscription *s);
 tally_time subscription_usage_to(const struct subscription *s, const struct period *p);
 
 /*
- * When the plan's trial ends for this subscription (started_at + trial days, to the
- * microsecond). False when the plan has no trial.
+ * When the plan's trial ends, counted from `initial_started_at`: the first start under the
+ * subscription's external id (Lago's Subscription#initial_started_at), so that a plan change
+ * does not restart it; plus the trial's days, to the microsecond. False when the plan has none.
  */
-bool subscription_trial_end(const struct subscription *s, const struct plan_terms *t,
+bool subscription_trial_end(tally_time initial_started_at, const struct plan_terms *t,
                             tally_time *out);
+/*
+ * Lago's trial_ended_at of s at `now`: the trial's end (subscription_trial_end) once it has
+ * come while s was active. Lago's job sets it on active subscriptions only, so one that ended
+ * before its trial did, or has not started, shows none (false), and one started after it (a
+ * plan change) shows it from the start.
+ */
+bool subscription_trial_ended(const struct subscription *s, const struct plan_terms *t,
+                              tally_time initial_started_at, tally_time now, tally_time *out);
 
 /*
  * Lago's day proration of a plan fee: amount_cents / days_in_period * days_billed, rounded

@@ -506,6 +506,7 @@ enum stmt_id {
     STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
     STMT_SUBSCRIPTION_ENDED_AT,
+    STMT_SUBSCRIPTION_INITIAL_START,
     STMT_SUBSCRIPTION_OWN_PLANS,
     STMT_CUSTOMER_TAXED,
     STMT_CUSTOMER_SET_TAX_CODES,
@@ -932,6 +933,11 @@ static const char *const sql[STMT_COUNT] = {
         " AND s.canceled_at IS NULL AND s.terminated_at = ?3"
         " AND COALESCE(s.ending_at, 9223372036854775807) >= ?3"
         " ORDER BY s.started_at DESC LIMIT 1",
+    /* started by ?4: a canceled one never was (its cancel comes at or before its start) */
+    [STMT_SUBSCRIPTION_INITIAL_START] =
+        "SELECT MIN(started_at) FROM subscriptions"
+        " WHERE org_id = ?1 AND external_id = ?2 AND customer_id = ?3 AND started_at <= ?4"
+        " AND (canceled_at IS NULL OR canceled_at > started_at)",
     [STMT_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
     [STMT_SETTING_PUT] = "INSERT INTO settings(name, value) VALUES (?1, ?2)"
                          " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -3480,6 +3486,27 @@ enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_
     bind_text(s, 2, external_id);
     sqlite3_bind_int64(s, 3, at);
     return read_one(s, read_subscription_row, out, a);
+}
+
+enum store_status store_subscription_initial_start(struct store_conn *c, int64_t org_id,
+                                                   int64_t customer_id, const char *external_id,
+                                                   tally_time now, tally_time *out)
+{
+    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_INITIAL_START);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_id);
+    sqlite3_bind_int64(s, 3, customer_id);
+    sqlite3_bind_int64(s, 4, now);
+    enum store_status r = STORE_ERROR;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        r = sqlite3_column_type(s, 0) == SQLITE_NULL ? STORE_NOT_FOUND : STORE_OK;
+        if (r == STORE_OK)
+            *out = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    return r;
 }
 
 /* ---- wallets -------------------------------------------------------------------------------- */

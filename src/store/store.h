@@ -483,6 +483,15 @@ enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_
                                               const char *external_id, tally_time at,
                                               struct store_subscription *out, struct arena *a);
 
+/*
+ * The first start under a customer's external id (Lago's Subscription#initial_started_at): the
+ * earliest started_at of its subscriptions started by `now`, whatever their plan or status
+ * since (one canceled before its start never started). STORE_NOT_FOUND when none has.
+ */
+enum store_status store_subscription_initial_start(struct store_conn *c, int64_t org_id,
+                                                   int64_t customer_id, const char *external_id,
+                                                   tally_time now, tally_time *out);
+
 /* ---- wallets (core/wallet.h) ----------------------------------------------------------- */
 
 struct store_wallet {

@@ -721,3 +721,39 @@ test('the same plan with new plan_overrides takes the request\'s ending_at, as a
   assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.terminated_at, r.body.subscription.next_plan_code],
     [3500, iso(before), null]);
 });
+
+// Found by an audit (audit 11): trial_ended_at was counted from the subscription's own start,
+// so a plan change restarted the trial. Lago counts it from the first start under the external
+// id (Subscription#initial_started_at, the one FreeTrialBillingService reads), and its job sets
+// it on active subscriptions only: one ended (or not started) before the trial ended never
+// shows it.
+test('trial_ended_at counts from the first start under the external id, across plan changes', async () => {
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'trial_plus', name: 'trial_plus', interval: 'monthly', amount_cents: 2000, amount_currency: 'EUR', trial_period: 14 } })).status, 200);
+  const day = 86400e3, iso = (ms) => new Date(ms).toISOString().replace('.000', '');
+  let r = await subscribe('tr_c', 'trial', 'tr_s');
+  const start = Date.parse(r.body.subscription.started_at);
+  assert.equal((await subscribe('tr_c', 'trial', 'tr_re')).status, 200);
+  await advance(iso(start + 10 * day));
+  // an upgrade, and the same external id subscribed again after a termination
+  r = await subscribe('tr_c', 'trial_plus', 'tr_s');
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.trial_ended_at], ['trial_plus', null]);
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/tr_re')).status, 200);
+  assert.equal((await subscribe('tr_c', 'trial', 'tr_re')).status, 200);
+  await advance(iso(start + 14 * day));
+  for (const id of ['tr_s', 'tr_re']) {
+    r = await call('GET', `/api/v1/subscriptions/${id}`);
+    assert.deepEqual([r.body.subscription.status, r.body.subscription.trial_ended_at], ['active', iso(start + 14 * day)], id);
+  }
+  // the ones ended on day 10 never saw their trial end
+  r = await call('GET', '/api/v1/subscriptions?external_customer_id=tr_c&status[]=terminated');
+  assert.deepEqual(r.body.subscriptions.map((s) => [s.external_id, s.trial_ended_at]).sort(), [['tr_re', null], ['tr_s', null]]);
+  // a downgrade: pending, it shows none; started, the trial that ended under the external id
+  r = await subscribe('tr_c', 'trial', 'tr_s');
+  assert.equal(r.body.subscription.next_plan_code, 'trial');
+  const sw = Date.parse(r.body.subscription.current_billing_period_ending_at) + 1000;
+  r = await call('GET', '/api/v1/subscriptions/tr_s?status=pending');
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.trial_ended_at], ['trial', null]);
+  await advance(iso(sw + 1000));
+  r = await call('GET', '/api/v1/subscriptions/tr_s');
+  assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.trial_ended_at], ['trial', iso(start + 14 * day)]);
+});

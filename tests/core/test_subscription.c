@@ -91,16 +91,50 @@ static void trial_end(void **state)
     struct subscription s = base();
     struct plan_terms t = {.interval = PERIOD_MONTHLY, .trial_period_days = money_from_int(0)};
     tally_time end;
-    assert_false(subscription_trial_end(&s, &t, &end));
+    assert_false(subscription_trial_end(s.started_at, &t, &end));
     assert_int_equal(money_parse("14", 2, &t.trial_period_days), MONEY_OK);
-    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_true(subscription_trial_end(s.started_at, &t, &end));
     assert_int_equal(end, s.started_at + 14 * DAY);
     assert_int_equal(money_parse("0.5", 3, &t.trial_period_days), MONEY_OK);
-    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_true(subscription_trial_end(s.started_at, &t, &end));
     assert_int_equal(end, s.started_at + DAY / 2);
     assert_int_equal(money_parse("0.0000000001", 12, &t.trial_period_days), MONEY_OK);
-    assert_true(subscription_trial_end(&s, &t, &end));
+    assert_true(subscription_trial_end(s.started_at, &t, &end));
     assert_int_equal(end, s.started_at + 8); /* 8.64 microseconds, rounded down */
+}
+
+/* Lago's trial_ended_at: from the first start under the external id, shown once the trial has
+ * ended while the subscription was active (audit 11: a plan change restarted it). */
+static void trial_ended_follows_the_first_start(void **state)
+{
+    (void)state;
+    struct subscription s = base(); /* started 2026-01-10 */
+    struct plan_terms t = {.interval = PERIOD_MONTHLY};
+    assert_int_equal(money_parse("14", 2, &t.trial_period_days), MONEY_OK);
+    tally_time first = s.started_at - 10 * DAY, end = 0;
+    /* a plan change 10 days into it: the trial ends 4 days after this start */
+    assert_false(subscription_trial_ended(&s, &t, first, s.started_at + 4 * DAY - 1, &end));
+    assert_true(subscription_trial_ended(&s, &t, first, s.started_at + 4 * DAY, &end));
+    assert_int_equal(end, first + 14 * DAY);
+    /* started after the trial ended: shown from its start, the first start's end */
+    assert_true(subscription_trial_ended(&s, &t, s.started_at - 20 * DAY, s.started_at, &end));
+    assert_int_equal(end, s.started_at - 6 * DAY);
+    /* ended before the trial did (or as it did): never shown */
+    s.has_terminated_at = true;
+    s.terminated_at = s.started_at + 4 * DAY;
+    assert_false(subscription_trial_ended(&s, &t, first, s.started_at + 30 * DAY, &end));
+    s.terminated_at = s.started_at + 4 * DAY + 1;
+    assert_true(subscription_trial_ended(&s, &t, first, s.started_at + 30 * DAY, &end));
+    /* not started (a scheduled downgrade), or canceled: none */
+    s = base();
+    assert_false(subscription_trial_ended(&s, &t, first, s.started_at - 1, &end));
+    s.has_canceled_at = true;
+    s.canceled_at = s.started_at;
+    assert_false(subscription_trial_ended(&s, &t, first, s.started_at + 30 * DAY, &end));
+    /* no trial */
+    s = base();
+    t.trial_period_days = money_from_int(0);
+    assert_false(subscription_trial_ended(&s, &t, first, s.started_at + 30 * DAY, &end));
 }
 
 static void current_period_clamps_to_the_subscription(void **state)
@@ -316,6 +350,7 @@ int main(void)
         cmocka_unit_test(status_follows_the_clock),
         cmocka_unit_test(plan_changes),
         cmocka_unit_test(trial_end),
+        cmocka_unit_test(trial_ended_follows_the_first_start),
         cmocka_unit_test(current_period_clamps_to_the_subscription),
         cmocka_unit_test(charges_billed_monthly),
         cmocka_unit_test(usage_from_is_the_later_start),
