@@ -513,7 +513,8 @@ static bool parse_customer(struct parse *p, struct json_object *obj, struct cust
     if (!customer_input_validate(in, &field, &code))
         return refuse(p, field, code);
     const char *tz = in->values.text[CUSTOMER_TIMEZONE];
-    if (in->has_text[CUSTOMER_TIMEZONE] && tz && !tzdb_get(p->req->api->tzdb, tz, strlen(tz)))
+    if (in->has_text[CUSTOMER_TIMEZONE] && tz &&
+        (!tzdb_name_is_zone(tz, strlen(tz)) || !tzdb_get(p->req->api->tzdb, tz, strlen(tz))))
         return refuse(p, "timezone", "invalid_timezone");
     if (!entropy_uuid(in->values.lago_id))
         return refuse(p, "lago_id", "out_of_entropy");

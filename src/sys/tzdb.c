@@ -77,6 +77,22 @@ bool tzdb_name_valid(const char *name, size_t len)
     return true;
 }
 
+/* Whether the first len bytes of name are `word`, whole or as the first component. */
+static bool names(const char *name, size_t len, const char *word, bool as_directory)
+{
+    size_t n = strlen(word);
+    if (len < n || memcmp(name, word, n) != 0)
+        return false;
+    return len == n || (as_directory && name[n] == '/');
+}
+
+bool tzdb_name_is_zone(const char *name, size_t len)
+{
+    return tzdb_name_valid(name, len) && !names(name, len, "localtime", false) &&
+           !names(name, len, "posixrules", false) && !names(name, len, "Factory", false) &&
+           !names(name, len, "posix", true) && !names(name, len, "right", true);
+}
+
 /* Index of `name` in the cache, or where it would go. Caller holds the lock. */
 static size_t find(const struct tzdb *db, const char *name, bool *found)
 {

@@ -50,6 +50,13 @@ void tzdb_close(struct tzdb *db);
 
 /* True if `name` (len bytes, not necessarily NUL-terminated) is a well-formed zone name. */
 bool tzdb_name_valid(const char *name, size_t len);
+/*
+ * True if `name` is well formed and names a zone a customer may be in: not one of the files
+ * beside the zones (`localtime`, the host's own setting, which would move with the host;
+ * `posixrules`, a deprecated link; `Factory`, the placeholder; the `posix/` and `right/`
+ * copies). tzdb_lookup still loads those: a name stored before they were refused keeps working.
+ */
+bool tzdb_name_is_zone(const char *name, size_t len);
 
 /*
  * The zone called `name` (len bytes, not necessarily NUL-terminated), loaded on first use.

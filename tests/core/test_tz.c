@@ -845,6 +845,17 @@ static void test_tzdb_names(void **state)
     /* Not NUL-terminated: only len bytes are read. */
     assert_non_null(tzdb_get(db, "UTCxyz", 3));
 
+    /* Files of the database that are not zones a customer may name: looked up still (a name
+     * stored before they were refused loads), never taken from a request. */
+    static const char *const not_zones[] = {
+        "localtime", "posixrules", "Factory", "posix/UTC", "right/Europe/Paris", "posix", "right"};
+    for (size_t i = 0; i < sizeof not_zones / sizeof not_zones[0]; i++)
+        assert_false(tzdb_name_is_zone(not_zones[i], strlen(not_zones[i])));
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(tzdb_name_is_zone(good[i], strlen(good[i])));
+    assert_true(tzdb_name_is_zone("posixtime/X", 11)); /* a prefix of a component is not one */
+    assert_false(tzdb_name_is_zone("../UTC", 6));
+
     const struct tz_zone *z;
     assert_int_equal(tzdb_lookup(db, "Mars/Olympus_Mons", 17, &z), TZDB_ERR_NOTFOUND);
     assert_int_equal(tzdb_lookup(db, "America", 7, &z), TZDB_ERR_NOTFOUND); /* directory */
