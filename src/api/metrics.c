@@ -154,6 +154,16 @@ static void render_engine(struct engine *engine, struct buf *out)
                "tally_usage_events_read_total %" PRIu64 "\n",
                s.usage_builds, s.usage_events_read);
     buf_printf(out,
+               "# HELP tally_sweep_failures_total The real clock's sweeps of an organization that "
+               "failed (each said on stderr with the customer it failed at).\n"
+               "# TYPE tally_sweep_failures_total counter\ntally_sweep_failures_total %" PRIu64 "\n"
+               "# HELP tally_sweep_quarantined_customers Customers (or whole organizations, for a "
+               "failure that named none) the real clock's sweep passes over until they are "
+               "retried.\n"
+               "# TYPE tally_sweep_quarantined_customers gauge\n"
+               "tally_sweep_quarantined_customers %" PRIu64 "\n",
+               s.sweep_failures, s.sweep_quarantined);
+    buf_printf(out,
                "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
                "debits (kept in the wallet journal).\n"
                "# TYPE tally_wallet_pending_customers gauge\n"

@@ -25,6 +25,7 @@
 #include "core/subscription.h"
 #include "store/store.h"
 #include "core/timestamp.h"
+#include "engine/sweep_quarantine.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -223,6 +224,11 @@ struct command {
         struct {
             tally_time to;
         } test_clock_advance;
+        /* The real clock's sweep of one organization (the writer's own command). */
+        struct {
+            const char *skip_customers;   /* passed over (store_due's), NULL: none */
+            struct sweep_failure failure; /* where it failed, if it did */
+        } sweep;
         /*
          * Create (item.id == 0) or replace a catalog item. A replace carries the updated_at
          * the request read, and is refused as stale if the item changed since (the request

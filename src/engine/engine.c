@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "core/dedup.h"
 #include "core/expression.h"
 #include "engine/sub_cache.h"
+#include "engine/sweep_quarantine.h"
 #include "engine/syncer.h"
 #include "engine/usage.h"
 #include "engine/usage_view.h"
@@ -91,6 +93,7 @@ struct engine {
     struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
     struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
     struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
+    struct sweep_quarantine quarantine;           /* customers the real clock's sweep passes over */
     struct expression_scratch expression_scratch; /* metrics' expressions write strings here */
     bool recover_wallets; /* the book was dropped: the journal goes back in before a batch */
     bool batch_failed;    /* a wallet flush failed: the batch must not commit */
@@ -124,6 +127,7 @@ struct engine {
     _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
     _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
     _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
+    _Atomic uint64_t sweep_failures, sweep_quarantined; /* the real clock's sweeps that failed */
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -540,7 +544,8 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     return COMMAND_OK;
 }
 
-static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max);
+static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
+                                          const char *skip_customers, struct sweep_failure *at);
 
 static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
                                                     struct org_state *org)
@@ -558,16 +563,19 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     cmd->now = to;
     /* A sweep makes at most WALLET_RULE_CATCH_UP_MAX anniversaries of a wallet; a jump over
      * more sweeps again, so the answer's `now` has them all (an audit found a 30-year jump
-     * of a weekly rule stop at 1,000 grants). Bounded: a sweep that did nothing ends it. */
+     * of a weekly rule stop at 1,000 grants). Bounded: a sweep that did nothing ends it. No
+     * customer is passed over (engine/sweep_quarantine.h is the real clock's): a failure is
+     * the caller's answer. */
     size_t done;
+    struct sweep_failure at;
     enum command_result r = COMMAND_OK;
     for (int sweeps = 0; r == COMMAND_OK && sweeps < ENGINE_ADVANCE_SWEEPS_MAX; sweeps++) {
-        r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
+        r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, NULL, &done, &at);
         if (r != COMMAND_OK || done == 0 ||
-            !wallet_clock_due(e->store, org->org_id, &org->reminders, to))
+            !wallet_clock_due(e->store, org->org_id, &org->reminders, NULL, to))
             break;
     }
-    return r == COMMAND_OK ? settle_periods(e, cmd, SIZE_MAX) : r;
+    return r == COMMAND_OK ? settle_periods(e, cmd, SIZE_MAX, NULL, &at) : r;
 }
 
 static enum command_result check_refs(struct engine *e, struct command *cmd)
@@ -2943,8 +2951,10 @@ static enum command_result settle_now(struct engine *e, struct command *cmd,
 }
 
 /* The organization's subscriptions due for their periods' carried units (settle_period),
- * earliest first, `max` of them at most (each leaves the due ones when settled). */
-static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max)
+ * earliest first, `max` of them at most (each leaves the due ones when settled), but those of
+ * the customers in skip_customers; *at says where it is, as wallet_clock_sweep's. */
+static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
+                                          const char *skip_customers, struct sweep_failure *at)
 {
     struct store_due_item due[32];
     size_t count, settled_count = 0;
@@ -2952,25 +2962,32 @@ static enum command_result settle_periods(struct engine *e, struct command *cmd,
     cmd->settling_periods = true;
     enum command_result r = COMMAND_OK;
     do {
-        if (store_due(store_conn(e->store), cmd->org_id, STORE_DUE_PERIODS, cmd->now, due,
-                      sizeof due / sizeof due[0], &count) != STORE_OK) {
+        *at = (struct sweep_failure){.doing = "reading the periods due"};
+        if (store_due(store_conn(e->store), cmd->org_id, STORE_DUE_PERIODS, cmd->now,
+                      skip_customers, due, sizeof due / sizeof due[0], &count) != STORE_OK) {
             r = COMMAND_STORE_FAILED;
             break;
         }
-        for (size_t i = 0; i < count && r == COMMAND_OK; i++, settled_count++)
+        for (size_t i = 0; i < count && r == COMMAND_OK; i++, settled_count++) {
+            *at = (struct sweep_failure){.customer_id = due[i].customer_id,
+                                         .doing = "settling the period of subscription"};
+            snprintf(at->item, sizeof at->item, "%" PRId64, due[i].subscription_id);
             r = settle_period(e, cmd, due[i].subscription_id, true);
+        }
     } while (r == COMMAND_OK && count == sizeof due / sizeof due[0] && settled_count < max);
     cmd->settling_periods = was;
     return r;
 }
 
-/* Whether the organization has a subscription due for its period's carried units. */
-static bool periods_due(struct engine *e, int64_t org_id, tally_time now)
+/* Whether the organization has a subscription due for its period's carried units (but those
+ * of the customers in skip_customers). */
+static bool periods_due(struct engine *e, int64_t org_id, const char *skip_customers,
+                        tally_time now)
 {
     struct store_due_item item;
     size_t count = 0;
-    return store_due(store_conn(e->store), org_id, STORE_DUE_PERIODS, now, &item, 1, &count) !=
-               STORE_OK ||
+    return store_due(store_conn(e->store), org_id, STORE_DUE_PERIODS, now, skip_customers, &item, 1,
+                     &count) != STORE_OK ||
            count > 0; /* a failing store: let the sweep's command report it */
 }
 
@@ -3233,14 +3250,22 @@ static enum command_result captured(struct engine *e, struct command *cmd)
     return store_authorization_save(e->store, a) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* The real clock's sweep of an organization (sweep_real_clocks), passing over the customers
+ * in quarantine; a failure says where it happened, for the quarantine. */
 static enum command_result apply_sweep(struct engine *e, struct command *cmd)
 {
     size_t done;
     struct org_state *org = find_org(e, cmd->org_id);
     if (!org)
         return COMMAND_NOT_FOUND;
-    enum command_result r = wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, &done);
-    return r == COMMAND_OK ? settle_periods(e, cmd, ENGINE_SETTLE_PER_SWEEP_MAX) : r;
+    const char *skip = cmd->as.sweep.skip_customers;
+    struct sweep_failure *at = &cmd->as.sweep.failure;
+    enum command_result r =
+        wallet_clock_sweep(&e->wallets, e->store, cmd, &org->reminders, skip, &done, at);
+    if (r == COMMAND_OK)
+        r = settle_periods(e, cmd, ENGINE_SETTLE_PER_SWEEP_MAX, skip, at);
+    at->failed = r != COMMAND_OK;
+    return r;
 }
 
 static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
@@ -4485,10 +4510,74 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         syncer_hand_over(e->syncer, batch);
 }
 
+/* A command's result as the log names it. */
+static const char *result_name(enum command_result r)
+{
+    switch (r) {
+    case COMMAND_OK: return "ok";
+    case COMMAND_NOT_FOUND: return "not found";
+    case COMMAND_INVALID: return "refused";
+    case COMMAND_STORE_FAILED: return "its data could not be read or written";
+    case COMMAND_INSUFFICIENT_CREDITS: return "insufficient credits";
+    default: return "failed";
+    }
+}
+
+/* A client's text (a name, an external id) for one log line: control bytes become '?'. */
+static void loggable(char *out, size_t size, const char *text)
+{
+    snprintf(out, size, "%s", text ? text : "?");
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 /*
- * The real clock's sweep: what came due (holds, grants, wallets expiring) in every
- * organization on the real clock, as one COMMAND_SWEEP each, applied and committed like any
- * batch. (Test clocks sweep when they are advanced.)
+ * One line on stderr (tallyd's log) for a sweep that failed: the organization, the customer
+ * and item it failed at, and for how long they are passed over. Between batches: its reads see
+ * what the failed command left, which is what was there before it.
+ */
+static void report_sweep_failure(struct engine *e, const struct command *c, tally_time wait,
+                                 struct arena *a)
+{
+    const struct sweep_failure *f = &c->as.sweep.failure;
+    struct store_conn *conn = store_conn(e->store);
+    struct store_org org;
+    struct customer customer;
+    char org_name[256], external_id[CUSTOMER_EXTERNAL_ID_MAX + 1];
+    loggable(org_name, sizeof org_name,
+             store_org_get(conn, c->org_id, &org, a) == STORE_OK ? org.name : NULL);
+    char who[CUSTOMER_EXTERNAL_ID_MAX + 32] = "";
+    if (f->customer_id != 0 &&
+        store_customer_by_id(conn, f->customer_id, &customer, a) == STORE_OK) {
+        loggable(external_id, sizeof external_id, customer.external_id);
+        snprintf(who, sizeof who, " at customer %s", external_id);
+    } else if (f->customer_id != 0) {
+        snprintf(who, sizeof who, " at customer #%" PRId64, f->customer_id);
+    }
+    char retry[96] = "it could not be passed over: tried again at the next sweep";
+    if (wait > 0)
+        snprintf(retry, sizeof retry, "%s passed over for %" PRId64 " s%s",
+                 f->customer_id ? "that customer is" : "its whole sweep is",
+                 wait / TIMESTAMP_USEC_PER_SEC, f->customer_id ? ", the others go on" : "");
+    fprintf(stderr,
+            "tallyd: the clock's sweep of organization %" PRId64
+            " (%s) failed%s (%s%s%s: %s); %s\n",
+            c->org_id, org_name, who, f->doing ? f->doing : "sweeping", f->item[0] ? " " : "",
+            f->item, result_name(c->result), retry);
+}
+
+/*
+ * The real clock's sweep: what came due (holds, grants, wallets expiring, periods to settle)
+ * in every organization on the real clock, as one COMMAND_SWEEP each, applied and committed
+ * like any batch. (Test clocks sweep when they are advanced.)
+ *
+ * A sweep that fails is undone whole (apply_one). So that one customer's data cannot stop the
+ * organization's clock, the customer it failed at goes into e->quarantine (engine/
+ * sweep_quarantine.h), is said on stderr and counted, and the next sweep, a second later,
+ * passes it over until its time comes; the others go on. Invariant: the quarantine is the
+ * writer's alone, judged here once per sweep at `now` (the skip list each command carries),
+ * and changed here after the batch, from the commands' results; nothing else reads it.
  */
 static void sweep_real_clocks(struct engine *e)
 {
@@ -4498,20 +4587,29 @@ static void sweep_real_clocks(struct engine *e)
     struct command *head = NULL, **tail = &head;
     size_t n = 0;
     tally_time now = wallclock_now();
+    struct sweep_quarantine *q = &e->quarantine;
     for (size_t i = 0; cmds && i < e->org_count; i++) {
-        /* only where something is due: an idle server writes nothing */
-        if (e->orgs[i].has_test_clock ||
-            (!wallet_clock_due(e->store, e->orgs[i].org_id, &e->orgs[i].reminders, now) &&
-             !periods_due(e, e->orgs[i].org_id, now)))
+        int64_t org_id = e->orgs[i].org_id;
+        const char *skip;
+        if (e->orgs[i].has_test_clock || sweep_quarantine_org_waits(q, org_id, now) ||
+            !sweep_quarantine_skipped(q, org_id, now, &arena, &skip))
             continue;
+        /* only where something is due: an idle server writes nothing (what is due for the
+         * customers passed over included) */
+        if (!wallet_clock_due(e->store, org_id, &e->orgs[i].reminders, skip, now) &&
+            !periods_due(e, org_id, skip, now)) {
+            sweep_quarantine_passed(q, org_id, now); /* those whose time came had nothing due */
+            continue;
+        }
         struct command *c = &cmds[n++];
         *c = (struct command){.kind = COMMAND_SWEEP,
-                              .org_id = e->orgs[i].org_id,
+                              .org_id = org_id,
                               .arena = &arena,
                               .render = own_render,
-                              .done = own_done};
+                              .done = own_done,
+                              .as.sweep.skip_customers = skip};
         /* its ids come from what it is (organization, instant) under the engine's secret */
-        int64_t what[2] = {e->orgs[i].org_id, now};
+        int64_t what[2] = {org_id, now};
         struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
         memcpy(c->id_seed, &seed, sizeof c->id_seed);
         *tail = c;
@@ -4519,6 +4617,20 @@ static void sweep_real_clocks(struct engine *e)
     }
     if (n > 0)
         apply_batch(e, head, n, false);
+    for (size_t i = 0; i < n; i++) {
+        const struct command *c = &cmds[i];
+        const struct sweep_failure *f = &c->as.sweep.failure;
+        if (c->result == COMMAND_OK) {
+            sweep_quarantine_passed(q, c->org_id, now); /* swept with the others: it is well */
+        } else if (f->failed) {
+            atomic_fetch_add(&e->sweep_failures, 1);
+            tally_time wait = sweep_quarantine_fail(q, c->org_id, f->customer_id, now);
+            report_sweep_failure(e, c, wait, &arena);
+        }
+        /* else it was sound, but its group failed to commit (counted there): tried again at
+         * the next sweep, as it was */
+    }
+    atomic_store(&e->sweep_quarantined, (uint64_t)sweep_quarantine_count(q));
     for (size_t i = 0; i < n; i++)
         buf_free(&cmds[i].response);
     arena_free(&arena);
@@ -4759,6 +4871,7 @@ static void free_state(struct engine *e)
     usage_views_free(&e->views);
     sub_cache_free(&e->subscriptions);
     wallet_book_free(&e->wallets);
+    sweep_quarantine_free(&e->quarantine);
     free(e->touches);
     free(e->added);
     free(e->orgs);
@@ -4922,4 +5035,6 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->snapshot_events = atomic_load(&e->snapshot_events_shown);
     out->usage_builds = atomic_load(&e->usage_builds_shown);
     out->usage_events_read = atomic_load(&e->usage_events_read_shown);
+    out->sweep_failures = atomic_load(&e->sweep_failures);
+    out->sweep_quarantined = atomic_load(&e->sweep_quarantined);
 }

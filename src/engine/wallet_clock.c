@@ -509,6 +509,15 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
     return r;
 }
 
+/* Where the sweep is now: on an item of a customer, or between items (customer 0). */
+static void sweeping(struct sweep_failure *at, int64_t customer_id, const char *doing,
+                     const char *item)
+{
+    at->customer_id = customer_id;
+    at->doing = doing ? doing : "reading what came due";
+    snprintf(at->item, sizeof at->item, "%s", item ? item : "");
+}
+
 /*
  * Records the due expiry reminders as webhook events (credits.expiring_soon) in the outbox,
  * delivered by the webhook sender; each grant is reminded once per threshold, the nearest
@@ -517,17 +526,21 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
  * they expire, which the transaction alone does not say when its wallet's expiry is the one.
  */
 static enum command_result record_reminders(struct store *st, struct command *cmd,
-                                            const struct wallet_reminders *reminders, size_t *done)
+                                            const struct wallet_reminders *reminders,
+                                            const char *skip_customers, size_t *done,
+                                            struct sweep_failure *at)
 {
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
     const int32_t *reminder_days = reminders->days;
     for (size_t k = 0; k < reminders->count; k++) {
         do {
-            if (store_reminders_due(store_conn(st), cmd->org_id, reminder_days[k], cmd->now, due,
-                                    SWEEP_ROUND, &count) != STORE_OK)
+            if (store_reminders_due(store_conn(st), cmd->org_id, reminder_days[k], cmd->now,
+                                    skip_customers, due, SWEEP_ROUND, &count) != STORE_OK)
                 return COMMAND_STORE_FAILED;
             for (size_t i = 0; i < count; i++) {
+                sweeping(at, due[i].customer_id, "recording an expiry reminder of wallet",
+                         due[i].lago_id);
                 char data[192], expires[TIMESTAMP_TEXT_MAX];
                 timestamp_format(due[i].due_at, false, expires);
                 snprintf(data, sizeof data,
@@ -545,6 +558,7 @@ static enum command_result record_reminders(struct store *st, struct command *cm
                     store_wallet_transaction_set_reminded(st, due[i].grant_id, reminder_days[k]) !=
                         STORE_OK)
                     return COMMAND_STORE_FAILED;
+                sweeping(at, 0, NULL, NULL);
             }
             *done += count;
         } while (count == SWEEP_ROUND);
@@ -553,17 +567,26 @@ static enum command_result record_reminders(struct store *st, struct command *cm
 }
 
 enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
-                                       const struct wallet_reminders *reminders, size_t *done)
+                                       const struct wallet_reminders *reminders,
+                                       const char *skip_customers, size_t *done,
+                                       struct sweep_failure *at)
 {
     struct store_due_item due[SWEEP_ROUND];
     size_t count;
     *done = 0;
+    sweeping(at, 0, NULL, NULL);
     /* Holds first (releasing them frees credits before anything else happens at `now`). */
     do {
-        if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, due, SWEEP_ROUND,
-                      &count) != STORE_OK)
+        if (store_due(store_conn(st), cmd->org_id, STORE_DUE_HOLDS, cmd->now, skip_customers, due,
+                      SWEEP_ROUND, &count) != STORE_OK)
             return COMMAND_STORE_FAILED;
         for (size_t i = 0; i < count; i++) {
+            /* the customer's wallets loaded apart, so that a failure says which it was */
+            sweeping(at, due[i].customer_id, "loading the wallets, for expired hold",
+                     due[i].lago_id);
+            if (!wallet_book_customer(b, st, cmd->org_id, due[i].customer_id))
+                return COMMAND_STORE_FAILED;
+            sweeping(at, due[i].customer_id, "releasing expired hold", due[i].lago_id);
             struct store_authorization a;
             if (store_authorization_get(store_conn(st), cmd->org_id, due[i].lago_id, &a,
                                         cmd->arena) != STORE_OK ||
@@ -574,6 +597,7 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
             if (store_authorization_save(st, &a) != STORE_OK)
                 return COMMAND_STORE_FAILED;
             (*done)++;
+            sweeping(at, 0, NULL, NULL);
         }
     } while (count == SWEEP_ROUND);
     /* Then every wallet with a grant or itself due: bringing it up to date does both. */
@@ -581,18 +605,21 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
     enum store_due_kind kinds[] = {STORE_DUE_RULES, STORE_DUE_GRANTS, STORE_DUE_WALLETS};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         do {
-            if (store_due(store_conn(st), cmd->org_id, kinds[k], cmd->now, due, SWEEP_ROUND,
-                          &count) != STORE_OK)
+            if (store_due(store_conn(st), cmd->org_id, kinds[k], cmd->now, skip_customers, due,
+                          SWEEP_ROUND, &count) != STORE_OK)
                 return COMMAND_STORE_FAILED;
             for (size_t i = 0; i < count; i++) {
+                sweeping(at, due[i].customer_id, "reading wallet", due[i].lago_id);
                 struct store_wallet row;
                 if (store_wallet_get(store_conn(st), cmd->org_id, due[i].lago_id, &row,
                                      cmd->arena) != STORE_OK)
                     return COMMAND_STORE_FAILED;
+                sweeping(at, due[i].customer_id, "loading the wallets, for wallet", due[i].lago_id);
                 struct customer_wallets *cw =
                     wallet_book_customer(b, st, cmd->org_id, row.customer_id);
                 if (!cw || !wallet_book_touch(b, cw))
                     return COMMAND_STORE_FAILED;
+                sweeping(at, due[i].customer_id, "bringing up to date wallet", due[i].lago_id);
                 bool left;
                 enum command_result r = catch_up(st, cmd, cw, &left);
                 behind |= left;
@@ -604,6 +631,7 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
                 if (kinds[k] == STORE_DUE_WALLETS && !row.has_terminated_at &&
                     !wallet_book_wallet(cw, row.id))
                     return COMMAND_STORE_FAILED; /* due but not loaded: cannot be */
+                sweeping(at, 0, NULL, NULL);
             }
             (*done) += count;
         } while (count == SWEEP_ROUND);
@@ -616,23 +644,24 @@ enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, 
      * both). A grant whose expiry the clock passed is not reminded (STMT_REMINDERS_DUE). While
      * a wallet is behind, none: the next sweep's anniversaries may roll them over (an audit
      * saw a grant reminded of a date, then rolled over and reminded again). */
-    return behind ? COMMAND_OK : record_reminders(st, cmd, reminders, done);
+    return behind ? COMMAND_OK : record_reminders(st, cmd, reminders, skip_customers, done, at);
 }
 
 bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
-                      tally_time now)
+                      const char *skip_customers, tally_time now)
 {
     struct store_due_item item;
     size_t count = 0;
     enum store_due_kind kinds[] = {STORE_DUE_HOLDS, STORE_DUE_RULES, STORE_DUE_GRANTS,
                                    STORE_DUE_WALLETS};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-        if (store_due(store_conn(st), org_id, kinds[k], now, &item, 1, &count) != STORE_OK ||
+        if (store_due(store_conn(st), org_id, kinds[k], now, skip_customers, &item, 1, &count) !=
+                STORE_OK ||
             count > 0)
             return true; /* a failing store: let the sweep's command report it */
     for (size_t k = 0; k < reminders->count; k++)
-        if (store_reminders_due(store_conn(st), org_id, reminders->days[k], now, &item, 1,
-                                &count) != STORE_OK ||
+        if (store_reminders_due(store_conn(st), org_id, reminders->days[k], now, skip_customers,
+                                &item, 1, &count) != STORE_OK ||
             count > 0)
             return true;
     return false;

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/sweep_quarantine.h"
 #include "engine/wallet_book.h"
 
 /* An organization's expiry reminders. */
@@ -43,12 +44,18 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
 /*
  * What the organization's clock brings at cmd->now: expired holds released (status expired),
  * interval rules' anniversaries, expired grants voided, expired wallets terminated, then the
- * reminders due of the grants as those left them. *done counts what it handled.
+ * reminders due of the grants as those left them. *done counts what it handled. What is due
+ * for the customers in skip_customers (store_due's; NULL: none) is left alone. *at says where
+ * the sweep is (the customer and item it is on, or none between them): on a failure, where it
+ * failed (engine/sweep_quarantine.h).
  */
 enum command_result wallet_clock_sweep(struct wallet_book *b, struct store *st, struct command *cmd,
-                                       const struct wallet_reminders *reminders, size_t *done);
-/* Whether anything is due for wallet_clock_sweep in the organization at `now` (reads only). */
+                                       const struct wallet_reminders *reminders,
+                                       const char *skip_customers, size_t *done,
+                                       struct sweep_failure *at);
+/* Whether anything is due for wallet_clock_sweep in the organization at `now`, leaving out the
+ * customers in skip_customers (reads only). */
 bool wallet_clock_due(struct store *st, int64_t org_id, const struct wallet_reminders *reminders,
-                      tally_time now);
+                      const char *skip_customers, tally_time now);
 
 #endif

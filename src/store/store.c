@@ -1138,30 +1138,34 @@ static const char *const sql[STMT_COUNT] = {
         " AND reminded_days <> 0 AND min(coalesce(expiration_at, " NO_EXPIRY
         "), coalesce(?2, " NO_EXPIRY ")) <> min(coalesce(expiration_at, " NO_EXPIRY
         "), coalesce(?3, " NO_EXPIRY "))",
-    [STMT_RULES_DUE] =
-        "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.next_rule_at IS NOT NULL"
-        " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
-        " ORDER BY w.next_rule_at LIMIT ?2",
-    /* ?4: the reminder (days before expiry) being looked for */
+    [STMT_RULES_DUE] = "SELECT w.org_id, w.lago_id, 0, w.customer_id FROM wallets w"
+                       " WHERE w.next_rule_at IS NOT NULL"
+                       " AND w.terminated_at IS NULL AND w.next_rule_at <= ?1 AND w.org_id = ?3"
+                       " AND (?4 IS NULL OR w.customer_id NOT IN (SELECT value FROM json_each(?4)))"
+                       " ORDER BY w.next_rule_at LIMIT ?2",
+    /* ?4: the reminder (days before expiry) being looked for; ?5 the customers passed over */
     /* A grant's credits expire at its own expiration_at or its wallet's, whichever comes
      * first: the first part finds those due by their own (the wallet lasting as long), the
      * second those due by their wallet's (each part by its index). A grant the clock passed
      * the expiry of is not reminded: a test clock that jumps past both finds nothing. */
     [STMT_REMINDERS_DUE] =
-        "SELECT t.org_id, w.lago_id, t.id, t.expiration_at AS due FROM wallet_transactions t"
+        "SELECT t.org_id, w.lago_id, t.id, t.expiration_at AS due, w.customer_id"
+        "  FROM wallet_transactions t"
         "  JOIN wallets w ON w.id = t.wallet_id"
         "  WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
         "  AND t.expiration_at <= ?1 + ?4 * 86400000000 AND t.expiration_at > ?1"
         "  AND t.org_id = ?3 AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
         "  AND (w.expiration_at IS NULL OR w.expiration_at >= t.expiration_at)"
+        "  AND (?5 IS NULL OR w.customer_id NOT IN (SELECT value FROM json_each(?5)))"
         " UNION ALL"
-        " SELECT t.org_id, w.lago_id, t.id, w.expiration_at FROM wallets w"
+        " SELECT t.org_id, w.lago_id, t.id, w.expiration_at, w.customer_id FROM wallets w"
         "  JOIN wallet_transactions t ON t.wallet_id = w.id AND t.transaction_type = 0"
         "  WHERE w.terminated_at IS NULL AND w.expiration_at IS NOT NULL"
         "  AND w.expiration_at <= ?1 + ?4 * 86400000000 AND w.expiration_at > ?1"
         "  AND +w.org_id = ?3 AND t.remaining_cents > 0" /* by wallets_expiring, not every wallet */
         "  AND (t.expiration_at IS NULL OR t.expiration_at > w.expiration_at)"
         "  AND (t.reminded_days = 0 OR t.reminded_days > ?4)"
+        "  AND (?5 IS NULL OR w.customer_id NOT IN (SELECT value FROM json_each(?5)))"
         " ORDER BY 4, 3 LIMIT ?2", /* the fourth: the instant the credits expire */
     [STMT_WT_SET_REMINDED] = "UPDATE wallet_transactions SET reminded_days = ?2 WHERE id = ?1",
     [STMT_OUTBOX_INSERT] =
@@ -1271,23 +1275,34 @@ static const char *const sql[STMT_COUNT] = {
         " ORDER BY id LIMIT ?3",
     [STMT_AUTH_OPEN_OF_CODE] = "SELECT lago_id FROM authorizations WHERE status = 1"
                                " AND org_id = ?1 AND code = ?2 ORDER BY id LIMIT ?3",
-    [STMT_AUTH_DUE] = "SELECT org_id, lago_id FROM authorizations WHERE status = 1"
-                      " AND expires_at <= ?1 AND org_id = ?3 ORDER BY expires_at LIMIT ?2",
+    /* ?4 (here and in the other *_DUE): the customers the sweep passes over, a JSON array of
+     * ids or NULL (engine/sweep_quarantine.h): what is due of theirs does not keep coming back */
+    [STMT_AUTH_DUE] = "SELECT org_id, lago_id, 0, customer_id FROM authorizations"
+                      " WHERE status = 1 AND expires_at <= ?1 AND org_id = ?3"
+                      " AND (?4 IS NULL OR customer_id NOT IN (SELECT value FROM json_each(?4)))"
+                      " ORDER BY expires_at LIMIT ?2",
     /* A grant past its expiry keeps what open holds reserve of it (wallet_book_expire_unheld):
      * it is due only while it holds more than that. */
-    [STMT_GRANTS_DUE] = "SELECT t.org_id, w.lago_id, t.id FROM wallet_transactions t"
-                        " JOIN wallets w ON w.id = t.wallet_id"
-                        " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
-                        " AND t.expiration_at <= ?1 AND t.org_id = ?3"
-                        " AND t.remaining_cents > COALESCE((SELECT g.cents FROM grant_holds g"
-                        "  WHERE g.wallet_id = t.wallet_id AND g.grant_id = t.id), 0)"
-                        " ORDER BY t.expiration_at LIMIT ?2",
+    [STMT_GRANTS_DUE] =
+        "SELECT t.org_id, w.lago_id, t.id, w.customer_id"
+        " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
+        " WHERE t.remaining_cents > 0 AND t.expiration_at IS NOT NULL"
+        " AND t.expiration_at <= ?1 AND t.org_id = ?3"
+        " AND (?4 IS NULL OR w.customer_id NOT IN (SELECT value FROM json_each(?4)))"
+        " AND t.remaining_cents > COALESCE((SELECT g.cents FROM grant_holds g"
+        "  WHERE g.wallet_id = t.wallet_id AND g.grant_id = t.id), 0)"
+        " ORDER BY t.expiration_at LIMIT ?2",
     [STMT_WALLETS_DUE] =
-        "SELECT w.org_id, w.lago_id, 0 FROM wallets w WHERE w.terminated_at IS NULL"
-        " AND w.expiration_at IS NOT NULL AND w.expiration_at <= ?1"
-        " AND w.org_id = ?3 ORDER BY w.expiration_at LIMIT ?2",
-    [STMT_PERIODS_DUE] = "SELECT org_id, '', subscription_id FROM period_settlements"
-                         " WHERE org_id = ?3 AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
+        "SELECT w.org_id, w.lago_id, 0, w.customer_id FROM wallets w WHERE w.terminated_at IS NULL"
+        " AND w.expiration_at IS NOT NULL AND w.expiration_at <= ?1 AND w.org_id = ?3"
+        " AND (?4 IS NULL OR w.customer_id NOT IN (SELECT value FROM json_each(?4)))"
+        " ORDER BY w.expiration_at LIMIT ?2",
+    [STMT_PERIODS_DUE] =
+        "SELECT p.org_id, '', p.subscription_id, s.customer_id"
+        " FROM period_settlements p JOIN subscriptions s ON s.id = p.subscription_id"
+        " WHERE p.org_id = ?3 AND p.due_at <= ?1"
+        " AND (?4 IS NULL OR s.customer_id NOT IN (SELECT value FROM json_each(?4)))"
+        " ORDER BY p.due_at LIMIT ?2",
     [STMT_PERIOD_SETTLEMENT_SET] = "INSERT OR REPLACE INTO period_settlements(subscription_id,"
                                    " org_id, due_at) VALUES (?1, ?2, ?3)",
     [STMT_PERIOD_SETTLEMENT_DROP] = "DELETE FROM period_settlements WHERE subscription_id = ?1",
@@ -2423,6 +2438,16 @@ static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, s
 static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
 {
     return read_subscription(s, item, a);
+}
+
+/* The customers a sweep passes over (the *_DUE statements' parameter): the JSON array text, or
+ * NULL (none). */
+static void bind_skipped(sqlite3_stmt *s, int idx, const char *skip_customers)
+{
+    if (skip_customers)
+        sqlite3_bind_text(s, idx, skip_customers, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, idx);
 }
 
 static void bind_instant(sqlite3_stmt *s, int idx, bool has, tally_time t)
@@ -4373,7 +4398,8 @@ enum store_status store_code_open_holds(struct store_conn *c, int64_t org_id, co
 }
 
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
-                            tally_time now, struct store_due_item *out, size_t cap, size_t *count)
+                            tally_time now, const char *skip_customers, struct store_due_item *out,
+                            size_t cap, size_t *count)
 {
     enum stmt_id id = kind == STORE_DUE_HOLDS     ? STMT_AUTH_DUE
                       : kind == STORE_DUE_GRANTS  ? STMT_GRANTS_DUE
@@ -4386,6 +4412,7 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, (int64_t)cap);
     sqlite3_bind_int64(s, 3, org_id);
+    bind_skipped(s, 4, skip_customers);
     *count = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -4394,6 +4421,7 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
         column_lago_id(s, 1, d->lago_id);
         d->grant_id = kind == STORE_DUE_GRANTS ? sqlite3_column_int64(s, 2) : 0;
         d->subscription_id = kind == STORE_DUE_PERIODS ? sqlite3_column_int64(s, 2) : 0;
+        d->customer_id = sqlite3_column_int64(s, 3);
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
@@ -4479,8 +4507,8 @@ enum store_status store_wallet_expiry_moved(struct store *st, int64_t wallet_id,
 }
 
 enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
-                                      tally_time now, struct store_due_item *out, size_t cap,
-                                      size_t *count)
+                                      tally_time now, const char *skip_customers,
+                                      struct store_due_item *out, size_t cap, size_t *count)
 {
     sqlite3_stmt *s = stmt(c, STMT_REMINDERS_DUE);
     if (!s)
@@ -4489,6 +4517,7 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
     sqlite3_bind_int64(s, 2, (int64_t)cap);
     sqlite3_bind_int64(s, 3, org_id);
     sqlite3_bind_int(s, 4, days);
+    bind_skipped(s, 5, skip_customers);
     *count = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -4497,6 +4526,7 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
         column_lago_id(s, 1, d->lago_id);
         d->grant_id = sqlite3_column_int64(s, 2);
         d->due_at = sqlite3_column_int64(s, 3);
+        d->customer_id = sqlite3_column_int64(s, 4);
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;

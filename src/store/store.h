@@ -838,10 +838,14 @@ struct store_due_item {
     int64_t grant_id;                  /* STORE_DUE_GRANTS, store_reminders_due */
     tally_time due_at;                 /* store_reminders_due: when the grant's credits expire */
     int64_t subscription_id;           /* STORE_DUE_PERIODS */
+    int64_t customer_id;               /* whose it is (the hold's, wallet's, subscription's) */
 };
-/* Up to cap items of a kind due at `now` in an organization, the earliest first. */
+/* Up to cap items of a kind due at `now` in an organization, the earliest first, leaving out
+ * those of the customers in skip_customers (a JSON array of customer ids; NULL: none), which
+ * the real clock's sweep passes over for a while (engine/sweep_quarantine.h). */
 enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due_kind kind,
-                            tally_time now, struct store_due_item *out, size_t cap, size_t *count);
+                            tally_time now, const char *skip_customers, struct store_due_item *out,
+                            size_t cap, size_t *count);
 
 /* A subscription whose wallets pay carried units (a recurring metric's), or events sent ahead
  * into its next period, is due at due_at, that period's start, to be debited then although no
@@ -876,10 +880,10 @@ enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_
                                     int64_t *total, struct arena *a);
 /* Grants with credits left that expire within `days` of `now` and have had no reminder that
  * close yet (grant_id, and due_at: the sooner of its expiration_at and its wallet's), earliest
- * first. */
+ * first; skip_customers as store_due's. */
 enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int32_t days,
-                                      tally_time now, struct store_due_item *out, size_t cap,
-                                      size_t *count);
+                                      tally_time now, const char *skip_customers,
+                                      struct store_due_item *out, size_t cap, size_t *count);
 enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days);
 /* A wallet's expiration_at moves (from was, if had, to is, if has): its grants whose credits now
  * expire at another instant (the sooner of their own and the wallet's) have their reminders
