@@ -3843,6 +3843,38 @@ static bool answer_from_key(struct engine *e, struct command *cmd, bool *failed)
     return true;
 }
 
+static bool names_missing(const char *code)
+{
+    static const char suffix[] = "_not_found";
+    size_t n = code ? strlen(code) : 0;
+    return n >= sizeof suffix - 1 && strcmp(code + n - (sizeof suffix - 1), suffix) == 0;
+}
+
+/*
+ * Whether a refusal says that something the request names does not exist (a 404, or a 422
+ * whose code is `<thing>_not_found`: a customer, a subscription, a metric): once it is made
+ * the same request succeeds, so its key must be free to carry it. Refused, the command
+ * changed nothing. Only where the lookup ran decided it before (one made before the writer
+ * kept nothing, one of the writer's was kept and replayed for good: audit 2).
+ */
+static bool refused_as_missing(const struct command *cmd)
+{
+    switch (cmd->result) {
+    case COMMAND_NOT_FOUND:
+    case COMMAND_REF_NOT_FOUND: return true;
+    case COMMAND_INVALID: break;
+    default: return false;
+    }
+    if (names_missing(cmd->invalid_code))
+        return true;
+    if (cmd->kind != COMMAND_EVENTS_INGEST && cmd->kind != COMMAND_AUTHORIZATION_CAPTURE)
+        return false;
+    for (size_t i = 0; i < cmd->as.events_ingest.refusal_count; i++)
+        if (names_missing(cmd->as.events_ingest.refusals[i].code))
+            return true;
+    return false;
+}
+
 static bool remember_answer(struct engine *e, struct command *cmd)
 {
     struct store_idempotent_answer a;
@@ -4172,9 +4204,10 @@ static void apply_one(struct engine *e, struct command *cmd)
         goto fail;
     /* a replay that found no answer was not applied: its key stays free for the request; so
      * does a stale update's (409 concurrent_update says "retry it": kept, the retry with its
-     * key would replay the 409 for ever, an audit found) */
+     * key would replay the 409 for ever, an audit found), and a refusal for something that
+     * does not exist yet (refused_as_missing) */
     if (cmd->idempotency_key && cmd->kind != COMMAND_KEY_REPLAY && cmd->result != COMMAND_STALE &&
-        !remember_answer(e, cmd))
+        !refused_as_missing(cmd) && !remember_answer(e, cmd))
         goto fail;
 release:
     if (store_savepoint_release(e->store) == STORE_OK)

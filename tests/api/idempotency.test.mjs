@@ -182,3 +182,39 @@ test('a keyed wallet change right after an event is applied, not taken for its o
   assert.equal(await (await keyed('DELETE', `/api/v1/wallets/${w.lago_id}`, undefined, 'key-j-del')).text(), delText);
   assert.equal(await (await keyed('PUT', `/api/v1/wallets/${w.lago_id}`, { wallet: { name: 'Renamed' } }, 'key-j-put')).text(), putText);
 });
+
+// Which "not found" refusals a key kept depended on where the lookup ran (audit 2): a plan,
+// coupon or wallet looked up before the writer kept nothing, a customer or subscription the
+// writer looked up was kept and replayed, so the same key could never create the wallet or
+// send the event once the customer or subscription existed. One rule now: a refusal for
+// something that does not exist (yet) is never kept, wherever it is decided.
+test('a refusal for something not found is not kept: the same key runs once it exists', async () => {
+  const wallet = { wallet: { external_customer_id: 'idem_nf', rate_amount: '1', currency: 'USD', granted_credits: '5' } };
+  const early = await post('/api/v1/wallets', wallet, 'key-nf-wallet');
+  assert.deepEqual((await early.json()).error_details, { customer: ['customer_not_found'] });
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'idem_nf', currency: 'USD' } })).status, 200);
+  const made = await post('/api/v1/wallets', wallet, 'key-nf-wallet');
+  const madeText = await made.text();
+  assert.equal(made.status, 200, madeText);
+  // kept now: the replay is the success, and one wallet was made
+  assert.equal(await (await post('/api/v1/wallets', wallet, 'key-nf-wallet')).text(), madeText);
+  assert.equal((await (await t.api('/api/v1/customers/idem_nf/wallets')).json()).meta.total_count, 1);
+
+  const bm = (await (await post('/api/v1/billable_metrics', { billable_metric: { name: 'NF', code: 'idem_nf', aggregation_type: 'count_agg' } })).json()).billable_metric;
+  const event = { event: { transaction_id: 'idem_nf_1', external_subscription_id: 'idem_nf_sub', code: 'idem_nf' } };
+  const refused = await post('/api/v1/events', event, 'key-nf-event');
+  assert.deepEqual((await refused.json()).error_details, { external_subscription_id: ['subscription_not_found'] });
+  await post('/api/v1/plans', { plan: { name: 'NF', code: 'idem_nf', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'idem_nf', plan_code: 'idem_nf', external_id: 'idem_nf_sub' } })).status, 200);
+  const sent = await post('/api/v1/events', event, 'key-nf-event');
+  assert.equal(sent.status, 200, await sent.text());
+  const usage = await (await t.api('/api/v1/customers/idem_nf/current_usage?external_subscription_id=idem_nf_sub')).json();
+  assert.equal(usage.customer_usage.charges_usage[0].events_count, 1);
+
+  // a refusal of another kind is still kept: the replay answers it again
+  const back = { test_clock: { to: '2020-01-01T00:00:00Z' } };
+  const first = await post('/api/v1/test_clock/advance', back, 'key-nf-kept');
+  const firstText = await first.text();
+  assert.equal(first.status, 422);
+  assert.equal(await (await post('/api/v1/test_clock/advance', back, 'key-nf-kept')).text(), firstText);
+});
