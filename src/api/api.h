@@ -193,6 +193,38 @@ bool api_query_indexed(struct request *req, const char *name,
 bool api_query_list(struct request *req, const char *name, const char **json);
 
 /*
+ * Lago's metadata[key]=value filters as a JSON array of [key, value] pairs for the store, in
+ * req->arena; NULL when none. Each key once, with the value named last (as Rails reads a
+ * query). With skip_blank a pair whose value is blank is left out (Lago's wallet transactions
+ * skip it; its customers read it as "without that key"). False after answering 422
+ * `{metadata: ["value_is_invalid"]}` for an argument that is not one string per key
+ * (`metadata=x`, `metadata[]=`, `metadata[a][b]=`), or 400 for more than API_QUERY_LIST_MAX.
+ */
+bool api_query_metadata(struct request *req, bool skip_blank, const char **json);
+
+/*
+ * One of Lago's enum filters, as its queries' filter contracts check one (dry-validation's
+ * `value(:string, included_in?: VALUES) | array(:string, included_in?: VALUES)`).
+ */
+struct api_enum_filter {
+    const char *field;        /* the name Lago's contract reports an error under */
+    const char *const *names; /* the values Tally takes, bit i for names[i] (NULL: a gap) */
+    size_t count;             /* at most 63 */
+    /* Lago's values, in its order, for its message ("pending, settled, failed"); NULL for a
+     * filter Lago checks with no contract, where a value it does not have matches no row (an
+     * enum column compared with it, as Rails' where does) */
+    const char *lago_values;
+};
+/*
+ * Reads `param=` (one value, the last named) and `param[]=` (a list) into *mask, the bits of
+ * f's names they name (0: none named; a blank value names none; bit 63 for a value no row
+ * has). False after answering Lago's 422: `{field: ["must be one of: V or must be an
+ * array"]}` for a value, `{field: {"i": ["must be one of: V"]}}` for the list's item i.
+ */
+bool api_query_enum(struct request *req, const struct api_enum_filter *f, const char *param,
+                    uint64_t *mask);
+
+/*
  * Reads ?page=&per_page= as Lago does (defaults 1 and 100). False after answering 400 when
  * either is not a positive integer or per_page exceeds API_PAGE_SIZE_MAX.
  */

@@ -588,73 +588,6 @@ static bool query_presence(struct request *req, const char *name, enum store_pre
     return false;
 }
 
-/* metadata[key]=value filters, each key once with the value named last (as Rails reads a
- * query), at most API_QUERY_LIST_MAX of them. */
-struct metadata_filters {
-    struct arena *arena;
-    const char *keys[API_QUERY_LIST_MAX], *values[API_QUERY_LIST_MAX];
-    size_t count;
-    bool over, failed;
-};
-
-static void add_metadata_filter(const char *key, size_t key_len, const char *value, void *ctx)
-{
-    struct metadata_filters *m = ctx;
-    size_t i = 0;
-    while (i < m->count && !(strncmp(m->keys[i], key, key_len) == 0 && m->keys[i][key_len] == 0))
-        i++;
-    if (i == API_QUERY_LIST_MAX) {
-        m->over = true;
-        return;
-    }
-    if (i == m->count) {
-        if (!(m->keys[i] = arena_strndup(m->arena, key, key_len))) {
-            m->failed = true;
-            return;
-        }
-        m->count++;
-    }
-    m->values[i] = value;
-}
-
-/* The metadata filters as the store matches them (store_customer_filter.metadata_json), or
- * NULL for none. False after answering 422 for a metadata argument that is not one string
- * per key, or 400 for too many keys. */
-static bool read_metadata_filters(struct request *req, const char **json)
-{
-    struct metadata_filters m = {.arena = &req->arena};
-    *json = NULL;
-    if (!api_query_indexed(req, "metadata", add_metadata_filter, &m)) {
-        api_error_validation(req, "metadata", "value_is_invalid");
-        return false;
-    }
-    if (m.over) {
-        char what[96];
-        snprintf(what, sizeof what, "metadata names more than %d keys", API_QUERY_LIST_MAX);
-        api_error_bad_request(req, what);
-        return false;
-    }
-    if (m.count == 0 && !m.failed)
-        return true;
-    struct buf b;
-    struct jsonw w;
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    jsonw_array_begin(&w);
-    for (size_t i = 0; i < m.count && !m.failed; i++) {
-        jsonw_array_begin(&w);
-        jsonw_cstr(&w, m.keys[i]);
-        jsonw_cstr(&w, m.values[i]);
-        jsonw_array_end(&w);
-    }
-    jsonw_array_end(&w);
-    bool ok = !m.failed && !buf_failed(&b) && (*json = arena_strndup(&req->arena, b.data, b.len));
-    buf_free(&b);
-    if (!ok)
-        api_error(req, 500, "out_of_memory", "the request could not be served");
-    return ok;
-}
-
 /* Lago's filters on the list. False after answering the error. */
 static bool read_list_filter(struct request *req, struct store_customer_filter *f)
 {
@@ -671,7 +604,7 @@ static bool read_list_filter(struct request *req, struct store_customer_filter *
         !api_query_list(req, "zipcodes", &f->zipcodes_json) ||
         !query_presence(req, "has_tax_identification_number", &f->has_tax_identification_number) ||
         !query_presence(req, "has_customer_type", &f->has_customer_type) ||
-        !read_metadata_filters(req, &f->metadata_json))
+        !api_query_metadata(req, false, &f->metadata_json))
         return false;
     /* a type, and none at all: Lago's contract refuses it rather than answer nothing */
     if (f->customer_type && ((strcmp(f->customer_type, "company") != 0 &&

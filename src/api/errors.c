@@ -196,3 +196,21 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
     }
     return false;
 }
+
+void api_error_validation_item(struct request *req, const char *field, size_t index,
+                               const char *code)
+{
+    struct jsonw w;
+    char at[24];
+    snprintf(at, sizeof at, "%zu", index);
+    req->status = 422;
+    buf_reset(&req->response);
+    jsonw_init(&w, &req->response);
+    validation_begin(&w, NULL);
+    jsonw_key(&w, field);
+    jsonw_object_begin(&w);
+    field_error(&w, at, code);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+}

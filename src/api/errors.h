@@ -39,6 +39,9 @@ struct api_field_error {
 /* 422 naming each field with its code, in the order given (each field once). */
 void api_error_validation_fields(struct request *req, const struct api_field_error *errors,
                                  size_t count);
+/* 422 for one item of a list argument, as dry-validation names it: {field: {"index": [code]}}. */
+void api_error_validation_item(struct request *req, const char *field, size_t index,
+                               const char *code);
 /* Any other status: reason phrase from the status, Tally's code and message. */
 void api_error(struct request *req, int status, const char *code, const char *message);
 

@@ -28,8 +28,6 @@ static const char *const payment_names[] = {[INVOICE_PAYMENT_PENDING] = "pending
                                             [INVOICE_PAYMENT_SUCCEEDED] = "succeeded",
                                             [INVOICE_PAYMENT_FAILED] = "failed"};
 
-static const char *const type_names[] = {[INVOICE_CREDIT] = "credit"};
-
 static bool payment_status_parse(const char *text, enum invoice_payment_status *out)
 {
     for (int i = INVOICE_PAYMENT_PENDING; i <= INVOICE_PAYMENT_FAILED; i++) {
@@ -41,48 +39,41 @@ static bool payment_status_parse(const char *text, enum invoice_payment_status *
     return false;
 }
 
-/* One list filter's values as a mask over `names` (Lago's values the list may name, a name
- * Tally never gives matches nothing); `invalid` when one is not Lago's. */
-struct name_mask {
-    const char *const *names;
-    size_t count;
-    const char *const *lago_names; /* Lago's values Tally has none of: they match nothing */
-    int64_t mask;
-    bool named, invalid;
-};
+/*
+ * Lago's status filters on the list (its InvoicesQueryFiltersContract): one value or a list,
+ * a value Lago does not have refused with the contract's 422 (a 400 without a code before:
+ * an audit). Each masks over Tally's values first, then Lago's that Tally never gives (they
+ * match no invoice); Tally's own `open` is taken too. Lago reports both spellings of each
+ * (payment_status and payment_statuses[], status and statuses[]) under the first.
+ */
+static const char *const status_filter_names[] = {
+    [INVOICE_DRAFT] = "draft", [INVOICE_FINALIZED] = "finalized", [INVOICE_VOIDED] = "voided",
+    [INVOICE_OPEN] = "open",   [INVOICE_OPEN + 1] = "failed",     [INVOICE_OPEN + 2] = "pending"};
+/* invoice_type has no contract: Lago compares the column with it, and a type it does not have
+ * matches no invoice (nor do those Tally never issues) */
+static const char *const type_filter_names[] = {[INVOICE_CREDIT] = "credit",
+                                                [INVOICE_CREDIT + 1] = "subscription",
+                                                [INVOICE_CREDIT + 2] = "add_on",
+                                                [INVOICE_CREDIT + 3] = "one_off",
+                                                [INVOICE_CREDIT + 4] = "advance_charges",
+                                                [INVOICE_CREDIT + 5] = "progressive_billing"};
+static const struct api_enum_filter payment_filter = {"payment_status", payment_names, 3,
+                                                      "pending, succeeded, failed"};
+static const struct api_enum_filter status_filter = {
+    "status", status_filter_names, sizeof status_filter_names / sizeof status_filter_names[0],
+    "draft, finalized, voided, failed, pending"};
+static const struct api_enum_filter type_filter = {
+    "invoice_type", type_filter_names, sizeof type_filter_names / sizeof type_filter_names[0],
+    NULL};
 
-static void add_name(const char *value, void *ctx)
+/* Both spellings of one filter into its mask; false after answering. */
+static bool read_mask(struct request *req, const struct api_enum_filter *f, const char *name,
+                      const char *plural, int64_t *mask)
 {
-    struct name_mask *m = ctx;
-    m->named = true;
-    for (size_t i = 0; i < m->count; i++) {
-        if (m->names[i] && strcmp(value, m->names[i]) == 0) {
-            m->mask |= INT64_C(1) << i;
-            return;
-        }
-    }
-    for (size_t i = 0; m->lago_names && m->lago_names[i]; i++)
-        if (strcmp(value, m->lago_names[i]) == 0)
-            return;
-    m->invalid = true;
-}
-
-/* Reads `name` and `name[]`: false after answering 400 if a value is not Lago's. A list that
- * names only values Tally never gives matches no invoice (mask -1 never set: 1 << 62). */
-static bool read_name_mask(struct request *req, const char *name, struct name_mask *m,
-                           int64_t *mask)
-{
-    char bracketed[64];
-    snprintf(bracketed, sizeof bracketed, "%s[]", name);
-    api_query_each(req, name, add_name, m);
-    api_query_each(req, bracketed, add_name, m);
-    if (m->invalid) {
-        char what[96];
-        snprintf(what, sizeof what, "%s names a value Lago does not have", name);
-        api_error_bad_request(req, what);
+    uint64_t one = 0, many = 0;
+    if (!api_query_enum(req, f, name, &one) || (plural && !api_query_enum(req, f, plural, &many)))
         return false;
-    }
-    *mask = m->named && m->mask == 0 ? INT64_C(1) << 62 : m->mask;
+    *mask = (int64_t)(one | many);
     return true;
 }
 
@@ -353,21 +344,13 @@ static bool query_cents(struct request *req, const char *name, int64_t absent, i
 
 void invoices_list(struct request *req)
 {
-    static const char *const lago_statuses[] = {"pending", "failed", NULL};
-    static const char *const lago_types[] = {
-        "subscription", "add_on", "one_off", "advance_charges", "progressive_billing", NULL};
     int64_t page, per_page, total = 0;
     struct store_invoice_filter filter = {.currency = api_query_filter(req, "currency")};
-    struct name_mask payments = {payment_names, 3, NULL, 0, false, false};
-    struct name_mask statuses = {status_names, 4, lago_statuses, 0, false, false};
-    struct name_mask types = {type_names, 1, lago_types, 0, false, false};
-    /* Tally's payment_status, and Lago's payment_statuses[]; status and statuses[] alike */
     if (!api_pagination(req, &page, &per_page) ||
-        !read_name_mask(req, "payment_status", &payments, &filter.payment_status_mask) ||
-        !read_name_mask(req, "payment_statuses", &payments, &filter.payment_status_mask) ||
-        !read_name_mask(req, "status", &statuses, &filter.status_mask) ||
-        !read_name_mask(req, "statuses", &statuses, &filter.status_mask) ||
-        !read_name_mask(req, "invoice_type", &types, &filter.type_mask) ||
+        !read_mask(req, &payment_filter, "payment_status", "payment_statuses",
+                   &filter.payment_status_mask) ||
+        !read_mask(req, &status_filter, "status", "statuses", &filter.status_mask) ||
+        !read_mask(req, &type_filter, "invoice_type", NULL, &filter.type_mask) ||
         !query_date(req, "issuing_date_from", &filter.issuing_date_from) ||
         !query_date(req, "issuing_date_to", &filter.issuing_date_to) ||
         !query_cents(req, "amount_from", INT64_MIN, &filter.amount_from) ||

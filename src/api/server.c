@@ -293,6 +293,136 @@ bool api_query_list(struct request *req, const char *name, const char **json)
     return ok;
 }
 
+/* metadata[key]=value filters, each key once with the value named last (as Rails reads a
+ * query), at most API_QUERY_LIST_MAX of them. */
+struct metadata_filters {
+    struct arena *arena;
+    const char *keys[API_QUERY_LIST_MAX], *values[API_QUERY_LIST_MAX];
+    size_t count;
+    bool over, failed;
+};
+
+static void add_metadata_filter(const char *key, size_t key_len, const char *value, void *ctx)
+{
+    struct metadata_filters *m = ctx;
+    size_t i = 0;
+    while (i < m->count && !(strncmp(m->keys[i], key, key_len) == 0 && m->keys[i][key_len] == 0))
+        i++;
+    if (i == API_QUERY_LIST_MAX) {
+        m->over = true;
+        return;
+    }
+    if (i == m->count) {
+        if (!(m->keys[i] = arena_strndup(m->arena, key, key_len))) {
+            m->failed = true;
+            return;
+        }
+        m->count++;
+    }
+    m->values[i] = value;
+}
+
+bool api_query_metadata(struct request *req, bool skip_blank, const char **json)
+{
+    struct metadata_filters m = {.arena = &req->arena};
+    *json = NULL;
+    if (!api_query_indexed(req, "metadata", add_metadata_filter, &m)) {
+        api_error_validation(req, "metadata", "value_is_invalid");
+        return false;
+    }
+    if (m.over) {
+        char what[96];
+        snprintf(what, sizeof what, "metadata names more than %d keys", API_QUERY_LIST_MAX);
+        api_error_bad_request(req, what);
+        return false;
+    }
+    struct buf b;
+    struct jsonw w;
+    size_t pairs = 0;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < m.count && !m.failed; i++) {
+        if (skip_blank && json_in_blank(m.values[i], strlen(m.values[i])))
+            continue;
+        jsonw_array_begin(&w);
+        jsonw_cstr(&w, m.keys[i]);
+        jsonw_cstr(&w, m.values[i]);
+        jsonw_array_end(&w);
+        pairs++;
+    }
+    jsonw_array_end(&w);
+    bool ok = !m.failed && !buf_failed(&b) &&
+              (pairs == 0 || (*json = arena_strndup(&req->arena, b.data, b.len)));
+    buf_free(&b);
+    if (!ok)
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+    return ok;
+}
+
+/* What api_query_enum gathers: the mask, and the first value of the list that is not one. */
+struct enum_read {
+    const struct api_enum_filter *f;
+    uint64_t mask;
+    size_t index;     /* of the list's next value */
+    size_t bad_index; /* SIZE_MAX: none */
+};
+
+/* The bit of `value` in f's names: false when it is none of them. */
+static bool enum_bit(const struct api_enum_filter *f, const char *value, uint64_t *bit)
+{
+    for (size_t i = 0; i < f->count; i++) {
+        if (f->names[i] && strcmp(value, f->names[i]) == 0) {
+            *bit = UINT64_C(1) << i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void add_enum_item(const char *value, void *ctx)
+{
+    struct enum_read *e = ctx;
+    size_t at = e->index++;
+    uint64_t bit;
+    if (!*value) /* a blank item names nothing, as a blank value */
+        return;
+    if (enum_bit(e->f, value, &bit))
+        e->mask |= bit;
+    else if (e->f->lago_values && e->bad_index == SIZE_MAX)
+        e->bad_index = at;
+    else if (!e->f->lago_values)
+        e->mask |= UINT64_C(1) << 63; /* a value no row has: it matches none */
+}
+
+bool api_query_enum(struct request *req, const struct api_enum_filter *f, const char *param,
+                    uint64_t *mask)
+{
+    char bracketed[64];
+    snprintf(bracketed, sizeof bracketed, "%s[]", param);
+    struct enum_read e = {f, 0, 0, SIZE_MAX};
+    const char *one = api_query_filter(req, param);
+    uint64_t bit;
+    *mask = 0;
+    if (one && !enum_bit(f, one, &bit) && f->lago_values) {
+        char what[160];
+        snprintf(what, sizeof what, "must be one of: %s or must be an array", f->lago_values);
+        api_error_validation(req, f->field, what);
+        return false;
+    }
+    if (one)
+        e.mask = enum_bit(f, one, &bit) ? bit : UINT64_C(1) << 63;
+    api_query_each(req, bracketed, add_enum_item, &e);
+    if (e.bad_index != SIZE_MAX) {
+        char what[160];
+        snprintf(what, sizeof what, "must be one of: %s", f->lago_values);
+        api_error_validation_item(req, f->field, e.bad_index, what);
+        return false;
+    }
+    *mask = e.mask;
+    return true;
+}
+
 bool api_org_now(struct request *req, tally_time *now)
 {
     struct store_reader *r = api_reader_acquire(req->api);

@@ -462,6 +462,23 @@ static bool read_status_filter(struct request *req, struct status_filter *filter
     return !filter->invalid;
 }
 
+/*
+ * The list's statuses as Lago's newest reads them: its controller takes status[] alone
+ * (active when none is named), and SubscriptionsQuery filters by them only when each is a
+ * status, else lists every status (valid_status?). Tally also reads a lone ?status= of its
+ * own; one that is not a status is dropped, as Lago drops the lone argument. Each was a 400
+ * without a code (an audit).
+ */
+static unsigned list_statuses(struct request *req)
+{
+    const unsigned every = (1u << (SUBSCRIPTION_CANCELED + 1)) - 1;
+    struct status_filter listed = {0}, lone = {0};
+    api_query_each(req, "status[]", add_status, &listed);
+    api_query_each(req, "status", add_status, &lone);
+    unsigned mask = listed.invalid ? every : listed.mask | (lone.invalid ? 0 : lone.mask);
+    return mask ? mask : 1u << SUBSCRIPTION_ACTIVE;
+}
+
 /* The newest subscription with the path's external id whose status is in `mask`. */
 static enum store_status subscription_with_status(struct request *req, struct store_conn *conn,
                                                   unsigned mask, tally_time now,
@@ -516,13 +533,10 @@ void subscriptions_list(struct request *req)
     static const char *const unserved[] = {"billing_entity_codes"};
     int64_t page, per_page, total = 0, customer_id = 0;
     tally_time now;
-    struct status_filter filter = {0};
     if (!api_pagination(req, &page, &per_page) ||
         !api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
-        !api_org_now(req, &now) || !read_status_filter(req, &filter))
+        !api_org_now(req, &now))
         return;
-    if (filter.mask == 0)
-        filter.mask = 1u << SUBSCRIPTION_ACTIVE; /* Lago: active only, unless asked */
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     const char *customer = api_query_filter(req, "external_customer_id");
@@ -538,11 +552,12 @@ void subscriptions_list(struct request *req)
         s = store_subscription_find(
             conn, req->org_id,
             &(struct store_subscription_filter){.customer_id = customer_id,
-                                                .status_mask = filter.mask,
+                                                .status_mask = list_statuses(req),
                                                 .plan_code = api_query_filter(req, "plan_code"),
                                                 .external_id = api_query_filter(req, "external_id"),
                                                 .currency = api_query_filter(req, "currency"),
-                                                .own_plan = read_overridden(req)},
+                                                .own_plan = read_overridden(req),
+                                                .lago_order = true},
             now, (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {
         api_reader_release(req->api, r);

@@ -98,12 +98,12 @@ static bool read_filter(struct request *req, struct usage_view_filter **out)
 
 void usage_current(struct request *req)
 {
+    /* Lago reads it without requiring it: none names no subscription of the customer, 404
+     * subscription_not_found once the customer is found (it was a 400 without a code: an
+     * audit) */
     const char *sub = api_query(req, "external_subscription_id");
-    if (!sub || !*sub) {
-        api_error_bad_request(req,
-                              "param is missing or the value is empty: external_subscription_id");
-        return;
-    }
+    if (!sub)
+        sub = "";
     struct usage_view_filter *filter;
     if (!read_filter(req, &filter))
         return;

@@ -995,8 +995,8 @@ static enum store_status latest_transaction(struct store *st, struct command *cm
                                             const struct live_wallet *w, bool refund, int64_t *tx,
                                             int64_t *tx_day, int64_t *tx_cents)
 {
-    struct store_wallet_transaction_filter f = {-1, -1,
-                                                refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE};
+    struct store_wallet_transaction_filter f = {
+        .status_mask = UINT64_C(1) << (refund ? WALLET_TX_USAGE_REFUND : WALLET_TX_USAGE)};
     struct store_wallet_transaction *latest = NULL;
     size_t count = 0;
     int64_t total = 0;

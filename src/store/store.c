@@ -454,6 +454,10 @@ static const char *const migrations[] = {
      * without reading them. Lines drawn before say nothing of which drew them: they hide none. */
     "ALTER TABLE metric_history_floors ADD COLUMN deleted_through INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE metric_history_floors ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;",
+    /* 44: the subscription list in Lago's order (subscription_at, then created_at, latest
+     * first), read from the index rather than sorted whole for each page */
+    "CREATE INDEX subscriptions_by_subscription_at"
+    "  ON subscriptions(org_id, subscription_at, created_at, id);",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -500,6 +504,7 @@ enum stmt_id {
     STMT_SUBSCRIPTION_BY_EXTERNAL_ID,
     STMT_SUBSCRIPTION_COUNT,
     STMT_SUBSCRIPTION_PAGE,
+    STMT_SUBSCRIPTION_LISTED,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
     STMT_PLAN_SCHEDULED_CHANGES,
@@ -758,10 +763,17 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " t.expiration_at, t.name, t.details, t.settled_at, t.failed_at, t.created_at, w.lago_id,"     \
     " w.rate_amount, w.currency, t.invoice_lago_id"
 #define WT_COLUMN_COUNT 22
+/* A transaction's metadata is in its details ({"metadata": [{key, value}], ...}; none for a
+ * debit): read for the wallet's rows only, found by its index. */
 #define WT_FILTER                                                                                  \
     " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"                             \
-    " WHERE t.wallet_id = ?1 AND (?2 < 0 OR t.status = ?2)"                                        \
-    " AND (?3 < 0 OR t.transaction_type = ?3) AND (?4 < 0 OR t.transaction_status = ?4)"
+    " WHERE t.wallet_id = ?1 AND (?2 = 0 OR ((1 << t.status) & ?2) != 0)"                          \
+    " AND (?3 = 0 OR ((1 << t.transaction_type) & ?3) != 0)"                                       \
+    " AND (?4 = 0 OR ((1 << t.transaction_status) & ?4) != 0)"                                     \
+    " AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(?5) f WHERE NOT EXISTS (SELECT 1"     \
+    "      FROM json_each(t.details, '$.metadata') m"                                              \
+    "      WHERE json_extract(m.value, '$.key') = json_extract(f.value, '$[0]')"                   \
+    "      AND json_extract(m.value, '$.value') = json_extract(f.value, '$[1]'))))"
 #define CONSUMPTION_COLUMNS "k.id, k.lago_id, k.amount_cents, k.created_at, " WT_COLUMNS
 #define CONSUMPTION_FROM(other)                                                                    \
     " FROM wallet_consumptions k JOIN wallet_transactions t ON t.id = k." other                    \
@@ -916,6 +928,11 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_COUNT] = "SELECT COUNT(*)" SUBSCRIPTION_FILTER,
     [STMT_SUBSCRIPTION_PAGE] = "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
                                " ORDER BY s.created_at DESC, s.id DESC LIMIT ?9 OFFSET ?10",
+    /* Lago's order (subscription_at DESC NULLS LAST, created_at DESC; Tally's subscription_at
+     * is never null), the id last so that pages never share or skip a row */
+    [STMT_SUBSCRIPTION_LISTED] =
+        "SELECT " SUBSCRIPTION_COLUMNS SUBSCRIPTION_FILTER
+        " ORDER BY s.subscription_at DESC, s.created_at DESC, s.id DESC LIMIT ?9 OFFSET ?10",
     [STMT_SUBSCRIPTION_CUSTOMER_LIVE] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.customer_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -1091,7 +1108,7 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT " WT_COLUMNS " FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id"
         " WHERE t.wallet_id = ?1 AND t.transaction_type = 0 AND t.remaining_cents > 0",
     [STMT_WT_COUNT] = "SELECT COUNT(*)" WT_FILTER,
-    [STMT_WT_PAGE] = "SELECT " WT_COLUMNS WT_FILTER " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6",
+    [STMT_WT_PAGE] = "SELECT " WT_COLUMNS WT_FILTER " ORDER BY t.id DESC LIMIT ?6 OFFSET ?7",
     [STMT_CONSUMPTION_INSERT] =
         "INSERT INTO wallet_consumptions(org_id, lago_id, inbound_id, outbound_id, amount_cents,"
         " created_at) VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT (outbound_id, inbound_id)"
@@ -2540,7 +2557,7 @@ enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
                                         {.is_text = true, .text = f->currency},
                                         {.value = (int64_t)f->own_plan}};
     const struct page_query q = {STMT_SUBSCRIPTION_COUNT,
-                                 STMT_SUBSCRIPTION_PAGE,
+                                 f->lago_order ? STMT_SUBSCRIPTION_LISTED : STMT_SUBSCRIPTION_PAGE,
                                  params,
                                  (int)(sizeof params / sizeof params[0]),
                                  sizeof **out,
@@ -3869,10 +3886,13 @@ enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wa
                                                 struct store_wallet_transaction **out,
                                                 size_t *count, int64_t *total, struct arena *a)
 {
-    const struct page_param params[] = {
-        {.value = wallet_id}, {.value = f->state}, {.value = f->type}, {.value = f->status}};
+    const struct page_param params[] = {{.value = wallet_id},
+                                        {.value = (int64_t)f->state_mask},
+                                        {.value = (int64_t)f->type_mask},
+                                        {.value = (int64_t)f->status_mask},
+                                        {.is_text = true, .text = f->metadata_json}};
     const struct page_query q = {
-        STMT_WT_COUNT, STMT_WT_PAGE, params, 4, sizeof **out, read_wallet_transaction_row};
+        STMT_WT_COUNT, STMT_WT_PAGE, params, 5, sizeof **out, read_wallet_transaction_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;

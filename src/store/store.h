@@ -260,6 +260,9 @@ struct store_subscription_filter {
     const char *plan_code, *external_id;
     const char *currency;         /* the plan's, overrides included */
     enum store_presence own_plan; /* made with plan_overrides (Lago's `overridden`) or not */
+    /* the page in Lago's list order (SubscriptionsQuery: subscription_at, latest first, then
+     * the newest made); else the newest made first, whose first row is the one made last */
+    bool lago_order;
 };
 /* The same, with every filter. */
 enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
@@ -623,8 +626,12 @@ enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_
                                                       void *ctx),
                                            void *ctx, struct arena *a);
 /* Filters of a wallet's transactions; a negative value: any. */
+/* A wallet's transactions: each mask the values it lists, bit i for value i (0: any); the
+ * metadata a JSON array of [key, value] pairs a transaction's metadata must all hold, each
+ * key with that value exactly (NULL: any), as Lago's WalletTransactionsQuery#with_metadata. */
 struct store_wallet_transaction_filter {
-    int state, type, status;
+    uint64_t state_mask, type_mask, status_mask;
+    const char *metadata_json;
 };
 enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wallet_id,
                                                 const struct store_wallet_transaction_filter *f,

@@ -517,7 +517,8 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual(await listedIds('currency=USD'), []);
   assert.deepEqual(await listedIds('invoice_type=credit'), await listedIds(''));
   assert.deepEqual(await listedIds('invoice_type=subscription'), []);
-  assert.equal((await t.api('/api/v1/invoices?invoice_type=nonsense')).status, 400);
+  // a type Lago does not have matches no invoice, as its column compared with it
+  assert.equal((await ok(await t.api('/api/v1/invoices?invoice_type=nonsense'))).meta.total_count, 0);
   // amounts (2000, 500 and 100 cents) and issuing dates, bounds included (they were ignored)
   assert.deepEqual(await listedIds('amount_from=500'), [other.lago_invoice_id, invoice.lago_id]);
   assert.deepEqual(await listedIds('amount_to=500'), [now2.lago_invoice_id, other.lago_invoice_id]);

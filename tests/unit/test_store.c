@@ -40,7 +40,8 @@ static void remove_dir(char *dir)
     "ALTER TABLE customers DROP COLUMN external_salesforce_id;"                                    \
     "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"                              \
     "DROP TABLE metric_history_floors;"                                                            \
-    "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"
+    "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"                                     \
+    "DROP INDEX subscriptions_by_subscription_at;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -845,6 +846,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"
         "ALTER TABLE metric_history_floors DROP COLUMN deleted_through;"
         "ALTER TABLE metric_history_floors DROP COLUMN deleted_count;"
+        "DROP INDEX subscriptions_by_subscription_at;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
