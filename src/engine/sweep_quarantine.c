@@ -69,7 +69,7 @@ tally_time sweep_quarantine_fail(struct sweep_quarantine *q, int64_t org_id, int
         e = &q->entries[q->count++];
         *e = (struct sweep_quarantine_entry){.org_id = org_id, .customer_id = customer_id};
     }
-    e->wait = e->wait == 0                              ? SWEEP_QUARANTINE_FIRST_USEC
+    e->wait = e->wait == 0                               ? SWEEP_QUARANTINE_FIRST_USEC
               : e->wait >= SWEEP_QUARANTINE_MAX_USEC / 2 ? SWEEP_QUARANTINE_MAX_USEC
                                                          : e->wait * 2;
     e->retry_at = now + e->wait;

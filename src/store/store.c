@@ -458,6 +458,14 @@ static const char *const migrations[] = {
      * first), read from the index rather than sorted whole for each page */
     "CREATE INDEX subscriptions_by_subscription_at"
     "  ON subscriptions(org_id, subscription_at, created_at, id);",
+    /* 45: answers an older Tally kept under a key that no retry should get: an empty 200 (the
+     * wallet journal's write-out, sent first for a keyed wallet change, took the change's
+     * key, and the change itself was then taken for its replay, for good) and refusals that
+     * something did not exist (kept on some routes, so the same key could never succeed once
+     * it did). A refusal changed nothing, and every answer of a change has a body: dropping
+     * these lets a retry apply the request once, and cannot apply anything twice. */
+    "DELETE FROM idempotency_keys WHERE length(body) = 0 OR http_status = 404"
+    "  OR (http_status = 422 AND CAST(body AS TEXT) LIKE '%\\_not\\_found\"%' ESCAPE '\\');",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23

@@ -866,6 +866,46 @@ static void wallets_drop_dead_metric_codes(void **state)
     remove_dir(dir);
 }
 
+/*
+ * A database from before 45 kept answers under keys that no retry should get (an audit): the
+ * empty 200 of the wallet journal's write-out, which took a keyed wallet change's key, and
+ * refusals that something did not exist. They go; every other answer stays, refusals too.
+ */
+static void idempotency_drops_answers_no_retry_should_get(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO idempotency_keys(org_id, key, request_hash, http_status, body,"
+             " created_at) VALUES"
+             " (%lld, 'empty', x'00', 200, x'', 0),"
+             " (%lld, 'done', x'00', 200, '{\"wallet\":{}}', 0),"
+             " (%lld, 'gone', x'00', 404, '{\"status\":404,\"code\":\"wallet_not_found\"}', 0),"
+             " (%lld, 'missing', x'00', 422, '{\"status\":422,\"error_details\":"
+             "{\"customer\":[\"customer_not_found\"]}}', 0),"
+             " (%lld, 'invalid', x'00', 422, '{\"status\":422,\"error_details\":"
+             "{\"to\":[\"invalid_date\"]}}', 0),"
+             " (%lld, 'conflict', x'00', 409, '{\"status\":409}', 0);"
+             "PRAGMA user_version = 44;",
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
+             (long long)org);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(key, ' ') FROM (SELECT key FROM idempotency_keys"
+                      " ORDER BY key)",
+                      "conflict done invalid");
+    remove_dir(dir);
+}
+
 /* A small deterministic generator (xorshift64): the same blocks every run. */
 static uint64_t next_random(uint64_t *x)
 {
@@ -1035,6 +1075,7 @@ int main(void)
         cmocka_unit_test(recurring_subscriptions_become_due),
         cmocka_unit_test(overdrawn_usage_owes_newest_first),
         cmocka_unit_test(wallets_drop_dead_metric_codes),
+        cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
