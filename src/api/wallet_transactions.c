@@ -50,10 +50,13 @@ void wallet_transactions_render(struct jsonw *w, const struct store_wallet_trans
     wallets_write_amount(w, t->amount_cents, t->currency);
     jsonw_key(w, "credit_amount");
     wallets_write_credits(w, t->amount_cents, t->rate_amount, t->currency);
+    /* a grant's: Lago sets it on granted credits at once and on purchased ones when they are
+     * paid, so a purchase waiting for its payment (or whose payment failed) has none */
+    bool remains = inbound && (t->status != WALLET_TX_PURCHASED || t->state == WALLET_TX_SETTLED);
     jsonw_key(w, "remaining_amount_cents");
-    inbound ? jsonw_int(w, t->remaining_cents) : jsonw_null(w);
+    remains ? jsonw_int(w, t->remaining_cents) : jsonw_null(w);
     jsonw_key(w, "remaining_credit_amount");
-    if (inbound)
+    if (remains)
         wallets_write_credits(w, t->remaining_cents, t->rate_amount, t->currency);
     else
         jsonw_null(w);
@@ -62,7 +65,12 @@ void wallet_transactions_render(struct jsonw *w, const struct store_wallet_trans
     time_or_null(w, "settled_at", t->has_settled_at, t->settled_at);
     time_or_null(w, "failed_at", t->has_failed_at, t->failed_at);
     time_or_null(w, "created_at", true, t->created_at);
-    detail(w, details, "invoice_requires_successful_payment", "false");
+    /* only a purchase waits for a payment: Lago's granted credits leave the flag false
+     * whatever the wallet's or the request's (they share the request's details here) */
+    if (t->status == WALLET_TX_PURCHASED)
+        detail(w, details, "invoice_requires_successful_payment", "false");
+    else
+        jsonw_kv_bool(w, "invoice_requires_successful_payment", false);
     detail(w, details, "metadata", "[]");
     jsonw_kv_cstr(w, "name", t->name);
     jsonw_kv_raw(w, "payment_method",

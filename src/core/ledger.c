@@ -16,6 +16,7 @@ static const char *const account_names[LEDGER_ACCOUNT_COUNT] = {
     [LEDGER_CUSTOMER_OVERDRAFT] = "customer_overdraft",
     [LEDGER_CUSTOMER_HELD_CREDITS] = "customer_held_credits",
     [LEDGER_HOLDS_OUTSTANDING] = "holds_outstanding",
+    [LEDGER_CASH] = "cash",
 };
 
 static const char *const cause_names[LEDGER_CAUSE_COUNT] = {
@@ -28,6 +29,7 @@ static const char *const cause_names[LEDGER_CAUSE_COUNT] = {
     [LEDGER_CAUSE_HOLD] = "hold",
     [LEDGER_CAUSE_CAPTURE] = "capture",
     [LEDGER_CAUSE_RELEASE] = "release",
+    [LEDGER_CAUSE_PAYMENT] = "payment",
 };
 
 const char *ledger_account_name(enum ledger_account a)
@@ -61,7 +63,7 @@ bool ledger_account_is_wallet(enum ledger_account a)
 
 bool ledger_account_debit_normal(enum ledger_account a)
 {
-    return a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS ||
+    return a == LEDGER_RECEIVABLE || a == LEDGER_CASH || a == LEDGER_PROMOTIONAL_GRANTS ||
            a == LEDGER_CUSTOMER_OVERDRAFT || a == LEDGER_HOLDS_OUTSTANDING;
 }
 
@@ -73,7 +75,9 @@ void ledger_posting_init(struct ledger_posting *p, enum ledger_cause cause)
 
 int64_t ledger_account_max(enum ledger_account a)
 {
-    return a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS ? LEDGER_INFLOW_MAX : INT64_MAX;
+    return a == LEDGER_RECEIVABLE || a == LEDGER_CASH || a == LEDGER_PROMOTIONAL_GRANTS
+               ? LEDGER_INFLOW_MAX
+               : INT64_MAX;
 }
 
 /* |v| for any int64 (INT64_MIN's is 2^63, which uint64 holds). */

@@ -7,6 +7,7 @@
  * customer accounts are also per wallet:
  *
  *   receivable                    asset      what customers owe for credits bought
+ *   cash                          asset      what customers paid for credits bought
  *   revenue                       income     credits consumed by usage
  *   breakage                      income     paid credits voided or expired unused
  *   promotional_grants            expense    free credits given (reversed when voided/expired)
@@ -15,6 +16,12 @@
  *   customer_overdraft            asset      what a soft-limited wallet has overdrawn
  *   customer_held_credits         memo       credits a wallet's open holds reserve
  *   holds_outstanding             memo       the other side of every open hold
+ *
+ * Paid credits arrive only once their credit invoice is paid: the purchase posting (paid
+ * credits from receivable) is followed, in the same command, by the payment posting (cash from
+ * receivable), so receivable holds only what is owed and no unpaid credit is ever spent,
+ * voided or expired (as breakage). Postings written before paid credits waited for their
+ * payment may still leave an amount there.
  *
  * The two memo accounts track holds (authorizations) without touching a balance: a hold
  * credits customer_held_credits and debits holds_outstanding; capture and release reverse it.
@@ -27,9 +34,10 @@
  * false and change nothing), and so is a posting that would take an account's balance past
  * ledger_account_max (ledger_posting_balances_after): the caller writes nothing and reports
  * it. Money enters the ledger through two organization accounts only, receivable (paid
- * credits) and promotional_grants (free credits), and every other balance is made of what came
- * in through them (or of a soft wallet's overdraft, WALLET_BALANCE_MAX_CENTS at most each): so
- * those two are bounded at LEDGER_INFLOW_MAX, an eighth of int64, and revenue, breakage and the
+ * credits, then cash once they are paid) and promotional_grants (free credits), and every other
+ * balance is made of what came in through them (or of a soft wallet's overdraft,
+ * WALLET_BALANCE_MAX_CENTS at most each): so those (and cash, which gathers every payment) are
+ * bounded at LEDGER_INFLOW_MAX, an eighth of int64, and revenue, breakage and the
  * customers' accounts stay far inside int64 however the money moves afterwards (it would take
  * some 20,000 wallets overdrawn by the most at once to come near). The others are bounded by
  * int64 alone (never INT64_MIN: every balance has an opposite), checked all the same.
@@ -64,6 +72,7 @@ enum ledger_account {
     LEDGER_CUSTOMER_OVERDRAFT,
     LEDGER_CUSTOMER_HELD_CREDITS,
     LEDGER_HOLDS_OUTSTANDING,
+    LEDGER_CASH, /* last: the stored numbers of the others stay */
     LEDGER_ACCOUNT_COUNT
 };
 
@@ -78,6 +87,7 @@ enum ledger_cause {
     LEDGER_CAUSE_HOLD,        /* credits reserved by an authorization */
     LEDGER_CAUSE_CAPTURE,     /* a hold settled by its event */
     LEDGER_CAUSE_RELEASE,     /* a hold voided or expired */
+    LEDGER_CAUSE_PAYMENT,     /* a credit invoice paid: cash for what was receivable */
     LEDGER_CAUSE_COUNT
 };
 
@@ -88,8 +98,8 @@ const char *ledger_cause_name(enum ledger_cause c);
 bool ledger_account_is_wallet(enum ledger_account a);
 /* Whether a balance on the account is normally a debit (assets, expenses). */
 bool ledger_account_debit_normal(enum ledger_account a);
-/* The most the account's balance may reach either way: LEDGER_INFLOW_MAX for receivable and
- * promotional_grants, INT64_MAX for the others. */
+/* The most the account's balance may reach either way: LEDGER_INFLOW_MAX for receivable, cash
+ * and promotional_grants, INT64_MAX for the others. */
 int64_t ledger_account_max(enum ledger_account a);
 /*
  * The account's balance after a line of `amount`: false, and *after untouched, if the sum

@@ -974,14 +974,18 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
                             WALLET_LIFETIME_MAX_CENTS, w->row.lago_id,
                             wallet_book_credits_text(cmd, w, lifetime, false));
     }
-    /* the organization's account the credits enter by */
-    enum ledger_account a = paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS;
-    struct wallet_org_balance *o = org_balance(w->book, st, w->row.org_id, w->row.currency, a);
-    int64_t after;
-    if (!o)
-        return COMMAND_STORE_FAILED;
-    if (!ledger_balance_after(a, o->balance, cents, &after))
-        return cmd ? ledger_refused(cmd, field, w, a) : COMMAND_INVALID;
+    /* the organization's account the credits enter by, and for paid ones, the cash their
+     * payment brings (receivable is relieved by it: cash is what gathers every purchase) */
+    enum ledger_account by[2] = {paid ? LEDGER_RECEIVABLE : LEDGER_PROMOTIONAL_GRANTS, LEDGER_CASH};
+    for (int i = 0; i < (paid ? 2 : 1); i++) {
+        struct wallet_org_balance *o =
+            org_balance(w->book, st, w->row.org_id, w->row.currency, by[i]);
+        int64_t after;
+        if (!o)
+            return COMMAND_STORE_FAILED;
+        if (!ledger_balance_after(by[i], o->balance, cents, &after))
+            return cmd ? ledger_refused(cmd, field, w, by[i]) : COMMAND_INVALID;
+    }
     return COMMAND_OK;
 }
 
@@ -2002,9 +2006,24 @@ enum command_result wallet_book_expire_unheld(struct store *st, struct command *
     return COMMAND_OK;
 }
 
+enum command_result wallet_book_customer_date(const struct live_wallet *w,
+                                              const struct command *cmd, const char *zone_name,
+                                              char date[static 11])
+{
+    const struct tz_zone *zone = zone_name && w->book && w->book->tzdb
+                                     ? tzdb_get(w->book->tzdb, zone_name, strlen(zone_name))
+                                     : NULL;
+    struct civil_date day;
+    if (!tz_local_date(zone, cmd->now, &day) || day.year < 0 || day.year > 9999)
+        return COMMAND_STORE_FAILED; /* the clock is within the zone's range */
+    snprintf(date, 11, "%04d-%02d-%02d", day.year, day.month, day.day);
+    return COMMAND_OK;
+}
+
 /*
  * A paid top-up is billed by a credit invoice, issued with it: finalized at once, or left open
- * until its payment when the credits wait for it (invoice_requires_successful_payment).
+ * until its payment (invoice_requires_successful_payment). Its credits wait for the payment
+ * either way (Lago's: the flag decides when the invoice is issued, not when credits arrive).
  */
 static enum command_result credit_invoice(struct store *st, struct command *cmd,
                                           const struct live_wallet *w,
@@ -2015,15 +2034,9 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
                            cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     /* the accounting date is the customer's, as Lago's: its zone's day (UTC without one) */
-    const char *zone_name = customer.text[CUSTOMER_TIMEZONE];
-    const struct tz_zone *zone = zone_name && w->book && w->book->tzdb
-                                     ? tzdb_get(w->book->tzdb, zone_name, strlen(zone_name))
-                                     : NULL;
-    struct civil_date day;
-    if (!tz_local_date(zone, cmd->now, &day))
-        return COMMAND_STORE_FAILED; /* the clock is within the zone's range */
-    char date[16];
-    snprintf(date, sizeof date, "%04d-%02d-%02d", day.year, day.month, day.day);
+    char date[11];
+    if (wallet_book_customer_date(w, cmd, customer.text[CUSTOMER_TIMEZONE], date) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     struct store_invoice v = {
         .org_id = w->row.org_id,
         .customer_id = w->row.customer_id,
@@ -2107,13 +2120,16 @@ bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct li
     return ok;
 }
 
-/* A new settled grant (or a pending purchase) and its posting; repays an overdraft first. */
+/* A new settled grant and its posting (repaying an overdraft first), or a pending purchase:
+ * paid credits are never given on trust (an audit found them spendable before payment and
+ * kept after it failed). */
 enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
                                             struct customer_wallets *cw, struct live_wallet *w,
                                             bool paid, int64_t cents,
-                                            const struct wallet_credits *cr, bool pending,
+                                            const struct wallet_credits *cr, bool open_invoice,
                                             enum wallet_transaction_source source, int64_t *made)
 {
+    bool pending = paid;
     struct store_wallet_transaction t = {
         .org_id = w->row.org_id,
         .wallet_id = w->row.id,
@@ -2142,7 +2158,7 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
     /* the request's own transactions are its answer; a rule's are not */
     if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
-    if (paid && credit_invoice(st, cmd, w, &t, pending) != COMMAND_OK)
+    if (paid && credit_invoice(st, cmd, w, &t, open_invoice) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     if (made)
         *made = t.id; /* the grant now, or once it is paid */

@@ -383,13 +383,20 @@ enum command_result wallet_book_expire_unheld(struct store *st, struct command *
 int64_t wallet_book_held_elsewhere(const struct live_wallet *w);
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents);
-/* New credits of the wallet: a settled grant, or (pending) paid credits waiting for their
- * payment; *made (may be NULL) is its transaction's id either way. */
+/* New credits of the wallet: a settled grant, or paid credits, always pending until their
+ * credit invoice is paid (Lago's), that invoice issued at once or left open until then
+ * (open_invoice: invoice_requires_successful_payment; false for a grant); *made (may be NULL)
+ * is its transaction's id either way. */
 enum command_result wallet_book_add_credits(struct store *st, struct command *cmd,
                                             struct customer_wallets *cw, struct live_wallet *w,
                                             bool paid, int64_t cents,
-                                            const struct wallet_credits *cr, bool pending,
+                                            const struct wallet_credits *cr, bool open_invoice,
                                             enum wallet_transaction_source source, int64_t *made);
+/* The customer's date at cmd->now (its time zone's; UTC without one), as YYYY-MM-DD in
+ * date[11]: a credit invoice's accounting date, as Lago's. */
+enum command_result wallet_book_customer_date(const struct live_wallet *w,
+                                              const struct command *cmd, const char *zone_name,
+                                              char date[static 11]);
 /* Voids `cents` (0: all) of the grant grant_id (0: any, in consumption order); the request's
  * name, priority and metadata (cr, NULL for none) go on the void's transaction, as Lago's. */
 enum command_result wallet_book_void_credits(struct store *st, struct command *cmd,

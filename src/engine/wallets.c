@@ -902,7 +902,11 @@ static enum command_result refuse_held(struct command *cmd, const struct live_wa
     return refuse(cmd, "voided_credits", "credits_are_held");
 }
 
-/* A pending purchase, paid: settled now, as add_credits settles one at once. */
+/*
+ * A pending purchase, paid: its credits arrive now (the purchase posting, repaying an
+ * overdraft first, as a grant does), and the payment relieves what was receivable for them
+ * (cash for receivable), so receivable holds only what is owed.
+ */
 static enum command_result settle_purchase(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw, struct live_wallet *w,
                                            struct store_wallet_transaction *t)
@@ -916,13 +920,13 @@ static enum command_result settle_purchase(struct store *st, struct command *cmd
     if (store_wallet_transaction_set_state(st, t) != STORE_OK)
         return COMMAND_STORE_FAILED;
     enum command_result r = wallet_book_credit(st, cmd, cw, w, t, repay);
-    /* Paid past its expiration_at: its credits expire whole at once. No open hold was made on
-     * them, so none keeps any (found by a black-box audit: kept for older holds, they were
-     * spent by their captures while the credits those holds were made on stayed). */
-    struct wallet_grant *g = r == COMMAND_OK ? wallet_book_live_grant(w, t->id) : NULL;
-    if (g && wallet_grant_past_expiry(g, cmd->now))
-        r = wallet_book_expire(st, cmd, w, t->id, 0);
-    return r;
+    if (r != COMMAND_OK)
+        return r;
+    struct ledger_posting p;
+    ledger_posting_init(&p, LEDGER_CAUSE_PAYMENT);
+    if (!ledger_posting_move(&p, LEDGER_RECEIVABLE, LEDGER_CASH, cents))
+        return COMMAND_STORE_FAILED; /* cents <= WALLET_BALANCE_MAX_CENTS: cannot be */
+    return wallet_book_post(st, cmd, w, t->id, cmd->now, &p);
 }
 
 /* Paid, granted and voided credits of one request, in that order (Lago's). */
@@ -1519,13 +1523,29 @@ static enum command_result fail_purchase(struct store *st, struct command *cmd,
                                                                  : COMMAND_STORE_FAILED;
 }
 
-/* The invoice's new payment status (an open invoice is then final). */
+/*
+ * The invoice's new payment status. An open invoice is issued by its payment only, as Lago's
+ * FinalizeOpenCreditService: finalized, issued and due on the day paid, the customer's date
+ * (w: its wallet); a failed payment leaves it open, no claim on the customer for credits
+ * that never arrive (an audit found it finalized, the whole amount due).
+ */
 static enum command_result invoice_paid(struct store *st, struct command *cmd,
-                                        struct store_invoice *v, enum invoice_payment_status to)
+                                        const struct live_wallet *w, struct store_invoice *v,
+                                        enum invoice_payment_status to)
 {
     v->payment_status = to;
-    if (v->status == INVOICE_OPEN)
+    if (v->status == INVOICE_OPEN && to == INVOICE_PAYMENT_SUCCEEDED) {
+        struct customer customer;
+        char *date = arena_alloc(cmd->arena, 11);
+        if (!w || !date ||
+            store_customer_get(store_conn(st), w->row.org_id, w->row.external_customer_id,
+                               &customer, cmd->arena) != STORE_OK ||
+            wallet_book_customer_date(w, cmd, customer.text[CUSTOMER_TIMEZONE], date) != COMMAND_OK)
+            return COMMAND_STORE_FAILED;
         v->status = INVOICE_FINALIZED;
+        v->issuing_date = date;
+        v->net_payment_term = 0; /* due the day it is issued: Lago's payment_due_date */
+    }
     v->updated_at = cmd->now;
     return store_invoice_save(st, v) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
@@ -1558,7 +1578,7 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         enum command_result r = live_wallet_of(b, st, cmd, t.wallet_lago_id, &cw, &w);
         if (r == COMMAND_INVALID) { /* the wallet was terminated since: nothing can arrive */
             if (to == INVOICE_PAYMENT_FAILED)
-                return fail_purchase(st, cmd, &t) == COMMAND_OK ? invoice_paid(st, cmd, v, to)
+                return fail_purchase(st, cmd, &t) == COMMAND_OK ? invoice_paid(st, cmd, NULL, v, to)
                                                                 : COMMAND_STORE_FAILED;
             cmd->invalid_field = NULL;
             cmd->invalid_message = "the wallet was terminated: its credits can no longer arrive; "
@@ -1567,12 +1587,18 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         }
         if (r != COMMAND_OK)
             return r;
+        /* Its credits' own expiry passed while it waited: they would expire as they arrive,
+         * the money taken for nothing (an audit found it so). Refused as a terminated
+         * wallet's is. */
+        if (to == INVOICE_PAYMENT_SUCCEEDED && t.has_expiration_at && t.expiration_at <= cmd->now) {
+            cmd->invalid_message = "the top-up's credits expired (its expiration_at passed) "
+                                   "before it was paid: they can no longer arrive; mark the "
+                                   "payment failed (and refund it). Nothing was changed";
+            return refuse(cmd, "payment_status", "credits_expired");
+        }
         w->pending_cents -= t.amount_cents;
         if (to == INVOICE_PAYMENT_SUCCEEDED) {
             r = settle_purchase(st, cmd, cw, w, &t);
-            /* paid after its expiration_at: its credits expire as they arrive */
-            if (r == COMMAND_OK)
-                r = wallet_clock_bring_up_to_date(st, cmd, cw);
         } else {
             r = fail_purchase(st, cmd, &t);
             /* its rule's top-up declined: the rule has not bought for this fall, and fires at
@@ -1593,8 +1619,9 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         }
         if (r != COMMAND_OK)
             return r;
+        return invoice_paid(st, cmd, w, v, to);
     }
-    return invoice_paid(st, cmd, v, to);
+    return invoice_paid(st, cmd, NULL, v, to);
 }
 
 enum command_result wallets_apply(struct wallet_book *b, struct store *st, struct command *cmd)

@@ -1207,6 +1207,7 @@ static const char *const sql[STMT_COUNT] = {
         " created_at, updated_at, net_payment_term)"
         " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
     [STMT_INVOICE_UPDATE] = "UPDATE invoices SET status = ?8, payment_status = ?9,"
+                            " issuing_date = ?13, net_payment_term = ?16,"
                             " updated_at = ?15 WHERE id = ?1",
     [STMT_INVOICE_GET] = "SELECT " INVOICE_COLUMNS " FROM invoices i"
                          " JOIN customers c ON c.id = i.customer_id"
@@ -4686,8 +4687,7 @@ enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
     bind_text(s, 13, v->issuing_date);
     sqlite3_bind_int64(s, 14, v->created_at);
     sqlite3_bind_int64(s, 15, v->updated_at);
-    if (insert)
-        sqlite3_bind_int(s, 16, v->net_payment_term);
+    sqlite3_bind_int(s, 16, v->net_payment_term);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

@@ -928,7 +928,8 @@ struct store_invoice {
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
     const char *external_customer_id;
 };
-/* Inserts (v->id == 0: numbers it, sets id and sequential_id) or updates its statuses. */
+/* Inserts (v->id == 0: numbers it, sets id and sequential_id) or updates its statuses, issuing
+ * date and payment term (an open invoice issued when paid). */
 enum store_status store_invoice_save(struct store *st, struct store_invoice *v);
 enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                     struct store_invoice *out, struct arena *a);

@@ -37,6 +37,7 @@ static const struct {
     {LEDGER_CUSTOMER_OVERDRAFT, "customer_overdraft", true, true},                      /* asset */
     {LEDGER_CUSTOMER_HELD_CREDITS, "customer_held_credits", true, false},               /* memo */
     {LEDGER_HOLDS_OUTSTANDING, "holds_outstanding", false, true},                       /* memo */
+    {LEDGER_CASH, "cash", false, true},                                                 /* asset */
 };
 #define ACCOUNTS (sizeof accounts / sizeof accounts[0])
 
@@ -87,6 +88,7 @@ static void cause_names(void **state)
         [LEDGER_CAUSE_HOLD] = "hold",
         [LEDGER_CAUSE_CAPTURE] = "capture",
         [LEDGER_CAUSE_RELEASE] = "release",
+        [LEDGER_CAUSE_PAYMENT] = "payment",
     };
     for (int c = 0; c < LEDGER_CAUSE_COUNT; c++)
         assert_non_null(names[c]);
@@ -314,7 +316,7 @@ static void balances_after(void **state)
     (void)state;
     /* the accounts money enters by are bounded at LEDGER_INFLOW_MAX, the others by int64 */
     for (int a = 0; a < LEDGER_ACCOUNT_COUNT; a++) {
-        bool inflow = a == LEDGER_RECEIVABLE || a == LEDGER_PROMOTIONAL_GRANTS;
+        bool inflow = a == LEDGER_RECEIVABLE || a == LEDGER_CASH || a == LEDGER_PROMOTIONAL_GRANTS;
         assert_int_equal(ledger_account_max((enum ledger_account)a),
                          inflow ? LEDGER_INFLOW_MAX : INT64_MAX);
     }
