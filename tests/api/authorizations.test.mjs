@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -27,6 +28,7 @@ before(async () => {
     await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'gpu', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
   hard = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'jobs', currency: 'USD', rate_amount: '0.01', name: 'Jobs', granted_credits: '1000', limit: 'hard' } }))).wallet;
   none = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'open', currency: 'USD', rate_amount: '1', name: 'Open', paid_credits: '5' } }))).wallet;
+  await payWallet(t, none.lago_id);
 });
 after(async () => { await t.cleanup(); });
 
@@ -144,6 +146,7 @@ test('grants expire at their own time: what is left is voided, breakage for paid
   const grant = async (body) => (await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, ...body } }))).wallet_transactions[0];
   await grant({ granted_credits: '2', expiration_at: '2026-05-10T00:00:00Z' });
   const paid = await grant({ paid_credits: '3', expiration_at: '2026-05-20T00:00:00Z' });
+  await payWallet(t, w.lago_id);
   await grant({ granted_credits: '1' });
   assert.equal((await event('clock_sub', { seconds: 50 })).status, 200); // 100 cents from the grant expiring first
   await advance('2026-05-15T00:00:00Z');

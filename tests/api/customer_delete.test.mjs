@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -41,6 +42,7 @@ test('deleting a customer terminates its subscriptions, wallets, holds and coupo
   await ok(await subscribe('gone', 'gone_sub'));
   await ok(await subscribe('gone', 'gone_later', { subscription_at: '2026-02-15T00:00:00Z' }));
   const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'gone', currency: 'USD', rate_amount: '1', name: 'W', limit: 'hard', paid_credits: '20', granted_credits: '100' } }))).wallet;
+  await payWallet(t, w.lago_id);
   await ok(await event('gone_sub', 10));
   const a = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'gone_sub', code: 'units', properties: { v: '20' }, expires_in: 7 * 86400 } }))).authorization;
   assert.equal(a.status, 'authorized');

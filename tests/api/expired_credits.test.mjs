@@ -1,7 +1,8 @@
-// Credits that arrive in a grant already past its expiry (a purchase paid after its
-// expiration_at, a fee step given back to a grant that has expired since it paid) expire in the
-// same command: the balance never shows credits that cannot be spent. Found by a black-box
-// audit: they stayed in the balance until the next sweep, while a debit refused them.
+// Credits that arrive in a grant already past its expiry (a fee step given back to a grant that
+// has expired since it paid) expire in the same command: the balance never shows credits that
+// cannot be spent. Found by a black-box audit: they stayed in the balance until the next sweep,
+// while a debit refused them. A purchase whose expiration_at passed before it was paid is
+// refused its payment instead (audit 3: the money was taken for credits expiring at once).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
@@ -30,16 +31,17 @@ before(async () => {
 });
 after(async () => { await t.cleanup(); });
 
-test('a purchase paid after its expiration_at expires as it settles', async () => {
-  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'paid_late', currency: 'USD', rate_amount: '1', name: 'W', limit: 'hard', invoice_requires_successful_payment: true } }))).wallet;
+test('a purchase paid after its expiration_at is refused: mark it failed', async () => {
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'paid_late', currency: 'USD', rate_amount: '1', name: 'W', limit: 'hard', granted_credits: '1', invoice_requires_successful_payment: true } }))).wallet;
   const [tx] = (await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, paid_credits: '10', expiration_at: '2026-03-01T01:00:00Z' } }))).wallet_transactions;
   assert.equal(tx.status, 'pending');
   await advance('2026-03-01T02:00:00Z');
-  await ok(await t.api(`/api/v1/invoices/${tx.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }));
+  const paid = await t.api(`/api/v1/invoices/${tx.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } });
+  assert.equal(paid.status, 422);
+  assert.deepEqual((await paid.json()).error_details, { payment_status: ['credits_expired'] });
+  await ok(await t.api(`/api/v1/invoices/${tx.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }));
   const after = await wallet(w.lago_id);
-  assert.deepEqual([after.balance_cents, after.ongoing_balance_cents], [0, 0]);
-  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
-  assert.deepEqual(expired.map((x) => x.amount), ['10.0']);
+  assert.deepEqual([after.balance_cents, after.ongoing_balance_cents], [100, 100]);
   const refused = await event('paid_late_sub', 3);
   assert.equal(refused.status, 402);
   await checkWalletLedger(t, w.lago_id);

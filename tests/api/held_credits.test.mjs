@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -71,6 +72,7 @@ test('a manual void takes only what no open hold reserves: more is a clear 422 t
 test('an expiring grant keeps what an open hold reserves; the capture consumes it, the rest expires', async () => {
   const { sub: s, w } = await customer();
   await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', expiration_at: '2026-01-01T00:05:00Z' }));
+  await payWallet(t, w.lago_id);
   const a = await authorize(s, 8, { expires_in: 600 }); // until 00:10
   assert.equal(a.status, 'authorized');
   await advance('2026-01-01T00:06:00Z');
@@ -101,6 +103,7 @@ test('a capture spends the kept credits first, in whichever of its wallets they 
   const a = await authorize(s, 8, { expires_in: 3600 });
   assert.deepEqual([a.status, a.lago_wallet_id], ['authorized', second.lago_id]);
   await ok(await topUp({ wallet_id: first.lago_id, paid_credits: '10' }));
+  await payWallet(t, first.lago_id);
   await advance('2026-01-01T00:08:00Z');
   assert.deepEqual(balances(await wallet(second.lago_id)), [800, 0, 800]);
   assert.equal((await ok(await capture(a.lago_id))).authorization.captured_amount_cents, 800);
@@ -259,16 +262,19 @@ const DAY = 86400e3;
 // Found by a black-box audit: a purchase paid after its expiration_at kept part of its
 // credits for holds opened before it existed, their captures spent them, and the credits those
 // holds were made on stayed.
-test('credits paid past their expiry expire whole: the open holds keep none of them', async () => {
+// Since then (audit 3) such a payment is refused: the credits can no longer arrive, and the
+// open holds keep none of them either way.
+test('credits paid past their expiry are refused: the open holds keep none of them', async () => {
   const now = await clockNow();
   const { sub: s, w } = await customer({ granted_credits: '10' });
   const holds = [await authorize(s, 1, { expires_in: 7 * 86400 }), await authorize(s, 1, { expires_in: 7 * 86400 })];
   const bought = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '4', invoice_requires_successful_payment: true, expiration_at: iso(now + DAY) }))).wallet_transactions[0];
   await advance(iso(now + 2 * DAY));
-  await ok(await t.api(`/api/v1/invoices/${bought.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }));
+  const paid = await t.api(`/api/v1/invoices/${bought.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } });
+  assert.equal(paid.status, 422);
+  assert.deepEqual((await paid.json()).error_details, { payment_status: ['credits_expired'] });
+  await ok(await t.api(`/api/v1/invoices/${bought.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }));
   assert.deepEqual(balances(await wallet(w.lago_id)), [1000, 800, 200]);
-  const expired = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions?transaction_status=expired`))).wallet_transactions;
-  assert.deepEqual(expired.map((x) => x.amount), ['4.0']);
   for (const h of holds) await ok(await capture(h.lago_id));
   assert.equal((await wallet(w.lago_id)).balance_cents, 800);
   await checkLedger(w);
@@ -372,6 +378,7 @@ test('credits a hold gives back repay an overdraft first, however it settles', a
   for (const c of cases) {
     Object.assign(c, await customer({ limit: 'soft', overdraft_credits: '5' }));
     await ok(await topUp({ wallet_id: c.w.lago_id, paid_credits: '3' }));
+    await payWallet(t, c.w.lago_id);
     c.hold = await authorize(c.sub, 2, { expires_in: 60 }); // 2 of the 3 credits
     assert.equal(c.hold.status, 'authorized');
     assert.equal((await event(c.sub, 4)).status, 200); // the unheld credit, and 3 of overdraft
@@ -470,9 +477,11 @@ test('what a capture leaves after an anniversary rolls over paid credits first',
   const start = await clockNow();
   const c = await customer({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', paid_credits: '5', granted_credits: '5', grant_expires_after: 'P1W', rollover: 'max_credits', rollover_max_credits: '3' }] });
   await advance(iso(start + 7 * DAY + 2 * 3600e3));
+  await payWallet(t, c.w.lago_id);
   assert.equal((await event(c.sub, 2)).status, 200); // 2 of the free credits
   const h = await authorize(c.sub, 7, { expires_in: 7 * 86400 }); // the 3 free left, 4 paid
   await advance(iso(start + 14 * DAY + 3600e3)); // 1 paid rolls over now
+  await payWallet(t, c.w.lago_id);
   assert.equal((await ok(await capture(h.lago_id, 1))).authorization.captured_amount_cents, 100);
   const entries = await checkLedger(c.w);
   const last = new Map(entries.filter((e) => e.lago_wallet_id).map((e) => [e.account, e.balance_after_cents]));

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -58,6 +59,7 @@ test('top-ups repay the oldest overdrawn usage first, and each side names the ot
   assert.equal(eight.remaining_amount_cents, 0);
   assert.deepEqual(await consumptions(eight), [[day1.lago_id, 800]]);
   const [thirty] = await topUp({ wallet_id: w.lago_id, paid_credits: '30' });
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).overdrawn_cents, 0);
   const settled = (await txs(w.lago_id, 'purchased'))[0];
   assert.equal(settled.lago_id, thirty.lago_id);
@@ -121,6 +123,7 @@ test("a threshold top-up fired by an overdrawing event repays it after the event
   const { sub, w } = await customer({ granted_credits: '8', overdraft_credits: '5',
     recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '0', method: 'fixed', paid_credits: '10' }] });
   await event(sub, 12); // 8 from the grant, 4 overdrawn: the rule buys 10, 4 of which repay
+  assert.deepEqual([(await wallet(w.lago_id)).overdrawn_cents, await payWallet(t, w.lago_id)], [400, 1]); // when paid
   const now = await wallet(w.lago_id);
   assert.deepEqual([now.balance_cents, now.overdrawn_cents], [600, 0]);
   const entries = await checkWalletLedger(t, w.lago_id);

@@ -118,6 +118,20 @@ async function run(t, seed) {
     return { status: res.status, body: JSON.parse(text) };
   };
   const post = (label, path, body) => call(label, 'POST', path, body);
+  // Paid credits arrive when their invoice is paid: the touched customer's waiting top-ups
+  // (its wallets' own, and its rules') are paid every other step, one in four failing, so
+  // some stay pending across commands; a payment refused (their credits expired while they
+  // waited) fails instead.
+  let payments = 0;
+  const settle = async (customer) => {
+    for (const w of wallets.filter((x) => x.customer === customer)) {
+      const waiting = (await (await t.api(`/api/v1/wallets/${w.id}/wallet_transactions?status=pending&per_page=100`)).json()).wallet_transactions;
+      for (const x of waiting.filter((y) => y.transaction_status === 'purchased').reverse()) {
+        const put = (status) => call('pay', 'PUT', `/api/v1/invoices/${x.lago_invoice_id}`, { invoice: { payment_status: status } });
+        if ((await put(++payments % 4 === 0 ? 'failed' : 'succeeded')).status === 422) await put('failed');
+      }
+    }
+  };
 
   // the catalog: seven metrics (seats, desks and users recurring) priced by four charge models, desks
   // prorated (by standard and by graduated), taxed 10%
@@ -183,6 +197,7 @@ async function run(t, seed) {
       const w = await post('wallet', '/api/v1/wallets', { wallet: body });
       if (w.status === 200) wallets.push({ customer: c, id: w.body.wallet.lago_id });
     }
+    await settle(c);
     await checkCustomer(t, c);
   }
 
@@ -282,6 +297,7 @@ async function run(t, seed) {
       dup.transaction_id = `e${r.below(n)}`;
       await post('duplicate', '/api/v1/events', { event: dup });
     }
+    if (step % 2 === 0 && touched.includes(c)) await settle(c);
     for (const tc of touched) await checkCustomer(t, tc, holdsOf[tc]);
   }
   // no group failed: an event command the writer judged unrefusable (and so took no undo copy

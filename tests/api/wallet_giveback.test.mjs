@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -86,6 +87,7 @@ test('a fee that falls after its wallet was deleted gives the credits back to it
 test('a fee that falls after its wallet expired gives the credits back to it, expired at once', async () => {
   // a1 pays first (priority 1) and expires on May 5; a2 stays
   const a1 = await newWallet('exp', { name: 'a1', priority: 1, paid_credits: '10', expiration_at: '2026-05-05T00:00:00Z' });
+  await payWallet(t, a1.lago_id);
   const a2 = await newWallet('exp', { name: 'a2', priority: 2, granted_credits: '10' });
   await lat('exp', 5); // a1 pays 500
   await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-05-06T00:00:00Z' } }));

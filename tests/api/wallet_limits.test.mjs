@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 
 let t;
 const post = async (path, body) => t.api(path, { method: 'POST', body });
@@ -70,6 +71,7 @@ test('grants add up to the limit and not one cent past it', async () => {
   assert.match(message, /at most 400000000000\.0 more/);
   assert.deepEqual(await state(w.lago_id), was);
   await ok(await topUp(w.lago_id, { paid_credits: '400000000000' })); // exactly the limit
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 1e14);
   was = await state(w.lago_id);
   await refused(await topUp(w.lago_id, { granted_credits: '0.01' }), 'granted_credits');
@@ -153,23 +155,25 @@ test("an interval rule's grant that would pass the limit is not made", async () 
   assert.equal(grants.length, 1);
 });
 
-test("the organization's receivable and promotional_grants accounts stop at 2^60, and say so", async () => {
+test("the organization's receivable, cash and promotional_grants accounts stop at 2^60, and say so", async () => {
   const w = await newWallet('door', { paid_credits: '1', granted_credits: '1' });
+  await payWallet(t, w.lago_id);
   // as if the organization had taken in almost 2^60 cents already (the ledger's own rows are
   // left as they are: only the running balances tallyd starts from move)
   const inflowMax = 2n ** 60n;
   await t.restart({ between: (dir) => {
     const r = spawnSync('sqlite3', [join(dir, 'tally.db'),
-      `UPDATE ledger_balances SET balance_cents = ${inflowMax - 150n} WHERE account IN (0, 3)`], { encoding: 'utf8' });
+      `UPDATE ledger_balances SET balance_cents = ${inflowMax - 150n} WHERE account IN (0, 3, 9)`], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   } });
   await ok(await topUp(w.lago_id, { granted_credits: '1' })); // 2^60 - 50
   await ok(await topUp(w.lago_id, { paid_credits: '1' }));
+  await payWallet(t, w.lago_id); // receivable back where it was, cash at 2^60 - 50
   const was = await state(w.lago_id);
   assert.match(await refused(await topUp(w.lago_id, { granted_credits: '1' }), 'granted_credits'),
     /the organization's promotional_grants account in USD would pass 1152921504606846976 cents/);
   assert.match(await refused(await topUp(w.lago_id, { paid_credits: '1' }), 'paid_credits'),
-    /the organization's receivable account in USD would pass 1152921504606846976 cents/);
+    /the organization's cash account in USD would pass 1152921504606846976 cents/);
   assert.deepEqual(await state(w.lago_id), was);
   // up to the bound is fine, and credits voided go back out
   await ok(await topUp(w.lago_id, { granted_credits: '0.5' }));

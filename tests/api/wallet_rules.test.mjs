@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 
 let t;
 const post = async (path, body) => t.api(path, { method: 'POST', body });
@@ -107,11 +108,14 @@ test('rollover all carries both the paid and the free credits of a rule on', asy
   const expiries = async () => (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries
     .filter((e) => e.cause === 'expiry').map((e) => [e.account, e.amount_cents]).sort();
   await advance('2026-08-21T00:00:00Z');
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 15000);
   await advance('2026-09-21T00:00:00Z'); // all 150 carried on, 150 more
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 30000);
   assert.deepEqual(await expiries(), []);
   await advance('2026-10-21T00:00:00Z'); // 09-20's carried on, 08-20's end with their second life
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 30000);
   const expired = await expiries();
   assert.deepEqual(expired.filter(([account]) => account === 'breakage' || account === 'promotional_grants'),
@@ -125,8 +129,10 @@ test('rollover max_credits caps the paid and free credits together, paid first',
     recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '50', granted_credits: '100', grant_expires_after: 'P1M', rollover: 'max_credits', rollover_max_credits: '60', invoice_requires_successful_payment: false }] } }))).wallet;
   assert.equal(w.created_at.slice(0, 10), '2026-10-21');
   await advance('2026-11-22T00:00:00Z');
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 15000);
   await advance('2026-12-22T00:00:00Z'); // 60 carried on (the 50 paid, 10 free), 90 free expire
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 21000);
   const ledger = (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries;
   const expired = ledger.filter((e) => e.cause === 'expiry' && (e.account === 'breakage' || e.account === 'promotional_grants'));
@@ -141,11 +147,13 @@ test('rollover max_percentage is a percentage of the paid and free grants togeth
     recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '10', granted_credits: '20', grant_expires_after: 'P1M', rollover: 'max_percentage', rollover_percentage: 50, invoice_requires_successful_payment: false }] } }))).wallet;
   const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
   await advance(day(1));
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 3000);
   const events = Array.from({ length: 20 }, () => ({ transaction_id: `z${n++}`, external_subscription_id: 'zeta_sub', code: 'calls' }));
   await ok(await post('/api/v1/events/batch', { events })); // the 20 free credits first
   assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
   await advance(day(2)); // the cap is 50% of 30: the 10 paid credits left all carry on
+  await payWallet(t, w.lago_id);
   assert.equal((await wallet(w.lago_id)).balance_cents, 4000);
   const ledger = (await ok(await t.api(`/api/v1/ledger_entries?wallet_id=${w.lago_id}&per_page=100`))).ledger_entries;
   assert.deepEqual(ledger.filter((e) => e.cause === 'expiry' && e.account === 'breakage'), []);

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -47,6 +48,7 @@ test('a move west, then a restart: the next anniversary fires once, at the new z
   assert.deepEqual(await grants(east.lago_id), ['2026-02-15T00:00:00Z', '2026-03-14T15:00:00Z', '2026-04-14T15:00:00Z']);
   const invoices = (await ok(await t.api('/api/v1/invoices?external_customer_id=west'))).invoices;
   assert.deepEqual(invoices.map((i) => i.issuing_date).sort(), ['2026-02-15', '2026-03-15', '2026-04-15']);
+  assert.equal(await payWallet(t, w.lago_id), 3); // its credits arrive when paid
   await checkWalletLedger(t, w.lago_id);
   await checkWalletLedger(t, east.lago_id);
 });
@@ -95,6 +97,7 @@ test('a move keeps one anniversary a month, and the grants ending at it end at i
   assert.equal(await balance(west), 1000);
   await advance('2026-09-15T15:00:00Z');
   assert.deepEqual(await grants(tokyo.lago_id), ['2026-08-15T15:00:00Z', '2026-09-15T15:00:00Z']);
+  assert.equal(await payWallet(t, tokyo.lago_id), 2);
   await checkWalletLedger(t, tokyo.lago_id);
   await checkWalletLedger(t, west.lago_id);
 });
