@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payInvoice, payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
 
 let t;
@@ -57,7 +58,7 @@ async function assertLedgerBalances() {
     const key = `${e.account}/${e.lago_wallet_id}/${e.currency}`;
     const before = balances.get(key) ?? 0;
     assert.equal(e.balance_before_cents, before, `balance before of entry ${e.id}`);
-    const debitNormal = ['receivable', 'promotional_grants', 'customer_overdraft', 'holds_outstanding'].includes(e.account);
+    const debitNormal = ['receivable', 'cash', 'promotional_grants', 'customer_overdraft', 'holds_outstanding'].includes(e.account);
     balances.set(key, before + (debitNormal ? signed : -signed));
     assert.equal(e.balance_after_cents, balances.get(key));
   }
@@ -65,20 +66,27 @@ async function assertLedgerBalances() {
   return balances;
 }
 
-test('a new wallet: granted and paid credits are there at once, in Lago\'s shape', async () => {
+test('a new wallet: granted credits are there at once, paid ones once their invoice is paid, in Lago\'s shape', async () => {
   const w = await createWallet({ external_customer_id: 'acme', currency: 'EUR', rate_amount: '0.5', name: 'Main Credits', granted_credits: '100', paid_credits: '20' });
   assert.equal(w.code, 'main_credits');
   assert.equal(w.status, 'active');
   assert.equal(w.rate_amount, '0.5');
-  assert.equal(w.credits_balance, '120.0');
-  assert.equal(w.balance_cents, 6000); // 120 credits at 0.50 EUR
-  assert.equal(w.ongoing_balance_cents, 6000);
+  assert.equal(w.credits_balance, '100.0');
+  assert.equal(w.balance_cents, 5000); // 100 credits at 0.50 EUR: the 20 bought wait for their payment
+  assert.equal(w.ongoing_balance_cents, 5000);
   assert.equal(w.consumed_credits, '0.0');
   assert.equal(w.limit, 'none');
   assert.deepEqual(w.applies_to, { fee_types: [], billable_metric_codes: [] });
-  const txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  let txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
   assert.deepEqual(txs.map((x) => [x.transaction_status, x.status, x.amount, x.credit_amount, x.remaining_amount_cents]).sort(),
-    [['granted', 'settled', '50.0', '100.0', 5000], ['purchased', 'settled', '10.0', '20.0', 1000]]);
+    [['granted', 'settled', '50.0', '100.0', 5000], ['purchased', 'pending', '10.0', '20.0', null]]);
+  // their invoice is issued at once (invoice_requires_successful_payment false); paid, they arrive
+  const bought = txs.find((x) => x.transaction_status === 'purchased');
+  assert.equal((await payInvoice(t, bought.lago_invoice_id)).status, 'finalized');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 6000);
+  txs = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  assert.deepEqual(txs.map((x) => [x.transaction_status, x.status, x.remaining_amount_cents]).sort(),
+    [['granted', 'settled', 5000], ['purchased', 'settled', 1000]]);
   const byCode = (await ok(await t.api('/api/v1/customers/acme/wallets/main_credits'))).wallet;
   assert.equal(byCode.lago_id, w.lago_id);
   const customer = (await ok(await t.api('/api/v1/customers/acme'))).customer;
@@ -208,6 +216,7 @@ test('top-ups: an Idempotency-Key replay counts once; voids take credits in cons
   const first = await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', granted_credits: '5', name: 'March' }, key));
   assert.deepEqual(first.wallet_transactions.map((x) => [x.transaction_status, x.amount, x.name]), [['purchased', '10.0', 'March'], ['granted', '5.0', 'March']]);
   const replay = await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10', granted_credits: '5', name: 'March' }, key));
+  await payInvoice(t, first.wallet_transactions[0].lago_invoice_id);
   assert.deepEqual(replay, first);
   assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
   const conflict = await topUp({ wallet_id: w.lago_id, paid_credits: '11' }, key);
@@ -231,7 +240,11 @@ test('top-ups: an Idempotency-Key replay counts once; voids take credits in cons
 
 test('grants are consumed by priority, then soonest expiry, then free before paid', async () => {
   const w = await createWallet({ external_customer_id: 'gamma', currency: 'EUR', rate_amount: '1', name: 'Order' });
-  const grant = async (body) => (await ok(await topUp({ wallet_id: w.lago_id, ...body }))).wallet_transactions[0];
+  const grant = async (body) => {
+    const [made] = (await ok(await topUp({ wallet_id: w.lago_id, ...body }))).wallet_transactions;
+    if (body.paid_credits) await payInvoice(t, made.lago_invoice_id);
+    return made;
+  };
   const paidLate = await grant({ paid_credits: '1', name: 'paid, no expiry' });
   const freeLate = await grant({ granted_credits: '1', name: 'free, no expiry' });
   const expiring = await grant({ paid_credits: '1', expiration_at: '2026-06-01T00:00:00Z', name: 'paid, expires June' });
@@ -343,6 +356,7 @@ test('a customer holds at most six active wallets', async () => {
 test('update changes terms, not balances; terminate voids what is left, with the ledger saying where it went', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'epsilon' } }));
   const w = await createWallet({ external_customer_id: 'epsilon', currency: 'EUR', rate_amount: '2', name: 'Short lived', paid_credits: '3', granted_credits: '2' });
+  await payWallet(t, w.lago_id);
   const updated = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { name: 'Renamed', priority: 7, limit: 'soft', overdraft_credits: '1.5' } } }))).wallet;
   assert.equal(updated.name, 'Renamed');
   assert.equal(updated.priority, 7);
@@ -394,6 +408,7 @@ test('threshold rules top up once per crossing, in the command that crossed, fix
   const balances = [];
   for (let i = 0; i < 13; i++) {
     assert.equal((await send(event('theta_sub', 'calls'))).status, 200);
+    await payWallet(t, w.lago_id); // what the rule bought arrives once paid
     balances.push((await wallet(w.lago_id)).balance_cents / 100);
   }
   // 5 -> 2 fires +10 at once (12), down to 2 again fires once more (12), ...
@@ -460,7 +475,7 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   const w = await createWallet({ external_customer_id: 'lambda', currency: 'EUR', rate_amount: '0.5', name: 'Pay first', invoice_requires_successful_payment: true });
   const [paid] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '40' }))).wallet_transactions;
   assert.equal(paid.status, 'pending');
-  assert.equal(paid.remaining_amount_cents, 0);
+  assert.equal(paid.remaining_amount_cents, null); // Lago's: set when the credits arrive
   assert.equal((await wallet(w.lago_id)).balance_cents, 0);
   const invoice = (await ok(await t.api(`/api/v1/invoices/${paid.lago_invoice_id}`))).invoice;
   assert.deepEqual([invoice.invoice_type, invoice.status, invoice.payment_status, invoice.total_amount_cents, invoice.currency, invoice.fees[0].units],
@@ -494,16 +509,17 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
   const late = await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } });
   assert.equal(late.status, 422);
-  // another one fails: its top-up fails, no credits
+  // another one fails: its top-up fails, no credits, and its invoice stays open (no claim)
   const [other] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '10' }))).wallet_transactions;
-  await ok(await t.api(`/api/v1/invoices/${other.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }));
+  const unpaid = (await ok(await t.api(`/api/v1/invoices/${other.lago_invoice_id}`, { method: 'PUT', body: { invoice: { payment_status: 'failed' } } }))).invoice;
+  assert.deepEqual([unpaid.status, unpaid.payment_status], ['open', 'failed']);
   const failed = (await ok(await t.api(`/api/v1/wallet_transactions/${other.lago_id}`))).wallet_transaction;
   assert.equal(failed.status, 'failed');
   assert.ok(failed.failed_at);
   assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
-  // a top-up that does not wait is invoiced too, its credits already there
+  // one whose invoice does not wait for the payment is issued at once; its credits still wait
   const [now2] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '2', invoice_requires_successful_payment: false }))).wallet_transactions;
-  assert.equal(now2.status, 'settled');
+  assert.equal(now2.status, 'pending');
   const inv2 = (await ok(await t.api(`/api/v1/invoices/${now2.lago_invoice_id}`))).invoice;
   assert.deepEqual([inv2.status, inv2.payment_status], ['finalized', 'pending']);
   assert.equal((await t.api('/api/v1/invoices/nope')).status, 404);
@@ -512,7 +528,7 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual(await listedIds('payment_statuses[]=failed'), [other.lago_invoice_id]);
   assert.deepEqual(await listedIds('payment_statuses[]=failed&payment_statuses[]=succeeded'), [other.lago_invoice_id, invoice.lago_id]);
   assert.deepEqual(await listedIds('payment_status=pending'), [now2.lago_invoice_id]);
-  assert.deepEqual(await listedIds('statuses[]=finalized&currency=EUR'), [now2.lago_invoice_id, other.lago_invoice_id, invoice.lago_id]);
+  assert.deepEqual(await listedIds('statuses[]=finalized&currency=EUR'), [now2.lago_invoice_id, invoice.lago_id]);
   assert.deepEqual(await listedIds('statuses[]=draft&statuses[]=voided'), []);
   assert.deepEqual(await listedIds('currency=USD'), []);
   assert.deepEqual(await listedIds('invoice_type=credit'), await listedIds(''));
@@ -541,6 +557,9 @@ test('voided_transaction_id voids from that grant only: all of it, or the credit
   const w = await createWallet({ external_customer_id: 'mu', currency: 'EUR', rate_amount: '1', name: 'Specific' });
   const [a] = (await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '5', name: 'A' }))).wallet_transactions;
   const [b] = (await ok(await topUp({ wallet_id: w.lago_id, paid_credits: '7', name: 'B' }))).wallet_transactions;
+  const pendingVoid = await topUp({ wallet_id: w.lago_id, voided_transaction_id: b.lago_id }); // nothing to void before it is paid
+  assert.deepEqual([pendingVoid.status, (await pendingVoid.json()).error_details], [422, { voided_transaction_id: ['no_remaining_amount'] }]);
+  await payInvoice(t, b.lago_invoice_id);
   // B is consumed after A in Tally's order; void 2 of B specifically
   const part = (await ok(await topUp({ wallet_id: w.lago_id, voided_transaction_id: b.lago_id, voided_credits: '2' }))).wallet_transactions;
   assert.deepEqual(part.map((x) => [x.transaction_status, x.amount]), [['voided', '2.0']]);
@@ -663,7 +682,9 @@ test("a threshold rule fires on its own wallet's fall, never on another wallet's
   assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [100, 0]);
   // its own fall: one call from 1 to 0 fires it once
   assert.equal((await send(event('sib_sub', 'calls'))).status, 200);
-  assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [5000, 1]);
+  assert.deepEqual([(await wallet(auto.lago_id)).balance_cents, await invoices()], [0, 1]);
+  await payWallet(t, auto.lago_id);
+  assert.equal((await wallet(auto.lago_id)).balance_cents, 5000);
   await assertLedgerBalances();
 });
 
@@ -909,7 +930,7 @@ test('a purchase waiting for its payment when its wallet is terminated can be ma
   assert.deepEqual(body.error_details, { payment_status: ['wallet_is_terminated'] });
   assert.match(body.message, /mark the payment failed/);
   const failed = (await ok(await put('failed'))).invoice;
-  assert.deepEqual([failed.payment_status, failed.status], ['failed', 'finalized']);
+  assert.deepEqual([failed.payment_status, failed.status], ['failed', 'open']); // no claim: nothing arrives
   const tx = (await ok(await t.api(`/api/v1/wallet_transactions/${pending.lago_id}`))).wallet_transaction;
   assert.equal(tx.status, 'failed');
 });
