@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from 'lago-javascript-client';
 import { startWithOrg } from '../lib/tallyd.mjs';
+import { payInvoice } from '../lib/payments.mjs';
 
 let t;
 let lago;
@@ -40,10 +41,10 @@ test('createWallet: paid and granted credits at a rate of 0.5, the code from the
   assert.equal(main.name, 'Main');
   assert.equal(main.code, 'main');
   assert.equal(main.rate_amount, '0.5');
-  // 30 credits at $0.50: $15.00
-  assert.equal(main.credits_balance, '30.0');
-  assert.equal(main.balance_cents, 1500);
-  assert.equal(main.ongoing_balance_cents, 1500);
+  // the 10 granted credits at $0.50: $5.00; the 20 bought arrive when their invoice is paid
+  assert.equal(main.credits_balance, '10.0');
+  assert.equal(main.balance_cents, 500);
+  assert.equal(main.ongoing_balance_cents, 500);
   assert.equal(main.consumed_credits, '0.0');
   assert.equal(main.consumed_amount_cents, 0);
   assert.equal(main.limit, 'none');
@@ -62,9 +63,15 @@ test('createWallet: paid and granted credits at a rate of 0.5, the code from the
   assert.deepEqual(purchased.metadata, [{ key: 'source', value: 'signup' }]);
   assert.deepEqual(granted.metadata, [{ key: 'source', value: 'signup' }]);
   assert.deepEqual([purchased.status, purchased.transaction_type, purchased.amount, purchased.credit_amount, purchased.remaining_amount_cents],
-    ['settled', 'inbound', '10.0', '20.0', 1000]);
+    ['pending', 'inbound', '10.0', '20.0', null]);
   assert.deepEqual([granted.status, granted.transaction_type, granted.amount, granted.credit_amount, granted.remaining_amount_cents],
     ['settled', 'inbound', '5.0', '10.0', 500]);
+  // paid: 30 credits at $0.50, $15.00
+  await payInvoice(t, purchased.lago_invoice_id);
+  main = (await lago.wallets.findWallet(main.lago_id)).data.wallet;
+  assert.deepEqual([main.credits_balance, main.balance_cents], ['30.0', 1500]);
+  const settled = (await lago.walletTransactions.findWalletTransaction(purchased.lago_id)).data.wallet_transaction;
+  assert.deepEqual([settled.status, settled.remaining_amount_cents], ['settled', 1000]);
   initial = { purchased, granted };
 });
 
@@ -130,16 +137,18 @@ test("a customer's wallets by external id and code", async () => {
 });
 
 let topUp;
-test('createWalletTransaction: paid then granted, both settled at once', async () => {
+test('createWalletTransaction: paid then granted, the granted settled at once, the paid once its invoice is', async () => {
   const { data } = await lago.walletTransactions.createWalletTransaction({ wallet_transaction: {
     wallet_id: main.lago_id, paid_credits: '6', granted_credits: '4', name: 'Top-up', metadata: [{ key: 'po', value: '42' }],
   } });
   topUp = data.wallet_transactions;
   assert.equal(topUp.length, 2);
   assert.deepEqual(topUp.map((x) => [x.status, x.transaction_status, x.transaction_type, x.amount, x.credit_amount, x.remaining_amount_cents, x.name]), [
-    ['settled', 'purchased', 'inbound', '3.0', '6.0', 300, 'Top-up'],
+    ['pending', 'purchased', 'inbound', '3.0', '6.0', null, 'Top-up'],
     ['settled', 'granted', 'inbound', '2.0', '4.0', 200, 'Top-up'],
   ]);
+  assert.equal((await lago.wallets.findWallet(main.lago_id)).data.wallet.balance_cents, 1700);
+  await payInvoice(t, topUp[0].lago_invoice_id);
   assert.deepEqual(topUp[1].metadata, [{ key: 'po', value: '42' }]);
   assert.equal(topUp[1].lago_wallet_id, main.lago_id);
   assert.equal(topUp[1].settled_at, NOW);
