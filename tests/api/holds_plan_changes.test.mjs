@@ -183,3 +183,70 @@ test('an ending_at moved later or removed gives the open holds back their expiry
     }
   } finally { await h.t.cleanup(); }
 });
+
+// Found by an audit (audit 7, findings 1-3): the holds were bounded by the current
+// subscription's ending_at even when a scheduled downgrade goes on past it (the switch ends the
+// current one, not the external id); a hold made while a downgrade with its own ending_at was
+// scheduled was not bounded by that end; and once a time zone moved the switch past the
+// downgrade's end (canceling it), the holds stayed cut at the canceled downgrade's end and a
+// later PUT gave them their whole expiry back, past the switch where the external id ends.
+// One rule now: a hold expires at the first of its asked expiry and the instant its external
+// id's service ends.
+test('the holds expire at the first of their asked expiry and the instant the external id\'s service ends', async () => {
+  // switch of a downgrade: 02-01 in UTC; a hold asked for a week: 02-04
+  const { h, wallets } = await setup('2026-01-28T00:00:00Z', 'q', ['n1', 'a1', 'b1', 'z1']);
+  try {
+    const put = async (sub, ending_at, query = '') => {
+      const r = await h.t.api(`/api/v1/subscriptions/${sub}${query}`, { method: 'PUT', body: { subscription: { ending_at } } });
+      const b = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(b));
+      return b.subscription;
+    };
+    const hold = {};
+    // n1: ends 02-03 (the hold made under it is cut), then a downgrade with no end of its own
+    await put('n1', '2026-02-03T00:00:00Z');
+    hold.n1 = await h.hold('n1');
+    assert.equal(hold.n1.expires_at, '2026-02-03T00:00:00Z');
+    let r = await h.subscribe('n1', 'small', 'n1', { ending_at: null });
+    assert.equal(r.subscription.next_plan_code, 'small');
+    assert.equal((await h.get('/api/v1/subscriptions/n1?status=pending')).subscription.ending_at, null);
+    assert.equal((await h.holdNow(hold.n1)).expires_at, '2026-02-04T00:00:00Z');
+    // a1: a downgrade ending 02-20, then the current one given an end after the switch
+    hold.a1 = await h.hold('a1');
+    await h.subscribe('a1', 'small', 'a1', { ending_at: '2026-02-20T00:00:00Z' });
+    assert.equal((await put('a1', '2026-02-03T00:00:00Z')).ending_at, '2026-02-03T00:00:00Z');
+    const a1next = (await h.get('/api/v1/subscriptions/a1?status=pending')).subscription;
+    assert.deepEqual([a1next.plan_code, a1next.ending_at], ['small', '2026-02-20T00:00:00Z']);
+    assert.equal((await h.holdNow(hold.a1)).expires_at, '2026-02-04T00:00:00Z');
+    // b1: a downgrade ending 02-03, then a hold: bounded by that end
+    await h.subscribe('b1', 'small', 'b1', { ending_at: '2026-02-03T00:00:00Z' });
+    hold.b1 = await h.hold('b1');
+    assert.equal(hold.b1.expires_at, '2026-02-03T00:00:00Z');
+    // z1: a downgrade ending 02-01T03:00Z, then New York moves the switch to 05:00Z, past it:
+    // the downgrade never starts and the external id ends at the switch
+    hold.z1 = await h.hold('z1');
+    await h.subscribe('z1', 'small', 'z1', { ending_at: '2026-02-01T03:00:00Z' });
+    assert.equal((await h.holdNow(hold.z1)).expires_at, '2026-02-01T03:00:00Z');
+    await h.post('/api/v1/customers', { customer: { external_id: 'z1', currency: 'USD', timezone: 'America/New_York' } });
+    assert.equal((await h.holdNow(hold.z1)).expires_at, '2026-02-01T05:00:00Z');
+    await put('z1', '2026-02-10T00:00:00Z');
+    assert.equal((await h.holdNow(hold.z1)).expires_at, '2026-02-01T05:00:00Z');
+    await h.t.restart({ kill: true });
+    await h.advance('2026-02-03T12:00:00Z');
+    // n1 and a1 are served on small: their holds are captured
+    for (const c of ['n1', 'a1']) {
+      const s = (await h.get(`/api/v1/subscriptions/${c}`)).subscription;
+      assert.deepEqual([s.status, s.plan_code], ['active', 'small'], c);
+      const captured = (await h.post(`/api/v1/authorizations/${hold[c].lago_id}/capture`, {})).authorization;
+      assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 500], c);
+    }
+    // b1 and z1 ended: nothing live, their holds expired and their credits free
+    for (const c of ['b1', 'z1']) {
+      assert.equal((await h.t.api(`/api/v1/subscriptions/${c}`)).status, 404, c);
+      assert.deepEqual((await h.holdNow(hold[c])).status, 'expired', c);
+      const w = (await h.get(`/api/v1/wallets/${wallets[c]}`)).wallet;
+      assert.equal(w.ongoing_balance_cents, w.balance_cents, c);
+    }
+    for (const c of ['n1', 'a1', 'b1', 'z1']) await checkWalletLedger(h.t, wallets[c]);
+  } finally { await h.t.cleanup(); }
+});

@@ -757,3 +757,67 @@ test('trial_ended_at counts from the first start under the external id, across p
   r = await call('GET', '/api/v1/subscriptions/tr_s');
   assert.deepEqual([r.body.subscription.plan_code, r.body.subscription.trial_ended_at], ['trial', iso(start + 14 * day)]);
 });
+
+// Found by an audit (audit 7, finding 4): an overridden subscription subscribed again to its
+// plan's code without plan_overrides changed nothing, its ending_at ignored. Lago's
+// CreateService compares the plan's id with the subscription's, a child plan of its own: a plan
+// change to the plan itself (an upgrade when worth as much or more per year, else a downgrade),
+// which takes the request's ending_at.
+test('an overridden subscription subscribed again to its plan without overrides moves to the plan itself', async () => {
+  const now = Math.floor(Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now) / 1000) * 1000;
+  const day = 86400e3, at = (d) => new Date(now + d * day).toISOString().replace('.000', '');
+  // below the plan's price: an upgrade, now, with the request's end
+  let r = await subscribe('ovp_c', 'monthly', 'ovp_up', { plan_overrides: { amount_cents: 4000 } });
+  const first = r.body.subscription.lago_id;
+  r = await subscribe('ovp_c', 'monthly', 'ovp_up', { ending_at: at(20) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const s = r.body.subscription;
+  assert.notEqual(s.lago_id, first);
+  assert.deepEqual([s.status, s.plan_code, s.plan_amount_cents, s.ending_at, s.previous_plan_code],
+    ['active', 'monthly', 4900, at(20), 'monthly']);
+  r = await call('GET', '/api/v1/subscriptions/ovp_up?status=terminated');
+  assert.deepEqual([r.body.subscription.lago_id, r.body.subscription.plan_amount_cents], [first, 4000]);
+  // above it: a downgrade to the plan at the period's end
+  r = await subscribe('ovp_c', 'monthly', 'ovp_down', { plan_overrides: { amount_cents: 6000 } });
+  r = await subscribe('ovp_c', 'monthly', 'ovp_down');
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.next_plan_code], [6000, 'monthly']);
+  r = await call('GET', '/api/v1/subscriptions/ovp_down?status=pending');
+  assert.deepEqual([r.body.subscription.plan_amount_cents, r.body.subscription.previous_plan_code], [4900, 'monthly']);
+  // a subscription on the plan itself, subscribed again without overrides: nothing changes
+  r = await subscribe('ovp_c', 'monthly', 'ovp_plain');
+  const plain = r.body.subscription.lago_id;
+  r = await subscribe('ovp_c', 'monthly', 'ovp_plain', { ending_at: at(20) });
+  assert.deepEqual([r.body.subscription.lago_id, r.body.subscription.ending_at], [plain, null]);
+});
+
+// Found by an audit (audit 7, finding 5): trial_ended_at is read from the plan's trial_period,
+// which an edit could change under subscriptions that had one, moving an ended trial or making
+// it vanish. Lago's Plans::UpdateService ignores trial_period on a plan attached to
+// subscriptions (of any status; not those on a plan of their own): so does Tally.
+test('a plan\'s trial_period is kept once the plan has subscriptions: an ended trial stays ended', async () => {
+  const now = Math.floor(Date.parse((await call('GET', '/api/v1/test_clock')).body.test_clock.now) / 1000) * 1000;
+  const day = 86400e3, iso = (ms) => new Date(ms).toISOString().replace('.000', '');
+  const plan = (code) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'EUR', trial_period: 5 } });
+  const edit = (code, body) => call('PUT', `/api/v1/plans/${code}`, { plan: body });
+  assert.equal((await plan('trial_kept')).status, 200);
+  assert.equal((await plan('trial_free')).status, 200);
+  // without subscriptions it changes
+  assert.equal((await edit('trial_free', { trial_period: 7 })).body.plan.trial_period, 7);
+  let r = await subscribe('trk_c', 'trial_kept', 'trk_s');
+  assert.equal(r.body.subscription.started_at, iso(now));
+  // a subscription on a plan of its own does not make the plan's trial fixed
+  assert.equal((await subscribe('trk_c', 'trial_free', 'trk_own', { plan_overrides: { trial_period: 2 } })).status, 200);
+  assert.equal((await edit('trial_free', { trial_period: 8 })).body.plan.trial_period, 8);
+  await advance(iso(now + 6 * day));
+  assert.equal((await call('GET', '/api/v1/subscriptions/trk_s')).body.subscription.trial_ended_at, iso(now + 5 * day));
+  r = await edit('trial_kept', { trial_period: 30, name: 'renamed' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.plan.trial_period, r.body.plan.name], [5, 'renamed']);
+  assert.equal((await call('GET', '/api/v1/plans/trial_kept')).body.plan.trial_period, 5);
+  assert.equal((await call('GET', '/api/v1/subscriptions/trk_s')).body.subscription.trial_ended_at, iso(now + 5 * day));
+  // and once they have ended too, as Lago's attached_to_subscriptions? counts every status
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/trk_s')).status, 200);
+  assert.equal((await edit('trial_kept', { trial_period: 1 })).body.plan.trial_period, 5);
+  r = await call('GET', '/api/v1/subscriptions/trk_s?status=terminated');
+  assert.equal(r.body.subscription.trial_ended_at, iso(now + 5 * day));
+});
