@@ -207,6 +207,8 @@ static enum command_result retarget(struct engine *e, struct command *cmd, enum 
 static enum command_result align_scheduled(struct engine *e, struct command *cmd,
                                            const struct subscription *sub,
                                            const struct subscription *was);
+static enum command_result rebound_holds(struct engine *e, struct command *cmd,
+                                         const struct subscription *live);
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
@@ -235,7 +237,10 @@ static enum command_result move_scheduled_switch(struct engine *e, struct comman
     if (store_subscription_save(e->store, &next.sub) != STORE_OK ||
         store_subscription_save(e->store, old) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return align_scheduled(e, cmd, old, NULL);
+    /* and the holds follow where the external id now ends: the switch, if the downgrade is
+     * canceled by it (they stayed cut by the downgrade's end: an audit) */
+    enum command_result r = align_scheduled(e, cmd, old, NULL);
+    return r == COMMAND_OK ? rebound_holds(e, cmd, old) : r;
 }
 
 /* The customer's active subscriptions (in cmd's arena); false if they cannot be read. */
@@ -753,6 +758,27 @@ static enum command_result recheck_downgrades(struct engine *e, struct command *
                                               const struct catalog_item *was,
                                               const struct catalog_item *plan);
 
+/*
+ * A plan with subscriptions keeps its trial_period (the HTTP thread drops it from the update:
+ * prune_plan_update in api/plans.c). An update that read the plan before its first subscription
+ * and would change the trial is refused as stale: its retry drops it. A plan stays attached.
+ */
+static enum command_result check_plan_trial(struct engine *e, struct command *cmd,
+                                            const struct catalog_item *current,
+                                            const struct catalog_item *plan)
+{
+    struct plan_terms was, will;
+    bool attached;
+    if (cmd->as.catalog_put.terms_kept || !plan_json_terms(current->body, &was) ||
+        !plan_json_terms(plan->body, &will) ||
+        money_cmp(was.trial_period_days, will.trial_period_days) == 0)
+        return COMMAND_OK;
+    if (store_plan_attached(store_conn(e->store), cmd->org_id, current->lago_id, &attached) !=
+        STORE_OK)
+        return COMMAND_STORE_FAILED;
+    return attached ? COMMAND_STALE : COMMAND_OK;
+}
+
 static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
@@ -772,10 +798,12 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
             return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
         if (current.updated_at != cmd->as.catalog_put.expected_updated_at)
             return COMMAND_STALE;
-        if (it->kind == CATALOG_BILLABLE_METRIC || it->kind == CATALOG_COUPON) {
-            enum command_result r = it->kind == CATALOG_COUPON
-                                        ? check_coupon_update(e, cmd, &current)
-                                        : check_metric_update(e, cmd, &current, it);
+        if (it->kind == CATALOG_BILLABLE_METRIC || it->kind == CATALOG_COUPON ||
+            it->kind == CATALOG_PLAN) {
+            enum command_result r =
+                it->kind == CATALOG_COUPON ? check_coupon_update(e, cmd, &current)
+                : it->kind == CATALOG_PLAN ? check_plan_trial(e, cmd, &current, it)
+                                           : check_metric_update(e, cmd, &current, it);
             if (r != COMMAND_OK)
                 return r;
         }
@@ -1197,28 +1225,49 @@ static bool same_ending_at(const struct subscription *a, const struct subscripti
 }
 
 /*
- * The ends of `live`'s external id bound its open holds: each expires at the expiry it was asked
- * for, or by the first of live's ending_at and that of the downgrade scheduled on it (not
- * canceled) if one comes first, as no capture could succeed after it (docs/API.md,
- * Subscriptions). Every command that gives, moves or removes one of those ends calls this once
- * they are saved: PUT, POST /subscriptions' plan changes (an audit found those left the holds
- * authorized past the end, their credits held), a downgrade canceled. Bringing them back up to
- * the asked expiry matters as much as cutting: an end moved later, or removed, left them cut by
- * the earlier one, their credits freed and their capture refused while the subscription went
- * on (an audit). A hold from before their asked expiry was kept has none: its expires_at stays
- * all that is known of it.
+ * The instant `live`'s external id stops being served (TIMESTAMP_MAX: never, as far as is
+ * known now), into *end. live ends at the first of its ending_at and its termination, which a
+ * scheduled downgrade sets at its switch. But the switch does not end the external id: the
+ * downgrade serves it on from there, until its own end (none: never), unless it was canceled
+ * (for good, or as of an end that comes at or before its switch: align_scheduled), when live's
+ * termination at the switch is the end, with nothing after it. An audit found holds cut by
+ * live's ending_at past the switch (the downgrade went on, and their capture was refused), a
+ * new hold not cut by the downgrade's own end, and holds given back their whole expiry past a
+ * switch a time zone move had left with nothing after it.
+ */
+static enum command_result service_end(struct engine *e, struct command *cmd,
+                                       const struct subscription *live, tally_time *end)
+{
+    *end = subscription_end(live);
+    if (live->next_id == 0)
+        return COMMAND_OK;
+    struct store_subscription next;
+    if (load_scheduled(e, cmd, live, &next) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
+    /* served to the switch, and on from it by the downgrade */
+    if (!next.sub.has_canceled_at && next.sub.started_at <= *end)
+        *end = subscription_end(&next.sub);
+    return COMMAND_OK;
+}
+
+/*
+ * The instant the external id's service ends (service_end) bounds its open holds: each expires
+ * at the first of the expiry it was asked for and that end, as no capture could succeed after
+ * it, and none is refused before it (docs/API.md, Subscriptions). A new hold is made so
+ * (apply_authorization_create), and every command that gives, moves or removes an end or a
+ * switch calls this once they are saved: PUT, POST /subscriptions' plan changes (an audit found
+ * those left the holds authorized past the end, their credits held), a downgrade canceled, a
+ * time zone that moves a switch. Bringing them back up to the asked expiry matters as much as
+ * cutting: an end moved later, or removed, left them cut by the earlier one, their credits
+ * freed and their capture refused while the subscription went on (an audit). A hold from before
+ * their asked expiry was kept has none: its expires_at stays all that is known of it.
  */
 static enum command_result rebound_holds(struct engine *e, struct command *cmd,
                                          const struct subscription *live)
 {
-    tally_time bound = live->has_ending_at ? live->ending_at : TIMESTAMP_MAX;
-    if (live->next_id != 0) {
-        struct store_subscription next;
-        if (load_scheduled(e, cmd, live, &next) != COMMAND_OK)
-            return COMMAND_STORE_FAILED;
-        if (!next.sub.has_canceled_at && next.sub.has_ending_at && next.sub.ending_at < bound)
-            bound = next.sub.ending_at;
-    }
+    tally_time bound;
+    if (service_end(e, cmd, live, &bound) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     return store_subscription_holds_rebound(e->store, live->id, bound != TIMESTAMP_MAX, bound,
                                             cmd->now) == STORE_OK
                ? COMMAND_OK
@@ -1306,10 +1355,10 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     old->terminated_at = switch_at;
     old->next_id = next->id;
     old->updated_at = cmd->now;
-    /* the holds follow the end they are under now: the new plan's after an upgrade, that of
-     * the current one and of the downgrade scheduled on it after a downgrade */
+    /* the holds follow the end they are under now: the new plan's after an upgrade (after a
+     * downgrade, the caller's once align_scheduled has decided whether it starts) */
     if (store_subscription_save(e->store, old) != STORE_OK ||
-        rebound_holds(e, cmd, switch_at == cmd->now ? next : old) != COMMAND_OK)
+        (switch_at == cmd->now && rebound_holds(e, cmd, next) != COMMAND_OK))
         return COMMAND_STORE_FAILED;
     /* an upgrade ends it now; a downgrade at its period's end, to which it is priced already */
     return switch_at == cmd->now ? settle_to_end(e, cmd, old->id) : COMMAND_OK;
@@ -1338,14 +1387,14 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
     const struct subscription_request *rq = &cmd->as.subscription_create;
     struct subscription *old = &live->sub;
     enum subscription_change kind;
-    if (!subscription_change_kind(old, &rq->current_plan, rq->plan_lago_id, &rq->plan, cmd->now,
-                                  &kind))
+    if (!subscription_change_kind(old, &rq->current_plan, rq->plan_lago_id, rq->plan_body != NULL,
+                                  &rq->plan, cmd->now, &kind))
         return invalid(cmd, "amount_cents", "value_is_out_of_range");
     struct period current;
     enum command_result r;
     switch (kind) {
     case SUBSCRIPTION_CHANGE_NONE:
-        if (!rq->plan_body) {
+        if (!rq->plan_body) { /* on the plan itself, as Lago's current subscription returned */
             cmd->subscription = *old;
             return COMMAND_OK;
         }
@@ -1402,6 +1451,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         r = switch_to_request(e, cmd, old, current.end);
         if (r == COMMAND_OK)
             r = align_scheduled(e, cmd, old, NULL);
+        if (r == COMMAND_OK)
+            r = rebound_holds(e, cmd, old);
         if (r == COMMAND_OK)
             cmd->subscription = *old; /* Lago answers the current one, naming what comes next */
         return r;
@@ -3115,13 +3166,20 @@ static tally_time hold_asked_expiry(tally_time asked)
     return part > 0 ? asked + TIMESTAMP_USEC_PER_SEC - part : asked;
 }
 
-/* When a hold asked to last until `asked` expires: then (hold_asked_expiry), or at its
- * subscription's ending_at if that comes first (no capture could succeed after it, and its
- * credits would stay reserved). */
-static tally_time hold_expiry(const struct subscription *sub, tally_time asked)
+/* When a hold asked to last until `asked` expires: then (hold_asked_expiry), or when its
+ * external id's service ends (service_end of its live subscription) if that comes first: no
+ * capture could succeed after it, and its credits would stay reserved. The same rule as
+ * rebound_holds (an audit found a new hold not cut by a scheduled downgrade's own end). */
+static enum command_result hold_expiry(struct engine *e, struct command *cmd,
+                                       const struct subscription *live, tally_time asked,
+                                       tally_time *out)
 {
+    tally_time end;
+    if (service_end(e, cmd, live, &end) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     asked = hold_asked_expiry(asked);
-    return sub->has_ending_at && sub->ending_at < asked ? sub->ending_at : asked;
+    *out = end < asked ? end : asked;
+    return COMMAND_OK;
 }
 
 /* An event's precise amount as the text a hold keeps (canonical: two equal amounts read the
@@ -3155,6 +3213,9 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
     struct store_authorization *a = &cmd->authorization;
     tally_time asked =
         cmd->now + cmd->as.authorization_create.expires_in_sec * TIMESTAMP_USEC_PER_SEC;
+    tally_time expires_at;
+    if (hold_expiry(e, cmd, &sub->sub, asked, &expires_at) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     *a = (struct store_authorization){
         .org_id = cmd->org_id,
         .customer_id = sub->sub.customer_id,
@@ -3164,7 +3225,7 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
         .properties_json = ev->properties_json,
         .precise_total_amount_cents = precise_text(cmd, ev),
         .amount_cents = price,
-        .expires_at = hold_expiry(&sub->sub, asked),
+        .expires_at = expires_at,
         .asked_expires_at = hold_asked_expiry(asked), /* given back if that end is taken back */
         .created_at = cmd->now,
         .updated_at = cmd->now,
