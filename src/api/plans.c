@@ -386,10 +386,33 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     return false;
 }
 
+/*
+ * A plan any subscription is on (of any status, not one on a plan of its own) keeps its
+ * trial_period, as Lago's Plans::UpdateService ignores it on a plan attached_to_subscriptions?:
+ * their trial_ended_at is read from it, and an edit moved an ended trial or made it vanish (an
+ * audit). Ignored rather than refused, as Lago does; the writer checks again (terms_kept).
+ */
+static bool prune_plan_update(struct request *req, const struct catalog_item *existing,
+                              struct json_object *sent, bool *pruned)
+{
+    struct store_reader *r = api_reader_acquire(req->api);
+    enum store_status s =
+        store_plan_attached(store_reader_conn(r), req->org_id, existing->lago_id, pruned);
+    api_reader_release(req->api, r);
+    if (s != STORE_OK) {
+        api_error(req, 500, "store_failed", NULL);
+        return false;
+    }
+    if (*pruned)
+        json_object_object_del(sent, "trial_period");
+    return true;
+}
+
 const struct catalog_resource plans_resource = {
     .kind = CATALOG_PLAN,
     .parse = parse_plan,
     .merge = merge_plan,
+    .prune_update = prune_plan_update,
     .check_update = check_plan_update,
     .render = render_plan,
 };

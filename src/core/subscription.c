@@ -51,10 +51,15 @@ bool plan_terms_yearly_amount(const struct plan_terms *t, int64_t *out)
 }
 
 bool subscription_change_kind(const struct subscription *current, const struct plan_terms *from,
-                              const char *new_plan_lago_id, const struct plan_terms *to,
-                              tally_time now, enum subscription_change *out)
+                              const char *new_plan_lago_id, bool new_own_plan,
+                              const struct plan_terms *to, tally_time now,
+                              enum subscription_change *out)
 {
-    if (strcmp(current->plan_lago_id, new_plan_lago_id) == 0) {
+    /* Lago compares plan ids, and an overridden subscription is on a child plan of its own: the
+     * plan itself, without overrides, is another plan. New overrides over a plan of its own
+     * replace it in place here (docs/API.md says where that differs from Lago). */
+    if (strcmp(current->plan_lago_id, new_plan_lago_id) == 0 &&
+        (!current->plan_body || new_own_plan)) {
         *out = SUBSCRIPTION_CHANGE_NONE;
         return true;
     }

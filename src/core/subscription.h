@@ -90,12 +90,17 @@ enum subscription_change {
 };
 
 /*
- * What subscribing `current` (live at now) to a new plan means. False only if a yearly
- * amount overflows (then nothing can be decided: the caller refuses the request).
+ * What subscribing `current` (live at now, on terms `from`) to a plan means: the plan
+ * `new_plan_lago_id` with terms `to`, with overrides of its own (`new_own_plan`) or not. The
+ * same plan is no change, unless `current` has a plan of its own (plan_overrides) and the
+ * request none: then, as in Lago, whose overridden subscription is on a child plan, it is a
+ * change to the plan itself. False only if a yearly amount overflows (then nothing can be
+ * decided: the caller refuses the request).
  */
 bool subscription_change_kind(const struct subscription *current, const struct plan_terms *from,
-                              const char *new_plan_lago_id, const struct plan_terms *to,
-                              tally_time now, enum subscription_change *out);
+                              const char *new_plan_lago_id, bool new_own_plan,
+                              const struct plan_terms *to, tally_time now,
+                              enum subscription_change *out);
 
 /* The layout of the subscription's billing periods under a plan, in the customer's zone. */
 struct period_spec subscription_period_spec(const struct subscription *s,

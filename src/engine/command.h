@@ -242,8 +242,9 @@ struct command {
             /* a coupon's: one created already expired is refused at the writer's clock */
             bool has_expiration_at;
             tally_time expiration_at;
-            /* the request kept the terms of a coupon in use (prune_update): one that did not
-             * is refused as stale if the coupon was applied since it read it */
+            /* the request kept the terms of a coupon in use, or the trial of a plan with
+             * subscriptions (prune_update): one that did not is refused as stale if the coupon
+             * was applied, or the plan subscribed to, since it read it */
             bool terms_kept;
         } catalog_put;
         struct {

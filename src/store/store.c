@@ -515,6 +515,7 @@ enum stmt_id {
     STMT_SUBSCRIPTION_LISTED,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
+    STMT_PLAN_ATTACHED,
     STMT_PLAN_SCHEDULED_CHANGES,
     STMT_METRIC_IN_PLANS,
     STMT_SUBSCRIPTION_AT,
@@ -1019,6 +1020,9 @@ static const char *const sql[STMT_COUNT] = {
     /* the blocks from the one that may hold event ?2 down, newest first (the reader stops) */
     [STMT_EVENT_CODE_SUMMARIES] = "SELECT first_id, count, code, bloom FROM event_block_summaries"
                                   " WHERE org_id = ?1 AND first_id <= ?2 ORDER BY first_id DESC",
+    /* any status; on the plan itself: one on a plan of its own is on Lago's child plan */
+    [STMT_PLAN_ATTACHED] = "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE org_id = ?1"
+                           " AND plan_lago_id = ?2 AND plan_body IS NULL)",
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
@@ -2847,6 +2851,12 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r;
+}
+
+enum store_status store_plan_attached(struct store_conn *c, int64_t org_id,
+                                      const char *plan_lago_id, bool *attached)
+{
+    return exists_with_text(c, STMT_PLAN_ATTACHED, org_id, plan_lago_id, attached);
 }
 
 enum store_status store_plan_scheduled_changes(struct store_conn *c, int64_t org_id,

@@ -308,6 +308,11 @@ enum store_status store_subscription_set_plan_body(struct store *st, int64_t sub
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                 const char *plan_lago_id, tally_time now,
                                                 int64_t *count);
+/* Whether any subscription, of any status, is on the plan itself (not on a plan of its own:
+ * plan_overrides): Lago's Plan#attached_to_subscriptions?, which keeps a plan's trial. Once
+ * true it stays so (subscriptions are never removed). */
+enum store_status store_plan_attached(struct store_conn *c, int64_t org_id,
+                                      const char *plan_lago_id, bool *attached);
 /*
  * The subscriptions on the plan itself (not on a plan of their own: plan_overrides) whose
  * scheduled plan change a price edit of it may decide again (Lago's Plans::UpdateService): the

@@ -637,10 +637,13 @@ test('a plan without a trial (trial_period null) subscribes, bills and reads usa
   r = await subscribe('nt_c3', 'trial', 'nt_s3', { plan_overrides: { trial_period: null } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.subscription.plan.trial_period, null);
-  // a trial cleared on the plan: its subscriptions have no trial to end
+  // a trial cleared on the plan: its subscriptions have no trial to end (cleared before the
+  // first: a plan with subscriptions keeps its trial, as Lago's)
   await call('POST', '/api/v1/plans', { plan: { code: 'nt_was', name: 'nt_was', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR', trial_period: 1 } });
-  await subscribe('nt_c4', 'nt_was', 'nt_s4');
   r = await call('PUT', '/api/v1/plans/nt_was', { plan: { trial_period: null } });
+  assert.deepEqual([r.status, r.body.plan.trial_period], [200, null]);
+  await subscribe('nt_c4', 'nt_was', 'nt_s4');
+  r = await call('PUT', '/api/v1/plans/nt_was', { plan: { trial_period: 1 } });
   assert.deepEqual([r.status, r.body.plan.trial_period], [200, null]);
   const clock = (await call('GET', '/api/v1/subscriptions/nt_s4')).body.subscription.started_at;
   await advance(new Date(Date.parse(clock) + 3 * 86400e3).toISOString().replace('.000', ''));

@@ -67,22 +67,36 @@ static void plan_changes(void **state)
     struct plan_terms weekly = {.interval = PERIOD_WEEKLY, .amount_cents = 231};
     enum subscription_change k;
     tally_time now = iso("2026-01-20T00:00:00Z");
-    assert_true(subscription_change_kind(&s, &monthly, "plan-a", &yearly_cheaper, now, &k));
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", false, &yearly_cheaper, now, &k));
     assert_int_equal(k, SUBSCRIPTION_CHANGE_NONE);
-    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &yearly_cheaper, now, &k));
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", false, &yearly_cheaper, now, &k));
     assert_int_equal(k, SUBSCRIPTION_CHANGE_DOWNGRADE);
-    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &yearly_same, now, &k));
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", false, &yearly_same, now, &k));
     assert_int_equal(k, SUBSCRIPTION_CHANGE_UPGRADE); /* equal yearly amount is an upgrade */
     int64_t y;
     assert_true(plan_terms_yearly_amount(&weekly, &y));
     assert_int_equal(y, 12012); /* 231 a week is more than 1000 a month over a year */
-    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &weekly, now, &k));
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", false, &weekly, now, &k));
     assert_int_equal(k, SUBSCRIPTION_CHANGE_UPGRADE);
-    assert_true(subscription_change_kind(&s, &monthly, "plan-b", &monthly,
+    assert_true(subscription_change_kind(&s, &monthly, "plan-b", false, &monthly,
                                          iso("2026-01-01T00:00:00Z"), &k));
     assert_int_equal(k, SUBSCRIPTION_CHANGE_PENDING);
     struct plan_terms huge = {.interval = PERIOD_WEEKLY, .amount_cents = INT64_MAX / 2};
-    assert_false(subscription_change_kind(&s, &monthly, "plan-b", &huge, now, &k));
+    assert_false(subscription_change_kind(&s, &monthly, "plan-b", false, &huge, now, &k));
+    /* the same plan with overrides: no change (replaced in place); a plan of its own (Lago's
+     * child plan) sent the plan itself, without overrides, is a change to it, by price */
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", true, &monthly, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_NONE);
+    s.plan_body = "{}";
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", true, &monthly, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_NONE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", false, &yearly_same, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_UPGRADE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", false, &yearly_cheaper, now, &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_DOWNGRADE);
+    assert_true(subscription_change_kind(&s, &monthly, "plan-a", false, &monthly,
+                                         iso("2026-01-01T00:00:00Z"), &k));
+    assert_int_equal(k, SUBSCRIPTION_CHANGE_PENDING);
 }
 
 static void trial_end(void **state)
