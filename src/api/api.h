@@ -196,7 +196,8 @@ bool api_query_list(struct request *req, const char *name, const char **json);
  * Lago's metadata[key]=value filters as a JSON array of [key, value] pairs for the store, in
  * req->arena; NULL when none. Each key once, with the value named last (as Rails reads a
  * query). With skip_blank a pair whose value is blank is left out (Lago's wallet transactions
- * skip it; its customers read it as "without that key"). False after answering 422
+ * skip it; its customers read it as "without that key": written as "", the value the store
+ * reads so, blank with spaces or not). False after answering 422
  * `{metadata: ["value_is_invalid"]}` for an argument that is not one string per key
  * (`metadata=x`, `metadata[]=`, `metadata[a][b]=`), or 400 for more than API_QUERY_LIST_MAX.
  */

@@ -343,11 +343,12 @@ bool api_query_metadata(struct request *req, bool skip_blank, const char **json)
     jsonw_init(&w, &b);
     jsonw_array_begin(&w);
     for (size_t i = 0; i < m.count && !m.failed; i++) {
-        if (skip_blank && json_in_blank(m.values[i], strlen(m.values[i])))
+        bool blank = json_in_blank(m.values[i], strlen(m.values[i]));
+        if (skip_blank && blank)
             continue;
         jsonw_array_begin(&w);
         jsonw_cstr(&w, m.keys[i]);
-        jsonw_cstr(&w, m.values[i]);
+        jsonw_cstr(&w, blank ? "" : m.values[i]); /* blank as Lago's blank?, spaces or not */
         jsonw_array_end(&w);
         pairs++;
     }

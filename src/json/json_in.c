@@ -184,10 +184,33 @@ enum json_in_result json_in_string(struct json_object *obj, const char *key, siz
     return *out ? JSON_IN_VALUE : refuse(err, key, "out_of_memory");
 }
 
+/* Bytes of the Unicode white space (White_Space=yes, what Ruby's [[:space:]] matches) that
+ * s starts with (at most len bytes), or 0. */
+static size_t white_space_at(const unsigned char *s, size_t len)
+{
+    if (s[0] != '\0' && strchr(" \t\n\v\f\r", s[0]))
+        return 1;
+    if (len >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) /* NEL, NBSP */
+        return 2;
+    if (len < 3)
+        return 0;
+    if ((s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) || /* U+1680 */
+        (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80))   /* U+3000 */
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x80 &&
+        (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 ||
+         s[2] == 0xaf)) /* U+2000-200A, U+2028, 2029, 202F */
+        return s[2] >= 0x80 ? 3 : 0;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) /* U+205F */
+        return 3;
+    return 0;
+}
+
 bool json_in_blank(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
-        if (!strchr(" \t\n\v\f\r", s[i]) || s[i] == '\0')
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = white_space_at(p + i, len - i)) == 0)
             return false;
     return true;
 }

@@ -93,10 +93,11 @@ enum json_in_result {
 bool json_in_exact_int64(struct json_object *v, int64_t *out);
 
 /*
- * Whether text is blank: empty or only ASCII whitespace, which Lago's `blank?` (its presence
- * validations) takes for none. Audits found "   " accepted as a transaction id (billed, so a
- * retry with the real id billed twice) and as a code, a name or an external id. Unicode
- * spaces are not counted.
+ * Whether text is blank: empty or only white space, which Lago's `blank?` (its presence
+ * validations, /\A[[:space:]]*\z/) takes for none: ASCII's and Unicode's (U+00A0, U+3000,
+ * ...; not the zero-width characters, which are not white space). Audits found "   " accepted
+ * as a transaction id (billed, so a retry with the real id billed twice) and as a code, a name
+ * or an external id, and a metadata filter of U+3000 taken for a value.
  */
 bool json_in_blank(const char *s, size_t len);
 

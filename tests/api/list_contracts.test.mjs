@@ -70,6 +70,10 @@ test('wallet transactions: metadata[key]=value lists those with that pair; sever
   // a blank value filters nothing (Lago's with_metadata skips it), beside others or alone
   assert.deepEqual(await listed('metadata[order]='), all);
   assert.deepEqual(await listed('metadata[order]=b&metadata[source]='), [grants.void, grants.b]);
+  // blank as Lago's blank? reads it: Unicode's spaces too (U+3000, U+00A0), not a zero width one
+  assert.deepEqual(await listed('metadata[order]=%E3%80%80'), all);
+  assert.deepEqual(await listed('metadata[order]=%C2%A0%20'), all);
+  assert.deepEqual(await listed('metadata[order]=%E2%80%8B'), []);
   // with the other filters, and paged: the meta counts the filtered list
   assert.deepEqual(await listed('metadata[order]=b&transaction_type=inbound'), [grants.b]);
   assert.deepEqual(await listed('metadata[order]=b&transaction_status=voided'), [grants.void]);

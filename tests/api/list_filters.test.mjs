@@ -61,6 +61,9 @@ test('customers: external_id, states, zipcodes, tax id, customer type and metada
   assert.deepEqual(await ids('metadata[region]='), ['cf_c', 'cf_b']);
   assert.deepEqual(await ids('metadata[tier]=silver&metadata[region]='), ['cf_b']);
   assert.deepEqual(await ids('metadata[tier]=&metadata[region]='), ['cf_c']);
+  // blank as Lago's blank? reads it, spaces (ASCII's or Unicode's) too (audit)
+  assert.deepEqual(await ids('metadata[region]=%20'), ['cf_c', 'cf_b']);
+  assert.deepEqual(await ids('metadata[region]=%E3%80%80'), ['cf_c', 'cf_b']);
   // a key named twice: its last value, as Rails reads a query
   assert.deepEqual(await ids('metadata[tier]=gold&metadata[tier]=silver'), ['cf_b']);
   assert.deepEqual(await ids('metadata%5Btier%5D=silver'), ['cf_b']);

@@ -221,10 +221,43 @@ static void prop_random_documents(void **state)
     }
 }
 
+/* Blank as Lago's `blank?` reads it (/\A[[:space:]]*\z/): Unicode's white space too, not
+ * every invisible character. An audit saw a metadata filter of U+3000 filter everything out. */
+static void blank_is_unicode_white_space(void **state)
+{
+    (void)state;
+    static const char *const blank[] = {"",
+                                        " \t\r\n\v\f",
+                                        "\xc2\xa0",
+                                        "\xc2\x85",
+                                        "\xe3\x80\x80",
+                                        "\xe2\x80\x80\xe2\x80\x8a",
+                                        "\xe2\x80\xa8\xe2\x80\xa9",
+                                        "\xe2\x80\xaf",
+                                        "\xe2\x81\x9f",
+                                        "\xe1\x9a\x80",
+                                        " \xe3\x80\x80 "};
+    static const char *const not_blank[] = {"a",
+                                            " a ",
+                                            "\xe2\x80\x8b" /* zero width */,
+                                            "\xef\xbb\xbf" /* BOM */,
+                                            "\xc2",
+                                            "\xe3\x80",
+                                            "\xe2\x80\x8c",
+                                            "\xc2\xa1",
+                                            "\xe3\x80\x81"};
+    for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++)
+        assert_true(json_in_blank(blank[i], strlen(blank[i])));
+    for (size_t i = 0; i < sizeof not_blank / sizeof not_blank[0]; i++)
+        assert_false(json_in_blank(not_blank[i], strlen(not_blank[i])));
+    assert_false(json_in_blank(" \0 ", 3)); /* a NUL is not white space */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forms),
+        cmocka_unit_test(blank_is_unicode_white_space),
         cmocka_unit_test(test_parse_refuses_what_json_c_takes),
         cmocka_unit_test(prop_random_documents),
     };
