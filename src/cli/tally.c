@@ -123,7 +123,8 @@ static void close_locked(struct store *st, int lock_fd)
 
 /*
  * Whether an organization's name can be shown as one field of `org list`: UTF-8 without
- * control characters (C0, DEL, C1) or line and paragraph separators, with something visible
+ * control characters (utf8_is_control: C0, DEL, C1, line and paragraph separators, bidi
+ * controls), with something visible
  * (not only spaces, Unicode's included). An audit made a name holding a new line and tabs
  * print a second row that looked like organization 1, whose key an operator could rotate.
  */
@@ -133,17 +134,10 @@ static bool printable_name(const char *name)
     if (!utf8_valid(name, len))
         return false;
     bool visible = false;
-    for (const unsigned char *p = (const unsigned char *)name; *p;) {
-        /* the code point at p, from valid UTF-8 */
-        uint32_t c = *p;
-        size_t n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-        if (n > 1) {
-            c &= 0x3f >> (n - 1);
-            for (size_t i = 1; i < n; i++)
-                c = c << 6 | (p[i] & 0x3f);
-        }
-        p += n;
-        if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029)
+    for (size_t i = 0; i < len;) {
+        uint32_t c;
+        i += utf8_next(name + i, len - i, &c); /* valid: never 0 */
+        if (utf8_is_control(c))
             return false;
         bool space = c == ' ' || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||
                      c == 0x202f || c == 0x205f || c == 0x3000 || c == 0xfeff;

@@ -39,6 +39,7 @@
 #include "sys/entropy.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
+#include "util/utf8.h"
 #include "util/vec.h"
 
 /* What every command of an organization reads: its clock, and its customer numbering. */
@@ -4617,15 +4618,6 @@ static const char *result_name(enum command_result r)
     }
 }
 
-/* A client's text (a name, an external id) for one log line: control bytes become '?'. */
-static void loggable(char *out, size_t size, const char *text)
-{
-    snprintf(out, size, "%s", text ? text : "?");
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-}
-
 /*
  * One line on stderr (tallyd's log) for a sweep that failed: the organization, the customer
  * and item it failed at, and for how long they are passed over. Between batches: its reads see
@@ -4639,12 +4631,12 @@ static void report_sweep_failure(struct engine *e, const struct command *c, tall
     struct store_org org;
     struct customer customer;
     char org_name[256], external_id[CUSTOMER_EXTERNAL_ID_MAX + 1];
-    loggable(org_name, sizeof org_name,
-             store_org_get(conn, c->org_id, &org, a) == STORE_OK ? org.name : NULL);
+    utf8_loggable(org_name, sizeof org_name,
+                  store_org_get(conn, c->org_id, &org, a) == STORE_OK ? org.name : NULL);
     char who[CUSTOMER_EXTERNAL_ID_MAX + 32] = "";
     if (f->customer_id != 0 &&
         store_customer_by_id(conn, f->customer_id, &customer, a) == STORE_OK) {
-        loggable(external_id, sizeof external_id, customer.external_id);
+        utf8_loggable(external_id, sizeof external_id, customer.external_id);
         snprintf(who, sizeof who, " at customer %s", external_id);
     } else if (f->customer_id != 0) {
         snprintf(who, sizeof who, " at customer #%" PRId64, f->customer_id);
