@@ -626,8 +626,9 @@ static void command_done(struct command *cmd)
         answer_store_failed(req, engine_failed(req->api->engine)
                                      ? "the disk refused an earlier sync, so tallyd takes no "
                                        "changes until it is restarted; nothing was applied"
-                                     : "the change could not be saved; nothing was applied, "
-                                       "retry later");
+                                 : cmd->failure_message ? cmd->failure_message
+                                                        : "the change could not be saved; nothing "
+                                                          "was applied, retry later");
         return;
     }
     if (cmd->result == COMMAND_NOT_DURABLE) {

@@ -338,7 +338,11 @@ struct command {
     enum command_result result;
     const char *invalid_field; /* with COMMAND_INVALID: Lago's field and error code */
     const char *invalid_code;
-    const char *invalid_message;      /* and, where Lago has none to give, Tally's (or NULL) */
+    const char *invalid_message; /* and, where Lago has none to give, Tally's (or NULL) */
+    /* With COMMAND_STORE_FAILED: what could not be read or written, when that is known and is
+     * this command's own (a customer's wallets that cannot be written out, a zone the host lost),
+     * static text for the 500's message; NULL: the generic one. */
+    const char *failure_message;
     struct customer customer;         /* the customer as saved or deleted (customer commands) */
     struct catalog_item item;         /* the catalog item as saved or deleted (catalog commands) */
     struct subscription subscription; /* as saved (subscription commands) */

@@ -2014,6 +2014,8 @@ enum command_result wallet_book_customer_date(const struct live_wallet *w,
                                      ? tzdb_get(w->book->tzdb, zone_name, strlen(zone_name))
                                      : NULL;
     struct civil_date day;
+    if (zone_name && w->book && w->book->tzdb && !zone)
+        return COMMAND_STORE_FAILED; /* no UTC date instead of the customer's (rule_zone) */
     if (!tz_local_date(zone, cmd->now, &day) || day.year < 0 || day.year > 9999)
         return COMMAND_STORE_FAILED; /* the clock is within the zone's range */
     snprintf(date, 11, "%04d-%02d-%02d", day.year, day.month, day.day);

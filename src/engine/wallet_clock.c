@@ -94,11 +94,27 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
     return COMMAND_OK;
 }
 
-/* The customer's zone, where its rule's anniversaries fall (NULL: none can be read). */
-static const struct tz_zone *rule_zone(const struct live_wallet *w)
+/*
+ * The customer's zone, where its rule's anniversaries fall, into *zone (NULL without a tz
+ * database: unit tests, where interval rules are not scheduled). False when its stored name no
+ * longer loads (a host whose tz database dropped it, as newer Debian releases moved US/Eastern
+ * and the like to tzdata-legacy): whatever needed the zone then fails, and changes nothing.
+ * Invariant: a zone that cannot be read never changes stored state quietly (an audit found an
+ * interval rule that fired once more, then had its next anniversary cleared for good, as a
+ * success; a grant's end would have fallen at UTC's midnight instead of the customer's).
+ */
+static bool rule_zone(const struct live_wallet *w, const struct tz_zone **zone)
 {
     const char *name = w->row.customer_timezone ? w->row.customer_timezone : "UTC";
-    return w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+    *zone = w->book->tzdb ? tzdb_get(w->book->tzdb, name, strlen(name)) : NULL;
+    return *zone || !w->book->tzdb;
+}
+
+/* Whether the wallet's interval rule can read its calendar (rule_zone); true without a rule. */
+static bool rule_zone_loads(const struct live_wallet *w)
+{
+    const struct tz_zone *zone;
+    return !w->has_rule || !w->rule_interval_trigger || rule_zone(w, &zone);
 }
 
 static tally_time rule_anchor(const struct live_wallet *w)
@@ -109,29 +125,41 @@ static tally_time rule_anchor(const struct live_wallet *w)
 /*
  * When the wallet's interval rule fires next after `after`: the next anniversary, in the
  * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
- * started_at itself while it is still ahead. False if the rule ends first.
+ * started_at itself while it is still ahead; *has false if the rule ends first. False if the
+ * zone does not load (rule_zone).
  */
-static bool next_interval(const struct live_wallet *w, tally_time after, tally_time *next)
+static bool next_interval(const struct live_wallet *w, tally_time after, bool *has,
+                          tally_time *next)
 {
     tally_time anchor = rule_anchor(w);
+    *has = false;
     if (anchor > after) {
         *next = anchor;
     } else {
-        const struct tz_zone *zone = rule_zone(w);
+        const struct tz_zone *zone;
+        if (!rule_zone(w, &zone))
+            return false;
         struct period_spec spec = {w->rule_interval, PERIOD_ANNIVERSARY, anchor, zone};
         struct period p;
         if (!zone || period_containing(&spec, after, &p) != PERIOD_OK)
-            return false;
+            return true;
         *next = p.end;
     }
-    return !(w->rule_has_expiration && *next >= w->rule_expiration_at);
+    *has = !(w->rule_has_expiration && *next >= w->rule_expiration_at);
+    return true;
 }
 
-void wallet_clock_schedule(struct live_wallet *w, tally_time after)
+bool wallet_clock_schedule(struct live_wallet *w, tally_time after)
 {
-    w->row.has_next_rule_at = w->has_rule && w->rule_interval_trigger &&
-                              !w->row.has_terminated_at &&
-                              next_interval(w, after, &w->row.next_rule_at);
+    bool has = false;
+    tally_time next = 0;
+    if (w->has_rule && w->rule_interval_trigger && !w->row.has_terminated_at &&
+        !next_interval(w, after, &has, &next))
+        return false; /* left as it was */
+    w->row.has_next_rule_at = has;
+    if (has)
+        w->row.next_rule_at = next;
+    return true;
 }
 
 /* Grants that expired before `before`: what open holds reserve stays in them (until the holds
@@ -249,11 +277,14 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
  * When a rule's grant made at `at` ends: grant_expires_after later on the customer's local
  * calendar, at the start of that local day (wallet_duration_end), so that it ends with an
  * anniversary, across DST and month ends, whatever the zone's offset. False if that day
- * cannot be read or is past TIMESTAMP_MAX.
+ * cannot be read or is past TIMESTAMP_MAX. *zone_loads false if the zone does not load: no
+ * end in UTC instead.
  */
-static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *out)
+static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *out, bool *zone_loads)
 {
-    const struct tz_zone *zone = rule_zone(w);
+    const struct tz_zone *zone;
+    if (!(*zone_loads = rule_zone(w, &zone)))
+        return false;
     struct civil_date from, anchor;
     if (!tz_local_date(zone, at, &from) || !tz_local_date(zone, rule_anchor(w), &anchor))
         return false;
@@ -282,8 +313,11 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     /* An end past the last instant Tally keeps (a rule stored before WALLET_DURATION_DAYS_MAX,
      * or a test clock near the year 9999) is no end: the grant is made without one, rather
      * than the anniversary failing, and with it every sweep of the organization. */
+    bool zone_loads = true;
     if (w->rule_has_grant_duration)
-        cr.has_expiration_at = grant_end(w, at, &cr.expiration_at);
+        cr.has_expiration_at = grant_end(w, at, &cr.expiration_at, &zone_loads);
+    if (!zone_loads)
+        return COMMAND_STORE_FAILED;
     bool rolls_over = w->rule_has_rollover &&
                       (w->row.last_interval_grant_id || w->row.last_interval_paid_grant_id);
     int64_t paid = w->rule.paid_cents, granted = w->rule.granted_cents;
@@ -341,10 +375,17 @@ static enum command_result bring_up_to_date(struct store *st, struct command *cm
                         w->row.next_rule_at <= cmd->now && n < WALLET_RULE_CATCH_UP_MAX;
              n++) {
             tally_time at = w->row.next_rule_at;
+            /* an anniversary in a zone that no longer loads is a failure (the sweep's
+             * quarantine names the customer), never fired and then unscheduled */
+            if (!rule_zone_loads(w)) {
+                r = COMMAND_STORE_FAILED;
+                break;
+            }
             r = expire_grants_before(st, cmd, w, at);
             if (r == COMMAND_OK && !(w->row.has_expiration_at && w->row.expiration_at <= at))
                 r = fire_interval(st, cmd, cw, w, at);
-            wallet_clock_schedule(w, at);
+            if (!wallet_clock_schedule(w, at) && r == COMMAND_OK)
+                r = COMMAND_STORE_FAILED;
             w->dirty = true;
             /* the next anniversary and the last grant are not balances: the row, whole */
             if (r == COMMAND_OK && store_wallet_save(st, &w->row) != STORE_OK)
@@ -425,7 +466,9 @@ enum command_result wallet_clock_bring_up_to_date(struct store *st, struct comma
 static bool same_anniversary(const struct live_wallet *w, const struct tz_zone *was, tally_time at,
                              tally_time *out)
 {
-    const struct tz_zone *will = rule_zone(w);
+    const struct tz_zone *will;
+    if (!rule_zone(w, &will))
+        will = NULL;
     tally_time probe = at - ZONE_MOVE_PROBE_USEC;
     if (!was || !will || probe < rule_anchor(w))
         return false;
@@ -480,14 +523,20 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
                                            struct customer_wallets *cw, const char *timezone)
 {
     int64_t before = store_changes(st);
-    /* what came due in the old zone happens in it first */
-    bool behind;
-    enum command_result r = bring_up_to_date(st, cmd, cw, &behind);
+    /* what came due in the old zone happens in it first; but if the old zone no longer loads
+     * (the very thing a new zone mends), in the new one, after the move: else the customer
+     * could never leave a zone its host lost */
+    bool old_zone_loads = true, behind;
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        old_zone_loads &= rule_zone_loads(&cw->wallets[i]);
+    enum command_result r = old_zone_loads ? bring_up_to_date(st, cmd, cw, &behind) : COMMAND_OK;
     if (r == COMMAND_OK && store_changes(st) != before)
         r = fire_thresholds(st, cmd, cw);
     for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
-        const struct tz_zone *was = rule_zone(w);
+        const struct tz_zone *was;
+        if (!rule_zone(w, &was))
+            was = NULL; /* its anniversaries and grant ends stay the instants they are */
         w->row.customer_timezone =
             timezone ? arena_strndup(&cw->arena, timezone, strlen(timezone)) : NULL;
         if (timezone && !w->row.customer_timezone) {
@@ -504,6 +553,12 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
         r = move_grant_ends(st, cmd, w, was);
         if (r == COMMAND_OK && store_wallet_save(st, &w->row) != STORE_OK)
             r = COMMAND_STORE_FAILED;
+    }
+    if (r == COMMAND_OK && !old_zone_loads) {
+        int64_t moved = store_changes(st);
+        r = bring_up_to_date(st, cmd, cw, &behind);
+        if (r == COMMAND_OK && store_changes(st) != moved)
+            r = fire_thresholds(st, cmd, cw);
     }
     note_direct_writes(st, cw, before);
     return r;

@@ -27,8 +27,10 @@ struct wallet_reminders {
 /* Fires the customer's threshold rules that came due (once per crossing). */
 enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
                                                  struct customer_wallets *cw);
-/* Sets the wallet's next anniversary after `after` (none if it has no interval rule). */
-void wallet_clock_schedule(struct live_wallet *w, tally_time after);
+/* Sets the wallet's next anniversary after `after` (none if it has no interval rule). False,
+ * changing nothing, if the customer's zone no longer loads (the caller fails: a rule is never
+ * unscheduled by a zone the host lost). */
+bool wallet_clock_schedule(struct live_wallet *w, tally_time after);
 /* Brings the customer's wallets to cmd->now: anniversaries in order, then due grants expire and
  * due wallets terminate. */
 enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,

@@ -450,6 +450,16 @@ static enum command_result give_back(struct wallet_book *b, struct customer_wall
     return COMMAND_OK;
 }
 
+/* The customer's stored zone no longer loads (the host's tz database lost the name): its
+ * wallets' calendar cannot be read, and nothing is changed (wallet_clock.c, rule_zone). */
+static enum command_result zone_lost(struct command *cmd)
+{
+    cmd->failure_message = "the customer's time zone cannot be loaded from this host's time zone "
+                           "database, so its wallets' interval rule cannot be scheduled; nothing "
+                           "was applied. Give the customer a timezone the host knows";
+    return COMMAND_STORE_FAILED;
+}
+
 static enum command_result refuse(struct command *cmd, const char *field, const char *code)
 {
     cmd->invalid_field = field;
@@ -1183,7 +1193,8 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
         r = check_metrics(st, cmd, live);
     if (r != COMMAND_OK)
         return r;
-    wallet_clock_schedule(live, cmd->now); /* saved with its first credits */
+    if (!wallet_clock_schedule(live, cmd->now)) /* saved with its first credits */
+        return zone_lost(cmd);
     live->row.rule_unfired = live->has_rule && !live->rule_interval_trigger; /* saved with them */
     r = move_credits(st, cmd, cw, live, &req->credits);
     arm_new_rule(live); /* after its first credits: their command does not fire it */
@@ -1355,7 +1366,8 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
                                "Nothing was changed";
         return refuse(cmd, "applies_to", "credits_are_held");
     }
-    wallet_clock_schedule(w, cmd->now);
+    if (!wallet_clock_schedule(w, cmd->now))
+        return zone_lost(cmd);
     if (!had_threshold || !same_rule(&old_rule, &w->rule))
         arm_new_rule(w); /* the same rule kept stays as it was: it fired for this crossing */
     return store_wallet_save(st, &w->row) == STORE_OK ? COMMAND_OK : COMMAND_STORE_FAILED;
