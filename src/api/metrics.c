@@ -164,6 +164,18 @@ static void render_engine(struct engine *engine, struct buf *out)
                "tally_sweep_quarantined_customers %" PRIu64 "\n",
                s.sweep_failures, s.sweep_quarantined);
     buf_printf(out,
+               "# HELP tally_wallet_writeout_failures_total Write-outs of one customer's pending "
+               "wallet debits to the wallet tables that failed (each customer said once on "
+               "stderr; the others are written out).\n"
+               "# TYPE tally_wallet_writeout_failures_total counter\n"
+               "tally_wallet_writeout_failures_total %" PRIu64 "\n"
+               "# HELP tally_wallet_writeout_stuck_customers Customers whose debits wait in the "
+               "wallet journal for their write-out to be retried (their commands fail until "
+               "then).\n"
+               "# TYPE tally_wallet_writeout_stuck_customers gauge\n"
+               "tally_wallet_writeout_stuck_customers %" PRIu64 "\n",
+               s.writeout_failures, s.writeout_stuck);
+    buf_printf(out,
                "# HELP tally_wallet_pending_customers Customers whose wallet rows lag their "
                "debits (kept in the wallet journal).\n"
                "# TYPE tally_wallet_pending_customers gauge\n"

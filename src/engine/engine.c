@@ -129,6 +129,7 @@ struct engine {
     _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
     _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
     _Atomic uint64_t sweep_failures, sweep_quarantined; /* the real clock's sweeps that failed */
+    _Atomic uint64_t writeout_failures, writeout_stuck; /* the wallet book's (wallet_book.h) */
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -4185,6 +4186,12 @@ static bool defers_wallet_writes(const struct command *c)
     }
 }
 
+/* The answer of a command that needed a customer whose wallets wait for their write-out. */
+#define STUCK_MESSAGE                                                                              \
+    "this customer's wallet debits could not be written to its wallets (tallyd's log says "        \
+    "why); they are kept and retried, and until then its wallet commands fail; nothing was "       \
+    "applied, retry later"
+
 static void apply_one(struct engine *e, struct command *cmd)
 {
     sub_cache_release(&e->subscriptions); /* no row of the cache is borrowed between commands */
@@ -4242,6 +4249,8 @@ static void apply_one(struct engine *e, struct command *cmd)
          cmd->result == COMMAND_OK && !e->usage_incomplete && i < cmd->started_subscription_count;
          i++)
         cmd->result = settle_now(e, cmd, cmd->started_subscription_ids[i]);
+    if (cmd->result == COMMAND_STORE_FAILED && e->wallets.refused_stuck && !cmd->failure_message)
+        cmd->failure_message = STUCK_MESSAGE;
     if (cmd->result == COMMAND_STORE_FAILED)
         goto fail;
     /* A refused command leaves no trace but its answer, which the key still records. */
@@ -4526,6 +4535,70 @@ static void requeue(struct engine *e, struct command *first)
     pthread_mutex_unlock(&e->lock);
 }
 
+/* An organization's name and a customer's external id for a log line (utf8_loggable), or "?"
+ * and "#<row id>" when they cannot be read. */
+static void describe_customer(struct engine *e, int64_t org_id, int64_t customer_id,
+                              struct arena *a, char *org, size_t org_size, char *customer,
+                              size_t customer_size)
+{
+    struct store_conn *conn = store_conn(e->store);
+    struct store_org o;
+    struct customer c;
+    utf8_loggable(org, org_size, store_org_get(conn, org_id, &o, a) == STORE_OK ? o.name : NULL);
+    if (store_customer_by_id(conn, customer_id, &c, a) == STORE_OK)
+        utf8_loggable(customer, customer_size, c.external_id);
+    else
+        snprintf(customer, customer_size, "#%" PRId64, customer_id);
+}
+
+/*
+ * The wallet book's stuck customers (wallet_book.h): each said once on stderr when it first
+ * gets stuck (its organization and customer; never the store's message, which may hold data),
+ * and once when it is written out at last; counted for /metrics. Between batches.
+ */
+static void report_stuck(struct engine *e)
+{
+    struct wallet_book *b = &e->wallets;
+    atomic_store(&e->writeout_failures, b->writeout_failures);
+    atomic_store(&e->writeout_stuck, (uint64_t)b->stuck_count);
+    bool any = b->unstuck_count > 0;
+    for (size_t i = 0; i < b->stuck_count && !any; i++)
+        any = !b->stuck[i].reported;
+    if (!any)
+        return;
+    struct arena a;
+    arena_init(&a);
+    for (size_t i = 0; i < b->stuck_count; i++) {
+        struct wallet_stuck *s = &b->stuck[i];
+        if (s->reported)
+            continue;
+        s->reported = true;
+        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
+                          sizeof customer);
+        fprintf(stderr,
+                "tallyd: the wallet debits of organization %" PRId64 " (%s) customer %s could "
+                "not be written out to its wallets (its wallet rows refuse the write, or no longer "
+                "load); they stay in the wallet journal and are retried, and its wallet commands "
+                "fail until then; every other customer goes on\n",
+                s->org_id, org, customer);
+    }
+    for (size_t i = 0; i < b->unstuck_count; i++) {
+        const struct wallet_stuck *s = &b->unstuck[i];
+        if (!s->reported)
+            continue; /* never said stuck: nothing to take back */
+        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
+                          sizeof customer);
+        fprintf(stderr,
+                "tallyd: the wallet debits of organization %" PRId64 " (%s) customer %s were "
+                "written out at last\n",
+                s->org_id, org, customer);
+    }
+    b->unstuck_count = 0;
+    arena_free(&a);
+}
+
 /*
  * Applies a group of commands in one transaction and answers them once it is committed. With
  * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
@@ -4578,6 +4651,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         e->recover_wallets = true;
     }
     wallet_book_committed(&e->wallets);
+    report_stuck(e);
     if (committed) { /* before any answer of the batch leaves */
         atomic_store(&e->wallets_pending, wallet_book_pending(&e->wallets));
         atomic_store(&e->wallet_pending_customers, e->wallets.dirty_count);
@@ -4627,20 +4701,12 @@ static void report_sweep_failure(struct engine *e, const struct command *c, tall
                                  struct arena *a)
 {
     const struct sweep_failure *f = &c->as.sweep.failure;
-    struct store_conn *conn = store_conn(e->store);
-    struct store_org org;
-    struct customer customer;
     char org_name[256], external_id[CUSTOMER_EXTERNAL_ID_MAX + 1];
-    utf8_loggable(org_name, sizeof org_name,
-                  store_org_get(conn, c->org_id, &org, a) == STORE_OK ? org.name : NULL);
+    describe_customer(e, c->org_id, f->customer_id, a, org_name, sizeof org_name, external_id,
+                      sizeof external_id);
     char who[CUSTOMER_EXTERNAL_ID_MAX + 32] = "";
-    if (f->customer_id != 0 &&
-        store_customer_by_id(conn, f->customer_id, &customer, a) == STORE_OK) {
-        utf8_loggable(external_id, sizeof external_id, customer.external_id);
+    if (f->customer_id != 0)
         snprintf(who, sizeof who, " at customer %s", external_id);
-    } else if (f->customer_id != 0) {
-        snprintf(who, sizeof who, " at customer #%" PRId64, f->customer_id);
-    }
     char retry[96] = "it could not be passed over: tried again at the next sweep";
     if (wait > 0)
         snprintf(retry, sizeof retry, "%s passed over for %" PRId64 " s%s",
@@ -5123,4 +5189,6 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->usage_events_read = atomic_load(&e->usage_events_read_shown);
     out->sweep_failures = atomic_load(&e->sweep_failures);
     out->sweep_quarantined = atomic_load(&e->sweep_quarantined);
+    out->writeout_failures = atomic_load(&e->writeout_failures);
+    out->writeout_stuck = atomic_load(&e->writeout_stuck);
 }

@@ -90,6 +90,9 @@ struct engine_stats {
     /* The real clock's sweeps of an organization that failed, and the customers (or whole
      * organizations) its sweeps pass over for now (engine/sweep_quarantine.h). */
     uint64_t sweep_failures, sweep_quarantined;
+    /* Customers' wallet write-outs that failed, and the customers stuck for now (their debits
+     * wait in memory and the journal for a retry: engine/wallet_book.h). */
+    uint64_t writeout_failures, writeout_stuck;
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "core/currency.h"
 #include "core/tz.h"
 #include "sys/tzdb.h"
+#include "sys/wallclock.h"
 #include "util/buf.h"
 #include "util/varint.h"
 #include "util/vec.h"
@@ -152,6 +153,11 @@ void wallet_book_free(struct wallet_book *b)
     arena_free(&b->snapshot_arena);
     free(b->org_balances);
     free(b->org_saved);
+    free(b->stuck);
+    free(b->unstuck);
+    arena_free(&b->writeout_arena);
+    free(b->writeout_saved);
+    free(b->written);
     wallet_book_init(b);
 }
 
@@ -167,8 +173,21 @@ static struct customer_wallets *book_find(const struct wallet_book *b, int64_t c
     }
 }
 
+static struct wallet_stuck *stuck_find(const struct wallet_book *b, int64_t customer_id)
+{
+    for (size_t i = 0; i < b->stuck_count; i++)
+        if (b->stuck[i].customer_id == customer_id)
+            return &b->stuck[i];
+    return NULL;
+}
+
+bool wallet_book_is_stuck(const struct wallet_book *b, int64_t customer_id)
+{
+    return stuck_find(b, customer_id) != NULL;
+}
+
 /* Takes one customer out (backward-shift deletion keeps every other reachable). */
-void wallet_book_forget(struct wallet_book *b, int64_t customer_id)
+static void book_remove(struct wallet_book *b, int64_t customer_id)
 {
     if (b->cap == 0)
         return;
@@ -190,6 +209,16 @@ void wallet_book_forget(struct wallet_book *b, int64_t customer_id)
             i = j;
         }
     }
+}
+
+bool wallet_book_forget(struct wallet_book *b, int64_t customer_id)
+{
+    if (stuck_find(b, customer_id)) {
+        b->refused_stuck = true;
+        return false;
+    }
+    book_remove(b, customer_id);
+    return true;
 }
 
 static bool book_put(struct wallet_book *b, struct customer_wallets *cw)
@@ -238,6 +267,7 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring)
     b->touched_mark = b->touched_count;
     b->deferring = deferring;
     b->unrefusable = false;
+    b->refused_stuck = false;
 }
 
 bool wallet_book_undo_command(struct wallet_book *b)
@@ -260,7 +290,7 @@ bool wallet_book_undo_command(struct wallet_book *b)
     }
     /* the store held everything before this command (wallet_book_flush ran first): reload */
     while (b->touched_count > b->touched_mark)
-        wallet_book_forget(b, b->touched[--b->touched_count]);
+        wallet_book_forget(b, b->touched[--b->touched_count]); /* never stuck: never given out */
     return true;
 }
 
@@ -711,8 +741,9 @@ fail:
     return NULL;
 }
 
-struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
-                                              int64_t org_id, int64_t customer_id)
+/* The customer from the book, or loaded and put in it; NULL on a failure. */
+static struct customer_wallets *book_load(struct wallet_book *b, struct store *st, int64_t org_id,
+                                          int64_t customer_id)
 {
     struct customer_wallets *cw = book_find(b, customer_id);
     if (cw)
@@ -724,6 +755,16 @@ struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct stor
         return NULL;
     }
     return cw;
+}
+
+struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
+                                              int64_t org_id, int64_t customer_id)
+{
+    if (stuck_find(b, customer_id)) {
+        b->refused_stuck = true; /* its debits wait for its own write-out (see the top) */
+        return NULL;
+    }
+    return book_load(b, st, org_id, customer_id);
 }
 
 struct live_wallet *wallet_book_wallet(struct customer_wallets *cw, int64_t wallet_id)
@@ -1364,39 +1405,6 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
     return COMMAND_OK;
 }
 
-enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd)
-{
-    for (size_t i = 0; i < b->dirty_count; i++) {
-        struct customer_wallets *cw = book_find(b, b->dirty[i]);
-        if (!cw)
-            continue; /* dropped: nothing of it is ahead of the store */
-        cw->dirty = false;
-        cw->journal_first = 0;
-        enum command_result r = wallet_book_flush_customer(st, cmd, cw);
-        if (r != COMMAND_OK)
-            return r;
-    }
-    b->dirty_count = 0;
-    for (size_t i = 0; i < b->unjournaled_count; i++) {
-        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
-        if (cw)
-            cw->unjournaled = false;
-    }
-    b->unjournaled_count = 0;
-    if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    b->record_count = 0;
-    b->journal_records = 0;
-    b->journal_bytes = 0;
-    b->must_flush = false;
-    return store_org_balances(b, st);
-}
-
-bool wallet_book_pending(const struct wallet_book *b)
-{
-    return b->dirty_count > 0;
-}
-
 /*
  * A journal record, every integer a zigzag LEB128 varint (most are small: a record is about
  * 35 bytes a customer, 85 before version 3):
@@ -1508,23 +1516,241 @@ static void journal_written_out(struct buf *out, const struct customer_wallets *
     varint_put(out, 0);
 }
 
-/* Writes out the customers pending longest; returns how many (a prefix of b->dirty), or -1. */
+/* ---- stuck customers (wallet_book.h) ---- */
+
+/* The customer's write-out failed at now_usec: it is stuck, or waits twice as long. False if
+ * that cannot be recorded (no memory: the caller fails the batch, as before). */
+static bool stuck_fail(struct wallet_book *b, const struct customer_wallets *cw, int64_t now_usec)
+{
+    b->writeout_failures++;
+    struct wallet_stuck *s = stuck_find(b, cw->customer_id);
+    if (!s) {
+        if (!vec_room((void **)&b->stuck, &b->stuck_cap, b->stuck_count, sizeof *b->stuck, 4))
+            return false;
+        s = &b->stuck[b->stuck_count++];
+        *s = (struct wallet_stuck){.org_id = cw->org_id, .customer_id = cw->customer_id};
+    }
+    s->wait_usec = s->wait_usec == 0                           ? WALLET_STUCK_FIRST_USEC
+                   : s->wait_usec >= WALLET_STUCK_MAX_USEC / 2 ? WALLET_STUCK_MAX_USEC
+                                                               : s->wait_usec * 2;
+    s->retry_at_usec = now_usec + s->wait_usec;
+    return true;
+}
+
+/* The stuck customer was written out: it leaves (noted in `unstuck` for the engine's log). */
+static void stuck_passed(struct wallet_book *b, struct wallet_stuck *s)
+{
+    if (vec_room((void **)&b->unstuck, &b->unstuck_cap, b->unstuck_count, sizeof *b->unstuck, 4))
+        b->unstuck[b->unstuck_count++] = *s;
+    *s = b->stuck[--b->stuck_count];
+}
+
+struct recovery {
+    struct wallet_book *book;
+    struct store *st;
+    struct command *cmd;
+    int64_t now_usec;
+};
+
+static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shell,
+                        struct customer_wallets *cw);
+
+/* A shell's customer loaded, its journaled state on top of its tables, in the shell's place.
+ * False (nothing changed) if it still does not load or the state does not fit. */
+static bool unshell(struct wallet_book *b, struct store *st, struct command *cmd,
+                    struct customer_wallets **cwp)
+{
+    struct customer_wallets *shell = *cwp;
+    struct customer_wallets *cw = load_customer(b, st, shell->org_id, shell->customer_id);
+    struct recovery rc = {b, st, cmd, 0};
+    if (!cw)
+        return false;
+    if (!adopt_entry(&rc, shell, cw)) {
+        customer_free(cw);
+        return false;
+    }
+    cw->dirty = true;
+    cw->unjournaled = shell->unjournaled;
+    cw->dirty_since_usec = shell->dirty_since_usec;
+    cw->journal_first = shell->journal_first;
+    size_t i = slot_of(b, shell->customer_id);
+    while (b->items[i] != shell)
+        i = (i + 1) & (b->cap - 1);
+    b->items[i] = cw;
+    customer_free(shell);
+    *cwp = cw;
+    return true;
+}
+
+enum write_out { WRITTEN, KEPT, WRITE_FAILED };
+
+/*
+ * Writes one customer out under its own savepoint (a stuck one only once its retry came). If
+ * that fails, its memory and the organizations' balances go back as they were, and it is
+ * stuck: KEPT, still pending. WRITE_FAILED: the batch cannot go on (memory, the savepoint).
+ */
+static enum write_out write_out(struct wallet_book *b, struct store *st, struct command *cmd,
+                                struct customer_wallets *cw, int64_t now_usec)
+{
+    struct wallet_stuck *stuck = stuck_find(b, cw->customer_id);
+    if (stuck && now_usec < stuck->retry_at_usec)
+        return KEPT;
+    if (cw->shell && !unshell(b, st, cmd, &cw))
+        return stuck_fail(b, cw, now_usec) ? KEPT : WRITE_FAILED;
+    arena_reset(&b->writeout_arena);
+    struct customer_snapshot snap;
+    size_t orgs = b->org_balance_count;
+    if (!snapshot_take(&snap, cw, &b->writeout_arena) ||
+        !vec_room((void **)&b->writeout_saved, &b->writeout_saved_cap, orgs,
+                  sizeof *b->writeout_saved, 16))
+        return WRITE_FAILED;
+    if (orgs > 0)
+        memcpy(b->writeout_saved, b->org_balances, orgs * sizeof *b->writeout_saved);
+    /* a refusal's words set by the write-out are not the command's (out_of_range) */
+    const char *field = cmd->invalid_field, *code = cmd->invalid_code,
+               *message = cmd->invalid_message;
+    if (store_savepoint(st) != STORE_OK)
+        return WRITE_FAILED;
+    if (wallet_book_flush_customer(st, cmd, cw) == COMMAND_OK &&
+        store_savepoint_release(st) == STORE_OK) {
+        if (stuck)
+            stuck_passed(b, stuck);
+        return WRITTEN;
+    }
+    store_savepoint_rollback(st);
+    snapshot_restore(cw, &snap);
+    if (orgs > 0)
+        memcpy(b->org_balances, b->writeout_saved, orgs * sizeof *b->writeout_saved);
+    b->org_balance_count = orgs;
+    cmd->invalid_field = field;
+    cmd->invalid_code = code;
+    cmd->invalid_message = message;
+    return stuck_fail(b, cw, now_usec) ? KEPT : WRITE_FAILED;
+}
+
+/*
+ * The journal after a write-out that left customers pending (stuck): one record of all of them
+ * (each customer's record holds all its pending state), every older record dropped, so that
+ * none names a customer written out since.
+ */
+static enum command_result rewrite_journal(struct wallet_book *b, struct store *st)
+{
+    struct buf record;
+    struct journal_context jc = {0};
+    buf_init(&record);
+    varint_put(&record, JOURNAL_VERSION);
+    varint_put(&record, (int64_t)b->dirty_count);
+    for (size_t i = 0; i < b->dirty_count; i++)
+        journal_customer(&record, &jc, book_find(b, b->dirty[i]));
+    int64_t id = 0;
+    bool ok = !buf_failed(&record) &&
+              vec_room((void **)&b->records, &b->record_cap, 0, sizeof *b->records, 64) &&
+              store_wallet_journal_append(st, record.data, record.len, &id) == STORE_OK &&
+              store_wallet_journal_drop_before(st, id) == STORE_OK;
+    if (ok) {
+        b->records[0] = (struct journal_record){id, record.len};
+        b->record_count = 1;
+        b->journal_records = 1;
+        b->journal_bytes = record.len;
+        for (size_t i = 0; i < b->dirty_count; i++)
+            book_find(b, b->dirty[i])->journal_first = id;
+    }
+    buf_free(&record);
+    return ok ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd)
+{
+    int64_t now_usec = wallclock_monotonic_usec();
+    size_t kept = 0;
+    bool wrote = false;
+    for (size_t i = 0; i < b->dirty_count; i++) {
+        int64_t id = b->dirty[i];
+        struct customer_wallets *cw = book_find(b, id);
+        if (!cw)
+            continue; /* dropped: nothing of it is ahead of the store */
+        switch (write_out(b, st, cmd, cw, now_usec)) {
+        case WRITE_FAILED: return COMMAND_STORE_FAILED;
+        case KEPT: b->dirty[kept++] = id; break;
+        case WRITTEN:
+            cw = book_find(b, id); /* a shell was replaced */
+            cw->dirty = false;
+            cw->journal_first = 0;
+            wrote = true;
+            break;
+        }
+    }
+    b->dirty_count = kept;
+    /* with stuck customers left, the journal becomes their one record, unless it already is
+     * just that (nothing written out or changed since: an idle server writes nothing) */
+    if (kept > 0 && (wrote || b->unjournaled_count > 0 || b->must_flush ||
+                     b->journal_records != (int64_t)b->record_count)) {
+        enum command_result r = rewrite_journal(b, st);
+        if (r != COMMAND_OK)
+            return r;
+    }
+    for (size_t i = 0; i < b->unjournaled_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+        if (cw)
+            cw->unjournaled = false;
+    }
+    b->unjournaled_count = 0;
+    if (kept == 0) {
+        if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        b->record_count = 0;
+        b->journal_records = 0;
+        b->journal_bytes = 0;
+    }
+    b->must_flush = false;
+    return store_org_balances(b, st);
+}
+
+bool wallet_book_pending(const struct wallet_book *b)
+{
+    size_t stuck = 0;
+    for (size_t i = 0; i < b->stuck_count; i++) {
+        const struct customer_wallets *cw = book_find(b, b->stuck[i].customer_id);
+        stuck += cw && cw->dirty;
+    }
+    return b->dirty_count > stuck;
+}
+
+/*
+ * Writes out the customers pending longest, and the stuck ones whose retry came (each on its
+ * own, write_out): those written out are listed in b->written (how many is returned, -1 on a
+ * failure of the batch) and leave b->dirty, which keeps its order.
+ */
 static long write_out_oldest(struct wallet_book *b, struct store *st, struct command *cmd,
                              int64_t now_usec)
 {
-    size_t n = 0;
-    while (n < b->dirty_count && n < WALLET_JOURNAL_FLUSH_PER_COMMIT) {
-        struct customer_wallets *cw = book_find(b, b->dirty[n]);
+    b->written_count = 0;
+    size_t kept = 0, i = 0;
+    for (; i < b->dirty_count && b->written_count < WALLET_JOURNAL_FLUSH_PER_COMMIT; i++) {
+        int64_t id = b->dirty[i];
+        struct customer_wallets *cw = book_find(b, id);
         assert(cw && cw->dirty);
-        if (cw->journal_first == 0 || now_usec - cw->dirty_since_usec < WALLET_JOURNAL_AGE_MAX_USEC)
+        if (!stuck_find(b, id) && (cw->journal_first == 0 ||
+                                   now_usec - cw->dirty_since_usec < WALLET_JOURNAL_AGE_MAX_USEC))
             break; /* the list is in the order they became dirty: the rest are younger */
-        cw->dirty = false;
-        cw->journal_first = 0;
-        if (wallet_book_flush_customer(st, cmd, cw) != COMMAND_OK)
-            return -1;
-        n++;
+        switch (write_out(b, st, cmd, cw, now_usec)) {
+        case WRITE_FAILED: return -1;
+        case KEPT: b->dirty[kept++] = id; break;
+        case WRITTEN:
+            if (!vec_room((void **)&b->written, &b->written_cap, b->written_count,
+                          sizeof *b->written, 64))
+                return -1;
+            b->written[b->written_count++] = id;
+            cw = book_find(b, id); /* a shell was replaced */
+            cw->dirty = false;
+            cw->journal_first = 0;
+            break;
+        }
     }
-    return (long)n;
+    if (kept < i && i < b->dirty_count)
+        memmove(b->dirty + kept, b->dirty + i, (b->dirty_count - i) * sizeof *b->dirty);
+    b->dirty_count = kept + (b->dirty_count - i);
+    return (long)b->written_count;
 }
 
 /* Drops the stored records that no pending customer needs any more. */
@@ -1569,7 +1795,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
         varint_put(&record, JOURNAL_VERSION);
         varint_put(&record, (int64_t)entries);
         for (long i = 0; i < written_out; i++)
-            journal_written_out(&record, book_find(b, b->dirty[i]));
+            journal_written_out(&record, book_find(b, b->written[i]));
         for (size_t i = 0; i < b->unjournaled_count; i++) {
             struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
             if (!cw || !cw->dirty)
@@ -1601,9 +1827,6 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
                 cw->dirty_since_usec = now_usec;
             }
         }
-        memmove(b->dirty, b->dirty + written_out,
-                (b->dirty_count - (size_t)written_out) * sizeof *b->dirty);
-        b->dirty_count -= (size_t)written_out;
         if (drop_needless_records(b, st, id) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
@@ -1630,12 +1853,6 @@ static size_t get_count(struct varint_reader *r)
 {
     return checked_count(r, varint_get(r));
 }
-
-struct recovery {
-    struct wallet_book *book;
-    struct store *st;
-    struct command *cmd;
-};
 
 /* A record being read: its version says how times and charges are written. */
 struct journal_reader {
@@ -1699,55 +1916,39 @@ static struct wallet_grant *recovered_grant(struct recovery *rc, struct live_wal
     return wallet_book_grant_insert(w, &row) ? wallet_book_live_grant(w, grant_id) : NULL;
 }
 
-static bool recover_wallet(struct recovery *rc, struct journal_reader *jr,
-                           struct customer_wallets *cw)
+/* One wallet of a record's entry, into the shell (NULL: skipped, a newer record had it). */
+static bool parse_wallet(struct journal_reader *jr, struct customer_wallets *shell)
 {
     struct varint_reader *r = &jr->r;
     int64_t id = varint_get(r);
-    struct live_wallet *w = cw ? wallet_book_wallet(cw, id) : NULL;
-    if (cw && !w)
-        r->ok = false; /* nothing else removes a wallet while the journal names it */
     tally_time pending_at = get_time(jr, &jr->jc.pending_at);
     int64_t fields[7];
     for (size_t k = 0; k < 7; k++)
         fields[k] = varint_get(r);
-    if (w) {
-        w->pending_at = pending_at;
+    size_t moves = get_count(r);
+    struct live_wallet *w = NULL;
+    if (shell && r->ok) {
+        w = &shell->wallets[shell->wallet_count++]; /* room for the entry's count */
+        *w = (struct live_wallet){.book = NULL, .pending_at = pending_at, .dirty = true};
+        w->row.id = id;
         w->taken_paid = fields[0];
         w->taken_free = fields[1];
         w->overdrawn_added = fields[2];
         w->given_paid = fields[3];
         w->given_free = fields[4];
         w->overdraft_given = fields[5];
-        w->row.overdrawn_cents += w->overdrawn_added - w->overdraft_given;
-        /* holds are posted as they are made: only the wallet row lags */
         w->row.held_cents = fields[6];
-        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
-        w->dirty = true;
     }
-    size_t moves = get_count(r);
     for (size_t k = 0; k < moves && r->ok; k++) {
         int64_t grant_id = varint_get(r), cents = varint_get(r);
-        if (!w)
-            continue;
-        struct wallet_grant *g = recovered_grant(rc, w, grant_id);
-        if (!g || !wallet_book_note_move(w, grant_id, cents))
+        if (w && !wallet_book_note_move(w, grant_id, cents))
             return false;
-        g->remaining_cents -= cents;
     }
-    if (!w)
-        return r->ok;
-    for (size_t k = 0; k < w->grant_count; k++)
-        if (w->grants[k].remaining_cents < 0)
-            r->ok = false; /* the record does not fit the tables */
-    /* grants back from their rows hold what the holds made since reserve of them */
-    if (r->ok && !load_held(store_conn(rc->st), w))
-        return false;
-    wallet_book_drop_empty_grants(w);
     return r->ok;
 }
 
-static bool recover_debit(struct journal_reader *jr, struct customer_wallets *cw)
+/* One debit of a record's entry, into the shell (NULL: skipped). */
+static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shell)
 {
     struct varint_reader *r = &jr->r;
     int64_t subscription_id = varint_get(r);
@@ -1757,11 +1958,11 @@ static bool recover_debit(struct journal_reader *jr, struct customer_wallets *cw
     if (!get_charge(jr, charge_lago_id) || !r->ok)
         return r->ok = false;
     struct charge_debit *d = NULL;
-    if (cw) {
-        d = wallet_book_find_debit(cw, subscription_id, charge_lago_id);
-        if (!d && !(d = wallet_book_add_debit(cw, subscription_id, charge_lago_id, period_from)))
+    if (shell) {
+        d = wallet_book_find_debit(shell, subscription_id, charge_lago_id);
+        if (!d && !(d = wallet_book_add_debit(shell, subscription_id, charge_lago_id, period_from)))
             return false;
-        wallet_book_debit_reset(d, period_from); /* another start is another period */
+        wallet_book_debit_reset(d, period_from);
         d->charged_cents = charged;
         d->dirty = true;
     }
@@ -1775,6 +1976,109 @@ static bool recover_debit(struct journal_reader *jr, struct customer_wallets *cw
             return false;
     }
     return r->ok;
+}
+
+/*
+ * A customer's journaled state (the shell) on top of what its tables hold (cw, loaded): its
+ * wallets' pending debits and moves, and its charges' debits. False if it does not fit them
+ * (a wallet gone, a grant taken below zero) or the store fails; cw is then to be dropped.
+ */
+static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shell,
+                        struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < shell->wallet_count; i++) {
+        const struct live_wallet *from = &shell->wallets[i];
+        struct live_wallet *w = wallet_book_wallet(cw, from->row.id);
+        if (!w)
+            return false; /* nothing else removes a wallet while the journal names it */
+        w->pending_at = from->pending_at;
+        w->taken_paid = from->taken_paid;
+        w->taken_free = from->taken_free;
+        w->overdrawn_added = from->overdrawn_added;
+        w->given_paid = from->given_paid;
+        w->given_free = from->given_free;
+        w->overdraft_given = from->overdraft_given;
+        w->row.overdrawn_cents += w->overdrawn_added - w->overdraft_given;
+        /* holds are posted as they are made: only the wallet row lags */
+        w->row.held_cents = from->row.held_cents;
+        w->ledger[LEDGER_CUSTOMER_HELD_CREDITS] = -w->row.held_cents;
+        w->dirty = true;
+        for (size_t k = 0; k < from->move_count; k++) {
+            const struct grant_move *m = &from->moves[k];
+            struct wallet_grant *g = recovered_grant(rc, w, m->grant_id);
+            if (!g || !wallet_book_note_move(w, m->grant_id, m->cents))
+                return false;
+            g->remaining_cents -= m->cents;
+        }
+        for (size_t k = 0; k < w->grant_count; k++)
+            if (w->grants[k].remaining_cents < 0)
+                return false; /* the record does not fit the tables */
+        /* grants back from their rows hold what the holds made since reserve of them */
+        if (!load_held(store_conn(rc->st), w))
+            return false;
+        wallet_book_drop_empty_grants(w);
+    }
+    for (size_t i = 0; i < shell->debit_count; i++) {
+        const struct charge_debit *from = &shell->debits[i];
+        struct charge_debit *d =
+            wallet_book_find_debit(cw, from->subscription_id, from->charge_lago_id);
+        if (!d && !(d = wallet_book_add_debit(cw, from->subscription_id, from->charge_lago_id,
+                                              from->period_from)))
+            return false;
+        wallet_book_debit_reset(d, from->period_from); /* another start is another period */
+        d->charged_cents = from->charged_cents;
+        d->dirty = true;
+        for (size_t k = 0; k < from->funding_count; k++)
+            if (!wallet_book_push_funding(d, from->fundings[k]))
+                return false;
+    }
+    return true;
+}
+
+/* An empty shell for a customer's entry of `wallets` wallets; NULL if memory runs out. */
+static struct customer_wallets *new_shell(int64_t org_id, int64_t customer_id, size_t wallets)
+{
+    struct arena arena;
+    arena_init(&arena);
+    struct customer_wallets *cw = arena_alloc(&arena, sizeof *cw);
+    if (!cw) {
+        arena_free(&arena);
+        return NULL;
+    }
+    *cw = (struct customer_wallets){
+        .org_id = org_id, .customer_id = customer_id, .shell = true, .arena = arena};
+    cw->wallets = arena_alloc(&cw->arena, (wallets ? wallets : 1) * sizeof *cw->wallets);
+    if (!cw->wallets) {
+        customer_free(cw);
+        return NULL;
+    }
+    return cw;
+}
+
+/*
+ * A customer's newest entry, read into its shell: its tables loaded with it on top, pending in
+ * the book; or, if they do not load or it does not fit them, the shell itself, stuck (its
+ * state kept in memory and in the journal, wallet_book.h). False only when memory runs out.
+ */
+static bool settle_entry(struct recovery *rc, struct customer_wallets *shell)
+{
+    struct wallet_book *b = rc->book;
+    struct customer_wallets *cw = load_customer(b, rc->st, shell->org_id, shell->customer_id);
+    if (cw && !adopt_entry(rc, shell, cw)) {
+        customer_free(cw);
+        cw = NULL;
+    }
+    struct customer_wallets *keep = cw ? cw : shell;
+    if (cw)
+        customer_free(shell);
+    if (!book_put(b, keep)) {
+        customer_free(keep);
+        return false;
+    }
+    if (!wallet_book_mark_dirty(b, keep))
+        return false;
+    const struct wallet_stuck *s = stuck_find(b, keep->customer_id);
+    return cw || (s && rc->now_usec < s->retry_at_usec) || stuck_fail(b, keep, rc->now_usec);
 }
 
 /* One record, newest first: a customer already recovered by a newer record is skipped. */
@@ -1792,25 +2096,35 @@ static bool recover_record(const void *data, size_t len, void *ctx)
         int64_t wallet_field = varint_get(r);
         bool seen = book_find(rc->book, customer_id) != NULL;
         if (wallet_field == JOURNAL_WRITTEN_OUT) {
-            /* its tables are up to date: loaded as they are, its older records skipped */
-            if (varint_get(r) != 0 ||
-                (!seen && r->ok && !wallet_book_customer(rc->book, rc->st, org_id, customer_id)))
+            /* its tables are up to date: its older records are skipped (an empty shell marks
+             * it, dropped once the journal is read) */
+            if (varint_get(r) != 0)
                 return false;
+            struct customer_wallets *mark = NULL;
+            if (!seen && r->ok &&
+                (!(mark = new_shell(org_id, customer_id, 0)) || !book_put(rc->book, mark))) {
+                if (mark)
+                    customer_free(mark);
+                return false;
+            }
             continue;
         }
         size_t wallets = checked_count(r, wallet_field), debits = get_count(r);
-        struct customer_wallets *cw = NULL;
-        if (r->ok && !seen) {
-            cw = wallet_book_customer(rc->book, rc->st, org_id, customer_id);
-            if (!cw || !wallet_book_mark_dirty(rc->book, cw))
-                return false;
+        struct customer_wallets *shell = NULL;
+        if (r->ok && !seen && !(shell = new_shell(org_id, customer_id, wallets)))
+            return false;
+        bool ok = true;
+        for (size_t k = 0; k < wallets && ok && r->ok; k++)
+            ok = parse_wallet(&jr, shell);
+        for (size_t k = 0; k < debits && ok && r->ok; k++)
+            ok = parse_debit(&jr, shell);
+        if (!ok || !r->ok) {
+            if (shell)
+                customer_free(shell);
+            return false;
         }
-        for (size_t k = 0; k < wallets && r->ok; k++)
-            if (!recover_wallet(rc, &jr, cw))
-                return false;
-        for (size_t k = 0; k < debits && r->ok; k++)
-            if (!recover_debit(&jr, cw))
-                return false;
+        if (shell && !settle_entry(rc, shell))
+            return false;
     }
     return r->ok && r->at == r->end;
 }
@@ -1824,8 +2138,17 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
         return COMMAND_STORE_FAILED;
     if (records == 0)
         return COMMAND_OK;
-    struct recovery rc = {b, st, cmd};
-    if (store_wallet_journal_each(store_conn(st), recover_record, &rc) != STORE_OK)
+    struct recovery rc = {b, st, cmd, wallclock_monotonic_usec()};
+    enum store_status s = store_wallet_journal_each(store_conn(st), recover_record, &rc);
+    /* the written-out markers go: those customers load from their tables on first use */
+    for (size_t i = 0; i < b->cap;) {
+        struct customer_wallets *cw = b->items[i];
+        if (cw && cw->shell && !cw->dirty)
+            book_remove(b, cw->customer_id); /* what shifts into slot i is looked at next */
+        else
+            i++;
+    }
+    if (s != STORE_OK)
         return COMMAND_STORE_FAILED;
     b->journal_records = records; /* so the flush empties the table */
     return wallet_book_flush(b, st, cmd);

@@ -24,6 +24,23 @@
  * record of each customer are the whole state: wallet_book_recover rebuilds it from them after
  * a crash or a failed commit.
  *
+ * Stuck customers: each customer is written out on its own, under its own savepoint. One whose
+ * write-out fails (its rows refuse the write, its wallets no longer load at recovery, its record
+ * does not fit its tables) is rolled back alone: its memory and the organizations' balances go
+ * back as they were, and it stays pending, "stuck" (struct wallet_stuck), retried no sooner than
+ * its backoff (WALLET_STUCK_FIRST_USEC, doubling to WALLET_STUCK_MAX_USEC); every other customer
+ * is written out and the batch commits. Before, that one customer failed every batch for ever,
+ * for every organization, silently (an audit). Invariants:
+ * - a stuck customer's pending state is never lost: it is in the newest journal record naming
+ *   it, and in memory (loaded, or a "shell" read from the journal alone when its tables do not
+ *   load); a write-out that leaves stuck customers rewrites the journal as one record holding
+ *   all of them (and drops the rest), so the tables plus that record are still the whole state;
+ * - nothing but its own write-out touches a stuck customer: wallet_book_customer answers NULL
+ *   for it (refused_stuck: the command fails with 500 store_failed saying why) and
+ *   wallet_book_forget will not drop it, so nothing writes its wallets around its debits;
+ * - the stuck list survives wallet_book_clear (a failed batch), so the backoff and the one log
+ *   line hold across recoveries; a restart forgets it and tries everyone at once.
+ *
  * Threads: the engine's writer only.
  */
 #ifndef TALLY_ENGINE_WALLET_BOOK_H
@@ -149,6 +166,10 @@ struct live_wallet {
 
 struct customer_wallets {
     int64_t org_id, customer_id;
+    /* Read from the journal alone (its tables did not load, or its record did not fit them):
+     * its wallets hold only what the record says (row.id, the pending fields, the moves), its
+     * debits the record's. Stuck, never used by a command; written out once it loads. */
+    bool shell;
     /* What the book's command `stepped_in` takes from it, at most (wallets_debits_covered) */
     uint64_t stepped_in;
     int64_t step_cents;
@@ -186,6 +207,16 @@ struct wallet_org_balance {
 };
 
 struct tzdb;
+
+/* A customer whose write-out failed: retried from retry_at_usec (the writer's monotonic
+ * clock), the wait doubling from WALLET_STUCK_FIRST_USEC to WALLET_STUCK_MAX_USEC. */
+#define WALLET_STUCK_FIRST_USEC INT64_C(1000000)
+#define WALLET_STUCK_MAX_USEC INT64_C(60000000)
+struct wallet_stuck {
+    int64_t org_id, customer_id;
+    int64_t retry_at_usec, wait_usec;
+    bool reported; /* said on stderr (by the engine) */
+};
 
 struct wallet_book {
     struct tzdb *tzdb; /* borrowed: customers' zones, for interval rules (may be NULL: UTC) */
@@ -228,6 +259,22 @@ struct wallet_book {
     size_t org_balance_count, org_balance_cap;
     struct wallet_org_balance *org_saved; /* as they were when the current command began */
     size_t org_saved_count, org_saved_cap;
+    /* Stuck customers (see the top), which survive wallet_book_clear; those written out at
+     * last since the engine last looked (for its log); write-outs that failed, ever; whether
+     * the current command asked for a stuck customer. */
+    struct wallet_stuck *stuck;
+    size_t stuck_count, stuck_cap;
+    struct wallet_stuck *unstuck;
+    size_t unstuck_count, unstuck_cap;
+    uint64_t writeout_failures;
+    bool refused_stuck;
+    /* Scratch of a customer's isolated write-out: its snapshot, the organizations' balances,
+     * and the customers a journal commit wrote out. */
+    struct arena writeout_arena;
+    struct wallet_org_balance *writeout_saved;
+    size_t writeout_saved_cap;
+    int64_t *written;
+    size_t written_count, written_cap;
 };
 
 void wallet_book_init(struct wallet_book *b);
@@ -260,8 +307,11 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
  */
 enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
                                         struct command *cmd, int64_t now_usec);
-/* Whether changes wait in memory and the journal for a flush. */
+/* Whether changes wait in memory and the journal for a flush (stuck customers' aside: a flush
+ * does not write them before their retry). */
 bool wallet_book_pending(const struct wallet_book *b);
+/* Whether the customer is stuck (see the top). */
+bool wallet_book_is_stuck(const struct wallet_book *b, int64_t customer_id);
 /*
  * After a crash or a failed commit (the book is empty): loads the customers the journal names,
  * puts the newest record of each on top of what the tables hold, and flushes, in the current
@@ -276,11 +326,14 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
  * message, in cmd's arena ("?" if they cannot be shown). */
 const char *wallet_book_credits_text(struct command *cmd, const struct live_wallet *w,
                                      int64_t cents, bool floor);
-/* The customer's wallets, loaded from the store on first use; NULL on a store failure. */
+/* The customer's wallets, loaded from the store on first use; NULL on a store failure, or if the
+ * customer is stuck (b->refused_stuck is then set). */
 struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct store *st,
                                               int64_t org_id, int64_t customer_id);
-/* Drops a customer (it reloads on next use). */
-void wallet_book_forget(struct wallet_book *b, int64_t customer_id);
+/* Drops a customer (it reloads on next use). False, dropping nothing, if it is stuck
+ * (b->refused_stuck set): its pending debits are only in memory and the journal, and the
+ * caller fails. */
+bool wallet_book_forget(struct wallet_book *b, int64_t customer_id);
 /* Notes that the current command changes the customer (for undo). */
 bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw);
 /*

@@ -1186,7 +1186,8 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
         return COMMAND_STORE_FAILED;
     memcpy(cmd->wallet_lago_id, w.lago_id, sizeof w.lago_id);
     /* Loaded back whole (with its terms), so memory holds what the disk holds. */
-    wallet_book_forget(b, customer.id);
+    if (!wallet_book_forget(b, customer.id))
+        return COMMAND_STORE_FAILED; /* stuck: its debits wait for their write-out */
     struct live_wallet *live;
     enum command_result r = live_wallet_of(b, st, cmd, w.lago_id, &cw, &live);
     if (r == COMMAND_OK)
@@ -1352,7 +1353,8 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     struct wallet_rule old_rule = w->rule;
     int64_t held = row.held_cents;
     memcpy(cmd->wallet_lago_id, row.lago_id, sizeof row.lago_id);
-    wallet_book_forget(b, row.customer_id); /* its terms changed: loaded again */
+    if (!wallet_book_forget(b, row.customer_id)) /* its terms changed: loaded again */
+        return COMMAND_STORE_FAILED;
     /* and its rule's next anniversary follows the new terms */
     if ((r = live_wallet_of(b, st, cmd, row.lago_id, &cw, &w)) != COMMAND_OK)
         return r;
@@ -1504,7 +1506,8 @@ enum command_result wallets_retarget_metric(struct wallet_book *b, struct store 
             return COMMAND_STORE_FAILED;
         /* the book's copy of its terms is stale: read again on next use (an update read
          * before now no longer matches them, and is refused as stale) */
-        wallet_book_forget(b, rows[i].customer_id);
+        if (!wallet_book_forget(b, rows[i].customer_id))
+            return COMMAND_STORE_FAILED; /* stuck: the caller fails (wallet_book.h) */
     }
     return COMMAND_OK;
 }
