@@ -93,6 +93,10 @@ static void *submit_all(void *arg)
         }
         slot->cmd.kind = COMMAND_EVENTS_INGEST;
         slot->cmd.org_id = s->org;
+        /* each command its own seed, as the HTTP layer draws one: ids it makes (usage
+         * transactions) must not collide with another command's at the same instant */
+        int64_t seed[2] = {s->id, b};
+        memcpy(slot->cmd.id_seed, seed, sizeof slot->cmd.id_seed);
         slot->cmd.as.events_ingest.events = events;
         slot->cmd.as.events_ingest.count = (size_t)s->batch;
         slot->cmd.as.events_ingest.results = results;
