@@ -166,3 +166,97 @@ test('an interval rule\'s paid credits wait for their payment too', async () => 
   assert.equal((await wallet(w.lago_id)).balance_cents, granted * 100 + bought.length * 300);
   await checkWalletLedger(t, w.lago_id);
 });
+
+// Found by an audit (audit 9, F1): a threshold rule fired only when a debit made the balance
+// fall, so once its top-up's payment failed with the wallet spent to 0 it never bought again
+// (a hard wallet refused every event for good, a `none` one stayed at 0). As Lago's, which
+// checks the rule at every usage, it now fires at the first usage after the decline's hour:
+// an event that debits, or one refused for lack of credits; once for the burst.
+const purchases = async (w) => (await txs(w)).filter((x) => x.transaction_status === 'purchased');
+async function spentAfterDecline(id, limit) {
+  await customer(id);
+  const w = await newWallet({ external_customer_id: id, granted_credits: '12', limit,
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10', method: 'fixed', paid_credits: '15' }] });
+  assert.equal((await send(`${id}_sub`, 7)).status, 200); // 12 -> 5: the rule buys 15 (pending)
+  assert.equal((await send(`${id}_sub`, 5)).status, 200); // 5 -> 0 while it waits
+  const [first] = await purchases(w.lago_id);
+  assert.equal(first.status, 'pending');
+  await ok(await pay(first.lago_invoice_id, 'failed'));
+  return w;
+}
+
+test('a threshold rule whose top-up failed on a hard wallet spent to 0 buys again at the first event after the hour, refused or not', async () => {
+  const w = await spentAfterDecline('h1', 'hard');
+  assert.equal((await send('h1_sub', 1)).status, 402); // within the hour: no purchase
+  assert.equal((await purchases(w.lago_id)).length, 1);
+  const clock = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  await advance(new Date(Date.parse(clock) + 2 * 3600e3).toISOString());
+  // the event is refused (nothing to spend), and the rule buys: once, whatever the burst
+  const answers = await Promise.all(Array.from({ length: 8 }, () => send('h1_sub', 1)));
+  assert.deepEqual(answers.map((r) => r.status), Array(8).fill(402));
+  const bought = await purchases(w.lago_id);
+  assert.deepEqual(bought.map((x) => [x.source, x.status]).sort(), [['threshold', 'failed'], ['threshold', 'pending']]);
+  assert.equal((await send('h1_sub', 1)).status, 402);
+  assert.equal((await purchases(w.lago_id)).length, 2);
+  await payInvoice(t, bought.find((x) => x.status === 'pending').lago_invoice_id);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
+  assert.equal((await send('h1_sub', 1)).status, 200);
+  await checkWalletLedger(t, w.lago_id);
+});
+
+test('a threshold rule whose top-up failed on a `none` wallet at 0 buys again at the first event after the hour', async () => {
+  const w = await spentAfterDecline('h2', 'none');
+  assert.equal((await send('h2_sub', 1)).status, 200);
+  assert.equal((await purchases(w.lago_id)).length, 1);
+  const clock = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  await advance(new Date(Date.parse(clock) + 2 * 3600e3).toISOString());
+  await Promise.all(Array.from({ length: 6 }, async () => assert.equal((await send('h2_sub', 1)).status, 200)));
+  assert.deepEqual((await purchases(w.lago_id)).map((x) => x.status).sort(), ['failed', 'pending']);
+});
+
+test('a wallet made with paid credits and a threshold rule, its first payment failed, buys at the next event after the hour', async () => {
+  for (const limit of ['hard', 'none']) {
+    const id = `h3${limit}`;
+    await customer(id);
+    const w = await newWallet({ external_customer_id: id, paid_credits: '20', limit,
+      recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10', method: 'fixed', paid_credits: '15' }] });
+    const [first] = await purchases(w.lago_id);
+    await ok(await pay(first.lago_invoice_id, 'failed'));
+    const clock = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+    await advance(new Date(Date.parse(clock) + 2 * 3600e3).toISOString());
+    assert.equal((await send(`${id}_sub`, 1)).status, limit === 'hard' ? 402 : 200);
+    const bought = await purchases(w.lago_id);
+    assert.deepEqual(bought.map((x) => [x.source, x.status, x.amount]).sort(),
+      [['manual', 'failed', '20.0'], ['threshold', 'pending', '15.0']], limit);
+  }
+});
+
+// Found by an audit (audit 9, F2): payment_overdue was false always. Lago's clock
+// (MarkInvoicesAsPaymentOverdueJob) marks a finalized invoice whose payment has not succeeded
+// once its payment_due_date is past; Tally reads it at the organization's clock.
+test('payment_overdue: a finalized credit invoice not paid by its due date, at the organization\'s clock; the list filters by it', async () => {
+  await customer('od', { net_payment_term: 3 });
+  const w = await newWallet({ external_customer_id: 'od' });
+  const clock = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const [late] = await topUp({ wallet_id: w.lago_id, paid_credits: '5' });
+  const [failing] = await topUp({ wallet_id: w.lago_id, paid_credits: '6' });
+  const [paid] = await topUp({ wallet_id: w.lago_id, paid_credits: '7' });
+  const [open] = await topUp({ wallet_id: w.lago_id, paid_credits: '8', invoice_requires_successful_payment: true });
+  const inv = await invoice(late.lago_invoice_id);
+  assert.deepEqual([inv.status, inv.payment_overdue], ['finalized', false]);
+  await ok(await pay(failing.lago_invoice_id, 'failed'));
+  await payInvoice(t, paid.lago_invoice_id);
+  const due = Date.parse(`${inv.payment_due_date}T00:00:00Z`);
+  await advance(new Date(due - 3600e3).toISOString()); // the day before: not yet
+  assert.equal((await invoice(late.lago_invoice_id)).payment_overdue, false);
+  await advance(new Date(due + 3600e3).toISOString()); // Lago's: the due date (its midnight, UTC) is past
+  const overdue = async (x) => (await invoice(x.lago_invoice_id)).payment_overdue;
+  assert.deepEqual([await overdue(late), await overdue(failing), await overdue(paid), await overdue(open)], [true, true, false, false]);
+  const list = async (q) => (await ok(await t.api(`/api/v1/invoices?external_customer_id=od&${q}`))).invoices;
+  assert.deepEqual((await list('payment_overdue=true')).map((x) => x.lago_id).sort(), [late.lago_invoice_id, failing.lago_invoice_id].sort());
+  assert.deepEqual((await list('payment_overdue=false')).map((x) => x.lago_id).sort(), [paid.lago_invoice_id, open.lago_invoice_id].sort());
+  assert.ok((await list('')).every((x) => x.payment_overdue === [late, failing].some((y) => y.lago_invoice_id === x.lago_id)));
+  const now = await payInvoice(t, late.lago_invoice_id); // paid late: no longer overdue
+  assert.equal(now.payment_overdue, false);
+  assert.ok(Date.parse(clock) < due);
+});

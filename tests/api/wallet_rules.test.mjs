@@ -302,3 +302,46 @@ test('an interval rule answers threshold_credits "0.0", a threshold rule interva
   for (const w of [byThreshold, await wallet(byThreshold.lago_id)])
     assert.deepEqual([w.recurring_transaction_rules[0].interval, w.recurring_transaction_rules[0].threshold_credits], [null, '2.0']);
 });
+
+// Found by an audit (audit 9): a rule's paid top-up paid after its rule's next anniversary was
+// no anniversary's grant, so no rollover capped it: with `rollover` none it never expired,
+// where paid on time it would have expired at that anniversary. Now its payment is refused
+// (422 credits_expired: mark it failed, and refund it) unless the rollover would have carried
+// all of it on (`all`: it then lasts as the current anniversary's grant does).
+test('a rule\'s top-up paid after the next anniversary: refused when the rollover would not have carried it all', async () => {
+  const now = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
+  const pay = (inv, status) => t.api(`/api/v1/invoices/${inv}`, { method: 'PUT', body: { invoice: { payment_status: status } } });
+  const made = [];
+  for (const [id, rule] of [['late_none', { rollover: 'none' }], ['late_cap', { rollover: 'max_credits', rollover_max_credits: '100' }],
+    ['late_all', { rollover: 'all', grant_expires_after: 'P2M' }], ['late_free', {}]]) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: id, currency: 'EUR' } }));
+    made.push((await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: id, currency: 'EUR', rate_amount: '1',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '10', ...rule }] } }))).wallet);
+  }
+  await advance(day(1)); // the first anniversary's purchases, pending
+  await advance(day(2)); // the second's: the first ones' anniversary is superseded
+  for (const [k, w] of made.entries()) {
+    const bought = (await txs(w.lago_id, 'transaction_status=purchased')).sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+    assert.deepEqual(bought.map((x) => x.status), ['pending', 'pending'], w.external_customer_id);
+    const r = await pay(bought[0].lago_invoice_id, 'succeeded');
+    const body = await r.json();
+    if (k < 2) { // none, max_credits: paid on time they would have expired (but for the cap) at day(2)
+      assert.equal(r.status, 422, JSON.stringify(body));
+      assert.deepEqual(body.error_details, { payment_status: ['credits_expired'] });
+      assert.match(body.message, /anniversary/);
+      assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+      await ok(await pay(bought[0].lago_invoice_id, 'failed'));
+    } else {
+      assert.equal(r.status, 200, JSON.stringify(body));
+      assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
+    }
+    const first = (await txs(w.lago_id, 'transaction_status=purchased')).find((x) => x.lago_id === bought[0].lago_id);
+    if (k === 2) // rollover all: it lasts as the current (second) anniversary's grant
+      assert.equal(first.expiration_at, bought[1].expiration_at);
+    if (k === 3)
+      assert.equal(first.expiration_at, null);
+    // the current anniversary's is paid as ever
+    await ok(await pay(bought[1].lago_invoice_id, 'succeeded'));
+  }
+});
