@@ -83,6 +83,7 @@ struct invoice_view {
     const struct store_wallet_transaction *t; /* NULL if the top-up is gone */
     const struct customer *customer;          /* NULL if the customer is gone */
     const char *customer_taxes;               /* customers_taxes_text's */
+    tally_time now;                           /* the organization's clock: payment_overdue */
 };
 
 /* A credit invoice's one fee is not a row of its own: its lago_id is made from the invoice's,
@@ -158,6 +159,24 @@ static const char *due_date(const struct store_invoice *v, char out[TIMESTAMP_TE
     return out;
 }
 
+/*
+ * Lago's payment_overdue, as its clock (Clock::MarkInvoicesAsPaymentOverdueJob and
+ * Invoices::Payments::MarkOverdueService) would have set it by `now`: a finalized invoice whose
+ * payment has not succeeded (pending or failed) once its payment_due_date is past, the date's
+ * midnight (UTC) before now as Lago's query compares a date with the time. Read at the
+ * organization's clock, a test clock's included; Tally takes no payment dispute. It was false
+ * always (an audit). Store's list filter: INVOICE_FILTER.
+ */
+static bool payment_overdue(const struct store_invoice *v, tally_time now)
+{
+    if (v->status != INVOICE_FINALIZED || v->payment_status == INVOICE_PAYMENT_SUCCEEDED)
+        return false;
+    char text[TIMESTAMP_TEXT_MAX];
+    const char *due = due_date(v, text);
+    tally_time at;
+    return timestamp_parse_iso8601(due, strlen(due), &at) && at < now;
+}
+
 /* One invoice. `shown` is an invoice answered alone (GET, PUT): Lago's render_invoice then
  * includes its subscriptions, billing periods, credits and error details, which its list
  * (InvoiceIndex) leaves out (app/controllers/api/v1/invoices_controller.rb,
@@ -178,7 +197,7 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
     jsonw_kv_cstr(w, "status", status_names[v->status]);
     jsonw_kv_cstr(w, "payment_status", payment_names[v->payment_status]);
     jsonw_kv_null(w, "payment_dispute_lost_at"); /* Tally takes no payment to dispute */
-    jsonw_kv_bool(w, "payment_overdue", false);
+    jsonw_kv_bool(w, "payment_overdue", payment_overdue(v, view->now));
     jsonw_kv_cstr(w, "currency", v->currency);
     const char *amounts[] = {"fees_amount_cents", "sub_total_excluding_taxes_amount_cents",
                              "sub_total_including_taxes_amount_cents", "total_amount_cents",
@@ -238,8 +257,8 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
 
 /* What an invoice is rendered with: its top-up and customer, in `a`; false after a store
  * failure. */
-static bool view_of(struct store_conn *c, const struct store_invoice *v, struct invoice_view *out,
-                    struct arena *a)
+static bool view_of(struct store_conn *c, const struct store_invoice *v, tally_time now,
+                    struct invoice_view *out, struct arena *a)
 {
     struct store_wallet_transaction *t = arena_alloc(a, sizeof *t);
     struct customer *customer = arena_alloc(a, sizeof *customer);
@@ -251,17 +270,18 @@ static bool view_of(struct store_conn *c, const struct store_invoice *v, struct 
         return false;
     *out = (struct invoice_view){.v = v,
                                  .t = ts == STORE_OK && t->id != 0 ? t : NULL,
-                                 .customer = cs == STORE_OK ? customer : NULL};
+                                 .customer = cs == STORE_OK ? customer : NULL,
+                                 .now = now};
     if (out->customer && !(out->customer_taxes = customers_taxes_text(c, customer, a)))
         return false;
     return true;
 }
 
 static void render_one(struct buf *out, struct store_conn *c, const struct store_invoice *v,
-                       struct arena *a)
+                       tally_time now, struct arena *a)
 {
-    struct invoice_view view = {.v = v};
-    (void)view_of(c, v, &view, a); /* what could not be read is rendered without */
+    struct invoice_view view = {.v = v, .now = now};
+    (void)view_of(c, v, now, &view, a); /* what could not be read is rendered without */
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
@@ -282,17 +302,20 @@ static void render_command(struct command *cmd)
         return;
     }
     cmd->http_status = 200;
-    render_one(&cmd->response, cmd->conn, &v, cmd->arena);
+    render_one(&cmd->response, cmd->conn, &v, cmd->now, cmd->arena);
 }
 
 void invoices_get(struct request *req)
 {
+    tally_time now;
+    if (!api_org_now(req, &now))
+        return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_invoice v;
     enum store_status s =
         store_invoice_get(store_reader_conn(r), req->org_id, req->params[0], &v, &req->arena);
     if (s == STORE_OK)
-        render_one(api_respond(req, 200), store_reader_conn(r), &v, &req->arena);
+        render_one(api_respond(req, 200), store_reader_conn(r), &v, now, &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "invoice_not_found");
@@ -358,9 +381,9 @@ void invoices_list(struct request *req)
         return;
     /* not served yet (the Invoices issue): refused rather than answered unfiltered; invoices
      * keep no metadata yet (invoices_update refuses it too) */
-    static const char *const unserved[] = {
-        "search_term", "payment_overdue", "payment_dispute_lost", "billing_entity_codes",
-        "metadata",    "settlements",     "purchase_order_number"};
+    static const char *const unserved[] = {"search_term",          "payment_dispute_lost",
+                                           "billing_entity_codes", "metadata",
+                                           "settlements",          "purchase_order_number"};
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]))
         return;
     /* a partner's invoices are self-billed (Lago's); Tally takes no payment in part: asking
@@ -368,6 +391,17 @@ void invoices_list(struct request *req)
     int self_billed = api_query_flag_given(req, "self_billed");
     filter.self_billed = self_billed < 0 ? 0 : self_billed == 1 ? 1 : 2;
     bool none = api_query_flag_given(req, "partially_paid") == 1;
+    /* overdue as payment_overdue reads it: a due date on or before the day of the instant
+     * just before now */
+    tally_time now;
+    char through[TIMESTAMP_TEXT_MAX];
+    int overdue = api_query_flag_given(req, "payment_overdue");
+    if (!api_org_now(req, &now))
+        return;
+    timestamp_format(now - 1, false, through);
+    through[10] = '\0';
+    filter.overdue = overdue < 0 ? 0 : overdue == 1 ? 1 : 2;
+    filter.overdue_through = through;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
     const char *customer = api_query_filter(req, "external_customer_id");
@@ -391,7 +425,7 @@ void invoices_list(struct request *req)
     struct invoice_view *views =
         s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *views) : NULL;
     for (size_t i = 0; views && i < count; i++)
-        if (!view_of(conn, &rows[i], &views[i], &req->arena))
+        if (!view_of(conn, &rows[i], now, &views[i], &req->arena))
             views = NULL;
     api_reader_release(req->api, r);
     if (s != STORE_OK || !views) {

@@ -4263,6 +4263,12 @@ static void apply_one(struct engine *e, struct command *cmd)
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
         forget_touches(e, e->touch_mark, e->command_seq); /* after the undo: rows gone too */
+        /* a usage refused for lack of credits is still one the threshold rules see (Lago's
+         * check them at every usage): a hard wallet at 0 refuses every debit, and its rule
+         * would never buy again. What they buy is kept with the refusal. */
+        if (cmd->result == COMMAND_INSUFFICIENT_CREDITS &&
+            wallets_refused_usage(&e->wallets, e->store, cmd) != COMMAND_OK)
+            goto fail;
     }
     /* an answer the key must remember is rendered here, with the change it describes */
     cmd->rendered = !cmd->render_by_owner || cmd->idempotency_key;

@@ -31,12 +31,17 @@ static enum command_result fits(struct store *st, struct live_wallet *w, int64_t
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
  * included), when the wallet's own balance fell since the rules' last look (rule_seen_cents:
  * the command's start, a hold's release, the rules' own top-ups), in the same command as what
- * made the balance fall, so the top-up is
- * there in the answer that follows. For an hour after a payment of its top-up was declined it does
- * not fire (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again.
+ * made the balance fall, so the top-up is there in the answer that follows. A usage of the
+ * customer (`usage`: an event or capture that debits, a hold, or one refused for lack of
+ * credits) fires an armed rule that is due whether or not the balance fell, as Lago's checks
+ * the rule at every usage: a wallet at 0 never falls again (a hard one refuses every debit,
+ * a `none` one stays at 0), so a rule whose top-up failed there, or a new rule made below its
+ * threshold, never bought again (an audit found it). For an hour after a payment of its
+ * top-up was declined it does not fire (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself
+ * leaves the balance due again, and without the pause each usage would buy again at once.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
-                                           struct customer_wallets *cw)
+                                           struct customer_wallets *cw, bool usage)
 {
     /* rule_seen_cents is this command's (wallet_book_touch looked first) */
     assert(cw->wallet_count == 0 || cw->touched_in == cw->wallets[0].book->command_number);
@@ -51,9 +56,10 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             w->rule_armed = true;
             continue;
         }
-        if (!w->rule_armed || !fell)
+        if (!w->rule_armed || !(fell || usage))
             continue;
-        /* backing off after a declined payment: still armed, it fires at the first fall after */
+        /* backing off after a declined payment: still armed, it fires at the first usage (or
+         * fall) after */
         tally_time declined;
         if (store_wallet_last_declined(store_conn(st), w->row.id, &declined) != STORE_OK)
             return COMMAND_STORE_FAILED;
@@ -419,10 +425,10 @@ static void note_direct_writes(struct store *st, struct customer_wallets *cw, in
 }
 
 enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
-                                                 struct customer_wallets *cw)
+                                                 struct customer_wallets *cw, bool usage)
 {
     int64_t before = store_changes(st);
-    enum command_result r = fire_thresholds(st, cmd, cw);
+    enum command_result r = fire_thresholds(st, cmd, cw, usage);
     note_direct_writes(st, cw, before);
     return r;
 }
@@ -437,7 +443,7 @@ static enum command_result catch_up(struct store *st, struct command *cmd,
      * now, or a hard-limited wallet refuses the debit that would have fired it, forever
      * (only when something came due: nothing else moved a balance since the last look) */
     if (r == COMMAND_OK && store_changes(st) != before)
-        r = fire_thresholds(st, cmd, cw);
+        r = fire_thresholds(st, cmd, cw, false);
     note_direct_writes(st, cw, before);
     return r;
 }
@@ -531,7 +537,7 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
         old_zone_loads &= rule_zone_loads(&cw->wallets[i]);
     enum command_result r = old_zone_loads ? bring_up_to_date(st, cmd, cw, &behind) : COMMAND_OK;
     if (r == COMMAND_OK && store_changes(st) != before)
-        r = fire_thresholds(st, cmd, cw);
+        r = fire_thresholds(st, cmd, cw, false);
     for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++) {
         struct live_wallet *w = &cw->wallets[i];
         const struct tz_zone *was;
@@ -558,7 +564,7 @@ enum command_result wallet_clock_move_zone(struct store *st, struct command *cmd
         int64_t moved = store_changes(st);
         r = bring_up_to_date(st, cmd, cw, &behind);
         if (r == COMMAND_OK && store_changes(st) != moved)
-            r = fire_thresholds(st, cmd, cw);
+            r = fire_thresholds(st, cmd, cw, false);
     }
     note_direct_writes(st, cw, before);
     return r;

@@ -1,7 +1,8 @@
 /*
  * engine/wallet_clock: what time does to wallets. Interval rules fire at each anniversary
  * (rolling the previous grant over and expiring the rest), threshold rules in the command that
- * brings the ongoing balance down to them (once per crossing), holds, grants and wallets expire,
+ * brings the ongoing balance down to them, or at a usage while it is there (once per crossing),
+ * holds, grants and wallets expire,
  * and expiry reminders are recorded in the webhook outbox. A command brings the customers it
  * touches up to its `now` (wallet_clock_bring_up_to_date); the sweep does it for the others,
  * when a test clock is advanced and every second on the real clock.
@@ -24,9 +25,11 @@ struct wallet_reminders {
     size_t count;
 };
 
-/* Fires the customer's threshold rules that came due (once per crossing). */
+/* Fires the customer's threshold rules that came due (once per crossing): on a fall of their
+ * wallet's balance, or at any usage of the customer (`usage`: a debit, a hold, or one refused
+ * for lack of credits) while due and not backing off after a declined payment. */
 enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
-                                                 struct customer_wallets *cw);
+                                                 struct customer_wallets *cw, bool usage);
 /* Sets the wallet's next anniversary after `after` (none if it has no interval rule). False,
  * changing nothing, if the customer's zone no longer loads (the caller fails: a rule is never
  * unscheduled by a zone the host lost). */

@@ -725,7 +725,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
      * balance (a credit is never spendable, nor shown, past its expiry) */
     if (expired_since && (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
         return r;
-    r = wallet_clock_fire_thresholds(st, cmd, cw);
+    r = wallet_clock_fire_thresholds(st, cmd, cw, true); /* a usage: Lago checks its rules */
     if (r != COMMAND_OK)
         return r;
     if (!b->deferring)
@@ -734,6 +734,37 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         if (cw->wallets[i].dirty)
             cw->wallets[i].pending_at = cmd->now;
     /* written by wallet_book_flush, recorded meanwhile by wallet_book_journal */
+    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
+enum command_result wallets_refused_usage(struct wallet_book *b, struct store *st,
+                                          struct command *cmd)
+{
+    if (!cmd->short_wallet_lago_id[0])
+        return COMMAND_OK;
+    struct store_wallet row;
+    enum store_status s =
+        store_wallet_get(store_conn(st), cmd->org_id, cmd->short_wallet_lago_id, &row, cmd->arena);
+    if (s == STORE_NOT_FOUND)
+        return COMMAND_OK;
+    if (s != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    /* a command of its own for the book: its customer is touched (and snapshot) afresh, so
+     * that a failure from here puts it back as the refusal left it */
+    wallet_book_mark_command(b, b->deferring);
+    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, row.customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    if (r == COMMAND_OK)
+        r = wallet_clock_fire_thresholds(st, cmd, cw, true);
+    if (r != COMMAND_OK)
+        return r;
+    if (!b->deferring)
+        return wallet_book_flush_customer(st, cmd, cw);
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].dirty)
+            cw->wallets[i].pending_at = cmd->now;
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
@@ -824,16 +855,15 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
     show_payer(cmd, shown);
     if (store_authorization_save(st, a) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    if (!authorized)
-        return COMMAND_OK; /* recorded, nothing reserved */
-    for (size_t k = 0; k < cw->wallet_count; k++) {
+    /* declined: recorded, nothing reserved; a usage all the same, which the rules see */
+    for (size_t k = 0; authorized && k < cw->wallet_count; k++) {
         enum command_result r = reserved[k] > 0
                                     ? wallet_book_hold(st, cmd, &cw->wallets[k], a->id, reserved[k])
                                     : COMMAND_OK;
         if (r != COMMAND_OK)
             return r;
     }
-    enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw);
+    enum command_result fired = wallet_clock_fire_thresholds(st, cmd, cw, true);
     if (fired != COMMAND_OK)
         return fired;
     if (!b->deferring)
@@ -1030,7 +1060,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     if (store_wallet_save(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
     enum command_result fired =
-        wallet_clock_fire_thresholds(st, cmd, cw); /* a void may bring one due */
+        wallet_clock_fire_thresholds(st, cmd, cw, false); /* a void may bring one due */
     if (fired != COMMAND_OK)
         return fired;
     return wallet_book_flush_customer(st, cmd, cw); /* fundings that changed hands, balances */
@@ -1566,6 +1596,42 @@ static enum command_result invoice_paid(struct store *st, struct command *cmd,
 }
 
 /*
+ * An interval rule's purchase paid after the rule's next anniversary was made (its id no longer
+ * the last anniversary's grant): paid on time, that anniversary's rollover would have carried
+ * on what its cap allows and expired the rest, but paid late no rollover ever sees it, and it
+ * kept its credits for good (an audit found it, a known gap once, now the default path, every
+ * paid top-up waiting for its payment). With `rollover` `all` all of it would have carried on:
+ * it is settled as the current anniversary's grant, with that grant's expiry (t's, in memory;
+ * the payment's own-expiry check follows and the caller writes it). With a cap (`none`,
+ * `max_percentage`, `max_credits`) it is refused as credits past their own expiry are:
+ * mark the payment failed, and refund it. Without a rollover policy nothing would have
+ * carried it on nor expired it: it keeps its own expiry.
+ */
+static enum command_result late_anniversary(struct store *st, struct command *cmd,
+                                            const struct live_wallet *w,
+                                            struct store_wallet_transaction *t)
+{
+    if (!w->row.last_interval_grant_id || t->id == w->row.last_interval_grant_id ||
+        t->id == w->row.last_interval_paid_grant_id || !w->has_rule || !w->rule_interval_trigger ||
+        !w->rule_has_rollover)
+        return COMMAND_OK;
+    if (w->rule_rollover != WALLET_ROLLOVER_ALL) {
+        cmd->invalid_message = "the top-up's credits were an anniversary's of its rule, and the "
+                               "next anniversary came before it was paid: its rollover would "
+                               "not have carried them all on, so they can no longer arrive; "
+                               "mark the payment failed (and refund it). Nothing was changed";
+        return refuse(cmd, "payment_status", "credits_expired");
+    }
+    struct store_wallet_transaction now;
+    if (store_wallet_transaction_by_id(store_conn(st), w->row.last_interval_grant_id, &now,
+                                       cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    t->has_expiration_at = now.has_expiration_at;
+    t->expiration_at = now.expiration_at;
+    return COMMAND_OK;
+}
+
+/*
  * PUT /invoices/{id} with a payment status, for a credit invoice: its top-up's credits arrive
  * when it is paid (if they were waiting), or the top-up fails. Anything else changes only the
  * invoice's own status.
@@ -1602,6 +1668,9 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         }
         if (r != COMMAND_OK)
             return r;
+        if (to == INVOICE_PAYMENT_SUCCEEDED && t.source == WALLET_SOURCE_INTERVAL &&
+            (r = late_anniversary(st, cmd, w, &t)) != COMMAND_OK)
+            return r;
         /* Its credits' own expiry passed while it waited: they would expire as they arrive,
          * the money taken for nothing (an audit found it so). Refused as a terminated
          * wallet's is. */
@@ -1613,12 +1682,15 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         }
         w->pending_cents -= t.amount_cents;
         if (to == INVOICE_PAYMENT_SUCCEEDED) {
-            r = settle_purchase(st, cmd, cw, w, &t);
+            r = store_wallet_transaction_set_expiration(st, t.id, t.has_expiration_at,
+                                                        t.expiration_at) == STORE_OK
+                    ? settle_purchase(st, cmd, cw, w, &t)
+                    : COMMAND_STORE_FAILED;
         } else {
             r = fail_purchase(st, cmd, &t);
             /* its rule's top-up declined: the rule has not bought for this fall, and fires at
-             * the first after its back-off, a restart between or not (rule_unfired is kept;
-             * an audit found a restart disarming it for good) */
+             * the first usage (or fall) after its back-off, a restart between or not
+             * (rule_unfired is kept; an audit found a restart disarming it for good) */
             if (r == COMMAND_OK && t.source == WALLET_SOURCE_THRESHOLD && w->has_rule &&
                 !w->rule_interval_trigger) {
                 w->rule_armed = w->row.rule_unfired = true;
@@ -1627,7 +1699,8 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
             }
         }
         if (r == COMMAND_OK)
-            r = wallet_clock_fire_thresholds(st, cmd, cw); /* what was pending no longer counts */
+            r = wallet_clock_fire_thresholds(st, cmd, cw,
+                                             false); /* what was pending no longer counts */
         if (r == COMMAND_OK) {
             w->dirty = true;
             r = wallet_book_flush_customer(st, cmd, cw);

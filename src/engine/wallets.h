@@ -96,6 +96,17 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         int64_t customer_id, const struct usage_brought *brought);
 
 /*
+ * After a usage refused for lack of credits (COMMAND_INSUFFICIENT_CREDITS, undone: nothing of it
+ * stays): the refused wallet's customer is brought to cmd->now and its threshold rules see the
+ * usage (wallet_clock_fire_thresholds), as Lago's checks them at every usage. A hard wallet at
+ * 0 refuses every debit, so a rule due there would otherwise never buy again (found by an
+ * audit, after a declined payment of its top-up). Its writes belong to the refused command
+ * (the key keeps the refusal). Writer only.
+ */
+enum command_result wallets_refused_usage(struct wallet_book *b, struct store *st,
+                                          struct command *cmd);
+
+/*
  * Gives back what usage u's charges debited this period beyond what they bring now, and all
  * that charges its plan no longer has debited: after a re-pricing (a price cut, a tax removed,
  * a charge removed) or an end moved into the period (a prorated or time-weighted charge was

@@ -824,6 +824,8 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     "i.id, i.org_id, i.customer_id, i.lago_id, i.sequential_id, i.number, i.invoice_type,"         \
     " i.status, i.payment_status, i.currency, i.amount_cents, i.wallet_transaction_id,"            \
     " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id, i.net_payment_term"
+/* INVOICE_FILTER's overdue test names a finalized invoice and a succeeded payment by value */
+_Static_assert(INVOICE_FINALIZED == 1 && INVOICE_PAYMENT_SUCCEEDED == 1, "INVOICE_FILTER");
 #define INVOICE_FILTER                                                                             \
     " FROM invoices i JOIN customers c ON c.id = i.customer_id"                                    \
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \
@@ -833,7 +835,9 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " AND (?6 IS NULL OR i.currency = upper(?6))"                                                  \
     " AND (?7 IS NULL OR i.issuing_date >= ?7) AND (?8 IS NULL OR i.issuing_date <= ?8)"           \
     " AND i.amount_cents >= ?9 AND i.amount_cents <= ?10"                                          \
-    " AND (?11 = 0 OR (c.account_type IS 'partner') = (?11 = 1))"
+    " AND (?11 = 0 OR (c.account_type IS 'partner') = (?11 = 1))"                                  \
+    " AND (?12 = 0 OR (i.status = 1 AND i.payment_status != 1 AND"                                 \
+    " date(i.issuing_date, '+' || i.net_payment_term || ' days') <= ?13) = (?12 = 1))"
 
 /* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
 #define EVENT_SUMMARY_INSERT                                                                       \
@@ -1220,7 +1224,7 @@ static const char *const sql[STMT_COUNT] = {
                                    " WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
-                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?12 OFFSET ?13",
+                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?14 OFFSET ?15",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_WT_ADD_OWED] =
@@ -4731,8 +4735,10 @@ enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
                                         {.is_text = true, .text = f->issuing_date_to},
                                         {.value = f->amount_from},
                                         {.value = f->amount_to},
-                                        {.value = f->self_billed}};
-    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 11,
+                                        {.value = f->self_billed},
+                                        {.value = f->overdue},
+                                        {.is_text = true, .text = f->overdue_through}};
+    const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 13,
                                  sizeof **out,       read_invoice_row};
     void *items;
     enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);

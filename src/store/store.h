@@ -947,6 +947,12 @@ struct store_invoice_filter {
     const char *issuing_date_from, *issuing_date_to; /* YYYY-MM-DD, both included; NULL: any */
     int64_t amount_from, amount_to;                  /* cents, both included: INT64_MIN/MAX */
     int64_t self_billed; /* 0: any; 1: a partner's (self-billed) only; 2: the others' only */
+    /* 0: any; 1: overdue only; 2: the others only. Overdue: finalized, its payment not
+     * succeeded, and its due date (issuing_date + net_payment_term days) on or before
+     * overdue_through (YYYY-MM-DD: the day of the instant just before now, so that a due
+     * date's midnight, UTC, is before now, as Lago's clock compares them) */
+    int64_t overdue;
+    const char *overdue_through;
 };
 /* A page of the invoices the filter matches, newest first. */
 enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
