@@ -173,6 +173,10 @@ bool api_query_names(struct request *req, const char *name);
  * `{name: ["not_supported"]}` for the first the query names, rather than an answer that
  * ignores it. */
 bool api_refuse_unserved(struct request *req, const char *const *names, size_t count);
+/* For Tally's own lists, which have no Lago filters to follow: false after answering 422
+ * `{name: ["not_supported"]}` for the first query argument that is none of `known` (an indexed
+ * one, `name[]` or `name[k]`, named by its name), rather than an answer that ignores it. */
+bool api_refuse_unknown(struct request *req, const char *const *known, size_t count);
 
 /* Calls fn for every argument `name[INDEX]=value` of the query (Rails' hash of strings, as
  * "metadata[tier]=gold"); false when the query names `name` in another shape (alone, `name[]`,

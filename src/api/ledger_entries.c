@@ -32,22 +32,75 @@ static void render_entry(struct jsonw *w, const struct store_ledger_entry *e)
     jsonw_object_end(w);
 }
 
-static bool read_bound(struct request *req, const char *name, bool *has, tally_time *at)
+/*
+ * How long the instant `text` names lasts (less a microsecond): a bound covers the whole unit
+ * its text names, a date the whole day (UTC), a time to the second that second, to the
+ * millisecond that millisecond (created_at shows milliseconds, stored times are
+ * microseconds). Found by an audit: `to=2026-01-31` dropped all of January 31, and a `to`
+ * equal to an entry's created_at left that entry out.
+ */
+static tally_time bound_span(const char *text)
+{
+    if (!strchr(text, 'T') && !strchr(text, 't') && !strchr(text, ' '))
+        return (tally_time)86400 * 1000000 - 1;
+    const char *dot = strchr(text, '.');
+    size_t digits = dot ? strspn(dot + 1, "0123456789") : 0;
+    tally_time span = 1000000;
+    for (size_t i = 0; i < digits && span > 1; i++)
+        span /= 10;
+    return span - 1;
+}
+
+/* `?from=`/`?to=`: from the start of the unit `from` names to the end of the one `to` names. */
+static bool read_bound(struct request *req, const char *name, bool end, bool *has, tally_time *at)
 {
     const char *text = api_query_filter(req, name); /* blank: no bound, as other lists' filters */
     *has = text != NULL;
-    if (!text || timestamp_parse_iso8601(text, strlen(text), at))
+    if (!text)
         return true;
-    api_error_bad_request(req, "from and to must be ISO 8601 instants");
+    if (timestamp_parse_iso8601(text, strlen(text), at)) {
+        if (end)
+            *at += bound_span(text);
+        return true;
+    }
+    api_error_bad_request(req, "from and to must be ISO 8601 dates or date-times");
     return false;
 }
+
+/* `?account=` / `?cause=`: one name, as a mask for the store; 422 value_is_invalid otherwise */
+static bool read_name(struct request *req, const char *name, bool account, uint32_t *mask)
+{
+    const char *text = api_query_filter(req, name);
+    *mask = 0;
+    if (!text)
+        return true;
+    enum ledger_account a;
+    enum ledger_cause c;
+    if (account ? ledger_account_parse(text, &a) : ledger_cause_parse(text, &c)) {
+        *mask = (uint32_t)1 << (account ? (int)a : (int)c);
+        return true;
+    }
+    api_error_validation(req, name, "value_is_invalid");
+    return false;
+}
+
+_Static_assert(LEDGER_ACCOUNT_COUNT <= 32 && LEDGER_CAUSE_COUNT <= 32, "a mask holds every name");
+
+/* Every argument the ledger takes: any other is refused, never ignored (its own list). */
+static const char *const known_args[] = {
+    "page", "per_page", "external_customer_id", "wallet_id", "from", "to", "account", "cause"};
 
 void ledger_entries_list(struct request *req)
 {
     int64_t page, per_page, total = 0;
     struct store_ledger_filter f = {0};
-    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page) ||
-        !read_bound(req, "from", &f.has_from, &f.from) || !read_bound(req, "to", &f.has_to, &f.to))
+    if (api_wait_for_wallets(req) ||
+        !api_refuse_unknown(req, known_args, sizeof known_args / sizeof known_args[0]) ||
+        !api_pagination(req, &page, &per_page) ||
+        !read_bound(req, "from", false, &f.has_from, &f.from) ||
+        !read_bound(req, "to", true, &f.has_to, &f.to) ||
+        !read_name(req, "account", true, &f.account_mask) ||
+        !read_name(req, "cause", false, &f.cause_mask))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);

@@ -216,6 +216,38 @@ bool api_refuse_unserved(struct request *req, const char *const *names, size_t c
     return true;
 }
 
+struct unknown_arg {
+    const char *const *known;
+    size_t count;
+    const char *found; /* the first argument not known, or NULL */
+};
+
+static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct unknown_arg *u = cls;
+    (void)kind;
+    (void)value;
+    if (!key || !key[0])
+        return MHD_YES;
+    for (size_t i = 0; i < u->count; i++)
+        if (strcmp(key, u->known[i]) == 0)
+            return MHD_YES;
+    u->found = key;
+    return MHD_NO;
+}
+
+bool api_refuse_unknown(struct request *req, const char *const *known, size_t count)
+{
+    struct unknown_arg u = {known, count, NULL};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_unknown, &u);
+    if (!u.found)
+        return true;
+    const char *name = arena_strndup(&req->arena, u.found, strcspn(u.found, "["));
+    api_error_validation(req, name ? name : "query", "not_supported");
+    return false;
+}
+
 struct query_indexed {
     const char *name;
     size_t len;

@@ -17,6 +17,7 @@ static const char *const account_names[LEDGER_ACCOUNT_COUNT] = {
     [LEDGER_CUSTOMER_HELD_CREDITS] = "customer_held_credits",
     [LEDGER_HOLDS_OUTSTANDING] = "holds_outstanding",
     [LEDGER_CASH] = "cash",
+    [LEDGER_TAXES_PAYABLE] = "taxes_payable",
 };
 
 static const char *const cause_names[LEDGER_CAUSE_COUNT] = {
@@ -53,6 +54,17 @@ const char *ledger_cause_name(enum ledger_cause c)
 {
     assert(c >= 0 && c < LEDGER_CAUSE_COUNT);
     return cause_names[c];
+}
+
+bool ledger_cause_parse(const char *text, enum ledger_cause *out)
+{
+    for (int c = 0; c < LEDGER_CAUSE_COUNT; c++) {
+        if (strcmp(text, cause_names[c]) == 0) {
+            *out = (enum ledger_cause)c;
+            return true;
+        }
+    }
+    return false;
 }
 
 bool ledger_account_is_wallet(enum ledger_account a)

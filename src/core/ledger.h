@@ -8,7 +8,9 @@
  *
  *   receivable                    asset      what customers owe for credits bought
  *   cash                          asset      what customers paid for credits bought
- *   revenue                       income     credits consumed by usage
+ *   revenue                       income     credits consumed by usage, net of the fees' taxes
+ *   taxes_payable                 liability  the taxes of the fees credits paid, owed to the
+ *                                            tax authority
  *   breakage                      income     paid credits voided or expired unused
  *   promotional_grants            expense    free credits given (reversed when voided/expired)
  *   customer_paid_credits         liability  a wallet's unused paid credits (deferred revenue)
@@ -72,7 +74,8 @@ enum ledger_account {
     LEDGER_CUSTOMER_OVERDRAFT,
     LEDGER_CUSTOMER_HELD_CREDITS,
     LEDGER_HOLDS_OUTSTANDING,
-    LEDGER_CASH, /* last: the stored numbers of the others stay */
+    LEDGER_CASH,          /* after the others: their stored numbers stay */
+    LEDGER_TAXES_PAYABLE, /* last: likewise */
     LEDGER_ACCOUNT_COUNT
 };
 
@@ -94,6 +97,7 @@ enum ledger_cause {
 const char *ledger_account_name(enum ledger_account a);
 bool ledger_account_parse(const char *text, enum ledger_account *out);
 const char *ledger_cause_name(enum ledger_cause c);
+bool ledger_cause_parse(const char *text, enum ledger_cause *out);
 /* Whether the account is a wallet's (else the organization's, per currency). */
 bool ledger_account_is_wallet(enum ledger_account a);
 /* Whether a balance on the account is normally a debit (assets, expenses). */

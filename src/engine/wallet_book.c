@@ -607,6 +607,7 @@ void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from)
 {
     d->period_from = period_from;
     d->charged_cents = 0;
+    d->posted_tax_cents = 0;
     d->funding_count = 0;
     d->moved = false; /* a row already written stays its period's */
 }
@@ -652,6 +653,7 @@ static bool load_debit(const struct store_charge_debit *row, void *ctx)
         return false;
     wallet_book_debit_reset(d, row->period_from);
     d->charged_cents = row->charged_cents;
+    d->posted_tax_cents = row->posted_tax_cents;
     return parse_fundings(d, row->fundings);
 }
 
@@ -1166,15 +1168,18 @@ static enum command_result settle_owed(struct store *st, struct command *cmd,
  * Usage taken from a wallet (into revenue) or, with `refund`, given back (out of revenue):
  * its day's usage transaction and one posting over the paid, promotional and overdraft parts.
  * The overdraft part of usage is what that transaction owes; of a refund step, it settles what
- * the oldest usage owes.
+ * the oldest usage owes. `tax` of it goes to taxes_payable (taken back out of it, with
+ * `refund`) rather than revenue: the taxes of the fees it paid (found by an audit: the whole
+ * debit, its VAT too, was booked as revenue). A tax part alone (a step that moved tax and net
+ * apart, nothing taken) is a posting between the two accounts, without a transaction.
  */
 static enum command_result post_usage(struct store *st, struct command *cmd, tally_time now,
                                       struct live_wallet *w, bool refund, int64_t paid,
-                                      int64_t promotional, int64_t overdraft)
+                                      int64_t promotional, int64_t overdraft, int64_t tax)
 {
     /* each part, and so their sum, is at most WALLET_UNPOSTED_MAX_CENTS and one debit's step */
     int64_t total = paid + promotional + overdraft;
-    if (total <= 0)
+    if (total <= 0 && tax == 0)
         return COMMAND_OK;
     const enum ledger_account accounts[3] = {LEDGER_CUSTOMER_PAID_CREDITS,
                                              LEDGER_CUSTOMER_PROMOTIONAL_CREDITS,
@@ -1188,6 +1193,13 @@ static enum command_result post_usage(struct store *st, struct command *cmd, tal
         if (!fits)
             return ledger_refused(cmd, NULL, w, LEDGER_REVENUE);
     }
+    if (!(refund ? ledger_posting_move(&p, LEDGER_REVENUE, LEDGER_TAXES_PAYABLE, tax)
+                 : ledger_posting_move(&p, LEDGER_TAXES_PAYABLE, LEDGER_REVENUE, tax)))
+        return ledger_refused(cmd, NULL, w, LEDGER_TAXES_PAYABLE);
+    if (ledger_posting_empty(&p))
+        return COMMAND_OK;
+    if (total <= 0)
+        return wallet_book_post(st, cmd, w, 0, now, &p);
     int64_t id;
     if (usage_transaction(st, cmd, now, w, refund, total, &id) != STORE_OK ||
         (overdraft > 0 && !refund &&
@@ -1215,10 +1227,11 @@ static enum command_result flush_wallet(struct store *st, struct command *cmd,
                             "wallet %s's consumed credits would pass what a wallet records; "
                             "nothing was recorded",
                             w->row.lago_id);
-    enum command_result r =
-        post_usage(st, cmd, now, w, false, w->taken_paid, w->taken_free, w->overdrawn_added);
+    enum command_result r = post_usage(st, cmd, now, w, false, w->taken_paid, w->taken_free,
+                                       w->overdrawn_added, w->taken_tax);
     if (r == COMMAND_OK)
-        r = post_usage(st, cmd, now, w, true, w->given_paid, w->given_free, w->overdraft_given);
+        r = post_usage(st, cmd, now, w, true, w->given_paid, w->given_free, w->overdraft_given,
+                       w->given_tax);
     if (r != COMMAND_OK)
         return r;
     for (size_t i = 0; i < w->move_count; i++) {
@@ -1243,6 +1256,7 @@ static enum command_result flush_wallet(struct store *st, struct command *cmd,
     w->move_count = 0;
     w->taken_paid = w->taken_free = w->overdrawn_added = 0;
     w->given_paid = w->given_free = w->overdraft_given = 0;
+    w->taken_tax = w->given_tax = 0;
     w->dirty = false;
     return COMMAND_OK;
 }
@@ -1260,7 +1274,7 @@ static enum command_result write_pending_first(struct store *st, struct command 
                                                struct live_wallet *w)
 {
     if (w->taken_paid == 0 && w->taken_free == 0 && w->overdrawn_added == 0 && w->given_paid == 0 &&
-        w->given_free == 0 && w->overdraft_given == 0)
+        w->given_free == 0 && w->overdraft_given == 0 && w->taken_tax == 0 && w->given_tax == 0)
         return COMMAND_OK;
     if (w->book && w->book->deferring)
         w->book->must_flush = true;
@@ -1370,13 +1384,9 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
         struct charge_debit *d = &cw->debits[i];
         if (!d->dirty)
             continue;
-        struct store_charge_debit row = {d->subscription_id,
-                                         d->charge_lago_id,
-                                         d->period_from,
-                                         cw->org_id,
-                                         cw->customer_id,
-                                         d->charged_cents,
-                                         NULL};
+        struct store_charge_debit row = {
+            d->subscription_id, d->charge_lago_id, d->period_from, cw->org_id,
+            cw->customer_id,    d->charged_cents,  NULL,           d->posted_tax_cents};
         if (d->moved && d->moved_from != d->period_from &&
             store_charge_debit_drop(st, d->subscription_id, d->charge_lago_id, d->moved_from) !=
                 STORE_OK)
@@ -1411,9 +1421,12 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  *   version, customer count, then per customer:
  *     org id, customer id, wallet count, debit count,
  *     per wallet: id, pending_at, taken paid, taken free, overdrawn added, given paid, given
- *                 free, overdraft given, held cents, move count, then (grant id, cents) each;
- *     per debit:  subscription id, period from, charged cents, the charge, funding count, then
- *                 (kind, wallet id, grant id, cents) each.
+ *                 free, overdraft given, held cents, move count, taken tax, given tax, then
+ *                 (grant id, cents) each;
+ *     per debit:  subscription id, period from, charged cents, posted tax, the charge, funding
+ *                 count, then (kind, wallet id, grant id, cents) each.
+ * Versions 2 and 3 have no tax fields (their wallets' taxes are 0, their debits' posted tax
+ * -1: debited before taxes had an account).
  * Since version 3, pending_at and period from are each the difference from the record's
  * previous one (customers debited in one commit share their period and nearly their time),
  * and a charge is 0 followed by its lago_id's length and bytes the first time the record names
@@ -1425,7 +1438,8 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  * naming a customer is all that customer's pending state. A customer written out by the commit
  * is named with a wallet count of -1 (and no debits): the tables hold all of it.
  */
-#define JOURNAL_VERSION 3
+#define JOURNAL_VERSION 4
+#define JOURNAL_VERSION_NO_TAX 3 /* before taxes_payable: no tax fields */
 #define JOURNAL_VERSION_FULL_NAMES 2
 #define JOURNAL_WRITTEN_OUT (-1)
 #define JOURNAL_TEXT_MAX 256   /* a charge's lago_id, and then some */
@@ -1478,9 +1492,10 @@ static void journal_customer(struct buf *out, struct journal_context *jc,
             continue;
         varint_put(out, w->row.id);
         put_delta(out, w->pending_at, &jc->pending_at);
-        int64_t fields[] = {w->taken_paid,     w->taken_free,         w->overdrawn_added,
-                            w->given_paid,     w->given_free,         w->overdraft_given,
-                            w->row.held_cents, (int64_t)w->move_count};
+        int64_t fields[] = {w->taken_paid,     w->taken_free,          w->overdrawn_added,
+                            w->given_paid,     w->given_free,          w->overdraft_given,
+                            w->row.held_cents, (int64_t)w->move_count, w->taken_tax,
+                            w->given_tax};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
             varint_put(out, fields[k]);
         for (size_t k = 0; k < w->move_count; k++) {
@@ -1495,6 +1510,7 @@ static void journal_customer(struct buf *out, struct journal_context *jc,
         varint_put(out, d->subscription_id);
         put_delta(out, d->period_from, &jc->period_from);
         varint_put(out, d->charged_cents);
+        varint_put(out, d->posted_tax_cents);
         put_charge(out, jc, d->charge_lago_id);
         varint_put(out, (int64_t)d->funding_count);
         for (size_t k = 0; k < d->funding_count; k++) {
@@ -1926,6 +1942,8 @@ static bool parse_wallet(struct journal_reader *jr, struct customer_wallets *she
     for (size_t k = 0; k < 7; k++)
         fields[k] = varint_get(r);
     size_t moves = get_count(r);
+    bool taxed = jr->version == JOURNAL_VERSION;
+    int64_t taken_tax = taxed ? varint_get(r) : 0, given_tax = taxed ? varint_get(r) : 0;
     struct live_wallet *w = NULL;
     if (shell && r->ok) {
         w = &shell->wallets[shell->wallet_count++]; /* room for the entry's count */
@@ -1938,6 +1956,8 @@ static bool parse_wallet(struct journal_reader *jr, struct customer_wallets *she
         w->given_free = fields[4];
         w->overdraft_given = fields[5];
         w->row.held_cents = fields[6];
+        w->taken_tax = taken_tax;
+        w->given_tax = given_tax;
     }
     for (size_t k = 0; k < moves && r->ok; k++) {
         int64_t grant_id = varint_get(r), cents = varint_get(r);
@@ -1954,6 +1974,7 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
     int64_t subscription_id = varint_get(r);
     tally_time period_from = get_time(jr, &jr->jc.period_from);
     int64_t charged = varint_get(r);
+    int64_t posted_tax = jr->version == JOURNAL_VERSION ? varint_get(r) : -1;
     char charge_lago_id[JOURNAL_TEXT_MAX];
     if (!get_charge(jr, charge_lago_id) || !r->ok)
         return r->ok = false;
@@ -1964,6 +1985,7 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
             return false;
         wallet_book_debit_reset(d, period_from);
         d->charged_cents = charged;
+        d->posted_tax_cents = posted_tax;
         d->dirty = true;
     }
     size_t fundings = get_count(r);
@@ -1998,6 +2020,8 @@ static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shel
         w->given_paid = from->given_paid;
         w->given_free = from->given_free;
         w->overdraft_given = from->overdraft_given;
+        w->taken_tax = from->taken_tax;
+        w->given_tax = from->given_tax;
         w->row.overdrawn_cents += w->overdrawn_added - w->overdraft_given;
         /* holds are posted as they are made: only the wallet row lags */
         w->row.held_cents = from->row.held_cents;
@@ -2027,6 +2051,7 @@ static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shel
             return false;
         wallet_book_debit_reset(d, from->period_from); /* another start is another period */
         d->charged_cents = from->charged_cents;
+        d->posted_tax_cents = from->posted_tax_cents;
         d->dirty = true;
         for (size_t k = 0; k < from->funding_count; k++)
             if (!wallet_book_push_funding(d, from->fundings[k]))
@@ -2088,7 +2113,8 @@ static bool recover_record(const void *data, size_t len, void *ctx)
     struct journal_reader jr = {.r = {data, (const uint8_t *)data + len, true}};
     struct varint_reader *r = &jr.r;
     jr.version = varint_get(r);
-    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_FULL_NAMES)
+    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_NO_TAX &&
+        jr.version != JOURNAL_VERSION_FULL_NAMES)
         return false;
     size_t customers = get_count(r);
     for (size_t i = 0; i < customers && r->ok; i++) {

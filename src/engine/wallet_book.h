@@ -95,6 +95,10 @@ struct charge_debit {
     char *charge_lago_id; /* in the customer's arena */
     tally_time period_from;
     int64_t charged_cents;
+    /* The tax part of what wallets paid of it (its fundings but the uncovered ones), as posted
+     * to taxes_payable (wallets.c, settle_tax); -1: debited before taxes had an account (the
+     * tax of its earlier steps went to revenue and stays there). */
+    int64_t posted_tax_cents;
     struct funding *fundings; /* malloc'd */
     size_t funding_count, funding_cap;
     bool dirty;
@@ -160,6 +164,11 @@ struct live_wallet {
     size_t move_count, move_cap;
     int64_t taken_paid, taken_free, overdrawn_added;
     int64_t given_paid, given_free, overdraft_given;
+    /* The tax part of what was taken (posted to taxes_payable, the rest to revenue) and of what
+     * was given back (taken out of taxes_payable); either may be non-zero alone, or exceed its
+     * amounts, when a step moves tax and net apart (a rate change, the tax rounded once over
+     * the charges). */
+    int64_t taken_tax, given_tax;
     tally_time pending_at; /* when the latest deferred debit was made, 0: none */
     bool dirty;
 };

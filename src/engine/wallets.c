@@ -387,8 +387,14 @@ static int64_t give_back_uncovered(struct charge_debit *d, int64_t cents)
  */
 static enum command_result give_back_to(struct customer_wallets *cw, struct live_wallet *w,
                                         struct store *st, struct command *cmd,
-                                        const struct funding *f, int64_t part, bool *expired_since)
+                                        const struct funding *f, int64_t part, int64_t tax,
+                                        bool *expired_since)
 {
+    /* its tax part comes out of taxes_payable, with the refund step's posting */
+    w->given_tax += tax;
+    w->dirty = w->dirty || tax != 0;
+    if (part == 0) /* the tax alone (give_back, no covered part given back) */
+        return w->row.has_terminated_at ? wallet_book_settle_terminated(st, cmd, w) : COMMAND_OK;
     if (f->kind == FUNDING_GRANT) {
         struct wallet_grant *g = grant_for_refund(w, st, f->grant_id, cmd->arena);
         if (!g)
@@ -417,14 +423,80 @@ static enum command_result give_back_to(struct customer_wallets *cw, struct live
     return w->row.has_terminated_at ? wallet_book_settle_terminated(st, cmd, w) : COMMAND_OK;
 }
 
+/* What wallets paid of a charge: its fundings but the uncovered ones (left to the invoice). */
+static int64_t covered_cents(const struct charge_debit *d)
+{
+    int64_t sum = 0;
+    for (size_t k = 0; k < d->funding_count; k++)
+        if (d->fundings[k].kind != FUNDING_UNCOVERED)
+            sum += d->fundings[k].cents;
+    return sum;
+}
+
+/* a * b / c rounded half up (c > 0), in 128 bits: |a|, |b| < 2^63, so nothing wraps */
+static int64_t mul_div_half_up(int64_t a, int64_t b, int64_t c)
+{
+    __int128 n = (__int128)a * b * 2 + c, d = (__int128)c * 2;
+    __int128 q = n / d;
+    if (n % d != 0 && n < 0) /* floor, for a negative tax */
+        q--;
+    return (int64_t)q;
+}
+
+/*
+ * The tax part of the `covered` cents wallets paid of a charge that costs `cost` with `tax` of
+ * taxes: all its tax when they paid all of it, none when nothing, else its share, rounded half
+ * up as the cost's own taxes were. Found by an audit: usage paid with credits booked its
+ * taxes as revenue. Each step posts the change of this share (so rounding never drifts, and
+ * a charge given back whole gives back exactly the tax it posted).
+ */
+static int64_t covered_tax(int64_t cost, int64_t tax, int64_t covered)
+{
+    if (covered <= 0 || cost <= 0)
+        return 0;
+    return covered >= cost ? tax : mul_div_half_up(tax, covered, cost);
+}
+
+/* The `k`-th of `n` cumulative shares of `tax` over `total` cents, `upto` cents in: the parts
+ * sum to `tax` exactly. */
+static int64_t tax_share(int64_t tax, int64_t upto_before, int64_t upto, int64_t total)
+{
+    return (int64_t)((__int128)tax * upto / total - (__int128)tax * upto_before / total);
+}
+
+/* The wallet of the charge's newest covered funding, if the book holds it: the one a change of
+ * tax with no covered cents moving is posted on (a posting between revenue and
+ * taxes_payable alone). */
+static struct live_wallet *newest_payer(struct customer_wallets *cw, const struct charge_debit *d)
+{
+    for (size_t k = d->funding_count; k-- > 0;)
+        if (d->fundings[k].kind != FUNDING_UNCOVERED)
+            return wallet_book_wallet(cw, d->fundings[k].wallet_id);
+    return NULL;
+}
+
 /* Gives `cents` back: first to what the invoice would have charged (the uncovered parts), then
  * to the sources that paid last, terminated wallets included. Sets *expired_since if a grant it
  * gave to is past its expiry (those credits must expire before anything reads the balance). */
 static enum command_result give_back(struct wallet_book *b, struct customer_wallets *cw,
                                      struct store *st, struct command *cmd, struct charge_debit *d,
-                                     int64_t cents, bool *expired_since)
+                                     int64_t cents, int64_t tax, int64_t covered,
+                                     bool *expired_since)
 {
+    /* `tax` comes out of taxes_payable with the `covered` cents given back to wallets, each
+     * part its share; with none, from the wallet that paid last */
+    int64_t given_covered = 0;
     cents -= give_back_uncovered(d, cents);
+    if (covered == 0 && tax != 0) {
+        struct live_wallet *w = newest_payer(cw, d);
+        if (w) {
+            struct funding none = {FUNDING_OVERDRAFT, w->row.id, 0, 0};
+            enum command_result r = give_back_to(cw, w, st, cmd, &none, 0, tax, expired_since);
+            if (r != COMMAND_OK)
+                return r;
+            d->posted_tax_cents -= tax;
+        }
+    }
     while (cents > 0 && d->funding_count > 0) {
         /* taken off the funding first: a repayment moves the debits' overdraft fundings,
          * this one's array included */
@@ -441,7 +513,11 @@ static enum command_result give_back(struct wallet_book *b, struct customer_wall
         struct live_wallet *w = wallet_book_wallet(cw, f.wallet_id), *loaded = NULL;
         if (!w && !(w = loaded = wallet_book_load_terminated(b, st, cmd, f.wallet_id)))
             return COMMAND_STORE_FAILED;
-        enum command_result r = give_back_to(cw, w, st, cmd, &f, part, expired_since);
+        int64_t part_tax =
+            covered > 0 ? tax_share(tax, given_covered, given_covered + part, covered) : 0;
+        given_covered += part;
+        d->posted_tax_cents -= part_tax;
+        enum command_result r = give_back_to(cw, w, st, cmd, &f, part, part_tax, expired_since);
         if (loaded)
             wallet_book_unload(loaded);
         if (r != COMMAND_OK)
@@ -558,13 +634,56 @@ static bool turns_direction(const struct customer_wallets *cw, bool taking)
 }
 
 /*
- * Brings what charge debit d has taken to `cost`, the charge's fee (with taxes) now: debits
- * the difference, or gives it back (give_back sets *expired_since).
+ * After a debit of d: posts the change of the tax part of what wallets paid of it (`cost`,
+ * `tax` of it taxes) with what each wallet took in the step (`taken_before[k]`: what
+ * cw->wallets[k] had taken before it; NULL: nothing moved), each its share; with nothing taken,
+ * on the wallet that paid last.
+ */
+static void settle_debit_tax(struct customer_wallets *cw, struct charge_debit *d, int64_t cost,
+                             int64_t tax, const int64_t *taken_before)
+{
+    int64_t covered = covered_cents(d);
+    int64_t change = covered_tax(cost, tax, covered) - d->posted_tax_cents;
+    if (change == 0)
+        return;
+    int64_t total = 0;
+    for (size_t k = 0; taken_before && k < cw->wallet_count; k++) {
+        const struct live_wallet *w = &cw->wallets[k];
+        total += w->taken_paid + w->taken_free + w->overdrawn_added - taken_before[k];
+    }
+    if (total <= 0) {
+        struct live_wallet *w = newest_payer(cw, d);
+        if (!w)
+            return; /* posted at the charge's next step */
+        w->taken_tax += change;
+        w->dirty = true;
+        d->posted_tax_cents += change;
+        return;
+    }
+    int64_t upto = 0;
+    for (size_t k = 0; k < cw->wallet_count; k++) {
+        struct live_wallet *w = &cw->wallets[k];
+        int64_t took = w->taken_paid + w->taken_free + w->overdrawn_added - taken_before[k];
+        if (took <= 0)
+            continue;
+        int64_t share = tax_share(change, upto, upto + took, total);
+        upto += took;
+        w->taken_tax += share;
+        w->dirty = true;
+    }
+    d->posted_tax_cents += change;
+}
+
+/*
+ * Brings what charge debit d has taken to `cost`, the charge's fee (with taxes) now, `tax` of
+ * it its taxes: debits the difference, or gives it back (give_back sets *expired_since). The
+ * tax part of what wallets paid goes to taxes_payable, the rest to revenue (covered_tax).
  */
 static enum command_result settle_charge(struct wallet_book *b, struct store *st,
                                          struct command *cmd, struct customer_wallets *cw,
                                          const struct usage *u, struct charge_debit *d,
-                                         const char *metric_code, int64_t cost, bool *expired_since)
+                                         const char *metric_code, int64_t cost, int64_t tax,
+                                         bool *expired_since)
 {
     if (!wallet_book_debit_same_period(d, u->from)) {
         wallet_book_debit_reset(d, u->from); /* a new period: the last one is the invoice's */
@@ -578,16 +697,47 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     if (__builtin_sub_overflow(cost, d->charged_cents, &step) || step == INT64_MIN ||
         __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
         return fee_out_of_range(cmd);
-    if (step == 0)
+    int64_t covered = covered_cents(d);
+    if (d->posted_tax_cents < 0) /* debited before taxes had an account: what its wallets
+                                  * paid so far stays in revenue, its steps from now split */
+        d->posted_tax_cents = covered_tax(cost, tax, covered);
+    if (step == 0) {
+        /* the fee may still have moved between its net and its taxes */
+        if (covered_tax(cost, tax, covered) != d->posted_tax_cents) {
+            settle_debit_tax(cw, d, cost, tax, NULL);
+            d->dirty = true;
+        }
         return COMMAND_OK;
+    }
     enum command_result r = COMMAND_OK;
     if (turns_direction(cw, step > 0)) {
         if ((r = wallet_book_flush_customer(st, cmd, cw)) != COMMAND_OK)
             return r;
         b->must_flush |= b->deferring;
     }
-    r = step > 0 ? debit(cw, cmd, d, u->currency, metric_code, step)
-                 : give_back(b, cw, st, cmd, d, -step, expired_since);
+    if (step > 0) {
+        int64_t *before = arena_alloc(cmd->arena, (cw->wallet_count + 1) * sizeof *before);
+        if (!before)
+            return COMMAND_STORE_FAILED;
+        for (size_t k = 0; k < cw->wallet_count; k++) {
+            const struct live_wallet *w = &cw->wallets[k];
+            before[k] = w->taken_paid + w->taken_free + w->overdrawn_added;
+        }
+        r = debit(cw, cmd, d, u->currency, metric_code, step);
+        if (r == COMMAND_OK)
+            settle_debit_tax(cw, d, cost, tax, before);
+    } else {
+        /* what goes back to wallets: all but what the uncovered parts take first */
+        int64_t uncovered = 0;
+        for (size_t k = 0; k < d->funding_count; k++)
+            if (d->fundings[k].kind == FUNDING_UNCOVERED)
+                uncovered += d->fundings[k].cents;
+        int64_t to_wallets = -step > uncovered ? -step - uncovered : 0;
+        if (to_wallets > covered)
+            to_wallets = covered;
+        int64_t tax_back = d->posted_tax_cents - covered_tax(cost, tax, covered - to_wallets);
+        r = give_back(b, cw, st, cmd, d, -step, tax_back, to_wallets, expired_since);
+    }
     if (r != COMMAND_OK)
         return r;
     d->charged_cents = cost;
@@ -644,7 +794,9 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
         if (!touched && !wallet_book_touch(b, cw))
             return COMMAND_STORE_FAILED;
         touched = true;
-        enum command_result r = settle_charge(b, st, cmd, cw, u, d, NULL, cost, &expired_since);
+        int64_t tax = i < cw->debit_count ? 0 : cost - brought[i - cw->debit_count].amount_cents;
+        enum command_result r =
+            settle_charge(b, st, cmd, cw, u, d, NULL, cost, tax, &expired_since);
         if (r != COMMAND_OK)
             return r;
     }
@@ -703,7 +855,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     for (size_t i = 0; i < cw->debit_count; i++) {
         struct charge_debit *d = &cw->debits[i];
         if (is_orphan(d, u) &&
-            (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0, &expired_since)) != COMMAND_OK)
+            (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0, 0, &expired_since)) != COMMAND_OK)
             return r;
     }
     for (size_t i = 0; i < u->charge_count; i++) {
@@ -717,7 +869,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
         r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents,
-                          &expired_since);
+                          brought[i].cost_cents - brought[i].amount_cents, &expired_since);
         if (r != COMMAND_OK)
             return r;
     }

@@ -466,6 +466,10 @@ static const char *const migrations[] = {
      * these lets a retry apply the request once, and cannot apply anything twice. */
     "DELETE FROM idempotency_keys WHERE length(body) = 0 OR http_status = 404"
     "  OR (http_status = 422 AND CAST(body AS TEXT) LIKE '%\\_not\\_found\"%' ESCAPE '\\');",
+    /* 46: the tax part of what a charge's wallets paid this period, as posted to taxes_payable
+     * (engine/wallets.c, settle_tax); -1 for a debit written before taxes had an account (its
+     * taxes went to revenue, and stay there) */
+    "ALTER TABLE charge_debits ADD COLUMN posted_tax_cents INTEGER NOT NULL DEFAULT -1;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -797,7 +801,9 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
     " LEFT JOIN authorizations au ON au.id = p.authorization_id"
-#define ENTRY_TIME " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at <= ?4)"
+#define ENTRY_TIME                                                                                 \
+    " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at <= ?4)"               \
+    " AND (?5 = 0 OR ((1 << e.account) & ?5) != 0) AND (?6 = 0 OR ((1 << p.cause) & ?6) != 0)"
 #define ENTRY_FILTER                                                                               \
     " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id" ENTRY_JOINS             \
     " WHERE e.org_id = ?1 AND ?2 = 0" ENTRY_TIME
@@ -1237,13 +1243,13 @@ static const char *const sql[STMT_COUNT] = {
                            " WHERE wallet_id = ?1 AND owed_cents > 0",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
     [STMT_ENTRY_PAGE] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
+        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
     [STMT_ENTRY_COUNT_BY_CUSTOMER] = "SELECT COUNT(*)" ENTRY_FILTER_BY_CUSTOMER,
     [STMT_ENTRY_PAGE_BY_CUSTOMER] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_CUSTOMER " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
+        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_CUSTOMER " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
     [STMT_ENTRY_COUNT_BY_WALLET] = "SELECT COUNT(*)" ENTRY_FILTER_BY_WALLET,
     [STMT_ENTRY_PAGE_BY_WALLET] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_WALLET " ORDER BY e.id DESC LIMIT ?5 OFFSET ?6",
+        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_WALLET " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
     [STMT_ACCOUNT_BALANCE] = "SELECT balance_cents FROM ledger_balances WHERE org_id = ?1"
                              " AND currency = ?2 AND account = ?3",
     /* an upsert, not INSERT OR REPLACE: the row changes in place */
@@ -1251,9 +1257,11 @@ static const char *const sql[STMT_COUNT] = {
                                " AND charge_lago_id = ?2 AND period_from = ?3",
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from,"
-        " org_id, customer_id, charged_cents, fundings) VALUES (?,?,?,?,?,?,?)"
+        " org_id, customer_id, charged_cents, fundings, posted_tax_cents)"
+        " VALUES (?,?,?,?,?,?,?,?)"
         " ON CONFLICT (subscription_id, charge_lago_id, period_from) DO UPDATE SET"
-        " charged_cents = excluded.charged_cents, fundings = excluded.fundings",
+        " charged_cents = excluded.charged_cents, fundings = excluded.fundings,"
+        " posted_tax_cents = excluded.posted_tax_cents",
     [STMT_AUTH_INSERT] =
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
@@ -1348,8 +1356,9 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_JOURNAL_COUNT] = "SELECT COUNT(*) FROM wallet_journal",
     [STMT_JOURNAL_NEWEST_FIRST] = "SELECT data FROM wallet_journal ORDER BY id DESC",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
-        "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings"
-        " FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from",
+        "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings,"
+        " posted_tax_cents FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY "
+        "period_from",
 };
 
 struct store_conn {
@@ -4119,6 +4128,8 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
         {.value = f->wallet_id, .is_text = by_customer, .text = f->external_customer_id},
         {.value = f->from, .is_text = !f->has_from, .text = NULL}, /* NULL: no bound */
         {.value = f->to, .is_text = !f->has_to, .text = NULL},
+        {.value = f->account_mask},
+        {.value = f->cause_mask},
     };
     const struct page_query q = {f->wallet_id  ? STMT_ENTRY_COUNT_BY_WALLET
                                  : by_customer ? STMT_ENTRY_COUNT_BY_CUSTOMER
@@ -4127,7 +4138,7 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
                                  : by_customer ? STMT_ENTRY_PAGE_BY_CUSTOMER
                                                : STMT_ENTRY_PAGE,
                                  params,
-                                 4,
+                                 (int)(sizeof params / sizeof params[0]),
                                  sizeof **out,
                                  read_entry_row};
     void *items;
@@ -4151,6 +4162,7 @@ enum store_status store_charge_debit_put(struct store *st, const struct store_ch
     sqlite3_bind_int64(s, 5, d->customer_id);
     sqlite3_bind_int64(s, 6, d->charged_cents);
     bind_text(s, 7, d->fundings);
+    sqlite3_bind_int64(s, 8, d->posted_tax_cents);
     return step_done(s);
 }
 
@@ -4187,6 +4199,7 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
             .customer_id = customer_id,
             .charged_cents = sqlite3_column_int64(s, 3),
             .fundings = (const char *)sqlite3_column_text(s, 4),
+            .posted_tax_cents = sqlite3_column_int64(s, 5),
         };
         if (!d.charge_lago_id || !d.fundings || !fn(&d, ctx)) {
             r = STORE_ERROR;

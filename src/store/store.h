@@ -709,6 +709,9 @@ struct store_ledger_filter {
     int64_t wallet_id; /* 0: any; else every line of the wallet's postings */
     bool has_from, has_to;
     tally_time from, to; /* created_at in [from, to] */
+    /* 0: any; else bit (1 << account) / (1 << cause) of the entries kept (read beside the
+     * organization's, customer's or wallet's entries: no index of their own) */
+    uint32_t account_mask, cause_mask;
 };
 /* A page of entries, newest first. */
 enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
@@ -725,6 +728,9 @@ struct store_charge_debit {
     int64_t org_id, customer_id;
     int64_t charged_cents;
     const char *fundings; /* the engine's text: which sources paid, in order */
+    /* The tax part of what wallets paid of it, as posted to taxes_payable; -1: debited before
+     * taxes had an account */
+    int64_t posted_tax_cents;
 };
 enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d);
 /* Deletes the row of a period that moved (a customer's new time zone): its debit is put again

@@ -38,6 +38,7 @@ static const struct {
     {LEDGER_CUSTOMER_HELD_CREDITS, "customer_held_credits", true, false},               /* memo */
     {LEDGER_HOLDS_OUTSTANDING, "holds_outstanding", false, true},                       /* memo */
     {LEDGER_CASH, "cash", false, true},                                                 /* asset */
+    {LEDGER_TAXES_PAYABLE, "taxes_payable", false, false}, /* liability */
 };
 #define ACCOUNTS (sizeof accounts / sizeof accounts[0])
 

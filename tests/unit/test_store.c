@@ -41,7 +41,8 @@ static void remove_dir(char *dir)
     "ALTER TABLE customers DROP COLUMN skip_invoice_custom_sections;"                              \
     "DROP TABLE metric_history_floors;"                                                            \
     "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"                                     \
-    "DROP INDEX subscriptions_by_subscription_at;"
+    "DROP INDEX subscriptions_by_subscription_at;"                                                 \
+    "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -847,6 +848,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         "ALTER TABLE metric_history_floors DROP COLUMN deleted_through;"
         "ALTER TABLE metric_history_floors DROP COLUMN deleted_count;"
         "DROP INDEX subscriptions_by_subscription_at;"
+        "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -890,6 +892,7 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              " (%lld, 'invalid', x'00', 422, '{\"status\":422,\"error_details\":"
              "{\"to\":[\"invalid_date\"]}}', 0),"
              " (%lld, 'conflict', x'00', 409, '{\"status\":409}', 0);"
+             "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
              "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
