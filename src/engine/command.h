@@ -224,6 +224,11 @@ struct command {
         struct {
             tally_time to;
         } test_clock_advance;
+        /* A wallet sync (zeroed: the API's); the writer's own may also re-price a customer
+         * passed over while it was stuck (engine.c, run_reprices). */
+        struct {
+            int64_t reprice_customer_id; /* 0: none */
+        } wallets_sync;
         /* The real clock's sweep of one organization (the writer's own command). */
         struct {
             const char *skip_customers;   /* passed over (store_due's), NULL: none */

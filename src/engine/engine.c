@@ -130,6 +130,18 @@ struct engine {
     _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
     _Atomic uint64_t sweep_failures, sweep_quarantined; /* the real clock's sweeps that failed */
     _Atomic uint64_t writeout_failures, writeout_stuck; /* the wallet book's (wallet_book.h) */
+
+    /* Customers a re-pricing passed over because they were stuck (give_back_usage): what it
+     * would have given back is given back by a re-pricing of that customer right after its
+     * write-out (run_reprices), since its next debit may never come in the period. Memory
+     * only (a restart forgets it: documented). */
+    struct pending_reprice {
+        int64_t org_id, customer_id;
+    } * reprices;
+    size_t reprice_count, reprice_cap;
+    /* What the start's recovery wrote out of the journal, said once committed (0: nothing). */
+    size_t recovered_note;
+    bool recovered_once;
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -1165,6 +1177,17 @@ static enum command_result cancel_scheduled(struct engine *e, struct command *cm
                                                                     : COMMAND_STORE_FAILED;
 }
 
+static bool note_reprice(struct engine *e, int64_t org_id, int64_t customer_id)
+{
+    for (size_t i = 0; i < e->reprice_count; i++)
+        if (e->reprices[i].customer_id == customer_id)
+            return true;
+    if (!vec_room((void **)&e->reprices, &e->reprice_cap, e->reprice_count, sizeof *e->reprices, 4))
+        return false;
+    e->reprices[e->reprice_count++] = (struct pending_reprice){org_id, customer_id};
+    return true;
+}
+
 /*
  * Gives back what live usage u's charges debited this period beyond what they bring now
  * (wallets_give_back), if its customer's wallets pay or have paid: after something that no
@@ -1176,6 +1199,11 @@ static enum command_result give_back_usage(struct engine *e, struct command *cmd
 {
     if (cmd->now < u->from)
         return COMMAND_OK; /* a period not begun (a scheduled downgrade's): nothing debited */
+    /* a stuck customer's wallets wait for its write-out (wallet_book.h): the command goes on,
+     * and this customer is re-priced once written out (an audit found every catalog write of
+     * the organization refused while one of its customers was stuck) */
+    if (wallet_book_is_stuck(&e->wallets, u->customer_id))
+        return note_reprice(e, u->org_id, u->customer_id) ? COMMAND_OK : COMMAND_STORE_FAILED;
     bool failed = false;
     if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
         return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
@@ -3841,8 +3869,10 @@ static enum command_result dispatch(struct engine *e, struct command *cmd, struc
     case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
     case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
     case COMMAND_SWEEP: return apply_sweep(e, cmd);
-    case COMMAND_WALLETS_SYNC:
-        return COMMAND_OK; /* apply_one flushed the book first */
+    case COMMAND_WALLETS_SYNC: /* apply_one flushed the book first */
+        return cmd->as.wallets_sync.reprice_customer_id
+                   ? give_back_repriced(e, cmd, cmd->as.wallets_sync.reprice_customer_id)
+                   : COMMAND_OK;
     /* apply_one answered it from its key; here only if the key had no answer after all: the
      * request was not applied, and sending it again applies it */
     case COMMAND_KEY_REPLAY: return COMMAND_STALE;
@@ -4448,6 +4478,8 @@ static bool recover_wallets(struct engine *e, struct command *first)
     if (wallet_book_recover(&e->wallets, e->store, first) != COMMAND_OK)
         return false;
     e->recover_wallets = false; /* set again if the batch does not commit */
+    if (!e->recovered_once)     /* the start's: said once committed (apply_batch) */
+        e->recovered_note = e->wallets.recovered_written;
     return true;
 }
 
@@ -4658,6 +4690,17 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     }
     wallet_book_committed(&e->wallets);
     report_stuck(e);
+    /* the start's write-out of what the journal held (customers stuck at the last stop, or
+     * pending at a crash): their last line on stderr may have said they were not written out */
+    if (committed && !e->recovered_once && !e->recover_wallets) {
+        e->recovered_once = true;
+        if (e->recovered_note > 0)
+            fprintf(stderr,
+                    "tallyd: the wallet debits of %zu customer%s waiting in the wallet journal "
+                    "at the start were written out\n",
+                    e->recovered_note, e->recovered_note == 1 ? "" : "s");
+    }
+    e->recovered_note = committed ? 0 : e->recovered_note;
     if (committed) { /* before any answer of the batch leaves */
         atomic_store(&e->wallets_pending, wallet_book_pending(&e->wallets));
         atomic_store(&e->wallet_pending_customers, e->wallets.dirty_count);
@@ -4827,6 +4870,122 @@ static void write_out_on_stop(struct engine *e)
     arena_free(&arena);
 }
 
+/* A writer's own command of the organization (0: none), at its clock, ids seeded from `tag`
+ * and what it is about under the engine's secret (deterministic, as the sweep's). */
+static void own_command(struct engine *e, struct command *cmd, enum command_kind kind,
+                        int64_t org_id, int64_t tag, int64_t about, struct arena *arena)
+{
+    const struct org_state *o = find_org(e, org_id);
+    *cmd = (struct command){
+        .kind = kind, .org_id = org_id, .arena = arena, .render = own_render, .done = own_done};
+    cmd->now = o && o->has_test_clock ? o->test_clock_now : wallclock_now();
+    int64_t what[4] = {tag, org_id, about, cmd->now};
+    struct siphash128 seed = siphash128(e->fingerprint_key, what, sizeof what);
+    memcpy(cmd->id_seed, &seed, sizeof cmd->id_seed);
+}
+
+/*
+ * Stuck customers whose retry has come are written out even when no request comes (the
+ * writer wakes every ENGINE_SWEEP_INTERVAL_SEC; retries start a second apart): before, only a
+ * request's batch retried them, and an idle server kept a mended customer stuck. Only those
+ * customers are written; a retry that fails is rolled back, so an idle server commits nothing.
+ */
+static void retry_stuck(struct engine *e)
+{
+    struct wallet_book *b = &e->wallets;
+    for (;;) {
+        if (e->recover_wallets || e->reload_orgs || e->usage_incomplete || syncer_failed(e->syncer))
+            return; /* the next batch mends these first, and retries on its way */
+        int64_t now_usec = wallclock_monotonic_usec();
+        int64_t org_id = wallet_book_stuck_due(b, now_usec);
+        if (org_id == 0)
+            return;
+        struct arena arena;
+        arena_init(&arena);
+        struct command cmd;
+        own_command(e, &cmd, COMMAND_WALLETS_SYNC, org_id, -2, 0, &arena);
+        long written = -1;
+        bool committed = false;
+        if (store_begin(e->store) == STORE_OK) {
+            written = wallet_book_retry_stuck(b, e->store, &cmd, org_id, now_usec);
+            committed = written > 0 && store_commit(e->store) == STORE_OK;
+            if (!committed)
+                store_rollback(e->store);
+        }
+        if (committed) {
+            atomic_fetch_add(&e->commits, 1);
+            atomic_store(&e->wallets_pending, wallet_book_pending(b));
+            atomic_store(&e->wallet_pending_customers, b->dirty_count);
+            atomic_store(&e->wallet_journal_records, (uint64_t)b->journal_records);
+            atomic_store(&e->wallet_journal_bytes, b->journal_bytes);
+        } else if (written != 0) { /* memory may be ahead of the rolled-back tables */
+            wallet_book_clear(b);
+            e->recover_wallets = true;
+        }
+        report_stuck(e);
+        buf_free(&cmd.response);
+        arena_free(&arena);
+        if (written == 0 && wallet_book_stuck_due(b, now_usec) == org_id)
+            return; /* (cannot be: a failed retry waits) */
+    }
+}
+
+/*
+ * The re-pricings passed over while their customers were stuck (give_back_usage), each once
+ * its customer is written out: one writer's own command, right after the batch that wrote it
+ * out. One that fails waits for the next turn of the writer (a batch, or the clock's second).
+ */
+static void run_reprices(struct engine *e)
+{
+    for (size_t i = 0; i < e->reprice_count;) {
+        struct pending_reprice p = e->reprices[i];
+        if (e->recover_wallets || wallet_book_is_stuck(&e->wallets, p.customer_id)) {
+            i++;
+            continue;
+        }
+        struct arena arena;
+        arena_init(&arena);
+        struct command cmd;
+        own_command(e, &cmd, COMMAND_WALLETS_SYNC, p.org_id, -3, p.customer_id, &arena);
+        cmd.as.wallets_sync.reprice_customer_id = p.customer_id;
+        apply_batch(e, &cmd, 1, false);
+        bool done = cmd.result == COMMAND_OK;
+        buf_free(&cmd.response);
+        arena_free(&arena);
+        if (!done)
+            return;
+        /* (stuck again meanwhile: give_back_usage noted it anew, at the end) */
+        for (size_t k = 0; k < e->reprice_count; k++)
+            if (e->reprices[k].customer_id == p.customer_id &&
+                !wallet_book_is_stuck(&e->wallets, p.customer_id)) {
+                e->reprices[k] = e->reprices[--e->reprice_count];
+                break;
+            }
+        i = 0;
+    }
+}
+
+/* At a clean stop, the stuck customers: their debits stay in the journal, for the next start. */
+static void report_stuck_on_stop(struct engine *e)
+{
+    struct wallet_book *b = &e->wallets;
+    struct arena a;
+    arena_init(&a);
+    for (size_t i = 0; i < b->stuck_count; i++) {
+        const struct wallet_stuck *s = &b->stuck[i];
+        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
+                          sizeof customer);
+        fprintf(stderr,
+                "tallyd: stopping with the wallet debits of organization %" PRId64 " (%s) "
+                "customer %s not written out: they stay in the wallet journal, written out by "
+                "the next start that can%s\n",
+                s->org_id, org, customer,
+                e->reprice_count > 0 ? " (a re-pricing made while it was stuck is lost)" : "");
+    }
+    arena_free(&a);
+}
+
 /* ---- snapshots of the identity set (engine/snapshot.h) ----------------------------------- */
 
 /*
@@ -4975,12 +5134,16 @@ static void *writer_main(void *arg)
         if (!waiting && sweep_due && !e->stopping) {
             pthread_mutex_unlock(&e->lock);
             last_sweep = wallclock_now();
+            retry_stuck(e);
             sweep_real_clocks(e);
+            if (e->reprice_count > 0)
+                run_reprices(e);
             continue;
         }
         if (!waiting) {
             pthread_mutex_unlock(&e->lock);
             write_out_on_stop(e);
+            report_stuck_on_stop(e);
             break;
         }
         pthread_mutex_unlock(&e->lock);
@@ -5000,6 +5163,8 @@ static void *writer_main(void *arg)
             tail->next = queued;
         }
         apply_batch(e, batch, holds + n, holds == 0);
+        if (e->reprice_count > 0)
+            run_reprices(e);
         snapshot_while_running(e);
     }
     return NULL;
@@ -5030,6 +5195,7 @@ static void free_state(struct engine *e)
     sub_cache_free(&e->subscriptions);
     wallet_book_free(&e->wallets);
     sweep_quarantine_free(&e->quarantine);
+    free(e->reprices);
     free(e->touches);
     free(e->added);
     free(e->orgs);

@@ -138,6 +138,7 @@ void wallet_book_clear(struct wallet_book *b)
     b->journal_bytes = 0;
     b->must_flush = false;
     b->org_balance_count = 0;
+    b->reload_count = 0; /* everyone reloads */
     drop_snapshots(b);
 }
 
@@ -155,6 +156,8 @@ void wallet_book_free(struct wallet_book *b)
     free(b->org_saved);
     free(b->stuck);
     free(b->unstuck);
+    free(b->rejournal);
+    free(b->reload);
     arena_free(&b->writeout_arena);
     free(b->writeout_saved);
     free(b->written);
@@ -219,6 +222,35 @@ bool wallet_book_forget(struct wallet_book *b, int64_t customer_id)
     }
     book_remove(b, customer_id);
     return true;
+}
+
+bool wallet_book_forget_later(struct wallet_book *b, int64_t customer_id)
+{
+    if (!stuck_find(b, customer_id)) {
+        book_remove(b, customer_id);
+        return true;
+    }
+    for (size_t i = 0; i < b->reload_count; i++)
+        if (b->reload[i] == customer_id)
+            return true;
+    if (!vec_room((void **)&b->reload, &b->reload_cap, b->reload_count, sizeof *b->reload, 4))
+        return false;
+    b->reload[b->reload_count++] = customer_id;
+    return true;
+}
+
+/* The customers waiting to reload that were written out are dropped (after a write-out). */
+static void drop_reloads(struct wallet_book *b)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->reload_count; i++) {
+        const struct customer_wallets *cw = book_find(b, b->reload[i]);
+        if (cw && cw->dirty)
+            b->reload[kept++] = b->reload[i];
+        else
+            book_remove(b, b->reload[i]);
+    }
+    b->reload_count = kept;
 }
 
 static bool book_put(struct wallet_book *b, struct customer_wallets *cw)
@@ -1719,6 +1751,7 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
         b->journal_bytes = 0;
     }
     b->must_flush = false;
+    drop_reloads(b);
     return store_org_balances(b, st);
 }
 
@@ -1732,6 +1765,56 @@ bool wallet_book_pending(const struct wallet_book *b)
     return b->dirty_count > stuck;
 }
 
+int64_t wallet_book_stuck_due(const struct wallet_book *b, int64_t now_usec)
+{
+    for (size_t i = 0; i < b->stuck_count; i++) {
+        const struct customer_wallets *cw = book_find(b, b->stuck[i].customer_id);
+        if (cw && cw->dirty && now_usec >= b->stuck[i].retry_at_usec)
+            return b->stuck[i].org_id;
+    }
+    return 0;
+}
+
+long wallet_book_retry_stuck(struct wallet_book *b, struct store *st, struct command *cmd,
+                             int64_t org_id, int64_t now_usec)
+{
+    assert(b->unjournaled_count == 0); /* between batches */
+    long written = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < b->dirty_count; i++) {
+        int64_t id = b->dirty[i];
+        struct customer_wallets *cw = book_find(b, id);
+        const struct wallet_stuck *s = stuck_find(b, id);
+        if (!cw || !s || s->org_id != org_id || now_usec < s->retry_at_usec) {
+            b->dirty[kept++] = id;
+            continue;
+        }
+        switch (write_out(b, st, cmd, cw, now_usec)) {
+        case WRITE_FAILED: return -1;
+        case KEPT: b->dirty[kept++] = id; break;
+        case WRITTEN:
+            cw = book_find(b, id); /* a shell was replaced */
+            cw->dirty = false;
+            cw->journal_first = 0;
+            written++;
+            break;
+        }
+    }
+    b->dirty_count = kept;
+    if (written == 0)
+        return 0;
+    if (kept > 0 ? rewrite_journal(b, st) != COMMAND_OK
+                 : store_wallet_journal_clear(st) != STORE_OK)
+        return -1;
+    if (kept == 0) {
+        b->record_count = 0;
+        b->journal_records = 0;
+        b->journal_bytes = 0;
+    }
+    drop_reloads(b);
+    return store_org_balances(b, st) == COMMAND_OK ? written : -1;
+}
+
 /*
  * Writes out the customers pending longest, and the stuck ones whose retry came (each on its
  * own, write_out): those written out are listed in b->written (how many is returned, -1 on a
@@ -1741,6 +1824,7 @@ static long write_out_oldest(struct wallet_book *b, struct store *st, struct com
                              int64_t now_usec)
 {
     b->written_count = 0;
+    b->rejournal_count = 0;
     size_t kept = 0, i = 0;
     for (; i < b->dirty_count && b->written_count < WALLET_JOURNAL_FLUSH_PER_COMMIT; i++) {
         int64_t id = b->dirty[i];
@@ -1751,7 +1835,19 @@ static long write_out_oldest(struct wallet_book *b, struct store *st, struct com
             break; /* the list is in the order they became dirty: the rest are younger */
         switch (write_out(b, st, cmd, cw, now_usec)) {
         case WRITE_FAILED: return -1;
-        case KEPT: b->dirty[kept++] = id; break;
+        case KEPT:
+            cw = book_find(b, id);
+            /* stuck, its record old: recorded again, it moves to the end of the list */
+            if (cw->journal_first > 0 && !cw->unjournaled &&
+                now_usec - cw->dirty_since_usec >= WALLET_JOURNAL_AGE_MAX_USEC) {
+                if (!vec_room((void **)&b->rejournal, &b->rejournal_cap, b->rejournal_count,
+                              sizeof *b->rejournal, 16))
+                    return -1;
+                b->rejournal[b->rejournal_count++] = id;
+            } else {
+                b->dirty[kept++] = id;
+            }
+            break;
         case WRITTEN:
             if (!vec_room((void **)&b->written, &b->written_cap, b->written_count,
                           sizeof *b->written, 64))
@@ -1766,6 +1862,9 @@ static long write_out_oldest(struct wallet_book *b, struct store *st, struct com
     if (kept < i && i < b->dirty_count)
         memmove(b->dirty + kept, b->dirty + i, (b->dirty_count - i) * sizeof *b->dirty);
     b->dirty_count = kept + (b->dirty_count - i);
+    /* (room: they were in the list) */
+    for (size_t k = 0; k < b->rejournal_count; k++)
+        b->dirty[b->dirty_count++] = b->rejournal[k];
     return (long)b->written_count;
 }
 
@@ -1798,7 +1897,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
     long written_out = write_out_oldest(b, st, cmd, now_usec);
     if (written_out < 0)
         return COMMAND_STORE_FAILED;
-    size_t entries = (size_t)written_out;
+    size_t entries = (size_t)written_out + b->rejournal_count;
     for (size_t i = 0; i < b->unjournaled_count; i++) {
         struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
         entries += cw && cw->dirty;
@@ -1823,6 +1922,8 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
             check_overdraft_fundings(cw);
 #endif
         }
+        for (size_t i = 0; i < b->rejournal_count; i++)
+            journal_customer(&record, &jc, book_find(b, b->rejournal[i]));
         int64_t id = 0;
         bool ok = !buf_failed(&record) &&
                   vec_room((void **)&b->records, &b->record_cap, b->record_count,
@@ -1843,6 +1944,11 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
                 cw->dirty_since_usec = now_usec;
             }
         }
+        for (size_t i = 0; i < b->rejournal_count; i++) {
+            struct customer_wallets *cw = book_find(b, b->rejournal[i]);
+            cw->journal_first = id;
+            cw->dirty_since_usec = now_usec;
+        }
         if (drop_needless_records(b, st, id) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
@@ -1852,6 +1958,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
             cw->unjournaled = false;
     }
     b->unjournaled_count = 0;
+    drop_reloads(b);
     return store_org_balances(b, st);
 }
 
@@ -2177,7 +2284,10 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
     if (s != STORE_OK)
         return COMMAND_STORE_FAILED;
     b->journal_records = records; /* so the flush empties the table */
-    return wallet_book_flush(b, st, cmd);
+    size_t pending = b->dirty_count;
+    enum command_result r = wallet_book_flush(b, st, cmd);
+    b->recovered_written = r == COMMAND_OK ? pending - b->dirty_count : 0;
+    return r;
 }
 
 /* Whether take_out takes from grant g: that one, or (grant_id 0) every grant, but a void of

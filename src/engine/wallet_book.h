@@ -40,6 +40,10 @@
  *   wallet_book_forget will not drop it, so nothing writes its wallets around its debits;
  * - the stuck list survives wallet_book_clear (a failed batch), so the backoff and the one log
  *   line hold across recoveries; a restart forgets it and tries everyone at once.
+ * Retries come at the writer's batches and, idle, at its second's wake-up
+ * (wallet_book_retry_stuck: those alone, nothing committed if they fail again); a stuck
+ * customer's old record is recorded again so the journal is still trimmed; a re-pricing passes
+ * a stuck customer over and the engine re-prices it once written out (engine.c).
  *
  * Threads: the engine's writer only.
  */
@@ -284,6 +288,17 @@ struct wallet_book {
     size_t writeout_saved_cap;
     int64_t *written;
     size_t written_count, written_cap;
+    /* Stuck customers whose journal record is old (WALLET_JOURNAL_AGE_MAX_USEC): recorded again
+     * in the group's record, so older records can be dropped (an audit found the journal kept
+     * every record since, up to WALLET_JOURNAL_BYTES_MAX, while one customer was stuck). */
+    int64_t *rejournal;
+    size_t rejournal_count, rejournal_cap;
+    /* Stuck customers whose wallets' terms changed in the store meanwhile (a metric deleted):
+     * dropped, to reload, once written out. */
+    int64_t *reload;
+    size_t reload_count, reload_cap;
+    /* Customers the last wallet_book_recover wrote out (for the engine's log at a start). */
+    size_t recovered_written;
 };
 
 void wallet_book_init(struct wallet_book *b);
@@ -321,6 +336,17 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
 bool wallet_book_pending(const struct wallet_book *b);
 /* Whether the customer is stuck (see the top). */
 bool wallet_book_is_stuck(const struct wallet_book *b, int64_t customer_id);
+/* The organization of a stuck customer whose retry has come at now_usec (the writer's
+ * monotonic clock), 0 if none: the engine retries it even when no request comes. */
+int64_t wallet_book_stuck_due(const struct wallet_book *b, int64_t now_usec);
+/*
+ * Retries the write-out of the organization's stuck customers whose retry has come, and of
+ * them alone, in the current transaction (cmd's ids): how many were written out (the journal
+ * then rewritten as the record of those still pending), 0 if none (nothing written: the caller
+ * rolls back, and commits nothing), -1 if the batch cannot go on.
+ */
+long wallet_book_retry_stuck(struct wallet_book *b, struct store *st, struct command *cmd,
+                             int64_t org_id, int64_t now_usec);
 /*
  * After a crash or a failed commit (the book is empty): loads the customers the journal names,
  * puts the newest record of each on top of what the tables hold, and flushes, in the current
@@ -343,6 +369,9 @@ struct customer_wallets *wallet_book_customer(struct wallet_book *b, struct stor
  * (b->refused_stuck set): its pending debits are only in memory and the journal, and the
  * caller fails. */
 bool wallet_book_forget(struct wallet_book *b, int64_t customer_id);
+/* Drops a customer whose stored terms changed: now, or, if it is stuck, once it is written out
+ * (nothing reads a stuck customer's terms before). False only without memory. */
+bool wallet_book_forget_later(struct wallet_book *b, int64_t customer_id);
 /* Notes that the current command changes the customer (for undo). */
 bool wallet_book_touch(struct wallet_book *b, struct customer_wallets *cw);
 /*

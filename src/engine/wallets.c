@@ -1688,8 +1688,8 @@ enum command_result wallets_retarget_metric(struct wallet_book *b, struct store 
             return COMMAND_STORE_FAILED;
         /* the book's copy of its terms is stale: read again on next use (an update read
          * before now no longer matches them, and is refused as stale) */
-        if (!wallet_book_forget(b, rows[i].customer_id))
-            return COMMAND_STORE_FAILED; /* stuck: the caller fails (wallet_book.h) */
+        if (!wallet_book_forget_later(b, rows[i].customer_id))
+            return COMMAND_STORE_FAILED; /* a stuck one: once written out */
     }
     return COMMAND_OK;
 }

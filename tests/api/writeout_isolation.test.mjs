@@ -147,3 +147,84 @@ test('after a crash, a customer whose wallets no longer load keeps its journaled
     await t.cleanup();
   }
 });
+
+// A stuck customer (audit 12) must not block its organization's catalog, nor keep the journal
+// from being trimmed, nor wait for traffic to be retried: once its rows take the write again,
+// the idle server writes it out on its own (a retry that still fails commits nothing), and what
+// a price cut made while it was stuck would have given back comes back right after.
+test('a stuck customer blocks no catalog write, is retried while idle, and gets its price cut back', async () => {
+  const t = await startWithOrg();
+  try {
+    const wallets = await setup(t);
+    assert.equal((await event(t, 'f1', 'fine')).status, 200);
+    await t.restart({
+      between: (dir) => sql(dir, "CREATE TRIGGER boom BEFORE UPDATE ON wallets WHEN old.customer_id = (SELECT id FROM customers WHERE external_id = 'broken') BEGIN SELECT RAISE(ABORT, 'secret boom'); END;"),
+    });
+    assert.equal((await event(t, 'b1', 'broken')).status, 200);
+    await t.call('POST', '/api/v1/customers', { customer: { external_id: 'someone' } }); // a flush: stuck
+    let text = await (await fetch(`${t.url}/metrics`)).text();
+    assert.equal(metric(text, 'tally_wallet_writeout_stuck_customers'), 1, text);
+    // catalog writes go on: new items, and a price cut (1 USD to 0.5 a call)
+    const r1 = await t.api('/api/v1/billable_metrics', { method: 'POST', body: { billable_metric: { code: 'other', name: 'Other', aggregation_type: 'count_agg' } } });
+    assert.equal(r1.status, 200, await r1.text());
+    const r2 = await t.api('/api/v1/taxes', { method: 'POST', body: { tax: { code: 'zero', name: 'Zero', rate: '0' } } });
+    assert.equal(r2.status, 200, await r2.text());
+    const plan = (await t.call('GET', '/api/v1/plans/calls')).plan;
+    const r3 = await t.api('/api/v1/plans/calls', { method: 'PUT', body: { plan: { name: 'Calls', charges: [
+      { id: plan.charges[0].lago_id, billable_metric_id: plan.charges[0].lago_billable_metric_id, charge_model: 'standard', properties: { amount: '0.5' } }] } } });
+    assert.equal(r3.status, 200, await r3.text());
+    // the other customer got its cut back at once
+    assert.equal((await t.call('GET', `/api/v1/wallets/${wallets.fine.lago_id}`)).wallet.balance_cents, 950);
+    // the journal is trimmed as usual under events of others
+    for (let i = 0; i < 15; i++) {
+      assert.equal((await event(t, `f-more-${i}`, 'fine')).status, 200);
+      await sleep(200);
+    }
+    const records = Number(sql(t.dataDir, 'SELECT COUNT(*) FROM wallet_journal'));
+    assert.ok(records <= 8, `${records} journal records`);
+    // idle and still broken: retries commit nothing
+    await sleep(1500);
+    const before = metric(await (await fetch(`${t.url}/metrics`)).text(), 'tally_engine_commits_total');
+    await sleep(3000);
+    text = await (await fetch(`${t.url}/metrics`)).text();
+    assert.equal(metric(text, 'tally_engine_commits_total'), before, text);
+    assert.ok(metric(text, 'tally_wallet_writeout_failures_total') >= 2, text);
+    // fixed while idle: written out without any request, the cut given back
+    sql(t.dataDir, 'DROP TRIGGER boom;');
+    let stuck = 1;
+    for (let i = 0; i < 100 && stuck !== 0; i++) {
+      await sleep(200);
+      stuck = metric(await (await fetch(`${t.url}/metrics`)).text(), 'tally_wallet_writeout_stuck_customers');
+    }
+    assert.equal(stuck, 0);
+    assert.match(t.server.stderr(), /customer broken were written out at last/);
+    assert.equal((await t.call('GET', `/api/v1/wallets/${wallets.broken.lago_id}`)).wallet.balance_cents, 950);
+    await checkWalletLedger(t, wallets.broken.lago_id);
+    await checkWalletLedger(t, wallets.fine.lago_id);
+    await t.restart();
+    assert.equal((await t.call('GET', `/api/v1/wallets/${wallets.broken.lago_id}`)).wallet.balance_cents, 950);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+// A clean stop with a stuck customer says its debits stay in the journal; the next start that
+// writes them out says so.
+test('a stop with a stuck customer says so, and the start that writes it out too', async () => {
+  const t = await startWithOrg();
+  try {
+    const wallets = await setup(t);
+    await t.restart({
+      between: (dir) => sql(dir, "CREATE TRIGGER boom BEFORE UPDATE ON wallets WHEN old.customer_id = (SELECT id FROM customers WHERE external_id = 'broken') BEGIN SELECT RAISE(ABORT, 'secret boom'); END;"),
+    });
+    assert.equal((await event(t, 'b1', 'broken')).status, 200);
+    await t.call('POST', '/api/v1/customers', { customer: { external_id: 'someone' } });
+    const stopped = t.server;
+    await t.restart({ between: (dir) => sql(dir, 'DROP TRIGGER boom;') });
+    assert.match(stopped.stderr(), /customer broken .*(stay|kept) in the wallet journal/);
+    assert.equal((await t.call('GET', `/api/v1/wallets/${wallets.broken.lago_id}`)).wallet.balance_cents, 900);
+    assert.match(t.server.stderr(), /written out/);
+  } finally {
+    await t.cleanup();
+  }
+});
