@@ -1450,6 +1450,38 @@ struct store_conn *store_reader_conn(struct store_reader *r)
 
 /* ---- opening ------------------------------------------------------------------------------ */
 
+/* The lock file's descriptor while store_lock holds it: its flock keeps out a Tally from
+ * before the directory lock (which locks only the file) during an upgrade. One lock per
+ * process, so one slot. */
+static int lock_file_fd = -1;
+
+/* The message for a directory another process holds, naming it from the lock file when that
+ * file is still there. */
+static void set_in_use(char err[STORE_ERR_MAX], const char *data_dir, const char *lock_path)
+{
+    char pid[32] = "";
+    int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+    }
+    if (snprintf(err, STORE_ERR_MAX,
+                 "the data directory %s is in use by another Tally process (pid %s, probably "
+                 "tallyd); stop it first",
+                 data_dir, pid[0] ? pid : "unknown") >= STORE_ERR_MAX)
+        err[STORE_ERR_MAX - 1] = '\0';
+}
+
+/*
+ * The exclusion is an flock on the data directory itself: it cannot be deleted from under a
+ * running tallyd the way a lock file can (tally.lock outlives every stop and holds the last
+ * pid, so it looks stale; an audit removed it and a second tallyd then wrote the same store).
+ * flock locks are apart from the POSIX (fcntl) locks SQLite takes on tally.db, and SQLite
+ * never locks the directory. tally.lock stays, for the holder's pid in the refusal and, also
+ * flocked, to keep out an older Tally that locks only it.
+ */
 int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
 {
     char path[STORE_PATH_MAX];
@@ -1459,22 +1491,26 @@ int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
         set_err(err, data_dir, strerror(errno));
         return -1;
     }
+    int dir = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        set_err(err, data_dir, strerror(errno));
+        return -1;
+    }
+    if (flock(dir, LOCK_EX | LOCK_NB) != 0) {
+        set_in_use(err, data_dir, path);
+        close(dir);
+        return -1;
+    }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         set_err(err, path, strerror(errno));
+        close(dir);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        if (snprintf(err, STORE_ERR_MAX,
-                     "the data directory %s is in use by another Tally process (pid %s, probably "
-                     "tallyd); stop it first",
-                     data_dir, pid[0] ? pid : "unknown") >= STORE_ERR_MAX)
-            err[STORE_ERR_MAX - 1] = '\0';
+        set_in_use(err, data_dir, path);
         close(fd);
+        close(dir);
         return -1;
     }
     char pid[32];
@@ -1482,15 +1518,21 @@ int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
         set_err(err, path, strerror(errno));
         close(fd);
+        close(dir);
         return -1;
     }
-    return fd;
+    lock_file_fd = fd;
+    return dir;
 }
 
 void store_unlock(int lock_fd)
 {
-    if (lock_fd >= 0)
-        close(lock_fd); /* closing releases the flock */
+    if (lock_fd < 0)
+        return;
+    close(lock_fd); /* closing releases the flock */
+    if (lock_file_fd >= 0)
+        close(lock_file_fd);
+    lock_file_fd = -1;
 }
 
 static bool exec_script(sqlite3 *db, const char *script, char err[STORE_ERR_MAX])

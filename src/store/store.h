@@ -52,9 +52,10 @@ struct store_conn;
 /* ---- opening ---------------------------------------------------------------------------- */
 
 /*
- * Takes the data directory's lock file (an exclusive flock held until store_unlock), so
- * that one process at a time owns a data directory. Returns the descriptor, or -1 with a
- * message naming the process that holds it. Any thread; called once per process.
+ * Locks the data directory (an exclusive flock on the directory itself, and on its tally.lock,
+ * which names the holder's pid; held until store_unlock), so that one process at a time owns
+ * a data directory, even after someone removes tally.lock. Returns the descriptor, or -1 with
+ * a message naming the process that holds it. Any thread; one lock at a time per process.
  */
 int store_lock(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_unlock(int lock_fd);
