@@ -1,7 +1,11 @@
 /*
  * tallyd: the server. A thin main: parse options, take the data directory, open the store,
- * start the writer and the HTTP threads, wait for SIGTERM/SIGINT, then stop in order
+ * start the writer and the HTTP threads, wait for SIGTERM/SIGINT/SIGHUP, then stop in order
  * (stop accepting, let in-flight commands commit and answer, stop the writer, close).
+ *
+ * SIGHUP stops cleanly too: tallyd has nothing to reload, and it comes when the terminal of a
+ * `make run` closes or an ssh session drops, where its default action (exit at once, no
+ * drain, no snapshot) was what an audit found.
  *
  * Signals are blocked before any thread starts, so every thread inherits the mask and only
  * this main thread receives them, synchronously, through sigwait: no handler code runs in
@@ -27,8 +31,10 @@
 
 /*
  * A second SIGINT or SIGTERM while draining (a client that never finishes, an operator who
- * will not wait): exit now. A 2xx is only ever sent for what is on disk, so this loses no
- * acknowledged change, as a kill -9 does not; the next start reads the rest back.
+ * will not wait): exit now. Not a second SIGHUP: a closing terminal may send two (the kernel's
+ * and the shell's), and neither means impatience; it stays blocked, so it does nothing. A 2xx is
+ * only ever sent for what is on disk, so this loses no acknowledged change, as a kill -9 does not;
+ * the next start reads the rest back.
  */
 static void *stop_now_on_signal(void *arg)
 {
@@ -60,6 +66,9 @@ static const char usage[] =
     "                       current usage does not wait for a core (costs ingest)\n"
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
+    "\n"
+    "SIGTERM, SIGINT and SIGHUP stop it cleanly (requests read whole are answered); a second\n"
+    "SIGTERM or SIGINT stops it at once, losing nothing acknowledged.\n"
     "\n"
     "Create an organization and its API key first with: tally org create NAME\n";
 
@@ -186,7 +195,9 @@ static int serve(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    sigset_t first_signals = stop_signals;
+    sigaddset(&first_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &first_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct engine *engine = NULL;
@@ -230,11 +241,13 @@ static int serve(int argc, char **argv)
     fflush(stdout);
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    sigwait(&first_signals, &sig);
     fprintf(stderr,
-            "tallyd: %s received: draining (a second signal stops at once; nothing "
+            "tallyd: %s received: draining (a second SIGINT or SIGTERM stops at once; nothing "
             "acknowledged is lost)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+            sig == SIGINT   ? "SIGINT"
+            : sig == SIGHUP ? "SIGHUP"
+                            : "SIGTERM");
     pthread_t impatient;
     if (pthread_create(&impatient, NULL, stop_now_on_signal, &stop_signals) == 0)
         pthread_detach(impatient);

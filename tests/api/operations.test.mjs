@@ -26,3 +26,18 @@ test('removing tally.lock while tallyd runs does not let a second process in', a
     assert.match(list.stderr, /in use by another Tally process/);
   } finally { await t.cleanup(); }
 });
+
+// SIGHUP (a closed terminal under `make run`, a dropped ssh session, a log rotator) took the
+// default action: exit 129 with no drain, no line and no snapshot. tallyd has nothing to
+// reload, so it stops cleanly, as for SIGTERM.
+test('SIGHUP stops tallyd cleanly, as SIGTERM does', async () => {
+  const t = await startWithOrg();
+  const created = await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'hup' } } });
+  assert.equal(created.status, 200);
+  t.server.child.kill('SIGHUP');
+  const r = await t.server.exited;
+  assert.equal(r.code, 0, `exit ${r.code ?? r.signal}: ${t.server.stderr()}`);
+  assert.match(t.server.stderr(), /SIGHUP received: draining/);
+  assert.match(t.server.stderr(), /stopped cleanly/);
+  rmSync(t.dataDir, { recursive: true, force: true });
+});
