@@ -3,19 +3,32 @@
 
 #include "api/api.h"
 #include "api/routes.h"
+#include "store/store.h"
 #include "util/jsonw.h"
+
+#include <stdio.h>
 
 void ops_health(struct request *req)
 {
-    /* a probe must see what refuses every change: a sync the disk refused (a restart heals) */
-    bool failed = engine_failed(req->api->engine);
+    /* a probe must see what refuses changes: a sync the disk refused (a restart heals), or a
+     * store that fails them (a full disk, a damaged file: the engine's watch_store) */
+    bool sync_failed = engine_failed(req->api->engine);
+    int store_code = engine_store_failing(req->api->engine);
+    bool failed = sync_failed || store_code != 0;
+    char reason[512];
+    if (sync_failed)
+        snprintf(reason, sizeof reason,
+                 "the disk refused a sync: no change is taken until tallyd is restarted");
+    else if (store_code)
+        snprintf(reason, sizeof reason, "the store fails changes: %s (%s): %s",
+                 store_error_name(store_code), store_error_text(store_code),
+                 store_error_advice(store_code));
     struct jsonw w;
     jsonw_init(&w, api_respond(req, failed ? 503 : 200));
     jsonw_object_begin(&w);
     jsonw_kv_cstr(&w, "status", failed ? "failing" : "ok");
     if (failed)
-        jsonw_kv_cstr(&w, "reason",
-                      "the disk refused a sync: no change is taken until tallyd is restarted");
+        jsonw_kv_cstr(&w, "reason", reason);
     jsonw_kv_int(&w, "schema_version", store_latest_schema_version());
     jsonw_object_end(&w);
 }

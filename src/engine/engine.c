@@ -142,6 +142,13 @@ struct engine {
     /* What the start's recovery wrote out of the journal, said once committed (0: nothing). */
     size_t recovered_note;
     bool recovered_once;
+    /* The disk or the database file failing the writer's changes (watch_store): SQLite's
+     * code, 0 while they succeed. Written by the writer, read by /health. The writer's own:
+     * when the last line saying so was printed, and whether it was since the last recovery. */
+    _Atomic int store_failing;
+    int store_failing_said_code;
+    int64_t store_failing_said_usec;
+    bool store_failing_said;
 };
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
@@ -4637,6 +4644,45 @@ static void report_stuck(struct engine *e)
     arena_free(&a);
 }
 
+#define STORE_FAILING_REPEAT_USEC (60 * 1000000LL) /* a failure said again at most this often */
+
+/*
+ * Says on stderr when the store starts failing the writer's changes, with SQLite's code and
+ * what to do, and when they succeed again; /health reads the state. An audit saw a full disk
+ * and a damaged page answer every write 500 "retry later" with nothing on stderr and /health
+ * "ok". `failed`: the batch did not commit, or one of its commands failed on the store. Once
+ * a minute at most for one kind, so a disk that takes small writes and refuses large ones does
+ * not print a line per request. A damaged file stays failing until a restart: other writes
+ * succeeding does not mend it. Writer thread, after each batch.
+ */
+static void watch_store(struct engine *e, bool failed)
+{
+    int code = store_take_disk_error();
+    int was = atomic_load(&e->store_failing);
+    if (failed && code) {
+        if (store_error_lasting(was))
+            return; /* said; it stays until a restart */
+        atomic_store(&e->store_failing, code);
+        int64_t now = wallclock_monotonic_usec();
+        if (code == e->store_failing_said_code &&
+            now - e->store_failing_said_usec < STORE_FAILING_REPEAT_USEC)
+            return;
+        fprintf(stderr,
+                "tallyd: the store fails changes: %s (%s): %s; GET /health answers 503 "
+                "meanwhile, and nothing acknowledged is lost\n",
+                store_error_name(code), store_error_text(code), store_error_advice(code));
+        e->store_failing_said_code = code;
+        e->store_failing_said_usec = now;
+        e->store_failing_said = true;
+    } else if (!failed && was && !store_error_lasting(was)) {
+        atomic_store(&e->store_failing, 0);
+        if (e->store_failing_said)
+            fprintf(stderr, "tallyd: the store takes changes again (it failed with %s)\n",
+                    store_error_name(was));
+        e->store_failing_said = false;
+    }
+}
+
 /*
  * Applies a group of commands in one transaction and answers them once it is committed. With
  * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
@@ -4713,6 +4759,11 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     e->added_count = 0; /* committed, or taken back out */
     e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
+    bool any_failed = !committed;
+    for (struct command *c = batch; c && !any_failed; c = c->next)
+        any_failed = c->result == COMMAND_STORE_FAILED;
+    if (began) /* a failed sync refuses without asking the store: /health says so already */
+        watch_store(e, any_failed);
     if (batch->done != own_done) /* the writer's own work is not a client's command */
         count_batch(e, n);
     if (e->reload_orgs)
@@ -5333,6 +5384,11 @@ bool engine_wallets_pending(struct engine *e)
 bool engine_failed(struct engine *e)
 {
     return syncer_failed(e->syncer);
+}
+
+int engine_store_failing(struct engine *e)
+{
+    return atomic_load(&e->store_failing);
 }
 
 struct usage_views *engine_usage_views(struct engine *e)

@@ -136,6 +136,11 @@ bool engine_wallets_pending(struct engine *e);
  * (engine/syncer.h says why). Any thread. */
 bool engine_failed(struct engine *e);
 
+/* While the store fails the writer's changes (a full disk, a damaged database file), SQLite's
+ * code for why (store_error_name and store_error_advice say it), else 0. A damaged file stays
+ * until a restart; a full disk clears at the next change that succeeds. Any thread. */
+int engine_store_failing(struct engine *e);
+
 /* The published current-usage answers (engine/usage_view.h says how to read them). They
  * live as long as the engine. Any thread. */
 struct usage_views;

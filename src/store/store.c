@@ -12,7 +12,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1448,6 +1450,92 @@ struct store_conn *store_reader_conn(struct store_reader *r)
     return &r->conn;
 }
 
+/* ---- the disk's and the file's failures ---------------------------------------------------- */
+
+/*
+ * SQLite reports most errors through its log callback, with the code that caused it (a
+ * statement that aborts, a read that finds a damaged page), whereas a connection's own error
+ * code is overwritten by the statements that follow (a savepoint's rollback); a COMMIT's
+ * failure, which it does not log, store_commit adds. Only the codes
+ * that say the disk or the file failed are kept; the message is never kept or printed (it may
+ * hold SQL and values).
+ */
+static _Atomic int disk_error;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+
+static void log_error(void *ctx, int code, const char *message)
+{
+    (void)ctx;
+    (void)message;
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_NOMEM: atomic_store(&disk_error, code & 0xff); break;
+    default: break; /* constraints, notices, warnings: the commands' own business */
+    }
+}
+
+/* Before SQLite initialises (it takes the callback only then, before 3.42). */
+static void watch_errors(void)
+{
+    sqlite3_config(SQLITE_CONFIG_LOG, log_error, NULL);
+}
+
+int store_take_disk_error(void)
+{
+    return atomic_exchange(&disk_error, 0);
+}
+
+const char *store_error_name(int code)
+{
+    switch (code) {
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_PERM: return "SQLITE_PERM";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    default: return "SQLITE_ERROR";
+    }
+}
+
+const char *store_error_text(int code)
+{
+    return sqlite3_errstr(code);
+}
+
+bool store_error_lasting(int code)
+{
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
+const char *store_error_advice(int code)
+{
+    switch (code) {
+    case SQLITE_FULL:
+        return "free space on the data directory's file system; writes resume by themselves";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return "the database file is damaged and retrying will not help: stop tallyd, run "
+               "sqlite3 DATA/tally.db 'PRAGMA integrity_check' and restore from a backup (REINDEX "
+               "mends a damaged index)";
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        return "the database files cannot be written (owner, mode, a read-only mount): fix "
+               "that; writes resume by themselves";
+    case SQLITE_NOMEM: return "the process ran out of memory";
+    default: return "the disk failed a read or a write: check the kernel log (dmesg) and the disk";
+    }
+}
+
 /* ---- opening ------------------------------------------------------------------------------ */
 
 /* The lock file's descriptor while store_lock holds it: its flock keeps out a Tally from
@@ -1767,6 +1855,7 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
         return NULL;
     }
     strcpy(st->data_dir, data_dir);
+    pthread_once(&watch_once, watch_errors);
     /* the writer's log is written a commit at a time (store/walbuf) */
     if (!walbuf_register()) {
         set_err(err, "store", "cannot register the write-ahead log's VFS");
@@ -1917,7 +2006,11 @@ enum store_status store_begin(struct store *st)
 
 enum store_status store_commit(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_COMMIT);
+    enum store_status s = exec_stmt(&st->conn, STMT_COMMIT);
+    /* a COMMIT that fails writing (a full disk) sets its code without SQLite's log */
+    if (s != STORE_OK)
+        log_error(NULL, sqlite3_errcode(st->conn.db), NULL);
+    return s;
 }
 
 void store_rollback(struct store *st)

@@ -100,6 +100,20 @@ struct store_conn *store_reader_conn(struct store_reader *r);
 /* The last error's text on this connection, for logs and 500 bodies. */
 const char *store_errmsg(struct store_conn *c);
 
+/*
+ * The last failure of the disk or the database file SQLite met on any connection since the
+ * last call (its primary result code: SQLITE_FULL, SQLITE_CORRUPT, SQLITE_IOERR, ...), or 0;
+ * the call clears it. Watched from the first store_open. Any thread.
+ */
+int store_take_disk_error(void);
+/* Such a code's name ("SQLITE_FULL"), SQLite's text for it ("database or disk is full"), and
+ * what an operator does about it; static strings. Whether it lasts until someone mends the
+ * file (a damaged database), rather than until the disk recovers. Any thread. */
+const char *store_error_name(int code);
+const char *store_error_text(int code);
+const char *store_error_advice(int code);
+bool store_error_lasting(int code);
+
 /* ---- transactions (writer only) ---------------------------------------------------------- */
 
 enum store_status store_begin(struct store *st);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
 
@@ -40,4 +40,40 @@ test('SIGHUP stops tallyd cleanly, as SIGTERM does', async () => {
   assert.match(t.server.stderr(), /SIGHUP received: draining/);
   assert.match(t.server.stderr(), /stopped cleanly/);
   rmSync(t.dataDir, { recursive: true, force: true });
+});
+
+// A damaged database page (or a full disk) answered every write 500 "retry later" with
+// nothing on stderr and /health 200 "ok". Now one line names SQLite's code and what to do,
+// once however many requests fail, and /health answers 503 with the same reason.
+test('a damaged database page is said once on stderr with SQLITE_CORRUPT, and /health answers 503', async () => {
+  const t = await startWithOrg();
+  try {
+    await t.call('POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'EUR' } });
+    await t.restart({
+      between: (dir) => {
+        const db = join(dir, 'tally.db');
+        const q = spawnSync('sqlite3', [db, "SELECT rootpage FROM sqlite_master WHERE name = 'wallet_transactions_by_wallet'; PRAGMA page_size;"], { encoding: 'utf8' });
+        assert.equal(q.status, 0, q.stderr);
+        const [page, size] = q.stdout.trim().split('\n').map(Number);
+        const fd = openSync(db, 'r+');
+        writeSync(fd, Buffer.alloc(size, 0xde), 0, size, (page - 1) * size);
+        closeSync(fd);
+      },
+    });
+    const before = await fetch(`${t.url}/health`);
+    assert.equal(before.status, 200);
+    const wallet = { wallet: { external_customer_id: 'c', rate_amount: '1', currency: 'EUR', name: 'w', granted_credits: '10' } };
+    for (let i = 0; i < 3; i++) {
+      const r = await t.api('/api/v1/wallets', { method: 'POST', body: wallet });
+      assert.equal(r.status, 500, await r.text());
+    }
+    const lines = t.server.stderr().split('\n').filter((l) => /the store fails changes/.test(l));
+    assert.equal(lines.length, 1, t.server.stderr());
+    assert.match(lines[0], /SQLITE_CORRUPT \(database disk image is malformed\).*integrity_check/);
+    const health = await fetch(`${t.url}/health`);
+    assert.equal(health.status, 503);
+    const h = await health.json();
+    assert.equal(h.status, 'failing');
+    assert.match(h.reason, /SQLITE_CORRUPT/);
+  } finally { await t.cleanup(); }
 });
