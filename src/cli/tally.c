@@ -98,8 +98,9 @@ static bool new_api_key(char key[API_KEY_TEXT_MAX], char hash[DIGEST_SHA256_HEX]
 }
 
 /* Takes the data directory's lock and opens its store; NULL (the reason printed) if either
- * fails. close_locked undoes both. */
-static struct store *open_locked(const char *data_dir, int *lock_fd)
+ * fails. close_locked undoes both. `read_only`: a command that only reads, which refuses an
+ * older schema rather than upgrade it. */
+static struct store *open_locked(const char *data_dir, bool read_only, int *lock_fd)
 {
     char err[STORE_ERR_MAX];
     *lock_fd = store_lock(data_dir, err);
@@ -107,7 +108,7 @@ static struct store *open_locked(const char *data_dir, int *lock_fd)
         fprintf(stderr, "tally: %s\n", err);
         return NULL;
     }
-    struct store *st = store_open(data_dir, err);
+    struct store *st = read_only ? store_open_current(data_dir, err) : store_open(data_dir, err);
     if (!st) {
         fprintf(stderr, "tally: %s\n", err);
         store_unlock(*lock_fd);
@@ -200,7 +201,7 @@ static int org_create(const char *data_dir, int argc, char **argv)
     }
 
     int lock_fd;
-    struct store *st = open_locked(data_dir, &lock_fd);
+    struct store *st = open_locked(data_dir, false, &lock_fd);
     if (!st)
         return 1;
     char key[API_KEY_TEXT_MAX];
@@ -236,7 +237,7 @@ done:
 /* The store of a data directory that has one, locked; NULL (the reason printed) if it has
  * none: a command that changes or reads organizations does not make a store in a mistyped
  * directory. */
-static struct store *open_existing(const char *data_dir, int *lock_fd)
+static struct store *open_existing(const char *data_dir, bool read_only, int *lock_fd)
 {
     char db[4096];
     snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
@@ -244,7 +245,7 @@ static struct store *open_existing(const char *data_dir, int *lock_fd)
         fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
         return NULL;
     }
-    return open_locked(data_dir, lock_fd);
+    return open_locked(data_dir, read_only, lock_fd);
 }
 
 static void print_org(const struct store_org *org, void *ctx)
@@ -274,7 +275,7 @@ static int org_list(const char *data_dir, int argc, char **argv)
         return 2;
     }
     int lock_fd;
-    struct store *st = open_existing(data_dir, &lock_fd);
+    struct store *st = open_existing(data_dir, true, &lock_fd);
     if (!st)
         return 1;
     printf("id\tname\tcreated_at\ttest_clock\n");
@@ -314,7 +315,7 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
     if (!org_id_arg(argv[0], "rotate-key", org_rotate_key_usage, &id))
         return 2;
     int lock_fd;
-    struct store *st = open_existing(data_dir, &lock_fd);
+    struct store *st = open_existing(data_dir, false, &lock_fd);
     if (!st)
         return 1;
     char key[API_KEY_TEXT_MAX];
@@ -364,7 +365,7 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
         return 2;
     }
     int lock_fd;
-    struct store *st = open_existing(data_dir, &lock_fd);
+    struct store *st = open_existing(data_dir, false, &lock_fd);
     if (!st)
         return 1;
     struct arena a;

@@ -1623,12 +1623,19 @@ void store_unlock(int lock_fd)
     lock_file_fd = -1;
 }
 
+/* The database's file name, for messages ("file is not a database" said which). */
+static const char *db_name(sqlite3 *db)
+{
+    const char *name = sqlite3_db_filename(db, "main");
+    return name && *name ? name : "database";
+}
+
 static bool exec_script(sqlite3 *db, const char *script, char err[STORE_ERR_MAX])
 {
     char *msg = NULL;
     if (sqlite3_exec(db, script, NULL, NULL, &msg) == SQLITE_OK)
         return true;
-    set_err(err, "database", msg ? msg : sqlite3_errmsg(db));
+    set_err(err, db_name(db), msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return false;
 }
@@ -1764,11 +1771,22 @@ static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     return ok;
 }
 
-static bool migrate(sqlite3 *db, char err[STORE_ERR_MAX])
+static bool migrate(sqlite3 *db, bool may_upgrade, char err[STORE_ERR_MAX])
 {
     int version = read_user_version(db);
     if (version < 0) {
-        set_err(err, "database", sqlite3_errmsg(db));
+        set_err(err, db_name(db), sqlite3_errmsg(db));
+        return false;
+    }
+    /* an upgrade cannot be undone (the release before refuses the store after it), so a read
+     * does not make one behind the operator's back, as `tally org list` did (an audit) */
+    if (version < MIGRATION_COUNT && !may_upgrade) {
+        if (snprintf(err, STORE_ERR_MAX,
+                     "%s has schema version %d, older than this Tally's (%d): starting tallyd (or "
+                     "a tally command that changes something) upgrades it, for good; back up the "
+                     "data directory first (DEVELOPERS.md, \"Upgrades and backups\")",
+                     db_name(db), version, MIGRATION_COUNT) >= STORE_ERR_MAX)
+            err[STORE_ERR_MAX - 1] = '\0';
         return false;
     }
     if (version > MIGRATION_COUNT) {
@@ -1841,7 +1859,7 @@ static sqlite3 *open_db(const char *data_dir, int flags, const char *vfs, char e
     return db;
 }
 
-struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
+static struct store *open_store(const char *data_dir, bool may_upgrade, char err[STORE_ERR_MAX])
 {
     struct store *st = calloc(1, sizeof *st);
     if (!st) {
@@ -1875,12 +1893,22 @@ struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
                      " PRAGMA journal_size_limit = 67108864;",
                      err))
         goto fail;
-    if (!migrate(st->conn.db, err))
+    if (!migrate(st->conn.db, may_upgrade, err))
         goto fail;
     return st;
 fail:
     store_close(st);
     return NULL;
+}
+
+struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    return open_store(data_dir, true, err);
+}
+
+struct store *store_open_current(const char *data_dir, char err[STORE_ERR_MAX])
+{
+    return open_store(data_dir, false, err);
 }
 
 const char *store_data_dir(const struct store *st)

@@ -66,6 +66,9 @@ void store_unlock(int lock_fd);
  * with a message on failure. The caller owns the result (store_close).
  */
 struct store *store_open(const char *data_dir, char err[STORE_ERR_MAX]);
+/* store_open for a reader that must not upgrade: a database of an older schema is refused
+ * with a message saying what upgrades it (an upgrade cannot be undone). */
+struct store *store_open_current(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_close(struct store *st);
 /* The directory store_open was given (borrowed until store_close): files that live beside the
  * database, such as the engine's snapshot, go there. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
+import { createOrg, newDataDir, startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
 
 // The lock was an flock on DATA/tally.lock, a file that outlives every stop and holds the
 // last pid, so it looks stale: removing it let a second tallyd open the same store and both
@@ -76,4 +76,21 @@ test('a damaged database page is said once on stderr with SQLITE_CORRUPT, and /h
     assert.equal(h.status, 'failing');
     assert.match(h.reason, /SQLITE_CORRUPT/);
   } finally { await t.cleanup(); }
+});
+
+// `tally org list`, a read, upgraded an older store for good (the release it came from then
+// refused it). A read now refuses an older schema and says what upgrades it.
+test('tally org list refuses a store of an older schema, and leaves it as it was', () => {
+  const dir = newDataDir();
+  createOrg(dir, 'Old');
+  const db = join(dir, 'tally.db');
+  const version = () => Number(spawnSync('sqlite3', [db, 'PRAGMA user_version;'], { encoding: 'utf8' }).stdout.trim());
+  const current = version();
+  const older = spawnSync('sqlite3', [db, `PRAGMA user_version = ${current - 1};`], { encoding: 'utf8' });
+  assert.equal(older.status, 0, older.stderr);
+  const r = tally(['--data-dir', dir, 'org', 'list']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, new RegExp(`schema version ${current - 1}, older than this Tally's \\(${current}\\).*starting tallyd.*upgrades it`));
+  assert.equal(version(), current - 1);
+  rmSync(dir, { recursive: true, force: true });
 });
