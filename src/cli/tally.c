@@ -9,6 +9,7 @@
  * A new API key is printed once, as the last line; Tally keeps only its SHA-256, so a lost
  * (or leaked) key is replaced, never recovered.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,9 @@
 #define ORG_NAME_MAX 255
 #define API_KEY_RANDOM_BYTES 32
 #define API_KEY_PREFIX "tly_"
+/* Where scripts/run-demo.sh (`make run`) keeps the demo organization's key, in the data
+ * directory, to print it at every start. */
+#define DEMO_KEY_FILE "demo-api-key"
 
 static const char usage[] =
     "usage: tally [--data-dir DIR] COMMAND ...\n"
@@ -55,7 +59,8 @@ static const char org_rotate_key_usage[] =
     "\n"
     "Gives organization ID (as org list shows it) a new API key and prints it as the last\n"
     "line of output. The old key stops working at once: tallyd must be stopped, and reads\n"
-    "keys anew when it starts.\n";
+    "keys anew when it starts. DIR/demo-api-key (the key make run prints), when it holds\n"
+    "this organization's key, is rewritten with the new one.\n";
 
 static const char org_reminder_days_usage[] =
     "usage: tally [--data-dir DIR] org reminder-days ID D,...\n"
@@ -301,6 +306,53 @@ static bool org_id_arg(const char *arg, const char *command, const char *usage_t
     return true;
 }
 
+/*
+ * Whether DATA_DIR/demo-api-key holds organization `id`'s current key: then rotate-key
+ * rewrites it, else `make run` printed the dead key for ever after (an audit). False when the
+ * file is absent or holds another organization's key.
+ */
+static bool demo_key_is(struct store *st, const char *data_dir, int64_t id)
+{
+    char path[4096], key[256];
+    snprintf(path, sizeof path, "%s/%s", data_dir, DEMO_KEY_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool read = fgets(key, sizeof key, f) != NULL;
+    fclose(f);
+    if (!read)
+        return false;
+    key[strcspn(key, "\r\n")] = '\0';
+    char hash[DIGEST_SHA256_HEX];
+    digest_sha256_hex(key, strlen(key), hash);
+    struct arena a;
+    arena_init(&a);
+    struct store_org org;
+    bool same = store_org_by_key_hash(store_conn(st), hash, &org, &a) == STORE_OK && org.id == id;
+    arena_free(&a);
+    return same;
+}
+
+/* Replaces DATA_DIR/demo-api-key with `key` (0600, whole or not at all); false on failure. */
+static bool write_demo_key(const char *data_dir, const char *key)
+{
+    char path[4096], tmp[4096 + 8];
+    snprintf(path, sizeof path, "%s/%s", data_dir, DEMO_KEY_FILE);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    size_t len = strlen(key);
+    bool ok = write(fd, key, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}
+
 static int org_rotate_key(const char *data_dir, int argc, char **argv)
 {
     if (argc >= 1 && is_help(argv[0])) {
@@ -326,6 +378,7 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
         fprintf(stderr, "tally: the kernel gave no random bytes\n");
         goto done;
     }
+    bool demo = demo_key_is(st, data_dir, id);
     if (store_begin(st) != STORE_OK || (s = store_org_set_key_hash(st, id, hash)) != STORE_OK ||
         store_commit(st) != STORE_OK) {
         if (s == STORE_NOT_FOUND)
@@ -336,6 +389,11 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
         goto done;
     }
     printf("organization %lld: the old API key no longer works\n", (long long)id);
+    if (demo && write_demo_key(data_dir, key))
+        printf("%s/%s (the key make run prints) holds the new key\n", data_dir, DEMO_KEY_FILE);
+    else if (demo)
+        fprintf(stderr, "tally: %s/%s still holds the old key: it could not be rewritten\n",
+                data_dir, DEMO_KEY_FILE);
     printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
     rc = 0;
 done:

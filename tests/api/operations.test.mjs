@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOrg, newDataDir, startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
 
@@ -92,5 +92,27 @@ test('tally org list refuses a store of an older schema, and leaves it as it was
   assert.equal(r.status, 1, r.stdout);
   assert.match(r.stderr, new RegExp(`schema version ${current - 1}, older than this Tally's \\(${current}\\).*starting tallyd.*upgrades it`));
   assert.equal(version(), current - 1);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// After `tally org rotate-key` of the demo organization, `make run` printed the dead key from
+// DATA/demo-api-key (and README's `KEY=$(cat data/demo-api-key)` read it). rotate-key now
+// rewrites that file when it held the rotated organization's key, and leaves it otherwise.
+test('org rotate-key keeps demo-api-key in step when it held the rotated key', () => {
+  const dir = newDataDir();
+  const demo = createOrg(dir, 'Demo');
+  createOrg(dir, 'Other');
+  const file = join(dir, 'demo-api-key');
+  writeFileSync(file, `${demo}\n`, { mode: 0o600 });
+  const other = tally(['--data-dir', dir, 'org', 'rotate-key', '2']);
+  assert.equal(other.status, 0, other.stderr);
+  assert.equal(readFileSync(file, 'utf8'), `${demo}\n`);
+  const r = tally(['--data-dir', dir, 'org', 'rotate-key', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  const fresh = r.stdout.trim().split('\n').pop();
+  assert.notEqual(fresh, demo);
+  assert.equal(readFileSync(file, 'utf8'), `${fresh}\n`);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.match(r.stdout, /demo-api-key/);
   rmSync(dir, { recursive: true, force: true });
 });
