@@ -9,6 +9,7 @@
  * A new API key is printed once, as the last line; Tally keeps only its SHA-256, so a lost
  * (or leaked) key is replaced, never recovered.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,7 +186,10 @@ static int org_create(const char *data_dir, int argc, char **argv)
             }
             reminders = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "tally: unknown option '%s'\n%s", argv[i], org_create_usage);
+            fprintf(stderr, "tally: unknown option '%s'%s\n%s", argv[i],
+                    strcmp(argv[i], "--data-dir") == 0 ? " (--data-dir goes before the command)"
+                                                       : "",
+                    org_create_usage);
             return 2;
         } else if (!name) {
             name = argv[i];
@@ -247,7 +251,10 @@ static struct store *open_existing(const char *data_dir, bool read_only, int *lo
     char db[4096];
     snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
     if (access(db, F_OK) != 0) {
-        fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
+        if (errno == ENOENT)
+            fprintf(stderr, "tally: no Tally store in %s (%s not found)\n", data_dir, db);
+        else /* a store this user may not read is not a missing one */
+            fprintf(stderr, "tally: %s: %s\n", db, strerror(errno));
         return NULL;
     }
     return open_locked(data_dir, read_only, lock_fd);
@@ -276,7 +283,9 @@ static int org_list(const char *data_dir, int argc, char **argv)
         return 0;
     }
     if (argc != 0) {
-        fprintf(stderr, "tally: org list takes no arguments\n%s", org_usage);
+        fprintf(stderr, "tally: org list takes no arguments%s\n%s",
+                strcmp(argv[0], "--data-dir") == 0 ? " (--data-dir goes before the command)" : "",
+                org_usage);
         return 2;
     }
     int lock_fd;

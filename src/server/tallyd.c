@@ -117,6 +117,13 @@ static int parse_options(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--realtime-http") == 0) {
             o->realtime_http = true;
             continue;
+        } else if (!takes_value(a) && a[0] != '-') {
+            /* `--quiet=1` arrives as --quiet then 1 */
+            fprintf(stderr,
+                    "tallyd: unexpected argument '%s' (--quiet and --realtime-http take no "
+                    "value; see tallyd --help)\n",
+                    a);
+            return 2;
         } else if (!takes_value(a)) {
             fprintf(stderr, "tallyd: unknown option '%s' (see tallyd --help)\n", a);
             return 2;
@@ -129,6 +136,10 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
         } else if (strcmp(a, "--data-dir") == 0) {
+            if (!*v) {
+                fprintf(stderr, "tallyd: --data-dir needs a directory\n");
+                return 2;
+            }
             o->data_dir = v;
         } else if (strcmp(a, "--threads") == 0) {
             if (!cmdline_parse_u64(v, 1, TALLYD_THREADS_MAX, &n)) {

@@ -1576,7 +1576,11 @@ int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
     if (!data_path(path, data_dir, STORE_LOCK_FILE, err))
         return -1;
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-        set_err(err, data_dir, strerror(errno));
+        /* only the directory itself is made: say so when its parent is what is missing */
+        if (snprintf(err, STORE_ERR_MAX, "cannot create the data directory %s: %s%s", data_dir,
+                     strerror(errno),
+                     errno == ENOENT ? " (its parent directory must exist)" : "") >= STORE_ERR_MAX)
+            err[STORE_ERR_MAX - 1] = '\0';
         return -1;
     }
     int dir = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -116,3 +116,24 @@ test('org rotate-key keeps demo-api-key in step when it held the rotated key', (
   assert.match(r.stdout, /demo-api-key/);
   rmSync(dir, { recursive: true, force: true });
 });
+
+// Messages an operator could not act on (audit 11, F6).
+test('refusals say what to do: empty --data-dir, a missing parent, --quiet=1, --data-dir after the command', () => {
+  const empty = spawnSync(tallydBin, ['--data-dir', ''], { encoding: 'utf8', timeout: 5000 });
+  assert.equal(empty.status, 2);
+  assert.match(empty.stderr, /--data-dir needs a directory/);
+  const parent = join(newDataDir(), 'missing', 'sub');
+  const nested = spawnSync(tallydBin, ['--data-dir', parent, '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 5000 });
+  assert.equal(nested.status, 1);
+  assert.match(nested.stderr, /cannot create the data directory .*missing\/sub: No such file or directory \(its parent directory must exist\)/);
+  const quiet = spawnSync(tallydBin, ['--quiet=1'], { encoding: 'utf8', timeout: 5000 });
+  assert.equal(quiet.status, 2);
+  assert.match(quiet.stderr, /--quiet and --realtime-http take no value/);
+  const dir = newDataDir();
+  const list = tally(['org', 'list', '--data-dir', dir]);
+  assert.equal(list.status, 2);
+  assert.match(list.stderr, /--data-dir goes before the command/);
+  const create = tally(['org', 'create', 'X', '--data-dir', dir]);
+  assert.equal(create.status, 2);
+  assert.match(create.stderr, /--data-dir goes before the command/);
+});
