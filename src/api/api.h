@@ -167,6 +167,10 @@ bool api_query_flag(struct request *req, const char *name, bool absent);
 /* A query-string flag that filters only when given: -1 when absent or empty, else 1 or 0 as
  * api_query_flag casts it. */
 int api_query_flag_given(struct request *req, const char *name);
+/* A boolean filter of a Lago contract's `maybe(:bool)`: as api_query_flag_given into *out, but
+ * a value Lago's Params coercion does not read as a boolean answers its 422 ("must be boolean"
+ * under `name`) and returns false. */
+bool api_query_bool_filter(struct request *req, const char *name, int *out);
 /* Whether the query names an argument `name`, alone or indexed (group[cloud]=aws). */
 bool api_query_names(struct request *req, const char *name);
 /* Query arguments Lago takes that Tally does not serve: false after answering 422

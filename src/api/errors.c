@@ -185,10 +185,15 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         api_error_render(&cmd->response, 405, "Method Not Allowed", cmd->not_allowed_code, NULL);
         return true;
     case COMMAND_INSUFFICIENT_CREDITS: {
-        char message[160];
+        /* what the refusal's look at the rules bought is kept: "nothing" is of the usage */
+        char message[256];
         snprintf(message, sizeof message,
-                 "wallet %s cannot pay for this usage: %lld cents short; nothing was recorded",
-                 cmd->short_wallet_lago_id, (long long)cmd->short_cents);
+                 "wallet %s cannot pay for this usage: %lld cents short; nothing of the usage was "
+                 "recorded%s",
+                 cmd->short_wallet_lago_id, (long long)cmd->short_cents,
+                 cmd->short_kept_credits ? " (credits the customer's recurring rules made "
+                                           "meanwhile were kept)"
+                                         : "");
         cmd->http_status = 402;
         api_error_render(&cmd->response, 402, NULL, "insufficient_credits", message);
         return true;

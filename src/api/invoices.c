@@ -388,14 +388,17 @@ void invoices_list(struct request *req)
         return;
     /* a partner's invoices are self-billed (Lago's); Tally takes no payment in part: asking
      * for those matches none, asking for the others all */
-    int self_billed = api_query_flag_given(req, "self_billed");
+    int self_billed, partially_paid, overdue;
+    if (!api_query_bool_filter(req, "self_billed", &self_billed) ||
+        !api_query_bool_filter(req, "partially_paid", &partially_paid) ||
+        !api_query_bool_filter(req, "payment_overdue", &overdue))
+        return;
     filter.self_billed = self_billed < 0 ? 0 : self_billed == 1 ? 1 : 2;
-    bool none = api_query_flag_given(req, "partially_paid") == 1;
+    bool none = partially_paid == 1;
     /* overdue as payment_overdue reads it: a due date on or before the day of the instant
      * just before now */
     tally_time now;
     char through[TIMESTAMP_TEXT_MAX];
-    int overdue = api_query_flag_given(req, "payment_overdue");
     if (!api_org_now(req, &now))
         return;
     timestamp_format(now - 1, false, through);

@@ -180,6 +180,24 @@ int api_query_flag_given(struct request *req, const char *name)
     return !v || !*v ? -1 : api_query_flag(req, name, false);
 }
 
+bool api_query_bool_filter(struct request *req, const char *name, int *out)
+{
+    /* dry-types' Params coercion, what Lago's `maybe(:bool)` contracts read as a boolean */
+    static const char *const booleans[] = {"1",     "on",  "On",  "ON",  "t",   "true",  "True",
+                                           "TRUE",  "T",   "y",   "yes", "Yes", "YES",   "Y",
+                                           "0",     "off", "Off", "OFF", "f",   "false", "False",
+                                           "FALSE", "F",   "n",   "no",  "No",  "NO",    "N"};
+    *out = api_query_flag_given(req, name);
+    if (*out < 0)
+        return true;
+    const char *v = api_query(req, name);
+    for (size_t i = 0; i < sizeof booleans / sizeof booleans[0]; i++)
+        if (strcmp(v, booleans[i]) == 0)
+            return true;
+    api_error_validation(req, name, "must be boolean");
+    return false;
+}
+
 /* Whether a query key is `name` (n bytes) itself or one of its bracketed forms (name[...]). */
 static bool key_names(const char *key, const char *name, size_t n)
 {

@@ -392,6 +392,10 @@ struct command {
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
     char short_wallet_lago_id[WALLET_LAGO_ID_TEXT];
     int64_t short_cents;
+    /* With it: the refusal's look at the customer's rules made credits, kept (the answer
+     * says so). rule_credits_made counts what rules and anniversaries made in the command. */
+    bool short_kept_credits;
+    int rule_credits_made;
     /* The writer's store connection, for `render` to look up related items; valid only
      * during the render call. */
     struct store_conn *conn;

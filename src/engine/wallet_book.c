@@ -2619,6 +2619,8 @@ enum command_result wallet_book_add_credits(struct store *st, struct command *cm
     /* the request's own transactions are its answer; a rule's are not */
     if (source == WALLET_SOURCE_MANUAL && cmd->transaction_count < 3)
         memcpy(cmd->transaction_lago_ids[cmd->transaction_count++], t.lago_id, sizeof t.lago_id);
+    if (source != WALLET_SOURCE_MANUAL)
+        cmd->rule_credits_made++;
     if (paid && credit_invoice(st, cmd, w, &t, open_invoice) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     if (made)

@@ -155,6 +155,15 @@ static bool next_interval(const struct live_wallet *w, tally_time after, bool *h
     return true;
 }
 
+bool wallet_clock_next_after(const struct live_wallet *w, tally_time after, bool *has,
+                             tally_time *next)
+{
+    *has = false;
+    if (!w->has_rule || !w->rule_interval_trigger)
+        return true;
+    return next_interval(w, after, has, next);
+}
+
 bool wallet_clock_schedule(struct live_wallet *w, tally_time after)
 {
     bool has = false;

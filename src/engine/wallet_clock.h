@@ -34,6 +34,11 @@ enum command_result wallet_clock_fire_thresholds(struct store *st, struct comman
  * changing nothing, if the customer's zone no longer loads (the caller fails: a rule is never
  * unscheduled by a zone the host lost). */
 bool wallet_clock_schedule(struct live_wallet *w, tally_time after);
+/* The wallet's interval rule's first anniversary strictly after `after`, by its schedule
+ * (*has false: none, the rule ends first or is not an interval one). False if the customer's
+ * zone no longer loads. */
+bool wallet_clock_next_after(const struct live_wallet *w, tally_time after, bool *has,
+                             tally_time *next);
 /* Brings the customer's wallets to cmd->now: anniversaries in order, then due grants expire and
  * due wallets terminate. */
 enum command_result wallet_clock_bring_up_to_date(struct store *st, struct command *cmd,

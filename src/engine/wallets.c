@@ -907,11 +907,13 @@ enum command_result wallets_refused_usage(struct wallet_book *b, struct store *s
     struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, row.customer_id);
     if (!cw || !wallet_book_touch(b, cw))
         return COMMAND_STORE_FAILED;
+    int made = cmd->rule_credits_made;
     enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
     if (r == COMMAND_OK)
         r = wallet_clock_fire_thresholds(st, cmd, cw, true);
     if (r != COMMAND_OK)
         return r;
+    cmd->short_kept_credits = cmd->rule_credits_made > made; /* the 402 says so */
     if (!b->deferring)
         return wallet_book_flush_customer(st, cmd, cw);
     for (size_t i = 0; i < cw->wallet_count; i++)
@@ -1748,39 +1750,45 @@ static enum command_result invoice_paid(struct store *st, struct command *cmd,
 }
 
 /*
- * An interval rule's purchase paid after the rule's next anniversary was made (its id no longer
- * the last anniversary's grant): paid on time, that anniversary's rollover would have carried
- * on what its cap allows and expired the rest, but paid late no rollover ever sees it, and it
- * kept its credits for good (an audit found it, a known gap once, now the default path, every
- * paid top-up waiting for its payment). With `rollover` `all` all of it would have carried on:
- * it is settled as the current anniversary's grant, with that grant's expiry (t's, in memory;
- * the payment's own-expiry check follows and the caller writes it). With a cap (`none`,
- * `max_percentage`, `max_credits`) it is refused as credits past their own expiry are:
- * mark the payment failed, and refund it. Without a rollover policy nothing would have
- * carried it on nor expired it: it keeps its own expiry.
+ * An interval rule's purchase paid after the rule's next anniversary came: paid on time, that
+ * anniversary's rollover would have decided its credits (carried on what the policy allows,
+ * for one more grant's life, and expired the rest), but paid late no rollover ever sees them.
+ * Refused as credits past their own expiry are (mark the payment failed, and refund it),
+ * whatever the policy, `all` included: so a late payment never outlives an on-time one.
+ * (Before, anniversaries were told apart by the last grant's id: one that made nothing, a
+ * target reached or a top-up that did not fit, left the late top-up "the current one", kept
+ * until the anniversary after; and `all` settled it with the current grant's expiry, so two
+ * anniversaries late outlived the on-time credits; audits found both.)
+ * Its anniversary is known by the instant it was made at: an anniversary's purchase is dated
+ * when the clock fires it (cmd->now), so the next anniversary after that instant, by the rule's
+ * schedule, has come if it is not after now. A catch-up fires several anniversaries at one
+ * instant: a later one of them that made credits is a newer last grant (ids grow), and one that
+ * made nothing leaves this purchase the last anniversary's, which the next rollover decides as
+ * it would have had it been paid at once. Without a rollover policy nothing would have carried
+ * it on nor expired it: it keeps its own expiry (checked by the caller).
  */
-static enum command_result late_anniversary(struct store *st, struct command *cmd,
-                                            const struct live_wallet *w,
-                                            struct store_wallet_transaction *t)
+static enum command_result late_anniversary(struct command *cmd, const struct live_wallet *w,
+                                            const struct store_wallet_transaction *t)
 {
-    if (!w->row.last_interval_grant_id || t->id == w->row.last_interval_grant_id ||
-        t->id == w->row.last_interval_paid_grant_id || !w->has_rule || !w->rule_interval_trigger ||
-        !w->rule_has_rollover)
+    if (!w->has_rule || !w->rule_interval_trigger || !w->rule_has_rollover)
         return COMMAND_OK;
-    if (w->rule_rollover != WALLET_ROLLOVER_ALL) {
-        cmd->invalid_message = "the top-up's credits were an anniversary's of its rule, and the "
-                               "next anniversary came before it was paid: its rollover would "
-                               "not have carried them all on, so they can no longer arrive; "
-                               "mark the payment failed (and refund it). Nothing was changed";
-        return refuse(cmd, "payment_status", "credits_expired");
-    }
-    struct store_wallet_transaction now;
-    if (store_wallet_transaction_by_id(store_conn(st), w->row.last_interval_grant_id, &now,
-                                       cmd->arena) != STORE_OK)
-        return COMMAND_STORE_FAILED;
-    t->has_expiration_at = now.has_expiration_at;
-    t->expiration_at = now.expiration_at;
-    return COMMAND_OK;
+    int64_t last = w->row.last_interval_grant_id > w->row.last_interval_paid_grant_id
+                       ? w->row.last_interval_grant_id
+                       : w->row.last_interval_paid_grant_id;
+    bool newer_grant = last > t->id && t->id != w->row.last_interval_grant_id &&
+                       t->id != w->row.last_interval_paid_grant_id;
+    bool has_next = false;
+    tally_time next = 0;
+    if (!wallet_clock_next_after(w, t->created_at, &has_next, &next))
+        return COMMAND_STORE_FAILED; /* the zone no longer loads: never a guess */
+    if (!newer_grant && !(has_next && next <= cmd->now))
+        return COMMAND_OK;
+    cmd->invalid_message = "the top-up's credits were an anniversary's of its rule, and the "
+                           "rule's next anniversary came before it was paid: the rule's "
+                           "rollover policy decides an anniversary's credits at the next one, "
+                           "so they can no longer arrive; mark the payment failed (and refund "
+                           "it). Nothing was changed";
+    return refuse(cmd, "payment_status", "credits_expired");
 }
 
 /*
@@ -1821,7 +1829,7 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
         if (r != COMMAND_OK)
             return r;
         if (to == INVOICE_PAYMENT_SUCCEEDED && t.source == WALLET_SOURCE_INTERVAL &&
-            (r = late_anniversary(st, cmd, w, &t)) != COMMAND_OK)
+            (r = late_anniversary(cmd, w, &t)) != COMMAND_OK)
             return r;
         /* Its credits' own expiry passed while it waited: they would expire as they arrive,
          * the money taken for nothing (an audit found it so). Refused as a terminated

@@ -187,13 +187,18 @@ async function spentAfterDecline(id, limit) {
 
 test('a threshold rule whose top-up failed on a hard wallet spent to 0 buys again at the first event after the hour, refused or not', async () => {
   const w = await spentAfterDecline('h1', 'hard');
-  assert.equal((await send('h1_sub', 1)).status, 402); // within the hour: no purchase
+  const within = await send('h1_sub', 1);
+  assert.equal(within.status, 402); // within the hour: no purchase
+  // audit 13, F5: the 402 said "nothing was recorded" when the rule's top-up it bought was kept
+  assert.match((await within.json()).message, /cents short; nothing of the usage was recorded$/);
   assert.equal((await purchases(w.lago_id)).length, 1);
   const clock = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
   await advance(new Date(Date.parse(clock) + 2 * 3600e3).toISOString());
   // the event is refused (nothing to spend), and the rule buys: once, whatever the burst
   const answers = await Promise.all(Array.from({ length: 8 }, () => send('h1_sub', 1)));
   assert.deepEqual(answers.map((r) => r.status), Array(8).fill(402));
+  const messages = await Promise.all(answers.map(async (r) => (await r.json()).message));
+  assert.equal(messages.filter((m) => /nothing of the usage was recorded \(credits the customer's recurring rules made meanwhile were kept\)$/.test(m)).length, 1, messages.join('\n'));
   const bought = await purchases(w.lago_id);
   assert.deepEqual(bought.map((x) => [x.source, x.status]).sort(), [['threshold', 'failed'], ['threshold', 'pending']]);
   assert.equal((await send('h1_sub', 1)).status, 402);
@@ -259,4 +264,21 @@ test('payment_overdue: a finalized credit invoice not paid by its due date, at t
   const now = await payInvoice(t, late.lago_invoice_id); // paid late: no longer overdue
   assert.equal(now.payment_overdue, false);
   assert.ok(Date.parse(clock) < due);
+});
+
+// Found by an audit (audit 13, F6): a boolean filter that is no boolean (payment_overdue=maybe)
+// filtered as true. Lago's InvoicesQueryFiltersContract takes self_billed, partially_paid and
+// payment_overdue as `maybe(:bool)`: anything its Params coercion does not read as a boolean is
+// its 422, "must be boolean" under the filter's name. What it reads as one is taken.
+test('invoices: a boolean filter that is no boolean is 422 must be boolean', async () => {
+  for (const name of ['payment_overdue', 'self_billed', 'partially_paid']) {
+    for (const value of ['maybe', '2', 'truee']) {
+      const r = await t.api(`/api/v1/invoices?${name}=${value}`);
+      const body = await r.json();
+      assert.equal(r.status, 422, `${name}=${value}: ${JSON.stringify(body)}`);
+      assert.deepEqual(body.error_details, { [name]: ['must be boolean'] });
+    }
+    for (const value of ['true', 'false', '1', '0', 't', 'f', 'yes', 'no', 'on', 'off', 'TRUE', 'N', ''])
+      await ok(await t.api(`/api/v1/invoices?${name}=${value}`));
+  }
 });

@@ -306,9 +306,10 @@ test('an interval rule answers threshold_credits "0.0", a threshold rule interva
 // Found by an audit (audit 9): a rule's paid top-up paid after its rule's next anniversary was
 // no anniversary's grant, so no rollover capped it: with `rollover` none it never expired,
 // where paid on time it would have expired at that anniversary. Now its payment is refused
-// (422 credits_expired: mark it failed, and refund it) unless the rollover would have carried
-// all of it on (`all`: it then lasts as the current anniversary's grant does).
-test('a rule\'s top-up paid after the next anniversary: refused when the rollover would not have carried it all', async () => {
+// (422 credits_expired: mark it failed, and refund it) whenever the rule has a rollover policy,
+// `all` included (audit 13: settled late, `all` outlived on-time credits); without one it keeps
+// its own expiry.
+test('a rule\'s top-up paid after the next anniversary: refused when the rule has a rollover policy', async () => {
   const now = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
   const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
   const pay = (inv, status) => t.api(`/api/v1/invoices/${inv}`, { method: 'PUT', body: { invoice: { payment_status: status } } });
@@ -326,7 +327,7 @@ test('a rule\'s top-up paid after the next anniversary: refused when the rollove
     assert.deepEqual(bought.map((x) => x.status), ['pending', 'pending'], w.external_customer_id);
     const r = await pay(bought[0].lago_invoice_id, 'succeeded');
     const body = await r.json();
-    if (k < 2) { // none, max_credits: paid on time they would have expired (but for the cap) at day(2)
+    if (k < 3) { // a rollover policy: paid on time, day(2)'s rollover would have decided them
       assert.equal(r.status, 422, JSON.stringify(body));
       assert.deepEqual(body.error_details, { payment_status: ['credits_expired'] });
       assert.match(body.message, /anniversary/);
@@ -337,11 +338,67 @@ test('a rule\'s top-up paid after the next anniversary: refused when the rollove
       assert.equal((await wallet(w.lago_id)).balance_cents, 1000);
     }
     const first = (await txs(w.lago_id, 'transaction_status=purchased')).find((x) => x.lago_id === bought[0].lago_id);
-    if (k === 2) // rollover all: it lasts as the current (second) anniversary's grant
-      assert.equal(first.expiration_at, bought[1].expiration_at);
     if (k === 3)
       assert.equal(first.expiration_at, null);
     // the current anniversary's is paid as ever
     await ok(await pay(bought[1].lago_invoice_id, 'succeeded'));
   }
+});
+
+// Found by an audit (audit 13): the refusal above told anniversaries apart by the last grant's
+// id, so one that made nothing (a target reached) left the late top-up "the current one", kept a
+// month longer than paid on time; with `all`, one paid two anniversaries late took the current
+// grant's expiry, outliving the same credits paid on time; and a cap that would have carried it
+// all on was refused saying it would not. Now the rule's next anniversary's instant decides,
+// whatever it made, for every rollover policy, and the message says what happened. A catch-up
+// that fires two anniversaries at once refuses the first one's top-up and takes the second's.
+test('a rule\'s top-up paid after the next anniversary is refused even when that anniversary made nothing, and for any policy', async () => {
+  const now = (await ok(await t.api('/api/v1/test_clock'))).test_clock.now;
+  const day = (months) => { const d = new Date(now); d.setUTCMonth(d.getUTCMonth() + months); d.setUTCDate(d.getUTCDate() + 1); return d.toISOString(); };
+  const pay = (inv, status) => t.api(`/api/v1/invoices/${inv}`, { method: 'PUT', body: { invoice: { payment_status: status } } });
+  const make = async (id, body, rule) => {
+    await ok(await post('/api/v1/customers', { customer: { external_id: id, currency: 'EUR' } }));
+    return (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: id, currency: 'EUR', rate_amount: '1', ...body,
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', ...rule }] } }))).wallet;
+  };
+  const purchases = async (w) => (await txs(w.lago_id, 'transaction_status=purchased')).reverse(); // listed newest first
+  const refused = async (inv, w, balance) => {
+    const r = await pay(inv, 'succeeded');
+    const body = await r.json();
+    assert.equal(r.status, 422, `${w.external_customer_id}: ${JSON.stringify(body)}`);
+    assert.deepEqual(body.error_details, { payment_status: ['credits_expired'] });
+    assert.match(body.message, /next anniversary came before it was paid/);
+    assert.doesNotMatch(body.message, /would not have carried/);
+    assert.equal((await wallet(w.lago_id)).balance_cents, balance);
+    await ok(await pay(inv, 'failed'));
+  };
+  const target = await make('late3_target', { granted_credits: '1' }, { method: 'target', target_ongoing_balance: '10', rollover: 'none' });
+  const all2 = await make('late3_all2', {}, { paid_credits: '10', rollover: 'all', grant_expires_after: 'P1M' });
+  const cap = await make('late3_cap', {}, { paid_credits: '10', rollover: 'max_credits', rollover_max_credits: '50' });
+  await advance(day(1)); // the first anniversary: the target rule buys 9, the others 10, pending
+  const [t1] = await purchases(target);
+  assert.equal(t1.amount, '9.0');
+  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: target.lago_id, granted_credits: '20' } }));
+  await advance(day(2)); // the second: the target (21 >= 10) buys nothing
+  assert.equal((await purchases(target)).length, 1);
+  await refused(t1.lago_invoice_id, target, 2100);
+  await refused((await purchases(cap))[0].lago_invoice_id, cap, 0);
+  await advance(day(3)); // two anniversaries late
+  await refused((await purchases(all2))[0].lago_invoice_id, all2, 0);
+  // the current anniversary's top-up is paid as ever
+  const current = (await purchases(all2)).at(-1);
+  await ok(await pay(current.lago_invoice_id, 'succeeded'));
+  assert.equal((await wallet(all2.lago_id)).balance_cents, 1000);
+
+  // a catch-up: both anniversaries fire at one instant; the first's top-up is the superseded one
+  const catchup = await make('late3_catchup', {}, { paid_credits: '10', rollover: 'none' });
+  const past5 = new Date(day(5));
+  past5.setUTCDate(past5.getUTCDate() + 1);
+  await advance(past5.toISOString()); // its two anniversaries at once
+  const both = await purchases(catchup);
+  assert.equal(both.length, 2);
+  assert.equal(both[0].created_at, both[1].created_at);
+  await refused(both[0].lago_invoice_id, catchup, 0);
+  await ok(await pay(both[1].lago_invoice_id, 'succeeded'));
+  assert.equal((await wallet(catchup.lago_id)).balance_cents, 1000);
 });
