@@ -698,9 +698,16 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
         __builtin_add_overflow(cmd->usage_cost_cents, step, &cmd->usage_cost_cents))
         return fee_out_of_range(cmd);
     int64_t covered = covered_cents(d);
-    if (d->posted_tax_cents < 0) /* debited before taxes had an account: what its wallets
-                                  * paid so far stays in revenue, its steps from now split */
-        d->posted_tax_cents = covered_tax(cost, tax, covered);
+    if (d->posted_tax_cents < 0) {
+        /* Debited before taxes had an account: the taxes its wallets paid were posted to
+         * revenue, none to taxes_payable. Moved there now, on the wallet that paid last, so
+         * that what the steps from now give back comes from where it was posted (counted as
+         * posted already, a refund in full took the old taxes out of taxes_payable, below 0,
+         * and left them in revenue: an audit). */
+        d->posted_tax_cents = 0;
+        settle_debit_tax(cw, d, cost, tax, NULL);
+        d->dirty = true;
+    }
     if (step == 0) {
         /* the fee may still have moved between its net and its taxes */
         if (covered_tax(cost, tax, covered) != d->posted_tax_cents) {

@@ -4,6 +4,8 @@
 // and `?account=`/`?cause=` served while any other query argument is refused, never ignored.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startWithOrg } from '../lib/tallyd.mjs';
 import { payWallet } from '../lib/payments.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
@@ -172,4 +174,49 @@ test('account and cause filter the entries; any other query argument is refused'
     assert.deepEqual(b.error_details, { [name.replace('[]', '')]: ['not_supported'] });
   }
   assert.equal((await t.api('/api/v1/ledger_entries?page=1&per_page=2&from=&to=&account=&cause=&wallet_id=&external_customer_id=')).status, 200);
+});
+
+// A charge debited before taxes had an account (its posted_tax_cents -1, its taxes in revenue):
+// made so here by rewriting the store as the older build left it. Counted as posted already,
+// its first refund in full took the old taxes out of taxes_payable, below 0, and left them in
+// revenue (an audit, on a store the older build wrote). They move at its first step instead.
+test('a charge debited before taxes_payable existed moves its taxes there at its next step', async () => {
+  const u = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
+  try {
+    const call = (method, path, body) => u.call(method, path, body);
+    await call('POST', '/api/v1/taxes', { tax: { name: 'VAT', code: 'vat', rate: '20' } });
+    const m = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'tok', name: 'T', aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric;
+    const plan = (await call('POST', '/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes: ['vat'], charges: [{ billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } })).plan;
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'up', plan_code: 'p', external_id: 'up_sub' } });
+    const w = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'up', currency: 'USD', rate_amount: '1', granted_credits: '100' } })).wallet;
+    let n = 0;
+    const send = (v) => call('POST', '/api/v1/events', { event: { transaction_id: `up${n++}`, external_subscription_id: 'up_sub', code: 'tok', properties: { v } } });
+    const moved = async () => {
+      const sums = {};
+      for (const e of (await call('GET', '/api/v1/ledger_entries?per_page=1000')).ledger_entries)
+        if (!e.lago_wallet_id) sums[e.account] = (sums[e.account] ?? 0) + (e.direction === 'credit' ? e.amount_cents : -e.amount_cents);
+      return [sums.revenue ?? 0, sums.taxes_payable ?? 0];
+    };
+    await send(1); // 1.00 + 0.20
+    assert.deepEqual(await moved(), [100, 20]);
+    await u.restart({
+      between: (dir) => {
+        const sql = 'UPDATE ledger_entries SET amount_cents = amount_cents * 6 / 5, balance_after_cents = balance_after_cents * 6 / 5 WHERE account = 1;'
+          + 'DELETE FROM ledger_entries WHERE account = 10;'
+          + 'UPDATE ledger_balances SET balance_cents = balance_cents * 6 / 5 WHERE account = 1;'
+          + 'DELETE FROM ledger_balances WHERE account = 10;'
+          + 'UPDATE charge_debits SET posted_tax_cents = -1;';
+        const r = spawnSync('sqlite3', [join(dir, 'tally.db'), sql], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      },
+    });
+    assert.deepEqual(await moved(), [120, 0]); // as the older build left it
+    await send(1); // its first step moves the old taxes along with the new
+    assert.deepEqual(await moved(), [200, 40]);
+    await call('PUT', '/api/v1/plans/p', { plan: { charges: [{ id: plan.charges[0].lago_id, billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '0' } }] } });
+    assert.deepEqual(await moved(), [0, 0]); // given back whole, each part from its account
+    await checkWalletLedger(u, w.lago_id);
+  } finally {
+    await u.cleanup();
+  }
 });
