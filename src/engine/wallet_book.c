@@ -1707,6 +1707,17 @@ static enum command_result rewrite_journal(struct wallet_book *b, struct store *
     return ok ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* Every customer changed since the last record is in the journal now (or written out). */
+static void journaled_all(struct wallet_book *b)
+{
+    for (size_t i = 0; i < b->unjournaled_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
+        if (cw)
+            cw->unjournaled = false;
+    }
+    b->unjournaled_count = 0;
+}
+
 enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, struct command *cmd)
 {
     int64_t now_usec = wallclock_monotonic_usec();
@@ -1737,12 +1748,7 @@ enum command_result wallet_book_flush(struct wallet_book *b, struct store *st, s
         if (r != COMMAND_OK)
             return r;
     }
-    for (size_t i = 0; i < b->unjournaled_count; i++) {
-        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
-        if (cw)
-            cw->unjournaled = false;
-    }
-    b->unjournaled_count = 0;
+    journaled_all(b);
     if (kept == 0) {
         if (b->journal_records > 0 && store_wallet_journal_clear(st) != STORE_OK)
             return COMMAND_STORE_FAILED;
@@ -1952,12 +1958,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
         if (drop_needless_records(b, st, id) != STORE_OK)
             return COMMAND_STORE_FAILED;
     }
-    for (size_t i = 0; i < b->unjournaled_count; i++) {
-        struct customer_wallets *cw = book_find(b, b->unjournaled[i]);
-        if (cw)
-            cw->unjournaled = false;
-    }
-    b->unjournaled_count = 0;
+    journaled_all(b);
     drop_reloads(b);
     return store_org_balances(b, st);
 }
