@@ -839,6 +839,20 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
     return give_back_fallen(b, st, cmd, cw, u, brought);
 }
 
+/* A usage's changes to the customer's wallets: written now, or, in a batch of events that
+ * defers them, marked pending as of cmd->now for wallet_book_flush (recorded meanwhile by
+ * wallet_book_journal). */
+static enum command_result write_or_defer(struct wallet_book *b, struct store *st,
+                                          struct command *cmd, struct customer_wallets *cw)
+{
+    if (!b->deferring)
+        return wallet_book_flush_customer(st, cmd, cw);
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].dirty)
+            cw->wallets[i].pending_at = cmd->now;
+    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+}
+
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id, const struct usage_brought *brought)
@@ -885,15 +899,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
     if (expired_since && (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
         return r;
     r = wallet_clock_fire_thresholds(st, cmd, cw, true); /* a usage: Lago checks its rules */
-    if (r != COMMAND_OK)
-        return r;
-    if (!b->deferring)
-        return wallet_book_flush_customer(st, cmd, cw);
-    for (size_t i = 0; i < cw->wallet_count; i++)
-        if (cw->wallets[i].dirty)
-            cw->wallets[i].pending_at = cmd->now;
-    /* written by wallet_book_flush, recorded meanwhile by wallet_book_journal */
-    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return r == COMMAND_OK ? write_or_defer(b, st, cmd, cw) : r;
 }
 
 enum command_result wallets_refused_usage(struct wallet_book *b, struct store *st,
@@ -921,12 +927,7 @@ enum command_result wallets_refused_usage(struct wallet_book *b, struct store *s
     if (r != COMMAND_OK)
         return r;
     cmd->short_kept_credits = cmd->rule_credits_made > made; /* the 402 says so */
-    if (!b->deferring)
-        return wallet_book_flush_customer(st, cmd, cw);
-    for (size_t i = 0; i < cw->wallet_count; i++)
-        if (cw->wallets[i].dirty)
-            cw->wallets[i].pending_at = cmd->now;
-    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
+    return write_or_defer(b, st, cmd, cw);
 }
 
 /* The wallet a hold's answer shows its credits in (NULL: none could pay). */
