@@ -177,6 +177,24 @@ static int parse_options(int argc, char **argv, struct options *o)
     return -1;
 }
 
+/*
+ * Says on stderr when the store was made or upgraded by this start: a mistyped --data-dir
+ * otherwise served a new, empty store without a word (every key then refused), and an upgrade
+ * cannot be undone.
+ */
+static void report_store(const char *data_dir, int found, int schema)
+{
+    if (found == 0)
+        fprintf(stderr,
+                "tallyd: %s held no store: a new, empty one was made there, with no "
+                "organization yet (`tally --data-dir %s org create NAME` makes one); if you "
+                "meant an existing store, stop tallyd and check --data-dir\n",
+                data_dir, data_dir);
+    else if (found < schema)
+        fprintf(stderr, "tallyd: upgraded the store in %s from schema version %d to %d\n", data_dir,
+                found, schema);
+}
+
 /* One line on what the start read back: a start that grows with history shows here first. */
 static void report_start(struct engine *engine, int64_t usec)
 {
@@ -221,6 +239,7 @@ static int serve(int argc, char **argv)
     if (!st)
         goto fail;
     int schema = store_schema_version(st);
+    report_store(o.data_dir, store_found_schema_version(st), schema);
     tzdb = tzdb_open(NULL);
     if (!tzdb) {
         snprintf(err, sizeof err, "cannot open the time zone database (is tzdata installed?)");

@@ -1372,7 +1372,8 @@ struct store {
     struct store_conn conn;
     int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
     char data_dir[STORE_PATH_MAX];
-    struct buf block; /* the event block being inserted (memory kept between inserts) */
+    struct buf block;  /* the event block being inserted (memory kept between inserts) */
+    int found_version; /* the schema the database had when opened: 0 for a new one */
 };
 
 struct store_reader {
@@ -1775,13 +1776,15 @@ static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     return ok;
 }
 
-static bool migrate(sqlite3 *db, bool may_upgrade, char err[STORE_ERR_MAX])
+/* found: the version the database had (0 for a new one), read before any migration. */
+static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ERR_MAX])
 {
     int version = read_user_version(db);
     if (version < 0) {
         set_err(err, db_name(db), sqlite3_errmsg(db));
         return false;
     }
+    *found = version;
     /* an upgrade cannot be undone (the release before refuses the store after it), so a read
      * does not make one behind the operator's back, as `tally org list` did (an audit) */
     if (version < MIGRATION_COUNT && !may_upgrade) {
@@ -1897,7 +1900,7 @@ static struct store *open_store(const char *data_dir, bool may_upgrade, char err
                      " PRAGMA journal_size_limit = 67108864;",
                      err))
         goto fail;
-    if (!migrate(st->conn.db, may_upgrade, err))
+    if (!migrate(st->conn.db, may_upgrade, &st->found_version, err))
         goto fail;
     return st;
 fail:
@@ -1956,6 +1959,11 @@ enum store_status store_sync(struct store *st)
 {
     assert(st->wal_fd >= 0);
     return fdatasync(st->wal_fd) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+int store_found_schema_version(const struct store *st)
+{
+    return st->found_version;
 }
 
 int store_schema_version(struct store *st)

@@ -85,6 +85,9 @@ bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX]);
 /* Any thread, alongside the writer's transactions; STORE_ERROR if the disk refused. */
 enum store_status store_sync(struct store *st);
 int store_schema_version(struct store *st);
+/* The schema the database had when store_open found it, before it was upgraded: 0 when it was
+ * new (made by that open, or an empty file), so a caller can say a store was made or upgraded. */
+int store_found_schema_version(const struct store *st);
 /* The newest schema this build knows. */
 int store_latest_schema_version(void);
 

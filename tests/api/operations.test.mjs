@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createOrg, newDataDir, startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
+import { createOrg, newDataDir, startTallyd, startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
 
 // The lock was an flock on DATA/tally.lock, a file that outlives every stop and holds the
 // last pid, so it looks stale: removing it let a second tallyd open the same store and both
@@ -136,4 +136,26 @@ test('refusals say what to do: empty --data-dir, a missing parent, --quiet=1, --
   const create = tally(['org', 'create', 'X', '--data-dir', dir]);
   assert.equal(create.status, 2);
   assert.match(create.stderr, /--data-dir goes before the command/);
+});
+
+// tallyd on a mistyped --data-dir made a new, empty store there and served it without a word:
+// every key was then refused, with nothing to say why. It says so now, once: a later start on
+// that store, or on one made by `tally org create`, says nothing of it.
+test('tallyd says when it made a new, empty store, and only then', async () => {
+  const dir = newDataDir();
+  try {
+    const first = await startTallyd(dir);
+    assert.match(first.stderr(), new RegExp(`${dir} held no store: a new, empty one was made there, with no organization yet \\(\`tally --data-dir ${dir} org create NAME\` makes one\\)`));
+    await first.stop();
+    const again = await startTallyd(dir);
+    assert.doesNotMatch(again.stderr(), /held no store|upgraded the store/);
+    await again.stop();
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+  const made = newDataDir();
+  try {
+    createOrg(made, 'Made');
+    const t = await startTallyd(made);
+    assert.doesNotMatch(t.stderr(), /held no store|upgraded the store/);
+    await t.stop();
+  } finally { rmSync(made, { recursive: true, force: true }); }
 });

@@ -77,10 +77,12 @@ static void migrates_and_refuses_newer(void **state)
     struct store *st = store_open(dir, err);
     assert_non_null(st);
     assert_int_equal(store_schema_version(st), store_latest_schema_version());
+    assert_int_equal(store_found_schema_version(st), 0); /* made by this open */
     store_close(st);
     st = store_open(dir, err); /* reopening applies nothing and keeps the version */
     assert_non_null(st);
     assert_int_equal(store_schema_version(st), store_latest_schema_version());
+    assert_int_equal(store_found_schema_version(st), store_latest_schema_version());
     store_close(st);
     raw_exec(dir, "PRAGMA user_version = 77;");
     assert_null(store_open(dir, err));
@@ -632,6 +634,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     char err[STORE_ERR_MAX];
     st = store_open(dir, err);
     assert_non_null(st);
+    assert_int_equal(store_found_schema_version(st), 20); /* what tallyd says it upgraded */
     assert_int_equal(event_total(st, org, NULL), 130);
     assert_int_equal(event_total(st, org + 1, NULL), 120);
     struct event_check c = {.next_id = 1};
