@@ -920,6 +920,7 @@ enum aggregation_status aggregation_init(struct aggregation *a, const struct bil
         return AGGREGATION_ERR_INVALID;
     memset(a, 0, sizeof *a);
     a->peak = MONEY_ZERO;
+    a->past_only = true;
     a->kind = m->aggregation;
     a->recurring = m->recurring;
     a->from = from;
@@ -1314,19 +1315,22 @@ enum aggregation_status aggregation_add(struct aggregation *a, const struct aggr
         return AGGREGATION_ERR_INVALID;
     if (e->timestamp < a->from || e->timestamp >= a->to)
         return AGGREGATION_ERR_OUT_OF_PERIOD;
-    return note_peak(a, add_event(a, e));
+    enum aggregation_status st = note_peak(a, add_event(a, e));
+    if (st == AGGREGATION_OK)
+        a->past_only = false;
+    return st;
 }
 
-enum aggregation_status aggregation_add_carried(struct aggregation *a,
-                                                const struct aggregation_event *e)
+/* An earlier period's event into a recurring state, the peak left as it was. */
+static enum aggregation_status carry_event(struct aggregation *a, const struct aggregation_event *e)
 {
     if (!a || !e || !a->recurring)
         return AGGREGATION_ERR_INVALID;
     if (e->timestamp >= a->from)
         return AGGREGATION_ERR_OUT_OF_PERIOD;
     switch (a->kind) {
-    case AGGREGATION_SUM: return note_peak(a, add_sum(a, e));
-    case AGGREGATION_UNIQUE_COUNT: return note_peak(a, add_unique(a, e));
+    case AGGREGATION_SUM: return add_sum(a, e);
+    case AGGREGATION_UNIQUE_COUNT: return add_unique(a, e);
     case AGGREGATION_WEIGHTED_SUM: {
         money_t v;
         enum aggregation_status st = parse_number(e, &v);
@@ -1339,6 +1343,29 @@ enum aggregation_status aggregation_add_carried(struct aggregation *a,
     }
     default: return AGGREGATION_ERR_INVALID;
     }
+}
+
+enum aggregation_status aggregation_add_carried(struct aggregation *a,
+                                                const struct aggregation_event *e)
+{
+    enum aggregation_status st = note_peak(a, carry_event(a, e));
+    if (st == AGGREGATION_OK)
+        a->past_only = false;
+    return st;
+}
+
+enum aggregation_status aggregation_carry_in(struct aggregation *a,
+                                             const struct aggregation_event *e)
+{
+    if (!a || !a->past_only)
+        return AGGREGATION_ERR_INVALID;
+    enum aggregation_status st = carry_event(a, e);
+    if (st == AGGREGATION_OK) {
+        /* the peak is where the carried units stand, not the most they reached before */
+        a->peak = MONEY_ZERO;
+        note_peak(a, st);
+    }
+    return st;
 }
 
 static enum aggregation_status carry_state(const struct aggregation *prev,

@@ -125,6 +125,9 @@
  *      later period, because Lago's recurring scope reads all events since the start: the
  *      caller applies it to each later state with aggregation_add_carried, which gives
  *      exactly what aggregation_carry_over would have carried had the event arrived in time.
+ *      A state built from nothing takes the events that came before its period began with
+ *      aggregation_carry_in instead: the same state, its peak starting where carry-over
+ *      starts it.
  *      Non-recurring metrics (and count, max, latest, never recurring) ignore other periods.
  *   4. An event later than `to` (a future period) is refused the same way.
  *
@@ -252,6 +255,9 @@ struct aggregation_days {
 struct aggregation {
     enum billable_metric_aggregation kind;
     bool recurring;
+    /* nothing but aggregation_carry_in and aggregation_carry_over took events yet: the peak
+     * follows the carried units */
+    bool past_only;
     size_t keep_values; /* how many of the earliest values to keep: 0 none */
     bool keep_precise;
     money_t precise; /* sum with keep_precise: Σ precise_total_amount_cents, exact */
@@ -453,9 +459,23 @@ enum aggregation_status aggregation_add(struct aggregation *a, const struct aggr
  * and counts the event, unique_count records the operation at its own (timestamp,
  * sequence), weighted_sum adds the delta to the initial level (not counted: Lago counts
  * only the period's events). AGGREGATION_ERR_INVALID on a non-recurring state.
+ * A late event: it came while the period ran, so the units it leaves count toward the peak
+ * like a period's event's (aggregation_peak: in the order the events came).
  */
 enum aggregation_status aggregation_add_carried(struct aggregation *a,
                                                 const struct aggregation_event *e);
+
+/*
+ * The same for an event that was there when the period began, as a build from nothing takes
+ * the past it carries: the state ends as aggregation_add_carried leaves it, but the peak is
+ * the units the carried past comes to (never below 0), as aggregation_carry_over starts it,
+ * not the most they reached along the way (that was an earlier period's peak: an audit found
+ * a restart billing a pay-in-advance charge on it). Only before anything else of the period:
+ * AGGREGATION_ERR_INVALID once the state took an event by aggregation_add or
+ * aggregation_add_carried (the peak they raised is billed already and must not go down).
+ */
+enum aggregation_status aggregation_carry_in(struct aggregation *a,
+                                             const struct aggregation_event *e);
 
 /*
  * Starts `next` (initialized, empty, same type, recurring, next->from >= prev->to) from

@@ -661,7 +661,12 @@ static enum charge_read read_charge(struct build *b, struct json_object *charge,
 struct replay {
     struct usage *u;
     bool ok;
+    /* the events were there when the period began (aggregation_carry_in), not late ones */
+    bool past;
 };
+
+static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
+                                     uint64_t sequence, bool bounded, bool past);
 
 static bool replay_event(const struct store_event *stored, void *ctx)
 {
@@ -670,9 +675,10 @@ static bool replay_event(const struct store_event *stored, void *ctx)
     struct arena scratch;
     arena_init(&scratch);
     r->u->events_read++;
-    r->ok = event_json_properties_text(&scratch, stored->properties_json, &e) &&
-            event_json_precise_text(stored->precise_total_amount_cents, &e) &&
-            usage_apply_stored(r->u, &e, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
+    r->ok =
+        event_json_properties_text(&scratch, stored->properties_json, &e) &&
+        event_json_precise_text(stored->precise_total_amount_cents, &e) &&
+        apply(r->u, &e, stored->timestamp, (uint64_t)stored->id, false, r->past) == AGGREGATION_OK;
     arena_free(&scratch);
     return r->ok;
 }
@@ -695,7 +701,7 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
     bool any = false; /* a charge that takes the events (not handed over) */
     for (size_t i = 0; i < u->charge_count && !any; i++)
         any = !u->charges[i].handed_over;
-    struct replay r = {u, true};
+    struct replay r = {u, true, false};
     if (ok && any)
         ok = store_events_by_id(store_conn(st), ids, n, replay_event, &r) == STORE_OK && r.ok;
     free(ids);
@@ -837,24 +843,40 @@ static bool carry_event(const struct store_event *stored, void *ctx)
  * the period stored under an earlier subscription of the same external id (sent ahead before
  * a plan change). A charge carried over from the previous period (carry_from_previous) has the
  * first already: it reads only the second.
+ *
+ * In two parts, as the live rollover sees them (store_recurring_part): first the past as it
+ * stood when the period began (accepted before it), taken with aggregation_carry_in, so that a
+ * pay-in-advance charge's peak starts at the units carried, as aggregation_carry_over starts it;
+ * then what came in the period, in acceptance order, each event raising the peak as it did
+ * when it arrived (late events, as docs/API.md says). Replayed as one, the carried past made
+ * the previous periods' peak this one's: a restart, an upgrade's new subscription or a clock
+ * moved over several periods billed April on March's most (an audit). This one function
+ * serves every build from nothing (a start, a plan change, a usage that left the book, a
+ * subscription made again under the external id, usage_build_apart).
+ * The period's own events come after both (replay_refs, or the start-up scan): a late event
+ * that came after one of them is taken before it here (the peak may then miss a transient of
+ * that order; the units are the same).
  */
 static bool carry_recurring(struct store *st, struct usage *u)
 {
-    struct replay r = {u, true};
-    for (size_t i = 0; i < u->charge_count; i++) {
-        const struct usage_charge *c = &u->charges[i];
-        bool seen = false; /* charges sharing a metric take its events in one pass */
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = !u->charges[j].handed_over && u->charges[j].carried_over == c->carried_over &&
-                   strcmp(u->charges[j].metric_code, c->metric_code) == 0;
-        if (!c->metric.recurring || c->handed_over || seen)
-            continue;
-        tally_time from = c->carried_over ? u->from : INT64_MIN;
-        int64_t except = c->carried_over ? u->subscription_id : 0;
-        if (store_recurring_event_each(store_conn(st), u->org_id, u->external_id, c->metric_code,
-                                       u->customer_id, from, except, c->history_after, carry_event,
-                                       &r) != STORE_OK)
-            return false;
+    struct replay r = {u, true, false};
+    for (int part = 0; part < 2 && r.ok; part++) {
+        r.past = part == 0;
+        for (size_t i = 0; i < u->charge_count; i++) {
+            const struct usage_charge *c = &u->charges[i];
+            bool seen = false; /* charges sharing a metric take its events in one pass */
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = !u->charges[j].handed_over &&
+                       u->charges[j].carried_over == c->carried_over &&
+                       strcmp(u->charges[j].metric_code, c->metric_code) == 0;
+            if (!c->metric.recurring || c->handed_over || seen || (r.past && c->carried_over))
+                continue;
+            if (store_recurring_event_each(
+                    store_conn(st), u->org_id, u->external_id, c->metric_code, u->customer_id,
+                    r.past ? STORE_RECURRING_CARRIED : STORE_RECURRING_LATER, u->from,
+                    u->subscription_id, c->history_after, carry_event, &r) != STORE_OK)
+                return false;
+        }
     }
     return r.ok;
 }
@@ -1240,8 +1262,9 @@ static enum aggregation_status price_event(const struct usage_charge *c,
     return AGGREGATION_OK;
 }
 
+/* past: an earlier period's event that was there when the period began (carry_recurring) */
 static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
-                                     uint64_t sequence, bool bounded)
+                                     uint64_t sequence, bool bounded, bool past)
 {
     if (timestamp >= u->to)
         return AGGREGATION_OK; /* a later period's: counted when it comes */
@@ -1267,7 +1290,9 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
         if (s != AGGREGATION_OK)
             return s;
         save_state(u, state, carried);
-        s = earlier ? aggregation_add_carried(state, &ev) : aggregation_add(state, &ev);
+        s = !earlier ? aggregation_add(state, &ev)
+            : past   ? aggregation_carry_in(state, &ev)
+                     : aggregation_add_carried(state, &ev);
         if (opened && s != AGGREGATION_OK)
             close_last_group(c, b); /* a group holds at least an event it took */
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
@@ -1280,13 +1305,13 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence)
 {
-    return apply(u, e, timestamp, sequence, true);
+    return apply(u, e, timestamp, sequence, true, false);
 }
 
 enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
                                            tally_time timestamp, uint64_t sequence)
 {
-    return apply(u, e, timestamp, sequence, false);
+    return apply(u, e, timestamp, sequence, false, false);
 }
 
 /* ---- amounts ------------------------------------------------------------------------------ */

@@ -20,11 +20,13 @@
  * Recurring metrics are the exception: their value is every event since the first, as Lago's
  * recurring scope reads them (by external subscription id, so across plan changes). A build
  * therefore starts each recurring charge from the store's index of such events
- * (store_recurring_event_each): those timestamped before the period are carried into it
- * (aggregation_add_carried), and those of the period stored under an earlier subscription of
- * the same external id count in it. A late event of a recurring metric is carried into the
- * current period the same way when it arrives. A charge holding a carried value brings its
- * fee from the period's first debit on, even before any event of the period.
+ * (store_recurring_event_each): those timestamped and accepted before the period are carried
+ * into it as the past it starts with (aggregation_carry_in), then those of the period stored
+ * under an earlier subscription of the same external id and the late events accepted in the
+ * period count in it, in acceptance order (aggregation_add_carried for the late ones). A late event
+ * of a recurring metric is carried into the current period the same way when it arrives. A charge
+ * holding a carried value brings its fee from the period's first debit on, even before any event of
+ * the period.
  *
  * Threads: the engine's writer only.
  */

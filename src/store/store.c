@@ -472,9 +472,16 @@ static const char *const migrations[] = {
      * (engine/wallets.c, settle_tax); -1 for a debit written before taxes had an account (its
      * taxes went to revenue, and stay there) */
     "ALTER TABLE charge_debits ADD COLUMN posted_tax_cents INTEGER NOT NULL DEFAULT -1;",
+    /* 47: when each indexed recurring event was accepted (its created_at): a usage built from
+     * nothing carries those accepted before its period as the units it starts with, and those
+     * accepted in it (late events) as its own, which may raise a pay-in-advance peak
+     * (engine/usage.c, carry_recurring). date_recurring_events reads the stored ones' from
+     * their blocks. */
+    "ALTER TABLE recurring_events ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
+#define MIGRATION_RECURRING_ARRIVALS 47
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- connections and statements --------------------------------------------------------- */
@@ -1004,13 +1011,15 @@ static const char *const sql[STMT_COUNT] = {
         " ON CONFLICT (org_id) DO UPDATE SET stored = stored + excluded.stored",
     [STMT_RECURRING_EVENT_INSERT] =
         "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
-        " subscription_id, timestamp, properties, precise_total_amount_cents)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        " subscription_id, timestamp, properties, precise_total_amount_cents, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STMT_RECURRING_EVENT_IDS] =
-        "SELECT id, subscription_id, timestamp, properties, precise_total_amount_cents"
-        " FROM recurring_events"
-        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3"
-        " AND id > ?7 AND timestamp >= ?4 AND subscription_id != ?5"
+        "SELECT id, subscription_id, timestamp, properties, precise_total_amount_cents,"
+        " created_at FROM recurring_events"
+        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND code = ?3 AND id > ?7"
+        " AND (CASE ?8 WHEN 0 THEN timestamp < ?4 AND created_at < ?4"
+        " ELSE (timestamp >= ?4 AND subscription_id != ?5)"
+        " OR (timestamp < ?4 AND created_at >= ?4) END)"
         " AND (SELECT s.customer_id FROM subscriptions s WHERE s.id = subscription_id) = ?6"
         " ORDER BY id",
     [STMT_METRIC_FLOOR_RAISE] =
@@ -1776,6 +1785,62 @@ static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     return ok;
 }
 
+/* Migration 47's arrival times of the recurring events indexed before it, read from the blocks
+ * that hold the events (ids in a block are consecutive, and the index is read in id order, so
+ * each block is opened once), in its transaction. */
+static bool date_recurring_events(sqlite3 *db, char err[STORE_ERR_MAX])
+{
+    sqlite3_stmt *ids = NULL, *block = NULL, *keep = NULL;
+    bool ok =
+        sqlite3_exec(db,
+                     "CREATE TEMP TABLE recurring_arrivals (id INTEGER PRIMARY KEY,"
+                     " created_at INTEGER NOT NULL)",
+                     NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT DISTINCT id FROM recurring_events ORDER BY id", -1, &ids,
+                           NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db,
+                           "SELECT first_id, org_id, data FROM event_blocks WHERE first_id <= ?1"
+                           " ORDER BY first_id DESC LIMIT 1",
+                           -1, &block, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "INSERT INTO temp.recurring_arrivals VALUES (?1, ?2)", -1, &keep,
+                           NULL) == SQLITE_OK;
+    struct event_block_reader r = {0};
+    bool open = false; /* r reads the block in `block`'s current row */
+    int rc = SQLITE_DONE;
+    while (ok && (rc = sqlite3_step(ids)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(ids, 0);
+        if (!open || id < r.next_id || id >= r.next_id + (int64_t)r.left) {
+            sqlite3_reset(block);
+            sqlite3_bind_int64(block, 1, id);
+            open = sqlite3_step(block) == SQLITE_ROW && open_block(block, &r);
+            if (!open)
+                continue; /* no block holds it (never so): it keeps 0, accepted long ago */
+        }
+        struct store_event e;
+        bool found = false;
+        while (!found && event_block_next(&r, &e))
+            found = e.id == id;
+        if (!found)
+            continue;
+        sqlite3_bind_int64(keep, 1, id);
+        sqlite3_bind_int64(keep, 2, e.created_at);
+        ok = sqlite3_step(keep) == SQLITE_DONE;
+        sqlite3_reset(keep);
+    }
+    ok = ok && rc == SQLITE_DONE &&
+         sqlite3_exec(db,
+                      "UPDATE recurring_events SET created_at = a.created_at"
+                      " FROM temp.recurring_arrivals a WHERE a.id = recurring_events.id",
+                      NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        set_err(err, "dating recurring events", sqlite3_errmsg(db));
+    sqlite3_finalize(ids);
+    sqlite3_finalize(block);
+    sqlite3_finalize(keep);
+    sqlite3_exec(db, "DROP TABLE IF EXISTS temp.recurring_arrivals", NULL, NULL, NULL);
+    return ok;
+}
+
 /* found: the version the database had (0 for a new one), read before any migration. */
 static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ERR_MAX])
 {
@@ -1811,6 +1876,7 @@ static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ER
         if (!exec_script(db, migrations[v], err) ||
             (v + 1 == MIGRATION_EVENT_BLOCKS && !migrate_events_into_blocks(db, err)) ||
             (v + 1 == MIGRATION_EVENT_SUMMARIES && !summarize_event_blocks(db, err)) ||
+            (v + 1 == MIGRATION_RECURRING_ARRIVALS && !date_recurring_events(db, err)) ||
             !exec_script(db, bump, err) || !exec_script(db, "COMMIT", err)) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return false;
@@ -3184,13 +3250,15 @@ enum store_status store_recurring_event_note(struct store *st, const struct stor
     sqlite3_bind_int64(s, 6, e->timestamp);
     bind_text(s, 7, e->properties_json);
     bind_text(s, 8, e->precise_total_amount_cents);
+    sqlite3_bind_int64(s, 9, e->created_at);
     return step_done(s);
 }
 
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
-                                             int64_t customer_id, tally_time from,
-                                             int64_t except_subscription_id, int64_t after_id,
+                                             int64_t customer_id, enum store_recurring_part part,
+                                             tally_time from, int64_t except_subscription_id,
+                                             int64_t after_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx)
 {
@@ -3204,6 +3272,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
     sqlite3_bind_int64(s, 5, except_subscription_id);
     sqlite3_bind_int64(s, 6, customer_id);
     sqlite3_bind_int64(s, 7, after_id);
+    sqlite3_bind_int(s, 8, part == STORE_RECURRING_CARRIED ? 0 : 1);
     int rc = SQLITE_DONE;
     bool ok = true;
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -3216,6 +3285,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
             .timestamp = sqlite3_column_int64(s, 2),
             .properties_json = (const char *)sqlite3_column_text(s, 3),
             .precise_total_amount_cents = (const char *)sqlite3_column_text(s, 4),
+            .created_at = sqlite3_column_int64(s, 5),
         };
         ok = e.properties_json && fn(&e, ctx);
     }

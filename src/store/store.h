@@ -419,23 +419,33 @@ enum store_status store_events_insert(struct store *st, const struct store_event
 /*
  * Indexes a stored event of a recurring metric under its external subscription and code, with
  * what live usage reads of it (its org_id, external_subscription_id, code, id,
- * subscription_id, timestamp and properties_json are read). Writer only, inside its
- * transaction, in the command that stores the event.
+ * subscription_id, timestamp, properties_json, precise_total_amount_cents and created_at are
+ * read). Writer only, inside its transaction, in the command that stores the event.
  */
 enum store_status store_recurring_event_note(struct store *st, const struct store_event *e);
+/* The two parts of the index a usage of a period starting at `from` is built from. */
+enum store_recurring_part {
+    /* timestamped and accepted (created_at) before `from`: the past the period starts with */
+    STORE_RECURRING_CARRIED,
+    /* the rest it counts: timestamped at or after `from` and stored under another subscription
+     * than except_subscription_id (sent ahead before a plan change), and timestamped before
+     * `from` but accepted at or after it (late events, which came while the period ran) */
+    STORE_RECURRING_LATER,
+};
 /*
- * Every event indexed by store_recurring_event_note under that external subscription and
- * code, of a subscription of customer_id (another customer who took the external id over
- * inherits none of them), timestamped at or after `from` (INT64_MIN: all), stored under
- * another subscription than except_subscription_id (0: any) and after event after_id (0: any;
- * store_metric_history_floor), in acceptance order: id,
- * org_id, subscription_id, external_subscription_id, code, timestamp and properties_json are
- * filled (strings valid until fn returns). fn false stops with an error.
+ * The events indexed by store_recurring_event_note under that external subscription and code,
+ * of a subscription of customer_id (another customer who took the external id over inherits
+ * none of them), after event after_id (0: any; store_metric_history_floor), of one `part` (from
+ * INT64_MAX: the whole index, CARRIED), in acceptance order: id, org_id, subscription_id,
+ * external_subscription_id, code, timestamp, properties_json, precise_total_amount_cents and
+ * created_at are filled (strings valid until fn returns). fn false stops with an error. Events
+ * indexed before schema 47 have the created_at of their stored event.
  */
 enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id, const char *code,
-                                             int64_t customer_id, tally_time from,
-                                             int64_t except_subscription_id, int64_t after_id,
+                                             int64_t customer_id, enum store_recurring_part part,
+                                             tally_time from, int64_t except_subscription_id,
+                                             int64_t after_id,
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
 /*

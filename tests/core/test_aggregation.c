@@ -67,6 +67,11 @@ static void carried_ok(struct aggregation *a, struct aggregation_event e)
     expect_st(aggregation_add_carried(a, &e), AGGREGATION_OK);
 }
 
+static enum aggregation_status carry_in(struct aggregation *a, struct aggregation_event e)
+{
+    return aggregation_carry_in(a, &e);
+}
+
 /* ---- Prorated sums (Lago's PostgresStore#prorated_sum) ------------------------------------- */
 
 /* A prorated sum over April 2026 in `zone`, Lago's divisor 30. */
@@ -649,6 +654,81 @@ static void test_peak(void **state)
     expect_peak_units(&next, "7");
     aggregation_free(&a);
     aggregation_free(&next);
+}
+
+/*
+ * A state built from nothing takes the past it carries with aggregation_carry_in: its peak is
+ * then the units that past comes to, as carry-over starts it, and not the previous period's
+ * peak (an audit: a restart billed April on March's 10 GB and 5 seats for 2 GB and 1 seat).
+ * A late event after it still raises the peak in the order the events came; once the period
+ * took an event, carrying in is refused (it would lower a peak already billed).
+ */
+static void test_peak_carried_in(void **state)
+{
+    (void)state;
+    tally_time from = T("2026-04-01T00:00:00Z"), to = T("2026-05-01T00:00:00Z");
+    tally_time march = T("2026-03-10T12:00:00Z");
+    struct billable_metric m = metric(AGGREGATION_SUM, true);
+    struct aggregation a;
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    expect_st(carry_in(&a, EV(march, 1, "10")), AGGREGATION_OK);
+    expect_st(carry_in(&a, EV(march, 2, "-8")), AGGREGATION_OK);
+    expect_units(&a, "2");
+    expect_peak_units(&a, "2"); /* not March's 10 */
+    expect_st(carry_in(&a, EV(from, 3, "1")), AGGREGATION_ERR_OUT_OF_PERIOD);
+    carried_ok(&a, EV(march, 4, "10")); /* late: 12 */
+    carried_ok(&a, EV(march, 5, "-10"));
+    expect_units(&a, "2");
+    expect_peak_units(&a, "12");
+    expect_st(carry_in(&a, EV(march, 6, "1")), AGGREGATION_ERR_INVALID);
+    expect_units(&a, "2");
+    aggregation_free(&a);
+
+    /* a carried past below 0 starts the peak at 0; a period's event then refuses carrying in */
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    expect_st(carry_in(&a, EV(march, 1, "-3")), AGGREGATION_OK);
+    expect_peak_units(&a, "0");
+    add_ok(&a, EV(from, 2, "4"));
+    expect_peak_units(&a, "1");
+    expect_st(carry_in(&a, EV(march, 3, "5")), AGGREGATION_ERR_INVALID);
+    aggregation_free(&a);
+
+    /* a unique count: five seats added, four removed, one carried */
+    m = metric(AGGREGATION_UNIQUE_COUNT, true);
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    const char *seats[] = {"a", "b", "c", "d", "e"};
+    uint64_t seq = 1;
+    for (size_t i = 0; i < 5; i++)
+        expect_st(carry_in(&a, EVU(march, seq++, seats[i], "add")), AGGREGATION_OK);
+    for (size_t i = 1; i < 5; i++)
+        expect_st(carry_in(&a, EVU(march, seq++, seats[i], "remove")), AGGREGATION_OK);
+    expect_units(&a, "1");
+    expect_peak_units(&a, "1");
+    add_ok(&a, EVU(from, seq++, "f", "add"));
+    expect_peak_units(&a, "2");
+    aggregation_free(&a);
+
+    /* the same events carried over from the period before give the same state and peak */
+    struct aggregation prev, next;
+    expect_st(aggregation_init(&prev, &m, T("2026-03-01T00:00:00Z"), from), AGGREGATION_OK);
+    seq = 1;
+    for (size_t i = 0; i < 5; i++)
+        add_ok(&prev, EVU(march, seq++, seats[i], "add"));
+    for (size_t i = 1; i < 5; i++)
+        add_ok(&prev, EVU(march, seq++, seats[i], "remove"));
+    expect_peak_units(&prev, "5");
+    expect_st(aggregation_init(&next, &m, from, to), AGGREGATION_OK);
+    expect_st(aggregation_carry_over(&prev, &next), AGGREGATION_OK);
+    expect_units(&next, "1");
+    expect_peak_units(&next, "1");
+    aggregation_free(&prev);
+    aggregation_free(&next);
+
+    /* refused on a state that does not recur */
+    m = metric(AGGREGATION_SUM, false);
+    expect_st(aggregation_init(&a, &m, from, to), AGGREGATION_OK);
+    expect_st(carry_in(&a, EV(march, 1, "1")), AGGREGATION_ERR_INVALID);
+    aggregation_free(&a);
 }
 
 static void test_sum_lago(void **state)
@@ -2229,6 +2309,7 @@ int main(void)
         cmocka_unit_test(test_count_lago),
         cmocka_unit_test(test_sum_lago),
         cmocka_unit_test(test_peak),
+        cmocka_unit_test(test_peak_carried_in),
         cmocka_unit_test(test_sum_numeric_rule),
         cmocka_unit_test(test_sum_limits),
         cmocka_unit_test(test_prorated_sum_walk),

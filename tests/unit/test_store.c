@@ -42,7 +42,8 @@ static void remove_dir(char *dir)
     "DROP TABLE metric_history_floors;"                                                            \
     "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"                                     \
     "DROP INDEX subscriptions_by_subscription_at;"                                                 \
-    "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
+    "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"                                      \
+    "ALTER TABLE recurring_events DROP COLUMN created_at;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -407,8 +408,9 @@ static size_t recurring_ids_of(struct store *st, int64_t org, const char *sub, c
                                int64_t customer, struct id_list *l)
 {
     *l = (struct id_list){0};
-    assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, customer, INT64_MIN,
-                                                0, 0, collect_id, l),
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, sub, code, customer,
+                                                STORE_RECURRING_CARRIED, INT64_MAX, 0, 0,
+                                                collect_id, l),
                      STORE_OK);
     return l->count;
 }
@@ -526,18 +528,96 @@ static void recurring_events_by_subscription_and_code(void **state)
     assert_int_equal(recurring_ids(st, org, "a", "calls", &l), 0);
     /* what a usage reads comes from the index alone, as the event was stored */
     assert_int_equal(store_recurring_event_each(store_conn(st), org, "b", "seats",
-                                                RECURRING_CUSTOMER, INT64_MIN, 0, 0,
-                                                check_recurring_row, &rows[3]),
+                                                RECURRING_CUSTOMER, STORE_RECURRING_CARRIED,
+                                                INT64_MAX, 0, 0, check_recurring_row, &rows[3]),
                      STORE_OK);
     /* after a deleted metric's last event: only the later ones */
     l = (struct id_list){0};
     assert_int_equal(store_recurring_event_each(store_conn(st), org, "a", "seats",
-                                                RECURRING_CUSTOMER, INT64_MIN, 0, 3, collect_id,
-                                                &l),
+                                                RECURRING_CUSTOMER, STORE_RECURRING_CARRIED,
+                                                INT64_MAX, 0, 3, collect_id, &l),
                      STORE_OK);
     assert_int_equal(l.count, 1);
     assert_int_equal(l.ids[0], 5);
     store_close(st);
+    remove_dir(dir);
+}
+
+/* The ids of one part of the index (subscription 10's usage of a period starting at `from`). */
+static size_t recurring_part(struct store *st, int64_t org, enum store_recurring_part part,
+                             tally_time from, struct id_list *l)
+{
+    *l = (struct id_list){0};
+    assert_int_equal(store_recurring_event_each(store_conn(st), org, "a", "seats",
+                                                RECURRING_CUSTOMER, part, from, 10, 0, collect_id,
+                                                l),
+                     STORE_OK);
+    return l->count;
+}
+
+/*
+ * The two parts a usage of a period starting at `from` is built from: the past accepted before
+ * it, then what came in it (the period's events of another subscription, and late events
+ * accepted in it); a store indexed before schema 47 has its events' acceptance read back from
+ * their blocks.
+ */
+static void recurring_events_by_arrival(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(id) AS (SELECT 10 UNION ALL SELECT id + 1 FROM n WHERE id < 11)"
+             " INSERT INTO subscriptions(id, org_id, customer_id, lago_id, external_id,"
+             " plan_lago_id, plan_code, billing_time, subscription_at, started_at, created_at,"
+             " updated_at) SELECT id, %lld, %d, 's' || id, 'a', 'p', 'p', 0, 0, 0, 0, 0 FROM n;",
+             (long long)org, RECURRING_CUSTOMER);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    assert_non_null(st);
+    /* the period starts at 5000: (subscription, timestamp, accepted) */
+    const int64_t sub[6] = {11, 11, 10, 11, 11, 10};
+    const tally_time ts[6] = {4000, 4500, 5100, 5200, 4600, 4700};
+    const tally_time at[6] = {4000, 4600, 5100, 4900, 5300, 5400};
+    struct store_event rows[6];
+    for (int i = 0; i < 6; i++)
+        rows[i] = (struct store_event){.id = i + 1,
+                                       .org_id = org,
+                                       .subscription_id = sub[i],
+                                       .transaction_id = "t",
+                                       .external_subscription_id = "a",
+                                       .code = "seats",
+                                       .timestamp = ts[i],
+                                       .properties_json = "{}",
+                                       .created_at = at[i]};
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_events_insert(st, rows, 6), STORE_OK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(store_recurring_event_note(st, &rows[i]), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    for (int round = 0; round < 2; round++) {
+        struct id_list l;
+        assert_int_equal(recurring_part(st, org, STORE_RECURRING_CARRIED, 5000, &l), 2);
+        assert_true(l.ids[0] == 1 && l.ids[1] == 2);
+        /* 3 is subscription 10's own event of the period: its reference, not read here */
+        assert_int_equal(recurring_part(st, org, STORE_RECURRING_LATER, 5000, &l), 3);
+        assert_true(l.ids[0] == 4 && l.ids[1] == 5 && l.ids[2] == 6);
+        store_close(st);
+        /* as a store indexed before 47 left them: the acceptance comes from the blocks */
+        raw_exec(dir, "ALTER TABLE recurring_events DROP COLUMN created_at;"
+                      "PRAGMA user_version = 46;");
+        st = store_open(dir, err);
+        assert_non_null(st);
+    }
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(id || ':' || created_at, ' ') FROM"
+                      " (SELECT * FROM recurring_events ORDER BY id)",
+                      "1:4000 2:4600 3:5100 4:4900 5:5300 6:5400");
     remove_dir(dir);
 }
 
@@ -610,7 +690,6 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
     char sql[2048];
     snprintf(sql, sizeof sql,
              "DROP TABLE event_counts; DROP TABLE event_blocks; DROP TABLE event_block_summaries;"
-             " DROP TABLE recurring_events;"
              " ALTER TABLE wallets DROP COLUMN last_interval_paid_grant_id;"
              " DROP INDEX IF EXISTS authorizations_open_by_subscription;"
              " ALTER TABLE invoices DROP COLUMN net_payment_term;"
@@ -618,7 +697,7 @@ static void events_stored_a_row_each_move_into_blocks(void **state)
              " ALTER TABLE authorizations DROP COLUMN precise_total_amount_cents;"
              " ALTER TABLE wallets DROP COLUMN rule_unfired;"
              " ALTER TABLE wallets DROP COLUMN rollover_room_cents; DROP TABLE grant_holds; DROP "
-             "TABLE period_settlements;" UNDO_37_ON
+             "TABLE period_settlements;" UNDO_37_ON "DROP TABLE recurring_events;"
              "CREATE TABLE events (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL,"
              " subscription_id INTEGER NOT NULL, transaction_id TEXT NOT NULL,"
              " external_subscription_id TEXT NOT NULL, code TEXT NOT NULL,"
@@ -852,6 +931,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         "ALTER TABLE metric_history_floors DROP COLUMN deleted_count;"
         "DROP INDEX subscriptions_by_subscription_at;"
         "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
+        "ALTER TABLE recurring_events DROP COLUMN created_at;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -896,6 +976,7 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              "{\"to\":[\"invalid_date\"]}}', 0),"
              " (%lld, 'conflict', x'00', 409, '{\"status\":409}', 0);"
              "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
+             "ALTER TABLE recurring_events DROP COLUMN created_at;"
              "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
@@ -1091,6 +1172,7 @@ int main(void)
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
         cmocka_unit_test(event_pages_are_the_filter_of_every_event),
         cmocka_unit_test(recurring_events_by_subscription_and_code),
+        cmocka_unit_test(recurring_events_by_arrival),
         cmocka_unit_test(metric_history_floors),
         cmocka_unit_test(events_by_id_across_blocks),
     };
