@@ -360,9 +360,10 @@ struct command {
      * plan_overrides), which re-prices its live usage as a plan edit does. */
     bool replanned;
     /* COMMAND_CATALOG_PUT of a plan whose price changed: the subscriptions the downgrades it
-     * decided again (engine: recheck_downgrades) moved, whose usage is rebuilt as after the
-     * subscription commands that move them alike; and of those, the ones its upgrades started,
-     * settled at once as a new subscription is (in `arena`). */
+     * decided again (engine: recheck_downgrades) moved, and COMMAND_CATALOG_DELETE of a plan:
+     * those it ended (engine: end_plan_subscriptions), whose usage is rebuilt as after the
+     * subscription commands that move them alike; and of the former, the ones its upgrades
+     * started, settled at once as a new subscription is (in `arena`). */
     const int64_t *moved_subscription_ids;
     size_t moved_subscription_count;
     const int64_t *started_subscription_ids;

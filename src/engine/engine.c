@@ -223,6 +223,8 @@ static enum command_result give_back_repriced(struct engine *e, struct command *
                                               int64_t customer_id);
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 static enum command_result not_found(struct command *cmd, const char *code);
+static enum command_result end_plan_subscriptions(struct engine *e, struct command *cmd,
+                                                  const struct catalog_item *plan);
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
                                     const char *code, const char *replacement);
 static enum command_result align_scheduled(struct engine *e, struct command *cmd,
@@ -1070,16 +1072,10 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
                           cmd->as.catalog_delete.code, it, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
-    if (it->kind == CATALOG_PLAN) {
-        /* A plan goes only once nobody is subscribed to it: terminate those first. */
-        int64_t live;
-        if (store_plan_live_subscriptions(store_conn(e->store), cmd->org_id, it->lago_id, cmd->now,
-                                          &live) != STORE_OK)
-            return COMMAND_STORE_FAILED;
-        if (live > 0)
-            return invalid(cmd, "plan", "plan_has_subscriptions");
-    }
-    enum command_result r = delete_cascade(e, cmd, it);
+    enum command_result r =
+        it->kind == CATALOG_PLAN ? end_plan_subscriptions(e, cmd, it) : COMMAND_OK;
+    if (r == COMMAND_OK)
+        r = delete_cascade(e, cmd, it);
     if (r != COMMAND_OK)
         return r;
     return store_catalog_delete(e->store, it->id, cmd->now) == STORE_OK ? COMMAND_OK
@@ -2262,6 +2258,66 @@ static enum command_result apply_customer_delete(struct engine *e, struct comman
         return r;
     return store_customer_delete(e->store, c->id, cmd->now) == STORE_OK ? COMMAND_OK
                                                                         : COMMAND_STORE_FAILED;
+}
+
+/* ---- deleting a plan ----------------------------------------------------------------- */
+
+/*
+ * Before a plan is deleted, its live subscriptions end, as Lago's Plans::DestroyJob has
+ * Plans::DestroyService do for the plan and for each of its overridden children (here the
+ * subscriptions on a plan of their own made from it: plan_overrides): the active ones are
+ * terminated and the pending ones canceled, each as DELETE /subscriptions/{external_id} ends
+ * it (end_subscription: open holds released and voided, a downgrade scheduled on it canceled,
+ * its wallets given back what its usage no longer brings); a downgrade scheduled to the plan is
+ * canceled as DELETE ?status=pending cancels it, and the subscription it was to replace goes
+ * on. The subscriptions moved are the command's (moved_subscription_ids), whose usage
+ * refresh_usage rebuilds as after those commands.
+ */
+static enum command_result end_plan_subscriptions(struct engine *e, struct command *cmd,
+                                                  const struct catalog_item *plan)
+{
+    struct store_subscription *rows;
+    size_t count;
+    if (store_plan_live_subscription_rows(store_conn(e->store), cmd->org_id, plan->lago_id,
+                                          cmd->now, &rows, &count, cmd->arena) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (count == 0)
+        return COMMAND_OK;
+    int64_t *moved = arena_alloc(cmd->arena, 2 * count * sizeof *moved); /* each moves two */
+    if (!moved)
+        return COMMAND_STORE_FAILED;
+    size_t moved_count = 0;
+    enum command_result r = COMMAND_OK;
+    for (size_t i = 0; r == COMMAND_OK && i < count; i++) {
+        struct store_subscription cur, prev; /* as it is now: one before may have ended it */
+        if (store_subscription_get(store_conn(e->store), cmd->org_id, rows[i].sub.id, &cur,
+                                   cmd->arena) != STORE_OK)
+            return COMMAND_STORE_FAILED;
+        struct subscription *sub = &cur.sub;
+        if (!subscription_is_live(sub, cmd->now))
+            continue;
+        bool downgrade = false;
+        if (subscription_status_at(sub, cmd->now) == SUBSCRIPTION_PENDING && sub->previous_id) {
+            if (store_subscription_get(store_conn(e->store), cmd->org_id, sub->previous_id, &prev,
+                                       cmd->arena) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+            downgrade = prev.sub.next_id == sub->id &&
+                        subscription_status_at(&prev.sub, cmd->now) == SUBSCRIPTION_ACTIVE;
+        }
+        if (downgrade) {
+            r = unschedule_downgrade(e, cmd, &prev.sub, sub);
+            moved[moved_count++] = prev.sub.id;
+        } else {
+            r = end_subscription(e, cmd, sub);
+            if (sub->next_id)
+                moved[moved_count++] = sub->next_id;
+        }
+        moved[moved_count++] = sub->id;
+    }
+    sub_cache_invalidate(&e->subscriptions); /* it may hold rows as they were */
+    cmd->moved_subscription_ids = moved;
+    cmd->moved_subscription_count = moved_count;
+    return r;
 }
 
 /* ---- events ------------------------------------------------------------------------- */

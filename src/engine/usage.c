@@ -927,9 +927,12 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->customer_id = row->sub.customer_id;
     u->successor_id = row->sub.next_id;
     u->external_id = arena_strndup(b.a, row->sub.external_id, strlen(row->sub.external_id));
+    /* a deleted plan too, as it was when deleted: the subscriptions its deletion ended keep
+     * their usage in the book, and their late events, as any terminated subscription's; a
+     * build that failed for them had the deletion's re-pricing leave the book incomplete */
     const char *body = row->sub.plan_body;
-    if (!body && store_catalog_get_by_lago_id(store_conn(st), b.org_id, CATALOG_PLAN,
-                                              row->sub.plan_lago_id, &item, b.a) == STORE_OK)
+    if (!body && store_catalog_get_any_by_lago_id(store_conn(st), b.org_id, CATALOG_PLAN,
+                                                  row->sub.plan_lago_id, &item, b.a) == STORE_OK)
         body = item.body;
     const char *tz = row->customer_timezone ? row->customer_timezone : "UTC";
     const struct tz_zone *zone = tzdb ? tzdb_get(tzdb, tz, strlen(tz)) : NULL;

@@ -528,6 +528,7 @@ enum stmt_id {
     STMT_SUBSCRIPTION_LISTED,
     STMT_SUBSCRIPTION_CUSTOMER_LIVE,
     STMT_PLAN_LIVE_SUBSCRIPTIONS,
+    STMT_PLAN_LIVE_SUBSCRIPTION_ROWS,
     STMT_PLAN_ATTACHED,
     STMT_PLAN_SCHEDULED_CHANGES,
     STMT_METRIC_IN_PLANS,
@@ -1047,6 +1048,12 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_PLAN_LIVE_SUBSCRIPTIONS] =
         "SELECT COUNT(*) FROM subscriptions s WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
         " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0",
+    /* the same subscriptions, those on a plan of their own made from it included */
+    [STMT_PLAN_LIVE_SUBSCRIPTION_ROWS] =
+        "SELECT " SUBSCRIPTION_COLUMNS
+        " FROM subscriptions s JOIN customers c ON c.id = s.customer_id"
+        " WHERE s.org_id = ?1 AND s.plan_lago_id = ?3"
+        " AND ((1 << " SUBSCRIPTION_STATUS_AT ") & 3) != 0 ORDER BY s.id",
     /* on the plan itself (no plan of their own): downgrades scheduled to it (pending, with a
      * previous subscription) and active subscriptions with one scheduled from it */
     [STMT_PLAN_SCHEDULED_CHANGES] =
@@ -3105,6 +3112,20 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return r;
+}
+
+enum store_status store_plan_live_subscription_rows(struct store_conn *c, int64_t org_id,
+                                                    const char *plan_lago_id, tally_time now,
+                                                    struct store_subscription **out, size_t *count,
+                                                    struct arena *a)
+{
+    sqlite3_stmt *s = stmt(c, STMT_PLAN_LIVE_SUBSCRIPTION_ROWS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
+    bind_text(s, 3, plan_lago_id);
+    return collect_rows(s, sizeof **out, read_subscription_row, (void **)out, count, a);
 }
 
 enum store_status store_plan_attached(struct store_conn *c, int64_t org_id,

@@ -325,10 +325,16 @@ enum store_status store_customer_set_tax_codes(struct store *st, int64_t custome
 /* Replaces a subscription's own plan; updated_at must move (it tells versions apart). */
 enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,
                                                    const char *plan_body, tally_time updated_at);
-/* How many subscriptions to a plan are pending or active at `now`. */
+/* How many subscriptions to a plan are pending or active at `now`, those on a plan of their
+ * own made from it (plan_overrides) included. */
 enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t org_id,
                                                 const char *plan_lago_id, tally_time now,
                                                 int64_t *count);
+/* Those subscriptions themselves, in `a`, oldest first (by id). */
+enum store_status store_plan_live_subscription_rows(struct store_conn *c, int64_t org_id,
+                                                    const char *plan_lago_id, tally_time now,
+                                                    struct store_subscription **out, size_t *count,
+                                                    struct arena *a);
 /* Whether any subscription, of any status, is on the plan itself (not on a plan of its own:
  * plan_overrides): Lago's Plan#attached_to_subscriptions?, which keeps a plan's trial. Once
  * true it stays so (subscriptions are never removed). */
