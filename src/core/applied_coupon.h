@@ -34,7 +34,8 @@ struct applied_coupon {
     int64_t frequency_duration;           /* recurring only: periods */
     int64_t frequency_duration_remaining; /* recurring only */
     bool has_expiration_at;
-    tally_time expiration_at; /* the coupon's, copied when applied */
+    tally_time expiration_at; /* the coupon's: read as it is now, the copy made when applied
+                               * answered only if the coupon could not be found */
     bool has_terminated_at;
     tally_time terminated_at;
     tally_time created_at;

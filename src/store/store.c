@@ -714,15 +714,17 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
                "SUBSCRIPTION_FILTER reads own_plan as 1 none, 2 some");
 
 /* Column order of every applied coupon SELECT; read_applied_coupon depends on it. The
- * coupon's code and name are its own as they are now (found by id, deleted or not), as Lago's
- * serializer reads them through the coupon, so that they follow a rename; the copies made
- * when it was applied are only a fallback. Its terms stay as applied. */
+ * coupon's code, name and expiration_at are its own as they are now (found by id, deleted or
+ * not), as Lago's serializer reads them through the coupon, so that they follow a rename or a
+ * new expiry; the copies made when it was applied are only a fallback. Its terms stay as
+ * applied. */
 #define APPLIED_COUPON_COLUMNS                                                                     \
     "a.id, a.org_id, a.customer_id, a.lago_id, a.coupon_lago_id,"                                  \
     " COALESCE(k.code, a.coupon_code), COALESCE(json_extract(k.body, '$.name'), a.coupon_name),"   \
     " a.coupon_type, a.amount_cents, a.amount_cents_remaining, a.amount_currency,"                 \
     " a.percentage_rate, a.frequency, a.frequency_duration, a.frequency_duration_remaining,"       \
-    " a.expiration_at, a.terminated_at, a.created_at, c.lago_id, c.external_id"
+    " a.expiration_at, a.terminated_at, a.created_at, c.lago_id, c.external_id,"                   \
+    " k.id IS NOT NULL, json_extract(k.body, '$.expiration_at')"
 #define APPLIED_COUPON_FROM                                                                        \
     " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"                             \
     " LEFT JOIN catalog_items k ON k.org_id = a.org_id AND k.kind = 5"                             \
@@ -2882,7 +2884,13 @@ static bool read_applied_coupon(sqlite3_stmt *s, struct store_applied_coupon *ou
     c->frequency = (enum coupon_frequency)sqlite3_column_int(s, 12);
     c->frequency_duration = sqlite3_column_int64(s, 13);
     c->frequency_duration_remaining = sqlite3_column_int64(s, 14);
-    c->has_expiration_at = column_instant(s, 15, &c->expiration_at);
+    if (sqlite3_column_int(s, 20)) {
+        /* the coupon's body writes its expiry as ISO 8601 (api/coupons.c), or null */
+        const char *at = (const char *)sqlite3_column_text(s, 21);
+        c->has_expiration_at = at && timestamp_parse_iso8601(at, strlen(at), &c->expiration_at);
+    } else {
+        c->has_expiration_at = column_instant(s, 15, &c->expiration_at);
+    }
     c->has_terminated_at = column_instant(s, 16, &c->terminated_at);
     c->created_at = sqlite3_column_int64(s, 17);
     snprintf(out->customer_lago_id, sizeof out->customer_lago_id, "%s",

@@ -358,3 +358,28 @@ test('an applied coupon answers its coupon\'s current name and is found under it
   assert.deepEqual(await seen('coupon_code[]=ren_k'), now);
   assert.deepEqual(await seen('coupon_code[]=ren_k2'), []);
 });
+
+// Lago's applied coupon answers its coupon's expiration_at as it is now (the serializer reads it
+// through the coupon): it is not one of the terms copied when applied. Found by an audit: a copy
+// made when applied kept answering null after the coupon was given an expiry, even once the
+// coupon had expired.
+test('an applied coupon answers its coupon\'s current expiration_at', async () => {
+  const coupon = { code: 'exp_live', name: 'Live expiry', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', expiration: 'no_expiration' };
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'exp_cust' } });
+  const applied = (await apply({ external_customer_id: 'exp_cust', coupon_code: 'exp_live' })).body.applied_coupon;
+  assert.equal(applied.expiration_at, null);
+  const at = '2026-03-01T00:00:00Z';
+  const r = await call('PUT', '/api/v1/coupons/exp_live', { coupon: { expiration: 'time_limit', expiration_at: at } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const seen = async () => (await call('GET', '/api/v1/customers/exp_cust/applied_coupons')).body.applied_coupons.map((a) => a.expiration_at);
+  assert.deepEqual(await seen(), [at]);
+  assert.deepEqual((await call('GET', '/api/v1/applied_coupons?coupon_code[]=exp_live')).body.applied_coupons.map((a) => a.expiration_at), [at]);
+  // and after the coupon expired and ended, still the coupon's
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-02T00:00:00Z' } });
+  assert.equal((await call('GET', '/api/v1/coupons/exp_live')).body.coupon.terminated_at, at);
+  assert.deepEqual(await seen(), [at]);
+  // the DELETE answer reads it too
+  const done = await call('DELETE', `/api/v1/customers/exp_cust/applied_coupons/${applied.lago_id}`);
+  assert.equal(done.body.applied_coupon.expiration_at, at);
+});
