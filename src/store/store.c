@@ -730,9 +730,11 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " LEFT JOIN catalog_items k ON k.org_id = a.org_id AND k.kind = 5"                             \
     "      AND k.lago_id = a.coupon_lago_id"
 _Static_assert(CATALOG_COUPON == 5, "APPLIED_COUPON_FROM names coupons as catalog kind 5");
+/* Lists leave out deleted customers' applications (terminated with them), as Lago's
+ * AppliedCouponsQuery, whose base scope joins live customers only; one is still read by id. */
 #define APPLIED_COUPON_FILTER                                                                      \
     APPLIED_COUPON_FROM                                                                            \
-    " WHERE a.org_id = ?1 AND (?2 = 0 OR a.customer_id = ?2)"                                      \
+    " WHERE a.org_id = ?1 AND c.deleted_at IS NULL AND (?2 = 0 OR a.customer_id = ?2)"             \
     " AND (?3 = 0 OR (?3 = 1 AND a.terminated_at IS NULL)"                                         \
     "      OR (?3 = 2 AND a.terminated_at IS NOT NULL))"                                           \
     " AND (?4 IS NULL OR k.code IN (SELECT value FROM json_each(?4)))"

@@ -383,3 +383,29 @@ test('an applied coupon answers its coupon\'s current expiration_at', async () =
   const done = await call('DELETE', `/api/v1/customers/exp_cust/applied_coupons/${applied.lago_id}`);
   assert.equal(done.body.applied_coupon.expiration_at, at);
 });
+
+// Lago's AppliedCouponsQuery lists the applied coupons of customers not deleted only (its base
+// scope joins customers with deleted_at nil), under every filter and in meta.total_count. Found
+// by an audit: a deleted customer's terminated applications were listed and counted.
+test('GET /applied_coupons leaves out the applied coupons of deleted customers', async () => {
+  const coupon = { code: 'del_c', name: 'Del', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', expiration: 'no_expiration' };
+  assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
+  for (const external_id of ['del_gone', 'del_live']) {
+    await call('POST', '/api/v1/customers', { customer: { external_id } });
+    assert.equal((await apply({ external_customer_id: external_id, coupon_code: 'del_c' })).status, 200);
+  }
+  const customers = (q) => call('GET', `/api/v1/applied_coupons?${q}`).then((r) => [r.body.applied_coupons.map((a) => a.external_customer_id), r.body.meta.total_count]);
+  assert.deepEqual(await customers('coupon_code[]=del_c'), [['del_live', 'del_gone'], 2]);
+  const all = (await customers('per_page=1000'))[1];
+  const terminated = (await customers('per_page=1000&status=terminated'))[1];
+  assert.equal((await call('DELETE', '/api/v1/customers/del_gone')).status, 200);
+  assert.deepEqual(await customers('coupon_code[]=del_c'), [['del_live'], 1]);
+  assert.deepEqual(await customers('coupon_code[]=del_c&status=terminated'), [[], 0]);
+  assert.equal((await customers('per_page=1000'))[1], all - 1);
+  assert.equal((await customers('per_page=1000&status=terminated'))[1], terminated);
+  assert.deepEqual(await customers('external_customer_id=del_gone'), [[], 0]);
+  // a customer made again with the external id lists its own only
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'del_gone' } });
+  assert.deepEqual(await customers('external_customer_id=del_gone'), [[], 0]);
+  assert.deepEqual((await call('GET', '/api/v1/customers/del_gone/applied_coupons')).body.meta.total_count, 0);
+});
