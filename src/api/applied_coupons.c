@@ -178,13 +178,23 @@ void applied_coupons_create(struct request *req)
         api_error_validation(req, err.field, err.code);
         goto done;
     }
+    /* the customer before the coupon, as Lago's AppliedCoupons::CreateService (the writer
+     * looks again: either may change meanwhile) */
     struct store_reader *r = api_reader_acquire(req->api);
+    struct customer customer;
     struct catalog_item coupon;
-    enum store_status s = store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_COUPON, code,
-                                            &coupon, &req->arena);
+    const char *missing = "customer_not_found";
+    enum store_status s = store_customer_get(store_reader_conn(r), req->org_id,
+                                             cmd->as.applied_coupon_create.external_customer_id,
+                                             &customer, &req->arena);
+    if (s == STORE_OK) {
+        missing = "coupon_not_found";
+        s = store_catalog_get(store_reader_conn(r), req->org_id, CATALOG_COUPON, code, &coupon,
+                              &req->arena);
+    }
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        s == STORE_NOT_FOUND ? api_error_not_found(req, "coupon_not_found")
+        s == STORE_NOT_FOUND ? api_error_not_found(req, missing)
                              : api_error(req, 500, "store_failed", NULL);
         goto done;
     }

@@ -72,7 +72,7 @@ bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum c
         err->code = "too_many_items";
         return false;
     }
-    def->refs[def->ref_count++] = (struct catalog_ref){kind, code, lago_id};
+    def->refs[def->ref_count++] = (struct catalog_ref){kind, code, lago_id, NULL};
     return true;
 }
 
@@ -212,6 +212,7 @@ static void submit_put(struct request *req, const struct catalog_definition *def
         def->has_expiration_at && !(existing && keeps_expiration(existing, def->expiration_at));
     cmd->as.catalog_put.expiration_at = def->expiration_at;
     cmd->as.catalog_put.terms_kept = terms_kept;
+    cmd->as.catalog_put.not_allowed_code = def->not_allowed_code;
     api_submit(req, cmd);
 }
 

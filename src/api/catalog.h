@@ -37,6 +37,8 @@ struct catalog_definition {
     size_t ref_count;
     bool has_expiration_at; /* a coupon's: the writer refuses to create one already expired */
     tally_time expiration_at;
+    /* a static code the writer refuses the definition with (405) once its refs exist */
+    const char *not_allowed_code;
 };
 
 struct catalog_resource {

@@ -15,25 +15,41 @@ static bool one_of(const char *s, const char *a, const char *b, const char *c)
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
 }
 
-/* plan_codes or billable_metric_codes: each must exist; written canonically. */
+/*
+ * plan_codes or billable_metric_codes: each must exist (404 `missing`, Lago's plural code);
+ * written canonically. As Lago's coupon services read them (`.compact.uniq`), a null in the list
+ * is dropped and a code named twice is kept once.
+ */
 static bool parse_limits(struct request *req, struct json_object *obj, const char *key,
-                         enum catalog_kind kind, struct jsonw *w, struct catalog_definition *def,
-                         bool *limited, struct json_in_error *err)
+                         enum catalog_kind kind, const char *missing, struct jsonw *w,
+                         struct catalog_definition *def, bool *limited, struct json_in_error *err)
 {
+    struct json_object *list = NULL;
+    if (json_object_object_get_ex(obj, key, &list) && json_object_is_type(list, json_type_array))
+        for (size_t i = json_object_array_length(list); i-- > 0;)
+            if (!json_object_array_get_idx(list, i))
+                json_object_array_del_idx(list, i, 1);
     const char **codes = NULL;
-    size_t n = 0;
+    size_t n = 0, distinct = 0;
     if (json_in_string_array(obj, key, CATALOG_REFS_MAX, CATALOG_CODE_MAX, &req->arena, &codes, &n,
                              err) == JSON_IN_INVALID)
         return false;
     jsonw_key(w, key);
     jsonw_array_begin(w);
     for (size_t i = 0; i < n; i++) {
+        bool repeated = false;
+        for (size_t j = 0; j < i && !repeated; j++)
+            repeated = strcmp(codes[i], codes[j]) == 0;
+        if (repeated)
+            continue;
+        distinct++;
         jsonw_cstr(w, codes[i]);
         if (!catalog_add_ref(req, def, kind, codes[i], NULL, err))
             return false;
+        def->refs[def->ref_count - 1].not_found = missing;
     }
     jsonw_array_end(w);
-    *limited = n > 0;
+    *limited = distinct > 0;
     return true;
 }
 
@@ -150,18 +166,20 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
             ok = json_in_refuse(err, "applies_to", "invalid_type");
     }
     ok = ok && parse_discount(req, obj, type, &w, err) && parse_terms(req, obj, &w, out, err) &&
-         parse_limits(req, limits, "plan_codes", CATALOG_PLAN, &w, out, &limited_plans, err) &&
-         parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC, &w, out,
-                      &limited_metrics, err);
+         parse_limits(req, limits, "plan_codes", CATALOG_PLAN, "plans_not_found", &w, out,
+                      &limited_plans, err) &&
+         parse_limits(req, limits, "billable_metric_codes", CATALOG_BILLABLE_METRIC,
+                      "billable_metrics_not_found", &w, out, &limited_metrics, err);
     /* An update keeps a coupon whose every target was deleted limited to none (merge_coupon
      * leaves only the stored flags in obj); a client's flags are answers, never read. */
     if (ok && strcmp(req->method, "PUT") == 0 && !limited_plans && !limited_metrics)
         ok =
             json_in_bool(obj, "limited_plans", &limited_plans, err) != JSON_IN_INVALID &&
             json_in_bool(obj, "limited_billable_metrics", &limited_metrics, err) != JSON_IN_INVALID;
-    /* Lago limits a coupon to plans or to metrics, not both. */
+    /* Lago limits a coupon to plans or to metrics, not both: 405, once the codes are found to
+     * exist (Coupons::CreateService checks them first), so the writer refuses it */
     if (ok && limited_plans && limited_metrics)
-        ok = json_in_refuse(err, "coupon", "only_one_limitation_type_per_coupon");
+        out->not_allowed_code = "only_one_limitation_type_per_coupon_allowed";
     jsonw_kv_bool(&w, "limited_plans", limited_plans);
     jsonw_kv_bool(&w, "limited_billable_metrics", limited_metrics);
     jsonw_object_end(&w);

@@ -168,7 +168,10 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
     case COMMAND_REF_NOT_FOUND:
         cmd->http_status = 404;
         api_error_render(&cmd->response, 404, "Not Found",
-                         catalog_kind_not_found_code(cmd->missing_ref->kind), NULL);
+                         cmd->missing_ref->not_found
+                             ? cmd->missing_ref->not_found
+                             : catalog_kind_not_found_code(cmd->missing_ref->kind),
+                         NULL);
         return true;
     case COMMAND_IDEMPOTENT_CONFLICT:
         cmd->http_status = 409;

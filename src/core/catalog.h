@@ -49,6 +49,9 @@ struct catalog_ref {
     enum catalog_kind kind;
     const char *code;    /* either the code ... */
     const char *lago_id; /* ... or the lago_id (plans name metrics by billable_metric_id) */
+    /* the 404 code when it is missing (a coupon's limits: Lago's plans_not_found); NULL: the
+     * kind's (catalog_kind_not_found_code) */
+    const char *not_found;
 };
 
 /* Lago's names for a kind: the root key, the list key and the 404 code. */

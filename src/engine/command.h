@@ -251,6 +251,9 @@ struct command {
              * subscriptions (prune_update): one that did not is refused as stale if the coupon
              * was applied, or the plan subscribed to, since it read it */
             bool terms_kept;
+            /* a static code the definition is refused with, 405, once every ref exists (a
+             * coupon limited to both plans and metrics: Lago checks the codes first) */
+            const char *not_allowed_code;
         } catalog_put;
         struct {
             enum catalog_kind kind;

@@ -860,6 +860,10 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
         return invalid(cmd, "expiration_at", "invalid_date");
     enum command_result r = check_refs(e, cmd);
+    if (r == COMMAND_OK && cmd->as.catalog_put.not_allowed_code) {
+        cmd->not_allowed_code = cmd->as.catalog_put.not_allowed_code;
+        return COMMAND_NOT_ALLOWED;
+    }
     if (r == COMMAND_OK && it->kind == CATALOG_TAX)
         r = check_default_taxes(e, cmd, it);
     if (r != COMMAND_OK)
@@ -1084,7 +1088,7 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
 
 /* ---- subscriptions -------------------------------------------------------------------- */
 
-static const struct catalog_ref plan_ref = {CATALOG_PLAN, NULL, NULL};
+static const struct catalog_ref plan_ref = {CATALOG_PLAN, NULL, NULL, NULL};
 
 static const struct tz_zone *customer_zone(struct engine *e, const char *timezone)
 {
@@ -2064,9 +2068,17 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
     *c = cmd->as.applied_coupon_create.coupon;
     c->org_id = cmd->org_id;
     c->created_at = cmd->now;
+    /* Lago's order (AppliedCoupons::CreateService#check_preconditions): the customer, then the
+     * coupon, overlap, reuse, then the currency */
+    struct customer customer;
+    enum store_status s = store_customer_get(store_conn(e->store), cmd->org_id,
+                                             cmd->as.applied_coupon_create.external_customer_id,
+                                             &customer, cmd->arena);
+    if (s != STORE_OK)
+        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
     struct catalog_item coupon;
-    enum store_status s = store_catalog_get_by_lago_id(
-        store_conn(e->store), cmd->org_id, CATALOG_COUPON, c->coupon_lago_id, &coupon, cmd->arena);
+    s = store_catalog_get_by_lago_id(store_conn(e->store), cmd->org_id, CATALOG_COUPON,
+                                     c->coupon_lago_id, &coupon, cmd->arena);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "coupon_not_found") : COMMAND_STORE_FAILED;
     if (coupon.updated_at != cmd->as.applied_coupon_create.coupon_updated_at)
@@ -2081,13 +2093,6 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
                             coupon.code, text);
         return invalid(cmd, "coupon", "coupon_expired");
     }
-    struct customer customer;
-    s = store_customer_get(store_conn(e->store), cmd->org_id,
-                           cmd->as.applied_coupon_create.external_customer_id, &customer,
-                           cmd->arena);
-    if (s != STORE_OK)
-        return s == STORE_NOT_FOUND ? not_found(cmd, "customer_not_found") : COMMAND_STORE_FAILED;
-    /* Lago's order (AppliedCoupons::CreateService): overlap, reuse, then the currency */
     enum command_result overlap = refuse_plan_overlap(e, cmd, &coupon, customer.id);
     if (overlap != COMMAND_OK)
         return overlap;

@@ -56,6 +56,10 @@ test('currencies, reusability, unknown names', async () => {
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
   r = await apply({ external_customer_id: 'bob', coupon_code: 'nothing' });
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'coupon_not_found' });
+  // neither exists: the customer is checked first, as Lago's AppliedCoupons::CreateService
+  // (an audit found coupon_not_found), and an expired coupon's customer too
+  r = await apply({ external_customer_id: 'nobody', coupon_code: 'nothing' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
   r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone', percentage_rate: '150' });
   assert.deepEqual(r.body.error_details, { percentage_rate: ['value_is_out_of_range'] });
 });
@@ -66,6 +70,8 @@ test('an expired coupon cannot be applied', async () => {
   await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-10T00:00:00Z' } });
   r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' });
   assert.deepEqual(r.body.error_details, { coupon: ['coupon_expired'] });
+  r = await apply({ external_customer_id: 'nobody', coupon_code: 'soon_gone' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
   // Lago's clock terminates a coupon past its expiry (terminated_at), and no update brings it
   // back (Coupons::UpdateService leaves its status alone). Found by an audit: an update to
   // no_expiration made the expired coupon applicable again.

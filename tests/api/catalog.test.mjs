@@ -239,7 +239,7 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
     assert.deepEqual(details(v), { [field]: [code] }, JSON.stringify(coupon));
   }
   r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: 5, billable_metric_codes: ['nope'] } });
-  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metrics_not_found' });
   // an update obeys the same rule: a past expiry is refused and changes nothing (an audit found
   // it taken); an update that keeps the coupon's expiry is not refused for it
   r = await call('PUT', '/api/v1/coupons/welcome', { coupon: { expiration_at: '2025-12-31T23:59:59Z' } });
@@ -248,6 +248,46 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
   r = await call('PUT', '/api/v1/coupons/welcome', { coupon: { name: 'Welcome back', expiration_at: '2026-12-31T23:59:59Z' } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.coupon.name, 'Welcome back');
+});
+
+// A coupon's limits are refused as Lago's Coupons::CreateService and UpdateService refuse them:
+// a code that names nothing is 404 plans_not_found or billable_metrics_not_found (plans checked
+// first), and both kinds at once 405 only_one_limitation_type_per_coupon_allowed, once every code
+// exists; a null in a list is dropped and a code named twice is kept once (`.compact.uniq`).
+// Found by an audit: 404 plan_not_found / billable_metric_not_found, 422 for both kinds, 422
+// invalid_type for a null, and a repeated code kept twice.
+test('coupons: limit errors and lists as Lago\'s', async () => {
+  assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'lim_p', name: 'lim_p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } })).status, 200);
+  assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'lim_m', name: 'lim_m', aggregation_type: 'count_agg' } })).status, 200);
+  const base = { name: 'L', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once', expiration: 'no_expiration' };
+  const make = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { ...base, code, applies_to } });
+  const notFound = (code) => ({ status: 404, error: 'Not Found', code });
+  const both = { status: 405, error: 'Method Not Allowed', code: 'only_one_limitation_type_per_coupon_allowed' };
+  let r = await make('lim_a', { plan_codes: ['lim_p'], billable_metric_codes: ['lim_m'] });
+  assert.deepEqual([r.status, r.body], [405, both]);
+  r = await make('lim_a', { plan_codes: ['nope'] });
+  assert.deepEqual([r.status, r.body], [404, notFound('plans_not_found')]);
+  r = await make('lim_a', { billable_metric_codes: ['nope'] });
+  assert.deepEqual([r.status, r.body], [404, notFound('billable_metrics_not_found')]);
+  // a missing code comes before both kinds, plans before metrics
+  assert.deepEqual((await make('lim_a', { plan_codes: ['nope'], billable_metric_codes: ['lim_m'] })).body, notFound('plans_not_found'));
+  assert.deepEqual((await make('lim_a', { plan_codes: ['lim_p'], billable_metric_codes: ['nope'] })).body, notFound('billable_metrics_not_found'));
+  assert.deepEqual((await make('lim_a', { plan_codes: ['nope'], billable_metric_codes: ['nope'] })).body, notFound('plans_not_found'));
+  assert.equal((await call('GET', '/api/v1/coupons/lim_a')).status, 404);
+  // nulls dropped, repeats kept once
+  r = await make('lim_d', { plan_codes: ['lim_p', 'lim_p', null] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [true, ['lim_p']]);
+  r = await make('lim_n', { billable_metric_codes: [null] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.coupon.limited_billable_metrics, r.body.coupon.billable_metric_codes], [false, []]);
+  // an update answers the same
+  const put = (coupon) => call('PUT', '/api/v1/coupons/lim_d', { coupon });
+  assert.deepEqual((await put({ applies_to: { plan_codes: ['lim_p'], billable_metric_codes: ['lim_m'] } })).body, both);
+  assert.deepEqual((await put({ applies_to: { plan_codes: ['nope'] } })).body, notFound('plans_not_found'));
+  assert.deepEqual((await put({ applies_to: { billable_metric_codes: ['nope'] } })).body, notFound('billable_metrics_not_found'));
+  r = await put({ applies_to: { billable_metric_codes: ['lim_m', null, 'lim_m'] } });
+  assert.deepEqual([r.status, r.body.coupon?.billable_metric_codes, r.body.coupon?.limited_plans], [200, ['lim_m'], false], JSON.stringify(r.body));
 });
 
 // Deleting a plan or a billable metric takes it out of the coupons limited to it, as Lago
