@@ -19,7 +19,7 @@
 static void render_applied(struct jsonw *w, const struct store_applied_coupon *row)
 {
     const struct applied_coupon *c = &row->coupon;
-    bool fixed = c->type == COUPON_FIXED_AMOUNT, recurring = c->frequency == COUPON_RECURRING;
+    bool fixed = c->type == COUPON_FIXED_AMOUNT;
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", c->lago_id);
     jsonw_kv_cstr(w, "lago_coupon_id", c->coupon_lago_id);
@@ -35,10 +35,11 @@ static void render_applied(struct jsonw *w, const struct store_applied_coupon *r
     jsonw_kv_cstr(w, "amount_currency", fixed ? c->amount_currency : NULL);
     jsonw_kv_cstr(w, "percentage_rate", fixed ? NULL : c->percentage_rate);
     jsonw_kv_cstr(w, "frequency", coupon_frequency_name(c->frequency));
+    /* whatever the frequency, as Lago's (a recurring coupon applied as forever keeps its) */
     jsonw_key(w, "frequency_duration");
-    recurring ? jsonw_int(w, c->frequency_duration) : jsonw_null(w);
+    c->frequency_duration > 0 ? jsonw_int(w, c->frequency_duration) : jsonw_null(w);
     jsonw_key(w, "frequency_duration_remaining");
-    recurring ? jsonw_int(w, c->frequency_duration_remaining) : jsonw_null(w);
+    c->frequency_duration > 0 ? jsonw_int(w, c->frequency_duration_remaining) : jsonw_null(w);
     jsonw_key(w, "expiration_at");
     c->has_expiration_at ? jsonw_time(w, c->expiration_at, false) : jsonw_null(w);
     jsonw_key(w, "created_at");
@@ -119,7 +120,6 @@ static bool apply_overrides(struct request *req, struct json_object *obj, struct
 {
     int64_t cents, duration;
     const char *currency = NULL, *frequency = NULL;
-    money_t rate;
     enum json_in_result r;
     if ((r = json_in_int(obj, "amount_cents", 0, INT64_MAX - 1, &cents, err)) == JSON_IN_INVALID)
         return false;
@@ -136,13 +136,11 @@ static bool apply_overrides(struct request *req, struct json_object *obj, struct
             c->amount_currency[i] = (char)toupper((unsigned char)currency[i]);
         c->amount_currency[n < sizeof c->amount_currency ? n : sizeof c->amount_currency - 1] = 0;
     }
-    if ((r = json_in_decimal(obj, "percentage_rate", &rate, err)) == JSON_IN_INVALID)
-        return false;
-    if (r == JSON_IN_VALUE) {
-        if (money_sign(rate) <= 0 || money_cmp(rate, money_from_int(100)) > 0)
-            return json_in_refuse(err, "percentage_rate", "value_is_out_of_range");
+    struct json_object *rate = NULL;
+    if (json_object_object_get_ex(obj, "percentage_rate", &rate) && rate) {
         char text[MONEY_TEXT_MAX];
-        money_format_fraction(money_normalize(rate), 1, text, sizeof text);
+        if (!coupons_parse_rate(obj, text, sizeof text, err))
+            return false;
         c->percentage_rate = arena_strndup(&req->arena, text, strlen(text));
     }
     if (json_in_string(obj, "frequency", 16, &req->arena, &frequency, err) == JSON_IN_INVALID)

@@ -15,6 +15,23 @@ static bool one_of(const char *s, const char *a, const char *b, const char *c)
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
 }
 
+bool coupons_parse_rate(struct json_object *obj, char *text, size_t cap, struct json_in_error *err)
+{
+    money_t rate;
+    enum json_in_result r = json_in_decimal(obj, "percentage_rate", &rate, err);
+    if (r == JSON_IN_INVALID)
+        return false;
+    if (r != JSON_IN_VALUE)
+        return json_in_refuse(err, "percentage_rate", "value_is_mandatory");
+    /* Lago keeps a rate in a decimal(10,5) column, which rounds ties away from zero; the range
+     * is checked on what is kept (a rate that rounds to 0 takes nothing off) */
+    if (money_round(rate, 5, MONEY_ROUND_HALF_UP, &rate) != MONEY_OK || money_sign(rate) <= 0 ||
+        money_cmp(rate, money_from_int(100)) > 0)
+        return json_in_refuse(err, "percentage_rate", "value_is_out_of_range");
+    money_format_fraction(money_normalize(rate), 1, text, cap); /* Lago: "10.0" */
+    return true;
+}
+
 /*
  * plan_codes or billable_metric_codes: each must exist (404 `missing`, Lago's plural code);
  * written canonically. As Lago's coupon services read them (`.compact.uniq`), a null in the list
@@ -70,55 +87,63 @@ static bool parse_discount(struct request *req, struct json_object *obj, const c
         jsonw_kv_null(w, "percentage_rate");
         return add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, w, err);
     }
-    money_t rate;
-    enum json_in_result r = json_in_decimal(obj, "percentage_rate", &rate, err);
-    if (r == JSON_IN_INVALID)
-        return false;
-    if (r != JSON_IN_VALUE)
-        return json_in_refuse(err, "percentage_rate", "value_is_mandatory");
-    if (money_sign(rate) <= 0 || money_cmp(rate, money_from_int(100)) > 0)
-        return json_in_refuse(err, "percentage_rate", "value_is_out_of_range");
     char text[MONEY_TEXT_MAX];
-    money_format_fraction(money_normalize(rate), 1, text, sizeof text); /* Lago: "10.0" */
+    if (!coupons_parse_rate(obj, text, sizeof text, err))
+        return false;
     jsonw_kv_cstr(w, "percentage_rate", text);
     jsonw_kv_null(w, "amount_cents");
     jsonw_kv_null(w, "amount_currency");
     return true;
 }
 
+/*
+ * As Lago's Coupon model and Coupons::ValidateService: `frequency` and `expiration` are required
+ * (the model's enums refuse a missing one, value_is_invalid); `reusable` defaults to true when
+ * absent, and null is refused (`exclusion: [nil]`); an `expiration_at` given is a date whatever
+ * the expiration, and not of a day before the clock's (the writer checks that). The duration is
+ * kept whatever the frequency, as Lago keeps it (an application overriding the frequency takes it).
+ */
 static bool parse_terms(struct request *req, struct json_object *obj, struct jsonw *w,
                         struct catalog_definition *out, struct json_in_error *err)
 {
-    const char *frequency = "once", *expiration = "no_expiration", *expiration_at = NULL;
+    const char *frequency = NULL, *expiration = NULL, *expiration_at = NULL;
     int64_t duration = 0;
     bool reusable = true;
-    enum json_in_result dr;
+    enum json_in_result dr, rr;
     if (json_in_string(obj, "frequency", 16, &req->arena, &frequency, err) == JSON_IN_INVALID ||
         (dr = json_in_int(obj, "frequency_duration", 1, COUPON_FREQUENCY_DURATION_MAX, &duration,
                           err)) == JSON_IN_INVALID ||
-        json_in_bool(obj, "reusable", &reusable, err) == JSON_IN_INVALID ||
-        json_in_string(obj, "expiration", 16, &req->arena, &expiration, err) == JSON_IN_INVALID ||
+        (rr = json_in_bool(obj, "reusable", &reusable, err)) == JSON_IN_INVALID ||
+        json_in_string(obj, "expiration", 16, &req->arena, &expiration, err) == JSON_IN_INVALID)
+        return false;
+    /* Lago passes over a blank expiration_at ("" or null) and refuses any other not a date */
+    struct json_object *at_value = NULL;
+    if (json_object_object_get_ex(obj, "expiration_at", &at_value) && at_value &&
+        !(json_object_is_type(at_value, json_type_string) &&
+          json_object_get_string_len(at_value) == 0) &&
         json_in_string(obj, "expiration_at", 64, &req->arena, &expiration_at, err) ==
             JSON_IN_INVALID)
-        return false;
+        return json_in_refuse(err, "expiration_at", "invalid_date");
     if (!frequency || !one_of(frequency, "once", "recurring", "forever"))
         return json_in_refuse(err, "frequency", "value_is_invalid");
     bool recurring = strcmp(frequency, "recurring") == 0;
     if (recurring && dr != JSON_IN_VALUE)
         return json_in_refuse(err, "frequency_duration", "value_is_mandatory");
+    if (rr == JSON_IN_NULL)
+        return json_in_refuse(err, "reusable", "value_is_invalid");
     if (!expiration || !one_of(expiration, "no_expiration", "time_limit", NULL))
         return json_in_refuse(err, "expiration", "value_is_invalid");
     bool limited = strcmp(expiration, "time_limit") == 0;
     tally_time at = 0;
     if (limited && !expiration_at)
         return json_in_refuse(err, "expiration_at", "value_is_mandatory");
-    if (limited && !timestamp_parse_iso8601(expiration_at, strlen(expiration_at), &at))
+    if (expiration_at && !timestamp_parse_iso8601(expiration_at, strlen(expiration_at), &at))
         return json_in_refuse(err, "expiration_at", "invalid_date");
-    out->has_expiration_at = limited;
+    out->has_expiration_at = expiration_at != NULL;
     out->expiration_at = at;
     jsonw_kv_cstr(w, "frequency", frequency);
     jsonw_key(w, "frequency_duration");
-    if (recurring)
+    if (dr == JSON_IN_VALUE)
         jsonw_int(w, duration);
     else
         jsonw_null(w);

@@ -45,5 +45,6 @@ bool coupon_frequency_parse(const char *text, enum coupon_frequency *out)
 void applied_coupon_start(struct applied_coupon *c)
 {
     c->amount_cents_remaining = c->type == COUPON_FIXED_AMOUNT ? c->amount_cents : 0;
-    c->frequency_duration_remaining = c->frequency == COUPON_RECURRING ? c->frequency_duration : 0;
+    /* Lago's AppliedCoupons::CreateService sets both whatever the frequency */
+    c->frequency_duration_remaining = c->frequency_duration;
 }

@@ -31,8 +31,8 @@ struct applied_coupon {
     char amount_currency[4];        /* fixed_amount only */
     const char *percentage_rate;    /* percentage only: Lago's decimal string, "10.0" */
     enum coupon_frequency frequency;
-    int64_t frequency_duration;           /* recurring only: periods */
-    int64_t frequency_duration_remaining; /* recurring only */
+    int64_t frequency_duration;           /* periods (used by recurring; 0: none) */
+    int64_t frequency_duration_remaining; /* what is left of them */
     bool has_expiration_at;
     tally_time expiration_at; /* the coupon's: read as it is now, the copy made when applied
                                * answered only if the coupon could not be found */

@@ -606,6 +606,13 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
     return r == COMMAND_OK ? settle_periods(e, cmd, SIZE_MAX, NULL, &at) : r;
 }
 
+/* The UTC day of t, counted from the epoch (floored: a day before it is negative). */
+static int64_t utc_day(tally_time t)
+{
+    int64_t d = t / TIMESTAMP_USEC_PER_DAY;
+    return t % TIMESTAMP_USEC_PER_DAY < 0 ? d - 1 : d;
+}
+
 static enum command_result check_refs(struct engine *e, struct command *cmd)
 {
     for (size_t i = 0; i < cmd->as.catalog_put.ref_count; i++) {
@@ -854,10 +861,12 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
     } else {
         it->created_at = cmd->now;
     }
-    /* Lago's Coupons::ValidateService: a coupon is not made, nor given an expiry, already
-     * expired (applying it would only ever be refused, coupon_expired); an update that keeps
-     * its expiry carries none here (found by an audit: an update set a past one) */
-    if (cmd->as.catalog_put.has_expiration_at && cmd->as.catalog_put.expiration_at <= cmd->now)
+    /* Lago's Coupons::ValidateService: a coupon is not made, nor given an expiry, of a day
+     * before the clock's (UTC dates compared, as `to_date >= Time.current.to_date`: one earlier
+     * today is taken, and the coupon is terminated at it); an update that keeps its expiry
+     * carries none here (found by an audit: an update set a past one) */
+    if (cmd->as.catalog_put.has_expiration_at &&
+        utc_day(cmd->as.catalog_put.expiration_at) < utc_day(cmd->now))
         return invalid(cmd, "expiration_at", "invalid_date");
     enum command_result r = check_refs(e, cmd);
     if (r == COMMAND_OK && cmd->as.catalog_put.not_allowed_code) {

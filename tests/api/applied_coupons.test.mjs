@@ -8,9 +8,9 @@ let t;
 before(async () => {
   t = await startWithOrg(['--test-clock', '2026-01-01T00:00:00Z']);
   const coupons = [
-    { code: 'ten', name: 'Ten off', coupon_type: 'fixed_amount', amount_cents: 1000, amount_currency: 'EUR', frequency: 'once' },
-    { code: 'pct', name: 'Twenty percent', coupon_type: 'percentage', percentage_rate: '20', frequency: 'recurring', frequency_duration: 3, reusable: false },
-    { code: 'soon_gone', name: 'Flash', coupon_type: 'percentage', percentage_rate: '5', expiration: 'time_limit', expiration_at: '2026-01-10T00:00:00Z' },
+    { code: 'ten', name: 'Ten off', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_cents: 1000, amount_currency: 'EUR', frequency: 'once' },
+    { code: 'pct', name: 'Twenty percent', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '20', frequency: 'recurring', frequency_duration: 3, reusable: false },
+    { code: 'soon_gone', name: 'Flash', coupon_type: 'percentage', frequency: 'once', percentage_rate: '5', expiration: 'time_limit', expiration_at: '2026-01-10T00:00:00Z' },
   ];
   for (const coupon of coupons) assert.equal((await t.api('/api/v1/coupons', { method: 'POST', body: { coupon } })).status, 200);
   for (const [external_id, currency] of [['anna', 'EUR'], ['bob', 'USD']])
@@ -126,7 +126,7 @@ test('listing and terminating', async () => {
 // Lago's Coupons::DestroyService does. Before this (an audit found it), they stayed active on
 // their customers after the coupon was gone.
 test('deleting a coupon terminates its applied coupons', async () => {
-  const coupon = { code: 'doomed', name: 'Doomed', coupon_type: 'percentage', percentage_rate: '15', frequency: 'forever' };
+  const coupon = { code: 'doomed', name: 'Doomed', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '15', frequency: 'forever' };
   assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
   const applied = [];
   for (const external_customer_id of ['anna', 'bob'])
@@ -217,7 +217,7 @@ test('an amount_currency override is checked and upper-cased as a customer curre
 test('two coupons limited to the same plan do not both apply to a customer', async () => {
   for (const code of ['p1', 'p3', 'p4'])
     await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
-  const coupon = (code, plan_codes) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', applies_to: { plan_codes } } });
+  const coupon = (code, plan_codes) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'forever', applies_to: { plan_codes } } });
   await coupon('lim1', ['p1']);
   await coupon('lim2', ['p1', 'p3']);
   await coupon('lim4', ['p4']);
@@ -240,7 +240,7 @@ test('two coupons limited to the same plan do not both apply to a customer', asy
   }
   // a reusable coupon a customer holds twice cannot be limited to a plan either: its two
   // applications would stack (an audit: each application's check skipped both)
-  await call('POST', '/api/v1/coupons', { coupon: { code: 'twice', name: 'twice', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever', reusable: true } });
+  await call('POST', '/api/v1/coupons', { coupon: { code: 'twice', name: 'twice', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'forever', reusable: true } });
   await call('POST', '/api/v1/customers', { customer: { external_id: 'erin', currency: 'EUR' } });
   for (let i = 0; i < 2; i++) assert.equal((await apply({ external_customer_id: 'erin', coupon_code: 'twice' })).status, 200);
   const twice = await limit('twice', ['p4']);
@@ -261,7 +261,7 @@ test('coupons limited to billable metrics overlap on the metric and on the plans
     charges: ids.map((billable_metric_id) => ({ billable_metric_id, charge_model: 'standard', properties: { amount: '1' } })) } });
   for (const [code, ids] of [['ov_pc', [calls]], ['ov_pm', [mins]], ['ov_none', []]])
     assert.equal((await plan(code, ids)).status, 200, code);
-  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '50', frequency: 'forever', applies_to } });
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '50', frequency: 'forever', applies_to } });
   for (const [code, applies_to] of [['ov_m_calls', { billable_metric_codes: ['ov_calls'] }], ['ov_m_calls2', { billable_metric_codes: ['ov_bytes', 'ov_calls'] }],
     ['ov_m_mins', { billable_metric_codes: ['ov_mins'] }], ['ov_m_bytes', { billable_metric_codes: ['ov_bytes'] }],
     ['ov_p_calls', { plan_codes: ['ov_pc'] }], ['ov_p_mins', { plan_codes: ['ov_pm'] }], ['ov_p_none', { plan_codes: ['ov_none'] }]])
@@ -301,7 +301,7 @@ test('coupons limited to billable metrics overlap on the metric and on the plans
 // were. Found by an audit: Tally changed them all (code, type, rate, reusable, limits).
 test('an update of a coupon that has been applied changes only its name, description and expiry', async () => {
   await call('POST', '/api/v1/plans', { plan: { code: 'fz_p', name: 'fz_p', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } });
-  const made = await call('POST', '/api/v1/coupons', { coupon: { code: 'fz', name: 'fz', coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'USD', frequency: 'once', reusable: true } });
+  const made = await call('POST', '/api/v1/coupons', { coupon: { code: 'fz', name: 'fz', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_cents: 500, amount_currency: 'USD', frequency: 'once', reusable: true } });
   assert.equal(made.status, 200, JSON.stringify(made.body));
   await call('POST', '/api/v1/customers', { customer: { external_id: 'fz_c', currency: 'USD' } });
   const applied = (await apply({ external_customer_id: 'fz_c', coupon_code: 'fz' })).body.applied_coupon;
@@ -332,7 +332,7 @@ test('an update of a coupon that has been applied changes only its name, descrip
   const seen = (await call('GET', '/api/v1/applied_coupons?coupon_code[]=fz')).body.applied_coupons;
   assert.deepEqual(seen.map((a) => [a.lago_id, a.coupon_name, a.amount_cents]), [[applied.lago_id, 'again', 500]]);
   // a coupon never applied changes as it is told (control)
-  await call('POST', '/api/v1/coupons', { coupon: { code: 'fz_free', name: 'f', coupon_type: 'percentage', percentage_rate: '10' } });
+  await call('POST', '/api/v1/coupons', { coupon: { code: 'fz_free', name: 'f', coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: '10' } });
   r = await call('PUT', '/api/v1/coupons/fz_free', { coupon: { code: 'fz_free2', percentage_rate: '20', reusable: false } });
   assert.deepEqual([r.body.coupon.code, r.body.coupon.percentage_rate, r.body.coupon.reusable], ['fz_free2', '20.0', false]);
 });
@@ -353,7 +353,7 @@ test('routes under an unknown customer answer customer_not_found', async () => {
 // and were found under the old code. Its terms (rate, amount, frequency) stay as applied. An
 // applied coupon's code no longer changes (Lago keeps it, see above); its name does.
 test('an applied coupon answers its coupon\'s current name and is found under its code', async () => {
-  const coupon = { code: 'ren_k', name: 'Old name', coupon_type: 'percentage', percentage_rate: '10', frequency: 'forever' };
+  const coupon = { code: 'ren_k', name: 'Old name', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'forever' };
   assert.equal((await call('POST', '/api/v1/coupons', { coupon })).status, 200);
   await call('POST', '/api/v1/customers', { customer: { external_id: 'ren_cust' } });
   const applied = (await apply({ external_customer_id: 'ren_cust', coupon_code: 'ren_k' })).body.applied_coupon;

@@ -211,7 +211,7 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
   assert.equal(c.expiration_at, '2026-12-31T23:59:59Z');
   assert.equal(c.reusable, true);
   assert.equal(c.limited_plans, false);
-  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'tenoff', name: '10%', coupon_type: 'percentage', percentage_rate: '10', billable_metric_codes: ['tokens'] } });
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'tenoff', name: '10%', coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: '10', billable_metric_codes: ['tokens'] } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   c = r.body.coupon;
   assert.equal(c.percentage_rate, '10.0');
@@ -230,15 +230,15 @@ test('coupons: fixed and percentage, frequencies, expiry, limits', async () => {
     [{ code: 'c', name: 'C', coupon_type: 'percentage' }, 'percentage_rate', 'value_is_mandatory'],
     [{ code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: '120' }, 'percentage_rate', 'value_is_out_of_range'],
     [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', frequency: 'recurring' }, 'frequency_duration', 'value_is_mandatory'],
-    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit' }, 'expiration_at', 'value_is_mandatory'],
-    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: 'soon' }, 'expiration_at', 'invalid_date'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', frequency: 'once', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit' }, 'expiration_at', 'value_is_mandatory'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', frequency: 'once', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: 'soon' }, 'expiration_at', 'invalid_date'],
     // already expired at the organization's clock (2026-01-01): Lago refuses it too
-    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: '2025-12-31T23:59:59Z' }, 'expiration_at', 'invalid_date'],
+    [{ code: 'c', name: 'C', coupon_type: 'fixed_amount', frequency: 'once', amount_cents: 1, amount_currency: 'EUR', expiration: 'time_limit', expiration_at: '2025-12-31T23:59:59Z' }, 'expiration_at', 'invalid_date'],
   ]) {
     const v = await call('POST', '/api/v1/coupons', { coupon });
     assert.deepEqual(details(v), { [field]: [code] }, JSON.stringify(coupon));
   }
-  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', percentage_rate: 5, billable_metric_codes: ['nope'] } });
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c', name: 'C', coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: 5, billable_metric_codes: ['nope'] } });
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metrics_not_found' });
   // an update obeys the same rule: a past expiry is refused and changes nothing (an audit found
   // it taken); an update that keeps the coupon's expiry is not refused for it
@@ -290,6 +290,54 @@ test('coupons: limit errors and lists as Lago\'s', async () => {
   assert.deepEqual([r.status, r.body.coupon?.billable_metric_codes, r.body.coupon?.limited_plans], [200, ['lim_m'], false], JSON.stringify(r.body));
 });
 
+// A coupon's inputs are checked as Lago's Coupon model and Coupons::ValidateService check them
+// (found by an audit): `frequency` and `expiration` are required (the model's enums validate a
+// missing one: value_is_invalid), `reusable: null` is refused, an `expiration_at` that is not a
+// date is refused whatever the expiration, and one is compared with the clock by its UTC date;
+// `percentage_rate` is kept to 5 decimals (Lago's decimal(10,5) column), half away from zero;
+// `frequency_duration` is kept whatever the frequency, and an applied coupon takes it.
+test('coupons: inputs checked and kept as Lago\'s', async () => {
+  const base = { name: 'I', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once', expiration: 'no_expiration' };
+  const make = (code, extra) => call('POST', '/api/v1/coupons', { coupon: { ...base, code, ...extra } });
+  assert.deepEqual(details(await make('in_a', { expiration: undefined })), { expiration: ['value_is_invalid'] });
+  assert.deepEqual(details(await make('in_a', { expiration: null })), { expiration: ['value_is_invalid'] });
+  assert.deepEqual(details(await make('in_a', { frequency: undefined })), { frequency: ['value_is_invalid'] });
+  assert.deepEqual(details(await make('in_a', { reusable: null })), { reusable: ['value_is_invalid'] });
+  assert.deepEqual(details(await make('in_a', { expiration_at: 'garbage' })), { expiration_at: ['invalid_date'] });
+  assert.deepEqual(details(await make('in_a', { expiration_at: '2025-06-01T00:00:00Z' })), { expiration_at: ['invalid_date'] });
+  assert.equal((await call('GET', '/api/v1/coupons/in_a')).status, 404);
+  // the clock (2026-01-01) at noon: an expiry earlier that day is today's date, taken (and the
+  // coupon is then terminated at it, as Lago's clock job terminates it); the day before is not
+  await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-01T12:00:00Z' } });
+  let r = await make('in_today', { expiration: 'time_limit', expiration_at: '2026-01-01' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.coupon.expiration_at, r.body.coupon.terminated_at], ['2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z']);
+  assert.deepEqual(details(await make('in_a', { expiration: 'time_limit', expiration_at: '2025-12-31T23:59:59Z' })), { expiration_at: ['invalid_date'] });
+  // percentage_rate: 5 decimals
+  r = await make('in_rate', { percentage_rate: '12.123456789' });
+  assert.equal(r.body.coupon.percentage_rate, '12.12346');
+  r = await make('in_rate2', { percentage_rate: '0.000005' });
+  assert.equal(r.body.coupon.percentage_rate, '0.00001');
+  assert.deepEqual(details(await make('in_a', { percentage_rate: '0.000004' })), { percentage_rate: ['value_is_out_of_range'] });
+  // frequency_duration: kept on a coupon of any frequency, and taken by its applications
+  r = await make('in_rec', { frequency: 'recurring', frequency_duration: 3 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await make('in_dur', { frequency: 'forever', frequency_duration: 2 });
+  assert.deepEqual([r.body.coupon.frequency, r.body.coupon.frequency_duration], ['forever', 2]);
+  await call('POST', '/api/v1/customers', { customer: { external_id: 'in_cust' } });
+  const apply = (applied_coupon) => call('POST', '/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'in_cust', ...applied_coupon } });
+  r = await apply({ coupon_code: 'in_rec', frequency: 'forever' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const a = r.body.applied_coupon;
+  assert.deepEqual([a.frequency, a.frequency_duration, a.frequency_duration_remaining], ['forever', 3, 3]);
+  r = await apply({ coupon_code: 'in_rate', percentage_rate: '5.000004' });
+  assert.equal(r.body.applied_coupon.percentage_rate, '5.0');
+  r = await apply({ coupon_code: 'in_rate2', percentage_rate: '5.123456' });
+  assert.equal(r.body.applied_coupon.percentage_rate, '5.12346');
+  r = await apply({ coupon_code: 'in_dur' });
+  assert.deepEqual([r.body.applied_coupon.frequency_duration, r.body.applied_coupon.frequency_duration_remaining], [2, 2]);
+});
+
 // Deleting a plan or a billable metric takes it out of the coupons limited to it, as Lago
 // discards the coupon's targets with the plan or metric. A coupon whose every target is gone
 // stays limited (limited_plans or limited_billable_metrics true, an empty list): it applies to
@@ -301,7 +349,7 @@ test('coupons: a deleted plan or metric leaves the coupons limited to it', async
   for (const code of ['cp', 'cp2'])
     assert.equal((await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
   assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'cm', name: 'cm', aggregation_type: 'count_agg' } })).status, 200);
-  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', applies_to } });
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: '10', applies_to } });
   assert.equal((await coupon('c_two', { plan_codes: ['cp', 'cp2'] })).status, 200);
   assert.equal((await coupon('c_one', { plan_codes: ['cp'] })).status, 200);
   assert.equal((await coupon('c_metric', { billable_metric_codes: ['cm'] })).status, 200);
@@ -331,7 +379,7 @@ test('coupons: a deleted plan or metric leaves the coupons limited to it', async
   // answer fields sent back are not inputs: they neither limit a coupon nor lift a limit
   let r = await call('PUT', '/api/v1/coupons/c_one', { coupon: { limited_plans: false } });
   assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [true, []]);
-  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c_flag', name: 'f', coupon_type: 'percentage', percentage_rate: '10', limited_plans: true } });
+  r = await call('POST', '/api/v1/coupons', { coupon: { code: 'c_flag', name: 'f', coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: '10', limited_plans: true } });
   assert.deepEqual([r.body.coupon.limited_plans, r.body.coupon.plan_codes], [false, []]);
   // naming the limits again replaces them: none (every plan), or new targets
   r = await call('PUT', '/api/v1/coupons/c_one', { coupon: { applies_to: { plan_codes: [] } } });
@@ -346,7 +394,7 @@ test('coupons: a deleted plan or metric leaves the coupons limited to it', async
 test('coupons: a renamed plan or metric stays their target under its new code', async () => {
   assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'rp', name: 'rp', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
   assert.equal((await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'rm', name: 'rm', aggregation_type: 'count_agg' } })).status, 200);
-  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '10', applies_to } });
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', frequency: 'once', expiration: 'no_expiration', percentage_rate: '10', applies_to } });
   assert.equal((await coupon('c_rp', { plan_codes: ['rp'] })).status, 200);
   assert.equal((await coupon('c_rm', { billable_metric_codes: ['rm'] })).status, 200);
   assert.equal((await call('PUT', '/api/v1/plans/rp', { plan: { code: 'rp_new' } })).status, 200);
@@ -362,7 +410,7 @@ test('coupons: a renamed plan or metric stays their target under its new code', 
 // over, and the coupon meant for one plan was created for every plan, with a 200.
 test('coupons: an applies_to that is not an object is invalid_type, and nothing is created or changed', async () => {
   assert.equal((await call('POST', '/api/v1/plans', { plan: { code: 'ap', name: 'ap', interval: 'monthly', amount_cents: 100, amount_currency: 'USD' } })).status, 200);
-  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', percentage_rate: '50', frequency: 'forever', applies_to } });
+  const coupon = (code, applies_to) => call('POST', '/api/v1/coupons', { coupon: { code, name: code, coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '50', frequency: 'forever', applies_to } });
   for (const [i, applies_to] of ['ap', ['ap'], [{ plan_codes: ['ap'] }], 1, true].entries()) {
     const r = await coupon(`c_at${i}`, applies_to);
     assert.equal(r.status, 422, JSON.stringify(applies_to));
@@ -412,7 +460,7 @@ test('billable metrics: weighted_interval is checked on a weighted sum only', as
 // Lago's Coupon validates amount_cents greater_than: 0 (app/models/coupon.rb), answered
 // value_is_out_of_range. Found by an audit: a fixed_amount coupon of 0 cents was made.
 test('coupons: a fixed amount must be more than 0 cents', async () => {
-  const fixed = { name: 'Zero', coupon_type: 'fixed_amount', amount_currency: 'EUR', frequency: 'once' };
+  const fixed = { name: 'Zero', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_currency: 'EUR', frequency: 'once' };
   let r = await call('POST', '/api/v1/coupons', { coupon: { ...fixed, code: 'zero', amount_cents: 0 } });
   assert.deepEqual([r.status, details(r)], [422, { amount_cents: ['value_is_out_of_range'] }]);
   assert.equal((await call('GET', '/api/v1/coupons/zero')).status, 404);

@@ -34,7 +34,7 @@ before(async () => {
   const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'units', name: 'Units', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
   await ok(await post('/api/v1/plans', { plan: { code: 'units', name: 'Units', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
     { billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
-  await ok(await post('/api/v1/coupons', { coupon: { code: 'five', name: 'Five off', coupon_type: 'fixed_amount', amount_cents: 500, amount_currency: 'USD', frequency: 'once' } }));
+  await ok(await post('/api/v1/coupons', { coupon: { code: 'five', name: 'Five off', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_cents: 500, amount_currency: 'USD', frequency: 'once' } }));
 });
 after(async () => { await t.cleanup(); });
 

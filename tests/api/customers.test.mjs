@@ -386,8 +386,8 @@ test('a currency stays once the customer has a wallet or a subscription, ended o
   assert.equal((await json(await t.api('/api/v1/subscriptions/cur_s_sub', { method: 'DELETE' }))).status, 200);
   await refused('cur_s', 'GBP', /subscription cur_s_sub/);
   // a fixed-amount coupon applied, terminated since or not (a percentage one has no currency)
-  await post('/api/v1/coupons', { coupon: { code: 'cur_fixed', name: 'Fixed', coupon_type: 'fixed_amount', amount_cents: 100, amount_currency: 'EUR', frequency: 'once' } });
-  await post('/api/v1/coupons', { coupon: { code: 'cur_pct', name: 'Pct', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once' } });
+  await post('/api/v1/coupons', { coupon: { code: 'cur_fixed', name: 'Fixed', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_cents: 100, amount_currency: 'EUR', frequency: 'once' } });
+  await post('/api/v1/coupons', { coupon: { code: 'cur_pct', name: 'Pct', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'once' } });
   assert.equal((await customer('cur_c', 'EUR')).status, 200);
   const applied = (await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'cur_c', coupon_code: 'cur_fixed' } })).body.applied_coupon;
   await refused('cur_c', 'USD', /coupon cur_fixed/);

@@ -144,7 +144,7 @@ test('subscriptions: a status[] Lago does not have drops the status filter (ever
 });
 
 test('applied coupons: a status Lago does not have filters nothing, as its AppliedCouponsQuery', async () => {
-  await post('/api/v1/coupons', { coupon: { code: 'ac_k', name: 'k', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once', reusable: true } });
+  await post('/api/v1/coupons', { coupon: { code: 'ac_k', name: 'k', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'once', reusable: true } });
   await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'md_c', coupon_code: 'ac_k' } });
   const gone = (await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'md_c', coupon_code: 'ac_k' } })).applied_coupon;
   assert.equal((await t.api(`/api/v1/customers/md_c/applied_coupons/${gone.lago_id}`, { method: 'DELETE' })).status, 200);

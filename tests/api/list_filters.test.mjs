@@ -201,7 +201,7 @@ test('a blank external_customer_id, status or currency filters nothing, on every
     assert.equal(r.status, 200, JSON.stringify(r.body));
   };
   await post('/api/v1/plans', { plan: { code: 'bf_plan', name: 'p', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
-  await post('/api/v1/coupons', { coupon: { code: 'bf_k', name: 'k', coupon_type: 'percentage', percentage_rate: '10', frequency: 'once' } });
+  await post('/api/v1/coupons', { coupon: { code: 'bf_k', name: 'k', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'once' } });
   for (const i of [1, 2]) {
     await post('/api/v1/subscriptions', { subscription: { external_customer_id: `bf_c${i}`, plan_code: 'bf_plan', external_id: `bf_s${i}` } });
     await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: `bf_c${i}`, coupon_code: 'bf_k' } });
