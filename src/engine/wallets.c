@@ -579,7 +579,16 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
         const struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         int64_t charged = d && wallet_book_debit_same_period(d, u->from) ? d->charged_cents : 0,
                 brought, amount;
-        ok = (strcmp(c->metric_code, e->code) != 0 || usage_estimate(u, c, e, now, &step)) &&
+        /* no wallet: what the charge brought so far is the invoice's, and a wallet made now
+         * would start from it (wallets_open_period). Without this a declined hold priced every
+         * unbilled cent of the period (an audit: 700 for one call of 100, 6 used before). */
+        struct usage_brought open;
+        if (cw->wallet_count == 0) {
+            ok = usage_charge_brought(u, c, &open);
+            if (ok && open.cost_cents > charged)
+                charged = open.cost_cents;
+        }
+        ok = ok && (strcmp(c->metric_code, e->code) != 0 || usage_estimate(u, c, e, now, &step)) &&
              usage_charge_brought_amount(u, c, &brought) &&
              !__builtin_add_overflow(brought, step.amount_cents, &amount) &&
              usage_total_add(&after, c, amount) && !__builtin_sub_overflow(*cents, charged, cents);

@@ -124,8 +124,10 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
  * and has not debited yet (a recurring value carried into the period, or after a price or tax
  * change mid-period the difference on the units counted before it: the next debit settles
  * them all); less what charges the plan no longer has debited this period (given back first):
- * exactly the steps wallets_debit_usage would take. Never below 0. False if a charge cannot preview
- * it (*failed: if the wallets could not be read).
+ * exactly the steps wallets_debit_usage would take. With no wallet (none made, or all
+ * terminated) what the charges brought is the invoice's: the steps a wallet made now would
+ * take. Never below 0. False if a charge cannot preview it (*failed: if the wallets could not
+ * be read).
  */
 struct event;
 /* One charge's step in that debit (parts[i] for u->charges[i]: its cost with the event less what

@@ -574,3 +574,36 @@ test('a capture or void with a malformed body is a 400 and leaves the hold as it
     assert.equal((await ok(r)).authorization.status, 'voided', String(body));
   }
 });
+
+// An audit found a declined hold of a customer without a wallet answering every unbilled cent of
+// the period (700 for 6 calls used and 1 asked): a hold prices the event's own step, declined or
+// not, as a wallet made now would hold it.
+test('a declined hold prices the event alone: without a wallet, with a terminated one, or too few credits', async () => {
+  const hold = async (customer, seconds) => (await ok(await authorize({ external_subscription_id: `${customer}_sub`, code: 'gpu_seconds', properties: { seconds } }))).authorization;
+  for (const c of ['bare', 'ended', 'short'])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'gpu', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+  // no wallet: 300 s used (600 cents, the invoice's), then 50 s asked: 100 cents
+  assert.equal((await event('bare_sub', { seconds: 300 })).status, 200);
+  const bare = await hold('bare', 50);
+  assert.deepEqual([bare.status, bare.amount_cents, bare.credits, bare.held_amount_cents, bare.lago_wallet_id], ['declined', 100, null, 0, null]);
+  assert.deepEqual(await ok(await t.api(`/api/v1/authorizations/${bare.lago_id}`)), { authorization: bare });
+  // a wallet that paid 10 s and was terminated; 100 s used since (the invoice's): 50 s asked
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'ended', currency: 'USD', rate_amount: '1', granted_credits: '5' } }))).wallet;
+  assert.equal((await event('ended_sub', { seconds: 10 })).status, 200);
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+  assert.equal((await event('ended_sub', { seconds: 100 })).status, 200);
+  const ended = await hold('ended', 50);
+  assert.deepEqual([ended.status, ended.amount_cents, ended.held_amount_cents], ['declined', 100, 0]);
+  // a wallet made after 300 s of usage, with 1 credit: 60 s asked is 120 cents, declined
+  assert.equal((await event('short_sub', { seconds: 300 })).status, 200);
+  const s = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'short', currency: 'USD', rate_amount: '1', granted_credits: '1', limit: 'hard' } }))).wallet;
+  const short = await hold('short', 60);
+  assert.deepEqual([short.status, short.amount_cents, short.credits, short.lago_wallet_id], ['declined', 120, '1.2', s.lago_id]);
+  const fits = await hold('short', 50);
+  assert.deepEqual([fits.status, fits.amount_cents, fits.credits], ['authorized', 100, '1.0']);
+  // spent below what a hold asks: still the step alone
+  assert.equal((await post(`/api/v1/authorizations/${fits.lago_id}/void`, {})).status, 200);
+  assert.equal((await event('short_sub', { seconds: 30 })).status, 200);
+  const later = await hold('short', 25);
+  assert.deepEqual([later.status, later.amount_cents, later.credits], ['declined', 50, '0.5']);
+});
