@@ -299,9 +299,9 @@ static bool query_instant(struct request *req, const char *name, bool *has, tall
     const char *text = api_query_filter(req, name);
     *has = text != NULL;
     if (text && !timestamp_parse_iso8601(text, strlen(text), out)) {
-        char what[96];
-        snprintf(what, sizeof what, "%s must be an ISO 8601 date-time", name);
-        api_error_bad_request(req, what);
+        /* Lago's parse_datetime_filter: 422 invalid_date under the filter's name (an audit
+         * found a 400) */
+        api_error_validation(req, name, "invalid_date");
         return false;
     }
     return true;

@@ -323,7 +323,12 @@ void invoices_get(struct request *req)
         api_error(req, 500, "store_failed", NULL);
 }
 
-/* A YYYY-MM-DD query argument into *out (NULL when absent); false after answering 400. */
+/*
+ * An issuing date as a query argument into *out (NULL when absent or blank): a date, or an
+ * ISO 8601 date-time, which Lago's query parses (parse_datetime_filter) and its date column
+ * then reads as the date written (its offset's, not UTC's). Anything else is Lago's 422
+ * invalid_date under the filter's name (an audit found a 400); false after answering.
+ */
 static bool query_date(struct request *req, const char *name, const char **out)
 {
     const char *v = api_query(req, name);
@@ -331,21 +336,25 @@ static bool query_date(struct request *req, const char *name, const char **out)
     if (!v || !*v)
         return true;
     int y = 0, m = 0, d = 0;
-    bool shaped = strlen(v) == 10 && v[4] == '-' && v[7] == '-';
+    tally_time at;
+    bool shaped = strlen(v) >= 10 && v[4] == '-' && v[7] == '-';
     for (int i = 0; shaped && i < 10; i++)
         shaped = i == 4 || i == 7 || (v[i] >= '0' && v[i] <= '9');
     if (shaped && sscanf(v, "%4d-%2d-%2d", &y, &m, &d) == 3 && m >= 1 && m <= 12 && d >= 1 &&
-        d <= timestamp_days_in_month(y, m)) {
-        *out = v;
-        return true;
+        d <= timestamp_days_in_month(y, m) && timestamp_parse_iso8601(v, strlen(v), &at)) {
+        *out = strlen(v) == 10 ? v : arena_strndup(&req->arena, v, 10);
+        if (*out)
+            return true;
+        api_error(req, 500, "out_of_memory", NULL);
+        return false;
     }
-    char what[96];
-    snprintf(what, sizeof what, "%s must be a date (YYYY-MM-DD)", name);
-    api_error_bad_request(req, what);
+    api_error_validation(req, name, "invalid_date");
     return false;
 }
 
-/* An amount in cents as a query argument (`absent` when not given); false after a 400. */
+/* An amount in cents as a query argument (`absent` when not given); false after a 422
+ * value_is_invalid naming it (Lago has no answer of its own: its query hands the text to
+ * the database, which refuses it; an audit found Tally's 400). */
 static bool query_cents(struct request *req, const char *name, int64_t absent, int64_t *out)
 {
     const char *v = api_query(req, name);
@@ -361,7 +370,7 @@ static bool query_cents(struct request *req, const char *name, int64_t absent, i
     }
     char what[96];
     snprintf(what, sizeof what, "%s must be an integer amount of cents", name);
-    api_error_bad_request(req, what);
+    api_error_validation_message(req, name, "value_is_invalid", what);
     return false;
 }
 

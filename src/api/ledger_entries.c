@@ -63,7 +63,8 @@ static bool read_bound(struct request *req, const char *name, bool end, bool *ha
             *at += bound_span(text);
         return true;
     }
-    api_error_bad_request(req, "from and to must be ISO 8601 dates or date-times");
+    /* as Lago's date filters answer (BaseQuery#parse_datetime_filter): never a 400 */
+    api_error_validation(req, name, "invalid_date");
     return false;
 }
 

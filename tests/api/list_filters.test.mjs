@@ -241,5 +241,40 @@ test('a blank filter on the wallet transactions and the ledger entries filters n
   }
   // a value that is given is still checked (Lago's filter contract: 422)
   await refused(txs, 'status=nope', { status: ['must be one of: pending, settled, failed or must be an array'] });
-  await refused('/api/v1/ledger_entries', 'from=yesterday', null, 400);
+  await refused('/api/v1/ledger_entries', 'from=yesterday', { from: ['invalid_date'] });
+});
+
+// Found by an audit (report 6, finding 2): a date filter given a value that is not a date was
+// a 400, where Lago's BaseQuery#parse_datetime_filter answers 422 invalid_date under the
+// filter's name; Tally's own date and amount filters answer alike (never a 400).
+test('a date or amount filter given a value it does not take is a 422 naming it, never a 400', async () => {
+  const bad = [
+    ['/api/v1/events', 'timestamp_from=garbage', 'timestamp_from', 'invalid_date'],
+    ['/api/v1/events', 'timestamp_to=2026-02-30T00:00:00Z', 'timestamp_to', 'invalid_date'],
+    ['/api/v1/invoices', 'issuing_date_from=2026-02-30', 'issuing_date_from', 'invalid_date'],
+    ['/api/v1/invoices', 'issuing_date_to=yesterday', 'issuing_date_to', 'invalid_date'],
+    ['/api/v1/invoices', 'issuing_date_to=10/03/2026', 'issuing_date_to', 'invalid_date'],
+    ['/api/v1/ledger_entries', 'from=yesterday', 'from', 'invalid_date'],
+    ['/api/v1/ledger_entries', 'to=2026-13-01', 'to', 'invalid_date'],
+    ['/api/v1/invoices', 'amount_from=abc', 'amount_from', 'value_is_invalid'],
+    ['/api/v1/invoices', 'amount_to=1e3', 'amount_to', 'value_is_invalid'],
+    ['/api/v1/invoices', 'amount_to=99999999999999999999', 'amount_to', 'value_is_invalid'],
+  ];
+  for (const [path, query, field, code] of bad) {
+    const r = await json(await t.api(`${path}?${query}`));
+    assert.equal(r.status, 422, `${path}?${query}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual([r.body.status, r.body.error, r.body.code, r.body.error_details],
+      [422, 'Unprocessable Entity', 'validation_errors', { [field]: [code] }], `${path}?${query}`);
+    if (code === 'value_is_invalid') assert.match(r.body.message, /integer/, query);
+  }
+  // an issuing date given as a date-time is its date as written, as Lago's date column reads it
+  const all = await json(await t.api('/api/v1/invoices'));
+  assert.ok(all.body.meta.total_count > 0);
+  const count = async (query) => {
+    const r = await json(await t.api(`/api/v1/invoices?${query}`));
+    assert.equal(r.status, 200, `${query}: ${JSON.stringify(r.body)}`);
+    return r.body.meta.total_count;
+  };
+  assert.equal(await count('issuing_date_from=2026-03-10T23:00:00Z&issuing_date_to=2026-03-10T01:00:00Z'), all.body.meta.total_count);
+  assert.equal(await count('issuing_date_to=2026-03-09T23:00:00-05:00'), 0);
 });

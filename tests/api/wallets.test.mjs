@@ -543,7 +543,7 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.deepEqual(await listedIds('issuing_date_from=2026-03-11'), []);
   assert.deepEqual(await listedIds('issuing_date_to=2026-03-09'), []);
   for (const bad of ['issuing_date_from=2026-02-30', 'issuing_date_to=10/03/2026', 'amount_from=1e3'])
-    assert.equal((await t.api(`/api/v1/invoices?${bad}`)).status, 400, bad);
+    assert.equal((await t.api(`/api/v1/invoices?${bad}`)).status, 422, bad);
   for (const [query, field] of [['search_term=TLY', 'search_term'], ['payment_dispute_lost=true', 'payment_dispute_lost']]) {
     const r = await t.api(`/api/v1/invoices?${query}`);
     assert.equal(r.status, 422, query);
