@@ -113,8 +113,12 @@ static void render_created(struct command *cmd)
 bool wallet_transactions_valid_metadata(struct json_object *v, const char *field,
                                         struct json_in_error *err)
 {
-    if (!json_object_is_type(v, json_type_array))
+    static const char shape[] = "metadata is a list of {\"key\": string, \"value\": string or "
+                                "null} objects";
+    if (!json_object_is_type(v, json_type_array)) {
+        err->message = shape;
         return json_in_refuse(err, field, "invalid_type");
+    }
     if (json_object_array_length(v) > WALLET_TX_METADATA_MAX) {
         err->message =
             "metadata holds at most " API_LIMIT_TEXT(WALLET_TX_METADATA_MAX) " key/value pairs";
@@ -126,8 +130,10 @@ bool wallet_transactions_valid_metadata(struct json_object *v, const char *field
             !json_object_object_get_ex(item, "key", &key) ||
             !json_object_is_type(key, json_type_string) ||
             !json_object_object_get_ex(item, "value", &value) ||
-            (value && !json_object_is_type(value, json_type_string)))
+            (value && !json_object_is_type(value, json_type_string))) {
+            err->message = shape;
             return json_in_refuse(err, field, "invalid_type");
+        }
         if (json_object_get_string_len(key) > WALLET_TX_METADATA_TEXT_MAX ||
             (value && json_object_get_string_len(value) > WALLET_TX_METADATA_TEXT_MAX)) {
             err->message = "a metadata key or value is at most " API_LIMIT_TEXT(

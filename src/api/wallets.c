@@ -349,8 +349,11 @@ static struct json_object *parse_applies_to(struct request *req, struct json_obj
  */
 static bool valid_metadata(struct json_object *v, struct json_in_error *err)
 {
-    if (!json_object_is_type(v, json_type_object))
+    /* each refusal with its message, as the others (an audit found invalid_type without) */
+    if (!json_object_is_type(v, json_type_object)) {
+        err->message = "metadata is an object of keys to string (or null) values";
         return json_in_refuse(err, "metadata", "invalid_type");
+    }
     if (json_object_object_length(v) > WALLET_METADATA_KEYS_MAX) {
         err->message = METADATA_KEYS_MESSAGE;
         return json_in_refuse(err, "metadata", "too_many_items");
@@ -358,8 +361,10 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
     /* a string too long is not of the wrong type: told apart, so a client knows what to fix */
     json_object_object_foreach(v, key, value)
     {
-        if (value && !json_object_is_type(value, json_type_string))
+        if (value && !json_object_is_type(value, json_type_string)) {
+            err->message = "a metadata value is a string or null";
             return json_in_refuse(err, "metadata", "invalid_type");
+        }
         if (json_in_blank(key, strlen(key))) {
             err->message = "a metadata key may not be blank";
             return json_in_refuse(err, "metadata", "value_is_mandatory");
@@ -671,10 +676,26 @@ static const char *limit_text(struct request *req, const struct store_wallet *w)
     if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->rate_amount,
                               wallets_currency_exponent(w->currency), &credits) != MONEY_OK ||
         money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
-        return "?";
+        return WALLET_CREDITS_MAX_TEXT " credits, the most Tally counts";
     snprintf(out, sizeof out, "%s credits (%" PRId64 " cents)", text, WALLET_BALANCE_MAX_CENTS);
     const char *copy = arena_strndup(&req->arena, out, strlen(out));
-    return copy ? copy : "?";
+    return copy ? copy : "a wallet's limit";
+}
+
+/* The message refusing `key`'s `credits` as past what a wallet holds: more credits than Tally
+ * counts (a tiny rate, whose bound in credits it cannot write), or past the wallet's limit. */
+static const char *past_limit(struct request *req, const struct store_wallet *w, const char *key,
+                              money_t credits)
+{
+    if (!wallet_credits_countable(credits))
+        return message_of(req,
+                          "%s is more credits than Tally counts, at most " WALLET_CREDITS_MAX_TEXT
+                          "; nothing was recorded",
+                          key);
+    return message_of(req,
+                      "%s is past what a wallet holds, at most %s at its rate; nothing was "
+                      "recorded",
+                      key, limit_text(req, w));
 }
 
 /*
@@ -730,10 +751,9 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, 
                                         wallets_currency_exponent(w->currency),
                                         &cents) != MONEY_OK) {
                 ok = json_in_refuse(err, "recurring_transaction_rules", "value_is_out_of_range");
-                err->message = message_of(req,
-                                          "%s is past what a wallet holds, at most %s at its "
-                                          "rate; nothing was recorded",
-                                          keys[i], limit_text(req, w));
+                err->message = past_limit(
+                    req, w, keys[i],
+                    money_parse(text, strlen(text), &credits) == MONEY_OK ? credits : MONEY_ZERO);
             } else if (rules_sent && i >= 1 && i <= 2 && money_sign(credits) > 0 && cents == 0) {
                 ok = json_in_refuse(err, "recurring_transaction_rules", "amount_rounds_to_zero");
                 err->message = message_of(req,
@@ -775,10 +795,7 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
                                     &w->overdraft_limit_cents) != MONEY_OK) {
             json_in_refuse(err, "overdraft_credits", "value_is_out_of_range");
             if (money_sign(overdraft) > 0)
-                err->message = message_of(req,
-                                          "%s is past what a wallet holds, at most %s at its "
-                                          "rate; nothing was recorded",
-                                          "overdraft_credits", limit_text(req, w));
+                err->message = past_limit(req, w, "overdraft_credits", overdraft);
             return false;
         }
         /* as a top-up of so few credits is: answered 200 with none, a soft wallet would

@@ -58,6 +58,13 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
     return false;
 }
 
+bool wallet_credits_countable(money_t credits)
+{
+    money_t floored;
+    return money_round(credits, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, &floored) !=
+           MONEY_ERR_OVERFLOW;
+}
+
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents)
 {

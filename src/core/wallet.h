@@ -29,6 +29,10 @@
 #include "core/timestamp.h"
 
 #define WALLET_CREDITS_SCALE 5 /* credits are read and shown with 5 decimals, as Lago's */
+/* The most credits Tally counts: a money_t at WALLET_CREDITS_SCALE holds 38 digits, so fewer
+ * than 10^33. At a rate small enough, a wallet's WALLET_BALANCE_MAX_CENTS is worth more: this
+ * is then the bound a message states (an audit found "at most ?"). */
+#define WALLET_CREDITS_MAX_TEXT "999999999999999999999999999999999.99999"
 #define WALLET_PRIORITY_MIN 1
 #define WALLET_PRIORITY_MAX 50       /* and the default: applied last */
 #define WALLET_PER_CUSTOMER_MAX 6    /* active wallets of one customer (Lago's limit) */
@@ -97,6 +101,9 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
  * WALLET_BALANCE_MAX_CENTS either way (*cents is then left as it was). The credits a positive
  * amount names may round to 0 cents: the caller refuses that (amount_rounds_to_zero).
  */
+/* Whether Tally counts that many credits (WALLET_CREDITS_MAX_TEXT at most, either sign): one
+ * past it is refused as such, whatever a wallet could hold at its rate. */
+bool wallet_credits_countable(money_t credits);
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents);
 /* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals. */

@@ -922,10 +922,11 @@ const char *wallet_book_credits_text(struct command *cmd, const struct live_wall
     enum money_status s =
         floor ? wallet_credits_within(cents, w->row.rate_amount, exponent_of(w), &credits)
               : wallet_cents_to_credits(cents, w->row.rate_amount, exponent_of(w), &credits);
+    const char *past = floor ? WALLET_CREDITS_MAX_TEXT : "more than " WALLET_CREDITS_MAX_TEXT;
     if (s != MONEY_OK || money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
-        return "?";
+        return past;
     char *out = arena_strndup(cmd->arena, text, strlen(text));
-    return out ? out : "?";
+    return out ? out : past;
 }
 
 /* A refusal with Tally's message (printf-style), on `field`, code value_is_out_of_range. */
@@ -1026,6 +1027,16 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
     case WALLET_FIT_BALANCE:
         if (!cmd)
             return COMMAND_INVALID;
+        /* a wallet being made has no id to name yet: none is kept (an audit found the message
+         * naming an id that GET then answered 404) */
+        if (cmd->kind == COMMAND_WALLET_CREATE)
+            return out_of_range(
+                cmd, field,
+                "a wallet holds at most %s credits (%" PRId64 " cents) at its rate, and the new "
+                "wallet's paid_credits and granted_credits together would pass it; no wallet was "
+                "made",
+                wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
+                WALLET_BALANCE_MAX_CENTS);
         return out_of_range(
             cmd, field,
             "a wallet holds at most %s credits (%" PRId64 " cents) at its rate; wallet %s holds "

@@ -358,7 +358,8 @@ enum command_result wallet_book_recover(struct wallet_book *b, struct store *st,
 /* ---- for engine/wallets and engine/wallet_clock (the writer) ---- */
 
 /* Cents as the wallet's credits (floored to what cents can hold, with `floor`), for a
- * message, in cmd's arena ("?" if they cannot be shown). */
+ * message, in cmd's arena. Worth more credits than Tally counts (a tiny rate): with `floor`
+ * (a bound) the most it counts, WALLET_CREDITS_MAX_TEXT, else "more than" it. */
 const char *wallet_book_credits_text(struct command *cmd, const struct live_wallet *w,
                                      int64_t cents, bool floor);
 /* The customer's wallets, loaded from the store on first use; NULL on a store failure, or if the

@@ -1148,6 +1148,18 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     int32_t exponent = currency_exponent(w->row.currency);
     int64_t paid = 0, granted = 0, voided = 0;
     enum money_status ms;
+    /* more credits than Tally counts: said so, as no wallet's bound at its rate is the reason */
+    const char *uncountable = cr->has_paid && !wallet_credits_countable(cr->paid) ? "paid_credits"
+                              : cr->has_granted && !wallet_credits_countable(cr->granted)
+                                  ? "granted_credits"
+                                  : NULL;
+    if (uncountable) {
+        command_set_message(cmd,
+                            "%s is more credits than Tally counts, at most " WALLET_CREDITS_MAX_TEXT
+                            "; nothing was recorded",
+                            uncountable);
+        return refuse(cmd, uncountable, "value_is_out_of_range");
+    }
     /* an amount past what a wallet holds is refused as such, with how much fits */
     if (cr->has_paid &&
         (ms = wallet_credits_to_cents(cr->paid, w->row.rate_amount, exponent, &paid)) != MONEY_OK)

@@ -182,3 +182,32 @@ test("the organization's receivable, cash and promotional_grants accounts stop a
   const [last] = (await ledger(`wallet_id=${w.lago_id}`)).filter((e) => e.account === 'promotional_grants');
   assert.ok(last.balance_after_cents <= Number(inflowMax), JSON.stringify(last));
 });
+
+// Found by an audit (report 6, finding 3): at a rate so small that a wallet's capacity in credits
+// has more digits than Tally computes with, an overdraft past it was refused "at most ? at its
+// rate"; and a new wallet refused for its size named "wallet <lago_id>", an id never created.
+test('a refusal for size says a number or what the number is, and names no wallet never made', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'tiny', currency: 'USD' } }));
+  const tinyRate = '0.00000000000000000000000000000000001';
+  for (const [overdraft, field] of [['500000000000000000000000000000000000', 'overdraft_credits']]) {
+    const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiny', currency: 'USD', rate_amount: tinyRate, limit: 'soft', overdraft_credits: overdraft } });
+    const message = await refused(r, field);
+    assert.doesNotMatch(message, /\?/, message);
+    assert.match(message, /[0-9]{3}/, message);
+  }
+  // a rule amount at that rate likewise
+  const rule = await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiny', currency: 'USD', rate_amount: tinyRate, recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '500000000000000000000000000000000000' }] } });
+  const rb = await rule.json();
+  assert.equal(rule.status, 422, JSON.stringify(rb));
+  assert.doesNotMatch(rb.message, /\?/, rb.message);
+  // a new wallet's own credits past the limit: nothing was made, so no id is named
+  const big = await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiny', currency: 'USD', rate_amount: '1', granted_credits: '1000000000000.01' } });
+  const message = await refused(big, 'granted_credits');
+  assert.doesNotMatch(message, /[0-9a-f]{8}-[0-9a-f]{4}-/, message);
+  assert.match(message, /a wallet holds at most 1000000000000\.0 credits/);
+  assert.deepEqual((await ok(await t.api('/api/v1/wallets?external_customer_id=tiny'))).wallets, []);
+  // an existing wallet's top-up still names it
+  const w = await newWallet('tiny');
+  const top = await refused(await topUp(w.lago_id, { granted_credits: '1000000000000.01' }), 'granted_credits');
+  assert.match(top, new RegExp(`wallet ${w.lago_id} holds 0\\.0`));
+});

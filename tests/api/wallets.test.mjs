@@ -984,6 +984,13 @@ test('wallet metadata: a key or value too long is value_is_too_long, a value of 
     assert.deepEqual(await details({ ['k'.repeat(101)]: 'v' }, method), [422, { metadata: ['value_is_too_long'] }], method);
     assert.deepEqual(await details({ k: 'v'.repeat(256) }, method), [422, { metadata: ['value_is_too_long'] }], method);
     assert.deepEqual(await details({ k: 1 }, method), [422, { metadata: ['invalid_type'] }], method);
+    // each refusal says what to fix (an audit found invalid_type without a message)
+    for (const metadata of [{ k: 1 }, { k: { a: 'b' } }, ['k', 'v'], 'k']) {
+      const r = await t.api(path, { method, body: { metadata } });
+      const b = await json(r);
+      assert.equal(r.status, 422, JSON.stringify(b));
+      assert.match(b.message ?? '', /string/, `${method} ${JSON.stringify(metadata)}: ${JSON.stringify(b)}`);
+    }
   }
   // the limits themselves are kept
   assert.equal((await details({ ['k'.repeat(100)]: 'v'.repeat(255) }))[0], 200);
