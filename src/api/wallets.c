@@ -399,6 +399,27 @@ static bool rule_credits(struct json_object *rule, const char *key, const char *
     return true;
 }
 
+/* rollover_percentage: a whole number from 0 to 100, as a JSON number or a decimal string (as
+ * credit amounts are; an audit found "25" refused invalid_type beside rollover_max_credits
+ * "2"), read exactly from its text. */
+static enum json_in_result rollover_percentage(struct json_object *rule, int64_t *out,
+                                               struct json_in_error *err)
+{
+    money_t v;
+    enum json_in_result r = json_in_decimal(rule, "rollover_percentage", &v, err);
+    if (r == JSON_IN_INVALID)
+        err->message = "rollover_percentage is a whole number from 0 to 100, as a JSON number "
+                       "or a decimal string";
+    if (r != JSON_IN_VALUE)
+        return r;
+    if (money_to_minor_units(v, 0, MONEY_ROUND_EXACT, out) != MONEY_OK || *out < 0 || *out > 100) {
+        err->message = "rollover_percentage is a whole number from 0 to 100";
+        json_in_refuse(err, "rollover_percentage", "value_is_out_of_range");
+        return JSON_IN_INVALID;
+    }
+    return JSON_IN_VALUE;
+}
+
 /* An interval rule's own terms: interval, started_at, and Tally's grant_expires_after and
  * rollover (with rollover_percentage or rollover_max_credits). */
 static bool parse_interval_terms(struct request *req, struct json_object *rule,
@@ -416,8 +437,7 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
                        &duration, err) == JSON_IN_INVALID ||
         json_in_string(rule, "rollover", 16, &req->arena, &rollover, err) == JSON_IN_INVALID ||
         (has_start = json_in_instant(rule, "started_at", &started, err)) == JSON_IN_INVALID ||
-        (has_percentage = json_in_int(rule, "rollover_percentage", 0, 100, &percentage, err)) ==
-            JSON_IN_INVALID)
+        (has_percentage = rollover_percentage(rule, &percentage, err)) == JSON_IN_INVALID)
         return false;
     bool known = false;
     for (size_t i = 0; interval && i < sizeof intervals / sizeof intervals[0]; i++)

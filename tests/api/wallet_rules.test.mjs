@@ -402,3 +402,28 @@ test('a rule\'s top-up paid after the next anniversary is refused even when that
   await ok(await pay(both[1].lago_invoice_id, 'succeeded'));
   assert.equal((await wallet(catchup.lago_id)).balance_cents, 1000);
 });
+
+// Found by an audit (report 6): rollover_percentage had to be a JSON number where
+// rollover_max_credits and every credit amount take a decimal string. Both are taken now, read
+// exactly from their text; the percentage is still a whole number from 0 to 100.
+test('rollover_percentage takes a decimal string as a JSON number, a whole one from 0 to 100', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'rp', currency: 'EUR' } }));
+  const send = async (rollover_percentage) => {
+    const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'rp', currency: 'EUR', rate_amount: '1',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', rollover: 'max_percentage', rollover_percentage }] } });
+    const b = await r.json();
+    if (r.status === 200) await ok(await t.api(`/api/v1/wallets/${b.wallet.lago_id}`, { method: 'DELETE' }));
+    return r.status === 200 ? b.wallet.recurring_transaction_rules[0].rollover_percentage : [r.status, b.error_details, typeof b.message];
+  };
+  for (const [given, kept] of [['25', 25], [25, 25], ['25.000', 25], ['0', 0], ['100', 100], [' 7 '.trim(), 7]])
+    assert.deepEqual(await send(given), kept, JSON.stringify(given));
+  // JSON 25.0 is read from its text, as a credit amount is
+  const raw = await t.api('/api/v1/wallets', { method: 'POST', raw: '{"wallet":{"external_customer_id":"rp","currency":"EUR","rate_amount":"1","recurring_transaction_rules":[{"trigger":"interval","interval":"monthly","granted_credits":"1","rollover":"max_percentage","rollover_percentage":25.0}]}}' });
+  const rb = await raw.json();
+  assert.equal(raw.status, 200, JSON.stringify(rb));
+  assert.equal(rb.wallet.recurring_transaction_rules[0].rollover_percentage, 25);
+  await ok(await t.api(`/api/v1/wallets/${rb.wallet.lago_id}`, { method: 'DELETE' }));
+  for (const [given, code] of [['101', 'value_is_out_of_range'], ['-1', 'value_is_out_of_range'], ['25.5', 'value_is_out_of_range'],
+    ['100.00001', 'value_is_out_of_range'], ['abc', 'invalid_value'], [true, 'invalid_type'], [{}, 'invalid_type']])
+    assert.deepEqual(await send(given), [422, { rollover_percentage: [code] }, 'string'], JSON.stringify(given));
+});
