@@ -963,6 +963,12 @@ static void create(struct request *req, const char *external_customer_id)
         goto refused;
     }
     w->rate_amount = money_normalize(w->rate_amount);
+    if (!wallet_rate_showable(w->rate_amount, wallets_currency_exponent(w->currency))) {
+        json_in_refuse(&err, "rate_amount", "value_is_out_of_range");
+        err.message = "rate_amount is too small: what a wallet can hold and consume at this rate "
+                      "would be more credits than Tally writes (10^38)";
+        goto refused;
+    }
     if (!parse_common(req, obj, w, &err) ||
         json_in_string(obj, "code", WALLET_CODE_MAX, &req->arena, &w->code, &err) ==
             JSON_IN_INVALID ||

@@ -106,7 +106,26 @@ static enum money_status cents_in_credits(int64_t cents, money_t rate_amount, in
 enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
                                           money_t *credits)
 {
-    return cents_in_credits(cents, rate_amount, exponent, MONEY_ROUND_HALF_UP, credits);
+    /* At a rate small enough, an amount is worth 10^33 credits or more, past what a money_t
+     * holds at WALLET_CREDITS_SCALE decimals: it is then shown with the decimals that fit (an
+     * audit read a balance of 10^14 cents at 1e-21 as "0.0" credits). */
+    enum money_status s = MONEY_ERR_OVERFLOW;
+    for (int32_t scale = WALLET_CREDITS_SCALE; scale >= 0 && s == MONEY_ERR_OVERFLOW; scale--) {
+        money_t amount;
+        s = money_from_minor_units(cents, exponent, &amount);
+        if (s == MONEY_OK)
+            s = money_div(amount, rate_amount, scale, MONEY_ROUND_HALF_UP, credits);
+    }
+    return s;
+}
+
+bool wallet_rate_showable(money_t rate_amount, int32_t exponent)
+{
+    money_t credits;
+    return wallet_cents_to_credits(WALLET_LIFETIME_MAX_CENTS, rate_amount, exponent, &credits) ==
+               MONEY_OK &&
+           wallet_cents_to_credits(-WALLET_LIFETIME_MAX_CENTS, rate_amount, exponent, &credits) ==
+               MONEY_OK;
 }
 
 enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,

@@ -106,9 +106,13 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
 bool wallet_credits_countable(money_t credits);
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents);
-/* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals. */
+/* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals, or to as many as fit when
+ * the credits are 10^33 or more (a tiny rate). MONEY_ERR_OVERFLOW past 10^38 credits. */
 enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,
                                           money_t *credits);
+/* Whether every amount a wallet may carry at this rate (WALLET_LIFETIME_MAX_CENTS either way)
+ * can be shown in credits: a rate below is refused, as its balances could not be written. */
+bool wallet_rate_showable(money_t rate_amount, int32_t exponent);
 /* The most credits that convert back to at most `cents` (>= 0) at this rate: cents to credits,
  * floored to WALLET_CREDITS_SCALE decimals (how many credits fit, say). */
 enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,

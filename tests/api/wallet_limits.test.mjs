@@ -188,7 +188,7 @@ test("the organization's receivable, cash and promotional_grants accounts stop a
 // rate"; and a new wallet refused for its size named "wallet <lago_id>", an id never created.
 test('a refusal for size says a number or what the number is, and names no wallet never made', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'tiny', currency: 'USD' } }));
-  const tinyRate = '0.00000000000000000000000000000000001';
+  const tinyRate = '0.000000000000000000001'; // a wallet at it counts 10^33 credits in a cent
   for (const [overdraft, field] of [['500000000000000000000000000000000000', 'overdraft_credits']]) {
     const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'tiny', currency: 'USD', rate_amount: tinyRate, limit: 'soft', overdraft_credits: overdraft } });
     const message = await refused(r, field);
@@ -210,4 +210,20 @@ test('a refusal for size says a number or what the number is, and names no walle
   const w = await newWallet('tiny');
   const top = await refused(await topUp(w.lago_id, { granted_credits: '1000000000000.01' }), 'granted_credits');
   assert.match(top, new RegExp(`wallet ${w.lago_id} holds 0\\.0`));
+});
+
+// Found by an audit (report 9 of the twenty-fourth session's audit 6 helper): at a rate of 1e-21
+// a wallet granted 999999999999999999999999999999999 credits held 10^14 cents, which are
+// 10^33 credits, one more digit than credits have with 5 decimals: credits_balance read "0.0".
+// They are shown with the decimals that fit now; a rate at which a wallet's amounts could not be
+// written at all is refused.
+test('a balance worth 10^33 credits or more reads its credits, and a rate too small for any is refused', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'vast', currency: 'GBP' } }));
+  const made = await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'vast', currency: 'GBP', rate_amount: '0.000000000000000000001', granted_credits: '999999999999999999999999999999999' } }));
+  assert.equal(made.wallet.balance_cents, 100000000000000);
+  assert.equal(made.wallet.credits_balance, '1000000000000000000000000000000000.0');
+  assert.equal(made.wallet.credits_ongoing_balance, '1000000000000000000000000000000000.0');
+  const tiny = await post('/api/v1/wallets', { wallet: { external_customer_id: 'vast', currency: 'GBP', rate_amount: '0.0000000000000000000001' } });
+  const message = await refused(tiny, 'rate_amount');
+  assert.match(message, /rate_amount is too small/);
 });

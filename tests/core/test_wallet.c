@@ -145,6 +145,20 @@ static void cents_to_credits_examples(void **state)
     check_to_credits(1, "1", 3, "0.001");
     check_to_credits(WALLET_BALANCE_MAX_CENTS, "1", 2, "1000000000000");
     check_to_credits(1, "0.00001", 2, "1000");
+    /* at a rate so small that the balance is worth 10^33 credits or more, past what a money_t
+     * holds at 5 decimals: shown with the decimals that fit, never as 0 (an audit read
+     * credits_balance "0.0" for 10^14 cents at 1e-21) */
+    check_to_credits(100000000000000, "0.000000000000000000001", 2,
+                     "1000000000000000000000000000000000");
+    check_to_credits(-100000000000000, "0.000000000000000000001", 2,
+                     "-1000000000000000000000000000000000");
+    check_to_credits(WALLET_LIFETIME_MAX_CENTS, "0.000000000000000000001", 2,
+                     "46116860184273879040000000000000000000");
+    /* a rate whose amounts could not be written at all is refused (wallet_rate_showable) */
+    assert_true(wallet_rate_showable(M("0.000000000000000000001"), 2));
+    assert_false(wallet_rate_showable(M("0.0000000000000000000001"), 2));
+    assert_false(wallet_rate_showable(M("0.00000000000000000000000000000000001"), 2));
+    assert_true(wallet_rate_showable(M("0.00001"), 0));
 
     /* the result is exactly at WALLET_CREDITS_SCALE decimals' precision */
     money_t credits;
