@@ -3124,18 +3124,28 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     return r;
 }
 
-enum store_status store_plan_live_subscription_rows(struct store_conn *c, int64_t org_id,
-                                                    const char *plan_lago_id, tally_time now,
-                                                    struct store_subscription **out, size_t *count,
-                                                    struct arena *a)
+/* The subscription rows statement `which` lists for a plan at `now`. */
+static enum store_status plan_subscription_rows(struct store_conn *c, enum stmt_id which,
+                                                int64_t org_id, const char *plan_lago_id,
+                                                tally_time now, struct store_subscription **out,
+                                                size_t *count, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_PLAN_LIVE_SUBSCRIPTION_ROWS);
+    sqlite3_stmt *s = stmt(c, which);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
     bind_text(s, 3, plan_lago_id);
     return collect_rows(s, sizeof **out, read_subscription_row, (void **)out, count, a);
+}
+
+enum store_status store_plan_live_subscription_rows(struct store_conn *c, int64_t org_id,
+                                                    const char *plan_lago_id, tally_time now,
+                                                    struct store_subscription **out, size_t *count,
+                                                    struct arena *a)
+{
+    return plan_subscription_rows(c, STMT_PLAN_LIVE_SUBSCRIPTION_ROWS, org_id, plan_lago_id, now,
+                                  out, count, a);
 }
 
 enum store_status store_plan_attached(struct store_conn *c, int64_t org_id,
@@ -3149,13 +3159,8 @@ enum store_status store_plan_scheduled_changes(struct store_conn *c, int64_t org
                                                struct store_subscription **out, size_t *count,
                                                struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_PLAN_SCHEDULED_CHANGES);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    sqlite3_bind_int64(s, 2, now);
-    bind_text(s, 3, plan_lago_id);
-    return collect_rows(s, sizeof **out, read_subscription_row, (void **)out, count, a);
+    return plan_subscription_rows(c, STMT_PLAN_SCHEDULED_CHANGES, org_id, plan_lago_id, now, out,
+                                  count, a);
 }
 
 enum store_status store_metric_plan(struct store_conn *c, int64_t org_id,
