@@ -3813,8 +3813,10 @@ static bool rescan_usage(struct engine *e)
     arena_init(&sc.scratch);
     int64_t from = usage_scan_from(e);
     usage_book_clear(&e->usage);
+    usage_book_hold(&e->usage); /* the late events take their place among the scanned ones */
     bool ok = dedup_init(&sc.not_live, 0) &&
               store_event_each(store_conn(e->store), from, load_event, &sc) == STORE_OK;
+    ok = usage_book_settle(&e->usage) && ok;
     e->usage.events_read += (uint64_t)sc.scanned;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
@@ -3909,9 +3911,11 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         size_t stored = (size_t)e->last_event_id;
         ok = dedup_init_in(&e->identities, stored, &e->identity_memory);
     }
+    usage_book_hold(&e->usage); /* the late events take their place among the scanned ones */
     ok = ok && dedup_init(&sc.not_live, 0) &&
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
          drain_identities(&sc);
+    ok = usage_book_settle(&e->usage) && ok;
     e->start.scanned_events = sc.scanned;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);

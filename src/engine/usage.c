@@ -42,6 +42,8 @@ static void usage_free(struct usage *u)
     }
     free(u->events);
     free(u->saved);
+    free(u->held);
+    arena_free(&u->held_arena);
     struct arena a = u->arena; /* u lives in its own arena */
     arena_free(&a);
 }
@@ -663,28 +665,96 @@ struct replay {
     bool ok;
     /* the events were there when the period began (aggregation_carry_in), not late ones */
     bool past;
+    /* the events came in the period: held (usage.held) for their place among its own */
+    bool hold;
 };
 
 static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
                                      uint64_t sequence, bool bounded, bool past);
 
+/* A stored event's text applied as apply() takes it. */
+static bool apply_text(struct usage *u, const char *code, const char *properties_json,
+                       const char *precise_total_amount_cents, tally_time timestamp, int64_t id,
+                       bool past)
+{
+    struct event e = {.code = code};
+    struct arena scratch;
+    arena_init(&scratch);
+    bool ok = event_json_properties_text(&scratch, properties_json, &e) &&
+              event_json_precise_text(precise_total_amount_cents, &e) &&
+              apply(u, &e, timestamp, (uint64_t)id, false, past) == AGGREGATION_OK;
+    arena_free(&scratch);
+    return ok;
+}
+
 static bool replay_event(const struct store_event *stored, void *ctx)
 {
     struct replay *r = ctx;
-    struct event e = {.code = stored->code};
-    struct arena scratch;
-    arena_init(&scratch);
     r->u->events_read++;
-    r->ok =
-        event_json_properties_text(&scratch, stored->properties_json, &e) &&
-        event_json_precise_text(stored->precise_total_amount_cents, &e) &&
-        apply(r->u, &e, stored->timestamp, (uint64_t)stored->id, false, r->past) == AGGREGATION_OK;
-    arena_free(&scratch);
+    r->ok = apply_text(r->u, stored->code, stored->properties_json,
+                       stored->precise_total_amount_cents, stored->timestamp, stored->id, r->past);
     return r->ok;
 }
 
+/* Keeps an event that came in the period for its place among the period's own (apply_held). */
+static bool hold_event(struct usage *u, const struct store_event *stored)
+{
+    u->events_read++;
+    if (!vec_room((void **)&u->held, &u->held_cap, u->held_count, sizeof *u->held, 16))
+        return false;
+    struct usage_held *h = &u->held[u->held_count];
+    *h = (struct usage_held){.id = stored->id, .timestamp = stored->timestamp};
+    h->code = arena_strndup(&u->held_arena, stored->code, strlen(stored->code));
+    h->properties_json =
+        arena_strndup(&u->held_arena, stored->properties_json, strlen(stored->properties_json));
+    h->precise_total_amount_cents =
+        stored->precise_total_amount_cents
+            ? arena_strndup(&u->held_arena, stored->precise_total_amount_cents,
+                            strlen(stored->precise_total_amount_cents))
+            : NULL;
+    if (!h->code || !h->properties_json ||
+        (stored->precise_total_amount_cents && !h->precise_total_amount_cents))
+        return false;
+    u->held_count++;
+    return true;
+}
+
+static int held_order(const void *a, const void *b)
+{
+    int64_t x = ((const struct usage_held *)a)->id, y = ((const struct usage_held *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Applies the held events accepted before event `below` (INT64_MAX: all of them), in
+ * acceptance order, and lets the list go once it is through. */
+static bool apply_held(struct usage *u, int64_t below)
+{
+    for (; u->held_next < u->held_count && u->held[u->held_next].id < below; u->held_next++) {
+        const struct usage_held *h = &u->held[u->held_next];
+        if (!apply_text(u, h->code, h->properties_json, h->precise_total_amount_cents, h->timestamp,
+                        h->id, false))
+            return false;
+    }
+    if (u->held_next == u->held_count && u->held_cap > 0) {
+        free(u->held);
+        arena_free(&u->held_arena);
+        u->held = NULL;
+        u->held_count = u->held_next = u->held_cap = 0;
+    }
+    return true;
+}
+
+/* One of the period's own events, after the held events accepted before it. */
+static bool replay_own(const struct store_event *stored, void *ctx)
+{
+    struct replay *r = ctx;
+    r->ok = apply_held(r->u, stored->id);
+    return r->ok && replay_event(stored, ctx);
+}
+
 /* Keeps the references that may still count (timestamped at or after `from`), and replays
- * those of the period from the store, in acceptance order (which is id order). */
+ * those of the period from the store, in acceptance order (which is id order), each after the
+ * held events (carry_recurring) accepted before it. */
 static bool replay_refs(struct store *st, struct usage *u, const struct usage_event_ref *refs,
                         size_t count)
 {
@@ -701,9 +771,9 @@ static bool replay_refs(struct store *st, struct usage *u, const struct usage_ev
     bool any = false; /* a charge that takes the events (not handed over) */
     for (size_t i = 0; i < u->charge_count && !any; i++)
         any = !u->charges[i].handed_over;
-    struct replay r = {u, true, false};
+    struct replay r = {u, true, false, false};
     if (ok && any)
-        ok = store_events_by_id(store_conn(st), ids, n, replay_event, &r) == STORE_OK && r.ok;
+        ok = store_events_by_id(store_conn(st), ids, n, replay_own, &r) == STORE_OK && r.ok;
     free(ids);
     return ok;
 }
@@ -835,6 +905,8 @@ static bool carry_event(const struct store_event *stored, void *ctx)
     struct replay *r = ctx;
     if (stored->subscription_id == r->u->subscription_id && stored->timestamp >= r->u->from)
         return true;
+    if (r->hold)
+        return r->ok = hold_event(r->u, stored);
     return replay_event(stored, ctx);
 }
 
@@ -847,21 +919,25 @@ static bool carry_event(const struct store_event *stored, void *ctx)
  * In two parts, as the live rollover sees them (store_recurring_part): first the past as it
  * stood when the period began (accepted before it), taken with aggregation_carry_in, so that a
  * pay-in-advance charge's peak starts at the units carried, as aggregation_carry_over starts it;
- * then what came in the period, in acceptance order, each event raising the peak as it did
- * when it arrived (late events, as docs/API.md says). Replayed as one, the carried past made
- * the previous periods' peak this one's: a restart, an upgrade's new subscription or a clock
- * moved over several periods billed April on March's most (an audit). This one function
- * serves every build from nothing (a start, a plan change, a usage that left the book, a
- * subscription made again under the external id, usage_build_apart).
- * The period's own events come after both (replay_refs, or the start-up scan): a late event
- * that came after one of them is taken before it here (the peak may then miss a transient of
- * that order; the units are the same).
+ * then what came in the period, each event raising the peak as it did when it arrived (late
+ * events, as docs/API.md says). Replayed as one, the carried past made the previous periods'
+ * peak this one's: a restart, an upgrade's new subscription or a clock moved over several
+ * periods billed April on March's most (an audit). This one function serves every build from
+ * nothing (a start, a plan change, a usage that left the book, a subscription made again under
+ * the external id, usage_build_apart).
+ * The second part is only read here, into u->held, sorted by id: the period's own events are
+ * taken from the store after it (replay_refs, or the start-up scan), and each held event is
+ * applied just before the first of them accepted after it (apply_held), all of them in the
+ * order they were accepted, as live. Taken before the own events, a late -10 after an April
+ * +10 left a peak of 2 where 12 was billed, and the next event gave the difference back (an
+ * audit).
  */
 static bool carry_recurring(struct store *st, struct usage *u)
 {
-    struct replay r = {u, true, false};
+    struct replay r = {u, true, false, false};
     for (int part = 0; part < 2 && r.ok; part++) {
         r.past = part == 0;
+        r.hold = part == 1;
         for (size_t i = 0; i < u->charge_count; i++) {
             const struct usage_charge *c = &u->charges[i];
             bool seen = false; /* charges sharing a metric take its events in one pass */
@@ -878,6 +954,9 @@ static bool carry_recurring(struct store *st, struct usage *u)
                 return false;
         }
     }
+    /* a metric's events are in id order, the metrics' one after the other */
+    if (u->held_count > 1)
+        qsort(u->held, u->held_count, sizeof *u->held, held_order);
     return r.ok;
 }
 
@@ -905,7 +984,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
                            const struct store_subscription *row, tally_time now,
                            const uint8_t hash_key[16], const struct usage_event_ref *refs,
                            size_t ref_count, struct usage *donor, const struct usage *previous,
-                           size_t *would_read, const char **failed)
+                           bool hold, size_t *would_read, const char **failed)
 {
     size_t *donor_of = NULL;
     struct arena a;
@@ -981,8 +1060,9 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
         match_donor(u, donor, donor_of);
     if (would_read && (*would_read = events_to_read(u, refs, ref_count)) > 0)
         goto fail;
+    /* held events left for the scan (hold) are its own to apply: no state is handed over then */
     if (!carry_from_previous(u, previous) || !carry_recurring(st, u) ||
-        !replay_refs(st, u, refs, ref_count))
+        !replay_refs(st, u, refs, ref_count) || (!hold && !apply_held(u, INT64_MAX)))
         goto fail;
     for (size_t i = 0; i < u->charge_count; i++)
         u->charges[i].carried_over = false;
@@ -1007,11 +1087,11 @@ fail:
 static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], struct usage *old, bool donor,
-                             bool previous, size_t *would_read, const char **failed)
+                             bool previous, bool hold, size_t *would_read, const char **failed)
 {
     struct usage *u =
         build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
-              donor ? old : NULL, previous ? old : NULL, would_read, failed);
+              donor ? old : NULL, previous ? old : NULL, hold && !donor, would_read, failed);
     /* the late events that arrived in the period stay its own while it is the same period */
     if (u && old && u->from == old->from)
         u->late_from = old->late_from;
@@ -1024,7 +1104,7 @@ struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 size_t ref_count)
 {
     const char *failed;
-    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, NULL, &failed);
+    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, false, NULL, &failed);
 }
 
 void usage_release(struct usage *u)
@@ -1046,7 +1126,7 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
         return b->items[i];
     /* none yet, or the period moved on: the new period's events are among the references */
     struct usage *u = rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL,
-                              false, true, NULL, failed);
+                              false, true, b->holding, NULL, failed);
     if (!u)
         return NULL;
     b->builds++;
@@ -1088,7 +1168,7 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     enum store_status s =
         store_subscription_get(store_conn(st), org_id, subscription_id, &row, &scratch);
     if (s == STORE_OK)
-        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, false, would_read, &failed);
+        u = rebuild(st, tzdb, &row, now, hash_key, old, donor, false, false, would_read, &failed);
     arena_free(&scratch);
     if (!u && would_read && *would_read > 0)
         return true; /* left as it was: the caller reads them, or rescans */
@@ -1111,6 +1191,21 @@ void usage_book_forget(struct usage_book *b, int64_t subscription_id)
     size_t i = book_find(b, subscription_id);
     if (i != SIZE_MAX)
         book_drop(b, i);
+}
+
+void usage_book_hold(struct usage_book *b)
+{
+    b->holding = true;
+}
+
+bool usage_book_settle(struct usage_book *b)
+{
+    bool ok = true;
+    b->holding = false;
+    for (size_t i = 0; i < b->cap; i++)
+        if (b->items[i])
+            ok = apply_held(b->items[i], INT64_MAX) && ok;
+    return ok;
 }
 
 void usage_book_each(struct usage_book *b, void (*fn)(struct usage *u, void *ctx), void *ctx)
@@ -1308,12 +1403,16 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence)
 {
+    if (!apply_held(u, INT64_MAX)) /* (none outside the start-up scan) */
+        return AGGREGATION_ERR_INVALID;
     return apply(u, e, timestamp, sequence, true, false);
 }
 
 enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
                                            tally_time timestamp, uint64_t sequence)
 {
+    if (!apply_held(u, (int64_t)sequence))
+        return AGGREGATION_ERR_INVALID;
     return apply(u, e, timestamp, sequence, false, false);
 }
 

@@ -23,7 +23,8 @@
  * (store_recurring_event_each): those timestamped and accepted before the period are carried
  * into it as the past it starts with (aggregation_carry_in), then those of the period stored
  * under an earlier subscription of the same external id and the late events accepted in the
- * period count in it, in acceptance order (aggregation_add_carried for the late ones). A late event
+ * period count in it, taken with the period's own events in the order all of them were accepted
+ * (aggregation_add_carried for the late ones), as they came live. A late event
  * of a recurring metric is carried into the current period the same way when it arrives. A charge
  * holding a carried value brings its fee from the period's first debit on, even before any event of
  * the period.
@@ -133,6 +134,15 @@ struct usage_event_ref {
     tally_time timestamp;
 };
 
+/* An event a build read from the recurring index that the period counts as it came (a late
+ * event, or one of the period stored under an earlier subscription), waiting for its place
+ * among the period's own events: strings in the usage's held_arena. */
+struct usage_held {
+    int64_t id;
+    tally_time timestamp;
+    const char *code, *properties_json, *precise_total_amount_cents;
+};
+
 struct usage {
     int64_t subscription_id;
     int64_t org_id;
@@ -164,6 +174,14 @@ struct usage {
      * usage then holds a debit of the period that a re-pricing must be able to give back. A
      * start must read from it to build the usage again (the snapshot's mark counts it). */
     int64_t late_from;
+    /* The events a build read from the recurring index that came in the period (usage_held),
+     * in acceptance order, from held_next on not applied yet: each is applied before the first
+     * of the period's own events accepted after it, so that a pay-in-advance peak is the one
+     * the events made as they came. Empty once a build returns, but during the start-up scan,
+     * which feeds the own events itself (usage_book_settle). */
+    struct usage_held *held;
+    size_t held_count, held_next, held_cap;
+    struct arena held_arena;
     /* The command whose changes usage_rollback can take back (0: none), the references it
      * found, and the buckets it changed as they were, while all of them were flat. */
     uint64_t savepoint;
@@ -201,12 +219,26 @@ struct usage_book {
      * command) and the stored events those builds read back: what a failed command costs
      * when its usages cannot be rolled back in memory. */
     uint64_t builds, events_read;
+    /* During the start-up scan (usage_book_hold): its builds keep the events they hold
+     * (usage.held) for the scan's events to take their place among, until usage_book_settle. */
+    bool holding;
 };
 
 void usage_book_init(struct usage_book *b);
 /* Drops every state (they rebuild from the store on next use). */
 void usage_book_clear(struct usage_book *b);
 void usage_book_free(struct usage_book *b);
+
+/*
+ * A scan of the stored events in acceptance order is about to feed the book's usages their
+ * period's own events (usage_apply_stored): the usages built until usage_book_settle keep the
+ * late events they read from the recurring index, each applied when the scan passes its place
+ * (before the first own event accepted after it). usage_book_settle applies those left (after
+ * every own event), and ends it: false if one cannot be applied (the book is then to be
+ * rebuilt). The scan's usages are priced only after it.
+ */
+void usage_book_hold(struct usage_book *b);
+bool usage_book_settle(struct usage_book *b);
 
 /*
  * The usage of a subscription for the period containing `now`, built (or rebuilt, when the
@@ -280,7 +312,8 @@ void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_ti
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence);
 /* The same for an event already stored (a build, the start-up scan): USAGE_GROUPS_MAX does not
- * refuse it, it was accepted (under other group keys, maybe). */
+ * refuse it, it was accepted (under other group keys, maybe). The late events the usage holds
+ * that were accepted before it (a lower id) are applied first (usage_book_hold). */
 enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
                                            tally_time timestamp, uint64_t sequence);
 
