@@ -2645,6 +2645,10 @@ static void prefetch_identities(struct engine *e, const struct command *cmd)
  * A recurring metric's event also counts in the usage of the subscription a scheduled
  * downgrade will put in its place, if the book holds one (built for an event sent ahead): it
  * carries everything before its period. Debited when that period begins (debit_wallets).
+ * Accepted before that period began, it is part of the units the period starts with, not a
+ * late event that may raise its peak: the usage is built again when the period begins
+ * (rebuild_at_start). Taken as a late event, an April -4 after a +7 sent ahead to May billed
+ * May on 5 + 7 GB where it starts with 1 (an audit; a restart gave 8).
  */
 static enum command_result carry_into_successor(struct engine *e, struct command *cmd,
                                                 const struct usage *usage, const struct event *ev,
@@ -2656,6 +2660,8 @@ static enum command_result carry_into_successor(struct engine *e, struct command
         return COMMAND_OK;
     if (!note_touch(e, cmd->org_id, next) || !usage_note(next, res->id, res->timestamp))
         return COMMAND_STORE_FAILED;
+    if (cmd->now < next->from && res->timestamp < next->from)
+        next->rebuild_at_start = true;
     return aggregated(cmd, i, usage_apply(next, ev, res->timestamp, (uint64_t)res->id));
 }
 

@@ -1092,9 +1092,12 @@ static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
     struct usage *u =
         build(st, tzdb, row, now, hash_key, old ? old->events : NULL, old ? old->event_count : 0,
               donor ? old : NULL, previous ? old : NULL, hold && !donor, would_read, failed);
-    /* the late events that arrived in the period stay its own while it is the same period */
-    if (u && old && u->from == old->from)
+    /* the late events that arrived in the period stay its own while it is the same period;
+     * states handed over keep the past they took after the period's events */
+    if (u && old && u->from == old->from) {
         u->late_from = old->late_from;
+        u->rebuild_at_start = donor && old->rebuild_at_start;
+    }
     return u;
 }
 
@@ -1121,10 +1124,11 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
     /* the period containing now; or, for a subscription not started yet (a scheduled
      * downgrade), its first, which stays its period until it starts */
     if (i != SIZE_MAX && now < b->items[i]->to &&
-        (now >= b->items[i]->from ||
-         subscription_status_at(&row->sub, now) == SUBSCRIPTION_PENDING))
+        (now >= b->items[i]->from ? !b->items[i]->rebuild_at_start
+                                  : subscription_status_at(&row->sub, now) == SUBSCRIPTION_PENDING))
         return b->items[i];
-    /* none yet, or the period moved on: the new period's events are among the references */
+    /* none yet, the period moved on, or it began with a past the usage took after its events
+     * (rebuild_at_start): the period's events are among the references */
     struct usage *u = rebuild(st, tzdb, row, now, hash_key, i != SIZE_MAX ? b->items[i] : NULL,
                               false, true, b->holding, NULL, failed);
     if (!u)

@@ -182,6 +182,11 @@ struct usage {
     struct usage_held *held;
     size_t held_count, held_next, held_cap;
     struct arena held_arena;
+    /* An earlier period's event came while the period had not begun (a scheduled downgrade's,
+     * built for an event sent ahead): it is part of the past the period starts with, which a
+     * live usage cannot take once it took an event of the period (aggregation_carry_in), so
+     * usage_book_get builds it again from the store when the period begins. */
+    bool rebuild_at_start;
     /* The command whose changes usage_rollback can take back (0: none), the references it
      * found, and the buckets it changed as they were, while all of them were flat. */
     uint64_t savepoint;
