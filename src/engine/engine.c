@@ -304,7 +304,8 @@ static tally_time start_gap(const struct period *a, const struct period *b)
 /*
  * A start of the current period moved from `was` to `is` moves the subscription's events
  * timestamped between them into the other period: back into the last one (whose debits paid
- * it without them), or out of it into this one (which would debit them again). Where wallets
+ * it without them), or out of it into this one (which would debit them again); and so its late
+ * events of a recurring metric accepted between them (store_recurring_late_count). Where wallets
  * pay the customer's usage, that is refused while such events exist (an audit found usage paid
  * twice moving east, and left unpaid moving west); without wallets only the usage shown moves.
  */
@@ -332,17 +333,34 @@ static enum command_result check_paid_events_stay(struct engine *e, struct comma
     if (store_event_list(store_conn(e->store), cmd->org_id, &f, 0, 0, &none, &listed, &moved,
                          cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    if (moved == 0)
-        return COMMAND_OK;
     char from[TIMESTAMP_TEXT_MAX], to[TIMESTAMP_TEXT_MAX];
     timestamp_format(f.from, false, from);
     timestamp_format(f.to + 1, false, to);
+    if (moved > 0) {
+        command_set_message(
+            cmd,
+            "in that time zone, %lld events of subscription %s (timestamped from %s to %s) would "
+            "move into another billing period than the one its wallets paid them in; change the "
+            "time zone once the next period has begun",
+            (long long)moved, sub->external_id, from, to);
+        return invalid(cmd, "timezone", "would_move_paid_events");
+    }
+    /* A recurring metric's late event belongs to the period it was accepted in (usage.c,
+     * carry_recurring): accepted between the two starts, it would become the new period's own
+     * (moving east: a peak already paid raised again) or part of the past it starts with
+     * (moving west: the peak it raised given back). An audit found the first. */
+    int64_t late;
+    if (store_recurring_late_count(store_conn(e->store), cmd->org_id, sub->external_id,
+                                   sub->customer_id, f.from, f.to + 1, &late) != STORE_OK)
+        return COMMAND_STORE_FAILED;
+    if (late == 0)
+        return COMMAND_OK;
     command_set_message(
         cmd,
-        "in that time zone, %lld events of subscription %s (timestamped from %s to %s) would "
-        "move into another billing period than the one its wallets paid them in; change the "
-        "time zone once the next period has begun",
-        (long long)moved, sub->external_id, from, to);
+        "in that time zone, %lld late events of a recurring metric of subscription %s (accepted "
+        "from %s to %s) would count in another billing period than the one its wallets paid "
+        "them in; change the time zone once the next period has begun",
+        (long long)late, sub->external_id, from, to);
     return invalid(cmd, "timezone", "would_move_paid_events");
 }
 

@@ -553,6 +553,7 @@ enum stmt_id {
     STMT_EVENT_COUNT_ADD,
     STMT_RECURRING_EVENT_INSERT,
     STMT_RECURRING_EVENT_IDS,
+    STMT_RECURRING_LATE_COUNT,
     STMT_METRIC_FLOOR_RAISE,
     STMT_METRIC_FLOOR_GET,
     STMT_METRIC_FLOOR_DELETED,
@@ -1027,6 +1028,11 @@ static const char *const sql[STMT_COUNT] = {
         " OR (timestamp < ?4 AND created_at >= ?4) END)"
         " AND (SELECT s.customer_id FROM subscriptions s WHERE s.id = subscription_id) = ?6"
         " ORDER BY id",
+    [STMT_RECURRING_LATE_COUNT] =
+        "SELECT COUNT(DISTINCT id) FROM recurring_events"
+        " WHERE org_id = ?1 AND external_subscription_id = ?2 AND timestamp < ?3"
+        " AND created_at >= ?3 AND created_at < ?4"
+        " AND (SELECT s.customer_id FROM subscriptions s WHERE s.id = subscription_id) = ?5",
     [STMT_METRIC_FLOOR_RAISE] =
         "INSERT INTO metric_history_floors(org_id, code, last_event_id) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (org_id, code) DO UPDATE"
@@ -3326,6 +3332,25 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
         ok = e.properties_json && fn(&e, ctx);
     }
     ok = ok && rc == SQLITE_DONE;
+    sqlite3_reset(s);
+    return ok ? STORE_OK : STORE_ERROR;
+}
+
+enum store_status store_recurring_late_count(struct store_conn *c, int64_t org_id,
+                                             const char *external_subscription_id,
+                                             int64_t customer_id, tally_time from, tally_time to,
+                                             int64_t *count)
+{
+    sqlite3_stmt *s = stmt(c, STMT_RECURRING_LATE_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, external_subscription_id);
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, to);
+    sqlite3_bind_int64(s, 5, customer_id);
+    bool ok = sqlite3_step(s) == SQLITE_ROW;
+    *count = ok ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return ok ? STORE_OK : STORE_ERROR;
 }

@@ -455,6 +455,17 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx);
 /*
+ * How many events store_recurring_event_note indexed under that external subscription (any
+ * code), of a subscription of customer_id, are timestamped before `from` and were accepted
+ * (created_at) in [from, to): late events that a period starting anywhere in [from, to]
+ * counts as its own or as part of the past it starts with, depending on where it starts (a
+ * customer's time zone moving that start, engine.c check_paid_events_stay).
+ */
+enum store_status store_recurring_late_count(struct store_conn *c, int64_t org_id,
+                                             const char *external_subscription_id,
+                                             int64_t customer_id, tally_time from, tally_time to,
+                                             int64_t *count);
+/*
  * A billable metric's history ends with its deletion or its code's change: the organization's
  * stored events of its code up to event last_event_id (the last id given then) are the old
  * metric's, and no usage of a metric made later with that code counts them (Lago's

@@ -145,3 +145,42 @@ for (const restart of [false, true]) {
     await checkWalletLedger(s.t, s.wallet.cd);
   });
 }
+
+// A late event counts in the period it was accepted in (its created_at against the period's
+// start): a new time zone that moves the current period's start over that acceptance would
+// make it the new period's late event (moving east: a peak it already paid raised again) or a
+// part of the past the period starts with (moving west). Found by an audit: a late -5 accepted
+// on March 31 12:00 UTC, once April began on March 31 10:00 UTC (Pacific/Kiritimati), gave
+// April March's peak of 10, and the next GB debited 500 instead of 100. Refused as a move of
+// paid events is, until the next period has begun.
+test('a time zone that would move a late event\'s acceptance into another period is refused', async () => {
+  const s = await setup('2026-03-10T12:00:00Z');
+  await s.customer('cz', 'm', 'sz');
+  await s.event('sz', 'gb', { v: 10 }, '2026-03-10T12:00:00Z');
+  await s.advance('2026-03-31T12:00:00Z');
+  await s.event('sz', 'gb', { v: -5 }, '2026-03-15T00:00:00Z'); // late, accepted in March
+  await s.advance('2026-04-03T00:00:00Z');
+  assert.deepEqual(await s.usage('cz', 'sz'), { gb: ['5.0', 500], seats: ['0.0', 0] });
+  const paid = await s.balance('cz');
+  for (const timezone of ['Pacific/Kiritimati', 'America/Los_Angeles']) {
+    const r = await s.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'cz', timezone } } });
+    const body = await r.json();
+    if (timezone === 'America/Los_Angeles') { // April from April 1 07:00 UTC: nothing moves
+      assert.equal(r.status, 200, JSON.stringify(body));
+      await s.ok(await s.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'cz', timezone: 'UTC' } } }));
+      continue;
+    }
+    assert.equal(r.status, 422, JSON.stringify(body));
+    assert.deepEqual(body.error_details, { timezone: ['would_move_paid_events'] });
+    assert.match(body.message, /1 late event/);
+  }
+  assert.equal((await s.ok(await s.t.api('/api/v1/customers/cz'))).customer.timezone, 'UTC');
+  assert.deepEqual(await s.usage('cz', 'sz'), { gb: ['5.0', 500], seats: ['0.0', 0] });
+  await s.event('sz', 'gb', { v: 1 }, '2026-04-03T00:00:00Z');
+  assert.deepEqual(await s.usage('cz', 'sz'), { gb: ['6.0', 600], seats: ['0.0', 0] });
+  assert.equal(await s.balance('cz'), paid - 100);
+  // once May has begun, no period's start is near that acceptance: the move is made
+  await s.advance('2026-05-05T00:00:00Z');
+  await s.ok(await s.t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: 'cz', timezone: 'Pacific/Kiritimati' } } }));
+  await checkWalletLedger(s.t, s.wallet.cz);
+});
