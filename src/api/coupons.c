@@ -23,10 +23,11 @@ bool coupons_parse_rate(struct json_object *obj, char *text, size_t cap, struct 
         return false;
     if (r != JSON_IN_VALUE)
         return json_in_refuse(err, "percentage_rate", "value_is_mandatory");
-    /* Lago keeps a rate in a decimal(10,5) column, which rounds ties away from zero; the range
-     * is checked on what is kept (a rate that rounds to 0 takes nothing off) */
-    if (money_round(rate, 5, MONEY_ROUND_HALF_UP, &rate) != MONEY_OK || money_sign(rate) <= 0 ||
-        money_cmp(rate, money_from_int(100)) > 0)
+    /* 0 to 100, checked on the rate sent; Lago keeps it in a decimal(10,5) column, which rounds
+     * ties away from zero, so "0.000004" is kept as 0.0, as Lago's (0 refused, a coupon stored
+     * with such a rate by an earlier Tally could no longer be renamed: an audit) */
+    if (money_sign(rate) < 0 || money_cmp(rate, money_from_int(100)) > 0 ||
+        money_round(rate, 5, MONEY_ROUND_HALF_UP, &rate) != MONEY_OK)
         return json_in_refuse(err, "percentage_rate", "value_is_out_of_range");
     money_format_fraction(money_normalize(rate), 1, text, cap); /* Lago: "10.0" */
     return true;
