@@ -1395,8 +1395,14 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
         s = !earlier ? aggregation_add(state, &ev)
             : past   ? aggregation_carry_in(state, &ev)
                      : aggregation_add_carried(state, &ev);
-        if (opened && s != AGGREGATION_OK)
-            close_last_group(c, b); /* a group holds at least an event it took */
+        if (opened && s != AGGREGATION_OK) {
+            /* a group holds at least an event it took; state and carried were the opened
+             * group's, and go with it (an audit found them written after, freed) */
+            close_last_group(c, b);
+            if (s != AGGREGATION_IGNORED)
+                return s;
+            continue;
+        }
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
             return s;
         *carried = *carried || (earlier && s == AGGREGATION_OK);

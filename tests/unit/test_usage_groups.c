@@ -133,6 +133,36 @@ static void a_savepoint_takes_back_a_group_s_change_but_not_a_new_group(void **s
     usage_release(u);
 }
 
+/* An event the sum passes over (a value that is not a number) in a group not seen before: the
+ * group it opened is closed again, and nothing of it is touched after (an audit found the
+ * writer writing into the freed group, and every start replaying the event doing it again). */
+static void an_event_passed_over_leaves_no_group(void **state)
+{
+    (void)state;
+    struct usage *u = package_usage(region_key, 1);
+    struct usage_charge *c = &u->charges[0];
+    c->metric.aggregation = AGGREGATION_SUM;
+    c->metric.field_name = "v";
+    struct usage_bucket *b = &c->buckets[0];
+    aggregation_free(&b->aggregation);
+    assert_int_equal(aggregation_init(&b->aggregation, &c->metric, u->from, u->to), AGGREGATION_OK);
+    for (int stored = 0; stored < 2; stored++) {
+        struct event_property p[] = {{"v", "abc", true}, {"region", stored ? "eu" : "us", true}};
+        struct event e = {.code = "calls", .properties = p, .property_count = 2};
+        enum aggregation_status s =
+            stored ? usage_apply_stored(u, &e, 1000, 1) : usage_apply(u, &e, 1000, 1);
+        assert_int_equal(s, AGGREGATION_OK);
+        assert_int_equal(b->group_count, 0);
+        assert_int_equal(c->group_count, 0);
+    }
+    struct event_property p[] = {{"v", "4", true}, {"region", "us", true}};
+    struct event e = {.code = "calls", .properties = p, .property_count = 2};
+    assert_int_equal(usage_apply(u, &e, 1000, 2), AGGREGATION_OK);
+    assert_int_equal(b->group_count, 1);
+    assert_int_equal(amount(u), 2000); /* 4 units, two packages of 2: "abc" counted nothing */
+    usage_release(u);
+}
+
 static void an_estimate_is_priced_in_the_event_s_group(void **state)
 {
     (void)state;
@@ -160,6 +190,7 @@ int main(void)
         cmocka_unit_test(the_limit_refuses_live_events_only),
         cmocka_unit_test(a_savepoint_takes_back_a_group_s_change_but_not_a_new_group),
         cmocka_unit_test(an_estimate_is_priced_in_the_event_s_group),
+        cmocka_unit_test(an_event_passed_over_leaves_no_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
