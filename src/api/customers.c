@@ -248,6 +248,18 @@ static const char *json_text(struct parse *p, struct buf *b)
     return arena_strndup(&p->req->arena, b->data ? b->data : "", b->len);
 }
 
+/* Lago's Customer::PAYMENT_PROVIDERS. Tally serves none of them yet (docs/API.md): the name is
+ * kept and answered, as Lago keeps it. */
+static bool is_payment_provider(const char *name)
+{
+    static const char *const providers[] = {"stripe", "gocardless",  "cashfree",
+                                            "adyen",  "flutterwave", "moneyhash"};
+    for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
+        if (strcmp(name, providers[i]) == 0)
+            return true;
+    return false;
+}
+
 /* billing_configuration: known members re-rendered; invoice_grace_period taken out. */
 static bool parse_billing_configuration(struct parse *p, struct json_object *obj,
                                         struct customer_input *in)
@@ -282,12 +294,22 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
     buf_init(&b);
     jsonw_init(&w, &b);
     jsonw_object_begin(&w); /* the braces are dropped below: only members are stored */
+    bool provider_known = false;
     for (int i = 0; string_keys[i]; i++) {
         const char *v = NULL;
         enum json_in_result r =
             json_in_string(bc, string_keys[i], 255, &p->req->arena, &v, &p->err);
         if (!check(p, r))
             goto fail;
+        /* Lago's UpsertFromApiService: a provider it does not have is null, and the code is
+         * taken beside one it has only (payment_provider comes first in string_keys) */
+        if (strcmp(string_keys[i], "payment_provider") == 0) {
+            provider_known = r == JSON_IN_VALUE && is_payment_provider(v);
+            if (!provider_known)
+                v = NULL;
+        } else if (strcmp(string_keys[i], "payment_provider_code") == 0 && !provider_known) {
+            continue;
+        }
         if (r != JSON_IN_ABSENT)
             jsonw_kv_cstr(&w, string_keys[i], v);
     }

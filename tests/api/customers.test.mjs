@@ -295,6 +295,34 @@ test('billing_configuration always answers its provider and locale, null when un
   assert.deepEqual(listed.billing_configuration, unset);
 });
 
+// Found by an audit: any string was kept. Lago's Customers::UpsertFromApiService sets the
+// provider only when Customer::PAYMENT_PROVIDERS has it, else null, and then leaves the
+// payment_provider_code sent beside it untaken (a code is taken beside a provider it has only).
+test('billing_configuration.payment_provider: one Lago has, else null', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  const provider = (r) => {
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const bc = r.body.customer.billing_configuration;
+    return [bc.payment_provider, bc.payment_provider_code];
+  };
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: 'paypal', payment_provider_code: 'pp' } })), [null, null]);
+  for (const p of ['stripe', 'gocardless', 'cashfree', 'adyen', 'flutterwave', 'moneyhash'])
+    assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: p } })), [p, null]);
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: 'stripe', payment_provider_code: 'stripe_eu' } })), ['stripe', 'stripe_eu']);
+  // not on the list (case counts): null, and the code sent with it is not taken
+  for (const p of ['paypal', 'Stripe', ''])
+    assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: p, payment_provider_code: 'other' } })), [null, 'stripe_eu']);
+  assert.deepEqual(provider(await json(await t.api('/api/v1/customers/pp_1'))), [null, 'stripe_eu']);
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: 'adyen' } })), ['adyen', 'stripe_eu']);
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: null, payment_provider_code: 'other' } })), [null, 'stripe_eu']);
+  // a code is taken beside a provider Lago has only, as Lago's
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider_code: 'other' } })), [null, 'stripe_eu']);
+  assert.deepEqual(provider(await post({ external_id: 'pp_1', billing_configuration: { payment_provider: 'stripe', payment_provider_code: 'other' } })), ['stripe', 'other']);
+  // still a string or null
+  const r = await post({ external_id: 'pp_1', billing_configuration: { payment_provider: 5 } });
+  assert.equal(r.status, 422);
+});
+
 test('metadata sent replaces the list; not sent, it stays', async () => {
   const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
   let r = await post({ external_id: 'meta_1', metadata: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] });
