@@ -135,20 +135,51 @@ void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org
 
 /* ---- rendering answers -------------------------------------------------------------------- */
 
+/* A resource's counted members (catalog_resource.count) as text without the braces, in the
+ * arena; NULL if the store failed or memory ran out. */
+static const char *count_members(const struct catalog_resource *r, struct store_conn *conn,
+                                 int64_t org_id, const char *code, const char *body,
+                                 struct arena *a)
+{
+    struct buf b;
+    struct jsonw w;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    bool ok = r->count(&w, conn, org_id, code, body);
+    jsonw_object_end(&w);
+    const char *text = ok && !buf_failed(&b) ? arena_strndup(a, b.data + 1, b.len - 2) : NULL;
+    buf_free(&b);
+    return text;
+}
+
+/* One item of a resource that counts: its common shape and the members counted. */
+static void write_counted(struct jsonw *w, const struct catalog_item *item, const char *counted)
+{
+    catalog_open_item(w, item);
+    jsonw_raw_members(w, counted, strlen(counted));
+    jsonw_object_end(w);
+}
+
+/* `counted`: the members counted for the item, when the resource counts (else NULL). */
 static void render_item(struct buf *out, const struct catalog_resource *r,
                         const struct catalog_item *item, struct store_conn *conn, struct arena *a,
-                        tally_time now)
+                        tally_time now, const char *counted)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, catalog_kind_singular(r->kind));
-    r->render(&w, item, conn, a, now);
+    if (r->count)
+        write_counted(&w, item, counted);
+    else
+        r->render(&w, item, conn, a, now);
     jsonw_object_end(&w);
 }
 
-/* Writer thread. The command's owner is the request, whose route names the resource. */
+/* Writer thread. The command's owner is the request, whose route names the resource and
+ * holds what it counted before submitting. */
 static void render_command(struct command *cmd)
 {
     struct request *req = cmd->owner;
@@ -156,7 +187,24 @@ static void render_command(struct command *cmd)
     if (api_error_render_command(cmd, catalog_kind_not_found_code(r->kind)))
         return;
     cmd->http_status = 200;
-    render_item(&cmd->response, r, &cmd->item, cmd->conn, cmd->arena, cmd->now);
+    render_item(&cmd->response, r, &cmd->item, cmd->conn, cmd->arena, cmd->now, req->counted);
+}
+
+/* Before a change of a resource that counts is submitted: its counted members in
+ * req->counted. False after answering 500. */
+static bool count_change(struct request *req, const char *code, const char *body)
+{
+    const struct catalog_resource *r = req->resource;
+    if (!r->count)
+        return true;
+    struct store_reader *reader = code ? api_reader_acquire(req->api) : NULL;
+    req->counted = count_members(r, reader ? store_reader_conn(reader) : NULL, req->org_id, code,
+                                 body, &req->arena);
+    if (reader)
+        api_reader_release(req->api, reader);
+    if (!req->counted)
+        api_error(req, 500, "store_failed", NULL);
+    return req->counted != NULL;
 }
 
 /* ---- handlers ---------------------------------------------------------------------------- */
@@ -190,6 +238,9 @@ static bool keeps_expiration(const struct catalog_item *existing, tally_time at)
 static void submit_put(struct request *req, const struct catalog_definition *def,
                        const struct catalog_item *existing, bool terms_kept)
 {
+    /* what names the item names it by the code it has until the writer renames it */
+    if (!count_change(req, existing ? existing->code : def->code, def->body))
+        return;
     struct command *cmd = api_new_command(req, COMMAND_CATALOG_PUT, render_command);
     if (!cmd)
         return;
@@ -276,9 +327,15 @@ void catalog_get(struct request *req)
     tally_time now;
     if (read_item(req, req->params[0], &item) != STORE_OK || !api_org_now(req, &now))
         return;
+    const struct catalog_resource *res = req->resource;
     struct store_reader *r = api_reader_acquire(req->api);
-    render_item(api_respond(req, 200), req->resource, &item, store_reader_conn(r), &req->arena,
-                now);
+    const char *counted = NULL;
+    if (res->count && !(counted = count_members(res, store_reader_conn(r), req->org_id, item.code,
+                                                item.body, &req->arena)))
+        api_error(req, 500, "store_failed", NULL);
+    else
+        render_item(api_respond(req, 200), res, &item, store_reader_conn(r), &req->arena, now,
+                    counted);
     api_reader_release(req->api, r);
 }
 
@@ -300,13 +357,29 @@ void catalog_list(struct request *req)
         api_error(req, 500, "store_failed", NULL);
         return;
     }
+    const char **counted = NULL;
+    if (res->count) { /* counted before the answer is begun: a failure answers 500 alone */
+        counted = arena_alloc(&req->arena, sizeof *counted * (count ? count : 1));
+        for (size_t i = 0; counted && i < count; i++)
+            if (!(counted[i] = count_members(res, store_reader_conn(r), req->org_id, items[i].code,
+                                             items[i].body, &req->arena)))
+                counted = NULL;
+        if (!counted) {
+            api_reader_release(req->api, r);
+            api_error(req, 500, "store_failed", NULL);
+            return;
+        }
+    }
     struct jsonw w;
     jsonw_init(&w, api_respond(req, 200));
     jsonw_object_begin(&w);
     jsonw_key(&w, catalog_kind_plural(res->kind));
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        res->render(&w, &items[i], store_reader_conn(r), &req->arena, now);
+        if (counted)
+            write_counted(&w, &items[i], counted[i]);
+        else
+            res->render(&w, &items[i], store_reader_conn(r), &req->arena, now);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);
@@ -315,6 +388,8 @@ void catalog_list(struct request *req)
 
 void catalog_delete(struct request *req)
 {
+    if (!count_change(req, NULL, NULL))
+        return;
     struct command *cmd = api_new_command(req, COMMAND_CATALOG_DELETE, render_command);
     if (!cmd)
         return;

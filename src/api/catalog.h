@@ -13,7 +13,8 @@
  * update parses the stored body with the client's fields laid over it (core/catalog.h says
  * why), and the writer refuses the update as stale if the item changed in between.
  *
- * Threads: HTTP threads; `render` also runs on the writer (conn is then the writer's).
+ * Threads: HTTP threads; `render` also runs on the writer (conn is then the writer's), `count`
+ * never does.
  */
 #ifndef TALLY_API_CATALOG_H
 #define TALLY_API_CATALOG_H
@@ -74,6 +75,19 @@ struct catalog_resource {
                    struct arena *a, tally_time now);
     /* Listed by name, then newest first (Lago's taxes), instead of newest first. */
     bool listed_by_name;
+    /*
+     * Optional: members an answer ends with that are counted from the store, not kept with the
+     * item (a tax's usage counts, as Lago's serializer counts them). Writes them for what names
+     * `code`, the item answered having `body`, through a reader's connection: a read counts
+     * as it renders; a change counts on its HTTP thread just before it is submitted, as the
+     * change will leave them (what names an item follows its renames), and the writer writes
+     * that text: the one writer must not visit an organization's rows for an answer. code
+     * NULL (conn NULL too): the item is being deleted, and what named it is let go with it.
+     * The answer is then the common shape (catalog_open_item) and these members, and `render`
+     * is not called. False if the store failed.
+     */
+    bool (*count)(struct jsonw *w, struct store_conn *conn, int64_t org_id, const char *code,
+                  const char *body);
 };
 
 void catalog_create(struct request *req);

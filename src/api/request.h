@@ -44,6 +44,8 @@ struct request {
     int route;             /* index in the route table, -1 when unmatched */
     const char *params[API_PATH_PARAMS_MAX]; /* path segments the route captures */
     const struct catalog_resource *resource; /* the route's, for catalog handlers */
+    /* a change's counted members (catalog_resource.count), for the writer's answer */
+    const char *counted;
 
     struct buf body; /* the request body as received */
     bool body_too_large;

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include "core/money.h"
+#include "store/store.h"
 
 static bool parse_tax(struct request *req, struct json_object *obj, struct catalog_definition *out,
                       struct json_in_error *err)
@@ -42,9 +43,37 @@ static bool parse_tax(struct request *req, struct json_object *obj, struct catal
     return catalog_finish_body(req, true, &b, out, err);
 }
 
+/*
+ * Lago's V1::TaxSerializer counts what names the tax: add-ons, customers (Tax#customers_count:
+ * those naming it, and when it is applied to the organization, as Lago's billing entity taxes,
+ * those naming none), plans, charges and commitments. A deleted tax named nothing by then:
+ * Lago's destroy takes its links away before the serializer counts.
+ */
+static bool count_tax(struct jsonw *w, struct store_conn *conn, int64_t org_id, const char *code,
+                      const char *body)
+{
+    struct store_tax_usage u = {0};
+    bool applied = false;
+    if (code) {
+        if (store_tax_usage(conn, org_id, code, &u) != STORE_OK)
+            return false;
+        struct json_object *doc = catalog_parse_body(body), *v;
+        applied = doc && json_object_object_get_ex(doc, "applied_to_organization", &v) &&
+                  json_object_get_boolean(v);
+        json_object_put(doc);
+    }
+    jsonw_kv_int(w, "add_ons_count", u.add_ons);
+    jsonw_kv_int(w, "customers_count", u.customers + (applied ? u.untaxed_customers : 0));
+    jsonw_kv_int(w, "plans_count", u.plans);
+    jsonw_kv_int(w, "charges_count", u.charges);
+    jsonw_kv_int(w, "commitments_count", u.commitments);
+    return true;
+}
+
 const struct catalog_resource taxes_resource = {
     .kind = CATALOG_TAX,
     .parse = parse_tax,
-    .render = catalog_render_plain,
-    .listed_by_name = true, /* Lago's TaxesQuery: DEFAULT_ORDER "name" */
+    .render = catalog_render_plain, /* unused: count answers the common shape */
+    .listed_by_name = true,         /* Lago's TaxesQuery: DEFAULT_ORDER "name" */
+    .count = count_tax,
 };

@@ -532,6 +532,10 @@ enum stmt_id {
     STMT_PLAN_ATTACHED,
     STMT_PLAN_SCHEDULED_CHANGES,
     STMT_METRIC_IN_PLANS,
+    STMT_TAX_IN_CUSTOMERS,
+    STMT_TAX_IN_ADD_ONS,
+    STMT_TAX_IN_PLANS,
+    STMT_TAX_IN_OWN_PLANS,
     STMT_SUBSCRIPTION_AT,
     STMT_SUBSCRIPTION_ENDED_AT,
     STMT_SUBSCRIPTION_INITIAL_START,
@@ -870,6 +874,15 @@ _Static_assert(INVOICE_FINALIZED == 1 && INVOICE_PAYMENT_SUCCEEDED == 1, "INVOIC
     "COALESCE((SELECT first_id + count - 1 FROM event_blocks"                                      \
     " WHERE first_id = (SELECT MAX(first_id) FROM event_blocks)), 0)"
 
+/* Of the plan bodies in column `b`: how many name the tax ?3 in their own tax_codes, how many
+ * of their charges do, and how many of their minimum commitments do. */
+#define TAX_IN_PLAN_BODY(b)                                                                        \
+    "COALESCE(SUM(EXISTS (SELECT 1 FROM json_each(" b ", '$.tax_codes') WHERE value = ?3)), 0),"   \
+    " COALESCE(SUM((SELECT COUNT(*) FROM json_each(" b ", '$.charges') ch WHERE EXISTS"            \
+    " (SELECT 1 FROM json_each(ch.value, '$.tax_codes') WHERE value = ?3))), 0),"                  \
+    " COALESCE(SUM(EXISTS (SELECT 1 FROM json_each(" b ", '$.minimum_commitment.tax_codes')"       \
+    " WHERE value = ?3)), 0)"
+
 static const char *const sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
@@ -1077,6 +1090,26 @@ static const char *const sql[STMT_COUNT] = {
                              " AND deleted_at IS NULL"
                              " AND instr(body, '\"billable_metric_id\":\"' || ?3 || '\"') > 0"
                              " ORDER BY code LIMIT 1",
+    /* A tax's usage (store_tax_usage): each is one visit of the organization's rows of a
+     * kind, whose stored JSON names taxes by code (json/catalog_refs keeps the codes current) */
+    [STMT_TAX_IN_CUSTOMERS] =
+        "SELECT COALESCE(SUM(EXISTS (SELECT 1 FROM json_each(tax_codes) WHERE value = ?2)), 0),"
+        " COALESCE(SUM(tax_codes IS NULL OR json_array_length(tax_codes) = 0), 0)"
+        " FROM customers WHERE org_id = ?1 AND deleted_at IS NULL",
+    [STMT_TAX_IN_ADD_ONS] = "SELECT COUNT(*) FROM catalog_items WHERE org_id = ?1 AND kind = ?2"
+                            " AND deleted_at IS NULL AND EXISTS (SELECT 1"
+                            " FROM json_each(body, '$.tax_codes') WHERE value = ?3)",
+    [STMT_TAX_IN_PLANS] = "SELECT " TAX_IN_PLAN_BODY(
+        "body") " FROM catalog_items"
+                " WHERE org_id = ?1 AND kind = ?2 AND deleted_at IS NULL",
+    /* a deleted plan's subscriptions' own plans are left out: Lago's Plans::DestroyJob
+     * discards the child plans with their parent */
+    [STMT_TAX_IN_OWN_PLANS] = "SELECT " TAX_IN_PLAN_BODY(
+        "s.plan_body") " FROM subscriptions s"
+                       " WHERE s.org_id = ?1 AND s.plan_body IS NOT NULL AND EXISTS (SELECT 1"
+                       " FROM catalog_items p WHERE p.org_id = ?1 AND p.kind = ?2 AND p.lago_id = "
+                       "s.plan_lago_id"
+                       " AND p.deleted_at IS NULL)",
     [STMT_SUBSCRIPTION_OWN_PLANS] = "SELECT id, updated_at, plan_body, external_id,"
                                     " terminated_at IS NOT NULL OR canceled_at IS NOT NULL"
                                     " FROM subscriptions"
@@ -3184,6 +3217,56 @@ enum store_status store_metric_plan(struct store_conn *c, int64_t org_id,
         r = STORE_ERROR;
     sqlite3_reset(s);
     return r;
+}
+
+/* The counts of one row of STMT_TAX_IN_PLANS or STMT_TAX_IN_OWN_PLANS, added to out's. */
+static enum store_status add_plan_usage(struct store_conn *c, enum stmt_id id, int64_t org_id,
+                                        const char *code, struct store_tax_usage *out)
+{
+    sqlite3_stmt *s = stmt(c, id);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, CATALOG_PLAN);
+    bind_text(s, 3, code);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK) {
+        out->plans += sqlite3_column_int64(s, 0);
+        out->charges += sqlite3_column_int64(s, 1);
+        out->commitments += sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    return r;
+}
+
+enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const char *code,
+                                  struct store_tax_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = stmt(c, STMT_TAX_IN_CUSTOMERS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    bind_text(s, 2, code);
+    enum store_status r = step_one(s);
+    if (r == STORE_OK) {
+        out->customers = sqlite3_column_int64(s, 0);
+        out->untaxed_customers = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (r != STORE_OK || !(s = stmt(c, STMT_TAX_IN_ADD_ONS)))
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int(s, 2, CATALOG_ADD_ON);
+    bind_text(s, 3, code);
+    if ((r = step_one(s)) == STORE_OK)
+        out->add_ons = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (r == STORE_OK)
+        r = add_plan_usage(c, STMT_TAX_IN_PLANS, org_id, code, out);
+    if (r == STORE_OK)
+        r = add_plan_usage(c, STMT_TAX_IN_OWN_PLANS, org_id, code, out);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR; /* an aggregate always has its row */
 }
 
 /* ---- settings ----------------------------------------------------------------------------- */

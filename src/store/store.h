@@ -244,6 +244,20 @@ enum store_status store_catalog_list_by_name(struct store_conn *c, int64_t org_i
                                              struct catalog_item **out, size_t *count,
                                              int64_t *total, struct arena *a);
 
+/*
+ * What names a tax in an organization, for its answer (Lago's V1::TaxSerializer counts): live
+ * customers whose own tax_codes have `code`, and those with none (a tax applied to the
+ * organization is theirs); live add-ons naming it; live plans and the subscriptions' own
+ * plans of live plans (Lago's child plans) naming it themselves, in a charge (each counted) or
+ * in their minimum commitment. Read at answer time, on a reader's connection: nothing keeps
+ * these on writes. Each is a visit of the organization's rows of its kind.
+ */
+struct store_tax_usage {
+    int64_t customers, untaxed_customers, add_ons, plans, charges, commitments;
+};
+enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const char *code,
+                                  struct store_tax_usage *out);
+
 /* ---- subscriptions (core/subscription.h) ------------------------------------------------- */
 
 /* A subscription with what answers about it need from its customer. */

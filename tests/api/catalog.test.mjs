@@ -22,6 +22,7 @@ test('taxes: create, get, list, update, rename, delete', async () => {
   assert.deepEqual({ ...tax, lago_id: 'x' }, {
     lago_id: 'x', code: 'vat_fr', name: 'TVA', rate: 20, description: 'France', applied_to_organization: false,
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+    add_ons_count: 0, customers_count: 0, plans_count: 0, charges_count: 0, commitments_count: 0,
   });
   r = await call('GET', '/api/v1/taxes/vat_fr');
   assert.deepEqual(r.body.tax, tax);

@@ -22,6 +22,10 @@ test('taxes through the client', async () => {
   const all = await lago.taxes.findAllTaxes({ page: 1, per_page: 10 });
   assert.equal(all.data.meta.total_count, 1);
   assert.equal((await lago.taxes.findTax('vat_fr')).data.tax.name, 'VAT FR');
+  // the usage counts Lago's TaxObject carries, read through the client
+  const counts = (tax) => [tax.add_ons_count, tax.customers_count, tax.plans_count, tax.charges_count, tax.commitments_count];
+  assert.deepEqual(counts(data.tax), [0, 0, 0, 0, 0]);
+  assert.deepEqual(counts(all.data.taxes[0]), [0, 0, 0, 0, 0]);
 });
 
 let tokens;
@@ -42,6 +46,7 @@ test('billable metrics through the client', async () => {
 test('add-ons and coupons through the client', async () => {
   const a = await lago.addOns.createAddOn({ add_on: { name: 'Setup', code: 'setup', amount_cents: 10000, amount_currency: 'EUR', tax_codes: ['vat_fr'] } });
   assert.equal(a.data.add_on.taxes[0].code, 'vat_fr');
+  assert.equal((await lago.taxes.findTax('vat_fr')).data.tax.add_ons_count, 1);
   const c = await lago.coupons.createCoupon({ coupon: { name: 'Launch', code: 'launch', coupon_type: 'percentage', percentage_rate: '15', frequency: 'recurring', frequency_duration: 6, expiration: 'no_expiration' } });
   assert.equal(c.data.coupon.percentage_rate, '15.0');
   assert.equal(c.data.coupon.frequency_duration, 6);
@@ -79,6 +84,8 @@ test('a plan with graduated and package charges through the client', async () =>
   assert.equal(upd.data.plan.charges[1].lago_id, data.plan.charges[1].lago_id);
   const all = await lago.plans.findAllPlans({ per_page: 5 });
   assert.equal(all.data.plans[0].code, 'startup');
+  const vat = (await lago.taxes.updateTax('vat_fr', { tax: { description: 'France (mainland)' } })).data.tax;
+  assert.deepEqual([vat.add_ons_count, vat.plans_count, vat.charges_count], [0, 1, 0]); // the add-on is deleted
 });
 
 test('applied coupons through the client', async () => {
