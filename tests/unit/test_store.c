@@ -43,9 +43,7 @@ static void remove_dir(char *dir)
     "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"                                     \
     "DROP INDEX subscriptions_by_subscription_at;"                                                 \
     "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"                                      \
-    "ALTER TABLE recurring_events DROP COLUMN created_at;"                                         \
-    "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"                                       \
-    "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
+    "ALTER TABLE recurring_events DROP COLUMN created_at;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -611,8 +609,6 @@ static void recurring_events_by_arrival(void **state)
         store_close(st);
         /* as a store indexed before 47 left them: the acceptance comes from the blocks */
         raw_exec(dir, "ALTER TABLE recurring_events DROP COLUMN created_at;"
-                      "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
-                      "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
                       "PRAGMA user_version = 46;");
         st = store_open(dir, err);
         assert_non_null(st);
@@ -936,8 +932,6 @@ static void wallets_drop_dead_metric_codes(void **state)
         "DROP INDEX subscriptions_by_subscription_at;"
         "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
         "ALTER TABLE recurring_events DROP COLUMN created_at;"
-        "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
-        "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -983,8 +977,6 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              " (%lld, 'conflict', x'00', 409, '{\"status\":409}', 0);"
              "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
              "ALTER TABLE recurring_events DROP COLUMN created_at;"
-             "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
-             "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
              "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
