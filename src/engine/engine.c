@@ -257,8 +257,10 @@ static enum command_result move_scheduled_switch(struct engine *e, struct comman
     old->terminated_at = end_is;
     old->updated_at = cmd->now;
     sub_cache_invalidate(&e->subscriptions); /* it may hold either row as it was */
+    /* the downgrade's own settlement, if events were sent ahead into it, waits for its start */
     if (store_subscription_save(e->store, &next.sub) != STORE_OK ||
-        store_subscription_save(e->store, old) != STORE_OK)
+        store_subscription_save(e->store, old) != STORE_OK ||
+        store_period_settlement_move(e->store, next.sub.id, cmd->now, end_is) != STORE_OK)
         return COMMAND_STORE_FAILED;
     /* and the holds follow where the external id now ends: the switch, if the downgrade is
      * canceled by it (they stayed cut by the downgrade's end: an audit) */
@@ -419,6 +421,19 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
                                         is_from);
             if (r == COMMAND_OK)
                 r = move_scheduled_switch(e, cmd, &rows[i].sub, m.fee_was.end, m.fee_is.end);
+            /* The next period's start, when its wallets pay what it carries (settle_periods),
+             * was set as the old zone had it: moving east the period began and its carried
+             * units waited hours for the old zone's midnight, while after a restart the next
+             * event set the new zone's (an audit found live and restarted wallets apart).
+             * Moving west the old midnight comes first and only finds the period not over.
+             * A live subscription's settlement after now is always its current period's end
+             * (the switch's, read after the downgrade moved it); one due already is not
+             * touched. */
+            tally_time next =
+                m.charges_is.end < subscription_end(sub) ? m.charges_is.end : subscription_end(sub);
+            if (r == COMMAND_OK &&
+                store_period_settlement_move(e->store, sub->id, cmd->now, next) != STORE_OK)
+                r = COMMAND_STORE_FAILED;
             if (r != COMMAND_OK)
                 return r;
             continue;

@@ -651,6 +651,7 @@ enum stmt_id {
     STMT_PERIOD_SETTLEMENT_SET,
     STMT_PERIOD_SETTLEMENT_DROP,
     STMT_PERIOD_SETTLEMENT_DROP_DUE,
+    STMT_PERIOD_SETTLEMENT_MOVE,
     STMT_JOURNAL_APPEND,
     STMT_JOURNAL_CLEAR,
     STMT_JOURNAL_DROP_BEFORE,
@@ -1411,6 +1412,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_PERIOD_SETTLEMENT_DROP] = "DELETE FROM period_settlements WHERE subscription_id = ?1",
     [STMT_PERIOD_SETTLEMENT_DROP_DUE] = "DELETE FROM period_settlements WHERE subscription_id = ?1"
                                         " AND due_at <= ?2",
+    [STMT_PERIOD_SETTLEMENT_MOVE] = "UPDATE period_settlements SET due_at = ?3"
+                                    " WHERE subscription_id = ?1 AND due_at > ?2",
     [STMT_JOURNAL_APPEND] = "INSERT INTO wallet_journal(data) VALUES (?1)",
     [STMT_JOURNAL_CLEAR] = "DELETE FROM wallet_journal",
     [STMT_JOURNAL_DROP_BEFORE] = "DELETE FROM wallet_journal WHERE id < ?1",
@@ -4893,6 +4896,18 @@ enum store_status store_period_settlement_drop_due(struct store *st, int64_t sub
                                                    tally_time now)
 {
     return exec_with_ints(st, STMT_PERIOD_SETTLEMENT_DROP_DUE, subscription_id, now);
+}
+
+enum store_status store_period_settlement_move(struct store *st, int64_t subscription_id,
+                                               tally_time now, tally_time due_at)
+{
+    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_MOVE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, subscription_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, due_at);
+    return step_done(s);
 }
 
 /* One number a statement reads of a wallet (?1), 0 when it reads none. */

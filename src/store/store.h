@@ -937,6 +937,10 @@ enum store_status store_period_settlement_drop(struct store *st, int64_t subscri
 /* The same, only if it is due by `now` (one set for a later period start stays). Writer only. */
 enum store_status store_period_settlement_drop_due(struct store *st, int64_t subscription_id,
                                                    tally_time now);
+/* The subscription's settlement, if one is set after `now` (one due already stays), set to
+ * due_at instead: the same period start after the customer's zone moved it. Writer only. */
+enum store_status store_period_settlement_move(struct store *st, int64_t subscription_id,
+                                               tally_time now, tally_time due_at);
 
 /* ---- the webhook outbox ------------------------------------------------------------------- */
 

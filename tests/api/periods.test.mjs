@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scenario } from '../lib/scenario.mjs';
 import { checkWalletLedger } from '../lib/ledger.mjs';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const server = () => scenario('2026-03-10T12:00:00Z', 'p');
 const seconds = (iso) => Date.parse(iso) / 1000;
@@ -349,4 +351,79 @@ test('a new time zone that would move paid events at the period end into the nex
     assert.match(body.message, /2 events of subscription s/);
     assert.equal((await h.get('/api/v1/customers/c')).customer.timezone, 'America/Los_Angeles');
   } finally { await h.t.cleanup(); }
+});
+
+// Found by a black-box audit: the start of a period is when the wallets pay the units a
+// recurring metric carries into it (settle_periods), and that start was kept as the customer's
+// old zone had it. Moving east, the new period began (current_usage showed it) and its carried
+// units were debited only at the old zone's midnight, hours later; after a restart, the next
+// event scheduled the new zone's midnight, so a live server and a restarted one disagreed.
+test('a new time zone moves when the next period\'s carried units are debited to its start there, east or west, live as after a restart', async () => {
+  const cases = [
+    // from, to, the next period's start in each zone (June 1 00:00)
+    { from: 'America/Los_Angeles', to: 'Pacific/Kiritimati', is: '2026-05-31T10:00:00Z', was: '2026-06-01T07:00:00Z' },
+    { from: 'Pacific/Kiritimati', to: 'America/Los_Angeles', is: '2026-06-01T07:00:00Z', was: '2026-05-31T10:00:00Z' },
+  ];
+  const at = (iso, s) => new Date(Date.parse(iso) + s * 1000).toISOString();
+  for (const { from, to, is, was } of cases) {
+    for (const restart of [false, true]) {
+      const what = `${from} -> ${to}${restart ? ', restarted without the snapshot' : ''}`;
+      const h = await scenario('2026-05-05T00:00:00Z', 'z');
+      try {
+        const gb = await h.metric({ code: 'gb', name: 'GB', aggregation_type: 'sum_agg', field_name: 'v', recurring: true });
+        await h.plan('p', [{ billable_metric_id: gb, charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } }]);
+        await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: from } });
+        await h.subscribe('c', 'p', 's', { billing_time: 'calendar' });
+        const w = await h.wallet('c', 1000);
+        await h.sent(h.ev('s', 'gb', { v: 5 }));
+        assert.equal(await h.balance(w), 100000 - 500, what);
+        await h.post('/api/v1/customers', { customer: { external_id: 'c', timezone: to } });
+        if (restart) await h.t.restart({ between: (dir) => rmSync(join(dir, 'events.snapshot'), { force: true }) });
+        await h.sent(h.ev('s', 'gb', { v: 1 })); // May's 6 GB paid
+        assert.equal(await h.balance(w), 100000 - 600, what);
+        const first = is < was ? is : was, last = is < was ? was : is;
+        await h.advance(at(first, -1));
+        assert.equal(await h.balance(w), 100000 - 600, `${what}: before either start`);
+        await h.advance(at(first, 1));
+        assert.equal(await h.balance(w), 100000 - (first === is ? 1200 : 600), `${what}: just after ${first}`);
+        await h.advance(at(last, -1));
+        assert.equal(await h.balance(w), 100000 - (first === is ? 1200 : 600), `${what}: just before ${last}`);
+        const usage = await h.usage('c', 's');
+        assert.equal(usage.from_datetime, first === is ? is : '2026-05-05T00:00:00Z', what); // May's began with the subscription
+        await h.advance(at(last, 1));
+        assert.equal(await h.balance(w), 100000 - 1200, `${what}: just after ${last}`);
+        assert.deepEqual([(await h.usage('c', 's')).from_datetime, (await h.usage('c', 's')).amount_cents], [is, 600], what);
+        await checkWalletLedger(h.t, w);
+      } finally { await h.t.cleanup(); }
+    }
+  }
+});
+
+test('a downgrade scheduled before a move east starts at the new zone\'s period end with its carried units debited then, live as after a restart', async () => {
+  for (const restart of [false, true]) {
+    const h = await scenario('2026-05-05T00:00:00Z', 'd');
+    try {
+      const gb = await h.metric({ code: 'gb', name: 'GB', aggregation_type: 'sum_agg', field_name: 'v', recurring: true });
+      const charges = (amount) => [{ billable_metric_id: gb, charge_model: 'standard', pay_in_advance: true, properties: { amount } }];
+      await h.plan('pro', charges('2'), 5000);
+      await h.plan('basic', charges('1'), 1000);
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', timezone: 'America/Los_Angeles' } });
+      await h.subscribe('c', 'pro', 's', { billing_time: 'calendar' });
+      const w = await h.wallet('c', 1000);
+      await h.sent(h.ev('s', 'gb', { v: 5 }));
+      assert.equal(await h.balance(w), 100000 - 1000);
+      await h.subscribe('c', 'basic', 's'); // at the period's end
+      await h.post('/api/v1/customers', { customer: { external_id: 'c', timezone: 'Pacific/Kiritimati' } });
+      if (restart) await h.t.restart({ between: (dir) => rmSync(join(dir, 'events.snapshot'), { force: true }) });
+      await h.advance('2026-05-31T09:59:59Z');
+      assert.equal(await h.balance(w), 100000 - 1000, `restart ${restart}`);
+      await h.advance('2026-05-31T10:00:01Z'); // June 1 in Kiritimati: basic, 5 GB carried
+      const usage = await h.usage('c', 's');
+      assert.deepEqual([usage.from_datetime, usage.amount_cents], ['2026-05-31T10:00:00Z', 500], `restart ${restart}`);
+      assert.equal(await h.balance(w), 100000 - 1500, `restart ${restart}`);
+      await h.advance('2026-06-01T07:00:01Z');
+      assert.equal(await h.balance(w), 100000 - 1500, `restart ${restart}`);
+      await checkWalletLedger(h.t, w);
+    } finally { await h.t.cleanup(); }
+  }
 });
