@@ -151,8 +151,13 @@ static void render_engine(struct engine *engine, struct buf *out)
                "# TYPE tally_usage_builds_total counter\ntally_usage_builds_total %" PRIu64 "\n"
                "# HELP tally_usage_events_read_total Stored events those builds read back.\n"
                "# TYPE tally_usage_events_read_total counter\n"
-               "tally_usage_events_read_total %" PRIu64 "\n",
-               s.usage_builds, s.usage_events_read);
+               "tally_usage_events_read_total %" PRIu64 "\n"
+               "# HELP tally_usage_events_passed_over_total Stored events a usage's charge could "
+               "not count and passed over (a value its metric refuses now), each build that "
+               "meets one counting it; each usage is said once on stderr.\n"
+               "# TYPE tally_usage_events_passed_over_total counter\n"
+               "tally_usage_events_passed_over_total %" PRIu64 "\n",
+               s.usage_builds, s.usage_events_read, s.usage_passed_over);
     buf_printf(out,
                "# HELP tally_sweep_failures_total The real clock's sweeps of an organization that "
                "failed (each said on stderr with the customer it failed at).\n"

@@ -1030,6 +1030,28 @@ enum aggregation_status aggregation_number(const struct aggregation *a,
     return parse_number(e, value);
 }
 
+enum aggregation_status aggregation_check(enum billable_metric_aggregation kind,
+                                          const struct aggregation_event *e)
+{
+    if (!e)
+        return AGGREGATION_ERR_INVALID;
+    switch (kind) {
+    case AGGREGATION_COUNT: return AGGREGATION_OK;
+    case AGGREGATION_SUM:
+    case AGGREGATION_MAX:
+    case AGGREGATION_LATEST:
+    case AGGREGATION_WEIGHTED_SUM: {
+        money_t v;
+        return parse_number(e, &v);
+    }
+    case AGGREGATION_UNIQUE_COUNT: {
+        bool add;
+        return parse_operation(e, &add);
+    }
+    default: return AGGREGATION_ERR_INVALID;
+    }
+}
+
 bool aggregation_keeps_precise(const struct aggregation *a)
 {
     return a->keep_precise;

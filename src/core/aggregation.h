@@ -399,6 +399,19 @@ enum aggregation_status aggregation_number(const struct aggregation *a,
                                            const struct aggregation_event *e, money_t *value);
 
 /*
+ * What a state of type `kind` makes of event e alone, with no state: AGGREGATION_OK or
+ * AGGREGATION_IGNORED (it would be taken, or passed over as Lago passes it over), or the
+ * refusal aggregation_add would answer whatever the state holds: OPERATION (a unique count's
+ * operation_type), OVERFLOW or PRECISION (a number that does not fit a money_t). Read by the
+ * same functions aggregation_add reads e with, so the two never differ. A refusal that depends
+ * on the state (a total past 10^38, a limit) is aggregation_add's alone. Why: an event is
+ * checked against its metric's rules when it is accepted, whether or not a charge counts it
+ * yet; one accepted unchecked made a later charge's usage fail on it (an audit).
+ */
+enum aggregation_status aggregation_check(enum billable_metric_aggregation kind,
+                                          const struct aggregation_event *e);
+
+/*
  * Makes an empty sum or unique_count state prorated: beside the sum (the count) it weighs each
  * value by the days it is present in the period (see "Prorated sum" and "Prorated unique
  * count" above), counted in local dates of `zone` (borrowed; must outlive the state and

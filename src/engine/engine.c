@@ -128,6 +128,7 @@ struct engine {
     _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
     _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
     _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
+    _Atomic uint64_t usage_passed_over_shown;                     /* idem */
     _Atomic uint64_t sweep_failures, sweep_quarantined; /* the real clock's sweeps that failed */
     _Atomic uint64_t writeout_failures, writeout_stuck; /* the wallet book's (wallet_book.h) */
 
@@ -2699,6 +2700,21 @@ static enum command_result carry_into_successor(struct engine *e, struct command
 }
 
 /*
+ * Event i against its metric's rules, whatever the plan charges (usage_check_event): a unique
+ * count's operation_type, a number that does not fit. A charge checks them as it counts the
+ * event, but an event of a metric no charge counted was accepted unchecked, and the charge a
+ * plan edit (or an upgrade) added later failed on it at every build: the subscription's usage
+ * and events 500, and no start (an audit). A check only: nothing is priced or kept.
+ */
+static enum command_result check_against_metric(struct command *cmd,
+                                                const struct ingest_cache *cache, size_t i)
+{
+    enum aggregation_status s = usage_check_event(
+        cache->metric->aggregation, cache->metric->field_name, &cmd->as.events_ingest.events[i]);
+    return s == AGGREGATION_IGNORED ? COMMAND_OK : aggregated(cmd, i, s);
+}
+
+/*
  * Adds event i's identity to the set (its fingerprints made by engine_submit), or refuses it
  * as a duplicate. Taken at once (one probe), so that a duplicate later in the batch is refused
  * too; a refused or failed command takes its identities back out (forget_added). With the id
@@ -2746,6 +2762,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
         return r;
     r = take_identity(e, cmd, i);
     if (r != COMMAND_OK)
+        return r;
+    if ((r = check_against_metric(cmd, cache, i)) != COMMAND_OK)
         return r;
     /* The event's subscription (by its timestamp), kept before live_usage_of may look up
      * another one (the cache may then drop this row). */
@@ -2837,8 +2855,9 @@ static enum command_result refuse_later_events(struct engine *e, struct command 
         else if (r == COMMAND_OK &&
                  (r = resolve_metric(e, &cache, cmd->org_id, ev->code)) == COMMAND_NOT_FOUND)
             r = refuse_unless_retry(e, cmd, i, "code", "billable_metric_not_found");
-        else if (r == COMMAND_OK && (r = apply_expression(e, cmd, &cache, i)) == COMMAND_OK)
-            r = take_identity(e, cmd, i);
+        else if (r == COMMAND_OK && (r = apply_expression(e, cmd, &cache, i)) == COMMAND_OK &&
+                 (r = take_identity(e, cmd, i)) == COMMAND_OK)
+            r = check_against_metric(cmd, &cache, i);
         if (r != COMMAND_OK && r != COMMAND_INVALID)
             return r;
     }
@@ -3905,6 +3924,8 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
 }
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
+static void publish_usage_counters(struct engine *e);
+
 static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
 {
     enum store_status s = store_setting_get(store_conn(e->store), ENGINE_FINGERPRINT_KEY_SETTING,
@@ -3955,6 +3976,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
          drain_identities(&sc);
     ok = usage_book_settle(&e->usage) && ok;
+    publish_usage_counters(e); /* says what the scan's usages passed over */
     e->start.scanned_events = sc.scanned;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
@@ -4551,11 +4573,30 @@ static void count_batch(struct engine *e, size_t n)
     atomic_fetch_add(&e->commands, n);
 }
 
+/*
+ * Says on stderr each usage that passed over stored events its charges cannot count (engine/
+ * usage.c, passes_over): once a usage, not once a build meeting the same events. Writer thread.
+ */
+static void report_passed_over(struct engine *e)
+{
+    struct usage_passed_report r;
+    while (usage_book_take_report(&e->usage, &r))
+        fprintf(stderr,
+                "tallyd: the usage of subscription %s (organization %" PRId64
+                ") passed over %" PRIu64 " stored event%s its charges cannot count, the first "
+                "event %" PRId64 " of metric %s (%s): each counts as an event its aggregation "
+                "ignores (docs/API.md, Events)\n",
+                r.external_id, r.org_id, r.count, r.count == 1 ? "" : "s", r.event_id, r.code,
+                aggregation_status_text(r.why));
+}
+
 /* The usage book's counters for engine_stats, before the answers that follow them leave. */
 static void publish_usage_counters(struct engine *e)
 {
     atomic_store(&e->usage_builds_shown, e->usage.builds);
     atomic_store(&e->usage_events_read_shown, e->usage.events_read);
+    atomic_store(&e->usage_passed_over_shown, e->usage.passed_over);
+    report_passed_over(e);
 }
 
 /*
@@ -5528,6 +5569,7 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->snapshot_events = atomic_load(&e->snapshot_events_shown);
     out->usage_builds = atomic_load(&e->usage_builds_shown);
     out->usage_events_read = atomic_load(&e->usage_events_read_shown);
+    out->usage_passed_over = atomic_load(&e->usage_passed_over_shown);
     out->sweep_failures = atomic_load(&e->sweep_failures);
     out->sweep_quarantined = atomic_load(&e->sweep_quarantined);
     out->writeout_failures = atomic_load(&e->writeout_failures);

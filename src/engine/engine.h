@@ -87,6 +87,9 @@ struct engine_stats {
      * could not be rolled back in memory) and the stored events they read back, as of the
      * last batch. */
     uint64_t usage_builds, usage_events_read;
+    /* Stored events those builds (and the start's scan) passed over: a charge cannot count them
+     * (engine/usage.h, usage.passed_over), each build that meets one counts it again. */
+    uint64_t usage_passed_over;
     /* The real clock's sweeps of an organization that failed, and the customers (or whole
      * organizations) its sweeps pass over for now (engine/sweep_quarantine.h). */
     uint64_t sweep_failures, sweep_quarantined;

@@ -200,7 +200,7 @@ enum store_status sub_cache_metric(struct sub_cache *c, struct store_conn *conn,
     *e = (struct sub_cache_entry){.kind = ENTRY_METRIC,
                                   .org_id = org_id,
                                   .name = item.code,
-                                  .metric = {m.recurring, m.field_name, expression}};
+                                  .metric = {m.recurring, m.aggregation, m.field_name, expression}};
     c->count++;
     *slot = (struct sub_cache_slot){hash, e};
     *out = &e->metric;

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/billable_metric.h"
 #include "core/expression.h"
 #include "core/siphash.h"
 #include "store/store.h"
@@ -98,8 +99,9 @@ enum store_status sub_cache_ended_at(struct sub_cache *c, struct store_conn *con
 /* What the writer needs of a billable metric to take its events. */
 struct sub_cache_metric {
     bool recurring;
-    const char *field_name;              /* where its expression's result goes */
-    const struct expression *expression; /* NULL: none */
+    enum billable_metric_aggregation aggregation; /* what event ingest checks an event against */
+    const char *field_name;                       /* where its expression's result goes */
+    const struct expression *expression;          /* NULL: none */
 };
 
 /*

@@ -76,6 +76,7 @@ void usage_book_free(struct usage_book *b)
 {
     usage_book_clear(b);
     free(b->items);
+    free(b->reports);
     usage_book_init(b);
 }
 
@@ -1116,6 +1117,46 @@ void usage_release(struct usage *u)
         usage_free(u);
 }
 
+#define USAGE_REPORTS_MAX 64 /* unsaid reports kept; the engine takes them after each batch */
+
+/*
+ * Counts into the book what usage u passed over since last counted, and, when `say`, keeps a
+ * report of it for stderr, unless `old` (the usage u replaces) said the same already: a
+ * rebuild that meets the same events says nothing new.
+ */
+static void collect_passed(struct usage_book *b, struct usage *u, const struct usage *old, bool say)
+{
+    b->passed_over += u->passed_over - u->passed_over_counted;
+    u->passed_over_counted = u->passed_over;
+    if (u->passed_over == 0 || u->passed_over_said || !say)
+        return;
+    u->passed_over_said = true;
+    if (old && old->passed_over_said && old->passed_over == u->passed_over &&
+        old->passed_over_id == u->passed_over_id)
+        return;
+    if (b->report_count >= USAGE_REPORTS_MAX ||
+        !vec_room((void **)&b->reports, &b->report_cap, b->report_count, sizeof *b->reports, 4))
+        return; /* still counted: the report only names it */
+    struct usage_passed_report *r = &b->reports[b->report_count++];
+    *r = (struct usage_passed_report){.org_id = u->org_id,
+                                      .subscription_id = u->subscription_id,
+                                      .count = u->passed_over,
+                                      .event_id = u->passed_over_id,
+                                      .why = u->passed_over_why};
+    snprintf(r->code, sizeof r->code, "%s", u->passed_over_code ? u->passed_over_code : "?");
+    snprintf(r->external_id, sizeof r->external_id, "%s", u->external_id ? u->external_id : "");
+}
+
+bool usage_book_take_report(struct usage_book *b, struct usage_passed_report *out)
+{
+    if (b->report_count == 0)
+        return false;
+    *out = b->reports[0];
+    memmove(b->reports, b->reports + 1, (b->report_count - 1) * sizeof *b->reports);
+    b->report_count--;
+    return true;
+}
+
 struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb *tzdb,
                              const struct store_subscription *row, tally_time now,
                              const uint8_t hash_key[16], const char **failed)
@@ -1135,6 +1176,8 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
         return NULL;
     b->builds++;
     b->events_read += u->events_read;
+    /* (the start-up scan adds its events after: said at usage_book_settle) */
+    collect_passed(b, u, i != SIZE_MAX ? b->items[i] : NULL, !b->holding);
     if (i != SIZE_MAX) {
         usage_free(b->items[i]);
         b->items[i] = u;
@@ -1179,6 +1222,7 @@ bool usage_book_refresh(struct usage_book *b, struct store *st, struct tzdb *tzd
     if (u) {
         b->builds++;
         b->events_read += u->events_read;
+        collect_passed(b, u, old, true);
     }
     if (!u && s != STORE_NOT_FOUND)
         return false;
@@ -1206,9 +1250,12 @@ bool usage_book_settle(struct usage_book *b)
 {
     bool ok = true;
     b->holding = false;
-    for (size_t i = 0; i < b->cap; i++)
-        if (b->items[i])
+    for (size_t i = 0; i < b->cap; i++) {
+        if (b->items[i]) {
             ok = apply_held(b->items[i], INT64_MAX) && ok;
+            collect_passed(b, b->items[i], NULL, true);
+        }
+    }
     return ok;
 }
 
@@ -1243,21 +1290,38 @@ void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_ti
 
 /* ---- events ------------------------------------------------------------------------------- */
 
+/* The metric's field (field_name, NULL: none) and the operation of `e`, borrowed, into ev: what
+ * every aggregation reads of an event (a charge's, and the check of one not charged). */
+static void read_fields(const char *field_name, const struct event *e, struct aggregation_event *ev)
+{
+    for (size_t p = 0; field_name && p < e->property_count; p++) {
+        if (strcmp(e->properties[p].key, field_name) == 0) {
+            ev->value = e->properties[p].value;
+            ev->value_len = ev->value ? strlen(ev->value) : 0;
+            ev->value_is_string = e->properties[p].is_string;
+            break;
+        }
+    }
+    ev->operation_type = event_property(e, "operation_type");
+}
+
+enum aggregation_status usage_check_event(enum billable_metric_aggregation kind,
+                                          const char *field_name, const struct event *e)
+{
+    if (kind == AGGREGATION_COUNT)
+        return AGGREGATION_OK; /* reads nothing: no property to look for */
+    struct aggregation_event ev = {0};
+    read_fields(field_name, e, &ev);
+    return aggregation_check(kind, &ev);
+}
+
 /* What a charge's aggregation sees of an event: its metric's field, borrowed from `e`. */
 static struct aggregation_event aggregation_event_of(const struct usage_charge *c,
                                                      const struct event *e, tally_time timestamp,
                                                      uint64_t sequence)
 {
     struct aggregation_event ev = {.timestamp = timestamp, .sequence = sequence};
-    for (size_t p = 0; c->metric.field_name && p < e->property_count; p++) {
-        if (strcmp(e->properties[p].key, c->metric.field_name) == 0) {
-            ev.value = e->properties[p].value;
-            ev.value_len = ev.value ? strlen(ev.value) : 0;
-            ev.value_is_string = e->properties[p].is_string;
-            break;
-        }
-    }
-    ev.operation_type = event_property(e, "operation_type");
+    read_fields(c->metric.field_name, e, &ev);
     /* an in-advance fee never goes down (Lago zeroes a negative one): a negative price brings
      * nothing to a pay-in-advance dynamic charge */
     if (e->has_precise_total_amount_cents &&
@@ -1364,13 +1428,48 @@ static enum aggregation_status price_event(const struct usage_charge *c,
     return AGGREGATION_OK;
 }
 
-/* past: an earlier period's event that was there when the period began (carry_recurring) */
+/*
+ * Whether a charge passes over a stored event for refusal s: one it refuses for the event
+ * itself (what event ingest answers 422 for), not for memory or a bad argument. The event was
+ * acknowledged: it was accepted by an earlier build that checked only charged metrics, or its
+ * metric's aggregation changed since (a count that becomes a sum or a unique count), or a sum's
+ * stored total passes 10^38. Refused, it failed this usage on every build, and so every later
+ * event of the subscription, its current usage and the start of tallyd (an audit). Passed
+ * over, the charge counts it as an event its aggregation ignores, as Lago ignores a value it
+ * cannot read, and the usage names it (usage.passed_over).
+ */
+static bool passes_over(enum aggregation_status s)
+{
+    switch (s) {
+    case AGGREGATION_ERR_OPERATION:
+    case AGGREGATION_ERR_OVERFLOW:
+    case AGGREGATION_ERR_PRECISION:
+    case AGGREGATION_ERR_LIMIT:
+    case AGGREGATION_ERR_KEPT_VALUES: return true;
+    default: return false;
+    }
+}
+
+/* Counts stored event e (id `sequence`) as passed over, naming the usage's first. */
+static void note_passed_over(struct usage *u, const struct event *e, uint64_t sequence,
+                             enum aggregation_status why)
+{
+    if (u->passed_over++ > 0)
+        return;
+    u->passed_over_id = (int64_t)sequence;
+    u->passed_over_code = arena_strndup(&u->arena, e->code, strlen(e->code));
+    u->passed_over_why = why;
+}
+
+/* past: an earlier period's event that was there when the period began (carry_recurring).
+ * !bounded: a stored event (passes_over). */
 static enum aggregation_status apply(struct usage *u, const struct event *e, tally_time timestamp,
                                      uint64_t sequence, bool bounded, bool past)
 {
     if (timestamp >= u->to)
         return AGGREGATION_OK; /* a later period's: counted when it comes */
     bool earlier = timestamp < u->from;
+    enum aggregation_status passed = AGGREGATION_OK; /* why a charge passed over it, if one did */
     for (size_t i = 0; i < u->charge_count; i++) {
         struct usage_charge *c = &u->charges[i];
         if (c->handed_over || strcmp(c->metric_code, e->code) != 0 ||
@@ -1384,6 +1483,10 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
         struct aggregation_event ev = aggregation_event_of(c, e, timestamp, sequence);
         money_t priced;
         enum aggregation_status s = price_event(c, b, &ev, &priced);
+        if (s != AGGREGATION_OK && !bounded && passes_over(s)) {
+            passed = s;
+            continue;
+        }
         if (s != AGGREGATION_OK)
             return s;
         struct aggregation *state;
@@ -1399,14 +1502,22 @@ static enum aggregation_status apply(struct usage *u, const struct event *e, tal
             /* a group holds at least an event it took; state and carried were the opened
              * group's, and go with it (an audit found them written after, freed) */
             close_last_group(c, b);
-            if (s != AGGREGATION_IGNORED)
+            if (s != AGGREGATION_IGNORED && !(!bounded && passes_over(s)))
                 return s;
+            if (s != AGGREGATION_IGNORED)
+                passed = s;
+            continue;
+        }
+        if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED && !bounded && passes_over(s)) {
+            passed = s; /* the state is as it was: an error changes nothing */
             continue;
         }
         if (s != AGGREGATION_OK && s != AGGREGATION_IGNORED)
             return s;
         *carried = *carried || (earlier && s == AGGREGATION_OK);
     }
+    if (passed != AGGREGATION_OK)
+        note_passed_over(u, e, sequence, passed);
     return AGGREGATION_OK;
 }
 

@@ -42,6 +42,7 @@
 #include "core/charge_model.h"
 #include "core/event.h"
 #include "core/siphash.h"
+#include "core/subscription.h"
 #include "store/store.h"
 #include "sys/tzdb.h"
 #include "util/arena.h"
@@ -195,8 +196,19 @@ struct usage {
     struct usage_saved_bucket *saved;
     size_t saved_count, saved_cap;
     uint64_t events_read; /* stored events its build read back */
-    uint8_t hash_key[16]; /* the book's SipHash key: unique values, pricing groups */
-    struct arena arena;   /* owns everything above but `events` and `saved` (malloc'd, grow) */
+    /* Stored events a charge could not count and passed over (apply): an event an earlier
+     * build accepted unchecked (a unique count's operation_type, a number past 10^38), or one
+     * its metric's new aggregation cannot read, or a sum whose stored total would pass 10^38.
+     * Refused, it would fail this usage and every start (an audit). The first one is named
+     * (its id, metric code and why), for the book to say once on stderr. */
+    uint64_t passed_over;
+    int64_t passed_over_id;
+    const char *passed_over_code; /* in the arena */
+    enum aggregation_status passed_over_why;
+    uint64_t passed_over_counted; /* of passed_over, those the book counted */
+    bool passed_over_said;        /* the book has its report */
+    uint8_t hash_key[16];         /* the book's SipHash key: unique values, pricing groups */
+    struct arena arena; /* owns everything above but `events` and `saved` (malloc'd, grow) */
 };
 
 /* What a charge (or one of its buckets) costs now. */
@@ -216,6 +228,16 @@ struct usage_amount {
     bool received;
 };
 
+/* A usage that passed over stored events, to be said on stderr (usage_book_take_report). */
+struct usage_passed_report {
+    int64_t org_id, subscription_id;
+    char external_id[SUBSCRIPTION_EXTERNAL_ID_MAX + 1];
+    uint64_t count;
+    int64_t event_id;
+    char code[EVENT_CODE_MAX + 1];
+    enum aggregation_status why;
+};
+
 /* subscription id -> usage, for the writer (a hash table). */
 struct usage_book {
     struct usage **items; /* cap slots, NULL when free */
@@ -224,10 +246,20 @@ struct usage_book {
      * command) and the stored events those builds read back: what a failed command costs
      * when its usages cannot be rolled back in memory. */
     uint64_t builds, events_read;
+    /* The stored events usages passed over (usage.passed_over), counted at each build or
+     * start-up scan that met them; and the usages that passed some over and are not said on
+     * stderr yet (usage_book_take_report), each said once while its period and what it passes
+     * over stay the same. */
+    uint64_t passed_over;
+    struct usage_passed_report *reports;
+    size_t report_count, report_cap;
     /* During the start-up scan (usage_book_hold): its builds keep the events they hold
      * (usage.held) for the scan's events to take their place among, until usage_book_settle. */
     bool holding;
 };
+
+/* Moves the book's oldest unsaid report into *out; false when there is none. */
+bool usage_book_take_report(struct usage_book *b, struct usage_passed_report *out);
 
 void usage_book_init(struct usage_book *b);
 /* Drops every state (they rebuild from the store on next use). */
@@ -314,11 +346,21 @@ void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_ti
  * partly updated: the caller drops the book). Replays of stored events skip those before the
  * period: a build has carried them already.
  */
+/*
+ * Event e checked against the rules of a metric of type `kind` reading `field_name` (NULL:
+ * none), as any charge of it would read e (aggregation_check): OK or IGNORED, or the refusal
+ * of every charge of the metric, whatever the plan. What event ingest checks for every event,
+ * charged or not: a stored event is then one a charge added later can count.
+ */
+enum aggregation_status usage_check_event(enum billable_metric_aggregation kind,
+                                          const char *field_name, const struct event *e);
+
 enum aggregation_status usage_apply(struct usage *u, const struct event *e, tally_time timestamp,
                                     uint64_t sequence);
 /* The same for an event already stored (a build, the start-up scan): USAGE_GROUPS_MAX does not
- * refuse it, it was accepted (under other group keys, maybe). The late events the usage holds
- * that were accepted before it (a lower id) are applied first (usage_book_hold). */
+ * refuse it, it was accepted (under other group keys, maybe), and a charge that cannot count it
+ * passes over it (usage.passed_over) rather than fail. The late events the usage holds that
+ * were accepted before it (a lower id) are applied first (usage_book_hold). */
 enum aggregation_status usage_apply_stored(struct usage *u, const struct event *e,
                                            tally_time timestamp, uint64_t sequence);
 

@@ -1389,6 +1389,36 @@ static void test_unique_count_edges(void **state)
 }
 
 /* AGGREGATION_UNIQUE_VALUES_MAX distinct values fit; one more is refused, not dropped. */
+/* aggregation_check answers, with no state, what aggregation_add refuses for the event itself:
+ * what event ingest checks on a metric no charge counts yet (an audit found those unchecked). */
+static void test_check_without_state(void **state)
+{
+    (void)state;
+    struct aggregation_event e = EVU(0, 1, "x", "REMOVE");
+    expect_st(aggregation_check(AGGREGATION_UNIQUE_COUNT, &e), AGGREGATION_ERR_OPERATION);
+    e = EVU(0, 1, "x", "remove");
+    expect_st(aggregation_check(AGGREGATION_UNIQUE_COUNT, &e), AGGREGATION_OK);
+    e = EVU(0, 1, NULL, NULL);
+    expect_st(aggregation_check(AGGREGATION_UNIQUE_COUNT, &e), AGGREGATION_OK);
+    const enum billable_metric_aggregation numeric[] = {
+        AGGREGATION_SUM, AGGREGATION_MAX, AGGREGATION_LATEST, AGGREGATION_WEIGHTED_SUM};
+    for (size_t i = 0; i < COUNT(numeric); i++) {
+        e = EV(0, 1, "1e308");
+        expect_st(aggregation_check(numeric[i], &e), AGGREGATION_ERR_OVERFLOW);
+        e = EVS(0, 1, "1e308"); /* a string with an exponent is no number: ignored */
+        expect_st(aggregation_check(numeric[i], &e), AGGREGATION_IGNORED);
+        e = EV(0, 1, "0.0000000000000000000000000000000000000001");
+        expect_st(aggregation_check(numeric[i], &e), AGGREGATION_ERR_PRECISION);
+        e = EV(0, 1, "12.5");
+        expect_st(aggregation_check(numeric[i], &e), AGGREGATION_OK);
+        e = EVS(0, 1, "abc");
+        expect_st(aggregation_check(numeric[i], &e), AGGREGATION_IGNORED);
+    }
+    e = EVU(0, 1, "1e308", "REMOVE");
+    expect_st(aggregation_check(AGGREGATION_COUNT, &e), AGGREGATION_OK);
+    expect_st(aggregation_check(AGGREGATION_SUM, NULL), AGGREGATION_ERR_INVALID);
+}
+
 static void test_unique_count_limit(void **state)
 {
     (void)state;
@@ -2324,6 +2354,7 @@ int main(void)
         cmocka_unit_test(test_unique_count_lago),
         cmocka_unit_test(test_unique_count_edges),
         cmocka_unit_test(test_unique_count_limit),
+        cmocka_unit_test(test_check_without_state),
         cmocka_unit_test(prop_unique_count_shuffles),
         cmocka_unit_test(test_weighted_sum_lago),
         cmocka_unit_test(test_weighted_sum_now),
