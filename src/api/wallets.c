@@ -407,7 +407,7 @@ static enum json_in_result rollover_percentage(struct json_object *rule, int64_t
 {
     money_t v;
     enum json_in_result r = json_in_decimal(rule, "rollover_percentage", &v, err);
-    if (r == JSON_IN_INVALID)
+    if (r == JSON_IN_INVALID && strcmp(err->code, "integer_out_of_range") != 0)
         err->message = "rollover_percentage is a whole number from 0 to 100, as a JSON number "
                        "or a decimal string";
     if (r != JSON_IN_VALUE)

@@ -301,8 +301,13 @@ enum json_in_result json_in_decimal(struct json_object *obj, const char *key, mo
             return refuse(err, key, "invalid_value");
         return JSON_IN_VALUE;
     case json_type_int:
-        if (!json_in_exact_int64(v, &n))
-            return refuse(err, key, "value_is_out_of_range");
+        /* json-c keeps 64 bits of an integer and no text, so a longer one cannot be read
+         * exactly; its string is (an audit found such an amount refused with no message) */
+        if (!json_in_exact_int64(v, &n)) {
+            refuse(err, key, "integer_out_of_range");
+            err->message = JSON_IN_INTEGER_OUT_OF_RANGE_MESSAGE;
+            return JSON_IN_INVALID;
+        }
         *out = money_from_int(n);
         return JSON_IN_VALUE;
     default: return refuse(err, key, "invalid_type");

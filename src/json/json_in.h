@@ -122,8 +122,13 @@ enum json_in_result json_in_int(struct json_object *obj, const char *key, int64_
                                 int64_t *out, struct json_in_error *err);
 /*
  * A decimal given as a JSON number or a string ("20", 20, 20.5, "1e-7"), read from its
- * source text by core/money: exact, never through a double.
+ * source text by core/money: exact, never through a double. A JSON integer past the 64 bits
+ * the JSON parser keeps (or -2^63, which every longer negative one becomes) is refused
+ * integer_out_of_range, as events' properties are, with JSON_IN_INTEGER_OUT_OF_RANGE_MESSAGE.
  */
+#define JSON_IN_INTEGER_OUT_OF_RANGE_MESSAGE                                                       \
+    "a JSON integer past 64 bits (-9223372036854775807 to 9223372036854775807) is not kept "       \
+    "exactly by the JSON parser: send it as a decimal string (\"10000000000000000000\")"
 enum json_in_result json_in_decimal(struct json_object *obj, const char *key, money_t *out,
                                     struct json_in_error *err);
 /* An array of at most max_items non-empty strings of at most max_len bytes each. */
