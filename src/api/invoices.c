@@ -326,8 +326,11 @@ void invoices_get(struct request *req)
 /*
  * An issuing date as a query argument into *out (NULL when absent or blank): a date, or an
  * ISO 8601 date-time, which Lago's query parses (parse_datetime_filter) and its date column
- * then reads as the date written (its offset's, not UTC's). Anything else is Lago's 422
- * invalid_date under the filter's name (an audit found a 400); false after answering.
+ * then reads as the date written (its offset's, not UTC's). Anything else is 422
+ * invalid_date under the filter's name (an audit found a 400), where Lago's invoice index
+ * drops a date it cannot read and lists unfiltered: a filter dropped silently would list
+ * invoices the client did not ask for (docs/API.md, Where Tally differs); false after
+ * answering.
  */
 static bool query_date(struct request *req, const char *name, const char **out)
 {
