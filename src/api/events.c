@@ -294,13 +294,20 @@ void events_get(struct request *req)
     api_submit(req, cmd);
 }
 
-static bool query_instant(struct request *req, const char *name, bool *has, tally_time *out)
+/*
+ * timestamp_from/_to as Lago's parse_datetime_filter reads them: Ruby's DateTime.iso8601, so
+ * every form it takes (audit 9: basic, week and ordinal dates, minutes without seconds were
+ * refused), a date left out taken from the organization's clock, as Ruby takes it from the
+ * day's. Given blank, it is still read, and refused, as Lago's `if filters.timestamp_from` is
+ * true for "". 422 invalid_date under the filter's name where Ruby raises (an audit found a
+ * 400); false after answering.
+ */
+static bool query_instant(struct request *req, const char *name, tally_time now, bool *has,
+                          tally_time *out)
 {
-    const char *text = api_query_filter(req, name);
+    const char *text = api_query(req, name);
     *has = text != NULL;
-    if (text && !timestamp_parse_iso8601(text, strlen(text), out)) {
-        /* Lago's parse_datetime_filter: 422 invalid_date under the filter's name (an audit
-         * found a 400) */
+    if (text && !timestamp_parse_ruby_iso8601(text, strlen(text), now, out)) {
         api_error_validation(req, name, "invalid_date");
         return false;
     }
@@ -315,7 +322,7 @@ static bool query_instant(struct request *req, const char *name, bool *has, tall
  * null until then). False after answering 500.
  */
 static bool from_started_at(struct request *req, struct store_conn *conn, tally_time now,
-                            struct store_event_filter *f)
+                            struct store_event_filter *f, bool *found)
 {
     const struct store_subscription_filter by_id = {.status_mask = ~0u,
                                                     .external_id = f->external_subscription_id};
@@ -327,6 +334,7 @@ static bool from_started_at(struct request *req, struct store_conn *conn, tally_
         api_error(req, 500, "store_failed", NULL);
         return false;
     }
+    *found = count == 1;
     if (count == 1) {
         bool pending = subscription_status_at(&rows[0].sub, now) == SUBSCRIPTION_PENDING;
         f->has_from = !pending;
@@ -373,19 +381,30 @@ static bool started_at_filters(struct request *req, bool *started)
 void events_list(struct request *req)
 {
     int64_t page, per_page, total;
-    struct store_event_filter f = {.code = api_query_filter(req, "code"),
+    /* Lago's EventsQuery filters by a code or a subscription given blank as by any other
+     * (where(code: "")), unlike the other lists: no event has a blank one, so none is listed */
+    struct store_event_filter f = {.code = api_query(req, "code"),
                                    .external_subscription_id =
-                                       api_query_filter(req, "external_subscription_id")};
-    bool started;
+                                       api_query(req, "external_subscription_id")};
+    bool started, found = false;
     tally_time now = 0;
-    /* with the flag, timestamp_from is blank (started_at_filters): started_at bounds alone */
-    if (!api_pagination(req, &page, &per_page) || !started_at_filters(req, &started) ||
-        (!started && !query_instant(req, "timestamp_from", &f.has_from, &f.from)) ||
-        !query_instant(req, "timestamp_to", &f.has_to, &f.to) ||
-        (started && !api_org_now(req, &now)))
+    /* With the flag, timestamp_from is blank (started_at_filters) and the subscription's
+     * started_at bounds in its place; with no such subscription, Lago's query falls back to
+     * timestamp_from, which a blank one fails (below). timestamp_to is read after it, as
+     * Lago's query reads them. */
+    if (!api_pagination(req, &page, &per_page) || !started_at_filters(req, &started))
+        return;
+    bool timed = api_query(req, "timestamp_from") || api_query(req, "timestamp_to");
+    if (((started || timed) && !api_org_now(req, &now)) ||
+        (!started && !query_instant(req, "timestamp_from", now, &f.has_from, &f.from)))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
-    if (started && !from_started_at(req, store_reader_conn(r), now, &f)) {
+    if (started && !from_started_at(req, store_reader_conn(r), now, &f, &found)) {
+        api_reader_release(req->api, r);
+        return;
+    }
+    if ((started && !found && !query_instant(req, "timestamp_from", now, &f.has_from, &f.from)) ||
+        !query_instant(req, "timestamp_to", now, &f.has_to, &f.to)) {
         api_reader_release(req->api, r);
         return;
     }

@@ -50,6 +50,22 @@ int32_t timestamp_weekday_from_days(int64_t days);
 bool timestamp_parse_iso8601(const char *text, size_t len, tally_time *out);
 
 /*
+ * Reads `text` as Ruby's DateTime.iso8601 reads it (Ruby's date library, 3.2), which Lago's
+ * event list reads its timestamp_from/_to with: every ISO 8601 form it takes, extended and
+ * basic ("2026-05-01T10:00:00Z", "20260501T100000Z"), ordinal ("2026-121") and week dates
+ * ("2026-W18-5"), minutes without seconds, fractions of any length, offsets "+02", "+0200",
+ * "+02:00", white space around, letters in either case, years of any length (two digits:
+ * 1969..2068), and what it makes of the odd ones ("24:00:00" is the next midnight, second 60
+ * is 59, an offset past a day is ignored, "2026-" is 2026-01-01). A text that leaves out the
+ * date, or part of it ("10:00", "--05-01", "-w-5"), takes it from `today`'s UTC date, as Ruby
+ * takes it from the day's. Returns false where Ruby raises: no form matches, no such date or
+ * time (Julian before 1582-10-15, as Ruby's calendar is), more than 128 bytes. *out: the
+ * instant, truncated to the microsecond; one before TIMESTAMP_MIN is TIMESTAMP_MIN - 1, one
+ * after TIMESTAMP_MAX is TIMESTAMP_MAX + 1 (before or after every instant Tally keeps).
+ */
+bool timestamp_parse_ruby_iso8601(const char *text, size_t len, tally_time today, tally_time *out);
+
+/*
  * Writes `t` as "YYYY-MM-DDTHH:MM:SSZ" (Lago's resource timestamps). With `millis` true,
  * writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (Lago's event timestamps). `out` must hold
  * TIMESTAMP_TEXT_MAX bytes. Returns the length written (without the NUL).

@@ -228,12 +228,58 @@ test('listing filters by code, subscription and time', async () => {
   assert.deepEqual(jan.events.map((e) => e.transaction_id), ['ts4']);
   assert.ok(all.meta.total_count > 100);
   assert.equal((await t.api('/api/v1/events?timestamp_from=soon')).status, 422); // Lago's invalid_date
-  // a filter given blank filters nothing, as on every other list (an audit found this one
-  // listing no event, and a blank time a 400)
-  for (const blank of ['code=', 'external_subscription_id=', 'timestamp_from=', 'timestamp_to=', 'code=&external_subscription_id=sub_b']) {
+  // Lago's EventsQuery takes a blank filter as given, unlike other lists: where(code: "")
+  // lists no event, and DateTime.iso8601("") raises, its 422 invalid_date (audit 9; an
+  // earlier Tally listed every event for each)
+  for (const blank of ['code=', 'external_subscription_id=', 'code=&external_subscription_id=sub_b', 'code=%20']) {
     const r = await (await t.api(`/api/v1/events?per_page=1000&${blank}`)).json();
-    const want = blank.includes('sub_b') ? 1 : all.meta.total_count;
-    assert.equal(r.meta?.total_count, want, `${blank}: ${JSON.stringify(r).slice(0, 200)}`);
+    assert.equal(r.meta?.total_count, 0, `${blank}: ${JSON.stringify(r).slice(0, 200)}`);
+    assert.deepEqual(r.events, [], blank);
+  }
+  for (const [blank, field] of [['timestamp_from=', 'timestamp_from'], ['timestamp_to=', 'timestamp_to'], ['timestamp_to=%20', 'timestamp_to'],
+    ['timestamp_from=&timestamp_to=', 'timestamp_from'], ['timestamp_from=2026-01-01&timestamp_to=', 'timestamp_to']]) {
+    const r = await t.api(`/api/v1/events?${blank}`);
+    assert.equal(r.status, 422, blank);
+    assert.deepEqual((await r.json()).error_details, { [field]: ['invalid_date'] }, blank);
+  }
+});
+
+// Lago reads timestamp_from/_to with Ruby's DateTime.iso8601 (EventsQuery, BaseQuery's
+// parse_datetime_filter): every ISO 8601 form it takes is a filter here, and what it refuses is
+// 422 invalid_date (audit 9: basic, week, ordinal dates and minutes without seconds were
+// refused). ts4, at 2026-01-01T00:00:00Z, is the earliest event; the organization's clock is
+// at 2026-02-01, the year a date without one takes.
+test('timestamp_from/_to take every form Ruby\'s DateTime.iso8601 reads, and refuse the rest', async () => {
+  const ids = async (query) => {
+    const r = await t.api(`/api/v1/events?per_page=1000&${query}`);
+    const b = await r.json();
+    assert.equal(r.status, 200, `${query}: ${JSON.stringify(b)}`);
+    return b.events.map((e) => e.transaction_id);
+  };
+  const all = await ids('');
+  for (const at of ['20260101', '2026-W01-4', '2026W014', '2026-001', '2026001', '2026-01-01T00:00', '20260101T000000Z',
+    '2026-01-01T01:00:00%2B0100', '2026-01-01T01:00%2B01', '2025-12-31T23:00:00-01:00', '2026-01-01T00:00:00.0000009Z',
+    '%2B2026-01-01', '%202026-01-01%20', '2025-12-31T24:00:00Z', '26-01-01', '2026-w01-4t00:00z', '--01-01', '-001',
+    '2026-', '2026-01', '2026-01-01T00:00:00,000Z']) {
+    assert.deepEqual(await ids(`timestamp_to=${at}`), ['ts4'], at);
+    assert.equal((await ids(`timestamp_from=${at}`)).length, all.length, at);
+  }
+  // just before ts4: a fraction past the microsecond is cut, as Lago's database keeps it
+  for (const before of ['2025-12-31T23:59:59.9999999Z', '2025-12-31T23:59:60Z', '20251231T235959,999999Z'])
+    assert.deepEqual(await ids(`timestamp_to=${before}`), [], before);
+  // years past the ones an event may have: before or after every event
+  assert.deepEqual(await ids('timestamp_from=99999-01-01'), []);
+  assert.equal((await ids('timestamp_to=99999-01-01')).length, all.length);
+  assert.deepEqual(await ids('timestamp_to=-0001-01-01'), []);
+  assert.equal((await ids('timestamp_from=0000-01-01')).length, all.length);
+  for (const bad of ['soon', '2026-02-29', '1582-10-10', '2026-W54-1', '2026-W01-8', '2026-000', '2026-13-01', '2026-01-01T25:00',
+    '2026-01-01T24:00:01', '2026-01-01T10:00:61Z', '2026-01-01T10:00:00%2B02:00:00', '10:00Z', '2026-01-01%2010:00:00Z',
+    '2026%2F01%2F01', `${'%20'.repeat(119)}2026-01-01`, '%EF%BC%92026-01-01']) {
+    for (const field of ['timestamp_from', 'timestamp_to']) {
+      const r = await t.api(`/api/v1/events?${field}=${bad}`);
+      assert.equal(r.status, 422, `${field}=${bad}`);
+      assert.deepEqual((await r.json()).error_details, { [field]: ['invalid_date'] }, bad);
+    }
   }
 });
 

@@ -65,6 +65,10 @@ test('timestamp_from_started_at lists the events from the current subscription\'
   assert.deepEqual(await listed('external_subscription_id=nobody&timestamp_from_started_at=true'), []);
   // an empty timestamp_from or external_subscription_id is none, as Lago's present? reads it
   assert.deepEqual(await listed('external_subscription_id=x&timestamp_from_started_at=true&timestamp_from='), ['e3', 'e5']);
+  // with no such subscription, Lago's query falls back to that blank timestamp_from, which
+  // DateTime.iso8601 refuses
+  const r = await call('GET', '/api/v1/events?external_subscription_id=nobody&timestamp_from_started_at=true&timestamp_from=');
+  assert.deepEqual([r.status, r.body.error_details], [422, { timestamp_from: ['invalid_date'] }]);
 });
 
 test('timestamp_from_started_at: the filter combinations Lago\'s contract refuses are 422, with its messages', async () => {

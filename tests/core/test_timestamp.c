@@ -161,12 +161,168 @@ static void format_parse_round_trip(void **state)
     }
 }
 
+/* What timestamp_parse_ruby_iso8601 makes of `s`, as text; "MIN"/"MAX" past the range. The
+ * organization's clock reads 2026-02-01T12:00:00Z (a Sunday, ISO week 2026-W05). Expected
+ * values were checked against Ruby 3.1's DateTime.iso8601. */
+static const char *ruby(const char *s)
+{
+    static char text[TIMESTAMP_TEXT_MAX];
+    tally_time today = (INT64_C(1769904000) + 12 * 3600) * 1000000, t = 42;
+    if (!timestamp_parse_ruby_iso8601(s, strlen(s), today, &t)) {
+        assert_int_equal(t, 42); /* untouched */
+        return "refused";
+    }
+    if (t == TIMESTAMP_MIN - 1)
+        return "MIN";
+    if (t == TIMESTAMP_MAX + 1)
+        return "MAX";
+    assert_true(t >= TIMESTAMP_MIN && t <= TIMESTAMP_MAX);
+    timestamp_format_micros(t, text);
+    return text;
+}
+
+static void parses_as_ruby_datetime_iso8601(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        /* extended and basic calendar dates, with and without a time */
+        {"2026-05-01", "2026-05-01T00:00:00.000000Z"},
+        {"20260501", "2026-05-01T00:00:00.000000Z"},
+        {"2026-05-01T10:00:00Z", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T10:00", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T10:00Z", "2026-05-01T10:00:00.000000Z"},
+        {"20260501T100000Z", "2026-05-01T10:00:00.000000Z"},
+        {"20260501T1000", "2026-05-01T10:00:00.000000Z"},
+        {"202605011000", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01t10:00:00z", "2026-05-01T10:00:00.000000Z"},
+        /* week and ordinal dates */
+        {"2026-W18-5", "2026-05-01T00:00:00.000000Z"},
+        {"2026W185", "2026-05-01T00:00:00.000000Z"},
+        {"2026-w18-5T10:00", "2026-05-01T10:00:00.000000Z"},
+        {"2026-W53-7", "2027-01-03T00:00:00.000000Z"},
+        {"2020-W53-7", "2021-01-03T00:00:00.000000Z"},
+        {"2026-121", "2026-05-01T00:00:00.000000Z"},
+        {"2026121", "2026-05-01T00:00:00.000000Z"},
+        {"2024-366", "2024-12-31T00:00:00.000000Z"},
+        /* fractions of any length, cut to the microsecond; a comma as well as a point */
+        {"2026-05-01T10:00:00.5Z", "2026-05-01T10:00:00.500000Z"},
+        {"2026-05-01T10:00:00,123456789Z", "2026-05-01T10:00:00.123456Z"},
+        {"20260501T100000.0000009", "2026-05-01T10:00:00.000000Z"},
+        /* offsets: hh, hhmm, hh:mm; past a day ignored; minutes not checked */
+        {"2026-05-01T12:00:00+02", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T12:00:00+0200", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T12:00+02:00", "2026-05-01T10:00:00.000000Z"},
+        {"20260501T0800-0200", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T10:00-24", "2026-05-02T10:00:00.000000Z"},
+        {"2026-05-01T10:00+25", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T10:00+23:99", "2026-05-01T10:00:00.000000Z"},
+        {"2026-05-01T10:00+01:99", "2026-05-01T07:21:00.000000Z"},
+        /* white space around (Ruby's \s), signs, two- and three-digit years */
+        {" \t2026-05-01\n\v\f\r", "2026-05-01T00:00:00.000000Z"},
+        {"+2026-05-01", "2026-05-01T00:00:00.000000Z"},
+        {"26-05-01", "2026-05-01T00:00:00.000000Z"},
+        {"69-05-01", "1969-05-01T00:00:00.000000Z"},
+        {"+26-05-01", "2026-05-01T00:00:00.000000Z"},
+        {"-05-01", "1995-01-01T00:00:00.000000Z"},
+        {"126-05-01", "2026-05-01T00:00:00.000000Z"},
+        {"260501", "2026-05-01T00:00:00.000000Z"},
+        /* Ruby's odd readings: 24:00 is the next midnight, second 60 is 59 (past 60 only
+         * where the date was completed), a year without its month is that year's first day */
+        {"2026-05-01T24:00:00Z", "2026-05-02T00:00:00.000000Z"},
+        {"2026-05-01T24:00:00.5Z", "2026-05-02T00:00:00.500000Z"},
+        {"2026-05-01T10:00:60Z", "2026-05-01T10:00:59.000000Z"},
+        {"2026-121T10:00:99", "2026-05-01T10:00:59.000000Z"},
+        {"2026-", "2026-01-01T00:00:00.000000Z"},
+        {"2026-T10:00", "2026-01-01T00:00:00.000000Z"},
+        {"2026--15", "2026-01-15T00:00:00.000000Z"},
+        {"2026-05", "2026-05-01T00:00:00.000000Z"},
+        /* what the text leaves out comes from the clock's date */
+        {"10:00", "2026-02-01T10:00:00.000000Z"},
+        {"1000", "2026-02-01T10:00:00.000000Z"},
+        {"2026", "2026-02-01T20:26:00.000000Z"},
+        {"10:00:00+05:00", "2026-02-01T05:00:00.000000Z"},
+        {"--05-01", "2026-05-01T00:00:00.000000Z"},
+        {"--05", "2026-05-01T00:00:00.000000Z"},
+        {"---15", "2026-02-15T00:00:00.000000Z"},
+        {"-121", "2026-05-01T00:00:00.000000Z"},
+        {"-w-5", "2026-01-30T00:00:00.000000Z"},
+        {"-W185", "2026-05-01T00:00:00.000000Z"},
+        /* Ruby's calendar is Julian before 1582-10-15; the instant is the date it shows */
+        {"1582-10-04", "1582-10-04T00:00:00.000000Z"},
+        {"1582-10-15", "1582-10-15T00:00:00.000000Z"},
+        {"1582-288", "1582-10-25T00:00:00.000000Z"},
+        {"0004-02-29", "0004-02-29T00:00:00.000000Z"},
+        /* years of any length: before or after every instant kept */
+        {"0000-01-01", "MIN"},
+        {"-0004-02-29", "MIN"},
+        {"0001-01-01T00:00:00+00:01", "MIN"},
+        {"9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.999999Z"},
+        {"9999-12-31T24:00:00Z", "MAX"},
+        {"10000-01-01", "MAX"},
+        {"+123456789012345678901234567890-05-01", "MAX"},
+        {"-123456789012345678901234567890-05-01", "MIN"},
+        /* refused: no form matches */
+        {"", "refused"},
+        {" ", "refused"},
+        {"soon", "refused"},
+        {"T10:00", "refused"},
+        {"10:00Z", "refused"},
+        {"2026/05/01", "refused"},
+        {"2026-05-01 10:00:00Z", "refused"},
+        {"2026-05-01T10:00:00 Z", "refused"},
+        {"2026-05-01T10Z", "refused"},
+        {"2026-05-01T1000", "refused"},
+        {"2026-05-01T10:00:00.Z", "refused"},
+        {"2026-05-01T10:00:00+02:00:00", "refused"},
+        {"2026-05-01\xc2\xa0", "refused"},
+        {"\xef\xbc\x92"
+         "026-05-01",
+         "refused"},
+        /* refused: no such date or time */
+        {"2026-02-29", "refused"},
+        {"2100-02-29", "refused"},
+        {"-0001-02-29", "refused"},
+        {"2026-13-01", "refused"},
+        {"2026-00-01", "refused"},
+        {"2026-05-00", "refused"},
+        {"1582-10-10", "refused"},
+        {"2026-000", "refused"},
+        {"2026-366", "refused"},
+        {"2026-W00-1", "refused"},
+        {"2027-W53-1", "refused"},
+        {"2026-W18-0", "refused"},
+        {"2026-W18-8", "refused"},
+        {"2026-05-01T25:00", "refused"},
+        {"2026-05-01T24:01", "refused"},
+        {"2026-05-01T24:00:01", "refused"},
+        {"2026-05-01T10:60", "refused"},
+        {"2026-05-01T10:00:61Z", "refused"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = ruby(cases[i][0]);
+        if (strcmp(got, cases[i][1]) != 0)
+            fail_msg("\"%s\": %s, not %s", cases[i][0], got, cases[i][1]);
+    }
+    /* more than 128 bytes is refused before it is read, as Ruby's `limit:` */
+    char text[160];
+    memset(text, ' ', sizeof text);
+    memcpy(text + 118, "2026-05-01", 10);
+    tally_time today = 0, t;
+    assert_true(timestamp_parse_ruby_iso8601(text, 128, today, &t));
+    assert_false(timestamp_parse_ruby_iso8601(text, 129, today, &t));
+    /* not NUL-terminated: the length bounds the parse */
+    assert_true(timestamp_parse_ruby_iso8601("2026-05-01XXXX", 10, today, &t));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_day_matches_glibc), cmocka_unit_test(leap_years),
-        cmocka_unit_test(parses_iso8601),          cmocka_unit_test(formats_as_lago_does),
+        cmocka_unit_test(every_day_matches_glibc),
+        cmocka_unit_test(leap_years),
+        cmocka_unit_test(parses_iso8601),
+        cmocka_unit_test(formats_as_lago_does),
         cmocka_unit_test(format_parse_round_trip),
+        cmocka_unit_test(parses_as_ruby_datetime_iso8601),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
