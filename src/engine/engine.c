@@ -1261,8 +1261,30 @@ static enum command_result give_back_usage(struct engine *e, struct command *cmd
         arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
     if (!brought)
         return COMMAND_STORE_FAILED;
-    return usage_priced(u, brought) ? wallets_give_back(&e->wallets, e->store, cmd, u, brought)
-                                    : COMMAND_OK;
+    if (!usage_priced(u, brought))
+        return COMMAND_OK;
+    /* A wallet opened the period mid-way: the usage as it stood then, priced as it is now, for
+     * the invoice's part to follow the change (wallets_give_back). Built from the events stored
+     * up to then (references are in acceptance order, which ids follow). */
+    int64_t mark;
+    if (!wallets_opened_at(&e->wallets, e->store, u, &mark))
+        return COMMAND_STORE_FAILED;
+    struct usage *opening = NULL;
+    if (mark >= 0) {
+        size_t count = 0;
+        while (count < u->event_count && u->events[count].id <= mark)
+            count++;
+        struct store_subscription row;
+        if (store_subscription_get(store_conn(e->store), cmd->org_id, u->subscription_id, &row,
+                                   cmd->arena) != STORE_OK ||
+            !(opening = usage_build_apart(e->store, e->tzdb, &row, u->from, e->fingerprint_key,
+                                          u->events, count)))
+            return COMMAND_STORE_FAILED;
+    }
+    enum command_result r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
+    if (opening)
+        usage_release(opening);
+    return r;
 }
 
 /*
@@ -3291,8 +3313,9 @@ static enum command_result open_wallet_periods(struct engine *e, struct command 
                                         : NULL;
         if (!u)
             return COMMAND_STORE_FAILED;
-        enum command_result r =
-            cmd->now < u->from ? COMMAND_OK : wallets_open_period(&e->wallets, e->store, cmd, u);
+        enum command_result r = cmd->now < u->from ? COMMAND_OK
+                                                   : wallets_open_period(&e->wallets, e->store, cmd,
+                                                                         u, e->last_event_id);
         if (r != COMMAND_OK)
             return r;
         /* its carried units are the wallets' from the next period on (settle_periods) */

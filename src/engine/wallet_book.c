@@ -640,6 +640,8 @@ void wallet_book_debit_reset(struct charge_debit *d, tally_time period_from)
     d->period_from = period_from;
     d->charged_cents = 0;
     d->posted_tax_cents = 0;
+    d->opened_event_id = -1; /* a new period: no wallet opened in it yet */
+    d->opened_cents = 0;
     d->funding_count = 0;
     d->moved = false; /* a row already written stays its period's */
 }
@@ -686,6 +688,8 @@ static bool load_debit(const struct store_charge_debit *row, void *ctx)
     wallet_book_debit_reset(d, row->period_from);
     d->charged_cents = row->charged_cents;
     d->posted_tax_cents = row->posted_tax_cents;
+    d->opened_event_id = row->opened_event_id;
+    d->opened_cents = row->opened_cents;
     return parse_fundings(d, row->fundings);
 }
 
@@ -1429,7 +1433,8 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
             continue;
         struct store_charge_debit row = {
             d->subscription_id, d->charge_lago_id, d->period_from, cw->org_id,
-            cw->customer_id,    d->charged_cents,  NULL,           d->posted_tax_cents};
+            cw->customer_id,    d->charged_cents,  NULL,           d->posted_tax_cents,
+            d->opened_event_id, d->opened_cents};
         if (d->moved && d->moved_from != d->period_from &&
             store_charge_debit_drop(st, d->subscription_id, d->charge_lago_id, d->moved_from) !=
                 STORE_OK)
@@ -1469,7 +1474,8 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  *     per debit:  subscription id, period from, charged cents, posted tax, the charge, funding
  *                 count, then (kind, wallet id, grant id, cents) each.
  * Versions 2 and 3 have no tax fields (their wallets' taxes are 0, their debits' posted tax
- * -1: debited before taxes had an account).
+ * -1: debited before taxes had an account). Since version 5 a debit's posted tax is followed by
+ * its opening (opened_event_id, opened_cents); before, a debit has none (-1, 0).
  * Since version 3, pending_at and period from are each the difference from the record's
  * previous one (customers debited in one commit share their period and nearly their time),
  * and a charge is 0 followed by its lago_id's length and bytes the first time the record names
@@ -1481,8 +1487,9 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  * naming a customer is all that customer's pending state. A customer written out by the commit
  * is named with a wallet count of -1 (and no debits): the tables hold all of it.
  */
-#define JOURNAL_VERSION 4
-#define JOURNAL_VERSION_NO_TAX 3 /* before taxes_payable: no tax fields */
+#define JOURNAL_VERSION 5
+#define JOURNAL_VERSION_NO_OPENING 4 /* before a debit's opening (opened_event_id, _cents) */
+#define JOURNAL_VERSION_NO_TAX 3     /* before taxes_payable: no tax fields */
 #define JOURNAL_VERSION_FULL_NAMES 2
 #define JOURNAL_WRITTEN_OUT (-1)
 #define JOURNAL_TEXT_MAX 256   /* a charge's lago_id, and then some */
@@ -1554,6 +1561,8 @@ static void journal_customer(struct buf *out, struct journal_context *jc,
         put_delta(out, d->period_from, &jc->period_from);
         varint_put(out, d->charged_cents);
         varint_put(out, d->posted_tax_cents);
+        varint_put(out, d->opened_event_id);
+        varint_put(out, d->opened_cents);
         put_charge(out, jc, d->charge_lago_id);
         varint_put(out, (int64_t)d->funding_count);
         for (size_t k = 0; k < d->funding_count; k++) {
@@ -2061,7 +2070,7 @@ static bool parse_wallet(struct journal_reader *jr, struct customer_wallets *she
     for (size_t k = 0; k < 7; k++)
         fields[k] = varint_get(r);
     size_t moves = get_count(r);
-    bool taxed = jr->version == JOURNAL_VERSION;
+    bool taxed = jr->version == JOURNAL_VERSION || jr->version == JOURNAL_VERSION_NO_OPENING;
     int64_t taken_tax = taxed ? varint_get(r) : 0, given_tax = taxed ? varint_get(r) : 0;
     struct live_wallet *w = NULL;
     if (shell && r->ok) {
@@ -2093,7 +2102,10 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
     int64_t subscription_id = varint_get(r);
     tally_time period_from = get_time(jr, &jr->jc.period_from);
     int64_t charged = varint_get(r);
-    int64_t posted_tax = jr->version == JOURNAL_VERSION ? varint_get(r) : -1;
+    bool taxed = jr->version == JOURNAL_VERSION || jr->version == JOURNAL_VERSION_NO_OPENING;
+    int64_t posted_tax = taxed ? varint_get(r) : -1;
+    int64_t opened_event_id = jr->version == JOURNAL_VERSION ? varint_get(r) : -1;
+    int64_t opened_cents = jr->version == JOURNAL_VERSION ? varint_get(r) : 0;
     char charge_lago_id[JOURNAL_TEXT_MAX];
     if (!get_charge(jr, charge_lago_id) || !r->ok)
         return r->ok = false;
@@ -2105,6 +2117,8 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
         wallet_book_debit_reset(d, period_from);
         d->charged_cents = charged;
         d->posted_tax_cents = posted_tax;
+        d->opened_event_id = opened_event_id;
+        d->opened_cents = opened_cents;
         d->dirty = true;
     }
     size_t fundings = get_count(r);
@@ -2171,6 +2185,8 @@ static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shel
         wallet_book_debit_reset(d, from->period_from); /* another start is another period */
         d->charged_cents = from->charged_cents;
         d->posted_tax_cents = from->posted_tax_cents;
+        d->opened_event_id = from->opened_event_id;
+        d->opened_cents = from->opened_cents;
         d->dirty = true;
         for (size_t k = 0; k < from->funding_count; k++)
             if (!wallet_book_push_funding(d, from->fundings[k]))
@@ -2232,8 +2248,8 @@ static bool recover_record(const void *data, size_t len, void *ctx)
     struct journal_reader jr = {.r = {data, (const uint8_t *)data + len, true}};
     struct varint_reader *r = &jr.r;
     jr.version = varint_get(r);
-    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_NO_TAX &&
-        jr.version != JOURNAL_VERSION_FULL_NAMES)
+    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_NO_OPENING &&
+        jr.version != JOURNAL_VERSION_NO_TAX && jr.version != JOURNAL_VERSION_FULL_NAMES)
         return false;
     size_t customers = get_count(r);
     for (size_t i = 0; i < customers && r->ok; i++) {

@@ -103,6 +103,16 @@ struct charge_debit {
      * to taxes_payable (wallets.c, settle_tax); -1: debited before taxes had an account (the
      * tax of its earlier steps went to revenue and stays there). */
     int64_t posted_tax_cents;
+    /*
+     * A wallet opened in the middle of its period, when the customer had none (a first one, or
+     * one after the last was terminated: wallets_open_period): the last event stored then
+     * (-1: none opened so in this period), and what the debit then stood at, all of it the
+     * invoice's or earlier wallets'. A re-pricing prices those events again
+     * (wallets_reprice_opening): the invoice's part follows the new price, and the wallet pays
+     * only for the units after, as if it had been made after the change (an audit found a
+     * raise on the units before a wallet charged to it).
+     */
+    int64_t opened_event_id, opened_cents;
     struct funding *fundings; /* malloc'd */
     size_t funding_count, funding_cap;
     bool dirty;

@@ -830,8 +830,151 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/*
+ * Gives `cents` of debit d back from the part of its stack below its opening (what it stood
+ * at when a wallet opened the period): what pays above, the opening wallet's, is set aside
+ * meanwhile, so the invoice's part (and wallets terminated before the opening) gives back as a
+ * fee that falls with no wallet would have (give_back), and the wallet keeps what it paid.
+ * `above`: what the stack holds above the opening. `cost`, `tax`: the charge's now.
+ */
+static enum command_result give_back_below(struct wallet_book *b, struct customer_wallets *cw,
+                                           struct store *st, struct command *cmd,
+                                           struct charge_debit *d, int64_t cents, int64_t above,
+                                           int64_t cost, int64_t tax, bool *expired_since)
+{
+    /* the part above: the top fundings summing to `above`, the lowest of them split */
+    size_t keep = d->funding_count;
+    int64_t left = above;
+    while (left > 0 && keep > 0 && d->fundings[keep - 1].cents <= left)
+        left -= d->fundings[--keep].cents;
+    if (left > 0 && keep > 0) {
+        struct funding upper = d->fundings[keep - 1];
+        upper.cents = left;
+        d->fundings[keep - 1].cents -= left;
+        if (!wallet_book_push_funding(d, upper))
+            return COMMAND_STORE_FAILED;
+        memmove(&d->fundings[keep + 1], &d->fundings[keep],
+                (d->funding_count - keep - 1) * sizeof *d->fundings);
+        d->fundings[keep] = upper;
+    }
+    size_t aside_count = d->funding_count - keep;
+    struct funding *aside = arena_alloc(cmd->arena, (aside_count + 1) * sizeof *aside);
+    if (!aside)
+        return COMMAND_STORE_FAILED;
+    memcpy(aside, &d->fundings[keep], aside_count * sizeof *aside);
+    d->funding_count = keep;
+    int64_t uncovered = 0, covered = covered_cents(d);
+    for (size_t k = 0; k < d->funding_count; k++)
+        if (d->fundings[k].kind == FUNDING_UNCOVERED)
+            uncovered += d->fundings[k].cents;
+    int64_t to_wallets = cents > uncovered ? cents - uncovered : 0;
+    if (to_wallets > covered)
+        to_wallets = covered;
+    int64_t all_covered = covered;
+    for (size_t k = 0; k < aside_count; k++)
+        if (aside[k].kind != FUNDING_UNCOVERED)
+            all_covered += aside[k].cents;
+    int64_t tax_back =
+        to_wallets > 0 ? d->posted_tax_cents - covered_tax(cost, tax, all_covered - to_wallets) : 0;
+    enum command_result r =
+        give_back(b, cw, st, cmd, d, cents, tax_back, to_wallets, expired_since);
+    for (size_t k = 0; r == COMMAND_OK && k < aside_count; k++)
+        if (!wallet_book_push_funding(d, aside[k]))
+            r = COMMAND_STORE_FAILED;
+    return r;
+}
+
+/*
+ * A re-pricing of what the opening of u's period by a wallet left to the invoice (`opening`:
+ * u's usage as it stood then, priced as it is now): each charge's part below its opening is
+ * brought to its fee now, up with an uncovered part more, down given back from below
+ * (give_back_below), so the wallet pays only for the units after it, as a wallet opened after
+ * the change would (an audit: a raise on 6 calls before the wallet was debited to it, 800 for a
+ * call of 200). A charge the plan gained since, with no debit yet, is opened now as it would
+ * have been. Sets *changed when a debit changed (to be written).
+ */
+static enum command_result reprice_opening(struct wallet_book *b, struct store *st,
+                                           struct command *cmd, struct customer_wallets *cw,
+                                           const struct usage *u, const struct usage *opening,
+                                           int64_t mark, const struct usage_brought *brought,
+                                           bool *changed, bool *expired_since)
+{
+    for (size_t i = 0; i < u->charge_count; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        int64_t open_now = 0;
+        for (size_t k = 0; k < opening->charge_count; k++) {
+            if (strcmp(opening->charges[k].lago_id, c->lago_id) != 0)
+                continue;
+            struct usage_brought was;
+            if (!usage_charge_brought(opening, &opening->charges[k], &was))
+                return fee_out_of_range(cmd);
+            open_now = was.cost_cents;
+            break;
+        }
+        struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        bool current = d && wallet_book_debit_same_period(d, u->from);
+        /* a charge debited from its first event of the period on is the wallets' whole */
+        if (current && d->opened_event_id < 0 && d->charged_cents != 0)
+            continue;
+        if (current && d->opened_event_id >= 0 && d->opened_cents == open_now)
+            continue;
+        if (!current && open_now == 0)
+            continue;
+        if (!*changed && !wallet_book_touch(b, cw))
+            return COMMAND_STORE_FAILED;
+        *changed = true;
+        if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
+            return COMMAND_STORE_FAILED;
+        if (!current)
+            wallet_book_debit_reset(d, u->from);
+        if (d->opened_event_id < 0) { /* a charge the plan gained: nothing left to it yet */
+            d->opened_event_id = mark;
+            d->opened_cents = 0;
+        }
+        int64_t delta = open_now - d->opened_cents;
+        int64_t above = d->charged_cents - d->opened_cents;
+        if (above < 0)
+            above = 0;
+        if (delta > 0) {
+            if (__builtin_add_overflow(d->charged_cents, delta, &d->charged_cents) ||
+                !wallet_book_push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, delta}))
+                return COMMAND_STORE_FAILED;
+        } else if (delta < 0) {
+            int64_t give = -delta < d->charged_cents - above ? -delta : d->charged_cents - above;
+            enum command_result r =
+                give > 0 ? give_back_below(b, cw, st, cmd, d, give, above, brought[i].cost_cents,
+                                           brought[i].cost_cents - brought[i].amount_cents,
+                                           expired_since)
+                         : COMMAND_OK;
+            if (r != COMMAND_OK)
+                return r;
+            d->charged_cents -= give;
+        }
+        d->opened_cents = open_now;
+        d->dirty = true;
+    }
+    return COMMAND_OK;
+}
+
+bool wallets_opened_at(struct wallet_book *b, struct store *st, const struct usage *u,
+                       int64_t *event_id)
+{
+    *event_id = -1;
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+    if (!cw)
+        return false;
+    for (size_t i = 0; i < cw->debit_count; i++) {
+        const struct charge_debit *d = &cw->debits[i];
+        if (d->subscription_id == u->subscription_id && wallet_book_debit_same_period(d, u->from) &&
+            d->opened_event_id > *event_id)
+            *event_id = d->opened_event_id;
+    }
+    return true;
+}
+
 enum command_result wallets_give_back(struct wallet_book *b, struct store *st, struct command *cmd,
-                                      const struct usage *u, const struct usage_brought *brought)
+                                      const struct usage *u, const struct usage_brought *brought,
+                                      const struct usage *opening)
 {
     struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
     if (!cw)
@@ -845,7 +988,21 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
         if (r != COMMAND_OK)
             return r;
     }
-    return give_back_fallen(b, st, cmd, cw, u, brought);
+    bool changed = false, expired_since = false;
+    int64_t mark;
+    enum command_result r = COMMAND_OK;
+    if (opening && wallets_opened_at(b, st, u, &mark) && mark >= 0)
+        r = reprice_opening(b, st, cmd, cw, u, opening, mark, brought, &changed, &expired_since);
+    if (r == COMMAND_OK)
+        r = give_back_fallen(b, st, cmd, cw, u, brought);
+    if (r != COMMAND_OK || !changed)
+        return r;
+    if (expired_since && cw->wallet_count > 0 &&
+        (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
+        return r;
+    if (!b->deferring)
+        return wallet_book_flush_customer(st, cmd, cw);
+    return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
 /* A usage's changes to the customer's wallets: written now, or, in a batch of events that
@@ -1611,7 +1768,8 @@ static enum command_result apply_terminate(struct wallet_book *b, struct store *
 }
 
 enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
-                                        struct command *cmd, const struct usage *u)
+                                        struct command *cmd, const struct usage *u,
+                                        int64_t last_event_id)
 {
     struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
     if (!cw || !wallet_book_touch(b, cw))
@@ -1632,12 +1790,15 @@ enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
         }
         /* a wallet terminated earlier in the period paid what it recorded: the rest is open */
         int64_t open = brought.cost_cents - d->charged_cents;
-        if (open <= 0)
-            continue;
-        d->charged_cents = brought.cost_cents;
+        if (open > 0) {
+            d->charged_cents = brought.cost_cents;
+            if (!wallet_book_push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, open}))
+                return COMMAND_STORE_FAILED;
+        }
+        /* where the wallet's part starts, re-priced by a price or tax change (reprice_opening) */
+        d->opened_event_id = last_event_id;
+        d->opened_cents = d->charged_cents;
         d->dirty = true;
-        if (!wallet_book_push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, open}))
-            return COMMAND_STORE_FAILED;
         any = true;
     }
     return any ? wallet_book_flush_customer(st, cmd, cw) : COMMAND_OK;

@@ -114,9 +114,16 @@ enum command_result wallets_refused_usage(struct wallet_book *b, struct store *s
  * debited: what a charge brings beyond its debits is its next debit's, or the invoice's, as
  * no command may be refused for credits it did not ask to spend. `brought` as for
  * wallets_debit_usage. Writer only.
+ *
+ * First, with `opening` (u's usage as it stood when a wallet opened its period,
+ * wallets_opened_at; NULL: none), what that opening left to the invoice is priced again: the
+ * invoice's part follows the price as it is now, up (an uncovered part more) or down (given back
+ * as a fee that falls is, within the part below the opening), so that the wallet pays for the
+ * units after its opening alone, as a wallet made after the change would.
  */
 enum command_result wallets_give_back(struct wallet_book *b, struct store *st, struct command *cmd,
-                                      const struct usage *u, const struct usage_brought *brought);
+                                      const struct usage *u, const struct usage_brought *brought,
+                                      const struct usage *opening);
 
 /*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on
@@ -166,10 +173,17 @@ enum command_result wallets_capture_done(struct wallet_book *b, struct store *st
  * recorded as charged and left to the invoice (uncovered): what a customer used while it had
  * no wallet (before its first, or since its last was terminated) is the invoice's, as what a
  * wallet could not cover is, and the next debit takes only its own step. Written out at once.
- * For a customer with no active wallet (engine: its next first wallet).
+ * For a customer with no active wallet (engine: its next first wallet). Each debit keeps the
+ * last stored event then (`last_event_id`) and what it then stood at: a re-pricing prices
+ * that part again (wallets_give_back).
  */
 enum command_result wallets_open_period(struct wallet_book *b, struct store *st,
-                                        struct command *cmd, const struct usage *u);
+                                        struct command *cmd, const struct usage *u,
+                                        int64_t last_event_id);
+/* The last stored event when a wallet opened u's current period (wallets_open_period), in
+ * *event_id; -1 when none did. False on a store failure. */
+bool wallets_opened_at(struct wallet_book *b, struct store *st, const struct usage *u,
+                       int64_t *event_id);
 
 /*
  * Moves what the customer's charges of one subscription have debited in the period starting at

@@ -478,6 +478,11 @@ static const char *const migrations[] = {
      * (engine/usage.c, carry_recurring). date_recurring_events reads the stored ones' from
      * their blocks. */
     "ALTER TABLE recurring_events ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;",
+    /* 48: where a charge's debit was opened by a customer's new wallet in the middle of its
+     * period (engine/wallets.c, wallets_open_period): the last event then stored (-1: not
+     * opened so) and the cost then given to the invoice, which a re-pricing re-prices */
+    "ALTER TABLE charge_debits ADD COLUMN opened_event_id INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE charge_debits ADD COLUMN opened_cents INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -1319,11 +1324,12 @@ static const char *const sql[STMT_COUNT] = {
                                " AND charge_lago_id = ?2 AND period_from = ?3",
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from,"
-        " org_id, customer_id, charged_cents, fundings, posted_tax_cents)"
-        " VALUES (?,?,?,?,?,?,?,?)"
+        " org_id, customer_id, charged_cents, fundings, posted_tax_cents, opened_event_id,"
+        " opened_cents) VALUES (?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (subscription_id, charge_lago_id, period_from) DO UPDATE SET"
         " charged_cents = excluded.charged_cents, fundings = excluded.fundings,"
-        " posted_tax_cents = excluded.posted_tax_cents",
+        " posted_tax_cents = excluded.posted_tax_cents,"
+        " opened_event_id = excluded.opened_event_id, opened_cents = excluded.opened_cents",
     [STMT_AUTH_INSERT] =
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
@@ -1421,7 +1427,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_JOURNAL_NEWEST_FIRST] = "SELECT data FROM wallet_journal ORDER BY id DESC",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
         "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings,"
-        " posted_tax_cents FROM charge_debits WHERE org_id = ?1 AND customer_id = ?2 ORDER BY "
+        " posted_tax_cents, opened_event_id, opened_cents FROM charge_debits"
+        " WHERE org_id = ?1 AND customer_id = ?2 ORDER BY "
         "period_from",
 };
 
@@ -4555,6 +4562,8 @@ enum store_status store_charge_debit_put(struct store *st, const struct store_ch
     sqlite3_bind_int64(s, 6, d->charged_cents);
     bind_text(s, 7, d->fundings);
     sqlite3_bind_int64(s, 8, d->posted_tax_cents);
+    sqlite3_bind_int64(s, 9, d->opened_event_id);
+    sqlite3_bind_int64(s, 10, d->opened_cents);
     return step_done(s);
 }
 
@@ -4592,6 +4601,8 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
             .charged_cents = sqlite3_column_int64(s, 3),
             .fundings = (const char *)sqlite3_column_text(s, 4),
             .posted_tax_cents = sqlite3_column_int64(s, 5),
+            .opened_event_id = sqlite3_column_int64(s, 6),
+            .opened_cents = sqlite3_column_int64(s, 7),
         };
         if (!d.charge_lago_id || !d.fundings || !fn(&d, ctx)) {
             r = STORE_ERROR;

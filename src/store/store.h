@@ -793,6 +793,9 @@ struct store_charge_debit {
     /* The tax part of what wallets paid of it, as posted to taxes_payable; -1: debited before
      * taxes had an account */
     int64_t posted_tax_cents;
+    /* A new wallet's opening in the period: the last event stored then (-1: none) and the
+     * cost it left to the invoice (engine/wallet_book.h, struct charge_debit) */
+    int64_t opened_event_id, opened_cents;
 };
 enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d);
 /* Deletes the row of a period that moved (a customer's new time zone): its debit is put again

@@ -43,7 +43,9 @@ static void remove_dir(char *dir)
     "ALTER TABLE authorizations DROP COLUMN asked_expires_at;"                                     \
     "DROP INDEX subscriptions_by_subscription_at;"                                                 \
     "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"                                      \
-    "ALTER TABLE recurring_events DROP COLUMN created_at;"
+    "ALTER TABLE recurring_events DROP COLUMN created_at;"                                         \
+    "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"                                       \
+    "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -609,6 +611,8 @@ static void recurring_events_by_arrival(void **state)
         store_close(st);
         /* as a store indexed before 47 left them: the acceptance comes from the blocks */
         raw_exec(dir, "ALTER TABLE recurring_events DROP COLUMN created_at;"
+                      "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
+                      "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
                       "PRAGMA user_version = 46;");
         st = store_open(dir, err);
         assert_non_null(st);
@@ -932,6 +936,8 @@ static void wallets_drop_dead_metric_codes(void **state)
         "DROP INDEX subscriptions_by_subscription_at;"
         "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
         "ALTER TABLE recurring_events DROP COLUMN created_at;"
+        "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
+        "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -977,6 +983,8 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              " (%lld, 'conflict', x'00', 409, '{\"status\":409}', 0);"
              "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"
              "ALTER TABLE recurring_events DROP COLUMN created_at;"
+             "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
+             "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
              "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
