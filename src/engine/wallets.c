@@ -11,6 +11,7 @@
 #include "engine/usage.h"
 #include "engine/wallet_clock.h"
 #include "json/catalog_refs.h"
+#include "util/vec.h"
 
 static bool usable(const struct live_wallet *w, tally_time now)
 {
@@ -831,38 +832,59 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
 }
 
 /*
- * Gives `cents` of debit d back from the part of its stack below its opening (what it stood
- * at when a wallet opened the period): what pays above, the opening wallet's, is set aside
- * meanwhile, so the invoice's part (and wallets terminated before the opening) gives back as a
- * fee that falls with no wallet would have (give_back), and the wallet keeps what it paid.
- * `above`: what the stack holds above the opening. `cost`, `tax`: the charge's now.
+ * A debit whose period a wallet opened mid-way is two parts, its stack's bottom and its top:
+ * below, what it stood at then (the invoice's, and wallets terminated before), which a
+ * re-pricing brings to what the usage then costs now (d->opened_cents, the figure); above,
+ * what came after, the opening wallet's to pay. The two parts are moved apart, each by its
+ * own figure (reprice_opening), never one through the other's fundings: an audit found a cut
+ * given back twice from the invoice's part while the wallet kept what it paid at the old
+ * price, and a raise then a cut that freed memory twice (a split piece merged back).
  */
-static enum command_result give_back_below(struct wallet_book *b, struct customer_wallets *cw,
-                                           struct store *st, struct command *cmd,
-                                           struct charge_debit *d, int64_t cents, int64_t above,
-                                           int64_t cost, int64_t tax, bool *expired_since)
+
+/* Makes a boundary in d's stack where its bottom sums to `below`, splitting the funding across
+ * it in two (side by side, not merged back). Sets *at to the count of fundings below; false on
+ * a failed allocation. */
+static bool split_stack(struct charge_debit *d, int64_t below, size_t *at)
 {
-    /* the part above: the top fundings summing to `above`, the lowest of them split */
-    size_t keep = d->funding_count;
-    int64_t left = above;
-    while (left > 0 && keep > 0 && d->fundings[keep - 1].cents <= left)
-        left -= d->fundings[--keep].cents;
-    if (left > 0 && keep > 0) {
-        struct funding upper = d->fundings[keep - 1];
-        upper.cents = left;
-        d->fundings[keep - 1].cents -= left;
-        if (!wallet_book_push_funding(d, upper))
-            return COMMAND_STORE_FAILED;
-        memmove(&d->fundings[keep + 1], &d->fundings[keep],
-                (d->funding_count - keep - 1) * sizeof *d->fundings);
-        d->fundings[keep] = upper;
-    }
-    size_t aside_count = d->funding_count - keep;
-    struct funding *aside = arena_alloc(cmd->arena, (aside_count + 1) * sizeof *aside);
-    if (!aside)
+    int64_t sum = 0;
+    size_t k = 0;
+    while (k < d->funding_count && sum + d->fundings[k].cents <= below)
+        sum += d->fundings[k++].cents;
+    *at = k;
+    if (sum >= below || k == d->funding_count)
+        return true;
+    if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count, sizeof *d->fundings, 4))
+        return false;
+    memmove(&d->fundings[k + 1], &d->fundings[k], (d->funding_count - k) * sizeof *d->fundings);
+    d->funding_count++;
+    d->fundings[k].cents = below - sum;
+    d->fundings[k + 1].cents -= below - sum;
+    *at = k + 1;
+    return true;
+}
+
+/*
+ * Gives `cents` back from d's fundings [from, to) alone, as give_back gives from a whole stack
+ * (its uncovered parts first, then the sources that paid last); the others are set aside
+ * meanwhile and put back around them. `cost`, `tax`: the charge's now (its tax part posted
+ * follows what wallets still pay of it, covered_tax).
+ */
+static enum command_result give_back_within(struct wallet_book *b, struct customer_wallets *cw,
+                                            struct store *st, struct command *cmd,
+                                            struct charge_debit *d, size_t from, size_t to,
+                                            int64_t cents, int64_t cost, int64_t tax,
+                                            bool *expired_since)
+{
+    size_t high = d->funding_count - to;
+    struct funding *low_aside = arena_alloc(cmd->arena, (from + 1) * sizeof *low_aside),
+                   *high_aside = arena_alloc(cmd->arena, (high + 1) * sizeof *high_aside);
+    if (!low_aside || !high_aside)
         return COMMAND_STORE_FAILED;
-    memcpy(aside, &d->fundings[keep], aside_count * sizeof *aside);
-    d->funding_count = keep;
+    int64_t all_covered = covered_cents(d);
+    memcpy(low_aside, d->fundings, from * sizeof *d->fundings);
+    memcpy(high_aside, &d->fundings[to], high * sizeof *d->fundings);
+    memmove(d->fundings, &d->fundings[from], (to - from) * sizeof *d->fundings);
+    d->funding_count = to - from;
     int64_t uncovered = 0, covered = covered_cents(d);
     for (size_t k = 0; k < d->funding_count; k++)
         if (d->fundings[k].kind == FUNDING_UNCOVERED)
@@ -870,28 +892,37 @@ static enum command_result give_back_below(struct wallet_book *b, struct custome
     int64_t to_wallets = cents > uncovered ? cents - uncovered : 0;
     if (to_wallets > covered)
         to_wallets = covered;
-    int64_t all_covered = covered;
-    for (size_t k = 0; k < aside_count; k++)
-        if (aside[k].kind != FUNDING_UNCOVERED)
-            all_covered += aside[k].cents;
     int64_t tax_back =
         to_wallets > 0 ? d->posted_tax_cents - covered_tax(cost, tax, all_covered - to_wallets) : 0;
     enum command_result r =
         give_back(b, cw, st, cmd, d, cents, tax_back, to_wallets, expired_since);
-    for (size_t k = 0; r == COMMAND_OK && k < aside_count; k++)
-        if (!wallet_book_push_funding(d, aside[k]))
-            r = COMMAND_STORE_FAILED;
+    /* put back around what is left of the part, whatever give_back did */
+    size_t part = d->funding_count;
+    while (d->funding_cap < from + part + high)
+        if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_cap, sizeof *d->fundings,
+                      4))
+            return COMMAND_STORE_FAILED;
+    memmove(&d->fundings[from], d->fundings, part * sizeof *d->fundings);
+    memcpy(d->fundings, low_aside, from * sizeof *d->fundings);
+    memcpy(&d->fundings[from + part], high_aside, high * sizeof *d->fundings);
+    d->funding_count = from + part + high;
     return r;
 }
 
 /*
- * A re-pricing of what the opening of u's period by a wallet left to the invoice (`opening`:
- * u's usage as it stood then, priced as it is now): each charge's part below its opening is
- * brought to its fee now, up with an uncovered part more, down given back from below
- * (give_back_below), so the wallet pays only for the units after it, as a wallet opened after
- * the change would (an audit: a raise on 6 calls before the wallet was debited to it, 800 for a
- * call of 200). A charge the plan gained since, with no debit yet, is opened now as it would
- * have been. Sets *changed when a debit changed (to be written).
+ * A re-pricing of u's charges whose period a wallet opened mid-way (`opening`: u's usage as it
+ * stood then, priced as it is now). For each, with `now` the usage then at today's price and
+ * `cost` the fee now:
+ *  - the part above (the wallet's) is at most cost - now, what the units after the opening
+ *    cost now: the excess is given back from the top's fundings alone (its uncovered parts
+ *    first); a rise waits for its next debit, as any rise does;
+ *  - the part below (the invoice's) becomes `now`: a raise is an uncovered part more at the
+ *    bottom; a cut is given back from the bottom's fundings alone (uncovered first, then the
+ *    wallets terminated before the opening).
+ * So the wallet pays for the units after its opening alone, as a wallet opened after the change
+ * would (an audit: a raise on 6 calls before the wallet was debited to it, 800 for a call of
+ * 200). A charge the plan gained since, with no debit yet, is opened now as it would have been.
+ * Sets *changed when a debit changed (to be written).
  */
 static enum command_result reprice_opening(struct wallet_book *b, struct store *st,
                                            struct command *cmd, struct customer_wallets *cw,
@@ -911,12 +942,21 @@ static enum command_result reprice_opening(struct wallet_book *b, struct store *
             open_now = was.cost_cents;
             break;
         }
+        int64_t cost = brought[i].cost_cents, tax = cost - brought[i].amount_cents;
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         bool current = d && wallet_book_debit_same_period(d, u->from);
         /* a charge debited from its first event of the period on is the wallets' whole */
         if (current && d->opened_event_id < 0 && d->charged_cents != 0)
             continue;
-        if (current && d->opened_event_id >= 0 && d->opened_cents == open_now)
+        int64_t share_now;
+        if (__builtin_sub_overflow(cost, open_now, &share_now))
+            return fee_out_of_range(cmd);
+        if (share_now < 0)
+            share_now = 0; /* less than the usage then: what falls below is the invoice's */
+        if (current && d->opened_event_id >= 0 && d->opened_cents == open_now &&
+            d->charged_cents -
+                    (d->opened_cents < d->charged_cents ? d->opened_cents : d->charged_cents) <=
+                share_now)
             continue;
         if (!current && open_now == 0)
             continue;
@@ -931,21 +971,42 @@ static enum command_result reprice_opening(struct wallet_book *b, struct store *
             d->opened_event_id = mark;
             d->opened_cents = 0;
         }
-        int64_t delta = open_now - d->opened_cents;
-        int64_t above = d->charged_cents - d->opened_cents;
-        if (above < 0)
-            above = 0;
-        if (delta > 0) {
-            if (__builtin_add_overflow(d->charged_cents, delta, &d->charged_cents) ||
-                !wallet_book_push_funding(d, (struct funding){FUNDING_UNCOVERED, 0, 0, delta}))
+        int64_t below = d->opened_cents < 0                  ? 0
+                        : d->opened_cents < d->charged_cents ? d->opened_cents
+                                                             : d->charged_cents;
+        int64_t above = d->charged_cents - below;
+        size_t at;
+        enum command_result r = COMMAND_OK;
+        if (above > share_now) { /* the wallet's part falls */
+            if (!split_stack(d, below, &at))
                 return COMMAND_STORE_FAILED;
-        } else if (delta < 0) {
-            int64_t give = -delta < d->charged_cents - above ? -delta : d->charged_cents - above;
-            enum command_result r =
-                give > 0 ? give_back_below(b, cw, st, cmd, d, give, above, brought[i].cost_cents,
-                                           brought[i].cost_cents - brought[i].amount_cents,
-                                           expired_since)
-                         : COMMAND_OK;
+            r = give_back_within(b, cw, st, cmd, d, at, d->funding_count, above - share_now, cost,
+                                 tax, expired_since);
+            if (r != COMMAND_OK)
+                return r;
+            d->charged_cents -= above - share_now;
+        }
+        int64_t delta;
+        if (__builtin_sub_overflow(open_now, d->opened_cents, &delta))
+            return fee_out_of_range(cmd);
+        if (delta > 0) { /* the invoice's part rises: uncovered, at the bottom */
+            if (__builtin_add_overflow(d->charged_cents, delta, &d->charged_cents))
+                return fee_out_of_range(cmd);
+            if (d->funding_count > 0 && d->fundings[0].kind == FUNDING_UNCOVERED) {
+                d->fundings[0].cents += delta;
+            } else {
+                if (!vec_room((void **)&d->fundings, &d->funding_cap, d->funding_count,
+                              sizeof *d->fundings, 4))
+                    return COMMAND_STORE_FAILED;
+                memmove(&d->fundings[1], d->fundings, d->funding_count * sizeof *d->fundings);
+                d->funding_count++;
+                d->fundings[0] = (struct funding){FUNDING_UNCOVERED, 0, 0, delta};
+            }
+        } else if (delta < 0 && below > 0) { /* falls: from the bottom's fundings alone */
+            int64_t give = -delta < below ? -delta : below;
+            if (!split_stack(d, below, &at))
+                return COMMAND_STORE_FAILED;
+            r = give_back_within(b, cw, st, cmd, d, 0, at, give, cost, tax, expired_since);
             if (r != COMMAND_OK)
                 return r;
             d->charged_cents -= give;

@@ -147,3 +147,74 @@ test('a wallet terminated, then another made: the raise on all before the new on
     cut: ({ edit }) => edit({ properties: { amount: '0.5' } }),
   });
 });
+
+// Twins whose wallet has paid since its opening when the price changes (audit 12): a's plan
+// starts at `from` and is edited through `edits`, b's is at the last of them throughout. Each
+// sends 6 calls, makes a hard wallet of 40 (`before`: what each did first, e.g. a wallet that
+// paid and was terminated), then 4 calls the wallet pays; a's edits follow; then `after` calls.
+// The wallet pays for the units after its opening alone, at the price as it is now: a's ends
+// exactly as b's (consumed credits, balance), ledgers balanced. Found: a raise then a cut freed
+// memory twice (tallyd died), and a cut was taken twice from the invoice's part while the
+// wallet kept what it paid at the old price (a later raise then charged it 12.0 for 10.0).
+// `rise`: the last edit raises the wallet's part, which waits for the next call (`after`).
+async function paidTwins(name, { from, edits, after = 0, before, rise = false }) {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: name, name, aggregation_type: 'count_agg' } }))).billable_metric;
+  const last = edits[edits.length - 1];
+  const mk = async (c, props) => (await ok(await post('/api/v1/plans', { plan: { code: `p_${name}_${c}`, name: c, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', ...props.plan, charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: props.amount } }] } }))).plan.charges[0].lago_id;
+  const ch = await mk('a', from);
+  await mk('b', last);
+  const send = async (c) => ok(await post('/api/v1/events', { event: { transaction_id: `${name}${n++}`, external_subscription_id: `${name}_${c}`, code: name } }));
+  const wallets = {}, seen = {};
+  for (const c of ['a', 'b']) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: `${name}_${c}`, currency: 'USD' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: `${name}_${c}`, plan_code: `p_${name}_${c}`, external_id: `${name}_${c}`, subscription_at: '2026-05-01T00:00:00Z' } }));
+    if (before) await before(c, send);
+    for (let i = 0; i < 6; i++) await send(c);
+    wallets[c] = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: `${name}_${c}`, currency: 'USD', rate_amount: '1', granted_credits: '40', limit: 'hard' } }))).wallet;
+    for (let i = 0; i < 4; i++) await send(c);
+  }
+  const look = async (c) => { const w = (await ok(await t.api(`/api/v1/wallets/${wallets[c].lago_id}`))).wallet; return [w.consumed_credits, w.balance_cents]; };
+  for (const e of edits)
+    await ok(await put(`/api/v1/plans/p_${name}_a`, { plan: { ...e.plan, charges: [{ id: ch, billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: e.amount } }] } }));
+  for (const c of ['a', 'b']) seen[c] = [await look(c)];
+  // a rise of the wallet's part waits for its next debit, as any rise does
+  if (!rise) assert.deepEqual(seen.a, seen.b, `${name} after the edits: a vs b`);
+  else seen.a[0] = seen.b[0];
+  for (let i = 0; i < after; i++) for (const c of ['a', 'b']) await send(c);
+  for (const c of ['a', 'b']) seen[c].push(await look(c));
+  assert.deepEqual(seen.a, seen.b, `${name} after ${after} more calls: a vs b`);
+  for (const c of ['a', 'b']) await checkWalletLedger(t, wallets[c].lago_id);
+  assert.equal((await t.api('/health')).status, 200);
+  return seen.b;
+}
+
+test('the wallet paid since its opening: a raise then a cut (tallyd died), a cut then a raise', async () => {
+  let b = await paidTwins('rc', { from: { amount: '1' }, edits: [{ amount: '3' }, { amount: '0.1' }], after: 1 });
+  assert.deepEqual(b, [['0.4', 3960], ['0.5', 3950]]);
+  b = await paidTwins('cr', { from: { amount: '1' }, edits: [{ amount: '0.5' }], after: 0 });
+  assert.deepEqual(b, [['2.0', 3800], ['2.0', 3800]]);
+  b = await paidTwins('crr', { from: { amount: '1' }, edits: [{ amount: '0.5' }, { amount: '2' }], after: 1, rise: true });
+  assert.deepEqual(b, [['8.0', 3200], ['10.0', 3000]]);
+});
+
+test('the wallet paid since its opening: a wallet terminated, another made, a raise then a cut', async () => {
+  await paidTwins('trc', {
+    from: { amount: '1' }, edits: [{ amount: '3' }, { amount: '0.1' }], after: 1,
+    before: async (c, send) => {
+      const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: `trc_${c}`, currency: 'USD', rate_amount: '1', granted_credits: '5' } }))).wallet;
+      await send(c);
+      await send(c);
+      await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+    },
+  });
+});
+
+test('the wallet paid since its opening: a tax removed (a cut), after a raise', async () => {
+  const b = await paidTwins('txc', {
+    from: { amount: '1', plan: { tax_codes: ['vat'] } },
+    edits: [{ amount: '2', plan: { tax_codes: ['vat'] } }, { amount: '2', plan: { tax_codes: [] } }], after: 1, rise: true,
+  });
+  assert.deepEqual(b, [['8.0', 3200], ['10.0', 3000]]);
+  const c = await paidTwins('taxcut', { from: { amount: '1', plan: { tax_codes: ['vat'] } }, edits: [{ amount: '1', plan: { tax_codes: [] } }], after: 1 });
+  assert.deepEqual(c, [['4.0', 3600], ['5.0', 3500]]);
+});
