@@ -108,7 +108,7 @@ struct charge_debit {
      * one after the last was terminated: wallets_open_period): the last event stored then
      * (-1: none opened so in this period), and what the debit then stood at, all of it the
      * invoice's or earlier wallets'. A re-pricing prices those events again
-     * (wallets_reprice_opening): the invoice's part follows the new price, and the wallet pays
+     * (wallets.c, reprice_opening): the invoice's part follows the new price, and the wallet pays
      * only for the units after, as if it had been made after the change (an audit found a
      * raise on the units before a wallet charged to it).
      */
