@@ -341,6 +341,14 @@ static size_t rb_signed_digits(const char *s, size_t len, size_t p)
     return n == 0 ? 0 : sign + n;
 }
 
+/* A year of two digits or more, signed or not ([-+]?\d{2,}), at p: its length (0: none). */
+static size_t rb_year_digits(const char *s, size_t len, size_t p)
+{
+    size_t y = rb_signed_digits(s, len, p);
+    size_t sign = y > 0 && !rb_digit(s, len, p) ? 1 : 0;
+    return y < sign + 2 ? 0 : y;
+}
+
 static bool rb_match_ext(const char *s, size_t len, size_t p, struct ruby_match *m)
 {
     /* ([-+]?\d{2,}|-)-(\d{2})?(?:-(\d{2}))? */
@@ -348,9 +356,8 @@ static bool rb_match_ext(const char *s, size_t len, size_t p, struct ruby_match 
         *m = (struct ruby_match){.civil = true};
         size_t q;
         if (alt == 0) {
-            size_t y = rb_signed_digits(s, len, p);
-            size_t sign = y > 0 && !rb_digit(s, len, p) ? 1 : 0;
-            if (y < sign + 2)
+            size_t y = rb_year_digits(s, len, p);
+            if (y == 0)
                 continue;
             m->year = rb_span(p, y);
             q = p + y;
@@ -382,9 +389,8 @@ static bool rb_match_ext(const char *s, size_t len, size_t p, struct ruby_match 
         *m = (struct ruby_match){0};
         size_t q = p;
         if (with_year) {
-            size_t y = rb_signed_digits(s, len, p);
-            size_t sign = y > 0 && !rb_digit(s, len, p) ? 1 : 0;
-            if (y < sign + 2)
+            size_t y = rb_year_digits(s, len, p);
+            if (y == 0)
                 continue;
             m->year = rb_span(p, y);
             q = p + y;
