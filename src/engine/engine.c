@@ -1278,7 +1278,7 @@ static enum command_result give_back_usage(struct engine *e, struct command *cmd
         if (store_subscription_get(store_conn(e->store), cmd->org_id, u->subscription_id, &row,
                                    cmd->arena) != STORE_OK ||
             !(opening = usage_build_apart(e->store, e->tzdb, &row, u->from, e->fingerprint_key,
-                                          u->events, count)))
+                                          u->events, count, mark)))
             return COMMAND_STORE_FAILED;
     }
     enum command_result r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
@@ -1312,8 +1312,9 @@ static enum command_result settle_to_end(struct engine *e, struct command *cmd,
      * for a late event of a recurring metric, carried into it (the build reads those from the
      * store), as an audit found. */
     const struct usage *live = usage_book_find(&e->usage, subscription_id);
-    struct usage *u = usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
-                                        live ? live->events : NULL, live ? live->event_count : 0);
+    struct usage *u =
+        usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
+                          live ? live->events : NULL, live ? live->event_count : 0, INT64_MAX);
     enum command_result r = u ? give_back_usage(e, cmd, u) : COMMAND_STORE_FAILED;
     usage_release(u);
     return r;
@@ -2946,7 +2947,7 @@ static enum command_result check_later_periods(struct engine *e, struct command 
             have_row = true;
             /* u's first `keep` references are the stored events, later periods' included */
             later = usage_build_apart(e->store, e->tzdb, &row, rows[i].timestamp,
-                                      e->fingerprint_key, u->events, t->keep);
+                                      e->fingerprint_key, u->events, t->keep, INT64_MAX);
             if (!later)
                 return COMMAND_STORE_FAILED;
             for (size_t j = 0; r == COMMAND_OK && j < i; j++)

@@ -726,6 +726,8 @@ static int held_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static void drop_held(struct usage *u);
+
 /* Applies the held events accepted before event `below` (INT64_MAX: all of them), in
  * acceptance order, and lets the list go once it is through. */
 static bool apply_held(struct usage *u, int64_t below)
@@ -736,13 +738,19 @@ static bool apply_held(struct usage *u, int64_t below)
                         h->id, false))
             return false;
     }
-    if (u->held_next == u->held_count && u->held_cap > 0) {
-        free(u->held);
-        arena_free(&u->held_arena);
-        u->held = NULL;
-        u->held_count = u->held_next = u->held_cap = 0;
-    }
+    if (u->held_next == u->held_count && u->held_cap > 0)
+        drop_held(u);
     return true;
+}
+
+/* Lets go the held events not applied: those a usage as it stood at an earlier event leaves
+ * out (usage_build_apart's late_through). */
+static void drop_held(struct usage *u)
+{
+    free(u->held);
+    arena_free(&u->held_arena);
+    u->held = NULL;
+    u->held_count = u->held_next = u->held_cap = 0;
 }
 
 /* One of the period's own events, after the held events accepted before it. */
@@ -1105,10 +1113,19 @@ static struct usage *rebuild(struct store *st, struct tzdb *tzdb,
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 const struct store_subscription *row, tally_time at,
                                 const uint8_t hash_key[16], const struct usage_event_ref *refs,
-                                size_t ref_count)
+                                size_t ref_count, int64_t late_through)
 {
     const char *failed;
-    return build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, false, NULL, &failed);
+    struct usage *u =
+        build(st, tzdb, row, at, hash_key, refs, ref_count, NULL, NULL, true, NULL, &failed);
+    if (!u)
+        return NULL;
+    if (!apply_held(u, late_through < INT64_MAX ? late_through + 1 : INT64_MAX)) {
+        usage_free(u);
+        return NULL;
+    }
+    drop_held(u);
+    return u;
 }
 
 void usage_release(struct usage *u)

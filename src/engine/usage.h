@@ -289,13 +289,16 @@ struct usage *usage_book_get(struct usage_book *b, struct store *st, struct tzdb
 /*
  * A usage of the subscription's period containing `at`, built apart from the book from the
  * first `ref_count` of `refs` (stored events): to price events sent ahead for a later period
- * without moving the book's usage on. NULL on a store failure or a plan Tally cannot read.
- * Freed with usage_release.
+ * without moving the book's usage on, or the usage as it stood at an earlier event. Late
+ * events accepted in the period after event `late_through` are left out (INT64_MAX: none
+ * are): a usage as it stood when a wallet opened its period must not count a late event that
+ * came after (an audit's twin found it counted, and the wallet given back what it paid for
+ * it). NULL on a store failure or a plan Tally cannot read. Freed with usage_release.
  */
 struct usage *usage_build_apart(struct store *st, struct tzdb *tzdb,
                                 const struct store_subscription *row, tally_time at,
                                 const uint8_t hash_key[16], const struct usage_event_ref *refs,
-                                size_t ref_count);
+                                size_t ref_count, int64_t late_through);
 void usage_release(struct usage *u);
 
 /* The book's usage for a subscription, or NULL (no lookup in the store). */
