@@ -22,10 +22,61 @@ const specFile = join(data, 'lago-openapi.yaml');
 // it from a work tree that has no ../shared beside it.
 const routesFile = new URL('../../src/api/routes.c', import.meta.url).pathname;
 
-// Mismatches kept on purpose. op: "METHOD /spec/path status"; at: the JSON path (a RegExp on
-// ajv's instancePath); keyword: the schema keyword that failed (and for `required`, the member).
+// Mismatches kept on purpose, each with its reason: "declared" ones are differences docs/API.md
+// states; "spec" ones are where the spec contradicts Lago's own serializer (getlago/lago-api,
+// app/serializers/v1/..., read before each was put here), so Lago answers them too. An entry
+// matches an error of `keyword` at a JSON path matching `at` (list items written as *), in an
+// answer of an operation matching `ops` ("METHOD /spec/path status"), and only for the value
+// `got` accepts (most: null alone, so a wrong type there still fails) or, for `required`, the
+// one member named.
+const isNull = (v) => v === null;
 const ALLOWED = [
+  // declared (docs/API.md, Where Tally differs: "Not yet served: slug, ... customer metadata created_at")
+  { ops: /./, at: /customers?(\/\*)?$/, keyword: 'required', member: 'slug', why: 'declared: a customer\'s slug is not yet served' },
+  { ops: /./, at: /customers?(\/\*)?\/metadata\/\*$/, keyword: 'required', member: 'created_at', why: 'declared: customer metadata created_at is not yet served' },
+  // declared (Billing entities are not Tally's; "Not yet served: billing_entity_code")
+  { ops: /wallets/, at: /wallets?(\/\*)?\/billing_entity_code$/, keyword: 'type', got: isNull, why: 'declared: billing entities are not Tally\'s, a wallet has none' },
+  // declared (Invoices: an open credit invoice is listed, where Lago hides it until paid; "Tally's own status open")
+  { ops: /invoices/, at: /invoices?(\/\*)?\/status$/, keyword: 'enum', got: (v) => v === 'open', why: 'declared: Tally lists a credit invoice still open' },
+  // declared (Transactions Tally adds: usage, usage_refund, expired)
+  { ops: /wallet/, at: /wallet_transactions\/\*\/transaction_status$/, keyword: 'enum', got: (v) => ['usage', 'usage_refund', 'expired'].includes(v), why: 'declared: Tally\'s own transaction statuses of real-time debits and expiry' },
+  // declared (Events: the answer names its customer; Where Tally differs, durable answers)
+  { ops: /^POST \/events(\/batch)? 200$/, at: /^\/events?(\/\*)?\/lago_customer_id$/, keyword: 'type', got: (v) => typeof v === 'string', why: 'declared: Tally links an event to its customer before it answers, where Lago does it later and answers null' },
+  // declared (Events, estimate_fees: applied taxes' lago_id, lago_fee_id and created_at null as in Lago's estimate)
+  { ops: /^POST \/events\/estimate_fees 200$/, at: /^\/fees\/\*\/applied_taxes\/\*\/(lago_id|lago_fee_id|created_at)$/, keyword: 'type', got: isNull, why: 'declared: an estimate\'s taxes are not stored, as in Lago\'s' },
+  // spec: V1::BillableMetricSerializer writes model.expression, null without one
+  { ops: /billable_metrics/, at: /billable_metrics?(\/\*)?\/expression$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null for a metric without an expression' },
+  // spec: V1::PlanSerializer writes these columns as they are, null when not set
+  { ops: /./, at: /plans?(\/\*)?\/(invoice_display_name|description|trial_period)$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null for a plan without them' },
+  // spec: V1::CustomerSerializer#billing_configuration writes the customer's own values, null when unset
+  { ops: /./, at: /billing_configuration\/(payment_provider|payment_provider_code|invoice_grace_period|document_locale)$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null when the customer has none' },
+  { ops: /./, at: /billing_configuration\/payment_provider$/, keyword: 'enum', got: isNull, why: 'spec: Lago answers null when the customer has no payment provider' },
+  // spec: V1::SubscriptionSerializer writes model.on_termination_credit_note, null for a plan paid in arrears
+  { ops: /subscriptions/, at: /subscriptions?(\/\*)?\/on_termination_credit_note$/, keyword: 'enum', got: isNull, why: 'spec: Lago answers null where no credit note applies' },
+  // spec: V1::FeeSerializer#pricing_unit_details returns nil without a pricing unit; item.description is the metric's
+  { ops: /./, at: /fees\/\*\/pricing_unit_details$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null for a fee without a pricing unit' },
+  { ops: /^POST \/events\/(batch_)?estimate_instant_fees 200$/, at: /^\/fees\/\*\/item\/description$/, keyword: 'type', got: isNull, why: 'spec: the item description is the metric\'s, null when it has none' },
+  // spec: V1::Customers::ChargeUsageSerializer#build_filter_data writes charge_filter&.invoice_display_name and &.to_h
+  { ops: /current_usage/, at: /charges_usage\/\*\/filters\/\*\/(invoice_display_name|values)$/, keyword: 'type', got: isNull, why: 'spec: the usage outside every filter has no filter, so Lago answers null' },
+  // spec: the enum lacks models Lago has (Charge::CHARGE_MODELS), which its serializer writes as they are
+  { ops: /current_usage/, at: /charges_usage\/\*\/charge\/charge_model$/, keyword: 'enum', got: (v) => ['graduated_percentage', 'dynamic'].includes(v), why: 'spec: Lago\'s charge models graduated_percentage and dynamic are missing from the enum' },
+  // spec: WalletObject requires `balance`, which it does not define and V1::WalletSerializer no longer writes
+  { ops: /wallets/, at: /wallets?(\/\*)?$/, keyword: 'required', member: 'balance', why: 'spec: Lago\'s wallet has no balance member (balance_cents is there)' },
+  // spec: V1::Wallets::RecurringTransactionRuleSerializer writes model.interval, null for a threshold rule
+  { ops: /wallets/, at: /recurring_transaction_rules\/\*\/interval$/, keyword: 'type', got: isNull, why: 'spec: a threshold rule has no interval; Lago answers null' },
+  { ops: /wallets/, at: /recurring_transaction_rules\/\*\/interval$/, keyword: 'enum', got: isNull, why: 'spec: a threshold rule has no interval; Lago answers null' },
+  // spec: V1::WalletSerializer and WalletTransactionSerializer write payment_method_id as it is, null without one
+  { ops: /wallet/, at: /payment_method\/payment_method_id$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null when no payment method is set' },
+  // spec: V1::InvoiceSerializer writes these columns as they are, null until set
+  { ops: /invoices/, at: /invoices?(\/\*)?\/(file_url|payment_dispute_lost_at)$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null before a PDF is made or a dispute lost' },
 ];
+
+// Where the spec's schema is not the body Lago writes at all, the body checked against the spec's
+// schema fixed so: Api::V1::WalletTransactionsController#show renders its object under the root
+// `wallet_transaction` (root_name), where the spec gives the object itself.
+const SPEC_FIXES = {
+  'GET /wallet_transactions/{lago_id} 200': (schema) => ({ type: 'object', required: ['wallet_transaction'], properties: { wallet_transaction: schema } }),
+};
 
 // ---- the spec, as JSON Schema ----------------------------------------------------------------
 
@@ -73,7 +124,8 @@ function validator(method, specPath, status) {
   const key = `${method} ${specPath} ${status}`;
   if (!validators.has(key)) {
     const r = specResponse(method, specPath, status);
-    validators.set(key, r && (r.schema ? ajv.compile(toJsonSchema(r.schema)) : () => true));
+    const fix = SPEC_FIXES[key] ?? ((schema) => schema);
+    validators.set(key, r && (r.schema ? ajv.compile(fix(toJsonSchema(r.schema))) : () => true));
   }
   return validators.get(key);
 }
@@ -84,9 +136,10 @@ const used = new Set(); // ALLOWED entries that matched
 const covered = new Set(); // "METHOD /spec/path" answered 2xx and validated
 let mismatches = []; // of the current test
 
-function allowedEntry(op, e) {
-  return ALLOWED.findIndex((a) => a.op === op && a.at.test(e.instancePath) && a.keyword === e.keyword &&
-    (a.keyword !== 'required' || a.member === e.params.missingProperty));
+function allowedEntry(op, e, value) {
+  const at = e.instancePath.replace(/\/\d+(?=\/|$)/g, '/*');
+  return ALLOWED.findIndex((a) => a.ops.test(op) && a.at.test(at) && a.keyword === e.keyword &&
+    (a.keyword === 'required' ? a.member === e.params.missingProperty : a.got(value)));
 }
 
 // The errors of one body against the spec (those ALLOWED taken out): { op, label, at, what }.
@@ -94,9 +147,6 @@ function check(method, specPath, status, body, label) {
   const op = `${method} ${specPath} ${status}`;
   const v = validator(method, specPath, status);
   if (!v) {
-    const e = { instancePath: '', keyword: 'status', params: {} };
-    const i = allowedEntry(op, e);
-    if (i >= 0) { used.add(i); return []; }
     return [{ op, label, at: '', what: `status ${status} is not one the spec gives for ${method} ${specPath}` }];
   }
   if (v(body)) return [];
@@ -104,9 +154,9 @@ function check(method, specPath, status, body, label) {
   for (const e of v.errors) {
     // anyOf/oneOf report their branches' errors, then their own: the branches say what is wrong
     if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;
-    const i = allowedEntry(op, e);
-    if (i >= 0) { used.add(i); continue; }
     const value = e.instancePath.split('/').slice(1).reduce((o, k) => o?.[k.replaceAll('~1', '/').replaceAll('~0', '~')], body);
+    const i = allowedEntry(op, e, value);
+    if (i >= 0) { used.add(i); continue; }
     const wants = e.keyword === 'enum' ? `: ${e.params.allowedValues.join(', ')}` : '';
     found.push({ op, label, at: e.instancePath || '/',
       what: `${e.message}${wants}${e.keyword === 'required' ? '' : `; got ${JSON.stringify(value)?.slice(0, 80)}`}` });
@@ -167,6 +217,12 @@ test('the validator has teeth: a body missing a required member, or with a wrong
   delete customer.customer.lago_id;
   assert.ok(check('GET', '/customers/{external_customer_id}', 200, customer, 'x').some((m) => /'lago_id'/.test(m.what)));
   assert.ok(check('GET', '/wallets/{lago_id}', 200, { wallet: { balance_cents: '10' } }, 'x').some((m) => m.at === '/wallet/balance_cents' && /must be integer/.test(m.what)));
+  // an ALLOWED null is that null alone: another wrong value at the same place still fails
+  assert.ok(check('GET', '/plans/{code}', 200, { plan: { description: 5 } }, 'x').some((m) => m.at === '/plan/description'));
+  assert.ok(check('GET', '/plans/{code}', 200, { plan: { description: null } }, 'x').every((m) => m.at !== '/plan/description'));
+  // the fixed schema of one wallet transaction still wants its members
+  assert.ok(check('GET', '/wallet_transactions/{lago_id}', 200, { wallet_transaction: {} }, 'x').some((m) => /'lago_id'/.test(m.what)));
+  assert.ok(check('GET', '/wallet_transactions/{lago_id}', 200, {}, 'x').some((m) => /'wallet_transaction'/.test(m.what)));
   mismatches = [];
 });
 
@@ -390,7 +446,11 @@ test('wallets, their transactions and credit invoices', async () => {
   assert.ok(inbound && outbound, JSON.stringify(after));
   await get(`/api/v1/wallet_transactions/${inbound.lago_id}/consumptions`, '/wallet_transactions/{lago_id}/consumptions');
   await get(`/api/v1/wallet_transactions/${outbound.lago_id}/fundings`, '/wallet_transactions/{lago_id}/fundings');
-  await get(`/api/v1/wallets/${w.lago_id}`, '/wallets/{lago_id}');
+  const read = await get(`/api/v1/wallets/${w.lago_id}`, '/wallets/{lago_id}');
+  // a real answer that lost a required member, or holds a number as text, fails
+  const { lago_id, ...noId } = read.wallet;
+  assert.ok(check('GET', '/wallets/{lago_id}', 200, { wallet: noId }, 'x').some((m) => /'lago_id'/.test(m.what)));
+  assert.ok(check('GET', '/wallets/{lago_id}', 200, { wallet: { ...read.wallet, balance_cents: String(read.wallet.balance_cents) } }, 'x').some((m) => m.at === '/wallet/balance_cents'));
   await del(`/api/v1/wallets/${w.lago_id}/metadata`, '/wallets/{lago_id}/metadata');
   await del(`/api/v1/wallets/${w.lago_id}`, '/wallets/{lago_id}');
   noMismatches();
@@ -416,6 +476,6 @@ test('every route Tally shares with the spec was exercised', () => {
 });
 
 test('every ALLOWED entry still matches something', () => {
-  const stale = ALLOWED.filter((_, i) => !used.has(i)).map((a) => `${a.op} ${a.at} ${a.keyword}`);
+  const stale = ALLOWED.filter((_, i) => !used.has(i)).map((a) => `${a.ops} ${a.at} ${a.keyword}: ${a.why}`);
   assert.deepEqual(stale, []);
 });
