@@ -257,6 +257,8 @@ test('catalog: taxes, billable metrics, add-ons, coupons', async () => {
   await get('/api/v1/taxes/vat', '/taxes/{code}');
   await put('/api/v1/taxes/vat', '/taxes/{code}', { tax: { description: 'France' } });
   await del('/api/v1/taxes/gone', '/taxes/{code}');
+  await put('/api/v1/taxes/gone', '/taxes/{code}', { tax: { rate: '2' } }, { want: 404 });
+  await del('/api/v1/plans/none', '/plans/{code}', { want: 404 });
   await post('/api/v1/taxes', '/taxes', { tax: { name: 'VAT', code: 'vat', rate: '20.0' } }, { want: 422 });
 
   tokens = (await post('/api/v1/billable_metrics', '/billable_metrics', { billable_metric: {
@@ -368,6 +370,9 @@ test('customers, subscriptions and applied coupons', async () => {
   await get('/api/v1/applied_coupons', '/applied_coupons');
   await get('/api/v1/customers/acme/applied_coupons', '/customers/{external_customer_id}/applied_coupons');
   await del(`/api/v1/customers/acme/applied_coupons/${applied.lago_id}`, '/customers/{external_customer_id}/applied_coupons/{applied_coupon_id}');
+  await del(`/api/v1/customers/acme/applied_coupons/${UNKNOWN_ID}`, '/customers/{external_customer_id}/applied_coupons/{applied_coupon_id}', { want: 404 });
+  await post('/api/v1/applied_coupons', '/applied_coupons', { applied_coupon: { external_customer_id: 'acme', coupon_code: 'none' } }, { want: 404 });
+  await put('/api/v1/subscriptions/none', '/subscriptions/{external_id}', { subscription: { name: 'x' } }, { want: 404 });
   noMismatches();
 });
 
@@ -453,6 +458,10 @@ test('wallets, their transactions and credit invoices', async () => {
   assert.ok(check('GET', '/wallets/{lago_id}', 200, { wallet: { ...read.wallet, balance_cents: String(read.wallet.balance_cents) } }, 'x').some((m) => m.at === '/wallet/balance_cents'));
   await del(`/api/v1/wallets/${w.lago_id}/metadata`, '/wallets/{lago_id}/metadata');
   await del(`/api/v1/wallets/${w.lago_id}`, '/wallets/{lago_id}');
+  await put(`/api/v1/wallets/${w.lago_id}`, '/wallets/{lago_id}', { wallet: { name: 'Gone' } }, { want: 422 });
+  await get(`/api/v1/wallet_transactions/${UNKNOWN_ID}/consumptions`, '/wallet_transactions/{lago_id}/consumptions', { want: 404 });
+  await get(`/api/v1/wallets/${UNKNOWN_ID}/wallet_transactions`, '/wallets/{lago_id}/wallet_transactions', { want: 404 });
+  await del(`/api/v1/wallets/${UNKNOWN_ID}/metadata/k`, '/wallets/{lago_id}/metadata/{key}', { want: 404 });
   noMismatches();
 });
 
