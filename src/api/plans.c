@@ -450,7 +450,9 @@ static bool override_charges(struct json_object *stored, struct json_object *giv
     }
     for (size_t i = 0; i < json_object_array_length(given); i++) {
         struct json_object *o = json_object_array_get_idx(given, i), *id, *target = NULL;
-        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "id", &id))
+        /* a null id names no charge: json-c reads it as a NULL string */
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "id", &id) ||
+            json_object_is_type(id, json_type_null))
             return json_in_refuse(err, "plan_overrides", "charge_id_is_mandatory");
         for (size_t k = 0; stored && k < json_object_array_length(stored) && !target; k++) {
             struct json_object *c = json_object_array_get_idx(stored, k), *lago_id;

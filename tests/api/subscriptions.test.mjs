@@ -315,6 +315,13 @@ test('plan_overrides give a subscription its own plan; the plan itself is untouc
   // and an override in another currency must still match the customer's
   r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_currency: 'USD' } });
   assert.deepEqual(r.body.error_details, { currency: ['currencies_does_not_match'] });
+  // a charge named by a null id is named by none (an ASan fuzz audit: tallyd died on a NULL
+  // passed to strcmp), and an id of another type names no charge
+  r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { charges: [{ id: null, properties: { amount: '2' } }] } });
+  assert.deepEqual(r.body.error_details, { plan_overrides: ['charge_id_is_mandatory'] });
+  r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { charges: [{ id: 7, properties: { amount: '2' } }] } });
+  assert.deepEqual(r.body.error_details, { plan_overrides: ['charge_not_found'] });
+  assert.equal((await call('GET', '/api/v1/subscriptions/bigco_sub')).body.subscription.plan.amount_cents, 3000);
 });
 
 // Found by an audit with Lago's client: a subscription started "now" kept the clock's
