@@ -135,22 +135,29 @@ void catalog_render_taxes(struct jsonw *w, struct json_object *body, int64_t org
 
 /* ---- rendering answers -------------------------------------------------------------------- */
 
-/* A resource's counted members (catalog_resource.count) as text without the braces, in the
- * arena; NULL if the store failed or memory ran out. */
-static const char *count_members(const struct catalog_resource *r, struct store_conn *conn,
-                                 int64_t org_id, const char *code, const char *body,
-                                 struct arena *a)
+/* A resource's counted members (catalog_resource.count) of n items, each as text without the
+ * braces, in out[i] (in the arena). False if the store failed or memory ran out. */
+static bool count_members(const struct catalog_resource *r, struct store_conn *conn, int64_t org_id,
+                          const char *const *codes, const char *const *bodies, size_t n,
+                          struct arena *a, const char **out)
 {
-    struct buf b;
-    struct jsonw w;
-    buf_init(&b);
-    jsonw_init(&w, &b);
-    jsonw_object_begin(&w);
-    bool ok = r->count(&w, conn, org_id, code, body);
-    jsonw_object_end(&w);
-    const char *text = ok && !buf_failed(&b) ? arena_strndup(a, b.data + 1, b.len - 2) : NULL;
-    buf_free(&b);
-    return text;
+    struct buf *b = arena_alloc(a, sizeof *b * (n ? n : 1));
+    struct jsonw *w = arena_alloc(a, sizeof *w * (n ? n : 1));
+    if (!b || !w)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        buf_init(&b[i]);
+        jsonw_init(&w[i], &b[i]);
+        jsonw_object_begin(&w[i]);
+    }
+    bool ok = n == 0 || r->count(w, conn, org_id, codes, bodies, n, a);
+    for (size_t i = 0; i < n; i++) {
+        jsonw_object_end(&w[i]);
+        if (ok && (buf_failed(&b[i]) || !(out[i] = arena_strndup(a, b[i].data + 1, b[i].len - 2))))
+            ok = false;
+        buf_free(&b[i]);
+    }
+    return ok;
 }
 
 /* One item of a resource that counts: its common shape and the members counted. */
@@ -198,10 +205,12 @@ static bool count_change(struct request *req, const char *code, const char *body
     if (!r->count)
         return true;
     struct store_reader *reader = code ? api_reader_acquire(req->api) : NULL;
-    req->counted = count_members(r, reader ? store_reader_conn(reader) : NULL, req->org_id, code,
-                                 body, &req->arena);
+    const char *counted = NULL;
+    bool ok = count_members(r, reader ? store_reader_conn(reader) : NULL, req->org_id, &code, &body,
+                            1, &req->arena, &counted);
     if (reader)
         api_reader_release(req->api, reader);
+    req->counted = ok ? counted : NULL;
     if (!req->counted)
         api_error(req, 500, "store_failed", NULL);
     return req->counted != NULL;
@@ -330,8 +339,9 @@ void catalog_get(struct request *req)
     const struct catalog_resource *res = req->resource;
     struct store_reader *r = api_reader_acquire(req->api);
     const char *counted = NULL;
-    if (res->count && !(counted = count_members(res, store_reader_conn(r), req->org_id, item.code,
-                                                item.body, &req->arena)))
+    const char *code = item.code, *body = item.body;
+    if (res->count && !count_members(res, store_reader_conn(r), req->org_id, &code, &body, 1,
+                                     &req->arena, &counted))
         api_error(req, 500, "store_failed", NULL);
     else
         render_item(api_respond(req, 200), res, &item, store_reader_conn(r), &req->arena, now,
@@ -359,12 +369,17 @@ void catalog_list(struct request *req)
     }
     const char **counted = NULL;
     if (res->count) { /* counted before the answer is begun: a failure answers 500 alone */
-        counted = arena_alloc(&req->arena, sizeof *counted * (count ? count : 1));
-        for (size_t i = 0; counted && i < count; i++)
-            if (!(counted[i] = count_members(res, store_reader_conn(r), req->org_id, items[i].code,
-                                             items[i].body, &req->arena)))
-                counted = NULL;
-        if (!counted) {
+        size_t room = count ? count : 1;
+        const char **codes = arena_alloc(&req->arena, sizeof *codes * room);
+        const char **bodies = arena_alloc(&req->arena, sizeof *bodies * room);
+        counted = arena_alloc(&req->arena, sizeof *counted * room);
+        for (size_t i = 0; codes && bodies && i < count; i++) {
+            codes[i] = items[i].code;
+            bodies[i] = items[i].body;
+        }
+        if (!codes || !bodies || !counted ||
+            !count_members(res, store_reader_conn(r), req->org_id, codes, bodies, count,
+                           &req->arena, counted)) {
             api_reader_release(req->api, r);
             api_error(req, 500, "store_failed", NULL);
             return;

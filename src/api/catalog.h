@@ -77,17 +77,20 @@ struct catalog_resource {
     bool listed_by_name;
     /*
      * Optional: members an answer ends with that are counted from the store, not kept with the
-     * item (a tax's usage counts, as Lago's serializer counts them). Writes them for what names
-     * `code`, the item answered having `body`, through a reader's connection: a read counts
-     * as it renders; a change counts on its HTTP thread just before it is submitted, as the
-     * change will leave them (what names an item follows its renames), and the writer writes
-     * that text: the one writer must not visit an organization's rows for an answer. code
-     * NULL (conn NULL too): the item is being deleted, and what named it is let go with it.
-     * The answer is then the common shape (catalog_open_item) and these members, and `render`
-     * is not called. False if the store failed.
+     * item (a tax's usage counts, as Lago's serializer counts them). Writes into w[i], whose
+     * object is open, them for what names codes[i], the item answered having bodies[i], for
+     * n items at once (a list's page: what the store visits for them is visited once, not
+     * once per item), through a reader's connection: a read counts as it renders; a change
+     * counts on its HTTP thread just before it is submitted, as the change will leave them
+     * (what names an item follows its renames), and the writer writes that text: the one
+     * writer must not visit an organization's rows for an answer. codes[0] NULL (n 1, conn
+     * NULL): the item is being deleted, and what named it is let go with it. The answer is
+     * then the common shape (catalog_open_item) and these members, and `render` is not
+     * called. `a`: for what the count needs while it runs. False if the store failed or
+     * memory ran out.
      */
-    bool (*count)(struct jsonw *w, struct store_conn *conn, int64_t org_id, const char *code,
-                  const char *body);
+    bool (*count)(struct jsonw *w, struct store_conn *conn, int64_t org_id,
+                  const char *const *codes, const char *const *bodies, size_t n, struct arena *a);
 };
 
 void catalog_create(struct request *req);

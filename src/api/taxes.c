@@ -2,6 +2,7 @@
 #include "api/taxes.h"
 
 #include <json-c/json.h>
+#include <string.h>
 
 #include "core/money.h"
 #include "store/store.h"
@@ -47,26 +48,34 @@ static bool parse_tax(struct request *req, struct json_object *obj, struct catal
  * Lago's V1::TaxSerializer counts what names the tax: add-ons, customers (Tax#customers_count:
  * those naming it, and when it is applied to the organization, as Lago's billing entity taxes,
  * those naming none), plans, charges and commitments. A deleted tax named nothing by then:
- * Lago's destroy takes its links away before the serializer counts.
+ * Lago's destroy takes its links away before the serializer counts. One answer or a whole
+ * page: the store counts all the codes in one visit.
  */
-static bool count_tax(struct jsonw *w, struct store_conn *conn, int64_t org_id, const char *code,
-                      const char *body)
+static bool count_taxes(struct jsonw *w, struct store_conn *conn, int64_t org_id,
+                        const char *const *codes, const char *const *bodies, size_t n,
+                        struct arena *a)
 {
-    struct store_tax_usage u = {0};
-    bool applied = false;
-    if (code) {
-        if (store_tax_usage(conn, org_id, code, &u) != STORE_OK)
-            return false;
-        struct json_object *doc = catalog_parse_body(body), *v;
-        applied = doc && json_object_object_get_ex(doc, "applied_to_organization", &v) &&
-                  json_object_get_boolean(v);
-        json_object_put(doc);
+    struct store_tax_usage *u = arena_alloc(a, sizeof *u * n);
+    if (!u)
+        return false;
+    memset(u, 0, sizeof *u * n);
+    if (codes[0] && store_tax_usage(conn, org_id, codes, n, u) != STORE_OK)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool applied = false;
+        if (codes[i]) {
+            struct json_object *doc = catalog_parse_body(bodies[i]), *v;
+            applied = doc && json_object_object_get_ex(doc, "applied_to_organization", &v) &&
+                      json_object_get_boolean(v);
+            json_object_put(doc);
+        }
+        jsonw_kv_int(&w[i], "add_ons_count", u[i].add_ons);
+        jsonw_kv_int(&w[i], "customers_count",
+                     u[i].customers + (applied ? u[i].untaxed_customers : 0));
+        jsonw_kv_int(&w[i], "plans_count", u[i].plans);
+        jsonw_kv_int(&w[i], "charges_count", u[i].charges);
+        jsonw_kv_int(&w[i], "commitments_count", u[i].commitments);
     }
-    jsonw_kv_int(w, "add_ons_count", u.add_ons);
-    jsonw_kv_int(w, "customers_count", u.customers + (applied ? u.untaxed_customers : 0));
-    jsonw_kv_int(w, "plans_count", u.plans);
-    jsonw_kv_int(w, "charges_count", u.charges);
-    jsonw_kv_int(w, "commitments_count", u.commitments);
     return true;
 }
 
@@ -75,5 +84,5 @@ const struct catalog_resource taxes_resource = {
     .parse = parse_tax,
     .render = catalog_render_plain, /* unused: count answers the common shape */
     .listed_by_name = true,         /* Lago's TaxesQuery: DEFAULT_ORDER "name" */
-    .count = count_tax,
+    .count = count_taxes,
 };

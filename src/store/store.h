@@ -246,17 +246,18 @@ enum store_status store_catalog_list_by_name(struct store_conn *c, int64_t org_i
 
 /*
  * What names a tax in an organization, for its answer (Lago's V1::TaxSerializer counts): live
- * customers whose own tax_codes have `code`, and those with none (a tax applied to the
+ * customers whose own tax_codes name the tax, and those with none (a tax applied to the
  * organization is theirs); live add-ons naming it; live plans and the subscriptions' own
  * plans of live plans (Lago's child plans) naming it themselves, in a charge (each counted) or
  * in their minimum commitment. Read at answer time, on a reader's connection: nothing keeps
- * these on writes. Each is a visit of the organization's rows of its kind.
+ * these on writes. out[i] is codes[i]'s; all n are counted in one visit of the organization's
+ * rows of each kind, so a page of taxes costs what one tax does.
  */
 struct store_tax_usage {
     int64_t customers, untaxed_customers, add_ons, plans, charges, commitments;
 };
-enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const char *code,
-                                  struct store_tax_usage *out);
+enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const char *const *codes,
+                                  size_t n, struct store_tax_usage *out);
 
 /* ---- subscriptions (core/subscription.h) ------------------------------------------------- */
 

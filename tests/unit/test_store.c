@@ -1148,6 +1148,55 @@ static void event_pages_are_the_filter_of_every_event(void **state)
     remove_dir(dir);
 }
 
+/*
+ * A tax's usage, asked for several codes at once (a page of taxes): each code gets its own
+ * counts, a code asked twice gets them twice, an unknown one zeros; a body naming a code
+ * twice counts once; deleted items and another organization's are left out.
+ */
+static void tax_usage_counts_many_codes_at_once(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO catalog_items(org_id, kind, code, lago_id, body, created_at, updated_at,"
+             " deleted_at) VALUES"
+             " (%lld, 3, 'p1', 'l1', '{\"tax_codes\":[\"a\",\"a\",\"b\"],\"charges\":"
+             "[{\"tax_codes\":[\"a\",\"a\"]},{\"tax_codes\":[\"b\"]},{}],"
+             "\"minimum_commitment\":{\"tax_codes\":[\"b\",\"b\"]}}', 0, 0, NULL),"
+             " (%lld, 3, 'p2', 'l2', '{\"tax_codes\":[\"b\"],\"charges\":"
+             "[{\"tax_codes\":[\"a\",\"b\"]}]}', 0, 0, NULL),"
+             " (%lld, 3, 'gone', 'l3', '{\"tax_codes\":[\"a\"]}', 0, 0, 5),"
+             " (%lld, 4, 'ad', 'l4', '{\"tax_codes\":[\"a\",\"a\"]}', 0, 0, NULL),"
+             " (%lld, 3, 'other', 'l5', '{\"tax_codes\":[\"a\"]}', 0, 0, NULL);",
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org + 1);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    assert_non_null(st = store_open(dir, err));
+    const char *codes[] = {"b", "a", "zz", "a"};
+    struct store_tax_usage u[4];
+    assert_int_equal(store_tax_usage(store_conn(st), org, codes, 4, u), STORE_OK);
+    const int64_t want[4][4] = {/* add-ons, plans, charges, commitments */
+                                {0, 2, 2, 1},
+                                {1, 1, 2, 0},
+                                {0, 0, 0, 0},
+                                {1, 1, 2, 0}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(u[i].add_ons, want[i][0]);
+        assert_int_equal(u[i].plans, want[i][1]);
+        assert_int_equal(u[i].charges, want[i][2]);
+        assert_int_equal(u[i].commitments, want[i][3]);
+        assert_int_equal(u[i].customers, 0);
+        assert_int_equal(u[i].untaxed_customers, 0);
+    }
+    assert_int_equal(store_tax_usage(store_conn(st), org, codes, 0, u), STORE_OK);
+    store_close(st);
+    remove_dir(dir);
+}
+
 static void no_statement_scans_a_table(void **state)
 {
     (void)state;
@@ -1175,6 +1224,7 @@ int main(void)
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
         cmocka_unit_test(org_clock_and_keys),
+        cmocka_unit_test(tax_usage_counts_many_codes_at_once),
         cmocka_unit_test(no_statement_scans_a_table),
         cmocka_unit_test(events_insert_in_chunks),
         cmocka_unit_test(events_stored_a_row_each_move_into_blocks),
