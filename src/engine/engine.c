@@ -3341,7 +3341,7 @@ static enum command_result apply_wallet_create(struct engine *e, struct command 
                       : NULL;
     if (s == STORE_OK && !cw)
         return COMMAND_STORE_FAILED;
-    bool first = cw && cw->wallet_count == 0;
+    bool first = cw && wallets_none_active(cw, cmd->now);
     enum command_result r = wallets_apply(&e->wallets, e->store, cmd);
     return r == COMMAND_OK && first ? open_wallet_periods(e, cmd, customer.id) : r;
 }

@@ -224,12 +224,9 @@ bool wallet_book_forget(struct wallet_book *b, int64_t customer_id)
     return true;
 }
 
-bool wallet_book_forget_later(struct wallet_book *b, int64_t customer_id)
+/* The customer is dropped once written out (drop_reloads). False only without memory. */
+static bool reload_later(struct wallet_book *b, int64_t customer_id)
 {
-    if (!stuck_find(b, customer_id)) {
-        book_remove(b, customer_id);
-        return true;
-    }
     for (size_t i = 0; i < b->reload_count; i++)
         if (b->reload[i] == customer_id)
             return true;
@@ -237,6 +234,15 @@ bool wallet_book_forget_later(struct wallet_book *b, int64_t customer_id)
         return false;
     b->reload[b->reload_count++] = customer_id;
     return true;
+}
+
+bool wallet_book_forget_later(struct wallet_book *b, int64_t customer_id)
+{
+    if (!stuck_find(b, customer_id)) {
+        book_remove(b, customer_id);
+        return true;
+    }
+    return reload_later(b, customer_id);
 }
 
 /* The customers waiting to reload that were written out are dropped (after a write-out). */
@@ -326,8 +332,37 @@ bool wallet_book_undo_command(struct wallet_book *b)
     return true;
 }
 
+/*
+ * A wallet that expired in the batch (the clock's sweep, or a debit that met its
+ * expiration_at) is terminated in memory, yet still one of its customer's wallets, which a
+ * restart would not load (store_customer_wallets: the active ones): the customer then counted
+ * as one with a wallet, and the next wallet did not open the period (wallets_open_period) nor
+ * a declined hold price the step alone, so a raise on what it used with no wallet was charged
+ * to the next one (an audit: a seat of 100 held at 500, and 5.0 debited, after a raise on two
+ * users sent once the wallet had expired; a restart said 100 and 1.0). So, once the batch is
+ * committed, such a customer is dropped, as a termination by request drops it (wallets.c), to
+ * reload as a restart would: written out by then (an expiry ends the journal's stretch,
+ * must_flush), or, one still pending (stuck), once written out (drop_reloads).
+ */
+static bool holds_terminated(const struct customer_wallets *cw)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (cw->wallets[i].row.has_terminated_at)
+            return true;
+    return false;
+}
+
 void wallet_book_committed(struct wallet_book *b)
 {
+    for (size_t i = 0; i < b->touched_count; i++) {
+        struct customer_wallets *cw = book_find(b, b->touched[i]);
+        if (!cw || !holds_terminated(cw))
+            continue;
+        if (!cw->dirty && !stuck_find(b, cw->customer_id))
+            book_remove(b, cw->customer_id);
+        else /* without memory for the note, it stays: its state is still whole */
+            (void)reload_later(b, cw->customer_id);
+    }
     b->touched_count = b->touched_mark = 0;
     assert(b->unjournaled_count == 0); /* flushed or journaled before the COMMIT */
     drop_snapshots(b);

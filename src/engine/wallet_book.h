@@ -451,8 +451,8 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
 /*
  * A wallet terminated since it paid part of a charge, for that charge's refund step: loaded
  * from the store for the current command (the book holds active wallets only, and those that
- * expired in its life). NULL on a store failure, or if it is not terminated. The caller owns
- * it (in cmd's arena): wallet_book_unload frees its arrays.
+ * expired in the batch so far: wallet_book_committed). NULL on a store failure, or if it is not
+ * terminated. The caller owns it (in cmd's arena): wallet_book_unload frees its arrays.
  */
 struct live_wallet *wallet_book_load_terminated(struct wallet_book *b, struct store *st,
                                                 struct command *cmd, int64_t wallet_id);

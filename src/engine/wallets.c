@@ -18,6 +18,14 @@ static bool usable(const struct live_wallet *w, tally_time now)
     return !w->row.has_terminated_at && !(w->row.has_expiration_at && w->row.expiration_at <= now);
 }
 
+bool wallets_none_active(const struct customer_wallets *cw, tally_time now)
+{
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        if (usable(&cw->wallets[i], now))
+            return false;
+    return true;
+}
+
 /* A soft wallet's overdraft it may still draw (0: not a soft wallet). */
 static int64_t overdraft_left(const struct store_wallet *row)
 {
@@ -509,7 +517,7 @@ static enum command_result give_back(struct wallet_book *b, struct customer_wall
         cents -= part;
         if (f.kind == FUNDING_UNCOVERED)
             continue;
-        /* the book holds active wallets (and those that expired in its life): one deleted
+        /* the book holds active wallets (and those that expired in the batch): one deleted
          * since is loaded for this step alone */
         struct live_wallet *w = wallet_book_wallet(cw, f.wallet_id), *loaded = NULL;
         if (!w && !(w = loaded = wallet_book_load_terminated(b, st, cmd, f.wallet_id)))
@@ -584,7 +592,7 @@ bool wallets_price_event(struct wallet_book *b, struct store *st, const struct u
          * would start from it (wallets_open_period). Without this a declined hold priced every
          * unbilled cent of the period (an audit: 700 for one call of 100, 6 used before). */
         struct usage_brought open;
-        if (cw->wallet_count == 0) {
+        if (wallets_none_active(cw, now)) {
             ok = usage_charge_brought(u, c, &open);
             if (ok && open.cost_cents > charged)
                 charged = open.cost_cents;

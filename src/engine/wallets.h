@@ -51,6 +51,14 @@ struct usage;
 struct usage_brought;
 
 /*
+ * Whether the customer has no active wallet at `now` (each is terminated, or past its
+ * expiration_at): what it uses is the invoice's, and its next wallet opens its subscriptions'
+ * periods (wallets_open_period). Not whether the book holds none: one that expired in the
+ * current batch is still there (wallet_book_committed).
+ */
+bool wallets_none_active(const struct customer_wallets *cw, tally_time now);
+
+/*
  * Whether wallets pay (or have paid) the customer's usage: it has a wallet, or charges' debits
  * still kept. Writer thread; *failed set if its wallets could not be read.
  */
