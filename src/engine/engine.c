@@ -3920,16 +3920,22 @@ static bool fingerprint_stored(const struct store_event *stored, void *ctx)
 
 /*
  * The sets from the snapshot (engine/snapshot.h), if one is there and the database holds the
- * event its mark ends at: a database restored from an older copy, or another one under the
- * same directory, has not, and the start scans everything instead.
+ * event its mark ends at (*used): a database restored from an older copy, or another one under
+ * the same directory, has not, and the start scans everything instead. Such a file is removed
+ * before the start goes on: the new history could store an event of the same identity at its
+ * mark (a client resending a batch it had no answer for), and a start after a crash, before a
+ * newer snapshot replaced it, took it (an audit: acknowledged events accepted again, the ones
+ * lost with the restore refused forever). False if it could not be removed (err says why).
  */
-static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
+static bool load_snapshot(struct engine *e, struct snapshot_mark *mark, bool *used,
+                          char err[STORE_ERR_MAX])
 {
     struct engine_start_report *r = &e->start;
+    *used = false;
     enum snapshot_status s = snapshot_load(store_data_dir(e->store), e->fingerprint_key, mark,
                                            &e->identities, &e->identity_memory, r->snapshot_note);
     if (s != SNAPSHOT_LOADED)
-        return false;
+        return true;
     struct stored_identity last = {.key = e->fingerprint_key};
     bool holds_it = mark->last_event_id <= e->last_event_id;
     if (holds_it && mark->last_event_id > 0)
@@ -3939,11 +3945,20 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark)
                    last.fingerprint.hi == mark->last_identity.hi;
     if (!holds_it) {
         snprintf(r->snapshot_note, sizeof r->snapshot_note,
-                 "it ends at event %lld, which this database does not hold",
+                 "it ends at event %lld, which this database does not hold; removed",
                  (long long)mark->last_event_id);
         dedup_free(&e->identities);
-        return false;
+        char why[SNAPSHOT_ERR_MAX];
+        if (!snapshot_discard(store_data_dir(e->store), why)) {
+            snprintf(err, STORE_ERR_MAX,
+                     "engine: the snapshot of event identities ends at event %lld, which this "
+                     "database does not hold, and %s; remove it before starting",
+                     (long long)mark->last_event_id, why);
+            return false;
+        }
+        return true;
     }
+    *used = true;
     return true;
 }
 
@@ -3981,7 +3996,10 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
         return false;
     }
     e->usage_floor = fs == STORE_OK && floor != INT64_MAX;
-    if (load_snapshot(e, &mark)) {
+    bool from_snapshot;
+    if (!load_snapshot(e, &mark, &from_snapshot, err))
+        return false;
+    if (from_snapshot) {
         sc.identities_from = mark.last_event_id + 1;
         scan_from = mark.usage_from < sc.identities_from ? mark.usage_from : sc.identities_from;
         if (e->usage_floor && floor < scan_from)

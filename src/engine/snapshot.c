@@ -383,6 +383,24 @@ static bool get_set(int fd, struct dedup *d, const struct dedup_memory *memory,
     return true;
 }
 
+bool snapshot_discard(const char *data_dir, char why[SNAPSHOT_ERR_MAX])
+{
+    char path[PATH_MAX];
+    if (!file_path(path, data_dir, SNAPSHOT_FILE)) {
+        say(why, "data directory path too long");
+        return false;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        say(why, "cannot remove %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!sync_dir(data_dir)) {
+        say(why, "cannot sync %s after removing %s: %s", data_dir, SNAPSHOT_FILE, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                                    struct snapshot_mark *mark, struct dedup *identities,
                                    const struct dedup_memory *memory, char why[SNAPSHOT_ERR_MAX])

@@ -16,7 +16,8 @@
  * lay, no hashing), and a checksum of all of it. It is written whole under a temporary name,
  * synced, and renamed over the old one, so a crash leaves the old file or the new one, never a
  * mix. Anything unexpected in a file (another format or key, a torn or damaged file, a mark the
- * database contradicts) makes it unusable, never wrong: the start scans everything.
+ * database contradicts) makes it unusable, never wrong: the start scans everything; a file the
+ * database contradicts is removed too (snapshot_discard), lest it agree with a later history.
  *
  * Threads: the engine's owner while no writer runs (engine_start, engine_stop), and the
  * writer (a save by a forked child, while it goes on).
@@ -86,5 +87,13 @@ enum snapshot_status {
 enum snapshot_status snapshot_load(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                                    struct snapshot_mark *mark, struct dedup *identities,
                                    const struct dedup_memory *memory, char why[SNAPSHOT_ERR_MAX]);
+
+/*
+ * Removes DATA_DIR/SNAPSHOT_FILE (none there is fine) and syncs the directory, for a file whose
+ * mark the database contradicts: such a file is not only useless but a trap, since the new
+ * history may later store an event with the same identity at its mark (a client resending what
+ * it had no answer for), and a start after a crash would take it. False with a reason in why.
+ */
+bool snapshot_discard(const char *data_dir, char why[SNAPSHOT_ERR_MAX]);
 
 #endif

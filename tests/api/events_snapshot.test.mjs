@@ -172,6 +172,41 @@ test('a snapshot the database does not agree with is not used, and refuses nothi
   } finally { await t.cleanup(); }
 });
 
+// An audit: the start declined a snapshot the restored database did not hold, but left the
+// file; the new history's event at its mark had the same identity (a client resending the
+// batch it never had an answer for), so after a crash the next start took the stale set:
+// acknowledged events accepted again, events lost with the restore refused forever.
+test('a snapshot the database does not hold is removed at once: a crash after cannot bring it back', async () => {
+  const t = await setUp();
+  const copy = join(newDataDir(), 'copy');
+  try {
+    await t.send(batch('first', 10));
+    await t.restart({ between: (dir) => {
+      mkdirSync(copy);
+      for (const f of readdirSync(dir)) if (f.startsWith('tally.db')) copyFileSync(join(dir, f), join(copy, f));
+    } });
+    const lost = batch('lost', 10), resent = batch('resent', 10), fresh = batch('fresh', 10);
+    await t.send(lost);
+    await t.send(resent); // its answer never reached its client, say
+    await t.restart({ between: (dir) => {
+      for (const f of readdirSync(dir)) if (f.startsWith('tally.db')) rmSync(join(dir, f));
+      for (const f of readdirSync(copy)) copyFileSync(join(copy, f), join(dir, f));
+    } });
+    assert.match(startReport(t.server).unused, /ends at event 30, which this database does not hold/);
+    assert.equal(existsSync(join(t.dataDir, SNAPSHOT)), false, 'the declined snapshot is still there');
+    await t.send(fresh); // events 11-20
+    await t.send(resent); // the client retries: events 21-30, the lost mark's identity again
+    await t.restart({ kill: true });
+    const r = startReport(t.server);
+    assert.equal(r.fromSnapshot, 0);
+    assert.equal(r.readBack, 30);
+    await t.allDuplicates([fresh[0], fresh[9], resent[4]]);
+    await t.send(lost); // never stored: taken now
+    const used = (await t.usage('s1')).charges_usage[0].events_count + (await t.usage('s2')).charges_usage[0].events_count;
+    assert.equal(used, 40);
+  } finally { await t.cleanup(); }
+});
+
 test('while running, a forked child saves the sets every --snapshot-every events: a crash reads back only the rest', async () => {
   const t = await setUp();
   const past = { timestamp: at('2026-02-05T00:00:00Z') };
