@@ -218,11 +218,12 @@ static bool count_change(struct request *req, const char *code, const char *body
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 
-static bool parse_definition(struct request *req, struct json_object *obj,
+/* `from_stored`: obj is a stored definition with an update laid over it (catalog_definition). */
+static bool parse_definition(struct request *req, struct json_object *obj, bool from_stored,
                              struct catalog_definition *def)
 {
     struct json_in_error err = {0};
-    memset(def, 0, sizeof *def);
+    *def = (struct catalog_definition){.from_stored = from_stored};
     if (!req->resource->parse(req, obj, def, &err)) {
         api_error_validation_message(req, err.field, err.code, err.message);
         return false;
@@ -282,7 +283,7 @@ void catalog_create(struct request *req)
     struct json_object *obj =
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_definition def = {0};
-    if (obj && parse_definition(req, obj, &def))
+    if (obj && parse_definition(req, obj, false, &def))
         submit_put(req, &def, NULL, false);
     json_object_put(doc);
 }
@@ -322,7 +323,7 @@ void catalog_update(struct request *req)
         api_error(req, 500, "out_of_memory", "the update could not be merged");
         goto done;
     }
-    if (parse_definition(req, merged, &def) &&
+    if (parse_definition(req, merged, true, &def) &&
         (!req->resource->check_update || req->resource->check_update(req, &existing, &def)))
         submit_put(req, &def, &existing, pruned);
 done:

@@ -40,6 +40,10 @@ struct catalog_definition {
     tally_time expiration_at;
     /* a static code the writer refuses the definition with (405) once its refs exist */
     const char *not_allowed_code;
+    /* Set by the caller before parsing a stored definition with changes laid over it (an
+     * update, a subscription's plan_overrides): a plan's charge kept from it whose metric was
+     * deleted since is dropped, as the deletion took it, rather than refused. */
+    bool from_stored;
 };
 
 struct catalog_resource {

@@ -84,6 +84,30 @@ static bool names_a_charge_twice(struct json_object *list)
     return false;
 }
 
+/*
+ * Whether a charge kept from the stored plan (it has the stored lago_id: merge_charges strips a
+ * sent new one's) went with its metric: a metric's deletion takes its charges (docs/API.md),
+ * which the plan then no longer shows, and an update that did not send its charges, or a
+ * subscription's plan_overrides over it, carried it back and was refused 404
+ * billable_metric_not_found (an audit). Lago's BillableMetrics::DestroyService discards them.
+ */
+static bool stored_charge_gone(struct request *req, struct store_conn *conn,
+                               struct json_object *charge)
+{
+    struct json_object *lago_id, *metric_id;
+    if (!json_object_is_type(charge, json_type_object) ||
+        !json_object_object_get_ex(charge, "lago_id", &lago_id) ||
+        !json_object_is_type(lago_id, json_type_string) ||
+        !json_object_object_get_ex(charge, "billable_metric_id", &metric_id) ||
+        !json_object_is_type(metric_id, json_type_string))
+        return false; /* not a stored charge: the parse judges it */
+    struct catalog_item metric;
+    /* a failed read is not a deletion: the parse reads it again, and refuses */
+    return store_catalog_get_by_lago_id(conn, req->org_id, CATALOG_BILLABLE_METRIC,
+                                        json_object_get_string(metric_id), &metric,
+                                        &req->arena) == STORE_NOT_FOUND;
+}
+
 static bool parse_charges(struct request *req, struct json_object *obj, struct jsonw *w,
                           struct catalog_definition *def, struct json_in_error *err)
 {
@@ -100,9 +124,11 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
             return json_in_refuse(err, "charges", "value_already_exist");
         /* (an update's charges that name no stored charge lost their ids in merge_charges) */
         struct store_reader *r = api_reader_acquire(req->api);
-        for (size_t i = 0; ok && i < json_object_array_length(list); i++)
-            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
-                               def, err);
+        for (size_t i = 0; ok && i < json_object_array_length(list); i++) {
+            struct json_object *charge = json_object_array_get_idx(list, i);
+            if (!def->from_stored || !stored_charge_gone(req, store_reader_conn(r), charge))
+                ok = charges_parse(req, store_reader_conn(r), charge, w, def, err);
+        }
         api_reader_release(req->api, r);
     }
     jsonw_array_end(w);
@@ -495,7 +521,7 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
         else
             json_object_object_add(merged, key, json_object_get(value));
     }
-    struct catalog_definition def = {0};
+    struct catalog_definition def = {.from_stored = true};
     if (ok && parse_plan(req, merged, &def, err)) {
         *body = def.body;
         /* the plan's own references were checked when it was saved; new tax codes now */

@@ -124,3 +124,30 @@ test('a deleted metric takes its charges; usage, debits and restarts go on witho
   await t.restart({ kill: true });
   assert.deepEqual(await usage(), before);
 });
+
+// An audit (restart-twin fuzz): once a metric was deleted, every update of a plan that charged
+// it and did not send its charges (a name, an amount, tax codes) was 404
+// billable_metric_not_found, naming the charge the deletion took, and so was a subscription
+// with plan_overrides on it. Lago's BillableMetrics::DestroyService discards the charges.
+test('a plan whose metric was deleted is updated and overridden without naming it', async () => {
+  for (const code of ['gone', 'kept']) metric[code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '10' } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'q', name: 'q', interval: 'monthly', amount_cents: 100, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.gone, charge_model: 'standard', properties: { amount: '1' } },
+    { billable_metric_id: metric.kept, charge_model: 'standard', properties: { amount: '3' } }] } }));
+  assert.equal((await t.api('/api/v1/billable_metrics/gone', { method: 'DELETE' })).status, 200);
+  const put = async (plan) => ok(await t.api('/api/v1/plans/q', { method: 'PUT', body: { plan } }));
+  const codes = (p) => p.charges.map((c) => c.billable_metric_code);
+  assert.deepEqual(codes((await put({ tax_codes: ['vat'] })).plan), ['kept']);
+  assert.deepEqual((await put({ name: 'renamed', amount_cents: 200, charges: null })).plan.taxes.map((x) => x.code), ['vat']);
+  const plan = (await ok(await t.api('/api/v1/plans/q'))).plan;
+  assert.deepEqual([plan.name, plan.amount_cents, codes(plan)], ['renamed', 200, ['kept']]);
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'd', currency: 'USD' } }));
+  const sub = await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'd', plan_code: 'q', external_id: 'sq', plan_overrides: { amount_cents: 50 } } }));
+  assert.deepEqual([sub.subscription.plan.amount_cents, codes(sub.subscription.plan)], [50, ['kept']]);
+  // naming the deleted metric's charge is still refused: it is gone
+  const again = await t.api('/api/v1/plans/q', { method: 'PUT', body: { plan: { charges: [{ billable_metric_id: metric.gone, charge_model: 'standard', properties: { amount: '1' } }] } } });
+  assert.equal(again.status, 404);
+  await t.restart();
+  assert.deepEqual(codes((await put({ description: 'after a restart' })).plan), ['kept']);
+});
