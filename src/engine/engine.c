@@ -3425,8 +3425,9 @@ static enum command_result apply_authorization_create(struct engine *e, struct c
     return wallets_hold(&e->wallets, e->store, cmd, a, ev->code, parts, cmd->usage->charge_count);
 }
 
-/* The open hold a capture or void names, in cmd->authorization; refused unless it holds. */
-static enum command_result open_hold(struct engine *e, struct command *cmd, const char *lago_id)
+/* The hold a capture or void names, read into cmd->authorization; refused unless it holds. */
+static enum command_result read_open_hold(struct engine *e, struct command *cmd,
+                                          const char *lago_id)
 {
     struct store_authorization *a = &cmd->authorization;
     enum store_status s =
@@ -3447,6 +3448,25 @@ static enum command_result open_hold(struct engine *e, struct command *cmd, cons
     case AUTHORIZATION_EXPIRED: return invalid(cmd, "authorization", "expired");
     }
     return COMMAND_OK;
+}
+
+/*
+ * The open hold a capture or void names, in cmd->authorization, as of cmd->now: its customer's
+ * wallets are brought up to it first (wallets_up_to_date), as the wallet routes' are, so that
+ * a wallet past its expiration_at has released the hold (voided) whether the clock's sweep came
+ * yet or not. Found by an audit: in the second before the sweep a capture released the hold
+ * first, its wallet then expired with the held credits, and a sibling wallet paid the usage
+ * (200 captured, where the sweep's answer is 422 voided). A hold's own expiry is read first,
+ * as the sweep releases expired holds before it ends wallets.
+ */
+static enum command_result open_hold(struct engine *e, struct command *cmd, const char *lago_id)
+{
+    enum command_result r = read_open_hold(e, cmd, lago_id);
+    if (r != COMMAND_OK)
+        return r;
+    const struct store_authorization *a = &cmd->authorization;
+    r = wallets_up_to_date(&e->wallets, e->store, cmd, a->org_id, a->customer_id, NULL);
+    return r == COMMAND_OK ? read_open_hold(e, cmd, lago_id) : r; /* voided, maybe, just now */
 }
 
 static enum command_result apply_authorization_void(struct engine *e, struct command *cmd)

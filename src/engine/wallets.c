@@ -26,6 +26,18 @@ bool wallets_none_active(const struct customer_wallets *cw, tally_time now)
     return true;
 }
 
+enum command_result wallets_up_to_date(struct wallet_book *b, struct store *st, struct command *cmd,
+                                       int64_t org_id, int64_t customer_id,
+                                       struct customer_wallets **cw_out)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, org_id, customer_id);
+    if (!cw || !wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    if (cw_out)
+        *cw_out = cw;
+    return wallet_clock_bring_up_to_date(st, cmd, cw);
+}
+
 /* A soft wallet's overdraft it may still draw (0: not a soft wallet). */
 static int64_t overdraft_left(const struct store_wallet *row)
 {
@@ -1216,10 +1228,8 @@ enum command_result wallets_hold(struct wallet_book *b, struct store *st, struct
                                  struct store_authorization *a, const char *metric_code,
                                  const struct wallets_hold_part *parts, size_t part_count)
 {
-    struct customer_wallets *cw = wallet_book_customer(b, st, a->org_id, a->customer_id);
-    if (!cw || !wallet_book_touch(b, cw))
-        return COMMAND_STORE_FAILED;
-    enum command_result due = wallet_clock_bring_up_to_date(st, cmd, cw);
+    struct customer_wallets *cw = NULL;
+    enum command_result due = wallets_up_to_date(b, st, cmd, a->org_id, a->customer_id, &cw);
     if (due != COMMAND_OK)
         return due;
     int64_t *reserved = arena_alloc(cmd->arena, (cw->wallet_count + 1) * sizeof *reserved);
@@ -1487,15 +1497,13 @@ static enum command_result live_wallet_of(struct wallet_book *b, struct store *s
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     if (row.has_terminated_at)
         return refuse(cmd, "wallet_id", "wallet_is_terminated");
-    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, row.customer_id);
-    if (!cw || !wallet_book_touch(b, cw))
-        return COMMAND_STORE_FAILED;
-    struct live_wallet *w = wallet_book_wallet(cw, row.id);
-    if (!w)
-        return COMMAND_STORE_FAILED; /* active on disk but not loaded: cannot be */
-    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    struct customer_wallets *cw = NULL;
+    enum command_result r = wallets_up_to_date(b, st, cmd, cmd->org_id, row.customer_id, &cw);
     if (r != COMMAND_OK)
         return r;
+    struct live_wallet *w = wallet_book_wallet(cw, row.id);
+    if (!w) /* active on disk but not loaded: cannot be */
+        return COMMAND_STORE_FAILED;
     if (w->row.has_terminated_at) /* it expired just now */
         return refuse(cmd, "wallet_id", "wallet_is_terminated");
     *cw_out = cw;
@@ -1503,12 +1511,23 @@ static enum command_result live_wallet_of(struct wallet_book *b, struct store *s
     return COMMAND_OK;
 }
 
-static bool code_taken(const struct customer_wallets *cw, const char *code)
+/* Whether one of the customer's active wallets at `now` has the code (a terminated one may stay
+ * in the book until its batch is committed: wallet_book_committed). */
+static bool code_taken(const struct customer_wallets *cw, const char *code, tally_time now)
 {
     for (size_t i = 0; i < cw->wallet_count; i++)
-        if (strcmp(cw->wallets[i].row.code, code) == 0)
+        if (usable(&cw->wallets[i], now) && strcmp(cw->wallets[i].row.code, code) == 0)
             return true;
     return false;
+}
+
+/* The customer's active wallets at `now`, as code_taken counts them. */
+static size_t active_count(const struct customer_wallets *cw, tally_time now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cw->wallet_count; i++)
+        n += usable(&cw->wallets[i], now);
+    return n;
 }
 
 /*
@@ -1539,7 +1558,7 @@ static const char *free_code(const struct customer_wallets *cw, const char *base
             snprintf(suffix, sizeof suffix, "_%lld_%d", seconds, n);
         size_t room = WALLET_CODE_MAX - strlen(suffix), len = strlen(base);
         snprintf(code, WALLET_CODE_MAX + 1, "%.*s%s", (int)(len < room ? len : room), base, suffix);
-        if (!code_taken(cw, code))
+        if (!code_taken(cw, code, now))
             return code;
     }
     assert(!"free_code: one of the counters is always free");
@@ -1600,13 +1619,16 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     const char *currency = customer.text[CUSTOMER_CURRENCY];
     if (currency && strcmp(currency, req->wallet.currency) != 0)
         return refuse(cmd, "currency", "currencies_does_not_match");
-    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, customer.id);
-    if (!cw || !wallet_book_touch(b, cw))
-        return COMMAND_STORE_FAILED;
-    if (cw->wallet_count >= WALLET_PER_CUSTOMER_MAX)
+    /* a wallet past its expiration_at ends first, as the sweep would end it: its code is free
+     * and it counts no more, whether the sweep came yet or not */
+    struct customer_wallets *cw = NULL;
+    enum command_result due = wallets_up_to_date(b, st, cmd, cmd->org_id, customer.id, &cw);
+    if (due != COMMAND_OK)
+        return due;
+    if (active_count(cw, cmd->now) >= WALLET_PER_CUSTOMER_MAX)
         return refuse(cmd, "customer", "wallet_limit_reached");
     struct store_wallet w = req->wallet;
-    if (code_taken(cw, w.code)) {
+    if (code_taken(cw, w.code, cmd->now)) {
         if (!req->code_generated)
             return refuse(cmd, "code", "value_already_exist");
         if (!(w.code = free_code(cw, w.code, cmd->now, cmd->arena)))
@@ -1751,7 +1773,7 @@ static enum command_result apply_update(struct wallet_book *b, struct store *st,
     if (!same_terms(&w->row, &u->read))
         return COMMAND_STALE;
     struct store_wallet row = w->row; /* balances as the writer has them */
-    if (strcmp(u->wallet.code, row.code) != 0 && code_taken(cw, u->wallet.code))
+    if (strcmp(u->wallet.code, row.code) != 0 && code_taken(cw, u->wallet.code, cmd->now))
         return refuse(cmd, "code", "value_already_exist");
     row.code = u->wallet.code;
     row.name = u->wallet.name;
@@ -1904,10 +1926,8 @@ enum command_result wallets_move_to_zone(struct wallet_book *b, struct store *st
 enum command_result wallets_terminate_customer(struct wallet_book *b, struct store *st,
                                                struct command *cmd, int64_t customer_id)
 {
-    struct customer_wallets *cw = wallet_book_customer(b, st, cmd->org_id, customer_id);
-    if (!cw || !wallet_book_touch(b, cw))
-        return COMMAND_STORE_FAILED;
-    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    struct customer_wallets *cw = NULL;
+    enum command_result r = wallets_up_to_date(b, st, cmd, cmd->org_id, customer_id, &cw);
     for (size_t i = 0; r == COMMAND_OK && i < cw->wallet_count; i++)
         if (!cw->wallets[i].row.has_terminated_at) /* else it expired just now */
             r = wallet_book_terminate(st, cmd, &cw->wallets[i], false);

@@ -59,6 +59,19 @@ struct usage_brought;
 bool wallets_none_active(const struct customer_wallets *cw, tally_time now);
 
 /*
+ * The customer's wallets (loaded if need be, and noted as touched by the command) brought up to
+ * cmd->now (wallet_clock_bring_up_to_date): what came due before the command, a wallet past its
+ * expiration_at above all, happens first, in the command, so that its answer is the one it
+ * would get once the clock's sweep had run. On the real clock the sweep comes up to a second
+ * later: an audit found a capture in that window captured a hold its expired wallet had
+ * released, and a new wallet refused the expired one's code. Every command that decides on a
+ * customer's wallets starts here. In *cw_out (may be NULL).
+ */
+enum command_result wallets_up_to_date(struct wallet_book *b, struct store *st, struct command *cmd,
+                                       int64_t org_id, int64_t customer_id,
+                                       struct customer_wallets **cw_out);
+
+/*
  * Whether wallets pay (or have paid) the customer's usage: it has a wallet, or charges' debits
  * still kept. Writer thread; *failed set if its wallets could not be read.
  */
