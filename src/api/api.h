@@ -54,6 +54,7 @@ struct api_config {
 };
 
 struct reader_pool;
+struct conn_watch;
 
 struct api {
     struct api_config config;
@@ -63,6 +64,7 @@ struct api {
     struct key_cache keys;       /* API keys verified, by hash */
     struct metrics metrics;
     struct MHD_Daemon *daemon;
+    struct conn_watch *watch; /* closes connections whose client left unseen (owned) */
     /* The listening socket once api_drain quiesced the daemon (else -1): closed only after
      * MHD_stop_daemon, since until then a worker thread may still have it in its epoll set. */
     int quiesced_fd;

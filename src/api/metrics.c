@@ -89,6 +89,18 @@ static void render_latency(struct metrics *m, struct buf *out)
                "# TYPE tally_http_requests_in_flight gauge\ntally_http_requests_in_flight %" PRId64
                "\n",
                atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+    buf_printf(out,
+               "# HELP tally_http_connections Client connections open now.\n"
+               "# TYPE tally_http_connections gauge\ntally_http_connections %" PRId64 "\n"
+               "# HELP tally_http_connections_max Client connections held at most; past them "
+               "new ones wait in the listen backlog.\n"
+               "# TYPE tally_http_connections_max gauge\ntally_http_connections_max %" PRId64 "\n"
+               "# HELP tally_http_peer_closes_total Connections closed because their client had "
+               "closed its side with no request to answer.\n"
+               "# TYPE tally_http_peer_closes_total counter\ntally_http_peer_closes_total %" PRIu64
+               "\n",
+               atomic_load_explicit(&m->connections, memory_order_relaxed), m->connections_max,
+               atomic_load_explicit(&m->peer_closes, memory_order_relaxed));
 }
 
 static void render_engine(struct engine *engine, struct buf *out)

@@ -26,6 +26,9 @@ struct metrics {
     _Atomic uint64_t latency_sum_usec;
     _Atomic uint64_t latency_count;
     _Atomic int64_t in_flight;
+    _Atomic int64_t connections;  /* open now */
+    int64_t connections_max;      /* the limit in effect, set once at start */
+    _Atomic uint64_t peer_closes; /* connections shut by api/conn_watch */
 };
 
 /* route: index in the route table, or -1 for unmatched paths. */

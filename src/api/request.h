@@ -20,6 +20,7 @@
 #include "util/buf.h"
 
 struct api;
+struct conn_slot;
 struct MHD_Connection;
 struct catalog_resource;
 
@@ -36,6 +37,7 @@ struct request {
     struct arena arena;
     struct api *api;             /* borrowed: lives as long as the server */
     struct MHD_Connection *conn; /* borrowed from libmicrohttpd for the request's life */
+    struct conn_slot *slot;      /* the connection's in api/conn_watch (NULL: not watched) */
     const char *method;
     const char *path;      /* decoded, without the query string */
     const char *raw_path;  /* as sent, without the query string: routes split it, then decode */

@@ -18,6 +18,9 @@
  *   4. the engine's done() (once the change is on disk) resumes the connection; libmicrohttpd
  *      calls access() once more and the answer is queued;
  *   5. completed(): log, count, free the arena.
+ *
+ * Every connection is registered with api/conn_watch while open (connection_cb), which closes
+ * those whose client has gone with nothing to answer: libmicrohttpd's epoll misses such a close.
  */
 #include "api/api.h"
 
@@ -35,6 +38,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "api/conn_watch.h"
 #include "api/errors.h"
 #include "api/http_rules.h"
 #include "json/json_in.h"
@@ -714,6 +718,7 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     }
     req->cmd = cmd;
     req->state = REQUEST_WAITING;
+    conn_watch_busy(req->slot, true); /* its client may half-close and wait for the answer */
     /* Suspend before submitting: the writer may finish (and resume) before we return. */
     MHD_suspend_connection(req->conn);
     engine_submit(api->engine, cmd);
@@ -954,6 +959,7 @@ static enum MHD_Result queue_answer(struct request *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
+    conn_watch_busy(req->slot, true); /* not shut while it is sent */
     return r;
 }
 
@@ -993,11 +999,38 @@ static void refuse_query(struct MHD_Connection *conn)
     shutdown(info->connect_fd, SHUT_RDWR);
 }
 
+/* The connection's slot in api/conn_watch (NULL: not watched). */
+static struct conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* A connection opens or closes (its HTTP thread; a close comes before its socket's). */
+static void connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct api *api = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info ? conn_watch_add(api->watch, info->connect_fd) : NULL;
+        atomic_fetch_add_explicit(&api->metrics.connections, 1, memory_order_relaxed);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_watch_remove(api->watch, *socket_context);
+        *socket_context = NULL;
+        atomic_fetch_sub_explicit(&api->metrics.connections, 1, memory_order_relaxed);
+    }
+}
+
 /* The request line was read: the request starts here, with the path as the client sent it.
  * What this returns is the request's context in every later callback (NULL: none, the
  * connection is closed). */
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    struct conn_slot *slot = slot_of(conn);
+    conn_watch_touch(slot);
     const char *query = strchr(uri, '?');
     if (query && !query_fits(query + 1)) {
         refuse_query(conn);
@@ -1013,6 +1046,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     req->arena = a;
     req->api = cls;
     req->conn = conn;
+    req->slot = slot;
     req->target_len = strlen(uri);
     const char *target = http_rules_origin_form(uri);
     size_t path_len = strcspn(target, "?");
@@ -1150,6 +1184,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     struct request *req = *con_cls;
     if (!req || !req->raw_path)
         return MHD_NO; /* out of memory when the request line came */
+    conn_watch_touch(req->slot);
     if (!req->method) {
         req->method = arena_strndup(&req->arena, method, strlen(method));
         const char *path = http_rules_origin_form(url);
@@ -1262,7 +1297,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct api *api = cls;
     struct request *req = *con_cls;
-    (void)conn;
+    struct conn_slot *slot = slot_of(conn);
+    conn_watch_touch(slot);
+    conn_watch_busy(slot, false); /* its answer is sent, or never will be */
     if (!req)
         return;
     *con_cls = NULL;
@@ -1308,11 +1345,17 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     api->quiesced_fd = -1;
     api->engine = engine;
     api->tzdb = tzdb;
+    api->metrics.connections_max = API_CONNECTIONS_MAX;
     key_cache_init(&api->keys);
     /* One reader per HTTP thread, plus one for /metrics-style side work. */
     api->readers = reader_pool_new(cfg->data_dir, cfg->threads + 1, err);
     if (!api->readers)
         goto fail;
+    api->watch = conn_watch_start(&api->metrics.peer_closes);
+    if (!api->watch) {
+        snprintf(err, STORE_ERR_MAX, "cannot start the connection watch thread");
+        goto fail;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* The HTTP threads take this thread's policy when the daemon makes them (sys/rtprio). */
@@ -1324,11 +1367,11 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     }
     api->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
-        api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_SOCK_ADDR, addr->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        API_HEADER_MAX, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_SEC,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+        api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_NOTIFY_CONNECTION, connection_cb,
+        api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_CONNECTION_TIMEOUT_SEC, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (cfg->realtime_http)
         rtprio_restore(&saved);
     if (!api->daemon) {
@@ -1341,6 +1384,7 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     return api;
 fail:
     freeaddrinfo(addr);
+    conn_watch_stop(api->watch);
     reader_pool_free(api->readers);
     key_cache_destroy(&api->keys);
     free(api);
@@ -1390,6 +1434,7 @@ void api_stop(struct api *api)
     while (atomic_load(&api->waiting) > 0)
         usleep(1000);
     MHD_stop_daemon(api->daemon);
+    conn_watch_stop(api->watch); /* after: the daemon's last closes remove their slots */
     if (api->quiesced_fd >= 0)
         close(api->quiesced_fd);
     reader_pool_free(api->readers);
