@@ -66,6 +66,9 @@ struct request {
     const char *content_type;
     const char *allow;   /* a 405's Allow header, in the arena; NULL: none */
     struct command *cmd; /* when submitted */
+    /* submitted, but handed to the writer only on libmicrohttpd's next call (server.c, submit);
+     * counted in api->waiting already */
+    bool unsubmitted;
     bool wallets_synced; /* wallet tables hold every debit acknowledged before this request */
     bool answering;      /* counted in api->answering: read whole, its answer not yet sent */
     int64_t started_usec;

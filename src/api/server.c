@@ -14,7 +14,8 @@
  *   2. calls with body bytes: append, up to the body limit (further bytes are discarded and
  *      the request answered 413 once complete);
  *   3. last call: check the query (api/http_rules), route, authenticate, run the handler. A
- *      handler that submits a command leaves the request WAITING and the connection suspended;
+ *      handler that submits a command leaves the request WAITING, and libmicrohttpd's next call
+ *      suspends the connection and hands the command to the writer (submit says why not at once);
  *   4. the engine's done() (once the change is on disk) resumes the connection; libmicrohttpd
  *      calls access() once more and the answer is queued;
  *   5. completed(): log, count, free the arena.
@@ -719,9 +720,23 @@ static void submit(struct request *req, struct command *cmd, void (*done)(struct
     req->cmd = cmd;
     req->state = REQUEST_WAITING;
     conn_watch_busy(req->slot, true); /* its client may half-close and wait for the answer */
+    /* Handed over on libmicrohttpd's next call (hand_over), not now: told that a whole request
+     * has no answer yet, libmicrohttpd stops reading the socket for it, and a connection
+     * suspended from there is not read when resumed either. Suspended at once, it was resumed
+     * still reading (its read state is left as it was at suspension), read the FIN of a client
+     * that had half-closed after its request and closed the connection as broken: the change
+     * was made and its answer never sent (an audit, with the writer busy). */
+    req->unsubmitted = true;
+}
+
+/* libmicrohttpd calls again for a request whose command was submitted (see submit). */
+static enum MHD_Result hand_over(struct request *req)
+{
+    req->unsubmitted = false;
     /* Suspend before submitting: the writer may finish (and resume) before we return. */
     MHD_suspend_connection(req->conn);
-    engine_submit(api->engine, cmd);
+    engine_submit(req->api->engine, req->cmd);
+    return MHD_YES;
 }
 
 /*
@@ -1185,6 +1200,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (!req || !req->raw_path)
         return MHD_NO; /* out of memory when the request line came */
     conn_watch_touch(req->slot);
+    if (req->unsubmitted)
+        return hand_over(req);
     if (!req->method) {
         req->method = arena_strndup(&req->arena, method, strlen(method));
         const char *path = http_rules_origin_form(url);
@@ -1259,7 +1276,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         /* req->cmd, not req->state: once submitted, the writer may already be answering
          * (command_done writes the state), and this thread must not read it until resumed. */
         if (req->cmd)
-            return MHD_YES; /* suspended; command_done resumes */
+            return MHD_YES; /* suspended on the next call (hand_over); command_done resumes */
         req->state = REQUEST_ANSWERED;
     }
     return queue_answer(req);
@@ -1303,6 +1320,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    if (req->unsubmitted) /* closed before its command was handed over: it never will be */
+        atomic_fetch_sub(&api->waiting, 1);
     if (!req->method || !req->path) { /* never handled: libmicrohttpd answered it, or nobody */
         request_free(req);
         return;

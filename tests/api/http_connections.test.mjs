@@ -53,3 +53,46 @@ test('a client that sends part of a request and closes gives its connection back
   assert.match(metrics, /^tally_http_connections_max 4096$/m);
 });
 
+// Sends a whole request, then shuts its own sending side (half-close) and reads on; resolves
+// with what came back once the server closes.
+function halfClosed(bytes) {
+  return new Promise((resolve) => {
+    let data = '';
+    const s = net.connect(...endpoint(), () => s.end(bytes)); // end(): write, then FIN
+    s.on('data', (d) => { data += d; });
+    s.on('error', () => {});
+    s.on('close', () => resolve(data));
+    setTimeout(() => s.destroy(), 10000);
+  });
+}
+
+// Found by a black-box audit: a client that half-closed after a whole POST was sometimes never
+// answered while the writer was busy, though its change was applied: libmicrohttpd read the
+// FIN when it resumed the connection, before queueing the answer, and closed it as broken
+// (RFC 9112 9.6 lets the client half-close and the server answer).
+test('a client that half-closes after a whole POST gets its answer, writer busy or not', async () => {
+  const post = (path, body) => t.api(path, { method: 'POST', body });
+  await post('/api/v1/billable_metrics', { billable_metric: { code: 'hc', name: 'HC', aggregation_type: 'sum_agg', field_name: 'v' } });
+  await post('/api/v1/plans', { plan: { code: 'hc', name: 'HC', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } });
+  await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'hc_c', plan_code: 'hc', external_id: 'hc_s', subscription_at: '2026-01-01T00:00:00Z' } });
+  const event = (id, v = 1) => ({ transaction_id: id, external_subscription_id: 'hc_s', code: 'hc', properties: { v } });
+  let busy = true;
+  const load = async (c) => { // keeps the writer and the HTTP threads busy with batches
+    for (let k = 0; busy; k++)
+      await post('/api/v1/events/batch', { events: Array.from({ length: 100 }, (_, j) => event(`hc_load_${c}_${k}_${j}`, 0)) });
+  };
+  const loads = [0, 1, 2].map(load);
+  const missed = [];
+  try {
+    for (let i = 0; i < 30; i++) {
+      const body = JSON.stringify({ event: event(`hc_${i}`) });
+      const data = await halfClosed(`POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      if (!data.startsWith('HTTP/1.1 200 OK\r\n') || !data.includes(`"transaction_id":"hc_${i}"`)) missed.push(i);
+    }
+  } finally {
+    busy = false;
+    await Promise.all(loads);
+  }
+  assert.deepEqual(missed, [], 'half-closed requests left without their answer');
+  for (const i of [0, 29]) assert.equal((await t.api(`/api/v1/events/hc_${i}`)).status, 200);
+});
