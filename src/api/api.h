@@ -37,6 +37,10 @@
 #define API_QUERY_MAX ((size_t)8 << 10)
 #define API_QUERY_ARGS_MAX 256
 #define API_CONNECTIONS_MAX 4096
+/* Descriptors tallyd needs besides its client connections: the store and its readers (a
+ * database, its -wal and -shm each), the lock, the snapshot, each HTTP thread's epoll and wake
+ * descriptors, the listening socket, stdio, time zone files being read. */
+#define API_FILES_RESERVE(threads) (64u + 8u * (threads))
 #define API_CONNECTION_TIMEOUT_SEC 60
 #define API_PAGE_SIZE_DEFAULT 100 /* Lago's default per_page */
 #define API_PAGE_SIZE_MAX 1000
@@ -51,6 +55,9 @@ struct api_config {
     size_t event_batch_max; /* events per POST /events/batch (EVENT_BATCH_DEFAULT..LIMIT) */
     bool log_requests;      /* one JSON line per request on stderr */
     bool realtime_http;     /* HTTP threads under SCHED_FIFO (sys/rtprio); refused if not allowed */
+    /* client connections held at once, at most API_CONNECTIONS_MAX (0: that); fewer when the
+     * open-files limit allows no more (tallyd.c) */
+    unsigned connections_max;
 };
 
 struct reader_pool;

@@ -1364,7 +1364,10 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
     api->quiesced_fd = -1;
     api->engine = engine;
     api->tzdb = tzdb;
-    api->metrics.connections_max = API_CONNECTIONS_MAX;
+    unsigned connections = cfg->connections_max && cfg->connections_max < API_CONNECTIONS_MAX
+                               ? cfg->connections_max
+                               : API_CONNECTIONS_MAX;
+    api->metrics.connections_max = connections;
     key_cache_init(&api->keys);
     /* One reader per HTTP thread, plus one for /metrics-style side work. */
     api->readers = reader_pool_new(cfg->data_dir, cfg->threads + 1, err);
@@ -1389,7 +1392,7 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_NOTIFY_CONNECTION, connection_cb,
         api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)API_CONNECTION_TIMEOUT_SEC, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (cfg->realtime_http)
         rtprio_restore(&saved);

@@ -22,6 +22,7 @@
 #include "core/event.h"
 #include "engine/engine.h"
 #include "store/store.h"
+#include "sys/fdlimit.h"
 #include "sys/heap.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
@@ -210,6 +211,26 @@ static void report_start(struct engine *engine, int64_t usec)
             (long long)r.snapshot_events, (long long)r.scanned_events);
 }
 
+/*
+ * Raises the open-files limit for every client connection plus tallyd's own files; when the
+ * hard limit stops it short, says once how many connections tallyd holds then (the rest wait
+ * in the listen backlog), and returns that number.
+ */
+static unsigned raise_files_limit(unsigned threads)
+{
+    uint64_t reserve = API_FILES_RESERVE(threads), want = API_CONNECTIONS_MAX + reserve;
+    uint64_t got = fdlimit_raise(want);
+    if (got >= want)
+        return API_CONNECTIONS_MAX;
+    unsigned held = got > reserve + 16 ? (unsigned)(got - reserve) : 16;
+    fprintf(stderr,
+            "tallyd: the open-files limit is %llu: it holds at most %u client connections, not "
+            "%d; raise the hard limit to %llu or more (ulimit -Hn, or LimitNOFILE= in a systemd "
+            "unit) for all of them\n",
+            (unsigned long long)got, held, API_CONNECTIONS_MAX, (unsigned long long)want);
+    return held;
+}
+
 static int serve(int argc, char **argv)
 {
     struct options o = {0};
@@ -261,7 +282,8 @@ static int serve(int argc, char **argv)
                              .body_max = o.body_max,
                              .event_batch_max = o.event_batch_max,
                              .log_requests = !o.quiet,
-                             .realtime_http = o.realtime_http};
+                             .realtime_http = o.realtime_http,
+                             .connections_max = raise_files_limit(o.threads)};
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)
         goto fail;

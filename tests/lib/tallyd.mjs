@@ -38,11 +38,13 @@ export function createOrg(dataDir, name = 'Acme', extra = []) {
 
 const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
-// Starts tallyd on a data directory; resolves once it prints its address.
-export async function startTallyd(dataDir, extraArgs = []) {
-  const child = spawn(tallydBin, ['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+// Starts tallyd on a data directory; resolves once it prints its address. `nofile`, a shell
+// `ulimit` option string ('-S -n 256'), starts it under that open-files limit.
+export async function startTallyd(dataDir, extraArgs = [], { nofile } = {}) {
+  const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
+  const child = nofile
+    ? spawn('/bin/sh', ['-c', `ulimit ${nofile} && exec "$0" "$@"`, tallydBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(tallydBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
