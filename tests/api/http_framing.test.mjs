@@ -363,3 +363,20 @@ test('a chunked body past the limit is a 413 that closes once 64 MiB past it are
   assert.match(small.data, /"code":"body_too_large"/);
   assert.equal((await fetch(`${t.url}/health`)).status, 200);
 });
+
+// Found by a black-box audit, and documented (docs/API.md, Errors): a chunk-size line longer
+// than what is left of the connection's 32 KiB cannot be read by libmicrohttpd 0.9.75, which
+// answers its own HTML 500 and closes, before Tally sees a byte of the body. Nothing is stored.
+test('a chunk-size line too long for the connection gets libmicrohttpd 500 and closes; nothing is stored', async () => {
+  const body = '{"customer":{"external_id":"chunkline_1"}}';
+  const head = `POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  const line = (ext) => `${body.length.toString(16)};${'e'.repeat(ext)}\r\n${body}\r\n0\r\n\r\n`;
+  const long = await exchange(head + line(33000));
+  assert.deepEqual(statusLines(long.data), ['HTTP/1.1 500 Internal Server Error']);
+  assert.match(long.data, /<html>/);
+  assert.ok(long.closed);
+  assert.equal(await customer('chunkline_1'), 404);
+  const fits = await exchange(head.replace('chunked\r\n', 'chunked\r\nConnection: close\r\n') + line(1000));
+  assert.deepEqual(statusLines(fits.data), ['HTTP/1.1 200 OK']);
+  assert.equal(await customer('chunkline_1'), 200);
+});
