@@ -380,3 +380,16 @@ test('a chunk-size line too long for the connection gets libmicrohttpd 500 and c
   assert.deepEqual(statusLines(fits.data), ['HTTP/1.1 200 OK']);
   assert.equal(await customer('chunkline_1'), 200);
 });
+
+// Found by a black-box audit, and documented (docs/ARCHITECTURE.md, Limits): the 32 KiB hold
+// the request line and headers and also libmicrohttpd's 56-byte record per header line, so many
+// short headers reach the limit long before 32 KiB of text.
+test('headers: one of 30 KiB or 300 short ones pass; 1,000 short ones (11 KB) are a 431', async () => {
+  const get = (headers) => exchange(`GET /health HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`);
+  const many = (n) => Array.from({ length: n }, (_, i) => `X${i}: v\r\n`).join('');
+  assert.deepEqual(statusLines((await get(`X-Big: ${'a'.repeat(30 * 1024)}\r\n`)).data), ['HTTP/1.1 200 OK']);
+  assert.deepEqual(statusLines((await get(many(300))).data), ['HTTP/1.1 200 OK']);
+  const r = await get(many(1000));
+  assert.equal(many(1000).length < 12000, true);
+  assert.deepEqual(statusLines(r.data), ['HTTP/1.1 431 Request Header Fields Too Large']);
+});
