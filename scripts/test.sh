@@ -116,7 +116,8 @@ if [ -n "$race_build" ]; then
     run_node race tests/api/server.test.mjs tests/api/usage_views.test.mjs \
     tests/api/events_subscriptions.test.mjs tests/api/events_durability.test.mjs \
     tests/api/idempotency.test.mjs tests/api/wallets_concurrency.test.mjs \
-    tests/api/wallet_journal.test.mjs tests/api/events_snapshot.test.mjs
+    tests/api/wallet_journal.test.mjs tests/api/events_snapshot.test.mjs \
+    tests/api/http_connections.test.mjs
 fi
 
 echo "$passed passed, $failed failed"
