@@ -218,12 +218,11 @@ static bool count_change(struct request *req, const char *code, const char *body
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 
-/* `from_stored`: obj is a stored definition with an update laid over it (catalog_definition). */
-static bool parse_definition(struct request *req, struct json_object *obj, bool from_stored,
+static bool parse_definition(struct request *req, struct json_object *obj,
                              struct catalog_definition *def)
 {
     struct json_in_error err = {0};
-    *def = (struct catalog_definition){.from_stored = from_stored};
+    memset(def, 0, sizeof *def);
     if (!req->resource->parse(req, obj, def, &err)) {
         api_error_validation_message(req, err.field, err.code, err.message);
         return false;
@@ -283,7 +282,7 @@ void catalog_create(struct request *req)
     struct json_object *obj =
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_definition def = {0};
-    if (obj && parse_definition(req, obj, false, &def))
+    if (obj && parse_definition(req, obj, &def))
         submit_put(req, &def, NULL, false);
     json_object_put(doc);
 }
@@ -319,11 +318,12 @@ void catalog_update(struct request *req)
         goto done;
     }
     json_object_object_add(merged, "code", json_object_new_string(existing.code));
-    if (!(req->resource->merge ? req->resource->merge : json_in_merge)(merged, obj)) {
+    if (!(req->resource->merge ? req->resource->merge(req, merged, obj)
+                               : json_in_merge(merged, obj))) {
         api_error(req, 500, "out_of_memory", "the update could not be merged");
         goto done;
     }
-    if (parse_definition(req, merged, true, &def) &&
+    if (parse_definition(req, merged, &def) &&
         (!req->resource->check_update || req->resource->check_update(req, &existing, &def)))
         submit_put(req, &def, &existing, pruned);
 done:

@@ -40,10 +40,6 @@ struct catalog_definition {
     tally_time expiration_at;
     /* a static code the writer refuses the definition with (405) once its refs exist */
     const char *not_allowed_code;
-    /* Set by the caller before parsing a stored definition with changes laid over it (an
-     * update, a subscription's plan_overrides): a plan's charge kept from it whose metric was
-     * deleted since is dropped, as the deletion took it, rather than refused. */
-    bool from_stored;
 };
 
 struct catalog_resource {
@@ -59,7 +55,7 @@ struct catalog_resource {
      * for a resource whose members are merged deeper (a plan's charges named by id).
      * False if memory ran out.
      */
-    bool (*merge)(struct json_object *stored, struct json_object *sent);
+    bool (*merge)(struct request *req, struct json_object *stored, struct json_object *sent);
     /*
      * Optional: drops from an update's fields, before the merge, those the item's state keeps
      * (a coupon applied keeps its terms, as Lago's), and sets *pruned when the state does.

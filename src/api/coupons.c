@@ -218,8 +218,9 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
  * names the limits again: they are what keeps a coupon whose every target was deleted limited
  * to none (engine.c, drop_coupon_target), and naming the limits replaces them.
  */
-static bool merge_coupon(struct json_object *stored, struct json_object *sent)
+static bool merge_coupon(struct request *req, struct json_object *stored, struct json_object *sent)
 {
+    (void)req;
     static const char *const limits[] = {"applies_to", "plan_codes", "billable_metric_codes"};
     json_object_object_del(sent, "limited_plans");
     json_object_object_del(sent, "limited_billable_metrics");

@@ -84,30 +84,6 @@ static bool names_a_charge_twice(struct json_object *list)
     return false;
 }
 
-/*
- * Whether a charge kept from the stored plan (it has the stored lago_id: merge_charges strips a
- * sent new one's) went with its metric: a metric's deletion takes its charges (docs/API.md),
- * which the plan then no longer shows, and an update that did not send its charges, or a
- * subscription's plan_overrides over it, carried it back and was refused 404
- * billable_metric_not_found (an audit). Lago's BillableMetrics::DestroyService discards them.
- */
-static bool stored_charge_gone(struct request *req, struct store_conn *conn,
-                               struct json_object *charge)
-{
-    struct json_object *lago_id, *metric_id;
-    if (!json_object_is_type(charge, json_type_object) ||
-        !json_object_object_get_ex(charge, "lago_id", &lago_id) ||
-        !json_object_is_type(lago_id, json_type_string) ||
-        !json_object_object_get_ex(charge, "billable_metric_id", &metric_id) ||
-        !json_object_is_type(metric_id, json_type_string))
-        return false; /* not a stored charge: the parse judges it */
-    struct catalog_item metric;
-    /* a failed read is not a deletion: the parse reads it again, and refuses */
-    return store_catalog_get_by_lago_id(conn, req->org_id, CATALOG_BILLABLE_METRIC,
-                                        json_object_get_string(metric_id), &metric,
-                                        &req->arena) == STORE_NOT_FOUND;
-}
-
 static bool parse_charges(struct request *req, struct json_object *obj, struct jsonw *w,
                           struct catalog_definition *def, struct json_in_error *err)
 {
@@ -124,11 +100,9 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
             return json_in_refuse(err, "charges", "value_already_exist");
         /* (an update's charges that name no stored charge lost their ids in merge_charges) */
         struct store_reader *r = api_reader_acquire(req->api);
-        for (size_t i = 0; ok && i < json_object_array_length(list); i++) {
-            struct json_object *charge = json_object_array_get_idx(list, i);
-            if (!def->from_stored || !stored_charge_gone(req, store_reader_conn(r), charge))
-                ok = charges_parse(req, store_reader_conn(r), charge, w, def, err);
-        }
+        for (size_t i = 0; ok && i < json_object_array_length(list); i++)
+            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
+                               def, err);
         api_reader_release(req->api, r);
     }
     jsonw_array_end(w);
@@ -343,12 +317,55 @@ static bool merge_commitment(struct json_object *plan, struct json_object *store
 }
 
 /*
+ * Takes out of a stored plan's charges those whose metric was deleted since: the deletion took
+ * them (docs/API.md: the plan no longer shows them, usage no longer prices them), as Lago's
+ * BillableMetrics::DestroyService discards them. Before an update or a subscription's
+ * plan_overrides is laid over it, so that one not sending the charges does not carry them
+ * back (an audit: every such update refused 404 billable_metric_not_found), and one naming a
+ * taken charge by its id names nothing, as in Lago: a new charge, refused 404 if of the
+ * deleted metric, else made from what it sends alone (a second audit: a charge sent by the
+ * taken one's id with a new metric kept its lago_id and its taxes). A failed read is not a
+ * deletion: the charge stays, and the parse reads it again. False only if memory ran out.
+ */
+static bool drop_taken_charges(struct request *req, struct json_object *plan)
+{
+    struct json_object *charges = NULL, *kept;
+    json_object_object_get_ex(plan, "charges", &charges);
+    if (!json_object_is_type(charges, json_type_array))
+        return true; /* none, or not a list: the parse judges it */
+    if (!(kept = json_object_new_array()))
+        return false;
+    struct store_reader *r = api_reader_acquire(req->api);
+    bool ok = true;
+    for (size_t i = 0; ok && i < json_object_array_length(charges); i++) {
+        struct json_object *charge = json_object_array_get_idx(charges, i), *metric_id;
+        struct catalog_item metric;
+        bool taken =
+            json_object_object_get_ex(charge, "billable_metric_id", &metric_id) &&
+            json_object_is_type(metric_id, json_type_string) &&
+            store_catalog_get_by_lago_id(store_reader_conn(r), req->org_id, CATALOG_BILLABLE_METRIC,
+                                         json_object_get_string(metric_id), &metric,
+                                         &req->arena) == STORE_NOT_FOUND;
+        if (!taken)
+            ok = json_object_array_add(kept, json_object_get(charge)) == 0;
+    }
+    api_reader_release(req->api, r);
+    if (!ok || json_object_object_add(plan, "charges", kept) != 0) {
+        json_object_put(kept);
+        return false;
+    }
+    return true;
+}
+
+/*
  * A charge named by id keeps what the update does not send (its metric, model, flags,
  * properties, filters, taxes), as Lago's Charges::UpdateService does for filters and
  * flags; Tally keeps properties too (see docs/API.md). Charges left out of the list go.
  */
-static bool merge_plan(struct json_object *stored, struct json_object *sent)
+static bool merge_plan(struct request *req, struct json_object *stored, struct json_object *sent)
 {
+    if (!drop_taken_charges(req, stored))
+        return false;
     struct json_object *before = NULL, *charges, *commitment = NULL, *sent_commitment;
     if (json_object_object_get_ex(stored, "charges", &before))
         json_object_get(before); /* the merge below replaces it in the plan */
@@ -488,10 +505,13 @@ static bool override_charges(struct json_object *stored, struct json_object *giv
         }
         if (!target)
             return json_in_refuse(err, "plan_overrides", "charge_not_found");
+        /* what names the charge stays the stored charge's: a lago_id sent over it re-made the
+         * charge under another id (its debits given back, nothing taken again: an audit), and
+         * a null one crashed tallyd (a NULL string compared) */
         json_object_object_foreach(o, key, value)
         {
-            if (strcmp(key, "id") != 0 && strcmp(key, "billable_metric_id") != 0 &&
-                strcmp(key, "charge_model") != 0)
+            if (strcmp(key, "id") != 0 && strcmp(key, "lago_id") != 0 &&
+                strcmp(key, "billable_metric_id") != 0 && strcmp(key, "charge_model") != 0)
                 json_object_object_add(target, key, json_object_get(value));
         }
     }
@@ -508,6 +528,10 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
     if (!merged)
         return json_in_refuse(err, "plan_overrides", "store_corrupt");
     json_object_object_add(merged, "code", json_object_new_string(plan->code));
+    if (!drop_taken_charges(req, merged)) {
+        json_object_put(merged);
+        return json_in_refuse(err, "plan_overrides", "out_of_memory");
+    }
     json_object_object_get_ex(merged, "charges", &charges);
     bool ok = true;
     json_object_object_foreach(overrides, key, value)
@@ -521,7 +545,7 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
         else
             json_object_object_add(merged, key, json_object_get(value));
     }
-    struct catalog_definition def = {.from_stored = true};
+    struct catalog_definition def = {0};
     if (ok && parse_plan(req, merged, &def, err)) {
         *body = def.body;
         /* the plan's own references were checked when it was saved; new tax codes now */

@@ -897,12 +897,19 @@ enum tax_use {
  * the code in its own tax_codes (TAX_USE_PLAN), a charge naming it (TAX_USE_CHARGE, each
  * charge counted) and a minimum commitment naming it (TAX_USE_COMMITMENT). `id`: the row's
  * key, so that a body naming a code twice counts once (DISTINCT), as an EXISTS would. */
+/* A charge whose metric was deleted is no plan's charge any more (the deletion took it, as
+ * Lago's discards it), though its stored plan keeps it until its next update: not counted. */
+#define CATALOG_METRIC_KIND_SQL "2"
+_Static_assert(CATALOG_BILLABLE_METRIC == 2, "CATALOG_METRIC_KIND_SQL");
 #define TAX_IN_PLAN_BODIES(id, b, from, where)                                                     \
     "SELECT t.value, 2, COUNT(DISTINCT " id ") FROM " from ", json_each(" b ", '$.tax_codes') t"   \
     " WHERE " where " AND t.value IN (SELECT value FROM json_each(?3)) GROUP BY t.value"           \
     " UNION ALL SELECT t.value, 3, COUNT(DISTINCT " id " || '/' || ch.key) FROM " from ","         \
     " json_each(" b ", '$.charges') ch, json_each(ch.value, '$.tax_codes') t"                      \
-    " WHERE " where " AND t.value IN (SELECT value FROM json_each(?3)) GROUP BY t.value"           \
+    " WHERE " where " AND t.value IN (SELECT value FROM json_each(?3))"                            \
+    " AND EXISTS (SELECT 1 FROM catalog_items m WHERE m.org_id = ?1 AND m.kind "                   \
+    "= " CATALOG_METRIC_KIND_SQL " AND m.lago_id = json_extract(ch.value, '$.billable_metric_id')" \
+    " AND m.deleted_at IS NULL) GROUP BY t.value"                                                  \
     " UNION ALL SELECT t.value, 4, COUNT(DISTINCT " id ") FROM " from ","                          \
     " json_each(" b ", '$.minimum_commitment.tax_codes') t"                                        \
     " WHERE " where " AND t.value IN (SELECT value FROM json_each(?3)) GROUP BY t.value"

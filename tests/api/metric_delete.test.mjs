@@ -151,3 +151,30 @@ test('a plan whose metric was deleted is updated and overridden without naming i
   await t.restart();
   assert.deepEqual(codes((await put({ description: 'after a restart' })).plan), ['kept']);
 });
+
+// A round-2 audit: a plan update naming a taken charge by its id, first thing after the
+// deletion, was 200 and dropped it silently when it sent the deleted metric (Lago: 404), and
+// brought the charge back, with its lago_id and taxes, when it sent another metric (Lago: the
+// id names no charge; a new one is made from what is sent).
+test('a charge taken by its metric\'s deletion is named by nothing, its id included', async () => {
+  for (const code of ['gone2', 'kept2']) metric[code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } }))).billable_metric.lago_id;
+  const made = (await ok(await post('/api/v1/plans', { plan: { code: 'r', name: 'r', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.gone2, charge_model: 'standard', properties: { amount: '1' }, tax_codes: ['vat'] },
+    { billable_metric_id: metric.kept2, charge_model: 'standard', properties: { amount: '3' } }] } }))).plan;
+  const [goneId, keptId] = made.charges.map((c) => c.lago_id);
+  const vatCharges = async () => (await ok(await t.api('/api/v1/taxes/vat'))).tax.charges_count;
+  assert.equal(await vatCharges(), 1);
+  assert.equal((await t.api('/api/v1/billable_metrics/gone2', { method: 'DELETE' })).status, 200);
+  assert.equal(await vatCharges(), 0); // the audit: counted until the plan's next update
+  const put = (charges) => t.api('/api/v1/plans/r', { method: 'PUT', body: { plan: { charges } } });
+  let r = await put([{ id: goneId, billable_metric_id: metric.gone2, charge_model: 'standard', properties: { amount: '1' } }, { id: keptId }]);
+  assert.equal(r.status, 404);
+  assert.equal((await r.json()).code, 'billable_metric_not_found');
+  r = await put([{ id: goneId, billable_metric_id: metric.kept2, charge_model: 'standard', properties: { amount: '5' } }, { id: keptId }]);
+  const plan = (await ok(r)).plan;
+  assert.equal(plan.charges.length, 2);
+  const fresh = plan.charges.find((c) => c.properties.amount === '5');
+  assert.notEqual(fresh.lago_id, goneId);
+  assert.deepEqual(fresh.taxes, []);
+  assert.equal(plan.charges.find((c) => c.lago_id === keptId).properties.amount, '3');
+});

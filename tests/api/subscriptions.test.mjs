@@ -321,6 +321,14 @@ test('plan_overrides give a subscription its own plan; the plan itself is untouc
   assert.deepEqual(r.body.error_details, { plan_overrides: ['charge_id_is_mandatory'] });
   r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { charges: [{ id: 7, properties: { amount: '2' } }] } });
   assert.deepEqual(r.body.error_details, { plan_overrides: ['charge_not_found'] });
+  // what names the charge stays the stored charge's: a lago_id sent beside the id (null crashed
+  // tallyd too; another re-made the charge under a new id, its debits given back: a round-2 audit)
+  for (const lago_id of [null, 'zzz', 7]) {
+    r = await subscribe('bigco', 'custom_base', 'bigco_sub', { plan_overrides: { amount_cents: 3000, charges: [{ id: charge, lago_id, properties: { amount: '0.004' } }] } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.subscription.plan.charges[0].lago_id, charge);
+    assert.deepEqual(r.body.subscription.plan.charges[0].properties, { amount: '0.004' });
+  }
   assert.equal((await call('GET', '/api/v1/subscriptions/bigco_sub')).body.subscription.plan.amount_cents, 3000);
 });
 

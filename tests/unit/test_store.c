@@ -1151,7 +1151,8 @@ static void event_pages_are_the_filter_of_every_event(void **state)
 /*
  * A tax's usage, asked for several codes at once (a page of taxes): each code gets its own
  * counts, a code asked twice gets them twice, an unknown one zeros; a body naming a code
- * twice counts once; deleted items and another organization's are left out.
+ * twice counts once; deleted items, another organization's, and a charge whose metric was
+ * deleted (the deletion took it) are left out.
  */
 static void tax_usage_counts_many_codes_at_once(void **state)
 {
@@ -1165,14 +1166,19 @@ static void tax_usage_counts_many_codes_at_once(void **state)
              "INSERT INTO catalog_items(org_id, kind, code, lago_id, body, created_at, updated_at,"
              " deleted_at) VALUES"
              " (%lld, 3, 'p1', 'l1', '{\"tax_codes\":[\"a\",\"a\",\"b\"],\"charges\":"
-             "[{\"tax_codes\":[\"a\",\"a\"]},{\"tax_codes\":[\"b\"]},{}],"
+             "[{\"billable_metric_id\":\"m1\",\"tax_codes\":[\"a\",\"a\"]},"
+             "{\"billable_metric_id\":\"m1\",\"tax_codes\":[\"b\"]},{}],"
              "\"minimum_commitment\":{\"tax_codes\":[\"b\",\"b\"]}}', 0, 0, NULL),"
              " (%lld, 3, 'p2', 'l2', '{\"tax_codes\":[\"b\"],\"charges\":"
-             "[{\"tax_codes\":[\"a\",\"b\"]}]}', 0, 0, NULL),"
+             "[{\"billable_metric_id\":\"m1\",\"tax_codes\":[\"a\",\"b\"]},"
+             "{\"billable_metric_id\":\"m2\",\"tax_codes\":[\"a\"]}]}', 0, 0, NULL),"
+             " (%lld, 2, 'live', 'm1', '{}', 0, 0, NULL),"
+             " (%lld, 2, 'dead', 'm2', '{}', 0, 0, 5),"
              " (%lld, 3, 'gone', 'l3', '{\"tax_codes\":[\"a\"]}', 0, 0, 5),"
              " (%lld, 4, 'ad', 'l4', '{\"tax_codes\":[\"a\",\"a\"]}', 0, 0, NULL),"
              " (%lld, 3, 'other', 'l5', '{\"tax_codes\":[\"a\"]}', 0, 0, NULL);",
-             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org + 1);
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
+             (long long)org, (long long)org + 1);
     raw_exec(dir, sql);
     char err[STORE_ERR_MAX];
     assert_non_null(st = store_open(dir, err));
