@@ -5,6 +5,8 @@
  *   tally [--data-dir DIR] org create NAME [--test-clock 2026-01-01T00:00:00Z]
  *   tally [--data-dir DIR] org list
  *   tally [--data-dir DIR] org rotate-key ID
+ *   tally [--data-dir DIR] org reminder-days ID D,...
+ *   tally [--data-dir DIR] restore BACKUP
  *
  * A new API key is printed once, as the last line; Tally keeps only its SHA-256, so a lost
  * (or leaked) key is replaced, never recovered.
@@ -19,6 +21,7 @@
 #include "core/event.h"
 #include "core/timestamp.h"
 #include "core/wallet.h"
+#include "engine/snapshot.h"
 #include "store/store.h"
 #include "sys/digest.h"
 #include "sys/entropy.h"
@@ -43,6 +46,8 @@ static const char usage[] =
     "  org rotate-key ID                  give organization ID a new API key (the old one\n"
     "                                     stops working) and print it\n"
     "  org reminder-days ID D,...         change an organization's expiry reminders\n"
+    "  restore BACKUP                     put the backup BACKUP (a copy of tally.db) in place\n"
+    "                                     of the store, with nothing of the replaced one left\n"
     "\n"
     "options (--name value or --name=value):\n"
     "  --data-dir DIR   the data directory of the tallyd to administer (default ./data);\n"
@@ -83,6 +88,18 @@ static const char org_create_usage[] =
     "  --reminder-days D,...  days before a grant of credits expires that a\n"
     "                   credits.expiring_soon webhook event is recorded (default 30,7; up to 4\n"
     "                   values in 1..365)\n";
+
+static const char restore_usage[] =
+    "usage: tally [--data-dir DIR] restore BACKUP\n"
+    "\n"
+    "Puts a copy of BACKUP in place of DIR/tally.db. BACKUP is a tally.db copied while tallyd\n"
+    "was stopped, or made while it ran with sqlite3 DIR/tally.db \".backup BACKUP\". It is\n"
+    "checked first (a Tally store of a schema this release knows; PRAGMA quick_check ok), and\n"
+    "DIR is left as it was if it is refused. Then the files of the store it replaces are\n"
+    "removed: tally.db-wal and tally.db-shm (the log of a tallyd that crashed or was killed,\n"
+    "which SQLite would replay onto the restored file, damaging it) and events.snapshot.\n"
+    "Everything stored since the backup is gone. tallyd must be stopped; its next start\n"
+    "upgrades a backup of an older schema. DIR is made (0700) if it does not exist.\n";
 
 static bool is_help(const char *a)
 {
@@ -457,6 +474,50 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
     return rc;
 }
 
+/*
+ * Restoring by hand was copying tally.db back, which left a crashed run's tally.db-wal beside
+ * it: SQLite replayed that log onto the older file, and tallyd served the damaged store (an
+ * audit). store_restore checks the backup and removes what belonged to the replaced store.
+ */
+static int restore(const char *data_dir, int argc, char **argv)
+{
+    if (argc >= 1 && is_help(argv[0])) {
+        fputs(restore_usage, stdout);
+        return 0;
+    }
+    if (argc != 1 || argv[0][0] == '-' || !argv[0][0]) {
+        fprintf(stderr, "tally: restore wants one BACKUP file%s\n%s",
+                argc >= 1 && strcmp(argv[0], "--data-dir") == 0
+                    ? " (--data-dir goes before the command)"
+                    : "",
+                restore_usage);
+        return 2;
+    }
+    const char *backup = argv[0];
+    char err[STORE_ERR_MAX];
+    int lock_fd = store_lock(data_dir, err);
+    if (lock_fd < 0) {
+        fprintf(stderr, "tally: %s\n", err);
+        return 1;
+    }
+    static const char *const also_remove[] = {SNAPSHOT_FILE, NULL};
+    struct store_restore_result done;
+    bool ok = store_restore(data_dir, backup, also_remove, &done, err);
+    store_unlock(lock_fd);
+    if (!ok) {
+        fprintf(stderr, "tally: %s\n", err);
+        return 1;
+    }
+    for (size_t i = 0; i < done.removed_count; i++)
+        printf("removed %s/%s (the replaced store's)\n", data_dir, done.removed[i]);
+    printf("restored %s as %s/%s (schema version %d)\n", backup, data_dir, STORE_DB_FILE,
+           done.schema_version);
+    if (done.schema_version < store_latest_schema_version())
+        printf("tallyd's next start upgrades it to schema version %d, for good\n",
+               store_latest_schema_version());
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
     const char *data_dir = "./data";
@@ -497,6 +558,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, "tally: unknown org command\n%s", org_usage);
         return 2;
     }
+    if (strcmp(argv[i], "restore") == 0)
+        return restore(data_dir, argc - i - 1, argv + i + 1);
     fprintf(stderr, "tally: unknown command '%s'\n%s", argv[i], usage);
     return 2;
 }

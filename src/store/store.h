@@ -97,6 +97,29 @@ int store_latest_schema_version(void);
  */
 bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX]);
 
+/*
+ * Restores a backup: puts a copy of the SQLite database file `backup` in DATA_DIR as its
+ * tally.db, for a caller that holds store_lock. The copy is made first (DATA_DIR/tally.db.
+ * restoring, synced) and checked: a Tally store (schema version 1 to this build's) whose
+ * PRAGMA quick_check is ok. Only then are the files of the store it replaces removed:
+ * tally.db-wal, tally.db-shm, tally.db-journal and each of `also_remove` (names in DATA_DIR,
+ * NULL-terminated, or NULL), the directory synced, and the copy renamed over tally.db and
+ * the directory synced again. A crashed tallyd's log left beside the restored file would be
+ * replayed onto it at the next open and damage it (an audit's restore over a SIGKILLed
+ * directory: a store tallyd served with 500s). Refused, leaving DATA_DIR as it was: a file
+ * that is not such a database, DATA_DIR's own tally.db, and a backup with a non-empty -wal
+ * beside it (changes the file alone lacks). False with a message; on success *result says
+ * the backup's schema version and which files were removed (static names, or also_remove's).
+ */
+#define STORE_RESTORE_REMOVED_MAX 8
+struct store_restore_result {
+    int schema_version;
+    const char *removed[STORE_RESTORE_REMOVED_MAX];
+    size_t removed_count;
+};
+bool store_restore(const char *data_dir, const char *backup, const char *const *also_remove,
+                   struct store_restore_result *result, char err[STORE_ERR_MAX]);
+
 /* Read-only connection on an opened data directory. Owned by the caller (store_reader_close). */
 struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_reader_close(struct store_reader *r);
