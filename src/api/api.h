@@ -79,6 +79,13 @@ struct api {
     /* Requests read whole and being answered (a body still arriving is not: the drain does
      * not wait for a client that stalls mid-body, which no change can come of). */
     _Atomic int64_t answering;
+    /* A read the store failed (api_error_store_read): the lasting failure a read met (a
+     * damaged file: SQLITE_CORRUPT, SQLITE_NOTADB), which /health reports until a restart,
+     * and the last line said of one, so that a client polling a broken read does not print a
+     * line per request. */
+    _Atomic int read_failing;
+    _Atomic int read_failure_said_code;
+    _Atomic int64_t read_failure_said_usec;
     _Atomic bool draining; /* shutting down: no new changes */
     _Atomic bool stopping; /* drained: no command at all, the daemon is about to stop */
 };

@@ -192,8 +192,7 @@ void applied_coupons_create(struct request *req)
     }
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        s == STORE_NOT_FOUND ? api_error_not_found(req, missing)
-                             : api_error(req, 500, "store_failed", NULL);
+        s == STORE_NOT_FOUND ? api_error_not_found(req, missing) : api_error_store_read(req);
         goto done;
     }
     if (!coupon_terms(req, &coupon, c, reusable)) {
@@ -248,7 +247,7 @@ static void list(struct request *req, const char *external_customer_id, bool nam
                                       &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_ERROR) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     if (s == STORE_NOT_FOUND && named) {

@@ -162,7 +162,7 @@ static bool find(struct request *req, struct store_authorization *a)
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "authorization_not_found");
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     return s == STORE_OK;
 }
 

@@ -212,7 +212,7 @@ static bool count_change(struct request *req, const char *code, const char *body
         api_reader_release(req->api, reader);
     req->counted = ok ? counted : NULL;
     if (!req->counted)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     return req->counted != NULL;
 }
 
@@ -296,7 +296,7 @@ static enum store_status read_item(struct request *req, const char *code, struct
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, catalog_kind_not_found_code(req->resource->kind));
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     return s;
 }
 
@@ -343,7 +343,7 @@ void catalog_get(struct request *req)
     const char *code = item.code, *body = item.body;
     if (res->count && !count_members(res, store_reader_conn(r), req->org_id, &code, &body, 1,
                                      &req->arena, &counted))
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     else
         render_item(api_respond(req, 200), res, &item, store_reader_conn(r), &req->arena, now,
                     counted);
@@ -365,7 +365,7 @@ void catalog_list(struct request *req)
         &count, &total, &req->arena);
     if (s != STORE_OK) {
         api_reader_release(req->api, r);
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     const char **counted = NULL;
@@ -382,7 +382,7 @@ void catalog_list(struct request *req)
             !count_members(res, store_reader_conn(r), req->org_id, codes, bodies, count,
                            &req->arena, counted)) {
             api_reader_release(req->api, r);
-            api_error(req, 500, "store_failed", NULL);
+            api_error_store_read(req);
             return;
         }
     }

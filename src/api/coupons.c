@@ -247,7 +247,7 @@ static bool prune_coupon_update(struct request *req, const struct catalog_item *
         store_coupon_in_use(store_reader_conn(r), req->org_id, existing->lago_id, pruned);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return false;
     }
     if (!*pruned)

@@ -571,7 +571,7 @@ void customers_get(struct request *req)
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "customer_not_found");
     else if (s != STORE_OK || !taxes)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     else
         render_one(api_respond(req, 200), &c, taxes);
 }
@@ -661,7 +661,7 @@ void customers_list(struct request *req)
             taxes = NULL;
     api_reader_release(req->api, r);
     if (s != STORE_OK || !taxes) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     struct jsonw w;

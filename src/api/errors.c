@@ -3,7 +3,12 @@
 
 #include <stdio.h>
 
+#include "api/api.h"
+#include "store/store.h"
+#include "sys/wallclock.h"
 #include "util/jsonw.h"
+
+#define READ_FAILURE_REPEAT_USEC (60 * 1000000LL) /* one code said again at most this often */
 
 static const char *reason(int status)
 {
@@ -143,6 +148,35 @@ void api_error(struct request *req, int status, const char *code, const char *me
 {
     req->status = status;
     api_error_render(&req->response, status, NULL, code, message);
+}
+
+void api_error_store_read(struct request *req)
+{
+    struct api *api = req->api;
+    int code = store_take_thread_error();
+    char message[256];
+    if (code)
+        snprintf(message, sizeof message, "the store could not be read: %s (%s)",
+                 store_error_name(code), store_error_text(code));
+    else /* no SQLite failure: memory ran out around the query */
+        snprintf(message, sizeof message, "the store could not be read (out of memory?)");
+    api_error(req, 500, "store_failed", message);
+    if (store_error_lasting(code))
+        atomic_store(&api->read_failing, code);
+    /* one thread says it: the one that moves the time on */
+    int64_t now = wallclock_monotonic_usec();
+    int64_t said = atomic_load(&api->read_failure_said_usec);
+    if ((said != 0 && code == atomic_load(&api->read_failure_said_code) &&
+         now - said < READ_FAILURE_REPEAT_USEC) ||
+        !atomic_compare_exchange_strong(&api->read_failure_said_usec, &said, now))
+        return;
+    atomic_store(&api->read_failure_said_code, code);
+    if (code)
+        fprintf(stderr, "tallyd: a read failed in the store: %s (%s): %s\n", store_error_name(code),
+                store_error_text(code), store_error_advice(code));
+    else
+        fprintf(stderr, "tallyd: a read failed in the store with no SQLite error (out of "
+                        "memory?)\n");
 }
 
 bool api_error_render_command(struct command *cmd, const char *not_found_code)

@@ -45,6 +45,15 @@ void api_error_validation_item(struct request *req, const char *field, size_t in
 /* Any other status: reason phrase from the status, Tally's code and message. */
 void api_error(struct request *req, int status, const char *code, const char *message);
 
+/*
+ * 500 store_failed for a read the store failed on this HTTP thread: the message names
+ * SQLite's code (store_take_thread_error; api_reader_acquire cleared it), and so does a line
+ * on stderr, with what to do (at most once a minute for one code); a damaged file also turns
+ * /health to 503. An audit found such answers without the message API.md promises, nothing
+ * on stderr and /health "ok", on a store a restore had damaged.
+ */
+void api_error_store_read(struct request *req);
+
 /* Renders into a buffer (for answers rendered on the writer thread). */
 void api_error_render(struct buf *out, int status, const char *error, const char *code,
                       const char *message);

@@ -331,7 +331,7 @@ static bool from_started_at(struct request *req, struct store_conn *conn, tally_
     int64_t total;
     if (store_subscription_find(conn, req->org_id, &by_id, now, 0, 1, &rows, &count, &total,
                                 &req->arena) != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return false;
     }
     *found = count == 1;
@@ -418,7 +418,7 @@ void events_list(struct request *req)
         store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING, key, sizeof key);
     api_reader_release(req->api, r);
     if (s != STORE_OK || (k != STORE_OK && count > 0)) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     struct jsonw w;

@@ -320,7 +320,7 @@ void invoices_get(struct request *req)
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "invoice_not_found");
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
 }
 
 /*
@@ -444,7 +444,7 @@ void invoices_list(struct request *req)
             views = NULL;
     api_reader_release(req->api, r);
     if (s != STORE_OK || !views) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     struct jsonw w;

@@ -136,8 +136,7 @@ void ledger_entries_list(struct request *req)
                               &total, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        s == STORE_NOT_FOUND ? api_error_not_found(req, missing)
-                             : api_error(req, 500, "store_failed", NULL);
+        s == STORE_NOT_FOUND ? api_error_not_found(req, missing) : api_error_store_read(req);
         return;
     }
     struct jsonw w;

@@ -11,10 +11,12 @@
 void ops_health(struct request *req)
 {
     /* a probe must see what refuses changes: a sync the disk refused (a restart heals), or a
-     * store that fails them (a full disk, a damaged file: the engine's watch_store) */
+     * store that fails them (a full disk, a damaged file: the engine's watch_store); and a
+     * damaged file that only reads have met (api_error_store_read) */
     bool sync_failed = engine_failed(req->api->engine);
     int store_code = engine_store_failing(req->api->engine);
-    bool failed = sync_failed || store_code != 0;
+    int read_code = atomic_load(&req->api->read_failing);
+    bool failed = sync_failed || store_code != 0 || read_code != 0;
     char reason[512];
     if (sync_failed)
         snprintf(reason, sizeof reason,
@@ -23,6 +25,10 @@ void ops_health(struct request *req)
         snprintf(reason, sizeof reason, "the store fails changes: %s (%s): %s",
                  store_error_name(store_code), store_error_text(store_code),
                  store_error_advice(store_code));
+    else if (read_code)
+        snprintf(reason, sizeof reason, "the store fails reads: %s (%s): %s",
+                 store_error_name(read_code), store_error_text(read_code),
+                 store_error_advice(read_code));
     struct jsonw w;
     jsonw_init(&w, api_respond(req, failed ? 503 : 200));
     jsonw_object_begin(&w);

@@ -417,7 +417,7 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
                                                         existing->lago_id, now, &live);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return false;
     }
     if (live == 0)
@@ -443,7 +443,7 @@ static bool prune_plan_update(struct request *req, const struct catalog_item *ex
         store_plan_attached(store_reader_conn(r), req->org_id, existing->lago_id, pruned);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return false;
     }
     if (*pruned)

@@ -104,6 +104,7 @@ struct store_reader *api_reader_acquire(struct api *api)
         pthread_cond_wait(&p->available, &p->lock);
     struct store_reader *r = p->free_list[--p->free_count];
     pthread_mutex_unlock(&p->lock);
+    store_take_thread_error(); /* a failure of these queries is then theirs to name */
     return r;
 }
 
@@ -486,7 +487,7 @@ bool api_org_now(struct request *req, tally_time *now)
     enum store_status s = store_org_get(store_reader_conn(r), req->org_id, &org, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return false;
     }
     *now = org.has_test_clock ? org.test_clock_now : wallclock_now();

@@ -397,7 +397,7 @@ static bool read_context(struct request *req, struct subscription_request *rq,
     ok = true;
     goto done;
 fail:
-    api_error(req, 500, "store_failed", NULL);
+    api_error_store_read(req);
 done:
     if (r)
         api_reader_release(req->api, r);
@@ -516,7 +516,7 @@ void subscriptions_get(struct request *req)
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "subscription_not_found");
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
 }
 
 /* Lago's `overridden` (and `overriden`, the spelling it still reads): subscriptions on a plan
@@ -561,7 +561,7 @@ void subscriptions_list(struct request *req)
             now, (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     if (s == STORE_ERROR) {
         api_reader_release(req->api, r);
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     struct jsonw w;

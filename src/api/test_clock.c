@@ -38,7 +38,7 @@ void test_clock_get(struct request *req)
     enum store_status s = store_org_get(store_reader_conn(r), req->org_id, &org, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     render_clock(api_respond(req, 200), org.has_test_clock ? org.test_clock_now : wallclock_now(),

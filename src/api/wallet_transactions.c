@@ -210,7 +210,7 @@ void wallet_transactions_create(struct request *req)
     api_reader_release(req->api, r);
     if (s != STORE_OK) { /* Lago's WalletTransactions::ValidateService: a field of the body */
         s == STORE_NOT_FOUND ? api_error_validation(req, "wallet_id", "wallet_not_found")
-                             : api_error(req, 500, "store_failed", NULL);
+                             : api_error_store_read(req);
         goto done;
     }
     cmd->as.wallet_top_up.wallet_lago_id = wallet_id;
@@ -277,7 +277,7 @@ static bool find_transaction(struct request *req, struct store_wallet_transactio
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, "wallet_transaction_not_found");
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     return s == STORE_OK;
 }
 
@@ -345,7 +345,7 @@ void wallet_transactions_list_for_wallet(struct request *req)
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
         s == STORE_NOT_FOUND ? api_error_not_found(req, "wallet_not_found")
-                             : api_error(req, 500, "store_failed", NULL);
+                             : api_error_store_read(req);
         return;
     }
     struct jsonw w;
@@ -375,7 +375,7 @@ static void traces(struct request *req, bool of_inbound)
                                       per_page, &rows, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s != STORE_OK) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     const char *root =

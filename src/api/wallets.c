@@ -999,7 +999,7 @@ static void create(struct request *req, const char *external_customer_id)
     goto done;
 refused:
     if (store_failed)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     else if (err.code)
         api_error_validation_message(req, err.field, err.code, err.message);
     else
@@ -1052,7 +1052,7 @@ static enum store_status find_wallet(struct request *req, bool by_code, struct s
     if (s == STORE_NOT_FOUND)
         api_error_not_found(req, missing);
     else if (s != STORE_OK)
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
     return s;
 }
 
@@ -1100,7 +1100,7 @@ static void list(struct request *req, const char *external_customer_id)
                               (page - 1) * per_page, per_page, &rows, &count, &total, &req->arena);
     api_reader_release(req->api, r);
     if (s == STORE_ERROR) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     if (s == STORE_NOT_FOUND) {
@@ -1157,7 +1157,7 @@ static void update(struct request *req, bool by_code)
                 json_object_object_get_ex(obj, "paid_top_up_max_amount_cents", NULL),
             &err)) {
         if (store_failed)
-            api_error(req, 500, "store_failed", NULL);
+            api_error_store_read(req);
         else
             api_error_validation_message(req, err.field ? err.field : "wallet",
                                          err.code ? err.code : "invalid", err.message);

@@ -30,7 +30,7 @@ void webhook_events_list(struct request *req)
                                                   &req->arena) == STORE_OK;
     api_reader_release(req->api, r);
     if (s != STORE_OK || !found) {
-        api_error(req, 500, "store_failed", NULL);
+        api_error_store_read(req);
         return;
     }
     struct jsonw w;

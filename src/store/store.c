@@ -1564,11 +1564,20 @@ struct store_conn *store_reader_conn(struct store_reader *r)
  */
 static _Atomic int disk_error;
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+/* The last failure of any kind on this thread's connections (SQLite calls the log callback
+ * on the thread that met it), for a reader's 500 to name: store_take_thread_error. */
+static _Thread_local int thread_error;
 
 static void log_error(void *ctx, int code, const char *message)
 {
     (void)ctx;
     (void)message;
+    switch (code & 0xff) {
+    case SQLITE_NOTICE:
+    case SQLITE_WARNING:
+    case SQLITE_SCHEMA: break; /* not failures (a statement re-prepared is retried) */
+    default: thread_error = code & 0xff; break;
+    }
     switch (code & 0xff) {
     case SQLITE_FULL:
     case SQLITE_IOERR:
@@ -1593,9 +1602,18 @@ int store_take_disk_error(void)
     return atomic_exchange(&disk_error, 0);
 }
 
+int store_take_thread_error(void)
+{
+    int code = thread_error;
+    thread_error = 0;
+    return code;
+}
+
 const char *store_error_name(int code)
 {
     switch (code) {
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
     case SQLITE_FULL: return "SQLITE_FULL";
     case SQLITE_IOERR: return "SQLITE_IOERR";
     case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
@@ -1634,6 +1652,12 @@ const char *store_error_advice(int code)
         return "the database files cannot be written (owner, mode, a read-only mount): fix "
                "that; writes resume by themselves";
     case SQLITE_NOMEM: return "the process ran out of memory";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return "another process held the database longer than the 5 s wait (a sqlite3 shell "
+               "in a transaction?): end that";
+    case SQLITE_ERROR:
+        return "a query failed on a database Tally can read: report it with this line";
     default: return "the disk failed a read or a write: check the kernel log (dmesg) and the disk";
     }
 }

@@ -135,6 +135,12 @@ const char *store_errmsg(struct store_conn *c);
  * the call clears it. Watched from the first store_open. Any thread.
  */
 int store_take_disk_error(void);
+/*
+ * The primary code of the last failure SQLite met on this thread's connections since the last
+ * call (any kind: SQLITE_CORRUPT, SQLITE_BUSY, ...), or 0; the call clears it. What a reader
+ * that failed says, after clearing it before its queries. Watched from the first store_open.
+ */
+int store_take_thread_error(void);
 /* Such a code's name ("SQLITE_FULL"), SQLite's text for it ("database or disk is full"), and
  * what an operator does about it; static strings. Whether it lasts until someone mends the
  * file (a damaged database), rather than until the disk recovers. Any thread. */

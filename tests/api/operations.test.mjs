@@ -78,6 +78,44 @@ test('a damaged database page is said once on stderr with SQLITE_CORRUPT, and /h
   } finally { await t.cleanup(); }
 });
 
+// A read the store failed (a damaged page, as a restore over a crashed directory left: audit
+// 9) answered 500 store_failed without the message API.md promises, said nothing on stderr,
+// and /health stayed "ok". Now the answer and one line on stderr name SQLite's code, and
+// /health answers 503 for a damaged file until a restart.
+test('a read that meets a damaged page answers 500 naming SQLITE_CORRUPT, says so once on stderr, and /health answers 503', async () => {
+  const t = await startWithOrg();
+  try {
+    await t.call('POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'EUR' } });
+    await t.restart({
+      between: (dir) => {
+        const db = join(dir, 'tally.db');
+        const q = spawnSync('sqlite3', [db, "SELECT rootpage FROM sqlite_master WHERE name = 'customers'; PRAGMA page_size;"], { encoding: 'utf8' });
+        assert.equal(q.status, 0, q.stderr);
+        const [page, size] = q.stdout.trim().split('\n').map(Number);
+        const fd = openSync(db, 'r+');
+        writeSync(fd, Buffer.alloc(size, 0xde), 0, size, (page - 1) * size);
+        closeSync(fd);
+      },
+    });
+    assert.equal((await fetch(`${t.url}/health`)).status, 200);
+    for (let i = 0; i < 3; i++) {
+      const r = await t.api('/api/v1/customers');
+      const body = await r.json();
+      assert.equal(r.status, 500, JSON.stringify(body));
+      assert.equal(body.code, 'store_failed');
+      assert.equal(body.message, 'the store could not be read: SQLITE_CORRUPT (database disk image is malformed)');
+    }
+    const lines = t.server.stderr().split('\n').filter((l) => /a read failed in the store/.test(l));
+    assert.equal(lines.length, 1, t.server.stderr());
+    assert.match(lines[0], /SQLITE_CORRUPT \(database disk image is malformed\).*integrity_check/);
+    const health = await fetch(`${t.url}/health`);
+    assert.equal(health.status, 503);
+    const h = await health.json();
+    assert.equal(h.status, 'failing');
+    assert.match(h.reason, /the store fails reads: SQLITE_CORRUPT/);
+  } finally { await t.cleanup(); }
+});
+
 // `tally org list`, a read, upgraded an older store for good (the release it came from then
 // refused it). A read now refuses an older schema and says what upgrades it.
 test('tally org list refuses a store of an older schema, and leaves it as it was', () => {
