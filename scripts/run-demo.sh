@@ -5,7 +5,8 @@
 set -euo pipefail
 tallyd=$1 tally=$2 data_dir=$3 listen=$4
 
-mkdir -p "$data_dir"
+# 0700, as tallyd makes one (docs/ARCHITECTURE.md): its files are the owner's alone
+(umask 077; mkdir -p "$data_dir")
 key_file="$data_dir/demo-api-key"
 # a key kept from a store since removed would be printed and refused: made again with it
 if [ ! -s "$key_file" ] || [ ! -e "$data_dir/tally.db" ]; then

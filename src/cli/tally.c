@@ -42,7 +42,7 @@ static const char usage[] =
     "commands:\n"
     "  org create NAME [--test-clock T] [--reminder-days 30,7]\n"
     "                                     create an organization and print its API key\n"
-    "  org list                           the organizations: ID, name, test clock\n"
+    "  org list                           the organizations: ID, name, created at, test clock\n"
     "  org rotate-key ID                  give organization ID a new API key (the old one\n"
     "                                     stops working) and print it\n"
     "  org reminder-days ID D,...         change an organization's expiry reminders\n"
@@ -555,7 +555,13 @@ static int run(int argc, char **argv)
             return org_rotate_key(data_dir, argc - i - 2, argv + i + 2);
         if (i + 1 < argc && strcmp(argv[i + 1], "reminder-days") == 0)
             return org_reminder_days(data_dir, argc - i - 2, argv + i + 2);
-        fprintf(stderr, "tally: unknown org command\n%s", org_usage);
+        if (i + 1 < argc)
+            fprintf(stderr, "tally: unknown org command '%s'\n%s", argv[i + 1], org_usage);
+        else
+            fprintf(stderr,
+                    "tally: org wants a command: create, list, rotate-key or "
+                    "reminder-days\n%s",
+                    org_usage);
         return 2;
     }
     if (strcmp(argv[i], "restore") == 0)

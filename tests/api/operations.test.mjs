@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createOrg, newDataDir, startTallyd, startWithOrg, tally, tallydBin } from '../lib/tallyd.mjs';
+import { createOrg, newDataDir, startTallyd, startWithOrg, tally, tallyBin, tallydBin } from '../lib/tallyd.mjs';
 
 // The lock was an flock on DATA/tally.lock, a file that outlives every stop and holds the
 // last pid, so it looks stale: removing it let a second tallyd open the same store and both
@@ -196,4 +196,24 @@ test('tallyd says when it made a new, empty store, and only then', async () => {
     assert.doesNotMatch(t.stderr(), /held no store|upgraded the store/);
     await t.stop();
   } finally { rmSync(made, { recursive: true, force: true }); }
+});
+
+// Small operator trips (audit 9): `make run` made its data directory 0755 with `mkdir -p`
+// (tallyd makes one 0700, as ARCHITECTURE.md says); `tally --help` said `org list` shows "ID,
+// name, test clock" (it shows the creation too); `tally org delete` said "unknown org
+// command" without naming it.
+test('make run makes its data directory 0700; tally --help and an unknown org command say what they mean', () => {
+  const dir = join(newDataDir(), 'demo');
+  // tallyd replaced by /bin/true: the script's own steps, then it exits
+  const demo = spawnSync(new URL('../../scripts/run-demo.sh', import.meta.url).pathname, ['/bin/true', tallyBin, dir, '127.0.0.1:0'], { encoding: 'utf8' });
+  assert.equal(demo.status, 0, demo.stderr);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  const help = tally(['--help']);
+  assert.match(help.stdout, /org list +the organizations: ID, name, created at, test clock/);
+  const unknown = tally(['org', 'delete', '1']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^tally: unknown org command 'delete'\n/);
+  const none = tally(['org']);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /^tally: org wants a command: create, list, rotate-key or reminder-days\n/);
 });
