@@ -17,6 +17,7 @@
 
 struct conn_slot {
     struct conn_slot *prev, *next; /* under the watch's lock */
+    struct conn_watch *watch;
     int fd;
     _Atomic uint64_t activity; /* callbacks so far */
     _Atomic bool busy;
@@ -133,6 +134,7 @@ struct conn_slot *conn_watch_add(struct conn_watch *w, int fd)
     if (!s)
         return NULL;
     s->fd = fd;
+    s->watch = w;
     pthread_mutex_lock(&w->lock);
     s->next = w->head;
     if (w->head)
@@ -165,6 +167,15 @@ void conn_watch_touch(struct conn_slot *s)
 
 void conn_watch_busy(struct conn_slot *s, bool busy)
 {
-    if (s)
-        atomic_store(&s->busy, busy);
+    if (!s)
+        return;
+    if (!busy) { /* late, it only delays a shut */
+        atomic_store(&s->busy, false);
+        return;
+    }
+    /* under the lock: a look that found it idle has shut it already, or sees it busy; set
+     * between a look's check and its shutdown, an applied command would go unanswered */
+    pthread_mutex_lock(&s->watch->lock);
+    atomic_store(&s->busy, true);
+    pthread_mutex_unlock(&s->watch->lock);
 }

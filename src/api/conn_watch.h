@@ -46,7 +46,8 @@ struct conn_slot *conn_watch_add(struct conn_watch *w, int fd);
 void conn_watch_remove(struct conn_watch *w, struct conn_slot *s);
 /* libmicrohttpd called back for the connection: it is making progress. `s` may be NULL. */
 void conn_watch_touch(struct conn_slot *s);
-/* Whether an answer is queued or awaited on the connection (never shut while so). */
+/* Whether a whole request is being handled, or its answer awaited or queued, on the connection
+ * (never shut while so). Marked busy under the watch's lock, so no look shuts it after. */
 void conn_watch_busy(struct conn_slot *s, bool busy);
 
 #endif

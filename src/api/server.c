@@ -1269,6 +1269,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (!req->answering) { /* read whole: from here the drain waits for its answer */
             req->answering = true;
             atomic_fetch_add_explicit(&api->answering, 1, memory_order_relaxed);
+            /* and the watch leaves it be: handling a big batch takes longer than two looks,
+             * and a client that half-closed after its request lost the answer (an audit) */
+            conn_watch_busy(req->slot, true);
         }
         if (buf_failed(&req->body))
             api_error(req, 500, "out_of_memory", "the request could not be buffered");

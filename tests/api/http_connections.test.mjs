@@ -62,7 +62,7 @@ function halfClosed(bytes) {
     s.on('data', (d) => { data += d; });
     s.on('error', () => {});
     s.on('close', () => resolve(data));
-    setTimeout(() => s.destroy(), 10000);
+    setTimeout(() => s.destroy(), 10000).unref();
   });
 }
 
@@ -123,4 +123,31 @@ test('tallyd raises its open-files limit for 4096 connections, or says how many 
     assert.equal(await gauge(s.url), held);
     assert.equal(s.stderr().match(/open-files limit/g).length, 1);
   } finally { await s.stop(); }
+});
+
+// Found by a round-2 audit: the watch shut a half-closed client's connection while its whole
+// request was still being handled (a batch of 10,000 events takes longer to read and check
+// than two looks), so the client got no answer; it is busy from when its request is whole.
+test('a half-closed client is answered however long its whole request takes to handle', async () => {
+  const big = await startWithOrg([], ['--max-batch', '10000', '--max-body', '200000000']);
+  try {
+    const post = (path, body) => big.api(path, { method: 'POST', body });
+    await post('/api/v1/billable_metrics', { billable_metric: { code: 'big', name: 'Big', aggregation_type: 'sum_agg', field_name: 'v' } });
+    await post('/api/v1/plans', { plan: { code: 'big', name: 'Big', interval: 'monthly', amount_cents: 0, amount_currency: 'USD' } });
+    await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'big_c', plan_code: 'big', external_id: 'big_s', subscription_at: '2026-01-01T00:00:00Z' } });
+    const pad = 'x'.repeat(4000);
+    const body = JSON.stringify({ events: Array.from({ length: 10000 }, (_, j) => ({ transaction_id: `big_${j}`, external_subscription_id: 'big_s', code: 'big', properties: { v: 1, pad } })) });
+    const { port, hostname } = new URL(big.url);
+    const started = Date.now();
+    const data = await new Promise((resolve) => {
+      let got = '';
+      const s = net.connect(Number(port), hostname, () => s.end(`POST /api/v1/events/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${big.key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+      s.on('data', (d) => { got += d; });
+      s.on('error', () => {});
+      s.on('close', () => resolve(got));
+      setTimeout(() => s.destroy(), 60000).unref(); // a pending timer would keep the file's process 60 s
+    });
+    assert.ok(data.startsWith('HTTP/1.1 200 OK\r\n'), `no answer after ${Date.now() - started} ms: ${data.slice(0, 80)}`);
+    assert.equal((await big.api('/api/v1/events/big_9999')).status, 200);
+  } finally { await big.cleanup(); }
 });
