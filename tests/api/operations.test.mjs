@@ -42,6 +42,17 @@ test('SIGHUP stops tallyd cleanly, as SIGTERM does', async () => {
   rmSync(t.dataDir, { recursive: true, force: true });
 });
 
+// Overwrites the root page of the table or index `name` in the stopped data directory's database.
+function damageRootPage(dir, name) {
+  const db = join(dir, 'tally.db');
+  const q = spawnSync('sqlite3', [db, `SELECT rootpage FROM sqlite_master WHERE name = '${name}'; PRAGMA page_size;`], { encoding: 'utf8' });
+  assert.equal(q.status, 0, q.stderr);
+  const [page, size] = q.stdout.trim().split('\n').map(Number);
+  const fd = openSync(db, 'r+');
+  writeSync(fd, Buffer.alloc(size, 0xde), 0, size, (page - 1) * size);
+  closeSync(fd);
+}
+
 // A damaged database page (or a full disk) answered every write 500 "retry later" with
 // nothing on stderr and /health 200 "ok". Now one line names SQLite's code and what to do,
 // once however many requests fail, and /health answers 503 with the same reason.
@@ -50,15 +61,7 @@ test('a damaged database page is said once on stderr with SQLITE_CORRUPT, and /h
   try {
     await t.call('POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'EUR' } });
     await t.restart({
-      between: (dir) => {
-        const db = join(dir, 'tally.db');
-        const q = spawnSync('sqlite3', [db, "SELECT rootpage FROM sqlite_master WHERE name = 'wallet_transactions_by_wallet'; PRAGMA page_size;"], { encoding: 'utf8' });
-        assert.equal(q.status, 0, q.stderr);
-        const [page, size] = q.stdout.trim().split('\n').map(Number);
-        const fd = openSync(db, 'r+');
-        writeSync(fd, Buffer.alloc(size, 0xde), 0, size, (page - 1) * size);
-        closeSync(fd);
-      },
+      between: (dir) => damageRootPage(dir, 'wallet_transactions_by_wallet'),
     });
     const before = await fetch(`${t.url}/health`);
     assert.equal(before.status, 200);
@@ -87,15 +90,7 @@ test('a read that meets a damaged page answers 500 naming SQLITE_CORRUPT, says s
   try {
     await t.call('POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'EUR' } });
     await t.restart({
-      between: (dir) => {
-        const db = join(dir, 'tally.db');
-        const q = spawnSync('sqlite3', [db, "SELECT rootpage FROM sqlite_master WHERE name = 'customers'; PRAGMA page_size;"], { encoding: 'utf8' });
-        assert.equal(q.status, 0, q.stderr);
-        const [page, size] = q.stdout.trim().split('\n').map(Number);
-        const fd = openSync(db, 'r+');
-        writeSync(fd, Buffer.alloc(size, 0xde), 0, size, (page - 1) * size);
-        closeSync(fd);
-      },
+      between: (dir) => damageRootPage(dir, 'customers'),
     });
     assert.equal((await fetch(`${t.url}/health`)).status, 200);
     for (let i = 0; i < 3; i++) {
