@@ -5,6 +5,15 @@
 set -euo pipefail
 tallyd=$1 tally=$2 data_dir=$3 listen=$4
 
+# a port something already listens on: said before anything is made or printed (an audit saw
+# the banner, the key and a curl example, then tallyd's bind fail under them)
+host=${listen%:*} port=${listen##*:}
+host=${host#[} host=${host%]}
+if [ "$port" != 0 ] && (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "make run: something already listens on $listen; choose another address with LISTEN=127.0.0.1:PORT make run (and another store with DATA_DIR=...)" >&2
+  exit 1
+fi
+
 # 0700, as tallyd makes one (docs/ARCHITECTURE.md): its files are the owner's alone
 (umask 077; mkdir -p "$data_dir")
 key_file="$data_dir/demo-api-key"

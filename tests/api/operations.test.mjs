@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOrg, newDataDir, startTallyd, startWithOrg, tally, tallyBin, tallydBin } from '../lib/tallyd.mjs';
@@ -211,4 +212,20 @@ test('make run makes its data directory 0700; tally --help and an unknown org co
   const none = tally(['org']);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /^tally: org wants a command: create, list, rotate-key or reminder-days\n/);
+});
+
+// Audit 9: with its port taken, `make run` printed the URL, the key and a curl example, made the
+// store, and only then did tallyd's bind fail under them. It now says so first, naming LISTEN=.
+test('make run with its port taken says so before making or printing anything', async () => {
+  const holder = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => holder.once('listening', r));
+  const dir = join(newDataDir(), 'demo');
+  try {
+    const listen = `127.0.0.1:${holder.address().port}`;
+    const demo = spawnSync(new URL('../../scripts/run-demo.sh', import.meta.url).pathname, ['/bin/true', tallyBin, dir, listen], { encoding: 'utf8' });
+    assert.equal(demo.status, 1);
+    assert.equal(demo.stdout, '');
+    assert.match(demo.stderr, new RegExp(`something already listens on ${listen}; choose another address with LISTEN=`));
+    assert.throws(() => statSync(dir), /ENOENT/);
+  } finally { holder.close(); }
 });
