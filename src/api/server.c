@@ -1402,8 +1402,13 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         rtprio_restore(&saved);
     if (!api->daemon) {
         int bind_errno = errno; /* as MHD_start_daemon's bind left it */
-        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
-                 bind_errno ? strerror(bind_errno) : "the HTTP server did not start");
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s%s", cfg->host, cfg->port,
+                 bind_errno ? strerror(bind_errno) : "the HTTP server did not start",
+                 bind_errno == EADDRINUSE      ? " (another process holds that port: stop it, or "
+                                                 "give tallyd another with --listen HOST:PORT)"
+                 : bind_errno == EADDRNOTAVAIL ? " (no interface of this machine has that "
+                                                 "address: see --listen)"
+                                               : "");
         goto fail;
     }
     freeaddrinfo(addr);

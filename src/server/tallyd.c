@@ -267,6 +267,8 @@ static int serve(int argc, char **argv)
         store_close(st);
         goto fail;
     }
+    /* before the start's long read: its warning then comes before the "started" line */
+    unsigned connections_max = raise_files_limit(o.threads);
     int64_t start_usec = wallclock_monotonic_usec();
     struct engine_options engine_opts = {.snapshot_every = o.snapshot_every};
     engine = engine_start(st, tzdb, &engine_opts, err); /* takes the store */
@@ -283,7 +285,7 @@ static int serve(int argc, char **argv)
                              .event_batch_max = o.event_batch_max,
                              .log_requests = !o.quiet,
                              .realtime_http = o.realtime_http,
-                             .connections_max = raise_files_limit(o.threads)};
+                             .connections_max = connections_max};
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)
         goto fail;

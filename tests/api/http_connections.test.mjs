@@ -122,6 +122,8 @@ test('tallyd raises its open-files limit for 4096 connections, or says how many 
     assert.ok(held > 0 && held < 512, `${held}`);
     assert.equal(await gauge(s.url), held);
     assert.equal(s.stderr().match(/open-files limit/g).length, 1);
+    // said before the start's long read, not after its "started" line (an operator audit)
+    assert.ok(s.stderr().indexOf('open-files limit') < s.stderr().indexOf('tallyd: started in'), s.stderr());
   } finally { await s.stop(); }
 });
 

@@ -259,7 +259,14 @@ test('a listen address that cannot be bound says why', async () => {
     // 192.0.2.1 (TEST-NET-1) is not this machine's: the bind fails, and says so
     const r = spawnSync(tallydBin, ['--data-dir', dir, '--listen', '192.0.2.1:3000', '--quiet'], { encoding: 'utf8', timeout: 10000 });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:3000: Cannot assign requested address/);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:3000: Cannot assign requested address \(no interface of this machine has that address: see --listen\)/);
+    // a port another process holds names what to do about it
+    const holder = await startTallyd(newDataDir());
+    try {
+      const taken = spawnSync(tallydBin, ['--data-dir', dir, '--listen', new URL(holder.url).host, '--quiet'], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(taken.status, 1);
+      assert.match(taken.stderr, /cannot listen on 127\.0\.0\.1:\d+: Address already in use \(another process holds that port: stop it, or give tallyd another with --listen HOST:PORT\)/);
+    } finally { await holder.stop(); }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
