@@ -3,34 +3,65 @@
 
 #include <string.h>
 
-/*
- * The text with its fraction cut to EVENT_TIMESTAMP_FRACTION_DIGITS, and a last 1 standing for
- * the digits cut when any was not 0: the same floor at the microsecond, within what
- * money_parse reads. NULL (use the text as it is) when the fraction is short enough.
- */
-static const char *cut_fraction(const char *text, size_t *len, char buf[EVENT_TIMESTAMP_TEXT_MAX])
+static bool is_digit(char c)
 {
-    const char *dot = memchr(text, '.', *len);
-    if (!dot)
-        return NULL;
-    size_t from = (size_t)(dot - text) + 1, end = from;
-    while (end < *len && text[end] >= '0' && text[end] <= '9')
-        end++;
-    if (end - from <= EVENT_TIMESTAMP_FRACTION_DIGITS)
-        return NULL;
-    size_t keep = from + EVENT_TIMESTAMP_FRACTION_DIGITS, tail = *len - end;
-    if (keep + 1 + tail > EVENT_TIMESTAMP_TEXT_MAX)
-        return NULL; /* a long exponent too: money_parse refuses it as it is */
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Lago reads a timestamp string with Ruby's BigDecimal(), whose grammar is wider than a JSON
+ * number's: a '+' sign, leading zeros ("0_1" is 1), ".5", one '_' between digits (and one
+ * after the integer part's last digit when nothing follows it), 'd' or 'D' for the exponent.
+ * Rewrites the text as the JSON number money_parse reads, its fraction cut to
+ * EVENT_TIMESTAMP_FRACTION_DIGITS with a last 1 standing for the digits cut when any was not
+ * 0: the same floor at the microsecond. Returns the length written; 0 when BigDecimal refuses
+ * the text ("1.", "1__2", "1_.5") or it cannot be an instant in range (longer than `out`).
+ */
+static size_t ruby_decimal_as_json(const char *t, size_t len, char out[EVENT_TIMESTAMP_TEXT_MAX])
+{
+    enum { INTEGER, FRACTION, EXPONENT } part = INTEGER;
+    size_t n = 0, i = 0, fraction_digits = 0;
     bool cut_nonzero = false;
-    for (size_t i = keep; i < end; i++)
-        cut_nonzero = cut_nonzero || text[i] != '0';
-    memcpy(buf, text, keep);
-    size_t n = keep;
+    if (i < len && (t[i] == '+' || t[i] == '-') && t[i++] == '-')
+        out[n++] = '-';
+    size_t integer_from = n;
+    for (; i < len; i++) {
+        char c = t[i];
+        if (c == '_') {
+            bool between = i + 1 < len && is_digit(t[i + 1]);
+            bool last = i + 1 == len && part == INTEGER;
+            if (i == 0 || !is_digit(t[i - 1]) || !(between || last))
+                return 0;
+            continue;
+        }
+        if (is_digit(c)) {
+            size_t next = i + 1 < len && t[i + 1] == '_' ? i + 2 : i + 1;
+            if (part == INTEGER && n == integer_from && c == '0' && next < len && is_digit(t[next]))
+                continue; /* a leading zero */
+            if (part == FRACTION && ++fraction_digits > EVENT_TIMESTAMP_FRACTION_DIGITS) {
+                cut_nonzero = cut_nonzero || c != '0';
+                continue;
+            }
+        } else if (c == '.' && part == INTEGER) {
+            if (n == integer_from)
+                out[n++] = '0'; /* ".5" */
+            part = FRACTION;
+        } else if ((c == 'e' || c == 'E' || c == 'd' || c == 'D') && part != EXPONENT) {
+            if (cut_nonzero)
+                out[n++] = '1';
+            cut_nonzero = false;
+            part = EXPONENT;
+            c = 'e';
+        } else if (!((c == '+' || c == '-') && part == EXPONENT && out[n - 1] == 'e')) {
+            return 0;
+        }
+        if (n + 2 >= EVENT_TIMESTAMP_TEXT_MAX) /* room for this, a '0' or a cut's 1 */
+            return 0;
+        out[n++] = c;
+    }
     if (cut_nonzero)
-        buf[n++] = '1';
-    memcpy(buf + n, text + end, tail);
-    *len = n + tail;
-    return buf;
+        out[n++] = '1';
+    return n;
 }
 
 /* Ruby's ISSPACE, which BigDecimal() skips around a string's number: ASCII whitespace. */
@@ -48,10 +79,8 @@ bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
         text++, len--;
     while (len > 0 && is_ruby_space(text[len - 1]))
         len--;
-    const char *cut = cut_fraction(text, &len, buf);
-    if (cut)
-        text = cut;
-    if (money_parse(text, len, &seconds) != MONEY_OK ||
+    len = ruby_decimal_as_json(text, len, buf);
+    if (len == 0 || money_parse(buf, len, &seconds) != MONEY_OK ||
         money_mul_round(seconds, money_from_int(TIMESTAMP_USEC_PER_SEC), 0, MONEY_ROUND_FLOOR,
                         &usec) != MONEY_OK ||
         money_to_minor_units(usec, 0, MONEY_ROUND_FLOOR, &n) != MONEY_OK)

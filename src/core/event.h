@@ -76,8 +76,10 @@ money_t event_precise_amount(money_t sent);
  * ("1700000000", 1700000000.123), with any number of fraction digits. Read exactly from the
  * text and truncated to the microsecond (the floor). ASCII whitespace around it is skipped, as
  * Lago's BigDecimal(params[:timestamp].to_s) skips it around a string (Ruby's ISSPACE: space,
- * \t \n \v \f \r; a JSON number's text has none). False for anything else (whitespace alone
- * or inside included) or outside [TIMESTAMP_MIN, EVENT_TIMESTAMP_MAX].
+ * \t \n \v \f \r; a JSON number's text has none), and the rest of BigDecimal's grammar is
+ * read as it reads it ("+1700000000", "0_1700_000_000", ".17e10", "17d8"). False for what
+ * BigDecimal refuses (whitespace alone or inside included), NaN and Infinity, or outside
+ * [TIMESTAMP_MIN, EVENT_TIMESTAMP_MAX].
  */
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out);
 

@@ -167,6 +167,8 @@ bool event_json_timestamp(struct json_object *event, struct event *e, struct jso
             return json_in_refuse(err, "timestamp", "invalid_format");
         e->has_timestamp = true;
         return true;
+    case json_type_boolean: /* false is none, as Lago's `params[:timestamp] ? ... : now` */
+        return !json_object_get_boolean(v) || json_in_refuse(err, "timestamp", "invalid_format");
     default: return json_in_refuse(err, "timestamp", "invalid_format");
     }
 }

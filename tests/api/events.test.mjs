@@ -67,6 +67,34 @@ test('timestamps: integer, decimal and string Unix seconds, read exactly', async
   const batch = await post('/api/v1/events/batch', { events: padded.map(([timestamp]) => ev(`ts${i++}`, { timestamp })) });
   assert.equal(batch.status, 200, JSON.stringify(batch.body));
   assert.deepEqual(batch.body.events.map((e) => e.timestamp), padded.map(([, iso]) => iso));
+  // the rest of Ruby's BigDecimal grammar reads as Ruby reads it (each value checked with Ruby
+  // 3.1's BigDecimal); a black-box audit found "+1768003200" refused, which Lago takes
+  const ruby = [['+1769990400', '2026-02-02T00:00:00.000Z'], ['+1769990400.5', '2026-02-02T00:00:00.500Z'],
+    ['1_769_990_400', '2026-02-02T00:00:00.000Z'], ['1769990400_', '2026-02-02T00:00:00.000Z'],
+    ['.1769990400e10', '2026-02-02T00:00:00.000Z'], ['1.7699904d9', '2026-02-02T00:00:00.000Z'],
+    ['1.7699904D9', '2026-02-02T00:00:00.000Z'], ['01769990400', '2026-02-02T00:00:00.000Z'],
+    ['0_1769990400', '2026-02-02T00:00:00.000Z'], [' +.1769990400E+10 ', '2026-02-02T00:00:00.000Z'],
+    ['1769990400.2_5', '2026-02-02T00:00:00.250Z'], [`+1769990400.${'1'.repeat(40)}`, '2026-02-02T00:00:00.111Z']];
+  for (const [timestamp, iso] of ruby) {
+    const r = await post('/api/v1/events', { event: ev(`ts${i++}`, { timestamp }) });
+    assert.equal(r.status, 200, `${JSON.stringify(timestamp)}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.event.timestamp, iso, JSON.stringify(timestamp));
+  }
+  const rubyBatch = await post('/api/v1/events/batch', { events: ruby.map(([timestamp]) => ev(`ts${i++}`, { timestamp })) });
+  assert.equal(rubyBatch.status, 200, JSON.stringify(rubyBatch.body));
+  assert.deepEqual(rubyBatch.body.events.map((e) => e.timestamp), ruby.map(([, iso]) => iso));
+  for (const timestamp of ['1769990400.', '1769990400__0', '1769990400_.5', '1769990400._5', '1769990400.5_',
+    '1769990400e_0', '1769990400e0_', '+-1769990400', '1769990400d', 'NaN', 'Infinity', '_1769990400', '+_1769990400',
+    '.', '+', '-.e5',
+    `1769990400${'0'.repeat(60)}e-60`]) { // the last is Ruby's, but longer than Tally reads (64 bytes)
+    const r = await post('/api/v1/events', { event: ev(`bad_ruby_${timestamp}`, { timestamp }) });
+    assert.equal(r.status, 422, timestamp);
+    assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] }, timestamp);
+  }
+  // false is no timestamp, as Lago's `params[:timestamp] ? ... : now`: the organization's clock
+  const none = await post('/api/v1/events', { event: ev('ts_false', { timestamp: false }) });
+  assert.equal(none.status, 200, JSON.stringify(none.body));
+  assert.equal(none.body.event.timestamp, '2026-02-01T00:00:00.000Z');
   for (const timestamp of ['yesterday', '1e400', true, '', -99999999999999, ' ', '\t \n', '1769904000 5',
     '\u00a01769904000', '1769904000\u3000', '+ 1769904000']) {
     const r = await post('/api/v1/events', { event: ev(`bad_ts_${String(timestamp)}`, { timestamp }) });
