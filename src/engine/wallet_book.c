@@ -1382,8 +1382,11 @@ static bool format_fundings(const struct charge_debit *d, struct arena *a, const
 #ifdef TALLY_CHECK_INVARIANTS
 /* Each wallet equals the sum of its grants less its overdraft, and its ledger accounts, both as
  * the writer keeps them and as the last stored entries left them, once the debits waiting for
- * the next flush (in the journal) are posted. */
-static void check_wallet(struct store *st, const struct live_wallet *w, tally_time now)
+ * the next flush (in the journal) are posted. `capturing`: a capture is under way (its event
+ * may write the wallets out when its steps turn from giving back to debiting), and what its
+ * hold released is still its to spend. */
+static void check_wallet(struct store *st, const struct live_wallet *w, tally_time now,
+                         bool capturing)
 {
     int64_t paid_grants = 0, free_grants = 0;
     for (size_t i = 0; i < w->grant_count; i++)
@@ -1404,7 +1407,8 @@ static void check_wallet(struct store *st, const struct live_wallet *w, tally_ti
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
         assert(g->held_cents >= 0 && g->held_cents <= g->remaining_cents);
-        assert(g->capturing_cents == 0 && !g->capturing_at_rollover); /* outside a capture */
+        assert(capturing ? g->capturing_cents >= 0
+                         : g->capturing_cents == 0 && !g->capturing_at_rollover);
         held_on_grants += g->held_cents;
     }
     assert(held_on_grants <= w->row.held_cents);
@@ -1459,7 +1463,7 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
         if (r != COMMAND_OK)
             return r;
 #ifdef TALLY_CHECK_INVARIANTS
-        check_wallet(st, &cw->wallets[i], cmd->now);
+        check_wallet(st, &cw->wallets[i], cmd->now, cmd->kind == COMMAND_AUTHORIZATION_CAPTURE);
 #endif
     }
     for (size_t i = 0; i < cw->debit_count; i++) {
@@ -1979,7 +1983,7 @@ enum command_result wallet_book_journal(struct wallet_book *b, struct store *st,
             journal_customer(&record, &jc, cw);
 #ifdef TALLY_CHECK_INVARIANTS
             for (size_t k = 0; k < cw->wallet_count; k++)
-                check_wallet(st, &cw->wallets[k], cmd->now);
+                check_wallet(st, &cw->wallets[k], cmd->now, false);
             check_overdraft_fundings(cw);
 #endif
         }
@@ -2470,7 +2474,7 @@ enum command_result wallet_book_settle_terminated(struct store *st, struct comma
     if (store_wallet_save_balances(st, &w->row) != STORE_OK)
         return COMMAND_STORE_FAILED;
 #ifdef TALLY_CHECK_INVARIANTS
-    check_wallet(st, w, cmd->now);
+    check_wallet(st, w, cmd->now, false);
 #endif
     /* written at once, from memory that may be ahead of the tables: the journal's stretch
      * ends with this commit */

@@ -542,3 +542,36 @@ test('what holds give back after an anniversary that repaid an overdraft leaves 
     }
   }
 });
+
+// Found by a credits audit: a capture whose event lowers one charge's fee while the shared tax's
+// rounding raises another's by a cent turns from giving back to debiting mid-capture; the
+// wallets were written out then, and the invariant check (test builds) took the credits the
+// hold released, still the capture's to spend, for a capture left open: tallyd aborted.
+test('a capture that gives back on one charge and debits a rounding cent on another settles', async () => {
+  const metric = async (code, aggregation_type, field_name) => (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type, field_name } }))).billable_metric;
+  const sum = await metric('rounding_sum', 'sum_agg', 'n');
+  const uniq = await metric('rounding_unique', 'unique_count_agg', 'u');
+  await ok(await post('/api/v1/taxes', { tax: { code: 'rounding_tax', name: 'T', rate: '7.5' } }));
+  await ok(await post('/api/v1/plans', { plan: { code: 'rounding', name: 'R', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', tax_codes: ['rounding_tax'], charges: [
+    { billable_metric_id: sum.lago_id, charge_model: 'standard', properties: { amount: '0.013' } },
+    { billable_metric_id: uniq.lago_id, charge_model: 'standard', pay_in_advance: true, properties: { amount: '0.29' } }] } }));
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'rounding', plan_code: 'rounding', external_id: 'rounding_sub', subscription_at: '2026-01-01T00:00:00Z' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rounding', currency: 'USD', rate_amount: '0.37', granted_credits: '1000' } }))).wallet;
+  const send = async (code, properties) => ok(await post('/api/v1/events', { event: { transaction_id: `r${n++}`, external_subscription_id: 'rounding_sub', code, properties } }));
+  await send('rounding_unique', { u: 'a', operation_type: 'remove' });
+  await send('rounding_unique', { u: 'e' });
+  await send('rounding_unique', { u: 'e', operation_type: 'remove' });
+  await send('rounding_sum', { n: '7.77' });
+  const usage = async () => (await ok(await t.api('/api/v1/customers/rounding/current_usage?external_subscription_id=rounding_sub'))).customer_usage;
+  assert.deepEqual([(await usage()).amount_cents, (await usage()).taxes_amount_cents], [39, 3]);
+  const a = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'rounding_sub', code: 'rounding_sum', properties: { n: '-3' } } }))).authorization;
+  assert.equal(a.status, 'authorized');
+  assert.equal((await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, {}))).authorization.status, 'captured');
+  const after = await usage();
+  const after_w = await wallet(w.lago_id);
+  assert.equal(after_w.ongoing_usage_balance_cents, 0); // nothing held any more
+  // what the wallet paid is the period's fee with its taxes, and the ledger agrees
+  await checkLedger(after_w);
+  assert.equal(37000 - after_w.balance_cents, after.total_amount_cents);
+  await send('rounding_sum', { n: '1' }); // and the writer is still there
+});
