@@ -8,82 +8,137 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/*
- * Lago reads a timestamp string with Ruby's BigDecimal(), whose grammar is wider than a JSON
- * number's: a '+' sign, leading zeros ("0_1" is 1), ".5", one '_' between digits (and one
- * after the integer part's last digit when nothing follows it), 'd' or 'D' for the exponent.
- * Rewrites the text as the JSON number money_parse reads, its fraction cut to
- * EVENT_TIMESTAMP_FRACTION_DIGITS with a last 1 standing for the digits cut when any was not
- * 0: the same floor at the microsecond. Returns the length written; 0 when BigDecimal refuses
- * the text ("1.", "1__2", "1_.5") or it cannot be an instant in range (longer than `out`).
- */
-static size_t ruby_decimal_as_json(const char *t, size_t len, char out[EVENT_TIMESTAMP_TEXT_MAX])
-{
-    enum { INTEGER, FRACTION, EXPONENT } part = INTEGER;
-    size_t n = 0, i = 0, fraction_digits = 0;
-    bool cut_nonzero = false;
-    if (i < len && (t[i] == '+' || t[i] == '-') && t[i++] == '-')
-        out[n++] = '-';
-    size_t integer_from = n;
-    for (; i < len; i++) {
-        char c = t[i];
-        if (c == '_') {
-            bool between = i + 1 < len && is_digit(t[i + 1]);
-            bool last = i + 1 == len && part == INTEGER;
-            if (i == 0 || !is_digit(t[i - 1]) || !(between || last))
-                return 0;
-            continue;
-        }
-        if (is_digit(c)) {
-            size_t next = i + 1 < len && t[i + 1] == '_' ? i + 2 : i + 1;
-            if (part == INTEGER && n == integer_from && c == '0' && next < len && is_digit(t[next]))
-                continue; /* a leading zero */
-            if (part == FRACTION && ++fraction_digits > EVENT_TIMESTAMP_FRACTION_DIGITS) {
-                cut_nonzero = cut_nonzero || c != '0';
-                continue;
-            }
-        } else if (c == '.' && part == INTEGER) {
-            if (n == integer_from)
-                out[n++] = '0'; /* ".5" */
-            part = FRACTION;
-        } else if ((c == 'e' || c == 'E' || c == 'd' || c == 'D') && part != EXPONENT) {
-            if (cut_nonzero)
-                out[n++] = '1';
-            cut_nonzero = false;
-            part = EXPONENT;
-            c = 'e';
-        } else if (!((c == '+' || c == '-') && part == EXPONENT && out[n - 1] == 'e')) {
-            return 0;
-        }
-        if (n + 2 >= EVENT_TIMESTAMP_TEXT_MAX) /* room for this, a '0' or a cut's 1 */
-            return 0;
-        out[n++] = c;
-    }
-    if (cut_nonzero)
-        out[n++] = '1';
-    return n;
-}
-
 /* Ruby's ISSPACE, which BigDecimal() skips around a string's number: ASCII whitespace. */
 static bool is_ruby_space(char c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* An exponent's magnitude is held up to this: past it no digit of an instant is left. */
+#define EXPONENT_CAP INT64_C(1000000000000000)
+
+/*
+ * A number in Ruby's BigDecimal grammar, as Lago's BigDecimal(params[:timestamp].to_s) reads
+ * it: the value is ±D × 10^(exponent − fraction_digits), D the mantissa's digits. Borrows the
+ * text.
+ */
+struct ruby_decimal {
+    bool negative;
+    const char *mantissa; /* its digits, with the '_' and the '.' between them */
+    size_t mantissa_len;
+    int64_t fraction_digits;
+    int64_t exponent; /* within ±EXPONENT_CAP */
+};
+
+/* A run of digits from t[*i], one '_' allowed between two of them; advances *i past it and
+ * returns how many digits it holds (0: none). */
+static int64_t digit_run(const char *t, size_t len, size_t *i)
+{
+    int64_t digits = 0;
+    size_t at = *i;
+    while (at < len) {
+        if (is_digit(t[at]))
+            digits++, at++;
+        else if (t[at] == '_' && digits > 0 && at + 1 < len && is_digit(t[at + 1]))
+            at++;
+        else
+            break;
+    }
+    *i = at;
+    return digits;
+}
+
+/* The exponent's digits t[from, to) (with their '_'), its magnitude held at EXPONENT_CAP. */
+static int64_t exponent_value(const char *t, size_t from, size_t to)
+{
+    int64_t v = 0;
+    for (size_t i = from; i < to; i++)
+        if (is_digit(t[i]) && (v = v * 10 + (t[i] - '0')) > EXPONENT_CAP)
+            v = EXPONENT_CAP;
+    return v;
+}
+
+/*
+ * Reads t as BigDecimal() does: a sign, integer digits, a fraction after '.', an exponent
+ * after 'e', 'E', 'd' or 'D', one '_' between digits (and one ending the integer part when
+ * nothing follows it: "1_" is 1). False where BigDecimal raises ("1.", ".e5", "1__2", "1_.5")
+ * and for NaN and Infinity, which are no instant.
+ */
+static bool ruby_decimal_read(const char *t, size_t len, struct ruby_decimal *d)
+{
+    size_t i = 0;
+    *d = (struct ruby_decimal){0};
+    if (i < len && (t[i] == '+' || t[i] == '-'))
+        d->negative = t[i++] == '-';
+    d->mantissa = t + i;
+    int64_t integer_digits = digit_run(t, len, &i);
+    if (integer_digits > 0 && i + 1 == len && t[i] == '_')
+        i++;
+    if (i < len && t[i] == '.') {
+        i++;
+        if ((d->fraction_digits = digit_run(t, len, &i)) == 0)
+            return false;
+    } else if (integer_digits == 0) {
+        return false;
+    }
+    d->mantissa_len = (size_t)(t + i - d->mantissa);
+    if (i < len && (t[i] == 'e' || t[i] == 'E' || t[i] == 'd' || t[i] == 'D')) {
+        bool negative_exponent = false;
+        if (++i < len && (t[i] == '+' || t[i] == '-'))
+            negative_exponent = t[i++] == '-';
+        size_t from = i;
+        if (digit_run(t, len, &i) == 0)
+            return false;
+        d->exponent = exponent_value(t, from, i);
+        if (negative_exponent)
+            d->exponent = -d->exponent;
+    }
+    return i == len;
+}
+
+/*
+ * The value in microseconds, floored, exactly: however many digits the mantissa has or however
+ * far the exponent moves them (no cut before the exponent applies). False past 18 digits of
+ * microseconds, which no instant has.
+ */
+static bool ruby_decimal_floor_micros(const struct ruby_decimal *d, int64_t *out)
+{
+    int64_t significant = 0;
+    for (size_t i = 0; i < d->mantissa_len; i++)
+        if (is_digit(d->mantissa[i]) && (significant > 0 || d->mantissa[i] != '0'))
+            significant++;
+    /* the microseconds are D × 10^shift: their whole part has `whole` of D's digits */
+    int64_t shift = d->exponent - d->fraction_digits + 6;
+    int64_t whole = significant == 0 ? 0 : significant + shift;
+    if (whole > 18)
+        return false;
+    int64_t micros = 0, taken = 0;
+    bool dropped_nonzero = false, leading = true;
+    for (size_t i = 0; i < d->mantissa_len; i++) {
+        char c = d->mantissa[i];
+        if (!is_digit(c) || (leading && c == '0'))
+            continue;
+        leading = false;
+        if (taken < whole)
+            micros = micros * 10 + (c - '0'), taken++;
+        else
+            dropped_nonzero = dropped_nonzero || c != '0';
+    }
+    for (; taken < whole; taken++)
+        micros *= 10;
+    *out = d->negative ? -micros - dropped_nonzero : micros;
+    return true;
+}
+
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
 {
-    money_t seconds, usec;
-    int64_t n;
-    char buf[EVENT_TIMESTAMP_TEXT_MAX];
     while (len > 0 && is_ruby_space(*text))
         text++, len--;
     while (len > 0 && is_ruby_space(text[len - 1]))
         len--;
-    len = ruby_decimal_as_json(text, len, buf);
-    if (len == 0 || money_parse(buf, len, &seconds) != MONEY_OK ||
-        money_mul_round(seconds, money_from_int(TIMESTAMP_USEC_PER_SEC), 0, MONEY_ROUND_FLOOR,
-                        &usec) != MONEY_OK ||
-        money_to_minor_units(usec, 0, MONEY_ROUND_FLOOR, &n) != MONEY_OK)
+    struct ruby_decimal d;
+    int64_t n;
+    if (!ruby_decimal_read(text, len, &d) || !ruby_decimal_floor_micros(&d, &n))
         return false;
     if (n < TIMESTAMP_MIN || n > EVENT_TIMESTAMP_MAX)
         return false;

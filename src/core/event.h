@@ -66,17 +66,12 @@ money_t event_precise_amount(money_t sent);
 #define EVENT_CLOCK_MIN 0
 #define EVENT_CLOCK_MAX EVENT_TIMESTAMP_MAX
 
-/* Fraction digits read from a timestamp's text; later ones count only as "not zero" (for the
- * floor of a negative one). Enough for any exponent an instant in range can carry. */
-#define EVENT_TIMESTAMP_FRACTION_DIGITS 24
-#define EVENT_TIMESTAMP_TEXT_MAX 64 /* the text with its fraction cut */
-
 /*
  * Lago's event timestamp: Unix seconds as an integer or decimal, in a JSON number or string
- * ("1700000000", 1700000000.123), with any number of fraction digits. Read exactly from the
- * text and truncated to the microsecond (the floor). ASCII whitespace around it is skipped, as
- * Lago's BigDecimal(params[:timestamp].to_s) skips it around a string (Ruby's ISSPACE: space,
- * \t \n \v \f \r; a JSON number's text has none), and the rest of BigDecimal's grammar is
+ * ("1700000000", 1700000000.123), with any number of digits and any exponent. Read exactly
+ * from the text and truncated to the microsecond (the floor). ASCII whitespace around it is
+ * skipped, as Lago's BigDecimal(params[:timestamp].to_s) skips it around a string (Ruby's ISSPACE:
+ * space, \t \n \v \f \r; a JSON number's text has none), and the rest of BigDecimal's grammar is
  * read as it reads it ("+1700000000", "0_1700_000_000", ".17e10", "17d8"). False for what
  * BigDecimal refuses (whitespace alone or inside included), NaN and Infinity, or outside
  * [TIMESTAMP_MIN, EVENT_TIMESTAMP_MAX].
