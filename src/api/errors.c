@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "json/json_in.h"
 #include "store/store.h"
 #include "sys/wallclock.h"
 #include "util/jsonw.h"
@@ -57,11 +58,14 @@ static void validation_begin(struct jsonw *w, const char *message)
     jsonw_object_begin(w);
 }
 
-static void field_error(struct jsonw *w, const char *field, const char *code)
+/* field: [code] or, with a second code (also, or NULL), [code, also] */
+static void field_error(struct jsonw *w, const char *field, const char *code, const char *also)
 {
     jsonw_key(w, field);
     jsonw_array_begin(w);
     jsonw_cstr(w, code);
+    if (also)
+        jsonw_cstr(w, also);
     jsonw_array_end(w);
 }
 
@@ -72,7 +76,7 @@ void api_error_render_validation(struct buf *out, const char *field, const char 
     buf_reset(out);
     jsonw_init(&w, out);
     validation_begin(&w, message);
-    field_error(&w, field, code);
+    field_error(&w, field, code, NULL);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
 }
@@ -89,7 +93,7 @@ void api_error_render_item_refusals(struct buf *out, const struct command_item_r
         snprintf(index, sizeof index, "%zu", refusals[i].index);
         jsonw_key(&w, index);
         jsonw_object_begin(&w);
-        field_error(&w, refusals[i].field, refusals[i].code);
+        field_error(&w, refusals[i].field, refusals[i].code, NULL);
         jsonw_object_end(&w);
     }
     jsonw_object_end(&w);
@@ -130,6 +134,18 @@ void api_error_validation_message(struct request *req, const char *field, const 
     api_error_render_validation(&req->response, field, code, message);
 }
 
+void api_error_json_in(struct request *req, const struct json_in_error *err)
+{
+    struct jsonw w;
+    req->status = 422;
+    buf_reset(&req->response);
+    jsonw_init(&w, &req->response);
+    validation_begin(&w, err->message);
+    field_error(&w, err->field, err->code, err->also);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+}
+
 void api_error_validation_fields(struct request *req, const struct api_field_error *errors,
                                  size_t count)
 {
@@ -139,7 +155,7 @@ void api_error_validation_fields(struct request *req, const struct api_field_err
     jsonw_init(&w, &req->response);
     validation_begin(&w, NULL);
     for (size_t i = 0; i < count; i++)
-        field_error(&w, errors[i].field, errors[i].code);
+        field_error(&w, errors[i].field, errors[i].code, NULL);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
 }
@@ -251,7 +267,7 @@ void api_error_validation_item(struct request *req, const char *field, size_t in
     validation_begin(&w, NULL);
     jsonw_key(&w, field);
     jsonw_object_begin(&w);
-    field_error(&w, at, code);
+    field_error(&w, at, code, NULL);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
     jsonw_object_end(&w);

@@ -6,7 +6,8 @@
  *   404 {"status":404,"error":"Not Found","code":"<resource>_not_found"}
  *   405/409/413/500/503 {"status":N,"error":"<reason>","code":"<code>","message":"<text>"}
  *   422 {"status":422,"error":"Unprocessable Entity","code":"validation_errors",
- *        "error_details":{"<field>":["<code>"]}}, and Tally's "message" where it has one
+ *        "error_details":{"<field>":["<code>"]}} (two codes where Lago names two), and
+ *        Tally's "message" where it has one
  *
  * Tally adds a human "message" where Lago has none to give (limits, idempotency), keeping
  * Lago's keys so that clients that read only those still work.
@@ -32,6 +33,10 @@ void api_error_validation(struct request *req, const char *field, const char *co
 /* The same with Tally's message (none when NULL). */
 void api_error_validation_message(struct request *req, const char *field, const char *code,
                                   const char *message);
+/* 422 for a refusal read from a body: its field with its code, and its second code after it
+ * when it names one (json_in_error.also), and its message when it has one. */
+struct json_in_error;
+void api_error_json_in(struct request *req, const struct json_in_error *err);
 /* A field's validation error, for answers that name several at once. */
 struct api_field_error {
     const char *field, *code;

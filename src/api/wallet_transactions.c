@@ -144,15 +144,25 @@ bool wallet_transactions_valid_metadata(struct json_object *v, const char *field
     return true;
 }
 
-static bool read_credits(struct json_object *obj, const char *key, bool *has, money_t *out,
-                         struct json_in_error *err)
+/*
+ * An amount of credits, set only when not zero (Lago skips a zero one). One that is not a
+ * decimal, or is below zero, is refused as Lago's WalletTransactions::ValidateService refuses
+ * it: invalid_<field> (`code`) and invalid_amount (an audit found invalid_value and
+ * invalid_amount alone). A JSON number is taken too, where Lago takes only strings; an integer
+ * past 64 bits keeps json_in_decimal's integer_out_of_range and its message: it may be a
+ * right amount, sent in a way Tally cannot read exactly.
+ */
+static bool read_credits(struct json_object *obj, const char *key, const char *code, bool *has,
+                         money_t *out, struct json_in_error *err)
 {
     enum json_in_result r = json_in_decimal(obj, key, out, err);
-    if (r == JSON_IN_INVALID)
+    if (r == JSON_IN_INVALID && strcmp(err->code, "integer_out_of_range") == 0)
         return false;
+    if (r == JSON_IN_INVALID || (r == JSON_IN_VALUE && money_sign(*out) < 0)) {
+        err->also = "invalid_amount";
+        return json_in_refuse(err, key, code);
+    }
     *has = r == JSON_IN_VALUE && money_sign(*out) != 0;
-    if (r == JSON_IN_VALUE && money_sign(*out) < 0)
-        return json_in_refuse(err, key, "invalid_amount");
     return true;
 }
 
@@ -219,9 +229,11 @@ void wallet_transactions_create(struct request *req)
     bool ignore_limits = false;
     c->invoice_requires_successful_payment = wallets_terms_require_payment(wallet.terms_json);
     c->priority = WALLET_PRIORITY_MAX;
-    if (!read_credits(obj, "paid_credits", &c->has_paid, &c->paid, &err) ||
-        !read_credits(obj, "granted_credits", &c->has_granted, &c->granted, &err) ||
-        !read_credits(obj, "voided_credits", &c->has_voided, &c->voided, &err) ||
+    if (!read_credits(obj, "paid_credits", "invalid_paid_credits", &c->has_paid, &c->paid, &err) ||
+        !read_credits(obj, "granted_credits", "invalid_granted_credits", &c->has_granted,
+                      &c->granted, &err) ||
+        !read_credits(obj, "voided_credits", "invalid_voided_credits", &c->has_voided, &c->voided,
+                      &err) ||
         json_in_string(obj, "name", WALLET_NAME_MAX, &req->arena, &c->name, &err) ==
             JSON_IN_INVALID ||
         (jr = json_in_int(obj, "priority", WALLET_PRIORITY_MIN, WALLET_PRIORITY_MAX, &priority,
@@ -242,10 +254,6 @@ void wallet_transactions_create(struct request *req)
     if (json_in_string(obj, "voided_transaction_id", 64, &req->arena,
                        &c->voided_transaction_lago_id, &err) == JSON_IN_INVALID)
         goto refused;
-    if (!c->has_paid && !c->has_granted && !c->has_voided && !c->voided_transaction_lago_id) {
-        json_in_refuse(&err, "paid_credits", "value_is_mandatory");
-        goto refused;
-    }
     int64_t paid_cents = 0;
     if (c->has_paid && !ignore_limits &&
         wallet_credits_to_cents(c->paid, wallet.rate_amount,
@@ -259,7 +267,7 @@ void wallet_transactions_create(struct request *req)
     goto done;
 refused:
     if (err.code)
-        api_error_validation_message(req, err.field, err.code, err.message);
+        api_error_json_in(req, &err);
     else
         api_error(req, 500, "out_of_memory", NULL);
 done:

@@ -1376,10 +1376,11 @@ static enum command_result settle_purchase(struct store *st, struct command *cmd
     return wallet_book_post(st, cmd, w, t->id, cmd->now, &p);
 }
 
-/* Paid, granted and voided credits of one request, in that order (Lago's). */
+/* Paid, granted and voided credits of one request, in that order (Lago's); a new wallet's
+ * first ones (new_wallet: it is saved with them, even with none). */
 static enum command_result move_credits(struct store *st, struct command *cmd,
                                         struct customer_wallets *cw, struct live_wallet *w,
-                                        const struct wallet_credits *cr)
+                                        const struct wallet_credits *cr, bool new_wallet)
 {
     int32_t exponent = currency_exponent(w->row.currency);
     int64_t paid = 0, granted = 0, voided = 0;
@@ -1453,6 +1454,11 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         return refuse(cmd, "voided_credits", "insufficient_credits");
     if (voided > unheld)
         return refuse_held(cmd, w, unheld);
+    /* A top-up that moves nothing (no amount, or zeros) is no transaction, as Lago's skips a
+     * zero amount: the wallet is not even saved, so no threshold rule fires and updated_at
+     * stays (an audit found such a request refused paid_credits: value_is_mandatory). */
+    if (paid == 0 && granted == 0 && voided == 0 && !new_wallet)
+        return COMMAND_OK;
     /* What comes in must fit the wallet (WALLET_BALANCE_MAX_CENTS, WALLET_LIFETIME_MAX_CENTS)
      * and the organization's account it enters the ledger by: checked before anything
      * changes, paid credits first, then granted ones on top of them (voids come last). */
@@ -1470,8 +1476,15 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     if (r == COMMAND_OK && granted > 0)
         r = wallet_book_add_credits(st, cmd, cw, w, false, granted, cr, false, WALLET_SOURCE_MANUAL,
                                     NULL);
-    if (r == COMMAND_OK && voided > 0)
-        r = wallet_book_void_credits(st, cmd, w, void_grant, voided, cr);
+    if (r == COMMAND_OK && voided > 0 &&
+        (r = wallet_book_void_credits(st, cmd, w, void_grant, voided, cr)) == COMMAND_OK) {
+        /* voided credits are consumed now, as Lago's void (Wallets::Balance::DecreaseService)
+         * counts them; a termination's void is not one of these: Lago's terminated wallet
+         * keeps its credits, its consumption and its last_consumed_credit_at (an audit found
+         * voids counted as consumed with no time of last consumption) */
+        w->row.has_last_consumed_at = true;
+        w->row.last_consumed_at = cmd->now;
+    }
     if (r != COMMAND_OK)
         return r;
     w->row.balance_cents = wallet_book_grants_total(w) - w->row.overdrawn_cents;
@@ -1658,7 +1671,7 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     if (!wallet_clock_schedule(live, cmd->now)) /* saved with its first credits */
         return zone_lost(cmd);
     live->row.rule_unfired = live->has_rule && !live->rule_interval_trigger; /* saved with them */
-    r = move_credits(st, cmd, cw, live, &req->credits);
+    r = move_credits(st, cmd, cw, live, &req->credits, true);
     arm_new_rule(live); /* after its first credits: their command does not fire it */
     return r;
 }
@@ -1987,7 +2000,7 @@ static enum command_result apply_top_up(struct wallet_book *b, struct store *st,
     if (r != COMMAND_OK)
         return r;
     memcpy(cmd->wallet_lago_id, w->row.lago_id, sizeof w->row.lago_id);
-    return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits);
+    return move_credits(st, cmd, cw, w, &cmd->as.wallet_top_up.credits, false);
 }
 
 /* A purchase whose payment failed: no credits will come of it. */

@@ -32,6 +32,9 @@ struct json_in_error {
     const char *field;
     const char *code;
     const char *message; /* Tally's, where Lago has none to give (set by the caller; or NULL) */
+    /* A second code for the same field, where Lago names two ("invalid_paid_credits",
+     * "invalid_amount"): set by the caller, or NULL. Only api_error_json_in renders it. */
+    const char *also;
 };
 
 /* Records a refusal and returns false, so parsers can `return json_in_refuse(...)`. */

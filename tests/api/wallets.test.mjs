@@ -1130,3 +1130,98 @@ test('a code made for a wallet is always free: Lago\'s name, then _<seconds>, th
   const w = (await ok(await t.api(`/api/v1/customers/auto_names/wallets/${third}`))).wallet;
   assert.equal((await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { code: w.code } } }))).wallet.code, third);
 });
+
+// The test clock moved on by `seconds`: the instant it reads now, as Tally writes instants.
+const clockForward = async (seconds) => {
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const to = new Date(now + seconds * 1000).toISOString().replace('.000', '');
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to } }));
+  return to;
+};
+
+// Found by an audit with Lago's client (report 2, finding 1): a top-up naming no credits, or
+// only zero ones, was 422 paid_credits: value_is_mandatory (even when paid_credits was not
+// sent). Lago requires none of the amounts and skips a zero one: 200 with no transaction.
+test('a top-up of no credits, or of zero ones, answers an empty list and changes nothing, as Lago\'s', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'zero_top_up', currency: 'EUR' } }));
+  // at its threshold, with a rule not fired yet: anything that saved the wallet would fire it
+  const w = await createWallet({ external_customer_id: 'zero_top_up', currency: 'EUR', rate_amount: '1', granted_credits: '5',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10', granted_credits: '3' }] });
+  await clockForward(60);
+  const before1 = await wallet(w.lago_id);
+  const txs = async () => (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  const [txBefore, ledgerBefore] = [await txs(), await ledger(`wallet_id=${w.lago_id}`)];
+  assert.equal(txBefore.length, 1);
+  const bodies = [{}, { paid_credits: '0' }, { granted_credits: '0' }, { voided_credits: '0' }, { paid_credits: '0', granted_credits: '0.00' },
+    { paid_credits: 0, granted_credits: '0', voided_credits: '0', name: 'nothing', metadata: [{ key: 'k', value: 'v' }] }, { granted_credits: null }];
+  for (const body of bodies) {
+    const r = await topUp({ wallet_id: w.lago_id, ...body });
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.equal(await r.text(), '{"wallet_transactions":[]}', JSON.stringify(body));
+  }
+  const key = { 'Idempotency-Key': 'zero-top-up-1' };
+  const first = await topUp({ wallet_id: w.lago_id, paid_credits: '0' }, key);
+  const replay = await topUp({ wallet_id: w.lago_id, paid_credits: '0' }, key);
+  assert.deepEqual([first.status, await first.text()], [200, '{"wallet_transactions":[]}']);
+  assert.deepEqual([replay.status, await replay.text()], [200, '{"wallet_transactions":[]}']);
+  assert.deepEqual(await wallet(w.lago_id), before1); // balance, updated_at, rule unfired
+  assert.deepEqual(await txs(), txBefore);
+  assert.deepEqual(await ledger(`wallet_id=${w.lago_id}`), ledgerBefore);
+  // the wallet is still checked first, as Lago's validator checks it
+  const none = await topUp({ wallet_id: '00000000-0000-0000-0000-000000000000', paid_credits: '0' });
+  assert.deepEqual([none.status, (await json(none)).error_details], [422, { wallet_id: ['wallet_not_found'] }]);
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }));
+  const ended = await topUp({ wallet_id: w.lago_id, granted_credits: '0' });
+  assert.deepEqual([ended.status, (await json(ended)).error_details], [422, { wallet_id: ['wallet_is_terminated'] }]);
+});
+
+// Found by an audit with Lago's client (report 2, finding 2): voided credits raised
+// consumed_credits and left last_consumed_credit_at null. Lago's void goes through
+// Wallets::Balance::DecreaseService, which sets it to now. Lago's termination (by request or at
+// expiration_at) changes no balance, so neither its consumed_credits nor this: Tally's void of
+// what a termination leaves counts as consumed, and leaves last_consumed_credit_at as it was.
+test('a void sets last_consumed_credit_at, kept across a restart; a termination leaves it', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'void_when', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'void_when', currency: 'EUR', rate_amount: '1', granted_credits: '10' });
+  assert.equal(w.last_consumed_credit_at, null);
+  const at1 = await clockForward(3600);
+  await ok(await topUp({ wallet_id: w.lago_id, voided_credits: '4' }));
+  let now = await wallet(w.lago_id);
+  assert.deepEqual([now.consumed_credits, now.last_consumed_credit_at], ['4.0', at1]);
+  const at2 = await clockForward(3600);
+  const grant = (await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '3' }))).wallet_transactions[0];
+  now = await wallet(w.lago_id);
+  assert.equal(now.last_consumed_credit_at, at1); // a grant consumes nothing
+  await ok(await topUp({ wallet_id: w.lago_id, voided_transaction_id: grant.lago_id }));
+  now = await wallet(w.lago_id);
+  assert.deepEqual([now.consumed_credits, now.last_consumed_credit_at], ['7.0', at2]);
+  await t.restart({ kill: true });
+  assert.equal((await wallet(w.lago_id)).last_consumed_credit_at, at2);
+  await clockForward(3600);
+  const gone = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'DELETE' }))).wallet;
+  assert.deepEqual([gone.consumed_credits, gone.last_consumed_credit_at], ['13.0', at2]);
+  const fresh = await createWallet({ external_customer_id: 'void_when', currency: 'EUR', rate_amount: '1', granted_credits: '2' });
+  const ended = (await ok(await t.api(`/api/v1/wallets/${fresh.lago_id}`, { method: 'DELETE' }))).wallet;
+  assert.deepEqual([ended.consumed_credits, ended.last_consumed_credit_at], ['2.0', null]);
+});
+
+// Found by an audit with Lago's client (report 2, finding 3): "abc" was invalid_value and "-1"
+// invalid_amount; Lago's validator names both invalid_<field> and invalid_amount for either.
+test('an amount that is not a decimal, or is below zero, names Lago\'s two codes', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'bad_amounts', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'bad_amounts', currency: 'EUR', rate_amount: '1', granted_credits: '10' });
+  for (const field of ['paid_credits', 'granted_credits', 'voided_credits']) {
+    for (const value of ['abc', '-1', '', '-0.5', -1, true, [], { a: 1 }]) {
+      const r = await topUp({ wallet_id: w.lago_id, [field]: value });
+      const b = await json(r);
+      assert.equal(r.status, 422, JSON.stringify([field, value]));
+      assert.deepEqual(b.error_details, { [field]: [`invalid_${field}`, 'invalid_amount'] }, JSON.stringify([field, value]));
+    }
+  }
+  // a JSON number is taken (Lago takes only strings); one past 64 bits keeps Tally's code and message
+  assert.equal((await topUp({ wallet_id: w.lago_id, granted_credits: 1 })).status, 200);
+  const big = await json(await topUp({ wallet_id: w.lago_id, granted_credits: 100000000000000000000 }));
+  assert.deepEqual(big.error_details, { granted_credits: ['integer_out_of_range'] });
+  assert.match(big.message, /64 bits/);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 1100);
+});

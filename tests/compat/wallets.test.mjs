@@ -159,7 +159,7 @@ test('createWalletTransaction: paid then granted, the granted settled at once, t
   const one = (await lago.walletTransactions.findWalletTransaction(topUp[1].lago_id)).data.wallet_transaction;
   assert.deepEqual(one, topUp[1]);
   const err = await refused(lago.walletTransactions.createWalletTransaction({ wallet_transaction: { wallet_id: main.lago_id, granted_credits: '-1' } }), 422);
-  assert.deepEqual(err.error_details, { granted_credits: ['invalid_amount'] });
+  assert.deepEqual(err.error_details, { granted_credits: ['invalid_granted_credits', 'invalid_amount'] }); // Lago's two codes
 });
 
 test('findAllWalletTransactions filters by type and status', async () => {
