@@ -330,6 +330,11 @@ static bool parse_request(struct request *req, struct json_object *obj,
         return false;
     rq->has_ending_at = ending == JSON_IN_VALUE;
     rq->ending_at_null = ending == JSON_IN_NULL;
+    /* Lago's Subscriptions::CreateService strips both (an audit found " s1 " kept: a
+     * subscription events for "s1" could not name, and a second one made beside it) */
+    if ((rq->external_id && !(rq->external_id = json_in_strip(&req->arena, rq->external_id))) ||
+        (rq->name && !(rq->name = json_in_strip(&req->arena, rq->name))))
+        return false;
     /* Lago: without an external_id, the subscription takes the customer's; a blank one is
      * none (an audit found "   " made a subscription no event could name) */
     if (!rq->external_id || json_in_blank(rq->external_id, strlen(rq->external_id)))
@@ -419,7 +424,10 @@ void subscriptions_create(struct request *req)
     /* on_termination_* are not read here: Lago's create neither validates nor keeps them (its
      * UpdateService and TerminateService do), so they change nothing there either */
     if (!parse_request(req, obj, rq, &plan_code, &overrides, &err)) {
-        api_error_validation_message(req, err.field, err.code, err.message);
+        if (err.code)
+            api_error_validation_message(req, err.field, err.code, err.message);
+        else
+            api_error(req, 500, "out_of_memory", NULL);
         goto done;
     }
     if (!read_context(req, rq, plan_code, overrides))

@@ -215,6 +215,16 @@ bool json_in_blank(const char *s, size_t len)
     return true;
 }
 
+const char *json_in_strip(struct arena *a, const char *s)
+{
+    size_t len = strlen(s), from = 0;
+    while (from < len && white_space_at((const unsigned char *)s + from, 1) == 1)
+        from++;
+    while (len > from && white_space_at((const unsigned char *)s + len - 1, 1) == 1)
+        len--;
+    return from == 0 && s[len] == '\0' ? s : arena_strndup(a, s + from, len - from);
+}
+
 /* What a required text's reading `r` means: absent, null or blank is value_is_mandatory. */
 static bool required(enum json_in_result r, const char *key, const char *const *out,
                      struct json_in_error *err)

@@ -104,6 +104,13 @@ bool json_in_exact_int64(struct json_object *v, int64_t *out);
  */
 bool json_in_blank(const char *s, size_t len);
 
+/*
+ * `s` without the ASCII white space around it (space, \t \n \v \f \r), as Ruby's
+ * String#strip leaves a text Lago strips before keeping it. Borrows `s`: the result is `s`
+ * itself or a copy on `a`; NULL when out of memory.
+ */
+const char *json_in_strip(struct arena *a, const char *s);
+
 /* A string of at most max_len bytes, copied into the arena. */
 enum json_in_result json_in_string(struct json_object *obj, const char *key, size_t max_len,
                                    struct arena *a, const char **out, struct json_in_error *err);

@@ -837,3 +837,23 @@ test('a plan\'s trial_period is kept once the plan has subscriptions: an ended t
   r = await call('GET', '/api/v1/subscriptions/trk_s?status=terminated');
   assert.equal(r.body.subscription.trial_ended_at, iso(now + 5 * day));
 });
+
+// Found by a lifecycle audit: " s1 " was kept as given, a subscription no event for "s1" could
+// name, and a second POST with "s1" made another one beside it. Lago's
+// Subscriptions::CreateService strips the external id and the name.
+test('external_id and name are kept without the white space around them, as Lago strips them', async () => {
+  await customer('strip_c');
+  const r = await subscribe('strip_c', 'monthly', ' \tstrip_s1 \n', { name: '  Team A  ', ...past });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.external_id, 'strip_s1');
+  assert.equal(r.body.subscription.name, 'Team A');
+  assert.equal((await call('GET', '/api/v1/subscriptions/strip_s1')).status, 200);
+  // the same subscription again, not a second one beside it
+  const again = await subscribe('strip_c', 'monthly', 'strip_s1');
+  assert.equal(again.body.subscription.lago_id, r.body.subscription.lago_id);
+  const listed = await call('GET', '/api/v1/subscriptions?external_customer_id=strip_c');
+  assert.deepEqual(listed.body.subscriptions.map((s) => s.external_id), ['strip_s1']);
+  // a non-breaking space is no ASCII white space: kept, as Ruby's strip keeps it
+  const nbsp = await subscribe('strip_c', 'monthly', '\u00a0strip_s2');
+  assert.equal(nbsp.body.subscription.external_id, '\u00a0strip_s2');
+});
