@@ -69,16 +69,22 @@ static void field_error(struct jsonw *w, const char *field, const char *code, co
     jsonw_array_end(w);
 }
 
-void api_error_render_validation(struct buf *out, const char *field, const char *code,
-                                 const char *message)
+static void render_field_refusal(struct buf *out, const char *field, const char *code,
+                                 const char *also, const char *message)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     validation_begin(&w, message);
-    field_error(&w, field, code, NULL);
+    field_error(&w, field, code, also);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
+}
+
+void api_error_render_validation(struct buf *out, const char *field, const char *code,
+                                 const char *message)
+{
+    render_field_refusal(out, field, code, NULL, message);
 }
 
 void api_error_render_item_refusals(struct buf *out, const struct command_item_refusal *refusals,
@@ -136,14 +142,8 @@ void api_error_validation_message(struct request *req, const char *field, const 
 
 void api_error_json_in(struct request *req, const struct json_in_error *err)
 {
-    struct jsonw w;
     req->status = 422;
-    buf_reset(&req->response);
-    jsonw_init(&w, &req->response);
-    validation_begin(&w, err->message);
-    field_error(&w, err->field, err->code, err->also);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
+    render_field_refusal(&req->response, err->field, err->code, err->also, err->message);
 }
 
 void api_error_validation_fields(struct request *req, const struct api_field_error *errors,
