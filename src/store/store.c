@@ -823,30 +823,45 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
 #define ENTRY_COLUMNS                                                                              \
     "e.id, e.posting_id, p.cause, e.account, e.amount_cents, e.balance_after_cents, e.currency,"   \
     " e.created_at, w.lago_id, c.external_id, t.lago_id, au.lago_id"
-/* Entries of an organization, or (driven by the posting's index) of a customer or a wallet:
- * ?2 is the customer's external id or the wallet's id in the last two. */
-#define ENTRY_JOINS                                                                                \
+/*
+ * Entries of an organization, or (driven by the posting's index) of a customer or a wallet:
+ * ?2 is the customer's external id or the wallet's id in the last two. The filters read the
+ * entries (and their postings) alone: a count walks every match, and a page finds its ids
+ * first, past its offset, before the joins that show an entry are made for its rows only (they
+ * were made for every entry counted or skipped: 887 ms for page 1 of 677,000 entries, an
+ * audit). Every entry has its customer and wallet: neither is ever removed.
+ */
+#define ENTRY_SHOWN                                                                                \
+    " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id"                         \
     " JOIN customers c ON c.id = e.customer_id"                                                    \
     " LEFT JOIN wallets w ON w.id = e.wallet_id"                                                   \
     " LEFT JOIN wallet_transactions t ON t.id = p.wallet_transaction_id"                           \
     " LEFT JOIN authorizations au ON au.id = p.authorization_id"
 #define ENTRY_TIME                                                                                 \
     " AND (?3 IS NULL OR e.created_at >= ?3) AND (?4 IS NULL OR e.created_at <= ?4)"               \
-    " AND (?5 = 0 OR ((1 << e.account) & ?5) != 0) AND (?6 = 0 OR ((1 << p.cause) & ?6) != 0)"
+    " AND (?5 = 0 OR ((1 << e.account) & ?5) != 0)"
+/* the cause, of the posting joined (p), or looked up only when asked for */
+#define ENTRY_CAUSE " AND (?6 = 0 OR ((1 << p.cause) & ?6) != 0)"
+#define ENTRY_CAUSE_LOOKED_UP                                                                      \
+    " AND (?6 = 0 OR ((1 << (SELECT cause FROM ledger_postings WHERE id = e.posting_id)) & ?6)"    \
+    " != 0)"
 #define ENTRY_FILTER                                                                               \
-    " FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id" ENTRY_JOINS             \
-    " WHERE e.org_id = ?1 AND ?2 = 0" ENTRY_TIME
+    " FROM ledger_entries e WHERE e.org_id = ?1 AND ?2 = 0" ENTRY_TIME ENTRY_CAUSE_LOOKED_UP
 #define ENTRY_FILTER_BY_WALLET                                                                     \
-    " FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id" ENTRY_JOINS             \
-    " WHERE p.org_id = ?1 AND p.wallet_id = ?2" ENTRY_TIME
+    " FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id"                         \
+    " WHERE p.org_id = ?1 AND p.wallet_id = ?2" ENTRY_TIME ENTRY_CAUSE
 /* every posting is a wallet's: a customer's are those of its wallets. ?2 is an external id:
  * every customer that had it, deleted ones too (customers_by_external_id). As a list of ids,
  * so the wallets are searched by customer: a join may drive from all the organization's. */
 #define ENTRY_FILTER_BY_CUSTOMER                                                                   \
     " FROM wallets cw JOIN ledger_postings p ON p.wallet_id = cw.id"                               \
-    " JOIN ledger_entries e ON e.posting_id = p.id" ENTRY_JOINS                                    \
+    " JOIN ledger_entries e ON e.posting_id = p.id"                                                \
     " WHERE cw.org_id = ?1 AND cw.customer_id IN"                                                  \
-    " (SELECT id FROM customers WHERE org_id = ?1 AND external_id = ?2)" ENTRY_TIME
+    " (SELECT id FROM customers WHERE org_id = ?1 AND external_id = ?2)" ENTRY_TIME ENTRY_CAUSE
+/* A page of entries the filter finds, newest first, shown whole. */
+#define ENTRY_PAGE(filter)                                                                         \
+    "SELECT " ENTRY_COLUMNS ENTRY_SHOWN " WHERE e.id IN (SELECT e.id" filter                       \
+    " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8) ORDER BY e.id DESC"
 
 #define AUTH_COLUMNS                                                                               \
     "a.id, a.org_id, a.lago_id, a.customer_id, a.subscription_id, a.external_subscription_id,"     \
@@ -1341,14 +1356,11 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_WT_OWED_TOTAL] = "SELECT COALESCE(SUM(owed_cents), 0) FROM wallet_transactions"
                            " WHERE wallet_id = ?1 AND owed_cents > 0",
     [STMT_ENTRY_COUNT] = "SELECT COUNT(*)" ENTRY_FILTER,
-    [STMT_ENTRY_PAGE] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
+    [STMT_ENTRY_PAGE] = ENTRY_PAGE(ENTRY_FILTER),
     [STMT_ENTRY_COUNT_BY_CUSTOMER] = "SELECT COUNT(*)" ENTRY_FILTER_BY_CUSTOMER,
-    [STMT_ENTRY_PAGE_BY_CUSTOMER] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_CUSTOMER " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
+    [STMT_ENTRY_PAGE_BY_CUSTOMER] = ENTRY_PAGE(ENTRY_FILTER_BY_CUSTOMER),
     [STMT_ENTRY_COUNT_BY_WALLET] = "SELECT COUNT(*)" ENTRY_FILTER_BY_WALLET,
-    [STMT_ENTRY_PAGE_BY_WALLET] =
-        "SELECT " ENTRY_COLUMNS ENTRY_FILTER_BY_WALLET " ORDER BY e.id DESC LIMIT ?7 OFFSET ?8",
+    [STMT_ENTRY_PAGE_BY_WALLET] = ENTRY_PAGE(ENTRY_FILTER_BY_WALLET),
     [STMT_ACCOUNT_BALANCE] = "SELECT balance_cents FROM ledger_balances WHERE org_id = ?1"
                              " AND currency = ?2 AND account = ?3",
     /* an upsert, not INSERT OR REPLACE: the row changes in place */
