@@ -187,7 +187,10 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", v->lago_id);
     jsonw_kv_null(w, "billing_entity_code");
-    jsonw_kv_int(w, "sequential_id", v->sequential_id);
+    if (v->sequential_id > 0)
+        jsonw_kv_int(w, "sequential_id", v->sequential_id);
+    else
+        jsonw_kv_null(w, "sequential_id"); /* not issued yet: Lago's has none until finalized */
     jsonw_kv_cstr(w, "number", v->number);
     jsonw_kv_cstr(w, "issuing_date", v->issuing_date);
     char due[TIMESTAMP_TEXT_MAX];
@@ -208,6 +211,7 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
                                                                               : v->amount_cents);
     jsonw_kv_int(w, "total_paid_amount_cents",
                  v->payment_status == INVOICE_PAYMENT_SUCCEEDED ? v->amount_cents : 0);
+    jsonw_kv_int(w, "total_offsetted_credit_note_amount_cents", 0); /* no credit notes yet */
     /* credits are not spent on a credit invoice, nor coupons, credit notes or taxes */
     const char *zeros[] = {"coupons_amount_cents",
                            "credit_notes_amount_cents",
@@ -222,12 +226,14 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
     const char *account = view->customer ? view->customer->text[CUSTOMER_ACCOUNT_TYPE] : NULL;
     jsonw_kv_bool(w, "self_billed", account && strcmp(account, "partner") == 0);
     jsonw_kv_null(w, "file_url");
+    jsonw_kv_null(w, "xml_url"); /* Tally makes no e-invoice */
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_kv_int(w, "version_number", 4);
     jsonw_key(w, "created_at");
     jsonw_time(w, v->created_at, false);
     jsonw_key(w, "updated_at");
     jsonw_time(w, v->updated_at, false);
+    jsonw_kv_null(w, "voided_at"); /* Tally voids no invoice yet */
     jsonw_key(w, "customer");
     if (view->customer) {
         customers_render(w, view->customer, view->customer_taxes); /* Lago's: all of it */

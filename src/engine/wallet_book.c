@@ -2568,7 +2568,6 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
     struct store_invoice v = {
         .org_id = w->row.org_id,
         .customer_id = w->row.customer_id,
-        .customer_sequential_id = customer.sequential_id,
         .type = INVOICE_CREDIT,
         .status = open ? INVOICE_OPEN : INVOICE_FINALIZED,
         .payment_status = INVOICE_PAYMENT_PENDING,

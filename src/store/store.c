@@ -486,6 +486,13 @@ static const char *const migrations[] = {
      * opened so) and the cost then given to the invoice, which a re-pricing re-prices */
     "ALTER TABLE charge_debits ADD COLUMN opened_event_id INTEGER NOT NULL DEFAULT -1;"
     "ALTER TABLE charge_debits ADD COLUMN opened_cents INTEGER NOT NULL DEFAULT 0;",
+    /* 49: an invoice is numbered when it is issued (store_invoice_save), as Lago's; an open one
+     * (a top-up's credit invoice waiting for its payment) took the next number when it was made,
+     * before. It gives it back: "TLY-DRAFT" and no sequential id until its payment issues it,
+     * numbered then after those issued before it. (A number it held below an issued invoice's
+     * stays a gap: issued numbers are not changed.) */
+    "UPDATE invoices SET sequential_id = 0, number = 'TLY-DRAFT'"
+    "  WHERE status IN (0, 3) AND sequential_id <> 0;", /* draft (none made yet), open */
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
@@ -1334,14 +1341,15 @@ static const char *const sql[STMT_COUNT] = {
         " status, payment_status, currency, amount_cents, wallet_transaction_id, issuing_date,"
         " created_at, updated_at, net_payment_term)"
         " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
-    [STMT_INVOICE_UPDATE] = "UPDATE invoices SET status = ?8, payment_status = ?9,"
-                            " issuing_date = ?13, net_payment_term = ?16,"
+    [STMT_INVOICE_UPDATE] = "UPDATE invoices SET sequential_id = ?5, number = ?6, status = ?8,"
+                            " payment_status = ?9, issuing_date = ?13, net_payment_term = ?16,"
                             " updated_at = ?15 WHERE id = ?1",
     [STMT_INVOICE_GET] = "SELECT " INVOICE_COLUMNS " FROM invoices i"
                          " JOIN customers c ON c.id = i.customer_id"
                          " WHERE i.lago_id = ?2 AND i.org_id = ?1",
-    [STMT_INVOICE_NEXT_SEQUENCE] = "SELECT COALESCE(MAX(sequential_id), 0) + 1 FROM invoices"
-                                   " WHERE org_id = ?1 AND customer_id = ?2",
+    [STMT_INVOICE_NEXT_SEQUENCE] = "SELECT COALESCE(MAX(sequential_id), 0) + 1,"
+                                   " (SELECT sequential_id FROM customers WHERE id = ?2)"
+                                   " FROM invoices WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
                           " ORDER BY i.created_at DESC, i.id DESC LIMIT ?14 OFFSET ?15",
@@ -5425,7 +5433,10 @@ static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena 
     v->customer_id = sqlite3_column_int64(s, 2);
     column_lago_id(s, 3, v->lago_id);
     v->sequential_id = sqlite3_column_int64(s, 4);
-    v->number = column_text(s, 5, a);
+    const unsigned char *number = sqlite3_column_text(s, 5);
+    if (!number || (size_t)sqlite3_column_bytes(s, 5) >= sizeof v->number)
+        return false;
+    memcpy(v->number, number, (size_t)sqlite3_column_bytes(s, 5) + 1);
     int type = sqlite3_column_int(s, 6), status = sqlite3_column_int(s, 7),
         payment = sqlite3_column_int(s, 8);
     if (type != INVOICE_CREDIT || status < INVOICE_DRAFT || status > INVOICE_OPEN ||
@@ -5443,7 +5454,7 @@ static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena 
     column_lago_id(s, 15, v->customer_lago_id);
     v->external_customer_id = column_text(s, 16, a);
     v->net_payment_term = sqlite3_column_int(s, 17);
-    return v->number && v->issuing_date && v->external_customer_id;
+    return v->issuing_date && v->external_customer_id;
 }
 
 static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
@@ -5451,33 +5462,56 @@ static bool read_invoice_row(sqlite3_stmt *s, void *item, struct arena *a)
     return read_invoice(s, item, a);
 }
 
+/*
+ * The invoice's sequential id and number, as Lago's ensure_number gives them: "TLY-DRAFT" and
+ * none until it is issued; on the save that issues it, the next of its customer's sequence
+ * (the highest given + 1: invoices not issued hold none), kept from then on. The one writer
+ * computes it inside the transaction that saves it, so two issued in one commit take two
+ * numbers, and a command undone gives its number back with the rest.
+ */
+static enum store_status invoice_number(struct store *st, struct store_invoice *v)
+{
+    if (v->status != INVOICE_FINALIZED && v->status != INVOICE_VOIDED) {
+        v->sequential_id = 0;
+        snprintf(v->number, sizeof v->number, "%s-DRAFT", INVOICE_NUMBER_PREFIX);
+        return STORE_OK;
+    }
+    if (v->sequential_id > 0)
+        return STORE_OK; /* issued before: v->number is its own, as read */
+    sqlite3_stmt *s = stmt(&st->conn, STMT_INVOICE_NEXT_SEQUENCE);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, v->org_id);
+    sqlite3_bind_int64(s, 2, v->customer_id);
+    enum store_status r = step_one(s);
+    int64_t customer = 0;
+    if (r == STORE_OK) {
+        v->sequential_id = sqlite3_column_int64(s, 0);
+        customer = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (r != STORE_OK || customer <= 0)
+        return STORE_ERROR;
+    snprintf(v->number, sizeof v->number, "%s-%03lld-%03lld", INVOICE_NUMBER_PREFIX,
+             (long long)customer, (long long)v->sequential_id);
+    return STORE_OK;
+}
+
 enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
 {
     bool insert = v->id == 0;
-    sqlite3_stmt *s;
-    if (insert) {
-        if (!(s = stmt(&st->conn, STMT_INVOICE_NEXT_SEQUENCE)))
-            return STORE_ERROR;
-        sqlite3_bind_int64(s, 1, v->org_id);
-        sqlite3_bind_int64(s, 2, v->customer_id);
-        enum store_status r = step_one(s);
-        v->sequential_id = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-        sqlite3_reset(s);
-        if (r != STORE_OK)
-            return STORE_ERROR;
-    }
-    if (!(s = stmt(&st->conn, insert ? STMT_INVOICE_INSERT : STMT_INVOICE_UPDATE)))
+    if (invoice_number(st, v) != STORE_OK)
         return STORE_ERROR;
-    char number[64];
-    snprintf(number, sizeof number, "TLY-%03lld-%03lld", (long long)v->customer_sequential_id,
-             (long long)v->sequential_id);
+    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_INVOICE_INSERT : STMT_INVOICE_UPDATE);
+    if (!s)
+        return STORE_ERROR;
     if (!insert)
         sqlite3_bind_int64(s, 1, v->id);
     sqlite3_bind_int64(s, 2, v->org_id);
     sqlite3_bind_int64(s, 3, v->customer_id);
     bind_text(s, 4, v->lago_id);
     sqlite3_bind_int64(s, 5, v->sequential_id);
-    bind_text(s, 6, insert ? number : v->number);
+    bind_text(s, 6, v->number);
     sqlite3_bind_int(s, 7, (int)v->type);
     sqlite3_bind_int(s, 8, (int)v->status);
     sqlite3_bind_int(s, 9, (int)v->payment_status);

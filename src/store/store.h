@@ -1018,13 +1018,19 @@ enum invoice_payment_status {
     INVOICE_PAYMENT_FAILED,
 };
 
+/* An invoice's number: "TLY-<customer>-<invoice>" once it is issued (finalized), the sequences
+ * written with at least 3 digits, and "TLY-DRAFT" before (Lago's, document_number_prefix TLY) */
+#define INVOICE_NUMBER_PREFIX "TLY"
+#define INVOICE_NUMBER_MAX 48 /* the prefix, two 19-digit sequences and the dashes */
+
 struct store_invoice {
     int64_t id; /* 0 before the insert */
     int64_t org_id, customer_id;
     char lago_id[WALLET_LAGO_ID_TEXT];
-    int64_t sequential_id;          /* per customer, from 1 (set by the insert) */
-    int64_t customer_sequential_id; /* for the number, on insert */
-    const char *number;             /* "TLY-<customer>-<invoice>" (set by the insert) */
+    /* per customer, from 1, given when it is issued (set by the save that finalizes it); 0 before
+     * (Lago's null) */
+    int64_t sequential_id;
+    char number[INVOICE_NUMBER_MAX]; /* set by each save */
     enum invoice_type type;
     enum invoice_status status;
     enum invoice_payment_status payment_status;
@@ -1038,8 +1044,11 @@ struct store_invoice {
     char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
     const char *external_customer_id;
 };
-/* Inserts (v->id == 0: numbers it, sets id and sequential_id) or updates its statuses, issuing
- * date and payment term (an open invoice issued when paid). */
+/* Inserts (v->id == 0: sets id) or updates its statuses, issuing date and payment term (an open
+ * invoice issued when paid). An invoice saved finalized for the first time takes the next of its
+ * customer's sequence and its number then, as Lago's (app/models/invoice.rb, ensure_number and
+ * should_assign_sequential_id?): so issued numbers follow the order they were issued in, and an
+ * invoice never issued (open, its payment failed) leaves no gap among them. */
 enum store_status store_invoice_save(struct store *st, struct store_invoice *v);
 enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                     struct store_invoice *out, struct arena *a);

@@ -480,7 +480,8 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   const invoice = (await ok(await t.api(`/api/v1/invoices/${paid.lago_invoice_id}`))).invoice;
   assert.deepEqual([invoice.invoice_type, invoice.status, invoice.payment_status, invoice.total_amount_cents, invoice.currency, invoice.fees[0].units],
     ['credit', 'open', 'pending', 2000, 'EUR', '40.0']);
-  assert.match(invoice.number, /^TLY-\d{3}-001$/);
+  // not issued yet: Lago's draft number, no sequential id (numbered when paid, below)
+  assert.deepEqual([invoice.number, invoice.sequential_id], ['TLY-DRAFT', null]);
   assert.deepEqual([invoice.net_payment_term, invoice.payment_due_date], [0, invoice.issuing_date]);
   // Lago's InvoiceObject: the whole customer, and a fee with every field its schema requires
   assert.deepEqual([invoice.customer.external_id, invoice.customer.currency, typeof invoice.customer.sequential_id], ['lambda', 'EUR', 'number']);
@@ -501,6 +502,8 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
   assert.equal((await wallet(w.lago_id)).balance_cents, 0);
   const settled = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
   assert.deepEqual([settled.status, settled.payment_status, settled.total_due_amount_cents], ['finalized', 'succeeded', 0]);
+  assert.match(settled.number, /^TLY-\d{3}-001$/);
+  assert.equal(settled.sequential_id, 1);
   assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
   const now = (await ok(await t.api(`/api/v1/wallet_transactions/${paid.lago_id}`))).wallet_transaction;
   assert.deepEqual([now.status, now.remaining_amount_cents], ['settled', 2000]);

@@ -32,8 +32,8 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 to 42 (41 changes data only), so that a database rewound to an older version
- * migrates again. */
+/* Undoes migrations 37 to 49 (41, 45 and 49 change data only), so that a database rewound to an
+ * older version migrates again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
     "DROP INDEX customers_by_external_id;"                                                         \
@@ -1001,6 +1001,68 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
     remove_dir(dir);
 }
 
+/*
+ * A database from before invoices were numbered when issued (48): an open credit invoice had
+ * taken the next number when it was made. It gives it back (49): "TLY-DRAFT" and no sequential
+ * id, whatever its payment status; finalized ones keep theirs. Then the next one issued takes
+ * the highest number issued + 1.
+ */
+static void open_invoices_give_their_numbers_back(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct customer c;
+    customer_init_defaults(&c);
+    c.org_id = org;
+    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
+    c.external_id = "inv";
+    c.sequential_id = 7;
+    c.doc[CUSTOMER_METADATA] = "[]";
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number,"
+             " invoice_type, status, payment_status, currency, amount_cents,"
+             " wallet_transaction_id, issuing_date, created_at, updated_at) VALUES"
+             " (%lld, %lld, 'i1', 1, 'TLY-007-001', 0, 3, 2, 'USD', 100, 1, '2026-01-01', 1, 1),"
+             " (%lld, %lld, 'i2', 2, 'TLY-007-002', 0, 1, 0, 'USD', 100, 2, '2026-01-01', 2, 2),"
+             " (%lld, %lld, 'i3', 3, 'TLY-007-003', 0, 3, 0, 'USD', 100, 3, '2026-01-01', 3, 3);"
+             "PRAGMA user_version = 48;",
+             (long long)org, (long long)c.id, (long long)org, (long long)c.id, (long long)org,
+             (long long)c.id);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    struct arena a;
+    arena_init(&a);
+    struct store_invoice v;
+    assert_int_equal(store_invoice_get(store_conn(st), org, "i3", &v, &a), STORE_OK);
+    assert_int_equal(v.sequential_id, 0);
+    assert_string_equal(v.number, "TLY-DRAFT");
+    /* paid: issued after i2, so 003 again (no gap); i1, failed, stays unnumbered */
+    v.status = INVOICE_FINALIZED;
+    v.payment_status = INVOICE_PAYMENT_SUCCEEDED;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_invoice_save(st, &v), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(v.sequential_id, 3);
+    assert_string_equal(v.number, "TLY-007-003");
+    arena_free(&a);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(lago_id || ':' || sequential_id || ':' || number, ' ')"
+                      " FROM (SELECT * FROM invoices ORDER BY id)",
+                      "i1:0:TLY-DRAFT i2:2:TLY-007-002 i3:3:TLY-007-003");
+    remove_dir(dir);
+}
+
 /* A small deterministic generator (xorshift64): the same blocks every run. */
 static uint64_t next_random(uint64_t *x)
 {
@@ -1226,6 +1288,7 @@ int main(void)
         cmocka_unit_test(overdrawn_usage_owes_newest_first),
         cmocka_unit_test(wallets_drop_dead_metric_codes),
         cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
+        cmocka_unit_test(open_invoices_give_their_numbers_back),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
