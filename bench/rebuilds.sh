@@ -6,7 +6,9 @@
 # then, RUNS times each, prints the median and fastest latency of:
 #   - a batch of 100 events for one subscription refused at its last (a duplicate): the
 #     usage must lose the 99 it took (in memory, or by reading the period back);
-#   - a catalog write (a tax): every usage in the book is repriced;
+#   - catalog writes: a new tax that is no default, and an add-on's rename, which price no
+#     usage (builds before 2026-11-28 repriced every usage for any catalog write), and a new
+#     default tax (applied_to_organization), for which every usage in the book is repriced;
 #   - a metric edit that changes no count (its name), and one that does (its field): every
 #     usage in the book is rebuilt, the second reading its events back;
 # and the stored events usage builds read meanwhile (/metrics, when the build counts them).
@@ -56,9 +58,14 @@ refused_batch() {
   echo "{\"events\":[${events[*]}]}"
 }
 tax() { echo "{\"tax\":{\"code\":\"t$1\",\"name\":\"T$1\",\"rate\":\"1\"}}"; }
+default_tax() { echo "{\"tax\":{\"code\":\"d$1\",\"name\":\"D$1\",\"rate\":\"0\",\"applied_to_organization\":true}}"; }
+add_on_name() { echo "{\"add_on\":{\"name\":\"Setup $1\"}}"; }
 metric_name() { echo "{\"billable_metric\":{\"name\":\"Tokens $1\"}}"; }
 metric_field() { echo "{\"billable_metric\":{\"field_name\":\"tokens$(($1 % 2))\"}}"; }
 measure "batch of 100 refused at its last event" 422 POST events/batch refused_batch
-measure "catalog write (a tax)" 200 POST taxes tax
+call POST add_ons '{"add_on":{"code":"setup","name":"Setup","amount_cents":100,"amount_currency":"USD"}}' >/dev/null
+measure "catalog write (a tax, no default)" 200 POST taxes tax
+measure "catalog write (an add-on's name)" 200 PUT add_ons/setup add_on_name
+measure "catalog write (a default tax)" 200 POST taxes default_tax
 measure "metric edit (its name)" 200 PUT billable_metrics/tokens metric_name
 measure "metric edit (its field)" 200 PUT billable_metrics/tokens metric_field
