@@ -554,7 +554,8 @@ void subscriptions_list(struct request *req)
     if (customer) {
         struct customer c;
         s = store_customer_get(conn, req->org_id, customer, &c, &req->arena);
-        customer_id = c.id;
+        if (s == STORE_OK)
+            customer_id = c.id;
     }
     if (s == STORE_OK)
         s = store_subscription_find(

@@ -1093,7 +1093,8 @@ static void list(struct request *req, const char *external_customer_id)
     if (external_customer_id) {
         struct customer c;
         s = store_customer_get(conn, req->org_id, external_customer_id, &c, &req->arena);
-        customer_id = c.id;
+        if (s == STORE_OK)
+            customer_id = c.id;
     }
     if (s == STORE_OK)
         s = store_wallet_list(conn, req->org_id, customer_id, api_query_filter(req, "currency"),
