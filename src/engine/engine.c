@@ -2644,7 +2644,12 @@ static enum command_result apply_expression(struct engine *e, struct command *cm
  * stored and deduplicated but moves no live usage and no wallet (a usage rebuilt for it
  * would hold only the late events, and the debit, the fee less what the period already paid,
  * gave that back). A recurring metric's value lives on in the subscription that followed it
- * under the same external id (a plan change): the event is carried into that one's period.
+ * under the same external id for the same customer (a plan change, or the subscription made
+ * again): the event is carried into that one's period. Not into another customer's who took
+ * the external id over: a build reads the recurring index for the usage's customer only
+ * (store_recurring_event_each), and a start carries it as this does (carried_to_live). An
+ * audit found the next owner's wallet paying for the first owner's late seat every period,
+ * until a restart dropped it.
  */
 static enum command_result live_usage_of(struct engine *e, struct command *cmd,
                                          const struct ingest_cache *cache, const struct event *ev,
@@ -2655,12 +2660,14 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
     if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED) {
         if (!cache->metric->recurring)
             return COMMAND_OK;
+        int64_t customer_id = sub->sub.customer_id; /* (the lookup may drop the row) */
         enum store_status s =
             sub_cache_at(&e->subscriptions, store_conn(e->store), cmd->org_id,
                          ev->external_subscription_id, cache->sub_hash, cmd->now, &sub);
         if (s != STORE_OK)
             return s == STORE_NOT_FOUND ? COMMAND_OK : COMMAND_STORE_FAILED;
-        if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED)
+        if (subscription_status_at(&sub->sub, cmd->now) >= SUBSCRIPTION_TERMINATED ||
+            sub->sub.customer_id != customer_id)
             return COMMAND_OK;
     }
     const char *failed;
@@ -3718,10 +3725,12 @@ static bool usage_of_row(struct scan *sc, const struct store_subscription *row, 
 
 /*
  * The usage (*out) of the subscription that held the stored event's external id at `at`, if
- * that is another subscription than the event's own and is live; *out untouched otherwise.
+ * that is another subscription than the event's own, is live and is customer_id's (the event's
+ * subscription's customer: another customer who took the external id over takes none of its
+ * events); *out untouched otherwise.
  */
 static bool usage_of_other(struct scan *sc, const struct store_event *stored, tally_time at,
-                           tally_time now, struct usage **out)
+                           tally_time now, int64_t customer_id, struct usage **out)
 {
     struct store_subscription row;
     enum store_status s =
@@ -3730,18 +3739,20 @@ static bool usage_of_other(struct scan *sc, const struct store_event *stored, ta
     if (s == STORE_ERROR)
         return false;
     if (s == STORE_NOT_FOUND || row.sub.id == stored->subscription_id ||
-        !subscription_is_live(&row.sub, now))
+        !subscription_is_live(&row.sub, now) || row.sub.customer_id != customer_id)
         return true;
     return usage_of_row(sc, &row, now, out);
 }
 
 /*
  * A late event of a recurring metric that arrived after its subscription ended (`end`) was
- * carried into the subscription then live under the same external id (live_usage_of), and
- * debited there: that one's usage is built (*out), so that it notes the event (late_from) and
- * a re-pricing finds the debit in the book. Its value comes from the recurring index, as for
- * any build. An audit found an upgraded subscription's late event, its successor's only debit
- * of the period, left out of the book by every start (tests/api/restart_usage.test.mjs).
+ * carried into the subscription then live under the same external id for the same customer
+ * (live_usage_of), and debited there: that one's usage is built (*out), so that it notes the
+ * event (late_from) and a re-pricing finds the debit in the book. Its value comes from the
+ * recurring index, as for any build, which reads the customer's own events only: another
+ * customer's subscription under the id takes neither. An audit found an upgraded
+ * subscription's late event, its successor's only debit of the period, left out of the book by
+ * every start (tests/api/restart_usage.test.mjs).
  */
 static bool carried_to_live(struct scan *sc, const struct store_event *stored, tally_time now,
                             tally_time end, struct usage **out)
@@ -3760,15 +3771,22 @@ static bool carried_to_live(struct scan *sc, const struct store_event *stored, t
                                                      stored->org_id, stored->code, &recurring);
     if (m == STORE_ERROR)
         return false;
-    return !recurring || usage_of_other(sc, stored, now, now, out);
+    if (!recurring)
+        return true;
+    struct store_subscription own; /* (read for these late events only: few) */
+    if (store_subscription_get(store_conn(e->store), stored->org_id, stored->subscription_id, &own,
+                               &sc->scratch) != STORE_OK)
+        return false;
+    return usage_of_other(sc, stored, now, now, own.sub.customer_id, out);
 }
 
 /*
  * The usage a stored event counts in (*out NULL: none): its subscription's, unless it was sent
  * ahead and its time falls outside that subscription's life, as for an event sent to a downgrade
  * since canceled, replaced or overtaken by an upgrade, or past an end a plan change set since.
- * Such an event counts in the subscription of the same external id covering its time, as Lago
- * reads events by external id (a recurring metric's is carried there from the index already).
+ * Such an event counts in the subscription of the same external id covering its time if it is
+ * the same customer's, as Lago reads events by external id (a recurring metric's is carried
+ * there from the index already, which reads the customer's own too).
  * Subscriptions not live are remembered with their end: their events before it are skipped
  * without a read, but for a recurring metric's that arrived after it (carried_to_live).
  */
@@ -3808,7 +3826,11 @@ static bool usage_of_stored(struct scan *sc, const struct store_event *stored, t
                                                      stored->org_id, stored->code, &recurring);
     if (m == STORE_ERROR)
         return false;
-    return recurring || usage_of_other(sc, stored, stored->timestamp, now, out);
+    /* the same customer's (a plan change's): another customer who took the external id over
+     * counts none (live it never did; a start did, and its wallet paid for the first owner's
+     * event: an audit) */
+    return recurring ||
+           usage_of_other(sc, stored, stored->timestamp, now, row.sub.customer_id, out);
 }
 
 static bool feed_usage(struct scan *sc, const struct store_event *stored)

@@ -185,6 +185,86 @@ test('a late event of the termination instant, carried into the subscription mad
   await agree(ws, subs, 'after the price cut');
 });
 
+// Found by an audit: a recurring value carries into a subscription the same customer makes
+// again under an external id, never into another customer's (docs/ARCHITECTURE.md, "Recurring
+// metrics"), and a build from the store reads it so. A late event timestamped in the life of the
+// first owner's terminated subscription was carried live into the next owner's, whose usage
+// showed the seat and whose wallet paid for it then and at every period's start, until a
+// restart dropped it and its next event gave it back; and an event the first owner sent ahead
+// past its end counted, after a start only, in the next owner's usage, which paid for it. Live
+// and after a start, the next owner pays nothing for them, and the same customer's own
+// subscription made again does carry its late seat.
+test("a late recurring event of an external id's first owner moves nothing of the next owner's, live or after a start", async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { first_owner: ['owned'], next_owner: ['owned'], keeper: ['kept'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const metric = async (bm) => (await call('POST', '/api/v1/billable_metrics', { billable_metric: { name: bm.code, ...bm } })).billable_metric.lago_id;
+    w.ids.seats = await metric({ code: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true });
+    w.ids.calls = await metric({ code: 'calls', aggregation_type: 'count_agg' });
+    await call('POST', '/api/v1/plans', { plan: { code: 'owned', name: 'owned', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: w.ids.seats, charge_model: 'standard', properties: { amount: '10' } },
+      { billable_metric_id: w.ids.calls, charge_model: 'standard', properties: { amount: '1' } }] } });
+    for (const c of Object.keys(subs)) {
+      await call('POST', '/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+      w.wallets[c] = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: c, granted_credits: '100' } })).wallet.lago_id];
+    }
+    const subscribe = (c, id) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'owned', external_id: id } });
+    const event = (tx, sub, code, properties, timestamp) => call('POST', '/api/v1/events', { event: { transaction_id: tx, external_subscription_id: sub, code, properties, ...(timestamp ? { timestamp } : {}) } });
+    await subscribe('first_owner', 'owned');
+    await subscribe('keeper', 'kept');
+    await event('o1', 'owned', 'seats', { seats: 5 });
+    await event('k1', 'kept', 'seats', { seats: 2 });
+    // sent ahead past the first owner's end, into the time the next owner's subscription covers
+    await event('o-ahead', 'owned', 'calls', {}, at('2026-03-20T00:00:00Z'));
+    await event('o-ahead-seat', 'owned', 'seats', { seats: 4 }, at('2026-03-20T00:00:00Z'));
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-05T00:00:00Z' } });
+    await call('DELETE', '/api/v1/subscriptions/owned');
+    await call('DELETE', '/api/v1/subscriptions/kept');
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-06T00:00:00Z' } });
+    await subscribe('next_owner', 'owned');
+    await subscribe('keeper', 'kept');
+    // timestamped in the terminated subscriptions' lives (March 3rd), arriving now
+    w.late = await event('late-seat', 'owned', 'seats', { seats: 1 }, at('2026-03-03T00:00:00Z'));
+    await event('late-call', 'owned', 'calls', {}, at('2026-03-03T00:00:00Z'));
+    await event('kept-late', 'kept', 'seats', { seats: 1 }, at('2026-03-03T00:00:00Z'));
+    // a capture of the next owner's hold timestamped in the first owner's life is no late event
+    // of the next owner's: refused as one of a subscription since ended is, the hold kept
+    const hold = (await call('POST', '/api/v1/authorizations', { authorization: { external_subscription_id: 'owned', code: 'seats', properties: { seats: 1 } } })).authorization;
+    const r = await w.t.api(`/api/v1/authorizations/${hold.lago_id}/capture`, { method: 'POST', body: { authorization: { properties: { seats: 1 }, timestamp: at('2026-03-03T00:00:00Z') } } });
+    w.capture = [r.status, (await r.json()).error_details];
+    if (r.status !== 200) await call('POST', `/api/v1/authorizations/${hold.lago_id}/void`);
+  });
+  for (const w of ws) {
+    assert.equal(w.late.event.lago_customer_id, (await w.t.call('GET', '/api/v1/customers/first_owner')).customer.lago_id);
+    assert.deepEqual(w.capture, [422, { timestamp: ['subscription_ended'] }]);
+  }
+  const balances = async () => {
+    const out = {};
+    for (const w of ws) out[w.kind] = { next_owner: await balance(w, 'next_owner'), first_owner: await balance(w, 'first_owner'), keeper: await balance(w, 'keeper') };
+    return out;
+  };
+  const want = (o) => Object.fromEntries(ws.map((w) => [w.kind, o]));
+  // the first owner paid its 5 seats, the keeper its 2 and the late one carried into its own
+  // subscription made again; the next owner nothing
+  const live = await agree(ws, subs, 'before the restart');
+  const charges = (u) => Object.fromEntries(u.charges_usage.map((c) => [c.billable_metric.code, [c.units, c.amount_cents]]));
+  assert.deepEqual(charges(live.next_owner.usage.owned), { seats: ['0.0', 0], calls: ['0.0', 0] });
+  assert.deepEqual(charges(live.keeper.usage.kept), { seats: ['3.0', 3000], calls: ['0.0', 0] });
+  assert.deepEqual(await balances(), want({ next_owner: 10000, first_owner: 10000 - 5000, keeper: 10000 - 2000 - 3000 }));
+  await restart(ws);
+  await agree(ws, subs, 'after the restart');
+  // the periods that follow: the keeper's carried seats paid again, nothing of the next owner's
+  await each(ws, (w) => w.t.call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } }));
+  await agree(ws, subs, 'in April');
+  assert.deepEqual(await balances(), want({ next_owner: 10000, first_owner: 10000 - 5000, keeper: 10000 - 2000 - 3000 - 3000 }));
+  await each(ws, (w) => w.t.call('POST', '/api/v1/events', { event: { transaction_id: 'next-call', external_subscription_id: 'owned', code: 'calls', properties: {} } }));
+  await agree(ws, subs, "after the next owner's own event");
+  assert.deepEqual(await balances(), want({ next_owner: 10000 - 100, first_owner: 10000 - 5000, keeper: 10000 - 2000 - 3000 - 3000 }));
+  await restart(ws);
+  await agree(ws, subs, 'after a second restart');
+});
+
 // ---- restart equivalence: many kinds of usage, one command sequence, a restart in the middle --
 
 const at = (iso) => Date.parse(iso) / 1000;
