@@ -12,7 +12,6 @@
 #include "json/event_json.h"
 #include "json/event_plain.h"
 #include "json/json_in.h"
-#include "core/dedup.h"
 #include "core/subscription.h"
 #include "engine/engine.h"
 #include "engine/usage.h"
@@ -246,22 +245,24 @@ void events_create_batch(struct request *req)
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
-static struct event_view view_of(const struct store_event *e, const uint8_t key[16])
+/* The stored event as answers show it; false when its ids are past their limits (a damaged
+ * store: it has no fingerprint, so no lago_id). */
+static bool view_of(const struct store_event *e, const uint8_t key[16], struct event_view *out)
 {
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(e->org_id, e->external_subscription_id, e->transaction_id, identity,
-                                sizeof identity);
-    struct event_view v = {dedup_fingerprint(key, identity, len),
-                           e->transaction_id,
-                           e->external_subscription_id,
-                           e->code,
-                           e->properties_json,
-                           e->precise_total_amount_cents,
-                           e->timestamp,
-                           e->created_at,
-                           e->subscription_lago_id,
-                           e->customer_lago_id};
-    return v;
+    struct siphash128 fp;
+    if (!event_fingerprint(key, e->org_id, e->external_subscription_id, e->transaction_id, &fp))
+        return false;
+    *out = (struct event_view){fp,
+                               e->transaction_id,
+                               e->external_subscription_id,
+                               e->code,
+                               e->properties_json,
+                               e->precise_total_amount_cents,
+                               e->timestamp,
+                               e->created_at,
+                               e->subscription_lago_id,
+                               e->customer_lago_id};
+    return true;
 }
 
 /* Writer thread: the event the transaction id points at, read from the store by id. */
@@ -275,7 +276,11 @@ static void render_found(struct command *cmd)
         return;
     }
     struct jsonw w;
-    struct event_view v = view_of(&cmd->event, key);
+    struct event_view v;
+    if (!view_of(&cmd->event, key, &v)) {
+        cmd->result = COMMAND_STORE_FAILED;
+        return;
+    }
     cmd->http_status = 200;
     buf_reset(&cmd->response);
     jsonw_init(&w, &cmd->response);
@@ -417,7 +422,11 @@ void events_list(struct request *req)
     enum store_status k =
         store_setting_get(store_reader_conn(r), ENGINE_FINGERPRINT_KEY_SETTING, key, sizeof key);
     api_reader_release(req->api, r);
-    if (s != STORE_OK || (k != STORE_OK && count > 0)) {
+    struct event_view *views = arena_alloc(&req->arena, (count + 1) * sizeof *views);
+    bool viewed = s == STORE_OK && (k == STORE_OK || count == 0) && views;
+    for (size_t i = 0; viewed && i < count; i++)
+        viewed = view_of(&rows[i], key, &views[i]);
+    if (!viewed) {
         api_error_store_read(req);
         return;
     }
@@ -426,10 +435,8 @@ void events_list(struct request *req)
     jsonw_object_begin(&w);
     jsonw_key(&w, "events");
     jsonw_array_begin(&w);
-    for (size_t i = 0; i < count; i++) {
-        struct event_view v = view_of(&rows[i], key);
-        render_event(&w, &v);
-    }
+    for (size_t i = 0; i < count; i++)
+        render_event(&w, &views[i]);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, total);
     jsonw_object_end(&w);

@@ -1,6 +1,8 @@
 /* core/event: see event.h. */
 #include "core/event.h"
 
+#include "core/dedup.h"
+
 #include <string.h>
 
 static bool is_digit(char c)
@@ -170,6 +172,19 @@ size_t event_identity(int64_t org_id, const char *external_subscription_id,
     if (at)
         at = put_part(buf, at, cap, transaction_id, strlen(transaction_id));
     return at;
+}
+
+bool event_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], int64_t org_id,
+                       const char *external_subscription_id, const char *transaction_id,
+                       struct siphash128 *out)
+{
+    uint8_t identity[EVENT_IDENTITY_MAX];
+    size_t len =
+        event_identity(org_id, external_subscription_id, transaction_id, identity, sizeof identity);
+    if (len == 0)
+        return false;
+    *out = dedup_fingerprint(key, identity, len);
+    return true;
 }
 
 const char *event_property(const struct event *e, const char *key)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "core/money.h"
+#include "core/siphash.h"
+#include "core/subscription.h"
 #include "core/timestamp.h"
 
 #define EVENT_TRANSACTION_ID_MAX 255
@@ -85,6 +87,19 @@ bool event_parse_timestamp(const char *text, size_t len, tally_time *out);
  */
 size_t event_identity(int64_t org_id, const char *external_subscription_id,
                       const char *transaction_id, uint8_t *buf, size_t cap);
+
+/* The longest identity event_identity writes for ids within their limits (the API's). */
+#define EVENT_IDENTITY_MAX (3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX)
+
+/*
+ * The event's identity fingerprint under `key`: what deduplication keys it by and what its
+ * lago_id is made of, the same wherever it is computed (ingest, the start's read-back, a read).
+ * False when an id is past its limit (a damaged store: the API never takes one). Borrows the
+ * texts for the call. Threads: any (pure).
+ */
+bool event_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], int64_t org_id,
+                       const char *external_subscription_id, const char *transaction_id,
+                       struct siphash128 *out);
 
 /* The value of a property by key, or NULL. */
 const char *event_property(const struct event *e, const char *key);

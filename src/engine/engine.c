@@ -2414,10 +2414,11 @@ static struct siphash128 transaction_fingerprint(const struct engine *e, int64_t
                                                  const char *transaction_id)
 {
     /* An empty subscription id: no event identity has one, so the spaces never meet. */
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX];
-    size_t len = event_identity(org_id, "", transaction_id, identity, sizeof identity);
-    assert(len > 0);
-    return dedup_fingerprint(e->fingerprint_key, identity, len);
+    struct siphash128 fp;
+    bool made = event_fingerprint(e->fingerprint_key, org_id, "", transaction_id, &fp);
+    assert(made); /* the API bounds the id */
+    (void)made;
+    return fp;
 }
 
 /* The tag of a subscription's identities (core/dedup): keyed, so no one can make two collide;
@@ -2685,11 +2686,10 @@ static void fingerprint_events(const struct engine *e, struct command *cmd)
     for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
         const struct event *ev = &cmd->as.events_ingest.events[i];
         struct event_result *res = &cmd->as.events_ingest.results[i];
-        uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-        size_t len = event_identity(cmd->org_id, ev->external_subscription_id, ev->transaction_id,
-                                    identity, sizeof identity);
-        assert(len > 0); /* the API bounds both ids */
-        res->fingerprint = dedup_fingerprint(e->fingerprint_key, identity, len);
+        bool made = event_fingerprint(e->fingerprint_key, cmd->org_id, ev->external_subscription_id,
+                                      ev->transaction_id, &res->fingerprint);
+        assert(made); /* the API bounds both ids */
+        (void)made;
         struct identity id =
             identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
         res->transaction_fingerprint = id.transaction;
@@ -3862,19 +3862,6 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
            usage_apply_stored(u, &ev, stored->timestamp, (uint64_t)stored->id) == AGGREGATION_OK;
 }
 
-/* A stored event's identity fingerprint (as event ingest made it). False if it has none. */
-static bool stored_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], const struct store_event *stored,
-                               struct siphash128 *out)
-{
-    uint8_t identity[3 * 4 + 8 + EVENT_TRANSACTION_ID_MAX + SUBSCRIPTION_EXTERNAL_ID_MAX];
-    size_t len = event_identity(stored->org_id, stored->external_subscription_id,
-                                stored->transaction_id, identity, sizeof identity);
-    if (len == 0)
-        return false;
-    *out = dedup_fingerprint(key, identity, len);
-    return true;
-}
-
 static bool insert_pending(struct engine *e, const struct scan_pending *p)
 {
     return dedup_insert(&e->identities, p->identity.transaction, p->identity.subscription, p->id) !=
@@ -3957,7 +3944,8 @@ struct stored_identity {
 static bool fingerprint_stored(const struct store_event *stored, void *ctx)
 {
     struct stored_identity *p = ctx;
-    return stored_fingerprint(p->key, stored, &p->fingerprint);
+    return event_fingerprint(p->key, stored->org_id, stored->external_subscription_id,
+                             stored->transaction_id, &p->fingerprint);
 }
 
 /*
