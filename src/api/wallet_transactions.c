@@ -254,6 +254,12 @@ void wallet_transactions_create(struct request *req)
     if (json_in_string(obj, "voided_transaction_id", 64, &req->arena,
                        &c->voided_transaction_lago_id, &err) == JSON_IN_INVALID)
         goto refused;
+    /* voided_credits given as zero void nothing, of a named grant too: only an absent amount
+     * voids all that is left of it (a round-2 audit found "0" voiding it all) */
+    struct json_object *voided;
+    if (c->voided_transaction_lago_id && !c->has_voided &&
+        json_object_object_get_ex(obj, "voided_credits", &voided) && voided)
+        c->voided_transaction_lago_id = NULL;
     int64_t paid_cents = 0;
     if (c->has_paid && !ignore_limits &&
         wallet_credits_to_cents(c->paid, wallet.rate_amount,

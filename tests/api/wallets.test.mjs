@@ -1156,7 +1156,9 @@ test('a top-up of no credits, or of zero ones, answers an empty list and changes
   const [txBefore, ledgerBefore] = [await txs(), await ledger(`wallet_id=${w.lago_id}`)];
   assert.equal(txBefore.length, 1);
   const bodies = [{}, { paid_credits: '0' }, { granted_credits: '0' }, { voided_credits: '0' }, { paid_credits: '0', granted_credits: '0.00' },
-    { paid_credits: 0, granted_credits: '0', voided_credits: '0', name: 'nothing', metadata: [{ key: 'k', value: 'v' }] }, { granted_credits: null }];
+    { paid_credits: 0, granted_credits: '0', voided_credits: '0', name: 'nothing', metadata: [{ key: 'k', value: 'v' }] }, { granted_credits: null },
+    // zero credits of a named grant void none of it (a round-2 audit found all of it voided)
+    { voided_transaction_id: txBefore[0].lago_id, voided_credits: '0' }];
   for (const body of bodies) {
     const r = await topUp({ wallet_id: w.lago_id, ...body });
     assert.equal(r.status, 200, JSON.stringify(body));
