@@ -724,6 +724,23 @@ static const char *past_limit(struct request *req, const struct store_wallet *w,
  * amount is known only when it fires; ignore_paid_top_up_limits lifts them). Found by an
  * audit: a rule of 10 on a wallet buying 20 at least was taken, and fired for 10.
  */
+/*
+ * Where a paid top-up of `cents` falls against the wallet's paid top-up bounds (`terms`, its
+ * stored terms, or NULL): below the minimum (< 0), above the maximum (> 0), or within (0).
+ */
+static int against_top_up_bounds(struct json_object *terms, int64_t cents)
+{
+    struct json_object *v;
+    int64_t bound;
+    if (terms && json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
+        json_in_exact_int64(v, &bound) && cents < bound)
+        return -1;
+    if (terms && json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
+        json_in_exact_int64(v, &bound) && cents > bound)
+        return 1;
+    return 0;
+}
+
 static bool within_top_up_limits(struct json_object *terms, struct json_object *rule, int64_t cents)
 {
     struct json_object *v;
@@ -731,13 +748,7 @@ static bool within_top_up_limits(struct json_object *terms, struct json_object *
                   strcmp(json_object_get_string(v), "target") == 0;
     bool ignore = json_object_object_get_ex(rule, "ignore_paid_top_up_limits", &v) && v &&
                   json_object_get_boolean(v);
-    if (target || ignore || cents == 0)
-        return true;
-    if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
-        cents < json_object_get_int64(v))
-        return false;
-    return !(json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
-             cents > json_object_get_int64(v));
+    return target || ignore || cents == 0 || against_top_up_bounds(terms, cents) == 0;
 }
 
 /*
@@ -900,16 +911,12 @@ static bool parse_initial_credits(struct request *req, struct json_object *obj,
 
 bool wallets_top_up_bounds_ok(const char *terms_json, int64_t cents, struct json_in_error *err)
 {
-    struct json_object *terms = json_tokener_parse(terms_json), *v;
-    bool ok = true;
-    if (terms && json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
-        cents < json_object_get_int64(v))
-        ok = json_in_refuse(err, "paid_credits", "amount_below_minimum");
-    if (ok && terms && json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
-        cents > json_object_get_int64(v))
-        ok = json_in_refuse(err, "paid_credits", "amount_above_maximum");
+    struct json_object *terms = json_tokener_parse(terms_json);
+    int where = against_top_up_bounds(terms, cents);
     json_object_put(terms);
-    return ok;
+    return where == 0 ||
+           json_in_refuse(err, "paid_credits",
+                          where < 0 ? "amount_below_minimum" : "amount_above_maximum");
 }
 
 bool wallets_in_future(struct request *req, tally_time t)
