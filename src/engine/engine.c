@@ -3917,12 +3917,14 @@ static bool load_event(const struct store_event *stored, void *ctx)
 static int64_t usage_scan_from(struct engine *e);
 
 /* Rebuilds every live usage from one scan of the stored events since the book's earliest
- * reference (all of them after a usage left the book). */
-static bool rescan_usage(struct engine *e)
+ * reference (all of them after a usage left the book), or since event `floor` if earlier. */
+static bool rescan_usage_from(struct engine *e, int64_t floor)
 {
     struct scan sc = {.e = e, .identities_from = INT64_MAX, .ok = true};
     arena_init(&sc.scratch);
     int64_t from = usage_scan_from(e);
+    if (floor < from)
+        from = floor;
     usage_book_clear(&e->usage);
     usage_book_hold(&e->usage); /* the late events take their place among the scanned ones */
     bool ok = dedup_init(&sc.not_live, 0) &&
@@ -3934,6 +3936,11 @@ static bool rescan_usage(struct engine *e)
     if (ok)
         e->usage_incomplete = false;
     return ok;
+}
+
+static bool rescan_usage(struct engine *e)
+{
+    return rescan_usage_from(e, INT64_MAX);
 }
 
 struct stored_identity {
@@ -4358,6 +4365,98 @@ static bool leaves_events_behind(struct engine *e, const struct command *cmd, co
     return false;
 }
 
+/* The same customer's ended subscriptions under an external id that takes_events_sent_ahead
+ * looks for in the book; with more, any event of another subscription read is taken. */
+#define TAKEN_OVER_MAX 16
+/* The events under the external id timestamped in the subscription's life read at once; with
+ * more, a second read finds the oldest, where a scan starts. */
+#define TAKEN_OVER_EVENTS_MAX 64
+
+/* Where events of `ended` timestamped at `t` or later are not its own (a scan's rule,
+ * usage_of_stored): its end, or, canceled before it began, anywhere. */
+static tally_time ended_own_until(const struct subscription *ended, tally_time now)
+{
+    return subscription_status_at(ended, now) == SUBSCRIPTION_CANCELED ? TIMESTAMP_MIN
+                                                                       : subscription_end(ended);
+}
+
+/*
+ * Whether the subscription a command made or changed (made anew, or its end moved later) now
+ * covers the time of events the same customer sent ahead, past its end, to a subscription of
+ * the same external id that has ended (terminated, or canceled before it began), and *from:
+ * the first event a scan must read to hand them over. A scan counts those in the subscription
+ * covering their time when it is the same customer's (usage_of_stored), as Lago reads events by
+ * external id within a period's bounds; live they stayed in the ended one's usage, so the
+ * customer's usage and wallet changed at a restart (found by a review of the rule for another
+ * customer's, tests/api/restart_usage.test.mjs).
+ *
+ * The ended one's usage holds them while it is in the book (it ended since the last scan); a
+ * scan drops it, and the events it found no home for then are referred to by no usage, so
+ * the store is asked for the events under the external id timestamped in this one's life (a
+ * superset: the scan applies the rule). A store failure leaves the book to a full rescan.
+ */
+static bool takes_events_sent_ahead(struct engine *e, const struct command *cmd, int64_t *from)
+{
+    const struct subscription *sub = &cmd->subscription;
+    *from = INT64_MAX;
+    if (cmd->kind != COMMAND_SUBSCRIPTION_CREATE && cmd->kind != COMMAND_SUBSCRIPTION_UPDATE)
+        return false;
+    struct store_subscription_filter f = {.customer_id = sub->customer_id,
+                                          .status_mask = 1u << SUBSCRIPTION_TERMINATED |
+                                                         1u << SUBSCRIPTION_CANCELED,
+                                          .external_id = sub->external_id};
+    struct store_subscription *ended;
+    size_t ended_count, count;
+    int64_t total;
+    if (store_subscription_find(store_conn(e->store), cmd->org_id, &f, cmd->now, 0, TAKEN_OVER_MAX,
+                                &ended, &ended_count, &total, cmd->arena) != STORE_OK) {
+        e->usage_incomplete = true;
+        return false;
+    }
+    bool all_known = total <= (int64_t)ended_count, in_book = all_known;
+    for (size_t i = 0; i < ended_count; i++) {
+        const struct usage *u = usage_book_find(&e->usage, ended[i].sub.id);
+        if (!u || ended[i].sub.id == sub->id) {
+            in_book = in_book && ended[i].sub.id == sub->id;
+            continue;
+        }
+        tally_time end = ended_own_until(&ended[i].sub, cmd->now);
+        for (size_t k = 0; k < u->event_count; k++)
+            if (u->events[k].timestamp >= end && u->events[k].id < *from)
+                *from = u->events[k].id;
+    }
+    if (in_book)
+        return *from != INT64_MAX;
+    struct store_event_filter ef = {.external_subscription_id = sub->external_id,
+                                    .has_from = true,
+                                    .from = sub->started_at,
+                                    .has_to = sub->has_ending_at,
+                                    .to = sub->ending_at};
+    struct store_event *events;
+    enum store_status s =
+        store_event_list(store_conn(e->store), cmd->org_id, &ef, 0, TAKEN_OVER_EVENTS_MAX, &events,
+                         &count, &total, cmd->arena);
+    if (s == STORE_OK && total > (int64_t)count) { /* newest first: the oldest is the last */
+        s = store_event_list(store_conn(e->store), cmd->org_id, &ef, total - 1, 1, &events, &count,
+                             &total, cmd->arena);
+        all_known = false; /* (any taken: those between were not read) */
+    }
+    if (s != STORE_OK) {
+        e->usage_incomplete = true;
+        return false;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct store_event *ev = &events[i];
+        bool taken = !all_known && ev->subscription_id != sub->id;
+        for (size_t k = 0; !taken && k < ended_count; k++)
+            taken = ended[k].sub.id == ev->subscription_id && ev->timestamp > ev->created_at &&
+                    ev->timestamp >= ended_own_until(&ended[k].sub, cmd->now);
+        if (taken && ev->id < *from)
+            *from = ev->id;
+    }
+    return *from != INT64_MAX;
+}
+
 /*
  * Commands that may change what prices every usage of the organization (plans, metrics, taxes):
  * pricing it all again costs a rebuild of each live usage, seconds for thousands of
@@ -4400,6 +4499,7 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
         return;
     }
     int64_t subs[2] = {0, 0};
+    int64_t from;
     switch (cmd->kind) {
     case COMMAND_SUBSCRIPTION_CREATE:
     case COMMAND_SUBSCRIPTION_UPDATE:
@@ -4407,10 +4507,13 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
         subs[0] = cmd->subscription.id;
         subs[1] = cmd->subscription.previous_id ? cmd->subscription.previous_id
                                                 : cmd->subscription.next_id;
-        if (leaves_events_behind(e, cmd, subs, 2) ||
+        /* (a store failure there left the book incomplete: the next batch rescans it all) */
+        bool takes = takes_events_sent_ahead(e, cmd, &from);
+        if (takes || leaves_events_behind(e, cmd, subs, 2) ||
             leaves_events_behind(e, cmd, cmd->ended_subscription_ids,
                                  cmd->ended_subscription_count)) {
-            if (!rescan_usage(e)) /* from the first event the book (that usage too) refers to */
+            /* from the first event the book (that usage too) refers to, or taken over */
+            if (!rescan_usage_from(e, from))
                 e->usage_incomplete = true;
             return;
         }

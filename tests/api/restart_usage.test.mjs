@@ -265,6 +265,92 @@ test("a late recurring event of an external id's first owner moves nothing of th
   await agree(ws, subs, 'after a second restart');
 });
 
+// Found by a review of the fix above: an event a customer sent ahead past its subscription's
+// end counts, as Lago reads events by external id within a period's bounds, in the subscription
+// the same customer makes again under the id when that one's life covers its time; a start
+// handed it over so (usage_of_stored), live it was left out, and the customer's wallet paid for
+// it after a restart only. Now the creation hands it over too, whether the terminated
+// subscription's usage is still in the book (made again before any restart) or left it (a
+// start in between, or made again in the next period); one timestamped between the end and the
+// new start is nobody's, live or after a start.
+test('an event sent ahead past its end counts in the subscription the same customer makes again over its time, live as after a start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { again_now: ['again_now'], again_after: ['again_after'], again_april: ['again_april'], again_longer: ['again_longer'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const calls = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'calls', aggregation_type: 'count_agg' } })).billable_metric.lago_id;
+    const plan = (code, amount) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: calls, charge_model: 'standard', properties: { amount } }] } });
+    await plan('resub', '1');
+    await plan('resub_big', '2');
+    for (const c of Object.keys(subs)) {
+      await call('POST', '/api/v1/customers', { customer: { external_id: c, currency: 'USD' } });
+      w.wallets[c] = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', name: c, granted_credits: '100' } })).wallet.lago_id];
+    }
+    const subscribe = (c, plan_code) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code, external_id: c } });
+    const event = (tx, sub, timestamp) => call('POST', '/api/v1/events', { event: { transaction_id: tx, external_subscription_id: sub, code: 'calls', properties: {}, ...(timestamp ? { timestamp } : {}) } });
+    for (const c of Object.keys(subs)) {
+      await subscribe(c, 'resub');
+      await event(`${c}-own`, c);
+      // after the end to come (March 5th) and before the subscription made again: nobody's
+      await event(`${c}-gap`, c, at('2026-03-05T12:00:00Z'));
+    }
+    // in the time the subscription made again covers
+    await event('again_now-ahead', 'again_now', at('2026-03-20T00:00:00Z'));
+    await event('again_after-ahead', 'again_after', at('2026-03-20T00:00:00Z'));
+    await event('again_april-ahead', 'again_april', at('2026-04-10T00:00:00Z'));
+    await event('again_april-march', 'again_april', at('2026-03-20T00:00:00Z'));
+    await event('again_longer-ahead', 'again_longer', at('2026-03-25T00:00:00Z'));
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-05T00:00:00Z' } });
+    for (const c of Object.keys(subs)) await call('DELETE', `/api/v1/subscriptions/${c}`);
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-03-06T00:00:00Z' } });
+    await subscribe('again_now', 'resub_big');
+    // made again to end before the event: not its own until its end moves past it
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'again_longer', plan_code: 'resub', external_id: 'again_longer', ending_at: '2026-03-15T00:00:00Z' } });
+  });
+  await agree(ws, subs, 'made again before any restart');
+  await restart(ws);
+  await each(ws, async (w) => {
+    await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'again_after', plan_code: 'resub', external_id: 'again_after' } });
+    await w.t.call('PUT', '/api/v1/subscriptions/again_longer', { subscription: { ending_at: '2026-03-28T00:00:00Z' } });
+  });
+  const units = (u) => Object.fromEntries(u.charges_usage.map((c) => [c.billable_metric.code, [c.units, c.amount_cents]]));
+  const march = await agree(ws, subs, 'made again after a restart');
+  assert.deepEqual(units(march.again_now.usage.again_now), { calls: ['1.0', 200] });
+  assert.deepEqual(units(march.again_after.usage.again_after), { calls: ['1.0', 100] });
+  assert.deepEqual(units(march.again_longer.usage.again_longer), { calls: ['1.0', 100] });
+  const balances = async () => {
+    const out = {};
+    for (const w of ws) out[w.kind] = Object.fromEntries(await Promise.all(Object.keys(subs).map(async (c) => [c, await balance(w, c)])));
+    return out;
+  };
+  const want = (o) => Object.fromEntries(ws.map((w) => [w.kind, o]));
+  await restart(ws);
+  await agree(ws, subs, 'after a second restart');
+  // their own events: each pays what its usage holds, alike whatever restarted
+  await each(ws, async (w) => {
+    for (const c of ['again_now', 'again_after'])
+      await w.t.call('POST', '/api/v1/events', { event: { transaction_id: `${c}-next`, external_subscription_id: c, code: 'calls', properties: {} } });
+  });
+  await agree(ws, subs, 'after their own events');
+  // each paid its own and the one taken over at that plan's price (none paid for the events
+  // sent ahead while their subscription lived: its end gave them back)
+  assert.deepEqual(await balances(), want({ again_now: 10000 - 100 - 400, again_after: 10000 - 100 - 200, again_april: 10000 - 100, again_longer: 10000 - 100 }),
+    'the balances after their own events');
+  await each(ws, async (w) => {
+    await w.t.call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } });
+    await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'again_april', plan_code: 'resub', external_id: 'again_april' } });
+  });
+  const april = await agree(ws, subs, 'made again in the next period');
+  assert.deepEqual(units(april.again_april.usage.again_april), { calls: ['1.0', 100] });
+  await restart(ws);
+  await agree(ws, subs, 'after a third restart');
+  await each(ws, (w) => w.t.call('POST', '/api/v1/events', { event: { transaction_id: 'again_april-next', external_subscription_id: 'again_april', code: 'calls', properties: {} } }));
+  await agree(ws, subs, "after the April subscription's own event");
+  assert.deepEqual(await balances(), want({ again_now: 10000 - 100 - 400, again_after: 10000 - 100 - 200, again_april: 10000 - 100 - 200, again_longer: 10000 - 100 }),
+    'the balances at the end');
+});
+
 // ---- restart equivalence: many kinds of usage, one command sequence, a restart in the middle --
 
 const at = (iso) => Date.parse(iso) / 1000;
