@@ -3118,8 +3118,9 @@ static bool has_events_from(const struct usage *u, tally_time t)
  * period: the carried units' fee, the events sent ahead), and with carried units it is due
  * again at the next period's start. A
  * subscription replaced since (a plan change) hands the duty to the live one of its external
- * id; one not begun is due at its start; one with no life or no wallet left drops it. Periods
- * a test clock jumps over whole are not debited one by one: the current one is (docs/API.md).
+ * id if it is the same customer's; one not begun is due at its start; one with no life or no wallet
+ * left drops it. Periods a test clock jumps over whole are not debited one by one: the current one
+ * is (docs/API.md).
  */
 static enum command_result settle_period(struct engine *e, struct command *cmd,
                                          int64_t subscription_id, bool came_due)
@@ -3142,7 +3143,9 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
     if (s == STORE_NOT_FOUND || row->sub.id != subscription_id) {
         if (store_period_settlement_drop(e->store, subscription_id) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        if (s == STORE_NOT_FOUND)
+        /* no live one, or another customer's who took the external id over: none of the duty
+         * passes to it (its own periods are its own settlements' to debit) */
+        if (s == STORE_NOT_FOUND || row->sub.customer_id != due.sub.customer_id)
             return COMMAND_OK;
     }
     bool failed = false;
