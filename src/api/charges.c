@@ -144,8 +144,8 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     struct json_object *props = NULL;
     if (!json_object_is_type(charge, json_type_object))
         return json_in_refuse(err, "charges", "invalid_type");
-    if (!json_in_required_string(charge, "billable_metric_id", CATALOG_LAGO_ID_TEXT - 1,
-                                 &req->arena, &metric_id, err) ||
+    if (!json_in_required_string(charge, "billable_metric_id", UUID_TEXT - 1, &req->arena,
+                                 &metric_id, err) ||
         !json_in_required_string(charge, "charge_model", CHARGE_MODEL_KIND_NAME_MAX, &req->arena,
                                  &model, err) ||
         json_in_bool(charge, "pay_in_advance", &pay_in_advance, err) == JSON_IN_INVALID ||
@@ -157,12 +157,12 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
                        err) == JSON_IN_INVALID ||
         json_in_string(charge, "regroup_paid_fees", 16, &req->arena, &regroup, err) ==
             JSON_IN_INVALID ||
-        json_in_string(charge, "lago_id", CATALOG_LAGO_ID_TEXT - 1, &req->arena, &lago_id, err) ==
+        json_in_string(charge, "lago_id", UUID_TEXT - 1, &req->arena, &lago_id, err) ==
             JSON_IN_INVALID)
         return false;
     /* Lago's clients name an existing charge by "id" when they update a plan. */
-    if (!lago_id && json_in_string(charge, "id", CATALOG_LAGO_ID_TEXT - 1, &req->arena, &lago_id,
-                                   err) == JSON_IN_INVALID)
+    if (!lago_id &&
+        json_in_string(charge, "id", UUID_TEXT - 1, &req->arena, &lago_id, err) == JSON_IN_INVALID)
         return false;
     if (!charge_model_kind_parse(model, strlen(model), &kind))
         return json_in_refuse(err, "charge_model", "value_is_invalid");
@@ -179,8 +179,8 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
         return false;
     if (!catalog_add_ref(req, def, CATALOG_BILLABLE_METRIC, NULL, metric_id, err))
         return false;
-    char id[ENTROPY_UUID_TEXT];
-    if (!lago_id || strlen(lago_id) != ENTROPY_UUID_TEXT - 1) {
+    char id[UUID_TEXT];
+    if (!lago_id || strlen(lago_id) != UUID_TEXT - 1) {
         if (!entropy_uuid(id))
             return json_in_refuse(err, "charges", "out_of_entropy");
         lago_id = id;

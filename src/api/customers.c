@@ -380,7 +380,7 @@ static bool parse_metadata_item(struct parse *p, struct json_object *item, struc
 {
     const char *key = NULL, *value = NULL;
     bool display = false;
-    char id[ENTROPY_UUID_TEXT];
+    char id[UUID_TEXT];
     if (!json_object_is_type(item, json_type_object))
         return refuse(p, "metadata", "invalid_type");
     enum json_in_result r =

@@ -25,24 +25,16 @@
 #define RENDERED_EVENT_BYTES 512
 
 /* An event's lago_id: its identity fingerprint written as a UUID (version 8, custom). */
-static void lago_id_of(struct siphash128 fp, char out[37])
+void events_lago_id(struct siphash128 fp, char out[UUID_TEXT])
 {
-    uint8_t b[16];
+    uint8_t b[UUID_LEN];
     for (int i = 0; i < 8; i++) {
         b[i] = (uint8_t)(fp.hi >> (56 - 8 * i));
         b[8 + i] = (uint8_t)(fp.lo >> (56 - 8 * i));
     }
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x80);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    uuid_format(b, out);
 }
 
 struct event_view {
@@ -55,8 +47,8 @@ struct event_view {
 
 static void render_event(struct jsonw *w, const struct event_view *v)
 {
-    char lago_id[37];
-    lago_id_of(v->fingerprint, lago_id);
+    char lago_id[UUID_TEXT];
+    events_lago_id(v->fingerprint, lago_id);
     jsonw_object_begin(w);
     jsonw_key_lit(w, "lago_id");
     jsonw_string(w, lago_id, 36);
@@ -535,7 +527,7 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
         taxes_precise = money_from_int(0);
     }
     const char *grouped_by = grouped_by_json(cmd->arena, &est->bucket->properties, ev);
-    char filter_id[DIGEST_UUID_TEXT];
+    char filter_id[UUID_TEXT];
     const char *values = est->bucket->values_json; /* NULL: the default bucket, no filter's */
     const char *filter_name = NULL;
     if (!grouped_by || (values && (!charge_json_filter_id(c->lago_id, values, filter_id) ||

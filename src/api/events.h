@@ -15,6 +15,8 @@
 #define TALLY_API_EVENTS_H
 
 #include "api/request.h"
+#include "core/siphash.h"
+#include "core/uuid.h"
 
 void events_create(struct request *req);
 void events_create_batch(struct request *req);
@@ -32,5 +34,8 @@ void events_estimate_fees(struct request *req);
  * and percentage pay-in-advance charges, each event alone, its transaction id echoed. */
 void events_estimate_instant_fees(struct request *req);
 void events_batch_estimate_instant_fees(struct request *req);
+/* An event's lago_id: its identity fingerprint as a version 8 (custom) UUID, hi word first,
+ * each word big-endian. Threads: any (pure). */
+void events_lago_id(struct siphash128 fp, char out[UUID_TEXT]);
 
 #endif

@@ -88,7 +88,7 @@ struct invoice_view {
 
 /* A credit invoice's one fee is not a row of its own: its lago_id is made from the invoice's,
  * the same at every read and across restarts (sys/digest's name-based UUID). */
-static void credit_fee_id(const struct store_invoice *v, char out[DIGEST_UUID_TEXT])
+static void credit_fee_id(const struct store_invoice *v, char out[UUID_TEXT])
 {
     static const char label[] = "tally credit invoice fee\n";
     const void *parts[] = {label, v->lago_id};
@@ -103,7 +103,7 @@ static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
 {
     const struct store_invoice *v = view->v;
     const struct store_wallet_transaction *t = view->t;
-    char id[DIGEST_UUID_TEXT], credits[MONEY_TEXT_MAX];
+    char id[UUID_TEXT], credits[MONEY_TEXT_MAX];
     credit_fee_id(v, id);
     money_t bought;
     bool has_credits =

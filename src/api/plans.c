@@ -43,11 +43,10 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
         return false;
     /* an update keeps the stored commitment's id (merge_plan laid the update over it) */
     const char *kept = NULL;
-    char id[ENTROPY_UUID_TEXT];
+    char id[UUID_TEXT];
     if (strcmp(req->method, "PUT") == 0 &&
-        json_in_string(mc, "lago_id", ENTROPY_UUID_TEXT - 1, &req->arena, &kept, err) ==
-            JSON_IN_VALUE &&
-        strlen(kept) == ENTROPY_UUID_TEXT - 1)
+        json_in_string(mc, "lago_id", UUID_TEXT - 1, &req->arena, &kept, err) == JSON_IN_VALUE &&
+        strlen(kept) == UUID_TEXT - 1)
         snprintf(id, sizeof id, "%s", kept);
     else if (!entropy_uuid(id))
         return json_in_refuse(err, "minimum_commitment", "invalid_type");

@@ -525,7 +525,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     bool grants = false, requires = wallet_requires, ignore = false;
     tally_time expiration, now;
     enum json_in_result exp;
-    char id[ENTROPY_UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
+    char id[UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
     json_object_array_add(out, norm);
     if (!json_object_is_type(rule, json_type_object)) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");

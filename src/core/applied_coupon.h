@@ -11,8 +11,7 @@
 #include <stdint.h>
 
 #include "core/timestamp.h"
-
-#define APPLIED_COUPON_LAGO_ID_TEXT 37
+#include "core/uuid.h"
 
 enum coupon_type { COUPON_FIXED_AMOUNT, COUPON_PERCENTAGE };
 enum coupon_frequency { COUPON_ONCE, COUPON_RECURRING, COUPON_FOREVER };
@@ -21,8 +20,8 @@ struct applied_coupon {
     int64_t id; /* store row id; 0 before the first save */
     int64_t org_id;
     int64_t customer_id;
-    char lago_id[APPLIED_COUPON_LAGO_ID_TEXT];
-    char coupon_lago_id[APPLIED_COUPON_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
+    char coupon_lago_id[UUID_TEXT];
     const char *coupon_code;
     const char *coupon_name;
     enum coupon_type type;

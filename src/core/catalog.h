@@ -14,11 +14,11 @@
 #include <stdint.h>
 
 #include "core/timestamp.h"
+#include "core/uuid.h"
 
 #define CATALOG_CODE_MAX 255
 #define CATALOG_NAME_MAX 255
 #define CATALOG_DESCRIPTION_MAX 4096
-#define CATALOG_LAGO_ID_TEXT 37
 #define CATALOG_REFS_MAX 512 /* references one definition may make (charges, tax codes) */
 /* Distinct taxes one definition's tax_codes may name (a plan, a charge, a commitment, an
  * add-on), and default taxes (applied_to_organization) an organization may have: a fee
@@ -38,7 +38,7 @@ struct catalog_item {
     int64_t org_id;
     enum catalog_kind kind;
     const char *code;
-    char lago_id[CATALOG_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     const char *body; /* canonical JSON object, the resource's input shape */
     tally_time created_at;
     tally_time updated_at;

@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 #include "core/timestamp.h"
+#include "core/uuid.h"
 
 #define CUSTOMER_EXTERNAL_ID_MAX 255 /* bytes */
-#define CUSTOMER_LAGO_ID_TEXT 37
 
 enum customer_text {
     CUSTOMER_NAME,
@@ -76,7 +76,7 @@ struct customer {
     int64_t id; /* store row id; 0 before the first save */
     int64_t org_id;
     int64_t sequential_id; /* 1, 2, ... per organization, as Lago numbers customers */
-    char lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     const char *external_id;
     const char *text[CUSTOMER_TEXT_COUNT]; /* NULL is JSON null */
     int32_t net_payment_term;              /* days, or CUSTOMER_INT_NULL */

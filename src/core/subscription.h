@@ -23,8 +23,8 @@
 #include "core/money.h"
 #include "core/period.h"
 #include "core/timestamp.h"
+#include "core/uuid.h"
 
-#define SUBSCRIPTION_LAGO_ID_TEXT 37
 #define SUBSCRIPTION_EXTERNAL_ID_MAX 255
 #define SUBSCRIPTION_NAME_MAX 255
 
@@ -49,10 +49,10 @@ struct subscription {
     int64_t id; /* store row id; 0 before the first save */
     int64_t org_id;
     int64_t customer_id;
-    char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     const char *external_id;
     const char *name; /* NULL when none */
-    char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char plan_lago_id[UUID_TEXT];
     const char *plan_code; /* the plan's code when subscribed (its current code is the plan's) */
     const char *plan_body; /* its own plan definition (plan_overrides), or NULL for the plan's */
     enum period_billing_time billing_time;

@@ -27,6 +27,7 @@
 
 #include "core/money.h"
 #include "core/timestamp.h"
+#include "core/uuid.h"
 
 #define WALLET_CREDITS_SCALE 5 /* credits are read and shown with 5 decimals, as Lago's */
 /* The most credits Tally counts: a money_t at WALLET_CREDITS_SCALE holds 38 digits, so fewer
@@ -39,8 +40,7 @@
 #define WALLET_LIVE_GRANTS_MAX 10000 /* grants with credits left in one wallet */
 #define WALLET_NAME_MAX 255
 #define WALLET_CODE_MAX 255
-#define WALLET_METRIC_CODES_MAX 100 /* applies_to.billable_metric_codes */
-#define WALLET_LAGO_ID_TEXT 37
+#define WALLET_METRIC_CODES_MAX 100    /* applies_to.billable_metric_codes */
 #define WALLET_REMINDER_DAYS_MAX 4     /* expiry reminders an organization may ask for */
 #define WALLET_REMINDER_DAYS_LIMIT 365 /* the earliest: a year before */
 #define WALLET_REMINDER_DAYS_DEFAULT "30,7"

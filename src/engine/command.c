@@ -11,18 +11,17 @@
  * the rows the writer makes land at the end of their lago_id index instead of on a random page
  * of it: a random id costs a random page write per row (DESIGN.md section 5).
  */
-void command_new_id(struct command *cmd, char out[37])
+void command_new_id(struct command *cmd, char out[UUID_TEXT])
 {
     command_new_id_at(cmd, cmd->now, out);
 }
 
-void command_new_id_at(struct command *cmd, tally_time at, char out[37])
+void command_new_id_at(struct command *cmd, tally_time at, char out[UUID_TEXT])
 {
-    static const char hex[] = "0123456789abcdef";
     uint64_t n = cmd->ids_made++;
     struct siphash128 h = siphash128(cmd->id_seed, &n, sizeof n);
     uint64_t ms = at > 0 ? (uint64_t)at / 1000 : 0;
-    uint8_t b[16];
+    uint8_t b[UUID_LEN];
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)(ms >> (8 * (5 - i)));
     for (int i = 6; i < 16; i++)
@@ -31,14 +30,7 @@ void command_new_id_at(struct command *cmd, tally_time at, char out[37])
     b[6] = (uint8_t)(0x70 | ((n >> 8) & 0x0f)); /* version 7 */
     b[7] = (uint8_t)n;
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    uuid_format(b, out);
 }
 
 void command_set_message(struct command *cmd, const char *format, ...)

@@ -70,8 +70,8 @@ struct event_result {
     uint64_t subscription_tag;
     tally_time timestamp; /* the event's own, or the clock's when it had none */
     bool evaluated;       /* its metric's expression was applied (once: see engine.c) */
-    char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char subscription_lago_id[UUID_TEXT];
+    char customer_lago_id[UUID_TEXT];
 };
 
 /*
@@ -82,7 +82,7 @@ struct event_result {
  */
 struct subscription_request {
     const char *external_customer_id;
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT]; /* for a customer created on the way */
+    char customer_lago_id[UUID_TEXT]; /* for a customer created on the way */
     const char *external_id;
     const char *name;
     enum period_billing_time billing_time;
@@ -91,8 +91,8 @@ struct subscription_request {
     bool has_ending_at;
     bool ending_at_null; /* named null: a plan change's next subscription has no end */
     tally_time ending_at;
-    char lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
-    char plan_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
+    char plan_lago_id[UUID_TEXT];
     const char *plan_code;
     const char *plan_body;  /* the subscription's own plan (plan_overrides), or NULL */
     struct plan_terms plan; /* of plan_body when given */
@@ -378,8 +378,8 @@ struct command {
     struct store_event event;                     /* COMMAND_EVENT_FIND's result */
     const struct catalog_ref *missing_ref;        /* with COMMAND_REF_NOT_FOUND */
     /* Wallet commands: the wallet as saved, and the transactions made (lago ids, in order). */
-    char wallet_lago_id[WALLET_LAGO_ID_TEXT];
-    char transaction_lago_ids[3][WALLET_LAGO_ID_TEXT];
+    char wallet_lago_id[UUID_TEXT];
+    char transaction_lago_ids[3][UUID_TEXT];
     size_t transaction_count;
     /* Authorization commands: the hold as saved. Events: what they cost (fees and taxes). */
     struct store_authorization authorization;
@@ -394,7 +394,7 @@ struct command {
      * usage that happened, not asked for, so what credits cannot pay is the invoice's. */
     bool settling_periods;
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
-    char short_wallet_lago_id[WALLET_LAGO_ID_TEXT];
+    char short_wallet_lago_id[UUID_TEXT];
     int64_t short_cents;
     /* With it: the refusal's look at the customer's rules made credits, kept (the answer
      * says so). rule_credits_made counts what rules and anniversaries made in the command. */
@@ -422,10 +422,10 @@ struct command {
 
 /* The writer's next id for this command: a time-ordered (version-7 layout) UUID made from
  * cmd->now, id_seed and a counter. */
-void command_new_id(struct command *cmd, char out[37]);
+void command_new_id(struct command *cmd, char out[UUID_TEXT]);
 /* The same, its time `at`: the instant of what it names, when that is not the command's (a
  * wallet's usage written out by another organization's command, on another clock). */
-void command_new_id_at(struct command *cmd, tally_time at, char out[37]);
+void command_new_id_at(struct command *cmd, tally_time at, char out[UUID_TEXT]);
 
 /*
  * Sets cmd->invalid_message, formatted into the command's arena (NULL if memory runs out: the

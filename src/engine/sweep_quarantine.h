@@ -38,10 +38,10 @@
 
 /* Where a sweep was when it failed. */
 struct sweep_failure {
-    bool failed;         /* the sweep itself failed (not only the group it was committed in) */
-    int64_t customer_id; /* the customer it was sweeping; 0: none in particular */
-    const char *doing;   /* what it was doing, static text ("releasing hold", ...) */
-    char item[WALLET_LAGO_ID_TEXT]; /* the hold's or wallet's lago id, the subscription's row id */
+    bool failed;          /* the sweep itself failed (not only the group it was committed in) */
+    int64_t customer_id;  /* the customer it was sweeping; 0: none in particular */
+    const char *doing;    /* what it was doing, static text ("releasing hold", ...) */
+    char item[UUID_TEXT]; /* the hold's or wallet's lago id, the subscription's row id */
 };
 
 struct sweep_quarantine_entry {

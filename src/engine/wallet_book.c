@@ -920,7 +920,7 @@ struct wallet_grant *wallet_book_live_grant(struct live_wallet *w, int64_t id)
 
 /* An id in the time of what it names (`at`), which a write-out may do in another
  * organization's command: an audit read one organization's test clock in another's ids. */
-static bool new_lago_id(struct command *cmd, tally_time at, char out[WALLET_LAGO_ID_TEXT])
+static bool new_lago_id(struct command *cmd, tally_time at, char out[UUID_TEXT])
 {
     command_new_id_at(cmd, at, out);
     return true;
@@ -1199,7 +1199,7 @@ static enum store_status usage_transaction(struct store *st, struct command *cmd
         for (size_t k = i; k < w->move_count; k++)
             if (w->moves[k].grant_id == m->grant_id && (w->moves[k].cents < 0) == refund)
                 cents += refund ? -w->moves[k].cents : w->moves[k].cents;
-        char lago_id[WALLET_LAGO_ID_TEXT];
+        char lago_id[UUID_TEXT];
         if (!new_lago_id(cmd, now, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, m->grant_id, *tx, cents,
                                             now) != STORE_OK)
@@ -1235,7 +1235,7 @@ static enum command_result settle_owed(struct store *st, struct command *cmd,
         if (s != STORE_OK)
             return COMMAND_STORE_FAILED;
         int64_t part = owed < cents ? owed : cents;
-        char lago_id[WALLET_LAGO_ID_TEXT];
+        char lago_id[UUID_TEXT];
         if (!new_lago_id(cmd, now, lago_id) ||
             store_wallet_transaction_add_owed(st, tx, -part) != STORE_OK ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, inbound_id, tx, part,
@@ -2428,7 +2428,7 @@ static enum command_result take_out(struct store *st, struct command *cmd, struc
         if (!fits)
             return ledger_refused(cmd, NULL, w,
                                   g->paid ? LEDGER_BREAKAGE : LEDGER_PROMOTIONAL_GRANTS);
-        char lago_id[WALLET_LAGO_ID_TEXT];
+        char lago_id[UUID_TEXT];
         if (!new_lago_id(cmd, cmd->now, lago_id) ||
             store_wallet_consumption_insert(st, w->row.org_id, lago_id, g->id, tx->id, part,
                                             cmd->now) != STORE_OK ||
@@ -2740,31 +2740,28 @@ enum command_result wallet_book_void_credits(struct store *st, struct command *c
 /* Whose open holds to void: a wallet's or a subscription's (id), or a metric code's. */
 struct holds_owner {
     enum store_status (*find)(struct store_conn *c, int64_t org_id, const struct holds_owner *owner,
-                              char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap, size_t *count);
+                              char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count);
     int64_t id;
     const char *code;
 };
 
 static enum store_status wallet_holds(struct store_conn *c, int64_t org_id,
-                                      const struct holds_owner *owner,
-                                      char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                      size_t *count)
+                                      const struct holds_owner *owner, char (*lago_ids)[UUID_TEXT],
+                                      size_t cap, size_t *count)
 {
     return store_wallet_open_holds(c, org_id, owner->id, lago_ids, cap, count);
 }
 
 static enum store_status subscription_holds(struct store_conn *c, int64_t org_id,
                                             const struct holds_owner *owner,
-                                            char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                            size_t *count)
+                                            char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count)
 {
     return store_subscription_open_holds(c, org_id, owner->id, lago_ids, cap, count);
 }
 
 static enum store_status code_holds(struct store_conn *c, int64_t org_id,
-                                    const struct holds_owner *owner,
-                                    char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                    size_t *count)
+                                    const struct holds_owner *owner, char (*lago_ids)[UUID_TEXT],
+                                    size_t cap, size_t *count)
 {
     return store_code_open_holds(c, org_id, owner->code, lago_ids, cap, count);
 }
@@ -2775,7 +2772,7 @@ static enum command_result void_open_holds(struct wallet_book *b, struct store *
                                            const struct holds_owner *owner)
 {
     enum { ROUND = 64 };
-    char(*ids)[WALLET_LAGO_ID_TEXT] = arena_alloc(cmd->arena, ROUND * sizeof *ids);
+    char(*ids)[UUID_TEXT] = arena_alloc(cmd->arena, ROUND * sizeof *ids);
     if (!ids)
         return COMMAND_STORE_FAILED;
     size_t count;

@@ -270,8 +270,7 @@ static int compare_keys(const void *pa, const void *pb)
 /* Keys a filter names at most: a metric's filters' keys, far fewer in practice. */
 #define FILTER_KEYS_MAX 64
 
-bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
-                           char out[DIGEST_UUID_TEXT])
+bool charge_json_filter_id(const char *charge_lago_id, const char *values_json, char out[UUID_TEXT])
 {
     struct json_object *values = json_tokener_parse(values_json);
     const char *keys[FILTER_KEYS_MAX];

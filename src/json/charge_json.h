@@ -33,7 +33,7 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
  * price changes, and is another once they change. False if the values do not read.
  */
 bool charge_json_filter_id(const char *charge_lago_id, const char *values_json,
-                           char out[DIGEST_UUID_TEXT]);
+                           char out[UUID_TEXT]);
 
 /*
  * The name a fee shows for its charge filter (Lago's ChargeFilter#display_name): the filter's

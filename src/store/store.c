@@ -4356,10 +4356,10 @@ static bool column_money(sqlite3_stmt *s, int col, money_t *out)
     return t && money_parse(t, (size_t)sqlite3_column_bytes(s, col), out) == MONEY_OK;
 }
 
-static void column_lago_id(sqlite3_stmt *s, int col, char out[WALLET_LAGO_ID_TEXT])
+static void column_lago_id(sqlite3_stmt *s, int col, char out[UUID_TEXT])
 {
     const char *t = (const char *)sqlite3_column_text(s, col);
-    snprintf(out, WALLET_LAGO_ID_TEXT, "%s", t ? t : "");
+    snprintf(out, UUID_TEXT, "%s", t ? t : "");
 }
 
 static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a)
@@ -5164,8 +5164,7 @@ enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_
 /* The open holds of an owner: named by its id, or by its code (owner_code not NULL). */
 static enum store_status open_holds(struct store_conn *c, enum stmt_id id, int64_t org_id,
                                     int64_t owner_id, const char *owner_code,
-                                    char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                    size_t *count)
+                                    char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count)
 {
     sqlite3_stmt *s = stmt(c, id);
     if (!s)
@@ -5185,8 +5184,7 @@ static enum store_status open_holds(struct store_conn *c, enum stmt_id id, int64
 }
 
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
-                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                          size_t *count)
+                                          char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count)
 {
     return open_holds(c, STMT_AUTH_OPEN_IN_WALLET, org_id, wallet_id, NULL, lago_ids, cap, count);
 }
@@ -5208,7 +5206,7 @@ enum store_status store_subscription_holds_rebound(struct store *st, int64_t sub
 
 enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,
                                                 int64_t subscription_id,
-                                                char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                                char (*lago_ids)[UUID_TEXT], size_t cap,
                                                 size_t *count)
 {
     return open_holds(c, STMT_AUTH_OPEN_OF_SUBSCRIPTION, org_id, subscription_id, NULL, lago_ids,
@@ -5216,8 +5214,7 @@ enum store_status store_subscription_open_holds(struct store_conn *c, int64_t or
 }
 
 enum store_status store_code_open_holds(struct store_conn *c, int64_t org_id, const char *code,
-                                        char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                        size_t *count)
+                                        char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count)
 {
     return open_holds(c, STMT_AUTH_OPEN_OF_CODE, org_id, 0, code, lago_ids, cap, count);
 }

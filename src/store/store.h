@@ -293,7 +293,7 @@ enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const ch
 /* A subscription with what answers about it need from its customer. */
 struct store_subscription {
     struct subscription sub;
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char customer_lago_id[UUID_TEXT];
     const char *customer_external_id;
     const char *customer_timezone;  /* NULL: UTC */
     const char *customer_tax_codes; /* the customer's own taxes (JSON array of codes), or NULL */
@@ -403,7 +403,7 @@ enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_
 
 struct store_applied_coupon {
     struct applied_coupon coupon;
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char customer_lago_id[UUID_TEXT];
     const char *customer_external_id;
 };
 
@@ -454,8 +454,8 @@ struct store_event {
     const char *precise_total_amount_cents; /* decimal text, or NULL */
     tally_time created_at;
     /* filled when read back */
-    char subscription_lago_id[SUBSCRIPTION_LAGO_ID_TEXT];
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char subscription_lago_id[UUID_TEXT];
+    char customer_lago_id[UUID_TEXT];
 };
 
 /*
@@ -597,7 +597,7 @@ enum store_status store_subscription_initial_start(struct store_conn *c, int64_t
 struct store_wallet {
     int64_t id; /* 0 before the first save */
     int64_t org_id, customer_id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     const char *code, *name;
     char currency[4];
     money_t rate_amount; /* the price of one credit, in currency units */
@@ -625,7 +625,7 @@ struct store_wallet {
     const char *terms_json; /* Lago's other fields (applies_to, top-up bounds, ...) as JSON */
     tally_time created_at, updated_at;
     /* filled when read */
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char customer_lago_id[UUID_TEXT];
     const char *external_customer_id;
     const char *customer_timezone; /* NULL: UTC */
 };
@@ -666,7 +666,7 @@ enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_
 struct store_wallet_transaction {
     int64_t id; /* 0 before the insert */
     int64_t org_id, wallet_id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     enum wallet_transaction_type type;
     enum wallet_transaction_state state;
     enum wallet_transaction_status status;
@@ -681,7 +681,7 @@ struct store_wallet_transaction {
     const char *details_json;    /* metadata, purchase_order_number, ... as JSON, or NULL */
     const char *invoice_lago_id; /* a paid top-up's credit invoice, or NULL */
     /* filled when read: the wallet's, to show credits */
-    char wallet_lago_id[WALLET_LAGO_ID_TEXT];
+    char wallet_lago_id[UUID_TEXT];
     money_t rate_amount;
     char currency[4];
 };
@@ -740,7 +740,7 @@ enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wa
  * per pair, added to. */
 struct store_wallet_consumption {
     int64_t id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     int64_t amount_cents;
     tally_time created_at;
     struct store_wallet_transaction other; /* the transaction on the other side */
@@ -851,7 +851,7 @@ enum authorization_status {
 struct store_authorization {
     int64_t id; /* 0 before the insert */
     int64_t org_id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     int64_t customer_id, subscription_id;
     const char *external_subscription_id, *code, *properties_json;
     const char
@@ -913,8 +913,7 @@ enum store_status store_wallet_held_grants(struct store_conn *c, int64_t wallet_
 
 /* The open (authorized) holds with credits in the wallet, at most cap of them, oldest first. */
 enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, int64_t wallet_id,
-                                          char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                          size_t *count);
+                                          char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count);
 /* Brings the open holds of a subscription (and of those it replaced, as below), those not past
  * their expiry at `now`, to expire at the expiry they were asked for, or at `at` if `bounded` and
  * it comes first: `at` is the first of the ends that bound the external id (no capture could
@@ -926,14 +925,13 @@ enum store_status store_subscription_holds_rebound(struct store *st, int64_t sub
  * and a hold made before one is captured in the live subscription). */
 enum store_status store_subscription_open_holds(struct store_conn *c, int64_t org_id,
                                                 int64_t subscription_id,
-                                                char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
+                                                char (*lago_ids)[UUID_TEXT], size_t cap,
                                                 size_t *count);
 
 /* The open (authorized) holds of a billable metric's code, at most cap of them, oldest first:
  * those its deletion voids. */
 enum store_status store_code_open_holds(struct store_conn *c, int64_t org_id, const char *code,
-                                        char (*lago_ids)[WALLET_LAGO_ID_TEXT], size_t cap,
-                                        size_t *count);
+                                        char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count);
 
 /* ---- what comes due with time ----------------------------------------------------------- */
 
@@ -947,11 +945,11 @@ enum store_due_kind {
 };
 struct store_due_item {
     int64_t org_id;
-    char lago_id[WALLET_LAGO_ID_TEXT]; /* the hold's, or the wallet's */
-    int64_t grant_id;                  /* STORE_DUE_GRANTS, store_reminders_due */
-    tally_time due_at;                 /* store_reminders_due: when the grant's credits expire */
-    int64_t subscription_id;           /* STORE_DUE_PERIODS */
-    int64_t customer_id;               /* whose it is (the hold's, wallet's, subscription's) */
+    char lago_id[UUID_TEXT]; /* the hold's, or the wallet's */
+    int64_t grant_id;        /* STORE_DUE_GRANTS, store_reminders_due */
+    tally_time due_at;       /* store_reminders_due: when the grant's credits expire */
+    int64_t subscription_id; /* STORE_DUE_PERIODS */
+    int64_t customer_id;     /* whose it is (the hold's, wallet's, subscription's) */
 };
 /* Up to cap items of a kind due at `now` in an organization, the earliest first, leaving out
  * those of the customers in skip_customers (a JSON array of customer ids; NULL: none), which
@@ -981,7 +979,7 @@ enum store_status store_period_settlement_move(struct store *st, int64_t subscri
 struct store_webhook {
     int64_t id;
     int64_t org_id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     const char *webhook_type; /* "credits.expiring_soon", ... */
     const char *object_type;  /* "wallet_transaction", ... */
     int64_t object_id;        /* the object's row id */
@@ -1026,7 +1024,7 @@ enum invoice_payment_status {
 struct store_invoice {
     int64_t id; /* 0 before the insert */
     int64_t org_id, customer_id;
-    char lago_id[WALLET_LAGO_ID_TEXT];
+    char lago_id[UUID_TEXT];
     /* per customer, from 1, given when it is issued (set by the save that finalizes it); 0 before
      * (Lago's null) */
     int64_t sequential_id;
@@ -1041,7 +1039,7 @@ struct store_invoice {
     int32_t net_payment_term;      /* days to pay from the issuing date, the customer's then */
     tally_time created_at, updated_at;
     /* filled when read */
-    char customer_lago_id[CUSTOMER_LAGO_ID_TEXT];
+    char customer_lago_id[UUID_TEXT];
     const char *external_customer_id;
 };
 /* Inserts (v->id == 0: sets id) or updates its statuses, issuing date and payment term (an open

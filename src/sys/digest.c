@@ -50,20 +50,11 @@ void digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX]
     digest_to_hex(d, sizeof d, out);
 }
 
-void digest_uuid(const void *const *parts, const size_t *lens, size_t count,
-                 char out[DIGEST_UUID_TEXT])
+void digest_uuid(const void *const *parts, const size_t *lens, size_t count, char out[UUID_TEXT])
 {
     uint8_t d[DIGEST_SHA256_LEN];
     digest_sha256(parts, lens, count, d);
     d[6] = (uint8_t)(0x80 | (d[6] & 0x0f)); /* version 8 */
     d[8] = (uint8_t)(0x80 | (d[8] & 0x3f)); /* RFC 9562 variant */
-    char hex[33];
-    digest_to_hex(d, 16, hex);
-    char *p = out;
-    for (int i = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            *p++ = '-';
-        *p++ = hex[i];
-    }
-    *p = '\0';
+    uuid_format(d, out);                    /* the first UUID_LEN of the hash's bytes */
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/uuid.h"
+
 #define DIGEST_SHA256_LEN 32
 #define DIGEST_SHA256_HEX 65 /* 64 hex digits + NUL */
 
@@ -19,8 +21,6 @@ void digest_sha256(const void *const *parts, const size_t *lens, size_t count,
 void digest_sha256_hex(const void *data, size_t len, char out[DIGEST_SHA256_HEX]);
 void digest_to_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 bytes */);
 
-#define DIGEST_UUID_TEXT 37 /* "xxxxxxxx-xxxx-8xxx-yxxx-xxxxxxxxxxxx" + NUL */
-
 /*
  * A name-based UUID: the first 128 bits of the parts' SHA-256 as an RFC 9562 version 8 UUID
  * (its example of a name-based custom UUID), lower-case. The same parts always give the same
@@ -28,7 +28,6 @@ void digest_to_hex(const uint8_t *bytes, size_t len, char *out /* 2*len+1 bytes 
  * id that survives restarts without a column. Callers start the parts with a label of what the
  * id names, so that two kinds of object never share one.
  */
-void digest_uuid(const void *const *parts, const size_t *lens, size_t count,
-                 char out[DIGEST_UUID_TEXT]);
+void digest_uuid(const void *const *parts, const size_t *lens, size_t count, char out[UUID_TEXT]);
 
 #endif

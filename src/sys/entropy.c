@@ -62,21 +62,13 @@ bool entropy_fill(void *buf, size_t len)
     return true;
 }
 
-bool entropy_uuid(char out[ENTROPY_UUID_TEXT])
+bool entropy_uuid(char out[UUID_TEXT])
 {
-    static const char hex[] = "0123456789abcdef";
-    uint8_t b[16];
+    uint8_t b[UUID_LEN];
     if (!entropy_fill(b, sizeof b))
         return false;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    uuid_format(b, out);
     return true;
 }

@@ -13,11 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ENTROPY_UUID_TEXT 37 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" + NUL */
+#include "core/uuid.h"
 
 /* Fills buf with len bytes from getrandom(2). False only if the kernel refuses. */
 bool entropy_fill(void *buf, size_t len);
 /* Writes a random (version 4) UUID in lower-case text. */
-bool entropy_uuid(char out[ENTROPY_UUID_TEXT]);
+bool entropy_uuid(char out[UUID_TEXT]);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "sys/digest.h"
 
-static void uuid_of(const char *a, const char *b, char out[DIGEST_UUID_TEXT])
+static void uuid_of(const char *a, const char *b, char out[UUID_TEXT])
 {
     const void *parts[] = {a, b};
     const size_t lens[] = {strlen(a), strlen(b)};
@@ -23,7 +23,7 @@ static void known_vector(void **state)
     (void)state;
     /* SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 ...: the version nibble (c -> 8)
      * and the variant bits (0x41 -> 0x81) set, the rest the hash's */
-    char id[DIGEST_UUID_TEXT];
+    char id[UUID_TEXT];
     uuid_of("abc", "", id);
     assert_string_equal(id, "ba7816bf-8f01-8fea-8141-40de5dae2223");
     uuid_of("a", "bc", id); /* the bytes count, not where the parts split */
@@ -33,7 +33,7 @@ static void known_vector(void **state)
 static void version_and_variant(void **state)
 {
     (void)state;
-    char id[DIGEST_UUID_TEXT], other[DIGEST_UUID_TEXT];
+    char id[UUID_TEXT], other[UUID_TEXT];
     for (int i = 0; i < 200; i++) {
         char name[16];
         snprintf(name, sizeof name, "n%d", i);

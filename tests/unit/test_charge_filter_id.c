@@ -19,7 +19,7 @@ static const char *const charge = "0b1f2d9a-7c5e-4f1a-9d8e-3a2b1c0d9e8f";
 static void same_filter_same_id(void **state)
 {
     (void)state;
-    char a[DIGEST_UUID_TEXT], b[DIGEST_UUID_TEXT];
+    char a[UUID_TEXT], b[UUID_TEXT];
     assert_true(charge_json_filter_id(charge, "{\"region\":[\"eu\"],\"tier\":[\"gold\"]}", a));
     assert_true(charge_json_filter_id(charge, "{\"tier\":[\"gold\"],\"region\":[\"eu\"]}", b));
     assert_string_equal(a, b);
@@ -32,7 +32,7 @@ static void same_filter_same_id(void **state)
 static void other_filters_other_ids(void **state)
 {
     (void)state;
-    char base[DIGEST_UUID_TEXT], other[DIGEST_UUID_TEXT];
+    char base[UUID_TEXT], other[UUID_TEXT];
     assert_true(charge_json_filter_id(charge, "{\"region\":[\"eu\",\"us\"]}", base));
     static const char *const others[] = {
         "{\"region\":[\"us\",\"eu\"]}",             /* a key's values in another order */
@@ -53,7 +53,7 @@ static void other_filters_other_ids(void **state)
 static void unreadable_values_are_refused(void **state)
 {
     (void)state;
-    char id[DIGEST_UUID_TEXT];
+    char id[UUID_TEXT];
     assert_false(charge_json_filter_id(charge, "not json", id));
     assert_false(charge_json_filter_id(charge, "[\"eu\"]", id));
     assert_false(charge_json_filter_id(charge, "{\"region\":\"eu\"}", id));
