@@ -241,12 +241,18 @@ static int org_create(const char *data_dir, int argc, char **argv)
     tally_time now = has_clock ? clock : wallclock_now();
     if (store_begin(st) != STORE_OK ||
         store_org_insert(st, name, hash, has_clock, clock, now, &id) != STORE_OK ||
-        (reminders && store_org_set_reminder_days(st, id, reminders) != STORE_OK) ||
-        store_commit(st) != STORE_OK) {
+        (reminders && store_org_set_reminder_days(st, id, reminders) != STORE_OK)) {
         fprintf(stderr, "tally: cannot create the organization: %s\n",
                 store_errmsg(store_conn(st)));
+        store_rollback(st);
         goto done;
     }
+    /*
+     * The key is shown once and kept only as its hash, so it is written (and flushed) before
+     * the commit: a stdout that cannot take it (a full disk, a closed pipe or descriptor) leaves
+     * no organization whose key nobody has. A commit that fails after it leaves a printed key
+     * that opens nothing, said on stderr with a failing exit.
+     */
     printf("organization %lld \"%s\" created in %s\n", (long long)id, name, data_dir);
     if (has_clock) {
         char t[TIMESTAMP_TEXT_MAX];
@@ -254,6 +260,18 @@ static int org_create(const char *data_dir, int argc, char **argv)
         printf("test clock: %s (advance it with POST /api/v1/test_clock/advance)\n", t);
     }
     printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tally: could not write the API key to standard output: the "
+                        "organization was not created\n");
+        store_rollback(st);
+        goto done;
+    }
+    if (store_commit(st) != STORE_OK) {
+        fprintf(stderr, "tally: cannot create the organization (the key above opens nothing): %s\n",
+                store_errmsg(store_conn(st)));
+        store_rollback(st);
+        goto done;
+    }
     rc = 0;
 done:
     close_locked(st, lock_fd);

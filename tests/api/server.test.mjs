@@ -177,6 +177,26 @@ test('tally org create prints the key last, with a test clock when asked', async
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+// Found by a code review: the key is printed once and kept only as its hash, and a failed
+// print went unchecked, so a full disk or a closed stdout committed an organization whose key
+// nobody had, and the command exited 0. The key is written before the commit now; if it cannot
+// be, nothing is created and the command says so.
+test('tally org create creates nothing when it cannot write the key', async () => {
+  const dir = newDataDir();
+  try {
+    createOrg(dir, 'First'); // a store to count organizations in
+    for (const redirect of ['>/dev/full', '>&-']) {
+      const r = spawnSync('sh', ['-c', `"${tallyBin}" --data-dir "${dir}" org create Lost ${redirect}`], { encoding: 'utf8' });
+      assert.equal(r.status, 1, `${redirect}: ${r.stderr}`);
+      assert.match(r.stderr, /could not write the API key/, redirect);
+      assert.match(r.stderr, /not created/, redirect);
+      const list = tally(['--data-dir', dir, 'org', 'list']);
+      assert.equal(list.status, 0, list.stderr);
+      assert.equal(list.stdout.trim().split('\n').length, 2, `${redirect}: ${list.stdout}`); // header and First
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('tally org list shows the organizations; org rotate-key replaces a key, the old one refused', async () => {
   const t = await startWithOrg();
   try {
