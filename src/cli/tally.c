@@ -123,26 +123,25 @@ static bool new_api_key(char key[API_KEY_TEXT_MAX], char hash[DIGEST_SHA256_HEX]
 /* Takes the data directory's lock and opens its store; NULL (the reason printed) if either
  * fails. close_locked undoes both. `read_only`: a command that only reads, which refuses an
  * older schema rather than upgrade it. */
-static struct store *open_locked(const char *data_dir, bool read_only, int *lock_fd)
+static struct store *open_locked(const char *data_dir, bool read_only, struct store_dir_lock *lock)
 {
     char err[STORE_ERR_MAX];
-    *lock_fd = store_lock(data_dir, err);
-    if (*lock_fd < 0) {
+    if (!store_lock(data_dir, lock, err)) {
         fprintf(stderr, "tally: %s\n", err);
         return NULL;
     }
     struct store *st = read_only ? store_open_current(data_dir, err) : store_open(data_dir, err);
     if (!st) {
         fprintf(stderr, "tally: %s\n", err);
-        store_unlock(*lock_fd);
+        store_unlock(lock);
     }
     return st;
 }
 
-static void close_locked(struct store *st, int lock_fd)
+static void close_locked(struct store *st, struct store_dir_lock *lock)
 {
     store_close(st);
-    store_unlock(lock_fd);
+    store_unlock(lock);
 }
 
 /*
@@ -226,8 +225,8 @@ static int org_create(const char *data_dir, int argc, char **argv)
         return 2;
     }
 
-    int lock_fd;
-    struct store *st = open_locked(data_dir, false, &lock_fd);
+    struct store_dir_lock lock;
+    struct store *st = open_locked(data_dir, false, &lock);
     if (!st)
         return 1;
     char key[API_KEY_TEXT_MAX];
@@ -274,14 +273,15 @@ static int org_create(const char *data_dir, int argc, char **argv)
     }
     rc = 0;
 done:
-    close_locked(st, lock_fd);
+    close_locked(st, &lock);
     return rc;
 }
 
 /* The store of a data directory that has one, locked; NULL (the reason printed) if it has
  * none: a command that changes or reads organizations does not make a store in a mistyped
  * directory. */
-static struct store *open_existing(const char *data_dir, bool read_only, int *lock_fd)
+static struct store *open_existing(const char *data_dir, bool read_only,
+                                   struct store_dir_lock *lock)
 {
     char db[4096];
     snprintf(db, sizeof db, "%s/%s", data_dir, STORE_DB_FILE);
@@ -292,7 +292,7 @@ static struct store *open_existing(const char *data_dir, bool read_only, int *lo
             fprintf(stderr, "tally: %s: %s\n", db, strerror(errno));
         return NULL;
     }
-    return open_locked(data_dir, read_only, lock_fd);
+    return open_locked(data_dir, read_only, lock);
 }
 
 static void print_org(const struct store_org *org, void *ctx)
@@ -323,8 +323,8 @@ static int org_list(const char *data_dir, int argc, char **argv)
                 org_usage);
         return 2;
     }
-    int lock_fd;
-    struct store *st = open_existing(data_dir, true, &lock_fd);
+    struct store_dir_lock lock;
+    struct store *st = open_existing(data_dir, true, &lock);
     if (!st)
         return 1;
     printf("id\tname\tcreated_at\ttest_clock\n");
@@ -333,7 +333,7 @@ static int org_list(const char *data_dir, int argc, char **argv)
         fprintf(stderr, "tally: cannot read the organizations: %s\n", store_errmsg(store_conn(st)));
         rc = 1;
     }
-    close_locked(st, lock_fd);
+    close_locked(st, &lock);
     return rc;
 }
 
@@ -410,8 +410,8 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
     }
     if (!org_id_arg(argv[0], "rotate-key", org_rotate_key_usage, &id))
         return 2;
-    int lock_fd;
-    struct store *st = open_existing(data_dir, false, &lock_fd);
+    struct store_dir_lock lock;
+    struct store *st = open_existing(data_dir, false, &lock);
     if (!st)
         return 1;
     char key[API_KEY_TEXT_MAX];
@@ -441,7 +441,7 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
     printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
     rc = 0;
 done:
-    close_locked(st, lock_fd);
+    close_locked(st, &lock);
     return rc;
 }
 
@@ -466,8 +466,8 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
                 WALLET_REMINDER_DAYS_MAX, WALLET_REMINDER_DAYS_LIMIT);
         return 2;
     }
-    int lock_fd;
-    struct store *st = open_existing(data_dir, false, &lock_fd);
+    struct store_dir_lock lock;
+    struct store *st = open_existing(data_dir, false, &lock);
     if (!st)
         return 1;
     struct arena a;
@@ -488,7 +488,7 @@ static int org_reminder_days(const char *data_dir, int argc, char **argv)
         rc = 0;
     }
     arena_free(&a);
-    close_locked(st, lock_fd);
+    close_locked(st, &lock);
     return rc;
 }
 
@@ -513,15 +513,15 @@ static int restore(const char *data_dir, int argc, char **argv)
     }
     const char *backup = argv[0];
     char err[STORE_ERR_MAX];
-    int lock_fd = store_lock(data_dir, err);
-    if (lock_fd < 0) {
+    struct store_dir_lock lock;
+    if (!store_lock(data_dir, &lock, err)) {
         fprintf(stderr, "tally: %s\n", err);
         return 1;
     }
     static const char *const also_remove[] = {SNAPSHOT_FILE, NULL};
     struct store_restore_result done;
     bool ok = store_restore(data_dir, backup, also_remove, &done, err);
-    store_unlock(lock_fd);
+    store_unlock(&lock);
     if (!ok) {
         fprintf(stderr, "tally: %s\n", err);
         return 1;

@@ -253,8 +253,8 @@ static int serve(int argc, char **argv)
     struct engine *engine = NULL;
     struct api *api = NULL;
     struct tzdb *tzdb = NULL;
-    int lock_fd = store_lock(o.data_dir, err);
-    if (lock_fd < 0)
+    struct store_dir_lock lock = STORE_DIR_LOCK_NONE;
+    if (!store_lock(o.data_dir, &lock, err))
         goto fail;
     struct store *st = store_open(o.data_dir, err);
     if (!st)
@@ -315,7 +315,7 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "tallyd: %s (the next start reads back more events; nothing is lost)\n",
                 err);
     tzdb_close(tzdb);
-    store_unlock(lock_fd);
+    store_unlock(&lock);
     fprintf(stderr, "tallyd: stopped cleanly\n");
     return 0;
 
@@ -325,7 +325,7 @@ fail:
         api_stop(api);
     engine_stop(engine, NULL);
     tzdb_close(tzdb);
-    store_unlock(lock_fd);
+    store_unlock(&lock);
     return 1;
 }
 

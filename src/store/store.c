@@ -1684,11 +1684,6 @@ const char *store_error_advice(int code)
 
 /* ---- opening ------------------------------------------------------------------------------ */
 
-/* The lock file's descriptor while store_lock holds it: its flock keeps out a Tally from
- * before the directory lock (which locks only the file) during an upgrade. One lock per
- * process, so one slot. */
-static int lock_file_fd = -1;
-
 /* The message for a directory another process holds, naming it from the lock file when that
  * file is still there. */
 static void set_in_use(char err[STORE_ERR_MAX], const char *data_dir, const char *lock_path)
@@ -1716,61 +1711,60 @@ static void set_in_use(char err[STORE_ERR_MAX], const char *data_dir, const char
  * never locks the directory. tally.lock stays, for the holder's pid in the refusal and, also
  * flocked, to keep out an older Tally that locks only it.
  */
-int store_lock(const char *data_dir, char err[STORE_ERR_MAX])
+bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STORE_ERR_MAX])
 {
+    *lock = STORE_DIR_LOCK_NONE;
     char path[STORE_PATH_MAX];
     if (!data_path(path, data_dir, STORE_LOCK_FILE, err))
-        return -1;
+        return false;
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         /* only the directory itself is made: say so when its parent is what is missing */
         if (snprintf(err, STORE_ERR_MAX, "cannot create the data directory %s: %s%s", data_dir,
                      strerror(errno),
                      errno == ENOENT ? " (its parent directory must exist)" : "") >= STORE_ERR_MAX)
             err[STORE_ERR_MAX - 1] = '\0';
-        return -1;
+        return false;
     }
-    int dir = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) {
+    lock->dir_fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock->dir_fd < 0) {
         set_err(err, data_dir, strerror(errno));
-        return -1;
+        goto fail;
     }
-    if (flock(dir, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(lock->dir_fd, LOCK_EX | LOCK_NB) != 0) {
         set_in_use(err, data_dir, path);
-        close(dir);
-        return -1;
+        goto fail;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    /* tally.lock's flock keeps out a Tally from before the directory lock (which locks only
+     * the file), during an upgrade */
+    lock->file_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock->file_fd < 0) {
         set_err(err, path, strerror(errno));
-        close(dir);
-        return -1;
+        goto fail;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(lock->file_fd, LOCK_EX | LOCK_NB) != 0) {
         set_in_use(err, data_dir, path);
-        close(fd);
-        close(dir);
-        return -1;
+        goto fail;
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    if (ftruncate(lock->file_fd, 0) != 0 || pwrite(lock->file_fd, pid, (size_t)len, 0) != len) {
         set_err(err, path, strerror(errno));
-        close(fd);
-        close(dir);
-        return -1;
+        goto fail;
     }
-    lock_file_fd = fd;
-    return dir;
+    return true;
+fail:
+    store_unlock(lock);
+    return false;
 }
 
-void store_unlock(int lock_fd)
+void store_unlock(struct store_dir_lock *lock)
 {
-    if (lock_fd < 0)
-        return;
-    close(lock_fd); /* closing releases the flock */
-    if (lock_file_fd >= 0)
-        close(lock_file_fd);
-    lock_file_fd = -1;
+    /* closing releases the flocks */
+    if (lock->file_fd >= 0)
+        close(lock->file_fd);
+    if (lock->dir_fd >= 0)
+        close(lock->dir_fd);
+    *lock = STORE_DIR_LOCK_NONE;
 }
 
 /* The database's file name, for messages ("file is not a database" said which). */

@@ -51,14 +51,23 @@ struct store_conn;
 
 /* ---- opening ---------------------------------------------------------------------------- */
 
+/* A held data-directory lock: the directory's descriptor and tally.lock's, both flocked,
+ * owned by whoever store_lock filled it for until store_unlock. -1: not held. */
+struct store_dir_lock {
+    int dir_fd, file_fd;
+};
+#define STORE_DIR_LOCK_NONE ((struct store_dir_lock){.dir_fd = -1, .file_fd = -1})
+
 /*
  * Locks the data directory (an exclusive flock on the directory itself, and on its tally.lock,
  * which names the holder's pid; held until store_unlock), so that one process at a time owns
- * a data directory, even after someone removes tally.lock. Returns the descriptor, or -1 with
- * a message naming the process that holds it. Any thread; one lock at a time per process.
+ * a data directory, even after someone removes tally.lock. True with *lock filled; false with
+ * *lock STORE_DIR_LOCK_NONE and a message naming the process that holds it. Any thread.
  */
-int store_lock(const char *data_dir, char err[STORE_ERR_MAX]);
-void store_unlock(int lock_fd);
+bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STORE_ERR_MAX]);
+/* Releases *lock (closing both descriptors releases the flocks) and sets it to
+ * STORE_DIR_LOCK_NONE; nothing for a lock not held. */
+void store_unlock(struct store_dir_lock *lock);
 
 /*
  * Opens (creating if needed) DATA_DIR/tally.db, applies pending migrations in order and

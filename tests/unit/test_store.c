@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -98,17 +100,53 @@ static void one_lock_holder(void **state)
     (void)state;
     char *dir = make_dir();
     char err[STORE_ERR_MAX];
-    int fd = store_lock(dir, err);
-    assert_true(fd >= 0);
+    struct store_dir_lock lock, again;
+    assert_true(store_lock(dir, &lock, err));
     /* A second open file description conflicts even within one process. */
-    int again = store_lock(dir, err);
-    assert_int_equal(again, -1);
+    assert_false(store_lock(dir, &again, err));
+    assert_int_equal(again.dir_fd, -1);
+    assert_int_equal(again.file_fd, -1);
     assert_non_null(strstr(err, "in use by another Tally process"));
-    store_unlock(fd);
-    fd = store_lock(dir, err);
-    assert_true(fd >= 0);
-    store_unlock(fd);
+    store_unlock(&lock);
+    assert_int_equal(lock.dir_fd, -1);
+    store_unlock(&lock); /* again: nothing */
+    assert_true(store_lock(dir, &lock, err));
+    store_unlock(&lock);
     remove_dir(dir);
+}
+
+/* Whether DIR/tally.lock's flock is held (by anyone): a fresh open cannot take it. */
+static bool lock_file_held(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd);
+    return held;
+}
+
+/* Found by a code review: the lock file's descriptor lived in one hidden global, so a second
+ * lock (another directory) overwrote the first's, and unlocking the first closed the second's
+ * lock file, letting an older Tally that locks only tally.lock into a directory still held. */
+static void two_locks_are_apart(void **state)
+{
+    (void)state;
+    char *a = make_dir(), *b = make_dir();
+    char err[STORE_ERR_MAX];
+    struct store_dir_lock la, lb;
+    assert_true(store_lock(a, &la, err));
+    assert_true(store_lock(b, &lb, err));
+    assert_true(lock_file_held(a));
+    assert_true(lock_file_held(b));
+    store_unlock(&la);
+    assert_false(lock_file_held(a));
+    assert_true(lock_file_held(b)); /* still b's */
+    store_unlock(&lb);
+    assert_false(lock_file_held(b));
+    remove_dir(a);
+    remove_dir(b);
 }
 
 static struct store *open_with_org(char **dir, int64_t *org)
@@ -1290,6 +1328,7 @@ int main(void)
         cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
         cmocka_unit_test(open_invoices_give_their_numbers_back),
         cmocka_unit_test(one_lock_holder),
+        cmocka_unit_test(two_locks_are_apart),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
         cmocka_unit_test(org_clock_and_keys),
