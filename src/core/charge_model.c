@@ -66,13 +66,6 @@ static enum charge_model_status from_money(enum money_status st)
     }
 }
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        enum charge_model_status try_st_ = (expr);                                                 \
-        if (try_st_ != CHARGE_MODEL_OK)                                                            \
-            return try_st_;                                                                        \
-    } while (0)
-
 /* A fee's arithmetic keeps 38 significant digits, truncating past them (money.h): a price of
  * 19 decimals times a quantity of 28 is a fraction of a cent, never a refused event. */
 static enum charge_model_status add(money_t a, money_t b, money_t *out)
@@ -96,8 +89,10 @@ static enum charge_model_status mul(money_t a, money_t b, money_t *out)
  */
 static enum charge_model_status percent_of(money_t x, money_t rate, money_t *out)
 {
+    enum charge_model_status st;
     money_t t;
-    TRY(mul(x, rate, &t));
+    if ((st = mul(x, rate, &t)) != CHARGE_MODEL_OK)
+        return st;
     return mul(t, (money_t){1, 2}, out);
 }
 
@@ -325,6 +320,7 @@ static bool ranges_adjacent(const struct charge_model_ranges *r)
 static enum charge_model_status graduated_tiers(const struct charge_model_ranges *r, money_t units,
                                                 bool percentage, money_t *variable, money_t *flat)
 {
+    enum charge_model_status st;
     bool adjacent = ranges_adjacent(r);
     *variable = MONEY_ZERO;
     *flat = MONEY_ZERO;
@@ -333,17 +329,25 @@ static enum charge_model_status graduated_tiers(const struct charge_model_ranges
         bool capped = g->has_to_value && money_cmp(units, g->to_value) >= 0;
         money_t tier_units = capped ? g->to_value : units;
         if (!money_is_zero(g->from_value)) {
-            TRY(sub(tier_units, g->from_value, &tier_units));
-            if (!adjacent)
-                TRY(add(tier_units, money_from_int(1), &tier_units));
+            if ((st = sub(tier_units, g->from_value, &tier_units)) != CHARGE_MODEL_OK)
+                return st;
+            if (!adjacent) {
+                if ((st = add(tier_units, money_from_int(1), &tier_units)) != CHARGE_MODEL_OK)
+                    return st;
+            }
         }
         money_t part;
-        if (percentage)
-            TRY(percent_of(tier_units, g->rate, &part));
-        else
-            TRY(mul(tier_units, g->per_unit_amount, &part));
-        TRY(add(*variable, part, variable));
-        TRY(add(*flat, g->flat_amount, flat));
+        if (percentage) {
+            if ((st = percent_of(tier_units, g->rate, &part)) != CHARGE_MODEL_OK)
+                return st;
+        } else {
+            if ((st = mul(tier_units, g->per_unit_amount, &part)) != CHARGE_MODEL_OK)
+                return st;
+        }
+        if ((st = add(*variable, part, variable)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = add(*flat, g->flat_amount, flat)) != CHARGE_MODEL_OK)
+            return st;
         if (!g->has_to_value || money_cmp(g->to_value, units) >= 0)
             break;
     }
@@ -353,8 +357,10 @@ static enum charge_model_status graduated_tiers(const struct charge_model_ranges
 static enum charge_model_status graduated_amount(const struct charge_model_ranges *r, money_t units,
                                                  bool percentage, money_t *out)
 {
+    enum charge_model_status st;
     money_t variable, flat;
-    TRY(graduated_tiers(r, units, percentage, &variable, &flat));
+    if ((st = graduated_tiers(r, units, percentage, &variable, &flat)) != CHARGE_MODEL_OK)
+        return st;
     return add(variable, flat, out);
 }
 
@@ -399,6 +405,7 @@ static void walker_start(struct graduated_walker *w, const struct charge_model_r
 
 static enum charge_model_status walker_g(struct graduated_walker *w, money_t total, money_t *out)
 {
+    enum charge_model_status st;
     const struct charge_model_ranges *r = w->r;
     if (!w->rising || money_sign(total) < 0)
         return graduated_variable(r, total, out);
@@ -412,19 +419,26 @@ static enum charge_model_status walker_g(struct graduated_walker *w, money_t tot
     if (k != w->tier || !w->has_base) {
         money_t flat;
         w->base = MONEY_ZERO;
-        if (k > 0)
-            TRY(graduated_tiers(r, r->items[k - 1].to_value, false, &w->base, &flat));
+        if (k > 0) {
+            if ((st = graduated_tiers(r, r->items[k - 1].to_value, false, &w->base, &flat)) !=
+                CHARGE_MODEL_OK)
+                return st;
+        }
         w->tier = k;
         w->has_base = true;
     }
     const struct charge_model_range *g = &r->items[k];
     money_t tier_units = total, part;
     if (!money_is_zero(g->from_value)) {
-        TRY(sub(tier_units, g->from_value, &tier_units));
-        if (!w->adjacent)
-            TRY(add(tier_units, money_from_int(1), &tier_units));
+        if ((st = sub(tier_units, g->from_value, &tier_units)) != CHARGE_MODEL_OK)
+            return st;
+        if (!w->adjacent) {
+            if ((st = add(tier_units, money_from_int(1), &tier_units)) != CHARGE_MODEL_OK)
+                return st;
+        }
     }
-    TRY(mul(tier_units, g->per_unit_amount, &part));
+    if ((st = mul(tier_units, g->per_unit_amount, &part)) != CHARGE_MODEL_OK)
+        return st;
     return add(w->base, part, out);
 }
 
@@ -449,11 +463,13 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
                                                           const struct charge_model_input *in,
                                                           money_t *out)
 {
+    enum charge_model_status st;
     if (in->period_days < 1 || (in->event_values_count > 0 && !in->event_values))
         return CHARGE_MODEL_ERR_INVALID;
     money_t variable, flat;
     if (money_is_zero(in->units)) {
-        TRY(graduated_tiers(r, MONEY_ZERO, false, &variable, &flat));
+        if ((st = graduated_tiers(r, MONEY_ZERO, false, &variable, &flat)) != CHARGE_MODEL_OK)
+            return st;
         *out = flat;
         return CHARGE_MODEL_OK;
     }
@@ -467,11 +483,16 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
         if (!valid(in->event_values[i]) || days < 0 || days > in->period_days)
             return CHARGE_MODEL_ERR_INVALID;
         money_t g_after, step;
-        TRY(add(total, in->event_values[i], &total));
-        TRY(walker_g(&walker, total, &g_after));
-        TRY(sub(g_after, g_before, &step));
-        TRY(mul(step, money_from_int(days), &step));
-        TRY(add(weighed, step, &weighed));
+        if ((st = add(total, in->event_values[i], &total)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = walker_g(&walker, total, &g_after)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(g_after, g_before, &step)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = mul(step, money_from_int(days), &step)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = add(weighed, step, &weighed)) != CHARGE_MODEL_OK)
+            return st;
         g_before = g_after;
         if (money_cmp(total, peak) > 0)
             peak = total;
@@ -480,12 +501,15 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
         *out = MONEY_ZERO;
         return CHARGE_MODEL_OK;
     }
-    TRY(from_money(money_div(weighed, money_from_int(in->period_days), CHARGE_MODEL_PRORATED_SCALE,
-                             MONEY_ROUND_HALF_UP, &variable)));
+    if ((st = from_money(money_div(weighed, money_from_int(in->period_days),
+                                   CHARGE_MODEL_PRORATED_SCALE, MONEY_ROUND_HALF_UP, &variable))) !=
+        CHARGE_MODEL_OK)
+        return st;
     if (money_sign(variable) < 0)
         variable = MONEY_ZERO;
     money_t ignored;
-    TRY(graduated_tiers(r, peak, false, &ignored, &flat));
+    if ((st = graduated_tiers(r, peak, false, &ignored, &flat)) != CHARGE_MODEL_OK)
+        return st;
     return add(variable, flat, out);
 }
 
@@ -507,9 +531,11 @@ static enum charge_model_status prorated_graduated_amount(const struct charge_mo
 static enum charge_model_status volume_amount(const struct charge_model_ranges *r,
                                               const struct charge_model_input *in, money_t *out)
 {
+    enum charge_model_status st;
     money_t n = in->has_full_units ? in->full_units : in->units;
     money_t ceil_n;
-    TRY(from_money(money_round(n, 0, MONEY_ROUND_CEIL, &ceil_n)));
+    if ((st = from_money(money_round(n, 0, MONEY_ROUND_CEIL, &ceil_n))) != CHARGE_MODEL_OK)
+        return st;
     for (size_t i = 0; i < r->count; i++) {
         const struct charge_model_range *g = &r->items[i];
         if (g->has_to_value && money_cmp(n, g->to_value) > 0)
@@ -518,7 +544,8 @@ static enum charge_model_status volume_amount(const struct charge_model_ranges *
         if (i == 0 && money_cmp(g->from_value, ceil_n) > 0)
             break;
         money_t per_unit_total;
-        TRY(mul(in->units, g->per_unit_amount, &per_unit_total));
+        if ((st = mul(in->units, g->per_unit_amount, &per_unit_total)) != CHARGE_MODEL_OK)
+            return st;
         return add(per_unit_total, g->flat_amount, out);
     }
     *out = MONEY_ZERO;
@@ -536,17 +563,20 @@ static enum charge_model_status volume_amount(const struct charge_model_ranges *
 static enum charge_model_status package_amount(const struct charge_model_package *pk, money_t units,
                                                money_t *out)
 {
+    enum charge_model_status st;
     if (pk->package_size <= 0 || pk->free_units < 0 || !valid(pk->amount))
         return CHARGE_MODEL_ERR_INVALID;
     money_t paid;
-    TRY(sub(units, money_from_int(pk->free_units), &paid));
+    if ((st = sub(units, money_from_int(pk->free_units), &paid)) != CHARGE_MODEL_OK)
+        return st;
     if (money_sign(paid) < 0) {
         *out = MONEY_ZERO;
         return CHARGE_MODEL_OK;
     }
     money_t packages;
-    TRY(from_money(
-        money_div(paid, money_from_int(pk->package_size), 0, MONEY_ROUND_CEIL, &packages)));
+    if ((st = from_money(money_div(paid, money_from_int(pk->package_size), 0, MONEY_ROUND_CEIL,
+                                   &packages))) != CHARGE_MODEL_OK)
+        return st;
     return mul(packages, pk->amount, out);
 }
 
@@ -581,6 +611,7 @@ struct running_total_view {
 static enum charge_model_status running_total_units(money_t units, int64_t n, money_t free_total,
                                                     struct running_total_view *rt)
 {
+    enum charge_model_status st;
     /* CountService#running_total: [] when neither free option is set, else
      * (1..aggregation).to_a: 1, 2, ..., floor(units), empty below 1. */
     *rt = (struct running_total_view){
@@ -588,8 +619,10 @@ static enum charge_model_status running_total_units(money_t units, int64_t n, mo
     if (n == 0 && money_is_zero(free_total))
         return CHARGE_MODEL_OK;
     money_t k = MONEY_ZERO;
-    if (money_cmp(units, money_from_int(1)) >= 0)
-        TRY(from_money(money_round(units, 0, MONEY_ROUND_FLOOR, &k)));
+    if (money_cmp(units, money_from_int(1)) >= 0) {
+        if ((st = from_money(money_round(units, 0, MONEY_ROUND_FLOOR, &k))) != CHARGE_MODEL_OK)
+            return st;
+    }
     rt->last = k;
     rt->count = k;
     rt->has_at_n = n > 0 && money_cmp(money_from_int(n), k) < 0;
@@ -599,8 +632,10 @@ static enum charge_model_status running_total_units(money_t units, int64_t n, mo
     rt->below_free_total = MONEY_ZERO;
     if (money_cmp(free_total, money_from_int(1)) > 0) {
         money_t c;
-        TRY(from_money(money_round(free_total, 0, MONEY_ROUND_CEIL, &c)));
-        TRY(sub(c, money_from_int(1), &c));
+        if ((st = from_money(money_round(free_total, 0, MONEY_ROUND_CEIL, &c))) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(c, money_from_int(1), &c)) != CHARGE_MODEL_OK)
+            return st;
         rt->below_free_total = money_cmp(c, k) < 0 ? c : k;
     }
     return CHARGE_MODEL_OK;
@@ -616,6 +651,7 @@ static enum charge_model_status running_total_events(const struct charge_model_i
                                                      money_t free_total,
                                                      struct running_total_view *rt)
 {
+    enum charge_model_status st;
     *rt = (struct running_total_view){
         .last = MONEY_ZERO, .count = MONEY_ZERO, .below_free_total = MONEY_ZERO};
     if (n == 0 && money_is_zero(free_total))
@@ -633,7 +669,8 @@ static enum charge_model_status running_total_events(const struct charge_model_i
         }
         if (!valid(in->event_values[i]))
             return CHARGE_MODEL_ERR_INVALID;
-        TRY(add(total, in->event_values[i], &total));
+        if ((st = add(total, in->event_values[i], &total)) != CHARGE_MODEL_OK)
+            return st;
         taken++;
         if (money_cmp(total, free_total) < 0)
             below++;
@@ -652,9 +689,12 @@ static enum charge_model_status running_total_events(const struct charge_model_i
 static enum charge_model_status min_max_event(const struct charge_model_percentage *pc,
                                               money_t value, money_t fixed, money_t *out)
 {
+    enum charge_model_status st;
     money_t amount;
-    TRY(percent_of(value, pc->rate, &amount));
-    TRY(add(amount, fixed, &amount));
+    if ((st = percent_of(value, pc->rate, &amount)) != CHARGE_MODEL_OK)
+        return st;
+    if ((st = add(amount, fixed, &amount)) != CHARGE_MODEL_OK)
+        return st;
     if (pc->has_per_transaction_min_amount && money_cmp(amount, pc->per_transaction_min_amount) < 0)
         amount = pc->per_transaction_min_amount;
     else if (pc->has_per_transaction_max_amount &&
@@ -674,28 +714,42 @@ static enum charge_model_status min_max_ones(const struct charge_model_percentag
                                              int64_t count, int64_t free_events,
                                              money_t free_amount, money_t fixed, money_t *out)
 {
+    enum charge_model_status st;
     money_t one = money_from_int(1), events = money_from_int(count);
     money_t each, paid, total = MONEY_ZERO;
-    TRY(min_max_event(pc, one, fixed, &each));
+    if ((st = min_max_event(pc, one, fixed, &each)) != CHARGE_MODEL_OK)
+        return st;
     if (money_sign(free_amount) > 0) {
         money_t covered, left, partial;
-        TRY(from_money(money_round(free_amount, 0, MONEY_ROUND_CEIL, &covered)));
-        TRY(sub(covered, one, &covered));
+        if ((st = from_money(money_round(free_amount, 0, MONEY_ROUND_CEIL, &covered))) !=
+            CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(covered, one, &covered)) != CHARGE_MODEL_OK)
+            return st;
         if (money_cmp(covered, events) >= 0) {
             *out = MONEY_ZERO;
             return CHARGE_MODEL_OK;
         }
-        TRY(sub(free_amount, covered, &left)); /* in (0, 1] */
-        TRY(sub(one, left, &left));
-        TRY(min_max_event(pc, left, fixed, &partial));
-        TRY(sub(events, covered, &paid));
-        TRY(sub(paid, one, &paid));
+        if ((st = sub(free_amount, covered, &left)) != CHARGE_MODEL_OK)
+            return st; /* in (0, 1] */
+        if ((st = sub(one, left, &left)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = min_max_event(pc, left, fixed, &partial)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(events, covered, &paid)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(paid, one, &paid)) != CHARGE_MODEL_OK)
+            return st;
         total = partial;
     } else {
-        TRY(sub(events, money_from_int(free_events < count ? free_events : count), &paid));
+        if ((st = sub(events, money_from_int(free_events < count ? free_events : count), &paid)) !=
+            CHARGE_MODEL_OK)
+            return st;
     }
-    TRY(mul(paid, each, &paid));
-    TRY(add(total, paid, out));
+    if ((st = mul(paid, each, &paid)) != CHARGE_MODEL_OK)
+        return st;
+    if ((st = add(total, paid, out)) != CHARGE_MODEL_OK)
+        return st;
     return CHARGE_MODEL_OK;
 }
 
@@ -708,6 +762,7 @@ static enum charge_model_status min_max_priced(const struct charge_model_percent
                                                const struct charge_model_input *in,
                                                int64_t free_events, money_t fixed, money_t *out)
 {
+    enum charge_model_status st;
     if (has_free_total(pc) || !valid(in->priced_total))
         return CHARGE_MODEL_ERR_INVALID;
     uint64_t free = (uint64_t)(free_events < in->events_count ? free_events : in->events_count);
@@ -718,8 +773,10 @@ static enum charge_model_status min_max_priced(const struct charge_model_percent
         money_t event_amount;
         if (!valid(in->event_values[i]))
             return CHARGE_MODEL_ERR_INVALID;
-        TRY(min_max_event(pc, in->event_values[i], fixed, &event_amount));
-        TRY(sub(total, event_amount, &total));
+        if ((st = min_max_event(pc, in->event_values[i], fixed, &event_amount)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = sub(total, event_amount, &total)) != CHARGE_MODEL_OK)
+            return st;
     }
     *out = total;
     return CHARGE_MODEL_OK;
@@ -740,6 +797,7 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
                                                    const struct charge_model_input *in,
                                                    money_t *out)
 {
+    enum charge_model_status st;
     if (in->event_values == NULL && in->event_values_count > 0)
         return CHARGE_MODEL_ERR_INVALID;
     int64_t free_events = pc->has_free_units_per_events ? pc->free_units_per_events : 0;
@@ -766,17 +824,21 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
                 continue;
             }
             if (money_cmp(free_amount, value) > 0) {
-                TRY(sub(free_amount, value, &free_amount));
+                if ((st = sub(free_amount, value, &free_amount)) != CHARGE_MODEL_OK)
+                    return st;
                 total = MONEY_ZERO;
                 continue;
             }
-            TRY(sub(value, free_amount, &value));
+            if ((st = sub(value, free_amount, &value)) != CHARGE_MODEL_OK)
+                return st;
             free_amount = MONEY_ZERO;
             free_events = 0;
         }
         money_t event_amount;
-        TRY(min_max_event(pc, value, fixed, &event_amount));
-        TRY(add(total, event_amount, &total));
+        if ((st = min_max_event(pc, value, fixed, &event_amount)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = add(total, event_amount, &total)) != CHARGE_MODEL_OK)
+            return st;
     }
     *out = total;
     return CHARGE_MODEL_OK;
@@ -796,6 +858,7 @@ static enum charge_model_status percentage_min_max(const struct charge_model_per
 static enum charge_model_status percentage_amount(const struct charge_model_percentage *pc,
                                                   const struct charge_model_input *in, money_t *out)
 {
+    enum charge_model_status st;
     if (!valid(pc->rate) || (pc->has_fixed_amount && !valid(pc->fixed_amount)) ||
         (pc->has_free_units_per_total_aggregation &&
          !valid(pc->free_units_per_total_aggregation)) ||
@@ -816,10 +879,12 @@ static enum charge_model_status percentage_amount(const struct charge_model_perc
     switch (in->running_total) {
     case CHARGE_MODEL_RUNNING_TOTAL_NONE: break;
     case CHARGE_MODEL_RUNNING_TOTAL_EVENT_VALUES:
-        TRY(running_total_events(in, n, free_total, &rt));
+        if ((st = running_total_events(in, n, free_total, &rt)) != CHARGE_MODEL_OK)
+            return st;
         break;
     case CHARGE_MODEL_RUNNING_TOTAL_UNITS:
-        TRY(running_total_units(in->units, n, free_total, &rt));
+        if ((st = running_total_units(in->units, n, free_total, &rt)) != CHARGE_MODEL_OK)
+            return st;
         break;
     default: return CHARGE_MODEL_ERR_INVALID;
     }
@@ -847,16 +912,20 @@ static enum charge_model_status percentage_amount(const struct charge_model_perc
     money_t percentage = MONEY_ZERO;
     if (money_cmp(free_value, in->units) <= 0) {
         money_t paid;
-        TRY(sub(in->units, free_value, &paid));
-        TRY(percent_of(paid, pc->rate, &percentage));
+        if ((st = sub(in->units, free_value, &paid)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = percent_of(paid, pc->rate, &percentage)) != CHARGE_MODEL_OK)
+            return st;
     }
 
     money_t fixed_total = MONEY_ZERO;
     money_t events = money_from_int(in->events_count);
     if (!money_is_zero(in->units) && pc->has_fixed_amount && money_cmp(free_count, events) < 0) {
         money_t paid_events;
-        TRY(sub(events, free_count, &paid_events));
-        TRY(mul(paid_events, pc->fixed_amount, &fixed_total));
+        if ((st = sub(events, free_count, &paid_events)) != CHARGE_MODEL_OK)
+            return st;
+        if ((st = mul(paid_events, pc->fixed_amount, &fixed_total)) != CHARGE_MODEL_OK)
+            return st;
     }
     return add(percentage, fixed_total, out);
 }
