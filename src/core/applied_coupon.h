@@ -3,6 +3,8 @@
  * as they were when applied (possibly overridden for this customer), and what is left of it
  * (the remaining amount of a fixed "once" coupon, the remaining periods of a recurring one).
  * Invoices consume it (the invoices issue); this module defines it and its starting state.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_APPLIED_COUPON_H
 #define TALLY_CORE_APPLIED_COUPON_H

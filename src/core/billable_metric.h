@@ -9,6 +9,8 @@
  *   - an expression (core/expression) computes properties[field_name] from the event's
  *     other properties as it is ingested: not for count_agg, which reads no field.
  * Aggregating events is the Events issue's; this module only defines and checks.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_BILLABLE_METRIC_H
 #define TALLY_CORE_BILLABLE_METRIC_H

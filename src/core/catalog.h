@@ -7,6 +7,8 @@
  * the resource's own input shape. Keeping the body in the input shape means one parser reads
  * both what a client sends and what the store holds, and an update is the stored body with
  * the client's fields laid over it, parsed again: there is no second path to drift.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_CATALOG_H
 #define TALLY_CORE_CATALOG_H

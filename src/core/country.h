@@ -2,6 +2,8 @@
  * core/country: ISO 3166-1 alpha-2 country codes (a customer's billing country, and later
  * the country that picks a tax rate). The table is generated into country_table.c from
  * Debian's iso-codes data by scripts/gen-country-table.sh.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_COUNTRY_H
 #define TALLY_CORE_COUNTRY_H

@@ -7,6 +7,8 @@
  * a file at run time. Codes without a minor unit (XAU gold, XDR, the bond units...) are in the
  * table with CURRENCY_EXPONENT_NONE, so that a lookup can tell "not a currency" from "not
  * money": callers that bill in a currency reject them.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_CURRENCY_H
 #define TALLY_CORE_CURRENCY_H

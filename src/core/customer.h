@@ -9,6 +9,8 @@
  *
  * Pure: no I/O. The time zone name is checked against the tz database by the caller
  * (api/), since that is I/O; everything else is checked here.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_CUSTOMER_H
 #define TALLY_CORE_CUSTOMER_H

@@ -4,6 +4,8 @@
  * what it measures (the billable metric's code), when (the event's own timestamp), and its
  * properties, both as pairs (the aggregations read values by key) and as canonical JSON
  * (what is stored and answered).
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_EVENT_H
 #define TALLY_CORE_EVENT_H

@@ -32,6 +32,8 @@
  * Pure and allocation-free: no I/O, no globals, no floating point. The common cases (results
  * inside 128 bits) take a native fast path of about ten nanoseconds; 256-bit intermediates
  * are used only when a result needs them.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_MONEY_H
 #define TALLY_CORE_MONEY_H

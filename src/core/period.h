@@ -28,6 +28,8 @@
  * instant's local date (included), as for a termination mid-period.
  *
  * Pure functions of their arguments; the zone is borrowed and only read.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_PERIOD_H
 #define TALLY_CORE_PERIOD_H

@@ -6,6 +6,8 @@
  * unpredictable to whoever chooses transaction ids, so no client can forge a "duplicate"
  * that would silently drop another event. Written from the published specification; the
  * tests check it against OpenSSL's implementation.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_SIPHASH_H
 #define TALLY_CORE_SIPHASH_H

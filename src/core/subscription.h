@@ -13,6 +13,8 @@
  * effect at once (the old subscription ends now, the new one starts now); a cheaper plan is
  * a downgrade and takes effect when the current billing period ends. Both keep the
  * subscription's anchor (subscription_at), so anniversary periods do not move.
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_SUBSCRIPTION_H
 #define TALLY_CORE_SUBSCRIPTION_H

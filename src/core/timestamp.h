@@ -7,6 +7,8 @@
  * inside the supported range [TIMESTAMP_MIN, TIMESTAMP_MAX] (years 0001..9999).
  *
  * Pure functions only: no clock reads (the engine passes `now` in), no time zones (core/tz).
+ *
+ * Threads: any (pure).
  */
 #ifndef TALLY_CORE_TIMESTAMP_H
 #define TALLY_CORE_TIMESTAMP_H

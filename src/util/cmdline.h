@@ -1,6 +1,8 @@
 /*
  * util/cmdline: the little parsing both mains share: "--name=value" spellings, "HOST:PORT"
  * listen addresses and whole-number options.
+ *
+ * Threads: any (no globals; cmdline_split_equals allocates with malloc).
  */
 #ifndef TALLY_UTIL_CMDLINE_H
 #define TALLY_UTIL_CMDLINE_H
