@@ -534,7 +534,7 @@ bool api_pagination(struct request *req, int64_t *page, int64_t *per_page)
         return false;
     }
     if (rpp == POSITIVE_TOO_LARGE || *per_page > API_PAGE_SIZE_MAX) {
-        api_error_bad_request(req, "per_page must be at most 1000");
+        api_error_bad_request(req, "per_page must be at most " API_LIMIT_TEXT(API_PAGE_SIZE_MAX));
         return false;
     }
     if (rp == POSITIVE_TOO_LARGE || *page > INT64_MAX / *per_page) {
@@ -827,7 +827,8 @@ static bool read_idempotency_key(struct request *req)
     }
     size_t len = http_rules_value_len(k, strlen(k));
     if (len == 0 || len > COMMAND_IDEMPOTENCY_KEY_MAX) {
-        api_error_bad_request(req, "Idempotency-Key must be 1 to 255 characters");
+        api_error_bad_request(req, "Idempotency-Key must be 1 to " API_LIMIT_TEXT(
+                                       COMMAND_IDEMPOTENCY_KEY_MAX) " characters");
         return false;
     }
     for (size_t i = 0; i < len; i++) {
@@ -990,7 +991,8 @@ static bool query_fits(const char *query)
 #define QUERY_TOO_LARGE_BODY                                                                       \
     "{\"status\":414,\"error\":\"URI Too Long\",\"code\":\"query_too_large\",\"message\":\"the "   \
     "query "                                                                                       \
-    "string holds more than 256 arguments or 8192 bytes\"}"
+    "string holds more than " API_LIMIT_TEXT(API_QUERY_ARGS_MAX) " arguments or 8192 bytes\"}"
+_Static_assert(API_QUERY_MAX == 8192, "QUERY_TOO_LARGE_BODY names the limit");
 
 /*
  * Answers a query that is too large on the socket itself, then shuts the socket so that

@@ -88,6 +88,8 @@ static const char org_create_usage[] =
     "  --reminder-days D,...  days before a grant of credits expires that a\n"
     "                   credits.expiring_soon webhook event is recorded (default 30,7; up to 4\n"
     "                   values in 1..365)\n";
+_Static_assert(WALLET_REMINDER_DAYS_MAX == 4 && WALLET_REMINDER_DAYS_LIMIT == 365,
+               "org_create_usage and org_reminder_days_usage name the limits");
 
 static const char restore_usage[] =
     "usage: tally [--data-dir DIR] restore BACKUP\n"
