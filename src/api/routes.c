@@ -246,7 +246,7 @@ enum route_match routes_match(const char *method, const char *path, int *route,
     unsigned methods = 0; /* those the path answers */
     /* A trailing slash names the same resource. */
     size_t len = strlen(path);
-    char trimmed[2048];
+    char trimmed[ROUTES_PATH_MAX];
     if (len > 1 && path[len - 1] == '/' && len < sizeof trimmed) {
         memcpy(trimmed, path, len - 1);
         trimmed[len - 1] = '\0';

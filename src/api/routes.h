@@ -38,6 +38,10 @@ enum route_match {
 
 /* The methods one path answers, as a 405's Allow header lists them ("GET, HEAD, PUT, DELETE"). */
 #define ROUTES_ALLOW_MAX 64
+/* The longest path (bytes, NUL included) whose trailing slash routes_match drops: a longer one
+ * is matched as sent, and its trailing slash then matches no route (404). Far over any route's
+ * path; the request's headers, its path with them, are at most API_HEADER_MAX. */
+#define ROUTES_PATH_MAX 2048
 
 /*
  * Finds the route for method and path (HEAD finds the GET route), the path as sent

@@ -13,6 +13,10 @@
 #include "json/catalog_refs.h"
 #include "util/vec.h"
 
+/* Grants one round of a debit plans its takes over (a stack array of takes): how many grants a
+ * wallet holds is input, and a debit spanning more of them takes more rounds. */
+#define TAKES_PER_ROUND 64
+
 static bool usable(const struct live_wallet *w, tally_time now)
 {
     return !w->row.has_terminated_at && !(w->row.has_expiration_at && w->row.expiration_at <= now);
@@ -100,11 +104,12 @@ static int64_t spendable(const struct live_wallet *w, tally_time now)
 static int64_t take_from_grants(struct live_wallet *w, struct charge_debit *d, int64_t want,
                                 tally_time now, enum wallet_take_from from, bool *failed)
 {
-    struct wallet_take takes[64];
+    struct wallet_take takes[TAKES_PER_ROUND];
     int64_t taken = 0;
-    /* at most 64 grants a round: a debit that spans more simply takes more rounds */
-    for (size_t at = 0; taken < want && at < w->grant_count; at += 64) {
-        size_t n, span = w->grant_count - at < 64 ? w->grant_count - at : 64;
+    /* a debit that spans more grants than a round takes simply takes more rounds */
+    for (size_t at = 0; taken < want && at < w->grant_count; at += TAKES_PER_ROUND) {
+        size_t n,
+            span = w->grant_count - at < TAKES_PER_ROUND ? w->grant_count - at : TAKES_PER_ROUND;
         int64_t got = wallet_plan_take_at(w->grants + at, span, want - taken, now, from, takes, &n);
         for (size_t i = 0; i < n; i++) {
             struct wallet_grant *g = &w->grants[at + takes[i].grant];
