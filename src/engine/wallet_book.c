@@ -1114,6 +1114,17 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
     return COMMAND_OK;
 }
 
+enum command_result wallet_book_check_top_up(struct store *st, struct command *cmd,
+                                             struct live_wallet *w, int64_t paid, int64_t granted)
+{
+    enum command_result r = COMMAND_OK;
+    if (paid > 0)
+        r = wallet_book_check_credits(st, cmd, w, true, 0, paid, "paid_credits");
+    if (r == COMMAND_OK && granted > 0)
+        r = wallet_book_check_credits(st, cmd, w, false, paid, granted, "granted_credits");
+    return r;
+}
+
 /*
  * The wallet's latest usage (or refund) transaction, when the book knows none: the wallet was
  * loaded since it was written (a start, a command that failed), and the day's write-outs must

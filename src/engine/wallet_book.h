@@ -414,6 +414,14 @@ int64_t wallet_book_unposted_cents(const struct live_wallet *w);
 enum command_result wallet_book_check_credits(struct store *st, struct command *cmd,
                                               struct live_wallet *w, bool paid, int64_t planned,
                                               int64_t cents, const char *field);
+/*
+ * Whether a top-up of `paid` and `granted` credits fits: wallet_book_check_credits on the paid
+ * ones, then on the granted ones on top of them (the order the top-up adds them in). Changes
+ * nothing. With cmd, a refusal names paid_credits or granted_credits; with cmd NULL it is
+ * silent (a rule's top-up that does not fit is not made).
+ */
+enum command_result wallet_book_check_top_up(struct store *st, struct command *cmd,
+                                             struct live_wallet *w, int64_t paid, int64_t granted);
 void wallet_book_drop_empty_grants(struct live_wallet *w);
 bool wallet_book_grant_insert(struct live_wallet *w, const struct wallet_grant *g);
 struct wallet_grant wallet_book_grant_of(const struct store_wallet_transaction *t);

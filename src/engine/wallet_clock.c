@@ -11,22 +11,6 @@
 #define SWEEP_ROUND 256 /* items of one kind read at a time */
 
 /*
- * Whether a rule's top-up fits the wallet and the ledger (wallet_book_check_credits): one that
- * does not is not made, and the rule waits for its next crossing or anniversary. A rule's
- * amounts are each within WALLET_BALANCE_MAX_CENTS; what they add up to over time is not.
- */
-static enum command_result fits(struct store *st, struct live_wallet *w, int64_t paid,
-                                int64_t granted)
-{
-    enum command_result r = COMMAND_OK;
-    if (paid > 0)
-        r = wallet_book_check_credits(st, NULL, w, true, 0, paid, NULL);
-    if (r == COMMAND_OK && granted > 0)
-        r = wallet_book_check_credits(st, NULL, w, false, paid, granted, NULL);
-    return r;
-}
-
-/*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
  * included), when the wallet's own balance fell since the rules' last look (rule_seen_cents:
@@ -79,7 +63,10 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
                                     .priority = WALLET_PRIORITY_MAX,
                                     .invoice_requires_successful_payment =
                                         w->rule_requires_payment};
-        enum command_result r = fits(st, w, paid, granted);
+        /* A rule's top-up that does not fit the wallet and the ledger is not made (silently:
+         * no cmd), and the rule waits for its next crossing or anniversary. A rule's amounts
+         * are each within WALLET_BALANCE_MAX_CENTS; what they add up to over time is not. */
+        enum command_result r = wallet_book_check_top_up(st, NULL, w, paid, granted);
         if (r == COMMAND_INVALID)
             continue; /* not made: the wallet (or the ledger) would hold too much */
         if (r == COMMAND_OK && paid > 0)
@@ -351,7 +338,8 @@ static enum command_result fire_interval(struct store *st, struct command *cmd,
     } else if (rolls_over) {
         r = roll_over(st, cmd, w, at, cr.has_expiration_at, cr.expiration_at);
     }
-    if (r == COMMAND_OK && (r = fits(st, w, paid, granted)) == COMMAND_INVALID)
+    if (r == COMMAND_OK &&
+        (r = wallet_book_check_top_up(st, NULL, w, paid, granted)) == COMMAND_INVALID)
         return COMMAND_OK; /* this anniversary's credits are not made */
     int64_t made_paid = 0, made_free = 0;
     if (r == COMMAND_OK && paid > 0)

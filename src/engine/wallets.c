@@ -1467,11 +1467,7 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
     /* What comes in must fit the wallet (WALLET_BALANCE_MAX_CENTS, WALLET_LIFETIME_MAX_CENTS)
      * and the organization's account it enters the ledger by: checked before anything
      * changes, paid credits first, then granted ones on top of them (voids come last). */
-    enum command_result r = COMMAND_OK;
-    if (paid > 0)
-        r = wallet_book_check_credits(st, cmd, w, true, 0, paid, "paid_credits");
-    if (r == COMMAND_OK && granted > 0)
-        r = wallet_book_check_credits(st, cmd, w, false, paid, granted, "granted_credits");
+    enum command_result r = wallet_book_check_top_up(st, cmd, w, paid, granted);
     if (r != COMMAND_OK)
         return r;
     if (paid > 0)
