@@ -2928,7 +2928,12 @@ static bool read_catalog_item(sqlite3_stmt *s, struct catalog_item *it, struct a
 {
     it->id = sqlite3_column_int64(s, 0);
     it->org_id = sqlite3_column_int64(s, 1);
-    it->kind = (enum catalog_kind)sqlite3_column_int(s, 2);
+    /* a kind this Tally never writes (a damaged or newer store) is a failed read: the name
+     * lookups index a table by it (core/catalog). Every query binds the kind today. */
+    int kind = sqlite3_column_int(s, 2);
+    if (kind < CATALOG_TAX || kind > CATALOG_COUPON)
+        return false;
+    it->kind = (enum catalog_kind)kind;
     it->code = column_text(s, 3, a);
     const unsigned char *lago_id = sqlite3_column_text(s, 4);
     snprintf(it->lago_id, sizeof it->lago_id, "%s", lago_id ? (const char *)lago_id : "");
@@ -3240,7 +3245,10 @@ static bool read_applied_coupon(sqlite3_stmt *s, struct store_applied_coupon *ou
     snprintf(c->amount_currency, sizeof c->amount_currency, "%s",
              currency ? (const char *)currency : "");
     c->percentage_rate = column_text(s, 11, a);
-    c->frequency = (enum coupon_frequency)sqlite3_column_int(s, 12);
+    int frequency = sqlite3_column_int(s, 12);
+    if (frequency < COUPON_ONCE || frequency > COUPON_FOREVER)
+        return false; /* as a kind above: never written, so a damaged or newer store */
+    c->frequency = (enum coupon_frequency)frequency;
     c->frequency_duration = sqlite3_column_int64(s, 13);
     c->frequency_duration_remaining = sqlite3_column_int64(s, 14);
     if (sqlite3_column_int(s, 20)) {

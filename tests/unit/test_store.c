@@ -161,6 +161,63 @@ static struct store *open_with_org(char **dir, int64_t *org)
     return st;
 }
 
+/* Found by a code review: an applied coupon's frequency was cast from its column unchecked,
+ * and the name lookup then indexed past its table. A value this Tally never writes (a damaged
+ * or newer store) is a failed read, as the ledger's causes and accounts are. */
+static void unknown_coupon_frequency_is_refused(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct customer c;
+    customer_init_defaults(&c);
+    c.org_id = org;
+    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
+    c.external_id = "ext-1";
+    c.sequential_id = 1;
+    c.created_at = c.updated_at = 5000;
+    struct applied_coupon ac = {.org_id = org,
+                                .lago_id = "22222222-2222-4333-8444-555555555555",
+                                .coupon_lago_id = "33333333-2222-4333-8444-555555555555",
+                                .coupon_code = "spring",
+                                .coupon_name = "Spring",
+                                .type = COUPON_FIXED_AMOUNT,
+                                .amount_cents = 100,
+                                .amount_cents_remaining = 100,
+                                .amount_currency = "EUR",
+                                .frequency = COUPON_FOREVER,
+                                .created_at = 6000};
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    ac.customer_id = c.id;
+    assert_int_equal(store_applied_coupon_insert(st, &ac), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+
+    struct arena a;
+    arena_init(&a);
+    char err[STORE_ERR_MAX];
+    struct store_reader *r = store_reader_open(dir, err);
+    assert_non_null(r);
+    struct store_applied_coupon got;
+    assert_int_equal(store_applied_coupon_get(store_reader_conn(r), org, ac.lago_id, &got, &a),
+                     STORE_OK);
+    assert_int_equal(got.coupon.frequency, COUPON_FOREVER);
+    store_reader_close(r);
+    for (int i = 0; i < 2; i++) {
+        raw_exec(dir, i == 0 ? "UPDATE applied_coupons SET frequency = 3;"
+                             : "UPDATE applied_coupons SET frequency = -1;");
+        r = store_reader_open(dir, err);
+        assert_non_null(r);
+        assert_int_equal(store_applied_coupon_get(store_reader_conn(r), org, ac.lago_id, &got, &a),
+                         STORE_ERROR);
+        store_reader_close(r);
+    }
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
 static void customers_round_trip(void **state)
 {
     (void)state;
@@ -1329,6 +1386,7 @@ int main(void)
         cmocka_unit_test(open_invoices_give_their_numbers_back),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(two_locks_are_apart),
+        cmocka_unit_test(unknown_coupon_frequency_is_refused),
         cmocka_unit_test(customers_round_trip),
         cmocka_unit_test(savepoints_undo_one_command),
         cmocka_unit_test(org_clock_and_keys),
