@@ -40,7 +40,9 @@ struct conn_watch *conn_watch_start(_Atomic uint64_t *closes);
 /* Stops the thread and frees the watch; every slot must have been removed. */
 void conn_watch_stop(struct conn_watch *w);
 
-/* A connection was accepted on descriptor fd; NULL if out of memory (it is then not watched). */
+/* A connection was accepted on descriptor fd; NULL if out of memory (it is then not watched).
+ * The slot is the watch's: the caller holds it until it hands it to conn_watch_remove, which
+ * frees it. */
 struct conn_slot *conn_watch_add(struct conn_watch *w, int fd);
 /* The connection is about to be closed; `s` may be NULL. */
 void conn_watch_remove(struct conn_watch *w, struct conn_slot *s);

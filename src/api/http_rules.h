@@ -48,6 +48,7 @@ const char *http_rules_framing(struct MHD_Connection *conn, const struct http_re
  * NUL (%00). libmicrohttpd decodes them in place and the lookups hand them out as C strings,
  * so "?external_customer_id=c1%00x" read as "c1": an answer to another question than the one
  * asked, and than a proxy or a log saw. Read with the arguments' lengths, once per request.
+ * A static string.
  */
 const char *http_rules_query(struct MHD_Connection *conn);
 

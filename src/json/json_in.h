@@ -61,7 +61,9 @@ struct json_object *json_in_parse(const char *body, size_t len, const char **why
  */
 bool json_in_has_nul_escape(const char *text, size_t len);
 
-/* The object under `key` of `root`, which must be a JSON object: Lago's "root key". */
+/* The object under `key` of `root`, which must be a JSON object: Lago's "root key". NULL when
+ * there is none or it is no object. Borrowed from `root`: valid while root is (no reference
+ * is taken). */
 struct json_object *json_in_root(struct json_object *root, const char *key);
 
 /*
