@@ -169,6 +169,8 @@ void api_query_each(struct request *req, const char *name, void (*fn)(const char
  * answering 500 if the store fails.
  */
 bool api_org_now(struct request *req, tally_time *now);
+/* The same, and whether that clock is a test clock. */
+bool api_org_clock(struct request *req, tally_time *now, bool *is_test_clock);
 
 /* A query-string argument of the request, or NULL; repeated, its last value (as Rails reads
  * it, so a client that appends a parameter to a URL holding it gets what it sent last). */

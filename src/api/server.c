@@ -480,7 +480,7 @@ bool api_query_enum(struct request *req, const struct api_enum_filter *f, const 
     return true;
 }
 
-bool api_org_now(struct request *req, tally_time *now)
+bool api_org_clock(struct request *req, tally_time *now, bool *is_test_clock)
 {
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_org org;
@@ -490,8 +490,15 @@ bool api_org_now(struct request *req, tally_time *now)
         api_error_store_read(req);
         return false;
     }
+    *is_test_clock = org.has_test_clock;
     *now = org.has_test_clock ? org.test_clock_now : wallclock_now();
     return true;
+}
+
+bool api_org_now(struct request *req, tally_time *now)
+{
+    bool is_test_clock;
+    return api_org_clock(req, now, &is_test_clock);
 }
 
 enum positive { POSITIVE, NOT_POSITIVE, POSITIVE_TOO_LARGE };

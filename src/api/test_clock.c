@@ -9,7 +9,6 @@
 #include "core/event.h"
 #include "core/timestamp.h"
 #include "json/json_in.h"
-#include "sys/wallclock.h"
 #include "util/jsonw.h"
 
 static void render_clock(struct buf *out, tally_time now, bool is_test_clock)
@@ -33,16 +32,11 @@ static void render_clock(struct buf *out, tally_time now, bool is_test_clock)
 
 void test_clock_get(struct request *req)
 {
-    struct store_reader *r = api_reader_acquire(req->api);
-    struct store_org org;
-    enum store_status s = store_org_get(store_reader_conn(r), req->org_id, &org, &req->arena);
-    api_reader_release(req->api, r);
-    if (s != STORE_OK) {
-        api_error_store_read(req);
-        return;
-    }
-    render_clock(api_respond(req, 200), org.has_test_clock ? org.test_clock_now : wallclock_now(),
-                 org.has_test_clock);
+    tally_time now;
+    bool is_test_clock;
+    if (!api_org_clock(req, &now, &is_test_clock))
+        return; /* answered */
+    render_clock(api_respond(req, 200), now, is_test_clock);
 }
 
 static void render_advance(struct command *cmd)
