@@ -17,19 +17,22 @@
 
 static pthread_mutex_t seeded_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool seeded_checked, seeded;
-static uint64_t seeded_state;
+/* the stream of every draw, and the one of draws made or not by timing alone (entropy.h) */
+static uint64_t seeded_state[2];
 
-static bool seeded_fill(unsigned char *p, size_t len)
+static bool seeded_fill(unsigned char *p, size_t len, bool aside)
 {
     pthread_mutex_lock(&seeded_lock);
     if (!seeded_checked) {
         const char *seed = getenv("TALLY_DETERMINISTIC_SEED");
         seeded = seed && *seed;
-        seeded_state = seeded ? strtoull(seed, NULL, 0) : 0;
+        seeded_state[0] = seeded ? strtoull(seed, NULL, 0) : 0;
+        seeded_state[1] = ~seeded_state[0]; /* apart from the first: never the same bytes */
         seeded_checked = true;
     }
+    uint64_t *state = &seeded_state[aside];
     for (size_t i = 0; seeded && i < len; i += 8) {
-        uint64_t z = (seeded_state += UINT64_C(0x9E3779B97F4A7C15)); /* splitmix64 */
+        uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15)); /* splitmix64 */
         z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
         z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
         z ^= z >> 31;
@@ -42,12 +45,14 @@ static bool seeded_fill(unsigned char *p, size_t len)
 }
 #endif
 
-bool entropy_fill(void *buf, size_t len)
+static bool fill(void *buf, size_t len, bool aside)
 {
     unsigned char *p = buf;
 #ifdef TALLY_CHECK_INVARIANTS
-    if (seeded_fill(p, len))
+    if (seeded_fill(p, len, aside))
         return true;
+#else
+    (void)aside;
 #endif
     while (len > 0) {
         ssize_t n = getrandom(p, len, 0);
@@ -60,6 +65,16 @@ bool entropy_fill(void *buf, size_t len)
         len -= (size_t)n;
     }
     return true;
+}
+
+bool entropy_fill(void *buf, size_t len)
+{
+    return fill(buf, len, false);
+}
+
+bool entropy_fill_aside(void *buf, size_t len)
+{
+    return fill(buf, len, true);
 }
 
 bool entropy_uuid(char out[UUID_TEXT])

@@ -17,6 +17,15 @@
 
 /* Fills buf with len bytes from getrandom(2). False only if the kernel refuses. */
 bool entropy_fill(void *buf, size_t len);
+/*
+ * The same, for a draw that timing alone decides whether it is made: a command a cache may
+ * answer instead of the writer (a usage read), or one only pending wallet debits call for (a
+ * read's write-out). Test builds with TALLY_DETERMINISTIC_SEED draw these from a stream of
+ * their own, so that a replay that made more or fewer of them than the first run still gives
+ * every other command the same bytes (a determinism audit found one slow step move every id
+ * made after it). Release builds: the kernel's, as entropy_fill.
+ */
+bool entropy_fill_aside(void *buf, size_t len);
 /* Writes a random (version 4) UUID in lower-case text. */
 bool entropy_uuid(char out[UUID_TEXT]);
 

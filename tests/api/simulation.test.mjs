@@ -340,3 +340,36 @@ test(`the simulation keeps every invariant after every command, and replays the 
   }
   assert.ok(second.dump === first.dump, 'the replayed database differs');
 });
+
+// Found by a determinism audit: a read whose command is made or not by timing alone (a wallet
+// read that writes pending debits out, a usage read a cache may answer) drew its seed from the
+// seeded stream, so a replay slower at one step moved every id made after it. Those draw from
+// a stream of their own: the next customer's id is the same whether the read was made or not.
+test('a read made or not by timing moves no id a later command makes', async () => {
+  const ids = [];
+  for (const read of [true, false]) {
+    process.env.TALLY_DETERMINISTIC_SEED = '4242';
+    const t = await startWithOrg(['--test-clock', '2026-01-20T00:00:00Z']);
+    delete process.env.TALLY_DETERMINISTIC_SEED;
+    try {
+      const post = async (path, body) => {
+        const r = await t.api(path, { method: 'POST', body });
+        const text = await r.text();
+        assert.equal(r.status, 200, `${path}: ${text}`);
+        return JSON.parse(text);
+      };
+      const bm = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' } })).billable_metric;
+      await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+        charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+      await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'c1', plan_code: 'p', external_id: 's1' } });
+      await post('/api/v1/wallets', { wallet: { external_customer_id: 'c1', currency: 'EUR', rate_amount: '1', granted_credits: '100' } });
+      await post('/api/v1/events', { event: { transaction_id: 'e1', external_subscription_id: 's1', code: 'calls' } }); // waits in the journal
+      if (read) { // writes the debit out (a command of its own), and asks the writer for the usage
+        assert.equal((await t.api('/api/v1/customers/c1/wallets')).status, 200);
+        assert.equal((await t.api('/api/v1/customers/c1/current_usage?external_subscription_id=s1')).status, 200);
+      }
+      ids.push((await post('/api/v1/customers', { customer: { external_id: 'c2', name: 'Two' } })).customer.lago_id);
+    } finally { await t.cleanup(); }
+  }
+  assert.equal(ids[0], ids[1]);
+});
