@@ -28,12 +28,12 @@
 #define API_THREADS_DEFAULT 2
 #define API_BODY_MAX_DEFAULT ((size_t)1 << 20) /* 1 MiB */
 /* How far past the body limit a declared body is still read (and thrown away) to answer 413
- * to a client that is sending it; further, it is refused before it is read (server.c). */
+ * to a client that is sending it; further, it is refused before it is read (api.c). */
 #define API_BODY_DISCARD_MAX ((uint64_t)64 << 20)
 #define API_HEADER_MAX ((size_t)32 << 10) /* per connection, headers included */
 /* A query string's bytes and arguments at most: libmicrohttpd keeps each argument in the
  * connection's API_HEADER_MAX bytes and, when they do not fit, neither answers nor releases
- * the request (server.c, uri_cb). Well under what fits, well over what any route reads. */
+ * the request (api.c, uri_cb). Well under what fits, well over what any route reads. */
 #define API_QUERY_MAX ((size_t)8 << 10)
 #define API_QUERY_ARGS_MAX 256
 #define API_CONNECTIONS_MAX 4096

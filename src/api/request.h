@@ -51,10 +51,10 @@ struct request {
 
     struct buf body; /* the request body as received */
     bool body_too_large;
-    /* its route is unknown or its key refused (server.c, body_wanted): its body is read and
+    /* its route is unknown or its key refused (api.c, body_wanted): its body is read and
      * thrown away, not kept, and the answer (401, 404, 405) comes once it is read */
     bool body_unwanted;
-    uint64_t body_received; /* bytes of body read, kept or thrown away (server.c, access_cb) */
+    uint64_t body_received; /* bytes of body read, kept or thrown away (api.c, access_cb) */
     bool must_close; /* answered with Connection: close: what follows on it cannot be trusted */
 
     int64_t org_id;              /* set once the API key is checked */
@@ -66,7 +66,7 @@ struct request {
     const char *content_type;
     const char *allow;   /* a 405's Allow header, in the arena; NULL: none */
     struct command *cmd; /* when submitted */
-    /* submitted, but handed to the writer only on libmicrohttpd's next call (server.c, submit);
+    /* submitted, but handed to the writer only on libmicrohttpd's next call (api.c, submit);
      * counted in api->waiting already */
     bool unsubmitted;
     bool wallets_synced; /* wallet tables hold every debit acknowledged before this request */

@@ -1,5 +1,5 @@
 /*
- * api/server.c: libmicrohttpd glue: the request lifecycle, authentication, limits,
+ * api/api.c: libmicrohttpd glue: the request lifecycle, authentication, limits,
  * suspension while the engine commits, logging and metrics. Resource logic lives in the
  * handler files (customers.c, test_clock.c, ops.c); this file knows none of it.
  *
