@@ -76,6 +76,22 @@ bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum c
     return true;
 }
 
+const char catalog_taxes_message[] = "a fee carries at most " API_LIMIT_TEXT(
+    CATALOG_TAXES_MAX) " taxes: name at most " API_LIMIT_TEXT(CATALOG_TAXES_MAX) " in tax_codes";
+
+size_t catalog_distinct_codes(const char **codes, size_t n)
+{
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool repeated = false;
+        for (size_t j = 0; j < distinct && !repeated; j++)
+            repeated = strcmp(codes[i], codes[j]) == 0;
+        if (!repeated)
+            codes[distinct++] = codes[i];
+    }
+    return distinct;
+}
+
 bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struct jsonw *w,
                              struct catalog_definition *def, struct json_in_error *err)
 {
@@ -85,20 +101,14 @@ bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struc
                                                  CATALOG_CODE_MAX, &req->arena, &codes, &n, err);
     if (r == JSON_IN_INVALID)
         return false;
+    n = catalog_distinct_codes(codes, n);
+    if (n > CATALOG_TAXES_MAX) { /* an audit found the 33rd kept and not applied */
+        err->message = catalog_taxes_message;
+        return json_in_refuse(err, "tax_codes", "too_many_items");
+    }
     jsonw_key(w, "tax_codes");
     jsonw_array_begin(w);
-    size_t distinct = 0;
     for (size_t i = 0; i < n; i++) {
-        bool repeated = false;
-        for (size_t j = 0; j < i; j++)
-            repeated = repeated || strcmp(codes[i], codes[j]) == 0;
-        if (repeated)
-            continue; /* a tax applies once however often it is named */
-        _Static_assert(CATALOG_TAXES_MAX == 32, "the message below names the limit");
-        if (++distinct > CATALOG_TAXES_MAX) { /* an audit found the 33rd kept and not applied */
-            err->message = "a fee carries at most 32 taxes: name at most 32 in tax_codes";
-            return json_in_refuse(err, "tax_codes", "too_many_items");
-        }
         jsonw_cstr(w, codes[i]);
         if (!catalog_add_ref(req, def, CATALOG_TAX, codes[i], NULL, err))
             return false;

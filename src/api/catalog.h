@@ -131,6 +131,13 @@ void catalog_render_tax_array(struct jsonw *w, struct json_object *codes, int64_
 /* Records that the definition names another item; false (refusal in err) past the limit. */
 bool catalog_add_ref(struct request *req, struct catalog_definition *def, enum catalog_kind kind,
                      const char *code, const char *lago_id, struct json_in_error *err);
+/*
+ * The codes each once, in the order first named, kept at the front of `codes` (n of them);
+ * returns how many. A tax applies once however often it is named, so a fee's limit
+ * (CATALOG_TAXES_MAX) counts these: past it, the refusal says so with catalog_taxes_message.
+ */
+size_t catalog_distinct_codes(const char **codes, size_t n);
+extern const char catalog_taxes_message[];
 /* Reads "tax_codes" into refs (appending) and writes it canonically into w. */
 bool catalog_parse_tax_codes(struct request *req, struct json_object *obj, struct jsonw *w,
                              struct catalog_definition *def, struct json_in_error *err);

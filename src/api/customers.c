@@ -453,27 +453,21 @@ static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct cus
     in->values.doc[CUSTOMER_TAX_CODES] = NULL;
     if (n == 0)
         return true;
+    n = catalog_distinct_codes(codes, n); /* the limit counts taxes, not namings */
+    _Static_assert(CUSTOMER_TAXES_MAX == CATALOG_TAXES_MAX, "one limit: the fee's taxes");
+    if (n > CUSTOMER_TAXES_MAX) {
+        if (!p->failed)
+            p->err.message = catalog_taxes_message;
+        return refuse(p, "tax_codes", "too_many_items");
+    }
     struct buf b;
     struct jsonw w;
     buf_init(&b);
     jsonw_init(&w, &b);
     jsonw_array_begin(&w);
-    size_t distinct = 0; /* the limit counts taxes, not how often one is named */
-    for (size_t i = 0; i < n; i++) {
-        bool repeated = false;
-        for (size_t j = 0; j < i && !repeated; j++)
-            repeated = strcmp(codes[i], codes[j]) == 0;
-        if (!repeated && ++distinct <= CUSTOMER_TAXES_MAX)
-            jsonw_cstr(&w, codes[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        jsonw_cstr(&w, codes[i]);
     jsonw_array_end(&w);
-    if (distinct > CUSTOMER_TAXES_MAX) {
-        buf_free(&b);
-        _Static_assert(CUSTOMER_TAXES_MAX == 32, "the message names the limit");
-        if (!p->failed)
-            p->err.message = "a fee carries at most 32 taxes: name at most 32 in tax_codes";
-        return refuse(p, "tax_codes", "too_many_items");
-    }
     in->values.doc[CUSTOMER_TAX_CODES] = json_text(p, &b);
     buf_free(&b);
     return in->values.doc[CUSTOMER_TAX_CODES] || refuse(p, "tax_codes", "out_of_memory");
