@@ -96,14 +96,14 @@ static bool coupon_terms(struct request *req, const struct catalog_item *item,
               json_object_object_get_ex(body, "frequency", &v) &&
               coupon_frequency_parse(json_object_get_string(v), &c->frequency);
     if (ok && json_object_object_get_ex(body, "amount_cents", &v) && v)
-        c->amount_cents = json_object_get_int64(v);
+        ok = json_in_stored_int(v, &c->amount_cents);
     if (ok && json_object_object_get_ex(body, "amount_currency", &v) && v)
         snprintf(c->amount_currency, sizeof c->amount_currency, "%s", json_object_get_string(v));
     if (ok && json_object_object_get_ex(body, "percentage_rate", &v) && v)
         c->percentage_rate = arena_strndup(&req->arena, json_object_get_string(v),
                                            (size_t)json_object_get_string_len(v));
     if (ok && json_object_object_get_ex(body, "frequency_duration", &v) && v)
-        c->frequency_duration = json_object_get_int64(v);
+        ok = json_in_stored_int(v, &c->frequency_duration);
     if (ok && json_object_object_get_ex(body, "reusable", &v))
         *reusable = json_object_get_boolean(v);
     if (ok && json_object_object_get_ex(body, "expiration_at", &v) && v) {

@@ -645,9 +645,11 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         json_object_object_add(terms, "paid_top_up_max_amount_cents",
                                rmax == JSON_IN_VALUE ? json_object_new_int64(max) : NULL);
     struct json_object *jmin, *jmax;
-    if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &jmin) && jmin &&
-        json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &jmax) && jmax &&
-        json_object_get_int64(jmax) < json_object_get_int64(jmin)) {
+    int64_t kept_min, kept_max;
+    if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &jmin) &&
+        json_in_stored_int(jmin, &kept_min) &&
+        json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &jmax) &&
+        json_in_stored_int(jmax, &kept_max) && kept_max < kept_min) {
         json_in_refuse(err, "paid_top_up_max_amount_cents", "value_is_out_of_range");
         goto done;
     }
@@ -732,11 +734,11 @@ static int against_top_up_bounds(struct json_object *terms, int64_t cents)
 {
     struct json_object *v;
     int64_t bound;
-    if (terms && json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) && v &&
-        json_in_exact_int64(v, &bound) && cents < bound)
+    if (terms && json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &v) &&
+        json_in_stored_int(v, &bound) && cents < bound)
         return -1;
-    if (terms && json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) && v &&
-        json_in_exact_int64(v, &bound) && cents > bound)
+    if (terms && json_object_object_get_ex(terms, "paid_top_up_max_amount_cents", &v) &&
+        json_in_stored_int(v, &bound) && cents > bound)
         return 1;
     return 0;
 }

@@ -1,9 +1,9 @@
 /* core/event: see event.h. */
 #include "core/event.h"
 
-#include "core/dedup.h"
-
 #include <string.h>
+
+#include "core/dedup.h"
 
 static bool is_digit(char c)
 {

@@ -128,6 +128,11 @@ bool json_in_exact_int64(struct json_object *v, int64_t *out)
     return true;
 }
 
+bool json_in_stored_int(struct json_object *v, int64_t *out)
+{
+    return json_object_is_type(v, json_type_int) && json_in_exact_int64(v, out);
+}
+
 static enum json_in_result lookup(struct json_object *obj, const char *key, struct json_object **v)
 {
     if (!json_object_object_get_ex(obj, key, v))

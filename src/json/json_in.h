@@ -96,6 +96,10 @@ enum json_in_result {
  * be told from -2^63 - 1): exact means in [INT64_MIN + 1, INT64_MAX].
  */
 bool json_in_exact_int64(struct json_object *v, int64_t *out);
+/* An integer of a body Tally stored (an amount of cents, a count): false unless `v` is a JSON
+ * integer held exactly, so a damaged body fails its read instead of passing through a
+ * double or strtoll. */
+bool json_in_stored_int(struct json_object *v, int64_t *out);
 
 /*
  * Whether text is blank: empty or only white space, which Lago's `blank?` (its presence

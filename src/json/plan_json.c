@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json/json_in.h"
+
 static const char *const intervals[] = {
     [PERIOD_WEEKLY] = "weekly",       [PERIOD_MONTHLY] = "monthly",
     [PERIOD_QUARTERLY] = "quarterly", [PERIOD_SEMIANNUAL] = "semiannual",
@@ -35,8 +37,9 @@ bool plan_json_terms(const char *body, struct plan_terms *out)
     if (ok)
         ok = json_object_object_get_ex(doc, "interval", &v) &&
              plan_json_interval_parse(json_object_get_string(v), &out->interval);
-    if (ok && (ok = json_object_object_get_ex(doc, "amount_cents", &v)))
-        out->amount_cents = json_object_get_int64(v);
+    if (ok)
+        ok = json_object_object_get_ex(doc, "amount_cents", &v) &&
+             json_in_stored_int(v, &out->amount_cents);
     if (ok && (ok = json_object_object_get_ex(doc, "amount_currency", &v)))
         snprintf(out->currency, sizeof out->currency, "%s", json_object_get_string(v));
     /* null (none sent) or absent is no trial: 0 days, as subscription_trial_end reads it */
