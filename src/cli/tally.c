@@ -425,8 +425,7 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
         goto done;
     }
     bool demo = demo_key_is(st, data_dir, id);
-    if (store_begin(st) != STORE_OK || (s = store_org_set_key_hash(st, id, hash)) != STORE_OK ||
-        store_commit(st) != STORE_OK) {
+    if (store_begin(st) != STORE_OK || (s = store_org_set_key_hash(st, id, hash)) != STORE_OK) {
         if (s == STORE_NOT_FOUND)
             fprintf(stderr, "tally: no organization %lld in %s\n", (long long)id, data_dir);
         else
@@ -434,13 +433,30 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
         store_rollback(st);
         goto done;
     }
+    /* as org create: the new key is written (and flushed) before the old one stops working,
+     * so a stdout that cannot take it leaves the old key in place; it stays stdout's last line */
     printf("organization %lld: the old API key no longer works\n", (long long)id);
+    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tally: could not write the new API key to standard output: the key "
+                        "was not changed\n");
+        store_rollback(st);
+        goto done;
+    }
+    if (store_commit(st) != STORE_OK) {
+        fprintf(stderr,
+                "tally: cannot change the key (the key above opens nothing; the old one "
+                "still works): %s\n",
+                store_errmsg(store_conn(st)));
+        store_rollback(st);
+        goto done;
+    }
     if (demo && write_demo_key(data_dir, key))
-        printf("%s/%s (the key make run prints) holds the new key\n", data_dir, DEMO_KEY_FILE);
+        fprintf(stderr, "tally: %s/%s (the key make run prints) holds the new key\n", data_dir,
+                DEMO_KEY_FILE);
     else if (demo)
         fprintf(stderr, "tally: %s/%s still holds the old key: it could not be rewritten\n",
                 data_dir, DEMO_KEY_FILE);
-    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
     rc = 0;
 done:
     close_locked(st, &lock);

@@ -147,7 +147,7 @@ test('org rotate-key keeps demo-api-key in step when it held the rotated key', (
   assert.notEqual(fresh, demo);
   assert.equal(readFileSync(file, 'utf8'), `${fresh}\n`);
   assert.equal(statSync(file).mode & 0o777, 0o600);
-  assert.match(r.stdout, /demo-api-key/);
+  assert.match(r.stderr, /demo-api-key/);
   rmSync(dir, { recursive: true, force: true });
 });
 

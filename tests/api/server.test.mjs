@@ -197,6 +197,23 @@ test('tally org create creates nothing when it cannot write the key', async () =
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+// The same for rotate-key, whose old key stopped working before the new one was printed.
+test('tally org rotate-key keeps the old key when it cannot write the new one', async () => {
+  const dir = newDataDir();
+  try {
+    const key = createOrg(dir, 'First');
+    for (const redirect of ['>/dev/full', '>&-']) {
+      const r = spawnSync('sh', ['-c', `"${tallyBin}" --data-dir "${dir}" org rotate-key 1 ${redirect}`], { encoding: 'utf8' });
+      assert.equal(r.status, 1, `${redirect}: ${r.stderr}`);
+      assert.match(r.stderr, /could not write the new API key.*the key was not changed/, redirect);
+    }
+    const t = await startTallyd(dir);
+    try {
+      assert.equal((await fetch(`${t.url}/api/v1/customers`, { headers: { Authorization: `Bearer ${key}` } })).status, 200);
+    } finally { await t.stop(); }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('tally org list shows the organizations; org rotate-key replaces a key, the old one refused', async () => {
   const t = await startWithOrg();
   try {
