@@ -171,6 +171,31 @@ static bool printable_name(const char *name)
     return visible;
 }
 
+/*
+ * Shows a new API key and commits the change it opens, in that order: the key is shown once
+ * and kept only as its hash, so a stdout that cannot take it (a full disk, a closed pipe or
+ * descriptor) rolls the change back (`not_done` says what that leaves), and a commit that fails
+ * after it says the printed key opens nothing. True if committed. The key stays stdout's last
+ * line.
+ */
+static bool show_key_and_commit(struct store *st, const char *key, const char *not_done,
+                                const char *cannot)
+{
+    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tally: could not write the API key to standard output: %s\n", not_done);
+        store_rollback(st);
+        return false;
+    }
+    if (store_commit(st) != STORE_OK) {
+        fprintf(stderr, "tally: %s (the key above opens nothing): %s\n", cannot,
+                store_errmsg(store_conn(st)));
+        store_rollback(st);
+        return false;
+    }
+    return true;
+}
+
 static int org_create(const char *data_dir, int argc, char **argv)
 {
     const char *name = NULL;
@@ -248,32 +273,16 @@ static int org_create(const char *data_dir, int argc, char **argv)
         store_rollback(st);
         goto done;
     }
-    /*
-     * The key is shown once and kept only as its hash, so it is written (and flushed) before
-     * the commit: a stdout that cannot take it (a full disk, a closed pipe or descriptor) leaves
-     * no organization whose key nobody has. A commit that fails after it leaves a printed key
-     * that opens nothing, said on stderr with a failing exit.
-     */
+    /* the key before the commit: show_key_and_commit */
     printf("organization %lld \"%s\" created in %s\n", (long long)id, name, data_dir);
     if (has_clock) {
         char t[TIMESTAMP_TEXT_MAX];
         timestamp_format(clock, false, t);
         printf("test clock: %s (advance it with POST /api/v1/test_clock/advance)\n", t);
     }
-    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "tally: could not write the API key to standard output: the "
-                        "organization was not created\n");
-        store_rollback(st);
-        goto done;
-    }
-    if (store_commit(st) != STORE_OK) {
-        fprintf(stderr, "tally: cannot create the organization (the key above opens nothing): %s\n",
-                store_errmsg(store_conn(st)));
-        store_rollback(st);
-        goto done;
-    }
-    rc = 0;
+    if (show_key_and_commit(st, key, "the organization was not created",
+                            "cannot create the organization"))
+        rc = 0;
 done:
     close_locked(st, &lock);
     return rc;
@@ -433,24 +442,11 @@ static int org_rotate_key(const char *data_dir, int argc, char **argv)
         store_rollback(st);
         goto done;
     }
-    /* as org create: the new key is written (and flushed) before the old one stops working,
-     * so a stdout that cannot take it leaves the old key in place; it stays stdout's last line */
+    /* as org create: the new key is shown before the old one stops working */
     printf("organization %lld: the old API key no longer works\n", (long long)id);
-    printf("API key (shown once; Tally keeps only its hash):\n%s\n", key);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "tally: could not write the new API key to standard output: the key "
-                        "was not changed\n");
-        store_rollback(st);
+    if (!show_key_and_commit(st, key, "the key was not changed",
+                             "cannot change the key (the old one still works)"))
         goto done;
-    }
-    if (store_commit(st) != STORE_OK) {
-        fprintf(stderr,
-                "tally: cannot change the key (the key above opens nothing; the old one "
-                "still works): %s\n",
-                store_errmsg(store_conn(st)));
-        store_rollback(st);
-        goto done;
-    }
     if (demo && write_demo_key(data_dir, key))
         fprintf(stderr, "tally: %s/%s (the key make run prints) holds the new key\n", data_dir,
                 DEMO_KEY_FILE);

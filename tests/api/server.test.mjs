@@ -205,7 +205,7 @@ test('tally org rotate-key keeps the old key when it cannot write the new one', 
     for (const redirect of ['>/dev/full', '>&-']) {
       const r = spawnSync('sh', ['-c', `"${tallyBin}" --data-dir "${dir}" org rotate-key 1 ${redirect}`], { encoding: 'utf8' });
       assert.equal(r.status, 1, `${redirect}: ${r.stderr}`);
-      assert.match(r.stderr, /could not write the new API key.*the key was not changed/, redirect);
+      assert.match(r.stderr, /could not write the API key.*the key was not changed/, redirect);
     }
     const t = await startTallyd(dir);
     try {
