@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "store/event_block.h"
+#include "store/store_internal.h"
 #include "store/walbuf.h"
 #include "util/buf.h"
 #include "util/jsonw.h"
@@ -501,181 +502,6 @@ static const char *const migrations[] = {
 
 /* ---- connections and statements --------------------------------------------------------- */
 
-enum stmt_id {
-    STMT_BEGIN,
-    STMT_COMMIT,
-    STMT_ROLLBACK,
-    STMT_SAVEPOINT,
-    STMT_RELEASE,
-    STMT_ROLLBACK_TO,
-    STMT_ORG_INSERT,
-    STMT_ORG_EACH,
-    STMT_ORG_BY_KEY,
-    STMT_ORG_GET,
-    STMT_ORG_SET_CLOCK,
-    STMT_ORG_SET_REMINDERS,
-    STMT_ORG_SET_KEY,
-    STMT_IDEM_GET,
-    STMT_IDEM_PUT,
-    STMT_CUSTOMER_GET,
-    STMT_CUSTOMER_BY_ID,
-    STMT_CUSTOMER_EXTERNAL_ID_KNOWN,
-    STMT_CUSTOMER_INSERT,
-    STMT_CUSTOMER_UPDATE,
-    STMT_CUSTOMER_DELETE,
-    STMT_CUSTOMER_COUNT,
-    STMT_CUSTOMER_PAGE,
-    STMT_CATALOG_GET,
-    STMT_CATALOG_GET_BY_LAGO_ID,
-    STMT_CATALOG_GET_ANY_BY_LAGO_ID,
-    STMT_CATALOG_INSERT,
-    STMT_CATALOG_UPDATE,
-    STMT_CATALOG_DELETE,
-    STMT_CATALOG_COUNT,
-    STMT_CATALOG_PAGE,
-    STMT_CATALOG_PAGE_BY_NAME,
-    STMT_SUBSCRIPTION_INSERT,
-    STMT_SUBSCRIPTION_UPDATE,
-    STMT_SUBSCRIPTION_GET,
-    STMT_SUBSCRIPTION_BY_EXTERNAL_ID,
-    STMT_SUBSCRIPTION_COUNT,
-    STMT_SUBSCRIPTION_PAGE,
-    STMT_SUBSCRIPTION_LISTED,
-    STMT_SUBSCRIPTION_CUSTOMER_LIVE,
-    STMT_PLAN_LIVE_SUBSCRIPTIONS,
-    STMT_PLAN_LIVE_SUBSCRIPTION_ROWS,
-    STMT_PLAN_ATTACHED,
-    STMT_PLAN_SCHEDULED_CHANGES,
-    STMT_METRIC_IN_PLANS,
-    STMT_TAX_UNTAXED_CUSTOMERS,
-    STMT_TAX_IN_CUSTOMERS,
-    STMT_TAX_IN_ADD_ONS,
-    STMT_TAX_IN_PLANS,
-    STMT_TAX_IN_OWN_PLANS,
-    STMT_SUBSCRIPTION_AT,
-    STMT_SUBSCRIPTION_ENDED_AT,
-    STMT_SUBSCRIPTION_INITIAL_START,
-    STMT_SUBSCRIPTION_OWN_PLANS,
-    STMT_CUSTOMER_TAXED,
-    STMT_CUSTOMER_SET_TAX_CODES,
-    STMT_SUBSCRIPTION_SET_PLAN_BODY,
-    STMT_SETTING_GET,
-    STMT_SETTING_PUT,
-    STMT_EVENT_BLOCK_INSERT,
-    STMT_EVENT_LAST_ID,
-    STMT_EVENT_IDENTITIES,
-    STMT_EVENT_BLOCK_OF,
-    STMT_EVENT_ORG_SUMMARIES,
-    STMT_EVENT_BLOCK_DATA,
-    STMT_EVENT_SUMMARY_INSERT,
-    STMT_EVENT_LAGO_IDS,
-    STMT_EVENT_COUNT,
-    STMT_EVENT_COUNT_ADD,
-    STMT_RECURRING_EVENT_INSERT,
-    STMT_RECURRING_EVENT_IDS,
-    STMT_RECURRING_LATE_COUNT,
-    STMT_METRIC_FLOOR_RAISE,
-    STMT_METRIC_FLOOR_GET,
-    STMT_METRIC_FLOOR_DELETED,
-    STMT_METRIC_FLOOR_HIDE,
-    STMT_EVENT_HIDDEN,
-    STMT_EVENT_CODE_SUMMARIES,
-    STMT_APPLIED_COUPON_INSERT,
-    STMT_APPLIED_COUPON_TERMINATE,
-    STMT_APPLIED_COUPON_GET,
-    STMT_APPLIED_COUPON_USES,
-    STMT_COUPON_IN_USE,
-    STMT_APPLIED_COUPON_COUNT,
-    STMT_APPLIED_COUPON_PAGE,
-    STMT_APPLIED_COUPONS_END_OF_COUPON,
-    STMT_WALLET_INSERT,
-    STMT_WALLET_UPDATE,
-    STMT_WALLET_BALANCES,
-    STMT_WALLET_GET,
-    STMT_WALLET_BY_ID,
-    STMT_WALLETS_OF_CUSTOMER,
-    STMT_WALLETS_NAMING,
-    STMT_WALLET_SET_TERMS,
-    STMT_WALLET_COUNT,
-    STMT_WALLET_PAGE,
-    STMT_WT_INSERT,
-    STMT_WT_SET_REMAINING,
-    STMT_WT_SET_STATE,
-    STMT_WT_GET,
-    STMT_WT_BY_ID,
-    STMT_WT_LIVE_GRANTS,
-    STMT_WT_COUNT,
-    STMT_WT_PAGE,
-    STMT_CONSUMPTION_INSERT,
-    STMT_CONSUMPTION_COUNT_BY_INBOUND,
-    STMT_CONSUMPTION_PAGE_BY_INBOUND,
-    STMT_CONSUMPTION_COUNT_BY_OUTBOUND,
-    STMT_CONSUMPTION_PAGE_BY_OUTBOUND,
-    STMT_POSTING_INSERT,
-    STMT_ENTRY_INSERT,
-    STMT_ENTRY_COUNT,
-    STMT_ENTRY_PAGE,
-    STMT_ENTRY_COUNT_BY_CUSTOMER,
-    STMT_ENTRY_PAGE_BY_CUSTOMER,
-    STMT_ENTRY_COUNT_BY_WALLET,
-    STMT_ENTRY_PAGE_BY_WALLET,
-    STMT_ACCOUNT_BALANCE,
-    STMT_ORG_BALANCE_PUT,
-    STMT_WALLET_ACCOUNT_BALANCE,
-    STMT_WT_ADD_AMOUNT,
-    STMT_WT_ADD_OWED,
-    STMT_WT_OWED_OLDEST,
-    STMT_WT_OWED_TOTAL,
-    STMT_WT_LAST_DECLINED,
-    STMT_WT_PENDING,
-    STMT_WT_SET_EXPIRATION,
-    STMT_WALLET_EXPIRY_MOVED,
-    STMT_RULES_DUE,
-    STMT_REMINDERS_DUE,
-    STMT_WT_SET_REMINDED,
-    STMT_OUTBOX_INSERT,
-    STMT_OUTBOX_COUNT,
-    STMT_OUTBOX_PAGE,
-    STMT_WT_SET_INVOICE,
-    STMT_INVOICE_INSERT,
-    STMT_INVOICE_UPDATE,
-    STMT_INVOICE_GET,
-    STMT_INVOICE_NEXT_SEQUENCE,
-    STMT_INVOICE_COUNT,
-    STMT_INVOICE_PAGE,
-    STMT_CHARGE_DEBIT_PUT,
-    STMT_CHARGE_DEBIT_DROP,
-    STMT_CHARGE_DEBITS_OF_CUSTOMER,
-    STMT_AUTH_INSERT,
-    STMT_AUTH_UPDATE,
-    STMT_AUTH_GET,
-    STMT_AUTH_HOLD_PUT,
-    STMT_AUTH_HOLDS,
-    STMT_AUTH_HOLDS_CLEAR,
-    STMT_HOLDS_AT_ROLLOVER,
-    STMT_WALLET_HELD_GRANTS,
-    STMT_GRANT_HOLDS_ADD,
-    STMT_GRANT_HOLDS_DROP_EMPTY,
-    STMT_AUTH_OPEN_IN_WALLET,
-    STMT_AUTH_OPEN_OF_SUBSCRIPTION,
-    STMT_AUTH_OPEN_OF_CODE,
-    STMT_AUTH_REBOUND,
-    STMT_AUTH_DUE,
-    STMT_GRANTS_DUE,
-    STMT_WALLETS_DUE,
-    STMT_PERIODS_DUE,
-    STMT_PERIOD_SETTLEMENT_SET,
-    STMT_PERIOD_SETTLEMENT_DROP,
-    STMT_PERIOD_SETTLEMENT_DROP_DUE,
-    STMT_PERIOD_SETTLEMENT_MOVE,
-    STMT_JOURNAL_APPEND,
-    STMT_JOURNAL_CLEAR,
-    STMT_JOURNAL_DROP_BEFORE,
-    STMT_JOURNAL_COUNT,
-    STMT_JOURNAL_NEWEST_FIRST,
-    STMT_COUNT
-};
-
 #define ORG_COLUMNS                                                                                \
     "id, name, has_test_clock, test_clock_now, created_at,"                                        \
     " (SELECT COALESCE(MAX(sequential_id), 0) FROM customers c WHERE c.org_id = "                  \
@@ -896,24 +722,10 @@ _Static_assert(INVOICE_FINALIZED == 1 && INVOICE_PAYMENT_SUCCEEDED == 1, "INVOIC
     " AND (?12 = 0 OR (i.status = 1 AND i.payment_status != 1 AND"                                 \
     " date(i.issuing_date, '+' || i.net_payment_term || ' days') <= ?13) = (?12 = 1))"
 
-/* A block's summary (event_block_summarize), bound ?1 org, ?2 first id, ?3 count, ?4..?8. */
-#define EVENT_SUMMARY_INSERT                                                                       \
-    "INSERT INTO event_block_summaries(org_id, first_id, count, ts_min, ts_max, sub, code, bloom)" \
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-
 /* The id of the newest stored event (0 if none). */
 #define EVENT_LAST_ID                                                                              \
     "COALESCE((SELECT first_id + count - 1 FROM event_blocks"                                      \
     " WHERE first_id = (SELECT MAX(first_id) FROM event_blocks)), 0)"
-
-/* The `what` of a row of a tax usage statement: its SQL writes these numbers. */
-enum tax_use {
-    TAX_USE_CUSTOMER = 0,
-    TAX_USE_ADD_ON = 1,
-    TAX_USE_PLAN = 2,
-    TAX_USE_CHARGE = 3,
-    TAX_USE_COMMITMENT = 4
-};
 
 /* A tax's usage (store_tax_usage): the uses, by the codes of the array ?3, of the plan bodies
  * in column `b` of the rows `from` with `where`, as rows (code, what, count): a plan naming
@@ -1484,24 +1296,11 @@ static const char *const sql[STMT_COUNT] = {
         "period_from",
 };
 
-struct store_conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[STMT_COUNT];
-};
-
-struct store {
-    struct store_conn conn;
-    int wal_fd; /* the log, for store_sync: -1 until store_defer_sync */
-    char data_dir[STORE_PATH_MAX];
-    struct buf block;  /* the event block being inserted (memory kept between inserts) */
-    int found_version; /* the schema the database had when opened: 0 for a new one */
-};
-
 struct store_reader {
     struct store_conn conn;
 };
 
-static void set_err(char err[STORE_ERR_MAX], const char *what, const char *detail)
+void store_set_err(char err[STORE_ERR_MAX], const char *what, const char *detail)
 {
     /* A long path may cut the message short; the start names the file and is enough. */
     if (snprintf(err, STORE_ERR_MAX, "%s: %s", what, detail) >= STORE_ERR_MAX)
@@ -1509,19 +1308,19 @@ static void set_err(char err[STORE_ERR_MAX], const char *what, const char *detai
 }
 
 /* DATA_DIR/FILE, refused when longer than STORE_PATH_MAX. */
-static bool data_path(char out[STORE_PATH_MAX], const char *data_dir, const char *file,
-                      char err[STORE_ERR_MAX])
+bool store_data_path(char out[STORE_PATH_MAX], const char *data_dir, const char *file,
+                     char err[STORE_ERR_MAX])
 {
     int n = snprintf(out, STORE_PATH_MAX, "%s/%s", data_dir, file);
     if (n < 0 || n >= STORE_PATH_MAX) {
-        set_err(err, "data directory", "path too long");
+        store_set_err(err, "data directory", "path too long");
         return false;
     }
     return true;
 }
 
 /* Returns the statement, reset and with its bindings cleared; NULL if it cannot prepare. */
-static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
+sqlite3_stmt *store_stmt(struct store_conn *c, enum stmt_id id)
 {
     sqlite3_stmt *s = c->stmts[id];
     if (s) {
@@ -1535,18 +1334,10 @@ static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
     return c->stmts[id];
 }
 
-/* Runs a bound statement that returns no rows, and resets it. */
-static enum store_status step_done(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
-}
-
 /* Runs a statement without parameters that returns no rows. */
-static enum store_status exec_stmt(struct store_conn *c, enum stmt_id id)
+enum store_status store_exec_stmt(struct store_conn *c, enum stmt_id id)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     return s ? step_done(s) : STORE_ERROR;
 }
 
@@ -1583,7 +1374,7 @@ struct store_conn *store_reader_conn(struct store_reader *r)
  * hold SQL and values).
  */
 static _Atomic int disk_error;
-static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+pthread_once_t store_watch_once = PTHREAD_ONCE_INIT;
 /* The last failure of any kind on this thread's connections (SQLite calls the log callback
  * on the thread that met it), for a reader's 500 to name: store_take_thread_error. */
 static _Thread_local int thread_error;
@@ -1612,7 +1403,7 @@ static void log_error(void *ctx, int code, const char *message)
 }
 
 /* Before SQLite initialises (it takes the callback only then, before 3.42). */
-static void watch_errors(void)
+void store_watch_errors(void)
 {
     sqlite3_config(SQLITE_CONFIG_LOG, log_error, NULL);
 }
@@ -1715,7 +1506,7 @@ bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STOR
 {
     *lock = STORE_DIR_LOCK_NONE;
     char path[STORE_PATH_MAX];
-    if (!data_path(path, data_dir, STORE_LOCK_FILE, err))
+    if (!store_data_path(path, data_dir, STORE_LOCK_FILE, err))
         return false;
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         /* only the directory itself is made: say so when its parent is what is missing */
@@ -1727,7 +1518,7 @@ bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STOR
     }
     lock->dir_fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lock->dir_fd < 0) {
-        set_err(err, data_dir, strerror(errno));
+        store_set_err(err, data_dir, strerror(errno));
         goto fail;
     }
     if (flock(lock->dir_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1738,7 +1529,7 @@ bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STOR
      * the file), during an upgrade */
     lock->file_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock->file_fd < 0) {
-        set_err(err, path, strerror(errno));
+        store_set_err(err, path, strerror(errno));
         goto fail;
     }
     if (flock(lock->file_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1748,7 +1539,7 @@ bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STOR
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(lock->file_fd, 0) != 0 || pwrite(lock->file_fd, pid, (size_t)len, 0) != len) {
-        set_err(err, path, strerror(errno));
+        store_set_err(err, path, strerror(errno));
         goto fail;
     }
     return true;
@@ -1768,23 +1559,23 @@ void store_unlock(struct store_dir_lock *lock)
 }
 
 /* The database's file name, for messages ("file is not a database" said which). */
-static const char *db_name(sqlite3 *db)
+const char *store_db_name(sqlite3 *db)
 {
     const char *name = sqlite3_db_filename(db, "main");
     return name && *name ? name : "database";
 }
 
-static bool exec_script(sqlite3 *db, const char *script, char err[STORE_ERR_MAX])
+bool store_exec_script(sqlite3 *db, const char *script, char err[STORE_ERR_MAX])
 {
     char *msg = NULL;
     if (sqlite3_exec(db, script, NULL, NULL, &msg) == SQLITE_OK)
         return true;
-    set_err(err, db_name(db), msg ? msg : sqlite3_errmsg(db));
+    store_set_err(err, store_db_name(db), msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return false;
 }
 
-static int read_user_version(sqlite3 *db)
+int store_read_user_version(sqlite3 *db)
 {
     sqlite3_stmt *s;
     int v = -1;
@@ -1794,14 +1585,6 @@ static int read_user_version(sqlite3 *db)
         v = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     return v;
-}
-
-static const char *column_text(sqlite3_stmt *s, int col, struct arena *a)
-{
-    if (sqlite3_column_type(s, col) == SQLITE_NULL)
-        return NULL;
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s, col));
 }
 
 #define MIGRATION_BLOCK_EVENTS 100 /* events a block made from `events` rows holds at most */
@@ -1870,16 +1653,13 @@ static bool migrate_events_into_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     }
     ok = ok && rc == SQLITE_DONE && (n == 0 || migrate_block(insert, run, n, &block));
     if (!ok)
-        set_err(err, "moving events into blocks", sqlite3_errmsg(db));
+        store_set_err(err, "moving events into blocks", sqlite3_errmsg(db));
     sqlite3_finalize(read);
     sqlite3_finalize(insert);
     arena_free(&a);
     buf_free(&block);
-    return ok && exec_script(db, "DROP TABLE events;", err);
+    return ok && store_exec_script(db, "DROP TABLE events;", err);
 }
-
-static bool insert_summary(sqlite3_stmt *s, const struct store_event *events, size_t count);
-static bool open_block(sqlite3_stmt *s, struct event_block_reader *r);
 
 /* Migration 23's summaries of the blocks already stored, in its transaction. */
 static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
@@ -1893,7 +1673,7 @@ static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
     int rc = SQLITE_DONE;
     while (ok && (rc = sqlite3_step(read)) == SQLITE_ROW) {
         struct event_block_reader r;
-        ok = open_block(read, &r);
+        ok = store_open_block(read, &r);
         size_t n = ok ? event_block_count(&r) : 0;
         if (ok && n > cap) {
             free(events);
@@ -1904,11 +1684,11 @@ static bool summarize_event_blocks(sqlite3 *db, char err[STORE_ERR_MAX])
         size_t got = 0;
         while (ok && got < n && event_block_next(&r, &events[got]))
             got++;
-        ok = ok && got == n && n > 0 && insert_summary(insert, events, n);
+        ok = ok && got == n && n > 0 && store_insert_summary(insert, events, n);
     }
     ok = ok && rc == SQLITE_DONE;
     if (!ok)
-        set_err(err, "summarizing event blocks", sqlite3_errmsg(db));
+        store_set_err(err, "summarizing event blocks", sqlite3_errmsg(db));
     sqlite3_finalize(read);
     sqlite3_finalize(insert);
     free(events);
@@ -1942,7 +1722,7 @@ static bool date_recurring_events(sqlite3 *db, char err[STORE_ERR_MAX])
         if (!open || id < r.next_id || id >= r.next_id + (int64_t)r.left) {
             sqlite3_reset(block);
             sqlite3_bind_int64(block, 1, id);
-            open = sqlite3_step(block) == SQLITE_ROW && open_block(block, &r);
+            open = sqlite3_step(block) == SQLITE_ROW && store_open_block(block, &r);
             if (!open)
                 continue; /* no block holds it (never so): it keeps 0, accepted long ago */
         }
@@ -1963,7 +1743,7 @@ static bool date_recurring_events(sqlite3 *db, char err[STORE_ERR_MAX])
                       " FROM temp.recurring_arrivals a WHERE a.id = recurring_events.id",
                       NULL, NULL, NULL) == SQLITE_OK;
     if (!ok)
-        set_err(err, "dating recurring events", sqlite3_errmsg(db));
+        store_set_err(err, "dating recurring events", sqlite3_errmsg(db));
     sqlite3_finalize(ids);
     sqlite3_finalize(block);
     sqlite3_finalize(keep);
@@ -1972,11 +1752,11 @@ static bool date_recurring_events(sqlite3 *db, char err[STORE_ERR_MAX])
 }
 
 /* found: the version the database had (0 for a new one), read before any migration. */
-static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ERR_MAX])
+bool store_migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ERR_MAX])
 {
-    int version = read_user_version(db);
+    int version = store_read_user_version(db);
     if (version < 0) {
-        set_err(err, db_name(db), sqlite3_errmsg(db));
+        store_set_err(err, store_db_name(db), sqlite3_errmsg(db));
         return false;
     }
     *found = version;
@@ -1987,7 +1767,7 @@ static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ER
                      "%s has schema version %d, older than this Tally's (%d): starting tallyd (or "
                      "a tally command that changes something) upgrades it, for good; back up the "
                      "data directory first (DEVELOPERS.md, \"Upgrades and backups\")",
-                     db_name(db), version, MIGRATION_COUNT) >= STORE_ERR_MAX)
+                     store_db_name(db), version, MIGRATION_COUNT) >= STORE_ERR_MAX)
             err[STORE_ERR_MAX - 1] = '\0';
         return false;
     }
@@ -2001,13 +1781,13 @@ static bool migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ER
     for (int v = version; v < MIGRATION_COUNT; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d;", v + 1);
-        if (!exec_script(db, "BEGIN IMMEDIATE", err))
+        if (!store_exec_script(db, "BEGIN IMMEDIATE", err))
             return false;
-        if (!exec_script(db, migrations[v], err) ||
+        if (!store_exec_script(db, migrations[v], err) ||
             (v + 1 == MIGRATION_EVENT_BLOCKS && !migrate_events_into_blocks(db, err)) ||
             (v + 1 == MIGRATION_EVENT_SUMMARIES && !summarize_event_blocks(db, err)) ||
             (v + 1 == MIGRATION_RECURRING_ARRIVALS && !date_recurring_events(db, err)) ||
-            !exec_script(db, bump, err) || !exec_script(db, "COMMIT", err)) {
+            !store_exec_script(db, bump, err) || !store_exec_script(db, "COMMIT", err)) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return false;
         }
@@ -2028,13 +1808,13 @@ static bool make_private(const char *data_dir, char err[STORE_ERR_MAX])
     char path[STORE_PATH_MAX], name[64];
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         snprintf(name, sizeof name, "%s%s", STORE_DB_FILE, suffixes[i]);
-        if (!data_path(path, data_dir, name, err))
+        if (!store_data_path(path, data_dir, name, err))
             return false;
         int fd = open(path, O_RDWR | O_CLOEXEC | (i == 0 ? O_CREAT : 0), 0600);
         if (fd < 0 && errno == ENOENT)
             continue;
         if (fd < 0 || fchmod(fd, 0600) != 0) {
-            set_err(err, path, strerror(errno));
+            store_set_err(err, path, strerror(errno));
             if (fd >= 0)
                 close(fd);
             return false;
@@ -2048,13 +1828,13 @@ static bool make_private(const char *data_dir, char err[STORE_ERR_MAX])
 static sqlite3 *open_db(const char *data_dir, int flags, const char *vfs, char err[STORE_ERR_MAX])
 {
     char path[STORE_PATH_MAX];
-    if (!data_path(path, data_dir, STORE_DB_FILE, err))
+    if (!store_data_path(path, data_dir, STORE_DB_FILE, err))
         return NULL;
     sqlite3 *db = NULL;
     if ((flags & SQLITE_OPEN_CREATE) && !make_private(data_dir, err))
         return NULL;
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
-        set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
+        store_set_err(err, path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return NULL;
     }
@@ -2066,20 +1846,20 @@ static struct store *open_store(const char *data_dir, bool may_upgrade, char err
 {
     struct store *st = calloc(1, sizeof *st);
     if (!st) {
-        set_err(err, "store", "out of memory");
+        store_set_err(err, "store", "out of memory");
         return NULL;
     }
     st->wal_fd = -1;
     if (strlen(data_dir) >= sizeof st->data_dir) {
-        set_err(err, "data directory", "path too long");
+        store_set_err(err, "data directory", "path too long");
         free(st);
         return NULL;
     }
     strcpy(st->data_dir, data_dir);
-    pthread_once(&watch_once, watch_errors);
+    pthread_once(&store_watch_once, store_watch_errors);
     /* the writer's log is written a commit at a time (store/walbuf) */
     if (!walbuf_register()) {
-        set_err(err, "store", "cannot register the write-ahead log's VFS");
+        store_set_err(err, "store", "cannot register the write-ahead log's VFS");
         free(st);
         return NULL;
     }
@@ -2090,13 +1870,13 @@ static struct store *open_store(const char *data_dir, bool may_upgrade, char err
     /* WAL + synchronous=FULL: every COMMIT fsyncs the log before returning. The log is cut
      * back to 64 MiB when a checkpoint lets it restart: one large transaction (a migration)
      * would otherwise leave a file that size for good. */
-    if (!exec_script(st->conn.db,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                     " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
-                     " PRAGMA journal_size_limit = 67108864;",
-                     err))
+    if (!store_exec_script(st->conn.db,
+                           "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                           " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;"
+                           " PRAGMA journal_size_limit = 67108864;",
+                           err))
         goto fail;
-    if (!migrate(st->conn.db, may_upgrade, &st->found_version, err))
+    if (!store_migrate(st->conn.db, may_upgrade, &st->found_version, err))
         goto fail;
     return st;
 fail:
@@ -2136,16 +1916,16 @@ bool store_defer_sync(struct store *st, char err[STORE_ERR_MAX])
     /* NORMAL in WAL mode: a COMMIT writes the log without fsync; checkpoints still fsync the
      * log before copying it into the database, and the database after, so the file stays
      * whole whatever happens. Durability is store_sync's. */
-    if (!exec_script(st->conn.db, "PRAGMA synchronous = NORMAL", err))
+    if (!store_exec_script(st->conn.db, "PRAGMA synchronous = NORMAL", err))
         return false;
     /* The log exists once the database was read in WAL mode (store_open did), and is never
      * removed while this connection is open: SQLite deletes it only when the last one closes. */
     const char *wal = sqlite3_filename_wal(sqlite3_db_filename(st->conn.db, "main"));
     st->wal_fd = wal ? open(wal, O_RDONLY | O_CLOEXEC) : -1;
     if (st->wal_fd < 0) {
-        set_err(err, wal ? wal : "the write-ahead log", strerror(errno));
+        store_set_err(err, wal ? wal : "the write-ahead log", strerror(errno));
         char ignored[STORE_ERR_MAX]; /* the message above is the one that matters */
-        exec_script(st->conn.db, "PRAGMA synchronous = FULL", ignored);
+        store_exec_script(st->conn.db, "PRAGMA synchronous = FULL", ignored);
         return false;
     }
     return true;
@@ -2164,7 +1944,7 @@ int store_found_schema_version(const struct store *st)
 
 int store_schema_version(struct store *st)
 {
-    return read_user_version(st->conn.db);
+    return store_read_user_version(st->conn.db);
 }
 
 int store_latest_schema_version(void)
@@ -2176,7 +1956,7 @@ struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_
 {
     struct store_reader *r = calloc(1, sizeof *r);
     if (!r) {
-        set_err(err, "store", "out of memory");
+        store_set_err(err, "store", "out of memory");
         return NULL;
     }
     r->conn.db = open_db(data_dir, SQLITE_OPEN_READONLY, NULL, err);
@@ -2270,7 +2050,7 @@ static bool check_backup(const char *path, const char *shown, int *version, char
     size_t len = strlen(path);
     char *uri = malloc(len * 3 + 32);
     if (!uri) {
-        set_err(err, shown, "out of memory");
+        store_set_err(err, shown, "out of memory");
         return false;
     }
     strcpy(uri, path[0] == '/' ? "file://" : "file:");
@@ -2290,7 +2070,7 @@ static bool check_backup(const char *path, const char *shown, int *version, char
         set_errf(err, "%s cannot be opened: %s", shown, db ? sqlite3_errmsg(db) : "out of memory");
         goto done;
     }
-    *version = read_user_version(db);
+    *version = store_read_user_version(db);
     if (*version < 0) {
         set_errf(err, "%s is not a SQLite database Tally can restore: %s", shown,
                  sqlite3_errmsg(db));
@@ -2335,7 +2115,7 @@ static bool remove_stale(const char *data_dir, const char *name,
                          struct store_restore_result *result, char err[STORE_ERR_MAX])
 {
     char path[STORE_PATH_MAX];
-    if (!data_path(path, data_dir, name, err))
+    if (!store_data_path(path, data_dir, name, err))
         return false;
     if (unlink(path) != 0) {
         if (errno == ENOENT)
@@ -2351,17 +2131,17 @@ static bool remove_stale(const char *data_dir, const char *name,
 bool store_restore(const char *data_dir, const char *backup, const char *const *also_remove,
                    struct store_restore_result *result, char err[STORE_ERR_MAX])
 {
-    /* SQLite takes the log callback only before it initialises (watch_errors) */
-    pthread_once(&watch_once, watch_errors);
+    /* SQLite takes the log callback only before it initialises (store_watch_errors) */
+    pthread_once(&store_watch_once, store_watch_errors);
     *result = (struct store_restore_result){0};
     char db[STORE_PATH_MAX], copy[STORE_PATH_MAX], path[STORE_PATH_MAX];
-    if (!data_path(db, data_dir, STORE_DB_FILE, err) ||
-        !data_path(copy, data_dir, STORE_DB_FILE ".restoring", err))
+    if (!store_data_path(db, data_dir, STORE_DB_FILE, err) ||
+        !store_data_path(copy, data_dir, STORE_DB_FILE ".restoring", err))
         return false;
     int in = open(backup, O_RDONLY | O_CLOEXEC);
     struct stat from, there;
     if (in < 0 || fstat(in, &from) != 0) {
-        set_err(err, backup, strerror(errno));
+        store_set_err(err, backup, strerror(errno));
         if (in >= 0)
             close(in);
         return false;
@@ -2449,7 +2229,7 @@ bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
         snprintf(text, sizeof text, "EXPLAIN QUERY PLAN %s", statement);
         sqlite3_stmt *s;
         if (sqlite3_prepare_v2(st->conn.db, text, -1, &s, NULL) != SQLITE_OK) {
-            set_err(err, statement, sqlite3_errmsg(st->conn.db));
+            store_set_err(err, statement, sqlite3_errmsg(st->conn.db));
             return false;
         }
         bool ok = true;
@@ -2460,7 +2240,7 @@ bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
             bool table_scan = detail && strncmp(detail, "SCAN ", 5) == 0 &&
                               !strstr(detail, "CONSTANT ROW") && !strstr(detail, "VIRTUAL TABLE");
             if (table_scan && !may_scan((enum stmt_id)id)) {
-                set_err(err, statement, detail);
+                store_set_err(err, statement, detail);
                 ok = false;
             }
         }
@@ -2475,12 +2255,12 @@ bool store_check_query_plans(struct store *st, char err[STORE_ERR_MAX])
 
 enum store_status store_begin(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_BEGIN);
+    return store_exec_stmt(&st->conn, STMT_BEGIN);
 }
 
 enum store_status store_commit(struct store *st)
 {
-    enum store_status s = exec_stmt(&st->conn, STMT_COMMIT);
+    enum store_status s = store_exec_stmt(&st->conn, STMT_COMMIT);
     /* a COMMIT that fails writing (a full disk) sets its code without SQLite's log */
     if (s != STORE_OK)
         log_error(NULL, sqlite3_errcode(st->conn.db), NULL);
@@ -2489,76 +2269,37 @@ enum store_status store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
-    exec_stmt(&st->conn, STMT_ROLLBACK);
+    store_exec_stmt(&st->conn, STMT_ROLLBACK);
 }
 
 enum store_status store_savepoint(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_SAVEPOINT);
+    return store_exec_stmt(&st->conn, STMT_SAVEPOINT);
 }
 
 enum store_status store_savepoint_release(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_RELEASE);
+    return store_exec_stmt(&st->conn, STMT_RELEASE);
 }
 
 enum store_status store_savepoint_undo(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_ROLLBACK_TO);
+    return store_exec_stmt(&st->conn, STMT_ROLLBACK_TO);
 }
 
 void store_savepoint_rollback(struct store *st)
 {
     /* ROLLBACK TO keeps the savepoint open; RELEASE closes it. */
-    exec_stmt(&st->conn, STMT_ROLLBACK_TO);
-    exec_stmt(&st->conn, STMT_RELEASE);
+    store_exec_stmt(&st->conn, STMT_ROLLBACK_TO);
+    store_exec_stmt(&st->conn, STMT_RELEASE);
 }
 
 /* ---- helpers for reading rows -------------------------------------------------------------- */
 
-static void bind_text(sqlite3_stmt *s, int idx, const char *text)
-{
-    if (text)
-        sqlite3_bind_text(s, idx, text, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, idx);
-}
-
-static void bind_optional_int(sqlite3_stmt *s, int idx, int32_t v)
-{
-    if (v == CUSTOMER_INT_NULL)
-        sqlite3_bind_null(s, idx);
-    else
-        sqlite3_bind_int(s, idx, v);
-}
-
-/* Steps a statement expected to return at most one row. */
-static enum store_status step_one(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        return STORE_OK;
-    return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
-}
-
-/* Reads one row into an item of a list or a lookup; false if the row is malformed. */
-typedef bool row_reader(sqlite3_stmt *s, void *item, struct arena *a);
-
-/* The one row a lookup's bound statement yields, read into `out` (strings in `a`);
- * STORE_NOT_FOUND when there is none. Resets the statement. */
-static enum store_status read_one(sqlite3_stmt *s, row_reader *read, void *out, struct arena *a)
-{
-    enum store_status r = step_one(s);
-    if (r == STORE_OK && !read(s, out, a))
-        r = STORE_ERROR;
-    sqlite3_reset(s);
-    return r;
-}
-
 /* Runs a write whose one parameter is `value`. */
-static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_t value)
+enum store_status store_exec_with_int(struct store *st, enum stmt_id id, int64_t value)
 {
-    sqlite3_stmt *s = stmt(&st->conn, id);
+    sqlite3_stmt *s = store_stmt(&st->conn, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, value);
@@ -2567,10 +2308,10 @@ static enum store_status exec_with_int(struct store *st, enum stmt_id id, int64_
 
 /* Runs a write whose two parameters are ?1 (a row) and ?2 (an instant: deletions,
  * terminations; or an amount). */
-static enum store_status exec_with_ints(struct store *st, enum stmt_id id, int64_t row,
-                                        int64_t value)
+enum store_status store_exec_with_ints(struct store *st, enum stmt_id id, int64_t row,
+                                       int64_t value)
 {
-    sqlite3_stmt *s = stmt(&st->conn, id);
+    sqlite3_stmt *s = store_stmt(&st->conn, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, row);
@@ -2579,26 +2320,6 @@ static enum store_status exec_with_ints(struct store *st, enum stmt_id id, int64
 }
 
 /* ---- pages of a list ---------------------------------------------------------------------- */
-
-/*
- * A list query is two statements over the same filter: COUNT(*) with parameters ?1..?n, and
- * the page with the same parameters then LIMIT ?n+1 OFFSET ?n+2. Rows become items of
- * item_size bytes through `read`.
- */
-/* A filter parameter: an integer, or text when `text` is set (NULL text binds NULL). */
-struct page_param {
-    int64_t value;
-    bool is_text;
-    const char *text;
-};
-
-struct page_query {
-    enum stmt_id count_stmt, page_stmt;
-    const struct page_param *params;
-    int param_count;
-    size_t item_size;
-    row_reader *read;
-};
 
 static void bind_params(sqlite3_stmt *s, const struct page_query *q)
 {
@@ -2610,13 +2331,13 @@ static void bind_params(sqlite3_stmt *s, const struct page_query *q)
     }
 }
 
-static enum store_status page_of(struct store_conn *c, const struct page_query *q, int64_t offset,
-                                 int64_t limit, void **out, size_t *count, int64_t *total,
-                                 struct arena *a)
+enum store_status store_page_of(struct store_conn *c, const struct page_query *q, int64_t offset,
+                                int64_t limit, void **out, size_t *count, int64_t *total,
+                                struct arena *a)
 {
     *out = NULL;
     *count = 0;
-    sqlite3_stmt *s = stmt(c, q->count_stmt);
+    sqlite3_stmt *s = store_stmt(c, q->count_stmt);
     if (!s)
         return STORE_ERROR;
     bind_params(s, q);
@@ -2629,7 +2350,7 @@ static enum store_status page_of(struct store_conn *c, const struct page_query *
         return STORE_OK;
     int64_t n = *total - offset < limit ? *total - offset : limit;
     unsigned char *items = arena_alloc(a, q->item_size * (size_t)n);
-    if (!items || !(s = stmt(c, q->page_stmt)))
+    if (!items || !(s = store_stmt(c, q->page_stmt)))
         return STORE_ERROR;
     bind_params(s, q);
     sqlite3_bind_int64(s, q->param_count + 1, limit);
@@ -2655,7 +2376,7 @@ enum store_status store_org_insert(struct store *st, const char *name, const cha
                                    bool has_test_clock, tally_time test_clock_now,
                                    tally_time created_at, int64_t *id_out)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_ORG_INSERT);
     if (!s)
         return STORE_ERROR;
     bind_text(s, 1, name);
@@ -2686,7 +2407,7 @@ static void read_org(sqlite3_stmt *s, struct store_org *o)
 enum store_status store_org_each(struct store_conn *c,
                                  void (*fn)(const struct store_org *org, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_ORG_EACH);
+    sqlite3_stmt *s = store_stmt(c, STMT_ORG_EACH);
     if (!s)
         return STORE_ERROR;
     int rc;
@@ -2715,7 +2436,7 @@ static enum store_status org_query(struct store_conn *c, sqlite3_stmt *s, struct
 enum store_status store_org_by_key_hash(struct store_conn *c, const char *api_key_hash_hex,
                                         struct store_org *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_ORG_BY_KEY);
+    sqlite3_stmt *s = store_stmt(c, STMT_ORG_BY_KEY);
     if (!s)
         return STORE_ERROR;
     bind_text(s, 1, api_key_hash_hex);
@@ -2725,7 +2446,7 @@ enum store_status store_org_by_key_hash(struct store_conn *c, const char *api_ke
 enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct store_org *out,
                                 struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_ORG_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_ORG_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2734,7 +2455,7 @@ enum store_status store_org_get(struct store_conn *c, int64_t org_id, struct sto
 
 enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tally_time now)
 {
-    return exec_with_ints(st, STMT_ORG_SET_CLOCK, org_id, now);
+    return store_exec_with_ints(st, STMT_ORG_SET_CLOCK, org_id, now);
 }
 
 /* ---- idempotency -------------------------------------------------------------------------- */
@@ -2742,7 +2463,7 @@ enum store_status store_org_set_test_clock(struct store *st, int64_t org_id, tal
 enum store_status store_idempotency_get(struct store_conn *c, int64_t org_id, const char *key,
                                         struct store_idempotent_answer *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_IDEM_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_IDEM_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2769,7 +2490,7 @@ enum store_status store_idempotency_put(struct store *st, int64_t org_id, const 
                                         const struct store_idempotent_answer *answer,
                                         tally_time created_at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_IDEM_PUT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_IDEM_PUT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2816,7 +2537,7 @@ static bool read_customer_row(sqlite3_stmt *s, void *item, struct arena *a)
 enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const char *external_id,
                                      struct customer *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_CUSTOMER_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2827,7 +2548,7 @@ enum store_status store_customer_get(struct store_conn *c, int64_t org_id, const
 enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct customer *out,
                                        struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_BY_ID);
+    sqlite3_stmt *s = store_stmt(c, STMT_CUSTOMER_BY_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -2838,7 +2559,7 @@ enum store_status store_customer_by_id(struct store_conn *c, int64_t id, struct 
 static enum store_status exists_with_text(struct store_conn *c, enum stmt_id id, int64_t org_id,
                                           const char *text, bool *out)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2858,7 +2579,7 @@ enum store_status store_customer_external_id_known(struct store_conn *c, int64_t
 enum store_status store_customer_save(struct store *st, struct customer *c)
 {
     bool insert = c->id == 0;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_CUSTOMER_INSERT : STMT_CUSTOMER_UPDATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, insert ? STMT_CUSTOMER_INSERT : STMT_CUSTOMER_UPDATE);
     if (!s)
         return STORE_ERROR;
     int p = 1;
@@ -2888,7 +2609,7 @@ enum store_status store_customer_save(struct store *st, struct customer *c)
 
 enum store_status store_customer_delete(struct store *st, int64_t customer_id, tally_time at)
 {
-    return exec_with_ints(st, STMT_CUSTOMER_DELETE, customer_id, at);
+    return store_exec_with_ints(st, STMT_CUSTOMER_DELETE, customer_id, at);
 }
 
 static bool read_customer_item(sqlite3_stmt *s, void *item, struct arena *a)
@@ -2917,7 +2638,7 @@ enum store_status store_customer_list(struct store_conn *c, int64_t org_id,
         STMT_CUSTOMER_COUNT, STMT_CUSTOMER_PAGE, params, (int)(sizeof params / sizeof params[0]),
         sizeof **out,        read_customer_item};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -2951,7 +2672,7 @@ static bool read_catalog_row(sqlite3_stmt *s, void *item, struct arena *a)
 enum store_status store_catalog_get(struct store_conn *c, int64_t org_id, enum catalog_kind kind,
                                     const char *code, struct catalog_item *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CATALOG_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_CATALOG_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2965,7 +2686,7 @@ static enum store_status catalog_by_lago_id(struct store_conn *c, enum stmt_id i
                                             enum catalog_kind kind, const char *lago_id,
                                             struct catalog_item *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -2991,7 +2712,7 @@ enum store_status store_catalog_get_any_by_lago_id(struct store_conn *c, int64_t
 enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
 {
     bool insert = it->id == 0;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_CATALOG_INSERT : STMT_CATALOG_UPDATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, insert ? STMT_CATALOG_INSERT : STMT_CATALOG_UPDATE);
     if (!s)
         return STORE_ERROR;
     if (insert) {
@@ -3017,7 +2738,7 @@ enum store_status store_catalog_save(struct store *st, struct catalog_item *it)
 
 enum store_status store_catalog_delete(struct store *st, int64_t item_id, tally_time at)
 {
-    return exec_with_ints(st, STMT_CATALOG_DELETE, item_id, at);
+    return store_exec_with_ints(st, STMT_CATALOG_DELETE, item_id, at);
 }
 
 static enum store_status catalog_page(struct store_conn *c, enum stmt_id page, int64_t org_id,
@@ -3029,7 +2750,7 @@ static enum store_status catalog_page(struct store_conn *c, enum stmt_id page, i
     const struct page_query q = {STMT_CATALOG_COUNT, page, params, 2, sizeof **out,
                                  read_catalog_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -3051,14 +2772,6 @@ enum store_status store_catalog_list_by_name(struct store_conn *c, int64_t org_i
 }
 
 /* ---- subscriptions ------------------------------------------------------------------------- */
-
-static bool column_instant(sqlite3_stmt *s, int col, tally_time *out)
-{
-    if (sqlite3_column_type(s, col) == SQLITE_NULL)
-        return false;
-    *out = sqlite3_column_int64(s, col);
-    return true;
-}
 
 static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, struct arena *a)
 {
@@ -3097,28 +2810,11 @@ static bool read_subscription_row(sqlite3_stmt *s, void *item, struct arena *a)
     return read_subscription(s, item, a);
 }
 
-/* The customers a sweep passes over (the *_DUE statements' parameter): the JSON array text, or
- * NULL (none). */
-static void bind_skipped(sqlite3_stmt *s, int idx, const char *skip_customers)
-{
-    if (skip_customers)
-        sqlite3_bind_text(s, idx, skip_customers, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, idx);
-}
-
-static void bind_instant(sqlite3_stmt *s, int idx, bool has, tally_time t)
-{
-    if (has)
-        sqlite3_bind_int64(s, idx, t);
-    else
-        sqlite3_bind_null(s, idx);
-}
-
 enum store_status store_subscription_save(struct store *st, struct subscription *sub)
 {
     bool insert = sub->id == 0;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_SUBSCRIPTION_INSERT : STMT_SUBSCRIPTION_UPDATE);
+    sqlite3_stmt *s =
+        store_stmt(&st->conn, insert ? STMT_SUBSCRIPTION_INSERT : STMT_SUBSCRIPTION_UPDATE);
     if (!s)
         return STORE_ERROR;
     if (!insert)
@@ -3151,7 +2847,7 @@ enum store_status store_subscription_save(struct store *st, struct subscription 
 enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, int64_t id,
                                          struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3163,7 +2859,7 @@ enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
                                           const char *external_id, tally_time now,
                                           struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_BY_EXTERNAL_ID);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_BY_EXTERNAL_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3203,7 +2899,7 @@ enum store_status store_subscription_find(struct store_conn *c, int64_t org_id,
                                  sizeof **out,
                                  read_subscription_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -3212,7 +2908,7 @@ enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_
                                                     int64_t customer_id, tally_time now,
                                                     int64_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_CUSTOMER_LIVE);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_CUSTOMER_LIVE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3273,7 +2969,7 @@ static bool read_applied_coupon_row(sqlite3_stmt *s, void *item, struct arena *a
 
 enum store_status store_applied_coupon_insert(struct store *st, struct applied_coupon *c)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPON_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_APPLIED_COUPON_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, c->org_id);
@@ -3301,14 +2997,14 @@ enum store_status store_applied_coupon_insert(struct store *st, struct applied_c
 
 enum store_status store_applied_coupon_terminate(struct store *st, int64_t id, tally_time at)
 {
-    return exec_with_ints(st, STMT_APPLIED_COUPON_TERMINATE, id, at);
+    return store_exec_with_ints(st, STMT_APPLIED_COUPON_TERMINATE, id, at);
 }
 
 enum store_status store_applied_coupon_get(struct store_conn *c, int64_t org_id,
                                            const char *lago_id, struct store_applied_coupon *out,
                                            struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_APPLIED_COUPON_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3320,7 +3016,7 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
                                             const char *coupon_lago_id, int64_t customer_id,
                                             int64_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_APPLIED_COUPON_USES);
+    sqlite3_stmt *s = store_stmt(c, STMT_APPLIED_COUPON_USES);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3342,7 +3038,7 @@ enum store_status store_applied_coupons_end_of_coupon(struct store *st, int64_t 
                                                       const char *coupon_lago_id, tally_time at,
                                                       int64_t *ended)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_APPLIED_COUPONS_END_OF_COUPON);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_APPLIED_COUPONS_END_OF_COUPON);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3367,7 +3063,7 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
         STMT_APPLIED_COUPON_COUNT, STMT_APPLIED_COUPON_PAGE, params, 4, sizeof **out,
         read_applied_coupon_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -3377,8 +3073,8 @@ enum store_status store_applied_coupon_list(struct store_conn *c, int64_t org_id
  * (`read` fills one row of `size` bytes, false when it cannot); the statement is reset. The
  * outgrown copies stay in the arena until it goes: these lists are a command's, and short.
  */
-static enum store_status collect_rows(sqlite3_stmt *s, size_t size, row_reader *read, void **out,
-                                      size_t *count, struct arena *a)
+enum store_status store_collect_rows(sqlite3_stmt *s, size_t size, row_reader *read, void **out,
+                                     size_t *count, struct arena *a)
 {
     enum store_status r = STORE_OK;
     size_t n = 0, cap = 0;
@@ -3423,12 +3119,12 @@ enum store_status store_subscription_own_plans(struct store_conn *c, int64_t org
                                                const char *containing, struct store_own_plan **out,
                                                size_t *count, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_OWN_PLANS);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_OWN_PLANS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, containing);
-    return collect_rows(s, sizeof **out, read_own_plan, (void **)out, count, a);
+    return store_collect_rows(s, sizeof **out, read_own_plan, (void **)out, count, a);
 }
 
 static bool read_customer_taxes(sqlite3_stmt *s, void *row, struct arena *a)
@@ -3442,18 +3138,18 @@ enum store_status store_customers_taxed(struct store_conn *c, int64_t org_id,
                                         const char *containing, struct store_customer_taxes **out,
                                         size_t *count, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CUSTOMER_TAXED);
+    sqlite3_stmt *s = store_stmt(c, STMT_CUSTOMER_TAXED);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, containing);
-    return collect_rows(s, sizeof **out, read_customer_taxes, (void **)out, count, a);
+    return store_collect_rows(s, sizeof **out, read_customer_taxes, (void **)out, count, a);
 }
 
 enum store_status store_customer_set_tax_codes(struct store *st, int64_t customer_id,
                                                const char *tax_codes)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CUSTOMER_SET_TAX_CODES);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_CUSTOMER_SET_TAX_CODES);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, customer_id);
@@ -3464,7 +3160,7 @@ enum store_status store_customer_set_tax_codes(struct store *st, int64_t custome
 enum store_status store_subscription_set_plan_body(struct store *st, int64_t subscription_id,
                                                    const char *plan_body, tally_time updated_at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_SUBSCRIPTION_SET_PLAN_BODY);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_SUBSCRIPTION_SET_PLAN_BODY);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
@@ -3477,7 +3173,7 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
                                                 const char *plan_lago_id, tally_time now,
                                                 int64_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_PLAN_LIVE_SUBSCRIPTIONS);
+    sqlite3_stmt *s = store_stmt(c, STMT_PLAN_LIVE_SUBSCRIPTIONS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3495,13 +3191,13 @@ static enum store_status plan_subscription_rows(struct store_conn *c, enum stmt_
                                                 tally_time now, struct store_subscription **out,
                                                 size_t *count, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, which);
+    sqlite3_stmt *s = store_stmt(c, which);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
     bind_text(s, 3, plan_lago_id);
-    return collect_rows(s, sizeof **out, read_subscription_row, (void **)out, count, a);
+    return store_collect_rows(s, sizeof **out, read_subscription_row, (void **)out, count, a);
 }
 
 enum store_status store_plan_live_subscription_rows(struct store_conn *c, int64_t org_id,
@@ -3532,7 +3228,7 @@ enum store_status store_metric_plan(struct store_conn *c, int64_t org_id,
                                     const char *metric_lago_id, const char **plan_code,
                                     struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_METRIC_IN_PLANS);
+    sqlite3_stmt *s = store_stmt(c, STMT_METRIC_IN_PLANS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3593,7 +3289,7 @@ enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const ch
     memset(out, 0, n * sizeof *out);
     if (n == 0)
         return STORE_OK;
-    sqlite3_stmt *s = stmt(c, STMT_TAX_UNTAXED_CUSTOMERS);
+    sqlite3_stmt *s = store_stmt(c, STMT_TAX_UNTAXED_CUSTOMERS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3631,7 +3327,7 @@ enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const ch
                   {STMT_TAX_IN_PLANS, CATALOG_PLAN},
                   {STMT_TAX_IN_OWN_PLANS, CATALOG_PLAN}};
     for (size_t v = 0; r == STORE_OK && v < sizeof visits / sizeof *visits; v++) {
-        if (!(s = stmt(c, visits[v].id))) {
+        if (!(s = store_stmt(c, visits[v].id))) {
             r = STORE_ERROR;
             break;
         }
@@ -3651,7 +3347,7 @@ enum store_status store_tax_usage(struct store_conn *c, int64_t org_id, const ch
 
 enum store_status store_setting_get(struct store_conn *c, const char *name, void *value, size_t len)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SETTING_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_SETTING_GET);
     if (!s)
         return STORE_ERROR;
     bind_text(s, 1, name);
@@ -3667,7 +3363,7 @@ enum store_status store_setting_get(struct store_conn *c, const char *name, void
 enum store_status store_setting_put(struct store *st, const char *name, const void *value,
                                     size_t len)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_SETTING_PUT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_SETTING_PUT);
     if (!s)
         return STORE_ERROR;
     bind_text(s, 1, name);
@@ -3682,7 +3378,7 @@ enum store_status store_setting_put(struct store *st, const char *name, const vo
  * or writes blocks, and the API above them is still one event at a time. */
 
 /* Inserts the summary of `count` events (one block's) with s (EVENT_SUMMARY_INSERT). */
-static bool insert_summary(sqlite3_stmt *s, const struct store_event *events, size_t count)
+bool store_insert_summary(sqlite3_stmt *s, const struct store_event *events, size_t count)
 {
     struct event_block_summary sum;
     event_block_summarize(events, count, &sum);
@@ -3705,7 +3401,7 @@ static enum store_status insert_block(struct store *st, const struct store_event
 {
     buf_reset(&st->block);
     event_block_encode(&st->block, events, count);
-    sqlite3_stmt *s = stmt(&st->conn, STMT_EVENT_BLOCK_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_EVENT_BLOCK_INSERT);
     if (buf_failed(&st->block) || !s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, events[0].id);
@@ -3714,10 +3410,10 @@ static enum store_status insert_block(struct store *st, const struct store_event
     sqlite3_bind_blob(s, 4, st->block.data, (int)st->block.len, SQLITE_STATIC);
     if (step_done(s) != STORE_OK || sqlite3_changes(st->conn.db) != 1)
         return STORE_ERROR; /* not above every stored event */
-    s = stmt(&st->conn, STMT_EVENT_SUMMARY_INSERT);
-    if (!s || !insert_summary(s, events, count))
+    s = store_stmt(&st->conn, STMT_EVENT_SUMMARY_INSERT);
+    if (!s || !store_insert_summary(s, events, count))
         return STORE_ERROR;
-    s = stmt(&st->conn, STMT_EVENT_COUNT_ADD);
+    s = store_stmt(&st->conn, STMT_EVENT_COUNT_ADD);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, events[0].org_id);
@@ -3742,7 +3438,7 @@ enum store_status store_events_insert(struct store *st, const struct store_event
 
 enum store_status store_recurring_event_note(struct store *st, const struct store_event *e)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_RECURRING_EVENT_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_RECURRING_EVENT_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, e->org_id);
@@ -3765,7 +3461,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
                                              bool (*fn)(const struct store_event *e, void *ctx),
                                              void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_RECURRING_EVENT_IDS);
+    sqlite3_stmt *s = store_stmt(c, STMT_RECURRING_EVENT_IDS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3802,7 +3498,7 @@ enum store_status store_recurring_late_count(struct store_conn *c, int64_t org_i
                                              int64_t customer_id, tally_time from, tally_time to,
                                              int64_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_RECURRING_LATE_COUNT);
+    sqlite3_stmt *s = store_stmt(c, STMT_RECURRING_LATE_COUNT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3826,8 +3522,8 @@ static enum store_status count_code_events(struct store_conn *c, int64_t org_id,
                                            int64_t after, int64_t through, int64_t *count)
 {
     *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_CODE_SUMMARIES);
-    sqlite3_stmt *data = stmt(c, STMT_EVENT_BLOCK_DATA);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_CODE_SUMMARIES);
+    sqlite3_stmt *data = store_stmt(c, STMT_EVENT_BLOCK_DATA);
     if (!s || !data)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3851,7 +3547,7 @@ static enum store_status count_code_events(struct store_conn *c, int64_t org_id,
         struct event_block_reader rd;
         struct store_event e;
         sqlite3_bind_int64(data, 1, first);
-        ok = sqlite3_step(data) == SQLITE_ROW && open_block(data, &rd);
+        ok = sqlite3_step(data) == SQLITE_ROW && store_open_block(data, &rd);
         while (ok && event_block_next(&rd, &e))
             *count += e.id >= lo && e.id <= hi && strcmp(e.code, code) == 0;
         ok = ok && rd.in.ok;
@@ -3866,7 +3562,7 @@ static enum store_status count_code_events(struct store_conn *c, int64_t org_id,
 static enum store_status deleted_through(struct store_conn *c, int64_t org_id, const char *code,
                                          int64_t *through)
 {
-    sqlite3_stmt *s = stmt(c, STMT_METRIC_FLOOR_DELETED);
+    sqlite3_stmt *s = store_stmt(c, STMT_METRIC_FLOOR_DELETED);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3880,7 +3576,7 @@ static enum store_status deleted_through(struct store_conn *c, int64_t org_id, c
 enum store_status store_metric_history_end(struct store *st, int64_t org_id, const char *code,
                                            int64_t last_event_id, bool deleted)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_METRIC_FLOOR_RAISE);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_METRIC_FLOOR_RAISE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3893,7 +3589,7 @@ enum store_status store_metric_history_end(struct store *st, int64_t org_id, con
     if (!deleted || last_event_id <= through)
         return STORE_OK;
     if (count_code_events(&st->conn, org_id, code, through, last_event_id, &hidden) != STORE_OK ||
-        !(s = stmt(&st->conn, STMT_METRIC_FLOOR_HIDE)))
+        !(s = store_stmt(&st->conn, STMT_METRIC_FLOOR_HIDE)))
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, code);
@@ -3914,7 +3610,7 @@ enum store_status store_event_hidden(struct store_conn *c, int64_t org_id, const
 enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_id, const char *code,
                                              int64_t *last_event_id)
 {
-    sqlite3_stmt *s = stmt(c, STMT_METRIC_FLOOR_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_METRIC_FLOOR_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -3928,7 +3624,7 @@ enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_i
 
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_LAST_ID);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_LAST_ID);
     if (!s || sqlite3_step(s) != SQLITE_ROW)
         return STORE_ERROR;
     *id = sqlite3_column_int64(s, 0);
@@ -3937,7 +3633,7 @@ enum store_status store_event_last_id(struct store_conn *c, int64_t *id)
 }
 
 /* Opens the block in the current row of s (first_id, org_id, data). */
-static bool open_block(sqlite3_stmt *s, struct event_block_reader *r)
+bool store_open_block(sqlite3_stmt *s, struct event_block_reader *r)
 {
     const void *data = sqlite3_column_blob(s, 2);
     return event_block_open(r, data, (size_t)sqlite3_column_bytes(s, 2), sqlite3_column_int64(s, 0),
@@ -3947,7 +3643,7 @@ static bool open_block(sqlite3_stmt *s, struct event_block_reader *r)
 enum store_status store_event_each(struct store_conn *c, int64_t from_id,
                                    bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_IDENTITIES);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_IDENTITIES);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, from_id);
@@ -3956,7 +3652,7 @@ enum store_status store_event_each(struct store_conn *c, int64_t from_id,
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct event_block_reader r;
         struct store_event e;
-        ok = open_block(s, &r);
+        ok = store_open_block(s, &r);
         while (ok && event_block_next(&r, &e))
             ok = e.id < from_id || fn(&e, ctx);
         ok = ok && r.in.ok;
@@ -3973,7 +3669,7 @@ static enum store_status find_in_block(sqlite3_stmt *s, int64_t id, struct store
     if (rc == SQLITE_DONE)
         return STORE_NOT_FOUND;
     struct event_block_reader r;
-    if (rc != SQLITE_ROW || !open_block(s, &r))
+    if (rc != SQLITE_ROW || !store_open_block(s, &r))
         return STORE_ERROR;
     while (event_block_next(&r, out))
         if (out->id == id)
@@ -3984,7 +3680,7 @@ static enum store_status find_in_block(sqlite3_stmt *s, int64_t id, struct store
 enum store_status store_event_raw(struct store_conn *c, int64_t id,
                                   bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_BLOCK_OF);
     if (!s)
         return STORE_ERROR;
     struct store_event e;
@@ -3998,7 +3694,7 @@ enum store_status store_event_raw(struct store_conn *c, int64_t id,
 enum store_status store_events_by_id(struct store_conn *c, const int64_t *ids, size_t count,
                                      bool (*fn)(const struct store_event *e, void *ctx), void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_BLOCK_OF);
     if (!s)
         return STORE_ERROR;
     struct event_block_reader r = {0};
@@ -4011,7 +3707,7 @@ enum store_status store_events_by_id(struct store_conn *c, const int64_t *ids, s
             sqlite3_reset(s);
             sqlite3_bind_int64(s, 1, ids[i]);
             int rc = sqlite3_step(s);
-            open = rc == SQLITE_ROW && open_block(s, &r);
+            open = rc == SQLITE_ROW && store_open_block(s, &r);
             if (!open) {
                 status = rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
                 break;
@@ -4048,7 +3744,7 @@ static bool keep_event(struct store_conn *c, const struct store_event *e, struct
         !out->properties_json ||
         (e->precise_total_amount_cents && !out->precise_total_amount_cents))
         return false;
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_LAGO_IDS);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_LAGO_IDS);
     if (!s)
         return false;
     sqlite3_bind_int64(s, 1, e->subscription_id);
@@ -4066,7 +3762,7 @@ static bool keep_event(struct store_conn *c, const struct store_event *e, struct
 enum store_status store_event_get(struct store_conn *c, int64_t org_id, int64_t id,
                                   struct store_event *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_BLOCK_OF);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_BLOCK_OF);
     if (!s)
         return STORE_ERROR;
     struct store_event e;
@@ -4092,7 +3788,7 @@ static enum store_status hidden_codes_read(struct store_conn *c, int64_t org_id,
                                            struct hidden_codes *h, struct arena *a)
 {
     *h = (struct hidden_codes){0};
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_HIDDEN);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_HIDDEN);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4235,7 +3931,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     *count = 0;
     *total = 0;
     bool filtered = f->code || f->external_subscription_id || f->has_from || f->has_to;
-    sqlite3_stmt *s = stmt(c, STMT_EVENT_COUNT);
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_COUNT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4254,8 +3950,8 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     size_t block_cap = 0;
     int64_t matched = 0;
     int rc = SQLITE_DONE;
-    sqlite3_stmt *data = stmt(c, STMT_EVENT_BLOCK_DATA);
-    bool ok = (!limit || items) && data && (s = stmt(c, STMT_EVENT_ORG_SUMMARIES)) != NULL;
+    sqlite3_stmt *data = store_stmt(c, STMT_EVENT_BLOCK_DATA);
+    bool ok = (!limit || items) && data && (s = store_stmt(c, STMT_EVENT_ORG_SUMMARIES)) != NULL;
     if (ok)
         sqlite3_bind_int64(s, 1, org_id);
     while (ok && (filtered || matched < offset + limit) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -4271,7 +3967,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
         }
         struct event_block_reader rd;
         sqlite3_bind_int64(data, 1, sqlite3_column_int64(s, 0));
-        ok = sqlite3_step(data) == SQLITE_ROW && open_block(data, &rd) &&
+        ok = sqlite3_step(data) == SQLITE_ROW && store_open_block(data, &rd) &&
              (int64_t)event_block_count(&rd) == n;
         if (ok && (size_t)n > block_cap) {
             block = arena_alloc(a, sizeof *block * (size_t)n);
@@ -4307,7 +4003,7 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
                                         const char *external_id, tally_time at,
                                         struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_AT);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_AT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4320,7 +4016,7 @@ enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_
                                               const char *external_id, tally_time at,
                                               struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_ENDED_AT);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_ENDED_AT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4333,7 +4029,7 @@ enum store_status store_subscription_initial_start(struct store_conn *c, int64_t
                                                    int64_t customer_id, const char *external_id,
                                                    tally_time now, tally_time *out)
 {
-    sqlite3_stmt *s = stmt(c, STMT_SUBSCRIPTION_INITIAL_START);
+    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_INITIAL_START);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4351,18 +4047,6 @@ enum store_status store_subscription_initial_start(struct store_conn *c, int64_t
 }
 
 /* ---- wallets -------------------------------------------------------------------------------- */
-
-static bool column_money(sqlite3_stmt *s, int col, money_t *out)
-{
-    const char *t = (const char *)sqlite3_column_text(s, col);
-    return t && money_parse(t, (size_t)sqlite3_column_bytes(s, col), out) == MONEY_OK;
-}
-
-static void column_lago_id(sqlite3_stmt *s, int col, char out[UUID_TEXT])
-{
-    const char *t = (const char *)sqlite3_column_text(s, col);
-    snprintf(out, UUID_TEXT, "%s", t ? t : "");
-}
 
 static bool read_wallet(sqlite3_stmt *s, struct store_wallet *w, struct arena *a)
 {
@@ -4410,7 +4094,7 @@ static bool read_wallet_row(sqlite3_stmt *s, void *item, struct arena *a)
 enum store_status store_wallet_save(struct store *st, struct store_wallet *w)
 {
     bool insert = w->id == 0;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_WALLET_INSERT : STMT_WALLET_UPDATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, insert ? STMT_WALLET_INSERT : STMT_WALLET_UPDATE);
     if (!s)
         return STORE_ERROR;
     char rate[MONEY_TEXT_MAX];
@@ -4461,18 +4145,18 @@ enum store_status store_wallets_naming(struct store_conn *c, int64_t org_id, con
                                        struct store_wallet_terms **out, size_t *count,
                                        struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WALLETS_NAMING);
+    sqlite3_stmt *s = store_stmt(c, STMT_WALLETS_NAMING);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, containing);
-    return collect_rows(s, sizeof **out, read_wallet_terms, (void **)out, count, a);
+    return store_collect_rows(s, sizeof **out, read_wallet_terms, (void **)out, count, a);
 }
 
 enum store_status store_wallet_set_terms(struct store *st, int64_t wallet_id,
                                          const char *terms_json)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_SET_TERMS);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WALLET_SET_TERMS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -4483,7 +4167,7 @@ enum store_status store_wallet_set_terms(struct store *st, int64_t wallet_id,
 enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                    struct store_wallet *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WALLET_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_WALLET_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4494,7 +4178,7 @@ enum store_status store_wallet_get(struct store_conn *c, int64_t org_id, const c
 enum store_status store_wallet_by_id(struct store_conn *c, int64_t id, struct store_wallet *out,
                                      struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WALLET_BY_ID);
+    sqlite3_stmt *s = store_stmt(c, STMT_WALLET_BY_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -4506,7 +4190,7 @@ enum store_status store_customer_wallets(struct store_conn *c, int64_t org_id, i
 {
     *out = NULL;
     *count = 0;
-    sqlite3_stmt *s = stmt(c, STMT_WALLETS_OF_CUSTOMER);
+    sqlite3_stmt *s = store_stmt(c, STMT_WALLETS_OF_CUSTOMER);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4549,7 +4233,7 @@ enum store_status store_wallet_list(struct store_conn *c, int64_t org_id, int64_
     const struct page_query q = {STMT_WALLET_COUNT, STMT_WALLET_PAGE, params, 3,
                                  sizeof **out,      read_wallet_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -4599,7 +4283,7 @@ static bool read_wallet_transaction_row(sqlite3_stmt *s, void *item, struct aren
 enum store_status store_wallet_transaction_insert(struct store *st,
                                                   struct store_wallet_transaction *t)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, t->org_id);
@@ -4628,7 +4312,7 @@ enum store_status store_wallet_transaction_insert(struct store *st,
 enum store_status store_wallet_transaction_set_remaining(struct store *st, int64_t id,
                                                          int64_t remaining_cents)
 {
-    return exec_with_ints(st, STMT_WT_SET_REMAINING, id, remaining_cents);
+    return store_exec_with_ints(st, STMT_WT_SET_REMAINING, id, remaining_cents);
 }
 
 enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org_id,
@@ -4636,7 +4320,7 @@ enum store_status store_wallet_transaction_get(struct store_conn *c, int64_t org
                                                struct store_wallet_transaction *out,
                                                struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WT_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_WT_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4648,7 +4332,7 @@ enum store_status store_wallet_transaction_by_id(struct store_conn *c, int64_t i
                                                  struct store_wallet_transaction *out,
                                                  struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WT_BY_ID);
+    sqlite3_stmt *s = store_stmt(c, STMT_WT_BY_ID);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -4660,7 +4344,7 @@ enum store_status store_wallet_live_grants(struct store_conn *c, int64_t wallet_
                                                       void *ctx),
                                            void *ctx, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WT_LIVE_GRANTS);
+    sqlite3_stmt *s = store_stmt(c, STMT_WT_LIVE_GRANTS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -4693,7 +4377,7 @@ enum store_status store_wallet_transaction_list(struct store_conn *c, int64_t wa
     const struct page_query q = {
         STMT_WT_COUNT, STMT_WT_PAGE, params, 5, sizeof **out, read_wallet_transaction_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -4703,7 +4387,7 @@ enum store_status store_wallet_consumption_insert(struct store *st, int64_t org_
                                                   int64_t outbound_id, int64_t amount_cents,
                                                   tally_time at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CONSUMPTION_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_CONSUMPTION_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4739,7 +4423,7 @@ enum store_status store_wallet_consumption_list(struct store_conn *c, int64_t tr
         sizeof **out,
         read_consumption_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -4752,7 +4436,7 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
 {
     if (!ledger_posting_balanced(p))
         return STORE_ERROR; /* never written: the engine asserts this before */
-    sqlite3_stmt *s = stmt(&st->conn, STMT_POSTING_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_POSTING_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, ref->org_id);
@@ -4769,7 +4453,7 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
     for (size_t i = 0; i < p->count; i++) {
         const struct ledger_line *l = &p->lines[i];
         bool wallet = ledger_account_is_wallet(l->account);
-        if (!(s = stmt(&st->conn, STMT_ENTRY_INSERT)))
+        if (!(s = store_stmt(&st->conn, STMT_ENTRY_INSERT)))
             return STORE_ERROR;
         sqlite3_bind_int64(s, 1, posting_id);
         sqlite3_bind_int64(s, 2, ref->org_id);
@@ -4789,7 +4473,7 @@ enum store_status store_ledger_post(struct store *st, const struct store_posting
 enum store_status store_ledger_balance_put(struct store *st, int64_t org_id, const char *currency,
                                            enum ledger_account account, int64_t balance)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_BALANCE_PUT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_ORG_BALANCE_PUT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4802,7 +4486,7 @@ enum store_status store_ledger_balance_put(struct store *st, int64_t org_id, con
 enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wallet_id,
                                               enum ledger_account account, int64_t *balance)
 {
-    sqlite3_stmt *s = stmt(c, STMT_WALLET_ACCOUNT_BALANCE);
+    sqlite3_stmt *s = store_stmt(c, STMT_WALLET_ACCOUNT_BALANCE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -4816,7 +4500,7 @@ enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wall
 enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t id, int64_t cents,
                                                       bool *found)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_ADD_AMOUNT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_ADD_AMOUNT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -4828,13 +4512,13 @@ enum store_status store_wallet_transaction_add_amount(struct store *st, int64_t 
 
 enum store_status store_wallet_transaction_add_owed(struct store *st, int64_t id, int64_t cents)
 {
-    return exec_with_ints(st, STMT_WT_ADD_OWED, id, cents);
+    return store_exec_with_ints(st, STMT_WT_ADD_OWED, id, cents);
 }
 
 enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, int64_t *id,
                                            int64_t *cents)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_OWED_OLDEST);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_OWED_OLDEST);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -4848,7 +4532,7 @@ enum store_status store_wallet_oldest_owed(struct store *st, int64_t wallet_id, 
 enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, const char *currency,
                                        enum ledger_account account, int64_t *balance)
 {
-    sqlite3_stmt *s = stmt(c, STMT_ACCOUNT_BALANCE);
+    sqlite3_stmt *s = store_stmt(c, STMT_ACCOUNT_BALANCE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -4909,7 +4593,7 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
                                  sizeof **out,
                                  read_entry_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -4919,7 +4603,7 @@ enum store_status store_ledger_list(struct store_conn *c, int64_t org_id,
 
 enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CHARGE_DEBIT_PUT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_CHARGE_DEBIT_PUT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, d->subscription_id);
@@ -4938,7 +4622,7 @@ enum store_status store_charge_debit_put(struct store *st, const struct store_ch
 enum store_status store_charge_debit_drop(struct store *st, int64_t subscription_id,
                                           const char *charge_lago_id, tally_time period_from)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_CHARGE_DEBIT_DROP);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_CHARGE_DEBIT_DROP);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
@@ -4952,7 +4636,7 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
                                 bool (*fn)(const struct store_charge_debit *d, void *ctx),
                                 void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_CHARGE_DEBITS_OF_CUSTOMER);
+    sqlite3_stmt *s = store_stmt(c, STMT_CHARGE_DEBITS_OF_CUSTOMER);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5024,7 +4708,7 @@ static bool read_authorization_row(sqlite3_stmt *s, void *item, struct arena *a)
 enum store_status store_authorization_save(struct store *st, struct store_authorization *a)
 {
     bool insert = a->id == 0;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_AUTH_INSERT : STMT_AUTH_UPDATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, insert ? STMT_AUTH_INSERT : STMT_AUTH_UPDATE);
     if (!s)
         return STORE_ERROR;
     if (!insert)
@@ -5066,7 +4750,7 @@ enum store_status store_authorization_save(struct store *st, struct store_author
 enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                           struct store_authorization *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_AUTH_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_AUTH_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5077,7 +4761,7 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
                                                const struct store_hold *part)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_HOLD_PUT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_AUTH_HOLD_PUT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, authorization_id);
@@ -5090,7 +4774,7 @@ enum store_status store_authorization_hold_put(struct store *st, int64_t authori
 enum store_status store_grant_held_add(struct store *st, int64_t wallet_id, int64_t grant_id,
                                        int64_t cents)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_GRANT_HOLDS_ADD);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_GRANT_HOLDS_ADD);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -5101,7 +4785,7 @@ enum store_status store_grant_held_add(struct store *st, int64_t wallet_id, int6
     if (cents >= 0)
         return STORE_OK;
     /* a grant no hold reserves any more has no row: the table stays as small as the holds */
-    if (!(s = stmt(&st->conn, STMT_GRANT_HOLDS_DROP_EMPTY)))
+    if (!(s = store_stmt(&st->conn, STMT_GRANT_HOLDS_DROP_EMPTY)))
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
     sqlite3_bind_int64(s, 2, grant_id);
@@ -5111,7 +4795,7 @@ enum store_status store_grant_held_add(struct store *st, int64_t wallet_id, int6
 enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t wallet_id,
                                                  int64_t grant_id, int64_t paid_grant_id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_HOLDS_AT_ROLLOVER);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_HOLDS_AT_ROLLOVER);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -5122,7 +4806,7 @@ enum store_status store_wallet_holds_at_rollover(struct store *st, int64_t walle
 
 enum store_status store_authorization_holds_clear(struct store *st, int64_t authorization_id)
 {
-    return exec_with_int(st, STMT_AUTH_HOLDS_CLEAR, authorization_id);
+    return store_exec_with_int(st, STMT_AUTH_HOLDS_CLEAR, authorization_id);
 }
 
 /* Calls fn for each (wallet, grant, cents) row of hold parts statement `id` finds for `owner`
@@ -5131,7 +4815,7 @@ static enum store_status each_hold_part(struct store_conn *c, enum stmt_id id, i
                                         bool (*fn)(const struct store_hold *part, void *ctx),
                                         void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, owner);
@@ -5168,7 +4852,7 @@ static enum store_status open_holds(struct store_conn *c, enum stmt_id id, int64
                                     int64_t owner_id, const char *owner_code,
                                     char (*lago_ids)[UUID_TEXT], size_t cap, size_t *count)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5194,7 +4878,7 @@ enum store_status store_wallet_open_holds(struct store_conn *c, int64_t org_id, 
 enum store_status store_subscription_holds_rebound(struct store *st, int64_t subscription_id,
                                                    bool bounded, tally_time at, tally_time now)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_AUTH_REBOUND);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_AUTH_REBOUND);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
@@ -5230,7 +4914,7 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
                       : kind == STORE_DUE_WALLETS ? STMT_WALLETS_DUE
                       : kind == STORE_DUE_PERIODS ? STMT_PERIODS_DUE
                                                   : STMT_RULES_DUE;
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, now);
@@ -5254,7 +4938,7 @@ enum store_status store_due(struct store_conn *c, int64_t org_id, enum store_due
 enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
                                               int64_t subscription_id, tally_time due_at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_SET);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_PERIOD_SETTLEMENT_SET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
@@ -5265,19 +4949,19 @@ enum store_status store_period_settlement_set(struct store *st, int64_t org_id,
 
 enum store_status store_period_settlement_drop(struct store *st, int64_t subscription_id)
 {
-    return exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
+    return store_exec_with_int(st, STMT_PERIOD_SETTLEMENT_DROP, subscription_id);
 }
 
 enum store_status store_period_settlement_drop_due(struct store *st, int64_t subscription_id,
                                                    tally_time now)
 {
-    return exec_with_ints(st, STMT_PERIOD_SETTLEMENT_DROP_DUE, subscription_id, now);
+    return store_exec_with_ints(st, STMT_PERIOD_SETTLEMENT_DROP_DUE, subscription_id, now);
 }
 
 enum store_status store_period_settlement_move(struct store *st, int64_t subscription_id,
                                                tally_time now, tally_time due_at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_PERIOD_SETTLEMENT_MOVE);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_PERIOD_SETTLEMENT_MOVE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, subscription_id);
@@ -5290,7 +4974,7 @@ enum store_status store_period_settlement_move(struct store *st, int64_t subscri
 static enum store_status wallet_number(struct store_conn *c, enum stmt_id id, int64_t wallet_id,
                                        int64_t *out)
 {
-    sqlite3_stmt *s = stmt(c, id);
+    sqlite3_stmt *s = store_stmt(c, id);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -5320,7 +5004,7 @@ enum store_status store_wallet_owed_total(struct store_conn *c, int64_t wallet_i
 enum store_status store_wallet_transaction_set_expiration(struct store *st, int64_t id, bool has,
                                                           tally_time expiration_at)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_EXPIRATION);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_SET_EXPIRATION);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -5333,7 +5017,7 @@ enum store_status store_wallet_transaction_set_expiration(struct store *st, int6
 enum store_status store_wallet_expiry_moved(struct store *st, int64_t wallet_id, bool had,
                                             tally_time was, bool has, tally_time is)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_EXPIRY_MOVED);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WALLET_EXPIRY_MOVED);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
@@ -5346,7 +5030,7 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
                                       tally_time now, const char *skip_customers,
                                       struct store_due_item *out, size_t cap, size_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_REMINDERS_DUE);
+    sqlite3_stmt *s = store_stmt(c, STMT_REMINDERS_DUE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, now);
@@ -5370,7 +5054,7 @@ enum store_status store_reminders_due(struct store_conn *c, int64_t org_id, int3
 
 enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_t id, int32_t days)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_REMINDED);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_SET_REMINDED);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -5380,7 +5064,7 @@ enum store_status store_wallet_transaction_set_reminded(struct store *st, int64_
 
 enum store_status store_outbox_insert(struct store *st, const struct store_webhook *w)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_OUTBOX_INSERT);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_OUTBOX_INSERT);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, w->org_id);
@@ -5417,7 +5101,7 @@ enum store_status store_outbox_list(struct store_conn *c, int64_t org_id, int64_
     const struct page_query q = {STMT_OUTBOX_COUNT, STMT_OUTBOX_PAGE, params, 1,
                                  sizeof **out,      read_webhook_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -5477,7 +5161,7 @@ static enum store_status invoice_number(struct store *st, struct store_invoice *
     }
     if (v->sequential_id > 0)
         return STORE_OK; /* issued before: v->number is its own, as read */
-    sqlite3_stmt *s = stmt(&st->conn, STMT_INVOICE_NEXT_SEQUENCE);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_INVOICE_NEXT_SEQUENCE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, v->org_id);
@@ -5501,7 +5185,7 @@ enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
     bool insert = v->id == 0;
     if (invoice_number(st, v) != STORE_OK)
         return STORE_ERROR;
-    sqlite3_stmt *s = stmt(&st->conn, insert ? STMT_INVOICE_INSERT : STMT_INVOICE_UPDATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, insert ? STMT_INVOICE_INSERT : STMT_INVOICE_UPDATE);
     if (!s)
         return STORE_ERROR;
     if (!insert)
@@ -5531,7 +5215,7 @@ enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
 enum store_status store_invoice_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                     struct store_invoice *out, struct arena *a)
 {
-    sqlite3_stmt *s = stmt(c, STMT_INVOICE_GET);
+    sqlite3_stmt *s = store_stmt(c, STMT_INVOICE_GET);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5560,7 +5244,7 @@ enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
     const struct page_query q = {STMT_INVOICE_COUNT, STMT_INVOICE_PAGE, params, 13,
                                  sizeof **out,       read_invoice_row};
     void *items;
-    enum store_status r = page_of(c, &q, offset, limit, &items, count, total, a);
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
     *out = items;
     return r;
 }
@@ -5568,7 +5252,7 @@ enum store_status store_invoice_list(struct store_conn *c, int64_t org_id,
 enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t id,
                                                        const char *invoice_lago_id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_INVOICE);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_SET_INVOICE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, id);
@@ -5579,7 +5263,7 @@ enum store_status store_wallet_transaction_set_invoice(struct store *st, int64_t
 enum store_status store_wallet_transaction_set_state(struct store *st,
                                                      const struct store_wallet_transaction *t)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WT_SET_STATE);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WT_SET_STATE);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, t->id);
@@ -5592,7 +5276,7 @@ enum store_status store_wallet_transaction_set_state(struct store *st,
 
 enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, const char *days)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_REMINDERS);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_ORG_SET_REMINDERS);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5603,7 +5287,7 @@ enum store_status store_org_set_reminder_days(struct store *st, int64_t org_id, 
 enum store_status store_org_set_key_hash(struct store *st, int64_t org_id,
                                          const char *api_key_hash_hex)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_ORG_SET_KEY);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_ORG_SET_KEY);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
@@ -5616,7 +5300,7 @@ enum store_status store_org_set_key_hash(struct store *st, int64_t org_id,
 
 enum store_status store_wallet_save_balances(struct store *st, const struct store_wallet *w)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_WALLET_BALANCES);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_WALLET_BALANCES);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, w->id);
@@ -5634,7 +5318,7 @@ enum store_status store_wallet_save_balances(struct store *st, const struct stor
 enum store_status store_wallet_journal_append(struct store *st, const void *data, size_t len,
                                               int64_t *id)
 {
-    sqlite3_stmt *s = stmt(&st->conn, STMT_JOURNAL_APPEND);
+    sqlite3_stmt *s = store_stmt(&st->conn, STMT_JOURNAL_APPEND);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_blob64(s, 1, data, len, SQLITE_STATIC);
@@ -5646,17 +5330,17 @@ enum store_status store_wallet_journal_append(struct store *st, const void *data
 
 enum store_status store_wallet_journal_drop_before(struct store *st, int64_t id)
 {
-    return exec_with_int(st, STMT_JOURNAL_DROP_BEFORE, id);
+    return store_exec_with_int(st, STMT_JOURNAL_DROP_BEFORE, id);
 }
 
 enum store_status store_wallet_journal_clear(struct store *st)
 {
-    return exec_stmt(&st->conn, STMT_JOURNAL_CLEAR);
+    return store_exec_stmt(&st->conn, STMT_JOURNAL_CLEAR);
 }
 
 enum store_status store_wallet_journal_count(struct store_conn *c, int64_t *count)
 {
-    sqlite3_stmt *s = stmt(c, STMT_JOURNAL_COUNT);
+    sqlite3_stmt *s = store_stmt(c, STMT_JOURNAL_COUNT);
     if (!s)
         return STORE_ERROR;
     enum store_status r = STORE_ERROR;
@@ -5672,7 +5356,7 @@ enum store_status store_wallet_journal_each(struct store_conn *c,
                                             bool (*fn)(const void *data, size_t len, void *ctx),
                                             void *ctx)
 {
-    sqlite3_stmt *s = stmt(c, STMT_JOURNAL_NEWEST_FIRST);
+    sqlite3_stmt *s = store_stmt(c, STMT_JOURNAL_NEWEST_FIRST);
     if (!s)
         return STORE_ERROR;
     enum store_status r = STORE_OK;
