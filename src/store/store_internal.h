@@ -339,6 +339,12 @@ static inline void column_lago_id(sqlite3_stmt *s, int col, char out[UUID_TEXT])
     snprintf(out, UUID_TEXT, "%s", t ? t : "");
 }
 
+/* Every customer SELECT reads CUSTOMER_COLUMNS (store.c); read_customer checks it read
+ * them all. */
+/* 5 fixed + 22 text + 9 tail = 36 columns; the text columns follow customer_text_fields, the
+ * documents customer_doc_names. */
+#define CUSTOMER_COLUMN_COUNT 36
+
 /* ---- defined in store.c ---------------------------------------------------------------------- */
 
 /* Sets SQLite's log callback, once per process (pthread_once(&store_watch_once, ...)), before
