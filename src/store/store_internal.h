@@ -23,6 +23,8 @@
 #include "store/store.h"
 #include "util/buf.h"
 
+/* Every statement, by name: its SQL is sql[id] in store.c, its prepared copy stmts[id] of each
+ * connection (store_stmt). */
 enum stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
