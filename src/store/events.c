@@ -17,7 +17,6 @@
 
 /* ---- events -------------------------------------------------------------------------------- */
 
-/* Binds one event's columns from parameter `first` on. */
 /* Events are kept a block per command (store/event_block.h); every function below reads
  * or writes blocks, and the API above them is still one event at a time. */
 
