@@ -6,6 +6,7 @@
  * reloaded from the store whenever a transaction fails, so memory never runs ahead of disk.
  */
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -42,116 +43,6 @@
 #include "util/utf8.h"
 #include "util/vec.h"
 
-/* What every command of an organization reads: its clock, and its customer numbering. */
-struct org_state {
-    int64_t org_id;
-    bool has_test_clock;
-    tally_time test_clock_now;
-    int64_t last_customer_sequential_id;
-    struct wallet_reminders reminders;
-};
-
-/* An accepted event's key in the engine's identities: the fingerprint of (organization,
- * transaction id), tagged by its external subscription id's (Lago's uniqueness is the three). */
-struct identity {
-    struct siphash128 transaction;
-    uint64_t subscription;
-};
-
-struct usage_touch {
-    int64_t org_id, subscription_id;
-    size_t keep;
-    struct usage_brought *brought; /* per charge, as check_priced priced them (cmd's arena) */
-    bool sent_ahead;               /* the command sent events for a later period (check_priced) */
-};
-
-struct engine {
-    struct store *store;
-    struct tzdb *tzdb; /* borrowed: customers' zones, for billing periods */
-    pthread_t thread;
-    struct syncer *syncer;                /* answers each committed group once the disk has it */
-    struct bigmem_prefaulter *prefaulter; /* faults the identity set's next table in ahead */
-    struct dedup_memory identity_memory;  /* where the identity set's tables live */
-
-    pthread_mutex_t lock; /* guards the queues and `stopping` */
-    pthread_cond_t wake;
-    struct command *head, *tail;
-    /* Commands someone waits on to go ahead (holds): applied in a group of their own, and the
-     * group being applied when one arrives is cut short and committed (engine_submit). */
-    struct command *urgent_head, *urgent_tail;
-    atomic_bool urgent_waiting;
-    bool stopping;
-
-    /* Writer-thread state. */
-    struct org_state *orgs; /* sorted by org_id */
-    size_t org_count;
-    bool reload_orgs;
-    /* Event ids are the writer's: the last one given, and where the current command began. */
-    int64_t last_event_id, event_id_mark;
-    uint8_t fingerprint_key[SIPHASH_KEY_LEN]; /* secret: event identities' fingerprints */
-    struct dedup identities;                  /* every accepted event's identity -> its id */
-    struct usage_book usage;                  /* live usage per subscription (a cache) */
-    struct usage_views views;       /* committed usage answers, for readers (the writer renders) */
-    struct sub_cache subscriptions; /* the subscriptions events named (a cache) */
-    struct wallet_book wallets;     /* customers' wallets and charges' debits (a cache) */
-    struct sweep_quarantine quarantine;           /* customers the real clock's sweep passes over */
-    struct expression_scratch expression_scratch; /* metrics' expressions write strings here */
-    bool recover_wallets; /* the book was dropped: the journal goes back in before a batch */
-    bool batch_failed;    /* a wallet flush failed: the batch must not commit */
-    uint64_t batch_number;
-    bool usage_incomplete; /* a usage left the book: rescan the events before the next batch */
-    bool usage_floor;      /* ENGINE_USAGE_FLOOR_SETTING is set: a clean stop saves and clears */
-    struct engine_start_report start; /* what engine_start read back, for the owner */
-    /* Snapshots while running: the policy, the newest usable one's events, and the child
-     * writing one (0: none) with the events it holds. */
-    int64_t snapshot_every, snapshot_events;
-    pid_t snapshot_child;
-    int64_t snapshot_child_events;
-    /* Identities added since the last commit, to take back out if it fails (memory never
-     * runs ahead of the disk); `command_mark` is where the current command's start. */
-    struct identity *added;
-    size_t added_count, added_cap, command_mark;
-    /* Live usages events were added to since the last commit, with how many references each
-     * had before: a failed command or commit rebuilds them without its events. */
-    /* The usages the group's commands touched, the first touch of each a command. */
-    struct usage_touch *touches;
-    size_t touch_count, touch_cap, touch_mark;
-    uint64_t command_seq; /* numbers the commands applied, from 1: usage savepoints */
-
-    /* Whether wallet tables lag the acknowledged debits (the journal is not empty): set before
-     * an event commit's answers leave, cleared once a flush committed. Read by the API. */
-    atomic_bool wallets_pending;
-
-    /* Counters: written by the writer, read by anyone. */
-    _Atomic uint64_t commands, commits, commit_failures, queue_depth, batch_size_sum;
-    _Atomic uint64_t batch_buckets[ENGINE_BATCH_BUCKETS];
-    _Atomic uint64_t wallet_pending_customers, wallet_journal_records, wallet_journal_bytes;
-    _Atomic uint64_t snapshots, snapshot_failures, snapshot_events_shown;
-    _Atomic uint64_t usage_builds_shown, usage_events_read_shown; /* e->usage's, per batch */
-    _Atomic uint64_t usage_passed_over_shown;                     /* idem */
-    _Atomic uint64_t sweep_failures, sweep_quarantined; /* the real clock's sweeps that failed */
-    _Atomic uint64_t writeout_failures, writeout_stuck; /* the wallet book's (wallet_book.h) */
-
-    /* Customers a re-pricing passed over because they were stuck (give_back_usage): what it
-     * would have given back is given back by a re-pricing of that customer right after its
-     * write-out (run_reprices), since its next debit may never come in the period. Memory
-     * only (a restart forgets it: documented). */
-    struct pending_reprice {
-        int64_t org_id, customer_id;
-    } * reprices;
-    size_t reprice_count, reprice_cap;
-    /* What the start's recovery wrote out of the journal, said once committed (0: nothing). */
-    size_t recovered_note;
-    bool recovered_once;
-    /* The disk or the database file failing the writer's changes (watch_store): SQLite's
-     * code, 0 while they succeed. Written by the writer, read by /health. The writer's own:
-     * when the last line saying so was printed, and whether it was since the last recovery. */
-    _Atomic int store_failing;
-    int store_failing_said_code;
-    int64_t store_failing_said_usec;
-    bool store_failing_said;
-};
-
 /* ---- organizations' clocks ------------------------------------------------------------- */
 
 struct org_load {
@@ -179,7 +70,7 @@ static void collect_org(const struct store_org *o, void *ctx)
 }
 
 /* Reloads what the writer numbers or clocks from (organizations, the last event id). */
-static bool load_orgs(struct engine *e)
+bool engine_load_orgs(struct engine *e)
 {
     struct org_load l = {0};
     if (store_org_each(store_conn(e->store), collect_org, &l) != STORE_OK || l.failed ||
@@ -194,7 +85,7 @@ static bool load_orgs(struct engine *e)
     return true;
 }
 
-static struct org_state *find_org(struct engine *e, int64_t org_id)
+struct org_state *engine_find_org(struct engine *e, int64_t org_id)
 {
     size_t lo = 0, hi = e->org_count;
     while (lo < hi) {
@@ -211,28 +102,9 @@ static struct org_state *find_org(struct engine *e, int64_t org_id)
 
 /* ---- command handlers ------------------------------------------------------------------- */
 
-static enum command_result invalid(struct command *cmd, const char *field, const char *code)
-{
-    cmd->invalid_field = field;
-    cmd->invalid_code = code;
-    return COMMAND_INVALID;
-}
-
-static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
-                             bool earlier);
-static enum command_result give_back_repriced(struct engine *e, struct command *cmd,
-                                              int64_t customer_id);
-static const struct tz_zone *customer_zone(struct engine *e, const char *timezone);
 static enum command_result not_found(struct command *cmd, const char *code);
-static enum command_result end_plan_subscriptions(struct engine *e, struct command *cmd,
-                                                  const struct catalog_item *plan);
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
                                     const char *code, const char *replacement);
-static enum command_result align_scheduled(struct engine *e, struct command *cmd,
-                                           const struct subscription *sub,
-                                           const struct subscription *was);
-static enum command_result rebound_holds(struct engine *e, struct command *cmd,
-                                         const struct subscription *live);
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
@@ -265,13 +137,13 @@ static enum command_result move_scheduled_switch(struct engine *e, struct comman
         return COMMAND_STORE_FAILED;
     /* and the holds follow where the external id now ends: the switch, if the downgrade is
      * canceled by it (they stayed cut by the downgrade's end: an audit) */
-    enum command_result r = align_scheduled(e, cmd, old, NULL);
-    return r == COMMAND_OK ? rebound_holds(e, cmd, old) : r;
+    enum command_result r = subscriptions_align_scheduled(e, cmd, old, NULL);
+    return r == COMMAND_OK ? subscriptions_rebound_holds(e, cmd, old) : r;
 }
 
 /* The customer's active subscriptions (in cmd's arena); false if they cannot be read. */
-static bool active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
-                                 struct store_subscription **rows, size_t *count)
+bool customer_edit_active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
+                                        struct store_subscription **rows, size_t *count)
 {
     unsigned active = 1u << SUBSCRIPTION_ACTIVE;
     int64_t total;
@@ -384,9 +256,10 @@ static enum command_result move_periods_to_zone(struct engine *e, struct command
     *earlier = false;
     struct store_subscription *rows;
     size_t count;
-    if (!active_subscriptions(e, cmd, customer_id, &rows, &count))
+    if (!customer_edit_active_subscriptions(e, cmd, customer_id, &rows, &count))
         return COMMAND_STORE_FAILED;
-    const struct tz_zone *was = customer_zone(e, had), *will = customer_zone(e, has);
+    const struct tz_zone *was = subscriptions_customer_zone(e, had),
+                         *will = subscriptions_customer_zone(e, has);
     for (size_t i = 0; was && will && i < count; i++) {
         const struct subscription *sub = &rows[i].sub;
         struct catalog_item plan;
@@ -538,8 +411,8 @@ static enum command_result check_currency_editable(struct engine *e, struct comm
     return COMMAND_OK;
 }
 
-static enum command_result apply_customer_upsert(struct engine *e, struct command *cmd,
-                                                 struct org_state *org)
+enum command_result customer_edit_apply_upsert(struct engine *e, struct command *cmd,
+                                               struct org_state *org)
 {
     const struct customer_input *in = &cmd->as.customer_upsert.input;
     struct customer *c = &cmd->customer;
@@ -600,14 +473,11 @@ static enum command_result apply_customer_upsert(struct engine *e, struct comman
     /* its periods are its zone's days; its taxes are in each charge's fee */
     if (s == STORE_OK &&
         (!same_zone(had_zone, has_zone) || !same_text(had_taxes, c->doc[CUSTOMER_TAX_CODES]))) {
-        reprice_customer(e, cmd, c->id, earlier);
-        return give_back_repriced(e, cmd, c->id);
+        engine_reprice_customer(e, cmd, c->id, earlier);
+        return engine_give_back_repriced(e, cmd, c->id);
     }
     return COMMAND_OK;
 }
-
-static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
-                                          const char *skip_customers, struct sweep_failure *at);
 
 static enum command_result apply_test_clock_advance(struct engine *e, struct command *cmd,
                                                     struct org_state *org)
@@ -814,13 +684,8 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     return COMMAND_OK;
 }
 
-static enum command_result check_coupon_update(struct engine *e, struct command *cmd,
-                                               const struct catalog_item *current);
 static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
                                                const struct catalog_item *tax);
-static enum command_result recheck_downgrades(struct engine *e, struct command *cmd,
-                                              const struct catalog_item *was,
-                                              const struct catalog_item *plan);
 
 /*
  * A plan with subscriptions keeps its trial_period (the HTTP thread drops it from the update:
@@ -843,7 +708,7 @@ static enum command_result check_plan_trial(struct engine *e, struct command *cm
     return attached ? COMMAND_STALE : COMMAND_OK;
 }
 
-static enum command_result apply_catalog_put(struct engine *e, struct command *cmd)
+enum command_result catalog_edit_apply_put(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
     *it = cmd->as.catalog_put.item;
@@ -865,7 +730,7 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
         if (it->kind == CATALOG_BILLABLE_METRIC || it->kind == CATALOG_COUPON ||
             it->kind == CATALOG_PLAN) {
             enum command_result r =
-                it->kind == CATALOG_COUPON ? check_coupon_update(e, cmd, &current)
+                it->kind == CATALOG_COUPON ? applied_coupons_check_update(e, cmd, &current)
                 : it->kind == CATALOG_PLAN ? check_plan_trial(e, cmd, &current, it)
                                            : check_metric_update(e, cmd, &current, it);
             if (r != COMMAND_OK)
@@ -918,8 +783,9 @@ static enum command_result apply_catalog_put(struct engine *e, struct command *c
                          : cmd->now;
     if (store_catalog_save(e->store, it) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return update && it->kind == CATALOG_PLAN ? recheck_downgrades(e, cmd, &current, it)
-                                              : COMMAND_OK;
+    return update && it->kind == CATALOG_PLAN
+               ? subscriptions_recheck_downgrades(e, cmd, &current, it)
+               : COMMAND_OK;
 }
 
 /* ---- what a deletion or a new code takes with it ---------------------------------------- */
@@ -1111,7 +977,7 @@ static enum command_result delete_cascade(struct engine *e, struct command *cmd,
     return COMMAND_OK;
 }
 
-static enum command_result apply_catalog_delete(struct engine *e, struct command *cmd)
+enum command_result catalog_edit_apply_delete(struct engine *e, struct command *cmd)
 {
     struct catalog_item *it = &cmd->item;
     enum store_status s =
@@ -1120,7 +986,7 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? COMMAND_NOT_FOUND : COMMAND_STORE_FAILED;
     enum command_result r =
-        it->kind == CATALOG_PLAN ? end_plan_subscriptions(e, cmd, it) : COMMAND_OK;
+        it->kind == CATALOG_PLAN ? subscriptions_end_of_plan(e, cmd, it) : COMMAND_OK;
     if (r == COMMAND_OK)
         r = delete_cascade(e, cmd, it);
     if (r != COMMAND_OK)
@@ -1133,7 +999,7 @@ static enum command_result apply_catalog_delete(struct engine *e, struct command
 
 static const struct catalog_ref plan_ref = {CATALOG_PLAN, NULL, NULL, NULL};
 
-static const struct tz_zone *customer_zone(struct engine *e, const char *timezone)
+const struct tz_zone *subscriptions_customer_zone(struct engine *e, const char *timezone)
 {
     const char *name = timezone ? timezone : "UTC";
     return e->tzdb ? tzdb_get(e->tzdb, name, strlen(name)) : NULL;
@@ -1244,8 +1110,8 @@ static bool note_reprice(struct engine *e, int64_t org_id, int64_t customer_id)
  * event of u may follow soon changed its price, or moved its end. Usage that cannot be priced
  * any more gives nothing back (its next debit fails alike, or the invoice settles it).
  */
-static enum command_result give_back_usage(struct engine *e, struct command *cmd,
-                                           const struct usage *u)
+enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
+                                                  const struct usage *u)
 {
     if (cmd->now < u->from)
         return COMMAND_OK; /* a period not begun (a scheduled downgrade's): nothing debited */
@@ -1315,7 +1181,7 @@ static enum command_result settle_to_end(struct engine *e, struct command *cmd,
     struct usage *u =
         usage_build_apart(e->store, e->tzdb, &row, cmd->now, e->fingerprint_key,
                           live ? live->events : NULL, live ? live->event_count : 0, INT64_MAX);
-    enum command_result r = u ? give_back_usage(e, cmd, u) : COMMAND_STORE_FAILED;
+    enum command_result r = u ? subscriptions_give_back_usage(e, cmd, u) : COMMAND_STORE_FAILED;
     usage_release(u);
     return r;
 }
@@ -1332,14 +1198,14 @@ static bool same_ending_at(const struct subscription *a, const struct subscripti
  * known now), into *end. live ends at the first of its ending_at and its termination, which a
  * scheduled downgrade sets at its switch. But the switch does not end the external id: the
  * downgrade serves it on from there, until its own end (none: never), unless it was canceled
- * (for good, or as of an end that comes at or before its switch: align_scheduled), when live's
- * termination at the switch is the end, with nothing after it. An audit found holds cut by
- * live's ending_at past the switch (the downgrade went on, and their capture was refused), a
- * new hold not cut by the downgrade's own end, and holds given back their whole expiry past a
- * switch a time zone move had left with nothing after it.
+ * (for good, or as of an end that comes at or before its switch: subscriptions_align_scheduled),
+ * when live's termination at the switch is the end, with nothing after it. An audit found holds cut
+ * by live's ending_at past the switch (the downgrade went on, and their capture was refused), a new
+ * hold not cut by the downgrade's own end, and holds given back their whole expiry past a switch a
+ * time zone move had left with nothing after it.
  */
-static enum command_result service_end(struct engine *e, struct command *cmd,
-                                       const struct subscription *live, tally_time *end)
+enum command_result subscriptions_service_end(struct engine *e, struct command *cmd,
+                                              const struct subscription *live, tally_time *end)
 {
     *end = subscription_end(live);
     if (live->next_id == 0)
@@ -1354,22 +1220,22 @@ static enum command_result service_end(struct engine *e, struct command *cmd,
 }
 
 /*
- * The instant the external id's service ends (service_end) bounds its open holds: each expires
- * at the first of the expiry it was asked for and that end, as no capture could succeed after
- * it, and none is refused before it (docs/API.md, Subscriptions). A new hold is made so
- * (apply_authorization_create), and every command that gives, moves or removes an end or a
- * switch calls this once they are saved: PUT, POST /subscriptions' plan changes (an audit found
- * those left the holds authorized past the end, their credits held), a downgrade canceled, a
- * time zone that moves a switch. Bringing them back up to the asked expiry matters as much as
- * cutting: an end moved later, or removed, left them cut by the earlier one, their credits
- * freed and their capture refused while the subscription went on (an audit). A hold from before
- * their asked expiry was kept has none: its expires_at stays all that is known of it.
+ * The instant the external id's service ends (subscriptions_service_end) bounds its open holds:
+ * each expires at the first of the expiry it was asked for and that end, as no capture could
+ * succeed after it, and none is refused before it (docs/API.md, Subscriptions). A new hold is made
+ * so (holds_apply_create), and every command that gives, moves or removes an end or a switch calls
+ * this once they are saved: PUT, POST /subscriptions' plan changes (an audit found those left the
+ * holds authorized past the end, their credits held), a downgrade canceled, a time zone that moves
+ * a switch. Bringing them back up to the asked expiry matters as much as cutting: an end moved
+ * later, or removed, left them cut by the earlier one, their credits freed and their capture
+ * refused while the subscription went on (an audit). A hold from before their asked expiry was kept
+ * has none: its expires_at stays all that is known of it.
  */
-static enum command_result rebound_holds(struct engine *e, struct command *cmd,
-                                         const struct subscription *live)
+enum command_result subscriptions_rebound_holds(struct engine *e, struct command *cmd,
+                                                const struct subscription *live)
 {
     tally_time bound;
-    if (service_end(e, cmd, live, &bound) != COMMAND_OK)
+    if (subscriptions_service_end(e, cmd, live, &bound) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     return store_subscription_holds_rebound(e->store, live->id, bound != TIMESTAMP_MAX, bound,
                                             cmd->now) == STORE_OK
@@ -1386,11 +1252,12 @@ static enum command_result rebound_holds(struct engine *e, struct command *cmd,
  * and the external id was left with no live subscription; an audit). A downgrade that would
  * start at or after an end, `sub`'s or its own, never starts: it is canceled as of that end (as
  * Lago cancels the next subscription of one it terminates), and an end moved past its start, or
- * removed, gives it back. The holds those ends bound are the caller's (rebound_holds).
+ * removed, gives it back. The holds those ends bound are the caller's
+ * (subscriptions_rebound_holds).
  */
-static enum command_result align_scheduled(struct engine *e, struct command *cmd,
-                                           const struct subscription *sub,
-                                           const struct subscription *was)
+enum command_result subscriptions_align_scheduled(struct engine *e, struct command *cmd,
+                                                  const struct subscription *sub,
+                                                  const struct subscription *was)
 {
     if (sub->next_id == 0)
         return COMMAND_OK;
@@ -1459,9 +1326,9 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     old->next_id = next->id;
     old->updated_at = cmd->now;
     /* the holds follow the end they are under now: the new plan's after an upgrade (after a
-     * downgrade, the caller's once align_scheduled has decided whether it starts) */
+     * downgrade, the caller's once subscriptions_align_scheduled has decided whether it starts) */
     if (store_subscription_save(e->store, old) != STORE_OK ||
-        (switch_at == cmd->now && rebound_holds(e, cmd, next) != COMMAND_OK))
+        (switch_at == cmd->now && subscriptions_rebound_holds(e, cmd, next) != COMMAND_OK))
         return COMMAND_STORE_FAILED;
     /* an upgrade ends it now; a downgrade at its period's end, to which it is priced already */
     return switch_at == cmd->now ? settle_to_end(e, cmd, old->id) : COMMAND_OK;
@@ -1531,9 +1398,9 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
             return COMMAND_OK;
         /* as PUT: a downgrade scheduled on it follows the end or never starts, the holds
          * follow it, and an end moved into the period gives back what was paid past it */
-        r = align_scheduled(e, cmd, old, &was);
+        r = subscriptions_align_scheduled(e, cmd, old, &was);
         if (r == COMMAND_OK)
-            r = rebound_holds(e, cmd, old);
+            r = subscriptions_rebound_holds(e, cmd, old);
         if (r == COMMAND_OK && rq->has_ending_at)
             r = settle_to_end(e, cmd, old->id);
         return r;
@@ -1543,8 +1410,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         /* a downgrade already scheduled is replaced (switch_plan cancels it), as Lago's
          * PlanDowngradeService does */
         if (subscription_current_period(old, &rq->current_plan,
-                                        customer_zone(e, live->customer_timezone), cmd->now,
-                                        &current) != PERIOD_OK)
+                                        subscriptions_customer_zone(e, live->customer_timezone),
+                                        cmd->now, &current) != PERIOD_OK)
             return invalid(cmd, "subscription_at", "value_is_out_of_range");
         /* an end it names must come after its start, as for any subscription: at or before
          * the switch it would start terminated, and the current plan would end with nothing
@@ -1553,9 +1420,9 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
             return invalid(cmd, "ending_at", "invalid_date");
         r = switch_to_request(e, cmd, old, current.end);
         if (r == COMMAND_OK)
-            r = align_scheduled(e, cmd, old, NULL);
+            r = subscriptions_align_scheduled(e, cmd, old, NULL);
         if (r == COMMAND_OK)
-            r = rebound_holds(e, cmd, old);
+            r = subscriptions_rebound_holds(e, cmd, old);
         if (r == COMMAND_OK)
             cmd->subscription = *old; /* Lago answers the current one, naming what comes next */
         return r;
@@ -1563,8 +1430,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
     return COMMAND_STORE_FAILED;
 }
 
-static enum command_result apply_subscription_create(struct engine *e, struct command *cmd,
-                                                     struct org_state *org)
+enum command_result subscriptions_apply_create(struct engine *e, struct command *cmd,
+                                               struct org_state *org)
 {
     const struct subscription_request *rq = &cmd->as.subscription_create;
     struct catalog_item plan;
@@ -1640,7 +1507,7 @@ static enum command_result refuse_credit_note_choice(struct engine *e, struct co
     return invalid(cmd, "on_termination_credit_note", "not_supported");
 }
 
-static enum command_result apply_subscription_update(struct engine *e, struct command *cmd)
+enum command_result subscriptions_apply_update(struct engine *e, struct command *cmd)
 {
     const struct subscription_update *u = &cmd->as.subscription_update;
     struct store_subscription live, scheduled;
@@ -1684,7 +1551,7 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (u->has_ending_at) {
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
-        enum command_result r = align_scheduled(e, cmd, sub, &was);
+        enum command_result r = subscriptions_align_scheduled(e, cmd, sub, &was);
         if (r != COMMAND_OK)
             return r;
     }
@@ -1695,11 +1562,13 @@ static enum command_result apply_subscription_update(struct engine *e, struct co
     if (store_subscription_save(e->store, sub) != STORE_OK)
         return COMMAND_STORE_FAILED;
     /* a downgrade's own end is one of those that decide whether it starts at all */
-    if (current && u->has_ending_at && align_scheduled(e, cmd, current, NULL) != COMMAND_OK)
+    if (current && u->has_ending_at &&
+        subscriptions_align_scheduled(e, cmd, current, NULL) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     /* the holds follow the end, moved earlier, later or removed (the live one's: current
      * when sub is the downgrade scheduled on it) */
-    if (u->has_ending_at && rebound_holds(e, cmd, current ? current : sub) != COMMAND_OK)
+    if (u->has_ending_at &&
+        subscriptions_rebound_holds(e, cmd, current ? current : sub) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     /* an ending_at moved earlier gives back at once; one moved later is debited by the
      * events that come (or invoiced) */
@@ -1734,8 +1603,8 @@ static enum command_result stop_subscription(struct engine *e, struct command *c
  * released and voided: no capture of them could succeed. DELETE /subscriptions and a
  * customer's deletion.
  */
-static enum command_result end_subscription(struct engine *e, struct command *cmd,
-                                            struct subscription *sub)
+enum command_result subscriptions_end(struct engine *e, struct command *cmd,
+                                      struct subscription *sub)
 {
     enum command_result r =
         wallet_book_void_subscription_holds(&e->wallets, e->store, cmd, cmd->org_id, sub->id);
@@ -1760,7 +1629,7 @@ static enum command_result unschedule_downgrade(struct engine *e, struct command
     sub->updated_at = cmd->now;
     if (store_subscription_save(e->store, sub) != STORE_OK)
         return COMMAND_STORE_FAILED;
-    return rebound_holds(e, cmd, sub);
+    return subscriptions_rebound_holds(e, cmd, sub);
 }
 
 /*
@@ -1871,12 +1740,12 @@ static enum command_result upgrade_to_edited(struct engine *e, struct command *c
  * subscriptions on the plan itself: one on a plan of its own (plan_overrides) keeps its price,
  * as Lago's overridden child plans are not the plan's subscriptions. The subscriptions moved
  * are the command's (moved_subscription_ids, started_subscription_ids), whose usage, wallets
- * and carried units apply_one then treats as after the subscription commands that move them
+ * and carried units engine_apply_one then treats as after the subscription commands that move them
  * alike. A price edit, like any catalog write, spans the organization's customers.
  */
-static enum command_result recheck_downgrades(struct engine *e, struct command *cmd,
-                                              const struct catalog_item *was,
-                                              const struct catalog_item *plan)
+enum command_result subscriptions_recheck_downgrades(struct engine *e, struct command *cmd,
+                                                     const struct catalog_item *was,
+                                                     const struct catalog_item *plan)
 {
     struct plan_terms before, terms;
     struct store_subscription *rows;
@@ -1924,7 +1793,7 @@ static enum command_result recheck_downgrades(struct engine *e, struct command *
     return r;
 }
 
-static enum command_result apply_subscription_terminate(struct engine *e, struct command *cmd)
+enum command_result subscriptions_apply_terminate(struct engine *e, struct command *cmd)
 {
     struct store_subscription live;
     enum store_status s = store_subscription_live(store_conn(e->store), cmd->org_id,
@@ -1942,18 +1811,12 @@ static enum command_result apply_subscription_terminate(struct engine *e, struct
         refuse_credit_note_choice(e, cmd, sub, cmd->as.subscription_terminate.other_credit_note);
     if (r != COMMAND_OK)
         return r;
-    r = end_subscription(e, cmd, sub);
+    r = subscriptions_end(e, cmd, sub);
     cmd->subscription = *sub;
     return r;
 }
 
 /* ---- applied coupons ------------------------------------------------------------------ */
-
-static enum command_result not_found(struct command *cmd, const char *code)
-{
-    cmd->not_found_code = code;
-    return COMMAND_NOT_FOUND;
-}
 
 /* The codes a coupon is limited to under `key` (its body's plan_codes or
  * billable_metric_codes; NULL when none), owned by the caller (json_object_put). */
@@ -2076,7 +1939,7 @@ static enum command_result refuse_plan_overlap(struct engine *e, struct command 
 }
 
 /* Whether a tax's body makes it one of the organization's default taxes. */
-static bool is_default_tax(const char *body)
+bool catalog_edit_is_default_tax(const char *body)
 {
     struct json_object *doc = json_tokener_parse(body), *applied = NULL;
     bool is = doc && json_object_object_get_ex(doc, "applied_to_organization", &applied) &&
@@ -2090,7 +1953,7 @@ static bool is_default_tax(const char *body)
 static enum command_result check_default_taxes(struct engine *e, struct command *cmd,
                                                const struct catalog_item *tax)
 {
-    if (!is_default_tax(tax->body))
+    if (!catalog_edit_is_default_tax(tax->body))
         return COMMAND_OK;
     struct catalog_item *items;
     size_t count, others = 0;
@@ -2098,7 +1961,7 @@ static enum command_result check_default_taxes(struct engine *e, struct command 
     if (r != COMMAND_OK)
         return r;
     for (size_t i = 0; i < count; i++)
-        others += items[i].id != tax->id && is_default_tax(items[i].body);
+        others += items[i].id != tax->id && catalog_edit_is_default_tax(items[i].body);
     if (others < CATALOG_TAXES_MAX)
         return COMMAND_OK;
     command_set_message(cmd,
@@ -2116,8 +1979,8 @@ static enum command_result check_default_taxes(struct engine *e, struct command 
  * application was made: an audit found a PUT that limited an applied coupon to a plan another
  * of the customer's coupons covered.)
  */
-static enum command_result check_coupon_update(struct engine *e, struct command *cmd,
-                                               const struct catalog_item *current)
+enum command_result applied_coupons_check_update(struct engine *e, struct command *cmd,
+                                                 const struct catalog_item *current)
 {
     bool in_use;
     if (cmd->as.catalog_put.terms_kept)
@@ -2128,7 +1991,7 @@ static enum command_result check_coupon_update(struct engine *e, struct command 
     return in_use ? COMMAND_STALE : COMMAND_OK;
 }
 
-static enum command_result apply_coupon_create(struct engine *e, struct command *cmd)
+enum command_result applied_coupons_apply_create(struct engine *e, struct command *cmd)
 {
     struct applied_coupon *c = &cmd->applied_coupon;
     *c = cmd->as.applied_coupon_create.coupon;
@@ -2201,8 +2064,8 @@ static enum command_result apply_coupon_create(struct engine *e, struct command 
 }
 
 /* Terminates an applied coupon now: DELETE .../applied_coupons/{id} and a customer's deletion. */
-static enum command_result end_applied_coupon(struct engine *e, struct command *cmd,
-                                              struct applied_coupon *c)
+enum command_result applied_coupons_end(struct engine *e, struct command *cmd,
+                                        struct applied_coupon *c)
 {
     c->has_terminated_at = true;
     c->terminated_at = cmd->now;
@@ -2211,7 +2074,7 @@ static enum command_result end_applied_coupon(struct engine *e, struct command *
                : COMMAND_STORE_FAILED;
 }
 
-static enum command_result apply_coupon_terminate(struct engine *e, struct command *cmd)
+enum command_result applied_coupons_apply_terminate(struct engine *e, struct command *cmd)
 {
     /* the customer first, as Lago's customer routes find it */
     struct customer customer;
@@ -2233,7 +2096,7 @@ static enum command_result apply_coupon_terminate(struct engine *e, struct comma
      * retried DELETE whose answer was lost is not told the coupon does not exist */
     if (found.coupon.has_terminated_at)
         return COMMAND_OK;
-    enum command_result r = end_applied_coupon(e, cmd, &found.coupon);
+    enum command_result r = applied_coupons_end(e, cmd, &found.coupon);
     cmd->applied_coupon = found.coupon;
     return r;
 }
@@ -2271,7 +2134,7 @@ static enum command_result end_customer_subscriptions(struct engine *e, struct c
             return COMMAND_STORE_FAILED;
         if (!subscription_is_live(&cur.sub, cmd->now))
             continue; /* canceled with the subscription it was to follow */
-        enum command_result r = end_subscription(e, cmd, &cur.sub);
+        enum command_result r = subscriptions_end(e, cmd, &cur.sub);
         if (r != COMMAND_OK)
             return r;
         ended[cmd->ended_subscription_count++] = cur.sub.id;
@@ -2297,7 +2160,7 @@ static enum command_result end_customer_coupons(struct engine *e, struct command
                                   &rows, &count, &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
-        enum command_result r = end_applied_coupon(e, cmd, &rows[i].coupon);
+        enum command_result r = applied_coupons_end(e, cmd, &rows[i].coupon);
         if (r != COMMAND_OK)
             return r;
     }
@@ -2311,7 +2174,7 @@ static enum command_result end_customer_coupons(struct engine *e, struct command
  * are terminated, and then the customer is deleted. Nothing of it can be reached afterwards,
  * and a customer made again with the same external id starts with none of it.
  */
-static enum command_result apply_customer_delete(struct engine *e, struct command *cmd)
+enum command_result customer_edit_apply_delete(struct engine *e, struct command *cmd)
 {
     struct customer *c = &cmd->customer;
     cmd->ended_subscription_ids = NULL;
@@ -2338,14 +2201,14 @@ static enum command_result apply_customer_delete(struct engine *e, struct comman
  * Plans::DestroyService do for the plan and for each of its overridden children (here the
  * subscriptions on a plan of their own made from it: plan_overrides): the active ones are
  * terminated and the pending ones canceled, each as DELETE /subscriptions/{external_id} ends
- * it (end_subscription: open holds released and voided, a downgrade scheduled on it canceled,
+ * it (subscriptions_end: open holds released and voided, a downgrade scheduled on it canceled,
  * its wallets given back what its usage no longer brings); a downgrade scheduled to the plan is
  * canceled as DELETE ?status=pending cancels it, and the subscription it was to replace goes
  * on. The subscriptions moved are the command's (moved_subscription_ids), whose usage
  * refresh_usage rebuilds as after those commands.
  */
-static enum command_result end_plan_subscriptions(struct engine *e, struct command *cmd,
-                                                  const struct catalog_item *plan)
+enum command_result subscriptions_end_of_plan(struct engine *e, struct command *cmd,
+                                              const struct catalog_item *plan)
 {
     struct store_subscription *rows;
     size_t count;
@@ -2379,7 +2242,7 @@ static enum command_result end_plan_subscriptions(struct engine *e, struct comma
             r = unschedule_downgrade(e, cmd, &prev.sub, sub);
             moved[moved_count++] = prev.sub.id;
         } else {
-            r = end_subscription(e, cmd, sub);
+            r = subscriptions_end(e, cmd, sub);
             if (sub->next_id)
                 moved[moved_count++] = sub->next_id;
         }
@@ -2402,7 +2265,7 @@ static bool note_added(struct engine *e, struct identity id)
 }
 
 /* Takes the identities added from `mark` on back out of the set. */
-static void forget_added(struct engine *e, size_t mark)
+void ingest_forget_added(struct engine *e, size_t mark)
 {
     while (e->added_count > mark) {
         const struct identity *id = &e->added[--e->added_count];
@@ -2428,7 +2291,7 @@ static uint64_t subscription_tag(const struct engine *e, const char *external_su
     return sub_cache_hash(e->fingerprint_key, external_subscription_id);
 }
 
-static struct identity identity_of(const struct engine *e, int64_t org_id,
+struct identity ingest_identity_of(const struct engine *e, int64_t org_id,
                                    const char *external_subscription_id, const char *transaction_id)
 {
     return (struct identity){transaction_fingerprint(e, org_id, transaction_id),
@@ -2448,9 +2311,9 @@ static bool note_touch(struct engine *e, int64_t org_id, struct usage *u)
 }
 
 /* The clock a command of this organization would read now (for rebuilding usage). */
-static tally_time org_now(struct engine *e, int64_t org_id)
+tally_time ingest_org_now(struct engine *e, int64_t org_id)
 {
-    struct org_state *org = find_org(e, org_id);
+    struct org_state *org = engine_find_org(e, org_id);
     return org && org->has_test_clock ? org->test_clock_now : wallclock_now();
 }
 
@@ -2461,7 +2324,7 @@ static tally_time org_now(struct engine *e, int64_t org_id)
  * fails, the usage leaves the book and is built again on next use: never left ahead of the
  * disk.
  */
-static void forget_touches(struct engine *e, size_t mark, uint64_t command)
+void ingest_forget_touches(struct engine *e, size_t mark, uint64_t command)
 {
     while (e->touch_count > mark) {
         const struct usage_touch *t = &e->touches[--e->touch_count];
@@ -2469,7 +2332,7 @@ static void forget_touches(struct engine *e, size_t mark, uint64_t command)
         if (u && usage_rollback(u, command, t->keep))
             continue;
         if (!usage_book_refresh(&e->usage, e->store, e->tzdb, t->org_id, t->subscription_id,
-                                org_now(e, t->org_id), e->fingerprint_key, t->keep, NULL))
+                                ingest_org_now(e, t->org_id), e->fingerprint_key, t->keep, NULL))
             e->usage_incomplete = true;
     }
 }
@@ -2536,21 +2399,13 @@ static enum command_result aggregated(struct command *cmd, size_t i, enum aggreg
     }
 }
 
-/* Lookups for one event, and what consecutive events of a batch share (the metric). */
-struct ingest_cache {
-    const struct store_subscription *sub; /* borrowed from e->subscriptions, for one event */
-    uint64_t sub_hash;                    /* that event's subscription id's sub_cache_hash */
-    const char *code;
-    const struct sub_cache_metric *metric; /* the metric of `code`, borrowed for the command */
-};
-
 /*
  * The subscription event `ev` at `at` belongs to: the one active then, else the one terminated
  * at that very instant, whose late event it is (Lago's Event#subscription counts the
  * termination's instant as the subscription's own, docs/API.md). The second lookup reads the
  * store, but only for an event that would be refused without it.
  */
-static enum command_result resolve_subscription(struct engine *e, struct command *cmd,
+enum command_result ingest_resolve_subscription(struct engine *e, struct command *cmd,
                                                 struct ingest_cache *c, const struct event *ev,
                                                 tally_time at)
 {
@@ -2584,7 +2439,7 @@ static enum command_result resolve_metric(struct engine *e, struct ingest_cache 
  * command's arena. COMMAND_INVALID, with Lago's code (for `properties`) and Tally's message, if
  * the expression cannot be evaluated for this event.
  */
-static enum command_result evaluate_expression(struct engine *e, struct command *cmd,
+enum command_result ingest_evaluate_expression(struct engine *e, struct command *cmd,
                                                const struct sub_cache_metric *m,
                                                const struct event *in, tally_time timestamp,
                                                struct event *out, const char **code,
@@ -2627,7 +2482,8 @@ static enum command_result apply_expression(struct engine *e, struct command *cm
         return COMMAND_OK;
     tally_time at = ev->has_timestamp ? ev->timestamp : cmd->now;
     const char *code, *message;
-    enum command_result r = evaluate_expression(e, cmd, cache->metric, ev, at, ev, &code, &message);
+    enum command_result r =
+        ingest_evaluate_expression(e, cmd, cache->metric, ev, at, ev, &code, &message);
     if (r != COMMAND_INVALID) {
         res->evaluated = r == COMMAND_OK;
         return r;
@@ -2681,7 +2537,7 @@ static enum command_result live_usage_of(struct engine *e, struct command *cmd,
  * thread: three SipHashes an event the writer does not pay). Reads only the key, which does
  * not change once the engine has started.
  */
-static void fingerprint_events(const struct engine *e, struct command *cmd)
+void ingest_fingerprint_events(const struct engine *e, struct command *cmd)
 {
     for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
         const struct event *ev = &cmd->as.events_ingest.events[i];
@@ -2691,7 +2547,7 @@ static void fingerprint_events(const struct engine *e, struct command *cmd)
         assert(made); /* the API bounds both ids */
         (void)made;
         struct identity id =
-            identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
+            ingest_identity_of(e, cmd->org_id, ev->external_subscription_id, ev->transaction_id);
         res->transaction_fingerprint = id.transaction;
         res->subscription_tag = id.subscription;
     }
@@ -2708,7 +2564,7 @@ static void prefetch_identities(struct engine *e, const struct command *cmd)
 /*
  * A recurring metric's event also counts in the usage of the subscription a scheduled
  * downgrade will put in its place, if the book holds one (built for an event sent ahead): it
- * carries everything before its period. Debited when that period begins (debit_wallets).
+ * carries everything before its period. Debited when that period begins (settle_debit_wallets).
  * Accepted before that period began, it is part of the units the period starts with, not a
  * late event that may raise its peak: the usage is built again when the period begins
  * (rebuild_at_start). Taken as a late event, an April -4 after a +7 sent ahead to May billed
@@ -2747,7 +2603,7 @@ static enum command_result check_against_metric(struct command *cmd,
 /*
  * Adds event i's identity to the set (its fingerprints made by engine_submit), or refuses it
  * as a duplicate. Taken at once (one probe), so that a duplicate later in the batch is refused
- * too; a refused or failed command takes its identities back out (forget_added). With the id
+ * too; a refused or failed command takes its identities back out (ingest_forget_added). With the id
  * the event gets if it is accepted: ids are given in order, one an event.
  */
 static enum command_result take_identity(struct engine *e, struct command *cmd, size_t i)
@@ -2778,7 +2634,7 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
     struct event_result *res = &cmd->as.events_ingest.results[i];
     res->timestamp = ev->has_timestamp ? ev->timestamp : cmd->now;
     cache->sub_hash = res->subscription_tag;
-    enum command_result r = resolve_subscription(e, cmd, cache, ev, res->timestamp);
+    enum command_result r = ingest_resolve_subscription(e, cmd, cache, ev, res->timestamp);
     if (r != COMMAND_OK)
         return r == COMMAND_NOT_FOUND ? refuse_unless_retry(e, cmd, i, "external_subscription_id",
                                                             "subscription_not_found")
@@ -2867,8 +2723,8 @@ static enum command_result ingest_one(struct engine *e, struct command *cmd,
  * by the checks that need no usage: an unknown subscription or metric, a transaction id taken
  * by a stored event or an earlier one of the batch. Lago lists every event of a batch it
  * refuses, so a client that retries a batch learns each duplicate at once, not one a round
- * trip. Their identities join the set, and leave it with the command's (forget_added). Only a
- * refusal runs this.
+ * trip. Their identities join the set, and leave it with the command's (ingest_forget_added). Only
+ * a refusal runs this.
  */
 static enum command_result refuse_later_events(struct engine *e, struct command *cmd, size_t first)
 {
@@ -2877,8 +2733,8 @@ static enum command_result refuse_later_events(struct engine *e, struct command 
         const struct event *ev = &cmd->as.events_ingest.events[i];
         const struct event_result *res = &cmd->as.events_ingest.results[i];
         cache.sub_hash = res->subscription_tag;
-        enum command_result r =
-            resolve_subscription(e, cmd, &cache, ev, ev->has_timestamp ? ev->timestamp : cmd->now);
+        enum command_result r = ingest_resolve_subscription(
+            e, cmd, &cache, ev, ev->has_timestamp ? ev->timestamp : cmd->now);
         if (r == COMMAND_NOT_FOUND)
             r = refuse_unless_retry(e, cmd, i, "external_subscription_id",
                                     "subscription_not_found");
@@ -2985,7 +2841,7 @@ static enum command_result check_later_periods(struct engine *e, struct command 
  * for an earlier touch of the same subscription here made a batch of 10,000 events over
  * 10,000 subscriptions quadratic: half the writer's time.)
  */
-static const struct usage *touch_usage(struct engine *e, size_t i)
+const struct usage *ingest_touch_usage(struct engine *e, size_t i)
 {
     return usage_book_find(&e->usage, e->touches[i].subscription_id);
 }
@@ -3000,7 +2856,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
 {
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         struct usage_touch *t = &e->touches[i];
-        const struct usage *u = touch_usage(e, i);
+        const struct usage *u = ingest_touch_usage(e, i);
         if (!u)
             continue;
         t->brought = arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *t->brought);
@@ -3028,7 +2884,7 @@ static enum command_result check_priced(struct engine *e, struct command *cmd,
  * need no snapshot to be put back from, which was half of what a debit cost the writer. Only
  * plain event commands: a capture has touched its wallets already.
  */
-static bool debits_unrefusable(struct engine *e, struct command *cmd)
+bool ingest_debits_unrefusable(struct engine *e, struct command *cmd)
 {
     if (cmd->kind != COMMAND_EVENTS_INGEST || !e->wallets.deferring)
         return false;
@@ -3038,7 +2894,7 @@ static bool debits_unrefusable(struct engine *e, struct command *cmd)
     if (!due)
         return false;
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
-        const struct usage *u = touch_usage(e, i);
+        const struct usage *u = ingest_touch_usage(e, i);
         if (u && cmd->now >= u->from)
             due[n++] = (struct wallets_usage_due){u, e->touches[i].brought};
     }
@@ -3189,8 +3045,7 @@ static enum command_result settle_period(struct engine *e, struct command *cmd,
 }
 
 /* settle_period at once, for a subscription a command made or changed. */
-static enum command_result settle_now(struct engine *e, struct command *cmd,
-                                      int64_t subscription_id)
+enum command_result settle_now(struct engine *e, struct command *cmd, int64_t subscription_id)
 {
     bool was = cmd->settling_periods;
     cmd->settling_periods = true;
@@ -3202,8 +3057,8 @@ static enum command_result settle_now(struct engine *e, struct command *cmd,
 /* The organization's subscriptions due for their periods' carried units (settle_period),
  * earliest first, `max` of them at most (each leaves the due ones when settled), but those of
  * the customers in skip_customers; *at says where it is, as wallet_clock_sweep's. */
-static enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
-                                          const char *skip_customers, struct sweep_failure *at)
+enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
+                                   const char *skip_customers, struct sweep_failure *at)
 {
     struct store_due_item due[32];
     size_t count, settled_count = 0;
@@ -3230,7 +3085,7 @@ static enum command_result settle_periods(struct engine *e, struct command *cmd,
 
 /* Whether the organization has a subscription due for its period's carried units (but those
  * of the customers in skip_customers). */
-static bool periods_due(struct engine *e, int64_t org_id, const char *skip_customers,
+bool settle_periods_due(struct engine *e, int64_t org_id, const char *skip_customers,
                         tally_time now)
 {
     struct store_due_item item;
@@ -3240,11 +3095,11 @@ static bool periods_due(struct engine *e, int64_t org_id, const char *skip_custo
            count > 0; /* a failing store: let the sweep's command report it */
 }
 
-static enum command_result debit_wallets(struct engine *e, struct command *cmd)
+enum command_result settle_debit_wallets(struct engine *e, struct command *cmd)
 {
-    e->wallets.unrefusable = debits_unrefusable(e, cmd);
+    e->wallets.unrefusable = ingest_debits_unrefusable(e, cmd);
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
-        const struct usage *u = touch_usage(e, i);
+        const struct usage *u = ingest_touch_usage(e, i);
         if (!u)
             continue;
         /* A period not begun (events sent ahead, a scheduled downgrade's) is debited when it
@@ -3290,8 +3145,8 @@ static enum command_result usage_for_event(struct engine *e, struct command *cmd
     if (!m->expression)
         return COMMAND_OK;
     const char *code, *message;
-    r = evaluate_expression(e, cmd, m, ev, ev->has_timestamp ? ev->timestamp : cmd->now, priced,
-                            &code, &message);
+    r = ingest_evaluate_expression(e, cmd, m, ev, ev->has_timestamp ? ev->timestamp : cmd->now,
+                                   priced, &code, &message);
     if (r != COMMAND_INVALID)
         return r;
     cmd->invalid_message = message;
@@ -3308,7 +3163,7 @@ static enum command_result open_wallet_periods(struct engine *e, struct command 
 {
     struct store_subscription *rows;
     size_t count;
-    if (!active_subscriptions(e, cmd, customer_id, &rows, &count))
+    if (!customer_edit_active_subscriptions(e, cmd, customer_id, &rows, &count))
         return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < count; i++) {
         const char *external_id = rows[i].sub.external_id;
@@ -3338,7 +3193,7 @@ static enum command_result open_wallet_periods(struct engine *e, struct command 
     return COMMAND_OK;
 }
 
-static enum command_result apply_wallet_create(struct engine *e, struct command *cmd)
+enum command_result settle_apply_wallet_create(struct engine *e, struct command *cmd)
 {
     struct customer customer;
     enum store_status s =
@@ -3366,15 +3221,16 @@ static tally_time hold_asked_expiry(tally_time asked)
 }
 
 /* When a hold asked to last until `asked` expires: then (hold_asked_expiry), or when its
- * external id's service ends (service_end of its live subscription) if that comes first: no
- * capture could succeed after it, and its credits would stay reserved. The same rule as
- * rebound_holds (an audit found a new hold not cut by a scheduled downgrade's own end). */
+ * external id's service ends (subscriptions_service_end of its live subscription) if that comes
+ * first: no capture could succeed after it, and its credits would stay reserved. The same rule as
+ * subscriptions_rebound_holds (an audit found a new hold not cut by a scheduled downgrade's own
+ * end). */
 static enum command_result hold_expiry(struct engine *e, struct command *cmd,
                                        const struct subscription *live, tally_time asked,
                                        tally_time *out)
 {
     tally_time end;
-    if (service_end(e, cmd, live, &end) != COMMAND_OK)
+    if (subscriptions_service_end(e, cmd, live, &end) != COMMAND_OK)
         return COMMAND_STORE_FAILED;
     asked = hold_asked_expiry(asked);
     *out = end < asked ? end : asked;
@@ -3392,7 +3248,7 @@ static const char *precise_text(struct command *cmd, const struct event *ev)
     return arena_strndup(cmd->arena, text, strlen(text));
 }
 
-static enum command_result apply_authorization_create(struct engine *e, struct command *cmd)
+enum command_result holds_apply_create(struct engine *e, struct command *cmd)
 {
     const struct event *ev = cmd->as.authorization_create.event;
     struct event priced; /* as the capture's event will be stored: with its expression's result */
@@ -3479,7 +3335,7 @@ static enum command_result open_hold(struct engine *e, struct command *cmd, cons
     return r == COMMAND_OK ? read_open_hold(e, cmd, lago_id) : r; /* voided, maybe, just now */
 }
 
-static enum command_result apply_authorization_void(struct engine *e, struct command *cmd)
+enum command_result holds_apply_void(struct engine *e, struct command *cmd)
 {
     enum command_result r = open_hold(e, cmd, cmd->as.authorization_void.lago_id);
     if (r == COMMAND_OK)
@@ -3495,7 +3351,7 @@ static enum command_result apply_authorization_void(struct engine *e, struct com
 }
 
 /* A capture releases its hold, then its event is ingested and debited like any other. */
-static enum command_result settle_hold(struct engine *e, struct command *cmd)
+enum command_result holds_settle(struct engine *e, struct command *cmd)
 {
     enum command_result r = open_hold(e, cmd, cmd->as.events_ingest.authorization_lago_id);
     if (r != COMMAND_OK)
@@ -3519,7 +3375,7 @@ static enum command_result settle_hold(struct engine *e, struct command *cmd)
                                LEDGER_CAUSE_CAPTURE);
 }
 
-static enum command_result captured(struct engine *e, struct command *cmd)
+enum command_result holds_captured(struct engine *e, struct command *cmd)
 {
     struct store_authorization *a = &cmd->authorization;
     a->status = AUTHORIZATION_CAPTURED;
@@ -3535,7 +3391,7 @@ static enum command_result captured(struct engine *e, struct command *cmd)
 static enum command_result apply_sweep(struct engine *e, struct command *cmd)
 {
     size_t done;
-    struct org_state *org = find_org(e, cmd->org_id);
+    struct org_state *org = engine_find_org(e, cmd->org_id);
     if (!org)
         return COMMAND_NOT_FOUND;
     const char *skip = cmd->as.sweep.skip_customers;
@@ -3548,12 +3404,12 @@ static enum command_result apply_sweep(struct engine *e, struct command *cmd)
     return r;
 }
 
-static enum command_result apply_events_ingest(struct engine *e, struct command *cmd)
+enum command_result ingest_apply(struct engine *e, struct command *cmd)
 {
     bool capture = cmd->as.events_ingest.authorization_lago_id != NULL;
     cmd->as.events_ingest.refusal_count = 0; /* a command may be applied again (group retry) */
     if (capture) {
-        enum command_result r = settle_hold(e, cmd);
+        enum command_result r = holds_settle(e, cmd);
         if (r != COMMAND_OK)
             return r;
     }
@@ -3571,7 +3427,7 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
         if (r == COMMAND_INVALID)
             r = refuse_later_events(e, cmd, i);
         if (r != COMMAND_OK)
-            return r; /* apply_one undoes the memory: identities, ids, usages, wallets */
+            return r; /* engine_apply_one undoes the memory: identities, ids, usages, wallets */
         recurring[i] = cache.metric->recurring;
         any_recurring = any_recurring || cache.metric->recurring;
     }
@@ -3583,12 +3439,12 @@ static enum command_result apply_events_ingest(struct engine *e, struct command 
     for (size_t i = 0; any_recurring && i < count; i++)
         if (recurring[i] && store_recurring_event_note(e->store, &rows[i]) != STORE_OK)
             return COMMAND_STORE_FAILED;
-    r = debit_wallets(e, cmd);
+    r = settle_debit_wallets(e, cmd);
     if (r == COMMAND_INVALID) /* the batch is debited as a whole, after its last event */
         r = refuse_event(cmd, count - 1, cmd->invalid_field, cmd->invalid_code);
     if (r == COMMAND_OK && capture)
         r = wallets_capture_done(&e->wallets, e->store, cmd, &cmd->authorization);
-    return r == COMMAND_OK && capture ? captured(e, cmd) : r;
+    return r == COMMAND_OK && capture ? holds_captured(e, cmd) : r;
 }
 
 /* The live usage of an active subscription for a read; its row is left in the command. */
@@ -3614,7 +3470,7 @@ static enum command_result usage_for_read(struct engine *e, struct command *cmd,
     return cmd->usage ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
-static enum command_result apply_usage_read(struct engine *e, struct command *cmd)
+enum command_result holds_apply_usage_read(struct engine *e, struct command *cmd)
 {
     struct customer customer;
     enum store_status s =
@@ -3628,7 +3484,7 @@ static enum command_result apply_usage_read(struct engine *e, struct command *cm
     return r;
 }
 
-static enum command_result apply_fees_estimate(struct engine *e, struct command *cmd)
+enum command_result holds_apply_fees_estimate(struct engine *e, struct command *cmd)
 {
     size_t n = cmd->as.fees_estimate.count;
     const struct usage **usages = arena_alloc(cmd->arena, n * sizeof *usages);
@@ -3659,7 +3515,7 @@ static enum command_result apply_fees_estimate(struct engine *e, struct command 
     return COMMAND_OK;
 }
 
-static enum command_result apply_event_find(struct engine *e, struct command *cmd)
+enum command_result ingest_apply_event_find(struct engine *e, struct command *cmd)
 {
     uint64_t id;
     /* a transaction id longer than an event's may be (the path does not bound it) names none */
@@ -3763,7 +3619,7 @@ static bool carried_to_live(struct scan *sc, const struct store_event *stored, t
     struct engine *e = sc->e;
     /* Arrived while it lived, or sent ahead past its end: not carried. One of its end's very
      * instant is its own late event when it arrived after it (a termination's instant is the
-     * subscription's: resolve_subscription), and was carried as any; arrived at that instant
+     * subscription's: ingest_resolve_subscription), and was carried as any; arrived at that instant
      * (a test clock that had not moved), it came before the end or found no other subscription
      * live then (one starting then would have taken it): not carried. */
     if (stored->created_at < end || stored->timestamp > end ||
@@ -3842,7 +3698,7 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
     struct usage *u;
     if (!e->tzdb)
         return true;
-    if (!usage_of_stored(sc, stored, org_now(e, stored->org_id), &u))
+    if (!usage_of_stored(sc, stored, ingest_org_now(e, stored->org_id), &u))
         return false;
     if (!u)
         return true;
@@ -3878,9 +3734,9 @@ static bool queue_identities(struct scan *sc, const struct store_event *stored)
     struct engine *e = sc->e;
     if (!stored->external_subscription_id || !stored->transaction_id)
         return false;
-    struct scan_pending p = {
-        identity_of(e, stored->org_id, stored->external_subscription_id, stored->transaction_id),
-        (uint64_t)stored->id};
+    struct scan_pending p = {ingest_identity_of(e, stored->org_id, stored->external_subscription_id,
+                                                stored->transaction_id),
+                             (uint64_t)stored->id};
     dedup_prefetch(&e->identities, p.identity.transaction);
     if (sc->pending_count < SCAN_PREFETCH_DEPTH) {
         sc->pending[sc->pending_count++] = p;
@@ -3921,7 +3777,7 @@ static int64_t usage_scan_from(struct engine *e);
 
 /* Rebuilds every live usage from one scan of the stored events since the book's earliest
  * reference (all of them after a usage left the book), or since event `floor` if earlier. */
-static bool rescan_usage_from(struct engine *e, int64_t floor)
+bool readback_rescan_usage_from(struct engine *e, int64_t floor)
 {
     struct scan sc = {.e = e, .identities_from = INT64_MAX, .ok = true};
     arena_init(&sc.scratch);
@@ -3941,9 +3797,9 @@ static bool rescan_usage_from(struct engine *e, int64_t floor)
     return ok;
 }
 
-static bool rescan_usage(struct engine *e)
+bool readback_rescan_usage(struct engine *e)
 {
-    return rescan_usage_from(e, INT64_MAX);
+    return readback_rescan_usage_from(e, INT64_MAX);
 }
 
 struct stored_identity {
@@ -4003,9 +3859,8 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark, bool *us
 }
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
-static void publish_usage_counters(struct engine *e);
 
-static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
+bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX])
 {
     enum store_status s = store_setting_get(store_conn(e->store), ENGINE_FINGERPRINT_KEY_SETTING,
                                             e->fingerprint_key, sizeof e->fingerprint_key);
@@ -4058,7 +3913,7 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
          drain_identities(&sc);
     ok = usage_book_settle(&e->usage) && ok;
-    publish_usage_counters(e); /* says what the scan's usages passed over */
+    writer_publish_usage_counters(e); /* says what the scan's usages passed over */
     e->start.scanned_events = sc.scanned;
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
@@ -4070,34 +3925,34 @@ static bool load_events(struct engine *e, char err[STORE_ERR_MAX])
 static enum command_result dispatch(struct engine *e, struct command *cmd, struct org_state *org)
 {
     switch (cmd->kind) {
-    case COMMAND_CUSTOMER_UPSERT: return apply_customer_upsert(e, cmd, org);
-    case COMMAND_CUSTOMER_DELETE: return apply_customer_delete(e, cmd);
+    case COMMAND_CUSTOMER_UPSERT: return customer_edit_apply_upsert(e, cmd, org);
+    case COMMAND_CUSTOMER_DELETE: return customer_edit_apply_delete(e, cmd);
     case COMMAND_TEST_CLOCK_ADVANCE: return apply_test_clock_advance(e, cmd, org);
-    case COMMAND_CATALOG_PUT: return apply_catalog_put(e, cmd);
-    case COMMAND_CATALOG_DELETE: return apply_catalog_delete(e, cmd);
-    case COMMAND_SUBSCRIPTION_CREATE: return apply_subscription_create(e, cmd, org);
-    case COMMAND_SUBSCRIPTION_UPDATE: return apply_subscription_update(e, cmd);
-    case COMMAND_SUBSCRIPTION_TERMINATE: return apply_subscription_terminate(e, cmd);
-    case COMMAND_APPLIED_COUPON_CREATE: return apply_coupon_create(e, cmd);
-    case COMMAND_APPLIED_COUPON_TERMINATE: return apply_coupon_terminate(e, cmd);
-    case COMMAND_EVENTS_INGEST: return apply_events_ingest(e, cmd);
-    case COMMAND_USAGE_READ: return apply_usage_read(e, cmd);
-    case COMMAND_EVENT_FIND: return apply_event_find(e, cmd);
-    case COMMAND_FEES_ESTIMATE: return apply_fees_estimate(e, cmd);
-    case COMMAND_WALLET_CREATE: return apply_wallet_create(e, cmd);
+    case COMMAND_CATALOG_PUT: return catalog_edit_apply_put(e, cmd);
+    case COMMAND_CATALOG_DELETE: return catalog_edit_apply_delete(e, cmd);
+    case COMMAND_SUBSCRIPTION_CREATE: return subscriptions_apply_create(e, cmd, org);
+    case COMMAND_SUBSCRIPTION_UPDATE: return subscriptions_apply_update(e, cmd);
+    case COMMAND_SUBSCRIPTION_TERMINATE: return subscriptions_apply_terminate(e, cmd);
+    case COMMAND_APPLIED_COUPON_CREATE: return applied_coupons_apply_create(e, cmd);
+    case COMMAND_APPLIED_COUPON_TERMINATE: return applied_coupons_apply_terminate(e, cmd);
+    case COMMAND_EVENTS_INGEST: return ingest_apply(e, cmd);
+    case COMMAND_USAGE_READ: return holds_apply_usage_read(e, cmd);
+    case COMMAND_EVENT_FIND: return ingest_apply_event_find(e, cmd);
+    case COMMAND_FEES_ESTIMATE: return holds_apply_fees_estimate(e, cmd);
+    case COMMAND_WALLET_CREATE: return settle_apply_wallet_create(e, cmd);
     case COMMAND_WALLET_UPDATE:
     case COMMAND_WALLET_TERMINATE:
     case COMMAND_WALLET_TOP_UP:
     case COMMAND_INVOICE_UPDATE: return wallets_apply(&e->wallets, e->store, cmd);
-    case COMMAND_AUTHORIZATION_CREATE: return apply_authorization_create(e, cmd);
-    case COMMAND_AUTHORIZATION_CAPTURE: return apply_events_ingest(e, cmd);
-    case COMMAND_AUTHORIZATION_VOID: return apply_authorization_void(e, cmd);
+    case COMMAND_AUTHORIZATION_CREATE: return holds_apply_create(e, cmd);
+    case COMMAND_AUTHORIZATION_CAPTURE: return ingest_apply(e, cmd);
+    case COMMAND_AUTHORIZATION_VOID: return holds_apply_void(e, cmd);
     case COMMAND_SWEEP: return apply_sweep(e, cmd);
-    case COMMAND_WALLETS_SYNC: /* apply_one flushed the book first */
+    case COMMAND_WALLETS_SYNC: /* engine_apply_one flushed the book first */
         return cmd->as.wallets_sync.reprice_customer_id
-                   ? give_back_repriced(e, cmd, cmd->as.wallets_sync.reprice_customer_id)
+                   ? engine_give_back_repriced(e, cmd, cmd->as.wallets_sync.reprice_customer_id)
                    : COMMAND_OK;
-    /* apply_one answered it from its key; here only if the key had no answer after all: the
+    /* engine_apply_one answered it from its key; here only if the key had no answer after all: the
      * request was not applied, and sending it again applies it */
     case COMMAND_KEY_REPLAY: return COMMAND_STALE;
     }
@@ -4235,7 +4090,7 @@ static void collect_usage(struct usage *u, void *ctx)
  * may touch it), but a start does not build it, and a price cut gave back to it only until a
  * restart (found by tests/api/restart_usage.test.mjs).
  */
-static enum command_result give_back_repriced(struct engine *e, struct command *cmd,
+enum command_result engine_give_back_repriced(struct engine *e, struct command *cmd,
                                               int64_t customer_id)
 {
     if (e->usage_incomplete)
@@ -4253,7 +4108,7 @@ static enum command_result give_back_repriced(struct engine *e, struct command *
         if (s == STORE_ERROR)
             result = COMMAND_STORE_FAILED;
         else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now))
-            result = give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+            result = subscriptions_give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
     }
     free(r.ids);
     return result;
@@ -4261,7 +4116,7 @@ static enum command_result give_back_repriced(struct engine *e, struct command *
 
 /*
  * Past this many stored events to read back, a catalog write rebuilds the book with one scan of
- * the events since its earliest reference (rescan_usage) instead of reading each usage's
+ * the events since its earliest reference (readback_rescan_usage) instead of reading each usage's
  * references by id: spread over many usages, each of those costs a block read (28.8 s for
  * 2.9M events over 1,000 subscriptions, bench/rebuilds.sh).
  */
@@ -4292,7 +4147,7 @@ static void reprice_organization(struct engine *e, const struct command *cmd)
         }
     }
     if (to_read >= USAGE_RESCAN_MIN_EVENTS) {
-        if (!rescan_usage(e))
+        if (!readback_rescan_usage(e))
             e->usage_incomplete = true;
     } else {
         for (size_t i = 0; i < reading; i++)
@@ -4314,7 +4169,7 @@ static void refresh_subscriptions(struct engine *e, const struct command *cmd, c
 
 /* A customer's usages, after a change to what bounds their periods (its time zone); `earlier`:
  * one of its periods starts earlier now, in the book or not. */
-static void reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
+void engine_reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
                              bool earlier)
 {
     e->usage_floor = e->usage_floor || earlier;
@@ -4337,7 +4192,7 @@ static void reprice_customer(struct engine *e, const struct command *cmd, int64_
      * before the next command of the batch prices or debits that usage. */
     if (earlier) {
         e->usage_incomplete = true; /* the scan reads from the first event */
-        if (!rescan_usage(e))
+        if (!readback_rescan_usage(e))
             e->usage_incomplete = true;
     }
 }
@@ -4476,7 +4331,7 @@ static bool reprices_organization(const struct command *cmd)
     if (kind == 0 || kind == CATALOG_ADD_ON || kind == CATALOG_COUPON)
         return false;
     if (cmd->kind == COMMAND_CATALOG_PUT && cmd->as.catalog_put.item.id == 0)
-        return kind == CATALOG_TAX && is_default_tax(cmd->as.catalog_put.item.body);
+        return kind == CATALOG_TAX && catalog_edit_is_default_tax(cmd->as.catalog_put.item.body);
     return true;
 }
 
@@ -4489,12 +4344,12 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
     if (cmd->result != COMMAND_OK)
         return;
     if (reprices_organization(cmd)) {
-        /* a price edit that moved scheduled downgrades (recheck_downgrades): what they leave
-         * behind is handed over as after the subscription commands below (the scan prices
-         * every usage again too) */
+        /* a price edit that moved scheduled downgrades (subscriptions_recheck_downgrades): what
+         * they leave behind is handed over as after the subscription commands below (the scan
+         * prices every usage again too) */
         if (leaves_events_behind(e, cmd, cmd->moved_subscription_ids,
                                  cmd->moved_subscription_count)) {
-            if (!rescan_usage(e))
+            if (!readback_rescan_usage(e))
                 e->usage_incomplete = true;
             return;
         }
@@ -4516,7 +4371,7 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
             leaves_events_behind(e, cmd, cmd->ended_subscription_ids,
                                  cmd->ended_subscription_count)) {
             /* from the first event the book (that usage too) refers to, or taken over */
-            if (!rescan_usage_from(e, from))
+            if (!readback_rescan_usage_from(e, from))
                 e->usage_incomplete = true;
             return;
         }
@@ -4531,7 +4386,7 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
 }
 
 /* Commands that change nothing (the writer answers them from memory). */
-static bool reads_only(const struct command *c)
+bool engine_reads_only(const struct command *c)
 {
     return c->kind == COMMAND_USAGE_READ || c->kind == COMMAND_EVENT_FIND ||
            c->kind == COMMAND_FEES_ESTIMATE;
@@ -4546,7 +4401,7 @@ static bool defers_wallet_writes(const struct command *c)
     case COMMAND_AUTHORIZATION_CREATE:
     case COMMAND_AUTHORIZATION_CAPTURE:
     case COMMAND_AUTHORIZATION_VOID: return true;
-    default: return reads_only(c);
+    default: return engine_reads_only(c);
     }
 }
 
@@ -4556,10 +4411,10 @@ static bool defers_wallet_writes(const struct command *c)
     "why); they are kept and retried, and until then its wallet commands fail; nothing was "       \
     "applied, retry later"
 
-static void apply_one(struct engine *e, struct command *cmd)
+void engine_apply_one(struct engine *e, struct command *cmd)
 {
     sub_cache_release(&e->subscriptions); /* no row of the cache is borrowed between commands */
-    struct org_state *org = find_org(e, cmd->org_id);
+    struct org_state *org = engine_find_org(e, cmd->org_id);
     cmd->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
     /* Event and hold commands keep their wallet writes for the flush (the group's journal
      * record meanwhile); any other command that may touch wallets first has them written,
@@ -4592,7 +4447,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     refresh_usage(e, cmd);
     if (cmd->result == COMMAND_OK && reprices_organization(cmd))
-        cmd->result = give_back_repriced(e, cmd, 0);
+        cmd->result = engine_give_back_repriced(e, cmd, 0);
     /* a price cut through new overrides comes back at once, as a plan edit's does (it waited
      * for a later re-pricing, and was lost when the period ended first: an audit) */
     const struct usage *replanned =
@@ -4600,7 +4455,7 @@ static void apply_one(struct engine *e, struct command *cmd)
             ? usage_book_find(&e->usage, cmd->subscription.id)
             : NULL;
     if (replanned)
-        cmd->result = give_back_usage(e, cmd, replanned);
+        cmd->result = subscriptions_give_back_usage(e, cmd, replanned);
     /* A subscription made or changed now may carry units into a period it starts mid-way (an
      * upgrade, one made again under the same external id): that period starts now, and is
      * debited now as each next one will be at its start (found by an audit: an upgrade's
@@ -4608,7 +4463,7 @@ static void apply_one(struct engine *e, struct command *cmd)
     if (cmd->result == COMMAND_OK && cmd->kind == COMMAND_SUBSCRIPTION_CREATE &&
         !e->usage_incomplete)
         cmd->result = settle_now(e, cmd, cmd->subscription.id);
-    /* and so are those a plan's price edit upgraded (recheck_downgrades) */
+    /* and so are those a plan's price edit upgraded (subscriptions_recheck_downgrades) */
     for (size_t i = 0;
          cmd->result == COMMAND_OK && !e->usage_incomplete && i < cmd->started_subscription_count;
          i++)
@@ -4621,12 +4476,12 @@ static void apply_one(struct engine *e, struct command *cmd)
     if (cmd->result != COMMAND_OK) {
         sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
         e->last_event_id = e->event_id_mark;
-        forget_added(e, e->command_mark);
+        ingest_forget_added(e, e->command_mark);
         if (!wallet_book_undo_command(&e->wallets))
             goto fail_batch;
         if (store_savepoint_undo(e->store) != STORE_OK)
             goto fail;
-        forget_touches(e, e->touch_mark, e->command_seq); /* after the undo: rows gone too */
+        ingest_forget_touches(e, e->touch_mark, e->command_seq); /* after the undo: rows gone too */
         /* a usage refused for lack of credits is still one the threshold rules see (Lago's
          * check them at every usage): a hard wallet at 0 refuses every debit, and its rule
          * would never buy again. What they buy is kept with the refusal. */
@@ -4657,15 +4512,15 @@ fail:
     store_savepoint_rollback(e->store);
     sub_cache_invalidate(&e->subscriptions);
     e->last_event_id = e->event_id_mark;
-    forget_added(e, e->command_mark);
-    forget_touches(e, e->touch_mark, e->command_seq);
+    ingest_forget_added(e, e->command_mark);
+    ingest_forget_touches(e, e->touch_mark, e->command_seq);
     if (wallet_book_undo_command(&e->wallets)) {
         cmd->result = COMMAND_STORE_FAILED;
         e->reload_orgs = true; /* a handler may have moved memory ahead of the rolled-back disk */
         return;
     }
 fail_batch:
-    /* Memory cannot be put back as it was before this command (debits_unrefusable was wrong,
+    /* Memory cannot be put back as it was before this command (ingest_debits_unrefusable was wrong,
      * or the store failed under it): the whole group fails, and the wallets are rebuilt from
      * the tables and the journal before the next (counted as a failed commit). */
     e->batch_failed = true;
@@ -4679,7 +4534,7 @@ fail_batch:
  * A test clock moves only by a command, which drops the organization's views. */
 static tally_time view_valid_until(struct engine *e, const struct usage *u)
 {
-    struct org_state *org = find_org(e, u->org_id);
+    struct org_state *org = engine_find_org(e, u->org_id);
     return org && org->has_test_clock ? INT64_MAX : u->to;
 }
 
@@ -4783,7 +4638,7 @@ static void report_passed_over(struct engine *e)
 }
 
 /* The usage book's counters for engine_stats, before the answers that follow them leave. */
-static void publish_usage_counters(struct engine *e)
+void writer_publish_usage_counters(struct engine *e)
 {
     atomic_store(&e->usage_builds_shown, e->usage.builds);
     atomic_store(&e->usage_events_read_shown, e->usage.events_read);
@@ -4803,10 +4658,10 @@ static struct command *answer_reads(struct engine *e, struct command *batch, siz
     while (batch) {
         struct command *next = batch->next;
         batch->next = NULL;
-        if (reads_only(batch) && !e->reload_orgs && !e->usage_incomplete) {
-            apply_one(e, batch);
+        if (engine_reads_only(batch) && !e->reload_orgs && !e->usage_incomplete) {
+            engine_apply_one(e, batch);
             publish_read(e, batch);
-            publish_usage_counters(e); /* a read may build a usage */
+            writer_publish_usage_counters(e); /* a read may build a usage */
             batch->done(batch);
             (*n)--;
         } else {
@@ -4822,11 +4677,11 @@ static struct command *answer_reads(struct engine *e, struct command *batch, siz
  * After a crash or a failed commit the book is empty and the journal holds what the wallet
  * tables lack: it goes back in (and out to the tables) first, in the batch's transaction.
  */
-static bool recover_wallets(struct engine *e, struct command *first)
+bool writer_recover_wallets(struct engine *e, struct command *first)
 {
     if (!e->recover_wallets)
         return true;
-    struct org_state *org = find_org(e, first->org_id);
+    struct org_state *org = engine_find_org(e, first->org_id);
     first->now = org && org->has_test_clock ? org->test_clock_now : wallclock_now();
     if (wallet_book_recover(&e->wallets, e->store, first) != COMMAND_OK)
         return false;
@@ -4862,7 +4717,7 @@ static void own_done(struct command *cmd)
 }
 
 /* Whether a command goes ahead of the queue: a hold gates a client's request. */
-static bool urgent(const struct command *c)
+bool writer_urgent(const struct command *c)
 {
     return c->kind == COMMAND_AUTHORIZATION_CREATE;
 }
@@ -5041,10 +4896,11 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         return;
     /* Memory that may be stale (a failed command or commit) is reloaded before anything is
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
-    bool began = !syncer_failed(e->syncer) && (!e->reload_orgs || load_orgs(e)) &&
-                 (!e->usage_incomplete || rescan_usage(e)) && store_begin(e->store) == STORE_OK;
+    bool began = !syncer_failed(e->syncer) && (!e->reload_orgs || engine_load_orgs(e)) &&
+                 (!e->usage_incomplete || readback_rescan_usage(e)) &&
+                 store_begin(e->store) == STORE_OK;
     struct command *last = batch;
-    e->batch_failed = began && !recover_wallets(e, batch);
+    e->batch_failed = began && !writer_recover_wallets(e, batch);
     size_t applied = 0;
     int64_t started = wallclock_monotonic_usec();
     for (struct command *c = batch; c; c = c->next) {
@@ -5061,7 +4917,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
             continue;
         }
         if (began && !e->batch_failed)
-            apply_one(e, c);
+            engine_apply_one(e, c);
         else
             c->result = COMMAND_STORE_FAILED;
         last = c;
@@ -5075,8 +4931,8 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
         store_rollback(e->store);
         sub_cache_invalidate(&e->subscriptions);
         e->reload_orgs = true;
-        forget_added(e, 0);
-        forget_touches(e, 0, 0); /* a whole group: rebuilt from the store */
+        ingest_forget_added(e, 0);
+        ingest_forget_touches(e, 0, 0); /* a whole group: rebuilt from the store */
         wallet_book_clear(&e->wallets);
         e->recover_wallets = true;
     }
@@ -5101,7 +4957,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     }
     if (committed)
         renew_touched_views(e);
-    publish_usage_counters(e);
+    writer_publish_usage_counters(e);
     e->added_count = 0; /* committed, or taken back out */
     e->touch_count = 0;
     atomic_fetch_add(committed ? &e->commits : &e->commit_failures, 1);
@@ -5113,7 +4969,7 @@ static void apply_batch(struct engine *e, struct command *batch, size_t n, bool 
     if (batch->done != own_done) /* the writer's own work is not a client's command */
         count_batch(e, n);
     if (e->reload_orgs)
-        load_orgs(e); /* or at the next batch, which will not start without it */
+        engine_load_orgs(e); /* or at the next batch, which will not start without it */
     if (!committed)
         for (struct command *c = batch; c; c = c->next)
             c->result = COMMAND_STORE_FAILED;
@@ -5170,8 +5026,8 @@ static void report_sweep_failure(struct engine *e, const struct command *c, tall
  * in every organization on the real clock, as one COMMAND_SWEEP each, applied and committed
  * like any batch. (Test clocks sweep when they are advanced.)
  *
- * A sweep that fails is undone whole (apply_one). So that one customer's data cannot stop the
- * organization's clock, the customer it failed at goes into e->quarantine (engine/
+ * A sweep that fails is undone whole (engine_apply_one). So that one customer's data cannot stop
+ * the organization's clock, the customer it failed at goes into e->quarantine (engine/
  * sweep_quarantine.h), is said on stderr and counted, and the next sweep, a second later,
  * passes it over until its time comes; the others go on. Invariant: the quarantine is the
  * writer's alone, judged here once per sweep at `now` (the skip list each command carries),
@@ -5195,7 +5051,7 @@ static void sweep_real_clocks(struct engine *e)
         /* only where something is due: an idle server writes nothing (what is due for the
          * customers passed over included) */
         if (!wallet_clock_due(e->store, org_id, &e->orgs[i].reminders, skip, now) &&
-            !periods_due(e, org_id, skip, now)) {
+            !settle_periods_due(e, org_id, skip, now)) {
             sweep_quarantine_passed(q, org_id, now); /* those whose time came had nothing due */
             continue;
         }
@@ -5272,7 +5128,7 @@ static void write_out_on_stop(struct engine *e)
 static void own_command(struct engine *e, struct command *cmd, enum command_kind kind,
                         int64_t org_id, int64_t tag, int64_t about, struct arena *arena)
 {
-    const struct org_state *o = find_org(e, org_id);
+    const struct org_state *o = engine_find_org(e, org_id);
     *cmd = (struct command){
         .kind = kind, .org_id = org_id, .arena = arena, .render = own_render, .done = own_done};
     cmd->now = o && o->has_test_clock ? o->test_clock_now : wallclock_now();
@@ -5328,9 +5184,9 @@ static void retry_stuck(struct engine *e)
 }
 
 /*
- * The re-pricings passed over while their customers were stuck (give_back_usage), each once
- * its customer is written out: one writer's own command, right after the batch that wrote it
- * out. One that fails waits for the next turn of the writer (a batch, or the clock's second).
+ * The re-pricings passed over while their customers were stuck (subscriptions_give_back_usage),
+ * each once its customer is written out: one writer's own command, right after the batch that wrote
+ * it out. One that fails waits for the next turn of the writer (a batch, or the clock's second).
  */
 static void run_reprices(struct engine *e)
 {
@@ -5351,7 +5207,7 @@ static void run_reprices(struct engine *e)
         arena_free(&arena);
         if (!done)
             return;
-        /* (stuck again meanwhile: give_back_usage noted it anew, at the end) */
+        /* (stuck again meanwhile: subscriptions_give_back_usage noted it anew, at the end) */
         for (size_t k = 0; k < e->reprice_count; k++)
             if (e->reprices[k].customer_id == p.customer_id &&
                 !wallet_book_is_stuck(&e->wallets, p.customer_id)) {
@@ -5429,7 +5285,7 @@ static bool mark_now(struct engine *e, struct snapshot_mark *mark, char err[STOR
 
 /* At a clean stop, once a snapshot marks where the rebuilt book reaches: starts may trust the
  * mark again. Best effort: left set, the next start merely reads more. */
-static void clear_usage_floor(struct store *st)
+void readback_clear_usage_floor(struct store *st)
 {
     int64_t none = INT64_MAX;
     if (store_begin(st) != STORE_OK)
@@ -5442,7 +5298,7 @@ static void clear_usage_floor(struct store *st)
     (void)store_sync(st); /* unsynced, the floor stays set: safe */
 }
 
-static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
+bool readback_save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
 {
     struct snapshot_mark mark;
     char why[SNAPSHOT_ERR_MAX];
@@ -5456,7 +5312,7 @@ static bool save_snapshot(struct engine *e, char err[STORE_ERR_MAX])
 }
 
 /* Notes how the running child ended, if it did (or waits for it, killed, with `stop`). */
-static void reap_snapshot(struct engine *e, bool stop)
+void readback_reap_snapshot(struct engine *e, bool stop)
 {
     if (e->snapshot_child <= 0)
         return;
@@ -5481,9 +5337,9 @@ static void reap_snapshot(struct engine *e, bool stop)
  * as they were at the fork (copy-on-write) and exits. A crash then reads back only the events
  * after it. One child at a time. A failure is counted and tried again when next due.
  */
-static void snapshot_while_running(struct engine *e)
+void readback_snapshot_while_running(struct engine *e)
 {
-    reap_snapshot(e, false);
+    readback_reap_snapshot(e, false);
     int64_t since = e->last_event_id - e->snapshot_events;
     int64_t due =
         e->snapshot_events / 4 > e->snapshot_every ? e->snapshot_events / 4 : e->snapshot_every;
@@ -5506,7 +5362,7 @@ static void snapshot_while_running(struct engine *e)
     e->snapshot_child_events = mark.last_event_id;
 }
 
-static void *writer_main(void *arg)
+void *writer_main(void *arg)
 {
     struct engine *e = arg;
     pthread_setname_np(pthread_self(), "tally-writer"); /* for top -H and /proc; best effort */
@@ -5562,7 +5418,7 @@ static void *writer_main(void *arg)
         apply_batch(e, batch, holds + n, holds == 0);
         if (e->reprice_count > 0)
             run_reprices(e);
-        snapshot_while_running(e);
+        readback_snapshot_while_running(e);
     }
     return NULL;
 }
@@ -5620,7 +5476,7 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
     /* (the start-up scan asks it whether metrics are recurring; the key is read before) */
     sub_cache_init(&e->subscriptions, e->fingerprint_key);
     err[0] = '\0';
-    if (!load_orgs(e) || !load_events(e, err)) {
+    if (!engine_load_orgs(e) || !readback_load_events(e, err)) {
         if (!err[0])
             snprintf(err, STORE_ERR_MAX, "engine: cannot load organizations: %s",
                      store_errmsg(store_conn(st)));
@@ -5661,12 +5517,12 @@ struct engine *engine_start(struct store *st, struct tzdb *tzdb, const struct en
 void engine_submit(struct engine *e, struct command *cmd)
 {
     if (cmd->kind == COMMAND_EVENTS_INGEST || cmd->kind == COMMAND_AUTHORIZATION_CAPTURE)
-        fingerprint_events(e, cmd);
+        ingest_fingerprint_events(e, cmd);
     cmd->next = NULL;
     pthread_mutex_lock(&e->lock);
     assert(!e->stopping);
     struct command **head = &e->head, **tail = &e->tail;
-    if (urgent(cmd)) {
+    if (writer_urgent(cmd)) {
         head = &e->urgent_head;
         tail = &e->urgent_tail;
         atomic_store(&e->urgent_waiting, true);
@@ -5694,7 +5550,7 @@ bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
-    reap_snapshot(e, true);
+    readback_reap_snapshot(e, true);
     bool sound = !syncer_failed(e->syncer);
     syncer_stop(e->syncer); /* answers what the writer handed over */
     /* The writer's own last write-out was not synced; should this fail, nothing acknowledged
@@ -5707,9 +5563,9 @@ bool engine_stop(struct engine *e, char err[STORE_ERR_MAX])
      * of a large history writes nothing. */
     bool current =
         e->snapshot_events == e->last_event_id && e->snapshot_events > 0 && !e->usage_floor;
-    bool saved = sound && (current || save_snapshot(e, err));
+    bool saved = sound && (current || readback_save_snapshot(e, err));
     if (saved && e->usage_floor) /* the new mark reaches what the floor kept: cleared */
-        clear_usage_floor(e->store);
+        readback_clear_usage_floor(e->store);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
     store_close(e->store);
