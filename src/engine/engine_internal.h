@@ -265,16 +265,6 @@ enum command_result settle_now(struct engine *e, struct command *cmd, int64_t su
 enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
                                    const char *skip_customers, struct sweep_failure *at);
 
-/* ---- readback ---- */
-
-bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX]);
-bool readback_rescan_usage(struct engine *e);
-bool readback_rescan_usage_from(struct engine *e, int64_t floor);
-void readback_clear_usage_floor(struct store *st);
-bool readback_save_snapshot(struct engine *e, char err[STORE_ERR_MAX]);
-void readback_reap_snapshot(struct engine *e, bool stop);
-void readback_snapshot_while_running(struct engine *e);
-
 /* ---- writer ---- */
 
 void writer_publish_usage_counters(struct engine *e);
