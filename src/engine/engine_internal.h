@@ -265,11 +265,4 @@ enum command_result settle_now(struct engine *e, struct command *cmd, int64_t su
 enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
                                    const char *skip_customers, struct sweep_failure *at);
 
-/* ---- writer ---- */
-
-void writer_publish_usage_counters(struct engine *e);
-bool writer_recover_wallets(struct engine *e, struct command *first);
-bool writer_urgent(const struct command *c);
-void *writer_main(void *arg);
-
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "engine/wallets.h"
+#include "engine/writer.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
 
