@@ -21,6 +21,7 @@
 #include "engine/writer.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
+#include "engine/ingest.h"
 
 /* Subscriptions the startup scan found not live: their events feed no usage. */
 /*

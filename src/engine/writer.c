@@ -22,6 +22,7 @@
 #include "engine/wallets.h"
 #include "sys/wallclock.h"
 #include "util/utf8.h"
+#include "engine/ingest.h"
 
 /* ---- the writer loop -------------------------------------------------------------------- */
 
