@@ -233,14 +233,4 @@ enum command_result holds_apply_usage_read(struct engine *e, struct command *cmd
 enum command_result holds_captured(struct engine *e, struct command *cmd);
 enum command_result holds_settle(struct engine *e, struct command *cmd);
 
-/* ---- settle ---- */
-
-enum command_result settle_apply_wallet_create(struct engine *e, struct command *cmd);
-enum command_result settle_debit_wallets(struct engine *e, struct command *cmd);
-bool settle_periods_due(struct engine *e, int64_t org_id, const char *skip_customers,
-                        tally_time now);
-enum command_result settle_now(struct engine *e, struct command *cmd, int64_t subscription_id);
-enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
-                                   const char *skip_customers, struct sweep_failure *at);
-
 #endif

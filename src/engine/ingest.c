@@ -21,6 +21,7 @@
 #include "json/event_json.h"
 #include "sys/wallclock.h"
 #include "util/vec.h"
+#include "engine/settle.h"
 
 /* ---- events ------------------------------------------------------------------------- */
 

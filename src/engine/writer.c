@@ -23,6 +23,7 @@
 #include "sys/wallclock.h"
 #include "util/utf8.h"
 #include "engine/ingest.h"
+#include "engine/settle.h"
 
 /* ---- the writer loop -------------------------------------------------------------------- */
 
