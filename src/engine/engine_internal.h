@@ -224,13 +224,4 @@ enum command_result subscriptions_recheck_downgrades(struct engine *e, struct co
 enum command_result subscriptions_service_end(struct engine *e, struct command *cmd,
                                               const struct subscription *live, tally_time *end);
 
-/* ---- holds ---- */
-
-enum command_result holds_apply_create(struct engine *e, struct command *cmd);
-enum command_result holds_apply_void(struct engine *e, struct command *cmd);
-enum command_result holds_apply_fees_estimate(struct engine *e, struct command *cmd);
-enum command_result holds_apply_usage_read(struct engine *e, struct command *cmd);
-enum command_result holds_captured(struct engine *e, struct command *cmd);
-enum command_result holds_settle(struct engine *e, struct command *cmd);
-
 #endif

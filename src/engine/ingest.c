@@ -22,6 +22,7 @@
 #include "sys/wallclock.h"
 #include "util/vec.h"
 #include "engine/settle.h"
+#include "engine/holds.h"
 
 /* ---- events ------------------------------------------------------------------------- */
 
