@@ -200,28 +200,4 @@ enum command_result customer_edit_apply_delete(struct engine *e, struct command 
 bool customer_edit_active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
                                         struct store_subscription **rows, size_t *count);
 
-/* ---- subscriptions ---- */
-
-enum command_result subscriptions_apply_create(struct engine *e, struct command *cmd,
-                                               struct org_state *org);
-enum command_result subscriptions_apply_update(struct engine *e, struct command *cmd);
-enum command_result subscriptions_apply_terminate(struct engine *e, struct command *cmd);
-enum command_result subscriptions_align_scheduled(struct engine *e, struct command *cmd,
-                                                  const struct subscription *sub,
-                                                  const struct subscription *was);
-const struct tz_zone *subscriptions_customer_zone(struct engine *e, const char *timezone);
-enum command_result subscriptions_end_of_plan(struct engine *e, struct command *cmd,
-                                              const struct catalog_item *plan);
-enum command_result subscriptions_end(struct engine *e, struct command *cmd,
-                                      struct subscription *sub);
-enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
-                                                  const struct usage *u);
-enum command_result subscriptions_rebound_holds(struct engine *e, struct command *cmd,
-                                                const struct subscription *live);
-enum command_result subscriptions_recheck_downgrades(struct engine *e, struct command *cmd,
-                                                     const struct catalog_item *was,
-                                                     const struct catalog_item *plan);
-enum command_result subscriptions_service_end(struct engine *e, struct command *cmd,
-                                              const struct subscription *live, tally_time *end);
-
 #endif

@@ -14,6 +14,7 @@
 
 #include "engine/ingest.h"
 #include "engine/wallets.h"
+#include "engine/subscriptions.h"
 
 /* ---- authorizations (holds) --------------------------------------------------------------- */
 
