@@ -183,15 +183,6 @@ enum command_result catalog_edit_apply_put(struct engine *e, struct command *cmd
 enum command_result catalog_edit_apply_delete(struct engine *e, struct command *cmd);
 bool catalog_edit_is_default_tax(const char *body);
 
-/* ---- applied_coupons ---- */
-
-enum command_result applied_coupons_apply_create(struct engine *e, struct command *cmd);
-enum command_result applied_coupons_apply_terminate(struct engine *e, struct command *cmd);
-enum command_result applied_coupons_check_update(struct engine *e, struct command *cmd,
-                                                 const struct catalog_item *current);
-enum command_result applied_coupons_end(struct engine *e, struct command *cmd,
-                                        struct applied_coupon *c);
-
 /* ---- customer_edit ---- */
 
 enum command_result customer_edit_apply_upsert(struct engine *e, struct command *cmd,
