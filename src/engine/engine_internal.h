@@ -183,12 +183,4 @@ enum command_result catalog_edit_apply_put(struct engine *e, struct command *cmd
 enum command_result catalog_edit_apply_delete(struct engine *e, struct command *cmd);
 bool catalog_edit_is_default_tax(const char *body);
 
-/* ---- customer_edit ---- */
-
-enum command_result customer_edit_apply_upsert(struct engine *e, struct command *cmd,
-                                               struct org_state *org);
-enum command_result customer_edit_apply_delete(struct engine *e, struct command *cmd);
-bool customer_edit_active_subscriptions(struct engine *e, struct command *cmd, int64_t customer_id,
-                                        struct store_subscription **rows, size_t *count);
-
 #endif

@@ -16,6 +16,7 @@
 
 #include "engine/ingest.h"
 #include "engine/wallets.h"
+#include "engine/customer_edit.h"
 
 /* ---- periods of carried units ------------------------------------------------------------ */
 
