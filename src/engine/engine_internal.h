@@ -177,10 +177,4 @@ enum command_result engine_give_back_repriced(struct engine *e, struct command *
 void engine_reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
                              bool earlier);
 
-/* ---- catalog_edit ---- */
-
-enum command_result catalog_edit_apply_put(struct engine *e, struct command *cmd);
-enum command_result catalog_edit_apply_delete(struct engine *e, struct command *cmd);
-bool catalog_edit_is_default_tax(const char *body);
-
 #endif
