@@ -1,21 +1,22 @@
 /*
- * engine/engine.c: the writer thread, its queue, group commit, and the command handlers.
+ * engine/engine.c: the engine's interface (engine_start, engine_submit, engine_stop, the
+ * counters), the organizations' clocks, the dispatch of a command to its handler, and one
+ * command inside the group transaction (engine_apply_one: its answer kept under its
+ * idempotency key, its undo when refused, the re-pricing it asks for).
  *
  * State the engine keeps in memory is per organization: its clock and the last customer
  * number handed out (so numbering a customer costs no query). It is changed only here, and
  * reloaded from the store whenever a transaction fails, so memory never runs ahead of disk.
+ *
+ * The rest of the writer is one file per concern, sharing engine/engine_internal.h: the loop
+ * and group commit (writer), the events (ingest), the wallets' debits per period (settle),
+ * holds and priced reads (holds), subscriptions, applied_coupons, customer_edit,
+ * catalog_edit, and the start's read-back with its snapshots (readback).
  */
 #include "engine/engine.h"
-#include "engine/engine_internal.h"
-#include "engine/writer.h"
-#include "engine/readback.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <json-c/json.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,34 +24,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/dedup.h"
-#include "core/expression.h"
-#include "engine/sub_cache.h"
-#include "engine/sweep_quarantine.h"
-#include "engine/syncer.h"
-#include "engine/usage.h"
-#include "engine/usage_view.h"
-#include "engine/wallet_clock.h"
-#include "engine/wallets.h"
-#include "json/customer_json.h"
-#include "json/catalog_refs.h"
-#include "json/coupon_json.h"
-#include "json/event_json.h"
-#include "json/metric_json.h"
-#include "json/plan_json.h"
-#include "sys/bigmem.h"
-#include "sys/entropy.h"
-#include "sys/tzdb.h"
-#include "sys/wallclock.h"
-#include "util/utf8.h"
-#include "util/vec.h"
-#include "engine/ingest.h"
-#include "engine/settle.h"
-#include "engine/holds.h"
-#include "engine/subscriptions.h"
 #include "engine/applied_coupons.h"
-#include "engine/customer_edit.h"
 #include "engine/catalog_edit.h"
+#include "engine/customer_edit.h"
+#include "engine/engine_internal.h"
+#include "engine/holds.h"
+#include "engine/ingest.h"
+#include "engine/readback.h"
+#include "engine/settle.h"
+#include "engine/subscriptions.h"
+#include "engine/wallets.h"
+#include "engine/writer.h"
+#include "sys/wallclock.h"
+#include "util/vec.h"
 
 /* ---- organizations' clocks ------------------------------------------------------------- */
 
@@ -765,6 +751,8 @@ fail_batch:
     cmd->result = COMMAND_STORE_FAILED;
     e->reload_orgs = true;
 }
+
+/* ---- starting, submitting, stopping ---------------------------------------------------- */
 
 static bool sync_store(void *engine)
 {

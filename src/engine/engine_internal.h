@@ -166,7 +166,8 @@ static inline enum command_result not_found(struct command *cmd, const char *cod
     return COMMAND_NOT_FOUND;
 }
 
-/* ---- engine ---- */
+/* What engine.c lends the other files (each function's comment is at its definition; the
+ * writer thread only). */
 
 struct org_state *engine_find_org(struct engine *e, int64_t org_id);
 bool engine_load_orgs(struct engine *e);

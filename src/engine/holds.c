@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "engine/ingest.h"
-#include "engine/wallets.h"
 #include "engine/subscriptions.h"
+#include "engine/wallets.h"
 
 /* ---- authorizations (holds) --------------------------------------------------------------- */
 

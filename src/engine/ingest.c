@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/holds.h"
+#include "engine/settle.h"
 #include "engine/wallets.h"
 #include "json/event_json.h"
 #include "sys/wallclock.h"
 #include "util/vec.h"
-#include "engine/settle.h"
-#include "engine/holds.h"
 
 /* ---- events ------------------------------------------------------------------------- */
 

@@ -17,11 +17,11 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "engine/ingest.h"
 #include "engine/wallets.h"
 #include "engine/writer.h"
 #include "json/event_json.h"
 #include "sys/entropy.h"
-#include "engine/ingest.h"
 
 /* Subscriptions the startup scan found not live: their events feed no usage. */
 /*

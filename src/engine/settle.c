@@ -14,9 +14,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "engine/customer_edit.h"
 #include "engine/ingest.h"
 #include "engine/wallets.h"
-#include "engine/customer_edit.h"
 
 /* ---- periods of carried units ------------------------------------------------------------ */
 

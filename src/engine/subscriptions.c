@@ -15,7 +15,6 @@
 
 #include <string.h>
 
-#include "engine/holds.h"
 #include "engine/wallets.h"
 #include "json/plan_json.h"
 #include "util/vec.h"

@@ -18,12 +18,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/ingest.h"
 #include "engine/readback.h"
+#include "engine/settle.h"
 #include "engine/wallets.h"
 #include "sys/wallclock.h"
 #include "util/utf8.h"
-#include "engine/ingest.h"
-#include "engine/settle.h"
 
 /* ---- the writer loop -------------------------------------------------------------------- */
 
