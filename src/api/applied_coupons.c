@@ -128,7 +128,7 @@ static bool apply_overrides(struct request *req, struct json_object *obj, struct
     if (json_in_string(obj, "amount_currency", 3, &req->arena, &currency, err) == JSON_IN_INVALID)
         return false;
     /* it may become the customer's currency: in any case, upper case, as POST /customers takes
-     * one; the writer checks it as that does (apply_coupon_create) */
+     * one; the writer checks it as that does (applied_coupons_apply_create) */
     *currency_sent = currency != NULL;
     if (currency) {
         size_t n = strlen(currency); /* at most 3 bytes: json_in_string refused more */

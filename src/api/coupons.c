@@ -216,7 +216,7 @@ static bool parse_coupon(struct request *req, struct json_object *obj,
  * An update's fields over the stored coupon. limited_plans and limited_billable_metrics are
  * Lago's answer, not its input: those sent are dropped. The stored ones stay unless the update
  * names the limits again: they are what keeps a coupon whose every target was deleted limited
- * to none (engine.c, drop_coupon_target), and naming the limits replaces them.
+ * to none (engine/catalog_edit.c, retarget_coupons), and naming the limits replaces them.
  */
 static bool merge_coupon(struct request *req, struct json_object *stored, struct json_object *sent)
 {

@@ -69,7 +69,7 @@ struct event_result {
     struct siphash128 transaction_fingerprint;
     uint64_t subscription_tag;
     tally_time timestamp; /* the event's own, or the clock's when it had none */
-    bool evaluated;       /* its metric's expression was applied (once: see engine.c) */
+    bool evaluated;       /* its metric's expression was applied (once: see engine/ingest.c) */
     char subscription_lago_id[UUID_TEXT];
     char customer_lago_id[UUID_TEXT];
 };
@@ -225,7 +225,7 @@ struct command {
             tally_time to;
         } test_clock_advance;
         /* A wallet sync (zeroed: the API's); the writer's own may also re-price a customer
-         * passed over while it was stuck (engine.c, run_reprices). */
+         * passed over while it was stuck (engine/writer.c, run_reprices). */
         struct {
             int64_t reprice_customer_id; /* 0: none */
         } wallets_sync;
@@ -282,7 +282,7 @@ struct command {
         /*
          * Events, all or nothing: one refused event refuses the batch, and the refusal
          * names its index with Lago's field and code (`refusals`, set by the writer: the
-         * first event refused, then the later ones refused too; see engine.c).
+         * first event refused, then the later ones refused too; see engine/ingest.c).
          */
         struct {
             /* the writer rewrites an event's properties when its metric has an expression */
@@ -363,9 +363,9 @@ struct command {
      * plan_overrides), which re-prices its live usage as a plan edit does. */
     bool replanned;
     /* COMMAND_CATALOG_PUT of a plan whose price changed: the subscriptions the downgrades it
-     * decided again (engine: recheck_downgrades) moved, and COMMAND_CATALOG_DELETE of a plan:
-     * those it ended (engine: end_plan_subscriptions), whose usage is rebuilt as after the
-     * subscription commands that move them alike; and of the former, the ones its upgrades
+     * decided again (engine: subscriptions_recheck_downgrades) moved, and COMMAND_CATALOG_DELETE of
+     * a plan: those it ended (engine: subscriptions_end_of_plan), whose usage is rebuilt as after
+     * the subscription commands that move them alike; and of the former, the ones its upgrades
      * started, settled at once as a new subscription is (in `arena`). */
     const int64_t *moved_subscription_ids;
     size_t moved_subscription_count;

@@ -8,7 +8,7 @@
  * appended), so a set saved when it held exactly events 1..N stays true for those events
  * forever: a later start loads it and scans events N+1.. for identities, however many
  * restarts or crashes came in between. Only the live usage still needs the events its current
- * periods may count, from `usage_from` on (engine.c chooses it).
+ * periods may count, from `usage_from` on (engine/readback.c chooses it).
  *
  * Shape: one file, DATA_DIR/SNAPSHOT_FILE: a header (format, byte order, a check of the
  * fingerprint key, the mark), the set's entries in the order of its table's slots with a
@@ -51,7 +51,7 @@ bool snapshot_save(const char *data_dir, const uint8_t key[SIPHASH_KEY_LEN],
                    char err[SNAPSHOT_ERR_MAX]);
 
 /*
- * The same in steps, for a save by a forked child while the writer goes on (engine.c): the
+ * The same in steps, for a save by a forked child while the writer goes on (engine/readback.c): the
  * job, prepared by the parent, holds every path and buffer, so that writing it allocates
  * nothing (in a child of a threaded process another thread may have held the allocator's
  * lock). The set is borrowed: in the child it is its copy, frozen at the fork.

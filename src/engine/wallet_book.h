@@ -43,7 +43,7 @@
  * Retries come at the writer's batches and, idle, at its second's wake-up
  * (wallet_book_retry_stuck: those alone, nothing committed if they fail again); a stuck
  * customer's old record is recorded again so the journal is still trimmed; a re-pricing passes
- * a stuck customer over and the engine re-prices it once written out (engine.c).
+ * a stuck customer over and the engine re-prices it once written out (engine/writer.c).
  *
  * Threads: the engine's writer only.
  */

@@ -512,7 +512,7 @@ enum store_status store_recurring_event_each(struct store_conn *c, int64_t org_i
  * code), of a subscription of customer_id, are timestamped before `from` and were accepted
  * (created_at) in [from, to): late events that a period starting anywhere in [from, to]
  * counts as its own or as part of the past it starts with, depending on where it starts (a
- * customer's time zone moving that start, engine.c check_paid_events_stay).
+ * customer's time zone moving that start, engine/customer_edit.c check_paid_events_stay).
  */
 enum store_status store_recurring_late_count(struct store_conn *c, int64_t org_id,
                                              const char *external_subscription_id,

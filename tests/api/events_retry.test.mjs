@@ -144,7 +144,7 @@ test('a hard-limited wallet run dry: a retry is a duplicate, not 402', async () 
 });
 
 // A recurring metric's late event of an ended subscription counts on in the subscription live
-// under its id when it arrives (engine.c live_usage_of); one of the termination instant is such
+// under its id when it arrives (engine/ingest.c live_usage_of); one of the termination instant is such
 // a late event too, and a restart, which counts the stored events again, must count it there.
 let carried;
 test('a recurring metric\'s event of the termination instant is carried into the subscription live under that id', async () => {

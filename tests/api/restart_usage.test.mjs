@@ -507,7 +507,7 @@ test('restart equivalence: a clean stop whose snapshot is removed, and a start',
 
 // A catalog write whose changed states would read back USAGE_RESCAN_MIN_EVENTS (65,536) stored
 // events or more rebuilds the whole book with one scan from its earliest reference
-// (engine.c reprice_organization, rescan_usage) instead of reading each usage's events by id. Here
+// (engine.c reprice_organization, readback_rescan_usage) instead of reading each usage's events by id. Here
 // after a start from the snapshot (clean: the one the stop saved; older: a clean stop before the
 // period's events, then a SIGKILL, so the start loads a snapshot older than everything it needs),
 // with a late event of a recurring metric as one subscription's only debit of the period: the
