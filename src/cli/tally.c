@@ -29,7 +29,6 @@
 #include "util/cmdline.h"
 #include "util/utf8.h"
 
-#define ORG_NAME_MAX 255
 #define API_KEY_RANDOM_BYTES 32
 #define API_KEY_PREFIX "tly_"
 /* Where scripts/run-demo.sh (`make run`) keeps the demo organization's key, in the data
@@ -241,8 +240,8 @@ static int org_create(const char *data_dir, int argc, char **argv)
             return 2;
         }
     }
-    if (!name || !*name || strlen(name) > ORG_NAME_MAX) {
-        fprintf(stderr, "tally: org create needs a NAME of 1 to %d bytes\n%s", ORG_NAME_MAX,
+    if (!name || !*name || strlen(name) > STORE_ORG_NAME_MAX) {
+        fprintf(stderr, "tally: org create needs a NAME of 1 to %d bytes\n%s", STORE_ORG_NAME_MAX,
                 org_create_usage);
         return 2;
     }

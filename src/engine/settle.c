@@ -170,13 +170,16 @@ enum command_result settle_now(struct engine *e, struct command *cmd, int64_t su
     return r;
 }
 
+/* Subscriptions read a round from the store's due list (each round reads the next ones). */
+#define SETTLE_ROUND 32
+
 /* The organization's subscriptions due for their periods' carried units (settle_period),
  * earliest first, `max` of them at most (each leaves the due ones when settled), but those of
  * the customers in skip_customers; *at says where it is, as wallet_clock_sweep's. */
 enum command_result settle_periods(struct engine *e, struct command *cmd, size_t max,
                                    const char *skip_customers, struct sweep_failure *at)
 {
-    struct store_due_item due[32];
+    struct store_due_item due[SETTLE_ROUND];
     size_t count, settled_count = 0;
     bool was = cmd->settling_periods;
     cmd->settling_periods = true;

@@ -316,7 +316,7 @@ static void report_stuck(struct engine *e)
         if (s->reported)
             continue;
         s->reported = true;
-        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        char org[STORE_ORG_NAME_MAX + 1], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
         describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
                           sizeof customer);
         fprintf(stderr,
@@ -330,7 +330,7 @@ static void report_stuck(struct engine *e)
         const struct wallet_stuck *s = &b->unstuck[i];
         if (!s->reported)
             continue; /* never said stuck: nothing to take back */
-        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        char org[STORE_ORG_NAME_MAX + 1], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
         describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
                           sizeof customer);
         fprintf(stderr,
@@ -723,7 +723,7 @@ static void report_stuck_on_stop(struct engine *e)
     arena_init(&a);
     for (size_t i = 0; i < b->stuck_count; i++) {
         const struct wallet_stuck *s = &b->stuck[i];
-        char org[256], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
+        char org[STORE_ORG_NAME_MAX + 1], customer[CUSTOMER_EXTERNAL_ID_MAX + 1];
         describe_customer(e, s->org_id, s->customer_id, &a, org, sizeof org, customer,
                           sizeof customer);
         fprintf(stderr,

@@ -174,6 +174,9 @@ enum store_status store_savepoint_undo(struct store *st);
 
 /* ---- organizations ------------------------------------------------------------------------ */
 
+/* The longest organization name (bytes): `tally org create` refuses a longer one. */
+#define STORE_ORG_NAME_MAX 255
+
 struct store_org {
     int64_t id;
     const char *name;
