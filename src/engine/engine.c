@@ -560,13 +560,34 @@ static bool reprices_organization(const struct command *cmd)
 }
 
 /*
- * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
- * a subscription's bounds rebuilds what it priced, from the plan as it is now.
+ * Every start reads from event `from` on, until a clean stop's snapshot marks where the book then
+ * reaches (the setting commits with the command): an event a subscription took over by a rescan
+ * from below the mark of the snapshot on disk was read by no later start (an audit: taken live
+ * after a clean stop, lost by the next start, clean or not, since a stop with nothing stored
+ * since keeps the snapshot and its mark).
  */
-static void refresh_usage(struct engine *e, const struct command *cmd)
+static bool lower_usage_floor(struct engine *e, int64_t from)
+{
+    int64_t floor = INT64_MAX;
+    if (e->usage_floor && store_setting_get(store_conn(e->store), ENGINE_USAGE_FLOOR_SETTING,
+                                            &floor, sizeof floor) == STORE_ERROR)
+        return false;
+    if (from < floor &&
+        store_setting_put(e->store, ENGINE_USAGE_FLOOR_SETTING, &from, sizeof from) != STORE_OK)
+        return false;
+    e->usage_floor = true;
+    return true;
+}
+
+/*
+ * Live usage is a cache of the store: a change to what prices it (plans, metrics, taxes) or to
+ * a subscription's bounds rebuilds what it priced, from the plan as it is now. False if a scan
+ * floor it needs could not be stored (the command fails).
+ */
+static bool refresh_usage(struct engine *e, const struct command *cmd)
 {
     if (cmd->result != COMMAND_OK)
-        return;
+        return true;
     if (reprices_organization(cmd)) {
         /* a price edit that moved scheduled downgrades (subscriptions_recheck_downgrades): what
          * they leave behind is handed over as after the subscription commands below (the scan
@@ -575,10 +596,10 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
                                  cmd->moved_subscription_count)) {
             if (!readback_rescan_usage(e))
                 e->usage_incomplete = true;
-            return;
+            return true;
         }
         reprice_organization(e, cmd);
-        return;
+        return true;
     }
     int64_t subs[2] = {0, 0};
     int64_t from;
@@ -591,21 +612,23 @@ static void refresh_usage(struct engine *e, const struct command *cmd)
                                                 : cmd->subscription.next_id;
         /* (a store failure there left the book incomplete: the next batch rescans it all) */
         bool takes = takes_events_sent_ahead(e, cmd, &from);
+        if (takes && !lower_usage_floor(e, from))
+            return false;
         if (takes || leaves_events_behind(e, cmd, subs, 2) ||
             leaves_events_behind(e, cmd, cmd->ended_subscription_ids,
                                  cmd->ended_subscription_count)) {
             /* from the first event the book (that usage too) refers to, or taken over */
             if (!readback_rescan_usage_from(e, from))
                 e->usage_incomplete = true;
-            return;
+            return true;
         }
         refresh_subscriptions(e, cmd, subs, 2);
         refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);
-        return;
+        return true;
     case COMMAND_CUSTOMER_DELETE:
         refresh_subscriptions(e, cmd, cmd->ended_subscription_ids, cmd->ended_subscription_count);
-        return;
-    default: return;
+        return true;
+    default: return true;
     }
 }
 
@@ -668,8 +691,12 @@ void engine_apply_one(struct engine *e, struct command *cmd)
         usage_views_drop_org(&e->views, cmd->org_id); /* its next reads ask the writer */
         sub_cache_invalidate(&e->subscriptions);
     }
+    /* a customer a refused command made (POST /subscriptions names a new one) gives its number
+     * back with the undo: spent, the next customer's differed after a restart (an audit) */
+    int64_t customer_seq_mark = org ? org->last_customer_sequential_id : 0;
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
-    refresh_usage(e, cmd);
+    if (!refresh_usage(e, cmd))
+        cmd->result = COMMAND_STORE_FAILED;
     if (cmd->result == COMMAND_OK && reprices_organization(cmd))
         cmd->result = engine_give_back_repriced(e, cmd, 0);
     /* a price cut through new overrides comes back at once, as a plan edit's does (it waited
@@ -699,6 +726,8 @@ void engine_apply_one(struct engine *e, struct command *cmd)
     /* A refused command leaves no trace but its answer, which the key still records. */
     if (cmd->result != COMMAND_OK) {
         sub_cache_invalidate(&e->subscriptions); /* it may hold rows the undo takes back */
+        if (org)
+            org->last_customer_sequential_id = customer_seq_mark;
         e->last_event_id = e->event_id_mark;
         ingest_forget_added(e, e->command_mark);
         if (!wallet_book_undo_command(&e->wallets))

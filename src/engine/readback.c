@@ -195,6 +195,18 @@ static bool feed_usage(struct scan *sc, const struct store_event *stored)
     }
     if (stored->timestamp < u->from || stored->timestamp >= u->to)
         return true; /* another period's: nothing to add, no properties to read */
+    if (stored->subscription_id != u->subscription_id) {
+        /* another subscription's, carried in (carried_to_live): a recurring metric's, timestamped
+         * in the period, was taken by the build from the recurring index already (carry_recurring,
+         * what came in the period), as live; applied again here, a start counted it twice (an
+         * audit: the same customer made the external id again from before its time) */
+        bool recurring = false;
+        if (sub_cache_metric_recurring(&e->subscriptions, store_conn(e->store), stored->org_id,
+                                       stored->code, &recurring) == STORE_ERROR)
+            return false;
+        if (recurring)
+            return true;
+    }
     struct event ev = {.code = stored->code};
     return event_json_properties_text(&sc->scratch, stored->properties_json, &ev) &&
            event_json_precise_text(stored->precise_total_amount_cents, &ev) &&

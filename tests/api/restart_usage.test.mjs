@@ -354,6 +354,88 @@ test('an event sent ahead past its end counts in the subscription the same custo
 // ---- restart equivalence: many kinds of usage, one command sequence, a restart in the middle --
 
 const at = (iso) => Date.parse(iso) / 1000;
+
+// The first restart is a clean stop on every server that restarts (its snapshot marks where the
+// book then reaches), the next ones each of its kind.
+const cleanFirst = (ws) => each(ws, (w) => RESTARTS[w.kind] ? w.t.restart(w.kind === 'no_snapshot' ? RESTARTS[w.kind] : {}) : null);
+
+test('an event sent ahead past its end, taken by the same customer\'s subscription made again after a clean stop, still counts after the next start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { ahead: ['ahead'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const tokens = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'tokens', name: 'tokens', aggregation_type: 'sum_agg', field_name: 'tokens' } })).billable_metric.lago_id;
+    await call('POST', '/api/v1/plans', { plan: { code: 'ahead', name: 'ahead', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: tokens, charge_model: 'standard', pay_in_advance: true, properties: { amount: '1' } }] } });
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'ahead', currency: 'USD' } });
+    w.wallets.ahead = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'ahead', currency: 'USD', rate_amount: '1', name: 'ahead', granted_credits: '100' } })).wallet.lago_id];
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'ahead', plan_code: 'ahead', external_id: 'ahead' } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'sent-ahead', external_subscription_id: 'ahead', code: 'tokens', properties: { tokens: 5 }, timestamp: at('2026-04-23T15:00:00Z') } });
+    await call('DELETE', '/api/v1/subscriptions/ahead');
+  });
+  await cleanFirst(ws); // the ended subscription's usage leaves the book, and the mark passes the event
+  await each(ws, async (w) => {
+    await w.t.call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-09T23:10:00Z' } });
+    await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'ahead', plan_code: 'ahead', external_id: 'ahead' } });
+  });
+  const units = (u) => Object.fromEntries(u.charges_usage.map((c) => [c.billable_metric.code, [c.units, c.amount_cents]]));
+  const live = await agree(ws, subs, 'made again after a clean stop');
+  assert.deepEqual(units(live.ahead.usage.ahead), { tokens: ['5.0', 500] });
+  await restart(ws);
+  await agree(ws, subs, 'after the next start');
+  await restart(ws);
+  await agree(ws, subs, 'after a third start');
+  await each(ws, (w) => w.t.call('POST', '/api/v1/events', { event: { transaction_id: 'own', external_subscription_id: 'ahead', code: 'tokens', properties: { tokens: 1 } } }));
+  await agree(ws, subs, 'after its own event');
+  for (const w of ws) assert.equal(await balance(w, 'ahead'), 10000 - 600, `${w.kind}: pays the event taken over`);
+});
+
+test('a recurring event of an ended subscription counts once in the same customer\'s subscription made again from before its time, live as after a start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  const subs = { seats: ['seats'] };
+  await each(ws, async (w) => {
+    const call = (m, p, b) => w.t.call(m, p, b);
+    const seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric.lago_id;
+    await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'calls', aggregation_type: 'count_agg' } });
+    const plan = (code, interval, amount) => call('POST', '/api/v1/plans', { plan: { code, name: code, interval, amount_cents: 0, amount_currency: 'USD', charges: [
+      { billable_metric_id: seats, charge_model: 'standard', properties: { amount } }] } });
+    await plan('seats_yearly', 'yearly', '1');
+    await plan('seats_monthly', 'monthly', '2');
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'seats', currency: 'USD' } });
+    w.wallets.seats = [(await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'seats', currency: 'USD', rate_amount: '1', name: 'seats', granted_credits: '100' } })).wallet.lago_id];
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'seats', plan_code: 'seats_yearly', external_id: 'seats', billing_time: 'calendar' } });
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2027-03-16T16:00:02Z' } });
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'three', external_subscription_id: 'seats', code: 'seats', properties: { seats: 3 }, timestamp: at('2027-03-12T15:59:55Z') } });
+    await call('DELETE', '/api/v1/subscriptions/seats');
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'seats', plan_code: 'seats_monthly', external_id: 'seats', billing_time: 'calendar', subscription_at: '2027-03-08T16:00:02Z' } });
+  });
+  const units = (u) => Object.fromEntries(u.charges_usage.map((c) => [c.billable_metric.code, [c.units, c.events_count, c.amount_cents]]));
+  const live = await agree(ws, subs, 'made again from before the event');
+  assert.deepEqual(units(live.seats.usage.seats), { seats: ['3.0', 1, 600] });
+  await restart(ws);
+  await agree(ws, subs, 'after a start');
+  await each(ws, (w) => w.t.call('POST', '/api/v1/events', { event: { transaction_id: 'next', external_subscription_id: 'seats', code: 'calls', properties: {} } }));
+  await agree(ws, subs, 'after its next event');
+  await restart(ws);
+  await agree(ws, subs, 'after a second start');
+});
+
+test('a refused subscription naming a new customer spends no customer sequential_id, live as after a start', async () => {
+  const ws = await world(['straight', 'clean', 'kill', 'no_snapshot']);
+  await each(ws, async (w) => {
+    await w.t.call('POST', '/api/v1/plans', { plan: { code: 'seq', name: 'seq', interval: 'monthly', amount_cents: 100, amount_currency: 'USD', charges: [] } });
+    await w.t.call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'seq_first', plan_code: 'seq', external_id: 'seq', subscription_at: '2027-02-26T13:00:02Z' } });
+    const res = await w.t.api('/api/v1/subscriptions', { method: 'POST', body: { subscription: { external_customer_id: 'seq_refused', plan_code: 'seq', external_id: 'seq' } } });
+    assert.deepEqual([res.status, (await res.json()).error_details], [422, { external_id: ['value_already_exist'] }]);
+  });
+  await restart(ws);
+  const seqs = await each(ws, async (w) => {
+    await w.t.call('POST', '/api/v1/customers', { customer: { external_id: 'seq_next' } });
+    assert.equal((await w.t.api('/api/v1/customers/seq_refused')).status, 404);
+    return (await w.t.call('GET', '/api/v1/customers/seq_next')).customer.sequential_id;
+  });
+  assert.deepEqual(seqs, [2, 2, 2, 2]);
+});
 const METRICS = [
   { code: 'seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true },
   { code: 'users', aggregation_type: 'unique_count_agg', field_name: 'user', recurring: true },
