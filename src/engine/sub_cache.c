@@ -132,7 +132,12 @@ enum store_status sub_cache_at(struct sub_cache *c, struct store_conn *conn, int
     e->kind = ENTRY_SUBSCRIPTION;
     e->org_id = org_id;
     e->name = e->row.sub.external_id;
-    e->from = e->row.sub.started_at;
+    /* From the instant asked, not the row's start: another subscription of the external id
+     * may cover a time between (one made again from before an ended one's start: the store
+     * names the one started last), and a late event must get what the store names, as after a
+     * restart (a restart-twin fuzzer found it named the new one). No subscription starts after
+     * `at` within this one's life: a new one empties the cache. */
+    e->from = at;
     e->to = subscription_end(&e->row.sub);
     if (!slot->entry)
         c->count++;

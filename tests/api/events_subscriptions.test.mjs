@@ -122,3 +122,26 @@ test('after a termination, events for it are refused, late ones still accepted',
   assert.deepEqual(r.body.error_details, { external_subscription_id: ['subscription_not_found'] });
   assert.equal(await sentTo({ timestamp: Date.parse('2026-03-02T00:00:00Z') / 1000 }), tiny.lago_id);
 });
+
+// Found by a restart-twin fuzzer: an external id made again with a subscription_at before the
+// ended subscription's start has two subscriptions covering that one's life; the store names the
+// one started last (the ended one) for a time in it. The writer's memory named the new one for
+// every time from its start, once a lookup at the clock's time had brought it: a late event went
+// to another subscription than after a restart.
+test('a late event goes to the subscription the store names for its time, whatever the writer remembers', async () => {
+  await advance('2026-03-10T00:00:00Z');
+  const sub = (extra) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'bob', plan_code: 'small', external_id: 'y', ...extra } });
+  const first = (await sub({ subscription_at: '2026-03-06T00:00:00Z' })).body.subscription;
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/y')).status, 200);
+  const again = (await sub({ subscription_at: '2026-03-01T00:00:00Z' })).body.subscription;
+  assert.notEqual(again.lago_id, first.lago_id);
+  const to = async (extra) => {
+    const r = await call('POST', '/api/v1/events', { event: { transaction_id: `y${n++}`, external_subscription_id: 'y', code: 'calls', ...extra } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.event.lago_subscription_id;
+  };
+  assert.equal(await to(), again.lago_id); // now: only the new one is live
+  assert.equal(await to({ timestamp: Date.parse('2026-03-08T00:00:00Z') / 1000 }), first.lago_id); // both cover it: the one started last
+  assert.equal(await to({ timestamp: Date.parse('2026-03-03T00:00:00Z') / 1000 }), again.lago_id); // only the new one
+  assert.equal(await to(), again.lago_id);
+});
