@@ -483,6 +483,10 @@ static bool takes_events_sent_ahead(struct engine *e, const struct command *cmd,
     *from = INT64_MAX;
     if (cmd->kind != COMMAND_SUBSCRIPTION_CREATE && cmd->kind != COMMAND_SUBSCRIPTION_UPDATE)
         return false;
+    const struct subscription_update *update = &cmd->as.subscription_update;
+    if (cmd->kind == COMMAND_SUBSCRIPTION_UPDATE && !update->has_ending_at &&
+        !update->has_subscription_at)
+        return false; /* its life is as it was: what it covers was handed over then */
     struct store_subscription_filter f = {.customer_id = sub->customer_id,
                                           .status_mask = 1u << SUBSCRIPTION_TERMINATED |
                                                          1u << SUBSCRIPTION_CANCELED,
@@ -527,12 +531,17 @@ static bool takes_events_sent_ahead(struct engine *e, const struct command *cmd,
         e->usage_incomplete = true;
         return false;
     }
+    /* What a scan handed over stays in the store under the ended one: not taken again, when
+     * every candidate was read (else the oldest read stands for those between). */
+    const struct usage *own = usage_book_find(&e->usage, sub->id);
     for (size_t i = 0; i < count; i++) {
         const struct store_event *ev = &events[i];
         bool taken = !all_known && ev->subscription_id != sub->id;
         for (size_t k = 0; !taken && k < ended_count; k++)
             taken = ended[k].sub.id == ev->subscription_id && ev->timestamp > ev->created_at &&
                     ev->timestamp >= ended_own_until(&ended[k].sub, cmd->now);
+        if (taken && all_known && own && usage_has_counted(own, ev->id, ev->timestamp))
+            taken = false;
         if (taken && ev->id < *from)
             *from = ev->id;
     }

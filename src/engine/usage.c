@@ -1299,6 +1299,21 @@ bool usage_note(struct usage *u, int64_t id, tally_time timestamp)
     return true;
 }
 
+bool usage_has_counted(const struct usage *u, int64_t id, tally_time timestamp)
+{
+    if (timestamp < u->from)
+        return true;
+    size_t lo = 0, hi = u->event_count; /* the references are in acceptance order: id order */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u->events[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < u->event_count && u->events[lo].id == id;
+}
+
 void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_time arrived)
 {
     if (timestamp < u->from && arrived >= u->from && (u->late_from == 0 || id < u->late_from))

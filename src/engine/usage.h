@@ -337,6 +337,9 @@ bool usage_rollback(struct usage *u, uint64_t command, size_t keep);
 
 /* Remembers a stored event the usage may count (now or in a later period). */
 bool usage_note(struct usage *u, int64_t id, tally_time timestamp);
+/* Whether the usage counts stored event `id` timestamped at `timestamp` or never can: one of
+ * an earlier period, or one it remembers (usage_note). */
+bool usage_has_counted(const struct usage *u, int64_t id, tally_time timestamp);
 /* Remembers a recurring metric's stored event that arrived at `arrived`, in the usage's
  * period, timestamped before it (late_from); any other event is left to usage_note. */
 void usage_note_late(struct usage *u, int64_t id, tally_time timestamp, tally_time arrived);
