@@ -61,9 +61,12 @@ bool cmdline_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *o
     if (!text || !*text)
         return false;
     for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+        if (*p < '0' || *p > '9')
             return false;
-        v = v * 10 + (uint64_t)(*p - '0');
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return false; /* past 2^64 - 1 */
+        v = v * 10 + digit;
     }
     if (v < min || v > max)
         return false;

@@ -52,6 +52,14 @@ static void listen_and_numbers(void **state)
     assert_false(cmdline_parse_u64("4x", 1, 100, &v));
     assert_false(cmdline_parse_u64("", 0, 100, &v));
     assert_false(cmdline_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v));
+    /* the last values below 2^64 were refused as too large (an audit: a Content-Length of
+     * them went unanswered), and 2^64 itself must be */
+    assert_true(cmdline_parse_u64("18446744073709551610", 0, UINT64_MAX, &v));
+    assert_true(v == UINT64_MAX - 5);
+    assert_true(cmdline_parse_u64("18446744073709551615", 0, UINT64_MAX, &v));
+    assert_true(v == UINT64_MAX);
+    assert_false(cmdline_parse_u64("18446744073709551616", 0, UINT64_MAX, &v));
+    assert_false(cmdline_parse_u64("18446744073709551620", 0, UINT64_MAX, &v));
 }
 
 int main(void)
