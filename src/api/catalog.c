@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "core/timestamp.h"
+#include "json/json_build.h"
 #include "sys/entropy.h"
 
 /* ---- helpers for resources ---------------------------------------------------------------- */
@@ -327,8 +328,11 @@ void catalog_update(struct request *req)
         api_error(req, 500, "store_corrupt", "a stored definition could not be read");
         goto done;
     }
-    json_object_object_add(merged, "code", json_object_new_string(existing.code));
-    if (!(req->resource->merge ? req->resource->merge(req, merged, obj)
+    struct json_build with_code;
+    json_build_init(&with_code, merged);
+    json_build_string(&with_code, "code", existing.code);
+    if (json_build_failed(&with_code) ||
+        !(req->resource->merge ? req->resource->merge(req, merged, obj)
                                : json_in_merge(merged, obj))) {
         api_error(req, 500, "out_of_memory", "the update could not be merged");
         goto done;

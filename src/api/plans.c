@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "api/charges.h"
 #include "api/errors.h"
+#include "json/json_build.h"
 #include "json/plan_json.h"
 #include "core/money.h"
 #include "core/subscription.h"
@@ -268,10 +269,11 @@ static bool merge_charges(struct json_object *plan, struct json_object *stored,
                           struct json_object *sent)
 {
     struct json_object *list = json_object_new_array();
-    if (!list || json_object_object_add(plan, "charges", list) != 0) {
-        json_object_put(list);
+    struct json_build b;
+    json_build_init(&b, plan);
+    json_build_take(&b, "charges", list); /* held by the plan from here on */
+    if (json_build_failed(&b))
         return false;
-    }
     for (size_t i = 0; i < json_object_array_length(sent); i++) {
         struct json_object *given = json_object_array_get_idx(sent, i);
         struct json_object *base = named_charge(stored, given), *item = NULL;
@@ -306,13 +308,20 @@ static bool merge_commitment(struct json_object *plan, struct json_object *store
         !json_object_is_type(sent, json_type_object) ||
         !json_object_object_get_ex(stored, "lago_id", &id))
         return true; /* a new one, or one to refuse: as sent */
-    if (json_object_deep_copy(stored, &item, NULL) != 0 || !json_in_merge(item, sent) ||
-        json_object_object_add(item, "lago_id", json_object_get(id)) != 0 ||
-        json_object_object_add(plan, "minimum_commitment", item) != 0) {
+    struct json_build in_item, in_plan;
+    if (json_object_deep_copy(stored, &item, NULL) != 0 || !json_in_merge(item, sent)) {
         json_object_put(item);
         return false;
     }
-    return true;
+    json_build_init(&in_item, item);
+    json_build_share(&in_item, "lago_id", id);
+    if (json_build_failed(&in_item)) {
+        json_object_put(item);
+        return false;
+    }
+    json_build_init(&in_plan, plan);
+    json_build_take(&in_plan, "minimum_commitment", item);
+    return !json_build_failed(&in_plan);
 }
 
 /*
@@ -349,11 +358,14 @@ static bool drop_taken_charges(struct request *req, struct json_object *plan)
             ok = json_object_array_add(kept, json_object_get(charge)) == 0;
     }
     api_reader_release(req->api, r);
-    if (!ok || json_object_object_add(plan, "charges", kept) != 0) {
+    if (!ok) {
         json_object_put(kept);
         return false;
     }
-    return true;
+    struct json_build b;
+    json_build_init(&b, plan);
+    json_build_take(&b, "charges", kept);
+    return !json_build_failed(&b);
 }
 
 /*
@@ -377,8 +389,12 @@ static bool merge_plan(struct request *req, struct json_object *stored, struct j
     /* charges: null is no charges sent, as Lago reads it (only an array replaces them; []
      * removes them all): a client writing its unset fields as null renamed a plan and took
      * every charge, and the period's usage, with it (an audit's) */
-    if (ok && json_object_object_get_ex(sent, "charges", &charges) && !charges && before)
-        ok = json_object_object_add(stored, "charges", json_object_get(before)) == 0;
+    if (ok && json_object_object_get_ex(sent, "charges", &charges) && !charges && before) {
+        struct json_build b;
+        json_build_init(&b, stored);
+        json_build_share(&b, "charges", before);
+        ok = !json_build_failed(&b);
+    }
     if (ok && json_object_object_get_ex(sent, "minimum_commitment", &sent_commitment))
         ok = merge_commitment(stored, commitment, sent_commitment);
     json_object_put(before);
@@ -507,12 +523,16 @@ static bool override_charges(struct json_object *stored, struct json_object *giv
         /* what names the charge stays the stored charge's: a lago_id sent over it re-made the
          * charge under another id (its debits given back, nothing taken again: an audit), and
          * a null one crashed tallyd (a NULL string compared) */
+        struct json_build b;
+        json_build_init(&b, target);
         json_object_object_foreach(o, key, value)
         {
             if (strcmp(key, "id") != 0 && strcmp(key, "lago_id") != 0 &&
                 strcmp(key, "billable_metric_id") != 0 && strcmp(key, "charge_model") != 0)
-                json_object_object_add(target, key, json_object_get(value));
+                json_build_share(&b, key, value);
         }
+        if (json_build_failed(&b))
+            return json_in_refuse(err, "plan_overrides", "out_of_memory");
     }
     return true;
 }
@@ -526,8 +546,10 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
     struct json_object *merged = catalog_parse_body(plan->body), *charges = NULL;
     if (!merged)
         return json_in_refuse(err, "plan_overrides", "store_corrupt");
-    json_object_object_add(merged, "code", json_object_new_string(plan->code));
-    if (!drop_taken_charges(req, merged)) {
+    struct json_build b;
+    json_build_init(&b, merged);
+    json_build_string(&b, "code", plan->code);
+    if (json_build_failed(&b) || !drop_taken_charges(req, merged)) {
         json_object_put(merged);
         return json_in_refuse(err, "plan_overrides", "out_of_memory");
     }
@@ -542,8 +564,10 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
         else if (strcmp(key, "charges") == 0)
             ok = override_charges(charges, value, err);
         else
-            json_object_object_add(merged, key, json_object_get(value));
+            json_build_share(&b, key, value);
     }
+    if (ok && json_build_failed(&b))
+        ok = json_in_refuse(err, "plan_overrides", "out_of_memory");
     struct catalog_definition def = {0};
     if (ok && parse_plan(req, merged, &def, err)) {
         *body = def.body;

@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/errors.h"
 #include "api/wallets.h"
+#include "json/json_build.h"
 #include "json/json_in.h"
 #include "util/jsonw.h"
 
@@ -166,11 +167,10 @@ static bool read_credits(struct json_object *obj, const char *key, const char *c
     return true;
 }
 
-/* JSON text on the request's arena, or NULL. */
-static const char *text_of(struct request *req, struct json_object *v)
+/* The built object's JSON text on the request's arena, or NULL (it failed, or memory ran out). */
+static const char *text_of(struct request *req, const struct json_build *b)
 {
-    const char *text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-    return arena_strndup(&req->arena, text, strlen(text));
+    return json_build_text(b, JSON_C_TO_STRING_PLAIN, &req->arena);
 }
 
 /* details: what the transaction shows back (metadata, purchase order, payment rule); and the
@@ -178,26 +178,27 @@ static const char *text_of(struct request *req, struct json_object *v)
 static const char *details_of(struct request *req, struct json_object *obj, bool requires_payment,
                               struct wallet_credits *c, struct json_in_error *err)
 {
-    struct json_object *details = json_object_new_object(), *v;
+    struct json_object *v;
+    struct json_build details;
     const char *out = NULL, *po = NULL;
-    if (!details)
+    json_build_init(&details, json_object_new_object());
+    if (json_build_failed(&details))
         return NULL;
     if (json_object_object_get_ex(obj, "metadata", &v) && v) {
         if (!wallet_transactions_valid_metadata(v, "metadata", err))
             goto done;
-        json_object_object_add(details, "metadata", json_object_get(v));
-        if (!(c->void_details_json = text_of(req, details)))
+        json_build_share(&details, "metadata", v);
+        if (!(c->void_details_json = text_of(req, &details)))
             goto done;
     }
     if (json_in_string(obj, "purchase_order_number", 255, &req->arena, &po, err) == JSON_IN_INVALID)
         goto done;
     if (po)
-        json_object_object_add(details, "purchase_order_number", json_object_new_string(po));
-    json_object_object_add(details, "invoice_requires_successful_payment",
-                           json_object_new_boolean(requires_payment));
-    out = text_of(req, details);
+        json_build_string(&details, "purchase_order_number", po);
+    json_build_bool(&details, "invoice_requires_successful_payment", requires_payment);
+    out = text_of(req, &details);
 done:
-    json_object_put(details);
+    json_object_put(details.obj);
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include "core/catalog.h"
 #include "core/currency.h"
 #include "core/wallet.h"
+#include "json/json_build.h"
 #include "json/json_in.h"
 #include "sys/entropy.h"
 #include "util/jsonw.h"
@@ -81,7 +82,8 @@ static void term(struct jsonw *w, struct json_object *terms, const char *key, co
  * rule's interval stays null, as Lago's: its CreateService stores the interval sent, none.
  * A rule past its expiration_at at `now` is left out: Lago lists the active ones only, and
  * its clock terminates the expired (an audit found a dead rule still read `active`).
- * Changes the parsed terms, which the caller frees.
+ * Changes the parsed terms, which the caller frees. A threshold that cannot be set for want of
+ * memory fails the answer rather than show null.
  */
 static void write_rules(struct jsonw *w, struct json_object *terms, tally_time now)
 {
@@ -101,8 +103,13 @@ static void write_rules(struct jsonw *w, struct json_object *terms, tally_time n
                                         (size_t)json_object_get_string_len(v), &expires) &&
                 expires <= now)
                 continue;
-            if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v)
-                json_object_object_add(rule, "threshold_credits", json_object_new_string("0.0"));
+            if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v) {
+                struct json_build b;
+                json_build_init(&b, rule);
+                json_build_string(&b, "threshold_credits", "0.0");
+                if (json_build_failed(&b))
+                    buf_fail(w->out);
+            }
             jsonw_raw(w, json_object_to_json_string_ext(rule, JSON_C_TO_STRING_PLAIN));
         }
     jsonw_array_end(w);
@@ -265,7 +272,12 @@ static struct json_object *unique_strings(const char **items, size_t count)
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++)
             seen = strcmp(items[k], items[i]) == 0;
-        if (!seen && json_object_array_add(out, json_object_new_string(items[i])) != 0) {
+        if (seen)
+            continue;
+        /* a string that could not be made is no null in the list (json-c would keep one) */
+        struct json_object *s = json_object_new_string(items[i]);
+        if (!s || json_object_array_add(out, s) != 0) {
+            json_object_put(s);
             json_object_put(out);
             out = NULL;
         }
@@ -326,19 +338,16 @@ static struct json_object *parse_applies_to(struct request *req, struct json_obj
     api_reader_release(req->api, r);
     if (!ok)
         return NULL;
-    struct json_object *applies = json_object_new_object(),
-                       *fee_types = unique_strings(types, type_count),
-                       *metric_codes = unique_strings(codes, code_count);
-    if (!applies || !fee_types || !metric_codes) {
-        json_object_put(applies);
-        json_object_put(fee_types);
-        json_object_put(metric_codes);
+    struct json_build b;
+    json_build_init(&b, json_object_new_object());
+    json_build_take(&b, "fee_types", unique_strings(types, type_count));
+    json_build_take(&b, "billable_metric_codes", unique_strings(codes, code_count));
+    if (json_build_failed(&b)) {
+        json_object_put(b.obj);
         *store_failed = true; /* no memory: a 500 as well */
         return NULL;
     }
-    json_object_object_add(applies, "fee_types", fee_types);
-    json_object_object_add(applies, "billable_metric_codes", metric_codes);
-    return applies;
+    return b.obj;
 }
 
 /* A metadata object of string (or null) values, keys of at most 100 bytes, bounded. */
@@ -379,23 +388,24 @@ static bool valid_metadata(struct json_object *v, struct json_in_error *err)
     return true;
 }
 
-/* A credits amount of a rule, at least 0, normalized ("10" -> "10.0"); absent: `fallback`. */
+/* A credits amount of a rule, at least 0, normalized ("10" -> "10.0"); absent: `fallback`
+ * (NULL: null). Set in `out`; false after refusing. */
 static bool rule_credits(struct json_object *rule, const char *key, const char *fallback,
-                         struct json_object *out, struct json_in_error *err)
+                         struct json_build *out, struct json_in_error *err)
 {
     money_t v;
     enum json_in_result r = json_in_decimal(rule, key, &v, err);
     if (r == JSON_IN_INVALID)
         return false;
     if (r != JSON_IN_VALUE) {
-        json_object_object_add(out, key, fallback ? json_object_new_string(fallback) : NULL);
+        json_build_string_or_null(out, key, fallback);
         return true;
     }
     if (money_sign(v) < 0)
         return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
     char text[MONEY_TEXT_MAX];
     money_format_fraction(money_normalize(v), 1, text, sizeof text);
-    json_object_object_add(out, key, json_object_new_string(text));
+    json_build_string(out, key, text);
     return true;
 }
 
@@ -423,7 +433,7 @@ static enum json_in_result rollover_percentage(struct json_object *rule, int64_t
 /* An interval rule's own terms: interval, started_at, and Tally's grant_expires_after and
  * rollover (with rollover_percentage or rollover_max_credits). */
 static bool parse_interval_terms(struct request *req, struct json_object *rule,
-                                 struct json_object *norm, struct json_in_error *err)
+                                 struct json_build *norm, struct json_in_error *err)
 {
     static const char *const intervals[] = {"weekly", "monthly", "quarterly", "semiannual",
                                             "yearly"};
@@ -454,17 +464,15 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
     if (!known || (rollover && !wallet_rollover_parse(rollover, &r)) ||
         (r == WALLET_ROLLOVER_MAX_PERCENTAGE && has_percentage != JSON_IN_VALUE))
         return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
-    json_object_object_add(norm, "interval", json_object_new_string(interval));
+    json_build_string(norm, "interval", interval);
     char text[TIMESTAMP_TEXT_MAX];
     if (has_start == JSON_IN_VALUE)
         timestamp_format(started, false, text);
-    json_object_object_add(norm, "started_at",
-                           has_start == JSON_IN_VALUE ? json_object_new_string(text) : NULL);
-    json_object_object_add(norm, "grant_expires_after",
-                           duration ? json_object_new_string(duration) : NULL);
-    json_object_object_add(norm, "rollover", rollover ? json_object_new_string(rollover) : NULL);
+    json_build_string_or_null(norm, "started_at", has_start == JSON_IN_VALUE ? text : NULL);
+    json_build_string_or_null(norm, "grant_expires_after", duration);
+    json_build_string_or_null(norm, "rollover", rollover);
     if (r == WALLET_ROLLOVER_MAX_PERCENTAGE)
-        json_object_object_add(norm, "rollover_percentage", json_object_new_int64(percentage));
+        json_build_int64(norm, "rollover_percentage", percentage);
     if (r == WALLET_ROLLOVER_MAX_CREDITS) {
         struct json_object *v;
         if (!json_object_object_get_ex(rule, "rollover_max_credits", &v) || !v)
@@ -480,7 +488,7 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
  * answer, and a request that sets one is refused rather than answered 200 and ignored (an
  * audit found grant_expires_after dropped so, its credits never expiring).
  */
-static bool threshold_has_no_interval_terms(struct json_object *rule, struct json_object *norm,
+static bool threshold_has_no_interval_terms(struct json_object *rule, struct json_build *norm,
                                             struct json_in_error *err)
 {
     static const char *const keys[] = {"grant_expires_after", "rollover", "rollover_percentage",
@@ -494,16 +502,16 @@ static bool threshold_has_no_interval_terms(struct json_object *rule, struct jso
         }
     }
     /* Lago's threshold rules answer interval null, whatever was sent */
-    json_object_object_add(norm, "interval", NULL);
-    json_object_object_add(norm, "grant_expires_after", NULL);
-    json_object_object_add(norm, "rollover", NULL);
+    json_build_null(norm, "interval");
+    json_build_null(norm, "grant_expires_after");
+    json_build_null(norm, "rollover");
     return true;
 }
 
 /*
  * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" (interval
  * rules need the clock's scheduling: not yet), method fixed or target, normalized with its
- * lago_id and creation time. NULL after refusing.
+ * lago_id and creation time. NULL after refusing (err set), or when memory ran out (not).
  */
 static struct json_object *parse_rules(struct request *req, struct json_object *list,
                                        struct json_object *wallet, bool wallet_requires,
@@ -514,9 +522,16 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         return NULL;
     }
     struct json_object *out = json_object_new_array();
-    if (json_object_array_length(list) == 0)
+    if (!out || json_object_array_length(list) == 0)
         return out;
-    struct json_object *rule = json_object_array_get_idx(list, 0), *norm = json_object_new_object();
+    struct json_object *rule = json_object_array_get_idx(list, 0);
+    struct json_build norm;
+    json_build_init(&norm, json_object_new_object());
+    if (json_build_failed(&norm) || json_object_array_add(out, norm.obj) != 0) {
+        json_object_put(norm.obj);
+        json_object_put(out);
+        return NULL;
+    }
     const char *trigger = NULL, *method = NULL, *name = NULL;
     /* Lago's defaults: the wallet's payment setting, and a fixed rule that names no amount
      * tops up what the new wallet's own top-up was (RecurringTransactionRules::CreateService);
@@ -526,7 +541,6 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     tally_time expiration, now;
     enum json_in_result exp;
     char id[UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
-    json_object_array_add(out, norm);
     if (!json_object_is_type(rule, json_type_object)) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
         goto fail;
@@ -548,26 +562,29 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         goto fail;
     }
     bool target = method && strcmp(method, "target") == 0;
-    json_object_object_add(norm, "trigger",
-                           json_object_new_string(interval ? "interval" : "threshold"));
-    if (interval && !parse_interval_terms(req, rule, norm, err))
+    json_build_string(&norm, "trigger", interval ? "interval" : "threshold");
+    if (interval && !parse_interval_terms(req, rule, &norm, err))
         goto fail;
-    if (!interval && !threshold_has_no_interval_terms(rule, norm, err))
+    if (!interval && !threshold_has_no_interval_terms(rule, &norm, err))
         goto fail;
-    json_object_object_add(norm, "method", json_object_new_string(target ? "target" : "fixed"));
+    json_build_string(&norm, "method", target ? "target" : "fixed");
     struct json_object *v;
     bool names_amounts = (json_object_object_get_ex(rule, "paid_credits", &v) && v) ||
                          (json_object_object_get_ex(rule, "granted_credits", &v) && v);
     struct json_object *amounts = target || names_amounts || !wallet ? rule : wallet;
-    if (!rule_credits(rule, "threshold_credits", NULL, norm, err) ||
-        !rule_credits(amounts, "paid_credits", "0.0", norm, err) ||
-        !rule_credits(amounts, "granted_credits", "0.0", norm, err) ||
-        !rule_credits(rule, "target_ongoing_balance", NULL, norm, err))
+    if (!rule_credits(rule, "threshold_credits", NULL, &norm, err) ||
+        !rule_credits(amounts, "paid_credits", "0.0", &norm, err) ||
+        !rule_credits(amounts, "granted_credits", "0.0", &norm, err) ||
+        !rule_credits(rule, "target_ongoing_balance", NULL, &norm, err))
+        goto fail;
+    /* what is read back below must be what was meant: a member missing for want of memory
+     * would be refused as the client's */
+    if (json_build_failed(&norm))
         goto fail;
     struct json_object *threshold, *goal;
     bool has_threshold =
-             json_object_object_get_ex(norm, "threshold_credits", &threshold) && threshold,
-         has_goal = json_object_object_get_ex(norm, "target_ongoing_balance", &goal) && goal;
+             json_object_object_get_ex(norm.obj, "threshold_credits", &threshold) && threshold,
+         has_goal = json_object_object_get_ex(norm.obj, "target_ongoing_balance", &goal) && goal;
     money_t t = MONEY_ZERO, g = MONEY_ZERO;
     if (has_threshold)
         money_parse(json_object_get_string(threshold), strlen(json_object_get_string(threshold)),
@@ -584,31 +601,30 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         goto fail;
     }
     timestamp_format(now, false, created);
-    json_object_object_add(norm, "grants_target_top_up", json_object_new_boolean(grants));
-    json_object_object_add(norm, "invoice_requires_successful_payment",
-                           json_object_new_boolean(requires));
-    json_object_object_add(norm, "ignore_paid_top_up_limits", json_object_new_boolean(ignore));
-    json_object_object_add(norm, "transaction_name", name ? json_object_new_string(name) : NULL);
+    json_build_bool(&norm, "grants_target_top_up", grants);
+    json_build_bool(&norm, "invoice_requires_successful_payment", requires);
+    json_build_bool(&norm, "ignore_paid_top_up_limits", ignore);
+    json_build_string_or_null(&norm, "transaction_name", name);
     /* given to the transactions the rule makes */
     struct json_object *metadata;
     if (json_object_object_get_ex(rule, "transaction_metadata", &metadata) && metadata) {
         if (!wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
             goto fail;
-        json_object_object_add(norm, "transaction_metadata", json_object_get(metadata));
+        json_build_share(&norm, "transaction_metadata", metadata);
     } else {
-        json_object_object_add(norm, "transaction_metadata", json_object_new_array());
+        json_build_take(&norm, "transaction_metadata", json_object_new_array());
     }
     if (!interval)
-        json_object_object_add(norm, "started_at", NULL);
+        json_build_null(&norm, "started_at");
     char expires[TIMESTAMP_TEXT_MAX];
     if (exp == JSON_IN_VALUE)
         timestamp_format(expiration, false, expires);
-    json_object_object_add(norm, "expiration_at",
-                           exp == JSON_IN_VALUE ? json_object_new_string(expires) : NULL);
-    json_object_object_add(norm, "lago_id", json_object_new_string(id));
-    json_object_object_add(norm, "status", json_object_new_string("active"));
-    json_object_object_add(norm, "created_at", json_object_new_string(created));
-    return out;
+    json_build_string_or_null(&norm, "expiration_at", exp == JSON_IN_VALUE ? expires : NULL);
+    json_build_string(&norm, "lago_id", id);
+    json_build_string(&norm, "status", "active");
+    json_build_string(&norm, "created_at", created);
+    if (!json_build_failed(&norm))
+        return out;
 fail:
     json_object_put(out);
     return NULL;
@@ -616,7 +632,8 @@ fail:
 
 /*
  * The terms the writer stores as JSON, merged over `base` (a wallet's current terms, or
- * NULL): only the keys the request names change. NULL after refusing.
+ * NULL): only the keys the request names change. NULL after refusing (err set, or
+ * *store_failed), or when `base` could not be read or memory ran out (neither).
  */
 static const char *parse_terms(struct request *req, struct json_object *obj, const char *base,
                                struct json_in_error *err, bool *store_failed)
@@ -625,12 +642,13 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
     const char *out = NULL;
     if (!terms)
         return NULL;
+    struct json_build b;
+    json_build_init(&b, terms);
     bool flag;
     int64_t min = 0, max = 0;
     enum json_in_result rmin, rmax;
     if (json_in_bool(obj, "invoice_requires_successful_payment", &flag, err) == JSON_IN_VALUE)
-        json_object_object_add(terms, "invoice_requires_successful_payment",
-                               json_object_new_boolean(flag));
+        json_build_bool(&b, "invoice_requires_successful_payment", flag);
     else if (err->code)
         goto done;
     if ((rmin = json_in_int(obj, "paid_top_up_min_amount_cents", 1, WALLET_BALANCE_MAX_CENTS, &min,
@@ -638,12 +656,17 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         (rmax = json_in_int(obj, "paid_top_up_max_amount_cents", 1, WALLET_BALANCE_MAX_CENTS, &max,
                             err)) == JSON_IN_INVALID)
         goto done;
-    if (rmin != JSON_IN_ABSENT)
-        json_object_object_add(terms, "paid_top_up_min_amount_cents",
-                               rmin == JSON_IN_VALUE ? json_object_new_int64(min) : NULL);
-    if (rmax != JSON_IN_ABSENT)
-        json_object_object_add(terms, "paid_top_up_max_amount_cents",
-                               rmax == JSON_IN_VALUE ? json_object_new_int64(max) : NULL);
+    if (rmin == JSON_IN_VALUE)
+        json_build_int64(&b, "paid_top_up_min_amount_cents", min);
+    else if (rmin != JSON_IN_ABSENT)
+        json_build_null(&b, "paid_top_up_min_amount_cents");
+    if (rmax == JSON_IN_VALUE)
+        json_build_int64(&b, "paid_top_up_max_amount_cents", max);
+    else if (rmax != JSON_IN_ABSENT)
+        json_build_null(&b, "paid_top_up_max_amount_cents");
+    /* the bounds are read back below: a member missing for want of memory is no client's */
+    if (json_build_failed(&b))
+        goto done;
     struct json_object *jmin, *jmax;
     int64_t kept_min, kept_max;
     if (json_object_object_get_ex(terms, "paid_top_up_min_amount_cents", &jmin) &&
@@ -659,18 +682,17 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
     if (r == JSON_IN_INVALID)
         goto done;
     if (r != JSON_IN_ABSENT)
-        json_object_object_add(terms, "purchase_order_number",
-                               po ? json_object_new_string(po) : NULL);
+        json_build_string_or_null(&b, "purchase_order_number", po);
     if (json_object_object_get_ex(obj, "applies_to", &v) && v) {
         struct json_object *applies = parse_applies_to(req, v, err, store_failed);
         if (!applies)
             goto done;
-        json_object_object_add(terms, "applies_to", applies);
+        json_build_take(&b, "applies_to", applies);
     }
     if (json_object_object_get_ex(obj, "metadata", &v)) {
         if (v && !valid_metadata(v, err))
             goto done;
-        json_object_object_add(terms, "metadata", v ? json_object_get(v) : NULL);
+        json_build_share(&b, "metadata", v);
     }
     if (json_object_object_get_ex(obj, "recurring_transaction_rules", &v) && v) {
         struct json_object *flag_now;
@@ -681,10 +703,9 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         struct json_object *rules = parse_rules(req, v, base ? NULL : obj, requires, err);
         if (!rules)
             goto done;
-        json_object_object_add(terms, "recurring_transaction_rules", rules);
+        json_build_take(&b, "recurring_transaction_rules", rules);
     }
-    const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
-    out = arena_strndup(&req->arena, text, strlen(text));
+    out = json_build_text(&b, JSON_C_TO_STRING_PLAIN, &req->arena);
 done:
     json_object_put(terms);
     return out;
@@ -898,16 +919,13 @@ static bool parse_initial_credits(struct request *req, struct json_object *obj,
         json_object_object_get_ex(obj, "transaction_metadata", &metadata) && metadata;
     if (has_metadata && !wallet_transactions_valid_metadata(metadata, "transaction_metadata", err))
         return false;
-    struct json_object *details = json_object_new_object();
-    if (!details)
-        return json_in_refuse(err, "transaction_metadata", "invalid_type");
+    struct json_build details;
+    json_build_init(&details, json_object_new_object());
     if (has_metadata)
-        json_object_object_add(details, "metadata", json_object_get(metadata));
-    json_object_object_add(details, "invoice_requires_successful_payment",
-                           json_object_new_boolean(requires_payment));
-    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
-    c->details_json = arena_strndup(&req->arena, text, strlen(text));
-    json_object_put(details);
+        json_build_share(&details, "metadata", metadata);
+    json_build_bool(&details, "invoice_requires_successful_payment", requires_payment);
+    c->details_json = json_build_text(&details, JSON_C_TO_STRING_PLAIN, &req->arena);
+    json_object_put(details.obj);
     return c->details_json != NULL || json_in_refuse(err, "transaction_metadata", "invalid_type");
 }
 
@@ -1269,10 +1287,17 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
             goto done;
         }
     }
+    struct json_build in_terms, in_metadata;
+    json_build_init(&in_terms, terms);
     if (!json_object_object_get_ex(terms, "metadata", &metadata) || !metadata ||
         how == METADATA_REPLACE || how == METADATA_CLEAR) {
+        /* the terms hold it from here on: it is used below only once it was set */
         metadata = json_object_new_object();
-        json_object_object_add(terms, "metadata", metadata);
+        json_build_take(&in_terms, "metadata", metadata);
+    }
+    if (json_build_failed(&in_terms)) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
     }
     /* What is sent is checked whole (above); what is kept, only for its count, and only when it
      * grows: a wallet an older Tally took with more keys, or a blank one, can still lose keys
@@ -1280,11 +1305,16 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
     int kept_before = json_object_object_length(metadata);
     if (how == METADATA_DELETE_KEY)
         json_object_object_del(metadata, req->params[by_code ? 2 : 1]);
+    json_build_init(&in_metadata, metadata);
     if (given) {
         json_object_object_foreach(given, key, value)
         {
-            json_object_object_add(metadata, key, value ? json_object_get(value) : NULL);
+            json_build_share(&in_metadata, key, value);
         }
+    }
+    if (json_build_failed(&in_metadata)) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
     }
     int kept = json_object_object_length(metadata);
     if (kept > WALLET_METADATA_KEYS_MAX && kept > kept_before) {
@@ -1294,10 +1324,14 @@ static void change_metadata(struct request *req, bool by_code, enum metadata_cha
     struct command *cmd = api_new_command(req, COMMAND_WALLET_UPDATE, render_metadata);
     if (!cmd)
         goto done;
-    const char *text = json_object_to_json_string_ext(terms, JSON_C_TO_STRING_PLAIN);
+    const char *terms_json = json_build_text(&in_terms, JSON_C_TO_STRING_PLAIN, &req->arena);
+    if (!terms_json) {
+        api_error(req, 500, "out_of_memory", NULL);
+        goto done;
+    }
     cmd->as.wallet_update.wallet = current;
     cmd->as.wallet_update.read = current;
-    cmd->as.wallet_update.wallet.terms_json = arena_strndup(&req->arena, text, strlen(text));
+    cmd->as.wallet_update.wallet.terms_json = terms_json;
     api_submit(req, cmd);
 done:
     json_object_put(terms);

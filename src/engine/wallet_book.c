@@ -11,6 +11,7 @@
 
 #include "core/currency.h"
 #include "core/tz.h"
+#include "json/json_build.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
 #include "util/buf.h"
@@ -510,17 +511,14 @@ static bool read_rule(struct live_wallet *w, struct json_object *terms, struct a
         w->rule_name =
             arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
     /* its transactions' metadata and payment setting, shown back as a top-up's (details_json) */
-    struct json_object *details = json_object_new_object();
-    if (!details)
-        return false;
+    struct json_build details;
+    json_build_init(&details, json_object_new_object());
     if (json_object_object_get_ex(rule, "transaction_metadata", &v) && v &&
         json_object_array_length(v) > 0)
-        json_object_object_add(details, "metadata", json_object_get(v));
-    json_object_object_add(details, "invoice_requires_successful_payment",
-                           json_object_new_boolean(w->rule_requires_payment));
-    const char *text = json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN);
-    w->rule_details_json = text ? arena_strndup(a, text, strlen(text)) : NULL;
-    json_object_put(details);
+        json_build_share(&details, "metadata", v);
+    json_build_bool(&details, "invoice_requires_successful_payment", w->rule_requires_payment);
+    w->rule_details_json = json_build_text(&details, JSON_C_TO_STRING_PLAIN, a);
+    json_object_put(details.obj);
     if (!w->rule_details_json)
         return false;
     w->has_rule = true;

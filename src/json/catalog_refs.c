@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/aggregation.h"
+#include "json/json_build.h"
 
 /* Replaces every `code` in the string array obj[key] by `replacement`, or removes it (NULL);
  * how many it changed. */
@@ -103,11 +104,14 @@ enum catalog_refs_result catalog_refs_retarget_wallet_metric(struct arena *a, co
     size_t before = json_object_array_length(codes);
     size_t changed =
         retarget_in(applies, "billable_metric_codes", code, listed ? NULL : replacement);
-    if (changed > 0 && before > 0 && json_object_array_length(codes) == 0 &&
-        json_object_object_add(applies, "limited_to_billable_metrics",
-                               json_object_new_boolean(true)) != 0) {
-        json_object_put(doc);
-        return CATALOG_REFS_FAILED;
+    if (changed > 0 && before > 0 && json_object_array_length(codes) == 0) {
+        struct json_build b;
+        json_build_init(&b, applies);
+        json_build_bool(&b, "limited_to_billable_metrics", true);
+        if (json_build_failed(&b)) {
+            json_object_put(doc);
+            return CATALOG_REFS_FAILED;
+        }
     }
     return finish(a, doc, changed, out);
 }
@@ -123,7 +127,13 @@ enum catalog_refs_result catalog_refs_retarget_listed(struct arena *a, const cha
         json_object_put(doc);
         return CATALOG_REFS_FAILED;
     }
-    json_object_object_add(doc, "codes", codes); /* taken by doc */
+    struct json_build b;
+    json_build_init(&b, doc);
+    json_build_take(&b, "codes", codes); /* taken by doc, or released */
+    if (json_build_failed(&b)) {
+        json_object_put(doc);
+        return CATALOG_REFS_FAILED;
+    }
     size_t changed = retarget_in(doc, "codes", code, replacement);
     if (changed > 0 && json_object_array_length(codes) == 0) {
         json_object_put(doc);

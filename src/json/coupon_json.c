@@ -2,7 +2,8 @@
 #include "json/coupon_json.h"
 
 #include <json-c/json.h>
-#include <string.h>
+
+#include "json/json_build.h"
 
 /* The instant a member of the body holds, if it is a timestamp. */
 static bool member_time(struct json_object *doc, const char *key, tally_time *out)
@@ -30,12 +31,12 @@ const char *coupon_json_set_ended(struct arena *a, const char *body, tally_time 
     const char *out = NULL;
     char text[TIMESTAMP_TEXT_MAX];
     timestamp_format(at, false, text);
-    if (json_object_is_type(doc, json_type_object) &&
-        json_object_object_add(doc, "terminated_at", json_object_new_string(text)) == 0) {
+    if (json_object_is_type(doc, json_type_object)) {
+        struct json_build b;
+        json_build_init(&b, doc);
+        json_build_string(&b, "terminated_at", text);
         /* '/' unescaped, as Tally's own writer leaves it */
-        const char *t = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-        out = t ? arena_strndup(a, t, strlen(t)) : NULL;
+        out = json_build_text(&b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, a);
     }
     json_object_put(doc);
     return out;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/money.h"
+#include "json/json_build.h"
 #include "json/json_check.h"
 #include "util/utf8.h"
 
@@ -85,14 +86,13 @@ bool json_in_merge(struct json_object *stored, struct json_object *sent)
     if (!json_object_is_type(stored, json_type_object) ||
         !json_object_is_type(sent, json_type_object))
         return false;
+    struct json_build b;
+    json_build_init(&b, stored);
     json_object_object_foreach(sent, key, value)
     {
-        if (json_object_object_add(stored, key, json_object_get(value)) != 0) {
-            json_object_put(value);
-            return false;
-        }
+        json_build_share(&b, key, value);
     }
-    return true;
+    return !json_build_failed(&b);
 }
 
 const char *json_in_merge_text(struct arena *a, const char *stored, const char *sent)

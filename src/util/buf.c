@@ -114,6 +114,11 @@ bool buf_failed(const struct buf *b)
     return b->failed;
 }
 
+void buf_fail(struct buf *b)
+{
+    b->failed = true;
+}
+
 char *buf_take(struct buf *b, size_t *len)
 {
     char *p = b->data;

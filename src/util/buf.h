@@ -60,6 +60,9 @@ void buf_append_i64(struct buf *b, int64_t v);
 void buf_append_u64(struct buf *b, uint64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool buf_failed(const struct buf *b);
+/* Fails the buffer for a cause its writer met outside it (a value that could not be made for
+ * want of memory): what it holds is not the text meant, and later appends are ignored. */
+void buf_fail(struct buf *b);
 /* Hands the bytes to the caller, who frees them with free(); the buffer is left empty. */
 char *buf_take(struct buf *b, size_t *len);
 
