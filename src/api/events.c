@@ -3,6 +3,7 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -40,10 +41,23 @@ void events_lago_id(struct siphash128 fp, char out[UUID_TEXT])
 struct event_view {
     struct siphash128 fingerprint;
     const char *transaction_id, *external_subscription_id, *code, *properties_json;
-    const char *precise_total_amount_cents; /* text or NULL */
     tally_time timestamp, created_at;
     const char *subscription_lago_id, *customer_lago_id;
+    bool has_precise_total_amount_cents;
+    char precise_total_amount_cents[MONEY_TEXT_MAX]; /* as Lago's serializer writes it */
 };
+
+/*
+ * The view's precise_total_amount_cents as Lago's V1::EventSerializer writes it,
+ * `precise_total_amount_cents&.to_s`, BigDecimal's to_s: at least one decimal ("100.0",
+ * "-5.0", "0.5"; an audit found "100"). False if it cannot be written (no amount Tally keeps).
+ */
+static bool view_precise(struct event_view *v, const money_t *amount)
+{
+    v->has_precise_total_amount_cents = amount != NULL;
+    return !amount || money_format_fraction(*amount, 1, v->precise_total_amount_cents,
+                                            sizeof v->precise_total_amount_cents) > 0;
+}
 
 static void render_event(struct jsonw *w, const struct event_view *v)
 {
@@ -61,7 +75,7 @@ static void render_event(struct jsonw *w, const struct event_view *v)
     jsonw_key_lit(w, "timestamp");
     jsonw_time(w, v->timestamp, true);
     jsonw_key_lit(w, "precise_total_amount_cents");
-    jsonw_cstr(w, v->precise_total_amount_cents);
+    jsonw_cstr(w, v->has_precise_total_amount_cents ? v->precise_total_amount_cents : NULL);
     jsonw_key_lit(w, "properties");
     jsonw_raw(w, v->properties_json);
     jsonw_key_lit(w, "lago_subscription_id");
@@ -99,19 +113,22 @@ static void render_ingest(struct command *cmd)
     for (size_t i = 0; i < cmd->as.events_ingest.count; i++) {
         const struct event *e = &cmd->as.events_ingest.events[i];
         const struct event_result *r = &cmd->as.events_ingest.results[i];
-        char amount[MONEY_TEXT_MAX];
-        if (e->has_precise_total_amount_cents)
-            money_format(e->precise_total_amount_cents, amount, sizeof amount);
-        struct event_view v = {r->fingerprint,
-                               e->transaction_id,
-                               e->external_subscription_id,
-                               e->code,
-                               e->properties_json,
-                               e->has_precise_total_amount_cents ? amount : NULL,
-                               r->timestamp,
-                               cmd->now,
-                               r->subscription_lago_id,
-                               r->customer_lago_id};
+        struct event_view v = {.fingerprint = r->fingerprint,
+                               .transaction_id = e->transaction_id,
+                               .external_subscription_id = e->external_subscription_id,
+                               .code = e->code,
+                               .properties_json = e->properties_json,
+                               .timestamp = r->timestamp,
+                               .created_at = cmd->now,
+                               .subscription_lago_id = r->subscription_lago_id,
+                               .customer_lago_id = r->customer_lago_id};
+        /* (a kept amount is within money's limits, so it always writes) */
+        if (!view_precise(&v, e->has_precise_total_amount_cents ? &e->precise_total_amount_cents
+                                                                : NULL)) {
+            cmd->http_status = 500;
+            api_error_render(&cmd->response, 500, NULL, "store_failed", NULL);
+            return;
+        }
         render_event(&w, &v);
     }
     if (batch)
@@ -169,51 +186,77 @@ typedef bool (*event_reader)(struct request *req, struct json_object *obj, struc
                              struct json_in_error *err);
 
 /*
- * The body's {"events": [...]}, 1 to the batch limit of them, each read by `read`, in the
- * request's arena; NULL after answering 400, or 422 naming every event refused by its index
- * (as Lago does: a client can tell which to fix without sending the batch again and again).
+ * How a body without a list of events is answered. Lago's routes read the list with
+ * params.permit(events: [...]), never require: what leaves no list (no key, null, a scalar,
+ * an object, a body that is not an object, which Rails keeps under _json) is nil, and an empty
+ * object stays one.
  */
-static struct event *body_events(struct request *req, event_reader read, size_t *count)
+enum events_list {
+    /* POST /events/batch: Lago's CreateBatchService answers a blank list 422 no_events (an
+     * audit found these 400) */
+    EVENTS_TO_INGEST,
+    /* POST /events/batch_estimate_instant_fees: Lago's controller groups the list, so an empty
+     * one (or an empty object) is no fees; with no list at all it fails (a 500), where Tally
+     * says 400 that the list is missing */
+    EVENTS_TO_ESTIMATE,
+};
+
+/*
+ * The body's {"events": [...]}, at most the batch limit of them (and at least one, to ingest),
+ * each read by `read`, in the request's arena, into *events and *count; false after answering
+ * 400, or 422 naming every event refused by its index (as Lago does: a client can tell which to
+ * fix without sending the batch again and again).
+ */
+static bool body_events(struct request *req, event_reader read, enum events_list kind,
+                        struct event **events, size_t *count)
 {
     const char *why;
-    struct json_object *list, *doc = json_in_parse(req->body.data, req->body.len, &why);
-    struct event *events = NULL;
+    struct json_object *list = NULL, *doc = json_in_parse(req->body.data, req->body.len, &why);
+    *events = NULL;
+    *count = 0;
     if (!doc) {
         api_error_bad_request(req, why);
-        return NULL;
+        return false;
     }
-    size_t n = 0;
-    if (!json_object_is_type(doc, json_type_object) ||
-        !json_object_object_get_ex(doc, "events", &list) ||
-        !json_object_is_type(list, json_type_array)) {
+    if (json_object_is_type(doc, json_type_object))
+        json_object_object_get_ex(doc, "events", &list);
+    bool listed = json_object_is_type(list, json_type_array);
+    bool empty_object =
+        json_object_is_type(list, json_type_object) && json_object_object_length(list) == 0;
+    size_t n = listed ? json_object_array_length(list) : 0;
+    bool read_all = false;
+    if (kind == EVENTS_TO_INGEST && n == 0) {
+        api_error_validation(req, "events", "no_events");
+    } else if (kind == EVENTS_TO_ESTIMATE && !listed && !empty_object) {
         api_error_bad_request(req, "param is missing or the value is empty: events");
-    } else if ((n = json_object_array_length(list)) == 0 || n > req->api->config.event_batch_max) {
-        api_error_validation(req, "events", n == 0 ? "no_events" : "too_many_events");
-    } else if (!(events = arena_alloc(&req->arena, n * sizeof *events))) {
+    } else if (n > req->api->config.event_batch_max) {
+        api_error_validation(req, "events", "too_many_events");
+    } else if (!(*events = arena_alloc(&req->arena, (n ? n : 1) * sizeof **events))) {
         api_error(req, 500, "out_of_memory", NULL);
     } else {
         struct command_item_refusal *refusals = NULL;
         size_t refused = 0;
+        read_all = true;
         for (size_t i = 0; i < n; i++) {
             struct json_in_error err = {0};
-            if (read(req, json_object_array_get_idx(list, i), &events[i], &err))
+            if (read(req, json_object_array_get_idx(list, i), &(*events)[i], &err))
                 continue;
             if (!refusals && !(refusals = arena_alloc(&req->arena, n * sizeof *refusals))) {
                 api_error(req, 500, "out_of_memory", NULL);
-                events = NULL;
+                read_all = false;
                 break;
             }
             refusals[refused++] = (struct command_item_refusal){i, err.field, err.code};
         }
-        if (refused > 0) {
+        if (read_all && refused > 0) {
             req->status = 422;
             api_error_render_item_refusals(&req->response, refusals, refused, NULL);
-            events = NULL;
+            read_all = false;
         }
     }
     json_object_put(doc);
     *count = n;
-    return events;
+    return read_all;
 }
 
 static bool read_event(struct request *req, struct json_object *obj, struct event *e,
@@ -231,30 +274,32 @@ void events_create_batch(struct request *req)
         submit(req, events, count); /* the common case, read without json-c */
         return;
     }
-    if ((events = body_events(req, read_event, &count)))
+    if (body_events(req, read_event, EVENTS_TO_INGEST, &events, &count))
         submit(req, events, count);
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
 /* The stored event as answers show it; false when its ids are past their limits (a damaged
- * store: it has no fingerprint, so no lago_id). */
+ * store: it has no fingerprint, so no lago_id) or its amount does not read. */
 static bool view_of(const struct store_event *e, const uint8_t key[16], struct event_view *out)
 {
     struct siphash128 fp;
-    if (!event_fingerprint(key, e->org_id, e->external_subscription_id, e->transaction_id, &fp))
+    money_t amount;
+    const char *text = e->precise_total_amount_cents; /* money_format's text, or NULL */
+    if (!event_fingerprint(key, e->org_id, e->external_subscription_id, e->transaction_id, &fp) ||
+        (text && money_parse(text, strlen(text), &amount) != MONEY_OK))
         return false;
-    *out = (struct event_view){fp,
-                               e->transaction_id,
-                               e->external_subscription_id,
-                               e->code,
-                               e->properties_json,
-                               e->precise_total_amount_cents,
-                               e->timestamp,
-                               e->created_at,
-                               e->subscription_lago_id,
-                               e->customer_lago_id};
-    return true;
+    *out = (struct event_view){.fingerprint = fp,
+                               .transaction_id = e->transaction_id,
+                               .external_subscription_id = e->external_subscription_id,
+                               .code = e->code,
+                               .properties_json = e->properties_json,
+                               .timestamp = e->timestamp,
+                               .created_at = e->created_at,
+                               .subscription_lago_id = e->subscription_lago_id,
+                               .customer_lago_id = e->customer_lago_id};
+    return view_precise(out, text ? &amount : NULL);
 }
 
 /* Writer thread: the event the transaction id points at, read from the store by id. */
@@ -584,13 +629,15 @@ static bool render_fee(struct jsonw *w, const struct command *cmd, size_t index,
     return true;
 }
 
-/* The fees one event of the command would bring, each as if it came alone; false if one
- * leaves what cents hold. */
+/* The fees one event of the command would bring, each as if it came alone (none for an event
+ * a batch passed over); false if one leaves what cents hold. */
 static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t index)
 {
     const struct usage *u = cmd->as.fees_estimate.usages[index];
     const struct event *ev = &cmd->as.fees_estimate.priced[index];
     money_t taxes; /* the usage's, unrounded, as the fees before this one leave them */
+    if (!u)
+        return true;
     if (!usage_taxes_brought(u, &taxes))
         return false;
     for (size_t i = 0; i < u->charge_count; i++) {
@@ -616,11 +663,64 @@ static bool render_event_fees(struct jsonw *w, const struct command *cmd, size_t
     return true;
 }
 
+/* An event of a batch to estimate, where its fees go: its subscription's group, ranked by
+ * the group's first event, then its own place. */
+struct estimate_place {
+    int64_t subscription_id;
+    size_t group_rank, index;
+};
+
+static int by_subscription(const void *a, const void *b)
+{
+    const struct estimate_place *x = a, *y = b;
+    if (x->subscription_id != y->subscription_id)
+        return x->subscription_id < y->subscription_id ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int by_group(const void *a, const void *b)
+{
+    const struct estimate_place *x = a, *y = b;
+    if (x->group_rank != y->group_rank)
+        return x->group_rank < y->group_rank ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * The order of the command's events in the answer: Lago's batch controller groups the events
+ * by external_subscription_id (Ruby's group_by: the groups in the order of their first events,
+ * each in the events' order) and estimates group by group. A subscription has one external id,
+ * so its subscription's id groups an event alike. In the command's arena; NULL if memory runs
+ * out. Sorted twice, n log n: a batch holds up to --max-batch events.
+ */
+static struct estimate_place *estimate_order(struct command *cmd)
+{
+    size_t n = cmd->as.fees_estimate.count;
+    struct estimate_place *places = arena_alloc(cmd->arena, n * sizeof *places);
+    if (!places)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        places[i] = (struct estimate_place){cmd->as.fees_estimate.subscriptions[i].sub.id, 0, i};
+    qsort(places, n, sizeof *places, by_subscription);
+    for (size_t i = 0; i < n; i++)
+        places[i].group_rank = i > 0 && places[i].subscription_id == places[i - 1].subscription_id
+                                   ? places[i - 1].group_rank
+                                   : places[i].index;
+    qsort(places, n, sizeof *places, by_group);
+    return places;
+}
+
 /* Writer thread, before any write of the batch: nothing changes. */
 static void render_estimate(struct command *cmd)
 {
     if (api_error_render_command(cmd, "subscription_not_found"))
         return;
+    struct estimate_place *order = estimate_order(cmd);
+    if (!order) {
+        cmd->http_status = 500;
+        api_error_render(&cmd->response, 500, NULL, "out_of_memory", NULL);
+        return;
+    }
     struct jsonw w;
     buf_reset(&cmd->response);
     jsonw_init(&w, &cmd->response);
@@ -628,7 +728,7 @@ static void render_estimate(struct command *cmd)
     jsonw_key(&w, "fees");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < cmd->as.fees_estimate.count; i++) {
-        if (!render_event_fees(&w, cmd, i)) {
+        if (!render_event_fees(&w, cmd, order[i].index)) {
             cmd->http_status = 422;
             buf_reset(&cmd->response);
             api_error_render_validation(&cmd->response, "properties", "value_is_out_of_range",
@@ -641,17 +741,35 @@ static void render_estimate(struct command *cmd)
     cmd->http_status = 200;
 }
 
-/* One event to estimate, from its JSON object; the transaction id only where Lago takes one. */
+/*
+ * One event to estimate, from its JSON object; the transaction id only where Lago takes one.
+ * An external_subscription_id that names none (absent, null, blank, or not an id) is "", which
+ * no subscription has: 404 subscription_not_found, Lago's answer (estimate_fees:
+ * Events::ValidateCreationService's first check; the instant ones: Event#subscription finds
+ * none). A code absent, null or blank is "", which no metric has: estimate_fees' 404
+ * billable_metric_not_found, an instant estimate's charge matching none, as Lago's (an audit
+ * found these 422 value_is_mandatory).
+ */
 static bool parse_estimated(struct request *req, struct json_object *obj, bool instant,
                             struct event *e, struct json_in_error *err)
 {
     *e = (struct event){0};
     if (!json_object_is_type(obj, json_type_object))
         return json_in_refuse(err, "event", "invalid_type");
-    return json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
-                               &req->arena, &e->external_subscription_id, err) &&
-           json_in_required_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err) &&
-           (!instant || json_in_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
+    struct json_in_error unread = {0};
+    if (!json_in_required_id(obj, "external_subscription_id", SUBSCRIPTION_EXTERNAL_ID_MAX,
+                             &req->arena, &e->external_subscription_id, &unread)) {
+        if (strcmp(unread.code, "out_of_memory") == 0)
+            return json_in_refuse(err, unread.field, unread.code);
+        e->external_subscription_id = "";
+    }
+    enum json_in_result code =
+        json_in_string(obj, "code", EVENT_CODE_MAX, &req->arena, &e->code, err);
+    if (code == JSON_IN_INVALID)
+        return false;
+    if (code != JSON_IN_VALUE || json_in_blank(e->code, strlen(e->code)))
+        e->code = "";
+    return (!instant || json_in_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                                    &e->transaction_id, err) != JSON_IN_INVALID) &&
            events_parse_properties(req, obj, e, err) &&
            /* Lago's estimate takes it too: a dynamic charge's fee is the event's own amount */
@@ -659,7 +777,7 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
 }
 
 static void submit_estimate(struct request *req, const struct event *events, size_t count,
-                            bool instant)
+                            bool instant, bool batch)
 {
     struct command *cmd = api_new_command(req, COMMAND_FEES_ESTIMATE, render_estimate);
     if (!cmd)
@@ -667,6 +785,7 @@ static void submit_estimate(struct request *req, const struct event *events, siz
     cmd->as.fees_estimate.events = events;
     cmd->as.fees_estimate.count = count;
     cmd->as.fees_estimate.instant = instant;
+    cmd->as.fees_estimate.batch = batch;
     req->idempotency_key = NULL; /* it changes nothing: there is nothing to replay */
     api_submit(req, cmd);
 }
@@ -683,7 +802,7 @@ static void estimate_one(struct request *req, bool instant)
     else if (e && !parse_estimated(req, obj, instant, e, &err))
         api_error_validation(req, err.field, err.code);
     else if (e)
-        submit_estimate(req, e, 1, instant);
+        submit_estimate(req, e, 1, instant, false);
     json_object_put(doc);
 }
 
@@ -704,11 +823,22 @@ static bool read_estimated(struct request *req, struct json_object *obj, struct 
 }
 
 /* POST /events/batch_estimate_instant_fees: {"events": [...]}, each estimated alone, at most
- * as many as a batch of events may hold. */
+ * as many as a batch of events may hold; none is no fees (Lago's controller groups nothing). */
 void events_batch_estimate_instant_fees(struct request *req)
 {
     size_t count;
-    struct event *events = body_events(req, read_estimated, &count);
-    if (events)
-        submit_estimate(req, events, count, true);
+    struct event *events;
+    if (!body_events(req, read_estimated, EVENTS_TO_ESTIMATE, &events, &count))
+        return;
+    if (count > 0) {
+        submit_estimate(req, events, count, true, true);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "fees");
+    jsonw_array_begin(&w);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
 }

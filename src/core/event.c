@@ -4,98 +4,11 @@
 #include <string.h>
 
 #include "core/dedup.h"
+#include "core/ruby_number.h"
 
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* Ruby's ISSPACE, which BigDecimal() skips around a string's number: ASCII whitespace. */
-static bool is_ruby_space(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/* An exponent's magnitude is held up to this: past it no digit of an instant is left. */
-#define EXPONENT_CAP INT64_C(1000000000000000)
-
-/*
- * A number in Ruby's BigDecimal grammar, as Lago's BigDecimal(params[:timestamp].to_s) reads
- * it: the value is ±D × 10^(exponent − fraction_digits), D the mantissa's digits. Borrows the
- * text.
- */
-struct ruby_decimal {
-    bool negative;
-    const char *mantissa; /* its digits, with the '_' and the '.' between them */
-    size_t mantissa_len;
-    int64_t fraction_digits;
-    int64_t exponent; /* within ±EXPONENT_CAP */
-};
-
-/* A run of digits from t[*i], one '_' allowed between two of them; advances *i past it and
- * returns how many digits it holds (0: none). */
-static int64_t digit_run(const char *t, size_t len, size_t *i)
-{
-    int64_t digits = 0;
-    size_t at = *i;
-    while (at < len) {
-        if (is_digit(t[at]))
-            digits++, at++;
-        else if (t[at] == '_' && digits > 0 && at + 1 < len && is_digit(t[at + 1]))
-            at++;
-        else
-            break;
-    }
-    *i = at;
-    return digits;
-}
-
-/* The exponent's digits t[from, to) (with their '_'), its magnitude held at EXPONENT_CAP. */
-static int64_t exponent_value(const char *t, size_t from, size_t to)
-{
-    int64_t v = 0;
-    for (size_t i = from; i < to; i++)
-        if (is_digit(t[i]) && (v = v * 10 + (t[i] - '0')) > EXPONENT_CAP)
-            v = EXPONENT_CAP;
-    return v;
-}
-
-/*
- * Reads t as BigDecimal() does: a sign, integer digits, a fraction after '.', an exponent
- * after 'e', 'E', 'd' or 'D', one '_' between digits (and one ending the integer part when
- * nothing follows it: "1_" is 1). False where BigDecimal raises ("1.", ".e5", "1__2", "1_.5")
- * and for NaN and Infinity, which are no instant.
- */
-static bool ruby_decimal_read(const char *t, size_t len, struct ruby_decimal *d)
-{
-    size_t i = 0;
-    *d = (struct ruby_decimal){0};
-    if (i < len && (t[i] == '+' || t[i] == '-'))
-        d->negative = t[i++] == '-';
-    d->mantissa = t + i;
-    int64_t integer_digits = digit_run(t, len, &i);
-    if (integer_digits > 0 && i + 1 == len && t[i] == '_')
-        i++;
-    if (i < len && t[i] == '.') {
-        i++;
-        if ((d->fraction_digits = digit_run(t, len, &i)) == 0)
-            return false;
-    } else if (integer_digits == 0) {
-        return false;
-    }
-    d->mantissa_len = (size_t)(t + i - d->mantissa);
-    if (i < len && (t[i] == 'e' || t[i] == 'E' || t[i] == 'd' || t[i] == 'D')) {
-        bool negative_exponent = false;
-        if (++i < len && (t[i] == '+' || t[i] == '-'))
-            negative_exponent = t[i++] == '-';
-        size_t from = i;
-        if (digit_run(t, len, &i) == 0)
-            return false;
-        d->exponent = exponent_value(t, from, i);
-        if (negative_exponent)
-            d->exponent = -d->exponent;
-    }
-    return i == len;
 }
 
 /*
@@ -134,13 +47,9 @@ static bool ruby_decimal_floor_micros(const struct ruby_decimal *d, int64_t *out
 
 bool event_parse_timestamp(const char *text, size_t len, tally_time *out)
 {
-    while (len > 0 && is_ruby_space(*text))
-        text++, len--;
-    while (len > 0 && is_ruby_space(text[len - 1]))
-        len--;
     struct ruby_decimal d;
     int64_t n;
-    if (!ruby_decimal_read(text, len, &d) || !ruby_decimal_floor_micros(&d, &n))
+    if (!ruby_decimal_read(text, len, RUBY_BIGDECIMAL, &d) || !ruby_decimal_floor_micros(&d, &n))
         return false;
     if (n < TIMESTAMP_MIN || n > EVENT_TIMESTAMP_MAX)
         return false;
@@ -202,4 +111,25 @@ money_t event_precise_amount(money_t sent)
     return money_round(sent, EVENT_PRECISE_DECIMALS, MONEY_ROUND_HALF_UP, &kept) == MONEY_OK
                ? money_normalize(kept)
                : sent;
+}
+
+bool event_parse_precise_amount(const char *text, size_t len, money_t *out)
+{
+    struct ruby_decimal d;
+    return ruby_decimal_read(text, len, RUBY_TO_D, &d) && ruby_decimal_money(&d, out);
+}
+
+bool event_value_is_number(const struct event *e, const char *key)
+{
+    for (size_t i = 0; i < e->property_count; i++) {
+        const struct event_property *p = &e->properties[i];
+        if (strcmp(p->key, key) != 0)
+            continue;
+        if (!p->value) /* null */
+            return true;
+        if (p->is_string)
+            return ruby_float_reads(p->value, strlen(p->value));
+        return p->value[0] == '-' || is_digit(p->value[0]); /* a JSON number's text */
+    }
+    return true;
 }

@@ -58,6 +58,25 @@ struct event {
 money_t event_precise_amount(money_t sent);
 
 /*
+ * A precise_total_amount_cents sent as a string, read as Lago's decimal column casts it
+ * (Rails' String#to_d): every form to_d reads in full (core/ruby_number's RUBY_TO_D: "+7",
+ * ".5", "5.", " 3 ", "00012", "1_0", "1e2", "2d1"), exactly, into *out (not yet rounded:
+ * event_precise_amount). False for text to_d reads only a part of or none of ("12abc", "abc",
+ * which Lago keeps as 12 and 0), and for a value money cannot hold. A blank text, which Rails
+ * casts to nil, is the caller's to tell apart first.
+ */
+bool event_parse_precise_amount(const char *text, size_t len, money_t *out);
+
+/*
+ * Whether Lago's creation checks take the event's value under `key` as a number
+ * (Events::ValidateCreationService#valid_number?, Ruby's Float(value), for a sum, max or
+ * latest metric's field): absent or null, a JSON number, or a string Float() reads
+ * (ruby_float_reads). A boolean, an object or an array is not (Float() raises TypeError on
+ * them, which Lago does not catch: a 500).
+ */
+bool event_value_is_number(const struct event *e, const char *key);
+
+/*
  * The last instant an event may carry: 9998-12-31T23:59:59.999999Z. A billing period lasts a
  * year at most, so every period of an event before it ends within years 0001..9999, where
  * instants are defined (core/timestamp.h).

@@ -316,7 +316,9 @@ struct command {
             const struct event *events;
             size_t count;
             bool instant; /* Lago's instant estimate: standard and percentage charges only */
-            const struct usage **usages;
+            bool batch;   /* Lago's batch of instant estimates: an event no charge takes is
+                           * passed over (its usage NULL) */
+            const struct usage **usages; /* NULL for an event passed over */
             struct store_subscription *subscriptions;
             const struct event *priced; /* the events with their metrics' expressions applied */
         } fees_estimate;

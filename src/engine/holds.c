@@ -21,30 +21,46 @@
 static enum command_result usage_for_read(struct engine *e, struct command *cmd,
                                           const char *external_subscription_id);
 
-/* The live usage an event would go to, its metric known, and the event as that metric's
- * expression makes it (into *priced, in the command's arena): what pricing one needs. */
-static enum command_result usage_for_event(struct engine *e, struct command *cmd,
-                                           const struct event *ev, struct event *priced)
+/*
+ * The event as its metric makes it (into *priced, in the command's arena), in the usage
+ * cmd->usage already found: the metric known (404 billable_metric_not_found), then, where
+ * `lago_numbers` (estimate_fees: Lago's Events::ValidateCreationService runs first), a sum,
+ * max or latest field Ruby's Float() does not read refused (422 value_is_not_valid_number;
+ * an audit found it estimated at 0), then its expression applied.
+ */
+static enum command_result priced_event(struct engine *e, struct command *cmd,
+                                        const struct event *ev, bool lago_numbers,
+                                        struct event *priced)
 {
-    enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
-    if (r != COMMAND_OK)
-        return r;
     const struct sub_cache_metric *m;
     enum store_status s =
         sub_cache_metric(&e->subscriptions, store_conn(e->store), cmd->org_id, ev->code, &m);
     if (s != STORE_OK)
         return s == STORE_NOT_FOUND ? not_found(cmd, "billable_metric_not_found")
                                     : COMMAND_STORE_FAILED;
+    bool checked = m->aggregation == AGGREGATION_SUM || m->aggregation == AGGREGATION_MAX ||
+                   m->aggregation == AGGREGATION_LATEST;
+    if (lago_numbers && checked && m->field_name && !event_value_is_number(ev, m->field_name))
+        return invalid(cmd, "properties", "value_is_not_valid_number");
     *priced = *ev;
     if (!m->expression)
         return COMMAND_OK;
     const char *code, *message;
-    r = ingest_evaluate_expression(e, cmd, m, ev, ev->has_timestamp ? ev->timestamp : cmd->now,
-                                   priced, &code, &message);
+    enum command_result r = ingest_evaluate_expression(
+        e, cmd, m, ev, ev->has_timestamp ? ev->timestamp : cmd->now, priced, &code, &message);
     if (r != COMMAND_INVALID)
         return r;
     cmd->invalid_message = message;
     return invalid(cmd, "properties", code);
+}
+
+/* The live usage an event would go to, its metric known, and the event as that metric's
+ * expression makes it (into *priced, in the command's arena): what pricing one needs. */
+static enum command_result usage_for_event(struct engine *e, struct command *cmd,
+                                           const struct event *ev, struct event *priced)
+{
+    enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
+    return r == COMMAND_OK ? priced_event(e, cmd, ev, false, priced) : r;
 }
 
 /* A hold asked to last until `asked`: to the next whole second, the instant its expires_at
@@ -259,9 +275,30 @@ enum command_result holds_apply_usage_read(struct engine *e, struct command *cmd
     return r;
 }
 
+/* Whether a charge of the usage would estimate an event of `code` (any code: NULL). */
+static bool any_charge_estimates(const struct usage *u, const char *code, bool instant)
+{
+    for (size_t k = 0; k < u->charge_count; k++)
+        if (usage_charge_estimated(&u->charges[k], code, instant))
+            return true;
+    return false;
+}
+
+/*
+ * Each event's usage, subscription and priced event, refused as Lago's services refuse:
+ * - estimate_fees (Fees::EstimatePayInAdvanceService): the subscription, the metric, the
+ *   field's number, the expression, then a pay-in-advance charge of the code;
+ * - an instant estimate (Fees::EstimateInstant::PayInAdvanceService) looks no metric up: an
+ *   event of a code no instant charge takes, an unknown metric's or none, is refused
+ *   does_not_match_an_instant_charge;
+ * - a batch of them (BatchPayInAdvanceService) refuses only a subscription whose plan has no
+ *   instant charge at all, and passes over an event no instant charge takes (its usage NULL:
+ *   no fee). An audit found such a batch refused whole.
+ */
 enum command_result holds_apply_fees_estimate(struct engine *e, struct command *cmd)
 {
     size_t n = cmd->as.fees_estimate.count;
+    bool instant = cmd->as.fees_estimate.instant, batch = cmd->as.fees_estimate.batch;
     const struct usage **usages = arena_alloc(cmd->arena, n * sizeof *usages);
     struct store_subscription *subs = arena_alloc(cmd->arena, n * sizeof *subs);
     struct event *priced = arena_alloc(cmd->arena, n * sizeof *priced);
@@ -270,19 +307,26 @@ enum command_result holds_apply_fees_estimate(struct engine *e, struct command *
     /* a usage got for one event stays valid for the others: the book replaces a usage only
      * when its own period moves on, which `now` does not within a command */
     for (size_t i = 0; i < n; i++) {
-        const struct event *ev = &priced[i];
-        enum command_result r =
-            usage_for_event(e, cmd, &cmd->as.fees_estimate.events[i], &priced[i]);
+        const struct event *ev = &cmd->as.fees_estimate.events[i];
+        enum command_result r = usage_for_read(e, cmd, ev->external_subscription_id);
         if (r != COMMAND_OK)
             return r;
-        bool estimated = false;
-        for (size_t k = 0; !estimated && k < cmd->usage->charge_count; k++)
-            estimated = usage_charge_estimated(&cmd->usage->charges[k], ev->code,
-                                               cmd->as.fees_estimate.instant);
+        subs[i] = cmd->usage_subscription;
+        usages[i] = NULL;
+        priced[i] = *ev;
+        if (batch && !any_charge_estimates(cmd->usage, NULL, true))
+            return invalid(cmd, "code", "does_not_match_an_instant_charge");
+        bool estimated = any_charge_estimates(cmd->usage, ev->code, instant);
+        if (instant && !estimated && batch)
+            continue; /* no fee, and no metric looked up */
+        /* estimate_fees prices the event (or refuses it) before it looks at the charges */
+        if (!instant || estimated)
+            r = priced_event(e, cmd, ev, !instant, &priced[i]);
+        if (r != COMMAND_OK)
+            return r;
         if (!estimated)
             return invalid(cmd, "code", "does_not_match_an_instant_charge");
         usages[i] = cmd->usage;
-        subs[i] = cmd->usage_subscription;
     }
     cmd->as.fees_estimate.usages = usages;
     cmd->as.fees_estimate.subscriptions = subs;

@@ -2041,7 +2041,7 @@ bool usage_priced(const struct usage *u, struct usage_brought *brought)
 
 bool usage_charge_estimated(const struct usage_charge *c, const char *code, bool instant)
 {
-    return c->pay_in_advance && strcmp(c->metric_code, code) == 0 &&
+    return c->pay_in_advance && (!code || strcmp(c->metric_code, code) == 0) &&
            (!instant || strcmp(c->charge_model, "standard") == 0 ||
             strcmp(c->charge_model, "percentage") == 0);
 }

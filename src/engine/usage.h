@@ -402,8 +402,8 @@ const struct usage_group *usage_bucket_group_like(const struct usage *u,
  * brings: the step from nothing, as Lago's pay-in-advance fee of a first event charges it.
  */
 /* Whether an estimate of an event of metric `code` prices charge c: a pay-in-advance charge
- * of that metric (`instant`, Lago's instant estimate: only standard and percentage ones, whose
- * fee the event alone decides). */
+ * of that metric (of any, `code` NULL; `instant`, Lago's instant estimate: only standard and
+ * percentage ones, whose fee the event alone decides). */
 bool usage_charge_estimated(const struct usage_charge *c, const char *code, bool instant);
 
 struct usage_brought {

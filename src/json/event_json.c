@@ -189,10 +189,26 @@ bool event_json_event(struct arena *a, struct json_object *obj, struct event *e,
            event_json_precise(obj, e, err);
 }
 
+/*
+ * A string as Lago's decimal column casts it (event_parse_precise_amount: every form String#to_d
+ * reads in full; an audit found "+7", ".5", "5." and "1_0" refused), a blank one as nil (Rails'
+ * numeric cast takes `value.presence`); a number from its text.
+ */
 bool event_json_precise(struct json_object *event, struct event *e, struct json_in_error *err)
 {
-    enum json_in_result amount =
-        json_in_decimal(event, "precise_total_amount_cents", &e->precise_total_amount_cents, err);
+    static const char key[] = "precise_total_amount_cents";
+    struct json_object *v;
+    enum json_in_result amount;
+    if (json_object_object_get_ex(event, key, &v) && json_object_is_type(v, json_type_string)) {
+        const char *text = json_object_get_string(v);
+        size_t len = (size_t)json_object_get_string_len(v);
+        amount = json_in_blank(text, len) ? JSON_IN_NULL
+                 : event_parse_precise_amount(text, len, &e->precise_total_amount_cents)
+                     ? JSON_IN_VALUE
+                     : (json_in_refuse(err, key, "invalid_value"), JSON_IN_INVALID);
+    } else {
+        amount = json_in_decimal(event, key, &e->precise_total_amount_cents, err);
+    }
     if (amount == JSON_IN_INVALID)
         return false;
     e->has_precise_total_amount_cents = amount == JSON_IN_VALUE;

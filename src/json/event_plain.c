@@ -171,7 +171,8 @@ static bool plain_timestamp(struct cursor *c, struct event *e)
     return true;
 }
 
-/* As json_in_decimal: null is none; a string or a decimal from its text; an integer. */
+/* As event_json_precise: null or a blank string is none; a string as String#to_d reads it, a
+ * decimal from its text; an integer. */
 static bool plain_amount(struct cursor *c, struct event *e)
 {
     const char *s;
@@ -181,7 +182,9 @@ static bool plain_amount(struct cursor *c, struct event *e)
     case READ_NOT_PLAIN: return false;
     case READ_INT: e->precise_total_amount_cents = money_from_int(int_of(s, len)); break;
     case READ_TEXT:
-        if (money_parse(s, len, &e->precise_total_amount_cents) != MONEY_OK)
+        if (json_in_blank(s, len))
+            return true;
+        if (!event_parse_precise_amount(s, len, &e->precise_total_amount_cents))
             return false;
         break;
     }

@@ -182,7 +182,7 @@ test('batches: per-index errors, limits, unknown names', async () => {
   assert.deepEqual(r.body.error_details, { 1: { external_subscription_id: ['subscription_not_found'] } });
   assert.equal((await t.api('/api/v1/events/ok1')).status, 404);
   r = await post('/api/v1/events/batch', { evnts: [] });
-  assert.equal(r.status, 400);
+  assert.deepEqual(r.body.error_details, { events: ['no_events'] }); // Lago's permit drops the unknown key
   r = await post('/api/v1/events/batch', { events: Array.from({ length: 100 }, (_, i) => ev(`full${i}`, { code: i % 2 ? 'calls' : 'tokens' })) });
   assert.equal(r.status, 200);
   assert.equal(r.body.events.length, 100);
@@ -212,6 +212,47 @@ test('a refused batch names every event refused, so a retry can drop its duplica
   for (const id of ['r5', 'r6', 'r8', 'r10', 'r12']) assert.equal((await t.api(`/api/v1/events/${id}`)).status, 404, id);
   r = await post('/api/v1/events/batch', { events: [ev('r5'), ev('r6'), ev('r8')] });
   assert.equal(r.status, 200);
+});
+
+// Lago's batch reads params.permit(events: [...]), not require: whatever leaves no list of
+// events (no key, null, a scalar, an empty object, a body that is not an object, which Rails
+// keeps under _json) is its CreateBatchService's 422 no_events. An audit found them 400.
+test('a batch body without a list of events is 422 no_events, as Lago\'s permit leaves it', async () => {
+  for (const raw of ['{}', '{"events":null}', '{"events":"x"}', '{"events":5}', '{"events":true}', '{"events":{}}', '{"events":{"a":1}}', '[]', '"x"']) {
+    const r = await post('/api/v1/events/batch', null, raw);
+    assert.deepEqual(r.body, { status: 422, error: 'Unprocessable Entity', code: 'validation_errors', error_details: { events: ['no_events'] } }, raw);
+  }
+  assert.equal((await post('/api/v1/events/batch', null, '{"events":')).status, 400); // not JSON: still 400
+});
+
+// Lago casts precise_total_amount_cents with Rails' decimal type: String#to_d, which reads
+// Ruby's BigDecimal forms and a point without decimals ("5."); a blank text is nil. Its
+// serializer writes the BigDecimal back with BigDecimal#to_s, at least one decimal ("100.0").
+// An audit found "+7", ".5", "5.", " 3 ", "00012" and "1_0" refused, and "100" answered "100".
+test('precise_total_amount_cents: every decimal form Ruby\'s String#to_d reads in full, answered as Lago writes a BigDecimal', async () => {
+  const cases = [['"+7"', '7.0'], ['".5"', '0.5'], ['"5."', '5.0'], ['" 3 "', '3.0'], ['"\\t3\\n"', '3.0'], ['"00012"', '12.0'], ['"1_0"', '10.0'],
+    ['"1_000.000_1"', '1000.0001'], ['"1e2"', '100.0'], ['"1E-3"', '0.001'], ['"5.e1"', '50.0'], ['"-.5"', '-0.5'], ['"2d1"', '20.0'], ['"100"', '100.0'],
+    ['100', '100.0'], ['-5', '-5.0'], ['1.25', '1.25'], ['1e2', '100.0'], ['"-0"', '0.0'], ['""', null], ['"   "', null], ['null', null]];
+  let i = 0;
+  for (const [sent, kept] of cases) {
+    const id = `ptac${i++}`;
+    const one = `{"transaction_id":"${id}","external_subscription_id":"sub_a","code":"tokens","precise_total_amount_cents":${sent}}`;
+    let r = await post('/api/v1/events', null, `{"event":${one}}`);
+    assert.equal(r.status, 200, `${sent}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.event.precise_total_amount_cents, kept, sent);
+    assert.equal((await (await t.api(`/api/v1/events/${id}`)).json()).event.precise_total_amount_cents, kept, sent);
+    r = await post('/api/v1/events/batch', null, `{"events":[${one.replace(id, `${id}b`)}]}`);
+    assert.equal(r.status, 200, `${sent}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.events[0].precise_total_amount_cents, kept, sent);
+  }
+  const listed = (await (await t.api('/api/v1/events?per_page=1000')).json()).events.filter((e) => e.transaction_id.startsWith('ptac'));
+  assert.equal(listed.length, 2 * cases.length);
+  for (const e of listed) assert.equal(e.precise_total_amount_cents, cases[Number(e.transaction_id.slice(4).replace('b', ''))][1], e.transaction_id);
+  // text that String#to_d reads only in part or not at all (Lago stores "abc" as 0, "12abc" as 12)
+  for (const sent of ['"abc"', '"12abc"', '"1_.5"', '"1__0"', '"_1"', '"1e"', '"0x10"', '"Infinity"', '"NaN"', '"1 2"', '"."', '"-"', '"\\u00a03"']) {
+    const r = await post('/api/v1/events', null, `{"event":{"transaction_id":"bad","external_subscription_id":"sub_a","code":"tokens","precise_total_amount_cents":${sent}}}`);
+    assert.deepEqual(r.body.error_details, { precise_total_amount_cents: ['invalid_value'] }, sent);
+  }
 });
 
 // json-c takes NaN, Infinity, 05.5 and 1. as numbers, and a lone surrogate escape as U+FFFD;

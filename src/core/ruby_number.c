@@ -1,0 +1,189 @@
+/* core/ruby_number: see ruby_number.h. */
+#include "core/ruby_number.h"
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_hex_digit(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Ruby's ISSPACE, which all three readings skip around a number: ASCII whitespace. */
+static bool is_ruby_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* text[*from, *to) without the whitespace around it. */
+static void trim(const char *text, size_t *from, size_t *to)
+{
+    while (*from < *to && is_ruby_space(text[*from]))
+        (*from)++;
+    while (*to > *from && is_ruby_space(text[*to - 1]))
+        (*to)--;
+}
+
+/* A run of digits (hexadecimal ones if `hex`) from t[*i], one '_' allowed between two of
+ * them; advances *i past it and returns how many digits it holds (0: none). */
+static int64_t digit_run(const char *t, size_t len, size_t *i, bool hex)
+{
+    int64_t digits = 0;
+    size_t at = *i;
+    while (at < len) {
+        if (hex ? is_hex_digit(t[at]) : is_digit(t[at]))
+            digits++, at++;
+        else if (t[at] == '_' && digits > 0 && at + 1 < len &&
+                 (hex ? is_hex_digit(t[at + 1]) : is_digit(t[at + 1])))
+            at++;
+        else
+            break;
+    }
+    *i = at;
+    return digits;
+}
+
+/* The exponent's digits t[from, to) (with their '_'), its magnitude held at the cap. */
+static int64_t exponent_value(const char *t, size_t from, size_t to)
+{
+    int64_t v = 0;
+    for (size_t i = from; i < to; i++)
+        if (is_digit(t[i]) && (v = v * 10 + (t[i] - '0')) > RUBY_EXPONENT_CAP)
+            v = RUBY_EXPONENT_CAP;
+    return v;
+}
+
+/* A signed exponent's digits from t[*i] (just past its letter): advances *i past them and
+ * sets *out; false if there are none. */
+static bool exponent_read(const char *t, size_t len, size_t *i, int64_t *out)
+{
+    bool negative = false;
+    if (*i < len && (t[*i] == '+' || t[*i] == '-'))
+        negative = t[(*i)++] == '-';
+    size_t from = *i;
+    if (digit_run(t, len, i, false) == 0)
+        return false;
+    *out = exponent_value(t, from, *i);
+    if (negative)
+        *out = -*out;
+    return true;
+}
+
+static bool is_exponent_mark(char c, enum ruby_grammar g)
+{
+    return c == 'e' || c == 'E' || (g != RUBY_FLOAT && (c == 'd' || c == 'D'));
+}
+
+bool ruby_decimal_read(const char *text, size_t len, enum ruby_grammar grammar,
+                       struct ruby_decimal *out)
+{
+    size_t i = 0;
+    trim(text, &i, &len);
+    struct ruby_decimal d = {0};
+    if (i < len && (text[i] == '+' || text[i] == '-'))
+        d.negative = text[i++] == '-';
+    d.mantissa = text + i;
+    int64_t integer_digits = digit_run(text, len, &i, false);
+    /* BigDecimal's "1_": a '_' may end the integer part when nothing follows it */
+    if (grammar != RUBY_FLOAT && integer_digits > 0 && i + 1 == len && text[i] == '_')
+        i++;
+    if (i < len && text[i] == '.') {
+        i++;
+        d.fraction_digits = digit_run(text, len, &i, false);
+        /* a point with no decimal after it: only to_d reads it, after integer digits */
+        if (d.fraction_digits == 0 && (grammar != RUBY_TO_D || integer_digits == 0))
+            return false;
+    } else if (integer_digits == 0) {
+        return false;
+    }
+    d.mantissa_len = (size_t)(text + i - d.mantissa);
+    if (i < len && is_exponent_mark(text[i], grammar)) {
+        i++;
+        if (!exponent_read(text, len, &i, &d.exponent))
+            return false;
+    }
+    if (i != len)
+        return false;
+    *out = d;
+    return true;
+}
+
+bool ruby_decimal_money(const struct ruby_decimal *d, money_t *out)
+{
+    /* D's significant digits into coef, trailing zeros left out (counted in `zeros`): the
+     * value is coef × 10^(exponent − fraction_digits + zeros) */
+    __int128 coef = 0;
+    int64_t digits = 0, zeros = 0;
+    for (size_t i = 0; i < d->mantissa_len; i++) {
+        char c = d->mantissa[i];
+        if (!is_digit(c) || (digits == 0 && c == '0'))
+            continue;
+        if (c == '0') {
+            zeros++;
+            continue;
+        }
+        if (digits + zeros + 1 > MONEY_DIGITS_MAX)
+            return false; /* more significant digits than a value holds */
+        for (; zeros > 0; zeros--, digits++)
+            coef *= 10;
+        coef = coef * 10 + (c - '0');
+        digits++;
+    }
+    if (digits == 0) {
+        *out = MONEY_ZERO;
+        return true;
+    }
+    int64_t power = d->exponent - d->fraction_digits + zeros;
+    if (power < 0)
+        return power >= -MONEY_SCALE_MAX &&
+               money_from_coef(d->negative ? -coef : coef, (int32_t)-power, out) == MONEY_OK;
+    if (digits + power > MONEY_DIGITS_MAX)
+        return false; /* 10^38 or more */
+    for (; power > 0; power--)
+        coef *= 10;
+    return money_from_coef(d->negative ? -coef : coef, 0, out) == MONEY_OK;
+}
+
+/* Float()'s hexadecimal form, whitespace trimmed: [sign] 0x digits ['.' digits] ['p' exponent],
+ * '_' between the integer digits and the exponent's; a fraction only with an exponent. */
+static bool hex_float_reads(const char *t, size_t len)
+{
+    size_t i = 0;
+    if (i < len && (t[i] == '+' || t[i] == '-'))
+        i++;
+    if (len - i < 2 || t[i] != '0' || (t[i + 1] != 'x' && t[i + 1] != 'X'))
+        return false;
+    i += 2;
+    if (digit_run(t, len, &i, true) == 0)
+        return false;
+    bool fraction = false;
+    if (i < len && t[i] == '.') {
+        size_t from = ++i;
+        while (i < len && is_hex_digit(t[i]))
+            i++;
+        if (i == from)
+            return false;
+        fraction = true;
+    }
+    int64_t exponent;
+    if (i < len && (t[i] == 'p' || t[i] == 'P')) {
+        i++;
+        if (!exponent_read(t, len, &i, &exponent))
+            return false;
+    } else if (fraction) {
+        return false;
+    }
+    return i == len;
+}
+
+bool ruby_float_reads(const char *text, size_t len)
+{
+    struct ruby_decimal d;
+    if (ruby_decimal_read(text, len, RUBY_FLOAT, &d))
+        return true;
+    size_t from = 0;
+    trim(text, &from, &len);
+    return hex_float_reads(text + from, len - from);
+}
