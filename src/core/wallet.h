@@ -242,7 +242,9 @@ bool wallet_duration_parse(const char *text, struct wallet_duration *out);
  * The day a grant made on `from` (a local date) ends: the duration later on the calendar, its
  * years and months landing on `anchor_day` (the rule's anniversary day, or `from`'s if later;
  * a shorter month's last day instead), so that a grant lasting its rule's interval ends on the
- * next anniversary's day (Jan 31, Feb 28, Mar 31). The grant ends at that day's local start.
+ * next anniversary's day (Jan 31, Feb 28, Mar 31). A rule with no day of the month (weekly)
+ * passes `from`'s own: Feb 7 + P1M is Mar 7, Jan 31 + P1M Feb 28. The grant ends at that day's
+ * local start.
  */
 struct civil_date wallet_duration_end(struct civil_date from, const struct wallet_duration *d,
                                       int32_t anchor_day);

@@ -278,8 +278,10 @@ static enum command_result roll_over(struct store *st, struct command *cmd, stru
 /*
  * When a rule's grant made at `at` ends: grant_expires_after later on the customer's local
  * calendar, at the start of that local day (wallet_duration_end), so that it ends with an
- * anniversary, across DST and month ends, whatever the zone's offset. False if that day
- * cannot be read or is past TIMESTAMP_MAX. *zone_loads false if the zone does not load: no
+ * anniversary, across DST and month ends, whatever the zone's offset. A weekly rule has no day
+ * of the month: its grant's months count from the grant's own day (an audit found grants made
+ * on Feb 7, 14, 21 and 28 by a weekly rule of the 31st all ending on Mar 31). False if that
+ * day cannot be read or is past TIMESTAMP_MAX. *zone_loads false if the zone does not load: no
  * end in UTC instead.
  */
 static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *out, bool *zone_loads)
@@ -290,7 +292,8 @@ static bool grant_end(const struct live_wallet *w, tally_time at, tally_time *ou
     struct civil_date from, anchor;
     if (!tz_local_date(zone, at, &from) || !tz_local_date(zone, rule_anchor(w), &anchor))
         return false;
-    struct civil_date end = wallet_duration_end(from, &w->rule_grant_duration, anchor.day);
+    int32_t day = w->rule_interval == PERIOD_WEEKLY ? from.day : anchor.day;
+    struct civil_date end = wallet_duration_end(from, &w->rule_grant_duration, day);
     if (zone) {
         if (tz_start_of_day(zone, end, out) != TZ_OK)
             return false;
