@@ -789,6 +789,11 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, 
 {
     static const char *const keys[] = {"threshold_credits", "paid_credits", "granted_credits",
                                        "target_ongoing_balance", "rollover_max_credits"};
+    /* converted as the writer does (engine/wallet_book's read_rule): the threshold and the
+     * rollover cap are bounds, rounded down; the rest are amounts */
+    static const bool bounds[] = {true, false, false, false, true};
+    _Static_assert(sizeof bounds / sizeof bounds[0] == sizeof keys / sizeof keys[0],
+                   "a kind for every key");
     struct json_object *terms = json_tokener_parse(w->terms_json), *rules, *v;
     bool ok = true;
     if (terms && json_object_object_get_ex(terms, "recurring_transaction_rules", &rules) &&
@@ -800,10 +805,11 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, 
             if (!json_object_object_get_ex(rule, keys[i], &v) || !v)
                 continue;
             const char *text = json_object_get_string(v);
+            int32_t exponent = wallets_currency_exponent(w->currency);
             if (money_parse(text, strlen(text), &credits) != MONEY_OK ||
-                wallet_credits_to_cents(credits, w->rate_amount,
-                                        wallets_currency_exponent(w->currency),
-                                        &cents) != MONEY_OK) {
+                (bounds[i] ? wallet_credits_cap_to_cents(credits, w->rate_amount, exponent, &cents)
+                           : wallet_credits_to_cents(credits, w->rate_amount, exponent, &cents)) !=
+                    MONEY_OK) {
                 ok = json_in_refuse(err, "recurring_transaction_rules", "value_is_out_of_range");
                 err->message = past_limit(
                     req, w, keys[i],
@@ -843,10 +849,11 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
     if ((r = json_in_decimal(obj, "overdraft_credits", &overdraft, err)) == JSON_IN_INVALID)
         return false;
     if (r == JSON_IN_VALUE) {
+        /* a bound: rounded down, so that no more than it is ever overdrawn */
         if (money_sign(overdraft) < 0 ||
-            wallet_credits_to_cents(overdraft, w->rate_amount,
-                                    wallets_currency_exponent(w->currency),
-                                    &w->overdraft_limit_cents) != MONEY_OK) {
+            wallet_credits_cap_to_cents(overdraft, w->rate_amount,
+                                        wallets_currency_exponent(w->currency),
+                                        &w->overdraft_limit_cents) != MONEY_OK) {
             json_in_refuse(err, "overdraft_credits", "value_is_out_of_range");
             if (money_sign(overdraft) > 0)
                 err->message = past_limit(req, w, "overdraft_credits", overdraft);

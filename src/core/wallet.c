@@ -65,14 +65,16 @@ bool wallet_credits_countable(money_t credits)
            MONEY_ERR_OVERFLOW;
 }
 
-enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
-                                          int64_t *cents)
+/* Credits floored to WALLET_CREDITS_SCALE decimals, priced at rate_amount, rounded to the minor
+ * unit by `rounding`. */
+static enum money_status credits_in_cents(money_t credits, money_t rate_amount, int32_t exponent,
+                                          enum money_round rounding, int64_t *cents)
 {
     money_t floored, amount;
     int64_t minor = 0;
     enum money_status s = money_round(credits, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, &floored);
     if (s == MONEY_OK)
-        s = money_mul_round(floored, rate_amount, exponent, MONEY_ROUND_HALF_UP, &amount);
+        s = money_mul_round(floored, rate_amount, exponent, rounding, &amount);
     if (s == MONEY_OK)
         s = money_to_minor_units(amount, exponent, MONEY_ROUND_EXACT, &minor);
     if (s == MONEY_OK && (minor > WALLET_BALANCE_MAX_CENTS || minor < -WALLET_BALANCE_MAX_CENTS))
@@ -80,6 +82,18 @@ enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, 
     if (s == MONEY_OK)
         *cents = minor;
     return s;
+}
+
+enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
+                                          int64_t *cents)
+{
+    return credits_in_cents(credits, rate_amount, exponent, MONEY_ROUND_HALF_UP, cents);
+}
+
+enum money_status wallet_credits_cap_to_cents(money_t credits, money_t rate_amount,
+                                              int32_t exponent, int64_t *cents)
+{
+    return credits_in_cents(credits, rate_amount, exponent, MONEY_ROUND_FLOOR, cents);
 }
 
 enum wallet_fit wallet_credits_fit(int64_t holds, int64_t lifetime, int64_t cents)

@@ -106,6 +106,16 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
 bool wallet_credits_countable(money_t credits);
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents);
+/*
+ * A bound in credits to cents: floored to WALLET_CREDITS_SCALE decimals, priced at rate_amount
+ * and rounded DOWN to the minor unit, the most whole cents worth no more than the credits. For
+ * a maximum (a rollover's max_credits, an overdraft) that nothing may pass, and for a
+ * threshold a balance is "at or below": a balance in cents is at or below the credits exactly
+ * when it is at or below this. (Rounded half up, a cap of 10.6 yen let 11 roll over, an audit
+ * found.) MONEY_ERR_OVERFLOW as wallet_credits_to_cents.
+ */
+enum money_status wallet_credits_cap_to_cents(money_t credits, money_t rate_amount,
+                                              int32_t exponent, int64_t *cents);
 /* Cents to credits, rounded half up to WALLET_CREDITS_SCALE decimals, or to as many as fit when
  * the credits are 10^33 or more (a tiny rate). MONEY_ERR_OVERFLOW past 10^38 credits. */
 enum money_status wallet_cents_to_credits(int64_t cents, money_t rate_amount, int32_t exponent,

@@ -417,11 +417,13 @@ bool wallet_book_mark_dirty(struct wallet_book *b, struct customer_wallets *cw)
     return true;
 }
 
-/* applies_to from the wallet's terms; false if they cannot be read. */
-/* A credits amount of the terms (decimal text) in cents at the wallet's rate; false if absent
- * or unreadable. */
+/* How a credits term becomes cents: an amount rounds half up (Lago's), a bound down
+ * (wallet_credits_cap_to_cents: no more than it ever passes). */
+enum term_kind { TERM_AMOUNT, TERM_BOUND };
+
+/* A credits term (decimal text) in cents at the wallet's rate; false if absent or unreadable. */
 static bool term_cents(const struct live_wallet *w, struct json_object *obj, const char *key,
-                       int64_t *cents)
+                       enum term_kind kind, int64_t *cents)
 {
     struct json_object *v;
     money_t credits;
@@ -429,8 +431,11 @@ static bool term_cents(const struct live_wallet *w, struct json_object *obj, con
         return false;
     const char *text = json_object_get_string(v);
     const struct currency *c = currency_find(w->row.currency, strlen(w->row.currency));
+    int32_t exponent = c ? c->exponent : 2;
     return money_parse(text, strlen(text), &credits) == MONEY_OK &&
-           wallet_credits_to_cents(credits, w->row.rate_amount, c ? c->exponent : 2, cents) ==
+           (kind == TERM_BOUND
+                ? wallet_credits_cap_to_cents(credits, w->row.rate_amount, exponent, cents)
+                : wallet_credits_to_cents(credits, w->row.rate_amount, exponent, cents)) ==
                MONEY_OK;
 }
 
@@ -488,16 +493,17 @@ static bool read_rule(struct live_wallet *w, struct json_object *terms, struct a
             if (w->rule_rollover == WALLET_ROLLOVER_MAX_PERCENTAGE)
                 w->rule_rollover_value = term_int(rule, "rollover_percentage");
             else if (w->rule_rollover == WALLET_ROLLOVER_MAX_CREDITS &&
-                     !term_cents(w, rule, "rollover_max_credits", &w->rule_rollover_value))
+                     !term_cents(w, rule, "rollover_max_credits", TERM_BOUND,
+                                 &w->rule_rollover_value))
                 return false;
         }
-    } else if (!term_cents(w, rule, "threshold_credits", &r->threshold_cents)) {
+    } else if (!term_cents(w, rule, "threshold_credits", TERM_BOUND, &r->threshold_cents)) {
         return false;
     }
-    term_cents(w, rule, "paid_credits", &r->paid_cents);
-    term_cents(w, rule, "granted_credits", &r->granted_cents);
+    term_cents(w, rule, "paid_credits", TERM_AMOUNT, &r->paid_cents);
+    term_cents(w, rule, "granted_credits", TERM_AMOUNT, &r->granted_cents);
     if (r->method == WALLET_RULE_TARGET &&
-        !term_cents(w, rule, "target_ongoing_balance", &r->target_cents))
+        !term_cents(w, rule, "target_ongoing_balance", TERM_AMOUNT, &r->target_cents))
         return false;
     r->grants_target_top_up = term_bool(rule, "grants_target_top_up");
     r->ignore_paid_top_up_limits = term_bool(rule, "ignore_paid_top_up_limits");

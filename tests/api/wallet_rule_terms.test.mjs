@@ -50,3 +50,52 @@ test("a weekly rule's grant lasting months ends that long after its own day", as
     await s.t.cleanup();
   }
 });
+
+// A bound in credits becomes money rounded down, so that no more than it ever passes: a
+// rollover's max_credits (10.6 yen carried 11; 0.5 credits at 0.33 USD, 16.5 cents, carried
+// 17), an overdraft (0.5 credits at 0.33 let 17 cents be overdrawn), and a threshold, which a
+// balance of 17 cents (0.51515 credits) is not at or below. Amounts (a top-up, a rule's credits,
+// a target) still round half up, as Lago's.
+test('a rollover cap, an overdraft and a threshold in credits are rounded down to the minor unit', async () => {
+  const s = await server('2026-01-10T00:00:00Z');
+  try {
+    await s.customer('j', 'JPY');
+    await s.customer('u', 'USD');
+    const rule = (granted_credits, rollover_max_credits) => [{ trigger: 'interval', interval: 'monthly', granted_credits, grant_expires_after: 'P1M', rollover: 'max_credits', rollover_max_credits }];
+    const yen = await s.newWallet({ external_customer_id: 'j', currency: 'JPY', rate_amount: '1', recurring_transaction_rules: rule('21', '10.6') });
+    const usd = await s.newWallet({ external_customer_id: 'u', currency: 'USD', rate_amount: '0.33', recurring_transaction_rules: rule('10', '0.5') });
+    await s.advance('2026-02-11T00:00:00Z');
+    await s.advance('2026-03-11T00:00:00Z');
+    const carried = async (id) => {
+      const grants = (await s.txs(id)).filter((x) => x.transaction_status === 'granted').sort((a, b) => a.created_at.localeCompare(b.created_at));
+      return grants[0].remaining_amount_cents;
+    };
+    assert.equal(await carried(yen.lago_id), 10); // at most 10.6 yen: 10
+    assert.equal(await carried(usd.lago_id), 16); // at most 16.5 cents: 16 (0.48485 credits)
+
+    // an overdraft of 0.5 credits at 0.33: 16 cents
+    const bm = (await s.ok(await s.post('/api/v1/billable_metrics', { billable_metric: { code: 'u', name: 'u', aggregation_type: 'sum_agg', field_name: 'n' } }))).billable_metric;
+    await s.ok(await s.post('/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD',
+      charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } })); // a cent a unit
+    for (const c of ['soft', 'auto']) {
+      await s.customer(c);
+      await s.ok(await s.post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub` } }));
+    }
+    const soft = await s.newWallet({ external_customer_id: 'soft', currency: 'USD', rate_amount: '0.33', limit: 'soft', overdraft_credits: '0.5' });
+    const event = (sub, n) => s.post('/api/v1/events', { event: { transaction_id: `e${sub}${n}${Math.random()}`, external_subscription_id: sub, code: 'u', properties: { n } } });
+    assert.equal((await event('soft_sub', 17)).status, 402); // 17 cents: past 16
+    assert.equal((await event('soft_sub', 16)).status, 200);
+    assert.equal((await s.wallet(soft.lago_id)).overdrawn_cents, 16);
+
+    // a threshold of 0.5 credits at 0.33: a balance of 17 cents is above it, 16 at it
+    const auto = await s.newWallet({ external_customer_id: 'auto', currency: 'USD', rate_amount: '0.33', granted_credits: '1', // 33 cents
+      recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '0.5', granted_credits: '1' }] });
+    const fired = async () => (await s.txs(auto.lago_id)).filter((x) => x.source === 'threshold').length;
+    await s.ok(await event('auto_sub', 16)); // 17 cents left
+    assert.equal(await fired(), 0);
+    await s.ok(await event('auto_sub', 1)); // 16 cents: at the threshold
+    assert.equal(await fired(), 1);
+  } finally {
+    await s.t.cleanup();
+  }
+});

@@ -125,6 +125,42 @@ static void credits_to_cents_examples(void **state)
     check_to_cents("1000000000000000000000000000000", "1000000", 2, MONEY_ERR_OVERFLOW, 0);
 }
 
+/* A bound in credits is rounded down to the minor unit, so that no more than it ever passes:
+ * an audit found a rollover cap of 10.6 yen carrying 11, and one of 0.5 credits at 0.33 USD
+ * (16.5 cents) carrying 17. An amount (wallet_credits_to_cents) still rounds half up. */
+static void cap_to_cents_examples(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *credits, *rate;
+        int32_t exponent;
+        int64_t cap, amount;
+    } cases[] = {
+        {"10.6", "1", 0, 10, 11},
+        {"0.5", "0.33", 2, 16, 17},
+        {"0.009", "1", 2, 0, 1},
+        {"0.001", "1", 2, 0, 0},
+        {"1.23456", "1", 3, 1234, 1235},
+        {"10", "0.5", 2, 500, 500},    /* exact: the same either way */
+        {"0.333339", "3", 2, 99, 100}, /* floored to 0.33333 first, x3 = 0.99999 */
+        {"1000000000000", "1", 2, WALLET_BALANCE_MAX_CENTS, WALLET_BALANCE_MAX_CENTS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t cap = -1;
+        if (wallet_credits_cap_to_cents(M(cases[i].credits), M(cases[i].rate), cases[i].exponent,
+                                        &cap) != MONEY_OK ||
+            cap != cases[i].cap)
+            fail_msg("cap %s at %s: %" PRId64 " cents, want %" PRId64, cases[i].credits,
+                     cases[i].rate, cap, cases[i].cap);
+        check_to_cents(cases[i].credits, cases[i].rate, cases[i].exponent, MONEY_OK,
+                       cases[i].amount);
+    }
+    int64_t kept = 7;
+    assert_int_equal(wallet_credits_cap_to_cents(M("1000000000000.01"), M("1"), 2, &kept),
+                     MONEY_ERR_OVERFLOW);
+    assert_int_equal(kept, 7);
+}
+
 static void cents_to_credits_examples(void **state)
 {
     (void)state;
@@ -934,6 +970,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(credits_to_cents_examples),
+        cmocka_unit_test(cap_to_cents_examples),
         cmocka_unit_test(cents_to_credits_examples),
         cmocka_unit_test(round_trip_property),
         cmocka_unit_test(refused_conversion_writes_nothing),
