@@ -341,12 +341,14 @@ bool wallet_duration_parse(const char *text, struct wallet_duration *out)
     const char *order = "YMWD", *p = text + 1;
     size_t next = 0;
     while (*p) {
-        int32_t n = 0, digits = 0;
-        while (*p >= '0' && *p <= '9' && digits < 5) {
-            n = n * 10 + (*p++ - '0');
-            digits++;
-        }
-        if (digits == 0 || digits > 4)
+        int32_t n = 0;
+        const char *digits = p;
+        /* any number of digits; a part past the whole limit is refused as it is read, before
+         * it could overflow (each unit is at least a day) */
+        for (; *p >= '0' && *p <= '9'; p++)
+            if ((n = n * 10 + (*p - '0')) > WALLET_DURATION_DAYS_MAX)
+                return false;
+        if (p == digits)
             return false;
         const char *unit = strchr(order + next, *p);
         if (!*p || !unit)

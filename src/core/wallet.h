@@ -245,8 +245,9 @@ struct wallet_duration {
  * P100Y, P1200M and P5314W2D all fit). Far longer, a grant's end could pass the last instant
  * Tally keeps (9999-12-31) (an audit: P7974Y was taken, then wedged the clock). */
 #define WALLET_DURATION_DAYS_MAX 37200
-/* False for anything but P[nY][nM][nW][nD] with at least one part (n up to 9999), for a
- * duration of nothing (P0D), and for one longer than WALLET_DURATION_DAYS_MAX. */
+/* False for anything but P[nY][nM][nW][nD] with at least one part (n any whole number, of any
+ * number of digits), for a duration of nothing (P0D), and for one longer than
+ * WALLET_DURATION_DAYS_MAX (P37200D is the longest in days). */
 bool wallet_duration_parse(const char *text, struct wallet_duration *out);
 /*
  * The day a grant made on `from` (a local date) ends: the duration later on the calendar, its

@@ -99,3 +99,26 @@ test('a rollover cap, an overdraft and a threshold in credits are rounded down t
     await s.t.cleanup();
   }
 });
+
+// grant_expires_after takes up to 100 years counted as 37,200 days, as its refusal says, in
+// any number of digits: an audit found P10000D (27 years) refused for its five digits while
+// P5314W (37,198 days) was taken.
+test('grant_expires_after takes any number of digits up to 37,200 days', async () => {
+  const s = await server('2026-01-10T00:00:00Z');
+  try {
+    await s.customer('c');
+    const send = async (grant_expires_after) => {
+      const r = await s.post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1',
+        recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', grant_expires_after }] } });
+      const b = await r.json();
+      if (r.status === 200) await s.ok(await s.t.api(`/api/v1/wallets/${b.wallet.lago_id}`, { method: 'DELETE' }));
+      return r.status === 200 ? b.wallet.recurring_transaction_rules[0].grant_expires_after : [r.status, b.error_details, b.message];
+    };
+    for (const d of ['P9999D', 'P10000D', 'P36500D', 'P37200D', 'P5314W2D', 'P1200M', 'P0100Y']) assert.equal(await send(d), d);
+    const message = 'grant_expires_after is an ISO 8601 duration of whole years, months, weeks and days (P1M, P30D, P1Y6M), at least a day and at most 100 years (1,200 months, 37,200 days)';
+    for (const d of ['P37201D', 'P5315W', 'P1201M', 'P99999999999999999999D'])
+      assert.deepEqual(await send(d), [422, { recurring_transaction_rules: ['invalid_recurring_rule'] }, message], d);
+  } finally {
+    await s.t.cleanup();
+  }
+});

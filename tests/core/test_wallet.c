@@ -947,11 +947,13 @@ static void grant_duration_end(void **state)
 static void grant_duration_refusals(void **state)
 {
     (void)state;
-    static const char *const refused[] = {"P0D", "P0M", "P0Y0M0W0D", "P00W", "PT1H", "P-1M",
-                                          "P1.5M", "P", "", "P1", "P1D1M", "p1d", "P1H", "1M",
-                                          "P10000D",
-                                          /* past 100 years (an audit: P7974Y wedged the clock) */
-                                          "P101Y", "P1201M", "P5314W3D", "P99Y13M", "P7974Y"};
+    static const char *const refused[] = {
+        "P0D", "P0M", "P0Y0M0W0D", "P00W", "PT1H", "P-1M", "P1.5M", "P", "", "P1", "P1D1M", "p1d",
+        "P1H", "1M",
+        /* past 100 years (an audit: P7974Y wedged the clock) */
+        "P101Y", "P1201M", "P5314W3D", "P99Y13M", "P7974Y", "P37201D", "P5315W", "P10000Y",
+        /* past any integer: refused, not wrapped */
+        "P99999999999999999999D", "P4294967297D", "P18446744073709551617M"};
     struct wallet_duration d;
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (wallet_duration_parse(refused[i], &d))
@@ -960,10 +962,16 @@ static void grant_duration_refusals(void **state)
     assert_int_equal(d.days, 1);
     assert_true(wallet_duration_parse("P1Y0M", &d));
     assert_int_equal(d.years, 1);
-    static const char *const longest[] = {"P100Y", "P1200M", "P9999D", "P99Y12M", "P5314W2D"};
+    /* any number of digits, up to the total: the message says 37,200 days, and an audit found
+     * P10000D (27 years) refused for its five digits */
+    static const char *const longest[] = {
+        "P100Y",   "P1200M",  "P9999D",  "P99Y12M", "P5314W2D",
+        "P10000D", "P36500D", "P37200D", "P01200M", "P0000000000000000000000100Y"};
     for (size_t i = 0; i < sizeof longest / sizeof longest[0]; i++)
         if (!wallet_duration_parse(longest[i], &d))
             fail_msg("%s was refused", longest[i]);
+    assert_true(wallet_duration_parse("P36500D", &d));
+    assert_int_equal(d.days, 36500);
 }
 
 int main(void)
