@@ -108,6 +108,20 @@ static void render_created(struct command *cmd)
 
 /* ---- create -------------------------------------------------------------------------------- */
 
+enum json_in_result wallet_transactions_read_name(struct json_object *obj, const char *key,
+                                                  struct arena *a, const char **out,
+                                                  struct json_in_error *err)
+{
+    enum json_in_result r = json_in_string(obj, key, WALLET_NAME_MAX, a, out, err);
+    if (r == JSON_IN_VALUE && (*out)[0] == '\0') {
+        err->message = "a transaction's name is 1 to " API_LIMIT_TEXT(
+            WALLET_NAME_MAX) " bytes: send null, or leave it out, for none";
+        json_in_refuse(err, key, "value_is_invalid");
+        return JSON_IN_INVALID;
+    }
+    return r;
+}
+
 /* A type error is invalid_type; a list or a text past its limit is Tally's code for that
  * limit, with a message saying it (an audit found both invalid_type, with no word of the
  * limit: a client checking its JSON types found them right). */
@@ -235,7 +249,7 @@ void wallet_transactions_create(struct request *req)
                       &c->granted, &err) ||
         !read_credits(obj, "voided_credits", "invalid_voided_credits", &c->has_voided, &c->voided,
                       &err) ||
-        json_in_string(obj, "name", WALLET_NAME_MAX, &req->arena, &c->name, &err) ==
+        wallet_transactions_read_name(obj, "name", &req->arena, &c->name, &err) ==
             JSON_IN_INVALID ||
         (jr = json_in_int(obj, "priority", WALLET_PRIORITY_MIN, WALLET_PRIORITY_MAX, &priority,
                           &err)) == JSON_IN_INVALID ||

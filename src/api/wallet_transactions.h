@@ -32,6 +32,17 @@ struct json_in_error;
 bool wallet_transactions_valid_metadata(struct json_object *v, const char *field,
                                         struct json_in_error *err);
 
+/*
+ * A transaction's name under `key` (a top-up's `name`, a rule's or a new wallet's
+ * `transaction_name`), as Lago's WalletTransaction and RecurringTransactionRule validate it:
+ * absent or null for none, else 1 to WALLET_NAME_MAX bytes. "" is value_is_invalid, with a
+ * message (Lago refuses it with a code its locale does not name). Copied into `a`.
+ */
+struct arena;
+enum json_in_result wallet_transactions_read_name(struct json_object *obj, const char *key,
+                                                  struct arena *a, const char **out,
+                                                  struct json_in_error *err);
+
 /* Writes one transaction in Lago's shape (also for the webhook events that name one). */
 struct jsonw;
 struct store_wallet_transaction;

@@ -547,7 +547,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     }
     if (json_in_string(rule, "trigger", 16, &req->arena, &trigger, err) == JSON_IN_INVALID ||
         json_in_string(rule, "method", 16, &req->arena, &method, err) == JSON_IN_INVALID ||
-        json_in_string(rule, "transaction_name", WALLET_NAME_MAX, &req->arena, &name, err) ==
+        wallet_transactions_read_name(rule, "transaction_name", &req->arena, &name, err) ==
             JSON_IN_INVALID ||
         json_in_bool(rule, "grants_target_top_up", &grants, err) == JSON_IN_INVALID ||
         json_in_bool(rule, "invoice_requires_successful_payment", &requires, err) ==
@@ -915,7 +915,7 @@ static bool parse_initial_credits(struct request *req, struct json_object *obj,
         return false;
     if (r == JSON_IN_VALUE)
         c->priority = (int32_t)priority;
-    if (json_in_string(obj, "transaction_name", WALLET_NAME_MAX, &req->arena, &c->name, err) ==
+    if (wallet_transactions_read_name(obj, "transaction_name", &req->arena, &c->name, err) ==
         JSON_IN_INVALID)
         return false;
     c->invoice_requires_successful_payment = requires_payment;

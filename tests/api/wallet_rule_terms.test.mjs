@@ -122,3 +122,35 @@ test('grant_expires_after takes any number of digits up to 37,200 days', async (
     await s.t.cleanup();
   }
 });
+
+// Lago's RecurringTransactionRule and WalletTransaction validate their names' length from 1 to
+// 255, allowing null: an empty name is refused (Lago's locale names no code for it: Tally's
+// value_is_invalid, with a message), where Tally took it and named every transaction "". An
+// audit found it on a rule's transaction_name; a top-up's name and a new wallet's
+// transaction_name name the same transactions.
+test('an empty transaction name is refused: a rule\'s, a top-up\'s, a new wallet\'s', async () => {
+  const s = await server('2026-01-10T00:00:00Z');
+  try {
+    await s.customer('c');
+    const refused = async (r, field) => {
+      const b = await r.json();
+      assert.equal(r.status, 422, JSON.stringify(b));
+      assert.deepEqual(b.error_details, { [field]: ['value_is_invalid'] });
+      assert.equal(typeof b.message, 'string');
+    };
+    const rule = (transaction_name) => [{ trigger: 'interval', interval: 'monthly', granted_credits: '1', transaction_name }];
+    await refused(await s.post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', recurring_transaction_rules: rule('') } }), 'transaction_name');
+    await refused(await s.post('/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '1', granted_credits: '1', transaction_name: '' } }), 'transaction_name');
+    const w = await s.newWallet({ external_customer_id: 'c', currency: 'USD', rate_amount: '1', recurring_transaction_rules: rule(null) });
+    assert.equal(w.recurring_transaction_rules[0].transaction_name, null);
+    await refused(await s.put(`/api/v1/wallets/${w.lago_id}`, { wallet: { recurring_transaction_rules: rule('') } }), 'transaction_name');
+    await refused(await s.post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '1', name: '' } }), 'name');
+    // one character, or only a space, is a name (Lago's length counts it)
+    assert.equal((await s.ok(await s.put(`/api/v1/wallets/${w.lago_id}`, { wallet: { recurring_transaction_rules: rule(' ') } }))).wallet.recurring_transaction_rules[0].transaction_name, ' ');
+    const [made] = (await s.ok(await s.post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '1', name: 'x' } }))).wallet_transactions;
+    assert.equal(made.name, 'x');
+    assert.equal((await s.txs(w.lago_id)).length, 1); // nothing of the refusals was recorded
+  } finally {
+    await s.t.cleanup();
+  }
+});
