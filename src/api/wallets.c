@@ -76,6 +76,19 @@ static void term(struct jsonw *w, struct json_object *terms, const char *key, co
         jsonw_raw(w, fallback);
 }
 
+/* Whether a stored rule is past its expiration_at at `now`: no longer active (Lago's `active`
+ * scope), neither listed nor updated. */
+static bool rule_ended(struct json_object *rule, tally_time now)
+{
+    struct json_object *v;
+    tally_time expires;
+    return json_object_object_get_ex(rule, "expiration_at", &v) &&
+           json_object_is_type(v, json_type_string) &&
+           timestamp_parse_iso8601(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                                   &expires) &&
+           expires <= now;
+}
+
 /*
  * The rules as stored, but an interval rule's threshold_credits, which Lago's schema requires:
  * Lago stores its column's default, 0, and answers "0.0" (an audit found null). A threshold
@@ -94,14 +107,7 @@ static void write_rules(struct jsonw *w, struct json_object *terms, tally_time n
         json_object_is_type(rules, json_type_array))
         for (size_t i = 0; i < json_object_array_length(rules); i++) {
             struct json_object *rule = json_object_array_get_idx(rules, i);
-            if (!json_object_is_type(rule, json_type_object))
-                continue;
-            tally_time expires;
-            if (json_object_object_get_ex(rule, "expiration_at", &v) &&
-                json_object_is_type(v, json_type_string) &&
-                timestamp_parse_iso8601(json_object_get_string(v),
-                                        (size_t)json_object_get_string_len(v), &expires) &&
-                expires <= now)
+            if (!json_object_is_type(rule, json_type_object) || rule_ended(rule, now))
                 continue;
             if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v) {
                 struct json_build b;
@@ -509,13 +515,78 @@ static bool threshold_has_no_interval_terms(struct json_object *rule, struct jso
 }
 
 /*
- * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" (interval
- * rules need the clock's scheduling: not yet), method fixed or target, normalized with its
- * lago_id and creation time. NULL after refusing (err set), or when memory ran out (not).
+ * The wallet's active rule (of `kept`, its stored rules; NULL for a new wallet) whose lago_id
+ * the request's `rule` names, or NULL: Lago's UpdateService looks the lago_id up among the
+ * wallet's active rules, and any other (none, one of another wallet's, one ended) makes a new
+ * rule. Borrowed from `kept`.
+ */
+static struct json_object *named_rule(struct json_object *kept, struct json_object *rule,
+                                      tally_time now)
+{
+    struct json_object *id, *v;
+    if (!kept || !json_object_is_type(kept, json_type_array) ||
+        !json_object_object_get_ex(rule, "lago_id", &id) ||
+        !json_object_is_type(id, json_type_string))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(kept); i++) {
+        struct json_object *k = json_object_array_get_idx(kept, i);
+        if (json_object_is_type(k, json_type_object) &&
+            json_object_object_get_ex(k, "lago_id", &v) &&
+            json_object_is_type(v, json_type_string) &&
+            strcmp(json_object_get_string(v), json_object_get_string(id)) == 0)
+            return rule_ended(k, now) ? NULL : k;
+    }
+    return NULL;
+}
+
+/*
+ * The request's `rule` over the stored one it updates, as Lago's update! makes it: what the
+ * request sends (null included) changes, what it leaves out stays (a transaction_name, the
+ * rule's own invoice_requires_successful_payment, an interval rule's started_at). A rule whose
+ * trigger changes keeps nothing of the other trigger's terms, which a threshold rule refuses
+ * set. A new object (the caller puts it), NULL out of memory.
+ */
+static struct json_object *updated_rule(struct json_object *kept, struct json_object *rule)
+{
+    static const char *const trigger_terms[] = {
+        "interval",         "started_at",          "grant_expires_after",
+        "rollover",         "rollover_percentage", "rollover_max_credits",
+        "threshold_credits"};
+    struct json_object *sent, *was;
+    struct json_build out;
+    json_build_init(&out, json_object_new_object());
+    if (json_build_failed(&out))
+        return NULL;
+    json_object_object_foreach(rule, key, value) json_build_share(&out, key, value);
+    bool same_trigger = !json_object_object_get_ex(rule, "trigger", &sent) ||
+                        (json_object_object_get_ex(kept, "trigger", &was) &&
+                         json_object_is_type(sent, json_type_string) &&
+                         json_object_is_type(was, json_type_string) &&
+                         strcmp(json_object_get_string(sent), json_object_get_string(was)) == 0);
+    json_object_object_foreach(kept, kept_key, kept_value)
+    {
+        bool other_trigger = false;
+        for (size_t i = 0; !same_trigger && i < sizeof trigger_terms / sizeof trigger_terms[0]; i++)
+            other_trigger |= strcmp(kept_key, trigger_terms[i]) == 0;
+        if (!other_trigger && !json_object_object_get_ex(out.obj, kept_key, NULL))
+            json_build_share(&out, kept_key, kept_value);
+    }
+    if (json_build_failed(&out)) {
+        json_object_put(out.obj);
+        return NULL;
+    }
+    return out.obj;
+}
+
+/*
+ * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" or
+ * "interval", method fixed or target, normalized with its lago_id and creation time: those of
+ * the wallet's active rule (of `kept`) it names by lago_id, which it updates (named_rule,
+ * updated_rule), else new ones. NULL after refusing (err set), or when memory ran out (not).
  */
 static struct json_object *parse_rules(struct request *req, struct json_object *list,
-                                       struct json_object *wallet, bool wallet_requires,
-                                       struct json_in_error *err)
+                                       struct json_object *wallet, struct json_object *kept,
+                                       bool wallet_requires, struct json_in_error *err)
 {
     if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > 1) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_number_of_recurring_rules");
@@ -541,8 +612,17 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     tally_time expiration, now;
     enum json_in_result exp;
     char id[UUID_TEXT], created[TIMESTAMP_TEXT_MAX];
+    struct json_object *updates = NULL, *merged = NULL;
     if (!json_object_is_type(rule, json_type_object)) {
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
+        goto fail;
+    }
+    if (!api_org_now(req, &now)) {
+        json_in_refuse(err, "recurring_transaction_rules", "out_of_entropy");
+        goto fail;
+    }
+    if ((updates = named_rule(kept, rule, now)) && !(rule = merged = updated_rule(updates, rule))) {
+        json_in_refuse(err, "recurring_transaction_rules", "out_of_memory");
         goto fail;
     }
     if (json_in_string(rule, "trigger", 16, &req->arena, &trigger, err) == JSON_IN_INVALID ||
@@ -596,7 +676,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
         goto fail;
     }
-    if (!entropy_uuid(id) || !api_org_now(req, &now)) {
+    if (!updates && !entropy_uuid(id)) {
         json_in_refuse(err, "recurring_transaction_rules", "out_of_entropy");
         goto fail;
     }
@@ -620,12 +700,27 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     if (exp == JSON_IN_VALUE)
         timestamp_format(expiration, false, expires);
     json_build_string_or_null(&norm, "expiration_at", exp == JSON_IN_VALUE ? expires : NULL);
-    json_build_string(&norm, "lago_id", id);
+    /* the rule it updates keeps its identity (stored by this parser: both are there) */
+    struct json_object *kept_id = NULL, *kept_created = NULL;
+    if (updates) {
+        json_object_object_get_ex(updates, "lago_id", &kept_id);
+        json_object_object_get_ex(updates, "created_at", &kept_created);
+    }
+    if (kept_id)
+        json_build_share(&norm, "lago_id", kept_id);
+    else
+        json_build_string(&norm, "lago_id", id);
     json_build_string(&norm, "status", "active");
-    json_build_string(&norm, "created_at", created);
-    if (!json_build_failed(&norm))
+    if (kept_created)
+        json_build_share(&norm, "created_at", kept_created);
+    else
+        json_build_string(&norm, "created_at", created);
+    if (!json_build_failed(&norm)) {
+        json_object_put(merged);
         return out;
+    }
 fail:
+    json_object_put(merged);
     json_object_put(out);
     return NULL;
 }
@@ -699,8 +794,12 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
         bool requires =
             json_object_object_get_ex(terms, "invoice_requires_successful_payment", &flag_now) &&
             json_object_get_boolean(flag_now);
-        /* a new wallet's own top-up is in the request; an update has none */
-        struct json_object *rules = parse_rules(req, v, base ? NULL : obj, requires, err);
+        /* a new wallet's own top-up is in the request; an update has none, and may name the
+         * wallet's rules it updates */
+        struct json_object *kept = NULL;
+        if (base)
+            json_object_object_get_ex(terms, "recurring_transaction_rules", &kept);
+        struct json_object *rules = parse_rules(req, v, base ? NULL : obj, kept, requires, err);
         if (!rules)
             goto done;
         json_build_take(&b, "recurring_transaction_rules", rules);

@@ -154,3 +154,63 @@ test('an empty transaction name is refused: a rule\'s, a top-up\'s, a new wallet
     await s.t.cleanup();
   }
 });
+
+// Lago's Wallets::RecurringTransactionRules::UpdateService: a rule sent with the lago_id of one
+// of the wallet's active rules updates that rule in place (update!: its lago_id and created_at
+// kept, and what the request leaves out kept too); a rule without one, or with a lago_id naming
+// no active rule of the wallet, is created; the rules not sent end. An audit found every rule
+// sent back given a new lago_id and created_at, even unchanged.
+test('a rule sent back with its lago_id is updated in place; one naming no active rule is new', async () => {
+  const s = await server('2026-01-10T00:00:00Z');
+  try {
+    await s.customer('c');
+    const w = await s.newWallet({ external_customer_id: 'c', currency: 'USD', rate_amount: '1',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', granted_credits: '10', transaction_name: 'Monthly',
+        transaction_metadata: [{ key: 'k', value: 'v' }], started_at: '2026-01-15T00:00:00Z' }] });
+    const [r0] = w.recurring_transaction_rules;
+    assert.equal(r0.created_at, '2026-01-10T00:00:00Z');
+    await s.advance('2026-01-20T00:00:00Z');
+    const rules = async (wallet) => (await s.ok(await s.put(`/api/v1/wallets/${w.lago_id}`, { wallet }))).wallet.recurring_transaction_rules;
+
+    // unchanged, as read
+    let [r] = await rules({ recurring_transaction_rules: [r0] });
+    assert.deepEqual(r, r0);
+    // changed: the same rule, what was left out kept
+    [r] = await rules({ recurring_transaction_rules: [{ lago_id: r0.lago_id, trigger: 'interval', interval: 'monthly', granted_credits: '20' }] });
+    assert.deepEqual(r, { ...r0, granted_credits: '20.0' });
+    // null clears a field, as update! sets it
+    [r] = await rules({ recurring_transaction_rules: [{ lago_id: r0.lago_id, trigger: 'interval', interval: 'monthly', transaction_name: null }] });
+    assert.deepEqual(r, { ...r0, granted_credits: '20.0', transaction_name: null });
+    // the rule's schedule and terms: started_at (Jan 15) granted 10; Feb 15 grants 20
+    await s.advance('2026-02-16T00:00:00Z');
+    assert.deepEqual((await s.txs(w.lago_id)).map((x) => [x.created_at.slice(0, 10), x.amount, x.name]).sort(),
+      [['2026-01-20', '10.0', 'Monthly'], ['2026-02-16', '20.0', null]]);
+    // kept across a restart
+    await s.t.restart({ kill: true });
+    assert.deepEqual((await s.wallet(w.lago_id)).recurring_transaction_rules, [r]);
+    // an update without the rules leaves them as they are
+    assert.deepEqual(await rules({ name: 'Renamed' }), [r]);
+
+    // a lago_id that names no rule of the wallet: a new rule, the old one ends
+    const [other] = await rules({ recurring_transaction_rules: [{ lago_id: '00000000-0000-4000-8000-000000000000', trigger: 'threshold', threshold_credits: '1', granted_credits: '1' }] });
+    assert.notEqual(other.lago_id, r0.lago_id);
+    assert.notEqual(other.lago_id, '00000000-0000-4000-8000-000000000000');
+    assert.equal(other.created_at, '2026-02-16T00:00:00Z');
+    assert.deepEqual([other.trigger, other.transaction_name, other.transaction_metadata], ['threshold', null, []]);
+    // the old rule's lago_id no longer names an active rule: new again
+    const [again] = await rules({ recurring_transaction_rules: [{ lago_id: r0.lago_id, trigger: 'interval', interval: 'weekly', granted_credits: '1' }] });
+    assert.ok(![r0.lago_id, other.lago_id].includes(again.lago_id));
+    // without a lago_id: new
+    const [fresh] = await rules({ recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '1' }] });
+    assert.notEqual(fresh.lago_id, again.lago_id);
+    // a rule past its expiration_at is no longer active: its lago_id makes a new one
+    const [ending] = await rules({ recurring_transaction_rules: [{ lago_id: fresh.lago_id, trigger: 'interval', interval: 'weekly', expiration_at: '2026-02-17T00:00:00Z' }] });
+    assert.equal(ending.lago_id, fresh.lago_id);
+    await s.advance('2026-02-18T00:00:00Z');
+    const [after] = await rules({ recurring_transaction_rules: [{ lago_id: fresh.lago_id, trigger: 'interval', interval: 'weekly', granted_credits: '1' }] });
+    assert.notEqual(after.lago_id, fresh.lago_id);
+    assert.equal(after.expiration_at, null);
+  } finally {
+    await s.t.cleanup();
+  }
+});
