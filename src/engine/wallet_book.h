@@ -141,7 +141,8 @@ struct live_wallet {
     /* Its ledger accounts' balances (debit positive), for each line's balance after. */
     int64_t ledger[LEDGER_ACCOUNT_COUNT];
     /* Its threshold rule (recurring_transaction_rules), if any, and whether it may fire: it
-     * fires once per crossing, then waits for the ongoing balance to rise above again. */
+     * fires once per fall, then waits for the ongoing balance to rise above again or for its
+     * own top-up to settle (granted at once, paid once paid). */
     bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
     /* Its ongoing balance at the threshold rules' last look (wallet_book_observe_rules): its
      * rule fires only on a fall of its own balance since (a debit, hold, void or expiry of

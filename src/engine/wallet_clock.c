@@ -13,16 +13,17 @@
 /*
  * Fires the wallets' threshold rules that came due: once per crossing (Lago's condition, then
  * disarmed until the ongoing balance rises above the threshold again, its own top-up
- * included), when the wallet's own balance fell since the rules' last look (rule_seen_cents:
- * the command's start, a hold's release, the rules' own top-ups), in the same command as what
- * made the balance fall, so the top-up is there in the answer that follows. A usage of the
- * customer (`usage`: an event or capture that debits, a hold, or one refused for lack of
- * credits) fires an armed rule that is due whether or not the balance fell, as Lago's checks
- * the rule at every usage: a wallet at 0 never falls again (a hard one refuses every debit,
- * a `none` one stays at 0), so a rule whose top-up failed there, or a new rule made below its
- * threshold, never bought again (an audit found it). For an hour after a payment of its
- * top-up was declined it does not fire (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself
- * leaves the balance due again, and without the pause each usage would buy again at once.
+ * included, or until its own top-up has settled: granted at once, paid once paid), when the
+ * wallet's own balance fell since the rules' last look (rule_seen_cents: the command's start, a
+ * hold's release, the rules' own top-ups), in the same command as what made the balance fall, so
+ * the top-up is there in the answer that follows. A usage of the customer (`usage`: an event or
+ * capture that debits, a hold, or one refused for lack of credits) fires an armed rule that is due
+ * whether or not the balance fell, as Lago's checks the rule at every usage: a wallet at 0 never
+ * falls again (a hard one refuses every debit, a `none` one stays at 0), so a rule whose top-up
+ * failed there, or a new rule made below its threshold, never bought again (an audit found it). For
+ * an hour after a payment of its top-up was declined it does not fire
+ * (WALLET_RULE_DECLINE_BACKOFF_USEC): the decline itself leaves the balance due again, and without
+ * the pause each usage would buy again at once.
  */
 static enum command_result fire_thresholds(struct store *st, struct command *cmd,
                                            struct customer_wallets *cw, bool usage)
@@ -79,9 +80,20 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             return r;
         w->dirty = true; /* its balance changed: the row is written with the rest */
         /* Its own top-up may lift the balance above the threshold: the next fall below is
-         * then a new crossing (as a restart, which arms every rule not due, also sees it). */
+         * then a new crossing (as a restart, which arms every rule not due, also sees it).
+         * Left at or below, the rule is armed again once its top-up has settled: at once when
+         * it was all granted, once paid when it bought credits (apply_invoice_payment), so the
+         * next fall fires again (an audit found a rule granting 5 at a threshold of 10 firing
+         * once, then never). The row keeps it (rule_unfired), as a restart takes a rule that
+         * is due for fired. */
         ongoing = wallet_book_grants_total(w) - w->row.overdrawn_cents - w->row.held_cents;
-        w->rule_armed = !wallet_rule_due(&w->rule, ongoing, w->pending_cents);
+        bool still_due = wallet_rule_due(&w->rule, ongoing, w->pending_cents);
+        w->rule_armed = !still_due || paid == 0;
+        if (still_due && paid == 0) {
+            w->row.rule_unfired = true;
+            if (store_wallet_save(st, &w->row) != STORE_OK)
+                return COMMAND_STORE_FAILED;
+        }
     }
     wallet_book_observe_rules(cw); /* the next fall is from here, top-ups made included */
     return COMMAND_OK;

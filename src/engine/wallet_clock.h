@@ -1,7 +1,8 @@
 /*
  * engine/wallet_clock: what time does to wallets. Interval rules fire at each anniversary
  * (rolling the previous grant over and expiring the rest), threshold rules in the command that
- * brings the ongoing balance down to them, or at a usage while it is there (once per crossing),
+ * brings the ongoing balance down to them, or at a usage while it is there (once per fall:
+ * again once the balance rose above, or once the rule's own top-up settled),
  * holds, grants and wallets expire,
  * and expiry reminders are recorded in the webhook outbox. A command brings the customers it
  * touches up to its `now` (wallet_clock_bring_up_to_date); the sweep does it for the others,
@@ -25,8 +26,8 @@ struct wallet_reminders {
     size_t count;
 };
 
-/* Fires the customer's threshold rules that came due (once per crossing): on a fall of their
- * wallet's balance, or at any usage of the customer (`usage`: a debit, a hold, or one refused
+/* Fires the customer's threshold rules that came due (once per fall, fire_thresholds): on a fall of
+ * their wallet's balance, or at any usage of the customer (`usage`: a debit, a hold, or one refused
  * for lack of credits) while due and not backing off after a declined payment. */
 enum command_result wallet_clock_fire_thresholds(struct store *st, struct command *cmd,
                                                  struct customer_wallets *cw, bool usage);

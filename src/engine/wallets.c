@@ -2134,22 +2134,23 @@ static enum command_result apply_invoice_payment(struct wallet_book *b, struct s
             return refuse(cmd, "payment_status", "credits_expired");
         }
         w->pending_cents -= t.amount_cents;
-        if (to == INVOICE_PAYMENT_SUCCEEDED) {
+        if (to == INVOICE_PAYMENT_SUCCEEDED)
             r = store_wallet_transaction_set_expiration(st, t.id, t.has_expiration_at,
                                                         t.expiration_at) == STORE_OK
                     ? settle_purchase(st, cmd, cw, w, &t)
                     : COMMAND_STORE_FAILED;
-        } else {
+        else
             r = fail_purchase(st, cmd, &t);
-            /* its rule's top-up declined: the rule has not bought for this fall, and fires at
-             * the first usage (or fall) after its back-off, a restart between or not
-             * (rule_unfired is kept; an audit found a restart disarming it for good) */
-            if (r == COMMAND_OK && t.source == WALLET_SOURCE_THRESHOLD && w->has_rule &&
-                !w->rule_interval_trigger) {
-                w->rule_armed = w->row.rule_unfired = true;
-                if (store_wallet_save(st, &w->row) != STORE_OK)
-                    r = COMMAND_STORE_FAILED;
-            }
+        /* Its rule's top-up settled: paid, the rule is armed again, so the next fall at or
+         * below its threshold fires (fire_thresholds arms a granted top-up's at once);
+         * declined, the rule has not bought for this fall, and fires at the first usage (or
+         * fall) after its back-off. A restart between or not: rule_unfired is kept (an audit
+         * found a restart disarming it for good). */
+        if (r == COMMAND_OK && t.source == WALLET_SOURCE_THRESHOLD && w->has_rule &&
+            !w->rule_interval_trigger) {
+            w->rule_armed = w->row.rule_unfired = true;
+            if (store_wallet_save(st, &w->row) != STORE_OK)
+                r = COMMAND_STORE_FAILED;
         }
         if (r == COMMAND_OK)
             r = wallet_clock_fire_thresholds(st, cmd, cw,

@@ -2,7 +2,10 @@
 // customers on a test clock: events (of the period, late into earlier periods, sent ahead) of
 // recurring and non-recurring metrics (sum, unique count with removals, max, latest, weighted
 // sum, prorated (standard and graduated) and grouped charges), price changes, terminations, upgrades and downgrades,
-// wallets of every limit, top-ups (granted, expiring, paid, paid after an invoice is settled),
+// wallets of every limit, some with a threshold rule (granting less than a fall, or buying up to
+// a target at or just above the threshold: the rule's guard against firing twice for one fall,
+// armed again by its own top-up, is kept across restarts), top-ups (granted, expiring, paid,
+// paid after an invoice is settled),
 // holds (captured, voided, expired), voided credits, time zone changes and clock moves across
 // periods. Server A runs it straight through; server B is restarted at two or three random
 // points, each one of: a clean stop (the snapshot), a SIGKILL, a clean stop whose snapshot is
@@ -378,6 +381,12 @@ async function equivalence(seed, steps) {
       const body = { external_customer_id: c, currency: 'USD', name: `w${k}`, rate_amount: r.pick(['1', '0.5', '2']), limit, priority: 1 + r.below(50),
         granted_credits: String(r.below(150)), paid_credits: String(r.below(100)) };
       if (limit === 'soft') body.overdraft_credits = String(1 + r.below(50));
+      if (r.chance(0.6)) { // thresholds high against the wallets' credits, so that they fire
+        const threshold = 40 + r.below(200);
+        body.recurring_transaction_rules = [r.chance(0.7)
+          ? { trigger: 'threshold', threshold_credits: String(threshold), granted_credits: String(1 + r.below(30)) }
+          : { trigger: 'threshold', method: 'target', threshold_credits: String(threshold), target_ongoing_balance: String(threshold + r.below(3)) }];
+      }
       world.walletBodies[c].push(body);
       world.walletsOf[c].push(`${c}/w${k}`);
     }

@@ -214,3 +214,63 @@ test('a rule sent back with its lago_id is updated in place; one naming no activ
     await s.t.cleanup();
   }
 });
+
+// A threshold rule fires once per fall to its threshold, as before, but is armed again once its
+// own top-up has settled (granted credits at once, paid ones once paid): the next fall at or
+// below the threshold fires again, where it waited for the balance to rise above first, for
+// ever when its top-up does not lift it there (an audit: a rule granting 5 at a threshold of
+// 10 fired once at 2 and never again). Lago's ThresholdTopUpService keeps no memory and runs
+// after every balance refresh, its own top-up's included. A paid top-up still pending blocks
+// the rule while it is due counting it (Lago's pending + ongoing <= threshold). The same,
+// whatever restarts come between.
+test('a threshold rule whose top-up leaves the balance at or below it fires again at the next fall', async () => {
+  const s = await server('2026-01-10T00:00:00Z');
+  try {
+    const bm = (await s.ok(await s.post('/api/v1/billable_metrics', { billable_metric: { code: 'u', name: 'u', aggregation_type: 'sum_agg', field_name: 'n' } }))).billable_metric;
+    await s.ok(await s.post('/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD',
+      charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
+    let n = 0;
+    const use = async (sub, units) => s.ok(await s.post('/api/v1/events', { event: { transaction_id: `e${n++}`, external_subscription_id: sub, code: 'u', properties: { n: units } } }));
+    const threshold = async (id) => (await s.txs(id)).filter((x) => x.source === 'threshold').map((x) => [x.transaction_status, x.amount, x.status]).reverse();
+    for (const restart of [false, true]) {
+      const c = restart ? 'granted_restart' : 'granted';
+      await s.customer(c);
+      await s.ok(await s.post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: c } }));
+      const w = await s.newWallet({ external_customer_id: c, currency: 'USD', rate_amount: '1', granted_credits: '12',
+        recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10', method: 'fixed', granted_credits: '5' }] });
+      const balances = [];
+      for (const units of [10, 1, 1, 3]) {
+        await use(c, units);
+        balances.push((await s.wallet(w.lago_id)).balance_cents / 100);
+        if (restart) await s.t.restart({ kill: true });
+      }
+      // 12 - 10 = 2: +5, 7 (once, not again at once); 6: +5, 11 (above); 10: +5, 15; 12
+      assert.deepEqual(balances, [7, 11, 15, 12], c);
+      assert.equal((await threshold(w.lago_id)).length, 3, c);
+    }
+
+    // paid, to a target at the threshold: its top-up pending blocks it; paid, the next fall fires
+    for (const restart of [false, true]) {
+      const c = restart ? 'paid_restart' : 'paid';
+      await s.customer(c);
+      await s.ok(await s.post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: c } }));
+      const w = await s.newWallet({ external_customer_id: c, currency: 'USD', rate_amount: '1', granted_credits: '12',
+        recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '10', method: 'target', target_ongoing_balance: '10' }] });
+      const step = async () => { if (restart) await s.t.restart({ kill: true }); };
+      await use(c, 10); // 2: buys 8, pending (2 + 8 <= 10: due, but its own top-up waits)
+      await step();
+      await use(c, 1); // 1: nothing
+      assert.deepEqual(await threshold(w.lago_id), [['purchased', '8.0', 'pending']], c);
+      await step();
+      const [bought] = (await s.txs(w.lago_id)).filter((x) => x.status === 'pending');
+      await s.ok(await s.put(`/api/v1/invoices/${bought.lago_invoice_id}`, { invoice: { payment_status: 'succeeded' } }));
+      assert.equal((await s.wallet(w.lago_id)).balance_cents, 900); // paid: 9, nothing bought by the payment
+      assert.equal((await threshold(w.lago_id)).length, 1, c);
+      await step();
+      await use(c, 1); // 8: buys 2
+      assert.deepEqual(await threshold(w.lago_id), [['purchased', '8.0', 'settled'], ['purchased', '2.0', 'pending']], c);
+    }
+  } finally {
+    await s.t.cleanup();
+  }
+});

@@ -633,7 +633,7 @@ test('a threshold rule whose own top-up lifts the balance above it fires at the 
 // Found by a black-box audit: a rule was taken as fired for the balance it started at, so a
 // wallet made at or below its threshold (or given a rule there) waited for the balance to rise
 // above first; a hard-limited one soon answered 402 where its rule should have topped it up.
-test('a threshold rule new at or below its threshold fires at the next debit; the same rule kept does not fire again', async () => {
+test('a threshold rule new at or below its threshold fires at the next debit; the same rule kept does not fire again while its top-up waits', async () => {
   const tx = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?transaction_status=granted`))).wallet_transactions;
   const sources = async (id) => (await tx(id)).map((x) => [x.source, x.amount]).sort();
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'low', plan_code: 'calls', external_id: 'low_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
@@ -645,24 +645,27 @@ test('a threshold rule new at or below its threshold fires at the next debit; th
   assert.equal((await wallet(w.lago_id)).balance_cents, 2000);
   assert.deepEqual(await sources(w.lago_id), [['manual', '2.0'], ['threshold', '19.0']]);
 
-  // a wallet given a rule below it: the next debit fires it, once for this crossing
+  // a wallet given a rule below it: the next debit fires it, once for this fall (a paid
+  // top-up to a target at the threshold: pending, it leaves the rule due, and the rule waits
+  // for it to be paid; a granted one would arm the rule again at once, wallet_rule_terms.test)
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'low2', plan_code: 'calls', external_id: 'low2_sub', subscription_at: '2026-03-01T00:00:00Z' } }));
   const plain = await createWallet({ external_customer_id: 'low2', currency: 'EUR', rate_amount: '1', name: 'Plain', granted_credits: '2' });
   const put = async (wallet) => ok(await t.api(`/api/v1/wallets/${plain.lago_id}`, { method: 'PUT', body: { wallet } }));
-  const fixed = { trigger: 'threshold', threshold_credits: '3', granted_credits: '1' };
-  assert.equal((await put({ recurring_transaction_rules: [fixed] })).wallet.balance_cents, 200);
-  await send(event('low2_sub', 'calls')); // 1, +1
-  assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
-  // the same rule kept (a new name) stays fired for this crossing; a changed one fires again
-  await put({ name: 'Plain (renamed)', recurring_transaction_rules: [fixed] });
+  const bought = async () => (await ok(await t.api(`/api/v1/wallets/${plain.lago_id}/wallet_transactions?transaction_status=purchased`))).wallet_transactions.map((x) => [x.source, x.amount, x.status]).reverse();
+  const target = { trigger: 'threshold', threshold_credits: '3', method: 'target', target_ongoing_balance: '3' };
+  assert.equal((await put({ recurring_transaction_rules: [target] })).wallet.balance_cents, 200);
+  await send(event('low2_sub', 'calls')); // 1: buys 2, pending
+  assert.deepEqual(await bought(), [['threshold', '2.0', 'pending']]);
+  // the same rule kept (a new name) stays fired for this fall; a changed one fires again
+  await put({ name: 'Plain (renamed)', recurring_transaction_rules: [target] });
   await t.restart({ kill: true }); // fired: a restart keeps it so
-  await send(event('low2_sub', 'calls')); // 1, nothing
-  assert.equal((await wallet(plain.lago_id)).balance_cents, 100);
-  await put({ recurring_transaction_rules: [{ ...fixed, granted_credits: '2' }] });
+  await send(event('low2_sub', 'calls')); // 0, nothing
+  assert.equal((await wallet(plain.lago_id)).balance_cents, 0);
+  assert.equal((await bought()).length, 1);
+  await put({ recurring_transaction_rules: [{ ...target, target_ongoing_balance: '5' }] });
   await t.restart({ kill: true });
-  await send(event('low2_sub', 'calls')); // 0, +2
-  assert.equal((await wallet(plain.lago_id)).balance_cents, 200);
-  assert.deepEqual(await sources(plain.lago_id), [['manual', '2.0'], ['threshold', '1.0'], ['threshold', '2.0']]);
+  await send(event('low2_sub', 'calls')); // a usage at 0: buys 5
+  assert.deepEqual(await bought(), [['threshold', '2.0', 'pending'], ['threshold', '5.0', 'pending']]);
   await assertLedgerBalances();
 });
 
