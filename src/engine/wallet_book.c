@@ -30,7 +30,8 @@ static bool snapshot_take(struct customer_snapshot *s, const struct customer_wal
 {
     *s = (struct customer_snapshot){.customer_id = cw->customer_id,
                                     .wallet_count = cw->wallet_count,
-                                    .debit_count = cw->debit_count};
+                                    .debit_count = cw->debit_count,
+                                    .debit_seq = cw->debit_seq};
     s->wallets = duplicate(a, cw->wallets, cw->wallet_count, sizeof *s->wallets);
     s->debits = duplicate(a, cw->debits, cw->debit_count, sizeof *s->debits);
     if ((cw->wallet_count && !s->wallets) || (cw->debit_count && !s->debits))
@@ -90,6 +91,7 @@ static void snapshot_restore(struct customer_wallets *cw, const struct customer_
             memcpy(fundings, from->fundings, from->funding_count * sizeof *fundings);
     }
     cw->debit_count = s->debit_count;
+    cw->debit_seq = s->debit_seq;
 }
 
 static void customer_free(struct customer_wallets *cw)
@@ -711,9 +713,19 @@ struct charge_debit *wallet_book_add_debit(struct customer_wallets *cw, int64_t 
     if (!id)
         return NULL;
     struct charge_debit *d = &cw->debits[cw->debit_count++];
-    *d = (struct charge_debit){.subscription_id = subscription_id, .charge_lago_id = id};
+    *d = (struct charge_debit){
+        .subscription_id = subscription_id, .charge_lago_id = id, .seq = ++cw->debit_seq};
     wallet_book_debit_reset(d, period_from);
     return d;
+}
+
+/* A debit's number as its row or a record keeps it (seq > 0): the customer numbers new ones
+ * after it. */
+static void debit_numbered(struct customer_wallets *cw, struct charge_debit *d, int64_t seq)
+{
+    d->seq = seq;
+    if (seq > cw->debit_seq)
+        cw->debit_seq = seq;
 }
 
 static bool load_debit(const struct store_charge_debit *row, void *ctx)
@@ -725,6 +737,7 @@ static bool load_debit(const struct store_charge_debit *row, void *ctx)
                                           row->period_from)))
         return false;
     wallet_book_debit_reset(d, row->period_from);
+    debit_numbered(cw, d, row->seq);
     d->charged_cents = row->charged_cents;
     d->posted_tax_cents = row->posted_tax_cents;
     d->opened_event_id = row->opened_event_id;
@@ -1488,7 +1501,7 @@ enum command_result wallet_book_flush_customer(struct store *st, struct command 
         struct store_charge_debit row = {
             d->subscription_id, d->charge_lago_id, d->period_from, cw->org_id,
             cw->customer_id,    d->charged_cents,  NULL,           d->posted_tax_cents,
-            d->opened_event_id, d->opened_cents};
+            d->opened_event_id, d->opened_cents,   d->seq};
         if (d->moved && d->moved_from != d->period_from &&
             store_charge_debit_drop(st, d->subscription_id, d->charge_lago_id, d->moved_from) !=
                 STORE_OK)
@@ -1529,7 +1542,9 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  *                 count, then (kind, wallet id, grant id, cents) each.
  * Versions 2 and 3 have no tax fields (their wallets' taxes are 0, their debits' posted tax
  * -1: debited before taxes had an account). Since version 5 a debit's posted tax is followed by
- * its opening (opened_event_id, opened_cents); before, a debit has none (-1, 0).
+ * its opening (opened_event_id, opened_cents); before, a debit has none (-1, 0). Since version
+ * 6 the opening is followed by the debit's seq (0: not known, a shell's from an older record);
+ * before, a debit the tables do not hold is numbered after theirs, in record order.
  * Since version 3, pending_at and period from are each the difference from the record's
  * previous one (customers debited in one commit share their period and nearly their time),
  * and a charge is 0 followed by its lago_id's length and bytes the first time the record names
@@ -1541,7 +1556,8 @@ static enum command_result store_org_balances(struct wallet_book *b, struct stor
  * naming a customer is all that customer's pending state. A customer written out by the commit
  * is named with a wallet count of -1 (and no debits): the tables hold all of it.
  */
-#define JOURNAL_VERSION 5
+#define JOURNAL_VERSION 6
+#define JOURNAL_VERSION_NO_SEQ 5     /* before a debit's seq */
 #define JOURNAL_VERSION_NO_OPENING 4 /* before a debit's opening (opened_event_id, _cents) */
 #define JOURNAL_VERSION_NO_TAX 3     /* before taxes_payable: no tax fields */
 #define JOURNAL_VERSION_FULL_NAMES 2
@@ -1617,6 +1633,7 @@ static void journal_customer(struct buf *out, struct journal_context *jc,
         varint_put(out, d->posted_tax_cents);
         varint_put(out, d->opened_event_id);
         varint_put(out, d->opened_cents);
+        varint_put(out, d->seq);
         put_charge(out, jc, d->charge_lago_id);
         varint_put(out, (int64_t)d->funding_count);
         for (size_t k = 0; k < d->funding_count; k++) {
@@ -2124,7 +2141,7 @@ static bool parse_wallet(struct journal_reader *jr, struct customer_wallets *she
     for (size_t k = 0; k < 7; k++)
         fields[k] = varint_get(r);
     size_t moves = get_count(r);
-    bool taxed = jr->version == JOURNAL_VERSION || jr->version == JOURNAL_VERSION_NO_OPENING;
+    bool taxed = jr->version >= JOURNAL_VERSION_NO_OPENING;
     int64_t taken_tax = taxed ? varint_get(r) : 0, given_tax = taxed ? varint_get(r) : 0;
     struct live_wallet *w = NULL;
     if (shell && r->ok) {
@@ -2156,10 +2173,12 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
     int64_t subscription_id = varint_get(r);
     tally_time period_from = get_time(jr, &jr->jc.period_from);
     int64_t charged = varint_get(r);
-    bool taxed = jr->version == JOURNAL_VERSION || jr->version == JOURNAL_VERSION_NO_OPENING;
+    bool taxed = jr->version >= JOURNAL_VERSION_NO_OPENING;
     int64_t posted_tax = taxed ? varint_get(r) : -1;
-    int64_t opened_event_id = jr->version == JOURNAL_VERSION ? varint_get(r) : -1;
-    int64_t opened_cents = jr->version == JOURNAL_VERSION ? varint_get(r) : 0;
+    bool opened = jr->version >= JOURNAL_VERSION_NO_SEQ;
+    int64_t opened_event_id = opened ? varint_get(r) : -1;
+    int64_t opened_cents = opened ? varint_get(r) : 0;
+    int64_t seq = jr->version == JOURNAL_VERSION ? varint_get(r) : 0;
     char charge_lago_id[JOURNAL_TEXT_MAX];
     if (!get_charge(jr, charge_lago_id) || !r->ok)
         return r->ok = false;
@@ -2169,6 +2188,7 @@ static bool parse_debit(struct journal_reader *jr, struct customer_wallets *shel
         if (!d && !(d = wallet_book_add_debit(shell, subscription_id, charge_lago_id, period_from)))
             return false;
         wallet_book_debit_reset(d, period_from);
+        d->seq = seq < 0 ? 0 : seq; /* 0: the tables' own, or the next (adopt_entry) */
         d->charged_cents = charged;
         d->posted_tax_cents = posted_tax;
         d->opened_event_id = opened_event_id;
@@ -2237,6 +2257,8 @@ static bool adopt_entry(struct recovery *rc, const struct customer_wallets *shel
                                               from->period_from)))
             return false;
         wallet_book_debit_reset(d, from->period_from); /* another start is another period */
+        if (from->seq > 0)
+            debit_numbered(cw, d, from->seq);
         d->charged_cents = from->charged_cents;
         d->posted_tax_cents = from->posted_tax_cents;
         d->opened_event_id = from->opened_event_id;
@@ -2302,8 +2324,9 @@ static bool recover_record(const void *data, size_t len, void *ctx)
     struct journal_reader jr = {.r = {data, (const uint8_t *)data + len, true}};
     struct varint_reader *r = &jr.r;
     jr.version = varint_get(r);
-    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_NO_OPENING &&
-        jr.version != JOURNAL_VERSION_NO_TAX && jr.version != JOURNAL_VERSION_FULL_NAMES)
+    if (jr.version != JOURNAL_VERSION && jr.version != JOURNAL_VERSION_NO_SEQ &&
+        jr.version != JOURNAL_VERSION_NO_OPENING && jr.version != JOURNAL_VERSION_NO_TAX &&
+        jr.version != JOURNAL_VERSION_FULL_NAMES)
         return false;
     size_t customers = get_count(r);
     for (size_t i = 0; i < customers && r->ok; i++) {
@@ -2602,26 +2625,26 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
     return COMMAND_OK;
 }
 
-/* The store's order of a customer's debits (period, subscription, charge): see below. */
+/* The order the overdraft was run up in: the debits by period, then as first made (seq). */
 static int debit_order(const void *pa, const void *pb)
 {
     const struct charge_debit *a = *(const struct charge_debit *const *)pa;
     const struct charge_debit *b = *(const struct charge_debit *const *)pb;
     if (a->period_from != b->period_from)
         return a->period_from < b->period_from ? -1 : 1;
-    if (a->subscription_id != b->subscription_id)
-        return a->subscription_id < b->subscription_id ? -1 : 1;
-    return strcmp(a->charge_lago_id, b->charge_lago_id);
+    return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
 /*
  * Credits that repay a wallet's overdraft paid, in effect, for the usage that overdrew it:
  * the charges' overdraft fundings become fundings of the new grant, so that a later refund
- * step gives the credits back to it. A partial repayment takes the charges in one fixed order,
- * the store's (period, subscription, charge): the book's own order is the order they were
- * first debited, or the store's after a load, so a start (or any reload) between the debits
- * and the top-up changed which charge's overdraft became the grant's, and where a later
- * give-back went (found by tests/api/restart_random.test.mjs).
+ * step gives the credits back to it. A partial repayment takes the charges in the order the
+ * overdraft was run up, (period, seq), kept in the debits' rows and the journal: the book's
+ * own array order differs after a load (a start between the debits and the top-up changed
+ * which charge's overdraft became the grant's: tests/api/restart_random.test.mjs), and the
+ * store's key order (subscription, charge lago id) follows random ids, so that two customers
+ * fed the same requests split a later refund between a paid and a promotional grant
+ * differently (tests/api/overdraft_repayment_order.test.mjs).
  */
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents)

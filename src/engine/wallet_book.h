@@ -98,6 +98,12 @@ struct charge_debit {
     int64_t subscription_id;
     char *charge_lago_id; /* in the customer's arena */
     tally_time period_from;
+    /* Its place among the customer's debits: numbered when the book first made it (the
+     * customer's next debit_seq), kept in its rows and the journal. A partial overdraft
+     * repayment takes the debits by (period_from, seq), the order the overdraft was run up
+     * (wallet_book_reassign_overdraft): the same live and after any load, and a function of
+     * the commands alone (not of the charges' random lago ids). */
+    int64_t seq;
     int64_t charged_cents;
     /* The tax part of what wallets paid of it (its fundings but the uncovered ones), as posted
      * to taxes_payable (wallets.c, settle_tax); -1: debited before taxes had an account (the
@@ -206,6 +212,7 @@ struct customer_wallets {
     size_t wallet_count;
     struct charge_debit *debits; /* malloc'd */
     size_t debit_count, debit_cap;
+    int64_t debit_seq; /* the highest seq of its debits, loaded or made (0: none) */
     struct arena arena;
 };
 
@@ -217,6 +224,7 @@ struct customer_snapshot {
     size_t wallet_count;
     struct charge_debit *debits; /* with their own fundings */
     size_t debit_count;
+    int64_t debit_seq;
 };
 
 struct customer_snapshot;

@@ -479,6 +479,19 @@ static const char *const migrations[] = {
      * stays a gap: issued numbers are not changed.) */
     "UPDATE invoices SET sequential_id = 0, number = 'TLY-DRAFT'"
     "  WHERE status IN (0, 3) AND sequential_id <> 0;", /* draft (none made yet), open */
+    /* 50: each debit's place among its customer's debits, numbered when it is first made: a
+     * partial overdraft repayment takes them by (period_from, seq), the order the overdraft was
+     * run up (engine/wallet_book.c, wallet_book_reassign_overdraft). They went by the charges'
+     * lago ids before, random, so that two customers fed the same requests split a refund
+     * between their grants differently. Rows written before are numbered in that old order, so
+     * that what they hold is repaid as it would have been. */
+    "ALTER TABLE charge_debits ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE charge_debits SET seq = n.seq FROM (SELECT subscription_id AS s,"
+    "  charge_lago_id AS c, period_from AS p, ROW_NUMBER() OVER (PARTITION BY org_id,"
+    "  customer_id ORDER BY period_from, subscription_id, charge_lago_id) AS seq"
+    "  FROM charge_debits) AS n"
+    "  WHERE n.s = charge_debits.subscription_id AND n.c = charge_debits.charge_lago_id"
+    "  AND n.p = charge_debits.period_from;",
 };
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23

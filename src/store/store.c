@@ -722,11 +722,12 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_CHARGE_DEBIT_PUT] =
         "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from,"
         " org_id, customer_id, charged_cents, fundings, posted_tax_cents, opened_event_id,"
-        " opened_cents) VALUES (?,?,?,?,?,?,?,?,?,?)"
+        " opened_cents, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (subscription_id, charge_lago_id, period_from) DO UPDATE SET"
         " charged_cents = excluded.charged_cents, fundings = excluded.fundings,"
         " posted_tax_cents = excluded.posted_tax_cents,"
-        " opened_event_id = excluded.opened_event_id, opened_cents = excluded.opened_cents",
+        " opened_event_id = excluded.opened_event_id, opened_cents = excluded.opened_cents,"
+        " seq = excluded.seq",
     [STMT_AUTH_INSERT] =
         "INSERT INTO authorizations(org_id, lago_id, customer_id, subscription_id,"
         " external_subscription_id, code, properties, status, amount_cents, held_cents,"
@@ -824,9 +825,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_JOURNAL_NEWEST_FIRST] = "SELECT data FROM wallet_journal ORDER BY id DESC",
     [STMT_CHARGE_DEBITS_OF_CUSTOMER] =
         "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings,"
-        " posted_tax_cents, opened_event_id, opened_cents FROM charge_debits"
-        " WHERE org_id = ?1 AND customer_id = ?2 ORDER BY "
-        "period_from",
+        " posted_tax_cents, opened_event_id, opened_cents, seq FROM charge_debits"
+        " WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from, seq",
 };
 
 struct store_reader {

@@ -838,6 +838,8 @@ struct store_charge_debit {
     /* A new wallet's opening in the period: the last event stored then (-1: none) and the
      * cost it left to the invoice (engine/wallet_book.h, struct charge_debit) */
     int64_t opened_event_id, opened_cents;
+    /* its place among the customer's debits (engine/wallet_book.h, struct charge_debit) */
+    int64_t seq;
 };
 enum store_status store_charge_debit_put(struct store *st, const struct store_charge_debit *d);
 /* Deletes the row of a period that moved (a customer's new time zone): its debit is put again

@@ -584,6 +584,7 @@ enum store_status store_charge_debit_put(struct store *st, const struct store_ch
     sqlite3_bind_int64(s, 8, d->posted_tax_cents);
     sqlite3_bind_int64(s, 9, d->opened_event_id);
     sqlite3_bind_int64(s, 10, d->opened_cents);
+    sqlite3_bind_int64(s, 11, d->seq);
     return step_done(s);
 }
 
@@ -623,6 +624,7 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
             .posted_tax_cents = sqlite3_column_int64(s, 5),
             .opened_event_id = sqlite3_column_int64(s, 6),
             .opened_cents = sqlite3_column_int64(s, 7),
+            .seq = sqlite3_column_int64(s, 8),
         };
         if (!d.charge_lago_id || !d.fundings || !fn(&d, ctx)) {
             r = STORE_ERROR;

@@ -34,7 +34,7 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 to 49 (41, 45 and 49 change data only), so that a database rewound to an
+/* Undoes migrations 37 to 50 (41, 45 and 49 change data only), so that a database rewound to an
  * older version migrates again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
@@ -47,7 +47,8 @@ static void remove_dir(char *dir)
     "ALTER TABLE charge_debits DROP COLUMN posted_tax_cents;"                                      \
     "ALTER TABLE recurring_events DROP COLUMN created_at;"                                         \
     "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"                                       \
-    "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
+    "ALTER TABLE charge_debits DROP COLUMN opened_cents;"                                          \
+    "ALTER TABLE charge_debits DROP COLUMN seq;"
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -708,6 +709,7 @@ static void recurring_events_by_arrival(void **state)
         raw_exec(dir, "ALTER TABLE recurring_events DROP COLUMN created_at;"
                       "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
                       "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
+                      "ALTER TABLE charge_debits DROP COLUMN seq;"
                       "PRAGMA user_version = 46;");
         st = store_open(dir, err);
         assert_non_null(st);
@@ -1033,6 +1035,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         "ALTER TABLE recurring_events DROP COLUMN created_at;"
         "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
         "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
+        "ALTER TABLE charge_debits DROP COLUMN seq;"
         "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
@@ -1080,6 +1083,7 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              "ALTER TABLE recurring_events DROP COLUMN created_at;"
              "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
              "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
+             "ALTER TABLE charge_debits DROP COLUMN seq;"
              "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
