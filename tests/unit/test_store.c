@@ -1100,6 +1100,40 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
     remove_dir(dir);
 }
 
+/* A database from before debits were numbered (50): each customer's rows are numbered in the
+ * order a partial overdraft repayment took them then (period, subscription, charge lago id),
+ * so that stored overdraft is repaid as before; a customer's numbers are its own. */
+static void charge_debits_are_numbered_in_the_old_order(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    store_close(st);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE charge_debits DROP COLUMN seq;"
+             "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from, org_id,"
+             " customer_id, charged_cents, fundings) VALUES"
+             " (2, 'a', 100, %lld, 1, 1, ''), (1, 'b', 100, %lld, 1, 1, ''),"
+             " (1, 'a', 200, %lld, 1, 1, ''), (1, 'c', 100, %lld, 1, 1, ''),"
+             " (3, 'z', 100, %lld, 2, 1, '');"
+             "PRAGMA user_version = 49;",
+             (long long)org, (long long)org, (long long)org, (long long)org, (long long)org);
+    raw_exec(dir, sql);
+    char err[STORE_ERR_MAX];
+    st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    store_close(st);
+    assert_query_text(dir,
+                      "SELECT group_concat(customer_id || subscription_id || charge_lago_id ||"
+                      " period_from || ':' || seq, ' ') FROM (SELECT * FROM charge_debits"
+                      " ORDER BY customer_id, seq)",
+                      "11b100:1 11c100:2 12a100:3 11a200:4 23z100:1");
+    remove_dir(dir);
+}
+
 /*
  * A database from before invoices were numbered when issued (48): an open credit invoice had
  * taken the next number when it was made. It gives it back (49): "TLY-DRAFT" and no sequential
@@ -1131,6 +1165,7 @@ static void open_invoices_give_their_numbers_back(void **state)
              " (%lld, %lld, 'i1', 1, 'TLY-007-001', 0, 3, 2, 'USD', 100, 1, '2026-01-01', 1, 1),"
              " (%lld, %lld, 'i2', 2, 'TLY-007-002', 0, 1, 0, 'USD', 100, 2, '2026-01-01', 2, 2),"
              " (%lld, %lld, 'i3', 3, 'TLY-007-003', 0, 3, 0, 'USD', 100, 3, '2026-01-01', 3, 3);"
+             "ALTER TABLE charge_debits DROP COLUMN seq;"
              "PRAGMA user_version = 48;",
              (long long)org, (long long)c.id, (long long)org, (long long)c.id, (long long)org,
              (long long)c.id);
@@ -1388,6 +1423,7 @@ int main(void)
         cmocka_unit_test(wallets_drop_dead_metric_codes),
         cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
         cmocka_unit_test(open_invoices_give_their_numbers_back),
+        cmocka_unit_test(charge_debits_are_numbered_in_the_old_order),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(two_locks_are_apart),
         cmocka_unit_test(unknown_coupon_frequency_is_refused),
