@@ -2646,17 +2646,27 @@ static int debit_order(const void *pa, const void *pb)
  * fed the same requests split a later refund between a paid and a promotional grant
  * differently (tests/api/overdraft_repayment_order.test.mjs).
  */
+struct charge_debit **wallet_book_debits_in_order(struct customer_wallets *cw)
+{
+    if (cw->debit_count == 0)
+        return NULL;
+    struct charge_debit **order = malloc(cw->debit_count * sizeof *order);
+    if (!order)
+        return NULL;
+    for (size_t i = 0; i < cw->debit_count; i++)
+        order[i] = &cw->debits[i];
+    qsort(order, cw->debit_count, sizeof *order, debit_order);
+    return order;
+}
+
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents)
 {
     if (cw->debit_count == 0 || cents <= 0)
         return true;
-    struct charge_debit **order = malloc(cw->debit_count * sizeof *order);
+    struct charge_debit **order = wallet_book_debits_in_order(cw);
     if (!order)
         return false;
-    for (size_t i = 0; i < cw->debit_count; i++)
-        order[i] = &cw->debits[i];
-    qsort(order, cw->debit_count, sizeof *order, debit_order);
     bool ok = true;
     for (size_t i = 0; i < cw->debit_count && cents > 0 && ok; i++) {
         struct charge_debit *d = order[i];

@@ -500,6 +500,10 @@ enum command_result wallet_book_expire_unheld(struct store *st, struct command *
 /* What the wallet's open holds reserve on none of its grants: a soft wallet's overdraft (and
  * parts of holds made before reservations were per grant, schema 33). */
 int64_t wallet_book_held_elsewhere(const struct live_wallet *w);
+/* The customer's debits in the order the overdraft was run up, (period_from, seq): a malloc'd
+ * array of debit_count pointers into cw->debits (the caller frees it; stale once a debit is
+ * added). NULL if memory runs out, or there are no debits. */
+struct charge_debit **wallet_book_debits_in_order(struct customer_wallets *cw);
 bool wallet_book_reassign_overdraft(struct customer_wallets *cw, const struct live_wallet *w,
                                     int64_t grant_id, int64_t cents);
 /* New credits of the wallet: a settled grant, or paid credits, always pending until their

@@ -819,11 +819,16 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
                                             const struct usage_brought *brought)
 {
     bool touched = false, expired_since = false;
+    /* orphans in the order their overdraft was run up, as a repayment takes it: the book's
+     * array order differs after a load */
+    struct charge_debit **order = wallet_book_debits_in_order(cw);
+    if (cw->debit_count > 0 && !order)
+        return COMMAND_STORE_FAILED;
     for (size_t i = 0; i < cw->debit_count + u->charge_count; i++) {
         struct charge_debit *d;
         int64_t cost = 0; /* a charge the plan no longer has brings nothing */
         if (i < cw->debit_count) {
-            d = &cw->debits[i];
+            d = order[i];
             if (!is_orphan(d, u))
                 continue;
         } else {
@@ -833,15 +838,20 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
             if (!d || !wallet_book_debit_same_period(d, u->from) || cost >= d->charged_cents)
                 continue;
         }
-        if (!touched && !wallet_book_touch(b, cw))
+        if (!touched && !wallet_book_touch(b, cw)) {
+            free(order);
             return COMMAND_STORE_FAILED;
+        }
         touched = true;
         int64_t tax = i < cw->debit_count ? 0 : cost - brought[i - cw->debit_count].amount_cents;
         enum command_result r =
             settle_charge(b, st, cmd, cw, u, d, NULL, cost, tax, &expired_since);
-        if (r != COMMAND_OK)
+        if (r != COMMAND_OK) {
+            free(order);
             return r;
+        }
     }
+    free(order);
     if (!touched)
         return COMMAND_OK;
     /* credits given back to a grant past its expiry expire now (a credit is never spendable,
@@ -1125,12 +1135,15 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
      * the whole period from its first debit (an edit once charged those units twice). Given
      * back first, so that the replacement's debit can use it. */
     bool expired_since = false;
-    for (size_t i = 0; i < cw->debit_count; i++) {
-        struct charge_debit *d = &cw->debits[i];
-        if (is_orphan(d, u) &&
-            (r = settle_charge(b, st, cmd, cw, u, d, NULL, 0, 0, &expired_since)) != COMMAND_OK)
-            return r;
-    }
+    struct charge_debit **order = wallet_book_debits_in_order(cw); /* as give_back_fallen */
+    if (cw->debit_count > 0 && !order)
+        return COMMAND_STORE_FAILED;
+    for (size_t i = 0; i < cw->debit_count && r == COMMAND_OK; i++)
+        if (is_orphan(order[i], u))
+            r = settle_charge(b, st, cmd, cw, u, order[i], NULL, 0, 0, &expired_since);
+    free(order);
+    if (r != COMMAND_OK)
+        return r;
     for (size_t i = 0; i < u->charge_count; i++) {
         const struct usage_charge *c = &u->charges[i];
 #ifndef NDEBUG
