@@ -688,8 +688,8 @@ bool store_migrate(sqlite3 *db, bool may_upgrade, int *found, char err[STORE_ERR
     if (version < MIGRATION_COUNT && !may_upgrade) {
         if (snprintf(err, STORE_ERR_MAX,
                      "%s has schema version %d, older than this Tally's (%d): starting tallyd (or "
-                     "a tally command that changes something) upgrades it, for good; back up the "
-                     "data directory first (DEVELOPERS.md, \"Upgrades and backups\")",
+                     "a tally command that changes something) upgrades it, for good; back it up "
+                     "first: tally backup FILE (DEVELOPERS.md, \"Upgrades and backups\")",
                      store_db_name(db), version, MIGRATION_COUNT) >= STORE_ERR_MAX)
             err[STORE_ERR_MAX - 1] = '\0';
         return false;

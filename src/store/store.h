@@ -129,6 +129,25 @@ struct store_restore_result {
 bool store_restore(const char *data_dir, const char *backup, const char *const *also_remove,
                    struct store_restore_result *result, char err[STORE_ERR_MAX]);
 
+/*
+ * Backs up DATA_DIR/tally.db into `file`, while a tallyd runs or not, without store_lock: the
+ * database is opened read-only and copied in one read transaction (SQLite's VACUUM INTO), so
+ * that tallyd's commits meanwhile neither disturb the copy nor are disturbed. The copy is
+ * made as FILE.partial (0600, created exclusively), checked as store_restore checks a backup
+ * (a Tally store of a known schema, PRAGMA quick_check), synced, named `file` without replacing
+ * anything, and its directory synced. It stands alone: no -wal goes with it, and its journal
+ * mode is rollback's (tallyd makes it WAL again at its first start on it). Refused: a `file`
+ * that exists, one in DATA_DIR itself, a DATA_DIR with no tally.db (none is made), a leftover
+ * FILE.partial. False with a message (nothing left behind); on success *result says the
+ * copy's schema version and size.
+ */
+struct store_backup_result {
+    int schema_version;
+    int64_t bytes;
+};
+bool store_backup(const char *data_dir, const char *file, struct store_backup_result *result,
+                  char err[STORE_ERR_MAX]);
+
 /* Read-only connection on an opened data directory. Owned by the caller (store_reader_close). */
 struct store_reader *store_reader_open(const char *data_dir, char err[STORE_ERR_MAX]);
 void store_reader_close(struct store_reader *r);
