@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "engine/ingest.h"
 #include "engine/wallets.h"
@@ -47,6 +48,12 @@ struct scan {
     bool ok;
     struct scan_pending pending[SCAN_PREFETCH_DEPTH]; /* a ring, oldest at `next` once full */
     size_t pending_count, next;
+    /* A start that reads every stored event counts them per organization (e->orgs' order;
+     * NULL otherwise), and those of an organization the engine does not know, for
+     * counts_agree. `org_hint`: the last one found (a block is one organization's). */
+    int64_t *org_events;
+    int64_t orphan_events;
+    size_t org_hint;
 };
 
 /* Feeds one stored event to the live usage of its subscription (built on first sight). */
@@ -251,11 +258,84 @@ static bool drain_identities(struct scan *sc)
     return true;
 }
 
+/* Counts a stored event for its organization (sc->org_events). */
+static void count_org_event(struct scan *sc, int64_t org_id)
+{
+    struct engine *e = sc->e;
+    if (sc->org_hint >= e->org_count || e->orgs[sc->org_hint].org_id != org_id) {
+        const struct org_state *org = engine_find_org(e, org_id);
+        if (!org) {
+            sc->orphan_events++;
+            return;
+        }
+        sc->org_hint = (size_t)(org - e->orgs);
+    }
+    sc->org_events[sc->org_hint]++;
+}
+
+/*
+ * Whether the events a start read, every stored one, are what event_counts says is stored
+ * (false, and err says so, if not or if the counts cannot be read). They always are in a
+ * healthy store: the commit that stores events adds them to their organization's count, and
+ * no event is ever removed (a metric's deletion hides its events from lists but keeps them,
+ * counting the hidden ones apart, in metric_history_floors); organizations are never removed
+ * either. They are not in a database that is a mix of two states: a tally.db copied back
+ * alone over a directory a crash left, beside the newer store's tally.db-wal, which SQLite
+ * replays onto it. An audit's such store started without a word and passed PRAGMA
+ * integrity_check, with the newer run's counts and wallet journal over the older file's
+ * events and wallets: GET /events counted events it did not list, wallets paid more than
+ * their usage, held credits were held by no hold. Such a store is refused, never served: what
+ * it holds cannot be told from what it lost. (A start from a snapshot that reads only the
+ * later events cannot tell; counting every organization's stored events then would cost what
+ * the snapshot spares.)
+ */
+static bool counts_agree(struct engine *e, const struct scan *sc, char err[STORE_ERR_MAX])
+{
+    int64_t counted_total = 0;
+    size_t off = e->org_count; /* the first organization whose count disagrees */
+    int64_t off_counted = 0;
+    for (size_t i = 0; i < e->org_count; i++) {
+        int64_t counted;
+        if (store_event_count(store_conn(e->store), e->orgs[i].org_id, &counted) != STORE_OK) {
+            snprintf(err, STORE_ERR_MAX, "engine: cannot read the event counts: %s",
+                     store_errmsg(store_conn(e->store)));
+            return false;
+        }
+        counted_total += counted;
+        if (counted != sc->org_events[i] && off == e->org_count) {
+            off = i;
+            off_counted = counted;
+        }
+    }
+    if (off == e->org_count && sc->orphan_events == 0)
+        return true;
+    char which[128] = "";
+    if (off < e->org_count)
+        snprintf(which, sizeof which, " (organization %lld: %lld held, %lld counted)",
+                 (long long)e->orgs[off].org_id, (long long)sc->org_events[off],
+                 (long long)off_counted);
+    else
+        snprintf(which, sizeof which, " (%lld of an organization it does not have)",
+                 (long long)sc->orphan_events);
+    /* (it fits whole even with every number 20 characters long) */
+    if (snprintf(err, STORE_ERR_MAX,
+                 "engine: the store is damaged: tally.db holds %lld events but counts %lld as "
+                 "stored%s. Most likely a tally.db was copied back alone over a directory a crash "
+                 "left, and SQLite replayed the tally.db-wal there (the replaced store's) onto it: "
+                 "events, wallets and holds are a mix. tallyd will not serve it: put a backup in "
+                 "place with tally restore (DEVELOPERS.md, \"Upgrades and backups\")",
+                 (long long)sc->scanned, (long long)counted_total, which) >= STORE_ERR_MAX)
+        err[STORE_ERR_MAX - 1] = '\0';
+    return false;
+}
+
 /* One stored event at start: its identity, its transaction id, its usage. */
 static bool load_event(const struct store_event *stored, void *ctx)
 {
     struct scan *sc = ctx;
     sc->scanned++;
+    if (sc->org_events)
+        count_org_event(sc, stored->org_id);
     sc->ok = (stored->id < sc->identities_from || queue_identities(sc, stored)) &&
              feed_usage(sc, stored);
     if (sc->scratch.total > ((size_t)1 << 20)) { /* keep the scan's memory flat */
@@ -400,6 +480,12 @@ bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX])
         size_t stored = (size_t)e->last_event_id;
         ok = dedup_init_in(&e->identities, stored, &e->identity_memory);
     }
+    /* reading every stored event (a snapshot's live usage may reach back to the first too, as
+     * an audit's damaged store's empty one did), the scan counts them for counts_agree */
+    if (ok && scan_from <= 1) {
+        sc.org_events = calloc(e->org_count ? e->org_count : 1, sizeof *sc.org_events);
+        ok = sc.org_events != NULL;
+    }
     usage_book_hold(&e->usage); /* the late events take their place among the scanned ones */
     ok = ok && dedup_init(&sc.not_live, 0) &&
          store_event_each(store_conn(e->store), scan_from, load_event, &sc) == STORE_OK &&
@@ -411,6 +497,8 @@ bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX])
     arena_free(&sc.scratch);
     if (!ok)
         snprintf(err, STORE_ERR_MAX, "engine: cannot load the stored events");
+    ok = ok && (!sc.org_events || counts_agree(e, &sc, err));
+    free(sc.org_events);
     return ok;
 }
 

@@ -275,6 +275,18 @@ enum store_status store_event_last_id(struct store_conn *c, int64_t *id)
     return STORE_OK;
 }
 
+enum store_status store_event_count(struct store_conn *c, int64_t org_id, int64_t *stored)
+{
+    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_COUNT);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    enum store_status r = step_one(s);
+    *stored = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r == STORE_OK ? STORE_OK : STORE_ERROR;
+}
+
 /* Opens the block in the current row of s (first_id, org_id, data). */
 bool store_open_block(sqlite3_stmt *s, struct event_block_reader *r)
 {
@@ -574,14 +586,8 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     *count = 0;
     *total = 0;
     bool filtered = f->code || f->external_subscription_id || f->has_from || f->has_to;
-    sqlite3_stmt *s = store_stmt(c, STMT_EVENT_COUNT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    enum store_status r = step_one(s);
-    int64_t kept = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (r != STORE_OK)
+    int64_t kept;
+    if (store_event_count(c, org_id, &kept) != STORE_OK)
         return STORE_ERROR;
     struct hidden_codes hidden;
     if (hidden_codes_read(c, org_id, &hidden, a) != STORE_OK)
@@ -593,7 +599,7 @@ enum store_status store_event_list(struct store_conn *c, int64_t org_id,
     size_t block_cap = 0;
     int64_t matched = 0;
     int rc = SQLITE_DONE;
-    sqlite3_stmt *data = store_stmt(c, STMT_EVENT_BLOCK_DATA);
+    sqlite3_stmt *s = NULL, *data = store_stmt(c, STMT_EVENT_BLOCK_DATA);
     bool ok = (!limit || items) && data && (s = store_stmt(c, STMT_EVENT_ORG_SUMMARIES)) != NULL;
     if (ok)
         sqlite3_bind_int64(s, 1, org_id);

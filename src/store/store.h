@@ -563,6 +563,12 @@ enum store_status store_metric_history_floor(struct store_conn *c, int64_t org_i
 /* The highest stored event id (0 if none): where the writer's numbering resumes. */
 enum store_status store_event_last_id(struct store_conn *c, int64_t *id);
 /*
+ * How many events of the organization are stored, as event_counts says (the commit that
+ * stores events adds them there): every one, the deleted metrics' hidden ones too, since none
+ * is ever removed. GET /events answers its total from it.
+ */
+enum store_status store_event_count(struct store_conn *c, int64_t org_id, int64_t *stored);
+/*
  * Every stored event from id `from_id` on, in acceptance order, read straight from the row
  * (strings valid until fn returns; the subscription and customer lago ids are not filled). fn
  * false stops with an error. The writer rebuilds its memory (deduplication, live usage) from
