@@ -392,10 +392,10 @@ async function equivalence(seed, steps) {
     }
   }
   // Both start from one deterministic stream (test builds), so that the catalog and wallets have
-  // the same ids on both: where the engine must order rows it has no other key for, it orders
-  // by lago id (a partial overdraft repayment takes two charges of a subscription by their
-  // ids), and two databases would otherwise differ there without any restart. Only the first
-  // process of each: a start after a restart draws at random, its ids never repeating.
+  // the same ids on both and their answers compare byte for byte (money no longer follows ids:
+  // a partial overdraft repayment took two charges of a subscription by their lago ids until
+  // overdraft_repayment_order.test.mjs). Only the first process of each: a start after a
+  // restart draws at random, its ids never repeating.
   process.env.TALLY_DETERMINISTIC_SEED = String(seed);
   const started = Promise.all([server('straight'), server('restarted')]);
   delete process.env.TALLY_DETERMINISTIC_SEED;
