@@ -429,9 +429,7 @@ enum store_status store_customer_live_subscriptions(struct store_conn *c, int64_
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
     sqlite3_bind_int64(s, 3, customer_id);
-    enum store_status r = step_one(s);
-    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, count);
     return r;
 }
 
@@ -537,9 +535,7 @@ enum store_status store_applied_coupon_uses(struct store_conn *c, int64_t org_id
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, coupon_lago_id);
     sqlite3_bind_int64(s, 3, customer_id);
-    enum store_status r = step_one(s);
-    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, count);
     return r;
 }
 
@@ -694,9 +690,7 @@ enum store_status store_plan_live_subscriptions(struct store_conn *c, int64_t or
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
     bind_text(s, 3, plan_lago_id);
-    enum store_status r = step_one(s);
-    *count = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, count);
     return r;
 }
 

@@ -210,9 +210,7 @@ static enum store_status deleted_through(struct store_conn *c, int64_t org_id, c
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, code);
-    enum store_status r = step_one(s);
-    *through = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, through);
     return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
@@ -281,9 +279,7 @@ enum store_status store_event_count(struct store_conn *c, int64_t org_id, int64_
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
-    enum store_status r = step_one(s);
-    *stored = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, stored);
     return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 

@@ -1401,9 +1401,7 @@ enum store_status store_page_of(struct store_conn *c, const struct page_query *q
     if (!s)
         return STORE_ERROR;
     bind_params(s, q);
-    enum store_status r = step_one(s);
-    *total = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, total);
     if (r != STORE_OK)
         return STORE_ERROR;
     if (limit <= 0 || offset >= *total)

@@ -268,6 +268,16 @@ static inline enum store_status step_one(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_ERROR;
 }
 
+/* The integer in the first column of the one row a bound statement yields, into *out (0 when
+ * it yields none); step_one's status. Resets the statement. */
+static inline enum store_status read_number(sqlite3_stmt *s, int64_t *out)
+{
+    enum store_status r = step_one(s);
+    *out = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return r;
+}
+
 /* Reads one row into an item of a list or a lookup; false if the row is malformed. */
 typedef bool row_reader(sqlite3_stmt *s, void *item, struct arena *a);
 

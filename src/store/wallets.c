@@ -459,9 +459,7 @@ enum store_status store_ledger_wallet_balance(struct store_conn *c, int64_t wall
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
     sqlite3_bind_int(s, 2, (int)account);
-    enum store_status r = step_one(s);
-    *balance = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, balance);
     return r == STORE_ERROR ? STORE_ERROR : STORE_OK;
 }
 
@@ -506,9 +504,7 @@ enum store_status store_ledger_balance(struct store_conn *c, int64_t org_id, con
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, currency);
     sqlite3_bind_int(s, 3, (int)account);
-    enum store_status r = step_one(s);
-    *balance = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, balance);
     return r == STORE_ERROR ? STORE_ERROR : STORE_OK;
 }
 
@@ -645,9 +641,7 @@ static enum store_status wallet_number(struct store_conn *c, enum stmt_id id, in
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, wallet_id);
-    enum store_status r = step_one(s);
-    *out = r == STORE_OK ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
+    enum store_status r = read_number(s, out);
     return r == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
