@@ -307,9 +307,10 @@ bool store_restore(const char *data_dir, const char *backup, const char *const *
  * in rollback-journal mode, a file that stands alone, and is what the docs give for a machine
  * without Tally's binaries (`sqlite3 tally.db "VACUUM INTO 'FILE'"`), so both make the same
  * copy. It costs more CPU than copying pages (its B-trees are built anew): 1.25 s for the
- * audit's 76 MB store under load. The source is opened read-only: the backup writes nothing
- * of the store and takes no lock of Tally's (tallyd may be running). `shown`: FILE, for
- * messages.
+ * audit's 76 MB store under load. The source is opened read-only: the backup changes nothing
+ * the store holds and takes no lock of Tally's (tallyd may be running); a stopped store gets
+ * an empty tally.db-wal and tally.db-shm beside it, which SQLite's WAL mode needs to read and
+ * tallyd's next start takes as its own. `shown`: FILE, for messages.
  */
 static bool vacuum_into(const char *db_path, const char *out, const char *shown,
                         char err[STORE_ERR_MAX])
@@ -387,12 +388,22 @@ static bool name_copy(const char *partial, const char *file, char err[STORE_ERR_
     return false;
 }
 
+/* Whether `path` still names the file open as `fd`: a second backup to the same FILE, told to
+ * remove a FILE.partial it found, may have made its own there meanwhile (a review found the
+ * first then checked, and on failure removed, the second's half-written copy: both failed). */
+static bool still_names(const char *path, int fd)
+{
+    struct stat open_file, named;
+    return fstat(fd, &open_file) == 0 && lstat(path, &named) == 0 &&
+           open_file.st_dev == named.st_dev && open_file.st_ino == named.st_ino;
+}
+
 bool store_backup(const char *data_dir, const char *file, struct store_backup_result *result,
                   char err[STORE_ERR_MAX])
 {
     pthread_once(&store_watch_once, store_watch_errors);
     *result = (struct store_backup_result){0};
-    char db[STORE_PATH_MAX], partial[STORE_PATH_MAX], dir[STORE_PATH_MAX];
+    char db[STORE_PATH_MAX], partial[STORE_PATH_MAX], journal[STORE_PATH_MAX], dir[STORE_PATH_MAX];
     struct stat there, data, in;
     if (!store_data_path(db, data_dir, STORE_DB_FILE, err))
         return false;
@@ -409,7 +420,9 @@ bool store_backup(const char *data_dir, const char *file, struct store_backup_re
     int dir_len = !slash ? 1 : slash == file ? 1 : (int)(slash - file);
     if (snprintf(dir, sizeof dir, "%.*s", dir_len, slash ? file : ".") >= (int)sizeof dir ||
         snprintf(partial, sizeof partial, "%s%s", file, BACKUP_PARTIAL_SUFFIX) >=
-            (int)sizeof partial) {
+            (int)sizeof partial ||
+        /* the rollback journal VACUUM INTO keeps beside the copy while it writes */
+        snprintf(journal, sizeof journal, "%s-journal", partial) >= (int)sizeof journal) {
         store_set_err(err, file, "path too long");
         return false;
     }
@@ -432,15 +445,23 @@ bool store_backup(const char *data_dir, const char *file, struct store_backup_re
     if (fd < 0) {
         if (errno == EEXIST)
             set_errf(err,
-                     "%s exists (a backup that stopped half way?): remove it and back up again",
-                     partial);
+                     "%s exists: another backup to %s is running, or one stopped half way; if "
+                     "none runs, remove it and back up again",
+                     partial, file);
         else
             set_errf(err, "cannot create %s: %s", partial, strerror(errno));
         return false;
     }
+    bool ok = vacuum_into(db, partial, file, err), ours = still_names(partial, fd);
+    if (ok && !ours) {
+        set_errf(err,
+                 "%s was removed or replaced while the backup ran (another backup to %s?): "
+                 "back up again",
+                 partial, file);
+        ok = false;
+    }
     /* the copy is checked as a restore checks it (and its schema version read from it) */
-    bool ok = vacuum_into(db, partial, file, err) &&
-              check_backup(partial, file, &result->schema_version, err);
+    ok = ok && check_backup(partial, file, &result->schema_version, err);
     if (ok && (fsync(fd) != 0 || fstat(fd, &there) != 0)) {
         set_errf(err, "cannot sync %s: %s", partial, strerror(errno));
         ok = false;
@@ -450,7 +471,10 @@ bool store_backup(const char *data_dir, const char *file, struct store_backup_re
         ok = false;
     }
     if (!ok || !name_copy(partial, file, err)) {
-        unlink(partial);
+        if (ours) { /* (another backup's files are its own to remove) */
+            unlink(partial);
+            unlink(journal); /* left by a VACUUM INTO that failed (a full disk) */
+        }
         return false;
     }
     result->bytes = (int64_t)there.st_size;

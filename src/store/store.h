@@ -138,8 +138,9 @@ bool store_restore(const char *data_dir, const char *backup, const char *const *
  * anything, and its directory synced. It stands alone: no -wal goes with it, and its journal
  * mode is rollback's (tallyd makes it WAL again at its first start on it). Refused: a `file`
  * that exists, one in DATA_DIR itself, a DATA_DIR with no tally.db (none is made), a leftover
- * FILE.partial. False with a message (nothing left behind); on success *result says the
- * copy's schema version and size.
+ * FILE.partial (another backup to `file` running, or one that stopped half way). False with a
+ * message, nothing of its own left behind; on success *result says the copy's schema version
+ * and size.
  */
 struct store_backup_result {
     int schema_version;

@@ -271,7 +271,7 @@ test('tally backup refuses a FILE that exists or lies in the data directory, and
     assert.ok(!existsSync(join(dir, 'copy.db')));
     refused([join(other, 'missing', 'x.db')], /missing: No such file or directory/);
     writeFileSync(join(other, 'half.db.partial'), '');
-    refused([join(other, 'half.db')], /half\.db\.partial exists .*remove it/);
+    refused([join(other, 'half.db')], /half\.db\.partial exists: another backup to .*half\.db is running, or one stopped half way; if none runs, remove it/);
     assert.ok(!existsSync(join(other, 'half.db')));
     refused([], /backup wants one FILE/, 2);
     const empty = newDataDir();
