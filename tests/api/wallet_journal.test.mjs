@@ -100,7 +100,7 @@ test('debits waiting in the journal survive a SIGKILL: balances, grants, overdra
 });
 
 // The journal's integers are zigzag LEB128 varints. Version 3 writes times as differences and
-// names a charge once a record (version 4 adds the tax parts, 5 a debit's opening); version 2 wrote every one in full. A journal left
+// names a charge once a record (version 4 adds the tax parts, 5 a debit's opening, 6 its seq); version 2 wrote every one in full. A journal left
 // by a crash before an upgrade is in version 2: this rewrites a record the way it wrote it.
 function journalVersion2(hex) {
   const bytes = Buffer.from(hex, 'hex'), out = [];
@@ -115,7 +115,7 @@ function journalVersion2(hex) {
     do { let b = Number(z & 0x7fn); z >>= 7n; if (z) b |= 0x80; out.push(b); } while (z);
   };
   const copy = (count = 1n) => { for (let i = 0n; i < count; i++) put(get()); };
-  assert.equal(get(), 5n, 'a record of version 5'); // version 3 is version 5 without its taxes and openings
+  assert.equal(get(), 6n, 'a record of version 6'); // version 3 is version 6 without its taxes, openings and seqs
   put(2n);
   const customers = get();
   put(customers);
@@ -143,6 +143,7 @@ function journalVersion2(hex) {
       copy(); // charged
       get(); // the tax posted: none known in an older journal (read as -1)
       get(); get(); // where a wallet opened its period: none in an older journal (-1, 0)
+      get(); // the debit's seq: an older journal's debits are numbered after the stored ones
       const ref = get();
       let name;
       if (ref === 0n) {
