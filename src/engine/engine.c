@@ -314,11 +314,52 @@ static void collect_usage(struct usage *u, void *ctx)
  * may touch it), but a start does not build it, and a price cut gave back to it only until a
  * restart (found by tests/api/restart_usage.test.mjs).
  */
+struct debited_usages {
+    struct engine *e;
+    struct command *cmd;
+};
+
+/* Puts the usage of a live subscription in the book, unless it is there (hold_debited_usages). */
+static bool hold_debited_usage(int64_t subscription_id, void *ctx)
+{
+    struct debited_usages *d = ctx;
+    struct engine *e = d->e;
+    if (usage_book_find(&e->usage, subscription_id))
+        return true;
+    struct store_subscription row;
+    enum store_status s = store_subscription_get(store_conn(e->store), d->cmd->org_id,
+                                                 subscription_id, &row, d->cmd->arena);
+    if (s != STORE_OK || !subscription_is_live(&row.sub, d->cmd->now))
+        return s != STORE_ERROR;
+    const char *why;
+    return usage_book_get(&e->usage, e->store, e->tzdb, &row, d->cmd->now, e->fingerprint_key,
+                          &why) != NULL;
+}
+
+/*
+ * The usages a re-pricing gives back from that the book may lack: a start builds those whose
+ * events it reads back, a live server also those its commands built, so a subscription whose
+ * period's only debit came from units carried in (a recurring charge) was missing after a
+ * restart, and a plan edit that cut or removed its charge gave back nothing where a live
+ * server gave it back at once (a restart-twin fuzzer). Before a catalog write that re-prices,
+ * each live subscription its wallets hold a debit of is built from the plan as it was, so that
+ * the write's re-pricing gives back from it as from any usage the book held.
+ */
+static enum command_result hold_debited_usages(struct engine *e, struct command *cmd)
+{
+    struct debited_usages d = {e, cmd};
+    return store_debited_subscriptions(store_conn(e->store), cmd->org_id, hold_debited_usage, &d) ==
+                   STORE_OK
+               ? COMMAND_OK
+               : COMMAND_STORE_FAILED;
+}
+
 enum command_result engine_give_back_repriced(struct engine *e, struct command *cmd,
                                               int64_t customer_id)
 {
     if (e->usage_incomplete)
         return COMMAND_OK;
+
     struct org_usages r = {cmd->org_id, customer_id, malloc(sizeof(int64_t) * (e->usage.count + 1)),
                            0};
     if (!r.ids)
@@ -703,6 +744,10 @@ void engine_apply_one(struct engine *e, struct command *cmd)
     /* a customer a refused command made (POST /subscriptions names a new one) gives its number
      * back with the undo: spent, the next customer's differed after a restart (an audit) */
     int64_t customer_seq_mark = org ? org->last_customer_sequential_id : 0;
+    /* (what a catalog write re-prices must be in the book as it was priced before the write) */
+    if (org && reprices_organization(cmd) && !e->usage_incomplete &&
+        hold_debited_usages(e, cmd) != COMMAND_OK)
+        e->usage_incomplete = true; /* a store failure: the next batch rescans it all */
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     if (!refresh_usage(e, cmd))
         cmd->result = COMMAND_STORE_FAILED;

@@ -827,6 +827,9 @@ static const char *const sql[STMT_COUNT] = {
         "SELECT subscription_id, charge_lago_id, period_from, charged_cents, fundings,"
         " posted_tax_cents, opened_event_id, opened_cents, seq FROM charge_debits"
         " WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from, seq",
+    [STMT_DEBITED_SUBSCRIPTIONS] =
+        "SELECT DISTINCT subscription_id FROM charge_debits WHERE org_id = ?1"
+        " AND charged_cents <> 0 ORDER BY subscription_id",
 };
 
 struct store_reader {

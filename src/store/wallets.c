@@ -596,6 +596,27 @@ enum store_status store_charge_debit_drop(struct store *st, int64_t subscription
     return step_done(s);
 }
 
+enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id,
+                                              bool (*fn)(int64_t subscription_id, void *ctx),
+                                              void *ctx)
+{
+    sqlite3_stmt *s = store_stmt(c, STMT_DEBITED_SUBSCRIPTIONS);
+    if (!s)
+        return STORE_ERROR;
+    sqlite3_bind_int64(s, 1, org_id);
+    int rc;
+    enum store_status r = STORE_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (!fn(sqlite3_column_int64(s, 0), ctx)) {
+            r = STORE_ERROR;
+            break;
+        }
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_ERROR;
+    sqlite3_reset(s);
+    return r;
+}
+
 enum store_status
 store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t customer_id,
                                 bool (*fn)(const struct store_charge_debit *d, void *ctx),
