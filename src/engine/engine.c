@@ -348,8 +348,8 @@ static bool hold_debited_usage(int64_t subscription_id, void *ctx)
 static enum command_result hold_debited_usages(struct engine *e, struct command *cmd)
 {
     struct debited_usages d = {e, cmd};
-    return store_debited_subscriptions(store_conn(e->store), cmd->org_id, hold_debited_usage, &d) ==
-                   STORE_OK
+    return store_debited_subscriptions(store_conn(e->store), cmd->org_id, cmd->now,
+                                       hold_debited_usage, &d) == STORE_OK
                ? COMMAND_OK
                : COMMAND_STORE_FAILED;
 }

@@ -828,8 +828,11 @@ static const char *const sql[STMT_COUNT] = {
         " posted_tax_cents, opened_event_id, opened_cents, seq FROM charge_debits"
         " WHERE org_id = ?1 AND customer_id = ?2 ORDER BY period_from, seq",
     [STMT_DEBITED_SUBSCRIPTIONS] =
-        "SELECT DISTINCT subscription_id FROM charge_debits WHERE org_id = ?1"
-        " AND charged_cents <> 0 ORDER BY subscription_id",
+        "SELECT DISTINCT d.subscription_id FROM charge_debits d"
+        " JOIN subscriptions s ON s.id = d.subscription_id"
+        " WHERE d.org_id = ?1 AND d.charged_cents <> 0"
+        " AND (s.terminated_at IS NULL OR s.terminated_at > ?2)"
+        " AND (s.canceled_at IS NULL OR s.canceled_at > ?2) ORDER BY d.subscription_id",
 };
 
 struct store_reader {

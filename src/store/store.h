@@ -879,8 +879,9 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
                                 void *ctx);
 
 /* The subscriptions of an organization whose wallets hold a debit of theirs that is not zero,
- * in any period, by id; fn returns false to stop (an error). */
-enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id,
+ * in any period, but those terminated or canceled by `now` (no later read need build their
+ * usage), by id; fn returns false to stop (an error). */
+enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id, tally_time now,
                                               bool (*fn)(int64_t subscription_id, void *ctx),
                                               void *ctx);
 

@@ -596,7 +596,7 @@ enum store_status store_charge_debit_drop(struct store *st, int64_t subscription
     return step_done(s);
 }
 
-enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id,
+enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id, tally_time now,
                                               bool (*fn)(int64_t subscription_id, void *ctx),
                                               void *ctx)
 {
@@ -604,6 +604,7 @@ enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
+    sqlite3_bind_int64(s, 2, now);
     int rc;
     enum store_status r = STORE_OK;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
