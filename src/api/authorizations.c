@@ -26,6 +26,20 @@ struct payer {
     const char *currency;
 };
 
+/*
+ * The hold's price as an event's is written (api/events: BigDecimal's to_s, "300.0"). The
+ * hold keeps money_format's canonical text, which its capture compares, so it is read back
+ * here rather than stored in this form.
+ */
+static void write_precise(struct jsonw *w, const char *kept)
+{
+    money_t amount;
+    char text[MONEY_TEXT_MAX];
+    bool shown = kept && money_parse(kept, strlen(kept), &amount) == MONEY_OK &&
+                 money_format_fraction(amount, 1, text, sizeof text) > 0;
+    jsonw_kv_cstr(w, "precise_total_amount_cents", shown ? text : kept);
+}
+
 /* payer: NULL when no wallet could pay. */
 static void render(struct buf *out, const struct store_authorization *a, const struct payer *payer)
 {
@@ -41,7 +55,7 @@ static void render(struct buf *out, const struct store_authorization *a, const s
     jsonw_kv_cstr(&w, "external_subscription_id", a->external_subscription_id);
     jsonw_kv_cstr(&w, "code", a->code);
     jsonw_kv_raw(&w, "properties", a->properties_json);
-    jsonw_kv_cstr(&w, "precise_total_amount_cents", a->precise_total_amount_cents);
+    write_precise(&w, a->precise_total_amount_cents);
     jsonw_kv_cstr(&w, "currency", a->currency);
     jsonw_kv_int(&w, "amount_cents", a->amount_cents);
     jsonw_key(&w, "credits");

@@ -109,7 +109,7 @@ test('a wallet is debited the change of the fee, to the cent; a hold holds the p
   // a hold may carry the usage's price: it holds it, and its capture records it (a capture may
   // name another price, the actual one); the price was once dropped, and such usage was free
   const priced = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'payer_sub', code: 'spend', properties: { tokens: 3 }, precise_total_amount_cents: '300' } }))).authorization;
-  assert.deepEqual([priced.amount_cents, priced.held_amount_cents, priced.precise_total_amount_cents], [300, 300, '300']);
+  assert.deepEqual([priced.amount_cents, priced.held_amount_cents, priced.precise_total_amount_cents], [300, 300, '300.0']); // as an event's
   assert.equal((await balance()).ongoing_balance_cents, 200);
   const taken = (await ok(await post(`/api/v1/authorizations/${priced.lago_id}/capture`, {}))).authorization;
   assert.deepEqual([taken.status, taken.captured_amount_cents], ['captured', 300]);
