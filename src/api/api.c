@@ -576,6 +576,12 @@ void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t tot
     jsonw_object_end(w);
 }
 
+void api_write_no_payment_method(struct jsonw *w)
+{
+    jsonw_kv_raw(w, "payment_method",
+                 "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");
+}
+
 static struct json_object *body_object(struct request *req, const char *root_key, bool empty_ok,
                                        struct json_object **doc)
 {

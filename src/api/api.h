@@ -260,5 +260,8 @@ bool api_pagination(struct request *req, int64_t *page, int64_t *per_page);
  * last: Lago then answers it with the real totals). */
 struct jsonw;
 void api_write_meta(struct jsonw *w, int64_t page, int64_t per_page, int64_t total);
+/* Writes Lago's "payment_method" member as Lago answers it when none is set (Tally takes no
+ * payment method: wallets, their transactions and subscriptions are paid by the provider's). */
+void api_write_no_payment_method(struct jsonw *w);
 
 #endif

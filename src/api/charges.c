@@ -228,6 +228,13 @@ void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
     }
     jsonw_kv_cstr(w, "lago_billable_metric_id", metric_id);
     jsonw_kv_cstr(w, "billable_metric_code", metric.code);
+    /* Lago's V1::ChargeSerializer members of what Tally does not serve (a charge's own code,
+     * pricing units, wallet grouping, override parents: an overridden plan keeps its parent's
+     * charge ids, docs/API.md), as Lago answers a charge without them */
+    jsonw_kv_null(w, "code");
+    jsonw_kv_null(w, "applied_pricing_unit");
+    jsonw_kv_bool(w, "group_by_wallet", false);
+    jsonw_kv_null(w, "lago_parent_id");
     jsonw_key(w, "created_at");
     jsonw_time(w, created_at, false);
     jsonw_key(w, "tax_codes");

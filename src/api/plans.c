@@ -214,6 +214,24 @@ static void render_commitment(struct jsonw *w, struct json_object *stored,
     jsonw_object_end(w);
 }
 
+/*
+ * The members Lago's plan answer always has, for features Tally does not serve (progressive
+ * billing, fixed charges, entitlements, plan children), as Lago answers a plan without them:
+ * a client reads them unconditionally (`plan.usage_thresholds.length`; an audit found them
+ * missing). Lago's V1::PlanSerializer writes the three counts as the constant 0.
+ */
+static void render_unserved(struct jsonw *w)
+{
+    jsonw_kv_raw(w, "usage_thresholds", "[]");
+    jsonw_kv_raw(w, "fixed_charges", "[]");
+    jsonw_kv_raw(w, "entitlements", "[]");
+    jsonw_kv_null(w, "bill_fixed_charges_monthly");
+    jsonw_kv_int(w, "customers_count", 0);
+    jsonw_kv_int(w, "active_subscriptions_count", 0);
+    jsonw_kv_int(w, "draft_invoices_count", 0);
+    jsonw_kv_null(w, "parent_id");
+}
+
 static void render_plan(struct jsonw *w, const struct catalog_item *item, struct store_conn *conn,
                         struct arena *a, tally_time now)
 {
@@ -240,6 +258,7 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
         jsonw_array_end(w);
     }
     catalog_render_taxes(w, body, item->org_id, conn, a);
+    render_unserved(w);
     jsonw_key(w, "created_at");
     jsonw_time(w, item->created_at, false);
     jsonw_key(w, "updated_at");

@@ -179,6 +179,14 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     jsonw_kv_cstr(w, "on_termination_credit_note",
                   has_plan && terms.pay_in_advance ? "credit" : NULL);
     jsonw_kv_cstr(w, "on_termination_invoice", "generate");
+    /* Lago's V1::SubscriptionSerializer members of what Tally does not serve (progressive
+     * billing, invoice grouping and custom sections, payment methods), as Lago answers a
+     * subscription at their defaults: a client reads them unconditionally (an audit) */
+    jsonw_kv_bool(w, "progressive_billing_disabled", false);
+    jsonw_kv_bool(w, "consolidate_invoice", true);
+    api_write_no_payment_method(w);
+    jsonw_kv_raw(w, "applicable_usage_thresholds", "[]");
+    jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
     jsonw_key(w, "plan");
     if (has_plan)
         plans_resource.render(w, &plan, conn, &req->arena, now);

@@ -74,8 +74,7 @@ void wallet_transactions_render(struct jsonw *w, const struct store_wallet_trans
         jsonw_kv_bool(w, "invoice_requires_successful_payment", false);
     detail(w, details, "metadata", "[]");
     jsonw_kv_cstr(w, "name", t->name);
-    jsonw_kv_raw(w, "payment_method",
-                 "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");
+    api_write_no_payment_method(w);
     time_or_null(w, "expiration_at", t->has_expiration_at, t->expiration_at); /* Tally */
     jsonw_object_end(w);
     json_object_put(details);

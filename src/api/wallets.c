@@ -194,8 +194,7 @@ static void render_wallet(struct jsonw *w, const struct store_wallet *row, tally
         write_rules(w, terms, now);
     write_applies_to(w, terms);
     jsonw_kv_raw(w, "applied_invoice_custom_sections", "[]");
-    jsonw_kv_raw(w, "payment_method",
-                 "{\"payment_method_type\":\"provider\",\"payment_method_id\":null}");
+    api_write_no_payment_method(w);
     term(w, terms, "metadata", "{}");
     /* Tally's additions */
     jsonw_kv_cstr(w, "limit", wallet_limit_name(row->limit));

@@ -65,8 +65,8 @@ const ALLOWED = [
   // spec: V1::Wallets::RecurringTransactionRuleSerializer writes model.interval, null for a threshold rule
   { ops: /wallets/, at: /recurring_transaction_rules\/\*\/interval$/, keyword: 'type', got: isNull, why: 'spec: a threshold rule has no interval; Lago answers null' },
   { ops: /wallets/, at: /recurring_transaction_rules\/\*\/interval$/, keyword: 'enum', got: isNull, why: 'spec: a threshold rule has no interval; Lago answers null' },
-  // spec: V1::WalletSerializer and WalletTransactionSerializer write payment_method_id as it is, null without one
-  { ops: /wallet/, at: /payment_method\/payment_method_id$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null when no payment method is set' },
+  // spec: V1::WalletSerializer, WalletTransactionSerializer and SubscriptionSerializer write payment_method_id as it is, null without one
+  { ops: /wallet|subscriptions/, at: /payment_method\/payment_method_id$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null when no payment method is set' },
   // spec: V1::InvoiceSerializer writes these columns as they are, null until set
   { ops: /invoices/, at: /invoices?(\/\*)?\/(file_url|payment_dispute_lost_at)$/, keyword: 'type', got: isNull, why: 'spec: Lago answers null before a PDF is made or a dispute lost' },
   // spec: V1::InvoiceSerializer writes model.sequential_id, which Invoice#should_assign_sequential_id? leaves nil until it is finalized (a draft's, an open one's)

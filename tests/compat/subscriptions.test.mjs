@@ -53,3 +53,28 @@ test('updateSubscription, an upgrade, and destroySubscription', async () => {
     return true;
   });
 });
+
+// Every member Lago's serializers write on a subscription, its plan and the plan's charges
+// (app/serializers/v1/subscription_serializer.rb, plan_serializer.rb, charge_serializer.rb), those
+// of features Tally does not serve at Lago's defaults: a client reads them without checking
+// (an audit found `plan.usage_thresholds.length` throwing on Tally's answer).
+test('a subscription, its plan and charges carry every member Lago writes', async () => {
+  const metric = await lago.billableMetrics.createBillableMetric({ billable_metric: { name: 'Calls', code: 'calls_members', aggregation_type: 'count_agg' } });
+  assert.equal(metric.data.billable_metric.code, 'calls_members');
+  await lago.plans.createPlan({ plan: { name: 'Metered', code: 'metered', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: metric.data.billable_metric.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+  const { data } = await lago.subscriptions.createSubscription({ subscription: { external_customer_id: 'acme', plan_code: 'metered', external_id: 'acme_members' } });
+  const s = data.subscription;
+  const pick = (o, keys) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+  assert.deepEqual(pick(s, ['progressive_billing_disabled', 'consolidate_invoice', 'payment_method', 'applicable_usage_thresholds', 'applied_invoice_custom_sections']),
+    { progressive_billing_disabled: false, consolidate_invoice: true, payment_method: { payment_method_type: 'provider', payment_method_id: null }, applicable_usage_thresholds: [], applied_invoice_custom_sections: [] });
+  const planMembers = ['usage_thresholds', 'fixed_charges', 'entitlements', 'bill_fixed_charges_monthly', 'customers_count', 'active_subscriptions_count', 'draft_invoices_count', 'parent_id'];
+  const planDefaults = { usage_thresholds: [], fixed_charges: [], entitlements: [], bill_fixed_charges_monthly: null, customers_count: 0, active_subscriptions_count: 0, draft_invoices_count: 0, parent_id: null };
+  const chargeDefaults = { code: null, applied_pricing_unit: null, group_by_wallet: false, lago_parent_id: null };
+  const plans = [s.plan, (await lago.plans.findPlan('metered')).data.plan];
+  for (const plan of plans) {
+    assert.deepEqual(pick(plan, planMembers), planDefaults);
+    assert.equal(plan.usage_thresholds.length, 0);
+    assert.equal(plan.charges.length, 1);
+    assert.deepEqual(pick(plan.charges[0], Object.keys(chargeDefaults)), chargeDefaults);
+  }
+});
