@@ -100,3 +100,33 @@ test('now shows the microseconds the clock keeps, so an advance to the now read 
   r = await advance('2026-06-01T04:00:01.123456+02:00');
   assert.deepEqual(await r.json(), { test_clock: { now: '2026-06-01T02:00:01.123456Z', enabled: true } });
 });
+
+// Found by an isolation audit: a hold marked its wallet for the next write-out without a time,
+// and the next write of any organization wrote it out at its own clock, so a real-clock
+// wallet showed the test clock's date (and a test-clock wallet real time).
+test('a wallet written out after a hold keeps its own organization\'s time', async () => {
+  const clocked = { key: t.key, now: (await (await t.api('/api/v1/test_clock')).json()).test_clock.now };
+  const real = { key: realKey };
+  const call = async (who, method, path, body) => {
+    const r = await t.api(path, { method, body, key: who.key });
+    const b = await r.json();
+    assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(b)}`);
+    return b;
+  };
+  for (const who of [clocked, real]) {
+    const m = await call(who, 'POST', '/api/v1/billable_metrics', { billable_metric: { name: 'Tokens', code: 'held_tok', aggregation_type: 'sum_agg', field_name: 'n' } });
+    await call(who, 'POST', '/api/v1/plans', { plan: { name: 'P', code: 'held_p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: m.billable_metric.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } });
+    await call(who, 'POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'held_c', plan_code: 'held_p', external_id: 'held_s' } });
+    who.wallet = (await call(who, 'POST', '/api/v1/wallets', { wallet: { external_customer_id: 'held_c', currency: 'USD', rate_amount: '1', granted_credits: '10' } })).wallet.lago_id;
+  }
+  const syncedAt = async (who) => (await call(who, 'GET', `/api/v1/wallets/${who.wallet}`)).wallet.last_balance_sync_at;
+  for (const [holder, other] of [[real, clocked], [clocked, real]]) {
+    const before = Date.now();
+    const hold = await call(holder, 'POST', '/api/v1/authorizations', { authorization: { external_subscription_id: 'held_s', code: 'held_tok', properties: { n: '5' } } });
+    assert.equal(hold.authorization.status, 'authorized');
+    await call(other, 'POST', '/api/v1/customers', { customer: { external_id: `other_${before}` } }); // any write of the other
+    const at = await syncedAt(holder);
+    if (holder === clocked) assert.equal(at, clocked.now.replace(/\.\d+Z$/, 'Z'));
+    else assert.ok(Date.parse(at) >= Math.floor(before / 1000) * 1000, `${at}: not the real clock's time`);
+  }
+});
