@@ -293,7 +293,9 @@ void catalog_create(struct request *req)
     struct json_object *obj =
         api_body_object(req, catalog_kind_singular(req->resource->kind), &doc);
     struct catalog_definition def = {0};
-    if (obj && parse_definition(req, obj, &def))
+    if (obj && req->resource->prepare_create && !req->resource->prepare_create(req, obj))
+        api_error(req, 500, "out_of_memory", "the definition could not be read");
+    else if (obj && parse_definition(req, obj, &def))
         submit_put(req, &def, NULL, false);
     json_object_put(doc);
 }

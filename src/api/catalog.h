@@ -57,6 +57,11 @@ struct catalog_resource {
      */
     bool (*merge)(struct request *req, struct json_object *stored, struct json_object *sent);
     /*
+     * Optional: readies a create's fields before the parse, as `merge` does an update's (a new
+     * plan's charges leave the ids sent with them). False if memory ran out.
+     */
+    bool (*prepare_create)(struct request *req, struct json_object *sent);
+    /*
      * Optional: drops from an update's fields, before the merge, those the item's state keeps
      * (a coupon applied keeps its terms, as Lago's), and sets *pruned when the state does.
      * Answers the request itself and returns false on failure.

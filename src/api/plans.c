@@ -317,6 +317,24 @@ static bool merge_charges(struct json_object *plan, struct json_object *stored,
     return true;
 }
 
+/*
+ * A new plan's charges are new: the ids they are sent with are not kept, as Lago's
+ * Plans::CreateService gives each its own (an isolation audit found a plan taking another
+ * organization's charge id, or any 36 bytes, as its charge's).
+ */
+static bool prepare_plan_create(struct request *req, struct json_object *sent)
+{
+    (void)req;
+    struct json_object *charges;
+    if (!json_object_object_get_ex(sent, "charges", &charges) ||
+        !json_object_is_type(charges, json_type_array))
+        return true;          /* none, or not a list: the parse judges it */
+    json_object_get(charges); /* merge_charges replaces it in the plan */
+    bool ok = merge_charges(sent, NULL, charges);
+    json_object_put(charges);
+    return ok;
+}
+
 /* A commitment sent over a stored one keeps its id and what it does not send (Lago's
  * Commitments::UpdateService changes the amount, name and taxes given). */
 static bool merge_commitment(struct json_object *plan, struct json_object *stored,
@@ -489,6 +507,7 @@ const struct catalog_resource plans_resource = {
     .kind = CATALOG_PLAN,
     .parse = parse_plan,
     .merge = merge_plan,
+    .prepare_create = prepare_plan_create,
     .prune_update = prune_plan_update,
     .check_update = check_plan_update,
     .render = render_plan,

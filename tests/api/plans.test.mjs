@@ -225,8 +225,15 @@ test('an update\'s charge id the plan does not have makes a new charge; two char
   assert.equal(twice.status, 422);
   assert.deepEqual(twice.body.error_details, { charges: ['value_already_exist'] });
   assert.deepEqual((await call('GET', '/api/v1/plans/ids')).body.plan.charges.map((c) => c.lago_id), ids);
-  const created = await call('POST', '/api/v1/plans', plan('ids2', [charge('calls', 'standard', { amount: '1' }, { id: first }), charge('calls', 'standard', { amount: '2' }, { id: first })]));
-  assert.equal(created.status, 422);
+  // a new plan's charges are new, whatever ids they are sent with (Lago's create gives each its
+  // own): an isolation audit found a plan taking another plan's, or organization's, charge id
+  // (and any 36 bytes as one)
+  const created = await call('POST', '/api/v1/plans', plan('ids2', [charge('calls', 'standard', { amount: '1' }, { id: first }), charge('calls', 'standard', { amount: '2' }, { lago_id: '<script>alert(1)</script>xxxxxxxxxxx' })]));
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const newIds = created.body.plan.charges.map((c) => c.lago_id);
+  assert.equal(newIds.length, 2);
+  for (const id of newIds) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.ok(!newIds.includes(first) && newIds[0] !== newIds[1], newIds.join(' '));
 });
 
 test('a minimum commitment keeps its id and what an update does not send', async () => {
