@@ -9,11 +9,17 @@
 #include "api/wallet_transactions.h"
 #include "util/jsonw.h"
 
+/* The list has no filter: any other argument is refused, never ignored (a ledger audit found a
+ * client's customer filter answered with every customer's reminders). */
+static const char *const known_args[] = {"page", "per_page"};
+
 void webhook_events_list(struct request *req)
 {
     int64_t page, per_page, total = 0;
     /* each event shows its transaction as it is now: debits waiting first written out */
-    if (api_wait_for_wallets(req) || !api_pagination(req, &page, &per_page))
+    if (api_wait_for_wallets(req) ||
+        !api_refuse_unknown(req, known_args, sizeof known_args / sizeof known_args[0]) ||
+        !api_pagination(req, &page, &per_page))
         return;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);

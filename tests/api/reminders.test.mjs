@@ -105,3 +105,15 @@ test('a rollover that leaves the expiry that counts (the wallet\'s) as it was re
   assert.notEqual(second.lago_id, first.lago_id);
   assert.deepEqual(await reminded(second.lago_id), [10]);
 });
+
+// Found by a ledger audit: the outbox's list took any query argument and answered the whole
+// list, so a client filtering it by customer was shown every customer's reminders.
+test('the outbox list refuses a filter it does not have, as the ledger does', async () => {
+  for (const q of ['webhook_type=wallet.created', 'external_customer_id=nobody', 'lago_wallet_id=x', 'status[]=a']) {
+    const r = await t.api(`/api/v1/webhook_events?${q}`);
+    const b = await r.json();
+    assert.equal(r.status, 422, `${q}: ${JSON.stringify(b)}`);
+    assert.deepEqual(b.error_details, { [q.split(/[=[]/)[0]]: ['not_supported'] });
+  }
+  assert.equal((await t.api('/api/v1/webhook_events?page=1&per_page=5')).status, 200);
+});
