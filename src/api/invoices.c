@@ -112,7 +112,8 @@ static void render_credit_fee(struct jsonw *w, const struct invoice_view *view)
     if (has_credits)
         money_format_fraction(money_normalize(bought), 1, credits, sizeof credits);
     const char *name = t && t->name && *t->name ? t->name : "credit";
-    /* Lago's: a partner's invoices are self-billed, and their fees say so */
+    /* Lago's: a partner's invoices are self-billed, and their fees say so (read from the
+     * customer, which cannot change it once it has an invoice: see render_invoice) */
     const char *account = view->customer ? view->customer->text[CUSTOMER_ACCOUNT_TYPE] : NULL;
     struct fee_view f = {
         .shape = FEE_OBJECT,
@@ -222,7 +223,12 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
                            "progressive_billing_credit_amount_cents"};
     for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
         jsonw_kv_int(w, zeros[i], 0);
-    /* Lago's: a partner's invoices are self-billed */
+    /* Lago's: a partner's invoices are self-billed. Lago stores it on the invoice when it is
+     * made; Tally reads it from the customer's account_type (and so does the list's self_billed
+     * filter, store.c), which is the same thing: the account type of a customer that has an
+     * invoice cannot change (engine/customer_edit.c refuses it while the customer has a wallet,
+     * which every invoice Tally issues comes from, as Lago's Customer#editable? keeps it), so an
+     * invoice's self_billed is the one it was issued with and no column is needed. */
     const char *account = view->customer ? view->customer->text[CUSTOMER_ACCOUNT_TYPE] : NULL;
     jsonw_kv_bool(w, "self_billed", account && strcmp(account, "partner") == 0);
     jsonw_kv_null(w, "file_url");

@@ -269,16 +269,26 @@ static bool same_text(const char *a, const char *b)
 }
 
 /*
- * Whether a customer's currency may change, as Lago's Customers::UpdateCurrencyService decides
- * for an update (customer_update: true) with Customer#editable? (app/models/customer.rb): only
- * while the customer has no subscription, wallet, invoice or fixed-amount applied coupon, of any
- * status. Each of those is in the currency it had: a wallet pays only for usage in its own
- * currency, so a currency moved away from it left it silently paying for nothing (found by an
- * audit), and a subscription or coupon that ended still was in it. (Tally's invoices are a
- * wallet's paid top-ups: its wallet refuses first.) The refusal names what holds the currency.
+ * Whether a customer is editable in Lago's sense (Customer#editable?, app/models/customer.rb):
+ * only while it has no subscription, wallet, invoice, applied add-on or fixed-amount applied
+ * coupon, of any status. Lago's Customers::UpdateCurrencyService refuses a currency change
+ * (customer_update: true) otherwise, and UpsertFromApiService keeps its account_type; Tally
+ * refuses both (check_editable), naming what holds the customer. Each holder is in the currency
+ * it had: a wallet pays only for usage in its own currency, so a currency moved away from it
+ * left it silently paying for nothing (found by an audit), and a subscription or coupon that
+ * ended still was in it. (Tally's invoices are a wallet's paid top-ups, and it has no applied
+ * add-ons: its wallet refuses first.)
  */
-static enum command_result check_currency_editable(struct engine *e, struct command *cmd,
-                                                   int64_t customer_id, const char *currency)
+enum edit_holder { HOLDER_NONE, HOLDER_WALLET, HOLDER_SUBSCRIPTION, HOLDER_COUPON };
+
+struct edit_hold {
+    enum edit_holder by;
+    const char *name;     /* the wallet's code, subscription's external id or coupon's code */
+    const char *currency; /* the holder's currency; NULL: the customer's */
+};
+
+static enum command_result find_edit_hold(struct engine *e, struct command *cmd,
+                                          int64_t customer_id, struct edit_hold *hold)
 {
     struct store_conn *conn = store_conn(e->store);
     struct store_wallet *wallets;
@@ -286,15 +296,13 @@ static enum command_result check_currency_editable(struct engine *e, struct comm
     struct store_applied_coupon *coupons;
     size_t count;
     int64_t total;
+    *hold = (struct edit_hold){HOLDER_NONE, NULL, NULL};
     if (store_wallet_list(conn, cmd->org_id, customer_id, NULL, 0, 1, &wallets, &count, &total,
                           cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (count > 0) {
-        command_set_message(cmd,
-                            "the customer has wallet %s, in %s: its currency cannot change once "
-                            "it has a wallet, even a terminated one",
-                            wallets[0].code, wallets[0].currency);
-        return invalid(cmd, "currency", "currencies_does_not_match");
+        *hold = (struct edit_hold){HOLDER_WALLET, wallets[0].code, wallets[0].currency};
+        return COMMAND_OK;
     }
     const unsigned any = 1u << SUBSCRIPTION_PENDING | 1u << SUBSCRIPTION_ACTIVE |
                          1u << SUBSCRIPTION_TERMINATED | 1u << SUBSCRIPTION_CANCELED;
@@ -302,11 +310,8 @@ static enum command_result check_currency_editable(struct engine *e, struct comm
                                 &total, cmd->arena) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (count > 0) {
-        command_set_message(cmd,
-                            "the customer has subscription %s, in %s: its currency cannot change "
-                            "once it has a subscription, even an ended one",
-                            subs[0].sub.external_id, currency);
-        return invalid(cmd, "currency", "currencies_does_not_match");
+        *hold = (struct edit_hold){HOLDER_SUBSCRIPTION, subs[0].sub.external_id, NULL};
+        return COMMAND_OK;
     }
     if (store_applied_coupon_list(conn, cmd->org_id, customer_id, 0, NULL, 0, INT64_MAX, &coupons,
                                   &count, &total, cmd->arena) != STORE_OK)
@@ -315,14 +320,52 @@ static enum command_result check_currency_editable(struct engine *e, struct comm
         const struct applied_coupon *a = &coupons[i].coupon;
         if (a->type != COUPON_FIXED_AMOUNT)
             continue; /* a percentage has no currency */
-        command_set_message(cmd,
-                            "coupon %s was applied to this customer in %s: its currency cannot "
-                            "change once a fixed-amount coupon has been applied, even one "
-                            "terminated since",
-                            a->coupon_code, a->amount_currency);
-        return invalid(cmd, "currency", "currencies_does_not_match");
+        *hold = (struct edit_hold){HOLDER_COUPON, a->coupon_code, a->amount_currency};
+        return COMMAND_OK;
     }
     return COMMAND_OK;
+}
+
+/*
+ * Refuses a change of `field` (its error under `code`, `why` after the message's reason)
+ * while the customer is not editable; `currency` is the customer's, as it was.
+ */
+static enum command_result check_editable(struct engine *e, struct command *cmd,
+                                          int64_t customer_id, const char *currency,
+                                          const char *field, const char *code, const char *why)
+{
+    struct edit_hold hold;
+    enum command_result r = find_edit_hold(e, cmd, customer_id, &hold);
+    if (r != COMMAND_OK || hold.by == HOLDER_NONE)
+        return r;
+    const char *in = hold.currency ? hold.currency : currency;
+    switch (hold.by) {
+    case HOLDER_WALLET:
+        command_set_message(cmd,
+                            "the customer has wallet %s, in %s: its %s cannot change once it has "
+                            "a wallet, even a terminated one%s",
+                            hold.name, in ? in : "no currency", field, why);
+        break;
+    case HOLDER_SUBSCRIPTION:
+        command_set_message(cmd,
+                            "the customer has subscription %s, in %s: its %s cannot change once "
+                            "it has a subscription, even an ended one%s",
+                            hold.name, in ? in : "no currency", field, why);
+        break;
+    default:
+        command_set_message(cmd,
+                            "coupon %s was applied to this customer in %s: its %s cannot change "
+                            "once a fixed-amount coupon has been applied, even one terminated "
+                            "since%s",
+                            hold.name, in ? in : "no currency", field, why);
+        break;
+    }
+    return invalid(cmd, field, code);
+}
+
+static const char *account_type_of(const char *stored)
+{
+    return stored ? stored : "customer"; /* Lago's default, and the column's */
 }
 
 enum command_result customer_edit_apply_upsert(struct engine *e, struct command *cmd,
@@ -345,6 +388,7 @@ enum command_result customer_edit_apply_upsert(struct engine *e, struct command 
     const char *had = c->text[CUSTOMER_CURRENCY];
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
     const char *had_taxes = c->doc[CUSTOMER_TAX_CODES];
+    const char *had_account = account_type_of(c->text[CUSTOMER_ACCOUNT_TYPE]);
     if (in->has_doc[CUSTOMER_TAX_CODES]) {
         enum command_result r = check_customer_taxes(e, cmd, in->values.doc[CUSTOMER_TAX_CODES]);
         if (r != COMMAND_OK)
@@ -357,6 +401,19 @@ enum command_result customer_edit_apply_upsert(struct engine *e, struct command 
         return COMMAND_STORE_FAILED;
     customer_apply(c, &merged);
     const char *has = c->text[CUSTOMER_CURRENCY];
+    /* A partner's invoices are self-billed, and an invoice reads it from its customer's
+     * account_type (api/invoices.c): refused once the customer may have one, so that no invoice
+     * ever changes after it is issued. Lago keeps the account type then, silently; a client
+     * told nothing would believe the change made. */
+    if (s == STORE_OK &&
+        strcmp(had_account, account_type_of(c->text[CUSTOMER_ACCOUNT_TYPE])) != 0) {
+        enum command_result r =
+            check_editable(e, cmd, c->id, had, "account_type", "not_editable",
+                           " (an invoice's self_billed follows its customer's account_type, and "
+                           "must not change once the invoice is issued)");
+        if (r != COMMAND_OK)
+            return r;
+    }
     bool earlier = false;
     if (s == STORE_OK && !same_zone(had_zone, c->text[CUSTOMER_TIMEZONE])) {
         enum command_result r =
@@ -374,7 +431,8 @@ enum command_result customer_edit_apply_upsert(struct engine *e, struct command 
         store_setting_put(e->store, ENGINE_USAGE_FLOOR_SETTING, &floor, sizeof floor) != STORE_OK)
         return COMMAND_STORE_FAILED;
     if (s == STORE_OK && had && (!has || strcmp(had, has) != 0)) {
-        enum command_result r = check_currency_editable(e, cmd, c->id, had);
+        enum command_result r =
+            check_editable(e, cmd, c->id, had, "currency", "currencies_does_not_match", "");
         if (r != COMMAND_OK)
             return r;
     }

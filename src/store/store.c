@@ -242,6 +242,8 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id, i.net_payment_term"
 /* INVOICE_FILTER's overdue test names a finalized invoice and a succeeded payment by value */
 _Static_assert(INVOICE_FINALIZED == 1 && INVOICE_PAYMENT_SUCCEEDED == 1, "INVOICE_FILTER");
+/* ?11, self_billed, reads the customer's account_type: it cannot change once the customer has an
+ * invoice (engine/customer_edit.c), so it is the one each invoice was issued with */
 #define INVOICE_FILTER                                                                             \
     " FROM invoices i JOIN customers c ON c.id = i.customer_id"                                    \
     " WHERE i.org_id = ?1 AND (?2 = 0 OR i.customer_id = ?2)"                                      \

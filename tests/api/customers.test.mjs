@@ -427,3 +427,62 @@ test('a currency stays once the customer has a wallet or a subscription, ended o
   const moved = await customer('cur_free', 'USD');
   assert.deepEqual([moved.status, moved.body.customer.currency], [200, 'USD']);
 });
+
+// Lago's Customers::UpsertFromApiService changes account_type only while Customer#editable?
+// (app/models/customer.rb: no subscription, applied add-on, invoice, fixed-amount applied coupon
+// or wallet). Tally reads an invoice's self_billed from its customer's account_type, so a change
+// once the customer has an invoice rewrote its past invoices: found by an audit (report 7,
+// finding 1), a paid top-up's invoice turned self-billed when its customer became a partner, and
+// left GET /invoices?self_billed=false. Tally refuses such a change rather than ignore it.
+test('account_type stays once the customer has a wallet, an invoice, a subscription or a fixed coupon', async () => {
+  const post = async (path, body) => json(await t.api(path, { method: 'POST', body }));
+  const customer = (external_id, account_type) => post('/api/v1/customers', { customer: { external_id, account_type } });
+  const refused = async (external_id, account_type, said, was = 'customer') => {
+    const r = await customer(external_id, account_type);
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.deepEqual(r.body.error_details, { account_type: ['not_editable'] });
+    assert.match(r.body.message, said);
+    assert.match(r.body.message, /self_billed/);
+    assert.equal((await json(await t.api(`/api/v1/customers/${external_id}`))).body.customer.account_type, was);
+  };
+  const invoices = async (query) => (await json(await t.api(`/api/v1/invoices?${query}`))).body.invoices;
+  // a paid top-up: a wallet and its invoice, not self-billed
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'acct_w', currency: 'USD' } })).status, 200);
+  assert.equal((await post('/api/v1/wallets', { wallet: { external_customer_id: 'acct_w', rate_amount: '1', currency: 'USD', paid_credits: '10' } })).status, 200);
+  const [invoice] = await invoices('external_customer_id=acct_w');
+  assert.equal(invoice.self_billed, false);
+  await refused('acct_w', 'partner', /wallet .*USD/);
+  const after = await invoices('external_customer_id=acct_w');
+  assert.deepEqual(after.map((i) => [i.lago_id, i.self_billed]), [[invoice.lago_id, false]]);
+  assert.ok((await invoices('self_billed=false&per_page=1000')).some((i) => i.lago_id === invoice.lago_id));
+  // the same value sent again is no change, and other fields beside it still change
+  const same = await post('/api/v1/customers', { customer: { external_id: 'acct_w', account_type: 'customer', name: 'Kept' } });
+  assert.deepEqual([same.status, same.body.customer.account_type, same.body.customer.name], [200, 'customer', 'Kept']);
+  // a refused change changes nothing else sent with it
+  const mixed = await post('/api/v1/customers', { customer: { external_id: 'acct_w', account_type: 'partner', name: 'Changed' } });
+  assert.equal(mixed.status, 422);
+  assert.equal((await json(await t.api('/api/v1/customers/acct_w'))).body.customer.name, 'Kept');
+  // a partner stays a partner, and its invoices stay self-billed
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'acct_p', currency: 'USD', account_type: 'partner' } })).status, 200);
+  assert.equal((await post('/api/v1/wallets', { wallet: { external_customer_id: 'acct_p', rate_amount: '1', currency: 'USD', paid_credits: '10' } })).status, 200);
+  await refused('acct_p', 'customer', /wallet .*USD/, 'partner');
+  assert.deepEqual((await invoices('external_customer_id=acct_p')).map((i) => i.self_billed), [true]);
+  // a subscription, ended or not
+  await post('/api/v1/plans', { plan: { code: 'acct_plan', name: 'Acct', interval: 'monthly', amount_cents: 100, amount_currency: 'EUR' } });
+  assert.equal((await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'acct_s', plan_code: 'acct_plan', external_id: 'acct_s_sub' } })).status, 200);
+  await refused('acct_s', 'partner', /subscription acct_s_sub/);
+  assert.equal((await json(await t.api('/api/v1/subscriptions/acct_s_sub', { method: 'DELETE' }))).status, 200);
+  await refused('acct_s', 'partner', /subscription acct_s_sub/);
+  // a fixed-amount coupon applied; a percentage one leaves the customer editable, as Lago's
+  await post('/api/v1/coupons', { coupon: { code: 'acct_fixed', name: 'Fixed', coupon_type: 'fixed_amount', expiration: 'no_expiration', amount_cents: 100, amount_currency: 'EUR', frequency: 'once' } });
+  await post('/api/v1/coupons', { coupon: { code: 'acct_pct', name: 'Pct', coupon_type: 'percentage', expiration: 'no_expiration', percentage_rate: '10', frequency: 'once' } });
+  assert.equal((await post('/api/v1/customers', { customer: { external_id: 'acct_c', currency: 'EUR' } })).status, 200);
+  assert.equal((await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'acct_c', coupon_code: 'acct_fixed' } })).status, 200);
+  await refused('acct_c', 'partner', /coupon acct_fixed/);
+  assert.equal((await customer('acct_free', 'customer')).status, 200);
+  assert.equal((await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'acct_free', coupon_code: 'acct_pct' } })).status, 200);
+  const moved = await customer('acct_free', 'partner');
+  assert.deepEqual([moved.status, moved.body.customer.account_type], [200, 'partner']);
+  const back = await customer('acct_free', 'customer');
+  assert.deepEqual([back.status, back.body.customer.account_type], [200, 'customer']);
+});
