@@ -254,8 +254,10 @@ enum command_result applied_coupons_apply_terminate(struct engine *e, struct com
                                  cmd->as.applied_coupon_terminate.lago_id, &found, cmd->arena);
     if (s == STORE_ERROR)
         return COMMAND_STORE_FAILED;
-    if (s == STORE_NOT_FOUND || strcmp(found.customer_external_id,
-                                       cmd->as.applied_coupon_terminate.external_customer_id) != 0)
+    /* one of this customer's, by its id: a deleted customer's applied coupon has the same
+     * external id when the id was taken again (an audit found the new customer's route reaching
+     * it), and Lago finds it among the live customer's applied coupons only */
+    if (s == STORE_NOT_FOUND || found.coupon.customer_id != customer.id)
         return not_found(cmd, "applied_coupon_not_found");
     cmd->applied_coupon = found.coupon;
     /* one already terminated is answered as it is, as Lago's TerminateService leaves it: a

@@ -174,3 +174,22 @@ test('the ledger filtered by external_customer_id keeps a deleted customer\'s en
   const unknown = await t.api('/api/v1/ledger_entries?external_customer_id=never');
   assert.deepEqual([unknown.status, (await unknown.json()).code], [404, 'customer_not_found']);
 });
+
+// Found by an audit (report 7, finding 2): DELETE /customers/{ext}/applied_coupons/{id} checked
+// the applied coupon's customer by external id, so a customer made again under a deleted one's
+// external id reached (and answered) the deleted customer's applied coupon, which its own list
+// does not show. Lago's route finds it among the live customer's applied coupons: 404 otherwise.
+test('a customer made again does not reach the deleted customer\'s applied coupons', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'again', currency: 'USD' } }));
+  const old = (await ok(await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'again', coupon_code: 'five' } }))).applied_coupon;
+  await ok(await t.api('/api/v1/customers/again', { method: 'DELETE' }));
+  const reborn = (await ok(await post('/api/v1/customers', { customer: { external_id: 'again', currency: 'USD' } }))).customer;
+  assert.notEqual(reborn.lago_id, old.lago_customer_id);
+  assert.equal((await ok(await t.api('/api/v1/customers/again/applied_coupons'))).meta.total_count, 0);
+  const r = await t.api(`/api/v1/customers/again/applied_coupons/${old.lago_id}`, { method: 'DELETE' });
+  assert.deepEqual([r.status, (await r.json()).code], [404, 'applied_coupon_not_found']);
+  // the new customer's own applied coupon is still reached by that route
+  const mine = (await ok(await post('/api/v1/applied_coupons', { applied_coupon: { external_customer_id: 'again', coupon_code: 'five' } }))).applied_coupon;
+  const ended = (await ok(await t.api(`/api/v1/customers/again/applied_coupons/${mine.lago_id}`, { method: 'DELETE' }))).applied_coupon;
+  assert.deepEqual([ended.lago_id, ended.lago_customer_id, ended.status], [mine.lago_id, reborn.lago_id, 'terminated']);
+});
