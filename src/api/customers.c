@@ -376,7 +376,16 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
     return ok;
 }
 
-static bool parse_metadata_item(struct parse *p, struct json_object *item, struct jsonw *w)
+/*
+ * One metadata item, as Lago's Metadata::CustomerMetadata validates it: a key present (Rails'
+ * presence: blank, only white space, is absent), at most CUSTOMER_METADATA_KEY_MAX, and none of
+ * the customer's other items' (`seen`, the keys before it: the list sent is the customer's whole
+ * list); a value present, at most CUSTOMER_METADATA_VALUE_MAX. An audit found duplicated keys,
+ * which the metadata filter then matched under either value, a blank key and an empty value
+ * stored. Named under `metadata.`, as every member of a customer's nested documents is.
+ */
+static bool parse_metadata_item(struct parse *p, struct json_object *item, const char **seen,
+                                size_t index, struct jsonw *w)
 {
     const char *key = NULL, *value = NULL;
     bool display = false;
@@ -387,12 +396,16 @@ static bool parse_metadata_item(struct parse *p, struct json_object *item, struc
         json_in_string(item, "key", CUSTOMER_METADATA_KEY_MAX, &p->req->arena, &key, &p->err);
     if (!check_member(p, r, "metadata"))
         return false;
-    if (r != JSON_IN_VALUE || !*key)
+    if (r != JSON_IN_VALUE || json_in_blank(key, strlen(key)))
         return refuse(p, "metadata.key", "value_is_mandatory");
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(seen[i], key) == 0) /* Lago's uniqueness: exact, case and spaces counted */
+            return refuse(p, "metadata.key", "value_already_exist");
+    seen[index] = key;
     r = json_in_string(item, "value", CUSTOMER_METADATA_VALUE_MAX, &p->req->arena, &value, &p->err);
     if (!check_member(p, r, "metadata"))
         return false;
-    if (r != JSON_IN_VALUE)
+    if (r != JSON_IN_VALUE || json_in_blank(value, strlen(value)))
         return refuse(p, "metadata.value", "value_is_mandatory");
     if (!check_member(p, json_in_bool(item, "display_in_invoice", &display, &p->err), "metadata"))
         return false;
@@ -422,6 +435,7 @@ static bool parse_metadata(struct parse *p, struct json_object *obj, struct cust
     size_t n = json_object_array_length(md);
     if (n > CUSTOMER_METADATA_MAX)
         return refuse(p, "metadata", "too_many_items");
+    const char *keys[CUSTOMER_METADATA_MAX];
     struct buf b;
     struct jsonw w;
     bool ok = true;
@@ -429,7 +443,7 @@ static bool parse_metadata(struct parse *p, struct json_object *obj, struct cust
     jsonw_init(&w, &b);
     jsonw_array_begin(&w);
     for (size_t i = 0; ok && i < n; i++)
-        ok = parse_metadata_item(p, json_object_array_get_idx(md, i), &w);
+        ok = parse_metadata_item(p, json_object_array_get_idx(md, i), keys, i, &w);
     jsonw_array_end(&w);
     if (ok)
         in->values.doc[CUSTOMER_METADATA] = json_text(p, &b);

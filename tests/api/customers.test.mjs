@@ -151,6 +151,14 @@ test('invalid fields are 422 naming the field, and change nothing', async () => 
     [{ external_id: 'x1', metadata: [{ key: 'k'.repeat(21), value: '1' }] }, 'metadata.key', 'value_is_too_long'],
     [{ external_id: 'x1', metadata: [{ key: 'k', value: 5 }] }, 'metadata.value', 'invalid_type'],
     [{ external_id: 'x1', metadata: [{ key: 'k', value: 'v', display_in_invoice: 'yes' }] }, 'metadata.display_in_invoice', 'invalid_type'],
+    // Lago's Metadata::CustomerMetadata: a key once per customer, a key and a value present
+    // (Rails' presence: blank, only white space, is absent); found stored by an audit
+    [{ external_id: 'x1', metadata: [{ key: 'plan', value: 'gold' }, { key: 'plan', value: 'free' }] }, 'metadata.key', 'value_already_exist'],
+    [{ external_id: 'x1', metadata: [{ key: '  ', value: 'v' }] }, 'metadata.key', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: [{ key: '\u3000\t', value: 'v' }] }, 'metadata.key', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: [{ key: 'k', value: '' }] }, 'metadata.value', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: [{ key: 'k', value: ' \n ' }] }, 'metadata.value', 'value_is_mandatory'],
+    [{ external_id: 'x1', metadata: [{ key: 'k', value: null }] }, 'metadata.value', 'value_is_mandatory'],
     // billing_configuration's members are the customer's own fields, named as Lago names them
     [{ external_id: 'x1', billing_configuration: { document_locale: 5 } }, 'document_locale', 'invalid_type'],
   ];
@@ -333,6 +341,16 @@ test('metadata sent replaces the list; not sent, it stays', async () => {
   assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['b', '3']]);
   r = await post({ external_id: 'meta_1', metadata: [] });
   assert.deepEqual(r.body.customer.metadata, []);
+  // a list Lago's model refuses changes nothing; keys differing in case or by a space are two
+  r = await post({ external_id: 'meta_1', metadata: [{ key: 'a', value: '1' }] });
+  r = await post({ external_id: 'meta_1', metadata: [{ key: 'b', value: '1' }, { key: 'c', value: '2' }, { key: 'b', value: '3' }] });
+  assert.deepEqual([r.status, r.body.error_details], [422, { 'metadata.key': ['value_already_exist'] }]);
+  r = await post({ external_id: 'meta_1', metadata: [{ key: 'b', value: '' }] });
+  assert.deepEqual([r.status, r.body.error_details], [422, { 'metadata.value': ['value_is_mandatory'] }]);
+  r = await json(await t.api('/api/v1/customers/meta_1'));
+  assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['a', '1']]);
+  r = await post({ external_id: 'meta_1', metadata: [{ key: 'b', value: '1' }, { key: 'B', value: '2' }, { key: 'b ', value: '3' }] });
+  assert.deepEqual(r.body.customer.metadata.map((m) => [m.key, m.value]), [['b', '1'], ['B', '2'], ['b ', '3']]);
 });
 
 // Several billing addresses, comma-separated, as Lago's EmailValidator takes them (an audit
