@@ -19,6 +19,7 @@
 #include "json/customer_json.h"
 #include "json/json_in.h"
 #include "core/country.h"
+#include "core/currency.h"
 #include "sys/entropy.h"
 
 /* ---- rendering ------------------------------------------------------------------------------ */
@@ -215,6 +216,15 @@ static bool parse_text_fields(struct parse *p, struct json_object *obj, struct c
             return false;
         in->has_text[i] = r != JSON_IN_ABSENT;
     }
+    /* Lago's Customer normalizes an address field to its presence: a blank country is none
+     * (a form clearing it sends ""; an audit found it refused as country_code_invalid) */
+    const char *country = in->values.text[CUSTOMER_COUNTRY];
+    if (country && json_in_blank(country, strlen(country)))
+        in->values.text[CUSTOMER_COUNTRY] = NULL;
+    /* Lago's UpsertFromApiService takes finalize_zero_amount_invoice null as its default */
+    if (in->has_text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] &&
+        !in->values.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE])
+        in->values.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] = "inherit";
     /* Lago accepts country and currency codes in any case and stores them upper case. */
     if (in->values.text[CUSTOMER_COUNTRY])
         in->values.text[CUSTOMER_COUNTRY] =
@@ -361,6 +371,8 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
         const char *v = NULL;
         enum json_in_result r = json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err);
         ok = check_member(p, r, "shipping_address");
+        if (ok && v && strcmp(keys[i], "country") == 0 && json_in_blank(v, strlen(v)))
+            v = NULL; /* none, as the customer's own country (parse_text_fields) */
         if (ok && v && strcmp(keys[i], "country") == 0) {
             v = upper_copy(&p->req->arena, v);
             if (!country_is_valid(v, strlen(v)))
@@ -433,8 +445,8 @@ static bool parse_metadata(struct parse *p, struct json_object *obj, struct cust
     if (!json_object_is_type(md, json_type_array))
         return refuse(p, "metadata", "invalid_type");
     size_t n = json_object_array_length(md);
-    if (n > CUSTOMER_METADATA_MAX)
-        return refuse(p, "metadata", "too_many_items");
+    if (n > CUSTOMER_METADATA_MAX) /* Lago's code: UpsertFromApiService#valid_metadata_count? */
+        return refuse(p, "metadata", "invalid_count");
     const char *keys[CUSTOMER_METADATA_MAX];
     struct buf b;
     struct jsonw w;
@@ -618,6 +630,110 @@ static bool query_presence(struct request *req, const char *name, enum store_pre
     return false;
 }
 
+/*
+ * The values account_type[], countries[] and currencies[] take, as Lago's
+ * Queries::CustomersQueryFiltersContract checks them (`array(:string, included_in?: ...)`),
+ * with what Tally takes on a customer: its account types, its ISO 3166 countries and its
+ * currencies (core/), in any case as the customer's fields are read. An audit found a value
+ * Lago refuses answered with an empty list: a typo read as "no such customers".
+ */
+struct list_values {
+    const char *field;
+    bool (*takes)(const char *value, size_t len);
+    /* writes the values taken, ", " between them, as dry-validation's message lists them */
+    void (*list)(struct buf *b);
+};
+
+/* exactly, as the store compares the column with it */
+static bool takes_account_type(const char *value, size_t len)
+{
+    (void)len;
+    return strcmp(value, "customer") == 0 || strcmp(value, "partner") == 0;
+}
+
+/* A code in any case, upper case for `valid` (at most CODE_MAX bytes: a country's or a
+ * currency's code is shorter). */
+#define CODE_MAX 8
+static bool takes_code(const char *value, size_t len, bool (*valid)(const char *, size_t))
+{
+    char upper[CODE_MAX + 1];
+    if (len > CODE_MAX)
+        return false;
+    for (size_t k = 0; k <= len; k++)
+        upper[k] = (char)toupper((unsigned char)value[k]);
+    return valid(upper, len);
+}
+
+static bool takes_country(const char *value, size_t len)
+{
+    return takes_code(value, len, country_is_valid);
+}
+
+static bool takes_currency(const char *value, size_t len)
+{
+    return takes_code(value, len, customer_currency_is_valid);
+}
+
+static void list_account_types(struct buf *b)
+{
+    buf_append_str(b, "customer, partner"); /* Lago's Customer::ACCOUNT_TYPES, in its order */
+}
+
+static void list_countries(struct buf *b)
+{
+    for (size_t i = 0; i < country_code_count; i++) {
+        if (i > 0)
+            buf_append_str(b, ", ");
+        buf_append_str(b, country_codes[i]);
+    }
+}
+
+static void list_currencies(struct buf *b)
+{
+    bool first = true;
+    for (size_t i = 0; i < currency_table_len; i++) {
+        if (!customer_currency_is_valid(currency_table[i].code, 3))
+            continue;
+        if (!first)
+            buf_append_str(b, ", ");
+        buf_append_str(b, currency_table[i].code);
+        first = false;
+    }
+}
+
+static const struct list_values account_type_values = {"account_type", takes_account_type,
+                                                       list_account_types},
+                                country_values = {"countries", takes_country, list_countries},
+                                currency_values = {"currencies", takes_currency, list_currencies};
+
+/* Whether every value of a list filter (api_query_list's JSON, NULL: none) is one `v` takes;
+ * false after answering Lago's 422 `{field: {"i": ["must be one of: ..."]}}` for the first
+ * that is not (a blank one is not: Lago's contract refuses it). */
+static bool check_list_values(struct request *req, const struct list_values *v, const char *json)
+{
+    struct json_object *values = json ? json_tokener_parse(json) : NULL;
+    size_t n = json_object_is_type(values, json_type_array) ? json_object_array_length(values) : 0;
+    size_t bad = n;
+    for (size_t i = 0; i < n && bad == n; i++) {
+        const char *value = json_object_get_string(json_object_array_get_idx(values, i));
+        if (!value || !v->takes(value, strlen(value)))
+            bad = i;
+    }
+    json_object_put(values);
+    if (bad == n)
+        return true;
+    struct buf b;
+    buf_init(&b);
+    buf_append_str(&b, "must be one of: ");
+    v->list(&b); /* the buffer keeps a NUL after its bytes */
+    if (buf_failed(&b))
+        api_error(req, 500, "out_of_memory", "the request could not be served");
+    else
+        api_error_validation_item(req, v->field, bad, b.data);
+    buf_free(&b);
+    return false;
+}
+
 /* Lago's filters on the list. False after answering the error. */
 static bool read_list_filter(struct request *req, struct store_customer_filter *f)
 {
@@ -628,8 +744,11 @@ static bool read_list_filter(struct request *req, struct store_customer_filter *
     f->customer_type = api_query(req, "customer_type");
     if (!api_refuse_unserved(req, unserved, sizeof unserved / sizeof unserved[0]) ||
         !api_query_list(req, "account_type", &f->account_types_json) ||
+        !check_list_values(req, &account_type_values, f->account_types_json) ||
         !api_query_list(req, "countries", &f->countries_json) ||
+        !check_list_values(req, &country_values, f->countries_json) ||
         !api_query_list(req, "currencies", &f->currencies_json) ||
+        !check_list_values(req, &currency_values, f->currencies_json) ||
         !api_query_list(req, "states", &f->states_json) ||
         !api_query_list(req, "zipcodes", &f->zipcodes_json) ||
         !query_presence(req, "has_tax_identification_number", &f->has_tax_identification_number) ||

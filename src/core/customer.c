@@ -84,6 +84,12 @@ static bool email_is_plausible(const char *s)
     }
 }
 
+bool customer_currency_is_valid(const char *code, size_t len)
+{
+    const struct currency *cur = currency_find(code, len);
+    return cur && cur->exponent >= 0;
+}
+
 static bool fail(const char **field, const char **code, const char *f, const char *c)
 {
     *field = f;
@@ -103,11 +109,9 @@ bool customer_input_validate(const struct customer_input *in, const char **field
             return fail(field, code, customer_text_fields[i].name, "value_is_too_long");
     }
     const char *s;
-    if (in->has_text[CUSTOMER_CURRENCY] && (s = v->text[CUSTOMER_CURRENCY])) {
-        const struct currency *cur = currency_find(s, strlen(s));
-        if (!cur || cur->exponent < 0)
-            return fail(field, code, "currency", "value_is_invalid");
-    }
+    if (in->has_text[CUSTOMER_CURRENCY] && (s = v->text[CUSTOMER_CURRENCY]) &&
+        !customer_currency_is_valid(s, strlen(s)))
+        return fail(field, code, "currency", "value_is_invalid");
     if (in->has_text[CUSTOMER_COUNTRY] && (s = v->text[CUSTOMER_COUNTRY]) &&
         !country_is_valid(s, strlen(s)))
         return fail(field, code, "country", "country_code_invalid");
@@ -122,7 +126,7 @@ bool customer_input_validate(const struct customer_input *in, const char **field
         return fail(field, code, "customer_type", "value_is_invalid");
     if (in->has_text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] &&
         (!(s = v->text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE]) || !one_of(s, zero_amount)))
-        return fail(field, code, "finalize_zero_amount_invoice", "value_is_invalid");
+        return fail(field, code, "finalize_zero_amount_invoice", "invalid_value"); /* Lago's */
     if (in->has_net_payment_term && v->net_payment_term != CUSTOMER_INT_NULL &&
         (v->net_payment_term < 0 || v->net_payment_term > CUSTOMER_NET_PAYMENT_TERM_MAX))
         return fail(field, code, "net_payment_term", "value_is_out_of_range");

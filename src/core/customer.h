@@ -114,6 +114,10 @@ struct customer_input {
 bool customer_input_validate(const struct customer_input *in, const char **field,
                              const char **code);
 
+/* Whether `code` (len bytes, upper case) is a currency a customer may have: an ISO 4217 code
+ * with a minor unit (core/currency's table). */
+bool customer_currency_is_valid(const char *code, size_t len);
+
 /*
  * Applies an input to a customer: every field the input names replaces the customer's,
  * the rest stay. Used for both creation (onto a customer holding the defaults) and update.

@@ -141,7 +141,10 @@ test('invalid fields are 422 naming the field, and change nothing', async () => 
     [{ external_id: '' }, 'external_id', 'value_is_mandatory'],
     [{ name: 'no id' }, 'external_id', 'value_is_mandatory'],
     [{ external_id: 'x1', metadata: [{ key: 'k' }] }, 'metadata.value', 'value_is_mandatory'],
-    [{ external_id: 'x1', metadata: Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'metadata', 'too_many_items'],
+    // Lago's UpsertFromApiService#valid_metadata_count? (audit: Tally said too_many_items)
+    [{ external_id: 'x1', metadata: Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'metadata', 'invalid_count'],
+    // and its valid_finalize_zero_amount_invoice?
+    [{ external_id: 'x1', finalize_zero_amount_invoice: 'never' }, 'finalize_zero_amount_invoice', 'invalid_value'],
     [{ external_id: 'x1', billing_configuration: { invoice_grace_period: 366 } }, 'invoice_grace_period', 'value_is_out_of_range'],
     [{ external_id: 'x1', shipping_address: { country: 'QQ' } }, 'shipping_address.country', 'country_code_invalid'],
     // a member of shipping_address or metadata is named under its parent, never by its bare
@@ -503,4 +506,28 @@ test('account_type stays once the customer has a wallet, an invoice, a subscript
   assert.deepEqual([moved.status, moved.body.customer.account_type], [200, 'partner']);
   const back = await customer('acct_free', 'customer');
   assert.deepEqual([back.status, back.body.customer.account_type], [200, 'customer']);
+});
+
+// Lago's Customers::UpsertFromApiService takes finalize_zero_amount_invoice null as "inherit",
+// and its Customer model normalizes an address field to its `presence`: a blank country, the
+// billing or the shipping one, is none. Found by an audit (report 7, finding 4): 422
+// value_is_invalid and country_code_invalid, so a form clearing a country failed on Tally.
+test('finalize_zero_amount_invoice null is inherit; a blank country clears it', async () => {
+  const post = async (customer) => json(await t.api('/api/v1/customers', { method: 'POST', body: { customer } }));
+  let r = await post({ external_id: 'blank_1', finalize_zero_amount_invoice: null, country: '' , shipping_address: { country: '', city: 'Oslo' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.customer.finalize_zero_amount_invoice, r.body.customer.country, r.body.customer.shipping_address.country],
+    ['inherit', null, null]);
+  r = await post({ external_id: 'blank_1', finalize_zero_amount_invoice: 'skip', country: 'fr', shipping_address: { country: 'de' } });
+  assert.deepEqual([r.body.customer.finalize_zero_amount_invoice, r.body.customer.country, r.body.customer.shipping_address.country],
+    ['skip', 'FR', 'DE']);
+  r = await post({ external_id: 'blank_1', finalize_zero_amount_invoice: null, country: '  ', shipping_address: { country: '' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const c = r.body.customer;
+  assert.deepEqual([c.finalize_zero_amount_invoice, c.country, c.shipping_address.country, c.shipping_address.city],
+    ['inherit', null, null, 'Oslo']);
+  assert.deepEqual((await json(await t.api('/api/v1/customers/blank_1'))).body.customer, c);
+  // a country that is not blank is still checked
+  r = await post({ external_id: 'blank_1', country: ' F' });
+  assert.deepEqual([r.status, r.body.error_details], [422, { country: ['country_code_invalid'] }]);
 });

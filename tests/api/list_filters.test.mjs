@@ -81,6 +81,27 @@ test('customers: a filter value Lago refuses is refused; billing entities are no
   await refused(path, 'has_customer_type=false&customer_type=company', { customer_type: ['value_is_invalid'] });
   for (const q of ['metadata=gold', 'metadata[]=gold', 'metadata[tier][x]=gold'])
     await refused(path, q, { metadata: ['value_is_invalid'] });
+  // account_type[], countries[] and currencies[] as Lago's CustomersQueryFiltersContract checks
+  // them: a value it does not take was an empty list, a typo read as "no such customers" (audit)
+  await refused(path, 'account_type[]=partnr', { account_type: { 0: ['must be one of: customer, partner'] } });
+  await refused(path, 'account_type[]=partner&account_type[]=', { account_type: { 1: ['must be one of: customer, partner'] } });
+  for (const [query, field, index, has, hasNot] of [
+    ['countries[]=FR&countries[]=FRA', 'countries', 1, ['AD', 'FR', 'ZW'], ['FRA']],
+    ['countries[]=', 'countries', 0, ['DE'], []],
+    ['currencies[]=EURO', 'currencies', 0, ['EUR', 'USD', 'JPY', 'KWD'], ['XAU', 'EURO']],
+    ['currencies[]=usd&currencies[]=XAU', 'currencies', 1, ['USD'], ['XAU']]]) {
+    const r = await json(await t.api(`${path}?${query}`));
+    assert.equal(r.status, 422, `${query}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual(Object.keys(r.body.error_details), [field], query);
+    assert.deepEqual(Object.keys(r.body.error_details[field]), [String(index)], query);
+    const [said] = r.body.error_details[field][index];
+    assert.match(said, /^must be one of: [A-Z]{2,3}(, [A-Z]{2,3})+$/, query);
+    const listed = said.slice('must be one of: '.length).split(', ');
+    for (const code of has) assert.ok(listed.includes(code), `${query}: ${code}`);
+    for (const code of hasNot) assert.ok(!listed.includes(code), `${query}: ${code}`);
+  }
+  // the codes Tally takes on a customer are taken, in any case, as before
+  assert.ok(Array.isArray(await listed(path, 'customers', 'countries[]=fr&currencies[]=eur&account_type[]=customer')));
   await refused(path, 'billing_entity_codes[]=acme', { billing_entity_codes: ['not_supported'] });
   await refused(path, 'billing_entity_codes=acme', { billing_entity_codes: ['not_supported'] });
   const many = Array.from({ length: 101 }, (_, i) => `metadata[k${i}]=v`).join('&');

@@ -49,6 +49,13 @@ static void currencies(void **state)
     expect_refused(input_with(CUSTOMER_CURRENCY, "eur"), "currency", "value_is_invalid");
     expect_refused(input_with(CUSTOMER_CURRENCY, "EURO"), "currency", "value_is_too_long");
     expect_refused(input_with(CUSTOMER_CURRENCY, ""), "currency", "value_is_invalid");
+    /* the same rule, as the customer list's currencies[] filter asks it */
+    assert_true(customer_currency_is_valid("EUR", 3));
+    assert_true(customer_currency_is_valid("MRO", 3)); /* withdrawn, still Lago's */
+    assert_false(customer_currency_is_valid("XAU", 3));
+    assert_false(customer_currency_is_valid("eur", 3));
+    assert_false(customer_currency_is_valid("EURO", 4));
+    assert_false(customer_currency_is_valid("", 0));
 }
 
 static void countries(void **state)
@@ -94,7 +101,7 @@ static void enums_and_integers(void **state)
     expect_refused(input_with(CUSTOMER_CUSTOMER_TYPE, "alien"), "customer_type",
                    "value_is_invalid");
     expect_refused(input_with(CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE, "maybe"),
-                   "finalize_zero_amount_invoice", "value_is_invalid");
+                   "finalize_zero_amount_invoice", "invalid_value"); /* Lago's code */
     struct customer_input in = input_with(CUSTOMER_NAME, "n");
     in.has_net_payment_term = true;
     in.values.net_payment_term = 366;
