@@ -101,7 +101,8 @@ struct customer_input {
     bool has_skip_invoice_custom_sections;
 };
 
-/* Lago's limit on a grace period, in days. */
+/* Tally's limits on a grace period and a payment term, in days: Lago's model requires only 0
+ * or more (docs/API.md, Customers, says why Tally caps them). */
 #define CUSTOMER_GRACE_PERIOD_MAX 365
 #define CUSTOMER_NET_PAYMENT_TERM_MAX 365
 
