@@ -1422,7 +1422,7 @@ enum store_status store_page_of(struct store_conn *c, const struct page_query *q
     sqlite3_bind_int64(s, q->param_count + 1, limit);
     sqlite3_bind_int64(s, q->param_count + 2, offset);
     size_t got = 0;
-    int rc;
+    int rc = SQLITE_ROW;
     while (got < (size_t)n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (!q->read(s, items + got * q->item_size, a)) {
             sqlite3_reset(s);
@@ -1431,6 +1431,11 @@ enum store_status store_page_of(struct store_conn *c, const struct page_query *q
         got++;
     }
     sqlite3_reset(s);
+    /* fewer rows than counted is a list that shrank meanwhile; an error is not its end (a code
+     * review found a failed step answered as a short page, and a writer's lookup of every
+     * organization tax stepping past the rows it lost) */
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return STORE_ERROR;
     *out = items;
     *count = got;
     return STORE_OK;

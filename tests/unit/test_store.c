@@ -219,6 +219,69 @@ static void unknown_coupon_frequency_is_refused(void **state)
     remove_dir(dir);
 }
 
+/* Found by a code review: a page of a list ended at the first statement error as if the list
+ * had ended, and answered the rows before it as the whole page. A row the store cannot read
+ * (here a coupon's body that is not JSON, which json_extract fails on) fails the page. */
+static void page_fails_on_a_step_error(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct customer c;
+    customer_init_defaults(&c);
+    c.org_id = org;
+    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
+    c.external_id = "ext-1";
+    c.sequential_id = 1;
+    c.created_at = c.updated_at = 5000;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    const char *ids[] = {"22222222-2222-4333-8444-555555555555",
+                         "23333333-2222-4333-8444-555555555555"};
+    const char *coupons[] = {"33333333-2222-4333-8444-555555555555",
+                             "34444444-2222-4333-8444-555555555555"};
+    for (int i = 0; i < 2; i++) {
+        struct applied_coupon ac = {.org_id = org,
+                                    .customer_id = c.id,
+                                    .coupon_code = i == 0 ? "spring" : "summer",
+                                    .coupon_name = "Season",
+                                    .type = COUPON_FIXED_AMOUNT,
+                                    .amount_cents = 100,
+                                    .amount_cents_remaining = 100,
+                                    .amount_currency = "EUR",
+                                    .frequency = COUPON_FOREVER,
+                                    .created_at = 6000 + i};
+        strcpy(ac.lago_id, ids[i]);
+        strcpy(ac.coupon_lago_id, coupons[i]);
+        assert_int_equal(store_applied_coupon_insert(st, &ac), STORE_OK);
+    }
+    assert_int_equal(store_commit(st), STORE_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO catalog_items (org_id, kind, code, lago_id, body, created_at, updated_at)"
+             " VALUES (%lld, 5, 'spring', '%s', '{\"name\":\"Spring\"}', 1, 1),"
+             " (%lld, 5, 'summer', '%s', '{not json', 1, 1);",
+             (long long)org, coupons[0], (long long)org, coupons[1]);
+    raw_exec(dir, sql);
+
+    struct arena a;
+    arena_init(&a);
+    char err[STORE_ERR_MAX];
+    struct store_reader *r = store_reader_open(dir, err);
+    assert_non_null(r);
+    struct store_applied_coupon *rows;
+    size_t count = 99;
+    int64_t total = 0;
+    assert_int_equal(store_applied_coupon_list(store_reader_conn(r), org, c.id, 0, NULL, 0, 10,
+                                               &rows, &count, &total, &a),
+                     STORE_ERROR);
+    store_reader_close(r);
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
 static void customers_round_trip(void **state)
 {
     (void)state;
@@ -1417,6 +1480,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrates_and_refuses_newer),
+        cmocka_unit_test(page_fails_on_a_step_error),
         cmocka_unit_test(hold_parts_move_to_no_grant),
         cmocka_unit_test(recurring_subscriptions_become_due),
         cmocka_unit_test(overdrawn_usage_owes_newest_first),
