@@ -89,10 +89,8 @@ static void render_event(struct jsonw *w, const struct event_view *v)
 
 /* The accepted events, or the refusal naming the event (by index in a batch). Reads the
  * command alone, so command_done renders it off the writer (render_by_owner). */
-static void render_ingest(struct command *cmd)
+static void render_ingest(struct command *cmd, bool batch)
 {
-    struct request *req = cmd->owner;
-    bool batch = strcmp(req->path, "/api/v1/events") != 0;
     if (cmd->result == COMMAND_INVALID && batch) {
         cmd->http_status = 422;
         api_error_render_item_refusals(&cmd->response, cmd->as.events_ingest.refusals,
@@ -136,6 +134,18 @@ static void render_ingest(struct command *cmd)
     jsonw_object_end(&w);
 }
 
+/* The route's shape, not the path's text: POST /events/ is POST /events (a code review found it
+ * answered as a batch) */
+static void render_one_event(struct command *cmd)
+{
+    render_ingest(cmd, false);
+}
+
+static void render_batch(struct command *cmd)
+{
+    render_ingest(cmd, true);
+}
+
 /* ---- parsing -------------------------------------------------------------------------------- */
 
 bool events_parse_properties(struct request *req, struct json_object *obj, struct event *e,
@@ -144,9 +154,10 @@ bool events_parse_properties(struct request *req, struct json_object *obj, struc
     return event_json_properties_of(&req->arena, obj, e, err);
 }
 
-static void submit(struct request *req, struct event *events, size_t count)
+static void submit(struct request *req, struct event *events, size_t count,
+                   command_render_fn render)
 {
-    struct command *cmd = api_new_command(req, COMMAND_EVENTS_INGEST, render_ingest);
+    struct command *cmd = api_new_command(req, COMMAND_EVENTS_INGEST, render);
     struct event_result *results = arena_alloc(&req->arena, sizeof *results * count);
     if (!cmd || !results) {
         if (cmd)
@@ -168,7 +179,7 @@ void events_create(struct request *req)
         return;
     }
     if (event_plain_one(req->body.data, req->body.len, &req->arena, e)) {
-        submit(req, e, 1); /* the common case, read without json-c */
+        submit(req, e, 1, render_one_event); /* the common case, read without json-c */
         return;
     }
     struct json_object *doc;
@@ -177,7 +188,7 @@ void events_create(struct request *req)
     if (obj && !event_json_event(&req->arena, obj, e, &err))
         api_error_validation(req, err.field, err.code);
     else if (obj)
-        submit(req, e, 1);
+        submit(req, e, 1, render_one_event);
     json_object_put(doc);
 }
 
@@ -271,11 +282,11 @@ void events_create_batch(struct request *req)
     size_t count;
     if (event_plain_batch(req->body.data, req->body.len, req->api->config.event_batch_max,
                           &req->arena, &events, &count)) {
-        submit(req, events, count); /* the common case, read without json-c */
+        submit(req, events, count, render_batch); /* the common case, read without json-c */
         return;
     }
     if (body_events(req, read_event, EVENTS_TO_INGEST, &events, &count))
-        submit(req, events, count);
+        submit(req, events, count, render_batch);
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */

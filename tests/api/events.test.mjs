@@ -500,3 +500,19 @@ test('an integer transaction_id or external_subscription_id is taken as its deci
   assert.equal(r.status, 422);
   assert.deepEqual(r.body.error_details, { transaction_id: ['value_is_out_of_range'] });
 });
+
+// Found by a code review: the answer's shape was chosen by the path's text, so POST /events/
+// (which the router takes as /events, as Rails does) answered as a batch: {"events":[...]}, and
+// a refusal keyed by index.
+test('POST /events/ with a trailing slash answers as POST /events', async () => {
+  const r = await post('/api/v1/events/', { event: ev('slash_1') });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.event.transaction_id, 'slash_1');
+  assert.equal(r.body.events, undefined);
+  const refused = await post('/api/v1/events/', { event: ev('slash_2', { code: 'nope' }) });
+  assert.equal(refused.status, 422);
+  assert.deepEqual(Object.keys(refused.body.error_details), ['code']);
+  const batch = await post('/api/v1/events/batch/', { events: [ev('slash_3')] });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body));
+  assert.equal(batch.body.events[0].transaction_id, 'slash_3');
+});
