@@ -120,7 +120,9 @@ static void render_periods(struct jsonw *w, const struct subscription *sub,
     tally_time end = subscription_end(sub);
     bool cut = status == SUBSCRIPTION_TERMINATED && known && end < p.end;
     time_or_null(w, "current_billing_period_ending_at", known,
-                 cut ? end : p.end - TIMESTAMP_USEC_PER_SEC);
+                 !known ? 0
+                 : cut  ? end
+                        : p.end - TIMESTAMP_USEC_PER_SEC); /* p only if known */
     tally_time trial_end;
     bool ended = trial_ended(conn, sub, terms, now, &trial_end);
     time_or_null(w, "trial_ended_at", ended, ended ? trial_end : 0);
