@@ -385,6 +385,11 @@ enum command_result customer_edit_apply_upsert(struct engine *e, struct command 
         c->created_at = cmd->now;
         c->sequential_id = org->last_customer_sequential_id + 1;
     }
+    /* what the edit may re-price, in the book as priced before it (engine_reprice_customer
+     * walks the book; a start left out a period debited only for units carried in: a fuzzer) */
+    if (s == STORE_OK && (in->has_doc[CUSTOMER_TAX_CODES] || in->has_text[CUSTOMER_TIMEZONE]) &&
+        engine_hold_debited_usages(e, cmd, c->id) != COMMAND_OK)
+        return COMMAND_STORE_FAILED;
     const char *had = c->text[CUSTOMER_CURRENCY];
     const char *had_zone = c->text[CUSTOMER_TIMEZONE];
     const char *had_taxes = c->doc[CUSTOMER_TAX_CODES];

@@ -317,6 +317,7 @@ static void collect_usage(struct usage *u, void *ctx)
 struct debited_usages {
     struct engine *e;
     struct command *cmd;
+    int64_t customer_id; /* 0: every customer's */
 };
 
 /* Puts the usage of a live subscription in the book, unless it is there (hold_debited_usages). */
@@ -329,7 +330,8 @@ static bool hold_debited_usage(int64_t subscription_id, void *ctx)
     struct store_subscription row;
     enum store_status s = store_subscription_get(store_conn(e->store), d->cmd->org_id,
                                                  subscription_id, &row, d->cmd->arena);
-    if (s != STORE_OK || !subscription_is_live(&row.sub, d->cmd->now))
+    if (s != STORE_OK || !subscription_is_live(&row.sub, d->cmd->now) ||
+        (d->customer_id && row.sub.customer_id != d->customer_id))
         return s != STORE_ERROR;
     const char *why;
     return usage_book_get(&e->usage, e->store, e->tzdb, &row, d->cmd->now, e->fingerprint_key,
@@ -343,11 +345,15 @@ static bool hold_debited_usage(int64_t subscription_id, void *ctx)
  * restart, and a plan edit that cut or removed its charge gave back nothing where a live
  * server gave it back at once (a restart-twin fuzzer). Before a catalog write that re-prices,
  * each live subscription its wallets hold a debit of is built from the plan as it was, so that
- * the write's re-pricing gives back from it as from any usage the book held.
+ * the write's re-pricing gives back from it as from any usage the book held. A customer's edit
+ * of its taxes or time zone (engine_reprice_customer) had the same gap, for its usages alone.
  */
-static enum command_result hold_debited_usages(struct engine *e, struct command *cmd)
+enum command_result engine_hold_debited_usages(struct engine *e, struct command *cmd,
+                                               int64_t customer_id)
 {
-    struct debited_usages d = {e, cmd};
+    if (e->usage_incomplete)
+        return COMMAND_OK; /* the next batch rescans the book whole */
+    struct debited_usages d = {e, cmd, customer_id};
     return store_debited_subscriptions(store_conn(e->store), cmd->org_id, cmd->now,
                                        hold_debited_usage, &d) == STORE_OK
                ? COMMAND_OK
@@ -745,8 +751,7 @@ void engine_apply_one(struct engine *e, struct command *cmd)
      * back with the undo: spent, the next customer's differed after a restart (an audit) */
     int64_t customer_seq_mark = org ? org->last_customer_sequential_id : 0;
     /* (what a catalog write re-prices must be in the book as it was priced before the write) */
-    if (org && reprices_organization(cmd) && !e->usage_incomplete &&
-        hold_debited_usages(e, cmd) != COMMAND_OK)
+    if (org && reprices_organization(cmd) && engine_hold_debited_usages(e, cmd, 0) != COMMAND_OK)
         e->usage_incomplete = true; /* a store failure: the next batch rescans it all */
     cmd->result = org ? dispatch(e, cmd, org) : COMMAND_NOT_FOUND;
     if (!refresh_usage(e, cmd))

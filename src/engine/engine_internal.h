@@ -177,5 +177,11 @@ enum command_result engine_give_back_repriced(struct engine *e, struct command *
                                               int64_t customer_id);
 void engine_reprice_customer(struct engine *e, const struct command *cmd, int64_t customer_id,
                              bool earlier);
+/* Builds into the book, as priced now, the usage of every live subscription whose wallets hold a
+ * debit this period (of one customer, or customer_id 0: the organization's), before a change
+ * that re-prices them: a start builds only usages whose events it reads back. COMMAND_OK while
+ * the book is incomplete (the next batch rescans it). Writer thread. */
+enum command_result engine_hold_debited_usages(struct engine *e, struct command *cmd,
+                                               int64_t customer_id);
 
 #endif

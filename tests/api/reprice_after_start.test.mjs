@@ -40,3 +40,29 @@ test('a plan edit after a start gives back a carried charge\'s debit, as without
   assert.deepEqual(results.restarted, results.straight);
   assert.ok(Number(results.straight[1]) < results.straight[0], JSON.stringify(results));
 });
+
+// The same gap in a customer's edit (a restart-twin fuzzer): a tax cut after a clean stop gave
+// back nothing of a period whose only debit came from units carried in, and the period ended
+// with the old tax paid (720 where 675 credits).
+test('a customer\'s tax cut after a start gives back a carried charge\'s tax, as without the start', async () => {
+  const results = {};
+  for (const kind of ['straight', 'restarted', 'killed']) {
+    const t = await startWithOrg(['--test-clock', '2026-03-01T00:00:00Z']);
+    servers.push(t);
+    const call = (m, p, b) => t.call(m, p, b);
+    await call('POST', '/api/v1/taxes', { tax: { code: 'vat', name: 'VAT', rate: '20.0' } });
+    await call('POST', '/api/v1/taxes', { tax: { code: 'low', name: 'Low', rate: '5.0' } });
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'c', currency: 'USD', tax_codes: ['vat'] } });
+    const seats = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } })).billable_metric;
+    await call('POST', '/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: seats.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } });
+    await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'p', external_id: 's', subscription_at: '2026-03-01T00:00:00Z' } });
+    const wallet = (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'USD', rate_amount: '0.01', granted_credits: '100000' } })).wallet.lago_id;
+    await call('POST', '/api/v1/events', { event: { transaction_id: 'e1', external_subscription_id: 's', code: 'seats', properties: { seats: 3 } } });
+    // April: the 3 seats carried in are its only debit, 300 + 20% tax
+    await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-04-02T00:00:00Z' } });
+    if (kind !== 'straight') await t.restart({ kill: kind === 'killed' });
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'c', tax_codes: ['low'] } });
+    results[kind] = (await call('GET', `/api/v1/wallets/${wallet}`)).wallet.consumed_credits;
+  }
+  assert.deepEqual(results, { straight: '675.0', restarted: '675.0', killed: '675.0' }); // 360 + 315
+});
