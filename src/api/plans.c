@@ -439,14 +439,84 @@ static bool merge_plan(struct request *req, struct json_object *stored, struct j
     return ok;
 }
 
+/* A field an update would change under live subscriptions: which, why it is kept, and the charge
+ * (its lago_id, in the request's arena) when it is a charge's; field NULL when none. */
+struct frozen_change {
+    const char *field, *why, *charge;
+};
+
 /*
- * Live subscriptions bill on a plan's interval and in its currency: those cannot change
- * under them (their periods and invoices would silently change meaning). Nor can
- * bill_charges_monthly, which makes their charges' periods months or years: wallets have paid
- * each charges' period as it went, and a year's debits cannot be split into months' (or months'
- * joined into a year's) without paying some usage twice or not at all. Prices can change: they
- * apply from the edit on. The check runs on the HTTP thread; a subscription created in the
- * instant between it and the write is the one case it can miss.
+ * A charge's fields that Lago's Charges::UpdateService passes over once its plan is
+ * attached_to_subscriptions? (`charge_model` and the `charge.update!(params)` it skips), with
+ * the value a charge stored without the member has (Tally's parse writes them all).
+ */
+static const struct {
+    const char *key, *absent;
+} frozen_charge_fields[] = {
+    {"charge_model", "null"},      {"billable_metric_id", "null"}, {"pay_in_advance", "false"},
+    {"prorated", "false"},         {"invoiceable", "true"},        {"min_amount_cents", "0"},
+    {"regroup_paid_fees", "null"},
+};
+
+/* A member's JSON text, or `absent` when the object does not have it. The text is the
+ * object's: read it before the object changes. */
+static const char *member_text(struct json_object *obj, const char *key, const char *absent)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return absent;
+    return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+}
+
+/* The first frozen field a charge of `after` changes from the stored charge of `before` it
+ * names (by lago_id: merge_charges gave a charge naming none a new one). False if memory ran
+ * out. */
+static bool find_charge_change(struct request *req, struct json_object *before,
+                               struct json_object *after, struct frozen_change *out)
+{
+    struct json_object *was = NULL, *will = NULL;
+    json_object_object_get_ex(before, "charges", &was);
+    json_object_object_get_ex(after, "charges", &will);
+    if (!json_object_is_type(was, json_type_array) || !json_object_is_type(will, json_type_array))
+        return true;
+    for (size_t i = 0; i < json_object_array_length(will); i++) {
+        struct json_object *charge = json_object_array_get_idx(will, i);
+        struct json_object *stored = named_charge(was, charge), *id;
+        if (!stored || !json_object_object_get_ex(stored, "lago_id", &id))
+            continue;
+        for (size_t f = 0; f < sizeof frozen_charge_fields / sizeof frozen_charge_fields[0]; f++) {
+            const char *key = frozen_charge_fields[f].key, *absent = frozen_charge_fields[f].absent;
+            if (strcmp(member_text(stored, key, absent), member_text(charge, key, absent)) == 0)
+                continue;
+            const char *lago_id = json_object_get_string(id);
+            out->field = key;
+            out->why = "the period's usage and wallet debits are priced by it";
+            out->charge = arena_strndup(&req->arena, lago_id, strlen(lago_id));
+            return out->charge != NULL;
+        }
+    }
+    return true;
+}
+
+/*
+ * What an update may not change while any subscription to the plan is live (pending or active,
+ * those on a plan of their own made from it, plan_overrides, included):
+ *   - the plan's interval, bill_charges_monthly and amount_currency: live subscriptions bill on
+ *     its interval and in its currency (their periods and invoices would silently change
+ *     meaning); and bill_charges_monthly makes their charges' periods months or years: wallets
+ *     have paid each charges' period as it went, and a year's debits cannot be split into
+ *     months' (or months' joined into a year's) without paying some usage twice or not at all;
+ *   - its code and pay_in_advance, and a charge's model, metric, pay_in_advance, prorated,
+ *     invoiceable, min_amount_cents and regroup_paid_fees: Lago's Plans::UpdateService and
+ *     Charges::UpdateService pass these over on a plan attached_to_subscriptions? and answer
+ *     200; applied, a live subscription's charge changed model or metric under its lago_id and
+ *     its period was priced again by it, and a new code made the plan vanish under its old one
+ *     (an audit's). Refused rather than passed over, as the interval is: a 200 would say done
+ *     what was not.
+ * A field sent with its value as it is passes, so a client sending its whole plan again still
+ * changes its prices. Prices (properties, amount_cents), charges added or removed, names and
+ * taxes change: they apply from the edit on. The check runs on the HTTP thread; a subscription
+ * created in the instant between it and the write is the one case it can miss.
  */
 static bool check_plan_update(struct request *req, const struct catalog_item *existing,
                               const struct catalog_definition *updated)
@@ -456,9 +526,31 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     next.body = updated->body;
     if (!plans_terms(existing, &before) || !plans_terms(&next, &after))
         return true; /* unreadable terms are the parser's to refuse */
-    bool same_periods = before.interval == after.interval &&
-                        before.bill_charges_monthly == after.bill_charges_monthly;
-    if (same_periods && strcmp(before.currency, after.currency) == 0)
+    struct frozen_change change = {0};
+    if (before.interval != after.interval)
+        change = (struct frozen_change){"interval", "their periods are counted by it", NULL};
+    else if (before.bill_charges_monthly != after.bill_charges_monthly)
+        change = (struct frozen_change){"bill_charges_monthly",
+                                        "their wallets paid each charges' period as it went", NULL};
+    else if (strcmp(before.currency, after.currency) != 0)
+        change = (struct frozen_change){"amount_currency", "they are billed in it", NULL};
+    else if (strcmp(existing->code, updated->code) != 0)
+        change = (struct frozen_change){"code", "clients subscribe to it and read it by it", NULL};
+    else if (before.pay_in_advance != after.pay_in_advance)
+        change = (struct frozen_change){"pay_in_advance",
+                                        "their subscription fees are billed by it", NULL};
+    else {
+        struct json_object *was = catalog_parse_body(existing->body);
+        struct json_object *will = catalog_parse_body(updated->body);
+        bool ok = !was || !will || find_charge_change(req, was, will, &change);
+        json_object_put(was);
+        json_object_put(will);
+        if (!ok) {
+            api_error(req, 500, "out_of_memory", "the update could not be checked");
+            return false;
+        }
+    }
+    if (!change.field)
         return true;
     tally_time now;
     if (!api_org_now(req, &now))
@@ -474,10 +566,20 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     }
     if (live == 0)
         return true;
-    const char *field = before.interval != after.interval ? "interval"
-                        : !same_periods                   ? "bill_charges_monthly"
-                                                          : "amount_currency";
-    api_error_validation(req, field, "plan_has_subscriptions");
+    enum { MESSAGE_MAX = 512 };
+    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
+    if (message && change.charge)
+        snprintf(message, MESSAGE_MAX,
+                 "charge %s: its %s cannot change while the plan has live subscriptions (%s; "
+                 "Lago passes such a change over): add a charge in its place, or make another "
+                 "plan",
+                 change.charge, change.field, change.why);
+    else if (message)
+        snprintf(message, MESSAGE_MAX,
+                 "the plan's %s cannot change while the plan has live subscriptions (%s; Lago "
+                 "passes such a change over): make another plan, or end them first",
+                 change.field, change.why);
+    api_error_validation_message(req, change.field, "plan_has_subscriptions", message);
     return false;
 }
 

@@ -60,8 +60,10 @@ static enum command_result check_refs(struct engine *e, struct command *cmd)
  *   - its aggregation while a plan charges for it (Lago keeps it too, silently): the charges'
  *     prices were set for that kind of measure, and the change could make the plan itself
  *     invalid (a pay-in-advance charge on a max, a percentage on a latest), so that no later
- *     edit of the plan would pass. Its field and rounding may change: the usages that charge
- *     for it then count the period's events again (docs/ARCHITECTURE.md, "Live usage").
+ *     edit of the plan would pass; and, for the same while, its code, expression and
+ *     weighted_interval (check_metric_update says why). Its field and rounding may change: the
+ *     usages that charge for it then count the period's events again (docs/ARCHITECTURE.md,
+ *     "Live usage").
  */
 static enum command_result catalog_items(struct engine *e, struct command *cmd,
                                          enum catalog_kind kind, struct catalog_item **items,
@@ -141,6 +143,34 @@ static enum command_result check_filters_unused(struct engine *e, struct command
     return COMMAND_OK;
 }
 
+/* A field a metric keeps while a plan charges for it: its name in errors, in the message, and
+ * why it is kept. */
+struct kept_field {
+    const char *field, *what, *why;
+};
+
+/* Whether two texts, either NULL for none, are the same. */
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether two stored bodies have the same JSON for a member (absent and null alike). A body
+ * that does not read is the same: check_metric_update read both already. */
+static bool same_member(const char *a_body, const char *b_body, const char *key)
+{
+    struct json_object *a = json_tokener_parse(a_body), *b = json_tokener_parse(b_body), *x = NULL,
+                       *y = NULL;
+    if (a)
+        json_object_object_get_ex(a, key, &x);
+    if (b)
+        json_object_object_get_ex(b, key, &y);
+    bool same = !a || !b || json_object_equal(x, y);
+    json_object_put(a);
+    json_object_put(b);
+    return same;
+}
+
 static enum command_result check_metric_update(struct engine *e, struct command *cmd,
                                                const struct catalog_item *current,
                                                const struct catalog_item *next)
@@ -158,11 +188,28 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     }
     /* Events name their metric by code: renamed, the period's events would leave the usage
      * that charges for it (its debits given back), and a new metric of the old code would
-     * bill them (an audit's). Lago keeps the code of a metric its plans use, silently. */
-    bool renamed = strcmp(current->code, next->code) != 0;
-    if (was.aggregation == will.aggregation && !renamed)
+     * bill them (an audit's). Lago keeps the code of a metric its plans use, silently, and so
+     * its expression and weighted_interval (BillableMetrics::UpdateService, `unless
+     * billable_metric.plans.exists?`): an expression set there had the client's events, which
+     * lacked what it reads, refused (an audit's), and the period's stored events keep the
+     * values the old one gave them. */
+    struct kept_field kept = {NULL, NULL, NULL};
+    if (strcmp(current->code, next->code) != 0)
+        kept = (struct kept_field){"code", "code", "events name it by its code"};
+    else if (was.aggregation != will.aggregation)
+        kept = (struct kept_field){"aggregation_type", "aggregation",
+                                   "its charges' prices were set for that measure"};
+    else if (!same_text(was.expression, will.expression))
+        kept = (struct kept_field){"expression", "expression",
+                                   "the period's stored events keep the values it gave them, "
+                                   "and events without what it reads would be refused"};
+    else if (!same_member(current->body, next->body, "weighted_interval"))
+        kept = (struct kept_field){"weighted_interval", "weighted_interval",
+                                   "its charges' prices were set for that measure"};
+    const char *field = kept.field, *what = kept.what, *why = kept.why;
+    if (!field)
         return COMMAND_OK;
-    const char *plan, *what = renamed ? "code" : "aggregation";
+    const char *plan;
     enum store_status s =
         store_metric_plan(store_conn(e->store), cmd->org_id, current->lago_id, &plan, cmd->arena);
     if (s != STORE_OK && s != STORE_NOT_FOUND)
@@ -170,9 +217,9 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     if (s == STORE_OK) {
         command_set_message(cmd,
                             "plan %s charges for this metric: its %s cannot change while a plan "
-                            "uses it (remove its charges, or make another metric)",
-                            plan, what);
-        return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
+                            "uses it (%s; remove its charges, or make another metric)",
+                            plan, what, why);
+        return invalid(cmd, field, "metric_used_by_plans");
     }
     /* a subscription's own plan (plan_overrides) charges for it as much (an audit renamed a
      * metric only such a plan charged, and its usage went) */
@@ -191,10 +238,10 @@ static enum command_result check_metric_update(struct engine *e, struct command 
             continue;
         command_set_message(cmd,
                             "subscription %s's own plan charges for this metric: its %s cannot "
-                            "change while a plan uses it (remove its charges, or make another "
+                            "change while a plan uses it (%s; remove its charges, or make another "
                             "metric)",
-                            own[i].external_id, what);
-        return invalid(cmd, renamed ? "code" : "aggregation_type", "metric_used_by_plans");
+                            own[i].external_id, what, why);
+        return invalid(cmd, field, "metric_used_by_plans");
     }
     return COMMAND_OK;
 }

@@ -29,12 +29,12 @@ before(async () => {
   for (const bm of [
     { code: 'calls', name: 'Calls', aggregation_type: 'count_agg' },
     { code: 'orphan', name: 'Orphan', aggregation_type: 'count_agg' }, // in no plan: deletable
-    { code: 'doubled', name: 'Doubled', aggregation_type: 'sum_agg', field_name: 'v', expression: 'event.properties.a * 2' },
+    // in no plan: its expression may change (a charged metric keeps its own)
+    { code: 'reshaped', name: 'Reshaped', aggregation_type: 'sum_agg', field_name: 'v', expression: 'event.properties.a * 2' },
     { code: 'seats', name: 'Seats', aggregation_type: 'sum_agg', field_name: 'n', recurring: true },
   ]) metric[bm.code] = (await ok(await post('/api/v1/billable_metrics', { billable_metric: bm }))).billable_metric.lago_id;
   await ok(await post('/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
-    { billable_metric_id: metric.doubled, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
   await ok(await post('/api/v1/plans', { plan: { code: 'pr', name: 'PR', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.seats, charge_model: 'standard', properties: { amount: '1' } },
@@ -120,13 +120,13 @@ test('a deleted metric: a retry of its event is a duplicate, a new one billable_
 });
 
 test('an expression that no longer evaluates for a stored event: its retry is a duplicate', async () => {
-  await ok(await post('/api/v1/events', { event: ev('d1', { external_subscription_id: 's2', code: 'doubled', properties: { a: 1 } }) }));
-  const r = await t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression: 'event.properties.b * 2' } } });
+  await ok(await post('/api/v1/events', { event: ev('d1', { external_subscription_id: 's2', code: 'reshaped', properties: { a: 1 } }) }));
+  const r = await t.api('/api/v1/billable_metrics/reshaped', { method: 'PUT', body: { billable_metric: { expression: 'event.properties.b * 2' } } });
   assert.equal(r.status, 200);
-  const retry = await post('/api/v1/events', { event: ev('d1', { external_subscription_id: 's2', code: 'doubled', properties: { a: 1 } }) });
+  const retry = await post('/api/v1/events', { event: ev('d1', { external_subscription_id: 's2', code: 'reshaped', properties: { a: 1 } }) });
   assert.deepEqual(retry.body.error_details, duplicate);
   assert.equal(retry.body.message, undefined); // not the expression's
-  const fresh = await post('/api/v1/events', { event: ev('d2', { external_subscription_id: 's2', code: 'doubled', properties: { a: 1 } }) });
+  const fresh = await post('/api/v1/events', { event: ev('d2', { external_subscription_id: 's2', code: 'reshaped', properties: { a: 1 } }) });
   assert.deepEqual(fresh.body.error_details, { properties: ['expression_evaluation_failed'] });
   assert.match(fresh.body.message, /expression_evaluation_failed/);
 });
@@ -171,7 +171,7 @@ test('after a SIGKILL and a clean restart: the same answers', async () => {
     await t.restart({ kill });
     assert.equal(await t.seats(), carried, `kill: ${kill}`);
     for (const [id, extra] of [['x1', { timestamp: T }], ['y1', {}], ['x2', { timestamp: T }], ['x4', {}], ['o1', { external_subscription_id: 's2', code: 'orphan' }],
-      ['d1', { external_subscription_id: 's2', code: 'doubled', properties: { a: 1 } }], ['w1', { external_subscription_id: 'ws' }]])
+      ['d1', { external_subscription_id: 's2', code: 'reshaped', properties: { a: 1 } }], ['w1', { external_subscription_id: 'ws' }]])
       assert.deepEqual((await post('/api/v1/events', { event: ev(id, extra) })).body.error_details, duplicate, `${id} (kill: ${kill})`);
     const batch = await post('/api/v1/events/batch', { events: [ev('y1'), ev('x6', { timestamp: T })] });
     assert.equal(batch.status, 422);

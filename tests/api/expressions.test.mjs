@@ -132,14 +132,30 @@ test('an expression that reads its own field reads what was sent, once, through 
   assert.deepEqual(await charge('doubled'), ['10.0', 1, 1000]);
   assert.deepEqual(await charge('tokens'), ['2901.5', 2, 290]);
   assert.deepEqual(await charge('seats'), ['3.0', 3, 3000]);
-  // a new expression applies to the events that follow; the stored ones keep their values
-  const m = (await ok(await t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression: 'event.properties.v * 3' } } }))).billable_metric;
-  assert.equal(m.expression, 'event.properties.v * 3');
+  // while plan ai charges it, the metric keeps its expression, as Lago's does (it passes the
+  // change over): its stored events keep the values the expression gave them
+  const setExpression = (expression) => t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression } } });
+  const kept = await refused(await setExpression('event.properties.v * 3'));
+  assert.deepEqual(kept.error_details, { expression: ['metric_used_by_plans'] });
+  // out of the plan it changes; charged again, the period's stored events count as they were
+  // stored (a re-pricing evaluates nothing again), and the new expression applies to the events
+  // that follow
+  const withoutDoubled = async (change) => {
+    const charges = (await ok(await t.api('/api/v1/plans/ai'))).plan.charges;
+    const others = charges.filter((c) => c.billable_metric_code !== 'doubled').map((c) => ({ id: c.lago_id }));
+    await ok(await t.api('/api/v1/plans/ai', { method: 'PUT', body: { plan: { charges: others } } }));
+    await change();
+    const back = { billable_metric_id: ids.doubled, charge_model: 'standard', properties: { amount: '1' } };
+    await ok(await t.api('/api/v1/plans/ai', { method: 'PUT', body: { plan: { charges: [...others, back] } } }));
+  };
+  await withoutDoubled(async () => {
+    assert.equal((await ok(await setExpression('event.properties.v * 3'))).billable_metric.expression, 'event.properties.v * 3');
+  });
   assert.deepEqual(await charge('doubled'), ['10.0', 1, 1000]);
   assert.deepEqual((await ok(await post('/api/v1/events', { event: ev('doubled', { v: 5 }) }))).event.properties, { v: '15.0' });
   assert.deepEqual(await charge('doubled'), ['25.0', 2, 2500]);
   // and no expression: the field as sent
-  await ok(await t.api('/api/v1/billable_metrics/doubled', { method: 'PUT', body: { billable_metric: { expression: '' } } }));
+  await withoutDoubled(async () => { await ok(await setExpression('')); });
   assert.deepEqual((await ok(await post('/api/v1/events', { event: ev('doubled', { v: 5 }) }))).event.properties, { v: 5 });
   assert.deepEqual(await charge('doubled'), ['30.0', 3, 3000]);
 });

@@ -553,30 +553,41 @@ test('a switch moved by a new time zone past the downgrade\'s end: it never star
 
 // Found by an audit: ?plan_code= matched the code copied into the subscription when it was
 // made, so after a plan's rename it found the subscription under the old code (and under a
-// new plan made with it) and not under the code the subscription itself answered.
+// new plan made with it) and not under the code the subscription itself answered. A plan keeps
+// its code while a subscription to it is live (catalog_frozen.test.mjs), so the rename follows
+// the subscription's end.
 test('?plan_code= follows a renamed plan: its new code finds its subscriptions, the old one none', async () => {
   await call('POST', '/api/v1/plans', { plan: { code: 'ren_p', name: 'R', interval: 'monthly', amount_cents: 1000, amount_currency: 'EUR' } });
   await subscribe('ren_c', 'ren_p', 'ren_s');
+  assert.deepEqual((await call('PUT', '/api/v1/plans/ren_p', { plan: { code: 'ren_p2' } })).body.error_details, { code: ['plan_has_subscriptions'] });
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/ren_s')).status, 200);
   assert.equal((await call('PUT', '/api/v1/plans/ren_p', { plan: { code: 'ren_p2' } })).status, 200);
   await call('POST', '/api/v1/plans', { plan: { code: 'ren_p', name: 'Other', interval: 'monthly', amount_cents: 1, amount_currency: 'EUR' } });
-  const ids = async (q) => (await call('GET', `/api/v1/subscriptions?${q}`)).body.subscriptions.map((s) => [s.external_id, s.plan_code]);
+  const ids = async (q) => (await call('GET', `/api/v1/subscriptions?status[]=terminated&${q}`)).body.subscriptions.map((s) => [s.external_id, s.plan_code]);
   assert.deepEqual(await ids('plan_code=ren_p2'), [['ren_s', 'ren_p2']]);
   assert.deepEqual(await ids('plan_code=ren_p'), []);
 });
 
 // Found by an audit: next_plan_code and previous_plan_code answered the code copied into the
 // other subscription when it was made, so a renamed plan showed there under its old code.
+// Neither plan can be renamed while the downgrade and its subscription are live: once they
+// ended (the downgrade canceled with it), the canceled one names the renamed plans.
 test('next_plan_code and previous_plan_code follow renamed plans', async () => {
   for (const [code, amount] of [['ren_big', 1000], ['ren_small', 100]])
     await call('POST', '/api/v1/plans', { plan: { code, name: code, interval: 'monthly', amount_cents: amount, amount_currency: 'EUR' } });
   await subscribe('ren_d', 'ren_big', 'ren_ds');
   assert.equal((await subscribe('ren_d', 'ren_small', 'ren_ds')).status, 200); // a downgrade, scheduled
+  for (const code of ['ren_small', 'ren_big'])
+    assert.deepEqual((await call('PUT', `/api/v1/plans/${code}`, { plan: { code: `${code}2` } })).body.error_details, { code: ['plan_has_subscriptions'] }, code);
+  const active = (await call('GET', '/api/v1/subscriptions/ren_ds')).body.subscription;
+  assert.deepEqual([active.plan_code, active.next_plan_code], ['ren_big', 'ren_small']);
+  assert.equal((await call('DELETE', '/api/v1/subscriptions/ren_ds')).status, 200);
   assert.equal((await call('PUT', '/api/v1/plans/ren_small', { plan: { code: 'ren_small2' } })).status, 200);
   assert.equal((await call('PUT', '/api/v1/plans/ren_big', { plan: { code: 'ren_big2' } })).status, 200);
-  const active = (await call('GET', '/api/v1/subscriptions/ren_ds')).body.subscription;
-  assert.deepEqual([active.plan_code, active.next_plan_code], ['ren_big2', 'ren_small2']);
-  const pending = (await call('GET', '/api/v1/subscriptions/ren_ds?status=pending')).body.subscription;
-  assert.deepEqual([pending.plan_code, pending.previous_plan_code], ['ren_small2', 'ren_big2']);
+  const ended = (await call('GET', '/api/v1/subscriptions/ren_ds?status=terminated')).body.subscription;
+  assert.equal(ended.plan_code, 'ren_big2');
+  const canceled = (await call('GET', '/api/v1/subscriptions/ren_ds?status=canceled')).body.subscription;
+  assert.deepEqual([canceled.plan_code, canceled.previous_plan_code], ['ren_small2', 'ren_big2']);
 });
 
 // Found by an audit: once its plan was deleted, a terminated subscription answered
