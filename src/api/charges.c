@@ -185,7 +185,17 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
             return json_in_refuse(err, "charges", "out_of_entropy");
         lago_id = id;
     }
+    /* none, null or {}: the model's defaults, as Lago's `properties.presence ||
+     * BuildDefaultPropertiesService` (a charge named by id that leaves them out kept its own
+     * in merge_charges, api/plans.c) */
+    struct json_object *defaults = NULL;
     json_object_object_get_ex(charge, "properties", &props);
+    if (!props ||
+        (json_object_is_type(props, json_type_object) && json_object_object_length(props) == 0)) {
+        if (!(defaults = json_tokener_parse(charge_json_default_properties(kind))))
+            return json_in_refuse(err, "properties", "out_of_memory");
+        props = defaults;
+    }
     struct charge_model_properties p;
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", lago_id);
@@ -198,8 +208,9 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     jsonw_kv_int(w, "min_amount_cents", min_amount_cents);
     jsonw_kv_cstr(w, "regroup_paid_fees", regroup);
     jsonw_key(w, "properties");
-    if (!charge_json_properties(&req->arena, props, kind, &p, w, err) ||
-        !parse_filters(req, charge, kind, metric_known ? &metric : NULL, w, err) ||
+    bool ok = charge_json_properties(&req->arena, props, kind, &p, w, err);
+    json_object_put(defaults); /* p borrows nothing of it: ranges are in the arena */
+    if (!ok || !parse_filters(req, charge, kind, metric_known ? &metric : NULL, w, err) ||
         !catalog_parse_tax_codes(req, charge, w, def, err))
         return false;
     jsonw_object_end(w);

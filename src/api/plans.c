@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "api/charges.h"
 #include "api/errors.h"
+#include "json/charge_json.h"
 #include "json/json_build.h"
 #include "json/plan_json.h"
 #include "core/money.h"
@@ -636,9 +637,36 @@ static bool is_overridable(const char *key)
     return false;
 }
 
+/*
+ * An override's properties null or {} are refused as the charge's model refuses them (a
+ * standard charge's {} is invalid_amount; a dynamic one takes {}): Lago's
+ * Charges::OverrideService sets them as sent, where a new or updated charge gets its model's
+ * defaults (charges_parse). True if they pass.
+ */
+static bool check_override_properties(struct request *req, struct json_object *target,
+                                      struct json_object *properties, struct json_in_error *err)
+{
+    struct json_object *model;
+    enum charge_model_kind kind;
+    if ((properties && (!json_object_is_type(properties, json_type_object) ||
+                        json_object_object_length(properties) > 0)) ||
+        !json_object_object_get_ex(target, "charge_model", &model) ||
+        !charge_model_kind_parse(json_object_get_string(model),
+                                 (size_t)json_object_get_string_len(model), &kind))
+        return true; /* anything else is the parse's to judge */
+    struct buf b;
+    struct jsonw w;
+    struct charge_model_properties p;
+    buf_init(&b);
+    jsonw_init(&w, &b);
+    bool ok = charge_json_properties(&req->arena, properties, kind, &p, &w, err);
+    buf_free(&b);
+    return ok;
+}
+
 /* Lays each override charge (named by id) over the stored charge with that lago_id. */
-static bool override_charges(struct json_object *stored, struct json_object *given,
-                             struct json_in_error *err)
+static bool override_charges(struct request *req, struct json_object *stored,
+                             struct json_object *given, struct json_in_error *err)
 {
     if (!given)
         return true; /* null: no charge overridden, as charges null on a plan update */
@@ -663,6 +691,10 @@ static bool override_charges(struct json_object *stored, struct json_object *giv
         /* what names the charge stays the stored charge's: a lago_id sent over it re-made the
          * charge under another id (its debits given back, nothing taken again: an audit), and
          * a null one crashed tallyd (a NULL string compared) */
+        struct json_object *properties;
+        if (json_object_object_get_ex(o, "properties", &properties) &&
+            !check_override_properties(req, target, properties, err))
+            return false;
         struct json_build b;
         json_build_init(&b, target);
         json_object_object_foreach(o, key, value)
@@ -702,7 +734,7 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
         if (!is_overridable(key))
             ok = json_in_refuse(err, "plan_overrides", "not_overridable");
         else if (strcmp(key, "charges") == 0)
-            ok = override_charges(charges, value, err);
+            ok = override_charges(req, charges, value, err);
         else
             json_build_share(&b, key, value);
     }

@@ -209,6 +209,29 @@ static bool read_group_keys(struct arena *a, struct json_object *props,
     return true;
 }
 
+const char *charge_json_default_properties(enum charge_model_kind kind)
+{
+    switch (kind) {
+    case CHARGE_MODEL_STANDARD: return "{\"amount\":\"0\"}";
+    case CHARGE_MODEL_GRADUATED:
+        return "{\"graduated_ranges\":[{\"from_value\":0,\"to_value\":null,"
+               "\"per_unit_amount\":\"0\",\"flat_amount\":\"0\"}]}";
+    case CHARGE_MODEL_PACKAGE: return "{\"package_size\":1,\"amount\":\"0\",\"free_units\":0}";
+    case CHARGE_MODEL_PERCENTAGE: return "{\"rate\":\"0\"}";
+    case CHARGE_MODEL_VOLUME:
+        return "{\"volume_ranges\":[{\"from_value\":0,\"to_value\":null,"
+               "\"per_unit_amount\":\"0\",\"flat_amount\":\"0\"}]}";
+    /* Lago's range also has fixed_amount "0", which no graduated_percentage price reads and
+     * Tally's ranges do not keep */
+    case CHARGE_MODEL_GRADUATED_PERCENTAGE:
+        return "{\"graduated_percentage_ranges\":[{\"from_value\":0,\"to_value\":null,"
+               "\"rate\":\"0\",\"flat_amount\":\"0\"}]}";
+    case CHARGE_MODEL_DYNAMIC: return "{}";
+    case CHARGE_MODEL_KIND_COUNT: break;
+    }
+    return NULL;
+}
+
 bool charge_json_properties(struct arena *a, struct json_object *props, enum charge_model_kind kind,
                             struct charge_model_properties *p, struct jsonw *w,
                             struct json_in_error *err)

@@ -25,6 +25,15 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
                             struct json_in_error *err);
 
 /*
+ * The properties a charge of `kind` gets when it is sent without any (absent, null or {}), as
+ * JSON text (static storage): Lago's ChargeModels::BuildDefaultPropertiesService, which its
+ * Plans::CreateService and Charges::CreateService/UpdateService call on
+ * `properties.presence`: a price of zero, one open range from 0 for a ranged model. NULL for
+ * a kind out of range.
+ */
+const char *charge_json_default_properties(enum charge_model_kind kind);
+
+/*
  * A charge filter's lago_id, from its charge's lago_id and its values object as stored
  * ({"key": ["value", ...]}). Tally keeps no row for a filter, so its id is made from what makes
  * it the same filter in Lago: its charge and its values (on a plan update, Lago's

@@ -62,13 +62,13 @@ test('a plan with every charge model', async () => {
 test('charge properties are validated with Lago\'s codes', async () => {
   const cases = [
     [charge('calls', 'standard', { amount: '-1' }), 'properties', 'invalid_amount'],
-    [charge('calls', 'standard', {}), 'properties', 'invalid_amount'],
+    [charge('calls', 'standard', { amount: null }), 'properties', 'invalid_amount'],
     [charge('calls', 'standard', { amount: 'ten' }), 'properties', 'invalid_amount'],
     [charge('calls', 'package', { amount: '1', package_size: 0 }), 'properties', 'invalid_package_size'],
     [charge('calls', 'package', { amount: '1', package_size: 10, free_units: -1 }), 'properties', 'invalid_free_units'],
     [charge('tokens', 'percentage', { rate: '-1' }), 'properties', 'invalid_rate'],
     [charge('tokens', 'percentage', { rate: '1', per_transaction_min_amount: '5', per_transaction_max_amount: '1' }), 'properties', 'per_transaction_max_lower_than_per_transaction_min'],
-    [charge('tokens', 'graduated', {}), 'properties', 'missing_graduated_ranges'],
+    [charge('tokens', 'graduated', { graduated_ranges: null }), 'properties', 'missing_graduated_ranges'],
     [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 1, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
     [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '0' }, { from_value: 10, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
     [charge('tokens', 'graduated', { graduated_ranges: [{ from_value: 0, to_value: 10, per_unit_amount: '1', flat_amount: '0' }, { from_value: 20, to_value: null, per_unit_amount: '1', flat_amount: '0' }] }), 'properties', 'invalid_graduated_ranges'],
@@ -84,13 +84,63 @@ test('charge properties are validated with Lago\'s codes', async () => {
   // Found by a fuzzing audit: a charge given up on halfway through its properties aborted
   // tallyd (an assert in the JSON writer); each is a 422 and the server goes on
   const { properties: _, ...noProperties } = charge('calls', 'standard', {});
-  for (const c of [noProperties, { ...noProperties, properties: 'x' }, { ...noProperties, properties: null }, { ...noProperties, properties: [] },
+  for (const c of [{ ...noProperties, properties: 'x' }, { ...noProperties, properties: [] }, { ...noProperties, properties: { amount: null } },
     { ...noProperties, properties: { amount: 'x' } }, charge('calls', 'standard', { amount: '1' }, { tax_codes: ['no_such_tax'] }),
     charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: 'x', values: { model: ['large'] } }] })]) {
     const r = await call('POST', '/api/v1/plans', plan('bad_halfway', [charge('calls', 'standard', { amount: '1' }), c]));
     assert.ok(r.status === 422 || r.status === 404, `${r.status} ${JSON.stringify(c)}`);
   }
   assert.equal((await call('GET', '/api/v1/plans/bad_halfway')).status, 404);
+});
+
+// Lago's Plans::CreateService and Charges::CreateService take `properties.presence ||
+// ChargeModels::BuildDefaultPropertiesService.call(charge_model)`, and its OpenAPI
+// PlanCreateInput requires only a charge's metric and model. Tally refused such a charge
+// (found by an audit: 422 properties value_is_mandatory, or the model's code for {}).
+test('a charge without properties, or with {}, gets its model\'s default properties, as in Lago', async () => {
+  const zeroRange = { from_value: 0, to_value: null, flat_amount: '0' };
+  const defaults = {
+    standard: { amount: '0' },
+    graduated: { graduated_ranges: [{ ...zeroRange, per_unit_amount: '0' }] },
+    package: { amount: '0', package_size: 1, free_units: 0 },
+    percentage: { rate: '0' },
+    volume: { volume_ranges: [{ ...zeroRange, per_unit_amount: '0' }] },
+    graduated_percentage: { graduated_percentage_ranges: [{ from_value: 0, to_value: null, rate: '0', flat_amount: '0' }] },
+    dynamic: {},
+  };
+  let k = 0;
+  for (const [model, props] of Object.entries(defaults)) {
+    for (const sent of [undefined, null, {}]) {
+      const c = { billable_metric_id: metric.tokens, charge_model: model };
+      if (sent !== undefined) c.properties = sent;
+      const r = await call('POST', '/api/v1/plans', plan(`defaults_${k++}`, [c]));
+      assert.equal(r.status, 200, `${model} ${JSON.stringify(sent)}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body.plan.charges[0].properties, props, `${model} ${JSON.stringify(sent)}`);
+    }
+  }
+  // a filter still needs its own properties (Lago's filters take none by default)
+  const filtered = await call('POST', '/api/v1/plans', plan('defaults_filter', [{ billable_metric_id: metric.tokens, charge_model: 'standard', filters: [{ values: { model: ['large'] } }] }]));
+  assert.deepEqual(filtered.body.error_details, { properties: ['value_is_mandatory'] });
+  // an update: a new charge without properties gets the defaults; a charge named by id with
+  // properties {} or null is reset to them (Lago's .presence), one that leaves them out keeps
+  // its own (Tally's, docs/API.md)
+  const made = (await call('POST', '/api/v1/plans', plan('defaults_put', [charge('calls', 'standard', { amount: '5' }), charge('tokens', 'package', { amount: '2', package_size: 10, free_units: 0 })]))).body.plan;
+  const [calls, tokens] = made.charges.map((c) => c.lago_id);
+  let r = await call('PUT', '/api/v1/plans/defaults_put', { plan: { charges: [{ id: calls }, { id: tokens }, { billable_metric_id: metric.tokens, charge_model: 'volume' }] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.plan.charges.map((c) => c.properties), [{ amount: '5' }, { amount: '2', package_size: 10, free_units: 0 }, defaults.volume]);
+  const added = r.body.plan.charges[2].lago_id;
+  r = await call('PUT', '/api/v1/plans/defaults_put', { plan: { charges: [{ id: calls, properties: {} }, { id: tokens, properties: null }, { id: added }] } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.plan.charges.map((c) => c.properties), [defaults.standard, defaults.package, defaults.volume]);
+  // a subscription's plan_overrides are not a new charge: Lago's Charges::OverrideService sets
+  // the properties as sent, and its charge validation refuses {} for a model that needs them
+  for (const [properties, code] of [[{}, 'invalid_amount'], [null, 'value_is_mandatory']]) {
+    const o = await call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'defaults_c', plan_code: 'defaults_put', external_id: 'defaults_s',
+      plan_overrides: { charges: [{ id: calls, properties }] } } });
+    assert.equal(o.status, 422, JSON.stringify(o.body));
+    assert.deepEqual(o.body.error_details, { properties: [code] });
+  }
 });
 
 test('charge and metric rules: pay in advance, proration, min amount, percentage on latest, filters', async () => {
