@@ -14,7 +14,8 @@
 
 /* ---- filters ------------------------------------------------------------------------------ */
 
-/* A charge filter's values: each key a filter of the metric, each value one of its values. */
+/* A charge filter's values: each key a filter of the metric, each value one of its values, or
+ * the wildcard alone. */
 static bool parse_filter_values(struct request *req, struct json_object *values,
                                 const struct billable_metric *m, struct jsonw *w,
                                 struct json_in_error *err)
@@ -37,6 +38,14 @@ static bool parse_filter_values(struct request *req, struct json_object *values,
                                 BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &items, &n, err);
         if (!ok || n == 0 || (m && !mf))
             return json_in_refuse(err, "filters", "invalid_format");
+        /* the wildcard is a key's one value, as Lago's ChargeFilterValue#validate_values takes
+         * it: among others it was stored and meant only the others (an audit's) */
+        for (size_t v = 0; n > 1 && v < n; v++)
+            if (strcmp(items[v], ALL_FILTER_VALUES) == 0) {
+                err->message = "a charge filter's " ALL_FILTER_VALUES " must be its key's only "
+                               "value";
+                return json_in_refuse(err, "filters", "invalid_format");
+            }
         jsonw_key(w, key);
         jsonw_array_begin(w);
         for (size_t v = 0; v < n; v++) {

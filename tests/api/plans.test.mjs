@@ -160,6 +160,10 @@ test('charge and metric rules: pay in advance, proration, min amount, percentage
     [charge('calls', 'standard', { amount: '1' }, { pay_in_advance: true, regroup_paid_fees: 'invoice' }), 'regroup_paid_fees', 'only_compatible_with_pay_in_advance_and_non_invoiceable'],
     [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { region: ['eu'] } }] }), 'filters', 'invalid_format'],
     [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { model: ['huge'] } }] }), 'filters', 'invalid_format'],
+    // the wildcard is the key's one value, as Lago's ChargeFilterValue#validate_values takes it
+    // (an audit: ['large', wildcard] was stored, and priced as ['large'] alone)
+    [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { model: ['large', '__ALL_FILTER_VALUES__'] } }] }), 'filters', 'invalid_format'],
+    [charge('tokens', 'standard', { amount: '1' }, { filters: [{ properties: { amount: '2' }, values: { model: ['__ALL_FILTER_VALUES__', '__ALL_FILTER_VALUES__'] } }] }), 'filters', 'invalid_format'],
   ];
   for (const [c, field, code] of cases) {
     const r = await call('POST', '/api/v1/plans', plan('bad', [c]));
