@@ -421,3 +421,24 @@ test('range bounds may be decimals, as Lago\'s validator takes them; a gap betwe
   r = await call('POST', '/api/v1/plans', plan('dec_gap', [charge('tokens', 'graduated', { graduated_ranges: [ranges[0], { ...ranges[1], from_value: 11 }] })]));
   assert.deepEqual(r.body.error_details, { properties: ['invalid_graduated_ranges'] });
 });
+
+// Kept on purpose (docs/API.md, Where Tally differs): Lago's newest RangeBoundsValidator takes
+// `from == next || from == next + 1`, so it also takes a first range from 1 and a volume range
+// from the previous to_value + 2; Tally refuses both (a hole no range covers).
+test('a first range from 1, and a volume range two past the previous end, are refused', async () => {
+  const tier = (from_value, to_value, key = 'per_unit_amount') => ({ from_value, to_value, [key]: '1', flat_amount: '0' });
+  for (const [model, key, props, code] of [
+    ['graduated', 'graduated_ranges', [tier(1, 10), tier(11, null)], 'invalid_graduated_ranges'],
+    ['volume', 'volume_ranges', [tier(1, 10), tier(11, null)], 'invalid_volume_ranges'],
+    ['graduated_percentage', 'graduated_percentage_ranges', [tier(1, 10, 'rate'), tier(11, null, 'rate')], 'invalid_graduated_percentage_ranges'],
+    ['volume', 'volume_ranges', [tier(0, 10), tier(12, null)], 'invalid_volume_ranges'],
+  ]) {
+    const r = await call('POST', '/api/v1/plans', plan('kept_bounds', [charge('tokens', model, { [key]: props })]));
+    assert.deepEqual(r.body.error_details, { properties: [code] }, `${model} ${JSON.stringify(props)}`);
+  }
+  // what both take: volume one past the previous end, graduated touching or one past
+  for (const [model, key, props] of [['volume', 'volume_ranges', [tier(0, 10), tier(11, null)]], ['graduated', 'graduated_ranges', [tier(0, 10), tier(10, null)]]]) {
+    const r = await call('POST', '/api/v1/plans', plan(`both_${model}`, [charge('tokens', model, { [key]: props })]));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+});
