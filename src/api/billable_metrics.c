@@ -19,8 +19,8 @@
 
 /* What a metric's filters may be, in words (an audit found the limits refused unsaid). */
 static const char filters_shape[] = "filters: at most 32, each {\"key\": text, \"values\": "
-                                    "[text, ...]} with 1 to 512 values, each key once, a key "
-                                    "or value 1 to 255 bytes";
+                                    "[text or integer, ...]} with 1 to 512 values, each key "
+                                    "once, a key or value 1 to 255 bytes";
 _Static_assert(BILLABLE_METRIC_FILTERS_MAX == 32 && BILLABLE_METRIC_FILTER_VALUES_MAX == 512 &&
                    BILLABLE_METRIC_FILTER_TEXT_MAX == 255,
                "filters_shape states the limits");
@@ -42,14 +42,16 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
     if (!filters)
         return json_in_refuse(err, "filters", "out_of_memory");
     for (size_t i = 0; i < n; i++) {
-        struct json_object *f = json_object_array_get_idx(list, i);
+        struct json_object *f = json_object_array_get_idx(list, i), *given = NULL;
         const char **values = NULL;
+        /* a value may be a JSON integer, kept as its text, as Lago's string[] column keeps it */
         if (!json_object_is_type(f, json_type_object) ||
             !json_in_required_string(f, "key", BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena,
                                      &filters[i].key, err) ||
-            json_in_string_array(f, "values", BILLABLE_METRIC_FILTER_VALUES_MAX,
-                                 BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &values,
-                                 &filters[i].value_count, err) != JSON_IN_VALUE) {
+            !json_object_object_get_ex(f, "values", &given) || !given ||
+            !json_in_text_list(given, "values", BILLABLE_METRIC_FILTER_VALUES_MAX,
+                               BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &values,
+                               &filters[i].value_count, err)) {
             err->message = filters_shape; /* Lago's one code; the message says the limits */
             return json_in_refuse(err, "filters", "invalid_format");
         }

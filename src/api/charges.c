@@ -33,9 +33,8 @@ static bool parse_filter_values(struct request *req, struct json_object *values,
                 mf = &m->filters[i];
         const char **items;
         size_t n;
-        bool ok =
-            json_in_string_list(list, "filters", BILLABLE_METRIC_FILTER_VALUES_MAX,
-                                BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &items, &n, err);
+        bool ok = json_in_text_list(list, "filters", BILLABLE_METRIC_FILTER_VALUES_MAX,
+                                    BILLABLE_METRIC_FILTER_TEXT_MAX, &req->arena, &items, &n, err);
         if (!ok || n == 0 || (m && !mf))
             return json_in_refuse(err, "filters", "invalid_format");
         /* the wildcard is a key's one value, as Lago's ChargeFilterValue#validate_values takes

@@ -344,9 +344,11 @@ enum json_in_result json_in_string_array(struct json_object *obj, const char *ke
                                                                                : JSON_IN_INVALID;
 }
 
-bool json_in_string_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
-                         struct arena *a, const char ***out, size_t *count,
-                         struct json_in_error *err)
+/* json_in_string_list and json_in_text_list: `integers` also takes a JSON integer, as its
+ * decimal text. */
+static bool read_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                      bool integers, struct arena *a, const char ***out, size_t *count,
+                      struct json_in_error *err)
 {
     *count = 0;
     if (!json_object_is_type(v, json_type_array))
@@ -359,10 +361,22 @@ bool json_in_string_list(struct json_object *v, const char *key, size_t max_item
         return json_in_refuse(err, key, "out_of_memory");
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(v, i);
-        if (!json_object_is_type(e, json_type_string))
+        char digits[24]; /* -9223372036854775807 */
+        const char *s;
+        size_t len;
+        int64_t number;
+        if (integers && json_object_is_type(e, json_type_int)) {
+            /* past 64 bits json-c keeps no exact value: refused, as elsewhere */
+            if (!json_in_exact_int64(e, &number))
+                return json_in_refuse(err, key, "invalid_type");
+            len = (size_t)snprintf(digits, sizeof digits, "%" PRId64, number);
+            s = digits;
+        } else if (json_object_is_type(e, json_type_string)) {
+            len = (size_t)json_object_get_string_len(e);
+            s = json_object_get_string(e);
+        } else {
             return json_in_refuse(err, key, "invalid_type");
-        size_t len = (size_t)json_object_get_string_len(e);
-        const char *s = json_object_get_string(e);
+        }
         if (len == 0 || len > max_len || memchr(s, '\0', len))
             return json_in_refuse(err, key, "invalid_value");
         items[i] = arena_strndup(a, s, len);
@@ -372,6 +386,19 @@ bool json_in_string_list(struct json_object *v, const char *key, size_t max_item
     *out = items;
     *count = n;
     return true;
+}
+
+bool json_in_string_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                         struct arena *a, const char ***out, size_t *count,
+                         struct json_in_error *err)
+{
+    return read_list(v, key, max_items, max_len, false, a, out, count, err);
+}
+
+bool json_in_text_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                       struct arena *a, const char ***out, size_t *count, struct json_in_error *err)
+{
+    return read_list(v, key, max_items, max_len, true, a, out, count, err);
 }
 
 enum json_in_result json_in_instant(struct json_object *obj, const char *key, tally_time *out,

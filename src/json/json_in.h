@@ -155,6 +155,12 @@ enum json_in_result json_in_string_array(struct json_object *obj, const char *ke
 bool json_in_string_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
                          struct arena *a, const char ***out, size_t *count,
                          struct json_in_error *err);
+/* The same, where an item may also be a JSON integer, read as its decimal text (1 is "1"): a
+ * filter's values, which Lago keeps in string[] columns that Rails casts an Integer into so.
+ * Other numbers are refused: Ruby would write a float's own text (1.0e+20), not reproduced. */
+bool json_in_text_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
+                       struct arena *a, const char ***out, size_t *count,
+                       struct json_in_error *err);
 /* An instant as ISO 8601 text ("2026-11-26T10:00:00Z"); anything else is invalid_date. */
 enum json_in_result json_in_instant(struct json_object *obj, const char *key, tally_time *out,
                                     struct json_in_error *err);

@@ -79,3 +79,28 @@ test('a subscription\'s plan overrides count too, until the subscription ends', 
   await ok('DELETE', '/api/v1/subscriptions/o');
   await ok('PUT', '/api/v1/billable_metrics/gpu', { billable_metric: { filters: [{ key: 'region', values: ['eu'] }, { key: 'cloud', values: ['aws'] }] } });
 });
+
+// Lago's filter values are string[] columns, and its controllers permit any scalar, so a value
+// sent as a JSON integer is stored as its text ("1"). Tally refused it (422 filters:
+// invalid_format; found by an audit). Integers are taken as their decimal text, in a metric's
+// filters and in a charge filter's values; other numbers stay refused (Ruby would write a
+// float's own text, 1.0e+20, which Tally does not reproduce).
+test('filter values sent as JSON integers are kept as their text', async () => {
+  const tier = (await ok('POST', '/api/v1/billable_metrics', { billable_metric: {
+    code: 'tiered', name: 'Tiered', aggregation_type: 'sum_agg', field_name: 's',
+    filters: [{ key: 'tier', values: [1, 2, '3', 1] }],
+  } })).billable_metric;
+  assert.deepEqual(tier.filters, [{ key: 'tier', values: ['1', '2', '3'] }]);
+  await ok('POST', '/api/v1/plans', { plan: { code: 'tiers', name: 'T', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: tier.lago_id, charge_model: 'standard', properties: { amount: '1' }, filters: [{ values: { tier: [2] }, properties: { amount: '10' } }] }] } });
+  const plan = (await ok('GET', '/api/v1/plans/tiers')).plan;
+  assert.deepEqual(plan.charges[0].filters.map((f) => f.values), [{ tier: ['2'] }]);
+  await ok('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'tiers', external_id: 's_tiers', subscription_at: '2026-03-01T00:00:00Z' } });
+  for (const [id, value] of [['t1', 2], ['t2', '2'], ['t3', 1]])
+    await ok('POST', '/api/v1/events', { event: { transaction_id: id, external_subscription_id: 's_tiers', code: 'tiered', properties: { s: 1, tier: value } } });
+  assert.equal((await usage('s_tiers')).amount_cents, 2 * 1000 + 100);
+  for (const values of [[1.5], [-0.5], [true], [null], [99999999999999999999]]) {
+    const r = await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'bad_tier', name: 'B', aggregation_type: 'sum_agg', field_name: 's', filters: [{ key: 'tier', values }] } });
+    assert.deepEqual(r.body.error_details, { filters: ['invalid_format'] }, JSON.stringify(values));
+  }
+});
