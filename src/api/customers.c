@@ -216,11 +216,16 @@ static bool parse_text_fields(struct parse *p, struct json_object *obj, struct c
             return false;
         in->has_text[i] = r != JSON_IN_ABSENT;
     }
-    /* Lago's Customer normalizes an address field to its presence: a blank country is none
-     * (a form clearing it sends ""; an audit found it refused as country_code_invalid) */
-    const char *country = in->values.text[CUSTOMER_COUNTRY];
-    if (country && json_in_blank(country, strlen(country)))
-        in->values.text[CUSTOMER_COUNTRY] = NULL;
+    /* Lago's Customer normalizes every address field to its presence: a blank one is none (a
+     * form clearing it sends ""; an audit found a blank country refused as
+     * country_code_invalid, and the other fields kept as "") */
+    static const int address[] = {CUSTOMER_ADDRESS_LINE1, CUSTOMER_ADDRESS_LINE2, CUSTOMER_CITY,
+                                  CUSTOMER_STATE,         CUSTOMER_ZIPCODE,       CUSTOMER_COUNTRY};
+    for (size_t i = 0; i < sizeof address / sizeof address[0]; i++) {
+        const char *v = in->values.text[address[i]];
+        if (v && json_in_blank(v, strlen(v)))
+            in->values.text[address[i]] = NULL;
+    }
     /* Lago's UpsertFromApiService takes finalize_zero_amount_invoice null as its default */
     if (in->has_text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] &&
         !in->values.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE])
@@ -371,8 +376,8 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
         const char *v = NULL;
         enum json_in_result r = json_in_string(sa, keys[i], 255, &p->req->arena, &v, &p->err);
         ok = check_member(p, r, "shipping_address");
-        if (ok && v && strcmp(keys[i], "country") == 0 && json_in_blank(v, strlen(v)))
-            v = NULL; /* none, as the customer's own country (parse_text_fields) */
+        if (ok && v && json_in_blank(v, strlen(v)))
+            v = NULL; /* none, as the customer's own address fields (parse_text_fields) */
         if (ok && v && strcmp(keys[i], "country") == 0) {
             v = upper_copy(&p->req->arena, v);
             if (!country_is_valid(v, strlen(v)))

@@ -530,4 +530,10 @@ test('finalize_zero_amount_invoice null is inherit; a blank country clears it', 
   // a country that is not blank is still checked
   r = await post({ external_id: 'blank_1', country: ' F' });
   assert.deepEqual([r.status, r.body.error_details], [422, { country: ['country_code_invalid'] }]);
+  // every address field, as Lago's normalizes them all to their presence
+  r = await post({ external_id: 'blank_2', address_line1: ' ', address_line2: '', city: '', state: '\t', zipcode: '', shipping_address: { address_line1: '', city: ' ', zipcode: '', state: '', address_line2: '' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const b = r.body.customer;
+  assert.deepEqual([b.address_line1, b.address_line2, b.city, b.state, b.zipcode], [null, null, null, null, null]);
+  assert.deepEqual(Object.values(b.shipping_address), [null, null, null, null, null, null]);
 });
