@@ -153,7 +153,8 @@ static void render_engine(struct engine *engine, struct buf *out)
         "# TYPE tally_engine_snapshot_failures_total counter\n"
         "tally_engine_snapshot_failures_total %" PRIu64 "\n"
         "# HELP tally_engine_snapshot_events Events the newest usable snapshot holds: a "
-        "start after a crash reads back the rest.\n"
+        "start reads back the events after them, and every event from the oldest one a "
+        "current billing period counts.\n"
         "# TYPE tally_engine_snapshot_events gauge\ntally_engine_snapshot_events %" PRIu64 "\n",
         s.snapshots, s.snapshot_failures, s.snapshot_events);
     buf_printf(out,

@@ -266,6 +266,13 @@ test('--help everywhere', async () => {
   assert.equal(d.status, 0);
   assert.match(d.stdout, /usage: tallyd/);
   assert.match(d.stdout, /--listen HOST:PORT/);
+  // --snapshot-every said a start after a crash "reads back at most about" N events; it reads
+  // back every event the current periods count, and snapshots come a quarter of the last apart
+  // when that is more than N (an audit)
+  const snapshotHelp = d.stdout.slice(d.stdout.indexOf('--snapshot-every'), d.stdout.indexOf('--realtime-http')).replace(/\s+/g, ' ');
+  assert.match(snapshotHelp, /once N more events are stored, or a quarter of the last snapshot's if more/);
+  assert.match(snapshotHelp, /every event from the oldest one a current billing period counts/);
+  assert.doesNotMatch(snapshotHelp, /at most/);
   const bad = spawnSync(tallydBin, ['--listen', 'nowhere'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--listen wants HOST:PORT/);
