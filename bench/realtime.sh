@@ -3,7 +3,8 @@
 # ordinary priority and under SCHED_FIFO (--realtime-http), the reader (bench_open_loop, 1,000
 # reads a second) at ordinary priority and under SCHED_FIFO. On two cores shared with wrk, a
 # reader at ordinary priority measures its own wait for a core as much as the server's; under
-# SCHED_FIFO it stands for a client on another machine. Needs root (chrt, --realtime-http).
+# SCHED_FIFO it stands for a client on another machine. Needs CAP_SYS_NICE (chrt,
+# --realtime-http), which root in a container may lack.
 #
 #   bench/realtime.sh                 (after make build; bench/run.sh calls it too)
 #   DURATION=10 CONNECTIONS=64 bench/realtime.sh

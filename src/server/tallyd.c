@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "sys/fdlimit.h"
 #include "sys/heap.h"
+#include "sys/rtprio.h"
 #include "sys/tzdb.h"
 #include "sys/wallclock.h"
 #include "util/cmdline.h"
@@ -65,9 +66,11 @@ static const char usage[] =
     "                       after a crash or not, reads back the events after the snapshot\n"
     "                       and every event from the oldest one a current billing period\n"
     "                       counts: late in a busy month, most of that month's events\n"
-    "  --realtime-http      run the HTTP threads under SCHED_FIFO (needs root or\n"
-    "                       CAP_SYS_NICE): when every core is busy, a read such as\n"
-    "                       current usage does not wait for a core (costs ingest)\n"
+    "  --realtime-http      run the HTTP threads under SCHED_FIFO (needs CAP_SYS_NICE,\n"
+    "                       which root in a container may lack, or ulimit -r of 1 or\n"
+    "                       more; refused before the start otherwise): when every core\n"
+    "                       is busy, a read such as current usage does not wait for a\n"
+    "                       core (costs ingest)\n"
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
     "\n"
@@ -257,6 +260,13 @@ static int serve(int argc, char **argv)
     struct api *api = NULL;
     struct tzdb *tzdb = NULL;
     struct store_dir_lock lock = STORE_DIR_LOCK_NONE;
+    /* api_start raises the HTTP threads after the start's read-back, seconds on a large store:
+     * a process that may not do so is refused now, before it touches the data directory. */
+    char why[RTPRIO_ERR_MAX];
+    if (o.realtime_http && !rtprio_allowed(why)) {
+        snprintf(err, sizeof err, "--realtime-http: %s", why);
+        goto fail;
+    }
     if (!store_lock(o.data_dir, &lock, err))
         goto fail;
     struct store *st = store_open(o.data_dir, err);

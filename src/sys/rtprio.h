@@ -17,7 +17,7 @@
 #include <sched.h>
 #include <stddef.h>
 
-#define RTPRIO_ERR_MAX 160
+#define RTPRIO_ERR_MAX 256
 
 /* The lowest real-time priority: above every ordinary thread, below the kernel's own. */
 #define RTPRIO_FIFO_PRIORITY 1
@@ -28,9 +28,13 @@ struct rtprio_saved {
 };
 
 /* Puts the calling thread under SCHED_FIFO, saving its policy in *saved. False, with why in
- * err (the process needs CAP_SYS_NICE, as root has), changing nothing. */
+ * err, changing nothing: the process needs CAP_SYS_NICE (root has it, unless a container's
+ * capability set dropped it, as Docker's default does) or an RLIMIT_RTPRIO of 1 or more. */
 bool rtprio_raise(struct rtprio_saved *saved, char err[RTPRIO_ERR_MAX]);
 /* Puts the calling thread back as rtprio_raise found it. */
 void rtprio_restore(const struct rtprio_saved *saved);
+/* Whether rtprio_raise would succeed on the calling thread (it is tried and undone at once):
+ * false with why in err. Lets a start refuse before its long work, not after it. */
+bool rtprio_allowed(char err[RTPRIO_ERR_MAX]);
 
 #endif

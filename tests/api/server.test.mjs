@@ -333,6 +333,7 @@ test('--realtime-http runs the HTTP threads, and only them, under SCHED_FIFO (or
       { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO.*CAP_SYS_NICE/);
+    assert.doesNotMatch(r.stderr, /started in/); // refused before the start's read-back
     return;
   }
   const t = await startTallyd(dir, ['--realtime-http']);
@@ -367,7 +368,18 @@ test('--realtime-http runs the HTTP threads, and only them, under SCHED_FIFO (or
   assert.equal(asNobody(tallyBin, ['org', 'create', 'N']).status, 0);
   const r = asNobody(tallydBin, ['--listen', '127.0.0.1:0', '--realtime-http']);
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO: Operation not permitted \(it needs root or CAP_SYS_NICE\)/);
+  assert.match(r.stderr, /--realtime-http: cannot run threads under SCHED_FIFO: Operation not permitted \(it needs CAP_SYS_NICE, which root in a container may lack, or a real-time priority limit of 1 or more: ulimit -r\)/);
+  // refused before the start reads the store back (it was refused after it: on a large store,
+  // seconds of work first; an audit), and before it even opens one
+  assert.doesNotMatch(r.stderr, /started in|held no store|upgraded the store/);
+  const empty = newDataDir();
+  chmodSync(empty, 0o777);
+  const e = spawnSync('runuser', ['-u', 'nobody', '--', tallydBin, '--data-dir', empty, '--listen', '127.0.0.1:0', '--realtime-http'],
+    { encoding: 'utf8' });
+  assert.equal(e.status, 1, e.stderr);
+  assert.match(e.stderr, /--realtime-http: cannot run threads under SCHED_FIFO/);
+  assert.doesNotMatch(e.stderr, /held no store|started in/);
+  assert.deepEqual(readdirSync(empty), []);
 });
 
 // Found by an operations audit: under load, SIGTERM stopped the HTTP daemon while answers of
