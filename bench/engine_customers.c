@@ -5,6 +5,7 @@
  *
  *   build/release/bench/bench_engine_customers [COMMANDS] [SUBMITTERS] [IN_FLIGHT_PER_SUBMITTER]
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,8 +99,13 @@ int main(int argc, char **argv)
     long total = argc > 1 ? atol(argv[1]) : 200000;
     int submitters = argc > 2 ? atoi(argv[2]) : 4;
     int window = argc > 3 ? atoi(argv[3]) : 256;
-    char dir[] = "/tmp/tally-bench-XXXXXX";
-    if (!mkdtemp(dir) || total <= 0 || submitters <= 0 || window <= 0)
+    /* under $TMPDIR when set: bench/run.sh points it at its own directory, which its trap
+     * removes when the run is interrupted (this program then dies with its store in place) */
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/tally-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+            (int)sizeof dir ||
+        !mkdtemp(dir) || total <= 0 || submitters <= 0 || window <= 0)
         return 2;
     char err[STORE_ERR_MAX];
     struct store *st = store_open(dir, err);
@@ -138,7 +144,7 @@ int main(int argc, char **argv)
            stats.commits ? (double)stats.batch_size_sum / (double)stats.commits : 0.0,
            (unsigned long long)stats.commit_failures);
     engine_stop(e, NULL);
-    char cmd[128];
+    char cmd[sizeof dir + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;
 }

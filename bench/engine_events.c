@@ -13,6 +13,7 @@
  * EXPRESSION 1 gives the metric an expression, `round(event.properties.tokens * 1.5)`: each
  * event is evaluated and its properties rewritten with the result before it is stored.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +228,13 @@ int main(int argc, char **argv)
     int subs = argc > 4 ? atoi(argv[4]) : 1000;
     bool wallets = argc > 5 && atoi(argv[5]) != 0;
     bool expression = argc > 6 && atoi(argv[6]) != 0;
-    char dir[] = "/tmp/tally-bench-XXXXXX";
-    if (!mkdtemp(dir) || total <= 0 || submitters <= 0 || batch <= 0 || subs <= 0)
+    /* under $TMPDIR when set: bench/run.sh points it at its own directory, which its trap
+     * removes when the run is interrupted (this program then dies with its store in place) */
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/tally-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+            (int)sizeof dir ||
+        !mkdtemp(dir) || total <= 0 || submitters <= 0 || batch <= 0 || subs <= 0)
         return 2;
     char err[STORE_ERR_MAX];
     struct store *st = store_open(dir, err);
@@ -270,7 +276,7 @@ int main(int argc, char **argv)
            (unsigned long long)stats.commits, failures);
     engine_stop(e, NULL);
     tzdb_close(tzdb);
-    char cmd[128];
+    char cmd[sizeof dir + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 && failures == 0 ? 0 : 1;
 }

@@ -31,12 +31,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# The in-process benches make their store under $TMPDIR: here, so that the trap removes it when
+# a run is interrupted (an audit's Ctrl-C left a /tmp/tally-bench-* of 5 MB behind).
+inproc() { TMPDIR="$work" "$@"; }
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u +%Y-%m-%dT%H:%MZ)"
 
 echo "== engine in-process (no HTTP): customer upserts, group commit, fsync per commit"
-build/release/bench/bench_engine_customers 200000 4 256
-build/release/bench/bench_engine_customers 20000 1 1
+inproc build/release/bench/bench_engine_customers 200000 4 256
+inproc build/release/bench/bench_engine_customers 20000 1 1
 
 echo "== HTTP: tallyd, wrk $CONNECTIONS connections, ${DURATION}s, POST /customers (unique ids)"
 key=$(build/tally --data-dir "$work/tally" org create Bench | tail -n 1)
@@ -52,13 +55,13 @@ echo "tallyd stored customers: $stored"
 kill -TERM "$tallyd_pid"; wait "$tallyd_pid" || true; tallyd_pid=
 
 echo "== engine in-process (no HTTP): events in batches of 100 over 1000 subscriptions"
-build/release/bench/bench_engine_events 500000 2 100 1000
+inproc build/release/bench/bench_engine_events 500000 2 100 1000
 # the same, the metric with an expression: each event evaluated and rewritten before it is stored
-build/release/bench/bench_engine_events 500000 2 100 1000 0 1
+inproc build/release/bench/bench_engine_events 500000 2 100 1000 0 1
 # as many batches in flight as wrk's connections below: what the engine takes when it is busy
-build/release/bench/bench_engine_events 1000000 "$CONNECTIONS" 100 1000
+inproc build/release/bench/bench_engine_events 1000000 "$CONNECTIONS" 100 1000
 # the largest batches (--max-batch 10000), each over many subscriptions
-build/release/bench/bench_engine_events 500000 2 10000 10000
+inproc build/release/bench/bench_engine_events 500000 2 10000 10000
 build/release/bench/bench_dedup 10000000
 # one price of a prorated graduated charge as its period fills (it reads every value once)
 build/release/bench/bench_prorated_walk
