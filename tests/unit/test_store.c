@@ -162,6 +162,17 @@ static struct store *open_with_org(char **dir, int64_t *org)
     return st;
 }
 
+/* A customer of org in c (defaults, a fixed lago_id, made at 5000), not yet saved. */
+static void test_customer(struct customer *c, int64_t org, const char *external_id, int64_t seq)
+{
+    customer_init_defaults(c);
+    c->org_id = org;
+    strcpy(c->lago_id, "11111111-2222-4333-8444-555555555555");
+    c->external_id = external_id;
+    c->sequential_id = seq;
+    c->created_at = c->updated_at = 5000;
+}
+
 /* Found by a code review: an applied coupon's frequency was cast from its column unchecked,
  * and the name lookup then indexed past its table. A value this Tally never writes (a damaged
  * or newer store) is a failed read, as the ledger's causes and accounts are. */
@@ -172,12 +183,7 @@ static void unknown_coupon_frequency_is_refused(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     struct customer c;
-    customer_init_defaults(&c);
-    c.org_id = org;
-    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
-    c.external_id = "ext-1";
-    c.sequential_id = 1;
-    c.created_at = c.updated_at = 5000;
+    test_customer(&c, org, "ext-1", 1);
     struct applied_coupon ac = {.org_id = org,
                                 .lago_id = "22222222-2222-4333-8444-555555555555",
                                 .coupon_lago_id = "33333333-2222-4333-8444-555555555555",
@@ -229,12 +235,7 @@ static void page_fails_on_a_step_error(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     struct customer c;
-    customer_init_defaults(&c);
-    c.org_id = org;
-    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
-    c.external_id = "ext-1";
-    c.sequential_id = 1;
-    c.created_at = c.updated_at = 5000;
+    test_customer(&c, org, "ext-1", 1);
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_customer_save(st, &c), STORE_OK);
     const char *ids[] = {"22222222-2222-4333-8444-555555555555",
@@ -291,18 +292,13 @@ static void customers_round_trip(void **state)
     struct arena a;
     arena_init(&a);
     struct customer c;
-    customer_init_defaults(&c);
-    c.org_id = org;
-    strcpy(c.lago_id, "11111111-2222-4333-8444-555555555555");
-    c.external_id = "ext-1";
-    c.sequential_id = 1;
+    test_customer(&c, org, "ext-1", 1);
     c.text[CUSTOMER_NAME] = "Ann";
     c.text[CUSTOMER_ZIPCODE] = "75001";
     c.text[CUSTOMER_FINALIZE_ZERO_AMOUNT_INVOICE] = "skip";
     c.net_payment_term = 15;
     c.doc[CUSTOMER_METADATA] = "[]";
     c.skip_invoice_custom_sections = true;
-    c.created_at = c.updated_at = 5000;
     assert_int_equal(store_begin(st), STORE_OK);
     assert_int_equal(store_customer_save(st, &c), STORE_OK);
     assert_true(c.id > 0);
