@@ -1086,23 +1086,53 @@ static enum aggregation_status local_day(const struct aggregation *a, tally_time
     return AGGREGATION_OK;
 }
 
-/* day_units after a value v timestamped t: + v × the days from t's date to the last, both
- * included (Lago's DATE(to) - DATE(timestamp) + 1). Unchanged when the sum is not prorated. */
+/* The days a sum's value carried from before the period weighs: all the period's, less the
+ * last after an upgrade (aggregation_set_upgraded). */
+static int64_t carried_days(const struct aggregation_days *p)
+{
+    return p->last_day - p->first_day + 1 - (p->carried_day_off ? 1 : 0);
+}
+
+/* The days a prorated sum's value timestamped t weighs: from t's date to the last, both
+ * included (Lago's DATE(to) - DATE(timestamp) + 1), or carried_days before `from`. */
+static enum aggregation_status sum_days(const struct aggregation *a, tally_time t, int64_t *days)
+{
+    if (t < a->from) {
+        *days = carried_days(&a->u.sum.days);
+        return AGGREGATION_OK;
+    }
+    int64_t day;
+    enum aggregation_status st = local_day(a, t, &day);
+    *days = a->u.sum.days.last_day - day + 1;
+    return st;
+}
+
+/* day_units after a value v timestamped t: + v × its days (sum_days). Unchanged when the sum is
+ * not prorated. */
 static enum aggregation_status prorated_after(const struct aggregation *a, money_t v, tally_time t,
                                               money_t *day_units)
 {
     *day_units = a->u.sum.day_units;
     if (!a->u.sum.prorated)
         return AGGREGATION_OK;
-    int64_t day;
+    int64_t days;
     money_t weighed;
-    enum aggregation_status st = local_day(a, t, &day);
+    enum aggregation_status st = sum_days(a, t, &days);
     if (st != AGGREGATION_OK)
         return st;
-    if ((st = from_money_status(money_mul_truncated(
-             v, money_from_int(a->u.sum.days.last_day - day + 1), &weighed))) != AGGREGATION_OK)
+    if ((st = from_money_status(money_mul_truncated(v, money_from_int(days), &weighed))) !=
+        AGGREGATION_OK)
         return st;
     return from_money_status(money_add_truncated(*day_units, weighed, day_units));
+}
+
+enum aggregation_status aggregation_set_upgraded(struct aggregation *a)
+{
+    if (!a || !aggregation_is_prorated(a) || !aggregation_is_empty(a))
+        return AGGREGATION_ERR_INVALID;
+    if (a->kind == AGGREGATION_SUM)
+        a->u.sum.days.carried_day_off = true;
+    return AGGREGATION_OK;
 }
 
 enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
@@ -1118,7 +1148,7 @@ enum aggregation_status aggregation_set_prorated(struct aggregation *a, const st
     int64_t last_day = timestamp_days_from_civil(last.civil.date);
     if (last_day < first_day || last_day - first_day + 1 > period_days)
         return AGGREGATION_ERR_INVALID;
-    struct aggregation_days days = {zone, first_day, last_day, period_days};
+    struct aggregation_days days = {zone, first_day, last_day, period_days, false};
     if (a->kind == AGGREGATION_SUM) {
         a->u.sum.prorated = true;
         a->u.sum.day_units = MONEY_ZERO;
@@ -1416,7 +1446,7 @@ static enum aggregation_status carry_state(const struct aggregation *prev, struc
         /* everything before the period weighs from its first day, as a carried event does */
         money_t day_units;
         enum aggregation_status st =
-            prorated_after(next, prev->u.sum.total, next->from, &day_units);
+            prorated_after(next, prev->u.sum.total, next->from - 1, &day_units);
         if (st != AGGREGATION_OK)
             return st;
         if (next->keep_values && prev->kept.count > 0) {
@@ -1833,6 +1863,8 @@ static enum aggregation_status walk_push_at(const struct aggregation *a, struct 
                                             struct aggregation_walk *walk, tally_time t, money_t v)
 {
     int64_t day;
+    if (t < a->from) /* carried */
+        return walk_push(walk, v, carried_days(&a->u.sum.days));
     enum aggregation_status st = day_read(a, reader, t, &day);
     return st != AGGREGATION_OK ? st : walk_push(walk, v, a->u.sum.days.last_day - day + 1);
 }
@@ -1870,7 +1902,7 @@ static enum aggregation_status walk_fill(const struct aggregation *a,
     }
     const struct aggregation_days *p = &a->u.sum.days;
     if (money_sign(carried) > 0 &&
-        (st = walk_push(walk, carried, p->last_day - p->first_day + 1)) != AGGREGATION_OK)
+        (st = walk_push(walk, carried, carried_days(p))) != AGGREGATION_OK)
         return st;
     for (; i < n; i++) {
         kept_with(a, e, at, value, i, &t, &v);

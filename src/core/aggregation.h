@@ -75,7 +75,9 @@
  *   from its local date to the period's last local date, both included, over the billing
  *   period's days: value × (DATE(to) - DATE(timestamp) + 1) / charges_duration_in_days, in
  *   the customer's zone; the value carried from earlier periods weighs the days from `from`
- *   (persisted_duration / charges_duration, ProratedAggregations::SumService#persisted_sum);
+ *   (persisted_duration / charges_duration, ProratedAggregations::SumService#persisted_sum),
+ *   up to the last day, or to the day before it for a subscription that ended by an upgrade
+ *   (Subscription#date_diff_with_timezone's day off, aggregation_set_upgraded);
  *   the total is ceiled to 5 decimals (compute_event_aggregation.ceil(5)). A negative value
  *   (a removal) takes back the days from its own date on: the day of a removal is not
  *   billed, the day of an addition is. Kept exactly:
@@ -241,10 +243,12 @@ struct aggregation_unique_track; /* aggregation.c */
 
 /* What a prorated state counts days in: the customer's zone (borrowed from the tz database,
  * which outlives every state), the local day numbers of `from` and of the last day before
- * `to`, and the billing period's days, Lago's divisor. */
+ * `to`, and the billing period's days, Lago's divisor. `carried_day_off`: a sum's value
+ * carried from before `from` does not weigh the last day (aggregation_set_upgraded). */
 struct aggregation_days {
     const struct tz_zone *zone;
     int64_t first_day, last_day, period_days;
+    bool carried_day_off;
 };
 
 /*
@@ -424,6 +428,19 @@ enum aggregation_status aggregation_check(enum billable_metric_aggregation kind,
  */
 enum aggregation_status aggregation_set_prorated(struct aggregation *a, const struct tz_zone *zone,
                                                  int64_t period_days);
+
+/*
+ * Marks an empty prorated state as the usage of a subscription that ended by an upgrade, its
+ * termination's local day being the state's last: a sum's value carried from before `from`
+ * then weighs the days from the first to the day before the last (0 when the state has one
+ * day), as Lago's Subscription#date_diff_with_timezone takes a day off when `terminated? &&
+ * upgraded?` for ProratedAggregations::SumService#persisted_sum: the new plan's subscription
+ * weighs that day from its own start, so the carried units cost the period once. Values of the
+ * period keep their days (Lago bills the upgrade day in both invoices for them), and so does a
+ * unique count (Lago's prorated unique count query has no such correction): for those this
+ * is a no-op. AGGREGATION_ERR_INVALID on a state that is not prorated or took something.
+ */
+enum aggregation_status aggregation_set_upgraded(struct aggregation *a);
 
 /* Whether the state is a prorated sum or unique count (aggregation_set_prorated). */
 bool aggregation_is_prorated(const struct aggregation *a);

@@ -267,6 +267,9 @@ struct build {
     const struct tz_zone *zone;
     const char *zone_name;
     int64_t period_days;
+    /* the subscription ended by an upgrade on its usage's last day (ended_by_upgrade): a
+     * prorated sum's carried value does not weigh that day (aggregation_set_upgraded) */
+    bool upgraded;
 };
 
 static const char *copy(struct arena *a, struct json_object *v)
@@ -467,7 +470,9 @@ static bool init_bucket(struct build *b, struct usage_charge *c, struct usage_bu
         aggregation_set_duration(&bucket->aggregation, b->weighted_duration) != AGGREGATION_OK)
         return false;
     if (c->prorated &&
-        aggregation_set_prorated(&bucket->aggregation, b->zone, b->period_days) != AGGREGATION_OK)
+        (aggregation_set_prorated(&bucket->aggregation, b->zone, b->period_days) !=
+             AGGREGATION_OK ||
+         (b->upgraded && aggregation_set_upgraded(&bucket->aggregation) != AGGREGATION_OK)))
         return false;
     uint64_t k0 = 0, k1 = 0;
     for (int i = 0; i < 8; i++) {
@@ -985,6 +990,25 @@ static size_t events_to_read(const struct usage *u, const struct usage_event_ref
     return count + recurring;
 }
 
+/*
+ * Whether sub's usage over [from, to) is that of a subscription that ended by an upgrade within
+ * it: its successor (not canceled) started at its termination, and that instant is in the
+ * usage, so its local day is the usage's last (a downgrade's switch is the period's end, past
+ * it; a DELETE's canceled downgrade is no successor). Lago's `terminated? && upgraded?`, read
+ * from the rows as they are, so a restart decides the same. False on a read error: the day
+ * is then billed, as before this rule.
+ */
+static bool ended_by_upgrade(struct store *st, const struct subscription *sub, tally_time from,
+                             tally_time to, struct arena *a)
+{
+    struct store_subscription next;
+    if (!sub->next_id || !sub->has_terminated_at || sub->terminated_at < from ||
+        sub->terminated_at >= to ||
+        store_subscription_get(store_conn(st), sub->org_id, sub->next_id, &next, a) != STORE_OK)
+        return false;
+    return !next.sub.has_canceled_at && next.sub.started_at == sub->terminated_at;
+}
+
 /* A usage of the subscription's charges' period containing `now` (a month under
  * bill_charges_monthly: subscription_charges_period), from its plan, the charges' states
  * `donor` hands over, and the stored events. With would_read, no event is read: NULL, with
@@ -1036,6 +1060,7 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     b.zone = zone;
     b.zone_name = tz;
     b.period_days = period_days(&period);
+    b.upgraded = ended_by_upgrade(st, &row->sub, u->from, u->to, b.a);
     memcpy(u->currency, terms.currency, sizeof u->currency);
     *failed = "customer";
     b.customer_codes = row->customer_tax_codes ? json_tokener_parse(row->customer_tax_codes) : NULL;
