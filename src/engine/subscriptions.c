@@ -558,14 +558,21 @@ enum command_result subscriptions_apply_update(struct engine *e, struct command 
     if (refused != COMMAND_OK)
         return refused;
     const struct subscription was = *sub;
-    if (u->has_subscription_at &&
-        (subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id))
+    /* a started subscription's (or a scheduled downgrade's) subscription_at does not change:
+     * the value it has passes, as a client echoing back the object it read sends it (refused,
+     * a name in the same PUT was lost: an audit); another is refused, where Lago ignores it,
+     * rather than answer 200 to a change not made */
+    bool started =
+        subscription_status_at(sub, cmd->now) != SUBSCRIPTION_PENDING || sub->previous_id;
+    bool sets_start =
+        u->has_subscription_at && !(started && timestamp_floor_second(u->subscription_at) ==
+                                                   timestamp_floor_second(sub->subscription_at));
+    if (sets_start && started)
         return invalid(cmd, "subscription_at", "cannot_change_started_subscription");
     /* an end at or before the start, the new one or the kept one, would terminate it before
      * it began (found by an audit on a pending subscription: a 500, or a subscription ended
      * before its own start) */
-    tally_time start =
-        u->has_subscription_at ? timestamp_floor_second(u->subscription_at) : sub->started_at;
+    tally_time start = sets_start ? timestamp_floor_second(u->subscription_at) : sub->started_at;
     bool ends = u->has_ending_at ? !u->ending_at_null : sub->has_ending_at;
     tally_time end = u->has_ending_at ? u->ending_at : sub->ending_at;
     if (ends && (end <= start || (u->has_ending_at && end <= cmd->now)))
@@ -579,7 +586,7 @@ enum command_result subscriptions_apply_update(struct engine *e, struct command 
         if (r != COMMAND_OK)
             return r;
     }
-    if (u->has_subscription_at) /* only one not started: Lago's rule, checked above */
+    if (sets_start) /* only one not started: Lago's rule, checked above */
         sub->subscription_at = sub->started_at = start;
     sub->updated_at = cmd->now;
     cmd->subscription = *sub;
