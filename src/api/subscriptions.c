@@ -327,7 +327,9 @@ static bool parse_request(struct request *req, struct json_object *obj,
     if (!json_in_refuse_unserved(obj, unserved_fields, err) ||
         !json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
                                  &rq->external_customer_id, err) ||
-        !json_in_required_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ||
+        /* none names no plan: read_context's 404, as Lago's controller finds none by it */
+        json_in_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ==
+            JSON_IN_INVALID ||
         json_in_string(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena,
                        &rq->external_id, err) == JSON_IN_INVALID ||
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &rq->name, err) ==
@@ -371,8 +373,9 @@ static bool read_context(struct request *req, struct subscription_request *rq,
     struct store_subscription live;
     tally_time now;
     bool ok = false;
-    enum store_status s =
-        store_catalog_get(conn, req->org_id, CATALOG_PLAN, plan_code, &plan, &req->arena);
+    enum store_status s = plan_code ? store_catalog_get(conn, req->org_id, CATALOG_PLAN, plan_code,
+                                                        &plan, &req->arena)
+                                    : STORE_NOT_FOUND;
     if (s == STORE_NOT_FOUND) {
         api_error_not_found(req, "plan_not_found");
         goto done;
@@ -657,8 +660,10 @@ void subscriptions_terminate(struct request *req)
     struct command *cmd = api_new_command(req, COMMAND_SUBSCRIPTION_TERMINATE, render_command);
     if (!cmd)
         return;
-    if (!read_active_or_pending(req, &cmd->as.subscription_terminate.pending_only))
-        return;
+    /* Lago's terminate reads status=pending as the pending subscription and anything else as
+     * the active one (where its update, and Tally's, refuse another value) */
+    const char *status = api_query(req, "status");
+    cmd->as.subscription_terminate.pending_only = status && strcmp(status, "pending") == 0;
     struct json_in_error err = {0};
     const struct termination_choices choices = {.invoice = api_query(req, "on_termination_invoice"),
                                                 .credit_note =
