@@ -21,6 +21,7 @@
 #include "json/coupon_json.h"
 #include "json/metric_json.h"
 #include "json/plan_json.h"
+#include "util/text.h"
 
 static enum command_result retarget(struct engine *e, struct command *cmd, enum catalog_kind kind,
                                     const char *code, const char *replacement);
@@ -149,12 +150,6 @@ struct kept_field {
     const char *field, *what, *why;
 };
 
-/* Whether two texts, either NULL for none, are the same. */
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* Whether two stored bodies have the same JSON for a member (absent and null alike). A body
  * that does not read is the same: check_metric_update read both already. */
 static bool same_member(const char *a_body, const char *b_body, const char *key)
@@ -199,7 +194,7 @@ static enum command_result check_metric_update(struct engine *e, struct command 
     else if (was.aggregation != will.aggregation)
         kept = (struct kept_field){"aggregation_type", "aggregation",
                                    "its charges' prices were set for that measure"};
-    else if (!same_text(was.expression, will.expression))
+    else if (!text_same(was.expression, will.expression))
         kept = (struct kept_field){"expression", "expression",
                                    "the period's stored events keep the values it gave them, "
                                    "and events without what it reads would be refused"};

@@ -19,6 +19,7 @@
 #include "engine/wallets.h"
 #include "json/customer_json.h"
 #include "json/plan_json.h"
+#include "util/text.h"
 
 /*
  * A downgrade is scheduled for the end of the current period: when a new time zone moves that
@@ -263,11 +264,6 @@ static enum command_result check_customer_taxes(struct engine *e, struct command
     return r;
 }
 
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /*
  * Whether a customer is editable in Lago's sense (Customer#editable?, app/models/customer.rb):
  * only while it has no subscription, wallet, invoice, applied add-on or fixed-amount applied
@@ -449,7 +445,7 @@ enum command_result customer_edit_apply_upsert(struct engine *e, struct command 
     const char *has_zone = c->text[CUSTOMER_TIMEZONE];
     /* its periods are its zone's days; its taxes are in each charge's fee */
     if (s == STORE_OK &&
-        (!same_zone(had_zone, has_zone) || !same_text(had_taxes, c->doc[CUSTOMER_TAX_CODES]))) {
+        (!same_zone(had_zone, has_zone) || !text_same(had_taxes, c->doc[CUSTOMER_TAX_CODES]))) {
         engine_reprice_customer(e, cmd, c->id, earlier);
         return engine_give_back_repriced(e, cmd, c->id);
     }

@@ -12,6 +12,7 @@
 #include "engine/wallet_clock.h"
 #include "json/catalog_refs.h"
 #include "util/vec.h"
+#include "util/text.h"
 
 /* Grants one round of a debit plans its takes over (a stack array of takes): how many grants a
  * wallet holds is input, and a debit spanning more of them takes more rounds. */
@@ -1690,11 +1691,6 @@ static enum command_result apply_create(struct wallet_book *b, struct store *st,
     return r;
 }
 
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 static bool same_rule(const struct wallet_rule *a, const struct wallet_rule *b)
 {
     return a->method == b->method && a->threshold_cents == b->threshold_cents &&
@@ -1707,12 +1703,12 @@ static bool same_rule(const struct wallet_rule *a, const struct wallet_rule *b)
 /* Whether two versions of a wallet have the same terms (what an update may change). */
 static bool same_terms(const struct store_wallet *a, const struct store_wallet *b)
 {
-    return same_text(a->code, b->code) && same_text(a->name, b->name) &&
+    return text_same(a->code, b->code) && text_same(a->name, b->name) &&
            a->priority == b->priority && a->limit == b->limit &&
            a->overdraft_limit_cents == b->overdraft_limit_cents &&
            a->has_expiration_at == b->has_expiration_at &&
            (!a->has_expiration_at || a->expiration_at == b->expiration_at) &&
-           same_text(a->terms_json, b->terms_json);
+           text_same(a->terms_json, b->terms_json);
 }
 
 /* Whether new terms would leave open holds reserving more than the wallet can pay (a smaller
