@@ -60,6 +60,17 @@ static void raw_exec(const char *dir, const char *sql)
     sqlite3_close(db);
 }
 
+/* The store in dir opened (and so upgraded to the current schema), or the test failed with
+ * the store's error. The caller closes it. */
+static struct store *open_upgraded(const char *dir)
+{
+    char err[STORE_ERR_MAX];
+    struct store *st = store_open(dir, err);
+    if (!st)
+        fail_msg("%s", err);
+    return st;
+}
+
 /* The one text value `sql` reads from the store's database in dir is `expected`. */
 static void assert_query_text(const char *dir, const char *sql, const char *expected)
 {
@@ -921,11 +932,7 @@ static void hold_parts_move_to_no_grant(void **state)
         "INSERT INTO authorization_holds VALUES (1, 7, 600), (1, 8, 0), (2, 7, 250);"
         "PRAGMA user_version = 32;");
     /* (34 adds what a rollover leaves to holds: none was open at one) */
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir,
                       "SELECT group_concat(authorization_id || ':' || wallet_id || ':' ||"
                       " grant_id || ':' || cents || ':' || at_rollover, ' ') FROM (SELECT * FROM"
@@ -933,7 +940,7 @@ static void hold_parts_move_to_no_grant(void **state)
                       "1:7:0:600:0 2:7:0:250:0");
     /* (35) no grant's credits are reserved by them */
     assert_query_text(dir, "SELECT COUNT(*) FROM grant_holds", "0");
-    store_close(store_open(dir, err));
+    store_close(open_upgraded(dir));
     /* the open parts on grants of a database at 34 are summed by grant; released ones, and
      * those of holds no longer open, are not */
     raw_exec(dir,
@@ -950,9 +957,7 @@ static void hold_parts_move_to_no_grant(void **state)
              " VALUES (11, 7, 70, 100), (11, 7, 71, 5), (12, 7, 70, 20), (12, 7, 0, 9),"
              " (13, 7, 70, 1000), (11, 8, 80, 0);"
              "PRAGMA user_version = 34;");
-    st = store_open(dir, err);
-    assert_non_null(st);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir,
                       "SELECT group_concat(wallet_id || ':' || grant_id || ':' || cents, ' ')"
                       " FROM (SELECT * FROM grant_holds ORDER BY 1, 2)",
@@ -983,11 +988,7 @@ static void recurring_subscriptions_become_due(void **state)
              "PRAGMA user_version = 35;",
              (long long)org, (long long)org, (long long)org);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir,
                       "SELECT group_concat(subscription_id || ':' || due_at, ' ') FROM"
                       " (SELECT * FROM period_settlements ORDER BY 1)",
@@ -1031,10 +1032,7 @@ static void overdrawn_usage_owes_newest_first(void **state)
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
+    st = open_upgraded(dir);
     int64_t owed, tx;
     assert_int_equal(store_wallet_owed_total(store_conn(st), 1, &owed), STORE_OK);
     assert_int_equal(owed, 700);
@@ -1099,11 +1097,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir, "SELECT group_concat(id || ' ' || terms, ' | ') FROM wallets",
                       "1 {\"applies_to\":{\"fee_types\":[],\"billable_metric_codes\":[\"live\"]},"
                       "\"metadata\":{\"k\":\"v\"}} | "
@@ -1147,11 +1141,7 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir,
                       "SELECT group_concat(key, ' ') FROM (SELECT key FROM idempotency_keys"
                       " ORDER BY key)",
@@ -1180,11 +1170,7 @@ static void charge_debits_are_numbered_in_the_old_order(void **state)
              "PRAGMA user_version = 49;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
-    store_close(st);
+    store_close(open_upgraded(dir));
     assert_query_text(dir,
                       "SELECT group_concat(customer_id || subscription_id || charge_lago_id ||"
                       " period_from || ':' || seq, ' ') FROM (SELECT * FROM charge_debits"
@@ -1229,10 +1215,7 @@ static void open_invoices_give_their_numbers_back(void **state)
              (long long)org, (long long)c.id, (long long)org, (long long)c.id, (long long)org,
              (long long)c.id);
     raw_exec(dir, sql);
-    char err[STORE_ERR_MAX];
-    st = store_open(dir, err);
-    if (!st)
-        fail_msg("%s", err);
+    st = open_upgraded(dir);
     struct arena a;
     arena_init(&a);
     struct store_invoice v;
