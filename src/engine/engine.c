@@ -317,7 +317,6 @@ static void collect_usage(struct usage *u, void *ctx)
 struct debited_usages {
     struct engine *e;
     struct command *cmd;
-    int64_t customer_id; /* 0: every customer's */
 };
 
 /* Puts the usage of a live subscription in the book, unless it is there (hold_debited_usages). */
@@ -330,8 +329,7 @@ static bool hold_debited_usage(int64_t subscription_id, void *ctx)
     struct store_subscription row;
     enum store_status s = store_subscription_get(store_conn(e->store), d->cmd->org_id,
                                                  subscription_id, &row, d->cmd->arena);
-    if (s != STORE_OK || !subscription_is_live(&row.sub, d->cmd->now) ||
-        (d->customer_id && row.sub.customer_id != d->customer_id))
+    if (s != STORE_OK || !subscription_is_live(&row.sub, d->cmd->now))
         return s != STORE_ERROR;
     const char *why;
     return usage_book_get(&e->usage, e->store, e->tzdb, &row, d->cmd->now, e->fingerprint_key,
@@ -353,8 +351,8 @@ enum command_result engine_hold_debited_usages(struct engine *e, struct command 
 {
     if (e->usage_incomplete)
         return COMMAND_OK; /* the next batch rescans the book whole */
-    struct debited_usages d = {e, cmd, customer_id};
-    return store_debited_subscriptions(store_conn(e->store), cmd->org_id, cmd->now,
+    struct debited_usages d = {e, cmd};
+    return store_debited_subscriptions(store_conn(e->store), cmd->org_id, customer_id, cmd->now,
                                        hold_debited_usage, &d) == STORE_OK
                ? COMMAND_OK
                : COMMAND_STORE_FAILED;

@@ -832,7 +832,7 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_DEBITED_SUBSCRIPTIONS] =
         "SELECT DISTINCT d.subscription_id FROM charge_debits d"
         " JOIN subscriptions s ON s.id = d.subscription_id"
-        " WHERE d.org_id = ?1 AND d.charged_cents <> 0"
+        " WHERE d.org_id = ?1 AND (?3 = 0 OR d.customer_id = ?3) AND d.charged_cents <> 0"
         " AND (s.terminated_at IS NULL OR s.terminated_at > ?2)"
         " AND (s.canceled_at IS NULL OR s.canceled_at > ?2) ORDER BY d.subscription_id",
 };

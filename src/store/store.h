@@ -878,10 +878,12 @@ store_charge_debits_of_customer(struct store_conn *c, int64_t org_id, int64_t cu
                                 bool (*fn)(const struct store_charge_debit *d, void *ctx),
                                 void *ctx);
 
-/* The subscriptions of an organization whose wallets hold a debit of theirs that is not zero,
- * in any period, but those terminated or canceled by `now` (no later read need build their
- * usage), by id; fn returns false to stop (an error). */
-enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id, tally_time now,
+/* The subscriptions of an organization (or of one of its customers; customer_id 0: all) whose
+ * wallets hold a debit of theirs that is not zero, in any period, but those terminated or
+ * canceled by `now` (no later read need build their usage), by id; fn returns false to stop
+ * (an error). */
+enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id,
+                                              int64_t customer_id, tally_time now,
                                               bool (*fn)(int64_t subscription_id, void *ctx),
                                               void *ctx);
 

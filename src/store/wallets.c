@@ -596,7 +596,8 @@ enum store_status store_charge_debit_drop(struct store *st, int64_t subscription
     return step_done(s);
 }
 
-enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id, tally_time now,
+enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_id,
+                                              int64_t customer_id, tally_time now,
                                               bool (*fn)(int64_t subscription_id, void *ctx),
                                               void *ctx)
 {
@@ -605,6 +606,7 @@ enum store_status store_debited_subscriptions(struct store_conn *c, int64_t org_
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, customer_id);
     int rc;
     enum store_status r = STORE_OK;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
