@@ -370,17 +370,28 @@ enum store_status store_subscription_get(struct store_conn *c, int64_t org_id, i
     return read_one(s, read_subscription_row, out, a);
 }
 
-enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
-                                          const char *external_id, tally_time now,
-                                          struct store_subscription *out, struct arena *a)
+/* The subscription over an external id that one of three statements picks at an instant: the
+   live one, the one active then, the one its termination ended then. */
+static enum store_status subscription_by_external_id(struct store_conn *c, enum stmt_id stmt,
+                                                     int64_t org_id, const char *external_id,
+                                                     tally_time at, struct store_subscription *out,
+                                                     struct arena *a)
 {
-    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_BY_EXTERNAL_ID);
+    sqlite3_stmt *s = store_stmt(c, stmt);
     if (!s)
         return STORE_ERROR;
     sqlite3_bind_int64(s, 1, org_id);
     bind_text(s, 2, external_id);
-    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 3, at);
     return read_one(s, read_subscription_row, out, a);
+}
+
+enum store_status store_subscription_live(struct store_conn *c, int64_t org_id,
+                                          const char *external_id, tally_time now,
+                                          struct store_subscription *out, struct arena *a)
+{
+    return subscription_by_external_id(c, STMT_SUBSCRIPTION_BY_EXTERNAL_ID, org_id, external_id,
+                                       now, out, a);
 }
 
 enum store_status store_subscription_list(struct store_conn *c, int64_t org_id, int64_t customer_id,
@@ -856,26 +867,15 @@ enum store_status store_subscription_at(struct store_conn *c, int64_t org_id,
                                         const char *external_id, tally_time at,
                                         struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_AT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    bind_text(s, 2, external_id);
-    sqlite3_bind_int64(s, 3, at);
-    return read_one(s, read_subscription_row, out, a);
+    return subscription_by_external_id(c, STMT_SUBSCRIPTION_AT, org_id, external_id, at, out, a);
 }
 
 enum store_status store_subscription_ended_at(struct store_conn *c, int64_t org_id,
                                               const char *external_id, tally_time at,
                                               struct store_subscription *out, struct arena *a)
 {
-    sqlite3_stmt *s = store_stmt(c, STMT_SUBSCRIPTION_ENDED_AT);
-    if (!s)
-        return STORE_ERROR;
-    sqlite3_bind_int64(s, 1, org_id);
-    bind_text(s, 2, external_id);
-    sqlite3_bind_int64(s, 3, at);
-    return read_one(s, read_subscription_row, out, a);
+    return subscription_by_external_id(c, STMT_SUBSCRIPTION_ENDED_AT, org_id, external_id, at, out,
+                                       a);
 }
 
 enum store_status store_subscription_initial_start(struct store_conn *c, int64_t org_id,
