@@ -239,11 +239,14 @@ void authorizations_capture(struct request *req)
         if (transaction_id)
             e->transaction_id = transaction_id;
     }
-    if ((!given && !event_json_properties_text(&req->arena, a.properties_json, e)) ||
+    struct event held = {0};
+    if (!event_json_properties_text(&req->arena, a.properties_json, given ? &held : e) ||
         (!priced && !event_json_precise_text(a.precise_total_amount_cents, e))) {
         api_error(req, 500, "store_corrupt", "a stored authorization could not be read");
         goto done;
     }
+    /* a client that builds the object again may send its keys in another order */
+    cmd->as.events_ingest.properties_as_authorized = !given || event_same_properties(e, &held);
     cmd->as.events_ingest.events = e;
     cmd->as.events_ingest.count = 1;
     cmd->as.events_ingest.results = result;

@@ -96,12 +96,32 @@ bool event_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], int64_t org_id,
     return true;
 }
 
-const char *event_property(const struct event *e, const char *key)
+static const struct event_property *property_of(const struct event *e, const char *key)
 {
     for (size_t i = 0; i < e->property_count; i++)
         if (strcmp(e->properties[i].key, key) == 0)
-            return e->properties[i].value;
+            return &e->properties[i];
     return NULL;
+}
+
+const char *event_property(const struct event *e, const char *key)
+{
+    const struct event_property *p = property_of(e, key);
+    return p ? p->value : NULL;
+}
+
+bool event_same_properties(const struct event *a, const struct event *b)
+{
+    if (a->property_count != b->property_count)
+        return false;
+    /* keys are unique within an event, so a pairing of each of a's keys is the whole match */
+    for (size_t i = 0; i < a->property_count; i++) {
+        const struct event_property *x = &a->properties[i], *y = property_of(b, x->key);
+        if (!y || x->is_string != y->is_string || (x->value == NULL) != (y->value == NULL) ||
+            (x->value && strcmp(x->value, y->value) != 0))
+            return false;
+    }
+    return true;
 }
 
 money_t event_precise_amount(money_t sent)

@@ -125,4 +125,11 @@ bool event_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], int64_t org_id,
 /* The value of a property by key, or NULL. */
 const char *event_property(const struct event *e, const char *key);
 
+/*
+ * Whether two events carry the same properties: the same keys, each with the same value as
+ * written, in any order (JSON objects have none). 90 and 90.0, or 90 and "90", are other
+ * values: a unique count tells them apart.
+ */
+bool event_same_properties(const struct event *a, const struct event *b);
+
 #endif

@@ -292,6 +292,8 @@ struct command {
             struct command_item_refusal *refusals; /* in index order, in the command's arena */
             size_t refusal_count;
             const char *authorization_lago_id; /* capture: the hold the event settles */
+            /* capture: its properties are the hold's, in whatever order (set by the submitter) */
+            bool properties_as_authorized;
             /* capture: its usage is the authorized one (set by the writer): what credits
              * cannot pay of it is left to the invoice rather than refused */
             bool as_authorized;

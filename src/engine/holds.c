@@ -209,8 +209,6 @@ enum command_result holds_settle(struct engine *e, struct command *cmd)
     if (r != COMMAND_OK)
         return r;
     const struct event *ev = &cmd->as.events_ingest.events[0];
-    const char *actual = ev->properties_json;
-    const char *authorized = cmd->authorization.properties_json;
     const char *price = precise_text(cmd, ev),
                *held_price = cmd->authorization.precise_total_amount_cents;
     /* The authorized usage: the same properties and price, at or after the instant the hold
@@ -220,7 +218,7 @@ enum command_result holds_settle(struct engine *e, struct command *cmd)
      * stamping in whole seconds sends it */
     tally_time at = ev->has_timestamp ? ev->timestamp : cmd->now;
     cmd->as.events_ingest.as_authorized =
-        actual && authorized && strcmp(actual, authorized) == 0 &&
+        cmd->as.events_ingest.properties_as_authorized &&
         (price ? held_price && strcmp(price, held_price) == 0 : !held_price) &&
         at >= timestamp_floor_second(cmd->authorization.created_at);
     return wallet_book_release(&e->wallets, e->store, cmd, &cmd->authorization,

@@ -259,6 +259,32 @@ test('a capture of the authorized usage is never refused for credits, even after
   assert.equal(same.status, 'captured');
 });
 
+// Found by an audit: the authorized properties sent back in another key order were compared as
+// text, taken for other usage and refused (402), the hold kept. JSON objects have no order.
+test('a capture of the authorized properties in another key order is the authorized usage', async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'keyed', name: 'Keyed', aggregation_type: 'sum_agg', field_name: 'n' } }))).billable_metric;
+  await ok(await post('/api/v1/plans', { plan: { code: 'keyed', name: 'Keyed', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: bm.lago_id, charge_model: 'graduated', properties: { graduated_ranges: [
+      { from_value: 0, to_value: 100, per_unit_amount: '0.01', flat_amount: '0' }, { from_value: 101, to_value: null, per_unit_amount: '0.05', flat_amount: '0' }] } }] } }));
+  const dearer = async (name) => {
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: name, plan_code: 'keyed', external_id: name, subscription_at: '2026-05-01T00:00:00Z' } }));
+    const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: name, currency: 'USD', rate_amount: '0.01', name, granted_credits: '300', limit: 'hard' } }))).wallet;
+    const a = (await ok(await authorize({ external_subscription_id: name, code: 'keyed', properties: { n: 90, job: 'x' } }))).authorization;
+    for (const units of [100, 20]) // the held 90 units now cost 450 cents, 210 of them unheld
+      assert.equal((await post('/api/v1/events', { event: { transaction_id: `${name}${units}`, external_subscription_id: name, code: 'keyed', properties: { n: units } } })).status, 200);
+    return [a, w];
+  };
+  const [a, w] = await dearer('keyed_a');
+  const captured = (await ok(await post(`/api/v1/authorizations/${a.lago_id}/capture`, { authorization: { properties: { job: 'x', n: 90 } } }))).authorization;
+  assert.equal(captured.status, 'captured');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
+  // another value as written (90.0) is other usage, held to the hard limit as an event is
+  const [b] = await dearer('keyed_b');
+  const other = await post(`/api/v1/authorizations/${b.lago_id}/capture`, { authorization: { properties: { n: '90.0', job: 'x' } } });
+  assert.equal(other.status, 402);
+  assert.equal((await ok(await t.api(`/api/v1/authorizations/${b.lago_id}`))).authorization.status, 'authorized');
+});
+
 // Found by a fuzzing audit: a null transaction_id replaced the default (the hold's id) with
 // nothing, and the capture crashed tallyd. A null is no value: the default stands.
 test('a capture with a null transaction_id takes the hold\'s id, as without one', async () => {
