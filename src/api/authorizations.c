@@ -41,6 +41,38 @@ static void write_precise(struct jsonw *w, const char *kept)
 }
 
 /* payer: NULL when no wallet could pay. */
+static void write_authorization(struct jsonw *w, const struct store_authorization *a,
+                                const struct payer *payer)
+{
+    jsonw_object_begin(w);
+    jsonw_kv_cstr(w, "lago_id", a->lago_id);
+    jsonw_kv_cstr(w, "status", status_names[a->status]);
+    jsonw_kv_cstr(w, "external_customer_id", a->external_customer_id);
+    jsonw_kv_cstr(w, "external_subscription_id", a->external_subscription_id);
+    jsonw_kv_cstr(w, "code", a->code);
+    jsonw_kv_raw(w, "properties", a->properties_json);
+    write_precise(w, a->precise_total_amount_cents);
+    jsonw_kv_cstr(w, "currency", a->currency);
+    jsonw_kv_int(w, "amount_cents", a->amount_cents);
+    jsonw_key(w, "credits");
+    if (payer)
+        wallets_write_credits(w, a->amount_cents, payer->rate_amount, payer->currency);
+    else
+        jsonw_null(w);
+    jsonw_kv_int(w, "held_amount_cents", a->held_cents);
+    jsonw_kv_cstr(w, "lago_wallet_id", payer ? payer->lago_id : NULL);
+    jsonw_key(w, "captured_amount_cents");
+    a->has_captured_cents ? jsonw_int(w, a->captured_cents) : jsonw_null(w);
+    jsonw_kv_cstr(w, "transaction_id", a->transaction_id);
+    jsonw_key(w, "expires_at");
+    jsonw_time(w, a->expires_at, false);
+    jsonw_key(w, "created_at");
+    jsonw_time(w, a->created_at, false);
+    jsonw_key(w, "updated_at");
+    jsonw_time(w, a->updated_at, false);
+    jsonw_object_end(w);
+}
+
 static void render(struct buf *out, const struct store_authorization *a, const struct payer *payer)
 {
     struct jsonw w;
@@ -48,33 +80,7 @@ static void render(struct buf *out, const struct store_authorization *a, const s
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "authorization");
-    jsonw_object_begin(&w);
-    jsonw_kv_cstr(&w, "lago_id", a->lago_id);
-    jsonw_kv_cstr(&w, "status", status_names[a->status]);
-    jsonw_kv_cstr(&w, "external_customer_id", a->external_customer_id);
-    jsonw_kv_cstr(&w, "external_subscription_id", a->external_subscription_id);
-    jsonw_kv_cstr(&w, "code", a->code);
-    jsonw_kv_raw(&w, "properties", a->properties_json);
-    write_precise(&w, a->precise_total_amount_cents);
-    jsonw_kv_cstr(&w, "currency", a->currency);
-    jsonw_kv_int(&w, "amount_cents", a->amount_cents);
-    jsonw_key(&w, "credits");
-    if (payer)
-        wallets_write_credits(&w, a->amount_cents, payer->rate_amount, payer->currency);
-    else
-        jsonw_null(&w);
-    jsonw_kv_int(&w, "held_amount_cents", a->held_cents);
-    jsonw_kv_cstr(&w, "lago_wallet_id", payer ? payer->lago_id : NULL);
-    jsonw_key(&w, "captured_amount_cents");
-    a->has_captured_cents ? jsonw_int(&w, a->captured_cents) : jsonw_null(&w);
-    jsonw_kv_cstr(&w, "transaction_id", a->transaction_id);
-    jsonw_key(&w, "expires_at");
-    jsonw_time(&w, a->expires_at, false);
-    jsonw_key(&w, "created_at");
-    jsonw_time(&w, a->created_at, false);
-    jsonw_key(&w, "updated_at");
-    jsonw_time(&w, a->updated_at, false);
-    jsonw_object_end(&w);
+    write_authorization(&w, a, payer);
     jsonw_object_end(&w);
 }
 
@@ -190,6 +196,47 @@ void authorizations_get(struct request *req)
     const struct payer *payer = payer_of(store_reader_conn(r), &a, NULL, &wallet, &req->arena);
     api_reader_release(req->api, r);
     render(api_respond(req, 200), &a, payer);
+}
+
+static const char *const known_list_args[] = {"page", "per_page", "external_customer_id",
+                                              "external_subscription_id"};
+
+void authorizations_list(struct request *req)
+{
+    int64_t page, per_page, total = 0;
+    if (!api_refuse_unknown(req, known_list_args,
+                            sizeof known_list_args / sizeof known_list_args[0]) ||
+        !api_pagination(req, &page, &per_page))
+        return;
+    struct store_reader *r = api_reader_acquire(req->api);
+    struct store_conn *conn = store_reader_conn(r);
+    struct store_authorization *rows = NULL;
+    size_t count = 0;
+    enum store_status s = store_authorization_open_list(
+        conn, req->org_id, api_query_filter(req, "external_customer_id"),
+        api_query_filter(req, "external_subscription_id"), (page - 1) * per_page, per_page, &rows,
+        &count, &total, &req->arena);
+    const struct payer **payers =
+        s == STORE_OK ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *payers) : NULL;
+    struct payer *kept =
+        payers ? arena_alloc(&req->arena, (count ? count : 1) * sizeof *kept) : NULL;
+    for (size_t i = 0; kept && i < count; i++)
+        payers[i] = payer_of(conn, &rows[i], NULL, &kept[i], &req->arena);
+    api_reader_release(req->api, r);
+    if (!kept) {
+        api_error_store_read(req);
+        return;
+    }
+    struct jsonw w;
+    jsonw_init(&w, api_respond(req, 200));
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "authorizations");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < count; i++)
+        write_authorization(&w, &rows[i], payers[i]);
+    jsonw_array_end(&w);
+    api_write_meta(&w, page, per_page, total);
+    jsonw_object_end(&w);
 }
 
 void authorizations_capture(struct request *req)

@@ -12,6 +12,8 @@
  *        and debits what the event actually costs (refused like any event if credits fall short)
  *   POST /authorizations/{id}/void     releases the hold
  *   GET  /authorizations/{id}
+ *   GET  /authorizations               ?external_customer_id= &external_subscription_id=
+ *        &page= &per_page=: the open holds (authorized), soonest expiry first
  *
  * An authorized hold not captured by expires_at is released by the clock (status "expired").
  *
@@ -27,6 +29,7 @@
 
 void authorizations_create(struct request *req);
 void authorizations_get(struct request *req);
+void authorizations_list(struct request *req);
 void authorizations_capture(struct request *req);
 void authorizations_void(struct request *req);
 

@@ -136,6 +136,7 @@ const struct route api_routes[] = {
      wallet_transactions_fundings, NULL},
     {"GET", "/api/v1/ledger_entries", "ledger_entries.list", true, ledger_entries_list, NULL},
     {"POST", "/api/v1/authorizations", "authorizations.create", true, authorizations_create, NULL},
+    {"GET", "/api/v1/authorizations", "authorizations.list", true, authorizations_list, NULL},
     {"GET", "/api/v1/authorizations/{}", "authorizations.get", true, authorizations_get, NULL},
     {"POST", "/api/v1/authorizations/{}/capture", "authorizations.capture", true,
      authorizations_capture, NULL},

@@ -104,6 +104,24 @@ enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, 
     return read_one(s, read_authorization_row, out, a);
 }
 
+enum store_status store_authorization_open_list(struct store_conn *c, int64_t org_id,
+                                                const char *external_customer_id,
+                                                const char *external_subscription_id,
+                                                int64_t offset, int64_t limit,
+                                                struct store_authorization **out, size_t *count,
+                                                int64_t *total, struct arena *a)
+{
+    const struct page_param params[] = {{.value = org_id},
+                                        {.is_text = true, .text = external_customer_id},
+                                        {.is_text = true, .text = external_subscription_id}};
+    const struct page_query q = {STMT_AUTH_OPEN_COUNT, STMT_AUTH_OPEN_PAGE,   params, 3,
+                                 sizeof **out,         read_authorization_row};
+    void *items;
+    enum store_status r = store_page_of(c, &q, offset, limit, &items, count, total, a);
+    *out = items;
+    return r;
+}
+
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
                                                const struct store_hold *part)
 {

@@ -235,6 +235,13 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " a.currency, a.expires_at, a.transaction_id, a.created_at, a.updated_at, c.external_id,"      \
     " a.payer_wallet_id, a.precise_total_amount_cents"
 
+/* The open holds of a list (on authorizations_due: no index by organization costs every
+ * commit of holds a page): ?2 the customers' external id, ?3 the subscription's, NULL for any. */
+#define AUTH_OPEN_FILTER                                                                           \
+    " FROM authorizations a JOIN customers c ON c.id = a.customer_id"                              \
+    " WHERE a.status = 1 AND a.org_id = ?1 AND (?2 IS NULL OR c.external_id = ?2)"                 \
+    " AND (?3 IS NULL OR a.external_subscription_id = ?3)"
+
 /* Column order of every invoice SELECT; read_invoice depends on it. */
 #define INVOICE_COLUMNS                                                                            \
     "i.id, i.org_id, i.customer_id, i.lago_id, i.sequential_id, i.number, i.invoice_type,"         \
@@ -742,6 +749,10 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_AUTH_GET] = "SELECT " AUTH_COLUMNS " FROM authorizations a"
                       " JOIN customers c ON c.id = a.customer_id"
                       " WHERE a.lago_id = ?2 AND a.org_id = ?1",
+    /* soonest expiry first, as the index keeps them */
+    [STMT_AUTH_OPEN_COUNT] = "SELECT COUNT(*)" AUTH_OPEN_FILTER,
+    [STMT_AUTH_OPEN_PAGE] =
+        "SELECT " AUTH_COLUMNS AUTH_OPEN_FILTER " ORDER BY a.expires_at, a.id LIMIT ?4 OFFSET ?5",
     [STMT_AUTH_HOLD_PUT] = "INSERT OR REPLACE INTO authorization_holds(authorization_id, wallet_id,"
                            " grant_id, cents, at_rollover) VALUES (?,?,?,?,0)",
     [STMT_AUTH_HOLDS] = "SELECT wallet_id, grant_id, cents, at_rollover FROM authorization_holds"

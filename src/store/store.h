@@ -937,6 +937,15 @@ struct store_hold {
 enum store_status store_authorization_save(struct store *st, struct store_authorization *a);
 enum store_status store_authorization_get(struct store_conn *c, int64_t org_id, const char *lago_id,
                                           struct store_authorization *out, struct arena *a);
+/* A page of the organization's open holds (status authorized), soonest expiry first, and how
+ * many there are: of customers with that external id (deleted ones too) and of subscriptions
+ * with that one (ended ones too), each NULL for any. */
+enum store_status store_authorization_open_list(struct store_conn *c, int64_t org_id,
+                                                const char *external_customer_id,
+                                                const char *external_subscription_id,
+                                                int64_t offset, int64_t limit,
+                                                struct store_authorization **out, size_t *count,
+                                                int64_t *total, struct arena *a);
 enum store_status store_authorization_hold_put(struct store *st, int64_t authorization_id,
                                                const struct store_hold *part);
 /* Adds `cents` (< 0: takes them off) to what open holds reserve of the grant (grant_holds,

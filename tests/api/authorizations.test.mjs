@@ -633,3 +633,35 @@ test('a declined hold prices the event alone: without a wallet, with a terminate
   const later = await hold('short', 25);
   assert.deepEqual([later.status, later.amount_cents, later.credits], ['declined', 50, '0.5']);
 });
+
+// Found by an audit: a client that lost a hold's lago_id (sent without an Idempotency-Key) had
+// no way to find its open holds, to void them, but the ledger. The list is of open holds.
+test('GET /authorizations lists the open holds, soonest expiry first, by customer or subscription', async () => {
+  for (const c of ['listed_a', 'listed_b']) {
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'gpu', external_id: `${c}_sub`, subscription_at: '2026-05-01T00:00:00Z' } }));
+    await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '0.01', name: c, granted_credits: '1000' } }));
+  }
+  const hold = async (c, expires_in) => (await ok(await authorize({ external_subscription_id: `${c}_sub`, code: 'gpu_seconds', properties: { seconds: 1 }, expires_in }))).authorization;
+  const late = await hold('listed_a', 7200), soon = await hold('listed_a', 60), other = await hold('listed_b', 600);
+  const captured = await hold('listed_a', 600), voided = await hold('listed_b', 600);
+  await ok(await post(`/api/v1/authorizations/${captured.lago_id}/capture`, {}));
+  await ok(await post(`/api/v1/authorizations/${voided.lago_id}/void`, {}));
+  const list = async (query) => ok(await t.api(`/api/v1/authorizations?${query}`));
+  const ofA = await list('external_customer_id=listed_a');
+  assert.deepEqual(ofA.authorizations.map((a) => a.lago_id), [soon.lago_id, late.lago_id]);
+  assert.deepEqual(ofA.authorizations[0], (await ok(await t.api(`/api/v1/authorizations/${soon.lago_id}`))).authorization);
+  assert.equal(ofA.meta.total_count, 2);
+  assert.deepEqual((await list('external_subscription_id=listed_b_sub')).authorizations.map((a) => a.lago_id), [other.lago_id]);
+  assert.equal((await list('external_customer_id=listed_a&external_subscription_id=listed_b_sub')).authorizations.length, 0);
+  const page = await list('external_customer_id=listed_a&per_page=1&page=2');
+  assert.deepEqual([page.authorizations.map((a) => a.lago_id), page.meta.total_pages], [[late.lago_id], 2]);
+  const all = (await list('per_page=100')).authorizations;
+  assert.ok(all.every((a) => a.status === 'authorized'));
+  assert.ok([soon, late, other].every((h) => all.some((a) => a.lago_id === h.lago_id)));
+  // a void through the list's ids releases it; it leaves the list
+  await ok(await post(`/api/v1/authorizations/${soon.lago_id}/void`, {}));
+  assert.deepEqual((await list('external_customer_id=listed_a')).authorizations.map((a) => a.lago_id), [late.lago_id]);
+  const unknown = await t.api('/api/v1/authorizations?status=captured');
+  assert.equal(unknown.status, 422);
+  assert.deepEqual((await unknown.json()).error_details, { status: ['not_supported'] });
+});
