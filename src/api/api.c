@@ -229,10 +229,22 @@ bool api_query_names(struct request *req, const char *name)
     return name == NULL;
 }
 
+/* find_name, passing over `name=` given empty: a filter given blank filters nothing */
+static enum MHD_Result find_given(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    const char **name = cls;
+    if (key && strcmp(key, *name) == 0 && (!value || !*value))
+        return MHD_YES;
+    return find_name(cls, kind, key, value);
+}
+
 bool api_refuse_unserved(struct request *req, const char *const *names, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        if (api_query_names(req, names[i])) {
+        const char *name = names[i];
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, find_given, &name);
+        if (!name) {
             api_error_validation(req, names[i], "not_supported");
             return false;
         }

@@ -193,7 +193,7 @@ bool api_query_bool_filter(struct request *req, const char *name, int *out);
 bool api_query_names(struct request *req, const char *name);
 /* Query arguments Lago takes that Tally does not serve: false after answering 422
  * `{name: ["not_supported"]}` for the first the query names, rather than an answer that
- * ignores it. */
+ * ignores it; one given empty (`search_term=`) filters nothing and passes, as Lago's do. */
 bool api_refuse_unserved(struct request *req, const char *const *names, size_t count);
 /* For Tally's own lists, which have no Lago filters to follow: false after answering 422
  * `{name: ["not_supported"]}` for the first query argument that is none of `known` (an indexed
