@@ -440,65 +440,6 @@ static bool merge_plan(struct request *req, struct json_object *stored, struct j
     return ok;
 }
 
-/* A field an update would change under live subscriptions: which, why it is kept, and the charge
- * (its lago_id, in the request's arena) when it is a charge's; field NULL when none. */
-struct frozen_change {
-    const char *field, *why, *charge;
-};
-
-/*
- * A charge's fields that Lago's Charges::UpdateService passes over once its plan is
- * attached_to_subscriptions? (`charge_model` and the `charge.update!(params)` it skips), with
- * the value a charge stored without the member has (Tally's parse writes them all).
- */
-static const struct {
-    const char *key, *absent;
-} frozen_charge_fields[] = {
-    {"charge_model", "null"},      {"billable_metric_id", "null"}, {"pay_in_advance", "false"},
-    {"prorated", "false"},         {"invoiceable", "true"},        {"min_amount_cents", "0"},
-    {"regroup_paid_fees", "null"},
-};
-
-/* A member's JSON text, or `absent` when the object does not have it. The text is the
- * object's: read it before the object changes. */
-static const char *member_text(struct json_object *obj, const char *key, const char *absent)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(obj, key, &v))
-        return absent;
-    return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-}
-
-/* The first frozen field a charge of `after` changes from the stored charge of `before` it
- * names (by lago_id: merge_charges gave a charge naming none a new one). False if memory ran
- * out. */
-static bool find_charge_change(struct request *req, struct json_object *before,
-                               struct json_object *after, struct frozen_change *out)
-{
-    struct json_object *was = NULL, *will = NULL;
-    json_object_object_get_ex(before, "charges", &was);
-    json_object_object_get_ex(after, "charges", &will);
-    if (!json_object_is_type(was, json_type_array) || !json_object_is_type(will, json_type_array))
-        return true;
-    for (size_t i = 0; i < json_object_array_length(will); i++) {
-        struct json_object *charge = json_object_array_get_idx(will, i);
-        struct json_object *stored = named_charge(was, charge), *id;
-        if (!stored || !json_object_object_get_ex(stored, "lago_id", &id))
-            continue;
-        for (size_t f = 0; f < sizeof frozen_charge_fields / sizeof frozen_charge_fields[0]; f++) {
-            const char *key = frozen_charge_fields[f].key, *absent = frozen_charge_fields[f].absent;
-            if (strcmp(member_text(stored, key, absent), member_text(charge, key, absent)) == 0)
-                continue;
-            const char *lago_id = json_object_get_string(id);
-            out->field = key;
-            out->why = "the period's usage and wallet debits are priced by it";
-            out->charge = arena_strndup(&req->arena, lago_id, strlen(lago_id));
-            return out->charge != NULL;
-        }
-    }
-    return true;
-}
-
 /*
  * What an update may not change while any subscription to the plan is live (pending or active,
  * those on a plan of their own made from it, plan_overrides, included):
@@ -522,35 +463,12 @@ static bool find_charge_change(struct request *req, struct json_object *before,
 static bool check_plan_update(struct request *req, const struct catalog_item *existing,
                               const struct catalog_definition *updated)
 {
-    struct plan_terms before, after;
-    struct catalog_item next = *existing;
-    next.body = updated->body;
-    if (!plans_terms(existing, &before) || !plans_terms(&next, &after))
+    struct plan_json_frozen change = {0};
+    if (strcmp(existing->code, updated->code) != 0)
+        change = (struct plan_json_frozen){.field = "code",
+                                           .why = "clients subscribe to it and read it by it"};
+    else if (!plan_json_frozen_change(existing->body, updated->body, false, &change))
         return true; /* unreadable terms are the parser's to refuse */
-    struct frozen_change change = {0};
-    if (before.interval != after.interval)
-        change = (struct frozen_change){"interval", "their periods are counted by it", NULL};
-    else if (before.bill_charges_monthly != after.bill_charges_monthly)
-        change = (struct frozen_change){"bill_charges_monthly",
-                                        "their wallets paid each charges' period as it went", NULL};
-    else if (strcmp(before.currency, after.currency) != 0)
-        change = (struct frozen_change){"amount_currency", "they are billed in it", NULL};
-    else if (strcmp(existing->code, updated->code) != 0)
-        change = (struct frozen_change){"code", "clients subscribe to it and read it by it", NULL};
-    else if (before.pay_in_advance != after.pay_in_advance)
-        change = (struct frozen_change){"pay_in_advance",
-                                        "their subscription fees are billed by it", NULL};
-    else {
-        struct json_object *was = catalog_parse_body(existing->body);
-        struct json_object *will = catalog_parse_body(updated->body);
-        bool ok = !was || !will || find_charge_change(req, was, will, &change);
-        json_object_put(was);
-        json_object_put(will);
-        if (!ok) {
-            api_error(req, 500, "out_of_memory", "the update could not be checked");
-            return false;
-        }
-    }
     if (!change.field)
         return true;
     tally_time now;
@@ -569,7 +487,7 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
         return true;
     enum { MESSAGE_MAX = 512 };
     char *message = arena_alloc(&req->arena, MESSAGE_MAX);
-    if (message && change.charge)
+    if (message && change.charge[0])
         snprintf(message, MESSAGE_MAX,
                  "charge %s: its %s cannot change while the plan has live subscriptions (%s; "
                  "Lago passes such a change over): add a charge in its place, or make another "
@@ -621,6 +539,12 @@ bool plans_terms(const struct catalog_item *plan, struct plan_terms *out)
     return plan_json_terms(plan->body, out);
 }
 
+/* A charge's fields Lago's Charges::OverrideService takes from plan_overrides (it copies the
+ * parent's charge for the rest); id and lago_id name the charge. */
+static const char *const overridable_charge_fields[] = {
+    "properties", "min_amount_cents", "invoice_display_name", "filters", "tax_codes", NULL,
+};
+
 static const char *const overridable[] = {
     "amount_cents", "amount_currency",
     "name",         "invoice_display_name",
@@ -629,12 +553,61 @@ static const char *const overridable[] = {
     "charges",      NULL,
 };
 
-static bool is_overridable(const char *key)
+static bool is_listed(const char *const *list, const char *key)
 {
-    for (int i = 0; overridable[i]; i++)
-        if (strcmp(key, overridable[i]) == 0)
+    for (int i = 0; list[i]; i++)
+        if (strcmp(key, list[i]) == 0)
             return true;
     return false;
+}
+
+/* Whether `sent` is the charge's own value of `key` (`absent`'s text when it has none). */
+static bool same_member(struct json_object *charge, const char *key, const char *absent,
+                        struct json_object *sent)
+{
+    struct json_object *v;
+    const char *stored = json_object_object_get_ex(charge, key, &v)
+                             ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+                             : absent;
+    return strcmp(stored, json_object_to_json_string_ext(sent, JSON_C_TO_STRING_PLAIN)) == 0;
+}
+
+/* Refuses a plan field plan_overrides does not take (the message names it). */
+static bool refuse_plan_field(struct request *req, const char *key, struct json_in_error *err)
+{
+    enum { MESSAGE_MAX = 512 };
+    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
+    if (message)
+        snprintf(message, MESSAGE_MAX,
+                 "%s cannot be overridden (plan_overrides takes amount_cents, amount_currency, "
+                 "name, invoice_display_name, description, trial_period, tax_codes, "
+                 "minimum_commitment and charges)",
+                 key);
+    err->message = message;
+    return json_in_refuse(err, "plan_overrides", "not_overridable");
+}
+
+/*
+ * Refuses an override charge's value of a field Lago's Charges::OverrideService does not take
+ * (it keeps the parent's): applied, a subscription's charge turned to pay in advance, and a live
+ * one's wallet paid its period's peak (an audit's); passed over, a 200 would say done what was
+ * not. The message names the field.
+ */
+static bool refuse_charge_field(struct request *req, struct json_object *charge, const char *key,
+                                struct json_in_error *err)
+{
+    enum { MESSAGE_MAX = 512 };
+    struct json_object *id = NULL;
+    json_object_object_get_ex(charge, "lago_id", &id);
+    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
+    if (message)
+        snprintf(message, MESSAGE_MAX,
+                 "charge %s: its %s cannot be overridden (plan_overrides takes a charge's "
+                 "properties, min_amount_cents, invoice_display_name, filters and tax_codes, as "
+                 "Lago's; send the charge's own value, or leave it out)",
+                 json_object_get_string(id), key);
+    err->message = message;
+    return json_in_refuse(err, "plan_overrides", "not_overridable");
 }
 
 /*
@@ -664,7 +637,10 @@ static bool check_override_properties(struct request *req, struct json_object *t
     return ok;
 }
 
-/* Lays each override charge (named by id) over the stored charge with that lago_id. */
+/* Lays each override charge (named by id) over the stored charge with that lago_id: the fields
+ * Lago's Charges::OverrideService takes; another of the charge's sent with a value other than
+ * its own is refused (the same passes, so a charge sent back as read does); the rest is not
+ * read, as Lago's permitted parameters. */
 static bool override_charges(struct request *req, struct json_object *stored,
                              struct json_object *given, struct json_in_error *err)
 {
@@ -699,9 +675,13 @@ static bool override_charges(struct request *req, struct json_object *stored,
         json_build_init(&b, target);
         json_object_object_foreach(o, key, value)
         {
-            if (strcmp(key, "id") != 0 && strcmp(key, "lago_id") != 0 &&
-                strcmp(key, "billable_metric_id") != 0 && strcmp(key, "charge_model") != 0)
+            const char *absent;
+            if (is_listed(overridable_charge_fields, key))
                 json_build_share(&b, key, value);
+            else if (strcmp(key, "billable_metric_id") != 0 && strcmp(key, "charge_model") != 0 &&
+                     plan_json_charge_field_frozen(key, &absent) &&
+                     !same_member(target, key, absent, value))
+                return refuse_charge_field(req, target, key, err);
         }
         if (json_build_failed(&b))
             return json_in_refuse(err, "plan_overrides", "out_of_memory");
@@ -731,8 +711,8 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
     {
         if (!ok)
             break;
-        if (!is_overridable(key))
-            ok = json_in_refuse(err, "plan_overrides", "not_overridable");
+        if (!is_listed(overridable, key))
+            ok = refuse_plan_field(req, key, err);
         else if (strcmp(key, "charges") == 0)
             ok = override_charges(req, charges, value, err);
         else

@@ -384,7 +384,7 @@ static bool read_context(struct request *req, struct subscription_request *rq,
         goto fail;
     struct json_in_error err = {0};
     if (overrides && !plans_apply_overrides(req, &plan, overrides, &rq->plan_body, &err)) {
-        api_error_validation(req, err.field, err.code);
+        api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     struct catalog_item subscribed = as_subscribed(&plan, rq->plan_body);

@@ -375,6 +375,34 @@ static enum command_result switch_to_request(struct engine *e, struct command *c
     return r;
 }
 
+/*
+ * Refuses new plan_overrides that would change, in place, what a live subscription's periods and
+ * debits hang on (the fields a plan update may not change under it: plan_json_frozen_change),
+ * as a re-override flipping a charge to pay in advance made a wallet pay its period's peak (an
+ * audit). The HTTP thread takes only Lago's overridable fields over the plan's, whose own are
+ * frozen while the subscription is live; this holds where those checks cannot: a plan update
+ * that raced the subscription's start, or an own plan stored before them. The subscription's
+ * own plan (before) and the new one are stored bodies; an unreadable one is let through (the
+ * HTTP thread parsed the new one, and the old one was stored by the same parse).
+ */
+static enum command_result kept_frozen(struct command *cmd, const char *before, const char *after)
+{
+    struct plan_json_frozen change;
+    if (!plan_json_frozen_change(before, after, true, &change) || !change.field)
+        return COMMAND_OK;
+    if (change.charge[0])
+        command_set_message(cmd,
+                            "charge %s: its %s cannot change while the subscription is live (%s): "
+                            "subscribe with its own value, or make another plan",
+                            change.charge, change.field, change.why);
+    else
+        command_set_message(cmd,
+                            "the plan's %s cannot change while the subscription is live (%s): "
+                            "subscribe with its own value, or make another plan",
+                            change.field, change.why);
+    return invalid(cmd, "plan_overrides", "not_overridable");
+}
+
 static enum command_result change_plan(struct engine *e, struct command *cmd,
                                        struct store_subscription *live)
 {
@@ -392,7 +420,13 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
             cmd->subscription = *old;
             return COMMAND_OK;
         }
-        /* same plan, new overrides: the subscription's own plan is replaced in place */
+        /* same plan, new overrides: the subscription's own plan is replaced in place, never
+         * with a field its period's debits hang on changed (kept_frozen) */
+        if (old->plan_body) {
+            enum command_result kept = kept_frozen(cmd, old->plan_body, rq->plan_body);
+            if (kept != COMMAND_OK)
+                return kept;
+        }
         /* fall through */
     case SUBSCRIPTION_CHANGE_PENDING: {
         /* and takes the request's end when it names one (null: none), as PUT would and as
