@@ -591,7 +591,8 @@ static bool refuse_plan_field(struct request *req, const char *key, struct json_
  * Refuses an override charge's value of a field Lago's Charges::OverrideService does not take
  * (it keeps the parent's): applied, a subscription's charge turned to pay in advance, and a live
  * one's wallet paid its period's peak (an audit's); passed over, a 200 would say done what was
- * not. The message names the field.
+ * not (another audit: a charge_model dropped, its package's properties priced per unit by the
+ * old model). The message names the field.
  */
 static bool refuse_charge_field(struct request *req, struct json_object *charge, const char *key,
                                 struct json_in_error *err)
@@ -678,8 +679,7 @@ static bool override_charges(struct request *req, struct json_object *stored,
             const char *absent;
             if (is_listed(overridable_charge_fields, key))
                 json_build_share(&b, key, value);
-            else if (strcmp(key, "billable_metric_id") != 0 && strcmp(key, "charge_model") != 0 &&
-                     plan_json_charge_field_frozen(key, &absent) &&
+            else if (plan_json_charge_field_frozen(key, &absent) &&
                      !same_member(target, key, absent, value))
                 return refuse_charge_field(req, target, key, err);
         }

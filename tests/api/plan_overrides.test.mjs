@@ -82,3 +82,18 @@ test('an override charge changes only what Lago overrides; a frozen flag cannot 
   assert.match(r.body.message, /while the subscription is live/);
   assert.deepEqual((await t.call('GET', '/api/v1/subscriptions/fl_s')).subscription.plan.charges[0].properties, { amount: '2' });
 });
+
+// Found by an audit: an override charge sent with another charge_model or billable_metric_id
+// was answered 200, the key dropped without a word, and its properties priced on the old model
+// (a package's amount 100 became 100 per unit). Refused when it differs; the same passes.
+test('an override charge naming another model or metric is refused, not dropped', async () => {
+  const plan = await makePlan('model');
+  const id = plan.charges[0].lago_id;
+  let r = await subscribe('md_c', 'model', 'md_s', { charges: [{ id, charge_model: 'package', properties: { amount: '100', package_size: 1000, free_units: 0 } }] });
+  refused(r, 'charge_model');
+  r = await subscribe('md_c', 'model', 'md_s', { charges: [{ id, billable_metric_id: metric.other, properties: { amount: '100' } }] });
+  refused(r, 'billable_metric_id');
+  r = await subscribe('md_c', 'model', 'md_s', { charges: [{ id, charge_model: 'standard', billable_metric_id: metric.gb, properties: { amount: '3' } }] });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.subscription.plan.charges[0].properties, { amount: '3' });
+});
