@@ -22,12 +22,19 @@ static bool known_interval(const char *s)
     return plan_json_interval_parse(s, &ignored);
 }
 
+static bool is_empty_object(struct json_object *v)
+{
+    return json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0;
+}
+
 static bool parse_commitment(struct request *req, struct json_object *obj, struct jsonw *w,
                              struct catalog_definition *def, struct json_in_error *err)
 {
     struct json_object *mc;
     jsonw_key(w, "minimum_commitment");
-    if (!json_object_object_get_ex(obj, "minimum_commitment", &mc) || !mc) {
+    /* none, null or {} is none (an update's null kept the stored one, and {} removed it, in
+     * merge_plan) */
+    if (!json_object_object_get_ex(obj, "minimum_commitment", &mc) || !mc || is_empty_object(mc)) {
         jsonw_null(w);
         return true;
     }
@@ -337,15 +344,24 @@ static bool prepare_plan_create(struct request *req, struct json_object *sent)
 }
 
 /* A commitment sent over a stored one keeps its id and what it does not send (Lago's
- * Commitments::UpdateService changes the amount, name and taxes given). */
+ * Commitments::UpdateService changes the amount, name and taxes given); a new one takes no id
+ * it is sent with (parse_commitment gives it its own). */
 static bool merge_commitment(struct json_object *plan, struct json_object *stored,
                              struct json_object *sent)
 {
     struct json_object *id, *item = NULL;
+    if (!json_object_is_type(sent, json_type_object))
+        return true; /* one to refuse: as sent */
     if (!json_object_is_type(stored, json_type_object) ||
-        !json_object_is_type(sent, json_type_object) ||
-        !json_object_object_get_ex(stored, "lago_id", &id))
-        return true; /* a new one, or one to refuse: as sent */
+        !json_object_object_get_ex(stored, "lago_id", &id)) {
+        struct json_build in_plan;
+        if (json_object_deep_copy(sent, &item, NULL) != 0)
+            return false;
+        json_object_object_del(item, "lago_id");
+        json_build_init(&in_plan, plan);
+        json_build_take(&in_plan, "minimum_commitment", item);
+        return !json_build_failed(&in_plan);
+    }
     struct json_build in_item, in_plan;
     if (json_object_deep_copy(stored, &item, NULL) != 0 || !json_in_merge(item, sent)) {
         json_object_put(item);
@@ -433,8 +449,20 @@ static bool merge_plan(struct request *req, struct json_object *stored, struct j
         json_build_share(&b, "charges", before);
         ok = !json_build_failed(&b);
     }
-    if (ok && json_object_object_get_ex(sent, "minimum_commitment", &sent_commitment))
-        ok = merge_commitment(stored, commitment, sent_commitment);
+    /* minimum_commitment: null is none sent (kept), as Lago's Plans::UpdateService reads it
+     * (`if params[:minimum_commitment]`), and {} removes it (`destroy! if params.blank?`): an
+     * audit found them the other way round, a client writing unset fields as null losing it */
+    if (ok && json_object_object_get_ex(sent, "minimum_commitment", &sent_commitment)) {
+        struct json_build b;
+        json_build_init(&b, stored);
+        if (!sent_commitment && commitment)
+            json_build_share(&b, "minimum_commitment", commitment);
+        else if (!sent_commitment || is_empty_object(sent_commitment))
+            json_object_object_del(stored, "minimum_commitment");
+        else
+            ok = merge_commitment(stored, commitment, sent_commitment);
+        ok = ok && !json_build_failed(&b);
+    }
     json_object_put(before);
     json_object_put(commitment);
     return ok;

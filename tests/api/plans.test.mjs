@@ -301,10 +301,19 @@ test('a minimum commitment keeps its id and what an update does not send', async
   assert.equal(raised.status, 200, JSON.stringify(raised.body));
   const mc = raised.body.plan.minimum_commitment;
   assert.deepEqual([mc.lago_id, mc.amount_cents, mc.invoice_display_name, mc.tax_codes], [id, 6000, 'Min', ['vat']]);
-  const removed = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: null } });
-  assert.equal(removed.body.plan.minimum_commitment, null);
-  const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100 } } });
+  // Found by an audit: null removed the commitment and {} kept it, the opposite of Lago's
+  // Plans::UpdateService (`if params[:minimum_commitment]`, then `destroy! if params.blank?`):
+  // null is not sent (kept), {} removes it.
+  const kept = await call('PUT', '/api/v1/plans/commit', { plan: { name: 'Commit2', minimum_commitment: null } });
+  assert.equal(kept.status, 200, JSON.stringify(kept.body));
+  assert.deepEqual([kept.body.plan.name, kept.body.plan.minimum_commitment.lago_id, kept.body.plan.minimum_commitment.amount_cents], ['Commit2', id, 6000]);
+  const removed = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: {} } });
+  assert.equal(removed.status, 200, JSON.stringify(removed.body));
+  assert.equal(removed.body.plan.minimum_commitment ?? null, null);
+  assert.equal((await call('GET', '/api/v1/plans/commit')).body.plan.minimum_commitment ?? null, null);
+  const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100, lago_id: '33333333-3333-4333-8333-333333333333' } } });
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
+  assert.notEqual(again.body.plan.minimum_commitment.lago_id, '33333333-3333-4333-8333-333333333333');
 });
 
 // Found by an audit with Lago's client: the commitment named its tax_codes but answered no
