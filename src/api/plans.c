@@ -42,7 +42,9 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
         return json_in_refuse(err, "minimum_commitment", "invalid_type");
     int64_t cents;
     const char *display = NULL;
-    enum json_in_result r = json_in_int(mc, "amount_cents", 0, INT64_MAX - 1, &cents, err);
+    /* at least 1, as Lago's Commitment validates it (greater_than: 0, value_is_out_of_range in
+     * its locale; an audit found 0 taken) */
+    enum json_in_result r = json_in_int(mc, "amount_cents", 1, INT64_MAX - 1, &cents, err);
     if (r == JSON_IN_INVALID)
         return false;
     if (r != JSON_IN_VALUE)

@@ -316,6 +316,17 @@ test('a minimum commitment keeps its id and what an update does not send', async
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, '33333333-3333-4333-8333-333333333333');
 });
 
+// Found by an audit: a commitment of 0 was taken; Lago's Commitment validates amount_cents
+// greater_than 0, which its locale answers value_is_out_of_range.
+test('a minimum commitment of 0 is refused, on create and on update', async () => {
+  let r = await call('POST', '/api/v1/plans', plan('commit_zero', [], { minimum_commitment: { amount_cents: 0 } }));
+  assert.deepEqual([r.status, r.body.error_details], [422, { amount_cents: ['value_is_out_of_range'] }]);
+  r = await call('POST', '/api/v1/plans', plan('commit_zero', [], { minimum_commitment: { amount_cents: 1 } }));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await call('PUT', '/api/v1/plans/commit_zero', { plan: { minimum_commitment: { amount_cents: 0 } } });
+  assert.deepEqual([r.status, r.body.error_details], [422, { amount_cents: ['value_is_out_of_range'] }]);
+});
+
 // Found by an audit with Lago's client: the commitment named its tax_codes but answered no
 // taxes, while Lago's CommitmentSerializer (with the plan's taxes included) answers full tax
 // objects there, and Lago has no tax_codes on it: a client had no tax to read.
