@@ -31,15 +31,14 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
                              struct catalog_definition *def, struct json_in_error *err)
 {
     struct json_object *mc;
-    jsonw_key(w, "minimum_commitment");
     /* none, null or {} is none (an update's null kept the stored one, and {} removed it, in
-     * merge_plan) */
-    if (!json_object_object_get_ex(obj, "minimum_commitment", &mc) || !mc || is_empty_object(mc)) {
-        jsonw_null(w);
+     * merge_plan), stored without the member: Lago's V1::PlanSerializer writes it only for a
+     * commitment (an audit found null answered) */
+    if (!json_object_object_get_ex(obj, "minimum_commitment", &mc) || !mc || is_empty_object(mc))
         return true;
-    }
     if (!json_object_is_type(mc, json_type_object))
         return json_in_refuse(err, "minimum_commitment", "invalid_type");
+    jsonw_key(w, "minimum_commitment");
     int64_t cents;
     const char *display = NULL;
     /* at least 1, as Lago's Commitment validates it (greater_than: 0, value_is_out_of_range in
@@ -252,11 +251,14 @@ static void render_plan(struct jsonw *w, const struct catalog_item *item, struct
     jsonw_kv_cstr(w, "code", item->code);
     json_object_object_foreach(body, key, value)
     {
-        jsonw_key(w, key);
-        if (strcmp(key, "minimum_commitment") == 0 && value) {
-            render_commitment(w, value, item, body, conn, a);
+        if (strcmp(key, "minimum_commitment") == 0) {
+            if (value) { /* a plan stored with null has none: no member, as Lago's */
+                jsonw_key(w, key);
+                render_commitment(w, value, item, body, conn, a);
+            }
             continue;
         }
+        jsonw_key(w, key);
         if (strcmp(key, "charges") != 0) {
             jsonw_raw(w, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
             continue;

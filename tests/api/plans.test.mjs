@@ -309,8 +309,8 @@ test('a minimum commitment keeps its id and what an update does not send', async
   assert.deepEqual([kept.body.plan.name, kept.body.plan.minimum_commitment.lago_id, kept.body.plan.minimum_commitment.amount_cents], ['Commit2', id, 6000]);
   const removed = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: {} } });
   assert.equal(removed.status, 200, JSON.stringify(removed.body));
-  assert.equal(removed.body.plan.minimum_commitment ?? null, null);
-  assert.equal((await call('GET', '/api/v1/plans/commit')).body.plan.minimum_commitment ?? null, null);
+  assert.equal('minimum_commitment' in removed.body.plan, false);
+  assert.equal('minimum_commitment' in (await call('GET', '/api/v1/plans/commit')).body.plan, false);
   const again = await call('PUT', '/api/v1/plans/commit', { plan: { minimum_commitment: { amount_cents: 100, lago_id: '33333333-3333-4333-8333-333333333333' } } });
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, id);
   assert.notEqual(again.body.plan.minimum_commitment.lago_id, '33333333-3333-4333-8333-333333333333');
@@ -325,6 +325,18 @@ test('a minimum commitment of 0 is refused, on create and on update', async () =
   assert.equal(r.status, 200, JSON.stringify(r.body));
   r = await call('PUT', '/api/v1/plans/commit_zero', { plan: { minimum_commitment: { amount_cents: 0 } } });
   assert.deepEqual([r.status, r.body.error_details], [422, { amount_cents: ['value_is_out_of_range'] }]);
+});
+
+// Found by an audit: a plan without a commitment answered "minimum_commitment": null, where
+// Lago's V1::PlanSerializer leaves the key out (the OpenAPI PlanObject has no null there).
+test('a plan without a minimum commitment answers no minimum_commitment key', async () => {
+  for (const extra of [{}, { minimum_commitment: null }, { minimum_commitment: {} }]) {
+    const r = await call('POST', '/api/v1/plans', plan('no_commit', [], extra));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal('minimum_commitment' in r.body.plan, false, JSON.stringify(extra));
+    assert.equal('minimum_commitment' in (await call('GET', '/api/v1/plans/no_commit')).body.plan, false);
+    assert.equal((await call('DELETE', '/api/v1/plans/no_commit')).status, 200);
+  }
 });
 
 // Found by an audit with Lago's client: the commitment named its tax_codes but answered no
