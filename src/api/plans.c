@@ -27,8 +27,11 @@ static bool is_empty_object(struct json_object *v)
     return json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0;
 }
 
-static bool parse_commitment(struct request *req, struct json_object *obj, struct jsonw *w,
-                             struct catalog_definition *def, struct json_in_error *err)
+/* keep_id: the commitment's lago_id is the stored one's (an update's, merge_plan) or the
+ * parent plan's (plan_overrides); else, or without one, it gets its own. */
+static bool parse_commitment(struct request *req, struct json_object *obj, bool keep_id,
+                             struct jsonw *w, struct catalog_definition *def,
+                             struct json_in_error *err)
 {
     struct json_object *mc;
     /* none, null or {} is none (an update's null kept the stored one, and {} removed it, in
@@ -51,10 +54,9 @@ static bool parse_commitment(struct request *req, struct json_object *obj, struc
     if (json_in_string(mc, "invoice_display_name", CATALOG_NAME_MAX, &req->arena, &display, err) ==
         JSON_IN_INVALID)
         return false;
-    /* an update keeps the stored commitment's id (merge_plan laid the update over it) */
     const char *kept = NULL;
     char id[UUID_TEXT];
-    if (strcmp(req->method, "PUT") == 0 &&
+    if (keep_id &&
         json_in_string(mc, "lago_id", UUID_TEXT - 1, &req->arena, &kept, err) == JSON_IN_VALUE &&
         strlen(kept) == UUID_TEXT - 1)
         snprintf(id, sizeof id, "%s", kept);
@@ -177,8 +179,9 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
     return true;
 }
 
-static bool parse_plan(struct request *req, struct json_object *obj, struct catalog_definition *out,
-                       struct json_in_error *err)
+/* keep_commitment_id as parse_commitment's keep_id */
+static bool parse_plan_body(struct request *req, struct json_object *obj, bool keep_commitment_id,
+                            struct catalog_definition *out, struct json_in_error *err)
 {
     if (!json_in_required_string(obj, "code", CATALOG_CODE_MAX, &req->arena, &out->code, err))
         return false;
@@ -190,9 +193,18 @@ static bool parse_plan(struct request *req, struct json_object *obj, struct cata
     bool ok = parse_fields(req, obj, &w, err) &&
               add_ons_parse_price(req, obj, "amount_cents", "amount_currency", true, &w, err) &&
               catalog_parse_tax_codes(req, obj, &w, out, err) &&
-              parse_commitment(req, obj, &w, out, err) && parse_charges(req, obj, &w, out, err);
+              parse_commitment(req, obj, keep_commitment_id, &w, out, err) &&
+              parse_charges(req, obj, &w, out, err);
     jsonw_object_end(&w);
     return catalog_finish_body(req, ok, &b, out, err);
+}
+
+/* An update keeps the stored commitment's id (merge_plan laid the update over it); a new plan's
+ * commitment is new. */
+static bool parse_plan(struct request *req, struct json_object *obj, struct catalog_definition *out,
+                       struct json_in_error *err)
+{
+    return parse_plan_body(req, obj, strcmp(req->method, "PUT") == 0, out, err);
 }
 
 /* Lago's MinimumCommitmentObject: what the plan stored, with the plan's code, interval and
@@ -721,6 +733,44 @@ static bool override_charges(struct request *req, struct json_object *stored,
     return true;
 }
 
+/*
+ * Lays an override's minimum_commitment over the plan's: null is none sent (the plan's stays),
+ * {} removes it, as on a plan update; one sent replaces it whole (Lago's Plans::OverrideService
+ * makes a new Commitment of what is sent) under the plan's commitment's lago_id, as the
+ * subscription's own plan and charges keep the plan's (an audit found a new id at each
+ * override), or a new one if the plan has none.
+ */
+static bool override_commitment(struct json_object *plan, struct json_object *sent,
+                                struct json_in_error *err)
+{
+    struct json_object *stored = NULL, *id = NULL, *item = NULL;
+    if (!sent)
+        return true;
+    struct json_build b;
+    json_build_init(&b, plan);
+    if (!json_object_is_type(sent, json_type_object)) {
+        json_build_share(&b, "minimum_commitment", sent); /* refused by the parse */
+    } else {
+        if (json_object_object_get_ex(plan, "minimum_commitment", &stored) &&
+            json_object_is_type(stored, json_type_object))
+            json_object_object_get_ex(stored, "lago_id", &id);
+        if (json_object_deep_copy(sent, &item, NULL) != 0)
+            return json_in_refuse(err, "plan_overrides", "out_of_memory");
+        json_object_object_del(item, "lago_id");
+        if (id && json_object_object_length(item) > 0) {
+            struct json_build in_item;
+            json_build_init(&in_item, item);
+            json_build_share(&in_item, "lago_id", id);
+            if (json_build_failed(&in_item)) {
+                json_object_put(item);
+                return json_in_refuse(err, "plan_overrides", "out_of_memory");
+            }
+        }
+        json_build_take(&b, "minimum_commitment", item);
+    }
+    return !json_build_failed(&b) || json_in_refuse(err, "plan_overrides", "out_of_memory");
+}
+
 bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
                            struct json_object *overrides, const char **body,
                            struct json_in_error *err)
@@ -747,13 +797,15 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
             ok = refuse_plan_field(req, key, err);
         else if (strcmp(key, "charges") == 0)
             ok = override_charges(req, charges, value, err);
+        else if (strcmp(key, "minimum_commitment") == 0)
+            ok = override_commitment(merged, value, err);
         else
             json_build_share(&b, key, value);
     }
     if (ok && json_build_failed(&b))
         ok = json_in_refuse(err, "plan_overrides", "out_of_memory");
     struct catalog_definition def = {0};
-    if (ok && parse_plan(req, merged, &def, err)) {
+    if (ok && parse_plan_body(req, merged, true, &def, err)) {
         *body = def.body;
         /* the plan's own references were checked when it was saved; new tax codes now */
         struct store_reader *r = api_reader_acquire(req->api);

@@ -97,3 +97,25 @@ test('an override charge naming another model or metric is refused, not dropped'
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.deepEqual(r.body.subscription.plan.charges[0].properties, { amount: '3' });
 });
+
+// Found by an audit: the subscription's own plan kept the parent's plan and charge ids but gave
+// its minimum commitment a new lago_id, and another at each new override.
+test('an overridden plan keeps the parent commitment\'s lago_id', async () => {
+  const plan = await makePlan('commit_id', {}, { minimum_commitment: { amount_cents: 5000, invoice_display_name: 'Min' } });
+  const id = plan.minimum_commitment.lago_id;
+  let r = await subscribe('ci_c', 'commit_id', 'ci_s', { amount_cents: 1 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.subscription.plan.minimum_commitment.lago_id, r.body.subscription.plan.minimum_commitment.amount_cents], [id, 5000]);
+  r = await subscribe('ci_c', 'commit_id', 'ci_s', { minimum_commitment: { amount_cents: 7000, lago_id: '33333333-3333-4333-8333-333333333333' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const mc = r.body.subscription.plan.minimum_commitment;
+  assert.deepEqual([mc.lago_id, mc.amount_cents, mc.invoice_display_name], [id, 7000, null]);
+  assert.equal((await t.call('GET', '/api/v1/subscriptions/ci_s')).subscription.plan.minimum_commitment.lago_id, id);
+  // null is no commitment override (the parent's stays); {} removes it from the subscription's plan
+  r = await subscribe('ci_c', 'commit_id', 'ci_s', { minimum_commitment: null });
+  assert.deepEqual([r.body.subscription.plan.minimum_commitment.lago_id, r.body.subscription.plan.minimum_commitment.amount_cents], [id, 5000]);
+  r = await subscribe('ci_c', 'commit_id', 'ci_s', { minimum_commitment: {} });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal('minimum_commitment' in r.body.subscription.plan, false);
+  assert.equal((await t.call('GET', '/api/v1/plans/commit_id')).plan.minimum_commitment.lago_id, id);
+});
