@@ -788,11 +788,15 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
         return json_in_refuse(err, "plan_overrides", "out_of_memory");
     }
     json_object_object_get_ex(merged, "charges", &charges);
-    bool ok = true;
+    /* Lago takes these in overrides too: null or [] passes and a set one is not_supported, as
+     * at the top level (an audit found [] refused not_overridable) */
+    bool ok = json_in_refuse_unserved(overrides, unserved, err);
     json_object_object_foreach(overrides, key, value)
     {
         if (!ok)
             break;
+        if (is_listed(unserved, key))
+            continue;
         if (!is_listed(overridable, key))
             ok = refuse_plan_field(req, key, err);
         else if (strcmp(key, "charges") == 0)
@@ -807,7 +811,8 @@ bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
     struct catalog_definition def = {0};
     if (ok && parse_plan_body(req, merged, true, &def, err)) {
         *body = def.body;
-        /* the plan's own references were checked when it was saved; new tax codes now */
+        /* the plan's own references were checked when it was saved; new tax codes now (404
+         * tax_not_found, as elsewhere: subscriptions' read_context) */
         struct store_reader *r = api_reader_acquire(req->api);
         for (size_t i = 0; ok && i < def.ref_count; i++) {
             struct catalog_item found;

@@ -20,8 +20,9 @@ struct json_object;
 
 /*
  * A subscription's own plan: the stored plan with Lago's plan_overrides laid over it
- * (amount, currency, names, trial, taxes, minimum commitment; charges named by id take the
- * fields given), parsed and validated as a plan. Refusals name "plan_overrides".
+ * (amount, currency, names, trial, taxes, minimum commitment; charges named by id take what
+ * Lago's Charges::OverrideService takes), parsed and validated as a plan. Refusals name
+ * "plan_overrides" or the plan's field; an unknown tax is code "tax_not_found" (a 404).
  */
 bool plans_apply_overrides(struct request *req, const struct catalog_item *plan,
                            struct json_object *overrides, const char **body,

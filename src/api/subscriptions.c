@@ -384,7 +384,11 @@ static bool read_context(struct request *req, struct subscription_request *rq,
         goto fail;
     struct json_in_error err = {0};
     if (overrides && !plans_apply_overrides(req, &plan, overrides, &rq->plan_body, &err)) {
-        api_error_validation_message(req, err.field, err.code, err.message);
+        /* an unknown tax is a 404, as POST /plans answers it (an audit found a 422) */
+        if (err.code && strcmp(err.code, "tax_not_found") == 0)
+            api_error_not_found(req, err.code);
+        else
+            api_error_validation_message(req, err.field, err.code, err.message);
         goto done;
     }
     struct catalog_item subscribed = as_subscribed(&plan, rq->plan_body);

@@ -119,3 +119,22 @@ test('an overridden plan keeps the parent commitment\'s lago_id', async () => {
   assert.equal('minimum_commitment' in r.body.subscription.plan, false);
   assert.equal((await t.call('GET', '/api/v1/plans/commit_id')).plan.minimum_commitment.lago_id, id);
 });
+
+// Found by an audit: usage_thresholds: [] and fixed_charges: [] in plan_overrides were 422
+// not_overridable where the top level takes them (Lago accepts both there), and an unknown tax
+// code there was 422 {"plan_overrides":["tax_not_found"]}, where everywhere else it is a 404.
+test('unserved lists and unknown taxes in plan_overrides answer as at the top level', async () => {
+  const plan = await makePlan('errs');
+  const id = plan.charges[0].lago_id;
+  for (const key of ['usage_thresholds', 'fixed_charges']) {
+    let r = await subscribe('er_c', 'errs', `er_${key}`, { [key]: [] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    r = await subscribe('er_c', 'errs', `er_${key}_set`, { [key]: [{ amount_cents: 1 }] });
+    assert.equal(r.status, 422);
+    assert.deepEqual(r.body.error_details, { [key]: ['not_supported'] });
+  }
+  for (const overrides of [{ tax_codes: ['nope'] }, { charges: [{ id, tax_codes: ['nope'] }] }, { minimum_commitment: { amount_cents: 10, tax_codes: ['nope'] } }]) {
+    const r = await subscribe('er_c', 'errs', 'er_tax', overrides);
+    assert.deepEqual([r.status, r.body.code], [404, 'tax_not_found'], JSON.stringify(overrides));
+  }
+});
