@@ -144,8 +144,9 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
                    struct jsonw *w, struct catalog_definition *def, struct json_in_error *err)
 {
-    const char *metric_id = NULL, *model = NULL, *display = NULL, *regroup = NULL, *lago_id = NULL;
-    bool pay_in_advance = false, invoiceable = true, prorated = false;
+    const char *metric_id = NULL, *model = NULL, *display = NULL, *regroup = NULL, *lago_id = NULL,
+               *code = NULL;
+    bool pay_in_advance = false, invoiceable = true, prorated = false, targets = false;
     int64_t min_amount_cents = 0;
     enum charge_model_kind kind;
     struct billable_metric metric;
@@ -165,6 +166,9 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
                        err) == JSON_IN_INVALID ||
         json_in_string(charge, "regroup_paid_fees", 16, &req->arena, &regroup, err) ==
             JSON_IN_INVALID ||
+        json_in_string(charge, "code", CATALOG_CODE_MAX, &req->arena, &code, err) ==
+            JSON_IN_INVALID ||
+        json_in_bool(charge, "accepts_target_wallet", &targets, err) == JSON_IN_INVALID ||
         json_in_string(charge, "lago_id", UUID_TEXT - 1, &req->arena, &lago_id, err) ==
             JSON_IN_INVALID)
         return false;
@@ -172,6 +176,11 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     if (!lago_id &&
         json_in_string(charge, "id", UUID_TEXT - 1, &req->arena, &lago_id, err) == JSON_IN_INVALID)
         return false;
+    /* an event's target_wallet_code choosing the wallet that pays (a Lago premium feature):
+     * Tally's wallets pay in their order, so a charge that asks for it is refused rather than
+     * debited from another wallet than the event names (an audit found it taken and ignored) */
+    if (targets)
+        return json_in_refuse(err, "accepts_target_wallet", "not_supported");
     if (!charge_model_kind_parse(model, strlen(model), &kind))
         return json_in_refuse(err, "charge_model", "value_is_invalid");
     if (regroup && strcmp(regroup, "invoice") != 0)
@@ -208,6 +217,7 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", lago_id);
     jsonw_kv_cstr(w, "billable_metric_id", metric_id);
+    jsonw_kv_cstr(w, "code", code); /* kept and answered: Tally names a charge by its id */
     jsonw_kv_cstr(w, "invoice_display_name", display);
     jsonw_kv_cstr(w, "charge_model", charge_model_kind_name(kind));
     jsonw_kv_bool(w, "pay_in_advance", pay_in_advance);
@@ -247,12 +257,14 @@ void charges_render(struct jsonw *w, struct json_object *charge, int64_t org_id,
     }
     jsonw_kv_cstr(w, "lago_billable_metric_id", metric_id);
     jsonw_kv_cstr(w, "billable_metric_code", metric.code);
-    /* Lago's V1::ChargeSerializer members of what Tally does not serve (a charge's own code,
-     * pricing units, wallet grouping, override parents: an overridden plan keeps its parent's
-     * charge ids, docs/API.md), as Lago answers a charge without them */
-    jsonw_kv_null(w, "code");
+    /* Lago's V1::ChargeSerializer members of what Tally does not serve (pricing units, wallet
+     * targeting, override parents: an overridden plan keeps its parent's charge ids,
+     * docs/API.md), as Lago answers a charge without them; a charge stored before its code was
+     * kept has none */
+    if (!json_object_object_get_ex(charge, "code", &v))
+        jsonw_kv_null(w, "code");
     jsonw_kv_null(w, "applied_pricing_unit");
-    jsonw_kv_bool(w, "group_by_wallet", false);
+    jsonw_kv_bool(w, "accepts_target_wallet", false);
     jsonw_kv_null(w, "lago_parent_id");
     jsonw_key(w, "created_at");
     jsonw_time(w, created_at, false);

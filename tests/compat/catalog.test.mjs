@@ -2,7 +2,7 @@
 // add-ons, coupons and a plan with charges, read back and updated through the client.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from 'lago-javascript-client';
+import { Client, getLagoError } from 'lago-javascript-client';
 import { startWithOrg } from '../lib/tallyd.mjs';
 
 let t;
@@ -135,4 +135,24 @@ test('updatePlan naming a charge by id changes only what it sends', async () => 
   assert.deepEqual(after.filters, before.filters);
   assert.equal(after.pay_in_advance, true);
   assert.equal(after.billable_metric_code, 'tokens');
+});
+
+// Found by an audit: a charge's code was dropped (answered null) and accepts_target_wallet
+// taken and ignored, an event's target_wallet_code then paid by another wallet; the answer
+// carried group_by_wallet, a member Lago does not have, in place of accepts_target_wallet.
+test('a charge keeps its code; accepts_target_wallet is refused, not ignored', async () => {
+  const charge = { billable_metric_id: tokens.lago_id, charge_model: 'standard', properties: { amount: '1' } };
+  const { data } = await lago.plans.createPlan({ plan: { name: 'Coded', code: 'coded', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+    charges: [{ ...charge, code: 'api_calls', accepts_target_wallet: false }] } });
+  const created = data.plan.charges[0];
+  assert.deepEqual([created.code, created.accepts_target_wallet, 'group_by_wallet' in created], ['api_calls', false, false]);
+  const read = (await lago.plans.findPlan('coded')).data.plan.charges[0];
+  assert.equal(read.code, 'api_calls');
+  const renamed = await lago.plans.updatePlan('coded', { plan: { charges: [{ id: created.lago_id, code: 'api_requests' }] } });
+  assert.equal(renamed.data.plan.charges[0].code, 'api_requests');
+  const refused = await lago.plans.createPlan({ plan: { name: 'Targeted', code: 'targeted', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR',
+    charges: [{ ...charge, accepts_target_wallet: true }] } }).catch((r) => r);
+  assert.equal(refused.status, 422);
+  assert.deepEqual((await getLagoError(refused)).error_details, { accepts_target_wallet: ['not_supported'] });
+  assert.equal((await t.api('/api/v1/plans/targeted')).status, 404);
 });

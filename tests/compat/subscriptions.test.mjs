@@ -69,7 +69,7 @@ test('a subscription, its plan and charges carry every member Lago writes', asyn
     { progressive_billing_disabled: false, consolidate_invoice: true, payment_method: { payment_method_type: 'provider', payment_method_id: null }, applicable_usage_thresholds: [], applied_invoice_custom_sections: [] });
   const planMembers = ['usage_thresholds', 'fixed_charges', 'entitlements', 'bill_fixed_charges_monthly', 'customers_count', 'active_subscriptions_count', 'draft_invoices_count', 'parent_id'];
   const planDefaults = { usage_thresholds: [], fixed_charges: [], entitlements: [], bill_fixed_charges_monthly: null, customers_count: 0, active_subscriptions_count: 0, draft_invoices_count: 0, parent_id: null };
-  const chargeDefaults = { code: null, applied_pricing_unit: null, group_by_wallet: false, lago_parent_id: null };
+  const chargeDefaults = { code: null, applied_pricing_unit: null, accepts_target_wallet: false, lago_parent_id: null };
   const plans = [s.plan, (await lago.plans.findPlan('metered')).data.plan];
   for (const plan of plans) {
     assert.deepEqual(pick(plan, planMembers), planDefaults);
