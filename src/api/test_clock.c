@@ -68,8 +68,8 @@ void test_clock_advance(struct request *req)
         api_error_validation(req, "to", "invalid_date");
     } else if (to > EVENT_CLOCK_MAX) { /* (before the clock is refused by the writer) */
         api_error_validation_message(req, "to", "value_is_out_of_range",
-                                     "a clock goes up to 9998-12-31T23:59:59Z, the last "
-                                     "instant an event may carry");
+                                     "a clock goes up to 9998-12-31T09:59:59Z, the last "
+                                     "instant an event may carry: in 9998 in every time zone");
     } else if ((cmd = api_new_command(req, COMMAND_TEST_CLOCK_ADVANCE, render_advance))) {
         cmd->as.test_clock_advance.to = to;
         api_submit(req, cmd);

@@ -228,7 +228,7 @@ static int org_create(const char *data_dir, int argc, char **argv)
                 !timestamp_parse_iso8601(argv[i + 1], strlen(argv[i + 1]), &clock) ||
                 clock < EVENT_CLOCK_MIN || clock > EVENT_CLOCK_MAX) {
                 fprintf(stderr, "tally: --test-clock wants an ISO 8601 time from 1970 to "
-                                "9998-12-31, such as 2026-01-01T00:00:00Z\n");
+                                "9998-12-31T09:59:59Z, such as 2026-01-01T00:00:00Z\n");
                 return 2;
             }
             has_clock = true;

@@ -77,14 +77,26 @@ bool event_parse_precise_amount(const char *text, size_t len, money_t *out);
 bool event_value_is_number(const struct event *e, const char *key);
 
 /*
- * The last instant an event may carry: 9998-12-31T23:59:59.999999Z. A billing period lasts a
- * year at most, so every period of an event before it ends within years 0001..9999, where
- * instants are defined (core/timestamp.h).
+ * How far ahead of UTC a customer's zone may be: 14 hours (Pacific/Kiritimati, Etc/GMT-14; no
+ * zone of the tz database is further ahead, now or by its rules for later years).
  */
-#define EVENT_TIMESTAMP_MAX (INT64_C(253370764800) * TIMESTAMP_USEC_PER_SEC - 1)
+#define EVENT_ZONE_AHEAD_MAX_SECONDS (14 * 3600)
+
+/*
+ * The last instant an event may carry: 9998-12-31T09:59:59.999999Z, the last instant whose
+ * local date is in 9998 in every zone (EVENT_ZONE_AHEAD_MAX_SECONDS). A billing period lasts
+ * a year at most, so every period of an event before it ends within years 0001..9999, where
+ * instants are defined (core/timestamp.h). Set in UTC at 9998-12-31T23:59:59.999999Z before,
+ * it let a zone 14 hours ahead reach 9999, where a yearly period ends in 10000: a subscription
+ * there was taken but could never be priced (an audit).
+ */
+#define EVENT_TIMESTAMP_MAX                                                                        \
+    ((INT64_C(253370764800) - EVENT_ZONE_AHEAD_MAX_SECONDS) * TIMESTAMP_USEC_PER_SEC - 1)
 /*
  * Where an organization's clock (a test clock's too) may be: 1970 on (ids are time-ordered from
- * the epoch) to EVENT_TIMESTAMP_MAX, so that an event sent now is one it may carry.
+ * the epoch) to EVENT_TIMESTAMP_MAX, so that an event sent now is one it may carry and every
+ * period current at it can be priced. A store whose test clock an older Tally moved past it is
+ * brought back to it when opened (store/schema.c, migration 51).
  */
 #define EVENT_CLOCK_MIN 0
 #define EVENT_CLOCK_MAX EVENT_TIMESTAMP_MAX

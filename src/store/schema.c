@@ -12,6 +12,8 @@
  */
 #include "store/store_internal.h"
 
+#include "core/event.h"
+
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,7 +494,14 @@ static const char *const migrations[] = {
     "  FROM charge_debits) AS n"
     "  WHERE n.s = charge_debits.subscription_id AND n.c = charge_debits.charge_lago_id"
     "  AND n.p = charge_debits.period_from;",
+    /* 51: a test clock goes up to EVENT_CLOCK_MAX, 9998-12-31T09:59:59.999999Z, where every
+     * zone is still in 9998 (core/event.h); it went to 9998-12-31T23:59:59.999999Z before, where
+     * a zone 14 hours ahead is in 9999 and a yearly period there ends in 10000, past what Tally
+     * can price. A clock left past it comes back to it, once, as the store is opened. */
+    "UPDATE organizations SET test_clock_now = 253370714399999999"
+    "  WHERE has_test_clock <> 0 AND test_clock_now > 253370714399999999;",
 };
+_Static_assert(EVENT_CLOCK_MAX == INT64_C(253370714399999999), "migration 51 writes it out");
 #define MIGRATION_EVENT_BLOCKS 22
 #define MIGRATION_EVENT_SUMMARIES 23
 #define MIGRATION_RECURRING_ARRIVALS 47

@@ -108,14 +108,16 @@ test('timestamps: integer, decimal and string Unix seconds, read exactly', async
   const longNumber = await post('/api/v1/events', null, rawBody);
   assert.equal(longNumber.status, 200, JSON.stringify(longNumber.body));
   assert.equal(longNumber.body.event.timestamp, '2026-02-01T00:00:00.999Z');
-  // the last year is refused: a period of an event in it may end past 9999
-  for (const timestamp of [253370764800, '253399622400', 253402300799]) {
+  // from 9998-12-31T10:00:00Z on (9999 where a zone is 14 hours ahead) it is refused: a period
+  // of an event there may end past 9999 (an audit found the bound set in UTC)
+  for (const timestamp of [253370714400, '253370714400.5', 253370764800, '253399622400', 253402300799]) {
     const r = await post('/api/v1/events', { event: ev(`late_9999_${timestamp}`, { timestamp }) });
     assert.equal(r.status, 422, `${timestamp}: ${JSON.stringify(r.body)}`);
     assert.deepEqual(r.body.error_details, { timestamp: ['invalid_format'] });
   }
-  const lastDay = await post('/api/v1/events', { event: ev('ts_9998', { timestamp: 253370764799 }) });
+  const lastDay = await post('/api/v1/events', { event: ev('ts_9998', { timestamp: '253370714399.999999' }) });
   assert.equal(lastDay.status, 200, JSON.stringify(lastDay.body));
+  assert.equal(lastDay.body.event.timestamp, '9998-12-31T09:59:59.999Z');
   // an event before its subscription started has no subscription to bill
   const early = await post('/api/v1/events', { event: ev('early', { timestamp: 1700000000 }) });
   assert.deepEqual(early.body.error_details, { external_subscription_id: ['subscription_not_found'] });

@@ -2,7 +2,10 @@
 // through POST /test_clock/advance, never backwards; real-clock organizations cannot move.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startWithOrg, createOrg } from '../lib/tallyd.mjs';
+import { scenario } from '../lib/scenario.mjs';
 
 let t;
 let realKey;
@@ -55,17 +58,52 @@ test('a to of the wrong type is invalid_type; a missing or null one value_is_man
 });
 
 test('a clock stays where events may be: 9999 is refused here and by the CLI', async () => {
-  const r = await advance('9999-06-01T00:00:00Z');
-  assert.equal(r.status, 422);
-  const body = await r.json();
-  assert.deepEqual(body.error_details, { to: ['value_is_out_of_range'] });
-  assert.match(body.message, /9998-12-31/);
+  for (const to of ['9999-06-01T00:00:00Z', '9998-12-31T10:00:00Z']) {
+    const r = await advance(to);
+    assert.equal(r.status, 422, to);
+    const body = await r.json();
+    assert.deepEqual(body.error_details, { to: ['value_is_out_of_range'] });
+    assert.match(body.message, /9998-12-31T09:59:59Z/);
+  }
   const { tally, newDataDir } = await import('../lib/tallyd.mjs');
-  for (const clock of ['9999-12-31T23:59:59Z', '1969-12-31T00:00:00Z']) {
+  for (const clock of ['9999-12-31T23:59:59Z', '9998-12-31T10:00:00Z', '1969-12-31T00:00:00Z']) {
     const cli = tally(['--data-dir', newDataDir(), 'org', 'create', 'Far', '--test-clock', clock]);
     assert.equal(cli.status, 2, clock);
-    assert.match(cli.stderr, /from 1970 to 9998-12-31/);
+    assert.match(cli.stderr, /from 1970 to 9998-12-31T09:59:59Z/);
   }
+});
+
+// Found by an audit: the clock went up to 9998-12-31T23:59:59Z, where a zone 14 hours ahead
+// of UTC is in 9999: a yearly subscription there was taken (200) but its period, ending in
+// 10000, could never be priced (500 store_failed on its usage and events, after a restart too).
+// The clock now stops at 9998-12-31T09:59:59.999999Z, in 9998 in every zone, and a store whose
+// clock an older Tally left past it is brought back to it when it is opened.
+test('at the clock\'s last instant a yearly plan 14 hours ahead of UTC is priced; a stored clock past it is brought back', async () => {
+  const h = await scenario('9998-12-31T09:59:59.999999Z', 'k');
+  try {
+    const calls = await h.metric({ code: 'calls', name: 'calls', aggregation_type: 'count_agg' });
+    await h.post('/api/v1/plans', { plan: { code: 'y', name: 'y', interval: 'yearly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: calls, charge_model: 'standard', properties: { amount: '1' } }] } });
+    await h.post('/api/v1/customers', { customer: { external_id: 'k', currency: 'USD', timezone: 'Pacific/Kiritimati' } });
+    const priced = async (id, billing_time, end) => {
+      const s = (await h.subscribe('k', 'y', id, { billing_time })).subscription;
+      assert.equal(s.current_billing_period_ending_at, end, id);
+      await h.sent(h.ev(id, 'calls'));
+      const u = await h.usage('k', id);
+      assert.deepEqual([u.to_datetime, u.amount_cents], [end, 100], id);
+    };
+    await priced('calendar', 'calendar', '9998-12-31T09:59:59Z');
+    await priced('anniversary', 'anniversary', '9999-12-30T09:59:59Z'); // from 9998-12-31 there
+    const w = await h.post('/api/v1/wallets', { wallet: { external_customer_id: 'k', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '10', recurring_transaction_rules: [{ trigger: 'interval', interval: 'yearly', granted_credits: '1' }] } });
+    assert.equal(w.wallet.recurring_transaction_rules.length, 1);
+    // a store of the release before (schema 50) whose clock was moved past the last instant
+    await h.t.restart({ between: (dir) => {
+      const r = spawnSync('sqlite3', [join(dir, 'tally.db'), 'PRAGMA user_version = 50; UPDATE organizations SET test_clock_now = 253370808000000000;'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    } });
+    assert.equal((await h.get('/api/v1/test_clock')).test_clock.now, '9998-12-31T09:59:59.999999Z');
+    assert.equal((await h.usage('k', 'calendar')).amount_cents, 100);
+    await priced('calendar_after', 'calendar', '9998-12-31T09:59:59Z');
+  } finally { await h.t.cleanup(); }
 });
 
 test('the clock survives a restart', async () => {
