@@ -8,18 +8,13 @@
 #include "api/errors.h"
 #include "engine/engine.h"
 #include "engine/usage_view.h"
-#include "sys/tzdb.h"
 #include "sys/wallclock.h"
 
 /* Writer thread: the live usage is valid for the length of this call. */
 static void render_usage(struct command *cmd)
 {
-    struct request *req = cmd->owner;
     if (api_error_render_command(cmd, "subscription_not_found"))
         return;
-    const char *tz = cmd->usage_subscription.customer_timezone
-                         ? cmd->usage_subscription.customer_timezone
-                         : "UTC";
     buf_reset(&cmd->response);
     const struct usage_view_filter *filter = cmd->as.usage_read.filter;
     const char *unmatched = filter && (filter->billable_metric_code || filter->charge_lago_id)
@@ -30,8 +25,7 @@ static void render_usage(struct command *cmd)
         api_error_render(&cmd->response, 404, "Not Found", unmatched, NULL);
         return;
     }
-    if (!usage_view_render(cmd->usage, tzdb_get(req->api->tzdb, tz, strlen(tz)),
-                           cmd->as.usage_read.filter, &cmd->response)) {
+    if (!usage_view_render(cmd->usage, cmd->as.usage_read.filter, &cmd->response)) {
         buf_reset(&cmd->response);
         cmd->http_status = 422;
         api_error_render_validation(&cmd->response, "usage", "amount_out_of_range", NULL);

@@ -20,18 +20,18 @@ static void write_units(struct jsonw *w, const char *key, money_t units)
     jsonw_kv_cstr(w, key, text);
 }
 
-static void write_date(struct jsonw *w, const char *key, tally_time t, const struct tz_zone *zone)
+/*
+ * The UTC date of `t`, as Lago's current usage writes its issuing_date: its
+ * DatesService#next_end_of_period is a UTC instant (the period's last one), cast to the invoice's
+ * date column, which keeps its UTC date. West of UTC that is the day after the local one (an
+ * audit found the local date written).
+ */
+static void write_utc_date(struct jsonw *w, const char *key, tally_time t)
 {
-    struct tz_local local;
-    char text[16];
+    char text[TIMESTAMP_TEXT_MAX];
+    timestamp_format(t, false, text); /* "YYYY-MM-DDTHH:MM:SSZ" */
     jsonw_key(w, key);
-    if (!zone || tz_to_local(zone, t, &local) != TZ_OK) {
-        jsonw_null(w);
-        return;
-    }
-    snprintf(text, sizeof text, "%04d-%02d-%02d", (int)local.civil.date.year,
-             (int)local.civil.date.month, (int)local.civil.date.day);
-    jsonw_cstr(w, text);
+    jsonw_string(w, text, 10);
 }
 
 /* One part of a charge (a filter bucket, or a group in one): its usage fields. */
@@ -244,8 +244,8 @@ const char *usage_view_filter_unmatched(const struct usage *u,
                                                          : "charge_not_found";
 }
 
-bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
-                       const struct usage_view_filter *filter, struct buf *out)
+bool usage_view_render(const struct usage *u, const struct usage_view_filter *filter,
+                       struct buf *out)
 {
     struct jsonw w;
     jsonw_init(&w, out);
@@ -257,7 +257,7 @@ bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
     /* the period's last second, not the ending_at ahead that prices stop at (usage.h) */
     jsonw_key(&w, "to_datetime");
     jsonw_time(&w, u->period_end - TIMESTAMP_USEC_PER_SEC, false);
-    write_date(&w, "issuing_date", u->period_end - TIMESTAMP_USEC_PER_SEC, zone);
+    write_utc_date(&w, "issuing_date", u->period_end - TIMESTAMP_USEC_PER_SEC);
     jsonw_kv_cstr(&w, "currency", u->currency);
     jsonw_kv_null(&w, "lago_invoice_id");
     jsonw_key(&w, "charges_usage");

@@ -38,7 +38,6 @@
 #include <stdint.h>
 
 #include "core/timestamp.h"
-#include "core/tz.h"
 #include "engine/usage.h"
 #include "util/buf.h"
 
@@ -77,14 +76,13 @@ struct usage_view_filter {
 };
 
 /*
- * Writes Lago's current usage answer for `u` into `out` (appending). `zone` is the
- * customer's (issuing_date is a date there; NULL writes it null). With `filter` (NULL: every
+ * Writes Lago's current usage answer for `u` into `out` (appending). With `filter` (NULL: every
  * charge, taxes applied, the published answer), the totals are those of the charges shown,
  * their taxes rounded once over them, and without taxes 0 and the total the amount. False if
  * an amount is out of range (`out` then holds a partial body).
  */
-bool usage_view_render(const struct usage *u, const struct tz_zone *zone,
-                       const struct usage_view_filter *filter, struct buf *out);
+bool usage_view_render(const struct usage *u, const struct usage_view_filter *filter,
+                       struct buf *out);
 
 /* NULL when `filter` shows a charge of `u`, else why not, as Lago's 404 code: the metric no
  * charge of the plan has ("billable_metric_not_found"), else "charge_not_found". */

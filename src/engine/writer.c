@@ -59,10 +59,9 @@ static void renew_view(struct engine *e, const struct usage *u, struct usage_vie
     int64_t last_read = atomic_load(&old->last_read);
     struct usage_view *v = NULL;
     if (now - last_read <= USAGE_VIEW_IDLE_USEC) {
-        const char *tz = old->customer_timezone ? old->customer_timezone : "UTC";
         struct buf body;
         buf_init(&body);
-        if (usage_view_render(u, tzdb_get(e->tzdb, tz, strlen(tz)), NULL, &body))
+        if (usage_view_render(u, NULL, &body))
             v = usage_view_new(u, old->external_customer_id, old->customer_timezone,
                                view_valid_until(e, u), e->batch_number, body.data, body.len);
         buf_free(&body);

@@ -71,7 +71,7 @@ test('an ending_at ahead in the period: the answer shows the period\'s end, the 
     return b;
   };
   await post('/api/v1/customers', { customer: { external_id: 'ender_ny', currency: 'EUR', timezone: 'America/New_York' } });
-  for (const [customer, end, day] of [['ender', '2026-03-31T23:59:59Z', '2026-03-31'], ['ender_ny', '2026-04-01T03:59:59Z', '2026-03-31']]) {
+  for (const [customer, end, day] of [['ender', '2026-03-31T23:59:59Z', '2026-03-31'], ['ender_ny', '2026-04-01T03:59:59Z', '2026-04-01']]) {
     const s = (await post('/api/v1/subscriptions', { subscription: { external_customer_id: customer, plan_code: 'usage', external_id: customer, ending_at: '2026-03-20T00:00:00Z' } })).subscription;
     assert.equal(s.current_billing_period_ending_at, end, customer);
     const u = (await (await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${customer}`)).json()).customer_usage;
@@ -82,6 +82,21 @@ test('an ending_at ahead in the period: the answer shows the period\'s end, the 
   const u = (await (await t.api('/api/v1/customers/ender/current_usage?external_subscription_id=ender')).json()).customer_usage;
   assert.equal(byCode(u, 'gpu_time').amount_cents, 1900);
   assert.deepEqual([u.to_datetime, u.issuing_date], ['2026-03-31T23:59:59Z', '2026-03-31']);
+});
+
+// Found by an audit: issuing_date was the local date of the period's last second, a day before
+// Lago's west of UTC. Lago's is its DatesService#next_end_of_period, a UTC instant, cast to the
+// invoice's date column: the UTC date of the period's last second, which east of UTC is the
+// same day as the local one.
+test('issuing_date is the UTC date of the period\'s last second, as Lago\'s, in every zone', async () => {
+  for (const [customer, timezone, end, day] of [['iss_ny', 'America/New_York', '2026-04-01T03:59:59Z', '2026-04-01'], ['iss_tokyo', 'Asia/Tokyo', '2026-03-31T14:59:59Z', '2026-03-31'], ['iss_utc', 'UTC', '2026-03-31T23:59:59Z', '2026-03-31']]) {
+    let r = await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: customer, currency: 'EUR', timezone } } });
+    assert.equal(r.status, 200, customer);
+    r = await t.api('/api/v1/subscriptions', { method: 'POST', body: { subscription: { external_customer_id: customer, plan_code: 'usage', external_id: customer, subscription_at: '2026-03-05T00:00:00Z' } } });
+    assert.equal(r.status, 200, customer);
+    const u = (await (await t.api(`/api/v1/customers/${customer}/current_usage?external_subscription_id=${customer}`)).json()).customer_usage;
+    assert.deepEqual([u.to_datetime, u.issuing_date], [end, day], customer);
+  }
 });
 
 test('each acknowledged event is in the very next read, for every aggregation type', async () => {
