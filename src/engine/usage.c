@@ -1056,6 +1056,13 @@ static struct usage *build(struct store *st, struct tzdb *tzdb,
     u->from = subscription_usage_from(&row->sub, &period);
     u->to = subscription_usage_to(&row->sub, &period);
     u->period_end = period.end;
+    /* the plan's period around the charges' (the same one but under bill_charges_monthly, whose
+     * months tile the year or half year): u->from is in both */
+    struct period_spec plan_spec = subscription_period_spec(&row->sub, &terms, zone);
+    struct period plan_period;
+    if (period_containing(&plan_spec, u->from, &plan_period) != PERIOD_OK)
+        goto fail;
+    u->plan_period_end = plan_period.end;
     b.weighted_duration = period_days(&period) * 86400 * INT64_C(1000000);
     b.zone = zone;
     b.zone_name = tz;

@@ -157,6 +157,10 @@ struct usage {
      * current_billing_period_ending_at does. Usage is read only of an active subscription, so
      * an end ahead (an ending_at) does not cut it there; pricing stops at `to`. */
     tally_time period_end;
+    /* The end of the plan's own period holding this one: its last second's UTC date is the
+     * answer's issuing_date, as Lago's next_end_of_period, which keeps the year or half year
+     * under bill_charges_monthly (the charges' month is period_end's). */
+    tally_time plan_period_end;
     char currency[4];
     int32_t exponent;
     struct usage_charge *charges;

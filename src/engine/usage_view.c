@@ -22,9 +22,9 @@ static void write_units(struct jsonw *w, const char *key, money_t units)
 
 /*
  * The UTC date of `t`, as Lago's current usage writes its issuing_date: its
- * DatesService#next_end_of_period is a UTC instant (the period's last one), cast to the invoice's
- * date column, which keeps its UTC date. West of UTC that is the day after the local one (an
- * audit found the local date written).
+ * DatesService#next_end_of_period is a UTC instant (the plan's period's last one), cast to the
+ * invoice's date column, which keeps its UTC date. West of UTC that is the day after the local
+ * one (an audit found the local date written).
  */
 static void write_utc_date(struct jsonw *w, const char *key, tally_time t)
 {
@@ -257,7 +257,7 @@ bool usage_view_render(const struct usage *u, const struct usage_view_filter *fi
     /* the period's last second, not the ending_at ahead that prices stop at (usage.h) */
     jsonw_key(&w, "to_datetime");
     jsonw_time(&w, u->period_end - TIMESTAMP_USEC_PER_SEC, false);
-    write_utc_date(&w, "issuing_date", u->period_end - TIMESTAMP_USEC_PER_SEC);
+    write_utc_date(&w, "issuing_date", u->plan_period_end - TIMESTAMP_USEC_PER_SEC);
     jsonw_kv_cstr(&w, "currency", u->currency);
     jsonw_kv_null(&w, "lago_invoice_id");
     jsonw_key(&w, "charges_usage");

@@ -49,6 +49,9 @@ test('yearly calendar plan: usage, its free tier and wallet debits start again e
     await h.sent(h.ev('s', 'seats', { n: 5 }));
     let u = await h.usage('c', 's');
     assert.deepEqual(period(u), ['2026-01-01T00:00:00Z', '2026-01-31T23:59:59Z']);
+    // found by an audit: issuing_date was the month's end; Lago's is the plan's period's
+    // (YearlyService#compute_next_end_of_period: end_of_year, whatever bill_charges_monthly says)
+    assert.equal(u.issuing_date, '2026-12-31');
     assert.deepEqual([charge(u, 'calls').units, charge(u, 'calls').amount_cents], ['150.0', 5000]);
     assert.equal(u.total_amount_cents, 5000 + 500);
     assert.equal(start - await h.balance(w), u.total_amount_cents);
@@ -113,12 +116,14 @@ test('anniversary months from subscription_at, a Jan 31 anchor clamped, on a sem
     await h.calls('s', 120);
     let u = await h.usage('c', 's');
     assert.deepEqual(period(u), ['2026-01-31T00:00:00Z', '2026-02-27T23:59:59Z']);
+    assert.equal(u.issuing_date, '2026-07-30'); // the half year's last day, not the month's
     assert.equal(charge(u, 'calls').amount_cents, 2000);
     await h.advance('2026-03-05T00:00:00Z');
     const start = await h.balance(w);
     await h.calls('s', 101);
     u = await h.usage('c', 's');
     assert.deepEqual(period(u), ['2026-02-28T00:00:00Z', '2026-03-30T23:59:59Z']);
+    assert.equal(u.issuing_date, '2026-07-30');
     assert.deepEqual([charge(u, 'calls').units, charge(u, 'calls').amount_cents], ['101.0', 100]);
     assert.equal(start - await h.balance(w), 100);
     await h.t.restart({ kill: true });
