@@ -127,26 +127,37 @@ static tally_time rule_anchor(const struct live_wallet *w)
     return w->rule_has_start ? w->rule_started_at : w->row.created_at;
 }
 
+/* Whether instants a and b fall on the same local date in `zone`. */
+static bool same_local_date(const struct tz_zone *zone, tally_time a, tally_time b)
+{
+    struct tz_local la, lb;
+    return tz_to_local(zone, a, &la) == TZ_OK && tz_to_local(zone, b, &lb) == TZ_OK &&
+           la.civil.date.year == lb.civil.date.year && la.civil.date.month == lb.civil.date.month &&
+           la.civil.date.day == lb.civil.date.day;
+}
+
 /*
  * When the wallet's interval rule fires next after `after`: the next anniversary, in the
- * customer's zone, of its started_at (or of the wallet's creation, so never on that day), or
- * started_at itself while it is still ahead; *has false if the rule ends first. False if the
- * zone does not load (rule_zone).
+ * customer's zone, of its started_at (or of the wallet's creation), or started_at itself while
+ * it is still ahead; *has false if the rule ends first. Never on the local date the wallet was
+ * made, as Lago's CreateIntervalWalletTransactionsService leaves out wallets created that day: a
+ * started_at later that day fires first at its next anniversary (an audit found it fired at
+ * started_at). False if the zone does not load (rule_zone).
  */
 static bool next_interval(const struct live_wallet *w, tally_time after, bool *has,
                           tally_time *next)
 {
     tally_time anchor = rule_anchor(w);
     *has = false;
-    if (anchor > after) {
+    const struct tz_zone *zone;
+    if (!rule_zone(w, &zone)) {
+        return false;
+    } else if (anchor > after && (!zone || !same_local_date(zone, anchor, w->row.created_at))) {
         *next = anchor;
     } else {
-        const struct tz_zone *zone;
-        if (!rule_zone(w, &zone))
-            return false;
         struct period_spec spec = {w->rule_interval, PERIOD_ANNIVERSARY, anchor, zone};
         struct period p;
-        if (!zone || period_containing(&spec, after, &p) != PERIOD_OK)
+        if (!zone || period_containing(&spec, anchor > after ? anchor : after, &p) != PERIOD_OK)
             return true;
         *next = p.end;
     }

@@ -175,6 +175,29 @@ test('a grant\'s life is counted on the customer\'s calendar, so it ends with th
   assert.equal((await wallet(w.lago_id)).balance_cents, 6000); // 30 carried on, 30 new
 });
 
+// Found by an audit: a rule whose started_at was later on the wallet's creation day topped up
+// then. Lago tops up no wallet on the local day it was made (CreateIntervalWalletTransactionsService:
+// DATE(wallets.created_at) != DATE(today), in the customer's zone): the first is the next anniversary.
+test('a started_at later on the wallet\'s own local day tops up first at its next anniversary, as Lago', async () => {
+  const own = await startWithOrg(['--test-clock', '2026-01-10T16:00:00Z']); // 11:00 in New York
+  try {
+    const call = async (path, body) => ok(await own.api(path, { method: body ? 'POST' : 'GET', body }));
+    await call('/api/v1/customers', { customer: { external_id: 'ny', currency: 'EUR', timezone: 'America/New_York' } });
+    const make = async (started_at) => (await call('/api/v1/wallets', { wallet: { external_customer_id: 'ny', currency: 'EUR', rate_amount: '1', name: started_at,
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '1', started_at }] } })).wallet.lago_id;
+    const sameDay = await make('2026-01-11T03:00:00Z'); // 22:00 on Jan 10 there, the wallet's day
+    const nextDay = await make('2026-01-11T06:00:00Z'); // 01:00 on Jan 11 there
+    const balance = async (id) => (await call(`/api/v1/wallets/${id}`)).wallet.balance_cents;
+    const to = (at) => call('/api/v1/test_clock/advance', { test_clock: { to: at } });
+    await to('2026-01-11T06:00:00Z');
+    assert.deepEqual([await balance(sameDay), await balance(nextDay)], [0, 100]);
+    await to('2026-01-17T04:59:59Z');
+    assert.equal(await balance(sameDay), 0);
+    await to('2026-01-17T05:00:00Z'); // local midnight of Jan 17, a week from Jan 10
+    assert.equal(await balance(sameDay), 100);
+  } finally { await own.cleanup(); }
+});
+
 // A rule's paid credits that wait for their payment are its anniversary's grant all the same:
 // paid after that anniversary, they roll over at the next one as credits paid at once do, paid
 // credits first. Found by an audit: they were no anniversary's grant, so they expired whole at
