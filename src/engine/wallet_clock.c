@@ -41,15 +41,26 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             w->rule_armed = true;
             continue;
         }
-        if (!w->rule_armed || !(fell || usage))
+        if (!w->rule_armed)
             continue;
-        /* backing off after a declined payment: still armed, it fires at the first usage (or
-         * fall) after */
-        tally_time declined;
-        if (store_wallet_last_declined(store_conn(st), w->row.id, &declined) != STORE_OK)
+        /* Armed and due, it waits for a usage (or a fall), or for its back-off after a declined
+         * payment to pass: the row says so (rule_unfired), as a restart takes a rule that is
+         * due for fired. An audit found a restart disarming one a failed purchase had brought
+         * due (pending credits had lifted it above), the wallet's next usage topped up by the
+         * server that ran on and refused (402) by the one restarted. */
+        tally_time declined = 0;
+        if ((fell || usage) &&
+            store_wallet_last_declined(store_conn(st), w->row.id, &declined) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        if (declined != 0 && cmd->now - declined < WALLET_RULE_DECLINE_BACKOFF_USEC)
+        if (!(fell || usage) ||
+            (declined != 0 && cmd->now - declined < WALLET_RULE_DECLINE_BACKOFF_USEC)) {
+            if (!w->row.rule_unfired) {
+                w->row.rule_unfired = true;
+                if (store_wallet_save(st, &w->row) != STORE_OK)
+                    return COMMAND_STORE_FAILED;
+            }
             continue;
+        }
         w->rule_armed = false;
         if (w->row.rule_unfired) { /* fired now: a restart takes it for fired too */
             w->row.rule_unfired = false;

@@ -274,3 +274,36 @@ test('a threshold rule whose top-up leaves the balance at or below it fires agai
     await s.t.cleanup();
   }
 });
+
+// Found by a restart-twin audit: a rule that fired, was lifted above its threshold by a pending
+// purchase and brought due again by that purchase's failed payment, fires at the next usage
+// (Lago's ThresholdTopUpService checks the balance at every usage); a restart in between took
+// it for fired, and the restarted server gave nothing, then refused (402) what the other paid.
+test('a rule brought due again by a failed purchase fires at the next usage, restart or not', async () => {
+  const s = await server('2026-01-15T00:00:00Z');
+  try {
+    const bm = (await s.ok(await s.post('/api/v1/billable_metrics', { billable_metric: { code: 'calls', name: 'calls', aggregation_type: 'count_agg' } }))).billable_metric;
+    await s.ok(await s.post('/api/v1/plans', { plan: { code: 'p', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD',
+      charges: [{ billable_metric_id: bm.lago_id, charge_model: 'standard', properties: { amount: '1' } }] } }));
+    let n = 0;
+    const calls = async (c, k) => s.ok(await s.post('/api/v1/events/batch', { events: Array.from({ length: k }, () => ({ transaction_id: `e${n++}`, external_subscription_id: c, code: 'calls' })) }));
+    for (const restart of [null, 'term', 'kill']) {
+      const c = `failed_${restart}`;
+      await s.customer(c);
+      await s.ok(await s.post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: c } }));
+      const w = await s.newWallet({ external_customer_id: c, currency: 'USD', rate_amount: '1', name: c, granted_credits: '100',
+        recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '50', granted_credits: '20' }] });
+      await calls(c, 60); // 40: fires, 60
+      const bought = (await s.ok(await s.post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, paid_credits: '100' } }))).wallet_transactions[0];
+      await calls(c, 20); // 40, 140 with the pending purchase: not due
+      await s.ok(await s.put(`/api/v1/invoices/${bought.lago_invoice_id}`, { invoice: { payment_status: 'failed' } })); // 40: due again
+      if (restart) await s.t.restart({ kill: restart === 'kill' });
+      await calls(c, 1); // 39: fires, 59
+      const fired = (await s.txs(w.lago_id)).filter((x) => x.source === 'threshold');
+      assert.equal(fired.length, 2, c);
+      assert.equal((await s.wallet(w.lago_id)).balance_cents, 5900, c);
+    }
+  } finally {
+    await s.t.cleanup();
+  }
+});
