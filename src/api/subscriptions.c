@@ -155,6 +155,7 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     jsonw_kv_cstr(w, "billing_time",
                   sub->billing_time == PERIOD_ANNIVERSARY ? "anniversary" : "calendar");
     jsonw_kv_cstr(w, "name", sub->name);
+    jsonw_kv_cstr(w, "purchase_order_number", sub->purchase_order_number);
     jsonw_kv_cstr(w, "plan_code", has_plan ? plan.code : sub->plan_code);
     /* the plan's price as subscribed (with its overrides) */
     jsonw_key(w, "plan_amount_cents");
@@ -323,7 +324,7 @@ static bool parse_request(struct request *req, struct json_object *obj,
 {
     const char *billing_time = NULL;
     struct json_object *overrides;
-    enum json_in_result ending;
+    enum json_in_result ending, po;
     if (!json_in_refuse_unserved(obj, unserved_fields, err) ||
         !json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
                                  &rq->external_customer_id, err) ||
@@ -334,6 +335,8 @@ static bool parse_request(struct request *req, struct json_object *obj,
                        &rq->external_id, err) == JSON_IN_INVALID ||
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &rq->name, err) ==
             JSON_IN_INVALID ||
+        (po = json_in_string(obj, "purchase_order_number", SUBSCRIPTION_PURCHASE_ORDER_MAX,
+                             &req->arena, &rq->purchase_order_number, err)) == JSON_IN_INVALID ||
         json_in_string(obj, "billing_time", 16, &req->arena, &billing_time, err) ==
             JSON_IN_INVALID ||
         !read_instant(obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
@@ -342,6 +345,7 @@ static bool parse_request(struct request *req, struct json_object *obj,
         return false;
     rq->has_ending_at = ending == JSON_IN_VALUE;
     rq->ending_at_null = ending == JSON_IN_NULL;
+    rq->has_purchase_order_number = po != JSON_IN_ABSENT;
     /* Lago's Subscriptions::CreateService strips both (an audit found " s1 " kept: a
      * subscription events for "s1" could not name, and a second one made beside it) */
     if ((rq->external_id && !(rq->external_id = json_in_strip(&req->arena, rq->external_id))) ||
@@ -633,12 +637,18 @@ void subscriptions_update(struct request *req)
         goto done;
     enum json_in_result name =
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &u->name, &err);
+    enum json_in_result po =
+        name == JSON_IN_INVALID
+            ? JSON_IN_ABSENT
+            : json_in_string(obj, "purchase_order_number", SUBSCRIPTION_PURCHASE_ORDER_MAX,
+                             &req->arena, &u->purchase_order_number, &err);
     struct json_object *ending;
     u->has_ending_at = json_object_object_get_ex(obj, "ending_at", &ending);
     u->ending_at_null = u->has_ending_at && !ending;
     bool has_ending = false;
     struct termination_choices choices = body_choices(obj);
-    if (name == JSON_IN_INVALID || !json_in_refuse_unserved(obj, unserved_fields, &err) ||
+    if (name == JSON_IN_INVALID || po == JSON_IN_INVALID ||
+        !json_in_refuse_unserved(obj, unserved_fields, &err) ||
         (u->has_ending_at && !u->ending_at_null &&
          !read_instant(obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
         !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err) ||
@@ -654,6 +664,7 @@ void subscriptions_update(struct request *req)
         goto done;
     }
     u->has_name = name != JSON_IN_ABSENT;
+    u->has_purchase_order_number = po != JSON_IN_ABSENT;
     api_submit(req, cmd);
 done:
     json_object_put(doc);

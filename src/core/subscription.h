@@ -29,6 +29,7 @@
 
 #define SUBSCRIPTION_EXTERNAL_ID_MAX 255
 #define SUBSCRIPTION_NAME_MAX 255
+#define SUBSCRIPTION_PURCHASE_ORDER_MAX 255 /* as a wallet's (WALLET_PURCHASE_ORDER_MAX) */
 
 /* What a subscription needs to know of its plan. */
 struct plan_terms {
@@ -54,6 +55,8 @@ struct subscription {
     char lago_id[UUID_TEXT];
     const char *external_id;
     const char *name; /* NULL when none */
+    /* Lago's purchase_order_number, for the invoices of the subscription; NULL when none */
+    const char *purchase_order_number;
     char plan_lago_id[UUID_TEXT];
     const char *plan_code; /* the plan's code when subscribed (its current code is the plan's) */
     const char *plan_body; /* its own plan definition (plan_overrides), or NULL for the plan's */

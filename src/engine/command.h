@@ -85,6 +85,9 @@ struct subscription_request {
     char customer_lago_id[UUID_TEXT]; /* for a customer created on the way */
     const char *external_id;
     const char *name;
+    /* named (null included): the subscription's, and a plan change's new one's, else carried */
+    bool has_purchase_order_number;
+    const char *purchase_order_number;
     enum period_billing_time billing_time;
     bool has_subscription_at;
     tally_time subscription_at;
@@ -108,6 +111,8 @@ struct subscription_update {
     bool pending_only; /* ?status=pending: the pending one (a scheduled downgrade, say) */
     bool has_name;
     const char *name;
+    bool has_purchase_order_number;
+    const char *purchase_order_number; /* NULL: none */
     bool has_ending_at;
     bool ending_at_null;
     tally_time ending_at;

@@ -71,6 +71,7 @@ static void subscription_from_request(struct subscription *sub,
     memcpy(sub->lago_id, rq->lago_id, sizeof sub->lago_id);
     sub->external_id = rq->external_id;
     sub->name = rq->name;
+    sub->purchase_order_number = rq->purchase_order_number;
     memcpy(sub->plan_lago_id, rq->plan_lago_id, sizeof sub->plan_lago_id);
     sub->plan_code = rq->plan_code;
     sub->plan_body = rq->plan_body;
@@ -342,6 +343,9 @@ static enum command_result switch_plan(struct engine *e, struct command *cmd,
     }
     if (!rq->name)
         next->name = old->name;
+    /* and its purchase order, unless the request names one: see docs/API.md (Subscriptions) */
+    if (!rq->has_purchase_order_number)
+        next->purchase_order_number = old->purchase_order_number;
     next->previous_id = old->id;
     if (store_subscription_save(e->store, next) != STORE_OK)
         return COMMAND_STORE_FAILED;
@@ -448,6 +452,8 @@ static enum command_result change_plan(struct engine *e, struct command *cmd,
         cmd->replanned = kind == SUBSCRIPTION_CHANGE_NONE;
         if (rq->name)
             old->name = rq->name;
+        if (rq->has_purchase_order_number)
+            old->purchase_order_number = rq->purchase_order_number;
         old->updated_at = cmd->now;
         cmd->subscription = *old;
         if (store_subscription_save(e->store, old) != STORE_OK)
@@ -613,6 +619,8 @@ enum command_result subscriptions_apply_update(struct engine *e, struct command 
         return invalid(cmd, "ending_at", "invalid_date");
     if (u->has_name)
         sub->name = u->name;
+    if (u->has_purchase_order_number)
+        sub->purchase_order_number = u->purchase_order_number;
     if (u->has_ending_at) {
         sub->has_ending_at = !u->ending_at_null;
         sub->ending_at = u->ending_at;
@@ -779,6 +787,8 @@ static enum command_result upgrade_to_edited(struct engine *e, struct command *c
     struct subscription_request rq = {
         .external_id = old->external_id,
         .name = pending->name,
+        .has_purchase_order_number = true, /* the downgrade's own */
+        .purchase_order_number = pending->purchase_order_number,
         .billing_time = old->billing_time,
         .plan_code = plan->code,
         .plan = *terms,

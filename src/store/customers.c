@@ -317,6 +317,7 @@ static bool read_subscription(sqlite3_stmt *s, struct store_subscription *out, s
     out->customer_timezone = column_text(s, 20, a);
     sub->plan_body = column_text(s, 21, a);
     out->customer_tax_codes = column_text(s, 22, a);
+    sub->purchase_order_number = column_text(s, 23, a);
     return sub->external_id && sub->plan_code && out->customer_external_id;
 }
 
@@ -352,6 +353,7 @@ enum store_status store_subscription_save(struct store *st, struct subscription 
     sqlite3_bind_int64(s, 17, sub->created_at);
     sqlite3_bind_int64(s, 18, sub->updated_at);
     bind_text(s, 19, sub->plan_body);
+    bind_text(s, 20, sub->purchase_order_number);
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

@@ -500,6 +500,9 @@ static const char *const migrations[] = {
      * can price. A clock left past it comes back to it, once, as the store is opened. */
     "UPDATE organizations SET test_clock_now = 253370714399999999"
     "  WHERE has_test_clock <> 0 AND test_clock_now > 253370714399999999;",
+    /* 52: a subscription's purchase order number (Lago's purchase_order_number, for its
+     * invoices); one from before has none */
+    "ALTER TABLE subscriptions ADD COLUMN purchase_order_number TEXT;",
 };
 _Static_assert(EVENT_CLOCK_MAX == INT64_C(253370714399999999), "migration 51 writes it out");
 #define MIGRATION_EVENT_BLOCKS 22

@@ -68,7 +68,7 @@
     " AND p.lago_id = s.plan_lago_id), s.plan_code), s.billing_time, s.subscription_at, "          \
     "s.started_at, s.ending_at,"                                                                   \
     " s.terminated_at, s.canceled_at, s.previous_id, s.next_id, s.created_at, s.updated_at,"       \
-    " c.lago_id, c.external_id, c.timezone, s.plan_body, c.tax_codes"
+    " c.lago_id, c.external_id, c.timezone, s.plan_body, c.tax_codes, s.purchase_order_number"
 /* The status of a subscription at ?2 (core/subscription.c says the same in C): 0 pending,
  * 1 active, 2 terminated, 3 canceled. */
 #define SUBSCRIPTION_STATUS_AT                                                                     \
@@ -361,14 +361,16 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_SUBSCRIPTION_INSERT] =
         "INSERT INTO subscriptions(org_id, customer_id, lago_id, external_id, name, plan_lago_id,"
         " plan_code, billing_time, subscription_at, started_at, ending_at, terminated_at,"
-        " canceled_at, previous_id, next_id, created_at, updated_at, plan_body) VALUES (?2, ?3,"
-        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        " canceled_at, previous_id, next_id, created_at, updated_at, plan_body,"
+        " purchase_order_number) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " ?15, ?16, ?17, ?18, ?19, ?20)",
     /* Same parameter numbering as the insert; ?1 (id) selects the row. */
     [STMT_SUBSCRIPTION_UPDATE] =
         "UPDATE subscriptions SET customer_id = ?3, external_id = ?5, name = ?6,"
         " plan_lago_id = ?7, plan_code = ?8, billing_time = ?9, subscription_at = ?10,"
         " started_at = ?11, ending_at = ?12, terminated_at = ?13, canceled_at = ?14,"
-        " previous_id = ?15, next_id = ?16, updated_at = ?18, plan_body = ?19 WHERE id = ?1",
+        " previous_id = ?15, next_id = ?16, updated_at = ?18, plan_body = ?19,"
+        " purchase_order_number = ?20 WHERE id = ?1",
     [STMT_SUBSCRIPTION_GET] = "SELECT " SUBSCRIPTION_COLUMNS " FROM subscriptions s"
                               " JOIN customers c ON c.id = s.customer_id"
                               " WHERE s.org_id = ?1 AND s.id = ?2",

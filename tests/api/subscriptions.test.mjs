@@ -882,3 +882,72 @@ test('external_id and name are kept without the white space around them, as Lago
   const nbsp = await subscribe('strip_c', 'monthly', '\u00a0strip_s2');
   assert.equal(nbsp.body.subscription.external_id, '\u00a0strip_s2');
 });
+
+// Found by an audit (report 6, finding 4): purchase_order_number, which Lago's subscription has
+// (set on create and update, "added to invoices generated for this subscription"), was dropped:
+// 200 and not echoed. It is kept, answered by every subscription answer, changed by PUT, carried
+// into the subscription a plan change makes (unless the request names one), and kept across a
+// restart; over 255 bytes, or not a string, is Lago's 422.
+test('purchase_order_number is kept, answered, changed by PUT and carried by plan changes', async () => {
+  await customer('po_c');
+  let r = await subscribe('po_c', 'cheap', 'po_s', { purchase_order_number: 'PO-1', ...past });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-1');
+  assert.equal((await call('GET', '/api/v1/subscriptions/po_s')).body.subscription.purchase_order_number, 'PO-1');
+  const listed = (await call('GET', '/api/v1/subscriptions?external_customer_id=po_c')).body.subscriptions;
+  assert.deepEqual(listed.map((s) => s.purchase_order_number), ['PO-1']);
+  // none: null
+  r = await subscribe('po_c', 'cheap', 'po_none', past);
+  assert.equal(r.body.subscription.purchase_order_number, null);
+  // PUT changes it; a PUT that leaves it out keeps it; null clears it
+  r = await call('PUT', '/api/v1/subscriptions/po_none', { subscription: { purchase_order_number: 'PO-2' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-2');
+  r = await call('PUT', '/api/v1/subscriptions/po_none', { subscription: { name: 'kept' } });
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-2');
+  r = await call('PUT', '/api/v1/subscriptions/po_none', { subscription: { purchase_order_number: null } });
+  assert.equal(r.body.subscription.purchase_order_number, null);
+  // refused, and nothing changes
+  for (const [method, path, external_id] of [['POST', '/api/v1/subscriptions', 'po_long'], ['PUT', '/api/v1/subscriptions/po_s', undefined]]) {
+    for (const [value, code] of [['x'.repeat(256), 'value_is_too_long'], [12, 'invalid_type']]) {
+      const body = method === 'POST' ? { external_customer_id: 'po_c', plan_code: 'cheap', external_id, purchase_order_number: value } : { purchase_order_number: value };
+      r = await call(method, path, { subscription: body });
+      assert.equal(r.status, 422, JSON.stringify(r.body));
+      assert.deepEqual(r.body.error_details, { purchase_order_number: [code] });
+    }
+  }
+  assert.equal((await call('GET', '/api/v1/subscriptions/po_long')).status, 404);
+  r = await call('PUT', '/api/v1/subscriptions/po_s', { subscription: { purchase_order_number: 'x'.repeat(255) } });
+  assert.equal(r.body.subscription.purchase_order_number, 'x'.repeat(255));
+  await call('PUT', '/api/v1/subscriptions/po_s', { subscription: { purchase_order_number: 'PO-1' } });
+  // an upgrade (cheap -> monthly) carries it into the new subscription; a downgrade's pending
+  // one takes the request's
+  r = await subscribe('po_c', 'monthly', 'po_s');
+  assert.equal(r.body.subscription.plan_code, 'monthly');
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-1');
+  r = await subscribe('po_c', 'cheap', 'po_s', { purchase_order_number: 'PO-DOWN' });
+  assert.equal(r.body.subscription.next_plan_code, 'cheap');
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-1'); // the current one, as it was
+  r = await call('GET', '/api/v1/subscriptions/po_s?status=pending');
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-DOWN');
+  // an upgrade naming one gives it to the new subscription
+  r = await subscribe('po_c', 'monthly', 'po_none', { purchase_order_number: 'PO-UP' });
+  assert.equal(r.body.subscription.plan_code, 'monthly');
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-UP');
+  // a pending subscription given another plan takes the request's, as it takes its ending_at
+  r = await subscribe('po_c', 'cheap', 'po_later', { subscription_at: '2031-01-01T00:00:00Z', purchase_order_number: 'PO-A' });
+  assert.equal(r.body.subscription.status, 'pending');
+  r = await subscribe('po_c', 'monthly', 'po_later', { purchase_order_number: 'PO-B' });
+  assert.equal(r.body.subscription.purchase_order_number, 'PO-B');
+  // kept by the store: the same after a restart
+  await t.restart({ kill: true });
+  const after = (await call('GET', '/api/v1/subscriptions?external_customer_id=po_c&status[]=active&status[]=pending&status[]=terminated&status[]=canceled')).body.subscriptions;
+  assert.deepEqual(after.map((s) => [s.external_id, s.plan_code, s.status, s.purchase_order_number]).sort(), [
+    ['po_later', 'monthly', 'pending', 'PO-B'],
+    ['po_none', 'cheap', 'terminated', null],
+    ['po_none', 'monthly', 'active', 'PO-UP'],
+    ['po_s', 'cheap', 'pending', 'PO-DOWN'],
+    ['po_s', 'cheap', 'terminated', 'PO-1'],
+    ['po_s', 'monthly', 'active', 'PO-1'],
+  ]);
+});

@@ -34,7 +34,10 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migrations 37 to 50 (41, 45 and 49 change data only), so that a database rewound to an
+/* Undoes migration 52; each rewind past it (every one: they drop seq, 50) undoes it too. */
+#define UNDO_52_ON "ALTER TABLE subscriptions DROP COLUMN purchase_order_number;"
+
+/* Undoes migrations 37 to 52 (41, 45, 49 and 51 change data only), so that a database rewound to an
  * older version migrates again. */
 #define UNDO_37_ON                                                                                 \
     "DROP INDEX wallet_transactions_owed; ALTER TABLE wallet_transactions DROP COLUMN owed_cents;" \
@@ -48,7 +51,7 @@ static void remove_dir(char *dir)
     "ALTER TABLE recurring_events DROP COLUMN created_at;"                                         \
     "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"                                       \
     "ALTER TABLE charge_debits DROP COLUMN opened_cents;"                                          \
-    "ALTER TABLE charge_debits DROP COLUMN seq;"
+    "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON
 
 static void raw_exec(const char *dir, const char *sql)
 {
@@ -779,7 +782,7 @@ static void recurring_events_by_arrival(void **state)
         raw_exec(dir, "ALTER TABLE recurring_events DROP COLUMN created_at;"
                       "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
                       "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
-                      "ALTER TABLE charge_debits DROP COLUMN seq;"
+                      "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON
                       "PRAGMA user_version = 46;");
         st = store_open(dir, err);
         assert_non_null(st);
@@ -1092,8 +1095,7 @@ static void wallets_drop_dead_metric_codes(void **state)
         "ALTER TABLE recurring_events DROP COLUMN created_at;"
         "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
         "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
-        "ALTER TABLE charge_debits DROP COLUMN seq;"
-        "PRAGMA user_version = 40;",
+        "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON "PRAGMA user_version = 40;",
         (long long)org, (long long)org, (long long)org, (long long)org + 1, (long long)org,
         (long long)org, (long long)org, (long long)org);
     raw_exec(dir, sql);
@@ -1136,8 +1138,7 @@ static void idempotency_drops_answers_no_retry_should_get(void **state)
              "ALTER TABLE recurring_events DROP COLUMN created_at;"
              "ALTER TABLE charge_debits DROP COLUMN opened_event_id;"
              "ALTER TABLE charge_debits DROP COLUMN opened_cents;"
-             "ALTER TABLE charge_debits DROP COLUMN seq;"
-             "PRAGMA user_version = 44;",
+             "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON "PRAGMA user_version = 44;",
              (long long)org, (long long)org, (long long)org, (long long)org, (long long)org,
              (long long)org);
     raw_exec(dir, sql);
@@ -1161,7 +1162,7 @@ static void charge_debits_are_numbered_in_the_old_order(void **state)
     store_close(st);
     char sql[2048];
     snprintf(sql, sizeof sql,
-             "ALTER TABLE charge_debits DROP COLUMN seq;"
+             "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON
              "INSERT INTO charge_debits(subscription_id, charge_lago_id, period_from, org_id,"
              " customer_id, charged_cents, fundings) VALUES"
              " (2, 'a', 100, %lld, 1, 1, ''), (1, 'b', 100, %lld, 1, 1, ''),"
@@ -1176,6 +1177,83 @@ static void charge_debits_are_numbered_in_the_old_order(void **state)
                       " period_from || ':' || seq, ' ') FROM (SELECT * FROM charge_debits"
                       " ORDER BY customer_id, seq)",
                       "11b100:1 11c100:2 12a100:3 11a200:4 23z100:1");
+    remove_dir(dir);
+}
+
+/* A subscription of customer c (saved), external id `external_id`, with `po` (NULL: none). */
+static void save_po_subscription(struct store *st, const struct customer *c, const char *lago_id,
+                                 const char *external_id, const char *po, struct subscription *sub)
+{
+    *sub = (struct subscription){.org_id = c->org_id,
+                                 .customer_id = c->id,
+                                 .external_id = external_id,
+                                 .purchase_order_number = po,
+                                 .plan_lago_id = "33333333-2222-4333-8444-555555555555",
+                                 .plan_code = "p",
+                                 .subscription_at = 6000,
+                                 .started_at = 6000,
+                                 .created_at = 6000,
+                                 .updated_at = 6000};
+    strcpy(sub->lago_id, lago_id);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_subscription_save(st, sub), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+}
+
+/* The purchase order number `id` has in the store (NULL: none), read into `a`. */
+static const char *stored_po(struct store *st, int64_t org, int64_t id, struct arena *a)
+{
+    struct store_subscription row;
+    assert_int_equal(store_subscription_get(store_conn(st), org, id, &row, a), STORE_OK);
+    return row.sub.purchase_order_number;
+}
+
+/* A subscription's purchase_order_number (52) is kept, changed and cleared by a save; a database
+ * from before (51) upgrades with none on its subscriptions, which a save then sets. */
+static void subscriptions_keep_their_purchase_order(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct customer c;
+    test_customer(&c, org, "po", 1);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    struct subscription with, without;
+    save_po_subscription(st, &c, "44444444-2222-4333-8444-555555555555", "s1", "PO-1", &with);
+    save_po_subscription(st, &c, "55555555-2222-4333-8444-555555555555", "s2", NULL, &without);
+    struct arena a;
+    arena_init(&a);
+    assert_string_equal(stored_po(st, org, with.id, &a), "PO-1");
+    assert_null(stored_po(st, org, without.id, &a));
+    without.purchase_order_number = "PO-2"; /* an update sets it, and clears it */
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_subscription_save(st, &without), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_string_equal(stored_po(st, org, without.id, &a), "PO-2");
+    with.purchase_order_number = NULL;
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_subscription_save(st, &with), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_null(stored_po(st, org, with.id, &a));
+    store_close(st);
+    /* rewound to 51: no column, and the upgrade gives every subscription none */
+    raw_exec(dir, UNDO_52_ON "PRAGMA user_version = 51;");
+    st = open_upgraded(dir);
+    assert_int_equal(store_found_schema_version(st), 51);
+    assert_null(stored_po(st, org, with.id, &a));
+    assert_null(stored_po(st, org, without.id, &a));
+    without.purchase_order_number = "PO-3";
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_subscription_save(st, &without), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    store_close(st);
+    st = open_upgraded(dir);
+    assert_string_equal(stored_po(st, org, without.id, &a), "PO-3");
+    arena_free(&a);
+    store_close(st);
     remove_dir(dir);
 }
 
@@ -1210,8 +1288,7 @@ static void open_invoices_give_their_numbers_back(void **state)
              " (%lld, %lld, 'i1', 1, 'TLY-007-001', 0, 3, 2, 'USD', 100, 1, '2026-01-01', 1, 1),"
              " (%lld, %lld, 'i2', 2, 'TLY-007-002', 0, 1, 0, 'USD', 100, 2, '2026-01-01', 2, 2),"
              " (%lld, %lld, 'i3', 3, 'TLY-007-003', 0, 3, 0, 'USD', 100, 3, '2026-01-01', 3, 3);"
-             "ALTER TABLE charge_debits DROP COLUMN seq;"
-             "PRAGMA user_version = 48;",
+             "ALTER TABLE charge_debits DROP COLUMN seq;" UNDO_52_ON "PRAGMA user_version = 48;",
              (long long)org, (long long)c.id, (long long)org, (long long)c.id, (long long)org,
              (long long)c.id);
     raw_exec(dir, sql);
@@ -1466,6 +1543,7 @@ int main(void)
         cmocka_unit_test(wallets_drop_dead_metric_codes),
         cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
         cmocka_unit_test(open_invoices_give_their_numbers_back),
+        cmocka_unit_test(subscriptions_keep_their_purchase_order),
         cmocka_unit_test(charge_debits_are_numbered_in_the_old_order),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(two_locks_are_apart),
