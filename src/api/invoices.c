@@ -193,6 +193,7 @@ static void render_invoice(struct jsonw *w, const struct invoice_view *view, boo
     else
         jsonw_kv_null(w, "sequential_id"); /* not issued yet: Lago's has none until finalized */
     jsonw_kv_cstr(w, "number", v->number);
+    jsonw_kv_cstr(w, "purchase_order_number", v->purchase_order_number);
     jsonw_kv_cstr(w, "issuing_date", v->issuing_date);
     char due[TIMESTAMP_TEXT_MAX];
     jsonw_kv_cstr(w, "payment_due_date", due_date(v, due));

@@ -2586,10 +2586,30 @@ enum command_result wallet_book_customer_date(const struct live_wallet *w,
     return COMMAND_OK;
 }
 
+/* The member `key` of the JSON object `text` (NULL: none) as a string in `a`, into *out (NULL
+ * when absent or null); false when the text cannot be read or memory runs out. */
+static bool json_text_member(const char *text, const char *key, const char **out, struct arena *a)
+{
+    *out = NULL;
+    if (!text)
+        return true;
+    struct json_object *doc = json_tokener_parse(text), *v;
+    if (!doc)
+        return false;
+    bool ok = true;
+    if (json_object_object_get_ex(doc, key, &v) && json_object_is_type(v, json_type_string))
+        ok = (*out = arena_strndup(a, json_object_get_string(v),
+                                   (size_t)json_object_get_string_len(v))) != NULL;
+    json_object_put(doc);
+    return ok;
+}
+
 /*
  * A paid top-up is billed by a credit invoice, issued with it: finalized at once, or left open
  * until its payment (invoice_requires_successful_payment). Its credits wait for the payment
  * either way (Lago's: the flag decides when the invoice is issued, not when credits arrive).
+ * Its purchase_order_number is the top-up's, else the wallet's, as Lago's spec says, fixed
+ * from then on.
  */
 static enum command_result credit_invoice(struct store *st, struct command *cmd,
                                           const struct live_wallet *w,
@@ -2618,6 +2638,11 @@ static enum command_result credit_invoice(struct store *st, struct command *cmd,
         .updated_at = cmd->now,
     };
     memcpy(v.currency, w->row.currency, sizeof v.currency);
+    if (!json_text_member(t->details_json, "purchase_order_number", &v.purchase_order_number,
+                          cmd->arena) ||
+        (!v.purchase_order_number && !json_text_member(w->row.terms_json, "purchase_order_number",
+                                                       &v.purchase_order_number, cmd->arena)))
+        return COMMAND_STORE_FAILED;
     command_new_id(cmd, v.lago_id);
     if (store_invoice_save(st, &v) != STORE_OK ||
         store_wallet_transaction_set_invoice(st, t->id, v.lago_id) != STORE_OK)

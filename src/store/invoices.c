@@ -41,6 +41,7 @@ static bool read_invoice(sqlite3_stmt *s, struct store_invoice *v, struct arena 
     column_lago_id(s, 15, v->customer_lago_id);
     v->external_customer_id = column_text(s, 16, a);
     v->net_payment_term = sqlite3_column_int(s, 17);
+    v->purchase_order_number = column_text(s, 18, a);
     return v->issuing_date && v->external_customer_id;
 }
 
@@ -109,6 +110,8 @@ enum store_status store_invoice_save(struct store *st, struct store_invoice *v)
     sqlite3_bind_int64(s, 14, v->created_at);
     sqlite3_bind_int64(s, 15, v->updated_at);
     sqlite3_bind_int(s, 16, v->net_payment_term);
+    if (insert)
+        bind_text(s, 17, v->purchase_order_number); /* fixed when made */
     if (step_done(s) != STORE_OK)
         return STORE_ERROR;
     if (insert)

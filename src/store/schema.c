@@ -503,6 +503,16 @@ static const char *const migrations[] = {
     /* 52: a subscription's purchase order number (Lago's purchase_order_number, for its
      * invoices); one from before has none */
     "ALTER TABLE subscriptions ADD COLUMN purchase_order_number TEXT;",
+    /* 53: an invoice's purchase order number, fixed when it is made: a credit invoice's is its
+     * top-up's, else its wallet's (engine/wallet_book.c, credit_invoice). One from before
+     * takes its top-up's, else its wallet's as it is now (what it was then is not known). */
+    "ALTER TABLE invoices ADD COLUMN purchase_order_number TEXT;"
+    "UPDATE invoices SET purchase_order_number = COALESCE("
+    "  (SELECT json_extract(t.details, '$.purchase_order_number') FROM wallet_transactions t"
+    "   WHERE t.id = invoices.wallet_transaction_id AND json_valid(t.details)),"
+    "  (SELECT json_extract(w.terms, '$.purchase_order_number') FROM wallet_transactions t"
+    "   JOIN wallets w ON w.id = t.wallet_id"
+    "   WHERE t.id = invoices.wallet_transaction_id AND json_valid(w.terms)));",
 };
 _Static_assert(EVENT_CLOCK_MAX == INT64_C(253370714399999999), "migration 51 writes it out");
 #define MIGRATION_EVENT_BLOCKS 22

@@ -246,7 +246,8 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
 #define INVOICE_COLUMNS                                                                            \
     "i.id, i.org_id, i.customer_id, i.lago_id, i.sequential_id, i.number, i.invoice_type,"         \
     " i.status, i.payment_status, i.currency, i.amount_cents, i.wallet_transaction_id,"            \
-    " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id, i.net_payment_term"
+    " i.issuing_date, i.created_at, i.updated_at, c.lago_id, c.external_id, i.net_payment_term,"   \
+    " i.purchase_order_number"
 /* INVOICE_FILTER's overdue test names a finalized invoice and a succeeded payment by value */
 _Static_assert(INVOICE_FINALIZED == 1 && INVOICE_PAYMENT_SUCCEEDED == 1, "INVOICE_FILTER");
 /* ?11, self_billed, reads the customer's account_type: it cannot change once the customer has an
@@ -695,8 +696,8 @@ static const char *const sql[STMT_COUNT] = {
     [STMT_INVOICE_INSERT] =
         "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number, invoice_type,"
         " status, payment_status, currency, amount_cents, wallet_transaction_id, issuing_date,"
-        " created_at, updated_at, net_payment_term)"
-        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+        " created_at, updated_at, net_payment_term, purchase_order_number)"
+        " VALUES (?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
     [STMT_INVOICE_UPDATE] = "UPDATE invoices SET sequential_id = ?5, number = ?6, status = ?8,"
                             " payment_status = ?9, issuing_date = ?13, net_payment_term = ?16,"
                             " updated_at = ?15 WHERE id = ?1",

@@ -1095,6 +1095,9 @@ struct store_invoice {
     int64_t wallet_transaction_id; /* the top-up it bills */
     const char *issuing_date;      /* YYYY-MM-DD */
     int32_t net_payment_term;      /* days to pay from the issuing date, the customer's then */
+    /* Lago's purchase_order_number, set when it is made (a save that updates keeps it); NULL
+     * when none */
+    const char *purchase_order_number;
     tally_time created_at, updated_at;
     /* filled when read */
     char customer_lago_id[UUID_TEXT];

@@ -1233,3 +1233,35 @@ test('an amount that is not a decimal, or is below zero, names Lago\'s two codes
   assert.match(big.message, /64 bits/);
   assert.equal((await wallet(w.lago_id)).balance_cents, 1100);
 });
+
+// Found by an audit (report 6, finding 4): a top-up's credit invoice had no
+// purchase_order_number, which Lago's invoice has. It is the top-up's, else its wallet's, else
+// null, fixed when the invoice is made (a wallet's PO changed later leaves it), in every
+// invoice answer and across a restart.
+test('a credit invoice has its top-up\'s purchase_order_number, else its wallet\'s', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'po_inv', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'po_inv', currency: 'EUR', rate_amount: '1', purchase_order_number: 'PO-W', paid_credits: '5' });
+  const bare = await createWallet({ external_customer_id: 'po_inv', currency: 'EUR', rate_amount: '1', name: 'bare' });
+  const invoiceOf = async (x) => (await ok(await t.api(`/api/v1/invoices/${x.lago_invoice_id}`))).invoice;
+  const bought = async (id, extra = {}) => (await ok(await topUp({ wallet_id: id, paid_credits: '1', ...extra }))).wallet_transactions[0];
+  const [first] = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}/wallet_transactions`))).wallet_transactions;
+  assert.equal(first.purchase_order_number, null); // the transaction's own: none
+  const own = await bought(w.lago_id, { purchase_order_number: 'PO-TX' });
+  assert.equal(own.purchase_order_number, 'PO-TX');
+  const inherited = await bought(w.lago_id);
+  const neither = await bought(bare.lago_id);
+  const cases = [[first, 'PO-W'], [own, 'PO-TX'], [inherited, 'PO-W'], [neither, null]];
+  for (const [x, po] of cases) assert.equal((await invoiceOf(x)).purchase_order_number, po);
+  // the list too, every invoice having the member
+  const listed = (await ok(await t.api('/api/v1/invoices?external_customer_id=po_inv&per_page=100'))).invoices;
+  assert.deepEqual(listed.map((i) => i.purchase_order_number).sort(), ['PO-TX', 'PO-W', 'PO-W', null].sort());
+  // fixed when made: the wallet's new PO is the next invoice's, not the earlier ones'
+  await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { purchase_order_number: 'PO-W-NEW' } } }));
+  const later = await bought(w.lago_id);
+  assert.equal((await invoiceOf(later)).purchase_order_number, 'PO-W-NEW');
+  assert.equal((await invoiceOf(inherited)).purchase_order_number, 'PO-W');
+  // paying keeps it, and so does a restart
+  assert.equal((await payInvoice(t, own.lago_invoice_id)).purchase_order_number, 'PO-TX');
+  await t.restart({ kill: true });
+  for (const [x, po] of [...cases, [later, 'PO-W-NEW']]) assert.equal((await invoiceOf(x)).purchase_order_number, po);
+});

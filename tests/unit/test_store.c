@@ -34,8 +34,10 @@ static void remove_dir(char *dir)
     free(dir);
 }
 
-/* Undoes migration 52; each rewind past it (every one: they drop seq, 50) undoes it too. */
-#define UNDO_52_ON "ALTER TABLE subscriptions DROP COLUMN purchase_order_number;"
+/* Undoes migrations 52 and 53; each rewind past them (every one: they drop seq, 50) undoes
+ * them too. */
+#define UNDO_53_ON "ALTER TABLE invoices DROP COLUMN purchase_order_number;"
+#define UNDO_52_ON "ALTER TABLE subscriptions DROP COLUMN purchase_order_number;" UNDO_53_ON
 
 /* Undoes migrations 37 to 52 (41, 45, 49 and 51 change data only), so that a database rewound to an
  * older version migrates again. */
@@ -982,7 +984,7 @@ static void recurring_subscriptions_become_due(void **state)
     int64_t org;
     struct store *st = open_with_org(&dir, &org);
     store_close(st);
-    char sql[1024];
+    char sql[2048];
     snprintf(sql, sizeof sql,
              "DROP TABLE period_settlements;" UNDO_37_ON
              "INSERT INTO recurring_events(org_id, external_subscription_id, code, id,"
@@ -1316,6 +1318,92 @@ static void open_invoices_give_their_numbers_back(void **state)
     remove_dir(dir);
 }
 
+/*
+ * A database from before invoices kept a purchase order number (52): each credit invoice takes
+ * its top-up's (its details), else its wallet's as it is (53); one with neither has none. A new
+ * invoice keeps the one it is made with, and an update (its payment) keeps it.
+ */
+static void credit_invoices_take_their_top_up_purchase_order(void **state)
+{
+    (void)state;
+    char *dir;
+    int64_t org;
+    struct store *st = open_with_org(&dir, &org);
+    struct customer c;
+    test_customer(&c, org, "po_inv", 3);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_customer_save(st, &c), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    store_close(st);
+    char sql[4096];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO wallets(id, org_id, customer_id, lago_id, code, currency, rate_amount,"
+             " priority, credit_limit, overdraft_limit_cents, balance_cents, consumed_cents,"
+             " overdrawn_cents, terms, created_at, updated_at) VALUES"
+             " (1, %lld, %lld, 'w1', 'w1', 'USD', '1', 50, 0, 0, 0, 0, 0,"
+             "  '{\"purchase_order_number\":\"PO-W\"}', 0, 0),"
+             " (2, %lld, %lld, 'w2', 'w2', 'USD', '1', 50, 0, 0, 0, 0, 0,"
+             "  '{\"purchase_order_number\":null}', 0, 0);"
+             "INSERT INTO wallet_transactions(id, org_id, wallet_id, lago_id, transaction_type,"
+             " status, transaction_status, source, amount_cents, remaining_cents, priority, paid,"
+             " details, created_at) VALUES"
+             " (10, %lld, 1, 't10', 0, 0, 0, 0, 100, 0, 50, 1,"
+             "  '{\"purchase_order_number\":\"PO-TX\"}', 0),"
+             " (11, %lld, 1, 't11', 0, 0, 0, 0, 100, 0, 50, 1, '{}', 0),"
+             " (12, %lld, 2, 't12', 0, 0, 0, 0, 100, 0, 50, 1, NULL, 0);"
+             "INSERT INTO invoices(org_id, customer_id, lago_id, sequential_id, number,"
+             " invoice_type, status, payment_status, currency, amount_cents,"
+             " wallet_transaction_id, issuing_date, created_at, updated_at) VALUES"
+             " (%lld, %lld, 'i1', 1, 'TLY-003-001', 0, 1, 0, 'USD', 100, 10, '2026-01-01', 1, 1),"
+             " (%lld, %lld, 'i2', 2, 'TLY-003-002', 0, 1, 0, 'USD', 100, 11, '2026-01-01', 2, 2),"
+             " (%lld, %lld, 'i3', 3, 'TLY-003-003', 0, 1, 0, 'USD', 100, 12, '2026-01-01', 3, "
+             "3);" UNDO_53_ON "PRAGMA user_version = 52;",
+             (long long)org, (long long)c.id, (long long)org, (long long)c.id, (long long)org,
+             (long long)org, (long long)org, (long long)org, (long long)c.id, (long long)org,
+             (long long)c.id, (long long)org, (long long)c.id);
+    raw_exec(dir, sql);
+    st = open_upgraded(dir);
+    assert_int_equal(store_found_schema_version(st), 52);
+    struct arena a;
+    arena_init(&a);
+    struct store_invoice v;
+    const char *expected[] = {"PO-TX", "PO-W", NULL};
+    for (int i = 0; i < 3; i++) {
+        char id[4];
+        snprintf(id, sizeof id, "i%d", i + 1);
+        assert_int_equal(store_invoice_get(store_conn(st), org, id, &v, &a), STORE_OK);
+        if (expected[i])
+            assert_string_equal(v.purchase_order_number, expected[i]);
+        else
+            assert_null(v.purchase_order_number);
+    }
+    /* made with one, kept through an update that names another */
+    struct store_invoice made = {.org_id = org,
+                                 .customer_id = c.id,
+                                 .lago_id = "i4",
+                                 .type = INVOICE_CREDIT,
+                                 .status = INVOICE_OPEN,
+                                 .currency = "USD",
+                                 .amount_cents = 100,
+                                 .wallet_transaction_id = 12,
+                                 .issuing_date = "2026-01-02",
+                                 .purchase_order_number = "PO-NEW",
+                                 .created_at = 4,
+                                 .updated_at = 4};
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(store_invoice_save(st, &made), STORE_OK);
+    made.status = INVOICE_FINALIZED;
+    made.payment_status = INVOICE_PAYMENT_SUCCEEDED;
+    made.purchase_order_number = "PO-OTHER";
+    assert_int_equal(store_invoice_save(st, &made), STORE_OK);
+    assert_int_equal(store_commit(st), STORE_OK);
+    assert_int_equal(store_invoice_get(store_conn(st), org, "i4", &v, &a), STORE_OK);
+    assert_string_equal(v.purchase_order_number, "PO-NEW");
+    arena_free(&a);
+    store_close(st);
+    remove_dir(dir);
+}
+
 /* A small deterministic generator (xorshift64): the same blocks every run. */
 static uint64_t next_random(uint64_t *x)
 {
@@ -1544,6 +1632,7 @@ int main(void)
         cmocka_unit_test(idempotency_drops_answers_no_retry_should_get),
         cmocka_unit_test(open_invoices_give_their_numbers_back),
         cmocka_unit_test(subscriptions_keep_their_purchase_order),
+        cmocka_unit_test(credit_invoices_take_their_top_up_purchase_order),
         cmocka_unit_test(charge_debits_are_numbered_in_the_old_order),
         cmocka_unit_test(one_lock_holder),
         cmocka_unit_test(two_locks_are_apart),
