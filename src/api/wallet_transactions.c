@@ -204,7 +204,8 @@ static const char *details_of(struct request *req, struct json_object *obj, bool
         if (!(c->void_details_json = text_of(req, &details)))
             goto done;
     }
-    if (json_in_string(obj, "purchase_order_number", 255, &req->arena, &po, err) == JSON_IN_INVALID)
+    if (json_in_string(obj, "purchase_order_number", WALLET_PURCHASE_ORDER_MAX, &req->arena, &po,
+                       err) == JSON_IN_INVALID)
         goto done;
     if (po)
         json_build_string(&details, "purchase_order_number", po);

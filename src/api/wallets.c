@@ -24,7 +24,6 @@
     "metadata holds at most " API_LIMIT_TEXT(WALLET_METADATA_KEYS_MAX) " keys"
 #define WALLET_METADATA_KEY_MAX 100   /* Lago's */
 #define WALLET_METADATA_VALUE_MAX 255 /* Lago's */
-#define WALLET_PURCHASE_ORDER_MAX 255
 
 int32_t wallets_currency_exponent(const char *currency)
 {
@@ -94,7 +93,8 @@ static bool rule_ended(struct json_object *rule, tally_time now)
  * Lago stores its column's default, 0, and answers "0.0" (an audit found null). A threshold
  * rule's interval stays null, as Lago's: its CreateService stores the interval sent, none.
  * A rule past its expiration_at at `now` is left out: Lago lists the active ones only, and
- * its clock terminates the expired (an audit found a dead rule still read `active`).
+ * its clock terminates the expired (an audit found a dead rule still read `active`). A rule
+ * stored before rules kept a purchase_order_number answers null.
  * Changes the parsed terms, which the caller frees. A threshold that cannot be set for want of
  * memory fails the answer rather than show null.
  */
@@ -109,13 +109,14 @@ static void write_rules(struct jsonw *w, struct json_object *terms, tally_time n
             struct json_object *rule = json_object_array_get_idx(rules, i);
             if (!json_object_is_type(rule, json_type_object) || rule_ended(rule, now))
                 continue;
-            if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v) {
-                struct json_build b;
-                json_build_init(&b, rule);
+            struct json_build b;
+            json_build_init(&b, rule);
+            if (!json_object_object_get_ex(rule, "threshold_credits", &v) || !v)
                 json_build_string(&b, "threshold_credits", "0.0");
-                if (json_build_failed(&b))
-                    buf_fail(w->out);
-            }
+            if (!json_object_object_get_ex(rule, "purchase_order_number", NULL))
+                json_build_null(&b, "purchase_order_number"); /* a rule stored before had none */
+            if (json_build_failed(&b))
+                buf_fail(w->out);
             jsonw_raw(w, json_object_to_json_string_ext(rule, JSON_C_TO_STRING_PLAIN));
         }
     jsonw_array_end(w);
@@ -578,6 +579,23 @@ static struct json_object *updated_rule(struct json_object *kept, struct json_ob
 }
 
 /*
+ * A rule's purchase_order_number, which its top-ups carry (and their credit invoices), the
+ * wallet's when it has none (engine/wallet_book, read_rule): Lago's rule has it. False after
+ * refusing, with a message naming the rule's (the wallet has one of its own).
+ */
+static bool rule_purchase_order(struct request *req, struct json_object *rule, const char **po,
+                                struct json_in_error *err)
+{
+    if (json_in_string(rule, "purchase_order_number", WALLET_PURCHASE_ORDER_MAX, &req->arena, po,
+                       err) != JSON_IN_INVALID)
+        return true;
+    err->message =
+        "a recurring rule's purchase_order_number is a string of at most " API_LIMIT_TEXT(
+            WALLET_PURCHASE_ORDER_MAX) " bytes, or null";
+    return false;
+}
+
+/*
  * recurring_transaction_rules: at most one rule (Lago's limit), trigger "threshold" or
  * "interval", method fixed or target, normalized with its lago_id and creation time: those of
  * the wallet's active rule (of `kept`) it names by lago_id, which it updates (named_rule,
@@ -602,7 +620,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         json_object_put(out);
         return NULL;
     }
-    const char *trigger = NULL, *method = NULL, *name = NULL;
+    const char *trigger = NULL, *method = NULL, *name = NULL, *po = NULL;
     /* Lago's defaults: the wallet's payment setting, and a fixed rule that names no amount
      * tops up what the new wallet's own top-up was (RecurringTransactionRules::CreateService);
      * an audit found the rule's paid credits settled before any payment on a wallet that asks
@@ -628,6 +646,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
         json_in_string(rule, "method", 16, &req->arena, &method, err) == JSON_IN_INVALID ||
         wallet_transactions_read_name(rule, "transaction_name", &req->arena, &name, err) ==
             JSON_IN_INVALID ||
+        !rule_purchase_order(req, rule, &po, err) ||
         json_in_bool(rule, "grants_target_top_up", &grants, err) == JSON_IN_INVALID ||
         json_in_bool(rule, "invoice_requires_successful_payment", &requires, err) ==
             JSON_IN_INVALID ||
@@ -684,6 +703,7 @@ static struct json_object *parse_rules(struct request *req, struct json_object *
     json_build_bool(&norm, "invoice_requires_successful_payment", requires);
     json_build_bool(&norm, "ignore_paid_top_up_limits", ignore);
     json_build_string_or_null(&norm, "transaction_name", name);
+    json_build_string_or_null(&norm, "purchase_order_number", po);
     /* given to the transactions the rule makes */
     struct json_object *metadata;
     if (json_object_object_get_ex(rule, "transaction_metadata", &metadata) && metadata) {

@@ -14,6 +14,9 @@
 #include "api/request.h"
 #include "store/store.h"
 
+/* The bytes of a purchase_order_number: a wallet's, its rule's, a top-up's */
+#define WALLET_PURCHASE_ORDER_MAX 255
+
 struct jsonw;
 
 void wallets_create(struct request *req);

@@ -518,13 +518,18 @@ static bool read_rule(struct live_wallet *w, struct json_object *terms, struct a
     if (json_object_object_get_ex(rule, "transaction_name", &v) && v)
         w->rule_name =
             arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-    /* its transactions' metadata and payment setting, shown back as a top-up's (details_json) */
+    /* its transactions' metadata, payment setting and purchase order (the rule's, else the
+     * wallet's, as Lago's rule falls back), shown back as a top-up's (details_json) and put on
+     * its credit invoice (credit_invoice) */
     struct json_build details;
     json_build_init(&details, json_object_new_object());
     if (json_object_object_get_ex(rule, "transaction_metadata", &v) && v &&
         json_object_array_length(v) > 0)
         json_build_share(&details, "metadata", v);
     json_build_bool(&details, "invoice_requires_successful_payment", w->rule_requires_payment);
+    if ((json_object_object_get_ex(rule, "purchase_order_number", &v) && v) ||
+        (json_object_object_get_ex(terms, "purchase_order_number", &v) && v))
+        json_build_share(&details, "purchase_order_number", v);
     w->rule_details_json = json_build_text(&details, JSON_C_TO_STRING_PLAIN, a);
     json_object_put(details.obj);
     if (!w->rule_details_json)
@@ -2608,8 +2613,8 @@ static bool json_text_member(const char *text, const char *key, const char **out
  * A paid top-up is billed by a credit invoice, issued with it: finalized at once, or left open
  * until its payment (invoice_requires_successful_payment). Its credits wait for the payment
  * either way (Lago's: the flag decides when the invoice is issued, not when credits arrive).
- * Its purchase_order_number is the top-up's, else the wallet's, as Lago's spec says, fixed
- * from then on.
+ * Its purchase_order_number is the top-up's (a rule's top-up carries its rule's, else its
+ * wallet's: read_rule), else the wallet's, as Lago's spec says, fixed from then on.
  */
 static enum command_result credit_invoice(struct store *st, struct command *cmd,
                                           const struct live_wallet *w,

@@ -450,3 +450,53 @@ test('rollover_percentage takes a decimal string as a JSON number, a whole one f
     ['100.00001', 'value_is_out_of_range'], ['abc', 'invalid_value'], [true, 'invalid_type'], [{}, 'invalid_type']])
     assert.deepEqual(await send(given), [422, { rollover_percentage: [code] }, 'string'], JSON.stringify(given));
 });
+
+// Found by an audit (report 6, finding 4): a rule's purchase_order_number, which Lago's rule has
+// ("added to invoices generated for the resulting wallet top-ups. If not set, falls back to the
+// wallet's"), was dropped. It is kept with the rule, answered, kept by an update that leaves it
+// out, and the top-ups the rule makes carry it, or the wallet's when the rule has none, on the
+// transaction and on its credit invoice.
+test("a rule's purchase_order_number is kept, and its top-ups carry it, else the wallet's", async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'rule_po', currency: 'EUR' } }));
+  const make = async (wallet) => (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'rule_po', currency: 'EUR', rate_amount: '1', ...wallet } }))).wallet;
+  const own = await make({ name: 'own', purchase_order_number: 'PO-W1',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '5', purchase_order_number: 'PO-RULE' }] });
+  const inherits = await make({ name: 'inherits', purchase_order_number: 'PO-W2',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '5' }] });
+  const none = await make({ name: 'none', recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', paid_credits: '5' }] });
+  for (const [w, po] of [[own, 'PO-RULE'], [inherits, null], [none, null]]) {
+    assert.equal(w.recurring_transaction_rules[0].purchase_order_number, po);
+    assert.equal((await wallet(w.lago_id)).recurring_transaction_rules[0].purchase_order_number, po);
+  }
+  // an update naming the rule without it keeps it; one naming it changes it
+  const ruleId = own.recurring_transaction_rules[0].lago_id;
+  const put = async (id, rule) => (await ok(await t.api(`/api/v1/wallets/${id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [rule] } } }))).wallet;
+  assert.equal((await put(own.lago_id, { lago_id: ruleId, paid_credits: '6' })).recurring_transaction_rules[0].purchase_order_number, 'PO-RULE');
+  assert.equal((await put(none.lago_id, { lago_id: none.recurring_transaction_rules[0].lago_id, purchase_order_number: 'PO-LATER' })).recurring_transaction_rules[0].purchase_order_number, 'PO-LATER');
+  // refused over 255 bytes or not a string, and nothing changes
+  for (const [value, code] of [['x'.repeat(256), 'value_is_too_long'], [5, 'invalid_type']]) {
+    const r = await t.api(`/api/v1/wallets/${own.lago_id}`, { method: 'PUT', body: { wallet: { recurring_transaction_rules: [{ lago_id: ruleId, purchase_order_number: value }] } } });
+    const b = await r.json();
+    assert.equal(r.status, 422, JSON.stringify(b));
+    assert.deepEqual(b.error_details, { purchase_order_number: [code] });
+  }
+  assert.equal((await wallet(own.lago_id)).recurring_transaction_rules[0].purchase_order_number, 'PO-RULE');
+  // a wallet's and a top-up's are bounded alike
+  for (const [path, body] of [['/api/v1/wallets', { wallet: { external_customer_id: 'rule_po', currency: 'EUR', rate_amount: '1', purchase_order_number: 'x'.repeat(256) } }],
+    ['/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: own.lago_id, granted_credits: '1', purchase_order_number: 'x'.repeat(256) } }]]) {
+    const r = await post(path, body);
+    assert.equal(r.status, 422, path);
+    assert.deepEqual((await r.json()).error_details, { purchase_order_number: ['value_is_too_long'] }, path);
+  }
+  // the wallet's as it is when the rule tops up
+  await ok(await t.api(`/api/v1/wallets/${inherits.lago_id}`, { method: 'PUT', body: { wallet: { purchase_order_number: 'PO-W2-NEW' } } }));
+  // the next anniversary's top-ups: the rule's, the wallet's, the rule's set later
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  await advance(new Date(now + 33 * 86400e3).toISOString());
+  for (const [w, po] of [[own, 'PO-RULE'], [inherits, 'PO-W2-NEW'], [none, 'PO-LATER']]) {
+    const made = await txs(w.lago_id, 'transaction_status=purchased');
+    assert.deepEqual(made.map((x) => [x.source, x.purchase_order_number]), [['interval', po]], w.name);
+    const invoice = (await ok(await t.api(`/api/v1/invoices/${made[0].lago_invoice_id}`))).invoice;
+    assert.equal(invoice.purchase_order_number, po, w.name);
+  }
+});
