@@ -105,6 +105,13 @@ static enum command_result apply_test_clock_advance(struct engine *e, struct com
         return invalid(cmd, "test_clock", "organization_has_no_test_clock");
     if (to < org->test_clock_now)
         return invalid(cmd, "to", "cannot_move_backwards");
+    if (to - org->test_clock_now > ENGINE_ADVANCE_SPAN_DAYS_MAX * TIMESTAMP_USEC_PER_DAY) {
+        cmd->invalid_message = "an advance moves a test clock 50 years (18,262 days) at most: "
+                               "the anniversaries of interval rules in between are made in one "
+                               "command, which holds every organization's writes; advance in "
+                               "steps. Nothing was changed";
+        return invalid(cmd, "to", "value_is_out_of_range");
+    }
     if (store_org_set_test_clock(e->store, org->org_id, to) != STORE_OK)
         return COMMAND_STORE_FAILED;
     /* What comes due in (now, to] happens at `to`: holds, grants and wallets expire. (Later:

@@ -50,6 +50,11 @@
 /* Sweeps one test-clock advance runs while interval rules are still behind (each makes up to
  * WALLET_RULE_CATCH_UP_MAX anniversaries a wallet): a million a wallet; more, at the next. */
 #define ENGINE_ADVANCE_SWEEPS_MAX 1000
+/* How far one test-clock advance may move its clock: 18,262 days, 50 years. Every
+ * anniversary of an interval rule in between is made in that one command, which holds every
+ * organization's writes while it runs: a jump to 9998 of one wallet's weekly rule held them
+ * two minutes (an audit). Farther, in steps. */
+#define ENGINE_ADVANCE_SPAN_DAYS_MAX 18262
 #define ENGINE_BATCH_BUCKETS 12 /* histogram of batch sizes: <=1, <=2, <=4, ... <=1024, more */
 
 /*

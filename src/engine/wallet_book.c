@@ -2547,21 +2547,32 @@ int64_t wallet_book_held_elsewhere(const struct live_wallet *w)
     return w->row.held_cents - on_grants;
 }
 
+/* Whether a grant expires before `before` with credits no hold keeps (or captures). */
+static bool expires_unheld(const struct wallet_grant *g, tally_time before)
+{
+    return g->has_expiration && g->expiration_at < before &&
+           wallet_grant_unheld(g) - g->capturing_cents > 0;
+}
+
 enum command_result wallet_book_expire_unheld(struct store *st, struct command *cmd,
                                               struct live_wallet *w, tally_time before)
 {
-    /* planned first (an expiry changes the list), one expiry per grant */
-    struct grant_move *due = arena_alloc(cmd->arena, (w->grant_count + 1) * sizeof *due);
+    /* planned first (an expiry changes the list), one expiry per grant; counted before the
+     * plan is allocated, as an advance over a rule's anniversaries looks at every grant at each
+     * (an audit found the command's arena grow with their square) */
+    size_t count = 0;
+    for (size_t i = 0; i < w->grant_count; i++)
+        count += expires_unheld(&w->grants[i], before);
+    if (count == 0)
+        return COMMAND_OK;
+    struct grant_move *due = arena_alloc(cmd->arena, count * sizeof *due);
     if (!due)
         return COMMAND_STORE_FAILED;
-    size_t count = 0;
+    count = 0;
     for (size_t i = 0; i < w->grant_count; i++) {
         const struct wallet_grant *g = &w->grants[i];
-        if (!g->has_expiration || g->expiration_at >= before)
-            continue;
-        int64_t unkept = wallet_grant_unheld(g) - g->capturing_cents;
-        if (unkept > 0)
-            due[count++] = (struct grant_move){g->id, unkept};
+        if (expires_unheld(g, before))
+            due[count++] = (struct grant_move){g->id, wallet_grant_unheld(g) - g->capturing_cents};
     }
     for (size_t i = 0; i < count; i++) {
         enum command_result r = wallet_book_expire(st, cmd, w, due[i].grant_id, due[i].cents);

@@ -170,3 +170,27 @@ test('a wallet written out after a hold keeps its own organization\'s time', asy
     else assert.ok(Date.parse(at) >= Math.floor(before / 1000) * 1000, `${at}: not the real clock's time`);
   }
 });
+
+// Found by a fuzzing audit: one advance to 9998 of a wallet's weekly rule made every
+// anniversary in one command of the writer, two minutes in which no organization could write
+// (and each anniversary's look at every grant grew the command's memory with their square).
+// An advance moves a clock 50 years (18,262 days) at most; farther is refused, nothing changed.
+test('an advance moves the clock 50 years at most; farther goes in steps', async () => {
+  const h = await scenario('2026-01-01T00:00:00Z', 'span');
+  try {
+    await h.post('/api/v1/customers', { customer: { external_id: 'weekly', currency: 'USD' } });
+    const w = (await h.post('/api/v1/wallets', { wallet: { external_customer_id: 'weekly', currency: 'USD', rate_amount: '1', name: 'W', granted_credits: '1',
+      recurring_transaction_rules: [{ trigger: 'interval', interval: 'weekly', granted_credits: '1' }] } })).wallet;
+    const far = await h.t.api('/api/v1/test_clock/advance', { method: 'POST', body: { test_clock: { to: '2076-01-01T00:00:00.000001Z' } } }); // 18,262 days and a microsecond
+    const body = await far.json();
+    assert.deepEqual([far.status, body.error_details], [422, { to: ['value_is_out_of_range'] }]);
+    assert.match(body.message, /50 years/);
+    assert.equal((await h.get('/api/v1/test_clock')).test_clock.now, '2026-01-01T00:00:00.000000Z');
+    assert.equal((await h.get(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, '1.0');
+    await h.advance('2076-01-01T00:00:00Z'); // exactly 18,262 days: every anniversary made
+    const weeks = Math.floor(18262 / 7); // weeks from Thursday 2026-01-01, the last on 2075-12-26
+    assert.equal((await h.get(`/api/v1/wallets/${w.lago_id}`)).wallet.credits_balance, `${1 + weeks}.0`);
+  } finally {
+    await h.t.cleanup();
+  }
+});
