@@ -88,10 +88,7 @@ static bool check_expression(struct request *req, const char *text, struct json_
         return json_in_refuse(err, "expression", "out_of_memory");
     if (expression_parse(text, strlen(text), x, why) == EXPRESSION_OK)
         return true;
-    char *message = arena_alloc(&req->arena, EXPRESSION_MESSAGE_MAX + 32);
-    if (message)
-        snprintf(message, EXPRESSION_MESSAGE_MAX + 32, "expression %s", why);
-    err->message = message;
+    err->message = arena_printf(&req->arena, "expression %s", why);
     return json_in_refuse(err, "expression", "invalid_expression");
 }
 

@@ -188,12 +188,9 @@ static bool check(struct parse *p, enum json_in_result r)
 static bool check_member(struct parse *p, enum json_in_result r, const char *parent)
 {
     if (r == JSON_IN_INVALID && !p->failed && p->err.field) {
-        size_t n = strlen(parent) + 1 + strlen(p->err.field);
-        char *name = arena_alloc(&p->req->arena, n + 1);
-        if (name) {
-            snprintf(name, n + 1, "%s.%s", parent, p->err.field);
+        char *name = arena_printf(&p->req->arena, "%s.%s", parent, p->err.field);
+        if (name)
             p->err.field = name;
-        }
     }
     return check(p, r);
 }

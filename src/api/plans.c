@@ -529,19 +529,18 @@ static bool check_plan_update(struct request *req, const struct catalog_item *ex
     }
     if (live == 0)
         return true;
-    enum { MESSAGE_MAX = 512 };
-    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
-    if (message && change.charge[0])
-        snprintf(message, MESSAGE_MAX,
-                 "charge %s: its %s cannot change while the plan has live subscriptions (%s; "
-                 "Lago passes such a change over): add a charge in its place, or make another "
-                 "plan",
-                 change.charge, change.field, change.why);
-    else if (message)
-        snprintf(message, MESSAGE_MAX,
-                 "the plan's %s cannot change while the plan has live subscriptions (%s; Lago "
-                 "passes such a change over): make another plan, or end them first",
-                 change.field, change.why);
+    const char *message =
+        change.charge[0]
+            ? arena_printf(&req->arena,
+                           "charge %s: its %s cannot change while the plan has live "
+                           "subscriptions (%s; Lago passes such a change over): add a charge in "
+                           "its place, or make another plan",
+                           change.charge, change.field, change.why)
+            : arena_printf(&req->arena,
+                           "the plan's %s cannot change while the plan has live subscriptions "
+                           "(%s; Lago passes such a change over): make another plan, or end "
+                           "them first",
+                           change.field, change.why);
     api_error_validation_message(req, change.field, "plan_has_subscriptions", message);
     return false;
 }
@@ -619,15 +618,11 @@ static bool same_member(struct json_object *charge, const char *key, const char 
 /* Refuses a plan field plan_overrides does not take (the message names it). */
 static bool refuse_plan_field(struct request *req, const char *key, struct json_in_error *err)
 {
-    enum { MESSAGE_MAX = 512 };
-    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
-    if (message)
-        snprintf(message, MESSAGE_MAX,
-                 "%s cannot be overridden (plan_overrides takes amount_cents, amount_currency, "
-                 "name, invoice_display_name, description, trial_period, tax_codes, "
-                 "minimum_commitment and charges)",
-                 key);
-    err->message = message;
+    err->message = arena_printf(&req->arena,
+                                "%s cannot be overridden (plan_overrides takes amount_cents, "
+                                "amount_currency, name, invoice_display_name, description, "
+                                "trial_period, tax_codes, minimum_commitment and charges)",
+                                key);
     return json_in_refuse(err, "plan_overrides", "not_overridable");
 }
 
@@ -641,17 +636,14 @@ static bool refuse_plan_field(struct request *req, const char *key, struct json_
 static bool refuse_charge_field(struct request *req, struct json_object *charge, const char *key,
                                 struct json_in_error *err)
 {
-    enum { MESSAGE_MAX = 512 };
     struct json_object *id = NULL;
     json_object_object_get_ex(charge, "lago_id", &id);
-    char *message = arena_alloc(&req->arena, MESSAGE_MAX);
-    if (message)
-        snprintf(message, MESSAGE_MAX,
-                 "charge %s: its %s cannot be overridden (plan_overrides takes a charge's "
-                 "properties, min_amount_cents, invoice_display_name, filters and tax_codes, as "
-                 "Lago's; send the charge's own value, or leave it out)",
-                 json_object_get_string(id), key);
-    err->message = message;
+    err->message = arena_printf(&req->arena,
+                                "charge %s: its %s cannot be overridden (plan_overrides takes a "
+                                "charge's properties, min_amount_cents, invoice_display_name, "
+                                "filters and tax_codes, as Lago's; send the charge's own value, "
+                                "or leave it out)",
+                                json_object_get_string(id), key);
     return json_in_refuse(err, "plan_overrides", "not_overridable");
 }
 

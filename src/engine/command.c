@@ -37,13 +37,6 @@ void command_set_message(struct command *cmd, const char *format, ...)
 {
     va_list ap;
     va_start(ap, format);
-    int n = vsnprintf(NULL, 0, format, ap);
+    cmd->invalid_message = arena_vprintf(cmd->arena, format, ap);
     va_end(ap);
-    char *message = n >= 0 ? arena_alloc(cmd->arena, (size_t)n + 1) : NULL;
-    if (message) {
-        va_start(ap, format);
-        vsnprintf(message, (size_t)n + 1, format, ap);
-        va_end(ap);
-    }
-    cmd->invalid_message = message;
 }

@@ -219,10 +219,9 @@ enum command_result ingest_evaluate_expression(struct engine *e, struct command 
     char why[EXPRESSION_MESSAGE_MAX], number[MONEY_TEXT_MAX];
     if (expression_evaluate(m->expression, in, timestamp, &e->expression_scratch, &v, why) !=
         EXPRESSION_OK) {
-        char *text = arena_alloc(cmd->arena, EXPRESSION_MESSAGE_MAX + 64);
+        char *text = arena_printf(cmd->arena, "expression_evaluation_failed: %s", why);
         if (!text)
             return COMMAND_STORE_FAILED;
-        snprintf(text, EXPRESSION_MESSAGE_MAX + 64, "expression_evaluation_failed: %s", why);
         *code = "expression_evaluation_failed";
         *message = text;
         return COMMAND_INVALID;

@@ -16,11 +16,7 @@ const char *const customer_json_empty_shipping_address =
  * renderer puts invoice_grace_period, kept apart, before them): braced for the merge. */
 static const char *braced(struct arena *a, const char *members)
 {
-    size_t len = members ? strlen(members) : 0;
-    char *text = arena_alloc(a, len + 3);
-    if (text)
-        snprintf(text, len + 3, "{%s}", members ? members : "");
-    return text;
+    return arena_printf(a, "{%s}", members ? members : "");
 }
 
 static const char *merge_members(struct arena *a, const char *stored, const char *sent)

@@ -3,6 +3,7 @@
 
 #include <stdalign.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,27 @@ char *arena_strndup(struct arena *a, const char *s, size_t len)
         return NULL;
     memcpy(p, s, len);
     p[len] = '\0';
+    return p;
+}
+
+char *arena_vprintf(struct arena *a, const char *fmt, va_list args)
+{
+    va_list again;
+    va_copy(again, args);
+    int len = vsnprintf(NULL, 0, fmt, args); /* measured first: the text is written once */
+    char *p = len >= 0 ? take(a, (size_t)len + 1) : NULL;
+    if (p)
+        vsnprintf(p, (size_t)len + 1, fmt, again);
+    va_end(again);
+    return p;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    char *p = arena_vprintf(a, fmt, args);
+    va_end(args);
     return p;
 }
 

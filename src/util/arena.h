@@ -12,6 +12,7 @@
 #ifndef TALLY_UTIL_ARENA_H
 #define TALLY_UTIL_ARENA_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define ARENA_FIRST_BLOCK 4096
@@ -32,6 +33,10 @@ void *arena_alloc(struct arena *a, size_t size);
 void *arena_memdup(struct arena *a, const void *src, size_t size);
 /* Copies len bytes and appends a NUL; the copy is owned by the arena. */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
+/* printf's text, as long as it comes out, owned by the arena; NULL on out of memory. */
+char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *arena_vprintf(struct arena *a, const char *fmt, va_list args)
+    __attribute__((format(printf, 2, 0)));
 /* Frees every block. The arena may be reused after arena_init. */
 void arena_free(struct arena *a);
 /* Takes everything back but keeps the largest block, for an arena refilled over and over. */
