@@ -746,6 +746,12 @@ static bool override_commitment(struct json_object *plan, struct json_object *se
         if (json_object_object_get_ex(plan, "minimum_commitment", &stored) &&
             json_object_is_type(stored, json_type_object))
             json_object_object_get_ex(stored, "lago_id", &id);
+        /* one that names only an id is no commitment to make (Lago's new Commitment without
+         * an amount is invalid), not {}, which removes it: an audit found it removed */
+        if (json_object_object_length(sent) > 0 &&
+            json_object_object_length(sent) ==
+                (json_object_object_get_ex(sent, "lago_id", NULL) ? 1 : 0))
+            return json_in_refuse(err, "minimum_commitment", "value_is_mandatory");
         if (json_object_deep_copy(sent, &item, NULL) != 0)
             return json_in_refuse(err, "plan_overrides", "out_of_memory");
         json_object_object_del(item, "lago_id");

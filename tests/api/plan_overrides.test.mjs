@@ -111,6 +111,10 @@ test('an overridden plan keeps the parent commitment\'s lago_id', async () => {
   const mc = r.body.subscription.plan.minimum_commitment;
   assert.deepEqual([mc.lago_id, mc.amount_cents, mc.invoice_display_name], [id, 7000, null]);
   assert.equal((await t.call('GET', '/api/v1/subscriptions/ci_s')).subscription.plan.minimum_commitment.lago_id, id);
+  // one naming only its id is no commitment: refused, where an audit found it removed as {} is
+  r = await subscribe('ci_c', 'commit_id', 'ci_s', { minimum_commitment: { lago_id: id } });
+  assert.deepEqual([r.status, r.body.error_details], [422, { minimum_commitment: ['value_is_mandatory'] }]);
+  assert.equal((await t.call('GET', '/api/v1/subscriptions/ci_s')).subscription.plan.minimum_commitment.amount_cents, 7000);
   // null is no commitment override (the parent's stays); {} removes it from the subscription's plan
   r = await subscribe('ci_c', 'commit_id', 'ci_s', { minimum_commitment: null });
   assert.deepEqual([r.body.subscription.plan.minimum_commitment.lago_id, r.body.subscription.plan.minimum_commitment.amount_cents], [id, 5000]);
