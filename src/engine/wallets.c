@@ -802,6 +802,29 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
     return COMMAND_OK;
 }
 
+/* Whether the tax part posted of what wallets paid of d is no longer what it carries of `cost`
+ * with `tax` of taxes (covered_tax), and a wallet the book holds can take the change. */
+static bool split_moved(struct customer_wallets *cw, const struct charge_debit *d, int64_t cost,
+                        int64_t tax)
+{
+    return (d->posted_tax_cents < 0 ||
+            covered_tax(cost, tax, covered_cents(d)) != d->posted_tax_cents) &&
+           newest_payer(cw, d) != NULL;
+}
+
+/* Moves the tax part posted of what wallets paid of d to what they carry of `cost` now, no
+ * credits moving: one posting of revenue and taxes_payable alone, on the wallet that paid last
+ * (docs/API.md, Ledger). A charge debited before taxes had an account moves them first, as
+ * settle_charge does. */
+static void resplit_tax(struct customer_wallets *cw, struct charge_debit *d, int64_t cost,
+                        int64_t tax)
+{
+    if (d->posted_tax_cents < 0)
+        d->posted_tax_cents = 0;
+    settle_debit_tax(cw, d, cost, tax, NULL);
+    d->dirty = true;
+}
+
 /*
  * Gives back what u's charges debited this period beyond what they bring now (`brought`), and
  * all that charges the plan no longer has debited; debits nothing. Revenue must not keep usage
@@ -812,7 +835,8 @@ static enum command_result settle_charge(struct wallet_book *b, struct store *st
  * may pay one charge are not always another's (applies_to), and a subscription that has ended
  * is debited no more. A fix that netted the charges kept a wallet's credits for another
  * wallet's usage (an audit's); so a rise of one charge's taxes that lowers another charge's
- * share of the taxes rounded once gives that cent back at once.
+ * share of the taxes rounded once gives that cent back at once. A charge whose cost did not
+ * fall has the tax part of what wallets paid re-split at once all the same (resplit_tax).
  */
 static enum command_result give_back_fallen(struct wallet_book *b, struct store *st,
                                             struct command *cmd, struct customer_wallets *cw,
@@ -836,7 +860,13 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
             const struct usage_charge *c = &u->charges[i - cw->debit_count];
             d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
             cost = brought[i - cw->debit_count].cost_cents;
-            if (!d || !wallet_book_debit_same_period(d, u->from) || cost >= d->charged_cents)
+            if (!d || !wallet_book_debit_same_period(d, u->from))
+                continue;
+            /* a cost that did not fall waits for a debit, but what wallets paid of it carries
+             * its taxes now (an audit: a tax raise the credits could not pay, or a cut the
+             * invoice's part took, left taxes_payable as it was until the next event) */
+            if (cost >= d->charged_cents &&
+                !split_moved(cw, d, cost, cost - brought[i - cw->debit_count].amount_cents))
                 continue;
         }
         if (!touched && !wallet_book_touch(b, cw)) {
@@ -845,8 +875,11 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
         }
         touched = true;
         int64_t tax = i < cw->debit_count ? 0 : cost - brought[i - cw->debit_count].amount_cents;
-        enum command_result r =
-            settle_charge(b, st, cmd, cw, u, d, NULL, cost, tax, &expired_since);
+        enum command_result r = COMMAND_OK;
+        if (i >= cw->debit_count && cost >= d->charged_cents)
+            resplit_tax(cw, d, cost, tax);
+        else
+            r = settle_charge(b, st, cmd, cw, u, d, NULL, cost, tax, &expired_since);
         if (r != COMMAND_OK) {
             free(order);
             return r;
@@ -928,8 +961,9 @@ static enum command_result give_back_within(struct wallet_book *b, struct custom
     int64_t to_wallets = cents > uncovered ? cents - uncovered : 0;
     if (to_wallets > covered)
         to_wallets = covered;
-    int64_t tax_back =
-        to_wallets > 0 ? d->posted_tax_cents - covered_tax(cost, tax, all_covered - to_wallets) : 0;
+    /* with no credits going back the tax part still moves (a cut the uncovered part takes:
+     * give_back posts it on the wallet that paid last) */
+    int64_t tax_back = d->posted_tax_cents - covered_tax(cost, tax, all_covered - to_wallets);
     enum command_result r =
         give_back(b, cw, st, cmd, d, cents, tax_back, to_wallets, expired_since);
     /* put back around what is left of the part, whatever give_back did */

@@ -220,3 +220,46 @@ test('a charge debited before taxes_payable existed moves its taxes there at its
     await u.cleanup();
   }
 });
+
+// An audit (report 9, finding 1): a tax change that moved no credits (a cut the uncovered part
+// took, a raise the credits could not pay) left the credits' tax split as it was, until the
+// charge's next event. Now the edit re-splits it at once, whichever came first, the wallet or
+// the subscription.
+test('a tax change that moves no credits re-splits what credits paid at once', async () => {
+  const u = await startWithOrg(['--test-clock', '2026-06-10T00:00:00Z']);
+  try {
+    const call = (method, path, body) => u.call(method, path, body);
+    await call('POST', '/api/v1/taxes', { tax: { name: 'VAT', code: 'vat', rate: '10', applied_to_organization: true } });
+    const m = (await call('POST', '/api/v1/billable_metrics', { billable_metric: { code: 'm', name: 'M', aggregation_type: 'sum_agg', field_name: 'v' } })).billable_metric;
+    await call('POST', '/api/v1/plans', { plan: { code: 'p', name: 'P', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '0.01' } }] } });
+    const subscribe = (c) => call('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'p', external_id: `${c}_sub`, subscription_at: '2026-06-01T00:00:00Z' } });
+    const wallet = async (c) => (await call('POST', '/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', granted_credits: '5' } })).wallet;
+    await subscribe('later'); // the wallet opens the period mid-way
+    const wl = await wallet('later');
+    await call('POST', '/api/v1/customers', { customer: { external_id: 'first', currency: 'USD' } });
+    const wf = await wallet('first');
+    await subscribe('first');
+    const moved = async (c) => {
+      const sums = {};
+      for (const e of (await call('GET', `/api/v1/ledger_entries?per_page=1000&external_customer_id=${c}`)).ledger_entries)
+        if (!e.lago_wallet_id) sums[e.account] = (sums[e.account] ?? 0) + (e.direction === 'credit' ? e.amount_cents : -e.amount_cents);
+      return [sums.revenue ?? 0, sums.taxes_payable ?? 0];
+    };
+    const both = async (split) => {
+      for (const c of ['later', 'first']) assert.deepEqual(await moved(c), split, c);
+    };
+    for (const c of ['later', 'first'])
+      await call('POST', '/api/v1/events', { event: { transaction_id: `${c}1`, external_subscription_id: `${c}_sub`, code: 'm', properties: { v: 800 } } });
+    await both([455, 45]); // 880: credits pay 500 (45 of it tax), 380 is the invoice's
+    await call('PUT', '/api/v1/taxes/vat', { tax: { rate: '0' } }); // 800: 80 off the invoice's part
+    await both([500, 0]);
+    await call('PUT', '/api/v1/taxes/vat', { tax: { rate: '50' } }); // 1200: credits cannot pay more
+    await both([333, 167]); // 500 carries 400 x 500 / 1200 of tax
+    await u.restart({ kill: true });
+    await both([333, 167]);
+    await checkWalletLedger(u, wl.lago_id);
+    await checkWalletLedger(u, wf.lago_id);
+  } finally {
+    await u.cleanup();
+  }
+});
