@@ -13,6 +13,7 @@
 #include "api/wallet_transactions.h"
 #include "core/catalog.h"
 #include "core/currency.h"
+#include "core/customer.h"
 #include "core/wallet.h"
 #include "json/json_build.h"
 #include "json/json_in.h"
@@ -1102,7 +1103,9 @@ static void create(struct request *req, const char *external_customer_id)
                                   &req->arena, &rq->external_customer_id, &err)) ||
         !json_in_required_string(obj, "currency", 3, &req->arena, &currency, &err))
         goto refused;
-    if (!currency_find(currency, strlen(currency))) {
+    /* one a customer may have (with a minor unit): the wallet's becomes its customer's, and an
+     * audit found XAU taken, the customer then never able to subscribe or take credits */
+    if (!customer_currency_is_valid(currency, strlen(currency))) {
         json_in_refuse(&err, "currency", "value_is_invalid");
         goto refused;
     }

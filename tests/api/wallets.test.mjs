@@ -294,6 +294,20 @@ test('applies_to and priority choose which wallet pays', async () => {
   assert.deepEqual((await wallet(twice.lago_id)).applies_to, twice.applies_to);
 });
 
+// Found by an audit: a wallet in a currency with no minor unit (XAU) was taken and made its
+// customer's currency, which no plan can have and no later wallet could change: the customer
+// could never subscribe nor take credits. Refused, as a customer's or a plan's is.
+test('a wallet in a currency a customer cannot have is refused and changes nothing', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'gold' } }));
+  for (const extra of [{}, { granted_credits: '1' }]) {
+    const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'gold', currency: 'XAU', rate_amount: '1', ...extra } });
+    assert.deepEqual([r.status, (await r.json()).error_details], [422, { currency: ['value_is_invalid'] }], JSON.stringify(extra));
+  }
+  assert.equal((await ok(await t.api('/api/v1/customers/gold'))).customer.currency, null);
+  const usd = await createWallet({ external_customer_id: 'gold', currency: 'USD', rate_amount: '1', granted_credits: '1' });
+  assert.equal(usd.currency, 'USD');
+});
+
 test('bad requests get a clear error and change nothing', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'zeta', currency: 'EUR' } }));
   await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Main Credits' });
