@@ -65,6 +65,13 @@ bool wallet_credits_countable(money_t credits)
            MONEY_ERR_OVERFLOW;
 }
 
+bool wallet_credits_floor_to_zero(money_t credits)
+{
+    money_t floored;
+    return money_round(credits, WALLET_CREDITS_SCALE, MONEY_ROUND_FLOOR, &floored) == MONEY_OK &&
+           money_sign(floored) == 0;
+}
+
 /* Credits floored to WALLET_CREDITS_SCALE decimals, priced at rate_amount, rounded to the minor
  * unit by `rounding`. */
 static enum money_status credits_in_cents(money_t credits, money_t rate_amount, int32_t exponent,

@@ -104,6 +104,9 @@ bool wallet_may_pay_charge(const struct wallet_applies_to *a, const char *metric
 /* Whether Tally counts that many credits (WALLET_CREDITS_MAX_TEXT at most, either sign): one
  * past it is refused as such, whatever a wallet could hold at its rate. */
 bool wallet_credits_countable(money_t credits);
+/* Whether credits floored to WALLET_CREDITS_SCALE decimals are none ("0.000001"): no amount,
+ * as Lago's `floor(5)` then `zero?` reads them, rather than one that rounds to zero cents. */
+bool wallet_credits_floor_to_zero(money_t credits);
 enum money_status wallet_credits_to_cents(money_t credits, money_t rate_amount, int32_t exponent,
                                           int64_t *cents);
 /*

@@ -1429,6 +1429,15 @@ static enum command_result settle_purchase(struct store *st, struct command *cmd
     return wallet_book_post(st, cmd, w, t->id, cmd->now, &p);
 }
 
+/* An amount given (`has`) of some credits that come to no cents at the wallet's rate: refused
+ * (amount_rounds_to_zero). Credits that floor to none at 5 decimals ("0.000001") are no
+ * amount, as Lago's top-up reads them (`floor(5)`, then `return if zero?`): nothing is made,
+ * where an audit found them refused. */
+static bool rounds_to_zero(bool has, money_t credits, int64_t cents)
+{
+    return has && money_sign(credits) > 0 && cents == 0 && !wallet_credits_floor_to_zero(credits);
+}
+
 /* Paid, granted and voided credits of one request, in that order (Lago's); a new wallet's
  * first ones (new_wallet: it is saved with them, even with none). */
 static enum command_result move_credits(struct store *st, struct command *cmd,
@@ -1471,11 +1480,11 @@ static enum command_result move_credits(struct store *st, struct command *cmd,
         return refuse(cmd, "voided_credits", "invalid_voided_credits");
     /* named by the field that rounds to zero, as Lago's validator does (an audit found all
      * three under `amount`: with several amounts a client could not tell which to fix) */
-    if (cr->has_paid && money_sign(cr->paid) > 0 && paid == 0)
+    if (rounds_to_zero(cr->has_paid, cr->paid, paid))
         return refuse(cmd, "paid_credits", "amount_rounds_to_zero");
-    if (cr->has_granted && money_sign(cr->granted) > 0 && granted == 0)
+    if (rounds_to_zero(cr->has_granted, cr->granted, granted))
         return refuse(cmd, "granted_credits", "amount_rounds_to_zero");
-    if (cr->has_voided && money_sign(cr->voided) > 0 && voided == 0)
+    if (rounds_to_zero(cr->has_voided, cr->voided, voided))
         return refuse(cmd, "voided_credits", "amount_rounds_to_zero");
     /* A void takes only credits no open hold reserves (`unheld`): not the grants' held parts,
      * and not what holds reserve on no grant beyond a soft wallet's overdraft left (those

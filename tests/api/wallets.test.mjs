@@ -356,6 +356,13 @@ test('bad requests get a clear error and change nothing', async () => {
     assert.deepEqual((await r.json()).error_details, { [field]: ['amount_rounds_to_zero'] }, JSON.stringify(body));
   }
   assert.equal((await wallet(cent.lago_id)).balance_cents, 100);
+  // credits that floor to none at 5 decimals are no amount, as Lago's top-up floors them first:
+  // 200 with no transaction, where an audit found them refused amount_rounds_to_zero
+  for (const body of [{ paid_credits: '0.000001' }, { granted_credits: '0.000009', voided_credits: '0.0000001' }]) {
+    const r = await topUp({ wallet_id: cent.lago_id, ...body });
+    assert.deepEqual([r.status, (await r.json()).wallet_transactions], [200, []], JSON.stringify(body));
+  }
+  assert.equal((await wallet(cent.lago_id)).balance_cents, 100);
   assert.equal((await t.api('/api/v1/wallets/nope')).status, 404);
 });
 
