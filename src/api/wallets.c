@@ -263,12 +263,11 @@ static const char *message_of(struct request *req, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 static const char *message_of(struct request *req, const char *format, ...)
 {
-    char text[320];
     va_list ap;
     va_start(ap, format);
-    vsnprintf(text, sizeof text, format, ap);
+    const char *text = arena_vprintf(&req->arena, format, ap);
     va_end(ap);
-    return arena_strndup(&req->arena, text, strlen(text));
+    return text;
 }
 
 /* A string array with each value once, in the order first sent; NULL without memory. */
@@ -830,17 +829,20 @@ done:
     return out;
 }
 
-/* What a wallet holds at most, for a message: "N credits (C cents)" at its rate. */
+/* What a wallet holds at most, for a message: "N credits (C minor units of USD)" at its rate. */
 static const char *limit_text(struct request *req, const struct store_wallet *w)
 {
     money_t credits;
-    char text[MONEY_TEXT_MAX], out[MONEY_TEXT_MAX + 48];
+    char text[MONEY_TEXT_MAX];
     if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->rate_amount,
                               wallets_currency_exponent(w->currency), &credits) != MONEY_OK ||
         money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
         return WALLET_CREDITS_MAX_TEXT " credits, the most Tally counts";
-    snprintf(out, sizeof out, "%s credits (%" PRId64 " cents)", text, WALLET_BALANCE_MAX_CENTS);
-    const char *copy = arena_strndup(&req->arena, out, strlen(out));
+    /* a rate too high for the smallest credit Tally writes (an audit read "0.0 credits") */
+    const char *copy = message_of(req, "%s%s credits (%" PRId64 " minor units of %s)",
+                                  money_sign(credits) == 0 ? "less than " : "",
+                                  money_sign(credits) == 0 ? WALLET_CREDITS_SMALLEST_TEXT : text,
+                                  WALLET_BALANCE_MAX_CENTS, w->currency);
     return copy ? copy : "a wallet's limit";
 }
 
@@ -936,10 +938,10 @@ static bool rule_amounts_fit(struct request *req, const struct store_wallet *w, 
             } else if (rules_sent && i >= 1 && i <= 2 && money_sign(credits) > 0 && cents == 0) {
                 ok = json_in_refuse(err, "recurring_transaction_rules", "amount_rounds_to_zero");
                 err->message = message_of(req,
-                                          "%s %s is less than one cent at the wallet's "
-                                          "rate_amount, so the rule would top up nothing; "
-                                          "nothing was recorded",
-                                          keys[i], text);
+                                          "%s %s is less than one minor unit of %s at the "
+                                          "wallet's rate_amount, so the rule would top up "
+                                          "nothing; nothing was recorded",
+                                          keys[i], text, w->currency);
             } else if (rules_sent && i == 1 && !within_top_up_limits(terms, rule, cents)) {
                 ok = json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
                 err->message = message_of(req,
@@ -981,7 +983,10 @@ static bool parse_limit(struct request *req, struct json_object *obj, struct sto
         /* as a top-up of so few credits is: answered 200 with none, a soft wallet would
          * refuse as a hard one does (an audit's) */
         if (money_sign(overdraft) > 0 && w->overdraft_limit_cents == 0) {
-            err->message = "overdraft_credits is less than one cent at the wallet's rate_amount";
+            err->message = message_of(req,
+                                      "overdraft_credits is less than one minor unit of %s at "
+                                      "the wallet's rate_amount",
+                                      w->currency);
             return json_in_refuse(err, "overdraft_credits", "amount_rounds_to_zero");
         }
     }

@@ -30,6 +30,7 @@
 #include "core/uuid.h"
 
 #define WALLET_CREDITS_SCALE 5 /* credits are read and shown with 5 decimals, as Lago's */
+#define WALLET_CREDITS_SMALLEST_TEXT "0.00001" /* one at WALLET_CREDITS_SCALE */
 /* The most credits Tally counts: a money_t at WALLET_CREDITS_SCALE holds 38 digits, so fewer
  * than 10^33. At a rate small enough, a wallet's WALLET_BALANCE_MAX_CENTS is worth more: this
  * is then the bound a message states (an audit found "at most ?"). */

@@ -231,7 +231,7 @@ test('a rule whose paid or granted credits are less than a cent at the rate is r
     const b = await r.json();
     assert.equal(r.status, 422, JSON.stringify(b));
     assert.deepEqual(b.error_details, { recurring_transaction_rules: ['amount_rounds_to_zero'] });
-    assert.match(b.message, /^(paid|granted)_credits [0-9.]+ is less than one cent at the wallet's rate_amount/);
+    assert.match(b.message, /^(paid|granted)_credits [0-9.]+ is less than one minor unit of [A-Z]{3} at the wallet's rate_amount/);
   };
   const rules = [
     { trigger: 'threshold', threshold_credits: '5', paid_credits: '0', granted_credits: '0.004' },

@@ -308,6 +308,17 @@ test('a wallet in a currency a customer cannot have is refused and changes nothi
   assert.equal(usd.currency, 'USD');
 });
 
+// Found by an audit: at a rate so high that no credit Tally writes fits, the refusal said a
+// wallet "holds at most 0.0 credits"; it says what the bound is in the currency's minor units.
+test('a rate too high for any credit to fit says so', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'dear', currency: 'USD' } }));
+  const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'dear', currency: 'USD', rate_amount: '123456789012345678901234567890', granted_credits: '1000' } });
+  const b = await r.json();
+  assert.deepEqual([r.status, b.error_details], [422, { granted_credits: ['value_is_out_of_range'] }]);
+  assert.match(b.message, /at most less than 0\.00001 credits \(100000000000000 minor units of USD\)/);
+  assert.doesNotMatch(b.message, /0\.0 credits/);
+});
+
 test('bad requests get a clear error and change nothing', async () => {
   await ok(await post('/api/v1/customers', { customer: { external_id: 'zeta', currency: 'EUR' } }));
   await createWallet({ external_customer_id: 'zeta', currency: 'EUR', rate_amount: '1', name: 'Main Credits' });
