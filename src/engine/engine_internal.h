@@ -98,6 +98,10 @@ struct engine {
     int64_t snapshot_every, snapshot_events;
     pid_t snapshot_child;
     int64_t snapshot_child_events;
+    /* the events of the last one tried that failed: the next is due counted from here (0:
+     * none failed) */
+    int64_t snapshot_tried_events;
+    bool sync_refusal_said; /* the log says a sync was refused (say_sync_refused) */
     /* Identities added since the last commit, to take back out if it fails (memory never
      * runs ahead of the disk); `command_mark` is where the current command's start. */
     struct identity *added;

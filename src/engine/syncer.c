@@ -21,8 +21,13 @@ struct syncer {
     struct command *head, *tail;
     bool stopping;
 
-    atomic_bool busy; /* set by syncer_hand_over, cleared once all is answered */
-    atomic_bool failed;
+    /* One sync at a time, whoever makes it: a failed writeback is reported to one fdatasync of
+     * the log's descriptor only, so two at once could leave the error to one caller while the
+     * other answers as durable pages that never reached the disk (an audit found the writer's
+     * own sync before a snapshot fail unseen, and the syncer acknowledging after it). */
+    pthread_mutex_t sync_lock;
+    atomic_bool busy;   /* set by syncer_hand_over, cleared once all is answered */
+    atomic_bool failed; /* set under sync_lock, before the failed sync's caller goes on */
     _Atomic uint64_t syncs;
 };
 
@@ -47,15 +52,25 @@ static void answer(struct command *list, bool durable)
     }
 }
 
-/* Syncs (if anything in the list needs it and no sync has failed) and answers the list. */
-static void settle(struct syncer *s, struct command *list)
+bool syncer_sync_now(struct syncer *s)
 {
-    if (needs_sync(list) && !atomic_load(&s->failed)) {
-        bool ok = s->sync(s->ctx);
+    pthread_mutex_lock(&s->sync_lock);
+    bool ok = !atomic_load(&s->failed);
+    if (ok) {
+        ok = s->sync(s->ctx);
         atomic_fetch_add(&s->syncs, 1);
         if (!ok)
             atomic_store(&s->failed, true);
     }
+    pthread_mutex_unlock(&s->sync_lock);
+    return ok;
+}
+
+/* Syncs (if anything in the list needs it and no sync has failed) and answers the list. */
+static void settle(struct syncer *s, struct command *list)
+{
+    if (needs_sync(list))
+        (void)syncer_sync_now(s); /* a failure is sticky: read below */
     answer(list, !atomic_load(&s->failed));
 }
 
@@ -95,9 +110,11 @@ struct syncer *syncer_start(syncer_sync_fn sync, syncer_idle_fn idle, void *ctx)
     atomic_init(&s->failed, false);
     atomic_init(&s->syncs, 0);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->sync_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->sync_lock);
         pthread_cond_destroy(&s->wake);
         free(s);
         return NULL;
@@ -158,6 +175,7 @@ void syncer_stop(struct syncer *s)
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->sync_lock);
     pthread_cond_destroy(&s->wake);
     free(s);
 }

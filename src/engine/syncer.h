@@ -26,9 +26,9 @@
  * that change is acknowledged, never after: a crash in between loses the change, and the
  * client, never told it succeeded, sends it again.
  *
- * Threads: syncer_hand_over and syncer_settle_here from the writer only; syncer_busy,
- * syncer_failed and syncer_syncs from any thread. The sync function and done() run on the
- * syncer's thread, or on the writer's inside syncer_settle_here. syncer_start and syncer_stop
+ * Threads: syncer_hand_over, syncer_settle_here and syncer_sync_now from the writer only;
+ * syncer_busy, syncer_failed and syncer_syncs from any thread. The sync function and done() run on
+ * the syncer's thread, or on the writer's inside syncer_settle_here. syncer_start and syncer_stop
  * from the engine's owner.
  */
 #ifndef TALLY_ENGINE_SYNCER_H
@@ -71,6 +71,14 @@ bool syncer_busy(struct syncer *s);
 
 /* Whether a sync has failed (sticky). */
 bool syncer_failed(struct syncer *s);
+
+/*
+ * Makes every commit written so far durable now, on the calling thread (the writer's, before
+ * a running snapshot vouches for them), one sync at a time with the syncer's own: false if a
+ * sync has failed, this one or an earlier, which then fails every answer from here on as the
+ * syncer's own failures do.
+ */
+bool syncer_sync_now(struct syncer *s);
 
 /* Syncs performed so far (each answered one or more groups). */
 uint64_t syncer_syncs(struct syncer *s);

@@ -385,11 +385,25 @@ static void watch_store(struct engine *e, bool failed)
  * `may_cut`, a hold arriving meanwhile ends the group at the next command boundary: the holds
  * waiting are applied last and share the group's commit; the rest goes back to the queue.
  */
+/* Says once on stderr that the disk refused a sync (the syncer's, or the writer's before a
+ * snapshot), as watch_store says a failing store: every change is refused from then on, and an
+ * audit found nothing in the log until the stop. Writer thread. */
+static void say_sync_refused(struct engine *e)
+{
+    if (e->sync_refusal_said || !syncer_failed(e->syncer))
+        return;
+    e->sync_refusal_said = true;
+    fprintf(stderr, "tallyd: the disk refused a sync of the log: every change is refused until "
+                    "tallyd is restarted (GET /health answers 503); what was acknowledged before "
+                    "is on disk, what was not is answered as not saved\n");
+}
+
 static void apply_batch(struct engine *e, struct command *batch, size_t n, bool may_cut)
 {
     batch = answer_reads(e, batch, &n);
     if (!batch)
         return;
+    say_sync_refused(e);
     /* Memory that may be stale (a failed command or commit) is reloaded before anything is
      * applied on top of it; if it cannot be, the batch fails rather than run on stale state. */
     bool began = !syncer_failed(e->syncer) && (!e->reload_orgs || engine_load_orgs(e)) &&
