@@ -255,6 +255,9 @@ static int serve(int argc, char **argv)
     sigaddset(&first_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &first_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a file-size limit (ulimit -f) fails the write (EFBIG), answered and said as any failing
+     * write, where the signal killed tallyd without a word (an audit) */
+    signal(SIGXFSZ, SIG_IGN);
 
     struct engine *engine = NULL;
     struct api *api = NULL;
@@ -324,11 +327,17 @@ static int serve(int argc, char **argv)
                 "answers before closing connections\n",
                 API_DRAIN_TIMEOUT_SEC);
     api_stop(api);
+    bool sync_refused = engine_failed(engine); /* read before the engine goes */
     if (!engine_stop(engine, err))
         fprintf(stderr, "tallyd: %s (the next start reads back more events; nothing is lost)\n",
                 err);
     tzdb_close(tzdb);
     store_unlock(&lock);
+    if (sync_refused) { /* not a clean stop: what the disk refused was never acknowledged */
+        fprintf(stderr, "tallyd: stopped after the disk refused a sync of the log: check the "
+                        "disk before starting again (what was acknowledged is on disk)\n");
+        return 1;
+    }
     fprintf(stderr, "tallyd: stopped cleanly\n");
     return 0;
 

@@ -1024,7 +1024,9 @@ const char *store_error_advice(int code)
                "in a transaction?): end that";
     case SQLITE_ERROR:
         return "a query failed on a database Tally can read: report it with this line";
-    default: return "the disk failed a read or a write: check the kernel log (dmesg) and the disk";
+    default:
+        return "the disk failed a read or a write: check the kernel log (dmesg), the disk, and "
+               "the process's file-size limit (ulimit -f)";
     }
 }
 
