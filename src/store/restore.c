@@ -478,5 +478,15 @@ bool store_backup(const char *data_dir, const char *file, struct store_backup_re
         return false;
     }
     result->bytes = (int64_t)there.st_size;
-    return sync_dir(dir, err);
+    if (sync_dir(dir, err))
+        return true;
+    /* the copy is whole, checked and synced under its name; only that name may not survive
+     * a crash (an audit found the message leave a retry to say FILE exists) */
+    char why[STORE_ERR_MAX];
+    snprintf(why, sizeof why, "%s", err);
+    set_errf(err,
+             "%s is whole and checked, but its directory could not be synced (%s): a crash now "
+             "could lose its name; sync the directory (or copy the file elsewhere) to keep it",
+             file, why);
+    return false;
 }
