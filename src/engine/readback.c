@@ -432,23 +432,39 @@ static bool load_snapshot(struct engine *e, struct snapshot_mark *mark, bool *us
 
 /* The fingerprint key (made on first start) and the set of every accepted identity. */
 
+/* The start's refusal for a key it could not `what` (read, create), with the disk's error
+ * and its advice where the store saw one (an audit found the message say nothing of it). */
+static bool key_failure(char err[STORE_ERR_MAX], const char *what)
+{
+    int code = store_take_disk_error();
+    if (code)
+        snprintf(err, STORE_ERR_MAX, "engine: cannot %s the event fingerprint key: %s (%s): %s",
+                 what, store_error_name(code), store_error_text(code), store_error_advice(code));
+    else
+        snprintf(err, STORE_ERR_MAX, "engine: cannot %s the event fingerprint key", what);
+    return false;
+}
+
 bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX])
 {
     enum store_status s = store_setting_get(store_conn(e->store), ENGINE_FINGERPRINT_KEY_SETTING,
                                             e->fingerprint_key, sizeof e->fingerprint_key);
     if (s == STORE_NOT_FOUND) {
-        if (!entropy_fill(e->fingerprint_key, sizeof e->fingerprint_key) ||
-            store_begin(e->store) != STORE_OK ||
+        if (!entropy_fill(e->fingerprint_key, sizeof e->fingerprint_key)) {
+            snprintf(err, STORE_ERR_MAX,
+                     "engine: cannot create the event fingerprint key: the system gave no "
+                     "random bytes (getrandom)");
+            return false;
+        }
+        if (store_begin(e->store) != STORE_OK ||
             store_setting_put(e->store, ENGINE_FINGERPRINT_KEY_SETTING, e->fingerprint_key,
                               sizeof e->fingerprint_key) != STORE_OK ||
             store_commit(e->store) != STORE_OK) {
             store_rollback(e->store);
-            snprintf(err, STORE_ERR_MAX, "engine: cannot create the event fingerprint key");
-            return false;
+            return key_failure(err, "create");
         }
     } else if (s != STORE_OK) {
-        snprintf(err, STORE_ERR_MAX, "engine: cannot read the event fingerprint key");
-        return false;
+        return key_failure(err, "read");
     }
     struct scan sc = {.e = e, .identities_from = 1, .ok = true};
     arena_init(&sc.scratch);
