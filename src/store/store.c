@@ -26,9 +26,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/event_block.h"
@@ -1032,23 +1034,53 @@ const char *store_error_advice(int code)
 
 /* ---- opening ------------------------------------------------------------------------------ */
 
-/* The message for a directory another process holds, naming it from the lock file when that
- * file is still there. */
-static void set_in_use(char err[STORE_ERR_MAX], const char *data_dir, const char *lock_path)
+/* The pid the lock file names (its holder's, or its last holder's), as text; "" if none. */
+static void lock_holder(const char *lock_path, char pid[32])
 {
-    char pid[32] = "";
+    pid[0] = '\0';
     int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        ssize_t n = pread(fd, pid, 31, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         close(fd);
     }
+}
+
+/* The message for a directory another process holds, naming it from the lock file when that
+ * file is still there. */
+static void set_in_use(char err[STORE_ERR_MAX], const char *data_dir, const char *lock_path)
+{
+    char pid[32];
+    lock_holder(lock_path, pid);
     if (snprintf(err, STORE_ERR_MAX,
                  "the data directory %s is in use by another Tally process (pid %s, probably "
                  "tallyd); stop it first",
                  data_dir, pid[0] ? pid : "unknown") >= STORE_ERR_MAX)
         err[STORE_ERR_MAX - 1] = '\0';
+}
+
+/*
+ * Takes the directory's flock. Held by a process whose tallyd is gone (the lock file names a
+ * pid that no longer runs), it is a running snapshot's child, which dies with the writer that
+ * forked it (PR_SET_PDEATHSIG) a moment later: waited for, up to STORE_LOCK_ORPHAN_WAIT_MS.
+ * (A restart at once after a SIGKILL found it held once, a restart-twin audit saw.)
+ */
+static bool lock_directory(int dir_fd, const char *lock_path)
+{
+    for (int waited = 0;; waited += STORE_LOCK_RETRY_MS) {
+        if (flock(dir_fd, LOCK_EX | LOCK_NB) == 0)
+            return true;
+        char pid[32];
+        lock_holder(lock_path, pid);
+        char *end;
+        long holder = strtol(pid, &end, 10);
+        bool gone =
+            pid[0] && *end == '\0' && holder > 0 && kill((pid_t)holder, 0) != 0 && errno == ESRCH;
+        if (!gone || waited >= STORE_LOCK_ORPHAN_WAIT_MS)
+            return false;
+        nanosleep(&(struct timespec){.tv_nsec = STORE_LOCK_RETRY_MS * 1000000L}, NULL);
+    }
 }
 
 /*
@@ -1078,7 +1110,7 @@ bool store_lock(const char *data_dir, struct store_dir_lock *lock, char err[STOR
         store_set_err(err, data_dir, strerror(errno));
         goto fail;
     }
-    if (flock(lock->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (!lock_directory(lock->dir_fd, path)) {
         set_in_use(err, data_dir, path);
         goto fail;
     }

@@ -38,6 +38,10 @@
 #define STORE_PATH_MAX 4096 /* a data directory path plus its file name */
 #define STORE_DB_FILE "tally.db"
 #define STORE_LOCK_FILE "tally.lock"
+/* How long a start waits for the lock of a tallyd that is gone, which its snapshot's child
+ * holds until it dies with it (store_lock), and how often it looks. */
+#define STORE_LOCK_ORPHAN_WAIT_MS 3000
+#define STORE_LOCK_RETRY_MS 50
 
 enum store_status {
     STORE_OK = 0,

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -129,6 +131,50 @@ static void one_lock_holder(void **state)
     store_unlock(&lock); /* again: nothing */
     assert_true(store_lock(dir, &lock, err));
     store_unlock(&lock);
+    remove_dir(dir);
+}
+
+/* Found by a restart-twin audit: a start at once after a SIGKILL found the directory's lock
+ * held, by the dead tallyd's snapshot child, which dies with it a moment later. A lock whose
+ * holder the lock file names is gone is waited for (a live one is refused at once, above). */
+static void a_gone_holders_lock_is_waited_for(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    char err[STORE_ERR_MAX];
+    pid_t dead = fork(); /* a pid that no longer runs */
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) { /* holds the lock as a snapshot child would: a while, then gone */
+        struct store_dir_lock held;
+        char child_err[STORE_ERR_MAX];
+        if (!store_lock(dir, &held, child_err))
+            _exit(1);
+        char path[4096], text[32];
+        snprintf(path, sizeof path, "%s/%s", dir, STORE_LOCK_FILE);
+        int len = snprintf(text, sizeof text, "%ld\n", (long)dead);
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0 || write(fd, text, (size_t)len) != len || write(ready[1], "x", 1) != 1)
+            _exit(1);
+        nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL);
+        _exit(0);
+    }
+    char byte;
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    struct store_dir_lock lock;
+    assert_true(store_lock(dir, &lock, err)); /* waited for the child to go */
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    store_unlock(&lock);
+    close(ready[0]);
+    close(ready[1]);
     remove_dir(dir);
 }
 
@@ -1635,6 +1681,7 @@ int main(void)
         cmocka_unit_test(credit_invoices_take_their_top_up_purchase_order),
         cmocka_unit_test(charge_debits_are_numbered_in_the_old_order),
         cmocka_unit_test(one_lock_holder),
+        cmocka_unit_test(a_gone_holders_lock_is_waited_for),
         cmocka_unit_test(two_locks_are_apart),
         cmocka_unit_test(unknown_coupon_frequency_is_refused),
         cmocka_unit_test(customers_round_trip),
