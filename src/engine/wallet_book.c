@@ -1000,17 +1000,12 @@ static enum command_result out_of_range(struct command *cmd, const char *field, 
 static enum command_result out_of_range(struct command *cmd, const char *field, const char *format,
                                         ...)
 {
-    enum { MESSAGE_MAX = 400 };
-    char *message = arena_alloc(cmd->arena, MESSAGE_MAX);
-    if (message) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(message, MESSAGE_MAX, format, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, format);
+    cmd->invalid_message = arena_vprintf(cmd->arena, format, ap); /* whole, where it cut at 400 */
+    va_end(ap);
     cmd->invalid_field = field;
     cmd->invalid_code = "value_is_out_of_range";
-    cmd->invalid_message = message;
     return COMMAND_INVALID;
 }
 
