@@ -839,10 +839,14 @@ static const char *limit_text(struct request *req, const struct store_wallet *w)
         money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
         return WALLET_CREDITS_MAX_TEXT " credits, the most Tally counts";
     /* a rate too high for the smallest credit Tally writes (an audit read "0.0 credits") */
-    const char *copy = message_of(req, "%s%s credits (%" PRId64 " minor units of %s)",
-                                  money_sign(credits) == 0 ? "less than " : "",
-                                  money_sign(credits) == 0 ? WALLET_CREDITS_SMALLEST_TEXT : text,
-                                  WALLET_BALANCE_MAX_CENTS, w->currency);
+    const char *copy =
+        money_sign(credits) == 0
+            ? message_of(req,
+                         "%" PRId64 " minor units of %s, under " WALLET_CREDITS_SMALLEST_TEXT
+                         " credits,",
+                         WALLET_BALANCE_MAX_CENTS, w->currency)
+            : message_of(req, "%s credits (%" PRId64 " minor units of %s)", text,
+                         WALLET_BALANCE_MAX_CENTS, w->currency);
     return copy ? copy : "a wallet's limit";
 }
 

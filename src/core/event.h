@@ -139,8 +139,9 @@ const char *event_property(const struct event *e, const char *key);
 
 /*
  * Whether two events carry the same properties: the same keys, each with the same value as
- * written, in any order (JSON objects have none). 90 and 90.0, or 90 and "90", are other
- * values: a unique count tells them apart.
+ * written, in any order (JSON objects have none). 90.0, or "90", for 90 is another value: what
+ * was written is compared, a string and a number apart (a unique count would read "90" as 90,
+ * not 90.0).
  */
 bool event_same_properties(const struct event *a, const struct event *b);
 

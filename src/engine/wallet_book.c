@@ -986,12 +986,29 @@ const char *wallet_book_credits_text(struct command *cmd, const struct live_wall
     const char *past = floor ? WALLET_CREDITS_MAX_TEXT : "more than " WALLET_CREDITS_MAX_TEXT;
     if (s != MONEY_OK || money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
         return past;
-    /* some cents at a rate too high for the smallest credit Tally writes (an audit read "at
-     * most 0.0 credits") */
-    if (floor && cents > 0 && money_sign(credits) == 0)
-        return "less than " WALLET_CREDITS_SMALLEST_TEXT;
     char *out = arena_strndup(cmd->arena, text, strlen(text));
     return out ? out : past;
+}
+
+/* What a wallet holds at most, for a message: "N credits (C minor units of USD)", or, at a rate
+ * so high that no credit Tally writes fits, "C minor units of USD, under 0.00001 credits," (an
+ * audit read "at most 0.0 credits"). In the command's arena. */
+static const char *bound_text(struct command *cmd, const struct live_wallet *w)
+{
+    money_t credits;
+    const char *text;
+    if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->row.rate_amount, exponent_of(w),
+                              &credits) == MONEY_OK &&
+        money_sign(credits) == 0)
+        text = arena_printf(cmd->arena,
+                            "%" PRId64 " minor units of %s, under " WALLET_CREDITS_SMALLEST_TEXT
+                            " credits,",
+                            WALLET_BALANCE_MAX_CENTS, w->row.currency);
+    else
+        text = arena_printf(cmd->arena, "%s credits (%" PRId64 " minor units of %s)",
+                            wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
+                            WALLET_BALANCE_MAX_CENTS, w->row.currency);
+    return text ? text : "its limit";
 }
 
 /* A refusal with Tally's message (printf-style), on `field`, code value_is_out_of_range. */
@@ -1092,19 +1109,14 @@ enum command_result wallet_book_check_credits(struct store *st, struct command *
         if (cmd->kind == COMMAND_WALLET_CREATE)
             return out_of_range(
                 cmd, field,
-                "a wallet holds at most %s credits (%" PRId64 " minor units of %s) at its rate, "
-                "and the new wallet's paid_credits and granted_credits together would pass it; no "
-                "wallet was made",
-                wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
-                WALLET_BALANCE_MAX_CENTS, w->row.currency);
+                "a wallet holds at most %s at its rate, and the new wallet's paid_credits and "
+                "granted_credits together would pass it; no wallet was made",
+                bound_text(cmd, w));
         return out_of_range(
             cmd, field,
-            "a wallet holds at most %s credits (%" PRId64 " minor units of %s) at its rate; "
-            "wallet %s holds %s, purchases waiting for payment included, so at most %s more fit; "
-            "nothing was recorded",
-            wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
-            WALLET_BALANCE_MAX_CENTS, w->row.currency, w->row.lago_id,
-            wallet_book_credits_text(cmd, w, holds, false),
+            "a wallet holds at most %s at its rate; wallet %s holds %s, purchases waiting for "
+            "payment included, so at most %s more fit; nothing was recorded",
+            bound_text(cmd, w), w->row.lago_id, wallet_book_credits_text(cmd, w, holds, false),
             wallet_book_credits_text(
                 cmd, w, holds < WALLET_BALANCE_MAX_CENTS ? WALLET_BALANCE_MAX_CENTS - holds : 0,
                 true));

@@ -315,7 +315,7 @@ test('a rate too high for any credit to fit says so', async () => {
   const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'dear', currency: 'USD', rate_amount: '123456789012345678901234567890', granted_credits: '1000' } });
   const b = await r.json();
   assert.deepEqual([r.status, b.error_details], [422, { granted_credits: ['value_is_out_of_range'] }]);
-  assert.match(b.message, /at most less than 0\.00001 credits \(100000000000000 minor units of USD\)/);
+  assert.match(b.message, /^a wallet holds at most 100000000000000 minor units of USD, under 0\.00001 credits, at its rate/);
   assert.doesNotMatch(b.message, /0\.0 credits/);
 });
 
