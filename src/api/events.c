@@ -186,7 +186,7 @@ void events_create(struct request *req)
     struct json_object *obj = api_body_object(req, "event", &doc);
     struct json_in_error err = {0};
     if (obj && !event_json_event(&req->arena, obj, e, &err))
-        api_error_validation(req, err.field, err.code);
+        api_error_json_in(req, &err); /* with the message a limit has */
     else if (obj)
         submit(req, e, 1, render_one_event);
     json_object_put(doc);
@@ -780,6 +780,15 @@ static bool parse_estimated(struct request *req, struct json_object *obj, bool i
         return false;
     if (code != JSON_IN_VALUE || json_in_blank(e->code, strlen(e->code)))
         e->code = "";
+    /* estimate_fees checks the timestamp's form as an event's and prices at the clock's now;
+     * an object or an array is none, as Lago's `permit` drops it (an audit found "garbage"
+     * taken, where Lago answers invalid_format) */
+    struct json_object *ts;
+    struct event stamped = {0};
+    if (!instant && json_object_object_get_ex(obj, "timestamp", &ts) &&
+        !json_object_is_type(ts, json_type_object) && !json_object_is_type(ts, json_type_array) &&
+        !event_json_timestamp(obj, &stamped, err))
+        return false;
     return (!instant || json_in_id(obj, "transaction_id", EVENT_TRANSACTION_ID_MAX, &req->arena,
                                    &e->transaction_id, err) != JSON_IN_INVALID) &&
            events_parse_properties(req, obj, e, err) &&
@@ -811,7 +820,7 @@ static void estimate_one(struct request *req, bool instant)
     if (obj && !e)
         api_error(req, 500, "out_of_memory", NULL);
     else if (e && !parse_estimated(req, obj, instant, e, &err))
-        api_error_validation(req, err.field, err.code);
+        api_error_json_in(req, &err);
     else if (e)
         submit_estimate(req, e, 1, instant, false);
     json_object_put(doc);

@@ -39,14 +39,21 @@ static bool integers_exact(struct json_object *v, int depth)
     }
 }
 
+/* the limits the refusals' messages name */
+_Static_assert(EVENT_PROPERTIES_MAX == 128 && EVENT_PROPERTY_KEY_MAX == 255 &&
+                   EVENT_PROPERTY_VALUE_MAX == 4096,
+               "the property limits' messages name them");
+
 bool event_json_properties(struct arena *a, struct json_object *props, struct event *e,
                            struct json_in_error *err)
 {
     if (!json_object_is_type(props, json_type_object))
         return json_in_refuse(err, "properties", "invalid_type");
     size_t n = (size_t)json_object_object_length(props);
-    if (n > EVENT_PROPERTIES_MAX)
+    if (n > EVENT_PROPERTIES_MAX) {
+        err->message = "properties holds at most 128 keys";
         return json_in_refuse(err, "properties", "too_many_items");
+    }
     if (!integers_exact(props, 0))
         return json_in_refuse(err, "properties", "integer_out_of_range");
     struct event_property *pairs = arena_alloc(a, sizeof *pairs * (n ? n : 1));
@@ -60,8 +67,11 @@ bool event_json_properties(struct arena *a, struct json_object *props, struct ev
                                ? json_object_get_string(value)
                                : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
         size_t len = strlen(text);
-        if (strlen(key) > EVENT_PROPERTY_KEY_MAX || len > EVENT_PROPERTY_VALUE_MAX)
+        if (strlen(key) > EVENT_PROPERTY_KEY_MAX || len > EVENT_PROPERTY_VALUE_MAX) {
+            err->message = "a property's key is at most 255 bytes, and its value's JSON text "
+                           "4096 bytes";
             return json_in_refuse(err, "properties", "value_is_too_long");
+        }
         pairs[i].key = arena_strndup(a, key, strlen(key));
         pairs[i].value = value ? arena_strndup(a, text, len) : NULL;
         pairs[i].is_string = is_string;

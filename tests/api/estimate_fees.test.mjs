@@ -96,6 +96,27 @@ test('errors: no instant charge, unknown metric or subscription', async () => {
   assert.deepEqual(await r.json(), { status: 404, error: 'Not Found', code: 'subscription_not_found' });
 });
 
+// Found by an audit: estimate_fees never read its timestamp, so "garbage" was estimated where
+// Lago answers invalid_format; a good one is taken (the estimate prices now), and an object is
+// none, as Lago's permit drops it. The limits on properties say themselves.
+test('estimate_fees checks the form of its timestamp; a property past its limit is refused with the limit named', async () => {
+  const est = async (event) => {
+    const r = await t.api('/api/v1/events/estimate_fees', { method: 'POST', body: { event: { external_subscription_id: 'sub', code: 'calls', ...event } } });
+    return { status: r.status, body: await r.json() };
+  };
+  let r = await est({ timestamp: 'garbage' });
+  assert.deepEqual([r.status, r.body.error_details], [422, { timestamp: ['invalid_format'] }]);
+  for (const timestamp of [1767225600, '1767225600.5', {}, [1], null])
+    assert.equal((await est({ timestamp })).status, 200, JSON.stringify(timestamp));
+  const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, i]));
+  r = await est({ properties: many });
+  assert.deepEqual([r.status, r.body.error_details, r.body.message], [422, { properties: ['too_many_items'] }, 'properties holds at most 128 keys']);
+  const ev = await t.api('/api/v1/events', { method: 'POST', body: { event: { transaction_id: 'too_long', external_subscription_id: 'sub', code: 'calls', properties: { note: 'x'.repeat(5000) } } } });
+  const body = await ev.json();
+  assert.deepEqual([ev.status, body.error_details], [422, { properties: ['value_is_too_long'] }]);
+  assert.match(body.message, /4096 bytes/);
+});
+
 test('a graduated charge with a flat amount: each estimate is what the event then debits', async () => {
   const gpu = (await post('/api/v1/billable_metrics', { billable_metric: { code: 'gpu', name: 'GPU', aggregation_type: 'sum_agg', field_name: 'hours' } })).billable_metric;
   await post('/api/v1/plans', { plan: { code: 'tiers', name: 'Tiers', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', tax_codes: ['vat'], charges: [
