@@ -829,24 +829,14 @@ done:
     return out;
 }
 
-/* What a wallet holds at most, for a message: "N credits (C minor units of USD)" at its rate. */
+/* What a wallet holds at most at its rate, for a message (wallet_bound_text). */
 static const char *limit_text(struct request *req, const struct store_wallet *w)
 {
-    money_t credits;
-    char text[MONEY_TEXT_MAX];
-    if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->rate_amount,
-                              wallets_currency_exponent(w->currency), &credits) != MONEY_OK ||
-        money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
+    char text[WALLET_BOUND_TEXT_MAX];
+    if (!wallet_bound_text(w->rate_amount, wallets_currency_exponent(w->currency), w->currency,
+                           text))
         return WALLET_CREDITS_MAX_TEXT " credits, the most Tally counts";
-    /* a rate too high for the smallest credit Tally writes (an audit read "0.0 credits") */
-    const char *copy =
-        money_sign(credits) == 0
-            ? message_of(req,
-                         "%" PRId64 " minor units of %s, under " WALLET_CREDITS_SMALLEST_TEXT
-                         " credits,",
-                         WALLET_BALANCE_MAX_CENTS, w->currency)
-            : message_of(req, "%s credits (%" PRId64 " minor units of %s)", text,
-                         WALLET_BALANCE_MAX_CENTS, w->currency);
+    const char *copy = arena_strndup(&req->arena, text, strlen(text));
     return copy ? copy : "a wallet's limit";
 }
 

@@ -2,6 +2,8 @@
 #include "core/wallet.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const limit_names[] = {
@@ -453,4 +455,23 @@ bool wallet_reminder_days_parse(const char *text, int32_t days[WALLET_REMINDER_D
         if (*p++ != ',')
             return false;
     }
+}
+
+bool wallet_bound_text(money_t rate_amount, int32_t exponent, const char *currency,
+                       char out[static WALLET_BOUND_TEXT_MAX])
+{
+    money_t credits;
+    char text[MONEY_TEXT_MAX];
+    if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, rate_amount, exponent, &credits) !=
+            MONEY_OK ||
+        money_format_fraction(money_normalize(credits), 1, text, sizeof text) == 0)
+        return false;
+    if (money_sign(credits) == 0)
+        snprintf(out, WALLET_BOUND_TEXT_MAX,
+                 "%" PRId64 " minor units of %s, under " WALLET_CREDITS_SMALLEST_TEXT " credits,",
+                 WALLET_BALANCE_MAX_CENTS, currency);
+    else
+        snprintf(out, WALLET_BOUND_TEXT_MAX, "%s credits (%" PRId64 " minor units of %s)", text,
+                 WALLET_BALANCE_MAX_CENTS, currency);
+    return true;
 }

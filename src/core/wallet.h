@@ -132,6 +132,17 @@ bool wallet_rate_showable(money_t rate_amount, int32_t exponent);
 enum money_status wallet_credits_within(int64_t cents, money_t rate_amount, int32_t exponent,
                                         money_t *credits);
 
+#define WALLET_BOUND_TEXT_MAX (MONEY_TEXT_MAX + 96)
+/*
+ * What a wallet holds at most (WALLET_BALANCE_MAX_CENTS) at this rate, for a message, into out:
+ * "N credits (C minor units of USD)", or, at a rate so high that no credit Tally writes fits,
+ * "C minor units of USD, under 0.00001 credits," (an audit read "at most 0.0 credits"). False,
+ * out untouched, when the bound in credits is more than Tally writes (a tiny rate): the caller
+ * says so its own way.
+ */
+bool wallet_bound_text(money_t rate_amount, int32_t exponent, const char *currency,
+                       char out[static WALLET_BOUND_TEXT_MAX]);
+
 /* Whether new credits fit a wallet (checked in this order; nothing wraps). */
 enum wallet_fit {
     WALLET_FITS,

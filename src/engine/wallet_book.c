@@ -990,25 +990,17 @@ const char *wallet_book_credits_text(struct command *cmd, const struct live_wall
     return out ? out : past;
 }
 
-/* What a wallet holds at most, for a message: "N credits (C minor units of USD)", or, at a rate
- * so high that no credit Tally writes fits, "C minor units of USD, under 0.00001 credits," (an
- * audit read "at most 0.0 credits"). In the command's arena. */
+/* What a wallet holds at most at its rate, for a message (wallet_bound_text), in the command's
+ * arena. */
 static const char *bound_text(struct command *cmd, const struct live_wallet *w)
 {
-    money_t credits;
-    const char *text;
-    if (wallet_credits_within(WALLET_BALANCE_MAX_CENTS, w->row.rate_amount, exponent_of(w),
-                              &credits) == MONEY_OK &&
-        money_sign(credits) == 0)
-        text = arena_printf(cmd->arena,
-                            "%" PRId64 " minor units of %s, under " WALLET_CREDITS_SMALLEST_TEXT
-                            " credits,",
-                            WALLET_BALANCE_MAX_CENTS, w->row.currency);
-    else
-        text = arena_printf(cmd->arena, "%s credits (%" PRId64 " minor units of %s)",
-                            wallet_book_credits_text(cmd, w, WALLET_BALANCE_MAX_CENTS, true),
-                            WALLET_BALANCE_MAX_CENTS, w->row.currency);
-    return text ? text : "its limit";
+    char text[WALLET_BOUND_TEXT_MAX];
+    const char *copy =
+        wallet_bound_text(w->row.rate_amount, exponent_of(w), w->row.currency, text)
+            ? arena_strndup(cmd->arena, text, strlen(text))
+            : arena_printf(cmd->arena, "%s credits (%" PRId64 " minor units of %s)",
+                           WALLET_CREDITS_MAX_TEXT, WALLET_BALANCE_MAX_CENTS, w->row.currency);
+    return copy ? copy : "its limit";
 }
 
 /* A refusal with Tally's message (printf-style), on `field`, code value_is_out_of_range. */
