@@ -10,6 +10,8 @@ import { join } from 'node:path';
 const binDir = process.env.TALLY_BIN_DIR || new URL('../../build/asan', import.meta.url).pathname;
 export const tallyBin = join(binDir, 'tally');
 export const tallydBin = join(binDir, 'tallyd');
+// The disk that fails on demand (tests/faults/disk_faults.c), built beside them.
+export const diskFaultsLib = join(binDir, 'disk_faults.so');
 
 // Every data directory made here goes when the test process exits, whoever made it.
 const dataDirs = [];
@@ -39,12 +41,14 @@ export function createOrg(dataDir, name = 'Acme', extra = []) {
 const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
 // Starts tallyd on a data directory; resolves once it prints its address. `nofile`, a shell
-// `ulimit` option string ('-S -n 256'), starts it under that open-files limit.
-export async function startTallyd(dataDir, extraArgs = [], { nofile } = {}) {
+// `ulimit` option string ('-S -n 256'), starts it under that open-files limit; `env`, variables
+// added to the test's own environment.
+export async function startTallyd(dataDir, extraArgs = [], { nofile, env } = {}) {
   const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
+  const opts = { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env };
   const child = nofile
-    ? spawn('/bin/sh', ['-c', `ulimit ${nofile} && exec "$0" "$@"`, tallydBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(tallydBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/bin/sh', ['-c', `ulimit ${nofile} && exec "$0" "$@"`, tallydBin, ...args], opts)
+    : spawn(tallydBin, args, opts);
   let stdout = '';
   let stderr = '';
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
