@@ -29,7 +29,8 @@
 
 struct event_property {
     const char *key;
-    const char *value; /* a string's text, or a number's/boolean's JSON text; NULL for null */
+    const char *value; /* a string's text, a number's as Lago's store gives it back (1.50 is
+                          1.5: core/ruby_number), a literal's JSON text; NULL for null */
     bool is_string;    /* the value was a JSON string (Lago's strict numeric form applies) */
 };
 
@@ -138,10 +139,10 @@ bool event_fingerprint(const uint8_t key[SIPHASH_KEY_LEN], int64_t org_id,
 const char *event_property(const struct event *e, const char *key);
 
 /*
- * Whether two events carry the same properties: the same keys, each with the same value as
- * written, in any order (JSON objects have none). 90.0, or "90", for 90 is another value: what
- * was written is compared, a string and a number apart (a unique count would read "90" as 90,
- * not 90.0).
+ * Whether two events carry the same properties: the same keys, each with the same value, in
+ * any order (JSON objects have none). A value is its text in e->properties (a number's as
+ * Lago's store gives it back: 1.50 is 1.5, json/event_plain), a string and a number apart:
+ * 90.0, or "90", for 90 is another value (a unique count would read "90" as 90, not 90.0).
  */
 bool event_same_properties(const struct event *a, const struct event *b);
 

@@ -1,6 +1,8 @@
 /* core/ruby_number: see ruby_number.h. */
 #include "core/ruby_number.h"
 
+#include <string.h>
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -186,4 +188,90 @@ bool ruby_float_reads(const char *text, size_t len)
     size_t from = 0;
     trim(text, &from, &len);
     return hex_float_reads(text + from, len - from);
+}
+
+/* Float#to_s keeps a point for magnitudes from 1e-4 to below 1e16 (flo_to_s: a decimal exponent
+ * of -3 to 16 digits before the point); outside, it writes an exponent, which jsonb's numeric
+ * turns back into plain digits. Doubles hold normal magnitudes from 1e-307 to below 1e308. */
+#define FLOAT_FIXED_DECPT_MIN (-3)
+#define FLOAT_FIXED_DECPT_MAX 16
+#define FLOAT_DECPT_MIN (-300)
+#define FLOAT_DECPT_MAX 308
+
+static char *put_zeros(char *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        *out++ = '0';
+    return out;
+}
+
+bool ruby_json_number_text(const char *text, size_t len, char *out)
+{
+    if (!memchr(text, '.', len) && !memchr(text, 'e', len) && !memchr(text, 'E', len)) {
+        if (len != 2 || memcmp(text, "-0", 2) != 0)
+            return false; /* an Integer: as written */
+        memcpy(out, "0", 2);
+        return true;
+    }
+    struct ruby_decimal d;
+    if (!ruby_decimal_read(text, len, RUBY_FLOAT, &d))
+        return false;
+    /* the value is 0.D x 10^decpt, D its significant digits */
+    char digits[RUBY_FLOAT_DIGITS];
+    size_t n = 0;
+    int64_t decpt = d.exponent - d.fraction_digits, zeros_held = 0;
+    for (size_t i = 0; i < d.mantissa_len; i++) {
+        char c = d.mantissa[i];
+        if (!is_digit(c))
+            continue;
+        decpt++;
+        if (n == 0 && c == '0') {
+            decpt--; /* a leading zero */
+            continue;
+        }
+        if (c == '0') {
+            zeros_held++; /* significant only if a digit follows */
+            continue;
+        }
+        if (n + (size_t)zeros_held + 1 > RUBY_FLOAT_DIGITS)
+            return false;
+        for (; zeros_held > 0; zeros_held--)
+            digits[n++] = '0';
+        digits[n++] = c;
+    }
+    char *o = out;
+    if (n == 0) {
+        memcpy(out, "0.0", 4);
+        return len != 3 || memcmp(text, "0.0", 3) != 0;
+    }
+    if (decpt > FLOAT_DECPT_MAX || decpt < FLOAT_DECPT_MIN)
+        return false;
+    if (d.negative)
+        *o++ = '-';
+    int64_t count = (int64_t)n;
+    if (decpt > FLOAT_FIXED_DECPT_MAX) { /* 1.0e+20: numeric's integer digits */
+        memcpy(o, digits, n);
+        o = put_zeros(o + n, decpt - count);
+    } else if (decpt > 0) { /* 123.45, 100.0 */
+        int64_t whole = count < decpt ? count : decpt;
+        memcpy(o, digits, (size_t)whole);
+        o = put_zeros(o + whole, decpt - whole);
+        *o++ = '.';
+        if (count > decpt) {
+            memcpy(o, digits + decpt, (size_t)(count - decpt));
+            o += count - decpt;
+        } else {
+            *o++ = '0';
+        }
+    } else { /* 0.0012; past FLOAT_FIXED_DECPT_MIN, 1.0e-05 is numeric's 0.000010 */
+        *o++ = '0';
+        *o++ = '.';
+        o = put_zeros(o, -decpt);
+        memcpy(o, digits, n);
+        o += n;
+        if (decpt < FLOAT_FIXED_DECPT_MIN && n == 1)
+            *o++ = '0'; /* the exponent form's mantissa "1.0" kept its one decimal */
+    }
+    *o = '\0';
+    return (size_t)(o - out) != len || memcmp(out, text, len) != 0;
 }

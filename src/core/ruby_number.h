@@ -69,4 +69,22 @@ bool ruby_decimal_money(const struct ruby_decimal *d, money_t *out);
  * RUBY_FLOAT's grammar, or a hexadecimal one. */
 bool ruby_float_reads(const char *text, size_t len);
 
+/*
+ * The text PostgreSQL's `properties->>'key'` gives back, in Lago's store, for a JSON number an
+ * event carried: what Lago's filters, groups and unique counts compare. Rails parses a number
+ * with a fraction or an exponent into a Float and writes it back with Float#to_s, which jsonb
+ * keeps as a numeric: "1.50" is "1.5", "1e2" is "100.0", "1e20" is "100000000000000000000",
+ * "1e-5" is "0.000010", "-0.0" is "0.0". An integer is an Integer, written back as it came
+ * ("-0" is "0").
+ *
+ * Writes the text and a NUL into out (RUBY_JSON_NUMBER_TEXT_MAX + 1 bytes) and returns true
+ * when it differs from `text`; false when it is the same, when `text` is not a number, or
+ * when a Float would not keep the number's digits (more than RUBY_FLOAT_DIGITS significant
+ * ones, which it rounds, or a magnitude past a double's normal range): such a text is
+ * compared as written.
+ */
+#define RUBY_FLOAT_DIGITS 15 /* DBL_DIG: every decimal of this many digits survives a double */
+#define RUBY_JSON_NUMBER_TEXT_MAX 330
+bool ruby_json_number_text(const char *text, size_t len, char *out);
+
 #endif

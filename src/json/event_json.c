@@ -73,7 +73,7 @@ bool event_json_properties(struct arena *a, struct json_object *props, struct ev
             return json_in_refuse(err, "properties", "value_is_too_long");
         }
         pairs[i].key = arena_strndup(a, key, strlen(key));
-        pairs[i].value = value ? arena_strndup(a, text, len) : NULL;
+        pairs[i].value = value ? event_plain_value(a, text, len, is_string) : NULL;
         pairs[i].is_string = is_string;
         i++;
     }

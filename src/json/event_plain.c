@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/money.h"
+#include "core/ruby_number.h"
 #include "core/subscription.h"
 #include "core/timestamp.h"
 #include "json/json_in.h"
@@ -242,6 +243,14 @@ static char *put_string(char *out, const char *s, size_t len)
     return out;
 }
 
+const char *event_plain_value(struct arena *a, const char *text, size_t len, bool is_string)
+{
+    char number[RUBY_JSON_NUMBER_TEXT_MAX + 1];
+    if (!is_string && ruby_json_number_text(text, len, number))
+        return arena_strndup(a, number, strlen(number));
+    return arena_strndup(a, text, len);
+}
+
 /* e->properties and the canonical text json-c would write for them. */
 static bool keep_properties(struct arena *a, const struct plain_property *found, size_t n,
                             struct event *e)
@@ -262,7 +271,8 @@ static bool keep_properties(struct arena *a, const struct plain_property *found,
     for (size_t i = 0; i < n; i++) {
         const struct plain_property *p = &found[i];
         pairs[i].key = arena_strndup(a, p->key, p->key_len);
-        pairs[i].value = p->value ? arena_strndup(a, p->value, p->value_len) : NULL;
+        pairs[i].value =
+            p->value ? event_plain_value(a, p->value, p->value_len, p->is_string) : NULL;
         pairs[i].is_string = p->is_string;
         if (!pairs[i].key || (p->value && !pairs[i].value))
             return false;

@@ -40,4 +40,12 @@ bool event_plain_one(const char *body, size_t len, struct arena *a, struct event
  */
 bool event_plain_properties(const char *json, size_t len, struct arena *a, struct event *e);
 
+/*
+ * A property's value as e->properties keeps it, copied into `a`: a string's text, a literal's
+ * JSON text, and a number's as Lago's store gives it back to its filters, groups and unique
+ * counts (core/ruby_number: "1.50" is "1.5", "1e2" is "100.0"), where e->properties_json keeps
+ * it as written. NULL if the arena is out of memory.
+ */
+const char *event_plain_value(struct arena *a, const char *text, size_t len, bool is_string);
+
 #endif

@@ -164,6 +164,56 @@ static void event_values_as_lago_checks_them(void **state)
     assert_true(event_value_is_number(&e, "absent"));
 }
 
+/* An event's number as Lago's store gives it back: what a Float and jsonb's numeric make of it. */
+static void json_numbers_as_lago_stores_them(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *stored; /* NULL: compared as written */
+    } numbers[] = {
+        {"1.50", "1.5"},
+        {"1.5", NULL},
+        {"100.0", NULL},
+        {"100.00", "100.0"},
+        {"1e2", "100.0"},
+        {"1E2", "100.0"},
+        {"1.0E+2", "100.0"},
+        {"-2.50e1", "-25.0"},
+        {"0.0010", "0.001"},
+        {"1e-4", "0.0001"},
+        {"1e-5", "0.000010"}, /* Float#to_s "1.0e-05", numeric keeps its mantissa's decimal */
+        {"1.5e-7", "0.00000015"},
+        {"1e15", "1000000000000000.0"},
+        {"1e16", "10000000000000000"}, /* "1.0e+16", an integer to numeric */
+        {"2.5e20", "250000000000000000000"},
+        {"0.0", NULL},
+        {"-0.0", "0.0"},
+        {"0e7", "0.0"},
+        {"-0", "0"},
+        {"42", NULL},
+        {"-7", NULL},
+        {"12345678901234.50", "12345678901234.5"}, /* 15 digits: kept by a double */
+        {"1234567890123456.0", NULL},              /* 16: a Float would round it */
+        {"0.1234567890123456", NULL},
+        {"1e308", NULL}, /* past a double's normal range */
+        {"1e-302", NULL},
+        {"true", NULL},
+        {"[1.50]", NULL},
+    };
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        char out[RUBY_JSON_NUMBER_TEXT_MAX + 1];
+        const char *text = numbers[i].text;
+        bool changed = ruby_json_number_text(text, strlen(text), out);
+        if (!numbers[i].stored) {
+            if (changed)
+                fail_msg("%s: expected as written, got %s", text, out);
+        } else if (!changed || strcmp(out, numbers[i].stored) != 0) {
+            fail_msg("%s: expected %s, got %s", text, numbers[i].stored,
+                     changed ? out : "as written");
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +221,7 @@ int main(void)
         cmocka_unit_test(grammars_differ_in_their_marks),
         cmocka_unit_test(float_reads_as_ruby),
         cmocka_unit_test(event_values_as_lago_checks_them),
+        cmocka_unit_test(json_numbers_as_lago_stores_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
