@@ -598,11 +598,28 @@ void customers_get(struct request *req)
         render_one(api_respond(req, 200), &c, taxes);
 }
 
-/* Lago's search_term as a LIKE pattern: anywhere in the text, its own % _ and \ literal. */
-static const char *search_pattern(struct request *req, const char *term)
+static bool is_ruby_strip_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Lago's search_term as a LIKE pattern: stripped of white space around it (BaseQuery's
+ * String#strip), anywhere in the text, its own % _ and \ literal. NULL if nothing is left
+ * (no filter), or in *failed if the arena is out of memory. */
+static const char *search_pattern(struct request *req, const char *term, bool *failed)
 {
     size_t len = strlen(term);
+    while (len > 0 && is_ruby_strip_space(term[len - 1]))
+        len--;
+    while (len > 0 && is_ruby_strip_space(*term)) {
+        term++;
+        len--;
+    }
+    *failed = false;
+    if (len == 0)
+        return NULL;
     char *p = arena_alloc(&req->arena, 2 * len + 3), *out = p;
+    *failed = !p;
     if (!p)
         return NULL;
     *out++ = '%';
@@ -764,7 +781,9 @@ static bool read_list_filter(struct request *req, struct store_customer_filter *
         api_error_validation(req, "customer_type", "value_is_invalid");
         return false;
     }
-    if (term && *term && !(f->search_pattern = search_pattern(req, term))) {
+    bool failed = false;
+    f->search_pattern = term ? search_pattern(req, term, &failed) : NULL;
+    if (failed) {
         api_error(req, 500, "out_of_memory", "the request could not be served");
         return false;
     }

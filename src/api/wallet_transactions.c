@@ -396,6 +396,19 @@ static void traces(struct request *req, bool of_inbound)
     struct store_wallet_transaction t;
     if (!api_pagination(req, &page, &per_page) || !find_transaction(req, &t))
         return;
+    /* Lago's WalletTransactionConsumptionsQuery: consumptions of an inbound transaction,
+     * fundings of an outbound one; Tally's refund steps, inbound, have fundings too */
+    bool traced = of_inbound ? t.type == WALLET_INBOUND
+                             : t.type == WALLET_OUTBOUND || t.status == WALLET_TX_USAGE_REFUND;
+    if (!traced) {
+        api_error_validation_message(
+            req, "transaction_type", "invalid_transaction_type",
+            of_inbound ? "only an inbound wallet transaction has consumptions; read an outbound "
+                         "one's fundings"
+                       : "only an outbound wallet transaction (or a usage_refund) has fundings; "
+                         "read an inbound one's consumptions");
+        return;
+    }
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_wallet_consumption *rows = NULL;
     size_t count = 0;

@@ -711,7 +711,8 @@ static const char *const sql[STMT_COUNT] = {
                                    " FROM invoices WHERE org_id = ?1 AND customer_id = ?2",
     [STMT_INVOICE_COUNT] = "SELECT COUNT(*)" INVOICE_FILTER,
     [STMT_INVOICE_PAGE] = "SELECT " INVOICE_COLUMNS INVOICE_FILTER
-                          " ORDER BY i.created_at DESC, i.id DESC LIMIT ?14 OFFSET ?15",
+                          " ORDER BY i.issuing_date DESC, i.created_at DESC, i.id DESC"
+                          " LIMIT ?14 OFFSET ?15",
     [STMT_WT_ADD_AMOUNT] =
         "UPDATE wallet_transactions SET amount_cents = amount_cents + ?2 WHERE id = ?1",
     [STMT_WT_ADD_OWED] =

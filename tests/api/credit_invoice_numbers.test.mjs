@@ -68,6 +68,10 @@ test('an open credit invoice is numbered -DRAFT with no sequential id; it is num
   assert.deepEqual(numbering(await invoice(a)), ['open', null, 'TLY-DRAFT']);
   const all = await issued('c1');
   assert.deepEqual(all.map((i) => [i.sequential_id, i.issuing_date]), [[1, '2026-01-01'], [2, '2026-01-05'], [3, '2026-01-05']]);
+  // listed as Lago's InvoicesQuery orders them: by issuing date, then creation, newest first
+  // (an audit found b, made on the 1st and issued on the 5th, listed after c, issued on the 1st)
+  const listedNow = (await ok(await t.api('/api/v1/invoices?external_customer_id=c1'))).invoices;
+  assert.deepEqual(listedNow.map((i) => i.lago_id), [d, b, c, a]);
 });
 
 test('open invoices paid at once, in one batch or apart, keyed retries included, are numbered once each with no gap', async () => {

@@ -50,8 +50,19 @@ export async function checkWalletTraces(t, walletLagoId) {
   let owed = 0;
   for (const tx of txs.filter((x) => x.status === 'settled')) {
     const links = `/api/v1/wallet_transactions/${tx.lago_id}`;
-    const consumptions = await all(`${links}/consumptions`, 'wallet_transaction_consumptions');
-    const fundings = await all(`${links}/fundings`, 'wallet_transaction_fundings');
+    // as Lago's: consumptions of an inbound transaction, fundings of an outbound one (and of a
+    // refund step, Tally's); the other asks are 422 invalid_transaction_type
+    const inbound = tx.transaction_type === 'inbound';
+    const refund = tx.transaction_status === 'usage_refund';
+    const traced = async (direction, key, allowed) => {
+      if (allowed) return all(`${links}/${direction}`, key);
+      const r = await t.api(`${links}/${direction}`);
+      assert.equal(r.status, 422, `${direction} of ${tx.transaction_status} ${tx.lago_id}`);
+      assert.deepEqual((await r.json()).error_details, { transaction_type: ['invalid_transaction_type'] });
+      return [];
+    };
+    const consumptions = await traced('consumptions', 'wallet_transaction_consumptions', inbound);
+    const fundings = await traced('fundings', 'wallet_transaction_fundings', !inbound || refund);
     const sum = (rows, keep = () => true) => rows.filter(keep).reduce((s, c) => s + c.amount_cents, 0);
     const isRefund = (c) => c.wallet_transaction.transaction_status === 'usage_refund';
     const what = `${tx.transaction_status} ${tx.lago_id} of ${cents(tx)} cents`;
