@@ -45,6 +45,16 @@ async function setUp({ ok }) {
   return (await ok('POST', '/api/v1/wallets', { wallet: { external_customer_id: 'c', currency: 'EUR', rate_amount: '1', name: 'W', granted_credits: '1000' } })).wallet.lago_id;
 }
 
+// A fresh data directory with one organization, a faulty tallyd on it, and setUp done.
+async function faultyStart(args = []) {
+  const dir = newDataDir();
+  const ctl = join(dir, 'faults');
+  const key = createOrg(dir);
+  const server = await startFaulty(dir, ctl, args);
+  const api = client(server, key);
+  return { dir, ctl, key, server, api, walletId: await setUp(api) };
+}
+
 const event = (transaction_id) => ({ transaction_id, external_subscription_id: 's', code: 'calls' });
 const batch = (tag, n) => Array.from({ length: n }, (_, i) => event(`${tag}-${i}`));
 
@@ -66,12 +76,7 @@ async function stopAfterRefusedSync(server) {
 }
 
 test('a sync refused once fails its change and every change after it, until a restart, which finds every acknowledged one', async () => {
-  const dir = newDataDir();
-  const ctl = join(dir, 'faults');
-  const key = createOrg(dir);
-  const server = await startFaulty(dir, ctl);
-  const api = client(server, key);
-  const walletId = await setUp(api);
+  const { dir, ctl, key, server, api, walletId } = await faultyStart();
   for (const id of ['e1', 'e2', 'e3']) await api.ok('POST', '/api/v1/events', { event: event(id) });
 
   writeFileSync(ctl, 'sync EIO once first\n');
@@ -103,13 +108,8 @@ test('a sync refused once fails its change and every change after it, until a re
 });
 
 test('a sync refused before a running snapshot fails every change after it', async () => {
-  const dir = newDataDir();
-  const ctl = join(dir, 'faults');
-  const key = createOrg(dir);
   // a snapshot is due once 100 events are stored: after the second batch of 50
-  const server = await startFaulty(dir, ctl, ['--snapshot-every', '100']);
-  const api = client(server, key);
-  const walletId = await setUp(api);
+  const { dir, ctl, key, server, api, walletId } = await faultyStart(['--snapshot-every', '100']);
   await api.ok('POST', '/api/v1/events/batch', { events: batch('a', 50) });
 
   // the second batch's own sync passes (the writer syncs it, nothing else waiting) and is
@@ -129,12 +129,7 @@ test('a sync refused before a running snapshot fails every change after it', asy
 });
 
 test('under concurrent batches, a sync refused once leaves no acknowledged event behind and none counted twice', async () => {
-  const dir = newDataDir();
-  const ctl = join(dir, 'faults');
-  const key = createOrg(dir);
-  const server = await startFaulty(dir, ctl);
-  const api = client(server, key);
-  const walletId = await setUp(api);
+  const { dir, ctl, key, server, api, walletId } = await faultyStart();
   const acknowledged = [];
   let armed = false;
   let sent = 0;
@@ -170,12 +165,7 @@ test('under concurrent batches, a sync refused once leaves no acknowledged event
 });
 
 test('a full disk refuses a change whole, says so, and takes it once it has room', async () => {
-  const dir = newDataDir();
-  const ctl = join(dir, 'faults');
-  const key = createOrg(dir);
-  const server = await startFaulty(dir, ctl);
-  const api = client(server, key);
-  const walletId = await setUp(api);
+  const { dir, ctl, key, server, api, walletId } = await faultyStart();
   await api.ok('POST', '/api/v1/events', { event: event('e1') });
 
   writeFileSync(ctl, 'write ENOSPC\n');
