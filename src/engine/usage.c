@@ -1754,7 +1754,7 @@ bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part)
          money_add(sum->units, part->units, &sum->units) != MONEY_OK) ||
         (money_sign(part->billed_units) > 0 &&
          money_add(sum->billed_units, part->billed_units, &sum->billed_units) != MONEY_OK) ||
-        (money_sign(part->aggregated_units) > 0 &&
+        (money_sign(part->units) >= 0 && part->amount_cents >= 0 &&
          money_add(sum->aggregated_units, part->aggregated_units, &sum->aggregated_units) !=
              MONEY_OK) ||
         __builtin_add_overflow(sum->amount_cents, part->amount_cents, &sum->amount_cents) ||

@@ -383,7 +383,9 @@ bool usage_bucket_amount(const struct usage *u, const struct usage_charge *c,
 bool usage_charge_amount(const struct usage *u, const struct usage_charge *c, tally_time now,
                          struct usage_amount *out);
 /* An amount of nothing, and a part (a group, a bucket) added to a sum: its units only when
- * above 0 (Lago zeroes a fee's negative units). False if a sum does not fit. */
+ * above 0, its aggregated units (a weighted sum's level, below 0 or not) unless its units or
+ * amount are below 0 (Fees::ChargeService zeroes both in such a fee). False if a sum does not
+ * fit. */
 void usage_amount_zero(struct usage_amount *out);
 bool usage_amount_add(struct usage_amount *sum, const struct usage_amount *part);
 /* The cost of one group of bucket b (whose properties price it). */

@@ -11,13 +11,25 @@
 
 /* ---- the answer --------------------------------------------------------------------------- */
 
-static void write_units(struct jsonw *w, const char *key, money_t units)
+static void write_decimal(struct jsonw *w, const char *key, money_t units)
 {
     char text[MONEY_TEXT_MAX];
-    if (money_sign(units) < 0)
-        units = money_from_int(0); /* Lago zeroes a fee's negative units */
     money_format_fraction(money_normalize(units), 1, text, sizeof text); /* Lago: "12.0" */
     jsonw_kv_cstr(w, key, text);
+}
+
+static void write_units(struct jsonw *w, const char *key, money_t units)
+{
+    /* Lago zeroes a fee's negative units */
+    write_decimal(w, key, money_sign(units) < 0 ? money_from_int(0) : units);
+}
+
+/* Lago's total_aggregated_units: a weighted sum's level may be below zero; a fee whose units
+ * or amount are zeroes it (Fees::ChargeService), as usage_amount_add leaves it out of a sum */
+static void write_aggregated_units(struct jsonw *w, const struct usage_amount *a)
+{
+    bool zeroed = money_sign(a->units) < 0 || a->amount_cents < 0;
+    write_decimal(w, "total_aggregated_units", zeroed ? money_from_int(0) : a->aggregated_units);
 }
 
 /*
@@ -38,7 +50,7 @@ static void write_utc_date(struct jsonw *w, const char *key, tally_time t)
 static void write_part(struct jsonw *w, const struct usage_amount *part)
 {
     write_units(w, "units", part->units);
-    write_units(w, "total_aggregated_units", part->aggregated_units); /* as the charge's */
+    write_aggregated_units(w, part); /* as the charge's */
     jsonw_kv_int(w, "amount_cents", part->amount_cents);
     jsonw_kv_int(w, "events_count", part->events_count);
 }
@@ -189,7 +201,7 @@ static bool write_charge(struct jsonw *w, const struct usage *u, const struct us
     /* Lago's units before proration: a prorated charge shows its full units in both
      * (Fees::ChargeService: current_usage_units, and total_aggregated_units || units); a
      * weighted sum its level (WeightedSumService sets total_aggregated_units) */
-    write_units(w, "total_aggregated_units", total.aggregated_units);
+    write_aggregated_units(w, &total);
     jsonw_kv_int(w, "events_count", total.events_count);
     jsonw_kv_int(w, "amount_cents", total.amount_cents);
     jsonw_kv_cstr(w, "amount_currency", u->currency);

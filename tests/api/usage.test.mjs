@@ -263,6 +263,11 @@ test("a weighted sum divides by the whole period's days, as Lago: a subscription
   await send({ ...ev('gpu_time', { gpus: 2 }, { timestamp: '1776297600' }), external_subscription_id: 'mid_sub' });
   assert.equal((await gpu('mid', 'mid_sub')).units, '1.0');
   assert.equal((await gpu('mid', 'mid_sub')).amount_cents, 3100);
+  // the level may fall below zero (2 - 5 GPUs from April 28): Lago shows it as the fee's
+  // total_aggregated_units, zeroed only with its negative units or amount (an audit found 0.0)
+  await send({ ...ev('gpu_time', { gpus: -5 }, { timestamp: '1777334400' }), external_subscription_id: 'mid_sub' });
+  const below = await gpu('mid', 'mid_sub');
+  assert.deepEqual([below.units, below.amount_cents, below.total_aggregated_units], ['0.5', 1550, '-3.0']);
   // Paris: October has 31 local days but 31 x 24 + 1 hours; Lago divides by 31 whole days
   await post('/api/v1/test_clock/advance', { test_clock: { to: '2026-10-05T00:00:00Z' } });
   await post('/api/v1/customers', { customer: { external_id: 'paris', currency: 'EUR', timezone: 'Europe/Paris' } });
