@@ -14,6 +14,14 @@ if [ "$port" != 0 ] && (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   exit 1
 fi
 
+# a store another Tally process holds (its lock): said before anything is printed too (an
+# audit's second `make run` on one DATA_DIR printed the banner and the key, then tallyd
+# refused the directory)
+if [ -e "$data_dir/tally.db" ] && ! in_use=$("$tally" --data-dir "$data_dir" org list 2>&1 >/dev/null); then
+  echo "make run: $in_use" >&2
+  exit 1
+fi
+
 # 0700, as tallyd makes one (docs/ARCHITECTURE.md): its files are the owner's alone
 (umask 077; mkdir -p "$data_dir")
 key_file="$data_dir/demo-api-key"

@@ -28,8 +28,10 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,7 @@
 #include "sys/wallclock.h"
 #include "util/cmdline.h"
 #include "util/jsonw.h"
+#include "util/utf8.h"
 
 /* ---- read-only connections -------------------------------------------------------------- */
 
@@ -1327,7 +1330,12 @@ static void log_request(struct request *req, int64_t duration)
     jsonw_object_begin(&w);
     jsonw_kv_cstr(&w, "ts", ts);
     jsonw_kv_cstr(&w, "method", req->method);
-    jsonw_kv_cstr(&w, "path", req->path);
+    /* a path that is not UTF-8 (answered 400) would make the line no JSON text (an audit) */
+    size_t path_size = strlen(req->path) + 1;
+    char *path = arena_alloc(&req->arena, path_size);
+    if (path)
+        utf8_loggable(path, path_size, req->path);
+    jsonw_kv_cstr(&w, "path", path ? path : "?");
     jsonw_kv_cstr(&w, "route", req->route >= 0 ? api_routes[req->route].name : NULL);
     jsonw_kv_int(&w, "status", req->status);
     jsonw_kv_int(&w, "duration_us", duration);
@@ -1374,23 +1382,55 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
-                      char err[STORE_ERR_MAX])
+int api_bind(const char *host, uint16_t port, uint16_t *bound, char err[STORE_ERR_MAX])
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *addr = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", cfg->port);
-    int gai = getaddrinfo(cfg->host, port, &hints, &addr);
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    int gai = getaddrinfo(host, service, &hints, &addr);
     if (gai != 0) {
-        snprintf(err, STORE_ERR_MAX, "cannot listen on %s: %s", cfg->host, gai_strerror(gai));
-        return NULL;
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s: %s", host, gai_strerror(gai));
+        return -1;
     }
+    int one = 1;
+    int fd = socket(addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* as libmicrohttpd's own: a restart binds while the last run's connections linger, and
+     * an IPv6 address is that address alone */
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+              (addr->ai_family != AF_INET6 ||
+               setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0) &&
+              bind(fd, addr->ai_addr, addr->ai_addrlen) == 0;
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof local;
+    ok = ok && getsockname(fd, (struct sockaddr *)&local, &local_len) == 0;
+    int error = errno;
+    freeaddrinfo(addr);
+    if (!ok) {
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s%s", host, port, strerror(error),
+                 error == EADDRINUSE      ? " (another process holds that port: stop it, or "
+                                            "give tallyd another with --listen HOST:PORT)"
+                 : error == EADDRNOTAVAIL ? " (no interface of this machine has that "
+                                            "address: see --listen)"
+                                          : "");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *bound = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                               : ((struct sockaddr_in *)&local)->sin_port);
+    return fd;
+}
+
+struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
+                      char err[STORE_ERR_MAX])
+{
+    bool handed = false;
     struct api *api = calloc(1, sizeof *api);
     if (!api) {
-        freeaddrinfo(addr);
+        close(cfg->listen_fd);
         snprintf(err, STORE_ERR_MAX, "out of memory");
         return NULL;
     }
@@ -1412,8 +1452,11 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         snprintf(err, STORE_ERR_MAX, "cannot start the connection watch thread");
         goto fail;
     }
+    struct sockaddr_storage local = {0};
+    socklen_t local_len = sizeof local;
+    (void)getsockname(cfg->listen_fd, (struct sockaddr *)&local, &local_len);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     (addr->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     (local.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* The HTTP threads take this thread's policy when the daemon makes them (sys/rtprio). */
     struct rtprio_saved saved;
     char why[RTPRIO_ERR_MAX];
@@ -1421,30 +1464,30 @@ struct api *api_start(const struct api_config *cfg, struct engine *engine, struc
         snprintf(err, STORE_ERR_MAX, "--realtime-http: %s", why);
         goto fail;
     }
+    if (listen(cfg->listen_fd, SOMAXCONN) != 0) {
+        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
+                 strerror(errno));
+        goto fail;
+    }
+    handed = true; /* libmicrohttpd's now, whether it starts or not */
     api->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, access_cb, api, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
         api, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, api, MHD_OPTION_NOTIFY_CONNECTION, connection_cb,
-        api, MHD_OPTION_SOCK_ADDR, addr->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        api, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)cfg->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_HEADER_MAX,
         MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)API_CONNECTION_TIMEOUT_SEC, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
     if (cfg->realtime_http)
         rtprio_restore(&saved);
     if (!api->daemon) {
-        int bind_errno = errno; /* as MHD_start_daemon's bind left it */
-        snprintf(err, STORE_ERR_MAX, "cannot listen on %s:%u: %s%s", cfg->host, cfg->port,
-                 bind_errno ? strerror(bind_errno) : "the HTTP server did not start",
-                 bind_errno == EADDRINUSE      ? " (another process holds that port: stop it, or "
-                                                 "give tallyd another with --listen HOST:PORT)"
-                 : bind_errno == EADDRNOTAVAIL ? " (no interface of this machine has that "
-                                                 "address: see --listen)"
-                                               : "");
+        snprintf(err, STORE_ERR_MAX, "cannot serve on %s:%u: the HTTP server did not start",
+                 cfg->host, cfg->port);
         goto fail;
     }
-    freeaddrinfo(addr);
     return api;
 fail:
-    freeaddrinfo(addr);
+    if (!handed)
+        close(cfg->listen_fd);
     conn_watch_stop(api->watch);
     reader_pool_free(api->readers);
     key_cache_destroy(&api->keys);
@@ -1454,8 +1497,7 @@ fail:
 
 uint16_t api_port(struct api *api)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : api->config.port;
+    return api->config.port;
 }
 
 bool api_drain(struct api *api)

@@ -47,8 +47,9 @@
 #define API_DRAIN_TIMEOUT_SEC 30
 
 struct api_config {
-    const char *host; /* numeric IPv4 or IPv6 address */
-    uint16_t port;
+    const char *host;     /* numeric IPv4 or IPv6 address, for messages */
+    uint16_t port;        /* the port bound (api_bind's, port 0's too) */
+    int listen_fd;        /* api_bind's socket: taken by api_start, which closes it on failure */
     const char *data_dir; /* for the read-only connections */
     unsigned threads;
     size_t body_max;
@@ -90,7 +91,16 @@ struct api {
     _Atomic bool stopping; /* drained: no command at all, the daemon is about to stop */
 };
 
-/* Starts listening. Returns NULL with a message on failure. Main thread. */
+/*
+ * Binds host:port, before the store is opened: a start refused for its address then makes no
+ * store (an audit found an empty one left in a mistyped --data-dir), and the port is held
+ * through the start's read-back. api_start listens: until then a client is refused at once,
+ * not left waiting in the backlog. Returns the socket and the port bound in *bound (port 0
+ * picks one), or -1 with a message that says what to do. Main thread.
+ */
+int api_bind(const char *host, uint16_t port, uint16_t *bound, char err[STORE_ERR_MAX]);
+
+/* Listens on cfg->listen_fd and serves. Returns NULL with a message on failure. Main thread. */
 struct api *api_start(const struct api_config *cfg, struct engine *engine, struct tzdb *tzdb,
                       char err[STORE_ERR_MAX]);
 /*

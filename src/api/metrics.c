@@ -125,7 +125,7 @@ static void render_engine(struct engine *engine, struct buf *out)
                "tally_engine_commit_batch_size_count %" PRIu64 "\n"
                "# HELP tally_engine_queue_depth Commands waiting for the writer.\n"
                "# TYPE tally_engine_queue_depth gauge\ntally_engine_queue_depth %" PRIu64 "\n"
-               "# HELP tally_engine_commands_total Commands applied.\n"
+               "# HELP tally_engine_commands_total Commands the writer took, applied or refused.\n"
                "# TYPE tally_engine_commands_total counter\ntally_engine_commands_total %" PRIu64
                "\n"
                "# HELP tally_engine_commits_total Group commits.\n"

@@ -103,7 +103,8 @@ static const char backup_usage[] =
     "then named FILE; it is the whole store, no -wal goes with it, and tally restore FILE puts\n"
     "it back (events.snapshot need not be kept). FILE must be new (a backup never replaces a\n"
     "file) and outside DIR. Prints the copy's path, schema version and size. Without Tally's\n"
-    "binaries: sqlite3 DIR/tally.db \"VACUUM INTO 'FILE'\" makes the same copy.\n";
+    "binaries: (umask 077; sqlite3 DIR/tally.db \"VACUUM INTO 'FILE'\") makes the same copy\n"
+    "(the umask keeps it the owner's alone: it holds the API key hashes and every billing row).\n";
 
 static const char restore_usage[] =
     "usage: tally [--data-dir DIR] restore BACKUP\n"

@@ -74,8 +74,9 @@ static const char usage[] =
     "  --quiet              no per-request log lines\n"
     "  --help               this text\n"
     "\n"
-    "SIGTERM, SIGINT and SIGHUP stop it cleanly (requests read whole are answered); a second\n"
-    "SIGTERM or SIGINT stops it at once, losing nothing acknowledged.\n"
+    "SIGTERM, SIGINT and SIGHUP stop it cleanly (requests read whole are answered; exit 0, or\n"
+    "1 after the disk refused a sync of the log); a second SIGTERM or SIGINT stops it at once,\n"
+    "losing nothing acknowledged (exit 1).\n"
     "\n"
     "Create an organization and its API key first with: tally org create NAME\n";
 
@@ -263,6 +264,7 @@ static int serve(int argc, char **argv)
     struct api *api = NULL;
     struct tzdb *tzdb = NULL;
     struct store_dir_lock lock = STORE_DIR_LOCK_NONE;
+    int listen_fd = -1;
     /* api_start raises the HTTP threads after the start's read-back, seconds on a large store:
      * a process that may not do so is refused now, before it touches the data directory. */
     char why[RTPRIO_ERR_MAX];
@@ -270,6 +272,10 @@ static int serve(int argc, char **argv)
         snprintf(err, sizeof err, "--realtime-http: %s", why);
         goto fail;
     }
+    uint16_t port = 0;
+    listen_fd = api_bind(o.host, o.port, &port, err);
+    if (listen_fd < 0)
+        goto fail;
     if (!store_lock(o.data_dir, &lock, err))
         goto fail;
     struct store *st = store_open(o.data_dir, err);
@@ -294,7 +300,8 @@ static int serve(int argc, char **argv)
     }
     report_start(engine, wallclock_monotonic_usec() - start_usec);
     struct api_config cfg = {.host = o.host,
-                             .port = o.port,
+                             .port = port,
+                             .listen_fd = listen_fd,
                              .data_dir = o.data_dir,
                              .threads = o.threads,
                              .body_max = o.body_max,
@@ -302,6 +309,7 @@ static int serve(int argc, char **argv)
                              .log_requests = !o.quiet,
                              .realtime_http = o.realtime_http,
                              .connections_max = connections_max};
+    listen_fd = -1; /* api_start's now */
     api = api_start(&cfg, engine, tzdb, err);
     if (!api)
         goto fail;
@@ -348,6 +356,8 @@ fail:
     engine_stop(engine, NULL);
     tzdb_close(tzdb);
     store_unlock(&lock);
+    if (listen_fd >= 0)
+        close(listen_fd);
     return 1;
 }
 

@@ -3,7 +3,7 @@
 // messages that must name the cause.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { closeSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -228,4 +228,53 @@ test('make run with its port taken says so before making or printing anything', 
     assert.match(demo.stderr, new RegExp(`something already listens on ${listen}; choose another address with LISTEN=`));
     assert.throws(() => statSync(dir), /ENOENT/);
   } finally { holder.close(); }
+});
+
+// Audit (session 30): a second `make run` on a DATA_DIR a running tallyd serves printed the
+// banner and the key, then tallyd refused the directory. It now says so first.
+test('make run on a store another tallyd serves says so before printing anything', async () => {
+  const dir = newDataDir();
+  createOrg(dir);
+  const server = await startTallyd(dir);
+  try {
+    const demo = spawnSync(new URL('../../scripts/run-demo.sh', import.meta.url).pathname, ['/bin/true', tallyBin, dir, '127.0.0.1:0'], { encoding: 'utf8' });
+    assert.equal(demo.status, 1);
+    assert.equal(demo.stdout, '');
+    assert.match(demo.stderr, /^make run: .*in use by another Tally process/);
+  } finally { await server.stop(); }
+});
+
+// Audit (session 30): a request line whose path is not UTF-8 (answered 400) was logged with its
+// raw bytes, so the log line was no JSON text and a log shipper dropped it. Read as bytes here:
+// a string read of the pipe would have replaced them.
+test('a request path that is not UTF-8 is logged as UTF-8 JSON', async () => {
+  const dir = newDataDir();
+  createOrg(dir);
+  const log = join(dir, 'stderr.log');
+  const fd = openSync(log, 'w');
+  const child = spawn(tallydBin, ['--data-dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', fd] });
+  closeSync(fd);
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  let out = '';
+  const port = await new Promise((resolve) => child.stdout.on('data', (d) => {
+    out += d;
+    const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    if (m) resolve(Number(m[1]));
+  }));
+  const answer = await new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(Buffer.concat([Buffer.from('GET /api/v1/customers/'), Buffer.from([0xff, 0xfe]),
+        Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
+    });
+    let got = '';
+    socket.on('data', (d) => { got += d; });
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(log)); // throws on a byte that is not UTF-8
+  const line = text.split('\n').find((l) => l.includes('"status":400'));
+  assert.equal(JSON.parse(line).path, '/api/v1/customers/??');
 });

@@ -310,6 +310,13 @@ test('a listen address that cannot be bound says why', async () => {
       const taken = spawnSync(tallydBin, ['--data-dir', dir, '--listen', new URL(holder.url).host, '--quiet'], { encoding: 'utf8', timeout: 10000 });
       assert.equal(taken.status, 1);
       assert.match(taken.stderr, /cannot listen on 127\.0\.0\.1:\d+: Address already in use \(another process holds that port: stop it, or give tallyd another with --listen HOST:PORT\)/);
+      // refused before the store is opened: a mistyped --data-dir is not made (an audit found
+      // an empty store left there)
+      const typo = join(newDataDir(), 'typo');
+      const early = spawnSync(tallydBin, ['--data-dir', typo, '--listen', new URL(holder.url).host, '--quiet'], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(early.status, 1);
+      assert.match(early.stderr, /Address already in use/);
+      assert.throws(() => readdirSync(typo), /ENOENT/);
     } finally { await holder.stop(); }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -139,6 +139,10 @@ test('a refused late event of a recurring metric leaves nothing carried', async 
   assert.equal(after.charges_usage.find((c) => c.billable_metric.code === 'seats').units, '5.0');
   await t.restart();
   assert.deepEqual(await usage('late'), after);
+  // the start's own read of the stored events counts too (an audit found 0 after it)
+  const scanned = Number(t.server.stderr().match(/(\d+) stored events read back/)[1]);
+  assert.ok(scanned > 0);
+  assert.ok((await counters()).read >= scanned, 'the start scan counted');
 });
 
 test('a refused late event carried into a unique count leaves no reference: the rebuild reads the store, not the states', async () => {
