@@ -25,7 +25,8 @@ static void write_units(struct jsonw *w, const char *key, money_t units)
 }
 
 /* Lago's total_aggregated_units: a weighted sum's level may be below zero; a fee whose units
- * or amount are zeroes it (Fees::ChargeService), as usage_amount_add leaves it out of a sum */
+ * or amount are below zero shows 0 (Fees::ChargeService), as usage_amount_add leaves it out of
+ * a sum */
 static void write_aggregated_units(struct jsonw *w, const struct usage_amount *a)
 {
     bool zeroed = money_sign(a->units) < 0 || a->amount_cents < 0;
