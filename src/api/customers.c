@@ -272,6 +272,18 @@ static bool is_payment_provider(const char *name)
     return false;
 }
 
+/*
+ * Whether a nested document (billing_configuration, shipping_address, metadata, tax_codes) is
+ * absent or sent as null, which changes nothing: Rails' permit drops a null where it declares
+ * a nested hash or array (ActionController::Parameters#hash_filter), so Lago's upsert never
+ * sees it (an audit found Tally clearing the customer's taxes, metadata and grace period).
+ */
+static bool nested_absent(struct json_object *obj, const char *key)
+{
+    struct json_object *value;
+    return !json_object_object_get_ex(obj, key, &value) || !value;
+}
+
 /* billing_configuration: known members re-rendered; invoice_grace_period taken out. */
 static bool parse_billing_configuration(struct parse *p, struct json_object *obj,
                                         struct customer_input *in)
@@ -285,19 +297,12 @@ static bool parse_billing_configuration(struct parse *p, struct json_object *obj
                                               NULL};
     static const char *const bool_keys[] = {"sync", "sync_with_provider", NULL};
     struct json_object *bc;
-    if (!json_object_object_get_ex(obj, "billing_configuration", &bc))
+    if (nested_absent(obj, "billing_configuration"))
         return true;
-    if (bc && !json_object_is_type(bc, json_type_object))
+    json_object_object_get_ex(obj, "billing_configuration", &bc);
+    if (!json_object_is_type(bc, json_type_object))
         return refuse(p, "billing_configuration", "invalid_type");
     in->has_doc[CUSTOMER_BILLING_CONFIGURATION] = true;
-    if (!bc) { /* cleared whole: its grace period too, unless sent beside it */
-        in->values.doc[CUSTOMER_BILLING_CONFIGURATION] = NULL;
-        if (!in->has_invoice_grace_period) {
-            in->values.invoice_grace_period = CUSTOMER_INT_NULL;
-            in->has_invoice_grace_period = true;
-        }
-        return true;
-    }
     if (!parse_optional_int(p, bc, "invoice_grace_period", CUSTOMER_GRACE_PERIOD_MAX,
                             &in->values.invoice_grace_period, &in->has_invoice_grace_period))
         return false;
@@ -354,13 +359,10 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
     static const char *const keys[] = {"address_line1", "address_line2", "city",
                                        "zipcode",       "state",         "country"};
     struct json_object *sa;
-    if (!json_object_object_get_ex(obj, "shipping_address", &sa))
+    if (nested_absent(obj, "shipping_address"))
         return true;
+    json_object_object_get_ex(obj, "shipping_address", &sa);
     in->has_doc[CUSTOMER_SHIPPING_ADDRESS] = true;
-    if (!sa) {
-        in->values.doc[CUSTOMER_SHIPPING_ADDRESS] = NULL;
-        return true;
-    }
     if (!json_object_is_type(sa, json_type_object))
         return refuse(p, "shipping_address", "invalid_type");
     struct buf b;
@@ -437,13 +439,10 @@ static bool parse_metadata_item(struct parse *p, struct json_object *item, const
 static bool parse_metadata(struct parse *p, struct json_object *obj, struct customer_input *in)
 {
     struct json_object *md;
-    if (!json_object_object_get_ex(obj, "metadata", &md))
+    if (nested_absent(obj, "metadata"))
         return true;
+    json_object_object_get_ex(obj, "metadata", &md);
     in->has_doc[CUSTOMER_METADATA] = true;
-    if (!md) {
-        in->values.doc[CUSTOMER_METADATA] = NULL;
-        return true;
-    }
     if (!json_object_is_type(md, json_type_array))
         return refuse(p, "metadata", "invalid_type");
     size_t n = json_object_array_length(md);
@@ -465,10 +464,12 @@ static bool parse_metadata(struct parse *p, struct json_object *obj, struct cust
     return ok;
 }
 
-/* tax_codes: the codes, each once, in the order sent; an empty list or null names none. That
- * they exist is the writer's to check (404 tax_not_found). */
+/* tax_codes: the codes, each once, in the order sent; an empty list names none, null changes
+ * nothing (nested_absent). That they exist is the writer's to check (404 tax_not_found). */
 static bool parse_tax_codes(struct parse *p, struct json_object *obj, struct customer_input *in)
 {
+    if (nested_absent(obj, "tax_codes"))
+        return true;
     const char **codes = NULL;
     size_t n = 0;
     enum json_in_result r = json_in_string_array(
