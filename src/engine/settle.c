@@ -217,6 +217,16 @@ bool settle_periods_due(struct engine *e, int64_t org_id, const char *skip_custo
 enum command_result settle_debit_wallets(struct engine *e, struct command *cmd)
 {
     e->wallets.unrefusable = ingest_debits_unrefusable(e, cmd);
+    /* what falls is given back first, for every usage: it pays what the others take */
+    for (size_t i = e->touch_mark; i < e->touch_count; i++) {
+        const struct usage *u = ingest_touch_usage(e, i);
+        if (!u || cmd->now < u->from)
+            continue;
+        enum command_result r = wallets_give_back_first(&e->wallets, e->store, cmd, u,
+                                                        u->customer_id, e->touches[i].brought);
+        if (r != COMMAND_OK)
+            return r;
+    }
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage *u = ingest_touch_usage(e, i);
         if (!u)

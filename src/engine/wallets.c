@@ -1150,6 +1150,42 @@ static enum command_result write_or_defer(struct wallet_book *b, struct store *s
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* Whether charge debit d's fee falls to `cost` within its period: a step that gives back. */
+static bool gives_back(const struct charge_debit *d, const struct usage *u, int64_t cost)
+{
+    return d && wallet_book_debit_same_period(d, u->from) && cost < d->charged_cents;
+}
+
+enum command_result wallets_give_back_first(struct wallet_book *b, struct store *st,
+                                            struct command *cmd, const struct usage *u,
+                                            int64_t customer_id,
+                                            const struct usage_brought *brought)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, customer_id);
+    if (!cw)
+        return COMMAND_STORE_FAILED;
+    bool any = false;
+    for (size_t i = 0; cw->wallet_count > 0 && i < u->charge_count && !any; i++)
+        any = gives_back(wallet_book_find_debit(cw, u->subscription_id, u->charges[i].lago_id), u,
+                         brought[i].cost_cents);
+    if (!any) /* the common case: nothing falls, or no wallet (wallets_debit_usage's) */
+        return COMMAND_OK;
+    if (!wallet_book_touch(b, cw))
+        return COMMAND_STORE_FAILED;
+    enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    bool expired_since = false;
+    for (size_t i = 0; i < u->charge_count && r == COMMAND_OK; i++) {
+        const struct usage_charge *c = &u->charges[i];
+        struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        if (gives_back(d, u, brought[i].cost_cents))
+            r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents,
+                              brought[i].cost_cents - brought[i].amount_cents, &expired_since);
+    }
+    if (r == COMMAND_OK && expired_since) /* as wallets_debit_usage: expired at once */
+        r = wallet_clock_bring_up_to_date(st, cmd, cw);
+    return r;
+}
+
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id, const struct usage_brought *brought)

@@ -115,6 +115,17 @@ bool wallets_debits_covered(struct wallet_book *b, struct store *st, const struc
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id, const struct usage_brought *brought);
+/*
+ * The give-backs of wallets_debit_usage alone (the charges whose fee fell within their
+ * period), for a command to credit them for all its usages before it debits any: a batch is
+ * debited as a whole, so what one charge or subscription gives back pays what another takes,
+ * whichever the plan or the batch names first (an audit found a batch that needed no credits
+ * refused 402). wallets_debit_usage then settles the rest. Writer only.
+ */
+enum command_result wallets_give_back_first(struct wallet_book *b, struct store *st,
+                                            struct command *cmd, const struct usage *u,
+                                            int64_t customer_id,
+                                            const struct usage_brought *brought);
 
 /*
  * After a usage refused for lack of credits (COMMAND_INSUFFICIENT_CREDITS, undone: nothing of it
