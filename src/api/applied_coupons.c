@@ -11,15 +11,18 @@
 #include "api/catalog.h"
 #include "api/coupons.h"
 #include "api/errors.h"
+#include "json/coupon_json.h"
 #include "json/json_in.h"
 #include "core/money.h"
 #include "sys/entropy.h"
 #include "util/jsonw.h"
 
-static void render_applied(struct jsonw *w, const struct store_applied_coupon *row)
+/* An application as Lago's AppliedCouponSerializer writes it, its coupon's state at `now`. */
+static void render_applied(struct jsonw *w, const struct store_applied_coupon *row, tally_time now)
 {
     const struct applied_coupon *c = &row->coupon;
     bool fixed = c->type == COUPON_FIXED_AMOUNT;
+    tally_time ended;
     jsonw_object_begin(w);
     jsonw_kv_cstr(w, "lago_id", c->lago_id);
     jsonw_kv_cstr(w, "lago_coupon_id", c->coupon_lago_id);
@@ -28,6 +31,14 @@ static void render_applied(struct jsonw *w, const struct store_applied_coupon *r
     jsonw_kv_cstr(w, "lago_customer_id", row->customer_lago_id);
     jsonw_kv_cstr(w, "external_customer_id", row->customer_external_id);
     jsonw_kv_cstr(w, "status", c->has_terminated_at ? "terminated" : "active");
+    /* the coupon's own: ended once its expiration_at is reached (as GET /coupons says), and
+     * when it was deleted, a client cannot read it by code any more */
+    jsonw_kv_cstr(w, "coupon_status",
+                  row->coupon_body && coupon_json_ended(row->coupon_body, now, &ended)
+                      ? "terminated"
+                      : "active");
+    jsonw_key(w, "coupon_deleted_at");
+    row->coupon_deleted ? jsonw_time(w, row->coupon_deleted_at, false) : jsonw_null(w);
     jsonw_key(w, "amount_cents");
     fixed ? jsonw_int(w, c->amount_cents) : jsonw_null(w);
     jsonw_key(w, "amount_cents_remaining");
@@ -52,14 +63,14 @@ static void render_applied(struct jsonw *w, const struct store_applied_coupon *r
     jsonw_object_end(w);
 }
 
-static void render_one(struct buf *out, const struct store_applied_coupon *row)
+static void render_one(struct buf *out, const struct store_applied_coupon *row, tally_time now)
 {
     struct jsonw w;
     buf_reset(out);
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
     jsonw_key(&w, "applied_coupon");
-    render_applied(&w, row);
+    render_applied(&w, row, now);
     jsonw_object_end(&w);
 }
 
@@ -74,7 +85,7 @@ static void render_command(struct command *cmd)
         return;
     }
     cmd->http_status = 200;
-    render_one(&cmd->response, &row);
+    render_one(&cmd->response, &row, cmd->now);
 }
 
 /* ---- apply --------------------------------------------------------------------------------- */
@@ -255,13 +266,16 @@ static void list(struct request *req, const char *external_customer_id, bool nam
         api_error_not_found(req, "customer_not_found");
         return;
     }
+    tally_time now;
+    if (!api_org_now(req, &now))
+        return;
     struct jsonw w;
     jsonw_init(&w, api_respond(req, 200));
     jsonw_object_begin(&w);
     jsonw_key(&w, "applied_coupons");
     jsonw_array_begin(&w);
     for (size_t i = 0; i < count; i++)
-        render_applied(&w, &rows[i]);
+        render_applied(&w, &rows[i], now);
     jsonw_array_end(&w);
     api_write_meta(&w, page, per_page, s == STORE_OK ? total : 0);
     jsonw_object_end(&w);

@@ -485,6 +485,8 @@ static bool read_applied_coupon(sqlite3_stmt *s, struct store_applied_coupon *ou
     snprintf(out->customer_lago_id, sizeof out->customer_lago_id, "%s",
              (const char *)sqlite3_column_text(s, 18));
     out->customer_external_id = column_text(s, 19, a);
+    out->coupon_deleted = column_instant(s, 22, &out->coupon_deleted_at);
+    out->coupon_body = sqlite3_column_type(s, 23) == SQLITE_NULL ? NULL : column_text(s, 23, a);
     return c->coupon_code && c->coupon_name && out->customer_external_id;
 }
 

@@ -107,7 +107,7 @@ _Static_assert(STORE_PRESENCE_NONE == 1 && STORE_PRESENCE_SOME == 2,
     " a.coupon_type, a.amount_cents, a.amount_cents_remaining, a.amount_currency,"                 \
     " a.percentage_rate, a.frequency, a.frequency_duration, a.frequency_duration_remaining,"       \
     " a.expiration_at, a.terminated_at, a.created_at, c.lago_id, c.external_id,"                   \
-    " k.id IS NOT NULL, json_extract(k.body, '$.expiration_at')"
+    " k.id IS NOT NULL, json_extract(k.body, '$.expiration_at'), k.deleted_at, k.body"
 #define APPLIED_COUPON_FROM                                                                        \
     " FROM applied_coupons a JOIN customers c ON c.id = a.customer_id"                             \
     " LEFT JOIN catalog_items k ON k.org_id = a.org_id AND k.kind = 5"                             \

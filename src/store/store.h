@@ -441,6 +441,11 @@ struct store_applied_coupon {
     struct applied_coupon coupon;
     char customer_lago_id[UUID_TEXT];
     const char *customer_external_id;
+    /* the coupon as it is now (Lago's coupon_status, coupon_deleted_at): its definition, NULL
+     * if it is gone, and when it was deleted */
+    const char *coupon_body;
+    bool coupon_deleted;
+    tally_time coupon_deleted_at;
 };
 
 enum store_status store_applied_coupon_insert(struct store *st, struct applied_coupon *c);

@@ -67,7 +67,12 @@ test('currencies, reusability, unknown names', async () => {
 test('an expired coupon cannot be applied', async () => {
   let r = await apply({ external_customer_id: 'anna', coupon_code: 'soon_gone' });
   assert.equal(r.status, 200);
+  // the application says how its coupon is (Lago's coupon_status, coupon_deleted_at: an audit)
+  assert.deepEqual([r.body.applied_coupon.coupon_status, r.body.applied_coupon.coupon_deleted_at], ['active', null]);
+  const first = r.body.applied_coupon.lago_id;
   await call('POST', '/api/v1/test_clock/advance', { test_clock: { to: '2026-01-10T00:00:00Z' } });
+  const listed = (await call('GET', '/api/v1/applied_coupons?coupon_code[]=soon_gone')).body.applied_coupons.find((a) => a.lago_id === first);
+  assert.deepEqual([listed.status, listed.coupon_status], ['active', 'terminated']);
   r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone' });
   assert.deepEqual(r.body.error_details, { coupon: ['coupon_expired'] });
   r = await apply({ external_customer_id: 'nobody', coupon_code: 'soon_gone' });
@@ -136,6 +141,7 @@ test('deleting a coupon terminates its applied coupons', async () => {
   const other = (await call('GET', '/api/v1/applied_coupons?status=active')).body.applied_coupons.filter((a) => a.coupon_code !== 'doomed');
   assert.equal((await call('DELETE', '/api/v1/coupons/doomed')).status, 200);
   const list = (await call('GET', '/api/v1/applied_coupons?coupon_code[]=doomed')).body.applied_coupons;
+  assert.deepEqual(list.map((a) => a.coupon_deleted_at), ['2026-01-11T00:00:00Z', '2026-01-11T00:00:00Z']);
   const seen = Object.fromEntries(list.map((a) => [a.lago_id, [a.status, a.terminated_at]]));
   assert.deepEqual(seen, {
     [applied[0]]: ['terminated', '2026-01-11T00:00:00Z'],
