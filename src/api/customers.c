@@ -380,7 +380,7 @@ static bool parse_shipping_address(struct parse *p, struct json_object *obj,
         if (ok && v && strcmp(keys[i], "country") == 0) {
             v = upper_copy(&p->req->arena, v);
             if (!country_is_valid(v, strlen(v)))
-                ok = refuse(p, "shipping_address.country", "country_code_invalid");
+                ok = refuse(p, "shipping_country", "country_code_invalid"); /* Lago's name */
         }
         if (r != JSON_IN_ABSENT) /* the writer lays what is sent over the stored address */
             jsonw_kv_cstr(&w, keys[i], v);

@@ -60,6 +60,14 @@ test('currencies, reusability, unknown names', async () => {
   // (an audit found coupon_not_found), and an expired coupon's customer too
   r = await apply({ external_customer_id: 'nobody', coupon_code: 'nothing' });
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  // one not named is not found either, as Lago's controller's find_by finds none (an audit
+  // found 422 value_is_mandatory), the customer first
+  r = await apply({ coupon_code: 'pct' });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  r = await apply({ external_customer_id: null });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'customer_not_found' });
+  r = await apply({ external_customer_id: 'bob', coupon_code: null });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'coupon_not_found' });
   r = await apply({ external_customer_id: 'bob', coupon_code: 'soon_gone', percentage_rate: '150' });
   assert.deepEqual(r.body.error_details, { percentage_rate: ['value_is_out_of_range'] });
 });
