@@ -241,9 +241,8 @@ bool api_error_render_command(struct command *cmd, const char *not_found_code)
         /* what the refusal's look at the rules bought is kept: "nothing" is of the usage */
         char message[256];
         snprintf(message, sizeof message,
-                 "wallet %s cannot pay for this usage: at least %lld cents short; nothing of the "
-                 "usage was "
-                 "recorded%s",
+                 "wallet %s cannot pay for this usage: at least %lld cents short; "
+                 "nothing of the usage was recorded%s",
                  cmd->short_wallet_lago_id, (long long)cmd->short_cents,
                  cmd->short_kept_credits ? " (credits the customer's recurring rules made "
                                            "meanwhile were kept)"
