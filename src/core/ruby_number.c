@@ -190,13 +190,42 @@ bool ruby_float_reads(const char *text, size_t len)
     return hex_float_reads(text + from, len - from);
 }
 
-/* Float#to_s keeps a point for magnitudes from 1e-4 to below 1e16 (flo_to_s: a decimal exponent
- * of -3 to 16 digits before the point); outside, it writes an exponent, which jsonb's numeric
- * turns back into plain digits. Doubles hold normal magnitudes from 1e-307 to below 1e308. */
+/* Float#to_s keeps a point for magnitudes from 1e-4 to below 1e15 (flo_to_s: -3 to DBL_DIG
+ * digits before the point, so 1e15 is "1.0e+15", an audit found); outside, it writes an
+ * exponent, which jsonb's numeric turns back into plain digits. A double holds normal
+ * magnitudes from DBL_MIN to DBL_MAX (their digits below); under half the least subnormal it
+ * is 0.0. */
 #define FLOAT_FIXED_DECPT_MIN (-3)
-#define FLOAT_FIXED_DECPT_MAX 16
-#define FLOAT_DECPT_MIN (-300)
-#define FLOAT_DECPT_MAX 308
+#define FLOAT_FIXED_DECPT_MAX 15
+#define FLOAT_DECPT_MIN (-307)
+#define FLOAT_DECPT_MAX 309
+#define FLOAT_ZERO_DECPT_MAX (-324)
+#define DOUBLE_MAX_DIGITS "17976931348623157" /* 0.179...e309 */
+#define DOUBLE_MIN_DIGITS "22250738585072014" /* 0.222...e-307 */
+
+/* Digits d[0..n) against a double's extreme's digits at the same decimal exponent. */
+static int compare_digits(const char *d, size_t n, const char *extreme)
+{
+    size_t len = strlen(extreme);
+    for (size_t i = 0; i < len; i++) {
+        char c = i < n ? d[i] : '0';
+        if (c != extreme[i])
+            return c < extreme[i] ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Whether 0.D x 10^decpt is a normal double's value (finite, not subnormal). */
+static bool normal_double(const char *digits, size_t n, int64_t decpt)
+{
+    if (decpt > FLOAT_DECPT_MAX || decpt < FLOAT_DECPT_MIN)
+        return false;
+    if (decpt == FLOAT_DECPT_MAX)
+        return compare_digits(digits, n, DOUBLE_MAX_DIGITS) <= 0;
+    if (decpt == FLOAT_DECPT_MIN)
+        return compare_digits(digits, n, DOUBLE_MIN_DIGITS) >= 0;
+    return true;
+}
 
 static char *put_zeros(char *out, int64_t n)
 {
@@ -240,12 +269,12 @@ bool ruby_json_number_text(const char *text, size_t len, char *out)
         digits[n++] = c;
     }
     char *o = out;
-    if (n == 0) {
+    if (n == 0 || decpt <= FLOAT_ZERO_DECPT_MAX) { /* 0.0, or what a double rounds to it */
         memcpy(out, "0.0", 4);
         return len != 3 || memcmp(text, "0.0", 3) != 0;
     }
-    if (decpt > FLOAT_DECPT_MAX || decpt < FLOAT_DECPT_MIN)
-        return false;
+    if (!normal_double(digits, n, decpt))
+        return false; /* subnormal, or past DBL_MAX (Lago's null): as written */
     if (d.negative)
         *o++ = '-';
     int64_t count = (int64_t)n;

@@ -73,15 +73,15 @@ bool ruby_float_reads(const char *text, size_t len);
  * The text PostgreSQL's `properties->>'key'` gives back, in Lago's store, for a JSON number an
  * event carried: what Lago's filters, groups and unique counts compare. Rails parses a number
  * with a fraction or an exponent into a Float and writes it back with Float#to_s, which jsonb
- * keeps as a numeric: "1.50" is "1.5", "1e2" is "100.0", "1e20" is "100000000000000000000",
+ * keeps as a numeric: "1.50" is "1.5", "1e2" is "100.0", "1e15" is "1000000000000000",
  * "1e-5" is "0.000010", "-0.0" is "0.0". An integer is an Integer, written back as it came
  * ("-0" is "0").
  *
  * Writes the text and a NUL into out (RUBY_JSON_NUMBER_TEXT_MAX + 1 bytes) and returns true
  * when it differs from `text`; false when it is the same, when `text` is not a number, or
  * when a Float would not keep the number's digits (more than RUBY_FLOAT_DIGITS significant
- * ones, which it rounds, or a magnitude past a double's normal range): such a text is
- * compared as written.
+ * ones, which it rounds, a subnormal magnitude, or one past DBL_MAX, which Lago writes null):
+ * such a text is compared as written. A magnitude a double rounds to zero is "0.0".
  */
 #define RUBY_FLOAT_DIGITS 15 /* DBL_DIG: every decimal of this many digits survives a double */
 #define RUBY_JSON_NUMBER_TEXT_MAX 330

@@ -47,7 +47,7 @@ test('a number matches a filter and joins a group by its value as Lago stores it
   await sendRaw('grouped', 'grouped', ['1.5', '1.50', '15e-1', '2', '2.0'], 'g');
 
   await subscribe('distinct', { charge_model: 'standard', properties: { amount: '1' } }, { aggregation_type: 'unique_count_agg', field_name: 'v' });
-  await sendRaw('distinct', 'distinct', ['0.5', '0.50', '5e-1', '5', '-0', '0'], 'v');
+  await sendRaw('distinct', 'distinct', ['0.5', '0.50', '5e-1', '5', '-0', '0', '1e15', '1000000000000000.0', '1000000000000000'], 'v');
 
   const check = async () => {
     const sized = (await usage('sized')).charges_usage[0];
@@ -60,8 +60,9 @@ test('a number matches a filter and joins a group by its value as Lago stores it
       .map((g) => [g.grouped_by.g, g.units]).sort();
     assert.deepEqual(groups, [['1.5', '3.0'], ['2', '1.0'], ['2.0', '1.0']]);
 
-    // 0.5, 0.50 and 5e-1 are one value; -0 is 0
-    assert.equal((await usage('distinct')).charges_usage[0].units, '3.0');
+    // 0.5, 0.50 and 5e-1 are one value; -0 is 0; 1e15 is "1.0e+15" to Float#to_s, which jsonb
+    // keeps as the integer 1000000000000000 (an audit found "1000000000000000.0" apart)
+    assert.equal((await usage('distinct')).charges_usage[0].units, '4.0');
   };
   await check();
   // the event is answered as it was sent

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/event.h"
@@ -183,8 +184,10 @@ static void json_numbers_as_lago_stores_them(void **state)
         {"1e-4", "0.0001"},
         {"1e-5", "0.000010"}, /* Float#to_s "1.0e-05", numeric keeps its mantissa's decimal */
         {"1.5e-7", "0.00000015"},
-        {"1e15", "1000000000000000.0"},
-        {"1e16", "10000000000000000"}, /* "1.0e+16", an integer to numeric */
+        {"1e14", "100000000000000.0"},
+        {"1e15", "1000000000000000"}, /* Float#to_s "1.0e+15", an integer to numeric */
+        {"2.5e15", "2500000000000000"},
+        {"1e16", "10000000000000000"},
         {"2.5e20", "250000000000000000000"},
         {"0.0", NULL},
         {"-0.0", "0.0"},
@@ -195,8 +198,12 @@ static void json_numbers_as_lago_stores_them(void **state)
         {"12345678901234.50", "12345678901234.5"}, /* 15 digits: kept by a double */
         {"1234567890123456.0", NULL},              /* 16: a Float would round it */
         {"0.1234567890123456", NULL},
-        {"1e308", NULL}, /* past a double's normal range */
-        {"1e-302", NULL},
+        {"1.8e308", NULL}, /* past DBL_MAX: Lago's null */
+        {"1e400", NULL},
+        {"1e-308", NULL}, /* subnormal: a double keeps fewer digits */
+        {"2.2e-308", NULL},
+        {"1e-330", "0.0"}, /* rounds to zero */
+        {"-1e-400", "0.0"},
         {"true", NULL},
         {"[1.50]", NULL},
     };
@@ -214,6 +221,21 @@ static void json_numbers_as_lago_stores_them(void **state)
     }
 }
 
+/* A double's extremes, written whole as jsonb's numeric writes them. */
+static void json_numbers_at_a_doubles_extremes(void **state)
+{
+    (void)state;
+    char out[RUBY_JSON_NUMBER_TEXT_MAX + 1], want[RUBY_JSON_NUMBER_TEXT_MAX + 1];
+    assert_true(ruby_json_number_text("1e308", 5, out)); /* "1.0e+308": 309 digits */
+    snprintf(want, sizeof want, "1%0308d", 0);
+    assert_string_equal(out, want);
+    assert_true(ruby_json_number_text("1.7976931348623e308", 19, out));
+    assert_int_equal(strlen(out), 309);
+    assert_true(ruby_json_number_text("-3e-307", 7, out)); /* normal: above DBL_MIN */
+    snprintf(want, sizeof want, "-0.%0306d30", 0);
+    assert_string_equal(out, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +244,7 @@ int main(void)
         cmocka_unit_test(float_reads_as_ruby),
         cmocka_unit_test(event_values_as_lago_checks_them),
         cmocka_unit_test(json_numbers_as_lago_stores_them),
+        cmocka_unit_test(json_numbers_at_a_doubles_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
