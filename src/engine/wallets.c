@@ -1150,6 +1150,18 @@ static enum command_result write_or_defer(struct wallet_book *b, struct store *s
     return wallet_book_mark_dirty(b, cw) ? COMMAND_OK : COMMAND_STORE_FAILED;
 }
 
+/* settle_charge for u's i-th charge, to what it brings now (`brought`, usage_priced's). */
+static enum command_result settle_usage_charge(struct wallet_book *b, struct store *st,
+                                               struct command *cmd, struct customer_wallets *cw,
+                                               const struct usage *u, size_t i,
+                                               struct charge_debit *d,
+                                               const struct usage_brought *brought,
+                                               bool *expired_since)
+{
+    return settle_charge(b, st, cmd, cw, u, d, u->charges[i].metric_code, brought[i].cost_cents,
+                         brought[i].cost_cents - brought[i].amount_cents, expired_since);
+}
+
 /* Whether charge debit d's fee falls to `cost` within its period: a step that gives back. */
 static bool gives_back(const struct charge_debit *d, const struct usage *u, int64_t cost)
 {
@@ -1175,11 +1187,10 @@ enum command_result wallets_give_back_first(struct wallet_book *b, struct store 
     enum command_result r = wallet_clock_bring_up_to_date(st, cmd, cw);
     bool expired_since = false;
     for (size_t i = 0; i < u->charge_count && r == COMMAND_OK; i++) {
-        const struct usage_charge *c = &u->charges[i];
-        struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
+        struct charge_debit *d =
+            wallet_book_find_debit(cw, u->subscription_id, u->charges[i].lago_id);
         if (gives_back(d, u, brought[i].cost_cents))
-            r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents,
-                              brought[i].cost_cents - brought[i].amount_cents, &expired_since);
+            r = settle_usage_charge(b, st, cmd, cw, u, i, d, brought, &expired_since);
     }
     if (r == COMMAND_OK && expired_since) /* as wallets_debit_usage: expired at once */
         r = wallet_clock_bring_up_to_date(st, cmd, cw);
@@ -1225,8 +1236,7 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         struct charge_debit *d = wallet_book_find_debit(cw, u->subscription_id, c->lago_id);
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
-        r = settle_charge(b, st, cmd, cw, u, d, c->metric_code, brought[i].cost_cents,
-                          brought[i].cost_cents - brought[i].amount_cents, &expired_since);
+        r = settle_usage_charge(b, st, cmd, cw, u, i, d, brought, &expired_since);
         if (r != COMMAND_OK)
             return r;
     }

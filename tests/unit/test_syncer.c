@@ -120,17 +120,25 @@ static void set_hold(bool hold)
     pthread_mutex_unlock(&probe.lock);
 }
 
+/* A fresh probe and a syncer whose first sync, of commands first..last, has begun and is held
+ * there until set_hold(false). */
+static struct syncer *start_holding_a_sync(int first, int last)
+{
+    reset();
+    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
+    assert_non_null(s);
+    set_hold(true);
+    syncer_hand_over(s, group(first, last, COMMAND_OK));
+    wait_until(&probe.syncs_begun, 1);
+    return s;
+}
+
 /* A group handed over while a sync runs waits for the next one: that sync may have begun
  * before the group's COMMIT wrote its log. */
 static void answers_wait_for_a_sync_begun_after_them(void **state)
 {
     (void)state;
-    reset();
-    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
-    assert_non_null(s);
-    set_hold(true);
-    syncer_hand_over(s, group(0, 1, COMMAND_OK));
-    wait_until(&probe.syncs_begun, 1);
+    struct syncer *s = start_holding_a_sync(0, 1);
     syncer_hand_over(s, group(2, 4, COMMAND_OK)); /* committed while sync 1 runs */
     syncer_hand_over(s, group(5, 5, COMMAND_OK));
     pthread_mutex_lock(&probe.lock);
@@ -280,11 +288,7 @@ static void *sync_now_thread(void *arg)
 static void syncs_never_run_at_once(void **state)
 {
     (void)state;
-    reset();
-    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
-    set_hold(true);
-    syncer_hand_over(s, group(0, 0, COMMAND_OK));
-    wait_until(&probe.syncs_begun, 1);
+    struct syncer *s = start_holding_a_sync(0, 0);
     pthread_t writer;
     assert_int_equal(pthread_create(&writer, NULL, sync_now_thread, s), 0);
     /* time for the writer to reach its sync: were it not held back, it would begin while the
@@ -304,11 +308,7 @@ static void syncs_never_run_at_once(void **state)
 static void stop_answers_what_was_handed_over(void **state)
 {
     (void)state;
-    reset();
-    struct syncer *s = syncer_start(probe_sync, probe_idle, &probe);
-    set_hold(true);
-    syncer_hand_over(s, group(0, 0, COMMAND_OK));
-    wait_until(&probe.syncs_begun, 1);
+    struct syncer *s = start_holding_a_sync(0, 0);
     syncer_hand_over(s, group(1, 3, COMMAND_OK));
     set_hold(false);
     syncer_stop(s);
