@@ -399,8 +399,9 @@ struct command {
     char payer_currency[4];
     struct store_invoice invoice; /* COMMAND_INVOICE_UPDATE: as saved */
     int64_t usage_cost_cents;
-    /* Its debits bring periods' carried units in at their start (engine: settle_periods):
-     * usage that happened, not asked for, so what credits cannot pay is the invoice's. */
+    /* Its debits bring periods' carried units in at their start (engine: settle_periods), or
+     * a re-pricing's raise (wallets_debit_raised): usage that happened, not asked for, so what
+     * credits cannot pay is the invoice's. */
     bool settling_periods;
     /* With COMMAND_INSUFFICIENT_CREDITS: the wallet that could not pay, and the shortfall. */
     char short_wallet_lago_id[UUID_TEXT];

@@ -313,7 +313,8 @@ static void collect_usage(struct usage *u, void *ctx)
  * live usages' charges debited this period beyond what they bring now comes back at once (a
  * price cut, a tax removed, a charge the plan no longer has): a wallet shows it without
  * waiting for the subscription's next event, which may never come. What a re-pricing adds is
- * left to that next debit: a command that spends no credits is not refused for them. Every
+ * debited then too, never refused (wallets_debit_raised): a command that asked to spend no
+ * credits is not refused for them, and what they cannot cover is the invoice's. Every
  * usage of the organization (customer_id 0) or of one customer. Not while the book is
  * incomplete (a rebuild failed; the next batch rescans first): the next debits settle it then.
  * Nor for a subscription that has ended: its period was settled to its end when it ended
@@ -384,7 +385,7 @@ enum command_result engine_give_back_repriced(struct engine *e, struct command *
         if (s == STORE_ERROR)
             result = COMMAND_STORE_FAILED;
         else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now))
-            result = subscriptions_give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+            result = subscriptions_settle_repriced(e, cmd, usage_book_find(&e->usage, r.ids[i]));
     }
     free(r.ids);
     return result;
@@ -770,7 +771,7 @@ void engine_apply_one(struct engine *e, struct command *cmd)
             ? usage_book_find(&e->usage, cmd->subscription.id)
             : NULL;
     if (replanned)
-        cmd->result = subscriptions_give_back_usage(e, cmd, replanned);
+        cmd->result = subscriptions_settle_repriced(e, cmd, replanned);
     /* A subscription made or changed now may carry units into a period it starts mid-way (an
      * upgrade, one made again under the same external id): that period starts now, and is
      * debited now as each next one will be at its start (found by an audit: an upgrade's

@@ -132,11 +132,13 @@ static bool note_reprice(struct engine *e, int64_t org_id, int64_t customer_id)
 /*
  * Gives back what live usage u's charges debited this period beyond what they bring now
  * (wallets_give_back), if its customer's wallets pay or have paid: after something that no
- * event of u may follow soon changed its price, or moved its end. Usage that cannot be priced
+ * event of u may follow soon changed its price, or moved its end. With debit_raised (a
+ * re-pricing), what they bring beyond their debits is debited too (wallets_debit_raised); an
+ * ended subscription's is not (its next debit's, or the invoice's). Usage that cannot be priced
  * any more gives nothing back (its next debit fails alike, or the invoice settles it).
  */
-enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
-                                                  const struct usage *u)
+static enum command_result settle_usage(struct engine *e, struct command *cmd,
+                                        const struct usage *u, bool debit_raised)
 {
     if (cmd->now < u->from)
         return COMMAND_OK; /* a period not begun (a scheduled downgrade's): nothing debited */
@@ -175,7 +177,21 @@ enum command_result subscriptions_give_back_usage(struct engine *e, struct comma
     enum command_result r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
     if (opening)
         usage_release(opening);
+    if (r == COMMAND_OK && debit_raised)
+        r = wallets_debit_raised(&e->wallets, e->store, cmd, u, brought);
     return r;
+}
+
+enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
+                                                  const struct usage *u)
+{
+    return settle_usage(e, cmd, u, false);
+}
+
+enum command_result subscriptions_settle_repriced(struct engine *e, struct command *cmd,
+                                                  const struct usage *u)
+{
+    return settle_usage(e, cmd, u, true);
 }
 
 /*

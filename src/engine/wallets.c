@@ -831,7 +831,7 @@ static void resplit_tax(struct customer_wallets *cw, struct charge_debit *d, int
  * the fee no longer has: for a customer with no active wallet (what goes up is the invoice's,
  * and the next wallet's first debit starts from the fee then, wallets_open_period), and
  * whenever no debit of u is there to settle it (wallets_give_back). Charge by charge, even
- * when another charge's cost rose (that waits for a debit, or the invoice): the wallets that
+ * when another charge's cost rose (wallets_debit_raised's, after): the wallets that
  * may pay one charge are not always another's (applies_to), and a subscription that has ended
  * is debited no more. A fix that netted the charges kept a wallet's credits for another
  * wallet's usage (an audit's); so a rise of one charge's taxes that lowers another charge's
@@ -862,7 +862,7 @@ static enum command_result give_back_fallen(struct wallet_book *b, struct store 
             cost = brought[i - cw->debit_count].cost_cents;
             if (!d || !wallet_book_debit_same_period(d, u->from))
                 continue;
-            /* a cost that did not fall waits for a debit, but what wallets paid of it carries
+            /* a cost that did not fall is a debit's, but what wallets paid of it carries
              * its taxes now (an audit: a tax raise the credits could not pay, or a cut the
              * invoice's part took, left taxes_payable as it was until the next event) */
             if (cost >= d->charged_cents &&
@@ -985,7 +985,7 @@ static enum command_result give_back_within(struct wallet_book *b, struct custom
  * `cost` the fee now:
  *  - the part above (the wallet's) is at most cost - now, what the units after the opening
  *    cost now: the excess is given back from the top's fundings alone (its uncovered parts
- *    first); a rise waits for its next debit, as any rise does;
+ *    first); a rise is debited after, as any re-pricing's (wallets_debit_raised);
  *  - the part below (the invoice's) becomes `now`: a raise is an uncovered part more at the
  *    bottom; a cut is given back from the bottom's fundings alone (uncovered first, then the
  *    wallets terminated before the opening).
@@ -1246,6 +1246,31 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         return r;
     r = wallet_clock_fire_thresholds(st, cmd, cw, true); /* a usage: Lago checks its rules */
     return r == COMMAND_OK ? write_or_defer(b, st, cmd, cw) : r;
+}
+
+enum command_result wallets_debit_raised(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct usage *u,
+                                         const struct usage_brought *brought)
+{
+    struct customer_wallets *cw = wallet_book_customer(b, st, u->org_id, u->customer_id);
+    if (!cw)
+        return COMMAND_STORE_FAILED;
+    if (cw->wallet_count == 0)
+        return COMMAND_OK;
+    bool rose = false;
+    for (size_t i = 0; i < u->charge_count && !rose; i++) {
+        const struct charge_debit *d =
+            wallet_book_find_debit(cw, u->subscription_id, u->charges[i].lago_id);
+        int64_t charged = d && wallet_book_debit_same_period(d, u->from) ? d->charged_cents : 0;
+        rose = brought[i].cost_cents > charged; /* a charge gained: all it brings */
+    }
+    if (!rose)
+        return COMMAND_OK;
+    bool was = cmd->settling_periods;
+    cmd->settling_periods = true; /* never refused: what credits cannot pay is the invoice's */
+    enum command_result r = wallets_debit_usage(b, st, cmd, u, u->customer_id, brought);
+    cmd->settling_periods = was;
+    return r;
 }
 
 enum command_result wallets_refused_usage(struct wallet_book *b, struct store *st,

@@ -143,9 +143,8 @@ enum command_result wallets_refused_usage(struct wallet_book *b, struct store *s
  * that charges its plan no longer has debited: after a re-pricing (a price cut, a tax removed,
  * a charge removed) or an end moved into the period (a prorated or time-weighted charge was
  * debited to the period's end), which no later event of u may come to settle. Nothing is
- * debited: what a charge brings beyond its debits is its next debit's, or the invoice's, as
- * no command may be refused for credits it did not ask to spend. `brought` as for
- * wallets_debit_usage. Writer only.
+ * debited here: a re-pricing's raise is wallets_debit_raised's; an ended subscription's is its
+ * next debit's, or the invoice's. `brought` as for wallets_debit_usage. Writer only.
  *
  * First, with `opening` (u's usage as it stood when a wallet opened its period,
  * wallets_opened_at; NULL: none), what that opening left to the invoice is priced again: the
@@ -158,10 +157,24 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
                                       const struct usage *opening);
 
 /*
+ * After a re-pricing's wallets_give_back: the charges of live usage u that now bring more than
+ * they debited in the period (a price or tax raised, a charge gained) are debited now, as the
+ * next debit would bring them, where they waited for one: a raise with no later event was never
+ * paid by credits (the period's close debits nothing). Never refused: the usage happened, and an
+ * edit is not refused for credits it did not ask to spend; what credits cannot cover, past a hard
+ * limit included, is the invoice's (as a period's carried units are, settle_periods). Nothing
+ * for a customer with no active wallet (what it used is the invoice's). `brought` as for
+ * wallets_debit_usage. Writer only.
+ */
+enum command_result wallets_debit_raised(struct wallet_book *b, struct store *st,
+                                         struct command *cmd, const struct usage *u,
+                                         const struct usage_brought *brought);
+
+/*
  * What the customer's wallets would be debited for one more event at `now`: for each charge on
  * its metric, the event's own step (usage_estimate); for every charge, what it brings already
- * and has not debited yet (a recurring value carried into the period, or after a price or tax
- * change mid-period the difference on the units counted before it: the next debit settles
+ * and has not debited yet (a recurring value carried into the period before its settlement,
+ * or a re-pricing's raise while the customer was stuck: the next debit settles
  * them all); less what charges the plan no longer has debited this period (given back first):
  * exactly the steps wallets_debit_usage would take. With no wallet (none made, or all
  * terminated) what the charges brought is the invoice's: the steps a wallet made now would

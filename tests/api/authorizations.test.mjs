@@ -499,8 +499,10 @@ test('past expires_at, a void is refused as a capture is, before the sweep or af
 // Found by an audit: a hold priced the subscription's whole next debit (another charge's tax
 // raised since its last debit included) but reserved it all in the wallets that may pay the
 // event's own metric; one that may not pay the other charge held its part, the event itself
-// was refused (402), and the capture left that part to the invoice past a hard limit. Each
-// charge's part is held where that charge may be paid, or the hold is declined, as the event.
+// was refused (402), and the capture left that part to the invoice past a hard limit. A raise
+// is now taken by the edit that makes it (raise_debits.test.mjs): what the wallets that may pay
+// that charge cannot cover is the invoice's there, and no hold prices it again. Each hold is
+// priced and held where its own charge may be paid, or declined, as the event.
 test('a hold reserves each charge\'s part in the wallets that may pay that charge, or is declined as the event is', async () => {
   await ok(await post('/api/v1/taxes', { tax: { code: 'raised', name: 'Raised', rate: '10' } }));
   const metric = async (code, aggregation_type, field_name) => (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type, field_name } }))).billable_metric.lago_id;
@@ -511,26 +513,28 @@ test('a hold reserves each charge\'s part in the wallets that may pay that charg
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'parts', plan_code: 'parts', external_id: 'parts_sub' } }));
   const newWallet = async (extra) => (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'parts', currency: 'USD', rate_amount: '1', limit: 'hard', ...extra } }))).wallet;
   const cntOnly = await newWallet({ name: 'cnt only', granted_credits: '50', priority: 1, applies_to: { billable_metric_codes: ['parts_cnt'] } });
-  const any = await newWallet({ name: 'any', granted_credits: '11', priority: 2 });
+  const any = await newWallet({ name: 'any', granted_credits: '13', priority: 2 });
   const send = (code, properties = {}) => post('/api/v1/events', { event: { transaction_id: `a${n++}`, external_subscription_id: 'parts_sub', code, properties } });
-  await ok(await send('parts_gb', { v: 10 })); // 10.00 + 1.00 tax: all of `any`
-  assert.equal((await wallet(any.lago_id)).balance_cents, 0);
+  await ok(await send('parts_gb', { v: 10 })); // 10.00 + 1.00 tax: from `any`, 2.00 left
+  assert.equal((await wallet(any.lago_id)).balance_cents, 200);
   await ok(await t.api('/api/v1/taxes/raised', { method: 'PUT', body: { tax: { rate: '50' } } })); // gb owes 4.00 more
-  const hold = async () => (await ok(await authorize({ external_subscription_id: 'parts_sub', code: 'parts_cnt', properties: {} }))).authorization;
-  const declined = await hold();
-  assert.deepEqual([declined.status, declined.amount_cents], ['declined', 410]);
-  assert.equal((await send('parts_cnt')).status, 402); // as the event itself
+  // the edit took `any`'s 2.00; the other 2.00 is the invoice's (cntOnly may not pay gb)
+  assert.deepEqual([(await wallet(any.lago_id)).balance_cents, (await wallet(cntOnly.lago_id)).balance_cents], [0, 5000]);
+  const hold = async (code, properties) => (await ok(await authorize({ external_subscription_id: 'parts_sub', code, properties }))).authorization;
+  // a gb call (1.50) may be paid by `any` alone, which is empty: declined, as the event
+  const declined = await hold('parts_gb', { v: 1 });
+  assert.deepEqual([declined.status, declined.amount_cents], ['declined', 150]);
+  assert.equal((await send('parts_gb', { v: 1 })).status, 402);
   assert.equal((await wallet(cntOnly.lago_id)).ongoing_balance_cents, 5000); // nothing held
-  // once `any` can pay gb's 4.00, each part is held where it may be paid
-  await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: any.lago_id, granted_credits: '4' } }));
-  const held = await hold();
-  assert.deepEqual([held.status, held.amount_cents, held.held_amount_cents], ['authorized', 410, 410]);
+  // a cnt call is its own 0.10 alone, held where cnt may be paid
+  const held = await hold('parts_cnt', {});
+  assert.deepEqual([held.status, held.amount_cents, held.held_amount_cents], ['authorized', 10, 10]);
   assert.deepEqual([(await wallet(cntOnly.lago_id)).ongoing_balance_cents, (await wallet(any.lago_id)).ongoing_balance_cents], [4990, 0]);
   const captured = (await ok(await post(`/api/v1/authorizations/${held.lago_id}/capture`, {}))).authorization;
-  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 410]);
+  assert.deepEqual([captured.status, captured.captured_amount_cents], ['captured', 10]);
   assert.deepEqual([(await wallet(cntOnly.lago_id)).balance_cents, (await wallet(any.lago_id)).balance_cents], [4990, 0]);
   const usage = (await ok(await t.api('/api/v1/customers/parts/current_usage?external_subscription_id=parts_sub'))).customer_usage;
-  assert.equal(usage.total_amount_cents, 1500 + 10); // all of it debited: 1100 + 400 + 10
+  assert.equal(usage.total_amount_cents, 1500 + 10); // 1300 + 10 debited, 200 the invoice's
   for (const w of [cntOnly, any]) await checkWalletLedger(t, w.lago_id);
 });
 

@@ -138,13 +138,13 @@ test('debits, estimates and holds add up to the usage total, taxes rounded once'
   assert.equal(quoted, 8);
 });
 
-// A tax raised mid-period re-prices the units counted, and what it adds waits for the next
-// debit; but the rounded taxes are shared between charges (each charge's share: what its taxes
-// add to those before it, rounded), so a rise can lower another charge's share by a cent, which
-// comes back at once: re-pricing gives back charge by charge, as each charge's debit is its own
-// wallets' (an audit found the cent; netting the charges instead let a wallet keep another's
-// usage, wallet_giveback.test.mjs). The next debit settles the period to its total.
-test('a tax raised mid-period: a charge whose rounded share of the taxes falls gives its cent back, the next debit settles', async () => {
+// A tax raised mid-period re-prices the units counted, and what it adds is debited by the edit
+// (raise_debits.test.mjs); the rounded taxes are shared between charges (each charge's share:
+// what its taxes add to those before it, rounded), so a rise can lower another charge's share by
+// a cent, which comes back: re-pricing settles charge by charge, as each charge's debit is its
+// own wallets' (an audit found the cent; netting the charges instead let a wallet keep another's
+// usage, wallet_giveback.test.mjs). The period's debits stay its total at every step.
+test('a tax raised mid-period: each charge is settled to its rounded share of the taxes, by the edit', async () => {
   await call('POST', '/api/v1/taxes', { tax: { code: 'raise_p', name: 'P', rate: '5' } });
   await call('POST', '/api/v1/taxes', { tax: { code: 'raise_c', name: 'C', rate: '7' } });
   const ids = [];
@@ -160,12 +160,12 @@ test('a tax raised mid-period: a charge whose rounded share of the taxes falls g
   for (const code of ['ta', 'tb']) await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code, properties: { v: 39 } } });
   // 78 cents, taxes 1.95 + 2.73 = 4.68 -> 5: shares 2 (ta) and 3 (tb)
   assert.deepEqual([await total(), await consumed()], [83, 83]);
-  await setTax('raise_p', { rate: '30' }); // 11.7 + 2.73 = 14.43 -> 14: shares 12 (waits) and 2
-  assert.deepEqual([await total(), await consumed()], [92, 82]);
+  await setTax('raise_p', { rate: '30' }); // 11.7 + 2.73 = 14.43 -> 14: shares 12 (+10) and 2 (-1)
+  assert.deepEqual([await total(), await consumed()], [92, 92]);
   await call('POST', '/api/v1/events', { event: { transaction_id: `raise${n++}`, external_subscription_id: 's_raise', code: 'ta', properties: { v: 0 } } });
-  assert.deepEqual([await total(), await consumed()], [92, 92]); // the next debit settles the rest
-  await setTax('raise_p', { rate: '5' }); // shares 2 and 3: ta gives 10 back, tb's cent waits
-  assert.deepEqual([await total(), await consumed()], [83, 82]);
+  assert.deepEqual([await total(), await consumed()], [92, 92]); // nothing left for the next debit
+  await setTax('raise_p', { rate: '5' }); // shares 2 and 3: ta gives 10 back, tb takes its cent
+  assert.deepEqual([await total(), await consumed()], [83, 83]);
 });
 
 // DELETE /taxes/{code} takes the tax off everything that named it, as Lago's Taxes::DestroyService

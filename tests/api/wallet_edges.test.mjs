@@ -186,7 +186,7 @@ test('a price cut through new plan_overrides gives back at once too', async () =
   await checkWalletLedger(t, w.lago_id);
 });
 
-test('after a price change mid-period a hold reserves what its capture will debit', async () => {
+test('after a price change mid-period the edit takes the raise, and a hold reserves what its capture will debit', async () => {
   const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'q', name: 'Q', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
   ] } }))).plan;
@@ -197,17 +197,19 @@ test('after a price change mid-period a hold reserves what its capture will debi
   await ok(await t.api('/api/v1/plans/q', { method: 'PUT', body: { plan: { charges: [
     { id: plan.charges[0].lago_id, billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
   ] } } }));
-  // one more call now brings 2 EUR and settles the 10 EUR the first ten now cost more
+  // the first ten now cost 10 EUR more: the edit takes the 5 left, the rest is the invoice's
+  assert.equal((await wallet(w.lago_id)).balance_cents, 0);
   let hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'g_sub', code: 'calls' } }))).authorization;
   assert.equal(hold.status, 'declined', JSON.stringify(hold));
   await ok(await post('/api/v1/wallet_transactions', { wallet_transaction: { wallet_id: w.lago_id, granted_credits: '10' } }));
   hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'g_sub', code: 'calls' } }))).authorization;
   assert.equal(hold.status, 'authorized');
-  assert.equal(hold.amount_cents, 1200);
+  assert.equal(hold.amount_cents, 200); // the call's own price: nothing else waits
   const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, {}))).authorization;
   assert.equal(captured.status, 'captured');
-  assert.equal(captured.captured_amount_cents, 1200);
-  assert.equal((await wallet(w.lago_id)).balance_cents, 300);
+  assert.equal(captured.captured_amount_cents, 200);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 800);
+  await checkWalletLedger(t, w.lago_id);
 });
 
 test('a charge replaced in the middle of a period gives back what it debited', async () => {
@@ -231,7 +233,7 @@ test('a charge replaced in the middle of a period gives back what it debited', a
   await checkWalletLedger(t, w.lago_id); // every posting balances, the wallet's accounts agree
 });
 
-test('a replaced charge gives back with the edit, before its replacement debits: a hard wallet pays the replacement, and a hold holds it', async () => {
+test('a replaced charge gives back with the edit, and its replacement debits the period\'s units in the same edit: a hold then holds the next call alone', async () => {
   await ok(await post('/api/v1/plans', { plan: { code: 's', name: 'S', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1' } },
   ] } }));
@@ -242,14 +244,14 @@ test('a replaced charge gives back with the edit, before its replacement debits:
   await ok(await t.api('/api/v1/plans/s', { method: 'PUT', body: { plan: { charges: [
     { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '2' } },
   ] } } }));
-  // the old charge gives its 500 back with the edit; its replacement debits six calls at
-  // 2 EUR (1200) with the next: of the 1500 there, a hard wallet can pay it
-  assert.equal((await wallet(w.lago_id)).balance_cents, 1500);
+  // the old charge gives its 500 back with the edit, given back before its replacement debits
+  // the five calls at 2 EUR (1000) in the same edit: of the 1500 there, a hard wallet pays it
+  assert.equal((await wallet(w.lago_id)).balance_cents, 500);
   const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'i_sub', code: 'calls' } }))).authorization;
   assert.equal(hold.status, 'authorized', JSON.stringify(hold));
-  assert.equal(hold.amount_cents, 1200);
+  assert.equal(hold.amount_cents, 200);
   const captured = (await ok(await post(`/api/v1/authorizations/${hold.lago_id}/capture`, {}))).authorization;
-  assert.equal(captured.captured_amount_cents, 1200);
+  assert.equal(captured.captured_amount_cents, 200);
   assert.equal((await wallet(w.lago_id)).balance_cents, 300);
   await ok(await event('i_sub', 'calls'));
   assert.equal((await wallet(w.lago_id)).balance_cents, 100);

@@ -241,10 +241,11 @@ test('steps that turn direction are posted in their order: no account reads belo
   assert.equal((await wallet(w.lago_id)).balance_cents, 500);
 });
 
-// A re-pricing gives back charge by charge: each charge's debit is its own wallets' (applies_to).
+// A re-pricing settles charge by charge: each charge's debit is its own wallets' (applies_to).
 // A fix that netted a subscription's charges (so that a tax rise moving a cent of rounded taxes
 // between charges gave nothing back) let one wallet keep another's usage; an audit found it.
-test('one edit that lowers one charge and raises another gives back the first one\'s wallet at once', async () => {
+// The rise is the other wallet's, taken by the edit too (raise_debits.test.mjs).
+test('one edit that lowers one charge and raises another gives back the first one\'s wallet and debits the second\'s', async () => {
   const ids = [];
   for (const code of ['mixa', 'mixb']) ids.push((await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric.lago_id);
   const plan = (a, b, charges = []) => ({ plan: { code: 'pmix', name: 'Mix', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
@@ -260,7 +261,7 @@ test('one edit that lowers one charge and raises another gives back the first on
   const consumed = async () => [(await wallet(wa.lago_id)).consumed_amount_cents, (await wallet(wb.lago_id)).consumed_amount_cents];
   assert.deepEqual(await consumed(), [1000, 1000]);
   await ok(await t.api('/api/v1/plans/pmix', { method: 'PUT', body: plan('0.5', '2', made.charges) })); // a: 10.00 -> 5.00, b: 10.00 -> 20.00
-  assert.deepEqual(await consumed(), [500, 1000]); // a's cut back at once; b's rise waits for a debit
+  assert.deepEqual(await consumed(), [500, 2000]); // a's cut back, b's rise taken, from b's wallet
   await send('mixb', 0);
   assert.deepEqual(await consumed(), [500, 2000]);
   await checkWalletLedger(t, wa.lago_id);
