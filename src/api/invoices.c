@@ -432,7 +432,11 @@ void invoices_list(struct request *req)
     filter.overdue_through = through;
     struct store_reader *r = api_reader_acquire(req->api);
     struct store_conn *conn = store_reader_conn(r);
-    const char *customer = api_query_filter(req, "external_customer_id");
+    /* customer_external_id: Lago's index takes it too, when external_customer_id is not sent
+     * (an audit found it ignored, and every customer's invoices listed) */
+    const char *customer = api_query(req, "external_customer_id")
+                               ? api_query_filter(req, "external_customer_id")
+                               : api_query_filter(req, "customer_external_id");
     struct store_invoice *rows = NULL;
     size_t count = 0;
     enum store_status s = STORE_OK;
@@ -477,8 +481,6 @@ void invoices_update(struct request *req)
     struct json_object *doc;
     struct json_object *obj = api_body_object(req, "invoice", &doc);
     struct command *cmd = obj ? api_new_command(req, COMMAND_INVOICE_UPDATE, render_command) : NULL;
-    struct json_in_error err = {0};
-    const char *status = NULL;
     struct json_object *metadata;
     if (!cmd)
         goto done;
@@ -488,11 +490,17 @@ void invoices_update(struct request *req)
         api_error_validation(req, "metadata", "not_supported");
         goto done;
     }
-    if (!json_in_required_string(obj, "payment_status", 16, &req->arena, &status, &err)) {
-        api_error_validation(req, err.field, err.code);
+    /* Lago's Invoices::UpdateService: no payment_status (nor metadata) changes nothing and
+     * answers the invoice; anything else than a status, null included, is value_is_invalid
+     * (an audit found both 422 value_is_mandatory) */
+    struct json_object *sent;
+    if (!json_object_object_get_ex(obj, "payment_status", &sent)) {
+        invoices_get(req);
         goto done;
     }
-    if (!payment_status_parse(status, &cmd->as.invoice_update.payment_status)) {
+    if (!json_object_is_type(sent, json_type_string) ||
+        !payment_status_parse(json_object_get_string(sent),
+                              &cmd->as.invoice_update.payment_status)) {
         api_error_validation(req, "payment_status", "value_is_invalid");
         goto done;
     }

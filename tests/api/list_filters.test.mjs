@@ -206,6 +206,24 @@ test('invoices: an unknown or deleted customer filters every invoice out', async
   assert.deepEqual(await listed('iu_gone'), []);
 });
 
+// Lago's invoice index takes customer_external_id as another name of external_customer_id (the
+// latter first when both are sent). Found by an audit: it was ignored, and a client naming the
+// customer so was answered every customer's invoices.
+test('invoices: customer_external_id filters by the customer, as external_customer_id', async () => {
+  for (const c of ['ic_a', 'ic_b']) {
+    assert.equal((await t.api('/api/v1/customers', { method: 'POST', body: { customer: { external_id: c, currency: 'USD' } } })).status, 200);
+    assert.equal((await t.api('/api/v1/wallets', { method: 'POST', body: { wallet: { external_customer_id: c, rate_amount: '1', currency: 'USD', paid_credits: '5' } } })).status, 200);
+  }
+  const customers = async (query) => {
+    const r = await json(await t.api(`/api/v1/invoices?${query}`));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return [...new Set(r.body.invoices.map((i) => i.customer.external_id))];
+  };
+  assert.deepEqual(await customers('customer_external_id=ic_a'), ['ic_a']);
+  assert.deepEqual(await customers('external_customer_id=ic_b&customer_external_id=ic_a'), ['ic_b']);
+  assert.deepEqual(await customers('customer_external_id=ic_none'), []);
+});
+
 test('wallets: billing entities are not served, on either list', async () => {
   for (const [path, body] of [['/api/v1/customers', { customer: { external_id: 'wf_cu', currency: 'USD' } }],
     ['/api/v1/wallets', { wallet: { external_customer_id: 'wf_cu', rate_amount: '1', currency: 'USD' } }]])

@@ -531,6 +531,16 @@ test('a paid top-up that waits for its payment: a credit invoice, settled or fai
     assert.equal(r.status, 422);
     assert.deepEqual((await r.json()).error_details, { metadata: ['not_supported'] });
   }
+  // found by an audit: as Lago's Invoices::UpdateService, an update with no payment_status
+  // changes nothing and answers the invoice, and one that is not a status (null included) is
+  // value_is_invalid (both were 422 value_is_mandatory)
+  const same = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { foo: 1 } } }))).invoice;
+  assert.deepEqual([same.lago_id, same.status, same.payment_status], [invoice.lago_id, invoice.status, 'pending']);
+  for (const payment_status of [null, '', 5, 'paid']) {
+    const r = await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status } } });
+    assert.equal(r.status, 422, JSON.stringify(payment_status));
+    assert.deepEqual((await r.json()).error_details, { payment_status: ['value_is_invalid'] });
+  }
   assert.equal((await wallet(w.lago_id)).balance_cents, 0);
   const settled = (await ok(await t.api(`/api/v1/invoices/${invoice.lago_id}`, { method: 'PUT', body: { invoice: { payment_status: 'succeeded' } } }))).invoice;
   assert.deepEqual([settled.status, settled.payment_status, settled.total_due_amount_cents], ['finalized', 'succeeded', 0]);
