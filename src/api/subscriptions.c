@@ -32,13 +32,18 @@ static struct catalog_item as_subscribed(const struct catalog_item *plan, const 
     return item;
 }
 
-static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
+static void time_or_null_as(struct jsonw *w, const char *key, bool has, tally_time t, bool millis)
 {
     jsonw_key(w, key);
     if (has)
-        jsonw_time(w, t, false);
+        jsonw_time(w, t, millis);
     else
         jsonw_null(w);
+}
+
+static void time_or_null(struct jsonw *w, const char *key, bool has, tally_time t)
+{
+    time_or_null_as(w, key, has, t, false);
 }
 
 static void write_local_date(struct jsonw *w, const struct tz_zone *zone, tally_time t)
@@ -169,8 +174,10 @@ static void render_subscription(struct jsonw *w, const struct store_subscription
     jsonw_time(w, sub->created_at, false);
     jsonw_key(w, "subscription_at");
     jsonw_time(w, sub->subscription_at, false);
-    time_or_null(w, "started_at", status != SUBSCRIPTION_PENDING && status != SUBSCRIPTION_CANCELED,
-                 sub->started_at);
+    /* Lago's serializer writes this one alone with milliseconds (iso8601(3)) */
+    time_or_null_as(w, "started_at",
+                    status != SUBSCRIPTION_PENDING && status != SUBSCRIPTION_CANCELED,
+                    sub->started_at, true);
     time_or_null(w, "ending_at", sub->has_ending_at, sub->ending_at);
     time_or_null(w, "terminated_at", status == SUBSCRIPTION_TERMINATED, end);
     time_or_null(w, "canceled_at", status == SUBSCRIPTION_CANCELED, sub->canceled_at);
@@ -307,6 +314,16 @@ static bool read_termination_choices(const struct termination_choices *c, bool *
 
 /* ---- create ------------------------------------------------------------------------------- */
 
+/* Whether obj's `key` is a string of white space alone: Lago's "no value" for ending_at
+ * (ValidateService takes it blank, ActiveRecord casts it to nil), as null is (an audit found
+ * "" refused, invalid_date, where a form's empty field sends it). */
+static bool is_blank_text(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string) &&
+           json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
 static bool read_instant(struct json_object *obj, const char *key, bool *has, tally_time *out,
                          struct json_in_error *err)
 {
@@ -326,13 +343,15 @@ static bool parse_request(struct request *req, struct json_object *obj,
     struct json_object *overrides;
     enum json_in_result ending, po;
     if (!json_in_refuse_unserved(obj, unserved_fields, err) ||
-        !json_in_required_string(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
-                                 &rq->external_customer_id, err) ||
+        /* an integer id is its decimal text, as Lago's `to_s` makes it (an audit found it
+         * refused, invalid_type) */
+        !json_in_required_id(obj, "external_customer_id", CUSTOMER_EXTERNAL_ID_MAX, &req->arena,
+                             &rq->external_customer_id, err) ||
         /* none names no plan: read_context's 404, as Lago's controller finds none by it */
         json_in_string(obj, "plan_code", CATALOG_CODE_MAX, &req->arena, plan_code, err) ==
             JSON_IN_INVALID ||
-        json_in_string(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena,
-                       &rq->external_id, err) == JSON_IN_INVALID ||
+        json_in_id(obj, "external_id", SUBSCRIPTION_EXTERNAL_ID_MAX, &req->arena, &rq->external_id,
+                   err) == JSON_IN_INVALID ||
         json_in_string(obj, "name", SUBSCRIPTION_NAME_MAX, &req->arena, &rq->name, err) ==
             JSON_IN_INVALID ||
         (po = json_in_string(obj, "purchase_order_number", SUBSCRIPTION_PURCHASE_ORDER_MAX,
@@ -341,7 +360,9 @@ static bool parse_request(struct request *req, struct json_object *obj,
             JSON_IN_INVALID ||
         !read_instant(obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
                       err) ||
-        (ending = json_in_instant(obj, "ending_at", &rq->ending_at, err)) == JSON_IN_INVALID)
+        (ending = is_blank_text(obj, "ending_at")
+                      ? JSON_IN_NULL
+                      : json_in_instant(obj, "ending_at", &rq->ending_at, err)) == JSON_IN_INVALID)
         return false;
     rq->has_ending_at = ending == JSON_IN_VALUE;
     rq->ending_at_null = ending == JSON_IN_NULL;
@@ -644,7 +665,7 @@ void subscriptions_update(struct request *req)
                              &req->arena, &u->purchase_order_number, &err);
     struct json_object *ending;
     u->has_ending_at = json_object_object_get_ex(obj, "ending_at", &ending);
-    u->ending_at_null = u->has_ending_at && !ending;
+    u->ending_at_null = u->has_ending_at && (!ending || is_blank_text(obj, "ending_at"));
     bool has_ending = false;
     struct termination_choices choices = body_choices(obj);
     if (name == JSON_IN_INVALID || po == JSON_IN_INVALID ||

@@ -671,7 +671,57 @@ static int64_t rb_small(const char *s, struct span sp)
     return v;
 }
 
+/*
+ * Both readers of Ruby's ISO 8601 parts (Date._iso8601). With `rails`, ActiveSupport's
+ * TimeZone#iso8601 in UTC: a year with a month and day, or with a day of the year (a week date,
+ * or a text without a year, raises there), in the proleptic Gregorian calendar of Time.new, the
+ * zone's time (UTC) when no offset is given; second 60 carries into the next minute and 24:00:00
+ * is the next midnight, as Time.new takes them; an offset of a day or more, an impossible date or
+ * an instant outside [TIMESTAMP_MIN, TIMESTAMP_MAX] is refused.
+ */
+static bool parse_ruby(const char *s, size_t len, tally_time today, bool rails, tally_time *out);
+
 bool timestamp_parse_ruby_iso8601(const char *s, size_t len, tally_time today, tally_time *out)
+{
+    return parse_ruby(s, len, today, false, out);
+}
+
+bool timestamp_parse_rails_iso8601(const char *s, size_t len, tally_time *out)
+{
+    tally_time t;
+    if (!parse_ruby(s, len, 0, true, &t) || t < TIMESTAMP_MIN || t > TIMESTAMP_MAX)
+        return false;
+    *out = t;
+    return true;
+}
+
+/* TimeZone#iso8601's date and time (parse_ruby with `rails`), in UTC seconds. */
+static bool rails_seconds(int64_t year, int64_t mon, int64_t mday, int64_t yday, bool ordinal,
+                          int64_t hour, int64_t min, int64_t sec, int64_t offset, int64_t *utc)
+{
+    if (year < 1 || year > 9999)
+        return false;
+    struct civil_date d = {(int32_t)year, 1, 1};
+    int64_t days = timestamp_days_from_civil(d);
+    if (ordinal) {
+        if (yday < 1 || yday > (timestamp_is_leap_year(d.year) ? 366 : 365))
+            return false;
+        days += yday - 1;
+    } else {
+        if (mon < 1 || mon > 12 || mday < 1 || mday > timestamp_days_in_month(d.year, (int32_t)mon))
+            return false;
+        d.month = (int32_t)mon;
+        d.day = (int32_t)mday;
+        days = timestamp_days_from_civil(d);
+    }
+    if (hour > 24 || min > 59 || sec > 60 || (hour == 24 && (min > 0 || sec > 0)) ||
+        offset <= -86400 || offset >= 86400)
+        return false;
+    *utc = days * 86400 + hour * 3600 + min * 60 + sec - offset;
+    return true;
+}
+
+static bool parse_ruby(const char *s, size_t len, tally_time today, bool rails, tally_time *out)
 {
     if (len > RUBY_DATE_LIMIT)
         return false;
@@ -703,6 +753,15 @@ bool timestamp_parse_ruby_iso8601(const char *s, size_t len, tally_time today, t
     if (!cut)
         for (size_t i = 0; i < 6; i++)
             usec = usec * 10 + (i < m.frac.len ? s[m.frac.at + i] - '0' : 0);
+    if (rails) {
+        int64_t utc;
+        if (cut || !has_year || !(has_yday || (has_mon && has_mday)) ||
+            !rails_seconds(year, mon, mday, yday, has_yday, hour, min, sec,
+                           m.zone.len > 0 ? offset : 0, &utc))
+            return false;
+        *out = utc * TIMESTAMP_USEC_PER_SEC + usec;
+        return true;
+    }
 
     /* rt_complete_frags: the kind with the most fields given (the first on a tie, in Ruby's
      * order: time, ordinal, civil, commercial), its leading fields missing taken from today

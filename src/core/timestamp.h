@@ -68,6 +68,17 @@ bool timestamp_parse_iso8601(const char *text, size_t len, tally_time *out);
 bool timestamp_parse_ruby_iso8601(const char *text, size_t len, tally_time today, tally_time *out);
 
 /*
+ * Reads `text` as Lago reads a date-time it is sent in a body (subscription_at, ending_at, a
+ * wallet's expiration_at): ActiveSupport's Time.zone.iso8601 in UTC, from the same ISO 8601
+ * parts as timestamp_parse_ruby_iso8601 (extended and basic forms, ordinal dates, minutes
+ * without seconds, offsets "+02", "+0200", "+02:00", white space around), but a whole date is
+ * needed (a year with its month and day, or its day of the year; no week date), a time without
+ * an offset is UTC's, and "23:59:60" is the next minute as Time.new makes it. Returns false on
+ * anything else, and outside [TIMESTAMP_MIN, TIMESTAMP_MAX]. *out: truncated to the microsecond.
+ */
+bool timestamp_parse_rails_iso8601(const char *text, size_t len, tally_time *out);
+
+/*
  * Writes `t` as "YYYY-MM-DDTHH:MM:SSZ" (Lago's resource timestamps). With `millis` true,
  * writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (Lago's event timestamps). `out` must hold
  * TIMESTAMP_TEXT_MAX bytes. Returns the length written (without the NUL).

@@ -36,7 +36,7 @@ test('an upgrade takes the next event at once; a late event goes to the subscrip
   await advance('2026-02-12T00:00:00Z');
   const big = (await subscribe('big')).body.subscription;
   assert.notEqual(big.lago_id, small.lago_id);
-  assert.equal(big.started_at, '2026-02-12T00:00:00Z');
+  assert.equal(big.started_at, '2026-02-12T00:00:00.000Z');
   assert.equal(await sentTo(), big.lago_id);
   const late = Date.parse('2026-02-11T00:00:00Z') / 1000;
   assert.equal(await sentTo({ timestamp: late }), small.lago_id);

@@ -76,12 +76,12 @@ test('a downgrade to a plan whose price edit makes it as dear as the current one
       const now = await sub(h, c);
       assert.deepEqual(brief(now), {
         status: 'active', plan_code: 'small', previous_plan_code: 'big', next_plan_code: null,
-        downgrade_plan_date: null, started_at: '2026-03-15T00:00:00Z', terminated_at: null,
+        downgrade_plan_date: null, started_at: '2026-03-15T00:00:00.000Z', terminated_at: null,
       }, c);
       assert.equal(now.plan_amount_cents, 5000);
       assert.deepEqual(brief(await sub(h, c, 'terminated')), {
         status: 'terminated', plan_code: 'big', previous_plan_code: null, next_plan_code: 'small',
-        downgrade_plan_date: null, started_at: '2026-03-01T00:00:00Z', terminated_at: '2026-03-15T00:00:00Z',
+        downgrade_plan_date: null, started_at: '2026-03-01T00:00:00.000Z', terminated_at: '2026-03-15T00:00:00Z',
       }, c);
       assert.equal(await sub(h, c, 'pending'), 404, c);
     }
@@ -91,7 +91,7 @@ test('a downgrade to a plan whose price edit makes it as dear as the current one
     // the current subscription's own plan is dearer per year: still a downgrade
     assert.deepEqual(brief(await sub(h, 'a4')), {
       status: 'active', plan_code: 'big', previous_plan_code: null, next_plan_code: 'small',
-      downgrade_plan_date: '2026-04-01', started_at: '2026-03-01T00:00:00Z', terminated_at: null,
+      downgrade_plan_date: '2026-04-01', started_at: '2026-03-01T00:00:00.000Z', terminated_at: null,
     });
     // a downgrade to a plan of its own keeps its price: still scheduled
     assert.equal((await sub(h, 'a5')).next_plan_code, 'small');
@@ -116,7 +116,7 @@ test('a downgrade to a plan whose price edit makes it as dear as the current one
     // the same key replays the answer and changes nothing; the same price again neither
     assert.equal(await edit(h, 'small', 5000, { 'Idempotency-Key': 'small-5000' }), answer);
     await edit(h, 'small', 5000);
-    assert.equal((await sub(h, 'a1')).started_at, '2026-03-15T00:00:00Z');
+    assert.equal((await sub(h, 'a1')).started_at, '2026-03-15T00:00:00.000Z');
     assert.deepEqual(await ofCustomer(h, 'a1', 'canceled'), ['small']);
 
     const live = await h.usage('a1', 'a1');
@@ -150,7 +150,7 @@ test('yearly amounts decide, at least as dear is an upgrade: a weekly plan edite
     const now = await sub(h, 's');
     assert.deepEqual(brief(now), {
       status: 'active', plan_code: 'wk', previous_plan_code: 'mid', next_plan_code: null,
-      downgrade_plan_date: null, started_at: '2026-03-10T12:00:00Z', terminated_at: null,
+      downgrade_plan_date: null, started_at: '2026-03-10T12:00:00.000Z', terminated_at: null,
     });
     // the downgrade's name, as Lago's upgrade takes it; the earlier of the two ends
     assert.deepEqual([now.name, now.ending_at], ['Weekly', '2026-06-15T00:00:00Z']);
@@ -184,7 +184,7 @@ test('a downgrade from a plan whose price edit puts it below the target\'s is ca
     for (const c of ['b1', 'b2', 'b4']) {
       assert.deepEqual(brief(await sub(h, c)), {
         status: 'active', plan_code: 'big2', previous_plan_code: null, next_plan_code: null,
-        downgrade_plan_date: null, started_at: '2026-03-01T00:00:00Z', terminated_at: null,
+        downgrade_plan_date: null, started_at: '2026-03-01T00:00:00.000Z', terminated_at: null,
       }, c);
       assert.equal(await sub(h, c, 'pending'), 404, c);
       assert.equal((await ofCustomer(h, c, 'canceled')).length, 1, c);
@@ -195,7 +195,7 @@ test('a downgrade from a plan whose price edit puts it below the target\'s is ca
     await h.advance('2026-04-01T00:00:00Z');
     for (const c of ['b1', 'b2', 'b4']) {
       const s = await sub(h, c);
-      assert.deepEqual([s.plan_code, s.status, s.started_at], ['big2', 'active', '2026-03-01T00:00:00Z'], c);
+      assert.deepEqual([s.plan_code, s.status, s.started_at], ['big2', 'active', '2026-03-01T00:00:00.000Z'], c);
       assert.deepEqual([s.current_billing_period_started_at, s.current_billing_period_ending_at], ['2026-04-01T00:00:00Z', '2026-04-30T23:59:59Z'], c);
     }
     for (const c of ['b3', 'b5']) assert.equal((await sub(h, c)).plan_code, 'small2', c);
@@ -229,11 +229,11 @@ test('an edit re-checks its own organization\'s downgrades, each at its own test
     }
     await as(h.t.key, 'PUT', '/api/v1/plans/small', { plan: { amount_cents: 9000 } });
     const mine = (await as(h.t.key, 'GET', '/api/v1/subscriptions/s')).subscription;
-    assert.deepEqual([mine.plan_code, mine.started_at], ['small', '2026-03-10T12:00:00Z']);
+    assert.deepEqual([mine.plan_code, mine.started_at], ['small', '2026-03-10T12:00:00.000Z']);
     let theirs = (await as(other, 'GET', '/api/v1/subscriptions/s')).subscription;
     assert.deepEqual([theirs.plan_code, theirs.next_plan_code], ['big', 'small']);
     await as(other, 'PUT', '/api/v1/plans/small', { plan: { amount_cents: 9000 } });
     theirs = (await as(other, 'GET', '/api/v1/subscriptions/s')).subscription;
-    assert.deepEqual([theirs.plan_code, theirs.previous_plan_code, theirs.started_at], ['small', 'big', '2026-05-20T08:00:00Z']);
+    assert.deepEqual([theirs.plan_code, theirs.previous_plan_code, theirs.started_at], ['small', 'big', '2026-05-20T08:00:00.000Z']);
   } finally { await h.t.cleanup(); }
 });

@@ -97,7 +97,7 @@ test('a future subscription_at is pending until the clock reaches it; trials end
   await advance('2024-05-10T00:00:00Z');
   r = await call('GET', '/api/v1/subscriptions/later_sub');
   assert.equal(r.body.subscription.status, 'active');
-  assert.equal(r.body.subscription.started_at, '2024-05-01T00:00:00Z');
+  assert.equal(r.body.subscription.started_at, '2024-05-01T00:00:00.000Z');
   assert.equal(r.body.subscription.trial_ended_at, null);
   await advance('2024-05-15T00:00:00Z');
   r = await call('GET', '/api/v1/subscriptions/later_sub');
@@ -128,14 +128,14 @@ test('upgrade takes effect at once; downgrade at the end of the period', async (
   r = await call('GET', '/api/v1/subscriptions/chg');
   assert.equal(r.body.subscription.plan_code, 'yearly');
   assert.equal(r.body.subscription.previous_plan_code, 'monthly');
-  assert.equal(r.body.subscription.started_at, '2024-07-01T00:00:00Z');
+  assert.equal(r.body.subscription.started_at, '2024-07-01T00:00:00.000Z');
   // an upgrade (more per year) switches now
   await call('PUT', '/api/v1/plans/monthly', { plan: { amount_cents: 4900 } });
   await advance('2024-07-20T12:00:00Z');
   r = await subscribe('changer', 'monthly', 'chg');
   assert.equal(r.body.subscription.plan_code, 'monthly');
   assert.equal(r.body.subscription.status, 'active');
-  assert.equal(r.body.subscription.started_at, '2024-07-20T12:00:00Z');
+  assert.equal(r.body.subscription.started_at, '2024-07-20T12:00:00.000Z');
   assert.equal(r.body.subscription.previous_plan_code, 'yearly');
   const all = (await call('GET', '/api/v1/subscriptions?external_customer_id=changer&status[]=active&status[]=terminated')).body;
   assert.deepEqual(all.subscriptions.map((s) => [s.plan_code, s.status]), [['monthly', 'active'], ['yearly', 'terminated'], ['monthly', 'terminated']]);
@@ -359,7 +359,7 @@ test('a subscription starts at the second its answer shows: an event at that sec
   for (const [id, extra, start] of [['frac_now', {}, at], ['frac_given', { subscription_at: given }, given]]) {
     const s = (await subscribe(`${id}_c`, 'monthly', id, extra)).body.subscription;
     const shown = new Date(Math.floor(Date.parse(start) / 1000) * 1000).toISOString().replace('.000', '');
-    assert.deepEqual([s.started_at ?? shown, s.subscription_at], [shown, shown], id);
+    assert.deepEqual([s.started_at ?? shown.replace('Z', '.000Z'), s.subscription_at], [shown.replace('Z', '.000Z'), shown], id);
     if (id === 'frac_given') assert.equal((await advance(given)).status, 200);
     const r = await call('POST', '/api/v1/events', { event: { transaction_id: `${id}_e`, external_subscription_id: id, code: 'pings', timestamp: Date.parse(shown) / 1000 } });
     assert.equal(r.status, 200, `${id} ${JSON.stringify(r.body)}`);
@@ -464,7 +464,7 @@ test('a downgrade never ends at or before its switch: refused when named, follow
   await advance('2025-04-02T00:00:00Z');
   for (const [id, end] of [['dn_named', '2025-05-01T00:00:00Z'], ['dn_inherit', null]]) {
     const s = (await call('GET', `/api/v1/subscriptions/${id}`)).body.subscription;
-    assert.deepEqual([s.plan_code, s.status, s.started_at, s.ending_at], ['cheap', 'active', '2025-04-01T00:00:00Z', end], id);
+    assert.deepEqual([s.plan_code, s.status, s.started_at, s.ending_at], ['cheap', 'active', '2025-04-01T00:00:00.000Z', end], id);
     const e = await call('POST', '/api/v1/events', { event: { transaction_id: `${id}_after_switch`, external_subscription_id: id, code: 'pings' } });
     assert.equal(e.status, 200, JSON.stringify(e.body));
   }
@@ -561,7 +561,7 @@ test('a switch moved by a new time zone past the downgrade\'s end: it never star
   const all = (await call('GET', '/api/v1/subscriptions?external_id=tzm&status[]=active&status[]=terminated&status[]=canceled&status[]=pending')).body.subscriptions;
   assert.deepEqual(all.map((s) => [s.plan_code, s.status, s.started_at, s.terminated_at, s.canceled_at]).sort(), [
     ['cheap', 'canceled', null, null, '2025-07-01T03:00:00Z'],
-    ['monthly', 'terminated', '2025-06-10T00:00:00Z', '2025-07-01T03:00:00Z', null],
+    ['monthly', 'terminated', '2025-06-10T00:00:00.000Z', '2025-07-01T03:00:00Z', null],
   ]);
 });
 
@@ -845,7 +845,7 @@ test('a plan\'s trial_period is kept once the plan has subscriptions: an ended t
   // without subscriptions it changes
   assert.equal((await edit('trial_free', { trial_period: 7 })).body.plan.trial_period, 7);
   let r = await subscribe('trk_c', 'trial_kept', 'trk_s');
-  assert.equal(r.body.subscription.started_at, iso(now));
+  assert.equal(r.body.subscription.started_at, iso(now).replace('Z', '.000Z'));
   // a subscription on a plan of its own does not make the plan's trial fixed
   assert.equal((await subscribe('trk_c', 'trial_free', 'trk_own', { plan_overrides: { trial_period: 2 } })).status, 200);
   assert.equal((await edit('trial_free', { trial_period: 8 })).body.plan.trial_period, 8);
@@ -950,4 +950,35 @@ test('purchase_order_number is kept, answered, changed by PUT and carried by pla
     ['po_s', 'cheap', 'terminated', 'PO-1'],
     ['po_s', 'monthly', 'active', 'PO-1'],
   ]);
+});
+
+// Found by an audit: Lago reads subscription_at and ending_at with Time.zone.iso8601 (UTC's zone),
+// which takes every ISO 8601 form with a whole date: a time without an offset is UTC's, as
+// Python's isoformat() writes a naive one; no seconds; the basic form; "+0200". Tally took RFC
+// 3339 alone (422 invalid_date). An ending_at sent blank is no end, as null, where it was
+// refused; integer ids are their decimal text, as Lago's `to_s` makes them.
+test('dates in the ISO 8601 forms Lago reads, a blank ending_at, integer ids', async () => {
+  for (const [i, subscription_at, ending_at, want] of [
+    [1, '2030-06-01T10:00:00', '2030-09-01T10:00', ['2030-06-01T10:00:00Z', '2030-09-01T10:00:00Z']],
+    [2, '20300601T100000Z', '2030-09-01T12:00:00+0200', ['2030-06-01T10:00:00Z', '2030-09-01T10:00:00Z']],
+    [3, '2030-152T10:00:00Z', '', ['2030-06-01T10:00:00Z', null]],
+  ]) {
+    const r = await subscribe(`iso_c${i}`, 'monthly', `iso_s${i}`, { subscription_at, ending_at });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.subscription.subscription_at, r.body.subscription.ending_at], want, subscription_at);
+  }
+  for (const subscription_at of ['2030-W22-6', '10:00:00', '2030-02-30']) {
+    const r = await subscribe('iso_bad', 'monthly', 'iso_bad', { subscription_at });
+    assert.deepEqual([r.status, r.body.error_details], [422, { subscription_at: ['invalid_date'] }], subscription_at);
+  }
+  // a blank ending_at clears the end on PUT, as null does (iso_s1 is pending: ?status=pending)
+  const put = await call('PUT', '/api/v1/subscriptions/iso_s1?status=pending', { subscription: { ending_at: ' ' } });
+  assert.deepEqual([put.status, put.body.subscription.ending_at], [200, null]);
+  // integer ids
+  const r = await subscribe(12345, 'monthly', 67890);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.subscription.external_customer_id, r.body.subscription.external_id], ['12345', '67890']);
+  // started_at is written with milliseconds, as Lago's serializer writes it (iso8601(3))
+  assert.match(r.body.subscription.started_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.match(r.body.subscription.subscription_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });

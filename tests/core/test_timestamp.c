@@ -314,6 +314,66 @@ static void parses_as_ruby_datetime_iso8601(void **state)
     assert_true(timestamp_parse_ruby_iso8601("2026-05-01XXXX", 10, today, &t));
 }
 
+/* What timestamp_parse_rails_iso8601 makes of `s`, as text, or "refused". Expected values
+ * follow ActiveSupport's TimeZone#iso8601 (Date._iso8601's parts into Time.new, in UTC), but
+ * for an impossible day of the month, which Time.new rolls into the next month and Tally
+ * refuses (a subscription's start on 2026-02-30 is a typing error, not March 2nd). */
+static const char *rails(const char *s)
+{
+    static char text[TIMESTAMP_TEXT_MAX];
+    tally_time t = 42;
+    if (!timestamp_parse_rails_iso8601(s, strlen(s), &t)) {
+        assert_int_equal(t, 42); /* untouched */
+        return "refused";
+    }
+    timestamp_format_micros(t, text);
+    return text;
+}
+
+static void parses_as_rails_time_zone_iso8601(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        /* what RFC 3339 takes */
+        {"2026-06-01T10:00:00Z", "2026-06-01T10:00:00.000000Z"},
+        {"2026-06-01T10:00:00.25+02:00", "2026-06-01T08:00:00.250000Z"},
+        {"2026-06-01", "2026-06-01T00:00:00.000000Z"},
+        {" 2026-06-01t10:00:00z ", "2026-06-01T10:00:00.000000Z"},
+        /* and what it does not, that Lago takes: no offset is UTC's, no seconds, the basic
+         * form, offsets without a colon or minutes, ordinal dates, long fractions (truncated) */
+        {"2026-06-01T10:00:00", "2026-06-01T10:00:00.000000Z"},
+        {"2026-06-01T10:00", "2026-06-01T10:00:00.000000Z"},
+        {"20260601T100000Z", "2026-06-01T10:00:00.000000Z"},
+        {"2026-06-01T10:00:00+0200", "2026-06-01T08:00:00.000000Z"},
+        {"2026-06-01T10:00:00-02", "2026-06-01T12:00:00.000000Z"},
+        {"2026-152T10:00:00Z", "2026-06-01T10:00:00.000000Z"},
+        {"2024-366", "2024-12-31T00:00:00.000000Z"},
+        {"2026-06-01T10:00:00.1234567Z", "2026-06-01T10:00:00.123456Z"},
+        /* Time.new's carries */
+        {"2026-06-01T23:59:60Z", "2026-06-02T00:00:00.000000Z"},
+        {"2026-06-01T24:00:00Z", "2026-06-02T00:00:00.000000Z"},
+        /* no whole date, or none that exists */
+        {"2026-W22-1T10:00:00Z", "refused"},
+        {"10:00:00", "refused"},
+        {"2026-06", "refused"},
+        {"2025-366", "refused"},
+        {"2026-02-29T00:00:00Z", "refused"},
+        {"2026-02-30", "refused"},
+        {"2026-06-01T24:00:01Z", "refused"},
+        {"2026-06-01T10:00:61Z", "refused"},
+        {"2026-06-01T10:00:00+24:00", "refused"},
+        {"0000-12-31T23:59:59Z", "refused"},
+        {"10000-01-01", "refused"},
+        {"tomorrow", "refused"},
+        {"", "refused"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = rails(cases[i][0]);
+        if (strcmp(got, cases[i][1]) != 0)
+            fail_msg("\"%s\": %s, not %s", cases[i][0], got, cases[i][1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +383,7 @@ int main(void)
         cmocka_unit_test(formats_as_lago_does),
         cmocka_unit_test(format_parse_round_trip),
         cmocka_unit_test(parses_as_ruby_datetime_iso8601),
+        cmocka_unit_test(parses_as_rails_time_zone_iso8601),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
