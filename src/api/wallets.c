@@ -291,25 +291,53 @@ static struct json_object *unique_strings(const char **items, size_t count)
     return out;
 }
 
+/* One list of applies_to: the one sent (`sent` JSON_IN_VALUE), else the one `kept` has (a
+ * wallet's stored applies_to, or NULL), else none. */
+static void applies_to_list(struct json_build *b, const char *key, enum json_in_result sent,
+                            const char **items, size_t count, struct json_object *kept)
+{
+    struct json_object *was;
+    if (sent == JSON_IN_VALUE)
+        json_build_take(b, key, unique_strings(items, count));
+    else if (kept && json_object_object_get_ex(kept, key, &was) &&
+             json_object_is_type(was, json_type_array))
+        json_build_share(b, key, was);
+    else
+        json_build_take(b, key, json_object_new_array());
+}
+
 /*
  * applies_to: known fee types, and billable metrics that exist, each once (Lago dedupes them
  * and keeps one target per metric; an audit found a code named twice echoed twice). An
  * unknown code is 422 `applies_to: invalid_limitations`, as Lago's ValidateLimitationsService
  * answers (an audit found a 404, which Lago's POST /wallets never answers), with a message
- * naming it. The normalized object, or NULL after refusing (*store_failed when the catalog
- * could not be read).
+ * naming it.
+ *
+ * Only the lists the request sends change, as Lago's Wallets::UpdateService sets
+ * `allowed_fee_types` only when `fee_types` is there and its targets only when
+ * `billable_metric_codes` is: the other is kept from `kept` (the wallet's stored applies_to,
+ * or NULL for a new wallet), `[]` clears the one it names, and `{}` or a list sent as null
+ * (which Lago's `permit` drops) changes nothing. Found by an audit: the object replaced the
+ * whole, so a wallet limited to one metric, sent only its fee types, paid for every metric.
+ * The mark of a wallet whose metrics were all deleted stays until codes are sent again.
+ *
+ * The normalized object, or NULL after refusing (*store_failed when the catalog could not be
+ * read).
  */
 static struct json_object *parse_applies_to(struct request *req, struct json_object *v,
-                                            struct json_in_error *err, bool *store_failed)
+                                            struct json_object *kept, struct json_in_error *err,
+                                            bool *store_failed)
 {
     const char **types = NULL, **codes = NULL;
     size_t type_count = 0, code_count = 0;
+    enum json_in_result sent_types, sent_codes = JSON_IN_ABSENT;
     if (!json_object_is_type(v, json_type_object))
         return json_in_refuse(err, "applies_to", "invalid_limitations"), NULL;
-    if (json_in_string_array(v, "fee_types", 3, 32, &req->arena, &types, &type_count, err) ==
-            JSON_IN_INVALID ||
-        json_in_string_array(v, "billable_metric_codes", WALLET_METRIC_CODES_MAX, CATALOG_CODE_MAX,
-                             &req->arena, &codes, &code_count, err) == JSON_IN_INVALID) {
+    if ((sent_types = json_in_string_array(v, "fee_types", 3, 32, &req->arena, &types, &type_count,
+                                           err)) == JSON_IN_INVALID ||
+        (sent_codes = json_in_string_array(v, "billable_metric_codes", WALLET_METRIC_CODES_MAX,
+                                           CATALOG_CODE_MAX, &req->arena, &codes, &code_count,
+                                           err)) == JSON_IN_INVALID) {
         /* under applies_to, the key the request has, the list's own fault said (an audit
          * found a bare billable_metric_codes: invalid_value) */
         err->message = message_of(req, "applies_to.%s: %s", err->field, err->code);
@@ -346,8 +374,12 @@ static struct json_object *parse_applies_to(struct request *req, struct json_obj
         return NULL;
     struct json_build b;
     json_build_init(&b, json_object_new_object());
-    json_build_take(&b, "fee_types", unique_strings(types, type_count));
-    json_build_take(&b, "billable_metric_codes", unique_strings(codes, code_count));
+    applies_to_list(&b, "fee_types", sent_types, types, type_count, kept);
+    applies_to_list(&b, "billable_metric_codes", sent_codes, codes, code_count, kept);
+    struct json_object *mark;
+    if (sent_codes != JSON_IN_VALUE && kept &&
+        json_object_object_get_ex(kept, "limited_to_billable_metrics", &mark) && mark)
+        json_build_share(&b, "limited_to_billable_metrics", mark);
     if (json_build_failed(&b)) {
         json_object_put(b.obj);
         *store_failed = true; /* no memory: a 500 as well */
@@ -798,7 +830,10 @@ static const char *parse_terms(struct request *req, struct json_object *obj, con
     if (r != JSON_IN_ABSENT)
         json_build_string_or_null(&b, "purchase_order_number", po);
     if (json_object_object_get_ex(obj, "applies_to", &v) && v) {
-        struct json_object *applies = parse_applies_to(req, v, err, store_failed);
+        struct json_object *kept = NULL;
+        if (base)
+            json_object_object_get_ex(terms, "applies_to", &kept);
+        struct json_object *applies = parse_applies_to(req, v, kept, err, store_failed);
         if (!applies)
             goto done;
         json_build_take(&b, "applies_to", applies);

@@ -100,6 +100,12 @@ test('a deleted metric leaves the wallets limited to it; with its last one gone 
   await t.restart({ kill: true });
   await event('del_sub', 'del_c');
   assert.equal((await wallet(w.lago_id)).balance_cents, 10000);
+  // an update sending only its fee types keeps that (the audit's finding: it made the wallet
+  // pay for every metric)
+  const typed = await ok(await put(`/api/v1/wallets/${w.lago_id}`, { wallet: { applies_to: { fee_types: [] } } }));
+  assert.deepEqual(typed.wallet.applies_to, { fee_types: [], billable_metric_codes: [] });
+  await event('del_sub', 'del_c');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000);
   // an update naming its metrics again lifts that
   const named = await ok(await put(`/api/v1/wallets/${w.lago_id}`, { wallet: { applies_to: { billable_metric_codes: ['del_c'] } } }));
   assert.deepEqual(named.wallet.applies_to, { fee_types: [], billable_metric_codes: ['del_c'] });
@@ -120,4 +126,58 @@ test('codes with a slash, a quote or UTF-8 follow too', async () => {
   assert.deepEqual((await wallet(w.lago_id)).applies_to.billable_metric_codes, codes.map((c) => `${c}/2`));
   await ok(await t.api(`/api/v1/billable_metrics/${encodeURIComponent('say "hi"/2')}`, { method: 'DELETE' }));
   assert.deepEqual((await wallet(w.lago_id)).applies_to.billable_metric_codes, ['api/v1 calls/2', 'appels-é/2']);
+});
+
+// PUT /wallets changes only the applies_to keys it sends, as Lago's Wallets::UpdateService
+// (`allowed_fee_types` only when `fee_types` is there, the targets only when
+// `billable_metric_codes` is): `[]` clears that one list, `{}` and a key sent as null (which
+// Lago's `permit` drops) change nothing. Found by an audit: applies_to replaced the whole
+// object, so a wallet limited to one metric, sent only its fee types, paid for every metric.
+test('an update changes only the applies_to lists it sends: a limited wallet stays limited', async () => {
+  const calls = await metric('pa_calls'), other = await metric('pa_other');
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'pa', currency: 'EUR' } }));
+  const w = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'pa', currency: 'EUR', rate_amount: '1', granted_credits: '100', code: 'pa_w', applies_to: { billable_metric_codes: ['pa_other'] } } }))).wallet;
+  await plan('p_pa', [charge(calls, '1'), charge(other, '2')]);
+  await subscribe('pa', 'p_pa', 'pa_sub');
+  await event('pa_sub', 'pa_calls');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000); // not its metric
+  const upd = async (applies_to) => (await ok(await put(`/api/v1/wallets/${w.lago_id}`, { wallet: { applies_to } }))).wallet.applies_to;
+  // only fee_types sent: the metric it is limited to stays, and another metric's events are
+  // still not its to pay (they took 1.00 a call from it before the fix)
+  assert.deepEqual(await upd({ fee_types: [] }), { fee_types: [], billable_metric_codes: ['pa_other'] });
+  await event('pa_sub', 'pa_calls');
+  await event('pa_sub', 'pa_calls');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 10000);
+  await event('pa_sub', 'pa_other');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9800);
+  assert.deepEqual(await upd({ fee_types: ['subscription'] }), { fee_types: ['subscription'], billable_metric_codes: ['pa_other'] });
+  // only billable_metric_codes sent: the fee types stay
+  assert.deepEqual(await upd({ billable_metric_codes: ['pa_other', 'pa_calls'] }), { fee_types: ['subscription'], billable_metric_codes: ['pa_other', 'pa_calls'] });
+  assert.deepEqual(await upd({ billable_metric_codes: ['pa_other'] }), { fee_types: ['subscription'], billable_metric_codes: ['pa_other'] });
+  // {} and lists sent as null change nothing
+  const kept = { fee_types: ['subscription'], billable_metric_codes: ['pa_other'] };
+  for (const applies_to of [{}, { fee_types: null }, { billable_metric_codes: null }, { fee_types: null, billable_metric_codes: null }, null])
+    assert.deepEqual(await upd(applies_to), kept, JSON.stringify(applies_to));
+  await event('pa_sub', 'pa_calls');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9800);
+  // with credits held, what changes nothing is no change of applies_to (it was refused
+  // credits_are_held before the fix); a real change still is refused
+  const hold = (await ok(await post('/api/v1/authorizations', { authorization: { external_subscription_id: 'pa_sub', code: 'pa_other', properties: {} } }))).authorization;
+  assert.deepEqual([hold.status, hold.lago_wallet_id], ['authorized', w.lago_id]);
+  for (const applies_to of [{}, { fee_types: null }, { billable_metric_codes: ['pa_other'] }, { fee_types: ['subscription'] }])
+    assert.deepEqual(await upd(applies_to), kept, JSON.stringify(applies_to));
+  const refused = await put(`/api/v1/wallets/${w.lago_id}`, { wallet: { applies_to: { fee_types: [] } } });
+  assert.equal(refused.status, 422);
+  assert.deepEqual((await refused.json()).error_details, { applies_to: ['credits_are_held'] });
+  await ok(await post(`/api/v1/authorizations/${hold.lago_id}/void`, {}));
+  // the customer's route by wallet code reads applies_to the same way
+  const byCode = await ok(await put('/api/v1/customers/pa/wallets/pa_w', { wallet: { applies_to: { fee_types: [] } } }));
+  assert.deepEqual(byCode.wallet.applies_to, { fee_types: [], billable_metric_codes: ['pa_other'] });
+  await event('pa_sub', 'pa_calls');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9800);
+  // [] clears the one list it names: the wallet then pays for every metric
+  assert.deepEqual(await upd({ billable_metric_codes: [] }), { fee_types: [], billable_metric_codes: [] });
+  await event('pa_sub', 'pa_calls');
+  assert.equal((await wallet(w.lago_id)).balance_cents, 9700);
+  await checkWalletLedger(t, w.lago_id);
 });
