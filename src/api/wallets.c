@@ -522,24 +522,26 @@ static bool parse_interval_terms(struct request *req, struct json_object *rule,
 }
 
 /*
- * A threshold rule's top-ups are no anniversary's grant: the interval terms are null in its
- * answer, and a request that sets one is refused rather than answered 200 and ignored (an
- * audit found grant_expires_after dropped so, its credits never expiring).
+ * A threshold rule fires on its balance, not on a calendar, and its top-ups are no
+ * anniversary's grant: the interval terms are null in its answer, and a request that sets one
+ * is refused rather than answered 200 and ignored (an audit found grant_expires_after dropped
+ * so, its credits never expiring; a later one an interval and a started_at sent on an update).
+ * Lago stores a threshold rule's interval and started_at, and nothing of it reads them.
  */
 static bool threshold_has_no_interval_terms(struct json_object *rule, struct json_build *norm,
                                             struct json_in_error *err)
 {
-    static const char *const keys[] = {"grant_expires_after", "rollover", "rollover_percentage",
-                                       "rollover_max_credits"};
+    static const char *const keys[] = {"interval", "started_at",          "grant_expires_after",
+                                       "rollover", "rollover_percentage", "rollover_max_credits"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         struct json_object *v;
         if (json_object_object_get_ex(rule, keys[i], &v) && v) {
-            err->message = "grant_expires_after and rollover belong to interval rules (trigger "
-                           "\"interval\"); a threshold rule's top-ups do not expire";
+            err->message = "interval, started_at, grant_expires_after and rollover belong to "
+                           "interval rules (trigger \"interval\"): a threshold rule fires on its "
+                           "balance, and its top-ups do not expire";
             return json_in_refuse(err, "recurring_transaction_rules", "invalid_recurring_rule");
         }
     }
-    /* Lago's threshold rules answer interval null, whatever was sent */
     json_build_null(norm, "interval");
     json_build_null(norm, "grant_expires_after");
     json_build_null(norm, "rollover");

@@ -490,6 +490,9 @@ test('recurring rules are validated', async () => {
     [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', grant_expires_after: 'P1M' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', rollover: 'none' }], 'invalid_recurring_rule'],
     [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', rollover_max_credits: '3' }], 'invalid_recurring_rule'],
+    // and so its interval and started_at (answered 200 and dropped before: an audit)
+    [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', interval: 'monthly' }], 'invalid_recurring_rule'],
+    [[{ trigger: 'threshold', threshold_credits: '5', paid_credits: '5', started_at: '2026-02-01T00:00:00Z' }], 'invalid_recurring_rule'],
   ];
   for (const [rules, code] of cases) {
     const r = await post('/api/v1/wallets', { wallet: { external_customer_id: 'kappa', currency: 'EUR', rate_amount: '1', recurring_transaction_rules: rules } });
@@ -498,8 +501,31 @@ test('recurring rules are validated', async () => {
   }
   // a threshold rule answers the interval terms null, as an interval rule without them does
   const [rule] = (await createWallet({ external_customer_id: 'kappa', currency: 'EUR', rate_amount: '1',
-    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '5', interval: 'monthly', grant_expires_after: null }] })).recurring_transaction_rules;
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '5', interval: null, started_at: null, grant_expires_after: null }] })).recurring_transaction_rules;
   assert.deepEqual([rule.trigger, rule.interval, rule.grant_expires_after, rule.rollover, rule.started_at], ['threshold', null, null, null, null]);
+});
+
+// A threshold rule updated in place with an interval (or a started_at) was answered 200 and the
+// value dropped, where its grant_expires_after was refused: an audit. Both are refused now,
+// with the same code and a message, and nothing changes; null is taken, as its answer shows.
+test('an update that gives a threshold rule an interval or a started_at is refused, and changes nothing', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'kappa_th', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'kappa_th', currency: 'EUR', rate_amount: '1', code: 'th',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', granted_credits: '5' }] });
+  const [rule] = w.recurring_transaction_rules;
+  const put = (path, rules) => t.api(path, { method: 'PUT', body: { wallet: { recurring_transaction_rules: rules } } });
+  for (const path of [`/api/v1/wallets/${w.lago_id}`, '/api/v1/customers/kappa_th/wallets/th']) {
+    for (const sent of [{ interval: 'monthly' }, { started_at: '2026-02-01T00:00:00Z' }, { interval: 'weekly', threshold_credits: '3' }]) {
+      const r = await put(path, [{ lago_id: rule.lago_id, ...sent }]);
+      const answer = await json(r);
+      assert.equal(r.status, 422, JSON.stringify(sent));
+      assert.deepEqual(answer.error_details, { recurring_transaction_rules: ['invalid_recurring_rule'] });
+      assert.match(answer.message, /belong to interval rules/);
+    }
+  }
+  assert.deepEqual((await wallet(w.lago_id)).recurring_transaction_rules, [rule]);
+  const [kept] = (await ok(await put(`/api/v1/wallets/${w.lago_id}`, [{ lago_id: rule.lago_id, interval: null, started_at: null, threshold_credits: '4' }]))).wallet.recurring_transaction_rules;
+  assert.deepEqual([kept.lago_id, kept.trigger, kept.interval, kept.started_at, kept.threshold_credits], [rule.lago_id, 'threshold', null, null, '4.0']);
 });
 
 test('a paid top-up that waits for its payment: a credit invoice, settled or failed by PUT /invoices', async () => {
