@@ -157,55 +157,91 @@ static bool parse_percentage(struct json_object *props, struct charge_model_perc
     return true;
 }
 
+/* Ruby's blank? of a JSON value: null, false, [], {}, or a string blank by json_in_blank. */
+static bool json_blank(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null: return true;
+    case json_type_boolean: return !json_object_get_boolean(v);
+    case json_type_array: return json_object_array_length(v) == 0;
+    case json_type_object: return json_object_object_length(v) == 0;
+    case json_type_string:
+        return json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    default: return false;
+    }
+}
+
 /*
- * The group keys (Lago's pricing_group_keys, or its older name grouped_by when the first is
- * absent, as Lago's Charges::Validators::BaseService reads them): an array of non-empty
- * strings, or invalid_type on the name given. Tally also bounds them (CHARGE_GROUP_KEYS_MAX
- * keys of CHARGE_GROUP_KEY_LEN_MAX bytes) and refuses a key named twice, which would give a
- * group's grouped_by object the same member twice. Written back under the name given.
+ * The group keys, as Lago's ChargeModels::FilterProperties::BaseService#slice_properties
+ * takes them before anything checks them: pricing_group_keys, or its older name grouped_by
+ * when pricing_group_keys is blank (absent, null, [], "", {}: `.blank?`, so [] with grouped_by
+ * groups by grouped_by: an audit found it priced ungrouped; both blank is no grouping, as Lago
+ * then keeps neither), then without its empty strings
+ * (`reject(&:empty?)`: ["region", ""] is ["region"], [""] groups nothing; the fallback is
+ * decided first, so [""] with grouped_by groups nothing, as in Lago). What is left is checked
+ * as Lago's Charges::Validators::BaseService does: an array of strings none blank, or
+ * invalid_type on the name given. Tally also bounds them (CHARGE_GROUP_KEYS_MAX keys of
+ * CHARGE_GROUP_KEY_LEN_MAX bytes) and refuses a key named twice, which would give a group's
+ * grouped_by object the same member twice. Written back under the name given; when the keys
+ * come from grouped_by and pricing_group_keys was sent too (blank), under both, as Lago
+ * stores them as pricing_group_keys and answers both names. An empty list writes nothing.
  */
 static bool read_group_keys(struct arena *a, struct json_object *props,
                             struct charge_model_properties *p, struct jsonw *w,
                             struct json_in_error *err)
 {
-    const char *name = "pricing_group_keys";
-    struct json_object *v = NULL;
-    if (!json_object_object_get_ex(props, name, &v) || !v) {
+    struct json_object *pricing = NULL, *grouped = NULL, *v;
+    bool sent_pricing = json_object_object_get_ex(props, "pricing_group_keys", &pricing);
+    json_object_object_get_ex(props, "grouped_by", &grouped);
+    const char *name;
+    if (!json_blank(pricing)) {
+        name = "pricing_group_keys";
+        v = pricing;
+    } else if (!json_blank(grouped)) {
         name = "grouped_by";
-        if (!json_object_object_get_ex(props, name, &v) || !v)
-            return true;
+        v = grouped;
+    } else {
+        return true; /* both blank ("" and {} too): Lago keeps neither */
     }
     if (!json_object_is_type(v, json_type_array))
         return json_in_refuse(err, name, "invalid_type");
-    size_t n = json_object_array_length(v);
-    if (n == 0)
-        return true;
-    if (n > CHARGE_GROUP_KEYS_MAX)
-        return json_in_refuse(err, name, "too_many_group_keys");
-    const char **keys = arena_alloc(a, sizeof *keys * n); /* the arena's, like the ranges */
+    size_t n = json_object_array_length(v), kept = 0;
+    const char **keys = arena_alloc(a, sizeof *keys * CHARGE_GROUP_KEYS_MAX); /* the arena's */
     if (!keys)
         return json_in_refuse(err, "properties", "out_of_memory");
     for (size_t i = 0; i < n; i++) {
         struct json_object *k = json_object_array_get_idx(v, i);
-        if (!json_object_is_type(k, json_type_string) || json_object_get_string_len(k) == 0)
+        if (!json_object_is_type(k, json_type_string))
             return json_in_refuse(err, name, "invalid_type");
-        if (json_object_get_string_len(k) > CHARGE_GROUP_KEY_LEN_MAX)
+        size_t len = (size_t)json_object_get_string_len(k);
+        if (len == 0)
+            continue; /* Lago's reject(&:empty?) */
+        if (json_in_blank(json_object_get_string(k), len))
+            return json_in_refuse(err, name, "invalid_type"); /* not present? */
+        if (len > CHARGE_GROUP_KEY_LEN_MAX)
             return json_in_refuse(err, name, "value_is_too_long");
-        keys[i] =
-            arena_strndup(a, json_object_get_string(k), (size_t)json_object_get_string_len(k));
-        if (!keys[i])
+        const char *key = arena_strndup(a, json_object_get_string(k), len);
+        if (!key)
             return json_in_refuse(err, "properties", "out_of_memory");
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(keys[j], keys[i]) == 0)
+        for (size_t j = 0; j < kept; j++)
+            if (strcmp(keys[j], key) == 0)
                 return json_in_refuse(err, name, "value_is_duplicated");
+        if (kept == CHARGE_GROUP_KEYS_MAX)
+            return json_in_refuse(err, name, "too_many_group_keys");
+        keys[kept++] = key;
     }
+    if (kept == 0)
+        return true;
     p->group_keys = keys;
-    p->group_key_count = n;
-    jsonw_key(w, name);
-    jsonw_array_begin(w);
-    for (size_t i = 0; i < n; i++)
-        jsonw_cstr(w, keys[i]);
-    jsonw_array_end(w);
+    p->group_key_count = kept;
+    bool both = v == grouped && sent_pricing;
+    for (int pass = both ? 0 : 1; pass < 2; pass++) {
+        jsonw_key(w, pass == 0 ? "pricing_group_keys" : name);
+        jsonw_array_begin(w);
+        for (size_t i = 0; i < kept; i++)
+            jsonw_cstr(w, keys[i]);
+        jsonw_array_end(w);
+    }
     return true;
 }
 

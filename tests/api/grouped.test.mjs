@@ -161,6 +161,27 @@ test('a filter without group keys in a grouped charge is grouped_usage\'s entry 
     [[{}, '7.0', 1400, 2, [['Large', 1400]]], [{ team: 'a' }, '1.0', 100, 1, [[null, 100]]]]);
 });
 
+// An audit found pricing_group_keys: [] sent with grouped_by: [...] priced ungrouped (2000
+// cents here, where Lago bills 3000): Lago's ChargeModels::FilterProperties::BaseService takes
+// grouped_by when pricing_group_keys is blank (an empty list is), for a filter's properties too.
+test('pricing_group_keys [] with grouped_by groups by grouped_by, in the charge and in its filters', async () => {
+  const tiers = { graduated_ranges: [{ from_value: 0, to_value: 10, per_unit_amount: '1', flat_amount: '5' }, { from_value: 11, to_value: null, per_unit_amount: '0.5', flat_amount: '0' }] };
+  const p = await ok(await post('/api/v1/plans', { plan: { code: 'blank_keys', name: 'blank_keys', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.tokens, charge_model: 'graduated', properties: { ...tiers, pricing_group_keys: [], grouped_by: ['region'] },
+      filters: [{ invoice_display_name: 'Large', values: { model: ['large'] }, properties: { ...tiers, pricing_group_keys: [], grouped_by: ['region'] } }] }] } }));
+  // Lago stores the keys as pricing_group_keys and answers both names
+  const c = p.plan.charges[0];
+  assert.deepEqual([c.properties.pricing_group_keys, c.properties.grouped_by], [['region'], ['region']]);
+  assert.deepEqual([c.filters[0].properties.pricing_group_keys, c.filters[0].properties.grouped_by], [['region'], ['region']]);
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'blanker', plan_code: 'blank_keys', external_id: 'blanker_sub', subscription_at: '2026-05-01T00:00:00Z' } }));
+  await ok(await send(ev('blanker_sub', 'tokens', { region: 'a', tokens: 10 }), ev('blanker_sub', 'tokens', { region: 'b', tokens: 10 }),
+    ev('blanker_sub', 'tokens', { region: 'a', model: 'large', tokens: 10 }), ev('blanker_sub', 'tokens', { region: 'b', model: 'large', tokens: 10 })));
+  // each region's 10 units: 10 + 5 flat, in the default bucket and in the filter's
+  const tokens = byCode(await usage('blanker_sub', 'blanker'), 'tokens');
+  assert.equal(tokens.amount_cents, 6000);
+  assert.deepEqual(tokens.grouped_usage.map((g) => [g.grouped_by, g.amount_cents]), [[{ region: 'a' }, 3000], [{ region: 'b' }, 3000]]);
+});
+
 test('restarts (clean, SIGKILL) give the same usage', async () => {
   const subs = [['acme_sub', 'acme'], ['jobber_sub', 'jobber'], ['many_sub', 'many']];
   const all = async () => Promise.all(subs.map(([s, c]) => usage(s, c)));
