@@ -196,6 +196,9 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
         return false;
     if (!catalog_add_ref(req, def, CATALOG_BILLABLE_METRIC, NULL, metric_id, err))
         return false;
+    /* Lago's Plans::ChargeablesValidationService answers an unknown metric so, plural, on a
+     * create and an update (an audit found the singular) */
+    def->refs[def->ref_count - 1].not_found = "billable_metrics_not_found";
     char id[UUID_TEXT];
     if (!lago_id || strlen(lago_id) != UUID_TEXT - 1) {
         if (!entropy_uuid(id))

@@ -22,6 +22,12 @@ static bool known_interval(const char *s)
     return plan_json_interval_parse(s, &ignored);
 }
 
+/* The intervals bill_charges_monthly is for (Lago's billable_monthly?). */
+static bool is_long_interval(const char *s)
+{
+    return strcmp(s, "yearly") == 0 || strcmp(s, "semiannual") == 0;
+}
+
 static bool is_empty_object(struct json_object *v)
 {
     return json_object_is_type(v, json_type_object) && json_object_object_length(v) == 0;
@@ -154,7 +160,7 @@ static bool parse_fields(struct request *req, struct json_object *obj, struct js
         return json_in_refuse(err, "interval", "value_is_invalid");
     if (money_sign(trial) < 0 || money_cmp(trial, money_from_int(PLAN_TRIAL_PERIOD_MAX_DAYS)) > 0)
         return json_in_refuse(err, "trial_period", "value_is_out_of_range");
-    bool long_interval = strcmp(interval, "yearly") == 0 || strcmp(interval, "semiannual") == 0;
+    bool long_interval = is_long_interval(interval);
     if (monthly && !long_interval)
         return json_in_refuse(err, "bill_charges_monthly", "only_with_yearly_or_semiannual");
     char trial_text[MONEY_TEXT_MAX];
@@ -453,6 +459,16 @@ static bool merge_plan(struct request *req, struct json_object *stored, struct j
     if (json_object_object_get_ex(stored, "minimum_commitment", &commitment))
         json_object_get(commitment);
     bool ok = json_in_merge(stored, sent);
+    /* bill_charges_monthly not sent: cleared when the interval is now neither yearly nor
+     * semiannual, as Lago's Plans::UpdateService#bill_charges_monthly? does, instead of the
+     * stored flag refusing the interval change (an audit's 422 only_with_yearly_or_semiannual
+     * for a flag the client never sent); one sent true with such an interval is still refused */
+    struct json_object *interval = NULL;
+    if (ok && !json_object_object_get_ex(sent, "bill_charges_monthly", NULL) &&
+        json_object_object_get_ex(stored, "interval", &interval) &&
+        json_object_is_type(interval, json_type_string) &&
+        !is_long_interval(json_object_get_string(interval)))
+        json_object_object_del(stored, "bill_charges_monthly");
     if (ok && json_object_object_get_ex(sent, "charges", &charges) &&
         json_object_is_type(charges, json_type_array))
         ok = merge_charges(stored, before, charges);

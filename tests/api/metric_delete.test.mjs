@@ -169,7 +169,7 @@ test('a charge taken by its metric\'s deletion is named by nothing, its id inclu
   const put = (charges) => t.api('/api/v1/plans/r', { method: 'PUT', body: { plan: { charges } } });
   let r = await put([{ id: goneId, billable_metric_id: metric.gone2, charge_model: 'standard', properties: { amount: '1' } }, { id: keptId }]);
   assert.equal(r.status, 404);
-  assert.equal((await r.json()).code, 'billable_metric_not_found');
+  assert.equal((await r.json()).code, 'billable_metrics_not_found'); // Lago's, plural
   r = await put([{ id: goneId, billable_metric_id: metric.kept2, charge_model: 'standard', properties: { amount: '5' } }, { id: keptId }]);
   const plan = (await ok(r)).plan;
   assert.equal(plan.charges.length, 2);

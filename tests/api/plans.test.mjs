@@ -190,12 +190,31 @@ test('plan fields: interval, currency, references', async () => {
     const r = await call('POST', '/api/v1/plans', plan('bad', [], extra));
     assert.deepEqual(r.body.error_details, { [field]: [code] }, JSON.stringify(extra));
   }
-  let r = await call('POST', '/api/v1/plans', plan('bad', [{ billable_metric_id: '00000000-0000-4000-8000-000000000000', charge_model: 'standard', properties: { amount: '1' } }]));
-  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metric_not_found' });
+  // an unknown metric is Lago's Plans::ChargeablesValidationService's 404, plural, on a create
+  // and on an update (an audit found the singular billable_metric_not_found)
+  const unknown = [{ billable_metric_id: '00000000-0000-4000-8000-000000000000', charge_model: 'standard', properties: { amount: '1' } }];
+  let r = await call('POST', '/api/v1/plans', plan('bad', unknown));
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metrics_not_found' });
+  r = await call('POST', '/api/v1/plans', plan('known', []));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await call('PUT', '/api/v1/plans/known', { plan: { charges: unknown } });
+  assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'billable_metrics_not_found' });
   r = await call('POST', '/api/v1/plans', plan('bad', [], { tax_codes: ['nope'] }));
   assert.deepEqual(r.body, { status: 404, error: 'Not Found', code: 'tax_not_found' });
   r = await call('POST', '/api/v1/plans', plan('yearly', [], { interval: 'yearly', bill_charges_monthly: true }));
   assert.equal(r.body.plan.bill_charges_monthly, true);
+  // An audit found a yearly plan's stored flag refusing a PUT to a shorter interval that did not
+  // send it (422 only_with_yearly_or_semiannual): Lago's Plans::UpdateService#bill_charges_monthly?
+  // clears it when the new interval is neither yearly nor semiannual, and answers 200. One
+  // that sends true with a short interval is still refused.
+  r = await call('PUT', '/api/v1/plans/yearly', { plan: { interval: 'monthly', bill_charges_monthly: true } });
+  assert.deepEqual([r.status, r.body.error_details], [422, { bill_charges_monthly: ['only_with_yearly_or_semiannual'] }]);
+  r = await call('PUT', '/api/v1/plans/yearly', { plan: { interval: 'monthly' } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual([r.body.plan.interval, r.body.plan.bill_charges_monthly], ['monthly', null]);
+  // back to semiannual: the flag is false until sent, as on a create
+  r = await call('PUT', '/api/v1/plans/yearly', { plan: { interval: 'semiannual' } });
+  assert.deepEqual([r.status, r.body.plan.bill_charges_monthly], [200, false]);
 });
 
 test('updating a plan keeps what is not named, and charge ids across edits', async () => {
