@@ -132,12 +132,14 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
         ((m->aggregation != AGGREGATION_SUM && m->aggregation != AGGREGATION_UNIQUE_COUNT) ||
          pay_in_advance))
         return json_in_refuse(err, "prorated", "not_supported");
+    /* the validators' billable_metric: invalid_value, which Lago's ChargePropertiesValidation
+     * files under properties with every validator's code */
     if ((kind == CHARGE_MODEL_PERCENTAGE || kind == CHARGE_MODEL_GRADUATED_PERCENTAGE) &&
         m->aggregation == AGGREGATION_LATEST)
-        return json_in_refuse(err, "billable_metric", "invalid_value");
-    /* Charges::Validators::DynamicService (lago-api PR #2613): sum_agg only */
+        return json_in_refuse(err, "properties", "invalid_value");
+    /* Charge#validate_dynamic (app/models/charge.rb): sum_agg only */
     if (kind == CHARGE_MODEL_DYNAMIC && m->aggregation != AGGREGATION_SUM)
-        return json_in_refuse(err, "billable_metric", "invalid_billable_metric_value");
+        return json_in_refuse(err, "charge_model", "invalid_aggregation_type_or_charge_model");
     return true;
 }
 

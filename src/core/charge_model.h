@@ -202,7 +202,7 @@ struct charge_model_error {
  * field and code as a negative value gets here: Lago's DecimalAmountService treats them alike.
  * An unknown kind is one error, field "charge_model", code "value_is_invalid".
  * Lago's check that percentage and graduated_percentage are not used with a latest_agg
- * metric (billable_metric: invalid_value) needs the metric and is the catalog's.
+ * metric (properties: invalid_value) needs the metric and is the catalog's.
  */
 size_t charge_model_validate(const struct charge_model_properties *p,
                              struct charge_model_error *errors, size_t cap);

@@ -152,7 +152,10 @@ test('charge and metric rules: pay in advance, proration, min amount, percentage
     [charge('seats', 'package', { amount: '1', package_size: 1 }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
     // prorating needs a recurring metric, which Tally refuses for now (docs/API.md)
     [charge('seats', 'standard', { amount: '10' }, { prorated: true }), 'prorated', 'invalid_billable_metric_or_charge_model'],
-    [charge('storage', 'percentage', { rate: '1' }), 'billable_metric', 'invalid_value'],
+    // Lago's validators' billable_metric: invalid_value, which ChargePropertiesValidation files
+    // under properties, as every validator's code (an audit found it under billable_metric)
+    [charge('storage', 'percentage', { rate: '1' }), 'properties', 'invalid_value'],
+    [charge('storage', 'graduated_percentage', { graduated_percentage_ranges: [{ from_value: 0, to_value: null, rate: '1', flat_amount: '0' }] }), 'properties', 'invalid_value'],
     // Lago's codes (Charge#validate_invoiceable_unless_pay_in_advance, #validate_regroup_paid_fees):
     // an audit found another code for the first and the second accepted on any charge
     [charge('calls', 'standard', { amount: '1' }, { invoiceable: false }), 'invoiceable', 'must_be_true_unless_pay_in_advance'],
