@@ -19,8 +19,9 @@
 
 /* What a metric's filters may be, in words (an audit found the limits refused unsaid). */
 static const char filters_shape[] = "filters: at most 32, each {\"key\": text, \"values\": "
-                                    "[text or integer, ...]} with 1 to 512 values, each key "
-                                    "once, a key or value 1 to 255 bytes";
+                                    "[text or integer, ...]} with 1 to 512 values (a key sent "
+                                    "twice takes the last one's), a key 1 to 255 bytes, a value "
+                                    "at most 255";
 _Static_assert(BILLABLE_METRIC_FILTERS_MAX == 32 && BILLABLE_METRIC_FILTER_VALUES_MAX == 512 &&
                    BILLABLE_METRIC_FILTER_TEXT_MAX == 255,
                "filters_shape states the limits");
@@ -67,8 +68,20 @@ static bool parse_filters(struct request *req, struct json_object *obj, struct b
         filters[i].values = values;
         filters[i].value_count = kept;
     }
+    /* a key sent twice is one filter with the last one's values, as Lago's batch service finds
+     * the filter by key (find_or_initialize_by) and sets its values again: kept where the key
+     * came first (Lago answers them by key anyway) */
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < distinct && strcmp(filters[k].key, filters[i].key) != 0)
+            k++;
+        filters[k] = filters[i];
+        if (k == distinct)
+            distinct++;
+    }
     m->filters = filters;
-    m->filter_count = n;
+    m->filter_count = distinct;
     return true;
 }
 
@@ -118,6 +131,11 @@ static bool parse_metric(struct request *req, struct json_object *obj, struct bi
         json_in_string(obj, "weighted_interval", 16, &req->arena, &interval, err) ==
             JSON_IN_INVALID)
         return false;
+    /* blank is none, as Rails' enum casts "" to nil (an audit found "" refused) */
+    if (is_blank(rounding))
+        rounding = NULL;
+    if (is_blank(interval))
+        interval = NULL;
     if (rounding && !billable_metric_rounding_parse(rounding, &m->rounding))
         return json_in_refuse(err, "rounding_function", "value_is_invalid");
     m->rounding_precision = (int32_t)precision;

@@ -68,7 +68,7 @@ static bool filters_valid(const struct billable_metric *m)
             if (strcmp(m->filters[j].key, f->key) == 0)
                 return false; /* one filter per key */
         for (size_t v = 0; v < f->value_count; v++)
-            if (!f->values[v] || !*f->values[v])
+            if (!f->values[v]) /* "" is a value, as Lago's present? takes [""] */
                 return false;
     }
     return true;

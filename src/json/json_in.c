@@ -344,10 +344,10 @@ enum json_in_result json_in_string_array(struct json_object *obj, const char *ke
                                                                                : JSON_IN_INVALID;
 }
 
-/* json_in_string_list and json_in_text_list: `integers` also takes a JSON integer, as its
- * decimal text. */
+/* json_in_string_list and json_in_text_list: `texts` also takes a JSON integer, as its
+ * decimal text, and an empty string. */
 static bool read_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
-                      bool integers, struct arena *a, const char ***out, size_t *count,
+                      bool texts, struct arena *a, const char ***out, size_t *count,
                       struct json_in_error *err)
 {
     *count = 0;
@@ -365,7 +365,7 @@ static bool read_list(struct json_object *v, const char *key, size_t max_items, 
         const char *s;
         size_t len;
         int64_t number;
-        if (integers && json_object_is_type(e, json_type_int)) {
+        if (texts && json_object_is_type(e, json_type_int)) {
             /* past 64 bits json-c keeps no exact value: refused, as elsewhere */
             if (!json_in_exact_int64(e, &number))
                 return json_in_refuse(err, key, "invalid_type");
@@ -377,7 +377,7 @@ static bool read_list(struct json_object *v, const char *key, size_t max_items, 
         } else {
             return json_in_refuse(err, key, "invalid_type");
         }
-        if (len == 0 || len > max_len || memchr(s, '\0', len))
+        if ((len == 0 && !texts) || len > max_len || memchr(s, '\0', len))
             return json_in_refuse(err, key, "invalid_value");
         items[i] = arena_strndup(a, s, len);
         if (!items[i])

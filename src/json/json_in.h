@@ -157,7 +157,8 @@ bool json_in_string_list(struct json_object *v, const char *key, size_t max_item
                          struct json_in_error *err);
 /* The same, where an item may also be a JSON integer, read as its decimal text (1 is "1"): a
  * filter's values, which Lago keeps in string[] columns that Rails casts an Integer into so.
- * Other numbers are refused: Ruby would write a float's own text (1.0e+20), not reproduced. */
+ * Other numbers are refused: Ruby would write a float's own text (1.0e+20), not reproduced.
+ * An empty string is an item too, as Lago's filters take it (values must only be present). */
 bool json_in_text_list(struct json_object *v, const char *key, size_t max_items, size_t max_len,
                        struct arena *a, const char ***out, size_t *count,
                        struct json_in_error *err);

@@ -104,3 +104,22 @@ test('filter values sent as JSON integers are kept as their text', async () => {
     assert.deepEqual(r.body.error_details, { filters: ['invalid_format'] }, JSON.stringify(values));
   }
 });
+
+// An audit found a metric filter value "" refused (422 filters: invalid_format): Lago's
+// BillableMetricFilter checks only that values is present, and [""] is. An empty string is a
+// value of its own (an event sending it; not one without the key, nor null), in the metric's
+// filters and in a charge filter's values.
+test('an empty string is a filter value: declared, named by a charge filter, matched', async () => {
+  const m = (await ok('POST', '/api/v1/billable_metrics', { billable_metric: {
+    code: 'tagged', name: 'Tagged', aggregation_type: 'sum_agg', field_name: 's', filters: [{ key: 'tag', values: ['', 'x'] }],
+  } })).billable_metric;
+  assert.deepEqual(m.filters, [{ key: 'tag', values: ['', 'x'] }]);
+  const plan = (await ok('POST', '/api/v1/plans', { plan: { code: 'tagged', name: 'T', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: m.lago_id, charge_model: 'standard', properties: { amount: '1' }, filters: [{ values: { tag: [''] }, properties: { amount: '10' } }] }] } })).plan;
+  assert.deepEqual(plan.charges[0].filters.map((f) => f.values), [{ tag: [''] }]);
+  await ok('POST', '/api/v1/subscriptions', { subscription: { external_customer_id: 'c', plan_code: 'tagged', external_id: 's_tagged', subscription_at: '2026-03-01T00:00:00Z' } });
+  for (const [id, props] of [['g1', { s: 1, tag: '' }], ['g2', { s: 1 }], ['g3', { s: 1, tag: null }], ['g4', { s: 1, tag: 'x' }]])
+    await ok('POST', '/api/v1/events', { event: { transaction_id: id, external_subscription_id: 's_tagged', code: 'tagged', properties: props } });
+  // "" at 10 USD; no tag, null and "x" at the default 1 USD
+  assert.equal((await usage('s_tagged')).amount_cents, 1000 + 3 * 100);
+});
