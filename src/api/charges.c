@@ -61,9 +61,37 @@ static bool parse_filter_values(struct request *req, struct json_object *values,
     return true;
 }
 
+/*
+ * Whether properties `p` price a period without usage in int64 minor units of the currency:
+ * what a charge (or a filter) costs at zero units (a graduated or volume first range's
+ * flat_amount) is in every current usage of its subscriptions, so one that does not fit made
+ * every such read 422 amount_out_of_range, even with no events (an audit's 37-digit
+ * flat_amount). Refused here instead, with Tally's code for an amount that does not fit; a
+ * price only a usage reaches stays the event's to refuse.
+ */
+static bool fee_at_zero_fits(const struct charge_model_properties *p, int32_t exponent,
+                             struct json_in_error *err)
+{
+    if (exponent < 0)
+        return true;
+    struct charge_model_input in = {.units = MONEY_ZERO,
+                                    .full_units = MONEY_ZERO,
+                                    .precise_total_amount_cents = MONEY_ZERO,
+                                    .exponent = exponent,
+                                    .peak_units = MONEY_ZERO};
+    money_t amount;
+    int64_t cents;
+    if (charge_model_amount(p, &in, &amount) == CHARGE_MODEL_OK &&
+        charge_model_fee_cents(in.units, amount, exponent, &cents) == CHARGE_MODEL_OK)
+        return true;
+    err->message = "the charge's fee without any usage (a first range's flat_amount) does not "
+                   "fit in the currency's minor units (at most 9223372036854775807 cents)";
+    return json_in_refuse(err, "properties", "amount_out_of_range");
+}
+
 static bool parse_filters(struct request *req, struct json_object *charge,
                           enum charge_model_kind kind, const struct billable_metric *m,
-                          struct jsonw *w, struct json_in_error *err)
+                          int32_t exponent, struct jsonw *w, struct json_in_error *err)
 {
     struct json_object *list;
     jsonw_key(w, "filters");
@@ -88,6 +116,7 @@ static bool parse_filters(struct request *req, struct json_object *charge,
             jsonw_kv_cstr(w, "invoice_display_name", display);
             jsonw_key(w, "properties");
             if (!charge_json_properties(&req->arena, props, kind, &p, w, err) ||
+                !fee_at_zero_fits(&p, exponent, err) ||
                 !parse_filter_values(req, values, m, w, err))
                 return false;
             jsonw_object_end(w);
@@ -144,7 +173,8 @@ static bool check_against_metric(const struct billable_metric *m, enum charge_mo
 }
 
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
-                   struct jsonw *w, struct catalog_definition *def, struct json_in_error *err)
+                   int32_t exponent, struct jsonw *w, struct catalog_definition *def,
+                   struct json_in_error *err)
 {
     const char *metric_id = NULL, *model = NULL, *display = NULL, *regroup = NULL, *lago_id = NULL,
                *code = NULL;
@@ -231,9 +261,10 @@ bool charges_parse(struct request *req, struct store_conn *conn, struct json_obj
     jsonw_kv_int(w, "min_amount_cents", min_amount_cents);
     jsonw_kv_cstr(w, "regroup_paid_fees", regroup);
     jsonw_key(w, "properties");
-    bool ok = charge_json_properties(&req->arena, props, kind, &p, w, err);
+    bool ok = charge_json_properties(&req->arena, props, kind, &p, w, err) &&
+              fee_at_zero_fits(&p, exponent, err);
     json_object_put(defaults); /* p borrows nothing of it: ranges are in the arena */
-    if (!ok || !parse_filters(req, charge, kind, metric_known ? &metric : NULL, w, err) ||
+    if (!ok || !parse_filters(req, charge, kind, metric_known ? &metric : NULL, exponent, w, err) ||
         !catalog_parse_tax_codes(req, charge, w, def, err))
         return false;
     jsonw_object_end(w);

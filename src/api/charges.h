@@ -27,10 +27,13 @@ struct store_conn;
 /*
  * Parses charge `index` of a plan and writes it canonically into w (an array element).
  * References (metric, tax codes) are added to def. A charge keeps the id it names (an update's
- * charge naming a stored one, or an override's); else it gets a new one.
+ * charge naming a stored one, or an override's); else it gets a new one. `exponent` is the
+ * plan's currency's minor-unit exponent (negative: unknown, its fee is not checked): a charge
+ * whose fee at zero units does not fit in int64 minor units is refused.
  */
 bool charges_parse(struct request *req, struct store_conn *conn, struct json_object *charge,
-                   struct jsonw *w, struct catalog_definition *def, struct json_in_error *err);
+                   int32_t exponent, struct jsonw *w, struct catalog_definition *def,
+                   struct json_in_error *err);
 
 /* Writes a stored charge as Lago answers it (metric code and taxes looked up through conn);
  * nothing for a charge whose metric was deleted, which Lago deletes with it. */

@@ -1,6 +1,7 @@
 /* api/plans: see plans.h. */
 #include "api/plans.h"
 
+#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "json/charge_json.h"
 #include "json/json_build.h"
 #include "json/plan_json.h"
+#include "core/currency.h"
 #include "core/money.h"
 #include "core/subscription.h"
 #include "sys/entropy.h"
@@ -101,6 +103,20 @@ static bool names_a_charge_twice(struct json_object *list)
     return false;
 }
 
+/* The minor-unit exponent of the plan's amount_currency (checked before the charges), or -1. */
+static int32_t currency_exponent(struct json_object *obj)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, "amount_currency", &v) ||
+        !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 3)
+        return -1;
+    char code[4] = "";
+    for (size_t i = 0; i < 3; i++)
+        code[i] = (char)toupper((unsigned char)json_object_get_string(v)[i]);
+    const struct currency *cur = currency_find(code, 3);
+    return cur ? cur->exponent : -1;
+}
+
 static bool parse_charges(struct request *req, struct json_object *obj, struct jsonw *w,
                           struct catalog_definition *def, struct json_in_error *err)
 {
@@ -116,10 +132,11 @@ static bool parse_charges(struct request *req, struct json_object *obj, struct j
         if (names_a_charge_twice(list))
             return json_in_refuse(err, "charges", "value_already_exist");
         /* (an update's charges that name no stored charge lost their ids in merge_charges) */
+        int32_t exponent = currency_exponent(obj);
         struct store_reader *r = api_reader_acquire(req->api);
         for (size_t i = 0; ok && i < json_object_array_length(list); i++)
-            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i), w,
-                               def, err);
+            ok = charges_parse(req, store_reader_conn(r), json_object_array_get_idx(list, i),
+                               exponent, w, def, err);
         api_reader_release(req->api, r);
     }
     jsonw_array_end(w);

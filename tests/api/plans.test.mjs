@@ -518,3 +518,28 @@ test('a first range from 1, and a volume range two past the previous end, are re
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
 });
+
+// An audit found a graduated charge whose first tier's flat_amount has 37 digits accepted: its
+// fee at zero units cannot be counted in cents (int64), so every current usage of a
+// subscription to the plan was 422 amount_out_of_range, even with no events. A charge (or a
+// charge filter) whose fee without any usage does not fit is refused where it is set; one
+// whose large price only a usage reaches (a per-unit amount) is taken, the event that would
+// overflow being refused then.
+test('a charge whose fee at zero units cannot be counted in cents is refused', async () => {
+  const tiers = (flat) => ({ graduated_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: flat }] });
+  for (const c of [charge('tokens', 'graduated', tiers('9'.repeat(37))),
+    charge('tokens', 'graduated', tiers('0'), { filters: [{ values: { model: ['small'] }, properties: tiers('1e20') }] }),
+    charge('tokens', 'volume', { volume_ranges: [{ from_value: 0, to_value: null, per_unit_amount: '1', flat_amount: '1e17' }] })]) {
+    const r = await call('POST', '/api/v1/plans', plan('unpriceable', [c]));
+    assert.equal(r.status, 422, JSON.stringify(c));
+    assert.deepEqual(r.body.error_details, { properties: ['amount_out_of_range'] });
+    assert.match(r.body.message, /cents/);
+  }
+  assert.equal((await call('GET', '/api/v1/plans/unpriceable')).status, 404);
+  // just within int64 cents (92,233,720,368,547,758.07 USD), and a 35-digit per-unit amount
+  const fits = await call('POST', '/api/v1/plans', plan('priceable', [charge('tokens', 'graduated', tiers('92233720368547758.07')), charge('calls', 'standard', { amount: '9'.repeat(35) })]));
+  assert.equal(fits.status, 200, JSON.stringify(fits.body));
+  // an update is checked as a create
+  const up = await call('PUT', '/api/v1/plans/priceable', { plan: { charges: [charge('tokens', 'graduated', tiers('92233720368547758.08'))] } });
+  assert.deepEqual([up.status, up.body.error_details], [422, { properties: ['amount_out_of_range'] }]);
+});
