@@ -378,15 +378,26 @@ enum command_result engine_give_back_repriced(struct engine *e, struct command *
         return COMMAND_STORE_FAILED;
     usage_book_each(&e->usage, collect_usage, &r);
     enum command_result result = COMMAND_OK;
+    size_t live = 0; /* the live ones kept at the front of r.ids, for the second pass */
     for (size_t i = 0; i < r.count && result == COMMAND_OK; i++) {
         struct store_subscription row;
         enum store_status s =
             store_subscription_get(store_conn(e->store), cmd->org_id, r.ids[i], &row, cmd->arena);
         if (s == STORE_ERROR)
             result = COMMAND_STORE_FAILED;
-        else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now))
-            result = subscriptions_settle_repriced(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+        else if (s == STORE_OK && subscription_is_live(&row.sub, cmd->now)) {
+            result = subscriptions_give_back_usage(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+            r.ids[live++] = r.ids[i];
+        }
     }
+    /* every fall given back before any rise is debited, as a command's events are settled
+     * (settle_debit_wallets): an audit found one edit's rise on a customer's first
+     * subscription left to the invoice, its fall on the second then given back to the wallet */
+    wallets_defer_thresholds(&e->wallets);
+    for (size_t i = 0; i < live && result == COMMAND_OK; i++)
+        result = subscriptions_debit_raised(e, cmd, usage_book_find(&e->usage, r.ids[i]));
+    if (result == COMMAND_OK)
+        result = wallets_fire_deferred_thresholds(&e->wallets, e->store, cmd);
     free(r.ids);
     return result;
 }
@@ -770,8 +781,8 @@ void engine_apply_one(struct engine *e, struct command *cmd)
         cmd->result == COMMAND_OK && cmd->replanned && !e->usage_incomplete
             ? usage_book_find(&e->usage, cmd->subscription.id)
             : NULL;
-    if (replanned)
-        cmd->result = subscriptions_settle_repriced(e, cmd, replanned);
+    if (replanned && (cmd->result = subscriptions_give_back_usage(e, cmd, replanned)) == COMMAND_OK)
+        cmd->result = subscriptions_debit_raised(e, cmd, replanned);
     /* A subscription made or changed now may carry units into a period it starts mid-way (an
      * upgrade, one made again under the same external id): that period starts now, and is
      * debited now as each next one will be at its start (found by an audit: an upgrade's

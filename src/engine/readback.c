@@ -509,7 +509,7 @@ bool readback_load_events(struct engine *e, char err[STORE_ERR_MAX])
     ok = usage_book_settle(&e->usage) && ok;
     e->start.scanned_events = sc.scanned;
     e->usage.events_read += (uint64_t)sc.scanned; /* the start's usages read them (an audit) */
-    writer_publish_usage_counters(e); /* says what the scan's usages passed over */
+    writer_publish_usage_counters(e);             /* says what the scan's usages passed over */
     dedup_free(&sc.not_live);
     arena_free(&sc.scratch);
     if (!ok)

@@ -132,13 +132,14 @@ static bool note_reprice(struct engine *e, int64_t org_id, int64_t customer_id)
 /*
  * Gives back what live usage u's charges debited this period beyond what they bring now
  * (wallets_give_back), if its customer's wallets pay or have paid: after something that no
- * event of u may follow soon changed its price, or moved its end. With debit_raised (a
- * re-pricing), what they bring beyond their debits is debited too (wallets_debit_raised); an
- * ended subscription's is not (its next debit's, or the invoice's). Usage that cannot be priced
- * any more gives nothing back (its next debit fails alike, or the invoice settles it).
+ * event of u may follow soon changed its price, or moved its end. Debits nothing: a
+ * re-pricing's raise is subscriptions_debit_raised's, once every usage the re-pricing moved has
+ * given back (one subscription's fall pays another's rise, whichever comes first); an ended
+ * subscription's is its next debit's, or the invoice's. Usage that cannot be priced any more
+ * gives nothing back (its next debit fails alike, or the invoice settles it).
  */
-static enum command_result settle_usage(struct engine *e, struct command *cmd,
-                                        const struct usage *u, bool debit_raised)
+enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
+                                                  const struct usage *u)
 {
     if (cmd->now < u->from)
         return COMMAND_OK; /* a period not begun (a scheduled downgrade's): nothing debited */
@@ -177,21 +178,30 @@ static enum command_result settle_usage(struct engine *e, struct command *cmd,
     enum command_result r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
     if (opening)
         usage_release(opening);
-    if (r == COMMAND_OK && debit_raised)
-        r = wallets_debit_raised(&e->wallets, e->store, cmd, u, brought);
     return r;
 }
 
-enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
-                                                  const struct usage *u)
+/*
+ * After a re-pricing's give-backs (subscriptions_give_back_usage, for every usage it moved):
+ * what live usage u's charges bring beyond their debits is debited, never refused
+ * (wallets_debit_raised). Not for a period not begun, nor a stuck customer (its re-pricing was
+ * noted, and runs whole once it is written out), nor a customer whose wallets never paid.
+ */
+enum command_result subscriptions_debit_raised(struct engine *e, struct command *cmd,
+                                               const struct usage *u)
 {
-    return settle_usage(e, cmd, u, false);
-}
-
-enum command_result subscriptions_settle_repriced(struct engine *e, struct command *cmd,
-                                                  const struct usage *u)
-{
-    return settle_usage(e, cmd, u, true);
+    if (cmd->now < u->from || wallet_book_is_stuck(&e->wallets, u->customer_id))
+        return COMMAND_OK;
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
+    struct usage_brought *brought =
+        arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
+    if (!brought)
+        return COMMAND_STORE_FAILED;
+    if (!usage_priced(u, brought))
+        return COMMAND_OK;
+    return wallets_debit_raised(&e->wallets, e->store, cmd, u, brought);
 }
 
 /*

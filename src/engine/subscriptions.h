@@ -23,8 +23,8 @@ enum command_result subscriptions_end(struct engine *e, struct command *cmd,
                                       struct subscription *sub);
 enum command_result subscriptions_give_back_usage(struct engine *e, struct command *cmd,
                                                   const struct usage *u);
-enum command_result subscriptions_settle_repriced(struct engine *e, struct command *cmd,
-                                                  const struct usage *u);
+enum command_result subscriptions_debit_raised(struct engine *e, struct command *cmd,
+                                               const struct usage *u);
 enum command_result subscriptions_rebound_holds(struct engine *e, struct command *cmd,
                                                 const struct subscription *live);
 enum command_result subscriptions_recheck_downgrades(struct engine *e, struct command *cmd,

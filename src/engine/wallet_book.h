@@ -204,6 +204,7 @@ struct customer_wallets {
     uint64_t stepped_in;
     int64_t step_cents;
     uint64_t touched_in;      /* the book's command number that last touched it */
+    uint64_t thresholds_in;   /* the command number whose deferred thresholds name it */
     bool dirty;               /* in the book's dirty list: changes wait for wallet_book_flush */
     bool unjournaled;         /* in the book's unjournaled list: changed since the last record */
     int64_t dirty_since_usec; /* when it became dirty (the writer's monotonic clock) */
@@ -300,6 +301,11 @@ struct wallet_book {
     size_t unstuck_count, unstuck_cap;
     uint64_t writeout_failures;
     bool refused_stuck;
+    /* Customers whose threshold rules wait for the end of a pass of debits over several usages
+     * (wallets_defer_thresholds): each fires once, on the command's net. */
+    bool thresholds_deferred;
+    int64_t *thresholds_due;
+    size_t thresholds_due_count, thresholds_due_cap;
     /* Scratch of a customer's isolated write-out: its snapshot, the organizations' balances,
      * and the customers a journal commit wrote out. */
     struct arena writeout_arena;

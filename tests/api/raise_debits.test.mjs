@@ -98,3 +98,73 @@ test('a tax rate raised mid-period is debited at once, on every subscription it 
   await checkWalletLedger(t, a.wallet);
   await checkWalletLedger(t, b.wallet);
 });
+
+// Found by an audit of the above: one edit that raised a charge on a customer's first
+// subscription and cut another on its second debited the rise before the fall came back, so a
+// hard wallet at zero left the rise to the invoice and then kept the fall's credits (10.00
+// unspent, 10.00 owed), and a threshold rule bought a top-up for an edit that changed nothing
+// net. Every fall is given back before any rise is debited, whichever subscription comes first.
+test('one edit\'s fall on one subscription pays its rise on another, in either order', async () => {
+  const id = async (code) => (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } }))).billable_metric.lago_id;
+  const x = await id('ord_x'), y = await id('ord_y');
+  const charges = (px, py, made) => [
+    { id: made?.[0].lago_id, billable_metric_id: x, charge_model: 'standard', properties: { amount: px } },
+    { id: made?.[1].lago_id, billable_metric_id: y, charge_model: 'standard', properties: { amount: py } }];
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'ord', name: 'ord', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: charges('1', '2') } }))).plan;
+  // a hard wallet that the calls empty, and one with a threshold rule the calls leave above it
+  const hard = { granted_credits: '30', limit: 'hard' };
+  const ruled = { granted_credits: '50', recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '15', method: 'fixed', granted_credits: '50' }] };
+  const wallets = {};
+  for (const [c, first, terms] of [['ord_a', 'ord_x', hard], ['ord_b', 'ord_y', hard], ['ord_c', 'ord_x', ruled], ['ord_d', 'ord_y', ruled]]) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: c, currency: 'USD' } }));
+    for (const s of [1, 2])
+      await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'ord', external_id: `${c}_${s}`, subscription_at: '2026-05-01T00:00:00Z' } }));
+    wallets[c] = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', ...terms } }))).wallet.lago_id;
+    // x's calls on the first subscription for ord_a and ord_c, on the second for the others:
+    // 10.00 + 20.00
+    for (let i = 0; i < 10; i++)
+      for (const [s, code] of [[1, first], [2, first === 'ord_x' ? 'ord_y' : 'ord_x']])
+        await ok(await post('/api/v1/events', { event: { transaction_id: `${c}-${s}-${i}`, external_subscription_id: `${c}_${s}`, code } }));
+  }
+  const seen = async (c) => {
+    const w = (await ok(await t.api(`/api/v1/wallets/${wallets[c]}`))).wallet;
+    const txs = (await ok(await t.api(`/api/v1/wallets/${wallets[c]}/wallet_transactions?per_page=100`))).wallet_transactions;
+    return [w.balance_cents, w.consumed_amount_cents, txs.filter((x) => x.source === 'threshold').length];
+  };
+  const before = { ord_a: [0, 3000, 0], ord_b: [0, 3000, 0], ord_c: [2000, 3000, 0], ord_d: [2000, 3000, 0] };
+  for (const c of Object.keys(wallets)) assert.deepEqual(await seen(c), before[c], c);
+  await ok(await put('/api/v1/plans/ord', { plan: { charges: charges('2', '1', plan.charges) } })); // x +10.00, y -10.00
+  for (const c of Object.keys(wallets)) {
+    assert.deepEqual(await seen(c), before[c], `${c}: the edit changed nothing net`);
+    await checkWalletLedger(t, wallets[c]);
+  }
+});
+
+// Found by the same audit: a customer's threshold rule fired once per subscription a command
+// debited, where the command crossed the threshold once, net (Lago checks its rules once per
+// balance refresh): the first debit's top-up lifted the balance above the threshold, and the
+// second subscription's debit crossed it again. A batch, or an edit, fires it once.
+test('a batch or an edit over a customer\'s two subscriptions fires a threshold rule once', async () => {
+  await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'thr', name: 'thr', aggregation_type: 'count_agg' } }));
+  const bm = (await ok(await t.api('/api/v1/billable_metrics/thr'))).billable_metric.lago_id;
+  const charge = (amount, made) => [{ id: made?.lago_id, billable_metric_id: bm, charge_model: 'standard', properties: { amount } }];
+  const plan = (await ok(await post('/api/v1/plans', { plan: { code: 'thr', name: 'thr', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: charge('1') } }))).plan;
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'thr_c', currency: 'USD' } }));
+  for (const s of [1, 2])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'thr_c', plan_code: 'thr', external_id: `thr_${s}`, subscription_at: '2026-05-01T00:00:00Z' } }));
+  const wallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'thr_c', currency: 'USD', rate_amount: '1', granted_credits: '125',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '100', method: 'fixed', granted_credits: '10' }] } }))).wallet.lago_id;
+  const topUps = async () => (await ok(await t.api(`/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`))).wallet_transactions.filter((w) => w.source === 'threshold').length;
+  const balance = async () => (await ok(await t.api(`/api/v1/wallets/${wallet}`))).wallet.balance_cents;
+  const batch = async (n, tag) => ok(await post('/api/v1/events/batch', { events: [1, 2].flatMap((s) => Array.from({ length: n }, (_, i) => ({ transaction_id: `thr-${tag}-${s}-${i}`, external_subscription_id: `thr_${s}`, code: 'thr' }))) }));
+  await batch(10, 'a'); // 125 -> 105
+  assert.deepEqual([await balance(), await topUps()], [10500, 0]);
+  // 10 calls on each subscription: 105 -> 85 net, one crossing: one top-up (it was one after
+  // the first subscription's 95, and another after the second's 95 again)
+  await batch(10, 'b');
+  assert.deepEqual([await balance(), await topUps()], [9500, 1]);
+  // one edit raising the price over both subscriptions (20 calls each, 1.00 -> 1.50): 20.00
+  await ok(await put('/api/v1/plans/thr', { plan: { charges: charge('1.5', plan.charges[0]) } }));
+  assert.deepEqual([await balance(), await topUps()], [8500, 2], 'one more top-up, not two');
+  await checkWalletLedger(t, wallet);
+});

@@ -795,18 +795,23 @@ test('a threshold rule fires on a fall that follows a void, whether it was new o
 
 // Two audits of the fixes above: within one command, a rise the rules did not look at hid the
 // fall after it. A batch over two subscriptions: the first debit fired the rule, whose top-up
-// lifted the balance above, and the second's fall back to the threshold did not fire. A sweep:
-// a hold's expiry lifted the balance above, the expiry of a grant brought it back, and nothing
-// fired (nor at the next fall: the rule was left disarmed).
-test('a rise and a fall in one command are a crossing: a batch after a top-up, a sweep after a release', async () => {
+// lifted the balance above, and the second's fall back to the threshold did not fire. A later
+// audit found the fix fire such a rule twice for one fall, net: a batch's rules now fire once
+// per customer, after all its debits, on the balance they left (raise_debits.test.mjs). A
+// sweep: a hold's expiry lifted the balance above, the expiry of a grant brought it back, and
+// nothing fired (nor at the next fall: the rule was left disarmed).
+test('a batch fires a rule once on its net, over two subscriptions; a rise and a fall in a sweep are a crossing', async () => {
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'twice', plan_code: 'calls', external_id: 'twice_1', subscription_at: '2026-03-01T00:00:00Z' } }));
   await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'twice', plan_code: 'calls', external_id: 'twice_2', subscription_at: '2026-03-01T00:00:00Z' } }));
   const rule = [{ trigger: 'threshold', threshold_credits: '10', granted_credits: '10' }];
   const w = await createWallet({ external_customer_id: 'twice', currency: 'EUR', rate_amount: '1', name: 'Twice', granted_credits: '5', recurring_transaction_rules: rule });
   const fired = async (id) => (await ok(await t.api(`/api/v1/wallets/${id}/wallet_transactions?per_page=100`))).wallet_transactions.filter((x) => x.source === 'threshold').length;
-  // 5 -> 4: fires, 14; four calls more on the other subscription: 10, a new crossing
+  // 5 -> 4 on one subscription, four calls more on the other: 0, one fall, one top-up: 10
   assert.equal((await send(event('twice_1', 'calls'), ...Array.from({ length: 4 }, () => event('twice_2', 'calls')))).status, 200);
-  assert.deepEqual([await fired(w.lago_id), (await wallet(w.lago_id)).balance_cents], [2, 2000]);
+  assert.deepEqual([await fired(w.lago_id), (await wallet(w.lago_id)).balance_cents], [1, 1000]);
+  // the top-up settled: the next call, at or below the threshold, fires again (9 -> 19)
+  assert.equal((await send(event('twice_2', 'calls'))).status, 200);
+  assert.deepEqual([await fired(w.lago_id), (await wallet(w.lago_id)).balance_cents], [2, 1900]);
 
   const units = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'units', name: 'Units', aggregation_type: 'sum_agg', field_name: 'v' } }))).billable_metric;
   await ok(await post('/api/v1/plans', { plan: { code: 'units', name: 'Units', interval: 'monthly', amount_cents: 0, amount_currency: 'EUR', charges: [
