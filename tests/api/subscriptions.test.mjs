@@ -962,6 +962,8 @@ test('dates in the ISO 8601 forms Lago reads, a blank ending_at, integer ids', a
     [1, '2030-06-01T10:00:00', '2030-09-01T10:00', ['2030-06-01T10:00:00Z', '2030-09-01T10:00:00Z']],
     [2, '20300601T100000Z', '2030-09-01T12:00:00+0200', ['2030-06-01T10:00:00Z', '2030-09-01T10:00:00Z']],
     [3, '2030-152T10:00:00Z', '', ['2030-06-01T10:00:00Z', null]],
+    // RFC 3339's space for the T, as Python's str() writes it, taken as before (Lago refuses it)
+    [4, '2030-06-01 10:00:00+00:00', '2030-09-01 12:00:00+02:00', ['2030-06-01T10:00:00Z', '2030-09-01T10:00:00Z']],
   ]) {
     const r = await subscribe(`iso_c${i}`, 'monthly', `iso_s${i}`, { subscription_at, ending_at });
     assert.equal(r.status, 200, JSON.stringify(r.body));
