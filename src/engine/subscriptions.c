@@ -130,6 +130,27 @@ static bool note_reprice(struct engine *e, int64_t org_id, int64_t customer_id)
 }
 
 /*
+ * What live usage u's charges bring now (usage_priced), for its customer's wallets to settle:
+ * *out NULL when there is nothing to settle (a customer whose wallets never paid, or usage that
+ * no longer prices: its next debit fails alike, or the invoice settles it). In cmd's arena.
+ */
+static enum command_result brought_for_wallets(struct engine *e, struct command *cmd,
+                                               const struct usage *u, struct usage_brought **out)
+{
+    *out = NULL;
+    bool failed = false;
+    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
+        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
+    struct usage_brought *brought =
+        arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
+    if (!brought)
+        return COMMAND_STORE_FAILED;
+    if (usage_priced(u, brought))
+        *out = brought;
+    return COMMAND_OK;
+}
+
+/*
  * Gives back what live usage u's charges debited this period beyond what they bring now
  * (wallets_give_back), if its customer's wallets pay or have paid: after something that no
  * event of u may follow soon changed its price, or moved its end. Debits nothing: a
@@ -148,15 +169,10 @@ enum command_result subscriptions_give_back_usage(struct engine *e, struct comma
      * the organization refused while one of its customers was stuck) */
     if (wallet_book_is_stuck(&e->wallets, u->customer_id))
         return note_reprice(e, u->org_id, u->customer_id) ? COMMAND_OK : COMMAND_STORE_FAILED;
-    bool failed = false;
-    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
-        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
-    struct usage_brought *brought =
-        arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
-    if (!brought)
-        return COMMAND_STORE_FAILED;
-    if (!usage_priced(u, brought))
-        return COMMAND_OK;
+    struct usage_brought *brought;
+    enum command_result r = brought_for_wallets(e, cmd, u, &brought);
+    if (r != COMMAND_OK || !brought)
+        return r;
     /* A wallet opened the period mid-way: the usage as it stood then, priced as it is now, for
      * the invoice's part to follow the change (wallets_give_back). Built from the events stored
      * up to then (references are in acceptance order, which ids follow). */
@@ -175,7 +191,7 @@ enum command_result subscriptions_give_back_usage(struct engine *e, struct comma
                                           u->events, count, mark)))
             return COMMAND_STORE_FAILED;
     }
-    enum command_result r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
+    r = wallets_give_back(&e->wallets, e->store, cmd, u, brought, opening);
     if (opening)
         usage_release(opening);
     return r;
@@ -192,15 +208,10 @@ enum command_result subscriptions_debit_raised(struct engine *e, struct command 
 {
     if (cmd->now < u->from || wallet_book_is_stuck(&e->wallets, u->customer_id))
         return COMMAND_OK;
-    bool failed = false;
-    if (!wallets_customer_pays(&e->wallets, e->store, cmd->org_id, u->customer_id, &failed))
-        return failed ? COMMAND_STORE_FAILED : COMMAND_OK;
-    struct usage_brought *brought =
-        arena_alloc(cmd->arena, (u->charge_count + 1) * sizeof *brought);
-    if (!brought)
-        return COMMAND_STORE_FAILED;
-    if (!usage_priced(u, brought))
-        return COMMAND_OK;
+    struct usage_brought *brought;
+    enum command_result r = brought_for_wallets(e, cmd, u, &brought);
+    if (r != COMMAND_OK || !brought)
+        return r;
     return wallets_debit_raised(&e->wallets, e->store, cmd, u, brought);
 }
 
