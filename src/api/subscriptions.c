@@ -316,7 +316,8 @@ static bool read_termination_choices(const struct termination_choices *c, bool *
 
 /* Whether obj's `key` is a string of white space alone: Lago's "no value" for ending_at
  * (ValidateService takes it blank, ActiveRecord casts it to nil), as null is (an audit found
- * "" refused, invalid_date, where a form's empty field sends it). */
+ * "" refused, invalid_date, where a form's empty field sends it), which json_in_instant reads
+ * as null; but a blank subscription_at is refused, as Lago's ValidateService refuses it. */
 static bool is_blank_text(struct json_object *obj, const char *key)
 {
     struct json_object *v;
@@ -330,6 +331,15 @@ static bool read_instant(struct json_object *obj, const char *key, bool *has, ta
     enum json_in_result r = json_in_instant(obj, key, out, err);
     *has = r == JSON_IN_VALUE;
     return r != JSON_IN_INVALID;
+}
+
+/* subscription_at: read_instant, a blank one refused (is_blank_text) */
+static bool read_subscription_at(struct json_object *obj, bool *has, tally_time *out,
+                                 struct json_in_error *err)
+{
+    if (is_blank_text(obj, "subscription_at"))
+        return json_in_refuse(err, "subscription_at", "invalid_date");
+    return read_instant(obj, "subscription_at", has, out, err);
 }
 
 /* Lago's subscription fields of features not served yet (progressive billing, activation) */
@@ -358,11 +368,8 @@ static bool parse_request(struct request *req, struct json_object *obj,
                              &req->arena, &rq->purchase_order_number, err)) == JSON_IN_INVALID ||
         json_in_string(obj, "billing_time", 16, &req->arena, &billing_time, err) ==
             JSON_IN_INVALID ||
-        !read_instant(obj, "subscription_at", &rq->has_subscription_at, &rq->subscription_at,
-                      err) ||
-        (ending = is_blank_text(obj, "ending_at")
-                      ? JSON_IN_NULL
-                      : json_in_instant(obj, "ending_at", &rq->ending_at, err)) == JSON_IN_INVALID)
+        !read_subscription_at(obj, &rq->has_subscription_at, &rq->subscription_at, err) ||
+        (ending = json_in_instant(obj, "ending_at", &rq->ending_at, err)) == JSON_IN_INVALID)
         return false;
     rq->has_ending_at = ending == JSON_IN_VALUE;
     rq->ending_at_null = ending == JSON_IN_NULL;
@@ -672,7 +679,7 @@ void subscriptions_update(struct request *req)
         !json_in_refuse_unserved(obj, unserved_fields, &err) ||
         (u->has_ending_at && !u->ending_at_null &&
          !read_instant(obj, "ending_at", &has_ending, &u->ending_at, &err)) ||
-        !read_instant(obj, "subscription_at", &u->has_subscription_at, &u->subscription_at, &err) ||
+        !read_subscription_at(obj, &u->has_subscription_at, &u->subscription_at, &err) ||
         !read_termination_choices(&choices, &u->other_credit_note, &err)) {
         api_error_validation_message(req, err.field, err.code, err.message);
         goto done;

@@ -172,6 +172,40 @@ static bool json_blank(struct json_object *v)
 }
 
 /*
+ * presentation_group_keys: how an invoice presents a charge's fees, kept with its properties
+ * for any model when present, as Lago's FilterProperties::BaseService slices it. Tally prices
+ * nothing by it (it issues no usage invoice): kept and answered as sent, an array of strings
+ * bounded as the group keys are, else invalid_type; blank (null, [], "") is none. An audit
+ * found it dropped in silence.
+ */
+static bool read_presentation_keys(struct json_object *props, struct jsonw *w,
+                                   struct json_in_error *err)
+{
+    static const char name[] = "presentation_group_keys";
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(props, name, &v) || json_blank(v))
+        return true;
+    if (!json_object_is_type(v, json_type_array))
+        return json_in_refuse(err, name, "invalid_type");
+    size_t n = json_object_array_length(v);
+    if (n > CHARGE_GROUP_KEYS_MAX)
+        return json_in_refuse(err, name, "too_many_group_keys");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *k = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(k, json_type_string))
+            return json_in_refuse(err, name, "invalid_type");
+        if ((size_t)json_object_get_string_len(k) > CHARGE_GROUP_KEY_LEN_MAX)
+            return json_in_refuse(err, name, "value_is_too_long");
+    }
+    jsonw_key(w, name);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++)
+        jsonw_cstr(w, json_object_get_string(json_object_array_get_idx(v, i)));
+    jsonw_array_end(w);
+    return true;
+}
+
+/*
  * The group keys, as Lago's ChargeModels::FilterProperties::BaseService#slice_properties
  * takes them before anything checks them: pricing_group_keys, or its older name grouped_by
  * when pricing_group_keys is blank (absent, null, [], "", {}: `.blank?`, so [] with grouped_by
@@ -311,7 +345,7 @@ bool charge_json_properties(struct arena *a, struct json_object *props, enum cha
         ok = json_in_refuse(err, "charge_model", "value_is_invalid");
         break;
     }
-    ok = ok && read_group_keys(a, props, p, w, err);
+    ok = ok && read_group_keys(a, props, p, w, err) && read_presentation_keys(props, w, err);
     jsonw_object_end(w);
     if (!ok)
         return false;

@@ -164,7 +164,8 @@ bool json_in_text_list(struct json_object *v, const char *key, size_t max_items,
                        struct json_in_error *err);
 /* An instant as ISO 8601 text ("2026-11-26T10:00:00Z"), read as Lago reads one it is sent
  * (timestamp_parse_rails_iso8601: a time without an offset is UTC's), or as RFC 3339 with a
- * space for the T (timestamp_parse_iso8601); anything else is invalid_date. */
+ * space for the T (timestamp_parse_iso8601); anything else is invalid_date. A string of white
+ * space alone is JSON_IN_NULL, as null is (ActiveRecord's cast of "" to nil). */
 enum json_in_result json_in_instant(struct json_object *obj, const char *key, tally_time *out,
                                     struct json_in_error *err);
 enum json_in_result json_in_bool(struct json_object *obj, const char *key, bool *out,

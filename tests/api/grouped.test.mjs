@@ -205,3 +205,24 @@ test('recurring groups carry into the next period, live and after a restart', as
   await t.restart({ kill: true });
   assert.deepEqual(await usage('acme_sub', 'acme'), june);
 });
+
+// Found by an audit: presentation_group_keys (how an invoice presents a charge's fees) was
+// dropped in silence; Lago's FilterProperties::BaseService keeps it, for any model. Kept and
+// answered as sent, on a charge and a filter; it prices nothing (Tally issues no usage invoice).
+test('presentation_group_keys is kept and answered, and groups no price', async () => {
+  const made = (await ok(await post('/api/v1/plans', { plan: { code: 'presented', name: 'presented', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.tokens, charge_model: 'standard', properties: { amount: '1', presentation_group_keys: ['team'] },
+      filters: [{ values: { model: ['small'] }, properties: { amount: '2', presentation_group_keys: ['region', 'team'] } }] }] } }))).plan;
+  const read = (await ok(await t.api('/api/v1/plans/presented'))).plan;
+  for (const p of [made, read]) {
+    assert.deepEqual(p.charges[0].properties.presentation_group_keys, ['team']);
+    assert.deepEqual(p.charges[0].filters[0].properties.presentation_group_keys, ['region', 'team']);
+  }
+  const bad = await post('/api/v1/plans', { plan: { code: 'presented_bad', name: 'p', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [
+    { billable_metric_id: metric.calls, charge_model: 'standard', properties: { amount: '1', presentation_group_keys: [1] } }] } });
+  assert.deepEqual([bad.status, (await bad.json()).error_details], [422, { presentation_group_keys: ['invalid_type'] }]);
+  await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'presented_c', plan_code: 'presented', external_id: 'presented_s' } }));
+  await ok(await send(ev('presented_s', 'tokens', { tokens: 3, team: 'a', model: 'large' }), ev('presented_s', 'tokens', { tokens: 4, team: 'b', model: 'large' })));
+  const u = byCode(await usage('presented_s', 'presented_c'), 'tokens');
+  assert.deepEqual([u.units, u.amount_cents, u.grouped_usage.length], ['7.0', 700, 0]);
+});

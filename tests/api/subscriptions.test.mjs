@@ -969,7 +969,8 @@ test('dates in the ISO 8601 forms Lago reads, a blank ending_at, integer ids', a
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual([r.body.subscription.subscription_at, r.body.subscription.ending_at], want, subscription_at);
   }
-  for (const subscription_at of ['2030-W22-6', '10:00:00', '2030-02-30']) {
+  // a blank subscription_at is refused, as Lago's ValidateService refuses it (a blank end is none)
+  for (const subscription_at of ['2030-W22-6', '10:00:00', '2030-02-30', '', ' ']) {
     const r = await subscribe('iso_bad', 'monthly', 'iso_bad', { subscription_at });
     assert.deepEqual([r.status, r.body.error_details], [422, { subscription_at: ['invalid_date'] }], subscription_at);
   }

@@ -1338,3 +1338,20 @@ test('a credit invoice has its top-up\'s purchase_order_number, else its wallet\
   await t.restart({ kill: true });
   for (const [x, po] of [...cases, [later, 'PO-W-NEW']]) assert.equal((await invoiceOf(x)).purchase_order_number, po);
 });
+
+// Found by an audit: a wallet's, a top-up's or a recurring rule's date sent blank ("" or white
+// space) was 422 invalid_date; Lago's ExpirationDateValidator lets a blank one pass and
+// ActiveRecord stores it as nil: no date, as null.
+test('a blank expiration_at or started_at is none, on a wallet, its update, a top-up and a rule', async () => {
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'blank_dates', currency: 'EUR' } }));
+  const w = await createWallet({ external_customer_id: 'blank_dates', currency: 'EUR', rate_amount: '1', granted_credits: '5', expiration_at: '',
+    recurring_transaction_rules: [{ trigger: 'interval', interval: 'monthly', method: 'fixed', granted_credits: '1', started_at: ' ', expiration_at: '' }] });
+  assert.deepEqual([w.expiration_at, w.recurring_transaction_rules[0].started_at, w.recurring_transaction_rules[0].expiration_at], [null, null, null]);
+  const dated = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { expiration_at: '2030-01-01T00:00:00Z' } } }))).wallet;
+  assert.equal(dated.expiration_at, '2030-01-01T00:00:00Z');
+  const cleared = (await ok(await t.api(`/api/v1/wallets/${w.lago_id}`, { method: 'PUT', body: { wallet: { expiration_at: '' } } }))).wallet;
+  assert.equal(cleared.expiration_at, null);
+  const tx = (await ok(await topUp({ wallet_id: w.lago_id, granted_credits: '2', expiration_at: '  ' }))).wallet_transactions[0];
+  assert.deepEqual([tx.status, tx.expiration_at ?? null], ['settled', null]);
+  assert.equal((await wallet(w.lago_id)).balance_cents, 700);
+});
