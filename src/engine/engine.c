@@ -393,11 +393,8 @@ enum command_result engine_give_back_repriced(struct engine *e, struct command *
     /* every fall given back before any rise is debited, as a command's events are settled
      * (settle_debit_wallets): an audit found one edit's rise on a customer's first
      * subscription left to the invoice, its fall on the second then given back to the wallet */
-    wallets_defer_thresholds(&e->wallets);
     for (size_t i = 0; i < live && result == COMMAND_OK; i++)
         result = subscriptions_debit_raised(e, cmd, usage_book_find(&e->usage, r.ids[i]));
-    if (result == COMMAND_OK)
-        result = wallets_fire_deferred_thresholds(&e->wallets, e->store, cmd);
     free(r.ids);
     return result;
 }

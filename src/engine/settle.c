@@ -227,7 +227,6 @@ enum command_result settle_debit_wallets(struct engine *e, struct command *cmd)
         if (r != COMMAND_OK)
             return r;
     }
-    wallets_defer_thresholds(&e->wallets); /* once per customer, on the command's net */
     for (size_t i = e->touch_mark; i < e->touch_count; i++) {
         const struct usage *u = ingest_touch_usage(e, i);
         if (!u)
@@ -249,7 +248,7 @@ enum command_result settle_debit_wallets(struct engine *e, struct command *cmd)
         if (r != COMMAND_OK)
             return r;
     }
-    return wallets_fire_deferred_thresholds(&e->wallets, e->store, cmd);
+    return COMMAND_OK;
 }
 
 /*

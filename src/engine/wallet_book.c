@@ -142,8 +142,6 @@ void wallet_book_clear(struct wallet_book *b)
     b->must_flush = false;
     b->org_balance_count = 0;
     b->reload_count = 0; /* everyone reloads */
-    b->thresholds_deferred = false;
-    b->thresholds_due_count = 0;
     drop_snapshots(b);
 }
 
@@ -166,7 +164,6 @@ void wallet_book_free(struct wallet_book *b)
     arena_free(&b->writeout_arena);
     free(b->writeout_saved);
     free(b->written);
-    free(b->thresholds_due);
     wallet_book_init(b);
 }
 
@@ -312,8 +309,6 @@ void wallet_book_mark_command(struct wallet_book *b, bool deferring)
     b->deferring = deferring;
     b->unrefusable = false;
     b->refused_stuck = false;
-    b->thresholds_deferred = false; /* (a refused command's pass left them) */
-    b->thresholds_due_count = 0;
 }
 
 bool wallet_book_undo_command(struct wallet_book *b)

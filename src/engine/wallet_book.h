@@ -150,6 +150,9 @@ struct live_wallet {
      * fires once per fall, then waits for the ongoing balance to rise above again or for its
      * own top-up to settle (granted at once, paid once paid). */
     bool has_rule, rule_armed, rule_requires_payment, rule_has_expiration;
+    /* The book's command number that last fired its threshold rule: a usage fires it once per
+     * command (wallet_clock_fire_thresholds). */
+    uint64_t rule_fired_in;
     /* Its ongoing balance at the threshold rules' last look (wallet_book_observe_rules): its
      * rule fires only on a fall of its own balance since (a debit, hold, void or expiry of
      * it), never on another wallet's top-up or expiry (an audit found a rule made below its
@@ -204,7 +207,6 @@ struct customer_wallets {
     uint64_t stepped_in;
     int64_t step_cents;
     uint64_t touched_in;      /* the book's command number that last touched it */
-    uint64_t thresholds_in;   /* the command number whose deferred thresholds name it */
     bool dirty;               /* in the book's dirty list: changes wait for wallet_book_flush */
     bool unjournaled;         /* in the book's unjournaled list: changed since the last record */
     int64_t dirty_since_usec; /* when it became dirty (the writer's monotonic clock) */
@@ -301,11 +303,6 @@ struct wallet_book {
     size_t unstuck_count, unstuck_cap;
     uint64_t writeout_failures;
     bool refused_stuck;
-    /* Customers whose threshold rules wait for the end of a pass of debits over several usages
-     * (wallets_defer_thresholds): each fires once, on the command's net. */
-    bool thresholds_deferred;
-    int64_t *thresholds_due;
-    size_t thresholds_due_count, thresholds_due_cap;
     /* Scratch of a customer's isolated write-out: its snapshot, the organizations' balances,
      * and the customers a journal commit wrote out. */
     struct arena writeout_arena;

@@ -48,11 +48,19 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
          * due for fired. An audit found a restart disarming one a failed purchase had brought
          * due (pending credits had lifted it above), the wallet's next usage topped up by the
          * server that ran on and refused (402) by the one restarted. */
+        /* A usage fires it once per command, as Lago checks a rule once per balance refresh:
+         * a batch over a customer's subscriptions (an edit, a period's start) fired it at each
+         * one's debit, its granted top-up re-arming it for the next (an audit: 30 granted
+         * twice for one fall, net). It fires where the balance first crosses, so a hard
+         * wallet's top-up pays the rest of the command; due still, it waits for the next
+         * usage, as one backing off does. */
+        bool again =
+            usage && w->book->command_number != 0 && w->rule_fired_in == w->book->command_number;
         tally_time declined = 0;
-        if ((fell || usage) &&
+        if ((fell || usage) && !again &&
             store_wallet_last_declined(store_conn(st), w->row.id, &declined) != STORE_OK)
             return COMMAND_STORE_FAILED;
-        if (!(fell || usage) ||
+        if (!(fell || usage) || again ||
             (declined != 0 && cmd->now - declined < WALLET_RULE_DECLINE_BACKOFF_USEC)) {
             if (!w->row.rule_unfired) {
                 w->row.rule_unfired = true;
@@ -62,6 +70,7 @@ static enum command_result fire_thresholds(struct store *st, struct command *cmd
             continue;
         }
         w->rule_armed = false;
+        w->rule_fired_in = w->book->command_number;
         if (w->row.rule_unfired) { /* fired now: a restart takes it for fired too */
             w->row.rule_unfired = false;
             if (store_wallet_save(st, &w->row) != STORE_OK)

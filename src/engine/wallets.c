@@ -1197,19 +1197,6 @@ enum command_result wallets_give_back_first(struct wallet_book *b, struct store 
     return r;
 }
 
-/* Names cw's threshold rules for wallets_fire_deferred_thresholds, once per command. */
-static enum command_result defer_thresholds(struct wallet_book *b, struct customer_wallets *cw)
-{
-    if (cw->thresholds_in == b->command_number)
-        return COMMAND_OK;
-    if (!vec_room((void **)&b->thresholds_due, &b->thresholds_due_cap, b->thresholds_due_count,
-                  sizeof *b->thresholds_due, 16))
-        return COMMAND_STORE_FAILED;
-    b->thresholds_due[b->thresholds_due_count++] = cw->customer_id;
-    cw->thresholds_in = b->command_number;
-    return COMMAND_OK;
-}
-
 enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
                                         struct command *cmd, const struct usage *u,
                                         int64_t customer_id, const struct usage_brought *brought)
@@ -1257,33 +1244,8 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
      * balance (a credit is never spendable, nor shown, past its expiry) */
     if (expired_since && (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
         return r;
-    /* a usage: Lago checks its rules; once on the pass's net when deferred */
-    r = b->thresholds_deferred ? defer_thresholds(b, cw)
-                               : wallet_clock_fire_thresholds(st, cmd, cw, true);
+    r = wallet_clock_fire_thresholds(st, cmd, cw, true); /* a usage: Lago checks its rules */
     return r == COMMAND_OK ? write_or_defer(b, st, cmd, cw) : r;
-}
-
-void wallets_defer_thresholds(struct wallet_book *b)
-{
-    b->thresholds_deferred = true;
-    b->thresholds_due_count = 0;
-}
-
-enum command_result wallets_fire_deferred_thresholds(struct wallet_book *b, struct store *st,
-                                                     struct command *cmd)
-{
-    b->thresholds_deferred = false;
-    enum command_result r = COMMAND_OK;
-    for (size_t i = 0; i < b->thresholds_due_count && r == COMMAND_OK; i++) {
-        struct customer_wallets *cw =
-            wallet_book_customer(b, st, cmd->org_id, b->thresholds_due[i]);
-        if (!cw)
-            r = COMMAND_STORE_FAILED;
-        else if ((r = wallet_clock_fire_thresholds(st, cmd, cw, true)) == COMMAND_OK)
-            r = write_or_defer(b, st, cmd, cw);
-    }
-    b->thresholds_due_count = 0;
-    return r;
 }
 
 enum command_result wallets_debit_raised(struct wallet_book *b, struct store *st,

@@ -157,19 +157,6 @@ enum command_result wallets_give_back(struct wallet_book *b, struct store *st, s
                                       const struct usage *opening);
 
 /*
- * A pass of debits over several usages in one command (an event batch's, a re-pricing's):
- * between wallets_defer_thresholds and wallets_fire_deferred_thresholds, wallets_debit_usage
- * fires no threshold rule, and names the customer instead; the second fires each named
- * customer's rules once, on the balance the whole pass left. Lago checks a wallet's rules once
- * per balance refresh: an audit found a batch (or an edit) that crossed a threshold once, net,
- * over a customer's two subscriptions fire the rule twice, the first debit's top-up lifting the
- * balance above it for the second to cross again. Writer only.
- */
-void wallets_defer_thresholds(struct wallet_book *b);
-enum command_result wallets_fire_deferred_thresholds(struct wallet_book *b, struct store *st,
-                                                     struct command *cmd);
-
-/*
  * After a re-pricing's wallets_give_back: the charges of live usage u that now bring more than
  * they debited in the period (a price or tax raised, a charge gained) are debited now, as the
  * next debit would bring them, where they waited for one: a raise with no later event was never

@@ -168,3 +168,48 @@ test('a batch or an edit over a customer\'s two subscriptions fires a threshold 
   assert.deepEqual([await balance(), await topUps()], [8500, 2], 'one more top-up, not two');
   await checkWalletLedger(t, wallet);
 });
+
+// Found by an audit of the once-per-command rule's first cut, which fired each customer's
+// rules after all of a command's debits: a hard wallet above its threshold then refused, for
+// ever, a batch over two subscriptions that the first debit's top-up used to pay (100 credits,
+// threshold 50, 100 granted, 60.00 + 60.00 of calls: 402 "at least 2000 cents short" at every try). A
+// rule fires where the balance first crosses, once per command, and the batch is paid.
+test('a hard wallet\'s threshold top-up made by a batch\'s first debit pays the rest of the batch', async () => {
+  await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'hb', name: 'hb', aggregation_type: 'count_agg' } }));
+  const bm = (await ok(await t.api('/api/v1/billable_metrics/hb'))).billable_metric.lago_id;
+  await ok(await post('/api/v1/plans', { plan: { code: 'hb', name: 'hb', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: bm, charge_model: 'standard', properties: { amount: '10' } }] } }));
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'hb_c', currency: 'USD' } }));
+  for (const s of [1, 2])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'hb_c', plan_code: 'hb', external_id: `hb_${s}`, subscription_at: '2026-05-01T00:00:00Z' } }));
+  const wallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'hb_c', currency: 'USD', rate_amount: '1', granted_credits: '100', limit: 'hard',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '50', method: 'fixed', granted_credits: '100' }] } }))).wallet.lago_id;
+  const r = await post('/api/v1/events/batch', { events: [1, 2].flatMap((s) => Array.from({ length: 6 }, (_, i) => ({ transaction_id: `hb-${s}-${i}`, external_subscription_id: `hb_${s}`, code: 'hb' }))) });
+  assert.equal(r.status, 200, JSON.stringify(await r.clone().json()));
+  const txs = (await ok(await t.api(`/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`))).wallet_transactions;
+  assert.deepEqual([(await ok(await t.api(`/api/v1/wallets/${wallet}`))).wallet.balance_cents, txs.filter((x) => x.source === 'threshold').length], [8000, 1]);
+  await checkWalletLedger(t, wallet);
+});
+
+// Found by the same audit: a period's start, which debits the units recurring charges carry
+// into it for every subscription due (a test clock's advance, the real clock's sweep), fired a
+// customer's rule once per subscription where its balance crossed once, net (70 -> 10 over two
+// subscriptions: 30 granted twice). Once per command there too.
+test('a period start settling a customer\'s two subscriptions fires its threshold rule once', async () => {
+  const bm = (await ok(await post('/api/v1/billable_metrics', { billable_metric: { code: 'ps', name: 'ps', aggregation_type: 'sum_agg', field_name: 'seats', recurring: true } }))).billable_metric.lago_id;
+  await ok(await post('/api/v1/plans', { plan: { code: 'ps', name: 'ps', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: [{ billable_metric_id: bm, charge_model: 'standard', properties: { amount: '1' } }] } }));
+  await ok(await post('/api/v1/customers', { customer: { external_id: 'ps_c', currency: 'USD' } }));
+  for (const s of [1, 2])
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: 'ps_c', plan_code: 'ps', external_id: `ps_${s}`, billing_time: 'calendar' } }));
+  const wallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: 'ps_c', currency: 'USD', rate_amount: '1', granted_credits: '130',
+    recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '40', method: 'fixed', granted_credits: '30' }] } }))).wallet.lago_id;
+  for (const s of [1, 2]) await ok(await post('/api/v1/events', { event: { transaction_id: `ps-${s}`, external_subscription_id: `ps_${s}`, code: 'ps', properties: { seats: 30 } } }));
+  const seen = async () => [(await ok(await t.api(`/api/v1/wallets/${wallet}`))).wallet.balance_cents,
+    (await ok(await t.api(`/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`))).wallet_transactions.filter((x) => x.source === 'threshold').length];
+  assert.deepEqual(await seen(), [7000, 0]);
+  const now = Date.parse((await ok(await t.api('/api/v1/test_clock'))).test_clock.now);
+  const next = new Date(now); next.setUTCMonth(next.getUTCMonth() + 1, 1); next.setUTCHours(0, 0, 1, 0);
+  await ok(await post('/api/v1/test_clock/advance', { test_clock: { to: next.toISOString() } }));
+  // the new period's 30 + 30 seats: 70 -> 10, one crossing, one top-up of 30
+  assert.deepEqual(await seen(), [4000, 1]);
+  await checkWalletLedger(t, wallet);
+});
