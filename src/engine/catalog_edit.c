@@ -113,7 +113,7 @@ static enum command_result check_filters_unused(struct engine *e, struct command
             return COMMAND_STORE_FAILED;
         if (found) {
             command_set_message(cmd,
-                                "plan %s has a charge filter on %s: %s, which the metric would "
+                                "plan %s has a charge filter on %s: \"%s\", which the metric would "
                                 "no longer declare: take it out of the plan's charge filters first",
                                 plans[i].code, key, value);
             return invalid(cmd, "filters", "value_used_by_charge_filters");
@@ -133,11 +133,12 @@ static enum command_result check_filters_unused(struct engine *e, struct command
         if (found < 0)
             return COMMAND_STORE_FAILED;
         if (found) {
-            command_set_message(cmd,
-                                "subscription %s's plan overrides have a charge filter on %s: %s, "
-                                "which the metric would no longer declare: take it out of them "
-                                "first",
-                                own[i].external_id, key, value);
+            command_set_message(
+                cmd,
+                "subscription %s's plan overrides have a charge filter on %s: \"%s\", "
+                "which the metric would no longer declare: take it out of them "
+                "first",
+                own[i].external_id, key, value);
             return invalid(cmd, "filters", "value_used_by_charge_filters");
         }
     }
