@@ -1237,6 +1237,13 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
         if (!d && !(d = wallet_book_add_debit(cw, u->subscription_id, c->lago_id, u->from)))
             return COMMAND_STORE_FAILED;
         r = settle_usage_charge(b, st, cmd, cw, u, i, d, brought, &expired_since);
+        /* where the balance first crosses a rule, charge by charge: its granted top-up pays
+         * the subscription's next charges (an audit found a hard wallet refuse, for ever, a
+         * batch over two charges of one subscription that the top-up would have paid, and
+         * another wallet leave the second charge to the invoice); not while credits given
+         * back wait to expire (below) */
+        if (r == COMMAND_OK && !expired_since)
+            r = wallet_clock_fire_thresholds(st, cmd, cw, true);
         if (r != COMMAND_OK)
             return r;
     }

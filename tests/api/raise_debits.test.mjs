@@ -213,3 +213,27 @@ test('a period start settling a customer\'s two subscriptions fires its threshol
   assert.deepEqual(await seen(), [4000, 1]);
   await checkWalletLedger(t, wallet);
 });
+
+// Found by an audit of the rule above: the rules were looked at after all of a subscription's
+// charges were debited, so a top-up bought at the first charge's crossing came too late for the
+// second: a hard wallet (10 credits, threshold 5, 100 granted) refused a batch of 8.00 on each of
+// two charges of one subscription at every try, and a wallet without a limit left the second
+// charge's part to the invoice while it then held 100 credits. Looked at charge by charge.
+test('a threshold top-up bought at one charge\'s crossing pays the same subscription\'s next charge', async () => {
+  const ids = [];
+  for (const code of ['tc_a', 'tc_b']) ids.push((await ok(await post('/api/v1/billable_metrics', { billable_metric: { code, name: code, aggregation_type: 'count_agg' } }))).billable_metric.lago_id);
+  await ok(await post('/api/v1/plans', { plan: { code: 'tc', name: 'tc', interval: 'monthly', amount_cents: 0, amount_currency: 'USD', charges: ids.map((id) => ({ billable_metric_id: id, charge_model: 'standard', properties: { amount: '1' } })) } }));
+  for (const [c, limit] of [['tc_hard', 'hard'], ['tc_none', 'none']]) {
+    await ok(await post('/api/v1/customers', { customer: { external_id: c, currency: 'USD' } }));
+    await ok(await post('/api/v1/subscriptions', { subscription: { external_customer_id: c, plan_code: 'tc', external_id: c } }));
+    const wallet = (await ok(await post('/api/v1/wallets', { wallet: { external_customer_id: c, currency: 'USD', rate_amount: '1', granted_credits: '10', limit,
+      recurring_transaction_rules: [{ trigger: 'threshold', threshold_credits: '5', method: 'fixed', granted_credits: '100' }] } }))).wallet.lago_id;
+    const r = await post('/api/v1/events/batch', { events: ['tc_a', 'tc_b'].flatMap((code) => Array.from({ length: 8 }, (_, i) => ({ transaction_id: `${c}-${code}-${i}`, external_subscription_id: c, code }))) });
+    assert.equal(r.status, 200, `${c}: ${JSON.stringify(await r.clone().json())}`);
+    const w = (await ok(await t.api(`/api/v1/wallets/${wallet}`))).wallet;
+    const txs = (await ok(await t.api(`/api/v1/wallets/${wallet}/wallet_transactions?per_page=100`))).wallet_transactions;
+    // 10 - 16 + 100: every call paid by credits, one top-up
+    assert.deepEqual([w.balance_cents, w.consumed_amount_cents, txs.filter((x) => x.source === 'threshold').length], [9400, 1600, 1], c);
+    await checkWalletLedger(t, wallet);
+  }
+});
