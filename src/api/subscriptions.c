@@ -322,7 +322,7 @@ static bool is_blank_text(struct json_object *obj, const char *key)
 {
     struct json_object *v;
     return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string) &&
-           json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+           json_in_value_blank(v);
 }
 
 static bool read_instant(struct json_object *obj, const char *key, bool *has, tally_time *out,

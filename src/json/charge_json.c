@@ -157,20 +157,6 @@ static bool parse_percentage(struct json_object *props, struct charge_model_perc
     return true;
 }
 
-/* Ruby's blank? of a JSON value: null, false, [], {}, or a string blank by json_in_blank. */
-static bool json_blank(struct json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null: return true;
-    case json_type_boolean: return !json_object_get_boolean(v);
-    case json_type_array: return json_object_array_length(v) == 0;
-    case json_type_object: return json_object_object_length(v) == 0;
-    case json_type_string:
-        return json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-    default: return false;
-    }
-}
-
 /*
  * presentation_group_keys: how an invoice presents a charge's fees, kept with its properties
  * for any model when present, as Lago's FilterProperties::BaseService slices it. Tally prices
@@ -183,7 +169,7 @@ static bool read_presentation_keys(struct json_object *props, struct jsonw *w,
 {
     static const char name[] = "presentation_group_keys";
     struct json_object *v = NULL;
-    if (!json_object_object_get_ex(props, name, &v) || json_blank(v))
+    if (!json_object_object_get_ex(props, name, &v) || json_in_value_blank(v))
         return true;
     if (!json_object_is_type(v, json_type_array))
         return json_in_refuse(err, name, "invalid_type");
@@ -228,10 +214,10 @@ static bool read_group_keys(struct arena *a, struct json_object *props,
     bool sent_pricing = json_object_object_get_ex(props, "pricing_group_keys", &pricing);
     json_object_object_get_ex(props, "grouped_by", &grouped);
     const char *name;
-    if (!json_blank(pricing)) {
+    if (!json_in_value_blank(pricing)) {
         name = "pricing_group_keys";
         v = pricing;
-    } else if (!json_blank(grouped)) {
+    } else if (!json_in_value_blank(grouped)) {
         name = "grouped_by";
         v = grouped;
     } else {

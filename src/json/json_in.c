@@ -220,6 +220,19 @@ bool json_in_blank(const char *s, size_t len)
     return true;
 }
 
+bool json_in_value_blank(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null: return true;
+    case json_type_boolean: return !json_object_get_boolean(v);
+    case json_type_array: return json_object_array_length(v) == 0;
+    case json_type_object: return json_object_object_length(v) == 0;
+    case json_type_string:
+        return json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    default: return false;
+    }
+}
+
 const char *json_in_strip(struct arena *a, const char *s)
 {
     size_t len = strlen(s), from = 0;
@@ -412,7 +425,7 @@ enum json_in_result json_in_instant(struct json_object *obj, const char *key, ta
         return refuse(err, key, "invalid_date");
     /* blank is none, as ActiveRecord casts "" to nil and Lago's checks of these dates let a
      * blank one pass (an audit found "" refused on a wallet's and a top-up's expiration_at) */
-    if (json_in_blank(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+    if (json_in_value_blank(v))
         return JSON_IN_NULL;
     /* as Lago reads it (Time.zone.iso8601): an audit found "2026-06-01T10:00:00", UTC's
      * there, refused, as every form but RFC 3339's was. RFC 3339's space for the T, which

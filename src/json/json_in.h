@@ -110,6 +110,10 @@ bool json_in_stored_int(struct json_object *v, int64_t *out);
  */
 bool json_in_blank(const char *s, size_t len);
 
+/* Ruby's blank? of a JSON value (NULL is JSON null): null, false, [], {}, or a string blank by
+ * json_in_blank. */
+bool json_in_value_blank(struct json_object *v);
+
 /*
  * `s` without the ASCII white space around it (space, \t \n \v \f \r), as Ruby's
  * String#strip leaves a text Lago strips before keeping it. Borrows `s`: the result is `s`
