@@ -73,10 +73,7 @@ struct api {
     struct metrics metrics;
     struct MHD_Daemon *daemon;
     struct conn_watch *watch; /* closes connections whose client left unseen (owned) */
-    /* The listening socket once api_drain quiesced the daemon (else -1): closed only after
-     * MHD_stop_daemon, since until then a worker thread may still have it in its epoll set. */
-    int quiesced_fd;
-    _Atomic int64_t waiting; /* requests whose command is in the engine */
+    _Atomic int64_t waiting;  /* requests whose command is in the engine */
     /* Requests read whole and being answered (a body still arriving is not: the drain does
      * not wait for a client that stalls mid-body, which no change can come of). */
     _Atomic int64_t answering;
