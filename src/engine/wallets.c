@@ -1248,10 +1248,13 @@ enum command_result wallets_debit_usage(struct wallet_book *b, struct store *st,
             return r;
     }
     /* credits given back to a grant past its expiry expire now, before thresholds read the
-     * balance (a credit is never spendable, nor shown, past its expiry) */
+     * balance (a credit is never spendable, nor shown, past its expiry); then the rules look,
+     * unless the last charge's look above saw the balance as it is (a usage: Lago checks its
+     * rules) */
     if (expired_since && (r = wallet_clock_bring_up_to_date(st, cmd, cw)) != COMMAND_OK)
         return r;
-    r = wallet_clock_fire_thresholds(st, cmd, cw, true); /* a usage: Lago checks its rules */
+    if (expired_since || u->charge_count == 0)
+        r = wallet_clock_fire_thresholds(st, cmd, cw, true);
     return r == COMMAND_OK ? write_or_defer(b, st, cmd, cw) : r;
 }
 
